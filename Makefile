@@ -1,0 +1,45 @@
+# zse: the two commands of the README's quick start, and the pieces they are made of.
+#   make demo   create .venv, install zse, run the main job
+#   make test   create .venv, install zse with its test tools, install tshark/openssl if missing,
+#               then lint (ruff), type-check (mypy --strict) and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+
+.PHONY: demo test lint types pytest tools bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m zse demo
+
+# External oracles the tests compare against (Wireshark's dissectors, the OpenSSL CLI).
+tools:
+	@sh .ci/install-tools
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check zse tests benchmarks examples
+	$(BIN)/ruff format --check zse tests benchmarks examples
+
+types: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-test tools
+	$(BIN)/pytest
+
+test: lint types pytest
+
+bench: $(VENV)/.installed-test
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis

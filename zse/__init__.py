@@ -1,0 +1,15 @@
+"""zse: an asyncio ZigBee Smart Energy (SE 1.x) stack for Python, built on zigpy.
+
+The package root stays small and imports nothing heavy; use the subpackages:
+
+- :mod:`zse.installcode`: install codes, their CRC, AES-MMO and HMAC-MMO, EUI-64 parsing;
+- :mod:`zse.cbke`: certificate-based key establishment (ECQV, ECMQV, ECDSA);
+- :mod:`zse.clusters`: the SE cluster wire definitions for zigpy;
+- :mod:`zse.errors`: the exceptions zse raises.
+
+Importing zse never changes zigpy's global cluster registry.
+"""
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,6 @@
+"""``python -m zse``: the zse command line."""
+
+from zse.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Certificate-based key establishment (SE 1.x Annex C): ECQV, ECMQV, ECDSA."""

@@ -1,0 +1,1 @@
+"""Smart Energy cluster wire definitions for zigpy (attached explicitly, never registered)."""

@@ -1,0 +1,27 @@
+"""The exceptions zse raises.
+
+Every decoding or validation failure in zse is a :class:`DecodeError`, which is a
+:class:`ValueError`: callers that already catch ``ValueError`` keep working, and callers that
+want to tell zse's input errors apart catch :class:`DecodeError` or one of its subclasses. The
+message always says what was wrong and where (a character position, a byte offset or a field).
+"""
+
+from __future__ import annotations
+
+__all__ = ["DecodeError", "InvalidEui64", "InvalidInstallCode", "ZseError"]
+
+
+class ZseError(Exception):
+    """Base class of every exception zse defines."""
+
+
+class DecodeError(ZseError, ValueError):
+    """Input that zse cannot decode or that fails validation (the one ``ValueError`` family)."""
+
+
+class InvalidInstallCode(DecodeError):
+    """An install code that is malformed: wrong length, non-hex character or CRC mismatch."""
+
+
+class InvalidEui64(DecodeError):
+    """An EUI-64 (IEEE MAC address) that is malformed or not a usable device address."""
