@@ -8,7 +8,15 @@ message always says what was wrong and where (a character position, a byte offse
 
 from __future__ import annotations
 
-__all__ = ["DecodeError", "InvalidEui64", "InvalidInstallCode", "ZseError"]
+__all__ = [
+    "DecodeError",
+    "InvalidCertificate",
+    "InvalidEui64",
+    "InvalidFrame",
+    "InvalidInstallCode",
+    "InvalidPoint",
+    "ZseError",
+]
 
 
 class ZseError(Exception):
@@ -25,3 +33,15 @@ class InvalidInstallCode(DecodeError):
 
 class InvalidEui64(DecodeError):
     """An EUI-64 (IEEE MAC address) that is malformed or not a usable device address."""
+
+
+class InvalidPoint(DecodeError):
+    """An elliptic-curve point or key that fails validation (length, prefix, curve, subgroup)."""
+
+
+class InvalidCertificate(DecodeError):
+    """An implicit (ECQV) certificate that is malformed or fails the spec's field checks."""
+
+
+class InvalidFrame(DecodeError):
+    """A frame (inter-PAN, ZCL payload) that cannot be decoded; the message gives the offset."""
