@@ -1,0 +1,46 @@
+"""Fixtures for the simulator tests: the tshark oracle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TSHARK = shutil.which("tshark") or "/usr/bin/tshark"
+
+
+def _run_tshark(path: Path, *args: str) -> str:
+    result = subprocess.run(
+        [TSHARK, "-r", str(path), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout
+
+
+@pytest.fixture
+def tshark_json() -> Callable[[Path], list[dict[str, Any]]]:
+    """Dissect a pcap with tshark and return the list of packets' ``layers`` dicts."""
+
+    def dissect(path: Path) -> list[dict[str, Any]]:
+        packets = json.loads(_run_tshark(path, "-T", "json"))
+        return [p["_source"]["layers"] for p in packets]
+
+    return dissect
+
+
+@pytest.fixture
+def tshark_malformed() -> Callable[[Path], str]:
+    """tshark's summary line of every malformed or bad-FCS packet in a pcap ("" if none)."""
+
+    def malformed(path: Path) -> str:
+        return _run_tshark(path, "-Y", "_ws.malformed or wpan.fcs_ok == 0").strip()
+
+    return malformed
