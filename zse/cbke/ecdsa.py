@@ -1,0 +1,105 @@
+"""ECDSA on the CBKE curves with the AES-MMO digest (SE 07-5356 C.2; SEC 1 v2 sections 4.1.3-4.1.4).
+
+Signatures are ``r || s``, each half big-endian in ``suite.private_key_size`` bytes (21 + 21 on
+sect163k1, 36 + 36 on sect283k1). The message digest is AES-MMO (``zse.installcode.mmo_hash``,
+16 bytes), turned into an integer per SEC 1 4.1.3 step 5: its leftmost ``bitlen(n)`` bits (all
+128 bits on both curves, since n has 163 / 282 bits).
+
+The nonce is deterministic, per RFC 6979 section 3.2, computed by python-ecdsa's
+``ecdsa.rfc6979.generate_k`` with **HMAC-SHA-256** as the HMAC_DRBG hash and the AES-MMO digest
+as ``h1`` (AES-MMO is not a hashlib hash and RFC 6979 needs an HMAC). Signatures are therefore
+reproducible; another RFC 6979 implementation agrees with zse only if it makes the same choice.
+Any valid signature verifies, whatever its nonce.
+
+The arithmetic underneath is :mod:`zse.cbke.hazmat`, which is not constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from ecdsa.rfc6979 import generate_k
+
+from zse.cbke.hazmat import Curve
+from zse.cbke.suites import Suite
+from zse.errors import InvalidPoint
+from zse.installcode import mmo_hash
+
+__all__ = ["digest_to_int", "sign", "sign_digest", "verify", "verify_digest"]
+
+#: The hash RFC 6979's HMAC_DRBG runs with (see the module docstring).
+NONCE_HASH = hashlib.sha256
+
+
+def digest_to_int(curve: Curve, digest: bytes) -> int:
+    """SEC 1 4.1.3 step 5: the leftmost ``bitlen(n)`` bits of the digest as an integer."""
+    e = int.from_bytes(digest)
+    excess = 8 * len(digest) - curve.n.bit_length()
+    return e >> excess if excess > 0 else e
+
+
+def _private_scalar(suite: Suite, private_key: bytes) -> int:
+    if not isinstance(private_key, bytes | bytearray):
+        raise InvalidPoint(f"{suite.name}: private key must be bytes")
+    if len(private_key) != suite.private_key_size:
+        raise InvalidPoint(
+            f"{suite.name}: private key must be {suite.private_key_size} bytes, "
+            f"got {len(private_key)}"
+        )
+    d = int.from_bytes(private_key)
+    if not 0 < d < suite.curve.n:
+        raise InvalidPoint(f"{suite.name}: private key is not in [1, n-1]")
+    return d
+
+
+def sign_digest(suite: Suite, private_key: bytes, digest: bytes) -> bytes:
+    """ECDSA signature ``r || s`` of a precomputed digest (SEC 1 4.1.3, RFC 6979 nonce)."""
+    curve = suite.curve
+    n = curve.n
+    d = _private_scalar(suite, private_key)
+    e = digest_to_int(curve, digest)
+    size = suite.private_key_size
+    retry = 0
+    while True:
+        k: int = generate_k(  # type: ignore[no-untyped-call]
+            n, d, NONCE_HASH, bytes(digest), retry_gen=retry
+        )
+        r = curve.mul_base(k).x % n
+        s = pow(k, -1, n) * (e + r * d) % n
+        if r and s:
+            return r.to_bytes(size) + s.to_bytes(size)
+        retry += 1  # pragma: no cover - probability ~2^-160
+
+
+def sign(suite: Suite, private_key: bytes, message: bytes) -> bytes:
+    """ECDSA signature ``r || s`` of ``message`` hashed with AES-MMO (SE C.2)."""
+    return sign_digest(suite, private_key, mmo_hash(message))
+
+
+def verify_digest(suite: Suite, public_key: bytes, digest: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` (``r || s``) is valid for ``digest`` (SEC 1 4.1.4).
+
+    A malformed signature (wrong length, r or s outside [1, n-1]) is simply invalid: False.
+    A public key that fails point validation raises :class:`~zse.errors.InvalidPoint`.
+    """
+    curve = suite.curve
+    q = curve.decode_point(public_key)
+    if not isinstance(signature, bytes | bytearray) or len(signature) != suite.signature_size:
+        return False
+    n = curve.n
+    size = suite.private_key_size
+    r = int.from_bytes(signature[:size])
+    s = int.from_bytes(signature[size:])
+    if not (0 < r < n and 0 < s < n):
+        return False
+    e = digest_to_int(curve, digest)
+    w = pow(s, -1, n)
+    point = curve.mul_add(e * w % n, curve.generator, r * w % n, q)
+    if point.infinity:
+        return False
+    return point.x % n == r
+
+
+def verify(suite: Suite, public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is a valid ECDSA signature of ``message`` (AES-MMO digest)."""
+    return verify_digest(suite, public_key, mmo_hash(message), signature)
