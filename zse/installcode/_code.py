@@ -22,6 +22,7 @@ __all__ = [
     "DATA_LENGTHS",
     "InstallCode",
     "RandomBytes",
+    "canonical_eui64",
     "crc16",
     "format_eui64",
     "oui",
@@ -35,6 +36,8 @@ _BITS = tuple(n * 8 for n in DATA_LENGTHS)
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _SEPARATORS = frozenset("-:.")
 # Bit reversal of every byte value, and of a 16-bit value in two lookups.
+_ALL_ZERO = bytes(8)
+_ALL_ONES = b"\xff" * 8
 _REVERSE = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
@@ -64,6 +67,8 @@ def _hex_payload(text: object, what: str, error: type[ValueError]) -> str:
     """
     if not isinstance(text, str):
         raise error(f"{what} must be given as text, not {type(text).__name__}")
+    if text and _HEX_DIGITS.issuperset(text):
+        return text  # the common case, as exported by manufacturers: bare hex
     stripped = text.strip()
     offset = text.index(stripped[0]) if stripped else 0
     if stripped[:2] in ("0x", "0X"):
@@ -75,9 +80,7 @@ def _hex_payload(text: object, what: str, error: type[ValueError]) -> str:
         if char in _HEX_DIGITS:
             digits.append(char)
         elif not (char.isspace() or char in _SEPARATORS):
-            raise error(
-                f"{what} has a non-hex character {char!r} at position {index + offset + 1}"
-            )
+            raise error(f"{what} has a non-hex character {char!r} at position {index + offset + 1}")
     return "".join(digits)
 
 
@@ -200,6 +203,22 @@ class InstallCode:
         return f"InstallCode({str(self)!r})"
 
 
+def _eui64_octets(text: str) -> bytes:
+    """The eight octets of a printed EUI-64, most significant first, validated."""
+    digits = _hex_payload(text, "EUI-64", InvalidEui64)
+    if len(digits) != 16:
+        raise InvalidEui64(f"EUI-64 has {len(digits)} hex digits; it must have 16 (8 octets)")
+    raw = bytes.fromhex(digits)
+    if raw == _ALL_ZERO:
+        raise InvalidEui64("EUI-64 00:00:00:00:00:00:00:00 is all zeros: not a device address")
+    if raw == _ALL_ONES:
+        raise InvalidEui64(
+            "EUI-64 FF:FF:FF:FF:FF:FF:FF:FF is all ones (the unassigned/broadcast value): "
+            "not a device address"
+        )
+    return raw
+
+
 def parse_eui64(text: str) -> t.EUI64:
     """Parse an EUI-64 (IEEE MAC address) as printed: most significant octet first.
 
@@ -207,23 +226,18 @@ def parse_eui64(text: str) -> t.EUI64:
     ``00:1b:c5:00:70:00:05:2b``. The all-zero and all-FF addresses are refused: no device has
     them. Raises :class:`~zse.errors.InvalidEui64`.
     """
-    digits = _hex_payload(text, "EUI-64", InvalidEui64)
-    if len(digits) != 16:
-        raise InvalidEui64(f"EUI-64 has {len(digits)} hex digits; it must have 16 (8 octets)")
-    raw = bytes.fromhex(digits)
-    if raw == bytes(8):
-        raise InvalidEui64("EUI-64 00:00:00:00:00:00:00:00 is all zeros: not a device address")
-    if raw == b"\xff" * 8:
-        raise InvalidEui64(
-            "EUI-64 FF:FF:FF:FF:FF:FF:FF:FF is all ones (the unassigned/broadcast value): "
-            "not a device address"
-        )
-    return t.EUI64(raw[::-1])
+    return t.EUI64(_eui64_octets(text)[::-1])
+
+
+def canonical_eui64(text: str) -> str:
+    """Validate a printed EUI-64 and give it back as 16 upper-case hex digits."""
+    return _eui64_octets(text).hex().upper()
 
 
 def format_eui64(eui64: t.EUI64, separator: str = "") -> str:
     """The printed form of ``eui64`` in upper case, e.g. ``001BC5007000052B``."""
-    return separator.join(f"{octet:02X}" for octet in reversed(eui64))
+    raw = bytes(eui64)[::-1]
+    return (raw.hex(separator) if separator else raw.hex()).upper()
 
 
 def oui(eui64: t.EUI64) -> str:

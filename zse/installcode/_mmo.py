@@ -19,7 +19,7 @@ __all__ = ["BLOCK_SIZE", "DIGEST_SIZE", "MmoHash", "hmac_mmo", "mmo_hash"]
 
 BLOCK_SIZE = 16
 DIGEST_SIZE = 16
-_ECB = ECB()
+_ECB = ECB()  # noqa: S305 -- MMO encrypts single blocks by definition (B.6)
 _ZERO_KEY = bytes(BLOCK_SIZE)
 #: Longest message with a defined padding: the 32-bit length field (B.6 case 2).
 _MAX_BITS = (1 << 32) - 1

@@ -1,0 +1,132 @@
+"""``zse installcode`` and ``zse demo`` as a person and a script use them."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from zse.cli import main
+from zse.cli.installcode import validate_csv
+
+CODE_48 = "83FED3407A932B70"
+KEY_48 = "CD4FA064773F46941EC986C09963D1A8"
+CODE_128 = "83FED3407A939723A5C639B26916D505C3B5"
+KEY_128 = "66B6900981E1EE3CA4206B6B861C02BB"
+
+
+def run(*args: str, stdin: str | None = None):
+    return CliRunner().invoke(main, list(args), input=stdin)
+
+
+def test_codes_table():
+    result = run("installcode", CODE_48, "83fe d340 7a93 9723 a5c6 39b2 6916 d505 c3b5")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["install", "code", "bits", "crc", "link", "key"]
+    assert lines[1].split() == [CODE_48, "48", "2B70", KEY_48]
+    assert lines[2].split() == [CODE_128, "128", "C3B5", KEY_128]
+
+
+def test_codes_json(installcode_vectors):
+    printed = [e["printed"] for e in installcode_vectors["printed_examples"]]
+    result = run("installcode", "--json", *printed)
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert [d["code"] for d in data] == printed
+    assert [d["crc"] for d in data] == [e["crc"] for e in installcode_vectors["printed_examples"]]
+    assert [d["bits"] for d in data] == [48, 64, 96, 128]
+    assert data[3]["link_key"] == KEY_128
+    assert data[0]["crc_printed"] == "2B70"
+
+
+def test_bad_code_exits_2_with_one_line_and_no_traceback():
+    result = run("installcode", CODE_48, "83FED3407A932B71")
+    assert result.exit_code == 2
+    assert CODE_48 in result.stdout
+    assert result.stderr.count("\n") == 1
+    assert "CRC mismatch" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_bad_code_in_a_real_process_has_no_traceback():
+    process = subprocess.run(
+        [sys.executable, "-m", "zse", "installcode", "83FED3407A9X2B70"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert process.returncode == 2
+    assert process.stderr.strip().endswith("non-hex character 'X' at position 12")
+    assert len(process.stderr.splitlines()) == 1
+
+
+def test_usage_errors():
+    assert run("installcode").exit_code == 2
+    assert run("installcode", "--csv", "-", CODE_48).exit_code == 2
+
+
+CSV = f"""eui64,install_code
+001BC5007000052B,{CODE_48}
+00:1b:c5:00:70:00:05:2c,83FE D340 7A93 9738 C552
+001BC5007000052D,83FED3407A932B71
+0000000000000000,{CODE_48}
+001BC5007000052E
+001BC5007000052B,{CODE_128}
+
+001BC5007000052F,{CODE_128}
+"""
+
+
+def test_csv_reports_every_bad_row_and_writes_the_good_ones(tmp_path):
+    source = tmp_path / "codes.csv"
+    source.write_text(CSV)
+    out = tmp_path / "keys.csv"
+    result = run("installcode", "--csv", str(source), "-o", str(out))
+    assert result.exit_code == 2
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith("line 4: EUI-64 001BC5007000052D: install code CRC mismatch")
+    assert errors[1] == "line 5: EUI-64 00:00:00:00:00:00:00:00 is all zeros: not a device address"
+    assert errors[2] == "line 6: expected 2 columns (eui64,install_code), got 1"
+    assert errors[3] == "line 7: EUI-64 001BC5007000052B is already on line 2"
+    assert errors[4] == "7 rows: 3 valid, 4 invalid"
+    assert out.read_text().splitlines() == [
+        "eui64,install_code,link_key",
+        f"001BC5007000052B,{CODE_48},{KEY_48}",
+        "001BC5007000052C,83FED3407A939738C552,A833A77434F3BFBD7A7AB97942149287",
+        f"001BC5007000052F,{CODE_128},{KEY_128}",
+    ]
+
+
+def test_csv_from_stdin_without_header():
+    result = run("installcode", "--csv", "-", stdin=f"001BC5007000052B,{CODE_128}\n")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1] == f"001BC5007000052B,{CODE_128},{KEY_128}"
+    assert result.stderr == "1 rows: 1 valid, 0 invalid\n"
+
+
+def test_csv_in_parallel_gives_the_same_result():
+    rows = [f"001BC5{i:010X},{CODE_48 if i % 97 else CODE_48[:-1] + '1'}" for i in range(9000)]
+    rows.append(rows[5].replace(CODE_48, CODE_128))  # a duplicate EUI-64, at the very end
+    one, two = io.StringIO(), io.StringIO()
+    serial = validate_csv(iter([r + "\n" for r in rows]), one, jobs=1)
+    parallel = validate_csv(iter([r + "\n" for r in rows]), two, jobs=2)
+    assert one.getvalue() == two.getvalue()
+    assert serial == parallel
+    assert serial.good == 9000 - 93
+    assert len(serial.errors) == 93 + 1
+    assert serial.errors[-1] == "line 9001: EUI-64 001BC50000000005 is already on line 6"
+
+
+@pytest.mark.parametrize("module", [["-m", "zse"]])
+def test_demo_prints_the_example_link_keys(module, installcode_vectors):
+    process = subprocess.run(
+        [sys.executable, *module, "demo"], capture_output=True, text=True, check=True
+    )
+    assert KEY_128 in process.stdout
+    assert KEY_48 in process.stdout
+    assert "CRC mismatch" in process.stdout
