@@ -1,0 +1,233 @@
+"""The inter-PAN codec (SE Annex B.4): byte-exact encodings, round trips, validation, fuzzing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from zigpy.types import EUI64
+
+from zse.errors import DecodeError, InvalidFrame
+from zse.interpan import (
+    BROADCAST_ADDRESS,
+    MAX_ZCL_LENGTH,
+    SE_PROFILE_ID,
+    DeliveryMode,
+    InterPanFrame,
+)
+
+SRC = EUI64.convert("00:0d:6f:00:0a:bc:de:f0")
+DST = EUI64.convert("00:0d:6f:00:01:02:03:04")
+GET_CURRENT_PRICE = bytes([0x01, 0x05, 0x00, 0x00])  # client->server, TSN 5, cmd 0, options 0
+
+
+def frame(mode: DeliveryMode, **kw: object) -> InterPanFrame:
+    args: dict[str, object] = {
+        "src_pan_id": 0x1234,
+        "src_ieee": SRC,
+        "dst_pan_id": 0xABCD,
+        "dst_address": DST if mode is DeliveryMode.UNICAST else BROADCAST_ADDRESS,
+        "delivery_mode": mode,
+        "group_id": 0x0102 if mode is DeliveryMode.GROUP else None,
+        "cluster_id": 0x0700,
+        "payload": GET_CURRENT_PRICE,
+        "sequence": 7,
+    }
+    args.update(kw)
+    return InterPanFrame(**args)  # type: ignore[arg-type]
+
+
+# Hand-assembled from SE Annex B.4 / 802.15.4 clause 7.2 (every field little-endian).
+UNICAST_BYTES = bytes.fromhex(
+    "21cc"  # MAC FC: data, ack request, dst 64-bit, src 64-bit, no PAN-id compression
+    "07"  # MAC sequence number
+    "cdab"  # destination PAN id
+    "04030201006f0d00"  # destination EUI-64
+    "3412"  # source PAN id
+    "f0debc0a006f0d00"  # source EUI-64
+    "0b00"  # stub NWK FC: frame type inter-PAN, protocol version 2
+    "03"  # stub APS FC: inter-PAN, unicast
+    "0007"  # cluster Price
+    "0901"  # profile SE
+    "01050000"  # ZCL: Get Current Price
+)
+BROADCAST_BYTES = bytes.fromhex("01c807cdabffff3412f0debc0a006f0d000b000b0007090101050000")
+GROUP_BYTES = bytes.fromhex("01c807cdabffff3412f0debc0a006f0d000b000f02010007090101050000")
+
+
+@pytest.mark.parametrize(
+    ("mode", "wire"),
+    [
+        (DeliveryMode.UNICAST, UNICAST_BYTES),
+        (DeliveryMode.BROADCAST, BROADCAST_BYTES),
+        (DeliveryMode.GROUP, GROUP_BYTES),
+    ],
+)
+def test_byte_exact_encoding_and_decoding(mode: DeliveryMode, wire: bytes) -> None:
+    f = frame(mode)
+    assert f.to_bytes() == wire
+    assert InterPanFrame.from_bytes(wire) == f
+    assert InterPanFrame.from_bytes(bytearray(wire)) == f
+
+
+def test_defaults_and_fields() -> None:
+    f = frame(DeliveryMode.GROUP)
+    assert f.profile_id == SE_PROFILE_ID == 0x0109
+    assert f.group_id == 0x0102
+    decoded = InterPanFrame.from_bytes(GROUP_BYTES)
+    assert isinstance(decoded.src_ieee, EUI64)
+    assert str(decoded.src_ieee) == "00:0d:6f:00:0a:bc:de:f0"
+    assert decoded.delivery_mode is DeliveryMode.GROUP
+
+
+def test_zcl_limit_is_93_bytes() -> None:
+    longest = frame(DeliveryMode.UNICAST, payload=bytes(MAX_ZCL_LENGTH))
+    assert len(longest.to_bytes()) == 123  # + 2 FCS fits the 127-byte PHY frame
+    assert len(frame(DeliveryMode.GROUP, payload=bytes(93)).to_bytes()) == 119
+    with pytest.raises(ValueError, match="94 bytes exceeds the inter-PAN maximum of 93"):
+        frame(DeliveryMode.UNICAST, payload=bytes(94))
+    assert InterPanFrame.from_bytes(longest.to_bytes()) == longest
+    too_long = UNICAST_BYTES[:-4] + bytes(94)
+    with pytest.raises(InvalidFrame, match="byte offset 30 is 94 bytes"):
+        InterPanFrame.from_bytes(too_long)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"src_pan_id": 0x10000}, "src_pan_id must be"),
+        ({"dst_pan_id": -1}, "dst_pan_id must be"),
+        ({"cluster_id": "x"}, "cluster_id must be"),
+        ({"profile_id": 1 << 16}, "profile_id must be"),
+        ({"sequence": 256}, "sequence must be"),
+        ({"src_ieee": b"\x00" * 8}, "src_ieee must be a zigpy EUI64"),
+        ({"dst_address": 0xFFFF}, "unicast inter-PAN frames need a 64-bit"),
+        ({"group_id": 5}, "group_id is only used with group delivery"),
+    ],
+)
+def test_unicast_validation(kw: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        frame(DeliveryMode.UNICAST, **kw)
+
+
+def test_broadcast_and_group_validation() -> None:
+    with pytest.raises(ValueError, match="broadcast inter-PAN frames go to dst_address 0xFFFF"):
+        frame(DeliveryMode.BROADCAST, dst_address=DST)
+    with pytest.raises(ValueError, match="group inter-PAN frames go to dst_address 0xFFFF"):
+        frame(DeliveryMode.GROUP, dst_address=0x1234)
+    with pytest.raises(ValueError, match="group delivery needs a group_id"):
+        frame(DeliveryMode.GROUP, group_id=None)
+    with pytest.raises(ValueError, match="group_id must be"):
+        frame(DeliveryMode.GROUP, group_id=0x10000)
+    # an int delivery mode is normalised to the enum; bytearray payloads become bytes
+    f = frame(DeliveryMode.BROADCAST, delivery_mode=2, payload=bytearray(b"\x01\x02\x03"))
+    assert f.delivery_mode is DeliveryMode.BROADCAST
+    assert type(f.payload) is bytes
+
+
+def patched(data: bytes, offset: int, new: bytes) -> bytes:
+    return data[:offset] + new + data[offset + len(new) :]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "truncated MAC frame control at byte offset 0"),
+        (b"\x21", "truncated MAC frame control at byte offset 0"),
+        (patched(UNICAST_BYTES, 0, b"\x23\xcc"), "frame type 3 is not a data frame"),
+        (patched(UNICAST_BYTES, 0, b"\x29\xcc"), "security enabled"),
+        (patched(UNICAST_BYTES, 0, b"\x61\xcc"), "PAN-id compression is set"),
+        (patched(UNICAST_BYTES, 0, b"\x21\x8c"), "source addressing mode 2 is not 64-bit"),
+        (patched(UNICAST_BYTES, 0, b"\x21\xc0"), "destination addressing mode 0"),
+        (patched(UNICAST_BYTES, 0, b"\x01\xcc"), r"unicast \(64-bit destination\) without ack"),
+        (patched(BROADCAST_BYTES, 0, b"\x21\xc8"), "acknowledgement requested on a broadcast"),
+        (patched(UNICAST_BYTES, 0, b"\x31\xcc"), "frame pending, frame version or reserved"),
+        (patched(BROADCAST_BYTES, 0, b"\x01\xd8"), "frame pending, frame version or reserved"),
+        (UNICAST_BYTES[:2], "truncated sequence number at byte offset 2"),
+        (UNICAST_BYTES[:4], "truncated destination PAN id at byte offset 3"),
+        (UNICAST_BYTES[:12], "truncated destination address at byte offset 5"),
+        (UNICAST_BYTES[:14], "truncated source PAN id at byte offset 13"),
+        (UNICAST_BYTES[:20], "truncated source address at byte offset 15"),
+        (UNICAST_BYTES[:24], "truncated stub NWK frame control at byte offset 23"),
+        (UNICAST_BYTES[:25], "truncated stub APS frame control at byte offset 25"),
+        (BROADCAST_BYTES[:6], "truncated destination address at byte offset 5"),
+        (BROADCAST_BYTES[:19], "truncated stub APS frame control at byte offset 19"),
+        (UNICAST_BYTES[:27], "truncated APS cluster id at byte offset 26"),
+        (UNICAST_BYTES[:29], "truncated APS profile id at byte offset 28"),
+        (GROUP_BYTES[:21], "truncated APS group address at byte offset 20"),
+        (patched(BROADCAST_BYTES, 5, b"\x34\x12"), "MAC destination address 0x1234 at byte"),
+        (patched(UNICAST_BYTES, 23, b"\x08\x00"), "NWK frame type 0 is not inter-PAN"),
+        (patched(UNICAST_BYTES, 23, b"\x07\x00"), "protocol version 1 is not 2"),
+        (patched(UNICAST_BYTES, 23, b"\x0b\x02"), "must be 0 \\(0x000B\\)"),
+        (patched(UNICAST_BYTES, 25, b"\x00"), "APS frame type 0 is not inter-PAN"),
+        (patched(UNICAST_BYTES, 25, b"\x07"), "delivery mode 0b01 \\(indirect\\)"),
+        (patched(UNICAST_BYTES, 25, b"\x43"), "security, acknowledgement and extended"),
+        (patched(UNICAST_BYTES, 25, b"\x0b"), "delivery mode BROADCAST at byte offset 25"),
+        (patched(BROADCAST_BYTES, 19, b"\x03"), "delivery mode UNICAST at byte offset 19"),
+    ],
+)
+def test_decode_errors_say_what_and_where(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidFrame, match=message) as info:
+        InterPanFrame.from_bytes(data)
+    assert isinstance(info.value, DecodeError)
+    assert isinstance(info.value, ValueError)
+
+
+eui64s = st.binary(min_size=8, max_size=8).map(EUI64)
+u16 = st.integers(0, 0xFFFF)
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> InterPanFrame:
+    mode = draw(st.sampled_from(DeliveryMode))
+    return InterPanFrame(
+        src_pan_id=draw(u16),
+        src_ieee=draw(eui64s),
+        dst_pan_id=draw(u16),
+        dst_address=draw(eui64s) if mode is DeliveryMode.UNICAST else BROADCAST_ADDRESS,
+        delivery_mode=mode,
+        group_id=draw(u16) if mode is DeliveryMode.GROUP else None,
+        cluster_id=draw(u16),
+        profile_id=draw(u16),
+        payload=draw(st.binary(max_size=MAX_ZCL_LENGTH)),
+        sequence=draw(st.integers(0, 255)),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames())
+def test_round_trip(f: InterPanFrame) -> None:
+    wire = f.to_bytes()
+    assert InterPanFrame.from_bytes(wire) == f
+    assert InterPanFrame.from_bytes(wire).to_bytes() == wire
+    assert len(wire) + 2 <= 127
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=140))
+def test_garbage_raises_only_invalid_frame(data: bytes) -> None:
+    try:
+        f = InterPanFrame.from_bytes(data)
+    except InvalidFrame as exc:
+        message = str(exc)
+    else:
+        assert f.to_bytes() == data  # whatever decodes re-encodes to the same bytes
+        return
+    assert "byte offset" in message
+
+
+@settings(max_examples=500, deadline=None)
+@given(frames(), st.data())
+def test_mutated_frames_raise_only_invalid_frame(f: InterPanFrame, data: st.DataObject) -> None:
+    wire = bytearray(f.to_bytes())
+    index = data.draw(st.integers(0, len(wire) - 1))
+    wire[index] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(wire)))
+    try:
+        g = InterPanFrame.from_bytes(bytes(wire[:cut]))
+    except InvalidFrame as exc:
+        message = str(exc)
+    else:
+        assert g.to_bytes() == bytes(wire[:cut])
+        return
+    assert "byte offset" in message

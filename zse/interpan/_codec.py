@@ -1,0 +1,325 @@
+"""Inter-PAN frames (SE 1.x Annex B, "Inter-PAN Communication"), sans-IO.
+
+An inter-PAN frame is an IEEE 802.15.4 data frame whose payload is a *stub* NWK header and a
+*stub* APS header followed by a ZCL frame (SE Annex B.4, figures B.2 to B.5):
+
+- MAC header (802.15.4 clause 7.2.1): PAN-id compression off, so both PAN ids are present;
+  the source address is always the sender's 64-bit IEEE address; the destination is a 64-bit
+  address (unicast, MAC acknowledgement requested: frame control ``0xCC21``) or the broadcast
+  short address ``0xFFFF`` (broadcast and group delivery, no acknowledgement: ``0xC801``);
+- stub NWK header (SE B.4.2.1): a frame control only, ``0x000B`` (frame type 0b11 "inter-PAN",
+  protocol version 2, every other sub-field zero);
+- stub APS header (SE B.4.2.2): a frame control (frame type 0b11, delivery mode unicast 0b00,
+  broadcast 0b10 or group 0b11; no security, no acknowledgement, no extended header), the group
+  address for group delivery, then the cluster and profile identifiers. There are no endpoints.
+
+No security, no APS acknowledgement and no fragmentation exist on inter-PAN (SE B.3). The ZCL
+frame is limited to :data:`MAX_ZCL_LENGTH` (93) bytes: a 127-byte PHY frame less the largest
+MAC header (two 64-bit addresses) with FCS, the stub NWK header and the largest stub APS header.
+
+:meth:`InterPanFrame.to_bytes` gives the MAC frame *without* its FCS (what radios such as EZSP's
+``sendRawMessage`` take and what :class:`zse.pcap.PcapWriter` writes);
+:meth:`InterPanFrame.from_bytes` parses one and raises :class:`zse.errors.InvalidFrame` naming
+the field and byte offset of the first thing that is not an Annex B frame.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+from zigpy.types import EUI64
+
+from zse.errors import InvalidFrame
+
+__all__ = [
+    "BROADCAST_ADDRESS",
+    "FC_BROADCAST",
+    "FC_UNICAST",
+    "MAX_ZCL_LENGTH",
+    "NWK_STUB_FRAME_CONTROL",
+    "SE_PROFILE_ID",
+    "DeliveryMode",
+    "InterPanFrame",
+]
+
+SE_PROFILE_ID: Final = 0x0109
+BROADCAST_ADDRESS: Final = 0xFFFF
+#: MAC frame control, unicast: data, ack request, dst 64-bit, src 64-bit, no PAN-id compression.
+FC_UNICAST: Final = 0xCC21
+#: MAC frame control, broadcast or group: data, dst 16-bit (0xFFFF), src 64-bit.
+FC_BROADCAST: Final = 0xC801
+#: Stub NWK frame control (SE B.4.2.1): frame type 0b11, protocol version 0x2.
+NWK_STUB_FRAME_CONTROL: Final = 0x000B
+#: Longest ZCL frame an inter-PAN frame carries: 127 - 25 (MAC header with two 64-bit addresses,
+#: and FCS) - 2 (stub NWK) - 7 (largest stub APS header, with a group address) = 93 bytes.
+MAX_ZCL_LENGTH: Final = 93
+
+_APS_FRAME_TYPE_INTERPAN: Final = 0x03
+_U16 = struct.Struct("<H")
+_UNICAST_HDR = struct.Struct("<HBH8sH8sHB")  # fc seq dpan dst span src nwk aps
+_BCAST_HDR = struct.Struct("<HBHHH8sHB")  # fc seq dpan 0xffff span src nwk aps
+_CLUSTER_PROFILE = struct.Struct("<HH")
+
+
+class DeliveryMode(enum.IntEnum):
+    """APS delivery mode of an inter-PAN frame (SE B.4.2.2); the value is the 2-bit field."""
+
+    UNICAST = 0b00
+    BROADCAST = 0b10
+    GROUP = 0b11
+
+
+_APS_FC: Final = {mode: (mode << 2) | _APS_FRAME_TYPE_INTERPAN for mode in DeliveryMode}
+_MODE_BY_APS_FC: Final = {fc: mode for mode, fc in _APS_FC.items()}
+
+
+def _check_u16(name: str, value: object) -> None:
+    if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise ValueError(f"{name} must be an integer 0..0xFFFF, got {value!r}")
+
+
+def _is_eui64(value: object) -> bool:
+    return isinstance(value, EUI64)
+
+
+def _is_u8(value: object) -> bool:
+    return isinstance(value, int) and 0 <= value <= 0xFF
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterPanFrame:
+    """One inter-PAN frame (SE Annex B.4).
+
+    ``dst_address`` is an :class:`~zigpy.types.EUI64` for unicast and :data:`BROADCAST_ADDRESS`
+    (``0xFFFF``) for broadcast and group delivery; ``group_id`` is used (and required to be set,
+    it may be 0) only with :attr:`DeliveryMode.GROUP`, and must be ``None`` otherwise.
+    ``sequence`` is the MAC sequence number and ``payload`` the whole ZCL frame.
+    Construction validates every field and raises :class:`ValueError` on a bad one.
+    """
+
+    src_pan_id: int
+    src_ieee: EUI64
+    dst_pan_id: int
+    dst_address: EUI64 | int
+    delivery_mode: DeliveryMode
+    cluster_id: int
+    payload: bytes
+    profile_id: int = SE_PROFILE_ID
+    group_id: int | None = None
+    sequence: int = 0
+
+    def __post_init__(self) -> None:
+        _check_u16("src_pan_id", self.src_pan_id)
+        _check_u16("dst_pan_id", self.dst_pan_id)
+        _check_u16("cluster_id", self.cluster_id)
+        _check_u16("profile_id", self.profile_id)
+        if not _is_eui64(self.src_ieee):
+            raise ValueError(f"src_ieee must be a zigpy EUI64, got {type(self.src_ieee).__name__}")
+        if not _is_u8(self.sequence):
+            raise ValueError(f"sequence must be an integer 0..255, got {self.sequence!r}")
+        mode = DeliveryMode(self.delivery_mode)
+        if mode is not self.delivery_mode:
+            object.__setattr__(self, "delivery_mode", mode)
+        if mode is DeliveryMode.UNICAST:
+            if not _is_eui64(self.dst_address):
+                raise ValueError("unicast inter-PAN frames need a 64-bit (EUI64) dst_address")
+        elif _is_eui64(self.dst_address) or self.dst_address != BROADCAST_ADDRESS:
+            raise ValueError(f"{mode.name.lower()} inter-PAN frames go to dst_address 0xFFFF")
+        if mode is DeliveryMode.GROUP:
+            if self.group_id is None:
+                raise ValueError("group delivery needs a group_id")
+            _check_u16("group_id", self.group_id)
+        elif self.group_id is not None:
+            raise ValueError(f"group_id is only used with group delivery, not {mode.name}")
+        if type(self.payload) is not bytes:
+            object.__setattr__(self, "payload", bytes(self.payload))
+        if len(self.payload) > MAX_ZCL_LENGTH:
+            raise ValueError(
+                f"ZCL frame of {len(self.payload)} bytes exceeds the inter-PAN maximum of "
+                f"{MAX_ZCL_LENGTH} (SE Annex B: no fragmentation)"
+            )
+
+    def to_bytes(self) -> bytes:
+        """The MAC frame without FCS (SE B.4, figures B.2 to B.5)."""
+        mode = self.delivery_mode
+        aps_fc = _APS_FC[mode]
+        if mode is DeliveryMode.UNICAST:
+            header = _UNICAST_HDR.pack(
+                FC_UNICAST,
+                self.sequence,
+                self.dst_pan_id,
+                self.dst_address.serialize(),  # type: ignore[union-attr]
+                self.src_pan_id,
+                self.src_ieee.serialize(),
+                NWK_STUB_FRAME_CONTROL,
+                aps_fc,
+            )
+        else:
+            header = _BCAST_HDR.pack(
+                FC_BROADCAST,
+                self.sequence,
+                self.dst_pan_id,
+                BROADCAST_ADDRESS,
+                self.src_pan_id,
+                self.src_ieee.serialize(),
+                NWK_STUB_FRAME_CONTROL,
+                aps_fc,
+            )
+            if mode is DeliveryMode.GROUP:
+                header += _U16.pack(self.group_id)
+        return header + _CLUSTER_PROFILE.pack(self.cluster_id, self.profile_id) + self.payload
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> InterPanFrame:
+        """Parse a MAC frame without FCS; :class:`~zse.errors.InvalidFrame` if not Annex B."""
+        data = bytes(data)
+        size = len(data)
+        if size < 2:
+            raise InvalidFrame(f"truncated MAC frame control at byte offset 0: {size} byte(s)")
+        (fc,) = _U16.unpack_from(data, 0)
+        if fc == FC_UNICAST:
+            hdr = _UNICAST_HDR
+            mac_len = 23
+        elif fc == FC_BROADCAST:
+            hdr = _BCAST_HDR
+            mac_len = 17
+        else:
+            raise InvalidFrame(_explain_mac_fc(fc))
+        if size < hdr.size:
+            _raise_truncated(data, fc)
+        seq, dst_pan, dst, src_pan, src, nwk_fc, aps_fc = hdr.unpack_from(data, 0)[1:]
+        if fc == FC_BROADCAST and dst != BROADCAST_ADDRESS:
+            raise InvalidFrame(
+                f"MAC destination address 0x{dst:04X} at byte offset 5 is not the broadcast "
+                "address 0xFFFF (inter-PAN uses 16-bit addressing only for broadcast)"
+            )
+        if nwk_fc != NWK_STUB_FRAME_CONTROL:
+            raise InvalidFrame(_explain_nwk_fc(nwk_fc, mac_len))
+        aps_offset = mac_len + 2
+        mode = _delivery_mode(aps_fc, aps_offset, fc == FC_UNICAST)
+        offset = aps_offset + 1
+        group: int | None = None
+        if mode is DeliveryMode.GROUP:
+            if size < offset + 2:
+                raise InvalidFrame(f"truncated APS group address at byte offset {offset}")
+            (group,) = _U16.unpack_from(data, offset)
+            offset += 2
+        if size < offset + 4:
+            what = "cluster id" if size < offset + 2 else "profile id"
+            at = offset if size < offset + 2 else offset + 2
+            raise InvalidFrame(f"truncated APS {what} at byte offset {at}")
+        cluster, profile = _CLUSTER_PROFILE.unpack_from(data, offset)
+        offset += 4
+        if size - offset > MAX_ZCL_LENGTH:
+            raise InvalidFrame(
+                f"ZCL frame at byte offset {offset} is {size - offset} bytes, more than the "
+                f"inter-PAN maximum of {MAX_ZCL_LENGTH}"
+            )
+        return cls(
+            src_pan_id=src_pan,
+            src_ieee=EUI64(src),
+            dst_pan_id=dst_pan,
+            dst_address=EUI64(dst) if mode is DeliveryMode.UNICAST else BROADCAST_ADDRESS,
+            delivery_mode=mode,
+            group_id=group,
+            cluster_id=cluster,
+            profile_id=profile,
+            payload=data[offset:],
+            sequence=seq,
+        )
+
+
+def _delivery_mode(aps_fc: int, offset: int, unicast_mac: bool) -> DeliveryMode:
+    mode = _MODE_BY_APS_FC.get(aps_fc)
+    if mode is None:
+        raise InvalidFrame(_explain_aps_fc(aps_fc, offset))
+    if (mode is DeliveryMode.UNICAST) != unicast_mac:
+        raise InvalidFrame(
+            f"APS delivery mode {mode.name} at byte offset {offset} does not match the "
+            f"MAC destination ({'64-bit' if unicast_mac else 'broadcast 0xFFFF'}): "
+            "unicast goes to a 64-bit address, broadcast and group to 0xFFFF"
+        )
+    return mode
+
+
+_MAC_FIELDS_UNICAST: Final = (
+    (3, "sequence number"),
+    (5, "destination PAN id"),
+    (13, "destination address"),
+    (15, "source PAN id"),
+    (23, "source address"),
+    (25, "stub NWK frame control"),
+    (26, "stub APS frame control"),
+)
+_MAC_FIELDS_BCAST: Final = (
+    (3, "sequence number"),
+    (5, "destination PAN id"),
+    (7, "destination address"),
+    (9, "source PAN id"),
+    (17, "source address"),
+    (19, "stub NWK frame control"),
+    (20, "stub APS frame control"),
+)
+
+
+def _raise_truncated(data: bytes, fc: int) -> None:
+    fields = _MAC_FIELDS_UNICAST if fc == FC_UNICAST else _MAC_FIELDS_BCAST
+    start = 2
+    for end, name in fields:
+        if len(data) < end:
+            raise InvalidFrame(
+                f"truncated {name} at byte offset {start}: frame is {len(data)} bytes"
+            )
+        start = end
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _explain_mac_fc(fc: int) -> str:
+    """Say which frame-control sub-field (802.15.4 clause 7.2.1.1) is not Annex B's."""
+    where = f"MAC frame control 0x{fc:04X} at byte offset 0"
+    frame_type = fc & 0x7
+    dst_mode = (fc >> 10) & 0x3
+    src_mode = (fc >> 14) & 0x3
+    if frame_type != 1:
+        reason = f"frame type {frame_type} is not a data frame (1)"
+    elif fc & 0x0008:
+        reason = "security enabled: inter-PAN frames are never MAC-secured"
+    elif fc & 0x0040:
+        reason = "PAN-id compression is set: inter-PAN frames carry both PAN ids"
+    elif src_mode != 3:
+        reason = f"source addressing mode {src_mode} is not 64-bit (3)"
+    elif dst_mode not in (2, 3):
+        reason = f"destination addressing mode {dst_mode} is neither 16-bit nor 64-bit"
+    elif dst_mode == 3 and not fc & 0x0020:
+        reason = "unicast (64-bit destination) without acknowledgement request"
+    elif dst_mode == 2 and fc & 0x0020:
+        reason = "acknowledgement requested on a broadcast"
+    else:
+        reason = "frame pending, frame version or reserved bits set"
+    return f"{where}: {reason} (expected 0xCC21 unicast or 0xC801 broadcast/group)"
+
+
+def _explain_nwk_fc(nwk_fc: int, offset: int) -> str:
+    where = f"NWK frame control 0x{nwk_fc:04X} at byte offset {offset}"
+    if nwk_fc & 0x3 != 0x3:
+        return (
+            f"{where}: NWK frame type {nwk_fc & 0x3} is not inter-PAN (3): not an inter-PAN frame"
+        )
+    if (nwk_fc >> 2) & 0xF != 2:
+        return f"{where}: protocol version {(nwk_fc >> 2) & 0xF} is not 2"
+    return f"{where}: stub NWK sub-fields other than frame type and version must be 0 (0x000B)"
+
+
+def _explain_aps_fc(aps_fc: int, offset: int) -> str:
+    where = f"APS frame control 0x{aps_fc:02X} at byte offset {offset}"
+    if aps_fc & 0x3 != 0x3:
+        return f"{where}: APS frame type {aps_fc & 0x3} is not inter-PAN (3)"
+    if (aps_fc >> 2) & 0x3 == 1:
+        return f"{where}: delivery mode 0b01 (indirect) is not allowed on inter-PAN"
+    return (
+        f"{where}: security, acknowledgement and extended header sub-fields must be 0 "
+        "(expected 0x03 unicast, 0x0B broadcast or 0x0F group)"
+    )
