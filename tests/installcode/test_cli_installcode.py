@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -130,3 +131,13 @@ def test_demo_prints_the_example_link_keys(module, installcode_vectors):
     assert KEY_128 in process.stdout
     assert KEY_48 in process.stdout
     assert "CRC mismatch" in process.stdout
+
+
+def test_provisioning_example_runs():
+    example = Path(__file__).parents[2] / "examples" / "provision_by_install_code.py"
+    process = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, check=True
+    )
+    lines = process.stdout.splitlines()
+    assert lines[0] == f"00:1B:C5:00:70:00:05:2B: 128-bit code, link key {KEY_128.lower()}"
+    assert lines[2].startswith("001BC5007000052D: refused: install code CRC mismatch")
