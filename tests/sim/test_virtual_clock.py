@@ -1,0 +1,44 @@
+"""The virtual-time event loop: time jumps when idle, real work holds it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from zse.sim import VirtualClockLoop, run
+
+
+async def test_sleep_and_timeouts_are_virtual() -> None:
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualClockLoop)
+    start_real, start = time.perf_counter(), loop.time()
+    await asyncio.sleep(3600)
+    assert loop.time() - start == pytest.approx(3600)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(8):
+            await asyncio.sleep(10)
+    assert loop.time() - start == pytest.approx(3608)
+    assert time.perf_counter() - start_real < 2.0
+
+
+async def test_executor_work_holds_the_clock() -> None:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    timer = asyncio.ensure_future(asyncio.sleep(1.0))
+    # A 50 ms thread job: the 1-s virtual timer must not fire while it runs.
+    result = await loop.run_in_executor(None, lambda: (time.sleep(0.05), 42)[1])
+    assert result == 42
+    assert not timer.done()
+    assert loop.time() == start
+    await timer
+    assert loop.time() == pytest.approx(start + 1.0)
+
+
+def test_run_helper_starts_at_given_time() -> None:
+    async def main() -> float:
+        await asyncio.sleep(5)
+        return asyncio.get_running_loop().time()
+
+    assert run(main(), start=100.0) == pytest.approx(105.0)

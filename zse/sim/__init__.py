@@ -1,0 +1,57 @@
+"""zse.sim: a simulated ZigBee HAN on virtual time (see docs/simulator.md).
+
+- :class:`Air`: the 802.15.4 medium (channels, delivery, faults, air time, pcap capture);
+- :class:`SimControllerApplication`: a zigpy ``ControllerApplication`` on that air (the
+  coordinator and Trust Center, e.g. the ESI);
+- :class:`SimDevice` and :class:`Endpoint`: simulated HAN devices sending and receiving ZCL;
+- :class:`VirtualClockLoop` and :func:`run`: asyncio on virtual time, so zigpy's own timers
+  are simulated too and tests never sleep.
+
+Example::
+
+    from zse.sim import Air, run
+
+    async def main():
+        air = Air(seed=1, capture="han.pcap")
+        esi = await air.coordinator(channel=15)
+        ihd = air.device("00:0d:6f:00:00:00:00:01", install_code=code, channel=15)
+        ihd.add_endpoint(1, device_type=0x0507, out_clusters=[0x0700, 0x0703])
+        await esi.permit_with_link_key(ihd.ieee, code.link_key, 60)
+        await ihd.join()
+
+    run(main())
+"""
+
+from zse.sim._air import Air, AirStats, Faults
+from zse.sim._app import CoordinatorNode, SimControllerApplication
+from zse.sim._clock import VirtualClockLoop, run
+from zse.sim._node import (
+    SE_PROFILE,
+    ApsIndication,
+    DeliveryError,
+    Endpoint,
+    JoinRefused,
+    Node,
+    RawFrame,
+    SimDevice,
+    ZclMessage,
+)
+
+__all__ = [
+    "SE_PROFILE",
+    "Air",
+    "AirStats",
+    "ApsIndication",
+    "CoordinatorNode",
+    "DeliveryError",
+    "Endpoint",
+    "Faults",
+    "JoinRefused",
+    "Node",
+    "RawFrame",
+    "SimControllerApplication",
+    "SimDevice",
+    "VirtualClockLoop",
+    "ZclMessage",
+    "run",
+]

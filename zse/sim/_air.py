@@ -1,0 +1,405 @@
+"""The simulated 802.15.4 air: channels, delivery, faults, air time and capture.
+
+Every node on a channel hears every other (one radio range, no multi-hop routing). The MAC
+address filter of IEEE 802.15.4-2006 7.5.6.2 decides which nodes accept a frame. Unicast
+frames that request an acknowledgement are retried up to ``mac_retries`` times (macMaxFrameRetries,
+7.4.2); the acknowledgement itself is modelled, not transmitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+
+from zse.pcap import PcapWriter
+from zse.sim._frames import BROADCAST_PAN, BROADCAST_SHORT, MacHeader, decode_mac
+
+if TYPE_CHECKING:
+    from zse.installcode import InstallCode
+    from zse.sim._app import SimControllerApplication
+    from zse.sim._node import Node, SimDevice
+
+__all__ = ["Air", "AirStats", "Faults"]
+
+# 250 kbit/s O-QPSK PHY (802.15.4-2006 6.5): 32 us per octet; SHR (5) + PHR (1) precede the PSDU.
+OCTET_TIME = 32e-6
+PHY_OVERHEAD_OCTETS = 6
+ACK_WAIT = 864e-6  # macAckWaitDuration at 2.4 GHz (54 symbols)
+DUPLICATE_GAP = 1e-3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Faults:
+    """Fault settings for a link (or the whole air). All default to a perfect link.
+
+    ``loss``: probability that one transmission attempt is lost. ``duplicate``: probability
+    that a delivered frame is delivered (and captured) a second time. ``delay``: seconds added
+    to every delivery. ``reorder``: each delivery is delayed by a further uniform 0..reorder
+    seconds, so frames sent close together overtake each other.
+    """
+
+    loss: float = 0.0
+    duplicate: float = 0.0
+    delay: float = 0.0
+    reorder: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("loss", "duplicate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"Faults.{name} must be a probability in [0, 1], got {value}")
+        for name in ("delay", "reorder"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"Faults.{name} must be non-negative seconds")
+
+
+PERFECT = Faults()
+
+
+@dataclass
+class AirStats:
+    """Counters of what happened on the air (every attempt counts as a transmission)."""
+
+    transmitted: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    blocked: int = 0  # not delivered because of a partition or a silent node
+    bytes: int = 0
+
+
+@dataclass(slots=True)
+class Transmission:
+    """One frame on the air: its bytes (without FCS) and what the simulator models about it."""
+
+    data: bytes
+    sender: Node
+    channel: int
+    mac: MacHeader
+    payload: bytes
+    raw: bool = False  # injected with send_interpan (or send_raw): not parsed by the stack
+    nwk_key: bytes | None = None  # network key the frame is (modelled as) secured with
+    aps_key: bytes | None = None  # link key the APS payload is (modelled as) secured with
+    decoded: Any = field(default=None)
+
+
+class Air:
+    """Simulated 802.15.4 air shared by every node; deterministic from ``seed``.
+
+    ``capture`` (a path, a binary file or a :class:`~zse.pcap.PcapWriter`) receives every
+    frame as it is transmitted, with virtual timestamps. ``airtime=True`` serialises each
+    channel at 250 kbit/s so that throughput figures mean something.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        capture: str | os.PathLike[str] | BinaryIO | PcapWriter | None = None,
+        airtime: bool = False,
+        mac_retries: int = 3,
+    ) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.airtime = airtime
+        self.mac_retries = mac_retries
+        self.faults: Faults = PERFECT
+        self.stats = AirStats()
+        self._link_faults: dict[tuple[t.EUI64, t.EUI64], Faults] = {}
+        self._partition: dict[t.EUI64, int] | None = None
+        self._silent: set[t.EUI64] = set()
+        self._nodes: dict[t.EUI64, Node] = {}
+        self._by_channel: dict[int, list[Node]] = defaultdict(list)
+        self._busy_until: dict[int, float] = defaultdict(float)
+        self._owns_capture = not isinstance(capture, PcapWriter)
+        self.capture: PcapWriter | None
+        if capture is None or isinstance(capture, PcapWriter):
+            self.capture = capture
+        else:
+            self.capture = PcapWriter(capture)
+
+    # -- nodes -------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """The current (virtual) time of the running loop."""
+        return asyncio.get_running_loop().time()
+
+    @property
+    def nodes(self) -> list[Node]:
+        """Every node on the air, in the order they were added."""
+        return list(self._nodes.values())
+
+    def _attach(self, node: Node) -> None:
+        if node.ieee in self._nodes:
+            raise ValueError(f"a node with EUI-64 {node.ieee} is already on the air")
+        self._nodes[node.ieee] = node
+
+    def _tune(self, node: Node, old: int | None, new: int | None) -> None:
+        if old is not None and node in self._by_channel[old]:
+            self._by_channel[old].remove(node)
+        if new is not None:
+            self._by_channel[new].append(node)
+
+    def node(self, ieee: t.EUI64 | str) -> Node:
+        """The node with this EUI-64."""
+        return self._nodes[t.EUI64.convert(ieee) if isinstance(ieee, str) else ieee]
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def set_faults(self, faults: Faults | None = None, **kwargs: float) -> None:
+        """Set the faults of every link without its own (``air.set_faults(loss=0.2)``)."""
+        self.faults = faults if faults is not None else Faults(**kwargs)
+
+    def set_link_faults(
+        self,
+        a: Node | t.EUI64,
+        b: Node | t.EUI64,
+        faults: Faults | None = None,
+        *,
+        both_ways: bool = True,
+        **kwargs: float,
+    ) -> None:
+        """Set the faults of the link a -> b (and b -> a); ``faults=None`` with no keyword
+        arguments removes the link's own settings."""
+        ia, ib = _eui(a), _eui(b)
+        pairs = [(ia, ib), (ib, ia)] if both_ways else [(ia, ib)]
+        value = faults if faults is not None else (Faults(**kwargs) if kwargs else None)
+        for pair in pairs:
+            if value is None:
+                self._link_faults.pop(pair, None)
+            else:
+                self._link_faults[pair] = value
+
+    def link_faults(self, a: Node | t.EUI64, b: Node | t.EUI64) -> Faults:
+        """The faults in force on the link a -> b."""
+        return self._link_faults.get((_eui(a), _eui(b)), self.faults)
+
+    def partition(self, *groups: Iterable[Node | t.EUI64]) -> None:
+        """Split the air: nodes hear only nodes of their own group. Nodes in no group form
+        one more group together."""
+        mapping: dict[t.EUI64, int] = {}
+        for index, group in enumerate(groups, start=1):
+            for member in group:
+                mapping[_eui(member)] = index
+        self._partition = mapping
+
+    def heal(self) -> None:
+        """Remove the partition."""
+        self._partition = None
+
+    def silence(self, node: Node | t.EUI64) -> None:
+        """The node goes silent (powered off / out of range): it neither sends nor hears."""
+        self._silent.add(_eui(node))
+
+    def restore(self, node: Node | t.EUI64) -> None:
+        """The node is back on the air."""
+        self._silent.discard(_eui(node))
+
+    def is_silent(self, node: Node | t.EUI64) -> bool:
+        """Whether the node is silent."""
+        return _eui(node) in self._silent
+
+    def _reachable(self, a: t.EUI64, b: t.EUI64) -> bool:
+        if a in self._silent or b in self._silent:
+            return False
+        if self._partition is None:
+            return True
+        return self._partition.get(a, 0) == self._partition.get(b, 0)
+
+    # -- transmission ------------------------------------------------------------------------
+
+    def _occupy(self, channel: int, octets: int, now: float) -> tuple[float, float]:
+        """Start and end time of a transmission of ``octets`` PSDU octets on ``channel``."""
+        if not self.airtime:
+            return now, now
+        start = max(now, self._busy_until[channel])
+        end = start + (PHY_OVERHEAD_OCTETS + octets) * OCTET_TIME
+        self._busy_until[channel] = end
+        return start, end
+
+    def _record(self, data: bytes, when: float) -> None:
+        self.stats.transmitted += 1
+        self.stats.bytes += len(data) + 2
+        if self.capture is not None:
+            self.capture.write(data, when)
+
+    def transmit(self, tx: Transmission) -> asyncio.Future[bool]:
+        """Put a frame on the air; the future tells whether an addressed unicast was
+        acknowledged (always True for broadcasts once sent)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        sender = tx.sender
+        if sender.ieee in self._silent:
+            done.set_result(False)
+            return done
+        receivers = self._receivers(tx)
+        mac = tx.mac
+        unicast = mac.ack_request and not _is_broadcast(mac)
+        attempts = 1 + self.mac_retries if unicast else 1
+        now = loop.time()
+        schedule: dict[float, list[Node]] = defaultdict(list)
+        acked_at: float | None = None
+        for attempt in range(attempts):
+            start, end = self._occupy(tx.channel, len(tx.data) + 2, now)
+            self._record(tx.data, start)
+            reached = False
+            for node in receivers:
+                faults = self._link_faults.get((sender.ieee, node.ieee), self.faults)
+                if not self._reachable(sender.ieee, node.ieee):
+                    self.stats.blocked += 1
+                    continue
+                if faults.loss and self.rng.random() < faults.loss:
+                    self.stats.lost += 1
+                    continue
+                reached = True
+                when = end + faults.delay
+                if faults.reorder:
+                    when += self.rng.random() * faults.reorder
+                schedule[when].append(node)
+                if faults.duplicate and self.rng.random() < faults.duplicate:
+                    self.stats.duplicated += 1
+                    loop.call_at(when + DUPLICATE_GAP, self._duplicate, tx, node)
+            if reached or not unicast:
+                acked_at = max(schedule) if schedule else end
+                break
+            now = end + (ACK_WAIT if self.airtime else 0.0)
+        for when, nodes in sorted(schedule.items()):
+            loop.call_at(when, self._deliver, tx, nodes)
+        if unicast:
+            if acked_at is None:
+                loop.call_at(now, _resolve, done, False)
+            else:
+                loop.call_at(acked_at, _resolve, done, True)
+        else:
+            loop.call_at(acked_at if acked_at is not None else now, _resolve, done, True)
+        return done
+
+    def _duplicate(self, tx: Transmission, node: Node) -> None:
+        self._record(tx.data, asyncio.get_running_loop().time())
+        self._deliver(tx, [node])
+
+    def _deliver(self, tx: Transmission, nodes: list[Node]) -> None:
+        for node in nodes:
+            if node.ieee in self._silent or node.channel != tx.channel:
+                self.stats.blocked += 1
+                continue
+            self.stats.delivered += 1
+            node._receive(tx)
+
+    def _receivers(self, tx: Transmission) -> list[Node]:
+        """Nodes on the channel whose MAC accepts the frame (802.15.4-2006 7.5.6.2)."""
+        mac = tx.mac
+        out = []
+        for node in self._by_channel.get(tx.channel, ()):
+            if node is tx.sender:
+                continue
+            if mac.dst is None:
+                # No destination address: only a PAN coordinator accepts (data/command frames).
+                if mac.frame_type == 0 or (node.is_coordinator and mac.src_pan == node.pan_id):
+                    out.append(node)
+                continue
+            if mac.dst_pan not in (BROADCAST_PAN, node.pan_id):
+                continue
+            if isinstance(mac.dst, t.EUI64):
+                if mac.dst == node.ieee:
+                    out.append(node)
+            elif mac.dst == BROADCAST_SHORT or (node.nwk is not None and mac.dst == node.nwk):
+                out.append(node)
+        return out
+
+    async def coordinator(
+        self,
+        *,
+        channel: int = 15,
+        pan_id: int | None = None,
+        extended_pan_id: t.ExtendedPanId | None = None,
+        network_key: bytes | None = None,
+        ieee: t.EUI64 | str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> SimControllerApplication:
+        """Create a zigpy coordinator on this air, form its network and start zigpy.
+
+        Network settings not given are drawn from the air's seeded RNG (deterministic).
+        ``config`` entries are merged over the simulator's quiet default configuration.
+        """
+        from zse.sim._app import SimControllerApplication, default_config  # noqa: PLC0415
+
+        pan = pan_id if pan_id is not None else self.rng.randrange(0x0001, 0xFFF7)
+        epid = extended_pan_id or t.ExtendedPanId(self.rng.randbytes(8))
+        key = network_key if network_key is not None else self.rng.randbytes(16)
+        eui = _parse_ieee(ieee) if ieee is not None else t.EUI64(self.rng.randbytes(8))
+        cfg = default_config(channel=channel, pan_id=pan, extended_pan_id=epid, network_key=key)
+        for name, value in (config or {}).items():
+            if isinstance(value, dict) and isinstance(cfg.get(name), dict):
+                cfg[name] = {**cfg[name], **value}
+            else:
+                cfg[name] = value
+        app = SimControllerApplication(cfg, air=self, ieee=eui)
+        await app.startup(auto_form=True)
+        return app
+
+    def device(
+        self,
+        ieee: t.EUI64 | str | None = None,
+        *,
+        install_code: InstallCode | None = None,
+        link_key: bytes | None = None,
+        channel: int | None = None,
+        logical_type: zdo_t.LogicalType = zdo_t.LogicalType.Router,
+        manufacturer_code: int = 0x0000,
+    ) -> SimDevice:
+        """Create a simulated HAN device; its preconfigured link key is ``link_key`` or the
+        key derived from ``install_code`` (``InstallCode.link_key``)."""
+        from zse.sim._node import ALL_CHANNELS, SimDevice  # noqa: PLC0415
+
+        if link_key is None and install_code is not None:
+            link_key = install_code.link_key
+        eui = _parse_ieee(ieee) if ieee is not None else t.EUI64(self.rng.randbytes(8))
+        return SimDevice(
+            self,
+            eui,
+            link_key=link_key,
+            channels=(channel,) if channel is not None else ALL_CHANNELS,
+            logical_type=logical_type,
+            manufacturer_code=manufacturer_code,
+        )
+
+    def close(self) -> None:
+        """Flush the capture (and close it if the air opened it)."""
+        if self.capture is not None:
+            if self._owns_capture:
+                self.capture.close()
+            else:
+                self.capture.flush()
+
+    def frame(self, sender: Node, data: bytes, **kwargs: Any) -> Transmission:
+        """Build a :class:`Transmission` of ``data`` from ``sender`` on its channel."""
+        mac, payload = decode_mac(data)
+        assert sender.channel is not None
+        return Transmission(data, sender, sender.channel, mac, payload, **kwargs)
+
+
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _is_broadcast(mac: MacHeader) -> bool:
+    return mac.dst is None or mac.dst == BROADCAST_SHORT
+
+
+def _parse_ieee(ieee: t.EUI64 | str) -> t.EUI64:
+    return ieee if isinstance(ieee, t.EUI64) else t.EUI64.convert(ieee)
+
+
+def _eui(node: Node | t.EUI64) -> t.EUI64:
+    return node if isinstance(node, t.EUI64) else node.ieee

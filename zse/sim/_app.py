@@ -1,0 +1,442 @@
+"""A zigpy ``ControllerApplication`` whose radio is a node on the simulated air.
+
+The radio plays the part of the coordinator's firmware: it forms the network, sends beacons,
+admits devices as a Trust Center (ZB 4.6.3.2), answers the ZDO descriptor requests itself
+(as NCP firmware does) and hands everything else to zigpy through ``packet_received``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import zigpy.application
+import zigpy.config as conf
+import zigpy.device
+import zigpy.exceptions
+import zigpy.state
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+
+from zse.sim import _frames as f
+from zse.sim._air import Air, Transmission
+from zse.sim._node import ApsIndication, Node, RawFrame
+
+__all__ = ["CoordinatorNode", "SimControllerApplication"]
+
+LOGGER = logging.getLogger(__name__)
+
+# The ZigBee Alliance's well-known default TC link key "ZigBeeAlliance09" (ZB 4.6.3.2.2.1).
+DEFAULT_TC_LINK_KEY = b"ZigBeeAlliance09"
+TRANSPORT_KEY_DELAY = 0.005
+
+
+@dataclasses.dataclass
+class _PendingKey:
+    key: bytes
+    expires: float
+
+
+class CoordinatorNode(Node):
+    """The coordinator / Trust Center node under :class:`SimControllerApplication`."""
+
+    is_coordinator = True
+
+    def __init__(self, air: Air, ieee: t.EUI64, app: SimControllerApplication) -> None:
+        super().__init__(air, ieee, logical_type=zdo_t.LogicalType.Coordinator)
+        self.app = app
+        self.permit_until = 0.0
+        self.require_install_code = True
+        self.pending_keys: dict[t.EUI64, _PendingKey] = {}
+        self.children: dict[t.EUI64, int] = {}
+        self.nwk_update_id = 0
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    @property
+    def permitting(self) -> bool:
+        """Whether the association permit is on (joining open)."""
+        return self._now() < self.permit_until
+
+    def _permit_request(self, seconds: int) -> None:
+        self.permit_until = self._now() + seconds
+
+    def _mac_command(self, tx: Transmission) -> None:
+        if not self.joined or not tx.payload:
+            return
+        command = tx.payload[0]
+        if command == f.MAC_CMD_BEACON_REQUEST:
+            self._spawn(self._send_beacon())
+        elif command == f.MAC_CMD_ASSOCIATION_REQUEST and isinstance(tx.mac.src, t.EUI64):
+            self._spawn(self._associate(tx.mac.src))
+
+    async def _send_beacon(self) -> None:
+        assert self.extended_pan_id is not None
+        fields, zigbee = f.beacon_payload(
+            self.extended_pan_id, permit=self.permitting, update_id=self.nwk_update_id
+        )
+        hdr = f.MacHeader(f.MAC_BEACON, next(self._mac_seq), None, None, self.pan_id, self.nwk)
+        await self.air.transmit(self.air.frame(self, f.encode_mac(hdr, fields + zigbee)))
+
+    def _key_for(self, ieee: t.EUI64) -> bytes | None:
+        pending = self.pending_keys.get(ieee)
+        if pending is not None and pending.expires > self._now():
+            return pending.key
+        if not self.require_install_code:
+            return bytes(self.app.state.network_info.tc_link_key.key) or DEFAULT_TC_LINK_KEY
+        return None
+
+    async def _associate(self, ieee: t.EUI64) -> None:
+        """Association (802.15.4-2006 7.5.3.1) decided by the Trust Center policy: a device is
+        admitted only while joining is permitted and with a link key registered for it."""
+        key = self._key_for(ieee) if self.permitting else None
+        if key is None:
+            status, nwk = f.ASSOC_PAN_ACCESS_DENIED, 0xFFFF
+            LOGGER.info(
+                "refusing %s: %s", ieee, "no link key" if self.permitting else "not permitting"
+            )
+        else:
+            status, nwk = f.ASSOC_SUCCESS, self._allocate(ieee)
+        hdr = f.MacHeader(
+            f.MAC_COMMAND, next(self._mac_seq), self.pan_id, ieee, self.pan_id, self.ieee, True
+        )
+        payload = (
+            bytes((f.MAC_CMD_ASSOCIATION_RESPONSE,)) + nwk.to_bytes(2, "little") + bytes((status,))
+        )
+        if not await self.air.transmit(self.air.frame(self, f.encode_mac(hdr, payload))):
+            return
+        if key is None:
+            return
+        self.children[ieee] = nwk
+        self.address_map[nwk] = ieee
+        await asyncio.sleep(TRANSPORT_KEY_DELAY)
+        await self._transport_key(ieee, nwk, key)
+
+    def _allocate(self, ieee: t.EUI64) -> int:
+        """Stochastic address assignment (ZB 3.6.1.7): random, unique, below 0xFFF8."""
+        if ieee in self.children:
+            return self.children[ieee]
+        used = set(self.children.values()) | {0x0000}
+        while True:
+            nwk = self.air.rng.randrange(0x0001, 0xFFF8)
+            if nwk not in used:
+                return nwk
+
+    async def _transport_key(self, ieee: t.EUI64, nwk: int, key: bytes) -> None:
+        """APS Transport Key with the network key, APS-secured with the device's link key."""
+        assert self.network_key is not None and self.nwk is not None
+        aps = f.ApsHeader(f.APS_COMMAND, f.APS_DELIVERY_UNICAST, next(self._aps_counter) & 0xFF)
+        cmd = f.transport_key_payload(self.network_key, self.network_key_seq, ieee, self.ieee)
+        nwk_hdr = f.NwkHeader(nwk, self.nwk, 1, next(self._nwk_seq) & 0xFF, discover_route=0)
+        data = self._mac_data(nwk, f.encode_nwk(nwk_hdr, f.encode_aps(aps, cmd)), ack=True)
+        self.set_link_key(ieee, key)
+        await self.air.transmit(self.air.frame(self, data, aps_key=key))
+
+    def _nwk_command(self, nwk: f.NwkHeader, payload: bytes) -> None:
+        """NWK Leave (ZB 3.4.4) from a device: forget it and tell zigpy."""
+        if payload[:1] != b"\x04" or nwk.src_ieee is None:
+            return
+        self.children.pop(nwk.src_ieee, None)
+        self.link_keys.pop(nwk.src_ieee, None)
+        self.app.handle_leave(t.NWK(nwk.src), nwk.src_ieee)
+
+    async def send_leave(self, ieee: t.EUI64, nwk: int) -> None:
+        """NWK Leave command asking a child to leave (remove flag set, ZB 3.4.4.3.1)."""
+        assert self.nwk is not None
+        hdr = f.NwkHeader(
+            nwk,
+            self.nwk,
+            1,
+            next(self._nwk_seq) & 0xFF,
+            frame_type=1,
+            discover_route=0,
+            src_ieee=self.ieee,
+        )
+        data = self._mac_data(nwk, f.encode_nwk(hdr, bytes((0x04, 0x40))), ack=True)
+        await self.air.transmit(self.air.frame(self, data, nwk_key=self.network_key))
+
+    def _deliver_app(self, ind: ApsIndication) -> None:
+        if ind.dst_mode == t.AddrMode.Group and not self.groups.get(ind.dst_addr):
+            return  # not in the radio's multicast table
+        self.app._indication(ind)
+
+    def _zdo_up(self, ind: ApsIndication) -> None:
+        self.app._indication(ind)
+
+
+class SimControllerApplication(zigpy.application.ControllerApplication):
+    """zigpy's coordinator on the simulated air (``device.path`` is informative only).
+
+    Construct it with the :class:`~zse.sim.Air` it transmits on, or use
+    :meth:`zse.sim.Air.coordinator` which also forms the network and starts zigpy.
+    """
+
+    DISPLAY_NAME = "zse simulator"
+    DESCRIPTION = "Simulated 802.15.4 radio (zse.sim)"
+
+    def __init__(self, config: dict[str, Any], *, air: Air, ieee: t.EUI64 | None = None) -> None:
+        super().__init__(config)
+        self.air = air
+        self._ieee = ieee if ieee is not None else t.EUI64(air.rng.randbytes(8))
+        self.node: CoordinatorNode | None = None
+        self._nvram: tuple[zigpy.state.NetworkInfo, zigpy.state.NodeInfo] | None = None
+
+    # -- radio connection ----------------------------------------------------------------------
+
+    @property
+    def radio(self) -> CoordinatorNode:
+        """The coordinator node (the "radio")."""
+        if self.node is None:
+            raise zigpy.exceptions.ControllerException("simulated radio is not connected")
+        return self.node
+
+    async def connect(self) -> None:
+        """Attach the radio to the air (idempotent)."""
+        if self.node is None:
+            try:
+                existing = self.air.node(self._ieee)
+            except KeyError:
+                self.node = CoordinatorNode(self.air, self._ieee, self)
+            else:
+                if not isinstance(existing, CoordinatorNode):
+                    raise zigpy.exceptions.ControllerException(f"{self._ieee} is not a coordinator")
+                existing.app = self
+                self.node = existing
+
+    async def disconnect(self) -> None:
+        """Take the radio off the air; its stored network settings survive (as in NVRAM)."""
+        if self.node is not None:
+            self.node._tune(None)
+            self.node = None
+
+    # -- network settings ----------------------------------------------------------------------
+
+    async def write_network_info(
+        self, *, network_info: zigpy.state.NetworkInfo, node_info: zigpy.state.NodeInfo
+    ) -> None:
+        """Store network and node settings in the radio's (simulated) non-volatile memory."""
+        node = self.radio
+        if node_info.ieee not in (None, t.EUI64.UNKNOWN) and node_info.ieee != node.ieee:
+            raise zigpy.exceptions.CannotWriteNetworkSettings(
+                "the simulated radio's EUI-64 is fixed when it is created"
+            )
+        node_info = node_info.replace(ieee=node.ieee, nwk=t.NWK(0x0000))
+        self._nvram = (network_info, node_info)
+        node.link_keys.clear()
+        for key in network_info.key_table:
+            node.set_link_key(key.partner_ieee, bytes(key.key))
+        node.children = {
+            ieee: int(nwk)
+            for ieee, nwk in network_info.nwk_addresses.items()
+            if ieee in network_info.children
+        }
+
+    async def load_network_info(self, *, load_devices: bool = False) -> None:
+        """Read the settings back from the radio into ``self.state``."""
+        if self._nvram is None:
+            raise zigpy.exceptions.NetworkNotFormed("the simulated radio has no network")
+        network_info, node_info = self._nvram
+        node = self.radio
+        if load_devices:
+            network_info = network_info.replace(
+                children=sorted(node.children),
+                nwk_addresses={ieee: t.NWK(nwk) for ieee, nwk in node.children.items()},
+                key_table=[
+                    zigpy.state.Key(
+                        key=t.KeyData(key), partner_ieee=ieee, tx_counter=0, rx_counter=0, seq=0
+                    )
+                    for ieee, key in sorted(node.link_keys.items())
+                ],
+            )
+        self.state.network_info = network_info
+        self.state.node_info = node_info
+
+    async def reset_network_info(self) -> None:
+        """Leave the network and erase the stored settings."""
+        node = self.radio
+        self._nvram = None
+        node.nwk = None
+        node.network_key = None
+        node.link_keys.clear()
+        node.children.clear()
+        node._tune(None)
+
+    async def start_network(self) -> None:
+        """Bring the formed network up on the air and initialise the coordinator device."""
+        await self.load_network_info(load_devices=False)
+        info, node_info = self.state.network_info, self.state.node_info
+        node = self.radio
+        node.pan_id = int(info.pan_id)
+        node.extended_pan_id = info.extended_pan_id
+        node.network_key = bytes(info.network_key.key)
+        node.network_key_seq = int(info.network_key.seq)
+        node.nwk_update_id = int(info.nwk_update_id)
+        node.nwk = int(node_info.nwk)
+        node.tc_ieee = node.ieee
+        node._tune(int(info.channel))
+        node.address_map[node.nwk] = node.ieee
+        coordinator = _SimCoordinatorDevice(self, node.ieee, t.NWK(node.nwk))
+        self.devices[node.ieee] = coordinator
+        await self.register_endpoints()
+        await coordinator.schedule_initialize()
+
+    # -- the radio's abstract operations ---------------------------------------------------------
+
+    async def add_endpoint(self, descriptor: zdo_t.SimpleDescriptor) -> None:
+        """Register an endpoint with the radio so its ZDO describes and matches it."""
+        self.radio.descriptors[int(descriptor.endpoint)] = descriptor
+
+    async def permit_ncp(self, time_s: int = 60) -> None:
+        """Open (or with 0 close) joining on the coordinator for ``time_s`` seconds."""
+        self.radio._permit_request(time_s)
+
+    async def permit_with_link_key(
+        self, node: t.EUI64, link_key: t.KeyData, time_s: int = 60
+    ) -> None:
+        """Admit ``node`` with ``link_key`` (its install-code key) during the next ``time_s``
+        seconds, and open joining for that long."""
+        radio = self.radio
+        radio.pending_keys[node] = _PendingKey(bytes(link_key), radio._now() + time_s)
+        await self.permit_ncp(time_s)
+
+    async def force_remove(self, dev: zigpy.device.ZigbeeDevice) -> None:
+        """Ask the device to leave with a NWK Leave command, and forget its keys."""
+        radio = self.radio
+        radio.children.pop(dev.ieee, None)
+        radio.pending_keys.pop(dev.ieee, None)
+        await radio.send_leave(dev.ieee, int(dev.nwk))
+        radio.link_keys.pop(dev.ieee, None)
+
+    async def send_packet(self, packet: t.ZigbeePacket) -> None:
+        """Send a zigpy packet; a unicast that is not acknowledged raises ``DeliveryError``."""
+        radio = self.radio
+        assert packet.dst is not None and packet.src_ep is not None
+        mode = packet.dst.addr_mode
+        address = packet.dst.address
+        if mode == t.AddrMode.IEEE:
+            if address == radio.ieee:
+                mode, address = t.AddrMode.NWK, t.NWK(radio.nwk or 0)
+            else:
+                nwk = radio.children.get(address)
+                if nwk is None:
+                    nwk = next((n for n, i in radio.address_map.items() if i == address), None)
+                if nwk is None:
+                    raise zigpy.exceptions.DeliveryError(f"unknown device {address}")
+                mode, address = t.AddrMode.NWK, t.NWK(nwk)
+        async with self._limit_concurrency(priority=packet.priority):
+            await radio.send_aps(
+                dst_mode=mode,
+                dst_addr=int(address),
+                dst_ep=None if packet.dst_ep is None else int(packet.dst_ep),
+                src_ep=int(packet.src_ep),
+                cluster_id=int(packet.cluster_id),
+                profile_id=int(packet.profile_id),
+                payload=packet.data.serialize(),
+                encrypt=bool(packet.tx_options & t.TransmitOptions.APS_Encryption),
+                radius=int(packet.radius),
+            )
+
+    async def _subscribe_to_multicast_group(self, group_id: t.Group, endpoint_id: int) -> None:
+        self.radio.groups.setdefault(int(group_id), set()).add(endpoint_id)
+
+    async def _unsubscribe_from_multicast_group(self, group_id: t.Group, endpoint_id: int) -> None:
+        self.radio.groups.get(int(group_id), set()).discard(endpoint_id)
+
+    # -- zse extras ----------------------------------------------------------------------------
+
+    def set_link_key(self, partner: t.EUI64, key: bytes) -> None:
+        """Install or replace the APS link key shared with ``partner`` (e.g. the CBKE key)."""
+        self.radio.set_link_key(partner, key)
+
+    def get_link_key(self, partner: t.EUI64) -> bytes | None:
+        """The APS link key the coordinator shares with ``partner``, if any."""
+        return self.radio.link_keys.get(partner)
+
+    @property
+    def require_install_code(self) -> bool:
+        """Trust Center policy: only devices with a registered link key join (default)."""
+        return self.radio.require_install_code
+
+    @require_install_code.setter
+    def require_install_code(self, value: bool) -> None:
+        self.radio.require_install_code = value
+
+    async def send_interpan(self, mac_frame: bytes) -> bool:
+        """Transmit a raw MAC frame (without FCS), e.g. inter-PAN, on the network's channel."""
+        return await self.radio.send_interpan(mac_frame)
+
+    def on_interpan(self, callback: Callable[[RawFrame], None]) -> Callable[[], None]:
+        """Register a callback for raw frames the radio's MAC accepts."""
+        return self.radio.on_interpan(callback)
+
+    def interpan_frames(self) -> AsyncIterator[RawFrame]:
+        """Async-iterate raw frames the radio's MAC accepts."""
+        return self.radio.interpan_frames()
+
+    def _indication(self, ind: ApsIndication) -> None:
+        """APSDE-DATA.indication to zigpy, as a radio library reports it."""
+        if ind.dst_mode == t.AddrMode.Group:
+            dst = t.AddrModeAddress(addr_mode=t.AddrMode.Group, address=ind.dst_addr)
+        elif ind.dst_mode == t.AddrMode.Broadcast:
+            dst = t.AddrModeAddress(
+                addr_mode=t.AddrMode.Broadcast, address=t.BroadcastAddress(ind.dst_addr)
+            )
+        else:
+            dst = t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(ind.dst_addr))
+        self.packet_received(
+            t.ZigbeePacket(
+                src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(ind.src_nwk)),
+                src_ep=t.uint8_t(ind.src_ep),
+                dst=dst,
+                dst_ep=t.uint8_t(ind.dst_ep if ind.dst_ep is not None else 0xFF),
+                tsn=t.uint8_t(ind.payload[0] if ind.profile_id == 0 and ind.payload else 0),
+                profile_id=t.uint16_t(ind.profile_id),
+                cluster_id=t.uint16_t(ind.cluster_id),
+                data=t.SerializableBytes(ind.payload),
+                tx_options=(
+                    t.TransmitOptions.APS_Encryption
+                    if ind.aps_encrypted
+                    else t.TransmitOptions.NONE
+                ),
+                lqi=t.uint8_t(ind.lqi),
+                rssi=t.int8s(ind.rssi),
+            )
+        )
+
+
+class _SimCoordinatorDevice(zigpy.device.ZigbeeDevice):
+    """The coordinator as a zigpy device: discovered over loopback ZDO like any radio's."""
+
+    async def _initialize(self) -> None:
+        self.manufacturer = "zse"
+        self.model = "Simulated coordinator"
+        await super()._initialize()
+
+
+def default_config(
+    *,
+    channel: int,
+    pan_id: int,
+    extended_pan_id: t.ExtendedPanId,
+    network_key: bytes,
+) -> dict[str, Any]:
+    """A zigpy configuration for a quiet simulated coordinator (no DB, no periodic jobs)."""
+    return {
+        conf.CONF_DEVICE: {conf.CONF_DEVICE_PATH: "sim://air"},
+        conf.CONF_DATABASE: None,
+        conf.CONF_NWK: {
+            conf.CONF_NWK_CHANNEL: channel,
+            conf.CONF_NWK_PAN_ID: pan_id,
+            conf.CONF_NWK_EXTENDED_PAN_ID: str(extended_pan_id),
+            conf.CONF_NWK_KEY: list(network_key),
+        },
+        conf.CONF_NWK_BACKUP_ENABLED: False,
+        conf.CONF_OTA: {conf.CONF_OTA_ENABLED: False},
+        conf.CONF_TOPO_SCAN_ENABLED: False,
+        conf.CONF_WATCHDOG_ENABLED: False,
+        conf.CONF_STARTUP_ENERGY_SCAN: False,
+    }

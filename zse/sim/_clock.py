@@ -1,0 +1,91 @@
+"""A virtual-time asyncio event loop: simulated seconds pass only when nothing is runnable.
+
+:class:`VirtualClockLoop` is an ordinary selector event loop whose :meth:`~VirtualClockLoop.time`
+is a virtual clock. When the loop would block waiting for its next timer (``asyncio.sleep``,
+``call_later``, the timeouts inside zigpy's requests), it first polls real I/O without waiting and,
+if nothing is ready, jumps the virtual clock straight to that timer. A simulation of hours runs in
+milliseconds, and runs the same way every time: the order of events depends only on the program.
+
+Work done outside the loop (threads, subprocesses) must not be overtaken by virtual time. Futures
+from :meth:`~VirtualClockLoop.run_in_executor` are tracked automatically; wrap any other such wait
+in :meth:`~VirtualClockLoop.external_work`. While such work is pending the loop waits in real time
+and the virtual clock stands still.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import selectors
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+__all__ = ["VirtualClockLoop", "run"]
+
+_T = TypeVar("_T")
+_REAL_POLL = 0.05
+
+
+class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """The platform selector, except that an idle wait advances the virtual clock instead."""
+
+    loop: VirtualClockLoop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        events: list[tuple[selectors.SelectorKey, int]] = super().select(0)
+        if events or timeout is None or timeout <= 0:
+            if not events and timeout is None:
+                # Nothing scheduled at all: only real I/O (a thread, a socket) can wake us.
+                events = super().select(None)
+            return events
+        if self.loop._external_pending:
+            return list(super().select(min(timeout, _REAL_POLL)))
+        self.loop._advance(timeout)
+        return []
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An asyncio event loop on virtual time, starting at ``start`` seconds (default 0)."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        selector = _VirtualSelector()
+        super().__init__(selector)
+        selector.loop = self
+        self._virtual_now = float(start)
+        self._external_pending = 0
+
+    def time(self) -> float:
+        """The virtual time in seconds."""
+        return self._virtual_now
+
+    def _advance(self, seconds: float) -> None:
+        self._virtual_now += seconds
+
+    @contextlib.contextmanager
+    def external_work(self) -> Iterator[None]:
+        """Hold the virtual clock while awaiting work done outside the loop (e.g. a thread)."""
+        self._external_pending += 1
+        try:
+            yield
+        finally:
+            self._external_pending -= 1
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Executor | None, func: Callable[..., _T], *args: Any
+    ) -> asyncio.Future[_T]:
+        """As :meth:`asyncio.loop.run_in_executor`; virtual time waits for the result."""
+        future = super().run_in_executor(executor, func, *args)
+        self._external_pending += 1
+
+        def _done(_: asyncio.Future[_T]) -> None:
+            self._external_pending -= 1
+
+        future.add_done_callback(_done)
+        return future
+
+
+def run(main: Coroutine[Any, Any, _T], *, start: float = 0.0, debug: bool = False) -> _T:
+    """Run a coroutine to completion on a fresh :class:`VirtualClockLoop` (like ``asyncio.run``)."""
+    with asyncio.Runner(debug=debug, loop_factory=lambda: VirtualClockLoop(start)) as runner:
+        return runner.run(main)

@@ -1,0 +1,268 @@
+"""802.15.4 MAC, ZigBee NWK and APS headers as the simulator puts them on the air.
+
+Only what the simulated HAN needs: MAC data, beacon and command frames (IEEE 802.15.4-2006
+7.2.1-7.3), the ZigBee NWK header (ZB 3.3.1) and the APS header (ZB 2.2.5.1). Security is
+modelled, not applied: frames carry no auxiliary security headers and no MIC, so payloads are
+in the clear on the air and in captures (see docs/simulator.md).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import zigpy.types as t
+
+from zse.errors import InvalidFrame
+
+# MAC frame types (802.15.4-2006 7.2.1.1.1)
+MAC_BEACON = 0
+MAC_DATA = 1
+MAC_ACK = 2
+MAC_COMMAND = 3
+
+# MAC commands (7.3)
+MAC_CMD_ASSOCIATION_REQUEST = 0x01
+MAC_CMD_ASSOCIATION_RESPONSE = 0x02
+MAC_CMD_BEACON_REQUEST = 0x07
+
+ASSOC_SUCCESS = 0x00
+ASSOC_PAN_AT_CAPACITY = 0x01
+ASSOC_PAN_ACCESS_DENIED = 0x02
+
+BROADCAST_PAN = 0xFFFF
+BROADCAST_SHORT = 0xFFFF
+
+# NWK (ZB 3.3.1.1) and APS (ZB 2.2.5.1.1)
+NWK_DATA = 0
+NWK_PROTOCOL_VERSION = 2
+APS_DATA = 0
+APS_COMMAND = 1
+APS_DELIVERY_UNICAST = 0
+APS_DELIVERY_BROADCAST = 2
+APS_DELIVERY_GROUP = 3
+APS_CMD_TRANSPORT_KEY = 0x05
+
+MacAddress = int | t.EUI64 | None
+
+
+@dataclass(frozen=True, slots=True)
+class MacHeader:
+    """The MAC header fields the simulator uses (802.15.4-2006 7.2.1)."""
+
+    frame_type: int
+    seq: int
+    dst_pan: int | None
+    dst: MacAddress
+    src_pan: int | None
+    src: MacAddress
+    ack_request: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NwkHeader:
+    """A ZigBee NWK header (ZB 3.3.1) without multicast control or source route."""
+
+    dst: int
+    src: int
+    radius: int
+    seq: int
+    frame_type: int = NWK_DATA
+    discover_route: int = 1
+    dst_ieee: t.EUI64 | None = None
+    src_ieee: t.EUI64 | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApsHeader:
+    """A ZigBee APS header (ZB 2.2.5.1); data frames carry endpoints, cluster and profile."""
+
+    frame_type: int
+    delivery: int
+    counter: int
+    dst_ep: int | None = None
+    group: int | None = None
+    cluster: int | None = None
+    profile: int | None = None
+    src_ep: int | None = None
+    ack_request: bool = False
+
+
+def _addr_mode(addr: MacAddress) -> int:
+    if addr is None:
+        return 0
+    if isinstance(addr, t.EUI64):
+        return 3
+    return 2
+
+
+def encode_mac(hdr: MacHeader, payload: bytes) -> bytes:
+    """Encode a MAC header (frame version 0, no security) followed by ``payload``."""
+    dst_mode, src_mode = _addr_mode(hdr.dst), _addr_mode(hdr.src)
+    compress = dst_mode != 0 and src_mode != 0 and hdr.dst_pan == hdr.src_pan
+    fc = hdr.frame_type | (hdr.ack_request << 5) | (compress << 6)
+    fc |= (dst_mode << 10) | (src_mode << 14)
+    out = bytearray(struct.pack("<HB", fc, hdr.seq & 0xFF))
+    if dst_mode:
+        out += struct.pack("<H", hdr.dst_pan if hdr.dst_pan is not None else BROADCAST_PAN)
+        out += _encode_addr(hdr.dst)
+    if src_mode:
+        if not compress:
+            out += struct.pack("<H", hdr.src_pan if hdr.src_pan is not None else BROADCAST_PAN)
+        out += _encode_addr(hdr.src)
+    return bytes(out) + payload
+
+
+def _encode_addr(addr: MacAddress) -> bytes:
+    if isinstance(addr, t.EUI64):
+        return bytes(addr.serialize())
+    assert addr is not None
+    return struct.pack("<H", addr)
+
+
+def decode_mac(data: bytes) -> tuple[MacHeader, bytes]:
+    """Decode the MAC header of a frame without FCS; returns the header and the payload."""
+    if len(data) < 3:
+        raise InvalidFrame(f"MAC frame of {len(data)} bytes is shorter than its 3-byte header")
+    fc, seq = struct.unpack_from("<HB", data)
+    frame_type = fc & 0x7
+    if fc & 0x08:
+        raise InvalidFrame("MAC frame control at offset 0: secured MAC frames are not supported")
+    compress = bool(fc & 0x40)
+    dst_mode, src_mode = (fc >> 10) & 3, (fc >> 14) & 3
+    if dst_mode == 1 or src_mode == 1:
+        raise InvalidFrame("MAC frame control at offset 0: reserved addressing mode 1")
+    pos = 3
+    dst_pan: int | None = None
+    dst: MacAddress = None
+    src_pan: int | None = None
+    src: MacAddress = None
+    try:
+        if dst_mode:
+            (dst_pan,) = struct.unpack_from("<H", data, pos)
+            dst, pos = _decode_addr(data, pos + 2, dst_mode)
+        if src_mode:
+            if compress:
+                src_pan = dst_pan
+            else:
+                (src_pan,) = struct.unpack_from("<H", data, pos)
+                pos += 2
+            src, pos = _decode_addr(data, pos, src_mode)
+    except struct.error as exc:
+        raise InvalidFrame(f"MAC header truncated at offset {pos} of {len(data)}") from exc
+    hdr = MacHeader(frame_type, seq, dst_pan, dst, src_pan, src, bool(fc & 0x20))
+    return hdr, data[pos:]
+
+
+def _decode_addr(data: bytes, pos: int, mode: int) -> tuple[MacAddress, int]:
+    if mode == 2:
+        return struct.unpack_from("<H", data, pos)[0], pos + 2
+    if len(data) < pos + 8:
+        raise struct.error("short")
+    return t.EUI64.deserialize(data[pos : pos + 8])[0], pos + 8
+
+
+def encode_nwk(hdr: NwkHeader, payload: bytes) -> bytes:
+    """Encode a NWK header (ZB 3.3.1.1; security modelled, not applied) and ``payload``."""
+    fc = hdr.frame_type | (NWK_PROTOCOL_VERSION << 2) | (hdr.discover_route << 6)
+    fc |= ((hdr.dst_ieee is not None) << 11) | ((hdr.src_ieee is not None) << 12)
+    out = struct.pack("<HHHBB", fc, hdr.dst, hdr.src, hdr.radius, hdr.seq & 0xFF)
+    if hdr.dst_ieee is not None:
+        out += hdr.dst_ieee.serialize()
+    if hdr.src_ieee is not None:
+        out += hdr.src_ieee.serialize()
+    return out + payload
+
+
+def decode_nwk(data: bytes) -> tuple[NwkHeader, bytes]:
+    """Decode a NWK header; raise :class:`InvalidFrame` for what the simulator never sends."""
+    if len(data) < 8:
+        raise InvalidFrame(f"NWK header needs 8 bytes, got {len(data)}")
+    fc, dst, src, radius, seq = struct.unpack_from("<HHHBB", data)
+    if fc & 0x0700:
+        raise InvalidFrame(f"NWK frame control 0x{fc:04x}: multicast/security/source route")
+    pos = 8
+    dst_ieee = src_ieee = None
+    if fc & 0x0800:
+        dst_ieee = t.EUI64.deserialize(data[pos : pos + 8])[0]
+        pos += 8
+    if fc & 0x1000:
+        src_ieee = t.EUI64.deserialize(data[pos : pos + 8])[0]
+        pos += 8
+    if len(data) < pos:
+        raise InvalidFrame(f"NWK header truncated: needs {pos} bytes, got {len(data)}")
+    hdr = NwkHeader(dst, src, radius, seq, fc & 3, (fc >> 6) & 3, dst_ieee, src_ieee)
+    return hdr, data[pos:]
+
+
+def encode_aps(hdr: ApsHeader, payload: bytes) -> bytes:
+    """Encode an APS header (ZB 2.2.5.1; no security, no extended header) and ``payload``."""
+    fc = hdr.frame_type | (hdr.delivery << 2) | (hdr.ack_request << 6)
+    out = bytearray((fc,))
+    if hdr.frame_type == APS_DATA:
+        if hdr.delivery == APS_DELIVERY_GROUP:
+            assert hdr.group is not None
+            out += struct.pack("<H", hdr.group)
+        else:
+            assert hdr.dst_ep is not None
+            out.append(hdr.dst_ep)
+        assert hdr.cluster is not None and hdr.profile is not None and hdr.src_ep is not None
+        out += struct.pack("<HHB", hdr.cluster, hdr.profile, hdr.src_ep)
+    out.append(hdr.counter & 0xFF)
+    return bytes(out) + payload
+
+
+def decode_aps(data: bytes) -> tuple[ApsHeader, bytes]:
+    """Decode an APS data or command header."""
+    if not data:
+        raise InvalidFrame("APS header missing")
+    fc = data[0]
+    frame_type, delivery = fc & 3, (fc >> 2) & 3
+    if fc & 0xA0:
+        raise InvalidFrame(f"APS frame control 0x{fc:02x}: security/extended header")
+    try:
+        if frame_type == APS_DATA:
+            if delivery == APS_DELIVERY_GROUP:
+                (group,) = struct.unpack_from("<H", data, 1)
+                dst_ep, pos = None, 3
+            else:
+                group, dst_ep, pos = None, data[1], 2
+            cluster, profile, src_ep, counter = struct.unpack_from("<HHBB", data, pos)
+            hdr = ApsHeader(
+                frame_type,
+                delivery,
+                counter,
+                dst_ep,
+                group,
+                cluster,
+                profile,
+                src_ep,
+                bool(fc & 0x40),
+            )
+            return hdr, data[pos + 6 :]
+        if frame_type == APS_COMMAND:
+            return ApsHeader(frame_type, delivery, data[1]), data[2:]
+    except (struct.error, IndexError) as exc:
+        raise InvalidFrame(f"APS header truncated ({len(data)} bytes)") from exc
+    raise InvalidFrame(f"APS frame type {frame_type} not supported by the simulator")
+
+
+def beacon_payload(
+    extended_pan_id: t.ExtendedPanId, *, permit: bool, update_id: int = 0
+) -> tuple[bytes, bytes]:
+    """Superframe/GTS/pending fields and the ZigBee beacon payload (ZB 3.6.7, Table 3.56)."""
+    superframe = 0x4FFF | (0x8000 if permit else 0)  # BO=SO=15, final CAP 15, PAN coordinator
+    mac_fields = struct.pack("<HBB", superframe, 0, 0)
+    zb = bytes((0x00, 0x22, 0x84)) + bytes(extended_pan_id.serialize()) + b"\xff\xff\xff"
+    return mac_fields, zb + bytes((update_id & 0xFF,))
+
+
+def transport_key_payload(network_key: bytes, key_seq: int, dst: t.EUI64, src: t.EUI64) -> bytes:
+    """APS Transport Key command carrying the standard network key (ZB 4.4.9.2.3)."""
+    return (
+        bytes((APS_CMD_TRANSPORT_KEY, 0x01))
+        + network_key
+        + bytes((key_seq & 0xFF,))
+        + bytes(dst.serialize())
+        + bytes(src.serialize())
+    )

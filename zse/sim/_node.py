@@ -1,0 +1,1189 @@
+"""A simulated ZigBee node: MAC association, NWK/APS data, modelled security and a ZDO server.
+
+The same :class:`Node` is the radio under the zigpy coordinator (``SimControllerApplication``)
+and the stack of every simulated HAN device (:class:`SimDevice`). Security is modelled: every
+frame carries the key it would have been secured with, and a receiver accepts it only when it
+holds the same key (ZB 4.3.1 for NWK, 4.4.1 for APS). Nothing is encrypted on the air.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import struct
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import zigpy.exceptions
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+import zigpy.zcl.foundation as foundation
+
+from zse.errors import DecodeError
+from zse.sim import _frames as f
+
+if TYPE_CHECKING:
+    from zse.sim._air import Air, Transmission
+
+__all__ = [
+    "ApsIndication",
+    "DeliveryError",
+    "Endpoint",
+    "JoinRefused",
+    "Node",
+    "RawFrame",
+    "SimDevice",
+    "ZclMessage",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+DeliveryError = zigpy.exceptions.DeliveryError
+
+SE_PROFILE = 0x0109
+ZDO_PROFILE = 0x0000
+ALL_CHANNELS = tuple(range(11, 27))
+SCAN_DURATION = 0.138  # aBaseSuperframeDuration * (2^3 + 1) symbols at 2.4 GHz (ZB 3.2.2.4)
+RESPONSE_WAIT = 0.5  # macResponseWaitTime, rounded (802.15.4-2006 7.4.2)
+KEY_WAIT = 3.0  # how long a joining device waits for the Transport Key
+BROADCAST_ADDRESSES = (0xFFFF, 0xFFFD, 0xFFFC, 0xFFFB)
+DUPLICATE_TABLE = 64  # entries of the APS duplicate rejection table (ZB 2.2.8.4.2)
+
+
+class JoinRefused(Exception):  # noqa: N818 - the name says what happened
+    """A simulated device could not join: no beacon, association refused or no network key."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApsIndication:
+    """An APS data frame delivered to a node (APSDE-DATA.indication, ZB 2.2.4.1.3)."""
+
+    src_nwk: int
+    src_ieee: t.EUI64 | None
+    dst_mode: t.AddrMode
+    dst_addr: int
+    dst_ep: int | None
+    src_ep: int
+    cluster_id: int
+    profile_id: int
+    payload: bytes
+    aps_encrypted: bool
+    timestamp: float
+    lqi: int = 255
+    rssi: int = -40
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZclMessage:
+    """A ZCL frame received by a simulated device endpoint."""
+
+    src_nwk: int
+    src_ieee: t.EUI64 | None
+    src_ep: int
+    dst_ep: int
+    cluster_id: int
+    profile_id: int
+    header: foundation.ZCLHeader
+    payload: bytes
+    aps_encrypted: bool
+    group: int | None
+    broadcast: bool
+    timestamp: float
+
+    @property
+    def tsn(self) -> int:
+        """The transaction sequence number."""
+        return int(self.header.tsn)
+
+    @property
+    def command_id(self) -> int:
+        """The command identifier."""
+        return int(self.header.command_id)
+
+    @property
+    def is_cluster_command(self) -> bool:
+        """True for a cluster-specific command, False for a global (profile-wide) one."""
+        return bool(self.header.frame_control.is_cluster)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawFrame:
+    """A raw 802.15.4 frame (e.g. inter-PAN) received by a node: MAC frame without FCS."""
+
+    data: bytes
+    channel: int
+    timestamp: float
+    lqi: int = 255
+    rssi: int = -40
+
+
+ZclHandler = Callable[
+    [ZclMessage], "Awaitable[foundation.Status | None] | foundation.Status | None"
+]
+
+
+@dataclass
+class NodeStats:
+    """Per-node counters of frames the stack dropped."""
+
+    nwk_key_mismatch: int = 0
+    aps_decrypt_failures: int = 0
+    aps_duplicates: int = 0
+    malformed: int = 0
+
+
+class Node:
+    """A node of the simulated network (coordinator or device). Use the subclasses."""
+
+    is_coordinator = False
+
+    def __init__(
+        self,
+        air: Air,
+        ieee: t.EUI64,
+        *,
+        logical_type: zdo_t.LogicalType = zdo_t.LogicalType.Router,
+        manufacturer_code: int = 0x0000,
+    ) -> None:
+        self.air = air
+        self.ieee = ieee
+        self.logical_type = logical_type
+        self.manufacturer_code = manufacturer_code
+        self.channel: int | None = None
+        self.pan_id: int | None = None
+        self.extended_pan_id: t.ExtendedPanId | None = None
+        self.nwk: int | None = None
+        self.network_key: bytes | None = None
+        self.network_key_seq = 0
+        self.tc_ieee: t.EUI64 | None = None
+        self.link_keys: dict[t.EUI64, bytes] = {}
+        self.descriptors: dict[int, zdo_t.SimpleDescriptor] = {}
+        self.groups: dict[int, set[int]] = {}
+        self.address_map: dict[int, t.EUI64] = {}
+        self.stats = NodeStats()
+        self._mac_seq = itertools.count(air.rng.randrange(256))
+        self._nwk_seq = itertools.count(air.rng.randrange(256))
+        self._aps_counter = itertools.count(air.rng.randrange(256))
+        self._zdo_tsn = itertools.count(air.rng.randrange(256))
+        self._seen: deque[tuple[int, int, int]] = deque(maxlen=DUPLICATE_TABLE)
+        self._seen_set: set[tuple[int, int, int]] = set()
+        self._raw_callbacks: list[Callable[[RawFrame], None]] = []
+        self._raw_queues: list[asyncio.Queue[RawFrame]] = []
+        self._zdo_waiters: dict[tuple[int, int], asyncio.Future[list[Any]]] = {}
+        self._mac_waiters: list[tuple[Callable[[Transmission], bool], asyncio.Future[Any]]] = []
+        air._attach(self)
+
+    # -- addressing and identity ---------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        nwk = "----" if self.nwk is None else f"{self.nwk:04X}"
+        return f"<{type(self).__name__} {self.ieee} nwk=0x{nwk}>"
+
+    @property
+    def joined(self) -> bool:
+        """Whether the node is on a network (has a NWK address and the network key)."""
+        return self.nwk is not None and self.network_key is not None
+
+    def _tune(self, channel: int | None) -> None:
+        self.air._tune(self, self.channel, channel)
+        self.channel = channel
+
+    def set_link_key(self, partner: t.EUI64, key: bytes) -> None:
+        """Install (or replace) the APS link key shared with ``partner`` (ZB 4.4.1)."""
+        self.link_keys[partner] = bytes(key)
+
+    def node_descriptor(self) -> zdo_t.NodeDescriptor:
+        """The ZDO node descriptor (ZB 2.3.2.3) of this node."""
+        caps = (
+            zdo_t.MACCapabilityFlags.MainsPowered
+            | zdo_t.MACCapabilityFlags.RxOnWhenIdle
+            | zdo_t.MACCapabilityFlags.AllocateAddress
+        )
+        if self.logical_type != zdo_t.LogicalType.EndDevice:
+            caps |= zdo_t.MACCapabilityFlags.FullFunctionDevice
+        if self.is_coordinator:
+            caps |= zdo_t.MACCapabilityFlags.AlternatePanCoordinator
+        server_mask = 0x0041 if self.is_coordinator else 0x0040  # primary TC; stack rev 21
+        return zdo_t.NodeDescriptor(
+            logical_type=self.logical_type,
+            complex_descriptor_available=0,
+            user_descriptor_available=0,
+            reserved=0,
+            aps_flags=0,
+            frequency_band=zdo_t.NodeDescriptor.FrequencyBand.Freq2400MHz,
+            mac_capability_flags=caps,
+            manufacturer_code=self.manufacturer_code,
+            maximum_buffer_size=82,
+            maximum_incoming_transfer_size=82,
+            server_mask=server_mask,
+            maximum_outgoing_transfer_size=82,
+            descriptor_capability_field=zdo_t.NodeDescriptor.DescriptorCapability.NONE,
+        )
+
+    def _capability(self) -> int:
+        return int(self.node_descriptor().mac_capability_flags)
+
+    # -- raw frames (inter-PAN) --------------------------------------------------------------
+
+    async def send_interpan(self, mac_frame: bytes) -> bool:
+        """Put a complete MAC frame (without FCS), e.g. an inter-PAN frame, on the air.
+
+        Returns True when a unicast requesting an acknowledgement reached its destination
+        (always True for broadcasts once sent).
+        """
+        if self.channel is None:
+            raise DeliveryError(f"{self!r} is not on any channel")
+        try:
+            tx = self.air.frame(self, bytes(mac_frame), raw=True)
+        except DecodeError as exc:
+            raise DeliveryError(f"cannot send a malformed MAC frame: {exc}") from exc
+        return await self.air.transmit(tx)
+
+    send_raw = send_interpan
+
+    def on_interpan(self, callback: Callable[[RawFrame], None]) -> Callable[[], None]:
+        """Call ``callback`` with every raw frame this node's MAC accepts; returns an
+        unsubscribe function."""
+        self._raw_callbacks.append(callback)
+        return lambda: self._raw_callbacks.remove(callback)
+
+    async def interpan_frames(self) -> AsyncIterator[RawFrame]:
+        """Async-iterate the raw (inter-PAN) frames this node's MAC accepts from now on."""
+        queue: asyncio.Queue[RawFrame] = asyncio.Queue()
+        self._raw_queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._raw_queues.remove(queue)
+
+    # -- transmission --------------------------------------------------------------------------
+
+    def _mac_data(self, dst: int, payload: bytes, *, ack: bool) -> bytes:
+        hdr = f.MacHeader(
+            f.MAC_DATA, next(self._mac_seq), self.pan_id, dst, self.pan_id, self.nwk, ack
+        )
+        return f.encode_mac(hdr, payload)
+
+    async def send_aps(
+        self,
+        *,
+        dst_mode: t.AddrMode,
+        dst_addr: int,
+        dst_ep: int | None,
+        src_ep: int,
+        cluster_id: int,
+        profile_id: int,
+        payload: bytes,
+        encrypt: bool = False,
+        radius: int = 30,
+    ) -> None:
+        """APSDE-DATA.request (ZB 2.2.4.1.1): send an APS data frame; raise
+        :class:`DeliveryError` when a unicast is not acknowledged."""
+        if not self.joined:
+            raise DeliveryError(f"{self!r} is not on a network")
+        assert self.nwk is not None
+        counter = next(self._aps_counter) & 0xFF
+        dst_ieee: t.EUI64 | None = None
+        aps_key: bytes | None = None
+        if dst_mode == t.AddrMode.IEEE:
+            dst_ieee = t.EUI64(dst_addr) if not isinstance(dst_addr, t.EUI64) else dst_addr
+            found = self._nwk_of(dst_ieee)
+            if found is None:
+                raise DeliveryError(f"no NWK address known for {dst_ieee}")
+            dst_mode, dst_addr = t.AddrMode.NWK, found
+        if dst_mode == t.AddrMode.NWK:
+            aps = f.ApsHeader(
+                f.APS_DATA,
+                f.APS_DELIVERY_UNICAST,
+                counter,
+                dst_ep,
+                None,
+                cluster_id,
+                profile_id,
+                src_ep,
+            )
+            dst_ieee = dst_ieee or self.address_map.get(dst_addr)
+            if encrypt:
+                if dst_ieee is None or dst_ieee not in self.link_keys:
+                    raise DeliveryError(f"no APS link key shared with 0x{dst_addr:04X}")
+                aps_key = self.link_keys[dst_ieee]
+            nwk_dst = dst_addr
+        elif encrypt:
+            raise DeliveryError("APS encryption needs a unicast destination (ZB 4.4.1.1)")
+        elif dst_mode == t.AddrMode.Group:
+            aps = f.ApsHeader(
+                f.APS_DATA,
+                f.APS_DELIVERY_GROUP,
+                counter,
+                None,
+                dst_addr,
+                cluster_id,
+                profile_id,
+                src_ep,
+            )
+            nwk_dst = 0xFFFD
+        else:
+            aps = f.ApsHeader(
+                f.APS_DATA,
+                f.APS_DELIVERY_BROADCAST,
+                counter,
+                dst_ep if dst_ep is not None else 0xFF,
+                None,
+                cluster_id,
+                profile_id,
+                src_ep,
+            )
+            nwk_dst = dst_addr
+        nwk = f.NwkHeader(
+            nwk_dst, self.nwk, radius or 30, next(self._nwk_seq) & 0xFF, src_ieee=self.ieee
+        )
+        body = f.encode_nwk(nwk, f.encode_aps(aps, payload))
+        if nwk_dst == self.nwk:
+            # Loopback: the stack hands frames for itself straight back up (no air).
+            ind = self._indication(nwk, aps, payload, aps_key is not None)
+            asyncio.get_running_loop().call_soon(self._deliver, ind)
+            return
+        unicast = nwk_dst not in BROADCAST_ADDRESSES
+        data = self._mac_data(nwk_dst if unicast else 0xFFFF, body, ack=unicast)
+        tx = self.air.frame(self, data, nwk_key=self.network_key, aps_key=aps_key)
+        tx.decoded = (nwk, aps, payload)
+        if not await self.air.transmit(tx):
+            raise DeliveryError(
+                f"no MAC acknowledgement from 0x{nwk_dst:04X} after {1 + self.air.mac_retries} attempts",
+                status=t.MACStatus.MAC_NO_ACK,
+            )
+
+    def _nwk_of(self, ieee: t.EUI64) -> int | None:
+        for nwk, known in self.address_map.items():
+            if known == ieee:
+                return nwk
+        return None
+
+    # -- reception -----------------------------------------------------------------------------
+
+    def _receive(self, tx: Transmission) -> None:
+        """Called by the air for every frame this node's MAC accepts."""
+        if tx.raw:
+            self._receive_raw(tx)
+            return
+        for matcher, future in list(self._mac_waiters):
+            if not future.done() and matcher(tx):
+                future.set_result(tx)
+        if tx.mac.frame_type == f.MAC_COMMAND:
+            self._mac_command(tx)
+            return
+        if tx.mac.frame_type != f.MAC_DATA or self.nwk is None:
+            return
+        if tx.decoded is None:
+            try:
+                nwk, rest = f.decode_nwk(tx.payload)
+                aps, payload = f.decode_aps(rest) if nwk.frame_type == f.NWK_DATA else (None, rest)
+            except DecodeError:
+                self.stats.malformed += 1
+                return
+            tx.decoded = (nwk, aps, payload)
+        nwk, aps, payload = tx.decoded
+        if nwk.dst not in BROADCAST_ADDRESSES and nwk.dst != self.nwk:
+            return
+        if nwk.dst == 0xFFFC and self.logical_type == zdo_t.LogicalType.EndDevice:
+            return
+        if tx.nwk_key is not None and tx.nwk_key != self.network_key:
+            self.stats.nwk_key_mismatch += 1
+            return
+        if nwk.src_ieee is not None:
+            self.address_map[nwk.src] = nwk.src_ieee
+        if aps is None:
+            if tx.nwk_key is not None:
+                self._nwk_command(nwk, payload)
+            return
+        if aps.frame_type == f.APS_COMMAND:
+            self._aps_command(tx, nwk, payload)
+            return
+        if tx.nwk_key is None:
+            return  # APS data must be NWK-secured once joined
+        key = (nwk.src, aps.counter, aps.cluster or 0)
+        if key in self._seen_set:
+            self.stats.aps_duplicates += 1
+            return
+        if len(self._seen) == self._seen.maxlen:
+            self._seen_set.discard(self._seen[0])
+        self._seen.append(key)
+        self._seen_set.add(key)
+        encrypted = False
+        if tx.aps_key is not None:
+            src_ieee = nwk.src_ieee or self.address_map.get(nwk.src)
+            if src_ieee is None or self.link_keys.get(src_ieee) != tx.aps_key:
+                self.stats.aps_decrypt_failures += 1
+                LOGGER.debug("%r: APS frame from 0x%04X fails decryption", self, nwk.src)
+                return
+            encrypted = True
+        self._deliver(self._indication(nwk, aps, payload, encrypted))
+
+    def _indication(
+        self, nwk: f.NwkHeader, aps: f.ApsHeader, payload: bytes, encrypted: bool
+    ) -> ApsIndication:
+        if aps.delivery == f.APS_DELIVERY_GROUP:
+            mode, addr = t.AddrMode.Group, aps.group or 0
+        elif aps.delivery == f.APS_DELIVERY_BROADCAST:
+            mode, addr = t.AddrMode.Broadcast, nwk.dst
+        else:
+            mode, addr = t.AddrMode.NWK, nwk.dst
+        assert aps.src_ep is not None and aps.cluster is not None and aps.profile is not None
+        return ApsIndication(
+            src_nwk=nwk.src,
+            src_ieee=nwk.src_ieee or self.address_map.get(nwk.src),
+            dst_mode=mode,
+            dst_addr=addr,
+            dst_ep=aps.dst_ep,
+            src_ep=aps.src_ep,
+            cluster_id=aps.cluster,
+            profile_id=aps.profile,
+            payload=payload,
+            aps_encrypted=encrypted,
+            timestamp=asyncio.get_running_loop().time(),
+        )
+
+    def _receive_raw(self, tx: Transmission) -> None:
+        frame = RawFrame(
+            data=tx.data, channel=tx.channel, timestamp=asyncio.get_running_loop().time()
+        )
+        for callback in list(self._raw_callbacks):
+            try:
+                callback(frame)
+            except Exception:
+                LOGGER.exception("inter-PAN callback %r failed", callback)
+        for queue in self._raw_queues:
+            queue.put_nowait(frame)
+
+    def _deliver(self, ind: ApsIndication) -> None:
+        """Hand an APS indication to ZDO or the application."""
+        if ind.profile_id == ZDO_PROFILE and ind.dst_ep == 0:
+            self._zdo_indication(ind)
+        else:
+            self._deliver_app(ind)
+
+    def _deliver_app(self, ind: ApsIndication) -> None:
+        raise NotImplementedError
+
+    def _mac_command(self, tx: Transmission) -> None:
+        """MAC commands: subclasses handle association."""
+
+    def _aps_command(self, tx: Transmission, nwk: f.NwkHeader, payload: bytes) -> None:
+        """APS commands: the joining device handles Transport Key."""
+
+    def _nwk_command(self, nwk: f.NwkHeader, payload: bytes) -> None:
+        """NWK commands (ZB 3.4): Leave is handled by the subclasses."""
+
+    async def _wait_mac(
+        self, matcher: Callable[[Transmission], bool], timeout: float
+    ) -> Transmission | None:
+        future: asyncio.Future[Transmission] = asyncio.get_running_loop().create_future()
+        entry = (matcher, future)
+        self._mac_waiters.append(entry)
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            return None
+        finally:
+            self._mac_waiters.remove(entry)
+
+    # -- ZDO server (ZB 2.4.3) -----------------------------------------------------------------
+
+    def _zdo_indication(self, ind: ApsIndication) -> None:
+        cluster = ind.cluster_id
+        if cluster & 0x8000:
+            if ind.payload:
+                future = self._zdo_waiters.get((ind.src_nwk, ind.payload[0]))
+                if future is not None and not future.done():
+                    try:
+                        cmd = zdo_t.ZDOCmd(cluster)
+                        _, types = zdo_t.CLUSTERS[cmd]
+                        args, _ = t.deserialize(ind.payload[1:], types)
+                    except (ValueError, KeyError) as exc:
+                        future.set_exception(DecodeError(f"bad ZDO response: {exc}"))
+                    else:
+                        future.set_result(list(args))
+            self._zdo_up(ind)
+            return
+        if not self._zdo_serve(ind):
+            self._zdo_up(ind)
+
+    def _zdo_up(self, ind: ApsIndication) -> None:
+        """ZDO frames the node's own ZDO does not consume (devices: ignored)."""
+
+    def _zdo_serve(self, ind: ApsIndication) -> bool:
+        """Answer a ZDO request; True when consumed (the coordinator passes the rest up)."""
+        if not ind.payload:
+            return True
+        tsn, data = ind.payload[0], ind.payload[1:]
+        unicast = ind.dst_mode == t.AddrMode.NWK
+        try:
+            cmd = zdo_t.ZDOCmd(ind.cluster_id)
+            _, types = zdo_t.CLUSTERS[cmd]
+            args, _ = t.deserialize(data, types)
+        except (ValueError, KeyError):
+            if unicast:
+                self._zdo_reply(
+                    ind, ind.cluster_id | 0x8000, tsn, [zdo_t.Status.NOT_SUPPORTED], [zdo_t.Status]
+                )
+            return True
+        assert self.nwk is not None
+        nwk = t.NWK(self.nwk)
+        status = zdo_t.Status
+        rsp: tuple[int, list[Any], list[Any]] | None = None
+        if cmd == zdo_t.ZDOCmd.NWK_addr_req:
+            if args[0] == self.ieee:
+                rsp = (0x8000, [status.SUCCESS, self.ieee, nwk], [status, t.EUI64, t.NWK])
+        elif cmd == zdo_t.ZDOCmd.IEEE_addr_req:
+            if args[0] == self.nwk or args[0] in BROADCAST_ADDRESSES:
+                rsp = (0x8001, [status.SUCCESS, self.ieee, nwk], [status, t.EUI64, t.NWK])
+        elif cmd == zdo_t.ZDOCmd.Node_Desc_req:
+            rsp = (
+                0x8002,
+                [status.SUCCESS, nwk, self.node_descriptor()],
+                [status, t.NWK, zdo_t.NodeDescriptor],
+            )
+        elif cmd == zdo_t.ZDOCmd.Active_EP_req:
+            eps = t.LVList[t.uint8_t, t.uint8_t](sorted(self.descriptors))
+            rsp = (
+                0x8005,
+                [status.SUCCESS, nwk, eps],
+                [status, t.NWK, t.LVList[t.uint8_t, t.uint8_t]],
+            )
+        elif cmd == zdo_t.ZDOCmd.Simple_Desc_req:
+            desc = self.descriptors.get(int(args[1]))
+            if desc is None:
+                rsp = (0x8004, [status.NOT_ACTIVE, nwk], [status, t.NWK])
+            else:
+                sized = zdo_t.SizePrefixedSimpleDescriptor(**desc.as_dict())
+                rsp = (
+                    0x8004,
+                    [status.SUCCESS, nwk, sized],
+                    [status, t.NWK, zdo_t.SizePrefixedSimpleDescriptor],
+                )
+        elif cmd == zdo_t.ZDOCmd.Match_Desc_req:
+            matches = self.match_endpoints(int(args[1]), list(args[2]), list(args[3]))
+            if matches or unicast:
+                eps = t.LVList[t.uint8_t, t.uint8_t](matches)
+                rsp = (
+                    0x8006,
+                    [status.SUCCESS, nwk, eps],
+                    [status, t.NWK, t.LVList[t.uint8_t, t.uint8_t]],
+                )
+        elif cmd in (zdo_t.ZDOCmd.Bind_req, zdo_t.ZDOCmd.Unbind_req):
+            rsp = (cmd | 0x8000, [status.SUCCESS], [status])
+        elif cmd == zdo_t.ZDOCmd.Mgmt_Permit_Joining_req:
+            self._permit_request(int(args[0]))
+            if unicast:
+                rsp = (0x8036, [status.SUCCESS], [status])
+        elif cmd == zdo_t.ZDOCmd.Mgmt_Leave_req:
+            rsp = (0x8034, [status.SUCCESS], [status])
+            asyncio.get_running_loop().call_later(0.01, self._leave_requested)
+        elif cmd == zdo_t.ZDOCmd.Device_annce:
+            self.address_map[int(args[0])] = args[1]
+            return False
+        elif unicast:
+            rsp = (cmd | 0x8000, [status.NOT_SUPPORTED], [status])
+        if rsp is not None and (unicast or rsp[0] in (0x8000, 0x8001, 0x8006)):
+            self._zdo_reply(ind, rsp[0], tsn, rsp[1], rsp[2])
+        return True
+
+    def match_endpoints(
+        self, profile: int, in_clusters: list[int], out_clusters: list[int]
+    ) -> list[int]:
+        """Endpoints matching a Match_Desc_req (ZB 2.4.3.1.7)."""
+        out = []
+        for ep, desc in sorted(self.descriptors.items()):
+            if profile not in (desc.profile, 0xFFFF):
+                continue
+            if set(in_clusters) & set(desc.input_clusters) or set(out_clusters) & set(
+                desc.output_clusters
+            ):
+                out.append(ep)
+        return out
+
+    def _zdo_reply(
+        self, ind: ApsIndication, cluster: int, tsn: int, args: list[Any], types: list[Any]
+    ) -> None:
+        payload = bytes((tsn,)) + t.serialize(args, types)
+        self._spawn(
+            self.send_aps(
+                dst_mode=t.AddrMode.NWK,
+                dst_addr=ind.src_nwk,
+                dst_ep=0,
+                src_ep=0,
+                cluster_id=cluster,
+                profile_id=ZDO_PROFILE,
+                payload=payload,
+            )
+        )
+
+    def _permit_request(self, seconds: int) -> None:
+        """Mgmt_Permit_Joining_req: only the coordinator admits devices."""
+
+    def _leave_requested(self) -> None:
+        """Mgmt_Leave_req: devices leave."""
+
+    async def zdo_request(
+        self, dst_nwk: int, command: zdo_t.ZDOCmd, *args: Any, timeout: float = 5.0
+    ) -> list[Any]:
+        """Send a ZDO request to ``dst_nwk`` and return the response's fields."""
+        _, types = zdo_t.CLUSTERS[command]
+        tsn = next(self._zdo_tsn) & 0xFF
+        payload = bytes((tsn,)) + t.serialize(args, types)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._zdo_waiters[(dst_nwk, tsn)] = future
+        try:
+            await self.send_aps(
+                dst_mode=t.AddrMode.NWK,
+                dst_addr=dst_nwk,
+                dst_ep=0,
+                src_ep=0,
+                cluster_id=command,
+                profile_id=ZDO_PROFILE,
+                payload=payload,
+            )
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            self._zdo_waiters.pop((dst_nwk, tsn), None)
+
+    _tasks: set[asyncio.Task[Any]]
+
+    def _spawn(self, coro: Any) -> None:
+        if not hasattr(self, "_tasks"):
+            self._tasks = set()
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            LOGGER.debug("%r: background send failed: %r", self, task.exception())
+
+
+# ---------------------------------------------------------------------------------------------
+# Device side
+# ---------------------------------------------------------------------------------------------
+
+
+class Endpoint:
+    """An application endpoint of a simulated device, sending and receiving ZCL."""
+
+    def __init__(self, device: SimDevice, descriptor: zdo_t.SimpleDescriptor) -> None:
+        self.device = device
+        self.descriptor = descriptor
+        self.endpoint_id = int(descriptor.endpoint)
+        self.profile_id = int(descriptor.profile)
+        self.attributes: dict[int, dict[int, foundation.TypeValue]] = {}
+        self._handlers: dict[int, list[ZclHandler]] = {}
+        self._queues: list[asyncio.Queue[ZclMessage]] = []
+        self._requests: dict[tuple[int, int, int], asyncio.Future[ZclMessage]] = {}
+        self._tsn = itertools.count(device.air.rng.randrange(256))
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.endpoint_id} of {self.device!r}>"
+
+    @property
+    def in_clusters(self) -> list[int]:
+        """Server clusters."""
+        return list(self.descriptor.input_clusters)
+
+    @property
+    def out_clusters(self) -> list[int]:
+        """Client clusters."""
+        return list(self.descriptor.output_clusters)
+
+    def next_tsn(self) -> int:
+        """A fresh ZCL transaction sequence number."""
+        return next(self._tsn) & 0xFF
+
+    def set_attribute(
+        self, cluster_id: int, attr_id: int, value: Any, type_id: int | None = None
+    ) -> None:
+        """Store a server attribute answered to Read Attributes (type from the value if not given)."""
+        if type_id is None:
+            type_id = foundation.DataType.from_python_type(type(value)).type_id
+        data_type = foundation.DataType.from_type_id(foundation.DataTypeId(type_id))
+        self.attributes.setdefault(cluster_id, {})[attr_id] = foundation.TypeValue(
+            type=foundation.DataTypeId(type_id), value=data_type.python_type(value)
+        )
+
+    def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]:
+        """Call ``handler(msg)`` for each request on ``cluster_id``; it may reply with
+        :meth:`reply`, and may return a ZCL status to send as Default Response. Returns a
+        function that removes the handler."""
+        self._handlers.setdefault(cluster_id, []).append(handler)
+        return lambda: self._handlers[cluster_id].remove(handler)
+
+    async def messages(self) -> AsyncIterator[ZclMessage]:
+        """Async-iterate every ZCL frame received on this endpoint from now on."""
+        queue: asyncio.Queue[ZclMessage] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.remove(queue)
+
+    def add_group(self, group_id: int) -> None:
+        """Make this endpoint a member of a ZigBee group (APS group table, ZB 2.2.8.3)."""
+        self.device.groups.setdefault(group_id, set()).add(self.endpoint_id)
+
+    def remove_group(self, group_id: int) -> None:
+        """Leave a ZigBee group."""
+        self.device.groups.get(group_id, set()).discard(self.endpoint_id)
+
+    def _direction_for(self, cluster_id: int) -> foundation.Direction:
+        if cluster_id in self.out_clusters:
+            return foundation.Direction.Client_to_Server
+        return foundation.Direction.Server_to_Client
+
+    async def send(
+        self,
+        dst: int,
+        dst_ep: int,
+        cluster_id: int,
+        command_id: int,
+        payload: bytes = b"",
+        *,
+        cluster_specific: bool = True,
+        direction: foundation.Direction | None = None,
+        tsn: int | None = None,
+        manufacturer: int | None = None,
+        disable_default_response: bool = False,
+        encrypt: bool = False,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
+    ) -> int:
+        """Send one ZCL frame (ZCL 2.4) and return its TSN. ``dst_mode`` may be NWK, Group or
+        Broadcast; ``dst`` is the matching address."""
+        if direction is None:
+            direction = self._direction_for(cluster_id)
+        if tsn is None:
+            tsn = self.next_tsn()
+        make = foundation.ZCLHeader.cluster if cluster_specific else foundation.ZCLHeader.general
+        header = make(tsn, command_id, manufacturer=manufacturer, direction=direction)
+        header.frame_control = header.frame_control.replace(
+            disable_default_response=disable_default_response
+        )
+        await self.device.send_aps(
+            dst_mode=dst_mode,
+            dst_addr=dst,
+            dst_ep=dst_ep,
+            src_ep=self.endpoint_id,
+            cluster_id=cluster_id,
+            profile_id=self.profile_id,
+            payload=bytes(header.serialize()) + bytes(payload),
+            encrypt=encrypt,
+        )
+        return tsn
+
+    async def request(
+        self,
+        dst: int,
+        dst_ep: int,
+        cluster_id: int,
+        command_id: int,
+        payload: bytes = b"",
+        *,
+        timeout: float = 8.0,
+        **kwargs: Any,
+    ) -> ZclMessage:
+        """Send a ZCL request and wait for the frame answering it (same TSN, other direction)."""
+        tsn = kwargs.pop("tsn", None)
+        if tsn is None:
+            tsn = self.next_tsn()
+        key = (dst, cluster_id, tsn)
+        future: asyncio.Future[ZclMessage] = asyncio.get_running_loop().create_future()
+        self._requests[key] = future
+        try:
+            await self.send(dst, dst_ep, cluster_id, command_id, payload, tsn=tsn, **kwargs)
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            self._requests.pop(key, None)
+
+    async def reply(
+        self,
+        msg: ZclMessage,
+        command_id: int,
+        payload: bytes = b"",
+        *,
+        cluster_specific: bool = True,
+        encrypt: bool | None = None,
+    ) -> None:
+        """Answer ``msg`` from this endpoint with its TSN and the opposite direction."""
+        await self.send(
+            msg.src_nwk,
+            msg.src_ep,
+            msg.cluster_id,
+            command_id,
+            payload,
+            cluster_specific=cluster_specific,
+            direction=msg.header.direction.flip(),
+            tsn=msg.tsn,
+            manufacturer=msg.header.manufacturer,
+            disable_default_response=True,
+            encrypt=msg.aps_encrypted if encrypt is None else encrypt,
+        )
+
+    async def default_response(self, msg: ZclMessage, status: foundation.Status) -> None:
+        """Send a Default Response (ZCL 2.5.12) to ``msg``."""
+        await self.reply(
+            msg,
+            foundation.GeneralCommand.Default_Response,
+            bytes((msg.command_id, int(status))),
+            cluster_specific=False,
+        )
+
+    def _receive(self, ind: ApsIndication) -> None:
+        try:
+            header, rest = foundation.ZCLHeader.deserialize(ind.payload)
+        except (ValueError, KeyError):
+            self.device.stats.malformed += 1
+            return
+        msg = ZclMessage(
+            src_nwk=ind.src_nwk,
+            src_ieee=ind.src_ieee,
+            src_ep=ind.src_ep,
+            dst_ep=self.endpoint_id,
+            cluster_id=ind.cluster_id,
+            profile_id=ind.profile_id,
+            header=header,
+            payload=bytes(rest),
+            aps_encrypted=ind.aps_encrypted,
+            group=ind.dst_addr if ind.dst_mode == t.AddrMode.Group else None,
+            broadcast=ind.dst_mode == t.AddrMode.Broadcast,
+            timestamp=ind.timestamp,
+        )
+        for queue in self._queues:
+            queue.put_nowait(msg)
+        future = self._requests.get((msg.src_nwk, msg.cluster_id, msg.tsn))
+        if future is not None and not future.done():
+            future.set_result(msg)
+            return
+        self.device._spawn(self._dispatch(msg))
+
+    async def _dispatch(self, msg: ZclMessage) -> None:
+        unicast = msg.group is None and not msg.broadcast
+        ddr = bool(msg.header.frame_control.disable_default_response)
+        handlers = self._handlers.get(msg.cluster_id, [])
+        if handlers:
+            status: foundation.Status | None = None
+            for handler in list(handlers):
+                result = handler(msg)
+                if isinstance(result, Awaitable):
+                    result = await result
+                if result is not None:
+                    status = foundation.Status(result)
+            if status is not None and unicast and (not ddr or status != foundation.Status.SUCCESS):
+                await self.default_response(msg, status)
+            return
+        if (
+            msg.command_id == foundation.GeneralCommand.Default_Response
+            and not msg.is_cluster_command
+        ):
+            return
+        if msg.cluster_id not in self.in_clusters + self.out_clusters:
+            if unicast:
+                await self.default_response(msg, foundation.Status.UNSUPPORTED_CLUSTER)
+            return
+        if (
+            not msg.is_cluster_command
+            and msg.command_id == foundation.GeneralCommand.Read_Attributes
+        ):
+            await self._read_attributes(msg)
+            return
+        if unicast:
+            code = (
+                foundation.Status.UNSUP_CLUSTER_COMMAND
+                if msg.is_cluster_command
+                else foundation.Status.UNSUP_GENERAL_COMMAND
+            )
+            await self.default_response(msg, code)
+
+    async def _read_attributes(self, msg: ZclMessage) -> None:
+        try:
+            ids, _ = t.List[t.uint16_t].deserialize(msg.payload)
+        except ValueError:
+            await self.default_response(msg, foundation.Status.MALFORMED_COMMAND)
+            return
+        store = self.attributes.get(msg.cluster_id, {})
+        out = b""
+        for attr in ids:
+            value = store.get(attr)
+            if value is None:
+                record = foundation.ReadAttributeRecord(
+                    attr, foundation.Status.UNSUPPORTED_ATTRIBUTE
+                )
+            else:
+                record = foundation.ReadAttributeRecord(attr, foundation.Status.SUCCESS, value)
+            out += record.serialize()
+        if msg.group is None and not msg.broadcast:
+            await self.reply(
+                msg, foundation.GeneralCommand.Read_Attributes_rsp, out, cluster_specific=False
+            )
+
+
+class SimDevice(Node):
+    """A simulated HAN device (router or end device, rx-on-when-idle) with its own endpoints.
+
+    Its preconfigured Trust Center link key is ``link_key`` (usually
+    ``InstallCode(...).link_key``); without one the device refuses networks that need it.
+    """
+
+    def __init__(
+        self,
+        air: Air,
+        ieee: t.EUI64,
+        *,
+        link_key: bytes | None = None,
+        channels: tuple[int, ...] = ALL_CHANNELS,
+        logical_type: zdo_t.LogicalType = zdo_t.LogicalType.Router,
+        manufacturer_code: int = 0x0000,
+    ) -> None:
+        super().__init__(air, ieee, logical_type=logical_type, manufacturer_code=manufacturer_code)
+        self.preconfigured_key = bytes(link_key) if link_key is not None else None
+        self.channels = channels
+        self.endpoints: dict[int, Endpoint] = {}
+        self._key_future: asyncio.Future[tuple[bytes, int]] | None = None
+        self._left_callbacks: list[Callable[[], None]] = []
+
+    def add_endpoint(
+        self,
+        endpoint_id: int,
+        *,
+        profile_id: int = SE_PROFILE,
+        device_type: int = 0,
+        device_version: int = 0,
+        in_clusters: list[int] | tuple[int, ...] = (),
+        out_clusters: list[int] | tuple[int, ...] = (),
+    ) -> Endpoint:
+        """Add an application endpoint (1-240) hosting server (in) and client (out) clusters."""
+        if not 1 <= endpoint_id <= 240 or endpoint_id in self.endpoints:
+            raise ValueError(f"endpoint {endpoint_id} is out of range 1-240 or already exists")
+        desc = zdo_t.SimpleDescriptor(
+            endpoint=endpoint_id,
+            profile=profile_id,
+            device_type=device_type,
+            device_version=device_version,
+            input_clusters=list(in_clusters),
+            output_clusters=list(out_clusters),
+        )
+        self.descriptors[endpoint_id] = desc
+        ep = Endpoint(self, desc)
+        self.endpoints[endpoint_id] = ep
+        return ep
+
+    # -- joining (ZB 3.6.1.4, 4.6.3) -----------------------------------------------------------
+
+    async def join(
+        self,
+        *,
+        pan_id: int | None = None,
+        extended_pan_id: t.ExtendedPanId | None = None,
+        key_timeout: float = KEY_WAIT,
+    ) -> None:
+        """Scan, associate and wait for the network key; raise :class:`JoinRefused` on failure."""
+        if self.joined:
+            return
+        loop = asyncio.get_running_loop()
+        beacon: Transmission | None = None
+        for channel in self.channels:
+            self._tune(channel)
+            beacons: list[Transmission] = []
+            remove = self._collect_beacons(beacons)
+            try:
+                await self.air.transmit(
+                    self.air.frame(
+                        self,
+                        f.encode_mac(
+                            f.MacHeader(
+                                f.MAC_COMMAND, next(self._mac_seq), 0xFFFF, 0xFFFF, None, None
+                            ),
+                            bytes((f.MAC_CMD_BEACON_REQUEST,)),
+                        ),
+                    )
+                )
+                await asyncio.sleep(SCAN_DURATION)
+            finally:
+                remove()
+            for candidate in beacons:
+                fields = _parse_beacon(candidate.payload)
+                if fields is None or not fields[0]:
+                    continue
+                if pan_id is not None and candidate.mac.src_pan != pan_id:
+                    continue
+                if extended_pan_id is not None and fields[1] != extended_pan_id:
+                    continue
+                beacon = candidate
+                break
+            if beacon is not None:
+                break
+        if beacon is None:
+            self._tune(None)
+            raise JoinRefused(
+                f"{self.ieee}: no network permitting joins on channels {list(self.channels)}"
+            )
+        assert isinstance(beacon.mac.src, int)
+        parent_pan, parent = beacon.mac.src_pan, beacon.mac.src
+        self.pan_id = parent_pan
+        self._key_future = loop.create_future()
+        request = f.encode_mac(
+            f.MacHeader(
+                f.MAC_COMMAND, next(self._mac_seq), parent_pan, parent, 0xFFFF, self.ieee, True
+            ),
+            bytes((f.MAC_CMD_ASSOCIATION_REQUEST, self._capability())),
+        )
+        waiter = self._wait_mac(
+            lambda tx: (
+                tx.mac.frame_type == f.MAC_COMMAND
+                and tx.payload[:1] == bytes((f.MAC_CMD_ASSOCIATION_RESPONSE,))
+            ),
+            RESPONSE_WAIT,
+        )
+        wait_task = loop.create_task(waiter)
+        sent = await self.air.transmit(self.air.frame(self, request))
+        response = await wait_task
+        if not sent or response is None or len(response.payload) < 4:
+            self._reset()
+            raise JoinRefused(f"{self.ieee}: no association response from 0x{parent:04X}")
+        nwk, status = struct.unpack_from("<HB", response.payload, 1)
+        if status != f.ASSOC_SUCCESS:
+            self._reset()
+            reason = {1: "PAN at capacity", 2: "PAN access denied"}.get(
+                status, f"status 0x{status:02x}"
+            )
+            raise JoinRefused(f"{self.ieee}: association refused ({reason})")
+        self.nwk = nwk
+        assert isinstance(response.mac.src, t.EUI64)
+        tc = response.mac.src
+        self.address_map[parent] = tc
+        try:
+            async with asyncio.timeout(key_timeout):
+                network_key, seq = await self._key_future
+        except TimeoutError:
+            self._reset()
+            raise JoinRefused(
+                f"{self.ieee}: no Transport Key it could decrypt with its preconfigured link key"
+            ) from None
+        self.network_key, self.network_key_seq = network_key, seq
+        self.tc_ieee = tc
+        assert self.preconfigured_key is not None
+        self.set_link_key(tc, self.preconfigured_key)
+        await self.announce()
+
+    def _collect_beacons(self, into: list[Transmission]) -> Callable[[], None]:
+        def matcher(tx: Transmission) -> bool:
+            if tx.mac.frame_type == f.MAC_BEACON:
+                into.append(tx)
+            return False
+
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        entry = (matcher, future)
+        self._mac_waiters.append(entry)
+        return lambda: self._mac_waiters.remove(entry)
+
+    def _aps_command(self, tx: Transmission, nwk: f.NwkHeader, payload: bytes) -> None:
+        if not payload or payload[0] != f.APS_CMD_TRANSPORT_KEY or len(payload) < 35:
+            return
+        future = self._key_future
+        if future is None or future.done():
+            return
+        # Modelled APS security: the Transport Key decrypts only with the same link key.
+        if self.preconfigured_key is None or tx.aps_key != self.preconfigured_key:
+            self.stats.aps_decrypt_failures += 1
+            return
+        future.set_result((payload[2:18], payload[18]))
+
+    async def announce(self) -> None:
+        """Broadcast Device_annce (ZB 2.4.3.1.11)."""
+        assert self.nwk is not None
+        payload = bytes((next(self._zdo_tsn) & 0xFF,)) + t.serialize(
+            [t.NWK(self.nwk), self.ieee, t.uint8_t(self._capability())],
+            [t.NWK, t.EUI64, t.uint8_t],
+        )
+        await self.send_aps(
+            dst_mode=t.AddrMode.Broadcast,
+            dst_addr=0xFFFD,
+            dst_ep=0,
+            src_ep=0,
+            cluster_id=zdo_t.ZDOCmd.Device_annce,
+            profile_id=ZDO_PROFILE,
+            payload=payload,
+        )
+
+    async def leave(self) -> None:
+        """Leave the network: broadcast a NWK Leave command (ZB 3.4.4) and forget it."""
+        if self.joined:
+            assert self.nwk is not None
+            cmd = bytes((0x04, 0x00))
+            nwk = f.NwkHeader(
+                0xFFFD,
+                self.nwk,
+                1,
+                next(self._nwk_seq) & 0xFF,
+                frame_type=1,
+                discover_route=0,
+                src_ieee=self.ieee,
+            )
+            data = self._mac_data(0xFFFF, f.encode_nwk(nwk, cmd), ack=False)
+            await self.air.transmit(self.air.frame(self, data, nwk_key=self.network_key))
+        self._reset()
+
+    def _leave_requested(self) -> None:
+        self._spawn(self.leave())
+
+    def _nwk_command(self, nwk: f.NwkHeader, payload: bytes) -> None:
+        # NWK Leave with the request bit from our parent: leave (ZB 3.4.4.3.1).
+        if payload[:1] == b"\x04" and len(payload) > 1 and payload[1] & 0x40 and nwk.src == 0x0000:
+            self._leave_requested()
+
+    def _reset(self) -> None:
+        self.nwk = None
+        self.pan_id = None
+        self.network_key = None
+        self.tc_ieee = None
+        self.link_keys.clear()
+        self.address_map.clear()
+        self._key_future = None
+        self._tune(None)
+        for callback in list(self._left_callbacks):
+            callback()
+
+    def _deliver_app(self, ind: ApsIndication) -> None:
+        if ind.dst_mode == t.AddrMode.Group:
+            targets = [
+                self.endpoints[ep]
+                for ep in sorted(self.groups.get(ind.dst_addr, ()))
+                if ep in self.endpoints
+            ]
+        elif ind.dst_ep == 0xFF:
+            targets = [ep for ep in self.endpoints.values() if ep.profile_id == ind.profile_id]
+        else:
+            ep = self.endpoints.get(ind.dst_ep or 0)
+            targets = [ep] if ep is not None else []
+        for ep in targets:
+            ep._receive(ind)
+
+    async def zcl_request(
+        self, *args: Any, endpoint: int | None = None, **kwargs: Any
+    ) -> ZclMessage:
+        """Shortcut for ``device.endpoints[endpoint or first].request(...)``."""
+        ep = self.endpoints[endpoint if endpoint is not None else min(self.endpoints)]
+        return await ep.request(*args, **kwargs)
+
+
+def _parse_beacon(payload: bytes) -> tuple[bool, t.ExtendedPanId] | None:
+    """(association permit, extended PAN id) from a ZigBee beacon (ZB 3.6.7)."""
+    if len(payload) < 4 + 15:
+        return None
+    (superframe,) = struct.unpack_from("<H", payload)
+    epid, _ = t.ExtendedPanId.deserialize(payload[4 + 3 : 4 + 11])
+    return bool(superframe & 0x8000), epid
