@@ -95,7 +95,8 @@ class Air:
     """Simulated 802.15.4 air shared by every node; deterministic from ``seed``.
 
     ``capture`` (a path, a binary file or a :class:`~zse.pcap.PcapWriter`) receives every
-    frame as it is transmitted, with virtual timestamps. ``airtime=True`` serialises each
+    frame as it is transmitted, time-stamped with the virtual seconds since the air was
+    created. ``airtime=True`` serialises each
     channel at 250 kbit/s so that throughput figures mean something.
     """
 
@@ -120,6 +121,10 @@ class Air:
         self._by_channel: dict[int, list[Node]] = defaultdict(list)
         self._busy_until: dict[int, float] = defaultdict(float)
         self._owns_capture = not isinstance(capture, PcapWriter)
+        try:
+            self._t0 = asyncio.get_running_loop().time()
+        except RuntimeError:
+            self._t0 = 0.0
         self.capture: PcapWriter | None
         if capture is None or isinstance(capture, PcapWriter):
             self.capture = capture
@@ -230,7 +235,7 @@ class Air:
         self.stats.transmitted += 1
         self.stats.bytes += len(data) + 2
         if self.capture is not None:
-            self.capture.write(data, when)
+            self.capture.write(data, max(0.0, when - self._t0))
 
     def transmit(self, tx: Transmission) -> asyncio.Future[bool]:
         """Put a frame on the air; the future tells whether an addressed unicast was
