@@ -103,6 +103,10 @@ class ImplicitCertificate:
     def __bytes__(self) -> bytes:
         return self.data
 
+    def fields(self) -> dict[str, str | int | None]:
+        """The fields for display: integers and upper-case hex strings."""
+        raise NotImplementedError
+
     def hex(self) -> str:
         """The certificate as upper-case hex."""
         return self.data.hex().upper()

@@ -16,6 +16,7 @@ __all__ = ["main"]
 
 #: Subcommand name -> "module:attribute" of its click command. Add new commands here.
 COMMANDS: dict[str, str] = {
+    "cert": "zse.cli.cert:cert",
     "demo": "zse.cli.demo:demo",
     "installcode": "zse.cli.installcode:installcode",
 }
