@@ -25,6 +25,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "zse.errors": ("zse.installcode", "zse.cbke", "zigpy", "asyncio", *HIGHER_LAYERS, *RADIOS),
     "zse.installcode": ("zse.cbke", "asyncio", "zigpy.application", *HIGHER_LAYERS, *RADIOS),
     "zse.cbke": ("asyncio", "zigpy.application", "zigpy.zcl", *HIGHER_LAYERS, *RADIOS),
+    "zse.clusters": ("asyncio", "zse.cbke", *HIGHER_LAYERS[1:], *RADIOS),
 }
 
 

@@ -1,0 +1,120 @@
+"""Decoding SE command payloads: garbage gives InvalidFrame only, what decodes re-encodes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zse.clusters import (
+    SE_CLUSTERS,
+    Drlc,
+    KeyEstablishment,
+    Messaging,
+    Price,
+    command_def,
+    decode_command,
+    encode_command,
+)
+from zse.clusters.types import CharacterString
+from zse.errors import InvalidFrame
+
+COMMANDS = [
+    (cluster, definition.id, from_server)
+    for cluster in SE_CLUSTERS.values()
+    for from_server, defs in ((False, cluster.ServerCommandDefs), (True, cluster.ClientCommandDefs))
+    for definition in defs
+]
+
+
+def test_se_clusters_table():
+    assert set(SE_CLUSTERS) == {0x0700, 0x0701, 0x0703, 0x0800}
+    assert all(cls._skip_registry for cls in SE_CLUSTERS.values())
+
+
+@pytest.mark.parametrize(("cluster", "command_id", "from_server"), COMMANDS)
+@given(payload=st.binary(max_size=120))
+def test_garbage_raises_only_invalid_frame_and_decoded_commands_re_encode(
+    cluster, command_id, from_server, payload
+):
+    try:
+        command, rest = decode_command(cluster, command_id, payload, from_server=from_server)
+    except InvalidFrame as exc:
+        message = str(exc)
+        assert cluster.name in message
+        return
+    consumed = payload[: len(payload) - len(rest)]
+    assert encode_command(command) == consumed
+
+
+def test_error_names_field_and_offset():
+    lce = bytes.fromhex("0D0C0B0A0500030000002F78")  # stops inside duration
+    with pytest.raises(InvalidFrame) as info:
+        decode_command(Drlc, 0x00, lce, from_server=True)
+    message = str(info.value)
+    assert "load_control_event" in message
+    assert "duration_in_minutes at byte offset 11 of 12" in message
+
+
+def test_unknown_command():
+    with pytest.raises(InvalidFrame, match="Price has no command 0x7F sent by the client"):
+        command_def(Price, 0x7F, from_server=False)
+
+
+def test_optional_trailers_present_if_bytes_remain():
+    short = bytes.fromhex("0900000000012F2F")
+    command, rest = decode_command(Messaging, 0x01, short, from_server=False)
+    assert command.message_confirmation_control is None
+    assert command.message_confirmation_response is None
+    assert rest == b""
+    long = short + bytes.fromhex("0203596573") + b"\x99"  # plus an unknown future byte
+    command, rest = decode_command(Messaging, 0x01, long, from_server=False)
+    assert command.message_confirmation_control == 2
+    assert command.message_confirmation_response == b"Yes"
+    assert rest == b"\x99"
+
+
+def test_scheduled_events_issuer_event_id_trailer():
+    command, _ = decode_command(Drlc, 0x01, bytes(5) + bytes.fromhex("2A000000"), from_server=False)
+    assert command.issuer_event_id == 42
+
+
+def test_encode_refuses_a_gap_in_optional_trailers():
+    schema = Price.ClientCommandDefs.publish_price.schema
+    price = schema(
+        provider_id=1,
+        rate_label=b"",
+        issuer_event_id=1,
+        current_time=0,
+        unit_of_measure=0,
+        currency=840,
+        price_trailing_digit_and_price_tier=0,
+        number_of_price_tiers_and_register_tier=0,
+        start_time=0,
+        duration_in_minutes=60,
+        price=10,
+        price_ratio=0xFF,
+        generation_price_ratio=0xFF,
+    )
+    with pytest.raises(
+        ValueError, match=r"generation_price_ratio is given but .* generation_price"
+    ):
+        encode_command(price)
+
+
+def test_message_text_is_lossless():
+    raw = b"Caf\xc3\xa9 \xff\x00 end"
+    text, rest = CharacterString.deserialize(bytes([len(raw)]) + raw + b"tail")
+    assert text.startswith("Café ")
+    assert text.serialize() == bytes([len(raw)]) + raw
+    assert rest == b"tail"
+    with pytest.raises(ValueError, match="longer than 254"):
+        CharacterString("x" * 255).serialize()
+    with pytest.raises(ValueError, match="0xFF"):
+        CharacterString.deserialize(b"\xff")
+
+
+def test_key_establishment_and_drlc_sizes():
+    lce = Drlc.ClientCommandDefs.load_control_event.schema
+    assert sum(f.type(0).serialize().__len__() for f in lce.fields) == 23
+    assert KeyEstablishment.ServerCommandDefs.terminate_key_establishment.id == 0x03

@@ -1,0 +1,522 @@
+"""Every SE command encoded from zse's wire definitions, as Wireshark's dissectors read it.
+
+Each case builds a command from ``zse.clusters``, puts it on the air (MAC/NWK/APS/ZCL) and
+checks that ``tshark`` finds the same field values, with no malformed or expert-flagged packet.
+Short (SE 1.0) and long (later trailers) forms are both covered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.clusters.se_frames import air_frame, dissect, zcl_frame
+from tests.conftest import load_vectors
+from zse.clusters import Drlc, KeyEstablishment, Messaging, Price, encode_command
+from zse.clusters.types import (
+    CancelControl,
+    CriticalityLevel,
+    DeviceClass,
+    EventControl,
+    EventStatus,
+    ExtendedMessageControl,
+    KeyEstablishmentSuite,
+    MessageConfirmationControl,
+    MessageControl,
+    MessageImportance,
+    MessageTransmission,
+    SignatureType,
+    TerminateStatus,
+)
+
+CBKE = load_vectors("cbke-suite1.json")
+CERT_U = bytes.fromhex(CBKE["initiator_U"]["certificate"])
+CERT_V = bytes.fromhex(CBKE["responder_V"]["certificate"])
+QEU = bytes.fromhex(CBKE["initiator_U"]["ephemeral_public"])
+QEV = bytes.fromhex(CBKE["responder_V"]["ephemeral_public"])
+MACU = bytes.fromhex(CBKE["MACU"])
+MACV = bytes.fromhex(CBKE["MACV"])
+
+CONTROL = MessageControl(
+    transmission=MessageTransmission.Normal_and_Anonymous_InterPAN,
+    importance=MessageImportance.High,
+    reserved=0,
+    enhanced_confirmation_required=1,
+    reserved2=0,
+    confirmation_required=1,
+)
+
+
+def le(value: int, size: int) -> str:
+    """The raw little-endian hex tshark reports in a field's ``value``."""
+    return value.to_bytes(size, "little").hex()
+
+
+@dataclass
+class Case:
+    cluster: Any
+    command: str
+    from_server: bool
+    kwargs: dict[str, Any]
+    show: dict[str, Any]  # tshark field -> expected "show" (ints compared as ints)
+    raw: dict[str, str]  # tshark field -> expected raw hex
+
+
+def case(cluster, command, from_server, kwargs, show=None, raw=None) -> Case:
+    return Case(cluster, command, from_server, kwargs, show or {}, raw or {})
+
+
+DISPLAY = {
+    "message_id": 0x12345678,
+    "message_control": CONTROL,
+    "start_time": 0,
+    "duration_in_minutes": 90,
+    "message": "Peak pricing 5-8pm",
+}
+LCE = {
+    "issuer_event_id": 0x0A0B0C0D,
+    "device_class": DeviceClass.HVAC_Compressor_or_Furnace | DeviceClass.Water_Heater,
+    "utility_enrollment_group": 3,
+    "start_time": 0x2F000000,
+    "duration_in_minutes": 120,
+    "criticality_level": CriticalityLevel.Level_2,
+    "cooling_temperature_offset": 0xFF,
+    "heating_temperature_offset": 20,
+    "cooling_temperature_set_point": -0x8000,
+    "heating_temperature_set_point": 1850,
+    "average_load_adjustment_percentage": -20,
+    "duty_cycle": 0xFF,
+    "event_control": EventControl.Randomize_Start_Time | EventControl.Randomize_End_Time,
+}
+PRICE_10 = {
+    "provider_id": 0x01020304,
+    "rate_label": b"PEAK",
+    "issuer_event_id": 77,
+    "current_time": 0x2F000010,
+    "unit_of_measure": 0x00,
+    "currency": 840,
+    "price_trailing_digit_and_price_tier": 0x23,
+    "number_of_price_tiers_and_register_tier": 0x33,
+    "start_time": 0,
+    "duration_in_minutes": 0xFFFF,
+    "price": 1234,
+}
+PRICE_11 = {
+    **PRICE_10,
+    "price_ratio": 0xFF,
+    "generation_price": 0xFFFFFFFF,
+    "generation_price_ratio": 0xFF,
+    "alternate_cost_delivered": 500,
+    "alternate_cost_unit": 0x01,
+    "alternate_cost_trailing_digit": 0x30,
+    "number_of_block_thresholds": 0,
+    "price_control": 0x01,
+}
+PRICE_12 = {
+    **PRICE_11,
+    "number_of_generation_tiers": 0,
+    "generation_tier": 0,
+    "extended_number_of_price_tiers": 0,
+    "extended_price_tier": 0,
+    "extended_register_tier": 0,
+}
+PRICE_SHOW = {
+    "zbee_zcl_se.price.provider_id": 0x01020304,
+    "zbee_zcl_se.price.rate_label": "PEAK",
+    "zbee_zcl_se.price.issuer_event_id": 77,
+    "zbee_zcl_se.price.currency": 840,
+    "zbee_zcl_se.price.trailing_digit": 2,
+    "zbee_zcl_se.price.tier": 3,
+    "zbee_zcl_se.price.number_of_price_tiers": 3,
+    "zbee_zcl_se.price.register_tier": 3,
+    "zbee_zcl_se.price.duration_in_minutes": 0xFFFF,
+    "zbee_zcl_se.price.price": 1234,
+}
+
+CASES = [
+    # Messaging (SE D.5)
+    case(
+        Messaging,
+        "display_message",
+        True,
+        DISPLAY,
+        {
+            "zbee_zcl_se.msg.cmd.srv_tx.id": 0x00,
+            "zbee_zcl_se.msg.message.id": 0x12345678,
+            "zbee_zcl_se.msg.message.ctrl": 0xA9,
+            "zbee_zcl_se.msg.message.ctrl.tx": 1,
+            "zbee_zcl_se.msg.message.ctrl.importance": 2,
+            "zbee_zcl_se.msg.message.ctrl.enhconfirm": 1,
+            "zbee_zcl_se.msg.message.ctrl.confirm": 1,
+            "zbee_zcl_se.msg.message.duration": 90,
+            "zbee_zcl_se.msg.message": "Peak pricing 5-8pm",
+        },
+        {"zbee_zcl_se.msg.message.start_time": le(0, 4)},
+    ),
+    case(
+        Messaging,
+        "display_message",
+        True,
+        {**DISPLAY, "extended_message_control": ExtendedMessageControl.Message_Confirmed},
+        {"zbee_zcl_se.msg.message.ext.ctrl.status": 1, "zbee_zcl_se.msg.message.duration": 90},
+    ),
+    case(
+        Messaging,
+        "display_protected_message",
+        True,
+        DISPLAY,
+        {"zbee_zcl_se.msg.cmd.srv_tx.id": 0x02, "zbee_zcl_se.msg.message.id": 0x12345678},
+    ),
+    case(
+        Messaging,
+        "cancel_message",
+        True,
+        # SE 1.2 deprecates the control field here: it is sent as 0x00 (tshark warns otherwise)
+        {"message_id": 7, "message_control": MessageControl.deserialize(b"\x00")[0]},
+        {"zbee_zcl_se.msg.cmd.srv_tx.id": 0x01, "zbee_zcl_se.msg.message.id": 7},
+    ),
+    case(
+        Messaging,
+        "cancel_all_messages",
+        True,
+        {"implementation_date_time": 0x2F001000},
+        {"zbee_zcl_se.msg.cmd.srv_tx.id": 0x03},
+        {"zbee_zcl_se.msg.impl_time": le(0x2F001000, 4)},
+    ),
+    case(Messaging, "get_last_message", False, {}, {"zbee_zcl_se.msg.cmd.srv_rx.id": 0x00}),
+    case(
+        Messaging,
+        "message_confirmation",
+        False,
+        {"message_id": 9, "confirmation_time": 0x2F000100},
+        {"zbee_zcl_se.msg.cmd.srv_rx.id": 0x01, "zbee_zcl_se.msg.message.id": 9},
+        {"zbee_zcl_se.msg.message.confirm_time": le(0x2F000100, 4)},
+    ),
+    case(
+        Messaging,
+        "message_confirmation",
+        False,
+        {
+            "message_id": 9,
+            "confirmation_time": 0x2F000100,
+            "message_confirmation_control": MessageConfirmationControl.Yes_Returned,
+            "message_confirmation_response": b"OK see you",
+        },
+        # tshark 4.0 shows only bit 0 ("No returned") of the control, and the text as "message"
+        {
+            "zbee_zcl_se.msg.message.id": 9,
+            "zbee_zcl_se.msg.message.confirm.ctrl": 0,
+            "zbee_zcl_se.msg.message": "OK see you",
+        },
+    ),
+    case(
+        Messaging,
+        "message_confirmation",
+        False,
+        {
+            "message_id": 10,
+            "confirmation_time": 0x2F000100,
+            "message_confirmation_control": MessageConfirmationControl.No_Returned,
+            "message_confirmation_response": b"",
+        },
+        {"zbee_zcl_se.msg.message.id": 10, "zbee_zcl_se.msg.message.confirm.ctrl": 1},
+    ),
+    case(
+        Messaging,
+        "get_message_cancellation",
+        False,
+        {"earliest_implementation_time": 0x2F000000},
+        {"zbee_zcl_se.msg.cmd.srv_rx.id": 0x02},
+        {"zbee_zcl_se.msg.earliest_impl_time": le(0x2F000000, 4)},
+    ),
+    # DRLC (SE D.2)
+    case(
+        Drlc,
+        "load_control_event",
+        True,
+        LCE,
+        {
+            "zbee_zcl_se.drlc.cmd.srv_tx.id": 0x00,
+            "zbee_zcl_se.drlc.issuer_id": 0x0A0B0C0D,
+            "zbee_zcl_se.drlc.device_class": 0x0005,
+            "zbee_zcl_se.drlc.device_class.hvac_compressor_or_furnace": 1,
+            "zbee_zcl_se.drlc.device_class.water_heater": 1,
+            "zbee_zcl_se.drlc.utility_enrollment_group": 3,
+            "zbee_zcl_se.drlc.start_time": 0x2F000000,
+            "zbee_zcl_se.drlc.duration_in_minutes": 120,
+            "zbee_zcl_se.drlc.criticality_level": 3,
+            "zbee_zcl_se.drlc.cooling_temperature_offset": 0xFF,
+            "zbee_zcl_se.drlc.heating_temperature_offset": 20,
+            "zbee_zcl_se.drlc.cooling_temperature_set_point": -0x8000,
+            "zbee_zcl_se.drlc.heating_temperature_set_point": 1850,
+            "zbee_zcl_se.drlc.average_load_adjustment_percentage": -20,
+            "zbee_zcl_se.drlc.duty_cycle": 0xFF,
+            "zbee_zcl_se.drlc.randomize_start_time": 1,
+            "zbee_zcl_se.drlc.randomize_duration_time": 1,
+        },
+    ),
+    case(
+        Drlc,
+        "cancel_load_control_event",
+        True,
+        {
+            "issuer_event_id": 0x0A0B0C0D,
+            "device_class": DeviceClass.Water_Heater,
+            "utility_enrollment_group": 0,
+            "cancel_control": CancelControl.Terminate_With_Randomization,
+            "effective_time": 0,
+        },
+        {
+            "zbee_zcl_se.drlc.cmd.srv_tx.id": 0x01,
+            "zbee_zcl_se.drlc.issuer_id": 0x0A0B0C0D,
+            "zbee_zcl_se.drlc.device_class": 0x0004,
+            "zbee_zcl_se.drlc.cancel_control.event_in_process": 1,
+            "zbee_zcl_se.drlc.effective_time": 0,
+        },
+    ),
+    case(
+        Drlc,
+        "cancel_all_load_control_events",
+        True,
+        {"cancel_control": CancelControl(0)},
+        {"zbee_zcl_se.drlc.cmd.srv_tx.id": 0x02, "zbee_zcl_se.drlc.cancel_control": 0},
+    ),
+    case(
+        Drlc,
+        "report_event_status",
+        False,
+        {
+            "issuer_event_id": 0x0A0B0C0D,
+            "event_status": EventStatus.Event_Started,
+            "event_status_time": 0x2F000020,
+            "criticality_level_applied": CriticalityLevel.Level_2,
+            "cooling_temperature_set_point_applied": -0x8000,
+            "heating_temperature_set_point_applied": 1850,
+            "average_load_adjustment_percentage_applied": -20,
+            "duty_cycle_applied": 0xFF,
+            "event_control": EventControl.Randomize_Start_Time,
+            "signature_type": SignatureType.No_Signature,
+            "signature": [0xFF] * 42,
+        },
+        {
+            "zbee_zcl_se.drlc.cmd.srv_rx.id": 0x00,
+            "zbee_zcl_se.drlc.report_event.issuer_id": 0x0A0B0C0D,
+            "zbee_zcl_se.drlc.report_event.event_status": 0x02,
+            "zbee_zcl_se.drlc.report_event.criticality_level_applied": 3,
+            "zbee_zcl_se.drlc.report_event.cooling_temperature_set_point_applied": -0x8000,
+            "zbee_zcl_se.drlc.report_event.heating_temperature_set_point_applied": 1850,
+            "zbee_zcl_se.drlc.report_event.average_load_adjustment_percentage_applied": -20,
+            "zbee_zcl_se.drlc.report_event.duty_cycle_applied": 0xFF,
+            "zbee_zcl_se.drlc.report_event.signature_type": 0,
+        },
+        {
+            "zbee_zcl_se.drlc.report_event.event_status_time": le(0x2F000020, 4),
+            "zbee_zcl_se.drlc.report_event.signature": "ff" * 42,
+        },
+    ),
+    case(
+        Drlc,
+        "get_scheduled_events",
+        False,
+        {"start_time": 0, "number_of_events": 0},
+        {
+            "zbee_zcl_se.drlc.cmd.srv_rx.id": 0x01,
+            "zbee_zcl_se.drlc.get_scheduled_events.numbers_of_events": 0,
+        },
+    ),
+    # Price (SE D.4)
+    case(
+        Price,
+        "publish_price",
+        True,
+        PRICE_10,
+        {"zbee_zcl_se.price.cmd.srv_tx.id": 0x00, **PRICE_SHOW},
+        {"zbee_zcl_se.price.current_time": le(0x2F000010, 4)},
+    ),
+    case(
+        Price,
+        "publish_price",
+        True,
+        PRICE_11,
+        {
+            **PRICE_SHOW,
+            "zbee_zcl_se.price.price.ratio": 0xFF,
+            "zbee_zcl_se.price.generation_price": 0xFFFFFFFF,
+            "zbee_zcl_se.price.alternate_cost_delivered": 500,
+            "zbee_zcl_se.price.alternate_cost.unit": 1,
+            "zbee_zcl_se.price.number_of_block_thresholds": 0,
+            "zbee_zcl_se.price.control": 1,
+        },
+    ),
+    case(
+        Price,
+        "publish_price",
+        True,
+        PRICE_12,
+        {
+            **PRICE_SHOW,
+            "zbee_zcl_se.price.control": 1,
+            "zbee_zcl_se.price.number_of_generation_tiers": 0,
+            "zbee_zcl_se.price.extended_number_of_price_tiers": 0,
+        },
+    ),
+    case(
+        Price,
+        "get_current_price",
+        False,
+        {"command_options": 1},
+        {"zbee_zcl_se.price.cmd.srv_rx.id": 0x00, "zbee_zcl_se.price.command_options": 1},
+    ),
+    case(
+        Price,
+        "get_scheduled_prices",
+        False,
+        {"start_time": 0x2F000000, "number_of_events": 5},
+        {"zbee_zcl_se.price.cmd.srv_rx.id": 0x01, "zbee_zcl_se.price.number_of_events": 5},
+        {"zbee_zcl_se.price.start_time": le(0x2F000000, 4)},
+    ),
+    case(
+        Price,
+        "price_acknowledgement",
+        False,
+        {"provider_id": 5, "issuer_event_id": 77, "price_ack_time": 0x2F000030, "control": 1},
+        {
+            "zbee_zcl_se.price.cmd.srv_rx.id": 0x02,
+            "zbee_zcl_se.price.provider_id": 5,
+            "zbee_zcl_se.price.issuer_event_id": 77,
+        },
+        {"zbee_zcl_se.price.price_ack_time": le(0x2F000030, 4)},
+    ),
+    # Key Establishment (SE C.3), with the Annex C.5 certificates and keys
+    case(
+        KeyEstablishment,
+        "initiate_key_establishment_request",
+        False,
+        {
+            "key_establishment_suite": KeyEstablishmentSuite.CBKE_ECMQV_163k1,
+            "ephemeral_data_generate_time": 3,
+            "confirm_key_generate_time": 6,
+            "identity": CERT_U,
+        },
+        {
+            "zbee_zcl_se.ke.cmd.srv_rx.id": 0x00,
+            "zbee_zcl_se.ke.attr.suite": 1,
+            "zbee_zcl_se.ke.init.ephemeral.time": 3,
+            "zbee_zcl_se.ke.init.confirm.time": 6,
+        },
+        {
+            "zbee_zcl_se.ke.cert.reconst": CERT_U[:22].hex(),
+            "zbee_zcl_se.ke.cert.subject": CERT_U[22:30].hex(),
+            "zbee_zcl_se.ke.cert.issuer": CERT_U[30:38].hex(),
+            "zbee_zcl_se.ke.cert.profile": CERT_U[38:48].hex(),
+        },
+    ),
+    case(
+        KeyEstablishment,
+        "initiate_key_establishment_response",
+        True,
+        {
+            "key_establishment_suite": KeyEstablishmentSuite.CBKE_ECMQV_163k1,
+            "ephemeral_data_generate_time": 3,
+            "confirm_key_generate_time": 6,
+            "identity": CERT_V,
+        },
+        {"zbee_zcl_se.ke.cmd.srv_tx.id": 0x00, "zbee_zcl_se.ke.attr.suite": 1},
+        {"zbee_zcl_se.ke.cert.subject": CERT_V[22:30].hex()},
+    ),
+    case(
+        KeyEstablishment,
+        "ephemeral_data_request",
+        False,
+        {"ephemeral_data": QEU},
+        {"zbee_zcl_se.ke.cmd.srv_rx.id": 0x01},
+        {"zbee_zcl_se.ke.qeu": QEU.hex()},
+    ),
+    case(
+        KeyEstablishment,
+        "ephemeral_data_response",
+        True,
+        {"ephemeral_data": QEV},
+        {"zbee_zcl_se.ke.cmd.srv_tx.id": 0x01},
+        {"zbee_zcl_se.ke.qev": QEV.hex()},
+    ),
+    case(
+        KeyEstablishment,
+        "confirm_key_data_request",
+        False,
+        {"secure_message_authentication_code": MACU},
+        {"zbee_zcl_se.ke.cmd.srv_rx.id": 0x02},
+        {"zbee_zcl_se.ke.macu": MACU.hex()},
+    ),
+    case(
+        KeyEstablishment,
+        "confirm_key_data_response",
+        True,
+        {"secure_message_authentication_code": MACV},
+        {"zbee_zcl_se.ke.cmd.srv_tx.id": 0x02},
+        {"zbee_zcl_se.ke.macv": MACV.hex()},
+    ),
+    case(
+        KeyEstablishment,
+        "terminate_key_establishment",
+        True,
+        {
+            "status_code": TerminateStatus.UNKNOWN_ISSUER,
+            "wait_time": 30,
+            "key_establishment_suite": KeyEstablishmentSuite.CBKE_ECMQV_163k1,
+        },
+        {
+            "zbee_zcl_se.ke.cmd.srv_tx.id": 0x03,
+            "zbee_zcl_se.ke.terminate.status": 1,
+            "zbee_zcl_se.ke.terminate.wait.time": 30,
+            "zbee_zcl_se.ke.attr.suite": 1,
+        },
+    ),
+]
+
+
+def encode(c: Case) -> tuple[int, bytes]:
+    defs = c.cluster.ClientCommandDefs if c.from_server else c.cluster.ServerCommandDefs
+    definition = getattr(defs, c.command)
+    return definition.id, encode_command(definition.schema(**c.kwargs))
+
+
+def as_int(show: str) -> int:
+    return int(show, 0)
+
+
+@pytest.fixture(scope="module")
+def dissected(tmp_path_factory):
+    frames = []
+    for seq, c in enumerate(CASES):
+        command_id, payload = encode(c)
+        zcl = zcl_frame(command_id, payload, from_server=c.from_server, tsn=seq)
+        frames.append(air_frame(c.cluster.cluster_id, zcl, seq))
+    return dissect(frames, tmp_path_factory.mktemp("tshark"))
+
+
+def test_every_command_definition_is_covered():
+    covered = {(c.cluster, c.command) for c in CASES}
+    for cluster in (Messaging, Drlc, Price, KeyEstablishment):
+        for defs in (cluster.ServerCommandDefs, cluster.ClientCommandDefs):
+            for definition in defs:
+                assert (cluster, definition.name) in covered, (cluster.name, definition.name)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("index", range(len(CASES)), ids=lambda i: f"{CASES[i].command}-{i}")
+def test_tshark_reads_the_same_fields(dissected, index):
+    c = CASES[index]
+    packet = dissected[index]
+    assert not packet.malformed, [f for f in packet.fields if f[0].startswith("_ws")]
+    for name, expected in c.show.items():
+        shown = packet.show(name)
+        assert shown, f"tshark shows no {name}"
+        value = shown[0] if isinstance(expected, str) else as_int(shown[0])
+        assert value == expected, (name, shown)
+    for name, expected in c.raw.items():
+        raw = packet.raw(name)
+        assert raw, f"tshark shows no {name}"
+        assert raw[0] == expected, (name, raw)

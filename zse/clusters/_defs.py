@@ -1,0 +1,24 @@
+"""Typed shorthands for zigpy's cluster definitions (zigpy's own annotations are looser)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+import zigpy.types as t
+from zigpy.zcl.foundation import ZCLAttributeDef, ZCLCommandDef
+
+
+def cluster_id(value: int) -> t.uint16_t:
+    """A cluster id as zigpy stores it."""
+    return t.uint16_t(value)  # type: ignore[no-untyped-call]
+
+
+def command(command_id: int, schema: Mapping[str, Any]) -> ZCLCommandDef:
+    """A command definition; fields in wire order, ``name?`` for an optional trailer."""
+    return ZCLCommandDef(id=cast(t.uint8_t, command_id), schema=cast(Any, dict(schema)))
+
+
+def attribute(attribute_id: int, type_: type, access: str = "rw") -> ZCLAttributeDef:
+    """An attribute definition."""
+    return ZCLAttributeDef(id=cast(t.uint16_t, attribute_id), type=type_, access=cast(Any, access))

@@ -1,0 +1,76 @@
+"""Decode and encode SE cluster command payloads with errors that say what and where.
+
+zigpy's schemas raise assorted errors with no position. :func:`decode_command` walks a
+command's fields in wire order, so a bad payload raises :class:`~zse.errors.InvalidFrame`
+naming the cluster, the command, the field and its byte offset. Optional trailers (fields
+declared with ``?``) are decoded when bytes remain; bytes after the last known field are
+returned, not dropped, as later SE revisions append fields (ZCL: receivers ignore them).
+:func:`encode_command` refuses a payload with a gap in its optional trailers, which zigpy
+would silently serialize misaligned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zigpy.zcl import Cluster
+from zigpy.zcl.foundation import CommandSchema, ZCLCommandDef
+
+from zse.errors import InvalidFrame
+
+__all__ = ["command_def", "decode_command", "encode_command"]
+
+
+def command_def(cluster: type[Cluster], command_id: int, *, from_server: bool) -> ZCLCommandDef:
+    """The definition of ``command_id`` sent by the server (``from_server``) or the client."""
+    table = cluster.client_commands if from_server else cluster.server_commands
+    try:
+        return table[command_id]
+    except KeyError:
+        side = "server" if from_server else "client"
+        raise InvalidFrame(
+            f"{cluster.name} has no command 0x{command_id:02X} sent by the {side}"
+        ) from None
+
+
+def decode_command(
+    cluster: type[Cluster], command_id: int, payload: bytes, *, from_server: bool
+) -> tuple[CommandSchema, bytes]:
+    """Decode a ZCL command payload (the bytes after the ZCL header).
+
+    Returns the command and any bytes after its last known field. Raises
+    :class:`~zse.errors.InvalidFrame` for an unknown command or a payload that does not fit.
+    """
+    definition = command_def(cluster, command_id, from_server=from_server)
+    schema: type[CommandSchema] = definition.schema
+    data = bytes(payload)
+    offset = 0
+    values: dict[str, Any] = {}
+    for field in schema.fields:
+        if field.optional and offset == len(data):
+            break
+        try:
+            value, rest = field.type.deserialize(data[offset:])
+        except Exception as exc:  # zigpy raises ValueError, KeyError, IndexError...
+            raise InvalidFrame(
+                f"{cluster.name} {definition.name}: cannot decode field {field.name} "
+                f"at byte offset {offset} of {len(data)}: {exc}"
+            ) from None
+        values[field.name] = value
+        offset = len(data) - len(rest)
+    return schema(**values), data[offset:]
+
+
+def encode_command(command: CommandSchema) -> bytes:
+    """Serialize a command built from a schema, refusing gaps in its optional trailers."""
+    missing: str | None = None
+    for field in type(command).fields:
+        value = getattr(command, field.name)
+        if value is None:
+            missing = missing or field.name
+        elif missing is not None:
+            raise ValueError(
+                f"{type(command).__name__}: {field.name} is given but the earlier optional "
+                f"field {missing} is not; optional trailers are positional"
+            )
+    return bytes(command.serialize())
