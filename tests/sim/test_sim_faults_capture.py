@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import struct
 from collections.abc import Callable
@@ -179,7 +180,7 @@ async def test_partition_and_silent_node() -> None:
 
 
 async def test_airtime_model_250_kbit() -> None:
-    air, esi, (dev, _) = await han(15, airtime=True)
+    _, esi, (dev, _) = await han(15, airtime=True)
     box = inbox(dev, MESSAGING)
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -194,10 +195,8 @@ async def scenario(seed: int) -> bytes:
     air, esi, (a, b) = await han(seed, capture=capture)
     air.set_faults(Faults(loss=0.2, duplicate=0.1, reorder=0.01))
     for tsn in range(10):
-        try:
+        with contextlib.suppress(DeliveryError):
             await esi_send(esi, a if tsn % 2 else b, PRICE, 0x00, PUBLISH_PRICE, tsn)
-        except DeliveryError:
-            pass
     await asyncio.sleep(1)
     air.close()
     return capture.getvalue()
@@ -232,7 +231,9 @@ async def test_interpan_crosses_pan_ids_on_the_same_channel() -> None:
     )
     assert await foreign.send_interpan(bcast)
     await asyncio.sleep(0.01)
-    assert got_esi == [bcast] and got_dev == [bcast] and got_elsewhere == []
+    assert got_esi == [bcast]
+    assert got_dev == [bcast]
+    assert got_elsewhere == []
     # Unicast to the ESI's EUI-64 in its PAN: only the ESI accepts it.
     pan = esi.state.network_info.pan_id
     unicast = (

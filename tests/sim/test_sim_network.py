@@ -118,7 +118,8 @@ async def test_join_accepted_with_the_install_code_key_and_interviewed() -> None
     zdev = esi.get_device(ieee=device.ieee)
     assert zdev.nwk == device.nwk
     assert zdev.is_initialized
-    assert zdev.node_desc is not None and zdev.node_desc.is_router
+    assert zdev.node_desc is not None
+    assert zdev.node_desc.is_router
     se = zdev.endpoints[1]
     assert se.profile_id == SE_PROFILE
     assert se.device_type == 0x0507

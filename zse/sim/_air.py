@@ -6,6 +6,8 @@ frames that request an acknowledgement are retried up to ``mac_retries`` times (
 7.4.2); the acknowledgement itself is modelled, not transmitted.
 """
 
+# mypy: disable-error-code="no-untyped-call"
+
 from __future__ import annotations
 
 import asyncio
@@ -109,7 +111,7 @@ class Air:
         mac_retries: int = 3,
     ) -> None:
         self.seed = seed
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311 - simulation, deterministic by design
         self.airtime = airtime
         self.mac_retries = mac_retries
         self.faults: Faults = PERFECT
@@ -237,13 +239,13 @@ class Air:
         if self.capture is not None:
             self.capture.write(data, max(0.0, when - self._t0))
 
-    def transmit(self, tx: Transmission) -> asyncio.Future[bool]:
+    def transmit(self, tx: Transmission) -> asyncio.Future[bool]:  # noqa: PLR0912
         """Put a frame on the air; the future tells whether an addressed unicast was
         acknowledged (always True for broadcasts once sent)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
         sender = tx.sender
-        if sender.ieee in self._silent:
+        if self._silent and sender.ieee in self._silent:
             done.set_result(False)
             return done
         receivers = self._receivers(tx)
@@ -253,13 +255,18 @@ class Air:
         now = loop.time()
         schedule: dict[float, list[Node]] = defaultdict(list)
         acked_at: float | None = None
-        for attempt in range(attempts):
+        for _attempt in range(attempts):
             start, end = self._occupy(tx.channel, len(tx.data) + 2, now)
             self._record(tx.data, start)
             reached = False
+            constrained = bool(self._silent or self._partition is not None)
             for node in receivers:
-                faults = self._link_faults.get((sender.ieee, node.ieee), self.faults)
-                if not self._reachable(sender.ieee, node.ieee):
+                faults = (
+                    self._link_faults.get((sender.ieee, node.ieee), self.faults)
+                    if self._link_faults
+                    else self.faults
+                )
+                if constrained and not self._reachable(sender.ieee, node.ieee):
                     self.stats.blocked += 1
                     continue
                 if faults.loss and self.rng.random() < faults.loss:
@@ -293,8 +300,9 @@ class Air:
         self._deliver(tx, [node])
 
     def _deliver(self, tx: Transmission, nodes: list[Node]) -> None:
+        silent = self._silent
         for node in nodes:
-            if node.ieee in self._silent or node.channel != tx.channel:
+            if (silent and node.ieee in silent) or node.channel != tx.channel:
                 self.stats.blocked += 1
                 continue
             self.stats.delivered += 1

@@ -27,7 +27,7 @@ _T = TypeVar("_T")
 _REAL_POLL = 0.05
 
 
-class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _VirtualSelector(selectors.DefaultSelector):
     """The platform selector, except that an idle wait advances the virtual clock instead."""
 
     loop: VirtualClockLoop
