@@ -1,0 +1,221 @@
+"""The inter-PAN window, command whitelist and spoofed-source rate limiting, on a virtual clock."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from zigpy.types import EUI64
+
+from zse.errors import InvalidFrame
+from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
+from zse.interpan._zcl import Direction, FrameType, ZclHeader
+from zse.interpan.window import (
+    SE_INTERPAN_COMMANDS,
+    AllowedCommand,
+    CommandWhitelist,
+    InterPanWindow,
+    SourceLimiter,
+    Verdict,
+)
+
+HHT = EUI64.convert("00:0d:6f:00:0a:bc:de:f0")
+GET_CURRENT_PRICE = bytes([0x01, 0x10, 0x00, 0x00])
+PUBLISH_PRICE_HEAD = bytes([0x09, 0x10, 0x00])
+DISPLAY_MESSAGE = bytes([0x09, 0x11, 0x00]) + bytes(12)
+CANCEL_MESSAGE = bytes([0x09, 0x12, 0x01]) + bytes(5)
+
+
+def frame(payload: bytes, cluster: int = 0x0700, src: EUI64 = HHT) -> InterPanFrame:
+    return InterPanFrame(
+        src_pan_id=0x1234,
+        src_ieee=src,
+        dst_pan_id=0xFFFF,
+        dst_address=BROADCAST_ADDRESS,
+        delivery_mode=DeliveryMode.BROADCAST,
+        cluster_id=cluster,
+        payload=payload,
+    )
+
+
+def test_whitelist_is_data_and_matches_direction_and_command() -> None:
+    names = [c.name for c in SE_INTERPAN_COMMANDS]
+    assert names == [
+        "price.get_current_price",
+        "price.publish_price",
+        "messaging.display_message",
+        "messaging.cancel_message",
+    ]
+    wl = CommandWhitelist()
+    assert wl.check(frame(GET_CURRENT_PRICE)).name == "price.get_current_price"
+    assert wl.check(frame(PUBLISH_PRICE_HEAD)).name == "price.publish_price"
+    assert wl.check(frame(DISPLAY_MESSAGE, 0x0703)).name == "messaging.display_message"
+    assert wl.check(frame(CANCEL_MESSAGE, 0x0703)).name == "messaging.cancel_message"
+    refused = [
+        frame(bytes([0x01, 0x10, 0x01, 0x00])),  # Get Scheduled Prices
+        frame(bytes([0x01, 0x10, 0x00]), 0x0703),  # Get Last Message (client to server)
+        frame(bytes([0x00, 0x10, 0x00, 0x00, 0x00])),  # global Read Attributes on Price
+        frame(GET_CURRENT_PRICE, 0x0701),  # DRLC
+        frame(bytes([0x05, 0x34, 0x12, 0x10, 0x00])),  # manufacturer-specific command 0
+        frame(b""),
+        frame(b"\x01"),
+    ]
+    for f in refused:
+        assert wl.match(f) is None
+        with pytest.raises(PermissionError, match="not whitelisted for inter-PAN"):
+            wl.check(f)
+    extra = AllowedCommand(0xFC00, Direction.CLIENT_TO_SERVER, 0x00, "x", manufacturer_code=0x1234)
+    wider = CommandWhitelist([*wl.commands, extra])
+    assert wider.match(frame(bytes([0x05, 0x34, 0x12, 0x10, 0x00]), 0xFC00)) == extra
+    assert wl.match(frame(bytes([0x05, 0x34, 0x12, 0x10, 0x00]), 0xFC00)) is None
+
+
+def test_zcl_header() -> None:
+    h = ZclHeader.from_bytes(bytes([0x1D, 0x34, 0x12, 0x07, 0x42, 0xAA]))
+    assert h.frame_type is FrameType.CLUSTER
+    assert h.direction is Direction.SERVER_TO_CLIENT
+    assert h.disable_default_response
+    assert (h.manufacturer_code, h.tsn, h.command_id, h.length) == (0x1234, 7, 0x42, 5)
+    assert h.to_bytes() == bytes([0x1D, 0x34, 0x12, 0x07, 0x42])
+    for data, message in [
+        (b"", "no frame control at ZCL byte offset 0"),
+        (b"\x02\x00\x00", "reserved frame type"),
+        (b"\x21\x00\x00", "reserved bits 5-7"),
+        (b"\x05\x34", "manufacturer code at ZCL byte offset 1"),
+        (b"\x01", "sequence number at ZCL byte offset 1"),
+        (b"\x01\x00", "command identifier at ZCL byte offset 2"),
+        (b"\x05\x34\x12\x00", "command identifier at ZCL byte offset 4"),
+    ]:
+        with pytest.raises(InvalidFrame, match=message):
+            ZclHeader.from_bytes(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=8))
+def test_zcl_header_garbage_raises_only_invalid_frame(data: bytes) -> None:
+    try:
+        h = ZclHeader.from_bytes(data)
+    except InvalidFrame:
+        return
+    assert data.startswith(h.to_bytes()[:1]) or data[0] & 0x04
+
+
+def test_window_closed_by_default_opens_and_closes_by_itself() -> None:
+    window = InterPanWindow(default_duration=60)
+    f = frame(GET_CURRENT_PRICE)
+    assert window.deadline is None
+    assert window.admit(f, now=0.0) is Verdict.CLOSED
+    assert window.open(now=10.0) == 70.0
+    assert window.is_open(10.0)
+    assert window.admit(f, now=10.0) is Verdict.ACCEPTED
+    assert window.admit(frame(b"\x01\x10\x07\x00"), now=11.0) is Verdict.NOT_WHITELISTED
+    assert not window.handle_timeout(69.9)
+    assert window.admit(f, now=69.99) is Verdict.ACCEPTED
+    assert window.admit(f, now=70.0) is Verdict.CLOSED  # admit notices the deadline itself
+    assert window.deadline is None
+    window.open(now=100.0, duration=5)
+    assert window.open(now=101.0, duration=2) == 105.0  # opening again never shortens it
+    assert window.open(now=102.0, duration=10) == 112.0
+    assert window.handle_timeout(112.0)
+    assert not window.is_open(112.0)
+    window.open(now=200.0)
+    window.close()
+    assert window.admit(f, now=200.5) is Verdict.CLOSED
+    assert window.counts[Verdict.ACCEPTED] == 2
+    assert window.counts[Verdict.CLOSED] == 3
+    with pytest.raises(ValueError, match="duration must be positive"):
+        window.open(now=0.0, duration=0)
+
+
+def test_one_source_is_limited_to_its_rate() -> None:
+    limiter = SourceLimiter(rate=2.0, burst=4.0, newcomer_rate=1.0, newcomer_burst=1.0)
+    window = InterPanWindow(default_duration=1000, limiter=limiter)
+    window.open(now=0.0)
+    f = frame(GET_CURRENT_PRICE)
+    # 50 frames per second for 20 virtual seconds from one address
+    verdicts = [window.admit(f, now=i / 50) for i in range(1000)]
+    accepted = verdicts.count(Verdict.ACCEPTED)
+    assert 40 <= accepted <= 2 * 20 + 4 + 2  # rate x time + burst (+ newcomer frames)
+    assert verdicts.count(Verdict.RATE_LIMITED) == 1000 - accepted
+
+
+def flood(
+    limiter: SourceLimiter, *, seconds: int, spoof_rate: int, legit_rate: int, legit_from: float
+) -> tuple[list[tuple[float, bool]], int, int]:
+    rng = random.Random(7)
+    spoofers = [EUI64(rng.randbytes(8)) for _ in range(1000)]
+    arrivals = [
+        ((i + rng.random()) / spoof_rate, spoofers[i % 1000]) for i in range(spoof_rate * seconds)
+    ]
+    arrivals += [
+        (legit_from + (i + rng.random()) / legit_rate, HHT)
+        for i in range(int((seconds - legit_from) * legit_rate))
+    ]
+    arrivals.sort(key=lambda a: a[0])
+    legit: list[tuple[float, bool]] = []
+    spoof_ok = 0
+    largest_table = 0
+    for now, source in arrivals:
+        ok = limiter.allow(source, now)
+        largest_table = max(largest_table, len(limiter))
+        if source == HHT:
+            legit.append((now, ok))
+        else:
+            spoof_ok += ok
+    return legit, spoof_ok, largest_table
+
+
+@pytest.mark.parametrize("legit_from", [0.0, 30.0])
+def test_a_thousand_spoofed_sources_cannot_starve_a_terminal(legit_from: float) -> None:
+    """200 frames/s (about what one radio can put on the air) spread over 1,000 spoofed
+    addresses, and a terminal sending 2 frames/s that starts before or during the flood."""
+    limiter = SourceLimiter(max_sources=128)
+    legit, spoof_ok, largest = flood(
+        limiter, seconds=120, spoof_rate=200, legit_rate=2, legit_from=legit_from
+    )
+    assert largest == 128  # bounded memory
+    settled = [ok for t, ok in legit if t > legit_from + 10]
+    assert all(settled), f"{settled.count(False)} terminal frames refused after it settled"
+    # refused only until it won a table slot (churn is bounded by min_age) and established
+    assert sum(ok for _, ok in legit) >= len(legit) - 20
+    # every spoofed frame admitted came out of the shared newcomer budget (1/s + burst 3)
+    assert spoof_ok <= 120 * 1 + 3
+
+
+def test_without_the_limiter_the_flood_would_win() -> None:
+    """The same flood against a limiter that has no per-source state for the terminal (table
+    of one slot): the terminal gets only the shared newcomer budget, as the flood does."""
+    limiter = SourceLimiter(max_sources=1, min_age=1e9)
+    legit, _, largest = flood(limiter, seconds=60, spoof_rate=200, legit_rate=2, legit_from=5)
+    assert largest == 1
+    assert sum(ok for _, ok in legit) < len(legit) / 10
+
+
+def test_trusted_sources_keep_their_budget_even_in_a_full_table() -> None:
+    limiter = SourceLimiter(max_sources=4, min_age=1.0)
+    window = InterPanWindow(default_duration=600, limiter=limiter)
+    attackers = [EUI64(bytes([i]) * 8) for i in range(1, 5)]
+    window.open(now=0.0)
+    # four addresses at 4 frames/s each establish themselves and fill the table
+    for step in range(40):
+        for a in attackers:
+            window.admit(frame(GET_CURRENT_PRICE, src=a), now=step / 4)
+    assert len(limiter) == 4
+    assert all(limiter.established(a, 9.9) for a in attackers)
+    window.open(now=10.0, trusted=[HHT])
+    assert len(limiter) == 4
+    assert limiter.established(HHT, 10.0)
+    assert sum(limiter.established(a, 10.0) for a in attackers) == 3  # one made room
+    verdicts = []
+    for step in range(40, 120):
+        now = step / 4
+        for a in attackers:
+            window.admit(frame(GET_CURRENT_PRICE, src=a), now=now)
+        verdicts.append(window.admit(frame(GET_CURRENT_PRICE), now=now))
+    assert verdicts.count(Verdict.ACCEPTED) == len(verdicts)
+    small = SourceLimiter(max_sources=1)
+    small.trust(HHT, 0.0)
+    with pytest.raises(ValueError, match="more than max_sources=1 trusted"):
+        small.trust(attackers[0], 0.0)

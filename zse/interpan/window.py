@@ -1,0 +1,288 @@
+"""What may cross inter-PAN, and when: the command whitelist and the receiving window (sans-IO).
+
+Inter-PAN frames carry no security (SE Annex B.3), so a receiver accepts them only while it has
+opened an *inter-PAN window* (a meter opens one at power-up or when an installer enters a PIN),
+only for whitelisted ZCL commands, and at a bounded rate per source. Every method takes ``now``
+(seconds, any monotonic origin); nothing here reads a clock or sleeps.
+
+Rate limiting (:class:`SourceLimiter`) is built for a flood of spoofed sources. Source addresses
+cost an attacker nothing, but air time does: one radio sends at most a few hundred frames per
+second, so a flood spread over 1,000 addresses gives each address a small rate, while a
+hand-held terminal sends its commands from one address at a higher rate. The limiter tracks a
+bounded table of sources with a decayed arrival score; a tracked source whose score reaches
+``establish_score`` is *established* and is admitted by its own token bucket, which no other
+source can drain. Everyone else shares one small *newcomer* bucket. A new source takes the table
+slot of the lowest-scored *unestablished* entry that is at least ``min_age`` old, so table churn
+is bounded and an active terminal, once tracked, becomes established within a few frames and
+keeps its slot until it falls silent. Memory is ``O(max_sources)`` whatever the number of
+sources. An attacker who sustains ``establish_score`` frames per half-life from ``max_sources``
+addresses at once can still fill the table; sources named when the window is opened
+(``trusted``, e.g. the terminal an installer's PIN identified) keep their own budget even then.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from zigpy.types import EUI64
+
+from zse.errors import InvalidFrame
+from zse.interpan._codec import InterPanFrame
+from zse.interpan._zcl import Direction, FrameType, ZclHeader
+
+__all__ = [
+    "SE_INTERPAN_COMMANDS",
+    "AllowedCommand",
+    "CommandWhitelist",
+    "InterPanWindow",
+    "SourceLimiter",
+    "Verdict",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedCommand:
+    """One ZCL command allowed over inter-PAN: cluster, direction, command id (and maker)."""
+
+    cluster_id: int
+    direction: Direction
+    command_id: int
+    name: str
+    manufacturer_code: int | None = None
+
+
+#: The SE commands zse carries over inter-PAN (SE Annex B.5 and D.4.2 / D.5.2):
+#: Price: Get Current Price (client to server) answered by Publish Price; Messaging: Display
+#: Message and Cancel Message (server to client).
+SE_INTERPAN_COMMANDS: tuple[AllowedCommand, ...] = (
+    AllowedCommand(0x0700, Direction.CLIENT_TO_SERVER, 0x00, "price.get_current_price"),
+    AllowedCommand(0x0700, Direction.SERVER_TO_CLIENT, 0x00, "price.publish_price"),
+    AllowedCommand(0x0703, Direction.SERVER_TO_CLIENT, 0x00, "messaging.display_message"),
+    AllowedCommand(0x0703, Direction.SERVER_TO_CLIENT, 0x01, "messaging.cancel_message"),
+)
+
+
+class CommandWhitelist:
+    """A set of :class:`AllowedCommand`; only cluster-specific commands can be allowed."""
+
+    def __init__(self, commands: Iterable[AllowedCommand] = SE_INTERPAN_COMMANDS) -> None:
+        self.commands = tuple(commands)
+        self._keys = {
+            (c.cluster_id, int(c.direction), c.command_id, c.manufacturer_code): c
+            for c in self.commands
+        }
+
+    def match(self, frame: InterPanFrame) -> AllowedCommand | None:
+        """The whitelist entry for ``frame``'s ZCL command, or ``None`` (also if malformed)."""
+        try:
+            header = ZclHeader.from_bytes(frame.payload)
+        except InvalidFrame:
+            return None
+        if header.frame_type is not FrameType.CLUSTER:
+            return None
+        key = (frame.cluster_id, int(header.direction), header.command_id)
+        return self._keys.get((*key, header.manufacturer_code))
+
+    def check(self, frame: InterPanFrame) -> AllowedCommand:
+        """As :meth:`match`, raising :class:`PermissionError` for a command not allowed."""
+        allowed = self.match(frame)
+        if allowed is None:
+            raise PermissionError(
+                f"ZCL command {frame.payload[:5].hex()} on cluster 0x{frame.cluster_id:04X} "
+                "is not whitelisted for inter-PAN"
+            )
+        return allowed
+
+
+class Verdict(enum.Enum):
+    """What the window decided about one received frame."""
+
+    ACCEPTED = "accepted"
+    CLOSED = "window closed"
+    RATE_LIMITED = "rate limited"
+    NOT_WHITELISTED = "command not whitelisted"
+
+
+@dataclass(slots=True)
+class _Source:
+    tokens: float
+    refilled: float
+    score: float
+    scored: float
+    created: float
+    trusted: bool = False
+
+
+@dataclass(slots=True)
+class _Bucket:
+    rate: float
+    burst: float
+    tokens: float
+    refilled: float = -math.inf
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
+        self.refilled = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class SourceLimiter:
+    """Per-source token buckets for established sources, a shared bucket for the rest."""
+
+    rate: float = 5.0  # frames per second per established source
+    burst: float = 20.0
+    newcomer_rate: float = 1.0  # frames per second shared by all other sources
+    newcomer_burst: float = 3.0
+    max_sources: int = 128
+    min_age: float = 5.0  # seconds a tracked source keeps its slot before it can be evicted
+    half_life: float = 10.0  # of the arrival score
+    establish_score: float = 6.0
+    _table: dict[EUI64, _Source] = field(default_factory=dict, repr=False)
+    _newcomers: _Bucket = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_sources < 1 or self.rate <= 0 or self.burst < 1 or self.half_life <= 0:
+            raise ValueError("max_sources, rate, burst and half_life must be positive")
+        self._newcomers = _Bucket(self.newcomer_rate, self.newcomer_burst, self.newcomer_burst)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def reset(self) -> None:
+        self._table.clear()
+        self._newcomers = _Bucket(self.newcomer_rate, self.newcomer_burst, self.newcomer_burst)
+
+    def trust(self, source: EUI64, now: float) -> None:
+        """Track ``source`` as established (e.g. the terminal an installer's PIN named); it is
+        never evicted, and may evict the lowest-scored untrusted source from a full table."""
+        if source not in self._table and len(self._table) >= self.max_sources:
+            untrusted = [k for k, e in self._table.items() if not e.trusted]
+            if not untrusted:
+                raise ValueError(f"more than max_sources={self.max_sources} trusted sources")
+            del self._table[min(untrusted, key=lambda k: self._decayed(self._table[k], now))]
+        self._table[source] = _Source(self.burst, now, self.establish_score, now, now, True)
+
+    def _decayed(self, entry: _Source, now: float) -> float:
+        return entry.score * math.exp2(-(now - entry.scored) / self.half_life)
+
+    def established(self, source: EUI64, now: float) -> bool:
+        entry = self._table.get(source)
+        return entry is not None and (
+            entry.trusted or self._decayed(entry, now) >= self.establish_score
+        )
+
+    def allow(self, source: EUI64, now: float) -> bool:
+        """Count an arrival from ``source`` at ``now`` and say whether to admit it."""
+        entry = self._table.get(source)
+        if entry is None:
+            entry = self._track(source, now)
+        if entry is not None:
+            entry.score = self._decayed(entry, now) + 1.0
+            entry.scored = now
+            if entry.trusted or entry.score >= self.establish_score:
+                entry.tokens = min(self.burst, entry.tokens + (now - entry.refilled) * self.rate)
+                entry.refilled = now
+                if entry.tokens >= 1.0:
+                    entry.tokens -= 1.0
+                    return True
+                return False
+        return self._newcomers.take(now)
+
+    def _track(self, source: EUI64, now: float) -> _Source | None:
+        if len(self._table) >= self.max_sources:
+            victim: EUI64 | None = None
+            lowest = math.inf
+            for key, entry in self._table.items():
+                if entry.trusted or now - entry.created < self.min_age:
+                    continue
+                score = self._decayed(entry, now)
+                if score < lowest and score < self.establish_score:
+                    victim, lowest = key, score
+            if victim is None:
+                return None
+            del self._table[victim]
+        entry = _Source(self.burst, now, 0.0, now, now)
+        self._table[source] = entry
+        return entry
+
+
+class InterPanWindow:
+    """The receiving side's inter-PAN window: closed by default, open until a deadline.
+
+    ``whitelist`` (default :data:`SE_INTERPAN_COMMANDS`) and ``limiter`` police what an open
+    window admits. Call :meth:`handle_timeout` at :attr:`deadline` (or let :meth:`admit` notice)
+    to close it.
+    """
+
+    def __init__(
+        self,
+        *,
+        default_duration: float = 300.0,
+        whitelist: CommandWhitelist | None = None,
+        limiter: SourceLimiter | None = None,
+    ) -> None:
+        if default_duration <= 0:
+            raise ValueError("default_duration must be positive")
+        self.default_duration = default_duration
+        self.whitelist = whitelist if whitelist is not None else CommandWhitelist()
+        self.limiter = limiter if limiter is not None else SourceLimiter()
+        self._closes_at: float | None = None
+        self.counts: dict[Verdict, int] = dict.fromkeys(Verdict, 0)
+
+    @property
+    def deadline(self) -> float | None:
+        """When the open window closes by itself (``None`` while closed)."""
+        return self._closes_at
+
+    def is_open(self, now: float) -> bool:
+        return self._closes_at is not None and now < self._closes_at
+
+    def open(
+        self, now: float, duration: float | None = None, *, trusted: Iterable[EUI64] = ()
+    ) -> float:
+        """Open (or extend) the window for ``duration`` seconds; returns the deadline.
+
+        ``trusted`` sources (e.g. the terminal an installer authenticated by PIN) are
+        established at once, each with its own rate budget.
+        """
+        span = self.default_duration if duration is None else duration
+        if span <= 0:
+            raise ValueError("duration must be positive")
+        if not self.is_open(now):
+            self.limiter.reset()
+        self._closes_at = max(self._closes_at or now, now + span)
+        for source in trusted:
+            self.limiter.trust(source, now)
+        return self._closes_at
+
+    def close(self) -> None:
+        self._closes_at = None
+        self.limiter.reset()
+
+    def handle_timeout(self, now: float) -> bool:
+        """Close the window if its deadline has passed; True if it closed now."""
+        if self._closes_at is not None and now >= self._closes_at:
+            self.close()
+            return True
+        return False
+
+    def admit(self, frame: InterPanFrame, now: float) -> Verdict:
+        """Decide about one received frame."""
+        self.handle_timeout(now)
+        if self._closes_at is None:
+            verdict = Verdict.CLOSED
+        elif self.whitelist.match(frame) is None:
+            verdict = Verdict.NOT_WHITELISTED
+        elif not self.limiter.allow(frame.src_ieee, now):
+            verdict = Verdict.RATE_LIMITED
+        else:
+            verdict = Verdict.ACCEPTED
+        self.counts[verdict] += 1
+        return verdict
