@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import doctest
 from typing import Any
 
 import pytest
 
+import zse.cbke
 from zse.cbke import (
     SUITE1,
     Credentials,
@@ -21,6 +23,17 @@ from zse.cbke import (
 )
 
 h = bytes.fromhex
+PINNED_API = [
+    "SUITE1", "SUITE2", "CertificateAuthority", "Computation", "ComputeResult",
+    "ConfirmKeyDataRequest", "ConfirmKeyDataResponse", "Credentials", "EphemeralDataRequest",
+    "EphemeralDataResponse", "Established", "Event", "ImplicitCertificate",
+    "InitiateKeyEstablishmentRequest", "InitiateKeyEstablishmentResponse", "Initiator",
+    "InvalidCertificate", "InvalidCredentials", "InvalidPoint", "KeyEstablishmentServer",
+    "Message", "Responder", "State", "Step", "Suite", "Suite1Certificate", "Suite2Certificate",
+    "TerminateKeyEstablishment", "TerminateStatus", "Terminated", "TestCA", "confirmation_macs",
+    "derive_keys", "ecmqv", "generate_key_pair", "public_key_from_private", "run_inline", "sign",
+    "supported_suites", "verify",
+]  # fmt: skip
 PARTIES = ("initiator_U", "responder_V")
 
 
@@ -131,3 +144,9 @@ def test_machine_run_with_vector_ephemeral_keys(
     assert initiator.key_data == responder.key_data == key_data
     assert initiator.next_deadline() is None
     assert responder.next_deadline() is None
+
+
+def test_public_api_is_pinned_and_documented() -> None:
+    assert zse.cbke.__all__ == PINNED_API
+    assert all(hasattr(zse.cbke, name) for name in zse.cbke.__all__)
+    assert doctest.testmod(zse.cbke).failed == 0
