@@ -122,6 +122,7 @@ class Air:
         self._nodes: dict[t.EUI64, Node] = {}
         self._by_channel: dict[int, list[Node]] = defaultdict(list)
         self._busy_until: dict[int, float] = defaultdict(float)
+        self._short_index: dict[tuple[int, int | None, int], Node] = {}
         self._owns_capture = not isinstance(capture, PcapWriter)
         try:
             self._t0 = asyncio.get_running_loop().time()
@@ -311,6 +312,17 @@ class Air:
     def _receivers(self, tx: Transmission) -> list[Node]:
         """Nodes on the channel whose MAC accepts the frame (802.15.4-2006 7.5.6.2)."""
         mac = tx.mac
+        if isinstance(mac.dst, int) and mac.dst != BROADCAST_SHORT and mac.dst_pan != BROADCAST_PAN:
+            key = (tx.channel, mac.dst_pan, mac.dst)
+            found = self._short_index.get(key)
+            if found is None or (found.channel, found.pan_id, found.nwk) != key:
+                self._short_index = {
+                    (n.channel, n.pan_id, n.nwk): n
+                    for n in self._by_channel.get(tx.channel, ())
+                    if n.nwk is not None
+                }
+                found = self._short_index.get(key)
+            return [] if found is None or found is tx.sender else [found]
         out = []
         for node in self._by_channel.get(tx.channel, ()):
             if node is tx.sender:

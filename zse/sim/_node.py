@@ -531,6 +531,10 @@ class Node:
             return True
         tsn, data = ind.payload[0], ind.payload[1:]
         unicast = ind.dst_mode == t.AddrMode.NWK
+        if ind.cluster_id == zdo_t.ZDOCmd.Device_annce and len(data) >= 10:
+            # Fast path for the broadcast every node hears at every join.
+            self.address_map[int.from_bytes(data[:2], "little")] = t.EUI64(data[2:10])
+            return False
         try:
             cmd = zdo_t.ZDOCmd(ind.cluster_id)
             _, types = zdo_t.CLUSTERS[cmd]
