@@ -22,10 +22,12 @@ whole certificate read as a big-endian integer (reduced mod n).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
-from zse.cbke.suites import SUITE1, SUITE2, Suite
+from zse.cbke.hazmat import Point
+from zse.cbke.suites import SUITE1, SUITE2, SUITES, Suite
 from zse.errors import InvalidCertificate, InvalidPoint
 from zse.installcode import mmo_hash
 
@@ -51,6 +53,12 @@ KEY_USAGE_DIGITAL_SIGNATURE = 0x80
 #: ``valid_to`` value meaning "no expiry".
 NO_EXPIRY = 0xFFFFFFFF
 _POINT_PREFIXES = (0x02, 0x03)
+
+
+@functools.lru_cache(maxsize=16)
+def _ca_point(suite_id: int, ca_public_key: bytes) -> Point:
+    """The CA key, validated once: devices use the same one for every exchange."""
+    return SUITES[suite_id].curve.decode_point(ca_public_key)
 
 
 def certificate_hash(certificate: bytes, suite: Suite) -> int:
@@ -122,8 +130,12 @@ class ImplicitCertificate:
         Raises :class:`~zse.errors.InvalidCertificate` if the reconstruction point is not a
         valid point and :class:`~zse.errors.InvalidPoint` if the CA key is not.
         """
+        return self.suite.curve.encode_point(self.reconstruct_public_point(ca_public_key))
+
+    def reconstruct_public_point(self, ca_public_key: bytes) -> Point:
+        """:meth:`reconstruct_public_key` as a curve point (validated: in the subgroup)."""
         curve = self.suite.curve
-        ca_point = curve.decode_point(bytes(ca_public_key))
+        ca_point = _ca_point(self.suite.id, bytes(ca_public_key))
         try:
             point = curve.decode_point(self.reconstruction_point)
         except InvalidPoint as exc:
@@ -131,7 +143,7 @@ class ImplicitCertificate:
         public = curve.mul_add(self.hash_value, point, 1, ca_point)
         if public.infinity:  # pragma: no cover - needs a hash collision with the CA key
             raise InvalidCertificate("the reconstructed public key is the point at infinity")
-        return curve.encode_point(public)
+        return public
 
 
 def _check_point_prefix(point: bytes, offset: int) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "confirmation_macs",
     "derive_keys",
     "ecmqv",
+    "ecmqv_points",
     "generate_key_pair",
     "private_scalar",
     "public_key_from_private",
@@ -89,15 +90,28 @@ def ecmqv(
     peer's), ``Z = x_P``. Both peer keys are validated; a result at infinity raises
     :class:`~zse.errors.InvalidPoint`.
     """
-    curve = suite.curve
-    n = curve.n
     ds = private_scalar(suite, static_private, "static private key")
     de = private_scalar(suite, ephemeral_private, "ephemeral private key")
     qs_peer = _decode(suite, peer_static_public, "peer static public key")
     qe_peer = _decode(suite, peer_ephemeral_public, "peer ephemeral public key")
+    own_ephemeral_x = suite.curve.mul_base(de).x
+    return ecmqv_points(
+        suite, ds, de, own_ephemeral_x=own_ephemeral_x, qs_peer=qs_peer, qe_peer=qe_peer
+    )
+
+
+def ecmqv_points(
+    suite: Suite, ds: int, de: int, *, own_ephemeral_x: int, qs_peer: Point, qe_peer: Point
+) -> bytes:
+    """:func:`ecmqv` on already validated inputs (our ephemeral key's x, peer points).
+
+    For callers that hold these already (the state machine reconstructed the peer's static
+    key itself and made our ephemeral pair), saving three scalar multiplications.
+    """
+    curve = suite.curve
+    n = curve.n
     half = (n.bit_length() + 1) // 2
-    own_ephemeral = curve.mul_base(de)
-    s = (de + _avf(own_ephemeral.x, half) * ds) % n
+    s = (de + _avf(own_ephemeral_x, half) * ds) % n
     hs = curve.h * s % n
     p = curve.mul_add(hs, qe_peer, hs * _avf(qe_peer.x, half) % n, qs_peer)
     if p.infinity:

@@ -44,7 +44,14 @@ from functools import partial
 
 from zse.cbke.certificate import ImplicitCertificate, Suite2Certificate
 from zse.cbke.credentials import Credentials
-from zse.cbke.keys import confirmation_macs, derive_keys, ecmqv, generate_key_pair
+from zse.cbke.hazmat import Point
+from zse.cbke.keys import (
+    confirmation_macs,
+    derive_keys,
+    ecmqv_points,
+    generate_key_pair,
+    private_scalar,
+)
 from zse.cbke.messages import (
     ConfirmKeyDataRequest,
     ConfirmKeyDataResponse,
@@ -130,6 +137,7 @@ class CertificateChecked:
     """Result of the first computation: the partner's static key and our ephemeral pair."""
 
     peer_static_public: bytes
+    peer_static_point: Point = field(repr=False)
     ephemeral_private: bytes = field(repr=False)
     ephemeral_public: bytes
 
@@ -195,7 +203,7 @@ def _check_certificate(
 ) -> ComputeResult:
     """Reconstruct the partner's static key and make our ephemeral key pair."""
     try:
-        peer_static = certificate.reconstruct_public_key(ca_public_key)
+        peer_static = certificate.reconstruct_public_point(ca_public_key)
     except InvalidCertificate as exc:
         status = (
             TerminateStatus.INVALID_CERTIFICATE
@@ -205,7 +213,10 @@ def _check_certificate(
         return ComputeFailed(status=status, reason=str(exc))
     private, public = generate_key_pair(suite, ephemeral_private)
     return CertificateChecked(
-        peer_static_public=peer_static, ephemeral_private=private, ephemeral_public=public
+        peer_static_public=suite.curve.encode_point(peer_static),
+        peer_static_point=peer_static,
+        ephemeral_private=private,
+        ephemeral_public=public,
     )
 
 
@@ -214,20 +225,31 @@ def _compute_keys(
     *,
     static_private: bytes,
     ephemeral_private: bytes,
-    peer_static_public: bytes,
+    peer_static_point: Point,
     peer_ephemeral_public: bytes,
     initiator_eui64: bytes,
     responder_eui64: bytes,
     initiator_ephemeral: bytes,
     responder_ephemeral: bytes,
+    own_ephemeral_public: bytes,
 ) -> ComputeResult:
-    """ECMQV, the key derivation and both MACs."""
+    """ECMQV, the key derivation and both MACs.
+
+    The partner's static point comes from our own reconstruction and our ephemeral key from
+    our own generation, so only the partner's ephemeral key needs decoding and validation.
+    """
     try:
-        z = ecmqv(
-            suite, static_private, ephemeral_private, peer_static_public, peer_ephemeral_public
-        )
+        peer_ephemeral = suite.curve.decode_point(peer_ephemeral_public)
     except InvalidPoint as exc:
         return ComputeFailed(status=TerminateStatus.BAD_MESSAGE, reason=str(exc))
+    z = ecmqv_points(
+        suite,
+        private_scalar(suite, static_private),
+        private_scalar(suite, ephemeral_private),
+        own_ephemeral_x=int.from_bytes(own_ephemeral_public[1:]),
+        qs_peer=peer_static_point,
+        qe_peer=peer_ephemeral,
+    )
     mac_key, key_data = derive_keys(z)
     macu, macv = confirmation_macs(
         mac_key, initiator_eui64, responder_eui64, initiator_ephemeral, responder_ephemeral
@@ -357,7 +379,7 @@ class _Machine:
         self._peer_certificate: ImplicitCertificate | None = None
         self._peer_ephemeral_time = 0
         self._peer_confirm_time = 0
-        self._peer_static: bytes | None = None
+        self._peer_static: Point | None = None
         self._peer_ephemeral: bytes | None = None
         self._ephemeral_private: bytes | None = None
         self._ephemeral_public: bytes | None = None
@@ -543,8 +565,9 @@ class _Machine:
                 suite,
                 static_private=own.private_key,
                 ephemeral_private=self._ephemeral_private,
-                peer_static_public=self._peer_static,
+                peer_static_point=self._peer_static,
                 peer_ephemeral_public=peer_ephemeral,
+                own_ephemeral_public=self._ephemeral_public,
                 initiator_eui64=u,
                 responder_eui64=v,
                 initiator_ephemeral=qeu,
@@ -689,7 +712,7 @@ class Initiator(_Machine):
                 self.state = target
             return _step(outcome)
         if isinstance(item, CertificateChecked):
-            self._peer_static = item.peer_static_public
+            self._peer_static = item.peer_static_point
             self._ephemeral_private = item.ephemeral_private
             self._ephemeral_public = item.ephemeral_public
             self._wait(target, self._peer_ephemeral_time, now)
@@ -735,7 +758,7 @@ class Responder(_Machine):
         if isinstance(item, CertificateChecked):
             suite = self.suite
             assert suite is not None
-            self._peer_static = item.peer_static_public
+            self._peer_static = item.peer_static_point
             self._ephemeral_private = item.ephemeral_private
             self._ephemeral_public = item.ephemeral_public
             self._wait(target, self._peer_ephemeral_time, now)
