@@ -1,0 +1,293 @@
+"""The HHT command carrier: wire format, at-most-once execution, duplicates, drops and resume,
+on a virtual clock, with the durable log on a real file."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zse.errors import InvalidFrame
+from zse.interpan.hht import (
+    CARRIER_CLUSTER_ID,
+    DEFAULT_MANUFACTURER_CODE,
+    SET_TIME,
+    Command,
+    CommandFailed,
+    Execute,
+    FileLog,
+    HhtMeter,
+    HhtTerminal,
+    MemoryLog,
+    Result,
+    ResumeQuery,
+    ResumeResponse,
+    Status,
+    carrier_whitelist,
+    decode,
+    encode,
+    set_time_body,
+    set_time_from_body,
+)
+
+MFR = DEFAULT_MANUFACTURER_CODE
+READ_REGISTER, FAIL = 0x02, 0x03
+
+
+class Meter:
+    """A meter's application: a clock the terminal sets and a register it reads."""
+
+    def __init__(self, log: MemoryLog | FileLog) -> None:
+        self.utc = 0
+        self.reads = 0
+        self.carrier = HhtMeter(
+            log, {SET_TIME: self.set_time, READ_REGISTER: self.read, FAIL: self.fail}
+        )
+
+    def set_time(self, body: bytes) -> bytes:
+        self.utc = set_time_from_body(body)
+        return b""
+
+    def read(self, body: bytes) -> bytes:
+        self.reads += 1
+        return struct.pack("<I", 12345 + self.reads)
+
+    def fail(self, body: bytes) -> bytes:
+        raise CommandFailed(b"\x7f")
+
+
+def service_request() -> list[Command]:
+    return [
+        Command(0x1000_0001, SET_TIME, set_time_body(0x2B00_0000)),
+        Command(0x1000_0002, READ_REGISTER),
+        Command(0x1000_0003, READ_REGISTER),
+        Command(0x1000_0004, FAIL),
+        Command(0x1000_0005, READ_REGISTER),
+    ]
+
+
+def test_wire_format_bytes() -> None:
+    execute = Execute(0x0102, 0, 5, Command(0x0A0B0C0D, SET_TIME, b"\x00\x00\x00\x2b"))
+    wire = encode(execute, tsn=7, manufacturer_code=0x1234)
+    assert wire == bytes.fromhex("1534120700020100050d0c0b0a01040000002b")
+    header, decoded = decode(wire, manufacturer_code=0x1234)
+    assert decoded == execute
+    assert (header.manufacturer_code, header.tsn, header.disable_default_response) == (
+        0x1234,
+        7,
+        True,
+    )
+    resume = ResumeResponse(0x0102, 10, frozenset({0, 1, 2, 9}))
+    wire = encode(resume, tsn=8, manufacturer_code=0x1234)
+    assert wire == bytes.fromhex("1d3412080102010a0702")
+    assert decode(wire, manufacturer_code=0x1234)[1] == resume
+    for message in (ResumeQuery(0xFFFF), Result(1, Status.DUPLICATE, b"ab")):
+        assert (
+            decode(encode(message, tsn=0, manufacturer_code=MFR), manufacturer_code=MFR)[1]
+            == message
+        )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (bytes.fromhex("1534120700"), "manufacturer code 0x1234 at ZCL byte offset 1"),
+        (bytes.fromhex("110700"), "manufacturer code none"),
+        (bytes.fromhex("15f1ff0700020100"), "truncated execute command at ZCL byte offset 5"),
+        (bytes.fromhex("15f1ff07000201000501000000010401"), "body length 4 at ZCL byte offset 14"),
+        (bytes.fromhex("15f1ff070002010505010000000100"), "index 5 at ZCL byte offset 7"),
+        (bytes.fromhex("15f1ff070102"), "resume query at ZCL byte offset 5 must be 2 bytes"),
+        (bytes.fromhex("1df1ff070001000000"), "truncated result at ZCL byte offset 5"),
+        (bytes.fromhex("1df1ff0700010000000900"), "unknown result status 0x09"),
+        (bytes.fromhex("1df1ff0701020103"), "resume bitmap at ZCL byte offset 8 is not 1 bytes"),
+        (bytes.fromhex("1df1ff070102010204"), "marks index >= count"),
+        (bytes.fromhex("15f1ff0709"), "unknown carrier command 0x09 \\(client_to_server\\)"),
+        (bytes.fromhex("04f1ff0700"), "carrier frames are cluster-specific"),
+    ],
+)
+def test_decode_errors(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidFrame, match=message):
+        decode(data, manufacturer_code=MFR)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=40))
+def test_decode_garbage_raises_only_invalid_frame(data: bytes) -> None:
+    try:
+        header, message = decode(data, manufacturer_code=MFR)
+    except InvalidFrame:
+        return
+    assert encode(message, tsn=header.tsn, manufacturer_code=MFR) == data
+
+
+def test_whitelist_entries_for_the_carrier() -> None:
+    entries = carrier_whitelist()
+    assert {e.cluster_id for e in entries} == {CARRIER_CLUSTER_ID}
+    assert {e.manufacturer_code for e in entries} == {MFR}
+    assert len(entries) == 4
+
+
+class Link:
+    """Terminal <-> meter on a virtual clock; ``drop`` names replies lost on the way back."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.now = 0.0
+        self.drop_replies: set[int] = set()  # indices of execute frames whose answer is lost
+        self.delivered = 0
+
+    def run(self, terminal: HhtTerminal, *, break_after: int | None = None) -> None:
+        frame = terminal.next_frame(self.now)
+        while frame is not None:
+            self.now += 0.05
+            _, message = decode(frame, manufacturer_code=MFR)
+            reply = self.meter.carrier.receive(frame)
+            self.delivered += 1
+            lost = isinstance(message, Execute) and message.index in self.drop_replies
+            if lost:
+                self.drop_replies.discard(message.index)
+                self.now = terminal.deadline or self.now
+                frame = terminal.handle_timeout(self.now)
+                continue
+            terminal.receive(reply, self.now)
+            if break_after is not None and terminal.position >= break_after:
+                return  # the link breaks: the terminal (or its state) is gone
+            frame = terminal.next_frame(self.now)
+
+
+def test_runs_a_service_request_and_sets_the_meters_time() -> None:
+    meter = Meter(MemoryLog())
+    terminal = HhtTerminal(0x0042, service_request())
+    Link(meter).run(terminal)
+    assert terminal.done
+    assert meter.utc == 0x2B00_0000
+    statuses = [terminal.results[c.transaction_id].status for c in service_request()]
+    assert statuses == [Status.EXECUTED] * 3 + [Status.FAILED, Status.EXECUTED]
+    assert terminal.results[0x1000_0004].result == b"\x7f"
+    assert meter.carrier.executions == 5
+
+
+def test_lost_reply_is_retried_and_answered_as_duplicate_without_running_again() -> None:
+    meter = Meter(MemoryLog())
+    link = Link(meter)
+    link.drop_replies = {1, 2}
+    terminal = HhtTerminal(0x0042, service_request(), timeout=3.0)
+    link.run(terminal)
+    assert terminal.done
+    assert meter.carrier.executions == 5  # seven deliveries, five executions
+    assert link.delivered == 7
+    assert meter.reads == 3
+    second = terminal.results[0x1000_0002]
+    assert second.status is Status.DUPLICATE
+    assert second.result == struct.pack("<I", 12346)  # the stored outcome, not a new read
+    assert link.now >= 6.0  # two timeouts of 3 s elapsed on the virtual clock
+
+
+def test_link_drop_mid_sequence_then_resume_from_a_fresh_terminal() -> None:
+    meter = Meter(MemoryLog())
+    link = Link(meter)
+    first = HhtTerminal(0x0042, service_request())
+    link.run(first, break_after=3)
+    assert first.position == 3
+    # a new terminal session (e.g. after a reboot) knows only the service request
+    fresh = HhtTerminal(0x0042, service_request())
+    answer = fresh.receive(meter.carrier.receive(fresh.resume(link.now)), link.now)
+    assert isinstance(answer, ResumeResponse)
+    assert answer.executed == {0, 1, 2}
+    assert fresh.position == 3
+    link.run(fresh)
+    assert fresh.done
+    assert meter.carrier.executions == 5
+    assert sorted(fresh.results) == [0x1000_0004, 0x1000_0005]
+
+
+def test_duplicate_over_the_network_is_rejected() -> None:
+    meter = Meter(MemoryLog())
+    Link(meter).run(HhtTerminal(0x0042, service_request()))
+    # the head-end replays transaction 0x10000003 over the HAN (same carrier frame, other path)
+    replay = encode(Execute(0x0042, 2, 5, service_request()[2]), tsn=99, manufacturer_code=MFR)
+    header, result = decode(meter.carrier.receive(replay), manufacturer_code=MFR)
+    assert header.tsn == 99
+    assert isinstance(result, Result)
+    assert result.status is Status.DUPLICATE
+    assert meter.reads == 3
+    unknown = encode(Execute(7, 0, 1, Command(0x9999, 0x55)), tsn=1, manufacturer_code=MFR)
+    _, result = decode(meter.carrier.receive(unknown), manufacturer_code=MFR)
+    assert isinstance(result, Result)
+    assert result.status is Status.UNSUPPORTED
+    with pytest.raises(InvalidFrame, match="not responses"):
+        meter.carrier.receive(encode(result, tsn=1, manufacturer_code=MFR))
+
+
+def test_terminal_ignores_stale_and_unrelated_answers() -> None:
+    terminal = HhtTerminal(0x0042, service_request())
+    terminal.next_frame(0.0)
+    stale = encode(Result(0x0BAD, Status.EXECUTED), tsn=1, manufacturer_code=MFR)
+    assert terminal.receive(stale, 0.1) is None
+    assert terminal.handle_timeout(1.0) is None  # not yet
+    again = terminal.handle_timeout(2.0)
+    assert again is not None
+    assert decode(again, manufacturer_code=MFR)[1] == Execute(0x42, 0, 5, service_request()[0])
+    with pytest.raises(ValueError, match="unique"):
+        HhtTerminal(1, [Command(1, 1), Command(1, 2)])
+
+
+def test_file_log_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "hht.log"
+    log = FileLog(path)
+    meter = Meter(log)
+    Link(meter).run(HhtTerminal(0x0042, service_request()), break_after=2)
+    log.close()
+    # power cycle: a new meter process on the same file
+    log = FileLog(path)
+    meter = Meter(log)
+    fresh = HhtTerminal(0x0042, service_request())
+    fresh.receive(meter.carrier.receive(fresh.resume(0.0)), 0.0)
+    assert fresh.position == 2
+    Link(meter).run(fresh)
+    assert meter.carrier.executions == 3
+    log.close()
+    assert FileLog(path).get(0x1000_0001) is not None
+
+
+def test_begun_but_unfinished_is_never_rerun(tmp_path: Path) -> None:
+    path = tmp_path / "hht.log"
+    log = FileLog(path)
+
+    class PowerCut(BaseException):
+        pass
+
+    def crash(body: bytes) -> bytes:
+        raise PowerCut
+
+    meter = HhtMeter(log, {READ_REGISTER: crash})
+    frame = encode(Execute(1, 0, 1, Command(77, READ_REGISTER)), tsn=1, manufacturer_code=MFR)
+    with pytest.raises(PowerCut):
+        meter.receive(frame)
+    log.close()
+    meter = HhtMeter(FileLog(path), {READ_REGISTER: lambda body: b"ran"})
+    _, result = decode(meter.receive(frame), manufacturer_code=MFR)
+    assert isinstance(result, Result)
+    assert result.status is Status.INTERRUPTED
+    assert meter.executions == 0
+
+
+def test_torn_tail_is_dropped_and_corruption_reported(tmp_path: Path) -> None:
+    path = tmp_path / "hht.log"
+    log = FileLog(path, fsync=False)
+    Link(Meter(log)).run(HhtTerminal(0x0042, service_request()[:2]))
+    log.close()
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-3])  # power cut in the middle of the last record
+    log = FileLog(path)
+    assert log.get(0x1000_0002) is not None
+    assert log.get(0x1000_0002).status is None  # its DONE record was the torn one
+    log.close()
+    damaged = bytearray(whole)
+    damaged[3] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(InvalidFrame, match="corrupt HHT log record at file offset 0"):
+        FileLog(path)

@@ -1,0 +1,549 @@
+"""The hand-held terminal (HHT) command carrier: zse's own protocol over inter-PAN (sans-IO).
+
+An installer's terminal runs *service requests* on a meter: ordered lists of commands, each with
+a 32-bit transaction id that is unique across terminals and channels. The meter executes each
+transaction id at most once, whether it arrives over inter-PAN or over the network, logs what it
+executed durably before answering, answers a repeated id with the stored outcome (status
+``DUPLICATE``) instead of executing it again, and answers a *resume query* with the set of
+commands of a request it has executed, so a terminal whose link broke continues exactly where it
+stopped. The wire format is in ``docs/interpan.md``; in short, a manufacturer-specific cluster
+(:data:`CARRIER_CLUSTER_ID`, ZCL frame control bit 2 and the deployment's manufacturer code):
+
+client to server (terminal to meter)
+    ``0x00 execute``: request id (u16), index (u8), count (u8), transaction id (u32), command
+    code (u8), body length (u8), body;
+    ``0x01 resume query``: request id (u16);
+server to client
+    ``0x00 result``: transaction id (u32), status (u8), result length (u8), result;
+    ``0x01 resume response``: request id (u16), count (u8), executed bitmap (ceil(count / 8)).
+
+At-most-once: the meter logs ``BEGIN`` (fsync) before it runs a command and ``DONE`` with the
+outcome after; a ``BEGIN`` without ``DONE`` found after a restart is answered ``INTERRUPTED`` and
+never re-run. :class:`FileLog` is a small append-only file of CRC-checked records.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from zse.errors import InvalidFrame
+from zse.interpan._zcl import Direction, FrameType, ZclHeader
+from zse.interpan.window import AllowedCommand
+
+__all__ = [
+    "CARRIER_CLUSTER_ID",
+    "DEFAULT_MANUFACTURER_CODE",
+    "SET_TIME",
+    "Command",
+    "CommandFailed",
+    "Execute",
+    "ExecutedLog",
+    "FileLog",
+    "HhtMeter",
+    "HhtTerminal",
+    "MemoryLog",
+    "Result",
+    "ResumeQuery",
+    "ResumeResponse",
+    "Status",
+    "carrier_whitelist",
+    "decode",
+    "set_time_body",
+    "set_time_from_body",
+]
+
+#: Manufacturer-specific cluster id of the carrier (ZCL 2.5.5: 0xFC00-0xFFFF).
+CARRIER_CLUSTER_ID = 0xFC5E
+#: Placeholder manufacturer code; a deployment uses its own assigned code.
+DEFAULT_MANUFACTURER_CODE = 0xFFF1
+#: Command code "set the meter's time": body is UTC seconds since 2000-01-01 (u32, ZCL UTCTime).
+SET_TIME = 0x01
+
+_EXECUTE, _RESUME_QUERY = 0x00, 0x01
+_RESULT, _RESUME_RESPONSE = 0x00, 0x01
+_EXEC_FIXED = struct.Struct("<HBBIBB")
+_RESULT_FIXED = struct.Struct("<IBB")
+
+
+class Status(enum.IntEnum):
+    """Outcome of one transaction, as the meter reports it."""
+
+    EXECUTED = 0x00
+    DUPLICATE = 0x01  # executed before: the stored outcome is repeated, nothing runs again
+    UNSUPPORTED = 0x02  # no handler for the command code: not executed
+    FAILED = 0x03  # the handler raised CommandFailed: executed, failed
+    INTERRUPTED = 0x04  # started before a restart, outcome unknown: never re-run
+
+
+class CommandFailed(Exception):
+    """Raised by a meter's command handler to report a failure; ``result`` is sent back."""
+
+    def __init__(self, result: bytes = b"") -> None:
+        super().__init__(result.hex())
+        self.result = bytes(result)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command of a service request."""
+
+    transaction_id: int
+    code: int
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Execute:
+    request_id: int
+    index: int
+    count: int
+    command: Command
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeQuery:
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    transaction_id: int
+    status: Status
+    result: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeResponse:
+    request_id: int
+    count: int
+    executed: frozenset[int]
+
+
+Message = Execute | ResumeQuery | Result | ResumeResponse
+
+
+def _header(direction: Direction, command_id: int, tsn: int, manufacturer: int) -> bytes:
+    return ZclHeader(
+        FrameType.CLUSTER, direction, True, manufacturer, tsn, command_id, 5
+    ).to_bytes()
+
+
+def encode(message: Message, *, tsn: int, manufacturer_code: int) -> bytes:
+    """The ZCL frame (header and payload) of a carrier message."""
+    if isinstance(message, Execute):
+        cmd = message.command
+        if len(cmd.body) > 0xFF:
+            raise ValueError("command body longer than 255 bytes")
+        head = _header(Direction.CLIENT_TO_SERVER, _EXECUTE, tsn, manufacturer_code)
+        return (
+            head
+            + _EXEC_FIXED.pack(
+                message.request_id,
+                message.index,
+                message.count,
+                cmd.transaction_id,
+                cmd.code,
+                len(cmd.body),
+            )
+            + cmd.body
+        )
+    if isinstance(message, ResumeQuery):
+        head = _header(Direction.CLIENT_TO_SERVER, _RESUME_QUERY, tsn, manufacturer_code)
+        return head + struct.pack("<H", message.request_id)
+    if isinstance(message, Result):
+        head = _header(Direction.SERVER_TO_CLIENT, _RESULT, tsn, manufacturer_code)
+        fixed = _RESULT_FIXED.pack(message.transaction_id, message.status, len(message.result))
+        return head + fixed + message.result
+    bitmap = bytearray((message.count + 7) // 8)
+    for index in message.executed:
+        bitmap[index // 8] |= 1 << (index % 8)
+    head = _header(Direction.SERVER_TO_CLIENT, _RESUME_RESPONSE, tsn, manufacturer_code)
+    return head + struct.pack("<HB", message.request_id, message.count) + bytes(bitmap)
+
+
+def decode(data: bytes, *, manufacturer_code: int) -> tuple[ZclHeader, Message]:
+    """Parse a carrier ZCL frame; :class:`InvalidFrame` names the field and ZCL byte offset."""
+    header = ZclHeader.from_bytes(data)
+    if header.frame_type is not FrameType.CLUSTER:
+        raise InvalidFrame("carrier frames are cluster-specific (ZCL byte offset 0)")
+    if header.manufacturer_code != manufacturer_code:
+        got = "none" if header.manufacturer_code is None else f"0x{header.manufacturer_code:04X}"
+        raise InvalidFrame(
+            f"carrier manufacturer code {got} at ZCL byte offset 1 is not 0x{manufacturer_code:04X}"
+        )
+    at = header.length
+    decoder = _DECODERS.get((header.direction, header.command_id))
+    if decoder is None:
+        raise InvalidFrame(
+            f"unknown carrier command 0x{header.command_id:02X} "
+            f"({header.direction.name.lower()}) at ZCL byte offset {at - 1}"
+        )
+    return header, decoder(data[at:], at)
+
+
+def _decode_execute(body: bytes, at: int) -> Execute:
+    if len(body) < _EXEC_FIXED.size:
+        raise InvalidFrame(f"truncated execute command at ZCL byte offset {at}")
+    request, index, count, txid, code, length = _EXEC_FIXED.unpack_from(body)
+    if len(body) != _EXEC_FIXED.size + length:
+        raise InvalidFrame(
+            f"execute body length {length} at ZCL byte offset {at + 9} does not match "
+            f"the {len(body) - _EXEC_FIXED.size} bytes present"
+        )
+    if count == 0 or index >= count:
+        raise InvalidFrame(
+            f"execute index {index} at ZCL byte offset {at + 2} outside count {count}"
+        )
+    return Execute(request, index, count, Command(txid, code, bytes(body[_EXEC_FIXED.size :])))
+
+
+def _decode_resume_query(body: bytes, at: int) -> ResumeQuery:
+    if len(body) != 2:
+        raise InvalidFrame(f"resume query at ZCL byte offset {at} must be 2 bytes")
+    return ResumeQuery(int.from_bytes(body, "little"))
+
+
+def _decode_result(body: bytes, at: int) -> Result:
+    if len(body) < _RESULT_FIXED.size:
+        raise InvalidFrame(f"truncated result at ZCL byte offset {at}")
+    txid, status, length = _RESULT_FIXED.unpack_from(body)
+    if status not in Status._value2member_map_:
+        raise InvalidFrame(f"unknown result status 0x{status:02X} at ZCL byte offset {at + 4}")
+    if len(body) != _RESULT_FIXED.size + length:
+        raise InvalidFrame(
+            f"result length {length} at ZCL byte offset {at + 5} does not match the bytes"
+        )
+    return Result(txid, Status(status), bytes(body[_RESULT_FIXED.size :]))
+
+
+def _decode_resume_response(body: bytes, at: int) -> ResumeResponse:
+    if len(body) < 3:
+        raise InvalidFrame(f"truncated resume response at ZCL byte offset {at}")
+    request, count = struct.unpack_from("<HB", body)
+    if len(body) != 3 + (count + 7) // 8:
+        raise InvalidFrame(
+            f"resume bitmap at ZCL byte offset {at + 3} is not {(count + 7) // 8} bytes"
+        )
+    bits = int.from_bytes(body[3:], "little")
+    if bits >> count:
+        raise InvalidFrame(f"resume bitmap at ZCL byte offset {at + 3} marks index >= count")
+    return ResumeResponse(request, count, frozenset(i for i in range(count) if bits >> i & 1))
+
+
+_DECODERS: dict[tuple[Direction, int], Callable[[bytes, int], Message]] = {
+    (Direction.CLIENT_TO_SERVER, _EXECUTE): _decode_execute,
+    (Direction.CLIENT_TO_SERVER, _RESUME_QUERY): _decode_resume_query,
+    (Direction.SERVER_TO_CLIENT, _RESULT): _decode_result,
+    (Direction.SERVER_TO_CLIENT, _RESUME_RESPONSE): _decode_resume_response,
+}
+
+
+def carrier_whitelist(manufacturer_code: int = DEFAULT_MANUFACTURER_CODE) -> list[AllowedCommand]:
+    """Whitelist entries that let the carrier's four commands cross inter-PAN."""
+    c2s, s2c = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
+    return [
+        AllowedCommand(CARRIER_CLUSTER_ID, c2s, _EXECUTE, "hht.execute", manufacturer_code),
+        AllowedCommand(
+            CARRIER_CLUSTER_ID, c2s, _RESUME_QUERY, "hht.resume_query", manufacturer_code
+        ),
+        AllowedCommand(CARRIER_CLUSTER_ID, s2c, _RESULT, "hht.result", manufacturer_code),
+        AllowedCommand(CARRIER_CLUSTER_ID, s2c, _RESUME_RESPONSE, "hht.resume", manufacturer_code),
+    ]
+
+
+def set_time_body(utc_seconds: int) -> bytes:
+    """Body of :data:`SET_TIME`: ZCL UTCTime, seconds since 2000-01-01 00:00 UTC."""
+    return struct.pack("<I", utc_seconds)
+
+
+def set_time_from_body(body: bytes) -> int:
+    if len(body) != 4:
+        raise InvalidFrame(f"set-time body must be 4 bytes (UTCTime), got {len(body)}")
+    return int.from_bytes(body, "little")
+
+
+# -- the durable log ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """What the log knows about one transaction: ``status`` is ``None`` between BEGIN and DONE."""
+
+    transaction_id: int
+    request_id: int
+    index: int
+    count: int
+    status: Status | None = None
+    result: bytes = b""
+
+
+class ExecutedLog(Protocol):
+    """Where a meter records executed transactions; ``begin``/``done`` must be durable."""
+
+    def get(self, transaction_id: int) -> LogEntry | None: ...
+
+    def begin(self, entry: LogEntry) -> None: ...
+
+    def done(self, transaction_id: int, status: Status, result: bytes) -> None: ...
+
+    def for_request(self, request_id: int) -> Iterable[LogEntry]: ...
+
+
+class MemoryLog:
+    """An :class:`ExecutedLog` in memory (tests, or a meter that has no storage)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, LogEntry] = {}
+
+    def get(self, transaction_id: int) -> LogEntry | None:
+        return self._entries.get(transaction_id)
+
+    def begin(self, entry: LogEntry) -> None:
+        self._entries[entry.transaction_id] = entry
+
+    def done(self, transaction_id: int, status: Status, result: bytes) -> None:
+        entry = self._entries[transaction_id]
+        self._entries[transaction_id] = LogEntry(
+            entry.transaction_id, entry.request_id, entry.index, entry.count, status, result
+        )
+
+    def for_request(self, request_id: int) -> Iterator[LogEntry]:
+        return (e for e in self._entries.values() if e.request_id == request_id)
+
+
+_BEGIN, _DONE = 0x42, 0x44
+_BEGIN_REC = struct.Struct("<BIHBB")
+_DONE_REC = struct.Struct("<BIBB")
+
+
+class FileLog(MemoryLog):
+    """An append-only file of records ``length (u8) | record | CRC-32 (u32)``, fsync'd each.
+
+    Opening replays the file; a torn last record (power cut mid-write) is cut off, any other
+    damage raises :class:`InvalidFrame` with the file offset.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        super().__init__()
+        self.path = os.fspath(path)
+        self._fsync = fsync
+        self._replay()
+        self._file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+
+    def _replay(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return
+        offset = 0
+        while offset < len(data):
+            length = data[offset]
+            end = offset + 1 + length + 4
+            if end > len(data):
+                with open(self.path, "r+b") as f:  # torn tail: drop it
+                    f.truncate(offset)
+                return
+            record = data[offset + 1 : offset + 1 + length]
+            (crc,) = struct.unpack_from("<I", data, end - 4)
+            if zlib.crc32(record) != crc or not record:
+                raise InvalidFrame(f"corrupt HHT log record at file offset {offset}")
+            self._apply(record, offset)
+            offset = end
+
+    def _apply(self, record: bytes, offset: int) -> None:
+        kind = record[0]
+        if kind == _BEGIN and len(record) == _BEGIN_REC.size:
+            _, txid, request, index, count = _BEGIN_REC.unpack(record)
+            super().begin(LogEntry(txid, request, index, count))
+        elif kind == _DONE and len(record) >= _DONE_REC.size:
+            _, txid, status, length = _DONE_REC.unpack_from(record)
+            if (
+                len(record) != _DONE_REC.size + length
+                or txid not in self._entries
+                or status not in Status._value2member_map_
+            ):
+                raise InvalidFrame(f"inconsistent HHT log record at file offset {offset}")
+            super().done(txid, Status(status), record[_DONE_REC.size :])
+        else:
+            raise InvalidFrame(f"unknown HHT log record at file offset {offset}")
+
+    def _append(self, record: bytes) -> None:
+        self._file.write(bytes([len(record)]) + record + struct.pack("<I", zlib.crc32(record)))
+        self._file.flush()
+        if self._fsync:
+            os.fsync(self._file.fileno())
+
+    def begin(self, entry: LogEntry) -> None:
+        self._append(
+            _BEGIN_REC.pack(
+                _BEGIN, entry.transaction_id, entry.request_id, entry.index, entry.count
+            )
+        )
+        super().begin(entry)
+
+    def done(self, transaction_id: int, status: Status, result: bytes) -> None:
+        self._append(_DONE_REC.pack(_DONE, transaction_id, status, len(result)) + result)
+        super().done(transaction_id, status, result)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# -- the meter (server) ---------------------------------------------------------------------
+
+Handler = Callable[[bytes], bytes]
+
+
+class HhtMeter:
+    """The meter's side: executes each transaction id at most once and answers resumes.
+
+    ``handlers`` maps command codes to functions of the body returning the result bytes (or
+    raising :class:`CommandFailed`). :meth:`receive` takes a carrier ZCL frame from any channel
+    (inter-PAN or the network) and returns the ZCL frame to answer with.
+    """
+
+    def __init__(
+        self,
+        log: ExecutedLog,
+        handlers: dict[int, Handler],
+        *,
+        manufacturer_code: int = DEFAULT_MANUFACTURER_CODE,
+    ) -> None:
+        self.log = log
+        self.handlers = dict(handlers)
+        self.manufacturer_code = manufacturer_code
+        self.executions = 0
+
+    def receive(self, zcl_frame: bytes) -> bytes:
+        """Handle one frame; :class:`InvalidFrame` if it is not a carrier request."""
+        header, message = decode(zcl_frame, manufacturer_code=self.manufacturer_code)
+        if isinstance(message, Execute):
+            reply: Message = self._execute(message)
+        elif isinstance(message, ResumeQuery):
+            reply = self._resume(message.request_id)
+        else:
+            raise InvalidFrame("a meter receives execute and resume query, not responses")
+        return encode(reply, tsn=header.tsn, manufacturer_code=self.manufacturer_code)
+
+    def _execute(self, message: Execute) -> Result:
+        cmd = message.command
+        known = self.log.get(cmd.transaction_id)
+        if known is not None:
+            status = known.status
+            if status is None:  # begun before a restart, never finished: do not run again
+                return Result(cmd.transaction_id, Status.INTERRUPTED)
+            return Result(cmd.transaction_id, Status.DUPLICATE, known.result)
+        handler = self.handlers.get(cmd.code)
+        if handler is None:
+            return Result(cmd.transaction_id, Status.UNSUPPORTED)
+        self.log.begin(
+            LogEntry(cmd.transaction_id, message.request_id, message.index, message.count)
+        )
+        self.executions += 1
+        try:
+            result, status = handler(cmd.body), Status.EXECUTED
+        except CommandFailed as exc:
+            result, status = exc.result, Status.FAILED
+        except InvalidFrame:
+            result, status = b"", Status.FAILED
+        self.log.done(cmd.transaction_id, status, result)
+        return Result(cmd.transaction_id, status, result)
+
+    def _resume(self, request_id: int) -> ResumeResponse:
+        entries = list(self.log.for_request(request_id))
+        count = max((e.count for e in entries), default=0)
+        return ResumeResponse(request_id, count, frozenset(e.index for e in entries))
+
+
+# -- the terminal (client) ------------------------------------------------------------------
+
+
+@dataclass
+class HhtTerminal:
+    """The terminal's side of one service request: what to send next, and when to give up.
+
+    Send :meth:`next_frame`; feed answers to :meth:`receive`; at :attr:`deadline` call
+    :meth:`handle_timeout` (which resends the same transaction: the meter answers a repeat with
+    ``DUPLICATE`` and the stored outcome). After a broken link call :meth:`resume`, send its
+    frame, and feed the answer: the request continues at the first command not executed.
+    """
+
+    request_id: int
+    commands: list[Command]
+    manufacturer_code: int = DEFAULT_MANUFACTURER_CODE
+    timeout: float = 2.0
+    results: dict[int, Result] = field(default_factory=dict)
+    _index: int = 0
+    _tsn: int = 0
+    _awaiting: Execute | ResumeQuery | None = None
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.commands) <= 255:
+            raise ValueError("a service request holds 1..255 commands")
+        if len({c.transaction_id for c in self.commands}) != len(self.commands):
+            raise ValueError("transaction ids within a request must be unique")
+
+    @property
+    def done(self) -> bool:
+        return self._index >= len(self.commands)
+
+    @property
+    def position(self) -> int:
+        """Index of the next command to run."""
+        return self._index
+
+    def _send(self, message: Execute | ResumeQuery, now: float) -> bytes:
+        self._awaiting = message
+        self.deadline = now + self.timeout
+        self._tsn = (self._tsn + 1) & 0xFF
+        return encode(message, tsn=self._tsn, manufacturer_code=self.manufacturer_code)
+
+    def next_frame(self, now: float) -> bytes | None:
+        """The execute frame for the current command (``None`` once the request is done)."""
+        if self.done:
+            self._awaiting, self.deadline = None, None
+            return None
+        message = Execute(
+            self.request_id, self._index, len(self.commands), self.commands[self._index]
+        )
+        return self._send(message, now)
+
+    def resume(self, now: float) -> bytes:
+        """A resume query, to learn where the meter stands after a broken link."""
+        return self._send(ResumeQuery(self.request_id), now)
+
+    def handle_timeout(self, now: float) -> bytes | None:
+        """At the deadline: the frame to resend (the same transaction id), else ``None``."""
+        if self.deadline is None or now < self.deadline or self._awaiting is None:
+            return None
+        return self._send(self._awaiting, now)
+
+    def receive(self, zcl_frame: bytes, now: float) -> Result | ResumeResponse | None:
+        """Feed an answer; returns it if it answered what is awaited, else ``None``."""
+        _, message = decode(zcl_frame, manufacturer_code=self.manufacturer_code)
+        awaiting = self._awaiting
+        if isinstance(message, Result) and isinstance(awaiting, Execute):
+            if message.transaction_id != awaiting.command.transaction_id:
+                return None  # a late answer to an earlier transmission
+            self.results[message.transaction_id] = message
+            self._index += 1
+            self._awaiting, self.deadline = None, None
+            return message
+        if isinstance(message, ResumeResponse) and isinstance(awaiting, ResumeQuery):
+            if message.request_id != self.request_id:
+                return None
+            index = 0
+            while index < len(self.commands) and index in message.executed:
+                index += 1
+            self._index = index
+            self._awaiting, self.deadline = None, None
+            return message
+        return None
