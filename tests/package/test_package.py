@@ -26,6 +26,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "zse.installcode": ("zse.cbke", "asyncio", "zigpy.application", *HIGHER_LAYERS, *RADIOS),
     "zse.cbke": ("asyncio", "zigpy.application", "zigpy.zcl", *HIGHER_LAYERS, *RADIOS),
     "zse.clusters": ("asyncio", "zse.cbke", *HIGHER_LAYERS[1:], *RADIOS),
+    "zse.services": ("zse.sim", "zse.cli", "zse.roles", *RADIOS),
 }
 
 

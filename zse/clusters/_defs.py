@@ -11,7 +11,7 @@ from zigpy.zcl.foundation import ZCLAttributeDef, ZCLCommandDef
 
 def cluster_id(value: int) -> t.uint16_t:
     """A cluster id as zigpy stores it."""
-    return t.uint16_t(value)  # type: ignore[no-untyped-call]
+    return t.uint16_t(value)
 
 
 def command(command_id: int, schema: Mapping[str, Any]) -> ZCLCommandDef:

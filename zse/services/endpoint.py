@@ -1,0 +1,253 @@
+"""The Smart Energy endpoint on a zigpy coordinator: SE frames in and out of zigpy.
+
+zigpy 2.4 parses ZCL only on the HA and ZLL profiles and drops frames on the SE profile
+(0x0109), replies to its own requests included, and it has no server-side cluster objects on
+the coordinator. :class:`SeEndpoint` fills that gap for one application object: it registers
+an SE endpoint with the radio, takes the SE-profile frames addressed to it before zigpy drops
+them (every other frame goes to zigpy unchanged), enforces the SE APS security policy
+(SE 5.4.6), answers requests through handlers with the request's TSN, and matches replies to
+its own requests. It works on any zigpy radio and on :mod:`zse.sim`.
+
+The API mirrors the simulator's device endpoint (``send``, ``request``, ``reply``,
+``add_handler``, ``set_attribute``, ``messages``), so a service runs on either side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import cast
+
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+from zigpy.application import ControllerApplication
+from zigpy.zcl import foundation
+
+from zse.services.zcl import ZclEndpointBase, ZclMessage
+
+__all__ = [
+    "ESI_DEVICE_ID",
+    "SE_ENDPOINT_ID",
+    "SE_PROFILE",
+    "DroppedFrame",
+    "SeEndpoint",
+    "SecurityPolicy",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+#: The Smart Energy application profile (SE 5.1).
+SE_PROFILE = 0x0109
+#: SE device id of an Energy Service Interface (SE 5.7, Table 5-13).
+ESI_DEVICE_ID = 0x0500
+#: Default SE endpoint on a zigpy coordinator: zigpy itself owns endpoint 1 (HA profile).
+SE_ENDPOINT_ID = 9
+#: Key Establishment, the one SE cluster exempt from APS encryption (SE 5.4.6).
+KEY_ESTABLISHMENT = 0x0800
+
+
+@dataclass(frozen=True, kw_only=True)
+class DroppedFrame:
+    """A frame the endpoint refused, and why (logged, counted and offered to listeners)."""
+
+    reason: str
+    src_nwk: int
+    cluster_id: int
+    payload: bytes
+
+
+@dataclass
+class SecurityPolicy:
+    """Which SE frames must arrive APS-encrypted (SE 5.4.6).
+
+    SE application clusters require APS encryption with the partner's link key; Key
+    Establishment (which creates that key) is exempt. ``require_aps_encryption=False`` turns
+    the check off, e.g. for a bench with devices that do not encrypt.
+    """
+
+    require_aps_encryption: bool = True
+    exempt_clusters: frozenset[int] = field(default_factory=lambda: frozenset({KEY_ESTABLISHMENT}))
+
+    def admits(self, cluster_id: int, aps_encrypted: bool) -> bool:
+        """Whether a received frame on ``cluster_id`` is acceptable."""
+        return (
+            aps_encrypted or not self.require_aps_encryption or cluster_id in self.exempt_clusters
+        )
+
+    def encrypts(self, cluster_id: int) -> bool:
+        """Whether zse APS-encrypts unicast frames it sends on ``cluster_id``."""
+        return self.require_aps_encryption and cluster_id not in self.exempt_clusters
+
+
+class SeEndpoint(ZclEndpointBase):
+    """An SE endpoint of a zigpy ``ControllerApplication`` (the ESI side of a HAN).
+
+    Create it, then ``await start()`` once the application is running. ``in_clusters`` are
+    the server clusters the ESI hosts, ``out_clusters`` the client ones.
+    """
+
+    def __init__(
+        self,
+        app: ControllerApplication,
+        *,
+        endpoint_id: int = SE_ENDPOINT_ID,
+        device_type: int = ESI_DEVICE_ID,
+        in_clusters: Iterable[int] = (),
+        out_clusters: Iterable[int] = (),
+        security: SecurityPolicy | None = None,
+    ) -> None:
+        descriptor = zdo_t.SimpleDescriptor(
+            endpoint=endpoint_id,
+            profile=SE_PROFILE,
+            device_type=device_type,
+            device_version=0,
+            input_clusters=list(in_clusters),
+            output_clusters=list(out_clusters),
+        )
+        super().__init__(descriptor, secrets.randbelow(256))
+        self.app = app
+        self.security = security or SecurityPolicy()
+        self.dropped: list[DroppedFrame] = []
+        self._drop_listeners: list[Callable[[DroppedFrame], None]] = []
+        self._original: Callable[[t.ZigbeePacket], None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register the endpoint with the radio and take SE frames addressed to it."""
+        if self._original is not None:
+            return
+        await self.app.add_endpoint(self.descriptor)
+        self._original = self.app.packet_received
+        self.app.packet_received = self._packet_received  # type: ignore[method-assign]
+
+    def stop(self) -> None:
+        """Give the application's packet handling back to zigpy."""
+        if self._original is not None:
+            self.app.packet_received = self._original  # type: ignore[method-assign,assignment]
+            self._original = None
+        for task in self._tasks:
+            task.cancel()
+
+    def on_dropped(self, listener: Callable[[DroppedFrame], None]) -> Callable[[], None]:
+        """Be told of every frame refused (by the security policy or as malformed)."""
+        self._drop_listeners.append(listener)
+        return lambda: self._drop_listeners.remove(listener)
+
+    async def _transmit(
+        self,
+        *,
+        dst_mode: t.AddrMode,
+        dst: int,
+        dst_ep: int,
+        cluster_id: int,
+        tsn: int,
+        data: bytes,
+        encrypt: bool | None,
+    ) -> None:
+        """Send through zigpy. Unicast frames are APS-encrypted as the security policy says
+        unless ``encrypt`` decides; group and broadcast frames are protected by the network
+        key only, as ZigBee defines."""
+        nwk = self.app.state.node_info.nwk
+        tx_options = t.TransmitOptions.NONE
+        if dst_mode == t.AddrMode.Group:
+            address: t.NWK | t.Group | t.BroadcastAddress = t.Group(dst)
+        elif dst_mode == t.AddrMode.Broadcast:
+            address = t.BroadcastAddress(dst)
+        else:
+            address = t.NWK(dst)
+            if encrypt if encrypt is not None else self.security.encrypts(cluster_id):
+                tx_options |= t.TransmitOptions.APS_Encryption
+        await self.app.send_packet(
+            t.ZigbeePacket(
+                src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=nwk),
+                src_ep=t.uint8_t(self.endpoint_id),
+                dst=t.AddrModeAddress(addr_mode=dst_mode, address=address),
+                dst_ep=t.uint8_t(dst_ep),
+                tsn=t.uint8_t(tsn),
+                profile_id=t.uint16_t(SE_PROFILE),
+                cluster_id=t.uint16_t(cluster_id),
+                data=t.SerializableBytes(data),
+                tx_options=tx_options,
+                radius=t.uint8_t(0),
+            )
+        )
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def _ours(self, packet: t.ZigbeePacket) -> bool:
+        if packet.profile_id != SE_PROFILE or packet.src_ep == 0:
+            return False
+        assert packet.dst is not None
+        if packet.dst.addr_mode == t.AddrMode.Group:
+            return True
+        return packet.dst_ep in (self.endpoint_id, 0xFF)
+
+    def _packet_received(self, packet: t.ZigbeePacket) -> None:
+        if not self._ours(packet):
+            assert self._original is not None
+            self._original(packet)
+            return
+        assert packet.src is not None
+        assert packet.dst is not None
+        src_nwk, src_ieee = self._source(packet)
+        data = packet.data.serialize()
+        encrypted = bool(packet.tx_options & t.TransmitOptions.APS_Encryption)
+        if not self.security.admits(int(packet.cluster_id), encrypted):
+            self._drop("not APS-encrypted (SE 5.4.6)", src_nwk, int(packet.cluster_id), data)
+            return
+        try:
+            header, rest = foundation.ZCLHeader.deserialize(data)
+        except (ValueError, KeyError) as exc:
+            self._drop(f"malformed ZCL header: {exc}", src_nwk, int(packet.cluster_id), data)
+            return
+        msg = ZclMessage(
+            src_nwk=src_nwk,
+            src_ieee=src_ieee,
+            src_ep=int(packet.src_ep or 0),
+            dst_ep=self.endpoint_id,
+            cluster_id=int(packet.cluster_id),
+            profile_id=SE_PROFILE,
+            header=header,
+            payload=bytes(rest),
+            aps_encrypted=encrypted,
+            group=(
+                int(cast(t.Group, packet.dst.address))
+                if packet.dst.addr_mode == t.AddrMode.Group
+                else None
+            ),
+            broadcast=packet.dst.addr_mode == t.AddrMode.Broadcast,
+            timestamp=asyncio.get_running_loop().time(),
+        )
+        self._accept(msg)
+
+    def _source(self, packet: t.ZigbeePacket) -> tuple[int, t.EUI64 | None]:
+        assert packet.src is not None
+        if packet.src.addr_mode == t.AddrMode.IEEE:
+            assert isinstance(packet.src.address, t.EUI64)
+            ieee = packet.src.address
+            try:
+                return int(self.app.get_device(ieee=ieee).nwk), ieee
+            except KeyError:
+                return 0xFFFE, ieee
+        nwk = int(packet.src.address)  # type: ignore[arg-type]
+        try:
+            return nwk, self.app.get_device(nwk=t.NWK(nwk)).ieee
+        except KeyError:
+            return nwk, None
+
+    def _drop(self, reason: str, src_nwk: int, cluster_id: int, payload: bytes) -> None:
+        frame = DroppedFrame(reason=reason, src_nwk=src_nwk, cluster_id=cluster_id, payload=payload)
+        LOGGER.warning(
+            "SE endpoint %d dropped a frame from 0x%04X on cluster 0x%04X: %s",
+            self.endpoint_id,
+            src_nwk,
+            cluster_id,
+            reason,
+        )
+        self.dropped.append(frame)
+        for listener in list(self._drop_listeners):
+            listener(frame)

@@ -1,0 +1,313 @@
+"""A ZCL endpoint runtime shared by the ESI side (zigpy) and the simulated HAN devices.
+
+:class:`ZclEndpointBase` holds everything about an application endpoint that does not depend
+on the radio: handlers per cluster, server attributes answered to Read Attributes, replies
+with the request's TSN, Default Responses (ZCL 2.5.12), and matching replies to the
+endpoint's own requests. A subclass supplies :meth:`ZclEndpointBase._transmit`, and feeds
+received frames to :meth:`ZclEndpointBase._accept`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+from zigpy.zcl import foundation
+
+__all__ = ["ZclEndpointBase", "ZclHandler", "ZclMessage"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZclMessage:
+    """A ZCL frame received by an endpoint."""
+
+    src_nwk: int
+    src_ieee: t.EUI64 | None
+    src_ep: int
+    dst_ep: int
+    cluster_id: int
+    profile_id: int
+    header: foundation.ZCLHeader
+    payload: bytes
+    aps_encrypted: bool
+    group: int | None
+    broadcast: bool
+    timestamp: float
+
+    @property
+    def tsn(self) -> int:
+        """The transaction sequence number."""
+        return int(self.header.tsn)
+
+    @property
+    def command_id(self) -> int:
+        """The command identifier."""
+        return int(self.header.command_id)
+
+    @property
+    def is_cluster_command(self) -> bool:
+        """True for a cluster-specific command, False for a global (profile-wide) one."""
+        return bool(self.header.frame_control.is_cluster)
+
+    @property
+    def from_server(self) -> bool:
+        """True when a server sent it (ZCL frame control direction bit set)."""
+        return self.header.direction == foundation.Direction.Server_to_Client
+
+
+ZclHandler = Callable[
+    [ZclMessage], "Awaitable[foundation.Status | None] | foundation.Status | None"
+]
+
+
+class ZclEndpointBase:
+    """An application endpoint sending and receiving ZCL; subclasses bind it to a radio."""
+
+    def __init__(self, descriptor: zdo_t.SimpleDescriptor, first_tsn: int) -> None:
+        self.descriptor = descriptor
+        self.endpoint_id = int(descriptor.endpoint)
+        self.profile_id = int(descriptor.profile)
+        self.attributes: dict[int, dict[int, foundation.TypeValue]] = {}
+        self._handlers: dict[int, list[ZclHandler]] = {}
+        self._queues: list[asyncio.Queue[ZclMessage]] = []
+        self._requests: dict[tuple[int, int, int], asyncio.Future[ZclMessage]] = {}
+        self._tsn = itertools.count(first_tsn)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.endpoint_id}>"
+
+    @property
+    def in_clusters(self) -> list[int]:
+        """Server clusters."""
+        return list(self.descriptor.input_clusters)
+
+    @property
+    def out_clusters(self) -> list[int]:
+        """Client clusters."""
+        return list(self.descriptor.output_clusters)
+
+    async def _transmit(
+        self,
+        *,
+        dst_mode: t.AddrMode,
+        dst: int,
+        dst_ep: int,
+        cluster_id: int,
+        tsn: int,
+        data: bytes,
+        encrypt: bool | None,
+    ) -> None:
+        """Put one ZCL frame (header included) on the air; ``encrypt`` None = default."""
+        raise NotImplementedError
+
+    def next_tsn(self) -> int:
+        """A fresh ZCL transaction sequence number."""
+        return next(self._tsn) & 0xFF
+
+    def set_attribute(
+        self, cluster_id: int, attr_id: int, value: Any, type_id: int | None = None
+    ) -> None:
+        """Store a server attribute answered to Read Attributes (type from the value if none)."""
+        if type_id is None:
+            type_id = foundation.DataType.from_python_type(type(value)).type_id
+        data_type = foundation.DataType.from_type_id(foundation.DataTypeId(type_id))
+        self.attributes.setdefault(cluster_id, {})[attr_id] = foundation.TypeValue(
+            type=foundation.DataTypeId(type_id), value=data_type.python_type(value)
+        )
+
+    def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]:
+        """Call ``handler(msg)`` for each frame on ``cluster_id`` that is not a reply to one of
+        this endpoint's requests; it may reply with :meth:`reply` and may return a status to
+        send as Default Response. Returns a function that removes the handler."""
+        self._handlers.setdefault(cluster_id, []).append(handler)
+        return lambda: self._handlers[cluster_id].remove(handler)
+
+    async def messages(self) -> AsyncIterator[ZclMessage]:
+        """Async-iterate every ZCL frame this endpoint accepts from now on."""
+        queue: asyncio.Queue[ZclMessage] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.remove(queue)
+
+    def _direction_for(self, cluster_id: int) -> foundation.Direction:
+        if cluster_id in self.out_clusters:
+            return foundation.Direction.Client_to_Server
+        return foundation.Direction.Server_to_Client
+
+    async def send(
+        self,
+        dst: int,
+        dst_ep: int,
+        cluster_id: int,
+        command_id: int,
+        payload: bytes = b"",
+        *,
+        cluster_specific: bool = True,
+        direction: foundation.Direction | None = None,
+        tsn: int | None = None,
+        manufacturer: int | None = None,
+        disable_default_response: bool = False,
+        encrypt: bool | None = None,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
+    ) -> int:
+        """Send one ZCL frame and return its TSN. ``dst_mode`` may be NWK, Group or
+        Broadcast; ``dst`` is the matching address."""
+        if direction is None:
+            direction = self._direction_for(cluster_id)
+        if tsn is None:
+            tsn = self.next_tsn()
+        make = foundation.ZCLHeader.cluster if cluster_specific else foundation.ZCLHeader.general
+        header = make(tsn, command_id, manufacturer=manufacturer, direction=direction)
+        header.frame_control = header.frame_control.replace(  # type: ignore[assignment]
+            disable_default_response=disable_default_response  # type: ignore[arg-type]
+        )
+        data = bytes(header.serialize()) + bytes(payload)
+        await self._transmit(
+            dst_mode=dst_mode,
+            dst=dst,
+            dst_ep=dst_ep,
+            cluster_id=cluster_id,
+            tsn=tsn,
+            data=data,
+            encrypt=encrypt,
+        )
+        return tsn
+
+    async def request(
+        self,
+        dst: int,
+        dst_ep: int,
+        cluster_id: int,
+        command_id: int,
+        payload: bytes = b"",
+        *,
+        timeout: float = 8.0,
+        **kwargs: Any,
+    ) -> ZclMessage:
+        """Send a ZCL request and wait for the frame answering it (same TSN, from ``dst``)."""
+        tsn = kwargs.pop("tsn", None)
+        if tsn is None:
+            tsn = self.next_tsn()
+        key = (dst, cluster_id, tsn)
+        future: asyncio.Future[ZclMessage] = asyncio.get_running_loop().create_future()
+        self._requests[key] = future
+        try:
+            await self.send(dst, dst_ep, cluster_id, command_id, payload, tsn=tsn, **kwargs)
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            self._requests.pop(key, None)
+
+    async def reply(
+        self,
+        msg: ZclMessage,
+        command_id: int,
+        payload: bytes = b"",
+        *,
+        cluster_specific: bool = True,
+        encrypt: bool | None = None,
+    ) -> None:
+        """Answer ``msg`` from this endpoint with its TSN and the opposite direction."""
+        await self.send(
+            msg.src_nwk,
+            msg.src_ep,
+            msg.cluster_id,
+            command_id,
+            payload,
+            cluster_specific=cluster_specific,
+            direction=msg.header.direction.flip(),
+            tsn=msg.tsn,
+            manufacturer=msg.header.manufacturer,
+            disable_default_response=True,
+            encrypt=msg.aps_encrypted if encrypt is None else encrypt,
+        )
+
+    async def default_response(self, msg: ZclMessage, status: foundation.Status) -> None:
+        """Send a Default Response (ZCL 2.5.12) to ``msg``."""
+        await self.reply(
+            msg,
+            foundation.GeneralCommand.Default_Response,
+            bytes((msg.command_id, int(status))),
+            cluster_specific=False,
+        )
+
+    def _accept(self, msg: ZclMessage) -> None:
+        """Hand a received frame to listeners, a pending request, or the handlers."""
+        for queue in self._queues:
+            queue.put_nowait(msg)
+        future = self._requests.get((msg.src_nwk, msg.cluster_id, msg.tsn))
+        if future is not None and not future.done():
+            future.set_result(msg)
+            return
+        task = asyncio.get_running_loop().create_task(self._dispatch(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _dispatch(self, msg: ZclMessage) -> None:
+        unicast = msg.group is None and not msg.broadcast
+        ddr = bool(msg.header.frame_control.disable_default_response)
+        handlers = self._handlers.get(msg.cluster_id, [])
+        if handlers:
+            status: foundation.Status | None = None
+            for handler in list(handlers):
+                result = handler(msg)
+                if isinstance(result, Awaitable):
+                    result = await result
+                if result is not None:
+                    status = foundation.Status(result)
+            if status is not None and unicast and (not ddr or status != foundation.Status.SUCCESS):
+                await self.default_response(msg, status)
+            return
+        if (
+            msg.command_id == foundation.GeneralCommand.Default_Response
+            and not msg.is_cluster_command
+        ):
+            return
+        if msg.cluster_id not in self.in_clusters + self.out_clusters:
+            if unicast:
+                await self.default_response(msg, foundation.Status.UNSUPPORTED_CLUSTER)
+            return
+        if (
+            not msg.is_cluster_command
+            and msg.command_id == foundation.GeneralCommand.Read_Attributes
+        ):
+            await self._read_attributes(msg)
+            return
+        if unicast:
+            code = (
+                foundation.Status.UNSUP_CLUSTER_COMMAND
+                if msg.is_cluster_command
+                else foundation.Status.UNSUP_GENERAL_COMMAND
+            )
+            await self.default_response(msg, code)
+
+    async def _read_attributes(self, msg: ZclMessage) -> None:
+        try:
+            ids, _ = t.List[t.uint16_t].deserialize(msg.payload)
+        except ValueError:
+            await self.default_response(msg, foundation.Status.MALFORMED_COMMAND)
+            return
+        store = self.attributes.get(msg.cluster_id, {})
+        out = b""
+        for attr in ids:
+            value = store.get(attr)
+            if value is None:
+                record = foundation.ReadAttributeRecord(
+                    attr, foundation.Status.UNSUPPORTED_ATTRIBUTE
+                )
+            else:
+                record = foundation.ReadAttributeRecord(attr, foundation.Status.SUCCESS, value)
+            out += record.serialize()
+        if msg.group is None and not msg.broadcast:
+            await self.reply(
+                msg, foundation.GeneralCommand.Read_Attributes_rsp, out, cluster_specific=False
+            )
