@@ -317,7 +317,7 @@ class Air:
             found = self._short_index.get(key)
             if found is None or (found.channel, found.pan_id, found.nwk) != key:
                 self._short_index = {
-                    (n.channel, n.pan_id, n.nwk): n
+                    (tx.channel, n.pan_id, n.nwk): n
                     for n in self._by_channel.get(tx.channel, ())
                     if n.nwk is not None
                 }
