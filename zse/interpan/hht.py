@@ -484,6 +484,7 @@ class HhtTerminal:
     _tsn: int = 0
     _awaiting: Execute | ResumeQuery | None = None
     deadline: float | None = None
+    resumed_at: int | None = None  # where a resume response put the request
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.commands) <= 255:
@@ -543,7 +544,7 @@ class HhtTerminal:
             index = 0
             while index < len(self.commands) and index in message.executed:
                 index += 1
-            self._index = index
+            self._index = self.resumed_at = index
             self._awaiting, self.deadline = None, None
             return message
         return None
