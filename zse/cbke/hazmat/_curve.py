@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zse.cbke.hazmat._field import BinaryField
+from zse.cbke.hazmat._tnaf import TauAdic
 from zse.errors import InvalidPoint
 
 __all__ = ["INFINITY", "Curve", "Point"]
@@ -34,6 +35,9 @@ class Point:
 #: The point at infinity (the group identity).
 INFINITY = Point(0, 0, infinity=True)
 
+_Affine = tuple[int, int]
+_LD = tuple[int, int, int]
+
 
 class Curve:
     """A Koblitz curve ``E: y^2 + xy = x^3 + a x^2 + 1`` (a in {0, 1}) with a prime subgroup."""
@@ -43,12 +47,14 @@ class Curve:
         *,
         name: str,
         m: int,
-        low_terms: tuple[int, ...],
+        low_terms: tuple[int, int, int],
         a: int,
         gx: int,
         gy: int,
         n: int,
         h: int,
+        window: int = 5,
+        base_window: int = 6,
     ) -> None:
         self.name = name
         self.field = BinaryField(m, low_terms)
@@ -60,6 +66,12 @@ class Curve:
         self.scalar_size = (n.bit_length() + 7) // 8
         self.point_size = 1 + (m + 7) // 8
         self.generator = Point(gx, gy)
+        if h & (h - 1):
+            raise ValueError("the subgroup check assumes a power-of-two cofactor")
+        self._cofactor_log2 = h.bit_length() - 1
+        self._tau = TauAdic(m=m, a=a, n=n, h=h, width=window)
+        self._base_tau = TauAdic(m=m, a=a, n=n, h=h, width=base_window)
+        self._base_rows: list[list[_Affine]] = []
         if not self.is_on_curve(self.generator):
             raise ValueError(f"{name}: generator is not on the curve")
 
@@ -122,7 +134,7 @@ class Curve:
     # -- scalar multiplication --------------------------------------------------------------
 
     def mul_naive(self, k: int, p: Point) -> Point:
-        """``k*P`` by affine double-and-add (the slow reference; any integer ``k``)."""
+        """``k*P`` by affine double-and-add: the slow reference, valid for any point and ``k``."""
         if k < 0:
             return self.mul_naive(-k, self.negate(p))
         r = INFINITY
@@ -133,16 +145,193 @@ class Curve:
         return r
 
     def mul(self, k: int, p: Point) -> Point:
-        """``k*P`` for ``P`` in the prime-order subgroup (``k`` is reduced modulo ``n``)."""
-        return self.mul_naive(k % self.n, p)
+        """``k*P`` for ``P`` in the prime-order subgroup (as :meth:`decode_point` returns).
+
+        tau-adic width-w NAF with Lopez-Dahab accumulation. ``k`` is reduced modulo
+        ``delta`` (equivalently ``n``), which is only correct for subgroup points: use
+        :meth:`mul_naive` for anything else.
+        """
+        k %= self.n
+        if k == 0 or p.infinity:
+            return INFINITY
+        digits = self._tau.digits(*self._tau.reduce(k))
+        table = self._precompute(p.x, p.y)
+        return self._to_point(self._horner([(digits, table)]))
 
     def mul_base(self, k: int) -> Point:
-        """``k*G``."""
-        return self.mul(k, self.generator)
+        """``k*G`` from a table of ``tau^i * alpha_u * G``: additions only, no Frobenius."""
+        k %= self.n
+        if k == 0:
+            return INFINITY
+        return self._to_point(self._base_sum(k))
 
     def mul_add(self, a: int, p: Point, b: int, q: Point) -> Point:
-        """``a*P + b*Q`` for subgroup points (ECMQV's core)."""
-        return self.add(self.mul(a, p), self.mul(b, q))
+        """``a*P + b*Q`` for subgroup points, with one shared Frobenius chain (ECMQV's core).
+
+        A term on the generator uses the generator table instead.
+        """
+        a %= self.n
+        b %= self.n
+        if p.infinity:
+            a = 0
+        if q.infinity:
+            b = 0
+        if p == self.generator and a and b:
+            p, q, a, b = q, p, b, a
+        if q == self.generator and b:
+            acc = self._base_sum(b)
+            if a:
+                digits = self._tau.digits(*self._tau.reduce(a))
+                other = self._horner([(digits, self._precompute(p.x, p.y))])
+                if other is not None:
+                    acc = self._ld_add_affine(acc, self._to_affine(other))
+            return self._to_point(acc)
+        terms = []
+        for k, point in ((a, p), (b, q)):
+            if k:
+                digits = self._tau.digits(*self._tau.reduce(k))
+                terms.append((digits, self._precompute(point.x, point.y)))
+        if not terms:
+            return INFINITY
+        return self._to_point(self._horner(terms))
+
+    # -- internals: affine tuples (x, y) and Lopez-Dahab triples (X, Y, Z), x = X/Z, y = Y/Z^2
+
+    def _to_point(self, acc: _LD | None) -> Point:
+        if acc is None:
+            return INFINITY
+        x, y = self._to_affine(acc)
+        return Point(x, y)
+
+    def _to_affine(self, acc: _LD) -> _Affine:
+        f = self.field
+        x_, y_, z_ = acc
+        zi = f.inv(z_)
+        return (f.mul(x_, zi), f.mul(y_, f.sqr(zi)))
+
+    def _affine_add(self, p: _Affine | None, q: _Affine | None) -> _Affine | None:
+        """Affine ``P + Q`` on tuples (None is infinity)."""
+        if p is None:
+            return q
+        if q is None:
+            return p
+        r = self.add(Point(*p), Point(*q))
+        return None if r.infinity else (r.x, r.y)
+
+    def _affine_frobenius(self, p: _Affine, j: int) -> _Affine:
+        sqr = self.field.sqr
+        x, y = p
+        for _ in range(j):
+            x = sqr(x)
+            y = sqr(y)
+        return (x, y)
+
+    def _precompute(self, x: int, y: int) -> list[_Affine]:
+        """``alpha_u * P`` for odd ``u < 2^(w-1)``, affine, index ``u >> 1`` (plan: 1 add each)."""
+        table: list[_Affine | None] = [None] * (1 << (self._tau.width - 2))
+        table[0] = (x, y)
+        for u, s1, j1, v1, s2, j2, v2 in self._tau.plan:
+            terms = []
+            for sign, j, v in ((s1, j1, v1), (s2, j2, v2)):
+                base = table[v >> 1]
+                assert base is not None
+                term = self._affine_frobenius(base, j)
+                if sign < 0:
+                    term = (term[0], term[0] ^ term[1])
+                terms.append(term)
+            point = self._affine_add(terms[0], terms[1])
+            if point is None:  # pragma: no cover - alpha_u * P = O is impossible for P of order n
+                raise ValueError("precomputation hit infinity: point not in the subgroup")
+            table[u >> 1] = point
+        return [t for t in table if t is not None]
+
+    def _ld_double(self, acc: _LD) -> _LD | None:
+        """Lopez-Dahab doubling with b = 1 (Hankerson et al. 3.2.3)."""
+        f = self.field
+        mul, sqr = f.mul, f.sqr
+        x1, y1, z1 = acc
+        if x1 == 0:
+            return None
+        t1 = sqr(x1)
+        t2 = sqr(z1)
+        z3 = mul(t1, t2)
+        t4 = sqr(t2)
+        x3 = sqr(t1) ^ t4
+        inner = sqr(y1) ^ t4 ^ (z3 if self.a else 0)
+        return (x3, mul(t4, z3) ^ mul(x3, inner), z3)
+
+    def _ld_add_affine(self, acc: _LD | None, q: _Affine) -> _LD | None:
+        """``acc + Q`` with ``Q`` affine (mixed Lopez-Dahab addition, 8M + 5S)."""
+        if acc is None:
+            return (q[0], q[1], 1)
+        f = self.field
+        mul, sqr = f.mul, f.sqr
+        x1, y1, z1 = acc
+        x2, y2 = q
+        t1 = sqr(z1)
+        a_ = mul(y2, t1) ^ y1
+        b_ = mul(x2, z1) ^ x1
+        if b_ == 0:
+            if a_ == 0:
+                return self._ld_double(acc)
+            return None
+        c_ = mul(z1, b_)
+        z3 = sqr(c_)
+        d_ = mul(x2, z3)
+        e_ = mul(a_, c_)
+        x3 = sqr(a_) ^ e_ ^ mul(sqr(b_), c_) ^ (z3 if self.a else 0)
+        y3 = mul(d_ ^ x3, e_ ^ z3) ^ mul(y2 ^ x2, sqr(z3))
+        return (x3, y3, z3)
+
+    def _horner(self, terms: list[tuple[list[int], list[_Affine]]]) -> _LD | None:
+        """Sum of ``d_i tau^i alpha_|d_i| P`` over the terms: Horner with Frobenius on (X, Y, Z)."""
+        sqr = self.field.sqr
+        add = self._ld_add_affine
+        length = max(len(d) for d, _ in terms)
+        acc: _LD | None = None
+        for i in range(length - 1, -1, -1):
+            if acc is not None:
+                acc = (sqr(acc[0]), sqr(acc[1]), sqr(acc[2]))
+            for digits, table in terms:
+                if i < len(digits):
+                    d = digits[i]
+                    if d > 0:
+                        acc = add(acc, table[d >> 1])
+                    elif d < 0:
+                        x, y = table[(-d) >> 1]
+                        acc = add(acc, (x, x ^ y))
+        return acc
+
+    def _base_table_row(self, i: int) -> list[_Affine]:
+        rows = self._base_rows
+        if not rows:
+            g = self.generator
+            rows.append(self._precompute_with(self._base_tau, g.x, g.y))
+        while len(rows) <= i:
+            rows.append([self._affine_frobenius(p, 1) for p in rows[-1]])
+        return rows[i]
+
+    def _precompute_with(self, tau: TauAdic, x: int, y: int) -> list[_Affine]:
+        saved = self._tau
+        self._tau = tau
+        try:
+            return self._precompute(x, y)
+        finally:
+            self._tau = saved
+
+    def _base_sum(self, k: int) -> _LD | None:
+        digits = self._base_tau.digits(*self._base_tau.reduce(k))
+        add = self._ld_add_affine
+        acc: _LD | None = None
+        for i, d in enumerate(digits):
+            if d:
+                row = self._base_table_row(i)
+                if d > 0:
+                    acc = add(acc, row[d >> 1])
+                else:
+                    x, y = row[(-d) >> 1]
+                    acc = add(acc, (x, x ^ y))
+        return acc
 
     # -- encoding (SEC 1 sections 2.3.3 and 2.3.4) and validation (3.2.2.1) -----------------
 
@@ -198,15 +387,40 @@ class Curve:
         return p
 
     def in_subgroup(self, p: Point) -> bool:
-        """Whether ``n*P = O`` for a point ``P`` on the curve (not infinity)."""
-        return self.mul_naive(self.n, p).infinity and not p.infinity
+        """Whether an on-curve point ``P`` is in the subgroup of prime order ``n``, cheaply.
+
+        E(GF(2^m)) is cyclic of order h*n with h = 2^e, so the subgroup is h*E. A point is in
+        2*E iff Tr(x) = Tr(a) (Seroussi; Knudsen's point halving); then one of its halves
+        (u, v), u = sqrt(y + x (lambda + 1)) with lambda^2 + lambda = x + a, is taken and
+        tested again, e times in all. Equivalent to ``n*P = O`` (tested against it).
+        """
+        if p.infinity:
+            return False
+        f = self.field
+        tr_a = f.trace(self.a)
+        x, y = p.x, p.y
+        for step in range(self._cofactor_log2):
+            if f.trace(x) != tr_a:
+                return False
+            if step + 1 == self._cofactor_log2:
+                break
+            lam = f.half_trace(x ^ self.a)
+            u = f.sqrt(y ^ f.mul(x, lam ^ 1))
+            if u == 0:
+                return False
+            x, y = u, f.mul(u, lam) ^ f.sqr(u)
+        return True
+
+    def order_check(self, p: Point) -> bool:
+        """Whether ``n*P = O`` and ``P != O``, by the slow reference multiplication."""
+        return not p.infinity and self.mul_naive(self.n, p).infinity
 
 
 #: SEC 2 section 3.2.1: sect163k1, a = 1, b = 1, cofactor 2 (CBKE suite 1).
 SECT163K1 = Curve(
     name="sect163k1",
     m=163,
-    low_terms=(7, 6, 3, 0),
+    low_terms=(7, 6, 3),
     a=1,
     gx=0x02FE13C0537BBC11ACAA07D793DE4E6D5E5C94EEE8,
     gy=0x0289070FB05D38FF58321F2E800536D538CCDAA3D9,
@@ -218,7 +432,7 @@ SECT163K1 = Curve(
 SECT283K1 = Curve(
     name="sect283k1",
     m=283,
-    low_terms=(12, 7, 5, 0),
+    low_terms=(12, 7, 5),
     a=0,
     gx=0x0503213F78CA44883F1A3B8162F188E553CD265F23C1567A16876913B0C2AC2458492836,
     gy=0x01CCDA380F1C9E318D90F95D07E5426FE87E45C0E8184698E45962364E34116177DD2259,
