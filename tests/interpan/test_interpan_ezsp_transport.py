@@ -201,47 +201,10 @@ class FakeNcp:
             )
 
 
-class FakeSerial(asyncio.Transport):
-    """The serial port: bytes written by bellows go to the NCP; the NCP's bytes come back."""
-
-    def __init__(self, ncp: FakeNcp, protocol: asyncio.Protocol) -> None:
-        super().__init__()
-        self._ncp = ncp
-        self._protocol = protocol
-        self._closing = False
-        loop = asyncio.get_running_loop()
-        ncp.host = lambda data: loop.call_soon(protocol.data_received, data)
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        asyncio.get_running_loop().call_soon(self._ncp.bytes_from_host, bytes(data))
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def close(self) -> None:
-        if not self._closing:
-            self._closing = True
-            asyncio.get_running_loop().call_soon(self._protocol.connection_lost, None)
-
-
 @pytest.fixture
-def connect_ezsp(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeNcp], Any]:
-    async def fake_serial(
-        loop: asyncio.AbstractEventLoop,
-        protocol_factory: Callable[[], asyncio.Protocol],
-        url: str,
-        **kw: Any,
-    ) -> tuple[asyncio.Transport, asyncio.Protocol]:
-        protocol = protocol_factory()
-        transport = FakeSerial(monkeypatch_ncp[0], protocol)
-        protocol.connection_made(transport)
-        return transport, protocol
-
-    monkeypatch_ncp: list[FakeNcp] = []
-    monkeypatch.setattr(zigpy.serial, "create_serial_connection", fake_serial)
-
+def connect_ezsp(serial_link: Callable[..., None]) -> Callable[[FakeNcp], Any]:
     async def connect(ncp: FakeNcp) -> EZSP:
-        monkeypatch_ncp[:] = [ncp]
+        serial_link(zigpy.serial, "create_serial_connection", ncp)
         config = zigpy.config.SCHEMA_DEVICE({zigpy.config.CONF_DEVICE_PATH: "/dev/fake-ncp"})
         ezsp = EZSP(config)
         await ezsp.connect(use_thread=False)

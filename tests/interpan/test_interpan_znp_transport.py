@@ -158,43 +158,10 @@ class FakeZStack:
         self._send(AREQ | AF, 0x82, data)
 
 
-class FakeSerial(asyncio.Transport):
-    def __init__(self, radio: FakeZStack, protocol: asyncio.Protocol) -> None:
-        super().__init__()
-        self._radio = radio
-        self._protocol = protocol
-        self._closing = False
-        loop = asyncio.get_running_loop()
-        radio.host = lambda data: loop.call_soon(protocol.data_received, data)
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        asyncio.get_running_loop().call_soon(self._radio.bytes_from_host, bytes(data))
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def close(self) -> None:
-        if not self._closing:
-            self._closing = True
-            asyncio.get_running_loop().call_soon(self._protocol.connection_lost, None)
-
-
 @pytest.fixture
-async def znp(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[ZNP, FakeZStack]]:
+async def znp(serial_link: Callable[..., None]) -> AsyncIterator[tuple[ZNP, FakeZStack]]:
     radio = FakeZStack()
-
-    async def fake_serial(
-        loop: asyncio.AbstractEventLoop,
-        protocol_factory: Callable[[], asyncio.Protocol],
-        url: str,
-        **kw: Any,
-    ) -> tuple[asyncio.Transport, asyncio.Protocol]:
-        protocol = protocol_factory()
-        transport = FakeSerial(radio, protocol)
-        protocol.connection_made(transport)
-        return transport, protocol
-
-    monkeypatch.setattr(zigpy_znp.uart, "create_serial_connection", fake_serial)
+    serial_link(zigpy_znp.uart, "create_serial_connection", radio)
     config = znp_conf.CONFIG_SCHEMA(
         {
             "device": {"path": "/dev/fake-zstack"},
