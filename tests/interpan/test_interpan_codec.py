@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -231,3 +234,16 @@ def test_mutated_frames_raise_only_invalid_frame(f: InterPanFrame, data: st.Data
         assert g.to_bytes() == bytes(wire[:cut])
         return
     assert "byte offset" in message
+
+
+def test_importing_interpan_loads_no_radio_library() -> None:
+    """The transports are lazy: bellows / zigpy-znp load only when their transport is asked for."""
+    code = (
+        "import sys, zse.interpan, zse.interpan.transports, zse.interpan.service\n"
+        "loaded = [m for m in ('bellows', 'zigpy_znp', 'scapy', 'zse.sim') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "from zse.interpan.transports import EzspTransport, ZnpTransport\n"
+        "assert 'bellows' in sys.modules and 'zigpy_znp' in sys.modules\n"
+        "assert 'zse.sim' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
