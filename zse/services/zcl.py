@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
-__all__ = ["ZclEndpointBase", "ZclHandler", "ZclMessage"]
+__all__ = ["ZclEndpointBase", "ZclHandler", "ZclMessage", "ZclPort"]
+
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +66,51 @@ class ZclMessage:
 ZclHandler = Callable[
     [ZclMessage], "Awaitable[foundation.Status | None] | foundation.Status | None"
 ]
+
+
+class ZclPort(Protocol):
+    """What a service needs from an endpoint: the ESI's :class:`~zse.services.endpoint.
+    SeEndpoint` and a simulated device's endpoint both provide it."""
+
+    endpoint_id: int
+
+    def set_attribute(
+        self, cluster_id: int, attr_id: int, value: Any, type_id: int | None = None
+    ) -> None: ...
+
+    def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]: ...
+
+    async def send(
+        self,
+        dst: int,
+        dst_ep: int,
+        cluster_id: int,
+        command_id: int,
+        payload: bytes = b"",
+        **kwargs: Any,
+    ) -> int: ...
+
+    async def request(
+        self,
+        dst: int,
+        dst_ep: int,
+        cluster_id: int,
+        command_id: int,
+        payload: bytes = b"",
+        *,
+        timeout: float = 8.0,
+        **kwargs: Any,
+    ) -> Any: ...
+
+    async def reply(
+        self,
+        msg: Any,
+        command_id: int,
+        payload: bytes = b"",
+        *,
+        cluster_specific: bool = True,
+        encrypt: bool | None = None,
+    ) -> None: ...
 
 
 class ZclEndpointBase:
@@ -122,9 +170,10 @@ class ZclEndpointBase:
         )
 
     def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]:
-        """Call ``handler(msg)`` for each frame on ``cluster_id`` that is not a reply to one of
-        this endpoint's requests; it may reply with :meth:`reply` and may return a status to
-        send as Default Response. Returns a function that removes the handler."""
+        """Call ``handler(msg)`` for each cluster-specific command on ``cluster_id`` that is not
+        a reply to one of this endpoint's requests; it may reply with :meth:`reply` and may
+        return a status to send as Default Response. Global commands (Read Attributes) are
+        answered by the endpoint. Returns a function that removes the handler."""
         self._handlers.setdefault(cluster_id, []).append(handler)
         return lambda: self._handlers[cluster_id].remove(handler)
 
@@ -255,13 +304,17 @@ class ZclEndpointBase:
     async def _dispatch(self, msg: ZclMessage) -> None:
         unicast = msg.group is None and not msg.broadcast
         ddr = bool(msg.header.frame_control.disable_default_response)
-        handlers = self._handlers.get(msg.cluster_id, [])
+        handlers = self._handlers.get(msg.cluster_id, []) if msg.is_cluster_command else []
         if handlers:
             status: foundation.Status | None = None
             for handler in list(handlers):
-                result = handler(msg)
-                if isinstance(result, Awaitable):
-                    result = await result
+                try:
+                    result = handler(msg)
+                    if isinstance(result, Awaitable):
+                        result = await result
+                except Exception:  # a failing handler must not take the endpoint down
+                    LOGGER.exception("handler %r failed on %r", handler, msg)
+                    continue
                 if result is not None:
                     status = foundation.Status(result)
             if status is not None and unicast and (not ddr or status != foundation.Status.SUCCESS):

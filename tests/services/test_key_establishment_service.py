@@ -1,0 +1,179 @@
+"""CBKE through the Key Establishment cluster between a zigpy ESI and a simulated device."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import zigpy.types as t
+
+from zse.cbke import SUITE1, SUITE2
+from zse.cbke.ca import TestCA
+from zse.cbke.machine import Established
+from zse.cbke.messages import TerminateStatus
+from zse.installcode import InstallCode
+from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint, ZclMessage
+from zse.services.key_establishment import (
+    KeyEstablishmentEvent,
+    KeyEstablishmentFailed,
+    KeyEstablishmentServer,
+    establish_key,
+    eui64_bytes,
+)
+from zse.sim import Air, SimControllerApplication, SimDevice
+
+KEY_EST = 0x0800
+PRICE = 0x0700
+CA = TestCA.generate()
+
+
+async def han(seed: int, esi_suites=(SUITE1, SUITE2), ca: TestCA = CA):
+    air = Air(seed=seed)
+    app: SimControllerApplication = await air.coordinator(channel=15)
+    se = SeEndpoint(app, in_clusters=[KEY_EST, PRICE], out_clusters=[KEY_EST])
+    await se.start()
+    esi_ieee = app.state.node_info.ieee
+    server = KeyEstablishmentServer(
+        se,
+        [ca.issue(eui64_bytes(esi_ieee), suite) for suite in esi_suites],
+        install_key=app.set_link_key,
+    )
+    server.start()
+    code = InstallCode.generate(rng=air.rng)
+    device: SimDevice = air.device("00:0d:6f:00:0c:00:00:01", install_code=code, channel=15)
+    device.add_endpoint(1, device_type=0x0502, in_clusters=[KEY_EST], out_clusters=[KEY_EST, PRICE])
+    await app.permit_with_link_key(device.ieee, t.KeyData(code.link_key), 60)
+    await device.join()
+    await asyncio.sleep(30)
+    return air, app, se, server, device
+
+
+def install_on_device(device: SimDevice):
+    return device.set_link_key
+
+
+@pytest.mark.parametrize("suite", [SUITE1, SUITE2], ids=["suite1", "suite2"])
+async def test_cbke_replaces_the_install_code_key_on_both_sides(suite):
+    _, app, se, server, device = await han(10 + suite.id)
+    events: list[KeyEstablishmentEvent] = []
+    server.on_event(events.append)
+    esi_ieee = app.state.node_info.ieee
+    install_code_key = app.get_link_key(device.ieee)
+    established = await establish_key(
+        device.endpoints[1],
+        partner_nwk=0x0000,
+        partner_endpoint=SE_ENDPOINT_ID,
+        partner_eui64=esi_ieee,
+        credentials=[CA.issue(eui64_bytes(device.ieee), s) for s in {SUITE1, suite}],
+        install_key=install_on_device(device),
+    )
+    assert established.suite == suite  # the highest suite both sides have
+    key = established.key_data
+    assert len(key) == 16
+    assert key != install_code_key
+    assert app.get_link_key(device.ieee) == key
+    assert device.link_keys[esi_ieee] == key
+    assert [e.partner for e in events] == [device.ieee]
+    assert events[0].result.key_data == key  # type: ignore[union-attr]
+
+    # SE traffic is now APS-encrypted with KeyData, and still gets through
+    received: list[ZclMessage] = []
+    se.add_handler(PRICE, received.append)
+    await device.endpoints[1].send(0x0000, SE_ENDPOINT_ID, PRICE, 0x00, b"\x01", encrypt=True)
+    await asyncio.sleep(1)
+    assert len(received) == 1
+    assert received[0].aps_encrypted
+
+
+async def test_unknown_issuer_ends_with_the_right_status_on_both_sides():
+    _, app, _, server, device = await han(20)
+    events: list[KeyEstablishmentEvent] = []
+    server.on_event(events.append)
+    other_ca = TestCA.generate(issuer=bytes.fromhex("0102030405060708"))
+    with pytest.raises(KeyEstablishmentFailed) as info:
+        await establish_key(
+            device.endpoints[1],
+            partner_nwk=0x0000,
+            partner_endpoint=SE_ENDPOINT_ID,
+            partner_eui64=app.state.node_info.ieee,
+            credentials=other_ca.issue(eui64_bytes(device.ieee), SUITE1),
+        )
+    # The ESI refuses the device's certificate (issuer it does not trust) ...
+    assert info.value.status == TerminateStatus.UNKNOWN_ISSUER
+    assert info.value.terminated.by_peer
+    assert not info.value.terminated.may_retry
+    assert "do not retry" in str(info.value)
+    # ... and says so in its own outcome; the install-code key stays in place.
+    assert events[0].result.status == TerminateStatus.UNKNOWN_ISSUER  # type: ignore[union-attr]
+    assert not events[0].result.by_peer  # type: ignore[union-attr]
+
+
+async def test_unsupported_suite():
+    _, app, _, _, device = await han(21, esi_suites=(SUITE1,))
+    with pytest.raises(KeyEstablishmentFailed) as info:
+        await establish_key(
+            device.endpoints[1],
+            partner_nwk=0x0000,
+            partner_endpoint=SE_ENDPOINT_ID,
+            partner_eui64=app.state.node_info.ieee,
+            credentials=CA.issue(eui64_bytes(device.ieee), SUITE2),
+        )
+    assert info.value.status == TerminateStatus.UNSUPPORTED_SUITE
+
+
+async def test_no_key_establishment_server_is_a_clear_failure():
+    _, app, _, server, device = await han(22)
+    server.stop()  # the ESI endpoint now answers KE commands with a Default Response
+    with pytest.raises(KeyEstablishmentFailed) as info:
+        await establish_key(
+            device.endpoints[1],
+            partner_nwk=0x0000,
+            partner_endpoint=SE_ENDPOINT_ID,
+            partner_eui64=app.state.node_info.ieee,
+            credentials=CA.issue(eui64_bytes(device.ieee), SUITE1),
+        )
+    assert "Default Response UNSUP_CLUSTER_COMMAND" in str(info.value)
+    assert not info.value.terminated.may_retry
+
+
+async def test_lost_confirm_key_response_times_out_then_a_retry_agrees():
+    air, app, _, server, device = await han(23)
+    events: list[KeyEstablishmentEvent] = []
+    server.on_event(events.append)
+
+    def lose_replies_after_ephemeral_data(msg: ZclMessage) -> None:
+        # runs after the server has answered the Ephemeral Data Request: from now on the
+        # ESI's frames to the device are lost, so its Confirm Key Data Response never arrives
+        if msg.command_id == 0x01:
+            air.set_link_faults(app.radio, device, both_ways=False, loss=1.0)
+
+    remove_fault = server.endpoint.add_handler(KEY_EST, lose_replies_after_ephemeral_data)
+    loop = asyncio.get_running_loop()
+    credentials = CA.issue(eui64_bytes(device.ieee), SUITE1)
+    started = loop.time()
+    with pytest.raises(KeyEstablishmentFailed) as info:
+        await establish_key(
+            device.endpoints[1],
+            partner_nwk=0x0000,
+            partner_endpoint=SE_ENDPOINT_ID,
+            partner_eui64=app.state.node_info.ieee,
+            credentials=credentials,
+        )
+    assert info.value.terminated.timed_out
+    assert info.value.terminated.may_retry
+    # the ESI advertised 5 s to confirm the key; zse waits that plus its 10 s margin
+    assert 15 <= loop.time() - started < 20
+    assert isinstance(events[-1].result, Established)  # the ESI finished and switched keys
+
+    remove_fault()
+    air.set_link_faults(app.radio, device)  # the link recovers; the device simply retries
+    established = await establish_key(
+        device.endpoints[1],
+        partner_nwk=0x0000,
+        partner_endpoint=SE_ENDPOINT_ID,
+        partner_eui64=app.state.node_info.ieee,
+        credentials=credentials,
+        install_key=install_on_device(device),
+    )
+    assert app.get_link_key(device.ieee) == established.key_data
+    assert device.link_keys[app.state.node_info.ieee] == established.key_data

@@ -1,0 +1,330 @@
+"""Key Establishment (SE C.3, cluster 0x0800) over ZCL: the asyncio shell of :mod:`zse.cbke`.
+
+The protocol lives in the sans-IO machines of :mod:`zse.cbke.machine`; this module only moves
+their messages over an endpoint, runs their arithmetic in an executor (never on the event
+loop), arms their deadlines, and installs the resulting link key.
+
+- :class:`KeyEstablishmentServer` serves any number of initiators on an endpoint (the ESI's
+  role): it publishes the KeyEstablishmentSuite attribute and answers every exchange.
+- :func:`establish_key` runs one exchange as the initiator (a HAN device's role) and returns
+  the new key, or raises :class:`KeyEstablishmentFailed` with the spec's status and wait time.
+
+Key Establishment frames are sent without APS encryption, as SE 5.4.6 requires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import zigpy.types as t
+from zigpy.exceptions import DeliveryError
+from zigpy.zcl import foundation
+
+from zse.cbke import machine
+from zse.cbke.credentials import Credentials
+from zse.cbke.machine import Established, Initiator, Step, Terminated
+from zse.cbke.messages import TerminateKeyEstablishment, TerminateStatus
+from zse.errors import ZseError
+from zse.services.zcl import ZclPort
+
+__all__ = [
+    "KEY_ESTABLISHMENT",
+    "KeyEstablishmentEvent",
+    "KeyEstablishmentFailed",
+    "KeyEstablishmentServer",
+    "establish_key",
+    "eui64_bytes",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+KEY_ESTABLISHMENT = 0x0800
+_SUITE_ATTRIBUTE = 0x0000
+_MAP16 = 0x19
+
+KeyInstaller = Callable[[t.EUI64, bytes], "Awaitable[None] | None"]
+
+
+def eui64_bytes(eui64: t.EUI64) -> bytes:
+    """An EUI-64 as it appears in certificates: most significant octet first."""
+    return bytes(eui64)[::-1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyEstablishmentEvent:
+    """The outcome of one exchange with ``partner``: ``result`` is the machine's event."""
+
+    partner: t.EUI64
+    result: Established | Terminated
+
+
+class KeyEstablishmentFailed(ZseError):
+    """Key establishment ended without a key; carries the spec's outcome (SE C.3.1.3.4)."""
+
+    def __init__(self, terminated: Terminated, reason: str | None = None) -> None:
+        self.terminated = terminated
+        self.status = terminated.status
+        self.wait_time = terminated.wait_time
+        if reason is not None:
+            what = reason
+        elif terminated.timed_out:
+            what = "the partner did not answer in time"
+        elif terminated.status is None:
+            what = f"a retry is not allowed yet (wait {terminated.wait_time} s)"
+        else:
+            side = "the partner" if terminated.by_peer else "zse"
+            what = f"{side} terminated with {terminated.status.name}"
+            if terminated.may_retry:
+                what += f", retry after {terminated.wait_time} s"
+            else:
+                what += ", do not retry"
+        super().__init__(f"key establishment failed: {what}")
+
+
+async def _compute(executor: Executor | None, step: Step) -> machine.ComputeResult:
+    assert step.compute is not None
+    return await asyncio.get_running_loop().run_in_executor(executor, step.compute.run)
+
+
+async def _install(installer: KeyInstaller | None, partner: t.EUI64, key: bytes) -> None:
+    if installer is None:
+        return
+    result = installer(partner, key)
+    if isinstance(result, Awaitable):
+        await result
+
+
+class KeyEstablishmentServer:
+    """Key Establishment server on an endpoint (SE C.3.1): the responder for every initiator.
+
+    ``install_key(partner, key_data)`` is called when an exchange succeeds, to make the new
+    key the partner's APS link key (on the simulator: ``app.set_link_key``). Outcomes are
+    offered as :class:`KeyEstablishmentEvent` through :meth:`events` and ``on_event``.
+    """
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        credentials: Credentials | Iterable[Credentials],
+        *,
+        install_key: KeyInstaller | None = None,
+        executor: Executor | None = None,
+        max_sessions: int = 4,
+        **responder_options: Any,
+    ) -> None:
+        self.endpoint = endpoint
+        self.core = machine.KeyEstablishmentServer(
+            credentials, max_sessions=max_sessions, **responder_options
+        )
+        self.install_key = install_key
+        self.executor = executor
+        self._listeners: list[Callable[[KeyEstablishmentEvent], None]] = []
+        self._queues: list[asyncio.Queue[KeyEstablishmentEvent]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._remove: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        """Publish the KeyEstablishmentSuite attribute and serve the cluster."""
+        self.endpoint.set_attribute(
+            KEY_ESTABLISHMENT, _SUITE_ATTRIBUTE, self.core.supported_suites, type_id=_MAP16
+        )
+        self._remove = self.endpoint.add_handler(KEY_ESTABLISHMENT, self._on_message)
+
+    def stop(self) -> None:
+        """Stop serving (exchanges under way time out on the partner's side)."""
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def on_event(self, listener: Callable[[KeyEstablishmentEvent], None]) -> Callable[[], None]:
+        """Call ``listener`` with every outcome; returns a function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    async def events(self) -> AsyncIterator[KeyEstablishmentEvent]:
+        """Async-iterate outcomes from now on."""
+        queue: asyncio.Queue[KeyEstablishmentEvent] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.remove(queue)
+
+    async def _on_message(self, msg: Any) -> None:
+        if msg.from_server:
+            return  # a server-to-client command sent to the server: not ours
+        if msg.src_ieee is None:
+            LOGGER.warning("Key Establishment from unknown device 0x%04X ignored", msg.src_nwk)
+            return
+        partner = eui64_bytes(msg.src_ieee)
+        loop = asyncio.get_running_loop()
+        step = self.core.receive_payload(partner, msg.command_id, msg.payload, loop.time())
+        while True:
+            # Outcomes first: the new key is installed before the Confirm Key Data Response
+            # leaves, so the initiator never uses KeyData while this side still holds the old.
+            for event in step.events:
+                await self._emit(msg.src_ieee, event)
+            for message in step.send:
+                await self.endpoint.reply(msg, message.command_id, message.encode(), encrypt=False)
+            if step.compute is None:
+                break
+            result = await _compute(self.executor, step)
+            step = self.core.complete(partner, step.compute, result, loop.time())
+        self._arm()
+        return
+
+    async def _emit(self, partner: t.EUI64, result: Established | Terminated) -> None:
+        if isinstance(result, Established):
+            await _install(self.install_key, partner, result.key_data)
+            LOGGER.info("key established with %s (%s)", partner, result.suite.name)
+        else:
+            LOGGER.info("key establishment with %s ended: %s", partner, result)
+        event = KeyEstablishmentEvent(partner=partner, result=result)
+        for listener in list(self._listeners):
+            listener(event)
+        for queue in self._queues:
+            queue.put_nowait(event)
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.core.next_deadline()
+        if deadline is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(deadline, lambda: loop.create_task(self._timeout()))
+
+    async def _timeout(self) -> None:
+        for partner, step in self.core.handle_timeout(asyncio.get_running_loop().time()):
+            for event in step.events:
+                await self._emit(t.EUI64(partner[::-1]), event)
+        self._arm()
+
+
+async def establish_key(
+    endpoint: ZclPort,
+    *,
+    partner_nwk: int,
+    partner_endpoint: int,
+    partner_eui64: t.EUI64,
+    credentials: Credentials | Iterable[Credentials],
+    install_key: KeyInstaller | None = None,
+    executor: Executor | None = None,
+    initiator: Initiator | None = None,
+    **initiator_options: Any,
+) -> Established:
+    """Run Key Establishment as the initiator (SE C.3.2) with the server at ``partner_*``.
+
+    Reads the partner's KeyEstablishmentSuite attribute, negotiates the highest common suite,
+    and returns the :class:`~zse.cbke.machine.Established` outcome after calling
+    ``install_key(partner, key_data)``. Raises :class:`KeyEstablishmentFailed` otherwise.
+    Pass the same ``initiator`` again to have its retry rules (wait time, no retry after
+    UNKNOWN_ISSUER / BAD_KEY_CONFIRM) honoured across attempts.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        suites = await _read_suites(endpoint, partner_nwk, partner_endpoint)
+    except TimeoutError:
+        raise KeyEstablishmentFailed(
+            Terminated(status=None, wait_time=0, by_peer=False, timed_out=True)
+        ) from None
+    if initiator is None:
+        initiator = Initiator(
+            credentials, eui64_bytes(partner_eui64), partner_suites=suites, **initiator_options
+        )
+    else:
+        initiator.partner_suites = suites
+    step = initiator.start(loop.time())
+    while True:
+        for event in step.events:
+            if isinstance(event, Established):
+                await _install(install_key, partner_eui64, event.key_data)
+                return event
+            raise KeyEstablishmentFailed(event)
+        if step.compute is not None:
+            result = await _compute(executor, step)
+            step = initiator.complete(step.compute, result, loop.time())
+        else:
+            step = await _exchange(endpoint, initiator, step, partner_nwk, partner_endpoint)
+
+
+async def _exchange(endpoint: ZclPort, initiator: Initiator, step: Step, nwk: int, ep: int) -> Step:
+    """Send the step's messages; wait for the answer to the last unless it is a Terminate."""
+    loop = asyncio.get_running_loop()
+    *first, last = step.send
+    for message in first:
+        await endpoint.send(
+            nwk, ep, KEY_ESTABLISHMENT, message.command_id, message.encode(), encrypt=False
+        )
+    if isinstance(last, TerminateKeyEstablishment):
+        await endpoint.send(
+            nwk, ep, KEY_ESTABLISHMENT, last.command_id, last.encode(), encrypt=False
+        )
+        return Step(events=step.events)
+    deadline = initiator.next_deadline()
+    timeout = max(0.0, (deadline if deadline is not None else loop.time()) - loop.time())
+    try:
+        reply = await endpoint.request(
+            nwk,
+            ep,
+            KEY_ESTABLISHMENT,
+            last.command_id,
+            last.encode(),
+            timeout=timeout,
+            encrypt=False,
+        )
+    except TimeoutError:
+        return initiator.handle_timeout(loop.time())
+    except DeliveryError as exc:
+        initiator.handle_timeout(math.inf)  # the exchange is over for the machine too
+        raise KeyEstablishmentFailed(
+            Terminated(status=None, wait_time=0, by_peer=False, timed_out=True),
+            reason=f"the partner is unreachable ({exc})",
+        ) from exc
+    if not reply.is_cluster_command:
+        # A Default Response: the partner refused the command (e.g. no KE server there).
+        status = _default_response_status(reply.payload)
+        raise KeyEstablishmentFailed(
+            Terminated(status=None, wait_time=0, by_peer=True, may_retry=False),
+            reason=f"the partner answered with Default Response {status}",
+        )
+    return initiator.receive_payload(reply.command_id, reply.payload, loop.time())
+
+
+def _default_response_status(payload: bytes) -> str:
+    return foundation.Status(payload[1]).name if len(payload) >= 2 else "(malformed)"
+
+
+async def _read_suites(endpoint: ZclPort, nwk: int, ep: int) -> int:
+    """Read the partner's KeyEstablishmentSuite attribute; suite 1 if it cannot be read."""
+    reply = await endpoint.request(
+        nwk,
+        ep,
+        KEY_ESTABLISHMENT,
+        foundation.GeneralCommand.Read_Attributes,
+        _SUITE_ATTRIBUTE.to_bytes(2, "little"),
+        cluster_specific=False,
+        encrypt=False,
+    )
+    schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
+    try:
+        records, _ = schema.deserialize(reply.payload)
+        record = records.status_records[0]  # type: ignore[attr-defined]
+        if record.status == foundation.Status.SUCCESS:
+            return int(record.value.value)
+    except (ValueError, KeyError, IndexError):
+        pass
+    LOGGER.info("partner's KeyEstablishmentSuite unreadable; assuming suite 1 only")
+    return 0x0001
+
+
+__all__ += ["TerminateStatus"]
