@@ -354,14 +354,20 @@ class Curve:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise InvalidPoint(f"{name}: point must be bytes, not {type(data).__name__}")
         data = bytes(data)
+        if data[:1] in (b"\x04", b"\x06", b"\x07"):
+            raise InvalidPoint(
+                f"{name}: point prefix at offset 0 is {data[0]:02x} (uncompressed/hybrid form); "
+                "CBKE uses compressed points (02/03) only"
+            )
         if len(data) != self.point_size:
             raise InvalidPoint(
                 f"{name}: compressed point must be {self.point_size} bytes, got {len(data)}"
             )
         prefix = data[0]
         if prefix not in (2, 3):
-            what = "uncompressed (04)" if prefix == 4 else f"{prefix:#04x}"
-            raise InvalidPoint(f"{name}: point prefix at offset 0 is {what}, expected 02 or 03")
+            raise InvalidPoint(
+                f"{name}: point prefix at offset 0 is {prefix:02x}, expected 02 or 03"
+            )
         x = int.from_bytes(data[1:])
         f = self.field
         if not f.is_element(x):

@@ -1,0 +1,172 @@
+"""Hypothesis properties of GF(2^m) and the Koblitz-curve group, and of the tau-adic recoding.
+
+The fast paths (windowed multiplication, squaring table, linear-map tables, Lopez-Dahab
+tau-NAF, generator table, simultaneous multiplication) are compared with the schoolbook
+definitions (bit-by-bit carry-less product, affine double-and-add).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zse.cbke.hazmat import INFINITY, SECT163K1, SECT283K1, Curve
+from zse.cbke.hazmat._tnaf import TauAdic
+
+CURVES = [SECT163K1, SECT283K1]
+curves = st.sampled_from(CURVES)
+
+
+def _clmul_mod(a: int, b: int, modulus: int, m: int) -> int:
+    """Schoolbook: bit-by-bit carry-less product, then long division by the modulus."""
+    r = 0
+    while b:
+        if b & 1:
+            r ^= a
+        a <<= 1
+        b >>= 1
+    while r.bit_length() > m:
+        r ^= modulus << (r.bit_length() - 1 - m)
+    return r
+
+
+@st.composite
+def field_elements(draw: st.DrawFn, curve: Curve, count: int) -> list[int]:
+    return [draw(st.integers(0, (1 << curve.m) - 1)) for _ in range(count)]
+
+
+@st.composite
+def curve_and_elements(draw: st.DrawFn) -> tuple[Curve, list[int]]:
+    curve = draw(curves)
+    return curve, draw(field_elements(curve, 3))
+
+
+@st.composite
+def curve_and_scalars(draw: st.DrawFn) -> tuple[Curve, list[int]]:
+    curve = draw(curves)
+    return curve, [draw(st.integers(0, 2 * curve.n)) for _ in range(3)]
+
+
+def test_field_moduli_are_the_sec2_pentanomials() -> None:
+    assert SECT163K1.field.modulus == (1 << 163) | (1 << 7) | (1 << 6) | (1 << 3) | 1
+    assert SECT283K1.field.modulus == (1 << 283) | (1 << 12) | (1 << 7) | (1 << 5) | 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(curve_and_elements())
+def test_field_laws(ce: tuple[Curve, list[int]]) -> None:
+    curve, (a, b, c) = ce
+    f = curve.field
+    mul = f.mul
+    assert mul(a, b) == _clmul_mod(a, b, f.modulus, f.m)
+    assert mul(a, b) == mul(b, a)
+    assert mul(mul(a, b), c) == mul(a, mul(b, c))
+    assert mul(a, b ^ c) == mul(a, b) ^ mul(a, c)
+    assert mul(a, 1) == a
+    assert f.sqr(a) == mul(a, a)
+    assert f.sqr(f.sqrt(a)) == a
+    assert f.multi_square(3)(a) == f.sqr(f.sqr(f.sqr(a)))
+    assert f.trace(a ^ b) == f.trace(a) ^ f.trace(b)
+    assert f.trace(f.sqr(a)) == f.trace(a)
+    h = f.half_trace(a)
+    assert f.sqr(h) ^ h == a ^ f.trace(a)
+    if a:
+        assert mul(a, f.inv(a)) == 1
+        assert f.inv(f.inv(a)) == a
+
+
+def test_trace_matches_definition() -> None:
+    for curve in CURVES:
+        f = curve.field
+        for a in (1, 2, 3, 1 << (curve.m - 1), f.modulus ^ (1 << curve.m)):
+            t, x = a, a
+            for _ in range(curve.m - 1):
+                x = f.sqr(x)
+                t ^= x
+            assert t == f.trace(a)
+
+
+@settings(max_examples=25, deadline=None)
+@given(curve_and_scalars())
+def test_group_laws(cs: tuple[Curve, list[int]]) -> None:
+    curve, (a, b, c) = cs
+    g = curve.generator
+    pa, pb, pc = curve.mul_base(a), curve.mul_base(b), curve.mul_base(c)
+    assert curve.add(curve.add(pa, pb), pc) == curve.add(pa, curve.add(pb, pc))
+    assert curve.add(pa, pb) == curve.add(pb, pa)
+    assert curve.mul_base(a + b) == curve.add(pa, pb)
+    assert curve.add(pa, curve.negate(pa)) == INFINITY
+    assert curve.add(pa, INFINITY) == pa
+    assert curve.mul(b, pa) == curve.mul(a, pb) == curve.mul_base(a * b)
+    assert curve.mul_add(a, pb, c, g) == curve.mul_base(a * b + c)
+    assert curve.mul_add(a, pb, c, pa) == curve.add(curve.mul(a, pb), curve.mul(c, pa))
+    assert curve.mul(a, g) == pa
+    for p in (pa, pb, pc):
+        assert curve.is_on_curve(p)
+        if not p.infinity:
+            assert curve.in_subgroup(p)
+
+
+@settings(max_examples=12, deadline=None)
+@given(curve_and_scalars())
+def test_tau_naf_matches_double_and_add(cs: tuple[Curve, list[int]]) -> None:
+    curve, (a, b, _) = cs
+    p = curve.mul_base(b | 1)
+    expected = curve.mul_naive(a, p)
+    assert curve.mul(a, p) == expected
+    assert curve.mul_base(a) == curve.mul_naive(a, curve.generator)
+    assert curve.mul_add(a, p, b, curve.generator) == curve.add(
+        expected, curve.mul_naive(b, curve.generator)
+    )
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)
+def test_edge_scalars(curve: Curve) -> None:
+    g = curve.generator
+    p = curve.mul_base(987654321)
+    for k in (0, 1, 2, 3, 4, 5, 17, curve.n - 1, curve.n, curve.n + 1, 2 * curve.n - 1, -1):
+        assert curve.mul_base(k) == curve.mul_naive(k % curve.n, g)
+        assert curve.mul(k, p) == curve.mul_naive(k % curve.n, p)
+    # mul_add where the two terms cancel or coincide (exceptional additions inside)
+    assert curve.mul_add(1, p, curve.n - 1, p) == INFINITY
+    assert curve.mul_add(3, p, 5, p) == curve.mul(8, p)
+    assert curve.mul_add(1, g, 1, g) == curve.double(g)
+    assert curve.mul_add(0, p, 0, g) == INFINITY
+    assert curve.mul_add(7, INFINITY, 2, p) == curve.mul(2, p)
+    assert curve.mul(5, INFINITY) == INFINITY
+    assert curve.double(INFINITY) == INFINITY
+
+
+@settings(max_examples=200, deadline=None)
+@given(curve=curves, k=st.integers(min_value=0), width=st.sampled_from([4, 5, 6]))
+def test_partial_reduction_and_digits(curve: Curve, k: int, width: int) -> None:
+    """rho = k partmod delta is congruent to k modulo delta, short, and its width-w tau-NAF
+    spells rho, with every non-zero digit followed by w-1 zeros."""
+    tau = TauAdic(m=curve.m, a=curve.a, n=curve.n, h=curve.h, width=width)
+    k %= curve.n
+    r0, r1 = tau.reduce(k)
+    # (k - rho) / delta must be in Z[tau]: (k - rho) * conj(delta) divisible by N(delta) = n
+    num = tau.mul((k - r0, -r1), tau.conj(tau.delta))
+    assert num[0] % curve.n == 0
+    assert num[1] % curve.n == 0
+    digits = tau.digits(r0, r1)
+    assert tau.value(digits) == (r0, r1)
+    assert len(digits) <= curve.m + 4
+    for i, d in enumerate(digits):
+        if d:
+            assert d % 2
+            assert abs(d) < 1 << (width - 1)
+            assert not any(digits[i + 1 : i + width])
+
+
+def test_tau_naf_terminates_on_small_elements() -> None:
+    """Every element near the origin has a finite expansion (no cycles in Algorithm 3.69)."""
+    for curve in CURVES:
+        for width in (4, 5, 6):
+            tau = TauAdic(m=curve.m, a=curve.a, n=curve.n, h=curve.h, width=width)
+            for r0 in range(-40, 41):
+                for r1 in range(-40, 41):
+                    digits = tau.digits(r0, r1)
+                    assert len(digits) < 30
+                    assert tau.value(digits) == (r0, r1)
