@@ -1,0 +1,183 @@
+"""CBKE arithmetic benchmark: zse's pure-Python sect163k1 / sect283k1 against OpenSSL, same run.
+
+Run: ``.venv/bin/python benchmarks/cbke.py`` (``--seconds N`` for OpenSSL's measuring time).
+OpenSSL's figure comes from ``openssl speed -seconds N ecdhk163 ecdhk283`` (one ECDH
+operation = one scalar multiplication of a peer point plus its overhead). Every row prints our
+time per operation, the reference, the ratio and the goal; the exit status is 1 if a goal is
+missed.
+
+To add a row, decorate a setup function with :func:`row`: it receives nothing and returns the
+zero-argument callable to time (setup work stays outside the timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from zse.cbke import ecdsa
+from zse.cbke.hazmat import SECT163K1, SECT283K1
+from zse.cbke.suites import SUITE1
+
+OPENSSL = "openssl"
+
+
+@dataclass
+class Row:
+    label: str
+    setup: Callable[[], Callable[[], object]]
+    reference: str | None  # "ecdhk163" / "ecdhk283" or None
+    max_ratio: float | None = None  # goal: ours / reference
+    max_ms: float | None = None  # goal: absolute time per operation
+
+
+ROWS: list[Row] = []
+
+
+def row(
+    label: str,
+    *,
+    reference: str | None = None,
+    max_ratio: float | None = None,
+    max_ms: float | None = None,
+) -> Callable[[Callable[[], Callable[[], object]]], Callable[[], Callable[[], object]]]:
+    """Register a benchmark row (see the module docstring)."""
+
+    def register(setup: Callable[[], Callable[[], object]]) -> Callable[[], Callable[[], object]]:
+        ROWS.append(Row(label, setup, reference, max_ratio, max_ms))
+        return setup
+
+    return register
+
+
+_rng = random.Random(2024)
+
+
+@row("sect163k1 mul_add a*P + b*Q (ECMQV core)", reference="ecdhk163", max_ratio=25)
+def _mul_add_163() -> Callable[[], object]:
+    c = SECT163K1
+    p, q = c.mul_base(_rng.randrange(c.n)), c.mul_base(_rng.randrange(c.n))
+    a, b = _rng.randrange(c.n), _rng.randrange(c.n)
+    return lambda: c.mul_add(a, p, b, q)
+
+
+@row("sect163k1 mul k*P", reference="ecdhk163")
+def _mul_163() -> Callable[[], object]:
+    c = SECT163K1
+    p, k = c.mul_base(_rng.randrange(c.n)), _rng.randrange(c.n)
+    return lambda: c.mul(k, p)
+
+
+@row("sect163k1 mul_base k*G", reference="ecdhk163")
+def _mul_base_163() -> Callable[[], object]:
+    k = _rng.randrange(SECT163K1.n)
+    return lambda: SECT163K1.mul_base(k)
+
+
+@row("sect163k1 decode_point (full validation)", reference="ecdhk163")
+def _decode_163() -> Callable[[], object]:
+    data = SECT163K1.encode_point(SECT163K1.mul_base(_rng.randrange(SECT163K1.n)))
+    return lambda: SECT163K1.decode_point(data)
+
+
+@row("sect283k1 mul k*P", reference="ecdhk283", max_ratio=30)
+def _mul_283() -> Callable[[], object]:
+    c = SECT283K1
+    p, k = c.mul_base(_rng.randrange(c.n)), _rng.randrange(c.n)
+    return lambda: c.mul(k, p)
+
+
+@row("sect283k1 mul_add a*P + b*Q", reference="ecdhk283")
+def _mul_add_283() -> Callable[[], object]:
+    c = SECT283K1
+    p, q = c.mul_base(_rng.randrange(c.n)), c.mul_base(_rng.randrange(c.n))
+    a, b = _rng.randrange(c.n), _rng.randrange(c.n)
+    return lambda: c.mul_add(a, p, b, q)
+
+
+@row("sect283k1 mul_base k*G", reference="ecdhk283")
+def _mul_base_283() -> Callable[[], object]:
+    k = _rng.randrange(SECT283K1.n)
+    return lambda: SECT283K1.mul_base(k)
+
+
+@row("suite 1 ECDSA verify", reference="ecdhk163")
+def _verify_163() -> Callable[[], object]:
+    d = _rng.randrange(1, SECT163K1.n).to_bytes(21)
+    public = SECT163K1.encode_point(SECT163K1.mul_base(int.from_bytes(d)))
+    signature = ecdsa.sign(SUITE1, d, b"benchmark")
+    return lambda: ecdsa.verify(SUITE1, public, b"benchmark", signature)
+
+
+def openssl_speed(seconds: int) -> dict[str, float]:
+    """Seconds per ECDH operation, keyed by the ``openssl speed`` algorithm name."""
+    out = subprocess.run(
+        [OPENSSL, "speed", "-seconds", str(seconds), "ecdhk163", "ecdhk283"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = {}
+    for bits, name in (("163", "ecdhk163"), ("283", "ecdhk283")):
+        match = re.search(rf"^\s*{bits} bits ecdh \(nistk{bits}\)\s+(\S+)s\s+([\d.]+)", out, re.M)
+        if match is None:
+            raise SystemExit(f"cannot parse `openssl speed` output for {name}:\n{out}")
+        result[name] = 1.0 / float(match.group(2))
+    return result
+
+
+def measure(fn: Callable[[], object], budget: float = 0.6) -> float:
+    """Seconds per call: the best of several batches (least disturbed by other processes)."""
+    fn()  # warm caches and lazily built tables
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-6)
+    per_batch = max(1, int(budget / 5 / once))
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(per_batch):
+            fn()
+        best = min(best, (time.perf_counter() - start) / per_batch)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=1, help="openssl speed -seconds")
+    args = parser.parse_args()
+    reference = openssl_speed(args.seconds)
+    for name, seconds in reference.items():
+        print(f"OpenSSL {name}: {seconds * 1e3:.3f} ms/op")
+    print(f"{'operation':44} {'zse ms':>9} {'ref':>9} {'ratio':>7}  goal")
+    missed = 0
+    for r in ROWS:
+        ours = measure(r.setup())
+        ref = reference.get(r.reference) if r.reference else None
+        ratio = ours / ref if ref else None
+        goals = []
+        ok = True
+        if r.max_ratio is not None and ratio is not None:
+            goals.append(f"<= {r.max_ratio:g}x")
+            ok = ok and ratio <= r.max_ratio
+        if r.max_ms is not None:
+            goals.append(f"<= {r.max_ms:g} ms")
+            ok = ok and ours * 1e3 <= r.max_ms
+        verdict = ("met" if ok else "MISSED") if goals else ""
+        missed += not ok
+        print(
+            f"{r.label:44} {ours * 1e3:9.3f} "
+            f"{(ref * 1e3 if ref else float('nan')):9.3f} "
+            f"{(f'{ratio:.1f}x' if ratio else '-'):>7}  {' '.join(goals)} {verdict}"
+        )
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
