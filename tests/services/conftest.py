@@ -1,14 +1,5 @@
 """Service tests run on the simulator's virtual-time loop."""
 
-from __future__ import annotations
+from tests.virtual_time import pytest_asyncio_loop_factories
 
-from typing import Any
-
-import pytest
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
-    """Run every async test here on the simulator's virtual-time event loop."""
-    from zse.sim import VirtualClockLoop  # noqa: PLC0415
-
-    return {"virtual": VirtualClockLoop}
+__all__ = ["pytest_asyncio_loop_factories"]

@@ -11,6 +11,10 @@ from typing import Any
 
 import pytest
 
+from tests.virtual_time import pytest_asyncio_loop_factories
+
+__all__ = ["pytest_asyncio_loop_factories", "tshark_json", "tshark_malformed"]
+
 TSHARK = shutil.which("tshark") or "/usr/bin/tshark"
 
 
@@ -44,10 +48,3 @@ def tshark_malformed() -> Callable[[Path], str]:
         return _run_tshark(path, "-Y", "_ws.malformed or wpan.fcs_ok == 0").strip()
 
     return malformed
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
-    """Run every async test here on the simulator's virtual-time event loop."""
-    from zse.sim import VirtualClockLoop  # noqa: PLC0415
-
-    return {"virtual": VirtualClockLoop}

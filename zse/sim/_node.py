@@ -15,7 +15,7 @@ import itertools
 import logging
 import struct
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
 from zse.errors import DecodeError
+from zse.services.zcl import ZclEndpointBase, ZclMessage
 from zse.sim import _frames as f
 
 if TYPE_CHECKING:
@@ -79,39 +80,6 @@ class ApsIndication:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ZclMessage:
-    """A ZCL frame received by a simulated device endpoint."""
-
-    src_nwk: int
-    src_ieee: t.EUI64 | None
-    src_ep: int
-    dst_ep: int
-    cluster_id: int
-    profile_id: int
-    header: foundation.ZCLHeader
-    payload: bytes
-    aps_encrypted: bool
-    group: int | None
-    broadcast: bool
-    timestamp: float
-
-    @property
-    def tsn(self) -> int:
-        """The transaction sequence number."""
-        return int(self.header.tsn)
-
-    @property
-    def command_id(self) -> int:
-        """The command identifier."""
-        return int(self.header.command_id)
-
-    @property
-    def is_cluster_command(self) -> bool:
-        """True for a cluster-specific command, False for a global (profile-wide) one."""
-        return bool(self.header.frame_control.is_cluster)
-
-
-@dataclass(frozen=True, kw_only=True)
 class RawFrame:
     """A raw 802.15.4 frame (e.g. inter-PAN) received by a node: MAC frame without FCS."""
 
@@ -121,10 +89,6 @@ class RawFrame:
     lqi: int = 255
     rssi: int = -40
 
-
-ZclHandler = Callable[
-    [ZclMessage], "Awaitable[foundation.Status | None] | foundation.Status | None"
-]
 
 
 @dataclass
@@ -686,64 +650,20 @@ class Node:
 # ---------------------------------------------------------------------------------------------
 
 
-class Endpoint:
-    """An application endpoint of a simulated device, sending and receiving ZCL."""
+class Endpoint(ZclEndpointBase):
+    """An application endpoint of a simulated device, sending and receiving ZCL.
+
+    The ZCL behaviour (handlers, attributes, replies, Default Responses, request matching) is
+    :class:`~zse.services.zcl.ZclEndpointBase`, shared with the ESI's endpoint on zigpy; this
+    class only puts frames on the simulated air and takes them off it.
+    """
 
     def __init__(self, device: SimDevice, descriptor: zdo_t.SimpleDescriptor) -> None:
+        super().__init__(descriptor, device.air.rng.randrange(256))
         self.device = device
-        self.descriptor = descriptor
-        self.endpoint_id = int(descriptor.endpoint)
-        self.profile_id = int(descriptor.profile)
-        self.attributes: dict[int, dict[int, foundation.TypeValue]] = {}
-        self._handlers: dict[int, list[ZclHandler]] = {}
-        self._queues: list[asyncio.Queue[ZclMessage]] = []
-        self._requests: dict[tuple[int, int, int], asyncio.Future[ZclMessage]] = {}
-        self._tsn = itertools.count(device.air.rng.randrange(256))
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.endpoint_id} of {self.device!r}>"
-
-    @property
-    def in_clusters(self) -> list[int]:
-        """Server clusters."""
-        return list(self.descriptor.input_clusters)
-
-    @property
-    def out_clusters(self) -> list[int]:
-        """Client clusters."""
-        return list(self.descriptor.output_clusters)
-
-    def next_tsn(self) -> int:
-        """A fresh ZCL transaction sequence number."""
-        return next(self._tsn) & 0xFF
-
-    def set_attribute(
-        self, cluster_id: int, attr_id: int, value: Any, type_id: int | None = None
-    ) -> None:
-        """Store a server attribute for Read Attributes (type from the value if not given)."""
-        if type_id is None:
-            type_id = foundation.DataType.from_python_type(type(value)).type_id
-        data_type = foundation.DataType.from_type_id(foundation.DataTypeId(type_id))
-        self.attributes.setdefault(cluster_id, {})[attr_id] = foundation.TypeValue(
-            type=foundation.DataTypeId(type_id), value=data_type.python_type(value)
-        )
-
-    def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]:
-        """Call ``handler(msg)`` for each request on ``cluster_id``; it may reply with
-        :meth:`reply`, and may return a ZCL status to send as Default Response. Returns a
-        function that removes the handler."""
-        self._handlers.setdefault(cluster_id, []).append(handler)
-        return lambda: self._handlers[cluster_id].remove(handler)
-
-    async def messages(self) -> AsyncIterator[ZclMessage]:
-        """Async-iterate every ZCL frame received on this endpoint from now on."""
-        queue: asyncio.Queue[ZclMessage] = asyncio.Queue()
-        self._queues.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._queues.remove(queue)
 
     def add_group(self, group_id: int) -> None:
         """Make this endpoint a member of a ZigBee group (APS group table, ZB 2.2.8.3)."""
@@ -753,38 +673,17 @@ class Endpoint:
         """Leave a ZigBee group."""
         self.device.groups.get(group_id, set()).discard(self.endpoint_id)
 
-    def _direction_for(self, cluster_id: int) -> foundation.Direction:
-        if cluster_id in self.out_clusters:
-            return foundation.Direction.Client_to_Server
-        return foundation.Direction.Server_to_Client
-
-    async def send(
+    async def _transmit(
         self,
+        *,
+        dst_mode: t.AddrMode,
         dst: int,
         dst_ep: int,
         cluster_id: int,
-        command_id: int,
-        payload: bytes = b"",
-        *,
-        cluster_specific: bool = True,
-        direction: foundation.Direction | None = None,
-        tsn: int | None = None,
-        manufacturer: int | None = None,
-        disable_default_response: bool = False,
-        encrypt: bool = False,
-        dst_mode: t.AddrMode = t.AddrMode.NWK,
-    ) -> int:
-        """Send one ZCL frame (ZCL 2.4) and return its TSN. ``dst_mode`` may be NWK, Group or
-        Broadcast; ``dst`` is the matching address."""
-        if direction is None:
-            direction = self._direction_for(cluster_id)
-        if tsn is None:
-            tsn = self.next_tsn()
-        make = foundation.ZCLHeader.cluster if cluster_specific else foundation.ZCLHeader.general
-        header = make(tsn, command_id, manufacturer=manufacturer, direction=direction)
-        header.frame_control = header.frame_control.replace(  # type: ignore[assignment]
-            disable_default_response=disable_default_response  # type: ignore[arg-type]
-        )
+        tsn: int,
+        data: bytes,
+        encrypt: bool | None,
+    ) -> None:
         await self.device.send_aps(
             dst_mode=dst_mode,
             dst_addr=dst,
@@ -792,67 +691,8 @@ class Endpoint:
             src_ep=self.endpoint_id,
             cluster_id=cluster_id,
             profile_id=self.profile_id,
-            payload=bytes(header.serialize()) + bytes(payload),
-            encrypt=encrypt,
-        )
-        return tsn
-
-    async def request(
-        self,
-        dst: int,
-        dst_ep: int,
-        cluster_id: int,
-        command_id: int,
-        payload: bytes = b"",
-        *,
-        timeout: float = 8.0,
-        **kwargs: Any,
-    ) -> ZclMessage:
-        """Send a ZCL request and wait for the frame answering it (same TSN, other direction)."""
-        tsn = kwargs.pop("tsn", None)
-        if tsn is None:
-            tsn = self.next_tsn()
-        key = (dst, cluster_id, tsn)
-        future: asyncio.Future[ZclMessage] = asyncio.get_running_loop().create_future()
-        self._requests[key] = future
-        try:
-            await self.send(dst, dst_ep, cluster_id, command_id, payload, tsn=tsn, **kwargs)
-            async with asyncio.timeout(timeout):
-                return await future
-        finally:
-            self._requests.pop(key, None)
-
-    async def reply(
-        self,
-        msg: ZclMessage,
-        command_id: int,
-        payload: bytes = b"",
-        *,
-        cluster_specific: bool = True,
-        encrypt: bool | None = None,
-    ) -> None:
-        """Answer ``msg`` from this endpoint with its TSN and the opposite direction."""
-        await self.send(
-            msg.src_nwk,
-            msg.src_ep,
-            msg.cluster_id,
-            command_id,
-            payload,
-            cluster_specific=cluster_specific,
-            direction=msg.header.direction.flip(),
-            tsn=msg.tsn,
-            manufacturer=msg.header.manufacturer,
-            disable_default_response=True,
-            encrypt=msg.aps_encrypted if encrypt is None else encrypt,
-        )
-
-    async def default_response(self, msg: ZclMessage, status: foundation.Status) -> None:
-        """Send a Default Response (ZCL 2.5.12) to ``msg``."""
-        await self.reply(
-            msg,
-            foundation.GeneralCommand.Default_Response,
-            bytes((msg.command_id, int(status))),
-            cluster_specific=False,
+            payload=data,
+            encrypt=bool(encrypt),
         )
 
     def _receive(self, ind: ApsIndication) -> None:
@@ -861,87 +701,22 @@ class Endpoint:
         except (ValueError, KeyError):
             self.device.stats.malformed += 1
             return
-        msg = ZclMessage(
-            src_nwk=ind.src_nwk,
-            src_ieee=ind.src_ieee,
-            src_ep=ind.src_ep,
-            dst_ep=self.endpoint_id,
-            cluster_id=ind.cluster_id,
-            profile_id=ind.profile_id,
-            header=header,
-            payload=bytes(rest),
-            aps_encrypted=ind.aps_encrypted,
-            group=ind.dst_addr if ind.dst_mode == t.AddrMode.Group else None,
-            broadcast=ind.dst_mode == t.AddrMode.Broadcast,
-            timestamp=ind.timestamp,
+        self._accept(
+            ZclMessage(
+                src_nwk=ind.src_nwk,
+                src_ieee=ind.src_ieee,
+                src_ep=ind.src_ep,
+                dst_ep=self.endpoint_id,
+                cluster_id=ind.cluster_id,
+                profile_id=ind.profile_id,
+                header=header,
+                payload=bytes(rest),
+                aps_encrypted=ind.aps_encrypted,
+                group=ind.dst_addr if ind.dst_mode == t.AddrMode.Group else None,
+                broadcast=ind.dst_mode == t.AddrMode.Broadcast,
+                timestamp=ind.timestamp,
+            )
         )
-        for queue in self._queues:
-            queue.put_nowait(msg)
-        future = self._requests.get((msg.src_nwk, msg.cluster_id, msg.tsn))
-        if future is not None and not future.done():
-            future.set_result(msg)
-            return
-        self.device._spawn(self._dispatch(msg))
-
-    async def _dispatch(self, msg: ZclMessage) -> None:
-        unicast = msg.group is None and not msg.broadcast
-        ddr = bool(msg.header.frame_control.disable_default_response)
-        handlers = self._handlers.get(msg.cluster_id, [])
-        if handlers:
-            status: foundation.Status | None = None
-            for handler in list(handlers):
-                result = handler(msg)
-                if isinstance(result, Awaitable):
-                    result = await result
-                if result is not None:
-                    status = foundation.Status(result)
-            if status is not None and unicast and (not ddr or status != foundation.Status.SUCCESS):
-                await self.default_response(msg, status)
-            return
-        if (
-            msg.command_id == foundation.GeneralCommand.Default_Response
-            and not msg.is_cluster_command
-        ):
-            return
-        if msg.cluster_id not in self.in_clusters + self.out_clusters:
-            if unicast:
-                await self.default_response(msg, foundation.Status.UNSUPPORTED_CLUSTER)
-            return
-        if (
-            not msg.is_cluster_command
-            and msg.command_id == foundation.GeneralCommand.Read_Attributes
-        ):
-            await self._read_attributes(msg)
-            return
-        if unicast:
-            code = (
-                foundation.Status.UNSUP_CLUSTER_COMMAND
-                if msg.is_cluster_command
-                else foundation.Status.UNSUP_GENERAL_COMMAND
-            )
-            await self.default_response(msg, code)
-
-    async def _read_attributes(self, msg: ZclMessage) -> None:
-        try:
-            ids, _ = t.List[t.uint16_t].deserialize(msg.payload)
-        except ValueError:
-            await self.default_response(msg, foundation.Status.MALFORMED_COMMAND)
-            return
-        store = self.attributes.get(msg.cluster_id, {})
-        out = b""
-        for attr in ids:
-            value = store.get(attr)
-            if value is None:
-                record = foundation.ReadAttributeRecord(
-                    attr, foundation.Status.UNSUPPORTED_ATTRIBUTE
-                )
-            else:
-                record = foundation.ReadAttributeRecord(attr, foundation.Status.SUCCESS, value)
-            out += record.serialize()
-        if msg.group is None and not msg.broadcast:
-            await self.reply(
-                msg, foundation.GeneralCommand.Read_Attributes_rsp, out, cluster_specific=False
-            )
 
 
 class SimDevice(Node):
