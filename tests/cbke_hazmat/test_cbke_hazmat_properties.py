@@ -7,6 +7,8 @@ definitions (bit-by-bit carry-less product, affine double-and-add).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -133,6 +135,10 @@ def test_edge_scalars(curve: Curve) -> None:
     assert curve.mul_add(3, p, 5, p) == curve.mul(8, p)
     assert curve.mul_add(1, g, 1, g) == curve.double(g)
     assert curve.mul_add(0, p, 0, g) == INFINITY
+    q = curve.mul_base(4242)
+    assert curve.mul_add(5, p, 1, q) == curve.add(curve.mul_naive(5, p), q)
+    assert curve.mul_add(1, p, 9, q) == curve.add(p, curve.mul_naive(9, q))
+    assert curve.mul_add(1, p, 1, q) == curve.add(p, q)
     assert curve.mul_add(7, INFINITY, 2, p) == curve.mul(2, p)
     assert curve.mul(5, INFINITY) == INFINITY
     assert curve.double(INFINITY) == INFINITY
@@ -170,3 +176,25 @@ def test_tau_naf_terminates_on_small_elements() -> None:
                     digits = tau.digits(r0, r1)
                     assert len(digits) < 30
                     assert tau.value(digits) == (r0, r1)
+
+
+def test_concurrent_use_of_a_fresh_curve() -> None:
+    """Lazily built tables (generator rows, point tables, multi-squaring maps) are safe to
+    build from several threads at once (the key establishment runs in an executor)."""
+    curve = Curve(
+        name="sect163k1-copy",
+        m=163,
+        middle_terms=(7, 6, 3),
+        a=1,
+        gx=SECT163K1.generator.x,
+        gy=SECT163K1.generator.y,
+        n=SECT163K1.n,
+        h=2,
+    )
+    scalars = [3**i % curve.n for i in range(60, 76)]
+    points = [SECT163K1.mul_base(k) for k in scalars]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        bases = list(pool.map(curve.mul_base, scalars))
+        products = list(pool.map(lambda p: curve.mul(77, p), points * 2))
+    assert bases == points
+    assert products == [SECT163K1.mul_naive(77, p) for p in points] * 2

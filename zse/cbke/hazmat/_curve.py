@@ -6,6 +6,8 @@ SEC 1 v2 sections 2.2.2 (group law), 2.3.3/2.3.4 (compressed point encoding), 3.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zse.cbke.hazmat._field import BinaryField
@@ -35,6 +37,11 @@ class Point:
 #: The point at infinity (the group identity).
 INFINITY = Point(0, 0, infinity=True)
 
+#: Longest run of Frobenius maps done by one multi-squaring table (7 tables per field).
+_MAX_FROBENIUS_STEP = 8
+#: Precomputed tables kept per curve (static keys, CA key, peers' keys).
+_TABLE_CACHE_SIZE = 16
+
 _Affine = tuple[int, int]
 _LD = tuple[int, int, int]
 
@@ -47,7 +54,7 @@ class Curve:
         *,
         name: str,
         m: int,
-        low_terms: tuple[int, int, int],
+        middle_terms: tuple[int, int, int],
         a: int,
         gx: int,
         gy: int,
@@ -57,7 +64,7 @@ class Curve:
         base_window: int = 6,
     ) -> None:
         self.name = name
-        self.field = BinaryField(m, low_terms)
+        self.field = BinaryField(m, middle_terms)
         self.m = m
         self.a = a
         self.b = 1
@@ -72,6 +79,8 @@ class Curve:
         self._tau = TauAdic(m=m, a=a, n=n, h=h, width=window)
         self._base_tau = TauAdic(m=m, a=a, n=n, h=h, width=base_window)
         self._base_rows: list[list[_Affine]] = []
+        self._table_cache: dict[_Affine, list[_Affine]] = {}
+        self._cache_lock = threading.Lock()
         if not self.is_on_curve(self.generator):
             raise ValueError(f"{name}: generator is not on the curve")
 
@@ -186,6 +195,11 @@ class Curve:
                 if other is not None:
                     acc = self._ld_add_affine(acc, self._to_affine(other))
             return self._to_point(acc)
+        # A coefficient of 1 (certificate reconstruction e*B + Q_CA) needs no table.
+        if b == 1:
+            return self.add(self.mul(a, p), q)
+        if a == 1:
+            return self.add(p, self.mul(b, q))
         terms = []
         for k, point in ((a, p), (b, q)):
             if k:
@@ -227,10 +241,25 @@ class Curve:
         return (x, y)
 
     def _precompute(self, x: int, y: int) -> list[_Affine]:
-        """``alpha_u * P`` for odd ``u < 2^(w-1)``, affine, index ``u >> 1`` (plan: 1 add each)."""
-        table: list[_Affine | None] = [None] * (1 << (self._tau.width - 2))
+        """``alpha_u * P`` for odd ``u < 2^(w-1)``, affine, index ``u >> 1`` (plan: 1 add each).
+
+        The last few tables are cached: the same static keys recur in every key establishment.
+        """
+        key = (x, y)
+        cache = self._table_cache
+        table = cache.get(key)
+        if table is None:
+            table = self._compute_table(self._tau, x, y)
+            with self._cache_lock:
+                cache[key] = table
+                while len(cache) > _TABLE_CACHE_SIZE:
+                    del cache[next(iter(cache))]
+        return table
+
+    def _compute_table(self, tau: TauAdic, x: int, y: int) -> list[_Affine]:
+        table: list[_Affine | None] = [None] * (1 << (tau.width - 2))
         table[0] = (x, y)
-        for u, s1, j1, v1, s2, j2, v2 in self._tau.plan:
+        for u, s1, j1, v1, s2, j2, v2 in tau.plan:
             terms = []
             for sign, j, v in ((s1, j1, v1), (s2, j2, v2)):
                 base = table[v >> 1]
@@ -283,15 +312,31 @@ class Curve:
         y3 = mul(d_ ^ x3, e_ ^ z3) ^ mul(y2 ^ x2, sqr(z3))
         return (x3, y3, z3)
 
+    def _frobenius_power(self, k: int) -> Callable[[int], int]:
+        """``a -> a^(2^k)``: one squaring for k = 1, a cached byte-table linear map above."""
+        if k == 1:
+            return self.field.sqr
+        return self.field.multi_square(k)
+
     def _horner(self, terms: list[tuple[list[int], list[_Affine]]]) -> _LD | None:
-        """Sum of ``d_i tau^i alpha_|d_i| P`` over the terms: Horner with Frobenius on (X, Y, Z)."""
-        sqr = self.field.sqr
+        """Sum of ``d_i tau^i alpha_|d_i| P`` over the terms: Horner over the non-zero digit
+        positions, applying ``tau^gap`` to (X, Y, Z) with one table lookup chain per gap."""
         add = self._ld_add_affine
         length = max(len(d) for d, _ in terms)
+        positions = sorted(
+            {i for digits, _ in terms for i, d in enumerate(digits) if d}, reverse=True
+        )
         acc: _LD | None = None
-        for i in range(length - 1, -1, -1):
-            if acc is not None:
-                acc = (sqr(acc[0]), sqr(acc[1]), sqr(acc[2]))
+        previous = length
+        for i in [*positions, 0] if not positions or positions[-1] else positions:
+            gap = previous - i if acc is not None else 0
+            while gap:
+                step = min(gap, _MAX_FROBENIUS_STEP)
+                power = self._frobenius_power(step)
+                assert acc is not None
+                acc = (power(acc[0]), power(acc[1]), power(acc[2]))
+                gap -= step
+            previous = i
             for digits, table in terms:
                 if i < len(digits):
                     d = digits[i]
@@ -303,21 +348,16 @@ class Curve:
         return acc
 
     def _base_table_row(self, i: int) -> list[_Affine]:
+        """Row ``i`` of the generator table: ``tau^i * alpha_u * G`` (grown on demand)."""
         rows = self._base_rows
-        if not rows:
-            g = self.generator
-            rows.append(self._precompute_with(self._base_tau, g.x, g.y))
-        while len(rows) <= i:
-            rows.append([self._affine_frobenius(p, 1) for p in rows[-1]])
+        if len(rows) <= i:
+            with self._cache_lock:
+                if not rows:
+                    g = self.generator
+                    rows.append(self._compute_table(self._base_tau, g.x, g.y))
+                while len(rows) <= i:
+                    rows.append([self._affine_frobenius(p, 1) for p in rows[-1]])
         return rows[i]
-
-    def _precompute_with(self, tau: TauAdic, x: int, y: int) -> list[_Affine]:
-        saved = self._tau
-        self._tau = tau
-        try:
-            return self._precompute(x, y)
-        finally:
-            self._tau = saved
 
     def _base_sum(self, k: int) -> _LD | None:
         digits = self._base_tau.digits(*self._base_tau.reduce(k))
@@ -426,7 +466,7 @@ class Curve:
 SECT163K1 = Curve(
     name="sect163k1",
     m=163,
-    low_terms=(7, 6, 3),
+    middle_terms=(7, 6, 3),
     a=1,
     gx=0x02FE13C0537BBC11ACAA07D793DE4E6D5E5C94EEE8,
     gy=0x0289070FB05D38FF58321F2E800536D538CCDAA3D9,
@@ -438,7 +478,7 @@ SECT163K1 = Curve(
 SECT283K1 = Curve(
     name="sect283k1",
     m=283,
-    low_terms=(12, 7, 5),
+    middle_terms=(12, 7, 5),
     a=0,
     gx=0x0503213F78CA44883F1A3B8162F188E553CD265F23C1567A16876913B0C2AC2458492836,
     gy=0x01CCDA380F1C9E318D90F95D07E5426FE87E45C0E8184698E45962364E34116177DD2259,

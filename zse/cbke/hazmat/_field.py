@@ -29,6 +29,9 @@ def _spread_nibble(value: int) -> int:
 # Squaring table: for each byte ``v``, the high and the low byte of v(z)^2.
 _SQUARE_LOW = bytes(_spread_nibble(v & 0x0F) for v in range(256))
 _SQUARE_HIGH = bytes(_spread_nibble(v >> 4) for v in range(256))
+# Each byte split into its two 4-bit windows (for the multiplication loop).
+_HIGH_NIBBLE = bytes(v >> 4 for v in range(256))
+_LOW_NIBBLE = bytes(v & 15 for v in range(256))
 
 
 class LinearMap:
@@ -82,7 +85,7 @@ def _make_mul(m: int, shifts: tuple[int, int, int]) -> Callable[[int, int], int]
     byte_len = (m + 7) // 8
 
     def mul(a: int, b: int) -> int:
-        """``a * b``: 4-bit window table of ``a``, ``b`` consumed a byte (two windows) per step."""
+        """``a * b``: 4-bit window table of ``a``; ``b`` consumed a byte (two windows) per step."""
         a2 = a << 1
         a3 = a2 ^ a
         a4 = a << 2
@@ -93,8 +96,11 @@ def _make_mul(m: int, shifts: tuple[int, int, int]) -> Callable[[int, int], int]
         t: tuple[int, ...] = (0, a, a2, a3, a4, a5, a6, a7, a8, a8 ^ a, a8 ^ a2, a8 ^ a3)
         t += (a8 ^ a4, a8 ^ a5, a8 ^ a6, a8 ^ a7)
         r = 0
-        for byte in b.to_bytes(byte_len):
-            r = (r << 8) ^ (t[byte >> 4] << 4) ^ t[byte & 15]
+        data = b.to_bytes(byte_len)
+        for high, low in zip(
+            data.translate(_HIGH_NIBBLE), data.translate(_LOW_NIBBLE), strict=True
+        ):
+            r = (r << 8) ^ (t[high] << 4) ^ t[low]
         hi = r >> m
         r = (r & mask) ^ hi ^ (hi << s1) ^ (hi << s2) ^ (hi << s3)
         hi = r >> m
