@@ -27,6 +27,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "zse.cbke": ("asyncio", "zigpy.application", "zigpy.zcl", *HIGHER_LAYERS, *RADIOS),
     "zse.clusters": ("asyncio", "zse.cbke", *HIGHER_LAYERS[1:], *RADIOS),
     "zse.services": ("zse.sim", "zse.cli", "zse.roles", *RADIOS),
+    "zse.price": ("asyncio", "zigpy", *HIGHER_LAYERS, *RADIOS),
 }
 
 

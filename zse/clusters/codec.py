@@ -35,7 +35,7 @@ def command_def(cluster: type[Cluster], command_id: int, *, from_server: bool) -
 
 def decode_command(
     cluster: type[Cluster], command_id: int, payload: bytes, *, from_server: bool
-) -> tuple[CommandSchema, bytes]:
+) -> tuple[Any, bytes]:
     """Decode a ZCL command payload (the bytes after the ZCL header).
 
     Returns the command and any bytes after its last known field. Raises

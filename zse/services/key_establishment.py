@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,7 @@ from zse.cbke.credentials import Credentials
 from zse.cbke.machine import Established, Initiator, Step, Terminated
 from zse.cbke.messages import TerminateKeyEstablishment, TerminateStatus
 from zse.errors import ZseError
+from zse.services._events import EventStream
 from zse.services.zcl import ZclPort
 
 __all__ = [
@@ -105,7 +106,8 @@ class KeyEstablishmentServer:
 
     ``install_key(partner, key_data)`` is called when an exchange succeeds, to make the new
     key the partner's APS link key (on the simulator: ``app.set_link_key``). Outcomes are
-    offered as :class:`KeyEstablishmentEvent` through :meth:`events` and ``on_event``.
+    offered as :class:`KeyEstablishmentEvent` through ``events()`` (async iterator) and
+    ``on_event(listener)``.
     """
 
     def __init__(
@@ -124,8 +126,9 @@ class KeyEstablishmentServer:
         )
         self.install_key = install_key
         self.executor = executor
-        self._listeners: list[Callable[[KeyEstablishmentEvent], None]] = []
-        self._queues: list[asyncio.Queue[KeyEstablishmentEvent]] = []
+        self._stream: EventStream[KeyEstablishmentEvent] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
         self._timer: asyncio.TimerHandle | None = None
         self._remove: Callable[[], None] | None = None
 
@@ -143,21 +146,6 @@ class KeyEstablishmentServer:
             self._remove = None
         if self._timer is not None:
             self._timer.cancel()
-
-    def on_event(self, listener: Callable[[KeyEstablishmentEvent], None]) -> Callable[[], None]:
-        """Call ``listener`` with every outcome; returns a function that removes it."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
-    async def events(self) -> AsyncIterator[KeyEstablishmentEvent]:
-        """Async-iterate outcomes from now on."""
-        queue: asyncio.Queue[KeyEstablishmentEvent] = asyncio.Queue()
-        self._queues.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._queues.remove(queue)
 
     async def _on_message(self, msg: Any) -> None:
         if msg.from_server:
@@ -188,11 +176,7 @@ class KeyEstablishmentServer:
             LOGGER.info("key established with %s (%s)", partner, result.suite.name)
         else:
             LOGGER.info("key establishment with %s ended: %s", partner, result)
-        event = KeyEstablishmentEvent(partner=partner, result=result)
-        for listener in list(self._listeners):
-            listener(event)
-        for queue in self._queues:
-            queue.put_nowait(event)
+        self._stream.emit(KeyEstablishmentEvent(partner=partner, result=result))
 
     def _arm(self) -> None:
         if self._timer is not None:

@@ -78,6 +78,10 @@ class ZclPort(Protocol):
         self, cluster_id: int, attr_id: int, value: Any, type_id: int | None = None
     ) -> None: ...
 
+    def set_attribute_source(
+        self, cluster_id: int, attr_id: int, type_id: int, source: Callable[[], Any]
+    ) -> None: ...
+
     def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]: ...
 
     async def send(
@@ -121,6 +125,7 @@ class ZclEndpointBase:
         self.endpoint_id = int(descriptor.endpoint)
         self.profile_id = int(descriptor.profile)
         self.attributes: dict[int, dict[int, foundation.TypeValue]] = {}
+        self._sources: dict[int, dict[int, tuple[int, Callable[[], Any]]]] = {}
         self._handlers: dict[int, list[ZclHandler]] = {}
         self._queues: list[asyncio.Queue[ZclMessage]] = []
         self._requests: dict[tuple[int, int, int], asyncio.Future[ZclMessage]] = {}
@@ -168,6 +173,24 @@ class ZclEndpointBase:
         self.attributes.setdefault(cluster_id, {})[attr_id] = foundation.TypeValue(
             type=foundation.DataTypeId(type_id), value=data_type.python_type(value)
         )
+
+    def set_attribute_source(
+        self, cluster_id: int, attr_id: int, type_id: int, source: Callable[[], Any]
+    ) -> None:
+        """Answer Read Attributes for an attribute whose value is computed when read
+        (``source()``), such as the Time cluster's time."""
+        self._sources.setdefault(cluster_id, {})[attr_id] = (type_id, source)
+
+    def attribute_value(self, cluster_id: int, attr_id: int) -> foundation.TypeValue | None:
+        """The value Read Attributes answers for an attribute now, or None."""
+        dynamic = self._sources.get(cluster_id, {}).get(attr_id)
+        if dynamic is not None:
+            type_id, source = dynamic
+            data_type = foundation.DataType.from_type_id(foundation.DataTypeId(type_id))
+            return foundation.TypeValue(
+                type=foundation.DataTypeId(type_id), value=data_type.python_type(source())
+            )
+        return self.attributes.get(cluster_id, {}).get(attr_id)
 
     def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]:
         """Call ``handler(msg)`` for each cluster-specific command on ``cluster_id`` that is not
@@ -349,10 +372,9 @@ class ZclEndpointBase:
         except ValueError:
             await self.default_response(msg, foundation.Status.MALFORMED_COMMAND)
             return
-        store = self.attributes.get(msg.cluster_id, {})
         out = b""
         for attr in ids:
-            value = store.get(attr)
+            value = self.attribute_value(msg.cluster_id, attr)
             if value is None:
                 record = foundation.ReadAttributeRecord(
                     attr, foundation.Status.UNSUPPORTED_ATTRIBUTE

@@ -90,7 +90,6 @@ class RawFrame:
     rssi: int = -40
 
 
-
 @dataclass
 class NodeStats:
     """Per-node counters of frames the stack dropped."""

@@ -1,0 +1,126 @@
+"""The Price core: what applies now, what is scheduled, and the overlap rule (SE D.4)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zse.clusters import Price, decode_command, encode_command
+from zse.price import DURATION_UNTIL_CHANGED, PriceEvent, PriceSchedule
+
+
+def price(event_id: int, start: int = 0, minutes: int = DURATION_UNTIL_CHANGED, **kw) -> PriceEvent:
+    fields = {
+        "provider_id": 1,
+        "rate_label": b"TOU",
+        "issuer_event_id": event_id,
+        "unit_of_measure": 0,
+        "currency": 840,
+        "price_trailing_digit": 3,
+        "price_tier": 1,
+        "number_of_price_tiers": 3,
+        "register_tier": 1,
+        "start_time": start,
+        "duration_in_minutes": minutes,
+        "price": 100 * (event_id % 1000),
+    }
+    fields.update(kw)
+    return PriceEvent(**fields)
+
+
+def test_start_now_and_until_changed():
+    schedule = PriceSchedule()
+    assert schedule.current(1000) is None
+    assert schedule.add(price(1), now=1000)
+    assert schedule.current(1000) == price(1)
+    assert schedule.current(10**9) == price(1)
+
+
+def test_newer_issuer_event_id_wins_an_overlap():
+    schedule = PriceSchedule()
+    schedule.add(price(5, start=1000, minutes=60), now=0)
+    schedule.add(price(4, start=1600, minutes=60), now=0)  # older id, overlaps the end
+    assert schedule.current(1700) == price(5, start=1000, minutes=60)
+    assert schedule.current(4700) == price(4, start=1600, minutes=60)  # after 5 ended
+    schedule.add(price(9, start=2000, minutes=10), now=0)
+    assert schedule.current(2100).issuer_event_id == 9
+    assert schedule.current(2700).issuer_event_id == 5
+
+
+def test_repeat_is_not_new_and_a_changed_repeat_replaces():
+    schedule = PriceSchedule()
+    assert schedule.add(price(1), now=0)
+    assert not schedule.add(price(1), now=10)
+    assert len(schedule) == 1
+    assert schedule.add(price(1, price=7), now=20)
+    assert schedule.current(20).price == 7
+    assert len(schedule) == 1
+
+
+def test_scheduled_prices_by_start_time_and_count():
+    schedule = PriceSchedule()
+    schedule.add(price(1), now=0)
+    schedule.add(price(3, start=7200, minutes=60), now=0)
+    schedule.add(price(2, start=3600, minutes=60), now=0)
+    assert [p.issuer_event_id for p in schedule.scheduled(0, 0, now=100)] == [1, 2, 3]
+    assert [p.issuer_event_id for p in schedule.scheduled(0, 2, now=100)] == [1, 2]
+    # start time = the minimum end time of what is resent: price 2 ends at 7200
+    assert [p.issuer_event_id for p in schedule.scheduled(7200, 0, now=100)] == [1, 3]
+    assert [p.issuer_event_id for p in schedule.scheduled(7199, 0, now=100)] == [1, 2, 3]
+    # ended prices are forgotten; the open-ended one overridden for now is still resent
+    assert [p.issuer_event_id for p in schedule.scheduled(0, 0, now=8000)] == [1, 3]
+    assert [p.issuer_event_id for p in schedule.scheduled(0, 0, now=11000)] == [1]
+
+
+def test_superseded_open_ended_price_is_dropped():
+    schedule = PriceSchedule()
+    schedule.add(price(1), now=0)
+    schedule.add(price(2), now=50)
+    assert schedule.current(60).issuer_event_id == 2
+    assert [p.issuer_event_id for p in schedule.scheduled(0, 0, now=60)] == [2]
+
+
+def test_field_checks():
+    with pytest.raises(ValueError, match="rate label is 13 bytes"):
+        price(1, rate_label=b"x" * 13)
+    with pytest.raises(ValueError, match="price_tier must fit in 4 bits"):
+        price(1, price_tier=16)
+    with pytest.raises(ValueError, match="price must fit in 32 bits"):
+        price(1, price=2**32)
+    with pytest.raises(ValueError, match="price_control must fit in 8 bits"):
+        price(1, price_control=256)
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 15),
+    st.integers(0, 15),
+    st.one_of(st.none(), st.integers(0, 255)),
+)
+def test_wire_round_trip(event_id, tier, tiers, control):
+    event = price(
+        event_id,
+        price_tier=tier,
+        number_of_price_tiers=tiers,
+        **(
+            {}
+            if control is None
+            else {
+                "price_ratio": 0xFF,
+                "generation_price": 0xFFFFFFFF,
+                "generation_price_ratio": 0xFF,
+                "alternate_cost_delivered": 0xFFFFFFFF,
+                "alternate_cost_unit": 1,
+                "alternate_cost_trailing_digit": 0,
+                "number_of_block_thresholds": 0,
+                "price_control": control,
+            }
+        ),
+    )
+    schema = Price.ClientCommandDefs.publish_price.schema
+    payload = encode_command(schema(**event.to_fields(current_time=123)))
+    command, rest = decode_command(Price, 0x00, payload, from_server=True)
+    assert rest == b""
+    assert PriceEvent.from_fields(command) == event
+    assert event.acknowledgement_required == bool((control or 0) & 1)

@@ -1,0 +1,88 @@
+"""The Time server on the SE endpoint (ZCL 3.12, as SE 5.4.3 uses it) and ZigBee time.
+
+ZigBee time (UTCTime) counts seconds from 2000-01-01 00:00:00 UTC. SE devices set their clocks
+from the ESI's Time cluster, whose TimeStatus says whether that time can be trusted:
+Master (bit 0), Synchronized (bit 1), MasterZoneDst (bit 2) and Superseding (bit 3, SE: a
+device prefers this server's time over others').
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from zse.services.zcl import ZclPort
+
+__all__ = [
+    "TIME",
+    "ZIGBEE_EPOCH",
+    "TimeServer",
+    "TimeStatus",
+    "system_clock",
+    "zigbee_time",
+]
+
+TIME = 0x000A
+#: The ZigBee epoch as a Unix timestamp (2000-01-01 00:00:00 UTC).
+ZIGBEE_EPOCH = 946_684_800
+_UTC_TIME = 0xE2
+_BITMAP8 = 0x18
+_INT32 = 0x2B
+_UINT32 = 0x23
+
+
+def zigbee_time(unix_seconds: float) -> int:
+    """ZigBee UTCTime for a Unix timestamp."""
+    return int(unix_seconds) - ZIGBEE_EPOCH
+
+
+def system_clock() -> int:
+    """The system's wall clock as ZigBee UTCTime."""
+    return zigbee_time(_time.time())
+
+
+@dataclass
+class TimeStatus:
+    """TimeStatus bits (ZCL 3.12.2.2.2); SE ESIs set Master, Synchronized and Superseding."""
+
+    master: bool = True
+    synchronized: bool = True
+    master_zone_dst: bool = False
+    superseding: bool = True
+
+    def bitmap(self) -> int:
+        """The attribute's value."""
+        return (
+            self.master | self.synchronized << 1 | self.master_zone_dst << 2 | self.superseding << 3
+        )
+
+
+class TimeServer:
+    """Serve Time (0x000A) from an endpoint: Time, TimeStatus, TimeZone and LocalTime.
+
+    ``clock()`` is ZigBee UTCTime (inject the simulator's virtual clock in simulations);
+    ``status`` can be changed at any time, e.g. clearing ``synchronized`` when the ESI loses
+    its upstream time source.
+    """
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        clock: Callable[[], int] = system_clock,
+        status: TimeStatus | None = None,
+        time_zone: int = 0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.clock = clock
+        self.status = status or TimeStatus()
+        self.time_zone = time_zone
+
+    def start(self) -> None:
+        """Publish the attributes; they are computed whenever they are read."""
+        set_source = self.endpoint.set_attribute_source
+        set_source(TIME, 0x0000, _UTC_TIME, self.clock)
+        set_source(TIME, 0x0001, _BITMAP8, lambda: self.status.bitmap())  # noqa: PLW0108 -- status may be replaced
+        set_source(TIME, 0x0002, _INT32, lambda: self.time_zone)
+        set_source(TIME, 0x0007, _UINT32, lambda: self.clock() + self.time_zone)
