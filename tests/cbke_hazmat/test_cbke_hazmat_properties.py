@@ -7,6 +7,8 @@ definitions (bit-by-bit carry-less product, affine double-and-add).
 
 from __future__ import annotations
 
+import copy
+import pickle
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -198,3 +200,11 @@ def test_concurrent_use_of_a_fresh_curve() -> None:
         products = list(pool.map(lambda p: curve.mul(77, p), points * 2))
     assert bases == points
     assert products == [SECT163K1.mul_naive(77, p) for p in points] * 2
+
+
+def test_curves_copy_and_pickle_as_themselves() -> None:
+    """Curves hold caches and a lock; copies and unpickled curves are the same objects."""
+    for curve in CURVES:
+        assert copy.copy(curve) is curve
+        assert copy.deepcopy({"c": curve})["c"] is curve
+        assert pickle.loads(pickle.dumps(curve)) is curve

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from zse.cbke.hazmat._field import BinaryField
 from zse.cbke.hazmat._tnaf import TauAdic
@@ -64,6 +65,18 @@ class Curve:
         base_window: int = 6,
     ) -> None:
         self.name = name
+        self._params: dict[str, Any] = {
+            "name": name,
+            "m": m,
+            "middle_terms": middle_terms,
+            "a": a,
+            "gx": gx,
+            "gy": gy,
+            "n": n,
+            "h": h,
+            "window": window,
+            "base_window": base_window,
+        }
         self.field = BinaryField(m, middle_terms)
         self.m = m
         self.a = a
@@ -86,6 +99,17 @@ class Curve:
 
     def __repr__(self) -> str:
         return f"<Curve {self.name}>"
+
+    # A curve is an immutable value with caches: copies are the object itself, and pickling
+    # (process pools, hypothesis) rebuilds it from its parameters, or returns the named curve.
+    def __copy__(self) -> Curve:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Curve:
+        return self
+
+    def __reduce__(self) -> tuple[Callable[[dict[str, Any]], Curve], tuple[dict[str, Any]]]:
+        return (_rebuild_curve, (self._params,))
 
     # -- group law (SEC 1 section 2.2.2), affine ------------------------------------------
 
@@ -328,7 +352,9 @@ class Curve:
         )
         acc: _LD | None = None
         previous = length
-        for i in [*positions, 0] if not positions or positions[-1] else positions:
+        # stop at every non-zero position, and at 0 for the trailing Frobenius maps
+        stops = positions if positions and positions[-1] == 0 else [*positions, 0]
+        for i in stops:
             gap = previous - i if acc is not None else 0
             while gap:
                 step = min(gap, _MAX_FROBENIUS_STEP)
@@ -460,6 +486,14 @@ class Curve:
     def order_check(self, p: Point) -> bool:
         """Whether ``n*P = O`` and ``P != O``, by the slow reference multiplication."""
         return not p.infinity and self.mul_naive(self.n, p).infinity
+
+
+def _rebuild_curve(params: dict[str, Any]) -> Curve:
+    """Unpickle a curve: the module's own instance when the parameters match."""
+    for curve in (SECT163K1, SECT283K1):
+        if curve._params == params:
+            return curve
+    return Curve(**params)
 
 
 #: SEC 2 section 3.2.1: sect163k1, a = 1, b = 1, cofactor 2 (CBKE suite 1).
