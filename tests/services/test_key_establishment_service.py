@@ -177,3 +177,62 @@ async def test_lost_confirm_key_response_times_out_then_a_retry_agrees():
     )
     assert app.get_link_key(device.ieee) == established.key_data
     assert device.link_keys[app.state.node_info.ieee] == established.key_data
+
+
+async def add_device(air, app, eui: str) -> SimDevice:
+    code = InstallCode.generate(rng=air.rng)
+    device = air.device(eui, install_code=code, channel=15)
+    device.add_endpoint(1, device_type=0x0502, in_clusters=[KEY_EST], out_clusters=[KEY_EST])
+    await app.permit_with_link_key(device.ieee, t.KeyData(code.link_key), 60)
+    await device.join()
+    return device
+
+
+def attempt(app, device: SimDevice):
+    return establish_key(
+        device.endpoints[1],
+        partner_nwk=0x0000,
+        partner_endpoint=SE_ENDPOINT_ID,
+        partner_eui64=app.state.node_info.ieee,
+        credentials=CA.issue(eui64_bytes(device.ieee), SUITE2),
+        install_key=install_on_device(device),
+    )
+
+
+async def test_concurrent_exchanges_with_several_devices():
+    air, app, _, _, first = await han(24)
+    others = [await add_device(air, app, f"00:0d:6f:00:0c:00:01:0{i}") for i in range(3)]
+    await asyncio.sleep(30)
+    devices = [first, *others]
+    results = await asyncio.gather(*(attempt(app, d) for d in devices))
+    keys = [r.key_data for r in results]
+    assert len(set(keys)) == 4  # every partner its own key
+    for device, key in zip(devices, keys, strict=True):
+        assert app.get_link_key(device.ieee) == key
+        assert device.link_keys[app.state.node_info.ieee] == key
+
+
+async def test_busy_server_answers_no_resources_and_the_device_retries_after_the_wait():
+    air, app, se, server, first = await han(25)
+    server.stop()
+    busy = KeyEstablishmentServer(
+        se,
+        [CA.issue(eui64_bytes(app.state.node_info.ieee), SUITE2)],
+        install_key=app.set_link_key,
+        max_sessions=1,
+        busy_wait_time=20,
+    )
+    busy.start()
+    second = await add_device(air, app, "00:0d:6f:00:0c:00:02:01")
+    await asyncio.sleep(30)
+    outcomes = await asyncio.gather(
+        attempt(app, first), attempt(app, second), return_exceptions=True
+    )
+    failed = [o for o in outcomes if isinstance(o, KeyEstablishmentFailed)]
+    assert len(failed) == 1
+    assert failed[0].status == TerminateStatus.NO_RESOURCES
+    assert failed[0].wait_time == 20
+    loser = second if isinstance(outcomes[1], KeyEstablishmentFailed) else first
+    await asyncio.sleep(failed[0].wait_time)
+    established = await attempt(app, loser)
+    assert app.get_link_key(loser.ieee) == established.key_data

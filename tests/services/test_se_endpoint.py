@@ -196,3 +196,57 @@ async def test_malformed_zcl_header_is_dropped(garbage):
     await asyncio.sleep(1)
     assert len(se.dropped) == 1
     assert se.dropped[0].reason.startswith("malformed ZCL header")
+
+
+def match_desc_request(tsn: int, profile: int, in_clusters: list[int], out: list[int]) -> bytes:
+    data = bytes((tsn,)) + (0xFFFD).to_bytes(2, "little") + profile.to_bytes(2, "little")
+    data += bytes((len(in_clusters),)) + b"".join(c.to_bytes(2, "little") for c in in_clusters)
+    return data + bytes((len(out),)) + b"".join(c.to_bytes(2, "little") for c in out)
+
+
+@pytest.mark.parametrize(
+    ("profile", "in_clusters", "answered", "endpoints"),
+    [
+        (0x0109, [KEY_EST], True, [SE_ENDPOINT_ID]),  # a device looking for the KE server
+        (0x0109, [0x0702], True, []),  # SE, but no such server cluster here
+        (HA_PROFILE, [0x0006], False, None),  # not SE: left to zigpy
+    ],
+)
+async def test_se_match_descriptor_is_answered_from_the_se_endpoint(
+    profile, in_clusters, answered, endpoints
+):
+    zigpy_saw: list[t.ZigbeePacket] = []
+    _, app, se, device = await network(8, zigpy_saw)
+    sent: list[t.ZigbeePacket] = []
+    original_send = app.send_packet
+
+    async def spy(packet: t.ZigbeePacket) -> None:
+        sent.append(packet)
+        await original_send(packet)
+
+    app.send_packet = spy  # type: ignore[method-assign]
+    zigpy_saw.clear()
+    assert device.nwk is not None
+    se._packet_received(
+        t.ZigbeePacket(
+            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(device.nwk)),
+            src_ep=0,
+            dst=t.AddrModeAddress(addr_mode=t.AddrMode.Broadcast, address=0xFFFD),
+            dst_ep=0,
+            tsn=0x42,
+            profile_id=0,
+            cluster_id=0x0006,
+            data=t.SerializableBytes(match_desc_request(0x42, profile, in_clusters, [])),
+        )
+    )
+    await asyncio.sleep(1)
+    ours = [p for p in sent if p.cluster_id == 0x8006 and p.data.serialize()[0] == 0x42]
+    if answered:
+        assert len(ours) == 1
+        payload = ours[0].data.serialize()
+        assert payload[1] == 0x00  # SUCCESS
+        assert list(payload[5 : 5 + payload[4]]) == endpoints
+        assert not zigpy_saw  # zigpy's empty answer is not sent
+    else:  # zigpy got the request and answered it itself (its HA endpoint 1)
+        assert len(zigpy_saw) == 1
+        assert [list(p.data.serialize()[5:]) for p in ours] == [[1]]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import cast
@@ -47,6 +48,8 @@ ESI_DEVICE_ID = 0x0500
 SE_ENDPOINT_ID = 9
 #: Key Establishment, the one SE cluster exempt from APS encryption (SE 5.4.6).
 KEY_ESTABLISHMENT = 0x0800
+#: ZDO Match_Desc_req (ZB 2.4.3.1.7); the response is 0x8006.
+_MATCH_DESC_REQ = 0x0006
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +190,8 @@ class SeEndpoint(ZclEndpointBase):
         return packet.dst_ep in (self.endpoint_id, 0xFF)
 
     def _packet_received(self, packet: t.ZigbeePacket) -> None:
+        if self._se_match_descriptor(packet):
+            return
         if not self._ours(packet):
             assert self._original is not None
             self._original(packet)
@@ -223,6 +228,55 @@ class SeEndpoint(ZclEndpointBase):
             timestamp=asyncio.get_running_loop().time(),
         )
         self._accept(msg)
+
+    def _se_match_descriptor(self, packet: t.ZigbeePacket) -> bool:
+        """Answer a ZDO Match_Desc_req for the SE profile (ZB 2.4.3.1.7) from this endpoint.
+
+        zigpy answers every Match_Desc_req that is not for the HA profile with an empty list,
+        which would hide the ESI's Key Establishment server from a HAN device looking for it
+        (on radios whose firmware passes ZDO requests up). Returns True when handled here.
+        """
+        if packet.profile_id != 0 or packet.cluster_id != _MATCH_DESC_REQ or packet.dst_ep != 0:
+            return False
+        data = packet.data.serialize()
+        try:
+            tsn, _nwk_of_interest, profile = struct.unpack_from("<BHH", data)
+            offset = 5
+            in_count = data[offset]
+            in_clusters = struct.unpack_from(f"<{in_count}H", data, offset + 1)
+            offset += 1 + 2 * in_count
+            out_count = data[offset]
+            out_clusters = struct.unpack_from(f"<{out_count}H", data, offset + 1)
+        except (struct.error, IndexError):
+            return False  # malformed: zigpy's ZDO layer reports it as it does for any request
+        if profile != SE_PROFILE:
+            return False
+        match = bool(set(in_clusters) & set(self.in_clusters)) or bool(
+            set(out_clusters) & set(self.out_clusters)
+        )
+        endpoints = [self.endpoint_id] if match else []
+        own_nwk = int(self.app.state.node_info.nwk)
+        answer = struct.pack("<BBHB", tsn, 0x00, own_nwk, len(endpoints)) + bytes(endpoints)
+        assert packet.src is not None
+        task = asyncio.get_running_loop().create_task(
+            self.app.send_packet(
+                t.ZigbeePacket(
+                    src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(own_nwk)),
+                    src_ep=t.uint8_t(0),
+                    dst=packet.src,
+                    dst_ep=t.uint8_t(0),
+                    tsn=t.uint8_t(tsn),
+                    profile_id=t.uint16_t(0),
+                    cluster_id=t.uint16_t(_MATCH_DESC_REQ | 0x8000),
+                    data=t.SerializableBytes(answer),
+                    tx_options=t.TransmitOptions.NONE,
+                    radius=t.uint8_t(0),
+                )
+            )
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
 
     def _source(self, packet: t.ZigbeePacket) -> tuple[int, t.EUI64 | None]:
         assert packet.src is not None
