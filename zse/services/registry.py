@@ -1,0 +1,210 @@
+"""A headend's HAN provisioning registry, persisted (SQLite through :mod:`zse.store`).
+
+Devices are registered by install code and MAC address (EUI-64), validated as
+:mod:`zse.installcode` does, moved through the lifecycle of :mod:`zse.provisioning` by the
+headend's requests and by what happens on the network (join, CBKE success, leave), and grouped
+for by-group sends. Every change is written with its audit entry in one transaction, so the
+registry and its audit trail never disagree, whatever happens to the process.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+from zse.errors import DecodeError, ZseError
+from zse.installcode import InstallCode, canonical_eui64
+from zse.provisioning import DeviceRecord, LifecycleEvent, LifecycleState, next_state
+from zse.store import Batch, Store
+
+__all__ = ["AuditEntry", "HanRegistry", "ImportReport", "RegistryError"]
+
+_DEVICES = "registry.devices"
+_AUDIT = "registry.audit"
+
+
+class RegistryError(ZseError):
+    """A registry request that cannot be done: unknown device, duplicate registration."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEntry:
+    """One change to one device, in order (``seq``), with the wall-clock time it was made."""
+
+    seq: int
+    time: float
+    eui64: str
+    event: str
+    from_state: str | None
+    to_state: str
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportReport:
+    """What a bulk import did: devices registered, and one message per bad row."""
+
+    registered: list[str]
+    errors: list[str]
+
+
+class HanRegistry:
+    """The devices a headend provisions, their lifecycle state, groups and audit trail."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self._devices: dict[str, DeviceRecord] = {}
+
+    @classmethod
+    async def open(
+        cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+    ) -> HanRegistry:
+        """Open (or create) a registry file; a file that is not one raises ``StoreError``."""
+        registry = cls(await Store.open(path), clock=clock)
+        for value in (await registry.store.load(_DEVICES)).values():
+            record = DeviceRecord.from_json(value)
+            registry._devices[record.eui64] = record
+        return registry
+
+    async def close(self) -> None:
+        """Close the file."""
+        await self.store.close()
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def get(self, eui64: str) -> DeviceRecord:
+        """The device with this EUI-64 (any printed spelling)."""
+        key = canonical_eui64(eui64)
+        try:
+            return self._devices[key]
+        except KeyError:
+            raise RegistryError(f"device {key} is not registered") from None
+
+    def devices(
+        self, *, state: LifecycleState | None = None, group: str | None = None
+    ) -> list[DeviceRecord]:
+        """Registered devices, optionally in one state and/or one group, by EUI-64."""
+        return [
+            d
+            for _, d in sorted(self._devices.items())
+            if (state is None or d.state is state) and (group is None or group in d.groups)
+        ]
+
+    def link_key(self, eui64: str) -> bytes:
+        """The preconfigured link key of a registered device (from its install code)."""
+        return InstallCode.parse(self.get(eui64).install_code).link_key
+
+    async def audit(self, eui64: str | None = None) -> list[AuditEntry]:
+        """The audit trail, oldest first, of one device or of all."""
+        key = None if eui64 is None else canonical_eui64(eui64)
+        entries = []
+        for entry in await self.store.journal(_AUDIT):
+            value = entry.value
+            if key is None or value["eui64"] == key:
+                entries.append(AuditEntry(seq=entry.seq, **value))
+        return entries
+
+    # -- changes ---------------------------------------------------------------------------
+
+    async def register(
+        self, eui64: str, install_code: str, *, label: str = "", groups: Iterable[str] = ()
+    ) -> DeviceRecord:
+        """Register a device by MAC address and install code (both as printed).
+
+        Raises :class:`~zse.errors.InvalidEui64` / :class:`~zse.errors.InvalidInstallCode`
+        for bad input, :class:`RegistryError` if the device is already registered and not
+        de-provisioned (a de-provisioned device is registered again, with the new code).
+        """
+        key = canonical_eui64(eui64)
+        code = str(InstallCode.parse(install_code))
+        existing = self._devices.get(key)
+        if existing is None:
+            record = DeviceRecord(
+                eui64=key, install_code=code, label=label, groups=frozenset(groups)
+            )
+            await self._commit(record, "register", None, "")
+            return record
+        if existing.state is not LifecycleState.DEPROVISION_COMPLETE:
+            raise RegistryError(
+                f"device {key} is already registered ({existing.state.value}); "
+                "de-provision it before registering it again"
+            )
+        state = next_state(key, existing.state, LifecycleEvent.REREGISTER)
+        record = replace(
+            existing,
+            install_code=code,
+            state=state,
+            label=label or existing.label,
+            groups=frozenset(groups),
+            joined=False,
+        )
+        await self._commit(record, LifecycleEvent.REREGISTER.value, existing.state, "")
+        return record
+
+    async def apply(self, eui64: str, event: LifecycleEvent, detail: str = "") -> DeviceRecord:
+        """Move a device by ``event``; :class:`~zse.provisioning.IllegalTransition` if not
+        allowed from its state. Nothing is written for a refused event."""
+        current = self.get(eui64)
+        state = next_state(current.eui64, current.state, event)
+        joined = current.joined
+        if event is LifecycleEvent.JOINED:
+            joined = True
+        elif event is LifecycleEvent.LEFT:
+            joined = False
+        record = replace(current, state=state, joined=joined)
+        await self._commit(record, event.value, current.state, detail)
+        return record
+
+    async def set_groups(self, eui64: str, groups: Iterable[str]) -> DeviceRecord:
+        """Replace a device's groups."""
+        current = self.get(eui64)
+        record = replace(current, groups=frozenset(groups))
+        detail = ",".join(sorted(record.groups))
+        await self._commit(record, "groups", current.state, detail)
+        return record
+
+    async def import_csv(self, lines: Iterable[str]) -> ImportReport:
+        """Register devices from ``eui64,install_code[,label[,group;group...]]`` rows.
+
+        A first row naming its columns is a header. Each bad row (bad EUI-64 or install code,
+        wrong column count, a device already registered, a duplicate in the file) is reported
+        with its line number and not registered; the good rows are.
+        """
+        registered: list[str] = []
+        errors: list[str] = []
+        for line_no, row in enumerate(csv.reader(lines), start=1):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if line_no == 1 and "install" in ",".join(row).lower():
+                continue
+            if not 2 <= len(row) <= 4:
+                errors.append(f"line {line_no}: expected 2 to 4 columns, got {len(row)}")
+                continue
+            label = row[2].strip() if len(row) > 2 else ""
+            groups = [g.strip() for g in row[3].split(";") if g.strip()] if len(row) > 3 else []
+            try:
+                record = await self.register(row[0], row[1], label=label, groups=groups)
+            except (DecodeError, RegistryError) as exc:
+                errors.append(f"line {line_no}: {exc}")
+                continue
+            registered.append(record.eui64)
+        return ImportReport(registered=registered, errors=errors)
+
+    async def _commit(
+        self, record: DeviceRecord, event: str, from_state: LifecycleState | None, detail: str
+    ) -> None:
+        audit = {
+            "time": self.clock(),
+            "eui64": record.eui64,
+            "event": event,
+            "from_state": None if from_state is None else from_state.value,
+            "to_state": record.state.value,
+            "detail": detail,
+        }
+        batch = Batch().put(_DEVICES, record.eui64, record.to_json()).append(_AUDIT, event, audit)
+        await self.store.commit(batch)  # the audit trail is a record, not an outbox to report
+        self._devices[record.eui64] = record
