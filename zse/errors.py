@@ -15,6 +15,7 @@ __all__ = [
     "InvalidFrame",
     "InvalidInstallCode",
     "InvalidPoint",
+    "StoreError",
     "ZseError",
 ]
 
@@ -45,3 +46,7 @@ class InvalidCertificate(DecodeError):
 
 class InvalidFrame(DecodeError):
     """A frame (inter-PAN, ZCL payload) that cannot be decoded; the message gives the offset."""
+
+
+class StoreError(ZseError):
+    """A state database (zse.store) that is not a healthy zse store, or fails to read or write."""

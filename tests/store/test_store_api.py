@@ -1,0 +1,154 @@
+"""zse.store: records, the write-ahead journal, atomic batches, the virtual clock held."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from zse.errors import StoreError
+from zse.store import APPLICATION_ID, SCHEMA_VERSION, Batch, Store
+
+
+async def test_records_round_trip_json_and_bytes(tmp_path):
+    path = tmp_path / "state.db"
+    async with await Store.open(path) as store:
+        await store.commit(
+            Batch()
+            .put("a", "m1", {"text": "héllo", "raw": b"\x00\xff", "n": [1, 2], "f": None})
+            .put("a", "m2", 7)
+            .put("b", "x", True)
+        )
+        assert await store.load("a") == {
+            "m1": {"text": "héllo", "raw": b"\x00\xff", "n": [1, 2], "f": None},
+            "m2": 7,
+        }
+        assert await store.get("b", "x") is True
+        assert await store.get("b", "missing", "dflt") == "dflt"
+    async with await Store.open(path) as store:
+        assert await store.load("b") == {"x": True}
+        await store.commit(Batch().delete("a", "m2").delete("a", "never"))
+        assert await store.load("a") == {
+            "m1": {"text": "héllo", "raw": b"\x00\xff", "n": [1, 2], "f": None}
+        }
+        await store.commit(Batch().replace("a", {"only": 1}))
+        assert await store.load("a") == {"only": 1}
+        assert await store.namespaces() == ["a", "b"]
+
+
+async def test_header_identifies_a_zse_store(tmp_path):
+    path = tmp_path / "state.db"
+    store = await Store.open(path)
+    await store.close()
+    await store.close()  # twice is fine
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    raw.close()
+
+
+async def test_journal_write_ahead_then_mark_reported(tmp_path):
+    path = tmp_path / "state.db"
+    async with await Store.open(path) as store:
+        seqs = await store.commit(
+            Batch().put("ns", "k", 1).append("ns", "send", {"a": 1}).append("ns", "send", {"a": 2})
+        )
+        assert len(seqs) == 2
+        assert seqs[0] < seqs[1]
+        other = await store.commit(Batch().append("other", "send", "x"))
+        assert [e.value for e in await store.unreported("ns")] == [{"a": 1}, {"a": 2}]
+        await store.mark_reported(seqs[0])
+        await store.mark_reported(seqs[0])  # idempotent
+    async with await Store.open(path) as store:
+        pending = await store.unreported("ns")
+        assert [(e.seq, e.kind, e.value, e.reported) for e in pending] == [
+            (seqs[1], "send", {"a": 2}, False)
+        ]
+        assert [e.reported for e in await store.journal("ns")] == [True, False]
+        # Marking together with a state change is one transaction.
+        await store.commit(Batch().mark_reported(seqs[1]).put("ns", "k", 2))
+        assert await store.unreported("ns") == []
+        assert [e.value for e in await store.unreported("other")] == ["x"]
+        assert other[0] > seqs[1]
+
+
+async def test_prune_keeps_unreported_and_never_reuses_numbers(tmp_path):
+    async with await Store.open(tmp_path / "s.db") as store:
+        batch = Batch()
+        for i in range(5):
+            batch.append("ns", "k", i)
+        seqs = await store.commit(batch)
+        await store.mark_reported(*seqs[:4])
+        assert await store.prune("ns", keep=1) == 3
+        assert [e.value for e in await store.journal("ns")] == [3, 4]
+        assert await store.prune("ns") == 1
+        assert [e.value for e in await store.journal("ns")] == [4]
+        (new,) = await store.commit(Batch().append("ns", "k", 5))
+        assert new > seqs[-1]
+
+
+async def test_batch_is_all_or_nothing(tmp_path):
+    path = tmp_path / "s.db"
+    async with await Store.open(path) as store:
+        await store.commit(Batch().put("ns", "a", 1))
+        batch = Batch().put("ns", "a", 2).append("ns", "k", "lost")
+        # Force an SQL error after two statements ran (NOT NULL constraint on the namespace).
+        batch._ops.append(("append", None, "k", "1"))  # type: ignore[arg-type]
+        with pytest.raises(StoreError, match="cannot commit: NOT NULL constraint failed"):
+            await store.commit(batch)
+        assert await store.load("ns") == {"a": 1}
+        assert await store.unreported("ns") == []
+        # The store is still usable after the rollback.
+        await store.commit(Batch().put("ns", "a", 3))
+        assert await store.load("ns") == {"a": 3}
+
+
+async def test_unstorable_values_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(StoreError, match="cannot store a set"):
+        Batch().put("ns", "k", {1, 2})
+    with pytest.raises(StoreError, match="value cannot be stored"):
+        Batch().append("ns", "k", float("nan"))
+
+
+async def test_closed_store_raises_store_error(tmp_path):
+    store = await Store.open(tmp_path / "s.db")
+    await store.close()
+    with pytest.raises(StoreError, match="store is closed"):
+        await store.load("ns")
+    with pytest.raises(StoreError, match="store is closed"):
+        await store.commit(Batch().put("ns", "k", 1))
+
+
+async def test_virtual_clock_stands_still_while_sqlite_works(tmp_path):
+    """Every await on the SQLite thread is external work: a pending timer must not fire."""
+    loop = asyncio.get_running_loop()
+    assert hasattr(loop, "external_work")
+    fired = asyncio.Event()
+    loop.call_later(3600, fired.set)
+    start = loop.time()
+    async with await Store.open(tmp_path / "s.db") as store:
+        for i in range(20):
+            await store.commit(Batch().put("ns", str(i), i).append("ns", "k", i))
+            await store.load("ns")
+    assert loop.time() == start
+    assert not fired.is_set()
+
+
+async def test_concurrent_commits_do_not_interleave(tmp_path):
+    async with await Store.open(tmp_path / "s.db") as store:
+
+        async def writer(n: int) -> list[int]:
+            out = []
+            for i in range(10):
+                out += await store.commit(
+                    Batch().put(f"w{n}", str(i), i).append(f"w{n}", "k", i).append(f"w{n}", "k", i)
+                )
+            return out
+
+        results = await asyncio.gather(*(writer(n) for n in range(4)))
+        for n, seqs in enumerate(results):
+            assert len(seqs) == 20
+            assert len(await store.load(f"w{n}")) == 10
+            # Each batch's two appends are adjacent: no other batch ran inside it.
+            assert all(seqs[i + 1] == seqs[i] + 1 for i in range(0, 20, 2))

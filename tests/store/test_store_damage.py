@@ -1,0 +1,143 @@
+"""zse.store refuses what is not a healthy zse store with StoreError, and never rewrites it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from zse.errors import StoreError, ZseError
+from zse.store import APPLICATION_ID, Batch, Store
+
+
+def test_store_error_is_a_zse_error_not_a_value_error():
+    assert issubclass(StoreError, ZseError)
+    assert not issubclass(StoreError, ValueError)
+
+
+async def make_store(path):
+    async with await Store.open(path) as store:
+        batch = Batch()
+        for i in range(200):
+            batch.put("ns", f"k{i:03}", {"text": "x" * 200, "i": i}).append("ns", "k", i)
+        await store.commit(batch)
+    # Fold the WAL into the main file so the file alone holds the data.
+    run_sql(path, "PRAGMA wal_checkpoint(TRUNCATE)", "PRAGMA journal_mode=DELETE")
+
+
+def run_sql(path, *statements):
+    raw = sqlite3.connect(path)
+    for statement in statements:
+        raw.execute(statement)
+    raw.commit()
+    raw.close()
+
+
+async def expect_refused(path, pattern):
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=pattern):
+        await Store.open(path)
+    assert path.read_bytes() == before, "a refused file must be left untouched"
+
+
+async def test_missing_and_empty_files_become_new_stores(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    for path in (tmp_path / "new.db", empty):
+        async with await Store.open(path) as store:
+            assert await store.load("ns") == {}
+
+
+async def test_random_bytes(tmp_path):
+    path = tmp_path / "garbage.db"
+    path.write_bytes(bytes(range(256)) * 16)
+    await expect_refused(path, "not a zse store: not an SQLite database")
+
+
+async def test_text_file(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 20)
+    await expect_refused(path, "not an SQLite database")
+
+
+async def test_foreign_sqlite_database(tmp_path):
+    path = tmp_path / "zigbee.db"
+    run_sql(
+        path,
+        "CREATE TABLE devices (ieee TEXT PRIMARY KEY, nwk INTEGER)",
+        "INSERT INTO devices VALUES ('00:11:22:33:44:55:66:77', 1234)",
+        "PRAGMA user_version = 13",
+    )
+    await expect_refused(path, r"another application \(no application id, user_version 13")
+
+
+async def test_other_application_id(tmp_path):
+    path = tmp_path / "other.db"
+    run_sql(path, "PRAGMA application_id = 0x0F055112", "CREATE TABLE t (x)")
+    await expect_refused(path, "application id 0x0F055112")
+
+
+async def test_newer_schema(tmp_path):
+    path = tmp_path / "s.db"
+    await make_store(path)
+    run_sql(path, "PRAGMA user_version = 99")
+    await expect_refused(path, "schema version 99 is newer")
+
+
+async def test_missing_table(tmp_path):
+    path = tmp_path / "s.db"
+    await make_store(path)
+    run_sql(path, "DROP TABLE journal")
+    await expect_refused(path, r"damaged zse store: schema version 1, tables \['meta', 'records'\]")
+
+
+async def test_overwritten_pages(tmp_path):
+    path = tmp_path / "s.db"
+    await make_store(path)
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    assert len(data) > 6 * page
+    for offset in range(2 * page, 5 * page, 7):
+        data[offset] ^= 0xA5
+    path.write_bytes(bytes(data))
+    await expect_refused(path, "damaged zse store|malformed")
+
+
+async def test_truncated_file(tmp_path):
+    path = tmp_path / "s.db"
+    await make_store(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    await expect_refused(path, "damaged zse store|malformed")
+
+
+async def test_header_only_damage(tmp_path):
+    """The zse application id with a mangled schema page."""
+    path = tmp_path / "s.db"
+    await make_store(path)
+    data = bytearray(path.read_bytes())
+    assert int.from_bytes(data[68:72], "big") == APPLICATION_ID
+    data[100:400] = b"\xff" * 300  # the schema table's b-tree page header and cells
+    path.write_bytes(bytes(data))
+    await expect_refused(path, "malformed|damaged")
+
+
+async def test_tampered_record_names_the_record(tmp_path):
+    path = tmp_path / "s.db"
+    await make_store(path)
+    run_sql(
+        path,
+        "UPDATE records SET value = '{broken' WHERE key = 'k007'",
+        "UPDATE journal SET value = '[' WHERE seq = 3",
+    )
+    async with await Store.open(path) as store:
+        with pytest.raises(StoreError, match=r"record ns/k007: stored value is not valid JSON"):
+            await store.load("ns")
+        assert (await store.get("ns", "k006"))["i"] == 6
+        with pytest.raises(StoreError, match="journal entry 3: stored value is not valid JSON"):
+            await store.unreported("ns")
+
+
+async def test_unwritable_location(tmp_path):
+    with pytest.raises(StoreError, match="cannot"):
+        await Store.open(tmp_path / "no" / "such" / "dir" / "s.db")
