@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from zigpy.types import EUI64
+from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
 from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
@@ -66,7 +67,7 @@ def test_whitelist_is_data_and_matches_direction_and_command() -> None:
         assert wl.match(f) is None
         with pytest.raises(PermissionError, match="not whitelisted for inter-PAN"):
             wl.check(f)
-    extra = AllowedCommand(0xFC00, Direction.CLIENT_TO_SERVER, 0x00, "x", manufacturer_code=0x1234)
+    extra = AllowedCommand(0xFC00, Direction.Client_to_Server, 0x00, "x", manufacturer_code=0x1234)
     wider = CommandWhitelist([*wl.commands, extra])
     assert wider.match(frame(bytes([0x05, 0x34, 0x12, 0x10, 0x00]), 0xFC00)) == extra
     assert wl.match(frame(bytes([0x05, 0x34, 0x12, 0x10, 0x00]), 0xFC00)) is None
@@ -74,8 +75,8 @@ def test_whitelist_is_data_and_matches_direction_and_command() -> None:
 
 def test_zcl_header() -> None:
     h = ZclHeader.from_bytes(bytes([0x1D, 0x34, 0x12, 0x07, 0x42, 0xAA]))
-    assert h.frame_type is FrameType.CLUSTER
-    assert h.direction is Direction.SERVER_TO_CLIENT
+    assert h.frame_type is FrameType.CLUSTER_COMMAND
+    assert h.direction is Direction.Server_to_Client
     assert h.disable_default_response
     assert (h.manufacturer_code, h.tsn, h.command_id, h.length) == (0x1234, 7, 0x42, 5)
     assert h.to_bytes() == bytes([0x1D, 0x34, 0x12, 0x07, 0x42])
@@ -100,6 +101,27 @@ def test_zcl_header_garbage_raises_only_invalid_frame(data: bytes) -> None:
     except InvalidFrame:
         return
     assert data.startswith(h.to_bytes()[:1]) or data[0] & 0x04
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=8))
+def test_zcl_header_decodes_as_zigpy_does(data: bytes) -> None:
+    """zigpy's ZCLHeader is the oracle: every header we accept, zigpy reads the same way, and
+    our encoding is zigpy's serialization of it."""
+    try:
+        ours = ZclHeader.from_bytes(data)
+    except InvalidFrame:
+        assert data[0] & 0xE2 or len(data) < (5 if data[0] & 0x04 else 3)
+        return
+    theirs, rest = foundation.ZCLHeader.deserialize(data)
+    assert ours.to_zigpy() == theirs
+    assert rest == data[ours.length :]
+    assert ours.frame_type is theirs.frame_control.frame_type
+    assert ours.direction is theirs.direction
+    assert ours.disable_default_response == bool(theirs.frame_control.disable_default_response)
+    assert ours.manufacturer_code == theirs.manufacturer
+    assert (ours.tsn, ours.command_id) == (theirs.tsn, theirs.command_id)
+    assert ours.to_bytes() == data[: ours.length]
 
 
 def test_window_closed_by_default_opens_and_closes_by_itself() -> None:

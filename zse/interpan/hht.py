@@ -129,9 +129,7 @@ Message = Execute | ResumeQuery | Result | ResumeResponse
 
 
 def _header(direction: Direction, command_id: int, tsn: int, manufacturer: int) -> bytes:
-    return ZclHeader(
-        FrameType.CLUSTER, direction, True, manufacturer, tsn, command_id, 5
-    ).to_bytes()
+    return ZclHeader.cluster(direction, command_id, tsn, manufacturer_code=manufacturer).to_bytes()
 
 
 def encode(message: Message, *, tsn: int, manufacturer_code: int) -> bytes:
@@ -140,7 +138,7 @@ def encode(message: Message, *, tsn: int, manufacturer_code: int) -> bytes:
         cmd = message.command
         if len(cmd.body) > 0xFF:
             raise ValueError("command body longer than 255 bytes")
-        head = _header(Direction.CLIENT_TO_SERVER, _EXECUTE, tsn, manufacturer_code)
+        head = _header(Direction.Client_to_Server, _EXECUTE, tsn, manufacturer_code)
         return (
             head
             + _EXEC_FIXED.pack(
@@ -154,23 +152,23 @@ def encode(message: Message, *, tsn: int, manufacturer_code: int) -> bytes:
             + cmd.body
         )
     if isinstance(message, ResumeQuery):
-        head = _header(Direction.CLIENT_TO_SERVER, _RESUME_QUERY, tsn, manufacturer_code)
+        head = _header(Direction.Client_to_Server, _RESUME_QUERY, tsn, manufacturer_code)
         return head + struct.pack("<H", message.request_id)
     if isinstance(message, Result):
-        head = _header(Direction.SERVER_TO_CLIENT, _RESULT, tsn, manufacturer_code)
+        head = _header(Direction.Server_to_Client, _RESULT, tsn, manufacturer_code)
         fixed = _RESULT_FIXED.pack(message.transaction_id, message.status, len(message.result))
         return head + fixed + message.result
     bitmap = bytearray((message.count + 7) // 8)
     for index in message.executed:
         bitmap[index // 8] |= 1 << (index % 8)
-    head = _header(Direction.SERVER_TO_CLIENT, _RESUME_RESPONSE, tsn, manufacturer_code)
+    head = _header(Direction.Server_to_Client, _RESUME_RESPONSE, tsn, manufacturer_code)
     return head + struct.pack("<HB", message.request_id, message.count) + bytes(bitmap)
 
 
 def decode(data: bytes, *, manufacturer_code: int) -> tuple[ZclHeader, Message]:
     """Parse a carrier ZCL frame; :class:`InvalidFrame` names the field and ZCL byte offset."""
     header = ZclHeader.from_bytes(data)
-    if header.frame_type is not FrameType.CLUSTER:
+    if header.frame_type is not FrameType.CLUSTER_COMMAND:
         raise InvalidFrame("carrier frames are cluster-specific (ZCL byte offset 0)")
     if header.manufacturer_code != manufacturer_code:
         got = "none" if header.manufacturer_code is None else f"0x{header.manufacturer_code:04X}"
@@ -237,16 +235,16 @@ def _decode_resume_response(body: bytes, at: int) -> ResumeResponse:
 
 
 _DECODERS: dict[tuple[Direction, int], Callable[[bytes, int], Message]] = {
-    (Direction.CLIENT_TO_SERVER, _EXECUTE): _decode_execute,
-    (Direction.CLIENT_TO_SERVER, _RESUME_QUERY): _decode_resume_query,
-    (Direction.SERVER_TO_CLIENT, _RESULT): _decode_result,
-    (Direction.SERVER_TO_CLIENT, _RESUME_RESPONSE): _decode_resume_response,
+    (Direction.Client_to_Server, _EXECUTE): _decode_execute,
+    (Direction.Client_to_Server, _RESUME_QUERY): _decode_resume_query,
+    (Direction.Server_to_Client, _RESULT): _decode_result,
+    (Direction.Server_to_Client, _RESUME_RESPONSE): _decode_resume_response,
 }
 
 
 def carrier_whitelist(manufacturer_code: int = DEFAULT_MANUFACTURER_CODE) -> list[AllowedCommand]:
     """Whitelist entries that let the carrier's four commands cross inter-PAN."""
-    c2s, s2c = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
+    c2s, s2c = Direction.Client_to_Server, Direction.Server_to_Client
     return [
         AllowedCommand(CARRIER_CLUSTER_ID, c2s, _EXECUTE, "hht.execute", manufacturer_code),
         AllowedCommand(

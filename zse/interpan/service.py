@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from zigpy.types import EUI64
 
@@ -23,7 +23,7 @@ from zse.interpan.hht import CARRIER_CLUSTER_ID, HhtMeter, HhtTerminal, Result
 from zse.interpan.transports._base import InterPanTransport
 from zse.interpan.window import CommandWhitelist, InterPanWindow, Verdict
 
-__all__ = ["InterPanService", "LinkLost", "run_terminal", "serve_meter"]
+__all__ = ["Inbox", "InterPanService", "LinkLost", "run_terminal", "serve_meter"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -56,8 +56,10 @@ class InterPanService:
         self.whitelist = whitelist or (window.whitelist if window else CommandWhitelist())
         self._clock = clock
         self._sequence = itertools.count()
-        self._inbox: asyncio.Queue[InterPanFrame | None] | None = None
+        self._inboxes: list[Inbox] = []
+        self._default: Inbox | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._closed = False
 
     def now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
@@ -112,27 +114,43 @@ class InterPanService:
             return True
         return self.whitelist.match(frame) is not None
 
-    async def _run_pump(self, inbox: asyncio.Queue[InterPanFrame | None]) -> None:
+    def subscribe(self, clusters: Iterable[int] | None = None, *, maxsize: int = 64) -> Inbox:
+        """A new :class:`Inbox` of the admitted frames of ``clusters`` (all if ``None``).
+
+        Every inbox whose clusters match gets each admitted frame, so the SE commands and the
+        HHT carrier can share one service. Frames admitted before it exists are not in it.
+        """
+        inbox = Inbox(None if clusters is None else frozenset(clusters), maxsize)
+        if self._closed:
+            inbox._close()
+            return inbox
+        self._inboxes.append(inbox)
+        if self._pump is None:
+            self._pump = asyncio.get_running_loop().create_task(self._run_pump())
+        return inbox
+
+    def unsubscribe(self, inbox: Inbox) -> None:
+        """Stop filling ``inbox``; its readers get ``None``."""
+        if inbox in self._inboxes:
+            self._inboxes.remove(inbox)
+        inbox._close()
+
+    async def _run_pump(self) -> None:
         try:
             async for frame in self.transport:
                 if self._admits(frame):
-                    inbox.put_nowait(frame)
+                    for inbox in self._inboxes:
+                        inbox._offer(frame)
         finally:
-            inbox.put_nowait(None)
+            self._closed = True
+            for inbox in self._inboxes:
+                inbox._close()
 
     async def receive(self, timeout: float | None = None) -> InterPanFrame | None:
-        """The next admitted frame; ``None`` on timeout or once the transport has closed."""
-        if self._inbox is None:
-            self._inbox = asyncio.Queue()
-            self._pump = asyncio.get_running_loop().create_task(self._run_pump(self._inbox))
-        inbox = self._inbox
-        try:
-            frame = await asyncio.wait_for(inbox.get(), timeout)
-        except TimeoutError:
-            return None
-        if frame is None:
-            inbox.put_nowait(None)
-        return frame
+        """The next admitted frame of any cluster; ``None`` on timeout or once closed."""
+        if self._default is None:
+            self._default = self.subscribe()
+        return await self._default.receive(timeout)
 
     async def received(self) -> AsyncIterator[InterPanFrame]:
         """The received frames the window admits (without a window: the whitelisted ones)."""
@@ -144,13 +162,58 @@ class InterPanService:
         await self.transport.close()
         if self._pump is not None:
             await self._pump
+        self._closed = True
+        for inbox in self._inboxes:
+            inbox._close()
+
+
+class Inbox:
+    """Admitted frames for one reader: bounded, a full inbox drops the newest (counted)."""
+
+    def __init__(self, clusters: frozenset[int] | None, maxsize: int = 64) -> None:
+        self.clusters = clusters
+        self.dropped = 0
+        self._queue: asyncio.Queue[InterPanFrame | None] = asyncio.Queue(maxsize)
+        self._closed = False
+
+    def _offer(self, frame: InterPanFrame) -> None:
+        if self._closed or (self.clusters is not None and frame.cluster_id not in self.clusters):
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        while True:
+            try:
+                self._queue.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self._queue.get_nowait()
+                self.dropped += 1
+
+    async def receive(self, timeout: float | None = None) -> InterPanFrame | None:
+        """The next frame; ``None`` on timeout or once closed."""
+        try:
+            frame = await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+        if frame is None:
+            self._queue.put_nowait(None)  # every later reader sees the end too
+        return frame
+
+    async def __aiter__(self) -> AsyncIterator[InterPanFrame]:
+        while (frame := await self.receive()) is not None:
+            yield frame
 
 
 async def serve_meter(service: InterPanService, meter: HhtMeter) -> None:
     """Answer HHT carrier requests arriving over inter-PAN until the transport closes."""
-    async for frame in service.received():
-        if frame.cluster_id != CARRIER_CLUSTER_ID:
-            continue
+    async for frame in service.subscribe([CARRIER_CLUSTER_ID]):
         try:
             answer = meter.receive(frame.payload)
         except InvalidFrame as exc:

@@ -58,10 +58,10 @@ class AllowedCommand:
 #: Price: Get Current Price (client to server) answered by Publish Price; Messaging: Display
 #: Message and Cancel Message (server to client).
 SE_INTERPAN_COMMANDS: tuple[AllowedCommand, ...] = (
-    AllowedCommand(0x0700, Direction.CLIENT_TO_SERVER, 0x00, "price.get_current_price"),
-    AllowedCommand(0x0700, Direction.SERVER_TO_CLIENT, 0x00, "price.publish_price"),
-    AllowedCommand(0x0703, Direction.SERVER_TO_CLIENT, 0x00, "messaging.display_message"),
-    AllowedCommand(0x0703, Direction.SERVER_TO_CLIENT, 0x01, "messaging.cancel_message"),
+    AllowedCommand(0x0700, Direction.Client_to_Server, 0x00, "price.get_current_price"),
+    AllowedCommand(0x0700, Direction.Server_to_Client, 0x00, "price.publish_price"),
+    AllowedCommand(0x0703, Direction.Server_to_Client, 0x00, "messaging.display_message"),
+    AllowedCommand(0x0703, Direction.Server_to_Client, 0x01, "messaging.cancel_message"),
 )
 
 
@@ -81,7 +81,7 @@ class CommandWhitelist:
             header = ZclHeader.from_bytes(frame.payload)
         except InvalidFrame:
             return None
-        if header.frame_type is not FrameType.CLUSTER:
+        if header.frame_type is not FrameType.CLUSTER_COMMAND:
             return None
         key = (frame.cluster_id, int(header.direction), header.command_id)
         return self._keys.get((*key, header.manufacturer_code))

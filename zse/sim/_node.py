@@ -768,6 +768,24 @@ class SimDevice(Node):
         self.endpoints[endpoint_id] = ep
         return ep
 
+    def listen(self, channel: int | None = None) -> None:
+        """Tune the radio to ``channel`` without joining any network, e.g. to send and hear
+        inter-PAN frames as a device that never joined (SE Annex B).
+
+        ``channel`` defaults to the device's only channel (``air.device(..., channel=N)``).
+        Such a device has no PAN (its MAC accepts destination PAN 0xFFFF only) and no short
+        address; :meth:`join` later tunes the radio as it scans.
+        """
+        if self.joined:
+            raise ValueError(f"{self!r} has joined a network; it listens on its channel")
+        if channel is None:
+            if len(self.channels) != 1:
+                raise ValueError("give the channel: the device may use several")
+            channel = self.channels[0]
+        if not 11 <= channel <= 26:
+            raise ValueError(f"channel {channel} is not a 2.4 GHz channel (11-26)")
+        self._tune(channel)
+
     # -- joining (ZB 3.6.1.4, 4.6.3) -----------------------------------------------------------
 
     async def join(  # noqa: PLR0915
