@@ -1,0 +1,968 @@
+"""Demand Response and Load Control (SE D.2 and Annex E) as sans-IO cores.
+
+:class:`DrlcClientCore` is a HAN device's load control event table: targeting, validation,
+randomization, the overlap and supersede rules of Annex E, opt-in / opt-out, cancellation and
+a Report Event Status for every transition. :class:`DrlcServerCore` is the ESI's side: the
+event store, Get Scheduled Events, re-publishing and the collected status reports.
+
+Neither does I/O. Time is always an argument (ZigBee UTCTime: seconds since 2000-01-01 UTC),
+randomness comes from an injected :class:`random.Random`, and every call returns a
+:class:`Step`: the reports to send and the actions for the application. Both cores can be
+saved as a JSON snapshot (:meth:`DrlcClientCore.snapshot`) and rebuilt from it, which is how
+:mod:`zse.services.drlc` persists them.
+
+Where the spec text leaves a choice, the choice is written down in ``docs/drlc.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Final
+
+__all__ = [
+    "AVERAGE_LOAD_ADJUSTMENT_NOT_USED",
+    "DUTY_CYCLE_NOT_USED",
+    "MANDATORY_LEVELS",
+    "MAX_DURATION_MINUTES",
+    "SET_POINT_NOT_USED",
+    "START_NOW",
+    "ApplyLoadControl",
+    "DeviceView",
+    "DrlcClientCore",
+    "DrlcServerCore",
+    "LoadControlEvent",
+    "OptOutRefused",
+    "Outgoing",
+    "Status",
+    "StatusReport",
+    "Step",
+    "StopLoadControl",
+    "UnknownEvent",
+]
+
+#: Start time meaning "now" (D.2.2.3.1.1.4).
+START_NOW: Final = 0
+#: Largest duration of an event, one day (D.2.2.3.1.1.5).
+MAX_DURATION_MINUTES: Final = 1440
+#: Set point fields not used (D.2.2.3.1.1.8, 0x8000 as int16).
+SET_POINT_NOT_USED: Final = -0x8000
+#: Average load adjustment not used (D.2.2.3.1.1.10, 0x80 as int8).
+AVERAGE_LOAD_ADJUSTMENT_NOT_USED: Final = -0x80
+#: Duty cycle not used (D.2.2.3.1.1.11).
+DUTY_CYCLE_NOT_USED: Final = 0xFF
+#: Temperature offset not used (D.2.2.3.1.1.6).
+TEMPERATURE_OFFSET_NOT_USED: Final = 0xFF
+#: Criticality levels whose participation is mandatory (D.2.2.3.1.1.5 table: Emergency,
+#: Planned Outage, Service Disconnect); a user cannot opt out of them.
+MANDATORY_LEVELS: Final = frozenset({0x07, 0x08, 0x09})
+#: Effective time meaning "now" in Cancel Load Control Event (D.2.2.3.2.1.5).
+EFFECTIVE_NOW: Final = 0
+_INVALID_TIME = 0xFFFFFFFF
+_RANDOMIZE_START = 0x01
+_RANDOMIZE_END = 0x02
+_CANCEL_WITH_RANDOMIZATION = 0x01
+#: The Load Control Event fields a device may apply (the report's "applied" fields).
+APPLIABLE: Final = frozenset(
+    {
+        "cooling_temperature_set_point",
+        "heating_temperature_set_point",
+        "average_load_adjustment_percentage",
+        "duty_cycle",
+    }
+)
+
+
+class Status(IntEnum):
+    """Event Status of Report Event Status (D.2.3.3.1.1.2)."""
+
+    RECEIVED = 0x01
+    STARTED = 0x02
+    COMPLETED = 0x03
+    OPTED_OUT = 0x04
+    OPTED_IN = 0x05
+    CANCELLED = 0x06
+    SUPERSEDED = 0x07
+    PARTIALLY_COMPLETED_OPT_OUT = 0x08
+    PARTIALLY_COMPLETED_OPT_IN = 0x09
+    COMPLETED_NO_PARTICIPATION = 0x0A
+    REJECTED_INVALID_CANCEL = 0xF8
+    REJECTED_INVALID_EFFECTIVE_TIME = 0xF9
+    REJECTED_EXPIRED = 0xFB
+    REJECTED_UNDEFINED_EVENT = 0xFD
+    REJECTED = 0xFE
+
+
+class OptOutRefused(ValueError):
+    """An opt-out the spec does not allow: a mandatory criticality level (D.2.2.3.1.1.5)."""
+
+
+class UnknownEvent(KeyError):
+    """No event with that issuer event id in the table."""
+
+
+# -- the wire values as plain data -------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadControlEvent:
+    """One Load Control Event (D.2.2.3.1) as plain values; field names are the wire's."""
+
+    issuer_event_id: int
+    device_class: int
+    utility_enrollment_group: int = 0
+    start_time: int = START_NOW
+    duration_in_minutes: int
+    criticality_level: int
+    cooling_temperature_offset: int = TEMPERATURE_OFFSET_NOT_USED
+    heating_temperature_offset: int = TEMPERATURE_OFFSET_NOT_USED
+    cooling_temperature_set_point: int = SET_POINT_NOT_USED
+    heating_temperature_set_point: int = SET_POINT_NOT_USED
+    average_load_adjustment_percentage: int = AVERAGE_LOAD_ADJUSTMENT_NOT_USED
+    duty_cycle: int = DUTY_CYCLE_NOT_USED
+    event_control: int = 0
+
+    @property
+    def randomize_start(self) -> bool:
+        """Event Control bit 0 (D.2.2.3.1.1.12)."""
+        return bool(self.event_control & _RANDOMIZE_START)
+
+    @property
+    def randomize_end(self) -> bool:
+        """Event Control bit 1 (D.2.2.3.1.1.12)."""
+        return bool(self.event_control & _RANDOMIZE_END)
+
+    def problems(self) -> list[str]:
+        """Why this event is invalid (D.2.2.3.1.1), or an empty list."""
+        found = []
+        if self.start_time == _INVALID_TIME:
+            found.append("start time 0xFFFFFFFF")
+        if not 0 <= self.duration_in_minutes <= MAX_DURATION_MINUTES:
+            found.append(f"duration {self.duration_in_minutes} min is over {MAX_DURATION_MINUTES}")
+        if not 0x01 <= self.criticality_level <= 0x0F:
+            found.append(f"criticality level 0x{self.criticality_level:02X} is reserved")
+        if not (0 <= self.duty_cycle <= 100 or self.duty_cycle == DUTY_CYCLE_NOT_USED):
+            found.append(f"duty cycle {self.duty_cycle} is over 100%")
+        load = self.average_load_adjustment_percentage
+        if not (-100 <= load <= 100 or load == AVERAGE_LOAD_ADJUSTMENT_NOT_USED):
+            found.append(f"average load adjustment {load}% is outside -100..100")
+        for name in ("cooling_temperature_set_point", "heating_temperature_set_point"):
+            value = getattr(self, name)
+            if value != SET_POINT_NOT_USED and value < -27315:
+                found.append(f"{name} {value / 100} °C is below absolute zero")
+        return found
+
+    def to_fields(self) -> dict[str, int]:
+        """The fields of zse.clusters.Drlc load_control_event."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_fields(cls, command: Any) -> LoadControlEvent:
+        """From a decoded Load Control Event (any object with its field attributes)."""
+        return cls(**{f.name: int(getattr(command, f.name)) for f in dataclasses.fields(cls)})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoadControlEvent:
+        """From :meth:`to_fields` output (a snapshot)."""
+        return cls(**{f.name: int(data[f.name]) for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusReport:
+    """One Report Event Status (D.2.3.3.1) without its signature."""
+
+    issuer_event_id: int
+    event_status: int
+    event_status_time: int
+    criticality_level_applied: int
+    cooling_temperature_set_point_applied: int = SET_POINT_NOT_USED
+    heating_temperature_set_point_applied: int = SET_POINT_NOT_USED
+    average_load_adjustment_percentage_applied: int = AVERAGE_LOAD_ADJUSTMENT_NOT_USED
+    duty_cycle_applied: int = DUTY_CYCLE_NOT_USED
+    event_control: int = 0
+
+    def signed_bytes(self, signature_type: int) -> bytes:
+        """What the ECDSA signature covers (D.2.3.3.1.1.11): the command's first ten fields,
+        Issuer Event ID through Signature Type, as on the wire (little-endian)."""
+        return (
+            self.issuer_event_id.to_bytes(4, "little")
+            + bytes((self.event_status,))
+            + self.event_status_time.to_bytes(4, "little")
+            + bytes((self.criticality_level_applied,))
+            + self.cooling_temperature_set_point_applied.to_bytes(2, "little", signed=True)
+            + self.heating_temperature_set_point_applied.to_bytes(2, "little", signed=True)
+            + self.average_load_adjustment_percentage_applied.to_bytes(1, "little", signed=True)
+            + bytes((self.duty_cycle_applied, self.event_control, signature_type))
+        )
+
+    def to_fields(self) -> dict[str, int]:
+        """The fields of zse.clusters.Drlc report_event_status, less the signature pair."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_fields(cls, command: Any) -> StatusReport:
+        """From a decoded Report Event Status."""
+        return cls(**{f.name: int(getattr(command, f.name)) for f in dataclasses.fields(cls)})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StatusReport:
+        """From :meth:`to_fields` output (a journal entry)."""
+        return cls(**{f.name: int(data[f.name]) for f in dataclasses.fields(cls)})
+
+
+# -- what a step hands back ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outgoing:
+    """A report to send to these ESIs (keys as given to the core: whatever the shell uses)."""
+
+    report: StatusReport
+    esis: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApplyLoadControl:
+    """The application shall apply this load control now, until ``end`` (or a Stop)."""
+
+    issuer_event_id: int
+    event: LoadControlEvent
+    device_class: int
+    start: int
+    end: int
+    resumed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopLoadControl:
+    """The application shall stop applying this event; ``status`` says why."""
+
+    issuer_event_id: int
+    status: Status
+
+
+Action = ApplyLoadControl | StopLoadControl
+
+
+@dataclass(kw_only=True)
+class Step:
+    """What one call decided: reports to send (in order) and application actions."""
+
+    reports: list[Outgoing] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.reports or self.actions)
+
+    def extend(self, other: Step) -> None:
+        """Append another step's output."""
+        self.reports += other.reports
+        self.actions += other.actions
+
+
+# -- the client (HAN device) ---------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class _Entry:
+    event: LoadControlEvent
+    start: int  # absolute scheduled start (start 0 resolved to the time received)
+    start_offset: int  # drawn start randomization, seconds (0 if not requested)
+    end_draw: int  # drawn end randomization, seconds (used if requested or on a cancel)
+    esis: list[str]
+    active: bool = False
+    delay: int = 0  # waited for a running event of the same class (Annex E: no overlap)
+    opted_out: bool = False
+    partial: bool = False  # participation changed while running
+    cancel_at: int | None = None
+    superseded_by: list[int] = field(default_factory=list)
+
+    @property
+    def nominal_end(self) -> int:
+        return self.start + 60 * self.event.duration_in_minutes
+
+    @property
+    def effective_start(self) -> int:
+        return self.start + self.start_offset + self.delay
+
+    @property
+    def effective_end(self) -> int:
+        end_offset = self.end_draw if self.event.randomize_end else 0
+        return self.effective_start + 60 * self.event.duration_in_minutes + end_offset
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["event"] = self.event.to_fields()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Entry:
+        values = dict(data)
+        values["event"] = LoadControlEvent.from_dict(data["event"])
+        values["esis"] = list(data["esis"])
+        values["superseded_by"] = list(data["superseded_by"])
+        return cls(**values)
+
+
+class DrlcClientCore:
+    """A HAN device's DRLC client (SE D.2.3 and Annex E) for one endpoint.
+
+    ``device_class`` and ``utility_enrollment_group`` target the device (D.2.3.2.1,
+    D.2.3.2.4); ``start_randomization_minutes`` / ``duration_randomization_minutes`` bound the
+    randomization (D.2.3.2.2-3); ``applies`` names the Load Control Event fields this device
+    acts on (the rest are reported as "not used"). ``rng`` draws the randomization.
+    """
+
+    def __init__(
+        self,
+        *,
+        device_class: int,
+        utility_enrollment_group: int = 0,
+        start_randomization_minutes: int = 30,
+        duration_randomization_minutes: int = 0,
+        table_size: int = 3,
+        applies: Iterable[str] = APPLIABLE,
+        rng: random.Random | None = None,
+    ) -> None:
+        if table_size < 1:
+            raise ValueError("the event table needs at least one entry")
+        for name, value in (
+            ("start_randomization_minutes", start_randomization_minutes),
+            ("duration_randomization_minutes", duration_randomization_minutes),
+        ):
+            if not 0 <= value <= 60:
+                raise ValueError(f"{name} must be 0..60 (D.2.3.2), got {value}")
+        unknown = set(applies) - APPLIABLE
+        if unknown:
+            raise ValueError(f"unknown applied fields {sorted(unknown)}")
+        self.device_class = device_class
+        self.utility_enrollment_group = utility_enrollment_group
+        self.start_randomization_minutes = start_randomization_minutes
+        self.duration_randomization_minutes = duration_randomization_minutes
+        self.table_size = table_size
+        self.applies = frozenset(applies)
+        self.rng = rng or random.Random()  # noqa: S311 -- randomization, not secrecy
+        self._entries: dict[int, _Entry] = {}
+        #: Events that left the table, id -> ESIs that knew them (duplicates stay answered).
+        self._finished: dict[int, list[str]] = {}
+
+    # -- inspection ------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, issuer_event_id: object) -> bool:
+        return issuer_event_id in self._entries
+
+    def events(self) -> list[LoadControlEvent]:
+        """The events in the table, by effective start."""
+        entries = sorted(
+            self._entries.values(), key=lambda e: (e.effective_start, e.event.issuer_event_id)
+        )
+        return [e.event for e in entries]
+
+    def active(self) -> list[int]:
+        """Issuer event ids of the events running now (opted out or not)."""
+        return [i for i, e in self._entries.items() if e.active]
+
+    def window(self, issuer_event_id: int) -> tuple[int, int]:
+        """The effective (start, end) of an event in the table, randomization included."""
+        entry = self._entry(issuer_event_id)
+        return entry.effective_start, entry.effective_end
+
+    def targets_me(self, device_class: int, utility_enrollment_group: int) -> bool:
+        """Whether a command with these fields addresses this device (D.2.2.3.1.1.2-3):
+        a device class bit in common, and enrollment group 0 (all) or ours."""
+        if not device_class & self.device_class:
+            return False
+        return utility_enrollment_group in (0, self.utility_enrollment_group)
+
+    # -- commands from an ESI ----------------------------------------------------------------
+
+    def receive_event(self, event: LoadControlEvent, *, esi: str, now: int) -> Step:
+        """A Load Control Event from ``esi`` (D.2.3.4.1)."""
+        step = Step()
+        if not self.targets_me(event.device_class, event.utility_enrollment_group):
+            return step  # not for us: silence (D.2.2.3.1.1.2)
+        known = self._entries.get(event.issuer_event_id)
+        knew = known.esis if known is not None else self._finished.get(event.issuer_event_id)
+        if knew is not None:
+            # A duplicate is answered once per ESI (SE 5.7.3.5, multiple ESIs).
+            if esi not in knew:
+                knew.append(esi)
+                if known is not None:
+                    step.reports.append(self._report(known, Status.RECEIVED, now, (esi,)))
+            return step
+        if event.problems():
+            step.reports.append(self._reject(event, Status.REJECTED, now, esi))
+            return step
+        start = now if event.start_time == START_NOW else event.start_time
+        if start + 60 * event.duration_in_minutes <= now:
+            step.reports.append(self._reject(event, Status.REJECTED_EXPIRED, now, esi))
+            return step
+        if len(self._entries) >= self.table_size:
+            step.reports.append(self._reject(event, Status.REJECTED, now, esi))
+            return step
+        entry = _Entry(
+            event=event,
+            start=start,
+            start_offset=self._draw(self.start_randomization_minutes)
+            if event.randomize_start
+            else 0,
+            end_draw=self._draw(self.duration_randomization_minutes),
+            esis=[esi],
+        )
+        step.reports.append(self._report(entry, Status.RECEIVED, now, (esi,)))
+        self._entries[event.issuer_event_id] = entry
+        self._supersede(entry, now, step)
+        step.extend(self.handle_timeout(now))
+        return step
+
+    def receive_cancel(
+        self,
+        issuer_event_id: int,
+        *,
+        device_class: int,
+        utility_enrollment_group: int,
+        cancel_control: int,
+        effective_time: int,
+        esi: str,
+        now: int,
+    ) -> Step:
+        """A Cancel Load Control Event from ``esi`` (D.2.3.4.2)."""
+        step = Step()
+        if not self.targets_me(device_class, utility_enrollment_group):
+            return step
+        entry = self._entries.get(issuer_event_id)
+        if entry is None:
+            report = StatusReport(
+                issuer_event_id=issuer_event_id,
+                event_status=Status.REJECTED_UNDEFINED_EVENT,
+                event_status_time=_status_time(now),
+                criticality_level_applied=0,
+            )
+            step.reports.append(Outgoing(report=report, esis=(esi,)))
+            return step
+        if effective_time == _INVALID_TIME or effective_time > entry.nominal_end:
+            step.reports.append(
+                self._report(entry, Status.REJECTED_INVALID_EFFECTIVE_TIME, now, (esi,))
+            )
+            return step
+        if esi not in entry.esis:
+            entry.esis.append(esi)
+        self._cancel(entry, cancel_control, effective_time, now)
+        step.extend(self.handle_timeout(now))
+        return step
+
+    def receive_cancel_all(self, *, cancel_control: int, esi: str, now: int) -> Step:
+        """A Cancel All Load Control Events (D.2.3.4.3): every event in the table, now."""
+        for entry in self._entries.values():
+            if esi not in entry.esis:
+                entry.esis.append(esi)
+            self._cancel(entry, cancel_control, EFFECTIVE_NOW, now)
+        return self.handle_timeout(now)
+
+    # -- the user -------------------------------------------------------------------------------
+
+    def opt_out(self, issuer_event_id: int, *, now: int) -> Step:
+        """The user opts out of an event, before or while it runs (status 0x04).
+
+        Raises :class:`OptOutRefused` for a mandatory criticality level and
+        :class:`UnknownEvent` for an event not in the table.
+        """
+        entry = self._entry(issuer_event_id)
+        if entry.event.criticality_level in MANDATORY_LEVELS:
+            raise OptOutRefused(
+                f"event {issuer_event_id}: criticality level "
+                f"0x{entry.event.criticality_level:02X} is mandatory (D.2.2.3.1.1.5)"
+            )
+        return self._participate(entry, opted_out=True, now=now)
+
+    def opt_in(self, issuer_event_id: int, *, now: int) -> Step:
+        """The user opts back in (status 0x05); a no-op unless opted out."""
+        return self._participate(self._entry(issuer_event_id), opted_out=False, now=now)
+
+    def _participate(self, entry: _Entry, *, opted_out: bool, now: int) -> Step:
+        step = Step()
+        if entry.opted_out == opted_out:
+            return step
+        entry.opted_out = opted_out
+        status = Status.OPTED_OUT if opted_out else Status.OPTED_IN
+        step.reports.append(self._report(entry, status, now))
+        if entry.active:
+            entry.partial = True
+            if opted_out:
+                step.actions.append(
+                    StopLoadControl(issuer_event_id=entry.event.issuer_event_id, status=status)
+                )
+            else:
+                step.actions.append(self._apply(entry))
+        return step
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def next_deadline(self) -> int | None:
+        """When :meth:`handle_timeout` has something to do next, or None."""
+        times = [t for t in (self._due(e)[0] for e in self._entries.values()) if t is not None]
+        return min(times, default=None)
+
+    def handle_timeout(self, now: int) -> Step:
+        """Run every transition due at or before ``now``, earliest first."""
+        step = Step()
+        while True:
+            due = []
+            for entry in self._entries.values():
+                at, kind = self._due(entry)
+                if kind != "wait" and at <= now:
+                    due.append((at, _ORDER[kind], entry.event.issuer_event_id, kind, entry))
+            if not due:
+                return step
+            at, _, _, kind, entry = min(due)
+            self._transition(entry, kind, at, now, step)
+
+    def _due(self, entry: _Entry) -> tuple[int, str]:
+        """The next transition of ``entry``: (when, what)."""
+        if entry.active:
+            candidates = [(entry.effective_end, "end")]
+            if entry.cancel_at is not None:
+                candidates.append((entry.cancel_at, "cancel"))
+            for other_id in entry.superseded_by:
+                other = self._entries[other_id]
+                when, kind = self._due(other)
+                if kind == "start":
+                    candidates.append((when, "superseded"))
+            return min(candidates, key=lambda c: (c[0], _ORDER[c[1]]))
+        if entry.cancel_at is not None and entry.cancel_at <= entry.effective_start:
+            return entry.cancel_at, "cancel"
+        blockers = self._blockers(entry)
+        if blockers:
+            return min(self._due(b)[0] for b in blockers), "wait"
+        return entry.effective_start, "start"
+
+    def _blockers(self, entry: _Entry) -> list[_Entry]:
+        """Running events of a shared device class that ``entry`` does not supersede: it
+        waits for them (Annex E: one event at a time, randomization causes no overlap)."""
+        return [
+            other
+            for other in self._entries.values()
+            if other.active
+            and other is not entry
+            and entry.event.issuer_event_id not in other.superseded_by
+            and self._share_class(entry, other)
+        ]
+
+    def _transition(self, entry: _Entry, kind: str, at: int, now: int, step: Step) -> None:
+        if kind == "cancel":
+            self._finish(entry, Status.CANCELLED, at, now, step)
+        elif kind == "end":
+            self._finish(entry, self._end_status(entry), at, now, step)
+        elif kind == "superseded":
+            # The superseding event starts: the running one stops and is reported now (E.1).
+            self._finish(entry, Status.SUPERSEDED, at, now, step)
+        else:  # start
+            entry.active = True
+            if not entry.opted_out:
+                step.reports.append(self._report(entry, Status.STARTED, now))
+                step.actions.append(self._apply(entry))
+
+    def _finish(self, entry: _Entry, status: Status, at: int, now: int, step: Step) -> None:
+        event_id = entry.event.issuer_event_id
+        if entry.active and not entry.opted_out:
+            step.actions.append(StopLoadControl(issuer_event_id=event_id, status=status))
+        step.reports.append(self._report(entry, status, now))
+        del self._entries[event_id]
+        self._finished[event_id] = entry.esis
+        while len(self._finished) > 4 * self.table_size:
+            del self._finished[next(iter(self._finished))]
+        for other in self._entries.values():
+            if event_id in other.superseded_by:
+                other.superseded_by.remove(event_id)
+            if (
+                entry.active
+                and not other.active
+                and self._share_class(entry, other)
+                and other.effective_start < at
+            ):
+                # It waited for this one: it starts now and keeps its full duration.
+                other.delay += at - other.effective_start
+
+    @staticmethod
+    def _end_status(entry: _Entry) -> Status:
+        """How an event that ran its course ended (D.2.3.3.1.1.2, statuses 0x03, 0x08-0x0A)."""
+        if entry.partial:
+            return (
+                Status.PARTIALLY_COMPLETED_OPT_OUT
+                if entry.opted_out
+                else Status.PARTIALLY_COMPLETED_OPT_IN
+            )
+        return Status.COMPLETED_NO_PARTICIPATION if entry.opted_out else Status.COMPLETED
+
+    # -- the rules ----------------------------------------------------------------------------
+
+    def _share_class(self, a: _Entry, b: _Entry) -> bool:
+        return bool(a.event.device_class & b.event.device_class & self.device_class)
+
+    def _supersede(self, new: _Entry, now: int, step: Step) -> None:
+        """Annex E: of two events for a shared device class whose scheduled times overlap,
+        the one with the newer (larger) issuer event id supersedes the other. A superseded
+        event that has not started is reported at once; one that runs keeps running and is
+        reported when the superseding event starts."""
+        for old in list(self._entries.values()):
+            if old is new or not self._share_class(old, new):
+                continue
+            if not (old.start < new.nominal_end and new.start < old.nominal_end):
+                continue
+            loser, winner = (
+                (old, new) if old.event.issuer_event_id < new.event.issuer_event_id else (new, old)
+            )
+            if loser.active:
+                loser.superseded_by.append(winner.event.issuer_event_id)
+            else:
+                self._finish(loser, Status.SUPERSEDED, now, now, step)
+                if loser is new:
+                    return
+
+    def _cancel(self, entry: _Entry, cancel_control: int, effective_time: int, now: int) -> None:
+        """D.2.2.3.2.1.4: with Cancel Control bit 0 the event ends after its randomized
+        duration (the end randomization drawn for it), else at the effective time."""
+        at = max(now, effective_time) if effective_time != EFFECTIVE_NOW else now
+        if cancel_control & _CANCEL_WITH_RANDOMIZATION:
+            at += entry.end_draw
+        if entry.cancel_at is None or at < entry.cancel_at:
+            entry.cancel_at = at
+
+    # -- reports and actions ------------------------------------------------------------------
+
+    def _draw(self, minutes: int) -> int:
+        return self.rng.randint(0, 60 * minutes) if minutes else 0
+
+    def _entry(self, issuer_event_id: int) -> _Entry:
+        try:
+            return self._entries[issuer_event_id]
+        except KeyError:
+            raise UnknownEvent(issuer_event_id) from None
+
+    def _apply(self, entry: _Entry) -> ApplyLoadControl:
+        return ApplyLoadControl(
+            issuer_event_id=entry.event.issuer_event_id,
+            event=entry.event,
+            device_class=entry.event.device_class & self.device_class,
+            start=entry.effective_start,
+            end=entry.effective_end,
+        )
+
+    def _applied(self, event: LoadControlEvent, *, participating: bool) -> dict[str, int]:
+        values = {}
+        for name in sorted(APPLIABLE):
+            used = participating and name in self.applies
+            values[name + "_applied"] = getattr(event, name) if used else _NOT_USED[name]
+        return values
+
+    def _report(
+        self, entry: _Entry, status: Status, now: int, esis: tuple[str, ...] | None = None
+    ) -> Outgoing:
+        participating = status not in (Status.OPTED_OUT, Status.COMPLETED_NO_PARTICIPATION)
+        report = StatusReport(
+            issuer_event_id=entry.event.issuer_event_id,
+            event_status=status,
+            event_status_time=_status_time(now),
+            criticality_level_applied=entry.event.criticality_level,
+            event_control=entry.event.event_control,
+            **self._applied(entry.event, participating=participating),
+        )
+        return Outgoing(report=report, esis=tuple(entry.esis) if esis is None else esis)
+
+    def _reject(self, event: LoadControlEvent, status: Status, now: int, esi: str) -> Outgoing:
+        report = StatusReport(
+            issuer_event_id=event.issuer_event_id,
+            event_status=status,
+            event_status_time=_status_time(now),
+            criticality_level_applied=event.criticality_level & 0xFF,
+            event_control=event.event_control & 0xFF,
+        )
+        return Outgoing(report=report, esis=(esi,))
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def resume(self) -> list[ApplyLoadControl]:
+        """After a restart: the events to apply again (running and not opted out)."""
+        return [
+            dataclasses.replace(self._apply(e), resumed=True)
+            for e in self._entries.values()
+            if e.active and not e.opted_out
+        ]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The table as JSON-able data (configuration is the caller's)."""
+        return {
+            "entries": {str(k): e.to_dict() for k, e in self._entries.items()},
+            "finished": [[k, v] for k, v in self._finished.items()],
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Replace the table with a :meth:`snapshot`."""
+        self._entries = {
+            int(k): _Entry.from_dict(v) for k, v in snapshot.get("entries", {}).items()
+        }
+        self._finished = {int(k): list(v) for k, v in snapshot.get("finished", [])}
+
+
+# -- the server (ESI) ----------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class _Published:
+    event: LoadControlEvent
+    start: int  # absolute start (start 0 resolved to the time published)
+    cancelled_at: int | None = None
+    expected: list[str] = field(default_factory=list)
+
+    @property
+    def end(self) -> int:
+        natural = self.start + 60 * self.event.duration_in_minutes
+        return natural if self.cancelled_at is None else min(natural, self.cancelled_at)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceView:
+    """What one device reported about one event: statuses in order, with their times."""
+
+    device: str
+    issuer_event_id: int
+    statuses: tuple[tuple[int, int], ...]  # (status, event status time)
+    last: StatusReport
+    signed: bool
+
+    @property
+    def status(self) -> int:
+        """The latest status."""
+        return self.last.event_status
+
+
+_STARTED = frozenset({Status.STARTED})
+_OPTED_OUT = frozenset(
+    {
+        Status.OPTED_OUT,
+        Status.PARTIALLY_COMPLETED_OPT_OUT,
+        Status.COMPLETED_NO_PARTICIPATION,
+    }
+)
+
+
+class DrlcServerCore:
+    """The ESI's DRLC server (SE D.2.2): the events it issued and what devices reported.
+
+    Devices are named by the caller (e.g. an EUI-64 in hex). Reports are kept per device and
+    event, each (status, status time) once however often it arrives, so a report resent after
+    a crash on either side counts once.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[int, _Published] = {}
+        self._reports: dict[tuple[str, int], dict[tuple[int, int], tuple[StatusReport, bool]]] = {}
+
+    # -- the event store ------------------------------------------------------------------------
+
+    def publish(self, event: LoadControlEvent, *, now: int, expected: Iterable[str] = ()) -> None:
+        """Record an event issued at ``now``; ``expected`` names the devices it targets."""
+        problems = event.problems()
+        if problems:
+            raise ValueError(f"event {event.issuer_event_id}: {'; '.join(problems)}")
+        start = now if event.start_time == START_NOW else event.start_time
+        known = self._events.get(event.issuer_event_id)
+        entry = _Published(event=event, start=start)
+        if known is not None:
+            entry.expected = known.expected
+        self._events[event.issuer_event_id] = entry
+        self.expect(event.issuer_event_id, expected)
+
+    def expect(self, issuer_event_id: int, devices: Iterable[str]) -> None:
+        """Add devices expected to answer for an event (e.g. the members of a group)."""
+        entry = self._published(issuer_event_id)
+        for device in devices:
+            if device not in entry.expected:
+                entry.expected.append(device)
+
+    def cancel(self, issuer_event_id: int, *, effective_time: int, now: int) -> None:
+        """Record a cancellation effective at ``effective_time`` (0 = now)."""
+        entry = self._published(issuer_event_id)
+        entry.cancelled_at = now if effective_time == EFFECTIVE_NOW else effective_time
+
+    def cancel_all(self, *, now: int) -> None:
+        """Record Cancel All Load Control Events."""
+        for entry in self._events.values():
+            if entry.end > now:
+                entry.cancelled_at = now
+
+    def event(self, issuer_event_id: int) -> LoadControlEvent:
+        """An event as issued."""
+        return self._published(issuer_event_id).event
+
+    def events(self) -> list[LoadControlEvent]:
+        """Every event issued, by start time then issuer event id."""
+        entries = sorted(self._events.values(), key=lambda e: (e.start, e.event.issuer_event_id))
+        return [e.event for e in entries]
+
+    def scheduled(
+        self,
+        *,
+        start_time: int,
+        number_of_events: int,
+        issuer_event_id: int | None = None,
+        now: int,
+    ) -> list[LoadControlEvent]:
+        """The answer to Get Scheduled Events (D.2.2.4.1 / D.2.3.3.2): events not cancelled
+        and not over at ``start_time`` (0 = now), at least ``issuer_event_id`` when given
+        (SE 1.2), by start time then issuer event id; ``number_of_events`` 0 means all."""
+        since = now if start_time == 0 else start_time
+        chosen = [
+            e
+            for e in self._events.values()
+            if e.end > since
+            and e.cancelled_at is None
+            and (
+                issuer_event_id in (None, _INVALID_TIME)
+                or e.event.issuer_event_id >= issuer_event_id
+            )
+        ]
+        chosen.sort(key=lambda e: (e.start, e.event.issuer_event_id))
+        if number_of_events:
+            chosen = chosen[:number_of_events]
+        return [e.event for e in chosen]
+
+    def republished(self, issuer_event_id: int, *, now: int) -> LoadControlEvent:
+        """The event to send again while it runs: start "now" and the remaining duration,
+        rounded up to whole minutes. Before its start it is the event as issued."""
+        entry = self._published(issuer_event_id)
+        if now < entry.start:
+            return entry.event
+        remaining = entry.end - now
+        if remaining <= 0:
+            raise ValueError(f"event {issuer_event_id} is over")
+        return dataclasses.replace(
+            entry.event, start_time=START_NOW, duration_in_minutes=-(-remaining // 60)
+        )
+
+    # -- reports --------------------------------------------------------------------------------
+
+    def record(self, device: str, report: StatusReport, *, signed: bool = False) -> bool:
+        """Record a Report Event Status from ``device``; False if already recorded."""
+        key = (device, report.issuer_event_id)
+        seen = self._reports.setdefault(key, {})
+        identity = (report.event_status, report.event_status_time)
+        if identity in seen:
+            return False
+        seen[identity] = (report, signed)
+        return True
+
+    def view(self, issuer_event_id: int) -> dict[str, DeviceView]:
+        """Every device that reported on an event, with its statuses in order of time."""
+        views = {}
+        for (device, event_id), seen in self._reports.items():
+            if event_id != issuer_event_id:
+                continue
+            ordered = sorted(
+                seen.items(), key=lambda item: (item[0][1], _LIFECYCLE.get(item[0][0], 99))
+            )
+            last = ordered[-1][1][0]
+            views[device] = DeviceView(
+                device=device,
+                issuer_event_id=event_id,
+                statuses=tuple(identity for identity, _ in ordered),
+                last=last,
+                signed=all(s for _, (_, s) in ordered),
+            )
+        return dict(sorted(views.items()))
+
+    def who(self, issuer_event_id: int, *statuses: int) -> list[str]:
+        """Devices that reported any of ``statuses`` for the event."""
+        wanted = set(statuses)
+        return [
+            device
+            for device, view in self.view(issuer_event_id).items()
+            if wanted & {status for status, _ in view.statuses}
+        ]
+
+    def started(self, issuer_event_id: int) -> list[str]:
+        """Devices that reported the event started."""
+        return self.who(issuer_event_id, *_STARTED)
+
+    def opted_out(self, issuer_event_id: int) -> list[str]:
+        """Devices whose user opted out (0x04, 0x08, 0x0A)."""
+        return self.who(issuer_event_id, *_OPTED_OUT)
+
+    def never_answered(self, issuer_event_id: int) -> list[str]:
+        """Expected devices that sent no report at all about the event."""
+        answered = self.view(issuer_event_id)
+        return [d for d in self._published(issuer_event_id).expected if d not in answered]
+
+    def _published(self, issuer_event_id: int) -> _Published:
+        try:
+            return self._events[issuer_event_id]
+        except KeyError:
+            raise UnknownEvent(issuer_event_id) from None
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Events and reports as JSON-able data."""
+        return {
+            "events": [
+                {
+                    "event": e.event.to_fields(),
+                    "start": e.start,
+                    "cancelled_at": e.cancelled_at,
+                    "expected": list(e.expected),
+                }
+                for e in self._events.values()
+            ],
+            "reports": [
+                {"device": device, "report": report.to_fields(), "signed": signed}
+                for (device, _), seen in self._reports.items()
+                for report, signed in seen.values()
+            ],
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Replace the state with a :meth:`snapshot`."""
+        self._events = {}
+        self._reports = {}
+        for item in snapshot.get("events", []):
+            event = LoadControlEvent.from_dict(item["event"])
+            self._events[event.issuer_event_id] = _Published(
+                event=event,
+                start=int(item["start"]),
+                cancelled_at=item["cancelled_at"],
+                expected=list(item["expected"]),
+            )
+        for item in snapshot.get("reports", []):
+            self.record(
+                item["device"], StatusReport.from_dict(item["report"]), signed=item["signed"]
+            )
+
+
+#: Order of statuses reported in the same second (for a device's view).
+_LIFECYCLE: dict[int, int] = {
+    Status.RECEIVED: 0,
+    Status.OPTED_OUT: 1,
+    Status.OPTED_IN: 1,
+    Status.STARTED: 2,
+}
+
+#: Order of transitions due at the same second: ends before starts.
+_ORDER = {"cancel": 0, "superseded": 1, "end": 2, "start": 3, "wait": 4}
+
+_NOT_USED = {
+    "cooling_temperature_set_point": SET_POINT_NOT_USED,
+    "heating_temperature_set_point": SET_POINT_NOT_USED,
+    "average_load_adjustment_percentage": AVERAGE_LOAD_ADJUSTMENT_NOT_USED,
+    "duty_cycle": DUTY_CYCLE_NOT_USED,
+}
+
+
+def _status_time(now: int) -> int:
+    """Event Status Time never uses 0x00000000 (D.2.3.3.1.1.3)."""
+    return max(1, now)
