@@ -28,6 +28,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "zse.clusters": ("asyncio", "zse.cbke", *HIGHER_LAYERS[1:], *RADIOS),
     "zse.services": ("zse.sim", "zse.cli", "zse.roles", *RADIOS),
     "zse.price": ("asyncio", "zigpy", *HIGHER_LAYERS, *RADIOS),
+    "zse.drlc": ("asyncio", "zigpy", "aiosqlite", "zse.store", *HIGHER_LAYERS, *RADIOS),
     "zse.provisioning": ("asyncio", "zigpy", "zse.store", *HIGHER_LAYERS, *RADIOS),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc", *HIGHER_LAYERS, *RADIOS),
     "zse.messaging": ("asyncio", "aiosqlite", "zse.store", "zigpy", *HIGHER_LAYERS, *RADIOS),
