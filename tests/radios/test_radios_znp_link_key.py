@@ -1,0 +1,119 @@
+"""Installing the CBKE key on a Z-Stack coprocessor: zigpy-znp's real ZNP / MT-UART objects over
+a fake serial link to a scripted Z-Stack that answers ``ZDO.SetLinkKey``.
+
+The fake is written from TI's Z-Stack Monitor and Test API (MT_ZDO_SET_LINK_KEY: SREQ
+CMD0 0x25 CMD1 0x23, ShortAddr (2, little-endian), IEEE (8), 16-byte key; SRSP one status
+byte) and from what ``ZDSecMgrAddLinkKey`` returns: ZSuccess, ZFailure when the address manager
+refuses, ZBufferFull when the security manager has no free entry. Only the port is fake.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import zigpy.config
+import zigpy_znp.config as znp_conf
+import zigpy_znp.uart
+from zigpy.types import EUI64
+from zigpy_znp.api import ZNP
+from zigpy_znp.zigbee.application import ControllerApplication
+
+from tests.interpan.test_interpan_znp_transport import SREQ, SRSP, FakeZStack
+from zse.radios import KeyTableFull, LinkKeyInstallError, install_link_key, link_key_installer
+from zse.radios import znp as radio_znp
+
+ZDO, SET_LINK_KEY = 0x05, 0x23
+Z_SUCCESS, Z_FAILURE, Z_BUFFER_FULL = 0x00, 0x01, 0x11
+
+PARTNER = EUI64.convert("00:0d:6f:00:01:02:03:04")
+OTHER = EUI64.convert("00:0d:6f:00:0a:00:00:01")
+KEY_DATA = bytes(range(0x10, 0x20))
+
+
+class KeyZStack(FakeZStack):
+    """The fake Z-Stack, plus a security manager of ``capacity`` link-key entries."""
+
+    def __init__(self, capacity: int = 2) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self.link_keys: dict[bytes, tuple[int, bytes]] = {}  # IEEE (wire) -> (NWK, key)
+        self.set_link_key_requests: list[bytes] = []
+        self.address_manager_refuses = False
+
+    def _command(self, cmd0: int, cmd1: int, data: bytes) -> None:
+        if (cmd0, cmd1) != (SREQ | ZDO, SET_LINK_KEY):
+            super()._command(cmd0, cmd1, data)
+            return
+        self.set_link_key_requests.append(data)
+        assert len(data) == 2 + 8 + 16
+        (nwk,), ieee, key = struct.unpack_from("<H", data), data[2:10], data[10:]
+        if self.address_manager_refuses:
+            status = Z_FAILURE
+        elif ieee not in self.link_keys and len(self.link_keys) >= self.capacity:
+            status = Z_BUFFER_FULL
+        else:
+            self.link_keys[ieee] = (nwk, key)
+            status = Z_SUCCESS
+        self._send(SRSP | ZDO, SET_LINK_KEY, bytes([status]))
+
+
+@pytest.fixture
+async def zstack(serial_link: Callable[..., None]) -> AsyncIterator[tuple[ZNP, KeyZStack]]:
+    radio = KeyZStack()
+    serial_link(zigpy_znp.uart, "create_serial_connection", radio)
+    config = znp_conf.CONFIG_SCHEMA(
+        {"device": {"path": "/dev/fake-zstack"}, "znp_config": {"skip_bootloader": False}}
+    )
+    api = ZNP(config)
+    await api.connect()
+    yield api, radio
+    api.close()
+
+
+async def test_set_link_key_carries_nwk_ieee_and_key(zstack: tuple[ZNP, KeyZStack]) -> None:
+    api, radio = zstack
+    await radio_znp.install_link_key(api, PARTNER, 0x1A2B, KEY_DATA)
+    assert radio.set_link_key_requests == [b"\x2b\x1a" + PARTNER.serialize() + KEY_DATA]
+    assert radio.link_keys == {PARTNER.serialize(): (0x1A2B, KEY_DATA)}
+    # a second exchange with the same partner replaces its key (no new entry needed)
+    radio.capacity = 1
+    await radio_znp.install_link_key(api, PARTNER, 0x1A2B, bytes(16))
+    assert radio.link_keys == {PARTNER.serialize(): (0x1A2B, bytes(16))}
+
+
+async def test_security_manager_full(zstack: tuple[ZNP, KeyZStack]) -> None:
+    api, radio = zstack
+    radio.capacity = 1
+    await radio_znp.install_link_key(api, OTHER, 0x0001, KEY_DATA)
+    with pytest.raises(KeyTableFull, match=r"ZDO.SetLinkKey .* failed with status 0x11") as info:
+        await radio_znp.install_link_key(api, PARTNER, 0x1A2B, KEY_DATA)
+    assert info.value.status == Z_BUFFER_FULL
+    assert info.value.command == "ZDO.SetLinkKey"
+    assert PARTNER.serialize() not in radio.link_keys
+
+
+async def test_a_failure_status_is_an_error(zstack: tuple[ZNP, KeyZStack]) -> None:
+    api, radio = zstack
+    radio.address_manager_refuses = True
+    with pytest.raises(LinkKeyInstallError, match=r"\(0x1A2B\) failed with status 0x01") as info:
+        await radio_znp.install_link_key(api, PARTNER, 0x1A2B, KEY_DATA)
+    assert type(info.value) is LinkKeyInstallError
+    assert info.value.status == Z_FAILURE
+    assert radio.link_keys == {}
+
+
+async def test_dispatch_from_a_znp_application(zstack: tuple[ZNP, KeyZStack]) -> None:
+    api, radio = zstack
+    app = ControllerApplication(
+        {zigpy.config.CONF_DEVICE: {zigpy.config.CONF_DEVICE_PATH: "/dev/fake-zstack"}}
+    )
+    app._znp = api  # what zigpy-znp's connect() sets on a running application
+    app.add_device(PARTNER, 0x4C21)
+    await install_link_key(app, PARTNER, KEY_DATA)
+    assert radio.link_keys == {PARTNER.serialize(): (0x4C21, KEY_DATA)}
+    # a device zigpy does not know: Z-Stack needs its NWK address, so nothing is sent
+    with pytest.raises(LinkKeyInstallError, match="not a device of this network"):
+        await link_key_installer(app)(OTHER, KEY_DATA)
+    assert len(radio.set_link_key_requests) == 1

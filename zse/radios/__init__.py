@@ -1,0 +1,125 @@
+"""Installing an APS link key with one partner on the radio that runs a zigpy application.
+
+zigpy has no call that replaces the link key a coordinator shares with one device, yet Smart
+Energy needs exactly that after Key Establishment (SE Annex C: KeyData becomes the partners'
+link key), since SE application traffic is APS-encrypted with it (SE 5.4.6). This package does
+it per radio:
+
+- the simulator's :class:`~zse.sim.SimControllerApplication` (anything with a
+  ``set_link_key(partner, key)`` method): that method;
+- bellows (``ezsp`` extra): :func:`zse.radios.ezsp.install_link_key` on the application's EZSP
+  object (the NCP's key table);
+- zigpy-znp (``znp`` extra): :func:`zse.radios.znp.install_link_key` on the application's ZNP
+  object (Z-Stack's ``ZDO.SetLinkKey``), with the partner's NWK address from zigpy's device
+  list.
+
+Importing this package imports neither bellows nor zigpy-znp: a radio module is imported when
+an application of that radio is first given to :func:`install_link_key`. Each radio module is
+the only place in zse that touches that library's key commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from zigpy.types import EUI64
+
+from zse.errors import DecodeError, ZseError
+
+__all__ = [
+    "SUPPORTED_RADIOS",
+    "KeyTableFull",
+    "LinkKeyInstallError",
+    "UnsupportedRadio",
+    "install_link_key",
+    "link_key_installer",
+    "radio_of",
+]
+
+#: What :func:`install_link_key` knows how to drive.
+SUPPORTED_RADIOS = (
+    "the zse simulator (set_link_key)",
+    "bellows (EZSP, Silicon Labs EmberZNet NCP)",
+    "zigpy-znp (Z-Stack, TI coprocessor)",
+)
+
+LINK_KEY_LENGTH = 16
+
+# The library whose application class (or a base of it) identifies the radio -> zse module.
+_RADIO_MODULES = {"bellows": "zse.radios.ezsp", "zigpy_znp": "zse.radios.znp"}
+
+
+class UnsupportedRadio(ZseError, TypeError):
+    """The application runs on a radio for which zse cannot install link keys."""
+
+
+class LinkKeyInstallError(ZseError, OSError):
+    """The radio refused to install the link key; ``status`` is the radio's own status code
+    (EmberStatus, sl_status_t or Z-Stack ZStatus) and ``command`` the command that failed."""
+
+    def __init__(self, message: str, *, command: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.command = command
+        self.status = status
+
+
+class KeyTableFull(LinkKeyInstallError):
+    """The radio's key table has no entry for the partner and no free entry for it."""
+
+
+def radio_of(app: object) -> str:
+    """``"bellows"``, ``"zigpy_znp"`` or ``"sim"`` for ``app``; :class:`UnsupportedRadio`
+    otherwise. The radio libraries are recognised by module name, so none is imported here."""
+    for cls in type(app).__mro__:
+        library = cls.__module__.partition(".")[0]
+        if library in _RADIO_MODULES:
+            return library
+    if callable(getattr(app, "set_link_key", None)):
+        return "sim"
+    raise UnsupportedRadio(
+        f"cannot install link keys on {type(app).__module__}.{type(app).__qualname__}: "
+        f"supported radios are {', '.join(SUPPORTED_RADIOS)}"
+    )
+
+
+def _check_key(key: bytes) -> bytes:
+    key = bytes(key)
+    if len(key) != LINK_KEY_LENGTH:
+        raise DecodeError(f"a link key is {LINK_KEY_LENGTH} bytes, got {len(key)}")
+    return key
+
+
+async def install_link_key(app: Any, partner: EUI64, key: bytes) -> None:
+    """Make ``key`` the APS link key ``app``'s coordinator shares with ``partner``.
+
+    Raises :class:`UnsupportedRadio` for an unknown radio, :class:`KeyTableFull` or
+    :class:`LinkKeyInstallError` (with the radio's status) when the radio refuses, and
+    :class:`~zse.errors.DecodeError` for a key that is not 16 bytes.
+    """
+    radio = radio_of(app)
+    key = _check_key(key)
+    partner = EUI64(partner)
+    if radio == "sim":
+        result = app.set_link_key(partner, key)
+        if inspect.isawaitable(result):
+            await result
+        return
+    module: Any = importlib.import_module(_RADIO_MODULES[radio])
+    await module.install_for_application(app, partner, key)
+
+
+def link_key_installer(app: Any) -> Callable[[EUI64, bytes], Awaitable[None]]:
+    """A callable for ``KeyEstablishmentServer(..., install_key=...)`` / ``establish_key``.
+
+    The radio is checked now, so an unsupported application fails at set-up rather than at
+    the end of the first successful key establishment.
+    """
+    radio_of(app)
+
+    def install(partner: EUI64, key: bytes) -> Awaitable[None]:
+        return install_link_key(app, partner, key)
+
+    return install
