@@ -5,9 +5,6 @@ decoding errors, the whitelist, the window and the message transmission bits are
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zigpy.types import EUI64
 
+from tests.interpan.tshark_json import dissect
 from zse.clusters import Messaging, Price
 from zse.clusters.types import MessageImportance, MessageTransmission
 from zse.errors import InvalidFrame
@@ -206,39 +204,6 @@ def test_price_request_from_a_device_that_never_joined(tmp_path: Path) -> None:
     assert display["zbee_zcl_se.msg.message.ctrl.tx"] == ["0x02"]  # inter-PAN only
     assert display["zbee_zcl_se.msg.message.ctrl.importance"] == ["0x02"]  # high
     assert display["zbee_zcl_se.msg.message.duration"] == ["65535"]
-
-
-def dissect(capture: Path) -> list[dict[str, list[str]]]:
-    """Every packet as tshark's field name -> shown values; fails on any malformed packet."""
-    tshark = shutil.which("tshark")
-    assert tshark, "tshark is missing: `make test` installs it (.ci/install-tools)"
-    raw = subprocess.run(
-        [tshark, "-r", str(capture), "-T", "json", "--no-duplicate-keys"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    assert "_ws.malformed" not in raw
-    packets = []
-    for packet in json.loads(raw):
-        fields: dict[str, list[str]] = {}
-        _flatten(packet["_source"]["layers"], fields)
-        packets.append(fields)
-    return packets
-
-
-def _flatten(node: Any, into: dict[str, list[str]]) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, str):
-                into.setdefault(key, []).append(value)
-            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-                into.setdefault(key, []).extend(value)
-            else:
-                _flatten(value, into)
-    elif isinstance(node, list):
-        for item in node:
-            _flatten(item, into)
 
 
 def test_rules_at_the_device_and_clear_errors() -> None:

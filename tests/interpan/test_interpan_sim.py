@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import json
 import runpy
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from zigpy.types import EUI64
 
+from tests.interpan.tshark_json import dissect
 from zse.interpan.service import InterPanService
 from zse.interpan.transports.sim import NoAcknowledgement, SimTransport
 from zse.interpan.window import InterPanWindow, Verdict
@@ -86,21 +84,21 @@ def test_hht_example_drops_mid_sequence_and_resumes(tmp_path: Path) -> None:
     assert out["executions"] == 6
     assert out["reads"] == [1, 2, 3, 4, 5]
     assert out["utc"] == 0x2F00_0000
-    assert out["window"][Verdict.ACCEPTED] == 7  # 3 executes, then resume query + 3 executes
+    assert out["window"][Verdict.ACCEPTED] == 8  # price, 3 executes, resume query, 3 executes
     assert any("terminal gave up" in line for line in lines)
+    assert out["hht_joined"] is False
+    assert out["price"].rate_label == b"DAY"
+    assert out["price"].price == 2_1530
 
-    tshark = shutil.which("tshark")
-    if tshark is None:
-        pytest.fail("tshark is required (installed by `make test`)")
-    dissected = subprocess.run(
-        [tshark, "-r", str(capture), "-T", "json", "--no-duplicate-keys"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    assert "_ws.malformed" not in dissected
-    packets = [p["_source"]["layers"] for p in json.loads(dissected)]
-    inter_pan = [p for p in packets if p.get("zbee_nwk", {}).get("zbee_nwk.fcf") == "0x000b"]
-    assert len(inter_pan) >= 15
-    assert {p["zbee_aps"]["zbee_aps.cluster"] for p in inter_pan} == {"0xfc5e"}
-    assert {p["zbee_aps"]["zbee_aps.profile"] for p in inter_pan} == {"0x0109"}
+    packets = dissect(capture)
+    inter_pan = [p for p in packets if p.get("zbee_nwk.fcf") == ["0x000b"]]
+    assert len(inter_pan) >= 17
+    assert {p["zbee_aps.cluster"][0] for p in inter_pan} == {"0xfc5e", "0x0700"}
+    assert {p["zbee_aps.profile"][0] for p in inter_pan} == {"0x0109"}
+    terminal = "00:0d:6f:00:00:00:00:77"
+    from_terminal = [p for p in inter_pan if p["wpan.src64"] == [terminal]]
+    assert {p["wpan.src_pan"][0] for p in from_terminal} == {"0xffff"}  # never joined
+    (publish,) = [p for p in inter_pan if "zbee_zcl_se.price.provider_id" in p]
+    assert publish["wpan.dst64"] == [terminal]
+    assert publish["zbee_zcl_se.price.rate_label"] == ["DAY"]
+    assert publish["zbee_zcl_se.price.price"] == ["21530"]

@@ -219,6 +219,9 @@ async def serve_meter(service: InterPanService, meter: HhtMeter) -> None:
         except InvalidFrame as exc:
             LOGGER.debug("ignoring a carrier frame from %s: %s", frame.src_ieee, exc)
             continue
+        except Exception:  # a handler's bug: its BEGIN is logged, a retry gets INTERRUPTED
+            LOGGER.exception("carrier command from %s failed", frame.src_ieee)
+            continue
         try:
             await service.reply(frame, cluster_id=CARRIER_CLUSTER_ID, payload=answer)
         except OSError as exc:  # e.g. no MAC acknowledgement: the terminal will retry

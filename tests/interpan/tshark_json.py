@@ -1,0 +1,42 @@
+"""tshark as the oracle for captures: every packet as a flat map of field name to values."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+
+def dissect(capture: Path) -> list[dict[str, list[str]]]:
+    """Every packet as tshark's field name -> shown values; fails on any malformed packet."""
+    tshark = shutil.which("tshark")
+    assert tshark, "tshark is missing: `make test` installs it (.ci/install-tools)"
+    raw = subprocess.run(
+        [tshark, "-r", str(capture), "-T", "json", "--no-duplicate-keys"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "_ws.malformed" not in raw
+    packets = []
+    for packet in json.loads(raw):
+        fields: dict[str, list[str]] = {}
+        _flatten(packet["_source"]["layers"], fields)
+        packets.append(fields)
+    return packets
+
+
+def _flatten(node: Any, into: dict[str, list[str]]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str):
+                into.setdefault(key, []).append(value)
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                into.setdefault(key, []).extend(value)
+            else:
+                _flatten(value, into)
+    elif isinstance(node, list):
+        for item in node:
+            _flatten(item, into)
