@@ -21,6 +21,12 @@ ROOT = Path(zse.__file__).parent
 # higher one; cores are sans-IO; radio libraries only behind their transports).
 HIGHER_LAYERS = ("zse.clusters", "zse.interpan", "zse.sim", "zse.cli", "zse.services", "zse.roles")
 RADIOS = ("bellows", "zigpy_znp")
+INTERPAN_SHELLS = (
+    "zse.clusters",
+    "zse.interpan.service",
+    "zse.interpan.se",
+    "zse.interpan.transports",
+)
 RULES: dict[str, tuple[str, ...]] = {
     "zse.errors": ("zse.installcode", "zse.cbke", "zigpy", "asyncio", *HIGHER_LAYERS, *RADIOS),
     "zse.installcode": ("zse.cbke", "asyncio", "zigpy.application", *HIGHER_LAYERS, *RADIOS),
@@ -28,6 +34,11 @@ RULES: dict[str, tuple[str, ...]] = {
     "zse.clusters": ("asyncio", "zse.cbke", *HIGHER_LAYERS[1:], *RADIOS),
     "zse.services": ("zse.sim", "zse.cli", "zse.roles", *RADIOS),
     "zse.price": ("asyncio", "zigpy", *HIGHER_LAYERS, *RADIOS),
+    # inter-PAN's sans-IO cores: zigpy's wire types only (ARCHITECTURE.md, recipes and cores)
+    **dict.fromkeys(
+        ("zse.interpan._codec", "zse.interpan._zcl", "zse.interpan.window", "zse.interpan.hht"),
+        (*INTERPAN_SHELLS, "asyncio", "zigpy.application", *HIGHER_LAYERS[2:], *RADIOS),
+    ),
     "zse.drlc": ("asyncio", "zigpy", "aiosqlite", "zse.store", *HIGHER_LAYERS, *RADIOS),
     "zse.provisioning": ("asyncio", "zigpy", "zse.store", *HIGHER_LAYERS, *RADIOS),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc", *HIGHER_LAYERS, *RADIOS),
