@@ -1,0 +1,767 @@
+"""Messaging (SE D.5) as sans-IO cores: the ESI's message store and a HAN device's message board.
+
+:class:`Message` is one Display Message / Display Protected Message (D.5.2.3.1, D.5.2.3.3) as
+plain values. :class:`MessageStore` is the server side: messages sent to devices and groups,
+cancels, Cancel All Messages with their implementation times, and the confirmations collected
+per device. :class:`MessageBoard` is the client side: which message is shown when, replacement,
+expiry, cancel and cancel-all with an implementation time, protected messages, confirmations.
+
+Time is always an argument: ZigBee UTCTime seconds (since 2000-01-01 UTC). Both cores expose
+``next_deadline()`` and ``handle_timeout(now)``, and ``to_records()`` / ``from_records()`` for
+:mod:`zse.store` (plain JSON values). Nothing here does I/O.
+
+Frame limits (why a message has a maximum size): see :func:`max_message_bytes`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from zse.errors import ZseError
+
+__all__ = [
+    "DURATION_UNTIL_CHANGED",
+    "MAX_RESPONSE_BYTES",
+    "START_NOW",
+    "BoardEvent",
+    "Confirmation",
+    "ConfirmationRecord",
+    "Message",
+    "MessageBoard",
+    "MessageCancelled",
+    "MessageDisplayed",
+    "MessageError",
+    "MessageExpired",
+    "MessageReplaced",
+    "MessageScheduled",
+    "MessageStore",
+    "MessageTooLong",
+    "StoredMessage",
+    "max_message_bytes",
+    "max_zcl_payload",
+    "text_length",
+]
+
+#: Start time meaning "now" (D.5.2.3.1.1.3).
+START_NOW = 0
+#: Duration meaning "until changed" (D.5.2.3.1.1.4).
+DURATION_UNTIL_CHANGED = 0xFFFF
+#: Longest Message Confirmation Response (D.5.2.4.2.1.4), octets.
+MAX_RESPONSE_BYTES = 20
+
+# -- frame limits -----------------------------------------------------------------------------
+# One unfragmented frame, counted from the bottom (no source route, short addresses):
+#   aMaxPHYPacketSize 127 (IEEE 802.15.4-2006 6.4.1)
+#   - MAC header 9 (frame control 2, sequence 1, PAN id 2, destination 2, source 2) and FCS 2
+#   - NWK header 8 (frame control 2, destination 2, source 2, radius 1, sequence 1; ZB 3.3.1)
+#   - NWK security 18 (auxiliary header 14: control 1, frame counter 4, source IEEE 8, key
+#     sequence 1; MIC 4; ZB 4.5.1) -- SE networks always use NWK security
+#   = 90 octets of APS frame.
+#   Unicast: APS header 8 (frame control 1, destination endpoint 1, cluster 2, profile 2, source
+#     endpoint 1, counter 1; ZB 2.2.5.1) + APS link-key security 9 (control 1, frame counter 4,
+#     MIC 4) -> 73-octet ASDU.
+#   Group: APS header 9 (group address 2 replaces the destination endpoint), no APS security
+#     (link keys are pairwise; SE 5.4.6) -> 81-octet ASDU.
+#   ZCL header 3 (frame control, TSN, command id; no manufacturer code; ZCL 2.4.1).
+# So the ZCL payload is at most 70 octets APS-encrypted unicast and 78 by group. SE D.5.2.3.1.1.5
+# says the same for unicast: "59 bytes for the Message field ... (11 bytes for other Display
+# Message fields)": 59 = length octet + 58 of text, 59 + 11 = 70. A source route costs 2 + 2n.
+_PHY_MAX = 127
+_MAC_OVERHEAD = 11
+_NWK_OVERHEAD = 8 + 14 + 4
+_APS_UNICAST_SECURED = 8 + 5 + 4
+_APS_GROUP = 9
+_ZCL_HEADER = 3
+_DISPLAY_FIXED = 4 + 1 + 4 + 2  # message id, message control, start time, duration
+_EXTENDED_CONTROL = 1
+
+
+def max_zcl_payload(*, group: bool) -> int:
+    """Largest ZCL payload in one unfragmented SE frame: 70 (APS-encrypted unicast) or 78
+    (group, NWK security only). See the derivation at the top of this module."""
+    aps = _APS_GROUP if group else _APS_UNICAST_SECURED
+    return _PHY_MAX - _MAC_OVERHEAD - _NWK_OVERHEAD - aps - _ZCL_HEADER
+
+
+def max_message_bytes(*, group: bool = False, extended_control: bool = True) -> int:
+    """Longest message text (UTF-8 octets) in an unfragmented Display Message.
+
+    57 for an APS-encrypted unicast carrying the Extended Message Control (58 without it), 65
+    (66) by group. The ESI answers Get Last Message by unicast with the Extended Message Control
+    (the confirmation status), so a message it stores must fit the unicast frame: 57.
+    """
+    fixed = _DISPLAY_FIXED + 1 + (_EXTENDED_CONTROL if extended_control else 0)
+    return max_zcl_payload(group=group) - fixed
+
+
+def text_length(text: str) -> int:
+    """The message's length on the wire in octets (UTF-8; undecodable bytes kept as-is)."""
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+class MessageError(ZseError, ValueError):
+    """A messaging request that the spec does not allow (e.g. confirming twice)."""
+
+
+class MessageTooLong(MessageError):
+    """A message text longer than one unfragmented frame can carry (see max_message_bytes)."""
+
+
+# -- values -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    """One message as Display Message carries it (D.5.2.3.1); ``protected`` for D.5.2.3.3.
+
+    The Message Control field (D.5.2.3.1.1.2) is given as its parts: ``transmission`` (0-3),
+    ``importance`` (0 low .. 3 critical), ``confirmation_required`` (bit 7) and
+    ``enhanced_confirmation_required`` (bit 5, SE 1.2: a yes/no answer and an optional text).
+    """
+
+    message_id: int
+    text: str
+    start_time: int = START_NOW
+    duration_in_minutes: int = DURATION_UNTIL_CHANGED
+    importance: int = 0
+    transmission: int = 0
+    confirmation_required: bool = False
+    enhanced_confirmation_required: bool = False
+    protected: bool = False
+
+    def __post_init__(self) -> None:
+        for name, bits in (
+            ("message_id", 32),
+            ("start_time", 32),
+            ("duration_in_minutes", 16),
+            ("importance", 2),
+            ("transmission", 2),
+        ):
+            value = getattr(self, name)
+            if not 0 <= value < 1 << bits:
+                raise MessageError(f"{name} must fit in {bits} bits, got {value}")
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Whether the device must send Message Confirmation (plain or enhanced)."""
+        return self.confirmation_required or self.enhanced_confirmation_required
+
+    def starts(self, received_at: int) -> int:
+        """Absolute start: start time 0 means when it was received."""
+        return received_at if self.start_time == START_NOW else self.start_time
+
+    def ends(self, received_at: int) -> int | None:
+        """Absolute end (exclusive), or None for "until changed"."""
+        if self.duration_in_minutes == DURATION_UNTIL_CHANGED:
+            return None
+        return self.starts(received_at) + 60 * self.duration_in_minutes
+
+    def to_record(self) -> dict[str, Any]:
+        """Plain values for zse.store."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Message:
+        """Inverse of :meth:`to_record`."""
+        return cls(**record)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Confirmation:
+    """A Message Confirmation (D.5.2.4.2): plain (``answer`` None) or enhanced (yes/no + text)."""
+
+    message_id: int
+    confirmation_time: int
+    answer: bool | None = None
+    response: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if self.response is not None and len(self.response) > MAX_RESPONSE_BYTES:
+            raise MessageError(
+                f"confirmation response is {len(self.response)} octets; at most "
+                f"{MAX_RESPONSE_BYTES} (D.5.2.4.2.1.4)"
+            )
+
+    def to_record(self) -> dict[str, Any]:
+        """Plain values for zse.store."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Confirmation:
+        """Inverse of :meth:`to_record`."""
+        return cls(**record)
+
+
+# -- the ESI's store ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredMessage:
+    """A message the ESI sent: to whom (``device`` EUI-64 text or ``group`` id, or everyone),
+    when, and whether it was cancelled (and when)."""
+
+    message: Message
+    sent_at: int
+    device: str | None = None
+    group: int | None = None
+    cancelled_at: int | None = None
+
+    @property
+    def starts(self) -> int:
+        """Absolute start."""
+        return self.message.starts(self.sent_at)
+
+    @property
+    def ends(self) -> int | None:
+        """Absolute end (exclusive), None for until changed; a cancel ends it early."""
+        end = self.message.ends(self.sent_at)
+        if self.cancelled_at is not None and (end is None or self.cancelled_at < end):
+            return self.cancelled_at
+        return end
+
+    def live(self, now: int) -> bool:
+        """Not cancelled and not over at ``now`` (it may not have started yet)."""
+        end = self.ends
+        return end is None or now < end
+
+    def to_record(self) -> dict[str, Any]:
+        """Plain values for zse.store."""
+        return {
+            "message": self.message.to_record(),
+            "sent_at": self.sent_at,
+            "device": self.device,
+            "group": self.group,
+            "cancelled_at": self.cancelled_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> StoredMessage:
+        """Inverse of :meth:`to_record`."""
+        return cls(
+            message=Message.from_record(record["message"]),
+            sent_at=record["sent_at"],
+            device=record["device"],
+            group=record["group"],
+            cancelled_at=record["cancelled_at"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmationRecord:
+    """What one device confirmed for one message, and when the ESI received it."""
+
+    device: str
+    confirmation: Confirmation
+    received_at: int
+
+    def to_record(self) -> dict[str, Any]:
+        """Plain values for zse.store."""
+        return {
+            "device": self.device,
+            "confirmation": self.confirmation.to_record(),
+            "received_at": self.received_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ConfirmationRecord:
+        """Inverse of :meth:`to_record`."""
+        return cls(
+            device=record["device"],
+            confirmation=Confirmation.from_record(record["confirmation"]),
+            received_at=record["received_at"],
+        )
+
+
+class MessageStore:
+    """The ESI's messages (SE D.5.2, server side).
+
+    Devices are named by their EUI-64 text; groups by id. ``members`` tells which devices are in
+    a group (a group whose membership is unknown counts for every device). A message to nobody
+    in particular (``device`` and ``group`` None) is for every device (a broadcast).
+    """
+
+    def __init__(self) -> None:
+        self.messages: dict[int, StoredMessage] = {}
+        self.confirmations: dict[int, dict[str, ConfirmationRecord]] = {}
+        #: Implementation times of the Cancel All Messages sent, ascending (D.5.2.4.3).
+        self.cancel_alls: list[int] = []
+        self.members: dict[int, set[str]] = {}
+
+    # -- sending --------------------------------------------------------------------------
+
+    def display(
+        self, message: Message, now: int, *, device: str | None = None, group: int | None = None
+    ) -> StoredMessage:
+        """Record a message about to be sent (refusing one too long for the unicast frame)."""
+        if device is not None and group is not None:
+            raise MessageError("a message goes to a device or a group, not both")
+        length = text_length(message.text)
+        limit = max_message_bytes()
+        if length > limit:
+            raise MessageTooLong(
+                f"message {message.message_id} is {length} UTF-8 octets; one unfragmented "
+                f"APS-encrypted Display Message carries at most {limit} (70-octet ZCL payload, "
+                "zse.messaging.max_message_bytes)"
+            )
+        existing = self.messages.get(message.message_id)
+        if existing is not None and existing.message != message:
+            # Same id, new content: the new one replaces it and earlier confirmations lapse.
+            self.confirmations.pop(message.message_id, None)
+        stored = StoredMessage(message=message, sent_at=now, device=device, group=group)
+        self.messages[message.message_id] = stored
+        return stored
+
+    def cancel(self, message_id: int, now: int) -> StoredMessage:
+        """Record Cancel Message for a message this ESI sent."""
+        stored = self.messages.get(message_id)
+        if stored is None:
+            raise MessageError(f"no message with id {message_id}")
+        stored = dataclasses.replace(stored, cancelled_at=now)
+        self.messages[message_id] = stored
+        return stored
+
+    def cancel_all(self, implementation_time: int, now: int) -> int:
+        """Record Cancel All Messages; returns the absolute implementation time."""
+        when = now if implementation_time == START_NOW else implementation_time
+        for message_id, stored in list(self.messages.items()):
+            if stored.sent_at <= now and stored.live(when):
+                self.messages[message_id] = dataclasses.replace(stored, cancelled_at=when)
+        self.cancel_alls.append(when)
+        self.cancel_alls.sort()
+        return when
+
+    # -- answering ------------------------------------------------------------------------
+
+    def _for(self, stored: StoredMessage, device: str) -> bool:
+        if stored.device is not None:
+            return stored.device == device
+        if stored.group is not None:
+            members = self.members.get(stored.group)
+            return members is None or device in members
+        return True
+
+    def last_message(self, device: str, now: int) -> tuple[Message, bool] | None:
+        """Answer Get Last Message (D.5.2.4.1) from ``device``.
+
+        The most recently sent live message for the device, with a started message re-timed to
+        start now for its remaining duration (rounded up to whole minutes), and whether this
+        device confirmed it (Extended Message Control bit 0). None means NOT_FOUND.
+        """
+        candidates = [s for s in self.messages.values() if s.live(now) and self._for(s, device)]
+        if not candidates:
+            return None
+        stored = max(candidates, key=lambda s: (s.sent_at, s.message.message_id))
+        message = stored.message
+        end = stored.ends
+        if stored.starts <= now:
+            remaining = (
+                DURATION_UNTIL_CHANGED if end is None else min(0xFFFE, -(-(end - now) // 60))
+            )
+            message = dataclasses.replace(
+                message, start_time=START_NOW, duration_in_minutes=remaining
+            )
+        confirmed = device in self.confirmations.get(message.message_id, {})
+        return message, confirmed
+
+    def message_cancellation(self, earliest: int) -> int | None:
+        """Answer Get Message Cancellation (D.5.2.4.3): the first Cancel All Messages whose
+        implementation time is at or after ``earliest``; None means NOT_FOUND."""
+        for when in self.cancel_alls:
+            if when >= earliest:
+                return when
+        return None
+
+    def confirm(self, device: str, confirmation: Confirmation, now: int) -> bool:
+        """Record a Message Confirmation; False for a repeat or an unknown message."""
+        if confirmation.message_id not in self.messages:
+            return False
+        per_device = self.confirmations.setdefault(confirmation.message_id, {})
+        if device in per_device:
+            return False
+        per_device[device] = ConfirmationRecord(
+            device=device, confirmation=confirmation, received_at=now
+        )
+        return True
+
+    def unconfirmed(self, message_id: int, devices: Iterable[str]) -> list[str]:
+        """Which of ``devices`` have not confirmed ``message_id`` (in the order given)."""
+        got = self.confirmations.get(message_id, {})
+        return [d for d in devices if d not in got]
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def to_records(self) -> dict[str, Any]:
+        """The whole state as zse.store records (one per message, one per confirmation)."""
+        records: dict[str, Any] = {
+            "cancel_alls": list(self.cancel_alls),
+            "members": {str(g): sorted(m) for g, m in self.members.items()},
+        }
+        for message_id, stored in self.messages.items():
+            records[f"msg/{message_id:08x}"] = stored.to_record()
+        for message_id, per_device in self.confirmations.items():
+            for device, record in per_device.items():
+                records[f"conf/{message_id:08x}/{device}"] = record.to_record()
+        return records
+
+    @classmethod
+    def from_records(cls, records: Mapping[str, Any]) -> MessageStore:
+        """Inverse of :meth:`to_records`."""
+        store = cls()
+        store.cancel_alls = sorted(records.get("cancel_alls", []))
+        store.members = {int(g): set(m) for g, m in records.get("members", {}).items()}
+        for key, value in records.items():
+            if key.startswith("msg/"):
+                stored = StoredMessage.from_record(value)
+                store.messages[stored.message.message_id] = stored
+            elif key.startswith("conf/"):
+                record = ConfirmationRecord.from_record(value)
+                store.confirmations.setdefault(record.confirmation.message_id, {})[
+                    record.device
+                ] = record
+        return store
+
+
+# -- the HAN device's board -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageScheduled:
+    """A message was accepted and will be shown at ``starts``."""
+
+    message: Message
+    starts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageDisplayed:
+    """Show this message now (until ``ends``, None = until changed). For a protected message
+    ``text`` is None until the application unlocks it with the PIN."""
+
+    message: Message
+    text: str | None
+    ends: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageReplaced:
+    """A message stopped because a newer one started (or arrived with the same id)."""
+
+    message: Message
+    by: Message
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageExpired:
+    """A message's duration ran out."""
+
+    message: Message
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageCancelled:
+    """A message was cancelled (Cancel Message, or Cancel All Messages when ``all``)."""
+
+    message: Message
+    all: bool = False
+
+
+BoardEvent = (
+    MessageScheduled | MessageDisplayed | MessageReplaced | MessageExpired | MessageCancelled
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Held:
+    message: Message
+    received_at: int
+    seq: int
+    shown: bool = False
+    unlocked: bool = False
+    confirmed: Confirmation | None = None
+
+    @property
+    def starts(self) -> int:
+        return self.message.starts(self.received_at)
+
+    @property
+    def ends(self) -> int | None:
+        return self.message.ends(self.received_at)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "message": self.message.to_record(),
+            "received_at": self.received_at,
+            "seq": self.seq,
+            "shown": self.shown,
+            "unlocked": self.unlocked,
+            "confirmed": None if self.confirmed is None else self.confirmed.to_record(),
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> _Held:
+        confirmed = record["confirmed"]
+        return cls(
+            message=Message.from_record(record["message"]),
+            received_at=record["received_at"],
+            seq=record["seq"],
+            shown=record["shown"],
+            unlocked=record["unlocked"],
+            confirmed=None if confirmed is None else Confirmation.from_record(confirmed),
+        )
+
+
+class MessageBoard:
+    """A HAN device's messages (SE D.5.3, client side).
+
+    Rules: a message starts at its start time (0 = on receipt) and lasts its duration (0xFFFF =
+    until changed); one message is shown at a time, and a message that starts replaces the one
+    shown; a message with the id of one held replaces it (an identical repeat changes nothing);
+    a message already over on receipt is ignored; Cancel Message removes the message with that
+    id; Cancel All Messages removes, at its implementation time (0 = now), every message
+    received before it. At most ``capacity`` messages are held; past that, the one that would
+    start last is dropped. A confirmation is owed for a message whose Message Control asks for
+    one, once, while it is held.
+    """
+
+    def __init__(self, *, capacity: int = 8) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._held: dict[int, _Held] = {}
+        self._seq = 0
+        #: Pending Cancel All Messages: (implementation time, sequence received).
+        self._cancel_alls: list[tuple[int, int]] = []
+        #: Implementation time of the last Cancel All applied or scheduled (for start-up).
+        self.last_cancel_all: int | None = None
+
+    # -- queries --------------------------------------------------------------------------
+
+    def held(self) -> list[Message]:
+        """Every message held (shown or scheduled), by start."""
+        return [h.message for h in sorted(self._held.values(), key=lambda h: (h.starts, h.seq))]
+
+    def current(self) -> Message | None:
+        """The message shown now (after the last ``handle_timeout``)."""
+        for held in self._held.values():
+            if held.shown:
+                return held.message
+        return None
+
+    def showing(self) -> MessageDisplayed | None:
+        """The shown message as the application should show it (text hidden while locked)."""
+        for held in self._held.values():
+            if held.shown:
+                locked = held.message.protected and not held.unlocked
+                return MessageDisplayed(
+                    message=held.message,
+                    text=None if locked else held.message.text,
+                    ends=held.ends,
+                )
+        return None
+
+    def confirmation_of(self, message_id: int) -> Confirmation | None:
+        """The confirmation given for a held message, if any."""
+        held = self._held.get(message_id)
+        return None if held is None else held.confirmed
+
+    def next_deadline(self) -> int | None:
+        """When :meth:`handle_timeout` next has something to do."""
+        times: list[int] = []
+        for held in self._held.values():
+            if held.shown:
+                if held.ends is not None:
+                    times.append(held.ends)
+            else:
+                times.append(held.starts)
+        times.extend(when for when, _ in self._cancel_alls)
+        return min(times) if times else None
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def display(self, message: Message, now: int) -> list[BoardEvent]:
+        """Display Message / Display Protected Message received at ``now``."""
+        events: list[BoardEvent] = []
+        old = self._held.get(message.message_id)
+        if old is not None:
+            if old.message == message:
+                return []  # a repeat (e.g. the answer to Get Last Message)
+            if old.message.text == message.text and _same_window(old, message, now):
+                # The ESI re-timed it (Get Last Message: start now, remaining duration).
+                return []
+            del self._held[message.message_id]
+            if old.shown:
+                events.append(MessageReplaced(message=old.message, by=message))
+        end = message.ends(now)
+        if end is not None and end <= now:
+            return events  # already over
+        held = _Held(message=message, received_at=now, seq=self._next_seq())
+        self._held[message.message_id] = held
+        if len(self._held) > self.capacity:
+            drop = max(self._held.values(), key=lambda h: (h.starts, h.seq))
+            del self._held[drop.message.message_id]
+            if drop is held:
+                return events
+        if held.starts > now:
+            events.append(MessageScheduled(message=message, starts=held.starts))
+        events.extend(self.handle_timeout(now))
+        return events
+
+    def cancel(self, message_id: int, now: int) -> list[BoardEvent]:
+        """Cancel Message (D.5.2.3.2); no events if the id is not held."""
+        held = self._held.pop(message_id, None)
+        events: list[BoardEvent] = []
+        if held is not None:
+            events.append(MessageCancelled(message=held.message))
+        events.extend(self.handle_timeout(now))
+        return events
+
+    def cancel_all(self, implementation_time: int, now: int) -> list[BoardEvent]:
+        """Cancel All Messages (D.5.2.3.4) at its implementation time (0 = now).
+
+        An implementation time already applied or pending is a repeat (e.g. the answer to Get
+        Message Cancellation at start-up) and changes nothing.
+        """
+        when = now if implementation_time == START_NOW else implementation_time
+        if implementation_time != START_NOW and (
+            when == self.last_cancel_all or any(w == when for w, _ in self._cancel_alls)
+        ):
+            return []
+        self._cancel_alls.append((when, self._next_seq()))
+        if self.last_cancel_all is None or when > self.last_cancel_all:
+            self.last_cancel_all = when
+        return self.handle_timeout(now)
+
+    def handle_timeout(self, now: int) -> list[BoardEvent]:
+        """Apply everything due at ``now``: cancel-alls, expiries, starts."""
+        events: list[BoardEvent] = []
+        due = sorted(c for c in self._cancel_alls if c[0] <= now)
+        for when, seq in due:
+            self._cancel_alls.remove((when, seq))
+            for held in sorted(self._held.values(), key=lambda h: h.seq):
+                if held.seq < seq:
+                    del self._held[held.message.message_id]
+                    events.append(MessageCancelled(message=held.message, all=True))
+        for held in sorted(self._held.values(), key=lambda h: h.seq):
+            if held.ends is not None and held.ends <= now:
+                del self._held[held.message.message_id]
+                events.append(MessageExpired(message=held.message))
+        started = [h for h in self._held.values() if not h.shown and h.starts <= now]
+        if started:
+            # The latest start wins; equal starts: the latest received.
+            winner = max(started, key=lambda h: (h.starts, h.seq))
+            for held in list(self._held.values()):
+                if held is winner:
+                    continue
+                if held.shown or (not held.shown and held.starts <= now):
+                    del self._held[held.message.message_id]
+                    events.append(MessageReplaced(message=held.message, by=winner.message))
+            winner = dataclasses.replace(winner, shown=True)
+            self._held[winner.message.message_id] = winner
+            events.append(
+                MessageDisplayed(
+                    message=winner.message,
+                    text=None if winner.message.protected else winner.message.text,
+                    ends=winner.ends,
+                )
+            )
+        return events
+
+    def unlock(self, message_id: int) -> MessageDisplayed:
+        """The application verified the user's PIN for a protected message: reveal it."""
+        held = self._require(message_id)
+        if not held.shown:
+            raise MessageError(f"message {message_id} is not shown yet")
+        self._held[message_id] = dataclasses.replace(held, unlocked=True)
+        return MessageDisplayed(message=held.message, text=held.message.text, ends=held.ends)
+
+    def confirm(
+        self,
+        message_id: int,
+        now: int,
+        *,
+        answer: bool | None = None,
+        response: bytes | None = None,
+    ) -> Confirmation:
+        """The user confirmed a shown message: the Message Confirmation to send (D.5.2.4.2).
+
+        Plain for a message asking for confirmation; a yes/no ``answer`` (and an optional
+        ``response`` of up to 20 octets) for one asking for enhanced confirmation.
+        """
+        held = self._require(message_id)
+        message = held.message
+        if not message.needs_confirmation:
+            raise MessageError(f"message {message_id} does not ask for a confirmation")
+        if held.confirmed is not None:
+            raise MessageError(f"message {message_id} is already confirmed")
+        if not held.shown:
+            raise MessageError(f"message {message_id} is not shown yet")
+        if message.protected and not held.unlocked:
+            raise MessageError(f"message {message_id} is protected and not unlocked")
+        if message.enhanced_confirmation_required and answer is None:
+            raise MessageError(f"message {message_id} asks for a yes/no answer")
+        if not message.enhanced_confirmation_required and (
+            answer is not None or response is not None
+        ):
+            raise MessageError(f"message {message_id} asks for a plain confirmation")
+        confirmation = Confirmation(
+            message_id=message_id, confirmation_time=now, answer=answer, response=response
+        )
+        self._held[message_id] = dataclasses.replace(held, confirmed=confirmation)
+        return confirmation
+
+    def _require(self, message_id: int) -> _Held:
+        held = self._held.get(message_id)
+        if held is None:
+            raise MessageError(f"no message with id {message_id} is held")
+        return held
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def to_records(self) -> dict[str, Any]:
+        """The whole state as zse.store records."""
+        records: dict[str, Any] = {
+            "board": {
+                "seq": self._seq,
+                "cancel_alls": [list(c) for c in self._cancel_alls],
+                "last_cancel_all": self.last_cancel_all,
+            }
+        }
+        for message_id, held in self._held.items():
+            records[f"msg/{message_id:08x}"] = held.to_record()
+        return records
+
+    @classmethod
+    def from_records(cls, records: Mapping[str, Any], *, capacity: int = 8) -> MessageBoard:
+        """Inverse of :meth:`to_records`."""
+        board = cls(capacity=capacity)
+        meta = records.get("board")
+        if meta is not None:
+            board._seq = meta["seq"]
+            board._cancel_alls = [(int(w), int(s)) for w, s in meta["cancel_alls"]]
+            board.last_cancel_all = meta["last_cancel_all"]
+        for key, value in records.items():
+            if key.startswith("msg/"):
+                held = _Held.from_record(value)
+                board._held[held.message.message_id] = held
+        return board
+
+
+def _same_window(old: _Held, message: Message, now: int) -> bool:
+    """Whether ``message`` is ``old`` re-timed (start now, remaining minutes rounded up)."""
+    if message.start_time != START_NOW or old.starts > now:
+        return False
+    if dataclasses.replace(message, start_time=0, duration_in_minutes=0) != dataclasses.replace(
+        old.message, start_time=0, duration_in_minutes=0
+    ):
+        return False
+    old_end, new_end = old.ends, message.ends(now)
+    if old_end is None or new_end is None:
+        return old_end is None and new_end is None
+    return 0 <= new_end - old_end < 60

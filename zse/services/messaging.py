@@ -1,0 +1,666 @@
+"""Messaging over ZCL (SE D.5): the ESI's server and a HAN device's client, persisted.
+
+The decisions are :mod:`zse.messaging`'s (:class:`~zse.messaging.MessageStore` on the ESI,
+:class:`~zse.messaging.MessageBoard` on the device); this module moves the commands over a
+:class:`~zse.services.zcl.ZclPort` and keeps the state in a :class:`zse.store.Store` with the
+write-ahead recipe of docs/persistence.md: the new state (and any output owed) is committed
+before the Default Response, the application event or the frame that depends on it.
+``clock()`` gives ZigBee time (seconds since 2000-01-01 UTC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from zse.clusters import Messaging, decode_command, encode_command
+from zse.clusters.types import (
+    ExtendedMessageControl,
+    MessageConfirmationControl,
+    MessageControl,
+    MessageImportance,
+    MessageTransmission,
+)
+from zse.errors import InvalidFrame
+from zse.messaging import (
+    BoardEvent,
+    Confirmation,
+    Message,
+    MessageBoard,
+    MessageDisplayed,
+    MessageError,
+    MessageStore,
+    StoredMessage,
+)
+from zse.services._events import EventStream
+from zse.services.time import system_clock
+from zse.services.zcl import ZclPort
+from zse.store import Batch, Store
+
+__all__ = [
+    "MESSAGING",
+    "DeviceAddress",
+    "MessageConfirmed",
+    "MessagingClient",
+    "MessagingServer",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+MESSAGING = 0x0703
+# Commands the server sends (D.5.2.3) and receives (D.5.2.4).
+_DISPLAY = 0x00
+_CANCEL = 0x01
+_DISPLAY_PROTECTED = 0x02
+_CANCEL_ALL = 0x03
+_GET_LAST = 0x00
+_CONFIRM = 0x01
+_GET_CANCELLATION = 0x02
+_SERVER_CMDS = Messaging.ServerCommandDefs
+_CLIENT_CMDS = Messaging.ClientCommandDefs
+
+
+# -- wire <-> core ----------------------------------------------------------------------------
+
+
+def _display_payload(message: Message, *, confirmed: bool | None = None) -> bytes:
+    control = MessageControl(
+        transmission=MessageTransmission(message.transmission),  # type: ignore[no-untyped-call]
+        importance=MessageImportance(message.importance),  # type: ignore[no-untyped-call]
+        reserved=0,
+        enhanced_confirmation_required=int(message.enhanced_confirmation_required),
+        reserved2=0,
+        confirmation_required=int(message.confirmation_required),
+    )
+    schema = (_CLIENT_CMDS.display_protected_message if message.protected else
+              _CLIENT_CMDS.display_message).schema  # fmt: skip
+    extended = None
+    if confirmed is not None:
+        extended = ExtendedMessageControl(  # type: ignore[no-untyped-call]
+            ExtendedMessageControl.Message_Confirmed if confirmed else 0
+        )
+    return encode_command(
+        schema(
+            message_id=message.message_id,
+            message_control=control,
+            start_time=message.start_time,
+            duration_in_minutes=message.duration_in_minutes,
+            message=message.text,
+            extended_message_control=extended,
+        )
+    )
+
+
+def _message_from(command: Any, *, protected: bool) -> Message:
+    control = command.message_control
+    return Message(
+        message_id=int(command.message_id),
+        text=str(command.message),
+        start_time=int(command.start_time),
+        duration_in_minutes=int(command.duration_in_minutes),
+        importance=int(control.importance),
+        transmission=int(control.transmission),
+        confirmation_required=bool(control.confirmation_required),
+        enhanced_confirmation_required=bool(control.enhanced_confirmation_required),
+        protected=protected,
+    )
+
+
+def _confirmation_payload(confirmation: Confirmation) -> bytes:
+    schema = _SERVER_CMDS.message_confirmation.schema
+    control = None
+    response = None
+    if confirmation.answer is not None:
+        control = MessageConfirmationControl(  # type: ignore[no-untyped-call]
+            MessageConfirmationControl.Yes_Returned
+            if confirmation.answer
+            else MessageConfirmationControl.No_Returned
+        )
+        response = t.LVBytes(confirmation.response or b"")
+    return encode_command(
+        schema(
+            message_id=confirmation.message_id,
+            confirmation_time=confirmation.confirmation_time,
+            message_confirmation_control=control,
+            message_confirmation_response=response,
+        )
+    )
+
+
+def _confirmation_from(command: Any) -> Confirmation:
+    control = command.message_confirmation_control
+    answer: bool | None = None
+    if control is not None:
+        if control & MessageConfirmationControl.Yes_Returned:
+            answer = True
+        elif control & MessageConfirmationControl.No_Returned:
+            answer = False
+    response = command.message_confirmation_response
+    return Confirmation(
+        message_id=int(command.message_id),
+        confirmation_time=int(command.confirmation_time),
+        answer=answer,
+        response=None if response is None or answer is None else bytes(response),
+    )
+
+
+def _device_key(msg: Any) -> str:
+    if msg.src_ieee is not None:
+        return str(msg.src_ieee)
+    return f"nwk:{msg.src_nwk:04x}"
+
+
+def _unicast(msg: Any) -> bool:
+    return msg.group is None and not msg.broadcast
+
+
+# -- the ESI ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceAddress:
+    """Where a HAN device's Messaging client is: network address, EUI-64, endpoint."""
+
+    nwk: int
+    ieee: t.EUI64
+    endpoint: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageConfirmed:
+    """A device confirmed a message (Message Confirmation, D.5.2.4.2), told once.
+
+    ``confirmation.answer`` is None for a plain confirmation, True / False for an enhanced
+    yes / no, with ``confirmation.response`` the optional text (up to 20 octets).
+    """
+
+    device: str
+    source_nwk: int | None
+    message: Message
+    confirmation: Confirmation
+    received_at: int
+
+
+class MessagingServer:
+    """The ESI's Messaging server (SE D.5.2): sends, cancels, answers, collects confirmations.
+
+    With a ``store`` the messages, cancel-alls and confirmations survive a restart, and each
+    confirmation is told to the application once (journal kind ``"confirmed"``).
+    """
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        clock: Callable[[], int] = system_clock,
+        store: Store | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.clock = clock
+        self.store = store
+        self.namespace = namespace or f"messaging.server/{endpoint.endpoint_id}"
+        self.messages = MessageStore()
+        self._stream: EventStream[MessageConfirmed] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._remove: Callable[[], None] | None = None
+
+    async def start(self) -> None:
+        """Load the stored state, serve the cluster, and tell confirmations not yet told."""
+        if self.store is not None:
+            self.messages = MessageStore.from_records(await self.store.load(self.namespace))
+        self._remove = self.endpoint.add_handler(MESSAGING, self._on_message)
+        if self.store is not None:
+            for entry in await self.store.unreported(self.namespace):
+                await self._tell(entry.value, entry.seq)
+
+    def stop(self) -> None:
+        """Stop serving the cluster."""
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    async def _save(self, *appends: tuple[str, Any]) -> list[int]:
+        if self.store is None:
+            return []
+        batch = Batch().replace(self.namespace, self.messages.to_records())
+        for kind, value in appends:
+            batch.append(self.namespace, kind, value)
+        return await self.store.commit(batch)
+
+    # -- application API ------------------------------------------------------------------
+
+    def set_group_members(self, group: int, members: Iterable[t.EUI64]) -> None:
+        """Which devices are in ``group`` (for Get Last Message); unknown groups reach all."""
+        self.messages.members[group] = {str(m) for m in members}
+
+    async def display(
+        self,
+        message: Message,
+        *,
+        device: DeviceAddress | None = None,
+        group: int | None = None,
+        broadcast: bool = False,
+    ) -> StoredMessage:
+        """Store ``message`` and send it to a device, a group, or (``broadcast``) everyone.
+
+        Raises :class:`~zse.messaging.MessageTooLong` beyond one unfragmented frame. The message
+        is stored before it is sent: a device that misses it gets it with Get Last Message.
+        A unicast that cannot be delivered raises zigpy's DeliveryError after storing.
+        """
+        stored = self.messages.display(
+            message, self.clock(), device=None if device is None else str(device.ieee), group=group
+        )
+        await self._save()
+        await self._send(_DISPLAY_PROTECTED if message.protected else _DISPLAY,
+                         _display_payload(message), device, group, broadcast)  # fmt: skip
+        return stored
+
+    async def cancel(
+        self,
+        message_id: int,
+        *,
+        device: DeviceAddress | None = None,
+        group: int | None = None,
+        broadcast: bool = False,
+    ) -> None:
+        """Cancel a message (D.5.2.3.2) for a device, a group or everyone.
+
+        The deprecated Message Control field is sent as 0x00 (SE 1.2 D.5.2.3.2.1.2).
+        """
+        self.messages.cancel(message_id, self.clock())
+        await self._save()
+        schema = _CLIENT_CMDS.cancel_message.schema
+        payload = encode_command(
+            schema(
+                message_id=message_id,
+                message_control=MessageControl.deserialize(b"\x00")[0],
+            )
+        )
+        await self._send(_CANCEL, payload, device, group, broadcast)
+
+    async def cancel_all(
+        self,
+        implementation_time: int = 0,
+        *,
+        device: DeviceAddress | None = None,
+        group: int | None = None,
+        broadcast: bool = False,
+    ) -> int:
+        """Cancel all messages at ``implementation_time`` (0 = now) (D.5.2.3.4); returns the
+        absolute time, which Get Message Cancellation reports."""
+        when = self.messages.cancel_all(implementation_time, self.clock())
+        await self._save()
+        schema = _CLIENT_CMDS.cancel_all_messages.schema
+        payload = encode_command(schema(implementation_date_time=implementation_time))
+        await self._send(_CANCEL_ALL, payload, device, group, broadcast)
+        return when
+
+    def confirmations(self, message_id: int) -> dict[str, Confirmation]:
+        """Who confirmed ``message_id``, and how."""
+        return {
+            device: record.confirmation
+            for device, record in self.messages.confirmations.get(message_id, {}).items()
+        }
+
+    def unconfirmed(self, message_id: int, devices: Iterable[t.EUI64]) -> list[str]:
+        """Which of ``devices`` never confirmed ``message_id``."""
+        return self.messages.unconfirmed(message_id, (str(d) for d in devices))
+
+    async def _send(
+        self,
+        command_id: int,
+        payload: bytes,
+        device: DeviceAddress | None,
+        group: int | None,
+        broadcast: bool,
+    ) -> None:
+        if device is not None:
+            await self.endpoint.send(
+                device.nwk, device.endpoint, MESSAGING, command_id, payload, encrypt=True
+            )
+        elif group is not None:
+            await self.endpoint.send(
+                group, 0xFF, MESSAGING, command_id, payload,
+                dst_mode=t.AddrMode.Group, disable_default_response=True,
+            )  # fmt: skip
+        elif broadcast:
+            await self.endpoint.send(
+                0xFFFD, 0xFF, MESSAGING, command_id, payload,
+                dst_mode=t.AddrMode.Broadcast, disable_default_response=True,
+            )  # fmt: skip
+
+    # -- requests from devices ------------------------------------------------------------
+
+    async def _on_message(self, msg: Any) -> foundation.Status | None:
+        if msg.from_server:
+            return None
+        try:
+            command, _ = decode_command(Messaging, msg.command_id, msg.payload, from_server=False)
+        except InvalidFrame as exc:
+            LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
+            return foundation.Status.MALFORMED_COMMAND
+        if msg.command_id == _GET_LAST:
+            return await self._get_last(msg)
+        if msg.command_id == _GET_CANCELLATION:
+            return await self._get_cancellation(msg, command)
+        return await self._confirmation(msg, command)
+
+    async def _get_last(self, msg: Any) -> foundation.Status | None:
+        answer = self.messages.last_message(_device_key(msg), self.clock())
+        if answer is None:
+            return foundation.Status.NOT_FOUND
+        message, confirmed = answer
+        command_id = _DISPLAY_PROTECTED if message.protected else _DISPLAY
+        await self.endpoint.reply(msg, command_id, _display_payload(message, confirmed=confirmed))
+        return None
+
+    async def _get_cancellation(self, msg: Any, command: Any) -> foundation.Status | None:
+        when = self.messages.message_cancellation(int(command.earliest_implementation_time))
+        if when is None:
+            return foundation.Status.NOT_FOUND
+        schema = _CLIENT_CMDS.cancel_all_messages.schema
+        await self.endpoint.reply(
+            msg, _CANCEL_ALL, encode_command(schema(implementation_date_time=when))
+        )
+        return None
+
+    async def _confirmation(self, msg: Any, command: Any) -> foundation.Status:
+        try:
+            confirmation = _confirmation_from(command)
+        except MessageError as exc:
+            LOGGER.warning("bad Message Confirmation from 0x%04X: %s", msg.src_nwk, exc)
+            return foundation.Status.INVALID_FIELD
+        device = _device_key(msg)
+        if confirmation.message_id not in self.messages.messages:
+            return foundation.Status.NOT_FOUND
+        now = self.clock()
+        if self.messages.confirm(device, confirmation, now):
+            told = {
+                "device": device,
+                "nwk": msg.src_nwk,
+                "message_id": confirmation.message_id,
+                "received_at": now,
+            }
+            seqs = await self._save(("confirmed", told))
+            await self._tell(told, seqs[0] if seqs else None)
+        return foundation.Status.SUCCESS
+
+    async def _tell(self, told: dict[str, Any], seq: int | None) -> None:
+        record = self.messages.confirmations.get(told["message_id"], {}).get(told["device"])
+        stored = self.messages.messages.get(told["message_id"])
+        if record is not None and stored is not None:
+            self._stream.emit(
+                MessageConfirmed(
+                    device=told["device"],
+                    source_nwk=told["nwk"],
+                    message=stored.message,
+                    confirmation=record.confirmation,
+                    received_at=told["received_at"],
+                )
+            )
+        if seq is not None and self.store is not None:
+            await self.store.mark_reported(seq)
+
+
+# -- the HAN device ---------------------------------------------------------------------------
+
+
+class MessagingClient:
+    """A HAN device's Messaging client (SE D.5.3): shows, schedules, expires, confirms.
+
+    Events (:mod:`zse.messaging` ``Message*`` dataclasses) go to ``on_event`` callbacks and
+    ``events()`` iterators. With a ``store`` the board and the confirmations owed survive a
+    restart; a confirmation is journalled (kind ``"confirm"``, the exact wire fields) before it
+    is sent and re-sent after a restart until the ESI answers it. ``pin_check(pin)`` is the
+    application's PIN hook for protected messages.
+    """
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        server_nwk: int = 0x0000,
+        server_ep: int,
+        clock: Callable[[], int] = system_clock,
+        store: Store | None = None,
+        namespace: str | None = None,
+        pin_check: Callable[[str], bool] | None = None,
+        capacity: int = 8,
+        retry_interval: float = 60.0,
+        request_timeout: float = 8.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.server_nwk = server_nwk
+        self.server_ep = server_ep
+        self.clock = clock
+        self.store = store
+        self.namespace = namespace or f"messaging.client/{endpoint.endpoint_id}"
+        self.pin_check = pin_check
+        self.capacity = capacity
+        self.retry_interval = retry_interval
+        self.request_timeout = request_timeout
+        self.board = MessageBoard(capacity=capacity)
+        self._stream: EventStream[BoardEvent] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._remove: Callable[[], None] | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._pending: dict[int, dict[str, Any]] = {}  # journal seq -> confirmation record
+        self._unstored = 0  # negative keys for confirmations owed without a store
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, *, fetch: bool = True) -> None:
+        """Load the stored board, take commands, tell the application what is shown now,
+        re-send confirmations owed, and (``fetch``) ask the ESI for cancellations and the
+        last message (Get Message Cancellation, then Get Last Message, D.5.2.4)."""
+        if self.store is not None:
+            records = await self.store.load(self.namespace)
+            self.board = MessageBoard.from_records(records, capacity=self.capacity)
+            for entry in await self.store.unreported(self.namespace):
+                self._pending[entry.seq] = entry.value
+        self._remove = self.endpoint.add_handler(MESSAGING, self._on_message)
+        async with self._lock:
+            events = self.board.handle_timeout(self.clock())
+            await self._save()
+        showing = self.board.showing()
+        if showing is not None and not any(isinstance(e, MessageDisplayed) for e in events):
+            self._emit_all([showing])
+        self._emit_all(events)
+        self._task = asyncio.get_running_loop().create_task(self._timers())
+        if fetch:
+            await self.fetch()
+
+    async def stop(self) -> None:
+        """Stop taking commands and running timers (the stored state stays)."""
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def fetch(self) -> None:
+        """Ask the ESI for Cancel All Messages not yet seen, then for the last message."""
+        earliest = self.board.last_cancel_all
+        earliest = 0 if earliest is None else earliest + 1
+        for _ in range(16):  # bounded: one Cancel All per answer
+            schema = _SERVER_CMDS.get_message_cancellation.schema
+            reply = await self._request(
+                _GET_CANCELLATION, encode_command(schema(earliest_implementation_time=earliest))
+            )
+            if reply is None or not reply.is_cluster_command:
+                break
+            await self._on_message(reply)
+            if reply.command_id != _CANCEL_ALL:
+                break
+            command, _ = decode_command(Messaging, _CANCEL_ALL, reply.payload, from_server=True)
+            earliest = int(command.implementation_date_time) + 1
+        reply = await self._request(_GET_LAST, b"")
+        if reply is not None and reply.is_cluster_command:
+            await self._on_message(reply)
+
+    async def _request(self, command_id: int, payload: bytes) -> Any:
+        try:
+            return await self.endpoint.request(
+                self.server_nwk,
+                self.server_ep,
+                MESSAGING,
+                command_id,
+                payload,
+                encrypt=True,
+                timeout=self.request_timeout,
+            )
+        except Exception as exc:  # offline ESI: the device works on what it has
+            LOGGER.info("Messaging request 0x%02X to the ESI failed: %s", command_id, exc)
+            return None
+
+    # -- application API ------------------------------------------------------------------
+
+    def current(self) -> Message | None:
+        """The message shown now."""
+        return self.board.current()
+
+    def held(self) -> list[Message]:
+        """Every message held (shown or scheduled)."""
+        return self.board.held()
+
+    async def unlock(self, message_id: int, pin: str) -> str:
+        """Reveal a protected message if the application's ``pin_check`` accepts ``pin``."""
+        if self.pin_check is None:
+            raise MessageError("no PIN hook: protected messages cannot be unlocked")
+        if not self.pin_check(pin):
+            raise MessageError(f"PIN refused for message {message_id}")
+        async with self._lock:
+            displayed = self.board.unlock(message_id)
+            await self._save()
+        self._emit_all([displayed])
+        assert displayed.text is not None
+        return displayed.text
+
+    async def confirm(
+        self,
+        message_id: int,
+        *,
+        answer: bool | None = None,
+        response: bytes | str | None = None,
+    ) -> bool:
+        """Confirm a message (plain, or enhanced with a yes/no ``answer`` and ``response``).
+
+        The confirmation is stored before it is sent; returns True once the ESI answered it,
+        False if it is still owed (it is re-sent every ``retry_interval`` and after restarts).
+        """
+        if isinstance(response, str):
+            response = response.encode("utf-8")
+        async with self._lock:
+            confirmation = self.board.confirm(
+                message_id, self.clock(), answer=answer, response=response
+            )
+            record = confirmation.to_record()
+            seqs = await self._save(("confirm", record))
+        if seqs:
+            seq = seqs[0]
+        else:
+            self._unstored -= 1
+            seq = self._unstored
+        self._pending[seq] = record
+        return await self._deliver(seq)
+
+    # -- internals ------------------------------------------------------------------------
+
+    async def _save(self, *appends: tuple[str, Any]) -> list[int]:
+        if self.store is None:
+            return []
+        batch = Batch().replace(self.namespace, self.board.to_records())
+        for kind, value in appends:
+            batch.append(self.namespace, kind, value)
+        return await self.store.commit(batch)
+
+    async def _deliver(self, seq: int) -> bool:
+        record = self._pending.get(seq)
+        if record is None:
+            return True
+        reply = await self._request(
+            _CONFIRM, _confirmation_payload(Confirmation.from_record(record))
+        )
+        if reply is None:
+            self._wake.set()  # the timer task retries later
+            return False
+        self._pending.pop(seq, None)
+        if self.store is not None and seq >= 0:
+            await self.store.mark_reported(seq)
+        return True
+
+    def _emit_all(self, events: Iterable[BoardEvent]) -> None:
+        for event in events:
+            self._stream.emit(event)
+
+    async def _on_message(self, msg: Any) -> foundation.Status | None:
+        if not msg.from_server:
+            return foundation.Status.UNSUP_CLUSTER_COMMAND
+        try:
+            command, _ = decode_command(Messaging, msg.command_id, msg.payload, from_server=True)
+            message = None
+            if msg.command_id in (_DISPLAY, _DISPLAY_PROTECTED):
+                message = _message_from(command, protected=msg.command_id == _DISPLAY_PROTECTED)
+        except (InvalidFrame, MessageError) as exc:
+            LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
+            return foundation.Status.MALFORMED_COMMAND
+        status = foundation.Status.SUCCESS
+        async with self._lock:
+            now = self.clock()
+            if message is not None:
+                events = self.board.display(message, now)
+            elif msg.command_id == _CANCEL:
+                known = int(command.message_id) in {m.message_id for m in self.board.held()}
+                events = self.board.cancel(int(command.message_id), now)
+                if not known:
+                    status = foundation.Status.NOT_FOUND
+            else:
+                events = self.board.cancel_all(int(command.implementation_date_time), now)
+            await self._save()  # accepted only once stored: the Default Response comes after
+        self._emit_all(events)
+        self._wake.set()
+        return status
+
+    async def _timers(self) -> None:
+        retry_at: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            deadline = self.board.next_deadline()
+            waits: list[float] = []
+            if deadline is not None:
+                waits.append(max(0.0, deadline - self.clock()))
+            if self._pending:
+                if retry_at is None:
+                    retry_at = loop.time() + self.retry_interval
+                waits.append(max(0.0, retry_at - loop.time()))
+            else:
+                retry_at = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(waits) if waits else None):
+                    await self._wake.wait()
+            async with self._lock:
+                events = self.board.handle_timeout(self.clock())
+                if events:
+                    await self._save()
+            self._emit_all(events)
+            if retry_at is not None and loop.time() >= retry_at:
+                retry_at = None
+                for seq in sorted(self._pending):
+                    if not await self._deliver(seq):
+                        break
