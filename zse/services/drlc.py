@@ -1,0 +1,531 @@
+"""Demand Response and Load Control over ZCL (SE D.2): the ESI's server, a HAN device's client.
+
+The decisions are :mod:`zse.drlc`'s (:class:`~zse.drlc.DrlcClientCore`,
+:class:`~zse.drlc.DrlcServerCore`); this module moves Load Control Event, Cancel, Cancel All,
+Report Event Status and Get Scheduled Events over an endpoint, runs the client's timer and,
+given a :class:`~zse.store.Store`, persists both sides: every change is committed (the core's
+snapshot plus the reports it produced, journalled before they are sent) before anything
+leaves the device, and unsent reports are sent after a restart. ``clock()`` is ZigBee time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from zse.cbke import Credentials, sign, verify
+from zse.cbke.suites import SUITE1
+from zse.clusters import Drlc, decode_command, encode_command
+from zse.clusters.types import SIGNATURE_SIZE
+from zse.drlc import (
+    APPLIABLE,
+    ApplyLoadControl,
+    DrlcClientCore,
+    DrlcServerCore,
+    LoadControlEvent,
+    Outgoing,
+    StatusReport,
+    Step,
+    StopLoadControl,
+)
+from zse.errors import InvalidFrame, InvalidPoint
+from zse.services._events import EventStream
+from zse.services.time import system_clock
+from zse.services.zcl import ZclPort
+from zse.store import Batch, Store
+
+__all__ = [
+    "DRLC",
+    "DrlcClient",
+    "DrlcServer",
+    "ReportReceived",
+    "signature_for",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+DRLC = 0x0701
+_LOAD_CONTROL_EVENT = 0x00
+_CANCEL = 0x01
+_CANCEL_ALL = 0x02
+_REPORT_EVENT_STATUS = 0x00
+_GET_SCHEDULED_EVENTS = 0x01
+_NO_SIGNATURE = bytes(0xFF for _ in range(SIGNATURE_SIZE))
+# Client attribute ids and ZCL types (D.2.3.2).
+_UINT8 = 0x20
+_BITMAP16 = 0x19
+
+
+def signature_for(report: StatusReport, credentials: Credentials | None) -> tuple[int, bytes]:
+    """Signature type and signature of a report (D.2.3.3.1.1.10-11): ECDSA with AES-MMO by the
+    device's CBKE key when it has suite 1 credentials, else type 0x00 and 42 bytes of 0xFF
+    (a suite 2 signature is 72 bytes and does not fit the field)."""
+    if credentials is None or credentials.suite is not SUITE1:
+        return 0x00, _NO_SIGNATURE
+    return 0x01, sign(SUITE1, credentials.private_key, report.signed_bytes(0x01))
+
+
+def _report_payload(report: StatusReport, credentials: Credentials | None) -> bytes:
+    signature_type, signature = signature_for(report, credentials)
+    schema = Drlc.ServerCommandDefs.report_event_status.schema
+    return encode_command(
+        schema(**report.to_fields(), signature_type=signature_type, signature=list(signature))
+    )
+
+
+def _event_payload(event: LoadControlEvent) -> bytes:
+    schema = Drlc.ClientCommandDefs.load_control_event.schema
+    return encode_command(schema(**event.to_fields()))
+
+
+def _esi_key(msg: Any) -> str:
+    return f"{msg.src_nwk}:{msg.src_ep}"
+
+
+def _esi_address(key: str) -> tuple[int, int]:
+    nwk, ep = key.split(":")
+    return int(nwk), int(ep)
+
+
+class DrlcClient:
+    """A HAN device's DRLC client (SE D.2.3) on an endpoint.
+
+    The application gets :class:`~zse.drlc.ApplyLoadControl` / :class:`~zse.drlc.StopLoadControl`
+    through :meth:`on_event` and :meth:`events`, and may :meth:`opt_out` / :meth:`opt_in`.
+    Reports are signed with ``credentials`` (suite 1) when given. With a ``store`` the table
+    survives restarts; ``namespace`` defaults to ``drlc.client/<endpoint id>``.
+    """
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        server_nwk: int = 0x0000,
+        server_ep: int,
+        device_class: int,
+        utility_enrollment_group: int = 0,
+        start_randomization_minutes: int = 30,
+        duration_randomization_minutes: int = 0,
+        table_size: int = 3,
+        applies: Iterable[str] = APPLIABLE,
+        clock: Callable[[], int] = system_clock,
+        rng: random.Random | None = None,
+        credentials: Credentials | None = None,
+        store: Store | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.server_nwk = server_nwk
+        self.server_ep = server_ep
+        self.clock = clock
+        self.credentials = credentials
+        self.store = store
+        self.namespace = namespace or f"drlc.client/{endpoint.endpoint_id}"
+        self.core = DrlcClientCore(
+            device_class=device_class,
+            utility_enrollment_group=utility_enrollment_group,
+            start_randomization_minutes=start_randomization_minutes,
+            duration_randomization_minutes=duration_randomization_minutes,
+            table_size=table_size,
+            applies=applies,
+            rng=rng,
+        )
+        self._stream: EventStream[ApplyLoadControl | StopLoadControl] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._outbox: list[tuple[int | None, Outgoing]] = []
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
+        self._remove: Callable[[], None] | None = None
+
+    async def start(self, *, get_scheduled_events: bool = True) -> None:
+        """Serve the cluster, restore the table, send what was left unsent, resume running
+        events, start the timer and ask the ESI for its scheduled events (D.2.3.4.4)."""
+        self._publish_attributes()
+        self._remove = self.endpoint.add_handler(DRLC, self._on_message)
+        if self.store is not None:
+            saved = await self.store.get(self.namespace, "table")
+            if saved is not None:
+                self.core.restore(saved)
+            for entry in await self.store.unreported(self.namespace):
+                value = entry.value
+                outgoing = Outgoing(
+                    report=StatusReport.from_dict(value["report"]), esis=tuple(value["esis"])
+                )
+                self._outbox.append((entry.seq, outgoing))
+        for action in self.core.resume():
+            self._stream.emit(action)
+        async with self._lock:
+            await self._flush()
+        await self._run(self.core.handle_timeout)
+        self._timer = asyncio.get_running_loop().create_task(self._tick())
+        if get_scheduled_events:
+            await self.get_scheduled_events()
+
+    async def stop(self) -> None:
+        """Stop the timer and stop serving (the table stays in the store)."""
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+
+    def _publish_attributes(self) -> None:
+        core = self.core
+        for attr, value, type_id in (
+            (0x0000, core.utility_enrollment_group, _UINT8),
+            (0x0001, core.start_randomization_minutes, _UINT8),
+            (0x0002, core.duration_randomization_minutes, _UINT8),
+            (0x0003, core.device_class, _BITMAP16),
+        ):
+            self.endpoint.set_attribute(DRLC, attr, value, type_id)
+
+    async def get_scheduled_events(self, *, start_time: int = 0, number_of_events: int = 0) -> None:
+        """Ask the ESI for its events (D.2.3.3.2); call it after a rejoin too. The events
+        arrive as Load Control Events and go through the table like any other."""
+        schema = Drlc.ServerCommandDefs.get_scheduled_events.schema
+        payload = encode_command(schema(start_time=start_time, number_of_events=number_of_events))
+        await self.endpoint.send(
+            self.server_nwk,
+            self.server_ep,
+            DRLC,
+            _GET_SCHEDULED_EVENTS,
+            payload,
+            encrypt=True,
+            disable_default_response=True,
+        )
+
+    async def opt_out(self, issuer_event_id: int) -> None:
+        """The user opts out (status 0x04); raises OptOutRefused or UnknownEvent."""
+        await self._run(lambda now: self.core.opt_out(issuer_event_id, now=now))
+
+    async def opt_in(self, issuer_event_id: int) -> None:
+        """The user opts back in (status 0x05); raises UnknownEvent."""
+        await self._run(lambda now: self.core.opt_in(issuer_event_id, now=now))
+
+    async def _on_message(self, msg: Any) -> foundation.Status | None:
+        if not msg.from_server:
+            return foundation.Status.UNSUP_CLUSTER_COMMAND
+        try:
+            command, _ = decode_command(Drlc, msg.command_id, msg.payload, from_server=True)
+        except InvalidFrame as exc:
+            LOGGER.warning("bad DRLC command from 0x%04X: %s", msg.src_nwk, exc)
+            return foundation.Status.MALFORMED_COMMAND
+        esi = _esi_key(msg)
+        core = self.core
+        if msg.command_id == _LOAD_CONTROL_EVENT:
+            event = LoadControlEvent.from_fields(command)
+            step = await self._run(lambda now: core.receive_event(event, esi=esi, now=now))
+        elif msg.command_id == _CANCEL:
+            step = await self._run(
+                lambda now: core.receive_cancel(
+                    int(command.issuer_event_id),
+                    device_class=int(command.device_class),
+                    utility_enrollment_group=int(command.utility_enrollment_group),
+                    cancel_control=int(command.cancel_control),
+                    effective_time=int(command.effective_time),
+                    esi=esi,
+                    now=now,
+                )
+            )
+        else:
+            step = await self._run(
+                lambda now: core.receive_cancel_all(
+                    cancel_control=int(command.cancel_control), esi=esi, now=now
+                )
+            )
+        # Silence on a mismatch, or a Default Response SUCCESS for a Cancel All that found
+        # nothing (D.2.3.4.3); every other answer is a Report Event Status.
+        return foundation.Status.SUCCESS if not step.reports else None
+
+    async def _run(self, decide: Callable[[int], Step]) -> Step:
+        """Let the core decide, commit the result, send its reports, tell the application."""
+        async with self._lock:
+            step = decide(self.clock())
+            if step.reports or self.store is not None:
+                await self._commit(step)
+            for action in step.actions:
+                self._stream.emit(action)
+        self._wake.set()
+        return step
+
+    async def _commit(self, step: Step) -> None:
+        seqs: list[int | None] = [None] * len(step.reports)
+        if self.store is not None:
+            batch = Batch().put(self.namespace, "table", self.core.snapshot())
+            for outgoing in step.reports:
+                batch.append(
+                    self.namespace,
+                    "report",
+                    {"report": outgoing.report.to_fields(), "esis": list(outgoing.esis)},
+                )
+            seqs = list(await self.store.commit(batch))
+        self._outbox += zip(seqs, step.reports, strict=True)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Send queued reports in order; one that cannot be sent waits for the next flush."""
+        while self._outbox:
+            seq, outgoing = self._outbox[0]
+            payload = _report_payload(outgoing.report, self.credentials)
+            try:
+                for esi in outgoing.esis:
+                    nwk, ep = _esi_address(esi)
+                    await self.endpoint.send(
+                        nwk, ep, DRLC, _REPORT_EVENT_STATUS, payload, encrypt=True
+                    )
+            except Exception as exc:  # the radio's errors vary; retry at the next flush
+                LOGGER.warning("Report Event Status not sent (%s); will retry", exc)
+                return
+            self._outbox.pop(0)
+            if seq is not None and self.store is not None:
+                await self.store.mark_reported(seq)
+
+    async def _tick(self) -> None:
+        """Sleep until the core's next deadline (or a change), then run it."""
+        while True:
+            self._wake.clear()
+            deadline = self.core.next_deadline()
+            delay = None if deadline is None else max(0, deadline - self.clock())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            if deadline is not None and self.clock() >= deadline:
+                await self._run(self.core.handle_timeout)
+            elif self._outbox:
+                async with self._lock:
+                    await self._flush()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportReceived:
+    """A device's Report Event Status reached the ESI. ``signed``: a valid ECDSA signature;
+    ``new``: not a repeat of a report already recorded."""
+
+    device: str
+    source_nwk: int
+    report: StatusReport
+    signed: bool
+    new: bool
+
+
+def device_name(msg: Any) -> str:
+    """How the server names a device: its EUI-64, or its NWK address when unknown."""
+    return str(msg.src_ieee) if msg.src_ieee is not None else f"nwk:0x{msg.src_nwk:04X}"
+
+
+class DrlcServer:
+    """The ESI's DRLC server (SE D.2.2) on an endpoint.
+
+    ``public_key(ieee)`` returns a device's static public key (from its certificate, see
+    :meth:`zse.cbke.ImplicitCertificate.reconstruct_public_key`) to verify signed reports;
+    a signed report that fails verification is not recorded. With a ``store`` the events and
+    reports survive restarts (namespace ``drlc.server/<endpoint id>`` by default).
+    """
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        clock: Callable[[], int] = system_clock,
+        public_key: Callable[[t.EUI64], bytes | None] | None = None,
+        store: Store | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.clock = clock
+        self.public_key = public_key
+        self.store = store
+        self.namespace = namespace or f"drlc.server/{endpoint.endpoint_id}"
+        self.core = DrlcServerCore()
+        self._stream: EventStream[ReportReceived] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Restore the store's state and serve the cluster."""
+        if self.store is not None:
+            saved = await self.store.get(self.namespace, "state")
+            if saved is not None:
+                self.core.restore(saved)
+        self.endpoint.add_handler(DRLC, self._on_message)
+
+    async def _save(self) -> None:
+        if self.store is not None:
+            await self.store.commit(Batch().put(self.namespace, "state", self.core.snapshot()))
+
+    async def _send(
+        self, command_id: int, payload: bytes, dst: int | None, dst_ep: int, dst_mode: t.AddrMode
+    ) -> None:
+        if dst is None:
+            return
+        await self.endpoint.send(
+            dst,
+            dst_ep,
+            DRLC,
+            command_id,
+            payload,
+            dst_mode=dst_mode,
+            encrypt=dst_mode == t.AddrMode.NWK,
+            disable_default_response=dst_mode != t.AddrMode.NWK,
+        )
+
+    async def publish(
+        self,
+        event: LoadControlEvent,
+        *,
+        dst: int | None = None,
+        dst_ep: int = 0xFF,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
+        expected: Iterable[str] = (),
+    ) -> None:
+        """Store ``event`` and send it to a device, a ZigBee group (``dst_mode=Group``) or,
+        with its utility enrollment group set, as a broadcast (``dst=0xFFFD``,
+        ``dst_mode=Broadcast``). ``expected`` names the devices that should answer."""
+        async with self._lock:
+            self.core.publish(event, now=self.clock(), expected=expected)
+            await self._save()
+        await self._send(_LOAD_CONTROL_EVENT, _event_payload(event), dst, dst_ep, dst_mode)
+
+    async def republish(
+        self,
+        issuer_event_id: int,
+        *,
+        dst: int,
+        dst_ep: int = 0xFF,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
+    ) -> LoadControlEvent:
+        """Send an event again: start "now" and the remaining duration once it has begun."""
+        event = self.core.republished(issuer_event_id, now=self.clock())
+        await self._send(_LOAD_CONTROL_EVENT, _event_payload(event), dst, dst_ep, dst_mode)
+        return event
+
+    async def cancel(
+        self,
+        issuer_event_id: int,
+        *,
+        cancel_control: int = 0,
+        effective_time: int = 0,
+        dst: int | None = None,
+        dst_ep: int = 0xFF,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
+    ) -> None:
+        """Record and send Cancel Load Control Event (D.2.2.3.2)."""
+        event = self.core.event(issuer_event_id)
+        async with self._lock:
+            self.core.cancel(issuer_event_id, effective_time=effective_time, now=self.clock())
+            await self._save()
+        schema = Drlc.ClientCommandDefs.cancel_load_control_event.schema
+        payload = encode_command(
+            schema(
+                issuer_event_id=issuer_event_id,
+                device_class=event.device_class,
+                utility_enrollment_group=event.utility_enrollment_group,
+                cancel_control=cancel_control,
+                effective_time=effective_time,
+            )
+        )
+        await self._send(_CANCEL, payload, dst, dst_ep, dst_mode)
+
+    async def cancel_all(
+        self,
+        *,
+        cancel_control: int = 0,
+        dst: int | None = None,
+        dst_ep: int = 0xFF,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
+    ) -> None:
+        """Record and send Cancel All Load Control Events (D.2.2.3.3)."""
+        async with self._lock:
+            self.core.cancel_all(now=self.clock())
+            await self._save()
+        await self._send(_CANCEL_ALL, bytes((cancel_control,)), dst, dst_ep, dst_mode)
+
+    # -- queries (the ESI's view) ------------------------------------------------------------
+
+    def started(self, issuer_event_id: int) -> list[str]:
+        """Devices that reported the event started."""
+        return self.core.started(issuer_event_id)
+
+    def opted_out(self, issuer_event_id: int) -> list[str]:
+        """Devices whose user opted out."""
+        return self.core.opted_out(issuer_event_id)
+
+    def never_answered(self, issuer_event_id: int) -> list[str]:
+        """Expected devices that sent nothing about the event."""
+        return self.core.never_answered(issuer_event_id)
+
+    # -- requests from devices -----------------------------------------------------------------
+
+    async def _on_message(self, msg: Any) -> foundation.Status | None:
+        if msg.from_server:
+            return None
+        try:
+            command, _ = decode_command(Drlc, msg.command_id, msg.payload, from_server=False)
+        except InvalidFrame as exc:
+            LOGGER.warning("bad DRLC command from 0x%04X: %s", msg.src_nwk, exc)
+            return foundation.Status.MALFORMED_COMMAND
+        if msg.command_id == _GET_SCHEDULED_EVENTS:
+            return await self._scheduled(msg, command)
+        return await self._report(msg, command)
+
+    async def _scheduled(self, msg: Any, command: Any) -> foundation.Status | None:
+        issuer = command.issuer_event_id
+        events = self.core.scheduled(
+            start_time=int(command.start_time),
+            number_of_events=int(command.number_of_events),
+            issuer_event_id=None if issuer is None else int(issuer),
+            now=self.clock(),
+        )
+        if not events:
+            return foundation.Status.NOT_FOUND
+        for event in events:
+            await self.endpoint.reply(msg, _LOAD_CONTROL_EVENT, _event_payload(event))
+        return None
+
+    async def _report(self, msg: Any, command: Any) -> foundation.Status | None:
+        report = StatusReport.from_fields(command)
+        signed = False
+        if int(command.signature_type) == 0x01:
+            signed = self._verified(msg, report, bytes(command.signature))
+            if not signed:
+                LOGGER.warning(
+                    "Report Event Status from %s: signature does not verify; ignored",
+                    device_name(msg),
+                )
+                return foundation.Status.FAILURE
+        device = device_name(msg)
+        async with self._lock:
+            new = self.core.record(device, report, signed=signed)
+            if new:
+                await self._save()
+        self._stream.emit(
+            ReportReceived(
+                device=device, source_nwk=msg.src_nwk, report=report, signed=signed, new=new
+            )
+        )
+        return foundation.Status.SUCCESS
+
+    def _verified(self, msg: Any, report: StatusReport, signature: bytes) -> bool:
+        if self.public_key is None or msg.src_ieee is None:
+            return False
+        key = self.public_key(msg.src_ieee)
+        if key is None:
+            return False
+        try:
+            return verify(SUITE1, key, report.signed_bytes(0x01), signature)
+        except InvalidPoint:
+            return False
