@@ -1,8 +1,8 @@
 """Hypothesis properties of GF(2^m) and the Koblitz-curve group, and of the tau-adic recoding.
 
-The fast paths (windowed multiplication, squaring table, linear-map tables, Lopez-Dahab
-tau-NAF, generator table, simultaneous multiplication) are compared with the schoolbook
-definitions (bit-by-bit carry-less product, affine double-and-add).
+The fast paths (windowed multiplication, squaring table, linear-map tables, affine and
+Lopez-Dahab tau-NAF, generator table, cached wide tables, simultaneous multiplication) are
+compared with the schoolbook definitions (bit-by-bit carry-less product, affine double-and-add).
 """
 
 from __future__ import annotations
@@ -208,3 +208,50 @@ def test_curves_copy_and_pickle_as_themselves() -> None:
         assert copy.copy(curve) is curve
         assert copy.deepcopy({"c": curve})["c"] is curve
         assert pickle.loads(pickle.dumps(curve)) is curve
+
+
+def _twin(curve: Curve, **changes: object) -> Curve:
+    """A fresh curve with the same parameters (own caches), some construction options changed."""
+    params = {**curve._params, **changes}
+    params["name"] = f"{curve.name}-twin"
+    return Curve(**params)
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)
+def test_affine_and_lopez_dahab_accumulators_agree(curve: Curve) -> None:
+    """sect163k1 accumulates in affine coordinates, sect283k1 in Lopez-Dahab: each curve
+    computed the other way gives the same points (and both match double-and-add)."""
+    other = _twin(curve, affine_accumulator=not curve._params["affine_accumulator"])
+    p = curve.mul_base(0xC0FFEE)
+    q = curve.mul_base(0xBADC0DE)
+    for k in (3, 0x1234567, curve.n - 2, curve.n // 3):
+        assert other.mul(k, p) == curve.mul(k, p) == curve.mul_naive(k, p)
+        assert other.mul_base(k) == curve.mul_base(k)
+        assert other.mul_add(k, p, k + 1, q) == curve.mul_add(k, p, k + 1, q)
+    # cancelling and coinciding terms inside the accumulator
+    assert other.mul_add(5, p, curve.n - 5, p) == curve.mul_add(5, p, curve.n - 5, p) == INFINITY
+    assert other.mul_add(5, p, 6, p) == curve.mul_add(5, p, 6, p) == curve.mul_naive(11, p)
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)
+def test_recurring_points_get_a_cached_wide_table(curve: Curve) -> None:
+    """A point's first multiplication uses a throw-away width-5 table; from its second on, a
+    cached width-7 one. Both give the schoolbook result, and the cache stays bounded."""
+    fresh = _twin(curve)
+    p = curve.mul_base(0xFEED)
+    key = (p.x, p.y)
+    for use, k in enumerate((0xABCDEF, curve.n - 12345, 2**80 + 1)):
+        assert fresh.mul(k, p) == curve.mul_naive(k, p)
+        if use:
+            assert len(fresh._table_cache[key]) == 32  # alpha_u * P for odd u < 2^6
+        else:
+            assert key not in fresh._table_cache
+    for k in range(2, 40):
+        point = curve.mul_base(k)
+        fresh.mul_add(k, point, 3, p)
+        fresh.mul_add(k, point, 3, p)
+    assert len(fresh._table_cache) <= 16
+    assert len(fresh._seen) <= 64
+    assert fresh.mul_add(7, p, 9, q := curve.mul_base(77)) == curve.add(
+        curve.mul_naive(7, p), curve.mul_naive(9, q)
+    )

@@ -40,8 +40,10 @@ INFINITY = Point(0, 0, infinity=True)
 
 #: Longest run of Frobenius maps done by one multi-squaring table (7 tables per field).
 _MAX_FROBENIUS_STEP = 8
-#: Precomputed tables kept per curve (static keys, CA key, peers' keys).
+#: Wide tables kept per curve for recurring points (static keys, CA key, peers' keys).
 _TABLE_CACHE_SIZE = 16
+#: Recently seen points remembered to recognise recurring ones (public values only).
+_SEEN_SIZE = 64
 
 _Affine = tuple[int, int]
 _LD = tuple[int, int, int]
@@ -62,7 +64,9 @@ class Curve:
         n: int,
         h: int,
         window: int = 5,
-        base_window: int = 6,
+        base_window: int = 7,
+        static_window: int = 7,
+        affine_accumulator: bool = False,
     ) -> None:
         self.name = name
         self._params: dict[str, Any] = {
@@ -76,6 +80,8 @@ class Curve:
             "h": h,
             "window": window,
             "base_window": base_window,
+            "static_window": static_window,
+            "affine_accumulator": affine_accumulator,
         }
         self.field = BinaryField(m, middle_terms)
         self.m = m
@@ -89,10 +95,17 @@ class Curve:
         if h & (h - 1):
             raise ValueError("the subgroup check assumes a power-of-two cofactor")
         self._cofactor_log2 = h.bit_length() - 1
+        # How scalar multiplications accumulate (see _acc_add_affine): measured per field.
+        self._acc_add: Callable[[_LD | None, _Affine], _LD | None] = (
+            self._acc_add_affine if affine_accumulator else self._ld_add_affine
+        )
         self._tau = TauAdic(m=m, a=a, n=n, h=h, width=window)
-        self._base_tau = TauAdic(m=m, a=a, n=n, h=h, width=base_window)
+        self._base_window = base_window
+        self._static_window = static_window
+        self._wide_taus: dict[int, TauAdic] = {}  # built on first use (a plan takes ~50 ms)
         self._base_rows: list[list[_Affine]] = []
         self._table_cache: dict[_Affine, list[_Affine]] = {}
+        self._seen: dict[_Affine, None] = {}
         self._cache_lock = threading.Lock()
         if not self.is_on_curve(self.generator):
             raise ValueError(f"{name}: generator is not on the curve")
@@ -180,16 +193,15 @@ class Curve:
     def mul(self, k: int, p: Point) -> Point:
         """``k*P`` for ``P`` in the prime-order subgroup (as :meth:`decode_point` returns).
 
-        tau-adic width-w NAF with Lopez-Dahab accumulation. ``k`` is reduced modulo
+        tau-adic width-w NAF (w = 5 for a point seen once, 7 for a recurring one), Frobenius
+        maps and additions into an affine or Lopez-Dahab accumulator. ``k`` is reduced modulo
         ``delta`` (equivalently ``n``), which is only correct for subgroup points: use
         :meth:`mul_naive` for anything else.
         """
         k %= self.n
         if k == 0 or p.infinity:
             return INFINITY
-        digits = self._tau.digits(*self._tau.reduce(k))
-        table = self._precompute(p.x, p.y)
-        return self._to_point(self._horner([(digits, table)]))
+        return self._to_point(self._horner([self._term(k, p)]))
 
     def mul_base(self, k: int) -> Point:
         """``k*G`` from a table of ``tau^i * alpha_u * G``: additions only, no Frobenius."""
@@ -214,26 +226,29 @@ class Curve:
         if q == self.generator and b:
             acc = self._base_sum(b)
             if a:
-                digits = self._tau.digits(*self._tau.reduce(a))
-                other = self._horner([(digits, self._precompute(p.x, p.y))])
+                other = self._horner([self._term(a, p)])
                 if other is not None:
-                    acc = self._ld_add_affine(acc, self._to_affine(other))
+                    acc = self._acc_add(acc, self._to_affine(other))
             return self._to_point(acc)
         # A coefficient of 1 (certificate reconstruction e*B + Q_CA) needs no table.
         if b == 1:
             return self.add(self.mul(a, p), q)
         if a == 1:
             return self.add(p, self.mul(b, q))
-        terms = []
-        for k, point in ((a, p), (b, q)):
-            if k:
-                digits = self._tau.digits(*self._tau.reduce(k))
-                terms.append((digits, self._precompute(point.x, point.y)))
+        terms = [self._term(k, point) for k, point in ((a, p), (b, q)) if k]
         if not terms:
             return INFINITY
         return self._to_point(self._horner(terms))
 
     # -- internals: affine tuples (x, y) and Lopez-Dahab triples (X, Y, Z), x = X/Z, y = Y/Z^2
+    #
+    # Accumulators are triples. With Lopez-Dahab (the default) a mixed addition costs 8M + 5S
+    # and the result needs one inversion at the end. In CPython an inversion by binary Euclid
+    # costs only about five multiplications on sect163k1 (the interpreter overhead dominates
+    # both), so there an affine addition (I + 2M + S) is ~20% cheaper than the mixed one and
+    # Frobenius maps touch two coordinates instead of three: that curve keeps its accumulator
+    # affine, as triples with Z = 1 (``affine_accumulator=True``). On sect283k1 an inversion
+    # costs about seven multiplications and both are even, so it stays with Lopez-Dahab.
 
     def _to_point(self, acc: _LD | None) -> Point:
         if acc is None:
@@ -244,6 +259,8 @@ class Curve:
     def _to_affine(self, acc: _LD) -> _Affine:
         f = self.field
         x_, y_, z_ = acc
+        if z_ == 1:
+            return (x_, y_)
         zi = f.inv(z_)
         return (f.mul(x_, zi), f.mul(y_, f.sqr(zi)))
 
@@ -264,21 +281,44 @@ class Curve:
             y = sqr(y)
         return (x, y)
 
-    def _precompute(self, x: int, y: int) -> list[_Affine]:
-        """``alpha_u * P`` for odd ``u < 2^(w-1)``, affine, index ``u >> 1`` (plan: 1 add each).
+    def _term(self, k: int, p: Point) -> tuple[list[int], list[_Affine]]:
+        """The tau-NAF digits of ``k`` and the table of ``alpha_u * P`` they index.
 
-        The last few tables are cached: the same static keys recur in every key establishment.
+        A point seen for the first time (an ephemeral key) gets a width-``window`` table,
+        built and dropped. A point seen again recently is taken to be a static key (the
+        partner's, the CA's) and gets a wider table (fewer additions per multiplication),
+        built once and cached.
         """
-        key = (x, y)
-        cache = self._table_cache
-        table = cache.get(key)
+        key = (p.x, p.y)
+        table = self._table_cache.get(key)
         if table is None:
-            table = self._compute_table(self._tau, x, y)
             with self._cache_lock:
-                cache[key] = table
-                while len(cache) > _TABLE_CACHE_SIZE:
-                    del cache[next(iter(cache))]
-        return table
+                recurring = key in self._seen
+                if not recurring:
+                    self._seen[key] = None
+                    while len(self._seen) > _SEEN_SIZE:
+                        del self._seen[next(iter(self._seen))]
+            if not recurring:
+                table = self._compute_table(self._tau, *key)
+                return self._tau.digits(*self._tau.reduce(k)), table
+            table = self._compute_table(self._wide_tau(self._static_window), *key)
+            with self._cache_lock:
+                self._table_cache[key] = table
+                while len(self._table_cache) > _TABLE_CACHE_SIZE:
+                    del self._table_cache[next(iter(self._table_cache))]
+        tau = self._wide_tau(self._static_window)
+        return tau.digits(*tau.reduce(k)), table
+
+    def _wide_tau(self, width: int) -> TauAdic:
+        """The recoding for the generator's and static keys' wider tables, built once."""
+        tau = self._wide_taus.get(width)
+        if tau is None:
+            with self._cache_lock:
+                tau = self._wide_taus.get(width)
+                if tau is None:
+                    tau = TauAdic(m=self.m, a=self.a, n=self.n, h=self.h, width=width)
+                    self._wide_taus[width] = tau
+        return tau
 
     def _compute_table(self, tau: TauAdic, x: int, y: int) -> list[_Affine]:
         table: list[_Affine | None] = [None] * (1 << (tau.width - 2))
@@ -336,6 +376,23 @@ class Curve:
         y3 = mul(d_ ^ x3, e_ ^ z3) ^ mul(y2 ^ x2, sqr(z3))
         return (x3, y3, z3)
 
+    def _acc_add_affine(self, acc: _LD | None, q: _Affine) -> _LD | None:
+        """``acc + Q`` for an affine accumulator ``(x, y, 1)`` (SEC 1 2.2.2, I + 2M + S)."""
+        if acc is None:
+            return (q[0], q[1], 1)
+        x1, y1, _ = acc
+        x2, y2 = q
+        dx = x1 ^ x2
+        if dx == 0:
+            if y1 != y2 or x1 == 0:
+                return None  # Q = -acc, or acc = Q is the point of order 2
+            doubled = self.double(Point(x1, y1))
+            return (doubled.x, doubled.y, 1)
+        f = self.field
+        lam = f.mul(y1 ^ y2, f.inv(dx))
+        x3 = f.sqr(lam) ^ lam ^ dx ^ self.a
+        return (x3, f.mul(lam, x1 ^ x3) ^ x3 ^ y1, 1)
+
     def _frobenius_power(self, k: int) -> Callable[[int], int]:
         """``a -> a^(2^k)``: one squaring for k = 1, a cached byte-table linear map above."""
         if k == 1:
@@ -345,7 +402,7 @@ class Curve:
     def _horner(self, terms: list[tuple[list[int], list[_Affine]]]) -> _LD | None:
         """Sum of ``d_i tau^i alpha_|d_i| P`` over the terms: Horner over the non-zero digit
         positions, applying ``tau^gap`` to (X, Y, Z) with one table lookup chain per gap."""
-        add = self._ld_add_affine
+        add = self._acc_add
         length = max(len(d) for d, _ in terms)
         positions = sorted(
             {i for digits, _ in terms for i, d in enumerate(digits) if d}, reverse=True
@@ -360,7 +417,8 @@ class Curve:
                 step = min(gap, _MAX_FROBENIUS_STEP)
                 power = self._frobenius_power(step)
                 assert acc is not None
-                acc = (power(acc[0]), power(acc[1]), power(acc[2]))
+                x_, y_, z_ = acc
+                acc = (power(x_), power(y_), z_ if z_ == 1 else power(z_))
                 gap -= step
             previous = i
             for digits, table in terms:
@@ -377,17 +435,19 @@ class Curve:
         """Row ``i`` of the generator table: ``tau^i * alpha_u * G`` (grown on demand)."""
         rows = self._base_rows
         if len(rows) <= i:
+            tau = self._wide_tau(self._base_window)  # takes the lock itself
             with self._cache_lock:
                 if not rows:
                     g = self.generator
-                    rows.append(self._compute_table(self._base_tau, g.x, g.y))
+                    rows.append(self._compute_table(tau, g.x, g.y))
                 while len(rows) <= i:
                     rows.append([self._affine_frobenius(p, 1) for p in rows[-1]])
         return rows[i]
 
     def _base_sum(self, k: int) -> _LD | None:
-        digits = self._base_tau.digits(*self._base_tau.reduce(k))
-        add = self._ld_add_affine
+        tau = self._wide_tau(self._base_window)
+        digits = tau.digits(*tau.reduce(k))
+        add = self._acc_add
         acc: _LD | None = None
         for i, d in enumerate(digits):
             if d:
@@ -506,6 +566,7 @@ SECT163K1 = Curve(
     gy=0x0289070FB05D38FF58321F2E800536D538CCDAA3D9,
     n=0x04000000000000000000020108A2E0CC0D99F8A5EF,
     h=2,
+    affine_accumulator=True,
 )
 
 #: SEC 2 section 3.4.1: sect283k1, a = 0, b = 1, cofactor 4 (CBKE suite 2).

@@ -213,20 +213,32 @@ class BinaryField:
         return table
 
     def inv(self, a: int) -> int:
-        """Multiplicative inverse of a non-zero ``a`` (binary extended Euclid on polynomials)."""
+        """Multiplicative inverse of a non-zero ``a`` (binary extended Euclid on polynomials).
+
+        Invariants ``g1 * a = u`` and ``g2 * a = v`` (mod the modulus); the larger of u, v is
+        reduced by a shifted copy of the other until one of them is 1. Two loops instead of
+        swaps, degrees kept in variables: in CPython the interpreter steps are the cost.
+        """
         if a == 0:
             raise ZeroDivisionError("0 has no inverse in GF(2^m)")
         u, v = a, self.modulus
         g1, g2 = 1, 0
-        while u != 1:
-            j = u.bit_length() - v.bit_length()
-            if j < 0:
-                u, v = v, u
-                g1, g2 = g2, g1
-                j = -j
-            u ^= v << j
-            g1 ^= g2 << j
-        return self.reduce(g1)
+        du, dv = u.bit_length(), v.bit_length()
+        while True:
+            while du >= dv:
+                j = du - dv
+                u ^= v << j
+                g1 ^= g2 << j
+                du = u.bit_length()
+            if u == 1:
+                return self.reduce(g1)
+            while dv >= du:
+                j = dv - du
+                v ^= u << j
+                g2 ^= g1 << j
+                dv = v.bit_length()
+            if v == 1:
+                return self.reduce(g2)
 
     def sqrt(self, a: int) -> int:
         """Square root ``a^(2^(m-1))``, linear: sqrt(z^2i) = z^i, sqrt(z^2i+1) = z^i sqrt(z)."""
