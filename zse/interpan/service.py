@@ -16,14 +16,24 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from zigpy.types import EUI64
+from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
 from zse.interpan._codec import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
+from zse.interpan._zcl import ZclHeader
 from zse.interpan.hht import CARRIER_CLUSTER_ID, HhtMeter, HhtTerminal, Result
 from zse.interpan.transports._base import InterPanTransport
 from zse.interpan.window import CommandWhitelist, InterPanWindow, Verdict
+from zse.services.zcl import ZclMessage, ZclPort
 
-__all__ = ["Inbox", "InterPanService", "LinkLost", "run_terminal", "serve_meter"]
+__all__ = [
+    "Inbox",
+    "InterPanService",
+    "LinkLost",
+    "run_terminal",
+    "serve_carrier_on_endpoint",
+    "serve_meter",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -226,6 +236,25 @@ async def serve_meter(service: InterPanService, meter: HhtMeter) -> None:
             await service.reply(frame, cluster_id=CARRIER_CLUSTER_ID, payload=answer)
         except OSError as exc:  # e.g. no MAC acknowledgement: the terminal will retry
             LOGGER.debug("answer to %s not delivered: %s", frame.src_ieee, exc)
+
+
+def serve_carrier_on_endpoint(endpoint: ZclPort, meter: HhtMeter) -> Callable[[], None]:
+    """Answer HHT carrier requests arriving over the network on a ZCL ``endpoint`` (e.g. the
+    meter's :class:`~zse.services.endpoint.SeEndpoint`) with the same :class:`HhtMeter` that
+    :func:`serve_meter` runs over inter-PAN, so a transaction executed on one path is answered
+    ``DUPLICATE`` on the other. Returns a function that stops serving."""
+
+    async def on_message(msg: ZclMessage) -> foundation.Status | None:
+        try:
+            answer = meter.receive(bytes(msg.header.serialize()) + msg.payload)
+        except InvalidFrame as exc:
+            LOGGER.debug("bad carrier frame from 0x%04X: %s", msg.src_nwk, exc)
+            return foundation.Status.MALFORMED_COMMAND
+        header = ZclHeader.from_bytes(answer)
+        await endpoint.reply(msg, header.command_id, answer[header.length :])
+        return None
+
+    return endpoint.add_handler(CARRIER_CLUSTER_ID, on_message)
 
 
 async def run_terminal(
