@@ -18,7 +18,9 @@ from zse.cbke import (
     Initiator,
     Responder,
     Step,
+    Suite,
     TestCA,
+    ecmqv,
     run_inline,
 )
 from zse.cbke.messages import Message
@@ -71,6 +73,31 @@ def suite1_pair(test_ca: TestCA) -> tuple[Credentials, Credentials]:
     return test_ca.issue(EUI_A, SUITE1), test_ca.issue(EUI_B, SUITE1)
 
 
+#: The six messages of a successful exchange, in order (SE C.3.1, Figure C-2).
+FULL_EXCHANGE = [
+    ("U->V", "InitiateKeyEstablishmentRequest"),
+    ("V->U", "InitiateKeyEstablishmentResponse"),
+    ("U->V", "EphemeralDataRequest"),
+    ("V->U", "EphemeralDataResponse"),
+    ("U->V", "ConfirmKeyDataRequest"),
+    ("V->U", "ConfirmKeyDataResponse"),
+]
+
+
+def ecmqv_both_sides(
+    suite: Suite, u: dict[str, str], v: dict[str, str], *, u_ephemeral: bytes, v_ephemeral: bytes
+) -> tuple[bytes, bytes]:
+    """Z as U computes it and as V does, from a vector file's parties (hex members)."""
+    h = bytes.fromhex
+    z_u = ecmqv(
+        suite, h(u["static_private"]), u_ephemeral, h(v["static_public"]), h(v["ephemeral_public"])
+    )
+    z_v = ecmqv(
+        suite, h(v["static_private"]), v_ephemeral, h(u["static_public"]), h(u["ephemeral_public"])
+    )
+    return z_u, z_v
+
+
 @dataclass
 class Transcript:
     """What a relayed exchange did: the messages sent and each side's events."""
@@ -78,6 +105,11 @@ class Transcript:
     log: list[tuple[str, Message | bytes]] = field(default_factory=list)
     u_events: list[Event] = field(default_factory=list)
     v_events: list[Event] = field(default_factory=list)
+
+    def full_exchange(self) -> dict[tuple[str, str], Any]:
+        """Assert the log is one complete exchange; its messages by (direction, name)."""
+        assert [(d, type(m).__name__) for d, m in self.log] == FULL_EXCHANGE
+        return {(d, type(m).__name__): m for d, m in self.log}
 
 
 def relay_messages(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import zse.cbke
+from tests.cbke.conftest import ecmqv_both_sides
 from zse.cbke import (
     SUITE1,
     Credentials,
@@ -18,7 +19,6 @@ from zse.cbke import (
     Responder,
     confirmation_macs,
     derive_keys,
-    ecmqv,
     public_key_from_private,
 )
 
@@ -56,19 +56,8 @@ def test_private_to_public(c5: Any, party: str, key: str) -> None:
 
 def test_z_from_both_sides(c5: Any) -> None:
     u, v = c5["initiator_U"], c5["responder_V"]
-    z_u = ecmqv(
-        SUITE1,
-        h(u["static_private"]),
-        h(u["ephemeral_private"]),
-        h(v["static_public"]),
-        h(v["ephemeral_public"]),
-    )
-    z_v = ecmqv(
-        SUITE1,
-        h(v["static_private"]),
-        h(v["ephemeral_private"]),
-        h(u["static_public"]),
-        h(u["ephemeral_public"]),
+    z_u, z_v = ecmqv_both_sides(
+        SUITE1, u, v, u_ephemeral=h(u["ephemeral_private"]), v_ephemeral=h(v["ephemeral_private"])
     )
     assert len(z_u) == 21
     assert z_u.hex().upper() == c5["shared_secret_Z"]
@@ -119,15 +108,7 @@ def test_machine_run_with_vector_ephemeral_keys(
         cred_v, cred_u.eui64, ephemeral_private_key=h(c5["responder_V"]["ephemeral_private"])
     )
     transcript = relay(initiator, responder, initiator.start(now=100.0), now=100.0)
-    sent = {(direction, type(m).__name__): m for direction, m in transcript.log}
-    assert [(d, type(m).__name__) for d, m in transcript.log] == [
-        ("U->V", "InitiateKeyEstablishmentRequest"),
-        ("V->U", "InitiateKeyEstablishmentResponse"),
-        ("U->V", "EphemeralDataRequest"),
-        ("V->U", "EphemeralDataResponse"),
-        ("U->V", "ConfirmKeyDataRequest"),
-        ("V->U", "ConfirmKeyDataResponse"),
-    ]
+    sent = transcript.full_exchange()
     ephemeral_u = sent["U->V", "EphemeralDataRequest"]
     ephemeral_v = sent["V->U", "EphemeralDataResponse"]
     assert ephemeral_u.ephemeral_data.hex().upper() == c5["initiator_U"]["ephemeral_public"]

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.cbke.conftest import ecmqv_both_sides
 from zse.cbke import (
     SUITE2,
     Credentials,
@@ -92,19 +93,12 @@ def test_credentials_from_the_vectors_are_consistent(name: str) -> None:
 
 
 def test_z_from_both_sides() -> None:
-    z_u = ecmqv(
+    z_u, z_v = ecmqv_both_sides(
         SUITE2,
-        h(U["static_private"]),
-        _reduced(U["ephemeral_private"]),
-        h(V["static_public"]),
-        h(V["ephemeral_public"]),
-    )
-    z_v = ecmqv(
-        SUITE2,
-        h(V["static_private"]),
-        _reduced(V["ephemeral_private"]),
-        h(U["static_public"]),
-        h(U["ephemeral_public"]),
+        U,
+        V,
+        u_ephemeral=_reduced(U["ephemeral_private"]),
+        v_ephemeral=_reduced(V["ephemeral_private"]),
     )
     assert len(z_u) == 36
     assert z_u.hex().upper() == VECTORS["shared_secret_Z"]
@@ -156,15 +150,7 @@ def test_machine_run_with_vector_ephemeral_keys(relay: Any) -> None:
         utc_now=UTC_NOW,
     )
     transcript = relay(initiator, responder, initiator.start(now=50.0), now=50.0)
-    sent = {(direction, type(m).__name__): m for direction, m in transcript.log}
-    assert [(d, type(m).__name__) for d, m in transcript.log] == [
-        ("U->V", "InitiateKeyEstablishmentRequest"),
-        ("V->U", "InitiateKeyEstablishmentResponse"),
-        ("U->V", "EphemeralDataRequest"),
-        ("V->U", "EphemeralDataResponse"),
-        ("U->V", "ConfirmKeyDataRequest"),
-        ("V->U", "ConfirmKeyDataResponse"),
-    ]
+    sent = transcript.full_exchange()
     request = sent["U->V", "InitiateKeyEstablishmentRequest"]
     assert request.suite == 2
     assert len(request.encode()) == 4 + 74
