@@ -99,8 +99,10 @@ def test_bad_public_key_raises_invalid_point(suite: Suite) -> None:
 def test_bad_private_key_raises_invalid_point(suite: Suite) -> None:
     size = suite.private_key_size
     for bad in (bytes(size), suite.curve.n.to_bytes(size), b"\x01" * (size + 1), b""):
-        with pytest.raises(InvalidPoint):
+        with pytest.raises(InvalidPoint, match="private key"):
             ecdsa.sign(suite, bad, b"m")
+    with pytest.raises(InvalidPoint, match="private key must be bytes, not str"):
+        ecdsa.sign(suite, "01" * size, b"m")  # type: ignore[arg-type]
 
 
 @settings(max_examples=60, deadline=None)

@@ -21,8 +21,8 @@ import hashlib
 from ecdsa.rfc6979 import generate_k
 
 from zse.cbke.hazmat import Curve
+from zse.cbke.keys import private_scalar
 from zse.cbke.suites import Suite
-from zse.errors import InvalidPoint
 from zse.installcode import mmo_hash
 
 __all__ = ["digest_to_int", "sign", "sign_digest", "verify", "verify_digest"]
@@ -38,25 +38,11 @@ def digest_to_int(curve: Curve, digest: bytes) -> int:
     return e >> excess if excess > 0 else e
 
 
-def _private_scalar(suite: Suite, private_key: bytes) -> int:
-    if not isinstance(private_key, bytes | bytearray):
-        raise InvalidPoint(f"{suite.name}: private key must be bytes")
-    if len(private_key) != suite.private_key_size:
-        raise InvalidPoint(
-            f"{suite.name}: private key must be {suite.private_key_size} bytes, "
-            f"got {len(private_key)}"
-        )
-    d = int.from_bytes(private_key)
-    if not 0 < d < suite.curve.n:
-        raise InvalidPoint(f"{suite.name}: private key is not in [1, n-1]")
-    return d
-
-
 def sign_digest(suite: Suite, private_key: bytes, digest: bytes) -> bytes:
     """ECDSA signature ``r || s`` of a precomputed digest (SEC 1 4.1.3, RFC 6979 nonce)."""
     curve = suite.curve
     n = curve.n
-    d = _private_scalar(suite, private_key)
+    d = private_scalar(suite, private_key)
     e = digest_to_int(curve, digest)
     size = suite.private_key_size
     retry = 0
