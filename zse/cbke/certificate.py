@@ -135,6 +135,8 @@ class ImplicitCertificate:
     def reconstruct_public_point(self, ca_public_key: bytes) -> Point:
         """:meth:`reconstruct_public_key` as a curve point (validated: in the subgroup)."""
         curve = self.suite.curve
+        if not isinstance(ca_public_key, bytes | bytearray | memoryview):
+            raise InvalidPoint(f"CA public key must be bytes, not {type(ca_public_key).__name__}")
         ca_point = _ca_point(self.suite.id, bytes(ca_public_key))
         try:
             point = curve.decode_point(self.reconstruction_point)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 
 from zse.cbke.hazmat import Point
-from zse.cbke.suites import Suite
+from zse.cbke.suites import SUITES, Suite
 from zse.errors import InvalidEui64, InvalidPoint
 from zse.installcode import hmac_mmo, mmo_hash
 
@@ -34,6 +34,21 @@ __all__ = [
 
 _MACU_TAG = b"\x02"
 _MACV_TAG = b"\x03"
+#: Sizes of Z (a field element) and of compressed points, over the suites (C.4.1.3).
+_Z_SIZES = frozenset((s.curve.m + 7) // 8 for s in SUITES.values())
+_POINT_SIZES = frozenset(s.public_key_size for s in SUITES.values())
+_MAC_KEY_SIZE = 16
+
+
+def _octets(value: object, sizes: frozenset[int], what: str) -> bytes:
+    """``value`` as bytes if it is bytes-like of one of ``sizes``; else InvalidPoint."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise InvalidPoint(f"{what} must be bytes, not {type(value).__name__}")
+    data = bytes(value)
+    if len(data) not in sizes:
+        expected = " or ".join(str(size) for size in sorted(sizes))
+        raise InvalidPoint(f"{what} must be {expected} bytes, got {len(data)}")
+    return data
 
 
 def private_scalar(suite: Suite, private_key: bytes, what: str = "private key") -> int:
@@ -120,8 +135,11 @@ def ecmqv_points(
 
 
 def derive_keys(z: bytes) -> tuple[bytes, bytes]:
-    """``(MacKey, KeyData)``: ``MMO(Z || 00000001)`` and ``MMO(Z || 00000002)`` (SE C.4.1.4)."""
-    z = bytes(z)
+    """``(MacKey, KeyData)``: ``MMO(Z || 00000001)`` and ``MMO(Z || 00000002)`` (SE C.4.1.4).
+
+    ``z`` must be a suite's Z size (21 or 36 bytes), else :class:`~zse.errors.InvalidPoint`.
+    """
+    z = _octets(z, _Z_SIZES, "shared secret Z")
     return mmo_hash(z + b"\x00\x00\x00\x01"), mmo_hash(z + b"\x00\x00\x00\x02")
 
 
@@ -140,12 +158,20 @@ def confirmation_macs(
 ) -> tuple[bytes, bytes]:
     """``(MACU, MACV)`` of SE C.4.1.5: HMAC-MMO with the MacKey over the tagged identities.
 
-    EUI-64s are the 8 octets that appear in certificates (most significant first).
+    EUI-64s are the 8 octets that appear in certificates (most significant first). The MacKey
+    must be 16 bytes and both ephemeral keys compressed points of one suite (22 or 37 bytes,
+    not decoded here): else :class:`~zse.errors.InvalidPoint` (bad EUI-64s:
+    :class:`~zse.errors.InvalidEui64`).
     """
+    mac_key = _octets(mac_key, frozenset((_MAC_KEY_SIZE,)), "MacKey")
     u = _eui64(initiator_eui64, "initiator EUI-64")
     v = _eui64(responder_eui64, "responder EUI-64")
-    qeu = bytes(initiator_ephemeral_public)
-    qev = bytes(responder_ephemeral_public)
+    qeu = _octets(initiator_ephemeral_public, _POINT_SIZES, "initiator ephemeral public key")
+    qev = _octets(responder_ephemeral_public, _POINT_SIZES, "responder ephemeral public key")
+    if len(qeu) != len(qev):
+        raise InvalidPoint(
+            f"ephemeral public keys of different suites ({len(qeu)} and {len(qev)} bytes)"
+        )
     macu = hmac_mmo(mac_key, _MACU_TAG + u + v + qeu + qev)
     macv = hmac_mmo(mac_key, _MACV_TAG + v + u + qev + qeu)
     return macu, macv
