@@ -123,13 +123,30 @@ def _key_pair(curve: Curve) -> tuple[bytes, bytes]:
     return d.to_bytes(curve.scalar_size), curve.encode_point(curve.mul_base(d))
 
 
-@row("suite 1 ecmqv() (both peer keys validated)", reference="ecdhk163", max_ratio=25)
-def _ecmqv_163() -> Callable[[], object]:
+def _ecmqv_row(*, new_static: bool) -> Callable[[], object]:
     static_private, _ = _key_pair(SECT163K1)
-    _, peer_static = _key_pair(SECT163K1)
-    ephemerals = itertools.cycle([_key_pair(SECT163K1) for _ in range(_FRESH)])
-    peers = itertools.cycle([_key_pair(SECT163K1)[1] for _ in range(_FRESH)])
-    return lambda: ecmqv(SUITE1, static_private, next(ephemerals)[0], peer_static, next(peers))
+    ephemerals = itertools.cycle([_key_pair(SECT163K1)[0] for _ in range(_FRESH)])
+    peer_ephemerals = itertools.cycle([_key_pair(SECT163K1)[1] for _ in range(_FRESH)])
+    if new_static:
+        statics = itertools.cycle([_key_pair(SECT163K1)[1] for _ in range(_FRESH)])
+    else:
+        statics = itertools.repeat(_key_pair(SECT163K1)[1])
+    return lambda: ecmqv(
+        SUITE1, static_private, next(ephemerals), next(statics), next(peer_ephemerals)
+    )
+
+
+@row("suite 1 ecmqv(), peer's static key recurring", reference="ecdhk163", max_ratio=25)
+def _ecmqv_163() -> Callable[[], object]:
+    """Both peer keys decoded and validated, our ephemeral public key recomputed; the peer's
+    static key is one seen before (a partner re-keying), as in every exchange after the first."""
+    return _ecmqv_row(new_static=False)
+
+
+@row("suite 1 ecmqv(), peer's static key new", reference="ecdhk163", max_ratio=25)
+def _ecmqv_new_static_163() -> Callable[[], object]:
+    """As above with a never-seen static key every time (a first exchange)."""
+    return _ecmqv_row(new_static=True)
 
 
 def _exchange(initiator: Initiator, responder: Responder) -> bytes:

@@ -8,6 +8,7 @@ compared with the schoolbook definitions (bit-by-bit carry-less product, affine 
 from __future__ import annotations
 
 import copy
+import functools
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zse.cbke.hazmat import INFINITY, SECT163K1, SECT283K1, Curve
+from zse.cbke.hazmat import INFINITY, SECT163K1, SECT283K1, Curve, Point
 from zse.cbke.hazmat._tnaf import TauAdic
 
 CURVES = [SECT163K1, SECT283K1]
@@ -217,20 +218,62 @@ def _twin(curve: Curve, **changes: object) -> Curve:
     return Curve(**params)
 
 
+#: Multiplication strategies: affine / Lopez-Dahab accumulators, 0 (one shared Horner chain)
+#: or several lockstep chains for ``mul_add``. The curves use the first; all must agree.
+STRATEGIES = [
+    {"affine_accumulator": True, "chains": 2},
+    {"affine_accumulator": True, "chains": 0},
+    {"affine_accumulator": False, "chains": 0},
+    {"affine_accumulator": True, "chains": 4},
+    {"affine_accumulator": False, "chains": 3},
+]
+
+
+@functools.cache
+def _naive(curve: Curve, k: int, p: Point) -> Point:
+    """Schoolbook ``k*P``, remembered across the strategies (it is the slow part)."""
+    return curve.mul_naive(k, p)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=repr)
 @pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)
-def test_affine_and_lopez_dahab_accumulators_agree(curve: Curve) -> None:
-    """sect163k1 accumulates in affine coordinates, sect283k1 in Lopez-Dahab: each curve
-    computed the other way gives the same points (and both match double-and-add)."""
-    other = _twin(curve, affine_accumulator=not curve._params["affine_accumulator"])
+def test_multiplication_strategies_agree(curve: Curve, strategy: dict[str, object]) -> None:
+    """Every accumulator / chain layout gives the schoolbook points, exceptional cases too."""
+    g = curve.generator
+    other = _twin(curve, **strategy)
     p = curve.mul_base(0xC0FFEE)
     q = curve.mul_base(0xBADC0DE)
     for k in (3, 0x1234567, curve.n - 2, curve.n // 3):
-        assert other.mul(k, p) == curve.mul(k, p) == curve.mul_naive(k, p)
-        assert other.mul_base(k) == curve.mul_base(k)
-        assert other.mul_add(k, p, k + 1, q) == curve.mul_add(k, p, k + 1, q)
-    # cancelling and coinciding terms inside the accumulator
-    assert other.mul_add(5, p, curve.n - 5, p) == curve.mul_add(5, p, curve.n - 5, p) == INFINITY
-    assert other.mul_add(5, p, 6, p) == curve.mul_add(5, p, 6, p) == curve.mul_naive(11, p)
+        assert other.mul(k, p) == _naive(curve, k, p)
+        assert other.mul_base(k) == _naive(curve, k, g)
+        expected = curve.add(_naive(curve, k, p), _naive(curve, k + 1, q))
+        assert other.mul_add(k, p, k + 1, q) == expected
+        assert other.mul_add(k, p, k + 1, g) == curve.add(
+            _naive(curve, k, p), _naive(curve, k + 1, g)
+        )
+    # the two terms cancel, coincide, or one is a multiple of the other
+    assert other.mul_add(5, p, curve.n - 5, p) == INFINITY
+    assert other.mul_add(5, p, 6, p) == _naive(curve, 11, p)
+    assert other.mul_add(2**90 + 7, p, 3, _naive(curve, 2**90 + 7, p)) == _naive(
+        curve, 4 * (2**90 + 7), p
+    )
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)
+def test_affine_sums_with_equal_and_opposite_terms(curve: Curve) -> None:
+    """Batched additions (one shared inversion) fall back to the general law when two
+    terms share x: doubling, cancelling, and an empty sum."""
+    p, q, r = (curve.mul_base(k) for k in (11, 12, 13))
+    affine = {pt: (pt.x, pt.y) for pt in (p, q, r, curve.negate(q))}
+    terms = [affine[p], affine[p], affine[q], affine[curve.negate(q)], affine[r]]
+    total = curve.mul_naive(11 + 11 + 13, curve.generator)  # q and -q cancel
+    assert curve._affine_sum(terms) == (total.x, total.y)
+    assert curve._affine_sum([affine[q], affine[curve.negate(q)]]) is None
+    assert curve._affine_sum([]) is None
+    pairs = [(affine[p], affine[q]), (affine[q], affine[q]), (affine[r], affine[curve.negate(q)])]
+    sums = curve._affine_add_many(pairs)
+    expected = [curve.add(p, q), curve.double(q), curve.add(r, curve.negate(q))]
+    assert sums == [(e.x, e.y) for e in expected]
 
 
 @pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)

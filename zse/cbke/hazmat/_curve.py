@@ -66,7 +66,8 @@ class Curve:
         window: int = 5,
         base_window: int = 7,
         static_window: int = 7,
-        affine_accumulator: bool = False,
+        affine_accumulator: bool = True,
+        chains: int = 2,
     ) -> None:
         self.name = name
         self._params: dict[str, Any] = {
@@ -82,6 +83,7 @@ class Curve:
             "base_window": base_window,
             "static_window": static_window,
             "affine_accumulator": affine_accumulator,
+            "chains": chains,
         }
         self.field = BinaryField(m, middle_terms)
         self.m = m
@@ -99,6 +101,7 @@ class Curve:
         self._acc_add: Callable[[_LD | None, _Affine], _LD | None] = (
             self._acc_add_affine if affine_accumulator else self._ld_add_affine
         )
+        self._chains = chains
         self._tau = TauAdic(m=m, a=a, n=n, h=h, width=window)
         self._base_window = base_window
         self._static_window = static_window
@@ -201,7 +204,7 @@ class Curve:
         k %= self.n
         if k == 0 or p.infinity:
             return INFINITY
-        return self._to_point(self._horner([self._term(k, p)]))
+        return self._to_point(self._sum_terms([self._term(k, p)]))
 
     def mul_base(self, k: int) -> Point:
         """``k*G`` from a table of ``tau^i * alpha_u * G``: additions only, no Frobenius."""
@@ -226,7 +229,7 @@ class Curve:
         if q == self.generator and b:
             acc = self._base_sum(b)
             if a:
-                other = self._horner([self._term(a, p)])
+                other = self._sum_terms([self._term(a, p)])
                 if other is not None:
                     acc = self._acc_add(acc, self._to_affine(other))
             return self._to_point(acc)
@@ -238,17 +241,20 @@ class Curve:
         terms = [self._term(k, point) for k, point in ((a, p), (b, q)) if k]
         if not terms:
             return INFINITY
-        return self._to_point(self._horner(terms))
+        return self._to_point(self._sum_terms(terms))
 
     # -- internals: affine tuples (x, y) and Lopez-Dahab triples (X, Y, Z), x = X/Z, y = Y/Z^2
     #
-    # Accumulators are triples. With Lopez-Dahab (the default) a mixed addition costs 8M + 5S
-    # and the result needs one inversion at the end. In CPython an inversion by binary Euclid
-    # costs only about five multiplications on sect163k1 (the interpreter overhead dominates
-    # both), so there an affine addition (I + 2M + S) is ~20% cheaper than the mixed one and
-    # Frobenius maps touch two coordinates instead of three: that curve keeps its accumulator
-    # affine, as triples with Z = 1 (``affine_accumulator=True``). On sect283k1 an inversion
-    # costs about seven multiplications and both are even, so it stays with Lopez-Dahab.
+    # Accumulators are triples. In CPython a field inversion by binary Euclid costs only
+    # about five multiplications on sect163k1 and seven on sect283k1 (interpreter steps
+    # dominate both), so an affine addition (I + 2M + S) beats Lopez-Dahab's mixed addition
+    # (8M + 5S, and one inversion at the end), and Frobenius maps touch two coordinates
+    # instead of three: accumulators are affine, triples with Z = 1 (``affine_accumulator``,
+    # the default). Independent additions share one inversion (Montgomery's trick): the
+    # generator table's terms are summed as a tree (:meth:`_affine_sum`) and the two terms
+    # of ``mul_add`` run as ``chains`` Horner chains in lockstep (:meth:`_horner_lockstep`).
+    # Lopez-Dahab (``affine_accumulator=False, chains=0``) stays as the projective path,
+    # tested against the affine one, for interpreters where inversion is relatively dearer.
 
     def _to_point(self, acc: _LD | None) -> Point:
         if acc is None:
@@ -399,6 +405,12 @@ class Curve:
             return self.field.sqr
         return self.field.multi_square(k)
 
+    def _sum_terms(self, terms: list[tuple[list[int], list[_Affine]]]) -> _LD | None:
+        """Sum of the terms' expansions, by the method measured fastest for this curve."""
+        if self._chains and len(terms) > 1:
+            return self._horner_lockstep(terms, self._chains)
+        return self._horner(terms)
+
     def _horner(self, terms: list[tuple[list[int], list[_Affine]]]) -> _LD | None:
         """Sum of ``d_i tau^i alpha_|d_i| P`` over the terms: Horner over the non-zero digit
         positions, applying ``tau^gap`` to (X, Y, Z) with one table lookup chain per gap."""
@@ -445,19 +457,123 @@ class Curve:
         return rows[i]
 
     def _base_sum(self, k: int) -> _LD | None:
+        """``k*G`` as the sum of one generator-table entry per non-zero digit (no Frobenius)."""
         tau = self._wide_tau(self._base_window)
         digits = tau.digits(*tau.reduce(k))
-        add = self._acc_add
-        acc: _LD | None = None
+        terms: list[_Affine] = []
         for i, d in enumerate(digits):
             if d:
                 row = self._base_table_row(i)
                 if d > 0:
-                    acc = add(acc, row[d >> 1])
+                    terms.append(row[d >> 1])
                 else:
                     x, y = row[(-d) >> 1]
-                    acc = add(acc, (x, x ^ y))
-        return acc
+                    terms.append((x, x ^ y))
+        total = self._affine_sum(terms)
+        return None if total is None else (total[0], total[1], 1)
+
+    def _affine_add_many(self, pairs: list[tuple[_Affine, _Affine]]) -> list[_Affine | None]:
+        """``P + Q`` for independent pairs, sharing one inversion (Montgomery's trick).
+
+        One inversion and three multiplications per extra pair replace an inversion each;
+        then 2M + S per addition (SEC 1 2.2.2). Pairs with equal x (doubling, or P = -Q)
+        go through the general :meth:`add`.
+        """
+        f = self.field
+        mul, sqr = f.mul, f.sqr
+        a = self.a
+        out: list[_Affine | None] = [None] * len(pairs)
+        batch = []
+        for j, (p, q) in enumerate(pairs):
+            if p[0] == q[0]:
+                out[j] = self._affine_add(p, q)  # rare
+            else:
+                batch.append(j)
+        if not batch:
+            return out
+        # prefix products of the denominators, one inversion, then walk back
+        dens = [pairs[j][0][0] ^ pairs[j][1][0] for j in batch]
+        prefix = [dens[0]]
+        for den in dens[1:]:
+            prefix.append(mul(prefix[-1], den))
+        running = f.inv(prefix[-1])
+        for t in range(len(batch) - 1, -1, -1):
+            if t:
+                dx_inv = mul(running, prefix[t - 1])
+                running = mul(running, dens[t])
+            else:
+                dx_inv = running
+            (x1, y1), (x2, y2) = pairs[batch[t]]
+            lam = mul(y1 ^ y2, dx_inv)
+            x3 = sqr(lam) ^ lam ^ x1 ^ x2 ^ a
+            out[batch[t]] = (x3, mul(lam, x1 ^ x3) ^ x3 ^ y1)
+        return out
+
+    def _affine_sum(self, terms: list[_Affine]) -> _Affine | None:
+        """The sum of independent affine points, as a tree of pairwise additions whose levels
+        share one inversion each (~20 terms: ~5 inversions instead of 20)."""
+        points = terms
+        while len(points) > 1:
+            pairs = [(points[j], points[j + 1]) for j in range(0, len(points) - 1, 2)]
+            carry = [points[-1]] if len(points) % 2 else []
+            points = [r for r in self._affine_add_many(pairs) if r is not None] + carry
+        return points[0] if points else None
+
+    def _horner_lockstep(
+        self, terms: list[tuple[list[int], list[_Affine]]], chains: int
+    ) -> _LD | None:
+        """:meth:`_horner` with affine accumulators in independent chains run in lockstep.
+
+        The non-zero digits of each term are dealt in turn to ``max(1, chains // len(terms))``
+        chains (so every chain spans the whole expansion and ends near position 0); each
+        chain is its own Horner evaluation, and the additions of one round, one per chain,
+        share an inversion (:meth:`_affine_add_many`). The chains' results are summed at
+        the end. With inversion at ~5 multiplications in CPython this beats both a single
+        affine chain and Lopez-Dahab's 8M + 5S per addition.
+        """
+        per_term = max(1, chains // len(terms))
+        runs: list[list[tuple[int, _Affine]]] = []
+        for digits, table in terms:
+            dealt: list[list[tuple[int, _Affine]]] = [[] for _ in range(per_term)]
+            turn = 0
+            for i in range(len(digits) - 1, -1, -1):
+                d = digits[i]
+                if d:
+                    x, y = table[(d if d > 0 else -d) >> 1]
+                    dealt[turn].append((i, (x, y) if d > 0 else (x, x ^ y)))
+                    turn = (turn + 1) % per_term
+            runs += [run for run in dealt if run]
+        accs: list[_Affine | None] = [None] * len(runs)
+        previous = [0] * len(runs)
+        frobenius = self._affine_frobenius_by
+        for step in range(max((len(c) for c in runs), default=0)):
+            pairs: list[tuple[_Affine, _Affine]] = []
+            owners: list[int] = []
+            for c, run in enumerate(runs):
+                if step < len(run):
+                    i, point = run[step]
+                    acc = accs[c]
+                    if acc is None:
+                        accs[c] = point
+                    else:
+                        pairs.append((frobenius(acc, previous[c] - i), point))
+                        owners.append(c)
+                    previous[c] = i
+            for c, result in zip(owners, self._affine_add_many(pairs), strict=True):
+                accs[c] = result
+        finals = [frobenius(acc, previous[c]) for c, acc in enumerate(accs) if acc is not None]
+        total = self._affine_sum(finals)
+        return None if total is None else (total[0], total[1], 1)
+
+    def _affine_frobenius_by(self, p: _Affine, k: int) -> _Affine:
+        """``tau^k(P)`` for an affine tuple, by multi-squaring tables."""
+        x, y = p
+        while k:
+            step = min(k, _MAX_FROBENIUS_STEP)
+            power = self._frobenius_power(step)
+            x, y = power(x), power(y)
+            k -= step
+        return (x, y)
 
     # -- encoding (SEC 1 sections 2.3.3 and 2.3.4) and validation (3.2.2.1) -----------------
 
@@ -566,7 +682,6 @@ SECT163K1 = Curve(
     gy=0x0289070FB05D38FF58321F2E800536D538CCDAA3D9,
     n=0x04000000000000000000020108A2E0CC0D99F8A5EF,
     h=2,
-    affine_accumulator=True,
 )
 
 #: SEC 2 section 3.4.1: sect283k1, a = 0, b = 1, cofactor 4 (CBKE suite 2).
