@@ -118,18 +118,21 @@ async def test_group_event_to_three_devices_one_offline_and_the_esi_view_matches
     }
     assert server.opted_out(100) == [names["lcd"]]
     assert server.never_answered(100) == []
-    assert view[names["thermostat"]].signed and not view[names["ihd"]].signed
+    assert view[names["thermostat"]].signed
+    assert not view[names["ihd"]].signed
     assert all(r.new for r in received)
     # The thermostat started late, when it heard the event, and ended on time.
     start_t, end_t = (view[names["thermostat"]].statuses[i][1] for i in (1, 2))
-    assert start_t > begin + 15 * 60 and end_t == begin + 30 * 60
+    assert start_t > begin + 15 * 60
+    assert end_t == begin + 30 * 60
     # What each device applied is what it reported.
     last = {n: view[names[n]].last for n in names}
     assert last["thermostat"].cooling_temperature_set_point_applied == 2700
     assert last["thermostat"].duty_cycle_applied == 0xFF
     assert last["ihd"].cooling_temperature_set_point_applied == -0x8000
     started_lcd = [r.report for r in received if r.device == names["lcd"]][1]
-    assert started_lcd.event_status == Status.STARTED and started_lcd.duty_cycle_applied == 50
+    assert started_lcd.event_status == Status.STARTED
+    assert started_lcd.duty_cycle_applied == 50
     assert [type(a).__name__ for a in actions["lcd"]] == ["ApplyLoadControl", "StopLoadControl"]
     assert [type(a).__name__ for a in actions["thermostat"]] == [
         "ApplyLoadControl",
@@ -222,5 +225,6 @@ async def test_forged_signature_is_not_recorded():
         issuer_event_id=1, event_status=1, event_status_time=5, criticality_level_applied=1
     )
     signature_type, signature = signature_for(report, real)
-    assert signature_type == 1 and len(signature) == 42
+    assert signature_type == 1
+    assert len(signature) == 42
     assert signature_for(report, None) == (0, b"\xff" * 42)
