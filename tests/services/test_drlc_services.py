@@ -228,3 +228,36 @@ async def test_forged_signature_is_not_recorded():
     assert signature_type == 1
     assert len(signature) == 42
     assert signature_for(report, None) == (0, b"\xff" * 42)
+
+
+async def test_enrollment_group_broadcast_and_a_persisted_server(tmp_path):
+    from zse.store import Store  # noqa: PLC0415
+
+    devices = {
+        "a": ("00:0d:6f:00:0d:00:00:61", 0x0504, 0x80),
+        "b": ("00:0d:6f:00:0d:00:00:62", 0x0504, 0x80),
+    }
+    _, _, se, nodes, clock = await han(64, devices)
+    store = await Store.open(tmp_path / "esi.db")
+    try:
+        server = DrlcServer(se, clock=clock, store=store)
+        await server.start()
+        for name, group in (("a", 5), ("b", 6)):
+            client = DrlcClient(
+                nodes[name].endpoints[1],
+                server_ep=SE_ENDPOINT_ID,
+                device_class=0x80,
+                utility_enrollment_group=group,
+                clock=clock,
+            )
+            await client.start(get_scheduled_events=False)
+        event = lce(11, clock() + 600, 30, utility_enrollment_group=5)
+        await server.publish(event, dst=0xFFFF, dst_mode=t.AddrMode.Broadcast)
+        await asyncio.sleep(5)
+        assert list(server.core.view(11)) == [str(nodes["a"].ieee)]
+        again = DrlcServer(se, clock=clock, store=store, namespace=server.namespace)
+        await again.start()
+        assert again.core.snapshot() == server.core.snapshot()
+        assert again.core.event(11) == event
+    finally:
+        await store.close()
