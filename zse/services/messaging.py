@@ -481,17 +481,20 @@ class MessagingClient:
         self._task = asyncio.get_running_loop().create_task(self._timers())
         if fetch:
             await self.fetch()
+        for seq in sorted(self._pending):  # confirmations owed from before a restart
+            if not await self._deliver(seq):
+                break
 
     async def stop(self) -> None:
         """Stop taking commands and running timers (the stored state stays)."""
         if self._remove is not None:
             self._remove()
             self._remove = None
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
     async def fetch(self) -> None:
         """Ask the ESI for Cancel All Messages not yet seen, then for the last message."""
