@@ -7,11 +7,10 @@ import asyncio
 import contextlib
 
 import pytest
-import zigpy.types as t
 
-from zse.installcode import InstallCode
+from tests.services.test_messaging_service import han as sim_han
 from zse.messaging import Message, MessageDisplayed
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
+from zse.services.endpoint import SE_ENDPOINT_ID
 from zse.services.messaging import (
     MESSAGING,
     DeviceAddress,
@@ -19,10 +18,8 @@ from zse.services.messaging import (
     MessagingClient,
     MessagingServer,
 )
-from zse.sim import Air
 from zse.store import Batch, Store
 
-START = 800_000_000
 MESSAGE = Message(message_id=0x77, text="Meter read tomorrow 9:00", duration_in_minutes=30,
                   confirmation_required=True)  # fmt: skip
 CONFIRM = 0x01
@@ -58,21 +55,7 @@ class CrashingStore(Store):
 
 
 async def han(seed: int):
-    air = Air(seed=seed)
-    app = await air.coordinator(channel=15)
-    loop = asyncio.get_running_loop()
-
-    def clock() -> int:
-        return START + int(loop.time())
-
-    se = SeEndpoint(app, in_clusters=[MESSAGING])
-    await se.start()
-    code = InstallCode.generate(rng=air.rng)
-    dev = air.device("00:0d:6f:00:0f:00:00:01", install_code=code, channel=15)
-    ep = dev.add_endpoint(1, device_type=0x0507, out_clusters=[MESSAGING])
-    await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
-    await dev.join()
-    await asyncio.sleep(30)
+    _, _, se, _, [(dev, ep)], clock = await sim_han(seed, serve=False)
     wire: list[int] = []  # Message Confirmation frames the ESI received
     se.add_handler(
         MESSAGING,

@@ -45,7 +45,9 @@ async def stores(tmp_path):
         await store.close()
 
 
-async def han(seed: int, names=("ihd",)):
+async def han(seed: int, names=("ihd",), *, serve: bool = True):
+    """A zigpy ESI with an SE endpoint (and, if ``serve``, a MessagingServer without a store)
+    and joined HAN devices, each with a Messaging client endpoint 1."""
     air = Air(seed=seed)
     app = await air.coordinator(channel=15)
     loop = asyncio.get_running_loop()
@@ -56,7 +58,8 @@ async def han(seed: int, names=("ihd",)):
     se = SeEndpoint(app, in_clusters=[MESSAGING])
     await se.start()
     server = MessagingServer(se, clock=clock)
-    await server.start()
+    if serve:
+        await server.start()
     devices = []
     for i, _name in enumerate(names):
         code = InstallCode.generate(rng=air.rng)
