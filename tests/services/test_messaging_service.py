@@ -45,10 +45,10 @@ async def stores(tmp_path):
         await store.close()
 
 
-async def han(seed: int, names=("ihd",), *, serve: bool = True):
+async def han(seed: int, names=("ihd",), *, serve: bool = True, capture=None):
     """A zigpy ESI with an SE endpoint (and, if ``serve``, a MessagingServer without a store)
     and joined HAN devices, each with a Messaging client endpoint 1."""
-    air = Air(seed=seed)
+    air = Air(seed=seed, capture=capture)
     app = await air.coordinator(channel=15)
     loop = asyncio.get_running_loop()
 
