@@ -25,9 +25,8 @@ from typing import cast
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.application import ControllerApplication
-from zigpy.zcl import foundation
 
-from zse.services.zcl import ZclEndpointBase, ZclMessage
+from zse.services.zcl import ZclEndpointBase, ZclMessage, decode_zcl_header
 
 __all__ = [
     "ESI_DEVICE_ID",
@@ -116,6 +115,7 @@ class SeEndpoint(ZclEndpointBase):
         self.dropped: list[DroppedFrame] = []
         self._drop_listeners: list[Callable[[DroppedFrame], None]] = []
         self._original: Callable[[t.ZigbeePacket], None] | None = None
+        self._ieee_by_nwk: dict[int, t.EUI64] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -205,8 +205,8 @@ class SeEndpoint(ZclEndpointBase):
             self._drop("not APS-encrypted (SE 5.4.6)", src_nwk, int(packet.cluster_id), data)
             return
         try:
-            header, rest = foundation.ZCLHeader.deserialize(data)
-        except (ValueError, KeyError) as exc:
+            frame_control, manufacturer, tsn, command_id, length = decode_zcl_header(data)
+        except ValueError as exc:
             self._drop(f"malformed ZCL header: {exc}", src_nwk, int(packet.cluster_id), data)
             return
         msg = ZclMessage(
@@ -216,8 +216,11 @@ class SeEndpoint(ZclEndpointBase):
             dst_ep=self.endpoint_id,
             cluster_id=int(packet.cluster_id),
             profile_id=SE_PROFILE,
-            header=header,
-            payload=bytes(rest),
+            frame_control=frame_control,
+            manufacturer=manufacturer,
+            tsn=tsn,
+            command_id=command_id,
+            payload=data[length:],
             aps_encrypted=encrypted,
             group=(
                 int(cast(t.Group, packet.dst.address))
@@ -288,10 +291,20 @@ class SeEndpoint(ZclEndpointBase):
             except KeyError:
                 return 0xFFFE, ieee
         nwk = int(packet.src.address)  # type: ignore[arg-type]
+        # zigpy's get_device(nwk=) scans every device; remember the answer and check it
+        # against zigpy's table (a dict by EUI-64) each time, so a changed address is noticed.
+        cached = self._ieee_by_nwk.get(nwk)
+        if cached is not None:
+            known = self.app.devices.get(cached)
+            if known is not None and known.nwk == nwk:
+                return nwk, cached
         try:
-            return nwk, self.app.get_device(nwk=t.NWK(nwk)).ieee
+            ieee = self.app.get_device(nwk=t.NWK(nwk)).ieee
         except KeyError:
+            self._ieee_by_nwk.pop(nwk, None)
             return nwk, None
+        self._ieee_by_nwk[nwk] = ieee
+        return nwk, ieee
 
     def _drop(self, reason: str, src_nwk: int, cluster_id: int, payload: bytes) -> None:
         frame = DroppedFrame(reason=reason, src_nwk=src_nwk, cluster_id=cluster_id, payload=payload)

@@ -10,6 +10,7 @@ received frames to :meth:`ZclEndpointBase._accept`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,14 +21,26 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
-__all__ = ["ZclEndpointBase", "ZclHandler", "ZclMessage", "ZclPort"]
+__all__ = [
+    "ZclEndpointBase",
+    "ZclHandler",
+    "ZclMessage",
+    "ZclPort",
+    "decode_zcl_header",
+    "encode_zcl_header",
+]
 
 LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ZclMessage:
-    """A ZCL frame received by an endpoint."""
+    """A ZCL frame received by an endpoint.
+
+    The header arrives as its four values (ZCL 2.4.1); :attr:`header` rebuilds zigpy's
+    :class:`~zigpy.zcl.foundation.ZCLHeader` from them when asked, as building one costs more
+    than everything else a frame goes through (``benchmarks/drlc_scale.py``).
+    """
 
     src_nwk: int
     src_ieee: t.EUI64 | None
@@ -35,32 +48,90 @@ class ZclMessage:
     dst_ep: int
     cluster_id: int
     profile_id: int
-    header: foundation.ZCLHeader
+    frame_control: int
+    manufacturer: int | None
+    tsn: int
+    command_id: int
     payload: bytes
     aps_encrypted: bool
     group: int | None
     broadcast: bool
     timestamp: float
 
-    @property
-    def tsn(self) -> int:
-        """The transaction sequence number."""
-        return int(self.header.tsn)
-
-    @property
-    def command_id(self) -> int:
-        """The command identifier."""
-        return int(self.header.command_id)
+    @functools.cached_property
+    def header(self) -> foundation.ZCLHeader:
+        """The header as zigpy's ``ZCLHeader``."""
+        header, _ = foundation.ZCLHeader.deserialize(
+            encode_zcl_header(self.frame_control, self.manufacturer, self.tsn, self.command_id)
+        )
+        return header
 
     @property
     def is_cluster_command(self) -> bool:
         """True for a cluster-specific command, False for a global (profile-wide) one."""
-        return bool(self.header.frame_control.is_cluster)
+        return self.frame_control & _FRAME_TYPE == _CLUSTER_COMMAND
 
     @property
     def from_server(self) -> bool:
         """True when a server sent it (ZCL frame control direction bit set)."""
-        return self.header.direction == foundation.Direction.Server_to_Client
+        return bool(self.frame_control & _SERVER_TO_CLIENT)
+
+    @property
+    def direction(self) -> foundation.Direction:
+        """The ZCL direction of the frame."""
+        return _DIRECTIONS[self.from_server]
+
+    @property
+    def disable_default_response(self) -> bool:
+        """The frame control's Disable Default Response bit."""
+        return bool(self.frame_control & _DISABLE_DEFAULT_RESPONSE)
+
+
+# ZCL frame control bits (ZCL 2.4.1.1).
+_FRAME_TYPE = 0x03
+_CLUSTER_COMMAND = 0x01
+_MANUFACTURER_SPECIFIC = 0x04
+_SERVER_TO_CLIENT = 0x08
+_DISABLE_DEFAULT_RESPONSE = 0x10
+_DIRECTIONS = (foundation.Direction.Client_to_Server, foundation.Direction.Server_to_Client)
+
+
+def decode_zcl_header(data: bytes) -> tuple[int, int | None, int, int, int]:
+    """Frame control, manufacturer code (None if absent), TSN, command id and header length
+    of a ZCL frame (ZCL 2.4.1). Reads what zigpy's ``ZCLHeader.deserialize`` reads (a
+    property test holds them together) without building its objects; ``ValueError`` when
+    ``data`` is too short."""
+    if not data:
+        raise ValueError("empty ZCL frame: no frame control")
+    frame_control = data[0]
+    offset = 1
+    manufacturer: int | None = None
+    if frame_control & _MANUFACTURER_SPECIFIC:
+        offset = 3
+        if len(data) < offset:
+            raise ValueError("ZCL frame too short for its manufacturer code")
+        manufacturer = data[1] | data[2] << 8
+    if len(data) < offset + 2:
+        raise ValueError("ZCL frame too short for its sequence number and command id")
+    return frame_control, manufacturer, data[offset], data[offset + 1], offset + 2
+
+
+def encode_zcl_header(
+    frame_control: int, manufacturer: int | None, tsn: int, command_id: int
+) -> bytes:
+    """A ZCL header's bytes (ZCL 2.4.1); the manufacturer-specific bit follows
+    ``manufacturer``."""
+    if manufacturer is None:
+        return bytes((frame_control & ~_MANUFACTURER_SPECIFIC, tsn, command_id))
+    return bytes(
+        (
+            frame_control | _MANUFACTURER_SPECIFIC,
+            manufacturer & 0xFF,
+            manufacturer >> 8,
+            tsn,
+            command_id,
+        )
+    )
 
 
 ZclHandler = Callable[
@@ -237,12 +308,12 @@ class ZclEndpointBase:
             direction = self._direction_for(cluster_id)
         if tsn is None:
             tsn = self.next_tsn()
-        make = foundation.ZCLHeader.cluster if cluster_specific else foundation.ZCLHeader.general
-        header = make(tsn, command_id, manufacturer=manufacturer, direction=direction)
-        header.frame_control = header.frame_control.replace(  # type: ignore[assignment]
-            disable_default_response=disable_default_response  # type: ignore[arg-type]
+        frame_control = (
+            (_CLUSTER_COMMAND if cluster_specific else 0)
+            | (_SERVER_TO_CLIENT if direction == foundation.Direction.Server_to_Client else 0)
+            | (_DISABLE_DEFAULT_RESPONSE if disable_default_response else 0)
         )
-        data = bytes(header.serialize()) + bytes(payload)
+        data = encode_zcl_header(frame_control, manufacturer, tsn, command_id) + bytes(payload)
         await self._transmit(
             dst_mode=dst_mode,
             dst=dst,
@@ -296,9 +367,9 @@ class ZclEndpointBase:
             command_id,
             payload,
             cluster_specific=cluster_specific,
-            direction=msg.header.direction.flip(),
+            direction=_DIRECTIONS[not msg.from_server],
             tsn=msg.tsn,
-            manufacturer=msg.header.manufacturer,
+            manufacturer=msg.manufacturer,
             disable_default_response=True,
             encrypt=msg.aps_encrypted if encrypt is None else encrypt,
         )
@@ -326,7 +397,7 @@ class ZclEndpointBase:
 
     async def _dispatch(self, msg: ZclMessage) -> None:
         unicast = msg.group is None and not msg.broadcast
-        ddr = bool(msg.header.frame_control.disable_default_response)
+        ddr = msg.disable_default_response
         handlers = self._handlers.get(msg.cluster_id, []) if msg.is_cluster_command else []
         if handlers:
             status: foundation.Status | None = None

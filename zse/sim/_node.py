@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 import zigpy.exceptions
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
-from zigpy.zcl import foundation
 
 from zse.errors import DecodeError
-from zse.services.zcl import ZclEndpointBase, ZclMessage
+from zse.services.zcl import ZclEndpointBase, ZclMessage, decode_zcl_header
 from zse.sim import _frames as f
 
 if TYPE_CHECKING:
@@ -696,8 +695,8 @@ class Endpoint(ZclEndpointBase):
 
     def _receive(self, ind: ApsIndication) -> None:
         try:
-            header, rest = foundation.ZCLHeader.deserialize(ind.payload)
-        except (ValueError, KeyError):
+            frame_control, manufacturer, tsn, command_id, length = decode_zcl_header(ind.payload)
+        except ValueError:
             self.device.stats.malformed += 1
             return
         self._accept(
@@ -708,8 +707,11 @@ class Endpoint(ZclEndpointBase):
                 dst_ep=self.endpoint_id,
                 cluster_id=ind.cluster_id,
                 profile_id=ind.profile_id,
-                header=header,
-                payload=bytes(rest),
+                frame_control=frame_control,
+                manufacturer=manufacturer,
+                tsn=tsn,
+                command_id=command_id,
+                payload=bytes(ind.payload[length:]),
                 aps_encrypted=ind.aps_encrypted,
                 group=ind.dst_addr if ind.dst_mode == t.AddrMode.Group else None,
                 broadcast=ind.dst_mode == t.AddrMode.Broadcast,
