@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +52,9 @@ DEFAULT_ISSUER = b"ZSETSTCA"
 DEFAULT_PROFILE_DATA = bytes.fromhex("01090006000000000000")
 
 
-def _random_scalar(suite: Suite) -> int:
+def _random_scalar(suite: Suite, rng: random.Random | None = None) -> int:
+    if rng is not None:
+        return 1 + rng.randrange(suite.curve.n - 1)
     return 1 + secrets.randbelow(suite.curve.n - 1)
 
 
@@ -78,9 +81,12 @@ class CertificateAuthority:
         )
 
     @classmethod
-    def generate(cls, suite: Suite, issuer: bytes = DEFAULT_ISSUER) -> CertificateAuthority:
-        """A new CA with a random key (from :mod:`secrets`)."""
-        key = _random_scalar(suite).to_bytes(suite.private_key_size)
+    def generate(
+        cls, suite: Suite, issuer: bytes = DEFAULT_ISSUER, *, rng: random.Random | None = None
+    ) -> CertificateAuthority:
+        """A new CA with a random key (from :mod:`secrets`, or from a seeded ``rng`` for
+        repeatable test runs)."""
+        key = _random_scalar(suite, rng).to_bytes(suite.private_key_size)
         return cls(suite=suite, private_key=key, issuer=issuer)
 
     def issue(
@@ -92,12 +98,14 @@ class CertificateAuthority:
         key_usage: int = KEY_USAGE_KEY_AGREEMENT,
         serial: bytes | None = None,
         profile_data: bytes = DEFAULT_PROFILE_DATA,
+        rng: random.Random | None = None,
     ) -> Credentials:
         """Issue a certificate and private key for ``eui64`` (8 octets, as in certificates).
 
         ``valid_from`` (UTC seconds), ``valid_to`` (seconds after it, or no expiry),
         ``key_usage`` and ``serial`` (random when omitted) apply to suite 2, ``profile_data``
-        to suite 1.
+        to suite 1. ``rng`` (a seeded ``random.Random``) replaces :mod:`secrets` for
+        repeatable test runs such as ``zse demo --seed``.
         """
         subject = _subject(eui64)
         suite = self.suite
@@ -105,13 +113,13 @@ class CertificateAuthority:
         n = curve.n
         d_ca = private_scalar(suite, self.private_key, "CA private key")
         if serial is None:
-            serial = secrets.token_bytes(8)
+            serial = rng.randbytes(8) if rng is not None else secrets.token_bytes(8)
         while True:
             # SEC 4 3.3: the certificate request.
-            k_u = _random_scalar(suite)
+            k_u = _random_scalar(suite, rng)
             r_u = curve.mul_base(k_u)
             # SEC 4 3.4: certificate generation.
-            k = _random_scalar(suite)
+            k = _random_scalar(suite, rng)
             p_u = curve.add(r_u, curve.mul_base(k))
             if p_u.infinity:  # pragma: no cover - probability ~1/n
                 continue
@@ -169,12 +177,16 @@ class TestCA:
     authorities: dict[int, CertificateAuthority]
 
     @classmethod
-    def generate(cls, issuer: bytes = DEFAULT_ISSUER) -> TestCA:
-        """A new CA with fresh keys for suites 1 and 2."""
+    def generate(
+        cls, issuer: bytes = DEFAULT_ISSUER, *, rng: random.Random | None = None
+    ) -> TestCA:
+        """A new CA with fresh keys for suites 1 and 2 (from a seeded ``rng`` if given:
+        repeatable test runs only)."""
         return cls(
             issuer=issuer,
             authorities={
-                suite.id: CertificateAuthority.generate(suite, issuer) for suite in (SUITE1, SUITE2)
+                suite.id: CertificateAuthority.generate(suite, issuer, rng=rng)
+                for suite in (SUITE1, SUITE2)
             },
         )
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -105,11 +106,17 @@ _NO_RETRY = frozenset({TerminateStatus.UNKNOWN_ISSUER, TerminateStatus.BAD_KEY_C
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Established:
-    """Key establishment succeeded: ``key_data`` is the new 16-byte link key (SE C.4.1.4)."""
+    """Key establishment succeeded: ``key_data`` is the new 16-byte link key (SE C.4.1.4).
+
+    ``partner_public_key`` is the partner's static public key (SEC1-compressed), reconstructed
+    from its certificate during the exchange (SEC 4 3.5): what verifies its signatures, e.g.
+    DRLC Report Event Status (SE D.2.3.3.1.1.11).
+    """
 
     key_data: bytes = field(repr=False)
     partner_eui64: bytes
     suite: Suite
+    partner_public_key: bytes = field(default=b"", compare=False)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -356,10 +363,12 @@ class _Machine:
         timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
         wait_time: int = DEFAULT_WAIT_TIME,
         utc_now: int | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._credentials = _credentials_by_suite(credentials)
         self.partner_eui64 = _check_eui64(partner_eui64, "partner_eui64")
         self._ephemeral_private_key = ephemeral_private_key
+        self._rng = rng
         self.ephemeral_data_generate_time = ephemeral_data_generate_time
         self.confirm_key_generate_time = confirm_key_generate_time
         self.timeout_margin = timeout_margin
@@ -533,14 +542,14 @@ class _Machine:
         self._peer_certificate = certificate
         self._peer_ephemeral_time = message.ephemeral_data_generate_time
         self._peer_confirm_time = message.confirm_key_generate_time
+        ephemeral = self._ephemeral_private_key
+        if ephemeral is None and self._rng is not None:
+            # Drawn here, on the caller's thread, so a seeded run is repeatable wherever the
+            # computation then runs.
+            scalar = 1 + self._rng.randrange(suite.curve.n - 1)
+            ephemeral = scalar.to_bytes(suite.private_key_size)
         return self._computation(
-            partial(
-                _check_certificate,
-                suite,
-                own.ca_public_key,
-                certificate,
-                self._ephemeral_private_key,
-            )
+            partial(_check_certificate, suite, own.ca_public_key, certificate, ephemeral)
         )
 
     def _keys_computation(self, peer_ephemeral: bytes) -> Step | Computation:
@@ -581,7 +590,13 @@ class _Machine:
         self._deadline = None
         self._ephemeral_private = None
         self.key_data = key_data
-        return Established(key_data=key_data, partner_eui64=self.partner_eui64, suite=self.suite)
+        assert self._peer_static is not None
+        return Established(
+            key_data=key_data,
+            partner_eui64=self.partner_eui64,
+            suite=self.suite,
+            partner_public_key=self.suite.curve.encode_point(self._peer_static),
+        )
 
 
 def _step(outcome: Step | Computation) -> Step:
@@ -593,7 +608,9 @@ class Initiator(_Machine):
 
     ``partner_suites`` is the responder's Key Establishment Suite attribute (read it first);
     the highest suite both support is used. ``ephemeral_private_key`` injects the ephemeral key
-    (spec vectors); by default a fresh one comes from :mod:`secrets` for every exchange.
+    (spec vectors); by default a fresh one comes from :mod:`secrets` for every exchange, or
+    from ``rng`` when given (a seeded ``random.Random``: repeatable simulations only, never a
+    real device).
     """
 
     role = Role.INITIATOR
@@ -611,6 +628,7 @@ class Initiator(_Machine):
         timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
         wait_time: int = DEFAULT_WAIT_TIME,
         utc_now: int | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         super().__init__(
             credentials,
@@ -621,6 +639,7 @@ class Initiator(_Machine):
             timeout_margin=timeout_margin,
             wait_time=wait_time,
             utc_now=utc_now,
+            rng=rng,
         )
         self.partner_suites = partner_suites
         self.response_time = response_time

@@ -1,0 +1,89 @@
+"""A simulated HAN for the role tests: an ESI facade with a registry and three HAN roles."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zse.cbke import SUITE1
+from zse.cbke.ca import TestCA
+from zse.installcode import InstallCode
+from zse.roles.esi import EnergyServiceInterface
+from zse.roles.han import HanDevice, InHomeDisplay, LoadControlDevice, ProgrammableThermostat
+from zse.services.key_establishment import eui64_bytes
+from zse.services.registry import HanRegistry
+from zse.sim import Air
+
+START = 800_000_000
+CA = TestCA.generate(rng=random.Random(7))
+EUIS = {
+    "ihd": "00:0d:6f:00:0e:00:00:01",
+    "thermostat": "00:0d:6f:00:0e:00:00:02",
+    "lcd": "00:0d:6f:00:0e:00:00:03",
+}
+ROLES: dict[str, type[HanDevice]] = {
+    "ihd": InHomeDisplay,
+    "thermostat": ProgrammableThermostat,
+    "lcd": LoadControlDevice,
+}
+
+
+@dataclass
+class Han:
+    air: Air
+    app: Any
+    esi: EnergyServiceInterface
+    registry: HanRegistry
+    codes: dict[str, InstallCode]
+    devices: dict[str, HanDevice] = field(default_factory=dict)
+    events: list[Any] = field(default_factory=list)
+    device_events: dict[str, list[Any]] = field(default_factory=dict)
+
+    def clock(self) -> int:
+        return START + int(asyncio.get_running_loop().time())
+
+    def add(self, name: str, **options: Any) -> HanDevice:
+        sim = self.air.device(EUIS[name], install_code=self.codes[name], channel=15)
+        role = ROLES[name](
+            sim,
+            credentials=CA.issue(eui64_bytes(sim.ieee), SUITE1, rng=random.Random(name)),
+            clock=self.clock,
+            rng=random.Random(name),
+            **options,
+        )
+        self.devices[name] = role
+        self.device_events[name] = []
+        role.on_event(self.device_events[name].append)
+        return role
+
+
+async def build(tmp_path: Path, *, seed: int = 1, groups: tuple[str, ...] = ("street",)) -> Han:
+    air = Air(seed=seed)
+    app = await air.coordinator(channel=15)
+    registry = await HanRegistry.open(tmp_path / "han.db", clock=lambda: 1_700_000_000.0)
+    loop = asyncio.get_running_loop()
+    esi = EnergyServiceInterface(
+        app,
+        credentials=CA.issue(eui64_bytes(app.state.node_info.ieee), SUITE1),
+        registry=registry,
+        clock=lambda: START + int(loop.time()),
+    )
+    await esi.start()
+    rng = random.Random(seed)
+    codes = {name: InstallCode.generate(rng=rng) for name in EUIS}
+    han = Han(air=air, app=app, esi=esi, registry=registry, codes=codes)
+    esi.on_event(han.events.append)
+    for name in EUIS:
+        await registry.register(EUIS[name], str(codes[name]), label=name, groups=groups)
+    return han
+
+
+async def close(han: Han) -> None:
+    for role in han.devices.values():
+        await role.stop()
+    await han.esi.stop()
+    await han.registry.close()
+    han.air.close()

@@ -1,0 +1,895 @@
+"""The Energy Service Interface role: an SE meter/ESI and Trust Center on any zigpy application.
+
+:class:`EnergyServiceInterface` composes the services of :mod:`zse.services` on one
+:class:`~zse.services.endpoint.SeEndpoint` and keeps a headend's
+:class:`~zse.services.registry.HanRegistry` in step with what happens on the network:
+
+- **admission** by install code + EUI-64 (:meth:`~EnergyServiceInterface.provision`: registry
+  PROVISION, then ``app.permit_with_link_key``), CBKE (SE 5.4.7, Annex C) served by
+  :class:`~zse.services.key_establishment.KeyEstablishmentServer`, the new link key installed on
+  the radio with :func:`zse.radios.link_key_installer`;
+- **the lifecycle driven by events**: zigpy's ``device_joined`` / ``device_left`` -> JOINED /
+  LEFT, Key Establishment success -> KEY_ESTABLISHED, :meth:`~EnergyServiceInterface.deprovision`
+  -> DEPROVISION and a ZDO Mgmt_Leave_req asking the device to leave;
+- **price, messages and load control** (SE D.4, D.5, D.2) to one device, a ZigBee group, a utility
+  enrollment group (DRLC), every device (broadcast) or a registry group, with an outcome per
+  device for registry groups (see :class:`SendResult`);
+- **time** (the Time cluster, SE 5.4.3) and **inter-PAN** price for devices that never joined.
+
+Everything that happens is offered as one stream of frozen, keyword-only dataclasses
+(:data:`EsiEvent`) through ``on_event(callback)`` and ``async for event in esi.events()``.
+Devices are named as zigpy prints EUI-64s (``00:0d:6f:00:0a:00:00:01``); any printed spelling is
+accepted as input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import itertools
+import logging
+import random
+import zlib
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, cast
+
+import zigpy.types as t
+from zigpy.application import ControllerApplication
+from zigpy.device import Device as ZigbeeDevice
+from zigpy.exceptions import DeliveryError
+
+from zse.cbke.credentials import Credentials
+from zse.cbke.machine import Established, Terminated
+from zse.clusters import Drlc, Messaging, encode_command
+from zse.clusters.types import MessageControl
+from zse.drlc import LoadControlEvent
+from zse.errors import ZseError
+from zse.installcode import InstallCode, parse_eui64
+from zse.messaging import Message
+from zse.price import PriceEvent
+from zse.provisioning import DeviceRecord, IllegalTransition, LifecycleEvent, LifecycleState
+from zse.radios import link_key_installer
+from zse.services._events import EventStream
+from zse.services.drlc import DRLC, DrlcServer, ReportReceived
+from zse.services.endpoint import SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
+from zse.services.key_establishment import (
+    KEY_ESTABLISHMENT,
+    KeyEstablishmentEvent,
+    KeyEstablishmentServer,
+)
+from zse.services.messaging import (
+    MESSAGING,
+    MessageConfirmed,
+    MessagingServer,
+    _display_payload,  # the Display Message encoder of the Messaging service, reused
+)
+from zse.services.price import PRICE, PriceAcknowledged, PriceServer
+from zse.services.registry import HanRegistry, RegistryError
+from zse.services.time import TIME, TimeServer, system_clock
+from zse.services.zcl import ZclPort
+from zse.store import Batch, Store
+
+__all__ = [
+    "DeviceJoined",
+    "DeviceLeft",
+    "DeviceOutcome",
+    "EnergyServiceInterface",
+    "EsiEvent",
+    "KeyEstablished",
+    "KeyEstablishmentEnded",
+    "LifecycleChanged",
+    "LifecycleRefused",
+    "MessageConfirmed",
+    "Outcome",
+    "PriceAcknowledged",
+    "ReportReceived",
+    "SendResult",
+    "TargetError",
+    "registry_group_id",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+_LOAD_CONTROL_EVENT = 0x00
+_CANCEL_LOAD_CONTROL = 0x01
+_DISPLAY = 0x00
+_CANCEL_MESSAGE = 0x01
+_DISPLAY_PROTECTED = 0x02
+_PUBLISH_PRICE = 0x00
+_BROADCAST_RX_ON = 0xFFFD
+_KEYS_NAMESPACE = "esi.public_keys"
+
+
+def device_name(eui64: t.EUI64 | str) -> str:
+    """A device's name in zse's events: zigpy's printed EUI-64 (``00:0d:6f:...``)."""
+    return str(eui64 if isinstance(eui64, t.EUI64) else parse_eui64(eui64))
+
+
+def registry_group_id(name: str) -> int:
+    """The 16-bit id under which a registry group's messages are stored for Get Last Message
+    (0x8000-0xFFF7; derived from the name, so it is the same after a restart)."""
+    return 0x8000 + zlib.crc32(name.encode("utf-8")) % 0x7FF8
+
+
+class TargetError(ZseError, ValueError):
+    """A send was given no target, several targets, or a target that needs a registry."""
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceJoined:
+    """zigpy reported a device joining (or rejoining with a new address)."""
+
+    device: str
+    nwk: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceLeft:
+    """zigpy reported a device leaving the network."""
+
+    device: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyEstablished:
+    """CBKE succeeded (SE C.3): the device now shares a fresh link key with the ESI."""
+
+    device: str
+    suite: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyEstablishmentEnded:
+    """CBKE ended without a key: ``status`` is the Terminate status name (None: timed out)."""
+
+    device: str
+    status: str | None
+    wait_time: int
+    by_peer: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleChanged:
+    """The registry moved a device (``from_state`` may equal ``to_state``, e.g. a rejoin)."""
+
+    device: str
+    event: LifecycleEvent
+    from_state: LifecycleState
+    to_state: LifecycleState
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleRefused:
+    """Something happened that the device's lifecycle state does not allow (nothing written)."""
+
+    device: str
+    event: LifecycleEvent
+    state: LifecycleState | None
+    reason: str
+
+
+#: Everything :class:`EnergyServiceInterface` reports.
+EsiEvent = (
+    DeviceJoined
+    | DeviceLeft
+    | KeyEstablished
+    | KeyEstablishmentEnded
+    | LifecycleChanged
+    | LifecycleRefused
+    | MessageConfirmed
+    | ReportReceived
+    | PriceAcknowledged
+)
+
+
+# -- per-device outcomes ------------------------------------------------------------------------
+
+
+class Outcome(enum.Enum):
+    """What became of one device's copy of a send."""
+
+    #: Unicast and acknowledged by the device.
+    DELIVERED = "delivered"
+    #: Not acknowledged: the device is offline. The ESI keeps what was sent (price schedule,
+    #: message store, load control events) and the device gets it when it resyncs (Get Current
+    #: Price, Get Last Message, Get Scheduled Events): nothing is lost.
+    OFFLINE = "offline"
+    #: Not sent: the device is not METER_READY (``detail`` says its state).
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceOutcome:
+    """One device's outcome of a send."""
+
+    device: str
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SendResult:
+    """The result of a send: ``target`` as text and, for unicast targets (a device or a
+    registry group), one :class:`DeviceOutcome` per device. A ZigBee group, enrollment group
+    or broadcast is one unacknowledged frame: ``multicast`` True and no per-device outcomes."""
+
+    what: str
+    target: str
+    multicast: bool = False
+    outcomes: tuple[DeviceOutcome, ...] = ()
+
+    def devices(self, outcome: Outcome) -> list[str]:
+        """The devices with this outcome."""
+        return [o.device for o in self.outcomes if o.outcome is outcome]
+
+    @property
+    def delivered(self) -> list[str]:
+        """Devices that acknowledged."""
+        return self.devices(Outcome.DELIVERED)
+
+    @property
+    def offline(self) -> list[str]:
+        """Devices that did not (they get it when they resync)."""
+        return self.devices(Outcome.OFFLINE)
+
+    @property
+    def skipped(self) -> list[str]:
+        """Devices not sent to (not METER_READY)."""
+        return self.devices(Outcome.SKIPPED)
+
+
+@dataclass(frozen=True)
+class _Target:
+    kind: str  # device | group | zigbee_group | enrollment_group | broadcast
+    value: Any = None
+
+    def describe(self) -> str:
+        if self.kind == "device":
+            return f"device {self.value}"
+        if self.kind == "group":
+            return f"registry group {self.value!r}"
+        if self.kind == "zigbee_group":
+            return f"ZigBee group 0x{self.value:04X}"
+        if self.kind == "enrollment_group":
+            return f"utility enrollment group {self.value}"
+        return "broadcast"
+
+
+def _target(
+    *,
+    device: t.EUI64 | str | None,
+    group: str | None,
+    zigbee_group: int | None,
+    broadcast: bool,
+    enrollment_group: int | None = None,
+) -> _Target:
+    chosen = [
+        _Target(kind, value)
+        for kind, value in (
+            ("device", device),
+            ("group", group),
+            ("zigbee_group", zigbee_group),
+            ("enrollment_group", enrollment_group),
+        )
+        if value is not None
+    ]
+    if broadcast:
+        chosen.append(_Target("broadcast"))
+    if len(chosen) != 1:
+        raise TargetError(
+            "give exactly one target: device=, group= (registry), zigbee_group=, "
+            "enrollment_group= (load control only) or broadcast=True"
+        )
+    found = chosen[0]
+    if found.kind == "device":
+        return _Target("device", device_name(found.value))
+    if found.kind in ("zigbee_group",) and not 0x0001 <= found.value <= 0xFFF7:
+        raise TargetError(f"ZigBee group id 0x{found.value:04X} is outside 0x0001-0xFFF7")
+    if found.kind == "enrollment_group" and not 1 <= found.value <= 0xFF:
+        raise TargetError(f"utility enrollment group {found.value} is outside 1-255")
+    return found
+
+
+class _Listener:
+    """zigpy's listener protocol, kept off the facade's public surface."""
+
+    def __init__(self, esi: EnergyServiceInterface) -> None:
+        self._esi = esi
+
+    def device_joined(self, device: Any) -> None:
+        self._esi._network_event(device.ieee, LifecycleEvent.JOINED, nwk=int(device.nwk))
+
+    def device_left(self, device: Any) -> None:
+        self._esi._network_event(device.ieee, LifecycleEvent.LEFT)
+
+
+# -- the role -----------------------------------------------------------------------------------
+
+
+class EnergyServiceInterface:
+    """An ESI (meter, Trust Center) on a zigpy ``ControllerApplication``.
+
+    ``credentials``: the ESI's CBKE credentials (one per suite). ``registry``: a
+    :class:`~zse.services.registry.HanRegistry` to track each device's lifecycle (required for
+    registry-group sends); without one, :meth:`provision` only admits the device. ``store``:
+    persistence for the Messaging and DRLC servers and the devices' public keys (default: the
+    registry's store). ``clock()``: ZigBee UTCTime. ``permit_seconds``: how long an admission
+    stays open. ``readmit``: re-open admission for a METER_READY device that left on its own,
+    so it can rejoin and run CBKE again. ``rng`` / ``first_tsn`` / ``executor`` make simulations
+    repeatable (seeded ephemeral keys, fixed ZCL sequence numbers, inline computation).
+
+    Call ``await start()`` once the application is running, ``await stop()`` at the end.
+    """
+
+    def __init__(
+        self,
+        app: ControllerApplication,
+        *,
+        credentials: Credentials | Iterable[Credentials],
+        registry: HanRegistry | None = None,
+        clock: Callable[[], int] = system_clock,
+        store: Store | None = None,
+        endpoint_id: int = SE_ENDPOINT_ID,
+        security: SecurityPolicy | None = None,
+        permit_seconds: int = 300,
+        readmit: bool = True,
+        executor: Executor | None = None,
+        rng: random.Random | None = None,
+        first_tsn: int | None = None,
+    ) -> None:
+        self.app = app
+        self.registry = registry
+        self.clock = clock
+        self.store = store if store is not None else (registry.store if registry else None)
+        self.permit_seconds = permit_seconds
+        self.readmit = readmit
+        self.endpoint = SeEndpoint(
+            app,
+            endpoint_id=endpoint_id,
+            in_clusters=[TIME, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT],
+            out_clusters=[KEY_ESTABLISHMENT],
+            security=security,
+        )
+        if first_tsn is not None:  # repeatable simulations: the endpoint's TSNs from here
+            self.endpoint._tsn = itertools.count(first_tsn)
+        port = cast(ZclPort, self.endpoint)
+        ke_options: dict[str, Any] = {} if rng is None else {"rng": rng}
+        self.key_establishment = KeyEstablishmentServer(
+            port,
+            credentials,
+            install_key=link_key_installer(app),
+            executor=executor,
+            **ke_options,
+        )
+        self.price = PriceServer(port, clock=clock)
+        self.time = TimeServer(port, clock=clock)
+        self.messaging = MessagingServer(port, clock=clock, store=self.store)
+        self.drlc = DrlcServer(port, clock=clock, public_key=self.public_key, store=self.store)
+        self._stream: EventStream[EsiEvent] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._public_keys: dict[t.EUI64, bytes] = {}
+        self._codes: dict[t.EUI64, InstallCode] = {}  # admissions without a registry
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._listener = _Listener(self)
+        self._listener_id: int | None = None
+        self._interpan: list[Any] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register the SE endpoint, serve every cluster, follow zigpy's device events."""
+        await self.endpoint.start()
+        self.key_establishment.start()
+        self.key_establishment.on_event(self._key_establishment_event)
+        self.price.start()
+        self.price.on_event(self._stream.emit)
+        self.time.start()
+        await self.messaging.start()
+        self.messaging.on_event(self._stream.emit)
+        await self.drlc.start()
+        self.drlc.on_event(self._stream.emit)
+        if self.store is not None:
+            for name, value in (await self.store.load(_KEYS_NAMESPACE)).items():
+                self._public_keys[parse_eui64(name)] = bytes.fromhex(value)
+        self._listener_id = self.app.add_listener(self._listener)
+
+    async def stop(self) -> None:
+        """Stop serving and following events (the registry and the store stay open)."""
+        if self._listener_id is not None:
+            self.app.remove_listener(self._listener)
+            self._listener_id = None
+        for service in self._interpan:
+            await service.close()
+        self._interpan.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.key_establishment.stop()
+        self.messaging.stop()
+        self.endpoint.stop()
+
+    async def settle(self) -> None:
+        """Wait until every network event seen so far has reached the registry."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- admission and removal ---------------------------------------------------------------
+
+    async def provision(
+        self,
+        eui64: t.EUI64 | str,
+        install_code: InstallCode | str | None = None,
+        *,
+        label: str = "",
+        groups: Iterable[str] = (),
+        permit_seconds: int | None = None,
+    ) -> DeviceRecord | None:
+        """Admit a device by EUI-64 and install code (SE 5.4.8.1).
+
+        With a registry: an unregistered device is registered first (``install_code`` needed),
+        then PROVISION moves it NEW -> PENDING_PROVISIONING (a device already pending just gets
+        a new admission window); other states raise
+        :class:`~zse.provisioning.IllegalTransition`. Then the Trust Center is given the
+        install code's link key for the device and joining opens for ``permit_seconds``.
+        Returns the device's record (None without a registry).
+        """
+        ieee = parse_eui64(str(eui64)) if not isinstance(eui64, t.EUI64) else eui64
+        record: DeviceRecord | None = None
+        if self.registry is not None:
+            key = device_name(ieee)
+            try:
+                record = self.registry.get(key)
+            except RegistryError:
+                if install_code is None:
+                    raise
+                record = await self.registry.register(
+                    key, str(install_code), label=label, groups=groups
+                )
+                self._changed(key, LifecycleEvent.REREGISTER, None, record, "registered")
+            if record.state is not LifecycleState.PENDING_PROVISIONING:
+                record = await self._apply(key, LifecycleEvent.PROVISION, "install code admitted")
+            code = InstallCode.parse(record.install_code)
+        else:
+            if install_code is None:
+                raise TargetError("without a registry, provision() needs the install code")
+            code = (
+                install_code
+                if isinstance(install_code, InstallCode)
+                else InstallCode.parse(install_code)
+            )
+            self._codes[ieee] = code
+        await self._permit(ieee, code, permit_seconds)
+        return record
+
+    async def _permit(self, ieee: t.EUI64, code: InstallCode, seconds: int | None) -> None:
+        duration = self.permit_seconds if seconds is None else seconds
+        await self.app.permit_with_link_key(ieee, t.KeyData(code.link_key), duration)
+
+    async def deprovision(self, eui64: t.EUI64 | str) -> DeviceRecord | None:
+        """Remove a device: DEPROVISION in the registry, then ask it to leave (ZDO
+        Mgmt_Leave_req). The registry reaches DEPROVISION_COMPLETE when the leave is seen
+        (zigpy's ``device_left``); a device that is offline stays PENDING_DEPROVISIONING until
+        then. A device never joined (PENDING_PROVISIONING) is de-provisioned at once."""
+        name = device_name(eui64)
+        ieee = parse_eui64(name)
+        record = None
+        if self.registry is not None:
+            record = await self._apply(name, LifecycleEvent.DEPROVISION, "requested by headend")
+        self._codes.pop(ieee, None)
+        self._public_keys.pop(ieee, None)
+        if self.store is not None:
+            await self.store.commit(Batch().delete(_KEYS_NAMESPACE, name))
+        try:
+            device = cast(ZigbeeDevice, self.app.get_device(ieee=ieee))
+        except KeyError:
+            return record
+        try:
+            await device.zdo.leave(remove_children=False, rejoin=False)
+        except (DeliveryError, TimeoutError) as exc:
+            LOGGER.warning("%s did not take the leave request (%s); it stays pending", name, exc)
+        return record
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def public_key(self, eui64: t.EUI64) -> bytes | None:
+        """A device's static public key, learnt from its certificate during CBKE."""
+        return self._public_keys.get(t.EUI64(eui64))
+
+    def device(self, eui64: t.EUI64 | str) -> DeviceRecord:
+        """The registry's record of a device (:class:`RegistryError` if none)."""
+        return self._need_registry().get(device_name(eui64))
+
+    def members(self, group: str) -> list[str]:
+        """The devices of a registry group, by name."""
+        return [device_name(r.eui64) for r in self._need_registry().devices(group=group)]
+
+    # -- price -------------------------------------------------------------------------------
+
+    async def publish_price(
+        self,
+        price: PriceEvent,
+        *,
+        device: t.EUI64 | str | None = None,
+        group: str | None = None,
+        zigbee_group: int | None = None,
+        broadcast: bool = False,
+    ) -> SendResult:
+        """Publish a price (Publish Price, SE D.4.2.4.1). It is recorded first, so a device
+        that misses it gets it with Get Current Price."""
+        target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
+        await self.price.publish(price)
+
+        async def one(nwk: int, ep: int) -> None:
+            await self.price.publish(price, dst=nwk, dst_ep=ep)
+
+        async def many(dst: int, mode: t.AddrMode) -> None:
+            await self.price.publish(price, dst=dst, dst_mode=mode)
+
+        return await self._deliver(f"price {price.issuer_event_id}", target, PRICE, one, many)
+
+    # -- messaging ---------------------------------------------------------------------------
+
+    async def send_message(
+        self,
+        message: Message,
+        *,
+        device: t.EUI64 | str | None = None,
+        group: str | None = None,
+        zigbee_group: int | None = None,
+        broadcast: bool = False,
+    ) -> SendResult:
+        """Send a display message (SE D.5.2.3.1). It is stored first; a device that misses it
+        gets it with Get Last Message. Confirmations arrive as :class:`MessageConfirmed`."""
+        target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
+        server = self.messaging
+        store = server.messages
+        now = self.clock()
+        if target.kind == "device":
+            store.display(message, now, device=target.value)
+        elif target.kind == "group":
+            gid = registry_group_id(target.value)
+            server.set_group_members(gid, (parse_eui64(m) for m in self.members(target.value)))
+            store.display(message, now, group=gid)
+        elif target.kind == "zigbee_group":
+            store.display(message, now, group=target.value)
+        else:
+            store.display(message, now)
+        await self._save_messages()
+        command = _DISPLAY_PROTECTED if message.protected else _DISPLAY
+        payload = _display_payload(message)
+
+        async def one(nwk: int, ep: int) -> None:
+            await self.endpoint.send(nwk, ep, MESSAGING, command, payload, encrypt=True)
+
+        async def many(dst: int, mode: t.AddrMode) -> None:
+            await self.endpoint.send(
+                dst, 0xFF, MESSAGING, command, payload, dst_mode=mode, disable_default_response=True
+            )
+
+        return await self._deliver(f"message {message.message_id}", target, MESSAGING, one, many)
+
+    async def _save_messages(self) -> None:
+        if self.store is not None:
+            await self.store.commit(
+                Batch().replace(self.messaging.namespace, self.messaging.messages.to_records())
+            )
+
+    async def cancel_message(
+        self,
+        message_id: int,
+        *,
+        device: t.EUI64 | str | None = None,
+        group: str | None = None,
+        zigbee_group: int | None = None,
+        broadcast: bool = False,
+    ) -> SendResult:
+        """Cancel a message (SE D.5.2.3.2) where it was sent; recorded first, so Get Last
+        Message no longer returns it."""
+        target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
+        server = self.messaging
+        await server.cancel(message_id)  # recorded; sent below
+        payload = encode_command(
+            Messaging.ClientCommandDefs.cancel_message.schema(
+                message_id=message_id, message_control=MessageControl.deserialize(b"\x00")[0]
+            )
+        )
+
+        async def one(nwk: int, ep: int) -> None:
+            await self.endpoint.send(nwk, ep, MESSAGING, _CANCEL_MESSAGE, payload, encrypt=True)
+
+        async def many(dst: int, mode: t.AddrMode) -> None:
+            await self.endpoint.send(
+                dst, 0xFF, MESSAGING, _CANCEL_MESSAGE, payload,
+                dst_mode=mode, disable_default_response=True,
+            )  # fmt: skip
+
+        return await self._deliver(f"cancel message {message_id}", target, MESSAGING, one, many)
+
+    # -- demand response and load control ----------------------------------------------------
+
+    async def send_load_control(
+        self,
+        event: LoadControlEvent,
+        *,
+        device: t.EUI64 | str | None = None,
+        group: str | None = None,
+        zigbee_group: int | None = None,
+        enrollment_group: int | None = None,
+        broadcast: bool = False,
+    ) -> SendResult:
+        """Send a Load Control Event (SE D.2.2.3.1). It is stored first: a device that misses
+        it gets it with Get Scheduled Events. ``enrollment_group`` sets the event's Utility
+        Enrollment Group and broadcasts it (only devices of that group act on it). Reports
+        arrive as :class:`ReportReceived`; ``esi.drlc.started(id)`` etc. give the ESI's view."""
+        target = _target(
+            device=device,
+            group=group,
+            zigbee_group=zigbee_group,
+            broadcast=broadcast,
+            enrollment_group=enrollment_group,
+        )
+        if target.kind == "enrollment_group":
+            event = dataclasses.replace(event, utility_enrollment_group=target.value)
+        expected = self._expected(target)
+        await self.drlc.publish(event, expected=expected)  # stored, not sent
+        payload = encode_command(
+            Drlc.ClientCommandDefs.load_control_event.schema(**event.to_fields())
+        )
+        return await self._send_drlc(
+            f"load control event {event.issuer_event_id}", target, _LOAD_CONTROL_EVENT, payload
+        )
+
+    async def cancel_load_control(
+        self,
+        issuer_event_id: int,
+        *,
+        cancel_control: int = 0,
+        effective_time: int = 0,
+        device: t.EUI64 | str | None = None,
+        group: str | None = None,
+        zigbee_group: int | None = None,
+        enrollment_group: int | None = None,
+        broadcast: bool = False,
+    ) -> SendResult:
+        """Cancel a Load Control Event (SE D.2.2.3.2) where it was sent."""
+        target = _target(
+            device=device,
+            group=group,
+            zigbee_group=zigbee_group,
+            broadcast=broadcast,
+            enrollment_group=enrollment_group,
+        )
+        event = self.drlc.core.event(issuer_event_id)
+        await self.drlc.cancel(
+            issuer_event_id, cancel_control=cancel_control, effective_time=effective_time
+        )
+        payload = encode_command(
+            Drlc.ClientCommandDefs.cancel_load_control_event.schema(
+                issuer_event_id=issuer_event_id,
+                device_class=event.device_class,
+                utility_enrollment_group=event.utility_enrollment_group,
+                cancel_control=cancel_control,
+                effective_time=effective_time,
+            )
+        )
+        return await self._send_drlc(
+            f"cancel load control event {issuer_event_id}", target, _CANCEL_LOAD_CONTROL, payload
+        )
+
+    async def _send_drlc(
+        self, what: str, target: _Target, command: int, payload: bytes
+    ) -> SendResult:
+        async def one(nwk: int, ep: int) -> None:
+            await self.endpoint.send(nwk, ep, DRLC, command, payload, encrypt=True)
+
+        async def many(dst: int, mode: t.AddrMode) -> None:
+            await self.endpoint.send(
+                dst, 0xFF, DRLC, command, payload, dst_mode=mode, disable_default_response=True
+            )
+
+        return await self._deliver(what, target, DRLC, one, many)
+
+    def _expected(self, target: _Target) -> list[str]:
+        if target.kind == "device":
+            return [target.value]
+        if target.kind == "group":
+            return [
+                device_name(r.eui64)
+                for r in self._need_registry().devices(group=target.value)
+                if r.state is LifecycleState.METER_READY
+            ]
+        return []
+
+    # -- inter-PAN ---------------------------------------------------------------------------
+
+    async def serve_interpan(self, transport: Any, *, window: Any = None) -> Any:
+        """Answer Get Current Price over inter-PAN (SE Annex B) from this ESI's prices, for
+        devices that never joined. ``transport``: a :mod:`zse.interpan.transports` transport
+        of this ESI's radio; ``window``: an optional
+        :class:`~zse.interpan.window.InterPanWindow`. Returns the
+        :class:`~zse.interpan.se.InterPanEsi` (its events: ``PriceRequested``)."""
+        from zse.interpan.se import InterPanEsi  # noqa: PLC0415 - optional part
+        from zse.interpan.service import InterPanService  # noqa: PLC0415
+
+        info = self.app.state
+        service = InterPanService(
+            transport,
+            ieee=info.node_info.ieee,
+            pan_id=int(info.network_info.pan_id),
+            window=window,
+        )
+        esi = InterPanEsi(service, schedule=self.price.schedule, clock=self.clock)
+        self._interpan.append(service)
+        self._spawn(esi.serve())
+        return esi
+
+    # -- internals: delivery -----------------------------------------------------------------
+
+    async def _deliver(
+        self,
+        what: str,
+        target: _Target,
+        cluster: int,
+        one: Callable[[int, int], Awaitable[None]],
+        many: Callable[[int, t.AddrMode], Awaitable[None]],
+    ) -> SendResult:
+        if target.kind == "zigbee_group":
+            await many(target.value, t.AddrMode.Group)
+            return SendResult(what=what, target=target.describe(), multicast=True)
+        if target.kind in ("broadcast", "enrollment_group"):
+            await many(_BROADCAST_RX_ON, t.AddrMode.Broadcast)
+            return SendResult(what=what, target=target.describe(), multicast=True)
+        names = [target.value] if target.kind == "device" else self.members(target.value)
+        outcomes = [await self._unicast(name, cluster, one) for name in names]
+        return SendResult(what=what, target=target.describe(), outcomes=tuple(outcomes))
+
+    async def _unicast(
+        self, name: str, cluster: int, one: Callable[[int, int], Awaitable[None]]
+    ) -> DeviceOutcome:
+        if self.registry is not None:
+            try:
+                state = self.registry.get(name).state
+            except RegistryError:
+                state = None
+            if state is not LifecycleState.METER_READY:
+                why = "not registered" if state is None else state.value
+                return DeviceOutcome(device=name, outcome=Outcome.SKIPPED, detail=why)
+        address = self._address(name, cluster)
+        if address is None:
+            return DeviceOutcome(device=name, outcome=Outcome.OFFLINE, detail="not on the network")
+        try:
+            await one(*address)
+        except (DeliveryError, TimeoutError) as exc:
+            return DeviceOutcome(device=name, outcome=Outcome.OFFLINE, detail=str(exc))
+        return DeviceOutcome(device=name, outcome=Outcome.DELIVERED)
+
+    def _ready(self, name: str) -> bool:
+        if self.registry is None:
+            return True
+        try:
+            return self.registry.get(name).state is LifecycleState.METER_READY
+        except RegistryError:
+            return False
+
+    def _address(self, name: str, cluster: int) -> tuple[int, int] | None:
+        """The device's NWK address and the endpoint hosting ``cluster``'s client."""
+        try:
+            device = self.app.get_device(ieee=parse_eui64(name))
+        except KeyError:
+            return None
+        for ep_id, endpoint in sorted(getattr(device, "endpoints", {}).items()):
+            if ep_id == 0:
+                continue
+            if getattr(endpoint, "profile_id", None) == 0x0109 and cluster in getattr(
+                endpoint, "out_clusters", {}
+            ):
+                return int(device.nwk), int(ep_id)
+        return int(device.nwk), 0xFF  # not interviewed yet: every SE endpoint of the device
+
+    def _need_registry(self) -> HanRegistry:
+        if self.registry is None:
+            raise TargetError("registry groups and lifecycle states need a HanRegistry")
+        return self.registry
+
+    # -- internals: lifecycle ----------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _network_event(self, ieee: t.EUI64, event: LifecycleEvent, *, nwk: int = 0) -> None:
+        name = device_name(ieee)
+        if event is LifecycleEvent.JOINED:
+            self._stream.emit(DeviceJoined(device=name, nwk=nwk))
+        elif event is LifecycleEvent.LEFT:
+            self._stream.emit(DeviceLeft(device=name))
+        self._spawn(self._follow(name, event))
+
+    def _key_establishment_event(self, event: KeyEstablishmentEvent) -> None:
+        name = device_name(event.partner)
+        result = event.result
+        if isinstance(result, Established):
+            if result.partner_public_key:
+                self._public_keys[t.EUI64(event.partner)] = result.partner_public_key
+            self._stream.emit(KeyEstablished(device=name, suite=result.suite.id))
+            self._spawn(self._key_established(name, result))
+        else:
+            assert isinstance(result, Terminated)
+            self._stream.emit(
+                KeyEstablishmentEnded(
+                    device=name,
+                    status=None if result.status is None else result.status.name,
+                    wait_time=result.wait_time,
+                    by_peer=result.by_peer,
+                )
+            )
+
+    async def _key_established(self, name: str, result: Established) -> None:
+        if self.store is not None and result.partner_public_key:
+            await self.store.commit(
+                Batch().put(_KEYS_NAMESPACE, name, result.partner_public_key.hex())
+            )
+        await self._follow(name, LifecycleEvent.KEY_ESTABLISHED)
+
+    async def _follow(self, name: str, event: LifecycleEvent) -> None:
+        """Apply a network event to the registry (devices it does not know are ignored)."""
+        if self.registry is None:
+            return
+        try:
+            before = self.registry.get(name).state
+        except RegistryError:
+            LOGGER.info("%s: %s for a device not in the registry", name, event.value)
+            return
+        if before is LifecycleState.DEPROVISION_COMPLETE and event is LifecycleEvent.LEFT:
+            return  # withdrawn before it ever got on the HAN: its leave changes nothing
+        try:
+            record = await self._apply(name, event, "seen on the network")
+        except IllegalTransition as exc:
+            LOGGER.warning("%s", exc)
+            self._stream.emit(
+                LifecycleRefused(device=name, event=event, state=before, reason=str(exc))
+            )
+            return
+        if (
+            event is LifecycleEvent.LEFT
+            and before is LifecycleState.METER_READY
+            and record.state is LifecycleState.PENDING_PROVISIONING
+            and self.readmit
+        ):
+            await self._permit(parse_eui64(name), InstallCode.parse(record.install_code), None)
+
+    async def _apply(self, name: str, event: LifecycleEvent, detail: str) -> DeviceRecord:
+        registry = self._need_registry()
+        async with self._lock:
+            before = registry.get(name)
+            record = await registry.apply(name, event, detail)
+        self._changed(name, event, before, record, detail)
+        return record
+
+    def _changed(
+        self,
+        name: str,
+        event: LifecycleEvent,
+        before: DeviceRecord | None,
+        record: DeviceRecord,
+        detail: str,
+    ) -> None:
+        self._stream.emit(
+            LifecycleChanged(
+                device=name,
+                event=event,
+                from_state=before.state if before is not None else record.state,
+                to_state=record.state,
+                detail=detail,
+            )
+        )

@@ -1,0 +1,475 @@
+"""HAN device roles for the simulator: in-home display, programmable thermostat, load control.
+
+Each role drives one :class:`~zse.sim.SimDevice` (created with its install code, so it holds the
+install-code link key) through what an SE device does:
+
+1. **join** the ESI's network with its install code (SE 5.4.8.1);
+2. **find the ESI**: ZDO Match_Desc_req for a Key Establishment server on the SE profile
+   (SE 5.4.7.1);
+3. **CBKE** with :func:`~zse.services.key_establishment.establish_key`; the new key replaces
+   the install-code key on both sides (SE 5.4.7.2);
+4. **resync** (SE 5.7.3 start-up): Get Current Price, Get Message Cancellation and Get Last
+   Message, Get Scheduled Events — at start-up *and after every rejoin*, which the DRLC
+   client leaves to the application;
+5. then **display** messages, **apply** load control and **report** (Report Event Status, signed
+   with the device's suite-1 key), with opt-out hooks.
+
+Events (frozen keyword-only dataclasses) come through ``on_event`` and ``events()``: the role's
+own (:class:`Joined`, :class:`KeyEstablished`, :class:`Resynced`, :class:`Left`), the clients'
+(:class:`~zse.services.price.PriceReceived`, :mod:`zse.messaging` board events,
+:class:`~zse.drlc.ApplyLoadControl` / :class:`~zse.drlc.StopLoadControl`) and each role's
+device state (:class:`ThermostatChanged`, :class:`LoadChanged`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+
+from zse.cbke.credentials import Credentials
+from zse.drlc import (
+    SET_POINT_NOT_USED,
+    TEMPERATURE_OFFSET_NOT_USED,
+    ApplyLoadControl,
+    LoadControlEvent,
+    StopLoadControl,
+)
+from zse.errors import ZseError
+from zse.messaging import BoardEvent, Message
+from zse.services._events import EventStream
+from zse.services.drlc import DRLC, DrlcClient
+from zse.services.key_establishment import KEY_ESTABLISHMENT, establish_key
+from zse.services.messaging import MESSAGING, MessagingClient
+from zse.services.price import PRICE, PriceClient, PriceReceived
+from zse.services.time import TIME, system_clock
+from zse.store import Store
+
+__all__ = [
+    "EsiNotFound",
+    "HanDevice",
+    "HanEvent",
+    "InHomeDisplay",
+    "Joined",
+    "KeyEstablished",
+    "Left",
+    "LoadChanged",
+    "LoadControlDevice",
+    "ProgrammableThermostat",
+    "Resynced",
+    "ThermostatChanged",
+]
+
+SE_PROFILE = 0x0109
+#: SE device ids (SE 5.7, Table 5-13).
+IN_HOME_DISPLAY = 0x0507
+PROGRAMMABLE_THERMOSTAT = 0x0501
+LOAD_CONTROL_DEVICE = 0x0504
+#: DRLC device class bits (SE D.2.2.3.1.1.2).
+HVAC = 0x0001
+WATER_HEATER = 0x0004
+ALL_DEVICE_CLASSES = 0x0FFF
+
+
+class EsiNotFound(ZseError):
+    """No ESI on the network answered for a Key Establishment server (Match_Desc_req)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Joined:
+    """The device joined (or rejoined) the ESI's network."""
+
+    device: str
+    nwk: int
+    esi_endpoint: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyEstablished:
+    """CBKE succeeded with the ESI: SE traffic is now secured with the new link key."""
+
+    device: str
+    suite: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resynced:
+    """The device asked the ESI for what it may have missed (price, messages, events)."""
+
+    device: str
+    price_issuer_event_id: int | None
+    message_id: int | None
+    events: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Left:
+    """The device left the network (on its own or asked to)."""
+
+    device: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThermostatChanged:
+    """The thermostat's effective set points (0.01 °C) after a load control change."""
+
+    device: str
+    cooling_set_point: int
+    heating_set_point: int
+    issuer_event_id: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadChanged:
+    """The load control device's output: ``duty_cycle`` % (100 = normal, 0 = off)."""
+
+    device: str
+    on: bool
+    duty_cycle: int
+    issuer_event_id: int | None
+
+
+HanEvent = Any  # any of the dataclasses above, the clients' events and the board's
+
+
+class HanDevice:
+    """A simulated SE HAN device: join, CBKE, resync, then price, messages and load control.
+
+    ``device``: a :class:`~zse.sim.SimDevice` made with its install code
+    (``air.device(eui, install_code=code, channel=...)``). ``credentials``: its CBKE
+    credentials. ``clock()``: ZigBee UTCTime. ``rng``: the DRLC randomization draw (and, with
+    ``cbke_rng``, seeded CBKE ephemeral keys for repeatable simulations). ``store``: persists
+    the message board and the DRLC table. ``opt_out(event)``: the user's policy, asked at each
+    event start; True opts the device out (SE D.2.3.3.1.1.2 status 0x04).
+    """
+
+    device_type: ClassVar[int] = 0x0000
+    default_device_class: ClassVar[int] = ALL_DEVICE_CLASSES
+    applies: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self,
+        device: Any,
+        *,
+        credentials: Credentials | Iterable[Credentials],
+        clock: Callable[[], int] = system_clock,
+        endpoint_id: int = 1,
+        device_class: int | None = None,
+        utility_enrollment_group: int = 0,
+        start_randomization_minutes: int = 0,
+        duration_randomization_minutes: int = 0,
+        rng: random.Random | None = None,
+        cbke_rng: random.Random | None = None,
+        executor: Executor | None = None,
+        store: Store | None = None,
+        opt_out: Callable[[LoadControlEvent], bool] | None = None,
+        zigbee_groups: Iterable[int] = (),
+    ) -> None:
+        self.device = device
+        self.name = str(device.ieee)
+        self.credentials = credentials
+        self.clock = clock
+        self.executor = executor
+        self.cbke_rng = cbke_rng
+        self.opt_out_policy = opt_out
+        self.endpoint = device.add_endpoint(
+            endpoint_id,
+            profile_id=SE_PROFILE,
+            device_type=self.device_type,
+            in_clusters=[KEY_ESTABLISHMENT],
+            out_clusters=[KEY_ESTABLISHMENT, TIME, PRICE, DRLC, MESSAGING],
+        )
+        for group in zigbee_groups:
+            self.endpoint.add_group(group)
+        self.esi_endpoint: int | None = None
+        self.price = PriceClient(self.endpoint, server_ep=0, clock=clock)
+        self.messaging = MessagingClient(self.endpoint, server_ep=0, clock=clock, store=store)
+        suite1 = _suite1(credentials)
+        self.drlc = DrlcClient(
+            self.endpoint,
+            server_ep=0,
+            device_class=self.default_device_class if device_class is None else device_class,
+            utility_enrollment_group=utility_enrollment_group,
+            start_randomization_minutes=start_randomization_minutes,
+            duration_randomization_minutes=duration_randomization_minutes,
+            applies=self.applies,
+            clock=clock,
+            rng=rng,
+            credentials=suite1,
+            store=store,
+        )
+        self._stream: EventStream[HanEvent] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._started = False
+        self.price.on_event(self._on_price)
+        self.messaging.on_event(self._on_board)
+        self.drlc.on_event(self._on_load_control)
+        device._left_callbacks.append(self._on_left)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- the life of a device ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join, find the ESI, run CBKE, start the clients and resync."""
+        await self._join_and_key()
+        if not self._started:
+            self._started = True
+            self.price.start()
+            await self.messaging.start(fetch=False)
+            await self.drlc.start(get_scheduled_events=False)
+        await self.resync()
+
+    async def rejoin(self) -> None:
+        """After leaving (or losing the network): join again, run CBKE again, resync
+        (SE 5.7.3; the DRLC client leaves Get Scheduled Events after a rejoin to us)."""
+        await self.start()
+
+    async def leave(self) -> None:
+        """Leave the network (NWK Leave)."""
+        await self.device.leave()
+
+    async def stop(self) -> None:
+        """Stop the clients (the store, if any, keeps their state)."""
+        await self.messaging.stop()
+        await self.drlc.stop()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def resync(self) -> Resynced:
+        """Ask the ESI for the current price, cancellations and the last message, and the
+        scheduled load control events: what a device does when it starts or rejoins."""
+        price = await self._safely(self.price.get_current_price())
+        await self._safely(self.messaging.fetch())
+        await self._safely(self.drlc.get_scheduled_events())
+        current = self.messaging.current()
+        event = Resynced(
+            device=self.name,
+            price_issuer_event_id=None if price is None else price.issuer_event_id,
+            message_id=None if current is None else current.message_id,
+            events=tuple(e.issuer_event_id for e in self.drlc.core.events()),
+        )
+        self._stream.emit(event)
+        return event
+
+    async def opt_out(self, issuer_event_id: int) -> None:
+        """The user opts out of a load control event (Report Event Status 0x04)."""
+        await self.drlc.opt_out(issuer_event_id)
+
+    async def opt_in(self, issuer_event_id: int) -> None:
+        """The user opts back in (0x05)."""
+        await self.drlc.opt_in(issuer_event_id)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _join_and_key(self) -> None:
+        device = self.device
+        await device.join()
+        esi_ep = await self._find_esi()
+        self.esi_endpoint = esi_ep
+        for client in (self.price, self.messaging, self.drlc):
+            client.server_nwk = 0x0000
+            client.server_ep = esi_ep
+        self._stream.emit(Joined(device=self.name, nwk=int(device.nwk), esi_endpoint=esi_ep))
+        options: dict[str, Any] = {} if self.cbke_rng is None else {"rng": self.cbke_rng}
+        established = await establish_key(
+            self.endpoint,
+            partner_nwk=0x0000,
+            partner_endpoint=esi_ep,
+            partner_eui64=device.tc_ieee,
+            credentials=self.credentials,
+            install_key=device.set_link_key,
+            executor=self.executor,
+            **options,
+        )
+        self._stream.emit(KeyEstablished(device=self.name, suite=established.suite.id))
+
+    async def _find_esi(self) -> int:
+        """ZDO Match_Desc_req to the coordinator for a Key Establishment server (SE 5.4.7.1)."""
+        status, _, endpoints = await self.device.zdo_request(
+            0x0000,
+            zdo_t.ZDOCmd.Match_Desc_req,
+            t.NWK(0x0000),
+            t.uint16_t(SE_PROFILE),
+            t.LVList[t.uint16_t, t.uint8_t]([t.uint16_t(KEY_ESTABLISHMENT)]),
+            t.LVList[t.uint16_t, t.uint8_t]([]),
+        )
+        if status != zdo_t.Status.SUCCESS or not endpoints:
+            raise EsiNotFound(f"{self.name}: no Key Establishment server on the coordinator")
+        return int(endpoints[0])
+
+    async def _safely(self, request: Any) -> Any:
+        try:
+            return await request
+        except (TimeoutError, OSError) as exc:  # offline ESI: keep what we have
+            self._stream.emit(_note(self.name, f"resync request failed: {exc}"))
+            return None
+
+    def _on_left(self) -> None:
+        self._stream.emit(Left(device=self.name))
+
+    def _on_price(self, event: PriceReceived) -> None:
+        self._stream.emit(event)
+
+    def _on_board(self, event: BoardEvent) -> None:
+        self._stream.emit(event)
+
+    def _on_load_control(self, action: ApplyLoadControl | StopLoadControl) -> None:
+        self._stream.emit(action)
+        if isinstance(action, ApplyLoadControl):
+            self.apply(action)
+            policy = self.opt_out_policy
+            if policy is not None and not action.resumed and policy(action.event):
+                task = asyncio.get_running_loop().create_task(
+                    self.drlc.opt_out(action.issuer_event_id)
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        else:
+            self.restore(action)
+
+    def apply(self, action: ApplyLoadControl) -> None:
+        """Apply a load control event to the device (overridden by each role)."""
+
+    def restore(self, action: StopLoadControl) -> None:
+        """Go back to normal operation (overridden by each role)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Note:
+    """Something the role wants the application to know (e.g. a resync request failed)."""
+
+    device: str
+    text: str
+
+
+def _note(device: str, text: str) -> Note:
+    return Note(device=device, text=text)
+
+
+def _suite1(credentials: Credentials | Iterable[Credentials]) -> Credentials | None:
+    """The suite-1 credentials, which sign DRLC reports (SE D.2.3.3.1.1.10)."""
+    items = [credentials] if isinstance(credentials, Credentials) else list(credentials)
+    for item in items:
+        if item.suite.id == 1:
+            return item
+    return None
+
+
+class InHomeDisplay(HanDevice):
+    """An in-home display (SE device 0x0507): shows the price and messages and lets the user
+    confirm them; it follows load control events of every device class, for display only
+    (it applies nothing)."""
+
+    device_type = IN_HOME_DISPLAY
+    default_device_class = ALL_DEVICE_CLASSES
+    applies = frozenset()
+
+    def showing(self) -> Message | None:
+        """The message on the screen now."""
+        return self.messaging.current()
+
+    async def confirm(
+        self, message_id: int, *, answer: bool | None = None, response: str | None = None
+    ) -> bool:
+        """The user confirms a message (Message Confirmation, SE D.5.2.4.2); True once the ESI
+        answered it (else it is retried)."""
+        return await self.messaging.confirm(message_id, answer=answer, response=response)
+
+
+class ProgrammableThermostat(HanDevice):
+    """A programmable communicating thermostat (SE device 0x0501, DRLC device class HVAC).
+
+    ``cooling_set_point`` / ``heating_set_point`` are the user's (0.01 °C). A load control
+    event's set points replace them; its temperature offsets (0.1 °C, SE D.2.2.3.1.1.6-7) move
+    them (cooling up, heating down).
+    """
+
+    device_type = PROGRAMMABLE_THERMOSTAT
+    default_device_class = HVAC
+    applies = frozenset({"cooling_temperature_set_point", "heating_temperature_set_point"})
+
+    def __init__(
+        self,
+        device: Any,
+        *,
+        cooling_set_point: int = 2400,
+        heating_set_point: int = 2000,
+        **options: Any,
+    ) -> None:
+        super().__init__(device, **options)
+        self.user_cooling_set_point = cooling_set_point
+        self.user_heating_set_point = heating_set_point
+        self.cooling_set_point = cooling_set_point
+        self.heating_set_point = heating_set_point
+        self.active_event: int | None = None
+
+    def apply(self, action: ApplyLoadControl) -> None:
+        event = action.event
+        cooling, heating = self.user_cooling_set_point, self.user_heating_set_point
+        if event.cooling_temperature_set_point != SET_POINT_NOT_USED:
+            cooling = event.cooling_temperature_set_point
+        elif event.cooling_temperature_offset != TEMPERATURE_OFFSET_NOT_USED:
+            cooling += 10 * event.cooling_temperature_offset
+        if event.heating_temperature_set_point != SET_POINT_NOT_USED:
+            heating = event.heating_temperature_set_point
+        elif event.heating_temperature_offset != TEMPERATURE_OFFSET_NOT_USED:
+            heating -= 10 * event.heating_temperature_offset
+        self._set(cooling, heating, action.issuer_event_id)
+
+    def restore(self, action: StopLoadControl) -> None:
+        if self.active_event in (None, action.issuer_event_id):
+            self._set(self.user_cooling_set_point, self.user_heating_set_point, None)
+
+    def _set(self, cooling: int, heating: int, event_id: int | None) -> None:
+        self.cooling_set_point, self.heating_set_point = cooling, heating
+        self.active_event = event_id
+        self._stream.emit(
+            ThermostatChanged(
+                device=self.name,
+                cooling_set_point=cooling,
+                heating_set_point=heating,
+                issuer_event_id=event_id,
+            )
+        )
+
+
+class LoadControlDevice(HanDevice):
+    """A load control device (SE device 0x0504), e.g. a water heater switch: a duty cycle
+    (SE D.2.2.3.1.1.11) runs it that % of the time, 0 % switches it off; an average load
+    adjustment (D.2.2.3.1.1.10) of -100 % also switches it off."""
+
+    device_type = LOAD_CONTROL_DEVICE
+    default_device_class = WATER_HEATER
+    applies = frozenset({"duty_cycle", "average_load_adjustment_percentage"})
+
+    def __init__(self, device: Any, **options: Any) -> None:
+        super().__init__(device, **options)
+        self.on = True
+        self.duty_cycle = 100
+        self.active_event: int | None = None
+
+    def apply(self, action: ApplyLoadControl) -> None:
+        event = action.event
+        duty = 100
+        if 0 <= event.duty_cycle <= 100:
+            duty = event.duty_cycle
+        if -100 <= event.average_load_adjustment_percentage <= 100:
+            duty = max(0, min(duty, 100 + event.average_load_adjustment_percentage))
+        self._set(duty, action.issuer_event_id)
+
+    def restore(self, action: StopLoadControl) -> None:
+        if self.active_event in (None, action.issuer_event_id):
+            self._set(100, None)
+
+    def _set(self, duty: int, event_id: int | None) -> None:
+        self.duty_cycle, self.on, self.active_event = duty, duty > 0, event_id
+        self._stream.emit(
+            LoadChanged(device=self.name, on=self.on, duty_cycle=duty, issuer_event_id=event_id)
+        )
