@@ -16,9 +16,9 @@ import time
 import tracemalloc
 
 import zigpy.types as t
+from _han import join_devices
 
-from zse.installcode import InstallCode
-from zse.sim import SE_PROFILE, Air, run
+from zse.sim import SE_PROFILE, Air, SimDevice, run
 
 METERING = 0x0702
 
@@ -28,16 +28,12 @@ async def main(devices: int, seed: int) -> None:
     loop = asyncio.get_running_loop()
     esi = await air.coordinator(channel=15)
     wall0, sim0, frames0 = time.perf_counter(), loop.time(), air.stats.transmitted
-    sims = []
-    for i in range(devices):
-        code = InstallCode.generate(rng=air.rng)
-        dev = air.device(t.EUI64(i.to_bytes(8, "little")), install_code=code, channel=15)
-        ep = dev.add_endpoint(1, device_type=0x0501, in_clusters=[METERING], out_clusters=[])
+
+    def metering(device: SimDevice, i: int) -> None:
+        ep = device.add_endpoint(1, device_type=0x0501, in_clusters=[METERING], out_clusters=[])
         ep.set_attribute(METERING, 0x0000, t.uint48_t(1000 + i), type_id=0x25)
-        await esi.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
-        await dev.join()
-        sims.append(dev)
-    await asyncio.sleep(60)  # zigpy interviews every device
+
+    sims = await join_devices(air, esi, devices, metering)  # zigpy interviews every device
     joined = loop.time()
     responses: list[t.ZigbeePacket] = []
     received = esi.packet_received
