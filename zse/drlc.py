@@ -157,7 +157,7 @@ class LoadControlEvent:
 
     def to_fields(self) -> dict[str, int]:
         """The fields of zse.clusters.Drlc load_control_event."""
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_fields(cls, command: Any) -> LoadControlEvent:
@@ -200,7 +200,7 @@ class StatusReport:
 
     def to_fields(self) -> dict[str, int]:
         """The fields of zse.clusters.Drlc report_event_status, less the signature pair."""
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_fields(cls, command: Any) -> StatusReport:
