@@ -1,13 +1,14 @@
 # zse: the two commands of the README's quick start, and the pieces they are made of.
 #   make demo   create .venv, install zse, run the main job
 #   make test   create .venv, install zse with its test tools, install tshark/openssl if missing,
-#               then lint (ruff), type-check (mypy --strict) and run the test suite
+#               then lint (ruff), type-check (mypy --strict), run the test suite and build
+#               the docs (mkdocs --strict)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test lint types pytest tools bench clean
+.PHONY: demo test lint types pytest docs tools bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install --quiet -e '.[test,ezsp,znp]'
+	$(PY) -m pip install --quiet -e '.[test,docs,ezsp,znp]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -36,10 +37,14 @@ types: $(VENV)/.installed-test
 pytest: $(VENV)/.installed-test tools
 	$(BIN)/pytest
 
-test: lint types pytest
+# The guide as a site (mkdocs.yml); --strict fails on a broken link or a page left out.
+docs: $(VENV)/.installed-test
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+test: lint types pytest docs
 
 bench: $(VENV)/.installed-test
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis
