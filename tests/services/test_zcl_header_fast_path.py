@@ -72,7 +72,9 @@ def test_message_rebuilds_zigpys_header_on_demand():
         broadcast=False,
         timestamp=0.0,
     )
-    assert msg.from_server and msg.is_cluster_command and msg.disable_default_response
+    assert msg.from_server
+    assert msg.is_cluster_command
+    assert msg.disable_default_response
     assert msg.direction == foundation.Direction.Server_to_Client
     header = msg.header
     assert header.frame_control.is_manufacturer_specific
