@@ -76,8 +76,8 @@ async def build(tmp_path: Path, *, seed: int = 1, groups: tuple[str, ...] = ("st
     codes = {name: InstallCode.generate(rng=rng) for name in EUIS}
     han = Han(air=air, app=app, esi=esi, registry=registry, codes=codes)
     esi.on_event(han.events.append)
-    for name in EUIS:
-        await registry.register(EUIS[name], str(codes[name]), label=name, groups=groups)
+    for name, eui in EUIS.items():
+        await registry.register(eui, str(codes[name]), label=name, groups=groups)
     return han
 
 

@@ -1,41 +1,375 @@
-"""``zse demo``: the main job of ``make demo``.
+"""``zse demo``: the main job of ``make demo`` — a whole Smart Energy HAN, told as a story.
 
-Until the simulated HAN demo lands, it walks through install-code provisioning: the example
-codes of a utility's HAN provisioning guide, checked and turned into the link keys the meter's
-Trust Center would be given for each device's MAC address.
+On the simulator (:mod:`zse.sim`, virtual time, so an afternoon takes a second or two) an ESI
+(the meter and Trust Center, :class:`~zse.roles.esi.EnergyServiceInterface` on zigpy) and three
+HAN devices (:mod:`zse.roles.han`: an in-home display, a thermostat and a water-heater load
+control device) go through: provisioning by install code (registry states shown), joins, CBKE
+with test certificates, a price, a message displayed and confirmed, a load control event sent by
+registry group with every status report, an inter-PAN price request from a display that never
+joined, and a de-provisioning. ``--pcap`` writes every frame on the air (Wireshark decodes the SE
+commands); ``--seed`` makes two runs identical, byte for byte.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import logging
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import click
 
-from zse.installcode import InstallCode, format_eui64, oui, parse_eui64
+__all__ = ["demo", "story"]
 
-__all__ = ["EXAMPLE_CODES", "demo"]
+START = 800_000_000  # ZigBee UTCTime at the start of the story (2025-05-08, early afternoon)
+GROUP = "elm-street"
 
-#: The four printed examples of a utility's HAN provisioning guide (48/64/96/128 bits).
-EXAMPLE_CODES = (
-    "83FED3407A932B70",
-    "83FED3407A939738C552",
-    "83FED3407A939723A5C639FF4C12",
-    "83FED3407A939723A5C639B26916D505C3B5",
-)
-_EXAMPLE_MACS = ("001BC5007000052B", "001BC5007000052C", "001BC5007000052D", "001BC5007000052E")
+
+class _InlineExecutor(concurrent.futures.Executor):
+    """Runs CBKE arithmetic at once on the loop's thread: the frames' order, and so the
+    capture, then depends on nothing but the seed."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the awaiting side
+            future.set_exception(exc)
+        return future
+
+
+async def story(  # noqa: PLR0915 - one story, told in order
+    seed: int = 1, capture: str | None = None, say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run the demo; returns what happened (for tests)."""
+    from zse.cbke import SUITE1  # noqa: PLC0415 - the CLI imports lazily
+    from zse.cbke.ca import TestCA  # noqa: PLC0415
+    from zse.drlc import LoadControlEvent, Status  # noqa: PLC0415
+    from zse.installcode import InstallCode  # noqa: PLC0415
+    from zse.interpan.se import InterPanSeClient  # noqa: PLC0415
+    from zse.interpan.service import InterPanService  # noqa: PLC0415
+    from zse.interpan.transports.sim import SimTransport  # noqa: PLC0415
+    from zse.messaging import Message, MessageDisplayed  # noqa: PLC0415
+    from zse.price import PriceEvent  # noqa: PLC0415
+    from zse.roles.esi import (  # noqa: PLC0415
+        EnergyServiceInterface,
+        KeyEstablished,
+        LifecycleChanged,
+        MessageConfirmed,
+        ReportReceived,
+    )
+    from zse.roles.han import (  # noqa: PLC0415
+        InHomeDisplay,
+        LoadChanged,
+        LoadControlDevice,
+        ProgrammableThermostat,
+        ThermostatChanged,
+    )
+    from zse.services.key_establishment import eui64_bytes  # noqa: PLC0415
+    from zse.services.price import PriceReceived  # noqa: PLC0415
+    from zse.services.registry import HanRegistry  # noqa: PLC0415
+    from zse.sim import Air  # noqa: PLC0415
+
+    rng = _seeded(seed)
+    loop = asyncio.get_running_loop()
+    inline = _InlineExecutor()
+
+    def clock() -> int:
+        return START + int(loop.time())
+
+    def stamp() -> str:
+        return f"{int(loop.time()) // 60:3d}:{int(loop.time()) % 60:02d}"
+
+    def log(who: str, text: str) -> None:
+        say(f"[{stamp()}] {who:<11} {text}")
+
+    def chapter(title: str) -> None:
+        say(f"\n== {title}")
+
+    air = Air(seed=seed, capture=capture)
+    app = await air.coordinator(channel=15, ieee="00:0d:6f:00:00:00:00:e5")
+    ca = TestCA.generate(rng=_seeded(rng.getrandbits(64)))
+    workdir = tempfile.TemporaryDirectory(prefix="zse-demo-")
+    registry = await HanRegistry.open(
+        Path(workdir.name) / "han.db", clock=lambda: float(clock() + 946_684_800)
+    )
+    esi = EnergyServiceInterface(
+        app,
+        credentials=ca.issue(eui64_bytes(app.state.node_info.ieee), SUITE1, rng=rng),
+        registry=registry,
+        clock=clock,
+        executor=inline,
+        rng=_seeded(rng.getrandbits(64)),
+        first_tsn=rng.randrange(256),
+    )
+    await esi.start()
+    info = app.state.network_info
+    say(f"zse demo (seed {seed}): a Smart Energy HAN on the simulator, virtual time")
+    log(
+        "ESI",
+        f"meter {app.state.node_info.ieee} formed PAN 0x{info.pan_id:04X} on channel "
+        f"{info.channel}; test CA issuer {ca.issuer.decode()}",
+    )
+    happened: dict[str, Any] = {"lifecycle": [], "reports": [], "confirmations": []}
+
+    def esi_event(event: Any) -> None:
+        if isinstance(event, LifecycleChanged):
+            happened["lifecycle"].append((event.device, event.event.value, event.to_state.value))
+            if event.from_state is not event.to_state:
+                log(
+                    "registry",
+                    f"{names.get(event.device, event.device):<10} {event.from_state.value} -> "
+                    f"{event.to_state.value} ({event.event.value})",
+                )
+        elif isinstance(event, KeyEstablished):
+            log("ESI", f"CBKE with {names[event.device]} done (suite {event.suite})")
+        elif isinstance(event, ReportReceived):
+            happened["reports"].append((names[event.device], Status(event.report.event_status)))
+            log(
+                "ESI",
+                f"report from {names[event.device]:<10} "
+                f"event 0x{event.report.issuer_event_id:08X}: "
+                f"{Status(event.report.event_status).name.lower()}"
+                + (" (signature verified)" if event.signed else ""),
+            )
+        elif isinstance(event, MessageConfirmed):
+            happened["confirmations"].append(names[event.device])
+            log("ESI", f"message {event.message.message_id} confirmed by {names[event.device]}")
+
+    esi.on_event(esi_event)
+
+    # -- provisioning by install code ------------------------------------------------------
+    chapter("Provisioning by install code and MAC address")
+    kinds = {
+        "ihd": (InHomeDisplay, "00:0d:6f:00:0a:00:00:01", "kitchen in-home display"),
+        "thermostat": (ProgrammableThermostat, "00:0d:6f:00:0a:00:00:02", "hall thermostat"),
+        "heater": (LoadControlDevice, "00:0d:6f:00:0a:00:00:03", "water heater switch"),
+    }
+    names: dict[str, str] = {}
+    roles: dict[str, Any] = {}
+    for key, (role_class, eui, label) in kinds.items():
+        code = InstallCode.generate(rng=rng)
+        record = await registry.register(eui, str(code), label=label, groups=[GROUP])
+        log("headend", f"registered {label}: MAC {record.eui64}, install code {code.grouped()}")
+        sim = air.device(eui, install_code=code, channel=15)
+        names[str(sim.ieee)] = key
+        role = role_class(
+            sim,
+            credentials=ca.issue(eui64_bytes(sim.ieee), SUITE1, rng=rng),
+            clock=clock,
+            rng=_seeded(rng.getrandbits(64)),
+            cbke_rng=_seeded(rng.getrandbits(64)),
+            executor=inline,
+        )
+        roles[key] = role
+    for record in registry.devices():
+        log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
+
+    chapter("Joining and key establishment (CBKE, test certificates)")
+    for key, role in roles.items():
+        await esi.provision(role.device.ieee)
+        log(key, "joining with its install code")
+        await role.start()
+        await asyncio.sleep(2)
+        await esi.settle()
+        log(key, f"joined as 0x{role.device.nwk:04X}, link key replaced by CBKE; resynced")
+    await asyncio.sleep(20)  # zigpy finishes interviewing the devices
+    for record in registry.devices():
+        log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
+
+    # -- price -----------------------------------------------------------------------------
+    chapter("Price")
+    ihd, thermostat, heater = roles["ihd"], roles["thermostat"], roles["heater"]
+
+    def on_price(who: str) -> Callable[[Any], None]:
+        def shown(event: Any) -> None:
+            if isinstance(event, PriceReceived) and event.new:
+                price = event.price
+                digits = price.price_trailing_digit
+                log(
+                    who,
+                    f"price {price.rate_label.decode()}: {price.price / 10**digits:.{digits}f} "
+                    "per kWh",
+                )
+
+        return shown
+
+    ihd.on_event(on_price("ihd"))
+    tariff = PriceEvent(
+        provider_id=0x2A2A,
+        rate_label=b"PEAK",
+        issuer_event_id=1001,
+        unit_of_measure=0,
+        currency=826,
+        price_trailing_digit=4,
+        price_tier=2,
+        number_of_price_tiers=2,
+        register_tier=2,
+        start_time=0,
+        duration_in_minutes=0xFFFF,
+        price=3_2150,
+    )
+    sent = await esi.publish_price(tariff, group=GROUP)
+    log("ESI", f"Publish Price to {sent.target}: {_outcomes(sent, names)}")
+    await asyncio.sleep(2)
+
+    # -- a message displayed and confirmed --------------------------------------------------
+    chapter("A message, displayed and confirmed")
+
+    def on_display(event: Any) -> None:
+        if isinstance(event, MessageDisplayed):
+            log("ihd", f'screen shows message {event.message.message_id}: "{event.text}"')
+
+    ihd.on_event(on_display)
+    message = Message(
+        message_id=42,
+        text="Peak price 17:00-19:00: please save energy",
+        duration_in_minutes=120,
+        importance=2,
+        confirmation_required=True,
+    )
+    sent = await esi.send_message(message, device=ihd.device.ieee)
+    log("ESI", f"Display Message 42 to {sent.target}: {_outcomes(sent, names)}")
+    await asyncio.sleep(30)
+    log("ihd", "the user presses OK")
+    await ihd.confirm(42)
+    await asyncio.sleep(2)
+
+    # -- load control by group ---------------------------------------------------------------
+    chapter(f"Load control event by registry group {GROUP!r}")
+
+    def on_load(who: str) -> Callable[[Any], None]:
+        def changed(event: Any) -> None:
+            if isinstance(event, ThermostatChanged):
+                log(
+                    who,
+                    f"cooling set point {event.cooling_set_point / 100:.1f} C"
+                    + (" (load control)" if event.issuer_event_id else " (back to normal)"),
+                )
+            elif isinstance(event, LoadChanged):
+                log(
+                    who,
+                    f"duty cycle {event.duty_cycle}%"
+                    + (" (load control)" if event.issuer_event_id else " (back to normal)"),
+                )
+
+        return changed
+
+    thermostat.on_event(on_load("thermostat"))
+    heater.on_event(on_load("heater"))
+    begin = clock() + 5 * 60
+    event = LoadControlEvent(
+        issuer_event_id=0x0E0E_0001,
+        device_class=0x0001 | 0x0004,  # HVAC and water heaters
+        start_time=begin,
+        duration_in_minutes=30,
+        criticality_level=0x04,
+        cooling_temperature_set_point=2700,
+        duty_cycle=40,
+    )
+    sent = await esi.send_load_control(event, group=GROUP)
+    log(
+        "ESI",
+        f"Load Control Event 0x{event.issuer_event_id:08X} (start in 5 min, 30 min) to "
+        f"{sent.target}: {_outcomes(sent, names)}",
+    )
+    await asyncio.sleep(36 * 60)
+    view = esi.drlc.core.view(event.issuer_event_id)
+    log(
+        "ESI",
+        "event over: started at "
+        + ", ".join(names[d] for d in esi.drlc.started(event.issuer_event_id))
+        + f"; never answered: {esi.drlc.never_answered(event.issuer_event_id) or 'none'}",
+    )
+
+    # -- inter-PAN ------------------------------------------------------------------------------
+    chapter("Inter-PAN: a display that never joined asks for the price")
+    await esi.serve_interpan(SimTransport(app))
+    visitor = air.device("00:0d:6f:00:0a:00:00:99", channel=15)
+    visitor.listen()
+    service = InterPanService(SimTransport(visitor), ieee=visitor.ieee, pan_id=0xFFFF)
+    client = InterPanSeClient(service, clock=clock)
+    log("visitor", "never joined any network; Get Current Price over inter-PAN")
+    price = await client.get_current_price()
+    assert price is not None
+    log(
+        "visitor",
+        f"heard Publish Price: {price.rate_label.decode()} "
+        f"{price.price / 10**price.price_trailing_digit:.4f} per kWh",
+    )
+    happened["interpan_price"] = price.issuer_event_id
+    await client.close()
+    await service.close()
+
+    # -- de-provisioning ---------------------------------------------------------------------
+    chapter("De-provisioning the water heater switch")
+    await esi.deprovision(heater.device.ieee)
+    await asyncio.sleep(5)
+    await esi.settle()
+    trail = await registry.audit(_canonical(heater.device.ieee))
+    log("registry", "audit trail of the water heater switch:")
+    for entry in trail:
+        say(f"            {entry.event:<16} {entry.from_state or '-':<24} -> {entry.to_state}")
+
+    chapter("Done")
+    happened["states"] = {names[str(_ieee(r.eui64))]: r.state.value for r in registry.devices()}
+    happened["thermostat"] = thermostat.cooling_set_point
+    happened["view"] = {names[d]: [s for s, _ in v.statuses] for d, v in view.items()}
+    for record in registry.devices():
+        log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
+    for role in roles.values():
+        await role.stop()
+    await esi.stop()
+    await registry.close()
+    await app.shutdown()
+    air.close()
+    workdir.cleanup()
+    say(
+        f"\n{air.stats.transmitted} frames on the air"
+        + (f", written to {capture}" if capture else "")
+    )
+    return happened
+
+
+def _seeded(seed: int) -> random.Random:
+    """A seeded generator: the demo must be repeatable, and its keys are test keys."""
+    return random.Random(seed)  # noqa: S311 - simulation only, by design
+
+
+def _ieee(canonical: str) -> Any:
+    from zse.installcode import parse_eui64  # noqa: PLC0415
+
+    return parse_eui64(canonical)
+
+
+def _canonical(ieee: Any) -> str:
+    from zse.installcode import format_eui64  # noqa: PLC0415
+
+    return format_eui64(ieee)
+
+
+def _outcomes(result: Any, names: dict[str, str]) -> str:
+    if result.multicast:
+        return "sent (multicast)"
+    return ", ".join(f"{names.get(o.device, o.device)} {o.outcome.value}" for o in result.outcomes)
 
 
 @click.command()
-def demo() -> None:
-    """Provision example HAN devices by install code and MAC address."""
-    click.echo("zse demo: provisioning HAN devices by install code + MAC address\n")
-    for mac_text, code_text in zip(_EXAMPLE_MACS, EXAMPLE_CODES, strict=True):
-        mac = parse_eui64(mac_text)
-        code = InstallCode.parse(code_text)
-        click.echo(f"device {format_eui64(mac, ':')} (OUI {oui(mac)})")
-        click.echo(f"  install code  {code.grouped()}  ({code.bits}-bit, CRC {code.crc:04X})")
-        click.echo(f"  link key      {code.link_key.hex().upper()}")
-    mistyped = EXAMPLE_CODES[0][:-1] + "1"
-    click.echo(f"\na mistyped code is caught before it reaches the meter: {mistyped}")
-    try:
-        InstallCode.parse(mistyped)
-    except ValueError as exc:
-        click.echo(f"  {exc}")
+@click.option("--seed", default=1, show_default=True, help="Same seed, same run (and capture).")
+@click.option(
+    "--pcap",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write every frame on the simulated air to this pcap file (opens in Wireshark).",
+)
+def demo(seed: int, pcap: str | None) -> None:
+    """A simulated Smart Energy HAN: provisioning, CBKE, price, messages, load control,
+    inter-PAN and de-provisioning, told as a story."""
+    from zse.sim import run  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.ERROR)
+    run(story(seed, pcap, say=click.echo))

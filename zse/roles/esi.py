@@ -382,6 +382,7 @@ class EnergyServiceInterface:
         self._listener = _Listener(self)
         self._listener_id: int | None = None
         self._interpan: list[Any] = []
+        self._serving: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -410,6 +411,8 @@ class EnergyServiceInterface:
         for service in self._interpan:
             await service.close()
         self._interpan.clear()
+        await asyncio.gather(*self._serving, return_exceptions=True)
+        self._serving.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -729,7 +732,7 @@ class EnergyServiceInterface:
         )
         esi = InterPanEsi(service, schedule=self.price.schedule, clock=self.clock)
         self._interpan.append(service)
-        self._spawn(esi.serve())
+        self._serving.add(asyncio.get_running_loop().create_task(esi.serve()))
         return esi
 
     # -- internals: delivery -----------------------------------------------------------------

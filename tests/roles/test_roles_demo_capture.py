@@ -1,0 +1,112 @@
+"""`zse demo`: the main job runs, tells its story, and its capture is what tshark says it is."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.interpan.tshark_json import dissect
+from zse.cli.demo import story
+from zse.sim import run
+
+KE_CLIENT = {"0x00", "0x01", "0x02"}  # Initiate KE, Ephemeral Data, Confirm Key Data requests
+KE_SERVER = {"0x00", "0x01", "0x02"}  # ... and their responses
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> tuple[Path, str]:
+    """One run through the command line, as `make demo` does it."""
+    capture = tmp_path_factory.mktemp("demo") / "demo.pcap"
+    done = subprocess.run(
+        [sys.executable, "-m", "zse", "demo", "--seed", "5", "--pcap", str(capture)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return capture, done.stdout
+
+
+def test_the_story_is_told(demo_run):
+    _, out = demo_run
+    for line in (
+        "registered kitchen in-home display",
+        "ihd        new -> pending provisioning (provision)",
+        "CBKE with thermostat done (suite 1)",
+        "heater     pending provisioning -> meter ready (key_established)",
+        "Publish Price to registry group 'elm-street': ihd delivered, thermostat delivered, "
+        "heater delivered",
+        'screen shows message 42: "Peak price 17:00-19:00: please save energy"',
+        "message 42 confirmed by ihd",
+        "report from thermostat event 0x0E0E0001: received (signature verified)",
+        "report from heater     event 0x0E0E0001: started (signature verified)",
+        "report from ihd        event 0x0E0E0001: completed (signature verified)",
+        "cooling set point 27.0 C (load control)",
+        "duty cycle 40% (load control)",
+        "heard Publish Price: PEAK 3.2150 per kWh",
+        "heater     pending de-provisioning -> de-provision complete (left)",
+    ):
+        assert line in out, line
+
+
+def test_tshark_finds_every_chapter_in_the_capture_and_nothing_malformed(demo_run):
+    capture, _ = demo_run
+    packets = dissect(capture)  # fails on any malformed packet
+
+    def having(field: str, value: str | None = None) -> list[dict[str, list[str]]]:
+        return [p for p in packets if field in p and (value is None or value in p[field])]
+
+    # Key establishment, both directions, for each of the three devices.
+    ke_requests = having("zbee_zcl_se.ke.cmd.srv_rx.id")
+    ke_responses = having("zbee_zcl_se.ke.cmd.srv_tx.id")
+    assert sorted(p["zbee_zcl_se.ke.cmd.srv_rx.id"][0] for p in ke_requests) == sorted(
+        list(KE_CLIENT) * 3
+    )
+    assert sorted(p["zbee_zcl_se.ke.cmd.srv_tx.id"][0] for p in ke_responses) == sorted(
+        list(KE_SERVER) * 3
+    )
+    # Publish Price (on the network and over inter-PAN), Display Message, Message Confirmation.
+    assert having("zbee_zcl_se.price.cmd.srv_tx.id", "0x00")
+    assert having("zbee_zcl_se.msg.cmd.srv_tx.id", "0x00")
+    assert having("zbee_zcl_se.msg.cmd.srv_rx.id", "0x01")
+    # Load Control Event to each device, and each device's reports: received, started, completed.
+    assert len(having("zbee_zcl_se.drlc.cmd.srv_tx.id", "0x00")) >= 3
+    statuses: dict[str, list[int]] = defaultdict(list)
+    for packet in having("zbee_zcl_se.drlc.report_event.event_status"):
+        source = packet["zbee_nwk.src"][0]
+        statuses[source] += [
+            int(v, 16) for v in packet["zbee_zcl_se.drlc.report_event.event_status"]
+        ]
+    assert len(statuses) == 3
+    assert all(s == [0x01, 0x02, 0x03] for s in statuses.values()), statuses
+    # An inter-PAN frame (NWK frame type 3): the request and the answer.
+    interpan = having("zbee_nwk.frame_type", "0x0003")
+    assert {
+        p["zbee_zcl_se.price.cmd.srv_rx.id"][0]
+        for p in interpan
+        if "zbee_zcl_se.price.cmd.srv_rx.id" in p
+    } == {"0x00"}
+    assert any("zbee_zcl_se.price.cmd.srv_tx.id" in p for p in interpan)
+
+
+def test_same_seed_same_capture_other_seed_other_capture(demo_run, tmp_path):
+    capture, _ = demo_run
+    again, other = tmp_path / "again.pcap", tmp_path / "other.pcap"
+    lines: list[str] = []
+    happened = run(story(5, str(again), say=lines.append))
+    assert again.read_bytes() == capture.read_bytes()
+    run(story(6, str(other), say=lambda _: None))
+    assert other.read_bytes() != capture.read_bytes()
+    assert happened["states"] == {
+        "ihd": "meter ready",
+        "thermostat": "meter ready",
+        "heater": "de-provision complete",
+    }
+    assert happened["view"] == {name: [1, 2, 3] for name in ("ihd", "thermostat", "heater")}
+    assert happened["confirmations"] == ["ihd"]
+    assert happened["interpan_price"] == 1001
