@@ -100,12 +100,13 @@ class KeyEstablished:
 
 @dataclass(frozen=True, kw_only=True)
 class Resynced:
-    """The device asked the ESI for what it may have missed (price, messages, events)."""
+    """The device asked the ESI for what it may have missed: the price and the message it
+    got back; the scheduled load control events arrive afterwards as Load Control Events
+    (Get Scheduled Events is answered with one command per event)."""
 
     device: str
     price_issuer_event_id: int | None
     message_id: int | None
-    events: tuple[int, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,7 +254,6 @@ class HanDevice:
             device=self.name,
             price_issuer_event_id=None if price is None else price.issuer_event_id,
             message_id=None if current is None else current.message_id,
-            events=tuple(e.issuer_event_id for e in self.drlc.core.events()),
         )
         self._stream.emit(event)
         return event

@@ -1,0 +1,272 @@
+"""The ESI facade and its registry: the lifecycle follows the network, and by-group sends report
+an outcome per device, with nothing lost for devices that were offline."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import zigpy.types as t
+
+from tests.roles.han_builder import CA, EUIS, build, close
+from zse.cbke import SUITE1
+from zse.drlc import LoadControlEvent, Status
+from zse.installcode import InstallCode
+from zse.messaging import Message, MessageDisplayed
+from zse.price import PriceEvent
+from zse.provisioning import IllegalTransition, LifecycleEvent, LifecycleState
+from zse.roles.esi import (
+    DeviceJoined,
+    DeviceLeft,
+    LifecycleChanged,
+    LifecycleRefused,
+    MessageConfirmed,
+    Outcome,
+    ReportReceived,
+    TargetError,
+)
+from zse.roles.han import Resynced
+from zse.services.key_establishment import eui64_bytes
+
+S = LifecycleState
+SPARE = "00:0d:6f:00:0e:00:00:09"
+
+
+def price(issuer_event_id: int) -> PriceEvent:
+    return PriceEvent(
+        provider_id=7,
+        rate_label=b"DAY",
+        issuer_event_id=issuer_event_id,
+        unit_of_measure=0,
+        currency=978,
+        price_trailing_digit=3,
+        price_tier=1,
+        number_of_price_tiers=1,
+        register_tier=1,
+        start_time=0,
+        duration_in_minutes=0xFFFF,
+        price=250,
+    )
+
+
+async def joined_han(tmp_path, names=("ihd", "thermostat", "lcd"), **build_options):
+    han = await build(tmp_path, **build_options)
+    for name in names:
+        await han.esi.provision(EUIS[name])
+        await han.add(name).start()
+    await asyncio.sleep(30)  # zigpy interviews the devices
+    await han.esi.settle()
+    return han
+
+
+def transitions(han, name):
+    return [
+        (e.event.value, e.to_state.value)
+        for e in han.events
+        if isinstance(e, LifecycleChanged) and e.device == EUIS[name]
+    ]
+
+
+async def test_lifecycle_follows_join_cbke_leave_rejoin_and_deprovision(tmp_path):
+    han = await joined_han(tmp_path, names=("ihd",))
+    esi, ihd = han.esi, han.devices["ihd"]
+    assert transitions(han, "ihd") == [
+        ("provision", "pending provisioning"),
+        ("joined", "pending provisioning"),
+        ("key_established", "meter ready"),
+    ]
+    assert [type(e) for e in han.events[:2]] == [LifecycleChanged, DeviceJoined]
+    # The ESI learnt the device's public key from the CBKE exchange itself.
+    assert esi.public_key(ihd.device.ieee) == ihd.drlc.credentials.public_key
+
+    # The device leaves on its own: back to pending, and re-admitted so it can come back.
+    await ihd.leave()
+    await asyncio.sleep(1)
+    await esi.settle()
+    assert esi.device(EUIS["ihd"]).state is S.PENDING_PROVISIONING
+    assert any(isinstance(e, DeviceLeft) for e in han.events)
+    # While it is away the ESI sends it a message: stored, the device is offline.
+    sent = await esi.send_message(Message(message_id=5, text="hello"), device=EUIS["ihd"])
+    assert [(o.outcome, o.detail) for o in sent.outcomes] == [
+        (Outcome.SKIPPED, "pending provisioning")
+    ]
+    # It rejoins: CBKE again, and the resync brings the message it missed.
+    await ihd.rejoin()
+    await asyncio.sleep(1)
+    await esi.settle()
+    assert esi.device(EUIS["ihd"]).state is S.METER_READY
+    assert ihd.showing() is not None
+    assert ihd.showing().message_id == 5
+    resyncs = [e for e in han.device_events["ihd"] if isinstance(e, Resynced)]
+    assert len(resyncs) == 2
+    assert resyncs[1].message_id == 5
+
+    # De-provisioning: pending until the device is seen leaving, then complete.
+    record = await esi.deprovision(EUIS["ihd"])
+    assert record.state is S.PENDING_DEPROVISIONING
+    await asyncio.sleep(2)
+    await esi.settle()
+    assert esi.device(EUIS["ihd"]).state is S.DEPROVISION_COMPLETE
+    assert not ihd.device.joined
+    assert esi.public_key(ihd.device.ieee) is None
+    trail = [(a.event, a.to_state) for a in await han.registry.audit(EUIS["ihd"])]
+    assert trail == [
+        ("register", "new"),
+        ("provision", "pending provisioning"),
+        ("joined", "pending provisioning"),
+        ("key_established", "meter ready"),
+        ("left", "pending provisioning"),
+        ("joined", "pending provisioning"),
+        ("key_established", "meter ready"),
+        ("deprovision", "pending de-provisioning"),
+        ("left", "de-provision complete"),
+    ]
+    # What the lifecycle does not allow is refused with a clear error, and nothing is written.
+    with pytest.raises(IllegalTransition, match="'deprovision' is allowed only from"):
+        await esi.deprovision(EUIS["ihd"])
+    await close(han)
+
+
+async def test_a_device_admitted_behind_the_registrys_back_is_refused_not_recorded(tmp_path):
+    han = await build(tmp_path)
+    # Someone opens the Trust Center for the thermostat without provisioning it.
+    code = han.codes["thermostat"]
+    await han.app.permit_with_link_key(
+        t.EUI64.convert(EUIS["thermostat"]), t.KeyData(code.link_key), 60
+    )
+    role = han.add("thermostat")
+    await role.device.join()
+    await asyncio.sleep(1)
+    await han.esi.settle()
+    refused = [e for e in han.events if isinstance(e, LifecycleRefused)]
+    assert [(e.device, e.event, e.state) for e in refused] == [
+        (EUIS["thermostat"], LifecycleEvent.JOINED, S.NEW)
+    ]
+    assert "'joined' is allowed only from" in refused[0].reason
+    assert han.esi.device(EUIS["thermostat"]).state is S.NEW
+    assert [a.event for a in await han.registry.audit(EUIS["thermostat"])] == ["register"]
+    await close(han)
+
+
+async def test_by_group_sends_report_each_device_and_offline_devices_lose_nothing(tmp_path):
+    han = await joined_han(tmp_path)
+    esi = han.esi
+    await han.registry.register(SPARE, str(InstallCode.generate()), groups=["street"])
+    await han.registry.set_groups(EUIS["lcd"], ["other-street"])
+    thermostat = han.devices["thermostat"]
+    han.air.silence(thermostat.device)  # out of range for a while
+
+    begin = han.clock() + 120
+    lce = LoadControlEvent(
+        issuer_event_id=77,
+        device_class=0x0FFF,
+        start_time=begin,
+        duration_in_minutes=10,
+        criticality_level=3,
+        cooling_temperature_set_point=2650,
+    )
+    outcomes = {}
+    for sent in (
+        await esi.publish_price(price(31), group="street"),
+        await esi.send_message(
+            Message(message_id=9, text="Street works", confirmation_required=True), group="street"
+        ),
+        await esi.send_load_control(lce, group="street"),
+    ):
+        assert not sent.multicast
+        outcomes[sent.what] = {o.device: o.outcome for o in sent.outcomes}
+    expected = {
+        EUIS["ihd"]: Outcome.DELIVERED,
+        EUIS["thermostat"]: Outcome.OFFLINE,
+        SPARE: Outcome.SKIPPED,
+    }
+    assert outcomes == {
+        "price 31": expected,
+        "message 9": expected,
+        "load control event 77": expected,
+    }
+    assert sent.offline == [EUIS["thermostat"]]
+    assert sent.skipped == [SPARE]
+    assert sent.delivered == [EUIS["ihd"]]
+    assert esi.drlc.never_answered(77) == [EUIS["thermostat"]]
+
+    # Back in range a few minutes into the event: the resync brings everything it missed.
+    await asyncio.sleep(200)
+    han.air.restore(thermostat.device)
+    resynced = await thermostat.resync()
+    assert resynced.price_issuer_event_id == 31
+    assert resynced.message_id == 9
+    await asyncio.sleep(1)
+    assert [e.issuer_event_id for e in thermostat.drlc.core.events()] == [77]
+    await thermostat.messaging.confirm(9)
+    await asyncio.sleep(15 * 60)
+    view = esi.drlc.core.view(77)
+    assert [s for s, _ in view[EUIS["thermostat"]].statuses] == [
+        Status.RECEIVED,
+        Status.STARTED,
+        Status.COMPLETED,
+    ]
+    assert [s for s, _ in view[EUIS["ihd"]].statuses] == [
+        Status.RECEIVED,
+        Status.STARTED,
+        Status.COMPLETED,
+    ]
+    assert EUIS["lcd"] not in view  # not in the group: not sent, and it expects nothing
+    assert thermostat.cooling_set_point == 2400  # set to 26.5 C during the event, then back
+    reports = [e for e in han.events if isinstance(e, ReportReceived)]
+    assert reports
+    assert all(r.signed for r in reports)
+    confirmed = [e.device for e in han.events if isinstance(e, MessageConfirmed)]
+    assert confirmed == [EUIS["thermostat"]]
+    # The group's message is the group's: a device outside it does not get it on resync.
+    lcd = han.devices["lcd"]
+    assert (await lcd.resync()).message_id is None
+    assert [
+        e.message.message_id for e in han.device_events["ihd"] if isinstance(e, MessageDisplayed)
+    ] == [9]
+    await close(han)
+
+
+async def test_multicast_targets_and_the_enrollment_group(tmp_path):
+    han = await build(tmp_path)
+    await han.esi.provision(EUIS["lcd"])
+    lcd = han.add("lcd", utility_enrollment_group=3, zigbee_groups=[0x0E01])
+    await lcd.start()
+    await han.esi.provision(EUIS["thermostat"])
+    thermostat = han.add("thermostat")
+    await thermostat.start()
+    await asyncio.sleep(30)
+    esi = han.esi
+    event = LoadControlEvent(
+        issuer_event_id=300, device_class=0x0FFF, duration_in_minutes=5, criticality_level=2,
+        duty_cycle=30,
+    )  # fmt: skip
+    sent = await esi.send_load_control(event, enrollment_group=3)
+    assert (sent.multicast, sent.outcomes, sent.target) == (True, (), "utility enrollment group 3")
+    await asyncio.sleep(2)
+    assert lcd.duty_cycle == 30  # in enrollment group 3
+    assert thermostat.active_event is None  # in no enrollment group: the event is not for it
+    assert esi.drlc.core.event(300).utility_enrollment_group == 3
+    sent = await esi.send_message(Message(message_id=1, text="group"), zigbee_group=0x0E01)
+    await asyncio.sleep(1)
+    assert sent.multicast
+    assert sent.target == "ZigBee group 0x0E01"
+    assert lcd.messaging.current().message_id == 1
+    assert thermostat.messaging.current() is None
+    for wrong in ({}, {"device": EUIS["lcd"], "broadcast": True}, {"zigbee_group": 0xFFF8}):
+        with pytest.raises(TargetError):
+            await esi.send_message(Message(message_id=2, text="x"), **wrong)
+    await close(han)
+
+
+async def test_cbke_public_key_from_the_machine_matches_the_certificate(tmp_path):
+    """The ESI verifies signed reports with the key CBKE reconstructed: the same key the CA's
+    certificate implies (zse.cbke reconstruct_public_key), not one handed over separately."""
+    han = await joined_han(tmp_path, names=("lcd",))
+    lcd = han.devices["lcd"]
+    credentials = CA.issue(eui64_bytes(lcd.device.ieee), SUITE1)  # another certificate
+    key = han.esi.public_key(lcd.device.ieee)
+    certificate = lcd.drlc.credentials.certificate
+    assert key == certificate.reconstruct_public_key(CA.authority(SUITE1).public_key)
+    assert key != credentials.public_key
+    await close(han)
