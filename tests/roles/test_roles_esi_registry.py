@@ -270,3 +270,24 @@ async def test_cbke_public_key_from_the_machine_matches_the_certificate(tmp_path
     assert key == certificate.reconstruct_public_key(CA.authority(SUITE1).public_key)
     assert key != credentials.public_key
     await close(han)
+
+
+async def test_the_esi_serves_time_to_its_devices(tmp_path):
+    han = await joined_han(tmp_path, names=("thermostat",))
+    role = han.devices["thermostat"]
+    reply = await role.endpoint.request(
+        0x0000,
+        role.esi_endpoint,
+        0x000A,
+        0x00,
+        b"\x00\x00\x01\x00",
+        cluster_specific=False,
+        encrypt=True,
+    )  # fmt: skip  (Read Attributes: Time, TimeStatus)
+    # Read Attributes Response records: id, status 0, type 0xE2 UTCTime + value; 0x18 bitmap8.
+    assert reply.payload[:4] == b"\x00\x00\x00\xe2"
+    assert int.from_bytes(reply.payload[4:8], "little") == han.clock()
+    assert reply.payload[8:12] == b"\x01\x00\x00\x18"
+    assert reply.payload[12] & 0b1011 == 0b1011  # Master, Synchronized, Superseding
+    assert reply.aps_encrypted  # with the CBKE key, like all SE traffic after key establishment
+    await close(han)
