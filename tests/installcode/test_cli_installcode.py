@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from zse.cli import main
@@ -121,16 +120,6 @@ def test_csv_in_parallel_gives_the_same_result():
     assert serial.good == 9000 - 93
     assert len(serial.errors) == 93 + 1
     assert serial.errors[-1] == "line 9001: EUI-64 001BC50000000005 is already on line 6"
-
-
-@pytest.mark.parametrize("module", [["-m", "zse"]])
-def test_demo_prints_the_example_link_keys(module, installcode_vectors):
-    process = subprocess.run(
-        [sys.executable, *module, "demo"], capture_output=True, text=True, check=True
-    )
-    assert KEY_128 in process.stdout
-    assert KEY_48 in process.stdout
-    assert "CRC mismatch" in process.stdout
 
 
 def test_provisioning_example_runs():

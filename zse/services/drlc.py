@@ -283,8 +283,16 @@ class DrlcClient:
             try:
                 for esi in outgoing.esis:
                     nwk, ep = _esi_address(esi)
+                    # Delivery is confirmed by the APS/MAC acknowledgement (send raises if
+                    # it fails), so no Default Response is asked for (ZCL 2.4.1.1.4).
                     await self.endpoint.send(
-                        nwk, ep, DRLC, _REPORT_EVENT_STATUS, payload, encrypt=True
+                        nwk,
+                        ep,
+                        DRLC,
+                        _REPORT_EVENT_STATUS,
+                        payload,
+                        encrypt=True,
+                        disable_default_response=True,
                     )
             except Exception as exc:  # the radio's errors vary; retry at the next flush
                 LOGGER.warning("Report Event Status not sent (%s); will retry", exc)
