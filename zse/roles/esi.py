@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-import itertools
 import logging
 import random
 import zlib
@@ -64,7 +63,7 @@ from zse.services.messaging import (
     MESSAGING,
     MessageConfirmed,
     MessagingServer,
-    _display_payload,  # the Display Message encoder of the Messaging service, reused
+    display_payload,
 )
 from zse.services.price import PRICE, PriceAcknowledged, PriceServer
 from zse.services.registry import HanRegistry, RegistryError
@@ -356,9 +355,8 @@ class EnergyServiceInterface:
             in_clusters=[TIME, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT],
             out_clusters=[KEY_ESTABLISHMENT],
             security=security,
+            first_tsn=first_tsn,
         )
-        if first_tsn is not None:  # repeatable simulations: the endpoint's TSNs from here
-            self.endpoint._tsn = itertools.count(first_tsn)
         port = cast(ZclPort, self.endpoint)
         ke_options: dict[str, Any] = {} if rng is None else {"rng": rng}
         self.key_establishment = KeyEstablishmentServer(
@@ -568,7 +566,7 @@ class EnergyServiceInterface:
             store.display(message, now)
         await self._save_messages()
         command = _DISPLAY_PROTECTED if message.protected else _DISPLAY
-        payload = _display_payload(message)
+        payload = display_payload(message)
 
         async def one(nwk: int, ep: int) -> None:
             await self.endpoint.send(nwk, ep, MESSAGING, command, payload, encrypt=True)

@@ -213,7 +213,7 @@ class HanDevice:
         self.price.on_event(self._on_price)
         self.messaging.on_event(self._on_board)
         self.drlc.on_event(self._on_load_control)
-        device._left_callbacks.append(self._on_left)  # the simulator's "left" hook
+        device.on_left(self._on_left)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- the life of a device ----------------------------------------------------------------

@@ -100,6 +100,7 @@ class SeEndpoint(ZclEndpointBase):
         in_clusters: Iterable[int] = (),
         out_clusters: Iterable[int] = (),
         security: SecurityPolicy | None = None,
+        first_tsn: int | None = None,
     ) -> None:
         descriptor = zdo_t.SimpleDescriptor(
             endpoint=endpoint_id,
@@ -109,7 +110,7 @@ class SeEndpoint(ZclEndpointBase):
             input_clusters=list(in_clusters),
             output_clusters=list(out_clusters),
         )
-        super().__init__(descriptor, secrets.randbelow(256))
+        super().__init__(descriptor, secrets.randbelow(256) if first_tsn is None else first_tsn)
         self.app = app
         self.security = security or SecurityPolicy()
         self.dropped: list[DroppedFrame] = []

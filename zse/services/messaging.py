@@ -50,6 +50,7 @@ __all__ = [
     "MessageConfirmed",
     "MessagingClient",
     "MessagingServer",
+    "display_payload",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -70,7 +71,9 @@ _CLIENT_CMDS = Messaging.ClientCommandDefs
 # -- wire <-> core ----------------------------------------------------------------------------
 
 
-def _display_payload(message: Message, *, confirmed: bool | None = None) -> bytes:
+def display_payload(message: Message, *, confirmed: bool | None = None) -> bytes:
+    """The Display Message (or Display Protected Message) payload for ``message``
+    (SE D.5.2.3.1); ``confirmed`` sets the extended control's confirmed bit."""
     control = MessageControl(
         transmission=MessageTransmission(message.transmission),  # type: ignore[no-untyped-call]
         importance=MessageImportance(message.importance),  # type: ignore[no-untyped-call]
@@ -261,7 +264,7 @@ class MessagingServer:
         )
         await self._save()
         await self._send(_DISPLAY_PROTECTED if message.protected else _DISPLAY,
-                         _display_payload(message), device, group, broadcast)  # fmt: skip
+                         display_payload(message), device, group, broadcast)  # fmt: skip
         return stored
 
     async def cancel(
@@ -360,7 +363,7 @@ class MessagingServer:
             return foundation.Status.NOT_FOUND
         message, confirmed = answer
         command_id = _DISPLAY_PROTECTED if message.protected else _DISPLAY
-        await self.endpoint.reply(msg, command_id, _display_payload(message, confirmed=confirmed))
+        await self.endpoint.reply(msg, command_id, display_payload(message, confirmed=confirmed))
         return None
 
     async def _get_cancellation(self, msg: Any, command: Any) -> foundation.Status | None:

@@ -909,6 +909,12 @@ class SimDevice(Node):
             return
         future.set_result((payload[2:18], payload[18]))
 
+    def on_left(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` whenever the device leaves the network (asked to or on its own);
+        returns a function that removes it."""
+        self._left_callbacks.append(callback)
+        return lambda: self._left_callbacks.remove(callback)
+
     async def announce(self) -> None:
         """Broadcast Device_annce (ZB 2.4.3.1.11)."""
         assert self.nwk is not None
