@@ -45,6 +45,10 @@ def test_garbage_raises_only_invalid_frame_and_decoded_commands_re_encode(
         return
     consumed = payload[: len(payload) - len(rest)]
     assert encode_command(command) == consumed
+    # the directly filled instance is what zigpy's own constructor makes of the same values
+    rebuilt = type(command)(**command.as_dict())
+    assert command == rebuilt
+    assert repr(command) == repr(rebuilt)
 
 
 def test_error_names_field_and_offset():

@@ -299,13 +299,11 @@ class SeEndpoint(ZclEndpointBase):
             known = self.app.devices.get(cached)
             if known is not None and known.nwk == nwk:
                 return nwk, cached
-        try:
-            ieee = self.app.get_device(nwk=t.NWK(nwk)).ieee
-        except KeyError:
-            self._ieee_by_nwk.pop(nwk, None)
-            return nwk, None
-        self._ieee_by_nwk[nwk] = ieee
-        return nwk, ieee
+        # A miss: rebuild the whole map in one pass over zigpy's devices (one scan for all of
+        # them rather than one per device).
+        self._ieee_by_nwk = {int(d.nwk): ieee for ieee, d in self.app.devices.items()}
+        found = self._ieee_by_nwk.get(nwk)
+        return nwk, found
 
     def _drop(self, reason: str, src_nwk: int, cluster_id: int, payload: bytes) -> None:
         frame = DroppedFrame(reason=reason, src_nwk=src_nwk, cluster_id=cluster_id, payload=payload)

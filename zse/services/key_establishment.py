@@ -15,6 +15,7 @@ Key Establishment frames are sent without APS encryption, as SE 5.4.6 requires.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
@@ -97,7 +98,7 @@ async def _install(installer: KeyInstaller | None, partner: t.EUI64, key: bytes)
     if installer is None:
         return
     result = installer(partner, key)
-    if isinstance(result, Awaitable):
+    if inspect.isawaitable(result):
         await result
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -404,7 +405,7 @@ class ZclEndpointBase:
             for handler in list(handlers):
                 try:
                     result = handler(msg)
-                    if isinstance(result, Awaitable):
+                    if inspect.isawaitable(result):
                         result = await result
                 except Exception:  # a failing handler must not take the endpoint down
                     LOGGER.exception("handler %r failed on %r", handler, msg)
