@@ -39,7 +39,7 @@ pytest: $(VENV)/.installed-test tools
 
 # The guide as a site (mkdocs.yml); --strict fails on a broken link or a page left out.
 docs: $(VENV)/.installed-test
-	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 test: lint types pytest docs
 
