@@ -18,7 +18,9 @@ __all__ = ["main"]
 COMMANDS: dict[str, str] = {
     "cert": "zse.cli.cert:cert",
     "demo": "zse.cli.demo:demo",
+    "esi": "zse.cli.esi:esi",
     "installcode": "zse.cli.installcode:installcode",
+    "interpan": "zse.cli.interpan:interpan",
 }
 
 

@@ -1,0 +1,231 @@
+"""Opening a real coordinator for the command line: bellows or zigpy-znp, imported lazily.
+
+:func:`open_application` builds the radio library's zigpy ``ControllerApplication`` from
+:class:`~zse.config.RadioSettings` and :class:`~zse.config.NetworkSettings` and starts it: the
+stick's own network is used if it has one, else (or with ``form``) a network is formed with the
+configured channel / PAN id / extended PAN id (zigpy picks what is not given). Two radio
+details that Smart Energy needs are settled here:
+
+- **zigpy-znp**: ``znp_config.prefer_endpoint_1`` is turned off, otherwise zigpy-znp sends the
+  SE endpoint's frames from the ZHA endpoint 1 (see :mod:`zse.interpan.transports.znp`);
+- **bellows**: an EmberZNet NCP accepts ``addEndpoint`` only before its network is up, while
+  zigpy applications start the network before anyone can add an endpoint. The application
+  class used here registers the ESI's SE endpoint (``esi_descriptor()``) while bellows
+  registers its own, before the network starts, and then treats the facade's later
+  ``add_endpoint`` of the same descriptor as done.
+
+:func:`transport_for` gives the inter-PAN transport of a running application (EZSP, Z-Stack or
+the simulator's). Tests inject an application factory instead of :func:`open_application`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zigpy.application import ControllerApplication
+
+from zse.config import RADIOS, ConfigError, NetworkSettings, RadioSettings
+
+__all__ = [
+    "AppFactory",
+    "MissingExtra",
+    "RadioOptions",
+    "RadioStartError",
+    "esi_descriptor",
+    "open_application",
+    "transport_for",
+]
+
+#: The radio library's application class, per ``--radio``.
+_APPLICATIONS = {
+    "ezsp": "bellows.zigbee.application",
+    "znp": "zigpy_znp.zigbee.application",
+}
+
+
+class MissingExtra(ConfigError):
+    """The radio library for ``--radio`` is not installed."""
+
+
+class RadioStartError(RuntimeError):
+    """The radio did not start (port, firmware, network); the message says what it said."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RadioOptions:
+    """What an application factory is given."""
+
+    radio: RadioSettings
+    network: NetworkSettings
+    #: zigpy's own device database (addresses, endpoints); None: in memory only.
+    zigpy_database: str | None = None
+    #: Register the ESI's SE endpoint at start-up (needed on EZSP; see the module notes).
+    se_endpoint: bool = True
+    #: Form a network when the stick has none (``zse interpan`` does not, unless asked).
+    auto_form: bool = True
+    #: More settings for the radio library's configuration (e.g. bellows' ``use_thread``).
+    library_config: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: ``async factory(options) -> running ControllerApplication``.
+AppFactory = Callable[[RadioOptions], Awaitable[ControllerApplication]]
+
+
+def esi_descriptor() -> Any:
+    """The simple descriptor of the ESI's SE endpoint, as the facade registers it."""
+    from zigpy.zdo import types as zdo_t  # noqa: PLC0415
+
+    from zse.services.drlc import DRLC  # noqa: PLC0415
+    from zse.services.endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SE_PROFILE  # noqa: PLC0415
+    from zse.services.key_establishment import KEY_ESTABLISHMENT  # noqa: PLC0415
+    from zse.services.messaging import MESSAGING  # noqa: PLC0415
+    from zse.services.price import PRICE  # noqa: PLC0415
+    from zse.services.time import TIME  # noqa: PLC0415
+
+    return zdo_t.SimpleDescriptor(
+        endpoint=SE_ENDPOINT_ID,
+        profile=SE_PROFILE,
+        device_type=ESI_DEVICE_ID,
+        device_version=0,
+        input_clusters=[TIME, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT],
+        output_clusters=[KEY_ESTABLISHMENT],
+    )
+
+
+def application_class(radio: str) -> type[ControllerApplication]:
+    """The radio library's ``ControllerApplication`` (:class:`MissingExtra` if absent)."""
+    if radio not in RADIOS:
+        raise ConfigError(f"{radio!r} is not a radio zse drives (use {' or '.join(RADIOS)})")
+    try:
+        module = importlib.import_module(_APPLICATIONS[radio])
+    except ImportError:
+        raise MissingExtra(
+            f"--radio {radio} needs {RADIOS[radio]}, which is not installed: "
+            f'pip install "zse[{radio}]"'
+        ) from None
+    cls: type[ControllerApplication] = module.ControllerApplication
+    return cls
+
+
+def _ezsp_with_se_endpoint(base: type[ControllerApplication]) -> type[ControllerApplication]:
+    """bellows' application, registering the SE endpoint before the NCP's network starts."""
+
+    class SeEzspApplication(base):  # type: ignore[misc,valid-type]
+        async def register_endpoints(self) -> None:
+            await super().register_endpoints()
+            await super().add_endpoint(esi_descriptor())
+
+        async def add_endpoint(self, descriptor: Any) -> None:
+            for created in self._created_device_endpoints:
+                if created.endpoint != descriptor.endpoint:
+                    continue
+                if created.serialize() != descriptor.serialize():
+                    raise RadioStartError(
+                        f"EZSP endpoint {descriptor.endpoint} was registered at start-up with "
+                        "another descriptor; an NCP cannot change endpoints once its network "
+                        "is up"
+                    )
+                return
+            await super().add_endpoint(descriptor)
+
+    return SeEzspApplication
+
+
+def zigpy_config(options: RadioOptions) -> dict[str, Any]:
+    """The zigpy configuration for ``options`` (validated by the library's schema later)."""
+    radio = options.radio
+    device: dict[str, Any] = {"path": radio.device}
+    if radio.baudrate is not None:
+        device["baudrate"] = radio.baudrate
+    network: dict[str, Any] = {}
+    settings = options.network
+    if settings.channel is not None:
+        network["channel"] = settings.channel
+    if settings.pan_id is not None:
+        network["pan_id"] = settings.pan_id
+    if settings.extended_pan_id is not None:
+        network["extended_pan_id"] = settings.extended_pan_id
+    config: dict[str, Any] = {
+        "device": device,
+        "network": network,
+        "database_path": options.zigpy_database,
+    }
+    if radio.radio == "znp":
+        config["znp_config"] = {"prefer_endpoint_1": False}
+    if radio.radio == "ezsp" and radio.ezsp_key_table_size is not None:
+        config["ezsp_config"] = {"CONFIG_KEY_TABLE_SIZE": radio.ezsp_key_table_size}
+    config.update(options.library_config)
+    return config
+
+
+async def open_application(options: RadioOptions) -> ControllerApplication:
+    """Start the coordinator: :class:`MissingExtra` / :class:`~zse.config.ConfigError` for
+    what the operator must fix, :class:`RadioStartError` when the radio does not come up."""
+    radio = options.radio
+    if radio.radio is None or radio.device is None:
+        raise ConfigError("give the radio and its serial port: --radio ezsp|znp --device PATH")
+    cls = application_class(radio.radio)
+    if radio.radio == "ezsp" and options.se_endpoint:
+        cls = _ezsp_with_se_endpoint(cls)
+    config = zigpy_config(options)
+    import voluptuous  # noqa: PLC0415 - zigpy's config schemas
+
+    try:
+        app = cls(config)
+    except voluptuous.Invalid as exc:
+        raise ConfigError(f"the {radio.radio} radio library refused the settings: {exc}") from None
+    try:
+        await app._load_db()
+        await app.connect()
+        if options.network.form:
+            await app.form_network()
+        await app.initialize(auto_form=options.auto_form)
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # already failing: report the first error
+            await app.shutdown(db=False)
+        raise RadioStartError(_describe_start_error(radio, exc)) from exc
+    return app
+
+
+def _describe_start_error(radio: RadioSettings, exc: BaseException) -> str:
+    import zigpy.exceptions  # noqa: PLC0415
+
+    where = f"{radio.radio} radio on {radio.device}"
+    if isinstance(exc, zigpy.exceptions.NetworkNotFormed):
+        return f"{where} has no network: form one with --form (or [network] form = true)"
+    if isinstance(exc, FileNotFoundError | PermissionError):
+        return f"{where}: cannot open the port ({exc.strerror or exc})"
+    if isinstance(exc, TimeoutError):
+        return f"{where} did not answer (wrong port, baud rate or firmware?)"
+    text = str(exc) or type(exc).__name__
+    return f"{where} did not start: {text}"
+
+
+async def transport_for(app: Any, *, endpoint: int, register: bool) -> Any:
+    """The started inter-PAN transport of a running application (``register``: Z-Stack's
+    endpoint is not registered yet, so register it with AF first)."""
+    from zse.radios import radio_of  # noqa: PLC0415
+
+    radio = radio_of(app)
+    if radio == "bellows":
+        from zse.interpan.transports.ezsp import EzspTransport  # noqa: PLC0415
+
+        transport: Any = EzspTransport.from_application(app)
+        await transport.start()
+        return transport
+    if radio == "zigpy_znp":
+        from zse.interpan.transports.znp import ZnpTransport  # noqa: PLC0415
+
+        try:
+            transport = ZnpTransport.from_application(app, endpoint=endpoint)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        await transport.start(register=register)
+        return transport
+    from zse.interpan.transports.sim import SimTransport  # noqa: PLC0415
+
+    return SimTransport(app)

@@ -1,0 +1,1030 @@
+"""``zse esi``: an Energy Service Interface on a real coordinator (EZSP or Z-Stack stick).
+
+``python -m zse esi --radio ezsp|znp --device /dev/ttyUSB0 [--config esi.toml]`` starts the
+radio through zigpy (bellows or zigpy-znp, imported only now), runs
+:class:`~zse.roles.esi.EnergyServiceInterface` on it with a persisted
+:class:`~zse.services.registry.HanRegistry`, applies the configuration file (devices to
+provision, CSV imports, groups, prices) and then takes a headend operator's commands, one a
+line: from the terminal (a ``zse-esi>`` prompt), from a pipe or ``--commands FILE`` (a script:
+the first failing command stops the ESI with status 1), or none with ``--serve`` (run until
+Ctrl-C / SIGTERM). Type ``help`` for the commands: ``provision``, ``import``, ``deprovision``,
+``devices``, ``groups``, ``price``, ``message``, ``cancel-message``, ``load-control``,
+``cancel-load-control``, ``wait``, ``sleep``, ``status``, ``quit``.
+
+What happens on the network (joins, CBKE, lifecycle changes, confirmations, load control
+reports) is printed as it happens, one line each, with the time.
+
+Exit status: 0 after ``quit`` / end of input / Ctrl-C; 1 if the radio did not start or a
+scripted command failed; 2 for bad options or configuration (one ``error:`` line, no
+traceback), including a missing radio library (``pip install "zse[ezsp]"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import logging
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from zse.config import (
+    RADIOS,
+    ConfigError,
+    EsiConfig,
+    Target,
+    load_config,
+    parse_price,
+)
+
+__all__ = ["DEFAULT_DATABASE", "Session", "esi", "run_esi"]
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_DATABASE = "han.db"
+#: How long a command waits for ``provision`` before reporting the admission as open:
+#: zigpy-znp's permit_with_link_key returns only when the joining window closes.
+PROVISION_WAIT = 5.0
+PROMPT = "zse-esi> "
+
+Out = Callable[[str], None]
+Action = Callable[["Session"], Awaitable[None]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CommandError(Exception):
+    """A command that could not be done (the message says why)."""
+
+
+# -- the session: one running ESI and its operator ----------------------------------------------
+
+
+class Session:
+    """A running ESI as the operator sees it: commands in, one line per result or event out."""
+
+    def __init__(self, esi: Any, config: EsiConfig, out: Out, clock: Callable[[], int]) -> None:
+        self.esi = esi
+        self.registry = esi.registry
+        self.config = config
+        self.out = out
+        self.clock = clock
+        self.quit = False
+        self._changed = asyncio.Event()
+        self._last_id = 0
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- output ------------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        self.out(text)
+
+    def name(self, device: str) -> str:
+        """A device as printed, with its registry label."""
+        try:
+            label = self.registry.get(device).label
+        except Exception:
+            label = ""
+        return f"{device} ({label})" if label else device
+
+    def on_event(self, event: Any) -> None:
+        """Print one ESI event (and wake ``wait``)."""
+        text = describe_event(event, self.name)
+        if text:
+            self.say(f"[{time.strftime('%H:%M:%S')}] {text}")
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def next_id(self) -> int:
+        """A fresh issuer event / message id: ZigBee UTCTime, strictly increasing (SE
+        D.2.2.3.1.1.1 recommends time-based ids)."""
+        self._last_id = max(self.clock(), self._last_id + 1) & 0xFFFFFFFF
+        return self._last_id
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def execute(self, line: str) -> bool:  # noqa: PLR0911 - one answer per outcome
+        """Run one command line; False if it failed (the error is printed)."""
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as exc:
+            self.say(f"error: {exc}")
+            return False
+        if not words:
+            return True
+        try:
+            action = SHELL.main(words, prog_name="", standalone_mode=False)
+        except click.exceptions.Exit:
+            return True  # --help
+        except click.ClickException as exc:
+            self.say(f"error: {exc.format_message()}")
+            return False
+        except click.exceptions.Abort:
+            return False
+        if not callable(action):
+            return True
+        try:
+            await action(self)
+        except (CommandError, ValueError, LookupError) as exc:
+            self.say(f"error: {exc}")
+            return False
+        except (OSError, TimeoutError) as exc:  # the radio refused or did not answer
+            self.say(f"error: {type(exc).__name__}: {exc}")
+            return False
+        except Exception as exc:
+            LOGGER.debug("command %r failed", line, exc_info=True)
+            self.say(f"error: {type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    async def run_commands(self, lines: AsyncIterator[str], *, script: bool) -> int:
+        """Run commands until ``quit`` or the end; a script stops at its first failure."""
+        async for line in lines:
+            ok = await self.execute(line)
+            if not ok and script:
+                self.say("stopping: a scripted command failed")
+                return 1
+            if self.quit:
+                break
+        return 0
+
+    async def wait_until(self, check: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``check()`` holds (re-checked at every ESI event), at most ``timeout``."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    changed = self._changed
+                    await self.esi.settle()
+                    if check():
+                        return True
+                    await changed.wait()
+        except TimeoutError:
+            return False
+
+    async def provision(
+        self, eui64: str, install_code: str | None, *, label: str = "", groups: Iterable[str] = ()
+    ) -> None:
+        """Admit a device; told as soon as the admission is open."""
+        task = asyncio.get_running_loop().create_task(
+            self.esi.provision(eui64, install_code, label=label, groups=groups)
+        )
+        done, _ = await asyncio.wait({task}, timeout=PROVISION_WAIT)
+        if not done:  # the radio holds the call while joining is open (zigpy-znp)
+            self._background.add(task)
+            task.add_done_callback(self._provision_done)
+        else:
+            task.result()
+        record = self.registry.get(eui64)
+        self.say(
+            f"provisioned {self.name(str(_ieee(record.eui64)))}: {record.state.value}, "
+            f"joining open for {self.config.permit_seconds} s"
+        )
+
+    def _provision_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.say(f"error: admission failed: {task.exception()}")
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    # -- the configuration file's part --------------------------------------------------------
+
+    async def apply_config(self) -> bool:
+        """Provision the configured devices, import the CSVs, set groups, publish prices.
+        Returns False if something in it could not be done (each problem is printed)."""
+        from zse.provisioning import LifecycleState  # noqa: PLC0415
+
+        ok = True
+        for path in self.config.devices_csv:
+            ok = await self.import_csv(path) and ok
+        for entry in self.config.devices:
+            try:
+                record = self.registry.get(entry.eui64)
+            except LookupError:
+                record = None
+            except Exception:
+                record = None
+            if record is not None and record.state not in (
+                LifecycleState.NEW,
+                LifecycleState.PENDING_PROVISIONING,
+            ):
+                self.say(f"{self.name(entry.eui64)}: {record.state.value} (left as it is)")
+                continue
+            ok = (
+                await self.execute_action(
+                    self.provision(
+                        entry.eui64, entry.install_code, label=entry.label, groups=entry.groups
+                    )
+                )
+                and ok
+            )
+        for group, members in self.config.groups.items():
+            for member in members:
+                ok = await self.execute_action(self.add_to_group(member, group)) and ok
+        for priced in self.config.prices:
+            price = priced.price
+            if priced.auto_id:
+                price = dataclasses.replace(price, issuer_event_id=self.next_id())
+            ok = await self.execute_action(self.publish_price(price, priced.target)) and ok
+        return ok
+
+    async def execute_action(self, action: Awaitable[None]) -> bool:
+        try:
+            await action
+        except Exception as exc:
+            self.say(f"error: {exc}")
+            return False
+        return True
+
+    async def import_csv(self, path: Path) -> bool:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            self.say(f"error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+            return False
+        report = await self.registry.import_csv(lines)
+        for problem in report.errors:
+            self.say(f"error: {path}: {problem}")
+        self.say(f"{path}: {len(report.registered)} registered, {len(report.errors)} refused")
+        for eui64 in report.registered:
+            await self.provision(eui64, None)
+        return not report.errors
+
+    async def add_to_group(self, eui64: str, group: str) -> None:
+        record = self.registry.get(eui64)
+        if group not in record.groups:
+            await self.registry.set_groups(eui64, {*record.groups, group})
+
+    async def publish_price(self, price: Any, target: Target) -> None:
+        result = await self.esi.publish_price(price, **target.kwargs())
+        self.say(describe_result(result, self.name))
+
+
+def _ieee(canonical: str) -> Any:
+    from zse.installcode import parse_eui64  # noqa: PLC0415
+
+    return parse_eui64(canonical)
+
+
+def describe_result(result: Any, name: Callable[[str], str] = str) -> str:
+    """One line for a :class:`~zse.roles.esi.SendResult`."""
+    head = f"{result.what} to {result.target}"
+    if result.multicast:
+        return f"{head}: sent (one unacknowledged frame)"
+    parts = [f"{len(result.delivered)} delivered"]
+    for label, outcome in (("offline", result.offline), ("skipped", result.skipped)):
+        parts.append(f"{len(outcome)} {label}")
+    text = f"{head}: {', '.join(parts)}"
+    details = [
+        f"{name(o.device)} {o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
+        for o in result.outcomes
+        if o.outcome.value != "delivered"
+    ]
+    return text + ("; " + "; ".join(details) if details else "")
+
+
+def describe_event(  # noqa: PLR0911 - one line per kind of event
+    event: Any, name: Callable[[str], str] = str
+) -> str | None:
+    """One line for an ESI event (None: not worth a line)."""
+    kind = type(event).__name__
+    if kind == "DeviceJoined":
+        return f"{name(event.device)} joined (NWK 0x{event.nwk:04X})"
+    if kind == "DeviceLeft":
+        return f"{name(event.device)} left the network"
+    if kind == "KeyEstablished":
+        return f"{name(event.device)} key established (CBKE suite {event.suite})"
+    if kind == "KeyEstablishmentEnded":
+        why = event.status or "timed out"
+        return f"{name(event.device)} key establishment failed: {why}"
+    if kind == "LifecycleChanged":
+        if event.from_state is event.to_state:
+            return None
+        return (
+            f"{name(event.device)} {event.from_state.value} -> {event.to_state.value} "
+            f"({event.event.value})"
+        )
+    if kind == "LifecycleRefused":
+        state = event.state.value if event.state is not None else "unregistered"
+        return f"{name(event.device)} {event.event.value} refused in {state}: {event.reason}"
+    if kind == "MessageConfirmed":
+        return f"{name(event.device)} confirmed message {event.message.message_id}"
+    if kind == "ReportReceived":
+        from zse.drlc import Status  # noqa: PLC0415
+
+        try:
+            status = Status(event.report.event_status).name.lower().replace("_", " ")
+        except ValueError:
+            status = f"status 0x{event.report.event_status:02X}"
+        signed = " (signature verified)" if event.signed else ""
+        return (
+            f"{name(event.device)} load control event {event.report.issuer_event_id}: "
+            f"{status}{signed}"
+        )
+    if kind == "PriceAcknowledged":
+        source = event.source_ieee or f"0x{event.source_nwk:04X}"
+        return f"{source} acknowledged price {event.issuer_event_id}"
+    return f"{kind}: {event}"
+
+
+# -- the commands (a click group run inside the session) ----------------------------------------
+
+
+class _IntType(click.ParamType):  # type: ignore[type-arg]
+    """An integer written in decimal or hex (``0x0E01``)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return int(str(value), 0)
+        except ValueError:
+            self.fail(f"{value!r} is not an integer (decimal or 0x hex)", param, ctx)
+
+
+INT = _IntType()
+
+
+def _target_options(*, enrollment: bool = False) -> Callable[[F], F]:
+    def decorate(function: F) -> F:
+        options = [
+            click.option("--device", "-d", help="One device (EUI-64): unicast, APS-encrypted."),
+            click.option("--group", "-g", help="A registry group: one unicast per member."),
+            click.option("--zigbee-group", type=INT, help="A ZigBee group id (one frame)."),
+            click.option("--broadcast", is_flag=True, help="Every rx-on device (one frame)."),
+        ]
+        if enrollment:
+            options.append(
+                click.option("--enrollment-group", type=INT, help="Utility enrollment group 1-255.")
+            )
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _target(**given: Any) -> dict[str, Any]:
+    chosen = {k: v for k, v in given.items() if v not in (None, False)}
+    if len(chosen) != 1:
+        raise click.UsageError(
+            "give exactly one target: --device, --group, --zigbee-group"
+            + (", --enrollment-group" if "enrollment_group" in given else "")
+            + " or --broadcast"
+        )
+    return chosen
+
+
+class _Shell(click.Group):
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_text("COMMAND [ARGS]... (help COMMAND for its options)")
+
+
+@click.group(cls=_Shell, context_settings={"help_option_names": ["-h", "--help"]})
+def SHELL() -> None:  # noqa: N802 - a constant: the shell's command table
+    """The ESI's commands (one a line)."""
+
+
+@SHELL.command("help")
+@click.argument("command", required=False)
+def _help(command: str | None) -> None:
+    """List the commands, or show one command's options."""
+    with click.Context(SHELL, info_name="") as ctx:
+        if command is None:
+            click.echo(SHELL.get_help(ctx))
+            return
+        sub = SHELL.get_command(ctx, command)
+        if sub is None:
+            raise click.UsageError(f"no command {command!r}")
+        with click.Context(sub, info_name=command, parent=ctx) as sub_ctx:
+            click.echo(sub.get_help(sub_ctx))
+
+
+@SHELL.command()
+@click.argument("eui64")
+@click.argument("install_code", required=False)
+@click.option("--label", default="", help="A name for the device.")
+@click.option("--group", "groups", multiple=True, help="A registry group (repeatable).")
+def provision(eui64: str, install_code: str | None, label: str, groups: tuple[str, ...]) -> Action:
+    """Admit a device by MAC address and install code (SE 5.4.8.1); the code may be left
+    out for a device already registered."""
+
+    async def run(session: Session) -> None:
+        await session.provision(eui64, install_code, label=label, groups=groups)
+
+    return run
+
+
+@SHELL.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path))
+def import_(csv_file: Path) -> Action:
+    """Register and provision devices from a CSV file: eui64,install_code[,label[,groups]]
+    (groups separated by ';'). Bad rows are reported by line and skipped."""
+
+    async def run(session: Session) -> None:
+        if not await session.import_csv(csv_file):
+            raise CommandError(f"{csv_file}: some rows were refused")
+
+    return run
+
+
+@SHELL.command()
+@click.argument("eui64")
+def deprovision(eui64: str) -> Action:
+    """Remove a device: the registry moves it on, and the device is asked to leave."""
+
+    async def run(session: Session) -> None:
+        record = await session.esi.deprovision(eui64)
+        state = record.state.value if record is not None else "removed"
+        session.say(f"deprovisioned {session.name(str(_ieee(record.eui64)))}: {state}")
+
+    return run
+
+
+@SHELL.command()
+@click.option("--group", "-g", help="Only this registry group.")
+def devices(group: str | None) -> Action:
+    """The registry: every device's state, label and groups."""
+
+    async def run(session: Session) -> None:
+        records = session.registry.devices(group=group)
+        if not records:
+            session.say("no devices" + (f" in group {group!r}" if group else ""))
+        for record in records:
+            groups = ",".join(sorted(record.groups)) or "-"
+            joined = "on the network" if record.joined else "not on the network"
+            session.say(
+                f"{_ieee(record.eui64)!s}  {record.state.value:<24} {joined:<19} "
+                f"groups {groups:<16} {record.label}"
+            )
+
+    return run
+
+
+@SHELL.command()
+@click.argument("eui64")
+@click.argument("groups", nargs=-1)
+def groups(eui64: str, groups: tuple[str, ...]) -> Action:
+    """Set a device's registry groups (none: take it out of every group)."""
+
+    async def run(session: Session) -> None:
+        record = await session.registry.set_groups(eui64, groups)
+        session.say(f"{session.name(str(_ieee(record.eui64)))}: groups {sorted(record.groups)}")
+
+    return run
+
+
+@SHELL.command()
+@click.argument("amount")
+@click.option("--label", default="", help="Rate label (up to 12 bytes).")
+@click.option("--tier", type=click.IntRange(0, 15), default=1, show_default=True)
+@click.option("--tiers", type=click.IntRange(0, 15), default=1, show_default=True)
+@click.option("--id", "issuer_event_id", type=INT, help="Issuer event id (default: from time).")
+@click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
+@click.option("--duration", type=INT, default=0xFFFF, help="Minutes (default: until changed).")
+@_target_options()
+def price(  # noqa: PLR0917 - click passes options positionally
+    amount: str,
+    label: str,
+    tier: int,
+    tiers: int,
+    issuer_event_id: int | None,
+    start: int,
+    duration: int,
+    **target: Any,
+) -> Action:
+    """Publish a price (D.4.2.4.1), e.g. ``price 0.2451 --label Peak --broadcast``; the
+    decimals give the trailing digit, the currency and provider come from the configuration."""
+    where = _target(**target)
+
+    async def run(session: Session) -> None:
+        event = parse_price(
+            amount,
+            rate_label=label,
+            issuer_event_id=issuer_event_id if issuer_event_id is not None else session.next_id(),
+            provider_id=session.config.provider_id,
+            currency=session.config.currency,
+            price_tier=tier,
+            number_of_price_tiers=tiers,
+            register_tier=tier,
+            start_time=start,
+            duration_in_minutes=duration,
+        )
+        result = await session.esi.publish_price(event, **where)
+        session.say(describe_result(result, session.name))
+
+    return run
+
+
+_IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+@SHELL.command()
+@click.argument("text")
+@click.option("--id", "message_id", type=INT, help="Message id (default: from time).")
+@click.option("--duration", type=INT, default=0xFFFF, help="Minutes (default: until changed).")
+@click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
+@click.option("--importance", type=click.Choice(list(_IMPORTANCE)), default="low")
+@click.option("--confirm", is_flag=True, help="Ask the user to confirm it.")
+@_target_options()
+def message(  # noqa: PLR0917 - click passes options positionally
+    text: str,
+    message_id: int | None,
+    duration: int,
+    start: int,
+    importance: str,
+    confirm: bool,
+    **target: Any,
+) -> Action:
+    """Display a message (D.5.2.3.1); confirmations are printed as they arrive."""
+    where = _target(**target)
+
+    async def run(session: Session) -> None:
+        from zse.messaging import Message  # noqa: PLC0415
+
+        msg = Message(
+            message_id=message_id if message_id is not None else session.next_id(),
+            text=text,
+            start_time=start,
+            duration_in_minutes=duration,
+            importance=_IMPORTANCE[importance],
+            confirmation_required=confirm,
+        )
+        result = await session.esi.send_message(msg, **where)
+        session.say(describe_result(result, session.name))
+
+    return run
+
+
+@SHELL.command("cancel-message")
+@click.argument("message_id", type=INT)
+@_target_options()
+def cancel_message(message_id: int, **target: Any) -> Action:
+    """Cancel a message (D.5.2.3.2)."""
+    where = _target(**target)
+
+    async def run(session: Session) -> None:
+        result = await session.esi.cancel_message(message_id, **where)
+        session.say(describe_result(result, session.name))
+
+    return run
+
+
+@SHELL.command("load-control")
+@click.option("--duration", type=INT, required=True, help="Minutes (1-1440).")
+@click.option("--id", "issuer_event_id", type=INT, help="Issuer event id (default: from time).")
+@click.option("--device-class", type=INT, default=0x0FFF, show_default=True, help="Bitmap.")
+@click.option("--criticality", type=INT, default=1, show_default=True, help="1-15.")
+@click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
+@click.option("--duty-cycle", type=INT, help="Percent 0-100.")
+@click.option("--load-adjustment", type=INT, help="Average load adjustment, percent.")
+@click.option("--cooling-offset", type=float, help="Cooling temperature offset, degrees C.")
+@click.option("--heating-offset", type=float, help="Heating temperature offset, degrees C.")
+@click.option("--randomize-start", is_flag=True)
+@click.option("--randomize-end", is_flag=True)
+@_target_options(enrollment=True)
+def load_control(  # noqa: PLR0917 - click passes options positionally
+    duration: int,
+    issuer_event_id: int | None,
+    device_class: int,
+    criticality: int,
+    start: int,
+    duty_cycle: int | None,
+    load_adjustment: int | None,
+    cooling_offset: float | None,
+    heating_offset: float | None,
+    randomize_start: bool,
+    randomize_end: bool,
+    **target: Any,
+) -> Action:
+    """Send a Load Control Event (D.2.2.3.1); status reports are printed as they arrive."""
+    where = _target(**target)
+
+    async def run(session: Session) -> None:
+        from zse.drlc import LoadControlEvent  # noqa: PLC0415
+
+        options: dict[str, int] = {}
+        if duty_cycle is not None:
+            options["duty_cycle"] = duty_cycle
+        if load_adjustment is not None:
+            options["average_load_adjustment_percentage"] = load_adjustment
+        if cooling_offset is not None:
+            options["cooling_temperature_offset"] = round(cooling_offset * 10)
+        if heating_offset is not None:
+            options["heating_temperature_offset"] = round(heating_offset * 10)
+        event = LoadControlEvent(
+            issuer_event_id=issuer_event_id if issuer_event_id is not None else session.next_id(),
+            device_class=device_class,
+            start_time=start,
+            duration_in_minutes=duration,
+            criticality_level=criticality,
+            event_control=int(randomize_start) | int(randomize_end) << 1,
+            **options,
+        )
+        problems = event.problems()
+        if problems:
+            raise CommandError("load control event: " + "; ".join(problems))
+        result = await session.esi.send_load_control(event, **where)
+        session.say(describe_result(result, session.name))
+
+    return run
+
+
+@SHELL.command("cancel-load-control")
+@click.argument("issuer_event_id", type=INT)
+@_target_options(enrollment=True)
+def cancel_load_control(issuer_event_id: int, **target: Any) -> Action:
+    """Cancel a Load Control Event (D.2.2.3.2)."""
+    where = _target(**target)
+
+    async def run(session: Session) -> None:
+        result = await session.esi.cancel_load_control(issuer_event_id, **where)
+        session.say(describe_result(result, session.name))
+
+    return run
+
+
+_STATES = {
+    "joined": "is on the network",
+    "ready": "is meter ready",
+    "gone": "is de-provisioned",
+}
+
+
+@SHELL.command()
+@click.argument("what", type=click.Choice(list(_STATES)))
+@click.argument("eui64")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds.")
+def wait(what: str, eui64: str, timeout: float) -> Action:
+    """Wait until a device joined, is METER_READY (CBKE done) or de-provisioned."""
+
+    async def run(session: Session) -> None:
+        from zse.provisioning import LifecycleState  # noqa: PLC0415
+
+        session.registry.get(eui64)  # unknown devices fail now
+
+        def check() -> bool:
+            record = session.registry.get(eui64)
+            if what == "joined":
+                return bool(record.joined)
+            if what == "ready":
+                return record.state is LifecycleState.METER_READY
+            return record.state is LifecycleState.DEPROVISION_COMPLETE
+
+        if not await session.wait_until(check, timeout):
+            raise CommandError(f"{eui64} still not {what} after {timeout:g} s")
+        session.say(
+            f"{session.name(str(_ieee(session.registry.get(eui64).eui64)))} {_STATES[what]}"
+        )
+
+    return run
+
+
+@SHELL.command()
+@click.argument("seconds", type=float)
+def sleep(seconds: float) -> Action:
+    """Let the ESI run for a while (scripts)."""
+
+    async def run(session: Session) -> None:
+        await asyncio.sleep(seconds)
+
+    return run
+
+
+@SHELL.command()
+def status() -> Action:
+    """The radio, the network and the registry in one glance."""
+
+    async def run(session: Session) -> None:
+        for line in describe_network(session.esi.app):
+            session.say(line)
+        counts: dict[str, int] = {}
+        for record in session.registry.devices():
+            counts[record.state.value] = counts.get(record.state.value, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"
+        session.say(f"registry: {summary}")
+
+    return run
+
+
+@SHELL.command(name="quit")
+def quit_() -> Action:
+    """Stop the ESI and exit."""
+
+    async def run(session: Session) -> None:
+        session.quit = True
+
+    return run
+
+
+SHELL.add_command(quit_, "exit")
+
+
+def describe_network(app: Any) -> list[str]:
+    """The coordinator and network, as the status line and the start banner print them."""
+    node, network = app.state.node_info, app.state.network_info
+    return [
+        f"coordinator {node.ieee} (NWK 0x{int(node.nwk):04X})",
+        f"network: PAN 0x{int(network.pan_id):04X}, extended PAN {network.extended_pan_id}, "
+        f"channel {network.channel}",
+    ]
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
+    config: EsiConfig,
+    *,
+    credentials: Sequence[Any],
+    lines: AsyncIterator[str] | None,
+    script: bool = True,
+    out: Out = print,
+    app_factory: Any = None,
+    library_config: dict[str, Any] | None = None,
+    clock: Callable[[], int] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Start the radio and the ESI, apply ``config``, then run ``lines`` (or, with
+    ``lines=None``, serve until ``stop`` is set); returns the exit status."""
+    from zse.cli._radio import (  # noqa: PLC0415
+        RadioOptions,
+        RadioStartError,
+        open_application,
+        transport_for,
+    )
+    from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
+    from zse.services.endpoint import SE_ENDPOINT_ID  # noqa: PLC0415
+    from zse.services.registry import HanRegistry  # noqa: PLC0415
+    from zse.services.time import system_clock  # noqa: PLC0415
+
+    factory = app_factory or open_application
+    database = config.database or Path(DEFAULT_DATABASE)
+    options = RadioOptions(
+        radio=config.radio,
+        network=config.network,
+        zigpy_database=str(database.with_name(database.stem + "-zigpy.db")),
+        library_config=library_config or {},
+    )
+    radio = config.radio.radio or "radio"
+    out(f"starting the {radio} on {config.radio.device or 'the factory'}...")
+    try:
+        app = await factory(options)
+    except ConfigError as exc:
+        out(f"error: {exc}")
+        return 2
+    except RadioStartError as exc:
+        out(f"error: {exc}")
+        return 1
+    clock = clock or system_clock
+    registry = None
+    esi = None
+    session = None
+    try:
+        mismatch = _credentials_mismatch(credentials, app.state.node_info.ieee)
+        if mismatch:
+            out(f"error: {mismatch}")
+            return 2
+        registry = await HanRegistry.open(database)
+        esi = EnergyServiceInterface(
+            app,
+            credentials=credentials,
+            registry=registry,
+            clock=clock,
+            permit_seconds=config.permit_seconds,
+        )
+        await esi.start()
+        session = Session(esi, config, out, clock)
+        esi.on_event(session.on_event)
+        for line in describe_network(app):
+            out(line)
+        out(f"registry: {database} ({len(registry.devices())} devices)")
+        if config.interpan:
+            transport = await transport_for(app, endpoint=SE_ENDPOINT_ID, register=False)
+            await esi.serve_interpan(transport)
+            out("inter-PAN: answering Get Current Price")
+        configured = await session.apply_config()
+        out("ESI running" + ("" if lines is None else " (type help for the commands)"))
+        if not configured and script and lines is not None:
+            out("stopping: the configuration could not be applied in full")
+            return 1
+        if lines is None:
+            await (stop or asyncio.Event()).wait()
+            return 0
+        return await session.run_commands(lines, script=script)
+    finally:
+        if session is not None:
+            await session.close()
+        if esi is not None:
+            await esi.stop()
+        if registry is not None:
+            await registry.close()
+        with contextlib.suppress(Exception):
+            await app.shutdown()
+        out("ESI stopped")
+
+
+def _credentials_mismatch(credentials: Sequence[Any], ieee: Any) -> str | None:
+    """Why the credentials cannot serve this radio (their subject must be its EUI-64)."""
+    own = bytes(ieee)[::-1]
+    for creds in credentials:
+        if creds.eui64 != own:
+            subject = ":".join(f"{b:02x}" for b in creds.eui64)
+            return (
+                f"the suite {creds.suite.id} credentials are for {subject} but this radio is "
+                f"{ieee}: issue credentials for it (zse cert issue --eui64 {ieee})"
+            )
+    return None
+
+
+def load_credentials(paths: Iterable[Path]) -> list[Any]:
+    """The ESI's CBKE credentials; :class:`ConfigError` for a missing, unreadable or invalid
+    file, or two files for one suite."""
+    from zse.cbke.credentials import Credentials  # noqa: PLC0415
+    from zse.errors import DecodeError  # noqa: PLC0415
+
+    found: list[Any] = []
+    for path in paths:
+        try:
+            creds = Credentials.load(path)
+        except DecodeError as exc:
+            raise ConfigError(f"credentials {path}: {exc}") from None
+        if any(c.suite.id == creds.suite.id for c in found):
+            raise ConfigError(f"credentials {path}: a second file for suite {creds.suite.id}")
+        found.append(creds)
+    if not found:
+        raise ConfigError(
+            "the ESI needs CBKE credentials: --credentials FILE (from your CA, or "
+            "`zse cert issue` for test devices) or [esi] credentials in the configuration"
+        )
+    return found
+
+
+async def _stdin_lines(interactive: bool) -> AsyncIterator[str]:
+    """Lines from stdin, read by a daemon thread (so a pending read never blocks exit)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def reader() -> None:
+        while True:
+            try:
+                line = input(PROMPT) if interactive else sys.stdin.readline()
+            except (EOFError, KeyboardInterrupt, OSError, ValueError):
+                line = ""
+            if not interactive and line == "":
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+                return
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+            if interactive and line == "":
+                continue
+
+    thread = threading.Thread(target=reader, name="zse-esi-stdin", daemon=True)
+    thread.start()
+    while (line := await queue.get()) is not None:
+        yield line
+
+
+async def _file_lines(lines: list[str]) -> AsyncIterator[str]:
+    for line in lines:
+        yield line
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _factory(spec: str | None) -> Any:
+    if spec is None:
+        return None
+    module, _, attribute = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        _fail(f"--app-factory {spec}: {exc}")
+
+
+@click.command()
+@click.option("--radio", type=click.Choice(list(RADIOS)), help="ezsp (bellows) or znp (zigpy-znp).")
+@click.option("--device", help="The stick's serial port, e.g. /dev/ttyUSB0.")
+@click.option("--baudrate", type=click.IntRange(1200, 4_000_000), help="Serial speed.")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), help="A TOML configuration."
+)
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"The HAN registry (SQLite; default {DEFAULT_DATABASE}).",
+)
+@click.option(
+    "--credentials",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The ESI's CBKE credentials JSON (repeat for suites 1 and 2).",
+)
+@click.option("--form", is_flag=True, help="Form a new network (every device must join again).")
+@click.option(
+    "--commands",
+    "commands_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Run the commands of this file (a script), then stop.",
+)
+@click.option("--serve", is_flag=True, help="Read no commands; run until Ctrl-C or SIGTERM.")
+@click.option("--log-level", type=click.Choice(["warning", "info", "debug"]), default="warning")
+@click.option("--app-factory", hidden=True, help="MODULE:ATTR of an async application factory.")
+def esi(  # noqa: PLR0917 - click passes options positionally
+    radio: str | None,
+    device: str | None,
+    baudrate: int | None,
+    config_path: Path | None,
+    database: Path | None,
+    credentials: tuple[Path, ...],
+    form: bool,
+    commands_path: Path | None,
+    serve: bool,
+    log_level: str,
+    app_factory: str | None,
+) -> None:
+    """Run an ESI (meter, Trust Center) on a real EZSP or Z-Stack coordinator."""
+    try:
+        config = load_config(config_path) if config_path is not None else EsiConfig()
+        config = config.override(
+            radio=radio,
+            device=device,
+            baudrate=baudrate,
+            database=database,
+            credentials=credentials,
+            form=form or None,
+        )
+        factory = _factory(app_factory)
+        if factory is None:
+            if config.radio.radio is None or config.radio.device is None:
+                raise ConfigError(
+                    "give the radio and its serial port: --radio ezsp|znp --device PATH "
+                    "(or [radio] type and device in the configuration)"
+                )
+            from zse.cli._radio import application_class  # noqa: PLC0415
+
+            application_class(config.radio.radio)  # a missing extra fails here, not later
+        creds = load_credentials(config.credentials)
+        for path in config.devices_csv:
+            if not path.is_file():
+                raise ConfigError(f"devices_csv {path}: no such file")
+        if serve and commands_path is not None:
+            raise ConfigError("--serve and --commands exclude each other")
+        script_lines: list[str] | None = None
+        if commands_path is not None:
+            try:
+                script_lines = commands_path.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"cannot read {commands_path}: {exc}") from None
+    except ConfigError as exc:
+        _fail(str(exc))
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    interactive = script_lines is None and not serve and sys.stdin.isatty()
+
+    async def main() -> int:
+        lines: AsyncIterator[str] | None
+        if serve:
+            lines = None
+        elif script_lines is not None:
+            lines = _file_lines(script_lines)
+        else:
+            lines = _stdin_lines(interactive)
+        stop = asyncio.Event()
+        if serve:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+        return await run_esi(
+            config,
+            credentials=creds,
+            lines=lines,
+            script=not interactive,
+            out=click.echo,
+            app_factory=factory,
+            stop=stop,
+        )
+
+    try:
+        status = asyncio.run(main())
+    except KeyboardInterrupt:
+        status = 0
+    sys.exit(status)

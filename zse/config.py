@@ -1,0 +1,483 @@
+"""The ESI's configuration file (TOML): radio, network, credentials, devices, groups, prices.
+
+``python -m zse esi --config esi.toml`` reads it (with :mod:`tomllib`); command-line options
+override the ``[radio]`` values. Everything is checked here, before any radio is opened, and a
+problem raises :class:`ConfigError` naming the file, the table and the key::
+
+    [radio]
+    type = "ezsp"                    # or "znp"
+    device = "/dev/ttyUSB0"
+    baudrate = 115200                # optional
+    ezsp_key_table_size = 16         # optional, EZSP only: link keys kept by the NCP
+
+    [network]
+    form = false                     # true: form a new network (every device joins again)
+    channel = 15                     # used only when a network is formed
+    pan_id = 0x1A2B
+    extended_pan_id = "00:0d:6f:ff:fe:00:12:34"
+
+    [esi]
+    credentials = ["esi-suite1.json"]   # `zse cert issue` output, or your CA's
+    database = "han.db"                 # the HAN registry (SQLite); relative to this file
+    permit_seconds = 254              # joining window per admission (zigpy: at most 254)
+    devices_csv = ["devices.csv"]       # eui64,install_code[,label[,group;group]]
+    interpan = true                     # answer Get Current Price over inter-PAN
+    provider_id = 1
+    currency = 840                      # ISO 4217 numeric
+
+    [[devices]]
+    eui64 = "00:0d:6f:00:0a:00:00:01"
+    install_code = "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"
+    label = "kitchen display"
+    groups = ["street-7"]
+
+    [groups]
+    street-7 = ["00:0d:6f:00:0a:00:00:02"]   # more members, by EUI-64
+
+    [[prices]]
+    price = "0.2451"                 # per unit of measure; the decimals give the trailing digit
+    rate_label = "Peak"
+    group = "street-7"               # or device = "...", zigbee_group = 0x0E01; default broadcast
+
+Relative paths are relative to the configuration file. Unknown keys are refused (a typo must
+not silently drop a setting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zse.errors import DecodeError, ZseError
+from zse.installcode import InstallCode, parse_eui64
+from zse.price import DURATION_UNTIL_CHANGED, START_NOW, PriceEvent
+
+__all__ = [
+    "RADIOS",
+    "ConfigError",
+    "DeviceEntry",
+    "EsiConfig",
+    "NetworkSettings",
+    "PriceEntry",
+    "RadioSettings",
+    "Target",
+    "load_config",
+    "parse_config",
+    "parse_price",
+]
+
+#: The radios ``--radio`` accepts, and the extra that installs each one's library.
+RADIOS: dict[str, str] = {"ezsp": "bellows", "znp": "zigpy-znp"}
+#: zigpy's permit() takes at most 254 s (a ZDO Mgmt_Permit_Joining_req limit, 0xFF = forever).
+DEFAULT_PERMIT_SECONDS = 254
+DEFAULT_CURRENCY = 840
+DEFAULT_PROVIDER_ID = 1
+_CHANNELS = range(11, 27)
+
+
+class ConfigError(ZseError, ValueError):
+    """A configuration file or option that cannot be used; the message says where."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RadioSettings:
+    """Which coordinator to open: ``radio`` ("ezsp" or "znp") on serial port ``device``."""
+
+    radio: str | None = None
+    device: str | None = None
+    baudrate: int | None = None
+    ezsp_key_table_size: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSettings:
+    """Use the stick's network, or ``form`` a new one (with these values where given)."""
+
+    form: bool = False
+    channel: int | None = None
+    pan_id: int | None = None
+    extended_pan_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a send goes: one of the facade's targets (``kind`` is its keyword)."""
+
+    kind: str  # device | group | zigbee_group | enrollment_group | broadcast
+    value: Any = True
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword argument of the facade's send methods."""
+        return {self.kind: self.value}
+
+    def __str__(self) -> str:
+        if self.kind == "broadcast":
+            return "broadcast"
+        if self.kind == "zigbee_group":
+            return f"ZigBee group 0x{self.value:04X}"
+        return f"{self.kind.replace('_', ' ')} {self.value}"
+
+
+BROADCAST = Target("broadcast")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceEntry:
+    """A device to provision: MAC address (as zigpy prints it), install code, label, groups."""
+
+    eui64: str
+    install_code: str
+    label: str = ""
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PriceEntry:
+    """A price to publish at start, and where to."""
+
+    price: PriceEvent
+    target: Target = BROADCAST
+    #: No issuer_event_id was given: the ESI numbers it when it publishes (from the time).
+    auto_id: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class EsiConfig:
+    """Everything ``zse esi`` needs besides the radio itself."""
+
+    source: str = "command line"
+    radio: RadioSettings = field(default_factory=RadioSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    credentials: tuple[Path, ...] = ()
+    database: Path | None = None
+    permit_seconds: int = DEFAULT_PERMIT_SECONDS
+    devices: tuple[DeviceEntry, ...] = ()
+    devices_csv: tuple[Path, ...] = ()
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    prices: tuple[PriceEntry, ...] = ()
+    interpan: bool = False
+    provider_id: int = DEFAULT_PROVIDER_ID
+    currency: int = DEFAULT_CURRENCY
+
+    def override(self, **changes: Any) -> EsiConfig:
+        """A copy with command-line values applied (``None`` or ``()`` means "not given")."""
+        given = {k: v for k, v in changes.items() if v is not None and v != ()}
+        radio = dataclasses.replace(
+            self.radio, **{k: given.pop(k) for k in ("radio", "device", "baudrate") if k in given}
+        )
+        network = self.network
+        if given.pop("form", False):
+            network = dataclasses.replace(network, form=True)
+        return dataclasses.replace(self, radio=radio, network=network, **given)
+
+
+# -- parsing --------------------------------------------------------------------------------
+
+_TABLES = {
+    "radio": {"type", "device", "baudrate", "ezsp_key_table_size"},
+    "network": {"form", "channel", "pan_id", "extended_pan_id"},
+    "esi": {
+        "credentials",
+        "database",
+        "permit_seconds",
+        "devices_csv",
+        "interpan",
+        "provider_id",
+        "currency",
+    },
+    "devices": {"eui64", "install_code", "label", "groups"},
+    "prices": {
+        "price",
+        "rate_label",
+        "issuer_event_id",
+        "provider_id",
+        "currency",
+        "unit_of_measure",
+        "price_tier",
+        "number_of_price_tiers",
+        "register_tier",
+        "start_time",
+        "duration_in_minutes",
+        "device",
+        "group",
+        "zigbee_group",
+        "broadcast",
+    },
+}
+
+
+class _Reader:
+    """Typed access to one table, with errors naming the file, table and key."""
+
+    def __init__(self, source: str, where: str, table: Any, allowed: set[str]) -> None:
+        self.source = source
+        self.where = where
+        if not isinstance(table, dict):
+            self.fail(f"must be a table, got {type(table).__name__}")
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            self.fail(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+        self.table: dict[str, Any] = table
+
+    def fail(self, message: str, key: str | None = None) -> None:
+        place = self.where if key is None else f"{self.where} {key}"
+        raise ConfigError(f"{self.source}: {place}: {message}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        value = self.table.get(key, default)
+        if value is default:
+            return value
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            self.fail(f"expected {kinds[0].__name__}, got a boolean", key)
+        if not isinstance(value, kinds):
+            self.fail(f"expected {kinds[0].__name__}, got {type(value).__name__}", key)
+        return value
+
+    def integer(self, key: str, low: int, high: int, default: int | None = None) -> int | None:
+        value = self.get(key, int, default)
+        if value is not None and not low <= value <= high:
+            self.fail(f"{value} is outside {low}..{high}", key)
+        return value  # type: ignore[no-any-return]
+
+    def number(self, key: str, low: int, high: int, default: int) -> int:
+        value = self.integer(key, low, high, default)
+        assert value is not None
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.get(key, (list, str), [])
+        items = [value] if isinstance(value, str) else value
+        if not all(isinstance(item, str) and item for item in items):
+            self.fail("expected a list of non-empty strings", key)
+        return tuple(items)
+
+    def eui64(self, key: str, text: Any) -> str:
+        if not isinstance(text, str):
+            self.fail(f"expected an EUI-64 string, got {type(text).__name__}", key)
+        try:
+            return str(parse_eui64(text))
+        except DecodeError as exc:
+            self.fail(str(exc), key)
+            raise  # fail() raised
+
+
+def parse_price(
+    text: str | int | float,
+    *,
+    rate_label: str = "",
+    issuer_event_id: int,
+    provider_id: int = DEFAULT_PROVIDER_ID,
+    currency: int = DEFAULT_CURRENCY,
+    unit_of_measure: int = 0,
+    price_tier: int = 1,
+    number_of_price_tiers: int = 1,
+    register_tier: int = 1,
+    start_time: int = START_NOW,
+    duration_in_minutes: int = DURATION_UNTIL_CHANGED,
+) -> PriceEvent:
+    """A :class:`~zse.price.PriceEvent` from a decimal price as people write it ("0.2451"):
+    the digits after the point become the Price Trailing Digit (D.4.2.4.1.1.7). Raises
+    :class:`ConfigError` for what does not fit the Publish Price fields."""
+    try:
+        amount = decimal.Decimal(str(text).strip())
+    except decimal.InvalidOperation:
+        raise ConfigError(f"price {text!r} is not a decimal number") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigError(f"price {text!r} must be a non-negative number")
+    exponent = amount.as_tuple().exponent
+    digits = max(0, -int(exponent))
+    if digits > 15:
+        raise ConfigError(f"price {text!r} has {digits} decimals; at most 15")
+    value = int(amount.scaleb(digits))
+    label = rate_label.encode("utf-8")
+    try:
+        return PriceEvent(
+            provider_id=provider_id,
+            rate_label=label,
+            issuer_event_id=issuer_event_id,
+            unit_of_measure=unit_of_measure,
+            currency=currency,
+            price_trailing_digit=digits,
+            price_tier=price_tier,
+            number_of_price_tiers=number_of_price_tiers,
+            register_tier=register_tier,
+            start_time=start_time,
+            duration_in_minutes=duration_in_minutes,
+            price=value,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"price {text!r}: {exc}") from None
+
+
+def _target(reader: _Reader) -> Target:
+    chosen = [k for k in ("device", "group", "zigbee_group", "broadcast") if k in reader.table]
+    if len(chosen) > 1:
+        reader.fail(f"give at most one target, got {' and '.join(chosen)}")
+    if not chosen:
+        return BROADCAST
+    kind = chosen[0]
+    if kind == "device":
+        return Target("device", reader.eui64("device", reader.table["device"]))
+    if kind == "group":
+        return Target("group", reader.get("group", str))
+    if kind == "zigbee_group":
+        return Target("zigbee_group", reader.integer("zigbee_group", 0x0001, 0xFFF7))
+    if reader.get("broadcast", bool) is not True:
+        reader.fail("broadcast = false: give a device, group or zigbee_group instead")
+    return BROADCAST
+
+
+def _path(base: Path, text: str) -> Path:
+    path = Path(os.path.expanduser(text))
+    return path if path.is_absolute() else base / path
+
+
+def parse_config(text: str, *, source: str = "config", base: Path | None = None) -> EsiConfig:
+    """Parse and check a configuration (TOML text); paths are relative to ``base``."""
+    base = base if base is not None else Path.cwd()
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not TOML: {exc}") from None
+    unknown = sorted(set(document) - {*_TABLES, "groups"})
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown table or key {unknown[0]!r} "
+            f"(known: {', '.join(sorted({*_TABLES, 'groups'}))})"
+        )
+    radio = _Reader(source, "[radio]", document.get("radio", {}), _TABLES["radio"])
+    kind = radio.get("type", str)
+    if kind is not None and kind not in RADIOS:
+        radio.fail(f"{kind!r} is not a radio zse drives (use {' or '.join(RADIOS)})", "type")
+    radio_settings = RadioSettings(
+        radio=kind,
+        device=radio.get("device", str),
+        baudrate=radio.integer("baudrate", 1200, 4_000_000),
+        ezsp_key_table_size=radio.integer("ezsp_key_table_size", 1, 127),
+    )
+    network = _Reader(source, "[network]", document.get("network", {}), _TABLES["network"])
+    channel = network.integer("channel", _CHANNELS.start, _CHANNELS.stop - 1)
+    extended = network.get("extended_pan_id", str)
+    if extended is not None:
+        extended = network.eui64("extended_pan_id", extended)
+    network_settings = NetworkSettings(
+        form=network.get("form", bool, False),
+        channel=channel,
+        pan_id=network.integer("pan_id", 0x0001, 0xFFFE),
+        extended_pan_id=extended,
+    )
+    esi = _Reader(source, "[esi]", document.get("esi", {}), _TABLES["esi"])
+    database = esi.get("database", str)
+    provider_id = esi.number("provider_id", 0, 0xFFFFFFFF, DEFAULT_PROVIDER_ID)
+    currency = esi.number("currency", 0, 0xFFFF, DEFAULT_CURRENCY)
+    devices = _devices(source, document.get("devices", []))
+    groups = _groups(source, document.get("groups", {}))
+    prices = _prices(source, document.get("prices", []), provider_id, currency)
+    return EsiConfig(
+        source=source,
+        radio=radio_settings,
+        network=network_settings,
+        credentials=tuple(_path(base, p) for p in esi.strings("credentials")),
+        database=None if database is None else _path(base, database),
+        permit_seconds=esi.number("permit_seconds", 1, 254, DEFAULT_PERMIT_SECONDS),
+        devices=devices,
+        devices_csv=tuple(_path(base, p) for p in esi.strings("devices_csv")),
+        groups=groups,
+        prices=prices,
+        interpan=esi.get("interpan", bool, False),
+        provider_id=provider_id,
+        currency=currency,
+    )
+
+
+def _devices(source: str, items: Any) -> tuple[DeviceEntry, ...]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: devices must be an array of tables ([[devices]])")
+    found: list[DeviceEntry] = []
+    seen: set[str] = set()
+    for number, item in enumerate(items, start=1):
+        reader = _Reader(source, f"[[devices]] #{number}", item, _TABLES["devices"])
+        if "eui64" not in item or "install_code" not in item:
+            reader.fail("needs eui64 and install_code")
+        eui64 = reader.eui64("eui64", item["eui64"])
+        if eui64 in seen:
+            reader.fail(f"{eui64} is listed twice", "eui64")
+        seen.add(eui64)
+        code = reader.get("install_code", str)
+        try:
+            InstallCode.parse(code)
+        except DecodeError as exc:
+            reader.fail(str(exc), "install_code")
+        found.append(
+            DeviceEntry(
+                eui64=eui64,
+                install_code=code,
+                label=reader.get("label", str, ""),
+                groups=reader.strings("groups"),
+            )
+        )
+    return tuple(found)
+
+
+def _groups(source: str, table: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [groups] must be a table of name = [EUI-64, ...]")
+    reader = _Reader(source, "[groups]", table, set(table))
+    groups: dict[str, tuple[str, ...]] = {}
+    for name in table:
+        members = reader.get(name, list)
+        groups[name] = tuple(reader.eui64(name, member) for member in members)
+    return groups
+
+
+def _prices(source: str, items: Any, provider_id: int, currency: int) -> tuple[PriceEntry, ...]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: prices must be an array of tables ([[prices]])")
+    found: list[PriceEntry] = []
+    for number, item in enumerate(items, start=1):
+        reader = _Reader(source, f"[[prices]] #{number}", item, _TABLES["prices"])
+        if "price" not in item:
+            reader.fail('needs price (e.g. price = "0.2451")')
+        amount = reader.get("price", (str, int, float))
+        options: dict[str, Any] = {
+            "rate_label": reader.get("rate_label", str, ""),
+            "issuer_event_id": reader.integer("issuer_event_id", 0, 0xFFFFFFFF, 0),
+            "provider_id": reader.integer("provider_id", 0, 0xFFFFFFFF, provider_id),
+            "currency": reader.integer("currency", 0, 0xFFFF, currency),
+        }
+        for key, high, default in (
+            ("unit_of_measure", 0xFF, 0),
+            ("price_tier", 15, 1),
+            ("number_of_price_tiers", 15, 1),
+            ("register_tier", 15, 1),
+            ("start_time", 0xFFFFFFFF, START_NOW),
+            ("duration_in_minutes", 0xFFFF, DURATION_UNTIL_CHANGED),
+        ):
+            options[key] = reader.integer(key, 0, high, default)
+        try:
+            price = parse_price(amount, **options)
+        except ConfigError as exc:
+            reader.fail(str(exc))
+            raise
+        found.append(
+            PriceEntry(price=price, target=_target(reader), auto_id="issuer_event_id" not in item)
+        )
+    return tuple(found)
+
+
+def load_config(path: str | os.PathLike[str]) -> EsiConfig:
+    """Read and check a configuration file (:class:`ConfigError` if unreadable or wrong)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read {file}: {reason}") from None
+    return parse_config(text, source=str(file), base=file.parent)
