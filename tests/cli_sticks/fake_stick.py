@@ -95,7 +95,15 @@ class StickNcp(FakeNcp):
         if name == "addEndpoint":
             if self.network_up:
                 return {"status": INVALID_CALL}
-            self.endpoints[int(request["endpoint"])] = request
+            # the two cluster lists follow their counts without length prefixes
+            clusters = [int(c) for c in request["inputClusterList"]]
+            inputs = int(request["inputClusterCount"])
+            self.endpoints[int(request["endpoint"])] = {
+                "profile": int(request["profileId"]),
+                "device": int(request["deviceId"]),
+                "in": clusters[:inputs],
+                "out": clusters[inputs : inputs + int(request["outputClusterCount"])],
+            }
             return {"status": SUCCESS}
         if name == "getNetworkParameters":
             return {
@@ -114,7 +122,9 @@ class StickNcp(FakeNcp):
         if name == "getEui64":
             return {"eui64": NCP_EUI64}
         if name == "getConfigurationValue":
-            return {"value": 5 if request["configId"] == bt.EzspConfigId.CONFIG_SECURITY_LEVEL else 4}
+            return {
+                "value": 5 if request["configId"] == bt.EzspConfigId.CONFIG_SECURITY_LEVEL else 4
+            }
         if name == "addTransientLinkKey":
             self.transient_keys.append((request["partner"], bytes(request["transientKey"])))
         if name == "permitJoining":
