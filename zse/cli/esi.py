@@ -313,11 +313,12 @@ def describe_event(  # noqa: PLR0911 - one line per kind of event
             return None
         return (
             f"{name(event.device)} {event.from_state.value} -> {event.to_state.value} "
-            f"({event.event.value})"
+            f"({event.event.value.replace('_', ' ')})"
         )
     if kind == "LifecycleRefused":
         state = event.state.value if event.state is not None else "unregistered"
-        return f"{name(event.device)} {event.event.value} refused in {state}: {event.reason}"
+        what = event.event.value.replace("_", " ")
+        return f"{name(event.device)} {what} refused in {state}: {event.reason}"
     if kind == "MessageConfirmed":
         return f"{name(event.device)} confirmed message {event.message.message_id}"
     if kind == "ReportReceived":
