@@ -10,8 +10,6 @@ import asyncio
 import random
 from pathlib import Path
 
-import zigpy.types as zt
-
 from tests.cli_sticks.sticks_helpers import (
     CA,
     ESI_CREDENTIALS,
