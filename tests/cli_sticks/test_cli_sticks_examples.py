@@ -13,8 +13,8 @@ from zse.cbke import SUITE1
 from zse.config import load_config
 from zse.installcode import InstallCode
 from zse.roles.han import InHomeDisplay
-from zse.services.registry import HanRegistry
 from zse.services.key_establishment import eui64_bytes
+from zse.services.registry import HanRegistry
 from zse.sim import Air
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
