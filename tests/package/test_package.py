@@ -44,6 +44,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "zse.roles": ("zse.cli", *RADIOS),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc", *HIGHER_LAYERS, *RADIOS),
     "zse.messaging": ("asyncio", "aiosqlite", "zse.store", "zigpy", *HIGHER_LAYERS, *RADIOS),
+    "zse.config": ("asyncio", "zigpy.application", "zse.store", *HIGHER_LAYERS, *RADIOS),
 }
 
 
