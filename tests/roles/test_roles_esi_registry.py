@@ -16,6 +16,7 @@ from zse.messaging import Message, MessageDisplayed
 from zse.price import PriceEvent
 from zse.provisioning import IllegalTransition, LifecycleEvent, LifecycleState
 from zse.roles.esi import (
+    MAX_PERMIT_SECONDS,
     DeviceJoined,
     DeviceLeft,
     LifecycleChanged,
@@ -291,3 +292,27 @@ async def test_the_esi_serves_time_to_its_devices(tmp_path):
     assert reply.payload[12] & 0b1011 == 0b1011  # Master, Synchronized, Superseding
     assert reply.aps_encrypted  # with the CBKE key, like all SE traffic after key establishment
     await close(han)
+
+
+async def test_admission_window_is_bounded_and_does_not_block_on_slow_radios(tmp_path):
+    """zigpy allows at most 254 s; zigpy-znp holds permit_with_link_key for the whole window."""
+    han = await build(tmp_path)
+    esi = han.esi
+    try:
+        assert esi.permit_seconds == MAX_PERMIT_SECONDS == 254
+        with pytest.raises(ValueError, match="1 to 254 s, not 300"):
+            await esi.provision(EUIS["ihd"], permit_seconds=300)
+        opened: list[float] = []
+
+        async def slow_permit(ieee, key, time_s):  # as zigpy-znp behaves
+            opened.append(asyncio.get_running_loop().time())
+            await asyncio.sleep(time_s)
+
+        esi.app.permit_with_link_key = slow_permit  # type: ignore[method-assign]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await esi.provision(EUIS["thermostat"])
+        assert opened
+        assert loop.time() - started < 10  # provision returned; the window stays open
+    finally:
+        await close(han)

@@ -72,6 +72,7 @@ from zse.services.zcl import ZclPort
 from zse.store import Batch, Store
 
 __all__ = [
+    "MAX_PERMIT_SECONDS",
     "DeviceJoined",
     "DeviceLeft",
     "DeviceOutcome",
@@ -89,6 +90,11 @@ __all__ = [
     "TargetError",
     "registry_group_id",
 ]
+
+#: zigpy's limit for one joining window (802.15.4 / ZigBee permit duration, 0xFE seconds).
+MAX_PERMIT_SECONDS = 254
+#: How long provision() waits for the radio to confirm that joining is open.
+_PERMIT_RETURN_WAIT = 5.0
 
 LOGGER = logging.getLogger(__name__)
 
@@ -337,7 +343,7 @@ class EnergyServiceInterface:
         store: Store | None = None,
         endpoint_id: int = SE_ENDPOINT_ID,
         security: SecurityPolicy | None = None,
-        permit_seconds: int = 300,
+        permit_seconds: int = MAX_PERMIT_SECONDS,
         readmit: bool = True,
         executor: Executor | None = None,
         rng: random.Random | None = None,
@@ -349,6 +355,7 @@ class EnergyServiceInterface:
         self.store = store if store is not None else (registry.store if registry else None)
         self.permit_seconds = permit_seconds
         self.readmit = readmit
+        self._permits: set[asyncio.Task[None]] = set()
         self.endpoint = SeEndpoint(
             app,
             endpoint_id=endpoint_id,
@@ -411,9 +418,9 @@ class EnergyServiceInterface:
         self._interpan.clear()
         await asyncio.gather(*self._serving, return_exceptions=True)
         self._serving.clear()
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._permits]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._permits, return_exceptions=True)
         self.key_establishment.stop()
         self.messaging.stop()
         self.endpoint.stop()
@@ -472,8 +479,31 @@ class EnergyServiceInterface:
         return record
 
     async def _permit(self, ieee: t.EUI64, code: InstallCode, seconds: int | None) -> None:
+        """Open joining for ``ieee`` with its install-code key.
+
+        Radios differ: bellows returns at once, zigpy-znp only when the window closes. The
+        call is given a few seconds to fail (a refused key, a radio error, raised here); past
+        that, it finishes in the background, and a late failure is logged.
+        """
         duration = self.permit_seconds if seconds is None else seconds
-        await self.app.permit_with_link_key(ieee, t.KeyData(code.link_key), duration)
+        if not 0 < duration <= MAX_PERMIT_SECONDS:
+            raise ValueError(
+                f"joining can be opened for 1 to {MAX_PERMIT_SECONDS} s, not {duration}"
+            )
+        task = asyncio.get_running_loop().create_task(
+            self.app.permit_with_link_key(ieee, t.KeyData(code.link_key), duration)
+        )
+        done, _ = await asyncio.wait({task}, timeout=_PERMIT_RETURN_WAIT)
+        if done:
+            task.result()
+            return
+        self._permits.add(task)
+        task.add_done_callback(self._permit_done)
+
+    def _permit_done(self, task: asyncio.Task[None]) -> None:
+        self._permits.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            LOGGER.error("opening joining failed: %s", task.exception())
 
     async def deprovision(self, eui64: t.EUI64 | str) -> DeviceRecord | None:
         """Remove a device: DEPROVISION in the registry, then ask it to leave (ZDO
