@@ -113,26 +113,10 @@ def application_class(radio: str) -> type[ControllerApplication]:
 
 def _ezsp_with_se_endpoint(base: type[ControllerApplication]) -> type[ControllerApplication]:
     """bellows' application, registering the SE endpoint before the NCP's network starts."""
+    from zse.radios.ezsp import application_with_endpoints  # noqa: PLC0415 - needs bellows
 
-    class SeEzspApplication(base):  # type: ignore[misc,valid-type]
-        async def register_endpoints(self) -> None:
-            await super().register_endpoints()
-            await super().add_endpoint(esi_descriptor())
-
-        async def add_endpoint(self, descriptor: Any) -> None:
-            for created in self._created_device_endpoints:
-                if created.endpoint != descriptor.endpoint:
-                    continue
-                if created.serialize() != descriptor.serialize():
-                    raise RadioStartError(
-                        f"EZSP endpoint {descriptor.endpoint} was registered at start-up with "
-                        "another descriptor; an NCP cannot change endpoints once its network "
-                        "is up"
-                    )
-                return
-            await super().add_endpoint(descriptor)
-
-    return SeEzspApplication
+    cls: type[ControllerApplication] = application_with_endpoints(base, [esi_descriptor()])
+    return cls
 
 
 def zigpy_config(options: RadioOptions) -> dict[str, Any]:

@@ -15,6 +15,10 @@ differ by EZSP version (UG100 for EZSP < 14, the EZSP reference guide of the Sim
   in EZSP 13 and first (with a security context) from 14, so the status is found by name in
   bellows' command table rather than by position.
 
+It also holds :func:`application_with_endpoints`: an EmberZNet NCP accepts ``addEndpoint`` only
+before its network is up, while zigpy applications start the network before anyone can add an
+endpoint, so an SE endpoint must be registered during bellows' own start-up.
+
 This module is the only one in zse that touches bellows' key-table commands.
 """
 
@@ -26,9 +30,16 @@ import bellows.types as t
 from bellows.ezsp import EZSP
 from zigpy.types import EUI64
 
+from zse.errors import ZseError
 from zse.radios import KeyTableFull, LinkKeyInstallError
 
-__all__ = ["FIRST_SECURITY_MANAGER_VERSION", "install_for_application", "install_link_key"]
+__all__ = [
+    "FIRST_SECURITY_MANAGER_VERSION",
+    "EndpointConflict",
+    "application_with_endpoints",
+    "install_for_application",
+    "install_link_key",
+]
 
 #: EZSP 13 removed ``addOrUpdateKeyTableEntry`` for the security manager commands.
 FIRST_SECURITY_MANAGER_VERSION = 13
@@ -98,3 +109,38 @@ async def _free_or_own_index(api: Any, partner: EUI64) -> int:
 async def install_for_application(app: Any, partner: EUI64, key: bytes) -> None:
     """:func:`install_link_key` on a running bellows ``ControllerApplication``."""
     await install_link_key(app._ezsp, partner, key)
+
+
+class EndpointConflict(ZseError):
+    """An endpoint added after start-up differs from the one the NCP registered."""
+
+
+def application_with_endpoints(base: type[Any], descriptors: list[Any]) -> type[Any]:
+    """bellows' ``ControllerApplication`` class ``base``, registering ``descriptors`` (zigpy
+    ``SimpleDescriptor``) before the NCP's network starts.
+
+    A later ``add_endpoint`` of the same descriptor (as :class:`zse.services.endpoint.SeEndpoint`
+    does) is then taken as done; a different one for the same endpoint raises
+    :class:`EndpointConflict`, since the NCP cannot change it while its network is up.
+    """
+
+    class SeEzspApplication(base):  # type: ignore[misc]
+        async def register_endpoints(self) -> None:
+            await super().register_endpoints()
+            for descriptor in descriptors:
+                await super().add_endpoint(descriptor)
+
+        async def add_endpoint(self, descriptor: Any) -> None:
+            for created in self._created_device_endpoints:
+                if created.endpoint != descriptor.endpoint:
+                    continue
+                if created.serialize() != descriptor.serialize():
+                    raise EndpointConflict(
+                        f"EZSP endpoint {descriptor.endpoint} was registered at start-up with "
+                        "another descriptor; an NCP cannot change endpoints once its network "
+                        "is up"
+                    )
+                return
+            await super().add_endpoint(descriptor)
+
+    return SeEzspApplication
