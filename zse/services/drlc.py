@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -44,6 +45,7 @@ from zse.store import Batch, Store
 
 __all__ = [
     "DRLC",
+    "REPORT_DELAY_MAX",
     "DrlcClient",
     "DrlcServer",
     "ReportReceived",
@@ -62,6 +64,16 @@ _NO_SIGNATURE = bytes(0xFF for _ in range(SIGNATURE_SIZE))
 # Client attribute ids and ZCL types (D.2.3.2).
 _UINT8 = 0x20
 _BITMAP16 = 0x19
+_RANDOMIZATION_MAX = 60  # minutes, StartRandomizationMinutes / DurationRandomizationMinutes
+#: attribute id -> (core attribute, ZCL type, largest value accepted) (D.2.3.2.1-4).
+_CLIENT_ATTRIBUTES = {
+    0x0000: ("utility_enrollment_group", _UINT8, 0xFF),
+    0x0001: ("start_randomization_minutes", _UINT8, _RANDOMIZATION_MAX),
+    0x0002: ("duration_randomization_minutes", _UINT8, _RANDOMIZATION_MAX),
+    0x0003: ("device_class", _BITMAP16, 0xFFFF),
+}
+#: The largest random delay before a Report Event Status, seconds (``report_delay=``).
+REPORT_DELAY_MAX = 5.0
 
 
 def signature_for(report: StatusReport, credentials: Credentials | None) -> tuple[int, bytes]:
@@ -101,7 +113,11 @@ class DrlcClient:
     The application gets :class:`~zse.drlc.ApplyLoadControl` / :class:`~zse.drlc.StopLoadControl`
     through :meth:`on_event` and :meth:`events`, and may :meth:`opt_out` / :meth:`opt_in`.
     Reports are signed with ``credentials`` (suite 1) when given. With a ``store`` the table
-    survives restarts; ``namespace`` defaults to ``drlc.client/<endpoint id>``.
+    and the client attributes the ESI wrote survive restarts; ``namespace`` defaults to
+    ``drlc.client/<endpoint id>``. The ESI may write the four client attributes (D.2.3.2);
+    a write changes the targeting and randomization of the events received afterwards.
+    ``report_delay`` (seconds, at most :data:`REPORT_DELAY_MAX`; 0 = off) holds each Report
+    Event Status back by a delay drawn from ``rng`` in ``[0, report_delay]``, order kept.
     """
 
     def __init__(
@@ -121,8 +137,12 @@ class DrlcClient:
         credentials: Credentials | None = None,
         store: Store | None = None,
         namespace: str | None = None,
+        report_delay: float = 0.0,
     ) -> None:
+        if not 0 <= report_delay <= REPORT_DELAY_MAX:
+            raise ValueError(f"report_delay must be 0..{REPORT_DELAY_MAX} s, got {report_delay}")
         self.endpoint = endpoint
+        self.report_delay = report_delay
         self.server_nwk = server_nwk
         self.server_ep = server_ep
         self.clock = clock
@@ -141,7 +161,8 @@ class DrlcClient:
         self._stream: EventStream[ApplyLoadControl | StopLoadControl] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
-        self._outbox: list[tuple[int | None, Outgoing]] = []
+        #: (journal seq, report, loop time before which it is not sent)
+        self._outbox: list[tuple[int | None, Outgoing, float]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
@@ -150,6 +171,10 @@ class DrlcClient:
     async def start(self, *, get_scheduled_events: bool = True) -> None:
         """Serve the cluster, restore the table, send what was left unsent, resume running
         events, start the timer and ask the ESI for its scheduled events (D.2.3.4.4)."""
+        if self.store is not None:
+            written = await self.store.get(self.namespace, "attributes")
+            for name, value in (written or {}).items():
+                setattr(self.core, name, int(value))
         self._publish_attributes()
         self._remove = self.endpoint.add_handler(DRLC, self._on_message)
         if self.store is not None:
@@ -161,7 +186,7 @@ class DrlcClient:
                 outgoing = Outgoing(
                     report=StatusReport.from_dict(value["report"]), esis=tuple(value["esis"])
                 )
-                self._outbox.append((entry.seq, outgoing))
+                self._outbox.append((entry.seq, outgoing, self._due()))
         for action in self.core.resume():
             self._stream.emit(action)
         async with self._lock:
@@ -183,14 +208,25 @@ class DrlcClient:
             self._timer = None
 
     def _publish_attributes(self) -> None:
-        core = self.core
-        for attr, value, type_id in (
-            (0x0000, core.utility_enrollment_group, _UINT8),
-            (0x0001, core.start_randomization_minutes, _UINT8),
-            (0x0002, core.duration_randomization_minutes, _UINT8),
-            (0x0003, core.device_class, _BITMAP16),
-        ):
-            self.endpoint.set_attribute(DRLC, attr, value, type_id)
+        """Publish the client attributes, writable by the ESI (D.2.3.2)."""
+        for attr, (name, type_id, largest) in _CLIENT_ATTRIBUTES.items():
+            self.endpoint.set_attribute(DRLC, attr, getattr(self.core, name), type_id)
+            self.endpoint.set_writable(
+                DRLC,
+                attr,
+                check=functools.partial(_in_range, largest),
+                on_write=functools.partial(self._written, name),
+            )
+
+    async def _written(self, name: str, value: int) -> None:
+        """The ESI wrote a client attribute: events received from now on use it; it is
+        persisted with the table's namespace."""
+        async with self._lock:
+            setattr(self.core, name, int(value))
+            if self.store is not None:
+                written = {n: getattr(self.core, n) for n, _, _ in _CLIENT_ATTRIBUTES.values()}
+                await self.store.commit(Batch().put(self.namespace, "attributes", written))
+        LOGGER.info("DRLC client attribute %s written: %d", name, value)
 
     async def get_scheduled_events(self, *, start_time: int = 0, number_of_events: int = 0) -> None:
         """Ask the ESI for its events (D.2.3.3.2); call it after a rejoin too. The events
@@ -272,13 +308,34 @@ class DrlcClient:
                     {"report": outgoing.report.to_fields(), "esis": list(outgoing.esis)},
                 )
             seqs = list(await self.store.commit(batch))
-        self._outbox += zip(seqs, step.reports, strict=True)
+        self._outbox += (
+            (seq, out, self._due()) for seq, out in zip(seqs, step.reports, strict=True)
+        )
         await self._flush()
 
+    def _due(self) -> float:
+        """When a report queued now may leave: now, or after a random delay in
+        ``[0, report_delay]`` s so that devices answering one group or broadcast event do not
+        all answer at once. Reports keep their order, so each still leaves within
+        ``report_delay`` of its transition."""
+        if not self.report_delay:
+            return 0.0
+        return asyncio.get_running_loop().time() + self.core.rng.uniform(0, self.report_delay)
+
+    def _next_due(self) -> float | None:
+        """Seconds until the first queued report's delay is over, if it is still waiting."""
+        if not self._outbox:
+            return None
+        wait = self._outbox[0][2] - asyncio.get_running_loop().time()
+        return wait if wait > 0 else None
+
     async def _flush(self) -> None:
-        """Send queued reports in order; one that cannot be sent waits for the next flush."""
+        """Send queued reports in order; one that cannot be sent waits for the next flush,
+        one whose random delay is not over for the timer."""
         while self._outbox:
-            seq, outgoing = self._outbox[0]
+            seq, outgoing, due = self._outbox[0]
+            if due > asyncio.get_running_loop().time():
+                return
             payload = _report_payload(outgoing.report, self.credentials)
             try:
                 for esi in outgoing.esis:
@@ -306,15 +363,23 @@ class DrlcClient:
         while True:
             self._wake.clear()
             deadline = self.core.next_deadline()
-            delay = None if deadline is None else max(0, deadline - self.clock())
+            delay: float | None = None if deadline is None else max(0, deadline - self.clock())
+            wait = self._next_due()
+            if wait is not None:
+                delay = wait if delay is None else min(delay, wait)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
             if deadline is not None and self.clock() >= deadline:
                 await self._run(self.core.handle_timeout)
-            elif self._outbox:
+            if self._outbox:  # a failed send is retried; a delayed report may be due
                 async with self._lock:
                     await self._flush()
+
+
+def _in_range(largest: int, value: int) -> foundation.Status | None:
+    """A written client attribute's range check (D.2.3.2): INVALID_VALUE above it."""
+    return foundation.Status.INVALID_VALUE if value > largest else None
 
 
 @dataclass(frozen=True, kw_only=True)

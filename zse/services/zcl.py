@@ -4,7 +4,8 @@
 on the radio: handlers per cluster, server attributes answered to Read Attributes, replies
 with the request's TSN, Default Responses (ZCL 2.5.12), and matching replies to the
 endpoint's own requests. A subclass supplies :meth:`ZclEndpointBase._transmit`, and feeds
-received frames to :meth:`ZclEndpointBase._accept`.
+received frames to :meth:`ZclEndpointBase._accept`. Attributes made writable with
+:meth:`ZclEndpointBase.set_writable` take Write Attributes (ZCL 2.5.3-2.5.5).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
 __all__ = [
+    "AttributeCheck",
+    "AttributeWritten",
     "ZclEndpointBase",
     "ZclHandler",
     "ZclMessage",
@@ -140,6 +143,14 @@ ZclHandler = Callable[
 ]
 
 
+AttributeCheck = Callable[[Any], "foundation.Status | None"]
+"""Validates a value written to an attribute: None (or SUCCESS) accepts it, another status
+(INVALID_VALUE, NOT_AUTHORIZED...) refuses it."""
+
+AttributeWritten = Callable[[Any], "Awaitable[None] | None"]
+"""Told of a value written to an attribute, once it is stored."""
+
+
 class ZclPort(Protocol):
     """What a service needs from an endpoint: the ESI's :class:`~zse.services.endpoint.
     SeEndpoint` and a simulated device's endpoint both provide it."""
@@ -152,6 +163,15 @@ class ZclPort(Protocol):
 
     def set_attribute_source(
         self, cluster_id: int, attr_id: int, type_id: int, source: Callable[[], Any]
+    ) -> None: ...
+
+    def set_writable(
+        self,
+        cluster_id: int,
+        attr_id: int,
+        *,
+        check: AttributeCheck | None = None,
+        on_write: AttributeWritten | None = None,
     ) -> None: ...
 
     def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]: ...
@@ -198,6 +218,9 @@ class ZclEndpointBase:
         self.profile_id = int(descriptor.profile)
         self.attributes: dict[int, dict[int, foundation.TypeValue]] = {}
         self._sources: dict[int, dict[int, tuple[int, Callable[[], Any]]]] = {}
+        self._writable: dict[
+            int, dict[int, tuple[AttributeCheck | None, AttributeWritten | None]]
+        ] = {}
         self._handlers: dict[int, list[ZclHandler]] = {}
         self._queues: list[asyncio.Queue[ZclMessage]] = []
         self._requests: dict[tuple[int, int, int], asyncio.Future[ZclMessage]] = {}
@@ -252,6 +275,21 @@ class ZclEndpointBase:
         """Answer Read Attributes for an attribute whose value is computed when read
         (``source()``), such as the Time cluster's time."""
         self._sources.setdefault(cluster_id, {})[attr_id] = (type_id, source)
+
+    def set_writable(
+        self,
+        cluster_id: int,
+        attr_id: int,
+        *,
+        check: AttributeCheck | None = None,
+        on_write: AttributeWritten | None = None,
+    ) -> None:
+        """Let Write Attributes (ZCL 2.5.3-2.5.5) change an attribute stored with
+        :meth:`set_attribute` (its type stays the stored one). ``check(value)`` may refuse a
+        value with a status (INVALID_VALUE for one out of range); ``on_write(value)``, which
+        may be a coroutine function, is told of each value stored. Attributes not made
+        writable answer READ_ONLY."""
+        self._writable.setdefault(cluster_id, {})[attr_id] = (check, on_write)
 
     def attribute_value(self, cluster_id: int, attr_id: int) -> foundation.TypeValue | None:
         """The value Read Attributes answers for an attribute now, or None."""
@@ -430,6 +468,9 @@ class ZclEndpointBase:
         ):
             await self._read_attributes(msg)
             return
+        if not msg.is_cluster_command and msg.command_id in _WRITES:
+            await self._write_attributes(msg)
+            return
         if unicast:
             code = (
                 foundation.Status.UNSUP_CLUSTER_COMMAND
@@ -458,3 +499,110 @@ class ZclEndpointBase:
             await self.reply(
                 msg, foundation.GeneralCommand.Read_Attributes_rsp, out, cluster_specific=False
             )
+
+    async def _write_attributes(self, msg: ZclMessage) -> None:
+        """Write Attributes, its Undivided and No Response forms (ZCL 2.5.3, 2.5.4, 2.5.6)
+        answered with Write Attributes Response (ZCL 2.5.5): SUCCESS alone when every record
+        was written, else a status record per refused attribute."""
+        try:
+            records = _write_records(msg.payload)
+        except ValueError as exc:
+            LOGGER.warning("malformed Write Attributes from 0x%04X: %s", msg.src_nwk, exc)
+            if msg.group is None and not msg.broadcast:
+                await self.default_response(msg, foundation.Status.MALFORMED_COMMAND)
+            return
+        undivided = msg.command_id == foundation.GeneralCommand.Write_Attributes_Undivided
+        statuses = [self._check_write(msg.cluster_id, a, ty, v) for a, ty, v in records]
+        refused = [
+            foundation.WriteAttributesStatusRecord(status=status, attrid=attr)
+            for (attr, _, _), status in zip(records, statuses, strict=True)
+            if status != foundation.Status.SUCCESS
+        ]
+        if not (undivided and refused):
+            for (attr, _, value), status in zip(records, statuses, strict=True):
+                if status == foundation.Status.SUCCESS:
+                    await self._store_written(msg.cluster_id, attr, value)
+        if (
+            msg.command_id == foundation.GeneralCommand.Write_Attributes_No_Response
+            or msg.group is not None
+            or msg.broadcast
+        ):
+            return
+        payload = (
+            b"".join(record.serialize() for record in refused)
+            if refused
+            else foundation.Status.SUCCESS.serialize()
+        )
+        await self.reply(
+            msg, foundation.GeneralCommand.Write_Attributes_rsp, payload, cluster_specific=False
+        )
+
+    def _check_write(
+        self, cluster_id: int, attr_id: int, type_id: int, value: Any
+    ) -> foundation.Status:
+        """A write record's status, in the order of ZCL 2.5.3.3: unsupported attribute,
+        wrong data type, read only, then the attribute's own check."""
+        stored = self.attribute_value(cluster_id, attr_id)
+        if stored is None:
+            return foundation.Status.UNSUPPORTED_ATTRIBUTE
+        if int(stored.type) != type_id:
+            return foundation.Status.INVALID_DATA_TYPE
+        writable = self._writable.get(cluster_id, {}).get(attr_id)
+        if writable is None or attr_id in self._sources.get(cluster_id, {}):
+            return foundation.Status.READ_ONLY
+        check, _ = writable
+        if check is None:
+            return foundation.Status.SUCCESS
+        status = check(value)
+        return foundation.Status.SUCCESS if status is None else foundation.Status(status)
+
+    async def _store_written(self, cluster_id: int, attr_id: int, value: Any) -> None:
+        stored = self.attributes[cluster_id][attr_id]
+        self.attributes[cluster_id][attr_id] = foundation.TypeValue(type=stored.type, value=value)
+        _, on_write = self._writable[cluster_id][attr_id]
+        if on_write is not None:
+            result = on_write(value)
+            if inspect.isawaitable(result):
+                await result
+
+
+_WRITES = frozenset(
+    (
+        foundation.GeneralCommand.Write_Attributes,
+        foundation.GeneralCommand.Write_Attributes_Undivided,
+        foundation.GeneralCommand.Write_Attributes_No_Response,
+    )
+)
+
+
+def _write_records(payload: bytes) -> list[tuple[int, int, Any]]:
+    """(attribute id, data type id, value) of each write attribute record (ZCL 2.5.3.1);
+    ``ValueError`` saying where when the payload is cut short or names an unknown type."""
+    records = []
+    data = payload
+    while data:
+        offset = len(payload) - len(data)
+        if len(data) < 3:
+            raise ValueError(f"write attribute record cut short at offset {offset}")
+        attr_id = int.from_bytes(data[:2], "little")
+        type_id = data[2]
+        python_type: Any
+        try:
+            python_type = foundation.DataType.from_type_id(
+                foundation.DataTypeId(type_id)
+            ).python_type
+        except (KeyError, ValueError):
+            raise ValueError(
+                f"attribute 0x{attr_id:04X}: unknown data type 0x{type_id:02X}"
+                f" at offset {offset + 2}"
+            ) from None
+        try:
+            value, data = python_type.deserialize(data[3:])
+        except (ValueError, KeyError, IndexError) as exc:
+            raise ValueError(
+                f"attribute 0x{attr_id:04X}: value cut short at offset {offset + 3} ({exc})"
+            ) from None
+        records.append((attr_id, type_id, value))
+    if not records:
+        raise ValueError("Write Attributes without a record")
+    return records
