@@ -13,8 +13,11 @@ ESI publishes on its network) and sends Display / Cancel Message to one device o
 on the channel. A display goes over inter-PAN only if its message control's transmission bits
 say so (D.5.2.3.1.1.2: ``0b01`` normal and anonymous inter-PAN, ``0b10`` inter-PAN only).
 :class:`InterPanSeClient` is the device side: it asks for the current price, keeps the prices it
-hears in its own ``PriceSchedule``, and reports messages (refusing a display whose control says
-normal transmission only).
+hears in its own ``PriceSchedule``, and puts the messages it hears on a
+:class:`zse.messaging.MessageBoard`, the very core a joined device's ``MessagingClient`` uses, so
+scheduling, replacement, expiry and cancel follow the same rules with the same events (refusing
+a display whose control says normal transmission only). A message asking for confirmation is
+shown but cannot be confirmed: Message Confirmation is not an inter-PAN command.
 
 Every frame is encoded and decoded with :mod:`zse.clusters`. Default responses are disabled: a
 Default Response is not an inter-PAN command, so an ESI with no current price (where the network
@@ -27,6 +30,7 @@ underneath apply to everything received and sent here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -48,12 +52,15 @@ from zse.errors import InvalidFrame
 from zse.interpan._codec import MAX_ZCL_LENGTH, InterPanFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.service import InterPanService
+from zse.messaging import BoardEvent, Message, MessageBoard, MessageDisplayed, MessageError
 from zse.price import PriceEvent, PriceSchedule
 from zse.services._events import EventStream
+from zse.services.messaging import _message_from  # the wire-to-core mapping a joined device uses
 from zse.services.time import system_clock
 
 __all__ = [
     "INTERPAN_TRANSMISSIONS",
+    "InterPanAllMessagesCancelled",
     "InterPanEsi",
     "InterPanMessage",
     "InterPanMessageCancelled",
@@ -75,6 +82,8 @@ _GET_CURRENT_PRICE = Price.ServerCommandDefs.get_current_price
 _PUBLISH_PRICE = Price.ClientCommandDefs.publish_price
 _DISPLAY_MESSAGE = Messaging.ClientCommandDefs.display_message
 _CANCEL_MESSAGE = Messaging.ClientCommandDefs.cancel_message
+_DISPLAY_PROTECTED = Messaging.ClientCommandDefs.display_protected_message
+_CANCEL_ALL = Messaging.ClientCommandDefs.cancel_all_messages
 
 #: Message control transmission values that allow inter-PAN (D.5.2.3.1.1.2).
 INTERPAN_TRANSMISSIONS: Final = frozenset(
@@ -195,7 +204,9 @@ class InterPanPriceReceived:
 
 @dataclass(frozen=True, kw_only=True)
 class InterPanMessage:
-    """A device received a Display Message over inter-PAN (D.5.2.3.1)."""
+    """A device received a Display Message over inter-PAN (D.5.2.3.1), or a Display Protected
+    Message (D.5.2.3.3, ``protected``) where the deployment's whitelist lets it cross. What the
+    device shows follows as :mod:`zse.messaging` board events."""
 
     source_ieee: EUI64
     source_pan_id: int
@@ -204,6 +215,14 @@ class InterPanMessage:
     start_time: int
     duration_in_minutes: int
     message: str
+    protected: bool = False
+
+    @property
+    def confirmation_not_possible(self) -> bool:
+        """The control asks for a confirmation (D.5.2.3.1.1.2 bit 7, or bit 5 enhanced) that
+        cannot be given: Message Confirmation is not an inter-PAN command (SE B.5)."""
+        control = self.message_control
+        return bool(control.confirmation_required or control.enhanced_confirmation_required)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,7 +235,23 @@ class InterPanMessageCancelled:
     message_control: MessageControl
 
 
-ClientEvent = InterPanPriceReceived | InterPanMessage | InterPanMessageCancelled
+@dataclass(frozen=True, kw_only=True)
+class InterPanAllMessagesCancelled:
+    """A device received Cancel All Messages (D.5.2.3.4) over inter-PAN, where the
+    deployment's whitelist lets it cross; ``implementation_time`` 0 means now."""
+
+    source_ieee: EUI64
+    source_pan_id: int
+    implementation_time: int
+
+
+ClientEvent = (
+    InterPanPriceReceived
+    | InterPanMessage
+    | InterPanMessageCancelled
+    | InterPanAllMessagesCancelled
+    | BoardEvent
+)
 
 
 class InterPanEsi:
@@ -356,40 +391,88 @@ class InterPanSeClient:
     """A device's side of SE over inter-PAN: asks for the price, hears prices and messages.
 
     Call :meth:`start` to receive (events: :class:`InterPanPriceReceived`,
-    :class:`InterPanMessage`, :class:`InterPanMessageCancelled`); prices heard are kept in
-    :attr:`schedule`. ``clock()`` gives ZigBee UTCTime.
+    :class:`InterPanMessage`, :class:`InterPanMessageCancelled`,
+    :class:`InterPanAllMessagesCancelled`, then the :mod:`zse.messaging` board events
+    ``MessageScheduled`` / ``MessageDisplayed`` / ``MessageReplaced`` / ``MessageExpired`` /
+    ``MessageCancelled`` exactly as a joined ``MessagingClient`` emits them). Prices heard are
+    kept in :attr:`schedule`, messages on :attr:`board` (``capacity`` messages, SE D.5.3 rules;
+    its timers run while started). ``clock()`` gives ZigBee UTCTime; ``pin_check`` is the
+    application's PIN hook for protected messages.
     """
 
     def __init__(
-        self, service: InterPanService, *, clock: Callable[[], int] = system_clock
+        self,
+        service: InterPanService,
+        *,
+        clock: Callable[[], int] = system_clock,
+        capacity: int = 8,
+        pin_check: Callable[[str], bool] | None = None,
     ) -> None:
         self.service = service
         self.clock = clock
         self.schedule = PriceSchedule()
+        self.board = MessageBoard(capacity=capacity)
+        self.pin_check = pin_check
         self.malformed = 0
         self.refused = 0
         self._inbox = service.subscribe([PRICE, MESSAGING])
         self._tsn = itertools.count()
         self._pending: dict[int, tuple[EUI64 | None, asyncio.Future[PriceEvent]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         self._stream: EventStream[ClientEvent] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
 
     def start(self) -> None:
-        """Start receiving."""
+        """Start receiving, and the message board's timers."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run())
+            self._timer = loop.create_task(self._timers())
 
     async def close(self) -> None:
         """Stop receiving (the service stays open)."""
         self.service.unsubscribe(self._inbox)
         if self._task is not None:
             await self._task
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
 
     def current(self) -> PriceEvent | None:
         """The price in force now, among those heard."""
         return self.schedule.current(self.clock())
+
+    def current_message(self) -> Message | None:
+        """The message shown now (as of the board's last timer or command)."""
+        return self.board.current()
+
+    def showing(self) -> MessageDisplayed | None:
+        """The shown message as the application should show it (text hidden while locked)."""
+        return self.board.showing()
+
+    def unlock(self, message_id: int, pin: str) -> str:
+        """Reveal a protected message if the application's ``pin_check`` accepts ``pin``."""
+        if self.pin_check is None:
+            raise MessageError("no PIN hook: protected messages cannot be unlocked")
+        if not self.pin_check(pin):
+            raise MessageError(f"PIN refused for message {message_id}")
+        displayed = self.board.unlock(message_id)
+        self._stream.emit(displayed)
+        assert displayed.text is not None
+        return displayed.text
+
+    def confirm(self, message_id: int) -> None:
+        """Always raises :class:`~zse.messaging.MessageError`: Message Confirmation
+        (D.5.2.4.2) is not an inter-PAN command (SE B.5), so a device that never joined cannot
+        confirm. The message stays shown, unconfirmed, for its duration."""
+        raise MessageError(
+            f"message {message_id} was received over inter-PAN: Message Confirmation is not an "
+            "inter-PAN command (SE B.5), so it cannot be confirmed"
+        )
 
     async def get_current_price(
         self, *, dst: EUI64 | None = None, dst_pan_id: int = 0xFFFF, timeout: float = 2.0
@@ -421,8 +504,24 @@ class InterPanSeClient:
         async for frame in self._inbox:
             self.handle(frame)
 
+    async def _timers(self) -> None:
+        """Wake at the board's next deadline (or a new command) and apply what is due."""
+        while True:
+            self._wake.clear()
+            deadline = self.board.next_deadline()
+            wait = None if deadline is None else max(0, deadline - self.clock())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+            self._emit_all(self.board.handle_timeout(self.clock()))
+
+    def _emit_all(self, events: list[BoardEvent]) -> None:
+        for event in events:
+            self._stream.emit(event)
+
     def handle(self, frame: InterPanFrame) -> None:
-        """Act on one admitted frame (what the receiving task does with each)."""
+        """Act on one admitted frame (what the receiving task does with each); the board's
+        timers (expiry, scheduled starts) run only while started."""
         try:
             command = decode_se(frame)
         except InvalidFrame as exc:
@@ -454,39 +553,71 @@ class InterPanSeClient:
                 and not pending[1].done()
             ):
                 pending[1].set_result(event)
-        elif command.definition is _DISPLAY_MESSAGE:
-            control = fields.message_control
-            if control.transmission not in INTERPAN_TRANSMISSIONS:
-                self.refused += 1
-                LOGGER.warning(
-                    "%s: Display Message %d refused: its transmission %s forbids inter-PAN",
-                    _describe(frame),
-                    fields.message_id,
-                    control.transmission.name,
-                )
-                return
-            self._stream.emit(
-                InterPanMessage(
-                    message_id=int(fields.message_id),
-                    message_control=control,
-                    start_time=int(fields.start_time),
-                    duration_in_minutes=int(fields.duration_in_minutes),
-                    message=str(fields.message),
-                    source_ieee=src,
-                    source_pan_id=src_pan,
-                )
-            )
+        elif command.definition in (_DISPLAY_MESSAGE, _DISPLAY_PROTECTED):
+            self._on_display(frame, command)
         elif command.definition is _CANCEL_MESSAGE:
+            message_id = int(fields.message_id)
             self._stream.emit(
                 InterPanMessageCancelled(
-                    message_id=int(fields.message_id),
+                    message_id=message_id,
                     message_control=fields.message_control,
                     source_ieee=src,
                     source_pan_id=src_pan,
                 )
             )
+            self._board(self.board.cancel(message_id, self.clock()))
+        elif command.definition is _CANCEL_ALL:
+            when = int(fields.implementation_date_time)
+            self._stream.emit(
+                InterPanAllMessagesCancelled(
+                    implementation_time=when, source_ieee=src, source_pan_id=src_pan
+                )
+            )
+            self._board(self.board.cancel_all(when, self.clock()))
         else:
             LOGGER.debug("device ignores %s over inter-PAN", command.name)
+
+    def _on_display(self, frame: InterPanFrame, command: SeCommand) -> None:
+        """Display (Protected) Message: refused if its transmission bits forbid inter-PAN
+        (D.5.2.3.1.1.2), else reported and put on the board."""
+        fields = command.fields
+        control = fields.message_control
+        protected = command.definition is _DISPLAY_PROTECTED
+        if control.transmission not in INTERPAN_TRANSMISSIONS:
+            self.refused += 1
+            LOGGER.warning(
+                "%s: %s %d refused: its transmission %s forbids inter-PAN",
+                _describe(frame),
+                command.name,
+                fields.message_id,
+                control.transmission.name,
+            )
+            return
+        heard = InterPanMessage(
+            message_id=int(fields.message_id),
+            message_control=control,
+            start_time=int(fields.start_time),
+            duration_in_minutes=int(fields.duration_in_minutes),
+            message=str(fields.message),
+            protected=protected,
+            source_ieee=frame.src_ieee,
+            source_pan_id=frame.src_pan_id,
+        )
+        self._stream.emit(heard)
+        if heard.confirmation_not_possible:
+            LOGGER.info(
+                "%s: message %d asks for a confirmation; shown, but Message Confirmation is "
+                "not an inter-PAN command (SE B.5)",
+                _describe(frame),
+                heard.message_id,
+            )
+        message = _message_from(fields, protected=protected)
+        self._board(self.board.display(message, self.clock()))
+
+    def _board(self, events: list[BoardEvent]) -> None:
+        """Emit what the board did and let the timers re-read its next deadline."""
+        self._emit_all(events)
+        self._wake.set()
 
     def _fail_pending(self, frame: InterPanFrame, error: InvalidFrame) -> None:
         """A malformed answer to our request fails it with the decoding error."""
