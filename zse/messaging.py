@@ -586,7 +586,16 @@ class MessageBoard:
         return self._seq
 
     def display(self, message: Message, now: int) -> list[BoardEvent]:
-        """Display Message / Display Protected Message received at ``now``."""
+        """Display Message / Display Protected Message received at ``now``.
+
+        Whatever the message turns out to be (new, a repeat, already over, no room), what else
+        fell due by ``now`` is applied too, so the board never lags behind the clock.
+        """
+        events = self._receive(message, now)
+        events.extend(self.handle_timeout(now))
+        return events
+
+    def _receive(self, message: Message, now: int) -> list[BoardEvent]:
         events: list[BoardEvent] = []
         old = self._held.get(message.message_id)
         if old is not None:
@@ -610,7 +619,6 @@ class MessageBoard:
                 return events
         if held.starts > now:
             events.append(MessageScheduled(message=message, starts=held.starts))
-        events.extend(self.handle_timeout(now))
         return events
 
     def cancel(self, message_id: int, now: int) -> list[BoardEvent]:

@@ -243,3 +243,14 @@ def test_never_more_than_one_shown_and_every_shown_message_is_in_its_window(ops)
         assert len(board.held()) <= 3
         deadline = board.next_deadline()
         assert deadline is None or deadline > now  # everything due was applied
+
+
+def test_a_message_received_already_over_still_applies_what_fell_due():
+    """Found by the property test above: a display that returned early left a due expiry."""
+    board = MessageBoard(capacity=3)
+    board.display(msg(2, start_time=0, duration_in_minutes=1), T0)
+    board.display(msg(1, start_time=0, duration_in_minutes=0), T0 + 3)  # no duration: over
+    board.display(msg(1, start_time=0, duration_in_minutes=0), T0 + 60)  # message 2 ended at 60
+    assert not [h for h in board._held.values() if h.shown]
+    deadline = board.next_deadline()
+    assert deadline is None or deadline > T0 + 60
