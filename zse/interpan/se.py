@@ -55,7 +55,7 @@ from zse.interpan.service import InterPanService
 from zse.messaging import BoardEvent, Message, MessageBoard, MessageDisplayed, MessageError
 from zse.price import PriceEvent, PriceSchedule
 from zse.services._events import EventStream
-from zse.services.messaging import _message_from  # the wire-to-core mapping a joined device uses
+from zse.services.messaging import message_from_command
 from zse.services.time import system_clock
 
 __all__ = [
@@ -611,7 +611,7 @@ class InterPanSeClient:
                 _describe(frame),
                 heard.message_id,
             )
-        message = _message_from(fields, protected=protected)
+        message = message_from_command(fields, protected=protected)
         self._board(self.board.display(message, self.clock()))
 
     def _board(self, events: list[BoardEvent]) -> None:

@@ -51,6 +51,7 @@ __all__ = [
     "MessagingClient",
     "MessagingServer",
     "display_payload",
+    "message_from_command",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -101,7 +102,9 @@ def display_payload(message: Message, *, confirmed: bool | None = None) -> bytes
     )
 
 
-def _message_from(command: Any, *, protected: bool) -> Message:
+def message_from_command(command: Any, *, protected: bool) -> Message:
+    """The :class:`~zse.messaging.Message` a decoded Display (Protected) Message carries
+    (SE D.5.2.3.1); the inverse of :func:`display_payload`."""
     control = command.message_control
     return Message(
         message_id=int(command.message_id),
@@ -621,7 +624,9 @@ class MessagingClient:
             command, _ = decode_command(Messaging, msg.command_id, msg.payload, from_server=True)
             message = None
             if msg.command_id in (_DISPLAY, _DISPLAY_PROTECTED):
-                message = _message_from(command, protected=msg.command_id == _DISPLAY_PROTECTED)
+                message = message_from_command(
+                    command, protected=msg.command_id == _DISPLAY_PROTECTED
+                )
         except (InvalidFrame, MessageError) as exc:
             LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
             return foundation.Status.MALFORMED_COMMAND
