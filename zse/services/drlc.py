@@ -166,6 +166,8 @@ class DrlcClient:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._queued = asyncio.Event()
         self._remove: Callable[[], None] | None = None
 
     async def start(self, *, get_scheduled_events: bool = True) -> None:
@@ -193,6 +195,8 @@ class DrlcClient:
             await self._flush()
         await self._run(self.core.handle_timeout)
         self._timer = asyncio.get_running_loop().create_task(self._tick())
+        if self.report_delay:
+            self._sender = asyncio.get_running_loop().create_task(self._send_delayed())
         if get_scheduled_events:
             await self.get_scheduled_events()
 
@@ -201,11 +205,12 @@ class DrlcClient:
         if self._remove is not None:
             self._remove()
             self._remove = None
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
-            self._timer = None
+        for task in (self._timer, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._timer = self._sender = None
 
     def _publish_attributes(self) -> None:
         """Publish the client attributes, writable by the ESI (D.2.3.2)."""
@@ -312,6 +317,7 @@ class DrlcClient:
             (seq, out, self._due()) for seq, out in zip(seqs, step.reports, strict=True)
         )
         await self._flush()
+        self._queued.set()
 
     def _due(self) -> float:
         """When a report queued now may leave: now, or after a random delay in
@@ -363,16 +369,25 @@ class DrlcClient:
         while True:
             self._wake.clear()
             deadline = self.core.next_deadline()
-            delay: float | None = None if deadline is None else max(0, deadline - self.clock())
-            wait = self._next_due()
-            if wait is not None:
-                delay = wait if delay is None else min(delay, wait)
+            delay = None if deadline is None else max(0, deadline - self.clock())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
             if deadline is not None and self.clock() >= deadline:
                 await self._run(self.core.handle_timeout)
-            if self._outbox:  # a failed send is retried; a delayed report may be due
+            elif self._outbox:
+                async with self._lock:
+                    await self._flush()
+
+    async def _send_delayed(self) -> None:
+        """Send each held-back report once its random delay is over (``report_delay``); a
+        report whose send failed is retried by the timer, as without a delay."""
+        while True:
+            self._queued.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._next_due()):
+                    await self._queued.wait()
+            if self._outbox:
                 async with self._lock:
                     await self._flush()
 
