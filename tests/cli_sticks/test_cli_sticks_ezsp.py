@@ -81,10 +81,9 @@ async def test_esi_starts_and_provisions_on_bellows(
     )
     ihd_key = (zt.EUI64.convert(IHD), InstallCode.parse(IHD_CODE).link_key)
     assert ihd_key in ncp.transient_keys
-    # bellows' permit() also adds the well-known key for every device (pre_permit) on EZSP 8+:
-    # documented in docs/sticks.md as a Trust Center policy to check on the stick
-    wildcard = (zt.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff"), b"ZigBeeAlliance09")
-    assert set(ncp.transient_keys) == {ihd_key, wildcard}
+    # only the install code's key: bellows' permit() (zigpy calls permit(0) at start-up) would
+    # also add the well-known key for every device; zse.radios.ezsp.se_application does not
+    assert set(ncp.transient_keys) == {ihd_key}
     assert ncp.permit_joining[-1] == 254
     assert f"{IHD}  pending provisioning" in text
     assert "registry: 1 pending provisioning" in text

@@ -112,10 +112,10 @@ def application_class(radio: str) -> type[ControllerApplication]:
 
 
 def _ezsp_with_se_endpoint(base: type[ControllerApplication]) -> type[ControllerApplication]:
-    """bellows' application, registering the SE endpoint before the NCP's network starts."""
-    from zse.radios.ezsp import application_with_endpoints  # noqa: PLC0415 - needs bellows
+    """bellows' application for an ESI (:func:`zse.radios.ezsp.se_application`)."""
+    from zse.radios.ezsp import se_application  # noqa: PLC0415 - needs bellows
 
-    cls: type[ControllerApplication] = application_with_endpoints(base, [esi_descriptor()])
+    cls: type[ControllerApplication] = se_application(base, [esi_descriptor()])
     return cls
 
 

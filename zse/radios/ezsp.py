@@ -15,9 +15,14 @@ differ by EZSP version (UG100 for EZSP < 14, the EZSP reference guide of the Sim
   in EZSP 13 and first (with a security context) from 14, so the status is found by name in
   bellows' command table rather than by position.
 
-It also holds :func:`application_with_endpoints`: an EmberZNet NCP accepts ``addEndpoint`` only
-before its network is up, while zigpy applications start the network before anyone can add an
-endpoint, so an SE endpoint must be registered during bellows' own start-up.
+It also holds :func:`se_application`, bellows' application class as a Smart Energy ESI needs
+it: an EmberZNet NCP accepts ``addEndpoint`` only before its network is up, while zigpy
+applications start the network before anyone can add an endpoint, so the SE endpoint is
+registered during bellows' own start-up; and bellows' ``permit()`` (which zigpy calls with 0
+at every start-up to close joining) installs the well-known link key ``ZigBeeAlliance09`` for
+every device as a transient key and relaxes the Trust Center policy, which would let any
+device join during the next provisioning window. An SE Trust Center admits devices by install
+code only, so joining is opened only through ``permit_with_link_key``.
 
 This module is the only one in zse that touches bellows' key-table commands.
 """
@@ -28,6 +33,7 @@ from typing import Any
 
 import bellows.types as t
 from bellows.ezsp import EZSP
+from zigpy.application import ControllerApplication as ZigpyApplication
 from zigpy.types import EUI64
 
 from zse.errors import ZseError
@@ -36,9 +42,9 @@ from zse.radios import KeyTableFull, LinkKeyInstallError
 __all__ = [
     "FIRST_SECURITY_MANAGER_VERSION",
     "EndpointConflict",
-    "application_with_endpoints",
     "install_for_application",
     "install_link_key",
+    "se_application",
 ]
 
 #: EZSP 13 removed ``addOrUpdateKeyTableEntry`` for the security manager commands.
@@ -115,13 +121,14 @@ class EndpointConflict(ZseError):
     """An endpoint added after start-up differs from the one the NCP registered."""
 
 
-def application_with_endpoints(base: type[Any], descriptors: list[Any]) -> type[Any]:
-    """bellows' ``ControllerApplication`` class ``base``, registering ``descriptors`` (zigpy
-    ``SimpleDescriptor``) before the NCP's network starts.
+def se_application(base: type[Any], descriptors: list[Any]) -> type[Any]:
+    """bellows' ``ControllerApplication`` class ``base`` for a Smart Energy ESI.
 
-    A later ``add_endpoint`` of the same descriptor (as :class:`zse.services.endpoint.SeEndpoint`
-    does) is then taken as done; a different one for the same endpoint raises
-    :class:`EndpointConflict`, since the NCP cannot change it while its network is up.
+    It registers ``descriptors`` (zigpy ``SimpleDescriptor``) before the NCP's network starts
+    (a later ``add_endpoint`` of the same descriptor, as :class:`zse.services.endpoint.
+    SeEndpoint` does, is then taken as done; a different one for the same endpoint raises
+    :class:`EndpointConflict`), and its ``permit()`` never installs the well-known link key:
+    joining opens with a device's install-code key only (``permit_with_link_key``).
     """
 
     class SeEzspApplication(base):  # type: ignore[misc]
@@ -142,5 +149,10 @@ def application_with_endpoints(base: type[Any], descriptors: list[Any]) -> type[
                     )
                 return
             await super().add_endpoint(descriptor)
+
+        async def permit(self, time_s: int = 60, node: Any = None) -> None:
+            # zigpy's own permit (broadcast Mgmt_Permit_Joining, then the NCP), without
+            # bellows' pre-permit step that adds ZigBeeAlliance09 for every device.
+            await ZigpyApplication.permit(self, time_s, node)
 
     return SeEzspApplication
