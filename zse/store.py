@@ -177,6 +177,39 @@ class Batch:
         return self
 
 
+def _claim(path: Path) -> int | None:
+    """Take the store's single-writer lock (``<path>.lock``, an advisory ``flock``).
+
+    The exactly-once bookkeeping of a store assumes one process at a time: a second process
+    (or a second open in this one) gets :class:`~zse.errors.StoreError` instead of silently
+    interleaving its journal with the first one's. Returns the lock's file descriptor; None
+    where ``fcntl`` does not exist (Windows), where nothing is enforced.
+    """
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    lock = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the lock file {lock}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise StoreError(
+            f"{path} is in use by another zse process (or already open in this one); "
+            "a store has one writer at a time"
+        ) from None
+    return fd
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
 class Store:
     """A zse state database. Use :meth:`open` (or ``async with await Store.open(path)``)."""
 
@@ -185,6 +218,7 @@ class Store:
         self._db = connection
         self._lock = asyncio.Lock()
         self._closed = False
+        self._owner: int | None = None
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -196,17 +230,21 @@ class Store:
         store raises :class:`~zse.errors.StoreError` and is left untouched.
         """
         where = Path(path)
+        owner = _claim(where)
         try:
             with hold_virtual_clock():
                 connection = await aiosqlite.connect(where, isolation_level=None)
         except sqlite3.Error as exc:
+            _release(owner)
             raise StoreError(f"{where}: cannot open: {exc}") from exc
         store = cls(where, connection)
+        store._owner = owner
         try:
             await store._check_or_create()
         except BaseException:
             with hold_virtual_clock():
                 await connection.close()
+            _release(owner)
             raise
         return store
 
@@ -218,6 +256,7 @@ class Store:
             self._closed = True
             with hold_virtual_clock():
                 await self._db.close()
+            _release(self._owner)
 
     async def __aenter__(self) -> Store:
         return self
