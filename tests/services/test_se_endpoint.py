@@ -205,15 +205,16 @@ def match_desc_request(tsn: int, profile: int, in_clusters: list[int], out: list
 
 
 @pytest.mark.parametrize(
-    ("profile", "in_clusters", "answered", "endpoints"),
+    ("profile", "in_clusters", "unicast", "answered", "endpoints"),
     [
-        (0x0109, [KEY_EST], True, [SE_ENDPOINT_ID]),  # a device looking for the KE server
-        (0x0109, [0x0702], True, []),  # SE, but no such server cluster here
-        (HA_PROFILE, [0x0006], False, None),  # not SE: left to zigpy
+        (0x0109, [KEY_EST], False, True, [SE_ENDPOINT_ID]),  # looking for the KE server
+        (0x0109, [0x0702], False, False, []),  # no such server here: a broadcast gets silence
+        (0x0109, [0x0702], True, True, []),  # ... a unicast gets an empty match list
+        (HA_PROFILE, [0x0006], False, False, None),  # not SE: left to zigpy
     ],
 )
 async def test_se_match_descriptor_is_answered_from_the_se_endpoint(
-    profile, in_clusters, answered, endpoints
+    profile, in_clusters, unicast, answered, endpoints
 ):
     zigpy_saw: list[t.ZigbeePacket] = []
     _, app, se, device = await network(8, zigpy_saw)
@@ -231,7 +232,11 @@ async def test_se_match_descriptor_is_answered_from_the_se_endpoint(
         t.ZigbeePacket(
             src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(device.nwk)),
             src_ep=0,
-            dst=t.AddrModeAddress(addr_mode=t.AddrMode.Broadcast, address=0xFFFD),
+            dst=(
+                t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(0x0000))
+                if unicast
+                else t.AddrModeAddress(addr_mode=t.AddrMode.Broadcast, address=0xFFFD)
+            ),
             dst_ep=0,
             tsn=0x42,
             profile_id=0,
@@ -247,6 +252,9 @@ async def test_se_match_descriptor_is_answered_from_the_se_endpoint(
         assert payload[1] == 0x00  # SUCCESS
         assert list(payload[5 : 5 + payload[4]]) == endpoints
         assert not zigpy_saw  # zigpy's empty answer is not sent
+    elif profile == 0x0109:  # no match for a broadcast: silence, from zse and from zigpy
+        assert not ours
+        assert not zigpy_saw
     else:  # zigpy got the request and answered it itself (its HA endpoint 1)
         assert len(zigpy_saw) == 1
         assert [list(p.data.serialize()[5:]) for p in ours] == [[1]]
