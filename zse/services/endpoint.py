@@ -260,7 +260,7 @@ class SeEndpoint(ZclEndpointBase):
         )
         assert packet.dst is not None
         if not match and packet.dst.addr_mode == t.AddrMode.Broadcast:
-            return True  # a broadcast request is answered only by devices that match (ZB 2.4.4.2.7)
+            return True  # only devices that match answer a broadcast (Match_Desc_rsp, ZB 2.4.4)
         endpoints = [self.endpoint_id] if match else []
         own_nwk = int(self.app.state.node_info.nwk)
         answer = struct.pack("<BBHB", tsn, 0x00, own_nwk, len(endpoints)) + bytes(endpoints)
