@@ -596,17 +596,9 @@ class EnergyServiceInterface:
             store.display(message, now)
         await self._save_messages()
         command = _DISPLAY_PROTECTED if message.protected else _DISPLAY
-        payload = display_payload(message)
-
-        async def one(nwk: int, ep: int) -> None:
-            await self.endpoint.send(nwk, ep, MESSAGING, command, payload, encrypt=True)
-
-        async def many(dst: int, mode: t.AddrMode) -> None:
-            await self.endpoint.send(
-                dst, 0xFF, MESSAGING, command, payload, dst_mode=mode, disable_default_response=True
-            )
-
-        return await self._deliver(f"message {message.message_id}", target, MESSAGING, one, many)
+        return await self._send_command(
+            f"message {message.message_id}", target, MESSAGING, command, display_payload(message)
+        )
 
     async def _save_messages(self) -> None:
         if self.store is not None:
@@ -634,16 +626,9 @@ class EnergyServiceInterface:
             )
         )
 
-        async def one(nwk: int, ep: int) -> None:
-            await self.endpoint.send(nwk, ep, MESSAGING, _CANCEL_MESSAGE, payload, encrypt=True)
-
-        async def many(dst: int, mode: t.AddrMode) -> None:
-            await self.endpoint.send(
-                dst, 0xFF, MESSAGING, _CANCEL_MESSAGE, payload,
-                dst_mode=mode, disable_default_response=True,
-            )  # fmt: skip
-
-        return await self._deliver(f"cancel message {message_id}", target, MESSAGING, one, many)
+        return await self._send_command(
+            f"cancel message {message_id}", target, MESSAGING, _CANCEL_MESSAGE, payload
+        )
 
     # -- demand response and load control ----------------------------------------------------
 
@@ -675,8 +660,12 @@ class EnergyServiceInterface:
         payload = encode_command(
             Drlc.ClientCommandDefs.load_control_event.schema(**event.to_fields())
         )
-        return await self._send_drlc(
-            f"load control event {event.issuer_event_id}", target, _LOAD_CONTROL_EVENT, payload
+        return await self._send_command(
+            f"load control event {event.issuer_event_id}",
+            target,
+            DRLC,
+            _LOAD_CONTROL_EVENT,
+            payload,
         )
 
     async def cancel_load_control(
@@ -712,22 +701,29 @@ class EnergyServiceInterface:
                 effective_time=effective_time,
             )
         )
-        return await self._send_drlc(
-            f"cancel load control event {issuer_event_id}", target, _CANCEL_LOAD_CONTROL, payload
+        return await self._send_command(
+            f"cancel load control event {issuer_event_id}",
+            target,
+            DRLC,
+            _CANCEL_LOAD_CONTROL,
+            payload,
         )
 
-    async def _send_drlc(
-        self, what: str, target: _Target, command: int, payload: bytes
+    async def _send_command(
+        self, what: str, target: _Target, cluster: int, command: int, payload: bytes
     ) -> SendResult:
+        """Send one server command to ``target``: unicast per device (APS-encrypted), or one
+        group / broadcast frame (no Default Response asked for)."""
+
         async def one(nwk: int, ep: int) -> None:
-            await self.endpoint.send(nwk, ep, DRLC, command, payload, encrypt=True)
+            await self.endpoint.send(nwk, ep, cluster, command, payload, encrypt=True)
 
         async def many(dst: int, mode: t.AddrMode) -> None:
             await self.endpoint.send(
-                dst, 0xFF, DRLC, command, payload, dst_mode=mode, disable_default_response=True
+                dst, 0xFF, cluster, command, payload, dst_mode=mode, disable_default_response=True
             )
 
-        return await self._deliver(what, target, DRLC, one, many)
+        return await self._deliver(what, target, cluster, one, many)
 
     def _expected(self, target: _Target) -> list[str]:
         if target.kind == "device":
