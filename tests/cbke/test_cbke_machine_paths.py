@@ -545,3 +545,14 @@ def test_garbage_into_the_server(suite1_pair: Any, command: int, payload: bytes)
     server = KeyEstablishmentServer(suite1_pair[1])
     step = server.run_inline(EUI_A, server.receive_payload(EUI_A, command, payload, 0.0), 0.0)
     assert all(isinstance(m, Message.__args__) for m in step.send)  # type: ignore[attr-defined]
+
+
+def test_abort_ends_an_exchange_at_once_and_allows_a_retry(suite1_pair: Any) -> None:
+    initiator = Initiator(suite1_pair[0], EUI_B)
+    assert initiator.abort(0.0) == Step()  # nothing started: nothing to end
+    initiator.start(0.0)
+    step = initiator.abort(1.0)  # long before the response deadline
+    assert [(e.status, e.timed_out) for e in step.events] == [(None, True)]
+    assert initiator.next_deadline() is None
+    assert initiator.abort(2.0) == Step()  # already over
+    assert initiator.start(3.0).send  # an unreachable partner may be tried again

@@ -409,6 +409,13 @@ class _Machine:
         """End the exchange if the partner has been silent past its deadline."""
         if self._deadline is None or now < self._deadline:
             return Step()
+        return self.abort(now)
+
+    def abort(self, now: float) -> Step:
+        """End the exchange locally, as a timeout does, whatever the deadline: the caller
+        knows the partner cannot be reached (e.g. its radio reported a delivery failure)."""
+        if self.state in _FINAL or self.state is State.IDLE:
+            return Step()
         self._enter_terminated()
         return Step(events=(Terminated(status=None, wait_time=0, by_peer=False, timed_out=True),))
 
@@ -723,6 +730,10 @@ class Initiator(_Machine):
     def handle_timeout(self, now: float) -> Step:
         """End the exchange if the responder has been silent past its deadline."""
         return self._note_termination(super().handle_timeout(now), now)
+
+    def abort(self, now: float) -> Step:
+        """End the exchange locally (the responder cannot be reached)."""
+        return self._note_termination(super().abort(now), now)
 
     def _dispatch(self, item: object, target: State, now: float) -> Step:
         if isinstance(item, InitiateKeyEstablishmentResponse):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import math
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -270,10 +269,10 @@ async def _exchange(endpoint: ZclPort, initiator: Initiator, step: Step, nwk: in
     except TimeoutError:
         return initiator.handle_timeout(loop.time())
     except DeliveryError as exc:
-        initiator.handle_timeout(math.inf)  # the exchange is over for the machine too
+        aborted = initiator.abort(loop.time())
+        terminated = next(e for e in aborted.events if isinstance(e, Terminated))
         raise KeyEstablishmentFailed(
-            Terminated(status=None, wait_time=0, by_peer=False, timed_out=True),
-            reason=f"the partner is unreachable ({exc})",
+            terminated, reason=f"the partner is unreachable ({exc})"
         ) from exc
     if not reply.is_cluster_command:
         # A Default Response: the partner refused the command (e.g. no KE server there).
