@@ -564,7 +564,12 @@ class DrlcClientCore:
             self._finish(entry, Status.SUPERSEDED, at, now, step)
         else:  # start
             entry.active = True
-            if not entry.opted_out:
+            if entry.opted_out:
+                # The start is a transition too: the ESI hears at the start time that this
+                # device does not take part (the field's certified behaviour reports the
+                # opt-out again rather than staying silent).
+                step.reports.append(self._report(entry, Status.OPTED_OUT, now))
+            else:
                 step.reports.append(self._report(entry, Status.STARTED, now))
                 step.actions.append(self._apply(entry))
 
@@ -626,11 +631,13 @@ class DrlcClientCore:
                     return
 
     def _cancel(self, entry: _Entry, cancel_control: int, effective_time: int, now: int) -> None:
-        """D.2.2.3.2.1.4: with Cancel Control bit 0 the event ends after its randomized
-        duration (the end randomization drawn for it), else at the effective time."""
+        """D.2.2.3.2.1.4: with Cancel Control bit 0 the event ends after a random delay,
+        else at the effective time. The delay is the end randomization drawn for the event
+        or, when the device has no duration randomization, its start randomization
+        (SE CCB 1513)."""
         at = max(now, effective_time) if effective_time != EFFECTIVE_NOW else now
         if cancel_control & _CANCEL_WITH_RANDOMIZATION:
-            at += entry.end_draw
+            at += entry.end_draw or entry.start_offset
         if entry.cancel_at is None or at < entry.cancel_at:
             entry.cancel_at = at
 

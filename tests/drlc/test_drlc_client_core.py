@@ -275,7 +275,10 @@ def test_opt_out_before_the_start_then_completed_without_participation():
     assert statuses(out) == [(1, Status.OPTED_OUT)]
     assert out.reports[0].report.cooling_temperature_set_point_applied == -0x8000
     rest = run(core, T0 + 31 * MIN)
-    assert statuses(rest) == [(1, Status.COMPLETED_NO_PARTICIPATION)]
+    # At the start the opt-out is reported again (in place of "started"), at the end 0x0A.
+    assert statuses(rest) == [(1, Status.OPTED_OUT), (1, Status.COMPLETED_NO_PARTICIPATION)]
+    assert rest.reports[0].report.event_status_time == T0 + MIN
+    assert rest.reports[0].report.duty_cycle_applied == 0xFF  # nothing applied
     assert not rest.actions  # nothing was ever applied
 
 
@@ -293,7 +296,8 @@ def test_opt_in_again_during_the_event_resumes_it_and_ends_partially_completed_o
     core.receive_event(event(1, T0 + MIN, 30), esi="a", now=T0)
     core.opt_out(1, now=T0)
     started = run(core, T0 + 2 * MIN)
-    assert not started  # opted out: not applied, already reported
+    assert statuses(started) == [(1, Status.OPTED_OUT)]  # the start, not taken part in
+    assert not started.actions
     back = core.opt_in(1, now=T0 + 5 * MIN)
     assert statuses(back) == [(1, Status.OPTED_IN)]
     assert actions(back) == [("apply", 1)]
@@ -369,6 +373,26 @@ def test_cancel_with_randomization_ends_after_the_drawn_end_randomization():
     cancel(core, 1, control=0x01, effective=T0 + 10 * MIN, now=T0 + MIN)
     assert core.next_deadline() == T0 + 10 * MIN + draw
     assert statuses(run(core, T0 + 10 * MIN + draw)) == [(1, Status.CANCELLED)]
+
+
+def test_cancel_with_randomization_and_no_duration_randomization_uses_the_start_draw():
+    """CCB 1513: with DurationRandomizationMinutes 0 the randomized cancel waits the
+    event's start randomization instead."""
+    core = client(start_randomization_minutes=10, rng=random.Random(5))
+    scheduled = T0 + MIN
+    core.receive_event(event(1, scheduled, 30, event_control=0x01), esi="a", now=T0)
+    start_draw = core.window(1)[0] - scheduled
+    assert 0 < start_draw <= 10 * MIN
+    assert statuses(run(core, scheduled + start_draw)) == [(1, Status.STARTED)]
+    cancel(core, 1, control=0x01, effective=T0 + 20 * MIN, now=T0 + 12 * MIN)
+    assert core.next_deadline() == T0 + 20 * MIN + start_draw
+
+
+def test_cancel_with_randomization_and_no_randomization_at_all_ends_on_time():
+    core = client()
+    core.receive_event(event(1, 0, 30), esi="a", now=T0)
+    cancel(core, 1, control=0x01, effective=T0 + 20 * MIN, now=T0 + MIN)
+    assert core.next_deadline() == T0 + 20 * MIN
 
 
 def test_cancel_now_of_a_scheduled_event_reports_at_once_and_it_never_starts():
