@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final
@@ -765,11 +765,16 @@ class DrlcServerCore:
     Devices are named by the caller (e.g. an EUI-64 in hex). Reports are kept per device and
     event, each (status, status time) once however often it arrives, so a report resent after
     a crash on either side counts once.
+
+    For storage the state is a set of records, one per event and one per report
+    (:meth:`records`); :meth:`changes` gives only the records touched since it was last
+    called, so persisting a report costs the same with ten devices as with a hundred thousand.
     """
 
     def __init__(self) -> None:
         self._events: dict[int, _Published] = {}
         self._reports: dict[tuple[str, int], dict[tuple[int, int], tuple[StatusReport, bool]]] = {}
+        self._changed: set[str] = set()
 
     # -- the event store ------------------------------------------------------------------------
 
@@ -784,25 +789,31 @@ class DrlcServerCore:
         if known is not None:
             entry.expected = known.expected
         self._events[event.issuer_event_id] = entry
+        self._changed.add(_event_key(event.issuer_event_id))
         self.expect(event.issuer_event_id, expected)
 
     def expect(self, issuer_event_id: int, devices: Iterable[str]) -> None:
         """Add devices expected to answer for an event (e.g. the members of a group)."""
         entry = self._published(issuer_event_id)
+        known = set(entry.expected)
         for device in devices:
-            if device not in entry.expected:
+            if device not in known:
+                known.add(device)
                 entry.expected.append(device)
+                self._changed.add(_event_key(issuer_event_id))
 
     def cancel(self, issuer_event_id: int, *, effective_time: int, now: int) -> None:
         """Record a cancellation effective at ``effective_time`` (0 = now)."""
         entry = self._published(issuer_event_id)
         entry.cancelled_at = now if effective_time == EFFECTIVE_NOW else effective_time
+        self._changed.add(_event_key(issuer_event_id))
 
     def cancel_all(self, *, now: int) -> None:
         """Record Cancel All Load Control Events."""
-        for entry in self._events.values():
+        for event_id, entry in self._events.items():
             if entry.end > now:
                 entry.cancelled_at = now
+                self._changed.add(_event_key(event_id))
 
     def event(self, issuer_event_id: int) -> LoadControlEvent:
         """An event as issued."""
@@ -863,6 +874,7 @@ class DrlcServerCore:
         if identity in seen:
             return False
         seen[identity] = (report, signed)
+        self._changed.add(_report_key(device, report))
         return True
 
     def view(self, issuer_event_id: int) -> dict[str, DeviceView]:
@@ -949,6 +961,60 @@ class DrlcServerCore:
             self.record(
                 item["device"], StatusReport.from_dict(item["report"]), signed=item["signed"]
             )
+        self._changed.clear()
+
+    def records(self) -> dict[str, Any]:
+        """The whole state as store records: ``event/<id>`` and ``report/<device>/...``."""
+        keys = [_event_key(event_id) for event_id in self._events]
+        keys += [
+            _report_key(device, report)
+            for (device, _), seen in self._reports.items()
+            for report, _ in seen.values()
+        ]
+        return {key: self._record(key) for key in keys}
+
+    def changes(self) -> dict[str, Any]:
+        """The records touched since the last call (all of them were added or updated: the
+        server forgets nothing), and forget them."""
+        changed = {key: self._record(key) for key in sorted(self._changed)}
+        self._changed.clear()
+        return changed
+
+    def load_records(self, records: Mapping[str, Any]) -> None:
+        """Replace the state with :meth:`records` (keys other than events and reports are
+        left to the caller)."""
+        self.restore(
+            {
+                "events": [v for k, v in records.items() if k.startswith("event/")],
+                "reports": [v for k, v in records.items() if k.startswith("report/")],
+            }
+        )
+
+    def _record(self, key: str) -> Any:
+        kind, rest = key.split("/", 1)
+        if kind == "event":
+            e = self._events[int(rest, 16)]
+            return {
+                "event": e.event.to_fields(),
+                "start": e.start,
+                "cancelled_at": e.cancelled_at,
+                "expected": list(e.expected),
+            }
+        device, event_id, status, when = rest.rsplit("/", 3)
+        seen = self._reports[(device, int(event_id, 16))]
+        report, signed = seen[(int(status, 16), int(when, 16))]
+        return {"device": device, "report": report.to_fields(), "signed": signed}
+
+
+def _event_key(issuer_event_id: int) -> str:
+    return f"event/{issuer_event_id:08x}"
+
+
+def _report_key(device: str, report: StatusReport) -> str:
+    return (
+        f"report/{device}/{report.issuer_event_id:08x}/{int(report.event_status):02x}"
+        f"/{report.event_status_time:08x}"
+    )
 
 
 #: Order of statuses reported in the same second (for a device's view).

@@ -281,6 +281,11 @@ class MessageStore:
     Devices are named by their EUI-64 text; groups by id. ``members`` tells which devices are in
     a group (a group whose membership is unknown counts for every device). A message to nobody
     in particular (``device`` and ``group`` None) is for every device (a broadcast).
+
+    For storage the state is a set of records (:meth:`to_records`): one per message, one per
+    confirmation, the cancel-alls and the group members. :meth:`changes` gives only the
+    records touched since it was last called (None for one removed), so storing a
+    confirmation costs the same however many devices have confirmed before.
     """
 
     def __init__(self) -> None:
@@ -289,6 +294,14 @@ class MessageStore:
         #: Implementation times of the Cancel All Messages sent, ascending (D.5.2.4.3).
         self.cancel_alls: list[int] = []
         self.members: dict[int, set[str]] = {}
+        self._changed: set[str] = set()
+
+    def set_members(self, group: int, members: Iterable[str]) -> None:
+        """Which devices are in ``group`` (for Get Last Message)."""
+        wanted = set(members)
+        if self.members.get(group) != wanted:
+            self.members[group] = wanted
+            self._changed.add("members")
 
     # -- sending --------------------------------------------------------------------------
 
@@ -309,9 +322,11 @@ class MessageStore:
         existing = self.messages.get(message.message_id)
         if existing is not None and existing.message != message:
             # Same id, new content: the new one replaces it and earlier confirmations lapse.
-            self.confirmations.pop(message.message_id, None)
+            for lapsed in self.confirmations.pop(message.message_id, {}):
+                self._changed.add(_conf_key(message.message_id, lapsed))
         stored = StoredMessage(message=message, sent_at=now, device=device, group=group)
         self.messages[message.message_id] = stored
+        self._changed.add(_msg_key(message.message_id))
         return stored
 
     def cancel(self, message_id: int, now: int) -> StoredMessage:
@@ -321,6 +336,7 @@ class MessageStore:
             raise MessageError(f"no message with id {message_id}")
         stored = dataclasses.replace(stored, cancelled_at=now)
         self.messages[message_id] = stored
+        self._changed.add(_msg_key(message_id))
         return stored
 
     def cancel_all(self, implementation_time: int, now: int) -> int:
@@ -329,8 +345,10 @@ class MessageStore:
         for message_id, stored in list(self.messages.items()):
             if stored.sent_at <= now and stored.live(when):
                 self.messages[message_id] = dataclasses.replace(stored, cancelled_at=when)
+                self._changed.add(_msg_key(message_id))
         self.cancel_alls.append(when)
         self.cancel_alls.sort()
+        self._changed.add("cancel_alls")
         return when
 
     # -- answering ------------------------------------------------------------------------
@@ -384,6 +402,7 @@ class MessageStore:
         per_device[device] = ConfirmationRecord(
             device=device, confirmation=confirmation, received_at=now
         )
+        self._changed.add(_conf_key(confirmation.message_id, device))
         return True
 
     def unconfirmed(self, message_id: int, devices: Iterable[str]) -> list[str]:
@@ -395,16 +414,37 @@ class MessageStore:
 
     def to_records(self) -> dict[str, Any]:
         """The whole state as zse.store records (one per message, one per confirmation)."""
-        records: dict[str, Any] = {
-            "cancel_alls": list(self.cancel_alls),
-            "members": {str(g): sorted(m) for g, m in self.members.items()},
-        }
+        records: dict[str, Any] = {}
+        if self.cancel_alls:
+            records["cancel_alls"] = list(self.cancel_alls)
+        if self.members:
+            records["members"] = {str(g): sorted(m) for g, m in self.members.items()}
         for message_id, stored in self.messages.items():
-            records[f"msg/{message_id:08x}"] = stored.to_record()
+            records[_msg_key(message_id)] = stored.to_record()
         for message_id, per_device in self.confirmations.items():
             for device, record in per_device.items():
-                records[f"conf/{message_id:08x}/{device}"] = record.to_record()
+                records[_conf_key(message_id, device)] = record.to_record()
         return records
+
+    def changes(self) -> dict[str, Any]:
+        """The records touched since the last call, key -> value (None: removed), and
+        forget them."""
+        changed = {key: self._record(key) for key in sorted(self._changed)}
+        self._changed.clear()
+        return changed
+
+    def _record(self, key: str) -> Any:
+        if key == "cancel_alls":
+            return list(self.cancel_alls)
+        if key == "members":
+            return {str(g): sorted(m) for g, m in self.members.items()}
+        kind, rest = key.split("/", 1)
+        if kind == "msg":
+            stored = self.messages.get(int(rest, 16))
+            return None if stored is None else stored.to_record()
+        message_id, device = rest.split("/", 1)
+        record = self.confirmations.get(int(message_id, 16), {}).get(device)
+        return None if record is None else record.to_record()
 
     @classmethod
     def from_records(cls, records: Mapping[str, Any]) -> MessageStore:
@@ -422,6 +462,14 @@ class MessageStore:
                     record.device
                 ] = record
         return store
+
+
+def _msg_key(message_id: int) -> str:
+    return f"msg/{message_id:08x}"
+
+
+def _conf_key(message_id: int, device: str) -> str:
+    return f"conf/{message_id:08x}/{device}"
 
 
 # -- the HAN device's board -------------------------------------------------------------------

@@ -601,10 +601,7 @@ class EnergyServiceInterface:
         )
 
     async def _save_messages(self) -> None:
-        if self.store is not None:
-            await self.store.commit(
-                Batch().replace(self.messaging.namespace, self.messaging.messages.to_records())
-            )
+        await self.messaging.save()
 
     async def cancel_message(
         self,

@@ -446,14 +446,29 @@ class DrlcServer:
     async def start(self) -> None:
         """Restore the store's state and serve the cluster."""
         if self.store is not None:
-            saved = await self.store.get(self.namespace, "state")
-            if saved is not None:
-                self.core.restore(saved)
+            records = await self.store.load(self.namespace)
+            legacy = records.get("state")
+            if legacy is None:
+                self.core.load_records(records)
+            else:
+                # Earlier zse kept one "state" record, rewritten whole on every change: move it
+                # to one record per event and per report, in one transaction.
+                self.core.restore(legacy)
+                batch = Batch().delete(self.namespace, "state")
+                for key, value in self.core.records().items():
+                    batch.put(self.namespace, key, value)
+                await self.store.commit(batch)
+            self.core.changes()  # what was just loaded is stored already
         self.endpoint.add_handler(DRLC, self._on_message)
 
     async def _save(self) -> None:
-        if self.store is not None:
-            await self.store.commit(Batch().put(self.namespace, "state", self.core.snapshot()))
+        """Commit the records the core changed (one per event or report touched)."""
+        changes = self.core.changes()
+        if self.store is not None and changes:
+            batch = Batch()
+            for key, value in changes.items():
+                batch.put(self.namespace, key, value)
+            await self.store.commit(batch)
 
     async def _send(
         self, command_id: int, payload: bytes, dst: int | None, dst_ep: int, dst_mode: t.AddrMode

@@ -234,19 +234,32 @@ class MessagingServer:
             self._remove()
             self._remove = None
 
+    async def save(self) -> None:
+        """Commit what changed in :attr:`messages` (for callers that change it directly,
+        like the ESI facade); the server's own methods save as they go."""
+        await self._save()
+
     async def _save(self, *appends: tuple[str, Any]) -> list[int]:
+        changes = self.messages.changes()
         if self.store is None:
             return []
-        batch = Batch().replace(self.namespace, self.messages.to_records())
+        batch = Batch()
+        for key, value in changes.items():
+            if value is None:
+                batch.delete(self.namespace, key)
+            else:
+                batch.put(self.namespace, key, value)
         for kind, value in appends:
             batch.append(self.namespace, kind, value)
+        if not len(batch):
+            return []
         return await self.store.commit(batch)
 
     # -- application API ------------------------------------------------------------------
 
     def set_group_members(self, group: int, members: Iterable[t.EUI64]) -> None:
         """Which devices are in ``group`` (for Get Last Message); unknown groups reach all."""
-        self.messages.members[group] = {str(m) for m in members}
+        self.messages.set_members(group, (str(m) for m in members))
 
     async def display(
         self,
