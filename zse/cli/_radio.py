@@ -7,7 +7,7 @@ configured channel / PAN id / extended PAN id (zigpy picks what is not given). T
 details that Smart Energy needs are settled here:
 
 - **zigpy-znp**: ``znp_config.prefer_endpoint_1`` is turned off, otherwise zigpy-znp sends the
-  SE endpoint's frames from the ZHA endpoint 1 (see :mod:`zse.interpan.transports.znp`);
+  SE endpoint's frames from the ZHA endpoint 1 (see :mod:`zse.radios.znp`);
 - **bellows**: an EmberZNet NCP accepts ``addEndpoint`` only before its network is up, while
   zigpy applications start the network before anyone can add an endpoint. The application
   class used here registers the ESI's SE endpoint (``esi_descriptor()``) while bellows
@@ -196,13 +196,13 @@ async def transport_for(app: Any, *, endpoint: int, register: bool) -> Any:
 
     radio = radio_of(app)
     if radio == "bellows":
-        from zse.interpan.transports.ezsp import EzspTransport  # noqa: PLC0415
+        from zse.radios.ezsp import EzspTransport  # noqa: PLC0415
 
         transport: Any = EzspTransport.from_application(app)
         await transport.start()
         return transport
     if radio == "zigpy_znp":
-        from zse.interpan.transports.znp import ZnpTransport  # noqa: PLC0415
+        from zse.radios.znp import ZnpTransport  # noqa: PLC0415
 
         try:
             transport = ZnpTransport.from_application(app, endpoint=endpoint)

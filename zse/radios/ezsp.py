@@ -1,9 +1,10 @@
-"""Installing a link key in a Silicon Labs EmberZNet NCP's key table through bellows.
+"""Silicon Labs EmberZNet NCPs through bellows: the link key after CBKE, the SE ESI's
+application class, and inter-PAN.
 
-The key table holds one APS link key per partner EUI-64; with bellows' hashed Trust Center
-link keys, an entry for a device takes precedence over the key derived for it. The commands
-differ by EZSP version (UG100 for EZSP < 14, the EZSP reference guide of the Simplicity SDK
-(UG600) from 14; checked against bellows' own per-version command tables):
+The link key: the NCP's key table holds one APS link key per partner EUI-64; with bellows'
+hashed Trust Center link keys, an entry for a device takes precedence over the key derived for
+it. The commands differ by EZSP version (UG100 for EZSP < 14, the EZSP reference guide of the
+Simplicity SDK (UG600) from 14; checked against bellows' own per-version command tables):
 
 - EZSP 4-12: ``addOrUpdateKeyTableEntry`` (0x66: ``address``, ``linkKey=True``, ``keyData``;
   answers an EmberStatus) updates the partner's entry or takes a free one;
@@ -24,11 +25,26 @@ every device as a transient key and relaxes the Trust Center policy, which would
 device join during the next provisioning window. An SE Trust Center admits devices by install
 code only, so joining is opened only through ``permit_with_link_key``.
 
-This module is the only one in zse that touches bellows' key-table commands.
+Inter-PAN (SE Annex B, :class:`EzspTransport`): bellows passes no inter-PAN frames to zigpy,
+so the transport talks to the NCP itself:
+
+- :meth:`EzspTransport.start` sets the ``MAC_PASSTHROUGH_SE_INTERPAN`` bit of the NCP's
+  ``VALUE_MAC_PASSTHROUGH_FLAGS`` (EZSP ``getValue`` / ``setValue``, keeping the other bits), so
+  the stack hands received inter-PAN frames to the host instead of dropping them;
+- received frames arrive as ``macPassthroughMessageHandler`` (message type SE inter-PAN) or,
+  when the application configured MAC filters, as ``macFilterMatchMessageHandler``; their
+  argument shapes differ by version (v4-v13: ``lastHopLqi``/``lastHopRssi``; v14+:
+  ``packetInfo``; v18+: a 16-bit filter value) but the MAC frame is always the last argument;
+- frames are sent whole, MAC header included, with ``sendRawMessage`` (EZSP < 14) or
+  ``sendRawMessageExtended`` (EZSP >= 14, where 0x0051 took over the name).
+
+This module is the only one in zse that touches bellows (extra ``ezsp``): every EmberZNet quirk
+zse knows of is here.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import bellows.types as t
@@ -37,15 +53,21 @@ from zigpy.application import ControllerApplication as ZigpyApplication
 from zigpy.types import EUI64
 
 from zse.errors import ZseError
+from zse.interpan._codec import InterPanFrame
+from zse.interpan.transports._base import ReceiveQueue
 from zse.radios import KeyTableFull, LinkKeyInstallError
 
 __all__ = [
     "FIRST_SECURITY_MANAGER_VERSION",
     "EndpointConflict",
+    "EzspError",
+    "EzspTransport",
     "install_for_application",
     "install_link_key",
     "se_application",
 ]
+
+LOGGER = logging.getLogger(__name__)
 
 #: EZSP 13 removed ``addOrUpdateKeyTableEntry`` for the security manager commands.
 FIRST_SECURITY_MANAGER_VERSION = 13
@@ -156,3 +178,83 @@ def se_application(base: type[Any], descriptors: list[Any]) -> type[Any]:
             await ZigpyApplication.permit(self, time_s, node)
 
     return SeEzspApplication
+
+
+# -- inter-PAN (SE Annex B) ------------------------------------------------------------------
+
+SE_INTERPAN = int(t.EmberMacPassthroughType.MAC_PASSTHROUGH_SE_INTERPAN)
+#: ``EMBER_MAC_TRANSMIT_PRIORITY_NORMAL`` / ``SL_802154_TRANSMIT_PRIORITY_NORMAL``.
+TRANSMIT_PRIORITY_NORMAL = 1
+FIRST_EXTENDED_VERSION = 14
+
+
+class EzspError(OSError):
+    """The NCP refused a request; ``status`` is its EmberStatus / EzspStatus / sl_Status."""
+
+    def __init__(self, what: str, status: int) -> None:
+        super().__init__(f"{what} failed with status 0x{int(status):02X}")
+        self.status = int(status)
+
+
+class EzspTransport(ReceiveQueue):
+    """Inter-PAN frames through a connected bellows :class:`~bellows.ezsp.EZSP`."""
+
+    def __init__(self, ezsp: EZSP, *, maxsize: int = 64) -> None:
+        super().__init__(maxsize)
+        self._ezsp: Any = ezsp  # bellows is untyped; commands are resolved at run time
+        self._callback_id: int | None = None
+
+    @classmethod
+    def from_application(cls, app: Any, *, maxsize: int = 64) -> EzspTransport:
+        """The transport of a running bellows ``ControllerApplication``."""
+        return cls(app._ezsp, maxsize=maxsize)
+
+    @property
+    def ezsp_version(self) -> int:
+        return int(self._ezsp.ezsp_version)
+
+    async def start(self) -> None:
+        """Subscribe to the NCP's callbacks and enable SE inter-PAN passthrough."""
+        if self._callback_id is None:
+            self._callback_id = self._ezsp.add_callback(self._on_callback)
+        flags = 0
+        status, *rest = await self._ezsp.getValue(valueId=t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS)
+        if int(status) == 0 and rest and rest[0]:
+            flags = rest[0][0]
+        (status,) = await self._ezsp.setValue(
+            valueId=t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS,
+            value=bytes([flags | SE_INTERPAN]),
+        )
+        if int(status) != 0:
+            raise EzspError("setValue(VALUE_MAC_PASSTHROUGH_FLAGS)", status)
+
+    async def send(self, frame: InterPanFrame) -> None:
+        """Send the whole MAC frame (the NCP appends the FCS)."""
+        data = frame.to_bytes()
+        if self.ezsp_version >= FIRST_EXTENDED_VERSION:
+            (status,) = await self._ezsp.sendRawMessageExtended(
+                message=data, priority=TRANSMIT_PRIORITY_NORMAL, useCca=True
+            )
+            what = "sendRawMessageExtended"
+        else:
+            (status,) = await self._ezsp.sendRawMessage(messageContents=data)
+            what = "sendRawMessage"
+        if int(status) != 0:
+            raise EzspError(what, status)
+
+    async def close(self) -> None:
+        if self._callback_id is not None:
+            self._ezsp.remove_callback(self._callback_id)
+            self._callback_id = None
+        await super().close()
+
+    def _on_callback(self, frame_name: str, args: list[Any]) -> None:
+        if frame_name == "macPassthroughMessageHandler":
+            # (messageType, lastHopLqi, lastHopRssi | packetInfo, messageContents)
+            if not int(args[0]) & SE_INTERPAN:
+                LOGGER.debug("ignoring a MAC passthrough message of type 0x%02X", int(args[0]))
+                return
+        elif frame_name != "macFilterMatchMessageHandler":
+            return
+        # a filter match may carry any raw frame: the decoder decides (non-inter-PAN is counted)
+        self.deliver_bytes(bytes(args[-1]))

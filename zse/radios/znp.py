@@ -1,4 +1,6 @@
-"""Installing a link key on a TI Z-Stack coprocessor through zigpy-znp.
+"""TI Z-Stack coprocessors through zigpy-znp: the link key after CBKE, and inter-PAN.
+
+The link key:
 
 ``ZDO.SetLinkKey`` (MT_ZDO_SET_LINK_KEY, SREQ 0x25 0x23: ``NWK``, ``IEEE``, 16-byte
 ``LinkKeyData``; SRSP one status byte) is the Monitor and Test command for Z-Stack's
@@ -11,21 +13,61 @@ CBKE. The command and function are present in Z-Stack Home 1.2 and in Z-Stack 3.
 Statuses: 0x00 success; 0x01 (ZFailure) the address manager refused the partner; 0x11
 (ZBufferFull) the security manager has no free entry (:class:`~zse.radios.KeyTableFull`).
 
-This module is the only one in zse that touches zigpy-znp's key commands.
+Inter-PAN (SE Annex B, :class:`ZnpTransport`): Z-Stack implements SE Annex B itself
+("StubAPS"), so unlike EZSP the host never sees the MAC frame; this transport maps
+:class:`~zse.interpan.InterPanFrame` to Z-Stack's monitor-and-test (MT) commands and back:
+
+- ``AF.InterPanCtl``: ``Reg`` registers the SE endpoint for inter-PAN (it must already be
+  registered with AF, which :meth:`ZnpTransport.start` can do with ``AF.Register``), ``Set``
+  moves the radio to another channel for inter-PAN, ``Clr`` returns to the network's channel;
+- ``AF.DataRequestExt`` sends, with destination endpoint 0xFE (``STUBAPS_INTER_PAN_EP``) and the
+  destination PAN id; the address mode gives the delivery mode (64-bit: unicast, 0xFFFF:
+  broadcast, group); Z-Stack fills in the MAC sequence number, the source PAN id and the source
+  IEEE address itself, and the profile is the registered endpoint's; ``AF.DataConfirm`` reports
+  the MAC outcome;
+- ``AF.IncomingMsgExt`` (64-bit source address) delivers received frames; the MAC sequence
+  number and destination PAN id are not reported, so received frames carry ``sequence=0`` and
+  the local PAN id.
+
+zigpy-znp's ``prefer_endpoint_1`` option must be off for SE (otherwise zigpy-znp sends the
+coordinator's SE-profile traffic from endpoint 1, the ZHA endpoint):
+:meth:`ZnpTransport.from_application` refuses an application configured with it on.
+
+This module is the only one in zse that touches zigpy-znp (extra ``znp``): every Z-Stack quirk
+zse knows of is here.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import zigpy_znp.commands as _commands
+import zigpy_znp.config as znp_conf
 import zigpy_znp.types as _types
 from zigpy.types import EUI64
 from zigpy_znp.api import ZNP
+from zigpy_znp.exceptions import InvalidCommandResponse
 
+from zse.interpan._codec import (
+    BROADCAST_ADDRESS,
+    MAX_ZCL_LENGTH,
+    SE_PROFILE_ID,
+    DeliveryMode,
+    InterPanFrame,
+)
+from zse.interpan.transports._base import ReceiveQueue
 from zse.radios import KeyTableFull, LinkKeyInstallError
 
-__all__ = ["install_for_application", "install_link_key"]
+__all__ = [
+    "INTER_PAN_ENDPOINT",
+    "ZnpError",
+    "ZnpTransport",
+    "install_for_application",
+    "install_link_key",
+]
+
+LOGGER = logging.getLogger(__name__)
 
 # zigpy-znp builds its command classes at run time: to the type checker they are Any.
 c: Any = _commands
@@ -62,3 +104,183 @@ async def install_for_application(app: Any, partner: EUI64, key: bytes) -> None:
             command="ZDO.SetLinkKey",
         ) from None
     await install_link_key(app._znp, partner, int(device.nwk), key)
+
+
+# -- inter-PAN (SE Annex B) ------------------------------------------------------------------
+
+#: ``STUBAPS_INTER_PAN_EP``: the destination endpoint that makes AF use the stub APS.
+INTER_PAN_ENDPOINT = 0xFE
+DEFAULT_RADIUS = 0x1E
+DEFAULT_CONFIRM_TIMEOUT = 10.0
+
+
+class ZnpError(OSError):
+    """Z-Stack refused a request or reported a failed transmission."""
+
+    def __init__(self, what: str, status: int) -> None:
+        super().__init__(f"{what} failed with status 0x{int(status):02X}")
+        self.status = int(status)
+
+
+class ZnpTransport(ReceiveQueue):
+    """Inter-PAN frames through a connected zigpy-znp :class:`~zigpy_znp.api.ZNP`.
+
+    ``endpoint`` is the local SE endpoint; ``ieee`` and ``pan_id`` are the coordinator's own
+    (used to describe received frames, whose MAC destination Z-Stack does not report).
+    """
+
+    def __init__(
+        self,
+        znp: ZNP,
+        *,
+        endpoint: int,
+        ieee: EUI64,
+        pan_id: int,
+        profile_id: int = SE_PROFILE_ID,
+        confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
+        maxsize: int = 64,
+    ) -> None:
+        super().__init__(maxsize)
+        if not 1 <= endpoint <= 0xF0:
+            raise ValueError(f"endpoint must be an application endpoint 1..240, got {endpoint}")
+        self._znp = znp
+        self.endpoint = endpoint
+        self.ieee = ieee
+        self.pan_id = pan_id
+        self.profile_id = profile_id
+        self.confirm_timeout = confirm_timeout
+        self._listener: Any = None
+
+    @classmethod
+    def from_application(cls, app: Any, *, endpoint: int, maxsize: int = 64) -> ZnpTransport:
+        """The transport of a running zigpy-znp ``ControllerApplication``."""
+        if app.config[znp_conf.CONF_ZNP_CONFIG][znp_conf.CONF_PREFER_ENDPOINT_1]:
+            raise ValueError(
+                "zigpy-znp's znp_config.prefer_endpoint_1 must be false for Smart Energy: "
+                "SE-profile frames would otherwise leave from the ZHA endpoint 1"
+            )
+        return cls(
+            app._znp,
+            endpoint=endpoint,
+            ieee=app.state.node_info.ieee,
+            pan_id=app.state.network_info.pan_id,
+            maxsize=maxsize,
+        )
+
+    async def start(self, *, register: bool = False, device_id: int = 0x0500) -> None:
+        """Register the endpoint for inter-PAN (and first with AF if ``register``)."""
+        if register:
+            await self._check(
+                "AF.Register",
+                c.AF.Register.Req(
+                    Endpoint=self.endpoint,
+                    ProfileId=self.profile_id,
+                    DeviceId=device_id,
+                    DeviceVersion=0,
+                    LatencyReq=c.af.LatencyReq.NoLatencyReqs,
+                    InputClusters=[],
+                    OutputClusters=[],
+                ),
+            )
+        if self._listener is None:
+            self._listener = self._znp.callback_for_response(
+                c.AF.IncomingMsgExt.Callback(partial=True, DstEndpoint=self.endpoint),
+                self._on_incoming,
+            )
+        await self._inter_pan_ctl(t.InterPanCommand.Reg, self.endpoint)
+
+    async def set_channel(self, channel: int) -> None:
+        """Move the radio to ``channel`` (11..26) for inter-PAN (``InterPanCtl Set``)."""
+        if not 11 <= channel <= 26:
+            raise ValueError(f"2.4 GHz channel must be 11..26, got {channel}")
+        await self._inter_pan_ctl(t.InterPanCommand.Set, channel)
+
+    async def restore_channel(self) -> None:
+        """Back to the network's channel (``InterPanCtl Clr``)."""
+        await self._inter_pan_ctl(t.InterPanCommand.Clr, None)
+
+    async def send(self, frame: InterPanFrame) -> None:
+        """``AF.DataRequestExt`` to endpoint 0xFE, then wait for its ``AF.DataConfirm``."""
+        if frame.profile_id != self.profile_id:
+            raise ValueError(
+                f"Z-Stack sends with the endpoint's profile 0x{self.profile_id:04X}, "
+                f"not 0x{frame.profile_id:04X}"
+            )
+        if frame.dst_pan_id == 0x0000:
+            raise ValueError("Z-Stack reads destination PAN id 0x0000 as intra-PAN")
+        if frame.delivery_mode is DeliveryMode.UNICAST:
+            dst = t.AddrModeAddress(mode=t.AddrMode.IEEE, address=frame.dst_address)
+        elif frame.delivery_mode is DeliveryMode.GROUP:
+            dst = t.AddrModeAddress(mode=t.AddrMode.Group, address=frame.group_id)
+        else:
+            dst = t.AddrModeAddress(mode=t.AddrMode.Broadcast, address=BROADCAST_ADDRESS)
+        tsn = frame.payload[1] if len(frame.payload) > 1 else 0
+        request = c.AF.DataRequestExt.Req(
+            DstAddrModeAddress=dst,
+            DstEndpoint=INTER_PAN_ENDPOINT,
+            DstPanId=frame.dst_pan_id,
+            SrcEndpoint=self.endpoint,
+            ClusterId=frame.cluster_id,
+            TSN=tsn,
+            Options=c.af.TransmitOptions.NONE,
+            Radius=DEFAULT_RADIUS,
+            Data=t.LongBytes(frame.payload),
+        )
+        try:
+            confirm: Any = await self._znp.request_callback_rsp(  # type: ignore[no-untyped-call]
+                request=request,
+                RspStatus=t.Status.SUCCESS,
+                callback=c.AF.DataConfirm.Callback(partial=True, Endpoint=self.endpoint, TSN=tsn),
+                timeout=self.confirm_timeout,
+            )
+        except InvalidCommandResponse as exc:
+            raise ZnpError("AF.DataRequestExt", exc.response.Status) from exc
+        if confirm.Status != t.Status.SUCCESS:
+            raise ZnpError("inter-PAN transmission (AF.DataConfirm)", confirm.Status)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._znp.remove_listener(self._listener)
+            self._listener = None
+        await super().close()
+
+    async def _inter_pan_ctl(self, command: Any, value: int | None) -> None:
+        data = b"" if value is None else bytes([value])
+        await self._check(
+            f"AF.InterPanCtl {command.name}", c.AF.InterPanCtl.Req(Command=command, Data=data)
+        )
+
+    async def _check(self, what: str, request: Any) -> None:
+        rsp: Any = await self._znp.request(request)
+        if rsp.Status != t.Status.SUCCESS:
+            raise ZnpError(what, rsp.Status)
+
+    def _on_incoming(self, msg: Any) -> None:
+        source = msg.SrcAddrModeAddress
+        if source.mode != t.AddrMode.IEEE or msg.SrcEndpoint != INTER_PAN_ENDPOINT:
+            return  # an ordinary (intra-PAN) message for this endpoint: zigpy-znp's business
+        data = bytes(msg.Data)
+        if len(data) > MAX_ZCL_LENGTH:
+            self.invalid += 1
+            return
+        if msg.GroupId:
+            mode, group = DeliveryMode.GROUP, int(msg.GroupId)
+        elif msg.WasBroadcast:
+            mode, group = DeliveryMode.BROADCAST, None
+        else:
+            mode, group = DeliveryMode.UNICAST, None
+        dst: EUI64 | int = self.ieee if mode is DeliveryMode.UNICAST else BROADCAST_ADDRESS
+        self.deliver(
+            InterPanFrame(
+                src_pan_id=int(msg.SrcPanId),
+                src_ieee=EUI64(source.address),
+                dst_pan_id=self.pan_id,
+                dst_address=dst,
+                delivery_mode=mode,
+                group_id=group,
+                cluster_id=int(msg.ClusterId),
+                profile_id=self.profile_id,
+                payload=data,
+                sequence=0,
+            )
+        )
