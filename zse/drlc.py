@@ -927,23 +927,8 @@ class DrlcServerCore:
     # -- persistence ----------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """Events and reports as JSON-able data."""
-        return {
-            "events": [
-                {
-                    "event": e.event.to_fields(),
-                    "start": e.start,
-                    "cancelled_at": e.cancelled_at,
-                    "expected": list(e.expected),
-                }
-                for e in self._events.values()
-            ],
-            "reports": [
-                {"device": device, "report": report.to_fields(), "signed": signed}
-                for (device, _), seen in self._reports.items()
-                for report, signed in seen.values()
-            ],
-        }
+        """Events and reports as JSON-able data (the values of :meth:`records`)."""
+        return _by_kind(self.records())
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Replace the state with a :meth:`snapshot`."""
@@ -983,12 +968,7 @@ class DrlcServerCore:
     def load_records(self, records: Mapping[str, Any]) -> None:
         """Replace the state with :meth:`records` (keys other than events and reports are
         left to the caller)."""
-        self.restore(
-            {
-                "events": [v for k, v in records.items() if k.startswith("event/")],
-                "reports": [v for k, v in records.items() if k.startswith("report/")],
-            }
-        )
+        self.restore(_by_kind(records))
 
     def _record(self, key: str) -> Any:
         kind, rest = key.split("/", 1)
@@ -1004,6 +984,14 @@ class DrlcServerCore:
         seen = self._reports[(device, int(event_id, 16))]
         report, signed = seen[(int(status, 16), int(when, 16))]
         return {"device": device, "report": report.to_fields(), "signed": signed}
+
+
+def _by_kind(records: Mapping[str, Any]) -> dict[str, Any]:
+    """Server records as a :meth:`DrlcServerCore.snapshot`: events, then reports."""
+    return {
+        "events": [v for k, v in records.items() if k.startswith("event/")],
+        "reports": [v for k, v in records.items() if k.startswith("report/")],
+    }
 
 
 def _event_key(issuer_event_id: int) -> str:

@@ -17,6 +17,8 @@ import pytest
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 MARKER = "<!-- run -->"
 _BLOCK = re.compile(r"<!-- run -->\s*\n```python\n(.*?)\n```", re.DOTALL)
+#: ``print(...)  # what it prints``: the comment is the output the page promises ("..." elides).
+_PROMISE = re.compile(r"^\s*print\(.*\)\s+#\s*(.+?)\s*$", re.MULTILINE)
 
 
 def runnable_blocks() -> list[tuple[str, str]]:
@@ -43,3 +45,7 @@ def test_snippet_runs(name, code):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, name, "exec"), {"__name__": "__main__"})
+    printed = out.getvalue()
+    for promised in _PROMISE.findall(code):
+        pattern = ".*".join(re.escape(part.strip()) for part in promised.split("..."))
+        assert re.search(pattern, printed), f"{name}: the page says {promised!r}, not {printed!r}"

@@ -23,7 +23,7 @@ from zigpy_znp.api import ZNP
 
 from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
 from zse.interpan.transports import InterPanTransport, ZnpTransport
-from zse.interpan.transports.znp import ZnpError
+from zse.radios.znp import ZnpError
 
 SREQ, AREQ, SRSP = 0x20, 0x40, 0x60
 RPC, SYS, AF, UTIL = 0x00, 0x01, 0x04, 0x07

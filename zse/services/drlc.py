@@ -49,6 +49,8 @@ __all__ = [
     "DrlcClient",
     "DrlcServer",
     "ReportReceived",
+    "cancel_payload",
+    "event_payload",
     "signature_for",
 ]
 
@@ -93,9 +95,24 @@ def _report_payload(report: StatusReport, credentials: Credentials | None) -> by
     )
 
 
-def _event_payload(event: LoadControlEvent) -> bytes:
+def event_payload(event: LoadControlEvent) -> bytes:
+    """A Load Control Event command payload (D.2.2.3.1)."""
     schema = Drlc.ClientCommandDefs.load_control_event.schema
     return encode_command(schema(**event.to_fields()))
+
+
+def cancel_payload(event: LoadControlEvent, *, cancel_control: int, effective_time: int) -> bytes:
+    """A Cancel Load Control Event command payload (D.2.2.3.2) for ``event``."""
+    schema = Drlc.ClientCommandDefs.cancel_load_control_event.schema
+    return encode_command(
+        schema(
+            issuer_event_id=event.issuer_event_id,
+            device_class=event.device_class,
+            utility_enrollment_group=event.utility_enrollment_group,
+            cancel_control=cancel_control,
+            effective_time=effective_time,
+        )
+    )
 
 
 def _esi_key(msg: Any) -> str:
@@ -501,7 +518,7 @@ class DrlcServer:
         async with self._lock:
             self.core.publish(event, now=self.clock(), expected=expected)
             await self._save()
-        await self._send(_LOAD_CONTROL_EVENT, _event_payload(event), dst, dst_ep, dst_mode)
+        await self._send(_LOAD_CONTROL_EVENT, event_payload(event), dst, dst_ep, dst_mode)
 
     async def republish(
         self,
@@ -513,7 +530,7 @@ class DrlcServer:
     ) -> LoadControlEvent:
         """Send an event again: start "now" and the remaining duration once it has begun."""
         event = self.core.republished(issuer_event_id, now=self.clock())
-        await self._send(_LOAD_CONTROL_EVENT, _event_payload(event), dst, dst_ep, dst_mode)
+        await self._send(_LOAD_CONTROL_EVENT, event_payload(event), dst, dst_ep, dst_mode)
         return event
 
     async def cancel(
@@ -531,15 +548,8 @@ class DrlcServer:
         async with self._lock:
             self.core.cancel(issuer_event_id, effective_time=effective_time, now=self.clock())
             await self._save()
-        schema = Drlc.ClientCommandDefs.cancel_load_control_event.schema
-        payload = encode_command(
-            schema(
-                issuer_event_id=issuer_event_id,
-                device_class=event.device_class,
-                utility_enrollment_group=event.utility_enrollment_group,
-                cancel_control=cancel_control,
-                effective_time=effective_time,
-            )
+        payload = cancel_payload(
+            event, cancel_control=cancel_control, effective_time=effective_time
         )
         await self._send(_CANCEL, payload, dst, dst_ep, dst_mode)
 
@@ -596,7 +606,7 @@ class DrlcServer:
         if not events:
             return foundation.Status.NOT_FOUND
         for event in events:
-            await self.endpoint.reply(msg, _LOAD_CONTROL_EVENT, _event_payload(event))
+            await self.endpoint.reply(msg, _LOAD_CONTROL_EVENT, event_payload(event))
         return None
 
     async def _report(self, msg: Any, command: Any) -> foundation.Status | None:

@@ -50,6 +50,7 @@ __all__ = [
     "MessageConfirmed",
     "MessagingClient",
     "MessagingServer",
+    "cancel_payload",
     "display_payload",
     "message_from_command",
 ]
@@ -70,6 +71,16 @@ _CLIENT_CMDS = Messaging.ClientCommandDefs
 
 
 # -- wire <-> core ----------------------------------------------------------------------------
+
+
+def cancel_payload(message_id: int) -> bytes:
+    """A Cancel Message command payload (D.5.2.3.2); the deprecated Message Control field is
+    sent as 0x00 (SE 1.2 D.5.2.3.2.1.2)."""
+    return encode_command(
+        _CLIENT_CMDS.cancel_message.schema(
+            message_id=message_id, message_control=MessageControl.deserialize(b"\x00")[0]
+        )
+    )
 
 
 def display_payload(message: Message, *, confirmed: bool | None = None) -> bytes:
@@ -161,10 +172,6 @@ def _device_key(msg: Any) -> str:
     if msg.src_ieee is not None:
         return str(msg.src_ieee)
     return f"nwk:{msg.src_nwk:04x}"
-
-
-def _unicast(msg: Any) -> bool:
-    return msg.group is None and not msg.broadcast
 
 
 # -- the ESI ----------------------------------------------------------------------------------
@@ -297,13 +304,7 @@ class MessagingServer:
         """
         self.messages.cancel(message_id, self.clock())
         await self._save()
-        schema = _CLIENT_CMDS.cancel_message.schema
-        payload = encode_command(
-            schema(
-                message_id=message_id,
-                message_control=MessageControl.deserialize(b"\x00")[0],
-            )
-        )
+        payload = cancel_payload(message_id)
         await self._send(_CANCEL, payload, device, group, broadcast)
 
     async def cancel_all(

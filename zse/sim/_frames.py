@@ -183,16 +183,16 @@ def decode_nwk(data: bytes) -> tuple[NwkHeader, bytes]:
     fc, dst, src, radius, seq = struct.unpack_from("<HHHBB", data)
     if fc & 0x0700:
         raise InvalidFrame(f"NWK frame control 0x{fc:04x}: multicast/security/source route")
-    pos = 8
-    dst_ieee = src_ieee = None
-    if fc & 0x0800:
-        dst_ieee = t.EUI64.deserialize(data[pos : pos + 8])[0]
-        pos += 8
-    if fc & 0x1000:
-        src_ieee = t.EUI64.deserialize(data[pos : pos + 8])[0]
-        pos += 8
+    pos = 8 + 8 * bool(fc & 0x0800) + 8 * bool(fc & 0x1000)
     if len(data) < pos:
         raise InvalidFrame(f"NWK header truncated: needs {pos} bytes, got {len(data)}")
+    dst_ieee = src_ieee = None
+    at = 8
+    if fc & 0x0800:
+        dst_ieee = t.EUI64(data[at : at + 8])
+        at += 8
+    if fc & 0x1000:
+        src_ieee = t.EUI64(data[at : at + 8])
     hdr = NwkHeader(dst, src, radius, seq, fc & 3, (fc >> 6) & 3, dst_ieee, src_ieee)
     return hdr, data[pos:]
 
