@@ -9,7 +9,10 @@ by 16 zero bits (B.6 case 2). ``zigpy.util.aes_mmo_hash`` only implements the fi
 
 from __future__ import annotations
 
+import hmac
 import threading
+from collections.abc import Callable
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext
 from cryptography.hazmat.primitives.ciphers.algorithms import AES128
@@ -132,19 +135,12 @@ def mmo_hash(data: bytes | bytearray | memoryview) -> bytes:
     return state
 
 
-_IPAD = bytes([0x36]) * BLOCK_SIZE
-_OPAD = bytes([0x5C]) * BLOCK_SIZE
-
-
 def hmac_mmo(key: bytes | bytearray | memoryview, message: bytes | bytearray | memoryview) -> bytes:
     """HMAC (FIPS 198) over AES-MMO, as keyed hash for key confirmation (ZigBee spec B.1.4).
 
-    A key longer than the 16-byte block is hashed first; a shorter one is zero-padded.
+    The standard library's HMAC over :class:`MmoHash` (16-byte block): a key longer than the
+    block is hashed first, a shorter one zero-padded.
     """
-    key = bytes(key)
-    if len(key) > BLOCK_SIZE:
-        key = mmo_hash(key)
-    key = key.ljust(BLOCK_SIZE, b"\x00")
-    k = int.from_bytes(key)
-    inner = mmo_hash((k ^ int.from_bytes(_IPAD)).to_bytes(BLOCK_SIZE) + bytes(message))
-    return mmo_hash((k ^ int.from_bytes(_OPAD)).to_bytes(BLOCK_SIZE) + inner)
+    # MmoHash takes bytes-like input, narrower in its annotation than typeshed's hash protocol.
+    digestmod = cast("Callable[[], Any]", MmoHash)
+    return hmac.new(bytes(key), bytes(message), digestmod).digest()
