@@ -289,7 +289,7 @@ async def test_the_esi_serves_time_to_its_devices(tmp_path):
     assert reply.payload[:4] == b"\x00\x00\x00\xe2"
     assert int.from_bytes(reply.payload[4:8], "little") == han.clock()
     assert reply.payload[8:12] == b"\x01\x00\x00\x18"
-    assert reply.payload[12] & 0b1011 == 0b1011  # Master, Synchronized, Superseding
+    assert reply.payload[12] == 0b1001  # Master and Superseding; never Synchronized with Master
     assert reply.aps_encrypted  # with the CBKE key, like all SE traffic after key establishment
     await close(han)
 

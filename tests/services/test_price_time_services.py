@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
@@ -71,7 +72,7 @@ async def test_published_price_reaches_device_and_group_and_is_acknowledged():
 
 async def test_time_server_answers_with_the_injected_clock_and_status():
     _, _, _, _, time_server, ihd, _, clock = await han(32)
-    time_server.status = TimeStatus(master=True, synchronized=False, superseding=True)
+    time_server.status = TimeStatus(master=False, synchronized=True, superseding=True)
     reply = await ihd.endpoints[1].request(
         0x0000,
         SE_ENDPOINT_ID,
@@ -85,7 +86,14 @@ async def test_time_server_answers_with_the_injected_clock_and_status():
     records, _ = schema.deserialize(reply.payload)
     values = {r.attrid: r.value.value for r in records.status_records}
     assert values[0x0000] == clock()
-    assert values[0x0001] == 0b1001  # Master and Superseding, not Synchronized
+    assert values[0x0001] == 0b1010  # Synchronized and Superseding, not Master
+
+
+def test_time_status_default_is_master_and_never_master_with_synchronized():
+    """ZCL 3.12.2.2.2: if the Master bit is 1, the Synchronized bit is 0."""
+    assert TimeStatus().bitmap() == 0b1001
+    with pytest.raises(ValueError, match=r"ZCL 3\.12\.2\.2\.2"):
+        TimeStatus(master=True, synchronized=True)
 
 
 def test_zigbee_epoch():

@@ -42,14 +42,23 @@ def system_clock() -> int:
     return zigbee_time(_time.time())
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class TimeStatus:
-    """TimeStatus bits (ZCL 3.12.2.2.2); SE ESIs set Master, Synchronized and Superseding."""
+    """TimeStatus bits (ZCL 3.12.2.2.2); an SE ESI is a time master: Master and Superseding.
+
+    ZCL 3.12.2.2.2: "If the Master bit is 1, the value of [the Synchronized] bit is 0"; a
+    status with both set is refused. Synchronized is for a clock set over the network from
+    another master.
+    """
 
     master: bool = True
-    synchronized: bool = True
+    synchronized: bool = False
     master_zone_dst: bool = False
     superseding: bool = True
+
+    def __post_init__(self) -> None:
+        if self.master and self.synchronized:
+            raise ValueError("TimeStatus: Synchronized must be 0 when Master is 1 (ZCL 3.12.2.2.2)")
 
     def bitmap(self) -> int:
         """The attribute's value."""
@@ -62,8 +71,8 @@ class TimeServer:
     """Serve Time (0x000A) from an endpoint: Time, TimeStatus, TimeZone and LocalTime.
 
     ``clock()`` is ZigBee UTCTime (inject the simulator's virtual clock in simulations);
-    ``status`` can be changed at any time, e.g. clearing ``synchronized`` when the ESI loses
-    its upstream time source.
+    ``status`` can be replaced at any time, e.g. clearing ``master`` when the ESI loses its
+    upstream time source.
     """
 
     def __init__(
