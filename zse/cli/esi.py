@@ -248,12 +248,20 @@ class Session:
         return True
 
     async def import_csv(self, path: Path) -> bool:
+        """Register and admit the devices of a devices CSV (:mod:`zse.device_csv`); each
+        problem is one line, and no line shows an install code or a link key."""
+        from zse.device_csv import DeviceCsvError, decode_lines  # noqa: PLC0415
+
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            self.say(f"error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+            data = path.read_bytes()
+        except OSError as exc:
+            self.say(f"error: cannot read {path}: {exc.strerror}")
             return False
-        report = await self.registry.import_csv(lines)
+        try:
+            report = await self.registry.import_csv(decode_lines([data]))
+        except DeviceCsvError as exc:
+            self.say(f"error: {path}: {exc}")
+            return False
         for problem in report.errors:
             self.say(f"error: {path}: {problem}")
         self.say(f"{path}: {len(report.registered)} registered, {len(report.errors)} refused")
@@ -432,8 +440,9 @@ def provision(eui64: str, install_code: str | None, label: str, groups: tuple[st
 @SHELL.command("import")
 @click.argument("csv_file", type=click.Path(path_type=Path))
 def import_(csv_file: Path) -> Action:
-    """Register and provision devices from a CSV file: eui64,install_code[,label[,groups]]
-    (groups separated by ';'). Bad rows are reported by line and skipped."""
+    """Register and provision devices from a devices CSV: a header row naming the columns
+    eui64,install_code[,label][,groups][,link_key] (groups separated by ';'; `zse installcode
+    --csv` output imports as it is). Bad rows are reported by line and skipped."""
 
     async def run(session: Session) -> None:
         if not await session.import_csv(csv_file):
