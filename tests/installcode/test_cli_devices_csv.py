@@ -244,3 +244,14 @@ async def test_esi_import_of_a_utf16_file_is_one_line(tmp_path: Path) -> None:
     output = await _import(tmp_path, source)
     assert f"error: {source}: not UTF-8 text but UTF-16: save it as UTF-8" in output
     assert not any("Traceback" in line for line in output)
+
+
+def test_an_output_symlink_is_followed_not_replaced(tmp_path: Path) -> None:
+    source, out = _input(tmp_path, GOOD.encode())
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    out.symlink_to(real)
+    result = CliRunner().invoke(main, ["installcode", "--csv", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_symlink()
+    assert real.read_text() == f"eui64,install_code,link_key\n001BC5007000052B,{CODE},{KEY}\n"

@@ -46,8 +46,10 @@ def refuse_input_as_output(output: str, inputs: Iterable[str | int], option: str
 
 @contextlib.contextmanager
 def atomic_output(path: str, option: str) -> Iterator[TextIO]:
-    """A text file that replaces ``path`` when the block ends without an exception."""
-    directory = os.path.dirname(path) or "."
+    """A text file that replaces ``path`` when the block ends without an exception (the file
+    a symlink points to, when ``path`` is one)."""
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    directory = os.path.dirname(target) or "."
     if not os.path.isdir(directory):
         raise OutputError(f"cannot write {option} {path}: no such directory {directory}")
     if os.path.isdir(path):
@@ -65,7 +67,7 @@ def atomic_output(path: str, option: str) -> Iterator[TextIO]:
             except OSError as exc:
                 raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
         try:
-            os.replace(temporary, path)
+            os.replace(temporary, target)
         except OSError as exc:
             raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
     except BaseException:
