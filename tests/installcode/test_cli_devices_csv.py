@@ -242,8 +242,29 @@ async def test_esi_import_of_a_utf16_file_is_one_line(tmp_path: Path) -> None:
     source = tmp_path / "u16.csv"
     source.write_bytes(GOOD.encode("utf-16"))
     output = await _import(tmp_path, source)
-    assert f"error: {source}: not UTF-8 text but UTF-16: save it as UTF-8" in output
-    assert not any("Traceback" in line for line in output)
+    errors = [line for line in output if line.startswith("error:")]
+    assert errors == [f"error: {source}: not UTF-8 text but UTF-16: save it as UTF-8"]
+
+
+async def test_esi_config_devices_csv_that_is_not_a_devices_csv_is_one_line(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "devices.csv"
+    source.write_text("001BC5007000052B,83FED3407A932B70\n")  # no header
+    operator = Operator()
+    status = await run_esi(
+        parse_config(CONFIG + 'devices_csv = ["devices.csv"]\n', base=tmp_path),
+        credentials=[ESI_CREDENTIALS],
+        lines=operator.lines(),
+        out=operator.out,
+        app_factory=sim_factory(Air(seed=12)),
+    )
+    errors = [line for line in operator.output if line.startswith("error:")]
+    assert errors == [
+        f"error: {source}: line 1: no header row: the first row must name the columns, e.g. "
+        "eui64,install_code,label"
+    ]
+    assert status == 1  # the configuration could not be applied: the ESI does not run
 
 
 def test_an_output_symlink_is_followed_not_replaced(tmp_path: Path) -> None:
