@@ -20,7 +20,7 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     credentials = ["esi-suite1.json"]   # `zse cert issue` output, or your CA's
     database = "han.db"                 # the HAN registry (SQLite); relative to this file
     permit_seconds = 254              # joining window per admission (zigpy: at most 254)
-    devices_csv = ["devices.csv"]       # eui64,install_code[,label[,group;group]]
+    devices_csv = ["devices.csv"]       # header eui64,install_code[,label,groups,link_key]
     interpan = true                     # answer Get Current Price over inter-PAN
     provider_id = 1
     currency = 840                      # ISO 4217 numeric

@@ -91,7 +91,9 @@ def test_csv_reports_every_bad_row_and_writes_the_good_ones(tmp_path):
     errors = result.stderr.splitlines()
     assert errors[0].startswith("line 4: EUI-64 001BC5007000052D: install code CRC mismatch")
     assert errors[1] == "line 5: EUI-64 00:00:00:00:00:00:00:00 is all zeros: not a device address"
-    assert errors[2] == "line 6: expected 2 columns (eui64,install_code), got 1"
+    assert (
+        errors[2] == "line 6: no install_code: 1 cell but the header names 2 (eui64,install_code)"
+    )
     assert errors[3] == "line 7: EUI-64 001BC5007000052B is already on line 2"
     assert errors[4] == "7 rows: 3 valid, 4 invalid"
     assert out.read_text().splitlines() == [
@@ -102,16 +104,33 @@ def test_csv_reports_every_bad_row_and_writes_the_good_ones(tmp_path):
     ]
 
 
-def test_csv_from_stdin_without_header():
-    result = run("installcode", "--csv", "-", stdin=f"001BC5007000052B,{CODE_128}\n")
+def test_csv_from_stdin():
+    result = run(
+        "installcode", "--csv", "-", stdin=f"EUI64,Install Code\n001BC5007000052B,{CODE_128}\n"
+    )
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[1] == f"001BC5007000052B,{CODE_128},{KEY_128}"
+    assert result.stdout.splitlines() == [
+        "eui64,install_code,link_key",
+        f"001BC5007000052B,{CODE_128},{KEY_128}",
+    ]
     assert result.stderr == "1 rows: 1 valid, 0 invalid\n"
 
 
+def test_csv_without_header_is_refused_in_one_line():
+    result = run("installcode", "--csv", "-", stdin=f"001BC5007000052B,{CODE_128}\n")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "zse installcode: standard input: line 1: no header row: the first row must name the "
+        "columns, e.g. eui64,install_code,label\n"
+    )
+    assert CODE_128 not in result.output
+
+
 def test_csv_in_parallel_gives_the_same_result():
-    rows = [f"001BC5{i:010X},{CODE_48 if i % 97 else CODE_48[:-1] + '1'}" for i in range(9000)]
-    rows.append(rows[5].replace(CODE_48, CODE_128))  # a duplicate EUI-64, at the very end
+    rows = ["eui64,install_code"]
+    rows += [f"001BC5{i:010X},{CODE_48 if i % 97 else CODE_48[:-1] + '1'}" for i in range(9000)]
+    rows.append(rows[6].replace(CODE_48, CODE_128))  # a duplicate EUI-64, at the very end
     one, two = io.StringIO(), io.StringIO()
     serial = validate_csv(iter([r + "\n" for r in rows]), one, jobs=1)
     parallel = validate_csv(iter([r + "\n" for r in rows]), two, jobs=2)
@@ -119,7 +138,7 @@ def test_csv_in_parallel_gives_the_same_result():
     assert serial == parallel
     assert serial.good == 9000 - 93
     assert len(serial.errors) == 93 + 1
-    assert serial.errors[-1] == "line 9001: EUI-64 001BC50000000005 is already on line 6"
+    assert serial.errors[-1] == "line 9002: EUI-64 001BC50000000005 is already on line 7"
 
 
 def test_provisioning_example_runs():

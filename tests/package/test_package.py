@@ -41,6 +41,7 @@ RULES: dict[str, tuple[str, ...]] = {
     ),
     "zse.drlc": ("asyncio", "zigpy", "aiosqlite", "zse.store", *HIGHER_LAYERS, *RADIOS),
     "zse.provisioning": ("asyncio", "zigpy", "zse.store", *HIGHER_LAYERS, *RADIOS),
+    "zse.device_csv": ("asyncio", "zigpy", "zse.store", *HIGHER_LAYERS, *RADIOS),
     "zse.roles": ("zse.cli", *RADIOS),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc", *HIGHER_LAYERS, *RADIOS),
     "zse.messaging": ("asyncio", "aiosqlite", "zse.store", "zigpy", *HIGHER_LAYERS, *RADIOS),

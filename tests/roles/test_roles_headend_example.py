@@ -24,7 +24,7 @@ async def test_the_headend_example(tmp_path):
     capture = tmp_path / "headend.pcap"
     result = await load_example().headend(str(capture), say=lines.append)
     assert len(result["errors"]) == 1
-    assert result["errors"][0].startswith("line 5: install code CRC mismatch")
+    assert result["errors"][0].startswith("line 5: EUI-64 000D6F000B000004: install code CRC mis")
     assert set(result["states"].values()) == {"meter ready"}
     away = result["away"]
     for sent in (result["message"], result["event"]):

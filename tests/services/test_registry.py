@@ -150,10 +150,13 @@ async def test_csv_import_reports_bad_rows_and_registers_the_good_ones(registry)
     ]
     report = await registry.import_csv(rows)
     assert report.registered == ["001BC5007000052B", "001BC5007000052E"]
-    assert report.errors[0].startswith("line 3: install code CRC mismatch")
+    assert report.errors[0].startswith("line 3: EUI-64 001BC5007000052C: install code CRC mis")
     assert report.errors[1] == (
         "line 4: EUI-64 00:00:00:00:00:00:00:00 is all zeros: not a device address"
     )
-    assert report.errors[2] == "line 5: expected 2 to 4 columns, got 1"
-    assert report.errors[3].startswith("line 6: device 001BC5007000052B is already registered")
+    assert report.errors[2] == (
+        "line 5: no install_code: 1 cell but the header names 4 (eui64,install_code,label,groups)"
+    )
+    assert report.errors[3] == "line 6: EUI-64 001BC5007000052B is already on line 2"
+    assert len(report.errors) == 4
     assert registry.get(MAC).groups == frozenset({"north", "pilot"})

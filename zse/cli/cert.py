@@ -3,10 +3,14 @@
 - ``zse cert ca-new [--out CA.json] [--issuer HEX]``: a CA with keys for suites 1 and 2;
 - ``zse cert issue --ca CA.json --eui64 EUI64 --suite 1|2 [--out FILE]``: credentials JSON
   (CA public key, certificate, private key) for a device;
-- ``zse cert inspect HEX [--ca KEY]``: the certificate's fields, subject, issuer, validity and,
-  given the CA public key (hex, or a CA/credentials JSON file), the reconstructed public key.
+- ``zse cert inspect HEX|FILE [--ca KEY]``: the certificate's fields, subject, issuer, validity
+  and, given the CA public key (hex, or a CA/credentials JSON file), the reconstructed public
+  key. FILE is a credentials file (its certificate, with its CA key unless ``--ca``) or a CA
+  file (its issuer and public keys).
 
-Bad input exits with status 2 and a one-line ``error:`` message, never a traceback.
+Bad input exits with status 2 and a one-line ``error:`` message, never a traceback; no message
+echoes a value that may be secret. Output files (``-o``) are written atomically, mode 0600, and
+never over the ``--ca`` file.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import string
 import sys
 import time
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from zse.cbke.ca import TestCA
-from zse.cbke.certificate import ImplicitCertificate, Suite2Certificate
-from zse.cbke.credentials import Credentials, hex_field
+from zse.cbke.certificate import NO_EXPIRY, ImplicitCertificate, Suite2Certificate
+from zse.cbke.credentials import hex_field
 from zse.cbke.suites import SUITES
+from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
 from zse.errors import DecodeError
 from zse.installcode import parse_eui64
 
@@ -40,11 +46,42 @@ def _write(text: str, out: str | None) -> None:
         click.echo(text, nl=False)
         return
     try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with atomic_output(out, "--out") as handle:
             handle.write(text)
+    except OutputError as exc:
+        _fail(str(exc))
+
+
+_HEX = frozenset(string.hexdigits)
+
+
+def _is_hex(text: str) -> bool:
+    cleaned = "".join(ch for ch in text if ch not in " \t\r\n:-")
+    return bool(cleaned) and len(cleaned) % 2 == 0 and set(cleaned) <= _HEX
+
+
+def _neither(option: str, text: str, what: str) -> NoReturn:
+    """A value that is no file and no hex: say the file is missing when it looks like a path;
+    otherwise say what was expected, without echoing what may be a mistyped key."""
+    if any(mark in text for mark in ("/", ".", os.sep)):
+        _fail(f"{option} {text}: no such file")
+    _fail(f"{option} is neither a file nor {what} in hex")
+
+
+def _read_json(path: str) -> tuple[bytes, dict[str, Any]]:
+    """A JSON object from a file, or a one-line error naming the file."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as exc:
-        _fail(f"cannot write {out}: {exc.strerror}")
+        _fail(f"cannot read {path}: {exc.strerror}")
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        _fail(f"{path} is not JSON (expected a credentials or CA file from `zse cert`)")
+    if not isinstance(document, dict):
+        _fail(f"{path} is not a credentials or CA file (not a JSON object)")
+    return raw, document
 
 
 @click.group()
@@ -88,7 +125,7 @@ def _issuer(text: str) -> bytes:
     "--valid-for",
     type=int,
     default=None,
-    help="Suite 2: seconds of validity (default: no expiry).",
+    help=f"Suite 2: seconds of validity, 1 to {NO_EXPIRY - 1} (default: no expiry).",
 )
 def issue(  # noqa: PLR0917 - click passes options positionally
     ca_path: str,
@@ -99,33 +136,66 @@ def issue(  # noqa: PLR0917 - click passes options positionally
     valid_for: int | None,
 ) -> None:
     """Issue a certificate and private key for a device."""
+    options = _validity(int(suite), valid_from, valid_for)
+    if out is not None:
+        _write_check(out, ca_path)
     try:
         ca = TestCA.load(ca_path)
         subject = bytes(parse_eui64(eui64))[::-1]
-        options: dict[str, int] = {}
-        if int(suite) == 2:
-            options["valid_from"] = int(time.time()) if valid_from is None else valid_from
-            if valid_for is not None:
-                options["valid_to"] = valid_for
         credentials = ca.issue(subject, int(suite), **options)
     except DecodeError as exc:
         _fail(str(exc))
     _write(credentials.to_json(), out)
 
 
-def _ca_public_key(text: str, certificate: ImplicitCertificate) -> bytes:
-    """The CA key for --ca: hex, a CA JSON file or a credentials JSON file."""
-    if not os.path.exists(text):
-        return hex_field(text, "--ca")
-    with open(text, "rb") as handle:
-        raw = handle.read()
+def _write_check(out: str, ca_path: str) -> None:
+    """Refuse ``--out`` over the CA file before the CA is even read."""
     try:
-        document = json.loads(raw)
-    except ValueError:
-        _fail(f"{text} is not JSON")
-    if isinstance(document, dict) and "ca_public_key" in document:
-        return Credentials.from_json(raw).ca_public_key
-    return TestCA.from_json(raw).authority(certificate.suite).public_key
+        refuse_input_as_output(out, [ca_path], "--out")
+    except OutputError as exc:
+        _fail(str(exc))
+
+
+def _validity(suite: int, valid_from: int | None, valid_for: int | None) -> dict[str, int]:
+    """The suite-2 validity options, checked (suite-1 certificates have no validity field)."""
+    if suite == 1:
+        given = [
+            name
+            for name, v in (("--valid-from", valid_from), ("--valid-for", valid_for))
+            if v is not None
+        ]
+        if given:
+            _fail(
+                f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to suite 2 "
+                "only: a suite-1 certificate has no "
+                "validity period (use --suite 2)"
+            )
+        return {}
+    if valid_from is not None and not 0 <= valid_from < 1 << 40:
+        _fail(f"--valid-from must be 0 to {(1 << 40) - 1} (UTC seconds, 40 bits)")
+    if valid_for is not None and not 1 <= valid_for < NO_EXPIRY:
+        _fail(f"--valid-for must be 1 to {NO_EXPIRY - 1} seconds (leave it out for no expiry)")
+    options = {"valid_from": int(time.time()) if valid_from is None else valid_from}
+    if valid_for is not None:
+        options["valid_to"] = valid_for
+    return options
+
+
+def _ca_public_key(text: str, certificate: ImplicitCertificate) -> bytes:
+    """The CA key for --ca: a CA JSON file, a credentials JSON file, or hex."""
+    if os.path.exists(text):
+        raw, document = _read_json(text)
+        if "ca_public_key" in document:  # a credentials file: only its public part is read
+            return hex_field(document["ca_public_key"], f"{text}: ca_public_key")
+        if "issuer" in document:
+            try:
+                return TestCA.from_json(raw).authority(certificate.suite).public_key
+            except DecodeError as exc:
+                _fail(f"{text}: {exc}")
+        _fail(f"{text} is neither a credentials file nor a CA file")
+    if _is_hex(text):
+        return hex_field(text, "--ca")
+    _neither("--ca", text, "a CA public key")
 
 
 def _utc(seconds: int) -> str:
@@ -135,14 +205,57 @@ def _utc(seconds: int) -> str:
         return "out of range"
 
 
+def _certificate(text: str) -> tuple[ImplicitCertificate, str | None] | TestCA:
+    """CERTIFICATE: hex, a credentials file (its certificate and CA key) or a CA file."""
+    if os.path.exists(text):
+        raw, document = _read_json(text)
+        if "certificate" in document:  # a credentials file: the private key is never read
+            if not isinstance(document["certificate"], str):
+                _fail(f"{text}: certificate must be a hex string")
+            ca_key = document.get("ca_public_key")
+            return (
+                ImplicitCertificate.from_hex(document["certificate"]),
+                ca_key if isinstance(ca_key, str) else None,
+            )
+        if "issuer" in document:
+            try:
+                return TestCA.from_json(raw)
+            except DecodeError as exc:
+                _fail(f"{text}: {exc}")
+        _fail(f"{text} is neither a credentials file nor a CA file")
+    if _is_hex(text):
+        return ImplicitCertificate.from_hex(text), None
+    _neither("CERTIFICATE", text, "a certificate")
+
+
+def _show_ca(ca: TestCA, as_json: bool) -> None:
+    fields = {"issuer": ca.issuer.hex().upper()}
+    for suite_id, authority in sorted(ca.authorities.items()):
+        fields[f"suite{suite_id}_public_key"] = authority.public_key.hex().upper()
+    if as_json:
+        click.echo(json.dumps(fields, indent=2))
+        return
+    click.echo("test CA (the file holds its private keys: keep it secret)")
+    for name, value in fields.items():
+        click.echo(f"  {name:28} {value}")
+
+
 @cert.command()
 @click.argument("certificate")
 @click.option("--ca", "ca_key", help="CA public key (hex) or a CA / credentials JSON file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def inspect(certificate: str, ca_key: str | None, as_json: bool) -> None:
-    """Show a certificate's fields; with --ca, the public key it reconstructs."""
+    """Show a certificate's fields; with --ca, the public key it reconstructs.
+
+    CERTIFICATE is the certificate in hex, or a credentials file from `zse cert issue` (its
+    certificate; its own CA key unless --ca is given), or a CA file (its issuer and public
+    keys)."""
     try:
-        parsed = ImplicitCertificate.from_hex(certificate)
+        found = _certificate(certificate)
+        if isinstance(found, TestCA):
+            _show_ca(found, as_json)
+            return
+        parsed, own_ca = found
         fields = parsed.fields()
         fields["suite"] = parsed.suite.id
         if isinstance(parsed, Suite2Certificate):
@@ -152,6 +265,9 @@ def inspect(certificate: str, ca_key: str | None, as_json: bool) -> None:
             fields["key_agreement"] = "yes" if parsed.allows_key_agreement else "no"
         if ca_key is not None:
             public = parsed.reconstruct_public_key(_ca_public_key(ca_key, parsed))
+            fields["public_key"] = public.hex().upper()
+        elif own_ca is not None:
+            public = parsed.reconstruct_public_key(hex_field(own_ca, "ca_public_key"))
             fields["public_key"] = public.hex().upper()
     except DecodeError as exc:
         _fail(str(exc))

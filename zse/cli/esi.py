@@ -207,7 +207,7 @@ class Session:
 
         ok = True
         for path in self.config.devices_csv:
-            ok = await self.import_csv(path) and ok
+            ok = await self.execute_action(self.import_csv(path)) and ok
         for entry in self.config.devices:
             try:
                 record = self.registry.get(entry.eui64)
@@ -247,19 +247,27 @@ class Session:
             return False
         return True
 
-    async def import_csv(self, path: Path) -> bool:
+    async def import_csv(self, path: Path) -> None:
+        """Register and admit the devices of a devices CSV (:mod:`zse.device_csv`); each bad
+        row is one line, and no line shows an install code or a link key. Raises
+        :class:`CommandError` for a file that cannot be used, or when some rows were refused."""
+        from zse.device_csv import DeviceCsvError, decode_lines  # noqa: PLC0415
+
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            self.say(f"error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
-            return False
-        report = await self.registry.import_csv(lines)
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            report = await self.registry.import_csv(decode_lines([data]))
+        except DeviceCsvError as exc:
+            raise CommandError(f"{path}: {exc}") from None
         for problem in report.errors:
             self.say(f"error: {path}: {problem}")
         self.say(f"{path}: {len(report.registered)} registered, {len(report.errors)} refused")
         for eui64 in report.registered:
             await self.provision(eui64, None)
-        return not report.errors
+        if report.errors:
+            raise CommandError(f"{path}: some rows were refused")
 
     async def add_to_group(self, eui64: str, group: str) -> None:
         record = self.registry.get(eui64)
@@ -432,12 +440,12 @@ def provision(eui64: str, install_code: str | None, label: str, groups: tuple[st
 @SHELL.command("import")
 @click.argument("csv_file", type=click.Path(path_type=Path))
 def import_(csv_file: Path) -> Action:
-    """Register and provision devices from a CSV file: eui64,install_code[,label[,groups]]
-    (groups separated by ';'). Bad rows are reported by line and skipped."""
+    """Register and provision devices from a devices CSV: a header row naming the columns
+    eui64,install_code[,label][,groups][,link_key] (groups separated by ';'; `zse installcode
+    --csv` output imports as it is). Bad rows are reported by line and skipped."""
 
     async def run(session: Session) -> None:
-        if not await session.import_csv(csv_file):
-            raise CommandError(f"{csv_file}: some rows were refused")
+        await session.import_csv(csv_file)
 
     return run
 

@@ -1,29 +1,34 @@
 """``zse installcode``: check install codes and derive their link keys, one by one or by file.
 
-Exit status: 0 when every code (or row) is valid, 2 when any is not; the reason is printed on
-one line per bad code or row, without a traceback.
+Exit status: 0 when every code (or row) is valid, 2 when any is not or when the file cannot be
+used (not a devices CSV, not UTF-8, --output is the input); the reason is printed on one line per
+bad code or row, without a traceback.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import IO, TextIO
+from typing import NoReturn, TextIO
 
 import click
 
+from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
+from zse.device_csv import DeviceCsvError, DeviceReader, DeviceRow, decode_lines, write_devices
 from zse.errors import DecodeError
-from zse.installcode import InstallCode, canonical_eui64
+from zse.installcode import InstallCode
 
 __all__ = ["CsvReport", "installcode", "validate_csv"]
 
-_HEADER_WORDS = ("eui", "mac", "ieee", "install", "code")
+Rows = list[tuple[int, list[str]]]
+Checked = list[DeviceRow | DeviceCsvError]
+ChunkCheck = Callable[[Rows], Checked]
+_READ_SIZE = 1 << 16
 
 
 def _describe(code: InstallCode) -> dict[str, object]:
@@ -44,111 +49,59 @@ class CsvReport:
     errors: list[str]
 
 
-def _is_header(row: list[str]) -> bool:
-    text = " ".join(row).lower()
-    return any(word in text for word in _HEADER_WORDS)
+def _pool_map(jobs: int) -> Callable[[ChunkCheck, Iterable[Rows]], Iterator[Checked]]:
+    """An ordered map over ``jobs`` processes with a bounded backlog."""
 
-
-# A checked row: (line, eui64, code, link key) when valid, (line, eui64 or "", "", message) not.
-_Checked = tuple[int, str, str, str]
-_CHUNK_ROWS = 4096
-
-
-def _check_rows(rows: list[tuple[int, list[str]]]) -> list[_Checked]:
-    """Validate a chunk of numbered rows (runs in worker processes for large files)."""
-    checked: list[_Checked] = []
-    parse_code = InstallCode.parse
-    for line_no, row in rows:
-        if len(row) != 2:
-            message = f"expected 2 columns (eui64,install_code), got {len(row)}"
-            checked.append((line_no, "", "", message))
-            continue
-        try:
-            eui64 = canonical_eui64(row[0])
-        except DecodeError as exc:
-            checked.append((line_no, "", "", str(exc)))
-            continue
-        try:
-            code = parse_code(row[1])
-        except DecodeError as exc:
-            checked.append((line_no, eui64, "", str(exc)))
-            continue
-        checked.append((line_no, eui64, str(code), code.link_key.hex().upper()))
-    return checked
-
-
-def _chunks(lines: Iterable[str]) -> Iterator[list[tuple[int, list[str]]]]:
-    chunk: list[tuple[int, list[str]]] = []
-    for line_no, row in enumerate(csv.reader(lines), start=1):
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        if line_no == 1 and _is_header(row):
-            continue
-        chunk.append((line_no, row))
-        if len(chunk) == _CHUNK_ROWS:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _checked_chunks(lines: Iterable[str], jobs: int) -> Iterator[list[_Checked]]:
-    """Checked chunks in file order, from ``jobs`` processes with a bounded backlog."""
-    if jobs <= 1:
-        yield from map(_check_rows, _chunks(lines))
-        return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        pending: deque[Future[list[_Checked]]] = deque()
-        for chunk in _chunks(lines):
-            pending.append(pool.submit(_check_rows, chunk))
-            if len(pending) >= 4 * jobs:
+    def chunk_map(check: ChunkCheck, chunks: Iterable[Rows]) -> Iterator[Checked]:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            pending: deque[Future[Checked]] = deque()
+            for chunk in chunks:
+                pending.append(pool.submit(check, chunk))
+                if len(pending) >= 4 * jobs:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+
+    return chunk_map
 
 
 def validate_csv(lines: Iterable[str], out: TextIO, jobs: int = 1) -> CsvReport:
-    """Validate ``eui64,install_code`` rows and write good ones with their link keys to ``out``.
+    """Validate a devices CSV (:mod:`zse.device_csv`) and write the good rows with their link
+    keys to ``out``.
 
-    A first row naming its columns is taken as a header. Each bad row gives one message with
-    its line number: a wrong column count, an invalid EUI-64 or install code, or an EUI-64
-    already seen on an earlier line (one device, one code). Good rows are written in file order
-    and canonical form as ``eui64,install_code,link_key``. With ``jobs`` > 1 the rows are
-    checked in that many processes.
+    Each bad row gives one message with its line number: a wrong cell count, an invalid EUI-64
+    or install code, a stated link key that is not the code's, or an EUI-64 already on an
+    earlier line (one device, one code). Good rows are written in file order and canonical
+    form, with the input's columns and ``link_key``. With ``jobs`` > 1 the rows are checked in
+    that many processes. A file that is not a devices CSV at all (no header, no device row, a
+    CSV syntax error) raises :class:`~zse.device_csv.DeviceCsvError`.
     """
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("eui64", "install_code", "link_key"))
+    reader = DeviceReader(lines, chunk_map=_pool_map(jobs) if jobs > 1 else None)
     errors: list[str] = []
-    seen: dict[str, int] = {}
     good = 0
-    for checked in _checked_chunks(lines, jobs):
-        for line_no, eui64, code, result in checked:
-            if not code:
-                prefix = f"line {line_no}: EUI-64 {eui64}: " if eui64 else f"line {line_no}: "
-                errors.append(prefix + result)
+
+    def valid() -> Iterator[DeviceRow]:
+        nonlocal good
+        for item in reader:
+            if isinstance(item, DeviceCsvError):
+                errors.append(str(item))
                 continue
-            first = seen.setdefault(eui64, line_no)
-            if first != line_no:
-                errors.append(f"line {line_no}: EUI-64 {eui64} is already on line {first}")
-                continue
-            writer.writerow((eui64, code, result))
             good += 1
+            yield item
+
+    out.writelines(write_devices(valid(), reader.columns.output()))
     return CsvReport(good=good, errors=errors)
 
 
-def _with_progress(stream: IO[str], total: int) -> Iterator[str]:
-    """Yield lines of ``stream``, showing a progress bar on a terminal for large files."""
+def _with_progress(chunks: Iterable[bytes], total: int) -> Iterator[bytes]:
+    """Yield ``chunks``, showing a progress bar on a terminal for large files."""
     if total < 1 << 20 or not sys.stderr.isatty():
-        yield from stream
+        yield from chunks
         return
     with click.progressbar(length=total, label="validating", file=sys.stderr) as bar:
-        done = 0
-        for count, line in enumerate(stream, start=1):
-            done += len(line)
-            if count % 8192 == 0:
-                bar.update(done - bar.pos)
-            yield line
-        bar.update(total - bar.pos)
+        for chunk in chunks:
+            bar.update(len(chunk))
+            yield chunk
 
 
 @click.command()
@@ -157,8 +110,8 @@ def _with_progress(stream: IO[str], total: int) -> Iterator[str]:
 @click.option(
     "--csv",
     "csv_file",
-    type=click.File("r", encoding="utf-8-sig"),
-    help="Validate a file of eui64,install_code rows ('-' for stdin).",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Validate a devices CSV (header eui64,install_code[,label,groups]; '-' for stdin).",
 )
 @click.option(
     "-j",
@@ -169,17 +122,17 @@ def _with_progress(stream: IO[str], total: int) -> Iterator[str]:
 @click.option(
     "-o",
     "--output",
-    type=click.File("w", encoding="utf-8", lazy=True),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default="-",
     show_default=True,
-    help="Where --csv writes good rows with their link keys.",
+    help="Where --csv writes good rows with their link keys (mode 0600, written atomically).",
 )
 def installcode(
     codes: tuple[str, ...],
     as_json: bool,
-    csv_file: TextIO | None,
+    csv_file: str | None,
     jobs: int | None,
-    output: TextIO,
+    output: str,
 ) -> None:
     """Check install codes and print their bits, CRC and link key.
 
@@ -188,7 +141,8 @@ def installcode(
     "83FE D340 7A93 2B70". Quote a code that contains spaces.
 
     With --csv, every bad row of the file is reported with its line number on stderr, and the
-    good rows are written with their link keys to --output.
+    good rows are written with their link keys to --output. The file format (a header row
+    naming the columns) is the one `zse esi` imports: see docs/installcode.md.
     """
     if csv_file is not None:
         if codes:
@@ -215,14 +169,42 @@ def installcode(
         sys.exit(2)
 
 
-def _run_csv(csv_file: TextIO, output: TextIO, jobs: int | None) -> None:
+def _fail(message: str) -> NoReturn:
+    click.echo(f"zse installcode: {message}", err=True)
+    sys.exit(2)
+
+
+def _run_csv(csv_file: str, output: str, jobs: int | None) -> None:
     try:
-        total = os.fstat(csv_file.fileno()).st_size
-    except (OSError, ValueError):  # an in-memory stream under test
+        source = click.open_file(csv_file, "rb")
+    except OSError as exc:
+        _fail(f"cannot read {csv_file}: {exc.strerror}")
+    with source:
+        inputs: list[str | int] = [] if csv_file == "-" else [csv_file]
         total = 0
-    if jobs is None:
-        jobs = (os.cpu_count() or 1) if total > 1 << 20 else 1
-    report = validate_csv(_with_progress(csv_file, total), output, jobs)
+        try:
+            inputs.append(source.fileno())
+            total = os.fstat(source.fileno()).st_size
+        except (OSError, ValueError):  # an in-memory stream under test has no descriptor
+            pass
+        if output != "-":
+            try:  # before anything is opened for writing
+                refuse_input_as_output(output, inputs, "--output")
+            except OutputError as exc:
+                _fail(str(exc))
+        if jobs is None:
+            jobs = (os.cpu_count() or 1) if total > 1 << 20 else 1
+        chunks = _with_progress(iter(lambda: source.read(_READ_SIZE), b""), total)
+        try:
+            if output == "-":
+                report = validate_csv(decode_lines(chunks), sys.stdout, jobs)
+            else:
+                with atomic_output(output, "--output") as out:
+                    report = validate_csv(decode_lines(chunks), out, jobs)
+        except DeviceCsvError as exc:
+            _fail(f"{'standard input' if csv_file == '-' else csv_file}: {exc}")
+        except OutputError as exc:
+            _fail(str(exc))
     for message in report.errors:
         click.echo(message, err=True)
     click.echo(

@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 
 import click
 
+from zse.cli._types import PanIdType
 from zse.config import RADIOS, ConfigError, NetworkSettings, RadioSettings
 
 __all__ = ["describe_frame", "frame_record", "interpan", "run_listen", "run_send"]
@@ -397,7 +398,11 @@ def listen(as_json: bool, count: int | None, seconds: float | None, **stick: Any
 
 def _destination(function: Callable[..., Any]) -> Callable[..., Any]:
     function = click.option(
-        "--pan", type=_IntType(), default=0xFFFF, show_default=True, help="Destination PAN id."
+        "--pan",
+        type=PanIdType(0x0001, 0xFFFF, " (0xFFFF: every PAN; 0x0000 reads as intra-PAN)"),
+        default=0xFFFF,
+        show_default=True,
+        help="Destination PAN id.",
     )(function)
     return click.option("--to", help="One device's EUI-64 (default: broadcast).")(function)
 

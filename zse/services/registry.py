@@ -9,12 +9,12 @@ registry and its audit trail never disagree, whatever happens to the process.
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from zse.device_csv import DeviceCsvError, read_devices
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, canonical_eui64
 from zse.provisioning import DeviceRecord, LifecycleEvent, LifecycleState, next_state
@@ -168,28 +168,27 @@ class HanRegistry:
         return record
 
     async def import_csv(self, lines: Iterable[str]) -> ImportReport:
-        """Register devices from ``eui64,install_code[,label[,group;group...]]`` rows.
+        """Register the devices of a devices CSV given as text lines (:mod:`zse.device_csv`:
+        a header naming the columns ``eui64``, ``install_code`` and optionally ``label``,
+        ``groups`` and ``link_key`` — ``zse installcode``'s output imports unchanged).
 
-        A first row naming its columns is a header. Each bad row (bad EUI-64 or install code,
-        wrong column count, a device already registered, a duplicate in the file) is reported
-        with its line number and not registered; the good rows are.
+        Each bad row (bad EUI-64 or install code, a link key that is not the code's, too many
+        cells, a device already registered, a duplicate in the file) is reported with its line
+        number and not registered; the good rows are. A file that is not a devices CSV (no
+        header, no device row) raises :class:`~zse.device_csv.DeviceCsvError`.
         """
         registered: list[str] = []
         errors: list[str] = []
-        for line_no, row in enumerate(csv.reader(lines), start=1):
-            if not row or all(not cell.strip() for cell in row):
+        for row in read_devices(lines):
+            if isinstance(row, DeviceCsvError):
+                errors.append(str(row))
                 continue
-            if line_no == 1 and "install" in ",".join(row).lower():
-                continue
-            if not 2 <= len(row) <= 4:
-                errors.append(f"line {line_no}: expected 2 to 4 columns, got {len(row)}")
-                continue
-            label = row[2].strip() if len(row) > 2 else ""
-            groups = [g.strip() for g in row[3].split(";") if g.strip()] if len(row) > 3 else []
             try:
-                record = await self.register(row[0], row[1], label=label, groups=groups)
+                record = await self.register(
+                    row.eui64, row.install_code, label=row.label, groups=row.groups
+                )
             except (DecodeError, RegistryError) as exc:
-                errors.append(f"line {line_no}: {exc}")
+                errors.append(f"line {row.line}: {exc}")
                 continue
             registered.append(record.eui64)
         return ImportReport(registered=registered, errors=errors)

@@ -1,0 +1,76 @@
+"""Output files for the commands with ``-o``: never over an input, never left half-written.
+
+An output is written to a temporary file in its own directory (mode 0600: the outputs hold keys)
+and renamed over the target only when complete (``os.replace``), so a failure or Ctrl-C leaves
+the previous file as it was. A target that is one of the inputs — the same file by device and
+inode, so also through a hard link or a symlink — is refused before anything is opened for
+writing. Problems are :class:`OutputError` (a usage error: the commands exit 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import TextIO
+
+__all__ = ["OutputError", "atomic_output", "refuse_input_as_output"]
+
+
+class OutputError(Exception):
+    """An output file that cannot be written; the message names it and says why."""
+
+
+def _identity(target: str | int) -> tuple[int, int] | None:
+    try:
+        info = os.fstat(target) if isinstance(target, int) else os.stat(target)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
+
+
+def refuse_input_as_output(output: str, inputs: Iterable[str | int], option: str) -> None:
+    """:class:`OutputError` if ``output`` is the same file as one of ``inputs`` (paths or open
+    file descriptors, e.g. standard input)."""
+    target = _identity(output)
+    if target is None:
+        return
+    for source in inputs:
+        if _identity(source) == target:
+            raise OutputError(
+                f"{option} {output} is the input file: writing it would destroy the input; "
+                "choose another name"
+            )
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, option: str) -> Iterator[TextIO]:
+    """A text file that replaces ``path`` when the block ends without an exception (the file
+    a symlink points to, when ``path`` is one)."""
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    directory = os.path.dirname(target) or "."
+    if not os.path.isdir(directory):
+        raise OutputError(f"cannot write {option} {path}: no such directory {directory}")
+    if os.path.isdir(path):
+        raise OutputError(f"cannot write {option} {path}: it is a directory")
+    try:
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".zse-", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
+        try:
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,36 @@
+"""Click parameter types shared by the commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+__all__ = ["PanIdType"]
+
+
+class PanIdType(click.ParamType):  # type: ignore[type-arg]
+    """A PAN id, decimal or ``0x`` hex, within ``low``..``high`` (IEEE 802.15.4: 16 bits;
+    0xFFFF is the broadcast PAN, never a network's own)."""
+
+    name = "pan id"
+
+    def __init__(self, low: int = 0x0000, high: int = 0xFFFE, note: str = "") -> None:
+        self.low, self.high, self.note = low, high, note
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip(), 0)
+            except ValueError:
+                number = None
+        if number is None or not self.low <= number <= self.high:
+            self.fail(
+                f"PAN id must be 0x{self.low:04X} to 0x{self.high:04X}{self.note}, "
+                f"not {str(value)[:20]!r}",
+                param,
+                ctx,
+            )
+        return number

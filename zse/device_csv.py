@@ -1,0 +1,329 @@
+"""The devices CSV: one file format for ``zse installcode --csv`` and ``zse esi``'s ``import``.
+
+A sans-IO reader and writer (no files, no processes: the caller feeds bytes or text lines). The
+format, documented in ``docs/installcode.md``:
+
+- UTF-8 text, an optional byte-order mark (Excel writes one), comma-separated, RFC 4180 quoting;
+- the first non-blank row is a **header naming the columns**, in any order, case-insensitive
+  (``Install Code`` and ``install-code`` name ``install_code``);
+- required columns ``eui64`` and ``install_code``; optional ``label``, ``groups`` (registry
+  groups separated by ``;``) and ``link_key`` (32 hex digits, written by ``zse installcode``;
+  when present and not empty it must be the install code's link key); any other column name is
+  an error, so a misspelt column is never dropped in silence;
+- one device a row; blank rows are skipped; a row may stop before its trailing optional cells
+  (they are empty) but may not have more cells than the header names; an EUI-64 may appear
+  only once; a file without a device row is an error.
+
+File-level problems (not UTF-8, no header, no devices, a CSV syntax error) raise
+:class:`DeviceCsvError`; row-level problems are yielded as :class:`DeviceCsvError` values so that
+every bad row is reported, each with its line number. Messages never carry an install code or a
+link key from the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from zse.errors import DecodeError, ZseError
+from zse.installcode import InstallCode, canonical_eui64
+
+__all__ = [
+    "COLUMNS",
+    "REQUIRED",
+    "Columns",
+    "DeviceCsvError",
+    "DeviceRow",
+    "decode_lines",
+    "read_devices",
+    "write_devices",
+]
+
+#: Every column the format knows, in the order the writer puts them.
+COLUMNS = ("eui64", "install_code", "label", "groups", "link_key")
+#: The columns every file must name.
+REQUIRED = ("eui64", "install_code")
+_CHUNK_ROWS = 4096
+_BOMS = {
+    codecs.BOM_UTF16_LE: "UTF-16",
+    codecs.BOM_UTF16_BE: "UTF-16",
+    codecs.BOM_UTF32_LE: "UTF-32",
+}
+
+
+class DeviceCsvError(ZseError, ValueError):
+    """A devices CSV (or one of its rows) that cannot be used; ``line`` is 1-based or None."""
+
+    def __init__(self, problem: str, line: int | None = None) -> None:
+        super().__init__(problem if line is None else f"line {line}: {problem}")
+        self.problem = problem
+        self.line = line
+
+    def __reduce__(self) -> tuple[type[DeviceCsvError], tuple[str, int | None]]:
+        return type(self), (self.problem, self.line)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeviceRow:
+    """One valid device row, in canonical form (the secrets are kept out of the repr)."""
+
+    line: int
+    eui64: str  # 16 upper-case hex digits
+    install_code: str = field(repr=False)  # canonical printed form
+    link_key: bytes = field(repr=False)
+    label: str = ""
+    groups: tuple[str, ...] = ()
+
+
+def decode_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Text lines (ends kept) from a UTF-8 byte stream given in chunks; a leading byte-order
+    mark is dropped. Bytes that are not UTF-8 raise :class:`DeviceCsvError` with their offset
+    (and "UTF-16" when the file starts with a UTF-16/32 byte-order mark)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    offset = 0
+    pending = ""
+    first = True
+    for chunk in chunks:
+        if first and chunk:
+            first = False
+            for bom, name in _BOMS.items():
+                if chunk.startswith(bom):
+                    raise DeviceCsvError(f"not UTF-8 text but {name}: save it as UTF-8")
+        try:
+            text = decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            where = offset + max(exc.start, 0)
+            raise DeviceCsvError(f"not UTF-8 text (byte {where} cannot be decoded)") from None
+        offset += len(chunk)
+        *lines, pending = (pending + text).split("\n")
+        for line in lines:
+            yield line + "\n"
+    try:
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise DeviceCsvError(
+            f"not UTF-8 text (it ends inside a character at byte {offset})"
+        ) from None
+    if pending:
+        yield pending
+
+
+def _numbered_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank CSV records with the line each starts on; CSV syntax errors raise."""
+    reader = csv.reader(lines)
+    line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DeviceCsvError(f"not CSV: {exc}", reader.line_num) from None
+        if any(cell.strip() for cell in row):
+            yield line, row
+        line = reader.line_num + 1
+
+
+def _is_data(cell: str) -> bool:
+    """Whether a cell is an EUI-64 or an install code rather than a column name."""
+    for parse in (canonical_eui64, InstallCode.parse):
+        try:
+            parse(cell)
+        except DecodeError:
+            continue
+        return True
+    return False
+
+
+def _cells(count: int) -> str:
+    return f"{count} cell" if count == 1 else f"{count} cells"
+
+
+def _column_name(cell: str) -> str:
+    return "_".join(cell.strip().lower().replace("-", " ").split())
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """A file's header: the column names in file order (each one of :data:`COLUMNS`)."""
+
+    names: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, cells: Sequence[str], line: int = 1) -> Columns:
+        """The header row; :class:`DeviceCsvError` if it is not one."""
+        names = tuple(_column_name(cell) for cell in cells)
+        if any(_is_data(cell) for cell in cells):  # never echo a code from a headerless file
+            raise DeviceCsvError(
+                "no header row: the first row must name the columns, e.g. eui64,install_code,label",
+                line,
+            )
+        for name in names:
+            if name not in COLUMNS:
+                shown = name if len(name) <= 40 and name.isprintable() else "?"
+                raise DeviceCsvError(
+                    f"unknown column {shown!r} in the header (known: {', '.join(COLUMNS)})", line
+                )
+            if names.count(name) > 1:
+                raise DeviceCsvError(f"column {name!r} is named twice in the header", line)
+        missing = [name for name in REQUIRED if name not in names]
+        if missing:
+            raise DeviceCsvError(f"the header lacks the column {' and '.join(missing)}", line)
+        return cls(names)
+
+    def output(self) -> tuple[str, ...]:
+        """The columns ``zse installcode`` writes for this input: the known ones it has, and
+        ``link_key``."""
+        return tuple(name for name in COLUMNS if name in self.names or name == "link_key")
+
+    def device(self, line: int, cells: Sequence[str]) -> DeviceRow:
+        """One row as a device; :class:`DeviceCsvError` if it is not a valid one."""
+        if len(cells) > len(self.names):
+            raise DeviceCsvError(
+                f"{_cells(len(cells))} but the header names {len(self.names)} columns "
+                f"({','.join(self.names)})",
+                line,
+            )
+        values = dict(zip(self.names, (cell.strip() for cell in cells), strict=False))
+        for name in REQUIRED:
+            if name not in values:
+                raise DeviceCsvError(
+                    f"no {name}: {_cells(len(cells))} but the header names {len(self.names)} "
+                    f"({','.join(self.names)})",
+                    line,
+                )
+            if not values[name]:
+                raise DeviceCsvError(f"{name} is empty", line)
+        try:
+            eui64 = canonical_eui64(values["eui64"])
+        except DecodeError as exc:
+            raise DeviceCsvError(str(exc), line) from None
+        try:
+            code = InstallCode.parse(values["install_code"])
+        except DecodeError as exc:
+            raise DeviceCsvError(f"EUI-64 {eui64}: {exc}", line) from None
+        link_key = code.link_key
+        stated = values.get("link_key", "")
+        if stated:
+            try:
+                matches = bytes.fromhex(stated) == link_key
+            except ValueError:
+                raise DeviceCsvError(
+                    f"EUI-64 {eui64}: link_key is not 32 hex digits", line
+                ) from None
+            if not matches:
+                raise DeviceCsvError(
+                    f"EUI-64 {eui64}: link_key is not the install code's link key", line
+                )
+        label = values.get("label", "")
+        for name in ("label", "groups"):
+            if not values.get(name, "").isprintable():
+                raise DeviceCsvError(f"EUI-64 {eui64}: {name} has a control character", line)
+        groups = tuple(g.strip() for g in values.get("groups", "").split(";") if g.strip())
+        return DeviceRow(
+            line=line,
+            eui64=eui64,
+            install_code=str(code),
+            link_key=link_key,
+            label=label,
+            groups=groups,
+        )
+
+    def check(self, rows: list[tuple[int, list[str]]]) -> list[DeviceRow | DeviceCsvError]:
+        """:meth:`device` for a chunk of numbered rows (picklable: runs in worker processes)."""
+        checked: list[DeviceRow | DeviceCsvError] = []
+        for line, cells in rows:
+            try:
+                checked.append(self.device(line, cells))
+            except DeviceCsvError as exc:
+                checked.append(exc)
+        return checked
+
+
+#: How chunks of rows are checked: ``map`` by default, a process pool's ordered map for speed.
+ChunkMap = Callable[
+    [
+        Callable[[list[tuple[int, list[str]]]], list[DeviceRow | DeviceCsvError]],
+        Iterable[list[tuple[int, list[str]]]],
+    ],
+    Iterable[list[DeviceRow | DeviceCsvError]],
+]
+
+
+def _chunks(rows: Iterator[tuple[int, list[str]]]) -> Iterator[list[tuple[int, list[str]]]]:
+    chunk: list[tuple[int, list[str]]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == _CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class DeviceReader:
+    """Reads a devices CSV: :attr:`columns` once the header is read, then the rows."""
+
+    def __init__(self, lines: Iterable[str], *, chunk_map: ChunkMap | None = None) -> None:
+        self._rows = _numbered_rows(lines)
+        self._map: ChunkMap = chunk_map or map
+        first = next(self._rows, None)
+        if first is None:
+            raise DeviceCsvError("empty: no header row and no devices")
+        self.header_line = first[0]
+        self.columns = Columns.parse(first[1], first[0])
+
+    def __iter__(self) -> Iterator[DeviceRow | DeviceCsvError]:
+        """Each row in file order: a :class:`DeviceRow`, or the :class:`DeviceCsvError` that
+        says why the row is refused (an EUI-64 already on an earlier row is refused)."""
+        seen: dict[str, int] = {}
+        count = 0
+        for chunk in self._map(self.columns.check, _chunks(self._rows)):
+            for item in chunk:
+                count += 1
+                if isinstance(item, DeviceRow):
+                    first = seen.setdefault(item.eui64, item.line)
+                    if first != item.line:
+                        yield DeviceCsvError(
+                            f"EUI-64 {item.eui64} is already on line {first}", item.line
+                        )
+                        continue
+                yield item
+        if count == 0:
+            raise DeviceCsvError("a header row but no devices", self.header_line)
+
+
+def read_devices(
+    lines: Iterable[str], *, chunk_map: ChunkMap | None = None
+) -> Iterator[DeviceRow | DeviceCsvError]:
+    """The rows of a devices CSV given as text lines (see the module docstring)."""
+    return iter(DeviceReader(lines, chunk_map=chunk_map))
+
+
+def write_devices(rows: Iterable[DeviceRow], columns: Sequence[str] = COLUMNS) -> Iterator[str]:
+    """Text lines of a devices CSV: the header (``columns``, known names only), then one line
+    per row; nothing at all when there is no row."""
+    unknown = [name for name in columns if name not in COLUMNS]
+    if unknown or not set(REQUIRED) <= set(columns):
+        raise ValueError(f"columns must include {REQUIRED} and be among {COLUMNS}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = True
+    for row in rows:
+        if header:
+            writer.writerow(columns)
+            header = False
+        cells = {
+            "eui64": row.eui64,
+            "install_code": row.install_code,
+            "label": row.label,
+            "groups": ";".join(row.groups),
+            "link_key": row.link_key.hex().upper(),
+        }
+        writer.writerow([cells[name] for name in columns])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
