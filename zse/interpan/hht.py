@@ -128,17 +128,29 @@ class ResumeResponse:
 Message = Execute | ResumeQuery | Result | ResumeResponse
 
 
-def _header(direction: Direction, command_id: int, tsn: int, manufacturer: int) -> bytes:
-    return ZclHeader.cluster(direction, command_id, tsn, manufacturer_code=manufacturer).to_bytes()
+def encode(
+    message: Message, *, tsn: int, manufacturer_code: int, disable_default_response: bool = True
+) -> bytes:
+    """The ZCL frame (header and payload) of a carrier message.
 
+    ``disable_default_response`` is the ZCL frame control bit 4: set by zse's terminal and
+    meter, clear in a request a ZCL stack sends over the network with its defaults; decoding
+    keeps it in the header, so a decoded frame re-encodes to the same bytes."""
 
-def encode(message: Message, *, tsn: int, manufacturer_code: int) -> bytes:
-    """The ZCL frame (header and payload) of a carrier message."""
+    def _header(direction: Direction, command_id: int) -> bytes:
+        return ZclHeader.cluster(
+            direction,
+            command_id,
+            tsn,
+            manufacturer_code=manufacturer_code,
+            disable_default_response=disable_default_response,
+        ).to_bytes()
+
     if isinstance(message, Execute):
         cmd = message.command
         if len(cmd.body) > 0xFF:
             raise ValueError("command body longer than 255 bytes")
-        head = _header(Direction.Client_to_Server, _EXECUTE, tsn, manufacturer_code)
+        head = _header(Direction.Client_to_Server, _EXECUTE)
         return (
             head
             + _EXEC_FIXED.pack(
@@ -152,21 +164,24 @@ def encode(message: Message, *, tsn: int, manufacturer_code: int) -> bytes:
             + cmd.body
         )
     if isinstance(message, ResumeQuery):
-        head = _header(Direction.Client_to_Server, _RESUME_QUERY, tsn, manufacturer_code)
+        head = _header(Direction.Client_to_Server, _RESUME_QUERY)
         return head + struct.pack("<H", message.request_id)
     if isinstance(message, Result):
-        head = _header(Direction.Server_to_Client, _RESULT, tsn, manufacturer_code)
+        head = _header(Direction.Server_to_Client, _RESULT)
         fixed = _RESULT_FIXED.pack(message.transaction_id, message.status, len(message.result))
         return head + fixed + message.result
     bitmap = bytearray((message.count + 7) // 8)
     for index in message.executed:
         bitmap[index // 8] |= 1 << (index % 8)
-    head = _header(Direction.Server_to_Client, _RESUME_RESPONSE, tsn, manufacturer_code)
+    head = _header(Direction.Server_to_Client, _RESUME_RESPONSE)
     return head + struct.pack("<HB", message.request_id, message.count) + bytes(bitmap)
 
 
 def decode(data: bytes, *, manufacturer_code: int) -> tuple[ZclHeader, Message]:
-    """Parse a carrier ZCL frame; :class:`InvalidFrame` names the field and ZCL byte offset."""
+    """Parse a carrier ZCL frame; :class:`InvalidFrame` names the field and ZCL byte offset.
+
+    What decodes is canonical: ``encode(message, tsn=header.tsn, manufacturer_code=...,
+    disable_default_response=header.disable_default_response)`` gives ``data`` back."""
     header = ZclHeader.from_bytes(data)
     if header.frame_type is not FrameType.CLUSTER_COMMAND:
         raise InvalidFrame("carrier frames are cluster-specific (ZCL byte offset 0)")
