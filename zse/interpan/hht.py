@@ -25,6 +25,7 @@ never re-run. :class:`FileLog` is a small append-only file of CRC-checked record
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import struct
 import zlib
@@ -35,6 +36,8 @@ from typing import Protocol
 from zse.errors import InvalidFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.window import AllowedCommand
+
+LOGGER = logging.getLogger(__name__)
 
 __all__ = [
     "CARRIER_CLUSTER_ID",
@@ -335,11 +338,25 @@ _BEGIN_REC = struct.Struct("<BIHBB")
 _DONE_REC = struct.Struct("<BIBB")
 
 
+def _record_at(data: bytes, offset: int) -> bytes | None:
+    """The complete, non-empty, CRC-valid record at ``offset``, else ``None``."""
+    length = data[offset]
+    end = offset + 1 + length + 4
+    if length == 0 or end > len(data):
+        return None
+    record = data[offset + 1 : end - 4]
+    (crc,) = struct.unpack_from("<I", data, end - 4)
+    return record if zlib.crc32(record) == crc else None
+
+
 class FileLog(MemoryLog):
     """An append-only file of records ``length (u8) | record | CRC-32 (u32)``, fsync'd each.
 
-    Opening replays the file; a torn last record (power cut mid-write) is cut off, any other
-    damage raises :class:`InvalidFrame` with the file offset.
+    Opening replays the file. A *torn tail* is cut off with a warning naming its file offset:
+    damage after which no complete record follows, i.e. what a power cut during the last
+    append leaves (a partial record, or the zero bytes a file system leaves where the data
+    never reached the disk). Damage followed by a complete record is corruption in the middle
+    of the log and raises :class:`InvalidFrame` with the file offset.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
@@ -357,18 +374,29 @@ class FileLog(MemoryLog):
             return
         offset = 0
         while offset < len(data):
-            length = data[offset]
-            end = offset + 1 + length + 4
-            if end > len(data):
-                with open(self.path, "r+b") as f:  # torn tail: drop it
-                    f.truncate(offset)
+            record = _record_at(data, offset)
+            if record is None:
+                if any(_record_at(data, at) for at in range(offset + 1, len(data))):
+                    raise InvalidFrame(f"corrupt HHT log record at file offset {offset}")
+                self._cut(offset, len(data))
                 return
-            record = data[offset + 1 : offset + 1 + length]
-            (crc,) = struct.unpack_from("<I", data, end - 4)
-            if zlib.crc32(record) != crc or not record:
-                raise InvalidFrame(f"corrupt HHT log record at file offset {offset}")
             self._apply(record, offset)
-            offset = end
+            offset += 1 + len(record) + 4
+
+    def _cut(self, offset: int, size: int) -> None:
+        """Drop the torn tail ``offset..size`` (power cut mid-append), durably."""
+        LOGGER.warning(
+            "HHT log %s: torn tail of %d bytes at file offset %d dropped "
+            "(an append cut short by a power loss); %d bytes of complete records kept",
+            self.path,
+            size - offset,
+            offset,
+            offset,
+        )
+        with open(self.path, "r+b") as f:
+            f.truncate(offset)
+            if self._fsync:
+                os.fsync(f.fileno())
 
     def _apply(self, record: bytes, offset: int) -> None:
         kind = record[0]
