@@ -14,12 +14,22 @@ Prints microseconds per round for each and the ratio (goal: zse >= 20x faster).
 Second, the ZCL header decoding that polices every received frame (the window's whitelist check,
 spoofed floods included): ``zse.interpan._zcl.ZclHeader.from_bytes`` against zigpy's
 ``ZCLHeader.deserialize`` on the same payloads (docs/interpan.md says why zse keeps its own).
+
+Third (issue #12.21), a flood of Publish Price from 3,000 spoofed sources, each a price
+scheduled for later (nothing supersedes it): the microseconds ``InterPanSeClient.handle`` takes
+per frame over the first and the last 200 frames, for the bounded client (``max_prices=16``,
+the default) and, as the reference in the same run, the same client without a bound (what zse
+did before: every price kept). Goal: the bounded client's last frames cost what its first do.
+And the ESI's reply limiter (``reply_limiter()``) deciding on 3,000 spoofed requesters: cost
+per decision with an empty and with a full table.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
+import time
 import timeit
 from typing import Any
 
@@ -29,8 +39,14 @@ from scapy.layers.zigbee import ZigbeeAppDataPayloadStub, ZigbeeNWKStub
 from zigpy.types import EUI64
 from zigpy.zcl import foundation
 
+from zse.clusters import Price
+from zse.config import parse_price
 from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
 from zse.interpan._zcl import ZclHeader
+from zse.interpan.se import PRICE, InterPanSeClient, encode_se, reply_limiter
+from zse.interpan.service import InterPanService
+from zse.interpan.transports.sim import SimTransport
+from zse.sim import Air, run
 
 conf.dot15d4_protocol = "zigbee"
 
@@ -136,6 +152,98 @@ def main() -> None:
     print(f"zse    ZCL header decode: {ours_us:8.2f} us/frame")
     print(f"zigpy  ZCL header decode: {zigpy_us:8.2f} us/frame")
     print(f"ratio: zse is {zigpy_us / ours_us:.1f}x faster than zigpy's ZCLHeader.deserialize")
+
+    flood(args.repeat)
+
+
+SPOOFED = 3000
+NOW = 800_000_000
+
+
+def spoofed_prices() -> list[InterPanFrame]:
+    """Publish Price from 3,000 made-up addresses, each a price scheduled for later."""
+    rng = random.Random(3)
+    broadcast = next(f for f in make_frames(3) if f.delivery_mode is DeliveryMode.BROADCAST)
+    frames = []
+    for i in range(SPOOFED):
+        event = parse_price(
+            "0.2457",
+            rate_label="PEAK",
+            issuer_event_id=1000 + i,
+            provider_id=i,
+            start_time=NOW + 3600 + 60 * i,
+            duration_in_minutes=30,
+        )
+        payload = encode_se(
+            Price.ClientCommandDefs.publish_price,
+            event.to_fields(NOW),
+            tsn=i & 0xFF,
+            from_server=True,
+        )
+        frames.append(
+            dataclasses.replace(
+                broadcast,
+                src_ieee=EUI64(rng.randbytes(8)),
+                cluster_id=PRICE,
+                payload=payload,
+                sequence=i & 0xFF,
+            )
+        )
+    return frames
+
+
+async def client_us_per_frame(frames: list[InterPanFrame], max_prices: int) -> tuple[float, float]:
+    """Microseconds per frame of ``handle`` over the first and the last 200 frames."""
+    air = Air(seed=1)
+    node = air.device("00:0d:6f:00:00:00:99:01", channel=15)
+    node.listen()
+    service = InterPanService(SimTransport(node), ieee=node.ieee, pan_id=0xFFFF)
+    client = InterPanSeClient(service, clock=lambda: NOW, max_prices=max_prices)
+    times = []
+    for frame in frames:
+        begin = time.perf_counter()
+        client.handle(frame)
+        times.append(time.perf_counter() - begin)
+    await service.close()
+    return sum(times[:200]) / 200 * 1e6, sum(times[-200:]) / 200 * 1e6
+
+
+def limiter_us_per_decision() -> tuple[float, float]:
+    """Microseconds per reply-limiter decision for 3,000 new sources: table empty, then full."""
+    rng = random.Random(4)
+    sources = [EUI64(rng.randbytes(8)) for _ in range(SPOOFED)]
+    limiter = reply_limiter()
+    times = []
+    for i, source in enumerate(sources):
+        begin = time.perf_counter()
+        limiter.allow(source, i / 100)
+        times.append(time.perf_counter() - begin)
+    return sum(times[:200]) / 200 * 1e6, sum(times[-200:]) / 200 * 1e6
+
+
+def flood(repeat: int) -> None:
+    frames = spoofed_prices()
+    assert {f.cluster_id for f in frames} == {PRICE}
+
+    def best(max_prices: int) -> tuple[float, float]:
+        runs = [run(client_us_per_frame(frames, max_prices)) for _ in range(repeat)]
+        return min(r[0] for r in runs), min(r[1] for r in runs)
+
+    bounded = best(16)
+    unbounded = best(10**9)
+    print(f"spoofed Publish Price, {SPOOFED} sources, us/frame (first 200 -> last 200):")
+    print(f"zse    max_prices=16:  {bounded[0]:8.1f} -> {bounded[1]:8.1f}")
+    print(f"no bound (reference):  {unbounded[0]:8.1f} -> {unbounded[1]:8.1f}")
+    print(
+        f"ratio last/first: bounded {bounded[1] / bounded[0]:.2f}x, "
+        f"unbounded {unbounded[1] / unbounded[0]:.1f}x; last frames: unbounded costs "
+        f"{unbounded[1] / bounded[1]:.1f}x the bounded (goal: bounded last/first <= 1.5x)"
+    )
+    empty, full = min((limiter_us_per_decision() for _ in range(repeat)), key=lambda r: r[1])
+    print(
+        f"ESI reply limiter, {SPOOFED} new sources: {empty:.2f} us/decision (table filling) -> "
+        f"{full:.2f} us/decision (table of 1,024 full): {full / empty:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -764,17 +764,27 @@ class DrlcServerCore:
 
     Devices are named by the caller (e.g. an EUI-64 in hex). Reports are kept per device and
     event, each (status, status time) once however often it arrives, so a report resent after
-    a crash on either side counts once.
+    a crash on either side counts once. A report is recorded only for an event this server
+    issued (Report Event Status answers a Load Control Event, D.2.3.3.1), and only the latest
+    ``max_statuses`` statuses per device and event are kept, so what a device can make the
+    ESI store is bounded by the events it was sent.
 
     For storage the state is a set of records, one per event and one per report
     (:meth:`records`); :meth:`changes` gives only the records touched since it was last
     called, so persisting a report costs the same with ten devices as with a hundred thousand.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_statuses: int = 16) -> None:
+        if max_statuses < 1:
+            raise ValueError("max_statuses must be at least 1")
+        self.max_statuses = max_statuses
         self._events: dict[int, _Published] = {}
         self._reports: dict[tuple[str, int], dict[tuple[int, int], tuple[StatusReport, bool]]] = {}
         self._changed: set[str] = set()
+
+    def __contains__(self, issuer_event_id: object) -> bool:
+        """Whether this server issued the event."""
+        return issuer_event_id in self._events
 
     # -- the event store ------------------------------------------------------------------------
 
@@ -867,7 +877,29 @@ class DrlcServerCore:
     # -- reports --------------------------------------------------------------------------------
 
     def record(self, device: str, report: StatusReport, *, signed: bool = False) -> bool:
-        """Record a Report Event Status from ``device``; False if already recorded."""
+        """Record a Report Event Status from ``device``; False if already recorded, or older
+        than the ``max_statuses`` kept for this device and event. :class:`UnknownEvent` if
+        this server never issued the event (nothing is recorded).
+
+        Past the bound the oldest status (by status time, then lifecycle order, as
+        :meth:`view` orders them) is forgotten and its record deleted (:meth:`changes`)."""
+        if report.issuer_event_id not in self._events:
+            raise UnknownEvent(report.issuer_event_id)
+        seen = self._reports.get((device, report.issuer_event_id), {})
+        identity = (report.event_status, report.event_status_time)
+        if len(seen) >= self.max_statuses and identity not in seen:
+            oldest = min(seen, key=_view_order)
+            if _view_order(identity) < _view_order(oldest):
+                return False
+        if not self._add(device, report, signed):
+            return False
+        seen = self._reports[(device, report.issuer_event_id)]
+        while len(seen) > self.max_statuses:
+            oldest = min(seen, key=_view_order)
+            self._changed.add(_report_key(device, seen.pop(oldest)[0]))
+        return True
+
+    def _add(self, device: str, report: StatusReport, signed: bool) -> bool:
         key = (device, report.issuer_event_id)
         seen = self._reports.setdefault(key, {})
         identity = (report.event_status, report.event_status_time)
@@ -883,9 +915,7 @@ class DrlcServerCore:
         for (device, event_id), seen in self._reports.items():
             if event_id != issuer_event_id:
                 continue
-            ordered = sorted(
-                seen.items(), key=lambda item: (item[0][1], _LIFECYCLE.get(item[0][0], 99))
-            )
+            ordered = sorted(seen.items(), key=lambda item: _view_order(item[0]))
             last = ordered[-1][1][0]
             views[device] = DeviceView(
                 device=device,
@@ -943,9 +973,7 @@ class DrlcServerCore:
                 expected=list(item["expected"]),
             )
         for item in snapshot.get("reports", []):
-            self.record(
-                item["device"], StatusReport.from_dict(item["report"]), signed=item["signed"]
-            )
+            self._add(item["device"], StatusReport.from_dict(item["report"]), item["signed"])
         self._changed.clear()
 
     def records(self) -> dict[str, Any]:
@@ -959,8 +987,8 @@ class DrlcServerCore:
         return {key: self._record(key) for key in keys}
 
     def changes(self) -> dict[str, Any]:
-        """The records touched since the last call (all of them were added or updated: the
-        server forgets nothing), and forget them."""
+        """The records touched since the last call, ``None`` for a deleted one (a status past
+        the per-device bound; events are never forgotten), and forget them."""
         changed = {key: self._record(key) for key in sorted(self._changed)}
         self._changed.clear()
         return changed
@@ -981,8 +1009,11 @@ class DrlcServerCore:
                 "expected": list(e.expected),
             }
         device, event_id, status, when = rest.rsplit("/", 3)
-        seen = self._reports[(device, int(event_id, 16))]
-        report, signed = seen[(int(status, 16), int(when, 16))]
+        seen = self._reports.get((device, int(event_id, 16)), {})
+        kept = seen.get((int(status, 16), int(when, 16)))
+        if kept is None:
+            return None  # forgotten past the per-device bound
+        report, signed = kept
         return {"device": device, "report": report.to_fields(), "signed": signed}
 
 
@@ -1012,6 +1043,13 @@ _LIFECYCLE: dict[int, int] = {
     Status.OPTED_IN: 1,
     Status.STARTED: 2,
 }
+
+
+def _view_order(identity: tuple[int, int]) -> tuple[int, int]:
+    """Where a (status, status time) goes in a device's view: by time, then lifecycle."""
+    status, when = identity
+    return when, _LIFECYCLE.get(status, 99)
+
 
 #: Order of transitions due at the same second: ends before starts.
 _ORDER = {"cancel": 0, "superseded": 1, "end": 2, "start": 3, "wait": 4}

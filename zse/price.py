@@ -187,6 +187,16 @@ class PriceSchedule:
         self._expire(now)
         return True
 
+    def forget(self, provider_id: int, issuer_event_id: int) -> bool:
+        """Drop the price with these ids (e.g. to bound what a receiver keeps); False if
+        it is not known."""
+        for entry in self._entries:
+            event = entry.event
+            if event.issuer_event_id == issuer_event_id and event.provider_id == provider_id:
+                self._entries.remove(entry)
+                return True
+        return False
+
     def current(self, now: int) -> PriceEvent | None:
         """The price in force at ``now``: among active prices, the newest issuer event id."""
         active = [e for e in self._entries if e.active(now)]

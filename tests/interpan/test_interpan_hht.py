@@ -4,6 +4,7 @@ on a virtual clock, with the durable log on a real file."""
 from __future__ import annotations
 
 import struct
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from zse.interpan.hht import (
     FileLog,
     HhtMeter,
     HhtTerminal,
+    LogEntry,
     MemoryLog,
     Result,
     ResumeQuery,
@@ -113,14 +115,92 @@ def test_decode_errors(data: bytes, message: str) -> None:
         decode(data, manufacturer_code=MFR)
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.binary(max_size=40))
-def test_decode_garbage_raises_only_invalid_frame(data: bytes) -> None:
+def assert_canonical(data: bytes) -> None:
+    """Either ``InvalidFrame``, or the decoded header and message encode to ``data``."""
     try:
         header, message = decode(data, manufacturer_code=MFR)
     except InvalidFrame:
         return
-    assert encode(message, tsn=header.tsn, manufacturer_code=MFR) == data
+    again = encode(
+        message,
+        tsn=header.tsn,
+        manufacturer_code=MFR,
+        disable_default_response=header.disable_default_response,
+    )
+    assert again == data
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=40))
+def test_decode_garbage_raises_only_invalid_frame(data: bytes) -> None:
+    assert_canonical(data)
+
+
+SEEDS = [
+    encode(
+        Execute(0x0102, 0, 3, Command(0xDEADBEEF, SET_TIME, b"\x01\x02\x03\x04")),
+        tsn=7,
+        manufacturer_code=MFR,
+    ),
+    encode(ResumeQuery(0x0F3F), tsn=0x63, manufacturer_code=MFR),
+    encode(Result(9, Status.FAILED, b"\x7f"), tsn=1, manufacturer_code=MFR),
+    encode(ResumeResponse(3, 10, frozenset({0, 2, 9})), tsn=2, manufacturer_code=MFR),
+]
+
+
+@st.composite
+def near_valid(draw: st.DrawFn) -> bytes:
+    """A valid carrier frame with a few bytes replaced, bits flipped, cut or extended: random
+    bytes almost never carry the manufacturer code, so this reaches the payload decoders."""
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["byte", "bit", "cut", "grow"]))
+        if op == "grow":
+            data += draw(st.binary(min_size=1, max_size=3))
+        elif data:
+            at = draw(st.integers(0, len(data) - 1))
+            if op == "byte":
+                data[at] = draw(st.integers(0, 255))
+            elif op == "bit":
+                data[at] ^= 1 << draw(st.integers(0, 7))
+            else:
+                del data[at:]
+    return bytes(data)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(near_valid())
+def test_whatever_decodes_reencodes_to_the_same_bytes(data: bytes) -> None:
+    """#12.22: decode either raises InvalidFrame or encode(decode(b)) == b."""
+    assert_canonical(data)
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        "05f1ff63013f0f",  # the issue's example: default response enabled (ZCL bit 4 clear)
+        "05f1ff20010701",
+        "15f1ff63013f0f",
+    ],
+)
+def test_default_response_bit_is_kept(wire: str) -> None:
+    data = bytes.fromhex(wire)
+    header, message = decode(data, manufacturer_code=MFR)
+    assert isinstance(message, ResumeQuery)
+    assert header.disable_default_response == bool(data[0] & 0x10)
+    again = encode(
+        message,
+        tsn=header.tsn,
+        manufacturer_code=MFR,
+        disable_default_response=header.disable_default_response,
+    )
+    assert again.hex() == wire
+
+
+@pytest.mark.parametrize("control", [0x25, 0x45, 0x85, 0x35])
+def test_reserved_frame_control_bits_are_refused(control: int) -> None:
+    with pytest.raises(InvalidFrame, match="reserved bits 5-7 set"):
+        decode(bytes([control]) + bytes.fromhex("f1ff63013f0f"), manufacturer_code=MFR)
 
 
 def test_whitelist_entries_for_the_carrier() -> None:
@@ -291,3 +371,98 @@ def test_torn_tail_is_dropped_and_corruption_reported(tmp_path: Path) -> None:
     path.write_bytes(bytes(damaged))
     with pytest.raises(InvalidFrame, match="corrupt HHT log record at file offset 0"):
         FileLog(path)
+
+
+def written_log(path: Path) -> tuple[bytes, dict[int, Status | None]]:
+    """A log of a two-command request (four records), and what it says per transaction."""
+    log = FileLog(path, fsync=False)
+    Link(Meter(log)).run(HhtTerminal(0x0042, service_request()[:2]))
+    log.close()
+    known = {txid: log.get(txid).status for txid in (0x1000_0001, 0x1000_0002)}  # type: ignore[union-attr]
+    return path.read_bytes(), known
+
+
+@pytest.mark.parametrize("zeros", [1, 4, 5, 6, 13, 512, 4095, 4096])
+def test_zero_filled_tail_is_a_torn_tail(
+    tmp_path: Path, zeros: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """#12.26: the zero bytes a file system leaves after a power cut do not stop the meter."""
+    path = tmp_path / "hht.log"
+    whole, known = written_log(path)
+    path.write_bytes(whole + bytes(zeros))
+    with caplog.at_level("WARNING", logger="zse.interpan.hht"):
+        log = FileLog(path)
+    assert {txid: log.get(txid).status for txid in known} == known  # type: ignore[union-attr]
+    assert path.read_bytes() == whole  # cut off, durably
+    assert f"torn tail of {zeros} bytes at file offset {len(whole)}" in caplog.text
+    # the meter carries on: new records follow the complete ones
+    log.begin(LogEntry(0x2000_0001, 7, 0, 1))
+    log.close()
+    assert FileLog(path).get(0x2000_0001) is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(zeros=st.integers(0, 4096), cut=st.integers(0, 12))
+def test_any_zero_or_partial_tail_keeps_every_complete_record(zeros: int, cut: int) -> None:
+    """The last record cut short by ``cut`` bytes (0: complete), then ``zeros`` zero bytes
+    (the file's size reached the disk, its data did not): every complete record is kept."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "hht.log"
+        whole, known = written_log(path)
+        last = record_offsets(whole)[-1]  # the DONE record of 0x10000002 (12 bytes)
+        path.write_bytes(whole[: len(whole) - cut] + bytes(zeros))
+        log = FileLog(path)
+        log.close()
+        assert log.get(0x1000_0001).status is known[0x1000_0001]  # type: ignore[union-attr]
+        second = log.get(0x1000_0002)
+        assert second is not None
+        assert second.status is (None if cut else known[0x1000_0002])
+        assert path.read_bytes() == (whole[:last] if cut else whole)
+
+
+def test_partial_record_tail_is_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "hht.log"
+    whole, known = written_log(path)
+    last = record_offsets(whole)[-1]
+    for keep in range(last + 1, len(whole)):  # every cut inside the last record
+        path.write_bytes(whole[:keep])
+        with caplog.at_level("WARNING", logger="zse.interpan.hht"):
+            log = FileLog(path)
+        assert log.get(0x1000_0001).status is known[0x1000_0001]  # type: ignore[union-attr]
+        assert log.get(0x1000_0002).status is None  # type: ignore[union-attr]  # its DONE was torn
+        log.close()
+        assert path.read_bytes() == whole[:last]
+        assert f"at file offset {last} dropped" in caplog.text
+        # the same partial record with the zeros a file system leaves after it
+        path.write_bytes(whole[:keep] + bytes(4096 - keep))
+        FileLog(path).close()
+        assert path.read_bytes() == whole[:last]
+
+
+@pytest.mark.parametrize("where", ["length", "kind", "crc", "zeroed"])
+def test_corruption_in_the_middle_is_still_reported(tmp_path: Path, where: str) -> None:
+    path = tmp_path / "hht.log"
+    whole, _ = written_log(path)
+    offsets = record_offsets(whole)
+    second = offsets[1]
+    damaged = bytearray(whole + bytes(64))  # even with a zero tail after it
+    if where == "length":
+        damaged[second] ^= 0x01
+    elif where == "kind":
+        damaged[second + 1] ^= 0x10
+    elif where == "crc":
+        damaged[offsets[2] - 1] ^= 0x80
+    else:  # a whole record zeroed, complete records after it
+        damaged[second : offsets[2]] = bytes(offsets[2] - second)
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(InvalidFrame, match=f"corrupt HHT log record at file offset {second}$"):
+        FileLog(path)
+    assert path.read_bytes() == bytes(damaged)  # nothing cut
+
+
+def record_offsets(data: bytes) -> list[int]:
+    offsets, at = [], 0
+    while at < len(data):
+        offsets.append(at)
+        at += 1 + data[at] + 4
+    return offsets

@@ -242,3 +242,45 @@ def test_trusted_sources_keep_their_budget_even_in_a_full_table() -> None:
     small.trust(HHT, 0.0)
     with pytest.raises(ValueError, match="more than max_sources=1 trusted"):
         small.trust(attackers[0], 0.0)
+
+
+def test_total_rate_caps_what_is_admitted_in_all() -> None:
+    """#12.21: four trusted sources at 10 frames/s each, and a flood of new ones, against a
+    total of 2/s (burst 2): the total is what is admitted, whoever sends."""
+    limiter = SourceLimiter(rate=10.0, burst=10.0, total_rate=2.0, total_burst=2.0)
+    trusted = [EUI64(bytes([i]) * 8) for i in range(1, 5)]
+    for source in trusted:
+        limiter.trust(source, 0.0)
+    rng = random.Random(3)
+    admitted = 0
+    for step in range(100):
+        now = step / 10
+        admitted += sum(limiter.allow(source, now) for source in trusted)
+        admitted += limiter.allow(EUI64(rng.randbytes(8)), now)
+    assert admitted == 2 + 19  # the burst, then 2/s over the 9.9 s from first frame to last
+    # a frame refused by the total does not spend the source's own budget
+    quiet = SourceLimiter(rate=1.0, burst=1.0, total_rate=1.0, total_burst=1.0)
+    quiet.trust(HHT, 0.0)
+    other = EUI64(bytes(8))
+    quiet.trust(other, 0.0)
+    assert quiet.allow(other, 0.0)
+    assert not quiet.allow(HHT, 0.0)  # the total is spent
+    assert quiet.allow(HHT, 1.0)  # its own token was kept for it
+    with pytest.raises(ValueError, match="total_rate"):
+        SourceLimiter(total_rate=0.0)
+
+
+def test_a_full_table_costs_a_bounded_sweep_per_new_source() -> None:
+    """Each new source looks at a few entries for a slot, not the whole table: a table of
+    4,096 spoofed sources turns over, and an active source keeps its slot throughout."""
+    limiter = SourceLimiter(max_sources=4096, min_age=1.0, establish_score=3.0)
+    rng = random.Random(9)
+    seen_established = []
+    for i in range(20_000):
+        now = i / 1000  # 1,000 new addresses per second
+        limiter.allow(EUI64(rng.randbytes(8)), now)
+        if i % 500 == 0:  # the terminal, twice a second
+            limiter.allow(HHT, now)
+            seen_established.append(limiter.established(HHT, now))
+    assert len(limiter) == 4096
+    assert all(seen_established[3:])  # established by its fourth frame, never evicted

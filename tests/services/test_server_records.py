@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.drlc.test_drlc_client_core import MIN, T0, event
 from tests.drlc.test_drlc_server_core import report
-from zse.drlc import DrlcServerCore, Status
+from zse.drlc import DrlcServerCore, Status, UnknownEvent
 from zse.messaging import Confirmation, Message, MessageStore
 from zse.services.drlc import _REPORT_EVENT_STATUS, DRLC, DrlcServer, _report_payload
 from zse.services.zcl import ZclMessage
@@ -57,8 +57,11 @@ def test_drlc_server_changes_mirror_the_whole_state(ops):
             core.cancel(eid, effective_time=0, now=now)
         elif kind == "cancel_all":
             core.cancel_all(now=now)
-        elif kind == "record":
+        elif kind == "record" and published:
             core.record(DEVICES[dev], report(eid, status, now))
+        elif kind == "record":  # an event never issued: refused, nothing stored (#12.24)
+            with pytest.raises(UnknownEvent):
+                core.record(DEVICES[dev], report(eid, status, now))
         apply(mirror, core.changes())
         assert mirror == core.records()
         assert core.changes() == {}  # taken once

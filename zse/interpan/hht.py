@@ -25,6 +25,7 @@ never re-run. :class:`FileLog` is a small append-only file of CRC-checked record
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import struct
 import zlib
@@ -35,6 +36,8 @@ from typing import Protocol
 from zse.errors import InvalidFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.window import AllowedCommand
+
+LOGGER = logging.getLogger(__name__)
 
 __all__ = [
     "CARRIER_CLUSTER_ID",
@@ -128,17 +131,29 @@ class ResumeResponse:
 Message = Execute | ResumeQuery | Result | ResumeResponse
 
 
-def _header(direction: Direction, command_id: int, tsn: int, manufacturer: int) -> bytes:
-    return ZclHeader.cluster(direction, command_id, tsn, manufacturer_code=manufacturer).to_bytes()
+def encode(
+    message: Message, *, tsn: int, manufacturer_code: int, disable_default_response: bool = True
+) -> bytes:
+    """The ZCL frame (header and payload) of a carrier message.
 
+    ``disable_default_response`` is the ZCL frame control bit 4: set by zse's terminal and
+    meter, clear in a request a ZCL stack sends over the network with its defaults; decoding
+    keeps it in the header, so a decoded frame re-encodes to the same bytes."""
 
-def encode(message: Message, *, tsn: int, manufacturer_code: int) -> bytes:
-    """The ZCL frame (header and payload) of a carrier message."""
+    def _header(direction: Direction, command_id: int) -> bytes:
+        return ZclHeader.cluster(
+            direction,
+            command_id,
+            tsn,
+            manufacturer_code=manufacturer_code,
+            disable_default_response=disable_default_response,
+        ).to_bytes()
+
     if isinstance(message, Execute):
         cmd = message.command
         if len(cmd.body) > 0xFF:
             raise ValueError("command body longer than 255 bytes")
-        head = _header(Direction.Client_to_Server, _EXECUTE, tsn, manufacturer_code)
+        head = _header(Direction.Client_to_Server, _EXECUTE)
         return (
             head
             + _EXEC_FIXED.pack(
@@ -152,21 +167,24 @@ def encode(message: Message, *, tsn: int, manufacturer_code: int) -> bytes:
             + cmd.body
         )
     if isinstance(message, ResumeQuery):
-        head = _header(Direction.Client_to_Server, _RESUME_QUERY, tsn, manufacturer_code)
+        head = _header(Direction.Client_to_Server, _RESUME_QUERY)
         return head + struct.pack("<H", message.request_id)
     if isinstance(message, Result):
-        head = _header(Direction.Server_to_Client, _RESULT, tsn, manufacturer_code)
+        head = _header(Direction.Server_to_Client, _RESULT)
         fixed = _RESULT_FIXED.pack(message.transaction_id, message.status, len(message.result))
         return head + fixed + message.result
     bitmap = bytearray((message.count + 7) // 8)
     for index in message.executed:
         bitmap[index // 8] |= 1 << (index % 8)
-    head = _header(Direction.Server_to_Client, _RESUME_RESPONSE, tsn, manufacturer_code)
+    head = _header(Direction.Server_to_Client, _RESUME_RESPONSE)
     return head + struct.pack("<HB", message.request_id, message.count) + bytes(bitmap)
 
 
 def decode(data: bytes, *, manufacturer_code: int) -> tuple[ZclHeader, Message]:
-    """Parse a carrier ZCL frame; :class:`InvalidFrame` names the field and ZCL byte offset."""
+    """Parse a carrier ZCL frame; :class:`InvalidFrame` names the field and ZCL byte offset.
+
+    What decodes is canonical: ``encode(message, tsn=header.tsn, manufacturer_code=...,
+    disable_default_response=header.disable_default_response)`` gives ``data`` back."""
     header = ZclHeader.from_bytes(data)
     if header.frame_type is not FrameType.CLUSTER_COMMAND:
         raise InvalidFrame("carrier frames are cluster-specific (ZCL byte offset 0)")
@@ -320,11 +338,25 @@ _BEGIN_REC = struct.Struct("<BIHBB")
 _DONE_REC = struct.Struct("<BIBB")
 
 
+def _record_at(data: bytes, offset: int) -> bytes | None:
+    """The complete, non-empty, CRC-valid record at ``offset``, else ``None``."""
+    length = data[offset]
+    end = offset + 1 + length + 4
+    if length == 0 or end > len(data):
+        return None
+    record = data[offset + 1 : end - 4]
+    (crc,) = struct.unpack_from("<I", data, end - 4)
+    return record if zlib.crc32(record) == crc else None
+
+
 class FileLog(MemoryLog):
     """An append-only file of records ``length (u8) | record | CRC-32 (u32)``, fsync'd each.
 
-    Opening replays the file; a torn last record (power cut mid-write) is cut off, any other
-    damage raises :class:`InvalidFrame` with the file offset.
+    Opening replays the file. A *torn tail* is cut off with a warning naming its file offset:
+    damage after which no complete record follows, i.e. what a power cut during the last
+    append leaves (a partial record, or the zero bytes a file system leaves where the data
+    never reached the disk). Damage followed by a complete record is corruption in the middle
+    of the log and raises :class:`InvalidFrame` with the file offset.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
@@ -342,18 +374,29 @@ class FileLog(MemoryLog):
             return
         offset = 0
         while offset < len(data):
-            length = data[offset]
-            end = offset + 1 + length + 4
-            if end > len(data):
-                with open(self.path, "r+b") as f:  # torn tail: drop it
-                    f.truncate(offset)
+            record = _record_at(data, offset)
+            if record is None:
+                if any(_record_at(data, at) for at in range(offset + 1, len(data))):
+                    raise InvalidFrame(f"corrupt HHT log record at file offset {offset}")
+                self._cut(offset, len(data))
                 return
-            record = data[offset + 1 : offset + 1 + length]
-            (crc,) = struct.unpack_from("<I", data, end - 4)
-            if zlib.crc32(record) != crc or not record:
-                raise InvalidFrame(f"corrupt HHT log record at file offset {offset}")
             self._apply(record, offset)
-            offset = end
+            offset += 1 + len(record) + 4
+
+    def _cut(self, offset: int, size: int) -> None:
+        """Drop the torn tail ``offset..size`` (power cut mid-append), durably."""
+        LOGGER.warning(
+            "HHT log %s: torn tail of %d bytes at file offset %d dropped "
+            "(an append cut short by a power loss); %d bytes of complete records kept",
+            self.path,
+            size - offset,
+            offset,
+            offset,
+        )
+        with open(self.path, "r+b") as f:
+            f.truncate(offset)
+            if self._fsync:
+                os.fsync(f.fileno())
 
     def _apply(self, record: bytes, offset: int) -> None:
         kind = record[0]

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -52,6 +53,7 @@ from zse.errors import InvalidFrame
 from zse.interpan._codec import MAX_ZCL_LENGTH, InterPanFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.service import InterPanService
+from zse.interpan.window import SourceLimiter
 from zse.messaging import BoardEvent, Message, MessageBoard, MessageDisplayed, MessageError
 from zse.price import PriceEvent, PriceSchedule
 from zse.services._events import EventStream
@@ -71,6 +73,7 @@ __all__ = [
     "decode_se",
     "encode_se",
     "message_control",
+    "reply_limiter",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -185,11 +188,13 @@ def encode_se(
 @dataclass(frozen=True, kw_only=True)
 class PriceRequested:
     """The ESI got a Get Current Price over inter-PAN; ``answered`` is False when it had no
-    price to give or the answer was not acknowledged."""
+    price to give, the answer was not acknowledged, or (``throttled``) its reply limiter
+    refused to answer."""
 
     source_ieee: EUI64
     source_pan_id: int
     answered: bool
+    throttled: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,12 +259,40 @@ ClientEvent = (
 )
 
 
+def reply_limiter() -> SourceLimiter:
+    """The default limit on the ESI's inter-PAN answers (a :class:`SourceLimiter` over the
+    requesters, on the service's clock).
+
+    Source addresses cost a spoofer nothing, while every answer is a unicast with MAC retries
+    to an address that may not exist. A display asking every few seconds is *established*
+    by its third request within about 10 s and then has its own budget (1 answer/s, burst 3);
+    everyone else shares 2 answers/s (burst 4); and at most 10 answers/s (burst 20) leave in
+    all. The table holds 1,024 requesters: a display keeps its slot while a flood of up to
+    about 200 new addresses per second (``max_sources / min_age``) passes through.
+    """
+    return SourceLimiter(
+        rate=1.0,
+        burst=3.0,
+        newcomer_rate=2.0,
+        newcomer_burst=4.0,
+        max_sources=1024,
+        min_age=5.0,
+        half_life=10.0,
+        establish_score=3.0,
+        total_rate=10.0,
+        total_burst=20.0,
+    )
+
+
 class InterPanEsi:
     """The ESI's side of SE over inter-PAN: prices on request, messages to any device.
 
     ``service`` is the ESI's :class:`InterPanService` (its window and whitelist police what it
     hears and sends); ``schedule`` the prices to serve; ``clock()`` ZigBee UTCTime.
-    Call :meth:`serve` (e.g. as a task) to answer requests; it ends when the service closes.
+    ``limiter`` bounds the answers to Get Current Price, per requester and in all (default
+    :func:`reply_limiter`); a request it refuses is not answered (:attr:`throttled` counts
+    them), as if lost. Call :meth:`serve` (e.g. as a task) to answer requests; it ends when
+    the service closes.
     """
 
     def __init__(
@@ -268,11 +301,14 @@ class InterPanEsi:
         *,
         schedule: PriceSchedule,
         clock: Callable[[], int] = system_clock,
+        limiter: SourceLimiter | None = None,
     ) -> None:
         self.service = service
         self.schedule = schedule
         self.clock = clock
+        self.limiter = limiter if limiter is not None else reply_limiter()
         self.malformed = 0
+        self.throttled = 0
         self._inbox = service.subscribe([PRICE, MESSAGING])
         self._tsn = itertools.count()
         self._stream: EventStream[PriceRequested] = EventStream()
@@ -297,8 +333,11 @@ class InterPanEsi:
             return
         now = self.clock()
         current = self.schedule.current(now)
-        answered = False
-        if current is not None:
+        answered = throttled = False
+        if current is not None and not self.limiter.allow(frame.src_ieee, self.service.now()):
+            self.throttled += 1
+            throttled = True
+        elif current is not None:
             payload = encode_se(
                 _PUBLISH_PRICE, current.to_fields(now), tsn=command.header.tsn, from_server=True
             )
@@ -309,7 +348,10 @@ class InterPanEsi:
                 LOGGER.debug("Publish Price to %s not delivered: %s", frame.src_ieee, exc)
         self._stream.emit(
             PriceRequested(
-                source_ieee=frame.src_ieee, source_pan_id=frame.src_pan_id, answered=answered
+                source_ieee=frame.src_ieee,
+                source_pan_id=frame.src_pan_id,
+                answered=answered,
+                throttled=throttled,
             )
         )
 
@@ -398,6 +440,12 @@ class InterPanSeClient:
     kept in :attr:`schedule`, messages on :attr:`board` (``capacity`` messages, SE D.5.3 rules;
     its timers run while started). ``clock()`` gives ZigBee UTCTime; ``pin_check`` is the
     application's PIN hook for protected messages.
+
+    Anyone can send a Publish Price over inter-PAN from any address, so the schedule keeps at
+    most ``max_prices`` prices (by provider and issuer event id): past that, the price heard
+    longest ago that was not the answer to one of this client's requests is forgotten (an
+    answer only when every kept price is one), so each frame costs the same however many
+    sources a flood uses.
     """
 
     def __init__(
@@ -407,10 +455,16 @@ class InterPanSeClient:
         clock: Callable[[], int] = system_clock,
         capacity: int = 8,
         pin_check: Callable[[str], bool] | None = None,
+        max_prices: int = 16,
     ) -> None:
+        if max_prices < 1:
+            raise ValueError("max_prices must be at least 1")
         self.service = service
         self.clock = clock
         self.schedule = PriceSchedule()
+        self.max_prices = max_prices
+        # (provider id, issuer event id) -> answered one of our requests, least recent first
+        self._heard: OrderedDict[tuple[int, int], bool] = OrderedDict()
         self.board = MessageBoard(capacity=capacity)
         self.pin_check = pin_check
         self.malformed = 0
@@ -542,16 +596,18 @@ class InterPanSeClient:
                 LOGGER.warning("ignoring %s", error)
                 self._fail_pending(frame, error)
                 return
-            new = self.schedule.add(event, self.clock())
-            self._stream.emit(
-                InterPanPriceReceived(price=event, new=new, source_ieee=src, source_pan_id=src_pan)
-            )
             pending = self._pending.get(command.header.tsn)
-            if (
+            answer = (
                 pending is not None
                 and pending[0] in (None, frame.src_ieee)
                 and not pending[1].done()
-            ):
+            )
+            new = self._keep(event, answered=answer)
+            self._stream.emit(
+                InterPanPriceReceived(price=event, new=new, source_ieee=src, source_pan_id=src_pan)
+            )
+            if answer:
+                assert pending is not None
                 pending[1].set_result(event)
         elif command.definition in (_DISPLAY_MESSAGE, _DISPLAY_PROTECTED):
             self._on_display(frame, command)
@@ -576,6 +632,20 @@ class InterPanSeClient:
             self._board(self.board.cancel_all(when, self.clock()))
         else:
             LOGGER.debug("device ignores %s over inter-PAN", command.name)
+
+    def _keep(self, event: PriceEvent, *, answered: bool) -> bool:
+        """Add a heard price to the schedule within ``max_prices`` (O(max_prices))."""
+        key = (event.provider_id, event.issuer_event_id)
+        answered = self._heard.pop(key, False) or answered
+        self._heard[key] = answered
+        new = self.schedule.add(event, self.clock())
+        if len(self._heard) > self.max_prices:
+            victim = next((k for k, a in self._heard.items() if not a), None)
+            if victim is None:
+                victim = next(iter(self._heard))
+            del self._heard[victim]
+            self.schedule.forget(*victim)
+        return new
 
     def _on_display(self, frame: InterPanFrame, command: SeCommand) -> None:
         """Display (Protected) Message: refused if its transmission bits forbid inter-PAN

@@ -12,17 +12,21 @@ hand-held terminal sends its commands from one address at a higher rate. The lim
 bounded table of sources with a decayed arrival score; a tracked source whose score reaches
 ``establish_score`` is *established* and is admitted by its own token bucket, which no other
 source can drain. Everyone else shares one small *newcomer* bucket. A new source takes the table
-slot of the lowest-scored *unestablished* entry that is at least ``min_age`` old, so table churn
-is bounded and an active terminal, once tracked, becomes established within a few frames and
-keeps its slot until it falls silent. Memory is ``O(max_sources)`` whatever the number of
-sources. An attacker who sustains ``establish_score`` frames per half-life from ``max_sources``
-addresses at once can still fill the table; sources named when the window is opened
-(``trusted``, e.g. the terminal an installer's PIN identified) keep their own budget even then.
+slot of the lowest-scored *unestablished* entry that is at least ``min_age`` old among the next
+few entries in sweep order, so table churn is bounded, each frame costs O(1), and an active
+terminal, once tracked, becomes established within a few frames and keeps its slot until it
+falls silent. An optional bucket over everything admitted (``total_rate``) bounds the total, as
+the ESI's reply limiter (:func:`zse.interpan.se.reply_limiter`) does. Memory is
+``O(max_sources)`` whatever the number of sources. An attacker who sustains
+``establish_score`` frames per half-life from ``max_sources`` addresses at once can still fill
+the table; sources named when the window is opened (``trusted``, e.g. the terminal an
+installer's PIN identified) keep their own budget even then.
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -132,9 +136,14 @@ class _Bucket:
         return False
 
 
+#: Table entries a new source looks at, in sweep order, for a slot to take (O(1) per frame).
+_SWEEP = 8
+
+
 @dataclass
 class SourceLimiter:
-    """Per-source token buckets for established sources, a shared bucket for the rest."""
+    """Per-source token buckets for established sources, a shared bucket for the rest, and
+    optionally one bucket over everything admitted (``total_rate`` / ``total_burst``)."""
 
     rate: float = 5.0  # frames per second per established source
     burst: float = 20.0
@@ -144,13 +153,19 @@ class SourceLimiter:
     min_age: float = 5.0  # seconds a tracked source keeps its slot before it can be evicted
     half_life: float = 10.0  # of the arrival score
     establish_score: float = 6.0
-    _table: dict[EUI64, _Source] = field(default_factory=dict, repr=False)
+    total_rate: float | None = None  # frames per second admitted in all (None: no such cap)
+    total_burst: float = 20.0
+    # keyed by the address's 8 bytes: zigpy's EUI64 hashes through its repr (about 5 us)
+    _table: dict[bytes, _Source] = field(default_factory=dict, repr=False)
     _newcomers: _Bucket = field(init=False, repr=False)
+    _total: _Bucket | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_sources < 1 or self.rate <= 0 or self.burst < 1 or self.half_life <= 0:
             raise ValueError("max_sources, rate, burst and half_life must be positive")
-        self._newcomers = _Bucket(self.newcomer_rate, self.newcomer_burst, self.newcomer_burst)
+        if self.total_rate is not None and (self.total_rate <= 0 or self.total_burst < 1):
+            raise ValueError("total_rate and total_burst must be positive")
+        self.reset()
 
     def __len__(self) -> int:
         return len(self._table)
@@ -158,58 +173,82 @@ class SourceLimiter:
     def reset(self) -> None:
         self._table.clear()
         self._newcomers = _Bucket(self.newcomer_rate, self.newcomer_burst, self.newcomer_burst)
+        total = self.total_rate
+        self._total = None if total is None else _Bucket(total, self.total_burst, self.total_burst)
 
     def trust(self, source: EUI64, now: float) -> None:
         """Track ``source`` as established (e.g. the terminal an installer's PIN named); it is
         never evicted, and may evict the lowest-scored untrusted source from a full table."""
-        if source not in self._table and len(self._table) >= self.max_sources:
+        key = bytes(source)
+        if key not in self._table and len(self._table) >= self.max_sources:
             untrusted = [k for k, e in self._table.items() if not e.trusted]
             if not untrusted:
                 raise ValueError(f"more than max_sources={self.max_sources} trusted sources")
             del self._table[min(untrusted, key=lambda k: self._decayed(self._table[k], now))]
-        self._table[source] = _Source(self.burst, now, self.establish_score, now, now, True)
+        self._table[key] = _Source(self.burst, now, self.establish_score, now, now, True)
 
     def _decayed(self, entry: _Source, now: float) -> float:
         return entry.score * math.exp2(-(now - entry.scored) / self.half_life)
 
     def established(self, source: EUI64, now: float) -> bool:
-        entry = self._table.get(source)
+        entry = self._table.get(bytes(source))
         return entry is not None and (
             entry.trusted or self._decayed(entry, now) >= self.establish_score
         )
 
     def allow(self, source: EUI64, now: float) -> bool:
         """Count an arrival from ``source`` at ``now`` and say whether to admit it."""
-        entry = self._table.get(source)
+        key = bytes(source)
+        entry = self._table.get(key)
         if entry is None:
-            entry = self._track(source, now)
+            entry = self._track(key, now)
         if entry is not None:
             entry.score = self._decayed(entry, now) + 1.0
             entry.scored = now
             if entry.trusted or entry.score >= self.establish_score:
                 entry.tokens = min(self.burst, entry.tokens + (now - entry.refilled) * self.rate)
                 entry.refilled = now
-                if entry.tokens >= 1.0:
-                    entry.tokens -= 1.0
-                    return True
-                return False
-        return self._newcomers.take(now)
+                if entry.tokens < 1.0:
+                    return False
+                if not self._total_take(now):
+                    return False
+                entry.tokens -= 1.0
+                return True
+        if self._newcomers.take(now):
+            if self._total_take(now):
+                return True
+            self._newcomers.tokens += 1.0  # not sent: the newcomers keep their token
+        return False
 
-    def _track(self, source: EUI64, now: float) -> _Source | None:
-        if len(self._table) >= self.max_sources:
-            victim: EUI64 | None = None
+    def _total_take(self, now: float) -> bool:
+        return self._total is None or self._total.take(now)
+
+    def _track(self, source: bytes, now: float) -> _Source | None:
+        """A table slot for a new source, or ``None`` (it shares the newcomer bucket).
+
+        A full table gives up the lowest-scored unestablished entry at least ``min_age`` old
+        among the next ``_SWEEP`` entries in sweep order; the others looked at go to the back
+        (a second chance), so each new source costs O(1) whatever ``max_sources``."""
+        table = self._table
+        if len(table) >= self.max_sources:
+            victim: bytes | None = None
             lowest = math.inf
-            for key, entry in self._table.items():
+            looked = list(itertools.islice(table, min(_SWEEP, len(table))))
+            for key in looked:
+                entry = table[key]
                 if entry.trusted or now - entry.created < self.min_age:
                     continue
                 score = self._decayed(entry, now)
                 if score < lowest and score < self.establish_score:
                     victim, lowest = key, score
+            for key in looked:
+                if key != victim:
+                    table[key] = table.pop(key)
             if victim is None:
                 return None
-            del self._table[victim]
+            del table[victim]
         entry = _Source(self.burst, now, 0.0, now, now)
-        self._table[source] = entry
+        table[source] = entry
         return entry
 
 

@@ -455,6 +455,7 @@ class DrlcServer:
         self.store = store
         self.namespace = namespace or f"drlc.server/{endpoint.endpoint_id}"
         self.core = DrlcServerCore()
+        self.unknown_reports = 0  # Report Event Status refused: event never issued here
         self._stream: EventStream[ReportReceived] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
@@ -484,7 +485,10 @@ class DrlcServer:
         if self.store is not None and changes:
             batch = Batch()
             for key, value in changes.items():
-                batch.put(self.namespace, key, value)
+                if value is None:  # a report status past the per-device bound
+                    batch.delete(self.namespace, key)
+                else:
+                    batch.put(self.namespace, key, value)
             await self.store.commit(batch)
 
     async def _send(
@@ -611,6 +615,17 @@ class DrlcServer:
 
     async def _report(self, msg: Any, command: Any) -> foundation.Status | None:
         report = StatusReport.from_fields(command)
+        if report.issuer_event_id not in self.core:
+            # Not an event this ESI issued: nothing is stored, and the device gets a Default
+            # Response NOT_FOUND (ZCL 2.5.12: an error is answered even with default
+            # responses disabled). Checked first, so a flood costs no signature checks.
+            self.unknown_reports += 1
+            LOGGER.debug(
+                "Report Event Status from %s for event 0x%08X this ESI never issued; refused",
+                device_name(msg),
+                report.issuer_event_id,
+            )
+            return foundation.Status.NOT_FOUND
         signed = False
         if int(command.signature_type) == 0x01:
             signed = self._verified(msg, report, bytes(command.signature))
