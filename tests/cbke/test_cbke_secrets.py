@@ -85,6 +85,11 @@ def test_not_valid_hex_says_where() -> None:
     with pytest.raises(InvalidCredentials) as info:
         Credentials.from_json(json.dumps(document))
     assert str(info.value) == "private_key is not valid hex (an odd number of hex digits)"
+    ca = json.loads(CA.to_json())
+    ca["suite2"]["private_key"] = "00 112G"
+    with pytest.raises(InvalidCredentials) as info:
+        TestCA.from_json(json.dumps(ca))
+    assert str(info.value) == "suite2.private_key is not valid hex (a non-hex character at 7)"
 
 
 def test_reprs_show_no_private_key_or_key_data() -> None:

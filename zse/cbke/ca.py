@@ -232,11 +232,10 @@ class TestCA:
                 continue
             if not isinstance(member, dict) or "private_key" not in member:
                 raise InvalidCredentials(f"suite{suite_id} must be an object with a private_key")
+            private_key = hex_field(member["private_key"], f"suite{suite_id}.private_key")
             try:
                 authority = CertificateAuthority(
-                    suite=suite,
-                    private_key=hex_field(member["private_key"], f"suite{suite_id}.private_key"),
-                    issuer=issuer,
+                    suite=suite, private_key=private_key, issuer=issuer
                 )
             except DecodeError as exc:
                 raise InvalidCredentials(f"suite{suite_id}: {exc}") from None
