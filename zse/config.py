@@ -132,7 +132,7 @@ class DeviceEntry:
     """A device to provision: MAC address (as zigpy prints it), install code, label, groups."""
 
     eui64: str
-    install_code: str
+    install_code: str = field(repr=False)  # a secret: never in reprs (#12.23)
     label: str = ""
     groups: tuple[str, ...] = ()
 

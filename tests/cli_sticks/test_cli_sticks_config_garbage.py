@@ -178,3 +178,15 @@ def test_esi_with_a_hostile_config_prints_one_line_and_exits_2(tmp_path: Path, v
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"error: {config}: ")
     assert "Traceback" not in result.stderr
+
+
+def test_the_configurations_repr_leaves_install_codes_out() -> None:
+    config = parse_config(
+        "[[devices]]\n"
+        'eui64 = "00:0d:6f:00:0a:00:00:01"\n'
+        'install_code = "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"\n'
+    )
+    assert config.devices[0].install_code.startswith("83FE D340")
+    shown = repr(config).replace(" ", "").lower()
+    assert "83fed3407a939723a5c639b26916d505c3b5" not in shown
+    assert "a5c639b2" not in shown
