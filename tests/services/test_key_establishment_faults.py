@@ -86,6 +86,9 @@ async def test_a_step_with_nothing_to_send_ends_the_exchange() -> None:
     step = await _exchange(device.endpoints[1], initiator, Step(), 0x0000, SE_ENDPOINT_ID)
     assert step.events == (Terminated(status=None, wait_time=0, by_peer=False, timed_out=True),)
     assert initiator.handle_timeout(1e9).events == ()  # ended once
+    # an ended machine still gives an outcome, so establish_key's loop cannot spin
+    again = await _exchange(device.endpoints[1], initiator, Step(), 0x0000, SE_ENDPOINT_ID)
+    assert again.events == step.events
 
 
 async def test_a_silent_partner_times_out_at_any_start_time(unretrieved) -> None:

@@ -273,7 +273,7 @@ async def _exchange(endpoint: ZclPort, initiator: Initiator, step: Step, nwk: in
     """
     loop = asyncio.get_running_loop()
     if not step.send:
-        return initiator.abort(loop.time())
+        return _ended(initiator, step, loop.time())
     *first, last = step.send
     try:
         for message in first:
@@ -297,15 +297,12 @@ async def _exchange(endpoint: ZclPort, initiator: Initiator, step: Step, nwk: in
             encrypt=False,
         )
     except TimeoutError:
-        # The wait was the machine's own deadline; abort rather than handle_timeout(now),
-        # which a clock a rounding short of the deadline would answer with nothing to do.
-        return initiator.abort(loop.time())
+        # The wait was the machine's own deadline, or the radio gave up early; abort rather
+        # than handle_timeout(now), which a clock short of the deadline answers with nothing.
+        return _ended(initiator, step, loop.time())
     except DeliveryError as exc:
-        aborted = initiator.abort(loop.time())
-        terminated = next(
-            (e for e in (*step.events, *aborted.events) if isinstance(e, Terminated)),
-            Terminated(status=None, wait_time=0, by_peer=False, timed_out=True),
-        )
+        ended = _ended(initiator, step, loop.time())
+        terminated = next(e for e in ended.events if isinstance(e, Terminated))
         raise KeyEstablishmentFailed(
             terminated, reason=f"the partner is unreachable ({exc})"
         ) from exc
@@ -318,6 +315,17 @@ async def _exchange(endpoint: ZclPort, initiator: Initiator, step: Step, nwk: in
             reason=f"the partner answered with Default Response {status}",
         )
     return initiator.receive_payload(reply.command_id, reply.payload, loop.time())
+
+
+def _ended(initiator: Initiator, step: Step, now: float) -> Step:
+    """A step that ends the exchange with an outcome, whatever state it was left in: the
+    abort's timeout, else the outcome ``step`` already carried (a Terminate being sent)."""
+    events = initiator.abort(now).events or tuple(
+        e for e in step.events if isinstance(e, Terminated)
+    )
+    if not events:
+        events = (Terminated(status=None, wait_time=0, by_peer=False, timed_out=True),)
+    return Step(events=events)
 
 
 def _default_response_status(payload: bytes) -> str:
