@@ -132,7 +132,7 @@ class DeviceEntry:
     """A device to provision: MAC address (as zigpy prints it), install code, label, groups."""
 
     eui64: str
-    install_code: str
+    install_code: str = field(repr=False)  # a secret: never in reprs (#12.23)
     label: str = ""
     groups: tuple[str, ...] = ()
 
@@ -243,7 +243,7 @@ class _Reader:
     def integer(self, key: str, low: int, high: int, default: int | None = None) -> int | None:
         value = self.get(key, int, default)
         if value is not None and not low <= value <= high:
-            self.fail(f"{value} is outside {low}..{high}", key)
+            self.fail(f"{_shown(value)} is outside {low}..{high}", key)
         return value  # type: ignore[no-any-return]
 
     def number(self, key: str, low: int, high: int, default: int) -> int:
@@ -285,17 +285,7 @@ def parse_price(
     """A :class:`~zse.price.PriceEvent` from a decimal price as people write it ("0.2451"):
     the digits after the point become the Price Trailing Digit (D.4.2.4.1.1.7). Raises
     :class:`ConfigError` for what does not fit the Publish Price fields."""
-    try:
-        amount = decimal.Decimal(str(text).strip())
-    except decimal.InvalidOperation:
-        raise ConfigError(f"price {text!r} is not a decimal number") from None
-    if not amount.is_finite() or amount < 0:
-        raise ConfigError(f"price {text!r} must be a non-negative number")
-    exponent = amount.as_tuple().exponent
-    digits = max(0, -int(exponent))
-    if digits > 15:
-        raise ConfigError(f"price {text!r} has {digits} decimals; at most 15")
-    value = int(amount.scaleb(digits))
+    digits, value = _price_digits(text)
     label = rate_label.encode("utf-8")
     try:
         return PriceEvent(
@@ -313,7 +303,56 @@ def parse_price(
             price=value,
         )
     except ValueError as exc:
-        raise ConfigError(f"price {text!r}: {exc}") from None
+        raise ConfigError(f"price {_shown(text)}: {exc}") from None
+
+
+#: Publish Price's Price is a Uint32 and its Price Trailing Digit 4 bits (D.4.2.4.1.1.7, .14).
+_PRICE_MAX = 0xFFFFFFFF
+_TRAILING_MAX = 15
+#: Longer text cannot be a price that fits those fields (checked before any conversion).
+_PRICE_TEXT_MAX = 40
+
+
+def _shown(value: object) -> str:
+    """A value for an error message, cut short (a config value may be any length)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit integer"
+    shown = repr(value)
+    return shown if len(shown) <= _PRICE_TEXT_MAX else shown[: _PRICE_TEXT_MAX - 4] + "...'"
+
+
+def _price_digits(text: str | int | float) -> tuple[int, int]:
+    """(Price Trailing Digit, Price) of a decimal price. Length, exponent and range are
+    checked on the decimal's parts before any arithmetic: ``Decimal("1e999999")`` is cheap,
+    but scaling it or making it an int takes minutes (or overflows the context)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if not 0 <= text <= _PRICE_MAX:
+            raise ConfigError(f"price {_shown(text)} is outside 0..{_PRICE_MAX}")
+        return 0, text
+    if not isinstance(text, str | float):
+        raise ConfigError(f"price {_shown(text)} is not a decimal number")
+    raw = str(text).strip()
+    if len(raw) > _PRICE_TEXT_MAX:
+        raise ConfigError(f"price {_shown(text)} is longer than any price the field carries")
+    try:
+        amount = decimal.Decimal(raw)
+    except decimal.InvalidOperation:
+        raise ConfigError(f"price {_shown(text)} is not a decimal number") from None
+    if not amount.is_finite() or (amount.is_signed() and not amount.is_zero()):
+        raise ConfigError(f"price {_shown(text)} must be a non-negative number")
+    _, coefficient, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    digits = max(0, -exponent)
+    if digits > _TRAILING_MAX:
+        raise ConfigError(f"price {_shown(text)} has {digits} decimals; at most {_TRAILING_MAX}")
+    if amount.adjusted() >= 10:  # 10 integer digits or more: above any Uint32 price
+        raise ConfigError(f"price {_shown(text)} is too large for the price field (Uint32)")
+    value = int("".join(map(str, coefficient)) or "0") * 10 ** (exponent + digits)
+    if value > _PRICE_MAX:
+        raise ConfigError(
+            f"price {_shown(text)} is too large for the price field (Uint32) with {digits} decimals"
+        )
+    return digits, value
 
 
 def _target(reader: _Reader) -> Target:
@@ -339,6 +378,9 @@ def _path(base: Path, text: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
+_UNREADABLE = "not TOML zse reads"
+
+
 def parse_config(text: str, *, source: str = "config", base: Path | None = None) -> EsiConfig:
     """Parse and check a configuration (TOML text); paths are relative to ``base``."""
     base = base if base is not None else Path.cwd()
@@ -346,6 +388,14 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not TOML: {exc}") from None
+    except ValueError:  # tomllib converts integers with int(): too many digits raise this
+        raise ConfigError(
+            f"{source}: not TOML zse reads: an integer with too many digits"
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: not TOML zse reads: arrays or tables nested too deep"
+        ) from None
     unknown = sorted(set(document) - {*_TABLES, "groups"})
     if unknown:
         raise ConfigError(

@@ -95,7 +95,7 @@ class DeviceRecord:
     """A registered HAN device: its identity, install code, state and groups."""
 
     eui64: str  # canonical printed form, 16 upper-case hex digits
-    install_code: str  # canonical printed form
+    install_code: str = field(repr=False)  # canonical printed form; a secret: not in reprs
     state: LifecycleState = LifecycleState.NEW
     label: str = ""
     groups: frozenset[str] = field(default_factory=frozenset)

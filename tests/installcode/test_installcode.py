@@ -94,7 +94,8 @@ def test_grouped_and_bytes():
     assert code.grouped() == "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"
     assert code.grouped(2, ":").startswith("83:FE:D3")
     assert bytes(code) == bytes.fromhex(CODE_128)
-    assert repr(code) == f"InstallCode('{CODE_128}')"
+    assert repr(code) == f"<InstallCode 128-bit, fingerprint {code.fingerprint}>"
+    assert len(code.fingerprint) == 4
     assert InstallCode.from_bytes(bytes(code)) == code
 
 
@@ -123,7 +124,7 @@ def test_constructor_checks_crc():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("83FED3407A932B71", "ends in 2B71 but the CRC of 83FED3407A93 is 2B70"),
+        ("83FED3407A932B71", "ends in 2B71 but its data's CRC is 2B70"),
         ("83FED3407A93", r"12 hex digits.*16, 20, 28 or 36 .*is the 4-digit CRC missing"),
         ("83FED3407A932B", r"14 hex digits"),
         ("83FED3407A932B7", r"15 hex digits"),

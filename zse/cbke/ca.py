@@ -33,7 +33,13 @@ from zse.cbke.certificate import (
     Suite2Certificate,
     certificate_hash,
 )
-from zse.cbke.credentials import Credentials, InvalidCredentials, hex_field, load_file
+from zse.cbke.credentials import (
+    Credentials,
+    InvalidCredentials,
+    hex_field,
+    json_error,
+    load_file,
+)
 from zse.cbke.keys import private_scalar, public_key_from_private
 from zse.cbke.suites import SUITE1, SUITE2, SUITES, Suite
 from zse.errors import DecodeError, InvalidEui64
@@ -215,7 +221,7 @@ class TestCA:
         try:
             document: Any = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidCredentials(f"CA file is not JSON: {exc}") from None
+            raise InvalidCredentials(f"CA file is not JSON: {json_error(exc)}") from None
         if not isinstance(document, dict) or "issuer" not in document:
             raise InvalidCredentials("CA JSON must be an object with an issuer")
         issuer = hex_field(document["issuer"], "issuer")
@@ -226,11 +232,10 @@ class TestCA:
                 continue
             if not isinstance(member, dict) or "private_key" not in member:
                 raise InvalidCredentials(f"suite{suite_id} must be an object with a private_key")
+            private_key = hex_field(member["private_key"], f"suite{suite_id}.private_key")
             try:
                 authority = CertificateAuthority(
-                    suite=suite,
-                    private_key=hex_field(member["private_key"], f"suite{suite_id}.private_key"),
-                    issuer=issuer,
+                    suite=suite, private_key=private_key, issuer=issuer
                 )
             except DecodeError as exc:
                 raise InvalidCredentials(f"suite{suite_id}: {exc}") from None

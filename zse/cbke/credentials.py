@@ -23,9 +23,11 @@ from zse.cbke.keys import public_key_from_private
 from zse.cbke.suites import SUITES, Suite
 from zse.errors import DecodeError, InvalidCertificate, InvalidPoint
 
-__all__ = ["Credentials", "InvalidCredentials", "hex_field", "load_file"]
+__all__ = ["Credentials", "InvalidCredentials", "hex_field", "json_error", "load_file"]
 
 T = TypeVar("T")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_SEPARATORS = frozenset(" \t\r\n:-")
 
 
 class InvalidCredentials(InvalidCertificate):
@@ -36,11 +38,25 @@ def hex_field(value: object, name: str) -> bytes:
     """Bytes from a hex string (spaces, ``:`` and ``-`` allowed), or InvalidCredentials."""
     if not isinstance(value, str):
         raise InvalidCredentials(f"{name} must be a hex string")
-    cleaned = "".join(ch for ch in value if ch not in " \t\r\n:-")
+    cleaned = "".join(ch for ch in value if ch not in _SEPARATORS)
     try:
         return bytes.fromhex(cleaned)
     except ValueError:
-        raise InvalidCredentials(f"{name} is not valid hex: {value!r}") from None
+        # Never the value: it may be a private key with one typo.
+        bad = next((i for i, ch in enumerate(value) if ch not in _HEX | _SEPARATORS), None)
+        where = (
+            "an odd number of hex digits" if bad is None else f"a non-hex character at {bad + 1}"
+        )
+        raise InvalidCredentials(f"{name} is not valid hex ({where})") from None
+
+
+def json_error(exc: ValueError) -> str:
+    """Why a JSON document did not parse, without the bytes themselves (they may be keys)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start + 1})"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg}: line {exc.lineno} column {exc.colno} (char {exc.pos})"
+    return "not a JSON document"
 
 
 def load_file(path: str | os.PathLike[str], parse: Callable[[bytes], T]) -> T:
@@ -129,7 +145,7 @@ class Credentials:
         try:
             document: Any = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidCredentials(f"not JSON: {exc}") from None
+            raise InvalidCredentials(f"not JSON: {json_error(exc)}") from None
         if not isinstance(document, dict):
             raise InvalidCredentials("credentials JSON must be an object")
         missing = [k for k in ("ca_public_key", "certificate", "private_key") if k not in document]

@@ -30,8 +30,8 @@ ends the exchange; its wait time is honoured by :meth:`Initiator.start`, and aft
 UNKNOWN_ISSUER or BAD_KEY_CONFIRM the initiator does not retry at all.
 
 Timeouts: while waiting for the partner, the deadline is the partner's advertised generate
-time for that step plus ``timeout_margin``; on expiry the exchange ends locally
-(``Terminated(timed_out=True)``) without a message.
+time for that step (at most ``max_partner_time``) plus ``timeout_margin``; on expiry the
+exchange ends locally (``Terminated(timed_out=True)``) without a message.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ from zse.cbke.suites import SUITES, Suite
 from zse.errors import DecodeError, InvalidCertificate, InvalidPoint
 
 __all__ = [
+    "DEFAULT_MAX_PARTNER_TIME",
+    "DEFAULT_STALL_AFTER",
     "DEFAULT_TIMEOUT_MARGIN",
     "TRANSITIONS",
     "CertificateChecked",
@@ -98,6 +100,14 @@ DEFAULT_GENERATE_TIME = 5
 DEFAULT_RESPONSE_TIME = 5.0
 #: Wait time zse puts in the Terminate messages it sends (seconds).
 DEFAULT_WAIT_TIME = 10
+#: The most a partner's advertised generate time may make a responder wait (seconds). The
+#: fields go up to 0xFE (SE C.3.1.3.1); an honest device needs a few seconds (zse advertises 5,
+#: Silicon Labs' plugin about 10-16), so a partner may claim four times that at most.
+DEFAULT_MAX_PARTNER_TIME = 60
+#: A server session waiting this long on a silent partner gives its slot to a new partner
+#: when every slot is taken (seconds): DEFAULT_GENERATE_TIME + DEFAULT_TIMEOUT_MARGIN.
+DEFAULT_STALL_AFTER = 15.0
+_NO_CAP = 0xFF
 _NO_RETRY = frozenset({TerminateStatus.UNKNOWN_ISSUER, TerminateStatus.BAD_KEY_CONFIRM})
 
 
@@ -364,8 +374,10 @@ class _Machine:
         wait_time: int = DEFAULT_WAIT_TIME,
         utc_now: int | None = None,
         rng: random.Random | None = None,
+        max_partner_time: int = _NO_CAP,
     ) -> None:
         self._credentials = _credentials_by_suite(credentials)
+        self.max_partner_time = max_partner_time
         self.partner_eui64 = _check_eui64(partner_eui64, "partner_eui64")
         self._ephemeral_private_key = ephemeral_private_key
         self._rng = rng
@@ -385,6 +397,7 @@ class _Machine:
         self.suite = None
         self.key_data = None
         self._deadline = None
+        self.waiting_since: float | None = None
         self._peer_certificate: ImplicitCertificate | None = None
         self._peer_ephemeral_time = 0
         self._peer_confirm_time = 0
@@ -476,11 +489,13 @@ class _Machine:
     def _computation(self, function: Callable[[], ComputeResult]) -> Computation:
         self._token += 1
         self._deadline = None
+        self.waiting_since = None
         return Computation(self._token, function)
 
     def _enter_terminated(self) -> None:
         self.state = State.TERMINATED
         self._deadline = None
+        self.waiting_since = None
         self._token += 1
         self._ephemeral_private = None
         self._keys = None
@@ -521,6 +536,7 @@ class _Machine:
 
     def _wait(self, state: State, seconds: float, now: float) -> None:
         self.state = state
+        self.waiting_since = now
         self._deadline = now + seconds + self.timeout_margin
 
     def _accept_identity(  # noqa: PLR0911 - one return per C.3.1 check
@@ -547,8 +563,9 @@ class _Machine:
         ):
             return self._terminate(TerminateStatus.INVALID_CERTIFICATE)
         self._peer_certificate = certificate
-        self._peer_ephemeral_time = message.ephemeral_data_generate_time
-        self._peer_confirm_time = message.confirm_key_generate_time
+        # The partner's own figures, but no more than we accept to wait (#12.25).
+        self._peer_ephemeral_time = min(message.ephemeral_data_generate_time, self.max_partner_time)
+        self._peer_confirm_time = min(message.confirm_key_generate_time, self.max_partner_time)
         ephemeral = self._ephemeral_private_key
         if ephemeral is None and self._rng is not None:
             # Drawn here, on the caller's thread, so a seeded run is repeatable wherever the
@@ -595,6 +612,7 @@ class _Machine:
         assert self.suite is not None
         self.state = State.ESTABLISHED
         self._deadline = None
+        self.waiting_since = None
         self._ephemeral_private = None
         self.key_data = key_data
         assert self._peer_static is not None
@@ -821,10 +839,17 @@ class Responder(_Machine):
 
 
 class KeyEstablishmentServer:
-    """Responders for any number of partners, at most ``max_sessions`` at a time.
+    """Responders for any number of partners, at most ``max_sessions`` at a time, one each.
 
-    An Initiate Key Establishment Request from a new partner while ``max_sessions`` exchanges
-    are running is answered with Terminate NO_RESOURCES and ``busy_wait_time``.
+    The session table keeps one slot from being held by partners that go quiet (#12.25):
+
+    - a partner's advertised generate times count for at most ``max_partner_time`` seconds;
+    - when every slot is taken, an Initiate Key Establishment Request from a new partner takes
+      the slot of the session that has waited longest on a silent partner, once that wait
+      reaches ``stall_after`` seconds; the evicted session ends as a timeout does (its event
+      comes out of the next :meth:`handle_timeout`, which :meth:`next_deadline` makes due);
+    - otherwise the request is answered with Terminate NO_RESOURCES and a wait time: at least
+      ``busy_wait_time``, and long enough for a slot to be freed by then.
     """
 
     def __init__(
@@ -833,13 +858,20 @@ class KeyEstablishmentServer:
         *,
         max_sessions: int = 1,
         busy_wait_time: int = DEFAULT_WAIT_TIME,
+        max_partner_time: int = DEFAULT_MAX_PARTNER_TIME,
+        stall_after: float = DEFAULT_STALL_AFTER,
         **responder_options: object,
     ) -> None:
+        if max_sessions < 1:
+            raise ValueError("a key establishment server needs at least one session")
         self._credentials = _credentials_by_suite(credentials)
         self.max_sessions = max_sessions
         self.busy_wait_time = busy_wait_time
-        self._options = responder_options
+        self.stall_after = stall_after
+        self._options = {"max_partner_time": max_partner_time, **responder_options}
         self._sessions: dict[bytes, Responder] = {}
+        self._evicted: list[tuple[bytes, Step]] = []
+        self._evicted_at: float | None = None
 
     @property
     def supported_suites(self) -> int:
@@ -854,6 +886,31 @@ class KeyEstablishmentServer:
         for partner in [p for p, r in self._sessions.items() if r.state in _FINAL]:
             del self._sessions[partner]
 
+    def _responder(self, partner: bytes) -> Responder:
+        return Responder(self._credentials.values(), partner, **self._options)  # type: ignore[arg-type]
+
+    def _free_at(self, responder: Responder) -> float | None:
+        """When this session gives way: the end of its stall allowance or its deadline."""
+        if responder.waiting_since is None:
+            return None  # computing: it moves on by itself
+        free = responder.waiting_since + self.stall_after
+        deadline = responder.next_deadline()
+        return free if deadline is None else min(free, deadline)
+
+    def _make_room(self, now: float) -> int | None:
+        """Evict the longest-stalled session if one may go; else the wait time to give."""
+        free = {p: at for p, r in self._sessions.items() if (at := self._free_at(r)) is not None}
+        if free:
+            partner = min(free, key=free.__getitem__)
+            if free[partner] <= now:
+                step = self._sessions.pop(partner).abort(now)
+                self._evicted.append((partner, step))
+                self._evicted_at = now if self._evicted_at is None else self._evicted_at
+                return None
+            soonest = int(-(-(free[partner] - now) // 1))
+            return min(_NO_CAP - 1, max(self.busy_wait_time, soonest))
+        return self.busy_wait_time
+
     def receive(self, partner_eui64: bytes, message: Message, now: float) -> Step:
         """Route one decoded message from ``partner_eui64``."""
         partner = _check_eui64(partner_eui64, "partner_eui64")
@@ -865,18 +922,18 @@ class KeyEstablishmentServer:
             if isinstance(message, InitiateKeyEstablishmentRequest) and (
                 len(self._sessions) >= self.max_sessions
             ):
-                status = TerminateStatus.NO_RESOURCES
-                return Step(
-                    send=(
-                        TerminateKeyEstablishment(
-                            status=status, wait_time=self.busy_wait_time, suite=message.suite
+                wait = self._make_room(now)
+                if wait is not None:
+                    status = TerminateStatus.NO_RESOURCES
+                    return Step(
+                        send=(
+                            TerminateKeyEstablishment(
+                                status=status, wait_time=wait, suite=message.suite
+                            ),
                         ),
-                    ),
-                    events=(
-                        Terminated(status=status, wait_time=self.busy_wait_time, by_peer=False),
-                    ),
-                )
-            responder = Responder(self._credentials.values(), partner, **self._options)  # type: ignore[arg-type]
+                        events=(Terminated(status=status, wait_time=wait, by_peer=False),),
+                    )
+            responder = self._responder(partner)
             self._sessions[partner] = responder
         return responder.receive(message, now)
 
@@ -890,7 +947,7 @@ class KeyEstablishmentServer:
             partner = _check_eui64(partner_eui64, "partner_eui64")
             responder = self._sessions.get(partner)
             if responder is None:
-                responder = Responder(self._credentials.values(), partner, **self._options)  # type: ignore[arg-type]
+                responder = self._responder(partner)
             return responder.receive_payload(command_id, payload, now)
         return self.receive(partner_eui64, message, now)
 
@@ -903,14 +960,22 @@ class KeyEstablishmentServer:
             return Step()
         return responder.complete(computation, result, now)
 
+    def abort(self, partner_eui64: bytes, now: float) -> Step:
+        """End the exchange with ``partner_eui64`` locally (it cannot be reached)."""
+        responder = self._sessions.pop(bytes(partner_eui64), None)
+        return Step() if responder is None else responder.abort(now)
+
     def next_deadline(self) -> float | None:
-        """The earliest deadline over all sessions."""
+        """The earliest deadline over all sessions (an eviction is due at once)."""
         deadlines = [d for r in self._sessions.values() if (d := r.next_deadline()) is not None]
+        if self._evicted_at is not None:
+            deadlines.append(self._evicted_at)
         return min(deadlines, default=None)
 
     def handle_timeout(self, now: float) -> list[tuple[bytes, Step]]:
-        """Time out every session past its deadline; returns (partner, step) pairs."""
-        steps = []
+        """Time out every session past its deadline; returns (partner, step) pairs, evicted
+        sessions first."""
+        steps, self._evicted, self._evicted_at = self._evicted, [], None
         for partner, responder in list(self._sessions.items()):
             step = responder.handle_timeout(now)
             if step.events:

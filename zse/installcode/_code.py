@@ -9,6 +9,7 @@ device joins with is the AES-MMO hash of the code including its CRC.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -140,9 +141,10 @@ class InstallCode:
         data, received = raw[:-_CRC_LENGTH], raw[-_CRC_LENGTH:]
         expected = crc16(data)
         if int.from_bytes(received, "little") != expected:
+            # Only the two CRCs: the code is a secret (it gives the device's link key).
             raise InvalidInstallCode(
-                f"install code CRC mismatch: the code ends in {received.hex().upper()} but the "
-                f"CRC of {data.hex().upper()} is {expected.to_bytes(2, 'little').hex().upper()} "
+                f"install code CRC mismatch: the code ends in {received.hex().upper()} but its "
+                f"data's CRC is {expected.to_bytes(2, 'little').hex().upper()} "
                 "(a digit is mistyped, or the code was read from the wrong label)"
             )
         code = object.__new__(cls)
@@ -199,8 +201,16 @@ class InstallCode:
         text = str(self)
         return separator.join(text[i : i + size] for i in range(0, len(text), size))
 
+    @property
+    def fingerprint(self) -> str:
+        """4 hex digits telling codes apart in logs and reprs without revealing them (the
+        start of SHA-256 over the code: 16 bits, not enough to recover or check a guess of a
+        code, whose CRC alone already tells as much)."""
+        return hashlib.sha256(b"zse install code " + bytes(self)).hexdigest()[:4]
+
     def __repr__(self) -> str:
-        return f"InstallCode({str(self)!r})"
+        # Never the code itself: it is the device's link key in all but name (SE 5.4.8.1).
+        return f"<InstallCode {self.bits}-bit, fingerprint {self.fingerprint}>"
 
 
 def _eui64_octets(text: str) -> bytes:

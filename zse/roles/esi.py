@@ -50,6 +50,7 @@ from zse.price import PriceEvent
 from zse.provisioning import DeviceRecord, IllegalTransition, LifecycleEvent, LifecycleState
 from zse.radios import link_key_installer
 from zse.services._events import EventStream
+from zse.services._tasks import keep_task
 from zse.services.drlc import DRLC, DrlcServer, ReportReceived, event_payload
 from zse.services.drlc import cancel_payload as cancel_load_control_payload
 from zse.services.endpoint import SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
@@ -802,9 +803,10 @@ class EnergyServiceInterface:
     # -- internals: lifecycle ----------------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a step of following the network; its failure (e.g. a re-admission whose
+        permit could not be sent) is logged, never left to asyncio (#12.20)."""
         task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        keep_task(self._tasks, task, LOGGER, "following the network failed", logging.ERROR)
 
     def _network_event(self, ieee: t.EUI64, event: LifecycleEvent, *, nwk: int = 0) -> None:
         name = device_name(ieee)

@@ -281,8 +281,7 @@ class SeEndpoint(ZclEndpointBase):
                 )
             )
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(task)
         return True
 
     def _source(self, packet: t.ZigbeePacket) -> tuple[int, t.EUI64 | None]:

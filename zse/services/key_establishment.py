@@ -32,6 +32,7 @@ from zse.cbke.machine import Established, Initiator, Step, Terminated
 from zse.cbke.messages import TerminateKeyEstablishment, TerminateStatus
 from zse.errors import ZseError
 from zse.services._events import EventStream
+from zse.services._tasks import keep_task
 from zse.services.zcl import ZclPort
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "KeyEstablishmentServer",
     "establish_key",
     "eui64_bytes",
+    "suites_from_read_response",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -130,6 +132,7 @@ class KeyEstablishmentServer:
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._remove: Callable[[], None] | None = None
 
     def start(self) -> None:
@@ -146,6 +149,9 @@ class KeyEstablishmentServer:
             self._remove = None
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+        for task in self._tasks:
+            task.cancel()
 
     async def _on_message(self, msg: Any) -> None:
         if msg.from_server:
@@ -156,19 +162,27 @@ class KeyEstablishmentServer:
         partner = eui64_bytes(msg.src_ieee)
         loop = asyncio.get_running_loop()
         step = self.core.receive_payload(partner, msg.command_id, msg.payload, loop.time())
-        while True:
-            # Outcomes first: the new key is installed before the Confirm Key Data Response
-            # leaves, so the initiator never uses KeyData while this side still holds the old.
-            for event in step.events:
+        try:
+            while True:
+                # Outcomes first: the new key is installed before the Confirm Key Data Response
+                # leaves, so the initiator never uses KeyData while this side still holds the old.
+                for event in step.events:
+                    await self._emit(msg.src_ieee, event)
+                for message in step.send:
+                    await self.endpoint.reply(
+                        msg, message.command_id, message.encode(), encrypt=False
+                    )
+                if step.compute is None:
+                    break
+                result = await _compute(self.executor, step)
+                step = self.core.complete(partner, step.compute, result, loop.time())
+        except (DeliveryError, TimeoutError) as exc:
+            # The partner cannot be reached: the exchange ends here, and says so (the
+            # partner, if it hears nothing more, times out on its side).
+            LOGGER.warning("key establishment with %s: reply not delivered (%s)", msg.src_ieee, exc)
+            for event in self.core.abort(partner, loop.time()).events:
                 await self._emit(msg.src_ieee, event)
-            for message in step.send:
-                await self.endpoint.reply(msg, message.command_id, message.encode(), encrypt=False)
-            if step.compute is None:
-                break
-            result = await _compute(self.executor, step)
-            step = self.core.complete(partner, step.compute, result, loop.time())
         self._arm()
-        return
 
     async def _emit(self, partner: t.EUI64, result: Established | Terminated) -> None:
         if isinstance(result, Established):
@@ -184,8 +198,12 @@ class KeyEstablishmentServer:
             self._timer = None
         deadline = self.core.next_deadline()
         if deadline is not None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_at(deadline, lambda: loop.create_task(self._timeout()))
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._start_timeout)
+
+    def _start_timeout(self) -> None:
+        self._timer = None
+        task = asyncio.get_running_loop().create_task(self._timeout())
+        keep_task(self._tasks, task, LOGGER, "key establishment timeout", logging.ERROR)
 
     async def _timeout(self) -> None:
         for partner, step in self.core.handle_timeout(asyncio.get_running_loop().time()):
@@ -221,6 +239,11 @@ async def establish_key(
         raise KeyEstablishmentFailed(
             Terminated(status=None, wait_time=0, by_peer=False, timed_out=True)
         ) from None
+    except DeliveryError as exc:
+        raise KeyEstablishmentFailed(
+            Terminated(status=None, wait_time=0, by_peer=False, timed_out=True),
+            reason=f"the partner is unreachable ({exc})",
+        ) from None
     if initiator is None:
         initiator = Initiator(
             credentials, eui64_bytes(partner_eui64), partner_suites=suites, **initiator_options
@@ -242,21 +265,28 @@ async def establish_key(
 
 
 async def _exchange(endpoint: ZclPort, initiator: Initiator, step: Step, nwk: int, ep: int) -> Step:
-    """Send the step's messages; wait for the answer to the last unless it is a Terminate."""
+    """Send the step's messages; wait for the answer to the last unless it is a Terminate.
+
+    Every way this can fail ends the exchange with an outcome: a delivery failure or a step
+    with nothing to send (the machine is waiting, yet no request is outstanding) aborts it
+    (``Terminated(timed_out=True)``), a timeout ends it at the machine's deadline.
+    """
     loop = asyncio.get_running_loop()
+    if not step.send:
+        return _ended(initiator, step, loop.time())
     *first, last = step.send
-    for message in first:
-        await endpoint.send(
-            nwk, ep, KEY_ESTABLISHMENT, message.command_id, message.encode(), encrypt=False
-        )
-    if isinstance(last, TerminateKeyEstablishment):
-        await endpoint.send(
-            nwk, ep, KEY_ESTABLISHMENT, last.command_id, last.encode(), encrypt=False
-        )
-        return Step(events=step.events)
-    deadline = initiator.next_deadline()
-    timeout = max(0.0, (deadline if deadline is not None else loop.time()) - loop.time())
     try:
+        for message in first:
+            await endpoint.send(
+                nwk, ep, KEY_ESTABLISHMENT, message.command_id, message.encode(), encrypt=False
+            )
+        if isinstance(last, TerminateKeyEstablishment):
+            await endpoint.send(
+                nwk, ep, KEY_ESTABLISHMENT, last.command_id, last.encode(), encrypt=False
+            )
+            return Step(events=step.events)
+        deadline = initiator.next_deadline()
+        timeout = max(0.0, (deadline if deadline is not None else loop.time()) - loop.time())
         reply = await endpoint.request(
             nwk,
             ep,
@@ -267,21 +297,35 @@ async def _exchange(endpoint: ZclPort, initiator: Initiator, step: Step, nwk: in
             encrypt=False,
         )
     except TimeoutError:
-        return initiator.handle_timeout(loop.time())
+        # The wait was the machine's own deadline, or the radio gave up early; abort rather
+        # than handle_timeout(now), which a clock short of the deadline answers with nothing.
+        return _ended(initiator, step, loop.time())
     except DeliveryError as exc:
-        aborted = initiator.abort(loop.time())
-        terminated = next(e for e in aborted.events if isinstance(e, Terminated))
+        ended = _ended(initiator, step, loop.time())
+        terminated = next(e for e in ended.events if isinstance(e, Terminated))
         raise KeyEstablishmentFailed(
             terminated, reason=f"the partner is unreachable ({exc})"
         ) from exc
     if not reply.is_cluster_command:
         # A Default Response: the partner refused the command (e.g. no KE server there).
         status = _default_response_status(reply.payload)
+        initiator.abort(loop.time())
         raise KeyEstablishmentFailed(
             Terminated(status=None, wait_time=0, by_peer=True, may_retry=False),
             reason=f"the partner answered with Default Response {status}",
         )
     return initiator.receive_payload(reply.command_id, reply.payload, loop.time())
+
+
+def _ended(initiator: Initiator, step: Step, now: float) -> Step:
+    """A step that ends the exchange with an outcome, whatever state it was left in: the
+    abort's timeout, else the outcome ``step`` already carried (a Terminate being sent)."""
+    events = initiator.abort(now).events or tuple(
+        e for e in step.events if isinstance(e, Terminated)
+    )
+    if not events:
+        events = (Terminated(status=None, wait_time=0, by_peer=False, timed_out=True),)
+    return Step(events=events)
 
 
 def _default_response_status(payload: bytes) -> str:
@@ -299,16 +343,37 @@ async def _read_suites(endpoint: ZclPort, nwk: int, ep: int) -> int:
         cluster_specific=False,
         encrypt=False,
     )
-    schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
+    suites = None
+    if not reply.is_cluster_command and reply.command_id == _READ_ATTRIBUTES_RSP:
+        suites = suites_from_read_response(reply.payload)
+    if suites is None:
+        LOGGER.info("partner's KeyEstablishmentSuite unreadable; assuming suite 1 only")
+        return 0x0001
+    return suites
+
+
+_READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
+#: The types a 16-bit suite value comes as: map16 (zse), enum16 (SE 1.0's Table C-3), uint16
+#: and data16 from lenient stacks.
+_SIXTEEN_BITS = frozenset({_MAP16, 0x31, 0x21, 0x09})
+
+
+def suites_from_read_response(payload: bytes) -> int | None:
+    """The KeyEstablishmentSuite value (a 16-bit map, SE C.3.1.2.1) in a Read Attributes
+    Response payload (ZCL 2.5.2), or None for anything else: another attribute, a failed
+    read, another data type, or bytes that do not decode."""
+    schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
     try:
-        records, _ = schema.deserialize(reply.payload)
+        records, _ = schema.deserialize(payload)
         record = records.status_records[0]  # type: ignore[attr-defined]
-        if record.status == foundation.Status.SUCCESS:
-            return int(record.value.value)
-    except (ValueError, KeyError, IndexError):
-        pass
-    LOGGER.info("partner's KeyEstablishmentSuite unreadable; assuming suite 1 only")
-    return 0x0001
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+    if record.attrid != _SUITE_ATTRIBUTE or record.status != foundation.Status.SUCCESS:
+        return None
+    value = getattr(record.value, "value", None)
+    if int(record.value.type) not in _SIXTEEN_BITS or not isinstance(value, int):
+        return None
+    return int(value) & 0xFFFF
 
 
 __all__ += ["TerminateStatus"]

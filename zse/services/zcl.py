@@ -23,6 +23,8 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
+from zse.services._tasks import keep_task
+
 __all__ = [
     "AttributeCheck",
     "AttributeWritten",
@@ -430,9 +432,12 @@ class ZclEndpointBase:
         if future is not None and not future.done():
             future.set_result(msg)
             return
-        task = asyncio.get_running_loop().create_task(self._dispatch(msg))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(asyncio.get_running_loop().create_task(self._dispatch(msg)))
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        """Keep a background task (a reply, a Default Response) until it ends; a reply the
+        radio could not deliver is logged, never left to asyncio (#12.20)."""
+        keep_task(self._tasks, task, LOGGER, f"{self!r}: reply not sent")
 
     async def _dispatch(self, msg: ZclMessage) -> None:
         unicast = msg.group is None and not msg.broadcast
