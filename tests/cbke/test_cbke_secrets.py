@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zse.cbke import SUITE1, SUITE2, Credentials, TestCA
+from zse.cbke import SUITE1, SUITE2, Credentials, ImplicitCertificate, TestCA
 from zse.cbke.credentials import InvalidCredentials
 from zse.cbke.machine import Established, KeysComputed
+from zse.errors import InvalidCertificate
 
 CA = TestCA.generate(rng=random.Random(12))
 EUI = bytes.fromhex("000D6F000A000001")
@@ -106,3 +107,12 @@ def test_reprs_show_no_private_key_or_key_data() -> None:
     computed = KeysComputed(mac_key=key, key_data=key[::-1], macu=b"u", macv=b"v")
     assert_hidden(key, repr(computed))
     assert_hidden(key[::-1], repr(computed))
+
+
+def test_a_private_key_pasted_as_a_certificate_is_not_echoed() -> None:
+    """``zse cert inspect`` parses its argument as a certificate: a key with a typo stays out."""
+    key = ISSUED[SUITE1.id].private_key.hex()
+    with pytest.raises(InvalidCertificate) as info:
+        ImplicitCertificate.from_hex(key[:10] + "z" + key[10:])
+    assert str(info.value) == "certificate is not valid hex (a non-hex character at 11)"
+    assert key[:10] not in str(info.value)

@@ -50,6 +50,8 @@ def test_bad_code_exits_2_with_one_line_and_no_traceback():
     assert CODE_48 in result.stdout
     assert result.stderr.count("\n") == 1
     assert "CRC mismatch" in result.stderr
+    assert result.stderr.startswith("zse installcode: CODE #2: ")
+    assert "83FED3407A932B7" not in result.stderr  # the mistyped code is a secret too
     assert "Traceback" not in result.output
 
 

@@ -31,6 +31,31 @@ from zse.cbke.suites import SUITE1, SUITE2, SUITES, Suite
 from zse.errors import InvalidCertificate, InvalidPoint
 from zse.installcode import mmo_hash
 
+_SEPARATORS = frozenset(" \t\r\n:-")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def hex_bytes(
+    value: object, name: str, error: type[InvalidCertificate] = InvalidCertificate
+) -> bytes:
+    """Bytes from a hex string (spaces, ``:`` and ``-`` allowed), or ``error``.
+
+    The message says where the first bad character is, never the value: a mistyped private key
+    pasted where a certificate belongs must not be echoed into a log.
+    """
+    if not isinstance(value, str):
+        raise error(f"{name} must be a hex string")
+    cleaned = "".join(ch for ch in value if ch not in _SEPARATORS)
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        bad = next((i for i, ch in enumerate(value) if ch not in _HEX | _SEPARATORS), None)
+        where = (
+            "an odd number of hex digits" if bad is None else f"a non-hex character at {bad + 1}"
+        )
+        raise error(f"{name} is not valid hex ({where})") from None
+
+
 __all__ = [
     "CURVE_SECT283K1",
     "HASH_AES_MMO",
@@ -101,12 +126,7 @@ class ImplicitCertificate:
     @staticmethod
     def from_hex(text: str, suite: Suite | None = None) -> ImplicitCertificate:
         """Parse a certificate written as hex (spaces, ``:`` and ``-`` allowed)."""
-        cleaned = "".join(ch for ch in text if ch not in " \t\r\n:-")
-        try:
-            data = bytes.fromhex(cleaned)
-        except ValueError:
-            raise InvalidCertificate(f"certificate is not valid hex: {text!r}") from None
-        return ImplicitCertificate.from_bytes(data, suite)
+        return ImplicitCertificate.from_bytes(hex_bytes(text, "certificate"), suite)
 
     def __bytes__(self) -> bytes:
         return self.data

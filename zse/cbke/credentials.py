@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from zse.cbke.certificate import ImplicitCertificate
+from zse.cbke.certificate import ImplicitCertificate, hex_bytes
 from zse.cbke.keys import public_key_from_private
 from zse.cbke.suites import SUITES, Suite
 from zse.errors import DecodeError, InvalidCertificate, InvalidPoint
@@ -26,8 +26,6 @@ from zse.errors import DecodeError, InvalidCertificate, InvalidPoint
 __all__ = ["Credentials", "InvalidCredentials", "hex_field", "json_error", "load_file"]
 
 T = TypeVar("T")
-_HEX = frozenset("0123456789abcdefABCDEF")
-_SEPARATORS = frozenset(" \t\r\n:-")
 
 
 class InvalidCredentials(InvalidCertificate):
@@ -36,18 +34,7 @@ class InvalidCredentials(InvalidCertificate):
 
 def hex_field(value: object, name: str) -> bytes:
     """Bytes from a hex string (spaces, ``:`` and ``-`` allowed), or InvalidCredentials."""
-    if not isinstance(value, str):
-        raise InvalidCredentials(f"{name} must be a hex string")
-    cleaned = "".join(ch for ch in value if ch not in _SEPARATORS)
-    try:
-        return bytes.fromhex(cleaned)
-    except ValueError:
-        # Never the value: it may be a private key with one typo.
-        bad = next((i for i, ch in enumerate(value) if ch not in _HEX | _SEPARATORS), None)
-        where = (
-            "an odd number of hex digits" if bad is None else f"a non-hex character at {bad + 1}"
-        )
-        raise InvalidCredentials(f"{name} is not valid hex ({where})") from None
+    return hex_bytes(value, name, InvalidCredentials)
 
 
 def json_error(exc: ValueError) -> str:

@@ -153,11 +153,11 @@ def installcode(
         raise click.UsageError("give at least one CODE, or --csv FILE")
     results: list[dict[str, object]] = []
     failed = False
-    for text in codes:
+    for number, text in enumerate(codes, 1):
         try:
             results.append(_describe(InstallCode.parse(text)))
-        except DecodeError as exc:
-            click.echo(f"zse installcode: {text!r}: {exc}", err=True)
+        except DecodeError as exc:  # the code itself is never echoed: it is a secret
+            click.echo(f"zse installcode: CODE #{number}: {exc}", err=True)
             failed = True
     if as_json:
         click.echo(json.dumps(results, indent=2))
