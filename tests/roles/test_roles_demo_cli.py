@@ -6,9 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
+
+from zse.cli.demo import story
+from zse.sim import run
 
 TIMEOUT = 120  # seconds of real time; the demo itself takes about two
 
@@ -99,3 +104,32 @@ def test_a_pcap_that_cannot_be_written_is_a_usage_error_before_the_demo(tmp_path
     assert done.stderr == f"error: cannot write {target}: No such file or directory\n"
     assert done.stdout == ""  # checked before the story starts
     assert list(tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "fails_at",
+    [
+        "zse demo (seed 1)",  # the first line, said by the story itself
+        "[  0:00] ihd         joined as",  # said from inside a HAN device's event callback
+        "[  0:00] ESI         CBKE with thermostat done",  # from inside the ESI's
+        "Run `zse demo --pcap",  # the last line, after everything is closed
+    ],
+)
+def test_wherever_the_reader_goes_away_the_story_stops_there_and_cleans_up(
+    fails_at, tmp_path, monkeypatch
+):
+    """In-process: the error of the failing line comes out of story() (an event callback
+    would otherwise swallow it or carry on telling), nothing more is said, nothing is left."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    told: list[str] = []
+
+    def say(line: str) -> None:
+        told.append(line)
+        if line.startswith(fails_at):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        run(story(1, say=say))
+    assert told[-1].startswith(fails_at)
+    assert list(tmp_path.iterdir()) == []
+    assert [t.name for t in threading.enumerate() if not t.daemon] == ["MainThread"]
