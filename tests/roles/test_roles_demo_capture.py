@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -48,10 +49,69 @@ def test_the_story_is_told(demo_run):
         "report from ihd        event 0x0E0E0001: completed (signature verified)",
         "cooling set point 27.0 C (load control)",
         "duty cycle 40% (load control)",
-        "heard Publish Price: PEAK 3.2150 per kWh",
+        "ihd         price PEAK: 0.2450 GBP/kWh",
+        "heard Publish Price: PEAK 0.2450 GBP/kWh",
         "heater     pending de-provisioning -> de-provision complete (left)",
     ):
         assert line in out, line
+
+
+def test_the_story_is_told_in_causal_order_with_one_mac_spelling(demo_run):
+    """Issue 12 item 15: each device joins, then runs CBKE, then resyncs (it used to say
+    "CBKE done" two seconds before "joined"); MACs are written one way, zigpy's; the time
+    column is said to be virtual; no unexplained pause (the price follows the joins at once);
+    the end names the capture."""
+    capture, out = demo_run
+    lines = out.splitlines()
+    assert lines[0] == (
+        "zse demo (seed 5): a Smart Energy HAN on the simulator; "
+        "times are virtual (m:ss since the start)"
+    )
+    for name in ("ihd", "thermostat", "heater"):
+        told = [
+            next(i for i, line in enumerate(lines) if f"] {what}" in line)
+            for what in (
+                f"{name:<11} switched on: joins with its install code",
+                f"{name:<11} joined as 0x",
+                f"ESI         CBKE with {name} done (suite 1)",
+                f"registry    {name:<10} pending provisioning -> meter ready (key_established)",
+            )
+        ]
+        assert told == sorted(told), (name, told)
+    assert re.findall(r"MAC (\S+),", out) == [
+        "00:0d:6f:00:0a:00:00:01",
+        "00:0d:6f:00:0a:00:00:02",
+        "00:0d:6f:00:0a:00:00:03",
+    ]
+    assert not re.search(r"\b[0-9A-F]{16}\b", out)  # the registry's 16-digit form
+    price = next(line for line in lines if "ihd         price PEAK" in line)
+    last_join = next(line for line in lines if "heater      joined as" in line)
+    assert price[:8] == last_join[:8] == "[  0:00]"
+    assert lines[-1] == f"{len(dissect(capture))} frames on the air, written to {capture} " + (
+        "(open it in Wireshark)"
+    )
+
+
+def test_the_price_is_a_realistic_one_in_the_currency_of_the_frame(demo_run):
+    """24.50 p/kWh: Publish Price carries price 2450 with trailing digit 4 in GBP (ISO 4217
+    826) per kWh (unit of measure 0); tshark reads the same fields the story prints."""
+    capture, _ = demo_run
+    prices = [p for p in dissect(capture) if "0x00" in p.get("zbee_zcl_se.price.cmd.srv_tx.id", [])]
+    assert len(prices) == 4  # to each device, and over inter-PAN to the visitor
+    for packet in prices:
+        assert packet["zbee_zcl_se.price.currency"] == ["0x033a"]  # 826
+        assert packet["zbee_zcl_se.price.price"] == ["2450"]
+        assert packet["zbee_zcl_se.price.trailing_digit"] == ["0x04"]
+        assert packet["zbee_zcl_se.price.unit_of_measure"] == ["0x00"]
+
+
+def test_without_pcap_the_end_points_to_it():
+    lines: list[str] = []
+    run(story(5, say=lines.append))
+    assert lines[-2:] == [
+        f"\n{lines[-2].split()[0]} frames on the air",
+        "Run `zse demo --pcap han.pcap` to write them to a pcap file for Wireshark.",
+    ]
 
 
 def test_tshark_finds_every_chapter_in_the_capture_and_nothing_malformed(demo_run):

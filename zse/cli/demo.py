@@ -8,18 +8,25 @@ with test certificates, a price, a message displayed and confirmed, a load contr
 registry group with every status report, an inter-PAN price request from a display that never
 joined, and a de-provisioning. ``--pcap`` writes every frame on the air (Wireshark decodes the SE
 commands); ``--seed`` makes two runs identical, byte for byte.
+
+The story ends cleanly whatever stops it: a reader that goes away (``zse demo | head -1``:
+the next line raises BrokenPipeError), Ctrl-C, or an error — the devices, the ESI, the
+registry's database and its temporary directory are closed and removed on the way out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
+import os
 import random
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NoReturn
 
 import click
 
@@ -42,10 +49,68 @@ class _InlineExecutor(concurrent.futures.Executor):
         return future
 
 
-async def story(  # noqa: PLR0915 - one story, told in order
-    seed: int = 1, capture: str | None = None, say: Callable[[str], None] = print
+class _Teller:
+    """Tells the story through ``say``. Lines are also said from inside the stack's event
+    callbacks, where an exception would land in whatever code emitted the event; so when
+    ``say`` fails (the reader went away: BrokenPipeError), the failure is kept, the story's
+    task is cancelled (it closes everything on its way out) and nothing more is said."""
+
+    def __init__(self, say: Callable[[str], None], task: asyncio.Task[Any]) -> None:
+        self._say = say
+        self._task = task
+        self.failure: Exception | None = None
+
+    def __call__(self, text: str) -> None:
+        if self.failure is not None:
+            return
+        try:
+            self._say(text)
+        except Exception as exc:  # handed back to the caller of story()
+            self.failure = exc
+            self._task.cancel()
+
+
+async def story(
+    seed: int = 1,
+    capture: str | os.PathLike[str] | BinaryIO | None = None,
+    say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the demo; returns what happened (for tests)."""
+    """Run the demo; returns what happened (for tests). If ``say`` raises, the story stops,
+    cleans up and raises that exception."""
+    task = asyncio.current_task()
+    assert task is not None
+    teller = _Teller(say, task)
+    try:
+        happened = await _tell(seed, capture, teller)
+    except asyncio.CancelledError:
+        if teller.failure is None:
+            raise  # Ctrl-C (asyncio.Runner cancels the main task) or a caller's cancel
+        task.uncancel()
+    if teller.failure is not None:
+        raise teller.failure
+    return happened
+
+
+def _currency(code: int) -> str:
+    """The ISO 4217 alphabetic code of a Publish Price currency field (SE D.4.2.4.1.1.5)."""
+    return _ISO_4217.get(code, f"currency {code}")
+
+
+#: The ISO 4217 numeric codes the demo may show, and their letters.
+_ISO_4217 = {826: "GBP", 840: "USD", 978: "EUR"}
+
+
+def _per_kwh(price: Any) -> str:
+    """A Publish Price's price per unit, as the frame says it: the price field with the
+    decimal point ``price_trailing_digit`` places from the right, in the frame's currency."""
+    digits = price.price_trailing_digit
+    unit = "kWh" if price.unit_of_measure == 0 else f"unit {price.unit_of_measure}"
+    return f"{price.price / 10**digits:.{digits}f} {_currency(price.currency)}/{unit}"
+
+
+async def _tell(  # noqa: PLR0915 - one story, told in order
+    seed: int, capture: str | os.PathLike[str] | BinaryIO | None, say: Callable[[str], None]
+) -> dict[str, Any]:
     from zse.cbke import SUITE1  # noqa: PLC0415 - the CLI imports lazily
     from zse.cbke.ca import TestCA  # noqa: PLC0415
     from zse.drlc import LoadControlEvent, Status  # noqa: PLC0415
@@ -64,9 +129,11 @@ async def story(  # noqa: PLR0915 - one story, told in order
     )
     from zse.roles.han import (  # noqa: PLC0415
         InHomeDisplay,
+        Joined,
         LoadChanged,
         LoadControlDevice,
         ProgrammableThermostat,
+        Resynced,
         ThermostatChanged,
     )
     from zse.services.key_establishment import eui64_bytes  # noqa: PLC0415
@@ -90,248 +157,242 @@ async def story(  # noqa: PLR0915 - one story, told in order
     def chapter(title: str) -> None:
         say(f"\n== {title}")
 
-    air = Air(seed=seed, capture=capture)
-    app = await air.coordinator(channel=15, ieee="00:0d:6f:00:00:00:00:e5")
-    ca = TestCA.generate(rng=_seeded(rng.getrandbits(64)))
-    workdir = tempfile.TemporaryDirectory(prefix="zse-demo-")
-    registry = await HanRegistry.open(
-        Path(workdir.name) / "han.db", clock=lambda: float(clock() + 946_684_800)
-    )
-    esi = EnergyServiceInterface(
-        app,
-        credentials=ca.issue(eui64_bytes(app.state.node_info.ieee), SUITE1, rng=rng),
-        registry=registry,
-        clock=clock,
-        executor=inline,
-        rng=_seeded(rng.getrandbits(64)),
-        first_tsn=rng.randrange(256),
-    )
-    await esi.start()
-    info = app.state.network_info
-    say(f"zse demo (seed {seed}): a Smart Energy HAN on the simulator, virtual time")
-    log(
-        "ESI",
-        f"meter {app.state.node_info.ieee} formed PAN 0x{info.pan_id:04X} on channel "
-        f"{info.channel}; test CA issuer {ca.issuer.decode()}",
-    )
-    happened: dict[str, Any] = {"lifecycle": [], "reports": [], "confirmations": []}
-
-    def esi_event(event: Any) -> None:
-        if isinstance(event, LifecycleChanged):
-            happened["lifecycle"].append((event.device, event.event.value, event.to_state.value))
-            if event.from_state is not event.to_state:
-                log(
-                    "registry",
-                    f"{names.get(event.device, event.device):<10} {event.from_state.value} -> "
-                    f"{event.to_state.value} ({event.event.value})",
-                )
-        elif isinstance(event, KeyEstablished):
-            log("ESI", f"CBKE with {names[event.device]} done (suite {event.suite})")
-        elif isinstance(event, ReportReceived):
-            happened["reports"].append((names[event.device], Status(event.report.event_status)))
-            log(
-                "ESI",
-                f"report from {names[event.device]:<10} "
-                f"event 0x{event.report.issuer_event_id:08X}: "
-                f"{Status(event.report.event_status).name.lower()}"
-                + (" (signature verified)" if event.signed else ""),
-            )
-        elif isinstance(event, MessageConfirmed):
-            happened["confirmations"].append(names[event.device])
-            log("ESI", f"message {event.message.message_id} confirmed by {names[event.device]}")
-
-    esi.on_event(esi_event)
-
-    # -- provisioning by install code ------------------------------------------------------
-    chapter("Provisioning by install code and MAC address")
-    kinds = {
-        "ihd": (InHomeDisplay, "00:0d:6f:00:0a:00:00:01", "kitchen in-home display"),
-        "thermostat": (ProgrammableThermostat, "00:0d:6f:00:0a:00:00:02", "hall thermostat"),
-        "heater": (LoadControlDevice, "00:0d:6f:00:0a:00:00:03", "water heater switch"),
-    }
-    names: dict[str, str] = {}
-    roles: dict[str, Any] = {}
-    for key, (role_class, eui, label) in kinds.items():
-        code = InstallCode.generate(rng=rng)
-        record = await registry.register(eui, str(code), label=label, groups=[GROUP])
-        log("headend", f"registered {label}: MAC {record.eui64}, install code {code.grouped()}")
-        sim = air.device(eui, install_code=code, channel=15)
-        names[str(sim.ieee)] = key
-        role = role_class(
-            sim,
-            credentials=ca.issue(eui64_bytes(sim.ieee), SUITE1, rng=rng),
-            clock=clock,
-            rng=_seeded(rng.getrandbits(64)),
-            cbke_rng=_seeded(rng.getrandbits(64)),
-            executor=inline,
+    async with contextlib.AsyncExitStack() as cleanup:
+        # Closed in reverse order on any way out: the temporary directory last.
+        workdir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="zse-demo-"))
+        air = Air(seed=seed, capture=capture)
+        cleanup.callback(air.close)
+        app = await air.coordinator(channel=15, ieee="00:0d:6f:00:00:00:00:e5")
+        cleanup.push_async_callback(app.shutdown)
+        ca = TestCA.generate(rng=_seeded(rng.getrandbits(64)))
+        registry = await HanRegistry.open(
+            Path(workdir) / "han.db", clock=lambda: float(clock() + 946_684_800)
         )
-        roles[key] = role
-    for record in registry.devices():
-        log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
+        cleanup.push_async_callback(registry.close)
+        esi = EnergyServiceInterface(
+            app,
+            credentials=ca.issue(eui64_bytes(app.state.node_info.ieee), SUITE1, rng=rng),
+            registry=registry,
+            clock=clock,
+            executor=inline,
+            rng=_seeded(rng.getrandbits(64)),
+            first_tsn=rng.randrange(256),
+        )
+        await esi.start()
+        cleanup.push_async_callback(esi.stop)
+        info = app.state.network_info
+        say(
+            f"zse demo (seed {seed}): a Smart Energy HAN on the simulator; "
+            "times are virtual (m:ss since the start)"
+        )
+        log(
+            "ESI",
+            f"meter {app.state.node_info.ieee} formed PAN 0x{info.pan_id:04X} on channel "
+            f"{info.channel}; test CA issuer {ca.issuer.decode()}",
+        )
+        happened: dict[str, Any] = {"lifecycle": [], "reports": [], "confirmations": []}
 
-    chapter("Joining and key establishment (CBKE, test certificates)")
-    for key, role in roles.items():
-        await esi.provision(role.device.ieee)
-        log(key, "joining with its install code")
-        await role.start()
+        def esi_event(event: Any) -> None:
+            if isinstance(event, LifecycleChanged):
+                happened["lifecycle"].append(
+                    (event.device, event.event.value, event.to_state.value)
+                )
+                if event.from_state is not event.to_state:
+                    log(
+                        "registry",
+                        f"{names.get(event.device, event.device):<10} {event.from_state.value}"
+                        f" -> {event.to_state.value} ({event.event.value})",
+                    )
+            elif isinstance(event, KeyEstablished):
+                log(
+                    "ESI",
+                    f"CBKE with {names[event.device]} done (suite {event.suite}): "
+                    "its install-code link key is replaced",
+                )
+            elif isinstance(event, ReportReceived):
+                status = Status(event.report.event_status)
+                happened["reports"].append((names[event.device], status))
+                log(
+                    "ESI",
+                    f"report from {names[event.device]:<10} "
+                    f"event 0x{event.report.issuer_event_id:08X}: {status.name.lower()}"
+                    + (" (signature verified)" if event.signed else ""),
+                )
+            elif isinstance(event, MessageConfirmed):
+                happened["confirmations"].append(names[event.device])
+                log("ESI", f"message {event.message.message_id} confirmed by {names[event.device]}")
+
+        esi.on_event(esi_event)
+
+        def device_event(who: str) -> Callable[[Any], None]:
+            def told(event: Any) -> None:
+                if isinstance(event, Joined):
+                    log(
+                        who,
+                        f"joined as 0x{event.nwk:04X}; the ESI's Key Establishment server is "
+                        f"on endpoint {event.esi_endpoint}",
+                    )
+                elif isinstance(event, Resynced):
+                    log(who, "resynced: asked the ESI for the price, messages and events")
+                elif isinstance(event, PriceReceived) and event.new:
+                    log(who, f"price {event.price.rate_label.decode()}: {_per_kwh(event.price)}")
+                elif isinstance(event, MessageDisplayed):
+                    log(who, f'screen shows message {event.message.message_id}: "{event.text}"')
+                elif isinstance(event, ThermostatChanged):
+                    log(
+                        who,
+                        f"cooling set point {event.cooling_set_point / 100:.1f} C"
+                        + (" (load control)" if event.issuer_event_id else " (back to normal)"),
+                    )
+                elif isinstance(event, LoadChanged):
+                    log(
+                        who,
+                        f"duty cycle {event.duty_cycle}%"
+                        + (" (load control)" if event.issuer_event_id else " (back to normal)"),
+                    )
+
+            return told
+
+        # -- provisioning by install code ----------------------------------------------------
+        chapter("Provisioning by install code and MAC address")
+        kinds = {
+            "ihd": (InHomeDisplay, "00:0d:6f:00:0a:00:00:01", "kitchen in-home display"),
+            "thermostat": (ProgrammableThermostat, "00:0d:6f:00:0a:00:00:02", "hall thermostat"),
+            "heater": (LoadControlDevice, "00:0d:6f:00:0a:00:00:03", "water heater switch"),
+        }
+        names: dict[str, str] = {}
+        roles: dict[str, Any] = {}
+        for key, (role_class, eui, label) in kinds.items():
+            code = InstallCode.generate(rng=rng)
+            record = await registry.register(eui, str(code), label=label, groups=[GROUP])
+            sim = air.device(eui, install_code=code, channel=15)
+            log("headend", f"registered {label}: MAC {sim.ieee}, install code {code.grouped()}")
+            names[str(sim.ieee)] = key
+            role = role_class(
+                sim,
+                credentials=ca.issue(eui64_bytes(sim.ieee), SUITE1, rng=rng),
+                clock=clock,
+                rng=_seeded(rng.getrandbits(64)),
+                cbke_rng=_seeded(rng.getrandbits(64)),
+                executor=inline,
+            )
+            role.on_event(device_event(key))
+            cleanup.push_async_callback(role.stop)
+            roles[key] = role
+        for record in registry.devices():
+            log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
+
+        chapter("Joining and key establishment (CBKE, test certificates)")
+        for key, role in roles.items():
+            await esi.provision(role.device.ieee)
+            log(key, "switched on: joins with its install code")
+            await role.start()  # join, find the ESI, CBKE, resync (zigpy interviews it meanwhile)
+            await esi.settle()
+        for record in registry.devices():
+            log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
+
+        # -- price ---------------------------------------------------------------------------
+        chapter("Price")
+        ihd, thermostat, heater = roles["ihd"], roles["thermostat"], roles["heater"]
+        tariff = PriceEvent(
+            provider_id=0x2A2A,
+            rate_label=b"PEAK",
+            issuer_event_id=1001,
+            unit_of_measure=0,  # kWh (SE D.3.2.2.1.1)
+            currency=826,  # ISO 4217: GBP
+            price_trailing_digit=4,  # 2450 -> 0.2450 GBP/kWh, i.e. 24.50 p/kWh
+            price_tier=2,
+            number_of_price_tiers=2,
+            register_tier=2,
+            start_time=0,
+            duration_in_minutes=0xFFFF,
+            price=2450,
+        )
+        sent = await esi.publish_price(tariff, group=GROUP)
+        log("ESI", f"Publish Price to {sent.target}: {_outcomes(sent, names)}")
         await asyncio.sleep(2)
+
+        # -- a message displayed and confirmed ------------------------------------------------
+        chapter("A message, displayed and confirmed")
+        message = Message(
+            message_id=42,
+            text="Peak price 17:00-19:00: please save energy",
+            duration_in_minutes=120,
+            importance=2,
+            confirmation_required=True,
+        )
+        sent = await esi.send_message(message, device=ihd.device.ieee)
+        log("ESI", f"Display Message 42 to {sent.target}: {_outcomes(sent, names)}")
+        await asyncio.sleep(30)
+        log("ihd", "the user presses OK")
+        await ihd.confirm(42)
+        await asyncio.sleep(2)
+
+        # -- load control by group -------------------------------------------------------------
+        chapter(f"Load control event by registry group {GROUP!r}")
+        begin = clock() + 5 * 60
+        event = LoadControlEvent(
+            issuer_event_id=0x0E0E_0001,
+            device_class=0x0001 | 0x0004,  # HVAC and water heaters
+            start_time=begin,
+            duration_in_minutes=30,
+            criticality_level=0x04,
+            cooling_temperature_set_point=2700,
+            duty_cycle=40,
+        )
+        sent = await esi.send_load_control(event, group=GROUP)
+        log(
+            "ESI",
+            f"Load Control Event 0x{event.issuer_event_id:08X} (start in 5 min, 30 min) to "
+            f"{sent.target}: {_outcomes(sent, names)}",
+        )
+        await asyncio.sleep(36 * 60)
+        view = esi.drlc.core.view(event.issuer_event_id)
+        log(
+            "ESI",
+            "event over: started at "
+            + ", ".join(names[d] for d in esi.drlc.started(event.issuer_event_id))
+            + f"; never answered: {esi.drlc.never_answered(event.issuer_event_id) or 'none'}",
+        )
+
+        # -- inter-PAN ----------------------------------------------------------------------------
+        chapter("Inter-PAN: a display that never joined asks for the price")
+        await esi.serve_interpan(SimTransport(app))
+        visitor = air.device("00:0d:6f:00:0a:00:00:99", channel=15)
+        visitor.listen()
+        service = InterPanService(SimTransport(visitor), ieee=visitor.ieee, pan_id=0xFFFF)
+        cleanup.push_async_callback(service.close)
+        client = InterPanSeClient(service, clock=clock)
+        cleanup.push_async_callback(client.close)
+        log("visitor", f"{visitor.ieee} never joined any network; Get Current Price over inter-PAN")
+        price = await client.get_current_price()
+        assert price is not None
+        log("visitor", f"heard Publish Price: {price.rate_label.decode()} {_per_kwh(price)}")
+        happened["interpan_price"] = price.issuer_event_id
+
+        # -- de-provisioning -----------------------------------------------------------------
+        chapter("De-provisioning the water heater switch")
+        await esi.deprovision(heater.device.ieee)
+        await asyncio.sleep(5)
         await esi.settle()
-        log(key, f"joined as 0x{role.device.nwk:04X}, link key replaced by CBKE; resynced")
-    await asyncio.sleep(20)  # zigpy finishes interviewing the devices
-    for record in registry.devices():
-        log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
+        trail = await registry.audit(_canonical(heater.device.ieee))
+        log("registry", "audit trail of the water heater switch:")
+        for entry in trail:
+            say(f"            {entry.event:<16} {entry.from_state or '-':<24} -> {entry.to_state}")
 
-    # -- price -----------------------------------------------------------------------------
-    chapter("Price")
-    ihd, thermostat, heater = roles["ihd"], roles["thermostat"], roles["heater"]
-
-    def on_price(who: str) -> Callable[[Any], None]:
-        def shown(event: Any) -> None:
-            if isinstance(event, PriceReceived) and event.new:
-                price = event.price
-                digits = price.price_trailing_digit
-                log(
-                    who,
-                    f"price {price.rate_label.decode()}: {price.price / 10**digits:.{digits}f} "
-                    "per kWh",
-                )
-
-        return shown
-
-    ihd.on_event(on_price("ihd"))
-    tariff = PriceEvent(
-        provider_id=0x2A2A,
-        rate_label=b"PEAK",
-        issuer_event_id=1001,
-        unit_of_measure=0,
-        currency=826,
-        price_trailing_digit=4,
-        price_tier=2,
-        number_of_price_tiers=2,
-        register_tier=2,
-        start_time=0,
-        duration_in_minutes=0xFFFF,
-        price=3_2150,
-    )
-    sent = await esi.publish_price(tariff, group=GROUP)
-    log("ESI", f"Publish Price to {sent.target}: {_outcomes(sent, names)}")
-    await asyncio.sleep(2)
-
-    # -- a message displayed and confirmed --------------------------------------------------
-    chapter("A message, displayed and confirmed")
-
-    def on_display(event: Any) -> None:
-        if isinstance(event, MessageDisplayed):
-            log("ihd", f'screen shows message {event.message.message_id}: "{event.text}"')
-
-    ihd.on_event(on_display)
-    message = Message(
-        message_id=42,
-        text="Peak price 17:00-19:00: please save energy",
-        duration_in_minutes=120,
-        importance=2,
-        confirmation_required=True,
-    )
-    sent = await esi.send_message(message, device=ihd.device.ieee)
-    log("ESI", f"Display Message 42 to {sent.target}: {_outcomes(sent, names)}")
-    await asyncio.sleep(30)
-    log("ihd", "the user presses OK")
-    await ihd.confirm(42)
-    await asyncio.sleep(2)
-
-    # -- load control by group ---------------------------------------------------------------
-    chapter(f"Load control event by registry group {GROUP!r}")
-
-    def on_load(who: str) -> Callable[[Any], None]:
-        def changed(event: Any) -> None:
-            if isinstance(event, ThermostatChanged):
-                log(
-                    who,
-                    f"cooling set point {event.cooling_set_point / 100:.1f} C"
-                    + (" (load control)" if event.issuer_event_id else " (back to normal)"),
-                )
-            elif isinstance(event, LoadChanged):
-                log(
-                    who,
-                    f"duty cycle {event.duty_cycle}%"
-                    + (" (load control)" if event.issuer_event_id else " (back to normal)"),
-                )
-
-        return changed
-
-    thermostat.on_event(on_load("thermostat"))
-    heater.on_event(on_load("heater"))
-    begin = clock() + 5 * 60
-    event = LoadControlEvent(
-        issuer_event_id=0x0E0E_0001,
-        device_class=0x0001 | 0x0004,  # HVAC and water heaters
-        start_time=begin,
-        duration_in_minutes=30,
-        criticality_level=0x04,
-        cooling_temperature_set_point=2700,
-        duty_cycle=40,
-    )
-    sent = await esi.send_load_control(event, group=GROUP)
-    log(
-        "ESI",
-        f"Load Control Event 0x{event.issuer_event_id:08X} (start in 5 min, 30 min) to "
-        f"{sent.target}: {_outcomes(sent, names)}",
-    )
-    await asyncio.sleep(36 * 60)
-    view = esi.drlc.core.view(event.issuer_event_id)
-    log(
-        "ESI",
-        "event over: started at "
-        + ", ".join(names[d] for d in esi.drlc.started(event.issuer_event_id))
-        + f"; never answered: {esi.drlc.never_answered(event.issuer_event_id) or 'none'}",
-    )
-
-    # -- inter-PAN ------------------------------------------------------------------------------
-    chapter("Inter-PAN: a display that never joined asks for the price")
-    await esi.serve_interpan(SimTransport(app))
-    visitor = air.device("00:0d:6f:00:0a:00:00:99", channel=15)
-    visitor.listen()
-    service = InterPanService(SimTransport(visitor), ieee=visitor.ieee, pan_id=0xFFFF)
-    client = InterPanSeClient(service, clock=clock)
-    log("visitor", "never joined any network; Get Current Price over inter-PAN")
-    price = await client.get_current_price()
-    assert price is not None
-    log(
-        "visitor",
-        f"heard Publish Price: {price.rate_label.decode()} "
-        f"{price.price / 10**price.price_trailing_digit:.4f} per kWh",
-    )
-    happened["interpan_price"] = price.issuer_event_id
-    await client.close()
-    await service.close()
-
-    # -- de-provisioning ---------------------------------------------------------------------
-    chapter("De-provisioning the water heater switch")
-    await esi.deprovision(heater.device.ieee)
-    await asyncio.sleep(5)
-    await esi.settle()
-    trail = await registry.audit(_canonical(heater.device.ieee))
-    log("registry", "audit trail of the water heater switch:")
-    for entry in trail:
-        say(f"            {entry.event:<16} {entry.from_state or '-':<24} -> {entry.to_state}")
-
-    chapter("Done")
-    happened["states"] = {names[str(_ieee(r.eui64))]: r.state.value for r in registry.devices()}
-    happened["thermostat"] = thermostat.cooling_set_point
-    happened["view"] = {names[d]: [s for s, _ in v.statuses] for d, v in view.items()}
-    for record in registry.devices():
-        log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
-    for role in roles.values():
-        await role.stop()
-    await esi.stop()
-    await registry.close()
-    await app.shutdown()
-    air.close()
-    workdir.cleanup()
+        chapter("Done")
+        happened["states"] = {names[str(_ieee(r.eui64))]: r.state.value for r in registry.devices()}
+        happened["thermostat"] = thermostat.cooling_set_point
+        happened["view"] = {names[d]: [s for s, _ in v.statuses] for d, v in view.items()}
+        for record in registry.devices():
+            log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
+    where = getattr(capture, "name", capture)
     say(
         f"\n{air.stats.transmitted} frames on the air"
-        + (f", written to {capture}" if capture else "")
+        + (f", written to {where} (open it in Wireshark)" if capture is not None else "")
     )
+    if capture is None:
+        say("Run `zse demo --pcap han.pcap` to write them to a pcap file for Wireshark.")
     return happened
 
 
@@ -372,4 +433,28 @@ def demo(seed: int, pcap: str | None) -> None:
     from zse.sim import run  # noqa: PLC0415
 
     logging.basicConfig(level=logging.ERROR)
-    run(story(seed, pcap, say=click.echo))
+    with contextlib.ExitStack() as files:
+        capture = None
+        if pcap is not None:  # a usage error before the story starts, not a traceback after
+            try:
+                capture = files.enter_context(open(pcap, "wb"))
+            except OSError as exc:
+                _fail(f"cannot write {pcap}: {exc.strerror}")
+        try:
+            run(story(seed, capture, say=click.echo))
+        except BrokenPipeError:
+            _reader_gone()
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _reader_gone() -> NoReturn:
+    """The reader closed stdout (``zse demo | head -1``): end quietly, as the Python docs
+    advise for SIGPIPE — point stdout at devnull, so that the interpreter's last flush does
+    not fail again, and exit 1."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)

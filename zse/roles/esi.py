@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import zigpy.types as t
+import zigpy.zdo.types as zdo_t
 from zigpy.application import ControllerApplication
 from zigpy.device import Device as ZigbeeDevice
 from zigpy.exceptions import DeliveryError
@@ -53,7 +54,7 @@ from zse.services._events import EventStream
 from zse.services._tasks import keep_task
 from zse.services.drlc import DRLC, DrlcServer, ReportReceived, event_payload
 from zse.services.drlc import cancel_payload as cancel_load_control_payload
-from zse.services.endpoint import SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
+from zse.services.endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
 from zse.services.key_establishment import (
     KEY_ESTABLISHMENT,
     KeyEstablishmentEvent,
@@ -318,6 +319,11 @@ class _Listener:
 # -- the role -----------------------------------------------------------------------------------
 
 
+#: The clusters the ESI serves and the one it is a client of, on its SE endpoint.
+_SERVER_CLUSTERS = (TIME, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT)
+_CLIENT_CLUSTERS = (KEY_ESTABLISHMENT,)
+
+
 class EnergyServiceInterface:
     """An ESI (meter, Trust Center) on a zigpy ``ControllerApplication``.
 
@@ -359,8 +365,8 @@ class EnergyServiceInterface:
         self.endpoint = SeEndpoint(
             app,
             endpoint_id=endpoint_id,
-            in_clusters=[TIME, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT],
-            out_clusters=[KEY_ESTABLISHMENT],
+            in_clusters=_SERVER_CLUSTERS,
+            out_clusters=_CLIENT_CLUSTERS,
             security=security,
             first_tsn=first_tsn,
         )
@@ -388,6 +394,15 @@ class EnergyServiceInterface:
         self._listener_id: int | None = None
         self._interpan: list[Any] = []
         self._serving: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    def descriptor(endpoint_id: int = SE_ENDPOINT_ID) -> zdo_t.SimpleDescriptor:
+        """The simple descriptor of the ESI's SE endpoint: what a radio that accepts endpoints
+        only before its network is up must be given at start-up (EmberZNet:
+        :func:`zse.radios.ezsp.se_application`)."""
+        return SeEndpoint.simple_descriptor(
+            endpoint_id, ESI_DEVICE_ID, _SERVER_CLUSTERS, _CLIENT_CLUSTERS
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -102,14 +102,7 @@ class SeEndpoint(ZclEndpointBase):
         security: SecurityPolicy | None = None,
         first_tsn: int | None = None,
     ) -> None:
-        descriptor = zdo_t.SimpleDescriptor(
-            endpoint=endpoint_id,
-            profile=SE_PROFILE,
-            device_type=device_type,
-            device_version=0,
-            input_clusters=list(in_clusters),
-            output_clusters=list(out_clusters),
-        )
+        descriptor = self.simple_descriptor(endpoint_id, device_type, in_clusters, out_clusters)
         super().__init__(descriptor, secrets.randbelow(256) if first_tsn is None else first_tsn)
         self.app = app
         self.security = security or SecurityPolicy()
@@ -117,6 +110,20 @@ class SeEndpoint(ZclEndpointBase):
         self._drop_listeners: list[Callable[[DroppedFrame], None]] = []
         self._original: Callable[[t.ZigbeePacket], None] | None = None
         self._ieee_by_nwk: dict[int, t.EUI64] = {}
+
+    @staticmethod
+    def simple_descriptor(
+        endpoint_id: int, device_type: int, in_clusters: Iterable[int], out_clusters: Iterable[int]
+    ) -> zdo_t.SimpleDescriptor:
+        """The endpoint's simple descriptor on the SE profile, as it is registered."""
+        return zdo_t.SimpleDescriptor(
+            endpoint=endpoint_id,
+            profile=SE_PROFILE,
+            device_type=device_type,
+            device_version=0,
+            input_clusters=list(in_clusters),
+            output_clusters=list(out_clusters),
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
 
