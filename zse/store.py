@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from zse.errors import StoreError
-from zse.records import RecordError
+from zse.records import RecordError, load_each
 
 __all__ = [
     "APPLICATION_ID",
@@ -653,6 +653,36 @@ class Store:
             "SELECT namespace FROM records UNION SELECT namespace FROM journal ORDER BY 1"
         )
         return [str(row[0]) for row in rows]
+
+    # -- loading through a loader, bad records quarantined ---------------------------------
+
+    async def load_with(
+        self, namespace: str, build: Callable[[dict[str, Any], Callable[[RecordError], None]], _T]
+    ) -> _T:
+        """``build(records, on_bad)`` over :meth:`load`; every :class:`RecordError` the loader
+        hands to ``on_bad`` is quarantined (:meth:`quarantine`) once it returns."""
+        bad: list[RecordError] = []
+        built = build(await self.load(namespace), bad.append)
+        await self.quarantine(*bad)
+        return built
+
+    async def unreported_with(
+        self, namespace: str, build: Callable[[Any], _T]
+    ) -> list[tuple[int, _T]]:
+        """The unreported entries of ``namespace`` as (seq, ``build(value)``); an entry
+        ``build`` rejects (as :func:`zse.records.load_each` counts it) is quarantined and
+        skipped."""
+        built: list[tuple[int, _T]] = []
+        bad: list[RecordError] = []
+        load_each(
+            [(str(e.seq), e.value) for e in await self.unreported(namespace)],
+            lambda seq, value: built.append((int(seq), build(value))),
+            namespace=namespace,
+            on_bad=bad.append,
+            journal=True,
+        )
+        await self.quarantine(*bad)
+        return built
 
     # -- quarantine ------------------------------------------------------------------------
 

@@ -14,10 +14,12 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, canonical_eui64
 from zse.provisioning import DeviceRecord, LifecycleEvent, LifecycleState, next_state
+from zse.records import RecordError, load_each
 from zse.store import Batch, Store
 
 __all__ = ["AuditEntry", "HanRegistry", "ImportReport", "RegistryError"]
@@ -65,10 +67,19 @@ class HanRegistry:
     ) -> HanRegistry:
         """Open (or create) a registry file; a file that is not one raises ``StoreError``."""
         registry = cls(await Store.open(path), clock=clock)
-        for value in (await registry.store.load(_DEVICES)).values():
-            record = DeviceRecord.from_json(value)
-            registry._devices[record.eui64] = record
+        await registry.store.load_with(_DEVICES, registry._load)
         return registry
+
+    def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
+        """The stored devices; a wrong-shaped one is handed to ``on_bad`` (quarantined)."""
+
+        def load(key: str, value: Any) -> None:
+            record = DeviceRecord.from_json(value, namespace=_DEVICES, key=key)
+            if record.eui64 != key:
+                raise RecordError(_DEVICES, key, "the key is not the device's EUI-64")
+            self._devices[record.eui64] = record
+
+        load_each(records.items(), load, namespace=_DEVICES, on_bad=on_bad)
 
     async def close(self) -> None:
         """Close the file."""
