@@ -8,8 +8,7 @@ import asyncio
 import logging
 import random
 
-import pytest
-
+from tests.services.test_drlc_persistence import OPEN, close_stores
 from tests.services.test_drlc_services import han as drlc_han
 from tests.services.test_drlc_services import lce
 from tests.services.test_messaging_service import han as messaging_han
@@ -23,15 +22,7 @@ from zse.services.messaging import MessagingClient, MessagingServer
 from zse.services.registry import HanRegistry
 from zse.store import Batch, Quarantined, Store
 
-OPEN: list[Store] = []
-
-
-@pytest.fixture(autouse=True)
-async def close_stores():
-    """A failing test must not leave an aiosqlite thread behind (pytest would hang)."""
-    yield
-    while OPEN:
-        await OPEN.pop().close()
+__all__ = ["close_stores"]  # the autouse fixture that closes what OPEN holds
 
 
 async def store_with(path, namespace: str, records: dict, *appends) -> Store:
