@@ -18,7 +18,11 @@ restart, so a receiver that must see each transition exactly once keys its view 
 transition's identity (docs/persistence.md says how the SE services do this).
 
 A database that is not a zse store (not SQLite, another application's, a newer schema, or
-damaged) raises :class:`~zse.errors.StoreError` at :meth:`Store.open` and is never rewritten.
+structurally damaged: ``PRAGMA integrity_check``) raises :class:`~zse.errors.StoreError` at
+:meth:`Store.open` and is never rewritten. Every row carries a checksum, verified at open and
+on every read: a row that fails it, or that does not decode, or that a service's loader
+rejects (:mod:`zse.records`), is quarantined (moved aside, logged, listed by
+:meth:`Store.quarantined`) and the rest stays usable. Nothing is dropped silently.
 On :class:`zse.sim.VirtualClockLoop` every wait on the SQLite thread holds the virtual clock
 (``external_work``), transparently.
 """
