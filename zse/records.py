@@ -35,6 +35,7 @@ __all__ = [
     "Int",
     "ListOf",
     "MapOf",
+    "Number",
     "Opt",
     "RecordError",
     "Shape",
@@ -100,6 +101,14 @@ class Int(Shape):
             raise Mismatch(f"{path or 'value'}: expected int, got {_kind(value)}")
         if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
             raise Mismatch(f"{path or 'value'}: integer outside {self.lo}..{self.hi}")
+
+
+class Number(Shape):
+    """An ``int`` (not a ``bool``) or a ``float`` (JSON holds only finite ones)."""
+
+    def check(self, value: object, path: str) -> None:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise Mismatch(f"{path or 'value'}: expected a number, got {_kind(value)}")
 
 
 class Opt(Shape):

@@ -676,10 +676,24 @@ class Store:
         """The unreported entries of ``namespace`` as (seq, ``build(value)``); an entry
         ``build`` rejects (as :func:`zse.records.load_each` counts it) is quarantined and
         skipped."""
+        return await self._entries_with(namespace, build, only_unreported=True)
+
+    async def journal_with(
+        self, namespace: str, build: Callable[[Any], _T]
+    ) -> list[tuple[int, _T]]:
+        """:meth:`unreported_with` over every entry still kept (:meth:`journal`)."""
+        return await self._entries_with(namespace, build, only_unreported=False)
+
+    async def _entries_with(
+        self, namespace: str, build: Callable[[Any], _T], *, only_unreported: bool
+    ) -> list[tuple[int, _T]]:
         built: list[tuple[int, _T]] = []
         bad: list[RecordError] = []
         load_each(
-            [(str(e.seq), e.value) for e in await self.unreported(namespace)],
+            [
+                (str(e.seq), e.value)
+                for e in await self._journal(namespace, only_unreported=only_unreported)
+            ],
             lambda seq, value: built.append((int(seq), build(value))),
             namespace=namespace,
             on_bad=bad.append,

@@ -159,3 +159,19 @@ async def test_registry_opens_without_the_bad_device_and_never_prints_its_instal
     assert "record registry.devices/000D6F000A000002 quarantined" in caplog.text
     assert secret not in caplog.text
     assert secret.replace("-", "") not in caplog.text
+
+
+async def test_registry_audit_skips_and_reports_a_wrong_shaped_entry(tmp_path):
+    path = tmp_path / "registry.db"
+    registry = await HanRegistry.open(path, clock=lambda: 1_800_000_000.5)
+    try:
+        await registry.register("00:0d:6f:00:0a:00:00:01", str(InstallCode.from_data(bytes(16))))
+        await registry.store.commit(Batch().append("registry.audit", "registered", {"eui64": 1}))
+        [entry] = await registry.audit()
+        assert (entry.eui64, entry.event, entry.time) == ("000D6F000A000001", "register",
+                                                          1_800_000_000.5)  # fmt: skip
+        [bad] = await registry.store.quarantined("registry.audit")
+        assert (bad.origin, bad.key) == ("journal", "2")
+        assert bad.reason == "value: missing detail, event, from_state, time, to_state"
+    finally:
+        await registry.close()

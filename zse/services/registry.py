@@ -19,7 +19,7 @@ from typing import Any
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, canonical_eui64
 from zse.provisioning import DeviceRecord, LifecycleEvent, LifecycleState, next_state
-from zse.records import RecordError, load_each
+from zse.records import STR, Fields, Number, Opt, RecordError, check, load_each
 from zse.store import Batch, Store
 
 __all__ = ["AuditEntry", "HanRegistry", "ImportReport", "RegistryError"]
@@ -51,6 +51,24 @@ class ImportReport:
 
     registered: list[str]
     errors: list[str]
+
+
+_AUDIT_SHAPE = Fields(
+    {
+        "time": Number(),
+        "eui64": STR,
+        "event": STR,
+        "from_state": Opt(STR),
+        "to_state": STR,
+        "detail": STR,
+    }
+)
+
+
+def _audit_value(value: Any) -> dict[str, Any]:
+    """A stored audit entry, checked."""
+    check(value, _AUDIT_SHAPE)
+    return dict(value)
 
 
 class HanRegistry:
@@ -112,12 +130,12 @@ class HanRegistry:
     async def audit(self, eui64: str | None = None) -> list[AuditEntry]:
         """The audit trail, oldest first, of one device or of all."""
         key = None if eui64 is None else canonical_eui64(eui64)
-        entries = []
-        for entry in await self.store.journal(_AUDIT):
-            value = entry.value
-            if key is None or value["eui64"] == key:
-                entries.append(AuditEntry(seq=entry.seq, **value))
-        return entries
+        entries = await self.store.journal_with(_AUDIT, _audit_value)  # bad ones quarantined
+        return [
+            AuditEntry(seq=seq, **value)
+            for seq, value in entries
+            if key is None or value["eui64"] == key
+        ]
 
     # -- changes ---------------------------------------------------------------------------
 
