@@ -51,7 +51,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "zse.cbke",
         *HIGHER_LAYERS,
         *RADIOS,
-    ),  # fmt: skip
+    ),
     "zse.roles": ("zse.cli", *RADIOS),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc", *HIGHER_LAYERS, *RADIOS),
     "zse.messaging": ("asyncio", "aiosqlite", "zse.store", "zigpy", *HIGHER_LAYERS, *RADIOS),
