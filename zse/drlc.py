@@ -835,6 +835,8 @@ _EVENT_SHAPE = Fields(
     }
 )
 _REPORT_SHAPE = Fields({"device": STR, "report": REPORT_FIELDS_SHAPE, "signed": BOOL})
+#: The server's single-record state of earlier zse (:meth:`DrlcServerCore.snapshot`).
+_SNAPSHOT_SHAPE = Fields({}, {"events": ListOf(_EVENT_SHAPE), "reports": ListOf(_REPORT_SHAPE)})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1039,8 +1041,7 @@ class DrlcServerCore:
     ) -> None:
         """Replace the state with a :meth:`snapshot` (how earlier zse stored it, one record);
         a wrong-shaped one raises :class:`~zse.records.RecordError` and changes nothing."""
-        check_whole = Fields({}, {"events": ListOf(_EVENT_SHAPE), "reports": ListOf(_REPORT_SHAPE)})
-        load_one(key, snapshot, lambda value: check(value, check_whole), namespace=namespace)
+        load_one(key, snapshot, lambda value: check(value, _SNAPSHOT_SHAPE), namespace=namespace)
         self._events, self._reports = {}, {}
         for item in snapshot.get("events", []):
             self._load_event(item)

@@ -35,6 +35,7 @@ __all__ = [
     "Int",
     "ListOf",
     "MapOf",
+    "Mismatch",
     "Number",
     "Opt",
     "RecordError",
