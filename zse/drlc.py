@@ -18,10 +18,31 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final
+
+from zse.records import (
+    BOOL,
+    S8,
+    S16,
+    STR,
+    U8,
+    U16,
+    U32,
+    Fields,
+    Int,
+    ListOf,
+    MapOf,
+    Mismatch,
+    Opt,
+    RecordError,
+    TupleOf,
+    check,
+    load_each,
+    load_one,
+)
 
 __all__ = [
     "AVERAGE_LOAD_ADJUSTMENT_NOT_USED",
@@ -213,6 +234,40 @@ class StatusReport:
         return cls(**{f.name: int(data[f.name]) for f in dataclasses.fields(cls)})
 
 
+#: A stored Load Control Event (:meth:`LoadControlEvent.to_fields`): the wire's field ranges.
+EVENT_FIELDS_SHAPE: Final = Fields(
+    {
+        "issuer_event_id": U32,
+        "device_class": U16,
+        "utility_enrollment_group": U8,
+        "start_time": U32,
+        "duration_in_minutes": U16,
+        "criticality_level": U8,
+        "cooling_temperature_offset": U8,
+        "heating_temperature_offset": U8,
+        "cooling_temperature_set_point": S16,
+        "heating_temperature_set_point": S16,
+        "average_load_adjustment_percentage": S8,
+        "duty_cycle": U8,
+        "event_control": U8,
+    }
+)
+#: A stored Report Event Status (:meth:`StatusReport.to_fields`).
+REPORT_FIELDS_SHAPE: Final = Fields(
+    {
+        "issuer_event_id": U32,
+        "event_status": U8,
+        "event_status_time": U32,
+        "criticality_level_applied": U8,
+        "cooling_temperature_set_point_applied": S16,
+        "heating_temperature_set_point_applied": S16,
+        "average_load_adjustment_percentage_applied": S8,
+        "duty_cycle_applied": U8,
+        "event_control": U8,
+    }
+)
+
+
 # -- what a step hands back ---------------------------------------------------------------------
 
 
@@ -300,11 +355,40 @@ class _Entry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> _Entry:
+        """From :meth:`to_dict` output, checked against :data:`_ENTRY_SHAPE` first."""
         values = dict(data)
         values["event"] = LoadControlEvent.from_dict(data["event"])
         values["esis"] = list(data["esis"])
-        values["superseded_by"] = list(data["superseded_by"])
+        values["superseded_by"] = list(data.get("superseded_by", []))
         return cls(**values)
+
+
+_TIME = Int(0)
+_ENTRY_SHAPE = Fields(
+    {
+        "event": EVENT_FIELDS_SHAPE,
+        "start": _TIME,
+        "start_offset": _TIME,
+        "end_draw": _TIME,
+        "esis": ListOf(STR),
+    },
+    {
+        "active": BOOL,
+        "delay": _TIME,
+        "opted_out": BOOL,
+        "partial": BOOL,
+        "cancel_at": Opt(_TIME),
+        "superseded_by": ListOf(U32),
+    },
+)
+#: The client's stored table (:meth:`DrlcClientCore.snapshot`).
+CLIENT_TABLE_SHAPE: Final = Fields(
+    {},
+    {
+        "entries": MapOf(_ENTRY_SHAPE, key=int),
+        "finished": ListOf(TupleOf(U32, ListOf(STR))),
+    },
+)
 
 
 class DrlcClientCore:
@@ -709,12 +793,21 @@ class DrlcClientCore:
             "finished": [[k, v] for k, v in self._finished.items()],
         }
 
-    def restore(self, snapshot: dict[str, Any]) -> None:
-        """Replace the table with a :meth:`snapshot`."""
-        self._entries = {
-            int(k): _Entry.from_dict(v) for k, v in snapshot.get("entries", {}).items()
-        }
-        self._finished = {int(k): list(v) for k, v in snapshot.get("finished", [])}
+    def restore(
+        self, snapshot: dict[str, Any], *, namespace: str = "drlc.client", key: str = "table"
+    ) -> None:
+        """Replace the table with a :meth:`snapshot`; one that is not the shape
+        :meth:`snapshot` writes raises :class:`~zse.records.RecordError` (naming ``namespace``
+        and ``key``, where it was stored) and leaves the table as it was."""
+
+        def load(value: Any) -> tuple[dict[int, _Entry], dict[int, list[str]]]:
+            check(value, CLIENT_TABLE_SHAPE)
+            entries = {int(k): _Entry.from_dict(v) for k, v in value.get("entries", {}).items()}
+            if any(k != e.event.issuer_event_id for k, e in entries.items()):
+                raise Mismatch("entries: a key is not its event's issuer event id")
+            return entries, {int(k): list(v) for k, v in value.get("finished", [])}
+
+        self._entries, self._finished = load_one(key, snapshot, load, namespace=namespace)
 
 
 # -- the server (ESI) ----------------------------------------------------------------------------
@@ -731,6 +824,19 @@ class _Published:
     def end(self) -> int:
         natural = self.start + 60 * self.event.duration_in_minutes
         return natural if self.cancelled_at is None else min(natural, self.cancelled_at)
+
+
+_EVENT_SHAPE = Fields(
+    {
+        "event": EVENT_FIELDS_SHAPE,
+        "start": _TIME,
+        "cancelled_at": Opt(_TIME),
+        "expected": ListOf(STR),
+    }
+)
+_REPORT_SHAPE = Fields({"device": STR, "report": REPORT_FIELDS_SHAPE, "signed": BOOL})
+#: The server's single-record state of earlier zse (:meth:`DrlcServerCore.snapshot`).
+_SNAPSHOT_SHAPE = Fields({}, {"events": ListOf(_EVENT_SHAPE), "reports": ListOf(_REPORT_SHAPE)})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -960,21 +1066,37 @@ class DrlcServerCore:
         """Events and reports as JSON-able data (the values of :meth:`records`)."""
         return _by_kind(self.records())
 
-    def restore(self, snapshot: dict[str, Any]) -> None:
-        """Replace the state with a :meth:`snapshot`."""
-        self._events = {}
-        self._reports = {}
+    def restore(
+        self, snapshot: dict[str, Any], *, namespace: str = "drlc.server", key: str = "state"
+    ) -> None:
+        """Replace the state with a :meth:`snapshot` (how earlier zse stored it, one record);
+        a wrong-shaped one raises :class:`~zse.records.RecordError` and changes nothing."""
+        load_one(key, snapshot, lambda value: check(value, _SNAPSHOT_SHAPE), namespace=namespace)
+        self._events, self._reports = {}, {}
         for item in snapshot.get("events", []):
-            event = LoadControlEvent.from_dict(item["event"])
-            self._events[event.issuer_event_id] = _Published(
-                event=event,
-                start=int(item["start"]),
-                cancelled_at=item["cancelled_at"],
-                expected=list(item["expected"]),
-            )
+            self._load_event(item)
         for item in snapshot.get("reports", []):
-            self._add(item["device"], StatusReport.from_dict(item["report"]), item["signed"])
+            self._load_report(item)
         self._changed.clear()
+
+    def _load_event(self, item: Any, key: str | None = None) -> None:
+        check(item, _EVENT_SHAPE)
+        event = LoadControlEvent.from_dict(item["event"])
+        if key is not None and key != _event_key(event.issuer_event_id):
+            raise Mismatch("the key does not name the event's issuer event id")
+        self._events[event.issuer_event_id] = _Published(
+            event=event,
+            start=item["start"],
+            cancelled_at=item["cancelled_at"],
+            expected=list(item["expected"]),
+        )
+
+    def _load_report(self, item: Any, key: str | None = None) -> None:
+        check(item, _REPORT_SHAPE)
+        report = StatusReport.from_dict(item["report"])
+        if key is not None and key != _report_key(item["device"], report):
+            raise Mismatch("the key does not name the report's device, event, status and time")
+        self._add(item["device"], report, item["signed"])  # as stored: no issue check, no bound
 
     def records(self) -> dict[str, Any]:
         """The whole state as store records: ``event/<id>`` and ``report/<device>/...``."""
@@ -993,10 +1115,23 @@ class DrlcServerCore:
         self._changed.clear()
         return changed
 
-    def load_records(self, records: Mapping[str, Any]) -> None:
+    def load_records(
+        self,
+        records: Mapping[str, Any],
+        *,
+        namespace: str = "drlc.server",
+        on_bad: Callable[[RecordError], None] | None = None,
+    ) -> None:
         """Replace the state with :meth:`records` (keys other than events and reports are
-        left to the caller)."""
-        self.restore(_by_kind(records))
+        left to the caller). A wrong-shaped record raises :class:`~zse.records.RecordError`
+        naming ``namespace`` and its key; with ``on_bad`` it is handed over and skipped, and
+        the others load."""
+        self._events, self._reports = {}, {}
+        events = [(k, v) for k, v in records.items() if k.startswith("event/")]
+        reports = [(k, v) for k, v in records.items() if k.startswith("report/")]
+        load_each(events, lambda k, v: self._load_event(v, k), namespace=namespace, on_bad=on_bad)
+        load_each(reports, lambda k, v: self._load_report(v, k), namespace=namespace, on_bad=on_bad)
+        self._changed.clear()
 
     def _record(self, key: str) -> Any:
         kind, rest = key.split("/", 1)

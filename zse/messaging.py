@@ -16,11 +16,28 @@ Frame limits (why a message has a maximum size): see :func:`max_message_bytes`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from zse.errors import ZseError
+from zse.records import (
+    BOOL,
+    BYTES,
+    STR,
+    U16,
+    U32,
+    Fields,
+    Int,
+    ListOf,
+    MapOf,
+    Mismatch,
+    Opt,
+    RecordError,
+    TupleOf,
+    check,
+    load_each,
+)
 
 __all__ = [
     "DURATION_UNTIL_CHANGED",
@@ -447,21 +464,87 @@ class MessageStore:
         return None if record is None else record.to_record()
 
     @classmethod
-    def from_records(cls, records: Mapping[str, Any]) -> MessageStore:
-        """Inverse of :meth:`to_records`."""
+    def from_records(
+        cls,
+        records: Mapping[str, Any],
+        *,
+        namespace: str = "messaging.server",
+        on_bad: Callable[[RecordError], None] | None = None,
+    ) -> MessageStore:
+        """Inverse of :meth:`to_records`. A wrong-shaped record raises
+        :class:`~zse.records.RecordError` naming ``namespace`` and its key; with ``on_bad`` it
+        is handed over and skipped, and the others load."""
         store = cls()
-        store.cancel_alls = sorted(records.get("cancel_alls", []))
-        store.members = {int(g): set(m) for g, m in records.get("members", {}).items()}
-        for key, value in records.items():
-            if key.startswith("msg/"):
+
+        def load(key: str, value: Any) -> None:
+            if key == "cancel_alls":
+                check(value, ListOf(_TIME))
+                store.cancel_alls = sorted(value)
+            elif key == "members":
+                check(value, MapOf(ListOf(STR), key=_group_id))
+                store.members = {int(g): set(m) for g, m in value.items()}
+            elif key.startswith("msg/"):
+                check(value, STORED_MESSAGE_SHAPE)
                 stored = StoredMessage.from_record(value)
+                _same_key(key, _msg_key(stored.message.message_id))
                 store.messages[stored.message.message_id] = stored
             elif key.startswith("conf/"):
+                check(value, CONFIRMATION_RECORD_SHAPE)
                 record = ConfirmationRecord.from_record(value)
+                _same_key(key, _conf_key(record.confirmation.message_id, record.device))
                 store.confirmations.setdefault(record.confirmation.message_id, {})[
                     record.device
                 ] = record
+
+        load_each(records.items(), load, namespace=namespace, on_bad=on_bad)
         return store
+
+
+_TIME = Int(0)
+#: A stored :class:`Message` (:meth:`Message.to_record`); ranges are checked on construction.
+MESSAGE_SHAPE: Final = Fields(
+    {"message_id": U32, "text": STR},
+    {
+        "start_time": U32,
+        "duration_in_minutes": U16,
+        "importance": Int(0, 3),
+        "transmission": Int(0, 3),
+        "confirmation_required": BOOL,
+        "enhanced_confirmation_required": BOOL,
+        "protected": BOOL,
+    },
+)
+#: A stored :class:`Confirmation` (a client's journalled "confirm" entry has this shape).
+CONFIRMATION_SHAPE: Final = Fields(
+    {"message_id": U32, "confirmation_time": U32},
+    {"answer": Opt(BOOL), "response": Opt(BYTES)},
+)
+#: A stored :class:`StoredMessage`.
+STORED_MESSAGE_SHAPE: Final = Fields(
+    {
+        "message": MESSAGE_SHAPE,
+        "sent_at": _TIME,
+        "device": Opt(STR),
+        "group": Opt(U16),
+        "cancelled_at": Opt(_TIME),
+    }
+)
+#: A stored :class:`ConfirmationRecord`.
+CONFIRMATION_RECORD_SHAPE: Final = Fields(
+    {"device": STR, "confirmation": CONFIRMATION_SHAPE, "received_at": _TIME}
+)
+
+
+def _group_id(text: str) -> int:
+    group = int(text)
+    if not 0 <= group <= 0xFFFF:
+        raise ValueError("not a group id")
+    return group
+
+
+def _same_key(key: str, expected: str) -> None:
+    if key != expected:
+        raise Mismatch("the key does not match the record's identity")
 
 
 def _msg_key(message_id: int) -> str:
@@ -559,6 +642,21 @@ class _Held:
             unlocked=record["unlocked"],
             confirmed=None if confirmed is None else Confirmation.from_record(confirmed),
         )
+
+
+_HELD_SHAPE = Fields(
+    {
+        "message": MESSAGE_SHAPE,
+        "received_at": _TIME,
+        "seq": _TIME,
+        "shown": BOOL,
+        "unlocked": BOOL,
+        "confirmed": Opt(CONFIRMATION_SHAPE),
+    }
+)
+_BOARD_SHAPE = Fields(
+    {"seq": _TIME, "cancel_alls": ListOf(TupleOf(_TIME, _TIME)), "last_cancel_all": Opt(_TIME)}
+)
 
 
 class MessageBoard:
@@ -794,18 +892,32 @@ class MessageBoard:
         return records
 
     @classmethod
-    def from_records(cls, records: Mapping[str, Any], *, capacity: int = 8) -> MessageBoard:
-        """Inverse of :meth:`to_records`."""
+    def from_records(
+        cls,
+        records: Mapping[str, Any],
+        *,
+        capacity: int = 8,
+        namespace: str = "messaging.client",
+        on_bad: Callable[[RecordError], None] | None = None,
+    ) -> MessageBoard:
+        """Inverse of :meth:`to_records`. A wrong-shaped record raises
+        :class:`~zse.records.RecordError` naming ``namespace`` and its key; with ``on_bad`` it
+        is handed over and skipped, and the others load."""
         board = cls(capacity=capacity)
-        meta = records.get("board")
-        if meta is not None:
-            board._seq = meta["seq"]
-            board._cancel_alls = [(int(w), int(s)) for w, s in meta["cancel_alls"]]
-            board.last_cancel_all = meta["last_cancel_all"]
-        for key, value in records.items():
-            if key.startswith("msg/"):
+
+        def load(key: str, value: Any) -> None:
+            if key == "board":
+                check(value, _BOARD_SHAPE)
+                board._seq = value["seq"]
+                board._cancel_alls = [(w, s) for w, s in value["cancel_alls"]]
+                board.last_cancel_all = value["last_cancel_all"]
+            elif key.startswith("msg/"):
+                check(value, _HELD_SHAPE)
                 held = _Held.from_record(value)
+                _same_key(key, _msg_key(held.message.message_id))
                 board._held[held.message.message_id] = held
+
+        load_each(records.items(), load, namespace=namespace, on_bad=on_bad)
         return board
 
 

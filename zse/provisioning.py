@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from zse.errors import ZseError
+from zse.installcode import InstallCode, canonical_eui64
+from zse.records import BOOL, STR, Fields, ListOf, Mismatch, check, load_one
 
 __all__ = [
     "TRANSITIONS",
@@ -113,15 +116,31 @@ class DeviceRecord:
         }
 
     @classmethod
-    def from_json(cls, value: dict[str, object]) -> DeviceRecord:
-        """From the stored form."""
-        groups = value.get("groups", [])
-        assert isinstance(groups, list)
+    def from_json(
+        cls, value: object, *, namespace: str = "registry.devices", key: str = "?"
+    ) -> DeviceRecord:
+        """From the stored form; anything else raises :class:`~zse.records.RecordError`
+        naming ``namespace`` and ``key`` (never the install code)."""
+        return load_one(key, value, cls._build, namespace=namespace)
+
+    @classmethod
+    def _build(cls, value: Any) -> DeviceRecord:
+        check(value, _DEVICE_SHAPE)
+        eui64, code = value["eui64"], value["install_code"]
+        if canonical_eui64(eui64) != eui64:
+            raise Mismatch(".eui64: not the canonical form")
+        InstallCode.parse(code)  # its own error (InvalidInstallCode) is reported by type only
         return cls(
-            eui64=str(value["eui64"]),
-            install_code=str(value["install_code"]),
+            eui64=eui64,
+            install_code=code,
             state=LifecycleState(value["state"]),
-            label=str(value.get("label", "")),
-            groups=frozenset(str(g) for g in groups),
-            joined=bool(value.get("joined", False)),
+            label=value.get("label", ""),
+            groups=frozenset(value.get("groups", [])),
+            joined=value.get("joined", False),
         )
+
+
+_DEVICE_SHAPE = Fields(
+    {"eui64": STR, "install_code": STR, "state": STR},
+    {"label": STR, "groups": ListOf(STR), "joined": BOOL},
+)

@@ -42,6 +42,17 @@ RULES: dict[str, tuple[str, ...]] = {
     "zse.drlc": ("asyncio", "zigpy", "aiosqlite", "zse.store", *HIGHER_LAYERS, *RADIOS),
     "zse.provisioning": ("asyncio", "zigpy", "zse.store", *HIGHER_LAYERS, *RADIOS),
     "zse.device_csv": ("asyncio", "zigpy", "zse.store", *HIGHER_LAYERS, *RADIOS),
+    # the shapes every loader checks: a sans-IO helper of the cores (zse.errors only)
+    "zse.records": (
+        "asyncio",
+        "zigpy",
+        "aiosqlite",
+        "zse.store",
+        "zse.installcode",
+        "zse.cbke",
+        *HIGHER_LAYERS,
+        *RADIOS,
+    ),
     "zse.roles": ("zse.cli", *RADIOS),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc", *HIGHER_LAYERS, *RADIOS),
     "zse.messaging": ("asyncio", "aiosqlite", "zse.store", "zigpy", *HIGHER_LAYERS, *RADIOS),

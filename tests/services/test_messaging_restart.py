@@ -209,22 +209,30 @@ async def test_esi_killed_at_each_commit(tmp_path, crash_at, after):
     assert [c.device for c in told] == [ieee] * (2 if told_not_marked else 1)
 
 
-async def test_tampered_state_stops_the_service_instead_of_starting_empty(tmp_path):
+async def test_tampered_message_is_quarantined_and_the_server_serves_the_rest(tmp_path):
+    """#12.16/#12.17: a stored message edited behind zse's back fails its checksum; the
+    server still starts, with that record set aside (kept, logged, listed), the rest served."""
+    import dataclasses  # noqa: PLC0415
     import sqlite3  # noqa: PLC0415
-
-    from zse.errors import StoreError  # noqa: PLC0415
 
     se, _, address, clock, _ = await han(52)
     path = tmp_path / "esi.db"
+    other = dataclasses.replace(MESSAGE, message_id=0x78, text="Tariff change")
     async with await Store.open(path) as store:
         server = MessagingServer(se, clock=clock, store=store)
         await server.start()
         await server.display(MESSAGE, device=address)
+        await server.display(other, device=address)
         server.stop()
     raw = sqlite3.connect(path)
-    raw.execute("UPDATE records SET value = '{' WHERE key LIKE 'msg/%'")
+    raw.execute("UPDATE records SET value = '{' WHERE key = 'msg/00000077'")
     raw.commit()
     raw.close()
     async with await Store.open(path) as store:
-        with pytest.raises(StoreError, match=r"record messaging.server/9/msg/00000077"):
-            await MessagingServer(se, clock=clock, store=store).start()
+        server = MessagingServer(se, clock=clock, store=store)
+        await server.start()
+        server.stop()
+        assert sorted(server.messages.messages) == [0x78]
+        [bad] = await store.quarantined("messaging.server/9")
+        assert (bad.key, bad.value) == ("msg/00000077", "{")
+        assert bad.reason.startswith("checksum mismatch")

@@ -88,7 +88,9 @@ async def test_missing_table(tmp_path):
     path = tmp_path / "s.db"
     await make_store(path)
     run_sql(path, "DROP TABLE journal")
-    await expect_refused(path, r"damaged zse store: schema version 1, tables \['meta', 'records'\]")
+    await expect_refused(
+        path, r"damaged zse store: schema version 2, tables \['meta', 'quarantine', 'records'\]"
+    )
 
 
 async def test_overwritten_pages(tmp_path):
@@ -122,7 +124,9 @@ async def test_header_only_damage(tmp_path):
     await expect_refused(path, "malformed|damaged")
 
 
-async def test_tampered_record_names_the_record(tmp_path):
+async def test_tampered_rows_are_quarantined_by_name_and_the_rest_stay(tmp_path, caplog):
+    """#12.17: a row edited behind zse's back fails its checksum at open: it is moved, as
+    stored, to the quarantine table and reported (log and quarantined()); the rest load."""
     path = tmp_path / "s.db"
     await make_store(path)
     run_sql(
@@ -131,11 +135,21 @@ async def test_tampered_record_names_the_record(tmp_path):
         "UPDATE journal SET value = '[' WHERE seq = 3",
     )
     async with await Store.open(path) as store:
-        with pytest.raises(StoreError, match=r"record ns/k007: stored value is not valid JSON"):
-            await store.load("ns")
+        records = await store.load("ns")
+        assert len(records) == 199
+        assert "k007" not in records
         assert (await store.get("ns", "k006"))["i"] == 6
-        with pytest.raises(StoreError, match="journal entry 3: stored value is not valid JSON"):
-            await store.unreported("ns")
+        assert [e.seq for e in await store.unreported("ns")][:3] == [1, 2, 4]
+        found = await store.quarantined()
+        assert [(q.origin, q.namespace, q.key, q.value) for q in found] == [
+            ("record", "ns", "k007", "{broken"),
+            ("journal", "ns", "3", "["),
+        ]
+        assert all(
+            q.reason == "checksum mismatch: the stored record was altered" for q in found[:1]
+        )
+    assert "record ns/k007 quarantined: checksum mismatch" in caplog.text
+    assert "journal entry 3 of ns quarantined: checksum mismatch" in caplog.text
 
 
 async def test_unwritable_location(tmp_path):

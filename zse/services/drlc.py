@@ -28,6 +28,7 @@ from zse.clusters import Drlc, decode_command, encode_command
 from zse.clusters.types import SIGNATURE_SIZE
 from zse.drlc import (
     APPLIABLE,
+    REPORT_FIELDS_SHAPE,
     ApplyLoadControl,
     DrlcClientCore,
     DrlcServerCore,
@@ -38,6 +39,7 @@ from zse.drlc import (
     StopLoadControl,
 )
 from zse.errors import InvalidFrame, InvalidPoint
+from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
 from zse.services._events import EventStream
 from zse.services.time import system_clock
 from zse.services.zcl import ZclPort
@@ -191,21 +193,15 @@ class DrlcClient:
         """Serve the cluster, restore the table, send what was left unsent, resume running
         events, start the timer and ask the ESI for its scheduled events (D.2.3.4.4)."""
         if self.store is not None:
-            written = await self.store.get(self.namespace, "attributes")
-            for name, value in (written or {}).items():
-                setattr(self.core, name, int(value))
+            written = await self.store.load_with(self.namespace, self._load_attributes)
+            for name, value in written.items():
+                setattr(self.core, name, value)
         self._publish_attributes()
         self._remove = self.endpoint.add_handler(DRLC, self._on_message)
         if self.store is not None:
-            saved = await self.store.get(self.namespace, "table")
-            if saved is not None:
-                self.core.restore(saved)
-            for entry in await self.store.unreported(self.namespace):
-                value = entry.value
-                outgoing = Outgoing(
-                    report=StatusReport.from_dict(value["report"]), esis=tuple(value["esis"])
-                )
-                self._outbox.append((entry.seq, outgoing, self._due()))
+            await self.store.load_with(self.namespace, self._load_table)
+            for seq, outgoing in await self.store.unreported_with(self.namespace, _outgoing):
+                self._outbox.append((seq, outgoing, self._due()))
         for action in self.core.resume():
             self._stream.emit(action)
         async with self._lock:
@@ -216,6 +212,33 @@ class DrlcClient:
             self._sender = asyncio.get_running_loop().create_task(self._send_delayed())
         if get_scheduled_events:
             await self.get_scheduled_events()
+
+    def _load_attributes(
+        self, records: dict[str, Any], on_bad: Callable[[RecordError], None]
+    ) -> dict[str, int]:
+        """The client attributes the ESI wrote (record ``attributes``), checked (D.2.3.2)."""
+        written: dict[str, int] = {}
+
+        def load(_: str, value: Any) -> None:
+            check(value, _ATTRIBUTES_SHAPE)
+            written.update(value)
+
+        load_each(
+            [(k, v) for k, v in records.items() if k == "attributes"],
+            load,
+            namespace=self.namespace,
+            on_bad=on_bad,
+        )
+        return written
+
+    def _load_table(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
+        """The event table (record ``table``); a bad one is handed over and the table starts
+        empty (Get Scheduled Events at start asks the ESI for its events again)."""
+        if "table" in records:
+            try:
+                self.core.restore(records["table"], namespace=self.namespace, key="table")
+            except RecordError as exc:
+                on_bad(exc)
 
     async def stop(self) -> None:
         """Stop the timer and stop serving (the table stays in the store)."""
@@ -409,6 +432,22 @@ class DrlcClient:
                     await self._flush()
 
 
+_ATTRIBUTES_SHAPE = Fields(
+    {}, {name: Int(0, largest) for name, _, largest in _CLIENT_ATTRIBUTES.values()}
+)
+_OUTGOING_SHAPE = Fields({"report": REPORT_FIELDS_SHAPE, "esis": ListOf(STR)})
+
+
+def _outgoing(value: Any) -> Outgoing:
+    """A journalled report (what :meth:`DrlcClient._run` appends), checked."""
+    check(value, _OUTGOING_SHAPE)
+    for esi in value["esis"]:
+        nwk, ep = _esi_address(esi)  # ValueError if it is not "<nwk>:<endpoint>"
+        if not (0 <= nwk <= 0xFFFF and 0 <= ep <= 0xFF):
+            raise ValueError("not an ESI address")
+    return Outgoing(report=StatusReport.from_dict(value["report"]), esis=tuple(value["esis"]))
+
+
 def _in_range(largest: int, value: int) -> foundation.Status | None:
     """A written client attribute's range check (D.2.3.2): INVALID_VALUE above it."""
     return foundation.Status.INVALID_VALUE if value > largest else None
@@ -464,20 +503,30 @@ class DrlcServer:
     async def start(self) -> None:
         """Restore the store's state and serve the cluster."""
         if self.store is not None:
-            records = await self.store.load(self.namespace)
-            legacy = records.get("state")
-            if legacy is None:
-                self.core.load_records(records)
-            else:
+            legacy = await self.store.load_with(self.namespace, self._load)
+            if legacy:
                 # Earlier zse kept one "state" record, rewritten whole on every change: move it
                 # to one record per event and per report, in one transaction.
-                self.core.restore(legacy)
                 batch = Batch().delete(self.namespace, "state")
                 for key, value in self.core.records().items():
                     batch.put(self.namespace, key, value)
                 await self.store.commit(batch)
             self.core.changes()  # what was just loaded is stored already
         self.endpoint.add_handler(DRLC, self._on_message)
+
+    def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> bool:
+        """Load the core, bad records handed to ``on_bad``; True if it came from the
+        single ``state`` record of earlier zse (to be moved to one record per item)."""
+        legacy = records.get("state")
+        if legacy is not None:
+            try:
+                self.core.restore(legacy, namespace=self.namespace, key="state")
+            except RecordError as exc:
+                on_bad(exc)
+            else:
+                return True
+        self.core.load_records(records, namespace=self.namespace, on_bad=on_bad)
+        return False
 
     async def _save(self) -> None:
         """Commit the records the core changed (one per event or report touched)."""

@@ -30,6 +30,7 @@ from zse.clusters.types import (
 )
 from zse.errors import InvalidFrame
 from zse.messaging import (
+    CONFIRMATION_SHAPE,
     BoardEvent,
     Confirmation,
     Message,
@@ -39,6 +40,7 @@ from zse.messaging import (
     MessageStore,
     StoredMessage,
 )
+from zse.records import STR, U16, U32, Fields, Int, check
 from zse.services._events import EventStream
 from zse.services.time import system_clock
 from zse.services.zcl import ZclPort
@@ -168,6 +170,22 @@ def _confirmation_from(command: Any) -> Confirmation:
     )
 
 
+_TOLD_SHAPE = Fields({"device": STR, "nwk": U16, "message_id": U32, "received_at": Int(0)})
+
+
+def _told(value: Any) -> dict[str, Any]:
+    """A journalled "confirmed" entry of the server (a confirmation to tell), checked."""
+    check(value, _TOLD_SHAPE)
+    return dict(value)
+
+
+def _owed(value: Any) -> dict[str, Any]:
+    """A journalled "confirm" entry of the client (a confirmation owed to the ESI), checked."""
+    check(value, CONFIRMATION_SHAPE)
+    Confirmation.from_record(value)  # its own checks (the response's length)
+    return dict(value)
+
+
 def _device_key(msg: Any) -> str:
     if msg.src_ieee is not None:
         return str(msg.src_ieee)
@@ -229,11 +247,16 @@ class MessagingServer:
     async def start(self) -> None:
         """Load the stored state, serve the cluster, and tell confirmations not yet told."""
         if self.store is not None:
-            self.messages = MessageStore.from_records(await self.store.load(self.namespace))
+            self.messages = await self.store.load_with(
+                self.namespace,
+                lambda records, on_bad: MessageStore.from_records(
+                    records, namespace=self.namespace, on_bad=on_bad
+                ),
+            )
         self._remove = self.endpoint.add_handler(MESSAGING, self._on_message)
         if self.store is not None:
-            for entry in await self.store.unreported(self.namespace):
-                await self._tell(entry.value, entry.seq)
+            for seq, told in await self.store.unreported_with(self.namespace, _told):
+                await self._tell(told, seq)
 
     def stop(self) -> None:
         """Stop serving the cluster."""
@@ -486,10 +509,14 @@ class MessagingClient:
         re-send confirmations owed, and (``fetch``) ask the ESI for cancellations and the
         last message (Get Message Cancellation, then Get Last Message, D.5.2.4)."""
         if self.store is not None:
-            records = await self.store.load(self.namespace)
-            self.board = MessageBoard.from_records(records, capacity=self.capacity)
-            for entry in await self.store.unreported(self.namespace):
-                self._pending[entry.seq] = entry.value
+            self.board = await self.store.load_with(
+                self.namespace,
+                lambda records, on_bad: MessageBoard.from_records(
+                    records, capacity=self.capacity, namespace=self.namespace, on_bad=on_bad
+                ),
+            )
+            for seq, record in await self.store.unreported_with(self.namespace, _owed):
+                self._pending[seq] = record
         self._remove = self.endpoint.add_handler(MESSAGING, self._on_message)
         async with self._lock:
             events = self.board.handle_timeout(self.clock())

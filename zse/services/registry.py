@@ -13,11 +13,13 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from zse.device_csv import DeviceCsvError, read_devices
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, canonical_eui64
 from zse.provisioning import DeviceRecord, LifecycleEvent, LifecycleState, next_state
+from zse.records import STR, Fields, Number, Opt, RecordError, check, load_each
 from zse.store import Batch, Store
 
 __all__ = ["AuditEntry", "HanRegistry", "ImportReport", "RegistryError"]
@@ -51,6 +53,24 @@ class ImportReport:
     errors: list[str]
 
 
+_AUDIT_SHAPE = Fields(
+    {
+        "time": Number(),
+        "eui64": STR,
+        "event": STR,
+        "from_state": Opt(STR),
+        "to_state": STR,
+        "detail": STR,
+    }
+)
+
+
+def _audit_value(value: Any) -> dict[str, Any]:
+    """A stored audit entry, checked."""
+    check(value, _AUDIT_SHAPE)
+    return dict(value)
+
+
 class HanRegistry:
     """The devices a headend provisions, their lifecycle state, groups and audit trail."""
 
@@ -65,10 +85,19 @@ class HanRegistry:
     ) -> HanRegistry:
         """Open (or create) a registry file; a file that is not one raises ``StoreError``."""
         registry = cls(await Store.open(path), clock=clock)
-        for value in (await registry.store.load(_DEVICES)).values():
-            record = DeviceRecord.from_json(value)
-            registry._devices[record.eui64] = record
+        await registry.store.load_with(_DEVICES, registry._load)
         return registry
+
+    def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
+        """The stored devices; a wrong-shaped one is handed to ``on_bad`` (quarantined)."""
+
+        def load(key: str, value: Any) -> None:
+            record = DeviceRecord.from_json(value, namespace=_DEVICES, key=key)
+            if record.eui64 != key:
+                raise RecordError(_DEVICES, key, "the key is not the device's EUI-64")
+            self._devices[record.eui64] = record
+
+        load_each(records.items(), load, namespace=_DEVICES, on_bad=on_bad)
 
     async def close(self) -> None:
         """Close the file."""
@@ -101,12 +130,12 @@ class HanRegistry:
     async def audit(self, eui64: str | None = None) -> list[AuditEntry]:
         """The audit trail, oldest first, of one device or of all."""
         key = None if eui64 is None else canonical_eui64(eui64)
-        entries = []
-        for entry in await self.store.journal(_AUDIT):
-            value = entry.value
-            if key is None or value["eui64"] == key:
-                entries.append(AuditEntry(seq=entry.seq, **value))
-        return entries
+        entries = await self.store.journal_with(_AUDIT, _audit_value)  # bad ones quarantined
+        return [
+            AuditEntry(seq=seq, **value)
+            for seq, value in entries
+            if key is None or value["eui64"] == key
+        ]
 
     # -- changes ---------------------------------------------------------------------------
 
