@@ -53,11 +53,11 @@ def test_an_oracle_test_fails_without_its_tool(tool, tmp_path):
 
 def test_every_oracle_is_found_through_require():
     """No test looks a tool up on its own (a bare which() or a fixed /usr/bin path would turn a
-    missing tool into an unclear error)."""
-    lookups = re.compile(r"shutil\.which\(|/usr/bin/(?:tshark|openssl)")
-    found = [
-        str(path.relative_to(ROOT))
-        for path in (ROOT / "tests").rglob("*.py")
-        if path.name != "test_oracles.py" and lookups.search(path.read_text())
-    ]
-    assert found == ["tests/oracles.py"]
+    missing tool into an unclear error or a test that passes on a path that is not there)."""
+    lookup = re.compile(r"which\(\s*[\"'](?:tshark|openssl)|/usr/bin/(?:tshark|openssl)")
+    calls = re.compile(r"require\(\"(?:tshark|openssl)\"\)")
+    sources = {
+        p: p.read_text() for p in (ROOT / "tests").rglob("*.py") if p.name != "test_oracles.py"
+    }
+    assert [str(path) for path, text in sources.items() if lookup.search(text)] == []
+    assert sum(len(calls.findall(text)) for text in sources.values()) >= 6
