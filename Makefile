@@ -22,8 +22,12 @@ $(VENV)/.python: FORCE
 	  echo "error: PYTHON=$(PYTHON) does not run (not installed?): choose another" >&2; exit 1; }
 	@$(PYTHON) .ci/venv-python $(VENV) '$(PYTHON)'
 
+# Before 0.1.0 the distribution was named zse (docs/adr/0001): an editable install of this
+# checkout under that name goes first, so that it cannot take the zse command with it later.
 $(VENV)/.installed: $(VENV)/.python pyproject.toml zse/__init__.py
 	$(PY) -m pip install --quiet --upgrade pip
+	@if $(PY) -m pip show zse 2>/dev/null | grep -qxF 'Editable project location: $(CURDIR)'; \
+	then $(PY) -m pip uninstall --quiet --yes zse; fi
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
