@@ -47,9 +47,10 @@ def test_the_distribution_is_zigpy_se_and_installs_package_and_command_zse():
 
 
 def user_facing_files() -> list[Path]:
-    """What a user reads: README, changelog, the guide, docstrings, examples, the Makefile.
-    docs/adr/ is left out: ADR 0001 quotes the old, wrong install line as its context."""
-    files = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "Makefile"]
+    """What a user reads: README, changelog, the guide, docstrings and messages, examples.
+    Left out: docs/adr/ (ADR 0001 quotes the old install line as its context) and the Makefile
+    (it looks for an old install under that name, to remove it)."""
+    files = [ROOT / "README.md", ROOT / "CHANGELOG.md"]
     files += [p for p in (ROOT / "docs").rglob("*.md") if "adr" not in p.parts]
     files += sorted((ROOT / "zse").rglob("*.py")) + sorted((ROOT / "examples").iterdir())
     return files
