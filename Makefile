@@ -2,22 +2,37 @@
 #   make demo   create .venv, install zse, run the main job
 #   make test   create .venv, install zse with its test tools, install tshark/openssl if missing,
 #               then lint (ruff), type-check (mypy --strict), run the test suite and build
-#               the docs (mkdocs --strict)
+#               the docs (mkdocs --strict); then run the suite again on each interpreter of
+#               EXTRA_PYTHONS that is installed, in its own venv (.venv-3.12, .venv-3.13)
+# PYTHON picks the interpreter (3.11 or newer): `make demo PYTHON=python3.12`. A venv made by
+# another interpreter is rebuilt, and one older than 3.11 is refused in one line.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
+EXTRAS ?= test,docs
+EXTRA_PYTHONS ?= python3.12 python3.13
 
-.PHONY: demo test lint types pytest docs tools bench clean
+.PHONY: demo test lint types pytest pytest-extra docs tools bench clean FORCE
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# The interpreter behind $(VENV), checked on every run (.ci/venv-python): the file changes,
+# and so the installs below run again, only when the venv is made anew.
+$(VENV)/.python: FORCE
+	@$(PYTHON) -c '' >/dev/null 2>&1 || { \
+	  echo "error: PYTHON=$(PYTHON) does not run (not installed?): choose another" >&2; exit 1; }
+	@$(PYTHON) .ci/venv-python $(VENV) '$(PYTHON)'
+
+# Before 0.1.0 the distribution was named zse (docs/adr/0001): an editable install of this
+# checkout under that name goes first, so that it cannot take the zse command with it later.
+$(VENV)/.installed: $(VENV)/.python pyproject.toml zse/__init__.py
 	$(PY) -m pip install --quiet --upgrade pip
+	@if $(PY) -m pip show zse 2>/dev/null | grep -qxF 'Editable project location: $(CURDIR)'; \
+	then $(PY) -m pip uninstall --quiet --yes zse; fi
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install --quiet -e '.[test,docs,ezsp,znp]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -37,14 +52,23 @@ types: $(VENV)/.installed-test
 pytest: $(VENV)/.installed-test tools
 	$(BIN)/pytest
 
+# The suite on the other supported interpreters, each in .venv-X.Y with the test extra only;
+# .ci/extra-pythons finds them (PATH, or pyenv's versions) and names those left out.
+pytest-extra: $(VENV)/.installed-test
+	@sh .ci/extra-pythons $(PY) $(EXTRA_PYTHONS) | while read -r v p; do \
+	  echo "== the suite on Python $$v ($$p, $(VENV)-$$v)"; \
+	  $(MAKE) --no-print-directory pytest PYTHON=$$p VENV=$(VENV)-$$v EXTRAS=test </dev/null \
+	    || exit 1; \
+	done
+
 # The guide as a site (mkdocs.yml); --strict fails on a broken link or a page left out.
 docs: $(VENV)/.installed-test
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
-test: lint types pytest docs
+test: lint types pytest docs pytest-extra
 
 bench: $(VENV)/.installed-test
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV)-3.* build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -10,6 +10,6 @@ The package root stays small and imports nothing heavy; use the subpackages:
 Importing zse never changes zigpy's global cluster registry.
 """
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -1,17 +1,17 @@
 """Cross-checks against the OpenSSL CLI: d*G, ECDH and ECDSA on sect163k1 and sect283k1.
 
-OpenSSL 3.0 (/usr/bin/openssl) is the oracle; the tests fail, not skip, without it.
+OpenSSL 3 (the ``openssl`` command) is the oracle; the tests fail, not skip, without it.
 """
 
 from __future__ import annotations
 
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.oracles import require
 from zse.cbke import ecdsa
 from zse.cbke.hazmat import SECT163K1, SECT283K1, Curve
 from zse.cbke.suites import SUITE1, SUITE2, Suite
@@ -67,7 +67,7 @@ def signature_from_der(data: bytes) -> tuple[int, int]:
 
 
 class OpenSSL:
-    """Runs /usr/bin/openssl in a temporary directory."""
+    """Runs the openssl command in a temporary directory."""
 
     def __init__(self, binary: str, workdir: Path) -> None:
         self.binary = binary
@@ -113,10 +113,7 @@ class OpenSSL:
 
 @pytest.fixture
 def openssl(tmp_path: Path) -> OpenSSL:
-    binary = shutil.which("openssl") or "/usr/bin/openssl"
-    if not Path(binary).exists():
-        pytest.fail("the OpenSSL CLI (openssl 3.x) is required: run `make test` or `make tools`")
-    return OpenSSL(binary, tmp_path)
+    return OpenSSL(require("openssl"), tmp_path)
 
 
 SUITES = [SUITE1, SUITE2]

@@ -71,10 +71,10 @@ def test_a_missing_radio_library_names_the_extra(
         run("esi", "--radio", "znp", "--device", "/dev/x", "--credentials", str(creds))
     )
     assert line == (
-        'error: --radio znp needs zigpy-znp, which is not installed: pip install "zse[znp]"'
+        'error: --radio znp needs zigpy-znp, which is not installed: pip install "zigpy-se[znp]"'
     )
     line = one_error(run("interpan", "listen", "--radio", "znp", "--device", "/dev/x"))
-    assert line.endswith('pip install "zse[znp]"')
+    assert line.endswith('pip install "zigpy-se[znp]"')
 
 
 def test_esi_config_errors_name_file_table_and_key(tmp_path: Path, creds: Path) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.oracles import require
 from zse.pcap import PcapWriter
 from zse.sim import _frames as frames
 
@@ -49,9 +49,7 @@ class Dissected:
 
 
 def tshark() -> str:
-    path = shutil.which("tshark")
-    assert path, "tshark is missing: `make test` installs it (.ci/install-tools)"
-    return path
+    return require("tshark")
 
 
 def dissect(frames: list[bytes], tmp_path: Path) -> list[Dissected]:

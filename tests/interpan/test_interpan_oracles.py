@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -18,6 +17,7 @@ from scapy.layers.dot15d4 import Dot15d4, Dot15d4Data
 from scapy.layers.zigbee import ZigbeeAppDataPayloadStub, ZigbeeNWKStub
 from zigpy.types import EUI64
 
+from tests.oracles import require
 from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
 from zse.pcap import PcapWriter
 
@@ -81,11 +81,8 @@ def random_frames(count: int, seed: int) -> list[tuple[InterPanFrame, int]]:
 
 
 def tshark_json(pcap: Path) -> list[dict[str, Any]]:
-    tshark = shutil.which("tshark")
-    if tshark is None:
-        pytest.fail("tshark is required (installed by `make test`, Debian package tshark)")
     result = subprocess.run(
-        [tshark, "-r", str(pcap), "-T", "json", "--no-duplicate-keys"],
+        [require("tshark"), "-r", str(pcap), "-T", "json", "--no-duplicate-keys"],
         check=True,
         capture_output=True,
         text=True,

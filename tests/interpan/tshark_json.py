@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.oracles import require
+
 
 def dissect(capture: Path) -> list[dict[str, list[str]]]:
     """Every packet as tshark's field name -> shown values; fails on any malformed packet."""
-    tshark = shutil.which("tshark")
-    assert tshark, "tshark is missing: `make test` installs it (.ci/install-tools)"
     raw = subprocess.run(
-        [tshark, "-r", str(capture), "-T", "json", "--no-duplicate-keys"],
+        [require("tshark"), "-r", str(capture), "-T", "json", "--no-duplicate-keys"],
         check=True,
         capture_output=True,
         text=True,

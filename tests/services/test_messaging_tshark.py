@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 
 import pytest
 
+from tests.oracles import require
 from tests.services.test_messaging_service import han
 from zse.messaging import Message
 from zse.services.endpoint import SE_ENDPOINT_ID
@@ -24,9 +24,12 @@ FIELDS = [
 
 
 def tshark(path, *args: str) -> str:
-    binary = shutil.which("tshark") or "/usr/bin/tshark"
     return subprocess.run(
-        [binary, "-r", str(path), *args], capture_output=True, text=True, check=True, timeout=60
+        [require("tshark"), "-r", str(path), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -11,16 +10,15 @@ from typing import Any
 
 import pytest
 
+from tests.oracles import require
 from tests.virtual_time import pytest_asyncio_loop_factories
 
 __all__ = ["pytest_asyncio_loop_factories", "tshark_json", "tshark_malformed"]
 
-TSHARK = shutil.which("tshark") or "/usr/bin/tshark"
-
 
 def _run_tshark(path: Path, *args: str) -> str:
     result = subprocess.run(
-        [TSHARK, "-r", str(path), *args],
+        [require("tshark"), "-r", str(path), *args],
         capture_output=True,
         text=True,
         check=True,

@@ -105,7 +105,7 @@ def application_class(radio: str) -> type[ControllerApplication]:
     except ImportError:
         raise MissingExtra(
             f"--radio {radio} needs {RADIOS[radio]}, which is not installed: "
-            f'pip install "zse[{radio}]"'
+            f'pip install "zigpy-se[{radio}]"'
         ) from None
     cls: type[ControllerApplication] = module.ControllerApplication
     return cls

@@ -16,7 +16,7 @@ reports) is printed as it happens, one line each, with the time.
 
 Exit status: 0 after ``quit`` / end of input / Ctrl-C; 1 if the radio did not start or a
 scripted command failed; 2 for bad options or configuration (one ``error:`` line, no
-traceback), including a missing radio library (``pip install "zse[ezsp]"``).
+traceback), including a missing radio library (``pip install "zigpy-se[ezsp]"``).
 """
 
 from __future__ import annotations

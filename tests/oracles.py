@@ -1,0 +1,31 @@
+"""The external oracles some tests compare against: tshark (Wireshark's dissectors) and the
+OpenSSL command line. A missing one FAILS those tests with the tool's name and how to install
+it, never skips them: a skip would let a run pass without the cross-check it exists for."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+#: What each oracle is, for the failure message.
+ORACLES = {
+    "tshark": "Wireshark's dissectors, the oracle for frames and captures",
+    "openssl": "the OpenSSL 3 command line, the oracle for curve arithmetic and ECDSA",
+}
+
+
+def missing(tool: str) -> str:
+    """The failure message for a missing oracle."""
+    return (
+        f"{tool} is not installed ({ORACLES[tool]}); this test needs it: run `make tools` "
+        f"(.ci/install-tools) or install the Debian/Ubuntu package {tool}"
+    )
+
+
+def require(tool: str) -> str:
+    """The path of ``tool`` on PATH; fails the calling test with :func:`missing` if absent."""
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(missing(tool), pytrace=False)
+    return path

@@ -1,0 +1,156 @@
+"""The Makefile's venvs, run for real in a copy of the project: a venv made by another
+interpreter is rebuilt, an interpreter older than requires-python is refused in one line
+(issue #12, item 10); the extra interpreters of `make test` are found or named (item 7)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MAKE = shutil.which("make")
+# The interpreter behind this test's venv: what a user would give as PYTHON.
+BASE_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+VERSION = "{}.{}".format(*sys.version_info[:2])
+STALE = "3.10.13 /opt/python3.10/bin/python3.10"
+
+
+def project_copy(tmp_path: Path, requires_python: str | None = None) -> Path:
+    """What the venv targets read: the Makefile, .ci/, pyproject.toml, zse/__init__.py."""
+    copy = tmp_path / "project"
+    (copy / "zse").mkdir(parents=True)
+    shutil.copytree(ROOT / ".ci", copy / ".ci")
+    for name in ("Makefile", "pyproject.toml", "zse/__init__.py"):
+        shutil.copy(ROOT / name, copy / name)
+    if requires_python is not None:
+        pyproject = copy / "pyproject.toml"
+        text = pyproject.read_text().replace('requires-python = ">=3.11"', requires_python)
+        assert requires_python in text
+        pyproject.write_text(text)
+    return copy
+
+
+# A make run of its own, not a sub-make of `make test` (whose flags and variables, e.g. VENV,
+# would otherwise reach it through the environment).
+MAKE_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PYTHON", "VENV", "EXTRAS"}
+}
+
+
+def make(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert MAKE is not None, "GNU make is not installed (the README's make demo / make test)"
+    return subprocess.run(
+        [MAKE, "--no-print-directory", *args],
+        cwd=project,
+        env=MAKE_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def stale_venv(project: Path) -> Path:
+    """A .venv as a `make demo` with Python 3.10 left it, installed stamp and all."""
+    venv = project / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(f"#!/bin/sh\necho '{STALE}'\n")
+    python.chmod(0o755)
+    (venv / ".python").write_text(STALE + "\n")
+    (venv / ".installed").touch()
+    return venv
+
+
+def test_a_venv_made_by_another_python_is_rebuilt(tmp_path):
+    project = project_copy(tmp_path)
+    venv = stale_venv(project)
+    result = make(project, ".venv/.python", f"PYTHON={BASE_PYTHON}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0] == (
+        f"rebuilding .venv: it was made by Python 3.10.13 at /opt/python3.10/bin/python3.10, "
+        f"PYTHON={BASE_PYTHON} is Python {sys.version.split()[0]} at {BASE_PYTHON}"
+    )
+    identity = subprocess.run(
+        [venv / "bin" / "python", "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert identity.strip() == str(sys.version_info[:2])
+    assert (venv / ".python").read_text() == f"{sys.version.split()[0]} {BASE_PYTHON}\n"
+    assert not (venv / ".installed").exists()  # so `make demo` installs again
+    assert "-m pip install --quiet -e ." in make(project, "-n", "demo").stdout
+
+    # the same interpreter again: nothing rebuilt, the stamp untouched, nothing reinstalled
+    (venv / ".installed").touch()
+    before = (venv / ".python").stat().st_mtime_ns
+    again = make(project, ".venv/.installed", f"PYTHON={BASE_PYTHON}")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout == ""  # no "rebuilding", no pip install echoed
+    assert (venv / ".python").stat().st_mtime_ns == before
+
+
+def test_a_python_older_than_requires_python_is_refused_in_one_line(tmp_path):
+    project = project_copy(tmp_path, requires_python='requires-python = ">=3.99"')
+    result = make(project, "demo", f"PYTHON={BASE_PYTHON}")
+    assert result.returncode == 2
+    ours = [line for line in result.stderr.splitlines() if not line.startswith("make")]
+    assert ours == [
+        f"error: zse needs Python 3.99 or newer, and PYTHON={BASE_PYTHON} is Python "
+        f"{sys.version.split()[0]}: choose another, e.g. make demo PYTHON=python3.99"
+    ]
+    assert not (project / ".venv").exists()
+
+
+def test_a_python_that_does_not_run_is_named(tmp_path):
+    project = project_copy(tmp_path)
+    result = make(project, "demo", "PYTHON=/nonexistent/python3.11")
+    assert result.returncode == 2
+    ours = [line for line in result.stderr.splitlines() if not line.startswith("make")]
+    assert ours == [
+        "error: PYTHON=/nonexistent/python3.11 does not run (not installed?): choose another"
+    ]
+
+
+def fake_python(path: Path, version: str) -> Path:
+    """An interpreter that answers .ci/extra-pythons' two questions as Python ``version``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in\n'
+        f"  *version_info*) echo {version} ;;\n"
+        '  *executable*) echo "$0" ;;\n'
+        "esac\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+def test_extra_pythons_are_found_on_path_or_in_pyenv_and_the_others_named(tmp_path):
+    bin_dir = tmp_path / "bin"
+    on_path = fake_python(bin_dir / "python3.97", "3.97")
+    in_pyenv = fake_python(tmp_path / "pyenv/versions/3.96.1/bin/python3.96", "3.96")
+    (bin_dir / f"python{VERSION}").symlink_to(sys.executable)
+    pyenv = bin_dir / "pyenv"
+    pyenv.write_text(f"#!/bin/sh\necho {tmp_path / 'pyenv'}\n")
+    pyenv.chmod(0o755)
+    names = ["python3.97", "python3.96", "python3.98", f"python{VERSION}"]
+    result = subprocess.run(
+        ["/bin/sh", ROOT / ".ci" / "extra-pythons", sys.executable, *names],
+        env={**MAKE_ENV, "PATH": f"{bin_dir}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.splitlines() == [f"3.97 {on_path}", f"3.96 {in_pyenv}"]
+    assert result.stderr.splitlines() == [
+        "skipped: python3.98 is not installed, the suite did not run on it",
+        f"skipped: python{VERSION} is the main venv's Python {VERSION}",
+    ]
