@@ -48,7 +48,16 @@ from zse.errors import ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.messaging import Message
 from zse.price import PriceEvent
-from zse.provisioning import DeviceRecord, IllegalTransition, LifecycleEvent, LifecycleState
+from zse.provisioning import (
+    DeviceRecord,
+    IllegalTransition,
+    LifecycleEvent,
+    LifecycleState,
+    OpenJoining,
+    SendLeave,
+    Transition,
+    decide,
+)
 from zse.radios import link_key_installer
 from zse.services._events import EventStream
 from zse.services._tasks import keep_task
@@ -461,8 +470,9 @@ class EnergyServiceInterface:
                     key, str(install_code), label=label, groups=groups
                 )
                 self._changed(key, LifecycleEvent.REREGISTER, None, record, "registered")
-            if record.state is not LifecycleState.PENDING_PROVISIONING:
-                record = await self._apply(key, LifecycleEvent.PROVISION, "install code admitted")
+            step = await self._transition(key, LifecycleEvent.PROVISION, "install code admitted")
+            assert step.after is not None
+            record = step.after
             code = InstallCode.parse(record.install_code)
         else:
             if install_code is None:
@@ -473,7 +483,8 @@ class EnergyServiceInterface:
                 else InstallCode.parse(install_code)
             )
             self._codes[ieee] = code
-        await self._permit(ieee, code, permit_seconds)
+            step = decide(None, LifecycleEvent.PROVISION)
+        await self._carry_out(ieee, step, code=code, seconds=permit_seconds)
         return record
 
     async def _permit(self, ieee: t.EUI64, code: InstallCode, seconds: int | None) -> None:
@@ -510,22 +521,48 @@ class EnergyServiceInterface:
         then. A device never joined (PENDING_PROVISIONING) is de-provisioned at once."""
         name = device_name(eui64)
         ieee = parse_eui64(name)
-        record = None
         if self.registry is not None:
-            record = await self._apply(name, LifecycleEvent.DEPROVISION, "requested by headend")
+            step = await self._transition(name, LifecycleEvent.DEPROVISION, "requested by headend")
+        else:
+            step = decide(None, LifecycleEvent.DEPROVISION)
         self._codes.pop(ieee, None)
         self._public_keys.pop(ieee, None)
         if self.store is not None:
             await self.store.commit(Batch().delete(_KEYS_NAMESPACE, name))
+        await self._carry_out(ieee, step)
+        return step.after
+
+    async def _leave(self, ieee: t.EUI64) -> None:
+        """Ask a device to leave for good (ZDO Mgmt_Leave_req), if zigpy knows it."""
         try:
             device = cast(ZigbeeDevice, self.app.get_device(ieee=ieee))
         except KeyError:
-            return record
+            return
         try:
             await device.zdo.leave(remove_children=False, rejoin=False)
         except (DeliveryError, TimeoutError) as exc:
-            LOGGER.warning("%s did not take the leave request (%s); it stays pending", name, exc)
-        return record
+            LOGGER.warning(
+                "%s did not take the leave request (%s); it stays pending", device_name(ieee), exc
+            )
+
+    async def _carry_out(
+        self,
+        ieee: t.EUI64,
+        step: Transition,
+        *,
+        code: InstallCode | None = None,
+        seconds: int | None = None,
+    ) -> None:
+        """Carry out the actions the provisioning core decided (:func:`zse.provisioning.
+        decide`): open joining with the device's install code, or ask it to leave."""
+        for action in step.actions:
+            if isinstance(action, OpenJoining):
+                if code is None:
+                    assert step.after is not None
+                    code = InstallCode.parse(step.after.install_code)
+                await self._permit(ieee, code, seconds)
+            elif isinstance(action, SendLeave):
+                await self._leave(ieee)
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -827,31 +864,25 @@ class EnergyServiceInterface:
         except RegistryError:
             LOGGER.info("%s: %s for a device not in the registry", name, event.value)
             return
-        if before is LifecycleState.DEPROVISION_COMPLETE and event is LifecycleEvent.LEFT:
-            return  # withdrawn before it ever got on the HAN: its leave changes nothing
         try:
-            record = await self._apply(name, event, "seen on the network")
+            step = await self._transition(name, event, "seen on the network")
         except IllegalTransition as exc:
             LOGGER.warning("%s", exc)
             self._stream.emit(
                 LifecycleRefused(device=name, event=event, state=before, reason=str(exc))
             )
             return
-        if (
-            event is LifecycleEvent.LEFT
-            and before is LifecycleState.METER_READY
-            and record.state is LifecycleState.PENDING_PROVISIONING
-            and self.readmit
-        ):
-            await self._permit(parse_eui64(name), InstallCode.parse(record.install_code), None)
+        await self._carry_out(parse_eui64(name), step)
 
-    async def _apply(self, name: str, event: LifecycleEvent, detail: str) -> DeviceRecord:
+    async def _transition(self, name: str, event: LifecycleEvent, detail: str) -> Transition:
+        """Move a device in the registry as the provisioning core decides; a change written
+        is reported (:class:`LifecycleChanged`)."""
         registry = self._need_registry()
         async with self._lock:
-            before = registry.get(name)
-            record = await registry.apply(name, event, detail)
-        self._changed(name, event, before, record, detail)
-        return record
+            step = await registry.transition(name, event, detail, readmit=self.readmit)
+        if step.write and step.after is not None:
+            self._changed(name, event, step.before, step.after, detail)
+        return step
 
     def _changed(
         self,
