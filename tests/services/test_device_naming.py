@@ -55,7 +55,7 @@ async def test_both_servers_name_an_unknown_device_alike(tmp_path) -> None:
 
         assert [r.device for r in reports] == ["nwk:0x1A2B"]
         assert [c.device for c in confirmed] == ["nwk:0x1A2B"]
-        assert list(drlc.core.view(1)) == ["nwk:0x1A2B"]
+        assert list(drlc.view(1)) == ["nwk:0x1A2B"]
         assert list(messaging.confirmations(7)) == ["nwk:0x1A2B"]
 
 

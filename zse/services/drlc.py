@@ -30,6 +30,7 @@ from zse.drlc import (
     APPLIABLE,
     REPORT_FIELDS_SHAPE,
     ApplyLoadControl,
+    DeviceView,
     DrlcClientCore,
     DrlcServerCore,
     LoadControlEvent,
@@ -639,6 +640,10 @@ class DrlcServer:
     def opted_out(self, issuer_event_id: int) -> list[str]:
         """Devices whose user opted out."""
         return self.core.opted_out(issuer_event_id)
+
+    def view(self, issuer_event_id: int) -> dict[str, DeviceView]:
+        """Every device that reported on the event, with its statuses in order of time."""
+        return self.core.view(issuer_event_id)
 
     def never_answered(self, issuer_event_id: int) -> list[str]:
         """Expected devices that sent nothing about the event."""
