@@ -111,7 +111,7 @@ async def headend(capture: str | None = None, *, say: Any = print) -> dict[str, 
     await asyncio.sleep(40 * 60)
     shown = away.messaging.current()
     say(f"flat 2 thermostat now shows: {shown.text if shown else None!r}")
-    view = esi.drlc.core.view(500)
+    view = esi.drlc.view(500)
     statuses = {registry.get(d).label: [int(s) for s, _ in v.statuses] for d, v in view.items()}
     say(f"load control reports per device (1 received, 2 started, 3 completed): {statuses}")
 

@@ -12,12 +12,17 @@ provisioning can be withdrawn before the device ever joined (PENDING_PROVISIONIN
 --deprovision--> DEPROVISION_COMPLETE), and a de-provisioned device can be registered again
 (``reregister``, with a new install code). The table below is the whole lifecycle; anything else
 raises :class:`IllegalTransition`.
+
+The policy of what a shell does on each transition is decided here too (:func:`decide`, from
+:data:`ACTIONS`): ask a de-provisioned device to leave (:class:`SendLeave`), open joining for a
+device being admitted or one that left on its own while METER_READY (:class:`OpenJoining`).
+The shells (:class:`~zse.roles.esi.EnergyServiceInterface`, the registry) only carry them out.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from zse.errors import ZseError
@@ -25,11 +30,19 @@ from zse.installcode import InstallCode, canonical_eui64
 from zse.records import BOOL, STR, Fields, ListOf, Mismatch, check, load_one
 
 __all__ = [
+    "ACTIONS",
     "TRANSITIONS",
+    "UNCHANGED",
     "DeviceRecord",
     "IllegalTransition",
+    "LifecycleAction",
     "LifecycleEvent",
     "LifecycleState",
+    "OpenJoining",
+    "SendLeave",
+    "Transition",
+    "decide",
+    "next_record",
     "next_state",
 ]
 
@@ -144,3 +157,87 @@ _DEVICE_SHAPE = Fields(
     {"eui64": STR, "install_code": STR, "state": STR},
     {"label": STR, "groups": ListOf(STR), "joined": BOOL},
 )
+
+
+# -- the policy: what a shell does on each transition -------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendLeave:
+    """Ask the device to leave the network for good (ZDO Mgmt_Leave_req, rejoin off)."""
+
+
+@dataclass(frozen=True)
+class OpenJoining:
+    """Open joining for the device with its install-code link key (SE 5.4.8.1), for the
+    shell's admission window."""
+
+
+#: What a shell carries out after a transition.
+LifecycleAction = SendLeave | OpenJoining
+
+_LEAVE, _JOIN = SendLeave(), OpenJoining()
+
+#: (state before, event) -> the actions a shell carries out, ``None`` standing for a device the
+#: shell has no record of (an ESI without a registry). ``(_JOIN,)`` on a METER_READY device
+#: that left is carried out only with re-admission on (``decide(readmit=True)``).
+ACTIONS: dict[tuple[LifecycleState | None, LifecycleEvent], tuple[LifecycleAction, ...]] = {
+    (None, _E.PROVISION): (_JOIN,),
+    (_S.NEW, _E.PROVISION): (_JOIN,),
+    (_S.PENDING_PROVISIONING, _E.PROVISION): (_JOIN,),  # a new admission window, same state
+    (_S.METER_READY, _E.LEFT): (_JOIN,),  # it may rejoin and run CBKE again (readmit)
+    (None, _E.DEPROVISION): (_LEAVE,),
+    (_S.PENDING_PROVISIONING, _E.DEPROVISION): (_LEAVE,),  # in case it joined unseen
+    (_S.METER_READY, _E.DEPROVISION): (_LEAVE,),
+}
+
+#: (state, event) pairs that change nothing and are not refused either.
+UNCHANGED: frozenset[tuple[LifecycleState, LifecycleEvent]] = frozenset(
+    {
+        # withdrawn before it ever got on the HAN: its leave changes nothing
+        (_S.DEPROVISION_COMPLETE, _E.LEFT),
+        # already admitted: the headend opens a new joining window
+        (_S.PENDING_PROVISIONING, _E.PROVISION),
+    }
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transition:
+    """What an event does to a device: its record before and after (None: a device without
+    a record), whether the change is to be written (and reported: the state may stay the
+    same, as on a rejoin), and the actions to carry out."""
+
+    event: LifecycleEvent
+    before: DeviceRecord | None
+    after: DeviceRecord | None
+    write: bool = False
+    actions: tuple[LifecycleAction, ...] = ()
+
+
+def next_record(record: DeviceRecord, event: LifecycleEvent) -> DeviceRecord:
+    """The record ``event`` leads to (state and joined flag), or :class:`IllegalTransition`."""
+    state = next_state(record.eui64, record.state, event)
+    joined = record.joined
+    if event is LifecycleEvent.JOINED:
+        joined = True
+    elif event in (LifecycleEvent.LEFT, LifecycleEvent.REREGISTER):
+        joined = False
+    return replace(record, state=state, joined=joined)
+
+
+def decide(
+    record: DeviceRecord | None, event: LifecycleEvent, *, readmit: bool = True
+) -> Transition:
+    """What ``event`` does to a device with ``record`` (None: one the shell keeps no record
+    of): the record after it and the actions to carry out. ``readmit``: re-open joining for
+    a METER_READY device that left on its own. :class:`IllegalTransition` when the state
+    does not allow the event (nothing is to be written then)."""
+    state = None if record is None else record.state
+    actions = ACTIONS.get((state, event), ())
+    if event is LifecycleEvent.LEFT and not readmit:
+        actions = ()
+    if record is None or (record.state, event) in UNCHANGED:
+        return Transition(event=event, before=record, after=record, actions=actions)
+    after = next_record(record, event)
+    return Transition(event=event, before=record, after=after, write=True, actions=actions)

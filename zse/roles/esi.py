@@ -48,25 +48,28 @@ from zse.errors import ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.messaging import Message
 from zse.price import PriceEvent
-from zse.provisioning import DeviceRecord, IllegalTransition, LifecycleEvent, LifecycleState
+from zse.provisioning import (
+    DeviceRecord,
+    IllegalTransition,
+    LifecycleEvent,
+    LifecycleState,
+    OpenJoining,
+    SendLeave,
+    Transition,
+    decide,
+)
 from zse.radios import link_key_installer
 from zse.services._events import EventStream
 from zse.services._tasks import keep_task
-from zse.services.drlc import DRLC, DrlcServer, ReportReceived, event_payload
-from zse.services.drlc import cancel_payload as cancel_load_control_payload
+from zse.services.delivery import Destination, device_name
+from zse.services.drlc import DRLC, DrlcServer, ReportReceived
 from zse.services.endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
 from zse.services.key_establishment import (
     KEY_ESTABLISHMENT,
     KeyEstablishmentEvent,
     KeyEstablishmentServer,
 )
-from zse.services.messaging import (
-    MESSAGING,
-    MessageConfirmed,
-    MessagingServer,
-    display_payload,
-)
-from zse.services.messaging import cancel_payload as cancel_message_payload
+from zse.services.messaging import MESSAGING, MessageConfirmed, MessagingServer
 from zse.services.price import PRICE, PriceAcknowledged, PriceServer
 from zse.services.registry import HanRegistry, RegistryError
 from zse.services.time import TIME, TimeServer, system_clock
@@ -100,18 +103,7 @@ _PERMIT_RETURN_WAIT = 5.0
 
 LOGGER = logging.getLogger(__name__)
 
-_LOAD_CONTROL_EVENT = 0x00
-_CANCEL_LOAD_CONTROL = 0x01
-_DISPLAY = 0x00
-_CANCEL_MESSAGE = 0x01
-_DISPLAY_PROTECTED = 0x02
-_BROADCAST_RX_ON = 0xFFFD
 _KEYS_NAMESPACE = "esi.public_keys"
-
-
-def device_name(eui64: t.EUI64 | str) -> str:
-    """A device's name in zse's events: zigpy's printed EUI-64 (``00:0d:6f:...``)."""
-    return str(eui64 if isinstance(eui64, t.EUI64) else parse_eui64(eui64))
 
 
 def registry_group_id(name: str) -> int:
@@ -478,8 +470,9 @@ class EnergyServiceInterface:
                     key, str(install_code), label=label, groups=groups
                 )
                 self._changed(key, LifecycleEvent.REREGISTER, None, record, "registered")
-            if record.state is not LifecycleState.PENDING_PROVISIONING:
-                record = await self._apply(key, LifecycleEvent.PROVISION, "install code admitted")
+            step = await self._transition(key, LifecycleEvent.PROVISION, "install code admitted")
+            assert step.after is not None
+            record = step.after
             code = InstallCode.parse(record.install_code)
         else:
             if install_code is None:
@@ -490,7 +483,8 @@ class EnergyServiceInterface:
                 else InstallCode.parse(install_code)
             )
             self._codes[ieee] = code
-        await self._permit(ieee, code, permit_seconds)
+            step = decide(None, LifecycleEvent.PROVISION)
+        await self._carry_out(ieee, step, code=code, seconds=permit_seconds)
         return record
 
     async def _permit(self, ieee: t.EUI64, code: InstallCode, seconds: int | None) -> None:
@@ -527,22 +521,48 @@ class EnergyServiceInterface:
         then. A device never joined (PENDING_PROVISIONING) is de-provisioned at once."""
         name = device_name(eui64)
         ieee = parse_eui64(name)
-        record = None
         if self.registry is not None:
-            record = await self._apply(name, LifecycleEvent.DEPROVISION, "requested by headend")
+            step = await self._transition(name, LifecycleEvent.DEPROVISION, "requested by headend")
+        else:
+            step = decide(None, LifecycleEvent.DEPROVISION)
         self._codes.pop(ieee, None)
         self._public_keys.pop(ieee, None)
         if self.store is not None:
             await self.store.commit(Batch().delete(_KEYS_NAMESPACE, name))
+        await self._carry_out(ieee, step)
+        return step.after
+
+    async def _leave(self, ieee: t.EUI64) -> None:
+        """Ask a device to leave for good (ZDO Mgmt_Leave_req), if zigpy knows it."""
         try:
             device = cast(ZigbeeDevice, self.app.get_device(ieee=ieee))
         except KeyError:
-            return record
+            return
         try:
             await device.zdo.leave(remove_children=False, rejoin=False)
         except (DeliveryError, TimeoutError) as exc:
-            LOGGER.warning("%s did not take the leave request (%s); it stays pending", name, exc)
-        return record
+            LOGGER.warning(
+                "%s did not take the leave request (%s); it stays pending", device_name(ieee), exc
+            )
+
+    async def _carry_out(
+        self,
+        ieee: t.EUI64,
+        step: Transition,
+        *,
+        code: InstallCode | None = None,
+        seconds: int | None = None,
+    ) -> None:
+        """Carry out the actions the provisioning core decided (:func:`zse.provisioning.
+        decide`): open joining with the device's install code, or ask it to leave."""
+        for action in step.actions:
+            if isinstance(action, OpenJoining):
+                if code is None:
+                    assert step.after is not None
+                    code = InstallCode.parse(step.after.install_code)
+                await self._permit(ieee, code, seconds)
+            elif isinstance(action, SendLeave):
+                await self._leave(ieee)
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -574,13 +594,10 @@ class EnergyServiceInterface:
         target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
         await self.price.publish(price)
 
-        async def one(nwk: int, ep: int) -> None:
-            await self.price.publish(price, dst=nwk, dst_ep=ep)
+        async def send(to: Destination) -> None:
+            await self.price.publish(price, dst=to.address, dst_ep=to.endpoint, dst_mode=to.mode)
 
-        async def many(dst: int, mode: t.AddrMode) -> None:
-            await self.price.publish(price, dst=dst, dst_mode=mode)
-
-        return await self._deliver(f"price {price.issuer_event_id}", target, PRICE, one, many)
+        return await self._deliver(f"price {price.issuer_event_id}", target, PRICE, send)
 
     # -- messaging ---------------------------------------------------------------------------
 
@@ -597,22 +614,20 @@ class EnergyServiceInterface:
         gets it with Get Last Message. Confirmations arrive as :class:`MessageConfirmed`."""
         target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
         server = self.messaging
-        store = server.messages
-        now = self.clock()
         if target.kind == "device":
-            store.display(message, now, device=target.value)
+            await server.record(message, device=target.value)
         elif target.kind == "group":
-            gid = registry_group_id(target.value)
-            server.set_group_members(gid, (parse_eui64(m) for m in self.members(target.value)))
-            store.display(message, now, group=gid)
+            members = self.members(target.value)
+            await server.record(message, group=registry_group_id(target.value), members=members)
         elif target.kind == "zigbee_group":
-            store.display(message, now, group=target.value)
+            await server.record(message, group=target.value)
         else:
-            store.display(message, now)
-        await self.messaging.save()
-        command = _DISPLAY_PROTECTED if message.protected else _DISPLAY
-        return await self._send_command(
-            f"message {message.message_id}", target, MESSAGING, command, display_payload(message)
+            await server.record(message)
+        return await self._deliver(
+            f"message {message.message_id}",
+            target,
+            MESSAGING,
+            lambda to: server.send_display(message, to),
         )
 
     async def cancel_message(
@@ -629,10 +644,11 @@ class EnergyServiceInterface:
         target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
         server = self.messaging
         await server.cancel(message_id)  # recorded; sent below
-        payload = cancel_message_payload(message_id)
-
-        return await self._send_command(
-            f"cancel message {message_id}", target, MESSAGING, _CANCEL_MESSAGE, payload
+        return await self._deliver(
+            f"cancel message {message_id}",
+            target,
+            MESSAGING,
+            lambda to: server.send_cancel(message_id, to),
         )
 
     # -- demand response and load control ----------------------------------------------------
@@ -662,12 +678,12 @@ class EnergyServiceInterface:
             event = dataclasses.replace(event, utility_enrollment_group=target.value)
         expected = self._expected(target)
         await self.drlc.publish(event, expected=expected)  # stored, not sent
-        return await self._send_command(
-            f"load control event {event.issuer_event_id}",
+        event_id = event.issuer_event_id
+        return await self._deliver(
+            f"load control event {event_id}",
             target,
             DRLC,
-            _LOAD_CONTROL_EVENT,
-            event_payload(event),
+            lambda to: self.drlc.send_event(event_id, to),
         )
 
     async def cancel_load_control(
@@ -690,36 +706,17 @@ class EnergyServiceInterface:
             broadcast=broadcast,
             enrollment_group=enrollment_group,
         )
-        event = self.drlc.core.event(issuer_event_id)
         await self.drlc.cancel(
             issuer_event_id, cancel_control=cancel_control, effective_time=effective_time
         )
-        payload = cancel_load_control_payload(
-            event, cancel_control=cancel_control, effective_time=effective_time
-        )
-        return await self._send_command(
+        return await self._deliver(
             f"cancel load control event {issuer_event_id}",
             target,
             DRLC,
-            _CANCEL_LOAD_CONTROL,
-            payload,
+            lambda to: self.drlc.send_cancel(
+                issuer_event_id, to, cancel_control=cancel_control, effective_time=effective_time
+            ),
         )
-
-    async def _send_command(
-        self, what: str, target: _Target, cluster: int, command: int, payload: bytes
-    ) -> SendResult:
-        """Send one server command to ``target``: unicast per device (APS-encrypted), or one
-        group / broadcast frame (no Default Response asked for)."""
-
-        async def one(nwk: int, ep: int) -> None:
-            await self.endpoint.send(nwk, ep, cluster, command, payload, encrypt=True)
-
-        async def many(dst: int, mode: t.AddrMode) -> None:
-            await self.endpoint.send(
-                dst, 0xFF, cluster, command, payload, dst_mode=mode, disable_default_response=True
-            )
-
-        return await self._deliver(what, target, cluster, one, many)
 
     def _expected(self, target: _Target) -> list[str]:
         if target.kind == "device":
@@ -762,21 +759,22 @@ class EnergyServiceInterface:
         what: str,
         target: _Target,
         cluster: int,
-        one: Callable[[int, int], Awaitable[None]],
-        many: Callable[[int, t.AddrMode], Awaitable[None]],
+        send: Callable[[Destination], Awaitable[None]],
     ) -> SendResult:
+        """Send through a service to ``target``: one group or broadcast frame, or one unicast
+        per device (the service's delivery rule decides encryption and Default Response)."""
         if target.kind == "zigbee_group":
-            await many(target.value, t.AddrMode.Group)
+            await send(Destination.group(target.value))
             return SendResult(what=what, target=target.describe(), multicast=True)
         if target.kind in ("broadcast", "enrollment_group"):
-            await many(_BROADCAST_RX_ON, t.AddrMode.Broadcast)
+            await send(Destination.broadcast())
             return SendResult(what=what, target=target.describe(), multicast=True)
         names = [target.value] if target.kind == "device" else self.members(target.value)
-        outcomes = [await self._unicast(name, cluster, one) for name in names]
+        outcomes = [await self._unicast(name, cluster, send) for name in names]
         return SendResult(what=what, target=target.describe(), outcomes=tuple(outcomes))
 
     async def _unicast(
-        self, name: str, cluster: int, one: Callable[[int, int], Awaitable[None]]
+        self, name: str, cluster: int, send: Callable[[Destination], Awaitable[None]]
     ) -> DeviceOutcome:
         if self.registry is not None:
             try:
@@ -790,7 +788,7 @@ class EnergyServiceInterface:
         if address is None:
             return DeviceOutcome(device=name, outcome=Outcome.OFFLINE, detail="not on the network")
         try:
-            await one(*address)
+            await send(Destination.device(*address))
         except (DeliveryError, TimeoutError) as exc:
             return DeviceOutcome(device=name, outcome=Outcome.OFFLINE, detail=str(exc))
         return DeviceOutcome(device=name, outcome=Outcome.DELIVERED)
@@ -866,31 +864,25 @@ class EnergyServiceInterface:
         except RegistryError:
             LOGGER.info("%s: %s for a device not in the registry", name, event.value)
             return
-        if before is LifecycleState.DEPROVISION_COMPLETE and event is LifecycleEvent.LEFT:
-            return  # withdrawn before it ever got on the HAN: its leave changes nothing
         try:
-            record = await self._apply(name, event, "seen on the network")
+            step = await self._transition(name, event, "seen on the network")
         except IllegalTransition as exc:
             LOGGER.warning("%s", exc)
             self._stream.emit(
                 LifecycleRefused(device=name, event=event, state=before, reason=str(exc))
             )
             return
-        if (
-            event is LifecycleEvent.LEFT
-            and before is LifecycleState.METER_READY
-            and record.state is LifecycleState.PENDING_PROVISIONING
-            and self.readmit
-        ):
-            await self._permit(parse_eui64(name), InstallCode.parse(record.install_code), None)
+        await self._carry_out(parse_eui64(name), step)
 
-    async def _apply(self, name: str, event: LifecycleEvent, detail: str) -> DeviceRecord:
+    async def _transition(self, name: str, event: LifecycleEvent, detail: str) -> Transition:
+        """Move a device in the registry as the provisioning core decides; a change written
+        is reported (:class:`LifecycleChanged`)."""
         registry = self._need_registry()
         async with self._lock:
-            before = registry.get(name)
-            record = await registry.apply(name, event, detail)
-        self._changed(name, event, before, record, detail)
-        return record
+            step = await registry.transition(name, event, detail, readmit=self.readmit)
+        if step.write and step.after is not None:
+            self._changed(name, event, step.before, step.after, detail)
+        return step
 
     def _changed(
         self,

@@ -30,6 +30,7 @@ from zse.drlc import (
     APPLIABLE,
     REPORT_FIELDS_SHAPE,
     ApplyLoadControl,
+    DeviceView,
     DrlcClientCore,
     DrlcServerCore,
     LoadControlEvent,
@@ -41,6 +42,7 @@ from zse.drlc import (
 from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
 from zse.services._events import EventStream
+from zse.services.delivery import Destination, deliver, device_name
 from zse.services.time import system_clock
 from zse.services.zcl import ZclPort
 from zse.store import Batch, Store
@@ -278,14 +280,13 @@ class DrlcClient:
         arrive as Load Control Events and go through the table like any other."""
         schema = Drlc.ServerCommandDefs.get_scheduled_events.schema
         payload = encode_command(schema(start_time=start_time, number_of_events=number_of_events))
-        await self.endpoint.send(
-            self.server_nwk,
-            self.server_ep,
+        await deliver(
+            self.endpoint,
+            Destination.device(self.server_nwk, self.server_ep),
             DRLC,
             _GET_SCHEDULED_EVENTS,
             payload,
-            encrypt=True,
-            disable_default_response=True,
+            default_response=False,
         )
 
     async def opt_out(self, issuer_event_id: int) -> None:
@@ -388,14 +389,13 @@ class DrlcClient:
                     nwk, ep = _esi_address(esi)
                     # Delivery is confirmed by the APS/MAC acknowledgement (send raises if
                     # it fails), so no Default Response is asked for (ZCL 2.4.1.1.4).
-                    await self.endpoint.send(
-                        nwk,
-                        ep,
+                    await deliver(
+                        self.endpoint,
+                        Destination.device(nwk, ep),
                         DRLC,
                         _REPORT_EVENT_STATUS,
                         payload,
-                        encrypt=True,
-                        disable_default_response=True,
+                        default_response=False,
                     )
             except Exception as exc:  # the radio's errors vary; retry at the next flush
                 LOGGER.warning("Report Event Status not sent (%s); will retry", exc)
@@ -463,11 +463,6 @@ class ReportReceived:
     report: StatusReport
     signed: bool
     new: bool
-
-
-def device_name(msg: Any) -> str:
-    """How the server names a device: its EUI-64, or its NWK address when unknown."""
-    return str(msg.src_ieee) if msg.src_ieee is not None else f"nwk:0x{msg.src_nwk:04X}"
 
 
 class DrlcServer:
@@ -543,18 +538,32 @@ class DrlcServer:
     async def _send(
         self, command_id: int, payload: bytes, dst: int | None, dst_ep: int, dst_mode: t.AddrMode
     ) -> None:
-        if dst is None:
-            return
-        await self.endpoint.send(
-            dst,
-            dst_ep,
-            DRLC,
-            command_id,
-            payload,
-            dst_mode=dst_mode,
-            encrypt=dst_mode == t.AddrMode.NWK,
-            disable_default_response=dst_mode != t.AddrMode.NWK,
+        if dst is not None:
+            await deliver(
+                self.endpoint, Destination.of(dst, dst_ep, dst_mode), DRLC, command_id, payload
+            )
+
+    async def send_event(self, issuer_event_id: int, to: Destination) -> None:
+        """Send a stored event (Load Control Event, D.2.2.3.1) as it was published, e.g. once
+        per device of a group the ESI addresses one by one."""
+        event = self.core.event(issuer_event_id)
+        await deliver(self.endpoint, to, DRLC, _LOAD_CONTROL_EVENT, event_payload(event))
+
+    async def send_cancel(
+        self,
+        issuer_event_id: int,
+        to: Destination,
+        *,
+        cancel_control: int = 0,
+        effective_time: int = 0,
+    ) -> None:
+        """Send Cancel Load Control Event (D.2.2.3.2) for a stored event, without recording
+        it again (:meth:`cancel` records it)."""
+        event = self.core.event(issuer_event_id)
+        payload = cancel_payload(
+            event, cancel_control=cancel_control, effective_time=effective_time
         )
+        await deliver(self.endpoint, to, DRLC, _CANCEL, payload)
 
     async def publish(
         self,
@@ -597,14 +606,16 @@ class DrlcServer:
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> None:
         """Record and send Cancel Load Control Event (D.2.2.3.2)."""
-        event = self.core.event(issuer_event_id)
         async with self._lock:
             self.core.cancel(issuer_event_id, effective_time=effective_time, now=self.clock())
             await self._save()
-        payload = cancel_payload(
-            event, cancel_control=cancel_control, effective_time=effective_time
-        )
-        await self._send(_CANCEL, payload, dst, dst_ep, dst_mode)
+        if dst is not None:
+            await self.send_cancel(
+                issuer_event_id,
+                Destination.of(dst, dst_ep, dst_mode),
+                cancel_control=cancel_control,
+                effective_time=effective_time,
+            )
 
     async def cancel_all(
         self,
@@ -629,6 +640,10 @@ class DrlcServer:
     def opted_out(self, issuer_event_id: int) -> list[str]:
         """Devices whose user opted out."""
         return self.core.opted_out(issuer_event_id)
+
+    def view(self, issuer_event_id: int) -> dict[str, DeviceView]:
+        """Every device that reported on the event, with its statuses in order of time."""
+        return self.core.view(issuer_event_id)
 
     def never_answered(self, issuer_event_id: int) -> list[str]:
         """Expected devices that sent nothing about the event."""
@@ -671,7 +686,7 @@ class DrlcServer:
             self.unknown_reports += 1
             LOGGER.debug(
                 "Report Event Status from %s for event 0x%08X this ESI never issued; refused",
-                device_name(msg),
+                device_name(msg.src_ieee, msg.src_nwk),
                 report.issuer_event_id,
             )
             return foundation.Status.NOT_FOUND
@@ -681,10 +696,10 @@ class DrlcServer:
             if not signed:
                 LOGGER.warning(
                     "Report Event Status from %s: signature does not verify; ignored",
-                    device_name(msg),
+                    device_name(msg.src_ieee, msg.src_nwk),
                 )
                 return foundation.Status.FAILURE
-        device = device_name(msg)
+        device = device_name(msg.src_ieee, msg.src_nwk)
         async with self._lock:
             new = self.core.record(device, report, signed=signed)
             if new:

@@ -42,6 +42,7 @@ from zse.messaging import (
 )
 from zse.records import STR, U16, U32, Fields, Int, check
 from zse.services._events import EventStream
+from zse.services.delivery import Destination, deliver, device_name
 from zse.services.time import system_clock
 from zse.services.zcl import ZclPort
 from zse.store import Batch, Store
@@ -184,12 +185,6 @@ def _owed(value: Any) -> dict[str, Any]:
     check(value, CONFIRMATION_SHAPE)
     Confirmation.from_record(value)  # its own checks (the response's length)
     return dict(value)
-
-
-def _device_key(msg: Any) -> str:
-    if msg.src_ieee is not None:
-        return str(msg.src_ieee)
-    return f"nwk:{msg.src_nwk:04x}"
 
 
 # -- the ESI ----------------------------------------------------------------------------------
@@ -367,19 +362,41 @@ class MessagingServer:
         broadcast: bool,
     ) -> None:
         if device is not None:
-            await self.endpoint.send(
-                device.nwk, device.endpoint, MESSAGING, command_id, payload, encrypt=True
-            )
+            to = Destination.device(device.nwk, device.endpoint)
         elif group is not None:
-            await self.endpoint.send(
-                group, 0xFF, MESSAGING, command_id, payload,
-                dst_mode=t.AddrMode.Group, disable_default_response=True,
-            )  # fmt: skip
+            to = Destination.group(group)
         elif broadcast:
-            await self.endpoint.send(
-                0xFFFD, 0xFF, MESSAGING, command_id, payload,
-                dst_mode=t.AddrMode.Broadcast, disable_default_response=True,
-            )  # fmt: skip
+            to = Destination.broadcast()
+        else:
+            return
+        await deliver(self.endpoint, to, MESSAGING, command_id, payload)
+
+    async def record(
+        self,
+        message: Message,
+        *,
+        device: str | None = None,
+        group: int | None = None,
+        members: Iterable[str] | None = None,
+    ) -> StoredMessage:
+        """Store ``message`` for Get Last Message (D.5.2.4.1) without sending it: for one
+        device (named as :func:`~zse.services.delivery.device_name` does), a group (with its
+        ``members`` when they are known), or everyone. Send it with :meth:`send_display`."""
+        if members is not None and group is not None:
+            self.messages.set_members(group, (device_name(m) for m in members))
+        stored = self.messages.display(message, self.clock(), device=device, group=group)
+        await self._save()
+        return stored
+
+    async def send_display(self, message: Message, to: Destination) -> None:
+        """Send Display Message (or Display Protected Message, D.5.2.3.1) to ``to``."""
+        command_id = _DISPLAY_PROTECTED if message.protected else _DISPLAY
+        await deliver(self.endpoint, to, MESSAGING, command_id, display_payload(message))
+
+    async def send_cancel(self, message_id: int, to: Destination) -> None:
+        """Send Cancel Message (D.5.2.3.2) to ``to``, without recording it (:meth:`cancel`
+        records it)."""
+        await deliver(self.endpoint, to, MESSAGING, _CANCEL, cancel_payload(message_id))
 
     # -- requests from devices ------------------------------------------------------------
 
@@ -398,7 +415,7 @@ class MessagingServer:
         return await self._confirmation(msg, command)
 
     async def _get_last(self, msg: Any) -> foundation.Status | None:
-        answer = self.messages.last_message(_device_key(msg), self.clock())
+        answer = self.messages.last_message(device_name(msg.src_ieee, msg.src_nwk), self.clock())
         if answer is None:
             return foundation.Status.NOT_FOUND
         message, confirmed = answer
@@ -422,7 +439,7 @@ class MessagingServer:
         except MessageError as exc:
             LOGGER.warning("bad Message Confirmation from 0x%04X: %s", msg.src_nwk, exc)
             return foundation.Status.INVALID_FIELD
-        device = _device_key(msg)
+        device = device_name(msg.src_ieee, msg.src_nwk)
         if confirmation.message_id not in self.messages.messages:
             return foundation.Status.NOT_FOUND
         now = self.clock()

@@ -20,6 +20,7 @@ from zse.clusters import Price, decode_command, encode_command
 from zse.errors import InvalidFrame
 from zse.price import PriceEvent, PriceSchedule
 from zse.services._events import EventStream
+from zse.services.delivery import Destination, deliver
 from zse.services.time import system_clock
 from zse.services.zcl import ZclPort
 
@@ -92,14 +93,12 @@ class PriceServer:
         now = self.clock()
         self.schedule.add(event, now)
         if dst is not None:
-            await self.endpoint.send(
-                dst,
-                dst_ep,
+            await deliver(
+                self.endpoint,
+                Destination.of(dst, dst_ep, dst_mode),
                 PRICE,
                 _PUBLISH_PRICE,
                 _publish_payload(event, now),
-                dst_mode=dst_mode,
-                disable_default_response=dst_mode != t.AddrMode.NWK,
             )
 
     async def _on_message(self, msg: Any) -> foundation.Status | None:
@@ -212,12 +211,11 @@ class PriceClient:
                 price_ack_time=now,
                 control=0x01,  # acknowledges a Publish Price
             )
-            await self.endpoint.send(
-                msg.src_nwk,
-                msg.src_ep,
+            await deliver(
+                self.endpoint,
+                Destination.device(msg.src_nwk, msg.src_ep),
                 PRICE,
                 _PRICE_ACKNOWLEDGEMENT,
                 encode_command(ack),
-                encrypt=True,
             )
         return None

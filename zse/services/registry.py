@@ -18,7 +18,14 @@ from typing import Any
 from zse.device_csv import DeviceCsvError, read_devices
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, canonical_eui64
-from zse.provisioning import DeviceRecord, LifecycleEvent, LifecycleState, next_state
+from zse.provisioning import (
+    DeviceRecord,
+    LifecycleEvent,
+    LifecycleState,
+    Transition,
+    decide,
+    next_record,
+)
 from zse.records import STR, Fields, Number, Opt, RecordError, check, load_each
 from zse.store import Batch, Store
 
@@ -162,14 +169,11 @@ class HanRegistry:
                 f"device {key} is already registered ({existing.state.value}); "
                 "de-provision it before registering it again"
             )
-        state = next_state(key, existing.state, LifecycleEvent.REREGISTER)
         record = replace(
-            existing,
+            next_record(existing, LifecycleEvent.REREGISTER),
             install_code=code,
-            state=state,
             label=label or existing.label,
             groups=frozenset(groups),
-            joined=False,
         )
         await self._commit(record, LifecycleEvent.REREGISTER.value, existing.state, "")
         return record
@@ -178,15 +182,22 @@ class HanRegistry:
         """Move a device by ``event``; :class:`~zse.provisioning.IllegalTransition` if not
         allowed from its state. Nothing is written for a refused event."""
         current = self.get(eui64)
-        state = next_state(current.eui64, current.state, event)
-        joined = current.joined
-        if event is LifecycleEvent.JOINED:
-            joined = True
-        elif event is LifecycleEvent.LEFT:
-            joined = False
-        record = replace(current, state=state, joined=joined)
+        record = next_record(current, event)
         await self._commit(record, event.value, current.state, detail)
         return record
+
+    async def transition(
+        self, eui64: str, event: LifecycleEvent, detail: str = "", *, readmit: bool = True
+    ) -> Transition:
+        """Move a device by ``event`` as :func:`~zse.provisioning.decide` says, writing the
+        change if there is one; returns the transition with the actions for the caller to
+        carry out. :class:`~zse.provisioning.IllegalTransition` if the state does not allow
+        the event (nothing written)."""
+        current = self.get(eui64)
+        step = decide(current, event, readmit=readmit)
+        if step.write and step.after is not None:
+            await self._commit(step.after, event.value, current.state, detail)
+        return step
 
     async def set_groups(self, eui64: str, groups: Iterable[str]) -> DeviceRecord:
         """Replace a device's groups."""

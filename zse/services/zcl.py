@@ -24,6 +24,7 @@ import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
 from zse.services._tasks import keep_task
+from zse.services.delivery import Sender, response_delivery
 
 __all__ = [
     "AttributeCheck",
@@ -153,9 +154,10 @@ AttributeWritten = Callable[[Any], "Awaitable[None] | None"]
 """Told of a value written to an attribute, once it is stored."""
 
 
-class ZclPort(Protocol):
+class ZclPort(Sender, Protocol):
     """What a service needs from an endpoint: the ESI's :class:`~zse.services.endpoint.
-    SeEndpoint` and a simulated device's endpoint both provide it."""
+    SeEndpoint` and a simulated device's endpoint both provide it (``send`` is
+    :class:`~zse.services.delivery.Sender`'s)."""
 
     endpoint_id: int
 
@@ -177,16 +179,6 @@ class ZclPort(Protocol):
     ) -> None: ...
 
     def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]: ...
-
-    async def send(
-        self,
-        dst: int,
-        dst_ep: int,
-        cluster_id: int,
-        command_id: int,
-        payload: bytes = b"",
-        **kwargs: Any,
-    ) -> int: ...
 
     async def request(
         self,
@@ -400,7 +392,10 @@ class ZclEndpointBase:
         cluster_specific: bool = True,
         encrypt: bool | None = None,
     ) -> None:
-        """Answer ``msg`` from this endpoint with its TSN and the opposite direction."""
+        """Answer ``msg`` from this endpoint with its TSN and the opposite direction, by the
+        response rule (:func:`zse.services.delivery.response_delivery`) unless ``encrypt``
+        decides."""
+        rule = response_delivery(msg.aps_encrypted)
         await self.send(
             msg.src_nwk,
             msg.src_ep,
@@ -411,8 +406,8 @@ class ZclEndpointBase:
             direction=_DIRECTIONS[not msg.from_server],
             tsn=msg.tsn,
             manufacturer=msg.manufacturer,
-            disable_default_response=True,
-            encrypt=msg.aps_encrypted if encrypt is None else encrypt,
+            disable_default_response=rule.disable_default_response,
+            encrypt=rule.encrypt if encrypt is None else encrypt,
         )
 
     async def default_response(self, msg: ZclMessage, status: foundation.Status) -> None:
