@@ -347,7 +347,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             f"{sent.target}: {_outcomes(sent, names)}",
         )
         await asyncio.sleep(36 * 60)
-        view = esi.drlc.core.view(event.issuer_event_id)
+        view = esi.drlc.view(event.issuer_event_id)
         log(
             "ESI",
             "event over: started at "
