@@ -111,11 +111,12 @@ STRICTER: dict[str, tuple[str, ...]] = {
 PENDING = {"zse.se.*"}
 
 
-def module_files() -> dict[str, Path]:
-    """Every module of zse, by dotted name, from the files (nothing is imported)."""
+def module_files(root: Path = ROOT) -> dict[str, Path]:
+    """Every module of the package at ``root``, by dotted name, from the files (nothing is
+    imported)."""
     found = {}
-    for path in sorted(ROOT.rglob("*.py")):
-        name = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts)
+    for path in sorted(root.rglob("*.py")):
+        name = ".".join(path.relative_to(root.parent).with_suffix("").parts)
         found[name.removesuffix(".__init__")] = path
     return found
 
@@ -176,15 +177,15 @@ def imports_of(path: Path, module: str | None = None) -> set[str]:
     return found
 
 
-def zse_edges() -> dict[str, set[str]]:
+def zse_edges(found: dict[str, Path] = MODULES) -> dict[str, set[str]]:
     """module -> the zse modules it imports; a name resolves to its longest existing module,
     and a module's own packages (always imported before it) are not counted."""
     edges: dict[str, set[str]] = {}
-    for module, path in MODULES.items():
+    for module, path in found.items():
         targets = set()
         for imported in imports_of(path, module):
             name = imported
-            while name and name not in MODULES:
+            while name and name not in found:
                 name = name.rpartition(".")[0]
             if name and name != module and not module.startswith(name + "."):
                 targets.add(name)
@@ -300,12 +301,12 @@ def test_every_module_has_a_layer():
     assert stale <= PENDING
 
 
-def test_no_upward_import():
-    """#13.4: no module imports a zse module of a higher layer, counting lazy, TYPE_CHECKING
-    and importlib imports; outside zse only what its layer (and STRICTER) allows."""
+def layer_violations(found: dict[str, Path] = MODULES) -> list[str]:
+    """Every import of a zse module of a higher layer, and every outside import the module's
+    layer (or STRICTER) does not allow."""
     violations = []
-    edges = zse_edges()
-    for module, path in MODULES.items():
+    edges = zse_edges(found)
+    for module, path in found.items():
         layer = layer_of(module)
         assert layer is not None, module
         for target in sorted(edges[module]):
@@ -314,9 +315,7 @@ def test_no_upward_import():
             if target_layer > layer:
                 higher = LAYERS[target_layer].name
                 violations.append(f"{module} ({LAYERS[layer].name}) imports {target} ({higher})")
-        bans = [
-            ban for prefix, banned in STRICTER.items() if _covers(prefix, module) for ban in banned
-        ]
+        bans = [b for prefix, banned in STRICTER.items() if _covers(prefix, module) for b in banned]
         for name in sorted(imports_of(path, module)):
             top = name.partition(".")[0]
             if any(_covers(ban, name) for ban in bans):
@@ -325,7 +324,13 @@ def test_no_upward_import():
                 continue
             elif not any(_covers(allowed, name) for allowed in LAYERS[layer].may_import):
                 violations.append(f"{module} ({LAYERS[layer].name}) imports {name}")
-    assert violations == []
+    return violations
+
+
+def test_no_upward_import():
+    """#13.4: no module imports a zse module of a higher layer, counting lazy, TYPE_CHECKING
+    and importlib imports; outside zse only what its layer (and STRICTER) allows."""
+    assert layer_violations() == []
 
 
 def test_no_import_cycle():
@@ -360,6 +365,46 @@ def test_the_checker_counts_every_kind_of_import(tmp_path: Path):
     assert "see zse.radios for more" not in found
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_checker_finds_the_shapes_issue_13_removed(tmp_path: Path):
+    """#13.4 regression: the tree before the fix, in miniature, fails both rules: inter-PAN's
+    transports re-exporting a radio transport (a TYPE_CHECKING import and a lazy by-name one),
+    and the simulator's air, coordinator and node importing each other (lazily)."""
+    files = {
+        "zse/__init__.py": "",
+        "zse/interpan/__init__.py": "",
+        "zse/interpan/transports/__init__.py": (
+            "from typing import TYPE_CHECKING\n"
+            "import importlib\n"
+            "if TYPE_CHECKING:\n"
+            "    from zse.radios.ezsp import EzspTransport\n"
+            "def __getattr__(name):\n"
+            "    return importlib.import_module('zse.radios.znp')\n"
+        ),
+        "zse/interpan/transports/_base.py": "class ReceiveQueue: ...\n",
+        "zse/radios/__init__.py": "",
+        "zse/radios/ezsp.py": "from zse.interpan.transports._base import ReceiveQueue\n",
+        "zse/radios/znp.py": "from zse.interpan.transports._base import ReceiveQueue\n",
+        "zse/sim/__init__.py": "",
+        "zse/sim/_air.py": "def coordinator():\n    from zse.sim._app import App\n",
+        "zse/sim/_app.py": "from zse.sim._air import Air\nfrom zse.sim._node import Node\n",
+        "zse/sim/_node.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from zse.sim._air import Air\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = module_files(tmp_path / "zse")
+    assert [v.partition(" (")[0] for v in layer_violations(found)] == [
+        "zse.interpan.transports",
+        "zse.interpan.transports",
+    ]
+    assert {v.split(" imports ")[1].partition(" ")[0] for v in layer_violations(found)} == {
+        "zse.radios.ezsp",
+        "zse.radios.znp",
+    }
+    assert cycles(zse_edges(found)) == [["zse.sim._air", "zse.sim._app", "zse.sim._node"]]
 
 
 def test_layer_table_in_architecture_page_is_the_rules():
