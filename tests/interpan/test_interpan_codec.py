@@ -17,7 +17,10 @@ from zse.interpan import (
     SE_PROFILE_ID,
     DeliveryMode,
     InterPanFrame,
+    transports,
 )
+from zse.radios.ezsp import EzspTransport
+from zse.radios.znp import ZnpTransport
 
 SRC = EUI64.convert("00:0d:6f:00:0a:bc:de:f0")
 DST = EUI64.convert("00:0d:6f:00:01:02:03:04")
@@ -237,13 +240,30 @@ def test_mutated_frames_raise_only_invalid_frame(f: InterPanFrame, data: st.Data
 
 
 def test_importing_interpan_loads_no_radio_library() -> None:
-    """The transports are lazy: bellows / zigpy-znp load only when their transport is asked for."""
+    """interpan never imports the radios: bellows / zigpy-znp load only from zse.radios."""
     code = (
-        "import sys, zse.interpan, zse.interpan.transports, zse.interpan.service\n"
-        "loaded = [m for m in ('bellows', 'zigpy_znp', 'scapy', 'zse.sim') if m in sys.modules]\n"
+        "import sys, zse.interpan, zse.interpan.transports, zse.interpan.service, zse.interpan.se\n"
+        "loaded = [m for m in ('bellows', 'zigpy_znp', 'scapy', 'zse.sim', 'zse.radios')"
+        " if m in sys.modules]\n"
         "assert not loaded, loaded\n"
-        "from zse.interpan.transports import EzspTransport, ZnpTransport\n"
+        "from zse.radios.ezsp import EzspTransport\n"
+        "from zse.radios.znp import ZnpTransport\n"
         "assert 'bellows' in sys.modules and 'zigpy_znp' in sys.modules\n"
         "assert 'zse.sim' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_radio_transports_from_interpan_are_deprecated_aliases() -> None:
+    """#13.4: the old path ``from zse.interpan.transports import EzspTransport`` still gives the
+    radio module's class, with a DeprecationWarning naming the new home (found through the
+    distribution's entry points, so interpan has no import of zse.radios)."""
+    for name, cls, home in (
+        ("EzspTransport", EzspTransport, "zse.radios.ezsp"),
+        ("ZnpTransport", ZnpTransport, "zse.radios.znp"),
+    ):
+        with pytest.warns(DeprecationWarning, match=f"import it from {home}"):
+            assert getattr(transports, name) is cls
+    with pytest.raises(AttributeError, match="NoSuchTransport"):
+        transports.NoSuchTransport  # noqa: B018
+    assert "EzspTransport" not in transports.__all__

@@ -20,8 +20,8 @@ from bellows.ezsp import EZSP
 from zigpy.types import EUI64
 
 from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
-from zse.interpan.transports import EzspTransport, InterPanTransport
-from zse.radios.ezsp import EzspError
+from zse.interpan.transports import InterPanTransport
+from zse.radios.ezsp import EzspError, EzspTransport
 
 FLAG, ESC, XON, XOFF, SUB, CANCEL = 0x7E, 0x7D, 0x11, 0x13, 0x18, 0x1A
 RESERVED = {FLAG, ESC, XON, XOFF, SUB, CANCEL}

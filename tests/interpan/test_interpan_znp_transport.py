@@ -22,8 +22,8 @@ from zigpy.types import EUI64
 from zigpy_znp.api import ZNP
 
 from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
-from zse.interpan.transports import InterPanTransport, ZnpTransport
-from zse.radios.znp import ZnpError
+from zse.interpan.transports import InterPanTransport
+from zse.radios.znp import ZnpError, ZnpTransport
 
 SREQ, AREQ, SRSP = 0x20, 0x40, 0x60
 RPC, SYS, AF, UTIL = 0x00, 0x01, 0x04, 0x07

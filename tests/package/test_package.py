@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ast
 import importlib
-import pkgutil
+import itertools
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,66 +17,239 @@ import zse.installcode
 from zse import errors
 
 ROOT = Path(zse.__file__).parent
-
-# Which imports each layer may not make (ARCHITECTURE.md "Layers": a lower layer never imports a
-# higher one; cores are sans-IO; radio libraries only behind their transports).
-HIGHER_LAYERS = ("zse.clusters", "zse.interpan", "zse.sim", "zse.cli", "zse.services", "zse.roles")
+ARCHITECTURE = ROOT.parent / "docs" / "architecture.md"
 RADIOS = ("bellows", "zigpy_znp")
-INTERPAN_SHELLS = (
-    "zse.clusters",
-    "zse.interpan.service",
-    "zse.interpan.se",
-    "zse.interpan.transports",
+
+
+# -- the layers (docs/architecture.md "Layers" is rendered from this table) ----------------------
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer: its modules and what it may import besides zse's lower layers.
+
+    ``modules``: ``zse.x`` is that module only; ``zse.x.*`` is ``zse.x`` and every module under
+    it (the most specific pattern wins). ``may_import``: what outside zse the layer may import
+    (a name covers its submodules); the standard library is always allowed except ``asyncio``,
+    which a sans-IO layer does not import.
+    """
+
+    name: str
+    modules: tuple[str, ...]
+    may_import: tuple[str, ...] = ()
+
+
+# Lowest first: a module may import zse modules of its own layer or a lower one, never a higher
+# one, and no import cycle at all (module-level, lazy, TYPE_CHECKING and importlib imports alike).
+LAYERS: tuple[Layer, ...] = (
+    Layer("errors", ("zse", "zse.errors")),
+    # the SE vocabulary floor (issue #13.1): ids, enums and sentinels, declared once
+    Layer("SE vocabulary", ("zse.se.*",), ("zigpy.types",)),
+    Layer("hazmat crypto", ("zse.cbke.hazmat.*", "zse.installcode._mmo"), ("cryptography",)),
+    Layer(
+        "recipes and sans-IO cores",
+        (
+            "zse.installcode.*",
+            "zse.cbke.*",
+            "zse.records",
+            "zse.device_csv",
+            "zse.config",
+            "zse.price",
+            "zse.messaging",
+            "zse.drlc",
+            "zse.provisioning",
+            "zse.interpan",
+            "zse.interpan._codec",
+            "zse.interpan._zcl",
+            "zse.interpan.window",
+            "zse.interpan.hht",
+        ),
+        ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
+    ),
+    Layer("persistence", ("zse.store",), ("asyncio", "aiosqlite")),
+    Layer(
+        "ZCL binding (wire definitions, endpoint runtime)",
+        (
+            "zse.clusters.*",
+            "zse.services",
+            "zse.services.zcl",
+            "zse.services._events",
+            "zse.services._tasks",
+            "zse.services.endpoint",
+        ),
+        ("asyncio", "zigpy"),
+    ),
+    Layer("feature services (asyncio shells)", ("zse.services.*",), ("asyncio", "zigpy")),
+    Layer("provisioning", ("zse.services.registry",), ("asyncio", "zigpy")),
+    Layer(
+        "inter-PAN shells and transports",
+        ("zse.interpan.service", "zse.interpan.se", "zse.interpan.transports.*"),
+        ("asyncio", "zigpy.types", "zigpy.zcl"),
+    ),
+    Layer("radios (one module per radio)", ("zse.radios.*",), ("asyncio", "zigpy", *RADIOS)),
+    Layer("roles", ("zse.roles.*",), ("asyncio", "zigpy")),
+    Layer("simulator", ("zse.sim.*", "zse.pcap"), ("asyncio", "zigpy")),
+    Layer(
+        "command line", ("zse.cli.*", "zse.__main__"), ("asyncio", "zigpy", "click", "voluptuous")
+    ),
 )
-RULES: dict[str, tuple[str, ...]] = {
-    "zse.errors": ("zse.installcode", "zse.cbke", "zigpy", "asyncio", *HIGHER_LAYERS, *RADIOS),
-    "zse.installcode": ("zse.cbke", "asyncio", "zigpy.application", *HIGHER_LAYERS, *RADIOS),
-    "zse.cbke": ("asyncio", "zigpy.application", "zigpy.zcl", *HIGHER_LAYERS, *RADIOS),
-    "zse.clusters": ("asyncio", "zse.cbke", *HIGHER_LAYERS[1:], *RADIOS),
-    "zse.services": ("zse.sim", "zse.cli", "zse.roles", *RADIOS),
-    "zse.price": ("asyncio", "zigpy", *HIGHER_LAYERS, *RADIOS),
-    # inter-PAN's sans-IO cores: zigpy's wire types only (ARCHITECTURE.md, recipes and cores)
+
+# Tighter than their layer: zse or outside names these modules (and those under them) may not
+# import although their layer may.
+STRICTER: dict[str, tuple[str, ...]] = {
+    "zse.installcode": ("zse.cbke",),
+    "zse.cbke": ("zigpy.zcl",),
+    "zse.records": ("zigpy", "zse.installcode", "zse.cbke"),
     **dict.fromkeys(
-        ("zse.interpan._codec", "zse.interpan._zcl", "zse.interpan.window", "zse.interpan.hht"),
-        (*INTERPAN_SHELLS, "asyncio", "zigpy.application", *HIGHER_LAYERS[2:], *RADIOS),
+        ("zse.price", "zse.drlc", "zse.messaging", "zse.provisioning", "zse.device_csv"), ("zigpy",)
     ),
-    "zse.drlc": ("asyncio", "zigpy", "aiosqlite", "zse.store", *HIGHER_LAYERS, *RADIOS),
-    "zse.provisioning": ("asyncio", "zigpy", "zse.store", *HIGHER_LAYERS, *RADIOS),
-    "zse.device_csv": ("asyncio", "zigpy", "zse.store", *HIGHER_LAYERS, *RADIOS),
-    # the shapes every loader checks: a sans-IO helper of the cores (zse.errors only)
-    "zse.records": (
-        "asyncio",
-        "zigpy",
-        "aiosqlite",
-        "zse.store",
-        "zse.installcode",
-        "zse.cbke",
-        *HIGHER_LAYERS,
-        *RADIOS,
-    ),
-    "zse.roles": ("zse.cli", *RADIOS),
-    "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc", *HIGHER_LAYERS, *RADIOS),
-    "zse.messaging": ("asyncio", "aiosqlite", "zse.store", "zigpy", *HIGHER_LAYERS, *RADIOS),
-    "zse.config": ("asyncio", "zigpy.application", "zse.store", *HIGHER_LAYERS, *RADIOS),
+    "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
+    "zse.clusters": ("asyncio", "zse.cbke", "zse.services"),
 }
+
+# Layer patterns that match no module yet: zse.se arrives with issue #13.1.
+PENDING = {"zse.se.*"}
+
+
+def module_files(root: Path = ROOT) -> dict[str, Path]:
+    """Every module of the package at ``root``, by dotted name, from the files (nothing is
+    imported)."""
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        name = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        found[name.removesuffix(".__init__")] = path
+    return found
+
+
+MODULES = module_files()
 
 
 def modules() -> list[str]:
-    names = ["zse"]
-    for info in pkgutil.walk_packages([str(ROOT)], prefix="zse."):
-        names.append(info.name)
-    return names
+    return sorted(MODULES)
 
 
-def imports_of(path: Path) -> set[str]:
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of the most specific pattern matching ``module``, or None."""
+    best: tuple[int, int] | None = None  # (specificity, layer)
+    for index, layer in enumerate(LAYERS):
+        for pattern in layer.modules:
+            base = pattern.removesuffix(".*")
+            if module == base or (pattern.endswith(".*") and module.startswith(base + ".")):
+                rank = len(base) * 2 + (0 if pattern.endswith(".*") else 1)
+                if best is None or rank > best[0]:
+                    best = (rank, index)
+    return None if best is None else best[1]
+
+
+def imports_of(path: Path, module: str | None = None) -> set[str]:
+    """Every name ``path`` imports: ``import`` and ``from`` statements anywhere (module level,
+    inside functions, under ``if TYPE_CHECKING:``), relative ones resolved, the names a ``from``
+    imports (they may be modules), and strings passed to ``importlib.import_module`` or written
+    as a whole zse module name (``"zse.x"`` or ``"zse.x:attr"``: a lazy import by name)."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    package = (module or "").split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package[: len(package) - (node.level - 1)]
+                base = ".".join([*parent, base] if base else parent)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            name = node.value.partition(":")[0]
+            if name.startswith("zse.") and name.replace(".", "").replace("_", "").isalnum():
+                found.add(name)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute | ast.Name)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
     return found
+
+
+def zse_edges(found: dict[str, Path] = MODULES) -> dict[str, set[str]]:
+    """module -> the zse modules it imports; a name resolves to its longest existing module,
+    and a module's own packages (always imported before it) are not counted."""
+    edges: dict[str, set[str]] = {}
+    for module, path in found.items():
+        targets = set()
+        for imported in imports_of(path, module):
+            name = imported
+            while name and name not in found:
+                name = name.rpartition(".")[0]
+            if name and name != module and not module.startswith(name + "."):
+                targets.add(name)
+        edges[module] = targets
+    return edges
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def _covers(prefix: str, name: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def render_layer_table() -> list[str]:
+    """The table docs/architecture.md shows, lowest layer first."""
+    rows = [
+        "| layer | modules | may import besides lower layers and the standard library |",
+        "|---|---|---|",
+    ]
+    for layer in LAYERS:
+        modules = ", ".join(f"`{pattern}`" for pattern in layer.modules)
+        allowed = ", ".join(f"`{name}`" for name in layer.may_import) or "nothing"
+        rows.append(f"| {layer.name} | {modules} | {allowed} |")
+    return rows
 
 
 def test_public_names_are_pinned():
@@ -107,25 +281,170 @@ def test_error_family():
             assert issubclass(cls, ValueError), name
 
 
-def test_layer_boundaries():
+def test_every_module_has_a_layer():
+    """#13.4: the layer rules cover 100% of zse's modules; a new module without a rule fails."""
+    unassigned = [module for module in MODULES if layer_of(module) is None]
+    assert unassigned == []
+    covered = sum(layer_of(module) is not None for module in MODULES)
+    assert covered == len(MODULES) > 70  # the walk found the package
+    patterns = {pattern for layer in LAYERS for pattern in layer.modules}
+    stale = {
+        pattern
+        for pattern in patterns
+        if not any(
+            _covers(pattern.removesuffix(".*"), module)
+            if pattern.endswith(".*")
+            else module == pattern
+            for module in MODULES
+        )
+    }
+    assert stale <= PENDING
+
+
+def layer_violations(found: dict[str, Path] = MODULES) -> list[str]:
+    """Every import of a zse module of a higher layer, and every outside import the module's
+    layer (or STRICTER) does not allow."""
     violations = []
-    for path in ROOT.rglob("*.py"):
-        module = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts)
-        module = module.removesuffix(".__init__")
-        for layer, forbidden in RULES.items():
-            if module != layer and not module.startswith(layer + "."):
+    edges = zse_edges(found)
+    for module, path in found.items():
+        layer = layer_of(module)
+        assert layer is not None, module
+        for target in sorted(edges[module]):
+            target_layer = layer_of(target)
+            assert target_layer is not None, target
+            if target_layer > layer:
+                higher = LAYERS[target_layer].name
+                violations.append(f"{module} ({LAYERS[layer].name}) imports {target} ({higher})")
+        bans = [b for prefix, banned in STRICTER.items() if _covers(prefix, module) for b in banned]
+        for name in sorted(imports_of(path, module)):
+            top = name.partition(".")[0]
+            if any(_covers(ban, name) for ban in bans):
+                violations.append(f"{module} imports {name} (STRICTER)")
+            elif top == "zse" or (top in sys.stdlib_module_names and top != "asyncio"):
                 continue
-            for imported in imports_of(path):
-                if any(imported == f or imported.startswith(f + ".") for f in forbidden):
-                    violations.append(f"{module} imports {imported}")
-    assert violations == []
+            elif not any(_covers(allowed, name) for allowed in LAYERS[layer].may_import):
+                violations.append(f"{module} ({LAYERS[layer].name}) imports {name}")
+    return violations
 
 
-def test_radio_libraries_only_behind_transports():
-    for path in ROOT.rglob("*.py"):
-        if "transports" in path.parts or path.parent == ROOT / "radios":
-            continue  # the inter-PAN transports and zse/radios/ (link keys) are radio-specific
-        for imported in imports_of(path):
+def test_no_upward_import():
+    """#13.4: no module imports a zse module of a higher layer, counting lazy, TYPE_CHECKING
+    and importlib imports; outside zse only what its layer (and STRICTER) allows."""
+    assert layer_violations() == []
+
+
+def test_no_import_cycle():
+    """#13.4: no two zse modules import each other, directly or around a circle."""
+    assert cycles(zse_edges()) == []
+
+
+def test_the_checker_counts_every_kind_of_import(tmp_path: Path):
+    """The rules see lazy, TYPE_CHECKING, relative and by-name imports, and find a cycle."""
+    source = tmp_path / "__init__.py"
+    source.write_text(
+        "from __future__ import annotations\n"
+        "import importlib\n"
+        "from typing import TYPE_CHECKING\n"
+        "from . import sibling\n"
+        "if TYPE_CHECKING:\n"
+        "    from zse.roles.esi import Esi\n"
+        "def later():\n"
+        "    import zse.sim\n"
+        "    return importlib.import_module('zse.cli.demo')\n"
+        "RADIOS = {'ezsp': 'zse.radios.ezsp:EzspTransport'}\n"
+        "DOC = 'see zse.radios for more'\n"
+    )
+    found = imports_of(source, "zse.interpan")
+    assert {
+        "zse.interpan.sibling",
+        "zse.roles.esi",
+        "zse.sim",
+        "zse.cli.demo",
+        "zse.radios.ezsp",
+    } <= found
+    assert "see zse.radios for more" not in found
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_checker_finds_the_shapes_issue_13_removed(tmp_path: Path):
+    """#13.4 regression: the tree before the fix, in miniature, fails both rules: inter-PAN's
+    transports re-exporting a radio transport (a TYPE_CHECKING import and a lazy by-name one),
+    and the simulator's air, coordinator and node importing each other (lazily)."""
+    files = {
+        "zse/__init__.py": "",
+        "zse/interpan/__init__.py": "",
+        "zse/interpan/transports/__init__.py": (
+            "from typing import TYPE_CHECKING\n"
+            "import importlib\n"
+            "if TYPE_CHECKING:\n"
+            "    from zse.radios.ezsp import EzspTransport\n"
+            "def __getattr__(name):\n"
+            "    return importlib.import_module('zse.radios.znp')\n"
+        ),
+        "zse/interpan/transports/_base.py": "class ReceiveQueue: ...\n",
+        "zse/radios/__init__.py": "",
+        "zse/radios/ezsp.py": "from zse.interpan.transports._base import ReceiveQueue\n",
+        "zse/radios/znp.py": "from zse.interpan.transports._base import ReceiveQueue\n",
+        "zse/sim/__init__.py": "",
+        "zse/sim/_air.py": "def coordinator():\n    from zse.sim._app import App\n",
+        "zse/sim/_app.py": "from zse.sim._air import Air\nfrom zse.sim._node import Node\n",
+        "zse/sim/_node.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from zse.sim._air import Air\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = module_files(tmp_path / "zse")
+    assert [v.partition(" (")[0] for v in layer_violations(found)] == [
+        "zse.interpan.transports",
+        "zse.interpan.transports",
+    ]
+    assert {v.split(" imports ")[1].partition(" ")[0] for v in layer_violations(found)} == {
+        "zse.radios.ezsp",
+        "zse.radios.znp",
+    }
+    assert cycles(zse_edges(found)) == [["zse.sim._air", "zse.sim._app", "zse.sim._node"]]
+
+
+def test_layer_table_in_architecture_page_is_the_rules():
+    """#13.6: docs/architecture.md shows exactly LAYERS (the one layer table)."""
+    text = ARCHITECTURE.read_text()
+    lines = text.splitlines()
+    header = render_layer_table()[0]
+    assert lines.count(header) == 1, "one layer table in docs/architecture.md"
+    start = lines.index(header)
+    shown = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        shown.append(line)
+    expected = "\n".join(render_layer_table())
+    assert "\n".join(shown) == expected, f"paste this table into docs/architecture.md:\n{expected}"
+
+
+def test_no_other_page_has_a_layer_table():
+    """#13.6: the other pages link to the architecture page instead of a table of zse's layers
+    of their own (a table headed "layer" whose rows name zse modules)."""
+    pages = [*(ROOT.parent / "docs").rglob("*.md"), ROOT.parent / "README.md"]
+    tables = []
+    for page in pages:
+        if page == ARCHITECTURE:
+            continue
+        lines = page.read_text().splitlines()
+        for number, line in enumerate(lines):
+            if line.replace(" ", "").lower().startswith("|layer|"):
+                rows = itertools.takewhile(lambda row: row.startswith("|"), lines[number + 1 :])
+                if any("`zse" in row for row in rows):
+                    tables.append(f"{page.name}:{number + 1}")
+    assert tables == []
+
+
+def test_radio_libraries_only_in_the_radio_modules():
+    for module, path in MODULES.items():
+        if _covers("zse.radios", module):
+            continue  # zse/radios/: one module per radio
+        for imported in imports_of(path, module):
             assert imported.split(".")[0] not in RADIOS, f"{path} imports {imported}"
 
 
@@ -140,8 +459,6 @@ import importlib, sys
 import zigpy.zcl, zigpy.zcl.clusters
 before = dict(zigpy.zcl.Cluster._registry), dict(zigpy.zcl.Cluster._registry_range)
 for name in {modules()!r}:
-    if ".transports." in name:
-        continue  # radio extras may be absent
     importlib.import_module(name)
 after = dict(zigpy.zcl.Cluster._registry), dict(zigpy.zcl.Cluster._registry_range)
 sys.exit(0 if before == after else 1)
@@ -149,6 +466,6 @@ sys.exit(0 if before == after else 1)
     assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 0
 
 
-@pytest.mark.parametrize("name", [m for m in modules() if ".transports." not in m])
+@pytest.mark.parametrize("name", modules())
 def test_every_module_imports(name):
     importlib.import_module(name)

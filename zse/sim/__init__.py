@@ -1,6 +1,7 @@
 """zse.sim: a simulated ZigBee HAN on virtual time (see docs/simulator.md).
 
-- :class:`Air`: the 802.15.4 medium (channels, delivery, faults, air time, pcap capture);
+- :class:`Air`: the 802.15.4 medium (:class:`Medium`: channels, delivery, faults, air time,
+  pcap capture) with the factories that put a coordinator and devices on it;
 - :class:`SimControllerApplication`: a zigpy ``ControllerApplication`` on that air (the
   coordinator and Trust Center, e.g. the ESI);
 - :class:`SimDevice` and :class:`Endpoint`: simulated HAN devices sending and receiving ZCL;
@@ -22,9 +23,10 @@ Example::
     run(main())
 """
 
-from zse.sim._air import Air, AirStats, Faults
+from zse.sim._air import AirStats, Faults, Medium
 from zse.sim._app import CoordinatorNode, SimControllerApplication
 from zse.sim._clock import VirtualClockLoop, run
+from zse.sim._han import Air
 from zse.sim._node import (
     SE_PROFILE,
     ApsIndication,
@@ -47,6 +49,7 @@ __all__ = [
     "Endpoint",
     "Faults",
     "JoinRefused",
+    "Medium",
     "Node",
     "RawFrame",
     "SimControllerApplication",

@@ -16,20 +16,14 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import zigpy.types as t
-import zigpy.zdo.types as zdo_t
 
 from zse.pcap import PcapWriter
 from zse.sim._frames import BROADCAST_PAN, BROADCAST_SHORT, MacHeader, decode_mac
 
-if TYPE_CHECKING:
-    from zse.installcode import InstallCode
-    from zse.sim._app import SimControllerApplication
-    from zse.sim._node import Node, SimDevice
-
-__all__ = ["Air", "AirStats", "Faults"]
+__all__ = ["AirStats", "Faults", "Medium", "Station", "Transmission"]
 
 # 250 kbit/s O-QPSK PHY (802.15.4-2006 6.5): 32 us per octet; SHR (5) + PHR (1) precede the PSDU.
 OCTET_TIME = 32e-6
@@ -78,12 +72,29 @@ class AirStats:
     bytes: int = 0
 
 
+class Station(Protocol):
+    """What the medium needs of a node on it (the simulator's nodes implement it): the medium
+    never imports the nodes, so the modules stack medium <- node <- application <- HAN."""
+
+    ieee: t.EUI64
+    channel: int | None
+    pan_id: int | None
+    nwk: int | None
+
+    @property
+    def is_coordinator(self) -> bool:
+        """Whether the node is a PAN coordinator (accepts frames with no destination)."""
+
+    def _receive(self, tx: Transmission) -> None:
+        """Take a frame the medium delivers to this node."""
+
+
 @dataclass(slots=True)
 class Transmission:
     """One frame on the air: its bytes (without FCS) and what the simulator models about it."""
 
     data: bytes
-    sender: Node
+    sender: Station
     channel: int
     mac: MacHeader
     payload: bytes
@@ -93,8 +104,9 @@ class Transmission:
     decoded: Any = field(default=None)
 
 
-class Air:
-    """Simulated 802.15.4 air shared by every node; deterministic from ``seed``.
+class Medium:
+    """Simulated 802.15.4 medium shared by every node; deterministic from ``seed``. The
+    :class:`~zse.sim.Air` users build a HAN on is this medium with node factories.
 
     ``capture`` (a path, a binary file or a :class:`~zse.pcap.PcapWriter`) receives every
     frame as it is transmitted, time-stamped with the virtual seconds since the air was
@@ -119,10 +131,10 @@ class Air:
         self._link_faults: dict[tuple[t.EUI64, t.EUI64], Faults] = {}
         self._partition: dict[t.EUI64, int] | None = None
         self._silent: set[t.EUI64] = set()
-        self._nodes: dict[t.EUI64, Node] = {}
-        self._by_channel: dict[int, list[Node]] = defaultdict(list)
+        self._nodes: dict[t.EUI64, Station] = {}
+        self._by_channel: dict[int, list[Station]] = defaultdict(list)
         self._busy_until: dict[int, float] = defaultdict(float)
-        self._short_index: dict[tuple[int, int | None, int], Node] = {}
+        self._short_index: dict[tuple[int, int | None, int], Station] = {}
         self._owns_capture = not isinstance(capture, PcapWriter)
         try:
             self._t0 = asyncio.get_running_loop().time()
@@ -142,22 +154,22 @@ class Air:
         return asyncio.get_running_loop().time()
 
     @property
-    def nodes(self) -> list[Node]:
+    def nodes(self) -> list[Station]:
         """Every node on the air, in the order they were added."""
         return list(self._nodes.values())
 
-    def _attach(self, node: Node) -> None:
+    def _attach(self, node: Station) -> None:
         if node.ieee in self._nodes:
             raise ValueError(f"a node with EUI-64 {node.ieee} is already on the air")
         self._nodes[node.ieee] = node
 
-    def _tune(self, node: Node, old: int | None, new: int | None) -> None:
+    def _tune(self, node: Station, old: int | None, new: int | None) -> None:
         if old is not None and node in self._by_channel[old]:
             self._by_channel[old].remove(node)
         if new is not None:
             self._by_channel[new].append(node)
 
-    def node(self, ieee: t.EUI64 | str) -> Node:
+    def node(self, ieee: t.EUI64 | str) -> Station:
         """The node with this EUI-64."""
         return self._nodes[t.EUI64.convert(ieee) if isinstance(ieee, str) else ieee]
 
@@ -169,8 +181,8 @@ class Air:
 
     def set_link_faults(
         self,
-        a: Node | t.EUI64,
-        b: Node | t.EUI64,
+        a: Station | t.EUI64,
+        b: Station | t.EUI64,
         faults: Faults | None = None,
         *,
         both_ways: bool = True,
@@ -187,11 +199,11 @@ class Air:
             else:
                 self._link_faults[pair] = value
 
-    def link_faults(self, a: Node | t.EUI64, b: Node | t.EUI64) -> Faults:
+    def link_faults(self, a: Station | t.EUI64, b: Station | t.EUI64) -> Faults:
         """The faults in force on the link a -> b."""
         return self._link_faults.get((_eui(a), _eui(b)), self.faults)
 
-    def partition(self, *groups: Iterable[Node | t.EUI64]) -> None:
+    def partition(self, *groups: Iterable[Station | t.EUI64]) -> None:
         """Split the air: nodes hear only nodes of their own group. Nodes in no group form
         one more group together."""
         mapping: dict[t.EUI64, int] = {}
@@ -204,15 +216,15 @@ class Air:
         """Remove the partition."""
         self._partition = None
 
-    def silence(self, node: Node | t.EUI64) -> None:
+    def silence(self, node: Station | t.EUI64) -> None:
         """The node goes silent (powered off / out of range): it neither sends nor hears."""
         self._silent.add(_eui(node))
 
-    def restore(self, node: Node | t.EUI64) -> None:
+    def restore(self, node: Station | t.EUI64) -> None:
         """The node is back on the air."""
         self._silent.discard(_eui(node))
 
-    def is_silent(self, node: Node | t.EUI64) -> bool:
+    def is_silent(self, node: Station | t.EUI64) -> bool:
         """Whether the node is silent."""
         return _eui(node) in self._silent
 
@@ -254,7 +266,7 @@ class Air:
         unicast = mac.ack_request and not _is_broadcast(mac)
         attempts = 1 + self.mac_retries if unicast else 1
         now = loop.time()
-        schedule: dict[float, list[Node]] = defaultdict(list)
+        schedule: dict[float, list[Station]] = defaultdict(list)
         acked_at: float | None = None
         for _attempt in range(attempts):
             start, end = self._occupy(tx.channel, len(tx.data) + 2, now)
@@ -296,11 +308,11 @@ class Air:
             loop.call_at(acked_at if acked_at is not None else now, _resolve, done, True)
         return done
 
-    def _duplicate(self, tx: Transmission, node: Node) -> None:
+    def _duplicate(self, tx: Transmission, node: Station) -> None:
         self._record(tx.data, asyncio.get_running_loop().time())
         self._deliver(tx, [node])
 
-    def _deliver(self, tx: Transmission, nodes: list[Node]) -> None:
+    def _deliver(self, tx: Transmission, nodes: list[Station]) -> None:
         silent = self._silent
         for node in nodes:
             if (silent and node.ieee in silent) or node.channel != tx.channel:
@@ -309,7 +321,7 @@ class Air:
             self.stats.delivered += 1
             node._receive(tx)
 
-    def _receivers(self, tx: Transmission) -> list[Node]:
+    def _receivers(self, tx: Transmission) -> list[Station]:
         """Nodes on the channel whose MAC accepts the frame (802.15.4-2006 7.5.6.2)."""
         mac = tx.mac
         if isinstance(mac.dst, int) and mac.dst != BROADCAST_SHORT and mac.dst_pan != BROADCAST_PAN:
@@ -341,63 +353,6 @@ class Air:
                 out.append(node)
         return out
 
-    async def coordinator(
-        self,
-        *,
-        channel: int = 15,
-        pan_id: int | None = None,
-        extended_pan_id: t.ExtendedPanId | None = None,
-        network_key: bytes | None = None,
-        ieee: t.EUI64 | str | None = None,
-        config: dict[str, Any] | None = None,
-    ) -> SimControllerApplication:
-        """Create a zigpy coordinator on this air, form its network and start zigpy.
-
-        Network settings not given are drawn from the air's seeded RNG (deterministic).
-        ``config`` entries are merged over the simulator's quiet default configuration.
-        """
-        from zse.sim._app import SimControllerApplication, default_config  # noqa: PLC0415
-
-        pan = pan_id if pan_id is not None else self.rng.randrange(0x0001, 0xFFF7)
-        epid = extended_pan_id or t.ExtendedPanId(self.rng.randbytes(8))
-        key = network_key if network_key is not None else self.rng.randbytes(16)
-        eui = _parse_ieee(ieee) if ieee is not None else t.EUI64(self.rng.randbytes(8))
-        cfg = default_config(channel=channel, pan_id=pan, extended_pan_id=epid, network_key=key)
-        for name, value in (config or {}).items():
-            if isinstance(value, dict) and isinstance(cfg.get(name), dict):
-                cfg[name] = {**cfg[name], **value}
-            else:
-                cfg[name] = value
-        app = SimControllerApplication(cfg, air=self, ieee=eui)
-        await app.startup(auto_form=True)
-        return app
-
-    def device(
-        self,
-        ieee: t.EUI64 | str | None = None,
-        *,
-        install_code: InstallCode | None = None,
-        link_key: bytes | None = None,
-        channel: int | None = None,
-        logical_type: zdo_t.LogicalType = zdo_t.LogicalType.Router,
-        manufacturer_code: int = 0x0000,
-    ) -> SimDevice:
-        """Create a simulated HAN device; its preconfigured link key is ``link_key`` or the
-        key derived from ``install_code`` (``InstallCode.link_key``)."""
-        from zse.sim._node import ALL_CHANNELS, SimDevice  # noqa: PLC0415
-
-        if link_key is None and install_code is not None:
-            link_key = install_code.link_key
-        eui = _parse_ieee(ieee) if ieee is not None else t.EUI64(self.rng.randbytes(8))
-        return SimDevice(
-            self,
-            eui,
-            link_key=link_key,
-            channels=(channel,) if channel is not None else ALL_CHANNELS,
-            logical_type=logical_type,
-            manufacturer_code=manufacturer_code,
-        )
-
     def close(self) -> None:
         """Flush the capture (and close it if the air opened it)."""
         if self.capture is not None:
@@ -406,7 +361,7 @@ class Air:
             else:
                 self.capture.flush()
 
-    def frame(self, sender: Node, data: bytes, **kwargs: Any) -> Transmission:
+    def frame(self, sender: Station, data: bytes, **kwargs: Any) -> Transmission:
         """Build a :class:`Transmission` of ``data`` from ``sender`` on its channel."""
         mac, payload = decode_mac(data)
         assert sender.channel is not None
@@ -422,9 +377,5 @@ def _is_broadcast(mac: MacHeader) -> bool:
     return mac.dst is None or mac.dst == BROADCAST_SHORT
 
 
-def _parse_ieee(ieee: t.EUI64 | str) -> t.EUI64:
-    return ieee if isinstance(ieee, t.EUI64) else t.EUI64.convert(ieee)
-
-
-def _eui(node: Node | t.EUI64) -> t.EUI64:
+def _eui(node: Station | t.EUI64) -> t.EUI64:
     return node if isinstance(node, t.EUI64) else node.ieee

@@ -24,7 +24,7 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
 from zse.sim import _frames as f
-from zse.sim._air import Air, Transmission
+from zse.sim._air import Medium, Transmission
 from zse.sim._node import ApsIndication, Node, RawFrame
 
 __all__ = ["CoordinatorNode", "SimControllerApplication"]
@@ -47,7 +47,7 @@ class CoordinatorNode(Node):
 
     is_coordinator = True
 
-    def __init__(self, air: Air, ieee: t.EUI64, app: SimControllerApplication) -> None:
+    def __init__(self, air: Medium, ieee: t.EUI64, app: SimControllerApplication) -> None:
         super().__init__(air, ieee, logical_type=zdo_t.LogicalType.Coordinator)
         self.app = app
         self.permit_until = 0.0
@@ -181,7 +181,7 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
     DISPLAY_NAME = "zse simulator"
     DESCRIPTION = "Simulated 802.15.4 radio (zse.sim)"
 
-    def __init__(self, config: dict[str, Any], *, air: Air, ieee: t.EUI64 | None = None) -> None:
+    def __init__(self, config: dict[str, Any], *, air: Medium, ieee: t.EUI64 | None = None) -> None:
         super().__init__(config)
         self.air = air
         self._ieee = ieee if ieee is not None else t.EUI64(air.rng.randbytes(8))

@@ -28,7 +28,7 @@ from zse.services.zcl import ZclEndpointBase, ZclMessage, decode_zcl_header
 from zse.sim import _frames as f
 
 if TYPE_CHECKING:
-    from zse.sim._air import Air, Transmission
+    from zse.sim._air import Medium, Transmission
 
 __all__ = [
     "ApsIndication",
@@ -106,7 +106,7 @@ class Node:
 
     def __init__(
         self,
-        air: Air,
+        air: Medium,
         ieee: t.EUI64,
         *,
         logical_type: zdo_t.LogicalType = zdo_t.LogicalType.Router,
@@ -729,7 +729,7 @@ class SimDevice(Node):
 
     def __init__(
         self,
-        air: Air,
+        air: Medium,
         ieee: t.EUI64,
         *,
         link_key: bytes | None = None,

@@ -1,41 +1,44 @@
-"""Inter-PAN transports: one small interface, one module per radio, imported lazily.
+"""Inter-PAN transports: one small interface, and the simulator's transport.
 
 Every transport sends an :class:`~zse.interpan.InterPanFrame` with :meth:`send` and yields the
 frames it receives when iterated with ``async for``. The radio transports live in
-:mod:`zse.radios` with the rest of each radio's code, so that one module per radio is the only
-place that touches that radio library:
+:mod:`zse.radios` with the rest of each radio's code (one module per radio is the only place
+that touches that radio library), and this package never imports them:
 
-- :class:`EzspTransport` (``zse.radios.ezsp``, extra ``ezsp``): bellows;
-- :class:`ZnpTransport` (``zse.radios.znp``, extra ``znp``): zigpy-znp;
+- :class:`~zse.radios.ezsp.EzspTransport` (``zse.radios.ezsp``, extra ``ezsp``): bellows;
+- :class:`~zse.radios.znp.ZnpTransport` (``zse.radios.znp``, extra ``znp``): zigpy-znp;
 - :class:`SimTransport` (``zse.interpan.transports.sim``): the simulator's air.
 
-Importing this package imports none of them; ``from zse.interpan.transports import
-EzspTransport`` imports bellows at that moment.
+``from zse.interpan.transports import EzspTransport`` (or ``ZnpTransport``), the earlier path,
+still works for one release with a :class:`DeprecationWarning`: the class is found through
+the ``zse.interpan.transports`` entry points the radios declare in the distribution's metadata,
+not through an import of :mod:`zse.radios` (docs/adr/0004-interpan-radio-transports.md).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import warnings
+from importlib.metadata import entry_points
+from typing import Any
 
 from zse.interpan.transports._base import InterPanTransport, ReceiveQueue
+from zse.interpan.transports.sim import SimTransport
 
-if TYPE_CHECKING:
-    from zse.interpan.transports.sim import SimTransport
-    from zse.radios.ezsp import EzspTransport
-    from zse.radios.znp import ZnpTransport
+__all__ = ["InterPanTransport", "ReceiveQueue", "SimTransport"]
 
-__all__ = ["EzspTransport", "InterPanTransport", "ReceiveQueue", "SimTransport", "ZnpTransport"]
-
-_LAZY = {
-    "EzspTransport": "zse.radios.ezsp",
-    "ZnpTransport": "zse.radios.znp",
-    "SimTransport": "zse.interpan.transports.sim",
-}
+#: The entry-point group in which a radio module declares its inter-PAN transport class.
+ENTRY_POINT_GROUP = "zse.interpan.transports"
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    """The deprecated names: a transport class a radio declares under ``name``."""
+    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not found:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    home = found[0].value.partition(":")[0]
+    warnings.warn(
+        f"importing {name} from {__name__} is deprecated: import it from {home}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return found[0].load()
