@@ -73,6 +73,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.clusters.*",
             "zse.services",
             "zse.services.zcl",
+            "zse.services.delivery",
             "zse.services._events",
             "zse.services._tasks",
             "zse.services.endpoint",
