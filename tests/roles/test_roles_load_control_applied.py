@@ -127,3 +127,17 @@ async def test_load_control_device_applies_what_it_reports(tmp_path, fields, dut
     assert lcd.duty_cycle == output
     assert lcd.on == (output > 0)
     await close(han)
+
+
+async def test_thermostat_offsets_count_from_the_users_set_point_of_now(tmp_path):
+    """The user's set points are the core's normal ones: an offset event after a change moves
+    the new one, and the report says so."""
+    han, thermostat = await joined(tmp_path, "thermostat", heating_set_point=1900)
+    thermostat.user_cooling_set_point = 2500
+    event = lce(0x1300_0004, HVAC, cooling_temperature_offset=10, heating_temperature_offset=5)
+    report = await started_report(han, "thermostat", event)
+    assert (thermostat.cooling_set_point, thermostat.heating_set_point) == (2600, 1850)
+    assert report.cooling_temperature_set_point_applied == 2600
+    assert report.heating_temperature_set_point_applied == 1850
+    assert report.criticality_level_applied == 0x03
+    await close(han)
