@@ -47,10 +47,15 @@ from zse.records import (
 __all__ = [
     "AVERAGE_LOAD_ADJUSTMENT_NOT_USED",
     "DUTY_CYCLE_NOT_USED",
+    "LOAD_FIELDS",
     "MANDATORY_LEVELS",
     "MAX_DURATION_MINUTES",
     "SET_POINT_NOT_USED",
     "START_NOW",
+    "TEMPERATURE_FIELDS",
+    "TEMPERATURE_OFFSET_NOT_USED",
+    "Abilities",
+    "Applied",
     "ApplyLoadControl",
     "DeviceView",
     "DrlcClientCore",
@@ -63,6 +68,7 @@ __all__ = [
     "Step",
     "StopLoadControl",
     "UnknownEvent",
+    "decide",
 ]
 
 #: Start time meaning "now" (D.2.2.3.1.1.4).
@@ -86,15 +92,19 @@ _INVALID_TIME = 0xFFFFFFFF
 _RANDOMIZE_START = 0x01
 _RANDOMIZE_END = 0x02
 _CANCEL_WITH_RANDOMIZATION = 0x01
-#: The Load Control Event fields a device may apply (the report's "applied" fields).
-APPLIABLE: Final = frozenset(
-    {
-        "cooling_temperature_set_point",
-        "heating_temperature_set_point",
-        "average_load_adjustment_percentage",
-        "duty_cycle",
-    }
+#: Lowest set point, absolute zero in 0.01 °C (D.2.2.3.1.1.8-9), and the highest an int16 holds.
+_COLDEST: Final = -27315
+_HOTTEST: Final = 0x7FFF
+#: The fields a thermostat (HVAC, device class bit 0) acts on: its set points, which the
+#: temperature offsets move (D.2.2.3.1.1.6-9).
+TEMPERATURE_FIELDS: Final = frozenset(
+    {"cooling_temperature_set_point", "heating_temperature_set_point"}
 )
+#: The fields a switched load (water heater, pool pump, ...) acts on: its share of on-time
+#: (D.2.2.3.1.1.10-11).
+LOAD_FIELDS: Final = frozenset({"average_load_adjustment_percentage", "duty_cycle"})
+#: The Load Control Event fields a device may apply (the report's "applied" fields).
+APPLIABLE: Final = TEMPERATURE_FIELDS | LOAD_FIELDS
 
 
 class Status(IntEnum):
@@ -172,7 +182,7 @@ class LoadControlEvent:
             found.append(f"average load adjustment {load}% is outside -100..100")
         for name in ("cooling_temperature_set_point", "heating_temperature_set_point"):
             value = getattr(self, name)
-            if value != SET_POINT_NOT_USED and value < -27315:
+            if value != SET_POINT_NOT_USED and value < _COLDEST:
                 found.append(f"{name} {value / 100} °C is below absolute zero")
         return found
 
@@ -234,6 +244,128 @@ class StatusReport:
         return cls(**{f.name: int(data[f.name]) for f in dataclasses.fields(cls)})
 
 
+# -- what an event means for a device ------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Abilities:
+    """What a device does with a Load Control Event.
+
+    ``applies``: the fields it acts on (of :data:`APPLIABLE`, the report's "applied" fields;
+    :data:`TEMPERATURE_FIELDS` for a thermostat, :data:`LOAD_FIELDS` for a switched load).
+    ``normal_cooling_set_point`` / ``normal_heating_set_point`` (0.01 °C): the set points a
+    temperature offset moves (D.2.2.3.1.1.6-7); :data:`SET_POINT_NOT_USED` when the device has
+    none, and then it cannot apply an offset.
+    """
+
+    applies: frozenset[str] = APPLIABLE
+    normal_cooling_set_point: int = SET_POINT_NOT_USED
+    normal_heating_set_point: int = SET_POINT_NOT_USED
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "applies", frozenset(self.applies))
+        unknown = self.applies - APPLIABLE
+        if unknown:
+            raise ValueError(f"unknown applied fields {sorted(unknown)}")
+        for name in ("normal_cooling_set_point", "normal_heating_set_point"):
+            value = getattr(self, name)
+            if value != SET_POINT_NOT_USED and not _COLDEST <= value <= _HOTTEST:
+                raise ValueError(f"{name} {value} is outside {_COLDEST}..{_HOTTEST} (0.01 °C)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Applied:
+    """What a device applies for an event: the values it acts on and the values its Report
+    Event Status carries (D.2.3.3.1.1.4-8), one and the same. A field at its "not used"
+    sentinel is not applied: the device keeps its normal behaviour for it.
+    """
+
+    criticality_level: int
+    cooling_temperature_set_point: int = SET_POINT_NOT_USED
+    heating_temperature_set_point: int = SET_POINT_NOT_USED
+    average_load_adjustment_percentage: int = AVERAGE_LOAD_ADJUSTMENT_NOT_USED
+    duty_cycle: int = DUTY_CYCLE_NOT_USED
+
+    def report_fields(self) -> dict[str, int]:
+        """The ``*_applied`` fields of :class:`StatusReport`."""
+        return {f"{f.name}_applied": getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_report(cls, report: StatusReport) -> Applied:
+        """What a Report Event Status says was applied."""
+        return cls(
+            **{f.name: getattr(report, f"{f.name}_applied") for f in dataclasses.fields(cls)}
+        )
+
+    def cooling_set_point(self, normal: int) -> int:
+        """The cooling set point to run at: the applied one, else ``normal``."""
+        used = self.cooling_temperature_set_point != SET_POINT_NOT_USED
+        return self.cooling_temperature_set_point if used else normal
+
+    def heating_set_point(self, normal: int) -> int:
+        """The heating set point to run at: the applied one, else ``normal``."""
+        used = self.heating_temperature_set_point != SET_POINT_NOT_USED
+        return self.heating_temperature_set_point if used else normal
+
+    @property
+    def on_percent(self) -> int:
+        """The share of time a switched load may be on, 0-100: at most the duty cycle
+        (D.2.2.3.1.1.11) and at most 100 % plus the load adjustment (D.2.2.3.1.1.10: -100 %
+        sheds the whole load); 100 when neither is applied."""
+        share = 100 if self.duty_cycle == DUTY_CYCLE_NOT_USED else self.duty_cycle
+        load = self.average_load_adjustment_percentage
+        if load != AVERAGE_LOAD_ADJUSTMENT_NOT_USED:
+            share = min(share, 100 + load)
+        return max(0, share)
+
+
+def decide(event: LoadControlEvent, abilities: Abilities) -> Applied:
+    """What ``event`` asks a device with ``abilities`` to apply (D.2.2.3.1.1.5-11).
+
+    Only the fields the device acts on; a field at its "not used" sentinel or out of its
+    range is not applied. A set point overrides the offset for the same side; an offset
+    (0.1 °C) is added to the normal cooling set point and subtracted from the normal heating
+    one, the result kept between absolute zero and the int16 maximum.
+    """
+    applies = abilities.applies
+    cooling = heating = SET_POINT_NOT_USED
+    if "cooling_temperature_set_point" in applies:
+        cooling = _set_point(
+            event.cooling_temperature_set_point,
+            event.cooling_temperature_offset,
+            abilities.normal_cooling_set_point,
+            +1,
+        )
+    if "heating_temperature_set_point" in applies:
+        heating = _set_point(
+            event.heating_temperature_set_point,
+            event.heating_temperature_offset,
+            abilities.normal_heating_set_point,
+            -1,
+        )
+    load = event.average_load_adjustment_percentage
+    duty = event.duty_cycle
+    return Applied(
+        criticality_level=event.criticality_level,
+        cooling_temperature_set_point=cooling,
+        heating_temperature_set_point=heating,
+        average_load_adjustment_percentage=load
+        if "average_load_adjustment_percentage" in applies and -100 <= load <= 100
+        else AVERAGE_LOAD_ADJUSTMENT_NOT_USED,
+        duty_cycle=duty if "duty_cycle" in applies and 0 <= duty <= 100 else DUTY_CYCLE_NOT_USED,
+    )
+
+
+def _set_point(set_point: int, offset: int, normal: int, sign: int) -> int:
+    """One side's set point: the event's, else ``normal`` moved by ``offset`` (0.1 °C,
+    0-254; 0xFF is "not used") in the direction ``sign``, else not used."""
+    if set_point != SET_POINT_NOT_USED:
+        return set_point if _COLDEST <= set_point <= _HOTTEST else SET_POINT_NOT_USED
+    if not 0 <= offset < TEMPERATURE_OFFSET_NOT_USED or normal == SET_POINT_NOT_USED:
+        return SET_POINT_NOT_USED
+    return max(_COLDEST, min(_HOTTEST, normal + sign * 10 * offset))
+
+
 #: A stored Load Control Event (:meth:`LoadControlEvent.to_fields`): the wire's field ranges.
 EVENT_FIELDS_SHAPE: Final = Fields(
     {
@@ -250,6 +382,16 @@ EVENT_FIELDS_SHAPE: Final = Fields(
         "average_load_adjustment_percentage": S8,
         "duty_cycle": U8,
         "event_control": U8,
+    }
+)
+#: A stored :class:`Applied` (a running event's decision, in the client's table).
+APPLIED_SHAPE: Final = Fields(
+    {
+        "criticality_level": U8,
+        "cooling_temperature_set_point": S16,
+        "heating_temperature_set_point": S16,
+        "average_load_adjustment_percentage": S8,
+        "duty_cycle": U8,
     }
 )
 #: A stored Report Event Status (:meth:`StatusReport.to_fields`).
@@ -281,10 +423,12 @@ class Outgoing:
 
 @dataclass(frozen=True, kw_only=True)
 class ApplyLoadControl:
-    """The application shall apply this load control now, until ``end`` (or a Stop)."""
+    """The application shall apply ``applied`` now, until ``end`` (or a Stop): exactly what
+    the device's Report Event Status says it applied. ``event`` is the event as received."""
 
     issuer_event_id: int
     event: LoadControlEvent
+    applied: Applied
     device_class: int
     start: int
     end: int
@@ -334,6 +478,7 @@ class _Entry:
     partial: bool = False  # participation changed while running
     cancel_at: int | None = None
     superseded_by: list[int] = field(default_factory=list)
+    applied: Applied | None = None  # decided at the start (offsets count from then)
 
     @property
     def nominal_end(self) -> int:
@@ -360,6 +505,8 @@ class _Entry:
         values["event"] = LoadControlEvent.from_dict(data["event"])
         values["esis"] = list(data["esis"])
         values["superseded_by"] = list(data.get("superseded_by", []))
+        applied = data.get("applied")
+        values["applied"] = None if applied is None else Applied(**applied)
         return cls(**values)
 
 
@@ -379,6 +526,7 @@ _ENTRY_SHAPE = Fields(
         "partial": BOOL,
         "cancel_at": Opt(_TIME),
         "superseded_by": ListOf(U32),
+        "applied": Opt(APPLIED_SHAPE),
     },
 )
 #: The client's stored table (:meth:`DrlcClientCore.snapshot`).
@@ -396,8 +544,10 @@ class DrlcClientCore:
 
     ``device_class`` and ``utility_enrollment_group`` target the device (D.2.3.2.1,
     D.2.3.2.4); ``start_randomization_minutes`` / ``duration_randomization_minutes`` bound the
-    randomization (D.2.3.2.2-3); ``applies`` names the Load Control Event fields this device
-    acts on (the rest are reported as "not used"). ``rng`` draws the randomization.
+    randomization (D.2.3.2.2-3); ``abilities`` say what the device does with an event (the
+    fields it acts on and its normal set points; :func:`decide` turns an event into the
+    :class:`Applied` values it applies and reports), or ``applies`` alone names the fields.
+    ``rng`` draws the randomization.
     """
 
     def __init__(
@@ -408,7 +558,8 @@ class DrlcClientCore:
         start_randomization_minutes: int = 30,
         duration_randomization_minutes: int = 0,
         table_size: int = 3,
-        applies: Iterable[str] = APPLIABLE,
+        applies: Iterable[str] | None = None,
+        abilities: Abilities | None = None,
         rng: random.Random | None = None,
     ) -> None:
         if table_size < 1:
@@ -419,19 +570,27 @@ class DrlcClientCore:
         ):
             if not 0 <= value <= 60:
                 raise ValueError(f"{name} must be 0..60 (D.2.3.2), got {value}")
-        unknown = set(applies) - APPLIABLE
-        if unknown:
-            raise ValueError(f"unknown applied fields {sorted(unknown)}")
+        if abilities is None:
+            abilities = Abilities(applies=frozenset(APPLIABLE if applies is None else applies))
+        elif applies is not None:
+            raise ValueError("give abilities or applies, not both")
         self.device_class = device_class
         self.utility_enrollment_group = utility_enrollment_group
         self.start_randomization_minutes = start_randomization_minutes
         self.duration_randomization_minutes = duration_randomization_minutes
         self.table_size = table_size
-        self.applies = frozenset(applies)
+        #: What the device does with an event; replace it when the user changes a normal set
+        #: point (events already started keep what was decided at their start).
+        self.abilities = abilities
         self.rng = rng or random.Random()  # noqa: S311 -- randomization, not secrecy
         self._entries: dict[int, _Entry] = {}
         #: Events that left the table, id -> ESIs that knew them (duplicates stay answered).
         self._finished: dict[int, list[str]] = {}
+
+    @property
+    def applies(self) -> frozenset[str]:
+        """The Load Control Event fields this device acts on."""
+        return self.abilities.applies
 
     # -- inspection ------------------------------------------------------------------------
 
@@ -648,6 +807,7 @@ class DrlcClientCore:
             self._finish(entry, Status.SUPERSEDED, at, now, step)
         else:  # start
             entry.active = True
+            entry.applied = decide(entry.event, self.abilities)
             if entry.opted_out:
                 # The start is a transition too: the ESI hears at the start time that this
                 # device does not take part (the field's certified behaviour reports the
@@ -736,33 +896,34 @@ class DrlcClientCore:
         except KeyError:
             raise UnknownEvent(issuer_event_id) from None
 
+    def _decision(self, entry: _Entry) -> Applied:
+        """What the device applies for an entry: decided at its start, or (before it, and for
+        a table stored by an earlier zse) from the abilities it has now."""
+        return decide(entry.event, self.abilities) if entry.applied is None else entry.applied
+
     def _apply(self, entry: _Entry) -> ApplyLoadControl:
         return ApplyLoadControl(
             issuer_event_id=entry.event.issuer_event_id,
             event=entry.event,
+            applied=self._decision(entry),
             device_class=entry.event.device_class & self.device_class,
             start=entry.effective_start,
             end=entry.effective_end,
         )
 
-    def _applied(self, event: LoadControlEvent, *, participating: bool) -> dict[str, int]:
-        values = {}
-        for name in sorted(APPLIABLE):
-            used = participating and name in self.applies
-            values[name + "_applied"] = getattr(event, name) if used else _NOT_USED[name]
-        return values
-
     def _report(
         self, entry: _Entry, status: Status, now: int, esis: tuple[str, ...] | None = None
     ) -> Outgoing:
-        participating = status not in (Status.OPTED_OUT, Status.COMPLETED_NO_PARTICIPATION)
+        if status in (Status.OPTED_OUT, Status.COMPLETED_NO_PARTICIPATION):
+            applied = Applied(criticality_level=entry.event.criticality_level)  # nothing
+        else:
+            applied = self._decision(entry)
         report = StatusReport(
             issuer_event_id=entry.event.issuer_event_id,
             event_status=status,
             event_status_time=_status_time(now),
-            criticality_level_applied=entry.event.criticality_level,
             event_control=entry.event.event_control,
-            **self._applied(entry.event, participating=participating),
+            **applied.report_fields(),
         )
         return Outgoing(report=report, esis=tuple(entry.esis) if esis is None else esis)
 
@@ -1188,13 +1349,6 @@ def _view_order(identity: tuple[int, int]) -> tuple[int, int]:
 
 #: Order of transitions due at the same second: ends before starts.
 _ORDER = {"cancel": 0, "superseded": 1, "end": 2, "start": 3, "wait": 4}
-
-_NOT_USED = {
-    "cooling_temperature_set_point": SET_POINT_NOT_USED,
-    "heating_temperature_set_point": SET_POINT_NOT_USED,
-    "average_load_adjustment_percentage": AVERAGE_LOAD_ADJUSTMENT_NOT_USED,
-    "duty_cycle": DUTY_CYCLE_NOT_USED,
-}
 
 
 def _status_time(now: int) -> int:

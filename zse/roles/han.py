@@ -35,8 +35,9 @@ import zigpy.zdo.types as zdo_t
 
 from zse.cbke.credentials import Credentials
 from zse.drlc import (
-    SET_POINT_NOT_USED,
-    TEMPERATURE_OFFSET_NOT_USED,
+    LOAD_FIELDS,
+    TEMPERATURE_FIELDS,
+    Abilities,
     ApplyLoadControl,
     LoadControlEvent,
     StopLoadControl,
@@ -153,6 +154,7 @@ class HanDevice:
 
     device_type: ClassVar[int] = 0x0000
     default_device_class: ClassVar[int] = ALL_DEVICE_CLASSES
+    #: The Load Control Event fields the role acts on (what the DRLC core decides from).
     applies: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
@@ -200,7 +202,7 @@ class HanDevice:
             utility_enrollment_group=utility_enrollment_group,
             start_randomization_minutes=start_randomization_minutes,
             duration_randomization_minutes=duration_randomization_minutes,
-            applies=self.applies,
+            abilities=self.abilities(),
             clock=clock,
             rng=rng,
             credentials=suite1,
@@ -335,8 +337,14 @@ class HanDevice:
         else:
             self.restore(action)
 
+    def abilities(self) -> Abilities:
+        """What the device does with a Load Control Event, for the DRLC core (overridden by
+        a role with normal set points)."""
+        return Abilities(applies=self.applies)
+
     def apply(self, action: ApplyLoadControl) -> None:
-        """Apply a load control event to the device (overridden by each role)."""
+        """Apply ``action.applied``, the core's decision, to the device (overridden by each
+        role); the device's Report Event Status carries the same values."""
 
     def restore(self, action: StopLoadControl) -> None:
         """Go back to normal operation (overridden by each role)."""
@@ -387,14 +395,16 @@ class InHomeDisplay(HanDevice):
 class ProgrammableThermostat(HanDevice):
     """A programmable communicating thermostat (SE device 0x0501, DRLC device class HVAC).
 
-    ``cooling_set_point`` / ``heating_set_point`` are the user's (0.01 °C). A load control
-    event's set points replace them; its temperature offsets (0.1 °C, SE D.2.2.3.1.1.6-7) move
-    them (cooling up, heating down).
+    ``cooling_set_point`` / ``heating_set_point`` are the user's (0.01 °C), the normal set
+    points of the DRLC core's :class:`~zse.drlc.Abilities`. The thermostat runs at the set
+    points the core decides for an event (:class:`~zse.drlc.Applied`: the event's set point,
+    or the user's moved by its offset, SE D.2.2.3.1.1.6-9), which its reports carry, and at
+    the user's where the event applies none.
     """
 
     device_type = PROGRAMMABLE_THERMOSTAT
     default_device_class = HVAC
-    applies = frozenset({"cooling_temperature_set_point", "heating_temperature_set_point"})
+    applies = TEMPERATURE_FIELDS
 
     def __init__(
         self,
@@ -404,25 +414,48 @@ class ProgrammableThermostat(HanDevice):
         heating_set_point: int = 2000,
         **options: Any,
     ) -> None:
+        self._user = (cooling_set_point, heating_set_point)
         super().__init__(device, **options)
-        self.user_cooling_set_point = cooling_set_point
-        self.user_heating_set_point = heating_set_point
         self.cooling_set_point = cooling_set_point
         self.heating_set_point = heating_set_point
         self.active_event: int | None = None
 
+    @property
+    def user_cooling_set_point(self) -> int:
+        """The user's cooling set point (0.01 °C)."""
+        return self._user[0]
+
+    @user_cooling_set_point.setter
+    def user_cooling_set_point(self, value: int) -> None:
+        self._set_user(value, self._user[1])
+
+    @property
+    def user_heating_set_point(self) -> int:
+        """The user's heating set point (0.01 °C)."""
+        return self._user[1]
+
+    @user_heating_set_point.setter
+    def user_heating_set_point(self, value: int) -> None:
+        self._set_user(self._user[0], value)
+
+    def _set_user(self, cooling: int, heating: int) -> None:
+        """The user changes a set point: events that start from now on count from it."""
+        self._user = (cooling, heating)
+        self.drlc.core.abilities = self.abilities()
+
+    def abilities(self) -> Abilities:
+        cooling, heating = self._user
+        return Abilities(
+            applies=self.applies, normal_cooling_set_point=cooling, normal_heating_set_point=heating
+        )
+
     def apply(self, action: ApplyLoadControl) -> None:
-        event = action.event
-        cooling, heating = self.user_cooling_set_point, self.user_heating_set_point
-        if event.cooling_temperature_set_point != SET_POINT_NOT_USED:
-            cooling = event.cooling_temperature_set_point
-        elif event.cooling_temperature_offset != TEMPERATURE_OFFSET_NOT_USED:
-            cooling += 10 * event.cooling_temperature_offset
-        if event.heating_temperature_set_point != SET_POINT_NOT_USED:
-            heating = event.heating_temperature_set_point
-        elif event.heating_temperature_offset != TEMPERATURE_OFFSET_NOT_USED:
-            heating -= 10 * event.heating_temperature_offset
-        self._set(cooling, heating, action.issuer_event_id)
+        applied = action.applied
+        self._set(
+            applied.cooling_set_point(self.user_cooling_set_point),
+            applied.heating_set_point(self.user_heating_set_point),
+            action.issuer_event_id,
+        )
 
     def restore(self, action: StopLoadControl) -> None:
         if self.active_event in (None, action.issuer_event_id):
@@ -442,13 +475,14 @@ class ProgrammableThermostat(HanDevice):
 
 
 class LoadControlDevice(HanDevice):
-    """A load control device (SE device 0x0504), e.g. a water heater switch: a duty cycle
-    (SE D.2.2.3.1.1.11) runs it that % of the time, 0 % switches it off; an average load
-    adjustment (D.2.2.3.1.1.10) of -100 % also switches it off."""
+    """A load control device (SE device 0x0504), e.g. a water heater switch: it runs the
+    share of time the DRLC core decides for an event (:attr:`zse.drlc.Applied.on_percent`,
+    from the duty cycle and the average load adjustment it reports, SE D.2.2.3.1.1.10-11);
+    0 % switches it off."""
 
     device_type = LOAD_CONTROL_DEVICE
     default_device_class = WATER_HEATER
-    applies = frozenset({"duty_cycle", "average_load_adjustment_percentage"})
+    applies = LOAD_FIELDS
 
     def __init__(self, device: Any, **options: Any) -> None:
         super().__init__(device, **options)
@@ -457,13 +491,7 @@ class LoadControlDevice(HanDevice):
         self.active_event: int | None = None
 
     def apply(self, action: ApplyLoadControl) -> None:
-        event = action.event
-        duty = 100
-        if 0 <= event.duty_cycle <= 100:
-            duty = event.duty_cycle
-        if -100 <= event.average_load_adjustment_percentage <= 100:
-            duty = max(0, min(duty, 100 + event.average_load_adjustment_percentage))
-        self._set(duty, action.issuer_event_id)
+        self._set(action.applied.on_percent, action.issuer_event_id)
 
     def restore(self, action: StopLoadControl) -> None:
         if self.active_event in (None, action.issuer_event_id):

@@ -27,8 +27,8 @@ from zse.cbke.suites import SUITE1
 from zse.clusters import Drlc, decode_command, encode_command
 from zse.clusters.types import SIGNATURE_SIZE
 from zse.drlc import (
-    APPLIABLE,
     REPORT_FIELDS_SHAPE,
+    Abilities,
     ApplyLoadControl,
     DeviceView,
     DrlcClientCore,
@@ -133,6 +133,8 @@ class DrlcClient:
 
     The application gets :class:`~zse.drlc.ApplyLoadControl` / :class:`~zse.drlc.StopLoadControl`
     through :meth:`on_event` and :meth:`events`, and may :meth:`opt_out` / :meth:`opt_in`.
+    ``abilities`` (or ``applies``) say what the device does with an event
+    (:class:`~zse.drlc.Abilities`); each action's ``applied`` is what its reports carry.
     Reports are signed with ``credentials`` (suite 1) when given. With a ``store`` the table
     and the client attributes the ESI wrote survive restarts; ``namespace`` defaults to
     ``drlc.client/<endpoint id>``. The ESI may write the four client attributes (D.2.3.2);
@@ -152,7 +154,8 @@ class DrlcClient:
         start_randomization_minutes: int = 30,
         duration_randomization_minutes: int = 0,
         table_size: int = 3,
-        applies: Iterable[str] = APPLIABLE,
+        applies: Iterable[str] | None = None,
+        abilities: Abilities | None = None,
         clock: Callable[[], int] = system_clock,
         rng: random.Random | None = None,
         credentials: Credentials | None = None,
@@ -177,6 +180,7 @@ class DrlcClient:
             duration_randomization_minutes=duration_randomization_minutes,
             table_size=table_size,
             applies=applies,
+            abilities=abilities,
             rng=rng,
         )
         self._stream: EventStream[ApplyLoadControl | StopLoadControl] = EventStream()
