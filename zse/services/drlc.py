@@ -25,7 +25,6 @@ from zigpy.zcl import foundation
 from zse.cbke import Credentials, sign, verify
 from zse.cbke.suites import SUITE1
 from zse.clusters import Drlc, decode_command, encode_command
-from zse.clusters.types import SIGNATURE_SIZE
 from zse.drlc import (
     APPLIABLE,
     REPORT_FIELDS_SHAPE,
@@ -40,6 +39,7 @@ from zse.drlc import (
 )
 from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
+from zse.se.types import SIGNATURE_SIZE
 from zse.services._events import EventStream
 from zse.services.time import system_clock
 from zse.services.zcl import ZclPort

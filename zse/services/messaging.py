@@ -21,13 +21,6 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from zse.clusters import Messaging, decode_command, encode_command
-from zse.clusters.types import (
-    ExtendedMessageControl,
-    MessageConfirmationControl,
-    MessageControl,
-    MessageImportance,
-    MessageTransmission,
-)
 from zse.errors import InvalidFrame
 from zse.messaging import (
     CONFIRMATION_SHAPE,
@@ -41,6 +34,13 @@ from zse.messaging import (
     StoredMessage,
 )
 from zse.records import STR, U16, U32, Fields, Int, check
+from zse.se.types import (
+    ExtendedMessageControl,
+    MessageConfirmationControl,
+    MessageControl,
+    MessageImportance,
+    MessageTransmission,
+)
 from zse.services._events import EventStream
 from zse.services.time import system_clock
 from zse.services.zcl import ZclPort
