@@ -60,6 +60,7 @@ __all__ = [
     "MAX_DURATION_MINUTES",
     "SET_POINT_NOT_USED",
     "START_NOW",
+    "TEMPERATURE_OFFSET_NOT_USED",
     "ApplyLoadControl",
     "DeviceView",
     "DrlcClientCore",

@@ -53,14 +53,6 @@ _CERTIFICATE_SIZES = {0x0001: 48, 0x0002: 74}
 _POINT_SIZES = (22, 37)
 
 
-def _terminate_status(value: int) -> TerminateStatus:
-    """The known status ``value`` is; ValueError for any other (zigpy would make one up)."""
-    for status in TerminateStatus:
-        if status == value:
-            return status
-    raise ValueError(f"{value!r} is not a valid TerminateStatus")
-
-
 def _check_u8(name: str, value: int) -> None:
     if not 0 <= value <= 0xFF:
         raise ValueError(f"{name} must fit in 8 bits, got {value}")
@@ -229,7 +221,7 @@ class TerminateKeyEstablishment:
     def __post_init__(self) -> None:
         _check_u8("wait_time", self.wait_time)
         _check_u16("suite", self.suite)
-        object.__setattr__(self, "status", _terminate_status(self.status))
+        object.__setattr__(self, "status", TerminateStatus(self.status))
 
     def encode(self) -> bytes:
         """The 4-byte ZCL payload."""
@@ -242,7 +234,7 @@ class TerminateKeyEstablishment:
         if len(data) != 4:
             raise InvalidFrame(f"TerminateKeyEstablishment: 4 bytes expected, got {len(data)}")
         try:
-            status = _terminate_status(data[0])
+            status = TerminateStatus(data[0])
         except ValueError:
             raise InvalidFrame(
                 f"TerminateKeyEstablishment: unknown status 0x{data[0]:02X} at offset 0"

@@ -21,7 +21,6 @@ from zse.se.types import (
     CriticalityLevel,
     DeviceClass,
     EventControl,
-    EventStatus,
     SignatureType,
 )
 
@@ -79,7 +78,7 @@ class Drlc(Cluster):
             DrlcServerCommand.REPORT_EVENT_STATUS,
             {
                 "issuer_event_id": t.uint32_t,
-                "event_status": EventStatus,
+                "event_status": t.uint8_t,  # an EventStatus (zse.se.types), strict in the core
                 "event_status_time": t.UTCTime,
                 "criticality_level_applied": CriticalityLevel,
                 "cooling_temperature_set_point_applied": t.int16s,

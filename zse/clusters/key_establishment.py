@@ -25,7 +25,7 @@ from zse.se.ids import (
     KeyEstablishmentClientCommand,
     KeyEstablishmentServerCommand,
 )
-from zse.se.types import KeyEstablishmentSuite, TerminateStatus
+from zse.se.types import KeyEstablishmentSuite
 
 __all__ = ["KeyEstablishment"]  # noqa: F822 (module __getattr__, deprecated)
 
@@ -50,7 +50,7 @@ _INITIATE = {
     "identity": t.Bytes,
 }
 _TERMINATE = {
-    "status_code": TerminateStatus,
+    "status_code": t.uint8_t,  # a TerminateStatus (zse.se.types)
     "wait_time": t.uint8_t,
     "key_establishment_suite": KeyEstablishmentSuite,
 }

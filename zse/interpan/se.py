@@ -50,6 +50,7 @@ from zse.interpan.service import InterPanService
 from zse.interpan.window import SourceLimiter
 from zse.messaging import BoardEvent, Message, MessageBoard, MessageDisplayed, MessageError
 from zse.price import PriceEvent, PriceSchedule
+from zse.se.ids import MESSAGING, PRICE
 from zse.se.types import (
     GetCurrentPriceOptions,
     MessageControl,
@@ -78,8 +79,6 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-PRICE: Final = 0x0700
-MESSAGING: Final = 0x0703
 _CLUSTERS: Final[dict[int, type[Cluster]]] = {PRICE: Price, MESSAGING: Messaging}
 _GET_CURRENT_PRICE = Price.ServerCommandDefs.get_current_price
 _PUBLISH_PRICE = Price.ClientCommandDefs.publish_price

@@ -1,13 +1,16 @@
 """Smart Energy enumerations, bitmaps and sentinels, declared once for cores and wire alike.
 
 Values are those of the ZigBee Smart Energy Standard (07-5356); each type cites its clause.
-They are zigpy wire types (:mod:`zigpy.types`), so a cluster definition uses them as they are;
-an unknown value decodes to zigpy's ``undefined_0x..`` member, so a core that must refuse one
-checks ``value in Type.__members__.values()`` (or ``Type._value2member_map_``) itself.
+Bitmaps and the enums of cluster fields are zigpy wire types (:mod:`zigpy.types`), used as they
+are by the cluster definitions. The two status enums the sans-IO cores decide on
+(:class:`EventStatus`, :class:`TerminateStatus`) are strict :class:`enum.IntEnum`: an unknown
+value raises ``ValueError``, where zigpy would make up an ``undefined_0x..`` member; the
+wire definitions carry them as plain 8-bit fields.
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Final
 
 import zigpy.types as t
@@ -134,7 +137,7 @@ class CancelControl(t.bitmap8):
     Terminate_With_Randomization = 1 << 0
 
 
-class EventStatus(t.enum8):
+class EventStatus(IntEnum):
     """Event status values of Report Event Status (D.2.3.3.1.1.2)."""
 
     RECEIVED = 0x01
@@ -250,7 +253,7 @@ class KeyEstablishmentSuite(t.bitmap16):
     CBKE_ECMQV_283k1 = 1 << 1
 
 
-class TerminateStatus(t.enum8):
+class TerminateStatus(IntEnum):
     """Terminate Key Establishment status (C.3.1.3.4; INVALID_CERTIFICATE from SE 1.2)."""
 
     UNKNOWN_ISSUER = 0x01

@@ -39,6 +39,7 @@ from zse.drlc import (
 )
 from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
+from zse.se.ids import DRLC, DrlcAttribute, DrlcClientCommand, DrlcServerCommand
 from zse.se.types import SIGNATURE_SIZE
 from zse.services._events import EventStream
 from zse.services.time import system_clock
@@ -58,12 +59,11 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-DRLC = 0x0701
-_LOAD_CONTROL_EVENT = 0x00
-_CANCEL = 0x01
-_CANCEL_ALL = 0x02
-_REPORT_EVENT_STATUS = 0x00
-_GET_SCHEDULED_EVENTS = 0x01
+_LOAD_CONTROL_EVENT = DrlcClientCommand.LOAD_CONTROL_EVENT
+_CANCEL = DrlcClientCommand.CANCEL_LOAD_CONTROL_EVENT
+_CANCEL_ALL = DrlcClientCommand.CANCEL_ALL_LOAD_CONTROL_EVENTS
+_REPORT_EVENT_STATUS = DrlcServerCommand.REPORT_EVENT_STATUS
+_GET_SCHEDULED_EVENTS = DrlcServerCommand.GET_SCHEDULED_EVENTS
 _NO_SIGNATURE = bytes(0xFF for _ in range(SIGNATURE_SIZE))
 # Client attribute ids and ZCL types (D.2.3.2).
 _UINT8 = 0x20
@@ -71,10 +71,18 @@ _BITMAP16 = 0x19
 _RANDOMIZATION_MAX = 60  # minutes, StartRandomizationMinutes / DurationRandomizationMinutes
 #: attribute id -> (core attribute, ZCL type, largest value accepted) (D.2.3.2.1-4).
 _CLIENT_ATTRIBUTES = {
-    0x0000: ("utility_enrollment_group", _UINT8, 0xFF),
-    0x0001: ("start_randomization_minutes", _UINT8, _RANDOMIZATION_MAX),
-    0x0002: ("duration_randomization_minutes", _UINT8, _RANDOMIZATION_MAX),
-    0x0003: ("device_class", _BITMAP16, 0xFFFF),
+    DrlcAttribute.UTILITY_ENROLLMENT_GROUP: ("utility_enrollment_group", _UINT8, 0xFF),
+    DrlcAttribute.START_RANDOMIZATION_MINUTES: (
+        "start_randomization_minutes",
+        _UINT8,
+        _RANDOMIZATION_MAX,
+    ),
+    DrlcAttribute.DURATION_RANDOMIZATION_MINUTES: (
+        "duration_randomization_minutes",
+        _UINT8,
+        _RANDOMIZATION_MAX,
+    ),
+    DrlcAttribute.DEVICE_CLASS_VALUE: ("device_class", _BITMAP16, 0xFFFF),
 }
 #: The largest random delay before a Report Event Status, seconds (``report_delay=``).
 REPORT_DELAY_MAX = 5.0
