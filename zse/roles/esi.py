@@ -50,7 +50,7 @@ from zse.messaging import Message
 from zse.price import PriceEvent
 from zse.provisioning import DeviceRecord, IllegalTransition, LifecycleEvent, LifecycleState
 from zse.radios import link_key_installer
-from zse.se.ids import SE_PROFILE_ID
+from zse.se.ids import SE_PROFILE_ID, DrlcClientCommand, MessagingClientCommand
 from zse.services._events import EventStream
 from zse.services._tasks import keep_task
 from zse.services.drlc import DRLC, DrlcServer, ReportReceived, event_payload
@@ -101,11 +101,11 @@ _PERMIT_RETURN_WAIT = 5.0
 
 LOGGER = logging.getLogger(__name__)
 
-_LOAD_CONTROL_EVENT = 0x00
-_CANCEL_LOAD_CONTROL = 0x01
-_DISPLAY = 0x00
-_CANCEL_MESSAGE = 0x01
-_DISPLAY_PROTECTED = 0x02
+_LOAD_CONTROL_EVENT = DrlcClientCommand.LOAD_CONTROL_EVENT
+_CANCEL_LOAD_CONTROL = DrlcClientCommand.CANCEL_LOAD_CONTROL_EVENT
+_DISPLAY = MessagingClientCommand.DISPLAY_MESSAGE
+_CANCEL_MESSAGE = MessagingClientCommand.CANCEL_MESSAGE
+_DISPLAY_PROTECTED = MessagingClientCommand.DISPLAY_PROTECTED_MESSAGE
 _BROADCAST_RX_ON = 0xFFFD
 _KEYS_NAMESPACE = "esi.public_keys"
 

@@ -49,6 +49,7 @@ from zse.se.ids import (
     PROGRAMMABLE_THERMOSTAT,
 )
 from zse.se.ids import SE_PROFILE_ID as SE_PROFILE
+from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass
 from zse.services._events import EventStream
 from zse.services.drlc import DRLC, DrlcClient
 from zse.services.key_establishment import KEY_ESTABLISHMENT, establish_key
@@ -74,9 +75,8 @@ __all__ = [
 ]
 
 #: DRLC device class bits (SE D.2.2.3.1.1.2).
-HVAC = 0x0001
-WATER_HEATER = 0x0004
-ALL_DEVICE_CLASSES = 0x0FFF
+HVAC = int(DeviceClass.HVAC_Compressor_or_Furnace)
+WATER_HEATER = int(DeviceClass.Water_Heater)
 
 
 class EsiNotFound(ZseError):

@@ -9,6 +9,7 @@ from zse.se.ids import *  # noqa: F403
 from zse.se.types import *  # noqa: F403
 
 __all__ = [
+    "ALL_DEVICE_CLASSES",
     "AVERAGE_LOAD_ADJUSTMENT_NOT_USED",
     "BASIC",
     "DRLC",

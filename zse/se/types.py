@@ -16,6 +16,7 @@ from typing import Final
 import zigpy.types as t
 
 __all__ = [
+    "ALL_DEVICE_CLASSES",
     "AVERAGE_LOAD_ADJUSTMENT_NOT_USED",
     "DUTY_CYCLE_NOT_USED",
     "SET_POINT_NOT_USED",
@@ -82,6 +83,8 @@ SET_POINT_NOT_USED: Final = -0x8000
 AVERAGE_LOAD_ADJUSTMENT_NOT_USED: Final = -0x80
 #: Duty cycle not used (D.2.2.3.1.1.11).
 DUTY_CYCLE_NOT_USED: Final = 0xFF
+#: Every device class bit, 0-11 (D.2.2.3.1.1.2): a device in all classes.
+ALL_DEVICE_CLASSES: Final = 0x0FFF
 #: Report Event Status signature length (D.2.3.3.1.1.11): an ECDSA r‖s on sect163k1.
 SIGNATURE_SIZE: Final = 42
 

@@ -40,7 +40,7 @@ from zse.drlc import (
 from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
 from zse.se.ids import DRLC, DrlcAttribute, DrlcClientCommand, DrlcServerCommand
-from zse.se.types import SIGNATURE_SIZE
+from zse.se.types import SIGNATURE_SIZE, SignatureType
 from zse.services._events import EventStream
 from zse.services.time import system_clock
 from zse.services.zcl import ZclPort
@@ -93,8 +93,9 @@ def signature_for(report: StatusReport, credentials: Credentials | None) -> tupl
     device's CBKE key when it has suite 1 credentials, else type 0x00 and 42 bytes of 0xFF
     (a suite 2 signature is 72 bytes and does not fit the field)."""
     if credentials is None or credentials.suite is not SUITE1:
-        return 0x00, _NO_SIGNATURE
-    return 0x01, sign(SUITE1, credentials.private_key, report.signed_bytes(0x01))
+        return SignatureType.No_Signature, _NO_SIGNATURE
+    ecdsa = SignatureType.ECDSA
+    return ecdsa, sign(SUITE1, credentials.private_key, report.signed_bytes(ecdsa))
 
 
 def _report_payload(report: StatusReport, credentials: Credentials | None) -> bytes:
@@ -684,7 +685,7 @@ class DrlcServer:
             )
             return foundation.Status.NOT_FOUND
         signed = False
-        if int(command.signature_type) == 0x01:
+        if int(command.signature_type) == SignatureType.ECDSA:
             signed = self._verified(msg, report, bytes(command.signature))
             if not signed:
                 LOGGER.warning(
@@ -711,6 +712,6 @@ class DrlcServer:
         if key is None:
             return False
         try:
-            return verify(SUITE1, key, report.signed_bytes(0x01), signature)
+            return verify(SUITE1, key, report.signed_bytes(SignatureType.ECDSA), signature)
         except InvalidPoint:
             return False

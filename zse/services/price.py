@@ -20,6 +20,7 @@ from zse.clusters import Price, decode_command, encode_command
 from zse.errors import InvalidFrame
 from zse.price import PriceEvent, PriceSchedule
 from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
+from zse.se.types import PriceAcknowledgementControl
 from zse.services._events import EventStream
 from zse.services.time import system_clock
 from zse.services.zcl import ZclPort
@@ -210,7 +211,7 @@ class PriceClient:
                 provider_id=event.provider_id,
                 issuer_event_id=event.issuer_event_id,
                 price_ack_time=now,
-                control=0x01,  # acknowledges a Publish Price
+                control=PriceAcknowledgementControl.Price_Acknowledgement,
             )
             await self.endpoint.send(
                 msg.src_nwk,
