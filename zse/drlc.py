@@ -20,7 +20,6 @@ import dataclasses
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any, Final
 
 from zse.records import (
@@ -42,6 +41,16 @@ from zse.records import (
     check,
     load_each,
     load_one,
+)
+from zse.se.types import (
+    AVERAGE_LOAD_ADJUSTMENT_NOT_USED,
+    DUTY_CYCLE_NOT_USED,
+    SET_POINT_NOT_USED,
+    TEMPERATURE_OFFSET_NOT_USED,
+    CancelControl,
+    CriticalityLevel,
+    EventControl,
+    EventStatus,
 )
 
 __all__ = [
@@ -75,23 +84,21 @@ __all__ = [
 START_NOW: Final = 0
 #: Largest duration of an event, one day (D.2.2.3.1.1.5).
 MAX_DURATION_MINUTES: Final = 1440
-#: Set point fields not used (D.2.2.3.1.1.8, 0x8000 as int16).
-SET_POINT_NOT_USED: Final = -0x8000
-#: Average load adjustment not used (D.2.2.3.1.1.10, 0x80 as int8).
-AVERAGE_LOAD_ADJUSTMENT_NOT_USED: Final = -0x80
-#: Duty cycle not used (D.2.2.3.1.1.11).
-DUTY_CYCLE_NOT_USED: Final = 0xFF
-#: Temperature offset not used (D.2.2.3.1.1.6).
-TEMPERATURE_OFFSET_NOT_USED: Final = 0xFF
 #: Criticality levels whose participation is mandatory (D.2.2.3.1.1.5 table: Emergency,
 #: Planned Outage, Service Disconnect); a user cannot opt out of them.
-MANDATORY_LEVELS: Final = frozenset({0x07, 0x08, 0x09})
+MANDATORY_LEVELS: Final = frozenset(
+    {
+        CriticalityLevel.Emergency,
+        CriticalityLevel.Planned_Outage,
+        CriticalityLevel.Service_Disconnect,
+    }
+)
 #: Effective time meaning "now" in Cancel Load Control Event (D.2.2.3.2.1.5).
 EFFECTIVE_NOW: Final = 0
 _INVALID_TIME = 0xFFFFFFFF
-_RANDOMIZE_START = 0x01
-_RANDOMIZE_END = 0x02
-_CANCEL_WITH_RANDOMIZATION = 0x01
+_RANDOMIZE_START = EventControl.Randomize_Start_Time
+_RANDOMIZE_END = EventControl.Randomize_End_Time
+_CANCEL_WITH_RANDOMIZATION = CancelControl.Terminate_With_Randomization
 #: Lowest set point, absolute zero in 0.01 °C (D.2.2.3.1.1.8-9), and the highest an int16 holds.
 _COLDEST: Final = -27315
 _HOTTEST: Final = 0x7FFF
@@ -107,24 +114,8 @@ LOAD_FIELDS: Final = frozenset({"average_load_adjustment_percentage", "duty_cycl
 APPLIABLE: Final = TEMPERATURE_FIELDS | LOAD_FIELDS
 
 
-class Status(IntEnum):
-    """Event Status of Report Event Status (D.2.3.3.1.1.2)."""
-
-    RECEIVED = 0x01
-    STARTED = 0x02
-    COMPLETED = 0x03
-    OPTED_OUT = 0x04
-    OPTED_IN = 0x05
-    CANCELLED = 0x06
-    SUPERSEDED = 0x07
-    PARTIALLY_COMPLETED_OPT_OUT = 0x08
-    PARTIALLY_COMPLETED_OPT_IN = 0x09
-    COMPLETED_NO_PARTICIPATION = 0x0A
-    REJECTED_INVALID_CANCEL = 0xF8
-    REJECTED_INVALID_EFFECTIVE_TIME = 0xF9
-    REJECTED_EXPIRED = 0xFB
-    REJECTED_UNDEFINED_EVENT = 0xFD
-    REJECTED = 0xFE
+#: Event Status of Report Event Status (D.2.3.3.1.1.2); the name the DRLC core has used.
+Status = EventStatus
 
 
 class OptOutRefused(ValueError):

@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from zse.se.types import PriceControl
+
 __all__ = [
     "DURATION_UNTIL_CHANGED",
     "START_NOW",
@@ -73,7 +75,7 @@ class PriceEvent:
     @property
     def acknowledgement_required(self) -> bool:
         """Price Control bit 0: the client must send Price Acknowledgement (D.4.2.4.1.1.19)."""
-        return bool((self.price_control or 0) & 0x01)
+        return bool((self.price_control or 0) & PriceControl.Price_Acknowledgement_Required)
 
     # -- the wire form (zse.clusters.Price.publish_price fields) ---------------------------
 

@@ -6,18 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zse.cbke.messages import TerminateKeyEstablishment
 from zse.clusters import (
     SE_CLUSTERS,
     Drlc,
-    KeyEstablishment,
     Messaging,
     Price,
     command_def,
     decode_command,
     encode_command,
 )
-from zse.clusters.types import CharacterString
 from zse.errors import InvalidFrame
+from zse.se.ids import DRLC, MESSAGING, PRICE
+from zse.se.types import CharacterString
 
 COMMANDS = [
     (cluster, definition.id, from_server)
@@ -28,7 +29,7 @@ COMMANDS = [
 
 
 def test_se_clusters_table():
-    assert set(SE_CLUSTERS) == {0x0700, 0x0701, 0x0703, 0x0800}
+    assert set(SE_CLUSTERS) == {PRICE, DRLC, MESSAGING}  # Key Establishment: zse.cbke.messages
     assert all(cls._skip_registry for cls in SE_CLUSTERS.values())
 
 
@@ -121,4 +122,20 @@ def test_message_text_is_lossless():
 def test_key_establishment_and_drlc_sizes():
     lce = Drlc.ClientCommandDefs.load_control_event.schema
     assert sum(f.type(0).serialize().__len__() for f in lce.fields) == 23
-    assert KeyEstablishment.ServerCommandDefs.terminate_key_establishment.id == 0x03
+    assert TerminateKeyEstablishment.command_id == 0x03  # the single KE wire, zse.cbke.messages
+
+
+def test_key_establishment_cluster_and_old_types_path_are_deprecated():
+    """#13.1: the zigpy KE cluster and zse.clusters.types still resolve, with a warning."""
+    import zse.clusters  # noqa: PLC0415
+    import zse.clusters.types  # noqa: PLC0415
+    import zse.se.types  # noqa: PLC0415
+
+    with pytest.warns(DeprecationWarning, match=r"zse\.cbke\.messages"):
+        cluster = zse.clusters.KeyEstablishment
+    assert cluster.cluster_id == 0x0800
+    assert cluster.ServerCommandDefs.terminate_key_establishment.id == 0x03
+    with pytest.warns(DeprecationWarning, match=r"moved to zse\.se\.types\.MessageControl"):
+        assert zse.clusters.types.MessageControl is zse.se.types.MessageControl
+    with pytest.raises(AttributeError):
+        _ = zse.clusters.types.NoSuchName

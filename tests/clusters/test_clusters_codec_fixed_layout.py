@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zse.clusters import Drlc, KeyEstablishment, Messaging, Price, decode_command, encode_command
+from zse.clusters import Drlc, Messaging, Price, decode_command, encode_command
 from zse.clusters.codec import _fixed_layout
 from zse.errors import InvalidFrame
 
 COMMANDS = [
     (cluster, command_id, from_server)
-    for cluster in (Drlc, Price, Messaging, KeyEstablishment)
+    for cluster in (Drlc, Price, Messaging)
     for from_server, table in ((True, cluster.client_commands), (False, cluster.server_commands))
     for command_id, definition in table.items()
     if _fixed_layout(definition.schema) is not None

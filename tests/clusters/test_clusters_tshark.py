@@ -14,8 +14,10 @@ import pytest
 
 from tests.clusters.se_frames import air_frame, dissect, zcl_frame
 from tests.conftest import load_vectors
-from zse.clusters import Drlc, KeyEstablishment, Messaging, Price, encode_command
-from zse.clusters.types import (
+from zse.cbke import messages as m
+from zse.clusters import Drlc, Messaging, Price, encode_command
+from zse.se.ids import KEY_ESTABLISHMENT
+from zse.se.types import (
     CancelControl,
     CriticalityLevel,
     DeviceClass,
@@ -66,6 +68,16 @@ class Case:
 
 def case(cluster, command, from_server, kwargs, show=None, raw=None) -> Case:
     return Case(cluster, command, from_server, kwargs, show or {}, raw or {})
+
+
+#: Key Establishment has no zigpy cluster: its wire is zse.cbke.messages.
+class KE_WIRE:  # noqa: N801
+    cluster_id = KEY_ESTABLISHMENT
+    name = "Key Establishment"
+
+
+def ke_case(message: m.Message, from_server: bool, show, raw=None) -> Case:
+    return Case(KE_WIRE, type(message).__name__, from_server, {"message": message}, show, raw or {})
 
 
 DISPLAY = {
@@ -289,7 +301,7 @@ CASES = [
         False,
         {
             "issuer_event_id": 0x0A0B0C0D,
-            "event_status": EventStatus.Event_Started,
+            "event_status": EventStatus.STARTED,
             "event_status_time": 0x2F000020,
             "criticality_level_applied": CriticalityLevel.Level_2,
             "cooling_temperature_set_point_applied": -0x8000,
@@ -389,17 +401,16 @@ CASES = [
         },
         {"zbee_zcl_se.price.price_ack_time": le(0x2F000030, 4)},
     ),
-    # Key Establishment (SE C.3), with the Annex C.5 certificates and keys
-    case(
-        KeyEstablishment,
-        "initiate_key_establishment_request",
+    # Key Establishment (SE C.3), from its single wire zse.cbke.messages, with the Annex C.5
+    # certificates and keys
+    ke_case(
+        m.InitiateKeyEstablishmentRequest(
+            suite=KeyEstablishmentSuite.CBKE_ECMQV_163k1,
+            ephemeral_data_generate_time=3,
+            confirm_key_generate_time=6,
+            identity=CERT_U,
+        ),
         False,
-        {
-            "key_establishment_suite": KeyEstablishmentSuite.CBKE_ECMQV_163k1,
-            "ephemeral_data_generate_time": 3,
-            "confirm_key_generate_time": 6,
-            "identity": CERT_U,
-        },
         {
             "zbee_zcl_se.ke.cmd.srv_rx.id": 0x00,
             "zbee_zcl_se.ke.attr.suite": 1,
@@ -413,60 +424,48 @@ CASES = [
             "zbee_zcl_se.ke.cert.profile": CERT_U[38:48].hex(),
         },
     ),
-    case(
-        KeyEstablishment,
-        "initiate_key_establishment_response",
+    ke_case(
+        m.InitiateKeyEstablishmentResponse(
+            suite=KeyEstablishmentSuite.CBKE_ECMQV_163k1,
+            ephemeral_data_generate_time=3,
+            confirm_key_generate_time=6,
+            identity=CERT_V,
+        ),
         True,
-        {
-            "key_establishment_suite": KeyEstablishmentSuite.CBKE_ECMQV_163k1,
-            "ephemeral_data_generate_time": 3,
-            "confirm_key_generate_time": 6,
-            "identity": CERT_V,
-        },
         {"zbee_zcl_se.ke.cmd.srv_tx.id": 0x00, "zbee_zcl_se.ke.attr.suite": 1},
         {"zbee_zcl_se.ke.cert.subject": CERT_V[22:30].hex()},
     ),
-    case(
-        KeyEstablishment,
-        "ephemeral_data_request",
+    ke_case(
+        m.EphemeralDataRequest(ephemeral_data=QEU),
         False,
-        {"ephemeral_data": QEU},
         {"zbee_zcl_se.ke.cmd.srv_rx.id": 0x01},
         {"zbee_zcl_se.ke.qeu": QEU.hex()},
     ),
-    case(
-        KeyEstablishment,
-        "ephemeral_data_response",
+    ke_case(
+        m.EphemeralDataResponse(ephemeral_data=QEV),
         True,
-        {"ephemeral_data": QEV},
         {"zbee_zcl_se.ke.cmd.srv_tx.id": 0x01},
         {"zbee_zcl_se.ke.qev": QEV.hex()},
     ),
-    case(
-        KeyEstablishment,
-        "confirm_key_data_request",
+    ke_case(
+        m.ConfirmKeyDataRequest(mac=MACU),
         False,
-        {"secure_message_authentication_code": MACU},
         {"zbee_zcl_se.ke.cmd.srv_rx.id": 0x02},
         {"zbee_zcl_se.ke.macu": MACU.hex()},
     ),
-    case(
-        KeyEstablishment,
-        "confirm_key_data_response",
+    ke_case(
+        m.ConfirmKeyDataResponse(mac=MACV),
         True,
-        {"secure_message_authentication_code": MACV},
         {"zbee_zcl_se.ke.cmd.srv_tx.id": 0x02},
         {"zbee_zcl_se.ke.macv": MACV.hex()},
     ),
-    case(
-        KeyEstablishment,
-        "terminate_key_establishment",
+    ke_case(
+        m.TerminateKeyEstablishment(
+            status=TerminateStatus.UNKNOWN_ISSUER,
+            wait_time=30,
+            suite=KeyEstablishmentSuite.CBKE_ECMQV_163k1,
+        ),
         True,
-        {
-            "status_code": TerminateStatus.UNKNOWN_ISSUER,
-            "wait_time": 30,
-            "key_establishment_suite": KeyEstablishmentSuite.CBKE_ECMQV_163k1,
-        },
         {
             "zbee_zcl_se.ke.cmd.srv_tx.id": 0x03,
             "zbee_zcl_se.ke.terminate.status": 1,
@@ -474,10 +473,26 @@ CASES = [
             "zbee_zcl_se.ke.attr.suite": 1,
         },
     ),
+    ke_case(
+        m.TerminateKeyEstablishment(
+            status=TerminateStatus.BAD_MESSAGE,
+            wait_time=5,
+            suite=KeyEstablishmentSuite.CBKE_ECMQV_163k1,
+        ),
+        False,
+        {
+            "zbee_zcl_se.ke.cmd.srv_rx.id": 0x03,
+            "zbee_zcl_se.ke.terminate.status": 3,
+            "zbee_zcl_se.ke.terminate.wait.time": 5,
+        },
+    ),
 ]
 
 
 def encode(c: Case) -> tuple[int, bytes]:
+    if c.cluster is KE_WIRE:
+        message = c.kwargs["message"]
+        return message.command_id, message.encode()
     defs = c.cluster.ClientCommandDefs if c.from_server else c.cluster.ServerCommandDefs
     definition = getattr(defs, c.command)
     return definition.id, encode_command(definition.schema(**c.kwargs))
@@ -499,10 +514,14 @@ def dissected(tmp_path_factory):
 
 def test_every_command_definition_is_covered():
     covered = {(c.cluster, c.command) for c in CASES}
-    for cluster in (Messaging, Drlc, Price, KeyEstablishment):
+    for cluster in (Messaging, Drlc, Price):
         for defs in (cluster.ServerCommandDefs, cluster.ClientCommandDefs):
             for definition in defs:
                 assert (cluster, definition.name) in covered, (cluster.name, definition.name)
+    ke = {(c.command, c.from_server) for c in CASES if c.cluster is KE_WIRE}
+    for from_server, table in ((False, m.CLIENT_COMMANDS), (True, m.SERVER_COMMANDS)):
+        for cls in table.values():
+            assert (cls.__name__, from_server) in ke, (cls.__name__, from_server)
 
 
 @pytest.mark.oracle

@@ -16,7 +16,6 @@ from zigpy.types import EUI64
 
 from tests.interpan.test_interpan_se import PRICE_7, START
 from zse.clusters import Price
-from zse.clusters.types import GetCurrentPriceOptions
 from zse.interpan import InterPanFrame
 from zse.interpan._codec import BROADCAST_ADDRESS, DeliveryMode
 from zse.interpan.se import (
@@ -31,6 +30,7 @@ from zse.interpan.se import (
 from zse.interpan.service import InterPanService
 from zse.interpan.transports.sim import SimTransport
 from zse.price import PriceEvent, PriceSchedule
+from zse.se.types import GetCurrentPriceOptions
 from zse.sim import Air, run
 
 ESI_PAN = 0x1A2B

@@ -16,7 +16,6 @@ from zigpy.types import EUI64
 
 from tests.interpan.tshark_json import dissect
 from zse.clusters import Messaging, Price
-from zse.clusters.types import MessageImportance, MessageTransmission
 from zse.errors import InvalidFrame
 from zse.installcode import InstallCode
 from zse.interpan import DeliveryMode, InterPanFrame
@@ -35,6 +34,7 @@ from zse.interpan.service import InterPanService
 from zse.interpan.transports.sim import SimTransport
 from zse.interpan.window import SE_INTERPAN_COMMANDS, CommandWhitelist, InterPanWindow, Verdict
 from zse.price import PriceEvent
+from zse.se.types import MessageImportance, MessageTransmission
 from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
 from zse.services.price import PriceClient, PriceServer
 from zse.sim import Air, run

@@ -19,7 +19,6 @@ import pytest
 import zigpy.types as t
 
 from zse.clusters import Messaging
-from zse.clusters.types import MessageImportance, MessageTransmission
 from zse.installcode import InstallCode
 from zse.interpan._zcl import Direction
 from zse.interpan.se import (
@@ -43,6 +42,7 @@ from zse.messaging import (
     MessageScheduled,
 )
 from zse.price import PriceSchedule
+from zse.se.types import MessageImportance, MessageTransmission
 from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
 from zse.services.messaging import MESSAGING, DeviceAddress, MessagingClient, MessagingServer
 from zse.sim import Air, run

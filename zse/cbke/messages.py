@@ -14,11 +14,16 @@ octet strings carried as they are.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
 from zse.errors import InvalidFrame
+from zse.se.ids import (
+    KEY_ESTABLISHMENT,
+    KeyEstablishmentClientCommand,
+    KeyEstablishmentServerCommand,
+)
+from zse.se.types import TerminateStatus
 
 __all__ = [
     "CLIENT_COMMANDS",
@@ -39,24 +44,13 @@ __all__ = [
 ]
 
 #: The Key Establishment cluster id (SE Annex C.3).
-CLUSTER_ID = 0x0800
+CLUSTER_ID = KEY_ESTABLISHMENT
 #: Size of the Confirm Key Data MACs (HMAC-MMO output, C.3.1.3.3 / C.3.1.4.3).
 CONFIRM_KEY_MAC_SIZE = 16
 #: Certificate size of each suite id; the suite field decides how long the identity is.
 _CERTIFICATE_SIZES = {0x0001: 48, 0x0002: 74}
 #: Ephemeral public key sizes (SEC1 compressed points on sect163k1 / sect283k1).
 _POINT_SIZES = (22, 37)
-
-
-class TerminateStatus(enum.IntEnum):
-    """Terminate Key Establishment status values (SE Annex C.3.1.3.4; 0x06 added by SE 1.2)."""
-
-    UNKNOWN_ISSUER = 0x01
-    BAD_KEY_CONFIRM = 0x02
-    BAD_MESSAGE = 0x03
-    NO_RESOURCES = 0x04
-    UNSUPPORTED_SUITE = 0x05
-    INVALID_CERTIFICATE = 0x06
 
 
 def _check_u8(name: str, value: int) -> None:
@@ -79,7 +73,7 @@ class _Initiate:
     the identity is kept as it came so the receiver can answer UNSUPPORTED_SUITE.
     """
 
-    command_id: ClassVar[int] = 0x00
+    command_id: ClassVar[int] = KeyEstablishmentServerCommand.INITIATE_KEY_ESTABLISHMENT_REQUEST
     suite: int
     ephemeral_data_generate_time: int
     confirm_key_generate_time: int
@@ -143,7 +137,7 @@ class _Ephemeral:
     on the negotiated suite, which the state machine checks.
     """
 
-    command_id: ClassVar[int] = 0x01
+    command_id: ClassVar[int] = KeyEstablishmentServerCommand.EPHEMERAL_DATA_REQUEST
     ephemeral_data: bytes
 
     def __post_init__(self) -> None:
@@ -181,7 +175,7 @@ class EphemeralDataResponse(_Ephemeral):
 class _Confirm:
     """Confirm Key Data Request/Response (C.3.1.3.3, C.3.1.4.3): a 16-byte MAC."""
 
-    command_id: ClassVar[int] = 0x02
+    command_id: ClassVar[int] = KeyEstablishmentServerCommand.CONFIRM_KEY_DATA_REQUEST
     mac: bytes
 
     def __post_init__(self) -> None:
@@ -219,7 +213,7 @@ class TerminateKeyEstablishment:
     should wait before trying again) and ``suite`` (16-bit).
     """
 
-    command_id: ClassVar[int] = 0x03
+    command_id: ClassVar[int] = KeyEstablishmentServerCommand.TERMINATE_KEY_ESTABLISHMENT
     status: TerminateStatus
     wait_time: int
     suite: int
@@ -267,10 +261,13 @@ CLIENT_COMMANDS: dict[
     | type[ConfirmKeyDataRequest]
     | type[TerminateKeyEstablishment],
 ] = {
-    0x00: InitiateKeyEstablishmentRequest,
-    0x01: EphemeralDataRequest,
-    0x02: ConfirmKeyDataRequest,
-    0x03: TerminateKeyEstablishment,
+    cls.command_id: cls
+    for cls in (
+        InitiateKeyEstablishmentRequest,
+        EphemeralDataRequest,
+        ConfirmKeyDataRequest,
+        TerminateKeyEstablishment,
+    )
 }
 
 #: Server-to-client command classes by command id (what an initiator receives).
@@ -281,10 +278,12 @@ SERVER_COMMANDS: dict[
     | type[ConfirmKeyDataResponse]
     | type[TerminateKeyEstablishment],
 ] = {
-    0x00: InitiateKeyEstablishmentResponse,
-    0x01: EphemeralDataResponse,
-    0x02: ConfirmKeyDataResponse,
-    0x03: TerminateKeyEstablishment,
+    KeyEstablishmentClientCommand.INITIATE_KEY_ESTABLISHMENT_RESPONSE: (
+        InitiateKeyEstablishmentResponse
+    ),
+    KeyEstablishmentClientCommand.EPHEMERAL_DATA_RESPONSE: EphemeralDataResponse,
+    KeyEstablishmentClientCommand.CONFIRM_KEY_DATA_RESPONSE: ConfirmKeyDataResponse,
+    KeyEstablishmentClientCommand.TERMINATE_KEY_ESTABLISHMENT: TerminateKeyEstablishment,
 }
 
 

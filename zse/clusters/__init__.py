@@ -9,7 +9,6 @@ from zigpy.zcl import Cluster
 
 from zse.clusters.codec import command_def, decode_command, encode_command
 from zse.clusters.drlc import Drlc
-from zse.clusters.key_establishment import KeyEstablishment
 from zse.clusters.messaging import Messaging
 from zse.clusters.price import Price
 
@@ -24,7 +23,15 @@ __all__ = [
     "encode_command",
 ]
 
-#: The SE cluster classes zse defines, by cluster id.
-SE_CLUSTERS: dict[int, type[Cluster]] = {
-    cls.cluster_id: cls for cls in (Price, Drlc, Messaging, KeyEstablishment)
-}
+#: The SE cluster classes zse defines, by cluster id (Key Establishment's wire is
+#: :mod:`zse.cbke.messages`; ``KeyEstablishment`` here is deprecated).
+SE_CLUSTERS: dict[int, type[Cluster]] = {cls.cluster_id: cls for cls in (Price, Drlc, Messaging)}
+
+
+def __getattr__(name: str) -> type[Cluster]:
+    """``KeyEstablishment``, deprecated (with a DeprecationWarning)."""
+    if name == "KeyEstablishment":
+        from zse.clusters import key_establishment  # noqa: PLC0415
+
+        return getattr(key_establishment, name)  # type: ignore[no-any-return]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

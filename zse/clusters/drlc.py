@@ -2,7 +2,7 @@
 
 The ESI (server) sends load control events and cancellations; a HAN device (client) reports
 event status and asks for scheduled events. The client's attributes configure how it is
-targeted and how it randomizes. The "not used" sentinels are in :mod:`zse.clusters.types`.
+targeted and how it randomizes. The "not used" sentinels are in :mod:`zse.se.types`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseAttributeDefs, BaseCommandDefs
 
 from zse.clusters._defs import attribute, cluster_id, command
-from zse.clusters.types import (
+from zse.se.ids import DRLC, DrlcAttribute, DrlcClientCommand, DrlcServerCommand
+from zse.se.types import (
     SIGNATURE_SIZE,
     CancelControl,
     CriticalityLevel,
     DeviceClass,
     EventControl,
-    EventStatus,
     SignatureType,
 )
 
@@ -52,7 +52,7 @@ class Signature(t.FixedList, item_type=t.uint8_t, length=SIGNATURE_SIZE):  # typ
 class Drlc(Cluster):
     """Demand Response and Load Control (SE D.2); attach explicitly, it is not registered."""
 
-    cluster_id = cluster_id(0x0701)
+    cluster_id = cluster_id(DRLC)
     name = "Demand Response and Load Control"
     ep_attribute = "smartenergy_drlc"
     _skip_registry = True
@@ -60,19 +60,25 @@ class Drlc(Cluster):
     class AttributeDefs(BaseAttributeDefs):
         """Client-side attributes (D.2.3.2): how a HAN device is targeted and randomizes."""
 
-        utility_enrollment_group: Final = attribute(0x0000, t.uint8_t, "rw")
-        start_randomization_minutes: Final = attribute(0x0001, t.uint8_t, "rw")
-        duration_randomization_minutes: Final = attribute(0x0002, t.uint8_t, "rw")
-        device_class_value: Final = attribute(0x0003, DeviceClass, "rw")
+        utility_enrollment_group: Final = attribute(
+            DrlcAttribute.UTILITY_ENROLLMENT_GROUP, t.uint8_t, "rw"
+        )
+        start_randomization_minutes: Final = attribute(
+            DrlcAttribute.START_RANDOMIZATION_MINUTES, t.uint8_t, "rw"
+        )
+        duration_randomization_minutes: Final = attribute(
+            DrlcAttribute.DURATION_RANDOMIZATION_MINUTES, t.uint8_t, "rw"
+        )
+        device_class_value: Final = attribute(DrlcAttribute.DEVICE_CLASS_VALUE, DeviceClass, "rw")
 
     class ServerCommandDefs(BaseCommandDefs):
         """Commands the ESI receives (D.2.3.3)."""
 
         report_event_status: Final = command(
-            0x00,
+            DrlcServerCommand.REPORT_EVENT_STATUS,
             {
                 "issuer_event_id": t.uint32_t,
-                "event_status": EventStatus,
+                "event_status": t.uint8_t,  # an EventStatus (zse.se.types), strict in the core
                 "event_status_time": t.UTCTime,
                 "criticality_level_applied": CriticalityLevel,
                 "cooling_temperature_set_point_applied": t.int16s,
@@ -85,7 +91,7 @@ class Drlc(Cluster):
             },
         )
         get_scheduled_events: Final = command(
-            0x01,
+            DrlcServerCommand.GET_SCHEDULED_EVENTS,
             {
                 "start_time": t.UTCTime,
                 "number_of_events": t.uint8_t,
@@ -97,7 +103,7 @@ class Drlc(Cluster):
         """Commands the ESI sends (D.2.2.3)."""
 
         load_control_event: Final = command(
-            0x00,
+            DrlcClientCommand.LOAD_CONTROL_EVENT,
             {
                 "issuer_event_id": t.uint32_t,
                 "device_class": DeviceClass,
@@ -115,7 +121,7 @@ class Drlc(Cluster):
             },
         )
         cancel_load_control_event: Final = command(
-            0x01,
+            DrlcClientCommand.CANCEL_LOAD_CONTROL_EVENT,
             {
                 "issuer_event_id": t.uint32_t,
                 "device_class": DeviceClass,
@@ -124,4 +130,6 @@ class Drlc(Cluster):
                 "effective_time": t.UTCTime,
             },
         )
-        cancel_all_load_control_events: Final = command(0x02, {"cancel_control": CancelControl})
+        cancel_all_load_control_events: Final = command(
+            DrlcClientCommand.CANCEL_ALL_LOAD_CONTROL_EVENTS, {"cancel_control": CancelControl}
+        )

@@ -14,7 +14,8 @@ from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseCommandDefs
 
 from zse.clusters._defs import cluster_id, command
-from zse.clusters.types import (
+from zse.se.ids import MESSAGING, MessagingClientCommand, MessagingServerCommand
+from zse.se.types import (
     CharacterString,
     ExtendedMessageControl,
     MessageConfirmationControl,
@@ -39,7 +40,7 @@ _DISPLAY = {
 class Messaging(Cluster):
     """Messaging (SE D.5); attach explicitly, it is not in zigpy's registry."""
 
-    cluster_id = cluster_id(0x0703)
+    cluster_id = cluster_id(MESSAGING)
     name = "Messaging"
     ep_attribute = "smartenergy_messaging"
     _skip_registry = True
@@ -47,9 +48,9 @@ class Messaging(Cluster):
     class ServerCommandDefs(BaseCommandDefs):
         """Commands the ESI receives (D.5.2.4)."""
 
-        get_last_message: Final = command(0x00, {})
+        get_last_message: Final = command(MessagingServerCommand.GET_LAST_MESSAGE, {})
         message_confirmation: Final = command(
-            0x01,
+            MessagingServerCommand.MESSAGE_CONFIRMATION,
             {
                 "message_id": t.uint32_t,
                 "confirmation_time": t.UTCTime,
@@ -57,14 +58,22 @@ class Messaging(Cluster):
                 "message_confirmation_response?": t.LVBytes,
             },
         )
-        get_message_cancellation: Final = command(0x02, {"earliest_implementation_time": t.UTCTime})
+        get_message_cancellation: Final = command(
+            MessagingServerCommand.GET_MESSAGE_CANCELLATION,
+            {"earliest_implementation_time": t.UTCTime},
+        )
 
     class ClientCommandDefs(BaseCommandDefs):
         """Commands the ESI sends (D.5.2.3)."""
 
-        display_message: Final = command(0x00, _DISPLAY)
+        display_message: Final = command(MessagingClientCommand.DISPLAY_MESSAGE, _DISPLAY)
         cancel_message: Final = command(
-            0x01, {"message_id": t.uint32_t, "message_control": MessageControl}
+            MessagingClientCommand.CANCEL_MESSAGE,
+            {"message_id": t.uint32_t, "message_control": MessageControl},
         )
-        display_protected_message: Final = command(0x02, dict(_DISPLAY))
-        cancel_all_messages: Final = command(0x03, {"implementation_date_time": t.UTCTime})
+        display_protected_message: Final = command(
+            MessagingClientCommand.DISPLAY_PROTECTED_MESSAGE, dict(_DISPLAY)
+        )
+        cancel_all_messages: Final = command(
+            MessagingClientCommand.CANCEL_ALL_MESSAGES, {"implementation_date_time": t.UTCTime}
+        )

@@ -15,7 +15,8 @@ from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseCommandDefs
 
 from zse.clusters._defs import cluster_id, command
-from zse.clusters.types import (
+from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
+from zse.se.types import (
     AlternateCostUnit,
     GetCurrentPriceOptions,
     PriceAcknowledgementControl,
@@ -32,7 +33,7 @@ class RateLabel(t.LVBytes):
 class Price(Cluster):
     """Price (SE D.4); attach explicitly, it is not in zigpy's registry."""
 
-    cluster_id = cluster_id(0x0700)
+    cluster_id = cluster_id(PRICE)
     name = "Price"
     ep_attribute = "smartenergy_price"
     _skip_registry = True
@@ -40,12 +41,15 @@ class Price(Cluster):
     class ServerCommandDefs(BaseCommandDefs):
         """Commands the ESI receives (D.4.2.3)."""
 
-        get_current_price: Final = command(0x00, {"command_options": GetCurrentPriceOptions})
+        get_current_price: Final = command(
+            PriceServerCommand.GET_CURRENT_PRICE, {"command_options": GetCurrentPriceOptions}
+        )
         get_scheduled_prices: Final = command(
-            0x01, {"start_time": t.UTCTime, "number_of_events": t.uint8_t}
+            PriceServerCommand.GET_SCHEDULED_PRICES,
+            {"start_time": t.UTCTime, "number_of_events": t.uint8_t},
         )
         price_acknowledgement: Final = command(
-            0x02,
+            PriceServerCommand.PRICE_ACKNOWLEDGEMENT,
             {
                 "provider_id": t.uint32_t,
                 "issuer_event_id": t.uint32_t,
@@ -58,7 +62,7 @@ class Price(Cluster):
         """Commands the ESI sends (D.4.2.4)."""
 
         publish_price: Final = command(
-            0x00,
+            PriceClientCommand.PUBLISH_PRICE,
             {
                 "provider_id": t.uint32_t,
                 "rate_label": RateLabel,

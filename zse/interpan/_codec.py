@@ -33,6 +33,7 @@ from typing import Final
 from zigpy.types import EUI64
 
 from zse.errors import InvalidFrame
+from zse.se.ids import SE_PROFILE_ID
 
 __all__ = [
     "BROADCAST_ADDRESS",
@@ -45,7 +46,6 @@ __all__ = [
     "InterPanFrame",
 ]
 
-SE_PROFILE_ID: Final = 0x0109
 BROADCAST_ADDRESS: Final = 0xFFFF
 #: MAC frame control, unicast: data, ack request, dst 64-bit, src 64-bit, no PAN-id compression.
 FC_UNICAST: Final = 0xCC21

@@ -43,12 +43,6 @@ from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import CommandSchema, ZCLCommandDef
 
 from zse.clusters import Messaging, Price, decode_command, encode_command
-from zse.clusters.types import (
-    GetCurrentPriceOptions,
-    MessageControl,
-    MessageImportance,
-    MessageTransmission,
-)
 from zse.errors import InvalidFrame
 from zse.interpan._codec import MAX_ZCL_LENGTH, InterPanFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
@@ -56,6 +50,13 @@ from zse.interpan.service import InterPanService
 from zse.interpan.window import SourceLimiter
 from zse.messaging import BoardEvent, Message, MessageBoard, MessageDisplayed, MessageError
 from zse.price import PriceEvent, PriceSchedule
+from zse.se.ids import MESSAGING, PRICE
+from zse.se.types import (
+    GetCurrentPriceOptions,
+    MessageControl,
+    MessageImportance,
+    MessageTransmission,
+)
 from zse.services._events import EventStream
 from zse.services.messaging import message_from_command
 from zse.services.time import system_clock
@@ -78,8 +79,6 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-PRICE: Final = 0x0700
-MESSAGING: Final = 0x0703
 _CLUSTERS: Final[dict[int, type[Cluster]]] = {PRICE: Price, MESSAGING: Messaging}
 _GET_CURRENT_PRICE = Price.ServerCommandDefs.get_current_price
 _PUBLISH_PRICE = Price.ClientCommandDefs.publish_price

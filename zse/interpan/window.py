@@ -36,6 +36,13 @@ from zigpy.types import EUI64
 from zse.errors import InvalidFrame
 from zse.interpan._codec import InterPanFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
+from zse.se.ids import (
+    MESSAGING,
+    PRICE,
+    MessagingClientCommand,
+    PriceClientCommand,
+    PriceServerCommand,
+)
 
 __all__ = [
     "SE_INTERPAN_COMMANDS",
@@ -62,10 +69,27 @@ class AllowedCommand:
 #: Price: Get Current Price (client to server) answered by Publish Price; Messaging: Display
 #: Message and Cancel Message (server to client).
 SE_INTERPAN_COMMANDS: tuple[AllowedCommand, ...] = (
-    AllowedCommand(0x0700, Direction.Client_to_Server, 0x00, "price.get_current_price"),
-    AllowedCommand(0x0700, Direction.Server_to_Client, 0x00, "price.publish_price"),
-    AllowedCommand(0x0703, Direction.Server_to_Client, 0x00, "messaging.display_message"),
-    AllowedCommand(0x0703, Direction.Server_to_Client, 0x01, "messaging.cancel_message"),
+    AllowedCommand(
+        PRICE,
+        Direction.Client_to_Server,
+        PriceServerCommand.GET_CURRENT_PRICE,
+        "price.get_current_price",
+    ),
+    AllowedCommand(
+        PRICE, Direction.Server_to_Client, PriceClientCommand.PUBLISH_PRICE, "price.publish_price"
+    ),
+    AllowedCommand(
+        MESSAGING,
+        Direction.Server_to_Client,
+        MessagingClientCommand.DISPLAY_MESSAGE,
+        "messaging.display_message",
+    ),
+    AllowedCommand(
+        MESSAGING,
+        Direction.Server_to_Client,
+        MessagingClientCommand.CANCEL_MESSAGE,
+        "messaging.cancel_message",
+    ),
 )
 
 

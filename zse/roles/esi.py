@@ -59,6 +59,7 @@ from zse.provisioning import (
     decide,
 )
 from zse.radios import link_key_installer
+from zse.se.ids import SE_PROFILE_ID
 from zse.services._events import EventStream
 from zse.services._tasks import keep_task
 from zse.services.delivery import Destination, device_name
@@ -802,7 +803,7 @@ class EnergyServiceInterface:
         for ep_id, endpoint in sorted(getattr(device, "endpoints", {}).items()):
             if ep_id == 0:
                 continue
-            if getattr(endpoint, "profile_id", None) == 0x0109 and cluster in getattr(
+            if getattr(endpoint, "profile_id", None) == SE_PROFILE_ID and cluster in getattr(
                 endpoint, "out_clusters", {}
             ):
                 return int(device.nwk), int(ep_id)

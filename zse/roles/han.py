@@ -44,6 +44,13 @@ from zse.drlc import (
 )
 from zse.errors import ZseError
 from zse.messaging import BoardEvent, Message
+from zse.se.ids import (
+    IN_HOME_DISPLAY,
+    LOAD_CONTROL_DEVICE,
+    PROGRAMMABLE_THERMOSTAT,
+)
+from zse.se.ids import SE_PROFILE_ID as SE_PROFILE
+from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass
 from zse.services._events import EventStream
 from zse.services.drlc import DRLC, DrlcClient
 from zse.services.key_establishment import KEY_ESTABLISHMENT, establish_key
@@ -68,15 +75,9 @@ __all__ = [
     "ThermostatChanged",
 ]
 
-SE_PROFILE = 0x0109
-#: SE device ids (SE 5.7, Table 5-13).
-IN_HOME_DISPLAY = 0x0507
-PROGRAMMABLE_THERMOSTAT = 0x0501
-LOAD_CONTROL_DEVICE = 0x0504
 #: DRLC device class bits (SE D.2.2.3.1.1.2).
-HVAC = 0x0001
-WATER_HEATER = 0x0004
-ALL_DEVICE_CLASSES = 0x0FFF
+HVAC = int(DeviceClass.HVAC_Compressor_or_Furnace)
+WATER_HEATER = int(DeviceClass.Water_Heater)
 
 
 class EsiNotFound(ZseError):

@@ -25,7 +25,6 @@ from zigpy.zcl import foundation
 from zse.cbke import Credentials, sign, verify
 from zse.cbke.suites import SUITE1
 from zse.clusters import Drlc, decode_command, encode_command
-from zse.clusters.types import SIGNATURE_SIZE
 from zse.drlc import (
     REPORT_FIELDS_SHAPE,
     Abilities,
@@ -41,6 +40,8 @@ from zse.drlc import (
 )
 from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
+from zse.se.ids import DRLC, DrlcAttribute, DrlcClientCommand, DrlcServerCommand
+from zse.se.types import SIGNATURE_SIZE, SignatureType
 from zse.services._events import EventStream
 from zse.services.delivery import Destination, deliver, device_name
 from zse.services.time import system_clock
@@ -60,12 +61,11 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-DRLC = 0x0701
-_LOAD_CONTROL_EVENT = 0x00
-_CANCEL = 0x01
-_CANCEL_ALL = 0x02
-_REPORT_EVENT_STATUS = 0x00
-_GET_SCHEDULED_EVENTS = 0x01
+_LOAD_CONTROL_EVENT = DrlcClientCommand.LOAD_CONTROL_EVENT
+_CANCEL = DrlcClientCommand.CANCEL_LOAD_CONTROL_EVENT
+_CANCEL_ALL = DrlcClientCommand.CANCEL_ALL_LOAD_CONTROL_EVENTS
+_REPORT_EVENT_STATUS = DrlcServerCommand.REPORT_EVENT_STATUS
+_GET_SCHEDULED_EVENTS = DrlcServerCommand.GET_SCHEDULED_EVENTS
 _NO_SIGNATURE = bytes(0xFF for _ in range(SIGNATURE_SIZE))
 # Client attribute ids and ZCL types (D.2.3.2).
 _UINT8 = 0x20
@@ -73,10 +73,18 @@ _BITMAP16 = 0x19
 _RANDOMIZATION_MAX = 60  # minutes, StartRandomizationMinutes / DurationRandomizationMinutes
 #: attribute id -> (core attribute, ZCL type, largest value accepted) (D.2.3.2.1-4).
 _CLIENT_ATTRIBUTES = {
-    0x0000: ("utility_enrollment_group", _UINT8, 0xFF),
-    0x0001: ("start_randomization_minutes", _UINT8, _RANDOMIZATION_MAX),
-    0x0002: ("duration_randomization_minutes", _UINT8, _RANDOMIZATION_MAX),
-    0x0003: ("device_class", _BITMAP16, 0xFFFF),
+    DrlcAttribute.UTILITY_ENROLLMENT_GROUP: ("utility_enrollment_group", _UINT8, 0xFF),
+    DrlcAttribute.START_RANDOMIZATION_MINUTES: (
+        "start_randomization_minutes",
+        _UINT8,
+        _RANDOMIZATION_MAX,
+    ),
+    DrlcAttribute.DURATION_RANDOMIZATION_MINUTES: (
+        "duration_randomization_minutes",
+        _UINT8,
+        _RANDOMIZATION_MAX,
+    ),
+    DrlcAttribute.DEVICE_CLASS_VALUE: ("device_class", _BITMAP16, 0xFFFF),
 }
 #: The largest random delay before a Report Event Status, seconds (``report_delay=``).
 REPORT_DELAY_MAX = 5.0
@@ -87,8 +95,9 @@ def signature_for(report: StatusReport, credentials: Credentials | None) -> tupl
     device's CBKE key when it has suite 1 credentials, else type 0x00 and 42 bytes of 0xFF
     (a suite 2 signature is 72 bytes and does not fit the field)."""
     if credentials is None or credentials.suite is not SUITE1:
-        return 0x00, _NO_SIGNATURE
-    return 0x01, sign(SUITE1, credentials.private_key, report.signed_bytes(0x01))
+        return SignatureType.No_Signature, _NO_SIGNATURE
+    ecdsa = SignatureType.ECDSA
+    return ecdsa, sign(SUITE1, credentials.private_key, report.signed_bytes(ecdsa))
 
 
 def _report_payload(report: StatusReport, credentials: Credentials | None) -> bytes:
@@ -695,7 +704,7 @@ class DrlcServer:
             )
             return foundation.Status.NOT_FOUND
         signed = False
-        if int(command.signature_type) == 0x01:
+        if int(command.signature_type) == SignatureType.ECDSA:
             signed = self._verified(msg, report, bytes(command.signature))
             if not signed:
                 LOGGER.warning(
@@ -722,6 +731,6 @@ class DrlcServer:
         if key is None:
             return False
         try:
-            return verify(SUITE1, key, report.signed_bytes(0x01), signature)
+            return verify(SUITE1, key, report.signed_bytes(SignatureType.ECDSA), signature)
         except InvalidPoint:
             return False

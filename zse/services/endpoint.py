@@ -26,6 +26,7 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.application import ControllerApplication
 
+from zse.se.ids import ESI_DEVICE_ID, KEY_ESTABLISHMENT, SE_PROFILE_ID
 from zse.services.zcl import ZclEndpointBase, ZclMessage, decode_zcl_header
 
 __all__ = [
@@ -39,14 +40,10 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-#: The Smart Energy application profile (SE 5.1).
-SE_PROFILE = 0x0109
-#: SE device id of an Energy Service Interface (SE 5.7, Table 5-13).
-ESI_DEVICE_ID = 0x0500
+#: The Smart Energy application profile (SE 5.1); the name this module has exported.
+SE_PROFILE = SE_PROFILE_ID
 #: Default SE endpoint on a zigpy coordinator: zigpy itself owns endpoint 1 (HA profile).
 SE_ENDPOINT_ID = 9
-#: Key Establishment, the one SE cluster exempt from APS encryption (SE 5.4.6).
-KEY_ESTABLISHMENT = 0x0800
 #: ZDO Match_Desc_req (ZB 2.4.3.1.7); the response is 0x8006.
 _MATCH_DESC_REQ = 0x0006
 

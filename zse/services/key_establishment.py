@@ -31,6 +31,7 @@ from zse.cbke.credentials import Credentials
 from zse.cbke.machine import Established, Initiator, Step, Terminated
 from zse.cbke.messages import TerminateKeyEstablishment, TerminateStatus
 from zse.errors import ZseError
+from zse.se.ids import KE_SUITE_ATTRIBUTE, KEY_ESTABLISHMENT
 from zse.services._events import EventStream
 from zse.services._tasks import keep_task
 from zse.services.zcl import ZclPort
@@ -47,8 +48,7 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-KEY_ESTABLISHMENT = 0x0800
-_SUITE_ATTRIBUTE = 0x0000
+_SUITE_ATTRIBUTE = KE_SUITE_ATTRIBUTE
 _MAP16 = 0x19
 
 KeyInstaller = Callable[[t.EUI64, bytes], "Awaitable[None] | None"]

@@ -21,13 +21,6 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from zse.clusters import Messaging, decode_command, encode_command
-from zse.clusters.types import (
-    ExtendedMessageControl,
-    MessageConfirmationControl,
-    MessageControl,
-    MessageImportance,
-    MessageTransmission,
-)
 from zse.errors import InvalidFrame
 from zse.messaging import (
     CONFIRMATION_SHAPE,
@@ -41,6 +34,14 @@ from zse.messaging import (
     StoredMessage,
 )
 from zse.records import STR, U16, U32, Fields, Int, check
+from zse.se.ids import MESSAGING, MessagingClientCommand, MessagingServerCommand
+from zse.se.types import (
+    ExtendedMessageControl,
+    MessageConfirmationControl,
+    MessageControl,
+    MessageImportance,
+    MessageTransmission,
+)
 from zse.services._events import EventStream
 from zse.services.delivery import Destination, deliver, device_name
 from zse.services.time import system_clock
@@ -60,15 +61,14 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-MESSAGING = 0x0703
 # Commands the server sends (D.5.2.3) and receives (D.5.2.4).
-_DISPLAY = 0x00
-_CANCEL = 0x01
-_DISPLAY_PROTECTED = 0x02
-_CANCEL_ALL = 0x03
-_GET_LAST = 0x00
-_CONFIRM = 0x01
-_GET_CANCELLATION = 0x02
+_DISPLAY = MessagingClientCommand.DISPLAY_MESSAGE
+_CANCEL = MessagingClientCommand.CANCEL_MESSAGE
+_DISPLAY_PROTECTED = MessagingClientCommand.DISPLAY_PROTECTED_MESSAGE
+_CANCEL_ALL = MessagingClientCommand.CANCEL_ALL_MESSAGES
+_GET_LAST = MessagingServerCommand.GET_LAST_MESSAGE
+_CONFIRM = MessagingServerCommand.MESSAGE_CONFIRMATION
+_GET_CANCELLATION = MessagingServerCommand.GET_MESSAGE_CANCELLATION
 _SERVER_CMDS = Messaging.ServerCommandDefs
 _CLIENT_CMDS = Messaging.ClientCommandDefs
 

@@ -19,6 +19,8 @@ from zigpy.zcl import foundation
 from zse.clusters import Price, decode_command, encode_command
 from zse.errors import InvalidFrame
 from zse.price import PriceEvent, PriceSchedule
+from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
+from zse.se.types import PriceAcknowledgementControl
 from zse.services._events import EventStream
 from zse.services.delivery import Destination, deliver
 from zse.services.time import system_clock
@@ -34,11 +36,10 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-PRICE = 0x0700
-_PUBLISH_PRICE = 0x00
-_GET_CURRENT_PRICE = 0x00
-_GET_SCHEDULED_PRICES = 0x01
-_PRICE_ACKNOWLEDGEMENT = 0x02
+_PUBLISH_PRICE = PriceClientCommand.PUBLISH_PRICE
+_GET_CURRENT_PRICE = PriceServerCommand.GET_CURRENT_PRICE
+_GET_SCHEDULED_PRICES = PriceServerCommand.GET_SCHEDULED_PRICES
+_PRICE_ACKNOWLEDGEMENT = PriceServerCommand.PRICE_ACKNOWLEDGEMENT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,7 +210,7 @@ class PriceClient:
                 provider_id=event.provider_id,
                 issuer_event_id=event.issuer_event_id,
                 price_ack_time=now,
-                control=0x01,  # acknowledges a Publish Price
+                control=PriceAcknowledgementControl.Price_Acknowledgement,
             )
             await deliver(
                 self.endpoint,

@@ -12,6 +12,7 @@ import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from zse.se.ids import TIME, TimeAttribute
 from zse.services.zcl import ZclPort
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
     "zigbee_time",
 ]
 
-TIME = 0x000A
 #: The ZigBee epoch as a Unix timestamp (2000-01-01 00:00:00 UTC).
 ZIGBEE_EPOCH = 946_684_800
 _UTC_TIME = 0xE2
@@ -91,7 +91,7 @@ class TimeServer:
     def start(self) -> None:
         """Publish the attributes; they are computed whenever they are read."""
         set_source = self.endpoint.set_attribute_source
-        set_source(TIME, 0x0000, _UTC_TIME, self.clock)
-        set_source(TIME, 0x0001, _BITMAP8, lambda: self.status.bitmap())  # noqa: PLW0108 -- status may be replaced
-        set_source(TIME, 0x0002, _INT32, lambda: self.time_zone)
-        set_source(TIME, 0x0007, _UINT32, lambda: self.clock() + self.time_zone)
+        set_source(TIME, TimeAttribute.TIME, _UTC_TIME, self.clock)
+        set_source(TIME, TimeAttribute.TIME_STATUS, _BITMAP8, lambda: self.status.bitmap())  # noqa: PLW0108 -- status may be replaced
+        set_source(TIME, TimeAttribute.TIME_ZONE, _INT32, lambda: self.time_zone)
+        set_source(TIME, TimeAttribute.LOCAL_TIME, _UINT32, lambda: self.clock() + self.time_zone)

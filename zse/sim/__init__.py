@@ -10,13 +10,14 @@
 
 Example::
 
+    from zse.se import IN_HOME_DISPLAY, MESSAGING, PRICE
     from zse.sim import Air, run
 
     async def main():
         air = Air(seed=1, capture="han.pcap")
         esi = await air.coordinator(channel=15)
         ihd = air.device("00:0d:6f:00:00:00:00:01", install_code=code, channel=15)
-        ihd.add_endpoint(1, device_type=0x0507, out_clusters=[0x0700, 0x0703])
+        ihd.add_endpoint(1, device_type=IN_HOME_DISPLAY, out_clusters=[PRICE, MESSAGING])
         await esi.permit_with_link_key(ihd.ieee, code.link_key, 60)
         await ihd.join()
 

@@ -176,22 +176,29 @@ def encode_nwk(hdr: NwkHeader, payload: bytes) -> bytes:
     return out + payload
 
 
+#: NWK frame control bits (ZB 3.3.1.1): multicast, security and source route (8-10), then the
+#: destination and source IEEE address flags (11, 12).
+_NWK_MULTICAST_SECURITY_SOURCE_ROUTE = 0b111 << 8
+_NWK_DST_IEEE = 1 << 11
+_NWK_SRC_IEEE = 1 << 12
+
+
 def decode_nwk(data: bytes) -> tuple[NwkHeader, bytes]:
     """Decode a NWK header; raise :class:`InvalidFrame` for what the simulator never sends."""
     if len(data) < 8:
         raise InvalidFrame(f"NWK header needs 8 bytes, got {len(data)}")
     fc, dst, src, radius, seq = struct.unpack_from("<HHHBB", data)
-    if fc & 0x0700:
+    if fc & _NWK_MULTICAST_SECURITY_SOURCE_ROUTE:
         raise InvalidFrame(f"NWK frame control 0x{fc:04x}: multicast/security/source route")
-    pos = 8 + 8 * bool(fc & 0x0800) + 8 * bool(fc & 0x1000)
+    pos = 8 + 8 * bool(fc & _NWK_DST_IEEE) + 8 * bool(fc & _NWK_SRC_IEEE)
     if len(data) < pos:
         raise InvalidFrame(f"NWK header truncated: needs {pos} bytes, got {len(data)}")
     dst_ieee = src_ieee = None
     at = 8
-    if fc & 0x0800:
+    if fc & _NWK_DST_IEEE:
         dst_ieee = t.EUI64(data[at : at + 8])
         at += 8
-    if fc & 0x1000:
+    if fc & _NWK_SRC_IEEE:
         src_ieee = t.EUI64(data[at : at + 8])
     hdr = NwkHeader(dst, src, radius, seq, fc & 3, (fc >> 6) & 3, dst_ieee, src_ieee)
     return hdr, data[pos:]

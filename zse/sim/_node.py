@@ -24,6 +24,7 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
 from zse.errors import DecodeError
+from zse.se.ids import SE_PROFILE_ID
 from zse.services.zcl import ZclEndpointBase, ZclMessage, decode_zcl_header
 from zse.sim import _frames as f
 
@@ -45,7 +46,7 @@ LOGGER = logging.getLogger(__name__)
 
 DeliveryError = zigpy.exceptions.DeliveryError
 
-SE_PROFILE = 0x0109
+SE_PROFILE = SE_PROFILE_ID
 ZDO_PROFILE = 0x0000
 ALL_CHANNELS = tuple(range(11, 27))
 SCAN_DURATION = 0.138  # aBaseSuperframeDuration * (2^3 + 1) symbols at 2.4 GHz (ZB 3.2.2.4)

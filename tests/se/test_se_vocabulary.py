@@ -1,0 +1,99 @@
+"""#13.1: the SE vocabulary is declared once, in zse.se, and every other module names it there."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import zse
+import zse.cbke
+import zse.cbke.messages
+import zse.drlc
+import zse.se
+from zse.clusters import Drlc, Messaging, Price
+from zse.se import ids, types
+
+ROOT = Path(zse.__file__).parent
+
+
+def declared(path: Path) -> set[str]:
+    """Classes and module-level names bound to a literal (number, string, set/tuple of them)."""
+    names = set()
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        if isinstance(node, ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            try:
+                ast.literal_eval(node.value)
+            except ValueError:
+                continue  # bound to a name or a call: an alias or a derived value
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def test_no_vocabulary_name_is_declared_outside_zse_se():
+    """TerminateStatus, the DRLC event status, the sentinels and ids were declared twice."""
+    vocabulary = set(zse.se.__all__)
+    elsewhere = {
+        f"{path.relative_to(ROOT.parent).as_posix()}: {name}"
+        for path in ROOT.rglob("*.py")
+        if path.parent != ROOT / "se"
+        for name in declared(path) & vocabulary
+    }
+    assert elsewhere == set()
+
+
+def test_the_old_names_are_the_vocabulary_itself():
+    assert zse.cbke.TerminateStatus is zse.cbke.messages.TerminateStatus is types.TerminateStatus
+    assert zse.drlc.Status is types.EventStatus
+    assert zse.drlc.SET_POINT_NOT_USED == types.SET_POINT_NOT_USED == -0x8000
+    assert zse.cbke.messages.CLUSTER_ID == ids.KEY_ESTABLISHMENT == 0x0800
+
+
+@pytest.mark.parametrize("enum", [types.EventStatus, types.TerminateStatus])
+def test_core_status_enums_stay_strict(enum):
+    """The cores' status enums refuse an unknown value (zigpy's enums would invent a member)."""
+    with pytest.raises(ValueError, match="is not a valid"):
+        enum(0x42)
+    assert str(enum(0x03)) == "3"  # printed as the number, as the cores always did
+
+
+@pytest.mark.parametrize(
+    ("cluster", "cluster_id", "server", "client"),
+    [
+        (Price, ids.PRICE, ids.PriceServerCommand, ids.PriceClientCommand),
+        (Drlc, ids.DRLC, ids.DrlcServerCommand, ids.DrlcClientCommand),
+        (Messaging, ids.MESSAGING, ids.MessagingServerCommand, ids.MessagingClientCommand),
+    ],
+)
+def test_cluster_definitions_use_the_ids(cluster, cluster_id, server, client):
+    """Every zigpy command definition has the id and the name its zse.se command enum gives."""
+    assert cluster.cluster_id == cluster_id
+    for defs, commands in (
+        (cluster.ServerCommandDefs, server),
+        (cluster.ClientCommandDefs, client),
+    ):
+        assert {d.name: d.id for d in defs} == {c.name.lower(): c.value for c in commands}
+
+
+def test_key_establishment_wire_uses_the_ids():
+    m = zse.cbke.messages
+    received = {cls.__name__: cid for cid, cls in m.CLIENT_COMMANDS.items()}
+    sent = {cls.__name__: cid for cid, cls in m.SERVER_COMMANDS.items()}
+    assert received == {
+        "InitiateKeyEstablishmentRequest": 0x00,
+        "EphemeralDataRequest": 0x01,
+        "ConfirmKeyDataRequest": 0x02,
+        "TerminateKeyEstablishment": 0x03,
+    }
+    assert sent == {
+        "InitiateKeyEstablishmentResponse": 0x00,
+        "EphemeralDataResponse": 0x01,
+        "ConfirmKeyDataResponse": 0x02,
+        "TerminateKeyEstablishment": 0x03,
+    }
+    assert set(received.values()) == {c.value for c in ids.KeyEstablishmentServerCommand}
+    assert set(sent.values()) == {c.value for c in ids.KeyEstablishmentClientCommand}

@@ -1,0 +1,267 @@
+"""Smart Energy enumerations, bitmaps and sentinels, declared once for cores and wire alike.
+
+Values are those of the ZigBee Smart Energy Standard (07-5356); each type cites its clause.
+Bitmaps and the enums of cluster fields are zigpy wire types (:mod:`zigpy.types`), used as they
+are by the cluster definitions. The two status enums the sans-IO cores decide on
+(:class:`EventStatus`, :class:`TerminateStatus`) are strict :class:`enum.IntEnum`: an unknown
+value raises ``ValueError``, where zigpy would make up an ``undefined_0x..`` member; the
+wire definitions carry them as plain 8-bit fields.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final
+
+import zigpy.types as t
+
+__all__ = [
+    "ALL_DEVICE_CLASSES",
+    "AVERAGE_LOAD_ADJUSTMENT_NOT_USED",
+    "DUTY_CYCLE_NOT_USED",
+    "SET_POINT_NOT_USED",
+    "SIGNATURE_SIZE",
+    "TEMPERATURE_OFFSET_NOT_USED",
+    "AlternateCostUnit",
+    "CancelControl",
+    "CharacterString",
+    "CriticalityLevel",
+    "DeviceClass",
+    "EventControl",
+    "EventStatus",
+    "ExtendedMessageControl",
+    "GetCurrentPriceOptions",
+    "KeyEstablishmentSuite",
+    "MessageConfirmationControl",
+    "MessageControl",
+    "MessageImportance",
+    "MessageTransmission",
+    "PriceAcknowledgementControl",
+    "PriceControl",
+    "SignatureType",
+    "TerminateStatus",
+]
+
+
+class CharacterString(str):
+    """ZCL character string (ZCL 2.6.2.12): a length octet, then that many octets of text.
+
+    Unlike zigpy's, decoding is lossless: text is UTF-8 and any bytes that are not (or NULs)
+    survive a decode/encode round trip (``surrogateescape``), so a message relayed or stored
+    by zse is the message that was sent. Length 0xFF (the "invalid" string) is refused.
+    """
+
+    __slots__ = ()
+
+    def serialize(self) -> bytes:
+        """Length octet and text."""
+        raw = self.encode("utf-8", "surrogateescape")
+        if len(raw) > 0xFE:
+            raise ValueError(f"character string of {len(raw)} bytes is longer than 254")
+        return bytes((len(raw),)) + raw
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> tuple[CharacterString, bytes]:
+        """Parse a length-prefixed string from the front of ``data``."""
+        if not data:
+            raise ValueError("missing the length octet")
+        length = data[0]
+        if length == 0xFF:
+            raise ValueError("length 0xFF (invalid string)")
+        if len(data) < 1 + length:
+            raise ValueError(f"{length} octets announced, {len(data) - 1} present")
+        return cls(data[1 : 1 + length].decode("utf-8", "surrogateescape")), data[1 + length :]
+
+
+# --- DRLC (SE D.2) -----------------------------------------------------------------------------
+
+#: Cooling / heating temperature offset field not used (D.2.2.3.1.1.6, 0.1 °C units).
+TEMPERATURE_OFFSET_NOT_USED: Final = 0xFF
+#: Cooling / heating temperature set point field not used (D.2.2.3.1.1.8, 0.01 °C units).
+SET_POINT_NOT_USED: Final = -0x8000
+#: Average load adjustment percentage not used (D.2.2.3.1.1.10; 0x80 as int8).
+AVERAGE_LOAD_ADJUSTMENT_NOT_USED: Final = -0x80
+#: Duty cycle not used (D.2.2.3.1.1.11).
+DUTY_CYCLE_NOT_USED: Final = 0xFF
+#: Every device class bit, 0-11 (D.2.2.3.1.1.2): a device in all classes.
+ALL_DEVICE_CLASSES: Final = 0x0FFF
+#: Report Event Status signature length (D.2.3.3.1.1.11): an ECDSA r‖s on sect163k1.
+SIGNATURE_SIZE: Final = 42
+
+
+class DeviceClass(t.bitmap16):
+    """Device class of Load Control Event and the DeviceClassValue attribute (D.2.2.3.1.1.2)."""
+
+    HVAC_Compressor_or_Furnace = 1 << 0
+    Strip_Heaters_Baseboard_Heaters = 1 << 1
+    Water_Heater = 1 << 2
+    Pool_Pump_Spa_Jacuzzi = 1 << 3
+    Smart_Appliances = 1 << 4
+    Irrigation_Pump = 1 << 5
+    Managed_Commercial_Industrial_Loads = 1 << 6
+    Simple_Misc_Loads = 1 << 7
+    Exterior_Lighting = 1 << 8
+    Interior_Lighting = 1 << 9
+    Electric_Vehicle = 1 << 10
+    Generation_Systems = 1 << 11
+
+
+class CriticalityLevel(t.enum8):
+    """Criticality levels (D.2.2.3.1.1.5); 0x0A-0x0F are utility-defined."""
+
+    Reserved = 0x00
+    Green = 0x01
+    Level_1 = 0x02
+    Level_2 = 0x03
+    Level_3 = 0x04
+    Level_4 = 0x05
+    Level_5 = 0x06
+    Emergency = 0x07
+    Planned_Outage = 0x08
+    Service_Disconnect = 0x09
+    Utility_Defined_1 = 0x0A
+    Utility_Defined_2 = 0x0B
+    Utility_Defined_3 = 0x0C
+    Utility_Defined_4 = 0x0D
+    Utility_Defined_5 = 0x0E
+    Utility_Defined_6 = 0x0F
+
+
+class EventControl(t.bitmap8):
+    """Event control of Load Control Event and Report Event Status (D.2.2.3.1.1.12)."""
+
+    Randomize_Start_Time = 1 << 0
+    Randomize_End_Time = 1 << 1
+
+
+class CancelControl(t.bitmap8):
+    """Cancel control (D.2.2.3.2.1.4): bit 0 set = end with the event's randomization."""
+
+    Terminate_With_Randomization = 1 << 0
+
+
+class EventStatus(IntEnum):
+    """Event status values of Report Event Status (D.2.3.3.1.1.2)."""
+
+    RECEIVED = 0x01
+    STARTED = 0x02
+    COMPLETED = 0x03
+    OPTED_OUT = 0x04
+    OPTED_IN = 0x05
+    CANCELLED = 0x06
+    SUPERSEDED = 0x07
+    PARTIALLY_COMPLETED_OPT_OUT = 0x08
+    PARTIALLY_COMPLETED_OPT_IN = 0x09
+    COMPLETED_NO_PARTICIPATION = 0x0A
+    REJECTED_INVALID_CANCEL = 0xF8
+    REJECTED_INVALID_EFFECTIVE_TIME = 0xF9
+    REJECTED_EXPIRED = 0xFB
+    REJECTED_UNDEFINED_EVENT = 0xFD
+    REJECTED = 0xFE
+
+
+class SignatureType(t.enum8):
+    """Signature type of Report Event Status (D.2.3.3.1.1.10)."""
+
+    No_Signature = 0x00
+    ECDSA = 0x01
+
+
+# --- Messaging (SE D.5) ------------------------------------------------------------------------
+
+
+class MessageTransmission(t.enum2):
+    """Message control bits 0-1 (D.5.2.3.1.1.2)."""
+
+    Normal = 0b00
+    Normal_and_Anonymous_InterPAN = 0b01
+    Anonymous_InterPAN_Only = 0b10
+    Reserved = 0b11
+
+
+class MessageImportance(t.enum2):
+    """Message control bits 2-3 (D.5.2.3.1.1.2)."""
+
+    Low = 0b00
+    Medium = 0b01
+    High = 0b10
+    Critical = 0b11
+
+
+class MessageControl(t.Struct):
+    """Message control field (D.5.2.3.1.1.2), bit fields least significant first."""
+
+    transmission: MessageTransmission
+    importance: MessageImportance
+    reserved: t.uint1_t
+    enhanced_confirmation_required: t.uint1_t
+    reserved2: t.uint1_t
+    confirmation_required: t.uint1_t
+
+
+class ExtendedMessageControl(t.bitmap8):
+    """Extended message control (D.5.2.3.1.1.6, SE 1.2)."""
+
+    Message_Confirmed = 1 << 0
+
+
+class MessageConfirmationControl(t.bitmap8):
+    """Message confirmation control of Message Confirmation (D.5.2.4.2.1.3, SE 1.2)."""
+
+    No_Returned = 1 << 0
+    Yes_Returned = 1 << 1
+
+
+# --- Price (SE D.4) ----------------------------------------------------------------------------
+
+
+class AlternateCostUnit(t.enum8):
+    """Alternate cost unit (D.4.2.4.1.1.16)."""
+
+    Kg_CO2_per_Unit = 0x01
+
+
+class PriceControl(t.bitmap8):
+    """Price control (D.4.2.4.1.1.19)."""
+
+    Price_Acknowledgement_Required = 1 << 0
+    Total_Tiers_Exceeds_15 = 1 << 1
+
+
+class GetCurrentPriceOptions(t.bitmap8):
+    """Command options of Get Current Price (D.4.2.3.1.1)."""
+
+    Requestor_Rx_On_When_Idle = 1 << 0
+
+
+class PriceAcknowledgementControl(t.bitmap8):
+    """Control field of Price Acknowledgement (D.4.2.3.3.1): which command is acknowledged."""
+
+    Price_Acknowledgement = 1 << 0
+    Block_Period = 1 << 1
+    Conversion_Factor = 1 << 2
+    Calorific_Value = 1 << 3
+    Tariff_Information = 1 << 4
+    Price_Matrix = 1 << 5
+    Block_Thresholds = 1 << 6
+
+
+# --- Key Establishment (SE C.3) ----------------------------------------------------------------
+
+
+class KeyEstablishmentSuite(t.bitmap16):
+    """Key establishment suites (C.3.1.1.1, C.3.2.1.1): a bitmap of supported suites."""
+
+    CBKE_ECMQV_163k1 = 1 << 0
+    CBKE_ECMQV_283k1 = 1 << 1
+
+
+class TerminateStatus(IntEnum):
+    """Terminate Key Establishment status (C.3.1.3.4; INVALID_CERTIFICATE from SE 1.2)."""
+
+    UNKNOWN_ISSUER = 0x01
+    BAD_KEY_CONFIRM = 0x02
+    BAD_MESSAGE = 0x03
+    NO_RESOURCES = 0x04
+    UNSUPPORTED_SUITE = 0x05
+    INVALID_CERTIFICATE = 0x06
