@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -41,3 +44,37 @@ def test_run_helper_starts_at_given_time() -> None:
         return asyncio.get_running_loop().time()
 
     assert run(main(), start=100.0) == pytest.approx(105.0)
+
+
+class _SignallingLoop(VirtualClockLoop):
+    """Sets ``moved`` whenever the virtual clock advances."""
+
+    def __init__(self, moved: threading.Event) -> None:
+        super().__init__()
+        self.moved = moved
+
+    def _advance(self, seconds: float) -> None:
+        super()._advance(seconds)
+        self.moved.set()
+
+
+def test_the_executor_shutdown_timeout_is_real_time() -> None:
+    """Issue #12.7: asyncio.Runner joins the default executor's threads under a 300-s timeout,
+    a loop timer since Python 3.13. An executor thread still busy at the end (here: until the
+    clock moves) must be given real time, not have the timeout expire at the first idle poll
+    ("RuntimeWarning: The executor did not finishing joining its threads")."""
+    moved = threading.Event()
+    executor = ThreadPoolExecutor(max_workers=1)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(executor)
+        loop.call_later(3600, lambda: None)  # a timer still pending at the end (any Python)
+        moved.clear()
+        executor.submit(moved.wait)  # outside run_in_executor: nothing holds the clock
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with asyncio.Runner(loop_factory=lambda: _SignallingLoop(moved)) as runner:
+            runner.run(main())
+    assert moved.is_set()
