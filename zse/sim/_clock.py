@@ -83,17 +83,23 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         finally:
             self._external_pending -= 1
 
+    @contextlib.contextmanager
+    def real_time(self) -> Iterator[None]:
+        """Let the virtual clock follow the real one (e.g. while a person types a command)."""
+        before, self._real_time = self._real_time, True
+        try:
+            yield
+        finally:
+            self._real_time = before
+
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         """As :meth:`asyncio.loop.shutdown_default_executor`, ``timeout`` in real seconds: the
         virtual clock follows the real one while the executor's threads are joined."""
-        self._real_time = True
-        try:
+        with self.real_time():
             if sys.version_info >= (3, 12):
                 await super().shutdown_default_executor(timeout)
             else:  # no timeout before 3.12
                 await super().shutdown_default_executor()
-        finally:
-            self._real_time = False
 
     def run_in_executor(  # type: ignore[override]
         self, executor: Executor | None, func: Callable[..., _T], *args: Any
