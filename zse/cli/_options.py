@@ -62,20 +62,24 @@ def verbosity_options(function: F) -> F:
     )(function)
 
 
-def _level(verbose: int, log_level: str | None) -> int:
-    by_count = logging.WARNING - 10 * min(verbose, 2)
-    named = getattr(logging, log_level.upper()) if log_level else logging.WARNING
-    return min(by_count, named)
+def _level(verbose: int, log_level: str | None) -> int | None:
+    """The level asked for (None: nothing asked)."""
+    asked = [getattr(logging, log_level.upper())] if log_level else []
+    if verbose:
+        asked.append(logging.WARNING - 10 * min(verbose, 2))
+    return min(asked, default=None)
 
 
 def configure_logging(verbose: int, log_level: str | None) -> None:
-    """Log to stderr at the level asked here or before the subcommand, the more verbose."""
-    level = _level(verbose, log_level)
+    """Log to stderr at the level asked here or before the subcommand, the more verbose
+    (warning if none was asked)."""
+    asked = [_level(verbose, log_level)]
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
         root = ctx.find_root()
         if root is not ctx:
-            level = min(level, _level(root.params.get("verbose", 0), root.params.get("log_level")))
+            asked.append(_level(root.params.get("verbose", 0), root.params.get("log_level")))
+    level = min((a for a in asked if a is not None), default=logging.WARNING)
     logging.basicConfig(level=level, format=_FORMAT, force=True)
 
 
