@@ -38,6 +38,7 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 #: up: above zigpy-znp's 60-s commissioning timeout, well above a silent port's failures
 #: (bellows about 15 s of resets, zigpy-znp about 10 s of probes).
 DEFAULT_START_TIMEOUT = 120.0
+_RADIO_HELP = {"ezsp": "bellows", "znp": "zigpy-znp", "sim": "the simulator, no stick"}
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: bellows' environment variables, for what the EZSP radio still lacks.
 _BELLOWS = {
@@ -94,7 +95,7 @@ def radio_options(radios: Sequence[str], *, required: bool) -> Callable[[F], F]:
                     type=click.Choice(list(radios), case_sensitive=False),
                     required=required,
                     envvar="ZSE_RADIO",
-                    help=f"{' or '.join(radios)} [env ZSE_RADIO].",
+                    help=", ".join(f"{r} ({_RADIO_HELP[r]})" for r in radios) + " [env ZSE_RADIO].",
                 ),
                 click.option(
                     "-d",

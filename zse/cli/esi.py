@@ -14,9 +14,14 @@ Ctrl-C / SIGTERM). Type ``help`` for the commands: ``provision``, ``import``, ``
 What happens on the network (joins, CBKE, lifecycle changes, confirmations, load control
 reports) is printed as it happens, one line each, with the time.
 
-Exit status: 0 after ``quit`` / end of input / Ctrl-C; 1 if the radio did not start or a
-scripted command failed; 2 for bad options or configuration (one ``error:`` line, no
-traceback), including a missing radio library (``pip install "zse[ezsp]"``).
+``--radio sim`` runs the same on the simulator, with simulated HAN devices to provision
+(:mod:`zse.cli._sim`). The radio options, their environment variables and ``-v`` /
+``--log-level`` are those of :mod:`zse.cli._options`.
+
+Exit status: 0 after ``quit`` / end of input / Ctrl-C; 1 if the radio did not start (at once,
+with zigpy's database closed again) or a scripted command failed; 2 for bad options or
+configuration (one ``error:`` line, no traceback), including a missing radio library
+(``pip install "zse[ezsp]"``).
 """
 
 from __future__ import annotations
