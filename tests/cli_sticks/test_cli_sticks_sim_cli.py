@@ -6,8 +6,10 @@ confirms it), apply load control; a device provisioned with a wrong install code
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from zse.cli._sim import SIM_HAN
@@ -98,4 +100,38 @@ def test_the_operator_shell_on_the_simulator(tmp_path: Path) -> None:
     assert f"error: {THERMOSTAT} still not ready after 60 s" in lines
     assert "stopping: a scripted command failed" in lines
     assert not any(line.startswith("sim: thermostat joined") for line in lines)
+    assert lines[-1] == "ESI stopped"
+
+
+def test_serve_on_the_simulator_runs_in_real_time_until_sigterm(tmp_path: Path) -> None:
+    """``--serve`` with a configuration: the display provisioned at start joins in real time
+    (seconds), and SIGTERM stops the ESI with status 0."""
+    config = tmp_path / "esi.toml"
+    config.write_text(f'[[devices]]\neui64 = "{IHD}"\ninstall_code = "{IHD_CODE}"\nlabel = "k"\n')
+    process = subprocess.Popen(
+        [*ZSE_ESI_SIM, "--serve", "--config", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(HANG, process.kill)
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:
+            seen.append(line.rstrip("\n"))
+            if line.rstrip().endswith("-> meter ready (key established)"):
+                process.send_signal(signal.SIGTERM)
+                break
+        rest, stderr = process.communicate()
+    finally:
+        watchdog.cancel()
+    lines = seen + rest.splitlines()
+    assert process.returncode == 0, "\n".join(lines) + stderr
+    assert f"provisioned {IHD} (k): pending provisioning, joining open for 254 s" in lines
+    assert "ESI running" in lines
+    assert seen[-1].endswith(f"{IHD} (k) pending provisioning -> meter ready (key established)")
+    assert "sim: in-home display joined and keyed; resynced" in lines
     assert lines[-1] == "ESI stopped"

@@ -47,7 +47,7 @@ _KINDS = {
     "LoadControlDevice": "water heater switch",
 }
 #: Seconds between a device's attempts to join (a real device scans now and then too).
-JOIN_RETRY = 5.0
+JOIN_RETRY = 2.0
 #: Seconds before the display's user confirms a message that asks for it.
 CONFIRM_AFTER = 10.0
 
