@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -78,3 +79,18 @@ def test_the_executor_shutdown_timeout_is_real_time() -> None:
         with asyncio.Runner(loop_factory=lambda: _SignallingLoop(moved)) as runner:
             runner.run(main())
     assert moved.is_set()
+
+
+async def test_real_time_lets_the_clock_follow_the_real_one() -> None:
+    """Inside ``real_time()`` (``zse esi --radio sim`` waiting for the operator) a timer takes
+    its time for real; outside, the clock jumps again."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualClockLoop)
+    start, began = loop.time(), time.monotonic()
+    with loop.real_time():
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - began >= 0.05
+    assert loop.time() - start == pytest.approx(time.monotonic() - began, abs=0.05)
+    began = time.monotonic()
+    await asyncio.sleep(3600)
+    assert time.monotonic() - began < 1.0
