@@ -8,6 +8,7 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     type = "ezsp"                    # or "znp"
     device = "/dev/ttyUSB0"
     baudrate = 115200                # optional
+    flow_control = "hardware"        # optional: "software" (XON/XOFF) or "none"
     ezsp_key_table_size = 16         # optional, EZSP only: link keys kept by the NCP
 
     [network]
@@ -59,6 +60,7 @@ from zse.installcode import InstallCode, parse_eui64
 from zse.price import DURATION_UNTIL_CHANGED, START_NOW, PriceEvent
 
 __all__ = [
+    "FLOW_CONTROLS",
     "RADIOS",
     "ConfigError",
     "DeviceEntry",
@@ -74,6 +76,8 @@ __all__ = [
 
 #: The radios ``--radio`` accepts, and the extra that installs each one's library.
 RADIOS: dict[str, str] = {"ezsp": "bellows", "znp": "zigpy-znp"}
+#: Serial flow control, as zigpy's ``flow_control`` device setting takes it ("none": None).
+FLOW_CONTROLS = ("hardware", "software", "none")
 #: zigpy's permit() takes at most 254 s (a ZDO Mgmt_Permit_Joining_req limit, 0xFF = forever).
 DEFAULT_PERMIT_SECONDS = 254
 DEFAULT_CURRENCY = 840
@@ -92,7 +96,11 @@ class RadioSettings:
     radio: str | None = None
     device: str | None = None
     baudrate: int | None = None
+    #: "hardware" (RTS/CTS), "software" (XON/XOFF), "none"; None: the radio library's default.
+    flow_control: str | None = None
     ezsp_key_table_size: int | None = None
+    #: Seconds the radio may take to start (None: only the radio library's own timeouts).
+    start_timeout: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,7 +177,12 @@ class EsiConfig:
         """A copy with command-line values applied (``None`` or ``()`` means "not given")."""
         given = {k: v for k, v in changes.items() if v is not None and v != ()}
         radio = dataclasses.replace(
-            self.radio, **{k: given.pop(k) for k in ("radio", "device", "baudrate") if k in given}
+            self.radio,
+            **{
+                k: given.pop(k)
+                for k in ("radio", "device", "baudrate", "flow_control", "start_timeout")
+                if k in given
+            },
         )
         network = self.network
         if given.pop("form", False):
@@ -180,7 +193,7 @@ class EsiConfig:
 # -- parsing --------------------------------------------------------------------------------
 
 _TABLES = {
-    "radio": {"type", "device", "baudrate", "ezsp_key_table_size"},
+    "radio": {"type", "device", "baudrate", "flow_control", "ezsp_key_table_size"},
     "network": {"form", "channel", "pan_id", "extended_pan_id"},
     "esi": {
         "credentials",
@@ -266,6 +279,13 @@ class _Reader:
         except DecodeError as exc:
             self.fail(str(exc), key)
             raise  # fail() raised
+
+
+def _flow_control(radio: _Reader) -> str | None:
+    value = radio.get("flow_control", str)
+    if value is not None and value.lower() not in FLOW_CONTROLS:
+        radio.fail(f"{value!r} is not one of {', '.join(FLOW_CONTROLS)}", "flow_control")
+    return None if value is None else str(value).lower()
 
 
 def parse_price(
@@ -410,6 +430,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         radio=kind,
         device=radio.get("device", str),
         baudrate=radio.integer("baudrate", 1200, 4_000_000),
+        flow_control=_flow_control(radio),
         ezsp_key_table_size=radio.integer("ezsp_key_table_size", 1, 127),
     )
     network = _Reader(source, "[network]", document.get("network", {}), _TABLES["network"])

@@ -1,16 +1,18 @@
 """``--app-factory tests.cli_sticks.click_factory:factory``: bellows' real application over
-the fake serial link to a fresh fake coordinator NCP (for tests that go through click)."""
+the fake serial link to a fresh fake coordinator NCP (for tests that go through click);
+``...:record``: what the command would open, and the log level it set."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import zigpy.serial
 
 from tests.cli_sticks.fake_stick import StickNcp
 from tests.interpan.conftest import FakeSerial
-from zse.cli._radio import RadioOptions, open_application
+from zse.cli._radio import RadioOptions, RadioStartError, open_application
 
 
 async def factory(options: RadioOptions) -> Any:
@@ -29,3 +31,14 @@ async def factory(options: RadioOptions) -> Any:
         return await open_application(quiet)
     finally:
         zigpy.serial.create_serial_connection = original
+
+
+#: What :func:`record` was given: the options and the root logger's level at the time.
+RECORDED: list[tuple[RadioOptions, int]] = []
+
+
+async def record(options: RadioOptions) -> Any:
+    """``--app-factory tests.cli_sticks.click_factory:record``: note what the command would
+    open, then fail as a radio that does not start (status 1)."""
+    RECORDED.append((options, logging.getLogger().getEffectiveLevel()))
+    raise RadioStartError("recorded")

@@ -43,7 +43,7 @@ def test_esi_needs_a_radio_and_a_port(creds: Path) -> None:
     line = one_error(run("esi", "--credentials", str(creds)))
     assert line == (
         "error: give the radio and its serial port: --radio ezsp|znp --device PATH "
-        "(or [radio] type and device in the configuration)"
+        "(or [radio] type and device in the configuration; or --radio sim)"
     )
 
 

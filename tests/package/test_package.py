@@ -481,11 +481,6 @@ SE_IDS = {
     "Messaging": 0x0703,
     "Key Establishment": 0x0800,
 }
-_CLI_STILL_WRITES = pytest.mark.xfail(
-    strict=True,
-    reason="zse/cli/interpan.py still writes 0x0700 and 0x0703 (#12 work in zse/cli; fixed after "
-    "the merge, then this mark goes)",
-)
 
 
 def test_se_vocabulary_imports_only_zigpy_types_and_errors():
@@ -528,12 +523,6 @@ def test_modules_writing_finds_hex_literals_only(tmp_path):
     assert modules_writing(0x0701, package) == {"pkg/a.py", "pkg/sub/b.py"}
 
 
-@pytest.mark.parametrize(
-    "value",
-    [
-        pytest.param(v, id=k, marks=[_CLI_STILL_WRITES] if v in (0x0700, 0x0703) else [])
-        for k, v in SE_IDS.items()
-    ],
-)
+@pytest.mark.parametrize("value", [pytest.param(v, id=k) for k, v in SE_IDS.items()])
 def test_each_se_id_is_written_in_exactly_one_module(value):
     assert modules_writing(value) == {"zse/se/ids.py"}

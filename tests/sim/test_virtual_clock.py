@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -41,3 +45,52 @@ def test_run_helper_starts_at_given_time() -> None:
         return asyncio.get_running_loop().time()
 
     assert run(main(), start=100.0) == pytest.approx(105.0)
+
+
+class _SignallingLoop(VirtualClockLoop):
+    """Sets ``moved`` whenever the virtual clock advances."""
+
+    def __init__(self, moved: threading.Event) -> None:
+        super().__init__()
+        self.moved = moved
+
+    def _advance(self, seconds: float) -> None:
+        super()._advance(seconds)
+        self.moved.set()
+
+
+def test_the_executor_shutdown_timeout_is_real_time() -> None:
+    """Issue #12.7: asyncio.Runner joins the default executor's threads under a 300-s timeout,
+    a loop timer since Python 3.13. An executor thread still busy at the end (here: until the
+    clock moves) must be given real time, not have the timeout expire at the first idle poll
+    ("RuntimeWarning: The executor did not finishing joining its threads")."""
+    moved = threading.Event()
+    executor = ThreadPoolExecutor(max_workers=1)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(executor)
+        loop.call_later(3600, lambda: None)  # a timer still pending at the end (any Python)
+        moved.clear()
+        executor.submit(moved.wait)  # outside run_in_executor: nothing holds the clock
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with asyncio.Runner(loop_factory=lambda: _SignallingLoop(moved)) as runner:
+            runner.run(main())
+    assert moved.is_set()
+
+
+async def test_real_time_lets_the_clock_follow_the_real_one() -> None:
+    """Inside ``real_time()`` (``zse esi --radio sim`` waiting for the operator) a timer takes
+    its time for real; outside, the clock jumps again."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualClockLoop)
+    start, began = loop.time(), time.monotonic()
+    with loop.real_time():
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - began >= 0.05
+    assert loop.time() - start == pytest.approx(time.monotonic() - began, abs=0.05)
+    began = time.monotonic()
+    await asyncio.sleep(3600)
+    assert time.monotonic() - began < 1.0

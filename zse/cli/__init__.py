@@ -42,5 +42,15 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="zse")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="More log: -v info, -vv debug.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"], case_sensitive=False),
+    help="Log level (any case; default warning).",
+)
+def main(verbose: int, log_level: str | None) -> None:
     """zse: ZigBee Smart Energy tools (install codes, CBKE, simulated HAN)."""
+    if verbose or log_level:
+        from zse.cli._options import configure_logging  # noqa: PLC0415
+
+        configure_logging(verbose, log_level)

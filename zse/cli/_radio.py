@@ -20,10 +20,12 @@ the simulator's). Tests inject an application factory instead of :func:`open_app
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from zigpy.application import ControllerApplication
@@ -125,6 +127,8 @@ def zigpy_config(options: RadioOptions) -> dict[str, Any]:
     device: dict[str, Any] = {"path": radio.device}
     if radio.baudrate is not None:
         device["baudrate"] = radio.baudrate
+    if radio.flow_control is not None:
+        device["flow_control"] = None if radio.flow_control == "none" else radio.flow_control
     network: dict[str, Any] = {}
     settings = options.network
     if settings.channel is not None:
@@ -162,17 +166,53 @@ async def open_application(options: RadioOptions) -> ControllerApplication:
         app = cls(config)
     except voluptuous.Invalid as exc:
         raise ConfigError(f"the {radio.radio} radio library refused the settings: {exc}") from None
+    created = _database_files(options.zigpy_database, missing=True)
+    bound = asyncio.timeout(radio.start_timeout)
     try:
         await app._load_db()
-        await app.connect()
-        if options.network.form:
-            await app.form_network()
-        await app.initialize(auto_form=options.auto_form)
-    except Exception as exc:
-        with contextlib.suppress(Exception):  # already failing: report the first error
-            await app.shutdown(db=False)
+        async with bound:
+            await app.connect()
+            if options.network.form:
+                await app.form_network()
+            await app.initialize(auto_form=options.auto_form)
+    except BaseException as exc:  # Ctrl-C or cancellation too: nothing may stay open
+        await _abandon(app, created)
+        if not isinstance(exc, Exception):
+            raise
+        if bound.expired():
+            raise RadioStartError(
+                f"{radio.radio} radio on {radio.device} did not start within "
+                f"{radio.start_timeout:g} s (wrong port, baud rate or firmware? "
+                "--start-timeout waits longer)"
+            ) from exc
         raise RadioStartError(_describe_start_error(radio, exc)) from exc
     return app
+
+
+#: What SQLite may put beside a database file.
+_SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _database_files(database: str | None, *, missing: bool) -> list[Path]:
+    """zigpy's database and its side files (``missing``: only those that do not exist yet,
+    i.e. what opening it now creates). None for an in-memory database."""
+    if database is None or database == ":memory:":
+        return []
+    main = Path(database)
+    if missing and main.exists():
+        return []  # an existing database is the operator's: never removed
+    return [main.with_name(main.name + side) for side in _SQLITE_SIDE_FILES]
+
+
+async def _abandon(app: ControllerApplication, created: list[Path]) -> None:
+    """Undo a failed start: close the radio and zigpy's database (its aiosqlite thread is not
+    a daemon, so leaving it open keeps the process alive for good) and remove the database
+    files this start created."""
+    with contextlib.suppress(Exception):  # already failing: report the first error
+        await app.shutdown(db=True)
+    for path in created:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _describe_start_error(radio: RadioSettings, exc: BaseException) -> str:
@@ -183,6 +223,8 @@ def _describe_start_error(radio: RadioSettings, exc: BaseException) -> str:
         return f"{where} has no network: form one with --form (or [network] form = true)"
     if isinstance(exc, FileNotFoundError | PermissionError):
         return f"{where}: cannot open the port ({exc.strerror or exc})"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{where}: connection refused"
     if isinstance(exc, TimeoutError):
         return f"{where} did not answer (wrong port, baud rate or firmware?)"
     text = str(exc) or type(exc).__name__

@@ -14,9 +14,14 @@ Ctrl-C / SIGTERM). Type ``help`` for the commands: ``provision``, ``import``, ``
 What happens on the network (joins, CBKE, lifecycle changes, confirmations, load control
 reports) is printed as it happens, one line each, with the time.
 
-Exit status: 0 after ``quit`` / end of input / Ctrl-C; 1 if the radio did not start or a
-scripted command failed; 2 for bad options or configuration (one ``error:`` line, no
-traceback), including a missing radio library (``pip install "zigpy-se[ezsp]"``).
+``--radio sim`` runs the same on the simulator, with simulated HAN devices to provision
+(:mod:`zse.cli._sim`). The radio options, their environment variables and ``-v`` /
+``--log-level`` are those of :mod:`zse.cli._options`.
+
+Exit status: 0 after ``quit`` / end of input / Ctrl-C; 1 if the radio did not start (at once,
+with zigpy's database closed again) or a scripted command failed; 2 for bad options or
+configuration (one ``error:`` line, no traceback), including a missing radio library
+(``pip install "zigpy-se[ezsp]"``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import logging
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -37,6 +43,12 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from zse.cli._options import (
+    bellows_environment,
+    configure_logging,
+    radio_options,
+    verbosity_options,
+)
 from zse.config import (
     RADIOS,
     ConfigError,
@@ -99,9 +111,15 @@ class Session:
         """Print one ESI event (and wake ``wait``)."""
         text = describe_event(event, self.name)
         if text:
-            self.say(f"[{time.strftime('%H:%M:%S')}] {text}")
+            self.say(f"[{self.stamp()}] {text}")
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+    def stamp(self) -> str:
+        """The time of day by the session's clock (the simulator's is virtual)."""
+        from zse.services.time import ZIGBEE_EPOCH  # noqa: PLC0415
+
+        return time.strftime("%H:%M:%S", time.localtime(self.clock() + ZIGBEE_EPOCH))
 
     def next_id(self) -> int:
         """A fresh issuer event / message id: ZigBee UTCTime, strictly increasing (SE
@@ -789,7 +807,8 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
         library_config=library_config or {},
     )
     radio = config.radio.radio or "radio"
-    out(f"starting the {radio} on {config.radio.device or 'the factory'}...")
+    where = "the simulated air" if radio == "sim" else config.radio.device or "the factory"
+    out(f"starting the {radio} on {where}...")
     try:
         app = await factory(options)
     except ConfigError as exc:
@@ -902,7 +921,11 @@ async def _stdin_lines(interactive: bool) -> AsyncIterator[str]:
 
     thread = threading.Thread(target=reader, name="zse-esi-stdin", daemon=True)
     thread.start()
-    while (line := await queue.get()) is not None:
+    while True:
+        with _operator_time():
+            line = await queue.get()
+        if line is None:
+            return
         yield line
 
 
@@ -926,17 +949,23 @@ def _factory(spec: str | None) -> Any:
         _fail(f"--app-factory {spec}: {exc}")
 
 
+def _operator_time() -> contextlib.AbstractContextManager[None]:
+    """While waiting for the operator: on the simulator's virtual clock, real time passes
+    (devices join, events arrive, as on a stick); elsewhere nothing changes."""
+    real_time = getattr(asyncio.get_running_loop(), "real_time", None)
+    return real_time() if real_time is not None else contextlib.nullcontext()
+
+
 @click.command()
-@click.option("--radio", type=click.Choice(list(RADIOS)), help="ezsp (bellows) or znp (zigpy-znp).")
-@click.option("--device", help="The stick's serial port, e.g. /dev/ttyUSB0.")
-@click.option("--baudrate", type=click.IntRange(1200, 4_000_000), help="Serial speed.")
+@radio_options([*RADIOS, "sim"], required=False)
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path), help="A TOML configuration."
 )
 @click.option(
     "--database",
     type=click.Path(dir_okay=False, path_type=Path),
-    help=f"The HAN registry (SQLite; default {DEFAULT_DATABASE}).",
+    help=f"The HAN registry (SQLite; default {DEFAULT_DATABASE}; with --radio sim a "
+    "temporary one).",
 )
 @click.option(
     "--credentials",
@@ -952,43 +981,61 @@ def _factory(spec: str | None) -> Any:
     help="Run the commands of this file (a script), then stop.",
 )
 @click.option("--serve", is_flag=True, help="Read no commands; run until Ctrl-C or SIGTERM.")
-@click.option("--log-level", type=click.Choice(["warning", "info", "debug"]), default="warning")
+@verbosity_options
 @click.option("--app-factory", hidden=True, help="MODULE:ATTR of an async application factory.")
 def esi(  # noqa: PLR0917 - click passes options positionally
     radio: str | None,
     device: str | None,
     baudrate: int | None,
+    flow_control: str | None,
+    start_timeout: float,
     config_path: Path | None,
     database: Path | None,
     credentials: tuple[Path, ...],
     form: bool,
     commands_path: Path | None,
     serve: bool,
-    log_level: str,
+    verbose: int,
+    log_level: str | None,
     app_factory: str | None,
 ) -> None:
-    """Run an ESI (meter, Trust Center) on a real EZSP or Z-Stack coordinator."""
+    """Run an ESI (meter, Trust Center) on a real EZSP or Z-Stack coordinator, or with
+    --radio sim on the simulator with three simulated HAN devices (no stick needed).
+
+    Environment: ZSE_RADIO, ZSE_DEVICE, ZSE_BAUDRATE, ZSE_FLOW_CONTROL, ZSE_START_TIMEOUT
+    (and bellows' EZSP_DEVICE, EZSP_BAUDRATE, EZSP_FLOW_CONTROL with --radio ezsp); the command
+    line wins over them, and they over the configuration file.
+    """
+    sim = None
     try:
         config = load_config(config_path) if config_path is not None else EsiConfig()
+        radio = radio or config.radio.radio
         config = config.override(
             radio=radio,
-            device=device,
-            baudrate=baudrate,
             database=database,
             credentials=credentials,
             form=form or None,
+            start_timeout=start_timeout,
+            **bellows_environment(
+                radio, device=device, baudrate=baudrate, flow_control=flow_control
+            ),
         )
         factory = _factory(app_factory)
-        if factory is None:
+        if radio == "sim":
+            from zse.cli._sim import SimulatedHan  # noqa: PLC0415
+
+            sim = SimulatedHan(click.echo)
+            factory = factory or sim.factory
+        elif factory is None:
             if config.radio.radio is None or config.radio.device is None:
                 raise ConfigError(
                     "give the radio and its serial port: --radio ezsp|znp --device PATH "
-                    "(or [radio] type and device in the configuration)"
+                    "(or [radio] type and device in the configuration; or --radio sim)"
                 )
             from zse.cli._radio import application_class  # noqa: PLC0415
 
             application_class(config.radio.radio)  # a missing extra fails here, not later
-        creds = load_credentials(config.credentials)
+        creds = [sim.credentials] if sim is not None else load_credentials(config.credentials)
         for path in config.devices_csv:
             if not path.is_file():
                 raise ConfigError(f"devices_csv {path}: no such file")
@@ -1002,11 +1049,25 @@ def esi(  # noqa: PLR0917 - click passes options positionally
                 raise ConfigError(f"cannot read {commands_path}: {exc}") from None
     except ConfigError as exc:
         _fail(str(exc))
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose, log_level)
+    sys.exit(_session(config, creds, factory, sim, script_lines=script_lines, serve=serve))
+
+
+def _session(
+    config: EsiConfig,
+    credentials: list[Any],
+    factory: Any,
+    sim: Any,
+    *,
+    script_lines: list[str] | None,
+    serve: bool,
+) -> int:
+    """Run the ESI session of the command line; returns the exit status."""
     interactive = script_lines is None and not serve and sys.stdin.isatty()
+    workdir = None
+    if sim is not None and config.database is None:  # a fresh HAN each time: a temporary one
+        workdir = tempfile.TemporaryDirectory(prefix="zse-esi-sim-")
+        config = dataclasses.replace(config, database=Path(workdir.name) / DEFAULT_DATABASE)
 
     async def main() -> int:
         lines: AsyncIterator[str] | None
@@ -1022,18 +1083,30 @@ def esi(  # noqa: PLR0917 - click passes options positionally
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
-        return await run_esi(
-            config,
-            credentials=creds,
-            lines=lines,
-            script=not interactive,
-            out=click.echo,
-            app_factory=factory,
-            stop=stop,
-        )
+        try:
+            with _operator_time() if serve else contextlib.nullcontext():  # all of it: real time
+                return await run_esi(
+                    config,
+                    credentials=credentials,
+                    lines=lines,
+                    script=not interactive,
+                    out=click.echo,
+                    app_factory=factory,
+                    stop=stop,
+                    clock=sim.clock if sim is not None else None,
+                )
+        finally:
+            if sim is not None:
+                await sim.close()
 
     try:
-        status = asyncio.run(main())
+        if sim is None:
+            return asyncio.run(main())
+        from zse.sim import run  # noqa: PLC0415
+
+        return run(main())
     except KeyboardInterrupt:
-        status = 0
-    sys.exit(status)
+        return 0
+    finally:
+        if workdir is not None:
+            workdir.cleanup()

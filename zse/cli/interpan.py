@@ -30,8 +30,15 @@ from typing import Any, NoReturn
 
 import click
 
+from zse.cli._options import (
+    bellows_environment,
+    configure_logging,
+    radio_options,
+    verbosity_options,
+)
 from zse.cli._types import PanIdType
 from zse.config import RADIOS, ConfigError, NetworkSettings, RadioSettings
+from zse.se.ids import MESSAGING, PRICE
 
 __all__ = ["describe_frame", "frame_record", "interpan", "run_listen", "run_send"]
 
@@ -115,7 +122,7 @@ def frame_record(frame: Any, received_at: float | None = None) -> dict[str, Any]
 
 
 def _cluster_name(cluster_id: int) -> str:
-    return {0x0700: "Price", 0x0703: "Messaging"}.get(cluster_id, f"0x{cluster_id:04X}")
+    return {PRICE: "Price", MESSAGING: "Messaging"}.get(cluster_id, f"0x{cluster_id:04X}")
 
 
 def describe_frame(record: dict[str, Any]) -> str:
@@ -301,7 +308,7 @@ async def run_send(
 
 
 def _importance(value: int) -> Any:
-    from zse.clusters.types import MessageImportance  # noqa: PLC0415
+    from zse.se.types import MessageImportance  # noqa: PLC0415
 
     return next(member for member in MessageImportance if int(member) == value)
 
@@ -327,42 +334,41 @@ class _IntType(click.ParamType):  # type: ignore[type-arg]
 
 
 def _stick_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(
-        [
-            click.option("--radio", type=click.Choice(list(RADIOS)), required=True),
-            click.option("--device", required=True, help="The stick's serial port."),
-            click.option("--baudrate", type=click.IntRange(1200, 4_000_000)),
-            click.option("--form", is_flag=True, help="Form a network if the stick has none."),
-            click.option("--channel", type=click.IntRange(11, 26), help="Z-Stack only."),
-            click.option(
-                "--log-level", type=click.Choice(["warning", "info", "debug"]), default="warning"
-            ),
-            click.option("--app-factory", hidden=True),
-        ]
-    ):
-        function = option(function)
-    return function
+    function = click.option("--app-factory", hidden=True)(function)
+    function = verbosity_options(function)
+    function = click.option("--channel", type=click.IntRange(11, 26), help="Z-Stack only.")(
+        function
+    )
+    function = click.option("--form", is_flag=True, help="Form a network if the stick has none.")(
+        function
+    )
+    return radio_options(list(RADIOS), required=True)(function)
 
 
 def _options(**given: Any) -> StickOptions:
     from zse.cli.esi import _factory  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=getattr(logging, given["log_level"].upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    factory = _factory(given["app_factory"])
-    if factory is None:
-        from zse.cli._radio import application_class  # noqa: PLC0415
+    configure_logging(given["verbose"], given["log_level"])
+    try:
+        port = bellows_environment(
+            given["radio"],
+            device=given["device"],
+            baudrate=given["baudrate"],
+            flow_control=given["flow_control"],
+        )
+        if port["device"] is None:
+            raise ConfigError(
+                "give the stick's serial port: --device PATH (or ZSE_DEVICE; EZSP_DEVICE for ezsp)"
+            )
+        factory = _factory(given["app_factory"])
+        if factory is None:
+            from zse.cli._radio import application_class  # noqa: PLC0415
 
-        try:
             application_class(given["radio"])
-        except ConfigError as exc:
-            _fail(str(exc))
+    except ConfigError as exc:
+        _fail(str(exc))
     return StickOptions(
-        radio=RadioSettings(
-            radio=given["radio"], device=given["device"], baudrate=given["baudrate"]
-        ),
+        radio=RadioSettings(radio=given["radio"], start_timeout=given["start_timeout"], **port),
         form=given["form"],
         channel=given["channel"],
         app_factory=factory,

@@ -10,6 +10,10 @@ Work done outside the loop (threads, subprocesses) must not be overtaken by virt
 from :meth:`~VirtualClockLoop.run_in_executor` are tracked automatically; wrap any other such wait
 in :meth:`~VirtualClockLoop.external_work`. While such work is pending the loop waits in real time
 and the virtual clock stands still.
+
+At the very end, while :meth:`~VirtualClockLoop.shutdown_default_executor` joins the executor's
+threads, the virtual clock follows the real one: the join's timeout (300 s in ``asyncio.run``) is
+a timer on the loop since Python 3.13, and a clock that jumped would expire it at once.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import selectors
+import sys
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Executor
 from typing import Any, TypeVar
@@ -39,6 +45,11 @@ class _VirtualSelector(selectors.DefaultSelector):
                 # Nothing scheduled at all: only real I/O (a thread, a socket) can wake us.
                 events = super().select(None)
             return events
+        if self.loop._real_time:
+            began = time.monotonic()
+            events = super().select(min(timeout, _REAL_POLL))
+            self.loop._advance(time.monotonic() - began)
+            return events
         if self.loop._external_pending:
             return list(super().select(min(timeout, _REAL_POLL)))
         self.loop._advance(timeout)
@@ -54,6 +65,7 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         selector.loop = self
         self._virtual_now = float(start)
         self._external_pending = 0
+        self._real_time = False
 
     def time(self) -> float:
         """The virtual time in seconds."""
@@ -70,6 +82,24 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
             yield
         finally:
             self._external_pending -= 1
+
+    @contextlib.contextmanager
+    def real_time(self) -> Iterator[None]:
+        """Let the virtual clock follow the real one (e.g. while a person types a command)."""
+        before, self._real_time = self._real_time, True
+        try:
+            yield
+        finally:
+            self._real_time = before
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """As :meth:`asyncio.loop.shutdown_default_executor`, ``timeout`` in real seconds: the
+        virtual clock follows the real one while the executor's threads are joined."""
+        with self.real_time():
+            if sys.version_info >= (3, 12):
+                await super().shutdown_default_executor(timeout)
+            else:  # no timeout before 3.12
+                await super().shutdown_default_executor()
 
     def run_in_executor(  # type: ignore[override]
         self, executor: Executor | None, func: Callable[..., _T], *args: Any
