@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ __all__ = [
     "open_application",
     "transport_for",
 ]
+
+LOGGER = logging.getLogger(__name__)
 
 #: The radio library's application class, per ``--radio``.
 _APPLICATIONS = {
@@ -79,23 +82,9 @@ AppFactory = Callable[[RadioOptions], Awaitable[ControllerApplication]]
 
 def esi_descriptor() -> Any:
     """The simple descriptor of the ESI's SE endpoint, as the facade registers it."""
-    from zigpy.zdo import types as zdo_t  # noqa: PLC0415
+    from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
 
-    from zse.services.drlc import DRLC  # noqa: PLC0415
-    from zse.services.endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SE_PROFILE  # noqa: PLC0415
-    from zse.services.key_establishment import KEY_ESTABLISHMENT  # noqa: PLC0415
-    from zse.services.messaging import MESSAGING  # noqa: PLC0415
-    from zse.services.price import PRICE  # noqa: PLC0415
-    from zse.services.time import TIME  # noqa: PLC0415
-
-    return zdo_t.SimpleDescriptor(
-        endpoint=SE_ENDPOINT_ID,
-        profile=SE_PROFILE,
-        device_type=ESI_DEVICE_ID,
-        device_version=0,
-        input_clusters=[TIME, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT],
-        output_clusters=[KEY_ESTABLISHMENT],
-    )
+    return EnergyServiceInterface.descriptor()
 
 
 def application_class(radio: str) -> type[ControllerApplication]:
@@ -208,11 +197,32 @@ async def _abandon(app: ControllerApplication, created: list[Path]) -> None:
     """Undo a failed start: close the radio and zigpy's database (its aiosqlite thread is not
     a daemon, so leaving it open keeps the process alive for good) and remove the database
     files this start created."""
+    _quiet_leftover_tasks(asyncio.get_running_loop())
     with contextlib.suppress(Exception):  # already failing: report the first error
         await app.shutdown(db=True)
     for path in created:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def _quiet_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """After a failed start the radio library may leave tasks of its own that then fail
+    ("Coordinator is disconnected"); nobody awaits them, so asyncio would print their
+    tracebacks when they are collected. The start's error is what the operator needs: log
+    those at debug instead, and pass every other loop error on as before."""
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") == "Task exception was never retrieved":
+            LOGGER.debug(
+                "after the failed start, a radio task failed: %r", context.get("exception")
+            )
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 def _describe_start_error(radio: RadioSettings, exc: BaseException) -> str:
