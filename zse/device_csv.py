@@ -80,8 +80,9 @@ class DeviceRow:
 
 def decode_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     """Text lines (ends kept) from a UTF-8 byte stream given in chunks; a leading byte-order
-    mark is dropped. Bytes that are not UTF-8 raise :class:`DeviceCsvError` with their offset
-    (and "UTF-16" when the file starts with a UTF-16/32 byte-order mark)."""
+    mark is dropped. Bytes that are not UTF-8, and a NUL byte (UTF-16 without a byte-order
+    mark), raise :class:`DeviceCsvError` with their offset (and "UTF-16" when the file starts
+    with a UTF-16/32 byte-order mark)."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     offset = 0
     pending = ""
@@ -97,6 +98,12 @@ def decode_lines(chunks: Iterable[bytes]) -> Iterator[str]:
         except UnicodeDecodeError as exc:
             where = offset + max(exc.start, 0)
             raise DeviceCsvError(f"not UTF-8 text (byte {where} cannot be decoded)") from None
+        if b"\x00" in chunk:  # valid UTF-8, but no text file has it: UTF-16 without a BOM
+            where = offset + chunk.index(b"\x00")
+            raise DeviceCsvError(
+                f"not a text file (a NUL byte at byte {where}; UTF-16 without a byte-order "
+                "mark?): save it as UTF-8"
+            )
         offset += len(chunk)
         *lines, pending = (pending + text).split("\n")
         for line in lines:

@@ -119,7 +119,8 @@ def test_an_empty_or_header_only_file_is_an_error(
             "not UTF-8 text (byte 62 cannot be decoded)",
         ),
         (bytes(range(256)) * 8, "not UTF-8 text (byte 128 cannot be decoded)"),
-        (b"\x00" * 64, "line 1: unknown column"),
+        (b"\x00" * 64, "not a text file (a NUL byte at byte 0; UTF-16 without a byte-order mark?)"),
+        ("eui64,install_code\n".encode("utf-16-le"), "not a text file (a NUL byte at byte 1;"),
     ],
 )
 def test_a_file_that_is_not_utf8_is_one_line_and_the_old_output_stays(

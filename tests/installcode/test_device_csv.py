@@ -158,6 +158,8 @@ def test_columns_and_errors_cross_process_boundaries() -> None:
         (codecs.BOM_UTF16_BE + "e".encode("utf-16-be"), "not UTF-8 text but UTF-16"),
         (b"eui64,install_code\n\xff\xfe\x00junk", "not UTF-8 text (byte 19 cannot be decoded)"),
         (b"eui64,install_code\n\xc3", "not UTF-8 text (it ends inside a character at byte 20)"),
+        ("eui64,install_code\n".encode("utf-16-le"), "not a text file (a NUL byte at byte 1;"),
+        (b"eui64,install_code\n001B\x00", "not a text file (a NUL byte at byte 23;"),
     ],
 )
 def test_bytes_that_are_not_utf8_are_one_message(data: bytes, message: str) -> None:
