@@ -50,6 +50,14 @@ def recorder(fired: list[tuple[float, list[float]]]):
     return on_timeout
 
 
+def started(core: Alarms) -> Timer:
+    """A started "test timer" on ``core`` (loop time), whose results nobody looks at."""
+    timer = Timer("test timer")
+    timer.add(core, recorder([]))
+    timer.start()
+    return timer
+
+
 async def test_fires_at_the_loop_time_deadline_and_re_arms_for_the_next():
     loop = asyncio.get_running_loop()
     core = Alarms(loop.time() + 10, loop.time() + 25)
@@ -232,9 +240,7 @@ async def test_a_core_that_raises_is_not_asked_again_until_the_next_input(caplog
             raise ValueError("corrupt table")
 
     core = Broken(t0 + 1)
-    timer = Timer("test timer")
-    timer.add(core, recorder([]))
-    timer.start()
+    timer = started(core)
     with caplog.at_level(logging.ERROR, logger="zse.services.timer"):
         await asyncio.sleep(10)
     assert calls == [t0 + 1]
@@ -291,3 +297,37 @@ async def test_a_started_drlc_client_keeps_no_task_of_its_own():
     assert 60 <= endpoint.sent[-1][0] - endpoint.sent[0][0] <= 62
     await client.stop()
     assert asyncio.all_tasks() == before
+
+
+async def test_a_core_whose_deadline_fails_is_logged_not_left_to_asyncio(caplog):
+    """A core that cannot say its next deadline after a timeout: one line in the log, nothing
+    for asyncio's "exception was never retrieved", and the next input arms the timer again."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    unhandled: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+
+    class Flaky(Alarms):
+        broken = False
+
+        def next_deadline(self) -> float | None:
+            if self.broken:
+                raise ValueError("table unreadable")
+            return super().next_deadline()
+
+        def handle_timeout(self, now: float) -> list[float]:
+            self.broken = True
+            return super().handle_timeout(now)
+
+    core = Flaky(t0 + 1)
+    timer = started(core)
+    with caplog.at_level(logging.ERROR, logger="zse.services.timer"):
+        await asyncio.sleep(5)
+    assert caplog.messages == ["test timer: not re-armed: table unreadable"]
+    core.broken = False
+    core.set(t0 + 8)
+    timer.update()
+    await asyncio.sleep(5)
+    assert core.calls == [t0 + 1, t0 + 8]
+    await timer.stop()
+    assert unhandled == []

@@ -162,14 +162,20 @@ class Timer:
     async def _timeout(self, fired_at: float) -> None:
         try:
             for source in list(self._sources):
-                if source.lock is None:
-                    await self._handle_source(source, fired_at)
-                else:
-                    async with source.lock:
+                try:
+                    if source.lock is None:
                         await self._handle_source(source, fired_at)
+                    else:
+                        async with source.lock:
+                            await self._handle_source(source, fired_at)
+                except Exception as exc:  # the core itself failed: logged, never left to asyncio
+                    self.logger.log(self.level, "%s: %s", self.what, exc)
         finally:
             self._firing = None
-            self._arm()
+            try:
+                self._arm()
+            except Exception as exc:  # a core's next_deadline() or a clock failed
+                self.logger.log(self.level, "%s: not re-armed: %s", self.what, exc)
 
     async def _handle_source(self, source: _Source[Any], fired_at: float) -> None:
         if source.converted is not None and source.converted[1] <= fired_at:
