@@ -191,7 +191,7 @@ class DrlcClient:
         self._lock = asyncio.Lock()
         self._timer = Timer("DRLC client timer", logger=LOGGER)
         self._timer.add(self.core, self._settle, clock=self.clock, lock=self._lock)
-        self._timer.add(self._outbox, lambda _: self._flush(), lock=self._lock)
+        self._timer.add(self._outbox, self._flush, lock=self._lock)
         self._remove: Callable[[], None] | None = None
 
     async def start(self, *, get_scheduled_events: bool = True) -> None:
@@ -371,14 +371,15 @@ class DrlcClient:
             return 0.0
         return asyncio.get_running_loop().time() + self.core.rng.uniform(0, self.report_delay)
 
-    async def _flush(self) -> None:
+    async def _flush(self, now: float = 0.0) -> None:
         """Send queued reports in order; one that cannot be sent waits for the next flush
-        (the next input or core deadline), one whose random delay is not over for the timer."""
+        (the next input or core deadline), one whose random delay is not over (by the loop's
+        clock, or ``now`` from the timer) for the timer."""
         queue = self._outbox.queue
         self._outbox.stalled = False
         while queue:
             seq, outgoing, due = queue[0]
-            if due > asyncio.get_running_loop().time():
+            if due > max(now, asyncio.get_running_loop().time()):
                 return
             payload = _report_payload(outgoing.report, self.credentials)
             try:
@@ -419,8 +420,9 @@ class _Outbox:
         """When the first report may leave, unless its send failed."""
         return None if self.stalled or not self.queue else self.queue[0][2]
 
-    def handle_timeout(self, now: float) -> None:
-        """Nothing to decide: the shell flushes the queue."""
+    def handle_timeout(self, now: float) -> float:
+        """Nothing to decide: the shell flushes the queue as of ``now``."""
+        return now
 
 
 _ATTRIBUTES_SHAPE = Fields(
