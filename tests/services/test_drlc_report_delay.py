@@ -75,6 +75,20 @@ def event_frame(issuer_event_id: int, minutes: int) -> ZclMessage:
     )
 
 
+def client_of(endpoint: RecordingEndpoint, clock: Any, seed: int, delay: float) -> DrlcClient:
+    """A DRLC client of device class 0x0080 without randomization, for the ESI at endpoint 9."""
+    return DrlcClient(
+        endpoint,  # type: ignore[arg-type]
+        server_ep=9,
+        device_class=0x0080,
+        start_randomization_minutes=0,
+        duration_randomization_minutes=0,
+        clock=clock,
+        rng=random.Random(seed),
+        report_delay=delay,
+    )
+
+
 def run(seed: int, delay: float, gaps: list[int]) -> tuple[list[float], list[float], list[int]]:
     """Events of one minute each, received ``gaps`` seconds apart; returns when each report
     was queued (its transition), when it was sent, and its status."""
@@ -82,16 +96,7 @@ def run(seed: int, delay: float, gaps: list[int]) -> tuple[list[float], list[flo
 
     async def main() -> tuple[list[float], list[float], list[int]]:
         endpoint = RecordingEndpoint()
-        client = DrlcClient(
-            endpoint,  # type: ignore[arg-type]
-            server_ep=9,
-            device_class=0x0080,
-            start_randomization_minutes=0,
-            duration_randomization_minutes=0,
-            clock=lambda: START + int(loop.time()),
-            rng=random.Random(seed),
-            report_delay=delay,
-        )
+        client = client_of(endpoint, lambda: START + int(loop.time()), seed, delay)
         await client.start(get_scheduled_events=False)
         queued: list[float] = []
         for number, gap in enumerate(gaps, 1):

@@ -30,7 +30,6 @@ underneath apply to everything received and sent here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections import OrderedDict
@@ -60,6 +59,7 @@ from zse.se.types import (
 from zse.services._events import EventStream
 from zse.services.messaging import message_from_command
 from zse.services.time import system_clock
+from zse.services.timer import Timer
 
 __all__ = [
     "INTERPAN_TRANSMISSIONS",
@@ -472,8 +472,8 @@ class InterPanSeClient:
         self._tsn = itertools.count()
         self._pending: dict[int, tuple[EUI64 | None, asyncio.Future[PriceEvent]]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._timer: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._timer = Timer("inter-PAN message board timer", logger=LOGGER)
+        self._timer.add(self.board, self._emit_all, clock=self.clock)
         self._stream: EventStream[ClientEvent] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
@@ -483,17 +483,14 @@ class InterPanSeClient:
         if self._task is None:
             loop = asyncio.get_running_loop()
             self._task = loop.create_task(self._run())
-            self._timer = loop.create_task(self._timers())
+            self._timer.start()
 
     async def close(self) -> None:
         """Stop receiving (the service stays open)."""
         self.service.unsubscribe(self._inbox)
         if self._task is not None:
             await self._task
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
+        await self._timer.stop()
 
     def current(self) -> PriceEvent | None:
         """The price in force now, among those heard."""
@@ -556,17 +553,6 @@ class InterPanSeClient:
     async def _run(self) -> None:
         async for frame in self._inbox:
             self.handle(frame)
-
-    async def _timers(self) -> None:
-        """Wake at the board's next deadline (or a new command) and apply what is due."""
-        while True:
-            self._wake.clear()
-            deadline = self.board.next_deadline()
-            wait = None if deadline is None else max(0, deadline - self.clock())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
-            self._emit_all(self.board.handle_timeout(self.clock()))
 
     def _emit_all(self, events: list[BoardEvent]) -> None:
         for event in events:
@@ -684,9 +670,9 @@ class InterPanSeClient:
         self._board(self.board.display(message, self.clock()))
 
     def _board(self, events: list[BoardEvent]) -> None:
-        """Emit what the board did and let the timers re-read its next deadline."""
+        """Emit what the board did and let the timer re-read its next deadline."""
         self._emit_all(events)
-        self._wake.set()
+        self._timer.update()
 
     def _fail_pending(self, frame: InterPanFrame, error: InvalidFrame) -> None:
         """A malformed answer to our request fails it with the decoding error."""

@@ -2,7 +2,8 @@
 
 The decisions are :mod:`zse.drlc`'s (:class:`~zse.drlc.DrlcClientCore`,
 :class:`~zse.drlc.DrlcServerCore`); this module moves Load Control Event, Cancel, Cancel All,
-Report Event Status and Get Scheduled Events over an endpoint, runs the client's timer and,
+Report Event Status and Get Scheduled Events over an endpoint, arms the client's one timer
+(:class:`~zse.services.timer.Timer`: the core's deadlines and held-back reports) and,
 given a :class:`~zse.store.Store`, persists both sides: every change is committed (the core's
 snapshot plus the reports it produced, journalled before they are sent) before anything
 leaves the device, and unsent reports are sent after a restart. ``clock()`` is ZigBee time.
@@ -11,7 +12,6 @@ leaves the device, and unsent reports are sent after a restart. ``clock()`` is Z
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
@@ -45,6 +45,7 @@ from zse.se.types import SIGNATURE_SIZE, SignatureType
 from zse.services._events import EventStream
 from zse.services.delivery import Destination, deliver, device_name
 from zse.services.time import system_clock
+from zse.services.timer import Timer
 from zse.services.zcl import ZclPort
 from zse.store import Batch, Store
 
@@ -195,13 +196,11 @@ class DrlcClient:
         self._stream: EventStream[ApplyLoadControl | StopLoadControl] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
-        #: (journal seq, report, loop time before which it is not sent)
-        self._outbox: list[tuple[int | None, Outgoing, float]] = []
+        self._outbox = _Outbox()
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._timer: asyncio.Task[None] | None = None
-        self._sender: asyncio.Task[None] | None = None
-        self._queued = asyncio.Event()
+        self._timer = Timer("DRLC client timer", logger=LOGGER)
+        self._timer.add(self.core, self._settle, clock=self.clock, lock=self._lock)
+        self._timer.add(self._outbox, self._flush, lock=self._lock)
         self._remove: Callable[[], None] | None = None
 
     async def start(self, *, get_scheduled_events: bool = True) -> None:
@@ -216,15 +215,13 @@ class DrlcClient:
         if self.store is not None:
             await self.store.load_with(self.namespace, self._load_table)
             for seq, outgoing in await self.store.unreported_with(self.namespace, _outgoing):
-                self._outbox.append((seq, outgoing, self._due()))
+                self._outbox.queue.append((seq, outgoing, self._due()))
         for action in self.core.resume():
             self._stream.emit(action)
         async with self._lock:
             await self._flush()
         await self._run(self.core.handle_timeout)
-        self._timer = asyncio.get_running_loop().create_task(self._tick())
-        if self.report_delay:
-            self._sender = asyncio.get_running_loop().create_task(self._send_delayed())
+        self._timer.start()
         if get_scheduled_events:
             await self.get_scheduled_events()
 
@@ -260,12 +257,7 @@ class DrlcClient:
         if self._remove is not None:
             self._remove()
             self._remove = None
-        for task in (self._timer, self._sender):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._timer = self._sender = None
+        await self._timer.stop()
 
     def _publish_attributes(self) -> None:
         """Publish the client attributes, writable by the ESI (D.2.3.2)."""
@@ -346,15 +338,22 @@ class DrlcClient:
         return foundation.Status.SUCCESS if not step.reports else None
 
     async def _run(self, decide: Callable[[int], Step]) -> Step:
-        """Let the core decide, commit the result, send its reports, tell the application."""
+        """Let the core decide, then :meth:`_settle` its step and re-arm the timer."""
         async with self._lock:
             step = decide(self.clock())
-            if step.reports or self.store is not None:
-                await self._commit(step)
-            for action in step.actions:
-                self._stream.emit(action)
-        self._wake.set()
+            await self._settle(step)
+        self._timer.update()
         return step
+
+    async def _settle(self, step: Step) -> None:
+        """With the lock held (an input's or the timer's): commit the step, send its reports,
+        tell the application, then retry reports an earlier send left queued."""
+        if step.reports or self.store is not None:
+            await self._commit(step)
+        for action in step.actions:
+            self._stream.emit(action)
+        if self._outbox.queue:
+            await self._flush()
 
     async def _commit(self, step: Step) -> None:
         seqs: list[int | None] = [None] * len(step.reports)
@@ -367,11 +366,10 @@ class DrlcClient:
                     {"report": outgoing.report.to_fields(), "esis": list(outgoing.esis)},
                 )
             seqs = list(await self.store.commit(batch))
-        self._outbox += (
+        self._outbox.queue += (
             (seq, out, self._due()) for seq, out in zip(seqs, step.reports, strict=True)
         )
         await self._flush()
-        self._queued.set()
 
     def _due(self) -> float:
         """When a report queued now may leave: now, or after a random delay in
@@ -382,19 +380,15 @@ class DrlcClient:
             return 0.0
         return asyncio.get_running_loop().time() + self.core.rng.uniform(0, self.report_delay)
 
-    def _next_due(self) -> float | None:
-        """Seconds until the first queued report's delay is over, if it is still waiting."""
-        if not self._outbox:
-            return None
-        wait = self._outbox[0][2] - asyncio.get_running_loop().time()
-        return wait if wait > 0 else None
-
-    async def _flush(self) -> None:
-        """Send queued reports in order; one that cannot be sent waits for the next flush,
-        one whose random delay is not over for the timer."""
-        while self._outbox:
-            seq, outgoing, due = self._outbox[0]
-            if due > asyncio.get_running_loop().time():
+    async def _flush(self, now: float = 0.0) -> None:
+        """Send queued reports in order; one that cannot be sent waits for the next flush
+        (the next input or core deadline), one whose random delay is not over (by the loop's
+        clock, or ``now`` from the timer) for the timer."""
+        queue = self._outbox.queue
+        self._outbox.stalled = False
+        while queue:
+            seq, outgoing, due = queue[0]
+            if due > max(now, asyncio.get_running_loop().time()):
                 return
             payload = _report_payload(outgoing.report, self.credentials)
             try:
@@ -412,37 +406,32 @@ class DrlcClient:
                     )
             except Exception as exc:  # the radio's errors vary; retry at the next flush
                 LOGGER.warning("Report Event Status not sent (%s); will retry", exc)
+                self._outbox.stalled = True
                 return
-            self._outbox.pop(0)
+            queue.pop(0)
             if seq is not None and self.store is not None:
                 await self.store.mark_reported(seq)
 
-    async def _tick(self) -> None:
-        """Sleep until the core's next deadline (or a change), then run it."""
-        while True:
-            self._wake.clear()
-            deadline = self.core.next_deadline()
-            delay = None if deadline is None else max(0, deadline - self.clock())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-            if deadline is not None and self.clock() >= deadline:
-                await self._run(self.core.handle_timeout)
-            elif self._outbox:
-                async with self._lock:
-                    await self._flush()
 
-    async def _send_delayed(self) -> None:
-        """Send each held-back report once its random delay is over (``report_delay``); a
-        report whose send failed is retried by the timer, as without a delay."""
-        while True:
-            self._queued.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._next_due()):
-                    await self._queued.wait()
-            if self._outbox:
-                async with self._lock:
-                    await self._flush()
+class _Outbox:
+    """The client's reports waiting to leave, in order, in loop time (a source of its timer).
+
+    ``queue`` holds (journal seq, report, loop time before which it may not leave); a report is
+    due once its random delay (``report_delay``) is over. After a failed send the first report
+    waits for the next flush (``stalled``), which the next input or core deadline brings.
+    """
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[int | None, Outgoing, float]] = []
+        self.stalled = False
+
+    def next_deadline(self) -> float | None:
+        """When the first report may leave, unless its send failed."""
+        return None if self.stalled or not self.queue else self.queue[0][2]
+
+    def handle_timeout(self, now: float) -> float:
+        """Nothing to decide: the shell flushes the queue as of ``now``."""
+        return now
 
 
 _ATTRIBUTES_SHAPE = Fields(

@@ -2,7 +2,8 @@
 
 The protocol lives in the sans-IO machines of :mod:`zse.cbke.machine`; this module only moves
 their messages over an endpoint, runs their arithmetic in an executor (never on the event
-loop), arms their deadlines, and installs the resulting link key.
+loop), arms their deadlines (one :class:`~zse.services.timer.Timer`), and installs the
+resulting link key.
 
 - :class:`KeyEstablishmentServer` serves any number of initiators on an endpoint (the ESI's
   role): it publishes the KeyEstablishmentSuite attribute and answers every exchange.
@@ -33,7 +34,7 @@ from zse.cbke.messages import TerminateKeyEstablishment, TerminateStatus
 from zse.errors import ZseError
 from zse.se.ids import KE_SUITE_ATTRIBUTE, KEY_ESTABLISHMENT
 from zse.services._events import EventStream
-from zse.services._tasks import keep_task
+from zse.services.timer import Timer
 from zse.services.zcl import ZclPort
 
 __all__ = [
@@ -131,8 +132,9 @@ class KeyEstablishmentServer:
         self._stream: EventStream[KeyEstablishmentEvent] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
-        self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # The machines count in loop seconds (every ``now`` below is ``loop.time()``).
+        self._timer = Timer("key establishment timeout", logger=LOGGER)
+        self._timer.add(self.core, self._timed_out)
         self._remove: Callable[[], None] | None = None
 
     def start(self) -> None:
@@ -141,17 +143,14 @@ class KeyEstablishmentServer:
             KEY_ESTABLISHMENT, _SUITE_ATTRIBUTE, self.core.supported_suites, type_id=_MAP16
         )
         self._remove = self.endpoint.add_handler(KEY_ESTABLISHMENT, self._on_message)
+        self._timer.start()
 
     def stop(self) -> None:
         """Stop serving (exchanges under way time out on the partner's side)."""
         if self._remove is not None:
             self._remove()
             self._remove = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        for task in self._tasks:
-            task.cancel()
+        self._timer.close()
 
     async def _on_message(self, msg: Any) -> None:
         if msg.from_server:
@@ -182,7 +181,7 @@ class KeyEstablishmentServer:
             LOGGER.warning("key establishment with %s: reply not delivered (%s)", msg.src_ieee, exc)
             for event in self.core.abort(partner, loop.time()).events:
                 await self._emit(msg.src_ieee, event)
-        self._arm()
+        self._timer.update()
 
     async def _emit(self, partner: t.EUI64, result: Established | Terminated) -> None:
         if isinstance(result, Established):
@@ -192,24 +191,10 @@ class KeyEstablishmentServer:
             LOGGER.info("key establishment with %s ended: %s", partner, result)
         self._stream.emit(KeyEstablishmentEvent(partner=partner, result=result))
 
-    def _arm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        deadline = self.core.next_deadline()
-        if deadline is not None:
-            self._timer = asyncio.get_running_loop().call_at(deadline, self._start_timeout)
-
-    def _start_timeout(self) -> None:
-        self._timer = None
-        task = asyncio.get_running_loop().create_task(self._timeout())
-        keep_task(self._tasks, task, LOGGER, "key establishment timeout", logging.ERROR)
-
-    async def _timeout(self) -> None:
-        for partner, step in self.core.handle_timeout(asyncio.get_running_loop().time()):
+    async def _timed_out(self, steps: list[tuple[bytes, Step]]) -> None:
+        for partner, step in steps:
             for event in step.events:
                 await self._emit(t.EUI64(partner[::-1]), event)
-        self._arm()
 
 
 async def establish_key(

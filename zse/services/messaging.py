@@ -11,7 +11,6 @@ before the Default Response, the application event or the frame that depends on 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from zse.se.types import (
 from zse.services._events import EventStream
 from zse.services.delivery import Destination, deliver, device_name
 from zse.services.time import system_clock
+from zse.services.timer import Timer
 from zse.services.zcl import ZclPort
 from zse.store import Batch, Store
 
@@ -513,11 +513,11 @@ class MessagingClient:
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._remove: Callable[[], None] | None = None
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._pending: dict[int, dict[str, Any]] = {}  # journal seq -> confirmation record
         self._unstored = 0  # negative keys for confirmations owed without a store
+        self._retry = _Retry(retry_interval)
+        self._timer = self._new_timer()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -542,7 +542,9 @@ class MessagingClient:
         if showing is not None and not any(isinstance(e, MessageDisplayed) for e in events):
             self._emit_all([showing])
         self._emit_all(events)
-        self._task = asyncio.get_running_loop().create_task(self._timers())
+        self._timer = self._new_timer()  # on the board just loaded
+        self._rearm()
+        self._timer.start()
         if fetch:
             await self.fetch()
         for seq in sorted(self._pending):  # confirmations owed from before a restart
@@ -554,11 +556,7 @@ class MessagingClient:
         if self._remove is not None:
             self._remove()
             self._remove = None
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._timer.stop()
 
     async def fetch(self) -> None:
         """Ask the ESI for Cancel All Messages not yet seen, then for the last message."""
@@ -664,12 +662,38 @@ class MessagingClient:
             _CONFIRM, _confirmation_payload(Confirmation.from_record(record))
         )
         if reply is None:
-            self._wake.set()  # the timer task retries later
+            self._rearm()  # the timer retries it
             return False
         self._pending.pop(seq, None)
         if self.store is not None and seq >= 0:
             await self.store.mark_reported(seq)
         return True
+
+    def _new_timer(self) -> Timer:
+        """The client's one timer: the board's deadlines (ZigBee time) and the re-sends."""
+        timer = Timer("Messaging client timer", logger=LOGGER)
+        timer.add(self.board, self._expired, clock=self.clock, lock=self._lock)
+        timer.add(self._retry, self._resend)
+        return timer
+
+    def _rearm(self) -> None:
+        """After an input: a retry is due ``retry_interval`` after confirmations were first seen
+        owed; the timer re-reads the deadlines."""
+        self._retry.owed(bool(self._pending), asyncio.get_running_loop().time())
+        self._timer.update()
+
+    async def _expired(self, events: list[BoardEvent]) -> None:
+        """The board's timeout (lock held): store what changed, then tell the application."""
+        if events:
+            await self._save()
+        self._emit_all(events)
+
+    async def _resend(self, _: None) -> None:
+        """Re-send the confirmations owed, oldest first, until one fails."""
+        for seq in sorted(self._pending):
+            if not await self._deliver(seq):
+                break
+        self._retry.owed(bool(self._pending), asyncio.get_running_loop().time())
 
     def _emit_all(self, events: Iterable[BoardEvent]) -> None:
         for event in events:
@@ -702,34 +726,30 @@ class MessagingClient:
                 events = self.board.cancel_all(int(command.implementation_date_time), now)
             await self._save()  # accepted only once stored: the Default Response comes after
         self._emit_all(events)
-        self._wake.set()
+        self._rearm()
         return status
 
-    async def _timers(self) -> None:
-        retry_at: float | None = None
-        loop = asyncio.get_running_loop()
-        while True:
-            self._wake.clear()
-            deadline = self.board.next_deadline()
-            waits: list[float] = []
-            if deadline is not None:
-                waits.append(max(0.0, deadline - self.clock()))
-            if self._pending:
-                if retry_at is None:
-                    retry_at = loop.time() + self.retry_interval
-                waits.append(max(0.0, retry_at - loop.time()))
-            else:
-                retry_at = None
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(waits) if waits else None):
-                    await self._wake.wait()
-            async with self._lock:
-                events = self.board.handle_timeout(self.clock())
-                if events:
-                    await self._save()
-            self._emit_all(events)
-            if retry_at is not None and loop.time() >= retry_at:
-                retry_at = None
-                for seq in sorted(self._pending):
-                    if not await self._deliver(seq):
-                        break
+
+class _Retry:
+    """When owed confirmations are re-sent, in loop time (a source of the client's timer):
+    ``interval`` seconds after they were first seen owed, then again after each attempt."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.at: float | None = None
+
+    def owed(self, owed: bool, now: float) -> None:
+        """Confirmations are (still) owed, or not, at ``now``."""
+        if not owed:
+            self.at = None
+        elif self.at is None:
+            self.at = now + self.interval
+
+    def next_deadline(self) -> float | None:
+        """When the next re-send is due."""
+        return self.at
+
+    def handle_timeout(self, now: float) -> None:
+        """The re-send is due: the next one is set after it (:meth:`owed`)."""
+        if self.at is not None and now >= self.at:
+            self.at = None
