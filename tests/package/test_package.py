@@ -63,6 +63,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.interpan._zcl",
             "zse.interpan.window",
             "zse.interpan.hht",
+            "zse.interpan.se_core",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
