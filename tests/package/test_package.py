@@ -64,6 +64,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.interpan.window",
             "zse.interpan.hht",
             "zse.interpan.se_core",
+            "zse.interpan.link",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
