@@ -173,7 +173,21 @@ def _frame_of(service: InterPanService, send: SeSend) -> InterPanFrame:
     )
 
 
-class InterPanEsi:
+class _Shell:
+    """What both shells show of their core: the prices kept, the frames that did not decode."""
+
+    core: EsiCore | SeClientCore
+
+    @property
+    def schedule(self) -> PriceSchedule:
+        return self.core.schedule
+
+    @property
+    def malformed(self) -> int:
+        return self.core.malformed
+
+
+class InterPanEsi(_Shell):
     """The ESI's side of SE over inter-PAN: prices on request, messages to any device.
 
     ``service`` is the ESI's :class:`InterPanService` (its window and whitelist police what it
@@ -195,23 +209,15 @@ class InterPanEsi:
     ) -> None:
         self.service = service
         self.clock = clock
-        self.core = EsiCore(schedule=schedule, limiter=limiter)
+        self.core: EsiCore = EsiCore(schedule=schedule, limiter=limiter)
         self._inbox = service.subscribe([PRICE, MESSAGING])
         self._stream: EventStream[PriceRequested] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
 
     @property
-    def schedule(self) -> PriceSchedule:
-        return self.core.schedule
-
-    @property
     def limiter(self) -> SourceLimiter:
         return self.core.limiter
-
-    @property
-    def malformed(self) -> int:
-        return self.core.malformed
 
     @property
     def throttled(self) -> int:
@@ -296,7 +302,7 @@ class InterPanEsi:
         await self.service.send(_frame_of(self.service, send))
 
 
-class InterPanSeClient:
+class InterPanSeClient(_Shell):
     """A device's side of SE over inter-PAN: asks for the price, hears prices and messages.
 
     Call :meth:`start` to receive (events: :class:`InterPanPriceReceived`,
@@ -326,7 +332,7 @@ class InterPanSeClient:
         pin_check: Callable[[str], bool] | None = None,
         max_prices: int = 16,
     ) -> None:
-        self.core = SeClientCore(capacity=capacity, max_prices=max_prices)
+        self.core: SeClientCore = SeClientCore(capacity=capacity, max_prices=max_prices)
         self.service = service
         self.clock = clock
         self.pin_check = pin_check
@@ -340,20 +346,12 @@ class InterPanSeClient:
         self.events = self._stream.events
 
     @property
-    def schedule(self) -> PriceSchedule:
-        return self.core.schedule
-
-    @property
     def board(self) -> MessageBoard:
         return self.core.board
 
     @property
     def max_prices(self) -> int:
         return self.core.max_prices
-
-    @property
-    def malformed(self) -> int:
-        return self.core.malformed
 
     @property
     def refused(self) -> int:
