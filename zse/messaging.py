@@ -59,6 +59,7 @@ __all__ = [
     "StoredMessage",
     "max_message_bytes",
     "max_zcl_payload",
+    "message_from_command",
     "text_length",
 ]
 
@@ -184,6 +185,23 @@ class Message:
     def from_record(cls, record: Mapping[str, Any]) -> Message:
         """Inverse of :meth:`to_record`."""
         return cls(**record)
+
+
+def message_from_command(command: Any, *, protected: bool) -> Message:
+    """The :class:`Message` a decoded Display (Protected) Message carries (SE D.5.2.3.1,
+    D.5.2.3.3): ``command`` is any object with the command's fields as attributes."""
+    control = command.message_control
+    return Message(
+        message_id=int(command.message_id),
+        text=str(command.message),
+        start_time=int(command.start_time),
+        duration_in_minutes=int(command.duration_in_minutes),
+        importance=int(control.importance),
+        transmission=int(control.transmission),
+        confirmation_required=bool(control.confirmation_required),
+        enhanced_confirmation_required=bool(control.enhanced_confirmation_required),
+        protected=protected,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -63,6 +63,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.interpan._zcl",
             "zse.interpan.window",
             "zse.interpan.hht",
+            "zse.interpan.se_core",
+            "zse.interpan.link",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),

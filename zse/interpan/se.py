@@ -19,6 +19,10 @@ scheduling, replacement, expiry and cancel follow the same rules with the same e
 a display whose control says normal transmission only). A message asking for confirmation is
 shown but cannot be confirmed: Message Confirmation is not an inter-PAN command.
 
+The decisions are made by the sans-IO cores of :mod:`zse.interpan.se_core`
+(:class:`~zse.interpan.se_core.EsiCore`, :class:`~zse.interpan.se_core.SeClientCore`; the
+events and :class:`SeCommand` are defined there and re-exported here): the classes below
+decode, feed the core, send what it returns and emit its events.
 Every frame is encoded and decoded with :mod:`zse.clusters`. Default responses are disabled: a
 Default Response is not an inter-PAN command, so an ESI with no current price (where the network
 answer would be Default Response NOT_FOUND, D.4.2.3.1) stays silent and the request times out;
@@ -30,11 +34,8 @@ underneath apply to everything received and sent here.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from zigpy.types import EUI64
@@ -43,21 +44,35 @@ from zigpy.zcl.foundation import CommandSchema, ZCLCommandDef
 
 from zse.clusters import Messaging, Price, decode_command, encode_command
 from zse.errors import InvalidFrame
-from zse.interpan._codec import MAX_ZCL_LENGTH, InterPanFrame
+from zse.interpan._codec import InterPanFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
+from zse.interpan.se_core import (
+    INTERPAN_TRANSMISSION_VALUES,
+    ClientEvent,
+    ClientStep,
+    EsiCore,
+    InterPanAllMessagesCancelled,
+    InterPanMessage,
+    InterPanMessageCancelled,
+    InterPanPriceReceived,
+    PriceRequested,
+    SeClientCore,
+    SeCommand,
+    SeSend,
+    describe,
+    reply_limiter,
+)
 from zse.interpan.service import InterPanService
 from zse.interpan.window import SourceLimiter
 from zse.messaging import BoardEvent, Message, MessageBoard, MessageDisplayed, MessageError
 from zse.price import PriceEvent, PriceSchedule
 from zse.se.ids import MESSAGING, PRICE
 from zse.se.types import (
-    GetCurrentPriceOptions,
     MessageControl,
     MessageImportance,
     MessageTransmission,
 )
 from zse.services._events import EventStream
-from zse.services.messaging import message_from_command
 from zse.services.time import system_clock
 from zse.services.timer import Timer
 
@@ -80,23 +95,11 @@ __all__ = [
 LOGGER = logging.getLogger(__name__)
 
 _CLUSTERS: Final[dict[int, type[Cluster]]] = {PRICE: Price, MESSAGING: Messaging}
-_GET_CURRENT_PRICE = Price.ServerCommandDefs.get_current_price
-_PUBLISH_PRICE = Price.ClientCommandDefs.publish_price
-_DISPLAY_MESSAGE = Messaging.ClientCommandDefs.display_message
-_CANCEL_MESSAGE = Messaging.ClientCommandDefs.cancel_message
-_DISPLAY_PROTECTED = Messaging.ClientCommandDefs.display_protected_message
-_CANCEL_ALL = Messaging.ClientCommandDefs.cancel_all_messages
 
 #: Message control transmission values that allow inter-PAN (D.5.2.3.1.1.2).
 INTERPAN_TRANSMISSIONS: Final = frozenset(
-    {
-        MessageTransmission.Normal_and_Anonymous_InterPAN,
-        MessageTransmission.Anonymous_InterPAN_Only,
-    }
+    value for value in MessageTransmission if value in INTERPAN_TRANSMISSION_VALUES
 )
-#: Fixed Display Message bytes around the text: ZCL header 3, id 4, control 1, start 4,
-#: duration 2, string length 1.
-_DISPLAY_OVERHEAD: Final = 3 + 4 + 1 + 4 + 2 + 1
 
 
 def message_control(
@@ -117,29 +120,6 @@ def message_control(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class SeCommand:
-    """One SE command of an inter-PAN frame, decoded with :mod:`zse.clusters`."""
-
-    frame: InterPanFrame
-    header: ZclHeader
-    definition: ZCLCommandDef
-    fields: Any  # the command's zigpy CommandSchema
-    trailing: bytes  # bytes after the last known field (later SE revisions append fields)
-
-    @property
-    def name(self) -> str:
-        return str(self.definition.name)
-
-    @property
-    def from_server(self) -> bool:
-        return self.header.direction is Direction.Server_to_Client
-
-
-def _describe(frame: InterPanFrame) -> str:
-    return f"inter-PAN frame from {frame.src_ieee} (PAN 0x{frame.src_pan_id:04X})"
-
-
 def decode_se(frame: InterPanFrame) -> SeCommand:
     """Decode the Price or Messaging command ``frame`` carries.
 
@@ -150,7 +130,7 @@ def decode_se(frame: InterPanFrame) -> SeCommand:
     cluster = _CLUSTERS.get(frame.cluster_id)
     if cluster is None:
         raise InvalidFrame(
-            f"{_describe(frame)}: cluster 0x{frame.cluster_id:04X} is not Price or Messaging"
+            f"{describe(frame)}: cluster 0x{frame.cluster_id:04X} is not Price or Messaging"
         )
     try:
         header = ZclHeader.from_bytes(frame.payload)
@@ -168,7 +148,7 @@ def decode_se(frame: InterPanFrame) -> SeCommand:
             cluster, header.command_id, frame.payload[header.length :], from_server=from_server
         )
     except InvalidFrame as exc:
-        raise InvalidFrame(f"{_describe(frame)}: {exc}") from None
+        raise InvalidFrame(f"{describe(frame)}: {exc}") from None
     assert definition is not None  # decode_command refused unknown commands
     return SeCommand(frame, header, definition, fields, trailing)
 
@@ -184,106 +164,33 @@ def encode_se(
     return header.to_bytes() + encode_command(schema(**fields))
 
 
-@dataclass(frozen=True, kw_only=True)
-class PriceRequested:
-    """The ESI got a Get Current Price over inter-PAN; ``answered`` is False when it had no
-    price to give, the answer was not acknowledged, or (``throttled``) its reply limiter
-    refused to answer."""
-
-    source_ieee: EUI64
-    source_pan_id: int
-    answered: bool
-    throttled: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class InterPanPriceReceived:
-    """A device heard a Publish Price over inter-PAN; ``new`` is False for a repeat."""
-
-    source_ieee: EUI64
-    source_pan_id: int
-    price: PriceEvent
-    new: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class InterPanMessage:
-    """A device received a Display Message over inter-PAN (D.5.2.3.1), or a Display Protected
-    Message (D.5.2.3.3, ``protected``) where the deployment's whitelist lets it cross. What the
-    device shows follows as :mod:`zse.messaging` board events."""
-
-    source_ieee: EUI64
-    source_pan_id: int
-    message_id: int
-    message_control: MessageControl
-    start_time: int
-    duration_in_minutes: int
-    message: str
-    protected: bool = False
-
-    @property
-    def confirmation_not_possible(self) -> bool:
-        """The control asks for a confirmation (D.5.2.3.1.1.2 bit 7, or bit 5 enhanced) that
-        cannot be given: Message Confirmation is not an inter-PAN command (SE B.5)."""
-        control = self.message_control
-        return bool(control.confirmation_required or control.enhanced_confirmation_required)
-
-
-@dataclass(frozen=True, kw_only=True)
-class InterPanMessageCancelled:
-    """A device received a Cancel Message over inter-PAN (D.5.2.3.2)."""
-
-    source_ieee: EUI64
-    source_pan_id: int
-    message_id: int
-    message_control: MessageControl
-
-
-@dataclass(frozen=True, kw_only=True)
-class InterPanAllMessagesCancelled:
-    """A device received Cancel All Messages (D.5.2.3.4) over inter-PAN, where the
-    deployment's whitelist lets it cross; ``implementation_time`` 0 means now."""
-
-    source_ieee: EUI64
-    source_pan_id: int
-    implementation_time: int
-
-
-ClientEvent = (
-    InterPanPriceReceived
-    | InterPanMessage
-    | InterPanMessageCancelled
-    | InterPanAllMessagesCancelled
-    | BoardEvent
-)
-
-
-def reply_limiter() -> SourceLimiter:
-    """The default limit on the ESI's inter-PAN answers (a :class:`SourceLimiter` over the
-    requesters, on the service's clock).
-
-    Source addresses cost a spoofer nothing, while every answer is a unicast with MAC retries
-    to an address that may not exist. A display asking every few seconds is *established*
-    by its third request within about 10 s and then has its own budget (1 answer/s, burst 3);
-    everyone else shares 2 answers/s (burst 4); and at most 10 answers/s (burst 20) leave in
-    all. The table holds 1,024 requesters: a display keeps its slot while a flood of up to
-    about 200 new addresses per second (``max_sources / min_age``) passes through.
-    """
-    return SourceLimiter(
-        rate=1.0,
-        burst=3.0,
-        newcomer_rate=2.0,
-        newcomer_burst=4.0,
-        max_sources=1024,
-        min_age=5.0,
-        half_life=10.0,
-        establish_score=3.0,
-        total_rate=10.0,
-        total_burst=20.0,
+def _frame_of(service: InterPanService, send: SeSend) -> InterPanFrame:
+    """The inter-PAN frame that carries what a core decided to send."""
+    cluster = _CLUSTERS[send.cluster_id]
+    table = cluster.client_commands if send.from_server else cluster.server_commands
+    payload = encode_se(
+        table[send.command_id], send.fields, tsn=send.tsn, from_server=send.from_server
+    )
+    return service.frame(
+        cluster_id=send.cluster_id, payload=payload, dst_pan_id=send.dst_pan_id, dst=send.dst
     )
 
 
-class InterPanEsi:
+class _Shell:
+    """What both shells show of their core: the prices kept, the frames that did not decode."""
+
+    core: EsiCore | SeClientCore
+
+    @property
+    def schedule(self) -> PriceSchedule:
+        return self.core.schedule
+
+    @property
+    def malformed(self) -> int:
+        return self.core.malformed
+
+
+class InterPanEsi(_Shell):
     """The ESI's side of SE over inter-PAN: prices on request, messages to any device.
 
     ``service`` is the ESI's :class:`InterPanService` (its window and whitelist police what it
@@ -291,7 +198,8 @@ class InterPanEsi:
     ``limiter`` bounds the answers to Get Current Price, per requester and in all (default
     :func:`reply_limiter`); a request it refuses is not answered (:attr:`throttled` counts
     them), as if lost. Call :meth:`serve` (e.g. as a task) to answer requests; it ends when
-    the service closes.
+    the service closes. The decisions are :class:`~zse.interpan.se_core.EsiCore`'s
+    (:attr:`core`); this class decodes, sends what the core returns and emits its events.
     """
 
     def __init__(
@@ -303,16 +211,20 @@ class InterPanEsi:
         limiter: SourceLimiter | None = None,
     ) -> None:
         self.service = service
-        self.schedule = schedule
         self.clock = clock
-        self.limiter = limiter if limiter is not None else reply_limiter()
-        self.malformed = 0
-        self.throttled = 0
+        self.core: EsiCore = EsiCore(schedule=schedule, limiter=limiter)
         self._inbox = service.subscribe([PRICE, MESSAGING])
-        self._tsn = itertools.count()
         self._stream: EventStream[PriceRequested] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
+
+    @property
+    def limiter(self) -> SourceLimiter:
+        return self.core.limiter
+
+    @property
+    def throttled(self) -> int:
+        return self.core.throttled
 
     async def serve(self) -> None:
         """Answer Get Current Price until the service closes."""
@@ -324,46 +236,28 @@ class InterPanEsi:
         try:
             command = decode_se(frame)
         except InvalidFrame as exc:
-            self.malformed += 1
-            LOGGER.warning("ignoring %s", exc)
+            self.core.malformed_frame(exc)
             return
-        if command.definition is not _GET_CURRENT_PRICE or command.from_server:
-            LOGGER.debug("ESI ignores %s from %s over inter-PAN", command.name, frame.src_ieee)
-            return
-        now = self.clock()
-        current = self.schedule.current(now)
-        answered = throttled = False
-        if current is not None and not self.limiter.allow(frame.src_ieee, self.service.now()):
-            self.throttled += 1
-            throttled = True
-        elif current is not None:
-            payload = encode_se(
-                _PUBLISH_PRICE, current.to_fields(now), tsn=command.header.tsn, from_server=True
-            )
+        sends, events = self.core.receive(command, now=self.service.now(), utc=self.clock())
+        for event in events:
+            self._stream.emit(event)
+        for send in sends:
             try:
-                await self.service.reply(frame, cluster_id=PRICE, payload=payload)
-                answered = True
+                await self.service.send(_frame_of(self.service, send))
+                ok = True
             except OSError as exc:  # no MAC acknowledgement: the device will ask again
-                LOGGER.debug("Publish Price to %s not delivered: %s", frame.src_ieee, exc)
-        self._stream.emit(
-            PriceRequested(
-                source_ieee=frame.src_ieee,
-                source_pan_id=frame.src_pan_id,
-                answered=answered,
-                throttled=throttled,
-            )
-        )
+                LOGGER.debug("answer to %s not delivered: %s", send.dst, exc)
+                ok = False
+            for event in self.core.delivered(send, ok=ok):
+                self._stream.emit(event)
 
     async def publish_price(
         self, event: PriceEvent, *, dst: EUI64 | None = None, dst_pan_id: int = 0xFFFF
     ) -> None:
         """Record ``event`` and send it unsolicited (to ``dst``, else every device in range)."""
-        now = self.clock()
-        self.schedule.add(event, now)
-        payload = encode_se(
-            _PUBLISH_PRICE, event.to_fields(now), tsn=self._next_tsn(), from_server=True
+        await self._send(
+            self.core.publish_price(event, utc=self.clock(), dst=dst, dst_pan_id=dst_pan_id)
         )
-        await self._send(PRICE, payload, dst, dst_pan_id)
 
     async def display_message(
         self,
@@ -382,27 +276,16 @@ class InterPanEsi:
         bits do not allow inter-PAN, or a text that does not fit one inter-PAN frame, raises
         :class:`ValueError` (nothing is sent).
         """
-        control = control if control is not None else message_control()
-        if control.transmission not in INTERPAN_TRANSMISSIONS:
-            raise ValueError(
-                f"message {message_id}: message control transmission "
-                f"{control.transmission.name} (D.5.2.3.1.1.2) does not allow inter-PAN"
-            )
-        size = len(message.encode("utf-8", "surrogateescape"))
-        if size > MAX_ZCL_LENGTH - _DISPLAY_OVERHEAD:
-            raise ValueError(
-                f"message {message_id}: {size} bytes of text do not fit one inter-PAN frame "
-                f"(at most {MAX_ZCL_LENGTH - _DISPLAY_OVERHEAD}; inter-PAN has no fragmentation)"
-            )
-        fields = {
-            "message_id": message_id,
-            "message_control": control,
-            "start_time": start_time,
-            "duration_in_minutes": duration_in_minutes,
-            "message": message,
-        }
-        payload = encode_se(_DISPLAY_MESSAGE, fields, tsn=self._next_tsn(), from_server=True)
-        await self._send(MESSAGING, payload, dst, dst_pan_id)
+        send = self.core.display_message(
+            message_id,
+            message,
+            control=control if control is not None else message_control(),
+            start_time=start_time,
+            duration_in_minutes=duration_in_minutes,
+            dst=dst,
+            dst_pan_id=dst_pan_id,
+        )
+        await self._send(send)
 
     async def cancel_message(
         self,
@@ -413,22 +296,16 @@ class InterPanEsi:
         dst_pan_id: int = 0xFFFF,
     ) -> None:
         """Send Cancel Message (D.5.2.3.2) to ``dst`` or every device in range."""
-        fields = {
-            "message_id": message_id,
-            "message_control": control if control is not None else message_control(),
-        }
-        payload = encode_se(_CANCEL_MESSAGE, fields, tsn=self._next_tsn(), from_server=True)
-        await self._send(MESSAGING, payload, dst, dst_pan_id)
+        control = control if control is not None else message_control()
+        await self._send(
+            self.core.cancel_message(message_id, control=control, dst=dst, dst_pan_id=dst_pan_id)
+        )
 
-    def _next_tsn(self) -> int:
-        return next(self._tsn) & 0xFF
-
-    async def _send(self, cluster: int, payload: bytes, dst: EUI64 | None, pan: int) -> None:
-        frame = self.service.frame(cluster_id=cluster, payload=payload, dst_pan_id=pan, dst=dst)
-        await self.service.send(frame)
+    async def _send(self, send: SeSend) -> None:
+        await self.service.send(_frame_of(self.service, send))
 
 
-class InterPanSeClient:
+class InterPanSeClient(_Shell):
     """A device's side of SE over inter-PAN: asks for the price, hears prices and messages.
 
     Call :meth:`start` to receive (events: :class:`InterPanPriceReceived`,
@@ -444,7 +321,9 @@ class InterPanSeClient:
     most ``max_prices`` prices (by provider and issuer event id): past that, the price heard
     longest ago that was not the answer to one of this client's requests is forgotten (an
     answer only when every kept price is one), so each frame costs the same however many
-    sources a flood uses.
+    sources a flood uses. The decisions are :class:`~zse.interpan.se_core.SeClientCore`'s
+    (:attr:`core`); this class decodes, sends, emits, and runs one timer from the core's
+    :meth:`~zse.interpan.se_core.SeClientCore.next_deadline`.
     """
 
     def __init__(
@@ -456,27 +335,30 @@ class InterPanSeClient:
         pin_check: Callable[[str], bool] | None = None,
         max_prices: int = 16,
     ) -> None:
-        if max_prices < 1:
-            raise ValueError("max_prices must be at least 1")
+        self.core: SeClientCore = SeClientCore(capacity=capacity, max_prices=max_prices)
         self.service = service
         self.clock = clock
-        self.schedule = PriceSchedule()
-        self.max_prices = max_prices
-        # (provider id, issuer event id) -> answered one of our requests, least recent first
-        self._heard: OrderedDict[tuple[int, int], bool] = OrderedDict()
-        self.board = MessageBoard(capacity=capacity)
         self.pin_check = pin_check
-        self.malformed = 0
-        self.refused = 0
         self._inbox = service.subscribe([PRICE, MESSAGING])
-        self._tsn = itertools.count()
-        self._pending: dict[int, tuple[EUI64 | None, asyncio.Future[PriceEvent]]] = {}
+        self._pending: dict[int, asyncio.Future[PriceEvent]] = {}
         self._task: asyncio.Task[None] | None = None
         self._timer = Timer("inter-PAN message board timer", logger=LOGGER)
-        self._timer.add(self.board, self._emit_all, clock=self.clock)
+        self._timer.add(self.core, self._emit_all, clock=self.clock)
         self._stream: EventStream[ClientEvent] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
+
+    @property
+    def board(self) -> MessageBoard:
+        return self.core.board
+
+    @property
+    def max_prices(self) -> int:
+        return self.core.max_prices
+
+    @property
+    def refused(self) -> int:
+        return self.core.refused
 
     def start(self) -> None:
         """Start receiving, and the message board's timers."""
@@ -531,30 +413,23 @@ class InterPanSeClient:
         in range. ``None`` if no answer comes within ``timeout`` seconds (an ESI without a
         price stays silent); :class:`InvalidFrame` if the answer does not decode."""
         self.start()
-        tsn = next(self._tsn) & 0xFF
-        options = GetCurrentPriceOptions.Requestor_Rx_On_When_Idle
-        payload = encode_se(
-            _GET_CURRENT_PRICE, {"command_options": options}, tsn=tsn, from_server=False
-        )
+        send = self.core.request_price(dst=dst, dst_pan_id=dst_pan_id)
         future: asyncio.Future[PriceEvent] = asyncio.get_running_loop().create_future()
-        self._pending[tsn] = (dst, future)
+        self._pending[send.tsn] = future
         try:
-            await self.service.send(
-                self.service.frame(
-                    cluster_id=PRICE, payload=payload, dst_pan_id=dst_pan_id, dst=dst
-                )
-            )
+            await self.service.send(_frame_of(self.service, send))
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return None
         finally:
-            del self._pending[tsn]
+            del self._pending[send.tsn]
+            self.core.forget_request(send.tsn)
 
     async def _run(self) -> None:
         async for frame in self._inbox:
             self.handle(frame)
 
-    def _emit_all(self, events: list[BoardEvent]) -> None:
+    def _emit_all(self, events: Iterable[BoardEvent]) -> None:
         for event in events:
             self._stream.emit(event)
 
@@ -564,129 +439,23 @@ class InterPanSeClient:
         try:
             command = decode_se(frame)
         except InvalidFrame as exc:
-            self.malformed += 1
-            LOGGER.warning("ignoring %s", exc)
-            self._fail_pending(frame, exc)
-            return
-        if not command.from_server:
-            return  # another device's request
-        src, src_pan = frame.src_ieee, frame.src_pan_id
-        fields = command.fields
-        if command.definition is _PUBLISH_PRICE:
-            try:
-                event = PriceEvent.from_fields(fields)
-            except ValueError as exc:
-                error = InvalidFrame(f"{_describe(frame)}: Publish Price: {exc}")
-                self.malformed += 1
-                LOGGER.warning("ignoring %s", error)
-                self._fail_pending(frame, error)
-                return
-            pending = self._pending.get(command.header.tsn)
-            answer = (
-                pending is not None
-                and pending[0] in (None, frame.src_ieee)
-                and not pending[1].done()
-            )
-            new = self._keep(event, answered=answer)
-            self._stream.emit(
-                InterPanPriceReceived(price=event, new=new, source_ieee=src, source_pan_id=src_pan)
-            )
-            if answer:
-                assert pending is not None
-                pending[1].set_result(event)
-        elif command.definition in (_DISPLAY_MESSAGE, _DISPLAY_PROTECTED):
-            self._on_display(frame, command)
-        elif command.definition is _CANCEL_MESSAGE:
-            message_id = int(fields.message_id)
-            self._stream.emit(
-                InterPanMessageCancelled(
-                    message_id=message_id,
-                    message_control=fields.message_control,
-                    source_ieee=src,
-                    source_pan_id=src_pan,
-                )
-            )
-            self._board(self.board.cancel(message_id, self.clock()))
-        elif command.definition is _CANCEL_ALL:
-            when = int(fields.implementation_date_time)
-            self._stream.emit(
-                InterPanAllMessagesCancelled(
-                    implementation_time=when, source_ieee=src, source_pan_id=src_pan
-                )
-            )
-            self._board(self.board.cancel_all(when, self.clock()))
+            step = self.core.malformed_frame(frame, exc)
         else:
-            LOGGER.debug("device ignores %s over inter-PAN", command.name)
+            step = self.core.receive(command, utc=self.clock())
+        self._apply(step)
 
-    def _keep(self, event: PriceEvent, *, answered: bool) -> bool:
-        """Add a heard price to the schedule within ``max_prices`` (O(max_prices))."""
-        key = (event.provider_id, event.issuer_event_id)
-        answered = self._heard.pop(key, False) or answered
-        self._heard[key] = answered
-        new = self.schedule.add(event, self.clock())
-        if len(self._heard) > self.max_prices:
-            victim = next((k for k, a in self._heard.items() if not a), None)
-            if victim is None:
-                victim = next(iter(self._heard))
-            del self._heard[victim]
-            self.schedule.forget(*victim)
-        return new
-
-    def _on_display(self, frame: InterPanFrame, command: SeCommand) -> None:
-        """Display (Protected) Message: refused if its transmission bits forbid inter-PAN
-        (D.5.2.3.1.1.2), else reported and put on the board."""
-        fields = command.fields
-        control = fields.message_control
-        protected = command.definition is _DISPLAY_PROTECTED
-        if control.transmission not in INTERPAN_TRANSMISSIONS:
-            self.refused += 1
-            LOGGER.warning(
-                "%s: %s %d refused: its transmission %s forbids inter-PAN",
-                _describe(frame),
-                command.name,
-                fields.message_id,
-                control.transmission.name,
-            )
-            return
-        heard = InterPanMessage(
-            message_id=int(fields.message_id),
-            message_control=control,
-            start_time=int(fields.start_time),
-            duration_in_minutes=int(fields.duration_in_minutes),
-            message=str(fields.message),
-            protected=protected,
-            source_ieee=frame.src_ieee,
-            source_pan_id=frame.src_pan_id,
-        )
-        self._stream.emit(heard)
-        if heard.confirmation_not_possible:
-            LOGGER.info(
-                "%s: message %d asks for a confirmation; shown, but Message Confirmation is "
-                "not an inter-PAN command (SE B.5)",
-                _describe(frame),
-                heard.message_id,
-            )
-        message = message_from_command(fields, protected=protected)
-        self._board(self.board.display(message, self.clock()))
-
-    def _board(self, events: list[BoardEvent]) -> None:
-        """Emit what the board did and let the timer re-read its next deadline."""
-        self._emit_all(events)
-        self._timer.update()
-
-    def _fail_pending(self, frame: InterPanFrame, error: InvalidFrame) -> None:
-        """A malformed answer to our request fails it with the decoding error."""
-        if frame.cluster_id != PRICE:
-            return
-        try:
-            header = ZclHeader.from_bytes(frame.payload)
-        except InvalidFrame:
-            return
-        pending = self._pending.get(header.tsn)
-        if (
-            pending is not None
-            and header.direction is Direction.Server_to_Client
-            and pending[0] in (None, frame.src_ieee)
-            and not pending[1].done()
-        ):
-            pending[1].set_exception(error)
+    def _apply(self, step: ClientStep) -> None:
+        """Emit the step's events, settle the requests it answers, and let the timer re-read
+        the core's next deadline if the board changed."""
+        for event in step.events:
+            self._stream.emit(event)
+        for tsn, answer in step.answers:
+            future = self._pending.get(tsn)
+            if future is None or future.done():
+                continue
+            if isinstance(answer, InvalidFrame):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+        if step.board:
+            self._timer.update()

@@ -1,6 +1,7 @@
 """Asyncio shells for inter-PAN: ZCL over a transport, the window, and the HHT carrier.
 
-:class:`InterPanService` binds a transport (EZSP, Z-Stack or simulator) to the sans-IO pieces:
+:class:`InterPanService` binds a transport (EZSP, Z-Stack or simulator) to the sans-IO core
+(:class:`~zse.interpan.link.InterPanLink`, with the window and the whitelist):
 it refuses to send a command the whitelist does not allow (SE Annex B.5: only the commands the
 application chose may cross inter-PAN), numbers outgoing MAC sequence numbers, and yields only
 the received frames the window admits (or, without a window, the whitelisted ones).
@@ -11,7 +12,6 @@ clock is the event loop's, so on the simulator's virtual-time loop nothing waits
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 
@@ -19,11 +19,12 @@ from zigpy.types import EUI64
 from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
-from zse.interpan._codec import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
+from zse.interpan._codec import InterPanFrame
 from zse.interpan._zcl import ZclHeader
 from zse.interpan.hht import CARRIER_CLUSTER_ID, HhtMeter, HhtTerminal, Result
+from zse.interpan.link import InterPanLink, LinkLost, TerminalExchange
 from zse.interpan.transports._base import InterPanTransport
-from zse.interpan.window import CommandWhitelist, InterPanWindow, Verdict
+from zse.interpan.window import CommandWhitelist, InterPanWindow
 from zse.services.zcl import ZclMessage, ZclPort
 
 __all__ = [
@@ -38,16 +39,10 @@ __all__ = [
 LOGGER = logging.getLogger(__name__)
 
 
-class LinkLost(TimeoutError):
-    """The terminal got no answer after its retries; ``position`` is the command it was on."""
-
-    def __init__(self, position: int) -> None:
-        super().__init__(f"no answer from the meter for command {position}")
-        self.position = position
-
-
 class InterPanService:
-    """ZCL over inter-PAN for one local node (``ieee`` on ``pan_id``)."""
+    """ZCL over inter-PAN for one local node (``ieee`` on ``pan_id``): the I/O of an
+    :class:`~zse.interpan.link.InterPanLink` (:attr:`link`), which decides what is admitted,
+    sent and how it is addressed."""
 
     def __init__(
         self,
@@ -60,69 +55,43 @@ class InterPanService:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.transport = transport
-        self.ieee = ieee
-        self.pan_id = pan_id
-        self.window = window
-        self.whitelist = whitelist or (window.whitelist if window else CommandWhitelist())
+        self.link = InterPanLink(ieee=ieee, pan_id=pan_id, window=window, whitelist=whitelist)
+        #: A frame from this node: unicast to ``dst``, group ``group_id``, else broadcast
+        #: (:meth:`InterPanLink.frame <zse.interpan.link.InterPanLink.frame>`).
+        self.frame = self.link.frame
         self._clock = clock
-        self._sequence = itertools.count()
         self._inboxes: list[Inbox] = []
         self._default: Inbox | None = None
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
 
+    @property
+    def ieee(self) -> EUI64:
+        return self.link.ieee
+
+    @property
+    def pan_id(self) -> int:
+        return self.link.pan_id
+
+    @property
+    def window(self) -> InterPanWindow | None:
+        return self.link.window
+
+    @property
+    def whitelist(self) -> CommandWhitelist:
+        return self.link.whitelist
+
     def now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
-    def frame(
-        self,
-        *,
-        cluster_id: int,
-        payload: bytes,
-        dst_pan_id: int = 0xFFFF,
-        dst: EUI64 | None = None,
-        group_id: int | None = None,
-    ) -> InterPanFrame:
-        """A frame from this node: unicast to ``dst``, group ``group_id``, else broadcast."""
-        address: EUI64 | int
-        if dst is not None:
-            mode, address = DeliveryMode.UNICAST, dst
-        else:
-            mode = DeliveryMode.GROUP if group_id is not None else DeliveryMode.BROADCAST
-            address = BROADCAST_ADDRESS
-        return InterPanFrame(
-            src_pan_id=self.pan_id,
-            src_ieee=self.ieee,
-            dst_pan_id=dst_pan_id,
-            dst_address=address,
-            delivery_mode=mode,
-            group_id=group_id,
-            cluster_id=cluster_id,
-            payload=payload,
-            sequence=next(self._sequence) & 0xFF,
-        )
-
     async def send(self, frame: InterPanFrame) -> None:
         """Send a whitelisted frame (:class:`PermissionError` for any other command)."""
-        self.whitelist.check(frame)
+        self.link.check_outgoing(frame)
         await self.transport.send(frame)
 
     async def reply(self, to: InterPanFrame, *, cluster_id: int, payload: bytes) -> None:
         """Unicast an answer back to the sender of ``to``."""
-        await self.send(
-            self.frame(
-                cluster_id=cluster_id, payload=payload, dst_pan_id=to.src_pan_id, dst=to.src_ieee
-            )
-        )
-
-    def _admits(self, frame: InterPanFrame) -> bool:
-        if self.window is not None:
-            verdict = self.window.admit(frame, self.now())
-            if verdict is not Verdict.ACCEPTED:
-                LOGGER.debug("inter-PAN frame from %s: %s", frame.src_ieee, verdict.value)
-                return False
-            return True
-        return self.whitelist.match(frame) is not None
+        await self.send(self.link.reply(to, cluster_id=cluster_id, payload=payload))
 
     def subscribe(self, clusters: Iterable[int] | None = None, *, maxsize: int = 64) -> Inbox:
         """A new :class:`Inbox` of the admitted frames of ``clusters`` (all if ``None``).
@@ -148,7 +117,7 @@ class InterPanService:
     async def _run_pump(self) -> None:
         try:
             async for frame in self.transport:
-                if self._admits(frame):
+                if self.link.admits(frame, self.now()):
                     for inbox in self._inboxes:
                         inbox._offer(frame)
         finally:
@@ -267,38 +236,28 @@ async def run_terminal(
     resume: bool = False,
 ) -> dict[int, Result]:
     """Run ``terminal``'s service request against ``meter``; with ``resume``, first ask the
-    meter where it stands. Raises :class:`LinkLost` after ``attempts`` unanswered sends."""
+    meter where it stands. Raises :class:`LinkLost` after ``attempts`` unanswered sends (the
+    decisions are :class:`~zse.interpan.link.TerminalExchange`'s)."""
 
-    async def exchange(frame: bytes) -> None:
-        for _ in range(attempts):
-            try:
-                await service.send(
-                    service.frame(
-                        cluster_id=CARRIER_CLUSTER_ID,
-                        payload=frame,
-                        dst_pan_id=meter_pan_id,
-                        dst=meter,
-                    )
+    run = TerminalExchange(terminal, meter=meter, attempts=attempts)
+    frame = run.start(service.now(), resume=resume)
+    while frame is not None:
+        try:
+            await service.send(
+                service.frame(
+                    cluster_id=CARRIER_CLUSTER_ID, payload=frame, dst_pan_id=meter_pan_id, dst=meter
                 )
-            except OSError as exc:
-                LOGGER.debug("send failed: %s", exc)
-            while terminal.deadline is not None:
-                got = await service.receive(max(0.0, terminal.deadline - service.now()))
-                if got is None:
-                    break
-                if got.src_ieee == meter and got.cluster_id == CARRIER_CLUSTER_ID:
-                    try:
-                        if terminal.receive(got.payload, service.now()) is not None:
-                            return
-                    except InvalidFrame:
-                        continue
-            retry = terminal.handle_timeout(service.now())
-            if retry is not None:
-                frame = retry
-        raise LinkLost(terminal.position)
-
-    if resume:
-        await exchange(terminal.resume(service.now()))
-    while (frame := terminal.next_frame(service.now())) is not None:
-        await exchange(frame)
+            )
+        except OSError as exc:
+            LOGGER.debug("send failed: %s", exc)
+        frame = None
+        while frame is None and not run.done:
+            deadline = run.next_deadline()
+            got = None
+            if deadline is not None:
+                got = await service.receive(max(0.0, deadline - service.now()))
+            if got is None:
+                frame = run.handle_timeout(service.now())
+            else:
+                frame = run.receive(got, service.now())
     return terminal.results

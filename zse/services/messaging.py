@@ -31,6 +31,7 @@ from zse.messaging import (
     MessageError,
     MessageStore,
     StoredMessage,
+    message_from_command,
 )
 from zse.records import STR, U16, U32, Fields, Int, check
 from zse.se.ids import MESSAGING, MessagingClientCommand, MessagingServerCommand
@@ -113,23 +114,6 @@ def display_payload(message: Message, *, confirmed: bool | None = None) -> bytes
             message=message.text,
             extended_message_control=extended,
         )
-    )
-
-
-def message_from_command(command: Any, *, protected: bool) -> Message:
-    """The :class:`~zse.messaging.Message` a decoded Display (Protected) Message carries
-    (SE D.5.2.3.1); the inverse of :func:`display_payload`."""
-    control = command.message_control
-    return Message(
-        message_id=int(command.message_id),
-        text=str(command.message),
-        start_time=int(command.start_time),
-        duration_in_minutes=int(command.duration_in_minutes),
-        importance=int(control.importance),
-        transmission=int(control.transmission),
-        confirmation_required=bool(control.confirmation_required),
-        enhanced_confirmation_required=bool(control.enhanced_confirmation_required),
-        protected=protected,
     )
 
 
