@@ -79,12 +79,12 @@ def esi_descriptor() -> Any:
     """The simple descriptor of the ESI's SE endpoint, as the facade registers it."""
     from zigpy.zdo import types as zdo_t  # noqa: PLC0415
 
-    from zse.services.drlc import DRLC  # noqa: PLC0415
-    from zse.services.endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SE_PROFILE  # noqa: PLC0415
-    from zse.services.key_establishment import KEY_ESTABLISHMENT  # noqa: PLC0415
-    from zse.services.messaging import MESSAGING  # noqa: PLC0415
-    from zse.services.price import PRICE  # noqa: PLC0415
-    from zse.services.time import TIME  # noqa: PLC0415
+    from zse.cbke.service import KEY_ESTABLISHMENT  # noqa: PLC0415
+    from zse.drlc.service import DRLC  # noqa: PLC0415
+    from zse.messaging.service import MESSAGING  # noqa: PLC0415
+    from zse.price.service import PRICE  # noqa: PLC0415
+    from zse.time.service import TIME  # noqa: PLC0415
+    from zse.zcl.se_endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SE_PROFILE  # noqa: PLC0415
 
     return zdo_t.SimpleDescriptor(
         endpoint=SE_ENDPOINT_ID,

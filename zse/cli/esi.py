@@ -775,10 +775,10 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
         open_application,
         transport_for,
     )
+    from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
     from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
-    from zse.services.endpoint import SE_ENDPOINT_ID  # noqa: PLC0415
-    from zse.services.registry import HanRegistry  # noqa: PLC0415
-    from zse.services.time import system_clock  # noqa: PLC0415
+    from zse.time.service import system_clock  # noqa: PLC0415
+    from zse.zcl.se_endpoint import SE_ENDPOINT_ID  # noqa: PLC0415
 
     factory = app_factory or open_application
     database = config.database or Path(DEFAULT_DATABASE)

@@ -42,14 +42,16 @@ from zigpy.types import EUI64
 from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import CommandSchema, ZCLCommandDef
 
-from zse.clusters import Messaging, Price, decode_command, encode_command
 from zse.errors import InvalidFrame
 from zse.interpan._codec import MAX_ZCL_LENGTH, InterPanFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.service import InterPanService
 from zse.interpan.window import SourceLimiter
 from zse.messaging import BoardEvent, Message, MessageBoard, MessageDisplayed, MessageError
+from zse.messaging.service import message_from_command
+from zse.messaging.wire import Messaging
 from zse.price import PriceEvent, PriceSchedule
+from zse.price.wire import Price
 from zse.se.ids import MESSAGING, PRICE
 from zse.se.types import (
     GetCurrentPriceOptions,
@@ -57,9 +59,9 @@ from zse.se.types import (
     MessageImportance,
     MessageTransmission,
 )
-from zse.services._events import EventStream
-from zse.services.messaging import message_from_command
-from zse.services.time import system_clock
+from zse.time.service import system_clock
+from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.events import EventStream
 
 __all__ = [
     "INTERPAN_TRANSMISSIONS",

@@ -24,8 +24,7 @@ from zigpy.zcl import foundation
 
 from zse.cbke import Credentials, sign, verify
 from zse.cbke.suites import SUITE1
-from zse.clusters import Drlc, decode_command, encode_command
-from zse.drlc import (
+from zse.drlc.core import (
     REPORT_FIELDS_SHAPE,
     Abilities,
     ApplyLoadControl,
@@ -38,15 +37,17 @@ from zse.drlc import (
     Step,
     StopLoadControl,
 )
+from zse.drlc.wire import Drlc
 from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
 from zse.se.ids import DRLC, DrlcAttribute, DrlcClientCommand, DrlcServerCommand
 from zse.se.types import SIGNATURE_SIZE, SignatureType
-from zse.services._events import EventStream
-from zse.services.delivery import Destination, deliver, device_name
-from zse.services.time import system_clock
-from zse.services.zcl import ZclPort
 from zse.store import Batch, Store
+from zse.time.service import system_clock
+from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.delivery import Destination, deliver, device_name
+from zse.zcl.endpoint import ZclPort
+from zse.zcl.events import EventStream
 
 __all__ = [
     "DRLC",

@@ -32,9 +32,9 @@ from zse.cbke.machine import Established, Initiator, Step, Terminated
 from zse.cbke.messages import TerminateKeyEstablishment, TerminateStatus
 from zse.errors import ZseError
 from zse.se.ids import KE_SUITE_ATTRIBUTE, KEY_ESTABLISHMENT
-from zse.services._events import EventStream
-from zse.services._tasks import keep_task
-from zse.services.zcl import ZclPort
+from zse.zcl._tasks import keep_task
+from zse.zcl.endpoint import ZclPort
+from zse.zcl.events import EventStream
 
 __all__ = [
     "KEY_ESTABLISHMENT",

@@ -9,7 +9,7 @@ Neither does I/O. Time is always an argument (ZigBee UTCTime: seconds since 2000
 randomness comes from an injected :class:`random.Random`, and every call returns a
 :class:`Step`: the reports to send and the actions for the application. Both cores can be
 saved as a JSON snapshot (:meth:`DrlcClientCore.snapshot`) and rebuilt from it, which is how
-:mod:`zse.services.drlc` persists them.
+:mod:`zse.drlc.service` persists them.
 
 Where the spec text leaves a choice, the choice is written down in ``docs/drlc.md``.
 """
