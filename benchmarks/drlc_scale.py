@@ -38,9 +38,9 @@ import zigpy.types as t
 from _han import join_devices
 
 from zse.drlc import LoadControlEvent, Status
-from zse.services.drlc import DRLC, DrlcClient, DrlcServer, ReportReceived
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
+from zse.drlc.service import DRLC, DrlcClient, DrlcServer, ReportReceived
 from zse.sim import Air, SimDevice, run
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 GROUP = 0x0E01
 START = 800_000_000  # ZigBee UTCTime at virtual time 0

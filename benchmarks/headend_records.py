@@ -30,9 +30,9 @@ from pathlib import Path
 import aiosqlite
 
 from zse.drlc import LoadControlEvent, Status
-from zse.services.drlc import DRLC, DrlcServer
-from zse.services.zcl import ZclMessage
+from zse.drlc.service import DRLC, DrlcServer
 from zse.store import Batch, Store
+from zse.zcl.endpoint import ZclMessage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' stand-in endpoint
 from tests.services.test_server_records import Port, report_frame

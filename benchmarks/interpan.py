@@ -39,13 +39,13 @@ from scapy.layers.zigbee import ZigbeeAppDataPayloadStub, ZigbeeNWKStub
 from zigpy.types import EUI64
 from zigpy.zcl import foundation
 
-from zse.clusters import Price
 from zse.config import parse_price
 from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
 from zse.interpan._zcl import ZclHeader
 from zse.interpan.se import PRICE, InterPanSeClient, encode_se, reply_limiter
 from zse.interpan.service import InterPanService
 from zse.interpan.transports.sim import SimTransport
+from zse.price.wire import Price
 from zse.sim import Air, run
 
 conf.dot15d4_protocol = "zigbee"

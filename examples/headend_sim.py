@@ -22,13 +22,13 @@ from typing import Any
 
 from zse.cbke import SUITE1
 from zse.cbke.ca import TestCA
+from zse.cbke.service import eui64_bytes
 from zse.drlc import LoadControlEvent
 from zse.installcode import InstallCode, parse_eui64
 from zse.messaging import Message
+from zse.provisioning.registry import HanRegistry
 from zse.roles.esi import EnergyServiceInterface, ReportReceived
 from zse.roles.han import InHomeDisplay, ProgrammableThermostat
-from zse.services.key_establishment import eui64_bytes
-from zse.services.registry import HanRegistry
 from zse.sim import Air, run
 
 START = 800_000_000  # ZigBee UTCTime at the start

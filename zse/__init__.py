@@ -4,7 +4,9 @@ The package root stays small and imports nothing heavy; use the subpackages:
 
 - :mod:`zse.installcode`: install codes, their CRC, AES-MMO and HMAC-MMO, EUI-64 parsing;
 - :mod:`zse.cbke`: certificate-based key establishment (ECQV, ECMQV, ECDSA);
-- :mod:`zse.clusters`: the SE cluster wire definitions for zigpy;
+- :mod:`zse.zcl`: the ZCL runtime (codec, endpoint, delivery rule) zse's services share;
+- a package per SE feature (:mod:`zse.drlc`, :mod:`zse.messaging`, :mod:`zse.price`,
+  :mod:`zse.time`, :mod:`zse.provisioning`): its sans-IO core, wire and asyncio service;
 - :mod:`zse.errors`: the exceptions zse raises.
 
 Importing zse never changes zigpy's global cluster registry.

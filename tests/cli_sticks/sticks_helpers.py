@@ -14,8 +14,8 @@ import zigpy.serial
 from tests.cli_sticks.fake_stick import NCP_EUI64, StickNcp
 from zse.cbke import SUITE1
 from zse.cbke.ca import TestCA
+from zse.cbke.service import eui64_bytes
 from zse.cli._radio import RadioOptions, open_application
-from zse.services.key_establishment import eui64_bytes
 from zse.sim import Air
 
 CA = TestCA.generate(rng=random.Random(7))

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from tests.cli_sticks.sticks_helpers import CA, ESI_CREDENTIALS, IHD, IHD_CODE, sim_factory
 from zse.cbke import SUITE1
+from zse.cbke.service import eui64_bytes
 from zse.config import load_config
 from zse.installcode import InstallCode
+from zse.provisioning.registry import HanRegistry
 from zse.roles.han import InHomeDisplay
-from zse.services.key_establishment import eui64_bytes
-from zse.services.registry import HanRegistry
 from zse.sim import Air
 
 EXAMPLES = Path(__file__).parents[2] / "examples"

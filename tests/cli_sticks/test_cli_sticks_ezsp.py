@@ -24,15 +24,15 @@ from tests.cli_sticks.sticks_helpers import (
 )
 from tests.interpan.test_interpan_ezsp_transport import VALUE_MAC_PASSTHROUGH_FLAGS
 from zse.cbke import SUITE1
+from zse.cbke.service import eui64_bytes
 from zse.cli._radio import esi_descriptor
 from zse.cli.esi import run_esi
 from zse.cli.interpan import StickOptions, run_listen, run_send
-from zse.clusters import Price
 from zse.config import EsiConfig, RadioSettings
 from zse.installcode import InstallCode
 from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
 from zse.interpan.se import decode_se, encode_se
-from zse.services.key_establishment import eui64_bytes
+from zse.price.wire import Price
 
 RADIO = RadioSettings(radio="ezsp", device="/dev/fake-ncp")
 

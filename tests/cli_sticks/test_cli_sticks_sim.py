@@ -19,12 +19,12 @@ from tests.cli_sticks.sticks_helpers import (
     sim_factory,
 )
 from zse.cbke import SUITE1
+from zse.cbke.service import eui64_bytes
 from zse.cli._radio import RadioOptions
 from zse.cli.esi import run_esi
 from zse.config import parse_config
 from zse.installcode import InstallCode
 from zse.roles.han import InHomeDisplay, LoadControlDevice
-from zse.services.key_establishment import eui64_bytes
 from zse.sim import Air
 
 HEATER = "00:0d:6f:00:0a:00:00:03"

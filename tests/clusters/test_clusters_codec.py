@@ -7,19 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zse.cbke.messages import TerminateKeyEstablishment
-from zse.clusters import (
-    SE_CLUSTERS,
-    Drlc,
-    Messaging,
-    Price,
-    command_def,
-    decode_command,
-    encode_command,
-)
+from zse.drlc.wire import Drlc
 from zse.errors import InvalidFrame
+from zse.messaging.wire import Messaging
+from zse.price.wire import Price
 from zse.se.ids import DRLC, MESSAGING, PRICE
 from zse.se.types import CharacterString
+from zse.zcl.codec import command_def, decode_command, encode_command
 
+SE_CLUSTERS = {cls.cluster_id: cls for cls in (Price, Drlc, Messaging)}
 COMMANDS = [
     (cluster, definition.id, from_server)
     for cluster in SE_CLUSTERS.values()

@@ -7,9 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zse.clusters import Drlc, Messaging, Price, decode_command, encode_command
-from zse.clusters.codec import _fixed_layout
+from zse.drlc.wire import Drlc
 from zse.errors import InvalidFrame
+from zse.messaging.wire import Messaging
+from zse.price.wire import Price
+from zse.zcl.codec import _fixed_layout, decode_command, encode_command
 
 COMMANDS = [
     (cluster, command_id, from_server)

@@ -15,7 +15,9 @@ import pytest
 from tests.clusters.se_frames import air_frame, dissect, zcl_frame
 from tests.conftest import load_vectors
 from zse.cbke import messages as m
-from zse.clusters import Drlc, Messaging, Price, encode_command
+from zse.drlc.wire import Drlc
+from zse.messaging.wire import Messaging
+from zse.price.wire import Price
 from zse.se.ids import KEY_ESTABLISHMENT
 from zse.se.types import (
     CancelControl,
@@ -32,6 +34,7 @@ from zse.se.types import (
     SignatureType,
     TerminateStatus,
 )
+from zse.zcl.codec import encode_command
 
 CBKE = load_vectors("cbke-suite1.json")
 CERT_U = bytes.fromhex(CBKE["initiator_U"]["certificate"])

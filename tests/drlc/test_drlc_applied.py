@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zse.drlc import (
-    APPLIABLE,
     AVERAGE_LOAD_ADJUSTMENT_NOT_USED,
     DUTY_CYCLE_NOT_USED,
     LOAD_FIELDS,
@@ -28,6 +27,7 @@ from zse.drlc import (
     Step,
     decide,
 )
+from zse.drlc.core import APPLIABLE  # not in zse.drlc's __all__
 from zse.records import RecordError
 
 HVAC = 0x0001

@@ -13,11 +13,11 @@ from zigpy.zcl import foundation
 from tests.drlc.test_drlc_client_core import MIN, T0, event
 from tests.drlc.test_drlc_server_core import report
 from zse.drlc import DrlcServerCore, Status, UnknownEvent
+from zse.drlc.service import _REPORT_EVENT_STATUS, DRLC, DrlcServer, _report_payload
 from zse.installcode import InstallCode
-from zse.services.drlc import _REPORT_EVENT_STATUS, DRLC, DrlcServer, _report_payload
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
 from zse.sim import Air, run
 from zse.store import Store
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 DEVICE = "00:0d:6f:00:0d:00:00:21"
 

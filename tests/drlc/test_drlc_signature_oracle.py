@@ -7,10 +7,11 @@ import pytest
 
 from tests.cbke_hazmat.test_cbke_hazmat_openssl import OpenSSL, openssl, signature_to_der
 from zse.cbke import SUITE1, TestCA
-from zse.clusters import Drlc, decode_command
 from zse.drlc import StatusReport
+from zse.drlc.service import _report_payload
+from zse.drlc.wire import Drlc
 from zse.installcode import mmo_hash
-from zse.services.drlc import _report_payload
+from zse.zcl.codec import decode_command
 
 pytestmark = pytest.mark.oracle
 __all__ = ["openssl"]

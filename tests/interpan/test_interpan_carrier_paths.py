@@ -32,8 +32,8 @@ from zse.interpan.service import (
 )
 from zse.interpan.transports.sim import SimTransport
 from zse.interpan.window import CommandWhitelist, InterPanWindow
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
 from zse.sim import Air, run
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 MFR = DEFAULT_MANUFACTURER_CODE
 BUMP = 0x20

@@ -15,7 +15,6 @@ import pytest
 from zigpy.types import EUI64
 
 from tests.interpan.test_interpan_se import PRICE_7, START
-from zse.clusters import Price
 from zse.interpan import InterPanFrame
 from zse.interpan._codec import BROADCAST_ADDRESS, DeliveryMode
 from zse.interpan.se import (
@@ -30,6 +29,7 @@ from zse.interpan.se import (
 from zse.interpan.service import InterPanService
 from zse.interpan.transports.sim import SimTransport
 from zse.price import PriceEvent, PriceSchedule
+from zse.price.wire import Price
 from zse.se.types import GetCurrentPriceOptions
 from zse.sim import Air, run
 

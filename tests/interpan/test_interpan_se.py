@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from zigpy.types import EUI64
 
 from tests.interpan.tshark_json import dissect
-from zse.clusters import Messaging, Price
 from zse.errors import InvalidFrame
 from zse.installcode import InstallCode
 from zse.interpan import DeliveryMode, InterPanFrame
@@ -33,11 +32,13 @@ from zse.interpan.se import (
 from zse.interpan.service import InterPanService
 from zse.interpan.transports.sim import SimTransport
 from zse.interpan.window import SE_INTERPAN_COMMANDS, CommandWhitelist, InterPanWindow, Verdict
+from zse.messaging.wire import Messaging
 from zse.price import PriceEvent
+from zse.price.service import PriceClient, PriceServer
+from zse.price.wire import Price
 from zse.se.types import MessageImportance, MessageTransmission
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
-from zse.services.price import PriceClient, PriceServer
 from zse.sim import Air, run
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 START = 800_000_000  # ZigBee time at the simulation's start
 ESI_PAN = 0x1A2B

@@ -12,7 +12,6 @@ import pytest
 from zigpy.types import EUI64
 
 from tests.interpan.test_interpan_se import PRICE_7, START
-from zse.clusters import Messaging, Price
 from zse.errors import InvalidFrame
 from zse.interpan import DeliveryMode, InterPanFrame
 from zse.interpan._codec import BROADCAST_ADDRESS
@@ -31,7 +30,9 @@ from zse.interpan.se_core import (
     reply_limiter,
 )
 from zse.messaging import MessageCancelled, MessageDisplayed, MessageExpired, MessageScheduled
+from zse.messaging.wire import Messaging
 from zse.price import PriceEvent, PriceSchedule
+from zse.price.wire import Price
 from zse.se.types import MessageTransmission
 
 ESI = EUI64.convert("00:0d:6f:00:00:00:00:01")

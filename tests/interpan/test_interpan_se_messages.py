@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 import zigpy.types as t
 
-from zse.clusters import Messaging
 from zse.installcode import InstallCode
 from zse.interpan._zcl import Direction
 from zse.interpan.se import (
@@ -41,11 +40,12 @@ from zse.messaging import (
     MessageReplaced,
     MessageScheduled,
 )
+from zse.messaging.service import MESSAGING, DeviceAddress, MessagingClient, MessagingServer
+from zse.messaging.wire import Messaging
 from zse.price import PriceSchedule
 from zse.se.types import MessageImportance, MessageTransmission
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
-from zse.services.messaging import MESSAGING, DeviceAddress, MessagingClient, MessagingServer
 from zse.sim import Air, run
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 START = 800_000_000
 ESI_PAN = 0x1A2B

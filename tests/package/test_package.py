@@ -19,6 +19,9 @@ from zse import errors
 ROOT = Path(zse.__file__).parent
 ARCHITECTURE = ROOT.parent / "docs" / "architecture.md"
 RADIOS = ("bellows", "zigpy_znp")
+FEATURES = ("price", "drlc", "messaging")
+#: zse.cbke's sans-IO modules (zse.cbke.service is its asyncio shell)
+CBKE_CORE = ("ca", "certificate", "credentials", "ecdsa", "hazmat", "keys", "machine", "messages")
 
 
 # -- the layers (docs/architecture.md "Layers" is rendered from this table) ----------------------
@@ -55,9 +58,13 @@ LAYERS: tuple[Layer, ...] = (
             "zse.device_csv",
             "zse.config",
             "zse.price",
+            "zse.price.core",
             "zse.messaging",
+            "zse.messaging.core",
             "zse.drlc",
+            "zse.drlc.core",
             "zse.provisioning",
+            "zse.provisioning.lifecycle",
             "zse.interpan",
             "zse.interpan._codec",
             "zse.interpan._zcl",
@@ -71,19 +78,21 @@ LAYERS: tuple[Layer, ...] = (
     Layer("persistence", ("zse.store",), ("asyncio", "aiosqlite")),
     Layer(
         "ZCL binding (wire definitions, endpoint runtime)",
+        ("zse.zcl.*", "zse.drlc.wire", "zse.messaging.wire", "zse.price.wire"),
+        ("asyncio", "zigpy"),
+    ),
+    Layer(
+        "feature services (asyncio shells)",
         (
-            "zse.clusters.*",
-            "zse.services",
-            "zse.services.zcl",
-            "zse.services.delivery",
-            "zse.services._events",
-            "zse.services._tasks",
-            "zse.services.endpoint",
+            "zse.drlc.service",
+            "zse.messaging.service",
+            "zse.price.service",
+            "zse.time.*",
+            "zse.cbke.service",
         ),
         ("asyncio", "zigpy"),
     ),
-    Layer("feature services (asyncio shells)", ("zse.services.*",), ("asyncio", "zigpy")),
-    Layer("provisioning", ("zse.services.registry",), ("asyncio", "zigpy")),
+    Layer("provisioning", ("zse.provisioning.registry",), ("asyncio", "zigpy")),
     Layer(
         "inter-PAN shells and transports",
         ("zse.interpan.service", "zse.interpan.se", "zse.interpan.transports.*"),
@@ -95,20 +104,40 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         "command line", ("zse.cli.*", "zse.__main__"), ("asyncio", "zigpy", "click", "voluptuous")
     ),
+    # old paths kept for one release (#13): nothing in zse imports them
+    Layer("deprecated shims", ("zse.services.*", "zse.clusters.*", "zse._moved"), ("zigpy",)),
 )
 
-# Tighter than their layer: zse or outside names these modules (and those under them) may not
-# import although their layer may.
+# Tighter than their layer: zse or outside names these modules may not import although their
+# layer may (keys are patterns as in Layer.modules: ``zse.x`` that module, ``zse.x.*`` and under).
 STRICTER: dict[str, tuple[str, ...]] = {
-    "zse.installcode": ("zse.cbke",),
-    "zse.cbke": ("zigpy.zcl",),
+    "zse.installcode.*": ("zse.cbke",),
+    **dict.fromkeys(
+        ("zse.cbke", "zse.cbke.suites", *(f"zse.cbke.{name}.*" for name in CBKE_CORE)),
+        ("zigpy.zcl",),
+    ),
     "zse.records": ("zigpy", "zse.installcode", "zse.cbke"),
     **dict.fromkeys(
-        ("zse.price", "zse.drlc", "zse.messaging", "zse.provisioning", "zse.device_csv"), ("zigpy",)
+        (
+            *(f"zse.{feature}{part}" for feature in FEATURES for part in ("", ".core")),
+            "zse.provisioning",
+            "zse.provisioning.lifecycle",
+            "zse.device_csv",
+        ),
+        ("zigpy",),
     ),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
-    "zse.clusters": ("asyncio", "zse.cbke", "zse.services"),
+    **dict.fromkeys(
+        ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),
+        ("asyncio", "zse.cbke", "zse.zcl.endpoint", "zse.zcl.se_endpoint"),
+    ),
 }
+
+
+def _matches(pattern: str, module: str) -> bool:
+    """``module`` is ``pattern`` (``zse.x``) or is under it (``zse.x.*``)."""
+    base = pattern.removesuffix(".*")
+    return module == base or (pattern.endswith(".*") and module.startswith(base + "."))
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:
@@ -315,7 +344,7 @@ def layer_violations(found: dict[str, Path] = MODULES) -> list[str]:
             if target_layer > layer:
                 higher = LAYERS[target_layer].name
                 violations.append(f"{module} ({LAYERS[layer].name}) imports {target} ({higher})")
-        bans = [b for prefix, banned in STRICTER.items() if _covers(prefix, module) for b in banned]
+        bans = [b for key, banned in STRICTER.items() if _matches(key, module) for b in banned]
         for name in sorted(imports_of(path, module)):
             top = name.partition(".")[0]
             if any(_covers(ban, name) for ban in bans):

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zse.clusters import Price, decode_command, encode_command
 from zse.price import DURATION_UNTIL_CHANGED, PriceEvent, PriceSchedule
+from zse.price.wire import Price
+from zse.zcl.codec import decode_command, encode_command
 
 
 def price(event_id: int, start: int = 0, minutes: int = DURATION_UNTIL_CHANGED, **kw) -> PriceEvent:

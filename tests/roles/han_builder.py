@@ -10,11 +10,11 @@ from typing import Any
 
 from zse.cbke import SUITE1
 from zse.cbke.ca import TestCA
+from zse.cbke.service import eui64_bytes
 from zse.installcode import InstallCode
+from zse.provisioning.registry import HanRegistry
 from zse.roles.esi import EnergyServiceInterface
 from zse.roles.han import HanDevice, InHomeDisplay, LoadControlDevice, ProgrammableThermostat
-from zse.services.key_establishment import eui64_bytes
-from zse.services.registry import HanRegistry
 from zse.sim import Air
 
 START = 800_000_000

@@ -10,6 +10,7 @@ import zigpy.types as t
 
 from tests.roles.han_builder import CA, EUIS, build, close
 from zse.cbke import SUITE1
+from zse.cbke.service import eui64_bytes
 from zse.drlc import LoadControlEvent, Status
 from zse.installcode import InstallCode
 from zse.messaging import Message, MessageDisplayed
@@ -27,7 +28,6 @@ from zse.roles.esi import (
     TargetError,
 )
 from zse.roles.han import Resynced
-from zse.services.key_establishment import eui64_bytes
 
 S = LifecycleState
 SPARE = "00:0d:6f:00:0e:00:00:09"

@@ -12,7 +12,9 @@ import zse.cbke
 import zse.cbke.messages
 import zse.drlc
 import zse.se
-from zse.clusters import Drlc, Messaging, Price
+from zse.drlc.wire import Drlc
+from zse.messaging.wire import Messaging
+from zse.price.wire import Price
 from zse.se import ids, types
 
 ROOT = Path(zse.__file__).parent

@@ -1,5 +1,5 @@
 """The one delivery rule (#13.2): addressing, APS encryption and Default Response of every
-service's frames, decided by :mod:`zse.services.delivery` and seen in the bytes sent."""
+service's frames, decided by :mod:`zse.zcl.delivery` and seen in the bytes sent."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
-from zse.services.delivery import (
+from zse.zcl.delivery import (
     Delivery,
     Destination,
     deliver,
@@ -17,7 +17,7 @@ from zse.services.delivery import (
     device_name,
     response_delivery,
 )
-from zse.services.zcl import ZclEndpointBase, ZclMessage
+from zse.zcl.endpoint import ZclEndpointBase, ZclMessage
 
 _DDR = 0x10  # ZCL frame control: Disable Default Response (ZCL 2.4.1.1.4)
 _SERVER_TO_CLIENT = 0x08

@@ -9,9 +9,9 @@ import dataclasses
 from tests.drlc.test_drlc_client_core import MIN, T0, event
 from tests.services.test_server_records import Port, report_frame
 from zse.drlc import Status
+from zse.drlc.service import DrlcServer, ReportReceived
 from zse.messaging import Confirmation, Message
-from zse.services.drlc import DrlcServer, ReportReceived
-from zse.services.messaging import (
+from zse.messaging.service import (
     _CONFIRM,
     MESSAGING,
     MessageConfirmed,

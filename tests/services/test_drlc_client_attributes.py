@@ -12,9 +12,9 @@ from zigpy.zcl import foundation
 
 from tests.services.test_drlc_services import han, lce
 from zse.drlc import Status
-from zse.services.drlc import DRLC, DrlcClient, DrlcServer, ReportReceived
-from zse.services.endpoint import SE_ENDPOINT_ID
+from zse.drlc.service import DRLC, DrlcClient, DrlcServer, ReportReceived
 from zse.store import Store
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 GC = foundation.GeneralCommand
 S = foundation.Status

@@ -10,9 +10,9 @@ import pytest
 
 from tests.services.test_drlc_services import han, lce
 from zse.drlc import Status
-from zse.services.drlc import DrlcClient, DrlcServer, ReportReceived
-from zse.services.endpoint import SE_ENDPOINT_ID
+from zse.drlc.service import DrlcClient, DrlcServer, ReportReceived
 from zse.store import Store
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 MIN = 60
 

@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zse.clusters import Drlc, encode_command
 from zse.drlc import LoadControlEvent, Status
-from zse.services.drlc import REPORT_DELAY_MAX, DrlcClient
-from zse.services.zcl import ZclMessage
+from zse.drlc.service import REPORT_DELAY_MAX, DrlcClient
+from zse.drlc.wire import Drlc
 from zse.sim import VirtualClockLoop
+from zse.zcl.codec import encode_command
+from zse.zcl.endpoint import ZclMessage
 
 START = 800_000_000
 ESI_NWK = 0x0000

@@ -9,12 +9,12 @@ import zigpy.types as t
 
 from zse.cbke import SUITE1
 from zse.cbke.ca import TestCA
+from zse.cbke.service import eui64_bytes
 from zse.drlc import ApplyLoadControl, LoadControlEvent, Status, StatusReport, StopLoadControl
+from zse.drlc.service import DRLC, DrlcClient, DrlcServer, ReportReceived, signature_for
 from zse.installcode import InstallCode
-from zse.services.drlc import DRLC, DrlcClient, DrlcServer, ReportReceived, signature_for
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
-from zse.services.key_establishment import eui64_bytes
 from zse.sim import Air
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 START = 800_000_000
 GROUP = 0x0E01

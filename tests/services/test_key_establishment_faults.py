@@ -23,8 +23,7 @@ from tests.services.test_key_establishment_service import (
 from zse.cbke import SUITE1, Initiator, State
 from zse.cbke.machine import Established, Step, Terminated
 from zse.cbke.messages import InitiateKeyEstablishmentRequest, TerminateStatus
-from zse.services.endpoint import SE_ENDPOINT_ID
-from zse.services.key_establishment import (
+from zse.cbke.service import (
     KeyEstablishmentEvent,
     KeyEstablishmentFailed,
     _exchange,
@@ -33,6 +32,7 @@ from zse.services.key_establishment import (
     eui64_bytes,
     suites_from_read_response,
 )
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 
 @pytest.fixture

@@ -11,16 +11,16 @@ from zse.cbke import SUITE1, SUITE2
 from zse.cbke.ca import TestCA
 from zse.cbke.machine import Established
 from zse.cbke.messages import TerminateStatus
-from zse.installcode import InstallCode
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint, ZclMessage
-from zse.services.key_establishment import (
+from zse.cbke.service import (
     KeyEstablishmentEvent,
     KeyEstablishmentFailed,
     KeyEstablishmentServer,
     establish_key,
     eui64_bytes,
 )
+from zse.installcode import InstallCode
 from zse.sim import Air, SimControllerApplication, SimDevice
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint, ZclMessage
 
 KEY_EST = 0x0800
 PRICE = 0x0700

@@ -21,7 +21,7 @@ from zse.provisioning import (
     SendLeave,
     decide,
 )
-from zse.services.registry import HanRegistry
+from zse.provisioning.registry import HanRegistry
 
 S, E = LifecycleState, LifecycleEvent
 LEAVE, JOIN = (SendLeave(),), (OpenJoining(),)

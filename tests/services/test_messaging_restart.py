@@ -10,8 +10,7 @@ import pytest
 
 from tests.services.test_messaging_service import han as sim_han
 from zse.messaging import Message, MessageDisplayed
-from zse.services.endpoint import SE_ENDPOINT_ID
-from zse.services.messaging import (
+from zse.messaging.service import (
     MESSAGING,
     DeviceAddress,
     MessageConfirmed,
@@ -19,6 +18,7 @@ from zse.services.messaging import (
     MessagingServer,
 )
 from zse.store import Batch, Store
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 MESSAGE = Message(message_id=0x77, text="Meter read tomorrow 9:00", duration_in_minutes=30,
                   confirmation_required=True)  # fmt: skip

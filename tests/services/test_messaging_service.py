@@ -16,8 +16,7 @@ from zse.messaging import (
     MessageExpired,
     MessageTooLong,
 )
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
-from zse.services.messaging import (
+from zse.messaging.service import (
     MESSAGING,
     DeviceAddress,
     MessageConfirmed,
@@ -26,6 +25,7 @@ from zse.services.messaging import (
 )
 from zse.sim import Air
 from zse.store import Store
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 START = 800_000_000
 

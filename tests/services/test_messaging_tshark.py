@@ -10,8 +10,8 @@ import pytest
 from tests.oracles import require
 from tests.services.test_messaging_service import han
 from zse.messaging import Message
-from zse.services.endpoint import SE_ENDPOINT_ID
-from zse.services.messaging import DeviceAddress, MessagingClient
+from zse.messaging.service import DeviceAddress, MessagingClient
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 FIELDS = [
     "zbee_zcl_se.msg.cmd.srv_tx.id",

@@ -11,10 +11,10 @@ from zigpy.zcl import foundation
 from tests.price.test_price_schedule import price
 from zse.installcode import InstallCode
 from zse.price import PriceEvent
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
-from zse.services.price import PriceAcknowledged, PriceClient, PriceReceived, PriceServer
-from zse.services.time import TIME, TimeServer, TimeStatus, zigbee_time
+from zse.price.service import PriceAcknowledged, PriceClient, PriceReceived, PriceServer
 from zse.sim import Air
+from zse.time.service import TIME, TimeServer, TimeStatus, zigbee_time
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 PRICE = 0x0700
 START = 800_000_000  # ZigBee time of the simulation's start

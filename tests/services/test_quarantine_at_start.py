@@ -13,14 +13,14 @@ from tests.services.test_drlc_services import han as drlc_han
 from tests.services.test_drlc_services import lce
 from tests.services.test_messaging_service import han as messaging_han
 from zse.drlc import DrlcServerCore, Status, StatusReport
+from zse.drlc.service import DrlcClient, DrlcServer, ReportReceived
 from zse.installcode import InstallCode
 from zse.messaging import Message, MessageBoard, MessageStore
+from zse.messaging.service import MessagingClient, MessagingServer
 from zse.provisioning import DeviceRecord
-from zse.services.drlc import DrlcClient, DrlcServer, ReportReceived
-from zse.services.endpoint import SE_ENDPOINT_ID
-from zse.services.messaging import MessagingClient, MessagingServer
-from zse.services.registry import HanRegistry
+from zse.provisioning.registry import HanRegistry
 from zse.store import Batch, Quarantined, Store
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 __all__ = ["close_stores"]  # the autouse fixture that closes what OPEN holds
 

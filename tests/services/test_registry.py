@@ -8,7 +8,7 @@ import pytest
 
 from zse.errors import InvalidEui64, InvalidInstallCode, StoreError
 from zse.provisioning import TRANSITIONS, IllegalTransition, LifecycleEvent, LifecycleState
-from zse.services.registry import HanRegistry, RegistryError
+from zse.provisioning.registry import HanRegistry, RegistryError
 
 CODE = "83FED3407A939723A5C639B26916D505C3B5"
 KEY = bytes.fromhex("66B6900981E1EE3CA4206B6B861C02BB")

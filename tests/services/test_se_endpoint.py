@@ -8,10 +8,11 @@ import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from zse.clusters import Price, decode_command, encode_command
 from zse.installcode import InstallCode
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint, ZclMessage
+from zse.price.wire import Price
 from zse.sim import Air, SimControllerApplication, SimDevice
+from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint, ZclMessage
 
 PRICE = 0x0700
 MESSAGING = 0x0703

@@ -11,7 +11,7 @@ import pytest
 
 from zse.cli._logging import REVEAL_VARIABLE, SECRET_LOGGERS, quiet_secret_loggers
 from zse.installcode import InstallCode
-from zse.services.registry import HanRegistry
+from zse.provisioning.registry import HanRegistry
 from zse.sim import Air
 
 CODE = InstallCode.parse("83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5")

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from tests.drlc.test_drlc_client_core import MIN, T0, event
 from tests.drlc.test_drlc_server_core import report
 from zse.drlc import DrlcServerCore, Status, UnknownEvent
+from zse.drlc.service import _REPORT_EVENT_STATUS, DRLC, DrlcServer, _report_payload
 from zse.messaging import Confirmation, Message, MessageStore
-from zse.services.drlc import _REPORT_EVENT_STATUS, DRLC, DrlcServer, _report_payload
-from zse.services.zcl import ZclMessage
 from zse.store import Batch, Store
+from zse.zcl.endpoint import ZclMessage
 
 DEVICES = [f"00:0d:6f:00:00:00:{i >> 8:02x}:{i & 0xFF:02x}" for i in range(64)]
 

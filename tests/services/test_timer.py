@@ -1,4 +1,4 @@
-"""#13.2: the one timer driver of a shell (:class:`zse.services.timer.Timer`), on virtual time.
+"""#13.2: the one timer driver of a shell (:class:`zse.zcl.timer.Timer`), on virtual time.
 
 The cores here are real sans-IO objects with deadlines, as small as the driver's contract:
 ``next_deadline()`` in their own time base and ``handle_timeout(now)`` returning what is due.
@@ -13,7 +13,7 @@ import pytest
 
 from tests.services.test_drlc_report_delay import RecordingEndpoint, client_of, event_frame
 from zse.drlc import Status
-from zse.services.timer import Timer
+from zse.zcl.timer import Timer
 
 START = 800_000_000
 
@@ -241,7 +241,7 @@ async def test_a_core_that_raises_is_not_asked_again_until_the_next_input(caplog
 
     core = Broken(t0 + 1)
     timer = started(core)
-    with caplog.at_level(logging.ERROR, logger="zse.services.timer"):
+    with caplog.at_level(logging.ERROR, logger="zse.zcl.timer"):
         await asyncio.sleep(10)
     assert calls == [t0 + 1]
     assert timer.deadline is None
@@ -321,7 +321,7 @@ async def test_a_core_whose_deadline_fails_is_logged_not_left_to_asyncio(caplog)
 
     core = Flaky(t0 + 1)
     timer = started(core)
-    with caplog.at_level(logging.ERROR, logger="zse.services.timer"):
+    with caplog.at_level(logging.ERROR, logger="zse.zcl.timer"):
         await asyncio.sleep(5)
     assert caplog.messages == ["test timer: not re-armed: table unreadable"]
     core.broken = False

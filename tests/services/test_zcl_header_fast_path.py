@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from zse.installcode import InstallCode
-from zse.services.endpoint import SE_ENDPOINT_ID, SeEndpoint
-from zse.services.zcl import ZclMessage, decode_zcl_header, encode_zcl_header
 from zse.sim import Air
+from zse.zcl.endpoint import ZclMessage, decode_zcl_header, encode_zcl_header
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 PRICE = 0x0700
 

@@ -3,7 +3,8 @@
 These frozen dataclasses are the vocabulary of the sans-IO key establishment core
 (:mod:`zse.cbke.machine`): each has an exact-size ``encode()`` and a ``decode()`` that raises
 :class:`~zse.errors.InvalidFrame` (a :class:`~zse.errors.DecodeError`) for any payload that is
-not exactly what C.3 describes. The zigpy ``Cluster`` wire classes live in :mod:`zse.clusters`.
+not exactly what C.3 describes. The zigpy ``Cluster`` wire classes of the other SE clusters
+live in the features' ``wire`` modules (:mod:`zse.drlc.wire`, ...).
 
 Client to server (the initiator sends): Initiate Key Establishment Request (0x00), Ephemeral
 Data Request (0x01), Confirm Key Data Request (0x02), Terminate Key Establishment (0x03).

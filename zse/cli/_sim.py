@@ -65,8 +65,8 @@ class SimulatedHan:
     def __init__(self, out: Callable[[str], None], *, seed: int = 1) -> None:
         from zse.cbke import SUITE1  # noqa: PLC0415
         from zse.cbke.ca import TestCA  # noqa: PLC0415
+        from zse.cbke.service import eui64_bytes  # noqa: PLC0415
         from zse.installcode import parse_eui64  # noqa: PLC0415
-        from zse.services.key_establishment import eui64_bytes  # noqa: PLC0415
         from zse.sim import Air  # noqa: PLC0415
 
         self.out = out
@@ -85,7 +85,7 @@ class SimulatedHan:
 
     def clock(self) -> int:
         """ZigBee UTCTime: the real time at start, plus the virtual seconds since."""
-        from zse.services.time import system_clock  # noqa: PLC0415
+        from zse.time.service import system_clock  # noqa: PLC0415
 
         loop = asyncio.get_running_loop()
         if self._base is None:
@@ -109,9 +109,9 @@ class SimulatedHan:
 
     def _role(self, kind: str, eui: str, code: str) -> Any:
         from zse.cbke import SUITE1  # noqa: PLC0415
+        from zse.cbke.service import eui64_bytes  # noqa: PLC0415
         from zse.installcode import InstallCode  # noqa: PLC0415
         from zse.roles import han  # noqa: PLC0415
-        from zse.services.key_establishment import eui64_bytes  # noqa: PLC0415
 
         sim = self.air.device(eui, install_code=InstallCode.parse(code), channel=SIM_CHANNEL)
         role = getattr(han, kind)(

@@ -113,6 +113,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
 ) -> dict[str, Any]:
     from zse.cbke import SUITE1  # noqa: PLC0415 - the CLI imports lazily
     from zse.cbke.ca import TestCA  # noqa: PLC0415
+    from zse.cbke.service import eui64_bytes  # noqa: PLC0415
     from zse.drlc import LoadControlEvent, Status  # noqa: PLC0415
     from zse.installcode import InstallCode  # noqa: PLC0415
     from zse.interpan.se import InterPanSeClient  # noqa: PLC0415
@@ -120,6 +121,8 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     from zse.interpan.transports.sim import SimTransport  # noqa: PLC0415
     from zse.messaging import Message, MessageDisplayed  # noqa: PLC0415
     from zse.price import PriceEvent  # noqa: PLC0415
+    from zse.price.service import PriceReceived  # noqa: PLC0415
+    from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
     from zse.roles.esi import (  # noqa: PLC0415
         EnergyServiceInterface,
         KeyEstablished,
@@ -136,9 +139,6 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         Resynced,
         ThermostatChanged,
     )
-    from zse.services.key_establishment import eui64_bytes  # noqa: PLC0415
-    from zse.services.price import PriceReceived  # noqa: PLC0415
-    from zse.services.registry import HanRegistry  # noqa: PLC0415
     from zse.sim import Air  # noqa: PLC0415
 
     rng = _seeded(seed)

@@ -3,7 +3,7 @@
 ``python -m zse esi --radio ezsp|znp --device /dev/ttyUSB0 [--config esi.toml]`` starts the
 radio through zigpy (bellows or zigpy-znp, imported only now), runs
 :class:`~zse.roles.esi.EnergyServiceInterface` on it with a persisted
-:class:`~zse.services.registry.HanRegistry`, applies the configuration file (devices to
+:class:`~zse.provisioning.registry.HanRegistry`, applies the configuration file (devices to
 provision, CSV imports, groups, prices) and then takes a headend operator's commands, one a
 line: from the terminal (a ``zse-esi>`` prompt), from a pipe or ``--commands FILE`` (a script:
 the first failing command stops the ESI with status 1), or none with ``--serve`` (run until
@@ -117,7 +117,7 @@ class Session:
 
     def stamp(self) -> str:
         """The time of day by the session's clock (the simulator's is virtual)."""
-        from zse.services.time import ZIGBEE_EPOCH  # noqa: PLC0415
+        from zse.time.service import ZIGBEE_EPOCH  # noqa: PLC0415
 
         return time.strftime("%H:%M:%S", time.localtime(self.clock() + ZIGBEE_EPOCH))
 
@@ -793,10 +793,10 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
         open_application,
         transport_for,
     )
+    from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
     from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
-    from zse.services.endpoint import SE_ENDPOINT_ID  # noqa: PLC0415
-    from zse.services.registry import HanRegistry  # noqa: PLC0415
-    from zse.services.time import system_clock  # noqa: PLC0415
+    from zse.time.service import system_clock  # noqa: PLC0415
+    from zse.zcl.se_endpoint import SE_ENDPOINT_ID  # noqa: PLC0415
 
     factory = app_factory or open_application
     database = config.database or Path(DEFAULT_DATABASE)

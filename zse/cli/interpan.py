@@ -253,7 +253,7 @@ async def run_send(
     from zse.interpan.se import InterPanEsi, InterPanSeClient, message_control  # noqa: PLC0415
     from zse.interpan.service import InterPanService  # noqa: PLC0415
     from zse.price import PriceSchedule  # noqa: PLC0415
-    from zse.services.time import system_clock  # noqa: PLC0415
+    from zse.time.service import system_clock  # noqa: PLC0415
 
     dst = parse_eui64(to) if to is not None else None
     where = f"{dst if dst is not None else 'broadcast'} (PAN 0x{pan:04X})"

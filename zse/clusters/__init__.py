@@ -1,16 +1,19 @@
-"""Smart Energy cluster wire definitions for zigpy (SE 07-5356).
+"""Deprecated (#13): the SE cluster wire definitions moved to their feature packages.
 
-Each cluster is a zigpy :class:`~zigpy.zcl.Cluster` subclass with spec names in snake_case and
-fields in wire order. They set ``_skip_registry = True``: importing zse never replaces zigpy's
-own (stub) classes in its global registry; zse attaches these to its SE endpoints explicitly.
+``Drlc`` is :mod:`zse.drlc.wire`, ``Messaging`` :mod:`zse.messaging.wire`, ``Price``
+:mod:`zse.price.wire`, and ``command_def`` / ``decode_command`` / ``encode_command``
+:mod:`zse.zcl.codec` (Key Establishment's wire is :mod:`zse.cbke.messages`). Every name still
+resolves here, and every submodule still imports, with a :class:`DeprecationWarning`, for one
+release.
 """
 
-from zigpy.zcl import Cluster
+from __future__ import annotations
 
-from zse.clusters.codec import command_def, decode_command, encode_command
-from zse.clusters.drlc import Drlc
-from zse.clusters.messaging import Messaging
-from zse.clusters.price import Price
+import importlib
+import warnings
+from typing import Any
+
+from zse._moved import install
 
 __all__ = [
     "SE_CLUSTERS",
@@ -23,15 +26,48 @@ __all__ = [
     "encode_command",
 ]
 
-#: The SE cluster classes zse defines, by cluster id (Key Establishment's wire is
-#: :mod:`zse.cbke.messages`; ``KeyEstablishment`` here is deprecated).
-SE_CLUSTERS: dict[int, type[Cluster]] = {cls.cluster_id: cls for cls in (Price, Drlc, Messaging)}
+_HOMES = {
+    "Drlc": "zse.drlc.wire",
+    "Messaging": "zse.messaging.wire",
+    "Price": "zse.price.wire",
+    "command_def": "zse.zcl.codec",
+    "decode_command": "zse.zcl.codec",
+    "encode_command": "zse.zcl.codec",
+}
 
 
-def __getattr__(name: str) -> type[Cluster]:
-    """``KeyEstablishment``, deprecated (with a DeprecationWarning)."""
+#: old module -> its new home (docs/adr/0008-feature-packages.md)
+MOVED = {
+    "codec": "zse.zcl.codec",
+    "_defs": "zse.zcl._defs",
+    "drlc": "zse.drlc.wire",
+    "messaging": "zse.messaging.wire",
+    "price": "zse.price.wire",
+}
+
+install(__name__, MOVED)
+
+
+def __getattr__(name: str) -> Any:
+    """The name from its new home, with a DeprecationWarning (``KeyEstablishment`` warns in
+    :mod:`zse.clusters.key_establishment`)."""
     if name == "KeyEstablishment":
-        from zse.clusters import key_establishment  # noqa: PLC0415
-
-        return getattr(key_establishment, name)  # type: ignore[no-any-return]
+        return importlib.import_module("zse.clusters.key_establishment").KeyEstablishment
+    if name == "SE_CLUSTERS":
+        warnings.warn(
+            "zse.clusters.SE_CLUSTERS is deprecated: use the classes of zse.price.wire, "
+            "zse.drlc.wire and zse.messaging.wire",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        homes = [(_HOMES[name], name) for name in ("Price", "Drlc", "Messaging")]
+        classes = [getattr(importlib.import_module(module), name) for module, name in homes]
+        return {cls.cluster_id: cls for cls in classes}
+    if name in _HOMES:
+        warnings.warn(
+            f"zse.clusters is deprecated: import {name} from {_HOMES[name]}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_HOMES[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

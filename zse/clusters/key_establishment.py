@@ -18,7 +18,6 @@ import zigpy.types as t
 from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseAttributeDefs, BaseCommandDefs
 
-from zse.clusters._defs import attribute, cluster_id, command
 from zse.se.ids import (
     KE_SUITE_ATTRIBUTE,
     KEY_ESTABLISHMENT,
@@ -26,6 +25,7 @@ from zse.se.ids import (
     KeyEstablishmentServerCommand,
 )
 from zse.se.types import KeyEstablishmentSuite
+from zse.zcl._defs import attribute, cluster_id, command
 
 __all__ = ["KeyEstablishment"]  # noqa: F822 (module __getattr__, deprecated)
 

@@ -42,7 +42,6 @@ from zigpy.types import EUI64
 from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import CommandSchema, ZCLCommandDef
 
-from zse.clusters import Messaging, Price, decode_command, encode_command
 from zse.errors import InvalidFrame
 from zse.interpan._codec import InterPanFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
@@ -65,16 +64,19 @@ from zse.interpan.se_core import (
 from zse.interpan.service import InterPanService
 from zse.interpan.window import SourceLimiter
 from zse.messaging import BoardEvent, Message, MessageBoard, MessageDisplayed, MessageError
+from zse.messaging.wire import Messaging
 from zse.price import PriceEvent, PriceSchedule
+from zse.price.wire import Price
 from zse.se.ids import MESSAGING, PRICE
 from zse.se.types import (
     MessageControl,
     MessageImportance,
     MessageTransmission,
 )
-from zse.services._events import EventStream
-from zse.services.time import system_clock
-from zse.services.timer import Timer
+from zse.time.service import system_clock
+from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.events import EventStream
+from zse.zcl.timer import Timer
 
 __all__ = [
     "INTERPAN_TRANSMISSIONS",
@@ -157,7 +159,7 @@ def encode_se(
     definition: ZCLCommandDef, fields: dict[str, Any], *, tsn: int, from_server: bool
 ) -> bytes:
     """The ZCL frame of an SE command: zigpy's header (cluster-specific, default response
-    disabled) and the payload from :func:`zse.clusters.encode_command`."""
+    disabled) and the payload from :func:`zse.zcl.codec.encode_command`."""
     direction = Direction.Server_to_Client if from_server else Direction.Client_to_Server
     schema: type[CommandSchema] = definition.schema
     header = ZclHeader.cluster(direction, int(definition.id), tsn & 0xFF)

@@ -25,7 +25,7 @@ from zse.interpan.hht import CARRIER_CLUSTER_ID, HhtMeter, HhtTerminal, Result
 from zse.interpan.link import InterPanLink, LinkLost, TerminalExchange
 from zse.interpan.transports._base import InterPanTransport
 from zse.interpan.window import CommandWhitelist, InterPanWindow
-from zse.services.zcl import ZclMessage, ZclPort
+from zse.zcl.endpoint import ZclMessage, ZclPort
 
 __all__ = [
     "Inbox",
@@ -209,7 +209,7 @@ async def serve_meter(service: InterPanService, meter: HhtMeter) -> None:
 
 def serve_carrier_on_endpoint(endpoint: ZclPort, meter: HhtMeter) -> Callable[[], None]:
     """Answer HHT carrier requests arriving over the network on a ZCL ``endpoint`` (e.g. the
-    meter's :class:`~zse.services.endpoint.SeEndpoint`) with the same :class:`HhtMeter` that
+    meter's :class:`~zse.zcl.se_endpoint.SeEndpoint`) with the same :class:`HhtMeter` that
     :func:`serve_meter` runs over inter-PAN, so a transaction executed on one path is answered
     ``DUPLICATE`` on the other. Returns a function that stops serving."""
 

@@ -147,7 +147,7 @@ def se_application(base: type[Any], descriptors: list[Any]) -> type[Any]:
     """bellows' ``ControllerApplication`` class ``base`` for a Smart Energy ESI.
 
     It registers ``descriptors`` (zigpy ``SimpleDescriptor``) before the NCP's network starts
-    (a later ``add_endpoint`` of the same descriptor, as :class:`zse.services.endpoint.
+    (a later ``add_endpoint`` of the same descriptor, as :class:`zse.zcl.se_endpoint.
     SeEndpoint` does, is then taken as done; a different one for the same endpoint raises
     :class:`EndpointConflict`), and its ``permit()`` never installs the well-known link key:
     joining opens with a device's install-code key only (``permit_with_link_key``).

@@ -1,12 +1,12 @@
 """The Energy Service Interface role: an SE meter/ESI and Trust Center on any zigpy application.
 
-:class:`EnergyServiceInterface` composes the services of :mod:`zse.services` on one
-:class:`~zse.services.endpoint.SeEndpoint` and keeps a headend's
-:class:`~zse.services.registry.HanRegistry` in step with what happens on the network:
+:class:`EnergyServiceInterface` composes the features' services (``zse.<feature>.service``) on one
+:class:`~zse.zcl.se_endpoint.SeEndpoint` and keeps a headend's
+:class:`~zse.provisioning.registry.HanRegistry` in step with what happens on the network:
 
 - **admission** by install code + EUI-64 (:meth:`~EnergyServiceInterface.provision`: registry
   PROVISION, then ``app.permit_with_link_key``), CBKE (SE 5.4.7, Annex C) served by
-  :class:`~zse.services.key_establishment.KeyEstablishmentServer`, the new link key installed on
+  :class:`~zse.cbke.service.KeyEstablishmentServer`, the new link key installed on
   the radio with :func:`zse.radios.link_key_installer`;
 - **the lifecycle driven by events**: zigpy's ``device_joined`` / ``device_left`` -> JOINED /
   LEFT, Key Establishment success -> KEY_ESTABLISHED, :meth:`~EnergyServiceInterface.deprovision`
@@ -43,11 +43,19 @@ from zigpy.exceptions import DeliveryError
 
 from zse.cbke.credentials import Credentials
 from zse.cbke.machine import Established, Terminated
+from zse.cbke.service import (
+    KEY_ESTABLISHMENT,
+    KeyEstablishmentEvent,
+    KeyEstablishmentServer,
+)
 from zse.drlc import LoadControlEvent
+from zse.drlc.service import DRLC, DrlcServer, ReportReceived
 from zse.errors import ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.messaging import Message
+from zse.messaging.service import MESSAGING, MessageConfirmed, MessagingServer
 from zse.price import PriceEvent
+from zse.price.service import PRICE, PriceAcknowledged, PriceServer
 from zse.provisioning import (
     DeviceRecord,
     IllegalTransition,
@@ -58,24 +66,16 @@ from zse.provisioning import (
     Transition,
     decide,
 )
+from zse.provisioning.registry import HanRegistry, RegistryError
 from zse.radios import link_key_installer
 from zse.se.ids import SE_PROFILE_ID
-from zse.services._events import EventStream
-from zse.services._tasks import keep_task
-from zse.services.delivery import Destination, device_name
-from zse.services.drlc import DRLC, DrlcServer, ReportReceived
-from zse.services.endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
-from zse.services.key_establishment import (
-    KEY_ESTABLISHMENT,
-    KeyEstablishmentEvent,
-    KeyEstablishmentServer,
-)
-from zse.services.messaging import MESSAGING, MessageConfirmed, MessagingServer
-from zse.services.price import PRICE, PriceAcknowledged, PriceServer
-from zse.services.registry import HanRegistry, RegistryError
-from zse.services.time import TIME, TimeServer, system_clock
-from zse.services.zcl import ZclPort
 from zse.store import Batch, Store
+from zse.time.service import TIME, TimeServer, system_clock
+from zse.zcl._tasks import keep_task
+from zse.zcl.delivery import Destination, device_name
+from zse.zcl.endpoint import ZclPort
+from zse.zcl.events import EventStream
+from zse.zcl.se_endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
 
 __all__ = [
     "MAX_PERMIT_SECONDS",
@@ -321,7 +321,7 @@ class EnergyServiceInterface:
     """An ESI (meter, Trust Center) on a zigpy ``ControllerApplication``.
 
     ``credentials``: the ESI's CBKE credentials (one per suite). ``registry``: a
-    :class:`~zse.services.registry.HanRegistry` to track each device's lifecycle (required for
+    :class:`~zse.provisioning.registry.HanRegistry` to track each device's lifecycle (required for
     registry-group sends); without one, :meth:`provision` only admits the device. ``store``:
     persistence for the Messaging and DRLC servers and the devices' public keys (default: the
     registry's store). ``clock()``: ZigBee UTCTime. ``permit_seconds``: how long an admission

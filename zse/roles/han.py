@@ -6,7 +6,7 @@ install-code link key) through what an SE device does:
 1. **join** the ESI's network with its install code (SE 5.4.8.1);
 2. **find the ESI**: ZDO Match_Desc_req for a Key Establishment server on the SE profile
    (SE 5.4.7.1);
-3. **CBKE** with :func:`~zse.services.key_establishment.establish_key`; the new key replaces
+3. **CBKE** with :func:`~zse.cbke.service.establish_key`; the new key replaces
    the install-code key on both sides (SE 5.4.7.2);
 4. **resync** (SE 5.7.3 start-up): Get Current Price, Get Message Cancellation and Get Last
    Message, Get Scheduled Events — at start-up *and after every rejoin*, which the DRLC
@@ -16,7 +16,7 @@ install-code link key) through what an SE device does:
 
 Events (frozen keyword-only dataclasses) come through ``on_event`` and ``events()``: the role's
 own (:class:`Joined`, :class:`KeyEstablished`, :class:`Resynced`, :class:`Left`), the clients'
-(:class:`~zse.services.price.PriceReceived`, :mod:`zse.messaging` board events,
+(:class:`~zse.price.service.PriceReceived`, :mod:`zse.messaging` board events,
 :class:`~zse.drlc.ApplyLoadControl` / :class:`~zse.drlc.StopLoadControl`) and each role's
 device state (:class:`ThermostatChanged`, :class:`LoadChanged`).
 """
@@ -34,6 +34,7 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
 from zse.cbke.credentials import Credentials
+from zse.cbke.service import KEY_ESTABLISHMENT, establish_key
 from zse.drlc import (
     LOAD_FIELDS,
     TEMPERATURE_FIELDS,
@@ -42,8 +43,11 @@ from zse.drlc import (
     LoadControlEvent,
     StopLoadControl,
 )
+from zse.drlc.service import DRLC, DrlcClient
 from zse.errors import ZseError
 from zse.messaging import BoardEvent, Message
+from zse.messaging.service import MESSAGING, MessagingClient
+from zse.price.service import PRICE, PriceClient, PriceReceived
 from zse.se.ids import (
     IN_HOME_DISPLAY,
     LOAD_CONTROL_DEVICE,
@@ -51,13 +55,9 @@ from zse.se.ids import (
 )
 from zse.se.ids import SE_PROFILE_ID as SE_PROFILE
 from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass
-from zse.services._events import EventStream
-from zse.services.drlc import DRLC, DrlcClient
-from zse.services.key_establishment import KEY_ESTABLISHMENT, establish_key
-from zse.services.messaging import MESSAGING, MessagingClient
-from zse.services.price import PRICE, PriceClient, PriceReceived
-from zse.services.time import TIME, system_clock
 from zse.store import Store
+from zse.time.service import TIME, system_clock
+from zse.zcl.events import EventStream
 
 __all__ = [
     "EsiNotFound",

@@ -25,8 +25,8 @@ import zigpy.zdo.types as zdo_t
 
 from zse.errors import DecodeError
 from zse.se.ids import SE_PROFILE_ID
-from zse.services.zcl import ZclEndpointBase, ZclMessage, decode_zcl_header
 from zse.sim import _frames as f
+from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header
 
 if TYPE_CHECKING:
     from zse.sim._air import Medium, Transmission
@@ -653,7 +653,7 @@ class Endpoint(ZclEndpointBase):
     """An application endpoint of a simulated device, sending and receiving ZCL.
 
     The ZCL behaviour (handlers, attributes, replies, Default Responses, request matching) is
-    :class:`~zse.services.zcl.ZclEndpointBase`, shared with the ESI's endpoint on zigpy; this
+    :class:`~zse.zcl.endpoint.ZclEndpointBase`, shared with the ESI's endpoint on zigpy; this
     class only puts frames on the simulated air and takes them off it.
     """
 

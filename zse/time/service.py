@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from zse.se.ids import TIME, TimeAttribute
-from zse.services.zcl import ZclPort
+from zse.zcl.endpoint import ZclPort
 
 __all__ = [
     "TIME",

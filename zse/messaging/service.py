@@ -2,7 +2,7 @@
 
 The decisions are :mod:`zse.messaging`'s (:class:`~zse.messaging.MessageStore` on the ESI,
 :class:`~zse.messaging.MessageBoard` on the device); this module moves the commands over a
-:class:`~zse.services.zcl.ZclPort` and keeps the state in a :class:`zse.store.Store` with the
+:class:`~zse.zcl.endpoint.ZclPort` and keeps the state in a :class:`zse.store.Store` with the
 write-ahead recipe of docs/persistence.md: the new state (and any output owed) is committed
 before the Default Response, the application event or the frame that depends on it.
 ``clock()`` gives ZigBee time (seconds since 2000-01-01 UTC).
@@ -19,9 +19,8 @@ from typing import Any
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from zse.clusters import Messaging, decode_command, encode_command
 from zse.errors import InvalidFrame
-from zse.messaging import (
+from zse.messaging.core import (
     CONFIRMATION_SHAPE,
     BoardEvent,
     Confirmation,
@@ -33,6 +32,7 @@ from zse.messaging import (
     StoredMessage,
     message_from_command,
 )
+from zse.messaging.wire import Messaging
 from zse.records import STR, U16, U32, Fields, Int, check
 from zse.se.ids import MESSAGING, MessagingClientCommand, MessagingServerCommand
 from zse.se.types import (
@@ -42,12 +42,13 @@ from zse.se.types import (
     MessageImportance,
     MessageTransmission,
 )
-from zse.services._events import EventStream
-from zse.services.delivery import Destination, deliver, device_name
-from zse.services.time import system_clock
-from zse.services.timer import Timer
-from zse.services.zcl import ZclPort
 from zse.store import Batch, Store
+from zse.time.service import system_clock
+from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.delivery import Destination, deliver, device_name
+from zse.zcl.endpoint import ZclPort
+from zse.zcl.events import EventStream
+from zse.zcl.timer import Timer
 
 __all__ = [
     "MESSAGING",
@@ -364,7 +365,7 @@ class MessagingServer:
         members: Iterable[str] | None = None,
     ) -> StoredMessage:
         """Store ``message`` for Get Last Message (D.5.2.4.1) without sending it: for one
-        device (named as :func:`~zse.services.delivery.device_name` does), a group (with its
+        device (named as :func:`~zse.zcl.delivery.device_name` does), a group (with its
         ``members`` when they are known), or everyone. Send it with :meth:`send_display`."""
         if members is not None and group is not None:
             self.messages.set_members(group, (device_name(m) for m in members))

@@ -13,7 +13,6 @@ import zigpy.types as t
 from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseAttributeDefs, BaseCommandDefs
 
-from zse.clusters._defs import attribute, cluster_id, command
 from zse.se.ids import DRLC, DrlcAttribute, DrlcClientCommand, DrlcServerCommand
 from zse.se.types import (
     SIGNATURE_SIZE,
@@ -23,6 +22,7 @@ from zse.se.types import (
     EventControl,
     SignatureType,
 )
+from zse.zcl._defs import attribute, cluster_id, command
 
 __all__ = ["Drlc", "Signature"]
 

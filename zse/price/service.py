@@ -3,7 +3,7 @@
 The decisions (what applies now, what is scheduled, overlaps) are :class:`zse.price.
 PriceSchedule`'s; this module moves Publish Price, Get Current Price, Get Scheduled Prices and
 Price Acknowledgement over an endpoint. ``clock()`` gives ZigBee time (seconds since
-2000-01-01 UTC); see :mod:`zse.services.time`.
+2000-01-01 UTC); see :mod:`zse.time.service`.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from typing import Any
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from zse.clusters import Price, decode_command, encode_command
 from zse.errors import InvalidFrame
-from zse.price import PriceEvent, PriceSchedule
+from zse.price.core import PriceEvent, PriceSchedule
+from zse.price.wire import Price
 from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
 from zse.se.types import PriceAcknowledgementControl
-from zse.services._events import EventStream
-from zse.services.delivery import Destination, deliver
-from zse.services.time import system_clock
-from zse.services.zcl import ZclPort
+from zse.time.service import system_clock
+from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.delivery import Destination, deliver
+from zse.zcl.endpoint import ZclPort
+from zse.zcl.events import EventStream
 
 __all__ = [
     "PRICE",

@@ -102,7 +102,7 @@ def response_delivery(request_encrypted: bool) -> Delivery:
 
 class Sender(Protocol):
     """What :func:`deliver` needs: the ``send`` of a ZCL endpoint
-    (:class:`~zse.services.zcl.ZclPort`)."""
+    (:class:`~zse.zcl.endpoint.ZclPort`)."""
 
     async def send(
         self,

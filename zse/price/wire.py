@@ -14,7 +14,6 @@ import zigpy.types as t
 from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseCommandDefs
 
-from zse.clusters._defs import cluster_id, command
 from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
 from zse.se.types import (
     AlternateCostUnit,
@@ -22,6 +21,7 @@ from zse.se.types import (
     PriceAcknowledgementControl,
     PriceControl,
 )
+from zse.zcl._defs import cluster_id, command
 
 __all__ = ["Price", "RateLabel"]
 

@@ -13,7 +13,6 @@ import zigpy.types as t
 from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseCommandDefs
 
-from zse.clusters._defs import cluster_id, command
 from zse.se.ids import MESSAGING, MessagingClientCommand, MessagingServerCommand
 from zse.se.types import (
     CharacterString,
@@ -21,6 +20,7 @@ from zse.se.types import (
     MessageConfirmationControl,
     MessageControl,
 )
+from zse.zcl._defs import cluster_id, command
 
 __all__ = ["MESSAGE_CONFIRMATION_RESPONSE_MAX", "Messaging"]
 

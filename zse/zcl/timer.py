@@ -14,8 +14,7 @@ shell fires: re-converting then would move the deadline by the fraction of a sec
 clock has run past the shell clock's last tick.
 
 It never sleeps, so it runs the same on the simulator's virtual-time loop
-(:class:`zse.sim.VirtualClockLoop`). It moves to ``zse/zcl/timer.py`` with the ZCL runtime
-(issue #13's target layout).
+(:class:`zse.sim.VirtualClockLoop`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The protocol lives in the sans-IO machines of :mod:`zse.cbke.machine`; this module only moves
 their messages over an endpoint, runs their arithmetic in an executor (never on the event
-loop), arms their deadlines (one :class:`~zse.services.timer.Timer`), and installs the
+loop), arms their deadlines (one :class:`~zse.zcl.timer.Timer`), and installs the
 resulting link key.
 
 - :class:`KeyEstablishmentServer` serves any number of initiators on an endpoint (the ESI's
@@ -33,9 +33,9 @@ from zse.cbke.machine import Established, Initiator, Step, Terminated
 from zse.cbke.messages import TerminateKeyEstablishment, TerminateStatus
 from zse.errors import ZseError
 from zse.se.ids import KE_SUITE_ATTRIBUTE, KEY_ESTABLISHMENT
-from zse.services._events import EventStream
-from zse.services.timer import Timer
-from zse.services.zcl import ZclPort
+from zse.zcl.endpoint import ZclPort
+from zse.zcl.events import EventStream
+from zse.zcl.timer import Timer
 
 __all__ = [
     "KEY_ESTABLISHMENT",

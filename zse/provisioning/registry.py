@@ -18,7 +18,7 @@ from typing import Any
 from zse.device_csv import DeviceCsvError, read_devices
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, canonical_eui64
-from zse.provisioning import (
+from zse.provisioning.lifecycle import (
     DeviceRecord,
     LifecycleEvent,
     LifecycleState,

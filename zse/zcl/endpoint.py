@@ -23,8 +23,8 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
-from zse.services._tasks import keep_task
-from zse.services.delivery import Sender, response_delivery
+from zse.zcl._tasks import keep_task
+from zse.zcl.delivery import Sender, response_delivery
 
 __all__ = [
     "AttributeCheck",
@@ -155,9 +155,9 @@ AttributeWritten = Callable[[Any], "Awaitable[None] | None"]
 
 
 class ZclPort(Sender, Protocol):
-    """What a service needs from an endpoint: the ESI's :class:`~zse.services.endpoint.
+    """What a service needs from an endpoint: the ESI's :class:`~zse.zcl.se_endpoint.
     SeEndpoint` and a simulated device's endpoint both provide it (``send`` is
-    :class:`~zse.services.delivery.Sender`'s)."""
+    :class:`~zse.zcl.delivery.Sender`'s)."""
 
     endpoint_id: int
 
@@ -393,7 +393,7 @@ class ZclEndpointBase:
         encrypt: bool | None = None,
     ) -> None:
         """Answer ``msg`` from this endpoint with its TSN and the opposite direction, by the
-        response rule (:func:`zse.services.delivery.response_delivery`) unless ``encrypt``
+        response rule (:func:`zse.zcl.delivery.response_delivery`) unless ``encrypt``
         decides."""
         rule = response_delivery(msg.aps_encrypted)
         await self.send(

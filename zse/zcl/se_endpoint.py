@@ -27,7 +27,7 @@ import zigpy.zdo.types as zdo_t
 from zigpy.application import ControllerApplication
 
 from zse.se.ids import ESI_DEVICE_ID, KEY_ESTABLISHMENT, SE_PROFILE_ID
-from zse.services.zcl import ZclEndpointBase, ZclMessage, decode_zcl_header
+from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header
 
 __all__ = [
     "ESI_DEVICE_ID",

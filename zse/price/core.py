@@ -77,7 +77,7 @@ class PriceEvent:
         """Price Control bit 0: the client must send Price Acknowledgement (D.4.2.4.1.1.19)."""
         return bool((self.price_control or 0) & PriceControl.Price_Acknowledgement_Required)
 
-    # -- the wire form (zse.clusters.Price.publish_price fields) ---------------------------
+    # -- the wire form (zse.price.wire.Price.publish_price fields) ---------------------------
 
     def to_fields(self, current_time: int) -> dict[str, Any]:
         """The Publish Price fields, with ``current_time`` (D.4.2.4.1.1.4)."""

@@ -3,7 +3,7 @@
 The decisions are :mod:`zse.drlc`'s (:class:`~zse.drlc.DrlcClientCore`,
 :class:`~zse.drlc.DrlcServerCore`); this module moves Load Control Event, Cancel, Cancel All,
 Report Event Status and Get Scheduled Events over an endpoint, arms the client's one timer
-(:class:`~zse.services.timer.Timer`: the core's deadlines and held-back reports) and,
+(:class:`~zse.zcl.timer.Timer`: the core's deadlines and held-back reports) and,
 given a :class:`~zse.store.Store`, persists both sides: every change is committed (the core's
 snapshot plus the reports it produced, journalled before they are sent) before anything
 leaves the device, and unsent reports are sent after a restart. ``clock()`` is ZigBee time.
@@ -24,8 +24,7 @@ from zigpy.zcl import foundation
 
 from zse.cbke import Credentials, sign, verify
 from zse.cbke.suites import SUITE1
-from zse.clusters import Drlc, decode_command, encode_command
-from zse.drlc import (
+from zse.drlc.core import (
     REPORT_FIELDS_SHAPE,
     Abilities,
     ApplyLoadControl,
@@ -38,16 +37,18 @@ from zse.drlc import (
     Step,
     StopLoadControl,
 )
+from zse.drlc.wire import Drlc
 from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
 from zse.se.ids import DRLC, DrlcAttribute, DrlcClientCommand, DrlcServerCommand
 from zse.se.types import SIGNATURE_SIZE, SignatureType
-from zse.services._events import EventStream
-from zse.services.delivery import Destination, deliver, device_name
-from zse.services.time import system_clock
-from zse.services.timer import Timer
-from zse.services.zcl import ZclPort
 from zse.store import Batch, Store
+from zse.time.service import system_clock
+from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.delivery import Destination, deliver, device_name
+from zse.zcl.endpoint import ZclPort
+from zse.zcl.events import EventStream
+from zse.zcl.timer import Timer
 
 __all__ = [
     "DRLC",

@@ -9,7 +9,7 @@ Neither does I/O. Time is always an argument (ZigBee UTCTime: seconds since 2000
 randomness comes from an injected :class:`random.Random`, and every call returns a
 :class:`Step`: the reports to send and the actions for the application. Both cores can be
 saved as a JSON snapshot (:meth:`DrlcClientCore.snapshot`) and rebuilt from it, which is how
-:mod:`zse.services.drlc` persists them.
+:mod:`zse.drlc.service` persists them.
 
 Where the spec text leaves a choice, the choice is written down in ``docs/drlc.md``.
 """
@@ -178,7 +178,7 @@ class LoadControlEvent:
         return found
 
     def to_fields(self) -> dict[str, int]:
-        """The fields of zse.clusters.Drlc load_control_event."""
+        """The fields of zse.drlc.wire.Drlc load_control_event."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
@@ -221,7 +221,7 @@ class StatusReport:
         )
 
     def to_fields(self) -> dict[str, int]:
-        """The fields of zse.clusters.Drlc report_event_status, less the signature pair."""
+        """The fields of zse.drlc.wire.Drlc report_event_status, less the signature pair."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
