@@ -11,12 +11,10 @@ received frames to :meth:`ZclEndpointBase._accept`. Attributes made writable wit
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import zigpy.types as t
@@ -24,7 +22,17 @@ import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
 from zse.zcl._tasks import keep_task
-from zse.zcl.delivery import Sender, response_delivery
+from zse.zcl.delivery import Sender, deliver, response_delivery
+from zse.zcl.frame import (
+    _CLUSTER_COMMAND,
+    _DIRECTIONS,
+    _DISABLE_DEFAULT_RESPONSE,
+    _SERVER_TO_CLIENT,
+    Step,
+    ZclMessage,
+    decode_zcl_header,
+    encode_zcl_header,
+)
 
 __all__ = [
     "AttributeCheck",
@@ -33,112 +41,12 @@ __all__ = [
     "ZclHandler",
     "ZclMessage",
     "ZclPort",
+    "carry_out",
     "decode_zcl_header",
     "encode_zcl_header",
 ]
 
 LOGGER = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ZclMessage:
-    """A ZCL frame received by an endpoint.
-
-    The header arrives as its four values (ZCL 2.4.1); :attr:`header` rebuilds zigpy's
-    :class:`~zigpy.zcl.foundation.ZCLHeader` from them when asked, as building one costs more
-    than everything else a frame goes through (``benchmarks/drlc_scale.py``).
-    """
-
-    src_nwk: int
-    src_ieee: t.EUI64 | None
-    src_ep: int
-    dst_ep: int
-    cluster_id: int
-    profile_id: int
-    frame_control: int
-    manufacturer: int | None
-    tsn: int
-    command_id: int
-    payload: bytes
-    aps_encrypted: bool
-    group: int | None
-    broadcast: bool
-    timestamp: float
-
-    @functools.cached_property
-    def header(self) -> foundation.ZCLHeader:
-        """The header as zigpy's ``ZCLHeader``."""
-        header, _ = foundation.ZCLHeader.deserialize(
-            encode_zcl_header(self.frame_control, self.manufacturer, self.tsn, self.command_id)
-        )
-        return header
-
-    @property
-    def is_cluster_command(self) -> bool:
-        """True for a cluster-specific command, False for a global (profile-wide) one."""
-        return self.frame_control & _FRAME_TYPE == _CLUSTER_COMMAND
-
-    @property
-    def from_server(self) -> bool:
-        """True when a server sent it (ZCL frame control direction bit set)."""
-        return bool(self.frame_control & _SERVER_TO_CLIENT)
-
-    @property
-    def direction(self) -> foundation.Direction:
-        """The ZCL direction of the frame."""
-        return _DIRECTIONS[self.from_server]
-
-    @property
-    def disable_default_response(self) -> bool:
-        """The frame control's Disable Default Response bit."""
-        return bool(self.frame_control & _DISABLE_DEFAULT_RESPONSE)
-
-
-# ZCL frame control bits (ZCL 2.4.1.1).
-_FRAME_TYPE = 0x03
-_CLUSTER_COMMAND = 0x01
-_MANUFACTURER_SPECIFIC = 0x04
-_SERVER_TO_CLIENT = 0x08
-_DISABLE_DEFAULT_RESPONSE = 0x10
-_DIRECTIONS = (foundation.Direction.Client_to_Server, foundation.Direction.Server_to_Client)
-
-
-def decode_zcl_header(data: bytes) -> tuple[int, int | None, int, int, int]:
-    """Frame control, manufacturer code (None if absent), TSN, command id and header length
-    of a ZCL frame (ZCL 2.4.1). Reads what zigpy's ``ZCLHeader.deserialize`` reads (a
-    property test holds them together) without building its objects; ``ValueError`` when
-    ``data`` is too short."""
-    if not data:
-        raise ValueError("empty ZCL frame: no frame control")
-    frame_control = data[0]
-    offset = 1
-    manufacturer: int | None = None
-    if frame_control & _MANUFACTURER_SPECIFIC:
-        offset = 3
-        if len(data) < offset:
-            raise ValueError("ZCL frame too short for its manufacturer code")
-        manufacturer = data[1] | data[2] << 8
-    if len(data) < offset + 2:
-        raise ValueError("ZCL frame too short for its sequence number and command id")
-    return frame_control, manufacturer, data[offset], data[offset + 1], offset + 2
-
-
-def encode_zcl_header(
-    frame_control: int, manufacturer: int | None, tsn: int, command_id: int
-) -> bytes:
-    """A ZCL header's bytes (ZCL 2.4.1); the manufacturer-specific bit follows
-    ``manufacturer``."""
-    if manufacturer is None:
-        return bytes((frame_control & ~_MANUFACTURER_SPECIFIC, tsn, command_id))
-    return bytes(
-        (
-            frame_control | _MANUFACTURER_SPECIFIC,
-            manufacturer & 0xFF,
-            manufacturer >> 8,
-            tsn,
-            command_id,
-        )
-    )
 
 
 ZclHandler = Callable[
@@ -201,6 +109,31 @@ class ZclPort(Sender, Protocol):
         cluster_specific: bool = True,
         encrypt: bool | None = None,
     ) -> None: ...
+
+
+async def carry_out(
+    endpoint: ZclPort, step: Step, emit: Callable[[Any], None]
+) -> foundation.Status | None:
+    """Do what a core's :class:`~zse.zcl.frame.Step` says: send its frames in order (a
+    response with :meth:`ZclPort.reply`, a command by :func:`~zse.zcl.delivery.deliver`),
+    then hand its events to ``emit``; returns the Default Response status it owes. A frame
+    the radio cannot deliver raises (the caller decides: an outbox retries what it owes)."""
+    for send in step.sends:
+        if send.reply_to is not None:
+            await endpoint.reply(send.reply_to, send.command_id, send.payload)
+        else:
+            assert send.to is not None
+            await deliver(
+                endpoint,
+                send.to,
+                send.cluster_id,
+                send.command_id,
+                send.payload,
+                default_response=send.default_response,
+            )
+    for event in step.events:
+        emit(event)
+    return step.status
 
 
 class ZclEndpointBase:

@@ -1,0 +1,184 @@
+"""A received ZCL frame and what a sans-IO core hands back for it (issue #13: cores at the
+ZCL frame, as h11 and aioquic draw the line).
+
+A feature's protocol core (``zse.<feature>.protocol``) takes a :class:`ZclMessage` (the frame
+as received: addressing, ZCL header values, payload) with the command decoded from it and the
+time, and returns a :class:`Step`: the frames to send (:class:`Send`), the events for the
+application, and the status of the Default Response the received frame is owed (ZCL
+2.5.12.2). It exposes ``next_deadline()`` and ``handle_timeout(now)`` (another :class:`Step`)
+for the one timer of its shell (:class:`zse.zcl.timer.Timer`). The asyncio shell only
+decodes, feeds the core, sends by the one delivery rule (:mod:`zse.zcl.delivery`) and emits.
+
+Nothing here does I/O or imports asyncio.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from zse.zcl.delivery import Destination
+
+__all__ = [
+    "FrameCore",
+    "Send",
+    "Step",
+    "ZclMessage",
+    "decode_zcl_header",
+    "encode_zcl_header",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZclMessage:
+    """A ZCL frame received by an endpoint.
+
+    The header arrives as its four values (ZCL 2.4.1); :attr:`header` rebuilds zigpy's
+    :class:`~zigpy.zcl.foundation.ZCLHeader` from them when asked, as building one costs more
+    than everything else a frame goes through (``benchmarks/drlc_scale.py``).
+    """
+
+    src_nwk: int
+    src_ieee: t.EUI64 | None
+    src_ep: int
+    dst_ep: int
+    cluster_id: int
+    profile_id: int
+    frame_control: int
+    manufacturer: int | None
+    tsn: int
+    command_id: int
+    payload: bytes
+    aps_encrypted: bool
+    group: int | None
+    broadcast: bool
+    timestamp: float
+
+    @functools.cached_property
+    def header(self) -> foundation.ZCLHeader:
+        """The header as zigpy's ``ZCLHeader``."""
+        header, _ = foundation.ZCLHeader.deserialize(
+            encode_zcl_header(self.frame_control, self.manufacturer, self.tsn, self.command_id)
+        )
+        return header
+
+    @property
+    def is_cluster_command(self) -> bool:
+        """True for a cluster-specific command, False for a global (profile-wide) one."""
+        return self.frame_control & _FRAME_TYPE == _CLUSTER_COMMAND
+
+    @property
+    def from_server(self) -> bool:
+        """True when a server sent it (ZCL frame control direction bit set)."""
+        return bool(self.frame_control & _SERVER_TO_CLIENT)
+
+    @property
+    def direction(self) -> foundation.Direction:
+        """The ZCL direction of the frame."""
+        return _DIRECTIONS[self.from_server]
+
+    @property
+    def disable_default_response(self) -> bool:
+        """The frame control's Disable Default Response bit."""
+        return bool(self.frame_control & _DISABLE_DEFAULT_RESPONSE)
+
+
+# ZCL frame control bits (ZCL 2.4.1.1).
+_FRAME_TYPE = 0x03
+_CLUSTER_COMMAND = 0x01
+_MANUFACTURER_SPECIFIC = 0x04
+_SERVER_TO_CLIENT = 0x08
+_DISABLE_DEFAULT_RESPONSE = 0x10
+_DIRECTIONS = (foundation.Direction.Client_to_Server, foundation.Direction.Server_to_Client)
+
+
+def decode_zcl_header(data: bytes) -> tuple[int, int | None, int, int, int]:
+    """Frame control, manufacturer code (None if absent), TSN, command id and header length
+    of a ZCL frame (ZCL 2.4.1). Reads what zigpy's ``ZCLHeader.deserialize`` reads (a
+    property test holds them together) without building its objects; ``ValueError`` when
+    ``data`` is too short."""
+    if not data:
+        raise ValueError("empty ZCL frame: no frame control")
+    frame_control = data[0]
+    offset = 1
+    manufacturer: int | None = None
+    if frame_control & _MANUFACTURER_SPECIFIC:
+        offset = 3
+        if len(data) < offset:
+            raise ValueError("ZCL frame too short for its manufacturer code")
+        manufacturer = data[1] | data[2] << 8
+    if len(data) < offset + 2:
+        raise ValueError("ZCL frame too short for its sequence number and command id")
+    return frame_control, manufacturer, data[offset], data[offset + 1], offset + 2
+
+
+def encode_zcl_header(
+    frame_control: int, manufacturer: int | None, tsn: int, command_id: int
+) -> bytes:
+    """A ZCL header's bytes (ZCL 2.4.1); the manufacturer-specific bit follows
+    ``manufacturer``."""
+    if manufacturer is None:
+        return bytes((frame_control & ~_MANUFACTURER_SPECIFIC, tsn, command_id))
+    return bytes(
+        (
+            frame_control | _MANUFACTURER_SPECIFIC,
+            manufacturer & 0xFF,
+            manufacturer >> 8,
+            tsn,
+            command_id,
+        )
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Send:
+    """A frame a core wants sent: a cluster command to ``to`` by the delivery rule, or, with
+    ``reply_to``, a response to that received frame (its sender, its TSN, the opposite
+    direction, encrypted as it was: :func:`zse.zcl.delivery.response_delivery`)."""
+
+    cluster_id: int
+    command_id: int
+    payload: bytes = b""
+    to: Destination | None = None
+    reply_to: ZclMessage | None = None
+    #: For a unicast command: ask for a Default Response (False: rely on the APS ack).
+    default_response: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.to is None) == (self.reply_to is None):
+            raise ValueError("a Send goes either to a destination or in reply to a frame")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """What a core decided: frames to send (in order), events, and the Default Response
+    status owed to the frame it received (None: the ZCL default, SUCCESS unless a response
+    was sent or the frame asked for none)."""
+
+    sends: tuple[Send, ...] = ()
+    events: tuple[Any, ...] = ()
+    status: foundation.Status | None = None
+
+    def __add__(self, other: Step) -> Step:
+        return Step(
+            sends=self.sends + other.sends,
+            events=self.events + other.events,
+            status=other.status if other.status is not None else self.status,
+        )
+
+
+class FrameCore(Protocol):
+    """A sans-IO protocol core at the ZCL frame."""
+
+    def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
+        """Act on a received frame whose payload decoded to ``command``."""
+
+    def next_deadline(self) -> int | None:
+        """When :meth:`handle_timeout` next has something to do (the core's time base)."""
+
+    def handle_timeout(self, now: int) -> Step:
+        """Do what is due at ``now``."""
