@@ -175,3 +175,34 @@ async def test_registry_audit_skips_and_reports_a_wrong_shaped_entry(tmp_path):
         assert bad.reason == "value: missing detail, event, from_state, time, to_state"
     finally:
         await registry.close()
+
+
+async def test_esi_starts_with_a_damaged_public_key_record_quarantined(tmp_path):
+    """The ESI's stored CBKE public keys load like the other namespaces: a record with a bad
+    EUI-64 or a value that is not hex is quarantined, the others load (#12.16)."""
+    from tests.roles.han_builder import CA, build, close  # noqa: PLC0415
+    from zse.cbke import SUITE1  # noqa: PLC0415
+    from zse.cbke.service import eui64_bytes  # noqa: PLC0415
+    from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
+
+    han = await build(tmp_path)
+    await han.esi.stop()
+    store = han.registry.store
+    good = "00:0d:6f:00:0a:00:00:01"
+    await store.commit(
+        Batch().replace(
+            "esi.public_keys",
+            {good: "02" + "ab" * 21, "not an eui": "02" + "cd" * 21, "00:0d:6f:00:0a:00:00:02": 7},
+        )
+    )
+    seen = reported(store)
+    credentials = CA.issue(eui64_bytes(han.app.state.node_info.ieee), SUITE1)
+    esi = EnergyServiceInterface(han.app, credentials=credentials, registry=han.registry)
+    await esi.start()
+    try:
+        assert sorted(q.key for q in seen) == ["00:0d:6f:00:0a:00:00:02", "not an eui"]
+        assert [str(k) for k in esi._public_keys] == [good]
+    finally:
+        await esi.stop()
+        han.esi = esi
+        await close(han)

@@ -68,6 +68,7 @@ from zse.provisioning import (
 )
 from zse.provisioning.registry import HanRegistry, RegistryError
 from zse.radios import link_key_installer
+from zse.records import Mismatch, RecordError, load_each
 from zse.se.ids import SE_PROFILE_ID
 from zse.store import Batch, Store
 from zse.time.service import TIME, TimeServer, system_clock
@@ -105,6 +106,22 @@ _PERMIT_RETURN_WAIT = 5.0
 LOGGER = logging.getLogger(__name__)
 
 _KEYS_NAMESPACE = "esi.public_keys"
+
+
+def _public_keys(
+    records: dict[str, Any], on_bad: Callable[[RecordError], None]
+) -> dict[t.EUI64, bytes]:
+    """The partners' CBKE public keys as stored (EUI-64 -> hex of the key); a damaged record is
+    handed to ``on_bad`` (quarantined by the store) and the others load (#12.16)."""
+    keys: dict[t.EUI64, bytes] = {}
+
+    def load(name: str, value: Any) -> None:
+        if not isinstance(value, str):
+            raise Mismatch(f"expected a hex string, got {type(value).__name__}")
+        keys[parse_eui64(name)] = bytes.fromhex(value)
+
+    load_each(records.items(), load, namespace=_KEYS_NAMESPACE, on_bad=on_bad)
+    return keys
 
 
 def registry_group_id(name: str) -> int:
@@ -412,8 +429,7 @@ class EnergyServiceInterface:
         await self.drlc.start()
         self.drlc.on_event(self._stream.emit)
         if self.store is not None:
-            for name, value in (await self.store.load(_KEYS_NAMESPACE)).items():
-                self._public_keys[parse_eui64(name)] = bytes.fromhex(value)
+            self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         self._listener_id = self.app.add_listener(self._listener)
 
     async def stop(self) -> None:
