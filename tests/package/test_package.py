@@ -81,6 +81,8 @@ LAYERS: tuple[Layer, ...] = (
         ("zse.zcl.*", "zse.drlc.wire", "zse.messaging.wire", "zse.price.wire"),
         ("asyncio", "zigpy"),
     ),
+    # cores at the ZCL frame (issue #13.2): decoded frame + now in, frames to send out; no asyncio
+    Layer("ZCL protocol cores", ("zse.price.protocol",), ("zigpy",)),
     Layer(
         "feature services (asyncio shells)",
         (

@@ -8,6 +8,7 @@ import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from tests.price.test_price_protocol import publish_frame
 from tests.price.test_price_schedule import price
 from zse.installcode import InstallCode
 from zse.price import PriceEvent
@@ -111,3 +112,29 @@ _SE11 = {
     "number_of_block_thresholds": 0,
 }
 assert PriceEvent  # re-exported type used by the helper
+
+
+class _UnreachablePort:
+    """An endpoint whose every send fails, as when the radio cannot deliver."""
+
+    endpoint_id = 1
+
+    def add_handler(self, cluster_id, handler):
+        self.handler = handler
+
+    async def send(self, *args, **kwargs):
+        raise ConnectionError("no route")
+
+
+async def test_client_hears_of_a_price_even_when_its_acknowledgement_cannot_be_sent():
+    """#13.2: the shell emits the core's events before it sends the acknowledgement."""
+    port = _UnreachablePort()
+    client = PriceClient(port, server_ep=SE_ENDPOINT_ID, clock=lambda: START)
+    received: list[PriceReceived] = []
+    client.on_event(received.append)
+    client.start()
+    asked = price(8, price_control=0x01, **_SE11)
+    with pytest.raises(ConnectionError):
+        await port.handler(publish_frame(asked))
+    assert [(r.price, r.new) for r in received] == [(asked, True)]
+    assert client.current() == asked

@@ -1,31 +1,39 @@
 """Price over ZCL (SE D.4): the ESI publishes and answers, a client keeps and acknowledges.
 
-The decisions (what applies now, what is scheduled, overlaps) are :class:`zse.price.
-PriceSchedule`'s; this module moves Publish Price, Get Current Price, Get Scheduled Prices and
-Price Acknowledgement over an endpoint. ``clock()`` gives ZigBee time (seconds since
-2000-01-01 UTC); see :mod:`zse.time.service`.
+The asyncio shells of :mod:`zse.price.protocol`: they decode a Price frame with
+:mod:`zse.price.wire`, hand it to the protocol core with the time and carry out the
+:class:`~zse.zcl.frame.Step` it returns (:func:`zse.zcl.endpoint.carry_out`). The decisions
+(what to answer, the Default Response status, whom to send to) are the core's; what applies
+now and what is scheduled are :class:`zse.price.PriceSchedule`'s. ``clock()`` gives ZigBee
+time (seconds since 2000-01-01 UTC); see :mod:`zse.time.service`. Price has nothing timed, so
+the shells arm no timer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import zigpy.types as t
 from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
 from zse.price.core import PriceEvent, PriceSchedule
+from zse.price.protocol import (
+    PriceAcknowledged,
+    PriceClientProtocol,
+    PriceReceived,
+    PriceServerProtocol,
+)
 from zse.price.wire import Price
-from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
-from zse.se.types import PriceAcknowledgementControl
+from zse.se.ids import PRICE
 from zse.time.service import system_clock
-from zse.zcl.codec import decode_command, encode_command
-from zse.zcl.delivery import Destination, deliver
-from zse.zcl.endpoint import ZclPort
+from zse.zcl.codec import decode_command
+from zse.zcl.delivery import Destination, delivery
+from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
+from zse.zcl.frame import Step, ZclMessage
 
 __all__ = [
     "PRICE",
@@ -37,35 +45,21 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-_PUBLISH_PRICE = PriceClientCommand.PUBLISH_PRICE
-_GET_CURRENT_PRICE = PriceServerCommand.GET_CURRENT_PRICE
-_GET_SCHEDULED_PRICES = PriceServerCommand.GET_SCHEDULED_PRICES
-_PRICE_ACKNOWLEDGEMENT = PriceServerCommand.PRICE_ACKNOWLEDGEMENT
 
-
-@dataclass(frozen=True, kw_only=True)
-class PriceAcknowledged:
-    """A client acknowledged a price (Price Acknowledgement, D.4.2.3.3)."""
-
-    source_nwk: int
-    source_ieee: t.EUI64 | None
-    provider_id: int
-    issuer_event_id: int
-    ack_time: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class PriceReceived:
-    """A client received a Publish Price; ``new`` is False for a repeat."""
-
-    source_nwk: int
-    price: PriceEvent
-    new: bool
-
-
-def _publish_payload(event: PriceEvent, now: int) -> bytes:
-    schema = Price.ClientCommandDefs.publish_price.schema
-    return encode_command(schema(**event.to_fields(now)))
+def _step(
+    protocol: PriceServerProtocol | PriceClientProtocol, msg: ZclMessage, now: Callable[[], int]
+) -> Step:
+    """What ``protocol`` decides for ``msg``: screened, else decoded with the wire and
+    received (a payload that does not decode: MALFORMED_COMMAND)."""
+    screened = protocol.screen(msg)
+    if screened is not None:
+        return screened
+    try:
+        command, _ = decode_command(Price, msg.command_id, msg.payload, from_server=msg.from_server)
+    except InvalidFrame as exc:
+        LOGGER.warning("bad Price command from 0x%04X: %s", msg.src_nwk, exc)
+        return Step(status=foundation.Status.MALFORMED_COMMAND)
+    return protocol.receive(msg, command, now())
 
 
 class PriceServer:
@@ -74,7 +68,8 @@ class PriceServer:
     def __init__(self, endpoint: ZclPort, *, clock: Callable[[], int] = system_clock) -> None:
         self.endpoint = endpoint
         self.clock = clock
-        self.schedule = PriceSchedule()
+        self.protocol = PriceServerProtocol()
+        self.schedule: PriceSchedule = self.protocol.schedule
         self._stream: EventStream[PriceAcknowledged] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
@@ -92,58 +87,13 @@ class PriceServer:
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> None:
         """Record ``event`` and, if ``dst`` is given, send it to a device, group or broadcast."""
-        now = self.clock()
-        self.schedule.add(event, now)
-        if dst is not None:
-            await deliver(
-                self.endpoint,
-                Destination.of(dst, dst_ep, dst_mode),
-                PRICE,
-                _PUBLISH_PRICE,
-                _publish_payload(event, now),
-            )
+        to = None if dst is None else Destination.of(dst, dst_ep, dst_mode)
+        step = self.protocol.publish(event, self.clock(), to)
+        await carry_out(self.endpoint, step, self._stream.emit)
 
-    async def _on_message(self, msg: Any) -> foundation.Status | None:
-        if msg.from_server:
-            return None
-        try:
-            command, _ = decode_command(Price, msg.command_id, msg.payload, from_server=False)
-        except InvalidFrame as exc:
-            LOGGER.warning("bad Price command from 0x%04X: %s", msg.src_nwk, exc)
-            return foundation.Status.MALFORMED_COMMAND
-        if msg.command_id == _GET_CURRENT_PRICE:
-            return await self._current(msg)
-        if msg.command_id == _GET_SCHEDULED_PRICES:
-            return await self._scheduled(msg, command)
-        self._stream.emit(
-            PriceAcknowledged(
-                source_nwk=msg.src_nwk,
-                source_ieee=msg.src_ieee,
-                provider_id=int(command.provider_id),
-                issuer_event_id=int(command.issuer_event_id),
-                ack_time=int(command.price_ack_time),
-            )
-        )
-        return foundation.Status.SUCCESS
-
-    async def _current(self, msg: Any) -> foundation.Status | None:
-        now = self.clock()
-        current = self.schedule.current(now)
-        if current is None:
-            return foundation.Status.NOT_FOUND
-        await self.endpoint.reply(msg, _PUBLISH_PRICE, _publish_payload(current, now))
-        return None
-
-    async def _scheduled(self, msg: Any, command: Any) -> foundation.Status | None:
-        now = self.clock()
-        events = self.schedule.scheduled(
-            int(command.start_time), int(command.number_of_events), now
-        )
-        if not events:
-            return foundation.Status.NOT_FOUND
-        for event in events:
-            await self.endpoint.reply(msg, _PUBLISH_PRICE, _publish_payload(event, now))
-        return None
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        step = _step(self.protocol, msg, self.clock)
+        return await carry_out(self.endpoint, step, self._stream.emit)
 
 
 class PriceClient:
@@ -165,7 +115,8 @@ class PriceClient:
         self.server_nwk = server_nwk
         self.server_ep = server_ep
         self.clock = clock
-        self.schedule = PriceSchedule()
+        self.protocol = PriceClientProtocol()
+        self.schedule: PriceSchedule = self.protocol.schedule
         self._stream: EventStream[PriceReceived] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
@@ -179,45 +130,31 @@ class PriceClient:
         return self.schedule.current(self.clock())
 
     async def get_current_price(self) -> PriceEvent | None:
-        """Ask the server (Get Current Price, D.4.2.3.1); None if it has no price."""
+        """Ask the server (Get Current Price, D.4.2.3.1); None if it has no price.
+
+        The endpoint's ``request`` matches the answer to the request (same TSN, from the
+        server); a Publish Price answer goes through the core as an unsolicited one does."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        request = self.protocol.get_current_price(server)
+        rule = delivery(server)
         reply = await self.endpoint.request(
-            self.server_nwk,
-            self.server_ep,
-            PRICE,
-            _GET_CURRENT_PRICE,
-            b"\x01",  # the requestor is rx-on-when-idle
-            encrypt=True,
+            server.address,
+            server.endpoint,
+            request.cluster_id,
+            request.command_id,
+            request.payload,
+            encrypt=rule.encrypt,
+            disable_default_response=rule.disable_default_response,
         )
         if not reply.is_cluster_command:
             return None  # Default Response NOT_FOUND
         await self._on_message(reply)
         return self.current()
 
-    async def _on_message(self, msg: Any) -> foundation.Status | None:
-        if not msg.from_server or msg.command_id != _PUBLISH_PRICE:
-            return foundation.Status.UNSUP_CLUSTER_COMMAND
-        try:
-            command, _ = decode_command(Price, _PUBLISH_PRICE, msg.payload, from_server=True)
-            event = PriceEvent.from_fields(command)
-        except (InvalidFrame, ValueError) as exc:
-            LOGGER.warning("bad Publish Price from 0x%04X: %s", msg.src_nwk, exc)
-            return foundation.Status.MALFORMED_COMMAND
-        now = self.clock()
-        new = self.schedule.add(event, now)
-        self._stream.emit(PriceReceived(source_nwk=msg.src_nwk, price=event, new=new))
-        if event.acknowledgement_required and msg.group is None and not msg.broadcast:
-            schema = Price.ServerCommandDefs.price_acknowledgement.schema
-            ack = schema(
-                provider_id=event.provider_id,
-                issuer_event_id=event.issuer_event_id,
-                price_ack_time=now,
-                control=PriceAcknowledgementControl.Price_Acknowledgement,
-            )
-            await deliver(
-                self.endpoint,
-                Destination.device(msg.src_nwk, msg.src_ep),
-                PRICE,
-                _PRICE_ACKNOWLEDGEMENT,
-                encode_command(ack),
-            )
-        return None
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        step = _step(self.protocol, msg, self.clock)
+        # the application hears of a price even if its acknowledgement cannot be sent
+        for event in step.events:
+            self._stream.emit(event)
+        sends = dataclasses.replace(step, events=())
+        return await carry_out(self.endpoint, sends, self._stream.emit)

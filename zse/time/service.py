@@ -73,6 +73,9 @@ class TimeServer:
     ``clock()`` is ZigBee UTCTime (inject the simulator's virtual clock in simulations);
     ``status`` can be replaced at any time, e.g. clearing ``master`` when the ESI loses its
     upstream time source.
+
+    Time has no protocol core at the ZCL frame: it serves attributes only, computed when read,
+    and the endpoint runtime answers Read Attributes (ZCL 2.5.1) from them.
     """
 
     def __init__(
