@@ -16,7 +16,6 @@ import functools
 import logging
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import zigpy.types as t
@@ -30,12 +29,18 @@ from zse.drlc.core import (
     ApplyLoadControl,
     DeviceView,
     DrlcClientCore,
-    DrlcServerCore,
     LoadControlEvent,
     Outgoing,
     StatusReport,
     Step,
     StopLoadControl,
+)
+from zse.drlc.protocol import (
+    DrlcServerProtocol,
+    ReportReceived,
+    cancel_payload,
+    event_payload,
+    report_payload,
 )
 from zse.drlc.wire import Drlc
 from zse.errors import InvalidFrame, InvalidPoint
@@ -45,9 +50,11 @@ from zse.se.types import SIGNATURE_SIZE, SignatureType
 from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, encode_command
-from zse.zcl.delivery import Destination, deliver, device_name
-from zse.zcl.endpoint import ZclPort
+from zse.zcl.delivery import Destination, deliver
+from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
+from zse.zcl.frame import Step as ProtocolStep
+from zse.zcl.frame import ZclMessage
 from zse.zcl.timer import Timer
 
 __all__ = [
@@ -65,7 +72,6 @@ LOGGER = logging.getLogger(__name__)
 
 _LOAD_CONTROL_EVENT = DrlcClientCommand.LOAD_CONTROL_EVENT
 _CANCEL = DrlcClientCommand.CANCEL_LOAD_CONTROL_EVENT
-_CANCEL_ALL = DrlcClientCommand.CANCEL_ALL_LOAD_CONTROL_EVENTS
 _REPORT_EVENT_STATUS = DrlcServerCommand.REPORT_EVENT_STATUS
 _GET_SCHEDULED_EVENTS = DrlcServerCommand.GET_SCHEDULED_EVENTS
 _NO_SIGNATURE = bytes(0xFF for _ in range(SIGNATURE_SIZE))
@@ -103,31 +109,7 @@ def signature_for(report: StatusReport, credentials: Credentials | None) -> tupl
 
 
 def _report_payload(report: StatusReport, credentials: Credentials | None) -> bytes:
-    signature_type, signature = signature_for(report, credentials)
-    schema = Drlc.ServerCommandDefs.report_event_status.schema
-    return encode_command(
-        schema(**report.to_fields(), signature_type=signature_type, signature=list(signature))
-    )
-
-
-def event_payload(event: LoadControlEvent) -> bytes:
-    """A Load Control Event command payload (D.2.2.3.1)."""
-    schema = Drlc.ClientCommandDefs.load_control_event.schema
-    return encode_command(schema(**event.to_fields()))
-
-
-def cancel_payload(event: LoadControlEvent, *, cancel_control: int, effective_time: int) -> bytes:
-    """A Cancel Load Control Event command payload (D.2.2.3.2) for ``event``."""
-    schema = Drlc.ClientCommandDefs.cancel_load_control_event.schema
-    return encode_command(
-        schema(
-            issuer_event_id=event.issuer_event_id,
-            device_class=event.device_class,
-            utility_enrollment_group=event.utility_enrollment_group,
-            cancel_control=cancel_control,
-            effective_time=effective_time,
-        )
-    )
+    return report_payload(report, *signature_for(report, credentials))
 
 
 def _esi_key(msg: Any) -> str:
@@ -456,20 +438,9 @@ def _in_range(largest: int, value: int) -> foundation.Status | None:
     return foundation.Status.INVALID_VALUE if value > largest else None
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReportReceived:
-    """A device's Report Event Status reached the ESI. ``signed``: a valid ECDSA signature;
-    ``new``: not a repeat of a report already recorded."""
-
-    device: str
-    source_nwk: int
-    report: StatusReport
-    signed: bool
-    new: bool
-
-
 class DrlcServer:
-    """The ESI's DRLC server (SE D.2.2) on an endpoint.
+    """The ESI's DRLC server (SE D.2.2) on an endpoint: the shell of
+    :class:`~zse.drlc.protocol.DrlcServerProtocol`.
 
     ``public_key(ieee)`` returns a device's static public key (from its certificate, see
     :meth:`zse.cbke.ImplicitCertificate.reconstruct_public_key`) to verify signed reports;
@@ -491,12 +462,17 @@ class DrlcServer:
         self.public_key = public_key
         self.store = store
         self.namespace = namespace or f"drlc.server/{endpoint.endpoint_id}"
-        self.core = DrlcServerCore()
-        self.unknown_reports = 0  # Report Event Status refused: event never issued here
+        self.protocol = DrlcServerProtocol(verify=self._verified)
+        self.core = self.protocol.core
         self._stream: EventStream[ReportReceived] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._lock = asyncio.Lock()
+
+    @property
+    def unknown_reports(self) -> int:
+        """Report Event Status refused: event never issued here."""
+        return self.protocol.unknown_reports
 
     async def start(self) -> None:
         """Restore the store's state and serve the cluster."""
@@ -538,19 +514,21 @@ class DrlcServer:
                     batch.put(self.namespace, key, value)
             await self.store.commit(batch)
 
-    async def _send(
-        self, command_id: int, payload: bytes, dst: int | None, dst_ep: int, dst_mode: t.AddrMode
-    ) -> None:
-        if dst is not None:
-            await deliver(
-                self.endpoint, Destination.of(dst, dst_ep, dst_mode), DRLC, command_id, payload
-            )
+    async def _decided(self, decide: Callable[[int], ProtocolStep]) -> ProtocolStep:
+        """Let the protocol core decide at the clock's time and commit what it changed; the
+        caller carries the step out once the lock is released."""
+        async with self._lock:
+            step = decide(self.clock())
+            await self._save()
+        return step
+
+    async def _carry_out(self, step: ProtocolStep) -> foundation.Status | None:
+        return await carry_out(self.endpoint, step, self._stream.emit)
 
     async def send_event(self, issuer_event_id: int, to: Destination) -> None:
         """Send a stored event (Load Control Event, D.2.2.3.1) as it was published, e.g. once
         per device of a group the ESI addresses one by one."""
-        event = self.core.event(issuer_event_id)
-        await deliver(self.endpoint, to, DRLC, _LOAD_CONTROL_EVENT, event_payload(event))
+        await self._carry_out(self.protocol.send_event(issuer_event_id, to))
 
     async def send_cancel(
         self,
@@ -562,11 +540,10 @@ class DrlcServer:
     ) -> None:
         """Send Cancel Load Control Event (D.2.2.3.2) for a stored event, without recording
         it again (:meth:`cancel` records it)."""
-        event = self.core.event(issuer_event_id)
-        payload = cancel_payload(
-            event, cancel_control=cancel_control, effective_time=effective_time
+        step = self.protocol.send_cancel(
+            issuer_event_id, to, cancel_control=cancel_control, effective_time=effective_time
         )
-        await deliver(self.endpoint, to, DRLC, _CANCEL, payload)
+        await self._carry_out(step)
 
     async def publish(
         self,
@@ -580,10 +557,11 @@ class DrlcServer:
         """Store ``event`` and send it to a device, a ZigBee group (``dst_mode=Group``) or,
         with its utility enrollment group set, as a broadcast (``dst=0xFFFD``,
         ``dst_mode=Broadcast``). ``expected`` names the devices that should answer."""
-        async with self._lock:
-            self.core.publish(event, now=self.clock(), expected=expected)
-            await self._save()
-        await self._send(_LOAD_CONTROL_EVENT, event_payload(event), dst, dst_ep, dst_mode)
+        to = _destination(dst, dst_ep, dst_mode)
+        step = await self._decided(
+            lambda now: self.protocol.publish(event, now=now, expected=expected, to=to)
+        )
+        await self._carry_out(step)
 
     async def republish(
         self,
@@ -594,8 +572,10 @@ class DrlcServer:
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> LoadControlEvent:
         """Send an event again: start "now" and the remaining duration once it has begun."""
-        event = self.core.republished(issuer_event_id, now=self.clock())
-        await self._send(_LOAD_CONTROL_EVENT, event_payload(event), dst, dst_ep, dst_mode)
+        event, step = self.protocol.republish(
+            issuer_event_id, now=self.clock(), to=Destination.of(dst, dst_ep, dst_mode)
+        )
+        await self._carry_out(step)
         return event
 
     async def cancel(
@@ -609,16 +589,17 @@ class DrlcServer:
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> None:
         """Record and send Cancel Load Control Event (D.2.2.3.2)."""
-        async with self._lock:
-            self.core.cancel(issuer_event_id, effective_time=effective_time, now=self.clock())
-            await self._save()
-        if dst is not None:
-            await self.send_cancel(
+        to = _destination(dst, dst_ep, dst_mode)
+        step = await self._decided(
+            lambda now: self.protocol.cancel(
                 issuer_event_id,
-                Destination.of(dst, dst_ep, dst_mode),
                 cancel_control=cancel_control,
                 effective_time=effective_time,
+                now=now,
+                to=to,
             )
+        )
+        await self._carry_out(step)
 
     async def cancel_all(
         self,
@@ -629,10 +610,11 @@ class DrlcServer:
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> None:
         """Record and send Cancel All Load Control Events (D.2.2.3.3)."""
-        async with self._lock:
-            self.core.cancel_all(now=self.clock())
-            await self._save()
-        await self._send(_CANCEL_ALL, bytes((cancel_control,)), dst, dst_ep, dst_mode)
+        to = _destination(dst, dst_ep, dst_mode)
+        step = await self._decided(
+            lambda now: self.protocol.cancel_all(cancel_control=cancel_control, now=now, to=to)
+        )
+        await self._carry_out(step)
 
     # -- queries (the ESI's view) ------------------------------------------------------------
 
@@ -654,67 +636,17 @@ class DrlcServer:
 
     # -- requests from devices -----------------------------------------------------------------
 
-    async def _on_message(self, msg: Any) -> foundation.Status | None:
-        if msg.from_server:
-            return None
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         try:
-            command, _ = decode_command(Drlc, msg.command_id, msg.payload, from_server=False)
+            command = self.protocol.decode(msg)
         except InvalidFrame as exc:
             LOGGER.warning("bad DRLC command from 0x%04X: %s", msg.src_nwk, exc)
             return foundation.Status.MALFORMED_COMMAND
-        if msg.command_id == _GET_SCHEDULED_EVENTS:
-            return await self._scheduled(msg, command)
-        return await self._report(msg, command)
+        step = await self._decided(lambda now: self.protocol.receive(msg, command, now))
+        return await self._carry_out(step)
 
-    async def _scheduled(self, msg: Any, command: Any) -> foundation.Status | None:
-        issuer = command.issuer_event_id
-        events = self.core.scheduled(
-            start_time=int(command.start_time),
-            number_of_events=int(command.number_of_events),
-            issuer_event_id=None if issuer is None else int(issuer),
-            now=self.clock(),
-        )
-        if not events:
-            return foundation.Status.NOT_FOUND
-        for event in events:
-            await self.endpoint.reply(msg, _LOAD_CONTROL_EVENT, event_payload(event))
-        return None
-
-    async def _report(self, msg: Any, command: Any) -> foundation.Status | None:
-        report = StatusReport.from_fields(command)
-        if report.issuer_event_id not in self.core:
-            # Not an event this ESI issued: nothing is stored, and the device gets a Default
-            # Response NOT_FOUND (ZCL 2.5.12: an error is answered even with default
-            # responses disabled). Checked first, so a flood costs no signature checks.
-            self.unknown_reports += 1
-            LOGGER.debug(
-                "Report Event Status from %s for event 0x%08X this ESI never issued; refused",
-                device_name(msg.src_ieee, msg.src_nwk),
-                report.issuer_event_id,
-            )
-            return foundation.Status.NOT_FOUND
-        signed = False
-        if int(command.signature_type) == SignatureType.ECDSA:
-            signed = self._verified(msg, report, bytes(command.signature))
-            if not signed:
-                LOGGER.warning(
-                    "Report Event Status from %s: signature does not verify; ignored",
-                    device_name(msg.src_ieee, msg.src_nwk),
-                )
-                return foundation.Status.FAILURE
-        device = device_name(msg.src_ieee, msg.src_nwk)
-        async with self._lock:
-            new = self.core.record(device, report, signed=signed)
-            if new:
-                await self._save()
-        self._stream.emit(
-            ReportReceived(
-                device=device, source_nwk=msg.src_nwk, report=report, signed=signed, new=new
-            )
-        )
-        return foundation.Status.SUCCESS
-
-    def _verified(self, msg: Any, report: StatusReport, signature: bytes) -> bool:
+    def _verified(self, msg: ZclMessage, report: StatusReport, signature: bytes) -> bool:
+        """Whether a signed report verifies by the sender's public key (suite 1)."""
         if self.public_key is None or msg.src_ieee is None:
             return False
         key = self.public_key(msg.src_ieee)
@@ -724,3 +656,8 @@ class DrlcServer:
             return verify(SUITE1, key, report.signed_bytes(SignatureType.ECDSA), signature)
         except InvalidPoint:
             return False
+
+
+def _destination(dst: int | None, dst_ep: int, dst_mode: t.AddrMode) -> Destination | None:
+    """The services' ``dst`` / ``dst_ep`` / ``dst_mode`` arguments; None: send nothing."""
+    return None if dst is None else Destination.of(dst, dst_ep, dst_mode)
