@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from typing import Any
 
 import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from zse.drlc import LoadControlEvent, Status, StatusReport, UnknownEvent
+from zse.drlc import (
+    ApplyLoadControl,
+    DrlcClientCore,
+    LoadControlEvent,
+    Status,
+    StatusReport,
+    StopLoadControl,
+    UnknownEvent,
+)
 from zse.drlc.protocol import (
+    NO_SIGNATURE,
+    ClientStep,
+    DrlcClientProtocol,
     DrlcServerProtocol,
     ReportReceived,
     cancel_all_payload,
@@ -25,7 +38,6 @@ from zse.zcl.frame import Send, Step, ZclMessage
 
 T0 = 800_000_000
 DEVICE = t.EUI64.convert("00:0d:6f:00:0a:00:00:02")
-NO_SIGNATURE = b"\xff" * 42
 SIGNATURE = bytes(range(42))
 LCE = DrlcClientCommand.LOAD_CONTROL_EVENT
 CANCEL = DrlcClientCommand.CANCEL_LOAD_CONTROL_EVENT
@@ -302,3 +314,236 @@ def test_the_server_has_no_deadline() -> None:
     server = published(event(7))
     assert server.next_deadline() is None
     assert server.handle_timeout(T0) == Step()
+
+
+# -- the client (HAN device) ---------------------------------------------------------------------
+
+ESI = Destination.device(0x1234, 1)  # the sender of frame(): NWK 0x1234, endpoint 1
+
+
+def client(*, report_delay: float = 0.0, sign: Any = None, group: int = 0) -> DrlcClientProtocol:
+    core = DrlcClientCore(
+        device_class=0x0001,
+        utility_enrollment_group=group,
+        start_randomization_minutes=0,
+        rng=random.Random(1),
+    )
+    return DrlcClientProtocol(core, sign=sign, report_delay=report_delay)
+
+
+def from_esi(command_id: int, payload: bytes) -> ZclMessage:
+    return frame(command_id, payload, from_server=True)
+
+
+def got(protocol: DrlcClientProtocol, msg: ZclMessage, now: int = T0) -> ClientStep:
+    return protocol.receive(msg, protocol.decode(msg), now)
+
+
+def client_statuses(step: ClientStep) -> list[tuple[int, int]]:
+    return [(o.report.issuer_event_id, o.report.event_status) for o in step.reports]
+
+
+def cancel_frame(issuer_event_id: int = 7, *, device_class: int = 0x0001) -> ZclMessage:
+    ev = dataclasses.replace(event(issuer_event_id), device_class=device_class)
+    return from_esi(CANCEL, cancel_payload(ev, cancel_control=0, effective_time=0))
+
+
+CLIENT_FRAMES = [
+    # (events in the table first, frame, statuses reported, status owed, actions)
+    pytest.param(
+        (),
+        from_esi(LCE, event_payload(event(7))),
+        [(7, Status.RECEIVED), (7, Status.STARTED)],
+        None,
+        ["apply"],
+        id="event now: received and started",
+    ),
+    pytest.param(
+        (),
+        from_esi(LCE, event_payload(event(7, start=T0 + 600))),
+        [(7, Status.RECEIVED)],
+        None,
+        [],
+        id="event later: received",
+    ),
+    pytest.param(
+        (),
+        from_esi(LCE, event_payload(dataclasses.replace(event(7), device_class=0x0004))),
+        [],
+        foundation.Status.SUCCESS,
+        [],
+        id="event for another device class: silent",
+    ),
+    pytest.param(
+        (event(7, start=T0 + 600),),
+        cancel_frame(),
+        [(7, Status.CANCELLED)],
+        None,
+        [],
+        id="cancel",
+    ),
+    pytest.param(
+        (event(7, start=T0 + 600),),
+        cancel_frame(device_class=0x0004),
+        [],
+        foundation.Status.SUCCESS,
+        [],
+        id="cancel for another device class: silent",
+    ),
+    pytest.param(
+        (),
+        cancel_frame(9),
+        [(9, Status.REJECTED_UNDEFINED_EVENT)],
+        None,
+        [],
+        id="cancel of an unknown event",
+    ),
+    pytest.param(
+        (event(7),),
+        from_esi(CANCEL_ALL, cancel_all_payload(0)),
+        [(7, Status.CANCELLED)],
+        None,
+        ["stop"],
+        id="cancel all",
+    ),
+    pytest.param(
+        (),
+        from_esi(CANCEL_ALL, cancel_all_payload(0)),
+        [],
+        foundation.Status.SUCCESS,
+        [],
+        id="cancel all, nothing to cancel: Default Response SUCCESS",
+    ),
+    pytest.param(
+        (),
+        frame(REPORT, report_payload(report(), 0, NO_SIGNATURE)),
+        [],
+        foundation.Status.UNSUP_CLUSTER_COMMAND,
+        [],
+        id="a client's command",
+    ),
+]
+
+
+@pytest.mark.parametrize(("table", "msg", "reported", "status", "actions"), CLIENT_FRAMES)
+def test_client_receives(
+    table: tuple[LoadControlEvent, ...],
+    msg: ZclMessage,
+    reported: list[tuple[int, int]],
+    status: Any,
+    actions: list[str],
+) -> None:
+    protocol = client()
+    for item in table:
+        got(protocol, from_esi(LCE, event_payload(item)))
+    step = got(protocol, msg)
+    assert client_statuses(step) == reported
+    assert all(o.esis == ("4660:1",) for o in step.reports)  # the sender, "<nwk>:<endpoint>"
+    assert step.status is status
+    assert ["apply" if isinstance(a, ApplyLoadControl) else "stop" for a in step.events] == actions
+    assert step.sends == ()  # reports leave through the outbox
+
+
+def test_a_malformed_event_does_not_decode_and_a_client_frame_is_not_decoded() -> None:
+    with pytest.raises(InvalidFrame):
+        DrlcClientProtocol.decode(from_esi(LCE, b"\x07"))
+    assert DrlcClientProtocol.decode(frame(GET_SCHEDULED, bytes(5))) is None
+
+
+def test_reports_leave_through_the_outbox_unsigned_to_each_esi_without_default_response() -> None:
+    protocol = client()
+    step = got(protocol, from_esi(LCE, event_payload(event(7, start=T0 + 600))))
+    outbox = protocol.outbox
+    (outgoing,) = step.reports
+    outbox.add(outgoing, seq=3, now=100.0)
+    sends = outbox.due(100.0)
+    assert sends == Step(
+        sends=(
+            Send(
+                cluster_id=DRLC,
+                command_id=REPORT,
+                payload=report_payload(outgoing.report, 0, NO_SIGNATURE),
+                to=ESI,
+                default_response=False,
+            ),
+        )
+    )
+    assert outbox.sent() == 3
+    assert outbox.due(100.0) is None
+    assert outbox.next_deadline() is None
+
+
+def test_a_report_is_signed_by_the_signer_when_it_is_sent() -> None:
+    signed: list[StatusReport] = []
+
+    def sign(rep: StatusReport) -> tuple[int, bytes]:
+        signed.append(rep)
+        return SignatureType.ECDSA, SIGNATURE
+
+    protocol = client(sign=sign)
+    (outgoing, *_) = got(protocol, from_esi(LCE, event_payload(event(7)))).reports
+    protocol.outbox.add(outgoing, seq=None, now=0.0)
+    assert signed == []
+    step = protocol.outbox.due(0.0)
+    assert step is not None
+    assert step.sends[0].payload == report_payload(outgoing.report, SignatureType.ECDSA, SIGNATURE)
+    assert signed == [outgoing.report]
+
+
+def test_the_outbox_holds_reports_back_in_order_and_a_failed_one_waits_for_a_retry() -> None:
+    protocol = client(report_delay=5.0)
+    step = got(protocol, from_esi(LCE, event_payload(event(7))))
+    outbox = protocol.outbox
+    for outgoing in step.reports:
+        outbox.add(outgoing, seq=None, now=10.0)
+    first = outbox.next_deadline()
+    assert first is not None
+    assert 10.0 <= first <= 15.0
+    assert outbox.due(first - 0.001) is None
+    assert outbox.handle_timeout(first) == first
+    assert outbox.due(first) is not None
+    outbox.failed()  # the radio could not deliver it
+    assert outbox.next_deadline() is None
+    assert outbox.due(99.0) is None
+    outbox.retry()
+    assert outbox.due(99.0) is not None
+    outbox.sent()
+    assert len(outbox.queue) == 1  # the second report is still owed
+
+
+def test_opt_out_and_opt_in_report_and_act() -> None:
+    protocol = client()
+    got(protocol, from_esi(LCE, event_payload(event(7))))
+    out = protocol.opt_out(7, now=T0 + 10)
+    assert client_statuses(out) == [(7, Status.OPTED_OUT)]
+    assert [type(a) for a in out.events] == [StopLoadControl]
+    back = protocol.opt_in(7, now=T0 + 20)
+    assert client_statuses(back) == [(7, Status.OPTED_IN)]
+    with pytest.raises(UnknownEvent):
+        protocol.opt_out(9, now=T0)
+
+
+def test_the_table_deadlines_are_the_protocols() -> None:
+    protocol = client()
+    got(protocol, from_esi(LCE, event_payload(event(7, start=T0 + 600, minutes=1))))
+    assert protocol.next_deadline() == T0 + 600
+    started = protocol.handle_timeout(T0 + 600)
+    assert client_statuses(started) == [(7, Status.STARTED)]
+    assert [type(a) for a in started.events] == [ApplyLoadControl]
+    assert protocol.next_deadline() == T0 + 660
+    done = protocol.handle_timeout(T0 + 660)
+    assert client_statuses(done) == [(7, Status.COMPLETED)]
+    assert protocol.next_deadline() is None
+
+
+def test_get_scheduled_events_goes_to_the_esi_without_default_response() -> None:
+    step = client().get_scheduled_events(ESI, start_time=T0, number_of_events=2)
+    assert step.sends == (
+        Send(
+            cluster_id=DRLC,
+            command_id=GET_SCHEDULED,
+            payload=T0.to_bytes(4, "little") + b"\x02",
+            to=ESI,
+            default_response=False,
+        ),
+    )

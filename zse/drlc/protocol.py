@@ -4,40 +4,60 @@ issue #13.2).
 :class:`DrlcServerProtocol` is the ESI's side (D.2.2): the Load Control Event, Cancel Load
 Control Event and Cancel All Load Control Events it sends, its answers to Get Scheduled Events
 (D.2.2.4.1) and the Report Event Status it accepts (only for an event it issued, signature
-checked), on a :class:`~zse.drlc.DrlcServerCore`.
+checked), on a :class:`~zse.drlc.DrlcServerCore`. :class:`DrlcClientProtocol` is a HAN
+device's side (D.2.3): what it does with a Load Control Event, Cancel and Cancel All (silence, a
+Default Response, or Report Event Status through its :class:`ReportOutbox`), its Get Scheduled
+Events request, on a :class:`~zse.drlc.DrlcClientCore`.
 
 Each takes a received frame (:class:`~zse.zcl.frame.ZclMessage`) with its decoded command and
 the time (ZigBee UTCTime), and returns a :class:`~zse.zcl.frame.Step`: the frames to send, the
 events, the Default Response status. Report signatures are an input: the server is given a
-``verify`` callable (the shell's, by the device's certificate). Nothing here does I/O;
-:mod:`zse.drlc.service` is the asyncio shell.
+``verify`` callable, the client a ``sign`` callable (the shell's, by its CBKE credentials).
+Nothing here does I/O; :mod:`zse.drlc.service` is the asyncio shell.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from zigpy.zcl import foundation
 
-from zse.drlc.core import DrlcServerCore, LoadControlEvent, StatusReport
+from zse.drlc.core import (
+    DrlcClientCore,
+    DrlcServerCore,
+    LoadControlEvent,
+    Outgoing,
+    StatusReport,
+)
+from zse.drlc.core import Step as CoreStep
 from zse.drlc.wire import Drlc
 from zse.se.ids import DRLC, DrlcClientCommand, DrlcServerCommand
-from zse.se.types import SignatureType
+from zse.se.types import SIGNATURE_SIZE, SignatureType
 from zse.zcl.codec import decode_command, encode_command
 from zse.zcl.delivery import Destination, device_name
 from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
+    "NO_SIGNATURE",
+    "ClientStep",
+    "DrlcClientProtocol",
     "DrlcServerProtocol",
+    "ReportOutbox",
     "ReportReceived",
+    "ReportSigner",
     "ReportVerifier",
     "cancel_all_payload",
     "cancel_payload",
+    "esi_address",
+    "esi_key",
     "event_payload",
+    "get_scheduled_events_payload",
     "report_payload",
+    "unsigned",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -53,6 +73,15 @@ _CLIENT_CMDS = Drlc.ClientCommandDefs
 
 #: Whether a signed report's ECDSA signature verifies for the device that sent ``msg``.
 ReportVerifier = Callable[[ZclMessage, StatusReport, bytes], bool]
+#: The signature type and signature of a report (D.2.3.3.1.1.10-11).
+ReportSigner = Callable[[StatusReport], tuple[int, bytes]]
+#: The signature of an unsigned report: 42 bytes of 0xFF (D.2.3.3.1.1.11).
+NO_SIGNATURE = bytes(0xFF for _ in range(SIGNATURE_SIZE))
+
+
+def unsigned(report: StatusReport) -> tuple[int, bytes]:
+    """No signature: type 0x00 and :data:`NO_SIGNATURE` (D.2.3.3.1.1.10-11)."""
+    return SignatureType.No_Signature, NO_SIGNATURE
 
 
 # -- payloads -----------------------------------------------------------------------------------
@@ -87,6 +116,24 @@ def report_payload(report: StatusReport, signature_type: int, signature: bytes) 
     return encode_command(
         schema(**report.to_fields(), signature_type=signature_type, signature=list(signature))
     )
+
+
+def get_scheduled_events_payload(start_time: int, number_of_events: int) -> bytes:
+    """A Get Scheduled Events command payload (D.2.3.3.2)."""
+    schema = _SERVER_CMDS.get_scheduled_events.schema
+    return encode_command(schema(start_time=start_time, number_of_events=number_of_events))
+
+
+def esi_key(msg: ZclMessage) -> str:
+    """How the client names the ESI that sent ``msg`` in its table: ``"<nwk>:<endpoint>"``
+    (decimal, as the journal of unsent reports has always stored it)."""
+    return f"{msg.src_nwk}:{msg.src_ep}"
+
+
+def esi_address(key: str) -> tuple[int, int]:
+    """The NWK address and endpoint of an :func:`esi_key`; ValueError if it is not one."""
+    nwk, ep = key.split(":")
+    return int(nwk), int(ep)
 
 
 def _decode(msg: ZclMessage, *, from_server: bool) -> Any:
@@ -285,3 +332,180 @@ class DrlcServerProtocol:
     def handle_timeout(self, now: int) -> Step:
         """Nothing is ever due."""
         return Step()
+
+
+# -- the client (HAN device) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientStep(Step):
+    """A client :class:`~zse.zcl.frame.Step` (events: the application's
+    :class:`~zse.drlc.ApplyLoadControl` / :class:`~zse.drlc.StopLoadControl`) and the reports
+    the table produced, in order: the shell journals them with the table, then hands them to
+    the :class:`ReportOutbox`, which sends them (a report is owed until it leaves)."""
+
+    reports: tuple[Outgoing, ...] = ()
+
+
+def _client_step(step: CoreStep, status: foundation.Status | None = None) -> ClientStep:
+    return ClientStep(events=tuple(step.actions), reports=tuple(step.reports), status=status)
+
+
+class DrlcClientProtocol:
+    """A HAN device's DRLC client (SE D.2.3) at the ZCL frame, on a
+    :class:`~zse.drlc.DrlcClientCore`.
+
+    ``sign`` gives a report's signature pair (None: :func:`unsigned`). Its reports leave through
+    :attr:`outbox`, which holds each back by a random delay in ``[0, report_delay]`` seconds
+    drawn from the core's ``rng``. The table's deadlines (:meth:`next_deadline`) are ZigBee
+    UTCTime; the outbox's are the shell's loop seconds.
+    """
+
+    def __init__(
+        self,
+        core: DrlcClientCore,
+        *,
+        sign: ReportSigner | None = None,
+        report_delay: float = 0.0,
+    ) -> None:
+        self.core = core
+        self.sign = sign if sign is not None else unsigned
+        self.outbox = ReportOutbox(self.report_sends, core.rng, report_delay)
+
+    @staticmethod
+    def decode(msg: ZclMessage) -> Any:
+        """The command a server sent in ``msg`` (None for a frame from a client);
+        :class:`~zse.errors.InvalidFrame` if its payload does not decode."""
+        return _decode(msg, from_server=True)
+
+    def receive(self, msg: ZclMessage, command: Any, now: int) -> ClientStep:
+        """Act on a Load Control Event, Cancel or Cancel All (D.2.3.4). Silence on a
+        mismatch, a Default Response SUCCESS for a Cancel All that found nothing (D.2.3.4.3);
+        every other answer is a Report Event Status. A frame from a client:
+        UNSUP_CLUSTER_COMMAND."""
+        if not msg.from_server:
+            return ClientStep(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
+        esi = esi_key(msg)
+        core = self.core
+        if msg.command_id == _LOAD_CONTROL_EVENT:
+            step = core.receive_event(LoadControlEvent.from_fields(command), esi=esi, now=now)
+        elif msg.command_id == _CANCEL:
+            step = core.receive_cancel(
+                int(command.issuer_event_id),
+                device_class=int(command.device_class),
+                utility_enrollment_group=int(command.utility_enrollment_group),
+                cancel_control=int(command.cancel_control),
+                effective_time=int(command.effective_time),
+                esi=esi,
+                now=now,
+            )
+        else:
+            step = core.receive_cancel_all(
+                cancel_control=int(command.cancel_control), esi=esi, now=now
+            )
+        return _client_step(step, None if step.reports else foundation.Status.SUCCESS)
+
+    def opt_out(self, issuer_event_id: int, *, now: int) -> ClientStep:
+        """The user opts out (status 0x04); raises OptOutRefused or UnknownEvent."""
+        return _client_step(self.core.opt_out(issuer_event_id, now=now))
+
+    def opt_in(self, issuer_event_id: int, *, now: int) -> ClientStep:
+        """The user opts back in (status 0x05); raises UnknownEvent."""
+        return _client_step(self.core.opt_in(issuer_event_id, now=now))
+
+    def get_scheduled_events(
+        self, to: Destination, *, start_time: int = 0, number_of_events: int = 0
+    ) -> Step:
+        """Ask the ESI at ``to`` for its events (D.2.3.3.2); the APS acknowledgement confirms
+        delivery, so no Default Response is asked for (ZCL 2.4.1.1.4)."""
+        payload = get_scheduled_events_payload(start_time, number_of_events)
+        send = Send(
+            cluster_id=DRLC,
+            command_id=_GET_SCHEDULED_EVENTS,
+            payload=payload,
+            to=to,
+            default_response=False,
+        )
+        return Step(sends=(send,))
+
+    def report_sends(self, outgoing: Outgoing) -> tuple[Send, ...]:
+        """A report to each of its ESIs, signed now; delivery is confirmed by the APS
+        acknowledgement, so no Default Response is asked for (ZCL 2.4.1.1.4)."""
+        payload = report_payload(outgoing.report, *self.sign(outgoing.report))
+        return tuple(
+            Send(
+                cluster_id=DRLC,
+                command_id=_REPORT_EVENT_STATUS,
+                payload=payload,
+                to=Destination.device(*esi_address(esi)),
+                default_response=False,
+            )
+            for esi in outgoing.esis
+        )
+
+    def next_deadline(self) -> int | None:
+        """The table's next transition (UTCTime)."""
+        return self.core.next_deadline()
+
+    def handle_timeout(self, now: int) -> ClientStep:
+        """The transitions due at ``now``."""
+        return _client_step(self.core.handle_timeout(now))
+
+
+class ReportOutbox:
+    """The client's reports waiting to leave, in order, in loop time (a source of its timer).
+
+    ``queue`` holds (journal seq, report, loop time before which it may not leave). A report
+    is due once its random delay is over; :meth:`due` gives its frames, the shell sends them
+    and calls :meth:`sent`, or :meth:`failed` when the radio could not deliver, after which
+    the first report waits for the next flush (:meth:`retry`: the next input or deadline).
+    """
+
+    def __init__(
+        self,
+        sends: Callable[[Outgoing], tuple[Send, ...]],
+        rng: random.Random,
+        report_delay: float = 0.0,
+    ) -> None:
+        self._sends = sends
+        self._rng = rng
+        self.report_delay = report_delay
+        self.queue: list[tuple[int | None, Outgoing, float]] = []
+        self.stalled = False
+
+    def add(self, outgoing: Outgoing, *, seq: int | None, now: float) -> None:
+        """Queue a report (``seq``: its journal entry); it may leave at ``now``, or after a
+        random delay in ``[0, report_delay]`` s so that devices answering one group or
+        broadcast event do not all answer at once. Order is kept, so each report still
+        leaves within ``report_delay`` of its transition."""
+        due = now + self._rng.uniform(0, self.report_delay) if self.report_delay else 0.0
+        self.queue.append((seq, outgoing, due))
+
+    def retry(self) -> None:
+        """A flush begins: the first report may be tried again."""
+        self.stalled = False
+
+    def due(self, now: float) -> Step | None:
+        """The frames of the first report if it may leave at ``now``, else None."""
+        if self.stalled or not self.queue:
+            return None
+        _, outgoing, due = self.queue[0]
+        if due > now:
+            return None
+        return Step(sends=self._sends(outgoing))
+
+    def sent(self) -> int | None:
+        """The first report left: dropped from the queue; its journal seq."""
+        return self.queue.pop(0)[0]
+
+    def failed(self) -> None:
+        """The first report could not be sent: it waits for the next flush."""
+        self.stalled = True
+
+    def next_deadline(self) -> float | None:
+        """When the first report may leave, unless its send failed."""
+        return None if self.stalled or not self.queue else self.queue[0][2]
+
+    def handle_timeout(self, now: float) -> float:
+        """Nothing to decide: the shell flushes the queue as of ``now``."""
+        return now

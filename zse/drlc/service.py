@@ -32,25 +32,26 @@ from zse.drlc.core import (
     LoadControlEvent,
     Outgoing,
     StatusReport,
-    Step,
     StopLoadControl,
 )
 from zse.drlc.protocol import (
+    ClientStep,
+    DrlcClientProtocol,
     DrlcServerProtocol,
     ReportReceived,
     cancel_payload,
+    esi_address,
     event_payload,
     report_payload,
+    unsigned,
 )
-from zse.drlc.wire import Drlc
 from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
-from zse.se.ids import DRLC, DrlcAttribute, DrlcClientCommand, DrlcServerCommand
-from zse.se.types import SIGNATURE_SIZE, SignatureType
+from zse.se.ids import DRLC, DrlcAttribute, DrlcServerCommand
+from zse.se.types import SignatureType
 from zse.store import Batch, Store
 from zse.time.service import system_clock
-from zse.zcl.codec import decode_command, encode_command
-from zse.zcl.delivery import Destination, deliver
+from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
 from zse.zcl.frame import Step as ProtocolStep
@@ -70,11 +71,7 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-_LOAD_CONTROL_EVENT = DrlcClientCommand.LOAD_CONTROL_EVENT
-_CANCEL = DrlcClientCommand.CANCEL_LOAD_CONTROL_EVENT
 _REPORT_EVENT_STATUS = DrlcServerCommand.REPORT_EVENT_STATUS
-_GET_SCHEDULED_EVENTS = DrlcServerCommand.GET_SCHEDULED_EVENTS
-_NO_SIGNATURE = bytes(0xFF for _ in range(SIGNATURE_SIZE))
 # Client attribute ids and ZCL types (D.2.3.2).
 _UINT8 = 0x20
 _BITMAP16 = 0x19
@@ -103,22 +100,13 @@ def signature_for(report: StatusReport, credentials: Credentials | None) -> tupl
     device's CBKE key when it has suite 1 credentials, else type 0x00 and 42 bytes of 0xFF
     (a suite 2 signature is 72 bytes and does not fit the field)."""
     if credentials is None or credentials.suite is not SUITE1:
-        return SignatureType.No_Signature, _NO_SIGNATURE
+        return unsigned(report)
     ecdsa = SignatureType.ECDSA
     return ecdsa, sign(SUITE1, credentials.private_key, report.signed_bytes(ecdsa))
 
 
 def _report_payload(report: StatusReport, credentials: Credentials | None) -> bytes:
     return report_payload(report, *signature_for(report, credentials))
-
-
-def _esi_key(msg: Any) -> str:
-    return f"{msg.src_nwk}:{msg.src_ep}"
-
-
-def _esi_address(key: str) -> tuple[int, int]:
-    nwk, ep = key.split(":")
-    return int(nwk), int(ep)
 
 
 class DrlcClient:
@@ -176,13 +164,18 @@ class DrlcClient:
             abilities=abilities,
             rng=rng,
         )
+        self.protocol = DrlcClientProtocol(
+            self.core,
+            sign=lambda report: signature_for(report, self.credentials),
+            report_delay=report_delay,
+        )
         self._stream: EventStream[ApplyLoadControl | StopLoadControl] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
-        self._outbox = _Outbox()
+        self._outbox = self.protocol.outbox
         self._lock = asyncio.Lock()
         self._timer = Timer("DRLC client timer", logger=LOGGER)
-        self._timer.add(self.core, self._settle, clock=self.clock, lock=self._lock)
+        self._timer.add(self.protocol, self._settle, clock=self.clock, lock=self._lock)
         self._timer.add(self._outbox, self._flush, lock=self._lock)
         self._remove: Callable[[], None] | None = None
 
@@ -198,12 +191,12 @@ class DrlcClient:
         if self.store is not None:
             await self.store.load_with(self.namespace, self._load_table)
             for seq, outgoing in await self.store.unreported_with(self.namespace, _outgoing):
-                self._outbox.queue.append((seq, outgoing, self._due()))
+                self._outbox.add(outgoing, seq=seq, now=asyncio.get_running_loop().time())
         for action in self.core.resume():
             self._stream.emit(action)
         async with self._lock:
             await self._flush()
-        await self._run(self.core.handle_timeout)
+        await self._run(self.protocol.handle_timeout)
         self._timer.start()
         if get_scheduled_events:
             await self.get_scheduled_events()
@@ -266,79 +259,53 @@ class DrlcClient:
     async def get_scheduled_events(self, *, start_time: int = 0, number_of_events: int = 0) -> None:
         """Ask the ESI for its events (D.2.3.3.2); call it after a rejoin too. The events
         arrive as Load Control Events and go through the table like any other."""
-        schema = Drlc.ServerCommandDefs.get_scheduled_events.schema
-        payload = encode_command(schema(start_time=start_time, number_of_events=number_of_events))
-        await deliver(
-            self.endpoint,
+        step = self.protocol.get_scheduled_events(
             Destination.device(self.server_nwk, self.server_ep),
-            DRLC,
-            _GET_SCHEDULED_EVENTS,
-            payload,
-            default_response=False,
+            start_time=start_time,
+            number_of_events=number_of_events,
         )
+        await carry_out(self.endpoint, step, self._stream.emit)
 
     async def opt_out(self, issuer_event_id: int) -> None:
         """The user opts out (status 0x04); raises OptOutRefused or UnknownEvent."""
-        await self._run(lambda now: self.core.opt_out(issuer_event_id, now=now))
+        await self._run(lambda now: self.protocol.opt_out(issuer_event_id, now=now))
 
     async def opt_in(self, issuer_event_id: int) -> None:
         """The user opts back in (status 0x05); raises UnknownEvent."""
-        await self._run(lambda now: self.core.opt_in(issuer_event_id, now=now))
+        await self._run(lambda now: self.protocol.opt_in(issuer_event_id, now=now))
 
-    async def _on_message(self, msg: Any) -> foundation.Status | None:
-        if not msg.from_server:
-            return foundation.Status.UNSUP_CLUSTER_COMMAND
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         try:
-            command, _ = decode_command(Drlc, msg.command_id, msg.payload, from_server=True)
+            command = self.protocol.decode(msg)
         except InvalidFrame as exc:
             LOGGER.warning("bad DRLC command from 0x%04X: %s", msg.src_nwk, exc)
             return foundation.Status.MALFORMED_COMMAND
-        esi = _esi_key(msg)
-        core = self.core
-        if msg.command_id == _LOAD_CONTROL_EVENT:
-            event = LoadControlEvent.from_fields(command)
-            step = await self._run(lambda now: core.receive_event(event, esi=esi, now=now))
-        elif msg.command_id == _CANCEL:
-            step = await self._run(
-                lambda now: core.receive_cancel(
-                    int(command.issuer_event_id),
-                    device_class=int(command.device_class),
-                    utility_enrollment_group=int(command.utility_enrollment_group),
-                    cancel_control=int(command.cancel_control),
-                    effective_time=int(command.effective_time),
-                    esi=esi,
-                    now=now,
-                )
-            )
-        else:
-            step = await self._run(
-                lambda now: core.receive_cancel_all(
-                    cancel_control=int(command.cancel_control), esi=esi, now=now
-                )
-            )
-        # Silence on a mismatch, or a Default Response SUCCESS for a Cancel All that found
-        # nothing (D.2.3.4.3); every other answer is a Report Event Status.
-        return foundation.Status.SUCCESS if not step.reports else None
+        if command is None:  # a client's frame: the protocol answers it
+            return self.protocol.receive(msg, command, self.clock()).status
+        step = await self._run(lambda now: self.protocol.receive(msg, command, now))
+        return step.status
 
-    async def _run(self, decide: Callable[[int], Step]) -> Step:
-        """Let the core decide, then :meth:`_settle` its step and re-arm the timer."""
+    async def _run(self, decide: Callable[[int], ClientStep]) -> ClientStep:
+        """Let the protocol core decide, then :meth:`_settle` its step and re-arm the timer."""
         async with self._lock:
             step = decide(self.clock())
             await self._settle(step)
         self._timer.update()
         return step
 
-    async def _settle(self, step: Step) -> None:
+    async def _settle(self, step: ClientStep) -> None:
         """With the lock held (an input's or the timer's): commit the step, send its reports,
         tell the application, then retry reports an earlier send left queued."""
         if step.reports or self.store is not None:
             await self._commit(step)
-        for action in step.actions:
+        for action in step.events:
             self._stream.emit(action)
         if self._outbox.queue:
             await self._flush()
 
-    async def _commit(self, step: Step) -> None:
+    async def _commit(self, step: ClientStep) -> None:
+        """Journal the table and the step's reports (one transaction), queue the reports in
+        the outbox, and send what is due."""
         seqs: list[int | None] = [None] * len(step.reports)
         if self.store is not None:
             batch = Batch().put(self.namespace, "table", self.core.snapshot())
@@ -349,72 +316,26 @@ class DrlcClient:
                     {"report": outgoing.report.to_fields(), "esis": list(outgoing.esis)},
                 )
             seqs = list(await self.store.commit(batch))
-        self._outbox.queue += (
-            (seq, out, self._due()) for seq, out in zip(seqs, step.reports, strict=True)
-        )
+        for seq, outgoing in zip(seqs, step.reports, strict=True):
+            self._outbox.add(outgoing, seq=seq, now=asyncio.get_running_loop().time())
         await self._flush()
-
-    def _due(self) -> float:
-        """When a report queued now may leave: now, or after a random delay in
-        ``[0, report_delay]`` s so that devices answering one group or broadcast event do not
-        all answer at once. Reports keep their order, so each still leaves within
-        ``report_delay`` of its transition."""
-        if not self.report_delay:
-            return 0.0
-        return asyncio.get_running_loop().time() + self.core.rng.uniform(0, self.report_delay)
 
     async def _flush(self, now: float = 0.0) -> None:
         """Send queued reports in order; one that cannot be sent waits for the next flush
         (the next input or core deadline), one whose random delay is not over (by the loop's
         clock, or ``now`` from the timer) for the timer."""
-        queue = self._outbox.queue
-        self._outbox.stalled = False
-        while queue:
-            seq, outgoing, due = queue[0]
-            if due > max(now, asyncio.get_running_loop().time()):
-                return
-            payload = _report_payload(outgoing.report, self.credentials)
+        outbox = self._outbox
+        outbox.retry()
+        while (step := outbox.due(max(now, asyncio.get_running_loop().time()))) is not None:
             try:
-                for esi in outgoing.esis:
-                    nwk, ep = _esi_address(esi)
-                    # Delivery is confirmed by the APS/MAC acknowledgement (send raises if
-                    # it fails), so no Default Response is asked for (ZCL 2.4.1.1.4).
-                    await deliver(
-                        self.endpoint,
-                        Destination.device(nwk, ep),
-                        DRLC,
-                        _REPORT_EVENT_STATUS,
-                        payload,
-                        default_response=False,
-                    )
+                await carry_out(self.endpoint, step, self._stream.emit)
             except Exception as exc:  # the radio's errors vary; retry at the next flush
                 LOGGER.warning("Report Event Status not sent (%s); will retry", exc)
-                self._outbox.stalled = True
+                outbox.failed()
                 return
-            queue.pop(0)
+            seq = outbox.sent()
             if seq is not None and self.store is not None:
                 await self.store.mark_reported(seq)
-
-
-class _Outbox:
-    """The client's reports waiting to leave, in order, in loop time (a source of its timer).
-
-    ``queue`` holds (journal seq, report, loop time before which it may not leave); a report is
-    due once its random delay (``report_delay``) is over. After a failed send the first report
-    waits for the next flush (``stalled``), which the next input or core deadline brings.
-    """
-
-    def __init__(self) -> None:
-        self.queue: list[tuple[int | None, Outgoing, float]] = []
-        self.stalled = False
-
-    def next_deadline(self) -> float | None:
-        """When the first report may leave, unless its send failed."""
-        return None if self.stalled or not self.queue else self.queue[0][2]
-
-    def handle_timeout(self, now: float) -> float:
-        """Nothing to decide: the shell flushes the queue as of ``now``."""
-        return now
 
 
 _ATTRIBUTES_SHAPE = Fields(
@@ -424,10 +345,10 @@ _OUTGOING_SHAPE = Fields({"report": REPORT_FIELDS_SHAPE, "esis": ListOf(STR)})
 
 
 def _outgoing(value: Any) -> Outgoing:
-    """A journalled report (what :meth:`DrlcClient._run` appends), checked."""
+    """A journalled report (what :meth:`DrlcClient._commit` appends), checked."""
     check(value, _OUTGOING_SHAPE)
     for esi in value["esis"]:
-        nwk, ep = _esi_address(esi)  # ValueError if it is not "<nwk>:<endpoint>"
+        nwk, ep = esi_address(esi)  # ValueError if it is not "<nwk>:<endpoint>"
         if not (0 <= nwk <= 0xFFFF and 0 <= ep <= 0xFF):
             raise ValueError("not an ESI address")
     return Outgoing(report=StatusReport.from_dict(value["report"]), esis=tuple(value["esis"]))
