@@ -82,7 +82,11 @@ LAYERS: tuple[Layer, ...] = (
         ("asyncio", "zigpy"),
     ),
     # cores at the ZCL frame (issue #13.2): decoded frame + now in, frames to send out; no asyncio
-    Layer("ZCL protocol cores", ("zse.price.protocol",), ("zigpy",)),
+    Layer(
+        "ZCL protocol cores",
+        ("zse.drlc.protocol", "zse.messaging.protocol", "zse.price.protocol"),
+        ("zigpy",),
+    ),
     Layer(
         "feature services (asyncio shells)",
         (

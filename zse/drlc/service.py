@@ -16,7 +16,6 @@ import functools
 import logging
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import zigpy.types as t
@@ -30,24 +29,33 @@ from zse.drlc.core import (
     ApplyLoadControl,
     DeviceView,
     DrlcClientCore,
-    DrlcServerCore,
     LoadControlEvent,
     Outgoing,
     StatusReport,
-    Step,
     StopLoadControl,
 )
-from zse.drlc.wire import Drlc
+from zse.drlc.protocol import (
+    ClientStep,
+    DrlcClientProtocol,
+    DrlcServerProtocol,
+    ReportReceived,
+    cancel_payload,
+    esi_address,
+    event_payload,
+    report_payload,
+    unsigned,
+)
 from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
-from zse.se.ids import DRLC, DrlcAttribute, DrlcClientCommand, DrlcServerCommand
-from zse.se.types import SIGNATURE_SIZE, SignatureType
+from zse.se.ids import DRLC, DrlcAttribute, DrlcServerCommand
+from zse.se.types import SignatureType
 from zse.store import Batch, Store
 from zse.time.service import system_clock
-from zse.zcl.codec import decode_command, encode_command
-from zse.zcl.delivery import Destination, deliver, device_name
-from zse.zcl.endpoint import ZclPort
+from zse.zcl.delivery import Destination
+from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
+from zse.zcl.frame import Step as ProtocolStep
+from zse.zcl.frame import ZclMessage
 from zse.zcl.timer import Timer
 
 __all__ = [
@@ -63,12 +71,7 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-_LOAD_CONTROL_EVENT = DrlcClientCommand.LOAD_CONTROL_EVENT
-_CANCEL = DrlcClientCommand.CANCEL_LOAD_CONTROL_EVENT
-_CANCEL_ALL = DrlcClientCommand.CANCEL_ALL_LOAD_CONTROL_EVENTS
 _REPORT_EVENT_STATUS = DrlcServerCommand.REPORT_EVENT_STATUS
-_GET_SCHEDULED_EVENTS = DrlcServerCommand.GET_SCHEDULED_EVENTS
-_NO_SIGNATURE = bytes(0xFF for _ in range(SIGNATURE_SIZE))
 # Client attribute ids and ZCL types (D.2.3.2).
 _UINT8 = 0x20
 _BITMAP16 = 0x19
@@ -97,46 +100,13 @@ def signature_for(report: StatusReport, credentials: Credentials | None) -> tupl
     device's CBKE key when it has suite 1 credentials, else type 0x00 and 42 bytes of 0xFF
     (a suite 2 signature is 72 bytes and does not fit the field)."""
     if credentials is None or credentials.suite is not SUITE1:
-        return SignatureType.No_Signature, _NO_SIGNATURE
+        return unsigned(report)
     ecdsa = SignatureType.ECDSA
     return ecdsa, sign(SUITE1, credentials.private_key, report.signed_bytes(ecdsa))
 
 
 def _report_payload(report: StatusReport, credentials: Credentials | None) -> bytes:
-    signature_type, signature = signature_for(report, credentials)
-    schema = Drlc.ServerCommandDefs.report_event_status.schema
-    return encode_command(
-        schema(**report.to_fields(), signature_type=signature_type, signature=list(signature))
-    )
-
-
-def event_payload(event: LoadControlEvent) -> bytes:
-    """A Load Control Event command payload (D.2.2.3.1)."""
-    schema = Drlc.ClientCommandDefs.load_control_event.schema
-    return encode_command(schema(**event.to_fields()))
-
-
-def cancel_payload(event: LoadControlEvent, *, cancel_control: int, effective_time: int) -> bytes:
-    """A Cancel Load Control Event command payload (D.2.2.3.2) for ``event``."""
-    schema = Drlc.ClientCommandDefs.cancel_load_control_event.schema
-    return encode_command(
-        schema(
-            issuer_event_id=event.issuer_event_id,
-            device_class=event.device_class,
-            utility_enrollment_group=event.utility_enrollment_group,
-            cancel_control=cancel_control,
-            effective_time=effective_time,
-        )
-    )
-
-
-def _esi_key(msg: Any) -> str:
-    return f"{msg.src_nwk}:{msg.src_ep}"
-
-
-def _esi_address(key: str) -> tuple[int, int]:
-    nwk, ep = key.split(":")
-    return int(nwk), int(ep)
+    return report_payload(report, *signature_for(report, credentials))
 
 
 class DrlcClient:
@@ -194,13 +164,18 @@ class DrlcClient:
             abilities=abilities,
             rng=rng,
         )
+        self.protocol = DrlcClientProtocol(
+            self.core,
+            sign=lambda report: signature_for(report, self.credentials),
+            report_delay=report_delay,
+        )
         self._stream: EventStream[ApplyLoadControl | StopLoadControl] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
-        self._outbox = _Outbox()
+        self._outbox = self.protocol.outbox
         self._lock = asyncio.Lock()
         self._timer = Timer("DRLC client timer", logger=LOGGER)
-        self._timer.add(self.core, self._settle, clock=self.clock, lock=self._lock)
+        self._timer.add(self.protocol, self._settle, clock=self.clock, lock=self._lock)
         self._timer.add(self._outbox, self._flush, lock=self._lock)
         self._remove: Callable[[], None] | None = None
 
@@ -216,12 +191,12 @@ class DrlcClient:
         if self.store is not None:
             await self.store.load_with(self.namespace, self._load_table)
             for seq, outgoing in await self.store.unreported_with(self.namespace, _outgoing):
-                self._outbox.queue.append((seq, outgoing, self._due()))
+                self._outbox.add(outgoing, seq=seq, now=asyncio.get_running_loop().time())
         for action in self.core.resume():
             self._stream.emit(action)
         async with self._lock:
             await self._flush()
-        await self._run(self.core.handle_timeout)
+        await self._run(self.protocol.handle_timeout)
         self._timer.start()
         if get_scheduled_events:
             await self.get_scheduled_events()
@@ -284,79 +259,53 @@ class DrlcClient:
     async def get_scheduled_events(self, *, start_time: int = 0, number_of_events: int = 0) -> None:
         """Ask the ESI for its events (D.2.3.3.2); call it after a rejoin too. The events
         arrive as Load Control Events and go through the table like any other."""
-        schema = Drlc.ServerCommandDefs.get_scheduled_events.schema
-        payload = encode_command(schema(start_time=start_time, number_of_events=number_of_events))
-        await deliver(
-            self.endpoint,
+        step = self.protocol.get_scheduled_events(
             Destination.device(self.server_nwk, self.server_ep),
-            DRLC,
-            _GET_SCHEDULED_EVENTS,
-            payload,
-            default_response=False,
+            start_time=start_time,
+            number_of_events=number_of_events,
         )
+        await carry_out(self.endpoint, step, self._stream.emit)
 
     async def opt_out(self, issuer_event_id: int) -> None:
         """The user opts out (status 0x04); raises OptOutRefused or UnknownEvent."""
-        await self._run(lambda now: self.core.opt_out(issuer_event_id, now=now))
+        await self._run(lambda now: self.protocol.opt_out(issuer_event_id, now=now))
 
     async def opt_in(self, issuer_event_id: int) -> None:
         """The user opts back in (status 0x05); raises UnknownEvent."""
-        await self._run(lambda now: self.core.opt_in(issuer_event_id, now=now))
+        await self._run(lambda now: self.protocol.opt_in(issuer_event_id, now=now))
 
-    async def _on_message(self, msg: Any) -> foundation.Status | None:
-        if not msg.from_server:
-            return foundation.Status.UNSUP_CLUSTER_COMMAND
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         try:
-            command, _ = decode_command(Drlc, msg.command_id, msg.payload, from_server=True)
+            command = self.protocol.decode(msg)
         except InvalidFrame as exc:
             LOGGER.warning("bad DRLC command from 0x%04X: %s", msg.src_nwk, exc)
             return foundation.Status.MALFORMED_COMMAND
-        esi = _esi_key(msg)
-        core = self.core
-        if msg.command_id == _LOAD_CONTROL_EVENT:
-            event = LoadControlEvent.from_fields(command)
-            step = await self._run(lambda now: core.receive_event(event, esi=esi, now=now))
-        elif msg.command_id == _CANCEL:
-            step = await self._run(
-                lambda now: core.receive_cancel(
-                    int(command.issuer_event_id),
-                    device_class=int(command.device_class),
-                    utility_enrollment_group=int(command.utility_enrollment_group),
-                    cancel_control=int(command.cancel_control),
-                    effective_time=int(command.effective_time),
-                    esi=esi,
-                    now=now,
-                )
-            )
-        else:
-            step = await self._run(
-                lambda now: core.receive_cancel_all(
-                    cancel_control=int(command.cancel_control), esi=esi, now=now
-                )
-            )
-        # Silence on a mismatch, or a Default Response SUCCESS for a Cancel All that found
-        # nothing (D.2.3.4.3); every other answer is a Report Event Status.
-        return foundation.Status.SUCCESS if not step.reports else None
+        if command is None:  # a client's frame: the protocol answers it
+            return self.protocol.receive(msg, command, self.clock()).status
+        step = await self._run(lambda now: self.protocol.receive(msg, command, now))
+        return step.status
 
-    async def _run(self, decide: Callable[[int], Step]) -> Step:
-        """Let the core decide, then :meth:`_settle` its step and re-arm the timer."""
+    async def _run(self, decide: Callable[[int], ClientStep]) -> ClientStep:
+        """Let the protocol core decide, then :meth:`_settle` its step and re-arm the timer."""
         async with self._lock:
             step = decide(self.clock())
             await self._settle(step)
         self._timer.update()
         return step
 
-    async def _settle(self, step: Step) -> None:
+    async def _settle(self, step: ClientStep) -> None:
         """With the lock held (an input's or the timer's): commit the step, send its reports,
         tell the application, then retry reports an earlier send left queued."""
         if step.reports or self.store is not None:
             await self._commit(step)
-        for action in step.actions:
+        for action in step.events:
             self._stream.emit(action)
         if self._outbox.queue:
             await self._flush()
 
-    async def _commit(self, step: Step) -> None:
+    async def _commit(self, step: ClientStep) -> None:
+        """Journal the table and the step's reports (one transaction), queue the reports in
+        the outbox, and send what is due."""
         seqs: list[int | None] = [None] * len(step.reports)
         if self.store is not None:
             batch = Batch().put(self.namespace, "table", self.core.snapshot())
@@ -367,72 +316,26 @@ class DrlcClient:
                     {"report": outgoing.report.to_fields(), "esis": list(outgoing.esis)},
                 )
             seqs = list(await self.store.commit(batch))
-        self._outbox.queue += (
-            (seq, out, self._due()) for seq, out in zip(seqs, step.reports, strict=True)
-        )
+        for seq, outgoing in zip(seqs, step.reports, strict=True):
+            self._outbox.add(outgoing, seq=seq, now=asyncio.get_running_loop().time())
         await self._flush()
-
-    def _due(self) -> float:
-        """When a report queued now may leave: now, or after a random delay in
-        ``[0, report_delay]`` s so that devices answering one group or broadcast event do not
-        all answer at once. Reports keep their order, so each still leaves within
-        ``report_delay`` of its transition."""
-        if not self.report_delay:
-            return 0.0
-        return asyncio.get_running_loop().time() + self.core.rng.uniform(0, self.report_delay)
 
     async def _flush(self, now: float = 0.0) -> None:
         """Send queued reports in order; one that cannot be sent waits for the next flush
         (the next input or core deadline), one whose random delay is not over (by the loop's
         clock, or ``now`` from the timer) for the timer."""
-        queue = self._outbox.queue
-        self._outbox.stalled = False
-        while queue:
-            seq, outgoing, due = queue[0]
-            if due > max(now, asyncio.get_running_loop().time()):
-                return
-            payload = _report_payload(outgoing.report, self.credentials)
+        outbox = self._outbox
+        outbox.retry()
+        while (step := outbox.due(max(now, asyncio.get_running_loop().time()))) is not None:
             try:
-                for esi in outgoing.esis:
-                    nwk, ep = _esi_address(esi)
-                    # Delivery is confirmed by the APS/MAC acknowledgement (send raises if
-                    # it fails), so no Default Response is asked for (ZCL 2.4.1.1.4).
-                    await deliver(
-                        self.endpoint,
-                        Destination.device(nwk, ep),
-                        DRLC,
-                        _REPORT_EVENT_STATUS,
-                        payload,
-                        default_response=False,
-                    )
+                await carry_out(self.endpoint, step, self._stream.emit)
             except Exception as exc:  # the radio's errors vary; retry at the next flush
                 LOGGER.warning("Report Event Status not sent (%s); will retry", exc)
-                self._outbox.stalled = True
+                outbox.failed()
                 return
-            queue.pop(0)
+            seq = outbox.sent()
             if seq is not None and self.store is not None:
                 await self.store.mark_reported(seq)
-
-
-class _Outbox:
-    """The client's reports waiting to leave, in order, in loop time (a source of its timer).
-
-    ``queue`` holds (journal seq, report, loop time before which it may not leave); a report is
-    due once its random delay (``report_delay``) is over. After a failed send the first report
-    waits for the next flush (``stalled``), which the next input or core deadline brings.
-    """
-
-    def __init__(self) -> None:
-        self.queue: list[tuple[int | None, Outgoing, float]] = []
-        self.stalled = False
-
-    def next_deadline(self) -> float | None:
-        """When the first report may leave, unless its send failed."""
-        return None if self.stalled or not self.queue else self.queue[0][2]
-
-    def handle_timeout(self, now: float) -> float:
-        """Nothing to decide: the shell flushes the queue as of ``now``."""
-        return now
 
 
 _ATTRIBUTES_SHAPE = Fields(
@@ -442,10 +345,10 @@ _OUTGOING_SHAPE = Fields({"report": REPORT_FIELDS_SHAPE, "esis": ListOf(STR)})
 
 
 def _outgoing(value: Any) -> Outgoing:
-    """A journalled report (what :meth:`DrlcClient._run` appends), checked."""
+    """A journalled report (what :meth:`DrlcClient._commit` appends), checked."""
     check(value, _OUTGOING_SHAPE)
     for esi in value["esis"]:
-        nwk, ep = _esi_address(esi)  # ValueError if it is not "<nwk>:<endpoint>"
+        nwk, ep = esi_address(esi)  # ValueError if it is not "<nwk>:<endpoint>"
         if not (0 <= nwk <= 0xFFFF and 0 <= ep <= 0xFF):
             raise ValueError("not an ESI address")
     return Outgoing(report=StatusReport.from_dict(value["report"]), esis=tuple(value["esis"]))
@@ -456,20 +359,9 @@ def _in_range(largest: int, value: int) -> foundation.Status | None:
     return foundation.Status.INVALID_VALUE if value > largest else None
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReportReceived:
-    """A device's Report Event Status reached the ESI. ``signed``: a valid ECDSA signature;
-    ``new``: not a repeat of a report already recorded."""
-
-    device: str
-    source_nwk: int
-    report: StatusReport
-    signed: bool
-    new: bool
-
-
 class DrlcServer:
-    """The ESI's DRLC server (SE D.2.2) on an endpoint.
+    """The ESI's DRLC server (SE D.2.2) on an endpoint: the shell of
+    :class:`~zse.drlc.protocol.DrlcServerProtocol`.
 
     ``public_key(ieee)`` returns a device's static public key (from its certificate, see
     :meth:`zse.cbke.ImplicitCertificate.reconstruct_public_key`) to verify signed reports;
@@ -491,12 +383,17 @@ class DrlcServer:
         self.public_key = public_key
         self.store = store
         self.namespace = namespace or f"drlc.server/{endpoint.endpoint_id}"
-        self.core = DrlcServerCore()
-        self.unknown_reports = 0  # Report Event Status refused: event never issued here
+        self.protocol = DrlcServerProtocol(verify=self._verified)
+        self.core = self.protocol.core
         self._stream: EventStream[ReportReceived] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._lock = asyncio.Lock()
+
+    @property
+    def unknown_reports(self) -> int:
+        """Report Event Status refused: event never issued here."""
+        return self.protocol.unknown_reports
 
     async def start(self) -> None:
         """Restore the store's state and serve the cluster."""
@@ -538,19 +435,21 @@ class DrlcServer:
                     batch.put(self.namespace, key, value)
             await self.store.commit(batch)
 
-    async def _send(
-        self, command_id: int, payload: bytes, dst: int | None, dst_ep: int, dst_mode: t.AddrMode
-    ) -> None:
-        if dst is not None:
-            await deliver(
-                self.endpoint, Destination.of(dst, dst_ep, dst_mode), DRLC, command_id, payload
-            )
+    async def _decided(self, decide: Callable[[int], ProtocolStep]) -> ProtocolStep:
+        """Let the protocol core decide at the clock's time and commit what it changed; the
+        caller carries the step out once the lock is released."""
+        async with self._lock:
+            step = decide(self.clock())
+            await self._save()
+        return step
+
+    async def _carry_out(self, step: ProtocolStep) -> foundation.Status | None:
+        return await carry_out(self.endpoint, step, self._stream.emit)
 
     async def send_event(self, issuer_event_id: int, to: Destination) -> None:
         """Send a stored event (Load Control Event, D.2.2.3.1) as it was published, e.g. once
         per device of a group the ESI addresses one by one."""
-        event = self.core.event(issuer_event_id)
-        await deliver(self.endpoint, to, DRLC, _LOAD_CONTROL_EVENT, event_payload(event))
+        await self._carry_out(self.protocol.send_event(issuer_event_id, to))
 
     async def send_cancel(
         self,
@@ -562,11 +461,10 @@ class DrlcServer:
     ) -> None:
         """Send Cancel Load Control Event (D.2.2.3.2) for a stored event, without recording
         it again (:meth:`cancel` records it)."""
-        event = self.core.event(issuer_event_id)
-        payload = cancel_payload(
-            event, cancel_control=cancel_control, effective_time=effective_time
+        step = self.protocol.send_cancel(
+            issuer_event_id, to, cancel_control=cancel_control, effective_time=effective_time
         )
-        await deliver(self.endpoint, to, DRLC, _CANCEL, payload)
+        await self._carry_out(step)
 
     async def publish(
         self,
@@ -580,10 +478,11 @@ class DrlcServer:
         """Store ``event`` and send it to a device, a ZigBee group (``dst_mode=Group``) or,
         with its utility enrollment group set, as a broadcast (``dst=0xFFFD``,
         ``dst_mode=Broadcast``). ``expected`` names the devices that should answer."""
-        async with self._lock:
-            self.core.publish(event, now=self.clock(), expected=expected)
-            await self._save()
-        await self._send(_LOAD_CONTROL_EVENT, event_payload(event), dst, dst_ep, dst_mode)
+        to = _destination(dst, dst_ep, dst_mode)
+        step = await self._decided(
+            lambda now: self.protocol.publish(event, now=now, expected=expected, to=to)
+        )
+        await self._carry_out(step)
 
     async def republish(
         self,
@@ -594,8 +493,10 @@ class DrlcServer:
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> LoadControlEvent:
         """Send an event again: start "now" and the remaining duration once it has begun."""
-        event = self.core.republished(issuer_event_id, now=self.clock())
-        await self._send(_LOAD_CONTROL_EVENT, event_payload(event), dst, dst_ep, dst_mode)
+        event, step = self.protocol.republish(
+            issuer_event_id, now=self.clock(), to=Destination.of(dst, dst_ep, dst_mode)
+        )
+        await self._carry_out(step)
         return event
 
     async def cancel(
@@ -609,16 +510,17 @@ class DrlcServer:
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> None:
         """Record and send Cancel Load Control Event (D.2.2.3.2)."""
-        async with self._lock:
-            self.core.cancel(issuer_event_id, effective_time=effective_time, now=self.clock())
-            await self._save()
-        if dst is not None:
-            await self.send_cancel(
+        to = _destination(dst, dst_ep, dst_mode)
+        step = await self._decided(
+            lambda now: self.protocol.cancel(
                 issuer_event_id,
-                Destination.of(dst, dst_ep, dst_mode),
                 cancel_control=cancel_control,
                 effective_time=effective_time,
+                now=now,
+                to=to,
             )
+        )
+        await self._carry_out(step)
 
     async def cancel_all(
         self,
@@ -629,10 +531,11 @@ class DrlcServer:
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> None:
         """Record and send Cancel All Load Control Events (D.2.2.3.3)."""
-        async with self._lock:
-            self.core.cancel_all(now=self.clock())
-            await self._save()
-        await self._send(_CANCEL_ALL, bytes((cancel_control,)), dst, dst_ep, dst_mode)
+        to = _destination(dst, dst_ep, dst_mode)
+        step = await self._decided(
+            lambda now: self.protocol.cancel_all(cancel_control=cancel_control, now=now, to=to)
+        )
+        await self._carry_out(step)
 
     # -- queries (the ESI's view) ------------------------------------------------------------
 
@@ -654,67 +557,17 @@ class DrlcServer:
 
     # -- requests from devices -----------------------------------------------------------------
 
-    async def _on_message(self, msg: Any) -> foundation.Status | None:
-        if msg.from_server:
-            return None
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         try:
-            command, _ = decode_command(Drlc, msg.command_id, msg.payload, from_server=False)
+            command = self.protocol.decode(msg)
         except InvalidFrame as exc:
             LOGGER.warning("bad DRLC command from 0x%04X: %s", msg.src_nwk, exc)
             return foundation.Status.MALFORMED_COMMAND
-        if msg.command_id == _GET_SCHEDULED_EVENTS:
-            return await self._scheduled(msg, command)
-        return await self._report(msg, command)
+        step = await self._decided(lambda now: self.protocol.receive(msg, command, now))
+        return await self._carry_out(step)
 
-    async def _scheduled(self, msg: Any, command: Any) -> foundation.Status | None:
-        issuer = command.issuer_event_id
-        events = self.core.scheduled(
-            start_time=int(command.start_time),
-            number_of_events=int(command.number_of_events),
-            issuer_event_id=None if issuer is None else int(issuer),
-            now=self.clock(),
-        )
-        if not events:
-            return foundation.Status.NOT_FOUND
-        for event in events:
-            await self.endpoint.reply(msg, _LOAD_CONTROL_EVENT, event_payload(event))
-        return None
-
-    async def _report(self, msg: Any, command: Any) -> foundation.Status | None:
-        report = StatusReport.from_fields(command)
-        if report.issuer_event_id not in self.core:
-            # Not an event this ESI issued: nothing is stored, and the device gets a Default
-            # Response NOT_FOUND (ZCL 2.5.12: an error is answered even with default
-            # responses disabled). Checked first, so a flood costs no signature checks.
-            self.unknown_reports += 1
-            LOGGER.debug(
-                "Report Event Status from %s for event 0x%08X this ESI never issued; refused",
-                device_name(msg.src_ieee, msg.src_nwk),
-                report.issuer_event_id,
-            )
-            return foundation.Status.NOT_FOUND
-        signed = False
-        if int(command.signature_type) == SignatureType.ECDSA:
-            signed = self._verified(msg, report, bytes(command.signature))
-            if not signed:
-                LOGGER.warning(
-                    "Report Event Status from %s: signature does not verify; ignored",
-                    device_name(msg.src_ieee, msg.src_nwk),
-                )
-                return foundation.Status.FAILURE
-        device = device_name(msg.src_ieee, msg.src_nwk)
-        async with self._lock:
-            new = self.core.record(device, report, signed=signed)
-            if new:
-                await self._save()
-        self._stream.emit(
-            ReportReceived(
-                device=device, source_nwk=msg.src_nwk, report=report, signed=signed, new=new
-            )
-        )
-        return foundation.Status.SUCCESS
-
-    def _verified(self, msg: Any, report: StatusReport, signature: bytes) -> bool:
+    def _verified(self, msg: ZclMessage, report: StatusReport, signature: bytes) -> bool:
+        """Whether a signed report verifies by the sender's public key (suite 1)."""
         if self.public_key is None or msg.src_ieee is None:
             return False
         key = self.public_key(msg.src_ieee)
@@ -724,3 +577,8 @@ class DrlcServer:
             return verify(SUITE1, key, report.signed_bytes(SignatureType.ECDSA), signature)
         except InvalidPoint:
             return False
+
+
+def _destination(dst: int | None, dst_ep: int, dst_mode: t.AddrMode) -> Destination | None:
+    """The services' ``dst`` / ``dst_ep`` / ``dst_mode`` arguments; None: send nothing."""
+    return None if dst is None else Destination.of(dst, dst_ep, dst_mode)
