@@ -81,6 +81,7 @@ LAYERS: tuple[Layer, ...] = (
         ("zse.zcl.*", "zse.drlc.wire", "zse.messaging.wire", "zse.price.wire"),
         ("asyncio", "zigpy"),
     ),
+    Layer("ZCL protocol cores", ("zse.messaging.protocol",), ("zigpy",)),
     Layer(
         "feature services (asyncio shells)",
         (

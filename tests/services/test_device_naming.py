@@ -11,12 +11,12 @@ from tests.services.test_server_records import Port, report_frame
 from zse.drlc import Status
 from zse.drlc.service import DrlcServer, ReportReceived
 from zse.messaging import Confirmation, Message
+from zse.messaging.protocol import confirmation_payload
 from zse.messaging.service import (
     _CONFIRM,
     MESSAGING,
     MessageConfirmed,
     MessagingServer,
-    _confirmation_payload,
 )
 from zse.store import Store
 
@@ -49,7 +49,7 @@ async def test_both_servers_name_an_unknown_device_alike(tmp_path) -> None:
                 frame,
                 cluster_id=MESSAGING,
                 command_id=_CONFIRM,
-                payload=_confirmation_payload(confirmation),
+                payload=confirmation_payload(confirmation),
             )
         )
 
