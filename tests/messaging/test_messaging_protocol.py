@@ -4,17 +4,29 @@ loop: each received command -> sends, events and Default Response status; each a
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from zse.messaging import Confirmation, Message, MessageError, MessageStore
+from zse.messaging import (
+    Confirmation,
+    Message,
+    MessageCancelled,
+    MessageDisplayed,
+    MessageError,
+    MessageExpired,
+    MessageScheduled,
+    MessageStore,
+)
 from zse.messaging.protocol import (
     MessageConfirmed,
+    MessagingClientProtocol,
     MessagingServerProtocol,
     confirmation_payload,
+    display_payload,
 )
 from zse.messaging.wire import Messaging
 from zse.zcl.codec import decode_command
@@ -239,3 +251,131 @@ def test_the_server_has_no_deadline() -> None:
     server = MessagingServerProtocol()
     assert server.next_deadline() is None
     assert server.handle_timeout(T0) == Step()
+
+
+# -- the client: each received command -------------------------------------------------------
+
+ESI = Destination.device(0x0000, 9)
+LATER = Message(message_id=2, text="hi", start_time=T0 + 600, duration_in_minutes=1)
+
+
+def esi_frame(command_id: int, payload: bytes) -> tuple[ZclMessage, Any]:
+    msg, _ = frame(command_id, payload, from_server=True)
+    command, _ = decode_command(Messaging, command_id, payload, from_server=True)
+    return msg, command
+
+
+def client_with(*held: Message) -> MessagingClientProtocol:
+    client = MessagingClientProtocol(ESI)
+    for message in held:
+        client.board.display(message, T0)
+    return client
+
+
+SHOWN = Message(message_id=1, text="hi")
+CLIENT_RECEIVED = [
+    # (case, messages held, command id, payload, expected event types, expected status)
+    ("display now", (), DISPLAY, HI, [MessageDisplayed], SUCCESS),
+    ("display later", (), DISPLAY, display_payload(LATER), [MessageScheduled], SUCCESS),
+    ("display protected: shown without its text",
+     (), DISPLAY_PROTECTED, HI, [MessageDisplayed], SUCCESS),
+    ("cancel a message held", (SHOWN,), CANCEL, bytes.fromhex("0100000000"),
+     [MessageCancelled], SUCCESS),
+    ("cancel a message not held", (), CANCEL, bytes.fromhex("0100000000"), [], NOT_FOUND),
+    ("cancel all now", (SHOWN,), CANCEL_ALL, b"\x00\x00\x00\x00", [MessageCancelled], SUCCESS),
+    ("cancel all later: nothing yet", (SHOWN,), CANCEL_ALL, (T0 + 60).to_bytes(4, "little"),
+     [], SUCCESS),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("held", "command_id", "payload", "events", "status"),
+    [case[1:] for case in CLIENT_RECEIVED],
+    ids=[case[0] for case in CLIENT_RECEIVED],
+)
+def test_client_puts_each_command_on_its_board(held, command_id, payload, events, status) -> None:
+    client = client_with(*held)
+    msg, command = esi_frame(command_id, payload)
+    step = client.receive(msg, command, T0)
+    assert step.sends == ()
+    assert [type(e) for e in step.events] == events
+    assert step.status is status
+
+
+def test_client_display_fields_and_a_protected_text_hidden() -> None:
+    client = client_with()
+    msg, command = esi_frame(DISPLAY_PROTECTED, HI)
+    (shown,) = client.receive(msg, command, T0).events
+    assert shown.message == Message(message_id=1, text="hi", protected=True)
+    assert (shown.text, shown.ends) == (None, None)
+    assert client.unlock(1).events == (
+        MessageDisplayed(message=shown.message, text="hi", ends=None),
+    )
+
+
+def test_client_refuses_a_frame_from_a_client_and_a_bad_message() -> None:
+    msg, _ = frame(GET_LAST)
+    assert client_with().receive(msg, None, T0) == Step(
+        status=foundation.Status.UNSUP_CLUSTER_COMMAND
+    )
+    msg, command = esi_frame(DISPLAY, HI)
+    # Not from the wire (every field fits there): a value the board cannot hold.
+    bad = types.SimpleNamespace(**{**command.as_dict(), "start_time": -1})
+    client = client_with()
+    assert client.receive(msg, bad, T0) == Step(status=foundation.Status.MALFORMED_COMMAND)
+    assert client.board.held() == []
+
+
+# -- the client: the board's deadlines and the application's calls ---------------------------
+
+
+def test_client_deadlines_are_the_boards() -> None:
+    client = client_with(LATER)
+    assert client.next_deadline() == T0 + 600
+    assert client.handle_timeout(T0 + 599) == Step()
+    (shown,) = client.handle_timeout(T0 + 600).events
+    assert isinstance(shown, MessageDisplayed)
+    assert client.next_deadline() == T0 + 660
+    (expired,) = client.handle_timeout(T0 + 660).events
+    assert isinstance(expired, MessageExpired)
+    assert client.next_deadline() is None
+
+
+def test_resume_tells_what_is_shown_once() -> None:
+    client = client_with(SHOWN)
+    assert [type(e) for e in client.resume(T0 + 1).events] == [MessageDisplayed]
+    due = client_with(LATER)
+    assert [type(e) for e in due.resume(T0 + 600).events] == [MessageDisplayed]
+    assert client_with().resume(T0) == Step()
+
+
+# -- the client: its requests to the ESI ------------------------------------------------------
+
+
+def test_client_requests_go_to_the_esi() -> None:
+    client = client_with(Message(message_id=1, text="hi", confirmation_required=True))
+    confirmation = client.board.confirm(1, T0 + 5)
+    assert confirmation == Confirmation(message_id=1, confirmation_time=T0 + 5)
+    requests = [
+        client.confirmation(confirmation),
+        client.get_message_cancellation(),
+        client.get_last_message(),
+    ]
+    assert [(s.to, s.cluster_id, s.command_id, s.payload) for s in requests] == [
+        (ESI, MESSAGING, CONFIRM, bytes.fromhex("01000000") + (T0 + 5).to_bytes(4, "little")),
+        (ESI, MESSAGING, GET_CANCELLATION, b"\x00\x00\x00\x00"),
+        (ESI, MESSAGING, GET_LAST, b""),
+    ]
+    with pytest.raises(MessageError, match="already confirmed"):
+        client.board.confirm(1, T0 + 6)
+
+
+def test_get_message_cancellation_asks_after_the_last_cancel_all_then_follows_answers() -> None:
+    client = client_with(SHOWN)
+    msg, command = esi_frame(CANCEL_ALL, (T0 + 30).to_bytes(4, "little"))
+    client.receive(msg, command, T0 + 30)
+    assert client.get_message_cancellation().payload == (T0 + 31).to_bytes(4, "little")
+    assert client.next_cancellation(msg, command) == T0 + 31
+    assert client.get_message_cancellation(T0 + 31).payload == (T0 + 31).to_bytes(4, "little")
+    msg, command = esi_frame(DISPLAY, HI)
+    assert client.next_cancellation(msg, command) is None  # not a Cancel All: no more

@@ -6,6 +6,15 @@ Message and Get Message Cancellation, and the Message Confirmations it collects,
 :class:`~zse.messaging.MessageStore`. Each takes a received frame (:class:`~zse.zcl.frame.
 ZclMessage`) with its decoded command and the time (ZigBee UTCTime), and returns a
 :class:`~zse.zcl.frame.Step`: the frames to send, the events, the Default Response status.
+
+:class:`MessagingClientProtocol` is a HAN device's side (D.5.3): Display (Protected) Message,
+Cancel Message and Cancel All Messages put on its :class:`~zse.messaging.MessageBoard` (the
+board's events, the Default Response status), the board's deadlines, and the requests it makes
+of the ESI (Get Message Cancellation then Get Last Message at start, Message Confirmation).
+Those requests wait for an answer, so they are handed to the shell as :class:`~zse.zcl.frame.
+Send` values to the ESI for its request-and-outbox loop (a confirmation is re-sent until the
+ESI answers it), not in a :class:`~zse.zcl.frame.Step`.
+
 Nothing here does I/O; :mod:`zse.messaging.service` is the asyncio shell.
 """
 
@@ -19,11 +28,15 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from zse.messaging.core import (
+    BoardEvent,
     Confirmation,
     Message,
+    MessageBoard,
+    MessageDisplayed,
     MessageError,
     MessageStore,
     StoredMessage,
+    message_from_command,
 )
 from zse.messaging.wire import Messaging
 from zse.se.ids import MESSAGING, MessagingClientCommand, MessagingServerCommand
@@ -40,6 +53,7 @@ from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
     "MessageConfirmed",
+    "MessagingClientProtocol",
     "MessagingServerProtocol",
     "cancel_all_payload",
     "cancel_payload",
@@ -57,6 +71,7 @@ _CANCEL = MessagingClientCommand.CANCEL_MESSAGE
 _DISPLAY_PROTECTED = MessagingClientCommand.DISPLAY_PROTECTED_MESSAGE
 _CANCEL_ALL = MessagingClientCommand.CANCEL_ALL_MESSAGES
 _GET_LAST = MessagingServerCommand.GET_LAST_MESSAGE
+_CONFIRM = MessagingServerCommand.MESSAGE_CONFIRMATION
 _GET_CANCELLATION = MessagingServerCommand.GET_MESSAGE_CANCELLATION
 _SERVER_CMDS = Messaging.ServerCommandDefs
 _CLIENT_CMDS = Messaging.ClientCommandDefs
@@ -335,3 +350,108 @@ class MessagingServerProtocol:
     def handle_timeout(self, now: int) -> Step:
         """Nothing is ever due."""
         return Step()
+
+
+# -- the HAN device ---------------------------------------------------------------------------
+
+
+class MessagingClientProtocol:
+    """A HAN device's Messaging client at the ZCL frame (SE D.5.3), on :attr:`board`.
+
+    :meth:`receive` puts the ESI's commands on the board; :meth:`next_deadline` /
+    :meth:`handle_timeout` are the board's (messages starting, ending, cancel-alls due). The
+    requests to the ESI at ``server`` are built by :meth:`get_message_cancellation`,
+    :meth:`get_last_message` and :meth:`confirmation` (of what the board's
+    :meth:`~zse.messaging.MessageBoard.confirm` recorded). ``now`` is ZigBee UTCTime.
+    """
+
+    def __init__(self, server: Destination, board: MessageBoard | None = None) -> None:
+        self.server = server
+        self.board = MessageBoard() if board is None else board
+
+    # -- frames from the ESI --------------------------------------------------------------
+
+    def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
+        """Act on a server-to-client Messaging command: its board events, and NOT_FOUND for
+        a Cancel Message of a message not held; a client-to-server frame is not ours."""
+        if not msg.from_server:
+            return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
+        if msg.command_id in (_DISPLAY, _DISPLAY_PROTECTED):
+            try:
+                message = message_from_command(
+                    command, protected=msg.command_id == _DISPLAY_PROTECTED
+                )
+            except MessageError as exc:
+                LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
+                return Step(status=foundation.Status.MALFORMED_COMMAND)
+            return _board(self.board.display(message, now))
+        if msg.command_id == _CANCEL:
+            message_id = int(command.message_id)
+            known = message_id in {m.message_id for m in self.board.held()}
+            events = self.board.cancel(message_id, now)
+            return _board(
+                events, foundation.Status.SUCCESS if known else foundation.Status.NOT_FOUND
+            )
+        return _board(self.board.cancel_all(int(command.implementation_date_time), now))
+
+    # -- the application ------------------------------------------------------------------
+
+    def resume(self, now: int) -> Step:
+        """At start (the board just loaded): what is due, and what is shown now told first
+        unless a due event already shows it."""
+        events = self.board.handle_timeout(now)
+        showing = self.board.showing()
+        if showing is not None and not any(isinstance(e, MessageDisplayed) for e in events):
+            events = [showing, *events]
+        return Step(events=tuple(events))
+
+    def unlock(self, message_id: int) -> Step:
+        """Reveal a protected message (the PIN was accepted): its :class:`~zse.messaging.
+        MessageDisplayed` with the text."""
+        return Step(events=(self.board.unlock(message_id),))
+
+    # -- requests to the ESI --------------------------------------------------------------
+
+    def confirmation(self, confirmation: Confirmation) -> Send:
+        """Message Confirmation (D.5.2.4.2) of ``confirmation`` to the ESI."""
+        return self._request(_CONFIRM, confirmation_payload(confirmation))
+
+    def get_message_cancellation(self, earliest: int | None = None) -> Send:
+        """Get Message Cancellation (D.5.2.4.3) for Cancel All Messages from ``earliest`` on
+        (None: after the last one the board applied)."""
+        if earliest is None:
+            last = self.board.last_cancel_all
+            earliest = 0 if last is None else last + 1
+        schema = _SERVER_CMDS.get_message_cancellation.schema
+        return self._request(
+            _GET_CANCELLATION, encode_command(schema(earliest_implementation_time=earliest))
+        )
+
+    def get_last_message(self) -> Send:
+        """Get Last Message (D.5.2.4.1) to the ESI."""
+        return self._request(_GET_LAST, b"")
+
+    @staticmethod
+    def next_cancellation(msg: ZclMessage, command: Any) -> int | None:
+        """After the answer ``msg`` to Get Message Cancellation: the earliest time to ask
+        for next, or None when it was not a Cancel All Messages (the ESI has no more)."""
+        if msg.command_id != _CANCEL_ALL or not msg.is_cluster_command:
+            return None
+        return int(command.implementation_date_time) + 1
+
+    def _request(self, command_id: int, payload: bytes) -> Send:
+        return Send(cluster_id=MESSAGING, command_id=command_id, payload=payload, to=self.server)
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def next_deadline(self) -> int | None:
+        """The board's next deadline (ZigBee UTCTime)."""
+        return self.board.next_deadline()
+
+    def handle_timeout(self, now: int) -> Step:
+        """What the board does at ``now``: its events."""
+        return Step(events=tuple(self.board.handle_timeout(now)))
+
+
+def _board(events: list[BoardEvent], status: foundation.Status = foundation.Status.SUCCESS) -> Step:
+    return Step(events=tuple(events), status=status)

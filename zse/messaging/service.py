@@ -1,7 +1,9 @@
 """Messaging over ZCL (SE D.5): the ESI's server and a HAN device's client, persisted.
 
-The decisions are :mod:`zse.messaging`'s (:class:`~zse.messaging.MessageStore` on the ESI,
-:class:`~zse.messaging.MessageBoard` on the device); this module moves the commands over a
+The decisions are :mod:`zse.messaging.protocol`'s (:class:`~zse.messaging.protocol.
+MessagingServerProtocol` on the ESI, :class:`~zse.messaging.protocol.MessagingClientProtocol` on
+the device, at the ZCL frame, on a :class:`~zse.messaging.MessageStore` and a
+:class:`~zse.messaging.MessageBoard`); this module decodes, moves the frames over a
 :class:`~zse.zcl.endpoint.ZclPort` and keeps the state in a :class:`zse.store.Store` with the
 write-ahead recipe of docs/persistence.md: the new state (and any output owed) is committed
 before the Default Response, the application event or the frame that depends on it.
@@ -26,7 +28,6 @@ from zse.messaging.core import (
     Confirmation,
     Message,
     MessageBoard,
-    MessageDisplayed,
     MessageError,
     MessageStore,
     StoredMessage,
@@ -34,21 +35,21 @@ from zse.messaging.core import (
 )
 from zse.messaging.protocol import (
     MessageConfirmed,
+    MessagingClientProtocol,
     MessagingServerProtocol,
     cancel_payload,
-    confirmation_payload,
     display_payload,
 )
 from zse.messaging.wire import Messaging
 from zse.records import STR, U16, U32, Fields, Int, check
-from zse.se.ids import MESSAGING, MessagingClientCommand, MessagingServerCommand
+from zse.se.ids import MESSAGING
 from zse.store import Batch, Store
 from zse.time.service import system_clock
-from zse.zcl.codec import decode_command, encode_command
-from zse.zcl.delivery import Destination
+from zse.zcl.codec import decode_command
+from zse.zcl.delivery import Destination, delivery
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
-from zse.zcl.frame import Step, ZclMessage
+from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
 
 __all__ = [
@@ -64,16 +65,8 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-# Commands the server sends (D.5.2.3) and receives (D.5.2.4).
-_DISPLAY = MessagingClientCommand.DISPLAY_MESSAGE
-_CANCEL = MessagingClientCommand.CANCEL_MESSAGE
-_DISPLAY_PROTECTED = MessagingClientCommand.DISPLAY_PROTECTED_MESSAGE
-_CANCEL_ALL = MessagingClientCommand.CANCEL_ALL_MESSAGES
-_GET_LAST = MessagingServerCommand.GET_LAST_MESSAGE
-_CONFIRM = MessagingServerCommand.MESSAGE_CONFIRMATION
-_GET_CANCELLATION = MessagingServerCommand.GET_MESSAGE_CANCELLATION
-_SERVER_CMDS = Messaging.ServerCommandDefs
-_CLIENT_CMDS = Messaging.ClientCommandDefs
+#: The statuses of a command the client's board acted on (stored before they are returned).
+_ACTED = (foundation.Status.SUCCESS, foundation.Status.NOT_FOUND)
 
 
 _TOLD_SHAPE = Fields({"device": STR, "nwk": U16, "message_id": U32, "received_at": Int(0)})
@@ -331,7 +324,9 @@ def _destination(
 class MessagingClient:
     """A HAN device's Messaging client (SE D.5.3): shows, schedules, expires, confirms.
 
-    Events (:mod:`zse.messaging` ``Message*`` dataclasses) go to ``on_event`` callbacks and
+    The decisions are its :class:`~zse.messaging.protocol.MessagingClientProtocol`'s
+    (:attr:`protocol`); this shell decodes, stores, sends, re-sends and tells. Events
+    (:mod:`zse.messaging` ``Message*`` dataclasses) go to ``on_event`` callbacks and
     ``events()`` iterators. With a ``store`` the board and the confirmations owed survive a
     restart; a confirmation is journalled (kind ``"confirm"``, the exact wire fields) before it
     is sent and re-sent after a restart until the ESI answers it. ``pin_check(pin)`` is the
@@ -353,8 +348,9 @@ class MessagingClient:
         request_timeout: float = 8.0,
     ) -> None:
         self.endpoint = endpoint
-        self.server_nwk = server_nwk
-        self.server_ep = server_ep
+        self.protocol = MessagingClientProtocol(
+            Destination.device(server_nwk, server_ep), MessageBoard(capacity=capacity)
+        )
         self.clock = clock
         self.store = store
         self.namespace = namespace or f"messaging.client/{endpoint.endpoint_id}"
@@ -362,7 +358,6 @@ class MessagingClient:
         self.capacity = capacity
         self.retry_interval = retry_interval
         self.request_timeout = request_timeout
-        self.board = MessageBoard(capacity=capacity)
         self._stream: EventStream[BoardEvent] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
@@ -372,6 +367,33 @@ class MessagingClient:
         self._unstored = 0  # negative keys for confirmations owed without a store
         self._retry = _Retry(retry_interval)
         self._timer = self._new_timer()
+
+    @property
+    def server_nwk(self) -> int:
+        """The ESI's network address (the protocol core's requests go there)."""
+        return self.protocol.server.address
+
+    @server_nwk.setter
+    def server_nwk(self, nwk: int) -> None:
+        self.protocol.server = Destination.device(nwk, self.server_ep)
+
+    @property
+    def server_ep(self) -> int:
+        """The ESI's Messaging server endpoint."""
+        return self.protocol.server.endpoint
+
+    @server_ep.setter
+    def server_ep(self, endpoint: int) -> None:
+        self.protocol.server = Destination.device(self.server_nwk, endpoint)
+
+    @property
+    def board(self) -> MessageBoard:
+        """The messages held and what is shown when (the protocol core's)."""
+        return self.protocol.board
+
+    @board.setter
+    def board(self, board: MessageBoard) -> None:
+        self.protocol.board = board
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -390,12 +412,9 @@ class MessagingClient:
                 self._pending[seq] = record
         self._remove = self.endpoint.add_handler(MESSAGING, self._on_message)
         async with self._lock:
-            events = self.board.handle_timeout(self.clock())
+            step = self.protocol.resume(self.clock())
             await self._save()
-        showing = self.board.showing()
-        if showing is not None and not any(isinstance(e, MessageDisplayed) for e in events):
-            self._emit_all([showing])
-        self._emit_all(events)
+        await carry_out(self.endpoint, step, self._stream.emit)
         self._timer = self._new_timer()  # on the board just loaded
         self._rearm()
         self._timer.start()
@@ -414,37 +433,35 @@ class MessagingClient:
 
     async def fetch(self) -> None:
         """Ask the ESI for Cancel All Messages not yet seen, then for the last message."""
-        earliest = self.board.last_cancel_all
-        earliest = 0 if earliest is None else earliest + 1
+        earliest = None
         for _ in range(16):  # bounded: one Cancel All per answer
-            schema = _SERVER_CMDS.get_message_cancellation.schema
-            reply = await self._request(
-                _GET_CANCELLATION, encode_command(schema(earliest_implementation_time=earliest))
-            )
+            reply = await self._request(self.protocol.get_message_cancellation(earliest))
             if reply is None or not reply.is_cluster_command:
                 break
-            await self._on_message(reply)
-            if reply.command_id != _CANCEL_ALL:
+            command = await self._take(reply)
+            earliest = None if command is None else self.protocol.next_cancellation(reply, command)
+            if earliest is None:
                 break
-            command, _ = decode_command(Messaging, _CANCEL_ALL, reply.payload, from_server=True)
-            earliest = int(command.implementation_date_time) + 1
-        reply = await self._request(_GET_LAST, b"")
+        reply = await self._request(self.protocol.get_last_message())
         if reply is not None and reply.is_cluster_command:
-            await self._on_message(reply)
+            await self._take(reply)
 
-    async def _request(self, command_id: int, payload: bytes) -> Any:
+    async def _request(self, send: Send) -> Any:
+        """Send a request the protocol core built, to the ESI, and wait for its answer (None
+        when none came)."""
+        assert send.to is not None
         try:
             return await self.endpoint.request(
-                self.server_nwk,
-                self.server_ep,
-                MESSAGING,
-                command_id,
-                payload,
-                encrypt=True,
+                send.to.address,
+                send.to.endpoint,
+                send.cluster_id,
+                send.command_id,
+                send.payload,
+                encrypt=delivery(send.to).encrypt,
                 timeout=self.request_timeout,
             )
         except Exception as exc:  # offline ESI: the device works on what it has
-            LOGGER.info("Messaging request 0x%02X to the ESI failed: %s", command_id, exc)
+            LOGGER.info("Messaging request 0x%02X to the ESI failed: %s", send.command_id, exc)
             return None
 
     # -- application API ------------------------------------------------------------------
@@ -464,11 +481,12 @@ class MessagingClient:
         if not self.pin_check(pin):
             raise MessageError(f"PIN refused for message {message_id}")
         async with self._lock:
-            displayed = self.board.unlock(message_id)
+            step = self.protocol.unlock(message_id)
             await self._save()
-        self._emit_all([displayed])
+        await carry_out(self.endpoint, step, self._stream.emit)
+        (displayed,) = step.events
         assert displayed.text is not None
-        return displayed.text
+        return str(displayed.text)
 
     async def confirm(
         self,
@@ -509,13 +527,12 @@ class MessagingClient:
         return await self.store.commit(batch)
 
     async def _deliver(self, seq: int) -> bool:
+        """Send the confirmation owed as ``seq`` (the outbox): True once the ESI answered."""
         record = self._pending.get(seq)
         if record is None:
             return True
-        reply = await self._request(
-            _CONFIRM, confirmation_payload(Confirmation.from_record(record))
-        )
-        if reply is None:
+        send = self.protocol.confirmation(Confirmation.from_record(record))
+        if await self._request(send) is None:
             self._rearm()  # the timer retries it
             return False
         self._pending.pop(seq, None)
@@ -526,7 +543,7 @@ class MessagingClient:
     def _new_timer(self) -> Timer:
         """The client's one timer: the board's deadlines (ZigBee time) and the re-sends."""
         timer = Timer("Messaging client timer", logger=LOGGER)
-        timer.add(self.board, self._expired, clock=self.clock, lock=self._lock)
+        timer.add(self.protocol, self._expired, clock=self.clock, lock=self._lock)
         timer.add(self._retry, self._resend)
         return timer
 
@@ -536,11 +553,11 @@ class MessagingClient:
         self._retry.owed(bool(self._pending), asyncio.get_running_loop().time())
         self._timer.update()
 
-    async def _expired(self, events: list[BoardEvent]) -> None:
+    async def _expired(self, step: Step) -> None:
         """The board's timeout (lock held): store what changed, then tell the application."""
-        if events:
+        if step.events:
             await self._save()
-        self._emit_all(events)
+        await carry_out(self.endpoint, step, self._stream.emit)
 
     async def _resend(self, _: None) -> None:
         """Re-send the confirmations owed, oldest first, until one fails."""
@@ -549,39 +566,34 @@ class MessagingClient:
                 break
         self._retry.owed(bool(self._pending), asyncio.get_running_loop().time())
 
-    def _emit_all(self, events: Iterable[BoardEvent]) -> None:
-        for event in events:
-            self._stream.emit(event)
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        return (await self._receive(msg))[0]
 
-    async def _on_message(self, msg: Any) -> foundation.Status | None:
-        if not msg.from_server:
-            return foundation.Status.UNSUP_CLUSTER_COMMAND
-        try:
-            command, _ = decode_command(Messaging, msg.command_id, msg.payload, from_server=True)
-            message = None
-            if msg.command_id in (_DISPLAY, _DISPLAY_PROTECTED):
-                message = message_from_command(
-                    command, protected=msg.command_id == _DISPLAY_PROTECTED
+    async def _take(self, reply: ZclMessage) -> Any:
+        """Act on an answer from the ESI as on any command; its decoded command (None if
+        it was refused)."""
+        return (await self._receive(reply))[1]
+
+    async def _receive(self, msg: ZclMessage) -> tuple[foundation.Status | None, Any]:
+        """Decode, feed the protocol core, store (accepted only once stored: the Default
+        Response comes after), tell; the status owed and the decoded command."""
+        command = None
+        if msg.from_server:
+            try:
+                command, _ = decode_command(
+                    Messaging, msg.command_id, msg.payload, from_server=True
                 )
-        except (InvalidFrame, MessageError) as exc:
-            LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
-            return foundation.Status.MALFORMED_COMMAND
-        status = foundation.Status.SUCCESS
+            except InvalidFrame as exc:
+                LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
+                return foundation.Status.MALFORMED_COMMAND, None
         async with self._lock:
-            now = self.clock()
-            if message is not None:
-                events = self.board.display(message, now)
-            elif msg.command_id == _CANCEL:
-                known = int(command.message_id) in {m.message_id for m in self.board.held()}
-                events = self.board.cancel(int(command.message_id), now)
-                if not known:
-                    status = foundation.Status.NOT_FOUND
-            else:
-                events = self.board.cancel_all(int(command.implementation_date_time), now)
-            await self._save()  # accepted only once stored: the Default Response comes after
-        self._emit_all(events)
+            step = self.protocol.receive(msg, command, self.clock())
+            if step.status not in _ACTED:
+                return step.status, None
+            await self._save()
+        await carry_out(self.endpoint, step, self._stream.emit)
         self._rearm()
-        return status
+        return step.status, command
 
 
 class _Retry:
