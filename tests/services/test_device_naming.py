@@ -11,13 +11,9 @@ from tests.services.test_server_records import Port, report_frame
 from zse.drlc import Status
 from zse.drlc.service import DrlcServer, ReportReceived
 from zse.messaging import Confirmation, Message
-from zse.messaging.service import (
-    _CONFIRM,
-    MESSAGING,
-    MessageConfirmed,
-    MessagingServer,
-    _confirmation_payload,
-)
+from zse.messaging.protocol import confirmation_payload
+from zse.messaging.service import MESSAGING, MessageConfirmed, MessagingServer
+from zse.se.ids import MessagingServerCommand
 from zse.store import Store
 
 UNKNOWN_NWK = 0x1A2B
@@ -48,8 +44,8 @@ async def test_both_servers_name_an_unknown_device_alike(tmp_path) -> None:
             dataclasses.replace(
                 frame,
                 cluster_id=MESSAGING,
-                command_id=_CONFIRM,
-                payload=_confirmation_payload(confirmation),
+                command_id=MessagingServerCommand.MESSAGE_CONFIRMATION,
+                payload=confirmation_payload(confirmation),
             )
         )
 

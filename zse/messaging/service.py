@@ -1,7 +1,9 @@
 """Messaging over ZCL (SE D.5): the ESI's server and a HAN device's client, persisted.
 
-The decisions are :mod:`zse.messaging`'s (:class:`~zse.messaging.MessageStore` on the ESI,
-:class:`~zse.messaging.MessageBoard` on the device); this module moves the commands over a
+The decisions are :mod:`zse.messaging.protocol`'s (:class:`~zse.messaging.protocol.
+MessagingServerProtocol` on the ESI, :class:`~zse.messaging.protocol.MessagingClientProtocol` on
+the device, at the ZCL frame, on a :class:`~zse.messaging.MessageStore` and a
+:class:`~zse.messaging.MessageBoard`); this module decodes, moves the frames over a
 :class:`~zse.zcl.endpoint.ZclPort` and keeps the state in a :class:`zse.store.Store` with the
 write-ahead recipe of docs/persistence.md: the new state (and any output owed) is committed
 before the Default Response, the application event or the frame that depends on it.
@@ -26,28 +28,28 @@ from zse.messaging.core import (
     Confirmation,
     Message,
     MessageBoard,
-    MessageDisplayed,
     MessageError,
     MessageStore,
     StoredMessage,
     message_from_command,
 )
+from zse.messaging.protocol import (
+    MessageConfirmed,
+    MessagingClientProtocol,
+    MessagingServerProtocol,
+    cancel_payload,
+    display_payload,
+)
 from zse.messaging.wire import Messaging
 from zse.records import STR, U16, U32, Fields, Int, check
-from zse.se.ids import MESSAGING, MessagingClientCommand, MessagingServerCommand
-from zse.se.types import (
-    ExtendedMessageControl,
-    MessageConfirmationControl,
-    MessageControl,
-    MessageImportance,
-    MessageTransmission,
-)
+from zse.se.ids import MESSAGING
 from zse.store import Batch, Store
 from zse.time.service import system_clock
-from zse.zcl.codec import decode_command, encode_command
-from zse.zcl.delivery import Destination, deliver, device_name
-from zse.zcl.endpoint import ZclPort
+from zse.zcl.codec import decode_command
+from zse.zcl.delivery import Destination, delivery
+from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
+from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
 
 __all__ = [
@@ -63,97 +65,8 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-# Commands the server sends (D.5.2.3) and receives (D.5.2.4).
-_DISPLAY = MessagingClientCommand.DISPLAY_MESSAGE
-_CANCEL = MessagingClientCommand.CANCEL_MESSAGE
-_DISPLAY_PROTECTED = MessagingClientCommand.DISPLAY_PROTECTED_MESSAGE
-_CANCEL_ALL = MessagingClientCommand.CANCEL_ALL_MESSAGES
-_GET_LAST = MessagingServerCommand.GET_LAST_MESSAGE
-_CONFIRM = MessagingServerCommand.MESSAGE_CONFIRMATION
-_GET_CANCELLATION = MessagingServerCommand.GET_MESSAGE_CANCELLATION
-_SERVER_CMDS = Messaging.ServerCommandDefs
-_CLIENT_CMDS = Messaging.ClientCommandDefs
-
-
-# -- wire <-> core ----------------------------------------------------------------------------
-
-
-def cancel_payload(message_id: int) -> bytes:
-    """A Cancel Message command payload (D.5.2.3.2); the deprecated Message Control field is
-    sent as 0x00 (SE 1.2 D.5.2.3.2.1.2)."""
-    return encode_command(
-        _CLIENT_CMDS.cancel_message.schema(
-            message_id=message_id, message_control=MessageControl.deserialize(b"\x00")[0]
-        )
-    )
-
-
-def display_payload(message: Message, *, confirmed: bool | None = None) -> bytes:
-    """The Display Message (or Display Protected Message) payload for ``message``
-    (SE D.5.2.3.1); ``confirmed`` sets the extended control's confirmed bit."""
-    control = MessageControl(
-        transmission=MessageTransmission(message.transmission),  # type: ignore[no-untyped-call]
-        importance=MessageImportance(message.importance),  # type: ignore[no-untyped-call]
-        reserved=0,
-        enhanced_confirmation_required=int(message.enhanced_confirmation_required),
-        reserved2=0,
-        confirmation_required=int(message.confirmation_required),
-    )
-    schema = (_CLIENT_CMDS.display_protected_message if message.protected else
-              _CLIENT_CMDS.display_message).schema  # fmt: skip
-    extended = None
-    if confirmed is not None:
-        extended = ExtendedMessageControl(  # type: ignore[no-untyped-call]
-            ExtendedMessageControl.Message_Confirmed if confirmed else 0
-        )
-    return encode_command(
-        schema(
-            message_id=message.message_id,
-            message_control=control,
-            start_time=message.start_time,
-            duration_in_minutes=message.duration_in_minutes,
-            message=message.text,
-            extended_message_control=extended,
-        )
-    )
-
-
-def _confirmation_payload(confirmation: Confirmation) -> bytes:
-    schema = _SERVER_CMDS.message_confirmation.schema
-    control = None
-    response = None
-    if confirmation.answer is not None:
-        control = MessageConfirmationControl(  # type: ignore[no-untyped-call]
-            MessageConfirmationControl.Yes_Returned
-            if confirmation.answer
-            else MessageConfirmationControl.No_Returned
-        )
-        response = t.LVBytes(confirmation.response or b"")
-    return encode_command(
-        schema(
-            message_id=confirmation.message_id,
-            confirmation_time=confirmation.confirmation_time,
-            message_confirmation_control=control,
-            message_confirmation_response=response,
-        )
-    )
-
-
-def _confirmation_from(command: Any) -> Confirmation:
-    control = command.message_confirmation_control
-    answer: bool | None = None
-    if control is not None:
-        if control & MessageConfirmationControl.Yes_Returned:
-            answer = True
-        elif control & MessageConfirmationControl.No_Returned:
-            answer = False
-    response = command.message_confirmation_response
-    return Confirmation(
-        message_id=int(command.message_id),
-        confirmation_time=int(command.confirmation_time),
-        answer=answer,
-        response=None if response is None or answer is None else bytes(response),
-    )
+#: The statuses of a command the client's board acted on (stored before they are returned).
+_ACTED = (foundation.Status.SUCCESS, foundation.Status.NOT_FOUND)
 
 
 _TOLD_SHAPE = Fields({"device": STR, "nwk": U16, "message_id": U32, "received_at": Int(0)})
@@ -184,26 +97,13 @@ class DeviceAddress:
     endpoint: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class MessageConfirmed:
-    """A device confirmed a message (Message Confirmation, D.5.2.4.2), told once.
-
-    ``confirmation.answer`` is None for a plain confirmation, True / False for an enhanced
-    yes / no, with ``confirmation.response`` the optional text (up to 20 octets).
-    """
-
-    device: str
-    source_nwk: int | None
-    message: Message
-    confirmation: Confirmation
-    received_at: int
-
-
 class MessagingServer:
     """The ESI's Messaging server (SE D.5.2): sends, cancels, answers, collects confirmations.
 
-    With a ``store`` the messages, cancel-alls and confirmations survive a restart, and each
-    confirmation is told to the application once (journal kind ``"confirmed"``).
+    The decisions are its :class:`~zse.messaging.protocol.MessagingServerProtocol`'s
+    (:attr:`protocol`); this shell decodes, stores, sends and tells. With a ``store`` the
+    messages, cancel-alls and confirmations survive a restart, and each confirmation is told to
+    the application once (journal kind ``"confirmed"``).
     """
 
     def __init__(
@@ -218,11 +118,20 @@ class MessagingServer:
         self.clock = clock
         self.store = store
         self.namespace = namespace or f"messaging.server/{endpoint.endpoint_id}"
-        self.messages = MessageStore()
+        self.protocol = MessagingServerProtocol()
         self._stream: EventStream[MessageConfirmed] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._remove: Callable[[], None] | None = None
+
+    @property
+    def messages(self) -> MessageStore:
+        """The messages sent, their cancellations and confirmations (the protocol core's)."""
+        return self.protocol.messages
+
+    @messages.setter
+    def messages(self, messages: MessageStore) -> None:
+        self.protocol.messages = messages
 
     async def start(self) -> None:
         """Load the stored state, serve the cluster, and tell confirmations not yet told."""
@@ -236,7 +145,7 @@ class MessagingServer:
         self._remove = self.endpoint.add_handler(MESSAGING, self._on_message)
         if self.store is not None:
             for seq, told in await self.store.unreported_with(self.namespace, _told):
-                await self._tell(told, seq)
+                await self._tell(self.protocol.told(told), [seq])
 
     def stop(self) -> None:
         """Stop serving the cluster."""
@@ -285,12 +194,15 @@ class MessagingServer:
         is stored before it is sent: a device that misses it gets it with Get Last Message.
         A unicast that cannot be delivered raises zigpy's DeliveryError after storing.
         """
-        stored = self.messages.display(
-            message, self.clock(), device=None if device is None else str(device.ieee), group=group
+        stored, step = self.protocol.display(
+            message,
+            self.clock(),
+            to=_destination(device, group, broadcast),
+            device=None if device is None else str(device.ieee),
+            group=group,
         )
         await self._save()
-        await self._send(_DISPLAY_PROTECTED if message.protected else _DISPLAY,
-                         display_payload(message), device, group, broadcast)  # fmt: skip
+        await carry_out(self.endpoint, step, self._stream.emit)
         return stored
 
     async def cancel(
@@ -305,10 +217,11 @@ class MessagingServer:
 
         The deprecated Message Control field is sent as 0x00 (SE 1.2 D.5.2.3.2.1.2).
         """
-        self.messages.cancel(message_id, self.clock())
+        step = self.protocol.cancel(
+            message_id, self.clock(), to=_destination(device, group, broadcast)
+        )
         await self._save()
-        payload = cancel_payload(message_id)
-        await self._send(_CANCEL, payload, device, group, broadcast)
+        await carry_out(self.endpoint, step, self._stream.emit)
 
     async def cancel_all(
         self,
@@ -320,11 +233,11 @@ class MessagingServer:
     ) -> int:
         """Cancel all messages at ``implementation_time`` (0 = now) (D.5.2.3.4); returns the
         absolute time, which Get Message Cancellation reports."""
-        when = self.messages.cancel_all(implementation_time, self.clock())
+        when, step = self.protocol.cancel_all(
+            implementation_time, self.clock(), to=_destination(device, group, broadcast)
+        )
         await self._save()
-        schema = _CLIENT_CMDS.cancel_all_messages.schema
-        payload = encode_command(schema(implementation_date_time=implementation_time))
-        await self._send(_CANCEL_ALL, payload, device, group, broadcast)
+        await carry_out(self.endpoint, step, self._stream.emit)
         return when
 
     def confirmations(self, message_id: int) -> dict[str, Confirmation]:
@@ -338,24 +251,6 @@ class MessagingServer:
         """Which of ``devices`` never confirmed ``message_id``."""
         return self.messages.unconfirmed(message_id, (str(d) for d in devices))
 
-    async def _send(
-        self,
-        command_id: int,
-        payload: bytes,
-        device: DeviceAddress | None,
-        group: int | None,
-        broadcast: bool,
-    ) -> None:
-        if device is not None:
-            to = Destination.device(device.nwk, device.endpoint)
-        elif group is not None:
-            to = Destination.group(group)
-        elif broadcast:
-            to = Destination.broadcast()
-        else:
-            return
-        await deliver(self.endpoint, to, MESSAGING, command_id, payload)
-
     async def record(
         self,
         message: Message,
@@ -367,25 +262,24 @@ class MessagingServer:
         """Store ``message`` for Get Last Message (D.5.2.4.1) without sending it: for one
         device (named as :func:`~zse.zcl.delivery.device_name` does), a group (with its
         ``members`` when they are known), or everyone. Send it with :meth:`send_display`."""
-        if members is not None and group is not None:
-            self.messages.set_members(group, (device_name(m) for m in members))
-        stored = self.messages.display(message, self.clock(), device=device, group=group)
+        stored = self.protocol.record(
+            message, self.clock(), device=device, group=group, members=members
+        )
         await self._save()
         return stored
 
     async def send_display(self, message: Message, to: Destination) -> None:
         """Send Display Message (or Display Protected Message, D.5.2.3.1) to ``to``."""
-        command_id = _DISPLAY_PROTECTED if message.protected else _DISPLAY
-        await deliver(self.endpoint, to, MESSAGING, command_id, display_payload(message))
+        await carry_out(self.endpoint, self.protocol.send_display(message, to), self._stream.emit)
 
     async def send_cancel(self, message_id: int, to: Destination) -> None:
         """Send Cancel Message (D.5.2.3.2) to ``to``, without recording it (:meth:`cancel`
         records it)."""
-        await deliver(self.endpoint, to, MESSAGING, _CANCEL, cancel_payload(message_id))
+        await carry_out(self.endpoint, self.protocol.send_cancel(message_id, to), self._stream.emit)
 
     # -- requests from devices ------------------------------------------------------------
 
-    async def _on_message(self, msg: Any) -> foundation.Status | None:
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         if msg.from_server:
             return None
         try:
@@ -393,67 +287,35 @@ class MessagingServer:
         except InvalidFrame as exc:
             LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
             return foundation.Status.MALFORMED_COMMAND
-        if msg.command_id == _GET_LAST:
-            return await self._get_last(msg)
-        if msg.command_id == _GET_CANCELLATION:
-            return await self._get_cancellation(msg, command)
-        return await self._confirmation(msg, command)
+        step = self.protocol.receive(msg, command, self.clock())
+        if not step.events:
+            return await carry_out(self.endpoint, step, self._stream.emit)
+        # A new confirmation: journalled with the state before it is told (told once).
+        seqs = await self._save(*(("confirmed", e.told()) for e in step.events))
+        return await self._tell(step, seqs)
 
-    async def _get_last(self, msg: Any) -> foundation.Status | None:
-        answer = self.messages.last_message(device_name(msg.src_ieee, msg.src_nwk), self.clock())
-        if answer is None:
-            return foundation.Status.NOT_FOUND
-        message, confirmed = answer
-        command_id = _DISPLAY_PROTECTED if message.protected else _DISPLAY
-        await self.endpoint.reply(msg, command_id, display_payload(message, confirmed=confirmed))
-        return None
+    async def _tell(self, step: Step, seqs: list[int]) -> foundation.Status | None:
+        """Carry out ``step`` (its events are confirmations journalled as ``seqs``), then
+        mark them told."""
+        status = await carry_out(self.endpoint, step, self._stream.emit)
+        if self.store is not None:
+            for seq in seqs:
+                await self.store.mark_reported(seq)
+        return status
 
-    async def _get_cancellation(self, msg: Any, command: Any) -> foundation.Status | None:
-        when = self.messages.message_cancellation(int(command.earliest_implementation_time))
-        if when is None:
-            return foundation.Status.NOT_FOUND
-        schema = _CLIENT_CMDS.cancel_all_messages.schema
-        await self.endpoint.reply(
-            msg, _CANCEL_ALL, encode_command(schema(implementation_date_time=when))
-        )
-        return None
 
-    async def _confirmation(self, msg: Any, command: Any) -> foundation.Status:
-        try:
-            confirmation = _confirmation_from(command)
-        except MessageError as exc:
-            LOGGER.warning("bad Message Confirmation from 0x%04X: %s", msg.src_nwk, exc)
-            return foundation.Status.INVALID_FIELD
-        device = device_name(msg.src_ieee, msg.src_nwk)
-        if confirmation.message_id not in self.messages.messages:
-            return foundation.Status.NOT_FOUND
-        now = self.clock()
-        if self.messages.confirm(device, confirmation, now):
-            told = {
-                "device": device,
-                "nwk": msg.src_nwk,
-                "message_id": confirmation.message_id,
-                "received_at": now,
-            }
-            seqs = await self._save(("confirmed", told))
-            await self._tell(told, seqs[0] if seqs else None)
-        return foundation.Status.SUCCESS
-
-    async def _tell(self, told: dict[str, Any], seq: int | None) -> None:
-        record = self.messages.confirmations.get(told["message_id"], {}).get(told["device"])
-        stored = self.messages.messages.get(told["message_id"])
-        if record is not None and stored is not None:
-            self._stream.emit(
-                MessageConfirmed(
-                    device=told["device"],
-                    source_nwk=told["nwk"],
-                    message=stored.message,
-                    confirmation=record.confirmation,
-                    received_at=told["received_at"],
-                )
-            )
-        if seq is not None and self.store is not None:
-            await self.store.mark_reported(seq)
+def _destination(
+    device: DeviceAddress | None, group: int | None, broadcast: bool
+) -> Destination | None:
+    """Where the application's ``device`` / ``group`` / ``broadcast`` arguments send a command
+    (None: nowhere, it is only recorded)."""
+    if device is not None:
+        return Destination.device(device.nwk, device.endpoint)
+    if group is not None:
+        return Destination.group(group)
+    if broadcast:
+        return Destination.broadcast()
+    return None
 
 
 # -- the HAN device ---------------------------------------------------------------------------
@@ -462,7 +324,9 @@ class MessagingServer:
 class MessagingClient:
     """A HAN device's Messaging client (SE D.5.3): shows, schedules, expires, confirms.
 
-    Events (:mod:`zse.messaging` ``Message*`` dataclasses) go to ``on_event`` callbacks and
+    The decisions are its :class:`~zse.messaging.protocol.MessagingClientProtocol`'s
+    (:attr:`protocol`); this shell decodes, stores, sends, re-sends and tells. Events
+    (:mod:`zse.messaging` ``Message*`` dataclasses) go to ``on_event`` callbacks and
     ``events()`` iterators. With a ``store`` the board and the confirmations owed survive a
     restart; a confirmation is journalled (kind ``"confirm"``, the exact wire fields) before it
     is sent and re-sent after a restart until the ESI answers it. ``pin_check(pin)`` is the
@@ -484,8 +348,9 @@ class MessagingClient:
         request_timeout: float = 8.0,
     ) -> None:
         self.endpoint = endpoint
-        self.server_nwk = server_nwk
-        self.server_ep = server_ep
+        self.protocol = MessagingClientProtocol(
+            Destination.device(server_nwk, server_ep), MessageBoard(capacity=capacity)
+        )
         self.clock = clock
         self.store = store
         self.namespace = namespace or f"messaging.client/{endpoint.endpoint_id}"
@@ -493,7 +358,6 @@ class MessagingClient:
         self.capacity = capacity
         self.retry_interval = retry_interval
         self.request_timeout = request_timeout
-        self.board = MessageBoard(capacity=capacity)
         self._stream: EventStream[BoardEvent] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
@@ -503,6 +367,33 @@ class MessagingClient:
         self._unstored = 0  # negative keys for confirmations owed without a store
         self._retry = _Retry(retry_interval)
         self._timer = self._new_timer()
+
+    @property
+    def server_nwk(self) -> int:
+        """The ESI's network address (the protocol core's requests go there)."""
+        return self.protocol.server.address
+
+    @server_nwk.setter
+    def server_nwk(self, nwk: int) -> None:
+        self.protocol.server = Destination.device(nwk, self.server_ep)
+
+    @property
+    def server_ep(self) -> int:
+        """The ESI's Messaging server endpoint."""
+        return self.protocol.server.endpoint
+
+    @server_ep.setter
+    def server_ep(self, endpoint: int) -> None:
+        self.protocol.server = Destination.device(self.server_nwk, endpoint)
+
+    @property
+    def board(self) -> MessageBoard:
+        """The messages held and what is shown when (the protocol core's)."""
+        return self.protocol.board
+
+    @board.setter
+    def board(self, board: MessageBoard) -> None:
+        self.protocol.board = board
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -521,12 +412,9 @@ class MessagingClient:
                 self._pending[seq] = record
         self._remove = self.endpoint.add_handler(MESSAGING, self._on_message)
         async with self._lock:
-            events = self.board.handle_timeout(self.clock())
+            step = self.protocol.resume(self.clock())
             await self._save()
-        showing = self.board.showing()
-        if showing is not None and not any(isinstance(e, MessageDisplayed) for e in events):
-            self._emit_all([showing])
-        self._emit_all(events)
+        await carry_out(self.endpoint, step, self._stream.emit)
         self._timer = self._new_timer()  # on the board just loaded
         self._rearm()
         self._timer.start()
@@ -545,37 +433,35 @@ class MessagingClient:
 
     async def fetch(self) -> None:
         """Ask the ESI for Cancel All Messages not yet seen, then for the last message."""
-        earliest = self.board.last_cancel_all
-        earliest = 0 if earliest is None else earliest + 1
+        earliest = None
         for _ in range(16):  # bounded: one Cancel All per answer
-            schema = _SERVER_CMDS.get_message_cancellation.schema
-            reply = await self._request(
-                _GET_CANCELLATION, encode_command(schema(earliest_implementation_time=earliest))
-            )
+            reply = await self._request(self.protocol.get_message_cancellation(earliest))
             if reply is None or not reply.is_cluster_command:
                 break
-            await self._on_message(reply)
-            if reply.command_id != _CANCEL_ALL:
+            command = await self._take(reply)
+            earliest = None if command is None else self.protocol.next_cancellation(reply, command)
+            if earliest is None:
                 break
-            command, _ = decode_command(Messaging, _CANCEL_ALL, reply.payload, from_server=True)
-            earliest = int(command.implementation_date_time) + 1
-        reply = await self._request(_GET_LAST, b"")
+        reply = await self._request(self.protocol.get_last_message())
         if reply is not None and reply.is_cluster_command:
-            await self._on_message(reply)
+            await self._take(reply)
 
-    async def _request(self, command_id: int, payload: bytes) -> Any:
+    async def _request(self, send: Send) -> Any:
+        """Send a request the protocol core built, to the ESI, and wait for its answer (None
+        when none came)."""
+        assert send.to is not None
         try:
             return await self.endpoint.request(
-                self.server_nwk,
-                self.server_ep,
-                MESSAGING,
-                command_id,
-                payload,
-                encrypt=True,
+                send.to.address,
+                send.to.endpoint,
+                send.cluster_id,
+                send.command_id,
+                send.payload,
+                encrypt=delivery(send.to).encrypt,
                 timeout=self.request_timeout,
             )
         except Exception as exc:  # offline ESI: the device works on what it has
-            LOGGER.info("Messaging request 0x%02X to the ESI failed: %s", command_id, exc)
+            LOGGER.info("Messaging request 0x%02X to the ESI failed: %s", send.command_id, exc)
             return None
 
     # -- application API ------------------------------------------------------------------
@@ -595,11 +481,12 @@ class MessagingClient:
         if not self.pin_check(pin):
             raise MessageError(f"PIN refused for message {message_id}")
         async with self._lock:
-            displayed = self.board.unlock(message_id)
+            step = self.protocol.unlock(message_id)
             await self._save()
-        self._emit_all([displayed])
+        await carry_out(self.endpoint, step, self._stream.emit)
+        (displayed,) = step.events
         assert displayed.text is not None
-        return displayed.text
+        return str(displayed.text)
 
     async def confirm(
         self,
@@ -640,13 +527,12 @@ class MessagingClient:
         return await self.store.commit(batch)
 
     async def _deliver(self, seq: int) -> bool:
+        """Send the confirmation owed as ``seq`` (the outbox): True once the ESI answered."""
         record = self._pending.get(seq)
         if record is None:
             return True
-        reply = await self._request(
-            _CONFIRM, _confirmation_payload(Confirmation.from_record(record))
-        )
-        if reply is None:
+        send = self.protocol.confirmation(Confirmation.from_record(record))
+        if await self._request(send) is None:
             self._rearm()  # the timer retries it
             return False
         self._pending.pop(seq, None)
@@ -657,7 +543,7 @@ class MessagingClient:
     def _new_timer(self) -> Timer:
         """The client's one timer: the board's deadlines (ZigBee time) and the re-sends."""
         timer = Timer("Messaging client timer", logger=LOGGER)
-        timer.add(self.board, self._expired, clock=self.clock, lock=self._lock)
+        timer.add(self.protocol, self._expired, clock=self.clock, lock=self._lock)
         timer.add(self._retry, self._resend)
         return timer
 
@@ -667,11 +553,11 @@ class MessagingClient:
         self._retry.owed(bool(self._pending), asyncio.get_running_loop().time())
         self._timer.update()
 
-    async def _expired(self, events: list[BoardEvent]) -> None:
+    async def _expired(self, step: Step) -> None:
         """The board's timeout (lock held): store what changed, then tell the application."""
-        if events:
+        if step.events:
             await self._save()
-        self._emit_all(events)
+        await carry_out(self.endpoint, step, self._stream.emit)
 
     async def _resend(self, _: None) -> None:
         """Re-send the confirmations owed, oldest first, until one fails."""
@@ -680,39 +566,34 @@ class MessagingClient:
                 break
         self._retry.owed(bool(self._pending), asyncio.get_running_loop().time())
 
-    def _emit_all(self, events: Iterable[BoardEvent]) -> None:
-        for event in events:
-            self._stream.emit(event)
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        return (await self._receive(msg))[0]
 
-    async def _on_message(self, msg: Any) -> foundation.Status | None:
-        if not msg.from_server:
-            return foundation.Status.UNSUP_CLUSTER_COMMAND
-        try:
-            command, _ = decode_command(Messaging, msg.command_id, msg.payload, from_server=True)
-            message = None
-            if msg.command_id in (_DISPLAY, _DISPLAY_PROTECTED):
-                message = message_from_command(
-                    command, protected=msg.command_id == _DISPLAY_PROTECTED
+    async def _take(self, reply: ZclMessage) -> Any:
+        """Act on an answer from the ESI as on any command; its decoded command (None if
+        it was refused)."""
+        return (await self._receive(reply))[1]
+
+    async def _receive(self, msg: ZclMessage) -> tuple[foundation.Status | None, Any]:
+        """Decode, feed the protocol core, store (accepted only once stored: the Default
+        Response comes after), tell; the status owed and the decoded command."""
+        command = None
+        if msg.from_server:
+            try:
+                command, _ = decode_command(
+                    Messaging, msg.command_id, msg.payload, from_server=True
                 )
-        except (InvalidFrame, MessageError) as exc:
-            LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
-            return foundation.Status.MALFORMED_COMMAND
-        status = foundation.Status.SUCCESS
+            except InvalidFrame as exc:
+                LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
+                return foundation.Status.MALFORMED_COMMAND, None
         async with self._lock:
-            now = self.clock()
-            if message is not None:
-                events = self.board.display(message, now)
-            elif msg.command_id == _CANCEL:
-                known = int(command.message_id) in {m.message_id for m in self.board.held()}
-                events = self.board.cancel(int(command.message_id), now)
-                if not known:
-                    status = foundation.Status.NOT_FOUND
-            else:
-                events = self.board.cancel_all(int(command.implementation_date_time), now)
-            await self._save()  # accepted only once stored: the Default Response comes after
-        self._emit_all(events)
+            step = self.protocol.receive(msg, command, self.clock())
+            if step.status not in _ACTED:
+                return step.status, None
+            await self._save()
+        await carry_out(self.endpoint, step, self._stream.emit)
         self._rearm()
-        return status
+        return step.status, command
 
 
 class _Retry:
