@@ -23,7 +23,8 @@ The decisions are made by the sans-IO cores of :mod:`zse.interpan.se_core`
 (:class:`~zse.interpan.se_core.EsiCore`, :class:`~zse.interpan.se_core.SeClientCore`; the
 events and :class:`SeCommand` are defined there and re-exported here): the classes below
 decode, feed the core, send what it returns and emit its events.
-Every frame is encoded and decoded with :mod:`zse.clusters`. Default responses are disabled: a
+Every frame is encoded and decoded with the features' wire modules (:mod:`zse.price.wire`,
+:mod:`zse.messaging.wire`). Default responses are disabled: a
 Default Response is not an inter-PAN command, so an ESI with no current price (where the network
 answer would be Default Response NOT_FOUND, D.4.2.3.1) stays silent and the request times out;
 Price Acknowledgement and Message Confirmation are not inter-PAN commands either. The window,

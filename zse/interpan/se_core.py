@@ -10,7 +10,7 @@ exposes as :meth:`SeClientCore.next_deadline` / :meth:`SeClientCore.handle_timeo
 
 Both are fed a decoded command (:class:`SeCommand`: the inter-PAN frame, its ZCL header and
 the command's fields) with the time, and hand back what to send (:class:`SeSend`: cluster,
-command id, fields and addressing; the shell encodes it with :mod:`zse.clusters`) and the
+command id, fields and addressing; the shell encodes it with the features' wire modules) and the
 events. Nothing here reads a clock, sleeps or does I/O; :mod:`zse.interpan.se` is the asyncio
 shell. Two time bases are used, as the shell has them: ``now`` is monotonic seconds (the
 service's clock, for the reply limiter) and ``utc`` is ZigBee UTCTime (prices and messages).
