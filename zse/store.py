@@ -362,11 +362,18 @@ class Store:
         try:
             with hold_virtual_clock():
                 connection = await aiosqlite.connect(where, isolation_level=None)
+        except sqlite3.Error as exc:
+            _release(owner)
+            raise StoreError(f"{where}: cannot open: {exc}") from exc
+        try:
+            with hold_virtual_clock():
                 await connection.create_function(
                     "zse_record_sum", 3, _record_sum, deterministic=True
                 )
                 await connection.create_function("zse_entry_sum", 5, _entry_sum, deterministic=True)
-        except sqlite3.Error as exc:
+        except sqlite3.Error as exc:  # close it: its thread is not a daemon and would hang exit
+            with hold_virtual_clock():
+                await connection.close()
             _release(owner)
             raise StoreError(f"{where}: cannot open: {exc}") from exc
         store = cls(where, connection)

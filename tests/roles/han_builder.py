@@ -78,10 +78,18 @@ async def build(tmp_path: Path, *, seed: int = 1, groups: tuple[str, ...] = ("st
     esi.on_event(han.events.append)
     for name, eui in EUIS.items():
         await registry.register(eui, str(codes[name]), label=name, groups=groups)
+    OPEN.append(han)
     return han
 
 
+#: HANs built and not closed yet: tests/roles/conftest.py closes what a failed test left, so
+#: the registry's database thread cannot keep pytest from exiting.
+OPEN: list[Han] = []
+
+
 async def close(han: Han) -> None:
+    if han in OPEN:
+        OPEN.remove(han)
     for role in han.devices.values():
         await role.stop()
     await han.esi.stop()
