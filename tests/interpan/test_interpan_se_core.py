@@ -5,6 +5,7 @@ frames and the time, with no event loop: what is answered, what is sent, what is
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 from typing import Any
 
@@ -343,3 +344,18 @@ def test_client_core_schedules_and_cancels_like_a_joined_device() -> None:
     assert core.next_deadline() is None
     # a request from another device is not the device's business
     assert core.receive(request(), utc=START) == type(step)()
+
+
+def test_a_flood_of_malformed_frames_costs_a_few_warnings(caplog) -> None:
+    """Anyone in radio range can send garbage: 2,000 malformed frames give 4 WARNING lines
+    (the 1st, 10th, 100th and 1,000th, with the count), the rest go to DEBUG."""
+    core = EsiCore(schedule=PriceSchedule())
+    with caplog.at_level(logging.DEBUG, logger="zse.interpan.se_core"):
+        for _ in range(2000):
+            core.malformed_frame(InvalidFrame("garbage"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"ignoring garbage ({n} malformed inter-PAN frames so far)" for n in (1, 10, 100, 1000)
+    ]
+    assert core.malformed == 2000
+    assert sum(r.levelno == logging.DEBUG for r in caplog.records) == 1996

@@ -66,6 +66,17 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
+
+def log_malformed(count: int, error: InvalidFrame) -> None:
+    """Log the ``count``-th malformed frame: at WARNING for the 1st, 10th, 100th, ... (with
+    the count), at DEBUG otherwise, so that a flood of garbage from anyone within radio range
+    costs a few log lines, not one a frame."""
+    if count == 10 ** (len(str(count)) - 1):
+        LOGGER.warning("ignoring %s (%d malformed inter-PAN frames so far)", error, count)
+    else:
+        LOGGER.debug("ignoring %s", error)
+
+
 # (cluster, command id) of the commands acted on; the direction is checked apart (D.4.2, D.5.2)
 _GET_CURRENT_PRICE: Final = (PRICE, PriceServerCommand.GET_CURRENT_PRICE)  # client to server
 _PUBLISH_PRICE: Final = (PRICE, PriceClientCommand.PUBLISH_PRICE)  # server to client
@@ -266,9 +277,9 @@ class EsiCore:
         self._tsn = itertools.count()
 
     def malformed_frame(self, error: InvalidFrame) -> None:
-        """A frame that did not decode: counted and ignored."""
+        """A frame that did not decode: counted and ignored (logged: :func:`log_malformed`)."""
         self.malformed += 1
-        LOGGER.warning("ignoring %s", error)
+        log_malformed(self.malformed, error)
 
     def receive(
         self, command: SeCommand, *, now: float, utc: int
@@ -432,7 +443,7 @@ class SeClientCore:
         """A frame that did not decode: counted; if it is a Publish Price answering a pending
         request (by its ZCL header), the request fails with ``error``."""
         self.malformed += 1
-        LOGGER.warning("ignoring %s", error)
+        log_malformed(self.malformed, error)
         if frame.cluster_id != PRICE:
             return ClientStep()
         try:
