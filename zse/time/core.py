@@ -42,7 +42,7 @@ __all__ = [
     "utc_year",
 ]
 
-#: The invalid UTCTime / DstStart / DstEnd (ZCL 2.6.2.22, 3.12.2.2.4).
+#: The invalid UTCTime, DstStart and DstEnd (ZCL 3.12.2.2.4, 3.12.2.2.5).
 INVALID_TIME: Final = 0xFFFFFFFF
 #: The bound on TimeZone and DstShift (ZCL 3.12.2.2.3, 3.12.2.2.6: -86400 to +86400 s).
 _MAX_OFFSET: Final = 86_400
