@@ -13,7 +13,7 @@ from tests.services.test_price_time_services import han
 from zse.errors import InvalidFrame
 from zse.se.ids import TIME, TimeAttribute
 from zse.time.core import ATTRIBUTE_TYPES, to_zigbee
-from zse.time.service import TimeServer, time_reading_from_response
+from zse.time.service import TimeServer, read_time, time_reading_from_response
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 A = TimeAttribute
@@ -79,3 +79,15 @@ def test_garbage_read_responses_raise_invalid_frame_only(payload):
         return
     assert A.TIME in reading.values
     assert A.TIME_ZONE in reading.values
+
+
+async def test_setting_time_zone_serves_that_fixed_offset():
+    """TimeServer.time_zone stays settable as in 0.1.0: a fixed offset, no DST."""
+    _, _, se, _, _, ihd, _, clock = await han(42)
+    server = TimeServer(se, clock=clock, zone="Europe/London")
+    server.start()
+    server.time_zone = -3600
+    reading = await read_time(ihd.endpoints[1], 0x0000, SE_ENDPOINT_ID, encrypt=True)
+    assert server.time_zone == reading.values[A.TIME_ZONE] == -3600
+    assert reading.values[A.DST_SHIFT] == 0
+    assert reading.local_time == reading.values[A.TIME] - 3600

@@ -114,8 +114,16 @@ class TimeServer:
 
     @property
     def time_zone(self) -> int:
-        """TimeZone now (ZCL 3.12.2.2.3)."""
+        """TimeZone now (ZCL 3.12.2.2.3); setting it serves that fixed offset without DST."""
         return self.core.year(self.clock()).time_zone
+
+    @time_zone.setter
+    def time_zone(self, seconds: int) -> None:
+        self.core = TimeCore(
+            FixedZone(ZoneYear(time_zone=seconds)),
+            last_set_time=self.core.last_set_time,
+            valid_until_time=self.core.valid_until_time,
+        )
 
     def start(self) -> None:
         """Publish the attributes; they are computed whenever they are read."""
