@@ -25,6 +25,7 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     interpan = true                     # answer Get Current Price over inter-PAN
     provider_id = 1
     currency = 840                      # ISO 4217 numeric
+    time_zone = "Europe/London"         # optional IANA zone: the Time server's TimeZone and DST
 
     [[devices]]
     eui64 = "00:0d:6f:00:0a:00:00:01"
@@ -58,6 +59,7 @@ from typing import Any
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.price import DURATION_UNTIL_CHANGED, START_NOW, PriceEvent
+from zse.time.core import IanaZone, TimeZoneError
 
 __all__ = [
     "FLOW_CONTROLS",
@@ -172,6 +174,7 @@ class EsiConfig:
     interpan: bool = False
     provider_id: int = DEFAULT_PROVIDER_ID
     currency: int = DEFAULT_CURRENCY
+    time_zone: str | None = None
 
     def override(self, **changes: Any) -> EsiConfig:
         """A copy with command-line values applied (``None`` or ``()`` means "not given")."""
@@ -203,6 +206,7 @@ _TABLES = {
         "interpan",
         "provider_id",
         "currency",
+        "time_zone",
     },
     "devices": {"eui64", "install_code", "label", "groups"},
     "prices": {
@@ -448,6 +452,12 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
     database = esi.get("database", str)
     provider_id = esi.number("provider_id", 0, 0xFFFFFFFF, DEFAULT_PROVIDER_ID)
     currency = esi.number("currency", 0, 0xFFFF, DEFAULT_CURRENCY)
+    time_zone = esi.get("time_zone", str)
+    if time_zone is not None:
+        try:
+            IanaZone(time_zone)
+        except TimeZoneError as exc:
+            esi.fail(str(exc), "time_zone")
     devices = _devices(source, document.get("devices", []))
     groups = _groups(source, document.get("groups", {}))
     prices = _prices(source, document.get("prices", []), provider_id, currency)
@@ -465,6 +475,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         interpan=esi.get("interpan", bool, False),
         provider_id=provider_id,
         currency=currency,
+        time_zone=time_zone,
     )
 
 

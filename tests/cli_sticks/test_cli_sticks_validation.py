@@ -231,3 +231,13 @@ def test_decimal_prices() -> None:
     assert parse_price(3, issuer_event_id=1).price == 3
     with pytest.raises(ConfigError, match="non-negative"):
         parse_price("-1", issuer_event_id=1)
+
+
+def test_esi_time_zone_is_an_iana_zone(tmp_path: Path, creds: Path) -> None:
+    """#14.6: ``[esi] time_zone`` names the Time server's zone; an unknown one is one line."""
+    assert parse_config('[esi]\ntime_zone = "Europe/London"\n').time_zone == "Europe/London"
+    assert parse_config("").time_zone is None
+    config = tmp_path / "esi.toml"
+    config.write_text('[esi]\ntime_zone = "Europe/Atlantis"\n')
+    line = one_error(run("esi", "--config", str(config), "--credentials", str(creds)))
+    assert line == f"error: {config}: [esi] time_zone: unknown time zone 'Europe/Atlantis'"

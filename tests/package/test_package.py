@@ -63,6 +63,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.messaging.core",
             "zse.drlc",
             "zse.drlc.core",
+            "zse.time.core",
             "zse.provisioning",
             "zse.provisioning.lifecycle",
             "zse.interpan",
@@ -132,6 +133,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
         ),
         ("zigpy",),
     ),
+    "zse.time.core": ("zigpy",),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
         ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),

@@ -60,7 +60,9 @@ class Han:
         return role
 
 
-async def build(tmp_path: Path, *, seed: int = 1, groups: tuple[str, ...] = ("street",)) -> Han:
+async def build(
+    tmp_path: Path, *, seed: int = 1, groups: tuple[str, ...] = ("street",), **esi_options: Any
+) -> Han:
     air = Air(seed=seed)
     app = await air.coordinator(channel=15)
     registry = await HanRegistry.open(tmp_path / "han.db", clock=lambda: 1_700_000_000.0)
@@ -70,6 +72,7 @@ async def build(tmp_path: Path, *, seed: int = 1, groups: tuple[str, ...] = ("st
         credentials=CA.issue(eui64_bytes(app.state.node_info.ieee), SUITE1),
         registry=registry,
         clock=lambda: START + int(loop.time()),
+        **esi_options,
     )
     await esi.start()
     rng = random.Random(seed)

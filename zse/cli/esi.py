@@ -833,6 +833,7 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
             registry=registry,
             clock=clock,
             permit_seconds=config.permit_seconds,
+            time_zone=config.time_zone,
         )
         await esi.start()
         session = Session(esi, config, out, clock)

@@ -71,6 +71,7 @@ from zse.radios import link_key_installer
 from zse.records import Mismatch, RecordError, load_each
 from zse.se.ids import SE_PROFILE_ID
 from zse.store import Batch, Store
+from zse.time.core import ZoneRule
 from zse.time.service import TIME, TimeServer, system_clock
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import Destination, device_name
@@ -345,6 +346,9 @@ class EnergyServiceInterface:
     stays open. ``readmit``: re-open admission for a METER_READY device that left on its own,
     so it can rejoin and run CBKE again. ``rng`` / ``first_tsn`` / ``executor`` make simulations
     repeatable (seeded ephemeral keys, fixed ZCL sequence numbers, inline computation).
+    ``time_zone``: the Time server's zone (an IANA name such as ``"Europe/London"`` or a
+    :class:`~zse.time.core.ZoneRule`); it then serves TimeZone and DST with MasterZoneDst
+    (default: UTC, no DST).
 
     Call ``await start()`` once the application is running, ``await stop()`` at the end.
     """
@@ -364,6 +368,7 @@ class EnergyServiceInterface:
         executor: Executor | None = None,
         rng: random.Random | None = None,
         first_tsn: int | None = None,
+        time_zone: ZoneRule | str | None = None,
     ) -> None:
         self.app = app
         self.registry = registry
@@ -390,7 +395,7 @@ class EnergyServiceInterface:
             **ke_options,
         )
         self.price = PriceServer(port, clock=clock)
-        self.time = TimeServer(port, clock=clock)
+        self.time = TimeServer(port, clock=clock, zone=time_zone)
         self.messaging = MessagingServer(port, clock=clock, store=self.store)
         self.drlc = DrlcServer(port, clock=clock, public_key=self.public_key, store=self.store)
         self._stream: EventStream[EsiEvent] = EventStream()

@@ -56,7 +56,7 @@ from zse.se.ids import (
 from zse.se.ids import SE_PROFILE_ID as SE_PROFILE
 from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass
 from zse.store import Store
-from zse.time.service import TIME, system_clock
+from zse.time.service import TIME, TimeReading, read_time, system_clock
 from zse.zcl.events import EventStream
 
 __all__ = [
@@ -269,6 +269,14 @@ class HanDevice:
     async def opt_in(self, issuer_event_id: int) -> None:
         """The user opts back in (0x05)."""
         await self.drlc.opt_in(issuer_event_id)
+
+    async def read_time(self) -> TimeReading:
+        """Read the ESI's Time attributes in one Read Attributes (ZCL 3.12.2.2) and compute
+        local time from TimeZone and DST the way the ESI does (:func:`zse.time.service.
+        read_time`). Only on demand: a device's start does not read the time."""
+        if self.esi_endpoint is None:
+            raise EsiNotFound(f"{self.name}: not joined to an ESI yet")
+        return await read_time(self.endpoint, 0x0000, self.esi_endpoint, encrypt=True)
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -161,3 +161,5 @@ class TimeAttribute(IntEnum):
     DST_SHIFT = 0x0005
     STANDARD_TIME = 0x0006
     LOCAL_TIME = 0x0007
+    LAST_SET_TIME = 0x0008
+    VALID_UNTIL_TIME = 0x0009

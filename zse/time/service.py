@@ -9,27 +9,40 @@ device prefers this server's time over others').
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from zigpy.zcl import foundation
+
+from zse.errors import InvalidFrame
 from zse.se.ids import TIME, TimeAttribute
+from zse.time.core import (
+    ATTRIBUTE_TYPES,
+    FixedZone,
+    IanaZone,
+    TimeCore,
+    TimeZoneError,
+    ZoneRule,
+    ZoneYear,
+    local_time_from_attributes,
+)
 from zse.zcl.endpoint import ZclPort
 
 __all__ = [
     "TIME",
     "ZIGBEE_EPOCH",
+    "TimeReading",
     "TimeServer",
     "TimeStatus",
+    "read_time",
     "system_clock",
+    "time_reading_from_response",
     "zigbee_time",
 ]
 
 #: The ZigBee epoch as a Unix timestamp (2000-01-01 00:00:00 UTC).
 ZIGBEE_EPOCH = 946_684_800
-_UTC_TIME = 0xE2
-_BITMAP8 = 0x18
-_INT32 = 0x2B
-_UINT32 = 0x23
 
 
 def zigbee_time(unix_seconds: float) -> int:
@@ -68,14 +81,18 @@ class TimeStatus:
 
 
 class TimeServer:
-    """Serve Time (0x000A) from an endpoint: Time, TimeStatus, TimeZone and LocalTime.
+    """Serve Time (0x000A) from an endpoint: every attribute of ZCL 3.12.2.2.
 
     ``clock()`` is ZigBee UTCTime (inject the simulator's virtual clock in simulations);
     ``status`` can be replaced at any time, e.g. clearing ``master`` when the ESI loses its
-    upstream time source.
+    upstream time source. ``zone`` (a :class:`~zse.time.core.ZoneRule`, an IANA name such as
+    ``"Europe/London"``) gives TimeZone, DstStart, DstEnd and DstShift for the current year;
+    with a zone the default status adds MasterZoneDst (ZCL 3.12.2.2.2: the master sets them).
+    ``time_zone`` alone is a fixed standard offset in seconds with no DST.
 
-    Time has no protocol core at the ZCL frame: it serves attributes only, computed when read,
-    and the endpoint runtime answers Read Attributes (ZCL 2.5.1) from them.
+    Time has no protocol core at the ZCL frame: it serves attributes only, computed when read
+    from :class:`~zse.time.core.TimeCore`, and the endpoint runtime answers Read Attributes
+    (ZCL 2.5.1) from them.
     """
 
     def __init__(
@@ -85,16 +102,105 @@ class TimeServer:
         clock: Callable[[], int] = system_clock,
         status: TimeStatus | None = None,
         time_zone: int = 0,
+        zone: ZoneRule | str | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.clock = clock
-        self.status = status or TimeStatus()
-        self.time_zone = time_zone
+        if isinstance(zone, str):
+            zone = IanaZone(zone)
+        self.core = TimeCore(zone or FixedZone(ZoneYear(time_zone=time_zone)))
+        self.core.year(clock())  # a zone the attributes cannot express fails here
+        self.status = status or TimeStatus(master_zone_dst=zone is not None)
+
+    @property
+    def time_zone(self) -> int:
+        """TimeZone now (ZCL 3.12.2.2.3); setting it serves that fixed offset without DST."""
+        return self.core.year(self.clock()).time_zone
+
+    @time_zone.setter
+    def time_zone(self, seconds: int) -> None:
+        self.core = TimeCore(
+            FixedZone(ZoneYear(time_zone=seconds)),
+            last_set_time=self.core.last_set_time,
+            valid_until_time=self.core.valid_until_time,
+        )
 
     def start(self) -> None:
         """Publish the attributes; they are computed whenever they are read."""
-        set_source = self.endpoint.set_attribute_source
-        set_source(TIME, TimeAttribute.TIME, _UTC_TIME, self.clock)
-        set_source(TIME, TimeAttribute.TIME_STATUS, _BITMAP8, lambda: self.status.bitmap())  # noqa: PLW0108 -- status may be replaced
-        set_source(TIME, TimeAttribute.TIME_ZONE, _INT32, lambda: self.time_zone)
-        set_source(TIME, TimeAttribute.LOCAL_TIME, _UINT32, lambda: self.clock() + self.time_zone)
+        for attribute, type_id in ATTRIBUTE_TYPES.items():
+            self.endpoint.set_attribute_source(TIME, attribute, type_id, self._source(attribute))
+
+    def _source(self, attribute: TimeAttribute) -> Callable[[], int]:
+        if attribute == TimeAttribute.TIME_STATUS:
+            return lambda: self.status.bitmap()  # noqa: PLW0108 -- status may be replaced
+        return lambda: self._attributes()[attribute]
+
+    def _attributes(self) -> dict[TimeAttribute, int]:
+        return self.core.attributes(self.clock())
+
+
+_READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeReading:
+    """What a device read from a time server, and the local time it computes from it
+    (:func:`zse.time.core.local_time`, the rule the server uses)."""
+
+    values: Mapping[TimeAttribute, int]
+    local_time: int
+
+    @property
+    def status(self) -> TimeStatus | None:
+        """The server's TimeStatus, if it answered it (a master's status is trusted)."""
+        bits = self.values.get(TimeAttribute.TIME_STATUS)
+        if bits is None:
+            return None
+        return TimeStatus(
+            master=bool(bits & 1),
+            synchronized=bool(bits & 2) and not bits & 1,
+            master_zone_dst=bool(bits & 4),
+            superseding=bool(bits & 8),
+        )
+
+
+def time_reading_from_response(payload: bytes) -> TimeReading:
+    """Decode a Time cluster Read Attributes Response (ZCL 2.5.2) into a :class:`TimeReading`;
+    :class:`~zse.errors.InvalidFrame` if it does not decode or lacks Time or TimeZone.
+    Attributes the server does not support are left out (no DST when DST ones are missing)."""
+    schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
+    try:
+        records, rest = schema.deserialize(payload)
+        values = {
+            TimeAttribute(record.attrid): int(record.value.value)
+            for record in records.status_records  # type: ignore[attr-defined]
+            if record.status == foundation.Status.SUCCESS and record.attrid in ATTRIBUTE_TYPES
+        }
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise InvalidFrame(f"Time Read Attributes Response does not decode: {exc}") from None
+    if rest:
+        raise InvalidFrame(f"Time Read Attributes Response: {len(rest)} bytes left over")
+    try:
+        local = local_time_from_attributes(values)
+    except TimeZoneError as exc:
+        raise InvalidFrame(f"Time Read Attributes Response: {exc}") from None
+    return TimeReading(values=values, local_time=local)
+
+
+async def read_time(endpoint: ZclPort, dst: int, dst_ep: int, **kwargs: Any) -> TimeReading:
+    """Read every Time attribute from a time server in one Read Attributes (ZCL 2.5.1) and
+    compute local time as the server does; ``kwargs`` go to ``endpoint.request`` (e.g.
+    ``encrypt=True``)."""
+    payload = b"".join(int(attr).to_bytes(2, "little") for attr in ATTRIBUTE_TYPES)
+    reply = await endpoint.request(
+        dst,
+        dst_ep,
+        TIME,
+        foundation.GeneralCommand.Read_Attributes,
+        payload,
+        cluster_specific=False,
+        **kwargs,
+    )
+    if reply.is_cluster_command or reply.command_id != _READ_ATTRIBUTES_RSP:
+        raise InvalidFrame(f"Time read answered with command {reply.command_id:#04x}")
+    return time_reading_from_response(reply.payload)
