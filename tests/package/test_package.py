@@ -63,6 +63,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.messaging.core",
             "zse.drlc",
             "zse.drlc.core",
+            "zse.metering",
+            "zse.metering.formatting",
             "zse.provisioning",
             "zse.provisioning.lifecycle",
             "zse.interpan",
@@ -78,7 +80,13 @@ LAYERS: tuple[Layer, ...] = (
     Layer("persistence", ("zse.store",), ("asyncio", "aiosqlite")),
     Layer(
         "ZCL binding (wire definitions, endpoint runtime)",
-        ("zse.zcl.*", "zse.drlc.wire", "zse.messaging.wire", "zse.price.wire"),
+        (
+            "zse.zcl.*",
+            "zse.drlc.wire",
+            "zse.messaging.wire",
+            "zse.metering.wire",
+            "zse.price.wire",
+        ),
         ("asyncio", "zigpy"),
     ),
     # cores at the ZCL frame (issue #13.2): decoded frame + now in, frames to send out; no asyncio
