@@ -21,6 +21,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from zigpy.zcl.clusters.smartenergy import MeteringUnitofMeasure, NumberFormatting
 
 from zse.errors import DecodeError
 from zse.metering import Formatting, NumberFormat, bcd_to_int, format_number, scaled, unit_text
@@ -139,3 +140,9 @@ def test_bcd_round_trip(digits):
     raw = int("".join(map(str, digits)) or "0", 16)
     assert bcd_to_int(raw) == number
     assert scaled(raw, unit_of_measure=UNIT_OF_MEASURE_BCD) == number
+
+
+def test_takes_the_attribute_values_as_the_wire_decodes_them():
+    """A display feeds the Formatting attributes as zigpy decodes them (enum, bitmap struct)."""
+    formatting = Formatting(MeteringUnitofMeasure.Kwh_and_Kwh_bcd, 1, 100, NumberFormatting(0xB2))
+    assert str(formatting.summation(0x12345)) == "123.45 kWh"
