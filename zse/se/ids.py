@@ -121,7 +121,7 @@ class MessagingClientCommand(IntEnum):
 
 
 class MeteringServerCommand(IntEnum):
-    """Metering commands the server (the meter) receives (SE D.3.3.3)."""
+    """Metering commands the server (the meter) receives, the client's (SE D.3.3.3.1)."""
 
     GET_PROFILE = 0x00
     REQUEST_MIRROR_RESPONSE = 0x01
@@ -130,7 +130,7 @@ class MeteringServerCommand(IntEnum):
 
 
 class MeteringClientCommand(IntEnum):
-    """Metering commands the server (the meter) sends (SE D.3.2.3)."""
+    """Metering commands the server (the meter) sends (SE D.3.2.3.1)."""
 
     GET_PROFILE_RESPONSE = 0x00
     REQUEST_MIRROR = 0x01
