@@ -146,3 +146,16 @@ def test_takes_the_attribute_values_as_the_wire_decodes_them():
     """A display feeds the Formatting attributes as zigpy decodes them (enum, bitmap struct)."""
     formatting = Formatting(MeteringUnitofMeasure.Kwh_and_Kwh_bcd, 1, 100, NumberFormatting(0xB2))
     assert str(formatting.summation(0x12345)) == "123.45 kWh"
+
+
+def test_from_a_read_attributes_result():
+    """Attributes the meter does not support keep their defaults (Multiplier, Divisor 1)."""
+    formatting = Formatting.from_attributes(
+        {
+            "unit_of_measure": MeteringUnitofMeasure.Cubic_Meter_and_Cubic_Meter_per_Hour_binary,
+            "summation_formatting": NumberFormatting(0x8A),
+            "ignored": 7,
+        }
+    )
+    assert formatting == Formatting(UnitOfMeasure.CUBIC_METER, 1, 1, summation_formatting=0x8A)
+    assert str(formatting.summation(1234)) == "1234.00 m³"

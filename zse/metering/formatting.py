@@ -12,7 +12,8 @@ integer digits is shown whole, never cut. Numbers are exact (:class:`fractions.F
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -140,6 +141,14 @@ class Formatting:
     summation_formatting: int = 0
     demand_formatting: int = 0
     historical_consumption_formatting: int = 0
+
+    @classmethod
+    def from_attributes(cls, values: Mapping[str, int]) -> Formatting:
+        """The set from a Read Attributes result keyed by the attribute names of
+        :class:`zse.metering.wire.Metering` (``unit_of_measure``, ``multiplier``, ...); an
+        attribute not given (unsupported by the meter) takes its default."""
+        names = [field.name for field in fields(cls)]
+        return cls(**{name: int(values[name]) for name in names if name in values})
 
     def _reading(self, raw: int, bitmap: int, *, demand: bool) -> Reading:
         value = scaled(
