@@ -64,6 +64,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.drlc",
             "zse.drlc.core",
             "zse.time.core",
+            "zse.metering",
+            "zse.metering.formatting",
             "zse.provisioning",
             "zse.provisioning.lifecycle",
             "zse.interpan",
@@ -79,7 +81,13 @@ LAYERS: tuple[Layer, ...] = (
     Layer("persistence", ("zse.store",), ("asyncio", "aiosqlite")),
     Layer(
         "ZCL binding (wire definitions, endpoint runtime)",
-        ("zse.zcl.*", "zse.drlc.wire", "zse.messaging.wire", "zse.price.wire"),
+        (
+            "zse.zcl.*",
+            "zse.drlc.wire",
+            "zse.messaging.wire",
+            "zse.metering.wire",
+            "zse.price.wire",
+        ),
         ("asyncio", "zigpy"),
     ),
     # cores at the ZCL frame (issue #13.2): decoded frame + now in, frames to send out; no asyncio

@@ -22,6 +22,7 @@ __all__ = [
     "SET_POINT_NOT_USED",
     "SIGNATURE_SIZE",
     "TEMPERATURE_OFFSET_NOT_USED",
+    "UNIT_OF_MEASURE_BCD",
     "AlternateCostUnit",
     "CancelControl",
     "CharacterString",
@@ -31,6 +32,8 @@ __all__ = [
     "EventStatus",
     "ExtendedMessageControl",
     "GetCurrentPriceOptions",
+    "GetProfileStatus",
+    "IntervalChannel",
     "KeyEstablishmentSuite",
     "MessageConfirmationControl",
     "MessageControl",
@@ -40,6 +43,7 @@ __all__ = [
     "PriceControl",
     "SignatureType",
     "TerminateStatus",
+    "UnitOfMeasure",
 ]
 
 
@@ -244,6 +248,53 @@ class PriceAcknowledgementControl(t.bitmap8):
     Tariff_Information = 1 << 4
     Price_Matrix = 1 << 5
     Block_Thresholds = 1 << 6
+
+
+# --- Metering (SE D.3) -------------------------------------------------------------------------
+
+#: UnitOfMeasure bit 7: the values are BCD rather than binary (D.3.2.2.4.1).
+UNIT_OF_MEASURE_BCD: Final = 0x80
+
+
+class UnitOfMeasure(IntEnum):
+    """UnitOfMeasure attribute (D.3.2.2.4.1, table D.21): the binary forms; ``| 0x80`` is BCD.
+
+    Strict, as the formatting core decides on it (zigpy's ``MeteringUnitofMeasure`` has the
+    same values with both forms spelt out).
+    """
+
+    KWH = 0x00
+    CUBIC_METER = 0x01
+    CUBIC_FEET = 0x02
+    CCF = 0x03
+    US_GALLONS = 0x04
+    IMPERIAL_GALLONS = 0x05
+    BTU = 0x06
+    LITERS = 0x07
+    KPA_GAUGE = 0x08
+    KPA_ABSOLUTE = 0x09
+    MCF = 0x0A
+    UNITLESS = 0x0B
+    MEGA_JOULE = 0x0C
+    KVAR = 0x0D
+
+
+class IntervalChannel(t.enum8):
+    """Interval channel of Get Profile (D.3.3.3.1.1.1)."""
+
+    Consumption_Delivered = 0x00
+    Consumption_Received = 0x01
+
+
+class GetProfileStatus(t.enum8):
+    """Status of Get Profile Response (D.3.2.3.1.1.2)."""
+
+    Success = 0x00
+    Undefined_Interval_Channel_Requested = 0x01
+    Interval_Channel_Not_Supported = 0x02
+    Invalid_End_Time = 0x03
+    More_Periods_Requested_Than_Can_Be_Returned = 0x04
+    No_Intervals_Available_For_The_Requested_Time = 0x05
 
 
 # --- Key Establishment (SE C.3) ----------------------------------------------------------------

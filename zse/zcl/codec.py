@@ -5,6 +5,7 @@ command's fields in wire order, so a bad payload raises :class:`~zse.errors.Inva
 naming the cluster, the command, the field and its byte offset. Optional trailers (fields
 declared with ``?``) are decoded when bytes remain; bytes after the last known field are
 returned, not dropped, as later SE revisions append fields (ZCL: receivers ignore them).
+A list counted by an earlier field (``StructField(length=...)``) is decoded to that count.
 :func:`encode_command` refuses a payload with a gap in its optional trailers, which zigpy
 would silently serialize misaligned.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import struct
+import types
 from typing import Any
 
 import zigpy.types as t
@@ -59,7 +61,10 @@ def decode_command(
         if field.optional and offset == len(data):
             break
         try:
-            value, rest = field.type.deserialize(data[offset:])
+            if field.length is not None:  # a list counted by an earlier field
+                value, rest = _counted_list(field, values, data[offset:])
+            else:
+                value, rest = field.type.deserialize(data[offset:])
         except Exception as exc:  # zigpy raises ValueError, KeyError, IndexError...
             raise InvalidFrame(
                 f"{cluster.name} {definition.name}: cannot decode field {field.name} "
@@ -68,6 +73,16 @@ def decode_command(
         values[field.name] = value
         offset = len(data) - len(rest)
     return _instantiate(schema, values), data[offset:]
+
+
+def _counted_list(field: Any, values: dict[str, Any], data: bytes) -> tuple[Any, bytes]:
+    """A list whose item count an earlier field gives (``StructField(length=...)``)."""
+    count = field.length(types.SimpleNamespace(**values))
+    items = []
+    for _ in range(count):
+        item, data = field.type._item_type.deserialize(data)
+        items.append(item)
+    return field.type(items), data
 
 
 def _instantiate(schema: type[CommandSchema], values: dict[str, Any]) -> CommandSchema:
