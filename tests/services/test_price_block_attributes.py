@@ -126,3 +126,25 @@ async def test_a_display_keeps_and_acknowledges_a_published_block_period() -> No
     assert [(a.issuer_event_id, a.control) for a in acks] == [
         (7, PriceAcknowledgementControl.Block_Period)
     ]
+
+
+async def test_a_display_asks_for_block_periods_conversion_factor_and_calorific_value() -> None:
+    """Get Block Periods / Conversion Factor / Calorific Value over the air: the answers are
+    kept as they arrive; nothing published yet is a NOT_FOUND, and nothing is kept."""
+    _, _, _, server, _, _, client, clock = await han(42)
+    await client.ask_calorific_value()
+    await asyncio.sleep(2)
+    assert len(client.calorific_values) == 0
+    tomorrow = clock() + 86_400
+    for value in (period(1, start=0), period(2, start=tomorrow), factor(3, start=0)):
+        await server.publish(value)  # kept by the server, sent to no one
+    await server.publish(calorific(4, start=0))
+    await client.ask_block_periods()
+    await client.ask_conversion_factor()
+    await client.ask_calorific_value()
+    await asyncio.sleep(2)
+    now = clock()
+    assert client.block_periods.current(now).issuer_event_id == 1
+    assert client.block_periods.current(tomorrow) == period(2, start=tomorrow)
+    assert client.conversion_factors.current(now).issuer_event_id == 3
+    assert client.calorific_values.current(now).issuer_event_id == 4

@@ -36,7 +36,7 @@ from zse.zcl.codec import decode_command
 from zse.zcl.delivery import Destination, delivery
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
-from zse.zcl.frame import Step, ZclMessage
+from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
     "PRICE",
@@ -164,6 +164,25 @@ class PriceClient:
     def current(self) -> PriceEvent | None:
         """The price in force now."""
         return self.schedule.current(self.clock())
+
+    async def ask_block_periods(self, start_time: int = 0, number_of_events: int = 0) -> None:
+        """Send Get Block Periods (D.4.2.3.4); the Publish Block Period answers are kept as
+        they arrive (``on_value`` hears each; ``block_periods`` holds them)."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(self.protocol.get_block_periods(server, start_time, number_of_events))
+
+    async def ask_conversion_factor(self, earliest_start_time: int = 0, count: int = 0) -> None:
+        """Send Get Conversion Factor (D.4.2.3.5); the answers are kept as they arrive."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(self.protocol.get_conversion_factor(server, earliest_start_time, count))
+
+    async def ask_calorific_value(self, earliest_start_time: int = 0, count: int = 0) -> None:
+        """Send Get Calorific Value (D.4.2.3.6); the answers are kept as they arrive."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(self.protocol.get_calorific_value(server, earliest_start_time, count))
+
+    async def _ask(self, request: Send) -> None:
+        await carry_out(self.endpoint, Step(sends=(request,)), self._stream.emit)
 
     async def get_current_price(self) -> PriceEvent | None:
         """Ask the server (Get Current Price, D.4.2.3.1); None if it has no price.
