@@ -5,11 +5,14 @@ No event loop: each received command -> sends, events and Default Response statu
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from tests.price.test_price_protocol import decoded, frame
@@ -398,3 +401,30 @@ def test_server_answer_is_what_the_client_keeps() -> None:
         client.receive(msg, decoded(msg), NOW)
     assert client.block_periods.current(NOW) == period(1)
     assert client.block_periods.current(NOW + 86_400) == period(2, start=NOW + 86_400)
+
+
+@given(
+    thresholds=st.lists(st.integers(0, 5000), max_size=4).map(sorted),
+    prices=st.lists(st.integers(0, 100_000), min_size=5, max_size=5),
+    before=st.integers(0, 6000),
+    first=st.integers(0, 6000),
+    second=st.integers(0, 6000),
+)
+def test_block_cost_does_not_depend_on_how_readings_are_split(
+    thresholds: list[int], prices: list[int], before: int, first: int, second: int
+) -> None:
+    """Costing a reading in two parts, or after an earlier one, is costing it whole; with
+    one price in every block, a block tariff is a flat one."""
+    tariff = Tariff(
+        prices={(0, block): price for block, price in enumerate(prices, start=1)},
+        price_trailing_digit=3,
+        block_thresholds=thresholds,
+        threshold_divisor=10,
+    )
+    whole = tariff.cost([(0, first + second)], consumed_before=Fraction(before))
+    split = tariff.cost([(0, first)], consumed_before=Fraction(before)) + tariff.cost(
+        [(0, second)], consumed_before=Fraction(before + first)
+    )
+    assert whole == split == tariff.cost([(0, first), (0, second)], Fraction(before))
+    flat = dataclasses.replace(tariff, prices={(0, b): prices[0] for b in range(1, 6)})
+    assert flat.cost([(0, first)]) == Tariff.flat(prices[0], 3).cost([(0, first)])
