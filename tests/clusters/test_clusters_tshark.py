@@ -20,6 +20,9 @@ from zse.messaging.wire import Messaging
 from zse.price.wire import Price
 from zse.se.ids import KEY_ESTABLISHMENT
 from zse.se.types import (
+    BlockPeriodControl,
+    BlockPeriodDurationType,
+    CalorificValueUnit,
     CancelControl,
     CriticalityLevel,
     DeviceClass,
@@ -32,6 +35,8 @@ from zse.se.types import (
     MessageImportance,
     MessageTransmission,
     SignatureType,
+    TariffResolutionPeriod,
+    TariffType,
     TerminateStatus,
 )
 from zse.zcl.codec import encode_command
@@ -403,6 +408,116 @@ CASES = [
             "zbee_zcl_se.price.issuer_event_id": 77,
         },
         {"zbee_zcl_se.price.price_ack_time": le(0x2F000030, 4)},
+    ),
+    # Price block pricing (SE 1.2 D.4.2.3.4-6, D.4.2.4.2-4)
+    case(
+        Price,
+        "publish_block_period",
+        True,
+        {
+            "provider_id": 0x01020304,
+            "issuer_event_id": 78,
+            "block_period_start_time": 0x2F000000,
+            "block_period_duration": 0x012345,
+            "block_period_control": BlockPeriodControl.Repeating_Block
+            | BlockPeriodControl.Price_Acknowledgement_Required,
+            "block_period_duration_type": BlockPeriodDurationType.Days
+            | BlockPeriodDurationType.End_Of_Timebase,
+            "tariff_type": TariffType.Received,
+            "tariff_resolution_period": TariffResolutionPeriod.Block_Period,
+        },
+        {
+            "zbee_zcl_se.price.cmd.srv_tx.id": 0x01,
+            "zbee_zcl_se.price.provider_id": 0x01020304,
+            "zbee_zcl_se.price.issuer_event_id": 78,
+            "zbee_zcl_se.price.block_period.duration": 0x012345,
+            "zbee_zcl_se.price.block_period.control": 0x03,
+            "zbee_zcl_se.price.block_period.control.price_acknowledgement": 1,
+            "zbee_zcl_se.price.block_period.control.repeating_block": 1,
+            "zbee_zcl_se.price.block_period.duration.timebase": 1,
+            "zbee_zcl_se.price.block_period.duration.control": 1,
+            "zbee_zcl_se.price.tariff_type_mask": 0x01,
+            "zbee_zcl_se.price.tariff.resolution_period": 0x01,
+        },
+        {"zbee_zcl_se.price.block_period.start_time": le(0x2F000000, 4)},
+    ),
+    case(
+        Price,
+        "publish_conversion_factor",
+        True,
+        {
+            "issuer_event_id": 79,
+            "start_time": 0x2F000100,
+            "conversion_factor": 1_022_640,
+            "conversion_factor_trailing_digit": 0x60,
+        },
+        {
+            "zbee_zcl_se.price.cmd.srv_tx.id": 0x02,
+            "zbee_zcl_se.price.issuer_event_id": 79,
+            "zbee_zcl_se.price.conversion_factor": 1_022_640,
+            "zbee_zcl_se.price.conversion_factor.trailing_digit": 6,
+        },
+        {"zbee_zcl_se.price.start_time": le(0x2F000100, 4)},
+    ),
+    case(
+        Price,
+        "publish_calorific_value",
+        True,
+        {
+            "issuer_event_id": 80,
+            "start_time": 0x2F000200,
+            "calorific_value": 392,
+            "calorific_value_unit": CalorificValueUnit.MJ_per_m3,
+            "calorific_value_trailing_digit": 0x10,
+        },
+        {
+            "zbee_zcl_se.price.cmd.srv_tx.id": 0x03,
+            "zbee_zcl_se.price.issuer_event_id": 80,
+            "zbee_zcl_se.price.calorific_value": 392,
+            "zbee_zcl_se.price.calorific_value.unit": 1,
+            # the octet and its digit (bits 4-7) share this field name; the octet comes first
+            "zbee_zcl_se.price.calorific_value.trailing_digit": 0x10,
+        },
+        {"zbee_zcl_se.price.start_time": le(0x2F000200, 4)},
+    ),
+    case(
+        Price,
+        "get_block_periods",
+        False,
+        {"start_time": 0x2F000000, "number_of_events": 3},
+        {"zbee_zcl_se.price.cmd.srv_rx.id": 0x03, "zbee_zcl_se.price.number_of_events": 3},
+        {"zbee_zcl_se.price.start_time": le(0x2F000000, 4)},
+    ),
+    case(
+        Price,
+        "get_block_periods",
+        False,
+        {"start_time": 0, "number_of_events": 0, "tariff_type": TariffType.Received},
+        {"zbee_zcl_se.price.number_of_events": 0, "zbee_zcl_se.price.tariff_type": 1},
+    ),
+    case(
+        Price,
+        "get_conversion_factor",
+        False,
+        {"earliest_start_time": 0x2F000000, "min_issuer_event_id": 5, "number_of_commands": 2},
+        {
+            "zbee_zcl_se.price.cmd.srv_rx.id": 0x04,
+            "zbee_zcl_se.price.min_issuer_event_id": 5,
+            "zbee_zcl_se.price.number_of_commands": 2,
+        },
+        {"zbee_zcl_se.price.earliest_start_time": le(0x2F000000, 4)},
+    ),
+    case(
+        Price,
+        "get_calorific_value",
+        False,
+        {"earliest_start_time": 0x2F000000, "min_issuer_event_id": 6, "number_of_commands": 1},
+        {
+            "zbee_zcl_se.price.cmd.srv_rx.id": 0x05,
+            "zbee_zcl_se.price.min_issuer_event_id": 6,
+            "zbee_zcl_se.price.number_of_commands": 1,
+        },
+        {"zbee_zcl_se.price.earliest_start_time": le(0x2F000000, 4)},
     ),
     # Key Establishment (SE C.3), from its single wire zse.cbke.messages, with the Annex C.5
     # certificates and keys

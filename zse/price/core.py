@@ -6,21 +6,43 @@ spec's rules: a price starts at its start time (0 = now) and lasts its duration 
 until changed); where two prices overlap, the one with the newer issuer event id wins
 (D.4.4.2); an event id already known with the same start is a repeat, not a new price.
 Time is always an argument: seconds since the ZigBee epoch (2000-01-01 00:00 UTC).
+
+The SE 1.1/1.2 block-pricing essentials: :class:`BlockPeriod` (Publish Block Period,
+D.4.2.4.2), :class:`ConversionFactor` and :class:`CalorificValue` (D.4.2.4.3-4), kept by
+start time in a :class:`Published` timeline; :class:`PriceAttributes`, the server's block
+tariff attributes (D.4.2.2); and :class:`Tariff`, the cost of a consumption under a flat,
+TOU-tier or block tariff (D.4.2.2.2-5), with :func:`format_amount` for display.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
-from zse.se.types import PriceControl
+from zse.se.ids import (
+    PriceAttribute,
+    block_price_attribute,
+    block_threshold_attribute,
+    tier_label_attribute,
+)
+from zse.se.types import BlockPeriodControl, PriceControl
 
 __all__ = [
     "DURATION_UNTIL_CHANGED",
     "START_NOW",
+    "BlockPeriod",
+    "CalorificValue",
+    "ConversionFactor",
+    "PriceAttributes",
     "PriceEvent",
     "PriceSchedule",
+    "Published",
+    "Tariff",
+    "format_amount",
 ]
 
 #: Start time meaning "now" (D.4.2.4.1.1.10).
@@ -235,3 +257,348 @@ class PriceSchedule:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+# --- Block pricing (SE 1.1/1.2) ------------------------------------------------------------
+
+
+class _PublishValues:
+    """The plain values of one Publish command: each an unsigned field of the width
+    ``_WIDTHS`` gives (checked), converted from and to the wire's fields."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]]
+
+    def __post_init__(self) -> None:
+        for name, bits in self._WIDTHS.items():
+            value = getattr(self, name)
+            if not 0 <= value < 1 << bits:
+                raise ValueError(f"{name} must fit in {bits} bits, got {value}")
+
+    def to_fields(self) -> dict[str, Any]:
+        """The Publish command's fields."""
+        return {name: getattr(self, name) for name in self._WIDTHS}
+
+    @classmethod
+    def from_fields(cls, command: Any) -> Self:
+        """From a decoded Publish command (any object with its field attributes)."""
+        return cls(**{name: int(getattr(command, name)) for name in cls._WIDTHS})
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockPeriod(_PublishValues):
+    """One Publish Block Period (D.4.2.4.2, SE 1.2 form): when block thresholds count from
+    and for how long. ``block_period_start_time`` 0 means now; the duration is in the
+    timebase of ``block_period_duration_type`` (bits 0-3: 0 minutes, 1 days, 2 weeks,
+    3 months)."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]] = {
+        "provider_id": 32,
+        "issuer_event_id": 32,
+        "block_period_start_time": 32,
+        "block_period_duration": 24,
+        "block_period_control": 8,
+        "block_period_duration_type": 8,
+        "tariff_type": 8,
+        "tariff_resolution_period": 8,
+    }
+
+    provider_id: int
+    issuer_event_id: int
+    block_period_start_time: int
+    block_period_duration: int
+    block_period_control: int = 0
+    block_period_duration_type: int = 0
+    tariff_type: int = 0
+    tariff_resolution_period: int = 0
+
+    @property
+    def start_time(self) -> int:
+        """The start time, as the timeline orders by."""
+        return self.block_period_start_time
+
+    @property
+    def acknowledgement_required(self) -> bool:
+        """Block Period Control bit 0 (D.4.2.4.2.1.5)."""
+        return bool(self.block_period_control & BlockPeriodControl.Price_Acknowledgement_Required)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversionFactor(_PublishValues):
+    """One Publish Conversion Factor (D.4.2.4.3): m³ of gas to kWh; the trailing digit is in
+    bits 4-7 of its octet."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]] = {
+        "issuer_event_id": 32,
+        "start_time": 32,
+        "conversion_factor": 32,
+        "conversion_factor_trailing_digit": 8,
+    }
+
+    issuer_event_id: int
+    start_time: int
+    conversion_factor: int
+    conversion_factor_trailing_digit: int
+
+    @property
+    def value(self) -> Fraction:
+        """The factor as a number."""
+        return _scaled(self.conversion_factor, self.conversion_factor_trailing_digit >> 4)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalorificValue(_PublishValues):
+    """One Publish Calorific Value (D.4.2.4.4): MJ per m³ or per kg (``calorific_value_unit``
+    1 or 2); the trailing digit is in bits 4-7 of its octet."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]] = {
+        "issuer_event_id": 32,
+        "start_time": 32,
+        "calorific_value": 32,
+        "calorific_value_unit": 8,
+        "calorific_value_trailing_digit": 8,
+    }
+
+    issuer_event_id: int
+    start_time: int
+    calorific_value: int
+    calorific_value_unit: int
+    calorific_value_trailing_digit: int
+
+    @property
+    def value(self) -> Fraction:
+        """The calorific value as a number."""
+        return _scaled(self.calorific_value, self.calorific_value_trailing_digit >> 4)
+
+
+class _Timed(Protocol):
+    @property
+    def issuer_event_id(self) -> int: ...
+
+    @property
+    def start_time(self) -> int: ...
+
+
+T = TypeVar("T", bound=_Timed)
+
+
+class Published(Generic[T]):
+    """Published values in force one after another by start time (block periods, conversion
+    factors, calorific values). A start time of 0 means when it was published or received;
+    an issuer event id already known is replaced (the latest word counts). The value in
+    force is the one with the latest start not after ``now`` (the newer issuer event id on
+    a tie); older ones are forgotten. At most ``limit`` are kept."""
+
+    def __init__(self, limit: int = 16) -> None:
+        self.limit = limit
+        self._items: list[tuple[int, T]] = []
+
+    def add(self, item: T, now: int) -> bool:
+        """Keep ``item``; False if the very same item is already known (a repeat)."""
+        start = now if item.start_time == START_NOW else item.start_time
+        for index, (_, known) in enumerate(self._items):
+            if known.issuer_event_id == item.issuer_event_id:
+                if known == item:
+                    return False
+                del self._items[index]
+                break
+        self._items.append((start, item))
+        self._items.sort(key=lambda entry: (entry[0], entry[1].issuer_event_id))
+        self._expire(now)
+        del self._items[: max(0, len(self._items) - self.limit)]
+        return True
+
+    def current(self, now: int) -> T | None:
+        """The value in force at ``now``, or None."""
+        started = [item for start, item in self._items if start <= now]
+        return started[-1] if started else None
+
+    def since(self, earliest: int, min_issuer_event_id: int, count: int, now: int) -> list[T]:
+        """What a Get command resends (D.4.2.3.4-6): the value in force at ``earliest`` (0 =
+        now) and those after it, by start time, with an issuer event id of at least
+        ``min_issuer_event_id`` (0xFFFFFFFF: any); ``count`` 0 = all."""
+        self._expire(now)
+        since = now if earliest == 0 else earliest
+        in_force = self.current(since)
+        chosen = [
+            item
+            for start, item in self._items
+            if (start > since or item is in_force)
+            and (min_issuer_event_id == _ANY_EVENT or item.issuer_event_id >= min_issuer_event_id)
+        ]
+        return chosen if count == 0 else chosen[:count]
+
+    def _expire(self, now: int) -> None:
+        in_force = self.current(now)
+        self._items = [
+            (start, item) for start, item in self._items if start > now or item is in_force
+        ]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+#: Min Issuer Event ID meaning "any" (D.4.2.3.5.1.2).
+_ANY_EVENT = 0xFFFFFFFF
+
+
+@dataclass
+class PriceAttributes:
+    """The Price server's block tariff attributes (D.4.2.2), as plain values: tier labels
+    (tier 1-48), block thresholds (1-15, in the metering unit scaled by ``threshold_multiplier``
+    / ``threshold_divisor``), block prices by (tier, block) with tier 0 = no tier, and the
+    commodity's standing charge. The block period, conversion factor and calorific value
+    attributes follow the published values in force (:meth:`values`)."""
+
+    tier_labels: dict[int, bytes] = field(default_factory=dict)
+    block_thresholds: tuple[int, ...] = ()
+    threshold_multiplier: int | None = None
+    threshold_divisor: int | None = None
+    block_prices: dict[tuple[int, int], int] = field(default_factory=dict)
+    commodity_type: int | None = None
+    standing_charge: int | None = None
+
+    def values(
+        self,
+        block_period: BlockPeriod | None = None,
+        conversion_factor: ConversionFactor | None = None,
+        calorific_value: CalorificValue | None = None,
+    ) -> dict[int, Any]:
+        """Every attribute with a value, by id (its type is the wire's, :mod:`zse.price.wire`)."""
+        out: dict[int, Any] = {tier_label_attribute(t): v for t, v in self.tier_labels.items()}
+        for block, threshold in enumerate(self.block_thresholds, start=1):
+            out[block_threshold_attribute(block)] = threshold
+        if self.block_thresholds:
+            out[PriceAttribute.BLOCK_THRESHOLD_COUNT] = len(self.block_thresholds)
+        for (tier, block), price in self.block_prices.items():
+            out[block_price_attribute(tier, block)] = price
+        optional: dict[int, Any] = {
+            PriceAttribute.THRESHOLD_MULTIPLIER: self.threshold_multiplier,
+            PriceAttribute.THRESHOLD_DIVISOR: self.threshold_divisor,
+            PriceAttribute.COMMODITY_TYPE: self.commodity_type,
+            PriceAttribute.STANDING_CHARGE: self.standing_charge,
+        }
+        if block_period is not None:
+            optional[PriceAttribute.START_OF_BLOCK_PERIOD] = block_period.start_time
+            optional[PriceAttribute.BLOCK_PERIOD_DURATION] = block_period.block_period_duration
+            optional[PriceAttribute.BLOCK_PERIOD_DURATION_TYPE] = (
+                block_period.block_period_duration_type
+            )
+        if conversion_factor is not None:
+            optional[PriceAttribute.CONVERSION_FACTOR] = conversion_factor.conversion_factor
+            optional[PriceAttribute.CONVERSION_FACTOR_TRAILING_DIGIT] = (
+                conversion_factor.conversion_factor_trailing_digit
+            )
+        if calorific_value is not None:
+            optional[PriceAttribute.CALORIFIC_VALUE] = calorific_value.calorific_value
+            optional[PriceAttribute.CALORIFIC_VALUE_UNIT] = calorific_value.calorific_value_unit
+            optional[PriceAttribute.CALORIFIC_VALUE_TRAILING_DIGIT] = (
+                calorific_value.calorific_value_trailing_digit
+            )
+        out.update((attr, value) for attr, value in optional.items() if value is not None)
+        return out
+
+
+# --- Cost ----------------------------------------------------------------------------------
+
+
+def _scaled(raw: int, trailing_digit: int) -> Fraction:
+    """``raw`` with ``trailing_digit`` digits right of the decimal point."""
+    return Fraction(raw, 10**trailing_digit)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tariff:
+    """What a consumption costs (SE D.4.2.2): prices per unit of measure by (tier, block),
+    tier 0 meaning "no tier" and block 1 the only block of a tariff without thresholds, with
+    ``price_trailing_digit`` digits right of the decimal point (D.4.2.4.1.1.8). Block
+    thresholds are cumulative consumption since the start of the block period, each worth
+    threshold * ``threshold_multiplier`` / ``threshold_divisor`` (D.4.2.2.3.3-4) units;
+    consumption above threshold N is priced at block N+1.
+
+    A flat tariff is one price; a TOU tariff one price per tier; a block tariff one price per
+    block (and tier)."""
+
+    prices: Mapping[tuple[int, int], int]
+    price_trailing_digit: int
+    block_thresholds: Sequence[int] = ()
+    threshold_multiplier: int = 1
+    threshold_divisor: int = 1
+
+    def __post_init__(self) -> None:
+        if self.threshold_divisor == 0:
+            raise ValueError("threshold divisor 0: thresholds cannot be scaled")
+        if list(self.block_thresholds) != sorted(self.block_thresholds):
+            raise ValueError("block thresholds must not decrease")
+        if not 0 <= self.price_trailing_digit <= 15:
+            raise ValueError(f"price trailing digit {self.price_trailing_digit} is not 0-15")
+
+    @classmethod
+    def flat(cls, price: int, price_trailing_digit: int) -> Tariff:
+        """One price for everything."""
+        return cls(prices={(0, 1): price}, price_trailing_digit=price_trailing_digit)
+
+    @classmethod
+    def tou(cls, prices: Mapping[int, int], price_trailing_digit: int) -> Tariff:
+        """A price per tier (time of use)."""
+        return cls(
+            prices={(tier, 1): price for tier, price in prices.items()},
+            price_trailing_digit=price_trailing_digit,
+        )
+
+    @classmethod
+    def from_attributes(cls, attributes: PriceAttributes, price_trailing_digit: int) -> Tariff:
+        """The block tariff the server's attributes describe."""
+        return cls(
+            prices=dict(attributes.block_prices),
+            price_trailing_digit=price_trailing_digit,
+            block_thresholds=attributes.block_thresholds,
+            threshold_multiplier=attributes.threshold_multiplier or 1,
+            threshold_divisor=attributes.threshold_divisor or 1,
+        )
+
+    def thresholds(self) -> list[Fraction]:
+        """The block thresholds in units of consumption."""
+        return [
+            Fraction(threshold * self.threshold_multiplier, self.threshold_divisor)
+            for threshold in self.block_thresholds
+        ]
+
+    def price(self, tier: int, block: int) -> Fraction:
+        """The price per unit of ``tier`` (0: no tier) in ``block``."""
+        try:
+            raw = self.prices[tier, block]
+        except KeyError:
+            raise ValueError(f"the tariff has no price for tier {tier} block {block}") from None
+        return _scaled(raw, self.price_trailing_digit)
+
+    def cost(
+        self,
+        usage: Iterable[tuple[int, Fraction | Decimal | int]],
+        consumed_before: Fraction = Fraction(0),
+    ) -> Fraction:
+        """The cost of ``usage``, (tier, consumption) in the order consumed, after
+        ``consumed_before`` units in the block period. Each part is priced at its tier's
+        price in the block its cumulative consumption falls in, split at thresholds."""
+        thresholds = self.thresholds()
+        total = Fraction(0)
+        position = Fraction(consumed_before)
+        for tier, amount in usage:
+            remaining = Fraction(amount)
+            if remaining < 0:
+                raise ValueError(f"negative consumption {amount}")
+            while remaining > 0:
+                block = 1 + sum(1 for threshold in thresholds if position >= threshold)
+                upper = thresholds[block - 1] if block <= len(thresholds) else None
+                part = remaining if upper is None else min(remaining, upper - position)
+                total += part * self.price(tier, block)
+                position += part
+                remaining -= part
+        return total
+
+
+def format_amount(amount: Fraction | Decimal | int, decimals: int = 2) -> str:
+    """``amount`` with ``decimals`` digits right of the point, rounded half up (how a
+    display shows a cost in the currency's minor unit)."""
+    value = Fraction(amount)
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))

@@ -7,6 +7,14 @@ NOT_FOUND, D.4.2.3.1) and Get Scheduled Prices (D.4.2.3.2), and takes Price Ackn
 its :class:`~zse.price.PriceSchedule` and acknowledges a unicast one whose Price Control asks
 for it (D.4.2.4.1.1.19); it builds the Get Current Price request its shell sends.
 
+SE 1.1/1.2 block pricing: the server publishes block periods, conversion factors and
+calorific values (D.4.2.4.2-4) and answers Get Block Periods, Get Conversion Factor and Get
+Calorific Value (D.4.2.3.4-6) with them, or NOT_FOUND; its :class:`~zse.price.PriceAttributes`
+and the values in force make the attributes Read Attributes is answered from
+(:meth:`PriceServerProtocol.attribute_values`). The client keeps what it receives
+(a :class:`PriceValueReceived` event) and acknowledges a unicast block period whose control
+asks for it.
+
 Both satisfy :class:`zse.zcl.frame.FrameCore`: ``receive(msg, command, now)`` takes a frame
 whose payload the shell decoded with :mod:`zse.price.wire` and returns a
 :class:`~zse.zcl.frame.Step` (frames to send, events, Default Response status).
@@ -25,7 +33,15 @@ from typing import Any, Final
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from zse.price.core import PriceEvent, PriceSchedule
+from zse.price.core import (
+    BlockPeriod,
+    CalorificValue,
+    ConversionFactor,
+    PriceAttributes,
+    PriceEvent,
+    PriceSchedule,
+    Published,
+)
 from zse.price.wire import Price
 from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
 from zse.se.types import GetCurrentPriceOptions, PriceAcknowledgementControl
@@ -38,6 +54,10 @@ __all__ = [
     "PriceClientProtocol",
     "PriceReceived",
     "PriceServerProtocol",
+    "PriceValue",
+    "PriceValueReceived",
+    "attribute_type_id",
+    "publish_payload",
     "publish_price_payload",
 ]
 
@@ -47,6 +67,31 @@ _PUBLISH_PRICE: Final = PriceClientCommand.PUBLISH_PRICE
 _GET_CURRENT_PRICE: Final = PriceServerCommand.GET_CURRENT_PRICE
 _GET_SCHEDULED_PRICES: Final = PriceServerCommand.GET_SCHEDULED_PRICES
 _PRICE_ACKNOWLEDGEMENT: Final = PriceServerCommand.PRICE_ACKNOWLEDGEMENT
+_GET_BLOCK_PERIODS: Final = PriceServerCommand.GET_BLOCK_PERIODS
+_GET_CONVERSION_FACTOR: Final = PriceServerCommand.GET_CONVERSION_FACTOR
+_GET_CALORIFIC_VALUE: Final = PriceServerCommand.GET_CALORIFIC_VALUE
+#: Min Issuer Event ID "not used": any (D.4.2.3.5.1.2).
+_ANY_EVENT: Final = 0xFFFFFFFF
+
+#: A block pricing value a server publishes (D.4.2.4.2-4).
+PriceValue = BlockPeriod | ConversionFactor | CalorificValue
+#: Each value's Publish command and its definition in the wire.
+_PUBLISH: Final[dict[type[Any], tuple[int, Any]]] = {
+    BlockPeriod: (
+        PriceClientCommand.PUBLISH_BLOCK_PERIOD,
+        Price.ClientCommandDefs.publish_block_period,
+    ),
+    ConversionFactor: (
+        PriceClientCommand.PUBLISH_CONVERSION_FACTOR,
+        Price.ClientCommandDefs.publish_conversion_factor,
+    ),
+    CalorificValue: (
+        PriceClientCommand.PUBLISH_CALORIFIC_VALUE,
+        Price.ClientCommandDefs.publish_calorific_value,
+    ),
+}
+#: A Publish command the client takes -> the value it carries.
+_RECEIVED: Final[dict[int, type[Any]]] = {command: kind for kind, (command, _) in _PUBLISH.items()}
 #: Get Current Price command options: the requestor's receiver is on when idle (D.4.2.3.1.1).
 _RX_ON_WHEN_IDLE: Final = bytes((GetCurrentPriceOptions.Requestor_Rx_On_When_Idle,))
 
@@ -60,6 +105,18 @@ class PriceAcknowledged:
     provider_id: int
     issuer_event_id: int
     ack_time: int
+    #: Which command is acknowledged (D.4.2.3.3.1.4): a price, a block period...
+    control: int = PriceAcknowledgementControl.Price_Acknowledgement
+
+
+@dataclass(frozen=True, kw_only=True)
+class PriceValueReceived:
+    """A client received a block period, conversion factor or calorific value; ``new`` is
+    False for a repeat."""
+
+    source_nwk: int
+    value: PriceValue
+    new: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +132,23 @@ def publish_price_payload(event: PriceEvent, now: int) -> bytes:
     """Publish Price's payload for ``event``, its Current Time ``now`` (D.4.2.4.1.1.4)."""
     schema = Price.ClientCommandDefs.publish_price.schema
     return encode_command(schema(**event.to_fields(now)))
+
+
+def attribute_type_id(attr_id: int) -> int:
+    """The ZCL data type id of a Price server attribute, from its wire definition."""
+    python_type = Price.attributes[attr_id].type
+    return int(foundation.DataType.from_python_type(python_type).type_id)
+
+
+def publish_payload(value: PriceValue) -> bytes:
+    """The payload of the Publish command that carries ``value`` (D.4.2.4.2-4)."""
+    _, definition = _PUBLISH[type(value)]
+    return encode_command(definition.schema(**value.to_fields()))
+
+
+def _publish_value(value: PriceValue, **where: Any) -> Send:
+    command_id, _ = _PUBLISH[type(value)]
+    return Send(cluster_id=PRICE, command_id=command_id, payload=publish_payload(value), **where)
 
 
 def _publish(event: PriceEvent, now: int, **where: Any) -> Send:
@@ -103,6 +177,37 @@ class PriceServerProtocol(_NothingTimed):
 
     def __init__(self, schedule: PriceSchedule | None = None) -> None:
         self.schedule = PriceSchedule() if schedule is None else schedule
+        self.block_periods: Published[BlockPeriod] = Published()
+        self.conversion_factors: Published[ConversionFactor] = Published()
+        self.calorific_values: Published[CalorificValue] = Published()
+        #: The block tariff attributes the application sets (D.4.2.2).
+        self.attributes = PriceAttributes()
+
+    def publish_value(self, value: PriceValue, now: int, to: Destination | None = None) -> Step:
+        """Record a block period, conversion factor or calorific value and, with ``to``,
+        publish it there (Publish Block Period / Conversion Factor / Calorific Value)."""
+        self._published(value).add(value, now)
+        if to is None:
+            return Step()
+        return Step(sends=(_publish_value(value, to=to),))
+
+    def attribute_values(self, now: int) -> dict[int, tuple[int, Any]]:
+        """The Price server attributes with a value at ``now`` (D.4.2.2), id -> (ZCL data
+        type id, value): the application's :attr:`attributes` and the block period,
+        conversion factor and calorific value in force."""
+        values = self.attributes.values(
+            self.block_periods.current(now),
+            self.conversion_factors.current(now),
+            self.calorific_values.current(now),
+        )
+        return {attr: (attribute_type_id(attr), value) for attr, value in values.items()}
+
+    def _published(self, value: PriceValue) -> Published[Any]:
+        if isinstance(value, BlockPeriod):
+            return self.block_periods
+        if isinstance(value, ConversionFactor):
+            return self.conversion_factors
+        return self.calorific_values
 
     def publish(self, event: PriceEvent, now: int, to: Destination | None = None) -> Step:
         """Record ``event`` and, with ``to``, send it there (a device, group or broadcast)."""
@@ -117,10 +222,15 @@ class PriceServerProtocol(_NothingTimed):
 
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
         """Answer Get Current Price or Get Scheduled Prices (with Publish Price, or
-        NOT_FOUND); take Price Acknowledgement (an event, SUCCESS)."""
+        NOT_FOUND) and Get Block Periods, Get Conversion Factor or Get Calorific Value (with
+        their Publish commands, or NOT_FOUND); take Price Acknowledgement (an event,
+        SUCCESS)."""
         screened = self.screen(msg)
         if screened is not None:
             return screened
+        answer = self._answer_values(msg, command, now)
+        if answer is not None:
+            return answer
         if msg.command_id == _GET_CURRENT_PRICE:
             current = self.schedule.current(now)
             events = [] if current is None else [current]
@@ -134,6 +244,7 @@ class PriceServerProtocol(_NothingTimed):
                 provider_id=int(command.provider_id),
                 issuer_event_id=int(command.issuer_event_id),
                 ack_time=int(command.price_ack_time),
+                control=int(command.control),
             )
             return Step(events=(acknowledged,), status=foundation.Status.SUCCESS)
         else:
@@ -142,12 +253,103 @@ class PriceServerProtocol(_NothingTimed):
             return Step(status=foundation.Status.NOT_FOUND)
         return Step(sends=tuple(_publish(event, now, reply_to=msg) for event in events))
 
+    def _answer_values(self, msg: ZclMessage, command: Any, now: int) -> Step | None:
+        """The Publish commands answering a Get Block Periods / Conversion Factor /
+        Calorific Value (NOT_FOUND when none), or None for another command."""
+        values = self._values_asked(msg, command, now)
+        if values is None:
+            return None
+        if not values:
+            return Step(status=foundation.Status.NOT_FOUND)
+        return Step(sends=tuple(_publish_value(value, reply_to=msg) for value in values))
+
+    def _values_asked(self, msg: ZclMessage, command: Any, now: int) -> list[Any] | None:
+        """The values a Get Block Periods / Conversion Factor / Calorific Value asks for
+        (D.4.2.3.4-6), or None for another command. A tariff type, when given, selects
+        block periods of that type (bits 0-3)."""
+        if msg.command_id == _GET_BLOCK_PERIODS:
+            start, count = int(command.start_time), int(command.number_of_events)
+            periods = self.block_periods.since(start, _ANY_EVENT, 0, now)
+            if command.tariff_type is not None:
+                wanted = int(command.tariff_type) & 0x0F
+                periods = [p for p in periods if p.tariff_type & 0x0F == wanted]
+            return periods if count == 0 else periods[:count]
+        if msg.command_id in (_GET_CONVERSION_FACTOR, _GET_CALORIFIC_VALUE):
+            published: Published[Any] = (
+                self.conversion_factors
+                if msg.command_id == _GET_CONVERSION_FACTOR
+                else self.calorific_values
+            )
+            return published.since(
+                int(command.earliest_start_time),
+                int(command.min_issuer_event_id),
+                int(command.number_of_commands),
+                now,
+            )
+        return None
+
 
 class PriceClientProtocol(_NothingTimed):
     """A device's Price client (SE D.4.3) at the ZCL frame; ``schedule`` is what it knows."""
 
     def __init__(self, schedule: PriceSchedule | None = None) -> None:
         self.schedule = PriceSchedule() if schedule is None else schedule
+        self.block_periods: Published[BlockPeriod] = Published()
+        self.conversion_factors: Published[ConversionFactor] = Published()
+        self.calorific_values: Published[CalorificValue] = Published()
+
+    def _receive_value(self, msg: ZclMessage, value: PriceValue, now: int) -> Step:
+        """Keep a received block period, conversion factor or calorific value; acknowledge
+        a block period sent to this device alone whose control bit 0 asks for it
+        (D.4.2.4.2.1.5)."""
+        kept: Published[Any] = (
+            self.block_periods
+            if isinstance(value, BlockPeriod)
+            else self.conversion_factors
+            if isinstance(value, ConversionFactor)
+            else self.calorific_values
+        )
+        received = PriceValueReceived(source_nwk=msg.src_nwk, value=value, new=kept.add(value, now))
+        if not isinstance(value, BlockPeriod):
+            return Step(events=(received,))
+        return _received(msg, received, value, now, PriceAcknowledgementControl.Block_Period)
+
+    def get_block_periods(
+        self, server: Destination, start_time: int = 0, number_of_events: int = 0
+    ) -> Send:
+        """The Get Block Periods request (D.4.2.3.4): periods in force from ``start_time``
+        (0 = now), ``number_of_events`` of them (0 = all)."""
+        schema = Price.ServerCommandDefs.get_block_periods.schema
+        payload = encode_command(schema(start_time=start_time, number_of_events=number_of_events))
+        return Send(cluster_id=PRICE, command_id=_GET_BLOCK_PERIODS, payload=payload, to=server)
+
+    def get_conversion_factor(
+        self, server: Destination, earliest_start_time: int = 0, number_of_commands: int = 0
+    ) -> Send:
+        """The Get Conversion Factor request (D.4.2.3.5), any issuer event id."""
+        return self._get_commodity(
+            _GET_CONVERSION_FACTOR, server, earliest_start_time, number_of_commands
+        )
+
+    def get_calorific_value(
+        self, server: Destination, earliest_start_time: int = 0, number_of_commands: int = 0
+    ) -> Send:
+        """The Get Calorific Value request (D.4.2.3.6), any issuer event id."""
+        return self._get_commodity(
+            _GET_CALORIFIC_VALUE, server, earliest_start_time, number_of_commands
+        )
+
+    @staticmethod
+    def _get_commodity(command_id: int, server: Destination, earliest: int, count: int) -> Send:
+        schema = Price.ServerCommandDefs.get_conversion_factor.schema  # same as calorific
+        payload = encode_command(
+            schema(
+                earliest_start_time=earliest,
+                min_issuer_event_id=_ANY_EVENT,
+                number_of_commands=count,
+            )
+        )
+        return Send(cluster_id=PRICE, command_id=command_id, payload=payload, to=server)
 
     def get_current_price(self, server: Destination) -> Send:
         """The Get Current Price request (D.4.2.3.1) to ``server``, for the shell to send and
@@ -158,8 +360,9 @@ class PriceClientProtocol(_NothingTimed):
         )
 
     def screen(self, msg: ZclMessage) -> Step | None:
-        """UNSUP_CLUSTER_COMMAND for all but a server's Publish Price, before decoding."""
-        if msg.from_server and msg.command_id == _PUBLISH_PRICE:
+        """UNSUP_CLUSTER_COMMAND for all but a server's Publish Price, Block Period,
+        Conversion Factor or Calorific Value, before decoding."""
+        if msg.from_server and (msg.command_id == _PUBLISH_PRICE or msg.command_id in _RECEIVED):
             return None
         return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
 
@@ -169,6 +372,8 @@ class PriceClientProtocol(_NothingTimed):
         screened = self.screen(msg)
         if screened is not None:
             return screened
+        if msg.command_id in _RECEIVED:
+            return self._receive_value(msg, _RECEIVED[msg.command_id].from_fields(command), now)
         try:
             event = PriceEvent.from_fields(command)
         except ValueError as exc:
@@ -176,19 +381,36 @@ class PriceClientProtocol(_NothingTimed):
             return Step(status=foundation.Status.MALFORMED_COMMAND)
         new = self.schedule.add(event, now)
         received = PriceReceived(source_nwk=msg.src_nwk, price=event, new=new)
-        if not (event.acknowledgement_required and msg.group is None and not msg.broadcast):
-            return Step(events=(received,))
-        schema = Price.ServerCommandDefs.price_acknowledgement.schema
-        ack = schema(
-            provider_id=event.provider_id,
-            issuer_event_id=event.issuer_event_id,
-            price_ack_time=now,
-            control=PriceAcknowledgementControl.Price_Acknowledgement,
+        return _received(
+            msg, received, event, now, PriceAcknowledgementControl.Price_Acknowledgement
         )
-        send = Send(
-            cluster_id=PRICE,
-            command_id=_PRICE_ACKNOWLEDGEMENT,
-            payload=encode_command(ack),
-            to=Destination.device(msg.src_nwk, msg.src_ep),
-        )
-        return Step(sends=(send,), events=(received,))
+
+
+def _received(
+    msg: ZclMessage, received: Any, published: PriceEvent | BlockPeriod, now: int, control: int
+) -> Step:
+    """The ``received`` event and, when ``published`` asks for it and came to this device
+    alone (not a group or a broadcast), its Price Acknowledgement (D.4.2.3.3)."""
+    if not (published.acknowledgement_required and msg.group is None and not msg.broadcast):
+        return Step(events=(received,))
+    ack = _acknowledgement(msg, published.provider_id, published.issuer_event_id, now, control)
+    return Step(sends=(ack,), events=(received,))
+
+
+def _acknowledgement(
+    msg: ZclMessage, provider_id: int, issuer_event_id: int, now: int, control: int
+) -> Send:
+    """Price Acknowledgement (D.4.2.3.3) of what ``msg`` published, to its sender."""
+    schema = Price.ServerCommandDefs.price_acknowledgement.schema
+    ack = schema(
+        provider_id=provider_id,
+        issuer_event_id=issuer_event_id,
+        price_ack_time=now,
+        control=control,
+    )
+    return Send(
+        cluster_id=PRICE,
+        command_id=_PRICE_ACKNOWLEDGEMENT,
+        payload=encode_command(ack),
+        to=Destination.device(msg.src_nwk, msg.src_ep),
+    )

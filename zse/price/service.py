@@ -12,6 +12,7 @@ the shells arm no timer.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 
@@ -25,6 +26,8 @@ from zse.price.protocol import (
     PriceClientProtocol,
     PriceReceived,
     PriceServerProtocol,
+    PriceValue,
+    PriceValueReceived,
 )
 from zse.price.wire import Price
 from zse.se.ids import PRICE
@@ -33,7 +36,7 @@ from zse.zcl.codec import decode_command
 from zse.zcl.delivery import Destination, delivery
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
-from zse.zcl.frame import Step, ZclMessage
+from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
     "PRICE",
@@ -41,6 +44,7 @@ __all__ = [
     "PriceClient",
     "PriceReceived",
     "PriceServer",
+    "PriceValueReceived",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -70,25 +74,51 @@ class PriceServer:
         self.clock = clock
         self.protocol = PriceServerProtocol()
         self.schedule: PriceSchedule = self.protocol.schedule
+        self._served: dict[int, object] = {}
         self._stream: EventStream[PriceAcknowledged] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
 
     def start(self) -> None:
-        """Serve the Price cluster on the endpoint."""
+        """Serve the Price cluster on the endpoint, and its attributes (D.4.2.2)."""
         self.endpoint.add_handler(PRICE, self._on_message)
+        self.serve_attributes()
+
+    def serve_attributes(self) -> None:
+        """Answer Read Attributes for every Price attribute with a value now: the
+        application's ``protocol.attributes`` (call again after changing them) and the block
+        period, conversion factor and calorific value in force, read when asked."""
+        for attr, (type_id, value) in self.protocol.attribute_values(self.clock()).items():
+            if attr not in self._served:
+                self._served[attr] = value
+                self.endpoint.set_attribute_source(
+                    PRICE, attr, type_id, functools.partial(self._attribute, attr)
+                )
+
+    def _attribute(self, attr: int) -> object:
+        """An attribute's value now; one no longer in force keeps its last value."""
+        current = self.protocol.attribute_values(self.clock()).get(attr)
+        if current is not None:
+            self._served[attr] = current[1]
+        return self._served[attr]
 
     async def publish(
         self,
-        event: PriceEvent,
+        event: PriceEvent | PriceValue,
         *,
         dst: int | None = None,
         dst_ep: int = 0xFF,
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> None:
-        """Record ``event`` and, if ``dst`` is given, send it to a device, group or broadcast."""
+        """Record a price, block period, conversion factor or calorific value and, if ``dst``
+        is given, send it to a device, group or broadcast (Publish Price, Block Period,
+        Conversion Factor, Calorific Value). The attributes it sets are served."""
         to = None if dst is None else Destination.of(dst, dst_ep, dst_mode)
-        step = self.protocol.publish(event, self.clock(), to)
+        if isinstance(event, PriceEvent):
+            step = self.protocol.publish(event, self.clock(), to)
+        else:
+            step = self.protocol.publish_value(event, self.clock(), to)
+            self.serve_attributes()
         await carry_out(self.endpoint, step, self._stream.emit)
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
@@ -120,6 +150,12 @@ class PriceClient:
         self._stream: EventStream[PriceReceived] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
+        #: Block periods, conversion factors and calorific values received (SE 1.1/1.2).
+        self._values: EventStream[PriceValueReceived] = EventStream()
+        self.on_value = self._values.on_event
+        self.block_periods = self.protocol.block_periods
+        self.conversion_factors = self.protocol.conversion_factors
+        self.calorific_values = self.protocol.calorific_values
 
     def start(self) -> None:
         """Take Publish Price commands arriving on the endpoint."""
@@ -128,6 +164,25 @@ class PriceClient:
     def current(self) -> PriceEvent | None:
         """The price in force now."""
         return self.schedule.current(self.clock())
+
+    async def ask_block_periods(self, start_time: int = 0, number_of_events: int = 0) -> None:
+        """Send Get Block Periods (D.4.2.3.4); the Publish Block Period answers are kept as
+        they arrive (``on_value`` hears each; ``block_periods`` holds them)."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(self.protocol.get_block_periods(server, start_time, number_of_events))
+
+    async def ask_conversion_factor(self, earliest_start_time: int = 0, count: int = 0) -> None:
+        """Send Get Conversion Factor (D.4.2.3.5); the answers are kept as they arrive."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(self.protocol.get_conversion_factor(server, earliest_start_time, count))
+
+    async def ask_calorific_value(self, earliest_start_time: int = 0, count: int = 0) -> None:
+        """Send Get Calorific Value (D.4.2.3.6); the answers are kept as they arrive."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(self.protocol.get_calorific_value(server, earliest_start_time, count))
+
+    async def _ask(self, request: Send) -> None:
+        await carry_out(self.endpoint, Step(sends=(request,)), self._stream.emit)
 
     async def get_current_price(self) -> PriceEvent | None:
         """Ask the server (Get Current Price, D.4.2.3.1); None if it has no price.
@@ -155,6 +210,9 @@ class PriceClient:
         step = _step(self.protocol, msg, self.clock)
         # the application hears of a price even if its acknowledgement cannot be sent
         for event in step.events:
-            self._stream.emit(event)
+            if isinstance(event, PriceValueReceived):
+                self._values.emit(event)
+            else:
+                self._stream.emit(event)
         sends = dataclasses.replace(step, events=())
         return await carry_out(self.endpoint, sends, self._stream.emit)

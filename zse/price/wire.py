@@ -4,6 +4,14 @@ Publish Price is declared in its SE 1.0 short form (up to Price) followed by eve
 trailer as "present if bytes remain": price ratio and generation price (SE 1.0 optional),
 alternate cost, block thresholds and price control (SE 1.1), generation and extended tiers
 (SE 1.2). Decoding keeps whatever is present; encoding writes fields up to the last one given.
+
+The SE 1.1/1.2 block-pricing essentials: Publish Block Period in its SE 1.2 form (D.4.2.4.2;
+SE 1.1 carried a tiers/thresholds octet where SE 1.2 has the control and appends duration
+type, tariff type and resolution period; Wireshark reads the SE 1.2 form), Publish
+Conversion Factor (D.4.2.4.3) and Publish Calorific Value (D.4.2.4.4), the Get commands
+that ask for them (D.4.2.3.4-6), and the server attribute sets a display prices a block
+tariff with (D.4.2.2): tier labels, block thresholds, block period, commodity and block
+prices, with the SE 1.2 attribute ids (:class:`zse.se.ids.PriceAttribute`).
 """
 
 from __future__ import annotations
@@ -12,22 +20,92 @@ from typing import Final
 
 import zigpy.types as t
 from zigpy.zcl import Cluster
-from zigpy.zcl.foundation import BaseCommandDefs
+from zigpy.zcl.foundation import BaseAttributeDefs, BaseCommandDefs, ZCLAttributeDef
 
-from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
+from zse.se.ids import (
+    PRICE,
+    PriceAttribute,
+    PriceClientCommand,
+    PriceServerCommand,
+    block_price_attribute,
+    block_threshold_attribute,
+    tier_label_attribute,
+)
 from zse.se.types import (
     AlternateCostUnit,
+    BlockPeriodControl,
+    BlockPeriodDurationType,
+    CalorificValueUnit,
     GetCurrentPriceOptions,
     PriceAcknowledgementControl,
     PriceControl,
+    TariffResolutionPeriod,
+    TariffType,
 )
-from zse.zcl._defs import cluster_id, command
+from zse.zcl._defs import attribute, cluster_id, command
 
-__all__ = ["Price", "RateLabel"]
+__all__ = ["PRICE_ATTRIBUTES", "Price", "RateLabel"]
 
 
 class RateLabel(t.LVBytes):
     """Rate label, an octet string of up to 12 bytes (D.4.2.4.1.1.2)."""
+
+
+def _attributes() -> dict[str, ZCLAttributeDef]:
+    """The Price server attributes zse serves (D.4.2.2), by zigpy-style name."""
+    defs = {
+        f"tier{tier}_price_label": attribute(tier_label_attribute(tier), t.LVBytes, "r")
+        for tier in range(1, 49)
+    }
+    defs.update(
+        (f"block{block}_threshold", attribute(block_threshold_attribute(block), t.uint48_t, "r"))
+        for block in range(1, 16)
+    )
+    defs.update(
+        block_threshold_count=attribute(PriceAttribute.BLOCK_THRESHOLD_COUNT, t.uint8_t, "r"),
+        start_of_block_period=attribute(PriceAttribute.START_OF_BLOCK_PERIOD, t.UTCTime, "r"),
+        block_period_duration=attribute(PriceAttribute.BLOCK_PERIOD_DURATION, t.uint24_t, "r"),
+        threshold_multiplier=attribute(PriceAttribute.THRESHOLD_MULTIPLIER, t.uint24_t, "r"),
+        threshold_divisor=attribute(PriceAttribute.THRESHOLD_DIVISOR, t.uint24_t, "r"),
+        block_period_duration_type=attribute(
+            PriceAttribute.BLOCK_PERIOD_DURATION_TYPE, BlockPeriodDurationType, "r"
+        ),
+        commodity_type=attribute(PriceAttribute.COMMODITY_TYPE, t.enum8, "r"),
+        standing_charge=attribute(PriceAttribute.STANDING_CHARGE, t.uint32_t, "r"),
+        conversion_factor=attribute(PriceAttribute.CONVERSION_FACTOR, t.uint32_t, "r"),
+        conversion_factor_trailing_digit=attribute(
+            PriceAttribute.CONVERSION_FACTOR_TRAILING_DIGIT, t.bitmap8, "r"
+        ),
+        calorific_value=attribute(PriceAttribute.CALORIFIC_VALUE, t.uint32_t, "r"),
+        calorific_value_unit=attribute(
+            PriceAttribute.CALORIFIC_VALUE_UNIT, CalorificValueUnit, "r"
+        ),
+        calorific_value_trailing_digit=attribute(
+            PriceAttribute.CALORIFIC_VALUE_TRAILING_DIGIT, t.bitmap8, "r"
+        ),
+    )
+    for tier in range(16):
+        prefix = "no_tier" if tier == 0 else f"tier{tier}"
+        defs.update(
+            (
+                f"{prefix}_block{block}_price",
+                attribute(block_price_attribute(tier, block), t.uint32_t, "r"),
+            )
+            for block in range(1, 17)
+        )
+    return defs
+
+
+#: Every Price server attribute definition zse knows, by name (D.4.2.2).
+PRICE_ATTRIBUTES: Final = _attributes()
+
+
+#: Get Conversion Factor and Get Calorific Value (D.4.2.3.5, D.4.2.3.6).
+_GET_COMMODITY_VALUES: Final = {
+    "earliest_start_time": t.UTCTime,
+    "min_issuer_event_id": t.uint32_t,
+    "number_of_commands": t.uint8_t,
+}
 
 
 class Price(Cluster):
@@ -37,6 +115,9 @@ class Price(Cluster):
     name = "Price"
     ep_attribute = "smartenergy_price"
     _skip_registry = True
+
+    #: The server attributes (D.4.2.2), built from :data:`PRICE_ATTRIBUTES`.
+    AttributeDefs = type("AttributeDefs", (BaseAttributeDefs,), dict(PRICE_ATTRIBUTES))  # type: ignore[assignment]
 
     class ServerCommandDefs(BaseCommandDefs):
         """Commands the ESI receives (D.4.2.3)."""
@@ -56,6 +137,16 @@ class Price(Cluster):
                 "price_ack_time": t.UTCTime,
                 "control": PriceAcknowledgementControl,
             },
+        )
+        get_block_periods: Final = command(
+            PriceServerCommand.GET_BLOCK_PERIODS,
+            {"start_time": t.UTCTime, "number_of_events": t.uint8_t, "tariff_type?": TariffType},
+        )
+        get_conversion_factor: Final = command(
+            PriceServerCommand.GET_CONVERSION_FACTOR, _GET_COMMODITY_VALUES
+        )
+        get_calorific_value: Final = command(
+            PriceServerCommand.GET_CALORIFIC_VALUE, _GET_COMMODITY_VALUES
         )
 
     class ClientCommandDefs(BaseCommandDefs):
@@ -88,5 +179,37 @@ class Price(Cluster):
                 "extended_number_of_price_tiers?": t.uint8_t,
                 "extended_price_tier?": t.uint8_t,
                 "extended_register_tier?": t.uint8_t,
+            },
+        )
+        publish_block_period: Final = command(
+            PriceClientCommand.PUBLISH_BLOCK_PERIOD,
+            {
+                "provider_id": t.uint32_t,
+                "issuer_event_id": t.uint32_t,
+                "block_period_start_time": t.UTCTime,
+                "block_period_duration": t.uint24_t,
+                "block_period_control": BlockPeriodControl,
+                "block_period_duration_type": BlockPeriodDurationType,
+                "tariff_type": TariffType,
+                "tariff_resolution_period": TariffResolutionPeriod,
+            },
+        )
+        publish_conversion_factor: Final = command(
+            PriceClientCommand.PUBLISH_CONVERSION_FACTOR,
+            {
+                "issuer_event_id": t.uint32_t,
+                "start_time": t.UTCTime,
+                "conversion_factor": t.uint32_t,
+                "conversion_factor_trailing_digit": t.uint8_t,
+            },
+        )
+        publish_calorific_value: Final = command(
+            PriceClientCommand.PUBLISH_CALORIFIC_VALUE,
+            {
+                "issuer_event_id": t.uint32_t,
+                "start_time": t.UTCTime,
+                "calorific_value": t.uint32_t,
+                "calorific_value_unit": CalorificValueUnit,
+                "calorific_value_trailing_digit": t.uint8_t,
             },
         )

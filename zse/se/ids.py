@@ -35,9 +35,13 @@ __all__ = [
     "MeteringAttribute",
     "MeteringClientCommand",
     "MeteringServerCommand",
+    "PriceAttribute",
     "PriceClientCommand",
     "PriceServerCommand",
     "TimeAttribute",
+    "block_price_attribute",
+    "block_threshold_attribute",
+    "tier_label_attribute",
 ]
 
 #: The Smart Energy application profile id (SE 5.1).
@@ -80,12 +84,18 @@ class PriceServerCommand(IntEnum):
     GET_CURRENT_PRICE = 0x00
     GET_SCHEDULED_PRICES = 0x01
     PRICE_ACKNOWLEDGEMENT = 0x02
+    GET_BLOCK_PERIODS = 0x03
+    GET_CONVERSION_FACTOR = 0x04
+    GET_CALORIFIC_VALUE = 0x05
 
 
 class PriceClientCommand(IntEnum):
     """Price commands the server sends (SE D.4.2.4)."""
 
     PUBLISH_PRICE = 0x00
+    PUBLISH_BLOCK_PERIOD = 0x01
+    PUBLISH_CONVERSION_FACTOR = 0x02
+    PUBLISH_CALORIFIC_VALUE = 0x03
 
 
 class DrlcServerCommand(IntEnum):
@@ -314,3 +324,58 @@ class MeteringAttribute(IntEnum):
     PREVIOUS_MONTH13_CONSUMPTION_RECEIVED = 0x045B
     # Load Profile Configuration set (D.3.2.2.6)
     MAX_NUMBER_OF_PERIODS_DELIVERED = 0x0500
+
+
+class PriceAttribute(IntEnum):
+    """Price server attributes (SE 1.2 D.4.2.2): the first of each numbered run, and the Block
+    Period (D.4.2.2.3) and Commodity (D.4.2.2.4) sets. The numbered runs are
+    :func:`tier_label_attribute`, :func:`block_threshold_attribute` and
+    :func:`block_price_attribute`; ids as Wireshark's Price dissector names them."""
+
+    TIER1_PRICE_LABEL = 0x0000
+    BLOCK1_THRESHOLD = 0x0100
+    BLOCK_THRESHOLD_COUNT = 0x010F
+    START_OF_BLOCK_PERIOD = 0x0200
+    BLOCK_PERIOD_DURATION = 0x0201
+    THRESHOLD_MULTIPLIER = 0x0202
+    THRESHOLD_DIVISOR = 0x0203
+    BLOCK_PERIOD_DURATION_TYPE = 0x0204
+    COMMODITY_TYPE = 0x0300
+    STANDING_CHARGE = 0x0301
+    CONVERSION_FACTOR = 0x0302
+    CONVERSION_FACTOR_TRAILING_DIGIT = 0x0303
+    CALORIFIC_VALUE = 0x0304
+    CALORIFIC_VALUE_UNIT = 0x0305
+    CALORIFIC_VALUE_TRAILING_DIGIT = 0x0306
+    NO_TIER_BLOCK1_PRICE = 0x0400
+
+
+#: Tier labels: tiers 1-48 (D.4.2.2.1, SE 1.2).
+_MAX_LABELLED_TIER = 48
+#: Block thresholds: blocks 1-15 (D.4.2.2.2); prices: blocks 1-16 of tiers 0 (no tier)-15
+#: (D.4.2.2.5).
+_MAX_THRESHOLD = 15
+_MAX_BLOCK = 16
+_MAX_PRICED_TIER = 15
+
+
+def tier_label_attribute(tier: int) -> int:
+    """TierNPriceLabel's id, tier 1-48 (D.4.2.2.1)."""
+    if not 1 <= tier <= _MAX_LABELLED_TIER:
+        raise ValueError(f"tier {tier} has no price label attribute (1-{_MAX_LABELLED_TIER})")
+    return PriceAttribute.TIER1_PRICE_LABEL + tier - 1
+
+
+def block_threshold_attribute(block: int) -> int:
+    """BlockNThreshold's id, block 1-15 (D.4.2.2.2)."""
+    if not 1 <= block <= _MAX_THRESHOLD:
+        raise ValueError(f"block {block} has no threshold attribute (1-{_MAX_THRESHOLD})")
+    return PriceAttribute.BLOCK1_THRESHOLD + block - 1
+
+
+def block_price_attribute(tier: int, block: int) -> int:
+    """NoTierBlockNPrice (tier 0) or TierMBlockNPrice's id, tier 0-15, block 1-16
+    (D.4.2.2.5): 16 ids per tier from NoTierBlock1Price."""
+    if not 0 <= tier <= _MAX_PRICED_TIER or not 1 <= block <= _MAX_BLOCK:
+        raise ValueError(f"tier {tier} block {block} has no price attribute (0-15, 1-16)")
+    return PriceAttribute.NO_TIER_BLOCK1_PRICE + _MAX_BLOCK * tier + block - 1

@@ -24,6 +24,9 @@ __all__ = [
     "TEMPERATURE_OFFSET_NOT_USED",
     "UNIT_OF_MEASURE_BCD",
     "AlternateCostUnit",
+    "BlockPeriodControl",
+    "BlockPeriodDurationType",
+    "CalorificValueUnit",
     "CancelControl",
     "CharacterString",
     "CriticalityLevel",
@@ -42,6 +45,8 @@ __all__ = [
     "PriceAcknowledgementControl",
     "PriceControl",
     "SignatureType",
+    "TariffResolutionPeriod",
+    "TariffType",
     "TerminateStatus",
     "UnitOfMeasure",
 ]
@@ -295,6 +300,47 @@ class GetProfileStatus(t.enum8):
     Invalid_End_Time = 0x03
     More_Periods_Requested_Than_Can_Be_Returned = 0x04
     No_Intervals_Available_For_The_Requested_Time = 0x05
+
+
+class BlockPeriodControl(t.bitmap8):
+    """Block period control of Publish Block Period (D.4.2.4.2.1.5)."""
+
+    Price_Acknowledgement_Required = 1 << 0
+    Repeating_Block = 1 << 1
+
+
+class BlockPeriodDurationType(t.bitmap8):
+    """Block period duration type (D.4.2.4.2.1.6, SE 1.2): the timebase of the duration in
+    bits 0-3 (0 minutes, 1 days, 2 weeks, 3 months), its control in bits 4-7 (0 start of
+    timebase, 1 end of timebase, 2 not specified)."""
+
+    Days = 0x01
+    Weeks = 0x02
+    Months = 0x03
+    End_Of_Timebase = 0x10
+    Not_Specified = 0x20
+
+
+class TariffType(t.bitmap8):
+    """Tariff type (D.4.2.4.2.1.7, SE 1.2): bits 0-3, 0 delivered, 1 received, 2 both."""
+
+    Received = 0x01
+    Delivered_And_Received = 0x02
+
+
+class TariffResolutionPeriod(t.enum8):
+    """Tariff resolution period (D.4.2.4.2.1.8, SE 1.2)."""
+
+    Not_Defined = 0x00
+    Block_Period = 0x01
+    One_Day = 0x02
+
+
+class CalorificValueUnit(t.enum8):
+    """Calorific value unit (D.4.2.4.4.1.4): MJ/m³ or MJ/kg."""
+
+    MJ_per_m3 = 0x01
+    MJ_per_kg = 0x02
 
 
 # --- Key Establishment (SE C.3) ----------------------------------------------------------------
