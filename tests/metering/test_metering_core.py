@@ -143,3 +143,23 @@ def test_received_channel_of_a_bidirectional_meter() -> None:
     m.update(Readings(summation_received=7), T0 + 10)
     m.update(Readings(), T0 + 1800)
     assert m.get_profile(1, 0, 1, T0 + 1800).intervals == (7,)
+
+
+def test_a_long_gap_closes_only_what_the_ring_keeps() -> None:
+    """Ten years without a reading: the ring holds its last intervals, zero, at once."""
+    m = meter(max_periods=3, profile_capacity=4)
+    m.update(Readings(summation_delivered=40), T0 + 10)
+    later = T0 + 10 * 365 * 86400
+    m.update(Readings(summation_delivered=90), later)
+    answer = m.get_profile(0, 0, 3, later)
+    assert answer.end_time == later // 1800 * 1800
+    assert answer.intervals == (0, 0, 0)
+    m.update(Readings(), answer.end_time + 1800)
+    assert m.get_profile(0, 0, 1, answer.end_time + 1800).intervals == (50,)
+
+
+def test_first_interval_after_a_short_gap_holds_the_consumption() -> None:
+    m = meter()
+    m.update(Readings(summation_delivered=40), T0 + 10)
+    m.update(Readings(summation_delivered=45), T0 + 1800 * 3 + 5)
+    assert m.get_profile(0, 0, 3, T0 + 5400 + 5).intervals == (0, 0, 40)

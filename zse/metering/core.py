@@ -102,8 +102,13 @@ class ProfileRing:
         self._ring: deque[tuple[int, int]] = deque(maxlen=capacity)
 
     def append(self, end_time: int, value: int) -> None:
-        """Record a closed interval (values above 0xFFFFFE are capped at 0xFFFFFE)."""
-        self._ring.append((end_time, min(value, _UINT24 - 1)))
+        """Record a closed interval (kept within 0..0xFFFFFE; 0xFFFFFF means not captured)."""
+        self._ring.append((end_time, max(0, min(value, _UINT24 - 1))))
+
+    @property
+    def capacity(self) -> int:
+        """How many intervals the ring keeps."""
+        return self._ring.maxlen or 0
 
     def latest(self, end_time: int, count: int) -> tuple[int, tuple[int, ...]]:
         """The end time of the newest interval ending at or before ``end_time`` and up to
@@ -195,12 +200,8 @@ class MeterCore(Generic[D]):
         demand = readings.instantaneous_demand
         if demand is not None and not -(1 << 23) <= demand < 1 << 23:
             raise ValueError(f"instantaneous demand {demand} out of range")
-        while now >= self._interval_end:
-            for channel, ring in self._rings.items():
-                summation = self._summation(channel)
-                ring.append(self._interval_end, summation - self._start[channel])
-                self._start[channel] = summation
-            self._interval_end += self._period
+        if now >= self._interval_end:
+            self._close_intervals(now)
         for attribute, value in (
             (A.CURRENT_SUMM_DELIVERED, readings.summation_delivered),
             (A.CURRENT_SUMM_RECEIVED, readings.summation_received),
@@ -209,6 +210,20 @@ class MeterCore(Generic[D]):
         ):
             if value is not None:
                 self.reporting.update(attribute, value)
+
+    def _close_intervals(self, now: int) -> None:
+        """Append every interval ended by ``now``: the first holds what was read since the
+        last boundary, the others 0; after a long gap only as many as a ring keeps."""
+        ended = (now - self._interval_end) // self._period + 1
+        for channel, ring in self._rings.items():
+            summation = self._summation(channel)
+            first = self._interval_end
+            skipped = max(0, ended - ring.capacity)
+            for index in range(skipped, ended):
+                used = summation - self._start[channel] if index == 0 else 0
+                ring.append(first + index * self._period, used)
+            self._start[channel] = summation
+        self._interval_end += ended * self._period
 
     def configure_reporting(self, destination: D, config: ReportingConfig, now: int) -> int:
         """Configure Reporting (ZCL 2.5.7) for one attribute: the record's status."""
