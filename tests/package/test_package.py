@@ -66,6 +66,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.time.core",
             "zse.metering",
             "zse.metering.formatting",
+            "zse.metering.core",
+            "zse.zcl.reporting",
             "zse.provisioning",
             "zse.provisioning.lifecycle",
             "zse.interpan",
@@ -142,6 +144,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
         ("zigpy",),
     ),
     "zse.time.core": ("zigpy",),
+    "zse.metering.core": ("zigpy",),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
         ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),

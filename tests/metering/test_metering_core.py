@@ -1,0 +1,165 @@
+"""The meter core (SE D.3 server): values, reporting of summation, Get Profile (D.3.2.3.1.1)."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zse.metering.core import MeterCore, Readings, SummationDecreased
+from zse.se.ids import MeteringAttribute as A
+from zse.se.types import GetProfileStatus as S
+from zse.zcl.reporting import ReportingConfig
+
+T0 = 1800 * 1000  # on a 30-minute boundary
+FORMATTING = {A.UNIT_OF_MEASURE: 0, A.MULTIPLIER: 1, A.DIVISOR: 1000, A.SUMMATION_FORMATTING: 0x33}
+
+
+def meter(**kwargs: int | bool) -> MeterCore[str]:
+    return MeterCore(formatting=FORMATTING, now=T0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_values_held() -> None:
+    m = meter()
+    m.update(Readings(summation_delivered=5, instantaneous_demand=-3, status=1), T0 + 1)
+    assert (m.read(A.CURRENT_SUMM_DELIVERED), m.read(A.INSTANTANEOUS_DEMAND)) == (5, -3)
+    assert (m.read(A.STATUS), m.read(A.DIVISOR), m.read(A.CURRENT_SUMM_RECEIVED)) == (1, 1000, None)
+
+
+def test_delivered_only_refuses_a_decrease() -> None:
+    m = meter()
+    m.update(Readings(summation_delivered=50), T0 + 1)
+    with pytest.raises(SummationDecreased, match="49 is below 50"):
+        m.update(Readings(summation_delivered=49, instantaneous_demand=7), T0 + 2)
+    assert m.read(A.CURRENT_SUMM_DELIVERED) == 50
+    assert m.read(A.INSTANTANEOUS_DEMAND) is None
+
+
+def test_bidirectional_meter_may_go_down() -> None:
+    m = meter(delivered_only=False)
+    m.update(Readings(summation_delivered=50, summation_received=3), T0 + 1)
+    m.update(Readings(summation_delivered=40), T0 + 2)
+    assert m.read(A.CURRENT_SUMM_DELIVERED) == 40
+
+
+@pytest.mark.parametrize(
+    ("readings", "error"),
+    [
+        (Readings(summation_delivered=-1), "summation delivered -1 out of range"),
+        (Readings(summation_delivered=1 << 48), "out of range"),
+        (Readings(instantaneous_demand=1 << 23), "instantaneous demand"),
+        (Readings(status=256), "status 256"),
+        (Readings(summation_received=1), "no summation received"),
+    ],
+)
+def test_bad_readings_are_refused(readings: Readings, error: str) -> None:
+    m = meter(delivered_only=readings.summation_received is not None)
+    with pytest.raises(ValueError, match=error):
+        m.update(readings, T0)
+
+
+@given(st.lists(st.tuples(st.integers(-50, 200), st.integers(0, 120)), max_size=40))
+def test_reported_summation_never_decreases(steps: list[tuple[int, int]]) -> None:
+    m = meter()
+    now, summation = T0, 0
+    assert (
+        m.configure_reporting(
+            "ihd",
+            ReportingConfig(
+                attribute=A.CURRENT_SUMM_DELIVERED,
+                min_interval=0,
+                max_interval=0,
+                reportable_change=1,
+            ),
+            now,
+        )
+        == 0
+    )
+    reported: list[int] = []
+    for delta, wait in steps:
+        now += wait
+        try:
+            m.update(Readings(summation_delivered=max(0, summation + delta)), now)
+            summation = max(0, summation + delta)
+        except SummationDecreased:
+            assert summation + delta < summation
+        deadline = m.next_deadline()
+        if deadline is not None and deadline <= now:
+            for report in m.handle_timeout(now):
+                reported.extend(value for _, value in report.attributes)
+    assert reported == sorted(reported)
+    assert all(b > a for a, b in pairwise(reported))
+
+
+def profiled() -> MeterCore[str]:
+    m = meter(max_periods=3, profile_capacity=4)
+    for i, summation in enumerate((10, 30, 60, 100, 150, 210), start=1):
+        m.update(Readings(summation_delivered=summation), T0 + 1800 * i - 1)
+    m.update(Readings(), T0 + 1800 * 6)
+    return m  # intervals ending T0+1800..T0+10800: 10, 20, 30, 40, 50, 60; the ring keeps 4
+
+
+def test_get_profile_most_recent_first() -> None:
+    answer = profiled().get_profile(0, 0, 3, T0 + 1800 * 6 + 5)
+    assert answer.status == S.Success
+    assert (answer.end_time, answer.intervals) == (T0 + 10800, (60, 50, 40))
+    assert answer.number_of_periods_delivered == 3
+    assert answer.profile_interval_period == 2
+
+
+def test_get_profile_earlier_end_time_and_ring_bound() -> None:
+    answer = profiled().get_profile(0, T0 + 1800 * 4 + 100, 3, T0 + 10800)
+    assert (answer.status, answer.end_time, answer.intervals) == (S.Success, T0 + 7200, (40, 30))
+
+
+@pytest.mark.parametrize(
+    ("channel", "end", "periods", "status", "intervals"),
+    [
+        (2, 0, 1, S.Undefined_Interval_Channel_Requested, ()),
+        (1, 0, 1, S.Interval_Channel_Not_Supported, ()),
+        (0, T0 + 99999, 1, S.Invalid_End_Time, ()),
+        (0, 0, 5, S.More_Periods_Requested_Than_Can_Be_Returned, (60, 50, 40)),
+        (0, T0 + 1000, 1, S.No_Intervals_Available_For_The_Requested_Time, ()),
+    ],
+)
+def test_get_profile_status(
+    channel: int, end: int, periods: int, status: S, intervals: tuple[int, ...]
+) -> None:
+    answer = profiled().get_profile(channel, end, periods, T0 + 10800)
+    assert (answer.status, answer.intervals) == (status, intervals)
+
+
+def test_no_intervals_yet() -> None:
+    assert (
+        meter().get_profile(0, 0, 1, T0 + 5).status
+        == S.No_Intervals_Available_For_The_Requested_Time
+    )
+
+
+def test_received_channel_of_a_bidirectional_meter() -> None:
+    m = meter(delivered_only=False)
+    m.update(Readings(summation_received=7), T0 + 10)
+    m.update(Readings(), T0 + 1800)
+    assert m.get_profile(1, 0, 1, T0 + 1800).intervals == (7,)
+
+
+def test_a_long_gap_closes_only_what_the_ring_keeps() -> None:
+    """Ten years without a reading: the ring holds its last intervals, zero, at once."""
+    m = meter(max_periods=3, profile_capacity=4)
+    m.update(Readings(summation_delivered=40), T0 + 10)
+    later = T0 + 10 * 365 * 86400
+    m.update(Readings(summation_delivered=90), later)
+    answer = m.get_profile(0, 0, 3, later)
+    assert answer.end_time == later // 1800 * 1800
+    assert answer.intervals == (0, 0, 0)
+    m.update(Readings(), answer.end_time + 1800)
+    assert m.get_profile(0, 0, 1, answer.end_time + 1800).intervals == (50,)
+
+
+def test_first_interval_after_a_short_gap_holds_the_consumption() -> None:
+    m = meter()
+    m.update(Readings(summation_delivered=40), T0 + 10)
+    m.update(Readings(summation_delivered=45), T0 + 1800 * 3 + 5)
+    assert m.get_profile(0, 0, 3, T0 + 5400 + 5).intervals == (0, 0, 40)

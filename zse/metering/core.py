@@ -1,0 +1,278 @@
+"""The meter (Metering server, SE D.3) as a sans-IO core: values, reporting and Get Profile.
+
+:class:`MeterCore` holds the meter's attribute values, fed by a source of readings through
+:meth:`MeterCore.update` with the time (seconds since the ZigBee epoch). A delivered-only
+meter refuses a summation that goes down (:class:`SummationDecreased`). Changes go to a
+:class:`zse.zcl.reporting.ReportingEngine` (ZCL 2.5.7-2.5.11), and whole profile intervals
+to a bounded ring per interval channel (:class:`ProfileRing`) that answers Get Profile
+(D.3.2.3.1.1). Consumption read within an interval counts in that interval; an interval with
+no reading at all records zero. Encoding the answers is the protocol's job.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from zse.errors import ZseError
+from zse.se.ids import MeteringAttribute as A
+from zse.se.types import GetProfileStatus, IntervalChannel
+from zse.zcl.reporting import Report, ReportingConfig, ReportingEngine
+
+__all__ = [
+    "INTERVAL_NOT_CAPTURED",
+    "PROFILE_INTERVAL_SECONDS",
+    "MeterCore",
+    "ProfileAnswer",
+    "ProfileRing",
+    "Readings",
+    "SummationDecreased",
+]
+
+#: An interval not captured (D.3.2.3.1.1.5).
+INTERVAL_NOT_CAPTURED = 0xFFFFFF
+#: ProfileIntervalPeriod (D.3.2.3.1.1.3) -> seconds: daily, 60, 30, 15, 10, 7.5, 5, 2.5 minutes.
+PROFILE_INTERVAL_SECONDS: Mapping[int, int] = {
+    0: 86400,
+    1: 3600,
+    2: 1800,
+    3: 900,
+    4: 600,
+    5: 450,
+    6: 300,
+    7: 150,
+}
+_UINT48 = (1 << 48) - 1
+_UINT24 = (1 << 24) - 1
+
+#: Attribute -> analog (a reportable change applies) for what the core holds.
+_ATTRIBUTES: Mapping[int, bool] = {
+    A.CURRENT_SUMM_DELIVERED: True,
+    A.CURRENT_SUMM_RECEIVED: True,
+    A.INSTANTANEOUS_DEMAND: True,
+    A.STATUS: False,
+    A.UNIT_OF_MEASURE: False,
+    A.MULTIPLIER: False,
+    A.DIVISOR: False,
+    A.SUMMATION_FORMATTING: False,
+    A.DEMAND_FORMATTING: False,
+    A.HISTORICAL_CONSUMPTION_FORMATTING: False,
+    A.METERING_DEVICE_TYPE: False,
+    A.MAX_NUMBER_OF_PERIODS_DELIVERED: False,
+}
+
+D = TypeVar("D", bound=Hashable)
+
+
+class SummationDecreased(ZseError, ValueError):
+    """A delivered-only meter was fed a summation lower than the one it holds."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Readings:
+    """What a reading source knows now; None leaves a value as it is."""
+
+    summation_delivered: int | None = None
+    summation_received: int | None = None
+    instantaneous_demand: int | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileAnswer:
+    """The fields of a Get Profile Response (D.3.2.3.1.1)."""
+
+    end_time: int
+    status: GetProfileStatus
+    profile_interval_period: int
+    intervals: tuple[int, ...]
+
+    @property
+    def number_of_periods_delivered(self) -> int:
+        """NumberOfPeriodsDelivered (D.3.2.3.1.1.4)."""
+        return len(self.intervals)
+
+
+class ProfileRing:
+    """The last ``capacity`` whole intervals of one channel, each as (end time, value)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._ring: deque[tuple[int, int]] = deque(maxlen=capacity)
+
+    def append(self, end_time: int, value: int) -> None:
+        """Record a closed interval (kept within 0..0xFFFFFE; 0xFFFFFF means not captured)."""
+        self._ring.append((end_time, max(0, min(value, _UINT24 - 1))))
+
+    @property
+    def capacity(self) -> int:
+        """How many intervals the ring keeps."""
+        return self._ring.maxlen or 0
+
+    def latest(self, end_time: int, count: int) -> tuple[int, tuple[int, ...]]:
+        """The end time of the newest interval ending at or before ``end_time`` and up to
+        ``count`` values from it, most recent first ((0, ()) when there is none)."""
+        chosen = [item for item in self._ring if item[0] <= end_time]
+        if not chosen:
+            return 0, ()
+        newest = chosen[-1][0]
+        return newest, tuple(value for _, value in reversed(chosen[-count:] if count else []))
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+
+class MeterCore(Generic[D]):
+    """A meter's attributes, reporting and load profile (SE D.3, server side).
+
+    ``formatting`` holds the Formatting attributes (D.3.2.2.4) and the MeteringDeviceType by
+    attribute id; ``profile_period`` is a ProfileIntervalPeriod code; ``max_periods`` is
+    MaxNumberOfPeriodsDelivered (D.3.2.2.6), ``profile_capacity`` the intervals kept per
+    channel.
+    """
+
+    def __init__(
+        self,
+        *,
+        formatting: Mapping[int, int],
+        now: int,
+        delivered_only: bool = True,
+        profile_period: int = 2,
+        max_periods: int = 24,
+        profile_capacity: int = 96,
+    ) -> None:
+        if profile_period not in PROFILE_INTERVAL_SECONDS:
+            raise ValueError(f"unknown profile interval period {profile_period}")
+        unknown = set(formatting) - set(_ATTRIBUTES)
+        if unknown:
+            raise ValueError(f"not a formatting attribute: {sorted(unknown)}")
+        self.delivered_only = delivered_only
+        self.profile_period = profile_period
+        self.max_periods = max_periods
+        self.reporting: ReportingEngine[D] = ReportingEngine(_ATTRIBUTES)
+        for attribute, value in {
+            A.CURRENT_SUMM_DELIVERED: 0,
+            A.STATUS: 0,
+            A.MAX_NUMBER_OF_PERIODS_DELIVERED: max_periods,
+            **formatting,
+        }.items():
+            self.reporting.update(attribute, value)
+        if not delivered_only:
+            self.reporting.update(A.CURRENT_SUMM_RECEIVED, 0)
+        seconds = PROFILE_INTERVAL_SECONDS[profile_period]
+        self._period = seconds
+        self._interval_end = (now // seconds + 1) * seconds
+        self._channels = {IntervalChannel.Consumption_Delivered: A.CURRENT_SUMM_DELIVERED}
+        if not delivered_only:
+            self._channels[IntervalChannel.Consumption_Received] = A.CURRENT_SUMM_RECEIVED
+        self._rings = {channel: ProfileRing(profile_capacity) for channel in self._channels}
+        self._start = {channel: self._summation(channel) for channel in self._channels}
+
+    def read(self, attribute: int) -> int | None:
+        """An attribute's value (None: the meter does not have it)."""
+        return self.reporting.value(attribute)
+
+    def _summation(self, channel: IntervalChannel) -> int:
+        return self.reporting.value(self._channels[channel]) or 0
+
+    def update(self, readings: Readings, now: int) -> None:
+        """Take new readings at ``now``: close the profile intervals that ended, then hold the
+        values (SummationDecreased, nothing changed, when a delivered-only meter goes back)."""
+        held = self.reporting.value(A.CURRENT_SUMM_DELIVERED) or 0
+        if (
+            self.delivered_only
+            and readings.summation_delivered is not None
+            and readings.summation_delivered < held
+        ):
+            raise SummationDecreased(
+                f"summation delivered {readings.summation_delivered} is below {held}"
+            )
+        if self.delivered_only and readings.summation_received is not None:
+            raise ValueError("a delivered-only meter has no summation received")
+        for name, value, top in (
+            ("summation delivered", readings.summation_delivered, _UINT48),
+            ("summation received", readings.summation_received, _UINT48),
+            ("status", readings.status, 0xFF),
+        ):
+            if value is not None and not 0 <= value <= top:
+                raise ValueError(f"{name} {value} out of range")
+        demand = readings.instantaneous_demand
+        if demand is not None and not -(1 << 23) <= demand < 1 << 23:
+            raise ValueError(f"instantaneous demand {demand} out of range")
+        if now >= self._interval_end:
+            self._close_intervals(now)
+        for attribute, value in (
+            (A.CURRENT_SUMM_DELIVERED, readings.summation_delivered),
+            (A.CURRENT_SUMM_RECEIVED, readings.summation_received),
+            (A.INSTANTANEOUS_DEMAND, demand),
+            (A.STATUS, readings.status),
+        ):
+            if value is not None:
+                self.reporting.update(attribute, value)
+
+    def _close_intervals(self, now: int) -> None:
+        """Append every interval ended by ``now``: the first holds what was read since the
+        last boundary, the others 0; after a long gap only as many as a ring keeps."""
+        ended = (now - self._interval_end) // self._period + 1
+        for channel, ring in self._rings.items():
+            summation = self._summation(channel)
+            first = self._interval_end
+            skipped = max(0, ended - ring.capacity)
+            for index in range(skipped, ended):
+                used = summation - self._start[channel] if index == 0 else 0
+                ring.append(first + index * self._period, used)
+            self._start[channel] = summation
+        self._interval_end += ended * self._period
+
+    def configure_reporting(self, destination: D, config: ReportingConfig, now: int) -> int:
+        """Configure Reporting (ZCL 2.5.7) for one attribute: the record's status."""
+        return int(self.reporting.configure(destination, config, now))
+
+    def next_deadline(self) -> int | None:
+        """When :meth:`handle_timeout` next has a report to send."""
+        return self.reporting.next_deadline()
+
+    def handle_timeout(self, now: int) -> tuple[Report[D], ...]:
+        """The Report Attributes due at ``now``, one per destination."""
+        return self.reporting.handle_timeout(now)
+
+    def get_profile(
+        self, channel: int, end_time: int, number_of_periods: int, now: int
+    ) -> ProfileAnswer:
+        """Answer Get Profile (D.3.3.3.1.1) with a Get Profile Response (D.3.2.3.1.1).
+
+        ``end_time`` 0 asks for the most recent intervals; a later time than ``now`` is an
+        invalid end time; more periods than MaxNumberOfPeriodsDelivered are answered with
+        that many and status 0x04."""
+
+        def refuse(status: GetProfileStatus) -> ProfileAnswer:
+            return ProfileAnswer(
+                end_time=end_time,
+                status=status,
+                profile_interval_period=self.profile_period,
+                intervals=(),
+            )
+
+        known = {int(c): c for c in IntervalChannel}
+        if channel not in known:
+            return refuse(GetProfileStatus.Undefined_Interval_Channel_Requested)
+        ring = self._rings.get(known[channel])
+        if ring is None:
+            return refuse(GetProfileStatus.Interval_Channel_Not_Supported)
+        if end_time > now:
+            return refuse(GetProfileStatus.Invalid_End_Time)
+        status = GetProfileStatus.Success
+        count = number_of_periods
+        if count > self.max_periods:
+            status = GetProfileStatus.More_Periods_Requested_Than_Can_Be_Returned
+            count = self.max_periods
+        newest, intervals = ring.latest(end_time or now, count)
+        if not newest:
+            return refuse(GetProfileStatus.No_Intervals_Available_For_The_Requested_Time)
+        return ProfileAnswer(
+            end_time=newest,
+            status=status,
+            profile_interval_period=self.profile_period,
+            intervals=intervals,
+        )
