@@ -11,7 +11,7 @@ import pytest
 from zigpy.zcl import foundation
 
 from tests.price.test_price_schedule import price
-from tests.services.test_zcl_frame import REQUEST
+from tests.services.test_delivery import REQUEST
 from zse.price import PriceEvent
 from zse.price.protocol import (
     PriceAcknowledged,

@@ -3,6 +3,7 @@ service's frames, decided by :mod:`zse.zcl.delivery` and seen in the bytes sent.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -18,6 +19,25 @@ from zse.zcl.delivery import (
     response_delivery,
 )
 from zse.zcl.endpoint import ZclEndpointBase, ZclMessage
+
+#: A Get Current Price as received, APS-encrypted, for tests that answer a frame.
+REQUEST = ZclMessage(
+    src_nwk=0x1234,
+    src_ieee=t.EUI64.convert("00:0d:6f:00:0a:00:00:01"),
+    src_ep=1,
+    dst_ep=9,
+    cluster_id=0x0700,
+    profile_id=0x0109,
+    frame_control=0x01,
+    manufacturer=None,
+    tsn=7,
+    command_id=0x00,
+    payload=b"",
+    aps_encrypted=True,
+    group=None,
+    broadcast=False,
+    timestamp=0.0,
+)
 
 _DDR = 0x10  # ZCL frame control: Disable Default Response (ZCL 2.4.1.1.4)
 _SERVER_TO_CLIENT = 0x08
@@ -101,22 +121,8 @@ async def test_a_unicast_may_rely_on_the_aps_acknowledgement() -> None:
 @pytest.mark.parametrize("encrypted", [True, False])
 async def test_a_response_goes_back_encrypted_as_its_request(encrypted: bool) -> None:
     radio = Recorder()
-    request = ZclMessage(
-        src_nwk=0x1A2B,
-        src_ieee=None,
-        src_ep=1,
-        dst_ep=9,
-        cluster_id=0x0700,
-        profile_id=0x0109,
-        frame_control=0x01,
-        manufacturer=None,
-        tsn=0x33,
-        command_id=0x00,
-        payload=b"\x01",
-        aps_encrypted=encrypted,
-        group=None,
-        broadcast=False,
-        timestamp=0.0,
+    request = dataclasses.replace(
+        REQUEST, src_nwk=0x1A2B, src_ieee=None, tsn=0x33, payload=b"\x01", aps_encrypted=encrypted
     )
     await radio.reply(request, 0x00, b"\xbb")
     (frame,) = radio.sent
