@@ -19,16 +19,6 @@ def test_a_send_goes_to_a_destination_or_in_reply_never_both_or_neither() -> Non
         Send(cluster_id=1, command_id=0, to=Destination.device(1), reply_to=REQUEST)
 
 
-def test_steps_add_up_in_order_and_the_later_status_wins() -> None:
-    first = Step(sends=(Send(cluster_id=1, command_id=0, reply_to=REQUEST),), events=("a",))
-    second = Step(events=("b",), status=foundation.Status.NOT_FOUND)
-    total = first + second
-    assert total.events == ("a", "b")
-    assert total.sends == first.sends
-    assert total.status is foundation.Status.NOT_FOUND
-    assert (total + Step()).status is foundation.Status.NOT_FOUND
-
-
 async def test_carry_out_sends_in_order_by_the_delivery_rule_then_emits() -> None:
     """On a real endpoint: the reply goes back with the request's TSN, encrypted as it was;
     the group command goes out with the network key only and no Default Response asked."""

@@ -413,11 +413,6 @@ def _destination(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--to", help="One device's EUI-64 (default: broadcast).")(function)
 
 
-def _check_pan(pan: int) -> None:
-    if not 0x0001 <= pan <= 0xFFFF:
-        _fail(f"--pan 0x{pan:04X} is outside 0x0001..0xFFFF (0x0000 reads as intra-PAN)")
-
-
 def _check_to(to: str | None) -> None:
     if to is None:
         return
@@ -441,7 +436,6 @@ def send() -> None:
 @click.option("--wait", type=click.FloatRange(0, min_open=True), default=2.0, show_default=True)
 def get_price(to: str | None, pan: int, wait: float, **stick: Any) -> None:
     """Get Current Price (D.4.2.3.1); prints the Publish Price answer."""
-    _check_pan(pan)
     _check_to(to)
     options = _options(**stick)
     _run(run_send(options, "get-price", to=to, pan=pan, wait=wait, out=click.echo))
@@ -467,7 +461,6 @@ def message(  # noqa: PLR0917 - click passes options positionally
     **stick: Any,
 ) -> None:
     """Display Message (D.5.2.3.1), inter-PAN only (at most 78 bytes of text)."""
-    _check_pan(pan)
     _check_to(to)
     if not 0 <= message_id <= 0xFFFFFFFF:
         _fail(f"--id {message_id} does not fit 32 bits")
@@ -493,7 +486,6 @@ def message(  # noqa: PLR0917 - click passes options positionally
 @click.argument("message_id", type=_IntType())
 def cancel_message(message_id: int, to: str | None, pan: int, **stick: Any) -> None:
     """Cancel Message (D.5.2.3.2)."""
-    _check_pan(pan)
     _check_to(to)
     options = _options(**stick)
     _run(run_send(options, "cancel-message", to=to, pan=pan, message_id=message_id, out=click.echo))

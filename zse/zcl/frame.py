@@ -163,13 +163,6 @@ class Step:
     events: tuple[Any, ...] = ()
     status: foundation.Status | None = None
 
-    def __add__(self, other: Step) -> Step:
-        return Step(
-            sends=self.sends + other.sends,
-            events=self.events + other.events,
-            status=other.status if other.status is not None else self.status,
-        )
-
 
 class FrameCore(Protocol):
     """A sans-IO protocol core at the ZCL frame."""
