@@ -123,9 +123,10 @@ async def deliver(
     payload: bytes = b"",
     *,
     default_response: bool = True,
+    cluster_specific: bool = True,
 ) -> int:
-    """Send a cluster command from ``endpoint`` to ``destination`` by :func:`delivery`;
-    returns its TSN."""
+    """Send a command from ``endpoint`` to ``destination`` by :func:`delivery` (a global
+    command such as Report Attributes with ``cluster_specific=False``); returns its TSN."""
     rule = delivery(destination, default_response=default_response)
     return await endpoint.send(
         destination.address,
@@ -134,6 +135,7 @@ async def deliver(
         command_id,
         payload,
         dst_mode=destination.mode,
+        cluster_specific=cluster_specific,
         encrypt=rule.encrypt,
         disable_default_response=rule.disable_default_response,
     )

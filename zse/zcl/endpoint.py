@@ -86,7 +86,9 @@ class ZclPort(Sender, Protocol):
         on_write: AttributeWritten | None = None,
     ) -> None: ...
 
-    def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]: ...
+    def add_handler(
+        self, cluster_id: int, handler: ZclHandler, *, general: bool = False
+    ) -> Callable[[], None]: ...
 
     async def request(
         self,
@@ -120,7 +122,12 @@ async def carry_out(
     the radio cannot deliver raises (the caller decides: an outbox retries what it owes)."""
     for send in step.sends:
         if send.reply_to is not None:
-            await endpoint.reply(send.reply_to, send.command_id, send.payload)
+            await endpoint.reply(
+                send.reply_to,
+                send.command_id,
+                send.payload,
+                cluster_specific=send.cluster_specific,
+            )
         else:
             assert send.to is not None
             await deliver(
@@ -130,6 +137,7 @@ async def carry_out(
                 send.command_id,
                 send.payload,
                 default_response=send.default_response,
+                cluster_specific=send.cluster_specific,
             )
     for event in step.events:
         emit(event)
@@ -149,6 +157,7 @@ class ZclEndpointBase:
             int, dict[int, tuple[AttributeCheck | None, AttributeWritten | None]]
         ] = {}
         self._handlers: dict[int, list[ZclHandler]] = {}
+        self._general: dict[int, list[ZclHandler]] = {}
         self._queues: list[asyncio.Queue[ZclMessage]] = []
         self._requests: dict[tuple[int, int, int], asyncio.Future[ZclMessage]] = {}
         self._tsn = itertools.count(first_tsn)
@@ -229,13 +238,19 @@ class ZclEndpointBase:
             )
         return self.attributes.get(cluster_id, {}).get(attr_id)
 
-    def add_handler(self, cluster_id: int, handler: ZclHandler) -> Callable[[], None]:
+    def add_handler(
+        self, cluster_id: int, handler: ZclHandler, *, general: bool = False
+    ) -> Callable[[], None]:
         """Call ``handler(msg)`` for each cluster-specific command on ``cluster_id`` that is not
         a reply to one of this endpoint's requests; it may reply with :meth:`reply` and may
-        return a status to send as Default Response. Global commands (Read Attributes) are
-        answered by the endpoint. Returns a function that removes the handler."""
-        self._handlers.setdefault(cluster_id, []).append(handler)
-        return lambda: self._handlers[cluster_id].remove(handler)
+        return a status to send as Default Response. With ``general``, the handler takes the
+        cluster's global commands instead (ZCL 2.5: Configure Reporting, Read Reporting
+        Configuration, Report Attributes...), except Read and Write Attributes and Default
+        Response, which the endpoint answers itself. Returns a function that removes the
+        handler."""
+        table = self._general if general else self._handlers
+        table.setdefault(cluster_id, []).append(handler)
+        return lambda: table[cluster_id].remove(handler)
 
     async def messages(self) -> AsyncIterator[ZclMessage]:
         """Async-iterate every ZCL frame this endpoint accepts from now on."""
@@ -367,10 +382,18 @@ class ZclEndpointBase:
         radio could not deliver is logged, never left to asyncio (#12.20)."""
         keep_task(self._tasks, task, LOGGER, f"{self!r}: reply not sent")
 
+    def _handlers_for(self, msg: ZclMessage) -> list[ZclHandler]:
+        """The handlers a received frame goes to (none: the endpoint answers it)."""
+        if msg.is_cluster_command:
+            return self._handlers.get(msg.cluster_id, [])
+        if msg.command_id in _ENDPOINT_GLOBALS:
+            return []
+        return self._general.get(msg.cluster_id, [])
+
     async def _dispatch(self, msg: ZclMessage) -> None:
         unicast = msg.group is None and not msg.broadcast
         ddr = msg.disable_default_response
-        handlers = self._handlers.get(msg.cluster_id, []) if msg.is_cluster_command else []
+        handlers = self._handlers_for(msg)
         if handlers:
             status: foundation.Status | None = None
             for handler in list(handlers):
@@ -499,6 +522,16 @@ class ZclEndpointBase:
                 await result
 
 
+#: Global commands the endpoint itself answers (never handed to a general handler).
+_ENDPOINT_GLOBALS = frozenset(
+    (
+        foundation.GeneralCommand.Read_Attributes,
+        foundation.GeneralCommand.Default_Response,
+        foundation.GeneralCommand.Write_Attributes,
+        foundation.GeneralCommand.Write_Attributes_Undivided,
+        foundation.GeneralCommand.Write_Attributes_No_Response,
+    )
+)
 _WRITES = frozenset(
     (
         foundation.GeneralCommand.Write_Attributes,

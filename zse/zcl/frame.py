@@ -147,6 +147,8 @@ class Send:
     reply_to: ZclMessage | None = None
     #: For a unicast command: ask for a Default Response (False: rely on the APS ack).
     default_response: bool = True
+    #: False for a global (profile-wide) command such as Report Attributes (ZCL 2.4.1.1.1).
+    cluster_specific: bool = True
 
     def __post_init__(self) -> None:
         if (self.to is None) == (self.reply_to is None):
