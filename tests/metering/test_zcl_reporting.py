@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
-from zse.zcl.reporting import NO_REPORTING, Report, ReportingConfig, ReportingEngine
+from zse.zcl.reporting import (
+    NO_REPORTING,
+    Report,
+    ReportingConfig,
+    ReportingEngine,
+    report_payload,
+)
 
 SUMM, STATUS = 0x0000, 0x0200
 
@@ -152,3 +160,30 @@ def test_never_set_value_is_not_due() -> None:
     e: ReportingEngine[str] = ReportingEngine({SUMM: True})
     e.configure("d", cfg(), 0)
     assert e.next_deadline() is None
+
+
+_TYPES = {SUMM: 0x25, 0x0400: 0x2A, STATUS: 0x18}  # uint48, int24, map8
+_RECORD = st.one_of(
+    st.tuples(st.just(SUMM), st.integers(0, (1 << 48) - 1)),
+    st.tuples(st.just(0x0400), st.integers(-(1 << 23), (1 << 23) - 1)),
+    st.tuples(st.just(STATUS), st.integers(0, 0xFF)),
+)
+
+
+@given(st.lists(_RECORD, max_size=5))
+def test_report_payload_is_zigpys_report_attributes(pairs: list[tuple[int, int]]) -> None:
+    """Report Attributes' payload (ZCL 2.5.11.1) is what zigpy serializes for the same
+    records: id, data type, value in that type."""
+    expected = b"".join(
+        foundation.Attribute(
+            attr,
+            foundation.TypeValue(
+                type=foundation.DataTypeId(_TYPES[attr]),
+                value=foundation.DataType.from_type_id(
+                    foundation.DataTypeId(_TYPES[attr])
+                ).python_type(value),
+            ),
+        ).serialize()
+        for attr, value in pairs
+    )
+    assert report_payload(pairs, _TYPES) == expected

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from zse.errors import ZseError
 from zse.se.ids import MeteringAttribute as A
@@ -27,6 +27,7 @@ __all__ = [
     "MeterCore",
     "ProfileAnswer",
     "ProfileRing",
+    "ReadingSource",
     "Readings",
     "SummationDecreased",
 ]
@@ -78,6 +79,15 @@ class Readings:
     summation_received: int | None = None
     instantaneous_demand: int | None = None
     status: int | None = None
+
+
+class ReadingSource(Protocol):
+    """Where a meter's readings come from (the simulator's load model, a real meter's
+    register): asked at ``now`` (ZigBee time) by the meter's service, which feeds
+    :meth:`MeterCore.update` with the answer."""
+
+    def readings(self, now: int) -> Readings:
+        """What the source knows at ``now``."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,9 +19,10 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from zigpy.zcl import foundation
 from zigpy.zcl.foundation import Status
 
-__all__ = ["NO_REPORTING", "Report", "ReportingConfig", "ReportingEngine"]
+__all__ = ["NO_REPORTING", "Report", "ReportingConfig", "ReportingEngine", "report_payload"]
 
 #: Maximum reporting interval meaning "do not report this attribute" (ZCL 2.5.7.1.6).
 NO_REPORTING = 0xFFFF
@@ -160,3 +161,16 @@ class ReportingEngine(Generic[D]):
             entry.last_value, entry.last_time = value, now
             due.setdefault(destination, []).append((attribute, value))
         return tuple(Report(destination, tuple(pairs)) for destination, pairs in due.items())
+
+
+def report_payload(attributes: Iterable[tuple[int, int]], type_ids: Mapping[int, int]) -> bytes:
+    """The payload of Report Attributes (ZCL 2.5.11.1): for each (attribute, value) its id,
+    its ZCL data type (``type_ids[attribute]``) and the value in that type."""
+    out = bytearray()
+    for attribute, value in attributes:
+        type_id = foundation.DataTypeId(type_ids[attribute])
+        python_type = foundation.DataType.from_type_id(type_id).python_type
+        out += attribute.to_bytes(2, "little")
+        out.append(type_id)
+        out += python_type(value).serialize()
+    return bytes(out)
