@@ -188,7 +188,7 @@ def test_time_going_back_rewrites_nothing() -> None:
 
 
 def test_saturates_at_the_attribute_limits() -> None:
-    big = Formatting(UnitOfMeasure.KWH, multiplier=1, divisor=100_000_000)
+    big = Formatting(UnitOfMeasure.KWH, multiplier=1, divisor=10_000_000)
     model = HouseholdLoad(formatting=big, now=T0, base_watts=10**6, summation=(1 << 48) - 10)
     assert model.readings(T0 + 3600) == Readings(
         summation_delivered=(1 << 48) - 1, instantaneous_demand=(1 << 23) - 1
@@ -211,11 +211,42 @@ def test_bcd_units() -> None:
         ({"variation": 101}, "out of range"),
         ({"base_watts": -1}, "out of range"),
         ({"slot_seconds": 7}, "does not divide an hour"),
+        ({"formatting": Formatting(divisor=-1)}, "divisor -1 is not a uint24"),
+        ({"formatting": Formatting(multiplier=1 << 24)}, "multiplier 16777216 is not a uint24"),
     ],
 )
 def test_bad_settings_are_named_errors(options, message) -> None:
     with pytest.raises(LoadModelError, match=message):
         HouseholdLoad(**{"formatting": KWH, "now": T0, **options})  # type: ignore[arg-type]
+
+
+@given(
+    st.builds(
+        Formatting,
+        unit_of_measure=st.integers(-1, 0x100),
+        multiplier=st.integers(-(2**30), 2**30),
+        divisor=st.integers(-(2**30), 2**30),
+    ),
+    st.fixed_dictionaries(
+        {
+            "summation": st.integers(-5, 2**50),
+            "base_watts": st.integers(-(2**40), 2**40),
+            "daily_shape": st.lists(st.integers(-5, 500), max_size=30),
+            "variation": st.integers(-5, 200),
+            "slot_seconds": st.integers(-5, 4000),
+        }
+    ),
+)
+def test_any_settings_make_a_model_or_a_named_error(formatting, options) -> None:
+    """Garbage settings raise LoadModelError; what is accepted gives readings within the
+    attributes' ranges."""
+    try:
+        model = HouseholdLoad(formatting=formatting, now=T0, **options)
+    except LoadModelError:
+        return
+    readings = model.readings(T0 + 86_400)
+    assert 0 <= raw(readings.summation_delivered or 0, formatting) < 1 << 48
+    assert 0 <= raw(readings.instantaneous_demand or 0, formatting) < 1 << 23
 
 
 def test_bad_device_changes_are_named_errors() -> None:

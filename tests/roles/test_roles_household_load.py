@@ -10,10 +10,11 @@ import pytest
 
 from tests.roles.han_builder import EUIS, START, Han, build, close
 from zse.drlc import LoadControlEvent
-from zse.metering.core import Readings
+from zse.metering.core import MeterCore, Readings
 from zse.metering.formatting import Formatting
 from zse.metering.load import HouseholdLoad, LoadModelError
 from zse.roles.han import LoadControlDevice, ProgrammableThermostat
+from zse.se.ids import MeteringAttribute as A
 from zse.se.types import UnitOfMeasure
 from zse.sim import Household
 
@@ -76,16 +77,25 @@ async def test_a_load_control_event_lowers_demand_while_it_runs(tmp_path) -> Non
     await han.esi.send_load_control(
         lce(0x1400_0002, HVAC, start, cooling_temperature_offset=20), device=EUIS["thermostat"]
     )
+    meter: MeterCore[str] = MeterCore(
+        formatting={A.UNIT_OF_MEASURE: 0, A.MULTIPLIER: 1, A.DIVISOR: 1000}, now=t0
+    )
+
+    def demand_read(now: int) -> int | None:
+        """The meter core polls the household: its InstantaneousDemand (W, Divisor 1000)."""
+        meter.update(house.readings(now), now)
+        return meter.read(A.INSTANTANEOUS_DEMAND)
+
     await at(han, start - 1)
-    assert house.model.demand_watts(start - 1) == NORMAL
+    assert demand_read(start - 1) == NORMAL
     await at(han, start + 1)
-    assert house.readings(start + 1).instantaneous_demand == reduced  # W, Divisor 1000 (kW)
+    assert demand_read(start + 1) == reduced
     assert house.model.watt_seconds(start + 1) == NORMAL * (start - t0) + reduced * 1
     assert house.model.device(han.devices["thermostat"].name).set_point_offset == 200
     await at(han, end - 1)
     assert house.model.demand_watts(end - 1) == reduced
     await at(han, end + 1)
-    assert house.model.demand_watts(end + 1) == NORMAL
+    assert demand_read(end + 1) == NORMAL
     energy = NORMAL * (start - t0) + reduced * (end - start) + NORMAL * 1
     assert house.model.watt_seconds(end + 1) == energy
     assert house.readings(end + 3600) == Readings(

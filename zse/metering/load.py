@@ -133,6 +133,9 @@ class HouseholdLoad:
                 f"a household load is metered in kWh, not UnitOfMeasure "
                 f"0x{formatting.unit_of_measure:02X}"
             )
+        for name in ("multiplier", "divisor"):
+            if not 0 <= getattr(formatting, name) <= 0xFFFFFF:
+                raise LoadModelError(f"{name} {getattr(formatting, name)} is not a uint24")
         if daily_shape and (len(daily_shape) != 24 or min(daily_shape) < 0):
             raise LoadModelError("a daily shape is 24 percentages, none negative")
         if not 0 <= variation <= 100 or base_watts < 0 or not 0 <= summation <= _TOP[False][0]:
