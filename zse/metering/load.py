@@ -108,7 +108,8 @@ class HouseholdLoad:
     """A household's load: a base load plus named device loads, integrated into a summation.
 
     ``formatting``: the meter's Formatting set (unit kWh, binary or BCD). ``now``: where
-    integration starts (ZigBee seconds); ``summation``: the raw summation then. ``base_watts``:
+    integration starts (ZigBee seconds); ``summation``: the summation then (in raw units, as a
+    number: never BCD-coded here). ``base_watts``:
     the load no device accounts for; ``daily_shape``: 24 percentages, one per hour of the day
     (``now % 86400``, UTC), that scale it (default 100 each); ``variation``: ± this % of
     jitter, drawn per ``slot_seconds`` (a divisor of 3600) from ``random.Random`` seeded with
