@@ -67,6 +67,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering",
             "zse.metering.formatting",
             "zse.metering.core",
+            # the simulated household load (issue #14.2, m-load)
+            "zse.metering.load",
             "zse.zcl.reporting",
             "zse.provisioning",
             "zse.provisioning.lifecycle",
@@ -145,6 +147,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
     ),
     "zse.time.core": ("zigpy",),
     "zse.metering.core": ("zigpy",),
+    "zse.metering.load": ("zigpy",),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
         ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),

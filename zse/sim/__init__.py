@@ -5,6 +5,8 @@
 - :class:`SimControllerApplication`: a zigpy ``ControllerApplication`` on that air (the
   coordinator and Trust Center, e.g. the ESI);
 - :class:`SimDevice` and :class:`Endpoint`: simulated HAN devices sending and receiving ZCL;
+- :class:`Household`: the HAN roles' loads adding up in a simulated household load model
+  (:mod:`zse.metering.load`), a source of readings for the meter;
 - :class:`VirtualClockLoop` and :func:`run`: asyncio on virtual time, so zigpy's own timers
   are simulated too and tests never sleep.
 
@@ -28,6 +30,7 @@ from zse.sim._air import AirStats, Faults, Medium
 from zse.sim._app import CoordinatorNode, SimControllerApplication
 from zse.sim._clock import VirtualClockLoop, run
 from zse.sim._han import Air
+from zse.sim._household import Household
 from zse.sim._node import (
     SE_PROFILE,
     ApsIndication,
@@ -49,6 +52,7 @@ __all__ = [
     "DeliveryError",
     "Endpoint",
     "Faults",
+    "Household",
     "JoinRefused",
     "Medium",
     "Node",
