@@ -58,6 +58,9 @@ class ScanEngine(Generic[D]):
     def update(self, attribute: int, value: int) -> None:
         self.values[attribute] = value
 
+    def value(self, attribute: int) -> int | None:
+        return self.values.get(attribute)
+
     def due(self, record: _Record) -> int | None:
         value = self.values.get(record.config.attribute)
         if value is None:
