@@ -16,7 +16,8 @@ carry_out`` through a real ``ZclEndpointBase`` whose radio keeps a checksum of t
   decode to the values the meter held when it was sent;
 - the same run with the plain scanning engine (``tests/metering/test_reporting_model.py``'s
   ``ScanEngine``, every record looked at for every question) instead of the index; the frames
-  must be identical;
+  must be identical; then, on both meters at the end, a reading that makes nothing due and
+  the deadline query after it (what every reading between reports costs);
 - peak memory: tracemalloc's peak over a separate whole run (set-up included).
 
 Goal (issue #14): <= 0.2 ms per report. Exits 1 if missed (``--no-goal``: report only).
@@ -154,6 +155,7 @@ class Served:
     wall: float  # seconds
     reports: int
     radio: MeterRadio
+    meter: MeterCore[Destination]
 
 
 async def serve(
@@ -177,7 +179,7 @@ async def serve(
             if check is not None:
                 check(len(step.sends))
         meter.update(reading, at)
-    return Served(time.perf_counter() - began, reports, radio)
+    return Served(time.perf_counter() - began, reports, radio, meter)
 
 
 def checked_frames(
@@ -220,6 +222,18 @@ def zigpy_decode_ms(frames: list[bytes], rounds: int = 3) -> float:
     return best / len(frames) * 1000
 
 
+def quiet_reading_us(meter: MeterCore[Destination], at: int, rounds: int = 400) -> float:
+    """Mean µs of a reading that makes nothing due (demand 1 W up or down, under every
+    reportable change) and the deadline query that follows it."""
+    demand = meter.read(A.INSTANTANEOUS_DEMAND) or 0
+    up, down = Readings(instantaneous_demand=demand + 1), Readings(instantaneous_demand=demand)
+    began = time.perf_counter()
+    for i in range(rounds):
+        meter.update(up if i % 2 else down, at)
+        meter.next_deadline()
+    return (time.perf_counter() - began) / rounds * 1e6
+
+
 def peak_mb(displays: int, readings: list[tuple[int, Readings]]) -> float:
     """tracemalloc's peak over a whole run, set-up included (10^6 bytes)."""
     tracemalloc.start()
@@ -252,6 +266,8 @@ def main() -> int:
             print("the runs sent different frames")
             return 1
     zigpy_ms = zigpy_decode_ms(frames)
+    end = readings[-1][0]
+    quiet_us, quiet_scan_us = (quiet_reading_us(run.meter, end) for run in (indexed, scanned))
     peak = peak_mb(args.displays, readings)
 
     ms = indexed.wall / indexed.reports * 1000
@@ -266,6 +282,10 @@ def main() -> int:
     print(
         f"with the scanning engine: {scan_ms:.4f} ms per report "
         f"({scan_ms / ms:.2f}x the indexed engine)"
+    )
+    print(
+        f"a reading that makes nothing due, with the deadline query: {quiet_us:.1f} µs "
+        f"(scanning engine {quiet_scan_us:.1f} µs, {quiet_scan_us / quiet_us:.0f}x)"
     )
     print(f"peak memory: {peak:.1f} MB (tracemalloc, whole run)")
     met = ms <= GOAL_MS

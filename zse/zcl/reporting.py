@@ -51,7 +51,7 @@ class Report(Generic[D]):
     attributes: tuple[tuple[int, int], ...]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Entry(Generic[D]):
     """One reporting record and what was last reported under it."""
 
@@ -68,7 +68,7 @@ class _Entry(Generic[D]):
     cohort: _Cohort[D] | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Cohort(Generic[D]):
     """The records of one attribute with the same last reported value and reportable change:
     they all see the same change, so an update tests each cohort once, not each record."""
