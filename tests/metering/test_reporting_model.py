@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -124,7 +124,7 @@ operations = st.lists(
 
 @settings(max_examples=400)
 @given(operations)
-def test_indexed_engine_matches_the_scan_model(ops: list[tuple]) -> None:  # type: ignore[type-arg]
+def test_indexed_engine_matches_the_scan_model(ops: list[tuple[Any, ...]]) -> None:
     fast: ReportingEngine[int] = ReportingEngine(ATTRIBUTES)
     model: ScanEngine[int] = ScanEngine(ATTRIBUTES)
     now = 0
