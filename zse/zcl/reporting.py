@@ -15,6 +15,8 @@ argument; nothing here does I/O.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -48,11 +50,36 @@ class Report(Generic[D]):
     attributes: tuple[tuple[int, int], ...]
 
 
-@dataclass
-class _Entry:
+@dataclass(eq=False, slots=True)
+class _Entry(Generic[D]):
+    """One reporting record and what was last reported under it."""
+
+    key: tuple[D, int]
     config: ReportingConfig
     last_value: int | None
     last_time: int
+    #: Position among the records (kept when reconfigured): the order reports are listed in.
+    seq: int
+    #: Bumped whenever last_time or the config changes: older timer items are stale.
+    version: int = 0
+    #: A change item with the current version is in the timer heap.
+    change_queued: bool = False
+    cohort: _Cohort[D] | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Cohort(Generic[D]):
+    """The records of one attribute with the same last reported value and reportable change:
+    they all see the same change, so an update tests each cohort once, not each record."""
+
+    last_value: int | None
+    step: int
+    changed: bool
+    entries: dict[tuple[D, int], _Entry[D]]
+
+
+#: Timer item kinds: the maximum interval ran out, or a reportable change waits out the minimum.
+_MAX, _CHANGE = 0, 1
 
 
 class ReportingEngine(Generic[D]):
@@ -61,6 +88,10 @@ class ReportingEngine(Generic[D]):
     ``attributes`` maps each attribute the cluster has to whether it is analog (a reportable
     change applies) or discrete; ``reportable`` names those that may be reported (default
     all of them).
+
+    Scales with the number of records: due times sit in a heap (stale items dropped when they
+    surface), and the records of an attribute are grouped by last reported value, so an
+    update, :meth:`next_deadline` and each due report cost O(log n) or the records they touch.
     """
 
     def __init__(
@@ -69,7 +100,12 @@ class ReportingEngine(Generic[D]):
         self._analog = dict(attributes)
         self._reportable = frozenset(self._analog if reportable is None else reportable)
         self._values: dict[int, int] = {}
-        self._entries: dict[tuple[D, int], _Entry] = {}
+        self._entries: dict[tuple[D, int], _Entry[D]] = {}
+        self._cohorts: dict[int, dict[tuple[int | None, int], _Cohort[D]]] = {}
+        # (due, seq, kind, version, key): seq is unique per record, so keys never compare.
+        self._timer: list[tuple[int, int, int, int, tuple[D, int]]] = []
+        self._seq = itertools.count()
+        self._version = itertools.count(1)
 
     def configure(self, destination: D, config: ReportingConfig, now: int) -> Status:
         """Apply one Configure Reporting record; the status of its response record (2.5.8)."""
@@ -79,7 +115,9 @@ class ReportingEngine(Generic[D]):
             return Status.UNREPORTABLE_ATTRIBUTE
         key = (destination, config.attribute)
         if config.max_interval == NO_REPORTING:
-            self._entries.pop(key, None)
+            removed = self._entries.pop(key, None)
+            if removed is not None:
+                self._leave_cohort(removed)
             return Status.SUCCESS
         periodic = config.max_interval != 0
         if (
@@ -95,7 +133,15 @@ class ReportingEngine(Generic[D]):
                 min_interval=config.min_interval,
                 max_interval=config.max_interval,
             )
-        self._entries[key] = _Entry(config, self._values.get(config.attribute), now)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = _Entry(key, config, None, now, next(self._seq))
+            self._entries[key] = entry
+        else:
+            self._leave_cohort(entry)
+            entry.config = config
+        self._restart(entry, self._values.get(config.attribute), now)
+        self._compact()
         return Status.SUCCESS
 
     def read_configuration(
@@ -114,52 +160,122 @@ class ReportingEngine(Generic[D]):
 
     def update(self, attribute: int, value: int) -> None:
         """The attribute's value is now ``value``; :meth:`next_deadline` says when to report."""
+        previous = self._values.get(attribute)
         self._values[attribute] = value
+        if previous == value:
+            return
+        for cohort in self._cohorts.get(attribute, {}).values():
+            changed = _changed(cohort.last_value, cohort.step, value)
+            if changed and not cohort.changed:
+                for entry in cohort.entries.values():
+                    self._queue_change(entry)
+            cohort.changed = changed
 
     def value(self, attribute: int) -> int | None:
         """The attribute's current value, None when never set."""
         return self._values.get(attribute)
 
-    def _due(self, entry: _Entry) -> int | None:
-        config = entry.config
-        current = self._values.get(config.attribute)
-        if current is None:
-            return None
-        due: int | None = None
-        if config.max_interval:
-            due = entry.last_time + config.max_interval
-        if self._changed(entry, current):
-            change_due = entry.last_time + config.min_interval
-            due = change_due if due is None else min(due, change_due)
-        return due
-
-    @staticmethod
-    def _changed(entry: _Entry, current: int) -> bool:
-        if entry.last_value is None:
-            return True
-        step = entry.config.reportable_change
-        if not step:
-            return current != entry.last_value
-        return abs(current - entry.last_value) >= step
-
     def next_deadline(self) -> int | None:
         """When :meth:`handle_timeout` next has a report to send, None when never."""
-        dues = [due for entry in self._entries.values() if (due := self._due(entry)) is not None]
-        return min(dues, default=None)
+        timer = self._timer
+        while timer:
+            if self._live(timer[0]):
+                return timer[0][0]
+            heapq.heappop(timer)
+        return None
 
     def handle_timeout(self, now: int) -> tuple[Report[D], ...]:
         """The reports due at ``now``, one per destination, attributes in id order."""
-        due: dict[D, list[tuple[int, int]]] = {}
-        for (destination, attribute), entry in sorted(
-            self._entries.items(), key=lambda item: item[0][1]
-        ):
-            when = self._due(entry)
-            value = self._values.get(attribute)
-            if when is None or when > now or value is None:
-                continue
-            entry.last_value, entry.last_time = value, now
-            due.setdefault(destination, []).append((attribute, value))
-        return tuple(Report(destination, tuple(pairs)) for destination, pairs in due.items())
+        timer = self._timer
+        due: dict[tuple[D, int], _Entry[D]] = {}
+        while timer and timer[0][0] <= now:
+            item = heapq.heappop(timer)
+            if self._live(item):
+                due[item[4]] = self._entries[item[4]]
+        # Listed as a scan of the records in attribute order (then record order) would list them.
+        ordered = sorted(due.values(), key=lambda entry: (entry.key[1], entry.seq))
+        out: dict[D, list[tuple[int, int]]] = {}
+        for entry in ordered:
+            destination, attribute = entry.key
+            value = self._values[attribute]
+            self._leave_cohort(entry)
+            self._restart(entry, value, now)
+            out.setdefault(destination, []).append((attribute, value))
+        self._compact()
+        return tuple(Report(destination, tuple(pairs)) for destination, pairs in out.items())
+
+    def _restart(self, entry: _Entry[D], last_value: int | None, now: int) -> None:
+        """``last_value`` counts as reported at ``now``: a new baseline and new timer items."""
+        entry.last_value, entry.last_time = last_value, now
+        entry.version = next(self._version)
+        entry.change_queued = False
+        attribute = entry.key[1]
+        step = entry.config.reportable_change or 0
+        cohorts = self._cohorts.setdefault(attribute, {})
+        cohort = cohorts.get((last_value, step))
+        current = self._values.get(attribute)
+        if cohort is None:
+            changed = current is not None and _changed(last_value, step, current)
+            cohort = cohorts[(last_value, step)] = _Cohort(last_value, step, changed, {})
+        cohort.entries[entry.key] = entry
+        entry.cohort = cohort
+        # Without a value nothing is due; the first value makes every such record changed
+        # (no baseline), due at its minimum interval, which comes before its maximum.
+        if current is not None:
+            self._queue_max(entry)
+            if cohort.changed:
+                self._queue_change(entry)
+
+    def _leave_cohort(self, entry: _Entry[D]) -> None:
+        cohort = entry.cohort
+        if cohort is None:
+            return
+        del cohort.entries[entry.key]
+        if not cohort.entries:
+            del self._cohorts[entry.key[1]][(cohort.last_value, cohort.step)]
+        entry.cohort = None
+
+    def _queue_max(self, entry: _Entry[D]) -> None:
+        if entry.config.max_interval:
+            due = entry.last_time + entry.config.max_interval
+            heapq.heappush(self._timer, (due, entry.seq, _MAX, entry.version, entry.key))
+
+    def _queue_change(self, entry: _Entry[D]) -> None:
+        if not entry.change_queued:
+            entry.change_queued = True
+            due = entry.last_time + entry.config.min_interval
+            heapq.heappush(self._timer, (due, entry.seq, _CHANGE, entry.version, entry.key))
+
+    def _live(self, item: tuple[int, int, int, int, tuple[D, int]]) -> bool:
+        """Whether a timer item still stands for its record's due time (stale: the record
+        was reported, reconfigured or removed since, or its change went back)."""
+        _, _, kind, version, key = item
+        entry = self._entries.get(key)
+        if entry is None or entry.version != version:
+            return False
+        if kind == _MAX:
+            return True
+        assert entry.cohort is not None
+        if entry.cohort.changed:
+            return True
+        entry.change_queued = False  # dropped: queued again if the change comes back
+        return False
+
+    def _compact(self) -> None:
+        """Rebuild the heap when stale items outnumber live ones (bounded memory)."""
+        if len(self._timer) <= 4 * len(self._entries) + 64:
+            return
+        self._timer = [item for item in self._timer if self._live(item)]
+        heapq.heapify(self._timer)
+
+
+def _changed(last_value: int | None, step: int, current: int) -> bool:
+    """A reportable change since ``last_value`` (any change when ``step`` is 0)."""
+    if last_value is None:
+        return True
+    if not step:
+        return current != last_value
+    return abs(current - last_value) >= step
 
 
 def report_payload(attributes: Iterable[tuple[int, int]], type_ids: Mapping[int, int]) -> bytes:
