@@ -95,7 +95,12 @@ LAYERS: tuple[Layer, ...] = (
     # cores at the ZCL frame (issue #13.2): decoded frame + now in, frames to send out; no asyncio
     Layer(
         "ZCL protocol cores",
-        ("zse.drlc.protocol", "zse.messaging.protocol", "zse.price.protocol"),
+        (
+            "zse.drlc.protocol",
+            "zse.messaging.protocol",
+            "zse.price.protocol",
+            "zse.metering.protocol",  # #14.4 client
+        ),
         ("zigpy",),
     ),
     Layer(
@@ -104,6 +109,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.drlc.service",
             "zse.messaging.service",
             "zse.price.service",
+            "zse.metering.service",  # #14.4 client
             "zse.time.*",
             "zse.cbke.service",
         ),
