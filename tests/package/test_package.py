@@ -67,6 +67,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering",
             "zse.metering.formatting",
             "zse.metering.core",
+            "zse.metering.display",  # #14.5 display cost
             "zse.zcl.reporting",
             "zse.provisioning",
             "zse.provisioning.lifecycle",
@@ -151,6 +152,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
     ),
     "zse.time.core": ("zigpy",),
     "zse.metering.core": ("zigpy",),
+    "zse.metering.display": ("zigpy",),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
         ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),
