@@ -146,7 +146,37 @@ def test_reporting_accepted_no_polling() -> None:
     assert feed(core, configured(b"\x00")) == ()
     assert core.reporting is True
     assert not core.polling
-    assert core.next_deadline() is None
+    assert core.next_deadline() == NOW + 600  # a report is expected within 2 x 300 s
+
+
+def test_reports_that_stop_mean_polling_until_they_come_back() -> None:
+    core = MeteringClientProtocol(METER, MeteringClientConfig(max_interval=60, poll_interval=30))
+    core.start(NOW)
+    feed(core, read_response(FORMAT))
+    feed(core, configured(b"\x00"), NOW)
+    feed(core, report({SUMMATION: 1}), NOW + 50)
+    assert core.next_deadline() == NOW + 170
+    assert core.handle_timeout(NOW + 169) == core.handle_timeout(NOW + 100)  # nothing due
+    step = core.handle_timeout(NOW + 170)
+    assert step.events == (
+        Polling(active=True, reason="no report within twice the maximum interval"),
+    )
+    assert [s.command_id for s in step.sends] == [G.Read_Attributes]
+    assert core.next_deadline() == NOW + 200
+    events = feed(core, report({SUMMATION: 2}), NOW + 180)
+    assert events[0] == Polling(active=False, reason="the meter reports")
+    assert core.next_deadline() == NOW + 300
+
+
+def test_a_reported_formatting_change_shows_the_kept_values_again() -> None:
+    core = MeteringClientProtocol(METER)
+    core.start(NOW)
+    feed(core, read_response({**FORMAT, SUMMATION: 123456, DEMAND: 1500}))
+    events = feed(core, report({A.DIVISOR: 100}))
+    assert [str(e.reading) for e in events] == ["1234.560 kWh", "15.000 kW"]
+    assert core.formatting is not None
+    assert core.formatting.summation_formatting == 0xB3  # the rest of the set is kept
+    assert feed(core, report({A.DIVISOR: 100})) == ()  # no change, nothing shown again
 
 
 def refused_record(attr: int) -> bytes:
@@ -179,7 +209,7 @@ def test_refused_reporting_falls_back_to_polling_and_stops_when_reports_arrive()
     events = feed(core, report({SUMMATION: 7100}), NOW + 70)
     assert events[0] == Polling(active=False, reason="the meter reports")
     assert str(events[1].reading) == "7.100 kWh"
-    assert core.next_deadline() is None
+    assert core.next_deadline() == NOW + 70 + 600  # the next report is expected
 
 
 def test_a_default_response_refusing_configure_reporting_means_polling() -> None:
@@ -214,7 +244,7 @@ def test_an_unanswered_formatting_read_is_retried() -> None:
     (read,) = core.handle_timeout(NOW + 60).sends
     assert len(read.payload) == 18  # the formatting set again, with the values
     feed(core, read_response(FORMAT))
-    assert core.next_deadline() is None
+    assert core.next_deadline() == NOW + 600  # only the next report is expected
 
 
 def test_frames_not_from_the_meter_side_are_ignored() -> None:

@@ -6,7 +6,8 @@ InstantaneousDemand (Configure Reporting, ZCL 2.5.7), takes Report Attributes (Z
 Read Attributes Responses (ZCL 2.5.2), and turns each raw value into a
 :class:`~zse.metering.formatting.Reading` exactly as the formatting says. A meter that refuses
 reporting (a failure status in the Configure Reporting Response, a Default Response, or no
-answer) is polled with Read Attributes instead, until its reports arrive.
+answer), or whose reports stop (none for twice the maximum interval), is polled with Read
+Attributes instead, until its reports arrive.
 
 The core satisfies :class:`zse.zcl.frame.FrameCore`; ``now`` is ZigBee UTCTime. Nothing here
 reads a clock or does I/O; :mod:`zse.metering.service` is the asyncio shell.
@@ -14,6 +15,7 @@ reads a clock or does I/O; :mod:`zse.metering.service` is the asyncio shell.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -170,6 +172,8 @@ class MeteringClientProtocol:
         self.polling = False
         self._answer_by: int | None = None
         self._read_at: int | None = None
+        #: While the meter reports: when its next report is overdue.
+        self._expect_by: int | None = None
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -243,13 +247,13 @@ class MeteringClientProtocol:
             return Step()  # a Default Response to another command
         refused = next((s for s in statuses if s != foundation.Status.SUCCESS), None)
         if statuses and refused is None:
-            self.reporting, self._answer_by = True, None
+            self._heard(now)
             return Step()
         return self._refused(f"Configure Reporting refused: {_status(refused)}", now)
 
     def _refused(self, reason: str, now: int) -> Step:
         """The meter will not report: poll it."""
-        self.reporting, self._answer_by = False, None
+        self.reporting, self._answer_by, self._expect_by = False, None, None
         if self.polling:
             return Step()
         self.polling = True
@@ -265,24 +269,14 @@ class MeteringClientProtocol:
         unsupported: set[int] | frozenset[int] = frozenset(),
     ) -> Step:
         events: list[Any] = []
-        if reported and self.polling:
-            self.polling = False
-            self.reporting = True
-            self._read_at = None if self.formatting is not None else self._read_at
-            events.append(Polling(active=False, reason="the meter reports"))
-        formatting_values = {
-            Metering.attributes[attr].name: value
-            for attr, value in values
-            if attr in FORMATTING_ATTRIBUTES and isinstance(value, int)
-        }
-        if formatting_values or (self.formatting is None and A.UNIT_OF_MEASURE in unsupported):
-            # the set arrives in one Read Attributes Response; absent attributes take defaults
-            newly = self.formatting is None
-            self.formatting = Formatting.from_attributes(formatting_values)
-            if newly and not self.polling:
-                self._read_at = None
-            if newly:
-                events.extend(self._format_kept())
+        if reported:
+            self._heard(now)
+            if self.polling:
+                self.polling = False
+                self._read_at = None if self.formatting is not None else self._read_at
+                events.append(Polling(active=False, reason="the meter reports"))
+        carried = {attr for attr, _ in values if attr in _VALUES}
+        events.extend(self._new_formatting(values, unsupported, carried))
         for attr, value in values:
             if attr not in _VALUES:
                 continue
@@ -295,8 +289,41 @@ class MeteringClientProtocol:
                 events.append(reading)
         return Step(events=tuple(events))
 
-    def _format_kept(self) -> list[MeterReading]:
-        return [r for attr in _VALUES if attr in self.raw and (r := self._format(attr)) is not None]
+    def _heard(self, now: int) -> None:
+        """A report arrived: the meter reports; expect the next within twice the maximum
+        interval (a maximum of 0: change-based reports only, no expectation)."""
+        self.reporting, self._answer_by = True, None
+        interval = self.config.max_interval
+        self._expect_by = now + 2 * interval if interval else None
+
+    def _new_formatting(
+        self,
+        values: list[tuple[int, Any]],
+        unsupported: set[int] | frozenset[int],
+        carried: set[int],
+    ) -> list[MeterReading]:
+        """Take Formatting attributes (a read, or a report of a changed one): the kept values
+        not ``carried`` by this frame are shown again under the new formatting."""
+        given = {
+            Metering.attributes[attr].name: value
+            for attr, value in values
+            if attr in FORMATTING_ATTRIBUTES and isinstance(value, int)
+        }
+        if not given and not (self.formatting is None and A.UNIT_OF_MEASURE in unsupported):
+            return []
+        # the set arrives in one Read Attributes Response; absent attributes take defaults
+        known = {} if self.formatting is None else dataclasses.asdict(self.formatting)
+        formatting = Formatting.from_attributes({**known, **given})
+        if formatting == self.formatting:
+            return []
+        if self.formatting is None and not self.polling:
+            self._read_at = None
+        self.formatting = formatting
+        return [
+            reading
+            for attr in _VALUES
+            if attr in self.raw and attr not in carried and (reading := self._format(attr))
+        ]
 
     def _format(self, attr: int) -> MeterReading | None:
         """The kept raw value of ``attr`` formatted, or None (no formatting yet, or a value the
@@ -318,14 +345,17 @@ class MeteringClientProtocol:
     # -- time ----------------------------------------------------------------------------------
 
     def next_deadline(self) -> int | None:
-        """The end of the wait for the Configure Reporting Response, or the next read."""
-        dues = [due for due in (self._answer_by, self._read_at) if due is not None]
+        """The end of the wait for the Configure Reporting Response, the time the meter's next
+        report is overdue, or the next read."""
+        dues = [d for d in (self._answer_by, self._read_at, self._expect_by) if d is not None]
         return min(dues, default=None)
 
     def handle_timeout(self, now: int) -> Step:
-        """No answer to Configure Reporting: poll. A read due: send it."""
+        """No answer to Configure Reporting, or a report overdue: poll. A read due: send it."""
         if self._answer_by is not None and now >= self._answer_by:
             return self._refused("no answer to Configure Reporting", now)
+        if self._expect_by is not None and now >= self._expect_by:
+            return self._refused("no report within twice the maximum interval", now)
         if self._read_at is not None and now >= self._read_at:
             wanted = self.polling or self.formatting is None
             self._read_at = now + self.config.poll_interval if wanted else None
