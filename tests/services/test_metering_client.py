@@ -149,3 +149,22 @@ async def test_tshark_reads_the_requests_the_client_sends(tmp_path) -> None:
     assert configure_packet.show("zbee_zcl.attr.minint") == ["5", "5"]
     assert configure_packet.show("zbee_zcl.attr.maxint") == ["60", "60"]
     assert configure_packet.show("zbee_zcl.attr.data.type") == ["0x25", "0x2a"]
+
+
+async def test_a_garbage_report_is_answered_malformed_and_the_client_goes_on() -> None:
+    se, ihd, client, events, _, _ = await meter_and_display(53, accepts_reporting=True)
+    client.start()
+    await asyncio.sleep(2)
+    shown = len(events)
+    # attribute 0x0000 said to be uint48, with two bytes of value
+    answer = await se.request(
+        ihd.nwk, 1, METERING, G.Report_Attributes, bytes.fromhex("0000250102"),
+        cluster_specific=False, encrypt=True,
+    )  # fmt: skip
+    assert answer.command_id == G.Default_Response
+    assert answer.payload == bytes((G.Report_Attributes, foundation.Status.MALFORMED_COMMAND))
+    assert len(events) == shown
+    await report(se, ihd, {A.CURRENT_SUMM_DELIVERED: 2000})
+    await asyncio.sleep(1)
+    assert str(client.current()[0]) == "2.000 kWh"
+    await client.stop()
