@@ -4,6 +4,7 @@ docs/metering.md read from the page and checked number by number."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -102,6 +103,9 @@ def test_gas_conversion_factor_and_calorific_value() -> None:
     assert priced_units(UnitOfMeasure.KWH | 0x80, UnitOfMeasure.KWH) == 1  # BCD kWh is kWh
     with pytest.raises(ValueError, match="conversion factor and a calorific value"):
         priced_units(UnitOfMeasure.CUBIC_METER, UnitOfMeasure.KWH, FACTOR)
+    per_kg = dataclasses.replace(CALORIFIC, calorific_value_unit=2)
+    with pytest.raises(ValueError, match="in MJ/m³"):
+        priced_units(UnitOfMeasure.CUBIC_METER, UnitOfMeasure.KWH, FACTOR, per_kg)
     with pytest.raises(ValueError, match="does not apply"):
         priced_units(UnitOfMeasure.KWH, UnitOfMeasure.CUBIC_METER)
 

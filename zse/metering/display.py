@@ -26,7 +26,7 @@ from fractions import Fraction
 from zse.metering.formatting import Reading, unit_text
 from zse.price.core import CalorificValue, ConversionFactor, PriceAttributes, Tariff, format_amount
 from zse.se.ids import PriceAttribute, block_price_attribute, block_threshold_attribute
-from zse.se.types import UNIT_OF_MEASURE_BCD, UnitOfMeasure
+from zse.se.types import UNIT_OF_MEASURE_BCD, CalorificValueUnit, UnitOfMeasure
 
 __all__ = [
     "EnergyLedger",
@@ -41,8 +41,6 @@ __all__ = [
 
 #: MJ in one kWh.
 _MJ_PER_KWH = Fraction(36, 10)
-#: CalorificValueUnit MJ/m³ (D.4.2.4.4.1.4).
-_MJ_PER_CUBIC_METER = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,7 +112,7 @@ def priced_units(
     if (meter, price) == (UnitOfMeasure.CUBIC_METER, UnitOfMeasure.KWH):
         if conversion_factor is None or calorific_value is None:
             raise ValueError("m³ priced per kWh needs a conversion factor and a calorific value")
-        if calorific_value.calorific_value_unit != _MJ_PER_CUBIC_METER:
+        if calorific_value.calorific_value_unit != CalorificValueUnit.MJ_per_m3:
             raise ValueError("m³ priced per kWh needs a calorific value in MJ/m³")
         return conversion_factor.value * calorific_value.value / _MJ_PER_KWH
     raise ValueError(f"a price per {price.name} does not apply to a meter in {meter.name}")
