@@ -69,6 +69,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering.core",
             # the simulated household load (issue #14.2, m-load)
             "zse.metering.load",
+            "zse.metering.display",  # #14.5 display cost
             "zse.zcl.reporting",
             "zse.provisioning",
             "zse.provisioning.lifecycle",
@@ -97,7 +98,12 @@ LAYERS: tuple[Layer, ...] = (
     # cores at the ZCL frame (issue #13.2): decoded frame + now in, frames to send out; no asyncio
     Layer(
         "ZCL protocol cores",
-        ("zse.drlc.protocol", "zse.messaging.protocol", "zse.price.protocol"),
+        (
+            "zse.drlc.protocol",
+            "zse.messaging.protocol",
+            "zse.price.protocol",
+            "zse.metering.protocol",  # #14.4 client
+        ),
         ("zigpy",),
     ),
     Layer(
@@ -106,6 +112,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.drlc.service",
             "zse.messaging.service",
             "zse.price.service",
+            "zse.metering.service",  # #14.4 client
             "zse.time.*",
             "zse.cbke.service",
         ),
@@ -148,6 +155,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
     "zse.time.core": ("zigpy",),
     "zse.metering.core": ("zigpy",),
     "zse.metering.load": ("zigpy",),
+    "zse.metering.display": ("zigpy",),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
         ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),

@@ -28,10 +28,12 @@ import random
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
+from zigpy.zcl import foundation
 
 from zse.cbke.credentials import Credentials
 from zse.cbke.service import KEY_ESTABLISHMENT, establish_key
@@ -47,14 +49,28 @@ from zse.drlc.service import DRLC, DrlcClient
 from zse.errors import ZseError
 from zse.messaging import BoardEvent, Message
 from zse.messaging.service import MESSAGING, MessagingClient
-from zse.price.service import PRICE, PriceClient, PriceReceived
+from zse.metering.display import (
+    EnergyLedger,
+    EnergyScreen,
+    TierPrice,
+    block_attribute_ids,
+    block_attributes,
+    energy_screen,
+    priced_units,
+    tariff_of,
+)
+from zse.metering.protocol import SUMMATION, MeteringClientConfig, MeterReading, Polling
+from zse.metering.service import METERING, MeteringClient, find_meter
+from zse.price.core import BlockPeriod, PriceAttributes
+from zse.price.service import PRICE, PriceClient, PriceReceived, PriceValueReceived
 from zse.se.ids import (
     IN_HOME_DISPLAY,
     LOAD_CONTROL_DEVICE,
     PROGRAMMABLE_THERMOSTAT,
+    PriceAttribute,
 )
 from zse.se.ids import SE_PROFILE_ID as SE_PROFILE
-from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass
+from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass, UnitOfMeasure
 from zse.store import Store
 from zse.time.service import TIME, TimeReading, read_time, system_clock
 from zse.zcl.events import EventStream
@@ -188,7 +204,7 @@ class HanDevice:
             profile_id=SE_PROFILE,
             device_type=self.device_type,
             in_clusters=[KEY_ESTABLISHMENT],
-            out_clusters=[KEY_ESTABLISHMENT, TIME, PRICE, DRLC, MESSAGING],
+            out_clusters=[KEY_ESTABLISHMENT, TIME, PRICE, DRLC, MESSAGING, *self.more_clients()],
         )
         for group in zigbee_groups:
             self.endpoint.add_group(group)
@@ -229,7 +245,15 @@ class HanDevice:
             self.price.start()
             await self.messaging.start(fetch=False)
             await self.drlc.start(get_scheduled_events=False)
+            await self.start_more()
         await self.resync()
+
+    def more_clients(self) -> list[int]:
+        """Client clusters a role adds to its endpoint (none by default)."""
+        return []
+
+    async def start_more(self) -> None:
+        """Start the clients a role adds, once keyed (nothing by default)."""
 
     async def rejoin(self) -> None:
         """After leaving (or losing the network): join again, run CBKE again, resync
@@ -383,11 +407,161 @@ def _suite1(credentials: Credentials | Iterable[Credentials]) -> Credentials | N
 class InHomeDisplay(HanDevice):
     """An in-home display (SE device 0x0507): shows the price and messages and lets the user
     confirm them; it follows load control events of every device class, for display only
-    (it applies nothing)."""
+    (it applies nothing).
+
+    With ``metering=True`` (off by default) it also shows energy (#14.4-5): it finds the meter
+    (a Metering server on the ESI, or the endpoint ``meter`` = (NWK address, endpoint), e.g. a
+    mirror), follows summation and demand with a :class:`~zse.metering.service.MeteringClient`,
+    reads the Price server's block tariff attributes, and prices the consumption it sees
+    (:meth:`showing_energy`)."""
 
     device_type = IN_HOME_DISPLAY
     default_device_class = ALL_DEVICE_CLASSES
     applies = frozenset()
+
+    def __init__(
+        self,
+        device: Any,
+        *,
+        metering: bool = False,
+        meter: tuple[int, int] | None = None,
+        metering_config: MeteringClientConfig | None = None,
+        **options: Any,
+    ) -> None:
+        self._metering = metering
+        super().__init__(device, **options)
+        self._meter = meter
+        self._metering_config = metering_config
+        self.metering: MeteringClient | None = None
+        self.ledger = EnergyLedger()
+        #: The Price server's block tariff (D.4.2.2.3-5), read when metering.
+        self.blocks: PriceAttributes | None = None
+
+    def more_clients(self) -> list[int]:
+        return [METERING] if self._metering else []
+
+    async def start_more(self) -> None:
+        """Find the meter and follow it (``metering=True`` only)."""
+        if not self._metering:
+            return
+        nwk, ep = self._meter if self._meter is not None else await find_meter(self.device)
+        self.metering = MeteringClient(
+            self.endpoint,
+            meter_nwk=nwk,
+            meter_ep=ep,
+            config=self._metering_config,
+            clock=self.clock,
+        )
+        self.metering.on_event(self._on_metering)
+        self.price.on_value(self._on_price_value)
+        self.metering.start()
+        await self._safely(self.read_block_tariff())
+
+    async def stop(self) -> None:
+        if self.metering is not None:
+            await self.metering.stop()
+        await super().stop()
+
+    async def read_block_tariff(self) -> PriceAttributes:
+        """Read the block thresholds and block prices from the ESI's Price server (Read
+        Attributes, D.4.2.2.3-5): no thresholds served means no block tariff."""
+        esi = 0 if self.esi_endpoint is None else self.esi_endpoint
+        scale = await self._read_price(
+            [
+                PriceAttribute.BLOCK_THRESHOLD_COUNT,
+                PriceAttribute.THRESHOLD_MULTIPLIER,
+                PriceAttribute.THRESHOLD_DIVISOR,
+            ],
+            esi,
+        )
+        count = min(int(scale.get(PriceAttribute.BLOCK_THRESHOLD_COUNT, 0)), 15)
+        tiers = (0, *sorted(t for t in self.ledger.tier_prices if t))
+        values = dict(scale)
+        ids = block_attribute_ids(count, tiers) if count else []
+        for first in range(0, len(ids), _READ_CHUNK):
+            values.update(await self._read_price(ids[first : first + _READ_CHUNK], esi))
+        self.blocks = block_attributes(values)
+        return self.blocks
+
+    async def _read_price(self, ids: list[int], esi: int) -> dict[int, int]:
+        reply = await self.endpoint.request(
+            0x0000,
+            esi,
+            PRICE,
+            foundation.GeneralCommand.Read_Attributes,
+            b"".join(attr.to_bytes(2, "little") for attr in ids),
+            cluster_specific=False,
+            encrypt=True,
+        )
+        if reply.is_cluster_command or reply.command_id != _READ_ATTRIBUTES_RSP:
+            return {}
+        schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
+        records: Any
+        try:
+            records, _ = schema.deserialize(reply.payload)
+        except (ValueError, KeyError) as exc:
+            self._stream.emit(_note(self.name, f"bad Price attributes: {exc}"))
+            return {}
+        return {
+            int(r.attrid): int(r.value.value)
+            for r in records.status_records
+            if r.status == foundation.Status.SUCCESS and isinstance(r.value.value, int)
+        }
+
+    def _on_metering(self, event: MeterReading | Polling) -> None:
+        self._stream.emit(event)
+        if isinstance(event, MeterReading) and event.attribute == SUMMATION:
+            period = self.price.block_periods.current(self.clock())
+            price = self.price.current()
+            tier = (
+                None
+                if price is None
+                else TierPrice(
+                    tier=price.price_tier,
+                    price=price.price,
+                    trailing_digit=price.price_trailing_digit,
+                    unit_of_measure=price.unit_of_measure,
+                )
+            )
+            self.ledger.add(
+                event.reading.value, tier, None if period is None else period.issuer_event_id
+            )
+
+    def _on_price_value(self, event: PriceValueReceived) -> None:
+        """A new block period may come with new thresholds: read them again."""
+        if event.new and isinstance(event.value, BlockPeriod):
+            task = asyncio.get_running_loop().create_task(self._safely(self.read_block_tariff()))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def showing_energy(self) -> EnergyScreen:
+        """The energy page: summation and demand as the meter formats them, what was used in
+        the block period (or since the display started), the price and its cost."""
+        summation, demand = (None, None) if self.metering is None else self.metering.current()
+        formatting = None if self.metering is None else self.metering.protocol.formatting
+        meter_unit = UnitOfMeasure.KWH if formatting is None else formatting.unit_of_measure
+        tariff = tariff_of(self.ledger, self.blocks)
+        per_unit: Fraction | None = Fraction(1)
+        current = self.ledger.current
+        if current is not None:
+            now = self.clock()
+            try:
+                per_unit = priced_units(
+                    meter_unit,
+                    current.unit_of_measure,
+                    self.price.conversion_factors.current(now),
+                    self.price.calorific_values.current(now),
+                )
+            except ValueError:
+                per_unit = None  # cannot be priced (yet): no cost shown
+        return energy_screen(
+            summation,
+            demand,
+            self.ledger,
+            None if per_unit is None else tariff,
+            meter_unit=meter_unit,
+            priced_per_unit=per_unit or Fraction(1),
+        )
 
     def showing(self) -> Message | None:
         """The message on the screen now."""
@@ -399,6 +573,11 @@ class InHomeDisplay(HanDevice):
         """The user confirms a message (Message Confirmation, SE D.5.2.4.2); True once the ESI
         answered it (else it is retried)."""
         return await self.messaging.confirm(message_id, answer=answer, response=response)
+
+
+#: Price attributes read per Read Attributes (keeps each frame small).
+_READ_CHUNK = 8
+_READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
 
 
 class ProgrammableThermostat(HanDevice):

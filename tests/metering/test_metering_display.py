@@ -1,0 +1,189 @@
+"""#14.5: the in-home display's energy page, sans-IO: consumption counted by tier and block
+period, priced by flat, TOU and block tariffs, gas converted; the worked example of
+docs/metering.md read from the page and checked number by number."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zse.metering.display import (
+    EnergyLedger,
+    TierPrice,
+    block_attribute_ids,
+    block_attributes,
+    energy_screen,
+    priced_units,
+    tariff_of,
+)
+from zse.metering.formatting import Formatting
+from zse.price.core import CalorificValue, ConversionFactor, PriceAttributes
+from zse.se.ids import PriceAttribute, block_price_attribute, block_threshold_attribute
+from zse.se.types import UnitOfMeasure
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "metering.md"
+KWH_FORMAT = Formatting(divisor=1000, summation_formatting=0xB3)
+GAS_FORMAT = Formatting(UnitOfMeasure.CUBIC_METER, divisor=1000, summation_formatting=0xB3)
+#: The worked example's gas: ConversionFactor 1.02264, CalorificValue 39.2 MJ/m³.
+FACTOR = ConversionFactor(
+    issuer_event_id=1, start_time=0, conversion_factor=102264, conversion_factor_trailing_digit=0x50
+)
+CALORIFIC = CalorificValue(
+    issuer_event_id=1,
+    start_time=0,
+    calorific_value=392,
+    calorific_value_unit=1,
+    calorific_value_trailing_digit=0x10,
+)
+#: The block tariff's thresholds as the Price server serves them (10 and 30 kWh).
+THRESHOLDS = {"threshold_multiplier": 1, "threshold_divisor": 100, "block_thresholds": (1000, 3000)}
+
+
+def worked_rows() -> list[dict[str, str]]:
+    """The worked example table of docs/metering.md, one dict per row."""
+    text = DOC.read_text()
+    table = text[text.index("| tariff | prices per kWh |") :].split("\n\n")[0].splitlines()
+    header = [cell.strip() for cell in table[0].strip("|").split("|")]
+    return [
+        dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")), strict=True))
+        for line in table[2:]
+    ]
+
+
+def test_the_worked_example() -> None:
+    rows = worked_rows()
+    assert [row["tariff"] for row in rows] == ["flat", "TOU", "block", "gas"]
+    for row in rows:
+        gas = row["tariff"] == "gas"
+        formatting = GAS_FORMAT if gas else KWH_FORMAT
+        cell = row["prices per kWh"]
+        prices = {n: v for _, n, v in re.findall(r"(tier|block) (\d+): ([\d.]+)", cell)}
+        kind = cell.split()[0]
+        blocks: PriceAttributes | None = None
+        tier_prices = {int(tier): Fraction(value) for tier, value in prices.items()}
+        if kind == "block":
+            blocks = PriceAttributes(
+                block_prices={(0, b): int(p * 10**4) for b, p in tier_prices.items()},
+                **THRESHOLDS,  # type: ignore[arg-type]
+            )
+            tier_prices = {1: Fraction(0)}  # the Publish Price in force (tier 1)
+        ledger = EnergyLedger()
+        raw = 0
+        for shown, tier in re.findall(r"([\d.]+) \((\d+)\)", row["summations seen (tier)"]):
+            raw = int(Fraction(shown) * 1000)
+            price = TierPrice(
+                tier=int(tier),
+                price=int(tier_prices[int(tier)] * 10**4),
+                trailing_digit=4,
+                unit_of_measure=UnitOfMeasure.KWH,
+            )
+            ledger.add(formatting.summation(raw).value, price)
+        per_unit = priced_units(formatting.unit_of_measure, UnitOfMeasure.KWH, FACTOR, CALORIFIC)
+        screen = energy_screen(
+            formatting.summation(raw),
+            None,
+            ledger,
+            tariff_of(ledger, blocks),
+            meter_unit=formatting.unit_of_measure,
+            priced_per_unit=per_unit,
+        )
+        assert screen.used == row["used"], row
+        assert screen.cost == row["cost shown"], row
+
+
+def test_gas_conversion_factor_and_calorific_value() -> None:
+    per_unit = priced_units(UnitOfMeasure.CUBIC_METER, UnitOfMeasure.KWH, FACTOR, CALORIFIC)
+    assert per_unit == Fraction(102264, 100000) * Fraction(392, 10) / Fraction(36, 10)
+    assert priced_units(UnitOfMeasure.KWH | 0x80, UnitOfMeasure.KWH) == 1  # BCD kWh is kWh
+    with pytest.raises(ValueError, match="conversion factor and a calorific value"):
+        priced_units(UnitOfMeasure.CUBIC_METER, UnitOfMeasure.KWH, FACTOR)
+    per_kg = dataclasses.replace(CALORIFIC, calorific_value_unit=2)
+    with pytest.raises(ValueError, match="in MJ/m³"):
+        priced_units(UnitOfMeasure.CUBIC_METER, UnitOfMeasure.KWH, FACTOR, per_kg)
+    with pytest.raises(ValueError, match="does not apply"):
+        priced_units(UnitOfMeasure.KWH, UnitOfMeasure.CUBIC_METER)
+
+
+def kwh(tier: int, price: int) -> TierPrice:
+    return TierPrice(tier=tier, price=price, trailing_digit=4)
+
+
+def test_a_new_block_period_starts_the_count_again() -> None:
+    ledger = EnergyLedger()
+    ledger.add(Fraction(100), kwh(1, 2450), period=7)
+    ledger.add(Fraction(105), kwh(1, 2450), period=7)
+    assert ledger.consumed == 5
+    # the next period: what its first reading brings counts in it, the old period's is gone
+    ledger.add(Fraction(108), kwh(1, 2450), period=8)
+    assert ledger.consumed == 3
+    ledger.add(Fraction(110), kwh(1, 2450), period=8)
+    assert ledger.usage == [(1, Fraction(5))]
+
+
+def test_a_lower_summation_is_a_new_baseline_not_consumption() -> None:
+    ledger = EnergyLedger()
+    for summation in (100, 104, 3, 5):  # the meter was replaced after 104
+        ledger.add(Fraction(summation), kwh(1, 1000))
+    assert ledger.consumed == 6
+
+
+def test_no_price_no_cost_and_a_tier_without_price_no_cost() -> None:
+    ledger = EnergyLedger()
+    ledger.add(Fraction(1), None)
+    ledger.add(Fraction(2), None)
+    screen = energy_screen(None, None, ledger, tariff_of(ledger))
+    assert (screen.used, screen.price, screen.cost) == ("1.000 kWh", None, None)
+    blocks = PriceAttributes(block_prices={(3, 1): 100})  # a tier-3 price only
+    ledger.add(Fraction(3), kwh(1, 1000))
+    assert energy_screen(None, None, ledger, tariff_of(ledger, blocks)).cost is None
+
+
+def test_block_attributes_read_back() -> None:
+    ids = block_attribute_ids(2, (0, 1))
+    assert ids == [
+        block_threshold_attribute(1),
+        block_threshold_attribute(2),
+        *(block_price_attribute(0, b) for b in (1, 2, 3)),
+        *(block_price_attribute(1, b) for b in (1, 2, 3)),
+    ]
+    values = {
+        PriceAttribute.BLOCK_THRESHOLD_COUNT: 2,
+        PriceAttribute.THRESHOLD_DIVISOR: 100,
+        block_threshold_attribute(1): 1000,
+        block_threshold_attribute(2): 3000,
+        block_price_attribute(0, 1): 1500,
+        block_price_attribute(1, 3): 2500,
+    }
+    assert block_attributes(values) == PriceAttributes(
+        block_thresholds=(1000, 3000),
+        threshold_divisor=100,
+        block_prices={(0, 1): 1500, (1, 3): 2500},
+    )
+
+
+@given(
+    raws=st.lists(st.integers(0, 2**48 - 1), min_size=1, max_size=5).map(sorted),
+    multiplier=st.integers(0, 2**24 - 1),
+    divisor=st.integers(0, 2**24 - 1),
+)
+def test_the_screen_shows_multiplier_times_raw_over_divisor(
+    raws: list[int], multiplier: int, divisor: int
+) -> None:
+    formatting = Formatting(multiplier=multiplier, divisor=divisor, summation_formatting=0xB3)
+    ledger = EnergyLedger()
+    for raw in raws:
+        ledger.add(formatting.summation(raw).value, kwh(1, 2450))
+    screen = energy_screen(formatting.summation(raws[-1]), None, ledger, tariff_of(ledger))
+    scale = Fraction(multiplier or 1, divisor or 1)
+    assert screen.consumption == f"{formatting.summation(raws[-1]).text} kWh"
+    assert Fraction(screen.consumption.split()[0]) == int(raws[-1] * scale * 1000) / Fraction(1000)
+    used = (raws[-1] - raws[0]) * scale
+    assert ledger.consumed == used
+    assert screen.cost is not None
+    assert abs(Fraction(screen.cost) - used * Fraction(2450, 10**4)) <= Fraction(1, 200)

@@ -1,0 +1,217 @@
+"""What an in-home display shows of energy: consumption, demand and cost (sans-IO, #14.5).
+
+A display follows the meter's summation (:mod:`zse.metering.protocol`) and the price in force
+(:mod:`zse.price.protocol`). :class:`EnergyLedger` counts the consumption it sees, each part at
+the price tier in force when it was used, within the block period in force (a new block period
+starts the count again: block thresholds count from its start, SE D.4.2.2.3). :func:`tariff_of`
+makes the :class:`~zse.price.core.Tariff` that prices it: flat (one price), TOU (a price per
+tier, as the Publish Price commands of each tier said) or block (the Price server's block
+thresholds and block prices, D.4.2.2.3-5). :func:`energy_screen` puts the texts together.
+
+Gas: a meter counting m³ under a price per kWh is converted with the Publish Conversion Factor
+(the volume correction, D.4.2.4.3) and Publish Calorific Value (MJ/m³, D.4.2.4.4):
+kWh = m³ x ConversionFactor x CalorificValue / 3.6.
+
+The display counts only what it saw: consumption before its first reading in a block period
+is not known to it, so a display started mid-period places its consumption from the first
+block (documented in docs/metering.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from zse.metering.formatting import Reading, unit_text
+from zse.price.core import CalorificValue, ConversionFactor, PriceAttributes, Tariff, format_amount
+from zse.se.ids import PriceAttribute, block_price_attribute, block_threshold_attribute
+from zse.se.types import UNIT_OF_MEASURE_BCD, CalorificValueUnit, UnitOfMeasure
+
+__all__ = [
+    "EnergyLedger",
+    "EnergyScreen",
+    "TierPrice",
+    "block_attribute_ids",
+    "block_attributes",
+    "energy_screen",
+    "priced_units",
+    "tariff_of",
+]
+
+#: MJ in one kWh.
+_MJ_PER_KWH = Fraction(36, 10)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TierPrice:
+    """A price in force (from Publish Price, D.4.2.4.1): its tier, raw price, trailing digit
+    and unit of measure."""
+
+    tier: int
+    price: int
+    trailing_digit: int
+    unit_of_measure: int = UnitOfMeasure.KWH
+
+    @property
+    def value(self) -> Fraction:
+        """The price per unit as a number."""
+        return Fraction(self.price, 10**self.trailing_digit)
+
+
+@dataclass
+class EnergyLedger:
+    """The consumption a display saw, in the order used, as (tier, metered units), within the
+    block period ``period`` (its issuer event id; None: no block period). The last price seen
+    for each tier is kept for a TOU tariff."""
+
+    usage: list[tuple[int, Fraction]] = field(default_factory=list)
+    period: int | None = None
+    tier_prices: dict[int, TierPrice] = field(default_factory=dict)
+    #: The price in force at the last reading.
+    current: TierPrice | None = None
+    _last: Fraction | None = None
+
+    def add(self, summation: Fraction, price: TierPrice | None, period: int | None = None) -> None:
+        """A new summation reading (metered units), with the price and block period in force.
+        A new block period starts the count again; a summation lower than the last (a meter
+        replaced or rolled over) is a new baseline, not consumption."""
+        if period != self.period:
+            self.usage, self.period = [], period
+        tier = 0 if price is None else price.tier
+        self.current = price
+        if price is not None:
+            self.tier_prices[tier] = price
+        last, self._last = self._last, summation
+        if last is None or summation <= last:
+            return
+        used = summation - last
+        if self.usage and self.usage[-1][0] == tier:
+            self.usage[-1] = (tier, self.usage[-1][1] + used)
+        else:
+            self.usage.append((tier, used))
+
+    @property
+    def consumed(self) -> Fraction:
+        """Everything counted in the period."""
+        return sum((used for _, used in self.usage), Fraction(0))
+
+
+def priced_units(
+    meter_unit: int,
+    price_unit: int,
+    conversion_factor: ConversionFactor | None = None,
+    calorific_value: CalorificValue | None = None,
+) -> Fraction:
+    """How many priced units one metered unit is: 1, or for m³ priced per kWh the conversion
+    factor x the calorific value (MJ/m³) / 3.6 (ValueError when either is missing)."""
+    meter = UnitOfMeasure(meter_unit & ~UNIT_OF_MEASURE_BCD)
+    price = UnitOfMeasure(price_unit & ~UNIT_OF_MEASURE_BCD)
+    if price in (meter, UnitOfMeasure.UNITLESS):
+        return Fraction(1)
+    if (meter, price) == (UnitOfMeasure.CUBIC_METER, UnitOfMeasure.KWH):
+        if conversion_factor is None or calorific_value is None:
+            raise ValueError("m³ priced per kWh needs a conversion factor and a calorific value")
+        if calorific_value.calorific_value_unit != CalorificValueUnit.MJ_per_m3:
+            raise ValueError("m³ priced per kWh needs a calorific value in MJ/m³")
+        return conversion_factor.value * calorific_value.value / _MJ_PER_KWH
+    raise ValueError(f"a price per {price.name} does not apply to a meter in {meter.name}")
+
+
+def block_attribute_ids(threshold_count: int, tiers: tuple[int, ...] = (0,)) -> list[int]:
+    """The Price attributes a display reads for a block tariff of ``threshold_count``
+    thresholds: the thresholds and each tier's block prices (blocks 1 to count + 1)."""
+    ids = [block_threshold_attribute(block) for block in range(1, threshold_count + 1)]
+    for tier in tiers:
+        ids += [block_price_attribute(tier, block) for block in range(1, threshold_count + 2)]
+    return ids
+
+
+def block_attributes(values: Mapping[int, int]) -> PriceAttributes:
+    """The block tariff in a Price server's attributes read by id (absent ones left out)."""
+    count = values.get(PriceAttribute.BLOCK_THRESHOLD_COUNT, 0)
+    thresholds = []
+    for block in range(1, min(count, 15) + 1):
+        threshold = values.get(block_threshold_attribute(block))
+        if threshold is None:
+            break
+        thresholds.append(threshold)
+    prices = {
+        (tier, block): values[attr]
+        for tier in range(16)
+        for block in range(1, 17)
+        if (attr := block_price_attribute(tier, block)) in values
+    }
+    return PriceAttributes(
+        block_thresholds=tuple(thresholds),
+        threshold_multiplier=values.get(PriceAttribute.THRESHOLD_MULTIPLIER),
+        threshold_divisor=values.get(PriceAttribute.THRESHOLD_DIVISOR),
+        block_prices=prices,
+    )
+
+
+def tariff_of(ledger: EnergyLedger, blocks: PriceAttributes | None = None) -> Tariff | None:
+    """The tariff pricing ``ledger``: the block tariff of ``blocks`` when it has block prices,
+    else a price per tier from the prices seen (one tier: flat; several: TOU). None when no
+    price is known."""
+    prices = ledger.tier_prices.values()
+    if not prices:
+        return None
+    digit = max(price.trailing_digit for price in prices)
+    if blocks is not None and blocks.block_prices:
+        return Tariff.from_attributes(blocks, price_trailing_digit=digit)
+    return Tariff.tou(
+        {price.tier: price.price * 10 ** (digit - price.trailing_digit) for price in prices},
+        digit,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnergyScreen:
+    """The energy page of a display: each a text as printed (None: not known yet)."""
+
+    consumption: str | None
+    demand: str | None
+    used: str | None
+    price: str | None
+    cost: str | None
+
+
+def energy_screen(
+    summation: Reading | None,
+    demand: Reading | None,
+    ledger: EnergyLedger,
+    tariff: Tariff | None,
+    *,
+    meter_unit: int = UnitOfMeasure.KWH,
+    priced_per_unit: Fraction = Fraction(1),
+    decimals: int = 2,
+) -> EnergyScreen:
+    """The texts a display prints: the meter's summation and demand as formatted, what was
+    used in the period, the price in force per unit, and the period's cost (rounded half up
+    to ``decimals``). A usage the tariff has no price for leaves the cost unknown."""
+    used = ledger.consumed
+    unit = unit_text(meter_unit)
+    cost: str | None = None
+    price: str | None = None
+    if tariff is not None:
+        block_tiers = {tier for tier, _ in tariff.prices}
+        usage = [
+            (tier if tier in block_tiers else 0, amount * priced_per_unit)
+            for tier, amount in ledger.usage
+        ]
+        try:
+            cost = format_amount(tariff.cost(usage), decimals)
+        except ValueError:
+            cost = None
+        current = ledger.current
+        if current is not None:
+            price_unit = unit_text(current.unit_of_measure)
+            price = f"{format_amount(current.value, current.trailing_digit)}/{price_unit}"
+    return EnergyScreen(
+        consumption=None if summation is None else str(summation),
+        demand=None if demand is None else str(demand),
+        used=f"{format_amount(used, 3)} {unit}".rstrip(),
+        price=price,
+        cost=cost,
+    )

@@ -1,0 +1,372 @@
+"""Metering at the ZCL frame (SE D.3): the sans-IO protocol cores.
+
+:class:`MeteringClientProtocol` is a HAN device's side (an in-home display): it reads the
+meter's Formatting set once (D.3.2.2.4), asks the meter to report CurrentSummationDelivered and
+InstantaneousDemand (Configure Reporting, ZCL 2.5.7), takes Report Attributes (ZCL 2.5.11) and
+Read Attributes Responses (ZCL 2.5.2), and turns each raw value into a
+:class:`~zse.metering.formatting.Reading` exactly as the formatting says. A meter that refuses
+reporting (a failure status in the Configure Reporting Response, a Default Response, or no
+answer), or whose reports stop (none for twice the maximum interval), is polled with Read
+Attributes instead, until its reports arrive.
+
+The core satisfies :class:`zse.zcl.frame.FrameCore`; ``now`` is ZigBee UTCTime. Nothing here
+reads a clock or does I/O; :mod:`zse.metering.service` is the asyncio shell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from zse.errors import DecodeError
+from zse.metering.formatting import Formatting, Reading
+from zse.metering.wire import Metering
+from zse.se.ids import METERING
+from zse.se.ids import MeteringAttribute as A
+from zse.zcl.delivery import Destination
+from zse.zcl.frame import Send, Step, ZclMessage
+
+LOGGER = logging.getLogger(__name__)
+
+# -- the client (SE D.3.3) --------------------------------------------------------------------
+
+__all__ = [
+    "FORMATTING_ATTRIBUTES",
+    "MeterReading",
+    "MeteringClientConfig",
+    "MeteringClientProtocol",
+    "Polling",
+    "configure_reporting_payload",
+    "decode_global",
+    "read_attributes_payload",
+]
+
+_G = foundation.GeneralCommand
+#: The Formatting set a display reads once (D.3.2.2.4), 0x0300-0x0306.
+FORMATTING_ATTRIBUTES: Final = (
+    A.UNIT_OF_MEASURE,
+    A.MULTIPLIER,
+    A.DIVISOR,
+    A.SUMMATION_FORMATTING,
+    A.DEMAND_FORMATTING,
+    A.HISTORICAL_CONSUMPTION_FORMATTING,
+    A.METERING_DEVICE_TYPE,
+)
+#: The values a display follows: summation (D.3.2.2.1.1) and demand (D.3.2.2.5.1).
+SUMMATION: Final = A.CURRENT_SUMM_DELIVERED
+DEMAND: Final = A.INSTANTANEOUS_DEMAND
+_VALUES: Final = (SUMMATION, DEMAND)
+#: The global commands the client takes from the meter.
+_TAKEN: Final = frozenset(
+    (_G.Report_Attributes, _G.Read_Attributes_rsp, _G.Configure_Reporting_rsp, _G.Default_Response)
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeteringClientConfig:
+    """What the client asks of the meter: reporting intervals (seconds) and reportable
+    changes (raw units) for summation and demand (ZCL 2.5.7.1), how long it waits for the
+    Configure Reporting Response, and the polling period when the meter does not report."""
+
+    min_interval: int = 10
+    max_interval: int = 300
+    summation_change: int = 1
+    demand_change: int = 1
+    answer_timeout: int = 30
+    poll_interval: int = 60
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_interval <= self.max_interval <= 0xFFFE:
+            raise ValueError(
+                f"reporting intervals {self.min_interval}-{self.max_interval} s are not"
+                " 0 <= min <= max < 0xFFFF"
+            )
+        if self.poll_interval < 1 or self.answer_timeout < 1:
+            raise ValueError("the poll interval and answer timeout are at least 1 s")
+        if self.summation_change < 0 or self.demand_change < 0:
+            raise ValueError("a reportable change cannot be negative")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeterReading:
+    """A summation or demand as the display shows it; ``reported`` is False for a value
+    read (at start or by polling)."""
+
+    attribute: int
+    raw: int
+    reading: Reading
+    reported: bool
+    at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Polling:
+    """The client polls the meter (``active``) or stopped polling; ``reason`` says why."""
+
+    active: bool
+    reason: str
+
+
+def _type_id(attr: int) -> int:
+    python_type = Metering.attributes[attr].type
+    return int(foundation.DataType.from_python_type(python_type).type_id)
+
+
+def read_attributes_payload(attributes: Iterable[int]) -> bytes:
+    """Read Attributes (ZCL 2.5.1.1): the attribute ids, uint16 each."""
+    return b"".join(int(attr).to_bytes(2, "little") for attr in attributes)
+
+
+def configure_reporting_payload(config: MeteringClientConfig) -> bytes:
+    """Configure Reporting (ZCL 2.5.7.1) for summation and demand, reported by the meter."""
+    out = b""
+    for attr, change in ((SUMMATION, config.summation_change), (DEMAND, config.demand_change)):
+        record = foundation.AttributeReportingConfig()
+        record.direction = foundation.ReportingDirection.SendReports
+        record.attrid = t.uint16_t(attr)
+        record.datatype = foundation.DataTypeId(_type_id(attr))
+        record.min_interval = config.min_interval
+        record.max_interval = config.max_interval
+        record.reportable_change = change
+        out += record.serialize()
+    return out
+
+
+def decode_global(msg: ZclMessage) -> Any:
+    """The global command ``msg`` carries, decoded by zigpy's foundation schema; ``DecodeError``
+    for a payload that does not decode (or leaves bytes over a record)."""
+    try:
+        schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand(msg.command_id)].schema
+        command, rest = schema.deserialize(msg.payload)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise DecodeError(f"Metering global command 0x{msg.command_id:02X}: {exc}") from None
+    if rest:
+        raise DecodeError(f"Metering global command 0x{msg.command_id:02X}: {len(rest)} bytes over")
+    return command
+
+
+class MeteringClientProtocol:
+    """A display's Metering client (SE D.3.3) at the ZCL frame, for the meter at ``meter``.
+
+    :meth:`start` gives the first requests; :meth:`receive` takes the meter's global
+    commands; :meth:`next_deadline` / :meth:`handle_timeout` run the wait for the Configure
+    Reporting Response and the polling. Values arriving before the formatting is known are
+    kept and emitted once it is.
+    """
+
+    def __init__(self, meter: Destination, config: MeteringClientConfig | None = None) -> None:
+        self.meter = meter
+        self.config = MeteringClientConfig() if config is None else config
+        self.formatting: Formatting | None = None
+        #: The last raw value of each attribute followed, and when it came.
+        self.raw: dict[int, tuple[int, int, bool]] = {}
+        self.readings: dict[int, MeterReading] = {}
+        #: None: Configure Reporting not answered yet; True: the meter reports; False: refused.
+        self.reporting: bool | None = None
+        self.polling = False
+        self._answer_by: int | None = None
+        self._read_at: int | None = None
+        #: While the meter reports: when its next report is overdue.
+        self._expect_by: int | None = None
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _send(self, command: int, payload: bytes) -> Send:
+        return Send(
+            cluster_id=METERING,
+            command_id=command,
+            payload=payload,
+            to=self.meter,
+            default_response=False,
+            cluster_specific=False,
+        )
+
+    def read_request(self) -> Send:
+        """Read Attributes of what is wanted now: the Formatting set until it is known, and
+        summation and demand."""
+        wanted = (*FORMATTING_ATTRIBUTES, *_VALUES) if self.formatting is None else _VALUES
+        return self._send(_G.Read_Attributes, read_attributes_payload(wanted))
+
+    def configure_request(self) -> Send:
+        """Configure Reporting for summation and demand (ZCL 2.5.7)."""
+        return self._send(_G.Configure_Reporting, configure_reporting_payload(self.config))
+
+    def start(self, now: int) -> Step:
+        """Read the formatting (and the values), then ask for reports."""
+        self._answer_by = now + self.config.answer_timeout
+        self._read_at = None if self.formatting is not None else now + self.config.poll_interval
+        return Step(sends=(self.read_request(), self.configure_request()))
+
+    # -- the meter's frames --------------------------------------------------------------------
+
+    def screen(self, msg: ZclMessage) -> bool:
+        """True for a frame this core takes: a global command the meter sent to the client."""
+        return (
+            msg.from_server
+            and not msg.is_cluster_command
+            and msg.cluster_id == METERING
+            and msg.command_id in _TAKEN
+        )
+
+    def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
+        """Take a Report Attributes, Read Attributes Response, Configure Reporting Response or
+        Default Response (``command``, decoded by :func:`decode_global`)."""
+        if not self.screen(msg):
+            return Step()
+        if msg.command_id == _G.Report_Attributes:
+            values = [(int(r.attrid), r.value.value) for r in command.attribute_reports]
+            return self._values(values, now, reported=True)
+        if msg.command_id == _G.Read_Attributes_rsp:
+            values = [
+                (int(r.attrid), r.value.value)
+                for r in command.status_records
+                if r.status == foundation.Status.SUCCESS and r.value is not None
+            ]
+            unsupported = {
+                int(r.attrid)
+                for r in command.status_records
+                if r.status != foundation.Status.SUCCESS
+            }
+            return self._values(values, now, reported=False, unsupported=unsupported)
+        return self._answered(msg.command_id, command, now)
+
+    def _answered(self, command_id: int, command: Any, now: int) -> Step:
+        """A Configure Reporting Response, or a Default Response refusing Configure Reporting:
+        reports, or polling."""
+        if command_id == _G.Configure_Reporting_rsp:
+            statuses = [record.status for record in command.status_records]
+        elif command.command_id == _G.Configure_Reporting:
+            statuses = [command.status]
+        else:
+            return Step()  # a Default Response to another command
+        refused = next((s for s in statuses if s != foundation.Status.SUCCESS), None)
+        if statuses and refused is None:
+            self._heard(now)
+            return Step()
+        return self._refused(f"Configure Reporting refused: {_status(refused)}", now)
+
+    def _refused(self, reason: str, now: int) -> Step:
+        """The meter will not report: poll it."""
+        self.reporting, self._answer_by, self._expect_by = False, None, None
+        if self.polling:
+            return Step()
+        self.polling = True
+        self._read_at = now + self.config.poll_interval
+        return Step(sends=(self.read_request(),), events=(Polling(active=True, reason=reason),))
+
+    def _values(
+        self,
+        values: list[tuple[int, Any]],
+        now: int,
+        *,
+        reported: bool,
+        unsupported: set[int] | frozenset[int] = frozenset(),
+    ) -> Step:
+        events: list[Any] = []
+        if reported:
+            self._heard(now)
+            if self.polling:
+                self.polling = False
+                self._read_at = None if self.formatting is not None else self._read_at
+                events.append(Polling(active=False, reason="the meter reports"))
+        carried = {attr for attr, _ in values if attr in _VALUES}
+        events.extend(self._new_formatting(values, unsupported, carried))
+        for attr, value in values:
+            if attr not in _VALUES:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool):
+                LOGGER.warning("Metering 0x%04X from the meter is not a number: %r", attr, value)
+                continue
+            self.raw[attr] = (int(value), now, reported)
+            reading = self._format(attr)
+            if reading is not None:
+                events.append(reading)
+        return Step(events=tuple(events))
+
+    def _heard(self, now: int) -> None:
+        """A report arrived: the meter reports; expect the next within twice the maximum
+        interval (a maximum of 0: change-based reports only, no expectation)."""
+        self.reporting, self._answer_by = True, None
+        interval = self.config.max_interval
+        self._expect_by = now + 2 * interval if interval else None
+
+    def _new_formatting(
+        self,
+        values: list[tuple[int, Any]],
+        unsupported: set[int] | frozenset[int],
+        carried: set[int],
+    ) -> list[MeterReading]:
+        """Take Formatting attributes (a read, or a report of a changed one): the kept values
+        not ``carried`` by this frame are shown again under the new formatting."""
+        given = {
+            Metering.attributes[attr].name: value
+            for attr, value in values
+            if attr in FORMATTING_ATTRIBUTES and isinstance(value, int)
+        }
+        if not given and not (self.formatting is None and A.UNIT_OF_MEASURE in unsupported):
+            return []
+        # the set arrives in one Read Attributes Response; absent attributes take defaults
+        known = {} if self.formatting is None else dataclasses.asdict(self.formatting)
+        formatting = Formatting.from_attributes({**known, **given})
+        if formatting == self.formatting:
+            return []
+        if self.formatting is None and not self.polling:
+            self._read_at = None
+        self.formatting = formatting
+        return [
+            reading
+            for attr in _VALUES
+            if attr in self.raw and attr not in carried and (reading := self._format(attr))
+        ]
+
+    def _format(self, attr: int) -> MeterReading | None:
+        """The kept raw value of ``attr`` formatted, or None (no formatting yet, or a value the
+        formatting cannot show: a BCD value with a nibble above 9, a reserved unit)."""
+        if self.formatting is None:
+            return None
+        raw, at, reported = self.raw[attr]
+        try:
+            shown = (
+                self.formatting.summation(raw) if attr == SUMMATION else self.formatting.demand(raw)
+            )
+        except DecodeError as exc:
+            LOGGER.warning("Metering 0x%04X = %d cannot be shown: %s", attr, raw, exc)
+            return None
+        reading = MeterReading(attribute=attr, raw=raw, reading=shown, reported=reported, at=at)
+        self.readings[attr] = reading
+        return reading
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def next_deadline(self) -> int | None:
+        """The end of the wait for the Configure Reporting Response, the time the meter's next
+        report is overdue, or the next read."""
+        dues = [d for d in (self._answer_by, self._read_at, self._expect_by) if d is not None]
+        return min(dues, default=None)
+
+    def handle_timeout(self, now: int) -> Step:
+        """No answer to Configure Reporting, or a report overdue: poll. A read due: send it."""
+        if self._answer_by is not None and now >= self._answer_by:
+            return self._refused("no answer to Configure Reporting", now)
+        if self._expect_by is not None and now >= self._expect_by:
+            return self._refused("no report within twice the maximum interval", now)
+        if self._read_at is not None and now >= self._read_at:
+            wanted = self.polling or self.formatting is None
+            self._read_at = now + self.config.poll_interval if wanted else None
+            return Step(sends=(self.read_request(),))
+        return Step()
+
+
+def _status(status: Any) -> str:
+    if status is None:
+        return "no status record"
+    try:
+        return foundation.Status(status).name
+    except ValueError:
+        return f"0x{int(status):02X}"
