@@ -95,7 +95,13 @@ LAYERS: tuple[Layer, ...] = (
     # cores at the ZCL frame (issue #13.2): decoded frame + now in, frames to send out; no asyncio
     Layer(
         "ZCL protocol cores",
-        ("zse.drlc.protocol", "zse.messaging.protocol", "zse.price.protocol"),
+        (
+            "zse.drlc.protocol",
+            "zse.messaging.protocol",
+            "zse.price.protocol",
+            # meter mirroring (#14.3)
+            "zse.metering.mirror",
+        ),
         ("zigpy",),
     ),
     Layer(
@@ -104,6 +110,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.drlc.service",
             "zse.messaging.service",
             "zse.price.service",
+            # meter mirroring (#14.3)
+            "zse.metering.mirroring",
             "zse.time.*",
             "zse.cbke.service",
         ),
