@@ -16,6 +16,7 @@ at start-up with the ESI's own descriptor.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Final, cast
@@ -39,7 +40,7 @@ from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
-from zse.zcl.frame import ZclMessage
+from zse.zcl.frame import Step, ZclMessage
 from zse.zcl.se_endpoint import SecurityPolicy, SeEndpoint
 
 __all__ = [
@@ -199,12 +200,15 @@ class MirrorServer:
             self._serve(ep)
 
     async def _on_command(self, msg: ZclMessage) -> foundation.Status | None:
-        step = self.protocol.receive(msg, None, self.clock())
-        await self._keep(step.events)
-        return await carry_out(self.client, step, self._stream.emit)
+        return await self._carry_out(self.client, self.protocol.receive(msg, None, self.clock()))
 
     async def _on_report(self, msg: ZclMessage) -> foundation.Status | None:
-        step = self.protocol.report(msg, self.clock())
-        await self._keep(step.events)
         endpoint = cast(ZclPort, self.endpoints[msg.dst_ep])
-        return await carry_out(endpoint, step, self._stream.emit)
+        return await self._carry_out(endpoint, self.protocol.report(msg, self.clock()))
+
+    async def _carry_out(self, port: ZclPort, step: Step) -> foundation.Status | None:
+        """Persist and serve what ``step`` changed and tell the application, then answer."""
+        await self._keep(step.events)
+        for event in step.events:
+            self._stream.emit(event)
+        return await carry_out(port, dataclasses.replace(step, events=()), self._stream.emit)

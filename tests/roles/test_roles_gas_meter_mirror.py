@@ -1,0 +1,194 @@
+"""#14.3: a battery-powered gas meter gets a mirror on the ESI, pushes its attributes there,
+and a display reads the mirror over the air (simulator, virtual clock); a restarted ESI keeps
+the mirror and its values."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from tests.roles.han_builder import CA, EUIS, Han, build, close
+from zse.cbke import SUITE1
+from zse.cbke.service import eui64_bytes
+from zse.installcode import InstallCode
+from zse.metering.core import Readings
+from zse.metering.mirror import MirrorAdded, MirrorUpdated, mirror_report_payload
+from zse.metering.mirroring import MIRROR_NAMESPACE
+from zse.roles.esi import EnergyServiceInterface
+from zse.roles.gas_meter import (
+    GAS_FORMATTING,
+    GasMeter,
+    MirrorAssigned,
+    MirrorRefused,
+    MirrorReleased,
+)
+from zse.se.ids import BASIC, METERING
+from zse.se.ids import MeteringAttribute as A
+
+GAS_EUI = "00:0d:6f:00:0e:00:00:04"
+WATER_EUI = "00:0d:6f:00:0e:00:00:05"
+S = foundation.Status
+CLIENT_TO_SERVER = foundation.Direction.Client_to_Server
+READ = foundation.GeneralCommand.Read_Attributes
+
+
+async def meter(han: Han, eui: str, **options) -> GasMeter:
+    """Register, admit and start a gas meter on ``han``."""
+    code = InstallCode.generate(rng=random.Random(eui))
+    await han.registry.register(eui, str(code), label=eui[-2:])
+    await han.esi.provision(eui)
+    sim = han.air.device(eui, install_code=code, channel=15)
+    gas = GasMeter(
+        sim,
+        credentials=CA.issue(eui64_bytes(sim.ieee), SUITE1, rng=random.Random(eui)),
+        clock=han.clock,
+        rng=random.Random(eui),
+        **options,
+    )
+    han.devices[eui] = gas
+    han.device_events[eui] = []
+    gas.on_event(han.device_events[eui].append)
+    await gas.start()
+    return gas
+
+
+async def display(han: Han):
+    await han.esi.provision(EUIS["ihd"])
+    ihd = han.add("ihd")
+    await ihd.start()
+    return ihd
+
+
+async def read(device, endpoint: int, cluster: int, *attributes: int) -> dict[int, object]:
+    """Read Attributes from ``endpoint`` on the ESI, as a display does: id -> value or status."""
+    reply = await device.endpoint.request(
+        0x0000,
+        endpoint,
+        cluster,
+        READ,
+        t.List[t.uint16_t](attributes).serialize(),
+        cluster_specific=False,
+        direction=CLIENT_TO_SERVER,
+        encrypt=True,
+    )
+    assert reply.command_id == foundation.GeneralCommand.Read_Attributes_rsp
+    records, rest = t.List[foundation.ReadAttributeRecord].deserialize(reply.payload)
+    assert rest == b""
+    return {
+        int(r.attrid): (r.value.value if r.status == S.SUCCESS else S(r.status)) for r in records
+    }
+
+
+async def test_a_gas_meter_is_mirrored_and_a_display_reads_the_mirror(tmp_path):
+    han = await build(tmp_path, mirrors=2)
+    try:
+        ihd = await display(han)
+        gas = await meter(han, GAS_EUI)
+        mirror = gas.mirror
+        assert mirror == 10  # the first endpoint after the ESI's (9)
+        assert MirrorAssigned(device=gas.name, endpoint=10) in han.device_events[GAS_EUI]
+        assert MirrorAdded(device=t.EUI64.convert(GAS_EUI), endpoint=10, new=True) in han.events
+        # written before the answer went out: a kill -9 now keeps the mirror
+        stored = await han.registry.store.load(MIRROR_NAMESPACE)
+        assert stored["10"]["device"] == GAS_EUI
+        # nothing pushed yet: the mirror has no Metering values
+        assert await read(ihd, mirror, METERING, A.CURRENT_SUMM_DELIVERED) == {
+            A.CURRENT_SUMM_DELIVERED: S.UNSUPPORTED_ATTRIBUTE
+        }
+        assert await gas.wake_up(Readings(summation_delivered=12_345)) == S.SUCCESS
+        values = await read(ihd, mirror, METERING, A.CURRENT_SUMM_DELIVERED, *GAS_FORMATTING)
+        assert values == {A.CURRENT_SUMM_DELIVERED: 12_345, **GAS_FORMATTING}
+        assert any(isinstance(e, MirrorUpdated) for e in han.events)
+        await asyncio.sleep(3600)  # the meter sleeps an hour, then wakes up
+        assert await gas.wake_up(Readings(summation_delivered=12_500, status=0x01)) == S.SUCCESS
+        values = await read(ihd, mirror, METERING, A.CURRENT_SUMM_DELIVERED, A.STATUS)
+        assert values == {A.CURRENT_SUMM_DELIVERED: 12_500, A.STATUS: 0x01}
+        # the mirror's Basic cluster
+        assert await read(ihd, mirror, BASIC, 0x0000, 0x0007) == {0x0000: 1, 0x0007: 3}
+    finally:
+        await close(han)
+
+
+async def test_only_the_owner_pushes_and_the_pool_runs_out(tmp_path):
+    han = await build(tmp_path, mirrors=1)
+    try:
+        ihd = await display(han)
+        assert await read(ihd, 9, BASIC, 0x0011) == {0x0011: 1}  # mirror capacity
+        gas = await meter(han, GAS_EUI)
+        assert await read(ihd, 9, BASIC, 0x0011) == {0x0011: 0}  # none left
+        water = await meter(han, WATER_EUI, mirror=False)
+        with pytest.raises(MirrorRefused, match="no mirror free"):
+            await water.request_mirror()
+        assert water.mirror is None
+        # the display pretends to be a meter pushing to the gas meter's mirror: refused
+        reply = await ihd.endpoint.request(
+            0x0000,
+            gas.mirror,
+            METERING,
+            foundation.GeneralCommand.Report_Attributes,
+            mirror_report_payload({A.CURRENT_SUMM_DELIVERED: 999}),
+            cluster_specific=False,
+            direction=foundation.Direction.Server_to_Client,
+            encrypt=True,
+        )
+        assert reply.command_id == foundation.GeneralCommand.Default_Response
+        assert reply.payload == bytes((foundation.GeneralCommand.Report_Attributes, 0x7E))
+        assert S(reply.payload[1]) == S.NOT_AUTHORIZED
+        assert await gas.wake_up(Readings(summation_delivered=5)) == S.SUCCESS
+        assert await read(ihd, gas.mirror, METERING, 0x0000) == {0x0000: 5}
+        # decommissioned: the mirror is freed and the water meter gets it
+        await gas.decommission()
+        assert MirrorReleased(device=gas.name, endpoint=10) in han.device_events[GAS_EUI]
+        assert await han.registry.store.load(MIRROR_NAMESPACE) == {}
+        assert await read(ihd, 10, METERING, 0x0000) == {0x0000: S.UNSUPPORTED_ATTRIBUTE}
+        assert await water.request_mirror() == 10
+    finally:
+        await close(han)
+
+
+async def test_a_restarted_esi_keeps_the_mirror_and_its_values(tmp_path):
+    han = await build(tmp_path, mirrors=2)
+    try:
+        ihd = await display(han)
+        gas = await meter(han, GAS_EUI)
+        assert await gas.wake_up(Readings(summation_delivered=777)) == S.SUCCESS
+        await han.esi.stop()
+        loop = asyncio.get_running_loop()
+        han.esi = EnergyServiceInterface(
+            han.app,
+            credentials=CA.issue(eui64_bytes(han.app.state.node_info.ieee), SUITE1),
+            registry=han.registry,
+            clock=lambda: 800_000_000 + int(loop.time()),
+            mirrors=2,
+        )
+        await han.esi.start()
+        assert han.esi.mirrors is not None
+        assert han.esi.mirrors.pool.owner(10) == t.EUI64.convert(GAS_EUI)
+        assert await read(ihd, 10, METERING, 0x0000) == {0x0000: 777}
+        # the meter asks again after its own restart: the same mirror
+        gas.mirror = None
+        assert await gas.request_mirror() == 10
+        assert await read(ihd, 10, METERING, 0x0000) == {0x0000: 777}
+    finally:
+        await close(han)
+
+
+async def test_without_mirrors_the_esi_has_no_mirror_endpoint(tmp_path):
+    han = await build(tmp_path)
+    try:
+        assert han.esi.mirrors is None
+        assert METERING not in han.esi.endpoint.out_clusters
+        assert BASIC not in han.esi.endpoint.in_clusters
+        ihd = await display(han)
+        reply = await ihd.endpoint.request(
+            0x0000, 9, BASIC, READ, b"\x11\x00", cluster_specific=False,
+            direction=CLIENT_TO_SERVER, encrypt=True,
+        )  # fmt: skip
+        assert reply.command_id == foundation.GeneralCommand.Default_Response
+        assert S(reply.payload[1]) == S.UNSUPPORTED_CLUSTER  # no Basic on the ESI
+    finally:
+        await close(han)
