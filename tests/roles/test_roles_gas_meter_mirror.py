@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
 
 import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from tests.oracles import require
 from tests.roles.han_builder import CA, EUIS, Han, build, close
 from zse.cbke import SUITE1
 from zse.cbke.service import eui64_bytes
@@ -18,6 +20,7 @@ from zse.installcode import InstallCode
 from zse.metering.core import Readings
 from zse.metering.mirror import MirrorAdded, MirrorUpdated, mirror_report_payload
 from zse.metering.mirroring import MIRROR_NAMESPACE
+from zse.pcap import PcapWriter
 from zse.roles.esi import EnergyServiceInterface
 from zse.roles.gas_meter import (
     GAS_FORMATTING,
@@ -192,3 +195,71 @@ async def test_without_mirrors_the_esi_has_no_mirror_endpoint(tmp_path):
         assert S(reply.payload[1]) == S.UNSUPPORTED_CLUSTER  # no Basic on the ESI
     finally:
         await close(han)
+
+
+FIELDS = [
+    "zbee_aps.src",
+    "zbee_aps.dst",
+    "zbee_zcl.cmd.id",
+    "zbee_zcl_se.met.cmd.srv_tx.id",
+    "zbee_zcl_se.met.cmd.srv_rx.id",
+    "zbee_zcl_se.met.request_mirror_rsp.endpoint_id",
+    "zbee_zcl_se.met.mirror_removed.removed_endpoint_id",
+    "zbee_zcl_se.met.attr_id",
+]
+
+
+@pytest.mark.oracle
+async def test_the_mirroring_frames_on_the_air_as_tshark_reads_them(tmp_path):
+    """Request Mirror / Response, Report Attributes to the mirror endpoint and the display's
+    read of it, Remove Mirror / Mirror Removed: captured on the simulator, dissected by tshark
+    with no malformed packet."""
+    capture = tmp_path / "mirror.pcap"
+    han = await build(tmp_path, mirrors=1)
+    try:
+        han.air.capture = PcapWriter(capture)
+        ihd = await display(han)
+        gas = await meter(han, GAS_EUI)
+        await gas.wake_up(Readings(summation_delivered=4_321))
+        assert await read(ihd, 10, METERING, A.CURRENT_SUMM_DELIVERED) == {0x0000: 4_321}
+        await gas.remove_mirror()
+        await asyncio.sleep(1)
+    finally:
+        await close(han)  # the air closes the capture
+    tshark = require("tshark")
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            [tshark, "-r", str(capture), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+
+    assert run("-Y", "zbee_zcl and (_ws.malformed or _ws.expert)") == ""
+    rows = [
+        line.split("\t")
+        for line in run(
+            "-Y",
+            "zbee_aps.cluster == 0x0702 and zbee_zcl",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+            *[x for f in FIELDS for x in ("-e", f)],
+        ).splitlines()
+    ]
+    summ_and_formatting = ",".join(f"0x{a:04x}" for a in (0x0000, 0x0200, *range(0x0300, 0x0307)))
+    assert rows == [
+        ["1", "9", "", "0x01", "", "", "", ""],  # Request Mirror (meter to the ESI's endpoint)
+        ["9", "1", "", "", "0x01", "10", "", ""],  # Request Mirror Response: endpoint 10
+        ["1", "10", "0x0a", "", "", "", "", summ_and_formatting],  # Report Attributes
+        ["10", "1", "0x0b", "", "", "", "", ""],  # Default Response (SUCCESS)
+        ["1", "10", "0x00", "", "", "", "", "0x0000"],  # the display reads the mirror
+        ["10", "1", "0x01", "", "", "", "", "0x0000"],  # Read Attributes Response
+        ["1", "9", "", "0x02", "", "", "", ""],  # Remove Mirror
+        ["9", "1", "", "", "0x02", "", "10", ""],  # Mirror Removed: endpoint 10
+    ]
