@@ -206,7 +206,10 @@ def test_the_pool_checks_its_endpoints_and_round_trips_its_records():
     again = MirrorPool([10, 11])
     again.restore(10, record)
     assert (again.owner(10), again.values(10)) == (HEAT, pool.values(10))
-    for bad in ({}, {"device": "nope", "values": {}}, {"device": str(GAS), "values": []},
+    for bad in ({}, {"device": "nope", "values": {}},
+                {"device": "", "values": {}}, {"device": ":", "values": {}},
+                {"device": None, "values": {}}, {"device": "0" * 40, "values": {}},
+                {"device": str(GAS), "values": []},
                 {"device": str(GAS), "values": {"0000": [0x23, 1]}},
                 {"device": str(GAS), "values": {"zz": [0x25, 1]}}):  # fmt: skip
         fresh = MirrorPool([10])
@@ -228,3 +231,22 @@ def test_the_meter_side_helpers():
         mirror_endpoint(MeteringServerCommand.REQUEST_MIRROR_RESPONSE, b"\x0a")
     with pytest.raises(InvalidFrame):
         mirror_endpoint(MeteringServerCommand.REQUEST_FAST_POLL_MODE, b"\x01\x01")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["device", "values", "x"]), JSON, max_size=3))
+def test_garbage_records_restore_to_value_error_only(record):
+    pool = MirrorPool([10])
+    try:
+        pool.restore(10, record)
+    except ValueError:
+        assert pool.owner(10) is None
+        assert pool.values(10) == {}

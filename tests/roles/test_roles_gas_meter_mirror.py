@@ -19,7 +19,6 @@ from zse.cbke.service import eui64_bytes
 from zse.installcode import InstallCode
 from zse.metering.core import Readings
 from zse.metering.mirror import MirrorAdded, MirrorUpdated, mirror_report_payload
-from zse.metering.mirroring import MIRROR_NAMESPACE
 from zse.pcap import PcapWriter
 from zse.roles.esi import EnergyServiceInterface
 from zse.roles.gas_meter import (
@@ -31,12 +30,14 @@ from zse.roles.gas_meter import (
 )
 from zse.se.ids import BASIC, METERING
 from zse.se.ids import MeteringAttribute as A
+from zse.store import Batch
 
 GAS_EUI = "00:0d:6f:00:0e:00:00:04"
 WATER_EUI = "00:0d:6f:00:0e:00:00:05"
 S = foundation.Status
 CLIENT_TO_SERVER = foundation.Direction.Client_to_Server
 READ = foundation.GeneralCommand.Read_Attributes
+NAMESPACE = "metering.mirror/9"
 
 
 async def meter(han: Han, eui: str, **options) -> GasMeter:
@@ -96,7 +97,7 @@ async def test_a_gas_meter_is_mirrored_and_a_display_reads_the_mirror(tmp_path):
         assert MirrorAssigned(device=gas.name, endpoint=10) in han.device_events[GAS_EUI]
         assert MirrorAdded(device=t.EUI64.convert(GAS_EUI), endpoint=10, new=True) in han.events
         # written before the answer went out: a kill -9 now keeps the mirror
-        stored = await han.registry.store.load(MIRROR_NAMESPACE)
+        stored = await han.registry.store.load(NAMESPACE)
         assert stored["10"]["device"] == GAS_EUI
         # nothing pushed yet: the mirror has no Metering values
         assert await read(ihd, mirror, METERING, A.CURRENT_SUMM_DELIVERED) == {
@@ -146,7 +147,7 @@ async def test_only_the_owner_pushes_and_the_pool_runs_out(tmp_path):
         # decommissioned: the mirror is freed and the water meter gets it
         await gas.decommission()
         assert MirrorReleased(device=gas.name, endpoint=10) in han.device_events[GAS_EUI]
-        assert await han.registry.store.load(MIRROR_NAMESPACE) == {}
+        assert await han.registry.store.load(NAMESPACE) == {}
         assert await read(ihd, 10, METERING, 0x0000) == {0x0000: S.UNSUPPORTED_ATTRIBUTE}
         assert await water.request_mirror() == 10
     finally:
@@ -176,6 +177,25 @@ async def test_a_restarted_esi_keeps_the_mirror_and_its_values(tmp_path):
         gas.mirror = None
         assert await gas.request_mirror() == 10
         assert await read(ihd, 10, METERING, 0x0000) == {0x0000: 777}
+    finally:
+        await close(han)
+
+
+async def test_a_damaged_mirror_record_is_quarantined_and_the_others_load(tmp_path):
+    han = await build(tmp_path, mirrors=2)
+    try:
+        gas = await meter(han, GAS_EUI)
+        assert await gas.wake_up(Readings(summation_delivered=31)) == S.SUCCESS
+        await han.esi.stop()
+        store = han.registry.store
+        await store.commit(Batch().put(NAMESPACE, "11", {"device": "nonsense", "values": 3}))
+        await store.commit(Batch().put(NAMESPACE, "12", {"device": WATER_EUI, "values": {}}))
+        await han.esi.start()
+        assert han.esi.mirrors is not None
+        pool = han.esi.mirrors.pool
+        assert (pool.owner(10), pool.owner(11)) == (t.EUI64.convert(GAS_EUI), None)
+        assert pool.values(10)[0x0000][1] == 31
+        assert sorted(q.key for q in await store.quarantined(NAMESPACE)) == ["11", "12"]
     finally:
         await close(han)
 

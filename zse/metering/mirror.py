@@ -30,6 +30,7 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
+from zse.installcode import parse_eui64
 from zse.metering.wire import Metering
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
@@ -209,7 +210,10 @@ class MirrorPool:
         if endpoint not in self._values:
             raise ValueError(f"endpoint {endpoint} is not in the mirror pool")
         try:
-            device = t.EUI64.convert(record["device"])
+            text = record["device"]
+            if not isinstance(text, str):
+                raise TypeError("the device is not an EUI-64")
+            device = parse_eui64(text)
             values: dict[int, tuple[int, int]] = {}
             for key, (type_id, value) in record["values"].items():
                 attr_id = int(key, 16)

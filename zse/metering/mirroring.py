@@ -5,7 +5,8 @@ Metering Device with a Basic and a Metering server), takes Request Mirror and Re
 the ESI's SE endpoint (its Metering client) and Report Attributes on each mirror endpoint,
 hands them to :class:`~zse.metering.mirror.MirrorProtocol`, and serves each mirror's values to
 Read Attributes as the meter would. Allocations and values are written to the
-:class:`~zse.store.Store` (namespace ``metering.mirror``, one record per endpoint) before the
+:class:`~zse.store.Store` (namespace ``metering.mirror/<ESI endpoint>``, one record per mirror
+endpoint; a damaged one is quarantined at start and that mirror starts free) before the
 answer goes out, so a restart, even after kill -9, keeps every mirror the meters were told of.
 
 The ESI's Basic cluster carries PhysicalEnvironment (ZCL 3.2.2.2.13) bit 0 set while a mirror
@@ -58,7 +59,8 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-#: The store namespace of the mirrors: key = endpoint id, value = owner and values.
+#: The store namespace of the mirrors, ``metering.mirror/<ESI endpoint>``: key = mirror
+#: endpoint id, value = owner and values.
 MIRROR_NAMESPACE: Final = "metering.mirror"
 #: What the ESI's SE endpoint adds when it mirrors: Basic server, Metering client.
 ESI_SERVER_CLUSTERS: Final = (BASIC,)
@@ -124,6 +126,7 @@ class MirrorServer:
         self.store = store
         self.clock = clock
         self.pool = MirrorPool(endpoints)
+        self.namespace = f"{MIRROR_NAMESPACE}/{client.endpoint_id}"
         self.protocol = MirrorProtocol(self.pool)
         self.endpoints = {
             ep: MirrorEndpoint(
@@ -144,7 +147,7 @@ class MirrorServer:
     async def start(self) -> None:
         """Load the mirrors kept in the store, register the endpoints and serve them."""
         if self.store is not None:
-            await self.store.load_with(MIRROR_NAMESPACE, self._restore)
+            await self.store.load_with(self.namespace, self._restore)
         self.client.set_attribute_source(
             BASIC,
             int(_BASIC.physical_env.id),
@@ -173,7 +176,7 @@ class MirrorServer:
                 raise ValueError("not a mirror record")
             self.pool.restore(int(key), value)
 
-        load_each(records.items(), load, namespace=MIRROR_NAMESPACE, on_bad=on_bad)
+        load_each(records.items(), load, namespace=self.namespace, on_bad=on_bad)
 
     def _serve(self, ep: int) -> None:
         """Answer Read Attributes on mirror ``ep`` from what it holds now."""
@@ -192,9 +195,9 @@ class MirrorServer:
             for ep in sorted(changed):
                 record = self.pool.record(ep)
                 if record is None:
-                    batch.delete(MIRROR_NAMESPACE, str(ep))
+                    batch.delete(self.namespace, str(ep))
                 else:
-                    batch.put(MIRROR_NAMESPACE, str(ep), record)
+                    batch.put(self.namespace, str(ep), record)
             await self.store.commit(batch)
         for ep in changed:
             self._serve(ep)
