@@ -200,6 +200,23 @@ async def test_a_damaged_mirror_record_is_quarantined_and_the_others_load(tmp_pa
         await close(han)
 
 
+async def test_the_descriptors_for_a_radio_are_those_the_esi_registers(tmp_path):
+    """EmberZNet takes endpoints only before its network is up: the list the radio is given
+    (``EnergyServiceInterface.descriptors``) must be what the ESI then registers."""
+    han = await build(tmp_path, mirrors=2)
+    try:
+        registered = han.app.radio.descriptors
+        expected = EnergyServiceInterface.descriptors(9, mirrors=2)
+        assert [int(d.endpoint) for d in expected] == [9, 10, 11]
+        assert [registered[int(d.endpoint)].serialize() for d in expected] == [
+            d.serialize() for d in expected
+        ]
+        assert list(expected[1].input_clusters) == [BASIC, METERING]
+        assert EnergyServiceInterface.descriptors(9) == [EnergyServiceInterface.descriptor(9)]
+    finally:
+        await close(han)
+
+
 async def test_without_mirrors_the_esi_has_no_mirror_endpoint(tmp_path):
     han = await build(tmp_path)
     try:

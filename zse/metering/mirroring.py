@@ -11,8 +11,8 @@ answer goes out, so a restart, even after kill -9, keeps every mirror the meters
 
 The ESI's Basic cluster carries PhysicalEnvironment (ZCL 3.2.2.2.13) bit 0 set while a mirror
 is free ("mirror capacity", as Silicon Labs' meter-mirror plugin shows it). Radios that take
-endpoints only before the network is up (EmberZNet) must be given :func:`mirror_descriptors`
-at start-up with the ESI's own descriptor.
+endpoints only before the network is up (EmberZNet) must be given the mirrors' descriptors
+at start-up with the ESI's own (:meth:`zse.roles.esi.EnergyServiceInterface.descriptors`).
 """
 
 from __future__ import annotations

@@ -61,6 +61,7 @@ from zse.metering.mirroring import (
     MirrorRemoved,
     MirrorServer,
     MirrorUpdated,
+    mirror_descriptors,
     mirror_endpoints,
 )
 from zse.price import PriceEvent
@@ -444,6 +445,23 @@ class EnergyServiceInterface:
         return SeEndpoint.simple_descriptor(
             endpoint_id, ESI_DEVICE_ID, _SERVER_CLUSTERS, _CLIENT_CLUSTERS
         )
+
+    @staticmethod
+    def descriptors(
+        endpoint_id: int = SE_ENDPOINT_ID, *, mirrors: int = 0
+    ) -> list[zdo_t.SimpleDescriptor]:
+        """Every simple descriptor the ESI registers: its SE endpoint's (with the Basic server
+        and Metering client when it mirrors) and, with ``mirrors``, the mirror endpoints'
+        (#14.3) — what :func:`zse.radios.ezsp.se_application` must be given for such an ESI."""
+        if not mirrors:
+            return [EnergyServiceInterface.descriptor(endpoint_id)]
+        own = SeEndpoint.simple_descriptor(
+            endpoint_id,
+            ESI_DEVICE_ID,
+            _SERVER_CLUSTERS + ESI_SERVER_CLUSTERS,
+            _CLIENT_CLUSTERS + ESI_CLIENT_CLUSTERS,
+        )
+        return [own, *mirror_descriptors(mirror_endpoints(mirrors, endpoint_id))]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
