@@ -217,6 +217,29 @@ async def test_the_descriptors_for_a_radio_are_those_the_esi_registers(tmp_path)
         await close(han)
 
 
+async def test_commands_to_a_meter_are_left_to_the_esis_meter(tmp_path):
+    """Get Profile (client to server) is not mirroring's: UNSUP_CLUSTER_COMMAND while the ESI
+    has no Metering server; once it has one, mirroring leaves the frame to that server."""
+    han = await build(tmp_path, mirrors=1)
+    try:
+        ihd = await display(han)
+        get_profile = (0x0000, 9, METERING, 0x00, b"\x00\x00\x00\x00\x00\x01")
+
+        async def ask():
+            return await ihd.endpoint.request(
+                *get_profile, direction=CLIENT_TO_SERVER, encrypt=True, timeout=5
+            )
+
+        reply = await ask()
+        assert reply.command_id == foundation.GeneralCommand.Default_Response
+        assert S(reply.payload[1]) == S.UNSUP_CLUSTER_COMMAND
+        han.esi.endpoint.descriptor.input_clusters.append(METERING)  # a meter server's place
+        with pytest.raises(TimeoutError):
+            await ask()
+    finally:
+        await close(han)
+
+
 async def test_without_mirrors_the_esi_has_no_mirror_endpoint(tmp_path):
     han = await build(tmp_path)
     try:

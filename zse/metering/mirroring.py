@@ -203,6 +203,8 @@ class MirrorServer:
             self._serve(ep)
 
     async def _on_command(self, msg: ZclMessage) -> foundation.Status | None:
+        if not msg.from_server and METERING in getattr(self.client, "in_clusters", ()):
+            return None  # a command to the ESI's own meter (its Metering server): not ours
         return await self._carry_out(self.client, self.protocol.receive(msg, None, self.clock()))
 
     async def _on_report(self, msg: ZclMessage) -> foundation.Status | None:
