@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from zigpy.zcl import foundation
 
-from zse.errors import InvalidFrame
+from zse.errors import InvalidFrame, ZseError
 from zse.metering.core import MeterCore, Readings
 from zse.metering.mirror import MIRRORED_ATTRIBUTES, mirror_endpoint, mirror_report_payload
 from zse.roles.han import EsiNotFound, HanDevice
@@ -40,7 +40,7 @@ GAS_FORMATTING: Mapping[int, int] = {
 }
 
 
-class MirrorRefused(Exception):
+class MirrorRefused(ZseError):
     """The ESI answered Request Mirror with 0xFFFF, or never answered."""
 
 
@@ -127,11 +127,10 @@ class GasMeter(HanDevice):
             or reply.command_id != foundation.GeneralCommand.Default_Response
         ):
             raise InvalidFrame(f"{self.name}: the mirror answered a report with {reply.command_id}")
-        return (
-            foundation.Status(reply.payload[1])
-            if len(reply.payload) > 1
-            else foundation.Status.FAILURE
-        )
+        try:
+            return foundation.Status(reply.payload[1])
+        except (IndexError, ValueError):
+            raise InvalidFrame(f"{self.name}: the mirror's Default Response is malformed") from None
 
     async def decommission(self) -> None:
         """Remove the mirror, then leave the network."""
