@@ -121,7 +121,12 @@ async def test_only_the_owner_pushes_and_the_pool_runs_out(tmp_path):
     han = await build(tmp_path, mirrors=1)
     try:
         ihd = await display(han)
-        assert await read(ihd, 9, BASIC, 0x0011) == {0x0011: 1}  # mirror capacity
+        # mirror capacity, and Basic's mandatory ZCLVersion and PowerSource (mains)
+        assert await read(ihd, 9, BASIC, 0x0011, 0x0000, 0x0007) == {
+            0x0011: 1,
+            0x0000: 1,
+            0x0007: 1,
+        }
         gas = await meter(han, GAS_EUI)
         assert await read(ihd, 9, BASIC, 0x0011) == {0x0011: 0}  # none left
         water = await meter(han, WATER_EUI, mirror=False)

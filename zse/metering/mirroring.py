@@ -72,6 +72,8 @@ _MIRROR_CAPACITY: Final = 0x01
 _ZCL_VERSION: Final = 0x01
 #: PowerSource of a mirror: the meters that ask for one run on batteries.
 _BATTERY: Final = 0x03
+#: PowerSource of the ESI itself.
+_MAINS: Final = 0x01
 
 MirrorEvent = MirrorAdded | MirrorRemoved | MirrorUpdated
 
@@ -148,6 +150,9 @@ class MirrorServer:
         """Load the mirrors kept in the store, register the endpoints and serve them."""
         if self.store is not None:
             await self.store.load_with(self.namespace, self._restore)
+        # the ESI's Basic server exists for mirroring: its mandatory attributes (ZCL 3.2.2.2)
+        self.client.set_attribute(BASIC, int(_BASIC.zcl_version.id), _ZCL_VERSION, 0x20)
+        self.client.set_attribute(BASIC, int(_BASIC.power_source.id), _MAINS, 0x30)
         self.client.set_attribute_source(
             BASIC,
             int(_BASIC.physical_env.id),

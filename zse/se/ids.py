@@ -52,7 +52,8 @@ SE_PROFILE_ID: Final = 0x0109
 
 #: Energy Service Interface.
 ESI_DEVICE_ID: Final = 0x0500
-#: Metering Device: what a meter's mirror on the ESI is (SE 1.x table 5.13; D.3.4).
+#: Metering Device: what a meter's mirror on the ESI is (SE 1.x table 5-13, as ZBOSS's SE
+#: device ids have it; D.3.4).
 METERING_DEVICE: Final = 0x0501
 #: Programmable Communicating Thermostat.
 PROGRAMMABLE_THERMOSTAT: Final = 0x0501
