@@ -103,6 +103,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.messaging.protocol",
             "zse.price.protocol",
             "zse.metering.protocol",  # #14.4 client
+            # meter mirroring (#14.3)
+            "zse.metering.mirror",
         ),
         ("zigpy",),
     ),
@@ -113,6 +115,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.messaging.service",
             "zse.price.service",
             "zse.metering.service",  # #14.4 client
+            # meter mirroring (#14.3)
+            "zse.metering.mirroring",
             "zse.time.*",
             "zse.cbke.service",
         ),

@@ -54,6 +54,16 @@ from zse.errors import ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.messaging import Message
 from zse.messaging.service import MESSAGING, MessageConfirmed, MessagingServer
+from zse.metering.mirroring import (
+    ESI_CLIENT_CLUSTERS,
+    ESI_SERVER_CLUSTERS,
+    MirrorAdded,
+    MirrorRemoved,
+    MirrorServer,
+    MirrorUpdated,
+    mirror_descriptors,
+    mirror_endpoints,
+)
 from zse.price import PriceEvent
 from zse.price.service import PRICE, PriceAcknowledged, PriceServer
 from zse.provisioning import (
@@ -203,6 +213,9 @@ EsiEvent = (
     | MessageConfirmed
     | ReportReceived
     | PriceAcknowledged
+    | MirrorAdded
+    | MirrorRemoved
+    | MirrorUpdated
 )
 
 
@@ -348,7 +361,8 @@ class EnergyServiceInterface:
     repeatable (seeded ephemeral keys, fixed ZCL sequence numbers, inline computation).
     ``time_zone``: the Time server's zone (an IANA name such as ``"Europe/London"`` or a
     :class:`~zse.time.core.ZoneRule`); it then serves TimeZone and DST with MasterZoneDst
-    (default: UTC, no DST).
+    (default: UTC, no DST). ``mirrors``: how many meter mirrors to serve (SE D.3.4), on the
+    endpoints after ``endpoint_id`` (:mod:`zse.metering.mirroring`; default none).
 
     Call ``await start()`` once the application is running, ``await stop()`` at the end.
     """
@@ -369,6 +383,7 @@ class EnergyServiceInterface:
         rng: random.Random | None = None,
         first_tsn: int | None = None,
         time_zone: ZoneRule | str | None = None,
+        mirrors: int = 0,
     ) -> None:
         self.app = app
         self.registry = registry
@@ -380,8 +395,8 @@ class EnergyServiceInterface:
         self.endpoint = SeEndpoint(
             app,
             endpoint_id=endpoint_id,
-            in_clusters=_SERVER_CLUSTERS,
-            out_clusters=_CLIENT_CLUSTERS,
+            in_clusters=_SERVER_CLUSTERS + (ESI_SERVER_CLUSTERS if mirrors else ()),
+            out_clusters=_CLIENT_CLUSTERS + (ESI_CLIENT_CLUSTERS if mirrors else ()),
             security=security,
             first_tsn=first_tsn,
         )
@@ -400,6 +415,18 @@ class EnergyServiceInterface:
         self.drlc = DrlcServer(port, clock=clock, public_key=self.public_key, store=self.store)
         self._stream: EventStream[EsiEvent] = EventStream()
         self.on_event = self._stream.on_event
+        # -- meter mirroring (#14.3, SE D.3.4), opt-in: ``mirrors`` endpoints after this one --
+        self.mirrors: MirrorServer | None = None
+        if mirrors:
+            self.mirrors = MirrorServer(
+                app,
+                port,
+                endpoints=mirror_endpoints(mirrors, endpoint_id),
+                store=self.store,
+                security=security,
+                clock=clock,
+                first_tsn=first_tsn,
+            )
         self.events = self._stream.events
         self._public_keys: dict[t.EUI64, bytes] = {}
         self._codes: dict[t.EUI64, InstallCode] = {}  # admissions without a registry
@@ -419,6 +446,23 @@ class EnergyServiceInterface:
             endpoint_id, ESI_DEVICE_ID, _SERVER_CLUSTERS, _CLIENT_CLUSTERS
         )
 
+    @staticmethod
+    def descriptors(
+        endpoint_id: int = SE_ENDPOINT_ID, *, mirrors: int = 0
+    ) -> list[zdo_t.SimpleDescriptor]:
+        """Every simple descriptor the ESI registers: its SE endpoint's (with the Basic server
+        and Metering client when it mirrors) and, with ``mirrors``, the mirror endpoints'
+        (#14.3) — what :func:`zse.radios.ezsp.se_application` must be given for such an ESI."""
+        if not mirrors:
+            return [EnergyServiceInterface.descriptor(endpoint_id)]
+        own = SeEndpoint.simple_descriptor(
+            endpoint_id,
+            ESI_DEVICE_ID,
+            _SERVER_CLUSTERS + ESI_SERVER_CLUSTERS,
+            _CLIENT_CLUSTERS + ESI_CLIENT_CLUSTERS,
+        )
+        return [own, *mirror_descriptors(mirror_endpoints(mirrors, endpoint_id))]
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -435,6 +479,9 @@ class EnergyServiceInterface:
         self.drlc.on_event(self._stream.emit)
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
+        if self.mirrors is not None:
+            await self.mirrors.start()
+            self.mirrors.on_event(self._stream.emit)
         self._listener_id = self.app.add_listener(self._listener)
 
     async def stop(self) -> None:
@@ -452,6 +499,8 @@ class EnergyServiceInterface:
         await asyncio.gather(*self._tasks, *self._permits, return_exceptions=True)
         self.key_establishment.stop()
         self.messaging.stop()
+        if self.mirrors is not None:
+            self.mirrors.stop()
         self.endpoint.stop()
 
     async def settle(self) -> None:

@@ -173,6 +173,8 @@ class HanDevice:
     default_device_class: ClassVar[int] = ALL_DEVICE_CLASSES
     #: The Load Control Event fields the role acts on (what the DRLC core decides from).
     applies: ClassVar[frozenset[str]] = frozenset()
+    #: Server clusters the role hosts besides Key Establishment (a meter's Metering).
+    server_clusters: ClassVar[tuple[int, ...]] = ()
 
     def __init__(
         self,
@@ -203,7 +205,7 @@ class HanDevice:
             endpoint_id,
             profile_id=SE_PROFILE,
             device_type=self.device_type,
-            in_clusters=[KEY_ESTABLISHMENT],
+            in_clusters=[KEY_ESTABLISHMENT, *self.server_clusters],
             out_clusters=[KEY_ESTABLISHMENT, TIME, PRICE, DRLC, MESSAGING, *self.more_clients()],
         )
         for group in zigbee_groups:

@@ -21,6 +21,7 @@ __all__ = [
     "LOAD_CONTROL_DEVICE",
     "MESSAGING",
     "METERING",
+    "METERING_DEVICE",
     "PRICE",
     "PROGRAMMABLE_THERMOSTAT",
     "SE_PROFILE_ID",
@@ -51,6 +52,9 @@ SE_PROFILE_ID: Final = 0x0109
 
 #: Energy Service Interface.
 ESI_DEVICE_ID: Final = 0x0500
+#: Metering Device: what a meter's mirror on the ESI is (SE 1.x table 5-13, as ZBOSS's SE
+#: device ids have it; D.3.4).
+METERING_DEVICE: Final = 0x0501
 #: Programmable Communicating Thermostat.
 PROGRAMMABLE_THERMOSTAT: Final = 0x0501
 #: Load Control Device.

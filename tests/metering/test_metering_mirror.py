@@ -1,0 +1,252 @@
+"""#14.3: meter mirroring on the ESI as a sans-IO core (zse.metering.mirror): the pool, the
+Request Mirror / Remove Mirror answers, and Report Attributes taken only from the owner."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import zigpy.types as t
+from hypothesis import given
+from hypothesis import strategies as st
+from zigpy.zcl import foundation
+
+from tests.services.test_delivery import REQUEST
+from zse.errors import InvalidFrame
+from zse.metering.mirror import (
+    MIRRORED_ATTRIBUTES,
+    NO_MIRROR,
+    MirrorAdded,
+    MirrorPool,
+    MirrorProtocol,
+    MirrorRemoved,
+    MirrorUpdated,
+    metering_type_id,
+    mirror_endpoint,
+    mirror_report_payload,
+)
+from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
+from zse.se.ids import MeteringAttribute as A
+from zse.zcl.reporting import report_payload
+
+NOW = 800_000_000
+GAS = t.EUI64.convert("00:0d:6f:00:0a:00:00:01")
+WATER = t.EUI64.convert("00:0d:6f:00:0a:00:00:02")
+HEAT = t.EUI64.convert("00:0d:6f:00:0a:00:00:03")
+S = foundation.Status
+REPORT = foundation.GeneralCommand.Report_Attributes
+REQUEST_MIRROR = MeteringClientCommand.REQUEST_MIRROR
+REMOVE_MIRROR = MeteringClientCommand.REMOVE_MIRROR
+
+
+def command(command_id: int, device: t.EUI64 | None = GAS) -> object:
+    """A Metering command from a meter (server to client) to the ESI's endpoint 9."""
+    return dataclasses.replace(
+        REQUEST,
+        src_ieee=device,
+        cluster_id=METERING,
+        frame_control=0x01 | 0x08,
+        command_id=command_id,
+    )
+
+
+def report(
+    payload: bytes, *, device: t.EUI64 | None = GAS, endpoint: int = 10, **changes: object
+) -> object:
+    """Report Attributes from a meter's Metering server to mirror ``endpoint``."""
+    fields: dict[str, object] = {
+        "src_ieee": device,
+        "dst_ep": endpoint,
+        "cluster_id": METERING,
+        "frame_control": 0x08,
+        "command_id": REPORT,
+        "payload": payload,
+        **changes,
+    }
+    return dataclasses.replace(REQUEST, **fields)
+
+
+def answer(step) -> tuple[int, int]:
+    (send,) = step.sends
+    assert send.cluster_id == METERING
+    assert send.cluster_specific
+    assert send.reply_to is not None
+    return send.command_id, int.from_bytes(send.payload, "little")
+
+
+SUMMATION = mirror_report_payload({A.CURRENT_SUMM_DELIVERED: 123_456, A.STATUS: 0})
+
+
+def test_request_mirror_allocates_and_the_same_device_gets_its_own_back():
+    core = MirrorProtocol(MirrorPool([10, 11]))
+    step = core.receive(command(REQUEST_MIRROR), None, NOW)
+    assert answer(step) == (MeteringServerCommand.REQUEST_MIRROR_RESPONSE, 10)
+    assert step.events == (MirrorAdded(device=GAS, endpoint=10, new=True),)
+    again = core.receive(command(REQUEST_MIRROR), None, NOW)
+    assert answer(again) == (MeteringServerCommand.REQUEST_MIRROR_RESPONSE, 10)
+    assert again.events == (MirrorAdded(device=GAS, endpoint=10, new=False),)
+    other = core.receive(command(REQUEST_MIRROR, WATER), None, NOW)
+    assert answer(other)[1] == 11
+    assert (core.pool.owner(10), core.pool.owner(11), core.pool.free) == (GAS, WATER, 0)
+
+
+def test_an_empty_pool_answers_0xffff():
+    core = MirrorProtocol(MirrorPool([10]))
+    core.receive(command(REQUEST_MIRROR), None, NOW)
+    step = core.receive(command(REQUEST_MIRROR, WATER), None, NOW)
+    assert answer(step) == (MeteringServerCommand.REQUEST_MIRROR_RESPONSE, NO_MIRROR)
+    assert step.events == ()
+    assert core.pool.endpoint_of(WATER) is None
+    # a sender whose EUI-64 is unknown gets no mirror either
+    unknown = core.receive(command(REQUEST_MIRROR, None), None, NOW)
+    assert answer(unknown)[1] == NO_MIRROR
+
+
+def test_remove_mirror_frees_the_endpoint_for_another_meter():
+    core = MirrorProtocol(MirrorPool([10]))
+    core.receive(command(REQUEST_MIRROR), None, NOW)
+    assert core.report(report(SUMMATION), NOW).status == S.SUCCESS
+    step = core.receive(command(REMOVE_MIRROR), None, NOW)
+    assert answer(step) == (MeteringServerCommand.MIRROR_REMOVED, 10)
+    assert step.events == (MirrorRemoved(device=GAS, endpoint=10),)
+    assert core.pool.values(10) == {}
+    assert answer(core.receive(command(REMOVE_MIRROR), None, NOW))[1] == NO_MIRROR
+    assert answer(core.receive(command(REQUEST_MIRROR, WATER), None, NOW))[1] == 10
+    # the old owner's reports are refused now
+    assert core.report(report(SUMMATION), NOW).status == S.NOT_AUTHORIZED
+
+
+def test_the_owner_report_fills_the_mirror():
+    core = MirrorProtocol(MirrorPool([10]))
+    core.receive(command(REQUEST_MIRROR), None, NOW)
+    values = {A.CURRENT_SUMM_DELIVERED: 5_000, A.STATUS: 0, A.METERING_DEVICE_TYPE: 1}
+    step = core.report(report(mirror_report_payload(values)), NOW)
+    assert (step.status, step.sends) == (S.SUCCESS, ())
+    assert step.events == (
+        MirrorUpdated(device=GAS, endpoint=10, attributes=tuple(values.items())),
+    )
+    assert core.pool.values(10) == {a: (metering_type_id(a), v) for a, v in values.items()}
+    core.report(report(mirror_report_payload({A.CURRENT_SUMM_DELIVERED: 5_100})), NOW)
+    assert core.pool.values(10)[A.CURRENT_SUMM_DELIVERED][1] == 5_100
+    assert core.pool.values(10)[A.METERING_DEVICE_TYPE][1] == 1  # kept
+
+
+@pytest.mark.parametrize(
+    ("changes", "status"),
+    [
+        ({"device": WATER}, S.NOT_AUTHORIZED),  # not the owner
+        ({"device": None}, S.NOT_AUTHORIZED),  # unknown sender
+        ({"endpoint": 11}, S.NOT_AUTHORIZED),  # a free mirror endpoint
+        ({"endpoint": 9}, S.NOT_AUTHORIZED),  # not a mirror endpoint
+        ({"cluster_id": 0x0700}, S.UNREPORTABLE_ATTRIBUTE),  # not Metering
+        ({"frame_control": 0x00}, S.FAILURE),  # client to server: not a report of a server
+        ({"manufacturer": 0x1234}, S.UNSUP_MANUF_GENERAL_COMMAND),
+        ({"command_id": foundation.GeneralCommand.Configure_Reporting}, S.UNSUP_GENERAL_COMMAND),
+    ],
+)
+def test_reports_not_from_the_owner_as_a_meter_are_refused(changes, status):
+    core = MirrorProtocol(MirrorPool([10, 11]))
+    core.receive(command(REQUEST_MIRROR), None, NOW)
+    step = core.report(report(SUMMATION, **changes), NOW)
+    assert (step.status, step.events, step.sends) == (status, (), ())
+    assert core.pool.values(10) == {}
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        (b"", S.MALFORMED_COMMAND),
+        (b"\x00\x00\x25\x01\x02", S.MALFORMED_COMMAND),  # uint48 cut short
+        (b"\x00\x00\xfe\x01", S.MALFORMED_COMMAND),  # unknown data type
+        (report_payload([(0x0000, 7)], {0x0000: 0x23}), S.INVALID_DATA_TYPE),  # uint32, not 48
+        (report_payload([(0x7777, 7)], {0x7777: 0x20}), S.UNSUPPORTED_ATTRIBUTE),
+        (SUMMATION + report_payload([(0x0300, 1)], {0x0300: 0x20}), S.INVALID_DATA_TYPE),
+    ],
+)
+def test_a_bad_report_is_refused_whole(payload, status):
+    core = MirrorProtocol(MirrorPool([10]))
+    core.receive(command(REQUEST_MIRROR), None, NOW)
+    step = core.report(report(payload), NOW)
+    assert (step.status, step.events, core.pool.values(10)) == (status, (), {})
+
+
+def test_other_metering_commands_are_unsupported():
+    core = MirrorProtocol(MirrorPool([10]))
+    get_profile = dataclasses.replace(command(0x00), frame_control=0x01)  # client to server
+    assert core.receive(get_profile, None, NOW).status == S.UNSUP_CLUSTER_COMMAND
+    fast_poll = command(MeteringClientCommand.REQUEST_FAST_POLL_MODE_RESPONSE)
+    assert core.receive(fast_poll, None, NOW).status == S.UNSUP_CLUSTER_COMMAND
+    assert core.next_deadline() is None
+    assert core.handle_timeout(NOW).sends == ()
+
+
+@given(st.binary(max_size=64), st.sampled_from([GAS, WATER, None]), st.integers(0, 255))
+def test_garbage_reports_give_statuses_only(payload, device, endpoint):
+    core = MirrorProtocol(MirrorPool([10]))
+    core.receive(command(REQUEST_MIRROR), None, NOW)
+    step = core.report(report(payload, device=device, endpoint=endpoint), NOW)
+    assert step.sends == ()
+    assert isinstance(step.status, S)
+    if step.status != S.SUCCESS:
+        assert (step.events, core.pool.values(10)) == ((), {})
+
+
+def test_the_pool_checks_its_endpoints_and_round_trips_its_records():
+    with pytest.raises(ValueError, match="repeated"):
+        MirrorPool([10, 10])
+    with pytest.raises(ValueError, match="application endpoint"):
+        MirrorPool([241])
+    pool = MirrorPool([10, 11])
+    pool.allocate(HEAT)
+    pool.store(10, [(A.CURRENT_SUMM_DELIVERED, 0x25, 42)])
+    with pytest.raises(KeyError):
+        pool.store(11, [(A.CURRENT_SUMM_DELIVERED, 0x25, 42)])
+    record = pool.record(10)
+    assert pool.record(11) is None
+    again = MirrorPool([10, 11])
+    again.restore(10, record)
+    assert (again.owner(10), again.values(10)) == (HEAT, pool.values(10))
+    for bad in ({}, {"device": "nope", "values": {}},
+                {"device": "", "values": {}}, {"device": ":", "values": {}},
+                {"device": None, "values": {}}, {"device": "0" * 40, "values": {}},
+                {"device": str(GAS), "values": []},
+                {"device": str(GAS), "values": {"0000": [0x23, 1]}},
+                {"device": str(GAS), "values": {"zz": [0x25, 1]}}):  # fmt: skip
+        fresh = MirrorPool([10])
+        with pytest.raises(ValueError, match="not a mirror record"):
+            fresh.restore(10, bad)
+        assert fresh.owner(10) is None
+    with pytest.raises(ValueError, match="not in the mirror pool"):
+        MirrorPool([10]).restore(12, record)
+
+
+def test_the_meter_side_helpers():
+    values = dict.fromkeys(MIRRORED_ATTRIBUTES, 1)
+    assert mirror_report_payload(values).startswith(b"\x00\x00\x25")  # uint48 summation
+    with pytest.raises(ValueError, match="not a Metering attribute"):
+        mirror_report_payload({0x7777: 1})
+    assert mirror_endpoint(MeteringServerCommand.REQUEST_MIRROR_RESPONSE, b"\x0a\x00") == 10
+    assert mirror_endpoint(MeteringServerCommand.MIRROR_REMOVED, b"\xff\xff") is None
+    with pytest.raises(InvalidFrame):
+        mirror_endpoint(MeteringServerCommand.REQUEST_MIRROR_RESPONSE, b"\x0a")
+    with pytest.raises(InvalidFrame):
+        mirror_endpoint(MeteringServerCommand.REQUEST_FAST_POLL_MODE, b"\x01\x01")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["device", "values", "x"]), JSON, max_size=3))
+def test_garbage_records_restore_to_value_error_only(record):
+    pool = MirrorPool([10])
+    try:
+        pool.restore(10, record)
+    except ValueError:
+        assert pool.owner(10) is None
+        assert pool.values(10) == {}

@@ -1,0 +1,342 @@
+"""Meter mirroring on the ESI (SE 1.1+, D.3.4) as a sans-IO core at the ZCL frame.
+
+A battery-powered meter (gas, water) sleeps most of the time, so displays cannot read it.
+It asks the ESI for a mirror with Request Mirror (D.3.2.3.1.2, sent by the Metering server);
+the ESI answers Request Mirror Response (D.3.3.3.1.2) with the endpoint that now mirrors it,
+or 0xFFFF when it cannot. The meter then pushes its Metering attributes to that endpoint with
+Report Attributes (ZCL 2.5.11) each time it wakes up, and the ESI serves them to anyone who
+reads the mirror as if it were the meter. Remove Mirror (D.3.2.3.1.3) frees the endpoint;
+Mirror Removed (D.3.3.3.1.3) answers with the endpoint freed, 0xFFFF when there was none.
+
+:class:`MirrorPool` is the state: a fixed set of mirror endpoints (declared at start, as
+radios such as EmberZNet take endpoints only before the network is up), their owners by
+EUI-64 and the values each mirror holds. A device asking again gets its own mirror back.
+:class:`MirrorProtocol` decides at the frame (:class:`zse.zcl.frame.FrameCore`): the
+mirroring commands on the ESI's Metering client, and Report Attributes on a mirror endpoint,
+taken only from the mirror's owner, as a report (server to client) without a manufacturer
+code, on Metering, each record an attribute of :class:`zse.metering.wire.Metering` in its
+data type; a report with any bad record is refused whole with a Default Response status.
+Only SE 1.1 mirroring: ConfigureMirror and the SE 1.2 notification flags are not handled.
+Nothing here does I/O; :mod:`zse.metering.mirroring` is the asyncio shell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from zse.errors import InvalidFrame
+from zse.installcode import parse_eui64
+from zse.metering.wire import Metering
+from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
+from zse.se.ids import MeteringAttribute as A
+from zse.zcl.codec import decode_command
+from zse.zcl.frame import Send, Step, ZclMessage
+from zse.zcl.reporting import report_payload
+
+__all__ = [
+    "MIRRORED_ATTRIBUTES",
+    "NO_MIRROR",
+    "MirrorAdded",
+    "MirrorPool",
+    "MirrorProtocol",
+    "MirrorRemoved",
+    "MirrorUpdated",
+    "metering_type_id",
+    "mirror_endpoint",
+    "mirror_report_payload",
+]
+
+#: Request Mirror Response / Mirror Removed endpoint when there is none (D.3.3.3.1.2-3).
+NO_MIRROR: Final = 0xFFFF
+#: What a mirrored meter pushes on each wake-up: summation, status, the Formatting set and
+#: the device type (D.3.2.2.1, D.3.2.2.3, D.3.2.2.4).
+MIRRORED_ATTRIBUTES: Final = (
+    A.CURRENT_SUMM_DELIVERED,
+    A.STATUS,
+    A.UNIT_OF_MEASURE,
+    A.MULTIPLIER,
+    A.DIVISOR,
+    A.SUMMATION_FORMATTING,
+    A.DEMAND_FORMATTING,
+    A.HISTORICAL_CONSUMPTION_FORMATTING,
+    A.METERING_DEVICE_TYPE,
+)
+_STATUS = foundation.Status
+_REPORT: Final = foundation.GeneralCommand.Report_Attributes
+
+
+@dataclass(frozen=True, kw_only=True)
+class MirrorAdded:
+    """A meter has a mirror; ``new`` is False when it asked again for the one it had."""
+
+    device: t.EUI64
+    endpoint: int
+    new: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class MirrorRemoved:
+    """A meter's mirror was freed."""
+
+    device: t.EUI64
+    endpoint: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MirrorUpdated:
+    """A meter pushed attribute values to its mirror: (attribute id, value) in report order."""
+
+    device: t.EUI64
+    endpoint: int
+    attributes: tuple[tuple[int, int], ...]
+
+
+def metering_type_id(attr_id: int) -> int | None:
+    """The ZCL data type id of a Metering server attribute in the wire, None when unknown."""
+    definition = Metering.attributes.get(attr_id)
+    if definition is None:
+        return None
+    return int(foundation.DataType.from_python_type(definition.type).type_id)
+
+
+def mirror_report_payload(values: Mapping[int, int]) -> bytes:
+    """The meter's side: Report Attributes (ZCL 2.5.11.1) carrying ``values`` (attribute id
+    -> value) in the Metering wire's data types; ``ValueError`` for an attribute the wire
+    does not have."""
+    type_ids = {}
+    for attr_id in values:
+        type_id = metering_type_id(attr_id)
+        if type_id is None:
+            raise ValueError(f"0x{attr_id:04X} is not a Metering attribute")
+        type_ids[attr_id] = type_id
+    return report_payload(values.items(), type_ids)
+
+
+def mirror_endpoint(command_id: int, payload: bytes) -> int | None:
+    """The meter's side: the endpoint a Request Mirror Response or Mirror Removed carries
+    (D.3.3.3.1.2-3), None for 0xFFFF; :class:`~zse.errors.InvalidFrame` when it does not
+    decode."""
+    command, _ = decode_command(Metering, command_id, payload, from_server=False)
+    if command_id == MeteringServerCommand.REQUEST_MIRROR_RESPONSE:
+        endpoint = int(command.endpoint_id)
+    elif command_id == MeteringServerCommand.MIRROR_REMOVED:
+        endpoint = int(command.removed_endpoint_id)
+    else:
+        raise InvalidFrame(f"Metering command 0x{command_id:02X} carries no mirror endpoint")
+    return None if endpoint == NO_MIRROR else endpoint
+
+
+class MirrorPool:
+    """The mirror endpoints, their owners and the values they hold.
+
+    ``endpoints`` is the fixed pool (each 1-240, ZigBee application endpoints). Values are
+    kept by attribute id as (ZCL data type id, value).
+    """
+
+    def __init__(self, endpoints: Iterable[int]) -> None:
+        self.endpoints: tuple[int, ...] = tuple(endpoints)
+        if len(set(self.endpoints)) != len(self.endpoints):
+            raise ValueError(f"mirror endpoints repeated: {self.endpoints}")
+        for endpoint in self.endpoints:
+            if not 1 <= endpoint <= 240:
+                raise ValueError(f"mirror endpoint {endpoint} is not an application endpoint")
+        self._owners: dict[int, t.EUI64] = {}
+        self._values: dict[int, dict[int, tuple[int, int]]] = {ep: {} for ep in self.endpoints}
+
+    def owner(self, endpoint: int) -> t.EUI64 | None:
+        """The device ``endpoint`` mirrors, None when free (or not a mirror endpoint)."""
+        return self._owners.get(endpoint)
+
+    def endpoint_of(self, device: t.EUI64) -> int | None:
+        """The endpoint mirroring ``device``, None when it has no mirror."""
+        for endpoint, owner in self._owners.items():
+            if owner == device:
+                return endpoint
+        return None
+
+    @property
+    def free(self) -> int:
+        """How many mirror endpoints are free."""
+        return len(self.endpoints) - len(self._owners)
+
+    def allocate(self, device: t.EUI64) -> tuple[int | None, bool]:
+        """The endpoint mirroring ``device`` (its own if it has one, else the first free one)
+        and whether it is new; (None, False) when the pool is full."""
+        held = self.endpoint_of(device)
+        if held is not None:
+            return held, False
+        for endpoint in self.endpoints:
+            if endpoint not in self._owners:
+                self._owners[endpoint] = device
+                self._values[endpoint] = {}
+                return endpoint, True
+        return None, False
+
+    def remove(self, device: t.EUI64) -> int | None:
+        """Free ``device``'s mirror and forget its values; the endpoint, None if none."""
+        endpoint = self.endpoint_of(device)
+        if endpoint is not None:
+            del self._owners[endpoint]
+            self._values[endpoint] = {}
+        return endpoint
+
+    def values(self, endpoint: int) -> Mapping[int, tuple[int, int]]:
+        """What the mirror at ``endpoint`` holds: attribute id -> (data type id, value)."""
+        return self._values.get(endpoint, {})
+
+    def store(self, endpoint: int, records: Iterable[tuple[int, int, int]]) -> None:
+        """Hold (attribute id, data type id, value) records on an owned mirror."""
+        if endpoint not in self._owners:
+            raise KeyError(f"endpoint {endpoint} mirrors no device")
+        for attr_id, type_id, value in records:
+            self._values[endpoint][attr_id] = (type_id, value)
+
+    def record(self, endpoint: int) -> dict[str, Any] | None:
+        """What persists of one mirror endpoint (None: free)."""
+        owner = self._owners.get(endpoint)
+        if owner is None:
+            return None
+        values = {f"{a:04x}": [ty, v] for a, (ty, v) in sorted(self._values[endpoint].items())}
+        return {"device": str(owner), "values": values}
+
+    def restore(self, endpoint: int, record: Mapping[str, Any]) -> None:
+        """Take back one mirror endpoint from :meth:`record`'s output; ``ValueError`` (and
+        nothing changed) when it is not one."""
+        if endpoint not in self._values:
+            raise ValueError(f"endpoint {endpoint} is not in the mirror pool")
+        try:
+            text = record["device"]
+            if not isinstance(text, str):
+                raise TypeError("the device is not an EUI-64")
+            device = parse_eui64(text)
+            values: dict[int, tuple[int, int]] = {}
+            for key, (type_id, value) in record["values"].items():
+                attr_id = int(key, 16)
+                if metering_type_id(attr_id) != type_id or type(value) is not int:
+                    raise ValueError(f"mirror value {key} is not a Metering attribute")
+                values[attr_id] = (type_id, value)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"not a mirror record ({type(exc).__name__})") from None
+        if self.endpoint_of(device) not in (None, endpoint):
+            raise ValueError(f"{device} is mirrored twice")
+        self._owners[endpoint] = device
+        self._values[endpoint] = values
+
+
+def _report_records(payload: bytes) -> list[tuple[int, int, int]]:
+    """The (attribute id, data type id, value) records of Report Attributes (ZCL 2.5.11.1);
+    ``ValueError`` when the payload is empty, cut short or names an unknown type."""
+    records = []
+    rest = bytes(payload)
+    while rest:
+        try:
+            attribute, rest = foundation.Attribute.deserialize(rest)
+        except (ValueError, KeyError, IndexError) as exc:
+            raise ValueError(f"bad attribute report record: {exc}") from None
+        value = attribute.value.value
+        if not isinstance(value, int):
+            raise ValueError(f"attribute 0x{attribute.attrid:04X} is not a number")
+        records.append((int(attribute.attrid), int(attribute.value.type), int(value)))
+    if not records:
+        raise ValueError("Report Attributes without a record")
+    return records
+
+
+def _check(records: Iterable[tuple[int, int, int]]) -> _STATUS:
+    """SUCCESS when every record is a Metering attribute in its data type."""
+    for attr_id, type_id, _ in records:
+        wanted = metering_type_id(attr_id)
+        if wanted is None:
+            return _STATUS.UNSUPPORTED_ATTRIBUTE
+        if wanted != type_id:
+            return _STATUS.INVALID_DATA_TYPE
+    return _STATUS.SUCCESS
+
+
+class MirrorProtocol:
+    """The ESI's mirroring at the ZCL frame: :meth:`receive` takes the mirroring commands on
+    the ESI's Metering client endpoint, :meth:`report` Report Attributes on a mirror
+    endpoint. Each :class:`~zse.zcl.frame.Step` that changes :attr:`pool` carries a
+    :class:`MirrorAdded`, :class:`MirrorRemoved` or :class:`MirrorUpdated` event, for the
+    shell to persist before it sends the answer. Nothing is timed."""
+
+    def __init__(self, pool: MirrorPool) -> None:
+        self.pool = pool
+
+    def next_deadline(self) -> int | None:
+        """Always None: mirroring keeps no timer."""
+        return None
+
+    def handle_timeout(self, now: int) -> Step:
+        """Nothing is ever due."""
+        return Step()
+
+    def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
+        """Answer Request Mirror (Request Mirror Response: the endpoint, or 0xFFFF when the
+        pool is full or the sender's EUI-64 is unknown) and Remove Mirror (Mirror Removed:
+        the endpoint freed, or 0xFFFF). Anything else on Metering: UNSUP_CLUSTER_COMMAND."""
+        if not msg.from_server or msg.command_id not in (
+            MeteringClientCommand.REQUEST_MIRROR,
+            MeteringClientCommand.REMOVE_MIRROR,
+        ):
+            return Step(status=_STATUS.UNSUP_CLUSTER_COMMAND)
+        device = msg.src_ieee
+        events: tuple[Any, ...] = ()
+        if msg.command_id == MeteringClientCommand.REQUEST_MIRROR:
+            endpoint, new = (None, False) if device is None else self.pool.allocate(device)
+            if endpoint is not None and device is not None:
+                events = (MirrorAdded(device=device, endpoint=endpoint, new=new),)
+            answer = MeteringServerCommand.REQUEST_MIRROR_RESPONSE
+        else:
+            endpoint = None if device is None else self.pool.remove(device)
+            if endpoint is not None and device is not None:
+                events = (MirrorRemoved(device=device, endpoint=endpoint),)
+            answer = MeteringServerCommand.MIRROR_REMOVED
+        payload = (NO_MIRROR if endpoint is None else endpoint).to_bytes(2, "little")
+        send = Send(cluster_id=METERING, command_id=answer, payload=payload, reply_to=msg)
+        return Step(sends=(send,), events=events)
+
+    def _refusal(self, msg: ZclMessage) -> foundation.Status | None:
+        """Why a frame on a mirror endpoint is not a report the mirror takes, or None."""
+        if msg.is_cluster_command or msg.command_id != _REPORT:
+            return _STATUS.UNSUP_GENERAL_COMMAND
+        if msg.cluster_id != METERING:
+            return _STATUS.UNREPORTABLE_ATTRIBUTE
+        if not msg.from_server:
+            return _STATUS.FAILURE
+        if msg.manufacturer is not None:
+            return _STATUS.UNSUP_MANUF_GENERAL_COMMAND
+        owner = self.pool.owner(msg.dst_ep)
+        if owner is None or owner != msg.src_ieee:
+            return _STATUS.NOT_AUTHORIZED
+        return None
+
+    def report(self, msg: ZclMessage, now: int) -> Step:
+        """Take Report Attributes sent to mirror endpoint ``msg.dst_ep`` into the mirror.
+
+        Refused (nothing stored, the Default Response status): not Metering
+        (UNREPORTABLE_ATTRIBUTE), not from a server (FAILURE), manufacturer-specific
+        (UNSUP_MANUF_GENERAL_COMMAND), not from the mirror's owner (NOT_AUTHORIZED), a payload
+        that does not parse (MALFORMED_COMMAND), an attribute the Metering wire does not have
+        (UNSUPPORTED_ATTRIBUTE) or in another data type (INVALID_DATA_TYPE)."""
+        refused = self._refusal(msg)
+        if refused is not None:
+            return Step(status=refused)
+        owner = self.pool.owner(msg.dst_ep)
+        assert owner is not None
+        try:
+            records = _report_records(msg.payload)
+        except ValueError:
+            return Step(status=_STATUS.MALFORMED_COMMAND)
+        status = _check(records)
+        if status != _STATUS.SUCCESS:
+            return Step(status=status)
+        self.pool.store(msg.dst_ep, records)
+        pairs = tuple((attr_id, value) for attr_id, _, value in records)
+        updated = MirrorUpdated(device=owner, endpoint=msg.dst_ep, attributes=pairs)
+        return Step(events=(updated,), status=_STATUS.SUCCESS)

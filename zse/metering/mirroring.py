@@ -1,0 +1,224 @@
+"""Meter mirroring on the ESI (SE 1.1+, D.3.4): the asyncio shell of :mod:`zse.metering.mirror`.
+
+:class:`MirrorServer` registers a fixed pool of mirror endpoints with the radio (each an SE
+Metering Device with a Basic and a Metering server), takes Request Mirror and Remove Mirror on
+the ESI's SE endpoint (its Metering client) and Report Attributes on each mirror endpoint,
+hands them to :class:`~zse.metering.mirror.MirrorProtocol`, and serves each mirror's values to
+Read Attributes as the meter would. Allocations and values are written to the
+:class:`~zse.store.Store` (namespace ``metering.mirror/<ESI endpoint>``, one record per mirror
+endpoint; a damaged one is quarantined at start and that mirror starts free) before the
+answer goes out, so a restart, even after kill -9, keeps every mirror the meters were told of.
+
+The ESI's Basic cluster carries PhysicalEnvironment (ZCL 3.2.2.2.13) bit 0 set while a mirror
+is free ("mirror capacity", as Silicon Labs' meter-mirror plugin shows it). Radios that take
+endpoints only before the network is up (EmberZNet) must be given the mirrors' descriptors
+at start-up with the ESI's own (:meth:`zse.roles.esi.EnergyServiceInterface.descriptors`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Final, cast
+
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+from zigpy.application import ControllerApplication
+from zigpy.zcl import foundation
+from zigpy.zcl.clusters.general import Basic
+
+from zse.metering.mirror import (
+    MirrorAdded,
+    MirrorPool,
+    MirrorProtocol,
+    MirrorRemoved,
+    MirrorUpdated,
+)
+from zse.records import RecordError, load_each
+from zse.se.ids import BASIC, METERING, METERING_DEVICE, SE_PROFILE_ID
+from zse.store import Batch, Store
+from zse.time.service import system_clock
+from zse.zcl.endpoint import ZclPort, carry_out
+from zse.zcl.events import EventStream
+from zse.zcl.frame import Step, ZclMessage
+from zse.zcl.se_endpoint import SecurityPolicy, SeEndpoint
+
+__all__ = [
+    "ESI_CLIENT_CLUSTERS",
+    "ESI_SERVER_CLUSTERS",
+    "MIRROR_NAMESPACE",
+    "MirrorAdded",
+    "MirrorEndpoint",
+    "MirrorRemoved",
+    "MirrorServer",
+    "MirrorUpdated",
+    "mirror_descriptors",
+    "mirror_endpoints",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+#: The store namespace of the mirrors, ``metering.mirror/<ESI endpoint>``: key = mirror
+#: endpoint id, value = owner and values.
+MIRROR_NAMESPACE: Final = "metering.mirror"
+#: What the ESI's SE endpoint adds when it mirrors: Basic server, Metering client.
+ESI_SERVER_CLUSTERS: Final = (BASIC,)
+ESI_CLIENT_CLUSTERS: Final = (METERING,)
+_MIRROR_CLUSTERS: Final = (BASIC, METERING)
+_BASIC = Basic.AttributeDefs
+#: PhysicalEnvironment bit 0: the ESI has a mirror free (SE 1.1 D.3.4).
+_MIRROR_CAPACITY: Final = 0x01
+_ZCL_VERSION: Final = 0x01
+#: PowerSource of a mirror: the meters that ask for one run on batteries.
+_BATTERY: Final = 0x03
+#: PowerSource of the ESI itself.
+_MAINS: Final = 0x01
+
+MirrorEvent = MirrorAdded | MirrorRemoved | MirrorUpdated
+
+
+def mirror_endpoints(count: int, after: int) -> tuple[int, ...]:
+    """The ids of ``count`` mirror endpoints following the ESI's endpoint ``after``."""
+    if count < 0:
+        raise ValueError(f"mirror count {count} is negative")
+    return tuple(range(after + 1, after + 1 + count))
+
+
+def mirror_descriptors(endpoints: Iterable[int]) -> list[zdo_t.SimpleDescriptor]:
+    """The simple descriptors of the mirror endpoints, as they are registered."""
+    return [
+        SeEndpoint.simple_descriptor(ep, METERING_DEVICE, _MIRROR_CLUSTERS, ()) for ep in endpoints
+    ]
+
+
+class MirrorEndpoint(SeEndpoint):
+    """A mirror endpoint: it takes only the frames unicast to it. Broadcasts, groups and
+    Match_Desc_req stay with the ESI's SE endpoint."""
+
+    def _ours(self, packet: t.ZigbeePacket) -> bool:
+        assert packet.dst is not None
+        return (
+            packet.profile_id == SE_PROFILE_ID
+            and packet.src_ep != 0
+            and packet.dst.addr_mode in (t.AddrMode.NWK, t.AddrMode.IEEE)
+            and packet.dst_ep == self.endpoint_id
+        )
+
+    def _se_match_descriptor(self, packet: t.ZigbeePacket) -> bool:
+        return False
+
+
+class MirrorServer:
+    """The ESI's meter mirrors: a pool of endpoints, requests on ``client`` (the ESI's SE
+    endpoint, with the Metering client), values persisted in ``store`` when given."""
+
+    def __init__(
+        self,
+        app: ControllerApplication,
+        client: ZclPort,
+        *,
+        endpoints: Iterable[int],
+        store: Store | None = None,
+        security: SecurityPolicy | None = None,
+        clock: Callable[[], int] = system_clock,
+        first_tsn: int | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.clock = clock
+        self.pool = MirrorPool(endpoints)
+        self.namespace = f"{MIRROR_NAMESPACE}/{client.endpoint_id}"
+        self.protocol = MirrorProtocol(self.pool)
+        self.endpoints = {
+            ep: MirrorEndpoint(
+                app,
+                endpoint_id=ep,
+                device_type=METERING_DEVICE,
+                in_clusters=_MIRROR_CLUSTERS,
+                security=security,
+                first_tsn=first_tsn,
+            )
+            for ep in self.pool.endpoints
+        }
+        self._stream: EventStream[MirrorEvent] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._removers: list[Callable[[], None]] = []
+
+    async def start(self) -> None:
+        """Load the mirrors kept in the store, register the endpoints and serve them."""
+        if self.store is not None:
+            await self.store.load_with(self.namespace, self._restore)
+        # the ESI's Basic server exists for mirroring: its mandatory attributes (ZCL 3.2.2.2)
+        self.client.set_attribute(BASIC, int(_BASIC.zcl_version.id), _ZCL_VERSION, 0x20)
+        self.client.set_attribute(BASIC, int(_BASIC.power_source.id), _MAINS, 0x30)
+        self.client.set_attribute_source(
+            BASIC,
+            int(_BASIC.physical_env.id),
+            int(foundation.DataTypeId.enum8),
+            lambda: _MIRROR_CAPACITY if self.pool.free else 0,
+        )
+        for ep, endpoint in self.endpoints.items():
+            await endpoint.start()
+            endpoint.set_attribute(BASIC, int(_BASIC.zcl_version.id), _ZCL_VERSION, 0x20)
+            endpoint.set_attribute(BASIC, int(_BASIC.power_source.id), _BATTERY, 0x30)
+            self._serve(ep)
+            self._removers.append(endpoint.add_handler(METERING, self._on_report, general=True))
+        self._removers.append(self.client.add_handler(METERING, self._on_command))
+
+    def stop(self) -> None:
+        """Stop serving; the endpoints give the radio's packet handling back, newest first."""
+        for remove in self._removers:
+            remove()
+        self._removers.clear()
+        for endpoint in reversed(list(self.endpoints.values())):
+            endpoint.stop()
+
+    def _restore(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
+        def load(key: str, value: Any) -> None:
+            if not isinstance(value, dict):
+                raise ValueError("not a mirror record")
+            self.pool.restore(int(key), value)
+
+        load_each(records.items(), load, namespace=self.namespace, on_bad=on_bad)
+
+    def _serve(self, ep: int) -> None:
+        """Answer Read Attributes on mirror ``ep`` from what it holds now."""
+        endpoint = self.endpoints[ep]
+        endpoint.attributes[METERING] = {}
+        for attr_id, (type_id, value) in self.pool.values(ep).items():
+            endpoint.set_attribute(METERING, attr_id, value, type_id)
+
+    async def _keep(self, events: Iterable[Any]) -> None:
+        """Write what the events changed, then serve it (before any answer is sent)."""
+        changed = {e.endpoint for e in events if isinstance(e, MirrorEvent)}
+        if not changed:
+            return
+        if self.store is not None:
+            batch = Batch()
+            for ep in sorted(changed):
+                record = self.pool.record(ep)
+                if record is None:
+                    batch.delete(self.namespace, str(ep))
+                else:
+                    batch.put(self.namespace, str(ep), record)
+            await self.store.commit(batch)
+        for ep in changed:
+            self._serve(ep)
+
+    async def _on_command(self, msg: ZclMessage) -> foundation.Status | None:
+        if not msg.from_server and METERING in getattr(self.client, "in_clusters", ()):
+            return None  # a command to the ESI's own meter (its Metering server): not ours
+        return await self._carry_out(self.client, self.protocol.receive(msg, None, self.clock()))
+
+    async def _on_report(self, msg: ZclMessage) -> foundation.Status | None:
+        endpoint = cast(ZclPort, self.endpoints[msg.dst_ep])
+        return await self._carry_out(endpoint, self.protocol.report(msg, self.clock()))
+
+    async def _carry_out(self, port: ZclPort, step: Step) -> foundation.Status | None:
+        """Persist and serve what ``step`` changed and tell the application, then answer."""
+        await self._keep(step.events)
+        for event in step.events:
+            self._stream.emit(event)
+        return await carry_out(port, dataclasses.replace(step, events=()), self._stream.emit)
