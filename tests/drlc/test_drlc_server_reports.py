@@ -95,7 +95,7 @@ def test_reports_for_unknown_events_over_the_air_get_not_found_and_no_row(tmp_pa
         await se.start()
         code = InstallCode.generate(rng=air.rng)
         node = air.device(DEVICE, install_code=code, channel=15)
-        node.add_endpoint(1, device_type=0x0501, out_clusters=[DRLC])
+        node.add_endpoint(1, device_type=0x0503, out_clusters=[DRLC])
         await app.permit_with_link_key(node.ieee, t.KeyData(code.link_key), 60)
         await node.join()
         loop = asyncio.get_running_loop()

@@ -93,7 +93,7 @@ def test_a_device_that_never_joined_shows_messages_like_a_joined_one() -> None:
         await server.start()
         code = InstallCode.generate(rng=air.rng)
         joined = air.device("00:0d:6f:00:0e:00:00:01", install_code=code, channel=15)
-        endpoint = joined.add_endpoint(1, device_type=0x0507, out_clusters=[MESSAGING])
+        endpoint = joined.add_endpoint(1, device_type=0x0502, out_clusters=[MESSAGING])
         await app.permit_with_link_key(joined.ieee, t.KeyData(code.link_key), 60)
         await joined.join()
         network = MessagingClient(endpoint, server_ep=SE_ENDPOINT_ID, clock=clock)

@@ -99,3 +99,22 @@ def test_key_establishment_wire_uses_the_ids():
     }
     assert set(received.values()) == {c.value for c in ids.KeyEstablishmentServerCommand}
     assert set(sent.values()) == {c.value for c in ids.KeyEstablishmentClientCommand}
+
+
+@pytest.mark.parametrize(
+    ("name", "device_id"),
+    [
+        ("ESI_DEVICE_ID", 0x0500),
+        ("METERING_DEVICE", 0x0501),
+        ("IN_HOME_DISPLAY", 0x0502),
+        ("PROGRAMMABLE_THERMOSTAT", 0x0503),
+        ("LOAD_CONTROL_DEVICE", 0x0504),
+    ],
+)
+def test_device_ids_are_the_specs(name: str, device_id: int) -> None:
+    """SE table 5.13's device ids. The spec text was out of reach; three independent sources
+    agree on these values: DSR ZBOSS's SE device list, Freescale BeeStack's SE profile header
+    (``gInPremiseDisplay_c``, ``gPCT_c``: the same ids byte-swapped) and hemtjan.st/zcl's ZDO
+    device type names. zse 0.1.0 had the thermostat at 0x0501 (the Metering Device) and the
+    display at 0x0507."""
+    assert getattr(ids, name) == device_id

@@ -58,7 +58,7 @@ def lce(issuer_event_id: int, start: int, minutes: int, **fields: int) -> LoadCo
 
 async def test_group_event_to_three_devices_one_offline_and_the_esi_view_matches():
     devices = {
-        "thermostat": ("00:0d:6f:00:0d:00:00:11", 0x0501, HVAC),
+        "thermostat": ("00:0d:6f:00:0d:00:00:11", 0x0503, HVAC),
         "lcd": ("00:0d:6f:00:0d:00:00:12", 0x0502 + 2, SIMPLE_MISC_LOADS),
         "ihd": ("00:0d:6f:00:0d:00:00:13", 0x0502, ALL_CLASSES),
     }
@@ -205,7 +205,7 @@ async def test_cancel_to_a_device_and_cancel_all_by_group():
 
 
 async def test_forged_signature_is_not_recorded():
-    _, _, se, nodes, clock = await han(63, {"t": ("00:0d:6f:00:0d:00:00:41", 0x0501, HVAC)})
+    _, _, se, nodes, clock = await han(63, {"t": ("00:0d:6f:00:0d:00:00:41", 0x0503, HVAC)})
     real = CA.issue(eui64_bytes(nodes["t"].ieee), SUITE1)
     other = CA.issue(bytes(8), SUITE1)
     server = DrlcServer(se, clock=clock, public_key={nodes["t"].ieee: real.public_key}.get)

@@ -64,7 +64,7 @@ async def han(seed: int, names=("ihd",), *, serve: bool = True, capture=None):
     for i, _name in enumerate(names):
         code = InstallCode.generate(rng=air.rng)
         dev = air.device(f"00:0d:6f:00:0e:00:00:{i + 1:02x}", install_code=code, channel=15)
-        ep = dev.add_endpoint(1, device_type=0x0507, out_clusters=[MESSAGING])
+        ep = dev.add_endpoint(1, device_type=0x0502, out_clusters=[MESSAGING])
         await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
         await dev.join()
         devices.append((dev, ep))

@@ -61,7 +61,7 @@ async def meter_and_display(seed: int, *, accepts_reporting: bool) -> tuple[Any,
         se.add_handler(METERING, configure, general=True)
     code = InstallCode.generate(rng=air.rng)
     ihd = air.device("00:0d:6f:00:0d:00:00:07", install_code=code, channel=15)
-    endpoint = ihd.add_endpoint(1, device_type=0x0507, out_clusters=[METERING])
+    endpoint = ihd.add_endpoint(1, device_type=0x0502, out_clusters=[METERING])
     await app.permit_with_link_key(ihd.ieee, t.KeyData(code.link_key), 60)
     await ihd.join()
     await asyncio.sleep(30)
@@ -123,7 +123,7 @@ async def test_no_meter_on_the_coordinator_is_meter_not_found() -> None:
     await se.start()
     code = InstallCode.generate(rng=air.rng)
     ihd = air.device("00:0d:6f:00:0d:00:00:08", install_code=code, channel=15)
-    ihd.add_endpoint(1, device_type=0x0507, out_clusters=[METERING])
+    ihd.add_endpoint(1, device_type=0x0502, out_clusters=[METERING])
     await app.permit_with_link_key(ihd.ieee, t.KeyData(code.link_key), 60)
     await ihd.join()
     with pytest.raises(MeterNotFound, match="no Metering server on 0x0000"):

@@ -32,7 +32,7 @@ async def han(
         code = InstallCode.generate(rng=air.rng)
         device = air.device(f"00:0d:6f:00:0c:00:00:{i + 1:02x}", install_code=code, channel=20)
         device.add_endpoint(
-            1, device_type=0x0507, in_clusters=[0x0800], out_clusters=[PRICE, MESSAGING]
+            1, device_type=0x0502, in_clusters=[0x0800], out_clusters=[PRICE, MESSAGING]
         )
         await esi.permit_with_link_key(device.ieee, t.KeyData(code.link_key), 60)
         await device.join()

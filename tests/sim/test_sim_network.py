@@ -46,7 +46,7 @@ class Recorder:
 def ihd(air: Air, eui: str = IHD_EUI, *, code: InstallCode | None = None) -> SimDevice:
     device = air.device(eui, install_code=code or InstallCode.generate(rng=air.rng), channel=15)
     device.add_endpoint(
-        1, device_type=0x0507, in_clusters=[KEY_EST], out_clusters=[PRICE, MESSAGING]
+        1, device_type=0x0502, in_clusters=[KEY_EST], out_clusters=[PRICE, MESSAGING]
     )
     return device
 
@@ -122,7 +122,7 @@ async def test_join_accepted_with_the_install_code_key_and_interviewed() -> None
     assert zdev.node_desc.is_router
     se = zdev.endpoints[1]
     assert se.profile_id == SE_PROFILE
-    assert se.device_type == 0x0507
+    assert se.device_type == 0x0502
     assert sorted(se.in_clusters) == [KEY_EST]
     assert sorted(se.out_clusters) == [PRICE, MESSAGING]
     # The Home Automation endpoint's Basic cluster answered zigpy's Read Attributes (zigpy

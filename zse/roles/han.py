@@ -407,7 +407,7 @@ def _suite1(credentials: Credentials | Iterable[Credentials]) -> Credentials | N
 
 
 class InHomeDisplay(HanDevice):
-    """An in-home display (SE device 0x0507): shows the price and messages and lets the user
+    """An in-home display (SE device 0x0502, In-Premise Display): shows the price and messages and lets the user
     confirm them; it follows load control events of every device class, for display only
     (it applies nothing).
 
@@ -583,7 +583,7 @@ _READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
 
 
 class ProgrammableThermostat(HanDevice):
-    """A programmable communicating thermostat (SE device 0x0501, DRLC device class HVAC).
+    """A programmable communicating thermostat (SE device 0x0503, DRLC device class HVAC).
 
     ``cooling_set_point`` / ``heating_set_point`` are the user's (0.01 °C), the normal set
     points of the DRLC core's :class:`~zse.drlc.Abilities`. The thermostat runs at the set

@@ -55,12 +55,12 @@ ESI_DEVICE_ID: Final = 0x0500
 #: Metering Device: what a meter's mirror on the ESI is (SE 1.x table 5-13, as ZBOSS's SE
 #: device ids have it; D.3.4).
 METERING_DEVICE: Final = 0x0501
-#: Programmable Communicating Thermostat.
-PROGRAMMABLE_THERMOSTAT: Final = 0x0501
+#: Programmable Communicating Thermostat (PCT).
+PROGRAMMABLE_THERMOSTAT: Final = 0x0503
 #: Load Control Device.
 LOAD_CONTROL_DEVICE: Final = 0x0504
-#: In-Home Display.
-IN_HOME_DISPLAY: Final = 0x0507
+#: In-Premise Display (the spec's name for an in-home display).
+IN_HOME_DISPLAY: Final = 0x0502
 
 # --- Cluster ids (ZCL 3.2 / 3.12; SE Annex C.3, D.2-D.5) ------------------------------------------
 
