@@ -408,8 +408,8 @@ def _suite1(credentials: Credentials | Iterable[Credentials]) -> Credentials | N
 
 class InHomeDisplay(HanDevice):
     """An in-home display (SE device 0x0502, In-Premise Display): shows the price and
-    messages and lets the user confirm them; it follows load control events of every device class, for display only
-    (it applies nothing).
+    messages and lets the user confirm them; it follows load control events of every device
+    class, for display only (it applies nothing).
 
     With ``metering=True`` (off by default) it also shows energy (#14.4-5): it finds the meter
     (a Metering server on the ESI, or the endpoint ``meter`` = (NWK address, endpoint), e.g. a
