@@ -95,7 +95,13 @@ LAYERS: tuple[Layer, ...] = (
     # cores at the ZCL frame (issue #13.2): decoded frame + now in, frames to send out; no asyncio
     Layer(
         "ZCL protocol cores",
-        ("zse.drlc.protocol", "zse.messaging.protocol", "zse.price.protocol"),
+        (
+            "zse.drlc.protocol",
+            "zse.messaging.protocol",
+            "zse.price.protocol",
+            # -- #14.2 meter server (m-server)
+            "zse.metering.protocol",
+        ),
         ("zigpy",),
     ),
     Layer(
@@ -104,6 +110,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.drlc.service",
             "zse.messaging.service",
             "zse.price.service",
+            # -- #14.2 meter server (m-server)
+            "zse.metering.service",
             "zse.time.*",
             "zse.cbke.service",
         ),
