@@ -89,7 +89,8 @@ def test_configure_reporting_success_is_one_status_and_reports_come_at_exact_tim
     p.core.update(Readings(summation_delivered=1003, instantaneous_demand=-300), T0 + 5)
     assert p.next_deadline() == T0 + 1  # the demand changed by 295 >= 100, min 1 s
     (report,) = p.handle_timeout(T0 + 5).sends
-    assert report.to == DEVICE and report.command_id == G.Report_Attributes
+    assert report.to == DEVICE
+    assert report.command_id == G.Report_Attributes
     assert not report.cluster_specific
     assert report.payload == bytes.fromhex("0004") + bytes((INT24,)) + (-300).to_bytes(
         3, "little", signed=True
@@ -114,9 +115,10 @@ def test_configure_reporting_refused_records_get_their_status() -> None:
 def test_read_reporting_configuration() -> None:
     p = meter()
     p.handle(configure(record(0x0400, INT24, 2, 90, 7)), T0)
-    ask = bytes.fromhex("000004" "000000" "000200" "010004")
+    ask = bytes.fromhex("000004000000000200010004")
     (send,) = p.handle(frame(G.Read_Reporting_Configuration, ask, cluster=False), T0).sends
-    assert send.command_id == G.Read_Reporting_Configuration_rsp and not send.cluster_specific
+    assert send.command_id == G.Read_Reporting_Configuration_rsp
+    assert not send.cluster_specific
     schema = foundation.GENERAL_COMMANDS[G.Read_Reporting_Configuration_rsp].schema
     answer, rest = schema.deserialize(send.payload)
     assert rest == b""
@@ -149,9 +151,11 @@ def test_get_profile_answered_with_the_ring() -> None:
     for minute in range(0, 91, 15):
         p.core.update(Readings(summation_delivered=minute * 10), T0 + minute * 60)
     (send,) = p.handle(get_profile(IntervalChannel.Consumption_Delivered, 0, 2), T0 + 5400).sends
-    assert send.command_id == MeteringClientCommand.GET_PROFILE_RESPONSE and send.reply_to
+    assert send.command_id == MeteringClientCommand.GET_PROFILE_RESPONSE
+    assert send.reply_to
     answer, _ = decode_command(Metering, send.command_id, send.payload, from_server=True)
-    assert answer.end_time == T0 + 5400 and answer.status == GetProfileStatus.Success
+    assert answer.end_time == T0 + 5400
+    assert answer.status == GetProfileStatus.Success
     assert list(answer.intervals) == [300, 300]
     (send,) = p.handle(get_profile(1, 0, 2), T0 + 5400).sends
     answer, _ = decode_command(Metering, send.command_id, send.payload, from_server=True)
