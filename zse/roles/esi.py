@@ -30,7 +30,7 @@ import enum
 import logging
 import random
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -54,6 +54,7 @@ from zse.errors import ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.messaging import Message
 from zse.messaging.service import MESSAGING, MessageConfirmed, MessagingServer
+from zse.metering.service import METERING, MeteringServer
 from zse.price import PriceEvent
 from zse.price.service import PRICE, PriceAcknowledged, PriceServer
 from zse.provisioning import (
@@ -335,6 +336,12 @@ _SERVER_CLUSTERS = (TIME, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT)
 _CLIENT_CLUSTERS = (KEY_ESTABLISHMENT,)
 
 
+def _server_clusters(meter: bool) -> tuple[int, ...]:
+    """The server clusters, with Metering only when the ESI hosts the meter (the demo's
+    frames stay as they are without it)."""
+    return (*_SERVER_CLUSTERS, METERING) if meter else _SERVER_CLUSTERS
+
+
 class EnergyServiceInterface:
     """An ESI (meter, Trust Center) on a zigpy ``ControllerApplication``.
 
@@ -348,7 +355,10 @@ class EnergyServiceInterface:
     repeatable (seeded ephemeral keys, fixed ZCL sequence numbers, inline computation).
     ``time_zone``: the Time server's zone (an IANA name such as ``"Europe/London"`` or a
     :class:`~zse.time.core.ZoneRule`); it then serves TimeZone and DST with MasterZoneDst
-    (default: UTC, no DST).
+    (default: UTC, no DST). ``meter``: host the Metering server (SE D.3) on the SE endpoint,
+    :attr:`meter` (off by default): True, or the keyword arguments of
+    :class:`~zse.metering.service.MeteringServer` (``formatting``, ``source``...); it
+    persists in ``store``.
 
     Call ``await start()`` once the application is running, ``await stop()`` at the end.
     """
@@ -369,6 +379,7 @@ class EnergyServiceInterface:
         rng: random.Random | None = None,
         first_tsn: int | None = None,
         time_zone: ZoneRule | str | None = None,
+        meter: bool | Mapping[str, Any] = False,
     ) -> None:
         self.app = app
         self.registry = registry
@@ -380,7 +391,7 @@ class EnergyServiceInterface:
         self.endpoint = SeEndpoint(
             app,
             endpoint_id=endpoint_id,
-            in_clusters=_SERVER_CLUSTERS,
+            in_clusters=_server_clusters(bool(meter)),
             out_clusters=_CLIENT_CLUSTERS,
             security=security,
             first_tsn=first_tsn,
@@ -398,6 +409,11 @@ class EnergyServiceInterface:
         self.time = TimeServer(port, clock=clock, zone=time_zone)
         self.messaging = MessagingServer(port, clock=clock, store=self.store)
         self.drlc = DrlcServer(port, clock=clock, public_key=self.public_key, store=self.store)
+        #: The Metering server (SE D.3), when ``meter`` asked for one.
+        self.meter: MeteringServer | None = None
+        if meter:
+            options = {} if meter is True else dict(meter)
+            self.meter = MeteringServer(port, clock=clock, store=self.store, **options)
         self._stream: EventStream[EsiEvent] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
@@ -411,12 +427,14 @@ class EnergyServiceInterface:
         self._serving: set[asyncio.Task[None]] = set()
 
     @staticmethod
-    def descriptor(endpoint_id: int = SE_ENDPOINT_ID) -> zdo_t.SimpleDescriptor:
+    def descriptor(
+        endpoint_id: int = SE_ENDPOINT_ID, *, meter: bool = False
+    ) -> zdo_t.SimpleDescriptor:
         """The simple descriptor of the ESI's SE endpoint: what a radio that accepts endpoints
         only before its network is up must be given at start-up (EmberZNet:
         :func:`zse.radios.ezsp.se_application`)."""
         return SeEndpoint.simple_descriptor(
-            endpoint_id, ESI_DEVICE_ID, _SERVER_CLUSTERS, _CLIENT_CLUSTERS
+            endpoint_id, ESI_DEVICE_ID, _server_clusters(meter), _CLIENT_CLUSTERS
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -433,6 +451,8 @@ class EnergyServiceInterface:
         self.messaging.on_event(self._stream.emit)
         await self.drlc.start()
         self.drlc.on_event(self._stream.emit)
+        if self.meter is not None:
+            await self.meter.start()
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         self._listener_id = self.app.add_listener(self._listener)
@@ -452,6 +472,8 @@ class EnergyServiceInterface:
         await asyncio.gather(*self._tasks, *self._permits, return_exceptions=True)
         self.key_establishment.stop()
         self.messaging.stop()
+        if self.meter is not None:
+            await self.meter.stop()
         self.endpoint.stop()
 
     async def settle(self) -> None:
