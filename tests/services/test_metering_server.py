@@ -254,3 +254,30 @@ async def test_foreign_and_damaged_records_are_quarantined_not_a_crash(tmp_path)
     answer = await profile(endpoint)
     assert answer.status == GetProfileStatus.No_Intervals_Available_For_The_Requested_Time
     await server.stop()
+
+
+@dataclass
+class Faulty:
+    """A source that fails once and goes back once: the meter logs each and keeps polling."""
+
+    asked: list[int] = field(default_factory=list)
+
+    def readings(self, now: int) -> Readings:
+        self.asked.append(now - START)
+        if len(self.asked) == 2:
+            raise OSError("register not readable")
+        if len(self.asked) == 3:
+            return Readings(summation_delivered=1)  # below 50: refused
+        return Readings(summation_delivered=50 + len(self.asked))
+
+
+async def test_a_failing_source_is_logged_and_polled_again(caplog) -> None:
+    source = Faulty()
+    server, _, _ = await han(45, source=source)
+    await server.start()
+    await asyncio.sleep(100)
+    assert [b - a for a, b in itertools.pairwise(source.asked)] == [30, 30, 30]
+    assert server.core.read(0x0000) == 54
+    assert "Metering server timer: register not readable" in caplog.text
+    assert "Metering server timer: summation delivered 1 is below 51" in caplog.text
+    await server.stop()
