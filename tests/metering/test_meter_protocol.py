@@ -217,12 +217,13 @@ def test_other_frames() -> None:
         [0, 1, 2, 3, 4, G.Configure_Reporting, G.Read_Reporting_Configuration]
     ),
     payload=st.binary(max_size=40),
+    from_server=st.booleans(),
 )
 def test_garbage_gets_statuses_never_an_exception(
-    cluster: bool, command_id: int, payload: bytes
+    cluster: bool, command_id: int, payload: bytes, from_server: bool
 ) -> None:
     p = meter()
-    step = p.handle(frame(command_id, payload, cluster=cluster), T0)
+    step = p.handle(frame(command_id, payload, cluster=cluster, from_server=from_server), T0)
     if step.status is not None:
         assert step.status in (
             S.MALFORMED_COMMAND,

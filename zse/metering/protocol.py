@@ -111,7 +111,7 @@ class MeterServerProtocol:
     """The meter's Metering server (SE D.3.2) at the ZCL frame, around ``core``.
 
     Reporting destinations are the configuring device's network address and endpoint
-    (:meth:`Destination.device`). DefaultUpdatePeriod and FastPollUpdatePeriod (D.3.2.2.1.11-12)
+    (:meth:`Destination.device`). DefaultUpdatePeriod and FastPollUpdatePeriod (D.3.2.2.1)
     are the core's values when it holds them, else 30 s and 5 s.
     """
 
