@@ -231,3 +231,35 @@ def test_garbage_gets_statuses_never_an_exception(
             S.UNSUP_GENERAL_COMMAND,
         )
     p.handle_timeout(T0 + 3600)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    records=st.lists(
+        st.tuples(
+            st.sampled_from([0x0000, 0x0001, 0x0200, 0x0300, 0x0400, 0x0500, 0x0700]),
+            st.sampled_from([UINT48, INT24, UINT8, 0x18, ENUM8]),
+            st.integers(0, 0xFFFF),
+            st.integers(0, 0xFFFF),
+            st.integers(0, 100),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_any_configure_reporting_is_answered_record_by_record(records: list) -> None:
+    """Every well-formed Configure Reporting gets a response: SUCCESS alone, or one status
+    record (ZCL 2.5.8.1) per record refused, each for an attribute it named."""
+    p = meter()
+    p.core.update(Readings(summation_delivered=1, instantaneous_demand=1), T0)
+    (send,) = p.handle(configure(*(record(*r) for r in records)), T0).sends
+    schema = foundation.GENERAL_COMMANDS[G.Configure_Reporting_rsp].schema
+    answer, rest = schema.deserialize(send.payload)
+    assert rest == b""
+    statuses = answer.status_records
+    if statuses[0].status == S.SUCCESS:
+        assert len(statuses) == 1
+    else:
+        assert {int(s.attrid) for s in statuses} <= {r[0] for r in records}
+        assert all(s.status != S.SUCCESS for s in statuses)
+    p.handle_timeout(T0 + 0xFFFF)
