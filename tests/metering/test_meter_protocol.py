@@ -195,6 +195,15 @@ def test_fast_poll_within_the_spec_limits() -> None:
     assert granted(p, 10, 5, T0 + 1000) == (10, T0 + 1300)
 
 
+def test_a_groupcast_configures_without_a_response() -> None:
+    p = meter()
+    msg = dataclasses.replace(configure(record(0, UINT48, 10, 60, 5)), group=0x0E00)
+    step = p.handle(msg, T0)
+    assert step.sends == ()
+    assert [type(e) for e in step.events] == [ReportingConfigured]
+    assert p.next_deadline() == T0 + 60
+
+
 def test_other_frames() -> None:
     p = meter()
     assert (

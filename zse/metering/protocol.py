@@ -15,6 +15,7 @@ from __future__ import annotations
 # Response (D.3.2.3.1.1) and Request Fast Poll Mode (D.3.3.3.1.4) with its response
 # (D.3.2.3.1.4). It satisfies :class:`zse.zcl.frame.FrameCore`; :meth:`MeterServerProtocol.handle`
 # decodes a frame first (a payload that does not decode: MALFORMED_COMMAND).
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -181,12 +182,16 @@ class MeterServerProtocol:
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
         """Answer Get Profile, Request Fast Poll Mode, Configure Reporting and Read Reporting
         Configuration; another client command is UNSUP_CLUSTER_COMMAND, another global one
-        UNSUP_GENERAL_COMMAND; a server's frame is left alone."""
+        UNSUP_GENERAL_COMMAND; a server's frame is left alone. A command sent to a group or
+        a broadcast is acted on without a response (as the endpoint's Read Attributes)."""
         if msg.from_server:
             return Step()
         answer = self._answers.get((msg.is_cluster_command, msg.command_id))
         if answer is not None:
-            return answer(msg, command, now)
+            step = answer(msg, command, now)
+            if msg.group is not None or msg.broadcast:  # acted on; answered to a unicast only
+                return dataclasses.replace(step, sends=())
+            return step
         if msg.is_cluster_command:
             return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
         return Step(status=foundation.Status.UNSUP_GENERAL_COMMAND)
