@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import re
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass, field
 
 import zigpy.types as t
@@ -281,3 +285,63 @@ async def test_a_failing_source_is_logged_and_polled_again(caplog) -> None:
     assert "Metering server timer: register not readable" in caplog.text
     assert "Metering server timer: summation delivered 1 is below 51" in caplog.text
     await server.stop()
+
+
+WRITER = """
+import asyncio, sys
+from zse.metering.core import Readings
+from zse.metering.service import MeteringServer
+from zse.se.ids import METERING
+from zse.sim import Air, run
+from zse.store import Store
+from zse.zcl.se_endpoint import SeEndpoint
+
+async def main(path, start):
+    store = await Store.open(path)
+    app = await Air(seed=1).coordinator(channel=15)
+    se = SeEndpoint(app, in_clusters=[METERING])
+    await se.start()
+    loop = asyncio.get_running_loop()
+    clock = lambda: start + int(loop.time())
+    meter = MeteringServer(se, clock=clock, store=store, profile_period=3)
+    await meter.start()
+    summation = meter.core.read(0) or 0
+    while True:
+        await asyncio.sleep(900)
+        summation += 7
+        await meter.feed(Readings(summation_delivered=summation))
+        print(clock(), summation, flush=True)
+
+run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+async def test_sigkill_loses_no_interval_it_stored(tmp_path) -> None:
+    """A meter killed (SIGKILL) while it feeds readings: every interval stored before a
+    reading was acknowledged is there after a restart, and nothing is quarantined."""
+    path = tmp_path / "meter.db"
+    start = START
+    for _ in range(3):  # kill, restart on the same file later on, kill again
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.getcwd()},
+        )
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().split() for _ in range(30)]
+        assert all(lines), "the writer died"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        acknowledged, summation = map(int, lines[-1])
+        async with await Store.open(path) as store:
+            records = await store.load("metering.server/9")
+            assert await store.quarantined() == []
+        profile = records["profile"]
+        # the interval closed by the last acknowledged reading (or a later one) is stored
+        assert profile["interval_end"] >= acknowledged
+        assert profile["values"]["0"] >= summation
+        intervals = profile["channels"]["0"]["intervals"]
+        assert [end for end, _ in intervals] == sorted({end for end, _ in intervals})
+        start = profile["interval_end"]  # the next run's clock goes on from there
