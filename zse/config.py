@@ -27,6 +27,13 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     currency = 840                      # ISO 4217 numeric
     time_zone = "Europe/London"         # optional IANA zone: the Time server's TimeZone and DST
 
+    [meter]                          # optional: the ESI hosts the Metering server (SE D.3)
+    unit_of_measure = 0              # UnitOfMeasure: 0 kWh (default)
+    divisor = 1000                   # Multiplier (default 1) / Divisor (default 1000): raw Wh
+    summation_formatting = 0x33      # digits left (bits 3-6) / right (bits 0-2); also demand_,
+                                     # historical_consumption_formatting, metering_device_type,
+                                     # default_update_period (30 s), fast_poll_update_period (5 s)
+
     [[devices]]
     eui64 = "00:0d:6f:00:0a:00:00:01"
     install_code = "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"
@@ -59,6 +66,7 @@ from typing import Any
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.price import DURATION_UNTIL_CHANGED, START_NOW, PriceEvent
+from zse.se.ids import MeteringAttribute
 from zse.time.core import IanaZone, TimeZoneError
 
 __all__ = [
@@ -175,6 +183,8 @@ class EsiConfig:
     provider_id: int = DEFAULT_PROVIDER_ID
     currency: int = DEFAULT_CURRENCY
     time_zone: str | None = None
+    #: ``[meter]``: the Metering server's attributes by id (None: the ESI hosts no meter).
+    meter: Mapping[int, int] | None = None
 
     def override(self, **changes: Any) -> EsiConfig:
         """A copy with command-line values applied (``None`` or ``()`` means "not given")."""
@@ -207,6 +217,17 @@ _TABLES = {
         "provider_id",
         "currency",
         "time_zone",
+    },
+    "meter": {
+        "unit_of_measure",
+        "multiplier",
+        "divisor",
+        "summation_formatting",
+        "demand_formatting",
+        "historical_consumption_formatting",
+        "metering_device_type",
+        "default_update_period",
+        "fast_poll_update_period",
     },
     "devices": {"eui64", "install_code", "label", "groups"},
     "prices": {
@@ -459,6 +480,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         except TimeZoneError as exc:
             esi.fail(str(exc), "time_zone")
     devices = _devices(source, document.get("devices", []))
+    meter = None if "meter" not in document else _meter(source, document["meter"])
     groups = _groups(source, document.get("groups", {}))
     prices = _prices(source, document.get("prices", []), provider_id, currency)
     return EsiConfig(
@@ -476,7 +498,35 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         provider_id=provider_id,
         currency=currency,
         time_zone=time_zone,
+        meter=meter,
     )
+
+
+#: ``[meter]`` key -> (attribute, largest value, default) (SE D.3.2.2.1, D.3.2.2.4).
+_METER = {
+    "unit_of_measure": (MeteringAttribute.UNIT_OF_MEASURE, 0xFF, 0),
+    "multiplier": (MeteringAttribute.MULTIPLIER, 0xFFFFFF, 1),
+    "divisor": (MeteringAttribute.DIVISOR, 0xFFFFFF, 1000),
+    "summation_formatting": (MeteringAttribute.SUMMATION_FORMATTING, 0xFF, 0x33),
+    "demand_formatting": (MeteringAttribute.DEMAND_FORMATTING, 0xFF, 0x33),
+    "historical_consumption_formatting": (
+        MeteringAttribute.HISTORICAL_CONSUMPTION_FORMATTING,
+        0xFF,
+        0x33,
+    ),
+    "metering_device_type": (MeteringAttribute.METERING_DEVICE_TYPE, 0xFF, 0),
+    "default_update_period": (MeteringAttribute.DEFAULT_UPDATE_PERIOD, 0xFF, 30),
+    "fast_poll_update_period": (MeteringAttribute.FAST_POLL_UPDATE_PERIOD, 0xFF, 5),
+}
+
+
+def _meter(source: str, table: Any) -> dict[int, int]:
+    """``[meter]``: the meter's Formatting attributes and update periods, defaults filled in."""
+    reader = _Reader(source, "[meter]", table, _TABLES["meter"])
+    return {
+        int(attribute): reader.number(key, 0, high, default)
+        for key, (attribute, high, default) in _METER.items()
+    }
 
 
 def _devices(source: str, items: Any) -> tuple[DeviceEntry, ...]:

@@ -80,3 +80,26 @@ class Operator:
 
     def text(self) -> str:
         return "\n".join(self.output)
+
+
+def serving(
+    config: Any,
+    operator: Operator,
+    app_factory: Callable[..., Any],
+    clock: Any,
+    stop: asyncio.Event,
+) -> asyncio.Task[int]:
+    """``zse esi`` serving ``config`` (no command lines) until ``stop`` is set."""
+    from zse.cli.esi import run_esi  # noqa: PLC0415 - as the tests import it
+
+    return asyncio.get_running_loop().create_task(
+        run_esi(
+            config,
+            credentials=[ESI_CREDENTIALS],
+            lines=None,
+            out=operator.out,
+            app_factory=app_factory,
+            clock=clock,
+            stop=stop,
+        )
+    )

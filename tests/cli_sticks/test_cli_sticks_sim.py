@@ -16,6 +16,7 @@ from tests.cli_sticks.sticks_helpers import (
     IHD,
     IHD_CODE,
     Operator,
+    serving,
     sim_factory,
 )
 from zse.cbke import SUITE1
@@ -173,20 +174,10 @@ async def test_serve_runs_until_stopped(tmp_path: Path) -> None:
     config = parse_config(CONFIG, base=tmp_path)
     operator = Operator()
     stop = asyncio.Event()
-    serving = asyncio.get_running_loop().create_task(
-        run_esi(
-            config,
-            credentials=[ESI_CREDENTIALS],
-            lines=None,
-            out=operator.out,
-            app_factory=sim_factory(Air(seed=5)),
-            clock=clock,
-            stop=stop,
-        )
-    )
+    task = serving(config, operator, sim_factory(Air(seed=5)), clock, stop)
     await operator.sees("ESI running")
     await asyncio.sleep(3600)
-    assert not serving.done()
+    assert not task.done()
     stop.set()
-    assert await serving == 0
+    assert await task == 0
     assert operator.output[-1] == "ESI stopped"

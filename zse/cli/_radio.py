@@ -74,17 +74,19 @@ class RadioOptions:
     auto_form: bool = True
     #: More settings for the radio library's configuration (e.g. bellows' ``use_thread``).
     library_config: Mapping[str, Any] = field(default_factory=dict)
+    #: The SE endpoint serves Metering too (``[meter]``): its descriptor says so.
+    meter: bool = False
 
 
 #: ``async factory(options) -> running ControllerApplication``.
 AppFactory = Callable[[RadioOptions], Awaitable[ControllerApplication]]
 
 
-def esi_descriptor() -> Any:
+def esi_descriptor(*, meter: bool = False) -> Any:
     """The simple descriptor of the ESI's SE endpoint, as the facade registers it."""
     from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
 
-    return EnergyServiceInterface.descriptor()
+    return EnergyServiceInterface.descriptor(meter=meter)
 
 
 def application_class(radio: str) -> type[ControllerApplication]:
@@ -102,11 +104,13 @@ def application_class(radio: str) -> type[ControllerApplication]:
     return cls
 
 
-def _ezsp_with_se_endpoint(base: type[ControllerApplication]) -> type[ControllerApplication]:
+def _ezsp_with_se_endpoint(
+    base: type[ControllerApplication], *, meter: bool = False
+) -> type[ControllerApplication]:
     """bellows' application for an ESI (:func:`zse.radios.ezsp.se_application`)."""
     from zse.radios.ezsp import se_application  # noqa: PLC0415 - needs bellows
 
-    cls: type[ControllerApplication] = se_application(base, [esi_descriptor()])
+    cls: type[ControllerApplication] = se_application(base, [esi_descriptor(meter=meter)])
     return cls
 
 
@@ -147,7 +151,7 @@ async def open_application(options: RadioOptions) -> ControllerApplication:
         raise ConfigError("give the radio and its serial port: --radio ezsp|znp --device PATH")
     cls = application_class(radio.radio)
     if radio.radio == "ezsp" and options.se_endpoint:
-        cls = _ezsp_with_se_endpoint(cls)
+        cls = _ezsp_with_se_endpoint(cls, meter=options.meter)
     config = zigpy_config(options)
     import voluptuous  # noqa: PLC0415 - zigpy's config schemas
 

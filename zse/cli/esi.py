@@ -805,6 +805,7 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
         network=config.network,
         zigpy_database=str(database.with_name(database.stem + "-zigpy.db")),
         library_config=library_config or {},
+        meter=config.meter is not None,
     )
     radio = config.radio.radio or "radio"
     where = "the simulated air" if radio == "sim" else config.radio.device or "the factory"
@@ -834,6 +835,7 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
             clock=clock,
             permit_seconds=config.permit_seconds,
             time_zone=config.time_zone,
+            meter=False if config.meter is None else {"formatting": config.meter},
         )
         await esi.start()
         session = Session(esi, config, out, clock)

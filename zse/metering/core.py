@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from zse.errors import ZseError
+from zse.records import Fields, Int, ListOf, MapOf, Mismatch, TupleOf, check
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import GetProfileStatus, IntervalChannel
 from zse.zcl.reporting import Report, ReportingConfig, ReportingEngine
@@ -62,9 +63,35 @@ _ATTRIBUTES: Mapping[int, bool] = {
     A.HISTORICAL_CONSUMPTION_FORMATTING: False,
     A.METERING_DEVICE_TYPE: False,
     A.MAX_NUMBER_OF_PERIODS_DELIVERED: False,
+    A.DEFAULT_UPDATE_PERIOD: False,
+    A.FAST_POLL_UPDATE_PERIOD: False,
 }
 
 D = TypeVar("D", bound=Hashable)
+
+#: The readings a profile snapshot keeps (the open interval is counted from them): range.
+_RANGES: Mapping[int, tuple[int, int]] = {
+    A.CURRENT_SUMM_DELIVERED: (0, _UINT48),
+    A.CURRENT_SUMM_RECEIVED: (0, _UINT48),
+    A.INSTANTANEOUS_DEMAND: (-(1 << 23), (1 << 23) - 1),
+    A.STATUS: (0, 0xFF),
+}
+_PROFILE_SHAPE = Fields(
+    {
+        "period": Int(0, 7),
+        "interval_end": Int(0, 0xFFFFFFFF),
+        "channels": MapOf(
+            Fields(
+                {
+                    "start": Int(0, _UINT48),
+                    "intervals": ListOf(TupleOf(Int(0, 0xFFFFFFFF), Int(0, _UINT24 - 1))),
+                }
+            ),
+            key=int,
+        ),
+        "values": MapOf(Int(-(1 << 23), _UINT48), key=int),
+    }
+)
 
 
 class SummationDecreased(ZseError, ValueError):
@@ -120,6 +147,14 @@ class ProfileRing:
         """How many intervals the ring keeps."""
         return self._ring.maxlen or 0
 
+    def items(self) -> tuple[tuple[int, int], ...]:
+        """Every (end time, value) kept, oldest first."""
+        return tuple(self._ring)
+
+    def clear(self) -> None:
+        """Forget every interval."""
+        self._ring.clear()
+
     def latest(self, end_time: int, count: int) -> tuple[int, tuple[int, ...]]:
         """The end time of the newest interval ending at or before ``end_time`` and up to
         ``count`` values from it, most recent first ((0, ()) when there is none)."""
@@ -136,8 +171,9 @@ class ProfileRing:
 class MeterCore(Generic[D]):
     """A meter's attributes, reporting and load profile (SE D.3, server side).
 
-    ``formatting`` holds the Formatting attributes (D.3.2.2.4) and the MeteringDeviceType by
-    attribute id; ``profile_period`` is a ProfileIntervalPeriod code; ``max_periods`` is
+    ``formatting`` holds the Formatting attributes (D.3.2.2.4), the MeteringDeviceType and
+    DefaultUpdatePeriod / FastPollUpdatePeriod (D.3.2.2.1) by attribute id;
+    ``profile_period`` is a ProfileIntervalPeriod code; ``max_periods`` is
     MaxNumberOfPeriodsDelivered (D.3.2.2.6), ``profile_capacity`` the intervals kept per
     channel.
     """
@@ -182,6 +218,59 @@ class MeterCore(Generic[D]):
     def read(self, attribute: int) -> int | None:
         """An attribute's value (None: the meter does not have it)."""
         return self.reporting.value(attribute)
+
+    def supports(self, attribute: int) -> bool:
+        """True for an attribute the meter has (held now or once fed)."""
+        if attribute == A.CURRENT_SUMM_RECEIVED:
+            return not self.delivered_only
+        return attribute in _ATTRIBUTES
+
+    @property
+    def interval_end(self) -> int:
+        """When the profile interval now open ends (it changes when intervals close)."""
+        return self._interval_end
+
+    def snapshot(self) -> dict[str, Any]:
+        """The profile rings, the open interval and the readings held, as JSON-able data
+        (:meth:`restore` reads it back)."""
+        return {
+            "period": self.profile_period,
+            "interval_end": self._interval_end,
+            "channels": {
+                str(int(channel)): {
+                    "start": self._start[channel],
+                    "intervals": [list(item) for item in ring.items()],
+                }
+                for channel, ring in self._rings.items()
+            },
+            "values": {str(int(a)): value for a in _RANGES if (value := self.read(a)) is not None},
+        }
+
+    def restore(self, record: Any) -> None:
+        """Take back a :meth:`snapshot`; ``Mismatch`` (nothing changed) when it is not the
+        shape, or is another meter's (other interval period or channels)."""
+        check(record, _PROFILE_SHAPE)
+        if record["period"] != self.profile_period:
+            raise Mismatch(f".period: {record['period']}, this meter's is {self.profile_period}")
+        mine = {str(int(channel)) for channel in self._rings}
+        if set(record["channels"]) != mine:
+            raise Mismatch(f".channels: not this meter's ({sorted(mine)})")
+        values = {int(a): v for a, v in record["values"].items()}
+        for attribute, value in values.items():
+            low, high = _RANGES.get(attribute, (1, 0))
+            if not low <= value <= high:
+                raise Mismatch(f".values: not a reading of attribute 0x{attribute:04X}")
+        if self.delivered_only and A.CURRENT_SUMM_RECEIVED in values:
+            raise Mismatch(".values: a delivered-only meter has no summation received")
+        self._interval_end = record["interval_end"]
+        for channel, ring in self._rings.items():
+            stored = record["channels"][str(int(channel))]
+            ring.clear()
+            for end, value in stored["intervals"][-ring.capacity :]:
+                ring.append(end, value)
+            self._start[channel] = stored["start"]
+        for attribute, value in values.items():
+            self.reporting.update(attribute, value)
 
     def _summation(self, channel: IntervalChannel) -> int:
         return self.reporting.value(self._channels[channel]) or 0

@@ -30,7 +30,7 @@ import enum
 import logging
 import random
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -64,6 +64,7 @@ from zse.metering.mirroring import (
     mirror_descriptors,
     mirror_endpoints,
 )
+from zse.metering.service import METERING, MeteringServer
 from zse.price import PriceEvent
 from zse.price.service import PRICE, PriceAcknowledged, PriceServer
 from zse.provisioning import (
@@ -348,6 +349,21 @@ _SERVER_CLUSTERS = (TIME, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT)
 _CLIENT_CLUSTERS = (KEY_ESTABLISHMENT,)
 
 
+def _server_clusters(meter: bool, mirrors: int = 0) -> tuple[int, ...]:
+    """The SE endpoint's server clusters: Metering when the ESI hosts the meter, Basic when it
+    serves mirrors (SE D.3.4)."""
+    return (
+        *_SERVER_CLUSTERS,
+        *((METERING,) if meter else ()),
+        *(ESI_SERVER_CLUSTERS if mirrors else ()),
+    )
+
+
+def _client_clusters(mirrors: int = 0) -> tuple[int, ...]:
+    """The SE endpoint's client clusters: Metering's too when it serves mirrors."""
+    return (*_CLIENT_CLUSTERS, *(ESI_CLIENT_CLUSTERS if mirrors else ()))
+
+
 class EnergyServiceInterface:
     """An ESI (meter, Trust Center) on a zigpy ``ControllerApplication``.
 
@@ -361,7 +377,10 @@ class EnergyServiceInterface:
     repeatable (seeded ephemeral keys, fixed ZCL sequence numbers, inline computation).
     ``time_zone``: the Time server's zone (an IANA name such as ``"Europe/London"`` or a
     :class:`~zse.time.core.ZoneRule`); it then serves TimeZone and DST with MasterZoneDst
-    (default: UTC, no DST). ``mirrors``: how many meter mirrors to serve (SE D.3.4), on the
+    (default: UTC, no DST). ``meter``: host the Metering server (SE D.3) on the SE endpoint,
+    :attr:`meter` (off by default): True, or the keyword arguments of
+    :class:`~zse.metering.service.MeteringServer` (``formatting``, ``source``...); it
+    persists in ``store``. ``mirrors``: how many meter mirrors to serve (SE D.3.4), on the
     endpoints after ``endpoint_id`` (:mod:`zse.metering.mirroring`; default none).
 
     Call ``await start()`` once the application is running, ``await stop()`` at the end.
@@ -384,6 +403,7 @@ class EnergyServiceInterface:
         first_tsn: int | None = None,
         time_zone: ZoneRule | str | None = None,
         mirrors: int = 0,
+        meter: bool | Mapping[str, Any] = False,
     ) -> None:
         self.app = app
         self.registry = registry
@@ -395,8 +415,8 @@ class EnergyServiceInterface:
         self.endpoint = SeEndpoint(
             app,
             endpoint_id=endpoint_id,
-            in_clusters=_SERVER_CLUSTERS + (ESI_SERVER_CLUSTERS if mirrors else ()),
-            out_clusters=_CLIENT_CLUSTERS + (ESI_CLIENT_CLUSTERS if mirrors else ()),
+            in_clusters=_server_clusters(bool(meter), mirrors),
+            out_clusters=_client_clusters(mirrors),
             security=security,
             first_tsn=first_tsn,
         )
@@ -413,6 +433,11 @@ class EnergyServiceInterface:
         self.time = TimeServer(port, clock=clock, zone=time_zone)
         self.messaging = MessagingServer(port, clock=clock, store=self.store)
         self.drlc = DrlcServer(port, clock=clock, public_key=self.public_key, store=self.store)
+        #: The Metering server (SE D.3), when ``meter`` asked for one.
+        self.meter: MeteringServer | None = None
+        if meter:
+            options = {} if meter is True else dict(meter)
+            self.meter = MeteringServer(port, clock=clock, store=self.store, **options)
         self._stream: EventStream[EsiEvent] = EventStream()
         self.on_event = self._stream.on_event
         # -- meter mirroring (#14.3, SE D.3.4), opt-in: ``mirrors`` endpoints after this one --
@@ -438,29 +463,27 @@ class EnergyServiceInterface:
         self._serving: set[asyncio.Task[None]] = set()
 
     @staticmethod
-    def descriptor(endpoint_id: int = SE_ENDPOINT_ID) -> zdo_t.SimpleDescriptor:
+    def descriptor(
+        endpoint_id: int = SE_ENDPOINT_ID, *, meter: bool = False, mirrors: int = 0
+    ) -> zdo_t.SimpleDescriptor:
         """The simple descriptor of the ESI's SE endpoint: what a radio that accepts endpoints
         only before its network is up must be given at start-up (EmberZNet:
         :func:`zse.radios.ezsp.se_application`)."""
         return SeEndpoint.simple_descriptor(
-            endpoint_id, ESI_DEVICE_ID, _SERVER_CLUSTERS, _CLIENT_CLUSTERS
+            endpoint_id,
+            ESI_DEVICE_ID,
+            _server_clusters(meter, mirrors),
+            _client_clusters(mirrors),
         )
 
     @staticmethod
     def descriptors(
-        endpoint_id: int = SE_ENDPOINT_ID, *, mirrors: int = 0
+        endpoint_id: int = SE_ENDPOINT_ID, *, meter: bool = False, mirrors: int = 0
     ) -> list[zdo_t.SimpleDescriptor]:
-        """Every simple descriptor the ESI registers: its SE endpoint's (with the Basic server
-        and Metering client when it mirrors) and, with ``mirrors``, the mirror endpoints'
-        (#14.3) — what :func:`zse.radios.ezsp.se_application` must be given for such an ESI."""
-        if not mirrors:
-            return [EnergyServiceInterface.descriptor(endpoint_id)]
-        own = SeEndpoint.simple_descriptor(
-            endpoint_id,
-            ESI_DEVICE_ID,
-            _SERVER_CLUSTERS + ESI_SERVER_CLUSTERS,
-            _CLIENT_CLUSTERS + ESI_CLIENT_CLUSTERS,
-        )
+        """Every simple descriptor the ESI registers: its SE endpoint's and, with ``mirrors``,
+        the mirror endpoints' (#14.3) — what :func:`zse.radios.ezsp.se_application` must be
+        given for such an ESI."""
+        own = EnergyServiceInterface.descriptor(endpoint_id, meter=meter, mirrors=mirrors)
         return [own, *mirror_descriptors(mirror_endpoints(mirrors, endpoint_id))]
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -477,6 +500,8 @@ class EnergyServiceInterface:
         self.messaging.on_event(self._stream.emit)
         await self.drlc.start()
         self.drlc.on_event(self._stream.emit)
+        if self.meter is not None:
+            await self.meter.start()
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         if self.mirrors is not None:
@@ -501,6 +526,8 @@ class EnergyServiceInterface:
         self.messaging.stop()
         if self.mirrors is not None:
             self.mirrors.stop()
+        if self.meter is not None:
+            await self.meter.stop()
         self.endpoint.stop()
 
     async def settle(self) -> None:

@@ -1,0 +1,77 @@
+"""#14.2: the ESI hosts the Metering server on its SE endpoint when asked (``meter=``), and only
+then: without it the endpoint's clusters, and so the demo's frames, are as before."""
+
+from __future__ import annotations
+
+import asyncio
+
+from zigpy.zcl import foundation
+
+from tests.roles.han_builder import EUIS, build, close
+from zse.metering.core import Readings
+from zse.roles.esi import EnergyServiceInterface
+from zse.se.ids import METERING
+from zse.se.ids import MeteringAttribute as A
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
+
+G = foundation.GeneralCommand
+
+
+async def read_metering(han, *attributes: int):
+    """Read Attributes of Metering on the ESI from the in-home display's endpoint."""
+    payload = b"".join(a.to_bytes(2, "little") for a in attributes)
+    return await han.devices["ihd"].endpoint.request(
+        0x0000,
+        SE_ENDPOINT_ID,
+        METERING,
+        G.Read_Attributes,
+        payload,
+        cluster_specific=False,
+        direction=foundation.Direction.Client_to_Server,
+        encrypt=True,
+    )
+
+
+async def joined(tmp_path, **esi_options):
+    han = await build(tmp_path, **esi_options)
+    await han.esi.provision(EUIS["ihd"])
+    await han.add("ihd").start()
+    await asyncio.sleep(30)
+    await han.esi.settle()
+    return han
+
+
+async def test_the_esi_serves_the_meter_when_asked(tmp_path):
+    han = await joined(tmp_path, meter={"formatting": {A.DIVISOR: 1000}})
+    try:
+        assert METERING in han.esi.endpoint.in_clusters
+        assert METERING in EnergyServiceInterface.descriptor(meter=True).input_clusters
+        assert han.esi.meter is not None
+        await han.esi.meter.feed(Readings(summation_delivered=123456, instantaneous_demand=-7))
+        reply = await read_metering(
+            han, A.CURRENT_SUMM_DELIVERED, A.INSTANTANEOUS_DEMAND, A.DIVISOR
+        )
+        schema = foundation.GENERAL_COMMANDS[G.Read_Attributes_rsp].schema
+        records, _ = schema.deserialize(reply.payload)
+        assert [(r.attrid, r.value.value) for r in records.status_records] == [
+            (A.CURRENT_SUMM_DELIVERED, 123456),
+            (A.INSTANTANEOUS_DEMAND, -7),
+            (A.DIVISOR, 1000),
+        ]
+        # persisted in the ESI's store, under the meter's namespace
+        assert han.esi.meter.store is han.esi.store
+    finally:
+        await close(han)
+
+
+async def test_without_meter_the_esi_has_no_metering(tmp_path):
+    han = await joined(tmp_path)
+    try:
+        assert han.esi.meter is None
+        assert METERING not in han.esi.endpoint.in_clusters
+        assert METERING not in EnergyServiceInterface.descriptor().input_clusters
+        reply = await read_metering(han, A.CURRENT_SUMM_DELIVERED)
+        assert reply.command_id == G.Default_Response
+        assert reply.payload[1] == foundation.Status.UNSUPPORTED_CLUSTER
+    finally:
+        await close(han)
