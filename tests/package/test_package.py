@@ -48,7 +48,11 @@ LAYERS: tuple[Layer, ...] = (
     Layer("errors", ("zse", "zse.errors")),
     # the SE vocabulary floor (issue #13.1): ids, enums and sentinels, declared once
     Layer("SE vocabulary", ("zse.se.*",), ("zigpy.types",)),
-    Layer("hazmat crypto", ("zse.cbke.hazmat.*", "zse.installcode._mmo"), ("cryptography",)),
+    Layer(
+        "hazmat crypto",
+        ("zse.cbke.hazmat.*", "zse.installcode._mmo", "zse.security.ccm"),
+        ("cryptography",),
+    ),
     Layer(
         "recipes and sans-IO cores",
         (
@@ -77,6 +81,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.interpan.hht",
             "zse.interpan.se_core",
             "zse.interpan.link",
+            # ZigBee NWK/APS frame security (#15.1); its AES-CCM* is zse.security.ccm
+            "zse.security.*",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
@@ -145,6 +151,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
     ),
     "zse.time.core": ("zigpy",),
     "zse.metering.core": ("zigpy",),
+    "zse.security.*": ("zigpy",),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
         ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),
