@@ -19,8 +19,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from zigpy.zcl import foundation
-from zigpy.zcl.foundation import Status
+from zigpy.zcl.foundation import DataType, DataTypeId, Status
 
 __all__ = ["NO_REPORTING", "Report", "ReportingConfig", "ReportingEngine", "report_payload"]
 
@@ -168,8 +167,8 @@ def report_payload(attributes: Iterable[tuple[int, int]], type_ids: Mapping[int,
     its ZCL data type (``type_ids[attribute]``) and the value in that type."""
     out = bytearray()
     for attribute, value in attributes:
-        type_id = foundation.DataTypeId(type_ids[attribute])
-        python_type = foundation.DataType.from_type_id(type_id).python_type
+        type_id = DataTypeId(type_ids[attribute])
+        python_type = DataType.from_type_id(type_id).python_type
         out += attribute.to_bytes(2, "little")
         out.append(type_id)
         out += python_type(value).serialize()
