@@ -1,9 +1,12 @@
 """zse.security (#15.1): the auxiliary security header, the CCM* nonce, NWK and APS
 secure/unsecure, the derived keys and the incoming frame counters.
 
-The public vector is a NWK-secured frame a real network (Xiaomi gateway, Aqara switch) sent,
-published with its network key and its decrypted form (tests/vectors/zigbee-nwk-secured.json,
-source named there): zse decrypts it, and secures the plaintext back to the same bytes.
+The public vectors are frames real networks sent, published with their keys (sources named in
+the files): a NWK-secured ZCL frame (tests/vectors/zigbee-nwk-secured.json), and an APS
+Transport Key secured with the key-transport key and an APS Request Key secured with a link
+key inside NWK security, with the key-transport and key-load keys of that link key
+(tests/vectors/zigbee-aps-secured.json). zse decrypts each, and secures the plaintext back to
+the same bytes.
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ def public() -> dict[str, object]:
     return load_vectors("zigbee-nwk-secured.json")  # type: ignore[no-any-return]
 
 
+@pytest.fixture(scope="module")
+def public_aps() -> dict[str, object]:
+    return load_vectors("zigbee-aps-secured.json")  # type: ignore[no-any-return]
+
+
 def secured_nwk(counter: int = 1, payload: bytes = PAYLOAD) -> bytes:
     return secure_nwk(NWK_HEADER, payload, key=NWK_KEY, key_seq=0, counter=counter, source=TC)
 
@@ -98,6 +106,46 @@ def test_securing_the_published_plaintext_gives_the_frame_the_device_sent(public
         source=int(public["source"], 16),
     )
     assert again == nwk
+
+
+def test_public_transport_key_decrypts_with_the_key_transport_key(public_aps):
+    """A Trust Center's Transport Key, APS-secured with HMAC-MMO(link key, 0x00)."""
+    frame = public_aps["transport_key"]
+    mac = unhex(frame["mac_frame"])
+    aps = mac[frame["mac_header_length"] + frame["nwk_header_length"] :]
+    link_key = unhex(public_aps["trust_center_link_key"])
+    result = unsecure_aps(aps, link_key)
+    assert result.aux.key_id == KeyId.KEY_TRANSPORT
+    assert result.source == int(frame["source"], 16)
+    assert result.payload == unhex(frame["decrypted_aps_payload"])
+    assert result.payload[2:18] == unhex(public_aps["network_key"])  # the key it carries
+    header = aps[: aps_header_length(aps)]
+    again = secure_aps(
+        bytes((header[0] & ~0x20,)) + header[1:],
+        result.payload,
+        link_key=link_key,
+        counter=result.aux.counter,
+        source=result.source,
+        key_id=KeyId.KEY_TRANSPORT,
+    )
+    assert again == aps
+
+
+def test_public_request_key_decrypts_at_both_layers(public_aps):
+    """A device's Request Key: NWK-secured (network key) around APS-secured (link key)."""
+    frame = public_aps["request_key"]
+    nwk = unhex(frame["mac_frame"])[frame["mac_header_length"] :]
+    outer = unsecure_nwk(nwk, {0: unhex(public_aps["network_key"])})
+    inner = unsecure_aps(outer.payload, unhex(public_aps["trust_center_link_key"]))
+    assert outer.source == inner.source == int(frame["source"], 16)
+    assert (outer.aux.counter, inner.aux.counter) == (33497, 33496)
+    assert inner.payload == unhex(frame["decrypted_aps_payload"])
+
+
+def test_published_key_transport_and_key_load_keys(public_aps):
+    link_key = unhex(public_aps["trust_center_link_key"])
+    assert key_transport_key(link_key) == unhex(public_aps["key_transport_key"])
+    assert key_load_key(link_key) == unhex(public_aps["key_load_key"])
 
 
 # -- auxiliary header and nonce ----------------------------------------------------------------
