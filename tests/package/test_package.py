@@ -135,6 +135,7 @@ LAYERS: tuple[Layer, ...] = (
 # layer may (keys are patterns as in Layer.modules: ``zse.x`` that module, ``zse.x.*`` and under).
 STRICTER: dict[str, tuple[str, ...]] = {
     "zse.installcode.*": ("zse.cbke",),
+    "zse.security.*": ("zigpy",),  # frame security (#15.1) stays free of zigpy
     **dict.fromkeys(
         ("zse.cbke", "zse.cbke.suites", *(f"zse.cbke.{name}.*" for name in CBKE_CORE)),
         ("zigpy.zcl",),
@@ -151,7 +152,6 @@ STRICTER: dict[str, tuple[str, ...]] = {
     ),
     "zse.time.core": ("zigpy",),
     "zse.metering.core": ("zigpy",),
-    "zse.security.*": ("zigpy",),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
         ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),
