@@ -9,13 +9,18 @@ message always says what was wrong and where (a character position, a byte offse
 from __future__ import annotations
 
 __all__ = [
+    "BadMic",
     "DecodeError",
     "InvalidCertificate",
     "InvalidEui64",
     "InvalidFrame",
     "InvalidInstallCode",
     "InvalidPoint",
+    "InvalidSecurityHeader",
+    "SecurityFailure",
+    "StaleFrameCounter",
     "StoreError",
+    "UnknownKey",
     "ZseError",
 ]
 
@@ -46,6 +51,35 @@ class InvalidCertificate(DecodeError):
 
 class InvalidFrame(DecodeError):
     """A frame (inter-PAN, ZCL payload) that cannot be decoded; the message gives the offset."""
+
+
+class InvalidSecurityHeader(InvalidFrame):
+    """A ZigBee auxiliary security header (ZB 4.5.1) that is truncated or malformed."""
+
+
+class SecurityFailure(DecodeError):
+    """A secured ZigBee frame that fails security processing (ZB 4.3.1.2, 4.4.1.2): the frame
+    is dropped. ``reason`` names the failure for counting (never any key material)."""
+
+    reason = "security failure"
+
+
+class BadMic(SecurityFailure):
+    """The message integrity code does not verify: wrong key, or the frame was altered."""
+
+    reason = "bad MIC"
+
+
+class StaleFrameCounter(SecurityFailure):
+    """The frame counter is below the next one expected from that sender: a replay."""
+
+    reason = "stale frame counter"
+
+
+class UnknownKey(SecurityFailure):
+    """No key is held for the frame: unknown key sequence number, sender or key identifier."""
+
+    reason = "unknown key"
 
 
 class StoreError(ZseError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,14 +53,15 @@ def tshark() -> str:
     return require("tshark")
 
 
-def dissect(frames: list[bytes], tmp_path: Path) -> list[Dissected]:
-    """Write ``frames`` to a capture and return tshark's dissection of each (PDML)."""
+def dissect(frames: list[bytes], tmp_path: Path, options: Sequence[str] = ()) -> list[Dissected]:
+    """Write ``frames`` to a capture and return tshark's dissection of each (PDML);
+    ``options`` are extra tshark arguments (``-o`` preferences such as ZigBee keys)."""
     capture = tmp_path / "frames.pcap"
     with PcapWriter(capture) as pcap:
         for index, frame in enumerate(frames):
             pcap.write(frame, float(index))
     pdml = subprocess.run(
-        [tshark(), "-r", str(capture), "-T", "pdml"],
+        [tshark(), "-r", str(capture), *options, "-T", "pdml"],
         capture_output=True,
         check=True,
         text=True,

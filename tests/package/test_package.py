@@ -48,7 +48,11 @@ LAYERS: tuple[Layer, ...] = (
     Layer("errors", ("zse", "zse.errors")),
     # the SE vocabulary floor (issue #13.1): ids, enums and sentinels, declared once
     Layer("SE vocabulary", ("zse.se.*",), ("zigpy.types",)),
-    Layer("hazmat crypto", ("zse.cbke.hazmat.*", "zse.installcode._mmo"), ("cryptography",)),
+    Layer(
+        "hazmat crypto",
+        ("zse.cbke.hazmat.*", "zse.installcode._mmo", "zse.security.ccm"),
+        ("cryptography",),
+    ),
     Layer(
         "recipes and sans-IO cores",
         (
@@ -80,6 +84,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.interpan.hht",
             "zse.interpan.se_core",
             "zse.interpan.link",
+            # ZigBee NWK/APS frame security (#15.1); its AES-CCM* is zse.security.ccm
+            "zse.security.*",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
@@ -142,6 +148,7 @@ LAYERS: tuple[Layer, ...] = (
 # layer may (keys are patterns as in Layer.modules: ``zse.x`` that module, ``zse.x.*`` and under).
 STRICTER: dict[str, tuple[str, ...]] = {
     "zse.installcode.*": ("zse.cbke",),
+    "zse.security.*": ("zigpy",),  # frame security (#15.1) stays free of zigpy
     **dict.fromkeys(
         ("zse.cbke", "zse.cbke.suites", *(f"zse.cbke.{name}.*" for name in CBKE_CORE)),
         ("zigpy.zcl",),

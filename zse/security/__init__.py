@@ -1,0 +1,40 @@
+"""ZigBee NWK and APS frame security (ZB 4.3, 4.4, 4.5), sans-IO.
+
+The auxiliary security header and the CCM* nonce (:mod:`zse.security.header`), AES-CCM* at
+ENC-MIC-32 and the keys derived from a link key (:mod:`zse.security.ccm`), securing and
+checking NWK and APS frames (:mod:`zse.security.frames`) and per-sender incoming frame
+counters (:mod:`zse.security.counters`). The simulator does not use it yet.
+"""
+
+from __future__ import annotations
+
+from zse.security.ccm import key_load_key, key_transport_key
+from zse.security.counters import IncomingCounters
+from zse.security.frames import (
+    Unsecured,
+    aps_header_length,
+    nwk_header_length,
+    secure_aps,
+    secure_nwk,
+    unsecure_aps,
+    unsecure_nwk,
+)
+from zse.security.header import ENC_MIC_32, MIC_LENGTH, AuxHeader, KeyId, nonce
+
+__all__ = [
+    "ENC_MIC_32",
+    "MIC_LENGTH",
+    "AuxHeader",
+    "IncomingCounters",
+    "KeyId",
+    "Unsecured",
+    "aps_header_length",
+    "key_load_key",
+    "key_transport_key",
+    "nonce",
+    "nwk_header_length",
+    "secure_aps",
+    "secure_nwk",
+    "unsecure_aps",
+    "unsecure_nwk",
+]
