@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from tests.services.test_delivery import REQUEST
-from zse.errors import DecodeError
+from zse.errors import DecodeError, InvalidFrame
 from zse.metering.formatting import Formatting, Reading
 from zse.metering.protocol import (
     DEMAND,
@@ -23,10 +23,11 @@ from zse.metering.protocol import (
     MeterReading,
     Polling,
     decode_global,
+    profile_answer,
 )
 from zse.se.ids import METERING
 from zse.se.ids import MeteringAttribute as A
-from zse.se.types import UnitOfMeasure
+from zse.se.types import IntervalChannel, UnitOfMeasure
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import ZclMessage
 from zse.zcl.reporting import report_payload
@@ -308,3 +309,37 @@ def test_what_is_shown_is_multiplier_times_raw_over_divisor(
     assert int(text.split(".")[0]) == whole
     if right:
         assert text.split(".")[1] == f"{fraction:0{right}d}"
+
+
+def test_get_profile_request_and_answer_round_trip() -> None:
+    """The client's Get Profile (D.3.3.3.1.1) carries its fields; a Get Profile Response
+    (D.3.2.3.1.1) decodes to the meter's answer."""
+    client = MeteringClientProtocol(METER)
+    send = client.get_profile_request(IntervalChannel.Consumption_Delivered, NOW, 3)
+    assert (send.to, send.cluster_specific, send.command_id) == (METER, True, 0x00)
+    assert send.payload == bytes((0x00,)) + NOW.to_bytes(4, "little") + bytes((3,))
+    body = (
+        NOW.to_bytes(4, "little")
+        + bytes((0x00, 0x03, 2))
+        + (900).to_bytes(3, "little")
+        + (870).to_bytes(3, "little")
+    )
+    answer = profile_answer(_from_meter(0x00, body))
+    assert (answer.end_time, answer.status, answer.profile_interval_period) == (NOW, 0, 3)
+    assert answer.intervals == (900, 870)
+
+
+def _from_meter(command: int, payload: bytes) -> ZclMessage:
+    return dataclasses.replace(
+        REQUEST, cluster_id=METERING, frame_control=0x09, command_id=command, payload=payload
+    )
+
+
+@given(st.integers(0, 0xFF), st.binary(max_size=40))
+def test_a_garbage_profile_answer_is_invalid_frame_only(command: int, payload: bytes) -> None:
+    try:
+        answer = profile_answer(_from_meter(command, payload))
+    except InvalidFrame:
+        return
+    assert command == 0x00
+    assert len(answer.intervals) == payload[6]

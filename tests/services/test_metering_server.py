@@ -14,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
@@ -21,7 +22,7 @@ from tests.metering.test_meter_protocol import INT24, UINT48, record
 from tests.services.test_drlc_persistence import OPEN, close_stores
 from zse.installcode import InstallCode
 from zse.metering.core import Readings
-from zse.metering.service import FastPollGranted, MeteringServer
+from zse.metering.service import FastPollGranted, MeteringClient, MeteringServer, ProfileRefused
 from zse.metering.wire import Metering
 from zse.se.ids import METERING, MeteringServerCommand
 from zse.se.types import GetProfileStatus, IntervalChannel
@@ -345,3 +346,26 @@ async def test_sigkill_loses_no_interval_it_stored(tmp_path) -> None:
         intervals = profile["channels"]["0"]["intervals"]
         assert [end for end, _ in intervals] == sorted({end for end, _ in intervals})
         start = profile["interval_end"]  # the next run's clock goes on from there
+
+
+async def test_a_display_asks_for_the_load_profile_with_the_metering_client() -> None:
+    """MeteringClient.get_profile (D.3.3.3.1.1) over the air: the same intervals the meter
+    answers a hand-built Get Profile with; a Default Response instead is ProfileRefused."""
+    server, endpoint, _clock = await han(43, source=Load(3600), profile_period=3)
+    await server.start()
+    await asyncio.sleep(3 * 900)
+    client = MeteringClient(endpoint, meter_ep=SE_ENDPOINT_ID)
+    answer = await client.get_profile(IntervalChannel.Consumption_Delivered, number_of_periods=2)
+    assert answer.status == GetProfileStatus.Success
+    assert (answer.end_time, answer.intervals) == (START + 2700, (900, 900))
+    older = await client.get_profile(end_time=START + 1800, number_of_periods=5)
+    assert (older.end_time, older.intervals) == (START + 1800, (900, 870))
+    refused = await client.get_profile(IntervalChannel.Consumption_Received)
+    assert refused.status == GetProfileStatus.Interval_Channel_Not_Supported
+    assert refused.intervals == ()
+    elsewhere = MeteringClient(endpoint, meter_ep=SE_ENDPOINT_ID + 1)
+    with pytest.raises(TimeoutError):  # no such endpoint: no answer
+        await elsewhere.get_profile()
+    await server.stop()  # the endpoint still lists Metering, and no longer serves it
+    with pytest.raises(ProfileRefused, match="UNSUP_CLUSTER_COMMAND"):
+        await client.get_profile()

@@ -33,7 +33,7 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from zse.errors import DecodeError, InvalidFrame
-from zse.metering.core import MeterCore
+from zse.metering.core import MeterCore, ProfileAnswer
 from zse.metering.formatting import Formatting, Reading
 from zse.metering.wire import GetProfileResponse, Metering
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
@@ -58,6 +58,7 @@ __all__ = [
     "attribute_type_id",
     "configure_reporting_payload",
     "decode_global",
+    "profile_answer",
     "read_attributes_payload",
 ]
 
@@ -445,6 +446,22 @@ def configure_reporting_payload(config: MeteringClientConfig) -> bytes:
     return out
 
 
+def profile_answer(msg: ZclMessage) -> ProfileAnswer:
+    """The fields of a Get Profile Response (D.3.2.3.1.1) the meter sent; ``InvalidFrame`` for
+    another command or a payload that does not decode."""
+    if not (msg.is_cluster_command and msg.from_server):
+        raise InvalidFrame(f"not a Get Profile Response: command 0x{msg.command_id:02X}")
+    command, _ = decode_command(Metering, msg.command_id, msg.payload, from_server=True)
+    if not isinstance(command, GetProfileResponse):
+        raise InvalidFrame(f"not a Get Profile Response: command 0x{msg.command_id:02X}")
+    return ProfileAnswer(
+        end_time=int(command.end_time),
+        status=command.status,
+        profile_interval_period=int(command.profile_interval_period),
+        intervals=tuple(int(value) for value in command.intervals),
+    )
+
+
 def decode_global(msg: ZclMessage) -> Any:
     """The global command ``msg`` carries, decoded by zigpy's foundation schema; ``DecodeError``
     for a payload that does not decode (or leaves bytes over a record)."""
@@ -503,6 +520,24 @@ class MeteringClientProtocol:
     def configure_request(self) -> Send:
         """Configure Reporting for summation and demand (ZCL 2.5.7)."""
         return self._send(_G.Configure_Reporting, configure_reporting_payload(self.config))
+
+    def get_profile_request(self, channel: int, end_time: int, number_of_periods: int) -> Send:
+        """Get Profile (D.3.3.3.1.1): ``number_of_periods`` intervals of ``channel`` ending at
+        or before ``end_time`` (0: the most recent)."""
+        schema = Metering.ServerCommandDefs.get_profile.schema
+        payload = encode_command(
+            schema(
+                interval_channel=channel,
+                end_time=end_time,
+                number_of_periods=number_of_periods,
+            )
+        )
+        return Send(
+            cluster_id=METERING,
+            command_id=MeteringServerCommand.GET_PROFILE,
+            payload=payload,
+            to=self.meter,
+        )
 
     def start(self, now: int) -> Step:
         """Read the formatting (and the values), then ask for reports."""

@@ -32,8 +32,8 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
-from zse.errors import DecodeError, ZseError
-from zse.metering.core import MeterCore, Readings, ReadingSource
+from zse.errors import DecodeError, InvalidFrame, ZseError
+from zse.metering.core import MeterCore, ProfileAnswer, Readings, ReadingSource
 from zse.metering.formatting import Reading
 from zse.metering.protocol import (
     DEFAULT_UPDATE_PERIOD,
@@ -47,10 +47,12 @@ from zse.metering.protocol import (
     ReportingConfigured,
     attribute_type_id,
     decode_global,
+    profile_answer,
 )
 from zse.records import Fields, Int, Mismatch, RecordError, check, load_each
 from zse.se.ids import METERING, SE_PROFILE_ID
 from zse.se.ids import MeteringAttribute as A
+from zse.se.types import IntervalChannel
 from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl._tasks import keep_task
@@ -70,6 +72,7 @@ __all__ = [
     "MeteringClientConfig",
     "MeteringServer",
     "Polling",
+    "ProfileRefused",
     "ReportingConfigured",
     "find_meter",
 ]
@@ -328,6 +331,20 @@ async def find_meter(device: ZdoRequester, nwk: int = 0x0000) -> tuple[int, int]
     return int(address), int(endpoints[0])
 
 
+class ProfileRefused(ZseError):
+    """The meter did not answer Get Profile with a Get Profile Response."""
+
+
+def _status_of(reply: ZclMessage) -> str:
+    """A Default Response's status, by name, for an error message."""
+    if reply.command_id == foundation.GeneralCommand.Default_Response and len(reply.payload) >= 2:
+        try:
+            return foundation.Status(reply.payload[1]).name
+        except ValueError:
+            return f"status 0x{reply.payload[1]:02X}"
+    return f"global command 0x{reply.command_id:02X}"
+
+
 class MeteringClient:
     """A HAN device's Metering client (SE D.3.3) for the meter at ``meter_nwk`` /
     ``meter_ep``: summation and demand as the meter's formatting shows them.
@@ -390,6 +407,38 @@ class MeteringClient:
             None if summation is None else summation.reading,
             None if demand is None else demand.reading,
         )
+
+    async def get_profile(
+        self,
+        channel: int = IntervalChannel.Consumption_Delivered,
+        *,
+        end_time: int = 0,
+        number_of_periods: int = 24,
+    ) -> ProfileAnswer:
+        """Ask the meter for its load profile (Get Profile, D.3.3.3.1.1) and return its Get
+        Profile Response (D.3.2.3.1.1): the status, the end time of the newest interval and
+        the intervals, most recent first, in the meter's HistoricalConsumptionFormatting.
+        :class:`ProfileRefused` when the meter answers with a Default Response instead (it
+        has no Get Profile), ``TimeoutError`` when it does not answer."""
+        send = self.protocol.get_profile_request(channel, end_time, number_of_periods)
+        assert send.to is not None
+        rule = delivery(send.to)
+        reply = await self.endpoint.request(
+            send.to.address,
+            send.to.endpoint,
+            send.cluster_id,
+            send.command_id,
+            send.payload,
+            timeout=self.request_timeout,
+            encrypt=rule.encrypt,
+            disable_default_response=rule.disable_default_response,
+        )
+        if not reply.is_cluster_command:
+            raise ProfileRefused(f"the meter answered Get Profile with {_status_of(reply)}")
+        try:
+            return profile_answer(reply)
+        except InvalidFrame as exc:
+            raise ProfileRefused(f"the meter's answer to Get Profile: {exc}") from None
 
     def _fire(self, step: Step) -> None:
         """Carry out ``step`` in the background (its requests wait for their answers)."""
