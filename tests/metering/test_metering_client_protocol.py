@@ -343,3 +343,23 @@ def test_a_garbage_profile_answer_is_invalid_frame_only(command: int, payload: b
         return
     assert command == 0x00
     assert len(answer.intervals) == payload[6]
+
+
+def test_each_client_takes_only_its_own_meters_frames() -> None:
+    """A display following the electricity meter (0x0000 ep 9) and a gas mirror (0x0000 ep
+    10) on one endpoint: each client screens in its own meter's frames only."""
+    electricity = MeteringClientProtocol(METER)
+    gas = MeteringClientProtocol(Destination.device(0x0000, 10))
+    from_meter = report({SUMMATION: 1})
+    from_mirror = dataclasses.replace(from_meter, src_ep=10)
+    from_elsewhere = dataclasses.replace(from_meter, src_nwk=0x1234)
+    assert [electricity.screen(m) for m in (from_meter, from_mirror, from_elsewhere)] == [
+        True,
+        False,
+        False,
+    ]
+    assert [gas.screen(m) for m in (from_meter, from_mirror, from_elsewhere)] == [
+        False,
+        True,
+        False,
+    ]

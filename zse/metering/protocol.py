@@ -548,12 +548,16 @@ class MeteringClientProtocol:
     # -- the meter's frames --------------------------------------------------------------------
 
     def screen(self, msg: ZclMessage) -> bool:
-        """True for a frame this core takes: a global command the meter sent to the client."""
+        """True for a frame this core takes: a global command its meter sent to the client
+        (a display following two meters on one endpoint, e.g. electricity and a gas mirror,
+        has a client per meter, each taking its own meter's frames only)."""
         return (
             msg.from_server
             and not msg.is_cluster_command
             and msg.cluster_id == METERING
             and msg.command_id in _TAKEN
+            and msg.src_nwk == self.meter.address
+            and msg.src_ep == self.meter.endpoint
         )
 
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:

@@ -44,6 +44,7 @@ __all__ = [
     "PriceClient",
     "PriceReceived",
     "PriceServer",
+    "PriceValue",
     "PriceValueReceived",
 ]
 

@@ -66,7 +66,8 @@ from zse.metering.mirroring import (
 )
 from zse.metering.service import METERING, MeteringServer
 from zse.price import PriceEvent
-from zse.price.service import PRICE, PriceAcknowledged, PriceServer
+from zse.price.core import BlockPeriod, CalorificValue, ConversionFactor
+from zse.price.service import PRICE, PriceAcknowledged, PriceServer, PriceValue
 from zse.provisioning import (
     DeviceRecord,
     IllegalTransition,
@@ -357,6 +358,14 @@ def _server_clusters(meter: bool, mirrors: int = 0) -> tuple[int, ...]:
         *((METERING,) if meter else ()),
         *(ESI_SERVER_CLUSTERS if mirrors else ()),
     )
+
+
+#: How a published block pricing value is named in logs and results.
+_VALUE_NAMES: dict[type[Any], str] = {
+    BlockPeriod: "block period",
+    ConversionFactor: "conversion factor",
+    CalorificValue: "calorific value",
+}
 
 
 def _client_clusters(mirrors: int = 0) -> tuple[int, ...]:
@@ -680,22 +689,25 @@ class EnergyServiceInterface:
 
     async def publish_price(
         self,
-        price: PriceEvent,
+        price: PriceEvent | PriceValue,
         *,
         device: t.EUI64 | str | None = None,
         group: str | None = None,
         zigbee_group: int | None = None,
         broadcast: bool = False,
     ) -> SendResult:
-        """Publish a price (Publish Price, SE D.4.2.4.1). It is recorded first, so a device
-        that misses it gets it with Get Current Price."""
+        """Publish a price (Publish Price, SE D.4.2.4.1) or a block period, conversion factor
+        or calorific value (Publish Block Period / Conversion Factor / Calorific Value, SE
+        D.4.2.4.2-4). It is recorded first, so a device that misses it gets it when it asks
+        (Get Current Price, Get Block Periods...)."""
         target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
         await self.price.publish(price)
 
         async def send(to: Destination) -> None:
             await self.price.publish(price, dst=to.address, dst_ep=to.endpoint, dst_mode=to.mode)
 
-        return await self._deliver(f"price {price.issuer_event_id}", target, PRICE, send)
+        what = "price" if isinstance(price, PriceEvent) else _VALUE_NAMES[type(price)]
+        return await self._deliver(f"{what} {price.issuer_event_id}", target, PRICE, send)
 
     # -- messaging ---------------------------------------------------------------------------
 
