@@ -52,8 +52,37 @@ def test_the_story_is_told(demo_run):
         "ihd         price PEAK: 0.2450 GBP/kWh",
         "heard Publish Price: PEAK 0.2450 GBP/kWh",
         "heater     pending de-provisioning -> de-provision complete (left)",
+        # #14: metering, time, block tariff and cost, mirroring, load profile
+        "ESI         mirror for gas on endpoint 10 (Request Mirror answered)",
+        "gas         mirrored by the ESI on endpoint 10",
+        "ihd         found the meter on endpoint 9 (Match Descriptor)",
+        "(Time cluster): 2025-05-08 17:01:00 local (UTC+01:00, daylight saving in force)",
+        "gas         wakes up and pushes its register to the mirror (Report Attributes): SUCCESS",
+        "ihd         reads the gas meter's mirror on endpoint 10: 1234.567 m³",
+        "Publish Block Period (a day; blocks from 1 and 3 kWh at 0.2000, 0.2450, 0.3000 GBP/kWh)"
+        " to registry group 'elm-street': ihd delivered, thermostat delivered, heater delivered",
+        "Get Profile: 2 intervals of 15 min, newest first: 0.512 kWh, 1.026 kWh",
     ):
         assert line in out, line
+
+
+def test_the_display_shows_demand_drop_during_load_control_and_the_cost(demo_run):
+    """#14.7: the household draws 350 W + the air conditioner's 2000 W + the water heater's
+    3000 W; while the event runs the thermostat is 3.0 C up (75 % less) and the heater at 40 %
+    duty: 350 + 500 + 1200 = 2050 W. The cost is the block tariff's: the first kWh of the
+    block period at 0.2000, the rest (below 3 kWh) at 0.2450."""
+    _, out = demo_run
+    screens = [line.split("screen: ", 1)[1] for line in out.splitlines() if "screen: " in line]
+    demands = [re.search(r"demand (\S+ kW)", screen)[1] for screen in screens]  # type: ignore[index]
+    assert demands == ["5.350 kW", "5.350 kW", "2.050 kW", "5.350 kW", "5.350 kW"]
+    assert screens[2].endswith("(load control event running)")
+    assert screens[3].endswith("(back to normal)")
+    used, cost = re.search(
+        r"used (\S+) kWh this block period, cost (\S+) GBP", screens[-1]
+    ).groups()  # type: ignore[union-attr]
+    kwh = float(used)
+    assert kwh > 1
+    assert cost == f"{0.2 + (kwh - 1) * 0.245 + 1e-9:.2f}"
 
 
 def test_the_story_is_told_in_causal_order_with_one_mac_spelling(demo_run):
@@ -67,7 +96,7 @@ def test_the_story_is_told_in_causal_order_with_one_mac_spelling(demo_run):
         "zse demo (seed 5): a Smart Energy HAN on the simulator; "
         "times are virtual (m:ss since the start)"
     )
-    for name in ("ihd", "thermostat", "heater"):
+    for name in ("ihd", "thermostat", "heater", "gas"):
         told = [
             next(i for i, line in enumerate(lines) if f"] {what}" in line)
             for what in (
@@ -82,11 +111,16 @@ def test_the_story_is_told_in_causal_order_with_one_mac_spelling(demo_run):
         "00:0d:6f:00:0a:00:00:01",
         "00:0d:6f:00:0a:00:00:02",
         "00:0d:6f:00:0a:00:00:03",
+        "00:0d:6f:00:0a:00:00:04",
     ]
     assert not re.search(r"\b[0-9A-F]{16}\b", out)  # the registry's 16-digit form
+    # the metering chapter follows the joins at once, and the price the mirror's read
+    last_join = next(line for line in lines if "gas         joined as" in line)
+    meter = next(line for line in lines if "(Metering server)" in line)
+    assert last_join[:8] == meter[:8] == "[  0:00]"
+    mirror = next(line for line in lines if "reads the gas meter's mirror" in line)
     price = next(line for line in lines if "ihd         price PEAK" in line)
-    last_join = next(line for line in lines if "heater      joined as" in line)
-    assert price[:8] == last_join[:8] == "[  0:00]"
+    assert price[:8] == mirror[:8]
     assert lines[-1] == f"{len(dissect(capture))} frames on the air, written to {capture} " + (
         "(open it in Wireshark)"
     )
@@ -121,14 +155,14 @@ def test_tshark_finds_every_chapter_in_the_capture_and_nothing_malformed(demo_ru
     def having(field: str, value: str | None = None) -> list[dict[str, list[str]]]:
         return [p for p in packets if field in p and (value is None or value in p[field])]
 
-    # Key establishment, both directions, for each of the three devices.
+    # Key establishment, both directions, for each of the four devices.
     ke_requests = having("zbee_zcl_se.ke.cmd.srv_rx.id")
     ke_responses = having("zbee_zcl_se.ke.cmd.srv_tx.id")
     assert sorted(p["zbee_zcl_se.ke.cmd.srv_rx.id"][0] for p in ke_requests) == sorted(
-        list(KE_CLIENT) * 3
+        list(KE_CLIENT) * 4
     )
     assert sorted(p["zbee_zcl_se.ke.cmd.srv_tx.id"][0] for p in ke_responses) == sorted(
-        list(KE_SERVER) * 3
+        list(KE_SERVER) * 4
     )
     # Publish Price (on the network and over inter-PAN), Display Message, Message Confirmation.
     assert having("zbee_zcl_se.price.cmd.srv_tx.id", "0x00")
@@ -152,6 +186,30 @@ def test_tshark_finds_every_chapter_in_the_capture_and_nothing_malformed(demo_ru
         if "zbee_zcl_se.price.cmd.srv_rx.id" in p
     } == {"0x00"}
     assert any("zbee_zcl_se.price.cmd.srv_tx.id" in p for p in interpan)
+    # #14: Metering Report Attributes with CurrentSummationDelivered and InstantaneousDemand,
+    # a Get Profile and its response, Publish Block Period, the Time attributes read.
+    reports = [
+        p
+        for p in packets
+        if p.get("zbee_aps.cluster") == ["0x0702"] and p.get("zbee_zcl.cmd.id") == ["0x0a"]
+    ]
+    reported = {attr for p in reports for attr in p.get("zbee_zcl_se.met.attr_id", [])}
+    assert {"0x0000", "0x0400"} <= reported
+    (request,) = having("zbee_zcl_se.met.cmd.srv_rx.id", "0x00")
+    assert request["zbee_zcl_se.met.get_profile.number_of_periods"] == ["4"]
+    (response,) = having("zbee_zcl_se.met.cmd.srv_tx.id", "0x00")
+    assert response["zbee_zcl_se.met.get_profile_response.status"] == ["0x00"]
+    assert response["zbee_zcl_se.met.get_profile_response.intervals"] == ["512", "1026"]
+    assert len(having("zbee_zcl_se.price.cmd.srv_tx.id", "0x01")) == 3  # Publish Block Period
+    time_read = [
+        p
+        for p in packets
+        if p.get("zbee_aps.cluster") == ["0x000a"] and p.get("zbee_zcl.cmd.id") == ["0x01"]
+    ]
+    assert [sorted(p["zbee_zcl_general.time.attr_id"]) for p in time_read] == [
+        [f"0x{attr:04x}" for attr in range(10)]
+    ]
+    assert time_read[0]["zbee_zcl_general.time.attr.time_status"] == ["0x0d"]
 
 
 def test_same_seed_same_capture_other_seed_other_capture(demo_run, tmp_path):
@@ -166,7 +224,10 @@ def test_same_seed_same_capture_other_seed_other_capture(demo_run, tmp_path):
         "ihd": "meter ready",
         "thermostat": "meter ready",
         "heater": "de-provision complete",
+        "gas": "meter ready",
     }
+    assert happened["gas"] == "1234.567 m³"
+    assert happened["profile"] == (512, 1026)
     assert happened["view"] == {name: [1, 2, 3] for name in ("ihd", "thermostat", "heater")}
     assert happened["confirmations"] == ["ihd"]
     assert happened["interpan_price"] == 1001

@@ -62,7 +62,7 @@ import signal, click
 echo = click.echo
 def echo_then_ctrl_c(message=None, **options):
     echo(message, **options)
-    if message == "\\n== Price":
+    if str(message).startswith("\\n== Price"):
         signal.raise_signal(signal.SIGINT)
 click.echo = echo_then_ctrl_c
 from zse.cli import main

@@ -75,3 +75,26 @@ async def test_without_meter_the_esi_has_no_metering(tmp_path):
         assert reply.payload[1] == foundation.Status.UNSUPPORTED_CLUSTER
     finally:
         await close(han)
+
+
+async def test_an_esi_that_meters_and_mirrors_reports_as_the_meter(tmp_path):
+    """With ``mirrors`` the ESI's endpoint has Metering's client side too (it answers Request
+    Mirror); its meter's Report Attributes must still leave as a server's (ZCL 2.4.1.1.3,
+    direction bit set), or a display's client drops them: the display follows the meter."""
+    formatting = {A.DIVISOR: 1000, A.SUMMATION_FORMATTING: 0x03, A.DEMAND_FORMATTING: 0x03}
+    han = await build(tmp_path, meter={"formatting": formatting}, mirrors=1)
+    try:
+        assert METERING in han.esi.endpoint.in_clusters
+        assert METERING in han.esi.endpoint.out_clusters
+        await han.esi.provision(EUIS["ihd"])
+        ihd = han.add("ihd", metering=True)
+        await ihd.start()
+        await asyncio.sleep(5)
+        assert han.esi.meter is not None
+        await han.esi.meter.feed(Readings(summation_delivered=2500, instantaneous_demand=750))
+        await asyncio.sleep(15)  # the minimum reporting interval the display asks for
+        assert ihd.metering.protocol.reporting is True
+        summation, demand = ihd.metering.current()
+        assert (str(summation), str(demand)) == ("2.500 kWh", "0.750 kW")
+    finally:
+        await close(han)

@@ -1,13 +1,17 @@
 """``zse demo``: the main job of ``make demo`` — a whole Smart Energy HAN, told as a story.
 
 On the simulator (:mod:`zse.sim`, virtual time, so an afternoon takes a second or two) an ESI
-(the meter and Trust Center, :class:`~zse.roles.esi.EnergyServiceInterface` on zigpy) and three
-HAN devices (:mod:`zse.roles.han`: an in-home display, a thermostat and a water-heater load
-control device) go through: provisioning by install code (registry states shown), joins, CBKE
-with test certificates, a price, a message displayed and confirmed, a load control event sent by
-registry group with every status report, an inter-PAN price request from a display that never
-joined, and a de-provisioning. ``--pcap`` writes every frame on the air (Wireshark decodes the SE
-commands); ``--seed`` makes two runs identical, byte for byte.
+(the meter and Trust Center, :class:`~zse.roles.esi.EnergyServiceInterface` on zigpy) and four
+HAN devices (:mod:`zse.roles.han`: an in-home display, a thermostat, a water-heater load
+control device and a battery gas meter) go through: provisioning by install code (registry
+states shown), joins, CBKE with test certificates, the meter's readings (a simulated household
+load: the thermostat and the water heater add up) followed by the display by attribute
+reporting, the gas meter mirrored on the ESI, the time with daylight saving, a price and a block
+tariff with the display's cost, a message displayed and confirmed, a load control event sent by
+registry group with every status report (the meter's demand drops while it runs), the load
+profile, an inter-PAN price request from a display that never joined, and a de-provisioning.
+``--pcap`` writes every frame on the air (Wireshark decodes the SE commands); ``--seed`` makes
+two runs identical, byte for byte.
 
 The story ends cleanly whatever stops it: a reader that goes away (``zse demo | head -1``:
 the next line raises BrokenPipeError), Ctrl-C, or an error — the devices, the ESI, the
@@ -32,8 +36,14 @@ import click
 
 __all__ = ["demo", "story"]
 
-START = 800_000_000  # ZigBee UTCTime at the start of the story (2025-05-08, early afternoon)
+#: ZigBee UTCTime at the start of the story: 2025-05-08 16:00 UTC, 17:00 in London (BST),
+#: when the evening peak begins.
+START = 800_035_200
 GROUP = "elm-street"
+ZONE = "Europe/London"  # the ESI's time zone: British Summer Time is in force in May
+#: The household: what is always on, and the rated power of the loads the devices control (W).
+BASE_WATTS = 350
+RATED_WATTS = {"thermostat": 2000, "heater": 3000}
 
 
 class _InlineExecutor(concurrent.futures.Executor):
@@ -120,7 +130,14 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     from zse.interpan.service import InterPanService  # noqa: PLC0415
     from zse.interpan.transports.sim import SimTransport  # noqa: PLC0415
     from zse.messaging import Message, MessageDisplayed  # noqa: PLC0415
-    from zse.price import PriceEvent  # noqa: PLC0415
+    from zse.metering import Formatting  # noqa: PLC0415
+    from zse.metering.core import PROFILE_INTERVAL_SECONDS, Readings  # noqa: PLC0415
+    from zse.metering.load import HouseholdLoad  # noqa: PLC0415
+    from zse.metering.mirror import MirrorAdded  # noqa: PLC0415
+    from zse.metering.service import MeteringClient  # noqa: PLC0415
+    from zse.metering.wire import Metering  # noqa: PLC0415
+    from zse.price import PriceAttributes, PriceEvent  # noqa: PLC0415
+    from zse.price.core import BlockPeriod  # noqa: PLC0415
     from zse.price.service import PriceReceived  # noqa: PLC0415
     from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
     from zse.roles.esi import (  # noqa: PLC0415
@@ -130,6 +147,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         MessageConfirmed,
         ReportReceived,
     )
+    from zse.roles.gas_meter import GasMeter, MirrorAssigned  # noqa: PLC0415
     from zse.roles.han import (  # noqa: PLC0415
         InHomeDisplay,
         Joined,
@@ -139,7 +157,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         Resynced,
         ThermostatChanged,
     )
-    from zse.sim import Air  # noqa: PLC0415
+    from zse.sim import Air, Household  # noqa: PLC0415
 
     rng = _seeded(seed)
     loop = asyncio.get_running_loop()
@@ -169,6 +187,13 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             Path(workdir) / "han.db", clock=lambda: float(clock() + 946_684_800)
         )
         cleanup.push_async_callback(registry.close)
+        meter_formatting = _meter_formatting()
+        formatting = Formatting.from_attributes(
+            {Metering.attributes[attr].name: value for attr, value in meter_formatting.items()}
+        )
+        household = Household(
+            HouseholdLoad(formatting=formatting, now=clock(), base_watts=BASE_WATTS), clock=clock
+        )
         esi = EnergyServiceInterface(
             app,
             credentials=ca.issue(eui64_bytes(app.state.node_info.ieee), SUITE1, rng=rng),
@@ -177,6 +202,10 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             executor=inline,
             rng=_seeded(rng.getrandbits(64)),
             first_tsn=rng.randrange(256),
+            time_zone=ZONE,
+            # 15-minute load profile intervals (ProfileIntervalPeriod 3, SE D.3.2.2.6)
+            meter={"formatting": meter_formatting, "source": household, "profile_period": 3},
+            mirrors=1,
         )
         await esi.start()
         cleanup.push_async_callback(esi.stop)
@@ -221,6 +250,12 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             elif isinstance(event, MessageConfirmed):
                 happened["confirmations"].append(names[event.device])
                 log("ESI", f"message {event.message.message_id} confirmed by {names[event.device]}")
+            elif isinstance(event, MirrorAdded) and event.new:
+                log(
+                    "ESI",
+                    f"mirror for {names[str(event.device)]} on endpoint {event.endpoint} "
+                    "(Request Mirror answered)",
+                )
 
         esi.on_event(esi_event)
 
@@ -250,6 +285,8 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
                         f"duty cycle {event.duty_cycle}%"
                         + (" (load control)" if event.issuer_event_id else " (back to normal)"),
                     )
+                elif isinstance(event, MirrorAssigned):
+                    log(who, f"mirrored by the ESI on endpoint {event.endpoint}")
 
             return told
 
@@ -259,12 +296,17 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             "ihd": (InHomeDisplay, "00:0d:6f:00:0a:00:00:01", "kitchen in-home display"),
             "thermostat": (ProgrammableThermostat, "00:0d:6f:00:0a:00:00:02", "hall thermostat"),
             "heater": (LoadControlDevice, "00:0d:6f:00:0a:00:00:03", "water heater switch"),
+            "gas": (GasMeter, "00:0d:6f:00:0a:00:00:04", "gas meter"),
         }
+        #: What each role is given besides the common arguments: the display shows energy.
+        extra: dict[str, dict[str, Any]] = {"ihd": {"metering": True}}
         names: dict[str, str] = {}
         roles: dict[str, Any] = {}
         for key, (role_class, eui, label) in kinds.items():
             code = InstallCode.generate(rng=rng)
-            record = await registry.register(eui, str(code), label=label, groups=[GROUP])
+            # the gas meter is not in the retailer's group: no price or load control for it
+            groups = [] if key == "gas" else [GROUP]
+            record = await registry.register(eui, str(code), label=label, groups=groups)
             sim = air.device(eui, install_code=code, channel=15)
             log("headend", f"registered {label}: MAC {sim.ieee}, install code {code.grouped()}")
             names[str(sim.ieee)] = key
@@ -275,12 +317,15 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
                 rng=_seeded(rng.getrandbits(64)),
                 cbke_rng=_seeded(rng.getrandbits(64)),
                 executor=inline,
+                **extra.get(key, {}),
             )
             role.on_event(device_event(key))
             cleanup.push_async_callback(role.stop)
             roles[key] = role
         for record in registry.devices():
             log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
+        for key, watts in RATED_WATTS.items():  # the loads the meter measures
+            household.attach(roles[key], rated_watts=watts)
 
         chapter("Joining and key establishment (CBKE, test certificates)")
         for key, role in roles.items():
@@ -291,9 +336,52 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         for record in registry.devices():
             log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
 
+        ihd, thermostat, heater, gas = (roles[k] for k in ("ihd", "thermostat", "heater", "gas"))
+        happened["screens"] = []
+
+        def show_energy(note: str = "") -> None:
+            screen = ihd.showing_energy()
+            happened["screens"].append(screen)
+            text = f"screen: {screen.consumption}, demand {screen.demand}"
+            if screen.cost is not None:
+                text += f"; used {screen.used} this block period, cost {screen.cost} GBP"
+            log("ihd", text + note)
+
+        # -- metering --------------------------------------------------------------------------
+        chapter("Metering: the display follows the meter; the gas meter is mirrored")
+        log(
+            "ESI",
+            f"meter on endpoint {esi.endpoint.endpoint_id} (Metering server): the household's "
+            f"base load {BASE_WATTS} W, the thermostat's air conditioner "
+            f"{RATED_WATTS['thermostat']} W, the water heater {RATED_WATTS['heater']} W",
+        )
+        assert ihd.metering is not None
+        log(
+            "ihd",
+            f"found the meter on endpoint {ihd.metering.meter.endpoint} (Match Descriptor); "
+            "read its formatting, asked for summation and demand reports (Configure Reporting)",
+        )
+        await asyncio.sleep(60)
+        show_energy()
+        now = await ihd.read_time()
+        happened["local_time"] = now.local_time
+        log("ihd", f"time read from the ESI (Time cluster): {_local_time(now)}")
+        await asyncio.sleep(60)
+        status = await gas.wake_up(Readings(summation_delivered=1_234_567))
+        log(
+            "gas",
+            f"wakes up and pushes its register to the mirror (Report Attributes): {status.name}",
+        )
+        gas_view = MeteringClient(ihd.endpoint, meter_ep=gas.mirror, clock=clock)
+        gas_view.start()
+        cleanup.push_async_callback(gas_view.stop)
+        await asyncio.sleep(5)
+        gas_used, _ = gas_view.current()
+        happened["gas"] = str(gas_used)
+        log("ihd", f"reads the gas meter's mirror on endpoint {gas.mirror}: {gas_used}")
+
         # -- price ---------------------------------------------------------------------------
-        chapter("Price")
-        ihd, thermostat, heater = roles["ihd"], roles["thermostat"], roles["heater"]
+        chapter("Price and a block tariff: the display shows the cost")
         tariff = PriceEvent(
             provider_id=0x2A2A,
             rate_label=b"PEAK",
@@ -311,6 +399,28 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         sent = await esi.publish_price(tariff, group=GROUP)
         log("ESI", f"Publish Price to {sent.target}: {_outcomes(sent, names)}")
         await asyncio.sleep(2)
+        # the block tariff the Price server serves (SE D.4.2.2.3-5): peak-tier prices per block
+        esi.price.protocol.attributes = PriceAttributes(
+            block_thresholds=(100, 300),  # 1 kWh and 3 kWh (ThresholdDivisor 100)
+            threshold_multiplier=1,
+            threshold_divisor=100,
+            block_prices={(2, 1): 2000, (2, 2): 2450, (2, 3): 3000},
+        )
+        esi.price.serve_attributes()
+        period = BlockPeriod(
+            provider_id=0x2A2A,
+            issuer_event_id=2001,
+            block_period_start_time=0,  # now
+            block_period_duration=24 * 60,  # a day, in minutes
+        )
+        sent = await esi.publish_price(period, group=GROUP)
+        log(
+            "ESI",
+            f"Publish Block Period (a day; blocks from 1 and 3 kWh at 0.2000, 0.2450, 0.3000 "
+            f"GBP/kWh) to {sent.target}: {_outcomes(sent, names)}",
+        )
+        await asyncio.sleep(2 * 60)
+        show_energy()
 
         # -- a message displayed and confirmed ------------------------------------------------
         chapter("A message, displayed and confirmed")
@@ -346,13 +456,27 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             f"Load Control Event 0x{event.issuer_event_id:08X} (start in 5 min, 30 min) to "
             f"{sent.target}: {_outcomes(sent, names)}",
         )
-        await asyncio.sleep(36 * 60)
+        await asyncio.sleep(20 * 60)
+        show_energy(" (load control event running)")
+        await asyncio.sleep(16 * 60)
+        show_energy(" (back to normal)")
         view = esi.drlc.view(event.issuer_event_id)
         log(
             "ESI",
             "event over: started at "
             + ", ".join(names[d] for d in esi.drlc.started(event.issuer_event_id))
             + f"; never answered: {esi.drlc.never_answered(event.issuer_event_id) or 'none'}",
+        )
+
+        # -- load profile -------------------------------------------------------------------------
+        chapter("The load profile (Get Profile)")
+        profile = await ihd.metering.get_profile(number_of_periods=4)
+        happened["profile"] = profile.intervals
+        minutes = f"{PROFILE_INTERVAL_SECONDS[profile.profile_interval_period] / 60:g}"
+        log(
+            "ihd",
+            f"Get Profile: {len(profile.intervals)} intervals of {minutes} min, newest first: "
+            + ", ".join(str(formatting.historical(value)) for value in profile.intervals),
         )
 
         # -- inter-PAN ----------------------------------------------------------------------------
@@ -381,6 +505,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             say(f"            {entry.event:<16} {entry.from_state or '-':<24} -> {entry.to_state}")
 
         chapter("Done")
+        show_energy()
         happened["states"] = {names[str(_ieee(r.eui64))]: r.state.value for r in registry.devices()}
         happened["thermostat"] = thermostat.cooling_set_point
         happened["view"] = {names[d]: [s for s, _ in v.statuses] for d, v in view.items()}
@@ -394,6 +519,40 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     if capture is None:
         say("Run `zse demo --pcap han.pcap` to write them to a pcap file for Wireshark.")
     return happened
+
+
+def _local_time(reading: Any) -> str:
+    """What a display prints of a Time cluster reading (ZCL 3.12.2.2): its local time, the
+    zone's offset and whether daylight saving is in force."""
+    from zse.se.ids import TimeAttribute as T  # noqa: PLC0415
+    from zse.time.core import dst_in_effect, from_zigbee  # noqa: PLC0415
+
+    values = reading.values
+    time = values[T.TIME]
+    dst = dst_in_effect(time, values.get(T.DST_START, 0), values.get(T.DST_END, 0))
+    offset = values[T.TIME_ZONE] + (values.get(T.DST_SHIFT, 0) if dst else 0)
+    local = from_zigbee(reading.local_time).strftime("%Y-%m-%d %H:%M:%S")
+    sign = "+" if offset >= 0 else "-"
+    hours, rest = divmod(abs(offset), 3600)
+    zone = f"UTC{sign}{hours:02d}:{rest // 60:02d}"
+    return f"{local} local ({zone}, daylight saving {'in force' if dst else 'not in force'})"
+
+
+def _meter_formatting() -> dict[int, int]:
+    """The meter's Formatting (SE D.3.2.2.4): kWh with Divisor 1000 (the raw values are Wh, and
+    W for demand); summation shown with 6 digits left and 3 right of the point, demand 5 and 3,
+    leading zeros suppressed; an electricity meter."""
+    from zse.se.ids import MeteringAttribute as A  # noqa: PLC0415
+
+    return {
+        A.UNIT_OF_MEASURE: 0x00,
+        A.MULTIPLIER: 1,
+        A.DIVISOR: 1000,
+        A.SUMMATION_FORMATTING: 0xB3,
+        A.DEMAND_FORMATTING: 0xAB,
+        A.HISTORICAL_CONSUMPTION_FORMATTING: 0xB3,
+        A.METERING_DEVICE_TYPE: 0x00,
+    }
 
 
 def _seeded(seed: int) -> random.Random:
@@ -428,8 +587,8 @@ def _outcomes(result: Any, names: dict[str, str]) -> str:
     help="Write every frame on the simulated air to this pcap file (opens in Wireshark).",
 )
 def demo(seed: int, pcap: str | None) -> None:
-    """A simulated Smart Energy HAN: provisioning, CBKE, price, messages, load control,
-    inter-PAN and de-provisioning, told as a story."""
+    """A simulated Smart Energy HAN: provisioning, CBKE, metering, price and cost, messages,
+    load control, inter-PAN and de-provisioning, told as a story."""
     from zse.sim import run  # noqa: PLC0415
 
     logging.basicConfig(level=logging.ERROR)

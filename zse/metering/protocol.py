@@ -355,6 +355,7 @@ class MeterServerProtocol:
                     payload=report_payload(report.attributes, types),
                     to=report.destination,
                     cluster_specific=False,
+                    from_server=True,
                 )
             )
         return Step(sends=tuple(sends))
@@ -509,6 +510,7 @@ class MeteringClientProtocol:
             to=self.meter,
             default_response=False,
             cluster_specific=False,
+            from_server=False,
         )
 
     def read_request(self) -> Send:
@@ -537,6 +539,7 @@ class MeteringClientProtocol:
             command_id=MeteringServerCommand.GET_PROFILE,
             payload=payload,
             to=self.meter,
+            from_server=False,
         )
 
     def start(self, now: int) -> Step:

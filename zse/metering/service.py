@@ -430,6 +430,7 @@ class MeteringClient:
             send.command_id,
             send.payload,
             timeout=self.request_timeout,
+            direction=foundation.Direction.Client_to_Server,
             encrypt=rule.encrypt,
             disable_default_response=rule.disable_default_response,
         )
@@ -465,6 +466,7 @@ class MeteringClient:
                 send.payload,
                 timeout=self.request_timeout,
                 cluster_specific=send.cluster_specific,
+                direction=foundation.Direction.Client_to_Server,
                 encrypt=rule.encrypt,
                 disable_default_response=rule.disable_default_response,
             )

@@ -456,6 +456,7 @@ class InHomeDisplay(HanDevice):
         )
         self.metering.on_event(self._on_metering)
         self.price.on_value(self._on_price_value)
+        self.price.on_event(self._on_new_tier)
         self.metering.start()
         await self._safely(self.read_block_tariff())
 
@@ -477,7 +478,11 @@ class InHomeDisplay(HanDevice):
             esi,
         )
         count = min(int(scale.get(PriceAttribute.BLOCK_THRESHOLD_COUNT, 0)), 15)
-        tiers = (0, *sorted(t for t in self.ledger.tier_prices if t))
+        seen = {tier for tier in self.ledger.tier_prices if tier}
+        price = self.price.current()
+        if price is not None and price.price_tier:
+            seen.add(price.price_tier)  # the tier in force, before any reading was priced
+        tiers = (0, *sorted(seen))
         values = dict(scale)
         ids = block_attribute_ids(count, tiers) if count else []
         for first in range(0, len(ids), _READ_CHUNK):
@@ -532,9 +537,24 @@ class InHomeDisplay(HanDevice):
     def _on_price_value(self, event: PriceValueReceived) -> None:
         """A new block period may come with new thresholds: read them again."""
         if event.new and isinstance(event.value, BlockPeriod):
-            task = asyncio.get_running_loop().create_task(self._safely(self.read_block_tariff()))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._reread_block_tariff()
+
+    def _on_new_tier(self, event: PriceReceived) -> None:
+        """A price in a tier whose block prices the display has not read: read them."""
+        blocks = self.blocks
+        if (
+            event.new
+            and blocks is not None
+            and blocks.block_thresholds
+            and event.price.price_tier
+            and not any(tier == event.price.price_tier for tier, _ in blocks.block_prices)
+        ):
+            self._reread_block_tariff()
+
+    def _reread_block_tariff(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._safely(self.read_block_tariff()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def showing_energy(self) -> EnergyScreen:
         """The energy page: summation and demand as the meter formats them, what was used in

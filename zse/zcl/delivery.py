@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import zigpy.types as t
+from zigpy.zcl.foundation import Direction
 
 from zse.installcode import parse_eui64
 
@@ -87,6 +88,10 @@ class Delivery:
     disable_default_response: bool
 
 
+#: ZCL frame direction by "sent by a server" (ZCL 2.4.1.1.3).
+_DIRECTIONS = {True: Direction.Server_to_Client, False: Direction.Client_to_Server}
+
+
 def delivery(destination: Destination, *, default_response: bool = True) -> Delivery:
     """The delivery of a command to ``destination`` (the rule in this module's docstring).
     ``default_response=False``: a unicast relies on the APS acknowledgement instead."""
@@ -124,10 +129,15 @@ async def deliver(
     *,
     default_response: bool = True,
     cluster_specific: bool = True,
+    from_server: bool | None = None,
 ) -> int:
     """Send a command from ``endpoint`` to ``destination`` by :func:`delivery` (a global
-    command such as Report Attributes with ``cluster_specific=False``); returns its TSN."""
+    command such as Report Attributes with ``cluster_specific=False``; ``from_server`` the
+    side sending it, None: the endpoint's choice); returns its TSN."""
     rule = delivery(destination, default_response=default_response)
+    side: dict[str, Any] = {}
+    if from_server is not None:
+        side["direction"] = _DIRECTIONS[from_server]
     return await endpoint.send(
         destination.address,
         destination.endpoint,
@@ -138,6 +148,7 @@ async def deliver(
         cluster_specific=cluster_specific,
         encrypt=rule.encrypt,
         disable_default_response=rule.disable_default_response,
+        **side,
     )
 
 

@@ -138,6 +138,7 @@ async def carry_out(
                 send.payload,
                 default_response=send.default_response,
                 cluster_specific=send.cluster_specific,
+                from_server=send.from_server,
             )
     for event in step.events:
         emit(event)

@@ -149,6 +149,11 @@ class Send:
     default_response: bool = True
     #: False for a global (profile-wide) command such as Report Attributes (ZCL 2.4.1.1.1).
     cluster_specific: bool = True
+    #: The side that sends a command to ``to`` (ZCL 2.4.1.1.3): True a server (Report
+    #: Attributes from a meter), False a client; None lets the endpoint decide from its
+    #: clusters, which it cannot when it has both sides of the cluster (an ESI that hosts the
+    #: meter and mirrors other meters has Metering server and client on one endpoint).
+    from_server: bool | None = None
 
     def __post_init__(self) -> None:
         if (self.to is None) == (self.reply_to is None):
