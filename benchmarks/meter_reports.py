@@ -6,9 +6,10 @@ reportable change 10 Wh) and InstantaneousDemand (0x0400, int24: 5 s, 300 s, 100
 i configures at second i·60/N of the first minute. A load (a seeded random walk, 0-8 kW) gives
 a reading every 5 s over the simulated run. Measured, in simulated time order: each reading
 into ``MeterCore.update``, each deadline from ``next_deadline``, and at each deadline the due
-reports as frames: ``handle_timeout`` -> ``zse.zcl.reporting.report_payload`` -> a ``Step`` of
-``Send(..., cluster_specific=False, to=Destination.device(...))`` -> ``zse.zcl.endpoint.
-carry_out`` through a real ``ZclEndpointBase`` whose radio keeps a checksum of the frames.
+reports as frames: the meter's protocol core (``zse.metering.protocol.MeterServerProtocol.
+handle_timeout``: ``zse.zcl.reporting.report_payload`` into a ``Step`` of ``Send(...,
+cluster_specific=False, to=Destination.device(...))``) -> ``zse.zcl.endpoint.carry_out``
+through a real ``ZclEndpointBase`` whose radio keeps a checksum of the frames.
 
 - library time per report: wall time of all of that / reports sent (no tracemalloc);
 - reference, same run: zigpy decoding the same Report Attributes frames (``ZCLHeader.
@@ -36,7 +37,6 @@ import tracemalloc
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,13 @@ import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
 from zse.metering.core import MeterCore, Readings
+from zse.metering.protocol import MeterServerProtocol
 from zse.metering.wire import Metering
 from zse.se.ids import ESI_DEVICE_ID, METERING, SE_PROFILE_ID
 from zse.se.ids import MeteringAttribute as A
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclEndpointBase, carry_out
-from zse.zcl.frame import Send, Step
-from zse.zcl.reporting import ReportingConfig, report_payload
+from zse.zcl.reporting import ReportingConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' scanning model
 from tests.metering.test_reporting_model import ScanEngine
@@ -107,23 +107,6 @@ class MeterRadio(ZclEndpointBase):
             self.kept.append((dst, data))
 
 
-def due_reports(meter: MeterCore[Destination], now: int) -> Step:
-    """The meter's due reports at ``now`` as Report Attributes (ZCL 2.5.11) to send."""
-    return Step(
-        sends=tuple(
-            Send(
-                cluster_id=METERING,
-                command_id=REPORT_ATTRIBUTES,
-                payload=report_payload(report.attributes, TYPE_IDS),
-                to=report.destination,
-                default_response=False,
-                cluster_specific=False,
-            )
-            for report in meter.handle_timeout(now)
-        )
-    )
-
-
 def load(minutes: int, seed: int) -> list[tuple[int, Readings]]:
     """The readings: demand (W) a random walk in 0..8000, summation (Wh) its integral."""
     rng = random.Random(seed)
@@ -165,9 +148,7 @@ async def serve(
     check: Callable[[int], None] | None = None,
 ) -> Served:
     """Run the meter over ``readings``: reports at every deadline, readings in between."""
-    # The one line to change for the meter's protocol core (zse.metering.protocol):
-    # handle_timeout = protocol.handle_timeout
-    handle_timeout = partial(due_reports, meter)
+    handle_timeout = MeterServerProtocol(meter).handle_timeout
     events: list[Any] = []
     reports = 0
     began = time.perf_counter()
