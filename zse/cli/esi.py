@@ -367,10 +367,26 @@ def describe_event(  # noqa: PLR0911 - one line per kind of event
             f"{name(event.device)} load control event {event.report.issuer_event_id}: "
             f"{status}{signed}"
         )
+    if kind in _MIRROR_EVENTS:
+        return _MIRROR_EVENTS[kind](event, name(str(event.device)))
     if kind == "PriceAcknowledged":
         source = event.source_ieee or f"0x{event.source_nwk:04X}"
         return f"{source} acknowledged price {event.issuer_event_id}"
     return f"{kind}: {event}"
+
+
+#: One line per meter mirroring event (SE D.3.4), by the event's class name.
+_MIRROR_EVENTS: dict[str, Callable[[Any, str], str]] = {
+    "MirrorAdded": lambda e, who: (
+        f"{who} mirrored on endpoint {e.endpoint}"
+        if e.new
+        else f"{who} asked again for its mirror on endpoint {e.endpoint}"
+    ),
+    "MirrorRemoved": lambda e, who: f"{who} mirror on endpoint {e.endpoint} removed",
+    "MirrorUpdated": lambda e, who: (
+        f"{who} pushed {len(e.attributes)} values to its mirror on endpoint {e.endpoint}"
+    ),
+}
 
 
 # -- the commands (a click group run inside the session) ----------------------------------------
