@@ -219,6 +219,12 @@ async def test_meter_and_mirrors_in_an_operator_session(tmp_path: Path) -> None:
         # never faster than FastPollUpdatePeriod (5 s), for the 10 minutes asked
         f"fast poll: every 5 s until {until}",
     ]
+    # as they happened, one line each with the time
+    happened = [line.split("] ", 1)[1] for line in lines if line.startswith("[")]
+    ihd_at = f"{IHD} (kitchen) endpoint {ihd.endpoint.endpoint_id}"
+    assert f"{ihd_at} subscribed to current_summ_delivered {every}, change 1" in happened
+    assert f"{ihd_at} subscribed to instantaneous_demand {every}, change 1" in happened
+    assert f"{IHD} (kitchen) granted fast poll: every 5 s until {until}" in happened
 
     # bad readings: one line each, nothing changed, the shell goes on
     for command, error in (
@@ -240,6 +246,30 @@ async def test_meter_and_mirrors_in_an_operator_session(tmp_path: Path) -> None:
     # the display follows what was fed
     summation, demand = ihd.metering.current()
     assert (str(summation), str(demand)) == ("000020.000 kWh", "-000000.250 kW")
+
+    # the display stops its summation reports (maximum interval 0xFFFF, ZCL 2.5.7.1.6)
+    stop = foundation.AttributeReportingConfig()
+    stop.direction = foundation.ReportingDirection.SendReports
+    stop.attrid = 0x0000
+    stop.datatype = foundation.DataTypeId.uint48
+    stop.min_interval, stop.max_interval, stop.reportable_change = 0, 0xFFFF, 0
+    await ihd.endpoint.request(
+        0x0000,
+        9,
+        METERING,
+        foundation.GeneralCommand.Configure_Reporting,
+        stop.serialize(),
+        cluster_specific=False,
+        direction=foundation.Direction.Client_to_Server,
+        encrypt=True,
+    )
+    await operator.sees(f"{ihd_at} stopped reports of current_summ_delivered")
+    operator.output.clear()
+    operator.type("meter")
+    await operator.sees("fast poll:")
+    assert [line for line in operator.output if line.startswith("reporting")] == [
+        f"{to_ihd}: instantaneous_demand {every}, change {asked.demand_change}"
+    ]
 
     # a gas meter asks for a mirror and pushes its register
     operator.type(f"provision {GAS} '{GAS_CODE}' --label gas")

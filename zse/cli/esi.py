@@ -122,6 +122,12 @@ class Session:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
+    def on_meter_event(self, event: Any) -> None:
+        """Print one event of the ESI's meter (a subscription, fast poll)."""
+        text = describe_meter_event(self, event)
+        if text:
+            self.say(f"[{self.stamp()}] {text}")
+
     def stamp(self, when: int | None = None) -> str:
         """The time of day of ``when`` (ZigBee time; default now by the session's clock, the
         simulator's being virtual)."""
@@ -734,12 +740,8 @@ def meter(ctx: click.Context) -> Action | None:
         if not configured:
             session.say("reporting: nobody subscribed")
         for destination, config in configured:
-            change = config.reportable_change
-            session.say(
-                f"reporting to {_peer(session, destination.address, destination.endpoint)}: "
-                f"{_attribute_name(config.attribute)} every {config.min_interval}.."
-                f"{config.max_interval} s" + (f", change {change}" if change else "")
-            )
+            who = _peer(session, destination.address, destination.endpoint)
+            session.say(f"reporting to {who}: {_subscription(config)}")
         fast_poll = server.protocol.fast_poll
         if fast_poll is not None and session.clock() < fast_poll[1]:
             session.say(f"fast poll: every {fast_poll[0]} s until {session.stamp(fast_poll[1])}")
@@ -802,12 +804,42 @@ def mirrors() -> Action:
     return run
 
 
-def _peer(session: Session, nwk: int, endpoint: int) -> str:
+def _peer(session: Session, nwk: int, endpoint: int | None = None) -> str:
     """A device by NWK address, with its EUI-64 and label when the network knows it."""
+    who = f"0x{nwk:04X}"
     for ieee, device in getattr(session.esi.app, "devices", {}).items():
         if device.nwk == nwk:
-            return f"{session.name(str(ieee))} endpoint {endpoint}"
-    return f"0x{nwk:04X} endpoint {endpoint}"
+            who = session.name(str(ieee))
+            break
+    return who if endpoint is None else f"{who} endpoint {endpoint}"
+
+
+def _subscription(config: Any) -> str:
+    """One reporting record (ZCL 2.5.7.1) as the operator reads it."""
+    change = config.reportable_change
+    return (
+        f"{_attribute_name(config.attribute)} every {config.min_interval}..{config.max_interval} s"
+        + (f", change {change}" if change else "")
+    )
+
+
+def describe_meter_event(session: Session, event: Any) -> str | None:
+    """One line for an event of the ESI's meter: a report configured or stopped (ZCL 2.5.7),
+    fast poll granted (D.3.2.3.1.4); None for a fast poll asked again while it runs."""
+    from zse.zcl.reporting import NO_REPORTING  # noqa: PLC0415
+
+    if type(event).__name__ == "ReportingConfigured":
+        destination, config = event.destination, event.config
+        who = _peer(session, destination.address, destination.endpoint)
+        if config.max_interval == NO_REPORTING:
+            return f"{who} stopped reports of {_attribute_name(config.attribute)}"
+        return f"{who} subscribed to {_subscription(config)}"
+    if type(event).__name__ == "FastPollGranted" and event.new:
+        return (
+            f"{_peer(session, event.source_nwk)} granted fast poll: every {event.period} s "
+            f"until {session.stamp(event.end_time)}"
+        )
+    return None
 
 
 def _attribute_name(attribute: int) -> str:
@@ -1007,6 +1039,8 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
         await esi.start()
         session = Session(esi, config, out, clock)
         esi.on_event(session.on_event)
+        if esi.meter is not None:
+            esi.meter.on_event(session.on_meter_event)
         for line in describe_network(app):
             out(line)
         out(f"registry: {database} ({len(registry.devices())} devices)")
