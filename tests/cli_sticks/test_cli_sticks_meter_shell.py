@@ -365,3 +365,31 @@ def test_meter_and_mirrors_without_them_on_zse_esi_sim(tmp_path: Path) -> None:
         "stopping: a scripted command failed",
         "ESI stopped",
     ]
+
+
+def test_the_simulated_display_follows_the_meter_on_zse_esi_sim(tmp_path: Path) -> None:
+    """With a ``[meter]``, ``zse esi --radio sim``'s display subscribes to the meter once
+    keyed, and shows what ``meter set`` feeds it (reported within the minimum interval)."""
+    status, lines, stderr = shell(
+        tmp_path,
+        "[meter]\n",
+        f"provision {IHD} '{IHD_CODE}' --label kitchen\nwait ready {IHD} --timeout 120\n"
+        "sleep 20\nmeter set --summation 12345 --demand 1500\nsleep 20\nmeter\n",
+    )
+    assert status == 0, "\n".join(lines) + stderr
+    summation = "current_summ_delivered every 10..300 s, change 1"
+    demand = "instantaneous_demand every 10..300 s, change 1"
+    at = f"{IHD} (kitchen) endpoint 1"
+    assert any(line.endswith(f"{at} subscribed to {summation}") for line in lines)
+    assert any(line.endswith(f"{at} subscribed to {demand}") for line in lines)
+    readings = "meter: summation delivered 000012.345 kWh, demand 000001.500 kW, status 0x00"
+    fed = lines.index(readings)
+    assert "sim: in-home display shows summation 000012.345 kWh" in lines[fed:]
+    assert "sim: in-home display shows demand 000001.500 kW" in lines[fed:]
+    assert lines[-5:] == [
+        readings,
+        f"reporting to {at}: {summation}",
+        f"reporting to {at}: {demand}",
+        "fast poll: off",
+        "ESI stopped",
+    ]
