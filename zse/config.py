@@ -26,6 +26,7 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     provider_id = 1
     currency = 840                      # ISO 4217 numeric
     time_zone = "Europe/London"         # optional IANA zone: the Time server's TimeZone and DST
+    mirrors = 2                         # optional: meter mirrors served (SE D.3.4; default 0)
 
     [meter]                          # optional: the ESI hosts the Metering server (SE D.3)
     unit_of_measure = 0              # UnitOfMeasure: 0 kWh (default)
@@ -93,6 +94,8 @@ DEFAULT_PERMIT_SECONDS = 254
 DEFAULT_CURRENCY = 840
 DEFAULT_PROVIDER_ID = 1
 _CHANNELS = range(11, 27)
+#: Mirror endpoints follow the ESI's SE endpoint (9) up to the last application endpoint, 240.
+MAX_MIRRORS = 240 - 9
 
 
 class ConfigError(ZseError, ValueError):
@@ -185,6 +188,8 @@ class EsiConfig:
     time_zone: str | None = None
     #: ``[meter]``: the Metering server's attributes by id (None: the ESI hosts no meter).
     meter: Mapping[int, int] | None = None
+    #: ``[esi] mirrors``: how many meter mirror endpoints the ESI serves (SE D.3.4).
+    mirrors: int = 0
 
     def override(self, **changes: Any) -> EsiConfig:
         """A copy with command-line values applied (``None`` or ``()`` means "not given")."""
@@ -217,6 +222,7 @@ _TABLES = {
         "provider_id",
         "currency",
         "time_zone",
+        "mirrors",
     },
     "meter": {
         "unit_of_measure",
@@ -499,6 +505,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         currency=currency,
         time_zone=time_zone,
         meter=meter,
+        mirrors=esi.number("mirrors", 0, MAX_MIRRORS, 0),
     )
 
 

@@ -103,3 +103,23 @@ def serving(
             stop=stop,
         )
     )
+
+
+def at_the_terminal(
+    config: Any, operator: Operator, app_factory: Callable[..., Any], clock: Any
+) -> asyncio.Task[int]:
+    """``zse esi`` taking ``operator``'s commands as at the terminal: a failing command is
+    reported and the ESI goes on."""
+    from zse.cli.esi import run_esi  # noqa: PLC0415 - as the tests import it
+
+    return asyncio.get_running_loop().create_task(
+        run_esi(
+            config,
+            credentials=[ESI_CREDENTIALS],
+            lines=operator.lines(),
+            script=False,
+            out=operator.out,
+            app_factory=app_factory,
+            clock=clock,
+        )
+    )

@@ -16,6 +16,7 @@ from tests.cli_sticks.sticks_helpers import (
     IHD,
     IHD_CODE,
     Operator,
+    at_the_terminal,
     serving,
     sim_factory,
 )
@@ -63,17 +64,8 @@ async def test_an_operator_session_on_the_simulator(tmp_path: Path) -> None:
     air = Air(seed=3)
     seen: list[RadioOptions] = []
     operator = Operator()
-    session = asyncio.get_running_loop().create_task(
-        run_esi(
-            config,
-            credentials=[ESI_CREDENTIALS],
-            lines=operator.lines(),
-            script=False,  # as at the terminal: errors are reported, the ESI goes on
-            out=operator.out,
-            app_factory=sim_factory(air, seen),
-            clock=clock,
-        )
-    )
+    # as at the terminal: errors are reported, the ESI goes on
+    session = at_the_terminal(config, operator, sim_factory(air, seen), clock)
     await operator.sees("ESI running")
     # the factory got the radio settings and a zigpy database beside the registry
     assert seen[0].radio.radio == "ezsp"

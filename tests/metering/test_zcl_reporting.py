@@ -187,3 +187,25 @@ def test_report_payload_is_zigpys_report_attributes(pairs: list[tuple[int, int]]
         for attr, value in pairs
     )
     assert report_payload(pairs, _TYPES) == expected
+
+
+# -- the records held, for an operator to see (#14, `zse esi` meter) -----------------------------
+
+
+def test_configurations_lists_the_records_in_the_order_configured() -> None:
+    e = engine()
+    assert e.configurations() == ()
+    e.configure("ihd", cfg(), 0)
+    e.configure("thermostat", cfg(STATUS, 1, 30, None), 0)
+    e.configure("ihd", cfg(lo=20, hi=120, change=7), 5)  # reconfigured: keeps its place
+    e.configure("thermostat", cfg(SUMM), 6)
+    assert e.configurations() == (
+        ("ihd", cfg(lo=20, hi=120, change=7)),
+        ("thermostat", ReportingConfig(attribute=STATUS, min_interval=1, max_interval=30)),
+        ("thermostat", cfg(SUMM)),
+    )
+    e.configure("ihd", cfg(hi=NO_REPORTING), 8)  # 0xFFFF: reporting stops, the record goes
+    assert [(who, c.attribute) for who, c in e.configurations()] == [
+        ("thermostat", STATUS),
+        ("thermostat", SUMM),
+    ]

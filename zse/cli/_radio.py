@@ -10,9 +10,10 @@ details that Smart Energy needs are settled here:
   SE endpoint's frames from the ZHA endpoint 1 (see :mod:`zse.radios.znp`);
 - **bellows**: an EmberZNet NCP accepts ``addEndpoint`` only before its network is up, while
   zigpy applications start the network before anyone can add an endpoint. The application
-  class used here registers the ESI's SE endpoint (``esi_descriptor()``) while bellows
-  registers its own, before the network starts, and then treats the facade's later
-  ``add_endpoint`` of the same descriptor as done.
+  class used here registers the ESI's SE endpoint (``esi_descriptor()``), and its meter
+  mirror endpoints when ``[esi] mirrors`` asks for some (:func:`esi_descriptors`), while
+  bellows registers its own, before the network starts, and then treats the facade's later
+  ``add_endpoint`` of the same descriptors as done.
 
 :func:`transport_for` gives the inter-PAN transport of a running application (EZSP, Z-Stack or
 the simulator's). Tests inject an application factory instead of :func:`open_application`.
@@ -39,6 +40,7 @@ __all__ = [
     "RadioOptions",
     "RadioStartError",
     "esi_descriptor",
+    "esi_descriptors",
     "open_application",
     "transport_for",
 ]
@@ -76,6 +78,8 @@ class RadioOptions:
     library_config: Mapping[str, Any] = field(default_factory=dict)
     #: The SE endpoint serves Metering too (``[meter]``): its descriptor says so.
     meter: bool = False
+    #: Meter mirror endpoints to register after the SE endpoint (``[esi] mirrors``).
+    mirrors: int = 0
 
 
 #: ``async factory(options) -> running ControllerApplication``.
@@ -87,6 +91,13 @@ def esi_descriptor(*, meter: bool = False) -> Any:
     from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
 
     return EnergyServiceInterface.descriptor(meter=meter)
+
+
+def esi_descriptors(*, meter: bool = False, mirrors: int = 0) -> list[Any]:
+    """Every simple descriptor the ESI registers: its SE endpoint's and its mirrors'."""
+    from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
+
+    return EnergyServiceInterface.descriptors(meter=meter, mirrors=mirrors)
 
 
 def application_class(radio: str) -> type[ControllerApplication]:
@@ -105,12 +116,15 @@ def application_class(radio: str) -> type[ControllerApplication]:
 
 
 def _ezsp_with_se_endpoint(
-    base: type[ControllerApplication], *, meter: bool = False
+    base: type[ControllerApplication], *, meter: bool = False, mirrors: int = 0
 ) -> type[ControllerApplication]:
-    """bellows' application for an ESI (:func:`zse.radios.ezsp.se_application`)."""
+    """bellows' application for an ESI (:func:`zse.radios.ezsp.se_application`): the SE
+    endpoint and the mirror endpoints registered before the network is up."""
     from zse.radios.ezsp import se_application  # noqa: PLC0415 - needs bellows
 
-    cls: type[ControllerApplication] = se_application(base, [esi_descriptor(meter=meter)])
+    cls: type[ControllerApplication] = se_application(
+        base, esi_descriptors(meter=meter, mirrors=mirrors)
+    )
     return cls
 
 
@@ -151,7 +165,7 @@ async def open_application(options: RadioOptions) -> ControllerApplication:
         raise ConfigError("give the radio and its serial port: --radio ezsp|znp --device PATH")
     cls = application_class(radio.radio)
     if radio.radio == "ezsp" and options.se_endpoint:
-        cls = _ezsp_with_se_endpoint(cls, meter=options.meter)
+        cls = _ezsp_with_se_endpoint(cls, meter=options.meter, mirrors=options.mirrors)
     config = zigpy_config(options)
     import voluptuous  # noqa: PLC0415 - zigpy's config schemas
 

@@ -5,7 +5,8 @@ simulator's coordinator, :mod:`zse.sim`) and the ESI's CBKE credentials, from a 
 own. Three simulated HAN devices (:mod:`zse.roles.han`) stand by, each with the MAC address and
 install code printed at start: as a real device does, each tries to join every few seconds,
 and gets in once the operator has provisioned it with its install code; then it runs CBKE,
-shows prices and messages (and confirms those asking for it), and applies load control. What
+shows prices and messages (and confirms those asking for it), and applies load control; with a
+``[meter]`` the display also follows the ESI's meter (summation and demand by reporting). What
 they do is printed with a ``sim:`` prefix.
 
 Time is virtual (:class:`~zse.sim.VirtualClockLoop`): it follows the real clock while the
@@ -101,13 +102,15 @@ class SimulatedHan:
         )
         self.out("simulated HAN devices (each joins once provisioned with its install code):")
         for kind, eui, code in SIM_HAN:
-            self.devices.append(_Device(kind, self._role(kind, eui, code)))
+            # with a [meter], the display follows it (#14): summation and demand by reporting
+            metering = bool(options.meter) and kind == "InHomeDisplay"
+            self.devices.append(_Device(kind, self._role(kind, eui, code, metering=metering)))
             self.out(f"  {eui}  {_KINDS[kind]:<19}  install code {code}")
         for device in self.devices:
             device.task = asyncio.get_running_loop().create_task(self._power_on(device))
         return app
 
-    def _role(self, kind: str, eui: str, code: str) -> Any:
+    def _role(self, kind: str, eui: str, code: str, *, metering: bool = False) -> Any:
         from zse.cbke import SUITE1  # noqa: PLC0415
         from zse.cbke.service import eui64_bytes  # noqa: PLC0415
         from zse.installcode import InstallCode  # noqa: PLC0415
@@ -119,6 +122,7 @@ class SimulatedHan:
             credentials=self.ca.issue(eui64_bytes(sim.ieee), SUITE1, rng=self._seeded()),
             clock=self.clock,
             rng=self._seeded(),
+            **({"metering": True} if metering else {}),
         )
         role.on_event(lambda event: self._on_event(_KINDS[kind], role, event))
         return role
@@ -155,6 +159,11 @@ class SimulatedHan:
                 self._later(self._confirm(kind, role, event.message.message_id))
         elif name == "LoadChanged":
             self.out(f"sim: {kind} duty cycle {event.duty_cycle}%")
+        elif name == "MeterReading":
+            from zse.metering.protocol import SUMMATION  # noqa: PLC0415
+
+            what = "summation" if event.attribute == SUMMATION else "demand"
+            self.out(f"sim: {kind} shows {what} {event.reading}")
         elif name == "ThermostatChanged":
             self.out(f"sim: {kind} cooling set point {event.cooling_set_point / 100:.1f} C")
 

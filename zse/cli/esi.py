@@ -9,7 +9,8 @@ line: from the terminal (a ``zse-esi>`` prompt), from a pipe or ``--commands FIL
 the first failing command stops the ESI with status 1), or none with ``--serve`` (run until
 Ctrl-C / SIGTERM). Type ``help`` for the commands: ``provision``, ``import``, ``deprovision``,
 ``devices``, ``groups``, ``price``, ``message``, ``cancel-message``, ``load-control``,
-``cancel-load-control``, ``wait``, ``sleep``, ``status``, ``quit``.
+``cancel-load-control``, ``meter`` (and ``meter set``), ``mirrors``, ``wait``, ``sleep``,
+``status``, ``quit``.
 
 What happens on the network (joins, CBKE, lifecycle changes, confirmations, load control
 reports) is printed as it happens, one line each, with the time.
@@ -57,8 +58,9 @@ from zse.config import (
     load_config,
     parse_price,
 )
+from zse.se.ids import MeteringAttribute
 
-__all__ = ["DEFAULT_DATABASE", "Session", "esi", "run_esi"]
+__all__ = ["DEFAULT_DATABASE", "Session", "describe_readings", "esi", "run_esi"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +69,11 @@ DEFAULT_DATABASE = "han.db"
 #: zigpy-znp's permit_with_link_key returns only when the joining window closes.
 PROVISION_WAIT = 5.0
 PROMPT = "zse-esi> "
+#: What ``meter`` and ``mirrors`` show: summation, demand, status (SE D.3.2.2.1.1, D.3.2.2.5.1,
+#: D.3.2.2.3).
+_SUMMATION = MeteringAttribute.CURRENT_SUMM_DELIVERED
+_DEMAND = MeteringAttribute.INSTANTANEOUS_DEMAND
+_STATUS = MeteringAttribute.STATUS
 
 Out = Callable[[str], None]
 Action = Callable[["Session"], Awaitable[None]]
@@ -115,11 +122,19 @@ class Session:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    def stamp(self) -> str:
-        """The time of day by the session's clock (the simulator's is virtual)."""
+    def on_meter_event(self, event: Any) -> None:
+        """Print one event of the ESI's meter (a subscription, fast poll)."""
+        text = describe_meter_event(self, event)
+        if text:
+            self.say(f"[{self.stamp()}] {text}")
+
+    def stamp(self, when: int | None = None) -> str:
+        """The time of day of ``when`` (ZigBee time; default now by the session's clock, the
+        simulator's being virtual)."""
         from zse.time.service import ZIGBEE_EPOCH  # noqa: PLC0415
 
-        return time.strftime("%H:%M:%S", time.localtime(self.clock() + ZIGBEE_EPOCH))
+        when = self.clock() if when is None else when
+        return time.strftime("%H:%M:%S", time.localtime(when + ZIGBEE_EPOCH))
 
     def next_id(self) -> int:
         """A fresh issuer event / message id: ZigBee UTCTime, strictly increasing (SE
@@ -359,10 +374,26 @@ def describe_event(  # noqa: PLR0911 - one line per kind of event
             f"{name(event.device)} load control event {event.report.issuer_event_id}: "
             f"{status}{signed}"
         )
+    if kind in _MIRROR_EVENTS:
+        return _MIRROR_EVENTS[kind](event, name(str(event.device)))
     if kind == "PriceAcknowledged":
         source = event.source_ieee or f"0x{event.source_nwk:04X}"
         return f"{source} acknowledged price {event.issuer_event_id}"
     return f"{kind}: {event}"
+
+
+#: One line per meter mirroring event (SE D.3.4), by the event's class name.
+_MIRROR_EVENTS: dict[str, Callable[[Any, str], str]] = {
+    "MirrorAdded": lambda e, who: (
+        f"{who} mirrored on endpoint {e.endpoint}"
+        if e.new
+        else f"{who} asked again for its mirror on endpoint {e.endpoint}"
+    ),
+    "MirrorRemoved": lambda e, who: f"{who} mirror on endpoint {e.endpoint} removed",
+    "MirrorUpdated": lambda e, who: (
+        f"{who} pushed {len(e.attributes)} values to its mirror on endpoint {e.endpoint}"
+    ),
+}
 
 
 # -- the commands (a click group run inside the session) ----------------------------------------
@@ -684,6 +715,172 @@ def cancel_load_control(issuer_event_id: int, **target: Any) -> Action:
     return run
 
 
+# -- Metering (#14, SE D.3): the ESI's meter and its mirrors ----------------------------------
+
+
+_NO_METER = "no meter (add a [meter] table)"
+
+
+@SHELL.group(invoke_without_command=True)
+@click.pass_context
+def meter(ctx: click.Context) -> Action | None:
+    """The meter's readings as a display shows them, who receives its reports, and fast
+    poll; ``meter set`` feeds it a reading."""
+    if ctx.invoked_subcommand is not None:
+        return None
+
+    async def run(session: Session) -> None:
+        server = session.esi.meter
+        if server is None:
+            session.say(_NO_METER)
+            return
+        core = server.core
+        session.say(f"meter: {describe_readings(core.read)}")
+        configured = core.reporting.configurations()
+        if not configured:
+            session.say("reporting: nobody subscribed")
+        for destination, config in configured:
+            who = _peer(session, destination.address, destination.endpoint)
+            session.say(f"reporting to {who}: {_subscription(config)}")
+        fast_poll = server.protocol.fast_poll
+        if fast_poll is not None and session.clock() < fast_poll[1]:
+            session.say(f"fast poll: every {fast_poll[0]} s until {session.stamp(fast_poll[1])}")
+        else:
+            session.say("fast poll: off")
+
+    return run
+
+
+@meter.command("set")
+@click.option("--summation", type=INT, help="CurrentSummationDelivered, raw (Uint48).")
+@click.option("--demand", type=INT, help="InstantaneousDemand, raw (Int24).")
+@click.option("--status", "status_bits", type=INT, help="The meter's Status bitmap (8 bits).")
+def meter_set(summation: int | None, demand: int | None, status_bits: int | None) -> Action:
+    """Feed the meter a reading (a bench, or a gateway told the register): raw values, as
+    the [meter] formatting turns them into the numbers shown."""
+    if summation is None and demand is None and status_bits is None:
+        raise click.UsageError("give --summation, --demand or --status")
+
+    async def run(session: Session) -> None:
+        from zse.metering.core import Readings  # noqa: PLC0415
+
+        server = session.esi.meter
+        if server is None:
+            raise CommandError(_NO_METER)
+        await server.feed(
+            Readings(
+                summation_delivered=summation,
+                instantaneous_demand=demand,
+                status=status_bits,
+            )
+        )
+        session.say(f"meter: {describe_readings(server.core.read)}")
+
+    return run
+
+
+@SHELL.command()
+def mirrors() -> Action:
+    """The meter mirror endpoints (SE D.3.4): owner and the last summation mirrored."""
+
+    async def run(session: Session) -> None:
+        from zse.metering.mirror import MirrorPool  # noqa: PLC0415
+
+        server = session.esi.mirrors
+        pool = MirrorPool(()) if server is None else server.pool
+        if not pool.endpoints:
+            session.say("mirrors: none (set [esi] mirrors = N to serve some)")
+        for endpoint in pool.endpoints:
+            owner = pool.owner(endpoint)
+            if owner is None:
+                session.say(f"mirror endpoint {endpoint}: free")
+                continue
+            values = {attribute: value for attribute, (_, value) in pool.values(endpoint).items()}
+            shown = describe_readings(values.get, demand=False)
+            if values.get(_SUMMATION) is None:
+                shown = "nothing mirrored yet"
+            session.say(f"mirror endpoint {endpoint}: {session.name(str(owner))}, {shown}")
+
+    return run
+
+
+def _peer(session: Session, nwk: int, endpoint: int | None = None) -> str:
+    """A device by NWK address, with its EUI-64 and label when the network knows it."""
+    who = f"0x{nwk:04X}"
+    for ieee, device in getattr(session.esi.app, "devices", {}).items():
+        if device.nwk == nwk:
+            who = session.name(str(ieee))
+            break
+    return who if endpoint is None else f"{who} endpoint {endpoint}"
+
+
+def _subscription(config: Any) -> str:
+    """One reporting record (ZCL 2.5.7.1) as the operator reads it."""
+    change = config.reportable_change
+    return (
+        f"{_attribute_name(config.attribute)} every {config.min_interval}..{config.max_interval} s"
+        + (f", change {change}" if change else "")
+    )
+
+
+def describe_meter_event(session: Session, event: Any) -> str | None:
+    """One line for an event of the ESI's meter: a report configured or stopped (ZCL 2.5.7),
+    fast poll granted (D.3.2.3.1.4); None for a fast poll asked again while it runs."""
+    from zse.zcl.reporting import NO_REPORTING  # noqa: PLC0415
+
+    if type(event).__name__ == "ReportingConfigured":
+        destination, config = event.destination, event.config
+        who = _peer(session, destination.address, destination.endpoint)
+        if config.max_interval == NO_REPORTING:
+            return f"{who} stopped reports of {_attribute_name(config.attribute)}"
+        return f"{who} subscribed to {_subscription(config)}"
+    if type(event).__name__ == "FastPollGranted" and event.new:
+        return (
+            f"{_peer(session, event.source_nwk)} granted fast poll: every {event.period} s "
+            f"until {session.stamp(event.end_time)}"
+        )
+    return None
+
+
+def _attribute_name(attribute: int) -> str:
+    from zse.metering.wire import Metering  # noqa: PLC0415
+
+    definition = Metering.attributes.get(attribute)
+    return definition.name if definition is not None else f"0x{attribute:04X}"
+
+
+def describe_readings(read: Callable[[int], int | None], *, demand: bool = True) -> str:
+    """A meter's summation (and demand, status) as a display shows them, from ``read``
+    (attribute id -> raw value or None) under the Formatting attributes it gives (D.3.2.2.4)."""
+    from zse.errors import DecodeError  # noqa: PLC0415
+    from zse.metering.formatting import Formatting  # noqa: PLC0415
+    from zse.metering.protocol import FORMATTING_ATTRIBUTES  # noqa: PLC0415
+
+    names = {
+        _attribute_name(attribute): value
+        for attribute in FORMATTING_ATTRIBUTES
+        if (value := read(attribute)) is not None
+    }
+    formatting = Formatting.from_attributes(names)
+    parts = []
+    for label, attribute, show in (
+        ("summation delivered", _SUMMATION, formatting.summation),
+        *((("demand", _DEMAND, formatting.demand),) if demand else ()),
+    ):
+        raw = read(attribute)
+        if raw is None:
+            parts.append(f"{label} not known")
+            continue
+        try:
+            parts.append(f"{label} {show(raw)}")
+        except DecodeError as exc:
+            parts.append(f"{label} raw {raw} ({exc})")
+    status = read(_STATUS)
+    if status is not None:
+        parts.append(f"status 0x{status:02X}")
+    return ", ".join(parts)
+
+
 _STATES = {
     "joined": "is on the network",
     "ready": "is meter ready",
@@ -806,6 +1003,7 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
         zigpy_database=str(database.with_name(database.stem + "-zigpy.db")),
         library_config=library_config or {},
         meter=config.meter is not None,
+        mirrors=config.mirrors,
     )
     radio = config.radio.radio or "radio"
     where = "the simulated air" if radio == "sim" else config.radio.device or "the factory"
@@ -836,10 +1034,13 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
             permit_seconds=config.permit_seconds,
             time_zone=config.time_zone,
             meter=False if config.meter is None else {"formatting": config.meter},
+            mirrors=config.mirrors,
         )
         await esi.start()
         session = Session(esi, config, out, clock)
         esi.on_event(session.on_event)
+        if esi.meter is not None:
+            esi.meter.on_event(session.on_meter_event)
         for line in describe_network(app):
             out(line)
         out(f"registry: {database} ({len(registry.devices())} devices)")

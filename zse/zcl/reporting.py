@@ -158,6 +158,11 @@ class ReportingEngine(Generic[D]):
             return Status.NOT_FOUND, None
         return Status.SUCCESS, entry.config
 
+    def configurations(self) -> tuple[tuple[D, ReportingConfig], ...]:
+        """Every reporting record held, as (destination, record), in the order configured."""
+        entries = sorted(self._entries.values(), key=lambda entry: entry.seq)
+        return tuple((entry.key[0], entry.config) for entry in entries)
+
     def update(self, attribute: int, value: int) -> None:
         """The attribute's value is now ``value``; :meth:`next_deadline` says when to report."""
         previous = self._values.get(attribute)
