@@ -41,7 +41,10 @@ DEVICES_CSV = f"""eui64,install_code,label,groups
 """  # the last row has a mistyped install code
 
 
-async def headend(capture: str | None = None, *, say: Any = print) -> dict[str, Any]:
+async def headend(
+    capture: str | None = None, *, keys: str | None = None, say: Any = print
+) -> dict[str, Any]:
+    # keys: where to write the run's keys for Wireshark (its ZigBee key table, mode 0600)
     loop = asyncio.get_running_loop()
 
     def clock() -> int:
@@ -121,6 +124,8 @@ async def headend(capture: str | None = None, *, say: Any = print) -> dict[str, 
     await registry.close()
     await app.shutdown()
     air.close()
+    if keys is not None:
+        air.write_keys(keys)  # Wireshark's ZigBee key table: it decrypts the capture
     workdir.cleanup()
     return {
         "errors": report.errors,
