@@ -1,0 +1,269 @@
+"""NWK and APS security on the simulated air (#15.1): an altered, replayed or wrongly keyed
+frame is dropped and counted by reason, and the application sees nothing; the Transport Key
+never shows the network key; "APS encrypted" means a frame that decrypted with a link key;
+the network key can be rotated."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+
+import pytest
+import zigpy.types as t
+from zigpy.exceptions import DeliveryError
+
+from tests.sim.test_sim_faults_capture import (
+    DISPLAY_MESSAGE,
+    MESSAGING,
+    PRICE,
+    SE_PROFILE,
+    esi_send,
+    han,
+    inbox,
+)
+from zse.pcap import PcapWriter
+from zse.security import (
+    AuxHeader,
+    KeyId,
+    aps_header_length,
+    nwk_header_length,
+    secure_nwk,
+    unsecure_nwk,
+)
+from zse.sim import Air, SimControllerApplication, SimDevice
+from zse.sim import _frames as f
+from zse.sim._node import NodeStats, eui64_int
+
+ATTACKER = "00:0d:6f:00:0c:00:00:ee"
+
+
+class Tap(PcapWriter):
+    """A capture that also keeps every frame (MAC, without FCS) as sent."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO())
+        self.sent: list[bytes] = []
+
+    def write(self, frame: bytes, timestamp: float) -> None:
+        self.sent.append(bytes(frame))
+        super().write(frame, timestamp)
+
+
+def nwk_data(frames: list[bytes]) -> list[tuple[f.MacHeader, f.NwkHeader, bytes]]:
+    """The MAC data frames carrying a NWK frame: MAC header, NWK header, NWK frame."""
+    out = []
+    for data in frames:
+        mac, payload = f.decode_mac(data)
+        if mac.frame_type == f.MAC_DATA and payload[:1] and payload[0] & 3 != 3:
+            out.append((mac, f.decode_nwk(payload)[0], payload))
+    return out
+
+
+def drops(stats: NodeStats) -> dict[str, int]:
+    return {name: value for name, value in vars(stats).items() if value}
+
+
+async def lost_frame(
+    air: Air, esi: SimControllerApplication, dev: SimDevice, tap: Tap, tsn: int
+) -> bytes:
+    """A Display Message from the ESI the device never heard (its link lost everything)."""
+    air.set_link_faults(esi.radio, dev, loss=1.0)
+    before = len(tap.sent)
+    with pytest.raises(DeliveryError):
+        await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, tsn)
+    air.set_link_faults(esi.radio, dev)
+    attempts = set(tap.sent[before:])
+    assert len(attempts) == 1  # the MAC retries send the same bytes
+    return attempts.pop()
+
+
+async def inject(air: Air, data: bytes) -> None:
+    """An attacker on the channel transmits ``data`` (a MAC frame) as it is."""
+    try:
+        attacker = air.node(ATTACKER)
+    except KeyError:
+        attacker = air.device(ATTACKER, channel=20)
+        attacker.listen()
+    await air.transmit(air.frame(attacker, data))
+    await asyncio.sleep(0.1)
+
+
+async def test_every_nwk_frame_after_joining_is_secured_and_the_network_key_never_shows():
+    tap = Tap()
+    _, esi, (dev, _) = await han(30, capture=tap)
+    await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, 1)
+    await asyncio.sleep(0.1)
+    key = dev.network_key
+    assert key is not None
+    assert not any(key in frame for frame in tap.sent)
+    frames = nwk_data(tap.sent)
+    clear = [(mac, nwk, raw) for mac, nwk, raw in frames if not nwk.security]
+    # Only the Transport Keys to the two joining devices go without NWK security, and their
+    # APS command is secured with the key-transport key (ZB 4.6.3.4.1).
+    assert len(clear) == 2
+    for _, _, raw in clear:
+        aps = raw[nwk_header_length(raw) :]
+        assert aps[0] & 0x20  # APS security
+        aux, _ = AuxHeader.decode(aps[aps_header_length(aps) :])
+        assert aux.key_id is KeyId.KEY_TRANSPORT
+    secured = [nwk for _, nwk, _ in frames if nwk.security]
+    assert len(secured) == len(frames) - 2 > 15
+    assert all(drops(node.stats) == {} for node in (esi.radio, dev))
+
+
+async def test_a_flipped_bit_is_dropped_as_a_bad_mic_and_the_true_frame_then_accepted():
+    tap = Tap()
+    air, esi, (dev, _) = await han(31, capture=tap)
+    box = inbox(dev, MESSAGING)
+    frame = await lost_frame(air, esi, dev, tap, 7)
+    for position in (len(frame) - 1, len(frame) - 10, 20):  # MIC, payload, NWK header
+        flipped = bytearray(frame)
+        flipped[position] ^= 0x04
+        await inject(air, bytes(flipped))
+    assert box == []
+    assert drops(dev.stats) == {"nwk_bad_mic": 3}
+    await inject(air, frame)  # the frame as sent: its counter was never used, it is accepted
+    assert [m.tsn for m in box] == [7]
+
+
+async def test_a_replayed_frame_is_dropped_as_stale():
+    tap = Tap()
+    air, esi, (dev, _) = await han(32, capture=tap)
+    box = inbox(dev, MESSAGING)
+    await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, 8)
+    await asyncio.sleep(0.1)
+    assert [m.tsn for m in box] == [8]
+    sent = tap.sent[-1]
+    await inject(air, sent)
+    await inject(air, sent)
+    assert [m.tsn for m in box] == [8]
+    assert drops(dev.stats) == {"nwk_stale_counter": 2}
+
+
+async def test_a_frame_under_a_wrong_or_unknown_network_key_is_dropped():
+    tap = Tap()
+    air, esi, (dev, _) = await han(33, capture=tap)
+    box = inbox(dev, MESSAGING)
+    frame = await lost_frame(air, esi, dev, tap, 9)
+    _, nwk_frame = f.decode_mac(frame)
+    mac_header = frame[: len(frame) - len(nwk_frame)]
+    length = nwk_header_length(nwk_frame)
+    aux, _ = AuxHeader.decode(nwk_frame[length:])
+    header = bytes((nwk_frame[0], nwk_frame[1] & ~0x02)) + nwk_frame[2:length]
+    aps = f.encode_aps(
+        f.ApsHeader(f.APS_DATA, 0, 0x42, 1, None, MESSAGING, SE_PROFILE, 9),
+        bytes((0x19, 10, 0x00)) + DISPLAY_MESSAGE,
+    )
+    assert aux.key_seq is not None
+    for key, key_seq in ((bytes(16), aux.key_seq), (dev.network_key, aux.key_seq + 1)):
+        assert key is not None
+        forged = secure_nwk(
+            header, aps, key=key, key_seq=key_seq, counter=aux.counter + 1, source=aux.source or 0
+        )
+        await inject(air, mac_header + forged)
+    assert box == []
+    assert drops(dev.stats) == {"nwk_bad_mic": 1, "nwk_unknown_key": 1}
+    # The same frame under the right key and sequence number is delivered: the key was all.
+    good = secure_nwk(
+        header,
+        aps,
+        key=dev.network_key,
+        key_seq=aux.key_seq,
+        counter=aux.counter + 2,
+        source=aux.source or 0,
+    )
+    await inject(air, mac_header + good)
+    assert [m.tsn for m in box] == [10]
+
+
+async def test_aps_encryption_is_real_and_a_replayed_aps_frame_is_stale():
+    """A frame sent "APS encrypted" carries an APS auxiliary header (data key) and reaches
+    zigpy flagged encrypted; an insider (holding the network key) who wraps the captured APS
+    frame in a fresh NWK frame is stopped by the APS frame counter (ZB 4.4.1.2)."""
+    tap = Tap()
+    air, esi, (dev, _) = await han(34, capture=tap)
+    got: list[t.ZigbeePacket] = []
+    original = esi.packet_received
+
+    def record(packet: t.ZigbeePacket) -> None:
+        if packet.cluster_id == PRICE:
+            got.append(packet)
+        original(packet)
+
+    esi.packet_received = record  # type: ignore[method-assign]
+    await dev.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    assert [bool(p.tx_options & t.TransmitOptions.APS_Encryption) for p in got] == [True]
+    frame = tap.sent[-1]
+    _, nwk_frame = f.decode_mac(frame)
+    assert f.decode_nwk(nwk_frame)[0].security
+    await inject(air, frame)  # replayed as it is: stale at the NWK layer
+    assert drops(esi.radio.stats) == {"nwk_stale_counter": 1}
+    # The insider opens the NWK layer and wraps the APS frame in a fresh NWK frame.
+    length = nwk_header_length(nwk_frame)
+    aux, _ = AuxHeader.decode(nwk_frame[length:])
+    assert dev.network_key is not None
+    inner = unsecure_nwk(nwk_frame, {dev.network_key_seq: dev.network_key}).payload
+    assert inner[0] & 0x20  # APS security bit
+    inner_aux, _ = AuxHeader.decode(inner[aps_header_length(inner) :])
+    assert inner_aux.key_id is KeyId.DATA
+    header = bytes((nwk_frame[0], nwk_frame[1] & ~0x02)) + nwk_frame[2:length]
+    rewrapped = secure_nwk(
+        header,
+        inner,
+        key=dev.network_key,
+        key_seq=dev.network_key_seq,
+        counter=aux.counter + 100,
+        source=eui64_int(dev.ieee),
+    )
+    await inject(air, frame[: len(frame) - len(nwk_frame)] + rewrapped)
+    assert len(got) == 1
+    assert drops(esi.radio.stats) == {"nwk_stale_counter": 1, "aps_stale_counter": 1}
+
+
+async def test_network_key_rotation_transport_key_then_switch_key():
+    tap = Tap()
+    air, esi, (a, b) = await han(35, capture=tap)
+    box = inbox(a, MESSAGING)
+    old = a.network_key
+    await esi_send(esi, a, MESSAGING, 0x00, DISPLAY_MESSAGE, 1)
+    old_frame = tap.sent[-1]
+    air.silence(b)  # b misses the new key
+    new = bytes(range(16))
+    seq = await esi.rotate_network_key(new)
+    air.restore(b)
+    assert seq == 1
+    assert (a.network_key, a.network_key_seq) == (new, 1)
+    assert (esi.radio.network_key, esi.radio.network_key_seq) == (new, 1)
+    assert (b.network_key, b.network_key_seq) == (old, 0)
+    assert esi.state.network_info.network_key.seq == 1
+    assert bytes(esi.state.network_info.network_key.key) == new
+    assert not any(new in frame for frame in tap.sent)
+    await esi_send(esi, a, MESSAGING, 0x00, DISPLAY_MESSAGE, 2)
+    await asyncio.sleep(0.1)
+    assert [m.tsn for m in box] == [1, 2]
+    # The old key is gone: a frame under it is dropped as of an unknown key.
+    await inject(air, old_frame)
+    assert a.stats.nwk_unknown_key == 1
+    # b, which missed the Transport Key, is no longer heard by the ESI.
+    with pytest.raises(asyncio.TimeoutError):
+        await b.zdo_request(0x0000, 0x0002, t.NWK(0x0000), timeout=1)  # Node_Desc_req
+    assert esi.radio.stats.nwk_unknown_key >= 1
+    assert "network key 1" in [entry.label for entry in air.keys]
+
+
+async def test_no_key_in_logs_or_reprs(caplog):
+    caplog.set_level(logging.DEBUG)
+    tap = Tap()
+    air, esi, (dev, _) = await han(36, capture=tap)
+    dev.set_link_key(esi.state.node_info.ieee, bytes(range(16)))  # the ESI disagrees
+    await dev.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    assert esi.radio.stats.aps_bad_mic == 1
+    keys = [entry.key for entry in air.keys]
+    assert len(keys) == 4  # network key, two install-code keys, and the one just installed
+    text = caplog.text + repr(air.keys) + repr(dev) + repr(esi.radio) + repr(dev.stats)
+    for key in keys:
+        for form in (key.hex(), key.hex().upper(), repr(key), str(list(key))):
+            assert form not in text
