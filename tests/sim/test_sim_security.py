@@ -33,7 +33,7 @@ from zse.security import (
 )
 from zse.sim import Air, SimControllerApplication, SimDevice
 from zse.sim import _frames as f
-from zse.sim._node import NodeStats, eui64_int
+from zse.sim._node import NodeStats
 
 ATTACKER = "00:0d:6f:00:0c:00:00:ee"
 
@@ -76,6 +76,26 @@ async def lost_frame(
     attempts = set(tap.sent[before:])
     assert len(attempts) == 1  # the MAC retries send the same bytes
     return attempts.pop()
+
+
+def rewrap(frame: bytes, payload: bytes, key: bytes, key_seq: int, counter: int) -> bytes:
+    """``frame`` (MAC + secured NWK) with its NWK payload replaced by ``payload``, secured
+    afresh with ``key`` / ``key_seq`` at ``counter``, as an attacker holding a key would."""
+    _, nwk_frame = f.decode_mac(frame)
+    length = nwk_header_length(nwk_frame)
+    aux, _ = AuxHeader.decode(nwk_frame[length:])
+    assert aux.source is not None
+    header = bytes((nwk_frame[0], nwk_frame[1] & ~0x02)) + nwk_frame[2:length]
+    secured = secure_nwk(
+        header, payload, key=key, key_seq=key_seq, counter=counter, source=aux.source
+    )
+    return frame[: len(frame) - len(nwk_frame)] + secured
+
+
+def nwk_aux(frame: bytes) -> AuxHeader:
+    """The NWK auxiliary header of a MAC frame carrying a secured NWK frame."""
+    _, nwk_frame = f.decode_mac(frame)
+    return AuxHeader.decode(nwk_frame[nwk_header_length(nwk_frame) :])[0]
 
 
 async def inject(air: Air, data: bytes) -> None:
@@ -146,34 +166,19 @@ async def test_a_frame_under_a_wrong_or_unknown_network_key_is_dropped():
     air, esi, (dev, _) = await han(33, capture=tap)
     box = inbox(dev, MESSAGING)
     frame = await lost_frame(air, esi, dev, tap, 9)
-    _, nwk_frame = f.decode_mac(frame)
-    mac_header = frame[: len(frame) - len(nwk_frame)]
-    length = nwk_header_length(nwk_frame)
-    aux, _ = AuxHeader.decode(nwk_frame[length:])
-    header = bytes((nwk_frame[0], nwk_frame[1] & ~0x02)) + nwk_frame[2:length]
+    aux = nwk_aux(frame)
     aps = f.encode_aps(
         f.ApsHeader(f.APS_DATA, 0, 0x42, 1, None, MESSAGING, SE_PROFILE, 9),
         bytes((0x19, 10, 0x00)) + DISPLAY_MESSAGE,
     )
     assert aux.key_seq is not None
+    assert dev.network_key is not None
     for key, key_seq in ((bytes(16), aux.key_seq), (dev.network_key, aux.key_seq + 1)):
-        assert key is not None
-        forged = secure_nwk(
-            header, aps, key=key, key_seq=key_seq, counter=aux.counter + 1, source=aux.source or 0
-        )
-        await inject(air, mac_header + forged)
+        await inject(air, rewrap(frame, aps, key, key_seq, aux.counter + 1))
     assert box == []
     assert drops(dev.stats) == {"nwk_bad_mic": 1, "nwk_unknown_key": 1}
     # The same frame under the right key and sequence number is delivered: the key was all.
-    good = secure_nwk(
-        header,
-        aps,
-        key=dev.network_key,
-        key_seq=aux.key_seq,
-        counter=aux.counter + 2,
-        source=aux.source or 0,
-    )
-    await inject(air, mac_header + good)
+    await inject(air, rewrap(frame, aps, dev.network_key, aux.key_seq, aux.counter + 2))
     assert [m.tsn for m in box] == [10]
 
 
@@ -201,23 +206,13 @@ async def test_aps_encryption_is_real_and_a_replayed_aps_frame_is_stale():
     await inject(air, frame)  # replayed as it is: stale at the NWK layer
     assert drops(esi.radio.stats) == {"nwk_stale_counter": 1}
     # The insider opens the NWK layer and wraps the APS frame in a fresh NWK frame.
-    length = nwk_header_length(nwk_frame)
-    aux, _ = AuxHeader.decode(nwk_frame[length:])
     assert dev.network_key is not None
     inner = unsecure_nwk(nwk_frame, {dev.network_key_seq: dev.network_key}).payload
     assert inner[0] & 0x20  # APS security bit
     inner_aux, _ = AuxHeader.decode(inner[aps_header_length(inner) :])
     assert inner_aux.key_id is KeyId.DATA
-    header = bytes((nwk_frame[0], nwk_frame[1] & ~0x02)) + nwk_frame[2:length]
-    rewrapped = secure_nwk(
-        header,
-        inner,
-        key=dev.network_key,
-        key_seq=dev.network_key_seq,
-        counter=aux.counter + 100,
-        source=eui64_int(dev.ieee),
-    )
-    await inject(air, frame[: len(frame) - len(nwk_frame)] + rewrapped)
+    counter = nwk_aux(frame).counter + 100
+    await inject(air, rewrap(frame, inner, dev.network_key, dev.network_key_seq, counter))
     assert len(got) == 1
     assert drops(esi.radio.stats) == {"nwk_stale_counter": 1, "aps_stale_counter": 1}
 
