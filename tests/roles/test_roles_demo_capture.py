@@ -24,9 +24,9 @@ def demo_run(tmp_path_factory) -> tuple[Path, str]:
     """One run through the command line, as `make demo` does it; its keys (#15.5) next to
     the capture, see :func:`keys`."""
     capture = tmp_path_factory.mktemp("demo") / "demo.pcap"
+    keyed = ["--keys", str(capture.with_suffix(".keys"))]  # #15.5
     done = subprocess.run(
-        [sys.executable, "-m", "zse", "demo", "--seed", "5", "--pcap", str(capture)]
-        + ["--keys", str(capture.with_suffix(".keys"))],
+        [sys.executable, "-m", "zse", "demo", "--seed", "5", "--pcap", str(capture), *keyed],
         capture_output=True,
         text=True,
         timeout=120,
