@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import random
 
 import pytest
 import zigpy.types as t
 from zigpy.exceptions import DeliveryError
 
+from tests.interpan.tshark_json import dissect
+from tests.oracles import zigbee_key_options
 from tests.sim.test_sim_faults_capture import (
     DISPLAY_MESSAGE,
     MESSAGING,
@@ -31,9 +34,8 @@ from zse.security import (
     secure_nwk,
     unsecure_nwk,
 )
-from zse.sim import Air, SimControllerApplication, SimDevice
+from zse.sim import Air, NodeStats, SimControllerApplication, SimDevice
 from zse.sim import _frames as f
-from zse.sim._node import NodeStats
 
 ATTACKER = "00:0d:6f:00:0c:00:00:ee"
 
@@ -42,7 +44,8 @@ class Tap(PcapWriter):
     """A capture that also keeps every frame (MAC, without FCS) as sent."""
 
     def __init__(self) -> None:
-        super().__init__(io.BytesIO())
+        self.buffer = io.BytesIO()
+        super().__init__(self.buffer)
         self.sent: list[bytes] = []
 
     def write(self, frame: bytes, timestamp: float) -> None:
@@ -217,7 +220,7 @@ async def test_aps_encryption_is_real_and_a_replayed_aps_frame_is_stale():
     assert drops(esi.radio.stats) == {"nwk_stale_counter": 1, "aps_stale_counter": 1}
 
 
-async def test_network_key_rotation_transport_key_then_switch_key():
+async def test_network_key_rotation_transport_key_then_switch_key(tmp_path):
     tap = Tap()
     air, esi, (a, b) = await han(35, capture=tap)
     box = inbox(a, MESSAGING)
@@ -246,6 +249,19 @@ async def test_network_key_rotation_transport_key_then_switch_key():
         await b.zdo_request(0x0000, 0x0002, t.NWK(0x0000), timeout=1)  # Node_Desc_req
     assert esi.radio.stats.nwk_unknown_key >= 1
     assert "network key 1" in [entry.label for entry in air.keys]
+    # Wireshark, given the keys, decrypts every frame, before and after the switch.
+    capture = tmp_path / "rotation.pcap"
+    capture.write_bytes(tap.buffer.getvalue())
+    packets = dissect(capture, zigbee_key_options(entry.line() for entry in air.keys))
+    assert not any("zbee_sec.encrypted_payload" in p for p in packets)
+    assert {p["zbee.sec.key_seqno"][0] for p in packets if "zbee.sec.key_seqno" in p} == {"0", "1"}
+    commands = [p["zbee_aps.cmd.id"][0] for p in packets if "zbee_aps.cmd.id" in p]
+    # Transport Key at each join; the new key to a, then to the silent b (four MAC attempts);
+    # Switch Key.
+    assert commands == ["0x05"] * 2 + ["0x05"] + ["0x05"] * 4 + ["0x09"]
+    new_hex = ":".join(f"{b:02x}" for b in new)
+    carried = [p["zbee_aps.cmd.key"][0] for p in packets if "zbee_aps.cmd.key" in p]
+    assert carried[-1] == new_hex
 
 
 async def test_no_key_in_logs_or_reprs(caplog):
@@ -262,3 +278,37 @@ async def test_no_key_in_logs_or_reprs(caplog):
     for key in keys:
         for form in (key.hex(), key.hex().upper(), repr(key), str(list(key))):
             assert form not in text
+
+
+async def test_garbage_behind_a_secured_nwk_header_is_dropped_and_counted():
+    """Random bytes after a valid NWK header with the security bit set, and random APS
+    frames inside a correctly secured NWK frame (an insider): every one is counted as a
+    security failure or malformed, none reaches the application, nothing crashes."""
+    tap = Tap()
+    air, esi, (dev, _) = await han(37, capture=tap)
+    box = inbox(dev, MESSAGING)
+    frame = await lost_frame(air, esi, dev, tap, 11)
+    _, nwk_frame = f.decode_mac(frame)
+    mac_header = frame[: len(frame) - len(nwk_frame)]
+    header = nwk_frame[: nwk_header_length(nwk_frame)]
+    aux = nwk_aux(frame)
+    assert dev.network_key is not None
+    rng = random.Random(37)
+    sent = 200
+    for n in range(sent // 2):
+        await inject(air, mac_header + header + rng.randbytes(rng.randrange(30)))
+        aps = bytes((rng.choice((0x20, 0x21, 0x28, 0x61)),)) + rng.randbytes(rng.randrange(25))
+        fresh = aux.counter + 1 + n
+        await inject(air, rewrap(frame, aps, dev.network_key, aux.key_seq or 0, fresh))
+    assert box == []
+    counted = drops(dev.stats)
+    assert sum(counted.values()) == sent, counted
+    assert set(counted) <= {
+        "nwk_bad_mic",
+        "nwk_stale_counter",
+        "nwk_unknown_key",
+        "malformed",
+        "aps_bad_mic",
+        "aps_unknown_key",
+        "aps_stale_counter",
+    }

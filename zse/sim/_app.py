@@ -39,8 +39,8 @@ TRANSPORT_KEY_DELAY = 0.005
 
 @dataclasses.dataclass
 class _PendingKey:
-    key: bytes
-    expires: float
+    key: bytes = dataclasses.field(repr=False)  # no key in a repr
+    expires: float = 0.0
 
 
 class CoordinatorNode(Node):

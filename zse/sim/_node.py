@@ -51,6 +51,7 @@ __all__ = [
     "Endpoint",
     "JoinRefused",
     "Node",
+    "NodeStats",
     "RawFrame",
     "SimDevice",
     "ZclMessage",
