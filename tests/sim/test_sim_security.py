@@ -101,6 +101,20 @@ def nwk_aux(frame: bytes) -> AuxHeader:
     return AuxHeader.decode(nwk_frame[nwk_header_length(nwk_frame) :])[0]
 
 
+def price_packets(esi: SimControllerApplication) -> list[t.ZigbeePacket]:
+    """The Price cluster packets the radio hands zigpy from now on."""
+    got: list[t.ZigbeePacket] = []
+    original = esi.packet_received
+
+    def record(packet: t.ZigbeePacket) -> None:
+        if packet.cluster_id == PRICE:
+            got.append(packet)
+        original(packet)
+
+    esi.packet_received = record  # type: ignore[method-assign]
+    return got
+
+
 async def inject(air: Air, data: bytes) -> None:
     """An attacker on the channel transmits ``data`` (a MAC frame) as it is."""
     try:
@@ -191,15 +205,7 @@ async def test_aps_encryption_is_real_and_a_replayed_aps_frame_is_stale():
     frame in a fresh NWK frame is stopped by the APS frame counter (ZB 4.4.1.2)."""
     tap = Tap()
     air, esi, (dev, _) = await han(34, capture=tap)
-    got: list[t.ZigbeePacket] = []
-    original = esi.packet_received
-
-    def record(packet: t.ZigbeePacket) -> None:
-        if packet.cluster_id == PRICE:
-            got.append(packet)
-        original(packet)
-
-    esi.packet_received = record  # type: ignore[method-assign]
+    got = price_packets(esi)
     await dev.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
     await asyncio.sleep(0.1)
     assert [bool(p.tx_options & t.TransmitOptions.APS_Encryption) for p in got] == [True]
@@ -312,3 +318,48 @@ async def test_garbage_behind_a_secured_nwk_header_is_dropped_and_counted():
         "aps_unknown_key",
         "aps_stale_counter",
     }
+
+
+async def test_an_aps_frame_again_in_a_fresh_nwk_frame_is_an_aps_duplicate():
+    """APS duplicate rejection (ZB 2.2.8.4.2) still stands behind NWK replay protection: the
+    same APS frame (source, APS counter) in a new NWK frame, as a relay's retransmission
+    would carry it, is dropped as a duplicate."""
+    tap = Tap()
+    air, esi, (dev, _) = await han(38, capture=tap)
+    box = inbox(dev, MESSAGING)
+    await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, 12)
+    await asyncio.sleep(0.1)
+    frame = tap.sent[-1]
+    _, nwk_frame = f.decode_mac(frame)
+    assert dev.network_key is not None
+    inner = unsecure_nwk(nwk_frame, {dev.network_key_seq: dev.network_key}).payload
+    counter = nwk_aux(frame).counter + 1
+    await inject(air, rewrap(frame, inner, dev.network_key, dev.network_key_seq, counter))
+    assert [m.tsn for m in box] == [12]
+    assert drops(dev.stats) == {"aps_duplicates": 1}
+
+
+async def test_frame_counters_survive_leave_and_rejoin_with_the_same_keys():
+    """Frame counters belong to a key: a device that leaves and rejoins with the same network
+    and link keys goes on counting (its receivers remember), and one that had moved to a new
+    link key (CBKE) is keyed again from the install code's counters, so nothing is stale."""
+    _, esi, (dev, _) = await han(39)
+    got = price_packets(esi)
+    tc = esi.state.node_info.ieee
+    install_key = dev.preconfigured_key
+    assert install_key is not None
+    for rejoin in range(3):
+        cbke = bytes((rejoin,)) * 16
+        await dev.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)  # install key
+        esi.set_link_key(dev.ieee, cbke)
+        dev.set_link_key(tc, cbke)
+        await dev.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)  # CBKE key
+        await dev.leave()
+        await asyncio.sleep(1)
+        await esi.permit_with_link_key(dev.ieee, t.KeyData(install_key), 60)
+        await dev.join()
+        await asyncio.sleep(1)
+    assert len(got) == 6
+    assert all(p.tx_options & t.TransmitOptions.APS_Encryption for p in got)
+    assert drops(esi.radio.stats) == {}
+    assert drops(dev.stats) == {}

@@ -6,8 +6,9 @@ HAN devices (:mod:`zse.roles.han`: an in-home display, a thermostat and a water-
 control device) go through: provisioning by install code (registry states shown), joins, CBKE
 with test certificates, a price, a message displayed and confirmed, a load control event sent by
 registry group with every status report, an inter-PAN price request from a display that never
-joined, and a de-provisioning. ``--pcap`` writes every frame on the air (Wireshark decodes the SE
-commands); ``--seed`` makes two runs identical, byte for byte.
+joined, and a de-provisioning. ``--pcap`` writes every frame on the air, NWK- and APS-secured;
+``--keys`` writes the run's keys for Wireshark, which then decodes the SE commands; ``--seed``
+makes two runs identical, byte for byte.
 
 The story ends cleanly whatever stops it: a reader that goes away (``zse demo | head -1``:
 the next line raises BrokenPipeError), Ctrl-C, or an error — the devices, the ESI, the

@@ -189,8 +189,10 @@ class Node:
         self.link_keys: dict[t.EUI64, bytes] = {}
         self._counted_key: bytes | None = None  # the network key nwk_frame_counter counts for
         self._nwk_in: dict[int, IncomingCounters] = {}
-        self._aps_out: dict[t.EUI64, int] = {}
-        self._aps_in: dict[t.EUI64, IncomingCounters] = {}
+        # APS frame counters belong to a link key (ZB 4.4.1, apsDeviceKeyPairSet): kept per
+        # (partner, key), so a new key starts at 0 and a key used again goes on counting
+        self._aps_out: dict[tuple[t.EUI64, bytes], int] = {}
+        self._aps_in: dict[tuple[t.EUI64, bytes], IncomingCounters] = {}
         self.descriptors: dict[int, zdo_t.SimpleDescriptor] = {}
         self.groups: dict[int, set[int]] = {}
         self.address_map: dict[int, t.EUI64] = {}
@@ -224,12 +226,8 @@ class Node:
 
     def set_link_key(self, partner: t.EUI64, key: bytes) -> None:
         """Install (or replace) the APS link key shared with ``partner`` (ZB 4.4.1); a new
-        key starts its frame counters afresh, both ways."""
+        key starts its frame counters at 0, both ways."""
         key = bytes(key)
-        old = self.link_keys.get(partner)
-        if old is not None and old != key:
-            self._aps_out.pop(partner, None)
-            self._aps_in.pop(partner, None)
         self.link_keys[partner] = key
         self.air._learn_key(key, _pair_label(self.ieee, partner))
 
@@ -250,8 +248,6 @@ class Node:
         self.alternate_network_key = None
         self.link_keys.clear()
         self._nwk_in.clear()
-        self._aps_out.clear()
-        self._aps_in.clear()
 
     def node_descriptor(self) -> zdo_t.NodeDescriptor:
         """The ZDO node descriptor (ZB 2.3.2.3) of this node."""
@@ -425,12 +421,13 @@ class Node:
     ) -> bytes:
         """The APS frame secured (ZB 4.4.1.1) with the link key shared with ``partner``, or
         the key ``key_id`` names derived from it, and that key's next outgoing counter."""
-        counter = self._aps_out.get(partner, 0)
-        self._aps_out[partner] = counter + 1
+        link_key = self.link_keys[partner]
+        counter = self._aps_out.get((partner, link_key), 0)
+        self._aps_out[partner, link_key] = counter + 1
         return secure_aps(
             f.encode_aps(aps, b""),
             payload,
-            link_key=self.link_keys[partner],
+            link_key=link_key,
             counter=counter,
             source=eui64_int(self.ieee),
             key_id=key_id,
@@ -562,7 +559,9 @@ class Node:
             partner = None if sender is None else int_eui64(sender)
             link_key = None if partner is None else self._link_key_for(partner)
             counters = (
-                None if partner is None else self._aps_in.setdefault(partner, IncomingCounters())
+                None
+                if partner is None or link_key is None
+                else self._aps_in.setdefault((partner, link_key), IncomingCounters())
             )
             opened = unsecure_aps(frame, link_key, source=sender, counters=counters)
         except SecurityFailure as failure:
