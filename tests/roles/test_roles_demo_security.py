@@ -9,6 +9,7 @@ import io
 import logging
 import re
 import stat
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 from tests.interpan.tshark_json import dissect
 from tests.oracles import zigbee_key_options
 from zse.cli import main as cli
-from zse.cli.demo import story
+from zse.cli.demo import START, story
 from zse.sim import run
 
 LINE = re.compile(r'^"([0-9A-F]{32})","Normal","([^"]+)"$')
@@ -80,6 +81,13 @@ def test_the_key_file_is_owner_only_and_holds_every_key_of_the_run(demo):
         + [f"link key {ESI} {eui}" for eui in euis]  # the CBKE keys
     )
     assert len({key for key, _ in key_lines(keys)}) == len(labels) == 1 + 2 * len(euis)
+
+
+def test_the_capture_starts_on_the_story_s_date(demo):
+    """Timestamps are the virtual clock on the story's own epoch (#15.2): 2025-05-08, the
+    ZigBee time its devices are told, not 1970; the same for every run."""
+    seconds, micros = struct.unpack_from("<II", demo.capture.read_bytes(), 24)
+    assert seconds + micros / 1e6 == START + 946_684_800  # ZigBee time 0 is 2000-01-01 UTC
 
 
 def test_keys_appear_nowhere_but_in_the_key_file(demo):

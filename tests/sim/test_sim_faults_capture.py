@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,13 @@ from zse.sim import SE_PROFILE, Air, Faults, SimControllerApplication, SimDevice
 
 MESSAGING = 0x0703
 PRICE = 0x0700
+EPOCH = 1_767_225_600.0  # 2026-01-01 00:00 UTC: captures start there, run after run
 
 
 async def han(
     seed: int, *, capture: Any = None, n: int = 2, airtime: bool = False
 ) -> tuple[Air, SimControllerApplication, list[SimDevice]]:
-    air = Air(seed=seed, capture=capture, airtime=airtime)
+    air = Air(seed=seed, capture=capture, airtime=airtime, epoch=EPOCH)
     esi = await air.coordinator(channel=20)
     await esi.add_endpoint(_se_endpoint())
     devices = []
@@ -305,3 +307,37 @@ async def test_tshark_dissects_se_commands_without_malformed_packets(
     assert "'zbee_zcl_se.price.rate_label': 'Peak'" in text
     assert "'zbee_zcl_se.price.issuer_event_id': '10'" in text
     assert "'zbee_zcl_se.price.price': '1234'" in text
+
+
+def first_record_time(pcap: bytes) -> float:
+    """The timestamp of a classic pcap's first record."""
+    seconds, micros = struct.unpack_from("<II", pcap, 24)
+    return seconds + micros / 1e6
+
+
+async def test_capture_timestamps_are_the_virtual_clock_on_a_real_epoch() -> None:
+    """Captures no longer start in 1970 (#15.2): a given epoch, else the wall clock at the
+    air's creation, plus the virtual seconds since."""
+    capture = io.BytesIO()
+    await han(18, capture=capture)  # epoch EPOCH; the joins take virtual time
+    loop = asyncio.get_running_loop()
+    stamps = []
+    data = capture.getvalue()
+    at = 24
+    while at < len(data):
+        seconds, micros, length, _ = struct.unpack_from("<IIII", data, at)
+        stamps.append(seconds + micros / 1e6)
+        at += 16 + length
+    assert stamps[0] == pytest.approx(EPOCH)
+    assert stamps == sorted(stamps)
+    assert 0 < stamps[-1] - EPOCH <= loop.time()  # virtual seconds since the air's creation
+    before = time.time()
+    live = io.BytesIO()
+    air = Air(seed=18, capture=live)
+    after = time.time()
+    assert before <= air.epoch <= after
+    await air.coordinator(channel=21)
+    air.close()
+    assert before <= first_record_time(live.getvalue()) <= after + 1
+    with pytest.raises(ValueError, match="epoch"):
+        Air(epoch=-1.0)

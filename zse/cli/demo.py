@@ -166,7 +166,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     async with contextlib.AsyncExitStack() as cleanup:
         # Closed in reverse order on any way out: the temporary directory last.
         workdir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="zse-demo-"))
-        air = Air(seed=seed, capture=capture)
+        air = Air(seed=seed, capture=capture, epoch=START + 946_684_800 + loop.time())  # Unix
         cleanup.callback(air.close)
         if keys is not None:  # written last (on the way out): the run's keys, all of them
             cleanup.callback(air.write_keys, keys)

@@ -11,8 +11,10 @@ frames that request an acknowledgement are retried up to ``mac_retries`` times (
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -107,8 +109,9 @@ class Medium:
     :class:`~zse.sim.Air` users build a HAN on is this medium with node factories.
 
     ``capture`` (a path, a binary file or a :class:`~zse.pcap.PcapWriter`) receives every
-    frame as it is transmitted, time-stamped with the virtual seconds since the air was
-    created. ``airtime=True`` serialises each
+    frame as it is transmitted, time-stamped on the virtual clock from ``epoch``: the Unix
+    time at which the air is created (default: now, by the wall clock; give one for captures
+    identical byte for byte). ``airtime=True`` serialises each
     channel at 250 kbit/s so that throughput figures mean something. The air records every
     key its nodes install (network keys, install-code and CBKE link keys): :attr:`keys` and
     :meth:`write_keys` give what Wireshark needs to decrypt the capture.
@@ -121,7 +124,12 @@ class Medium:
         capture: str | os.PathLike[str] | BinaryIO | PcapWriter | None = None,
         airtime: bool = False,
         mac_retries: int = 3,
+        epoch: float | None = None,
     ) -> None:
+        if epoch is not None and not (math.isfinite(epoch) and epoch >= 0):
+            raise ValueError(f"epoch must be a Unix time (seconds, 0 or more), got {epoch}")
+        #: the Unix time of the air's creation in its capture's timestamps
+        self.epoch = time.time() if epoch is None else float(epoch)
         self.seed = seed
         self._keys: dict[bytes, str] = {}
         self.rng = random.Random(seed)  # noqa: S311 - simulation, deterministic by design
@@ -272,7 +280,7 @@ class Medium:
         self.stats.transmitted += 1
         self.stats.bytes += len(data) + 2
         if self.capture is not None:
-            self.capture.write(data, max(0.0, when - self._t0))
+            self.capture.write(data, self.epoch + max(0.0, when - self._t0))
 
     def transmit(self, tx: Transmission) -> asyncio.Future[bool]:  # noqa: PLR0912
         """Put a frame on the air; the future tells whether an addressed unicast was
