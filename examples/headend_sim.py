@@ -8,7 +8,8 @@ message and a load control event to the group ``block-a``: each device's outcome
 (delivered / offline). When the thermostat comes back it resyncs and gets both — nothing is
 lost — and its load control reports reach the headend like everyone else's.
 
-Run it: ``.venv/bin/python examples/headend_sim.py [capture.pcap]``
+Run it: ``.venv/bin/python examples/headend_sim.py [capture.pcap [capture.keys]]``: the frames
+are encrypted; the key file (Wireshark's ZigBee key table) lets Wireshark decrypt them.
 """
 
 from __future__ import annotations
@@ -140,4 +141,4 @@ async def headend(
 
 
 if __name__ == "__main__":
-    run(headend(sys.argv[1] if len(sys.argv) > 1 else None))
+    run(headend(*sys.argv[1:2], keys=sys.argv[2] if len(sys.argv) > 2 else None))
