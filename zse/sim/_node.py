@@ -32,6 +32,7 @@ from zse.security import (
     AuxHeader,
     IncomingCounters,
     KeyId,
+    Unsecured,
     aps_header_length,
     nwk_header_length,
     secure_aps,
@@ -527,7 +528,7 @@ class Node:
         self._seen_set.add(key)
         self._deliver(self._indication(nwk, aps, body, key_id == KeyId.DATA))
 
-    def _unsecure_nwk(self, frame: bytes) -> Any:
+    def _unsecure_nwk(self, frame: bytes) -> Unsecured | None:
         """The NWK frame checked and decrypted (ZB 4.3.1.2) with the network key its key
         sequence number names, or None (dropped and counted)."""
         try:
