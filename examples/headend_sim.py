@@ -8,7 +8,8 @@ message and a load control event to the group ``block-a``: each device's outcome
 (delivered / offline). When the thermostat comes back it resyncs and gets both — nothing is
 lost — and its load control reports reach the headend like everyone else's.
 
-Run it: ``.venv/bin/python examples/headend_sim.py [capture.pcap]``
+Run it: ``.venv/bin/python examples/headend_sim.py [capture.pcap [capture.keys]]``: the frames
+are encrypted; the key file (Wireshark's ZigBee key table) lets Wireshark decrypt them.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ DEVICES_CSV = f"""eui64,install_code,label,groups
 """  # the last row has a mistyped install code
 
 
-async def headend(capture: str | None = None, *, say: Any = print) -> dict[str, Any]:
+async def headend(
+    capture: str | None = None, *, keys: str | None = None, say: Any = print
+) -> dict[str, Any]:
+    # keys: where to write the run's keys for Wireshark (its ZigBee key table, mode 0600)
     loop = asyncio.get_running_loop()
 
     def clock() -> int:
@@ -121,6 +125,8 @@ async def headend(capture: str | None = None, *, say: Any = print) -> dict[str, 
     await registry.close()
     await app.shutdown()
     air.close()
+    if keys is not None:
+        air.write_keys(keys)  # Wireshark's ZigBee key table: it decrypts the capture
     workdir.cleanup()
     return {
         "errors": report.errors,
@@ -135,4 +141,4 @@ async def headend(capture: str | None = None, *, say: Any = print) -> dict[str, 
 
 
 if __name__ == "__main__":
-    run(headend(sys.argv[1] if len(sys.argv) > 1 else None))
+    run(headend(*sys.argv[1:2], keys=sys.argv[2] if len(sys.argv) > 2 else None))

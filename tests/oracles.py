@@ -5,6 +5,7 @@ it, never skips them: a skip would let a run pass without the cross-check it exi
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 
 import pytest
 
@@ -29,3 +30,9 @@ def require(tool: str) -> str:
     if path is None:
         pytest.fail(missing(tool), pytrace=False)
     return path
+
+
+def zigbee_key_options(lines: Iterable[str]) -> list[str]:
+    """tshark options giving it ZigBee keys: one ``-o uat:zigbee_pc_keys:LINE`` per line of
+    Wireshark's key table (``"KEY","Normal","label"``, as ``Air.write_keys`` writes)."""
+    return [arg for line in lines if line.strip() for arg in ("-o", f"uat:zigbee_pc_keys:{line}")]

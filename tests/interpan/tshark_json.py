@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tests.oracles import require
 
 
-def dissect(capture: Path) -> list[dict[str, list[str]]]:
-    """Every packet as tshark's field name -> shown values; fails on any malformed packet."""
+def dissect(capture: Path, options: Sequence[str] = ()) -> list[dict[str, list[str]]]:
+    """Every packet as tshark's field name -> shown values; fails on any malformed packet.
+    ``options``: extra tshark arguments, e.g. ZigBee keys (``zigbee_key_options``)."""
     raw = subprocess.run(
-        [require("tshark"), "-r", str(capture), "-T", "json", "--no-duplicate-keys"],
+        [require("tshark"), "-r", str(capture), *options, "-T", "json", "--no-duplicate-keys"],
         check=True,
         capture_output=True,
         text=True,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.interpan.tshark_json import dissect
+from tests.oracles import zigbee_key_options
 from zse.cli.demo import story
 from zse.sim import run
 
@@ -20,10 +21,12 @@ KE_SERVER = {"0x00", "0x01", "0x02"}  # ... and their responses
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory) -> tuple[Path, str]:
-    """One run through the command line, as `make demo` does it."""
+    """One run through the command line, as `make demo` does it; its keys (#15.5) next to
+    the capture, see :func:`keys`."""
     capture = tmp_path_factory.mktemp("demo") / "demo.pcap"
+    keyed = ["--keys", str(capture.with_suffix(".keys"))]  # #15.5
     done = subprocess.run(
-        [sys.executable, "-m", "zse", "demo", "--seed", "5", "--pcap", str(capture)],
+        [sys.executable, "-m", "zse", "demo", "--seed", "5", "--pcap", str(capture), *keyed],
         capture_output=True,
         text=True,
         timeout=120,
@@ -31,6 +34,11 @@ def demo_run(tmp_path_factory) -> tuple[Path, str]:
     )
     assert done.returncode == 0, done.stderr
     return capture, done.stdout
+
+
+def keys(capture: Path) -> list[str]:
+    """tshark options with the run's keys: the frames are NWK- and APS-secured (#15.1)."""
+    return zigbee_key_options(capture.with_suffix(".keys").read_text().splitlines())
 
 
 def test_the_story_is_told(demo_run):
@@ -130,7 +138,11 @@ def test_the_price_is_a_realistic_one_in_the_currency_of_the_frame(demo_run):
     """24.50 p/kWh: Publish Price carries price 2450 with trailing digit 4 in GBP (ISO 4217
     826) per kWh (unit of measure 0); tshark reads the same fields the story prints."""
     capture, _ = demo_run
-    prices = [p for p in dissect(capture) if "0x00" in p.get("zbee_zcl_se.price.cmd.srv_tx.id", [])]
+    prices = [
+        p
+        for p in dissect(capture, keys(capture))
+        if "0x00" in p.get("zbee_zcl_se.price.cmd.srv_tx.id", [])
+    ]
     assert len(prices) == 4  # to each device, and over inter-PAN to the visitor
     for packet in prices:
         assert packet["zbee_zcl_se.price.currency"] == ["0x033a"]  # 826
@@ -150,7 +162,7 @@ def test_without_pcap_the_end_points_to_it():
 
 def test_tshark_finds_every_chapter_in_the_capture_and_nothing_malformed(demo_run):
     capture, _ = demo_run
-    packets = dissect(capture)  # fails on any malformed packet
+    packets = dissect(capture, keys(capture))  # fails on any malformed packet
 
     def having(field: str, value: str | None = None) -> list[dict[str, list[str]]]:
         return [p for p in packets if field in p and (value is None or value in p[field])]

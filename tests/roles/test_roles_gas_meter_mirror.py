@@ -12,7 +12,7 @@ import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from tests.oracles import require
+from tests.oracles import require, zigbee_key_options
 from tests.roles.han_builder import CA, EUIS, Han, build, close
 from zse.cbke import SUITE1
 from zse.cbke.service import eui64_bytes
@@ -293,9 +293,11 @@ async def test_the_mirroring_frames_on_the_air_as_tshark_reads_them(tmp_path):
         await close(han)  # the air closes the capture
     tshark = require("tshark")
 
+    keys = zigbee_key_options(entry.line() for entry in han.air.keys)  # NWK/APS security (#15.1)
+
     def run(*args: str) -> str:
         return subprocess.run(
-            [tshark, "-r", str(capture), *args],
+            [tshark, "-r", str(capture), *keys, *args],
             capture_output=True,
             text=True,
             check=True,

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 from tests.interpan.tshark_json import dissect
+from tests.oracles import zigbee_key_options
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "headend_sim.py"
 
@@ -21,8 +22,8 @@ def load_example():
 
 async def test_the_headend_example(tmp_path):
     lines: list[str] = []
-    capture = tmp_path / "headend.pcap"
-    result = await load_example().headend(str(capture), say=lines.append)
+    capture, keys = tmp_path / "headend.pcap", tmp_path / "headend.keys"
+    result = await load_example().headend(str(capture), keys=str(keys), say=lines.append)
     assert len(result["errors"]) == 1
     assert result["errors"][0].startswith("line 5: EUI-64 000D6F000B000004: install code CRC mis")
     assert set(result["states"].values()) == {"meter ready"}
@@ -38,5 +39,5 @@ async def test_the_headend_example(tmp_path):
     }
     assert result["signed"]
     assert "    flat 2 thermostat  offline" in lines
-    packets = dissect(capture)  # no malformed packet
+    packets = dissect(capture, zigbee_key_options(keys.read_text().splitlines()))  # none malformed
     assert any("zbee_zcl_se.msg.cmd.srv_tx.id" in p for p in packets)

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.oracles import require
+from tests.oracles import require, zigbee_key_options
 from tests.services.test_messaging_service import han
 from zse.messaging import Message
 from zse.messaging.service import DeviceAddress, MessagingClient
@@ -55,12 +55,14 @@ async def test_display_confirm_get_last_cancel_as_wireshark_reads_them(tmp_path)
     await asyncio.sleep(1)
     await client.stop()
     air.close()
+    keys = zigbee_key_options(entry.line() for entry in air.keys)  # NWK/APS security (#15.1)
 
-    assert tshark(capture, "-Y", "zbee_zcl and (_ws.malformed or _ws.expert)") == ""
+    assert tshark(capture, *keys, "-Y", "zbee_zcl and (_ws.malformed or _ws.expert)") == ""
     rows = [
         line.split("\t")
         for line in tshark(
             capture,
+            *keys,
             "-Y",
             "zbee_aps.cluster == 0x0703 and zbee_zcl.type == 1",  # Messaging commands
             "-T",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +28,22 @@ def _run_tshark(path: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def tshark_json() -> Callable[[Path], list[dict[str, Any]]]:
-    """Dissect a pcap with tshark and return the list of packets' ``layers`` dicts."""
+def tshark_json() -> Callable[..., list[dict[str, Any]]]:
+    """Dissect a pcap with tshark (``options``: e.g. ZigBee keys) and return the list of
+    packets' ``layers`` dicts."""
 
-    def dissect(path: Path) -> list[dict[str, Any]]:
-        packets = json.loads(_run_tshark(path, "-T", "json"))
+    def dissect(path: Path, options: Sequence[str] = ()) -> list[dict[str, Any]]:
+        packets = json.loads(_run_tshark(path, *options, "-T", "json"))
         return [p["_source"]["layers"] for p in packets]
 
     return dissect
 
 
 @pytest.fixture
-def tshark_malformed() -> Callable[[Path], str]:
+def tshark_malformed() -> Callable[..., str]:
     """tshark's summary line of every malformed or bad-FCS packet in a pcap ("" if none)."""
 
-    def malformed(path: Path) -> str:
-        return _run_tshark(path, "-Y", "_ws.malformed or wpan.fcs_ok == 0").strip()
+    def malformed(path: Path, options: Sequence[str] = ()) -> str:
+        return _run_tshark(path, *options, "-Y", "_ws.malformed or wpan.fcs_ok == 0").strip()
 
     return malformed

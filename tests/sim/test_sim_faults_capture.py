@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,17 +15,19 @@ import pytest
 import zigpy.types as t
 from zigpy.exceptions import DeliveryError
 
+from tests.oracles import zigbee_key_options
 from zse.installcode import InstallCode
 from zse.sim import SE_PROFILE, Air, Faults, SimControllerApplication, SimDevice, ZclMessage
 
 MESSAGING = 0x0703
 PRICE = 0x0700
+EPOCH = 1_767_225_600.0  # 2026-01-01 00:00 UTC: captures start there, run after run
 
 
 async def han(
     seed: int, *, capture: Any = None, n: int = 2, airtime: bool = False
 ) -> tuple[Air, SimControllerApplication, list[SimDevice]]:
-    air = Air(seed=seed, capture=capture, airtime=airtime)
+    air = Air(seed=seed, capture=capture, airtime=airtime, epoch=EPOCH)
     esi = await air.coordinator(channel=20)
     await esi.add_endpoint(_se_endpoint())
     devices = []
@@ -128,7 +131,9 @@ async def test_loss_with_mac_retries_and_total_loss() -> None:
     assert box[-1].tsn == 100
 
 
-async def test_duplication_is_captured_and_rejected_by_aps() -> None:
+async def test_duplication_is_captured_and_rejected_as_a_replay() -> None:
+    """The duplicate carries the NWK frame counter already accepted: dropped as stale
+    (ZB 4.3.1.2 step 5) before APS duplicate rejection would see it (#15.1)."""
     capture = io.BytesIO()
     air, esi, (dev, _) = await han(12, capture=capture)
     box = inbox(dev, MESSAGING)
@@ -138,7 +143,8 @@ async def test_duplication_is_captured_and_rejected_by_aps() -> None:
     await asyncio.sleep(0.1)
     assert air.stats.transmitted - frames == 2
     assert air.stats.duplicated == 1
-    assert dev.stats.aps_duplicates == 1  # APS duplicate rejection (ZB 2.2.8.4.2)
+    assert dev.stats.nwk_stale_counter == 1
+    assert dev.stats.aps_duplicates == 0
     assert [m.tsn for m in box] == [7]
 
 
@@ -151,12 +157,17 @@ async def test_delay_and_reordering() -> None:
     await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, 1)
     assert box[0].timestamp - sent == pytest.approx(2.5)
     air.set_link_faults(esi.radio, dev, reorder=0.5)
+    before = air.stats.transmitted
     await asyncio.gather(
         *(esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, tsn) for tsn in range(10, 30))
     )
+    # A frame overtaken by a later one carries a frame counter below the one accepted since:
+    # NWK replay protection drops it (ZB 4.3.1.2 step 5, #15.1); what arrives is in order.
     order = [m.tsn for m in box[1:]]
-    assert sorted(order) == list(range(10, 30))
-    assert order != sorted(order)
+    assert order == sorted(order)
+    assert len(order) + dev.stats.nwk_stale_counter == 20
+    assert dev.stats.nwk_stale_counter > 0
+    assert air.stats.transmitted - before == 20  # every frame was on the air once
 
 
 async def test_partition_and_silent_node() -> None:
@@ -186,8 +197,9 @@ async def test_airtime_model_250_kbit() -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
     await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, 1)
-    # MAC 9 + NWK 16 + APS 8 + ZCL 3 + payload + FCS 2, plus 6 octets of SHR/PHR, at 32 us each.
-    octets = 6 + 9 + 16 + 8 + 3 + len(DISPLAY_MESSAGE) + 2
+    # MAC 9 + NWK 16 + NWK auxiliary header 14 (#15.1) + APS 8 + ZCL 3 + payload + MIC 4 +
+    # FCS 2, plus 6 octets of SHR/PHR, at 32 us each.
+    octets = 6 + 9 + 16 + 14 + 8 + 3 + len(DISPLAY_MESSAGE) + 4 + 2
     assert box[0].timestamp - start == pytest.approx(octets * 32e-6)
 
 
@@ -258,8 +270,8 @@ async def test_interpan_crosses_pan_ids_on_the_same_channel() -> None:
 @pytest.mark.oracle
 async def test_tshark_dissects_se_commands_without_malformed_packets(
     tmp_path: Path,
-    tshark_json: Callable[[Path], list[dict[str, Any]]],
-    tshark_malformed: Callable[[Path], str],
+    tshark_json: Callable[..., list[dict[str, Any]]],
+    tshark_malformed: Callable[..., str],
 ) -> None:
     path = tmp_path / "han.pcap"
     air, esi, (dev, _) = await han(17, capture=path)
@@ -268,8 +280,9 @@ async def test_tshark_dissects_se_commands_without_malformed_packets(
     await dev.endpoints[1].send(0x0000, 9, MESSAGING, 0x01, struct.pack("<II", 0x01020304, 0))
     await asyncio.sleep(0.1)
     air.close()
-    assert tshark_malformed(path) == ""
-    packets = tshark_json(path)
+    keys = zigbee_key_options(entry.line() for entry in air.keys)  # NWK security (#15.1)
+    assert tshark_malformed(path, keys) == ""
+    packets = tshark_json(path, keys)
     assert all(p["wpan"]["wpan.fcs_ok"] == "1" for p in packets)
     protocols = [p["frame"]["frame.protocols"] for p in packets]
     assert "wpan:zbee_beacon" in protocols
@@ -294,3 +307,37 @@ async def test_tshark_dissects_se_commands_without_malformed_packets(
     assert "'zbee_zcl_se.price.rate_label': 'Peak'" in text
     assert "'zbee_zcl_se.price.issuer_event_id': '10'" in text
     assert "'zbee_zcl_se.price.price': '1234'" in text
+
+
+def first_record_time(pcap: bytes) -> float:
+    """The timestamp of a classic pcap's first record."""
+    seconds, micros = struct.unpack_from("<II", pcap, 24)
+    return seconds + micros / 1e6
+
+
+async def test_capture_timestamps_are_the_virtual_clock_on_a_real_epoch() -> None:
+    """Captures no longer start in 1970 (#15.2): a given epoch, else the wall clock at the
+    air's creation, plus the virtual seconds since."""
+    capture = io.BytesIO()
+    await han(18, capture=capture)  # epoch EPOCH; the joins take virtual time
+    loop = asyncio.get_running_loop()
+    stamps = []
+    data = capture.getvalue()
+    at = 24
+    while at < len(data):
+        seconds, micros, length, _ = struct.unpack_from("<IIII", data, at)
+        stamps.append(seconds + micros / 1e6)
+        at += 16 + length
+    assert stamps[0] == pytest.approx(EPOCH)
+    assert stamps == sorted(stamps)
+    assert 0 < stamps[-1] - EPOCH <= loop.time()  # virtual seconds since the air's creation
+    before = time.time()
+    live = io.BytesIO()
+    air = Air(seed=18, capture=live)
+    after = time.time()
+    assert before <= air.epoch <= after
+    await air.coordinator(channel=21)
+    air.close()
+    assert before <= first_record_time(live.getvalue()) <= after + 1
+    with pytest.raises(ValueError, match="epoch"):
+        Air(epoch=-1.0)

@@ -10,8 +10,9 @@ reporting, the gas meter mirrored on the ESI, the time with daylight saving, a p
 tariff with the display's cost, a message displayed and confirmed, a load control event sent by
 registry group with every status report (the meter's demand drops while it runs), the load
 profile, an inter-PAN price request from a display that never joined, and a de-provisioning.
-``--pcap`` writes every frame on the air (Wireshark decodes the SE commands); ``--seed`` makes
-two runs identical, byte for byte.
+``--pcap`` writes every frame on the air, NWK- and APS-secured; ``--keys`` writes the run's keys
+for Wireshark, which then decodes the SE commands; ``--seed`` makes two runs identical, byte for
+byte.
 
 The story ends cleanly whatever stops it: a reader that goes away (``zse demo | head -1``:
 the next line raises BrokenPipeError), Ctrl-C, or an error — the devices, the ESI, the
@@ -84,14 +85,16 @@ async def story(
     seed: int = 1,
     capture: str | os.PathLike[str] | BinaryIO | None = None,
     say: Callable[[str], None] = print,
+    keys: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Run the demo; returns what happened (for tests). If ``say`` raises, the story stops,
+    """Run the demo; returns what happened (for tests). ``keys``: write every key of the run
+    there as Wireshark's ZigBee key table (mode 0600). If ``say`` raises, the story stops,
     cleans up and raises that exception."""
     task = asyncio.current_task()
     assert task is not None
     teller = _Teller(say, task)
     try:
-        happened = await _tell(seed, capture, teller)
+        happened = await _tell(seed, capture, teller, keys)
     except asyncio.CancelledError:
         if teller.failure is None:
             raise  # Ctrl-C (asyncio.Runner cancels the main task) or a caller's cancel
@@ -119,7 +122,10 @@ def _per_kwh(price: Any) -> str:
 
 
 async def _tell(  # noqa: PLR0915 - one story, told in order
-    seed: int, capture: str | os.PathLike[str] | BinaryIO | None, say: Callable[[str], None]
+    seed: int,
+    capture: str | os.PathLike[str] | BinaryIO | None,
+    say: Callable[[str], None],
+    keys: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     from zse.cbke import SUITE1  # noqa: PLC0415 - the CLI imports lazily
     from zse.cbke.ca import TestCA  # noqa: PLC0415
@@ -178,8 +184,10 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     async with contextlib.AsyncExitStack() as cleanup:
         # Closed in reverse order on any way out: the temporary directory last.
         workdir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="zse-demo-"))
-        air = Air(seed=seed, capture=capture)
+        air = Air(seed=seed, capture=capture, epoch=START + 946_684_800 + loop.time())  # Unix
         cleanup.callback(air.close)
+        if keys is not None:  # written last (on the way out): the run's keys, all of them
+            cleanup.callback(air.write_keys, keys)
         app = await air.coordinator(channel=15, ieee="00:0d:6f:00:00:00:00:e5")
         cleanup.push_async_callback(app.shutdown)
         ca = TestCA.generate(rng=_seeded(rng.getrandbits(64)))
@@ -586,7 +594,14 @@ def _outcomes(result: Any, names: dict[str, str]) -> str:
     default=None,
     help="Write every frame on the simulated air to this pcap file (opens in Wireshark).",
 )
-def demo(seed: int, pcap: str | None) -> None:
+@click.option(
+    "--keys",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write every key of the run to this file (mode 0600) as Wireshark's ZigBee key "
+    "table, so Wireshark decrypts the capture.",
+)
+def demo(seed: int, pcap: str | None, keys: str | None) -> None:
     """A simulated Smart Energy HAN: provisioning, CBKE, metering, price and cost, messages,
     load control, inter-PAN and de-provisioning, told as a story."""
     from zse.sim import run  # noqa: PLC0415
@@ -599,10 +614,21 @@ def demo(seed: int, pcap: str | None) -> None:
                 capture = files.enter_context(open(pcap, "wb"))
             except OSError as exc:
                 _fail(f"cannot write {pcap}: {exc.strerror}")
+        if keys is not None:
+            _check_writable(keys)
         try:
-            run(story(seed, capture, say=click.echo))
+            run(story(seed, capture, say=click.echo, keys=keys))
         except BrokenPipeError:
             _reader_gone()
+
+
+def _check_writable(path: str) -> None:
+    """A usage error now if the key file cannot be written (it is written at the end), with
+    no key in it yet: created empty, owner-only."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror}")
 
 
 def _fail(message: str) -> NoReturn:

@@ -3,7 +3,8 @@
 The auxiliary security header and the CCM* nonce (:mod:`zse.security.header`), AES-CCM* at
 ENC-MIC-32 and the keys derived from a link key (:mod:`zse.security.ccm`), securing and
 checking NWK and APS frames (:mod:`zse.security.frames`) and per-sender incoming frame
-counters (:mod:`zse.security.counters`). The simulator does not use it yet.
+counters (:mod:`zse.security.counters`), and Wireshark's ZigBee key table
+(:mod:`zse.security.keytable`). The simulator (:mod:`zse.sim`) secures its frames with it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from zse.security.frames import (
     unsecure_nwk,
 )
 from zse.security.header import ENC_MIC_32, MIC_LENGTH, AuxHeader, KeyId, nonce
+from zse.security.keytable import KeyTableEntry, format_key_table
 
 __all__ = [
     "ENC_MIC_32",
@@ -27,8 +29,10 @@ __all__ = [
     "AuxHeader",
     "IncomingCounters",
     "KeyId",
+    "KeyTableEntry",
     "Unsecured",
     "aps_header_length",
+    "format_key_table",
     "key_load_key",
     "key_transport_key",
     "nonce",

@@ -11,16 +11,19 @@ frames that request an acknowledgement are retried up to ``mac_retries`` times (
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
+import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 import zigpy.types as t
 
 from zse.pcap import PcapWriter
+from zse.security.keytable import KeyTableEntry, format_key_table
 from zse.sim._frames import BROADCAST_PAN, BROADCAST_SHORT, MacHeader, decode_mac
 
 __all__ = ["AirStats", "Faults", "Medium", "Station", "Transmission"]
@@ -99,9 +102,6 @@ class Transmission:
     mac: MacHeader
     payload: bytes
     raw: bool = False  # injected with send_interpan (or send_raw): not parsed by the stack
-    nwk_key: bytes | None = None  # network key the frame is (modelled as) secured with
-    aps_key: bytes | None = None  # link key the APS payload is (modelled as) secured with
-    decoded: Any = field(default=None)
 
 
 class Medium:
@@ -109,9 +109,12 @@ class Medium:
     :class:`~zse.sim.Air` users build a HAN on is this medium with node factories.
 
     ``capture`` (a path, a binary file or a :class:`~zse.pcap.PcapWriter`) receives every
-    frame as it is transmitted, time-stamped with the virtual seconds since the air was
-    created. ``airtime=True`` serialises each
-    channel at 250 kbit/s so that throughput figures mean something.
+    frame as it is transmitted, time-stamped on the virtual clock from ``epoch``: the Unix
+    time at which the air is created (default: now, by the wall clock; give one for captures
+    identical byte for byte). ``airtime=True`` serialises each
+    channel at 250 kbit/s so that throughput figures mean something. The air records every
+    key its nodes install (network keys, install-code and CBKE link keys): :attr:`keys` and
+    :meth:`write_keys` give what Wireshark needs to decrypt the capture.
     """
 
     def __init__(
@@ -121,8 +124,14 @@ class Medium:
         capture: str | os.PathLike[str] | BinaryIO | PcapWriter | None = None,
         airtime: bool = False,
         mac_retries: int = 3,
+        epoch: float | None = None,
     ) -> None:
+        if epoch is not None and not (math.isfinite(epoch) and epoch >= 0):
+            raise ValueError(f"epoch must be a Unix time (seconds, 0 or more), got {epoch}")
+        #: the Unix time of the air's creation in its capture's timestamps
+        self.epoch = time.time() if epoch is None else float(epoch)
         self.seed = seed
+        self._keys: dict[bytes, str] = {}
         self.rng = random.Random(seed)  # noqa: S311 - simulation, deterministic by design
         self.airtime = airtime
         self.mac_retries = mac_retries
@@ -172,6 +181,27 @@ class Medium:
     def node(self, ieee: t.EUI64 | str) -> Station:
         """The node with this EUI-64."""
         return self._nodes[t.EUI64.convert(ieee) if isinstance(ieee, str) else ieee]
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def _learn_key(self, key: bytes, label: str) -> None:
+        """A node installed ``key``: remember it (the first label wins)."""
+        self._keys.setdefault(bytes(key), label)
+
+    @property
+    def keys(self) -> tuple[KeyTableEntry, ...]:
+        """Every key installed on this air so far, in order (reprs show labels only)."""
+        return tuple(KeyTableEntry(key, label) for key, label in self._keys.items())
+
+    def write_keys(self, path: str | os.PathLike[str]) -> int:
+        """Write :attr:`keys` as Wireshark's ZigBee key table to ``path``, readable by its
+        owner only (mode 0600); returns how many keys were written."""
+        keys = self.keys
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="ascii") as out:
+            os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+            out.write(format_key_table(keys))
+        return len(keys)
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -250,7 +280,7 @@ class Medium:
         self.stats.transmitted += 1
         self.stats.bytes += len(data) + 2
         if self.capture is not None:
-            self.capture.write(data, max(0.0, when - self._t0))
+            self.capture.write(data, self.epoch + max(0.0, when - self._t0))
 
     def transmit(self, tx: Transmission) -> asyncio.Future[bool]:  # noqa: PLR0912
         """Put a frame on the air; the future tells whether an addressed unicast was

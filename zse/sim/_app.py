@@ -23,6 +23,7 @@ import zigpy.state
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
+from zse.security import KeyId
 from zse.sim import _frames as f
 from zse.sim._air import Medium, Transmission
 from zse.sim._node import ApsIndication, Node, RawFrame
@@ -38,8 +39,8 @@ TRANSPORT_KEY_DELAY = 0.005
 
 @dataclasses.dataclass
 class _PendingKey:
-    key: bytes
-    expires: float
+    key: bytes = dataclasses.field(repr=False)  # no key in a repr
+    expires: float = 0.0
 
 
 class CoordinatorNode(Node):
@@ -128,16 +129,60 @@ class CoordinatorNode(Node):
             if nwk not in used:
                 return nwk
 
-    async def _transport_key(self, ieee: t.EUI64, nwk: int, key: bytes) -> None:
-        """APS Transport Key with the network key, APS-secured with the device's link key."""
+    async def _transport_key(
+        self,
+        ieee: t.EUI64,
+        nwk: int,
+        key: bytes | None = None,
+        network_key: tuple[bytes, int] | None = None,
+    ) -> bool:
+        """APS Transport Key of a network key (the active one unless ``network_key`` names
+        another), APS-secured with the key-transport key of the link key shared with the
+        device (ZB 4.6.3.4.1); ``key`` installs that link key first. To a joining device
+        (``key`` given) the NWK frame is sent unsecured: it holds no network key yet."""
         assert self.network_key is not None
         assert self.nwk is not None
+        joining = key is not None
+        if key is not None:
+            self.set_link_key(ieee, key)
+        new_key, seq = network_key or (self.network_key, self.network_key_seq)
         aps = f.ApsHeader(f.APS_COMMAND, f.APS_DELIVERY_UNICAST, next(self._aps_counter) & 0xFF)
-        cmd = f.transport_key_payload(self.network_key, self.network_key_seq, ieee, self.ieee)
-        nwk_hdr = f.NwkHeader(nwk, self.nwk, 1, next(self._nwk_seq) & 0xFF, discover_route=0)
-        data = self._mac_data(nwk, f.encode_nwk(nwk_hdr, f.encode_aps(aps, cmd)), ack=True)
-        self.set_link_key(ieee, key)
-        await self.air.transmit(self.air.frame(self, data, aps_key=key))
+        cmd = f.transport_key_payload(new_key, seq, ieee, self.ieee)
+        nwk_hdr = f.NwkHeader(
+            nwk,
+            self.nwk,
+            1 if joining else 30,
+            next(self._nwk_seq) & 0xFF,
+            discover_route=0,
+            src_ieee=None if joining else self.ieee,
+        )
+        secured = self._secure_aps(aps, cmd, ieee, KeyId.KEY_TRANSPORT)
+        return await self._send_nwk(nwk_hdr, secured, secure=not joining)
+
+    async def rotate_network_key(self, key: bytes, *, switch_delay: float = 1.0) -> int:
+        """Network key rotation (ZB 4.6.3.5): a Transport Key of ``key`` to every device the
+        Trust Center holds a link key for, then, ``switch_delay`` seconds later, a broadcast
+        Switch Key; every node (this one included) then uses ``key``, and frames secured with
+        the old key are dropped. Returns the new key sequence number."""
+        assert self.network_key is not None
+        assert self.nwk is not None
+        key = bytes(key)
+        if len(key) != 16:
+            raise ValueError(f"a network key is 16 bytes, got {len(key)}")
+        seq = (self.network_key_seq + 1) & 0xFF
+        self.alternate_network_key = (seq, key)
+        self.air._learn_key(key, f"network key {seq}")
+        for ieee, nwk in sorted(self.children.items()):
+            if ieee in self.link_keys:
+                await self._transport_key(ieee, nwk, network_key=(key, seq))
+        await asyncio.sleep(switch_delay)
+        aps = f.ApsHeader(f.APS_COMMAND, f.APS_DELIVERY_BROADCAST, next(self._aps_counter) & 0xFF)
+        hdr = f.NwkHeader(
+            0xFFFD, self.nwk, 30, next(self._nwk_seq) & 0xFF, discover_route=0, src_ieee=self.ieee
+        )
+        await self._send_nwk(hdr, f.encode_aps(aps, f.switch_key_payload(seq)))
+        self.use_network_key(key, seq)
+        return seq
 
     def _nwk_command(self, nwk: f.NwkHeader, payload: bytes) -> None:
         """NWK Leave (ZB 3.4.4) from a device: forget it and tell zigpy."""
@@ -159,8 +204,7 @@ class CoordinatorNode(Node):
             discover_route=0,
             src_ieee=self.ieee,
         )
-        data = self._mac_data(nwk, f.encode_nwk(hdr, bytes((0x04, 0x40))), ack=True)
-        await self.air.transmit(self.air.frame(self, data, nwk_key=self.network_key))
+        await self._send_nwk(hdr, bytes((0x04, 0x40)))
 
     def _deliver_app(self, ind: ApsIndication) -> None:
         if ind.dst_mode == t.AddrMode.Group and not self.groups.get(ind.dst_addr):
@@ -245,6 +289,14 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
             raise zigpy.exceptions.NetworkNotFormed("the simulated radio has no network")
         network_info, node_info = self._nvram
         node = self.radio
+        if node.network_key is not None:
+            network_info = network_info.replace(
+                network_key=network_info.network_key.replace(
+                    key=t.KeyData(node.network_key),
+                    seq=t.uint8_t(node.network_key_seq),
+                    tx_counter=t.uint32_t(node.nwk_frame_counter),
+                )
+            )
         if load_devices:
             network_info = network_info.replace(
                 children=sorted(node.children),
@@ -268,8 +320,7 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
         node = self.radio
         self._nvram = None
         node.nwk = None
-        node.network_key = None
-        node.link_keys.clear()
+        node._forget_keys()
         node.children.clear()
         node._tune(None)
 
@@ -280,8 +331,11 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
         node = self.radio
         node.pan_id = int(info.pan_id)
         node.extended_pan_id = info.extended_pan_id
-        node.network_key = bytes(info.network_key.key)
-        node.network_key_seq = int(info.network_key.seq)
+        key, seq = bytes(info.network_key.key), int(info.network_key.seq)
+        if (node.network_key, node.network_key_seq) != (key, seq):
+            node.use_network_key(key, seq)
+        # the outgoing frame counter never goes back (ZB 4.3.1.1): the radio's, or zigpy's
+        node.nwk_frame_counter = max(node.nwk_frame_counter, int(info.network_key.tx_counter))
         node.nwk_update_id = int(info.nwk_update_id)
         node.nwk = int(node_info.nwk)
         node.tc_ieee = node.ieee
@@ -311,6 +365,7 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
         seconds, and open joining for that long."""
         radio = self.radio
         radio.pending_keys[node] = _PendingKey(bytes(link_key), radio._now() + time_s)
+        self.air._learn_key(bytes(link_key), f"install-code link key {node}")
         await self.permit_ncp(time_s)
 
     async def force_remove(self, dev: zigpy.device.ZigbeeDevice) -> None:
@@ -368,6 +423,23 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
     def set_link_key(self, partner: t.EUI64, key: bytes) -> None:
         """Install or replace the APS link key shared with ``partner`` (e.g. the CBKE key)."""
         self.radio.set_link_key(partner, key)
+
+    async def rotate_network_key(self, key: bytes | None = None) -> int:
+        """Replace the network key (ZB 4.6.3.5): Transport Key of ``key`` (default: drawn from
+        the air's seeded RNG) to every device, then Switch Key; returns the new key sequence
+        number. The radio's stored settings and ``state.network_info`` follow."""
+        new_key = bytes(key) if key is not None else self.air.rng.randbytes(16)
+        seq = await self.radio.rotate_network_key(new_key)
+        if self._nvram is not None:
+            network_info, node_info = self._nvram
+            network_info = network_info.replace(
+                network_key=network_info.network_key.replace(
+                    key=t.KeyData(new_key), seq=t.uint8_t(seq), tx_counter=t.uint32_t(0)
+                )
+            )
+            self._nvram = (network_info, node_info)
+            self.state.network_info = network_info
+        return seq
 
     def get_link_key(self, partner: t.EUI64) -> bytes | None:
         """The APS link key the coordinator shares with ``partner``, if any."""

@@ -1,9 +1,9 @@
 """802.15.4 MAC, ZigBee NWK and APS headers as the simulator puts them on the air.
 
 Only what the simulated HAN needs: MAC data, beacon and command frames (IEEE 802.15.4-2006
-7.2.1-7.3), the ZigBee NWK header (ZB 3.3.1) and the APS header (ZB 2.2.5.1). Security is
-modelled, not applied: frames carry no auxiliary security headers and no MIC, so payloads are
-in the clear on the air and in captures (see docs/simulator.md).
+7.2.1-7.3), the ZigBee NWK header (ZB 3.3.1) and the APS header (ZB 2.2.5.1). NWK and APS
+security (the auxiliary header, CCM* and the MIC) is applied by :mod:`zse.security` on top
+of these headers; here a header only says whether its frame is secured (docs/simulator.md).
 """
 
 # mypy: disable-error-code="no-untyped-call"
@@ -44,6 +44,8 @@ APS_DELIVERY_UNICAST = 0
 APS_DELIVERY_BROADCAST = 2
 APS_DELIVERY_GROUP = 3
 APS_CMD_TRANSPORT_KEY = 0x05
+APS_CMD_SWITCH_KEY = 0x09
+KEY_TYPE_STANDARD_NETWORK = 0x01  # Transport Key key type (ZB Table 4.12)
 
 MacAddress = int | t.EUI64 | None
 
@@ -73,6 +75,7 @@ class NwkHeader:
     discover_route: int = 1
     dst_ieee: t.EUI64 | None = None
     src_ieee: t.EUI64 | None = None
+    security: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ class ApsHeader:
     profile: int | None = None
     src_ep: int | None = None
     ack_request: bool = False
+    security: bool = False
 
 
 def _addr_mode(addr: MacAddress) -> int:
@@ -165,8 +169,10 @@ def _decode_addr(data: bytes, pos: int, mode: int) -> tuple[MacAddress, int]:
 
 
 def encode_nwk(hdr: NwkHeader, payload: bytes) -> bytes:
-    """Encode a NWK header (ZB 3.3.1.1; security modelled, not applied) and ``payload``."""
+    """Encode a NWK header (ZB 3.3.1.1) and ``payload``; :func:`zse.security.secure_nwk`
+    secures it."""
     fc = hdr.frame_type | (NWK_PROTOCOL_VERSION << 2) | (hdr.discover_route << 6)
+    fc |= hdr.security << 9
     fc |= ((hdr.dst_ieee is not None) << 11) | ((hdr.src_ieee is not None) << 12)
     out = struct.pack("<HHHBB", fc, hdr.dst, hdr.src, hdr.radius, hdr.seq & 0xFF)
     if hdr.dst_ieee is not None:
@@ -176,20 +182,22 @@ def encode_nwk(hdr: NwkHeader, payload: bytes) -> bytes:
     return out + payload
 
 
-#: NWK frame control bits (ZB 3.3.1.1): multicast, security and source route (8-10), then the
-#: destination and source IEEE address flags (11, 12).
-_NWK_MULTICAST_SECURITY_SOURCE_ROUTE = 0b111 << 8
+#: NWK frame control bits (ZB 3.3.1.1): multicast (8), security (9), source route (10), then
+#: the destination and source IEEE address flags (11, 12).
+_NWK_MULTICAST_SOURCE_ROUTE = 0b101 << 8
+_NWK_SECURITY = 1 << 9
 _NWK_DST_IEEE = 1 << 11
 _NWK_SRC_IEEE = 1 << 12
 
 
 def decode_nwk(data: bytes) -> tuple[NwkHeader, bytes]:
-    """Decode a NWK header; raise :class:`InvalidFrame` for what the simulator never sends."""
+    """Decode a NWK header; raise :class:`InvalidFrame` for what the simulator never sends.
+    The payload of a secured frame (``security`` set) starts with its auxiliary header."""
     if len(data) < 8:
         raise InvalidFrame(f"NWK header needs 8 bytes, got {len(data)}")
     fc, dst, src, radius, seq = struct.unpack_from("<HHHBB", data)
-    if fc & _NWK_MULTICAST_SECURITY_SOURCE_ROUTE:
-        raise InvalidFrame(f"NWK frame control 0x{fc:04x}: multicast/security/source route")
+    if fc & _NWK_MULTICAST_SOURCE_ROUTE:
+        raise InvalidFrame(f"NWK frame control 0x{fc:04x}: multicast/source route")
     pos = 8 + 8 * bool(fc & _NWK_DST_IEEE) + 8 * bool(fc & _NWK_SRC_IEEE)
     if len(data) < pos:
         raise InvalidFrame(f"NWK header truncated: needs {pos} bytes, got {len(data)}")
@@ -200,13 +208,16 @@ def decode_nwk(data: bytes) -> tuple[NwkHeader, bytes]:
         at += 8
     if fc & _NWK_SRC_IEEE:
         src_ieee = t.EUI64(data[at : at + 8])
-    hdr = NwkHeader(dst, src, radius, seq, fc & 3, (fc >> 6) & 3, dst_ieee, src_ieee)
+    hdr = NwkHeader(
+        dst, src, radius, seq, fc & 3, (fc >> 6) & 3, dst_ieee, src_ieee, bool(fc & _NWK_SECURITY)
+    )
     return hdr, data[pos:]
 
 
 def encode_aps(hdr: ApsHeader, payload: bytes) -> bytes:
-    """Encode an APS header (ZB 2.2.5.1; no security, no extended header) and ``payload``."""
-    fc = hdr.frame_type | (hdr.delivery << 2) | (hdr.ack_request << 6)
+    """Encode an APS header (ZB 2.2.5.1; no extended header) and ``payload``;
+    :func:`zse.security.secure_aps` secures it."""
+    fc = hdr.frame_type | (hdr.delivery << 2) | (hdr.security << 5) | (hdr.ack_request << 6)
     out = bytearray((fc,))
     if hdr.frame_type == APS_DATA:
         if hdr.delivery == APS_DELIVERY_GROUP:
@@ -224,13 +235,14 @@ def encode_aps(hdr: ApsHeader, payload: bytes) -> bytes:
 
 
 def decode_aps(data: bytes) -> tuple[ApsHeader, bytes]:
-    """Decode an APS data or command header."""
+    """Decode an APS data or command header; the payload of a secured frame (``security``
+    set) starts with its auxiliary header."""
     if not data:
         raise InvalidFrame("APS header missing")
     fc = data[0]
     frame_type, delivery = fc & 3, (fc >> 2) & 3
-    if fc & 0xA0:
-        raise InvalidFrame(f"APS frame control 0x{fc:02x}: security/extended header")
+    if fc & 0x80:
+        raise InvalidFrame(f"APS frame control 0x{fc:02x}: extended header")
     try:
         if frame_type == APS_DATA:
             if delivery == APS_DELIVERY_GROUP:
@@ -249,10 +261,12 @@ def decode_aps(data: bytes) -> tuple[ApsHeader, bytes]:
                 profile,
                 src_ep,
                 bool(fc & 0x40),
+                bool(fc & 0x20),
             )
             return hdr, data[pos + 6 :]
         if frame_type == APS_COMMAND:
-            return ApsHeader(frame_type, delivery, data[1]), data[2:]
+            hdr = ApsHeader(frame_type, delivery, data[1], security=bool(fc & 0x20))
+            return hdr, data[2:]
     except (struct.error, IndexError) as exc:
         raise InvalidFrame(f"APS header truncated ({len(data)} bytes)") from exc
     raise InvalidFrame(f"APS frame type {frame_type} not supported by the simulator")
@@ -271,9 +285,14 @@ def beacon_payload(
 def transport_key_payload(network_key: bytes, key_seq: int, dst: t.EUI64, src: t.EUI64) -> bytes:
     """APS Transport Key command carrying the standard network key (ZB 4.4.9.2.3)."""
     return (
-        bytes((APS_CMD_TRANSPORT_KEY, 0x01))
+        bytes((APS_CMD_TRANSPORT_KEY, KEY_TYPE_STANDARD_NETWORK))
         + network_key
         + bytes((key_seq & 0xFF,))
         + bytes(dst.serialize())
         + bytes(src.serialize())
     )
+
+
+def switch_key_payload(key_seq: int) -> bytes:
+    """APS Switch Key command: make the network key ``key_seq`` the active one (ZB 4.4.9.5)."""
+    return bytes((APS_CMD_SWITCH_KEY, key_seq & 0xFF))

@@ -29,8 +29,8 @@ class Air(Medium):
     """Simulated 802.15.4 air shared by every node; deterministic from ``seed``.
 
     ``capture`` (a path, a binary file or a :class:`~zse.pcap.PcapWriter`) receives every
-    frame as it is transmitted, time-stamped with the virtual seconds since the air was
-    created. ``airtime=True`` serialises each
+    frame as it is transmitted, time-stamped on the virtual clock from ``epoch`` (the Unix
+    time of the air's creation; default now). ``airtime=True`` serialises each
     channel at 250 kbit/s so that throughput figures mean something. The medium's own
     methods (faults, partitions, capture) are those of :class:`~zse.sim.Medium`.
     """

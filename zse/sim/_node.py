@@ -1,9 +1,12 @@
-"""A simulated ZigBee node: MAC association, NWK/APS data, modelled security and a ZDO server.
+"""A simulated ZigBee node: MAC association, NWK/APS data and security, and a ZDO server.
 
 The same :class:`Node` is the radio under the zigpy coordinator (``SimControllerApplication``)
-and the stack of every simulated HAN device (:class:`SimDevice`). Security is modelled: every
-frame carries the key it would have been secured with, and a receiver accepts it only when it
-holds the same key (ZB 4.3.1 for NWK, 4.4.1 for APS). Nothing is encrypted on the air.
+and the stack of every simulated HAN device (:class:`SimDevice`). Security is real
+(:mod:`zse.security`): once joined, every NWK frame is secured with the network key (ZB 4.3.1),
+frames sent "APS encrypted" are secured with the link key shared with the partner (ZB 4.4.1),
+and the Transport Key bringing the network key to a joining device is secured with the
+key-transport key of its install-code link key (ZB 4.5.3, 4.6.3.4). A frame with a bad MIC, a
+stale frame counter or an unknown key is dropped and counted in :class:`NodeStats`.
 """
 
 # mypy: disable-error-code="no-untyped-call"
@@ -23,8 +26,20 @@ import zigpy.exceptions
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
-from zse.errors import DecodeError
+from zse.errors import BadMic, DecodeError, SecurityFailure, StaleFrameCounter
 from zse.se.ids import SE_PROFILE_ID
+from zse.security import (
+    AuxHeader,
+    IncomingCounters,
+    KeyId,
+    Unsecured,
+    aps_header_length,
+    nwk_header_length,
+    secure_aps,
+    secure_nwk,
+    unsecure_aps,
+    unsecure_nwk,
+)
 from zse.sim import _frames as f
 from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header
 
@@ -37,6 +52,7 @@ __all__ = [
     "Endpoint",
     "JoinRefused",
     "Node",
+    "NodeStats",
     "RawFrame",
     "SimDevice",
     "ZclMessage",
@@ -92,12 +108,55 @@ class RawFrame:
 
 @dataclass
 class NodeStats:
-    """Per-node counters of frames the stack dropped."""
+    """Per-node counters of frames the stack dropped, by reason.
 
-    nwk_key_mismatch: int = 0
-    aps_decrypt_failures: int = 0
+    Security failures (ZB 4.3.1.2, 4.4.1.2) are counted per layer: a MIC that does not verify
+    (wrong key, altered frame), a stale frame counter (a replay) and an unknown key (a key
+    sequence number or a partner the node holds no key for). ``nwk_unsecured`` counts NWK
+    frames without security that a joined node refuses.
+    """
+
+    nwk_bad_mic: int = 0
+    nwk_stale_counter: int = 0
+    nwk_unknown_key: int = 0
+    nwk_unsecured: int = 0
+    aps_bad_mic: int = 0
+    aps_stale_counter: int = 0
+    aps_unknown_key: int = 0
     aps_duplicates: int = 0
     malformed: int = 0
+
+    @property
+    def nwk_key_mismatch(self) -> int:
+        """NWK frames that no network key held decrypts (bad MIC or unknown key)."""
+        return self.nwk_bad_mic + self.nwk_unknown_key
+
+    @property
+    def aps_decrypt_failures(self) -> int:
+        """APS frames dropped by APS security, whatever the reason."""
+        return self.aps_bad_mic + self.aps_stale_counter + self.aps_unknown_key
+
+    def count(self, layer: str, failure: SecurityFailure) -> None:
+        """Count a frame ``layer`` ("nwk" or "aps") security dropped with ``failure``."""
+        reason = (
+            "bad_mic"
+            if isinstance(failure, BadMic)
+            else "stale_counter"
+            if isinstance(failure, StaleFrameCounter)
+            else "unknown_key"
+        )
+        name = f"{layer}_{reason}"
+        setattr(self, name, getattr(self, name) + 1)
+
+
+def eui64_int(ieee: t.EUI64) -> int:
+    """An EUI-64 as the ``int`` :mod:`zse.security` takes (``0x0011...``: the printed form)."""
+    return int.from_bytes(bytes(ieee.serialize()), "little")
+
+
+def int_eui64(value: int) -> t.EUI64:
+    """The inverse of :func:`eui64_int`."""
+    return t.EUI64(value.to_bytes(8, "little"))
 
 
 class Node:
@@ -123,8 +182,18 @@ class Node:
         self.nwk: int | None = None
         self.network_key: bytes | None = None
         self.network_key_seq = 0
+        #: a network key received ahead of a Switch Key (ZB 4.6.3.5): (sequence number, key)
+        self.alternate_network_key: tuple[int, bytes] | None = None
+        #: outgoing NWK frame counter of the active network key (ZB 4.3.1.1)
+        self.nwk_frame_counter = 0
         self.tc_ieee: t.EUI64 | None = None
         self.link_keys: dict[t.EUI64, bytes] = {}
+        self._counted_key: bytes | None = None  # the network key nwk_frame_counter counts for
+        self._nwk_in: dict[int, IncomingCounters] = {}
+        # APS frame counters belong to a link key (ZB 4.4.1, apsDeviceKeyPairSet): kept per
+        # (partner, key), so a new key starts at 0 and a key used again goes on counting
+        self._aps_out: dict[tuple[t.EUI64, bytes], int] = {}
+        self._aps_in: dict[tuple[t.EUI64, bytes], IncomingCounters] = {}
         self.descriptors: dict[int, zdo_t.SimpleDescriptor] = {}
         self.groups: dict[int, set[int]] = {}
         self.address_map: dict[int, t.EUI64] = {}
@@ -157,8 +226,29 @@ class Node:
         self.channel = channel
 
     def set_link_key(self, partner: t.EUI64, key: bytes) -> None:
-        """Install (or replace) the APS link key shared with ``partner`` (ZB 4.4.1)."""
-        self.link_keys[partner] = bytes(key)
+        """Install (or replace) the APS link key shared with ``partner`` (ZB 4.4.1); a new
+        key starts its frame counters at 0, both ways."""
+        key = bytes(key)
+        self.link_keys[partner] = key
+        self.air._learn_key(key, _pair_label(self.ieee, partner))
+
+    def use_network_key(self, key: bytes, seq: int) -> None:
+        """Make ``key`` (sequence number ``seq``) the active network key, and forget the keys
+        it replaces (ZB 4.6.3.5). A new key's outgoing frame counter starts at 0; the same key
+        again (a rejoin) goes on counting, as its receivers remember (ZB 4.3.1.1)."""
+        self.network_key, self.network_key_seq = bytes(key), seq & 0xFF
+        self.alternate_network_key = None
+        if self._counted_key != self.network_key:
+            self._counted_key = self.network_key
+            self.nwk_frame_counter = 0
+        self._nwk_in = {seq: self._nwk_in.get(seq, IncomingCounters())}
+        self.air._learn_key(self.network_key, f"network key {seq & 0xFF}")
+
+    def _forget_keys(self) -> None:
+        self.network_key = None
+        self.alternate_network_key = None
+        self.link_keys.clear()
+        self._nwk_in.clear()
 
     def node_descriptor(self) -> zdo_t.NodeDescriptor:
         """The ZDO node descriptor (ZB 2.3.2.3) of this node."""
@@ -253,7 +343,7 @@ class Node:
         assert self.nwk is not None
         counter = next(self._aps_counter) & 0xFF
         dst_ieee: t.EUI64 | None = None
-        aps_key: bytes | None = None
+        partner: t.EUI64 | None = None
         if dst_mode == t.AddrMode.IEEE:
             if not isinstance(dst_addr, t.EUI64):
                 raise DeliveryError(f"IEEE addressing needs an EUI64, got {dst_addr!r}")
@@ -279,7 +369,7 @@ class Node:
             if encrypt:
                 if dst_ieee is None or dst_ieee not in self.link_keys:
                     raise DeliveryError(f"no APS link key shared with 0x{dst_addr:04X}")
-                aps_key = self.link_keys[dst_ieee]
+                partner = dst_ieee
             nwk_dst = dst_addr
         elif encrypt:
             raise DeliveryError("APS encryption needs a unicast destination (ZB 4.4.1.1)")
@@ -310,22 +400,61 @@ class Node:
         nwk = f.NwkHeader(
             nwk_dst, self.nwk, radius or 30, next(self._nwk_seq) & 0xFF, src_ieee=self.ieee
         )
-        body = f.encode_nwk(nwk, f.encode_aps(aps, payload))
         if nwk_dst == self.nwk:
             # Loopback: the stack hands frames for itself straight back up (no air).
-            ind = self._indication(nwk, aps, payload, aps_key is not None)
+            ind = self._indication(nwk, aps, payload, partner is not None)
             asyncio.get_running_loop().call_soon(self._deliver, ind)
             return
-        unicast = nwk_dst not in BROADCAST_ADDRESSES
-        data = self._mac_data(nwk_dst if unicast else 0xFFFF, body, ack=unicast)
-        tx = self.air.frame(self, data, nwk_key=self.network_key, aps_key=aps_key)
-        tx.decoded = (nwk, aps, payload)
-        if not await self.air.transmit(tx):
+        aps_frame = (
+            f.encode_aps(aps, payload)
+            if partner is None
+            else self._secure_aps(aps, payload, partner, KeyId.DATA)
+        )
+        if not await self._send_nwk(nwk, aps_frame):
             raise DeliveryError(
                 f"no MAC acknowledgement from 0x{nwk_dst:04X}"
                 f" after {1 + self.air.mac_retries} attempts",
                 status=t.MACStatus.MAC_NO_ACK,
             )
+
+    def _secure_aps(
+        self, aps: f.ApsHeader, payload: bytes, partner: t.EUI64, key_id: KeyId
+    ) -> bytes:
+        """The APS frame secured (ZB 4.4.1.1) with the link key shared with ``partner``, or
+        the key ``key_id`` names derived from it, and that key's next outgoing counter."""
+        link_key = self.link_keys[partner]
+        counter = self._aps_out.get((partner, link_key), 0)
+        self._aps_out[partner, link_key] = counter + 1
+        return secure_aps(
+            f.encode_aps(aps, b""),
+            payload,
+            link_key=link_key,
+            counter=counter,
+            source=eui64_int(self.ieee),
+            key_id=key_id,
+        )
+
+    async def _send_nwk(self, nwk: f.NwkHeader, payload: bytes, *, secure: bool = True) -> bool:
+        """Put a NWK frame on the air, secured with the active network key unless ``secure``
+        is False (ZB 4.3.1.1); unicasts ask for a MAC acknowledgement. True once sent, and
+        for a unicast once acknowledged."""
+        if secure:
+            assert self.network_key is not None
+            counter = self.nwk_frame_counter
+            self.nwk_frame_counter += 1
+            frame = secure_nwk(
+                f.encode_nwk(nwk, b""),
+                payload,
+                key=self.network_key,
+                key_seq=self.network_key_seq,
+                counter=counter,
+                source=eui64_int(self.ieee),
+            )
+        else:
+            frame = f.encode_nwk(nwk, payload)
+        unicast = nwk.dst not in BROADCAST_ADDRESSES
+        data = self._mac_data(nwk.dst if unicast else 0xFFFF, frame, ack=unicast)
+        return await self.air.transmit(self.air.frame(self, data))
 
     def _nwk_of(self, ieee: t.EUI64) -> int | None:
         for nwk, known in self.address_map.items():
@@ -348,33 +477,47 @@ class Node:
             return
         if tx.mac.frame_type != f.MAC_DATA or self.nwk is None:
             return
-        if tx.decoded is None:
-            try:
-                nwk, rest = f.decode_nwk(tx.payload)
-                aps, payload = f.decode_aps(rest) if nwk.frame_type == f.NWK_DATA else (None, rest)
-            except DecodeError:
-                self.stats.malformed += 1
-                return
-            tx.decoded = (nwk, aps, payload)
-        nwk, aps, payload = tx.decoded
+        try:
+            nwk, payload = f.decode_nwk(tx.payload)
+        except DecodeError:
+            self.stats.malformed += 1
+            return
         if nwk.dst not in BROADCAST_ADDRESSES and nwk.dst != self.nwk:
             return
         if nwk.dst == 0xFFFC and self.logical_type == zdo_t.LogicalType.EndDevice:
             return
-        if tx.nwk_key is not None and tx.nwk_key != self.network_key:
-            self.stats.nwk_key_mismatch += 1
+        if nwk.security:
+            unsecured = self._unsecure_nwk(tx.payload)
+            if unsecured is None:
+                return
+            payload = unsecured.payload
+            self.address_map[nwk.src] = int_eui64(unsecured.source)
+        elif self.network_key is not None:
+            # Once joined, every NWK frame must be secured (ZB 4.3.1.2, nwkSecureAllFrames).
+            self.stats.nwk_unsecured += 1
             return
-        if nwk.src_ieee is not None:
-            self.address_map[nwk.src] = nwk.src_ieee
-        if aps is None:
-            if tx.nwk_key is not None:
+        if nwk.frame_type != f.NWK_DATA:
+            if nwk.security:
                 self._nwk_command(nwk, payload)
             return
-        if aps.frame_type == f.APS_COMMAND:
-            self._aps_command(tx, nwk, payload)
+        try:
+            aps, body = f.decode_aps(payload)
+        except DecodeError:
+            self.stats.malformed += 1
             return
-        if tx.nwk_key is None:
-            return  # APS data must be NWK-secured once joined
+        key_id: KeyId | None = None
+        if aps.security:
+            opened = self._unsecure_aps(nwk, payload)
+            if opened is None:
+                return
+            key_id, body = opened
+        if aps.frame_type == f.APS_COMMAND:
+            source = nwk.src_ieee or self.address_map.get(nwk.src)
+            self._aps_command(nwk, key_id, source, body)
+            return
+        if not nwk.security:
+            self.stats.nwk_unsecured += 1  # APS data is NWK-secured, even to a joining device
+            return
         key = (nwk.src, aps.counter, aps.cluster or 0)
         if key in self._seen_set:
             self.stats.aps_duplicates += 1
@@ -383,15 +526,57 @@ class Node:
             self._seen_set.discard(self._seen[0])
         self._seen.append(key)
         self._seen_set.add(key)
-        encrypted = False
-        if tx.aps_key is not None:
-            src_ieee = nwk.src_ieee or self.address_map.get(nwk.src)
-            if src_ieee is None or self.link_keys.get(src_ieee) != tx.aps_key:
-                self.stats.aps_decrypt_failures += 1
-                LOGGER.debug("%r: APS frame from 0x%04X fails decryption", self, nwk.src)
-                return
-            encrypted = True
-        self._deliver(self._indication(nwk, aps, payload, encrypted))
+        self._deliver(self._indication(nwk, aps, body, key_id == KeyId.DATA))
+
+    def _unsecure_nwk(self, frame: bytes) -> Unsecured | None:
+        """The NWK frame checked and decrypted (ZB 4.3.1.2) with the network key its key
+        sequence number names, or None (dropped and counted)."""
+        try:
+            aux, _ = AuxHeader.decode(frame[nwk_header_length(frame) :])
+            keys = {}
+            if self.network_key is not None:
+                keys[self.network_key_seq] = self.network_key
+            if self.alternate_network_key is not None:
+                seq, key = self.alternate_network_key
+                keys[seq] = key
+            counters = self._nwk_in.setdefault(aux.key_seq or 0, IncomingCounters())
+            return unsecure_nwk(frame, keys, counters=counters)
+        except SecurityFailure as failure:
+            self.stats.count("nwk", failure)
+        except DecodeError:
+            self.stats.malformed += 1
+        return None
+
+    def _unsecure_aps(self, nwk: f.NwkHeader, frame: bytes) -> tuple[KeyId, bytes] | None:
+        """The APS frame checked and decrypted (ZB 4.4.1.2) with the link key shared with its
+        sender (or a key derived from it): its key identifier and payload, or None (dropped
+        and counted)."""
+        try:
+            aux, _ = AuxHeader.decode(frame[aps_header_length(frame) :])
+            sender = aux.source
+            if sender is None:
+                known = nwk.src_ieee or self.address_map.get(nwk.src)
+                sender = None if known is None else eui64_int(known)
+            partner = None if sender is None else int_eui64(sender)
+            link_key = None if partner is None else self._link_key_for(partner)
+            counters = (
+                None
+                if partner is None or link_key is None
+                else self._aps_in.setdefault((partner, link_key), IncomingCounters())
+            )
+            opened = unsecure_aps(frame, link_key, source=sender, counters=counters)
+        except SecurityFailure as failure:
+            self.stats.count("aps", failure)
+            LOGGER.debug("%r: APS frame from 0x%04X dropped: %s", self, nwk.src, failure)
+            return None
+        except DecodeError:
+            self.stats.malformed += 1
+            return None
+        return opened.aux.key_id, opened.payload
+
+    def _link_key_for(self, partner: t.EUI64) -> bytes | None:
+        """The link key shared with ``partner`` (a joining device: its preconfigured key)."""
+        return self.link_keys.get(partner)
 
     def _indication(
         self, nwk: f.NwkHeader, aps: f.ApsHeader, payload: bytes, encrypted: bool
@@ -444,8 +629,11 @@ class Node:
     def _mac_command(self, tx: Transmission) -> None:
         """MAC commands: subclasses handle association."""
 
-    def _aps_command(self, tx: Transmission, nwk: f.NwkHeader, payload: bytes) -> None:
-        """APS commands: the joining device handles Transport Key."""
+    def _aps_command(
+        self, nwk: f.NwkHeader, key_id: KeyId | None, source: t.EUI64 | None, payload: bytes
+    ) -> None:
+        """APS commands (``key_id``: the APS key that secured it, None if unsecured): devices
+        handle Transport Key and Switch Key."""
 
     def _nwk_command(self, nwk: f.NwkHeader, payload: bytes) -> None:
         """NWK commands (ZB 3.4): Leave is handled by the subclasses."""
@@ -740,6 +928,8 @@ class SimDevice(Node):
     ) -> None:
         super().__init__(air, ieee, logical_type=logical_type, manufacturer_code=manufacturer_code)
         self.preconfigured_key = bytes(link_key) if link_key is not None else None
+        if self.preconfigured_key is not None:
+            air._learn_key(self.preconfigured_key, f"install-code link key {ieee}")
         self.channels = channels
         self.endpoints: dict[int, Endpoint] = {}
         self._key_future: asyncio.Future[tuple[bytes, int]] | None = None
@@ -881,7 +1071,7 @@ class SimDevice(Node):
             raise JoinRefused(
                 f"{self.ieee}: no Transport Key it could decrypt with its preconfigured link key"
             ) from None
-        self.network_key, self.network_key_seq = network_key, seq
+        self.use_network_key(network_key, seq)
         self.tc_ieee = tc
         assert self.preconfigured_key is not None
         self.set_link_key(tc, self.preconfigured_key)
@@ -898,17 +1088,44 @@ class SimDevice(Node):
         self._mac_waiters.append(entry)
         return lambda: self._mac_waiters.remove(entry)
 
-    def _aps_command(self, tx: Transmission, nwk: f.NwkHeader, payload: bytes) -> None:
-        if not payload or payload[0] != f.APS_CMD_TRANSPORT_KEY or len(payload) < 35:
+    def _link_key_for(self, partner: t.EUI64) -> bytes | None:
+        key = self.link_keys.get(partner)
+        if key is None and self.network_key is None:
+            return self.preconfigured_key  # joining: the Trust Center's key is the install code's
+        return key
+
+    def _aps_command(
+        self, nwk: f.NwkHeader, key_id: KeyId | None, source: t.EUI64 | None, payload: bytes
+    ) -> None:
+        """Transport Key of the standard network key (ZB 4.4.9.2.3), accepted only secured
+        with the key-transport key of the Trust Center link key (ZB 4.6.3.4.1): at a join it
+        brings the network key; once joined, the next one (kept until Switch Key). Switch Key
+        (ZB 4.4.9.5) from the Trust Center makes that one active (ZB 4.6.3.5)."""
+        if not payload:
             return
-        future = self._key_future
-        if future is None or future.done():
-            return
-        # Modelled APS security: the Transport Key decrypts only with the same link key.
-        if self.preconfigured_key is None or tx.aps_key != self.preconfigured_key:
-            self.stats.aps_decrypt_failures += 1
-            return
-        future.set_result((payload[2:18], payload[18]))
+        joined = self.network_key is not None
+        if (
+            payload[0] == f.APS_CMD_TRANSPORT_KEY
+            and len(payload) >= 35
+            and payload[1] == f.KEY_TYPE_STANDARD_NETWORK
+            and key_id == KeyId.KEY_TRANSPORT
+        ):
+            key, seq = payload[2:18], payload[18]
+            future = self._key_future
+            if not joined and future is not None and not future.done():
+                future.set_result((key, seq))
+            elif joined and source == self.tc_ieee and seq != self.network_key_seq:
+                self.alternate_network_key = (seq, key)
+        elif (
+            payload[0] == f.APS_CMD_SWITCH_KEY
+            and len(payload) >= 2
+            and joined
+            and nwk.security
+            and source == self.tc_ieee
+            and self.alternate_network_key is not None
+            and self.alternate_network_key[0] == payload[1]
+        ):
+            self.use_network_key(self.alternate_network_key[1], payload[1])
 
     def on_left(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback()`` whenever the device leaves the network (asked to or on its own);
@@ -947,8 +1164,7 @@ class SimDevice(Node):
                 discover_route=0,
                 src_ieee=self.ieee,
             )
-            data = self._mac_data(0xFFFF, f.encode_nwk(nwk, cmd), ack=False)
-            await self.air.transmit(self.air.frame(self, data, nwk_key=self.network_key))
+            await self._send_nwk(nwk, cmd)
         self._reset()
 
     def _leave_requested(self) -> None:
@@ -962,9 +1178,8 @@ class SimDevice(Node):
     def _reset(self) -> None:
         self.nwk = None
         self.pan_id = None
-        self.network_key = None
+        self._forget_keys()
         self.tc_ieee = None
-        self.link_keys.clear()
         self.address_map.clear()
         self._key_future = None
         self._tune(None)
@@ -992,6 +1207,12 @@ class SimDevice(Node):
         """Shortcut for ``device.endpoints[endpoint or first].request(...)``."""
         ep = self.endpoints[endpoint if endpoint is not None else min(self.endpoints)]
         return await ep.request(*args, **kwargs)
+
+
+def _pair_label(a: t.EUI64, b: t.EUI64) -> str:
+    """The key table label of the link key shared by ``a`` and ``b`` (either way round)."""
+    first, second = sorted((str(a), str(b)))
+    return f"link key {first} {second}"
 
 
 def _parse_beacon(payload: bytes) -> tuple[bool, t.ExtendedPanId] | None:

@@ -1,0 +1,365 @@
+"""NWK and APS security on the simulated air (#15.1): an altered, replayed or wrongly keyed
+frame is dropped and counted by reason, and the application sees nothing; the Transport Key
+never shows the network key; "APS encrypted" means a frame that decrypted with a link key;
+the network key can be rotated."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import random
+
+import pytest
+import zigpy.types as t
+from zigpy.exceptions import DeliveryError
+
+from tests.interpan.tshark_json import dissect
+from tests.oracles import zigbee_key_options
+from tests.sim.test_sim_faults_capture import (
+    DISPLAY_MESSAGE,
+    MESSAGING,
+    PRICE,
+    SE_PROFILE,
+    esi_send,
+    han,
+    inbox,
+)
+from zse.pcap import PcapWriter
+from zse.security import (
+    AuxHeader,
+    KeyId,
+    aps_header_length,
+    nwk_header_length,
+    secure_nwk,
+    unsecure_nwk,
+)
+from zse.sim import Air, NodeStats, SimControllerApplication, SimDevice
+from zse.sim import _frames as f
+
+ATTACKER = "00:0d:6f:00:0c:00:00:ee"
+
+
+class Tap(PcapWriter):
+    """A capture that also keeps every frame (MAC, without FCS) as sent."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+        super().__init__(self.buffer)
+        self.sent: list[bytes] = []
+
+    def write(self, frame: bytes, timestamp: float) -> None:
+        self.sent.append(bytes(frame))
+        super().write(frame, timestamp)
+
+
+def nwk_data(frames: list[bytes]) -> list[tuple[f.MacHeader, f.NwkHeader, bytes]]:
+    """The MAC data frames carrying a NWK frame: MAC header, NWK header, NWK frame."""
+    out = []
+    for data in frames:
+        mac, payload = f.decode_mac(data)
+        if mac.frame_type == f.MAC_DATA and payload[:1] and payload[0] & 3 != 3:
+            out.append((mac, f.decode_nwk(payload)[0], payload))
+    return out
+
+
+def drops(stats: NodeStats) -> dict[str, int]:
+    return {name: value for name, value in vars(stats).items() if value}
+
+
+async def lost_frame(
+    air: Air, esi: SimControllerApplication, dev: SimDevice, tap: Tap, tsn: int
+) -> bytes:
+    """A Display Message from the ESI the device never heard (its link lost everything)."""
+    air.set_link_faults(esi.radio, dev, loss=1.0)
+    before = len(tap.sent)
+    with pytest.raises(DeliveryError):
+        await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, tsn)
+    air.set_link_faults(esi.radio, dev)
+    attempts = set(tap.sent[before:])
+    assert len(attempts) == 1  # the MAC retries send the same bytes
+    return attempts.pop()
+
+
+def rewrap(frame: bytes, payload: bytes, key: bytes, key_seq: int, counter: int) -> bytes:
+    """``frame`` (MAC + secured NWK) with its NWK payload replaced by ``payload``, secured
+    afresh with ``key`` / ``key_seq`` at ``counter``, as an attacker holding a key would."""
+    _, nwk_frame = f.decode_mac(frame)
+    length = nwk_header_length(nwk_frame)
+    aux, _ = AuxHeader.decode(nwk_frame[length:])
+    assert aux.source is not None
+    header = bytes((nwk_frame[0], nwk_frame[1] & ~0x02)) + nwk_frame[2:length]
+    secured = secure_nwk(
+        header, payload, key=key, key_seq=key_seq, counter=counter, source=aux.source
+    )
+    return frame[: len(frame) - len(nwk_frame)] + secured
+
+
+def nwk_aux(frame: bytes) -> AuxHeader:
+    """The NWK auxiliary header of a MAC frame carrying a secured NWK frame."""
+    _, nwk_frame = f.decode_mac(frame)
+    return AuxHeader.decode(nwk_frame[nwk_header_length(nwk_frame) :])[0]
+
+
+def price_packets(esi: SimControllerApplication) -> list[t.ZigbeePacket]:
+    """The Price cluster packets the radio hands zigpy from now on."""
+    got: list[t.ZigbeePacket] = []
+    original = esi.packet_received
+
+    def record(packet: t.ZigbeePacket) -> None:
+        if packet.cluster_id == PRICE:
+            got.append(packet)
+        original(packet)
+
+    esi.packet_received = record  # type: ignore[method-assign]
+    return got
+
+
+async def inject(air: Air, data: bytes) -> None:
+    """An attacker on the channel transmits ``data`` (a MAC frame) as it is."""
+    try:
+        attacker = air.node(ATTACKER)
+    except KeyError:
+        attacker = air.device(ATTACKER, channel=20)
+        attacker.listen()
+    await air.transmit(air.frame(attacker, data))
+    await asyncio.sleep(0.1)
+
+
+async def test_every_nwk_frame_after_joining_is_secured_and_the_network_key_never_shows():
+    tap = Tap()
+    _, esi, (dev, _) = await han(30, capture=tap)
+    await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, 1)
+    await asyncio.sleep(0.1)
+    key = dev.network_key
+    assert key is not None
+    assert not any(key in frame for frame in tap.sent)
+    frames = nwk_data(tap.sent)
+    clear = [(mac, nwk, raw) for mac, nwk, raw in frames if not nwk.security]
+    # Only the Transport Keys to the two joining devices go without NWK security, and their
+    # APS command is secured with the key-transport key (ZB 4.6.3.4.1).
+    assert len(clear) == 2
+    for _, _, raw in clear:
+        aps = raw[nwk_header_length(raw) :]
+        assert aps[0] & 0x20  # APS security
+        aux, _ = AuxHeader.decode(aps[aps_header_length(aps) :])
+        assert aux.key_id is KeyId.KEY_TRANSPORT
+    secured = [nwk for _, nwk, _ in frames if nwk.security]
+    assert len(secured) == len(frames) - 2 > 15
+    assert all(drops(node.stats) == {} for node in (esi.radio, dev))
+
+
+async def test_a_flipped_bit_is_dropped_as_a_bad_mic_and_the_true_frame_then_accepted():
+    tap = Tap()
+    air, esi, (dev, _) = await han(31, capture=tap)
+    box = inbox(dev, MESSAGING)
+    frame = await lost_frame(air, esi, dev, tap, 7)
+    for position in (len(frame) - 1, len(frame) - 10, 20):  # MIC, payload, NWK header
+        flipped = bytearray(frame)
+        flipped[position] ^= 0x04
+        await inject(air, bytes(flipped))
+    assert box == []
+    assert drops(dev.stats) == {"nwk_bad_mic": 3}
+    await inject(air, frame)  # the frame as sent: its counter was never used, it is accepted
+    assert [m.tsn for m in box] == [7]
+
+
+async def test_a_replayed_frame_is_dropped_as_stale():
+    tap = Tap()
+    air, esi, (dev, _) = await han(32, capture=tap)
+    box = inbox(dev, MESSAGING)
+    await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, 8)
+    await asyncio.sleep(0.1)
+    assert [m.tsn for m in box] == [8]
+    sent = tap.sent[-1]
+    await inject(air, sent)
+    await inject(air, sent)
+    assert [m.tsn for m in box] == [8]
+    assert drops(dev.stats) == {"nwk_stale_counter": 2}
+
+
+async def test_a_frame_under_a_wrong_or_unknown_network_key_is_dropped():
+    tap = Tap()
+    air, esi, (dev, _) = await han(33, capture=tap)
+    box = inbox(dev, MESSAGING)
+    frame = await lost_frame(air, esi, dev, tap, 9)
+    aux = nwk_aux(frame)
+    aps = f.encode_aps(
+        f.ApsHeader(f.APS_DATA, 0, 0x42, 1, None, MESSAGING, SE_PROFILE, 9),
+        bytes((0x19, 10, 0x00)) + DISPLAY_MESSAGE,
+    )
+    assert aux.key_seq is not None
+    assert dev.network_key is not None
+    for key, key_seq in ((bytes(16), aux.key_seq), (dev.network_key, aux.key_seq + 1)):
+        await inject(air, rewrap(frame, aps, key, key_seq, aux.counter + 1))
+    assert box == []
+    assert drops(dev.stats) == {"nwk_bad_mic": 1, "nwk_unknown_key": 1}
+    # The same frame under the right key and sequence number is delivered: the key was all.
+    await inject(air, rewrap(frame, aps, dev.network_key, aux.key_seq, aux.counter + 2))
+    assert [m.tsn for m in box] == [10]
+
+
+async def test_aps_encryption_is_real_and_a_replayed_aps_frame_is_stale():
+    """A frame sent "APS encrypted" carries an APS auxiliary header (data key) and reaches
+    zigpy flagged encrypted; an insider (holding the network key) who wraps the captured APS
+    frame in a fresh NWK frame is stopped by the APS frame counter (ZB 4.4.1.2)."""
+    tap = Tap()
+    air, esi, (dev, _) = await han(34, capture=tap)
+    got = price_packets(esi)
+    await dev.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    assert [bool(p.tx_options & t.TransmitOptions.APS_Encryption) for p in got] == [True]
+    frame = tap.sent[-1]
+    _, nwk_frame = f.decode_mac(frame)
+    assert f.decode_nwk(nwk_frame)[0].security
+    await inject(air, frame)  # replayed as it is: stale at the NWK layer
+    assert drops(esi.radio.stats) == {"nwk_stale_counter": 1}
+    # The insider opens the NWK layer and wraps the APS frame in a fresh NWK frame.
+    assert dev.network_key is not None
+    inner = unsecure_nwk(nwk_frame, {dev.network_key_seq: dev.network_key}).payload
+    assert inner[0] & 0x20  # APS security bit
+    inner_aux, _ = AuxHeader.decode(inner[aps_header_length(inner) :])
+    assert inner_aux.key_id is KeyId.DATA
+    counter = nwk_aux(frame).counter + 100
+    await inject(air, rewrap(frame, inner, dev.network_key, dev.network_key_seq, counter))
+    assert len(got) == 1
+    assert drops(esi.radio.stats) == {"nwk_stale_counter": 1, "aps_stale_counter": 1}
+
+
+async def test_network_key_rotation_transport_key_then_switch_key(tmp_path):
+    tap = Tap()
+    air, esi, (a, b) = await han(35, capture=tap)
+    box = inbox(a, MESSAGING)
+    old = a.network_key
+    await esi_send(esi, a, MESSAGING, 0x00, DISPLAY_MESSAGE, 1)
+    old_frame = tap.sent[-1]
+    air.silence(b)  # b misses the new key
+    new = bytes(range(16))
+    seq = await esi.rotate_network_key(new)
+    air.restore(b)
+    assert seq == 1
+    assert (a.network_key, a.network_key_seq) == (new, 1)
+    assert (esi.radio.network_key, esi.radio.network_key_seq) == (new, 1)
+    assert (b.network_key, b.network_key_seq) == (old, 0)
+    assert esi.state.network_info.network_key.seq == 1
+    assert bytes(esi.state.network_info.network_key.key) == new
+    assert not any(new in frame for frame in tap.sent)
+    await esi_send(esi, a, MESSAGING, 0x00, DISPLAY_MESSAGE, 2)
+    await asyncio.sleep(0.1)
+    assert [m.tsn for m in box] == [1, 2]
+    # The old key is gone: a frame under it is dropped as of an unknown key.
+    await inject(air, old_frame)
+    assert a.stats.nwk_unknown_key == 1
+    # b, which missed the Transport Key, is no longer heard by the ESI.
+    with pytest.raises(asyncio.TimeoutError):
+        await b.zdo_request(0x0000, 0x0002, t.NWK(0x0000), timeout=1)  # Node_Desc_req
+    assert esi.radio.stats.nwk_unknown_key >= 1
+    assert "network key 1" in [entry.label for entry in air.keys]
+    # Wireshark, given the keys, decrypts every frame, before and after the switch.
+    capture = tmp_path / "rotation.pcap"
+    capture.write_bytes(tap.buffer.getvalue())
+    packets = dissect(capture, zigbee_key_options(entry.line() for entry in air.keys))
+    assert not any("zbee_sec.encrypted_payload" in p for p in packets)
+    assert {p["zbee.sec.key_seqno"][0] for p in packets if "zbee.sec.key_seqno" in p} == {"0", "1"}
+    commands = [p["zbee_aps.cmd.id"][0] for p in packets if "zbee_aps.cmd.id" in p]
+    # Transport Key at each join; the new key to a, then to the silent b (four MAC attempts);
+    # Switch Key.
+    assert commands == ["0x05"] * 2 + ["0x05"] + ["0x05"] * 4 + ["0x09"]
+    new_hex = ":".join(f"{b:02x}" for b in new)
+    carried = [p["zbee_aps.cmd.key"][0] for p in packets if "zbee_aps.cmd.key" in p]
+    assert carried[-1] == new_hex
+
+
+async def test_no_key_in_logs_or_reprs(caplog):
+    caplog.set_level(logging.DEBUG)
+    tap = Tap()
+    air, esi, (dev, _) = await han(36, capture=tap)
+    dev.set_link_key(esi.state.node_info.ieee, bytes(range(16)))  # the ESI disagrees
+    await dev.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    assert esi.radio.stats.aps_bad_mic == 1
+    keys = [entry.key for entry in air.keys]
+    assert len(keys) == 4  # network key, two install-code keys, and the one just installed
+    text = caplog.text + repr(air.keys) + repr(dev) + repr(esi.radio) + repr(dev.stats)
+    for key in keys:
+        for form in (key.hex(), key.hex().upper(), repr(key), str(list(key))):
+            assert form not in text
+
+
+async def test_garbage_behind_a_secured_nwk_header_is_dropped_and_counted():
+    """Random bytes after a valid NWK header with the security bit set, and random APS
+    frames inside a correctly secured NWK frame (an insider): every one is counted as a
+    security failure or malformed, none reaches the application, nothing crashes."""
+    tap = Tap()
+    air, esi, (dev, _) = await han(37, capture=tap)
+    box = inbox(dev, MESSAGING)
+    frame = await lost_frame(air, esi, dev, tap, 11)
+    _, nwk_frame = f.decode_mac(frame)
+    mac_header = frame[: len(frame) - len(nwk_frame)]
+    header = nwk_frame[: nwk_header_length(nwk_frame)]
+    aux = nwk_aux(frame)
+    assert dev.network_key is not None
+    rng = random.Random(37)
+    sent = 200
+    for n in range(sent // 2):
+        await inject(air, mac_header + header + rng.randbytes(rng.randrange(30)))
+        aps = bytes((rng.choice((0x20, 0x21, 0x28, 0x61)),)) + rng.randbytes(rng.randrange(25))
+        fresh = aux.counter + 1 + n
+        await inject(air, rewrap(frame, aps, dev.network_key, aux.key_seq or 0, fresh))
+    assert box == []
+    counted = drops(dev.stats)
+    assert sum(counted.values()) == sent, counted
+    assert set(counted) <= {
+        "nwk_bad_mic",
+        "nwk_stale_counter",
+        "nwk_unknown_key",
+        "malformed",
+        "aps_bad_mic",
+        "aps_unknown_key",
+        "aps_stale_counter",
+    }
+
+
+async def test_an_aps_frame_again_in_a_fresh_nwk_frame_is_an_aps_duplicate():
+    """APS duplicate rejection (ZB 2.2.8.4.2) still stands behind NWK replay protection: the
+    same APS frame (source, APS counter) in a new NWK frame, as a relay's retransmission
+    would carry it, is dropped as a duplicate."""
+    tap = Tap()
+    air, esi, (dev, _) = await han(38, capture=tap)
+    box = inbox(dev, MESSAGING)
+    await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, 12)
+    await asyncio.sleep(0.1)
+    frame = tap.sent[-1]
+    _, nwk_frame = f.decode_mac(frame)
+    assert dev.network_key is not None
+    inner = unsecure_nwk(nwk_frame, {dev.network_key_seq: dev.network_key}).payload
+    counter = nwk_aux(frame).counter + 1
+    await inject(air, rewrap(frame, inner, dev.network_key, dev.network_key_seq, counter))
+    assert [m.tsn for m in box] == [12]
+    assert drops(dev.stats) == {"aps_duplicates": 1}
+
+
+async def test_frame_counters_survive_leave_and_rejoin_with_the_same_keys():
+    """Frame counters belong to a key: a device that leaves and rejoins with the same network
+    and link keys goes on counting (its receivers remember), and one that had moved to a new
+    link key (CBKE) is keyed again from the install code's counters, so nothing is stale."""
+    _, esi, (dev, _) = await han(39)
+    got = price_packets(esi)
+    tc = esi.state.node_info.ieee
+    install_key = dev.preconfigured_key
+    assert install_key is not None
+    for rejoin in range(3):
+        cbke = bytes((rejoin,)) * 16
+        await dev.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)  # install key
+        esi.set_link_key(dev.ieee, cbke)
+        dev.set_link_key(tc, cbke)
+        await dev.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)  # CBKE key
+        await dev.leave()
+        await asyncio.sleep(1)
+        await esi.permit_with_link_key(dev.ieee, t.KeyData(install_key), 60)
+        await dev.join()
+        await asyncio.sleep(1)
+    assert len(got) == 6
+    assert all(p.tx_options & t.TransmitOptions.APS_Encryption for p in got)
+    assert drops(esi.radio.stats) == {}
+    assert drops(dev.stats) == {}
