@@ -229,16 +229,30 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         )
         happened: dict[str, Any] = {"lifecycle": [], "reports": [], "confirmations": []}
 
+        # The registry writes each change to its database (a thread) before telling it, so
+        # when a change is told among the frames of the same instant depends on the thread:
+        # the changes are told where the story waits for the registry (``registry_told``), in
+        # the order they happened, and the story reads the same on every run.
+        registry_lines: list[tuple[str, str]] = []
+
+        def registry_told() -> None:
+            for when, text in registry_lines:
+                say(f"[{when}] {'registry':<11} {text}")
+            registry_lines.clear()
+
         def esi_event(event: Any) -> None:
             if isinstance(event, LifecycleChanged):
                 happened["lifecycle"].append(
                     (event.device, event.event.value, event.to_state.value)
                 )
                 if event.from_state is not event.to_state:
-                    log(
-                        "registry",
-                        f"{names.get(event.device, event.device):<10} {event.from_state.value}"
-                        f" -> {event.to_state.value} ({event.event.value})",
+                    registry_lines.append(
+                        (
+                            stamp(),
+                            f"{names.get(event.device, event.device):<10} "
+                            f"{event.from_state.value} -> {event.to_state.value} "
+                            f"({event.event.value})",
+                        )
                     )
             elif isinstance(event, KeyEstablished):
                 log(
@@ -338,9 +352,11 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         chapter("Joining and key establishment (CBKE, test certificates)")
         for key, role in roles.items():
             await esi.provision(role.device.ieee)
+            registry_told()
             log(key, "switched on: joins with its install code")
             await role.start()  # join, find the ESI, CBKE, resync (zigpy interviews it meanwhile)
             await esi.settle()
+            registry_told()
         for record in registry.devices():
             log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
 
@@ -505,8 +521,10 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         # -- de-provisioning -----------------------------------------------------------------
         chapter("De-provisioning the water heater switch")
         await esi.deprovision(heater.device.ieee)
+        registry_told()
         await asyncio.sleep(5)
         await esi.settle()
+        registry_told()
         trail = await registry.audit(_canonical(heater.device.ieee))
         log("registry", "audit trail of the water heater switch:")
         for entry in trail:
