@@ -41,15 +41,18 @@ ATTACKER = "00:0d:6f:00:0c:00:00:ee"
 
 
 class Tap(PcapWriter):
-    """A capture that also keeps every frame (MAC, without FCS) as sent."""
+    """A capture that also keeps every frame (MAC, without FCS) as sent; ``sent`` leaves out
+    the MAC acknowledgements (``acks`` has them)."""
 
     def __init__(self) -> None:
         self.buffer = io.BytesIO()
         super().__init__(self.buffer)
         self.sent: list[bytes] = []
+        self.acks: list[bytes] = []
 
     def write(self, frame: bytes, timestamp: float) -> None:
-        self.sent.append(bytes(frame))
+        is_ack = frame[0] & 0x07 == f.MAC_ACK
+        (self.acks if is_ack else self.sent).append(bytes(frame))
         super().write(frame, timestamp)
 
 

@@ -539,7 +539,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             log("registry", f"{names[str(_ieee(record.eui64))]:<10} {record.state.value}")
     where = getattr(capture, "name", capture)
     say(
-        f"\n{air.stats.transmitted} frames on the air"
+        f"\n{air.stats.frames} frames on the air"
         + (f", written to {where} (open it in Wireshark)" if capture is not None else "")
     )
     if capture is None:

@@ -3,7 +3,10 @@
 Every node on a channel hears every other (one radio range, no multi-hop routing). The MAC
 address filter of IEEE 802.15.4-2006 7.5.6.2 decides which nodes accept a frame. Unicast
 frames that request an acknowledgement are retried up to ``mac_retries`` times (macMaxFrameRetries,
-7.4.2); the acknowledgement itself is modelled, not transmitted.
+7.4.2), each attempt on the air; the receiver of an attempt that arrives answers with a MAC
+acknowledgement frame (7.2.2.3), on the air and in the capture, aTurnaroundTime after the frame
+when air time is modelled. An acknowledgement is never lost: a lost attempt is retried, a
+received one is acknowledged.
 """
 
 # mypy: disable-error-code="no-untyped-call"
@@ -32,6 +35,7 @@ __all__ = ["AirStats", "Faults", "Medium", "Station", "Transmission"]
 OCTET_TIME = 32e-6
 PHY_OVERHEAD_OCTETS = 6
 ACK_WAIT = 864e-6  # macAckWaitDuration at 2.4 GHz (54 symbols)
+TURNAROUND = 192e-6  # aTurnaroundTime (12 symbols), from a frame to its acknowledgement
 DUPLICATE_GAP = 1e-3
 
 
@@ -65,14 +69,21 @@ PERFECT = Faults()
 
 @dataclass
 class AirStats:
-    """Counters of what happened on the air (every attempt counts as a transmission)."""
+    """Counters of what happened on the air (every attempt counts as a transmission; the MAC
+    acknowledgements are counted apart)."""
 
     transmitted: int = 0
+    acknowledgements: int = 0
     delivered: int = 0
     lost: int = 0
     duplicated: int = 0
     blocked: int = 0  # not delivered because of a partition or a silent node
     bytes: int = 0
+
+    @property
+    def frames(self) -> int:
+        """Every frame on the air (and in a capture): transmissions and acknowledgements."""
+        return self.transmitted + self.acknowledgements
 
 
 class Station(Protocol):
@@ -278,9 +289,20 @@ class Medium:
 
     def _record(self, data: bytes, when: float) -> None:
         self.stats.transmitted += 1
+        self._write(data, when)
+
+    def _write(self, data: bytes, when: float) -> None:
         self.stats.bytes += len(data) + 2
         if self.capture is not None:
             self.capture.write(data, self.epoch + max(0.0, when - self._t0))
+
+    def _acknowledge(self, tx: Transmission, received: float) -> None:
+        """The receiver's MAC acknowledgement of ``tx`` (802.15.4-2006 7.2.2.3: frame type 2,
+        the frame's sequence number), sent ``received`` plus aTurnaroundTime."""
+        turnaround = TURNAROUND if self.airtime else 0.0
+        start, _ = self._occupy(tx.channel, len(_ACK_HEADER) + 1 + 2, received + turnaround)
+        self.stats.acknowledgements += 1
+        self._write(_ACK_HEADER + bytes((tx.mac.seq & 0xFF,)), start)
 
     def transmit(self, tx: Transmission) -> asyncio.Future[bool]:  # noqa: PLR0912
         """Put a frame on the air; the future tells whether an addressed unicast was
@@ -320,6 +342,8 @@ class Medium:
                 if faults.reorder:
                     when += self.rng.random() * faults.reorder
                 schedule[when].append(node)
+                if unicast:
+                    self._acknowledge(tx, when)
                 if faults.duplicate and self.rng.random() < faults.duplicate:
                     self.stats.duplicated += 1
                     loop.call_at(when + DUPLICATE_GAP, self._duplicate, tx, node)
@@ -396,6 +420,10 @@ class Medium:
         mac, payload = decode_mac(data)
         assert sender.channel is not None
         return Transmission(data, sender, sender.channel, mac, payload, **kwargs)
+
+
+#: A MAC acknowledgement's frame control (802.15.4-2006 7.2.2.3): frame type 2, nothing else.
+_ACK_HEADER = bytes((0x02, 0x00))
 
 
 def _resolve(future: asyncio.Future[bool], value: bool) -> None:
