@@ -49,7 +49,9 @@ def cluster_name(cluster_id: int) -> str:
     if cluster_id == ke.CLUSTER_ID:
         return "Key Establishment"
     cluster = _cluster(cluster_id)
-    return str(cluster.name) if cluster is not None else f"0x{cluster_id:04x}"
+    if cluster is None:
+        return f"0x{cluster_id:04x}"
+    return cluster.name if isinstance(cluster.name, str) else cluster.__name__
 
 
 def plain(value: Any) -> Any:  # noqa: PLR0911, PLR0912 - one branch per kind of value
@@ -143,11 +145,24 @@ def _zcl(cluster_id: int, payload: bytes) -> dict[str, Any]:
         out["manufacturer"] = f"0x{manufacturer:04x}"
         out["command"] = f"manufacturer command 0x{command_id:02x}"
         return out
+    try:
+        _zcl_payload(out, cluster_id, frame_control, command_id, body)
+    except InvalidFrame as exc:  # the header stands; the payload does not decode
+        out["malformed"] = str(exc)
+    return out
+
+
+def _zcl_payload(
+    out: dict[str, Any], cluster_id: int, frame_control: int, command_id: int, body: bytes
+) -> None:
+    """Name the command and decode its payload into ``out``."""
+    from_server = bool(frame_control & 0x08)
+    rest = b""
     if not frame_control & 0x03:  # a global command (ZCL 2.4.1.1.1)
         definition = _GLOBAL.get(command_id)
         if definition is None:
             out["command"] = f"global 0x{command_id:02x}"
-            return out
+            return
         out["global"] = True
         out["command"] = definition.name
         try:
@@ -157,22 +172,22 @@ def _zcl(cluster_id: int, payload: bytes) -> dict[str, Any]:
         out["fields"] = _named_attributes(cluster_id, plain(command))
     elif cluster_id == ke.CLUSTER_ID:
         decode = ke.decode_server_command if from_server else ke.decode_client_command
+        out["command"] = f"0x{command_id:02x}"
         message = decode(command_id, body)
         out["command"] = _snake(type(message).__name__)
         out["fields"] = plain(message)
-        rest = b""
     else:
         cluster = _cluster(cluster_id)
+        out["command"] = f"0x{command_id:02x}"
         if cluster is None:
-            out["command"] = f"0x{command_id:02x}"
-            return out
-        message, rest = decode_command(cluster, command_id, body, from_server=from_server)
+            return
         table = cluster.client_commands if from_server else cluster.server_commands
-        out["command"] = table[command_id].name
+        if command_id in table:
+            out["command"] = table[command_id].name
+        message, rest = decode_command(cluster, command_id, body, from_server=from_server)
         out["fields"] = plain(message)
     if rest:
         out["trailing"] = rest.hex()
-    return out
 
 
 def _named_attributes(cluster_id: int, fields: Any) -> Any:

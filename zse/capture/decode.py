@@ -52,6 +52,8 @@ class Security:
     source: int | None
     key: str | None = None  #: the label of the key that decrypted it
     failure: str | None = None  #: why it was not decrypted
+    #: the decrypted payload (may hold a transported key: never printed as such)
+    payload: bytes | None = field(default=None, repr=False)
 
     def fields(self) -> dict[str, Any]:
         """JSON-ready fields (the key's label, never the key)."""
@@ -176,6 +178,7 @@ class CaptureDecoder:
             self._learn(out, out.command)
         elif aps.frame_type in (0, 3) and aps.cluster is not None:
             out.command = decode_application(aps, app)
+            out.error = out.command.pop("malformed", None)
             if aps.cluster == _DEVICE_ANNOUNCE and out.command["layer"] == "zdo":
                 self._announce(app)
 
@@ -196,7 +199,7 @@ class CaptureDecoder:
             except SecurityFailure:
                 continue
             self.keys.opened(aux.key_seq, key)
-            security.key = key.label
+            security.key, security.payload = key.label, opened.payload
             return opened
         security.failure = "no network key held" if not self.keys else "MIC fails with every key"
         return None
@@ -223,7 +226,7 @@ class CaptureDecoder:
             except SecurityFailure:
                 continue
             self._aps_key[sender] = key
-            security.key = key.label
+            security.key, security.payload = key.label, opened.payload
             return opened
         security.failure = "no link key held" if not self.keys else "MIC fails with every key"
         return None

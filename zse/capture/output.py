@@ -141,4 +141,5 @@ def _command_text(command: dict[str, Any]) -> str:
     skip.add("global")
     fields = {k: v for k, v in command.items() if k not in skip}
     fields.update(command.get("fields") or {})
-    return " ".join(head) + "".join(f" {k}={_value(v)}" for k, v in fields.items())
+    shown = "".join(f" {k}={_value(v)}" for k, v in fields.items() if v is not None)
+    return " ".join(head) + shown
