@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import zigpy.types as t
@@ -54,35 +55,62 @@ def cluster_name(cluster_id: int) -> str:
     return cluster.name if isinstance(cluster.name, str) else cluster.__name__
 
 
-def plain(value: Any) -> Any:  # noqa: PLR0911, PLR0912 - one branch per kind of value
+def plain(value: Any) -> Any:
     """``value`` as JSON-ready data: enums by name, octets in hex, structures as dicts."""
-    if isinstance(value, bool | None | float | str):
-        return value
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, t.EUI64):
-        return eui64_text(int.from_bytes(bytes(value), "little"))
-    if isinstance(value, t.NWK):
-        return f"0x{value:04x}"
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, bytes | bytearray):
-        if isinstance(value, t.LVBytes) and value.isascii() and bytes(value).decode().isprintable():
-            return bytes(value).decode()
-        return bytes(value).hex()
-    if isinstance(value, foundation.CommandSchema):
-        return {f.name: plain(getattr(value, f.name)) for f in value.fields}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    if isinstance(value, foundation.TypeValue):
-        return plain(value.value)
-    if isinstance(value, t.Struct):
-        return {name: plain(item) for name, item in value.as_dict().items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if hasattr(value, "__dict__"):
-        return {name: plain(item) for name, item in vars(value).items()}
-    return str(value)
+    kind = type(value)
+    handler = _HANDLERS.get(kind)
+    if handler is None:
+        handler = _HANDLERS[kind] = _handler(kind)
+    return handler(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _enum(value: enum.Enum) -> Any:
+    return value.name if value.name is not None else int(value.value)
+
+
+def _octets(value: bytes) -> str:
+    if isinstance(value, t.LVBytes) and value.isascii() and bytes(value).decode().isprintable():
+        return bytes(value).decode()
+    return bytes(value).hex()
+
+
+def _handler(kind: type) -> Callable[[Any], Any]:  # noqa: PLR0911 - one kind of value each
+    """How values of ``kind`` become JSON-ready (:func:`plain` keeps one per type)."""
+    if kind in (bool, float, str, type(None)):
+        return _same
+    if issubclass(kind, enum.Enum):
+        return _enum
+    if issubclass(kind, t.EUI64):
+        return lambda value: eui64_text(int.from_bytes(bytes(value), "little"))
+    if issubclass(kind, t.NWK):
+        return lambda value: f"0x{value:04x}"
+    if issubclass(kind, int):
+        return int
+    if issubclass(kind, bytes | bytearray):
+        return _octets
+    if issubclass(kind, foundation.CommandSchema):
+        return lambda value: {f.name: plain(getattr(value, f.name)) for f in value.fields}
+    if issubclass(kind, list | tuple):
+        return lambda value: [plain(item) for item in value]
+    if issubclass(kind, foundation.TypeValue):
+        return lambda value: plain(value.value)
+    if issubclass(kind, t.Struct):
+        return lambda value: {name: plain(item) for name, item in value.as_dict().items()}
+    if dataclasses.is_dataclass(kind):
+        names = [f.name for f in dataclasses.fields(kind)]
+        return lambda value: {name: plain(getattr(value, name)) for name in names}
+    return lambda value: (
+        {name: plain(item) for name, item in vars(value).items()}
+        if hasattr(value, "__dict__")
+        else str(value)
+    )
+
+
+_HANDLERS: dict[type, Callable[[Any], Any]] = {}
 
 
 def decode_application(aps: Aps, payload: bytes) -> dict[str, Any]:

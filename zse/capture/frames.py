@@ -94,7 +94,7 @@ _NWK_SRC_IEEE = 1 << 12
 
 def eui64_text(value: int) -> str:
     """An EUI-64 as Wireshark prints it: ``00:0d:6f:00:0a:00:00:01``."""
-    return ":".join(f"{(value >> shift) & 0xFF:02x}" for shift in range(56, -8, -8))
+    return value.to_bytes(8, "big").hex(":")
 
 
 def _eui(data: bytes, pos: int) -> int:

@@ -7,6 +7,7 @@ asks for it (``show_keys``); keys are otherwise only ever named by their labels.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from typing import Any
 
@@ -20,8 +21,13 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 def _time(time_ns: int) -> str:
     seconds, nanos = divmod(time_ns, 1_000_000_000)
-    moment = _EPOCH + datetime.timedelta(seconds=seconds)
-    return f"{moment:%Y-%m-%d %H:%M:%S}.{nanos // 1000:06d}"
+    return f"{_second(seconds)}.{nanos // 1000:06d}"
+
+
+@functools.lru_cache(maxsize=256)
+def _second(seconds: int) -> str:
+    """UTC date and time of a second (frames come many to a second)."""
+    return f"{_EPOCH + datetime.timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}"
 
 
 def _command(command: dict[str, Any] | None, show_keys: bool) -> dict[str, Any] | None:
