@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.capture import scapy_air as air
-from tests.capture.tshark_view import tshark_fields
+from tests.capture.tshark_view import tshark_fields, zse_frames
 from zse.capture import KeyRing, read_key_file
 
 EUI = "000D6F000A000001"
@@ -184,6 +184,19 @@ def test_bad_options_and_key_files_give_one_line_and_status_2(tmp_path: Path, co
     result = zse(str(conversation), "--write", str(conversation))
     assert _one_line_error(result, 2).endswith(
         "is the input file: writing it would destroy the input; choose another name"
+    )
+
+
+def test_decoded_frames_never_show_a_key(conversation: Path):
+    ring = KeyRing()
+    ring.add_install_code(air.INSTALL_CODE)
+    frames = zse_frames(conversation, ring)
+    shown = " ".join(repr(part) for f in frames for part in (f, f.link, f.record, *f.security))
+    for key in (air.NETWORK_KEY, air.LINK_KEY):
+        assert key.hex() not in shown.lower()
+        assert repr(key) not in shown
+    assert repr(frames[0]) == (
+        "Decoded(frame=1, src=0x0000, dst=0x3c1d, command='transport key', error=None)"
     )
 
 

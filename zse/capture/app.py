@@ -32,7 +32,7 @@ from zse.price.wire import Price
 from zse.zcl.codec import decode_command
 from zse.zcl.frame import decode_zcl_header
 
-__all__ = ["cluster_name", "decode_application", "plain"]
+__all__ = ["cluster_name", "decode_application", "global_fields", "plain"]
 
 ZDO_PROFILE = 0x0000
 #: The clusters zse defines itself, ahead of zigpy's registry.
@@ -193,11 +193,8 @@ def _zcl_payload(
             return
         out["global"] = True
         out["command"] = definition.name
-        try:
-            command, rest = definition.schema.deserialize(body)
-        except Exception as exc:  # zigpy raises ValueError, KeyError, IndexError...
-            raise InvalidFrame(f"ZCL {definition.name}: cannot decode the payload: {exc}") from None
-        out["fields"] = _named_attributes(cluster_id, plain(command))
+        fields, rest = global_fields(definition.schema, body, definition.name)
+        out["fields"] = _named_attributes(cluster_id, fields)
     elif cluster_id == ke.CLUSTER_ID:
         decode = ke.decode_server_command if from_server else ke.decode_client_command
         out["command"] = f"0x{command_id:02x}"
@@ -216,6 +213,29 @@ def _zcl_payload(
         out["fields"] = plain(message)
     if rest:
         out["trailing"] = rest.hex()
+
+
+def global_fields(
+    schema: type[foundation.CommandSchema], body: bytes, name: str
+) -> tuple[dict[str, Any], bytes]:
+    """The fields of a global command (ZCL 2.5), JSON-ready, and the bytes after them.
+
+    Decoded field by field with each field's zigpy type, as ``schema.deserialize`` does for
+    these schemas (every field mandatory, none conditional; a test holds them equal), without
+    building the schema object, whose constructor re-binds and re-converts every value.
+    """
+    values: dict[str, Any] = {}
+    data = body
+    for field in schema.fields:
+        try:
+            value, data = field.type.deserialize(data)
+        except Exception as exc:  # zigpy raises ValueError, KeyError, IndexError...
+            offset = len(body) - len(data)
+            raise InvalidFrame(
+                f"ZCL {name}: cannot decode {field.name} at byte offset {offset}: {exc}"
+            ) from None
+        values[field.name] = plain(value)
+    return values, data
 
 
 def _named_attributes(cluster_id: int, fields: Any) -> Any:

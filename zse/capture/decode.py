@@ -14,6 +14,7 @@ type, broken TAP header) raises :class:`~zse.capture.reader.CaptureError`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,14 @@ class Decoded:
         """True if every secured layer was decrypted (and at least one was secured)."""
         return bool(self.security) and all(s.key is not None for s in self.security)
 
+    def __repr__(self) -> str:
+        # never the frame's bytes: a decrypted Transport Key carries a key
+        command = (self.command or self.nwk_command or {}).get("command")
+        return (
+            f"Decoded(frame={self.record.number}, src={self.source()}, "
+            f"dst={self.destination()}, command={command!r}, error={self.error!r})"
+        )
+
     def source(self) -> str | None:
         """The sender: the NWK source when there is a NWK header, else the MAC source."""
         if self.nwk is not None and self.nwk.src is not None:
@@ -115,6 +124,7 @@ class CaptureDecoder:
         self.keys = keys if keys is not None else KeyRing()
         self.addresses: dict[int, int] = {}  #: NWK short address -> EUI-64
         self._aps_key: dict[int, Key] = {}  #: sender EUI-64 -> the link key that opened it
+        self._last_seq = 0  #: the key sequence number of the last NWK frame decrypted
         self.frames = 0
         self.decrypted = 0
         self.failed = 0
@@ -183,26 +193,35 @@ class CaptureDecoder:
                 self._announce(app)
 
     def _nwk(self, out: Decoded, nwk: Nwk, mac: Mac, frame: bytes) -> Unsecured | None:
-        aux, _ = AuxHeader.decode(frame[nwk.length :])
-        security = Security("nwk", aux, aux.source)
-        out.security.append(security)
-        if aux.source is not None and nwk.src is not None and mac.src == nwk.src:
-            self.addresses[nwk.src] = aux.source
+        """Decrypt a NWK frame with the first network key that opens it; the key that
+        opened the last frame's key sequence number is tried first."""
+        for key in self.keys.network_keys(self._last_seq):
+            try:
+                opened = unsecure_nwk(frame, _AnySequence(key.key))
+            except SecurityFailure:
+                continue
+            aux = opened.aux
+            assert aux.key_seq is not None  # unsecure_nwk checked the key identifier
+            self._last_seq = aux.key_seq
+            self.keys.opened(aux.key_seq, key)
+            out.security.append(Security("nwk", aux, aux.source, key.label, None, opened.payload))
+            self._nwk_source(nwk, mac, aux)
+            return opened
+        aux, _ = AuxHeader.decode(frame[nwk.length :])  # why not: the header as sent
+        failure = "no network key held" if not self.keys else "MIC fails with every key"
+        out.security.append(Security("nwk", aux, aux.source, None, failure))
+        self._nwk_source(nwk, mac, aux)
         if aux.key_id != KeyId.NETWORK or aux.key_seq is None:
             raise InvalidFrame(
                 f"NWK auxiliary header at offset {nwk.length}: key {aux.key_id.name.lower()}, "
                 "not the network key"
             )
-        for key in self.keys.network_keys(aux.key_seq):
-            try:
-                opened = unsecure_nwk(frame, {aux.key_seq: key.key})
-            except SecurityFailure:
-                continue
-            self.keys.opened(aux.key_seq, key)
-            security.key, security.payload = key.label, opened.payload
-            return opened
-        security.failure = "no network key held" if not self.keys else "MIC fails with every key"
         return None
+
+    def _nwk_source(self, nwk: Nwk, mac: Mac, aux: AuxHeader) -> None:
+        """The sender's EUI-64 the auxiliary header carries, for a frame from its origin."""
+        if aux.source is not None and nwk.src is not None and mac.src == nwk.src:
+            self.addresses[nwk.src] = aux.source
 
     def _aps(self, out: Decoded, nwk: Nwk, frame: bytes) -> Unsecured | None:
         aps = out.aps
@@ -247,6 +266,24 @@ class CaptureDecoder:
         if len(payload) >= 11:
             short = payload[1] | payload[2] << 8
             self.addresses[short] = int.from_bytes(payload[3:11], "little")
+
+
+class _AnySequence(Mapping[int, bytes]):
+    """One network key for any key sequence number: a sniffer tries every key it holds."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def __getitem__(self, key_seq: int) -> bytes:
+        return self._key
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(256))
+
+    def __len__(self) -> int:
+        return 256
 
 
 def _clear(header: bytes, index: int, bit: int) -> bytes:

@@ -43,6 +43,9 @@ class Link:
     rssi: float | None = None
     lqi: int | None = None
 
+    def __repr__(self) -> str:
+        return f"Link({len(self.frame)} bytes, fcs_ok={self.fcs_ok}, channel={self.channel})"
+
 
 def _crc32(frame: bytes) -> int:
     """The 32-bit FCS of IEEE 802.15.4-2015 7.2.10 (ANSI X3.66, as Ethernet's)."""
