@@ -19,6 +19,11 @@ HIDDEN = "(hidden)"
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
+#: One encoder for every line (json.dumps with options builds a new one per call); the
+#: fields are trees of dicts, lists and scalars, never circular.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
 def _time(time_ns: int) -> str:
     seconds, nanos = divmod(time_ns, 1_000_000_000)
     return f"{_second(seconds)}.{nanos // 1000:06d}"
@@ -74,7 +79,7 @@ def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]:
 
 def as_json(frame: Decoded, *, show_keys: bool = False) -> str:
     """One JSON object on one line."""
-    return json.dumps(frame_fields(frame, show_keys=show_keys), separators=(",", ":"))
+    return _ENCODER.encode(frame_fields(frame, show_keys=show_keys))
 
 
 def _value(value: Any) -> str:
