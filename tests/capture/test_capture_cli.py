@@ -177,6 +177,14 @@ def test_bad_options_and_key_files_give_one_line_and_status_2(tmp_path: Path, co
         == f"zse capture: {keys} line 1: byte order must be Normal or Reverse, not 'Sideways'"
     )
     assert air.NETWORK_KEY.hex() not in message
+    keys.write_bytes(b"\xff\xfe")
+    message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
+    assert message == f"zse capture: cannot read key file {keys}: not UTF-8 text"
+    result = zse(str(conversation), "--write", str(tmp_path / "no" / "such.pcap"))
+    assert _one_line_error(result, 2) == (
+        f"zse capture: cannot write --write {tmp_path / 'no' / 'such.pcap'}: "
+        "No such file or directory"
+    )
     message = _one_line_error(zse(str(conversation), "--network-key", "zz" * 16), 2)
     assert message == "zse capture: --network-key #1: a key is hex digits only"
     message = _one_line_error(zse(str(conversation), "--install-code", "1234"), 2)

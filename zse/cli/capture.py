@@ -8,7 +8,8 @@ goes to standard error. Key material is printed only with ``--show-keys``.
 
 Exit status: 0 done, 1 a capture that cannot be read (not pcap/pcapng, a truncated or
 malformed record, a link type that is not 802.15.4; one ``zse capture:`` line naming the
-record, after the frames before it), 2 bad options or a bad key file line (one line).
+record, after the frames before it), 2 bad options or a bad key file line (one line), 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ def capture(  # noqa: PLR0912, PLR0917 - click passes each option
     except CaptureError as exc:
         status = 1
         message = str(exc)
+    except KeyboardInterrupt:
+        status, message = 130, "interrupted"
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (| head): nothing more to say
         sys.exit(0)
