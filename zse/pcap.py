@@ -15,6 +15,7 @@ The file opens in Wireshark and ``tshark``; nothing here depends on the rest of 
 
 from __future__ import annotations
 
+import binascii
 import math
 import os
 import struct
@@ -36,17 +37,10 @@ _GLOBAL_HEADER = struct.Struct("<IHHiIII")
 _RECORD_HEADER = struct.Struct("<IIII")
 
 
-def _make_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_TABLE = _make_table()
+#: Each byte with its bits reversed: CRC-16/KERMIT is the reflected CRC-16/XMODEM, which
+#: binascii computes in C (crc_hqx), so the FCS is crc_hqx of the bit-reversed bytes,
+#: bit-reversed.
+_REVERSED = bytes(int(f"{byte:08b}"[::-1], 2) for byte in range(256))
 
 
 def fcs(frame: bytes) -> int:
@@ -54,10 +48,8 @@ def fcs(frame: bytes) -> int:
 
     On the air it is sent least significant byte first: ``fcs(f).to_bytes(2, "little")``.
     """
-    crc = 0
-    for byte in frame:
-        crc = (crc >> 8) ^ _TABLE[(crc ^ byte) & 0xFF]
-    return crc
+    crc = binascii.crc_hqx(bytes(frame).translate(_REVERSED), 0)
+    return int(f"{crc:016b}"[::-1], 2)
 
 
 class PcapWriter:

@@ -137,6 +137,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer("radios (one module per radio)", ("zse.radios.*",), ("asyncio", "zigpy", *RADIOS)),
     Layer("roles", ("zse.roles.*",), ("asyncio", "zigpy")),
     Layer("simulator", ("zse.sim.*", "zse.pcap"), ("asyncio", "zigpy")),
+    # sniffer captures read, decrypted and decoded (#15.3); writes pcaps with zse.pcap
+    Layer("capture", ("zse.capture.*",), ("zigpy",)),
     Layer(
         "command line", ("zse.cli.*", "zse.__main__"), ("asyncio", "zigpy", "click", "voluptuous")
     ),
@@ -149,6 +151,12 @@ LAYERS: tuple[Layer, ...] = (
 STRICTER: dict[str, tuple[str, ...]] = {
     "zse.installcode.*": ("zse.cbke",),
     "zse.security.*": ("zigpy",),  # frame security (#15.1) stays free of zigpy
+    # zse capture (#15.3) never uses the simulator; its reader and header decoders are sans-IO
+    "zse.capture.*": ("zse.sim",),
+    **dict.fromkeys(
+        ("zse.capture.reader", "zse.capture.link", "zse.capture.frames", "zse.capture.keys"),
+        ("zigpy", "zse.sim"),
+    ),
     **dict.fromkeys(
         ("zse.cbke", "zse.cbke.suites", *(f"zse.cbke.{name}.*" for name in CBKE_CORE)),
         ("zigpy.zcl",),

@@ -16,6 +16,7 @@ __all__ = ["main"]
 
 #: Subcommand name -> "module:attribute" of its click command. Add new commands here.
 COMMANDS: dict[str, str] = {
+    "capture": "zse.cli.capture:capture",
     "cert": "zse.cli.cert:cert",
     "demo": "zse.cli.demo:demo",
     "esi": "zse.cli.esi:esi",

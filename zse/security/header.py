@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from zse.errors import InvalidSecurityHeader
 
@@ -140,7 +140,8 @@ class AuxHeader:
 
     def with_level(self, level: int) -> AuxHeader:
         """This header with another security level (the receiver's patch, ZB 4.3.1.2)."""
-        return replace(self, level=level)
+        # the constructor, not dataclasses.replace: this runs for every frame received
+        return AuxHeader(self.key_id, self.counter, self.source, self.key_seq, level, self.reserved)
 
     def __repr__(self) -> str:
         source = "None" if self.source is None else f"{self.source:016x}"

@@ -1,0 +1,301 @@
+"""One captured record in, one decoded frame out: link, MAC, NWK and APS security, commands.
+
+:class:`CaptureDecoder` is sans-IO and keeps what a sniffer learns as the capture goes: the
+keys (:class:`~zse.capture.keys.KeyRing`, grown by every decrypted Transport Key), the EUI-64
+behind each short address (NWK headers, auxiliary security headers, Device Announce), needed
+for the APS nonce when a frame does not carry its sender's address (ZB 4.5.2.2).
+
+Security processing is :mod:`zse.security`'s (ZB 4.3.1.2, 4.4.1.2): a frame is decrypted with
+the first key whose MIC verifies. A sniffer hears retries and several networks, so frame
+counters are reported, not enforced. A frame that does not decode keeps what did, with an
+``error`` naming the layer and offset; only a record the link layer cannot read (wrong link
+type, broken TAP header) raises :class:`~zse.capture.reader.CaptureError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zse.capture.app import decode_application
+from zse.capture.frames import (
+    NWK_COMMANDS,
+    Aps,
+    Mac,
+    Nwk,
+    decode_aps,
+    decode_aps_command,
+    decode_mac,
+    decode_mac_payload,
+    decode_nwk,
+    eui64_text,
+)
+from zse.capture.keys import Key, KeyRing
+from zse.capture.link import Link, mac_frame
+from zse.capture.reader import Record
+from zse.errors import InvalidFrame, SecurityFailure
+from zse.security import AuxHeader, KeyId, Unsecured, unsecure_aps, unsecure_nwk
+
+__all__ = ["CaptureDecoder", "Decoded", "Security"]
+
+_NWK_SECURITY_BIT = 0x02  # in the frame control's second byte (ZB 3.3.1.1)
+_APS_SECURITY_BIT = 0x20
+_DEVICE_ANNOUNCE = 0x0013
+
+
+@dataclass(slots=True)
+class Security:
+    """One layer's security: the auxiliary header's fields and the outcome."""
+
+    layer: str
+    aux: AuxHeader
+    source: int | None
+    key: str | None = None  #: the label of the key that decrypted it
+    failure: str | None = None  #: why it was not decrypted
+    #: the decrypted payload (may hold a transported key: never printed as such)
+    payload: bytes | None = field(default=None, repr=False)
+
+    def fields(self) -> dict[str, Any]:
+        """JSON-ready fields (the key's label, never the key)."""
+        out: dict[str, Any] = {
+            "key_id": self.aux.key_id.name.lower(),
+            "counter": self.aux.counter,
+        }
+        if self.aux.key_seq is not None:
+            out["key_seq"] = self.aux.key_seq
+        if self.source is not None:
+            out["source"] = eui64_text(self.source)
+        if self.key is not None:
+            out["decrypted_with"] = self.key
+        if self.failure is not None:
+            out["not_decrypted"] = self.failure
+        return out
+
+
+@dataclass(slots=True)
+class Decoded:
+    """A captured frame, decoded as far as it goes."""
+
+    record: Record
+    link: Link
+    mac: Mac | None = None
+    mac_fields: dict[str, Any] = field(default_factory=dict)
+    nwk: Nwk | None = None
+    nwk_command: dict[str, Any] | None = None
+    aps: Aps | None = None
+    security: list[Security] = field(default_factory=list)
+    command: dict[str, Any] | None = None
+    error: str | None = None
+    learned: list[str] = field(default_factory=list)
+    #: the MAC frame with NWK/APS security removed, when a layer was decrypted
+    unsecured: bytes | None = None
+
+    @property
+    def decrypted(self) -> bool:
+        """True if every secured layer was decrypted (and at least one was secured)."""
+        return bool(self.security) and all(s.key is not None for s in self.security)
+
+    def __repr__(self) -> str:
+        # never the frame's bytes: a decrypted Transport Key carries a key
+        command = (self.command or self.nwk_command or {}).get("command")
+        return (
+            f"Decoded(frame={self.record.number}, src={self.source()}, "
+            f"dst={self.destination()}, command={command!r}, error={self.error!r})"
+        )
+
+    def source(self) -> str | None:
+        """The sender: the NWK source when there is a NWK header, else the MAC source."""
+        if self.nwk is not None and self.nwk.src is not None:
+            return f"0x{self.nwk.src:04x}"
+        return None if self.mac is None else self.mac.address("src")
+
+    def destination(self) -> str | None:
+        """The addressee: NWK destination, else the APS group, else the MAC destination."""
+        if self.nwk is not None and self.nwk.dst is not None:
+            return f"0x{self.nwk.dst:04x}"
+        return None if self.mac is None else self.mac.address("dst")
+
+
+class CaptureDecoder:
+    """Decodes records in capture order, learning keys and addresses as it goes."""
+
+    def __init__(self, keys: KeyRing | None = None) -> None:
+        self.keys = keys if keys is not None else KeyRing()
+        self.addresses: dict[int, int] = {}  #: NWK short address -> EUI-64
+        self._aps_key: dict[int, Key] = {}  #: sender EUI-64 -> the link key that opened it
+        self._last_seq = 0  #: the key sequence number of the last NWK frame decrypted
+        self.frames = 0
+        self.decrypted = 0
+        self.failed = 0
+
+    def decode(self, record: Record) -> Decoded:
+        """Decode ``record``; raises :class:`~zse.capture.reader.CaptureError` only for a
+        record that is not an 802.15.4 frame (link type, TAP header)."""
+        link = mac_frame(record)
+        out = Decoded(record, link)
+        self.frames += 1
+        try:
+            self._decode(out)
+        except InvalidFrame as exc:
+            out.error = str(exc)
+        if any(s.failure is not None for s in out.security):
+            self.failed += 1
+        elif out.decrypted:
+            self.decrypted += 1
+        return out
+
+    def _decode(self, out: Decoded) -> None:  # noqa: PLR0912 - one branch per layer
+        mac, payload = decode_mac(out.link.frame)
+        out.mac = mac
+        if mac.security:
+            raise InvalidFrame("MAC frame control at offset 0: MAC-layer security is not ZigBee's")
+        if mac.frame_type != 1:
+            out.mac_fields = decode_mac_payload(mac, payload)
+            return
+        if not payload:
+            return
+        nwk, rest = decode_nwk(payload)
+        out.nwk = nwk
+        if nwk.src_ieee is not None and nwk.src is not None:
+            self.addresses[nwk.src] = nwk.src_ieee
+        nwk_bytes = payload[: nwk.length]
+        if nwk.security:
+            opened = self._nwk(out, nwk, mac, payload)
+            if opened is None:
+                return
+            rest = opened.payload
+            nwk_bytes = _clear(opened.header, 1, _NWK_SECURITY_BIT)
+        if nwk.frame_type == 1:
+            out.nwk_command = _nwk_command(rest)
+            if nwk.security:
+                out.unsecured = out.link.frame[: mac.length] + nwk_bytes + rest
+            return
+        aps, app = decode_aps(rest, inter_pan=nwk.frame_type == 3)
+        out.aps = aps
+        aps_bytes = rest[: aps.length]
+        if aps.security:
+            opened = self._aps(out, nwk, rest)
+            if opened is not None:
+                app = opened.payload
+                aps_bytes = _clear(opened.header, 0, _APS_SECURITY_BIT)
+        if out.decrypted:
+            out.unsecured = out.link.frame[: mac.length] + nwk_bytes + aps_bytes + app
+        if aps.security and not out.decrypted:
+            return
+        if aps.frame_type == 1:
+            out.command = {"layer": "aps", **decode_aps_command(app)}
+            self._learn(out, out.command)
+        elif aps.frame_type in (0, 3) and aps.cluster is not None:
+            out.command = decode_application(aps, app)
+            out.error = out.command.pop("malformed", None)
+            if aps.cluster == _DEVICE_ANNOUNCE and out.command["layer"] == "zdo":
+                self._announce(app)
+
+    def _nwk(self, out: Decoded, nwk: Nwk, mac: Mac, frame: bytes) -> Unsecured | None:
+        """Decrypt a NWK frame with the first network key that opens it; the key that
+        opened the last frame's key sequence number is tried first."""
+        for key in self.keys.network_keys(self._last_seq):
+            try:
+                opened = unsecure_nwk(frame, _AnySequence(key.key))
+            except SecurityFailure:
+                continue
+            aux = opened.aux
+            assert aux.key_seq is not None  # unsecure_nwk checked the key identifier
+            self._last_seq = aux.key_seq
+            self.keys.opened(aux.key_seq, key)
+            out.security.append(Security("nwk", aux, aux.source, key.label, None, opened.payload))
+            self._nwk_source(nwk, mac, aux)
+            return opened
+        aux, _ = AuxHeader.decode(frame[nwk.length :])  # why not: the header as sent
+        failure = "no network key held" if not self.keys else "MIC fails with every key"
+        out.security.append(Security("nwk", aux, aux.source, None, failure))
+        self._nwk_source(nwk, mac, aux)
+        if aux.key_id != KeyId.NETWORK or aux.key_seq is None:
+            raise InvalidFrame(
+                f"NWK auxiliary header at offset {nwk.length}: key {aux.key_id.name.lower()}, "
+                "not the network key"
+            )
+        return None
+
+    def _nwk_source(self, nwk: Nwk, mac: Mac, aux: AuxHeader) -> None:
+        """The sender's EUI-64 the auxiliary header carries, for a frame from its origin."""
+        if aux.source is not None and nwk.src is not None and mac.src == nwk.src:
+            self.addresses[nwk.src] = aux.source
+
+    def _aps(self, out: Decoded, nwk: Nwk, frame: bytes) -> Unsecured | None:
+        aps = out.aps
+        assert aps is not None
+        aux, _ = AuxHeader.decode(frame[aps.length :])
+        sender = aux.source
+        if sender is None and nwk.src is not None:
+            sender = self.addresses.get(nwk.src)
+        if sender is None and out.security:
+            sender = out.security[0].source
+        security = Security("aps", aux, sender)
+        out.security.append(security)
+        if sender is None:
+            security.failure = "sender's EUI-64 unknown (no extended nonce)"
+            return None
+        first = self._aps_key.get(sender)
+        candidates = self.keys.keys if first is None else [first, *self.keys.keys]
+        for key in candidates:
+            try:
+                opened = unsecure_aps(frame, key.key, source=sender)
+            except SecurityFailure:
+                continue
+            self._aps_key[sender] = key
+            security.key, security.payload = key.label, opened.payload
+            return opened
+        security.failure = "no link key held" if not self.keys else "MIC fails with every key"
+        return None
+
+    def _learn(self, out: Decoded, command: dict[str, Any]) -> None:
+        """Keep the key of a decrypted Transport Key (a network key with its sequence
+        number; a link key otherwise)."""
+        key = command.get("key")
+        if not isinstance(key, bytes):
+            return
+        seq = command.get("key_seq")
+        kind = "network key" if seq is not None else "link key"
+        learned = self.keys.learn(key, f"{kind} from frame {out.record.number}", seq)
+        if learned is not None:
+            out.learned.append(learned.label)
+
+    def _announce(self, payload: bytes) -> None:
+        if len(payload) >= 11:
+            short = payload[1] | payload[2] << 8
+            self.addresses[short] = int.from_bytes(payload[3:11], "little")
+
+
+class _AnySequence(Mapping[int, bytes]):
+    """One network key for any key sequence number: a sniffer tries every key it holds."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def __getitem__(self, key_seq: int) -> bytes:
+        return self._key
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(256))
+
+    def __len__(self) -> int:
+        return 256
+
+
+def _clear(header: bytes, index: int, bit: int) -> bytes:
+    """``header`` with ``bit`` of byte ``index`` cleared (the security bit)."""
+    return header[:index] + bytes((header[index] & ~bit,)) + header[index + 1 :]
+
+
+def _nwk_command(payload: bytes) -> dict[str, Any]:
+    if not payload:
+        raise InvalidFrame("NWK command frame: no command id")
+    return {
+        "layer": "nwk",
+        "command": NWK_COMMANDS.get(payload[0], f"0x{payload[0]:02x}"),
+        "payload": payload[1:].hex(),
+    }

@@ -1,0 +1,421 @@
+"""IEEE 802.15.4 MAC, ZigBee NWK and APS headers and commands as a sniffer sees them, sans-IO.
+
+Unlike the simulator's own frames (:mod:`zse.sim._frames`), these decoders take whatever is on
+the air: any addressing mode, PAN ID compression, MAC commands and beacons (IEEE 802.15.4-2006
+7.2, 7.3), NWK headers with IEEE addresses, multicast control and source routes and NWK
+commands (ZB 3.3.1, 3.4), the inter-PAN stub (SE Annex B.4), APS data, command and
+acknowledgement headers with the extended header (ZB 2.2.5.1) and the APS security commands
+(ZB 4.4.9). The security bits are reported; the auxiliary header and decryption are
+:mod:`zse.security`'s. Every decoder raises :class:`~zse.errors.InvalidFrame` naming the
+field and byte offset, and nothing else, whatever the bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from zse.errors import InvalidFrame
+from zse.security import aps_header_length, nwk_header_length
+
+__all__ = [
+    "APS_COMMANDS",
+    "MAC_COMMANDS",
+    "NWK_COMMANDS",
+    "Aps",
+    "Mac",
+    "Nwk",
+    "decode_aps",
+    "decode_aps_command",
+    "decode_mac",
+    "decode_mac_payload",
+    "decode_nwk",
+    "eui64_text",
+]
+
+MAC_FRAME_TYPES = {0: "beacon", 1: "data", 2: "ack", 3: "command"}
+MAC_COMMANDS = {
+    0x01: "association request",
+    0x02: "association response",
+    0x03: "disassociation notification",
+    0x04: "data request",
+    0x05: "PAN ID conflict notification",
+    0x06: "orphan notification",
+    0x07: "beacon request",
+    0x08: "coordinator realignment",
+    0x09: "GTS request",
+}
+NWK_FRAME_TYPES = {0: "data", 1: "command", 3: "inter-PAN"}
+NWK_COMMANDS = {
+    0x01: "route request",
+    0x02: "route reply",
+    0x03: "network status",
+    0x04: "leave",
+    0x05: "route record",
+    0x06: "rejoin request",
+    0x07: "rejoin response",
+    0x08: "link status",
+    0x09: "network report",
+    0x0A: "network update",
+    0x0B: "end device timeout request",
+    0x0C: "end device timeout response",
+}
+APS_FRAME_TYPES = {0: "data", 1: "command", 2: "ack", 3: "inter-PAN"}
+APS_DELIVERY = {0: "unicast", 1: "indirect", 2: "broadcast", 3: "group"}
+APS_COMMANDS = {
+    0x05: "transport key",
+    0x06: "update device",
+    0x07: "remove device",
+    0x08: "request key",
+    0x09: "switch key",
+    0x0E: "tunnel",
+    0x0F: "verify key",
+    0x10: "confirm key",
+}
+#: Transport Key key types (ZB 4.4.10.1 / Table 4.12 as ZigBee PRO uses them)
+KEY_TYPES = {
+    0x00: "trust center master key",
+    0x01: "standard network key",
+    0x02: "application master key",
+    0x03: "application link key",
+    0x04: "trust center link key",
+    0x05: "high-security network key",
+}
+NETWORK_KEY_TYPES = (0x01, 0x05)
+
+# NWK frame control bits (ZB 3.3.1.1)
+_NWK_MULTICAST = 1 << 8
+_NWK_SECURITY = 1 << 9
+_NWK_SOURCE_ROUTE = 1 << 10
+_NWK_DST_IEEE = 1 << 11
+_NWK_SRC_IEEE = 1 << 12
+
+
+def eui64_text(value: int) -> str:
+    """An EUI-64 as Wireshark prints it: ``00:0d:6f:00:0a:00:00:01``."""
+    return value.to_bytes(8, "big").hex(":")
+
+
+def _eui(data: bytes, pos: int) -> int:
+    return int.from_bytes(data[pos : pos + 8], "little")
+
+
+@dataclass(frozen=True, slots=True)
+class Mac:
+    """An IEEE 802.15.4 MAC header (802.15.4-2006 7.2.1). Addresses are ints; ``*_long``
+    says an address is an EUI-64 (mode 3) rather than a short address (mode 2)."""
+
+    frame_type: int
+    security: bool
+    pending: bool
+    ack_request: bool
+    version: int
+    seq: int
+    dst_pan: int | None
+    dst: int | None
+    dst_long: bool
+    src_pan: int | None
+    src: int | None
+    src_long: bool
+    length: int
+
+    def address(self, which: str) -> str | None:
+        """``dst`` or ``src`` as printed: ``0x1234`` or an EUI-64, None when absent."""
+        value, long = (self.dst, self.dst_long) if which == "dst" else (self.src, self.src_long)
+        if value is None:
+            return None
+        return eui64_text(value) if long else f"0x{value:04x}"
+
+    def fields(self) -> dict[str, Any]:
+        """The header as JSON-ready fields."""
+        return {
+            "type": MAC_FRAME_TYPES.get(self.frame_type, f"reserved {self.frame_type}"),
+            "seq": self.seq,
+            "security": self.security,
+            "ack_request": self.ack_request,
+            "dst_pan": None if self.dst_pan is None else f"0x{self.dst_pan:04x}",
+            "dst": self.address("dst"),
+            "src_pan": None if self.src_pan is None else f"0x{self.src_pan:04x}",
+            "src": self.address("src"),
+        }
+
+
+def decode_mac(frame: bytes) -> tuple[Mac, bytes]:
+    """The MAC header of ``frame`` (without FCS) and the MAC payload after it."""
+    if len(frame) < 3:
+        raise InvalidFrame(f"MAC frame of {len(frame)} bytes: shorter than a 3-byte header")
+    fc, seq = struct.unpack_from("<HB", frame)
+    frame_type, version = fc & 0x7, (fc >> 12) & 0x3
+    compress = bool(fc & 0x40)
+    dst_mode, src_mode = (fc >> 10) & 3, (fc >> 14) & 3
+    if dst_mode == 1 or src_mode == 1:
+        raise InvalidFrame("MAC frame control at offset 0: reserved addressing mode 1")
+    if version > 1:
+        raise InvalidFrame(
+            f"MAC frame control at offset 0: frame version {version} (not 2003/2006)"
+        )
+    pos = 3
+    dst_pan = dst = src_pan = src = None
+    try:
+        if dst_mode:
+            (dst_pan,) = struct.unpack_from("<H", frame, pos)
+            dst, pos = _address(frame, pos + 2, dst_mode)
+        if src_mode:
+            if compress and dst_mode:
+                src_pan = dst_pan
+            else:
+                (src_pan,) = struct.unpack_from("<H", frame, pos)
+                pos += 2
+            src, pos = _address(frame, pos, src_mode)
+    except struct.error:
+        raise InvalidFrame(f"MAC header truncated at offset {pos} of {len(frame)}") from None
+    mac = Mac(
+        frame_type,
+        bool(fc & 0x08),
+        bool(fc & 0x10),
+        bool(fc & 0x20),
+        version,
+        seq,
+        dst_pan,
+        dst,
+        dst_mode == 3,
+        src_pan,
+        src,
+        src_mode == 3,
+        pos,
+    )
+    return mac, frame[pos:]
+
+
+def _address(frame: bytes, pos: int, mode: int) -> tuple[int, int]:
+    size = 2 if mode == 2 else 8
+    if len(frame) < pos + size:
+        raise struct.error("short")
+    return int.from_bytes(frame[pos : pos + size], "little"), pos + size
+
+
+def decode_mac_payload(mac: Mac, payload: bytes) -> dict[str, Any]:
+    """The fields of a MAC command or beacon (7.3, 7.2.2.1); {} for other frames."""
+    if mac.frame_type == 3:
+        if not payload:
+            raise InvalidFrame(f"MAC command frame: no command id at offset {mac.length}")
+        command = payload[0]
+        out: dict[str, Any] = {"command": MAC_COMMANDS.get(command, f"0x{command:02x}")}
+        body = payload[1:]
+        if command == 0x01 and body:
+            out["capability"] = f"0x{body[0]:02x}"
+        elif command == 0x02:
+            if len(body) < 3:
+                raise InvalidFrame("MAC association response: needs 3 bytes after the command")
+            out["short_address"] = f"0x{body[0] | body[1] << 8:04x}"
+            out["status"] = body[2]
+        return out
+    if mac.frame_type == 0:
+        if len(payload) < 4:
+            raise InvalidFrame(f"MAC beacon: {len(payload)} bytes, fewer than 4")
+        superframe = payload[0] | payload[1] << 8
+        pos = 2
+        gts = payload[pos]
+        pos += 1 + (1 + 3 * (gts & 7) if gts & 7 else 0)
+        if pos >= len(payload):
+            raise InvalidFrame(f"MAC beacon: pending address fields at offset {pos} missing")
+        pending = payload[pos]
+        pos += 1 + 2 * (pending & 7) + 8 * ((pending >> 4) & 7)
+        beacon = payload[pos:]
+        out = {"association_permit": bool(superframe & 0x8000)}
+        if len(beacon) >= 11 and beacon[0] == 0:  # ZigBee beacon payload (ZB 3.6.7)
+            out["stack_profile"] = beacon[1] & 0x0F
+            out["extended_pan_id"] = eui64_text(_eui(beacon, 3))
+        return out
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Nwk:
+    """A ZigBee NWK header (ZB 3.3.1), or the inter-PAN stub (``frame_type`` 3)."""
+
+    frame_type: int
+    version: int
+    security: bool
+    dst: int | None
+    src: int | None
+    radius: int | None
+    seq: int | None
+    dst_ieee: int | None
+    src_ieee: int | None
+    relays: tuple[int, ...]
+    length: int
+
+    def fields(self) -> dict[str, Any]:
+        """The header as JSON-ready fields."""
+        out: dict[str, Any] = {
+            "type": NWK_FRAME_TYPES.get(self.frame_type, f"reserved {self.frame_type}")
+        }
+        if self.frame_type == 3:
+            return out
+        assert self.dst is not None
+        assert self.src is not None
+        out.update(
+            dst=f"0x{self.dst:04x}",
+            src=f"0x{self.src:04x}",
+            radius=self.radius,
+            seq=self.seq,
+            security=self.security,
+        )
+        if self.dst_ieee is not None:
+            out["dst_ieee"] = eui64_text(self.dst_ieee)
+        if self.src_ieee is not None:
+            out["src_ieee"] = eui64_text(self.src_ieee)
+        if self.relays:
+            out["relays"] = [f"0x{relay:04x}" for relay in self.relays]
+        return out
+
+
+def decode_nwk(data: bytes) -> tuple[Nwk, bytes]:
+    """The NWK header at the start of ``data`` and the bytes after it (the auxiliary
+    security header first, if the security bit is set)."""
+    if len(data) < 2:
+        raise InvalidFrame(f"NWK header needs 2 bytes, got {len(data)}")
+    fc = data[0] | data[1] << 8
+    frame_type, version = fc & 3, (fc >> 2) & 0xF
+    if frame_type == 3:  # inter-PAN: the stub NWK header is the frame control (SE B.4)
+        return Nwk(3, version, False, None, None, None, None, None, None, (), 2), data[2:]
+    length = nwk_header_length(data)
+    dst, src, radius, seq = struct.unpack_from("<HHBB", data, 2)
+    pos = 8
+    dst_ieee = src_ieee = None
+    if fc & _NWK_DST_IEEE:
+        dst_ieee, pos = _eui(data, pos), pos + 8
+    if fc & _NWK_SRC_IEEE:
+        src_ieee, pos = _eui(data, pos), pos + 8
+    pos += bool(fc & _NWK_MULTICAST)  # multicast control
+    relays: tuple[int, ...] = ()
+    if fc & _NWK_SOURCE_ROUTE:
+        count = data[pos]
+        relays = struct.unpack_from(f"<{count}H", data, pos + 2)
+    nwk = Nwk(
+        frame_type, version, bool(fc & _NWK_SECURITY), dst, src, radius, seq, dst_ieee, src_ieee,
+        relays, length,
+    )  # fmt: skip
+    return nwk, data[length:]
+
+
+@dataclass(frozen=True, slots=True)
+class Aps:
+    """A ZigBee APS header (ZB 2.2.5.1) or the inter-PAN APS header (SE B.4)."""
+
+    frame_type: int
+    delivery: int
+    security: bool
+    ack_request: bool
+    dst_ep: int | None
+    group: int | None
+    cluster: int | None
+    profile: int | None
+    src_ep: int | None
+    counter: int | None
+    length: int
+
+    def fields(self) -> dict[str, Any]:
+        """The header as JSON-ready fields."""
+        out: dict[str, Any] = {
+            "type": APS_FRAME_TYPES[self.frame_type],
+            "delivery": APS_DELIVERY[self.delivery],
+        }
+        for name in ("dst_ep", "group", "cluster", "profile", "src_ep"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = f"0x{value:04x}" if name in ("group", "cluster", "profile") else value
+        if self.counter is not None:
+            out["counter"] = self.counter
+        out["security"] = self.security
+        return out
+
+
+def decode_aps(data: bytes, *, inter_pan: bool = False) -> tuple[Aps, bytes]:
+    """The APS header at the start of ``data`` and the bytes after it."""
+    if not data:
+        raise InvalidFrame("APS header missing")
+    fc = data[0]
+    frame_type, delivery = fc & 3, (fc >> 2) & 3
+    if frame_type == 3 or inter_pan:
+        if frame_type != 3:
+            raise InvalidFrame(
+                f"APS frame control 0x{fc:02x}: not inter-PAN after an inter-PAN NWK"
+            )
+        size = 7 if delivery == 3 else 5
+        if len(data) < size:
+            raise InvalidFrame(f"inter-PAN APS header truncated: needs {size}, got {len(data)}")
+        group = struct.unpack_from("<H", data, 1)[0] if delivery == 3 else None
+        cluster, profile = struct.unpack_from("<HH", data, size - 4)
+        aps = Aps(3, delivery, False, False, None, group, cluster, profile, None, None, size)
+        return aps, data[size:]
+    length = aps_header_length(data)
+    pos = 1
+    dst_ep = group = cluster = profile = src_ep = None
+    if frame_type == 0 or (frame_type == 2 and not fc & 0x10):
+        if delivery == 3 and frame_type == 0:
+            (group,) = struct.unpack_from("<H", data, pos)
+            pos += 2
+        else:
+            dst_ep = data[pos]
+            pos += 1
+        cluster, profile, src_ep = struct.unpack_from("<HHB", data, pos)
+        pos += 5
+    aps = Aps(
+        frame_type, delivery, bool(fc & 0x20), bool(fc & 0x40), dst_ep, group, cluster,
+        profile, src_ep, data[pos], length,
+    )  # fmt: skip
+    return aps, data[length:]
+
+
+def decode_aps_command(payload: bytes) -> dict[str, Any]:
+    """An APS command (ZB 4.4.9): its name and fields. A Transport Key's key is returned as
+    ``bytes`` under ``"key"`` (the caller decides whether to show it)."""
+    if not payload:
+        raise InvalidFrame("APS command frame: no command id")
+    command, body = payload[0], payload[1:]
+    out: dict[str, Any] = {"command": APS_COMMANDS.get(command, f"0x{command:02x}")}
+    try:
+        if command == 0x05:
+            key_type = body[0]
+            out["key_type"] = KEY_TYPES.get(key_type, f"0x{key_type:02x}")
+            key = body[1:17]
+            if len(key) != 16:
+                raise IndexError
+            out["key"] = bytes(key)
+            rest = body[17:]
+            if key_type in NETWORK_KEY_TYPES:
+                out["key_seq"] = rest[0]
+                out["dst"] = eui64_text(_eui8(rest, 1))
+                out["src"] = eui64_text(_eui8(rest, 9))
+            elif key_type == 0x03:
+                out["partner"] = eui64_text(_eui8(rest, 0))
+                out["initiator"] = bool(rest[8])
+            else:
+                out["dst"] = eui64_text(_eui8(rest, 0))
+                out["src"] = eui64_text(_eui8(rest, 8))
+        elif command == 0x06:
+            out["device"] = eui64_text(_eui8(body, 0))
+            out["short_address"] = f"0x{body[8] | body[9] << 8:04x}"
+            out["status"] = body[10]
+        elif command == 0x07:
+            out["target"] = eui64_text(_eui8(body, 0))
+        elif command == 0x08:
+            out["key_type"] = KEY_TYPES.get(body[0], f"0x{body[0]:02x}")
+            if body[0] == 0x02 or body[0] == 0x03:
+                out["partner"] = eui64_text(_eui8(body, 1))
+        elif command == 0x09:
+            out["key_seq"] = body[0]
+    except IndexError:
+        raise InvalidFrame(
+            f"APS command {out['command']}: {len(body)} bytes after the command id, too short"
+        ) from None
+    return out
+
+
+def _eui8(data: bytes, pos: int) -> int:
+    if len(data) < pos + 8:
+        raise IndexError(pos)
+    return _eui(data, pos)

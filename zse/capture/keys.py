@@ -1,0 +1,150 @@
+"""The keys a capture is decrypted with, and Wireshark's ZigBee key table as a file.
+
+A :class:`KeyRing` holds 16-byte keys, each with a label; as in Wireshark, every key is tried
+as a network key (NWK security) and as a link key (APS security, and the key-transport and
+key-load keys derived from it, ZB 4.5.3). The key that opened a NWK frame of a key sequence
+number is tried first for the next one, so a capture costs one decryption per frame once its
+keys are known. Keys come from the command line, from install codes (the link key is the
+code's MMO hash, :mod:`zse.installcode`), from a key file, and from Transport Key commands
+seen decrypted in the capture (:meth:`KeyRing.learn`).
+
+The key file is Wireshark's ZigBee key table (``zigbee_pc_keys``), one key a line::
+
+    "00112233445566778899AABBCCDDEEFF","Normal","network key"
+
+the key in hex (``:``, ``-`` or spaces between bytes allowed), its byte order (``Normal``, or
+``Reverse`` for a key written last byte first) and a label; blank lines and ``#`` comments are
+skipped. A bad line raises :class:`KeyFileError` naming the line and what is wrong, never the
+key. Key material never appears in a repr, a log or an error message.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from zse.errors import DecodeError, InvalidInstallCode
+from zse.installcode import InstallCode
+
+__all__ = ["Key", "KeyFileError", "KeyRing", "parse_key", "read_key_file"]
+
+KEY_LENGTH = 16
+
+
+class KeyFileError(DecodeError):
+    """A key file line (or a key given as an option) that is not a usable key; the
+    message names the line and the problem, never the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A 16-byte key and where it came from (the label printed instead of the key)."""
+
+    key: bytes = field(repr=False)
+    label: str
+
+    def __repr__(self) -> str:
+        return f"Key(label={self.label!r})"
+
+
+def parse_key(text: str, where: str = "key") -> bytes:
+    """A 16-byte key from hex, bytes optionally separated by ``:``, ``-`` or spaces."""
+    digits = text.strip()
+    for separator in (":", "-", " "):
+        digits = digits.replace(separator, "")
+    if digits.lower().startswith("0x"):
+        digits = digits[2:]
+    if len(digits) != 2 * KEY_LENGTH:
+        raise KeyFileError(f"{where}: a key is 32 hex digits, got {len(digits)} characters")
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        raise KeyFileError(f"{where}: a key is hex digits only") from None
+
+
+def read_key_file(lines: Iterable[str], name: str = "key file") -> Iterator[Key]:
+    """The keys of a Wireshark ZigBee key table (see the module); :class:`KeyFileError`
+    names the first bad line."""
+    for number, line in enumerate(lines, 1):
+        where = f"{name} line {number}"
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            cells = next(csv.reader([text], skipinitialspace=True))
+        except csv.Error:
+            raise KeyFileError(f"{where}: not a CSV line of quoted fields") from None
+        if len(cells) != 3:
+            raise KeyFileError(
+                f'{where}: {len(cells)} fields; a line is "KEY","Normal"|"Reverse","label"'
+            )
+        key_text, order, label = cells
+        key = parse_key(key_text, where)
+        if order.strip().lower() == "reverse":
+            key = key[::-1]
+        elif order.strip().lower() != "normal":
+            raise KeyFileError(f"{where}: byte order must be Normal or Reverse, not {order!r:.20}")
+        yield Key(key, label.strip() or f"line {number}")
+
+
+class KeyRing:
+    """Every key to try, and the network key found for each key sequence number."""
+
+    __slots__ = ("_by_seq", "_known", "keys")
+
+    def __init__(self, keys: Iterable[Key] = ()) -> None:
+        self.keys: list[Key] = []
+        self._known: set[bytes] = set()
+        self._by_seq: dict[int, Key] = {}
+        for key in keys:
+            self.add(key)
+
+    def add(self, key: Key) -> bool:
+        """Add ``key`` unless already held (under any label); True if it is new."""
+        if len(key.key) != KEY_LENGTH:
+            raise KeyFileError(f"{key.label}: a key is 16 bytes, got {len(key.key)}")
+        if key.key in self._known:
+            return False
+        self._known.add(key.key)
+        self.keys.append(key)
+        return True
+
+    def add_install_code(self, code: str, label: str | None = None) -> Key:
+        """Add the link key of an install code (its MMO hash, ZB 4.6.3.4) and return it."""
+        try:
+            parsed = InstallCode.parse(code)
+        except InvalidInstallCode as exc:
+            raise KeyFileError(f"install code {label or ''}: {exc}".replace("  ", " ")) from None
+        key = Key(parsed.link_key, label or "install code")
+        self.add(key)
+        return key
+
+    def network_keys(self, key_seq: int) -> list[Key]:
+        """The keys to try for a NWK frame of ``key_seq``: the one that opened that
+        sequence number before, then the others."""
+        first = self._by_seq.get(key_seq)
+        if first is None:
+            return self.keys
+        return [first, *(key for key in self.keys if key is not first)]
+
+    def opened(self, key_seq: int, key: Key) -> None:
+        """Remember that ``key`` decrypted a NWK frame of ``key_seq``."""
+        self._by_seq[key_seq] = key
+
+    def learn(self, key: bytes, label: str, key_seq: int | None = None) -> Key | None:
+        """Add a key seen in a decrypted Transport Key; returns it if it was new."""
+        learned = Key(bytes(key), label)
+        if key_seq is not None and key in self._known:
+            return None
+        if not self.add(learned):
+            return None
+        if key_seq is not None:
+            self._by_seq.setdefault(key_seq, learned)
+        return learned
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __repr__(self) -> str:
+        return f"KeyRing({len(self.keys)} keys: {', '.join(k.label for k in self.keys)})"

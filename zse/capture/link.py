@@ -1,0 +1,113 @@
+"""From a captured record to the IEEE 802.15.4 MAC frame, by link type.
+
+* 195, ``LINKTYPE_IEEE802_15_4_WITHFCS``: the MAC frame and its 2-byte FCS (checked here).
+* 230, ``LINKTYPE_IEEE802_15_4_NOFCS``: the MAC frame alone.
+* 283, ``LINKTYPE_IEEE802_15_4_TAP``: Exegin's IEEE 802.15.4 TAP (the layout of
+  github.com/jkcko/ieee802.15.4-tap, "IEEE 802.15.4 TAP Link Type Specification" 1.1, which
+  Wireshark's packet-ieee802154.c dissects): a header of version (0), reserved (0) and
+  length (16 bits, header and TLVs, a multiple of 4), then TLVs of type (16 bits), length
+  (16 bits, value without padding) and value zero-padded to 4 bytes, all little-endian, then
+  the PSDU with the FCS the FCS-type TLV (0) names: 0 none (also when absent), 1 16-bit CRC,
+  2 32-bit CRC. Also read: RSS (1, float dBm), channel (3: channel, page) and LQI (10).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from zse.capture.reader import CaptureError, Record
+from zse.pcap import LINKTYPE_IEEE802_15_4_NOFCS, LINKTYPE_IEEE802_15_4_WITHFCS, fcs
+
+__all__ = ["LINKTYPES", "LINKTYPE_IEEE802_15_4_TAP", "Link", "mac_frame"]
+
+LINKTYPE_IEEE802_15_4_TAP = 283
+#: The link types zse capture reads, with their names.
+LINKTYPES = {
+    LINKTYPE_IEEE802_15_4_WITHFCS: "IEEE802_15_4_WITHFCS",
+    LINKTYPE_IEEE802_15_4_NOFCS: "IEEE802_15_4_NOFCS",
+    LINKTYPE_IEEE802_15_4_TAP: "IEEE802_15_4_TAP",
+}
+_TLV_FCS_TYPE, _TLV_RSS, _TLV_CHANNEL, _TLV_LQI = 0, 1, 3, 10
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A record's MAC frame (without FCS) and what the link layer says about it: whether
+    the FCS checks (None: no FCS captured), and the TAP's channel, RSS (dBm) and LQI."""
+
+    frame: bytes
+    fcs_ok: bool | None = None
+    channel: int | None = None
+    rssi: float | None = None
+    lqi: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Link({len(self.frame)} bytes, fcs_ok={self.fcs_ok}, channel={self.channel})"
+
+
+def _crc32(frame: bytes) -> int:
+    """The 32-bit FCS of IEEE 802.15.4-2015 7.2.10 (ANSI X3.66, as Ethernet's)."""
+    return zlib.crc32(frame)
+
+
+def _with_fcs(data: bytes, size: int, record: Record) -> tuple[bytes, bool]:
+    if len(data) < size:
+        raise CaptureError(f"record {record.number}: {len(data)} bytes, shorter than its FCS")
+    frame, sent = data[:-size], int.from_bytes(data[-size:], "little")
+    return frame, (fcs(frame) if size == 2 else _crc32(frame)) == sent
+
+
+def mac_frame(record: Record) -> Link:
+    """The MAC frame of ``record``; :class:`~zse.capture.reader.CaptureError` names the
+    record for a link type that is not 802.15.4 or a malformed TAP header."""
+    data = record.data
+    if record.linktype == LINKTYPE_IEEE802_15_4_WITHFCS:
+        frame, ok = _with_fcs(data, 2, record)
+        return Link(frame, ok)
+    if record.linktype == LINKTYPE_IEEE802_15_4_NOFCS:
+        return Link(data)
+    if record.linktype == LINKTYPE_IEEE802_15_4_TAP:
+        return _tap(record)
+    raise CaptureError(
+        f"record {record.number}: link type {record.linktype} is not IEEE 802.15.4 "
+        "(zse capture reads link types 195, 230 and 283)"
+    )
+
+
+def _tap(record: Record) -> Link:
+    data = record.data
+    where = f"record {record.number}: IEEE 802.15.4 TAP header"
+    if len(data) < 4:
+        raise CaptureError(f"{where} truncated ({len(data)} bytes)")
+    version, _reserved, length = struct.unpack_from("<BBH", data)
+    if version != 0:
+        raise CaptureError(f"{where}: version {version}, not 0")
+    if length < 4 or length % 4 or length > len(data):
+        raise CaptureError(f"{where}: length {length} does not fit the {len(data)}-byte record")
+    fcs_type, channel, rssi, lqi = 0, None, None, None
+    pos = 4
+    while pos < length:
+        if pos + 4 > length:
+            raise CaptureError(f"{where}: TLV at offset {pos} truncated")
+        kind, size = struct.unpack_from("<HH", data, pos)
+        value = data[pos + 4 : pos + 4 + size]
+        if pos + 4 + size > length:
+            raise CaptureError(f"{where}: TLV {kind} at offset {pos} overruns the header")
+        if kind == _TLV_FCS_TYPE and size == 1:
+            fcs_type = value[0]
+        elif kind == _TLV_RSS and size == 4:
+            (rssi,) = struct.unpack("<f", value)
+        elif kind == _TLV_CHANNEL and size == 3:
+            channel = value[0] | value[1] << 8
+        elif kind == _TLV_LQI and size == 1:
+            lqi = value[0]
+        pos += 4 + ((size + 3) & ~3)
+    psdu = data[length:]
+    if fcs_type == 0:
+        return Link(psdu, None, channel, rssi, lqi)
+    if fcs_type not in (1, 2):
+        raise CaptureError(f"{where}: FCS type {fcs_type} is not 0, 1 or 2")
+    frame, ok = _with_fcs(psdu, 2 * fcs_type, record)
+    return Link(frame, ok, channel, rssi, lqi)

@@ -1,0 +1,156 @@
+"""How a decoded frame is shown: a timeline line, or a JSON object (one per line).
+
+Key material (the key a Transport Key carries) is replaced by ``(hidden)`` unless the caller
+asks for it (``show_keys``); keys are otherwise only ever named by their labels.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+from typing import Any
+
+from zse.capture.decode import Decoded
+
+__all__ = ["HIDDEN", "as_json", "as_line", "frame_fields"]
+
+HIDDEN = "(hidden)"
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+#: One encoder for every line (json.dumps with options builds a new one per call); the
+#: fields are trees of dicts, lists and scalars, never circular.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+def _time(time_ns: int) -> str:
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    return f"{_second(seconds)}.{nanos // 1000:06d}"
+
+
+@functools.lru_cache(maxsize=256)
+def _second(seconds: int) -> str:
+    """UTC date and time of a second (frames come many to a second)."""
+    return f"{_EPOCH + datetime.timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}"
+
+
+def _command(command: dict[str, Any] | None, show_keys: bool) -> dict[str, Any] | None:
+    if command is None or "key" not in command:
+        return command
+    key = command["key"]
+    return {**command, "key": key.hex() if show_keys and isinstance(key, bytes) else HIDDEN}
+
+
+def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]:
+    """The frame as JSON-ready fields."""
+    record = frame.record
+    out: dict[str, Any] = {
+        "frame": record.number,
+        "time": _time(record.time_ns),
+        "time_ns": record.time_ns,
+        "length": len(frame.link.frame),
+        "src": frame.source(),
+        "dst": frame.destination(),
+    }
+    if frame.link.fcs_ok is not None:
+        out["fcs_ok"] = frame.link.fcs_ok
+    for name in ("channel", "rssi", "lqi"):
+        value = getattr(frame.link, name)
+        if value is not None:
+            out[name] = value
+    if frame.mac is not None:
+        out["mac"] = {**frame.mac.fields(), **frame.mac_fields}
+    if frame.nwk is not None:
+        out["nwk"] = frame.nwk.fields()
+    if frame.aps is not None:
+        out["aps"] = frame.aps.fields()
+    if frame.security:
+        out["security"] = [{"layer": s.layer, **s.fields()} for s in frame.security]
+    command = _command(frame.command or frame.nwk_command, show_keys)
+    if command is not None:
+        out["command"] = command
+    if frame.learned:
+        out["learned_keys"] = frame.learned
+    if frame.error is not None:
+        out["error"] = frame.error
+    return out
+
+
+def as_json(frame: Decoded, *, show_keys: bool = False) -> str:
+    """One JSON object on one line."""
+    return _ENCODER.encode(frame_fields(frame, show_keys=show_keys))
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _security(frame: Decoded, layer: str) -> str:
+    for security in frame.security:
+        if security.layer == layer:
+            text = f" secured #{security.aux.counter}"
+            if security.key is not None:
+                return f"{text} [{security.key}]"
+            return f"{text} NOT DECRYPTED ({security.failure})"
+    return ""
+
+
+def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
+    """One line of the timeline: number, time, source -> destination, layers, command."""
+    record = frame.record
+    parts: list[str] = []
+    mac = frame.mac
+    if mac is not None:
+        kind = mac.fields()["type"]
+        if mac.frame_type != 1:
+            detail = frame.mac_fields.get("command", "")
+            extra = " ".join(
+                f"{k}={_value(v)}" for k, v in frame.mac_fields.items() if k != "command"
+            )
+            parts.append(" ".join(p for p in (f"MAC {kind}", detail, extra) if p))
+    nwk = frame.nwk
+    if nwk is not None:
+        kind = nwk.fields()["type"]
+        parts.append(
+            f"NWK {kind}"
+            + (f" seq {nwk.seq}" if nwk.seq is not None else "")
+            + _security(frame, "nwk")
+        )
+    aps = frame.aps
+    if aps is not None:
+        text = f"APS {aps.fields()['type']}"
+        if aps.cluster is not None:
+            text += f" cluster 0x{aps.cluster:04x} profile 0x{aps.profile or 0:04x}"
+        if aps.counter is not None:
+            text += f" #{aps.counter}"
+        parts.append(text + _security(frame, "aps"))
+    command = _command(frame.command or frame.nwk_command, show_keys)
+    if command is not None:
+        parts.append(_command_text(command))
+    if frame.learned:
+        parts.append("learned " + ", ".join(frame.learned))
+    if frame.error is not None:
+        parts.append(f"MALFORMED: {frame.error}")
+    if frame.link.fcs_ok is False:
+        parts.append("BAD FCS")
+    route = f"{frame.source() or '-'} -> {frame.destination() or '-'}"
+    return f"{record.number:>6}  {_time(record.time_ns)}  {route:<24}  {' | '.join(parts)}"
+
+
+def _command_text(command: dict[str, Any]) -> str:
+    layer = command["layer"].upper()
+    head = [layer]
+    if layer == "ZCL":
+        head.append(command["cluster"])
+    head.append(str(command["command"]))
+    if "tsn" in command:
+        head.append(f"tsn {command['tsn']}")
+    skip = {"layer", "cluster", "cluster_id", "command", "command_id", "tsn", "fields", "direction"}
+    skip.add("global")
+    fields = {k: v for k, v in command.items() if k not in skip}
+    fields.update(command.get("fields") or {})
+    shown = "".join(f" {k}={_value(v)}" for k, v in fields.items() if v is not None)
+    return " ".join(head) + shown

@@ -1,0 +1,183 @@
+"""``zse capture``: read, decrypt and decode an IEEE 802.15.4 / ZigBee sniffer capture.
+
+``zse capture FILE [--keys KEYFILE]... [--network-key HEX]... [--link-key HEX]...
+[--install-code [EUI64=]CODE]... [--json] [--write OUT.pcap] [--show-keys]``: one line per
+frame (time, source -> destination, the layers, the command with its fields), or one JSON
+object per line; ``--write`` also writes the frames with NWK/APS security removed. A summary
+goes to standard error. Key material is printed only with ``--show-keys``.
+
+Exit status: 0 done, 1 a capture that cannot be read (not pcap/pcapng, a truncated or
+malformed record, a link type that is not 802.15.4; one ``zse capture:`` line naming the
+record, after the frames before it), 2 bad options or a bad key file line (one line), 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn, TextIO
+
+import click
+
+from zse.capture import (
+    CaptureDecoder,
+    CaptureError,
+    Key,
+    KeyFileError,
+    KeyRing,
+    UnsecuredWriter,
+    as_json,
+    as_line,
+    parse_key,
+    read_key_file,
+    read_records,
+)
+from zse.cli._files import OutputError, refuse_input_as_output
+from zse.errors import InvalidEui64
+from zse.installcode import canonical_eui64
+
+__all__ = ["capture", "load_keys"]
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    click.echo(f"zse capture: {message}", err=True)
+    sys.exit(status)
+
+
+def load_keys(
+    key_files: tuple[str, ...],
+    network_keys: tuple[str, ...],
+    link_keys: tuple[str, ...],
+    install_codes: tuple[str, ...],
+) -> KeyRing:
+    """The key ring the options give; :class:`~zse.capture.KeyFileError` for a bad one."""
+    ring = KeyRing()
+    for path in key_files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                for key in read_key_file(handle, name=path):
+                    ring.add(key)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise KeyFileError(f"cannot read key file {path}: {reason}") from None
+    for number, text in enumerate(network_keys, 1):
+        ring.add(Key(parse_key(text, f"--network-key #{number}"), f"network key #{number}"))
+    for number, text in enumerate(link_keys, 1):
+        ring.add(Key(parse_key(text, f"--link-key #{number}"), f"link key #{number}"))
+    for number, text in enumerate(install_codes, 1):
+        eui, _, code = text.rpartition("=")
+        label = f"install code #{number}"
+        if eui:
+            try:
+                label = f"install code of {canonical_eui64(eui)}"
+            except InvalidEui64 as exc:
+                raise KeyFileError(f"--install-code #{number}: {exc}") from None
+        ring.add_install_code(code, label)
+    return ring
+
+
+@click.command()
+@click.argument("capture_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--keys",
+    "key_files",
+    multiple=True,
+    metavar="KEYFILE",
+    help='Wireshark ZigBee key table: lines "KEY","Normal","label" (repeatable).',
+)
+@click.option("--network-key", multiple=True, metavar="HEX", help="A network key (repeatable).")
+@click.option("--link-key", multiple=True, metavar="HEX", help="A link key (repeatable).")
+@click.option(
+    "--install-code",
+    multiple=True,
+    metavar="[EUI64=]CODE",
+    help="An install code; its link key is tried (repeatable).",
+)
+@click.option("--json", "as_json_lines", is_flag=True, help="One JSON object per frame.")
+@click.option(
+    "--write",
+    "write_path",
+    metavar="OUT.pcap",
+    help="Also write the frames with NWK/APS security removed (pcap, link type 195).",
+)
+@click.option(
+    "--show-keys",
+    is_flag=True,
+    help="Print key material: Transport Key contents and the keys learned.",
+)
+def capture(  # noqa: PLR0912, PLR0917 - click passes each option
+    capture_file: str,
+    key_files: tuple[str, ...],
+    network_key: tuple[str, ...],
+    link_key: tuple[str, ...],
+    install_code: tuple[str, ...],
+    as_json_lines: bool,
+    write_path: str | None,
+    show_keys: bool,
+) -> None:
+    """Decode (and decrypt, given keys) an 802.15.4 capture: pcap or pcapng, link types
+    195 (with FCS), 230 (without) or 283 (TAP). FILE may be - for standard input."""
+    try:
+        keys = load_keys(key_files, network_key, link_key, install_code)
+    except KeyFileError as exc:
+        _fail(str(exc), 2)
+    given = len(keys)
+    if write_path is not None:
+        try:
+            inputs = [0] if capture_file == "-" else [capture_file]
+            refuse_input_as_output(write_path, [*inputs, *key_files], "--write")
+        except OutputError as exc:
+            _fail(str(exc), 2)
+    try:
+        source = sys.stdin.buffer if capture_file == "-" else open(capture_file, "rb")  # noqa: SIM115
+    except OSError as exc:
+        _fail(f"cannot read {capture_file}: {exc.strerror}", 2)
+    writer: UnsecuredWriter | None = None
+    if write_path is not None:
+        try:
+            writer = UnsecuredWriter(write_path)
+        except OSError as exc:
+            _fail(f"cannot write --write {write_path}: {exc.strerror}", 2)
+    decoder = CaptureDecoder(keys)
+    show = as_json if as_json_lines else as_line
+    out = sys.stdout
+    status = 0
+    try:
+        for record in read_records(source):
+            frame = decoder.decode(record)
+            out.write(show(frame, show_keys=show_keys) + "\n")
+            if writer is not None:
+                writer.write(frame)
+    except CaptureError as exc:
+        status = 1
+        message = str(exc)
+    except KeyboardInterrupt:
+        status, message = 130, "interrupted"
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (| head): nothing more to say
+        sys.exit(0)
+    finally:
+        if writer is not None:
+            writer.close()
+        if source is not sys.stdin.buffer:
+            source.close()
+    out.flush()
+    if status:
+        _fail(message, status)
+    _summary(decoder, given, write_path, show_keys, sys.stderr)
+
+
+def _summary(
+    decoder: CaptureDecoder, given: int, write_path: str | None, show_keys: bool, err: TextIO
+) -> None:
+    learned = decoder.keys.keys[given:]
+    text = (
+        f"{decoder.frames} frames, {decoder.decrypted} decrypted, "
+        f"{decoder.failed} not decrypted; {len(learned)} keys learned"
+    )
+    if write_path is not None:
+        text += f"; written to {write_path} without NWK/APS security"
+    click.echo(text, file=err)
+    if show_keys:
+        for key in learned:
+            click.echo(f'"{key.key.hex().upper()}","Normal","{key.label}"', file=err)
