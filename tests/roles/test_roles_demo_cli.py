@@ -3,6 +3,7 @@ a timeout: a hang fails the test instead of the suite."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -133,3 +134,30 @@ def test_wherever_the_reader_goes_away_the_story_stops_there_and_cleans_up(
     assert told[-1].startswith(fails_at)
     assert list(tmp_path.iterdir()) == []
     assert [t.name for t in threading.enumerate() if not t.daemon] == ["MainThread"]
+
+
+async def test_a_closing_step_that_never_ends_is_left_after_its_bound_and_the_rest_close(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """On the way out (Ctrl-C, an error) each closing step gets CLOSE_WITHIN virtual seconds:
+    one waiting for what will not come is logged and left, the next ones still run."""
+    import contextlib  # noqa: PLC0415
+
+    from zse.cli.demo import CLOSE_WITHIN, _bounded  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    closed: list[str] = []
+
+    async def stuck() -> None:
+        await loop.create_future()  # never done
+
+    async def fine() -> None:
+        closed.append("fine")
+
+    began = loop.time()
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(_bounded, fine)
+        stack.push_async_callback(_bounded, stuck)
+    assert closed == ["fine"]
+    assert loop.time() - began == pytest.approx(CLOSE_WITHIN)
+    assert "did not finish while closing" in caplog.text
