@@ -41,6 +41,7 @@ __all__ = ["CaptureDecoder", "Decoded", "Security"]
 _NWK_SECURITY_BIT = 0x02  # in the frame control's second byte (ZB 3.3.1.1)
 _APS_SECURITY_BIT = 0x20
 _DEVICE_ANNOUNCE = 0x0013
+_KEY_ID_NAMES = {key_id: key_id.name.lower() for key_id in KeyId}
 
 
 @dataclass(slots=True)
@@ -56,9 +57,10 @@ class Security:
     payload: bytes | None = field(default=None, repr=False)
 
     def fields(self) -> dict[str, Any]:
-        """JSON-ready fields (the key's label, never the key)."""
+        """JSON-ready fields, the layer first (the key's label, never the key)."""
         out: dict[str, Any] = {
-            "key_id": self.aux.key_id.name.lower(),
+            "layer": self.layer,
+            "key_id": _KEY_ID_NAMES[self.aux.key_id],
             "counter": self.aux.counter,
         }
         if self.aux.key_seq is not None:
@@ -140,10 +142,15 @@ class CaptureDecoder:
             self._decode(out)
         except InvalidFrame as exc:
             out.error = str(exc)
-        if any(s.failure is not None for s in out.security):
-            self.failed += 1
-        elif out.decrypted:
-            self.decrypted += 1
+        if out.security:
+            opened = True
+            for security in out.security:
+                if security.failure is not None:
+                    self.failed += 1
+                    break
+                opened = opened and security.key is not None
+            else:
+                self.decrypted += opened
         return out
 
     def _decode(self, out: Decoded) -> None:  # noqa: PLR0912 - one branch per layer

@@ -129,15 +129,16 @@ class Mac:
 
     def fields(self) -> dict[str, Any]:
         """The header as JSON-ready fields."""
+        dst_pan, src_pan = self.dst_pan, self.src_pan
         return {
             "type": MAC_FRAME_TYPES.get(self.frame_type, f"reserved {self.frame_type}"),
             "seq": self.seq,
             "security": self.security,
             "ack_request": self.ack_request,
-            "dst_pan": None if self.dst_pan is None else f"0x{self.dst_pan:04x}",
-            "dst": self.address("dst"),
-            "src_pan": None if self.src_pan is None else f"0x{self.src_pan:04x}",
-            "src": self.address("src"),
+            "dst_pan": None if dst_pan is None else f"0x{dst_pan:04x}",
+            "dst": None if self.dst is None else self.address("dst"),
+            "src_pan": None if src_pan is None else f"0x{src_pan:04x}",
+            "src": None if self.src is None else self.address("src"),
         }
 
 
