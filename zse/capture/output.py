@@ -24,10 +24,11 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 #: The C encoder behind it, built once (``JSONEncoder.encode`` builds one per call); the
 #: same text, as a test checks. None where the json module has no C accelerator.
-_C_ENCODER = (
+_MAKE_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODER: Any = (
     None
-    if json.encoder.c_make_encoder is None
-    else json.encoder.c_make_encoder(
+    if _MAKE_C_ENCODER is None
+    else _MAKE_C_ENCODER(
         None, _ENCODER.default, json.encoder.encode_basestring_ascii, None, ":", ",",
         False, False, True,
     )
