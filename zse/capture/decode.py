@@ -182,14 +182,16 @@ class CaptureDecoder:
         aps, app = decode_aps(rest, inter_pan=nwk.frame_type == 3)
         out.aps = aps
         aps_bytes = rest[: aps.length]
+        decrypted = bool(out.security)  # every secured layer so far was decrypted
         if aps.security:
             opened = self._aps(out, nwk, rest)
+            decrypted = opened is not None
             if opened is not None:
                 app = opened.payload
                 aps_bytes = _clear(opened.header, 0, _APS_SECURITY_BIT)
-        if out.decrypted:
+        if decrypted:
             out.unsecured = out.link.frame[: mac.length] + nwk_bytes + aps_bytes + app
-        if aps.security and not out.decrypted:
+        elif aps.security:
             return
         if aps.frame_type == 1:
             out.command = {"layer": "aps", **decode_aps_command(app)}
