@@ -257,13 +257,11 @@ class Nwk:
             return out
         assert self.dst is not None
         assert self.src is not None
-        out.update(
-            dst=f"0x{self.dst:04x}",
-            src=f"0x{self.src:04x}",
-            radius=self.radius,
-            seq=self.seq,
-            security=self.security,
-        )
+        out["dst"] = f"0x{self.dst:04x}"
+        out["src"] = f"0x{self.src:04x}"
+        out["radius"] = self.radius
+        out["seq"] = self.seq
+        out["security"] = self.security
         if self.dst_ieee is not None:
             out["dst_ieee"] = eui64_text(self.dst_ieee)
         if self.src_ieee is not None:
@@ -324,10 +322,16 @@ class Aps:
             "type": APS_FRAME_TYPES[self.frame_type],
             "delivery": APS_DELIVERY[self.delivery],
         }
-        for name in ("dst_ep", "group", "cluster", "profile", "src_ep"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = f"0x{value:04x}" if name in ("group", "cluster", "profile") else value
+        if self.dst_ep is not None:
+            out["dst_ep"] = self.dst_ep
+        if self.group is not None:
+            out["group"] = f"0x{self.group:04x}"
+        if self.cluster is not None:
+            out["cluster"] = f"0x{self.cluster:04x}"
+        if self.profile is not None:
+            out["profile"] = f"0x{self.profile:04x}"
+        if self.src_ep is not None:
+            out["src_ep"] = self.src_ep
         if self.counter is not None:
             out["counter"] = self.counter
         out["security"] = self.security

@@ -64,12 +64,15 @@ def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]:
         "src": frame.source(),
         "dst": frame.destination(),
     }
-    if frame.link.fcs_ok is not None:
-        out["fcs_ok"] = frame.link.fcs_ok
-    for name in ("channel", "rssi", "lqi"):
-        value = getattr(frame.link, name)
-        if value is not None:
-            out[name] = value
+    link = frame.link
+    if link.fcs_ok is not None:
+        out["fcs_ok"] = link.fcs_ok
+    if link.channel is not None:
+        out["channel"] = link.channel
+    if link.rssi is not None:
+        out["rssi"] = link.rssi
+    if link.lqi is not None:
+        out["lqi"] = link.lqi
     if frame.mac is not None:
         out["mac"] = frame.mac.fields()
         if frame.mac_fields:
