@@ -19,12 +19,9 @@ from tests.security.test_security_core import (
     PAYLOAD,
 )
 from zse.installcode import hmac_mmo
-from zse.security import (
-    KeyId,
+from zse.security.ccm import key_load_key, key_transport_key
+from zse.security.frames import (
     aps_key,
-    key_load_key,
-    key_transport_key,
-    nonce,
     secure_aps,
     secure_nwk,
     split_aps,
@@ -32,6 +29,7 @@ from zse.security import (
     unsecure_aps,
     unsecure_nwk,
 )
+from zse.security.header import KeyId, nonce
 
 
 @settings(max_examples=100, deadline=None)

@@ -65,14 +65,11 @@ def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]:
         "dst": frame.destination(),
     }
     link = frame.link
-    if link.fcs_ok is not None:
-        out["fcs_ok"] = link.fcs_ok
-    if link.channel is not None:
-        out["channel"] = link.channel
-    if link.rssi is not None:
-        out["rssi"] = link.rssi
-    if link.lqi is not None:
-        out["lqi"] = link.lqi
+    for name, value in (
+        ("fcs_ok", link.fcs_ok), ("channel", link.channel), ("rssi", link.rssi), ("lqi", link.lqi)
+    ):  # fmt: skip
+        if value is not None:
+            out[name] = value
     if frame.mac is not None:
         out["mac"] = frame.mac.fields()
         if frame.mac_fields:
