@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from zse.capture import CaptureDecoder, Key, KeyRing, output, read_records
 from zse.capture.app import fast_global_fields, global_fields, named_attributes
+from zse.capture.frames import decode_mac, decode_mac_by_field
 from zse.errors import InvalidFrame
 from zse.pcap import PcapWriter
 from zse.security import secure_aps, secure_nwk
@@ -164,3 +166,28 @@ def test_two_networks_and_two_link_keys_interleaved_all_decrypt(tmp_path):
     assert all(f.command and f.command["command"] == "Report_Attributes" for f in frames)
     assert decoder.decrypted == 30
     assert decoder.failed == 0
+
+
+# -- MAC headers by precompiled layout --------------------------------------------------------
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    fc=st.integers(0, 0xFFFF) | st.sampled_from([0x8841, 0xCC41, 0x8801, 0x0002, 0xC803]),
+    rest=st.binary(max_size=30),
+)
+def test_mac_header_by_layout_equals_field_by_field(fc, rest):
+    """:func:`decode_mac` (one struct per frame control) gives what the field-by-field
+    reference gives, or the same error, for every frame control and length."""
+    frame = struct.pack("<H", fc) + rest
+    expected: object
+    try:
+        expected = decode_mac_by_field(frame)
+    except InvalidFrame as exc:
+        expected = str(exc)
+    if isinstance(expected, str):
+        with pytest.raises(InvalidFrame) as ours:
+            decode_mac(frame)
+        assert str(ours.value) == expected
+    else:
+        assert decode_mac(frame) == expected
