@@ -49,7 +49,7 @@ def fcs(frame: bytes) -> int:
     On the air it is sent least significant byte first: ``fcs(f).to_bytes(2, "little")``.
     """
     crc = binascii.crc_hqx(bytes(frame).translate(_REVERSED), 0)
-    return int(f"{crc:016b}"[::-1], 2)
+    return _REVERSED[crc & 0xFF] << 8 | _REVERSED[crc >> 8]  # the 16 bits reversed
 
 
 class PcapWriter:

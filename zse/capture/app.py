@@ -32,7 +32,14 @@ from zse.price.wire import Price
 from zse.zcl.codec import decode_command
 from zse.zcl.frame import decode_zcl_header
 
-__all__ = ["cluster_name", "decode_application", "global_fields", "plain"]
+__all__ = [
+    "cluster_name",
+    "decode_application",
+    "fast_global_fields",
+    "global_fields",
+    "named_attributes",
+    "plain",
+]
 
 ZDO_PROFILE = 0x0000
 #: The clusters zse defines itself, ahead of zigpy's registry.
@@ -193,8 +200,12 @@ def _zcl_payload(
             return
         out["global"] = True
         out["command"] = definition.name
-        fields, rest = global_fields(definition.schema, body, definition.name)
-        out["fields"] = _named_attributes(cluster_id, fields)
+        fast = fast_global_fields(cluster_id, command_id, body)
+        if fast is None:
+            fields, rest = global_fields(definition.schema, body, definition.name)
+            out["fields"] = named_attributes(cluster_id, fields)
+        else:
+            out["fields"], rest = fast
     elif cluster_id == ke.CLUSTER_ID:
         decode = ke.decode_server_command if from_server else ke.decode_client_command
         out["command"] = f"0x{command_id:02x}"
@@ -238,17 +249,153 @@ def global_fields(
     return values, data
 
 
-def _named_attributes(cluster_id: int, fields: Any) -> Any:
+def named_attributes(cluster_id: int, fields: Any) -> Any:
     """Attribute ids of a global command's records with the cluster's attribute names."""
     names = _attribute_names(cluster_id)
     if isinstance(fields, dict):
-        out = {key: _named_attributes(cluster_id, value) for key, value in fields.items()}
+        out = {key: named_attributes(cluster_id, value) for key, value in fields.items()}
         if "attrid" in out and isinstance(out["attrid"], int) and out["attrid"] in names:
             out["attribute"] = names[out["attrid"]]
         return out
     if isinstance(fields, list):
-        return [_named_attributes(cluster_id, item) for item in fields]
+        return [named_attributes(cluster_id, item) for item in fields]
     return fields
+
+
+# -- the fast path of the commonest global commands -------------------------------------------
+#
+# Read Attributes, Read Attributes Response, Report Attributes and Default Response (ZCL
+# 2.5.1, 2.5.2, 2.5.11, 2.5.12) make most of a metering HAN's traffic. They are decoded here
+# from precompiled layouts into the fields :func:`global_fields` + :func:`named_attributes`
+# give (a property test holds them equal), for the data types whose values are plain
+# integers or one-byte enumerations and bitmaps; anything else (another type, a truncated
+# record, an unknown status) returns None and takes the zigpy path, which also words the
+# error. The layouts and names come from zigpy's own definitions, computed once.
+
+_SKIP = object()  # a one-byte value zigpy refuses: the fast path gives up
+
+
+@functools.cache
+def _value_layouts() -> dict[int, tuple[int, Callable[[bytes], Any]]]:
+    """ZCL data type id -> (value size, bytes -> JSON-ready value), for the fast path."""
+    layouts: dict[int, tuple[int, Callable[[bytes], Any]]] = {}
+    for size in range(1, 9):
+        layouts[0x1F + size] = (size, _unsigned)  # uint8 .. uint64 (ZCL Table 2-10)
+        layouts[0x27 + size] = (size, _signed)  # int8 .. int64
+    for type_id in (0x10, 0x18, 0x30):  # boolean, bitmap8, enum8: a table of 256 values
+        python_type: Any = foundation.DataType.from_type_id(foundation.DataTypeId(type_id))
+        python_type = python_type.python_type
+        table: list[Any] = []
+        for byte in range(256):
+            try:
+                table.append(plain(python_type.deserialize(bytes((byte,)))[0]))
+            except Exception:  # zigpy refuses the value (a boolean of 2..254)
+                table.append(_SKIP)
+        layouts[type_id] = (1, lambda data, table=table: table[data[0]])  # type: ignore[misc]
+    return layouts
+
+
+def _unsigned(data: bytes) -> int:
+    return int.from_bytes(data, "little")
+
+
+def _signed(data: bytes) -> int:
+    return int.from_bytes(data, "little", signed=True)
+
+
+@functools.cache
+def _status_names() -> dict[int, str]:
+    return {int(status): status.name for status in foundation.Status}
+
+
+def _typed_value(body: bytes, pos: int) -> tuple[Any, int]:
+    """The value of the data type id at ``pos`` and the offset after it; (_SKIP, 0) when the
+    fast path cannot take it."""
+    layout = _value_layouts().get(body[pos]) if pos < len(body) else None
+    if layout is None:
+        return _SKIP, 0
+    size, convert = layout
+    end = pos + 1 + size
+    if end > len(body):
+        return _SKIP, 0
+    return convert(body[pos + 1 : end]), end
+
+
+def _read_attributes(cluster_id: int, body: bytes) -> dict[str, Any] | None:
+    if len(body) % 2:
+        return None
+    ids = [body[i] | body[i + 1] << 8 for i in range(0, len(body), 2)]
+    return {"attribute_ids": ids}
+
+
+def _attribute_records(cluster_id: int, body: bytes, *, status: bool) -> list[Any] | None:
+    """Read Attributes Status Records (``status``: attribute id, status, a typed value if
+    SUCCESS) or Attribute Reports (attribute id, typed value), named (ZCL 2.5.2, 2.5.11)."""
+    names, statuses = _attribute_names(cluster_id), _status_names()
+    records: list[dict[str, Any]] = []
+    pos, size, head = 0, len(body), 2 + status
+    while pos < size:
+        if pos + head > size:
+            return None
+        attrid = body[pos] | body[pos + 1] << 8
+        record: dict[str, Any] = {"attrid": attrid}
+        pos += head
+        if status:
+            record["status"] = statuses.get(body[pos - 1])
+            if record["status"] is None:
+                return None
+        value: Any = None
+        if not status or body[pos - 1] == 0:  # a typed value follows
+            value, pos = _typed_value(body, pos)
+            if value is _SKIP:
+                return None
+        record["value"] = value
+        if attrid in names:
+            record["attribute"] = names[attrid]
+        records.append(record)
+    return records
+
+
+def _read_attributes_rsp(cluster_id: int, body: bytes) -> dict[str, Any] | None:
+    records = _attribute_records(cluster_id, body, status=True)
+    return None if records is None else {"status_records": records}
+
+
+def _report_attributes(cluster_id: int, body: bytes) -> dict[str, Any] | None:
+    records = _attribute_records(cluster_id, body, status=False)
+    return None if records is None else {"attribute_reports": records}
+
+
+def _default_response(cluster_id: int, body: bytes) -> dict[str, Any] | None:
+    status = _status_names().get(body[1]) if len(body) >= 2 else None
+    if status is None:
+        return None
+    return {"command_id": body[0], "status": status}
+
+
+#: Global command id -> its fast decoder (ZCL Table 2-3)
+_FAST_GLOBAL: dict[int, Callable[[int, bytes], dict[str, Any] | None]] = {
+    0x00: _read_attributes,
+    0x01: _read_attributes_rsp,
+    0x0A: _report_attributes,
+    0x0B: _default_response,
+}
+
+
+def fast_global_fields(
+    cluster_id: int, command_id: int, body: bytes
+) -> tuple[dict[str, Any], bytes] | None:
+    """The named fields of a global command and the bytes after them, as
+    :func:`global_fields` and :func:`named_attributes` give them, from precompiled layouts;
+    None when the fast path does not take the command or its bytes (see above)."""
+    decode = _FAST_GLOBAL.get(command_id)
+    if decode is None:
+        return None
+    fields = decode(cluster_id, body)
+    if fields is None:
+        return None
+    rest = body[2:] if command_id == 0x0B else b""
+    return fields, rest
 
 
 def _snake(name: str) -> str:

@@ -14,7 +14,6 @@ type, broken TAP header) raises :class:`~zse.capture.reader.CaptureError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,14 +33,15 @@ from zse.capture.frames import (
 from zse.capture.keys import Key, KeyRing
 from zse.capture.link import Link, mac_frame
 from zse.capture.reader import Record
-from zse.errors import InvalidFrame, SecurityFailure
-from zse.security import AuxHeader, KeyId, Unsecured, unsecure_aps, unsecure_nwk
+from zse.errors import InvalidFrame, InvalidSecurityHeader
+from zse.security import AuxHeader, KeyId, Sealed, Unsecured, aps_key, split_aps, split_nwk
 
 __all__ = ["CaptureDecoder", "Decoded", "Security"]
 
 _NWK_SECURITY_BIT = 0x02  # in the frame control's second byte (ZB 3.3.1.1)
 _APS_SECURITY_BIT = 0x20
 _DEVICE_ANNOUNCE = 0x0013
+_KEY_ID_NAMES = {key_id: key_id.name.lower() for key_id in KeyId}
 
 
 @dataclass(slots=True)
@@ -57,9 +57,10 @@ class Security:
     payload: bytes | None = field(default=None, repr=False)
 
     def fields(self) -> dict[str, Any]:
-        """JSON-ready fields (the key's label, never the key)."""
+        """JSON-ready fields, the layer first (the key's label, never the key)."""
         out: dict[str, Any] = {
-            "key_id": self.aux.key_id.name.lower(),
+            "layer": self.layer,
+            "key_id": _KEY_ID_NAMES[self.aux.key_id],
             "counter": self.aux.counter,
         }
         if self.aux.key_seq is not None:
@@ -123,7 +124,9 @@ class CaptureDecoder:
     def __init__(self, keys: KeyRing | None = None) -> None:
         self.keys = keys if keys is not None else KeyRing()
         self.addresses: dict[int, int] = {}  #: NWK short address -> EUI-64
-        self._aps_key: dict[int, Key] = {}  #: sender EUI-64 -> the link key that opened it
+        #: (sender EUI-64, NWK destination) -> the link key that opened it (one key a pair)
+        self._aps_key: dict[tuple[int, int | None], Key] = {}
+        self._nwk_key: dict[int, Key] = {}  #: sender EUI-64 -> the network key that opened it
         self._last_seq = 0  #: the key sequence number of the last NWK frame decrypted
         self.frames = 0
         self.decrypted = 0
@@ -139,10 +142,15 @@ class CaptureDecoder:
             self._decode(out)
         except InvalidFrame as exc:
             out.error = str(exc)
-        if any(s.failure is not None for s in out.security):
-            self.failed += 1
-        elif out.decrypted:
-            self.decrypted += 1
+        if out.security:
+            opened = True
+            for security in out.security:
+                if security.failure is not None:
+                    self.failed += 1
+                    break
+                opened = opened and security.key is not None
+            else:
+                self.decrypted += opened
         return out
 
     def _decode(self, out: Decoded) -> None:  # noqa: PLR0912 - one branch per layer
@@ -174,14 +182,16 @@ class CaptureDecoder:
         aps, app = decode_aps(rest, inter_pan=nwk.frame_type == 3)
         out.aps = aps
         aps_bytes = rest[: aps.length]
+        decrypted = bool(out.security)  # every secured layer so far was decrypted
         if aps.security:
             opened = self._aps(out, nwk, rest)
+            decrypted = opened is not None
             if opened is not None:
                 app = opened.payload
                 aps_bytes = _clear(opened.header, 0, _APS_SECURITY_BIT)
-        if out.decrypted:
+        if decrypted:
             out.unsecured = out.link.frame[: mac.length] + nwk_bytes + aps_bytes + app
-        if aps.security and not out.decrypted:
+        elif aps.security:
             return
         if aps.frame_type == 1:
             out.command = {"layer": "aps", **decode_aps_command(app)}
@@ -193,30 +203,52 @@ class CaptureDecoder:
                 self._announce(app)
 
     def _nwk(self, out: Decoded, nwk: Nwk, mac: Mac, frame: bytes) -> Unsecured | None:
-        """Decrypt a NWK frame with the first network key that opens it; the key that
-        opened the last frame's key sequence number is tried first."""
-        for key in self.keys.network_keys(self._last_seq):
-            try:
-                opened = unsecure_nwk(frame, _AnySequence(key.key))
-            except SecurityFailure:
-                continue
-            aux = opened.aux
-            assert aux.key_seq is not None  # unsecure_nwk checked the key identifier
-            self._last_seq = aux.key_seq
-            self.keys.opened(aux.key_seq, key)
-            out.security.append(Security("nwk", aux, aux.source, key.label, None, opened.payload))
+        """Decrypt a NWK frame with the first network key that opens it: the key that last
+        opened a frame of the same sender, then the one that opened the last frame's key
+        sequence number, then the others. The frame is split once (the nonce and the
+        authenticated bytes do not depend on the key); each try checks the MIC."""
+        if not self.keys:
+            aux, _ = AuxHeader.decode(frame[nwk.length :])  # why not: the header as sent
+            out.security.append(Security("nwk", aux, aux.source, None, "no network key held"))
             self._nwk_source(nwk, mac, aux)
-            return opened
-        aux, _ = AuxHeader.decode(frame[nwk.length :])  # why not: the header as sent
-        failure = "no network key held" if not self.keys else "MIC fails with every key"
-        out.security.append(Security("nwk", aux, aux.source, None, failure))
+            if aux.key_id != KeyId.NETWORK or aux.key_seq is None:
+                raise InvalidFrame(
+                    f"NWK auxiliary header at offset {nwk.length}: key "
+                    f"{aux.key_id.name.lower()}, not the network key"
+                )
+            return None
+        sealed = split_nwk(frame)
+        aux = sealed.aux
+        source, key_seq = aux.source, aux.key_seq
+        assert source is not None
+        assert key_seq is not None
+        tried = self._nwk_key.get(source)
+        if tried is not None:
+            payload = sealed.open(tried.key, source)
+            if payload is not None:
+                return self._nwk_opened(out, nwk, mac, sealed, tried, payload)
+        for key in self.keys.network_keys(self._last_seq):
+            if key is tried:
+                continue
+            payload = sealed.open(key.key, source)
+            if payload is not None:
+                return self._nwk_opened(out, nwk, mac, sealed, key, payload)
+        out.security.append(Security("nwk", aux, source, None, "MIC fails with every key"))
         self._nwk_source(nwk, mac, aux)
-        if aux.key_id != KeyId.NETWORK or aux.key_seq is None:
-            raise InvalidFrame(
-                f"NWK auxiliary header at offset {nwk.length}: key {aux.key_id.name.lower()}, "
-                "not the network key"
-            )
         return None
+
+    def _nwk_opened(  # noqa: PLR0917 - the frame's parts
+        self, out: Decoded, nwk: Nwk, mac: Mac, sealed: Sealed, key: Key, payload: bytes
+    ) -> Unsecured:
+        aux = sealed.aux
+        assert aux.key_seq is not None
+        assert aux.source is not None
+        self._last_seq = aux.key_seq
+        self.keys.opened(aux.key_seq, key)
+        self._nwk_key[aux.source] = key
+        out.security.append(Security("nwk", aux, aux.source, key.label, None, payload))
+        self._nwk_source(nwk, mac, aux)
+        return Unsecured(sealed.header, aux, aux.source, payload)
 
     def _nwk_source(self, nwk: Nwk, mac: Mac, aux: AuxHeader) -> None:
         """The sender's EUI-64 the auxiliary header carries, for a frame from its origin."""
@@ -226,7 +258,14 @@ class CaptureDecoder:
     def _aps(self, out: Decoded, nwk: Nwk, frame: bytes) -> Unsecured | None:
         aps = out.aps
         assert aps is not None
-        aux, _ = AuxHeader.decode(frame[aps.length :])
+        short: InvalidFrame | None = None  # a MIC cut short: raised once a key is tried
+        try:
+            sealed: Sealed | None = split_aps(frame)
+        except InvalidSecurityHeader:
+            raise
+        except InvalidFrame as exc:
+            sealed, short = None, exc
+        aux = sealed.aux if sealed is not None else AuxHeader.decode(frame[aps.length :])[0]
         sender = aux.source
         if sender is None and nwk.src is not None:
             sender = self.addresses.get(nwk.src)
@@ -237,17 +276,24 @@ class CaptureDecoder:
         if sender is None:
             security.failure = "sender's EUI-64 unknown (no extended nonce)"
             return None
-        first = self._aps_key.get(sender)
+        if not self.keys:
+            security.failure = "no link key held"
+            return None
+        if sealed is None:
+            assert short is not None
+            raise short
+        pair = (sender, nwk.dst)
+        first = self._aps_key.get(pair)
         candidates = self.keys.keys if first is None else [first, *self.keys.keys]
-        for key in candidates:
-            try:
-                opened = unsecure_aps(frame, key.key, source=sender)
-            except SecurityFailure:
-                continue
-            self._aps_key[sender] = key
-            security.key, security.payload = key.label, opened.payload
-            return opened
-        security.failure = "no link key held" if not self.keys else "MIC fails with every key"
+        if aux.key_id != KeyId.NETWORK:  # APS frames under the network key: not supported
+            for key in candidates:
+                payload = sealed.open(aps_key(aux.key_id, key.key), sender)
+                if payload is None:
+                    continue
+                self._aps_key[pair] = key
+                security.key, security.payload = key.label, payload
+                return Unsecured(sealed.header, aux, sender, payload)
+        security.failure = "MIC fails with every key"
         return None
 
     def _learn(self, out: Decoded, command: dict[str, Any]) -> None:
@@ -266,24 +312,6 @@ class CaptureDecoder:
         if len(payload) >= 11:
             short = payload[1] | payload[2] << 8
             self.addresses[short] = int.from_bytes(payload[3:11], "little")
-
-
-class _AnySequence(Mapping[int, bytes]):
-    """One network key for any key sequence number: a sniffer tries every key it holds."""
-
-    __slots__ = ("_key",)
-
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    def __getitem__(self, key_seq: int) -> bytes:
-        return self._key
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(256))
-
-    def __len__(self) -> int:
-        return 256
 
 
 def _clear(header: bytes, index: int, bit: int) -> bytes:

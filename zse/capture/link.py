@@ -32,7 +32,8 @@ LINKTYPES = {
 _TLV_FCS_TYPE, _TLV_RSS, _TLV_CHANNEL, _TLV_LQI = 0, 1, 3, 10
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen (its per-field setattr costs a capture ~7 %): read-only by convention
+@dataclass(slots=True, unsafe_hash=True)
 class Link:
     """A record's MAC frame (without FCS) and what the link layer says about it: whether
     the FCS checks (None: no FCS captured), and the TAP's channel, RSS (dBm) and LQI."""

@@ -22,6 +22,17 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 #: One encoder for every line (json.dumps with options builds a new one per call); the
 #: fields are trees of dicts, lists and scalars, never circular.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+#: The C encoder behind it, built once (``JSONEncoder.encode`` builds one per call); the
+#: same text, as a test checks. None where the json module has no C accelerator.
+_MAKE_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODER: Any = (
+    None
+    if _MAKE_C_ENCODER is None
+    else _MAKE_C_ENCODER(
+        None, _ENCODER.default, json.encoder.encode_basestring_ascii, None, ":", ",",
+        False, False, True,
+    )
+)  # fmt: skip
 
 
 def _time(time_ns: int) -> str:
@@ -53,20 +64,22 @@ def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]:
         "src": frame.source(),
         "dst": frame.destination(),
     }
-    if frame.link.fcs_ok is not None:
-        out["fcs_ok"] = frame.link.fcs_ok
-    for name in ("channel", "rssi", "lqi"):
-        value = getattr(frame.link, name)
+    link = frame.link
+    for name, value in (
+        ("fcs_ok", link.fcs_ok), ("channel", link.channel), ("rssi", link.rssi), ("lqi", link.lqi)
+    ):  # fmt: skip
         if value is not None:
             out[name] = value
     if frame.mac is not None:
-        out["mac"] = {**frame.mac.fields(), **frame.mac_fields}
+        out["mac"] = frame.mac.fields()
+        if frame.mac_fields:
+            out["mac"].update(frame.mac_fields)
     if frame.nwk is not None:
         out["nwk"] = frame.nwk.fields()
     if frame.aps is not None:
         out["aps"] = frame.aps.fields()
     if frame.security:
-        out["security"] = [{"layer": s.layer, **s.fields()} for s in frame.security]
+        out["security"] = [s.fields() for s in frame.security]
     command = _command(frame.command or frame.nwk_command, show_keys)
     if command is not None:
         out["command"] = command
@@ -79,7 +92,10 @@ def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]:
 
 def as_json(frame: Decoded, *, show_keys: bool = False) -> str:
     """One JSON object on one line."""
-    return _ENCODER.encode(frame_fields(frame, show_keys=show_keys))
+    fields = frame_fields(frame, show_keys=show_keys)
+    if _C_ENCODER is None:
+        return _ENCODER.encode(fields)
+    return "".join(_C_ENCODER(fields, 0))
 
 
 def _value(value: Any) -> str:

@@ -12,11 +12,15 @@ from __future__ import annotations
 from zse.security.ccm import key_load_key, key_transport_key
 from zse.security.counters import IncomingCounters
 from zse.security.frames import (
+    Sealed,
     Unsecured,
     aps_header_length,
+    aps_key,
     nwk_header_length,
     secure_aps,
     secure_nwk,
+    split_aps,
+    split_nwk,
     unsecure_aps,
     unsecure_nwk,
 )
@@ -30,8 +34,10 @@ __all__ = [
     "IncomingCounters",
     "KeyId",
     "KeyTableEntry",
+    "Sealed",
     "Unsecured",
     "aps_header_length",
+    "aps_key",
     "format_key_table",
     "key_load_key",
     "key_transport_key",
@@ -39,6 +45,8 @@ __all__ = [
     "nwk_header_length",
     "secure_aps",
     "secure_nwk",
+    "split_aps",
+    "split_nwk",
     "unsecure_aps",
     "unsecure_nwk",
 ]

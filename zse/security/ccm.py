@@ -13,6 +13,8 @@ way.
 
 from __future__ import annotations
 
+import functools
+
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
@@ -32,10 +34,17 @@ def _check_key(key: bytes) -> bytes:
     return bytes(key)
 
 
+@functools.lru_cache(maxsize=256)
+def _cipher(key: bytes) -> AESCCM:
+    """One ``AESCCM`` per key (building one costs more than a frame's CCM*); the cache is
+    bounded and holds keys only in this process's memory."""
+    return AESCCM(key, tag_length=_TAG_LENGTH)
+
+
 def ccm_encrypt(key: bytes, nonce: bytes, a: bytes, m: bytes) -> bytes:
     """CCM* encryption at ENC-MIC-32: ``m`` encrypted, then the encrypted 4-byte MIC over
     ``a`` (authenticated only) and ``m`` (ZB A.2)."""
-    return AESCCM(_check_key(key), tag_length=_TAG_LENGTH).encrypt(nonce, m, a)
+    return _cipher(_check_key(key)).encrypt(nonce, m, a)
 
 
 def ccm_decrypt(key: bytes, nonce: bytes, a: bytes, c: bytes) -> bytes | None:
@@ -43,16 +52,22 @@ def ccm_decrypt(key: bytes, nonce: bytes, a: bytes, c: bytes) -> bytes | None:
     if len(c) < _TAG_LENGTH:
         return None
     try:
-        return AESCCM(_check_key(key), tag_length=_TAG_LENGTH).decrypt(nonce, c, a)
+        return _cipher(_check_key(key)).decrypt(nonce, c, a)
     except InvalidTag:
         return None
 
 
 def key_transport_key(link_key: bytes) -> bytes:
     """The key-transport key of ``link_key``: HMAC-MMO(link key, 0x00) (ZB 4.5.3)."""
-    return hmac_mmo(_check_key(link_key), _KEY_TRANSPORT_INPUT)
+    return _derived(_check_key(link_key), _KEY_TRANSPORT_INPUT)
 
 
 def key_load_key(link_key: bytes) -> bytes:
     """The key-load key of ``link_key``: HMAC-MMO(link key, 0x02) (ZB 4.5.3)."""
-    return hmac_mmo(_check_key(link_key), _KEY_LOAD_INPUT)
+    return _derived(_check_key(link_key), _KEY_LOAD_INPUT)
+
+
+@functools.lru_cache(maxsize=256)
+def _derived(link_key: bytes, data: bytes) -> bytes:
+    """HMAC-MMO(link key, data), kept per link key (a capture derives it for every frame)."""
+    return hmac_mmo(link_key, data)

@@ -31,11 +31,15 @@ from zse.security.counters import IncomingCounters
 from zse.security.header import ENC_MIC_32, MIC_LENGTH, AuxHeader, KeyId, nonce
 
 __all__ = [
+    "Sealed",
     "Unsecured",
     "aps_header_length",
+    "aps_key",
     "nwk_header_length",
     "secure_aps",
     "secure_nwk",
+    "split_aps",
+    "split_nwk",
     "unsecure_aps",
     "unsecure_nwk",
 ]
@@ -59,6 +63,7 @@ _APS_ACK_FORMAT = 1 << 4
 _APS_SECURITY = 1 << 5
 _APS_EXTENDED = 1 << 7
 _APS_FRAGMENTED = 0b11
+_LEVEL_BITS = 0b111  # security level subfield of the security control (ZB 4.5.1.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +187,12 @@ def secure_aps(
         raise ValueError(f"{len(header)} bytes are not exactly one APS header")
     _check_counter(counter)
     aux = AuxHeader(key_id, counter, source if extended_nonce else None)
-    return _secure(flagged, aux, payload, _aps_key(key_id, link_key), source)
+    return _secure(flagged, aux, payload, aps_key(key_id, link_key), source)
 
 
-def _aps_key(key_id: KeyId, link_key: bytes) -> bytes:
+def aps_key(key_id: KeyId, link_key: bytes) -> bytes:
+    """The key an APS frame of ``key_id`` is secured with, from the ``link_key`` shared with
+    the partner (ZB 4.5.3): the link key itself, or the key-transport / key-load key."""
     if key_id == KeyId.KEY_TRANSPORT:
         return key_transport_key(link_key)
     if key_id == KeyId.KEY_LOAD:
@@ -195,20 +202,84 @@ def _aps_key(key_id: KeyId, link_key: bytes) -> bytes:
     raise ValueError("APS frames secured with the network key are not supported")
 
 
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A secured NWK or APS frame split for security processing (ZB 4.3.1.2, 4.4.1.2): the
+    layer's header as received, its auxiliary header, and the encrypted payload with its
+    MIC. :meth:`open` checks the MIC with one key; a receiver holding several candidate keys
+    (a sniffer) splits the frame once and tries each."""
+
+    header: bytes
+    aux: AuxHeader
+    rest: bytes  #: encrypted payload, then the 4-byte MIC
+    #: ``a`` of CCM* (ZB 4.3.1.2 step 2): header + auxiliary header with the real level
+    authenticated: bytes
+    _nonce_tail: bytes  # frame counter + security control with the real level
+
+    def nonce(self, source: int) -> bytes:
+        """The CCM* nonce with the sender's EUI-64 ``source`` (ZB 4.5.2.2)."""
+        return source.to_bytes(8, "little") + self._nonce_tail
+
+    def open(self, key: bytes, source: int) -> bytes | None:
+        """The decrypted payload if the MIC verifies with ``key`` and the sender's EUI-64
+        ``source``, else ``None``."""
+        return ccm_decrypt(key, self.nonce(source), self.authenticated, self.rest)
+
+    def __repr__(self) -> str:
+        return f"Sealed(header={self.header.hex()}, aux={self.aux!r}, {len(self.rest)} bytes)"
+
+
+def _split(frame: bytes, length: int, layer: str) -> Sealed:
+    aux, rest = AuxHeader.decode(frame[length:])
+    if len(rest) < MIC_LENGTH:
+        raise InvalidFrame(
+            f"{layer} frame: {len(rest)} bytes after the auxiliary header at offset {length}, "
+            f"fewer than the {MIC_LENGTH}-byte MIC"
+        )
+    # the receiver patches its own level back in before the nonce and the MIC (ZB 4.3.1.2)
+    control = bytes(((frame[length] & ~_LEVEL_BITS) | ENC_MIC_32,))
+    header = frame[:length]
+    aux_end = len(frame) - len(rest)
+    authenticated = header + control + frame[length + 1 : aux_end]
+    return Sealed(header, aux, rest, authenticated, frame[length + 1 : length + 5] + control)
+
+
+def split_nwk(frame: bytes) -> Sealed:
+    """Split a secured NWK frame (ZB 4.3.1.2): :class:`~zse.errors.InvalidFrame` unless
+    its header, security bit and auxiliary header are those of NWK security (the network
+    key, the sender's EUI-64 carried)."""
+    frame = bytes(frame)
+    length = nwk_header_length(frame)
+    if not frame[1] & (_NWK_SECURITY >> 8):
+        raise InvalidFrame("NWK frame control at offset 0: security bit not set")
+    sealed = _split(frame, length, "NWK")
+    aux = sealed.aux
+    if aux.key_id != KeyId.NETWORK or aux.source is None:
+        raise InvalidFrame(
+            f"NWK auxiliary header at offset {length}: key {aux.key_id.name.lower()}"
+            f"{'' if aux.source is not None else ' without the extended nonce'}; NWK security "
+            "uses the network key and carries the source address"
+        )
+    return sealed
+
+
+def split_aps(frame: bytes) -> Sealed:
+    """Split a secured APS frame (ZB 4.4.1.2): :class:`~zse.errors.InvalidFrame` for a
+    truncated header, a clear security bit or a short auxiliary header or MIC."""
+    frame = bytes(frame)
+    length = aps_header_length(frame)
+    if not frame[0] & _APS_SECURITY:
+        raise InvalidFrame("APS frame control at offset 0: security bit not set")
+    return _split(frame, length, "APS")
+
+
 def _unsecure(
-    header: bytes,
-    aux: AuxHeader,
-    rest: bytes,
-    key: bytes,
-    *,
-    source: int,
-    counters: IncomingCounters | None,
+    sealed: Sealed, key: bytes, *, source: int, counters: IncomingCounters | None
 ) -> Unsecured:
+    aux = sealed.aux
     if counters is not None:
         counters.check(source, aux.counter)
-    # the receiver patches its own level back in before the nonce and the MIC (ZB 4.3.1.2)
-    patched = aux.with_level(ENC_MIC_32)
-    payload = ccm_decrypt(key, nonce(patched, source), header + patched.encode(), rest)
+    payload = sealed.open(key, source)
     if payload is None:
         raise BadMic(
             f"MIC does not verify (frame counter {aux.counter} from {source:016x}, "
@@ -216,17 +287,7 @@ def _unsecure(
         )
     if counters is not None:
         counters.accept(source, aux.counter)
-    return Unsecured(header, aux, source, payload)
-
-
-def _split(frame: bytes, length: int, layer: str) -> tuple[bytes, AuxHeader, bytes]:
-    aux, rest = AuxHeader.decode(frame[length:])
-    if len(rest) < MIC_LENGTH:
-        raise InvalidFrame(
-            f"{layer} frame: {len(rest)} bytes after the auxiliary header at offset {length}, "
-            f"fewer than the {MIC_LENGTH}-byte MIC"
-        )
-    return frame[:length], aux, rest
+    return Unsecured(sealed.header, aux, source, payload)
 
 
 def unsecure_nwk(
@@ -242,22 +303,14 @@ def unsecure_nwk(
     Raises :class:`~zse.errors.UnknownKey`, :class:`~zse.errors.StaleFrameCounter`,
     :class:`~zse.errors.BadMic` or :class:`~zse.errors.InvalidFrame`.
     """
-    frame = bytes(frame)
-    length = nwk_header_length(frame)
-    if not frame[1] & (_NWK_SECURITY >> 8):
-        raise InvalidFrame("NWK frame control at offset 0: security bit not set")
-    header, aux, rest = _split(frame, length, "NWK")
-    if aux.key_id != KeyId.NETWORK or aux.source is None:
-        raise InvalidFrame(
-            f"NWK auxiliary header at offset {length}: key {aux.key_id.name.lower()}"
-            f"{'' if aux.source is not None else ' without the extended nonce'}; NWK security "
-            "uses the network key and carries the source address"
-        )
+    sealed = split_nwk(frame)
+    aux = sealed.aux
     assert aux.key_seq is not None
+    assert aux.source is not None
     key = network_keys.get(aux.key_seq)
     if key is None:
         raise UnknownKey(f"no network key with sequence number {aux.key_seq}")
-    return _unsecure(header, aux, rest, key, source=aux.source, counters=counters)
+    return _unsecure(sealed, key, source=aux.source, counters=counters)
 
 
 def unsecure_aps(
@@ -275,11 +328,8 @@ def unsecure_aps(
     Raises :class:`~zse.errors.UnknownKey`, :class:`~zse.errors.StaleFrameCounter`,
     :class:`~zse.errors.BadMic` or :class:`~zse.errors.InvalidFrame`.
     """
-    frame = bytes(frame)
-    length = aps_header_length(frame)
-    if not frame[0] & _APS_SECURITY:
-        raise InvalidFrame("APS frame control at offset 0: security bit not set")
-    header, aux, rest = _split(frame, length, "APS")
+    sealed = split_aps(frame)
+    aux = sealed.aux
     sender = aux.source if aux.source is not None else source
     if sender is None:
         raise UnknownKey("APS frame without a source address, and no sender given for the nonce")
@@ -287,5 +337,5 @@ def unsecure_aps(
         raise UnknownKey(f"no link key shared with {sender:016x}")
     if aux.key_id == KeyId.NETWORK:
         raise UnknownKey("APS frames secured with the network key are not supported")
-    key = _aps_key(aux.key_id, link_key)
-    return _unsecure(header, aux, rest, key, source=sender, counters=counters)
+    key = aps_key(aux.key_id, link_key)
+    return _unsecure(sealed, key, source=sender, counters=counters)

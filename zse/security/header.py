@@ -55,6 +55,9 @@ class KeyId(enum.IntEnum):
     KEY_LOAD = 3  #: HMAC-MMO(link key, 0x02) (ZB 4.5.3)
 
 
+_KEY_IDS = tuple(KeyId)  # by value: 0, 1, 2, 3
+
+
 @dataclass(frozen=True, slots=True)
 class AuxHeader:
     """An auxiliary security header (ZB 4.5.1).
@@ -116,7 +119,7 @@ class AuxHeader:
                 f"auxiliary security header at offset 0: needs 5 bytes, got {len(data)}"
             )
         control, counter = _FIXED.unpack_from(data)
-        key_id = KeyId((control >> _KEY_ID_SHIFT) & 0b11)
+        key_id = _KEY_IDS[(control >> _KEY_ID_SHIFT) & 0b11]
         pos = _FIXED.size
         source = None
         if control & _EXTENDED_NONCE:
