@@ -86,6 +86,9 @@ LAYERS: tuple[Layer, ...] = (
             "zse.interpan.link",
             # ZigBee NWK/APS frame security (#15.1); its AES-CCM* is zse.security.ccm
             "zse.security.*",
+            # the MQTT bridge's topics, payloads and command schema (#17)
+            "zse.mqtt",
+            "zse.mqtt.core",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
@@ -167,6 +170,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
     "zse.metering.core": ("zigpy",),
     "zse.metering.load": ("zigpy",),
     "zse.metering.display": ("zigpy",),
+    "zse.mqtt.core": ("zigpy", "aiomqtt"),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
         ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),
