@@ -140,6 +140,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer("radios (one module per radio)", ("zse.radios.*",), ("asyncio", "zigpy", *RADIOS)),
     Layer("roles", ("zse.roles.*",), ("asyncio", "zigpy")),
     Layer("simulator", ("zse.sim.*", "zse.pcap"), ("asyncio", "zigpy")),
+    # the MQTT bridge's asyncio shell on the optional aiomqtt (#17, docs/adr/0010)
+    Layer("MQTT bridge (asyncio shell)", ("zse.mqtt.bridge",), ("asyncio", "aiomqtt")),
     Layer(
         "command line", ("zse.cli.*", "zse.__main__"), ("asyncio", "zigpy", "click", "voluptuous")
     ),
