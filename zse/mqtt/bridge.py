@@ -16,8 +16,9 @@
   (namespace ``mqtt.executed``) *before* it is carried out, and answered on
   ``<base>/bridge/response/<command>`` through the outbox; a redelivered id gets the recorded
   answer again, never a second execution (at most once);
-- a lost connection is retried with a doubling backoff (1 s up to ``max_backoff``, real
-  seconds: on the simulator's virtual-time loop the waits for the broker follow the real clock).
+- a lost connection is retried with a doubling backoff (1 s up to ``max_backoff``, in the
+  loop's seconds); on the simulator's virtual-time loop each wait *for the broker* (connect,
+  publish, subscribe) follows the real clock, so the client's timeouts are real seconds.
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ class MqttBridge:
         self.executed = Executed(settings.executed_limit)
         #: Set while connected and subscribed; cleared on a disconnection.
         self.connected = asyncio.Event()
+        #: Set while not connected.
+        self.disconnected = asyncio.Event()
+        self.disconnected.set()
+        #: Set when everything queued so far was published (and acknowledged).
+        self.drained = asyncio.Event()
         #: How many connections were made (the first counts).
         self.connections = 0
         self._intake: list[Publication] = []
@@ -156,10 +162,15 @@ class MqttBridge:
     def publish(self, publication: Publication) -> None:
         """Queue ``publication`` (persisted, then published in order)."""
         self._intake.append(publication)
+        self.drained.clear()
         self._wake.set()
 
     def _on_event(self, event: Any) -> None:
-        publication = event_publication(self.topics, event, self.esi.clock())
+        try:
+            publication = event_publication(self.topics, event, self.esi.clock())
+        except Exception:  # never break the ESI's event stream; the log says what
+            LOGGER.exception("MQTT bridge: event %s not published", type(event).__name__)
+            return
         if publication is not None:
             self.publish(publication)
 
@@ -264,12 +275,12 @@ class MqttBridge:
                     await self._connected(client)
                 finally:
                     self.connected.clear()
+                    self.disconnected.set()
                     with self._broker_time(), contextlib.suppress(Exception):
                         await client.__aexit__(None, None, None)
             except aiomqtt.MqttError as exc:
                 LOGGER.warning("MQTT broker %s:%d: %s", self.settings.host, self.settings.port, exc)
-            with self._broker_time():
-                await asyncio.sleep(backoff)
+            await asyncio.sleep(backoff)  # the loop's seconds: virtual ones on the simulator
             backoff = min(backoff * 2, self.settings.max_backoff)
 
     async def _connected(self, client: aiomqtt.Client) -> None:
@@ -287,6 +298,7 @@ class MqttBridge:
                 await client.publish(self.topics.outbox, json.dumps(dropped), qos=1, retain=True)
             await client.subscribe(self.topics.requests, qos=max(qos, 1))
         self.connections += 1
+        self.disconnected.clear()
         self.connected.set()
         LOGGER.info("MQTT bridge online at %s:%d", self.settings.host, self.settings.port)
         loop = asyncio.get_running_loop()
@@ -309,6 +321,8 @@ class MqttBridge:
         while True:
             head = self.outbox.head()
             if head is None:
+                if not self._intake:
+                    self.drained.set()
                 self._written.clear()
                 await self._written.wait()
                 continue

@@ -313,7 +313,10 @@ def event_publication(topics: Topics, event: Any, now: int) -> Publication | Non
     payload["device"] = str(device)
     if name == "ReportReceived":
         status = getattr(event, "report").event_status  # noqa: B009 - any event type
-        payload["status"] = Status(status).name.lower() if status in Status else str(status)
+        try:
+            payload["status"] = Status(status).name.lower()
+        except ValueError:  # a reserved value: told as the number
+            payload["status"] = str(status)
     return Publication(topics.device(device, kind), payload)
 
 
