@@ -6,13 +6,15 @@ twice."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 
 from tests.mqtt.broker import Broker
-from tests.mqtt.helpers import Subscriber, real_wait, running
+from tests.mqtt.helpers import Subscriber, real_wait, running, settings
+from zse.cli.mqtt import simulated_esi
 from zse.drlc import Status
-from zse.mqtt.bridge import OUTBOX, MqttBridge
+from zse.mqtt.bridge import EXECUTED, OUTBOX, MqttBridge
 from zse.mqtt.core import node_id
 from zse.roles.esi import ReportReceived
 
@@ -289,3 +291,27 @@ async def _drained(bridge: MqttBridge) -> None:
 
 async def _disconnected(bridge: MqttBridge) -> None:
     await bridge.disconnected.wait()
+
+
+async def test_executed_ids_survive_a_restart_of_the_bridge(broker: Broker, tmp_path: Path) -> None:
+    """At most once across a restart: the ids are in the store before the command runs."""
+    async with simulated_esi(tmp_path) as sim:
+        await asyncio.sleep(30)  # virtual: the HAN joins
+        store = sim.registry.store
+        (display,) = sim.displays
+        command = {"correlation_id": "m-1", "device": display, "message": {"message_id": 7}}
+        command["message"]["text"] = "hello"
+        payload = json.dumps(command).encode()
+        first = MqttBridge(sim.esi, settings(broker), store=store)
+        answer = await first.handle_command("display_message", payload)
+        assert answer["status"] == "ok"
+        assert [o["outcome"] for o in answer["result"]["outcomes"]] == ["delivered"]
+        second = MqttBridge(sim.esi, settings(broker), store=store)
+        await second.start()
+        try:
+            again = await second.handle_command("display_message", payload)
+        finally:
+            await second.stop()
+        assert again == {**answer, "duplicate": True}
+        stored = await store.load(EXECUTED)
+        assert stored["m-1"]["response"] == answer

@@ -1,0 +1,115 @@
+"""``zse mqtt`` as a subprocess (issue #17.4): ``--sim`` on a real Mosquitto until SIGTERM,
+one-line errors with the other commands' exit statuses, and the extra missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.mqtt.broker import Broker
+from tests.oracles import require
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Real seconds a subprocess may take (bounds, not pauses: each wait ends on its output).
+TIMEOUT = 60
+ZSE = [sys.executable, "-m", "zse", "mqtt"]
+
+
+def zse(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ZSE, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env=env,
+    )
+
+
+def _count(count: int) -> list[str]:
+    return ["-C", str(count), "-W", str(TIMEOUT), "-v"]
+
+
+def sub(broker: Broker, topic: str, count: int) -> list[str]:
+    """``count`` messages of ``topic`` through mosquitto_sub (retained ones included)."""
+    result = subprocess.run(
+        [require("mosquitto_sub"), *broker.client_args(), "-t", topic, *_count(count)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT + 5,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def test_sim_publishes_readings_and_goes_offline_on_sigterm(broker: Broker, tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*ZSE, "--broker", broker.url, "--sim", "--speed", "600", "--client-id", "cli-test"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state online"]
+        lines = sub(broker, "zse/+/metering", 3)
+        readings = [json.loads(line.partition(" ")[2]) for line in lines]
+        assert all(r["summation_delivered_unit"] == "kWh" for r in readings)
+        assert readings[-1]["summation_delivered_raw"] > readings[0]["summation_delivered_raw"]
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "bridge to mqtt://127.0.0.1" in out
+    assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state offline"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--broker", "http://x", "--sim"], "error: mqtt.url: expected mqtt://HOST[:PORT]"),
+        (["--sim"], "error: give --broker mqtt://HOST:PORT or a config with mqtt.url"),
+        (["--broker", "mqtt://x"], "error: only --sim is available yet"),
+        (["--broker", "mqtt://x", "--base-topic", "a/#", "--sim"], "error: mqtt.base_topic"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
+    result = zse(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_config_s_mqtt_table_is_read(tmp_path: Path) -> None:
+    config = tmp_path / "esi.toml"
+    config.write_text('[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "mqtt://h"\nqos = 7\n')
+    result = zse("--config", str(config), "--sim")
+    assert result.returncode == 2
+    assert result.stderr == "error: mqtt.qos: expected 0, 1 or 2\n"
+    config.write_text("[esi]\n")
+    assert zse("--config", str(config), "--sim").stderr == f"error: {config}: no [mqtt] table\n"
+
+
+def test_without_the_extra_one_line_exit_1() -> None:
+    hide = "import sys; sys.modules['aiomqtt'] = None; from zse.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", hide, "mqtt", "--broker", "mqtt://x", "--sim"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env={**os.environ},
+    )
+    assert result.returncode == 1
+    assert result.stderr == 'error: zse mqtt needs the mqtt extra: pip install "zigpy-se[mqtt]"\n'
