@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,12 +76,79 @@ def test_sim_publishes_readings_and_goes_offline_on_sigterm(broker: Broker, tmp_
     assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state offline"]
 
 
+def _stream_until(broker: Broker, topic: str, text: str) -> list[str]:
+    """mosquitto_sub's lines of ``topic`` until one contains ``text`` (bounded)."""
+    process = subprocess.Popen(
+        [require("mosquitto_sub"), *broker.client_args(), "-t", topic, "-v"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while not any(text in line for line in lines):
+                left = deadline - time.monotonic()
+                assert left > 0, f"no {text!r} on {topic}: {lines}"
+                if selector.select(left):
+                    lines.append(process.stdout.readline())
+    finally:
+        process.kill()
+        process.communicate()
+    return lines
+
+
+def _provision(request: dict[str, str]) -> list[str]:
+    return ["-t", "zse/bridge/request/provision", "-m", json.dumps(request)]
+
+
+def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path: Path) -> None:
+    """`zse mqtt --config esi.toml`: the ESI of `zse esi` (here its simulator radio) with the
+    bridge; a device is provisioned by an MQTT command, joins and becomes METER_READY."""
+    config = tmp_path / "esi.toml"
+    config.write_text(f'[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "{broker.url}"\n')
+    process = subprocess.Popen(
+        [*ZSE, "--config", str(config), "--radio", "sim"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state online"]
+        request = {
+            "correlation_id": "p-1",
+            "mac": "00:0D:6F:00:0A:00:00:01",
+            "install_code": "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5",
+            "label": "kitchen display",
+        }
+        subprocess.run(
+            [require("mosquitto_pub"), *broker.client_args(), "-q", "1", *_provision(request)],
+            timeout=TIMEOUT,
+            check=True,
+        )
+        lines = _stream_until(broker, "zse/000d6f000a000001/lifecycle", '"meter ready"')
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "meter ready (key established)" in out
+    assert '"to_state":"meter ready"' in lines[-1]
+    # the code is printed once, as on the simulated device's label, and never again
+    assert (out + err).count("83FE") == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--broker", "http://x", "--sim"], "error: mqtt.url: expected mqtt://HOST[:PORT]"),
         (["--sim"], "error: give --broker mqtt://HOST:PORT or a config with mqtt.url"),
-        (["--broker", "mqtt://x"], "error: only --sim is available yet"),
+        (["--broker", "mqtt://x"], "error: give --sim, or --config FILE"),
         (["--broker", "mqtt://x", "--base-topic", "a/#", "--sim"], "error: mqtt.base_topic"),
     ],
 )

@@ -133,7 +133,7 @@ def test_a_target_is_exactly_one() -> None:
         assert error.value.field in ("target", "broadcast")
     command = parse_command("load_control", lc())
     assert isinstance(command, LoadControl)
-    assert command.target.keywords() == {"device": "000D6F000A000001"}
+    assert command.target.keywords() == {"device": MAC}
 
 
 def test_an_install_code_is_never_repeated() -> None:

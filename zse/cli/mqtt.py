@@ -5,8 +5,8 @@ the ESI as meter (the demo's household load: a base load, the thermostat's air c
 the water heater) with the simulated in-home display, thermostat and load control device of
 ``zse esi --radio sim``, provisioned at start by their install codes; time is virtual and runs
 ``--speed`` times the real clock, so a day of readings takes minutes. ``--broker`` or the
-``[mqtt]`` table of ``--config`` (the other keys of that file are ignored here) names the
-broker. Errors are one line; a usage error exits 2, a broker or runtime error 1; SIGTERM and
+``[mqtt]`` table of ``--config`` names the broker. ``zse mqtt --config esi.toml [--radio
+sim]`` bridges the ESI of ``zse esi --config esi.toml --serve`` instead. Errors are one line; a usage error exits 2, a broker or runtime error 1; SIGTERM and
 Ctrl-C stop cleanly (``offline`` is published first).
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import selectors
 import signal
@@ -198,6 +199,71 @@ async def _serve(settings: Any, seed: int, directory: Path) -> None:
             await bridge.stop()
 
 
+def _over_radio(settings: Any, path: Path, radio: str | None) -> int:
+    """The bridge on the ESI of ``zse esi --config path --serve`` (its radio, its registry);
+    ``radio`` overrides ``[radio] type``: ``sim`` is the simulator of ``zse esi --radio sim``,
+    whose devices join once provisioned (by an MQTT ``provision`` command, say). Returns the
+    exit status."""
+    from zse.cli.esi import load_credentials, run_esi  # noqa: PLC0415
+    from zse.config import ConfigError, load_config  # noqa: PLC0415
+    from zse.mqtt.bridge import MqttBridge  # noqa: PLC0415
+
+    sim: Any = None
+    try:
+        config = load_config(path).override(radio=radio)
+        if config.radio.radio == "sim":
+            from zse.cli._sim import SimulatedHan  # noqa: PLC0415
+
+            sim = SimulatedHan(click.echo)
+            factory, credentials = sim.factory, [sim.credentials]
+        else:
+            if config.radio.radio is None or config.radio.device is None:
+                raise ConfigError(f'{path}: [radio] needs type and device (or type = "sim")')
+            from zse.cli._radio import application_class  # noqa: PLC0415
+
+            application_class(config.radio.radio)  # a missing radio extra fails here
+            factory, credentials = None, load_credentials(config.credentials)
+    except ConfigError as exc:
+        _usage(str(exc))
+
+    async def attach(esi: Any) -> Any:
+        bridge = MqttBridge(esi, settings, store=esi.registry.store)
+        await bridge.start()
+        return bridge.stop
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        real_time = getattr(loop, "real_time", None)  # the simulator: as on a stick
+        try:
+            with real_time() if real_time is not None else contextlib.nullcontext():
+                return await run_esi(
+                    config,
+                    credentials=credentials,
+                    lines=None,
+                    out=click.echo,
+                    app_factory=factory,
+                    stop=stop,
+                    clock=sim.clock if sim is not None else None,
+                    attach=attach,
+                )
+        finally:
+            if sim is not None:
+                await sim.close()
+
+    with contextlib.ExitStack() as stack:
+        if sim is not None and config.database is None:  # a fresh HAN each time
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="zse-mqtt-"))
+            config = dataclasses.replace(config, database=Path(directory) / "zse-esi.db")
+        if sim is None:
+            return asyncio.run(main())
+        from zse.sim import run  # noqa: PLC0415
+
+        return run(main())
+
+
 @click.command()
 @click.option("--broker", metavar="URL", help="mqtt://HOST[:PORT] or mqtts:// (over mqtt.url).")
 @click.option(
@@ -205,7 +271,13 @@ async def _serve(settings: Any, seed: int, directory: Path) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="A TOML config with an [mqtt] table (the `zse esi` config plus [mqtt]).",
 )
-@click.option("--sim", is_flag=True, help="Run the bridge over a simulated HAN (required now).")
+@click.option("--sim", is_flag=True, help="Run the bridge over the demo's simulated HAN.")
+@click.option(
+    "--radio",
+    type=click.Choice(["ezsp", "znp", "sim"]),
+    help="With --config: the radio (over [radio] type); sim: the simulated HAN of "
+    "`zse esi --radio sim`.",
+)
 @click.option(
     "--speed",
     type=click.FloatRange(0.1, 10_000),
@@ -226,6 +298,7 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
     broker: str | None,
     config: Path | None,
     sim: bool,
+    radio: str | None,
     speed: float,
     seed: int,
     client_id: str | None,
@@ -239,7 +312,9 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
         sys.exit(1)
     settings = _settings(broker, config, client_id=client_id, base_topic=base_topic)
     if not sim:
-        _usage("only --sim is available yet: the bridge over a radio is not built")
+        if config is None:
+            _usage("give --sim, or --config FILE: the `zse esi` configuration with [mqtt]")
+        sys.exit(_over_radio(settings, config, radio))
     with contextlib.ExitStack() as stack:
         if state_dir is None:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zse-mqtt-")))

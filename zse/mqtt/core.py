@@ -666,10 +666,12 @@ def _target(data: dict[str, Any]) -> Target:
 
 
 def _mac(value: Any, path: str) -> str:
+    """An EUI-64 as zigpy prints it (``00:0d:6f:00:0a:00:00:01``), whatever the spelling."""
     try:
-        return canonical_eui64(_text(value, path, 32))
+        digits = canonical_eui64(_text(value, path, 32)).lower()
     except InvalidEui64 as exc:
         raise CommandError(path, str(exc)) from None
+    return ":".join(digits[i : i + 2] for i in range(0, 16, 2))
 
 
 def _allow(data: dict[str, Any], *names: str) -> None:
