@@ -3,6 +3,7 @@ one-line errors with the other commands' exit statuses, and the extra missing.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,25 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Real seconds a subprocess may take (bounds, not pauses: each wait ends on its output).
 TIMEOUT = 60
 ZSE = [sys.executable, "-m", "zse", "mqtt"]
+
+
+class _Running(subprocess.Popen[str]):
+    out: tuple[str, str] = ("", "")
+
+
+@contextlib.contextmanager
+def running(argv: list[str]) -> Iterator[_Running]:
+    """``argv`` running; on the way out SIGTERM and its output in ``.out`` (killed if it
+    does not end within TIMEOUT)."""
+    process = _Running(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+        process.send_signal(signal.SIGTERM)
+        process.out = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def zse(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -52,25 +73,13 @@ def sub(broker: Broker, topic: str, count: int) -> list[str]:
 
 
 def test_sim_publishes_readings_and_goes_offline_on_sigterm(broker: Broker, tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [*ZSE, "--broker", broker.url, "--sim", "--speed", "600", "--client-id", "cli-test"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with running([*ZSE, "--broker", broker.url, "--sim", "--speed", "600"]) as process:
         assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state online"]
         lines = sub(broker, "zse/+/metering", 3)
         readings = [json.loads(line.partition(" ")[2]) for line in lines]
         assert all(r["summation_delivered_unit"] == "kWh" for r in readings)
         assert readings[-1]["summation_delivered_raw"] > readings[0]["summation_delivered_raw"]
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=TIMEOUT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    out, err = process.out
     assert process.returncode == 0, err
     assert "bridge to mqtt://127.0.0.1" in out
     assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state offline"]
@@ -109,14 +118,7 @@ def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path
     bridge; a device is provisioned by an MQTT command, joins and becomes METER_READY."""
     config = tmp_path / "esi.toml"
     config.write_text(f'[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "{broker.url}"\n')
-    process = subprocess.Popen(
-        [*ZSE, "--config", str(config), "--radio", "sim"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with running([*ZSE, "--config", str(config), "--radio", "sim"]) as process:
         assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state online"]
         request = {
             "correlation_id": "p-1",
@@ -130,12 +132,7 @@ def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path
             check=True,
         )
         lines = _stream_until(broker, "zse/000d6f000a000001/lifecycle", '"meter ready"')
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=TIMEOUT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    out, err = process.out
     assert process.returncode == 0, err
     assert "meter ready (key established)" in out
     assert '"to_state":"meter ready"' in lines[-1]

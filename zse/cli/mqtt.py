@@ -6,8 +6,9 @@ the water heater) with the simulated in-home display, thermostat and load contro
 ``zse esi --radio sim``, provisioned at start by their install codes; time is virtual and runs
 ``--speed`` times the real clock, so a day of readings takes minutes. ``--broker`` or the
 ``[mqtt]`` table of ``--config`` names the broker. ``zse mqtt --config esi.toml [--radio
-sim]`` bridges the ESI of ``zse esi --config esi.toml --serve`` instead. Errors are one line; a usage error exits 2, a broker or runtime error 1; SIGTERM and
-Ctrl-C stop cleanly (``offline`` is published first).
+sim]`` bridges the ESI of ``zse esi --config esi.toml --serve`` instead. Errors are one
+line; a usage error exits 2, a broker or runtime error 1; SIGTERM and Ctrl-C stop cleanly
+(``offline`` is published first).
 """
 
 from __future__ import annotations
