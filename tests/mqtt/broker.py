@@ -11,6 +11,7 @@ import selectors
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class Broker:
             f"user {getpass.getuser()}\n"
         )
         self.process: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
         self.log: list[str] = []
 
     @property
@@ -81,6 +83,14 @@ class Broker:
                     raise AssertionError(f"mosquitto exited: {buffered.decode()!r}")
                 buffered += chunk
         self.log.append(buffered.decode(errors="replace"))
+        # from now on a thread keeps reading the log: a full pipe would stall the broker
+        self._reader = threading.Thread(target=self._read_log, args=(self.process,), daemon=True)
+        self._reader.start()
+
+    def _read_log(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            self.log.append(line.decode(errors="replace"))
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop it (SIGTERM: it saves its persistence file first; SIGKILL: nothing saved)."""
@@ -89,9 +99,9 @@ class Broker:
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(sig)
         self.process.wait(timeout=START_TIMEOUT)
-        if self.process.stderr is not None:
-            self.log.append(self.process.stderr.read().decode(errors="replace"))
-            self.process.stderr.close()
+        if self._reader is not None:
+            self._reader.join(timeout=START_TIMEOUT)
+            self._reader = None
         self.process = None
 
     def restart(self) -> None:

@@ -28,8 +28,9 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Iterable, Iterator
-from typing import Any
+import socket
+from collections.abc import Coroutine, Iterable, Iterator
+from typing import Any, TypeVar
 
 import aiomqtt
 
@@ -66,12 +67,15 @@ from zse.store import Batch, Store
 __all__ = ["EXECUTED", "OUTBOX", "MqttBridge"]
 
 LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: The store's namespaces: the outbox journal and the executed correlation ids.
 OUTBOX = "mqtt.outbox"
 EXECUTED = "mqtt.executed"
 #: Published outbox entries are pruned from the journal every this many.
 _PRUNE_EVERY = 256
+#: How many publications may await their acknowledgement at once (one store commit each).
+_IN_FLIGHT = 100
 
 
 def meter_formatting(read: Any) -> Formatting:
@@ -122,6 +126,7 @@ class MqttBridge:
         self._last_reading: dict[str, Any] | None = None
         self._real: contextlib.ExitStack | None = None
         self._waiting = 0
+        self._writes: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -155,7 +160,16 @@ class MqttBridge:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await asyncio.gather(*self._writes, return_exceptions=True)
         await self._flush_intake()
+
+    async def _finished(self, write: Coroutine[Any, Any, _T]) -> _T:
+        """A store write that a cancellation does not cut in half: it runs to its end (and
+        :meth:`stop` waits for it) even if the task awaiting it is cancelled."""
+        task = asyncio.get_running_loop().create_task(write)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return await asyncio.shield(task)
 
     # -- what goes out ----------------------------------------------------------------------------
 
@@ -175,7 +189,9 @@ class MqttBridge:
             self.publish(publication)
 
     async def _writer(self) -> None:
-        """Journal what was queued, in order, and hand it to the outbox."""
+        """Journal what was queued, in order, and hand it to the outbox. Every write to the
+        store is shielded: a stop mid-write lets the write finish (the store's lock orders
+        it before the next) instead of leaving its transaction open."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -188,13 +204,13 @@ class MqttBridge:
         batch = Batch()
         for publication in taken:
             batch.append(OUTBOX, "publish", publication.to_record())
-        seqs = await self.store.commit(batch)
+        seqs = await self._finished(self.store.commit(batch))
         dropped: list[int] = []
         for seq, publication in zip(seqs, taken, strict=True):
             dropped += self.outbox.add(seq, publication)
         if dropped:
             LOGGER.warning("MQTT outbox full: %d oldest entries dropped", len(dropped))
-            await self.store.mark_reported(*dropped)
+            await self._finished(self.store.mark_reported(*dropped))
         self._written.set()
 
     async def _readings(self) -> None:
@@ -250,7 +266,7 @@ class MqttBridge:
             if s.tls
             else None
         )
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             s.host,
             s.port,
             identifier=s.client_id,
@@ -261,7 +277,12 @@ class MqttBridge:
             will=aiomqtt.Will(self.topics.state, "offline", qos=1, retain=True),
             tls_params=tls,
             timeout=10,
+            max_inflight_messages=_IN_FLIGHT,
+            # small messages at once, not held back for the broker's ACK (Nagle)
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
+        client.pending_calls_threshold = _IN_FLIGHT + 1  # a full window is expected, not news
+        return client
 
     async def _run(self) -> None:
         backoff = 1.0
@@ -317,28 +338,38 @@ class MqttBridge:
             task.result()  # the MqttError that ended the connection
 
     async def _sender(self, client: aiomqtt.Client) -> None:
-        """Publish the outbox in order; each entry is marked reported once acknowledged."""
+        """Publish the outbox in order, up to ``_IN_FLIGHT`` messages awaiting their
+        acknowledgement at once (the client sends them in order); they are marked reported
+        together once all are acknowledged. A connection lost meanwhile leaves them in the
+        outbox: they are sent again (at least once, never lost)."""
         while True:
-            head = self.outbox.head()
-            if head is None:
+            entries = self.outbox.first(_IN_FLIGHT)
+            if not entries:
                 if not self._intake:
                     self.drained.set()
                 self._written.clear()
                 await self._written.wait()
                 continue
-            seq, publication = head
             with self._broker_time():
-                await client.publish(
-                    publication.topic,
-                    publication.encode(),
-                    qos=self.settings.qos,
-                    retain=publication.retain,
+                await asyncio.gather(
+                    *(
+                        client.publish(
+                            publication.topic,
+                            publication.encode(),
+                            qos=self.settings.qos,
+                            retain=publication.retain,
+                        )
+                        for _, publication in entries
+                    )
                 )
-            await self.store.mark_reported(seq)
-            self.outbox.done(seq)
-            self._published += 1
-            if self._published % _PRUNE_EVERY == 0:
-                await self.store.prune(OUTBOX)
+            seqs = [seq for seq, _ in entries]
+            await self._finished(self.store.mark_reported(*seqs))
+            for seq in seqs:
+                self.outbox.done(seq)
+            self._published += len(seqs)
+            if self._published >= _PRUNE_EVERY:
+                self._published = 0
+                await self._finished(self.store.prune(OUTBOX))
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -386,7 +417,7 @@ class MqttBridge:
         batch = Batch().put(EXECUTED, cid, record)
         for key in evicted:
             batch.delete(EXECUTED, key)
-        await self.store.commit(batch)
+        await self._finished(self.store.commit(batch))
 
     async def _execute(self, command: Command) -> dict[str, Any]:
         esi = self.esi

@@ -881,7 +881,12 @@ class Outbox:
         """The oldest entry still to publish."""
         return self._queue[0] if self._queue else None
 
+    def first(self, count: int) -> list[tuple[int, Publication]]:
+        """The ``count`` oldest entries still to publish, oldest first."""
+        return [self._queue[i] for i in range(min(count, len(self._queue)))]
+
     def done(self, seq: int) -> None:
-        """``seq`` was published (acknowledged by the broker at QoS 1 and 2)."""
+        """``seq`` was published (acknowledged by the broker at QoS 1 and 2); an entry the
+        bound dropped meanwhile is already gone."""
         if self._queue and self._queue[0][0] == seq:
             self._queue.popleft()
