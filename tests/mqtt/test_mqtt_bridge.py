@@ -15,7 +15,7 @@ from tests.mqtt.helpers import Subscriber, real_wait, running, settings
 from zse.cli.mqtt import simulated_esi
 from zse.drlc import Status
 from zse.mqtt.bridge import EXECUTED, OUTBOX, MqttBridge
-from zse.mqtt.core import node_id
+from zse.mqtt.core import Publication, node_id
 from zse.roles.esi import ReportReceived
 
 # Home Assistant's documented keys, from https://www.home-assistant.io/integrations/sensor.mqtt/
@@ -315,3 +315,36 @@ async def test_executed_ids_survive_a_restart_of_the_bridge(broker: Broker, tmp_
         assert again == {**answer, "duplicate": True}
         stored = await store.load(EXECUTED)
         assert stored["m-1"]["response"] == answer
+
+
+async def test_a_full_outbox_drops_the_oldest_and_says_so(broker: Broker, tmp_path: Path) -> None:
+    """docs/mqtt.md: past ``outbox_limit`` the oldest entries go, the journal marks them
+    done, and the count is published (retained) at the next connection."""
+    limits = {"outbox_limit": 3, "max_backoff": 4, "reading_interval": 0}
+    async with running(broker, tmp_path, **limits) as (_sim, bridge, sub):
+        await real_wait(_drained(bridge))
+        broker.stop()
+        await real_wait(_disconnected(bridge))
+        for i in range(8):
+            bridge.publish(Publication(f"zse/test/{i}", {"i": i}))
+        await asyncio.sleep(0)  # the writer journals them
+        await asyncio.sleep(1)  # virtual
+        assert len(bridge.outbox) == 3
+        assert bridge.outbox.dropped >= 5
+        kept = [entry.value["topic"] for entry in await bridge.store.unreported(OUTBOX)]
+        assert len(kept) == 3
+        broker.start()
+        await sub.close()
+        await sub.connect()
+        await asyncio.sleep(5)  # virtual: past the backoff
+        await real_wait(bridge.connected.wait())
+        await real_wait(_drained(bridge))
+        said = await sub.until(lambda: sub.on("zse/bridge/outbox"))
+        assert said[-1] == {"dropped": bridge.outbox.dropped, "limit": 3}
+        arrived = await sub.until(
+            lambda: (
+                len([t for t, _, _ in sub.received if t.startswith("zse/test/")]) == 3
+                and [t for t, _, _ in sub.received if t.startswith("zse/test/")]
+            )
+        )
+        assert arrived == kept  # the newest three, in order
