@@ -348,3 +348,53 @@ async def test_a_full_outbox_drops_the_oldest_and_says_so(broker: Broker, tmp_pa
             )
         )
         assert arrived == kept  # the newest three, in order
+
+
+async def test_every_command_is_carried_out_on_the_esi(broker: Broker, tmp_path: Path) -> None:
+    """Each command of docs/mqtt.md on the ESI, answered with its outcomes (the answers go
+    through the outbox; here the bridge is not started, so they are only queued)."""
+    async with simulated_esi(tmp_path) as sim:
+        await asyncio.sleep(30)  # virtual: the HAN joins
+        bridge = MqttBridge(sim.esi, settings(broker), store=sim.registry.store)
+        heater = sim.devices["LoadControlDevice"]
+        price = {
+            "provider_id": 1,
+            "rate_label": "PEAK",
+            "issuer_event_id": 77,
+            "unit_of_measure": 0,
+            "currency": 826,
+            "price_trailing_digit": 4,
+            "price_tier": 1,
+            "number_of_price_tiers": 1,
+            "register_tier": 1,
+            "start_time": 0,
+            "duration_in_minutes": 60,
+            "price": 3500,
+        }
+        commands = [
+            ("publish_price", {"group": "sim", "price": price}),
+            ("load_control", {**_lc("x"), "group": None, "enrollment_group": 1}),
+            ("cancel_load_control", {"device": heater, "issuer_event_id": 0x1234}),
+            ("display_message", {"zigbee_group": 9, "message": {"message_id": 3, "text": "hi"}}),
+            ("cancel_message", {"broadcast": True, "message_id": 3}),
+            ("deprovision", {"mac": heater}),
+        ]
+        answers = []
+        for i, (name, given) in enumerate(commands):
+            body = {k: v for k, v in given.items() if v is not None}
+            payload = json.dumps({**body, "correlation_id": f"c{i}"}).encode()
+            answers.append(await bridge.handle_command(name, payload))
+        assert [a["status"] for a in answers] == ["ok"] * 6, answers
+        price_answer, lc_answer, cancel_lc, message, cancel, gone = answers
+        assert {o["outcome"] for o in price_answer["result"]["outcomes"]} == {"delivered"}
+        assert len(price_answer["result"]["outcomes"]) == 3
+        assert lc_answer["result"]["multicast"] is True  # an enrollment group: broadcast
+        assert cancel_lc["result"]["outcomes"] == [
+            {"device": heater, "outcome": "delivered", "detail": ""}
+        ]
+        assert message["result"]["multicast"] is True
+        assert cancel["result"]["target"] == "broadcast"
+        # DEPROVISION, then a Mgmt_Leave_req asks it to leave (the registry says where it is)
+        assert gone["result"] == {"device": heater, "state": "pending de-provisioning"}
+        kinds = [p.topic.rsplit("/", 1)[1] for p in bridge._intake if "/bridge/" not in p.topic]
+        assert {"price", "drlc", "message"} <= set(kinds)
