@@ -32,14 +32,15 @@ class Broker:
     """One Mosquitto on 127.0.0.1:``port``, persistence in ``directory`` (so a restart after
     SIGTERM keeps retained messages, sessions and their queued QoS 1 messages)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, listener: str = "allow_anonymous true\n") -> None:
+        """``listener``: the listener's options (default: anyone may connect, no TLS)."""
         self.binary = require("mosquitto")
         self.directory = directory
         self.port = free_port()
         self.config = directory / "mosquitto.conf"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"{listener}"
             "persistence true\n"
             f"persistence_location {directory}/\n"
             "log_dest stderr\n"
