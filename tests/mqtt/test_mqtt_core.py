@@ -198,3 +198,13 @@ def test_the_outbox_drops_the_oldest_when_full() -> None:
     assert len(outbox) == 1
     with pytest.raises(ValueError, match="outbox record"):
         Publication.from_record({"topic": 1})
+
+
+def test_the_esi_config_takes_an_mqtt_table() -> None:
+    """One file for `zse esi` and `zse mqtt`: the ESI's parser leaves [mqtt] to the bridge."""
+    from zse.config import ConfigError, parse_config  # noqa: PLC0415
+
+    text = '[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "mqtt://broker"\n'
+    assert parse_config(text).permit_seconds == 60
+    with pytest.raises(ConfigError, match="unknown table or key 'mqtt2'"):
+        parse_config(text.replace("[mqtt]", "[mqtt2]"))
