@@ -398,3 +398,25 @@ async def test_every_command_is_carried_out_on_the_esi(broker: Broker, tmp_path:
         assert gone["result"] == {"device": heater, "state": "pending de-provisioning"}
         kinds = [p.topic.rsplit("/", 1)[1] for p in bridge._intake if "/bridge/" not in p.topic]
         assert {"price", "drlc", "message"} <= set(kinds)
+
+
+async def test_a_command_sent_while_the_bridge_is_away_waits_at_the_broker(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """The bridge's session is persistent: a command published while it is stopped is
+    delivered, carried out and answered when it is back."""
+    async with running(broker, tmp_path) as (sim, bridge, sub):
+        await bridge.stop()
+        (display,) = sim.displays
+        message = {"message_id": 9, "text": "while you were away"}
+        command = {"correlation_id": "away-1", "device": display, "message": message}
+        await sub.publish("zse/bridge/request/display_message", command)
+        again = MqttBridge(sim.esi, settings(broker), store=sim.registry.store)
+        await again.start()
+        try:
+            (answer,) = await sub.until(lambda: sub.on("zse/bridge/response/display_message"))
+        finally:
+            await again.stop()
+        assert answer["correlation_id"] == "away-1"
+        assert answer["status"] == "ok"
+        assert answer["result"]["outcomes"][0]["outcome"] == "delivered"
