@@ -1,6 +1,7 @@
-"""The external oracles some tests compare against: tshark (Wireshark's dissectors) and the
-OpenSSL command line. A missing one FAILS those tests with the tool's name and how to install
-it, never skips them: a skip would let a run pass without the cross-check it exists for."""
+"""The external oracles some tests compare against: tshark (Wireshark's dissectors), the
+OpenSSL command line and the Mosquitto broker (issue #17). A missing one FAILS those tests with
+the tool's name and how to install it, never skips them: a skip would let a run pass without
+the cross-check it exists for."""
 
 from __future__ import annotations
 
@@ -13,14 +14,21 @@ import pytest
 ORACLES = {
     "tshark": "Wireshark's dissectors, the oracle for frames and captures",
     "openssl": "the OpenSSL 3 command line, the oracle for curve arithmetic and ECDSA",
+    "mosquitto": "the Mosquitto MQTT broker, the real broker of the `zse mqtt` tests",
+    "mosquitto_sub": "Mosquitto's subscriber, the reference client of the `zse mqtt` tests",
+    "mosquitto_pub": "Mosquitto's publisher, the reference client of the `zse mqtt` tests",
 }
+
+
+#: The Debian/Ubuntu package of a tool, where its name differs.
+PACKAGES = {"mosquitto_sub": "mosquitto-clients", "mosquitto_pub": "mosquitto-clients"}
 
 
 def missing(tool: str) -> str:
     """The failure message for a missing oracle."""
     return (
         f"{tool} is not installed ({ORACLES[tool]}); this test needs it: run `make tools` "
-        f"(.ci/install-tools) or install the Debian/Ubuntu package {tool}"
+        f"(.ci/install-tools) or install the Debian/Ubuntu package {PACKAGES.get(tool, tool)}"
     )
 
 

@@ -447,7 +447,8 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         raise ConfigError(
             f"{source}: not TOML zse reads: arrays or tables nested too deep"
         ) from None
-    unknown = sorted(set(document) - {*_TABLES, "groups"})
+    # [mqtt] is read by `zse mqtt` (zse.mqtt.core.parse_settings, #17) and ignored here
+    unknown = sorted(set(document) - {*_TABLES, "groups", "mqtt"})
     if unknown:
         raise ConfigError(
             f"{source}: unknown table or key {unknown[0]!r} "

@@ -99,7 +99,7 @@ def test_the_test_extra_installs_everything_the_suite_imports():
     assert undeclared == {}
     # the radio extras' requirements, the same in the test extra
     test_extra = set(PROJECT["optional-dependencies"]["test"])
-    for extra in ("ezsp", "znp"):
+    for extra in ("ezsp", "znp", "mqtt"):
         assert set(PROJECT["optional-dependencies"][extra]) <= test_extra, extra
 
 

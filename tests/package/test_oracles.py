@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ORACLE_TESTS = {
     "tshark": "tests/sim/test_pcap_writer.py::test_tshark_accepts_fcs_and_dissects",
     "openssl": "tests/cbke_hazmat/test_cbke_hazmat_openssl.py::test_ecdh_matches_openssl_derive",
+    "mosquitto": "tests/mqtt/test_mqtt_broker.py::test_the_broker_starts_and_stops",
 }
 
 

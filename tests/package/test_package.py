@@ -86,6 +86,9 @@ LAYERS: tuple[Layer, ...] = (
             "zse.interpan.link",
             # ZigBee NWK/APS frame security (#15.1); its AES-CCM* is zse.security.ccm
             "zse.security.*",
+            # the MQTT bridge's topics, payloads and command schema (#17)
+            "zse.mqtt",
+            "zse.mqtt.core",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
@@ -139,6 +142,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer("simulator", ("zse.sim.*", "zse.pcap"), ("asyncio", "zigpy")),
     # sniffer captures read, decrypted and decoded (#15.3); writes pcaps with zse.pcap
     Layer("capture", ("zse.capture.*",), ("zigpy",)),
+    # the MQTT bridge's asyncio shell on the optional aiomqtt (#17, docs/adr/0010)
+    Layer("MQTT bridge (asyncio shell)", ("zse.mqtt.bridge",), ("asyncio", "aiomqtt")),
     Layer(
         "command line", ("zse.cli.*", "zse.__main__"), ("asyncio", "zigpy", "click", "voluptuous")
     ),
@@ -175,6 +180,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
     "zse.metering.core": ("zigpy",),
     "zse.metering.load": ("zigpy",),
     "zse.metering.display": ("zigpy",),
+    "zse.mqtt.core": ("zigpy", "aiomqtt"),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
         ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "esi": "zse.cli.esi:esi",
     "installcode": "zse.cli.installcode:installcode",
     "interpan": "zse.cli.interpan:interpan",
+    "mqtt": "zse.cli.mqtt:mqtt",
 }
 
 

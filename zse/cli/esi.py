@@ -970,7 +970,7 @@ def describe_network(app: Any) -> list[str]:
 # -- running ------------------------------------------------------------------------------------
 
 
-async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
+async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
     config: EsiConfig,
     *,
     credentials: Sequence[Any],
@@ -981,9 +981,12 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
     library_config: dict[str, Any] | None = None,
     clock: Callable[[], int] | None = None,
     stop: asyncio.Event | None = None,
+    attach: Callable[[Any], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
 ) -> int:
     """Start the radio and the ESI, apply ``config``, then run ``lines`` (or, with
-    ``lines=None``, serve until ``stop`` is set); returns the exit status."""
+    ``lines=None``, serve until ``stop`` is set); returns the exit status. ``attach(esi)``
+    (``zse mqtt``, #17) runs once the ESI is configured and returns what to await on the
+    way out, before the ESI stops."""
     from zse.cli._radio import (  # noqa: PLC0415
         RadioOptions,
         RadioStartError,
@@ -1020,6 +1023,7 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
     registry = None
     esi = None
     session = None
+    detach: Callable[[], Awaitable[None]] | None = None
     try:
         mismatch = _credentials_mismatch(credentials, app.state.node_info.ieee)
         if mismatch:
@@ -1053,11 +1057,15 @@ async def run_esi(  # noqa: PLR0915 - start, run and stop, in order
         if not configured and script and lines is not None:
             out("stopping: the configuration could not be applied in full")
             return 1
+        if attach is not None:
+            detach = await attach(esi)
         if lines is None:
             await (stop or asyncio.Event()).wait()
             return 0
         return await session.run_commands(lines, script=script)
     finally:
+        if detach is not None:
+            await detach()
         if session is not None:
             await session.close()
         if esi is not None:

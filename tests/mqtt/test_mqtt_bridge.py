@@ -1,0 +1,422 @@
+"""The MQTT bridge against a real Mosquitto over the simulated HAN (issue #17.5): Home
+Assistant discovery, readings, a load control event by command with every report back, an
+error naming the field, and the broker restarted mid-run with nothing lost and nothing done
+twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+from tests.mqtt.broker import Broker
+from tests.mqtt.helpers import Subscriber, real_wait, running, settings
+from zse.cli.mqtt import simulated_esi
+from zse.drlc import Status
+from zse.mqtt.bridge import EXECUTED, OUTBOX, MqttBridge
+from zse.mqtt.core import Publication, node_id
+from zse.roles.esi import ReportReceived
+
+# Home Assistant's documented keys, from https://www.home-assistant.io/integrations/sensor.mqtt/
+# ("Configuration Variables": the sensor's keys and those of its `device` map) and the sensor
+# device classes' units and state classes of https://www.home-assistant.io/integrations/sensor/
+# ("Device class"); the discovery topic is <discovery_prefix>/<component>/[<node_id>/]
+# <object_id>/config, ids of [a-zA-Z0-9_-] (https://www.home-assistant.io/integrations/mqtt/,
+# "MQTT Discovery").
+HA_SENSOR_KEYS = {
+    "availability",
+    "availability_mode",
+    "availability_template",
+    "availability_topic",
+    "default_entity_id",
+    "device",
+    "device_class",
+    "enabled_by_default",
+    "encoding",
+    "entity_category",
+    "entity_picture",
+    "expire_after",
+    "force_update",
+    "icon",
+    "json_attributes_template",
+    "json_attributes_topic",
+    "last_reset_value_template",
+    "name",
+    "object_id",
+    "options",
+    "payload_available",
+    "payload_not_available",
+    "platform",
+    "qos",
+    "state_class",
+    "state_topic",
+    "suggested_display_precision",
+    "unique_id",
+    "unit_of_measurement",
+    "value_template",
+}
+HA_DEVICE_KEYS = {
+    "configuration_url",
+    "connections",
+    "hw_version",
+    "identifiers",
+    "manufacturer",
+    "model",
+    "model_id",
+    "name",
+    "serial_number",
+    "suggested_area",
+    "sw_version",
+    "via_device",
+}
+HA_ENERGY_UNITS = {"J", "kJ", "MJ", "GJ", "mWh", "Wh", "kWh", "MWh", "GWh", "TWh"}
+HA_POWER_UNITS = {"mW", "W", "kW", "MW", "GW", "TW"}
+DISCOVERY_TOPIC = re.compile(r"homeassistant/sensor/([a-zA-Z0-9_-]+)/([a-zA-Z0-9_-]+)/config")
+TEMPLATE = re.compile(r"\{\{ value_json\.([a-z_]+)(?:\.([a-z_]+))? \}\}")
+
+
+async def test_discovery_is_home_assistant_s_schema_and_readings_arrive(
+    broker: Broker, tmp_path: Path
+) -> None:
+    async with running(broker, tmp_path) as (sim, bridge, sub):
+        meter = node_id(bridge.meter)
+        state = bridge.topics.state
+        await sub.until(lambda: sub.on(state) == ["online"])
+        configs = await sub.until(
+            lambda: (
+                (found := [(t, v) for t, v, _ in sub.received if DISCOVERY_TOPIC.match(t)])
+                and len(found) == 4
+                and found
+            )
+        )
+        unique_ids = set()
+        by_object = {}
+        for topic, config in configs:
+            match = DISCOVERY_TOPIC.fullmatch(topic)
+            assert match is not None, topic
+            assert set(config) <= HA_SENSOR_KEYS, set(config) - HA_SENSOR_KEYS
+            assert set(config["device"]) <= HA_DEVICE_KEYS
+            assert config["availability_topic"] == state
+            assert config["unique_id"] not in unique_ids
+            unique_ids.add(config["unique_id"])
+            assert config["device"]["identifiers"]
+            assert TEMPLATE.fullmatch(config["value_template"]), config["value_template"]
+            by_object[match.groups()] = config
+        energy = by_object[meter, "energy"]
+        assert energy["device_class"] == "energy"
+        assert energy["state_class"] == "total_increasing"
+        assert energy["unit_of_measurement"] == "kWh"
+        assert energy["unit_of_measurement"] in HA_ENERGY_UNITS
+        power = by_object[meter, "power"]
+        assert power["device_class"] == "power"
+        assert power["state_class"] == "measurement"
+        assert power["unit_of_measurement"] in HA_POWER_UNITS
+        assert energy["state_topic"] == power["state_topic"] == f"zse/{meter}/metering"
+        (display,) = sim.displays
+        lifecycle = by_object[node_id(display), "lifecycle"]
+        assert lifecycle["device"]["via_device"] == energy["device"]["identifiers"][0]
+        # retained: a subscriber that comes later gets the discovery and the state at once
+        late = Subscriber(broker, "late-subscriber")
+        await late.connect()
+        try:
+            kept = await late.until(
+                lambda: (
+                    len([t for t, _, _ in late.received if DISCOVERY_TOPIC.match(t)]) == 4
+                    and late.received
+                )
+            )
+            assert all(retain for t, _, retain in kept if DISCOVERY_TOPIC.match(t))
+            assert (state, "online", True) in kept
+        finally:
+            await late.close()
+
+        # readings: the meter's values, raw and formatted, as they change (every 30 s)
+        await asyncio.sleep(300)  # virtual
+        topic = f"zse/{meter}/metering"
+        readings = await sub.until(lambda: len(sub.on(topic)) >= 4 and sub.on(topic))
+        sums = [r["summation_delivered_raw"] for r in readings]
+        assert sums == sorted(sums)
+        assert sums[-1] > sums[0]
+        for reading in readings:
+            assert reading["summation_delivered"] == reading["summation_delivered_raw"] / 1000
+            assert reading["summation_delivered_unit"] == "kWh"
+            assert reading["demand_unit"] == "kW"
+            assert reading["demand"] == reading["demand_raw"] / 1000
+            # what Home Assistant's templates read is a number
+            assert isinstance(reading[TEMPLATE.fullmatch(energy["value_template"])[1]], float)
+        core = sim.esi.meter.core
+        assert readings[-1]["summation_delivered_raw"] <= core.read(0x0000)
+
+
+def _lc(cid: str, duration: int = 1, **event: int) -> dict:
+    return {
+        "correlation_id": cid,
+        "group": "sim",
+        "event": {
+            "issuer_event_id": 0x1234,
+            "device_class": 0x0FFF,
+            "duration_in_minutes": duration,
+            "criticality_level": 1,
+            "duty_cycle": 50,
+            **event,
+        },
+    }
+
+
+async def test_load_control_by_command_and_every_report_back(
+    broker: Broker, tmp_path: Path
+) -> None:
+    async with running(broker, tmp_path) as (sim, bridge, sub):
+        reports: list[ReportReceived] = []
+        sim.esi.on_event(lambda e: reports.append(e) if isinstance(e, ReportReceived) else None)
+        response = "zse/bridge/response/load_control"
+        await sub.publish("zse/bridge/request/load_control", _lc("lc-1"))
+        (answer,) = await sub.until(lambda: sub.on(response))
+        assert answer["correlation_id"] == "lc-1"
+        assert answer["status"] == "ok"
+        outcomes = {o["device"]: o["outcome"] for o in answer["result"]["outcomes"]}
+        assert set(outcomes) == set(sim.devices.values())
+        assert set(outcomes.values()) == {"delivered"}
+        await asyncio.sleep(180)  # virtual: the one-minute event runs and ends
+        expected = [
+            (e.device, e.report.issuer_event_id, Status(e.report.event_status).name.lower())
+            for e in reports
+        ]
+        statuses = {status for _, _, status in expected}
+        assert {"received", "started", "completed"} <= statuses
+
+        def drlc() -> list:
+            found = [
+                (v["device"], v["report"]["issuer_event_id"], v["status"])
+                for t, v, _ in sub.received
+                if t.endswith("/drlc") and v.get("event") == "ReportReceived"
+            ]
+            return found if len(found) >= len(expected) else []
+
+        assert await sub.until(drlc) == expected
+        sent = [v for t, v, _ in sub.received if t == f"zse/{node_id(bridge.meter)}/drlc"]
+        assert [v["event"] for v in sent] == ["LoadControlSent"]
+
+
+async def test_a_bad_field_is_answered_with_its_name_and_the_bridge_goes_on(
+    broker: Broker, tmp_path: Path
+) -> None:
+    async with running(broker, tmp_path) as (_sim, _bridge, sub):
+        response = "zse/bridge/response/load_control"
+        await sub.publish("zse/bridge/request/load_control", _lc("bad-1", duration=2000))
+        await sub.publish("zse/bridge/request/load_control", {**_lc("bad-2"), "colour": 1})
+        await sub.publish("zse/bridge/request/load_control", "{not json")
+        await sub.publish("zse/bridge/request/load_control", _lc("good", duration=1))
+        answers = await sub.until(lambda: len(sub.on(response)) == 4 and sub.on(response))
+        assert [a["correlation_id"] for a in answers] == ["bad-1", "bad-2", None, "good"]
+        assert [a["status"] for a in answers] == ["error", "error", "error", "ok"]
+        assert answers[0]["error"]["field"] == "event.duration_in_minutes"
+        assert answers[1]["error"] == {"field": "colour", "message": "unknown field"}
+        assert answers[2]["error"]["field"] == "payload"
+
+
+async def test_the_broker_restarted_mid_run_nothing_lost_nothing_twice(
+    broker: Broker, tmp_path: Path
+) -> None:
+    async with running(broker, tmp_path, max_backoff=4) as (sim, bridge, sub):
+        meter = node_id(bridge.meter)
+        reports: list[ReportReceived] = []
+        sim.esi.on_event(lambda e: reports.append(e) if isinstance(e, ReportReceived) else None)
+        sent_topic = f"zse/{meter}/drlc"
+        await sub.publish("zse/bridge/request/load_control", _lc("once", duration=2))
+        await sub.until(lambda: sub.on("zse/bridge/response/load_control"))
+        await asyncio.sleep(30)  # virtual
+        await real_wait(_drained(bridge))
+
+        broker.stop()  # SIGTERM: it saves its sessions and queued messages; clients cut off
+        await real_wait(_disconnected(bridge))
+        before = len(sub.received)
+        readings_before = len(sub.on(f"zse/{meter}/metering"))
+        await asyncio.sleep(200)  # virtual, broker away: the event completes, readings go on
+        produced_while_away = len(bridge.outbox)
+        assert produced_while_away >= 5  # readings and reports, kept in the outbox
+        waiting = [entry.value for entry in await bridge.store.unreported(OUTBOX)]
+        assert len(waiting) == produced_while_away
+        broker.start()  # on the same port
+        await sub.close()
+        await sub.connect()  # the subscriber's persistent session
+        await asyncio.sleep(5)  # virtual: past the bridge's backoff, it reconnects
+        await real_wait(bridge.connected.wait())
+        await real_wait(_drained(bridge))
+        assert bridge.connections == 2
+
+        # nothing lost: every report and every reading made while away arrived, in order
+        def drlc_reports() -> list:
+            return [
+                (v["device"], v["report"]["event_status"])
+                for t, v, _ in sub.received
+                if t.endswith("/drlc") and v.get("event") == "ReportReceived"
+            ]
+
+        expected = [(e.device, e.report.event_status) for e in reports]
+        assert await sub.until(lambda: len(drlc_reports()) >= len(expected) and drlc_reports())
+        assert set(drlc_reports()) == set(expected)
+        assert Status.COMPLETED in {status for _, status in expected}
+        kept = [(w["topic"], w["payload"]) for w in waiting]
+
+        def arrived() -> list:
+            found = [(t, v) for t, v, _ in sub.received[before:] if (t, v) in kept]
+            return found if len(found) >= len(kept) else []
+
+        assert await sub.until(arrived) == kept  # every one, in the order it was produced
+        assert await bridge.store.unreported(OUTBOX) == []
+        readings = sub.on(f"zse/{meter}/metering")
+        assert len(readings) > readings_before
+        times = [r["time"] for r in readings]
+        assert times == sorted(times)
+        assert len(sub.received) > before
+
+        # nothing twice: the same command again is answered from the record, not carried out
+        await sub.publish("zse/bridge/request/load_control", _lc("once", duration=2))
+        answers = await sub.until(
+            lambda: (
+                len(sub.on("zse/bridge/response/load_control")) == 2
+                and sub.on("zse/bridge/response/load_control")
+            )
+        )
+        assert answers[1]["duplicate"] is True
+        assert answers[1]["result"] == answers[0]["result"]
+        assert [v["event"] for v in sub.on(sent_topic)] == ["LoadControlSent"]
+
+
+async def _drained(bridge: MqttBridge) -> None:
+    await bridge.drained.wait()
+
+
+async def _disconnected(bridge: MqttBridge) -> None:
+    await bridge.disconnected.wait()
+
+
+async def test_executed_ids_survive_a_restart_of_the_bridge(broker: Broker, tmp_path: Path) -> None:
+    """At most once across a restart: the ids are in the store before the command runs."""
+    async with simulated_esi(tmp_path) as sim:
+        await asyncio.sleep(30)  # virtual: the HAN joins
+        store = sim.registry.store
+        (display,) = sim.displays
+        command = {"correlation_id": "m-1", "device": display, "message": {"message_id": 7}}
+        command["message"]["text"] = "hello"
+        payload = json.dumps(command).encode()
+        first = MqttBridge(sim.esi, settings(broker), store=store)
+        answer = await first.handle_command("display_message", payload)
+        assert answer["status"] == "ok"
+        assert [o["outcome"] for o in answer["result"]["outcomes"]] == ["delivered"]
+        second = MqttBridge(sim.esi, settings(broker), store=store)
+        await second.start()
+        try:
+            again = await second.handle_command("display_message", payload)
+        finally:
+            await second.stop()
+        assert again == {**answer, "duplicate": True}
+        stored = await store.load(EXECUTED)
+        assert stored["m-1"]["response"] == answer
+
+
+async def test_a_full_outbox_drops_the_oldest_and_says_so(broker: Broker, tmp_path: Path) -> None:
+    """docs/mqtt.md: past ``outbox_limit`` the oldest entries go, the journal marks them
+    done, and the count is published (retained) at the next connection."""
+    limits = {"outbox_limit": 3, "max_backoff": 4, "reading_interval": 0}
+    async with running(broker, tmp_path, **limits) as (_sim, bridge, sub):
+        await real_wait(_drained(bridge))
+        broker.stop()
+        await real_wait(_disconnected(bridge))
+        for i in range(8):
+            bridge.publish(Publication(f"zse/test/{i}", {"i": i}))
+        await asyncio.sleep(0)  # the writer journals them
+        await asyncio.sleep(1)  # virtual
+        assert len(bridge.outbox) == 3
+        assert bridge.outbox.dropped >= 5
+        kept = [entry.value["topic"] for entry in await bridge.store.unreported(OUTBOX)]
+        assert len(kept) == 3
+        broker.start()
+        await sub.close()
+        await sub.connect()
+        await asyncio.sleep(5)  # virtual: past the backoff
+        await real_wait(bridge.connected.wait())
+        await real_wait(_drained(bridge))
+        said = await sub.until(lambda: sub.on("zse/bridge/outbox"))
+        assert said[-1] == {"dropped": bridge.outbox.dropped, "limit": 3}
+        arrived = await sub.until(
+            lambda: (
+                len([t for t, _, _ in sub.received if t.startswith("zse/test/")]) == 3
+                and [t for t, _, _ in sub.received if t.startswith("zse/test/")]
+            )
+        )
+        assert arrived == kept  # the newest three, in order
+
+
+async def test_every_command_is_carried_out_on_the_esi(broker: Broker, tmp_path: Path) -> None:
+    """Each command of docs/mqtt.md on the ESI, answered with its outcomes (the answers go
+    through the outbox; here the bridge is not started, so they are only queued)."""
+    async with simulated_esi(tmp_path) as sim:
+        await asyncio.sleep(30)  # virtual: the HAN joins
+        bridge = MqttBridge(sim.esi, settings(broker), store=sim.registry.store)
+        heater = sim.devices["LoadControlDevice"]
+        price = {
+            "provider_id": 1,
+            "rate_label": "PEAK",
+            "issuer_event_id": 77,
+            "unit_of_measure": 0,
+            "currency": 826,
+            "price_trailing_digit": 4,
+            "price_tier": 1,
+            "number_of_price_tiers": 1,
+            "register_tier": 1,
+            "start_time": 0,
+            "duration_in_minutes": 60,
+            "price": 3500,
+        }
+        commands = [
+            ("publish_price", {"group": "sim", "price": price}),
+            ("load_control", {**_lc("x"), "group": None, "enrollment_group": 1}),
+            ("cancel_load_control", {"device": heater, "issuer_event_id": 0x1234}),
+            ("display_message", {"zigbee_group": 9, "message": {"message_id": 3, "text": "hi"}}),
+            ("cancel_message", {"broadcast": True, "message_id": 3}),
+            ("deprovision", {"mac": heater}),
+        ]
+        answers = []
+        for i, (name, given) in enumerate(commands):
+            body = {k: v for k, v in given.items() if v is not None}
+            payload = json.dumps({**body, "correlation_id": f"c{i}"}).encode()
+            answers.append(await bridge.handle_command(name, payload))
+        assert [a["status"] for a in answers] == ["ok"] * 6, answers
+        price_answer, lc_answer, cancel_lc, message, cancel, gone = answers
+        assert {o["outcome"] for o in price_answer["result"]["outcomes"]} == {"delivered"}
+        assert len(price_answer["result"]["outcomes"]) == 3
+        assert lc_answer["result"]["multicast"] is True  # an enrollment group: broadcast
+        assert cancel_lc["result"]["outcomes"] == [
+            {"device": heater, "outcome": "delivered", "detail": ""}
+        ]
+        assert message["result"]["multicast"] is True
+        assert cancel["result"]["target"] == "broadcast"
+        # DEPROVISION, then a Mgmt_Leave_req asks it to leave (the registry says where it is)
+        assert gone["result"] == {"device": heater, "state": "pending de-provisioning"}
+        kinds = [p.topic.rsplit("/", 1)[1] for p in bridge._intake if "/bridge/" not in p.topic]
+        assert {"price", "drlc", "message"} <= set(kinds)
+
+
+async def test_a_command_sent_while_the_bridge_is_away_waits_at_the_broker(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """The bridge's session is persistent: a command published while it is stopped is
+    delivered, carried out and answered when it is back."""
+    async with running(broker, tmp_path) as (sim, bridge, sub):
+        await bridge.stop()
+        (display,) = sim.displays
+        message = {"message_id": 9, "text": "while you were away"}
+        command = {"correlation_id": "away-1", "device": display, "message": message}
+        await sub.publish("zse/bridge/request/display_message", command)
+        again = MqttBridge(sim.esi, settings(broker), store=sim.registry.store)
+        await again.start()
+        try:
+            (answer,) = await sub.until(lambda: sub.on("zse/bridge/response/display_message"))
+        finally:
+            await again.stop()
+        assert answer["correlation_id"] == "away-1"
+        assert answer["status"] == "ok"
+        assert answer["result"]["outcomes"][0]["outcome"] == "delivered"

@@ -1,0 +1,183 @@
+"""``zse mqtt`` as a subprocess (issue #17.4): ``--sim`` on a real Mosquitto until SIGTERM,
+one-line errors with the other commands' exit statuses, and the extra missing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.mqtt.broker import Broker
+from tests.oracles import require
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Real seconds a subprocess may take (bounds, not pauses: each wait ends on its output).
+TIMEOUT = 60
+ZSE = [sys.executable, "-m", "zse", "mqtt"]
+
+
+class _Running(subprocess.Popen[str]):
+    out: tuple[str, str] = ("", "")
+
+
+@contextlib.contextmanager
+def running(argv: list[str]) -> Iterator[_Running]:
+    """``argv`` running; on the way out SIGTERM and its output in ``.out`` (killed if it
+    does not end within TIMEOUT)."""
+    process = _Running(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+        process.send_signal(signal.SIGTERM)
+        process.out = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def zse(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ZSE, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env=env,
+    )
+
+
+def _count(count: int) -> list[str]:
+    return ["-C", str(count), "-W", str(TIMEOUT), "-v"]
+
+
+def sub(broker: Broker, topic: str, count: int) -> list[str]:
+    """``count`` messages of ``topic`` through mosquitto_sub (retained ones included)."""
+    result = subprocess.run(
+        [require("mosquitto_sub"), *broker.client_args(), "-t", topic, *_count(count)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT + 5,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def test_sim_publishes_readings_and_goes_offline_on_sigterm(broker: Broker, tmp_path: Path) -> None:
+    with running([*ZSE, "--broker", broker.url, "--sim", "--speed", "600"]) as process:
+        assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state online"]
+        lines = sub(broker, "zse/+/metering", 3)
+        readings = [json.loads(line.partition(" ")[2]) for line in lines]
+        assert all(r["summation_delivered_unit"] == "kWh" for r in readings)
+        assert readings[-1]["summation_delivered_raw"] > readings[0]["summation_delivered_raw"]
+    out, err = process.out
+    assert process.returncode == 0, err
+    assert "bridge to mqtt://127.0.0.1" in out
+    assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state offline"]
+
+
+def _stream_until(broker: Broker, topic: str, text: str, seconds: float = TIMEOUT) -> list[str]:
+    """mosquitto_sub's lines of ``topic`` until one contains ``text`` (bounded)."""
+    process = subprocess.Popen(
+        [require("mosquitto_sub"), *broker.client_args(), "-t", topic, "-v"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while not any(text in line for line in lines):
+                left = deadline - time.monotonic()
+                assert left > 0, f"no {text!r} on {topic}: {lines}"
+                if selector.select(left):
+                    lines.append(process.stdout.readline())
+    finally:
+        process.kill()
+        process.communicate()
+    return lines
+
+
+def _provision(request: dict[str, str]) -> list[str]:
+    return ["-t", "zse/bridge/request/provision", "-m", json.dumps(request)]
+
+
+def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path: Path) -> None:
+    """`zse mqtt --config esi.toml`: the ESI of `zse esi` (here its simulator radio) with the
+    bridge; a device is provisioned by an MQTT command, joins and becomes METER_READY."""
+    config = tmp_path / "esi.toml"
+    config.write_text(f'[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "{broker.url}"\n')
+    with running([*ZSE, "--config", str(config), "--radio", "sim"]) as process:
+        assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state online"]
+        request = {
+            "correlation_id": "p-1",
+            "mac": "00:0D:6F:00:0A:00:00:01",
+            "install_code": "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5",
+            "label": "kitchen display",
+        }
+        subprocess.run(
+            [require("mosquitto_pub"), *broker.client_args(), "-q", "1", *_provision(request)],
+            timeout=TIMEOUT,
+            check=True,
+        )
+        # joining and CBKE run on the real clock here (as on a stick): 4 s alone, more on a
+        # loaded machine (once over 60 s during the whole suite on two shared cores)
+        lines = _stream_until(broker, "zse/000d6f000a000001/lifecycle", '"meter ready"', 240)
+    out, err = process.out
+    assert process.returncode == 0, err
+    assert "meter ready (key established)" in out
+    assert '"to_state":"meter ready"' in lines[-1]
+    # the code is printed once, as on the simulated device's label, and never again
+    assert (out + err).count("83FE") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--broker", "http://x", "--sim"], "error: mqtt.url: expected mqtt://HOST[:PORT]"),
+        (["--sim"], "error: give --broker mqtt://HOST:PORT or a config with mqtt.url"),
+        (["--broker", "mqtt://x"], "error: give --sim, or --config FILE"),
+        (["--broker", "mqtt://x", "--base-topic", "a/#", "--sim"], "error: mqtt.base_topic"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
+    result = zse(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_config_s_mqtt_table_is_read(tmp_path: Path) -> None:
+    config = tmp_path / "esi.toml"
+    config.write_text('[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "mqtt://h"\nqos = 7\n')
+    result = zse("--config", str(config), "--sim")
+    assert result.returncode == 2
+    assert result.stderr == "error: mqtt.qos: expected 0, 1 or 2\n"
+    config.write_text("[esi]\n")
+    assert zse("--config", str(config), "--sim").stderr == f"error: {config}: no [mqtt] table\n"
+
+
+def test_without_the_extra_one_line_exit_1() -> None:
+    hide = "import sys; sys.modules['aiomqtt'] = None; from zse.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", hide, "mqtt", "--broker", "mqtt://x", "--sim"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env={**os.environ},
+    )
+    assert result.returncode == 1
+    assert result.stderr == 'error: zse mqtt needs the mqtt extra: pip install "zigpy-se[mqtt]"\n'

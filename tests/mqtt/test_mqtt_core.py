@@ -1,0 +1,210 @@
+"""The MQTT bridge's sans-IO core (issue #17.2): settings, commands, payloads, the at-most-once
+record and the outbox's bound; garbage in gets only the named errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zse.mqtt.core import (
+    COMMANDS,
+    CommandError,
+    Executed,
+    LoadControl,
+    MqttConfigError,
+    Outbox,
+    Provision,
+    Publication,
+    Topics,
+    parse_command,
+    parse_settings,
+)
+
+PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CODE = "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"
+MAC = "00:0d:6f:00:0a:00:00:01"
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=20,
+)
+#: Objects with the commands' own field names, so the garbage reaches the field checks.
+FIELDS = st.sampled_from(
+    [
+        "correlation_id",
+        "device",
+        "group",
+        "zigbee_group",
+        "enrollment_group",
+        "broadcast",
+        "message",
+        "message_id",
+        "price",
+        "block_period",
+        "event",
+        "issuer_event_id",
+        "cancel_control",
+        "mac",
+        "install_code",
+        "label",
+        "groups",
+        "text",
+        "duration_in_minutes",
+        "criticality_level",
+        "device_class",
+        "rate_label",
+    ]
+)
+NEAR = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(FIELDS, inner, max_size=6),
+    max_leaves=25,
+)
+
+
+def lc(**event: object) -> bytes:
+    body = {
+        "issuer_event_id": 1,
+        "device_class": 0x0FFF,
+        "duration_in_minutes": 30,
+        "criticality_level": 1,
+        **event,
+    }
+    return json.dumps({"correlation_id": "c", "device": MAC, "event": body}).encode()
+
+
+@PROPERTY
+@given(name=st.sampled_from(sorted(COMMANDS)), payload=st.binary(max_size=200) | JSON | NEAR)
+def test_garbage_commands_get_only_command_errors(name: str, payload: object) -> None:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    error: CommandError | None = None
+    try:
+        command = parse_command(name, data)
+    except CommandError as exc:  # the one error allowed: checked below
+        error = exc
+    if error is None:
+        assert command.correlation_id
+    else:
+        assert error.field
+        assert str(error).startswith(f"{error.field}: ")
+
+
+@PROPERTY
+@given(table=st.dictionaries(st.text(max_size=16), JSON, max_size=5) | JSON)
+def test_garbage_settings_get_only_config_errors(table: object) -> None:
+    error = ""
+    try:
+        parse_settings(table)  # type: ignore[arg-type]
+    except MqttConfigError as exc:  # the one error allowed: checked below
+        error = str(exc)
+    assert error == "" or error.startswith("mqtt")
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (lc(duration_in_minutes=2000), "event.duration_in_minutes"),
+        (lc(criticality_level=0), "event.criticality_level"),
+        (lc(duty_cycle=101), "event.duty_cycle"),
+        (lc(device_class="all"), "event.device_class"),
+        (lc(issuer_event_id=1 << 40), "event.issuer_event_id"),
+        (lc(colour=1), "event.colour"),
+        (b'{"device": "x"}', "correlation_id"),
+        (b"[]", "payload"),
+        (b"\xff", "payload"),
+        (json.dumps({"correlation_id": "c", "event": {}}).encode(), "event.issuer_event_id"),
+    ],
+)
+def test_each_error_names_the_field(payload: bytes, field: str) -> None:
+    with pytest.raises(CommandError) as error:
+        parse_command("load_control", payload)
+    assert error.value.field == field
+
+
+def test_a_target_is_exactly_one() -> None:
+    body = json.loads(lc())
+    for target in ({}, {"device": MAC, "group": "g"}, {"broadcast": "yes"}):
+        data = {k: v for k, v in body.items() if k != "device"} | target
+        with pytest.raises(CommandError) as error:
+            parse_command("load_control", json.dumps(data).encode())
+        assert error.value.field in ("target", "broadcast")
+    command = parse_command("load_control", lc())
+    assert isinstance(command, LoadControl)
+    assert command.target.keywords() == {"device": MAC}
+
+
+def test_an_install_code_is_never_repeated() -> None:
+    good = {"correlation_id": "p", "mac": MAC, "install_code": CODE}
+    command = parse_command("provision", json.dumps(good).encode())
+    assert isinstance(command, Provision)
+    assert "83FE" not in repr(command)
+    bad = {**good, "install_code": CODE[:-1] + "6"}  # the CRC no longer matches
+    with pytest.raises(CommandError) as error:
+        parse_command("provision", json.dumps(bad).encode())
+    assert error.value.field == "install_code"
+    assert "C3B" not in str(error.value)
+    assert "C3B6" not in str(error.value)
+
+
+def test_settings_name_the_key_and_hide_the_password() -> None:
+    found = parse_settings({"url": "mqtts://h:1", "username": "u", "password": "s3cret"})
+    assert (found.host, found.port, found.tls) == ("h", 1, True)
+    assert "s3cret" not in repr(found)
+    assert parse_settings({"url": "mqtt://h"}).port == 1883
+    for table, key in [
+        ({"url": "http://h"}, "mqtt.url"),
+        ({"url": "mqtt://h:99999"}, "mqtt.url"),
+        ({"qos": 3}, "mqtt.qos"),
+        ({"base_topic": "a/#"}, "mqtt.base_topic"),
+        ({"cert_file": "c.pem"}, "mqtt.cert_file"),
+        ({"password": "p"}, "mqtt.password"),
+        ({"retain": 1}, "mqtt.retain"),
+        ({"nope": 1}, "mqtt.nope"),
+    ]:
+        with pytest.raises(MqttConfigError, match=key.replace(".", r"\.")):
+            parse_settings(table)
+
+
+def test_executed_is_bounded_and_restored_in_order() -> None:
+    executed = Executed(limit=2)
+    stored = {}
+    for cid in ("a", "b", "c"):
+        record, evicted = executed.record(cid, {"status": "ok", "id": cid})
+        stored[cid] = record
+        for key in evicted:
+            del stored[key]
+    assert executed.get("a") is None
+    assert executed.get("c") == {"status": "ok", "id": "c"}
+    assert sorted(stored) == ["b", "c"]
+    again = Executed(limit=1)
+    assert again.restore({**stored, "junk": 5}) == ["junk", "b"]
+    assert again.get("c") is not None
+
+
+def test_the_outbox_drops_the_oldest_when_full() -> None:
+    outbox = Outbox(limit=2)
+    topics = Topics()
+    for seq in (1, 2):
+        assert outbox.add(seq, Publication(topics.state, "x")) == []
+    assert outbox.add(3, Publication(topics.state, "y")) == [1]
+    assert outbox.dropped == 1
+    head = outbox.head()
+    assert head is not None
+    assert head[0] == 2
+    outbox.done(2)
+    assert len(outbox) == 1
+    with pytest.raises(ValueError, match="outbox record"):
+        Publication.from_record({"topic": 1})
+
+
+def test_the_esi_config_takes_an_mqtt_table() -> None:
+    """One file for `zse esi` and `zse mqtt`: the ESI's parser leaves [mqtt] to the bridge."""
+    from zse.config import ConfigError, parse_config  # noqa: PLC0415
+
+    text = '[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "mqtt://broker"\n'
+    assert parse_config(text).permit_seconds == 60
+    with pytest.raises(ConfigError, match="unknown table or key 'mqtt2'"):
+        parse_config(text.replace("[mqtt]", "[mqtt2]"))

@@ -1,0 +1,336 @@
+"""``zse mqtt``: an ESI on an MQTT broker (issue #17; topics and commands: docs/mqtt.md).
+
+``zse mqtt --broker mqtt://HOST:PORT --sim [--speed 60]`` runs the bridge over a simulated HAN:
+the ESI as meter (the demo's household load: a base load, the thermostat's air conditioner and
+the water heater) with the simulated in-home display, thermostat and load control device of
+``zse esi --radio sim``, provisioned at start by their install codes; time is virtual and runs
+``--speed`` times the real clock, so a day of readings takes minutes. ``--broker`` or the
+``[mqtt]`` table of ``--config`` names the broker. ``zse mqtt --config esi.toml [--radio
+sim]`` bridges the ESI of ``zse esi --config esi.toml --serve`` instead. Errors are one
+line; a usage error exits 2, a broker or runtime error 1; SIGTERM and Ctrl-C stop cleanly
+(``offline`` is published first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib.util
+import selectors
+import signal
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, NoReturn
+
+import click
+
+__all__ = ["PacedLoop", "SimulatedEsi", "mqtt", "simulated_esi"]
+
+#: The registry group of the simulated devices.
+SIM_GROUP = "sim"
+
+
+class _PacedSelector(selectors.DefaultSelector):
+    loop: PacedLoop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None:
+            timeout = max(0.0, timeout / self.loop.speed)
+        return list(super().select(timeout))
+
+
+class PacedLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock runs ``speed`` times the real one (``--speed``);
+    :meth:`real_time` sets it back to the real pace while waiting for the broker."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        selector = _PacedSelector()
+        super().__init__(selector)
+        selector.loop = self
+        self.speed = float(speed)
+        self._base = 0.0
+        self._ref = time.monotonic()
+
+    def time(self) -> float:
+        return self._base + (time.monotonic() - self._ref) * self.speed
+
+    def _pace(self, speed: float) -> None:
+        self._base, self._ref, self.speed = self.time(), time.monotonic(), speed
+
+    @contextlib.contextmanager
+    def real_time(self) -> Iterator[None]:
+        before = self.speed
+        self._pace(1.0)
+        try:
+            yield
+        finally:
+            self._pace(before)
+
+
+#: The simulated devices that are loads of the demo's household, by the demo's names.
+_LOADS = {"ProgrammableThermostat": "thermostat", "LoadControlDevice": "heater"}
+
+
+@dataclass
+class SimulatedEsi:
+    """The ESI of ``--sim`` and what it runs on (see :func:`simulated_esi`)."""
+
+    esi: Any
+    registry: Any
+    han: Any
+    devices: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def displays(self) -> list[str]:
+        return [eui for kind, eui in self.devices.items() if kind == "InHomeDisplay"]
+
+
+@contextlib.asynccontextmanager
+async def simulated_esi(
+    directory: Path, *, seed: int = 1, out: Any = None
+) -> AsyncIterator[SimulatedEsi]:
+    """An ESI with a meter on the simulator, its registry in ``directory``, and the simulated
+    HAN of ``zse esi --radio sim`` provisioned (each device joins and runs CBKE on its own)."""
+    from zse.cli._sim import SIM_HAN, SimulatedHan  # noqa: PLC0415
+    from zse.cli.demo import BASE_WATTS, RATED_WATTS, _meter_formatting  # noqa: PLC0415
+    from zse.metering import Formatting  # noqa: PLC0415
+    from zse.metering.load import HouseholdLoad  # noqa: PLC0415
+    from zse.metering.wire import Metering  # noqa: PLC0415
+    from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
+    from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
+    from zse.sim import Household  # noqa: PLC0415
+
+    async with contextlib.AsyncExitStack() as cleanup:
+        han = SimulatedHan(out or (lambda _text: None), seed=seed)
+        cleanup.push_async_callback(han.close)
+        formatting = _meter_formatting()
+        network = SimpleNamespace(channel=None, pan_id=None)
+        # with a meter, the simulated display follows it (as with `zse esi --radio sim`)
+        app = await han.factory(SimpleNamespace(network=network, meter=formatting))
+        cleanup.push_async_callback(app.shutdown)
+        registry = await HanRegistry.open(directory / "han.db")
+        cleanup.push_async_callback(registry.close)
+        household = Household(
+            HouseholdLoad(
+                formatting=Formatting.from_attributes(
+                    {Metering.attributes[a].name: v for a, v in formatting.items()}
+                ),
+                now=han.clock(),
+                base_watts=BASE_WATTS,
+            ),
+            clock=han.clock,
+        )
+        esi = EnergyServiceInterface(
+            app,
+            credentials=han.credentials,
+            registry=registry,
+            clock=han.clock,
+            meter={"formatting": formatting, "source": household},
+        )
+        await esi.start()
+        cleanup.push_async_callback(esi.stop)
+        sim = SimulatedEsi(esi, registry, han)
+        for (kind, eui, code), device in zip(SIM_HAN, han.devices, strict=True):
+            await esi.provision(eui, code, label=kind, groups=[SIM_GROUP])
+            sim.devices[kind] = eui
+            load = _LOADS.get(kind)  # the demo's household: its loads' rated power
+            if load is not None:
+                household.attach(device.role, rated_watts=RATED_WATTS[load])
+        yield sim
+
+
+def _settings(broker: str | None, config: Path | None, **given: Any) -> Any:
+    """The [mqtt] settings: ``--config``'s table, ``--broker`` and the options over it."""
+    from zse.mqtt.core import MqttConfigError, parse_settings  # noqa: PLC0415
+
+    table: dict[str, Any] = {}
+    if config is not None:
+        try:
+            document = tomllib.loads(config.read_text())
+        except OSError as exc:
+            _usage(f"cannot read {config}: {exc.strerror}")
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
+            _usage(f"{config}: not TOML: {exc}")
+        table = document.get("mqtt", {})
+        if not isinstance(table, dict) or not table:
+            _usage(f"{config}: no [mqtt] table")
+    if broker is not None:
+        table = {**table, "url": broker}
+    table.update({k: v for k, v in given.items() if v is not None})
+    if "url" not in table:
+        _usage("give --broker mqtt://HOST:PORT or a config with mqtt.url")
+    try:
+        return parse_settings(table)
+    except MqttConfigError as exc:
+        _usage(str(exc))
+
+
+def _usage(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+async def _serve(settings: Any, seed: int, directory: Path) -> None:
+    from zse.mqtt.bridge import MqttBridge  # noqa: PLC0415
+
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+
+    def say(text: str) -> None:
+        click.echo(text)
+
+    async with simulated_esi(directory, seed=seed, out=say) as sim:
+        bridge = MqttBridge(sim.esi, settings, store=sim.registry.store, displays=sim.displays)
+        await bridge.start()
+        try:
+            say(
+                f"bridge to mqtt://{settings.host}:{settings.port} under {settings.base_topic}/ "
+                "(Ctrl-C stops)"
+            )
+            await asyncio.Event().wait()
+        finally:
+            await bridge.stop()
+
+
+def _over_radio(settings: Any, path: Path, radio: str | None) -> int:
+    """The bridge on the ESI of ``zse esi --config path --serve`` (its radio, its registry);
+    ``radio`` overrides ``[radio] type``: ``sim`` is the simulator of ``zse esi --radio sim``,
+    whose devices join once provisioned (by an MQTT ``provision`` command, say). Returns the
+    exit status."""
+    from zse.cli.esi import load_credentials, run_esi  # noqa: PLC0415
+    from zse.config import ConfigError, load_config  # noqa: PLC0415
+    from zse.mqtt.bridge import MqttBridge  # noqa: PLC0415
+
+    sim: Any = None
+    try:
+        config = load_config(path).override(radio=radio)
+        if config.radio.radio == "sim":
+            from zse.cli._sim import SimulatedHan  # noqa: PLC0415
+
+            sim = SimulatedHan(click.echo)
+            factory, credentials = sim.factory, [sim.credentials]
+        else:
+            if config.radio.radio is None or config.radio.device is None:
+                raise ConfigError(f'{path}: [radio] needs type and device (or type = "sim")')
+            from zse.cli._radio import application_class  # noqa: PLC0415
+
+            application_class(config.radio.radio)  # a missing radio extra fails here
+            factory, credentials = None, load_credentials(config.credentials)
+    except ConfigError as exc:
+        _usage(str(exc))
+
+    async def attach(esi: Any) -> Any:
+        bridge = MqttBridge(esi, settings, store=esi.registry.store)
+        await bridge.start()
+        return bridge.stop
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        real_time = getattr(loop, "real_time", None)  # the simulator: as on a stick
+        try:
+            with real_time() if real_time is not None else contextlib.nullcontext():
+                return await run_esi(
+                    config,
+                    credentials=credentials,
+                    lines=None,
+                    out=click.echo,
+                    app_factory=factory,
+                    stop=stop,
+                    clock=sim.clock if sim is not None else None,
+                    attach=attach,
+                )
+        finally:
+            if sim is not None:
+                await sim.close()
+
+    with contextlib.ExitStack() as stack:
+        if sim is not None and config.database is None:  # a fresh HAN each time
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="zse-mqtt-"))
+            config = dataclasses.replace(config, database=Path(directory) / "zse-esi.db")
+        if sim is None:
+            return asyncio.run(main())
+        from zse.sim import run  # noqa: PLC0415
+
+        return run(main())
+
+
+@click.command()
+@click.option("--broker", metavar="URL", help="mqtt://HOST[:PORT] or mqtts:// (over mqtt.url).")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A TOML config with an [mqtt] table (the `zse esi` config plus [mqtt]).",
+)
+@click.option("--sim", is_flag=True, help="Run the bridge over the demo's simulated HAN.")
+@click.option(
+    "--radio",
+    type=click.Choice(["ezsp", "znp", "sim"]),
+    help="With --config: the radio (over [radio] type); sim: the simulated HAN of "
+    "`zse esi --radio sim`.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(0.1, 10_000),
+    default=1.0,
+    show_default=True,
+    help="With --sim: virtual seconds per real second.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="With --sim: the HAN's seed.")
+@click.option("--client-id", help="The MQTT client id (over mqtt.client_id).")
+@click.option("--base-topic", help="The base topic (over mqtt.base_topic; default zse).")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="With --sim: keep the registry, outbox and executed commands here (default: a "
+    "temporary directory).",
+)
+def mqtt(  # noqa: PLR0917 - click passes options positionally
+    broker: str | None,
+    config: Path | None,
+    sim: bool,
+    radio: str | None,
+    speed: float,
+    seed: int,
+    client_id: str | None,
+    base_topic: str | None,
+    state_dir: Path | None,
+) -> None:
+    """Bridge an ESI to an MQTT broker: readings and events out, Home Assistant discovery,
+    commands in (docs/mqtt.md)."""
+    if importlib.util.find_spec("aiomqtt") is None:
+        click.echo('error: zse mqtt needs the mqtt extra: pip install "zigpy-se[mqtt]"', err=True)
+        sys.exit(1)
+    settings = _settings(broker, config, client_id=client_id, base_topic=base_topic)
+    if not sim:
+        if config is None:
+            _usage("give --sim, or --config FILE: the `zse esi` configuration with [mqtt]")
+        sys.exit(_over_radio(settings, config, radio))
+    with contextlib.ExitStack() as stack:
+        if state_dir is None:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zse-mqtt-")))
+        else:
+            try:
+                state_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                _usage(f"cannot use {state_dir}: {exc.strerror}")
+            directory = state_dir
+        try:
+            with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
+                runner.run(_serve(settings, seed, directory))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            pass
+        except Exception as exc:  # one line, not a traceback
+            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(1)

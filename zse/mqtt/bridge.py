@@ -1,0 +1,473 @@
+"""The MQTT bridge's asyncio shell (issue #17) on aiomqtt (the ``mqtt`` extra, ADR 0010).
+
+:class:`MqttBridge` connects an :class:`~zse.roles.esi.EnergyServiceInterface` to a broker:
+
+- on connecting: ``online`` (retained) on ``<base>/bridge/state``, whose Last Will is
+  ``offline`` (retained); Home Assistant discovery (retained); a subscription to
+  ``<base>/bridge/request/+`` at the configured QoS in a persistent session (clean session
+  off), so commands sent while the bridge is away wait at the broker;
+- the ESI's events and the meter's readings (every ``reading_interval`` seconds when they
+  changed) go first into a persisted outbox (journal namespace ``mqtt.outbox`` of
+  :mod:`zse.store`) and are published from it in order, each marked reported once the broker
+  acknowledged it: nothing produced while the broker is away is lost, up to
+  ``outbox_limit`` entries, past which the oldest are dropped (counted on
+  ``<base>/bridge/outbox``);
+- a command is validated by :func:`zse.mqtt.core.parse_command`, its correlation id recorded
+  (namespace ``mqtt.executed``) *before* it is carried out, and answered on
+  ``<base>/bridge/response/<command>`` through the outbox; a redelivered id gets the recorded
+  answer again, never a second execution (at most once);
+- a lost connection is retried with a doubling backoff (1 s up to ``max_backoff``, in the
+  loop's seconds); on the simulator's virtual-time loop each wait *for the broker* (connect,
+  publish, subscribe) follows the real clock, so the client's timeouts are real seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import socket
+from collections.abc import Coroutine, Iterable, Iterator
+from typing import Any, TypeVar
+
+import aiomqtt
+
+from zse.errors import ZseError
+from zse.metering.formatting import Formatting, unit_text
+from zse.mqtt.core import (
+    CancelLoadControl,
+    CancelMessage,
+    Command,
+    CommandError,
+    Deprovision,
+    DisplayMessage,
+    Executed,
+    LoadControl,
+    MqttSettings,
+    Outbox,
+    Provision,
+    Publication,
+    PublishPrice,
+    Topics,
+    correlation_id_of,
+    discovery,
+    error_payload,
+    event_publication,
+    parse_command,
+    price_payload,
+    reading_publication,
+    result_payload,
+)
+from zse.roles.esi import EnergyServiceInterface, TargetError
+from zse.se.ids import MeteringAttribute
+from zse.store import Batch, Store
+
+__all__ = ["EXECUTED", "OUTBOX", "MqttBridge"]
+
+LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+#: The store's namespaces: the outbox journal and the executed correlation ids.
+OUTBOX = "mqtt.outbox"
+EXECUTED = "mqtt.executed"
+#: Published outbox entries are pruned from the journal every this many.
+_PRUNE_EVERY = 256
+#: How many publications may await their acknowledgement at once (one store commit each).
+_IN_FLIGHT = 100
+
+
+def meter_formatting(read: Any) -> Formatting:
+    """The meter's Formatting set from its attribute values (``read(attribute id)``)."""
+    values = {}
+    for field in dataclasses.fields(Formatting):
+        value = read(MeteringAttribute[field.name.upper()])
+        if value is not None:
+            values[field.name] = int(value)
+    return Formatting(**values)
+
+
+class MqttBridge:
+    """``esi`` on the broker of ``settings``; ``store`` keeps the outbox and the executed
+    commands; ``displays``: the EUI-64s to announce as displays in Home Assistant."""
+
+    def __init__(
+        self,
+        esi: EnergyServiceInterface,
+        settings: MqttSettings,
+        *,
+        store: Store,
+        displays: Iterable[str] = (),
+    ) -> None:
+        self.esi = esi
+        self.settings = settings
+        self.store = store
+        self.displays = list(displays)
+        self.topics = Topics(settings.base_topic, settings.discovery_prefix)
+        self.meter = str(esi.app.state.node_info.ieee)
+        self.outbox = Outbox(settings.outbox_limit)
+        self.executed = Executed(settings.executed_limit)
+        #: Set while connected and subscribed; cleared on a disconnection.
+        self.connected = asyncio.Event()
+        #: Set while not connected.
+        self.disconnected = asyncio.Event()
+        self.disconnected.set()
+        #: Set when everything queued so far was published (and acknowledged).
+        self.drained = asyncio.Event()
+        #: How many connections were made (the first counts).
+        self.connections = 0
+        self._intake: list[Publication] = []
+        self._wake = asyncio.Event()
+        self._written = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._remove_listener: Any = None
+        self._published = 0
+        self._last_reading: dict[str, Any] | None = None
+        self._real: contextlib.ExitStack | None = None
+        self._waiting = 0
+        self._writes: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the outbox and the executed ids, follow the ESI's events, and connect (in the
+        background: :attr:`connected` tells when)."""
+        for entry in await self.store.unreported(OUTBOX):
+            try:
+                self.outbox.add(entry.seq, Publication.from_record(entry.value))
+            except ValueError:
+                await self.store.mark_reported(entry.seq)  # not ours to send
+        stale = self.executed.restore(await self.store.load(EXECUTED))
+        if stale:
+            batch = Batch()
+            for key in stale:
+                batch.delete(EXECUTED, key)
+            await self.store.commit(batch)
+        self._remove_listener = self.esi.on_event(self._on_event)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._writer()), loop.create_task(self._run())]
+        if self.settings.reading_interval and self.esi.meter is not None:
+            self._tasks.append(loop.create_task(self._readings()))
+
+    async def stop(self) -> None:
+        """Say ``offline`` (retained) if connected, disconnect, and stop; what is still in the
+        outbox stays in the store for the next start."""
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await asyncio.gather(*self._writes, return_exceptions=True)
+        await self._flush_intake()
+
+    async def _finished(self, write: Coroutine[Any, Any, _T]) -> _T:
+        """A store write that a cancellation does not cut in half: it runs to its end (and
+        :meth:`stop` waits for it) even if the task awaiting it is cancelled."""
+        task = asyncio.get_running_loop().create_task(write)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return await asyncio.shield(task)
+
+    # -- what goes out ----------------------------------------------------------------------------
+
+    def publish(self, publication: Publication) -> None:
+        """Queue ``publication`` (persisted, then published in order)."""
+        self._intake.append(publication)
+        self.drained.clear()
+        self._wake.set()
+
+    def _on_event(self, event: Any) -> None:
+        try:
+            publication = event_publication(self.topics, event, self.esi.clock())
+        except Exception:  # never break the ESI's event stream; the log says what
+            LOGGER.exception("MQTT bridge: event %s not published", type(event).__name__)
+            return
+        if publication is not None:
+            self.publish(publication)
+
+    async def _writer(self) -> None:
+        """Journal what was queued, in order, and hand it to the outbox. Every write to the
+        store is shielded: a stop mid-write lets the write finish (the store's lock orders
+        it before the next) instead of leaving its transaction open."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush_intake()
+
+    async def _flush_intake(self) -> None:
+        if not self._intake:
+            return
+        taken, self._intake = self._intake, []
+        batch = Batch()
+        for publication in taken:
+            batch.append(OUTBOX, "publish", publication.to_record())
+        seqs = await self._finished(self.store.commit(batch))
+        dropped: list[int] = []
+        for seq, publication in zip(seqs, taken, strict=True):
+            dropped += self.outbox.add(seq, publication)
+        if dropped:
+            LOGGER.warning("MQTT outbox full: %d oldest entries dropped", len(dropped))
+            await self._finished(self.store.mark_reported(*dropped))
+        self._written.set()
+
+    async def _readings(self) -> None:
+        """Publish the meter's readings every ``reading_interval`` seconds when they changed."""
+        meter = self.esi.meter
+        assert meter is not None
+        attribute = MeteringAttribute
+        while True:
+            read = meter.core.read
+            formatting = meter_formatting(read)
+            summation = read(attribute.CURRENT_SUMM_DELIVERED)
+            demand = read(attribute.INSTANTANEOUS_DEMAND)
+            values = {"summation": summation, "demand": demand}
+            if summation is not None and values != self._last_reading:
+                self._last_reading = values
+                self.publish(
+                    reading_publication(
+                        self.topics,
+                        self.meter,
+                        formatting,
+                        summation=summation,
+                        demand=demand,
+                        received=read(attribute.CURRENT_SUMM_RECEIVED),
+                        now=self.esi.clock(),
+                        retain=self.settings.retain,
+                    )
+                )
+            await asyncio.sleep(self.settings.reading_interval)
+
+    # -- the connection ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _broker_time(self) -> Iterator[None]:
+        """Waits for the broker follow the real clock on a virtual-time loop (the simulator's:
+        ``loop.real_time()``), counted, so overlapping waits leave it in order."""
+        real_time = getattr(asyncio.get_running_loop(), "real_time", None)
+        self._waiting += 1
+        if self._waiting == 1 and real_time is not None:
+            self._real = contextlib.ExitStack()
+            self._real.enter_context(real_time())
+        try:
+            yield
+        finally:
+            self._waiting -= 1
+            if self._waiting == 0 and self._real is not None:
+                self._real.close()
+                self._real = None
+
+    def _client(self) -> aiomqtt.Client:
+        s = self.settings
+        tls = (
+            aiomqtt.TLSParameters(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
+            if s.tls
+            else None
+        )
+        client = aiomqtt.Client(
+            s.host,
+            s.port,
+            identifier=s.client_id,
+            username=s.username,
+            password=s.password,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            clean_session=False,  # commands sent while away wait at the broker
+            will=aiomqtt.Will(self.topics.state, "offline", qos=1, retain=True),
+            tls_params=tls,
+            timeout=10,
+            max_inflight_messages=_IN_FLIGHT,
+            # small messages at once, not held back for the broker's ACK (Nagle)
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+        )
+        client.pending_calls_threshold = _IN_FLIGHT + 1  # a full window is expected, not news
+        return client
+
+    async def _run(self) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                client = self._client()
+                with self._broker_time():
+                    await client.__aenter__()
+                try:
+                    backoff = 1.0
+                    await self._connected(client)
+                finally:
+                    self.connected.clear()
+                    self.disconnected.set()
+                    with self._broker_time(), contextlib.suppress(Exception):
+                        await client.__aexit__(None, None, None)
+            except aiomqtt.MqttError as exc:
+                LOGGER.warning("MQTT broker %s:%d: %s", self.settings.host, self.settings.port, exc)
+            await asyncio.sleep(backoff)  # the loop's seconds: virtual ones on the simulator
+            backoff = min(backoff * 2, self.settings.max_backoff)
+
+    async def _connected(self, client: aiomqtt.Client) -> None:
+        qos = self.settings.qos
+        with self._broker_time():
+            await client.publish(self.topics.state, "online", qos=1, retain=True)
+            demand = "kW"
+            if self.esi.meter is not None:
+                unit = meter_formatting(self.esi.meter.core.read).unit_of_measure
+                demand = unit_text(unit, demand=True) or demand
+            for item in discovery(self.topics, self.meter, self.displays, demand_unit=demand):
+                await client.publish(item.topic, item.encode(), qos=qos, retain=True)
+            if self.outbox.dropped:
+                dropped = {"dropped": self.outbox.dropped, "limit": self.outbox.limit}
+                await client.publish(self.topics.outbox, json.dumps(dropped), qos=1, retain=True)
+            await client.subscribe(self.topics.requests, qos=max(qos, 1))
+        self.connections += 1
+        self.disconnected.clear()
+        self.connected.set()
+        LOGGER.info("MQTT bridge online at %s:%d", self.settings.host, self.settings.port)
+        loop = asyncio.get_running_loop()
+        tasks = {loop.create_task(self._sender(client)), loop.create_task(self._receiver(client))}
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        except asyncio.CancelledError:  # stopped: say so before a clean disconnection
+            with self._broker_time(), contextlib.suppress(Exception):
+                await client.publish(self.topics.state, "offline", qos=1, retain=True)
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            task.result()  # the MqttError that ended the connection
+
+    async def _sender(self, client: aiomqtt.Client) -> None:
+        """Publish the outbox in order, up to ``_IN_FLIGHT`` messages awaiting their
+        acknowledgement at once (the client sends them in order); they are marked reported
+        together once all are acknowledged. A connection lost meanwhile leaves them in the
+        outbox: they are sent again (at least once, never lost)."""
+        while True:
+            entries = self.outbox.first(_IN_FLIGHT)
+            if not entries:
+                if not self._intake:
+                    self.drained.set()
+                self._written.clear()
+                await self._written.wait()
+                continue
+            with self._broker_time():
+                await asyncio.gather(
+                    *(
+                        client.publish(
+                            publication.topic,
+                            publication.encode(),
+                            qos=self.settings.qos,
+                            retain=publication.retain,
+                        )
+                        for _, publication in entries
+                    )
+                )
+            seqs = [seq for seq, _ in entries]
+            await self._finished(self.store.mark_reported(*seqs))
+            for seq in seqs:
+                self.outbox.done(seq)
+            self._published += len(seqs)
+            if self._published >= _PRUNE_EVERY:
+                self._published = 0
+                await self._finished(self.store.prune(OUTBOX))
+
+    async def _receiver(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            name = self.topics.command_of(str(message.topic))
+            payload = message.payload
+            if name is None or not isinstance(payload, bytes | bytearray):
+                continue
+            await self.handle_command(name, bytes(payload))
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def handle_command(self, name: str, payload: bytes) -> dict[str, Any]:
+        """Validate, carry out (at most once) and answer one command; returns the response."""
+        try:
+            command = parse_command(name, payload)
+        except CommandError as exc:
+            response = error_payload(name, correlation_id_of(payload), exc)
+            self.publish(Publication(self.topics.response(name), response))
+            return response
+        cid = command.correlation_id
+        before = self.executed.get(cid)
+        if before is not None:  # redelivered: answered again, not carried out again
+            response = {**before, "duplicate": True}
+            self.publish(Publication(self.topics.response(name), response))
+            return response
+        await self._record(cid, {"command": name, "correlation_id": cid, "status": "started"})
+        try:
+            result = await self._execute(command)
+        except CommandError as exc:
+            response = error_payload(name, cid, exc)
+        except (ZseError, ValueError, LookupError) as exc:
+            field = "mac" if isinstance(command, Provision) else "target"
+            response = error_payload(name, cid, CommandError(field, str(exc)))
+        except Exception as exc:  # the bridge keeps running; the caller is told
+            LOGGER.exception("MQTT command %s failed", name)
+            response = error_payload(name, cid, CommandError("command", type(exc).__name__))
+        else:
+            response = {"command": name, "correlation_id": cid, "status": "ok", "result": result}
+        await self._record(cid, response)
+        self.publish(Publication(self.topics.response(name), response))
+        return response
+
+    async def _record(self, cid: str, response: dict[str, Any]) -> None:
+        record, evicted = self.executed.record(cid, response)
+        batch = Batch().put(EXECUTED, cid, record)
+        for key in evicted:
+            batch.delete(EXECUTED, key)
+        await self._finished(self.store.commit(batch))
+
+    async def _execute(self, command: Command) -> dict[str, Any]:
+        esi = self.esi
+        if isinstance(command, Provision):
+            record = await esi.provision(
+                command.mac,
+                command.install_code,
+                label=command.label,
+                groups=command.groups,
+            )
+            state = record.state.value if record is not None else "admitted"
+            return {"device": command.mac, "state": state}
+        if isinstance(command, Deprovision):
+            record = await esi.deprovision(command.mac)
+            state = record.state.value if record is not None else "removed"
+            return {"device": command.mac, "state": state}
+        try:
+            target = command.target.keywords()
+            if isinstance(command, DisplayMessage):
+                result = await esi.send_message(command.message, **target)
+                kind, payload = "message", {"event": "MessageSent", **_plain(command.message)}
+            elif isinstance(command, CancelMessage):
+                result = await esi.cancel_message(command.message_id, **target)
+                kind, payload = "message", {"event": "MessageCancelled"}
+                payload["message_id"] = command.message_id
+            elif isinstance(command, PublishPrice):
+                result = await esi.publish_price(command.price, **target)
+                kind, payload = "price", price_payload(command.price)
+            elif isinstance(command, LoadControl):
+                result = await esi.send_load_control(command.event, **target)
+                kind, payload = "drlc", {"event": "LoadControlSent", **_plain(command.event)}
+            else:
+                assert isinstance(command, CancelLoadControl)
+                result = await esi.cancel_load_control(
+                    command.issuer_event_id, cancel_control=command.cancel_control, **target
+                )
+                kind, payload = "drlc", {"event": "LoadControlCancelled"}
+                payload["issuer_event_id"] = command.issuer_event_id
+        except TargetError as exc:
+            raise CommandError("target", str(exc)) from None
+        answer = result_payload(result)
+        payload.update(time=esi.clock(), target=answer["target"], outcomes=answer["outcomes"])
+        self.publish(Publication(self.topics.device(self.meter, kind), payload, kind == "price"))
+        return answer
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    return {
+        f.name: (
+            v.decode("ascii", "replace") if isinstance(v := getattr(value, f.name), bytes) else v
+        )
+        for f in dataclasses.fields(value)
+    }

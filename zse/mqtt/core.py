@@ -1,0 +1,892 @@
+"""The MQTT bridge's sans-IO core (issue #17): settings, topics, payloads, commands.
+
+Nothing here does I/O or knows asyncio: :mod:`zse.mqtt.bridge` feeds it the ESI's events, the
+meter's values and the commands' bytes, with ``now`` (ZigBee UTCTime), and sends what it returns.
+
+- :func:`parse_settings`: the ``[mqtt]`` table of the TOML config (:class:`MqttSettings`);
+- :class:`Topics`: the topic layout under the base topic (zigbee2mqtt style, docs/mqtt.md);
+- :func:`event_publication`, :func:`reading_publication`, :func:`result_payload`: JSON
+  payloads with units; :func:`discovery`: Home Assistant MQTT discovery;
+- :func:`parse_command`: a command's bytes as a typed command, or :class:`CommandError`
+  naming the field;
+- :class:`Executed` (at-most-once by correlation id) and :class:`Outbox` (the bounded queue
+  of what is still to publish), both persisted by the shell in :mod:`zse.store`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import urllib.parse
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Final
+
+from zse.drlc import LoadControlEvent, Status
+from zse.errors import ZseError
+from zse.installcode import InstallCode, InvalidEui64, InvalidInstallCode, canonical_eui64
+from zse.messaging import Message
+from zse.metering.formatting import Formatting
+from zse.price import PriceEvent
+from zse.price.core import BlockPeriod
+
+__all__ = [
+    "COMMANDS",
+    "DEFAULT_BASE_TOPIC",
+    "CancelLoadControl",
+    "CancelMessage",
+    "Command",
+    "CommandError",
+    "Deprovision",
+    "DisplayMessage",
+    "Executed",
+    "LoadControl",
+    "MqttConfigError",
+    "MqttSettings",
+    "Outbox",
+    "Provision",
+    "Publication",
+    "PublishPrice",
+    "Target",
+    "Topics",
+    "discovery",
+    "error_payload",
+    "event_publication",
+    "node_id",
+    "parse_command",
+    "parse_settings",
+    "reading_publication",
+    "result_payload",
+]
+
+DEFAULT_BASE_TOPIC: Final = "zse"
+#: Home Assistant's default discovery prefix.
+DISCOVERY_PREFIX: Final = "homeassistant"
+#: Largest command payload read (bytes); a longer one is refused unread.
+MAX_COMMAND_BYTES: Final = 16_384
+
+
+class MqttConfigError(ZseError, ValueError):
+    """The ``[mqtt]`` table is wrong: the message names the key (``mqtt.url``...)."""
+
+
+class CommandError(ZseError, ValueError):
+    """A command that cannot be carried out; ``field`` names the offending field (a dotted
+    path such as ``event.duration_in_minutes``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MqttSettings:
+    """The ``[mqtt]`` table. ``password`` never appears in a repr."""
+
+    host: str = "localhost"
+    port: int = 1883
+    tls: bool = False
+    client_id: str = "zse"
+    base_topic: str = DEFAULT_BASE_TOPIC
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    qos: int = 1
+    retain: bool = True
+    discovery_prefix: str = DISCOVERY_PREFIX
+    #: How many events the outbox keeps while the broker is away (the oldest go first).
+    outbox_limit: int = 10_000
+    #: How many executed correlation ids are remembered (the oldest are forgotten).
+    executed_limit: int = 1_000
+    #: Seconds between meter readings published (ZigBee time; 0: none).
+    reading_interval: int = 30
+    #: The longest wait between reconnection attempts (seconds; it doubles from 1).
+    max_backoff: float = 60.0
+
+
+_KEYS: Final = {
+    "url": str,
+    "client_id": str,
+    "base_topic": str,
+    "username": str,
+    "password": str,
+    "ca_file": str,
+    "cert_file": str,
+    "key_file": str,
+    "qos": int,
+    "retain": bool,
+    "discovery_prefix": str,
+    "outbox_limit": int,
+    "executed_limit": int,
+    "reading_interval": int,
+    "max_backoff": int,
+}
+
+
+def parse_url(url: str, *, field: str = "mqtt.url") -> tuple[str, int, bool]:
+    """``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]`` as (host, port, tls)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise MqttConfigError(f"{field}: expected mqtt://HOST[:PORT] or mqtts://, got {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise MqttConfigError(f"{field}: the port of {url!r} is not 1-65535") from None
+    if not parts.hostname or parts.path not in ("", "/") or parts.username is not None:
+        raise MqttConfigError(
+            f"{field}: expected mqtt://HOST[:PORT] (no path, no user: use mqtt.username)"
+        )
+    tls = parts.scheme == "mqtts"
+    return parts.hostname, port or (8883 if tls else 1883), tls
+
+
+def _topic_part(value: str, field: str) -> str:
+    if not value or any(c in value for c in "#+\0") or value.startswith("/") or value.endswith("/"):
+        raise MqttConfigError(f"{field}: not a usable topic prefix: {value!r}")
+    return value
+
+
+def parse_settings(table: Mapping[str, Any]) -> MqttSettings:  # noqa: PLR0912 - one check per key
+    """The ``[mqtt]`` table as :class:`MqttSettings` (:class:`MqttConfigError` names the key)."""
+    if not isinstance(table, Mapping):
+        raise MqttConfigError("mqtt: expected a table")
+    found: dict[str, Any] = {}
+    for key, value in table.items():
+        kind = _KEYS.get(key)
+        if kind is None:
+            raise MqttConfigError(f"mqtt.{key}: unknown key (known: {', '.join(sorted(_KEYS))})")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise MqttConfigError(f"mqtt.{key}: expected {kind.__name__}")
+        found[key] = value
+    if "url" in found:
+        found["host"], found["port"], found["tls"] = parse_url(found.pop("url"))
+    for key in ("base_topic", "discovery_prefix"):
+        if key in found:
+            _topic_part(found[key], f"mqtt.{key}")
+    if found.get("qos", 1) not in (0, 1, 2):
+        raise MqttConfigError("mqtt.qos: expected 0, 1 or 2")
+    for key in ("outbox_limit", "executed_limit"):
+        if key in found and not 1 <= found[key] <= 1_000_000:
+            raise MqttConfigError(f"mqtt.{key}: expected 1 to 1000000")
+    if found.get("reading_interval", 0) < 0 or found.get("max_backoff", 1) < 1:
+        raise MqttConfigError("mqtt.reading_interval / mqtt.max_backoff: must be positive")
+    if ("cert_file" in found) != ("key_file" in found):
+        raise MqttConfigError("mqtt.cert_file: a client certificate needs mqtt.key_file too")
+    if any(k in found for k in ("ca_file", "cert_file")):
+        found["tls"] = True
+    if "password" in found and "username" not in found:
+        raise MqttConfigError("mqtt.password: given without mqtt.username")
+    return MqttSettings(**found)
+
+
+# -- topics -----------------------------------------------------------------------------------
+
+
+def node_id(device: Any) -> str:
+    """A device's topic and discovery name: its EUI-64 as 16 lower-case hex digits."""
+    return canonical_eui64(str(device)).lower()
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic layout under ``base`` (docs/mqtt.md)."""
+
+    base: str = DEFAULT_BASE_TOPIC
+    discovery_prefix: str = DISCOVERY_PREFIX
+
+    @property
+    def state(self) -> str:
+        """``online`` / ``offline`` (retained; ``offline`` is the Last Will)."""
+        return f"{self.base}/bridge/state"
+
+    @property
+    def requests(self) -> str:
+        """The subscription for commands: ``<base>/bridge/request/<command>``."""
+        return f"{self.base}/bridge/request/+"
+
+    def request(self, command: str) -> str:
+        return f"{self.base}/bridge/request/{command}"
+
+    def response(self, command: str) -> str:
+        return f"{self.base}/bridge/response/{command}"
+
+    @property
+    def outbox(self) -> str:
+        """What the outbox dropped while the broker was away (when it was full)."""
+        return f"{self.base}/bridge/outbox"
+
+    def device(self, device: Any, kind: str) -> str:
+        """A device's topic for one kind of payload (``metering``, ``drlc``...)."""
+        return f"{self.base}/{node_id(device)}/{kind}"
+
+    def command_of(self, topic: str) -> str | None:
+        """The command name of a request topic, or None."""
+        prefix = f"{self.base}/bridge/request/"
+        return topic[len(prefix) :] if topic.startswith(prefix) else None
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One message to publish: topic, JSON (or text) payload, retained or not."""
+
+    topic: str
+    payload: Any
+    retain: bool = False
+
+    def encode(self) -> bytes:
+        """The payload's bytes (a str as is, anything else as compact JSON)."""
+        if isinstance(self.payload, str):
+            return self.payload.encode()
+        return json.dumps(self.payload, separators=(",", ":"), sort_keys=True).encode()
+
+    def to_record(self) -> dict[str, Any]:
+        """As stored in the outbox journal."""
+        return {"topic": self.topic, "payload": self.payload, "retain": self.retain}
+
+    @classmethod
+    def from_record(cls, value: Any) -> Publication:
+        """From :meth:`to_record` (:class:`ValueError` when it is not one)."""
+        if not isinstance(value, dict) or set(value) != {"topic", "payload", "retain"}:
+            raise ValueError("not an outbox record")
+        if not isinstance(value["topic"], str) or not isinstance(value["retain"], bool):
+            raise ValueError("not an outbox record")
+        return cls(value["topic"], value["payload"], value["retain"])
+
+
+# -- payloads ---------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of value
+    """Plain JSON from the ESI's event values (dataclasses, enums, EUI-64s, bytes)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value if isinstance(value.value, str) else value.name.lower()
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float | Fraction):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)  # an EUI-64 prints as zigpy prints it
+
+
+#: The device topic of each ESI event, by class name (zse.roles.esi.EsiEvent).
+EVENT_KINDS: Final = {
+    "DeviceJoined": "network",
+    "DeviceLeft": "network",
+    "KeyEstablished": "security",
+    "KeyEstablishmentEnded": "security",
+    "LifecycleChanged": "lifecycle",
+    "LifecycleRefused": "lifecycle",
+    "MessageConfirmed": "message",
+    "ReportReceived": "drlc",
+    "PriceAcknowledged": "price",
+    "MirrorAdded": "mirror",
+    "MirrorRemoved": "mirror",
+    "MirrorUpdated": "mirror",
+}
+
+
+def event_publication(topics: Topics, event: Any, now: int) -> Publication | None:
+    """An ESI event (:data:`zse.roles.esi.EsiEvent`) as a publication on its device's topic,
+    or None for an event without a device. ``event`` names the class; ``time`` is ``now``."""
+    name = type(event).__name__
+    kind = EVENT_KINDS.get(name)
+    device = getattr(event, "device", None) or getattr(event, "source_ieee", None)
+    if kind is None or not dataclasses.is_dataclass(event) or device is None:
+        return None
+    payload = {"event": name, "time": now, **_jsonable(event)}
+    payload["device"] = str(device)
+    if name == "ReportReceived":
+        status = getattr(event, "report").event_status  # noqa: B009 - any event type
+        try:
+            payload["status"] = Status(status).name.lower()
+        except ValueError:  # a reserved value: told as the number
+            payload["status"] = str(status)
+    return Publication(topics.device(device, kind), payload)
+
+
+def reading_publication(
+    topics: Topics,
+    meter: Any,
+    formatting: Formatting,
+    *,
+    summation: int | None,
+    demand: int | None,
+    received: int | None = None,
+    now: int,
+    retain: bool = True,
+) -> Publication:
+    """The meter's readings (CurrentSummationDelivered / Received, InstantaneousDemand, SE
+    D.3.2.2.1) raw and formatted (D.3.2.2.4), with units, on ``<base>/<meter>/metering``;
+    retained, so a new subscriber sees the last one."""
+    payload: dict[str, Any] = {"time": now}
+    for name, raw, is_demand in (
+        ("summation_delivered", summation, False),
+        ("summation_received", received, False),
+        ("demand", demand, True),
+    ):
+        if raw is None:
+            continue
+        shown = formatting.demand(raw) if is_demand else formatting.summation(raw)
+        payload[name] = float(shown.value)
+        payload[f"{name}_raw"] = raw
+        payload[f"{name}_text"] = shown.text
+        payload[f"{name}_unit"] = shown.unit
+    return Publication(topics.device(meter, "metering"), payload, retain)
+
+
+def price_payload(price: PriceEvent | BlockPeriod) -> dict[str, Any]:
+    """A published price (with its price per unit as a number) or block period."""
+    payload: dict[str, Any] = {"event": type(price).__name__, **_jsonable(price)}
+    if isinstance(price, PriceEvent):
+        payload["price_per_unit"] = price.price / 10**price.price_trailing_digit
+    return payload
+
+
+def result_payload(result: Any) -> dict[str, Any]:
+    """A :class:`zse.roles.esi.SendResult` as a response's ``result``: the target and one
+    outcome per device (``delivered`` / ``offline`` / ``skipped``)."""
+    return {
+        "what": result.what,
+        "target": result.target,
+        "multicast": result.multicast,
+        "outcomes": [
+            {"device": o.device, "outcome": o.outcome.value, "detail": o.detail}
+            for o in result.outcomes
+        ],
+    }
+
+
+def error_payload(command: str, correlation_id: Any, error: CommandError) -> dict[str, Any]:
+    """The response to a command refused or failed: the field and why."""
+    return {
+        "command": command,
+        "correlation_id": correlation_id,
+        "status": "error",
+        "error": {"field": error.field, "message": error.reason},
+    }
+
+
+# -- Home Assistant discovery -------------------------------------------------------------------
+
+
+def _ha_device(device: Any, name: str, model: str, via: str | None) -> dict[str, Any]:
+    node = node_id(device)
+    found: dict[str, Any] = {
+        "identifiers": [f"zse_{node}"],
+        "connections": [["zigbee", str(device)]],
+        "name": name,
+        "manufacturer": "zse",
+        "model": model,
+    }
+    if via is not None:
+        found["via_device"] = f"zse_{via}"
+    return found
+
+
+def discovery(
+    topics: Topics,
+    meter: Any,
+    displays: Iterable[Any] = (),
+    *,
+    demand_unit: str = "kW",
+) -> list[Publication]:
+    """Home Assistant MQTT discovery (retained, under the discovery prefix) for the meter (an
+    energy sensor for the energy dashboard: ``device_class`` energy, ``state_class``
+    total_increasing, kWh; a power sensor: power, measurement, kW or W) and each display (its
+    lifecycle state and the last message it confirmed). Availability follows the bridge."""
+    node = node_id(meter)
+    availability = {"availability_topic": topics.state}
+    metering = topics.device(meter, "metering")
+    meter_device = _ha_device(meter, "Smart Energy meter", "ESI (zse)", None)
+    configs: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "sensor",
+            f"{node}/energy",
+            {
+                "name": "Energy delivered",
+                "unique_id": f"zse_{node}_energy",
+                "state_topic": metering,
+                "value_template": "{{ value_json.summation_delivered }}",
+                "unit_of_measurement": "kWh",
+                "device_class": "energy",
+                "state_class": "total_increasing",
+                "device": meter_device,
+            },
+        ),
+        (
+            "sensor",
+            f"{node}/power",
+            {
+                "name": "Power",
+                "unique_id": f"zse_{node}_power",
+                "state_topic": metering,
+                "value_template": "{{ value_json.demand }}",
+                "unit_of_measurement": demand_unit,
+                "device_class": "power",
+                "state_class": "measurement",
+                "device": meter_device,
+            },
+        ),
+    ]
+    for display in displays:
+        other = node_id(display)
+        device = _ha_device(display, f"In-home display {other[-4:]}", "IHD", node)
+        configs.append(
+            (
+                "sensor",
+                f"{other}/lifecycle",
+                {
+                    "name": "Lifecycle state",
+                    "unique_id": f"zse_{other}_lifecycle",
+                    "state_topic": topics.device(display, "lifecycle"),
+                    "value_template": "{{ value_json.to_state }}",
+                    "device": device,
+                },
+            )
+        )
+        configs.append(
+            (
+                "sensor",
+                f"{other}/confirmed",
+                {
+                    "name": "Message confirmed",
+                    "unique_id": f"zse_{other}_confirmed",
+                    "state_topic": topics.device(display, "message"),
+                    "value_template": "{{ value_json.message.message_id }}",
+                    "device": device,
+                },
+            )
+        )
+    return [
+        Publication(
+            f"{topics.discovery_prefix}/{component}/{object_id}/config",
+            {**config, **availability},
+            True,
+        )
+        for component, object_id, config in configs
+    ]
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a send goes: ``kind`` is device, group (registry), zigbee_group,
+    enrollment_group or broadcast."""
+
+    kind: str
+    value: Any = None
+
+    def keywords(self) -> dict[str, Any]:
+        """The keyword argument of the ESI's send methods."""
+        return {self.kind: True if self.kind == "broadcast" else self.value}
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Command:
+    #: The caller's id for the command: its response carries it, and a command whose id was
+    #: carried out before is answered again, not carried out again (at most once).
+    correlation_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Send(_Command):
+    target: Target
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisplayMessage(_Send):
+    """Send a display message (SE D.5.2.3.1): ``display_message``."""
+
+    message: Message
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelMessage(_Send):
+    """Cancel a message (SE D.5.2.3.2): ``cancel_message``."""
+
+    message_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishPrice(_Send):
+    """Publish a price or a block period (SE D.4.2.4.1-2): ``publish_price``."""
+
+    price: PriceEvent | BlockPeriod
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadControl(_Send):
+    """Send a Load Control Event (SE D.2.2.3.1): ``load_control``."""
+
+    event: LoadControlEvent
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelLoadControl(_Send):
+    """Cancel a Load Control Event (SE D.2.2.3.2): ``cancel_load_control``."""
+
+    issuer_event_id: int
+    cancel_control: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provision(_Command):
+    """Admit a device by MAC address and install code (SE 5.4.8.1): ``provision``."""
+
+    mac: str
+    install_code: InstallCode = dataclasses.field(repr=False)
+    label: str = ""
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deprovision(_Command):
+    """Remove a device (registry DEPROVISION, ZDO Mgmt_Leave_req): ``deprovision``."""
+
+    mac: str
+
+
+Command = (
+    DisplayMessage
+    | CancelMessage
+    | PublishPrice
+    | LoadControl
+    | CancelLoadControl
+    | Provision
+    | Deprovision
+)
+
+_MAX_ID_LENGTH = 128
+_INT_RANGE = (-(1 << 31), (1 << 32) - 1)
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CommandError(path, "expected a JSON object")
+    return value
+
+
+def _int(value: Any, path: str, low: int = _INT_RANGE[0], high: int = _INT_RANGE[1]) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CommandError(path, "expected an integer")
+    if not low <= value <= high:
+        raise CommandError(path, f"{value} is outside {low}..{high}")
+    return value
+
+
+def _text(value: Any, path: str, limit: int = 255) -> str:
+    if not isinstance(value, str):
+        raise CommandError(path, "expected a string")
+    if len(value) > limit:
+        raise CommandError(path, f"longer than {limit} characters")
+    return value
+
+
+def _field_value(kind: Any, value: Any, path: str) -> Any:
+    kind = str(kind)
+    if value is None and "None" in kind:
+        return None
+    if kind.startswith("int"):
+        return _int(value, path)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise CommandError(path, "expected true or false")
+        return value
+    if kind == "bytes":
+        try:
+            return _text(value, path).encode("ascii")
+        except UnicodeEncodeError:
+            raise CommandError(path, "expected ASCII text") from None
+    return _text(value, path)  # str: every field is one of these types
+
+
+def _build(cls: Any, data: Any, path: str) -> Any:
+    """``cls`` (a dataclass of wire fields) from a JSON object, each field checked; a value
+    ``cls`` refuses is reported on the field its error names."""
+    data = _object(data, path)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in data:
+        if key not in known:
+            raise CommandError(f"{path}.{key}", "unknown field")
+    values = {}
+    for name, f in known.items():
+        if name in data:
+            values[name] = _field_value(f.type, data[name], f"{path}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise CommandError(f"{path}.{name}", "missing")
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as exc:
+        text = str(exc)
+        named = [name for name in known if name in text] or [""]
+        raise CommandError(f"{path}.{max(named, key=len)}".rstrip("."), text) from None
+
+
+def _target(data: dict[str, Any]) -> Target:
+    given: list[str] = [
+        k for k in ("device", "group", "zigbee_group", "enrollment_group") if k in data
+    ]
+    if data.get("broadcast") is True:
+        given.append("broadcast")
+    elif "broadcast" in data and data["broadcast"] is not False:
+        raise CommandError("broadcast", "expected true or false")
+    if len(given) != 1:
+        raise CommandError(
+            "target",
+            "give exactly one of device, group, zigbee_group, enrollment_group, broadcast",
+        )
+    kind = given[0]
+    if kind == "device":
+        return Target(kind, _mac(data[kind], "device"))
+    if kind == "group":
+        return Target(kind, _text(data[kind], "group", 64))
+    if kind == "zigbee_group":
+        return Target(kind, _int(data[kind], kind, 0x0001, 0xFFF7))
+    if kind == "enrollment_group":
+        return Target(kind, _int(data[kind], kind, 0x01, 0xFF))
+    return Target(kind, True)
+
+
+def _mac(value: Any, path: str) -> str:
+    """An EUI-64 as zigpy prints it (``00:0d:6f:00:0a:00:00:01``), whatever the spelling."""
+    try:
+        digits = canonical_eui64(_text(value, path, 32)).lower()
+    except InvalidEui64 as exc:
+        raise CommandError(path, str(exc)) from None
+    return ":".join(digits[i : i + 2] for i in range(0, 16, 2))
+
+
+def _allow(data: dict[str, Any], *names: str) -> None:
+    common = ("correlation_id", "device", "group", "zigbee_group", "enrollment_group", "broadcast")
+    for key in data:
+        if key not in names and key not in common:
+            raise CommandError(key, "unknown field")
+
+
+def _display(cid: str, data: dict[str, Any]) -> Command:
+    _allow(data, "message")
+    return DisplayMessage(
+        correlation_id=cid,
+        target=_target(data),
+        message=_build(Message, data.get("message"), "message"),
+    )
+
+
+def _cancel_message(cid: str, data: dict[str, Any]) -> Command:
+    _allow(data, "message_id")
+    return CancelMessage(
+        correlation_id=cid,
+        target=_target(data),
+        message_id=_int(data.get("message_id"), "message_id", 0, (1 << 32) - 1),
+    )
+
+
+def _price(cid: str, data: dict[str, Any]) -> Command:
+    _allow(data, "price", "block_period")
+    if ("price" in data) == ("block_period" in data):
+        raise CommandError("price", "give exactly one of price, block_period")
+    price = (
+        _build(PriceEvent, data["price"], "price")
+        if "price" in data
+        else _build(BlockPeriod, data["block_period"], "block_period")
+    )
+    return PublishPrice(correlation_id=cid, target=_target(data), price=price)
+
+
+#: The field of a LoadControlEvent each of its problems() names.
+_PROBLEM_FIELDS: Final = (
+    ("start time", "start_time"),
+    ("duration", "duration_in_minutes"),
+    ("criticality", "criticality_level"),
+    ("duty cycle", "duty_cycle"),
+    ("average load", "average_load_adjustment_percentage"),
+    ("cooling_temperature_set_point", "cooling_temperature_set_point"),
+    ("heating_temperature_set_point", "heating_temperature_set_point"),
+)
+
+
+def _load_control(cid: str, data: dict[str, Any]) -> Command:
+    _allow(data, "event")
+    event: LoadControlEvent = _build(LoadControlEvent, data.get("event"), "event")
+    for problem in event.problems():
+        field = next((f for words, f in _PROBLEM_FIELDS if problem.startswith(words)), "")
+        raise CommandError(f"event.{field}".rstrip("."), problem)
+    return LoadControl(correlation_id=cid, target=_target(data), event=event)
+
+
+def _cancel_load_control(cid: str, data: dict[str, Any]) -> Command:
+    _allow(data, "issuer_event_id", "cancel_control")
+    return CancelLoadControl(
+        correlation_id=cid,
+        target=_target(data),
+        issuer_event_id=_int(data.get("issuer_event_id"), "issuer_event_id", 0, (1 << 32) - 1),
+        cancel_control=_int(data.get("cancel_control", 0), "cancel_control", 0, 0xFF),
+    )
+
+
+def _provision(cid: str, data: dict[str, Any]) -> Command:
+    for key in data:
+        if key not in ("correlation_id", "mac", "install_code", "label", "groups"):
+            raise CommandError(key, "unknown field")
+    try:
+        code = InstallCode.parse(_text(data.get("install_code"), "install_code", 64))
+    except InvalidInstallCode:  # its text may quote digits of the code: not repeated
+        raise CommandError("install_code", "not a valid install code (length or CRC)") from None
+    groups = data.get("groups", [])
+    if not isinstance(groups, list) or len(groups) > 16:
+        raise CommandError("groups", "expected a list of up to 16 group names")
+    return Provision(
+        correlation_id=cid,
+        mac=_mac(data.get("mac"), "mac"),
+        install_code=code,
+        label=_text(data.get("label", ""), "label", 64),
+        groups=tuple(_text(g, f"groups[{i}]", 64) for i, g in enumerate(groups)),
+    )
+
+
+def _deprovision(cid: str, data: dict[str, Any]) -> Command:
+    for key in data:
+        if key not in ("correlation_id", "mac"):
+            raise CommandError(key, "unknown field")
+    return Deprovision(correlation_id=cid, mac=_mac(data.get("mac"), "mac"))
+
+
+#: The commands, by the last part of their request topic.
+COMMANDS: Final = {
+    "display_message": _display,
+    "cancel_message": _cancel_message,
+    "publish_price": _price,
+    "load_control": _load_control,
+    "cancel_load_control": _cancel_load_control,
+    "provision": _provision,
+    "deprovision": _deprovision,
+}
+
+
+def correlation_id_of(payload: bytes) -> str | None:
+    """The command's correlation id if it has a usable one (for an error response)."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    value = data.get("correlation_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= _MAX_ID_LENGTH else None
+
+
+def parse_command(name: str, payload: bytes) -> Command:
+    """The command ``name`` (the request topic's last part) from its JSON payload; anything
+    wrong raises :class:`CommandError` naming the field."""
+    build = COMMANDS.get(name)
+    if build is None:
+        raise CommandError("command", f"unknown command {name[:40]!r}")
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise CommandError("payload", f"longer than {MAX_COMMAND_BYTES} bytes")
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise CommandError("payload", "not JSON") from None
+    data = _object(data, "payload")
+    cid = data.get("correlation_id")
+    if not isinstance(cid, str) or not 0 < len(cid) <= _MAX_ID_LENGTH:
+        raise CommandError("correlation_id", f"expected a string of 1-{_MAX_ID_LENGTH} characters")
+    return build(cid, data)
+
+
+# -- at most once, and the outbox ----------------------------------------------------------------
+
+
+class Executed:
+    """The correlation ids of the commands carried out, with each one's response: a command
+    whose id is here is answered again, not carried out again. Keeps the newest ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._ids: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._counter = 0
+
+    def restore(self, records: Mapping[str, Any]) -> list[str]:
+        """Load stored records (id -> {"n", "response"}); returns the ids beyond the limit
+        (to delete) and the ids of malformed records (also to delete)."""
+        good = []
+        bad = []
+        for key, value in records.items():
+            if isinstance(value, dict) and isinstance(value.get("n"), int):
+                good.append((value["n"], key, value.get("response")))
+            else:
+                bad.append(key)
+        for n, key, response in sorted(good):
+            self._ids[key] = response if isinstance(response, dict) else {}
+            self._counter = max(self._counter, n)
+        return bad + self._trim()
+
+    def _trim(self) -> list[str]:
+        evicted = []
+        while len(self._ids) > self.limit:
+            evicted.append(self._ids.popitem(last=False)[0])
+        return evicted
+
+    def get(self, correlation_id: str) -> dict[str, Any] | None:
+        """The response given to ``correlation_id``, or None if it was never carried out."""
+        return self._ids.get(correlation_id)
+
+    def record(self, correlation_id: str, response: dict[str, Any]) -> tuple[Any, list[str]]:
+        """Note ``correlation_id`` (before it is carried out, with a provisional response;
+        again after, with the real one). Returns the record to store and the ids evicted."""
+        if correlation_id not in self._ids:
+            self._counter += 1
+        self._ids[correlation_id] = response
+        return {"n": self._counter, "response": response}, self._trim()
+
+
+class Outbox:
+    """What is still to publish, oldest first, each with its journal sequence number. At most
+    ``limit`` are kept: when a new one would exceed it, the oldest is dropped (and counted)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._queue: deque[tuple[int, Publication]] = deque()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def add(self, seq: int, publication: Publication) -> list[int]:
+        """Queue ``publication``; returns the sequence numbers dropped to make room."""
+        self._queue.append((seq, publication))
+        dropped = []
+        while len(self._queue) > self.limit:
+            dropped.append(self._queue.popleft()[0])
+        self.dropped += len(dropped)
+        return dropped
+
+    def head(self) -> tuple[int, Publication] | None:
+        """The oldest entry still to publish."""
+        return self._queue[0] if self._queue else None
+
+    def first(self, count: int) -> list[tuple[int, Publication]]:
+        """The ``count`` oldest entries still to publish, oldest first."""
+        return [self._queue[i] for i in range(min(count, len(self._queue)))]
+
+    def done(self, seq: int) -> None:
+        """``seq`` was published (acknowledged by the broker at QoS 1 and 2); an entry the
+        bound dropped meanwhile is already gone."""
+        if self._queue and self._queue[0][0] == seq:
+            self._queue.popleft()
