@@ -31,9 +31,12 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import click
+
+if TYPE_CHECKING:
+    from zse.sim import Household
 
 __all__ = ["demo", "story"]
 
@@ -136,12 +139,9 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     from zse.interpan.service import InterPanService  # noqa: PLC0415
     from zse.interpan.transports.sim import SimTransport  # noqa: PLC0415
     from zse.messaging import Message, MessageDisplayed  # noqa: PLC0415
-    from zse.metering import Formatting  # noqa: PLC0415
     from zse.metering.core import PROFILE_INTERVAL_SECONDS, Readings  # noqa: PLC0415
-    from zse.metering.load import HouseholdLoad  # noqa: PLC0415
     from zse.metering.mirror import MirrorAdded  # noqa: PLC0415
     from zse.metering.service import MeteringClient  # noqa: PLC0415
-    from zse.metering.wire import Metering  # noqa: PLC0415
     from zse.price import PriceAttributes, PriceEvent  # noqa: PLC0415
     from zse.price.core import BlockPeriod  # noqa: PLC0415
     from zse.price.service import PriceReceived  # noqa: PLC0415
@@ -163,7 +163,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         Resynced,
         ThermostatChanged,
     )
-    from zse.sim import Air, Household  # noqa: PLC0415
+    from zse.sim import Air  # noqa: PLC0415
 
     rng = _seeded(seed)
     loop = asyncio.get_running_loop()
@@ -195,13 +195,9 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             Path(workdir) / "han.db", clock=lambda: float(clock() + 946_684_800)
         )
         cleanup.push_async_callback(_bounded, registry.close)
-        meter_formatting = _meter_formatting()
-        formatting = Formatting.from_attributes(
-            {Metering.attributes[attr].name: value for attr, value in meter_formatting.items()}
-        )
-        household = Household(
-            HouseholdLoad(formatting=formatting, now=clock(), base_watts=BASE_WATTS), clock=clock
-        )
+        meter_formatting = meter_attributes()
+        household = simulated_household(clock)
+        formatting = household.model.formatting
         esi = EnergyServiceInterface(
             app,
             credentials=ca.issue(eui64_bytes(app.state.node_info.ieee), SUITE1, rng=rng),
@@ -564,7 +560,24 @@ def _local_time(reading: Any) -> str:
     return f"{local} local ({zone}, daylight saving {'in force' if dst else 'not in force'})"
 
 
-def _meter_formatting() -> dict[int, int]:
+def simulated_household(clock: Callable[[], int]) -> Household:
+    """The demo's household (a :class:`zse.sim.Household` on ``clock``, ZigBee time): its
+    base load, in the meter's formatting (:func:`meter_attributes`); attach the roles' loads
+    with :data:`RATED_WATTS`."""
+    from zse.metering import Formatting  # noqa: PLC0415
+    from zse.metering.load import HouseholdLoad  # noqa: PLC0415
+    from zse.metering.wire import Metering  # noqa: PLC0415
+    from zse.sim import Household  # noqa: PLC0415
+
+    formatting = Formatting.from_attributes(
+        {Metering.attributes[attr].name: value for attr, value in meter_attributes().items()}
+    )
+    return Household(
+        HouseholdLoad(formatting=formatting, now=clock(), base_watts=BASE_WATTS), clock=clock
+    )
+
+
+def meter_attributes() -> dict[int, int]:
     """The meter's Formatting (SE D.3.2.2.4): kWh with Divisor 1000 (the raw values are Wh, and
     W for demand); summation shown with 6 digits left and 3 right of the point, demand 5 and 3,
     leading zeros suppressed; an electricity meter."""

@@ -99,34 +99,21 @@ async def simulated_esi(
     """An ESI with a meter on the simulator, its registry in ``directory``, and the simulated
     HAN of ``zse esi --radio sim`` provisioned (each device joins and runs CBKE on its own)."""
     from zse.cli._sim import SIM_HAN, SimulatedHan  # noqa: PLC0415
-    from zse.cli.demo import BASE_WATTS, RATED_WATTS, _meter_formatting  # noqa: PLC0415
-    from zse.metering import Formatting  # noqa: PLC0415
-    from zse.metering.load import HouseholdLoad  # noqa: PLC0415
-    from zse.metering.wire import Metering  # noqa: PLC0415
+    from zse.cli.demo import RATED_WATTS, meter_attributes, simulated_household  # noqa: PLC0415
     from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
     from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
-    from zse.sim import Household  # noqa: PLC0415
 
     async with contextlib.AsyncExitStack() as cleanup:
         han = SimulatedHan(out or (lambda _text: None), seed=seed)
         cleanup.push_async_callback(han.close)
-        formatting = _meter_formatting()
+        formatting = meter_attributes()
         network = SimpleNamespace(channel=None, pan_id=None)
         # with a meter, the simulated display follows it (as with `zse esi --radio sim`)
         app = await han.factory(SimpleNamespace(network=network, meter=formatting))
         cleanup.push_async_callback(app.shutdown)
         registry = await HanRegistry.open(directory / "han.db")
         cleanup.push_async_callback(registry.close)
-        household = Household(
-            HouseholdLoad(
-                formatting=Formatting.from_attributes(
-                    {Metering.attributes[a].name: v for a, v in formatting.items()}
-                ),
-                now=han.clock(),
-                base_watts=BASE_WATTS,
-            ),
-            clock=han.clock,
-        )
+        household = simulated_household(han.clock)
         esi = EnergyServiceInterface(
             app,
             credentials=han.credentials,

@@ -508,7 +508,6 @@ class MeteringClientProtocol:
             command_id=command,
             payload=payload,
             to=self.meter,
-            default_response=False,
             cluster_specific=False,
             from_server=False,
         )

@@ -56,8 +56,8 @@ from zse.se.types import IntervalChannel
 from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl._tasks import keep_task
-from zse.zcl.delivery import Destination, delivery
-from zse.zcl.endpoint import ZclPort, carry_out
+from zse.zcl.delivery import Destination
+from zse.zcl.endpoint import ZclPort, carry_out, request
 from zse.zcl.events import EventStream
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.reporting import NO_REPORTING, ReportingConfig
@@ -421,19 +421,7 @@ class MeteringClient:
         :class:`ProfileRefused` when the meter answers with a Default Response instead (it
         has no Get Profile), ``TimeoutError`` when it does not answer."""
         send = self.protocol.get_profile_request(channel, end_time, number_of_periods)
-        assert send.to is not None
-        rule = delivery(send.to)
-        reply = await self.endpoint.request(
-            send.to.address,
-            send.to.endpoint,
-            send.cluster_id,
-            send.command_id,
-            send.payload,
-            timeout=self.request_timeout,
-            direction=foundation.Direction.Client_to_Server,
-            encrypt=rule.encrypt,
-            disable_default_response=rule.disable_default_response,
-        )
+        reply = await request(self.endpoint, send, timeout=self.request_timeout)
         if not reply.is_cluster_command:
             raise ProfileRefused(f"the meter answered Get Profile with {_status_of(reply)}")
         try:
@@ -455,21 +443,8 @@ class MeteringClient:
     async def _request(self, send: Send) -> None:
         """Send one request and give its answer (a response or a Default Response) to the
         core; no answer is the core's business (its deadline)."""
-        assert send.to is not None
-        rule = delivery(send.to)
         try:
-            reply = await self.endpoint.request(
-                send.to.address,
-                send.to.endpoint,
-                send.cluster_id,
-                send.command_id,
-                send.payload,
-                timeout=self.request_timeout,
-                cluster_specific=send.cluster_specific,
-                direction=foundation.Direction.Client_to_Server,
-                encrypt=rule.encrypt,
-                disable_default_response=rule.disable_default_response,
-            )
+            reply = await request(self.endpoint, send, timeout=self.request_timeout)
         except TimeoutError:
             LOGGER.info("no answer from the meter to global command 0x%02X", send.command_id)
             return

@@ -33,8 +33,8 @@ from zse.price.wire import Price
 from zse.se.ids import PRICE
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command
-from zse.zcl.delivery import Destination, delivery
-from zse.zcl.endpoint import ZclPort, carry_out
+from zse.zcl.delivery import Destination
+from zse.zcl.endpoint import ZclPort, carry_out, request
 from zse.zcl.events import EventStream
 from zse.zcl.frame import Send, Step, ZclMessage
 
@@ -191,17 +191,7 @@ class PriceClient:
         The endpoint's ``request`` matches the answer to the request (same TSN, from the
         server); a Publish Price answer goes through the core as an unsolicited one does."""
         server = Destination.device(self.server_nwk, self.server_ep)
-        request = self.protocol.get_current_price(server)
-        rule = delivery(server)
-        reply = await self.endpoint.request(
-            server.address,
-            server.endpoint,
-            request.cluster_id,
-            request.command_id,
-            request.payload,
-            encrypt=rule.encrypt,
-            disable_default_response=rule.disable_default_response,
-        )
+        reply = await request(self.endpoint, self.protocol.get_current_price(server))
         if not reply.is_cluster_command:
             return None  # Default Response NOT_FOUND
         await self._on_message(reply)

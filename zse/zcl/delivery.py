@@ -88,8 +88,8 @@ class Delivery:
     disable_default_response: bool
 
 
-#: ZCL frame direction by "sent by a server" (ZCL 2.4.1.1.3).
-_DIRECTIONS = {True: Direction.Server_to_Client, False: Direction.Client_to_Server}
+#: ZCL frame direction indexed by "sent by a server" (ZCL 2.4.1.1.3).
+DIRECTIONS = (Direction.Client_to_Server, Direction.Server_to_Client)
 
 
 def delivery(destination: Destination, *, default_response: bool = True) -> Delivery:
@@ -137,7 +137,7 @@ async def deliver(
     rule = delivery(destination, default_response=default_response)
     side: dict[str, Any] = {}
     if from_server is not None:
-        side["direction"] = _DIRECTIONS[from_server]
+        side["direction"] = DIRECTIONS[from_server]
     return await endpoint.send(
         destination.address,
         destination.endpoint,

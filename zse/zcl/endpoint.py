@@ -22,12 +22,12 @@ import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
 from zse.zcl._tasks import keep_task
-from zse.zcl.delivery import Sender, deliver, response_delivery
+from zse.zcl.delivery import DIRECTIONS, Sender, deliver, delivery, response_delivery
 from zse.zcl.frame import (
     _CLUSTER_COMMAND,
-    _DIRECTIONS,
     _DISABLE_DEFAULT_RESPONSE,
     _SERVER_TO_CLIENT,
+    Send,
     Step,
     ZclMessage,
     decode_zcl_header,
@@ -44,6 +44,7 @@ __all__ = [
     "carry_out",
     "decode_zcl_header",
     "encode_zcl_header",
+    "request",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -111,6 +112,31 @@ class ZclPort(Sender, Protocol):
         cluster_specific: bool = True,
         encrypt: bool | None = None,
     ) -> None: ...
+
+
+async def request(endpoint: ZclPort, send: Send, *, timeout: float = 8.0) -> ZclMessage:
+    """Send a core's request (a :class:`~zse.zcl.frame.Send` to a destination) by the
+    delivery rule and return the frame that answers it (a response or a Default Response);
+    ``TimeoutError`` when none comes."""
+    if send.to is None:
+        raise ValueError("a request goes to a destination, not in reply to a frame")
+    rule = delivery(send.to, default_response=send.default_response)
+    side: dict[str, Any] = {}
+    if send.from_server is not None:
+        side["direction"] = DIRECTIONS[send.from_server]
+    reply: ZclMessage = await endpoint.request(
+        send.to.address,
+        send.to.endpoint,
+        send.cluster_id,
+        send.command_id,
+        send.payload,
+        timeout=timeout,
+        cluster_specific=send.cluster_specific,
+        encrypt=rule.encrypt,
+        disable_default_response=rule.disable_default_response,
+        **side,
+    )
+    return reply
 
 
 async def carry_out(
@@ -352,7 +378,7 @@ class ZclEndpointBase:
             command_id,
             payload,
             cluster_specific=cluster_specific,
-            direction=_DIRECTIONS[not msg.from_server],
+            direction=DIRECTIONS[not msg.from_server],
             tsn=msg.tsn,
             manufacturer=msg.manufacturer,
             disable_default_response=rule.disable_default_response,

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from zse.zcl.delivery import Destination
+from zse.zcl.delivery import DIRECTIONS, Destination
 
 __all__ = [
     "FrameCore",
@@ -79,7 +79,7 @@ class ZclMessage:
     @property
     def direction(self) -> foundation.Direction:
         """The ZCL direction of the frame."""
-        return _DIRECTIONS[self.from_server]
+        return DIRECTIONS[self.from_server]
 
     @property
     def disable_default_response(self) -> bool:
@@ -93,7 +93,6 @@ _CLUSTER_COMMAND = 0x01
 _MANUFACTURER_SPECIFIC = 0x04
 _SERVER_TO_CLIENT = 0x08
 _DISABLE_DEFAULT_RESPONSE = 0x10
-_DIRECTIONS = (foundation.Direction.Client_to_Server, foundation.Direction.Server_to_Client)
 
 
 def decode_zcl_header(data: bytes) -> tuple[int, int | None, int, int, int]:
