@@ -331,3 +331,48 @@ async def test_a_core_whose_deadline_fails_is_logged_not_left_to_asyncio(caplog)
     assert core.calls == [t0 + 1, t0 + 8]
     await timer.stop()
     assert unhandled == []
+
+
+async def test_stop_passes_on_the_callers_own_cancellation():
+    """stop() swallows the cancelled timeout's CancelledError, never its caller's: a shutdown
+    that cancels the task waiting in stop() while the timeout cleans up must end that task."""
+    loop = asyncio.get_running_loop()
+    core = Alarms(loop.time() + 1)
+
+    async def cleans_up_slowly(_: list[float]) -> None:
+        try:
+            await asyncio.sleep(100)
+        finally:
+            await asyncio.sleep(10)  # cleanup that outlasts the caller's patience
+
+    timer = Timer("test")
+    timer.add(core, cleans_up_slowly)
+    timer.start()
+    await asyncio.sleep(2)  # the timeout is running
+    after_stop: list[float] = []
+
+    async def shutdown() -> None:
+        await timer.stop()
+        after_stop.append(loop.time())
+
+    task = asyncio.create_task(shutdown())
+    await asyncio.sleep(1)  # waiting in stop() for the cleanup
+    task.cancel()
+    await asyncio.wait({task})
+    assert task.cancelled()
+    assert after_stop == []
+
+
+async def test_stop_returns_normally_when_only_the_timeout_was_cancelled():
+    loop = asyncio.get_running_loop()
+    core = Alarms(loop.time() + 1)
+
+    async def slow(_: list[float]) -> None:
+        await asyncio.sleep(100)
+
+    timer = Timer("test")
+    timer.add(core, slow)
+    timer.start()
+    await asyncio.sleep(2)
+    await timer.stop()  # raises nothing: the CancelledError was the timeout's
+    assert asyncio.current_task().cancelling() == 0

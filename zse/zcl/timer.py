@@ -20,7 +20,6 @@ It never sleeps, so it runs the same on the simulator's virtual-time loop
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -119,9 +118,17 @@ class Timer:
         """:meth:`close`, then wait for a cancelled timeout to end."""
         firing = self._firing
         self.close()
-        if firing is not None and firing is not asyncio.current_task():
-            with contextlib.suppress(asyncio.CancelledError):
-                await firing
+        current = asyncio.current_task()
+        if firing is None or firing is current:
+            return
+        cancelling = current.cancelling() if current is not None else 0
+        try:
+            await firing
+        except asyncio.CancelledError:
+            # The timeout's own cancellation ends here; the caller's (its task was cancelled
+            # while waiting) goes on up, so stop() never swallows a shutdown.
+            if current is not None and current.cancelling() > cancelling:
+                raise
 
     def _loop_time(self, source: _Source[Any]) -> float | None:
         """The source's next deadline in loop time: the one conversion between time bases."""
