@@ -334,6 +334,19 @@ def _release(fd: int | None) -> None:
         os.close(fd)  # closing the descriptor releases the flock
 
 
+def _abandon(connection: aiosqlite.Connection, owner: int | None) -> None:
+    """Stop ``connection``'s worker thread without waiting (a cancelled open or close).
+
+    aiosqlite's thread is not a daemon: left running, it keeps the interpreter from exiting.
+    The stop runs after the work already queued; the single-writer lock is released when the
+    connection is closed (see :func:`_claim`), or by the process's exit if the loop is gone.
+    """
+    done = connection.stop()
+    if done is None:
+        return
+    done.add_done_callback(lambda _: _release(owner))
+
+
 class Store:
     """A zse state database. Use :meth:`open` (or ``async with await Store.open(path)``)."""
 
@@ -343,6 +356,8 @@ class Store:
         self._lock = asyncio.Lock()
         self._closed = False
         self._owner: int | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._stopping = False
         self._listeners: list[Callable[[Quarantined], None]] = []
 
     # -- opening and closing ---------------------------------------------------------------
@@ -365,37 +380,76 @@ class Store:
         except sqlite3.Error as exc:
             _release(owner)
             raise StoreError(f"{where}: cannot open: {exc}") from exc
+        except BaseException:  # cancelled: aiosqlite stops its thread; SQLite holds no lock yet
+            _release(owner)
+            raise
         try:
             with hold_virtual_clock():
                 await connection.create_function(
                     "zse_record_sum", 3, _record_sum, deterministic=True
                 )
                 await connection.create_function("zse_entry_sum", 5, _entry_sum, deterministic=True)
-        except sqlite3.Error as exc:  # close it: its thread is not a daemon and would hang exit
+        except sqlite3.Error as exc:
             with hold_virtual_clock():
                 await connection.close()
             _release(owner)
             raise StoreError(f"{where}: cannot open: {exc}") from exc
+        except BaseException:  # cancelled: its worker thread is not a daemon and would hang exit
+            _abandon(connection, owner)
+            raise
         store = cls(where, connection)
         store._owner = owner
         try:
             await store._check_or_create()
-        except BaseException:
+        except Exception:
             with hold_virtual_clock():
                 await connection.close()
             _release(owner)
             raise
+        except BaseException:
+            _abandon(connection, owner)
+            raise
         return store
 
     async def close(self) -> None:
-        """Close the database (pending commits finish first). Closing twice is fine."""
+        """Close the database (pending commits finish first). Closing twice is fine.
+
+        The close runs in its own task: a caller cancelled while it waits (a shutdown's own
+        cancellation) gets its CancelledError, and the close still happens once the work in
+        progress ends. If that task is cancelled too (the loop is shutting down), the
+        connection's worker thread is told to stop after the work already queued, so that the
+        interpreter does not wait for it at exit.
+        """
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close())
+            self._closing.add_done_callback(self._close_ended)
+        elif self._closing.done():
+            return
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         async with self._lock:
             if self._closed:
                 return
             self._closed = True
+            self._stopping = True  # aiosqlite's close stops its thread, even if cancelled
             with hold_virtual_clock():
                 await self._db.close()
-            _release(self._owner)
+            owner, self._owner = self._owner, None
+            _release(owner)
+
+    def _close_ended(self, task: asyncio.Task[None]) -> None:
+        """A close task that did not end normally (cancelled, even before it started, or
+        failed) still ends the connection, without waiting."""
+        if not task.cancelled() and task.exception() is None:
+            return
+        self._closed = True
+        owner, self._owner = self._owner, None
+        if self._stopping:  # the thread is told to stop already: its future is aiosqlite's
+            _release(owner)
+        else:
+            self._stopping = True
+            _abandon(self._db, owner)
 
     async def __aenter__(self) -> Store:
         return self
@@ -503,6 +557,10 @@ class Store:
                 return await awaitable
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
+        except ValueError as exc:  # aiosqlite's "Connection closed": stopped by a cancelled close
+            if self._closed:
+                raise StoreError(f"{self.path}: store is closed (cannot {what})") from exc
+            raise
 
     async def _rows(
         self, sql: str, params: Iterable[Any] = (), *, what: str = "read"

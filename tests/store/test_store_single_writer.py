@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -110,3 +113,77 @@ async def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
     assert holder.returncode == -signal.SIGKILL
     async with await Store.open(path) as store:
         assert await store.get("ns", "k") == "held"
+
+
+def _workers() -> list[threading.Thread]:
+    """aiosqlite's connection threads (not daemons: one left running blocks the exit)."""
+    return [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+
+
+async def _settled(path) -> Store:
+    """Reopen ``path`` once the abandoned connections' threads are gone (bounded), the loop
+    running meanwhile (a join on the loop's thread would stop the close it waits for)."""
+    loop = asyncio.get_running_loop()
+    for thread in _workers():
+        await loop.run_in_executor(None, thread.join, 10)
+    assert _workers() == [], "an aiosqlite worker thread outlived its store"
+    for _ in range(10):  # the lock is released by a callback the finished thread scheduled
+        await asyncio.sleep(0)
+        with contextlib.suppress(StoreError):
+            return await Store.open(path)
+    return await Store.open(path)
+
+
+async def test_a_cancelled_close_still_closes_after_the_work_in_progress(tmp_path):
+    """A shutdown cancels close() while a commit holds the store: the caller is cancelled, the
+    commit lands, then the store closes (its worker thread would otherwise block the exit)."""
+    path = tmp_path / "state.db"
+    store = await Store.open(path)
+    commit = asyncio.create_task(store.commit(Batch().put("ns", "k", 1)))
+    close = asyncio.create_task(store.close())
+    await asyncio.sleep(0)
+    close.cancel()
+    await asyncio.wait({close, commit})
+    assert close.cancelled()
+    assert commit.result() == []
+    await store.close()  # a second close waits for the first to end
+    again = await _settled(path)
+    try:
+        assert await again.get("ns", "k") == 1
+    finally:
+        await again.close()
+
+
+async def test_a_close_cut_short_by_the_loop_shutting_down_stops_the_thread(tmp_path):
+    """asyncio.run cancels every task at its end, the close's own task too: the worker thread is
+    told to stop after the queued work, and whatever the commit meets is a StoreError."""
+    path = tmp_path / "state.db"
+    store = await Store.open(path)
+    commit = asyncio.create_task(store.commit(Batch().put("ns", "k", 1)))
+    close = asyncio.create_task(store.close())
+    await asyncio.sleep(0)
+    assert store._closing is not None
+    close.cancel()
+    store._closing.cancel()
+    await asyncio.wait({close, commit, store._closing})
+    assert (
+        commit.cancelled()
+        or commit.exception() is None
+        or isinstance(commit.exception(), StoreError)
+    )
+    again = await _settled(path)
+    await again.close()
+
+
+@pytest.mark.parametrize("steps", range(0, 24, 3))
+async def test_a_cancelled_open_leaves_no_thread_and_no_lock(tmp_path, steps):
+    path = tmp_path / "state.db"
+    opening = asyncio.create_task(Store.open(path))
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    opening.cancel()
+    await asyncio.wait({opening})
+    if not opening.cancelled():  # it finished first: an open store, closed normally
+        await opening.result().close()
+    again = await _settled(path)
+    await again.close()
