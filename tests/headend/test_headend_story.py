@@ -55,7 +55,9 @@ async def test_register_send_and_deprovision_on_the_simulator(service: Service) 
     await _until(service, all_ready)
     history = await service.call(a, "GET", f"/api/v1/devices/{chosen[0].mac}/history")
     states = [h["to_state"] for h in history.body["history"]]
-    assert states[0] == "new" and "pending provisioning" in states and states[-1] == "meter ready"
+    assert states[0] == "new"
+    assert "pending provisioning" in states
+    assert states[-1] == "meter ready"
 
     # one device goes offline; a message by group reaches the other two at once
     offline = chosen[2]
@@ -89,11 +91,14 @@ async def test_register_send_and_deprovision_on_the_simulator(service: Service) 
     await _until(service, delivered)
     reply = await service.call(a, "GET", f"/api/v1/sends/{send_id}")
     late = next(o for o in reply.body["outcomes"] if o["mac"] == offline_key)
-    assert late["outcome"] == "delivered" and late["attempts"] >= 2
+    assert late["outcome"] == "delivered"
+    assert late["attempts"] >= 2
 
     events = await service.call(a, "GET", f"/api/v1/sends/{send_id}/events")
-    assert events.status == 200 and events.headers["Content-Type"] == "text/event-stream"
-    assert events.body.count("event: outcome") == 3 and "event: finished" in events.body
+    assert events.status == 200
+    assert events.headers["Content-Type"] == "text/event-stream"
+    assert events.body.count("event: outcome") == 3
+    assert "event: finished" in events.body
 
     # load control by group: the load control device reports received / started / completed
     lce = await service.call(
@@ -118,7 +123,8 @@ async def test_register_send_and_deprovision_on_the_simulator(service: Service) 
     # de-provision one: it is asked to leave, and is complete when it has
     gone = chosen[0].mac
     reply = await service.call(a, "POST", f"/api/v1/devices/{gone}/deprovision")
-    assert reply.status == 202 and reply.body["state"] in (
+    assert reply.status == 202
+    assert reply.body["state"] in (
         "pending de-provisioning",
         "de-provision complete",
     )

@@ -65,7 +65,10 @@ def _page(title: str, body: str, *, retailer: str, refresh: bool = False) -> web
 def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], *, caption: str) -> str:
     head = "".join(f'<th scope="col">{_e(h)}</th>' for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (
+        f"<table><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
 
 
 def _device_rows(devices: list[dict[str, Any]]) -> list[list[str]]:

@@ -1,8 +1,9 @@
 """The retailer headend over HTTPS with mutual TLS (aiohttp): the API, its OpenAPI document and
 the portal (docs/adr/0013).
 
-The routes are declared once, in :data:`ROUTES`; the aiohttp router and the OpenAPI 3.1 document
-at ``/openapi.json`` are both built from it. Every request passes three checks, in order:
+The routes are declared once, as :class:`Route` values (:func:`api_routes` and the portal's);
+the aiohttp router and the OpenAPI 3.1 document at ``/openapi.json`` are both built from them.
+Every request passes three checks, in order:
 
 1. the TLS handshake (Python's :mod:`ssl`, :func:`zse.headend.pki.server_context`): no client
    certificate, an expired one or one from another CA never reaches the application;
@@ -30,7 +31,7 @@ from zse.headend.core import DEVICE_TYPES, HeadendError, RateLimiter
 from zse.headend.pki import Retailer, identify
 from zse.headend.service import Headend
 
-__all__ = ["ROUTES", "HeadendApp", "Route", "openapi", "serve"]
+__all__ = ["HeadendApp", "Route", "all_routes", "api_routes", "openapi", "retailer_of", "serve"]
 
 Handler = Callable[["HeadendApp", web.Request], Awaitable[web.StreamResponse]]
 _RETAILER = web.RequestKey("retailer", str)
@@ -458,8 +459,7 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=context)
     await site.start()
-    server = site._server
     bound = port
-    if server is not None and getattr(server, "sockets", None):
-        bound = server.sockets[0].getsockname()[1]
+    for address in runner.addresses:  # the bound port of port 0
+        bound = int(address[1])
     return runner, bound
