@@ -44,6 +44,7 @@ class Service:
     sims: SimMeters
     store: Store
     headend: Headend
+    app: HeadendApp
     runner: Any
     port: int
 
@@ -110,4 +111,4 @@ async def start_service(tmp_path: Path, *, meters: int = 2, rate: float | None =
     limiter = RateLimiter(rate or config.rate, config.burst if rate is None else 3)
     app = HeadendApp(headend, config.retailers, limiter=limiter)
     runner, port = await serve(app, server_context(config), host="127.0.0.1", port=0)
-    return Service(directory, config, sims, store, headend, runner, port)
+    return Service(directory, config, sims, store, headend, app, runner, port)

@@ -68,6 +68,8 @@ class HeadendApp:
         self.headend = headend
         self.retailers = tuple(retailers)
         self.limiter = limiter
+        #: Requests that reached the application (past the TLS handshake).
+        self.requests = 0
         self.routes = tuple(routes if routes is not None else all_routes())
         self.app = web.Application(middlewares=[self._middleware])
         for route in self.routes:
@@ -82,6 +84,7 @@ class HeadendApp:
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        self.requests += 1
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         der = (
             ssl_object.getpeercert(binary_form=True)
