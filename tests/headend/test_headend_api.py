@@ -162,11 +162,14 @@ def test_parsers_take_garbage(body: object) -> None:
         parse_message,
         parse_load_control,
     ):
+        refused: HeadendError | None = None
         try:
             parse(body)
         except HeadendError as exc:
-            assert 400 <= exc.status < 500
-            assert exc.field
+            refused = exc
+        if refused is not None:
+            assert 400 <= refused.status < 500
+            assert refused.field
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,138 @@
+"""``zse headend``: the retailer HAN service (issue #18, docs/headend.md).
+
+``zse headend init DIR`` writes a test CA, the server's certificate and key, two retailers'
+client certificates and keys (``retailer-a.pem`` / ``retailer-a-key.pem``, ``retailer-b...``)
+and ``headend.toml``. ``zse headend serve --config DIR/headend.toml --sim N --port P`` serves
+the API (OpenAPI at ``/openapi.json``) and the portal (``/``) over mutual TLS, over ``N``
+simulated meters whose HAN devices are printed at start (MAC address and install code, as on
+their labels); time on the simulator runs ``--speed`` times the real clock. Errors are one line:
+a usage or configuration error exits 2, a runtime error 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    import ssl
+
+    from zse.headend.pki import HeadendConfig
+
+__all__ = ["headend"]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group()
+def headend() -> None:
+    """The retailer HAN service: provisioning API and portal over mutual TLS."""
+
+
+@headend.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True)
+@click.option("--host", "hosts", multiple=True, help="Another name for the server certificate.")
+def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
+    """Write a test PKI and headend.toml into DIRECTORY (never overwrites)."""
+    from zse.headend.pki import HeadendConfigError, init_directory  # noqa: PLC0415
+
+    try:
+        written = init_directory(directory, port=port, hosts=hosts)
+    except HeadendConfigError as exc:
+        _fail(str(exc), 2)
+    except OSError as exc:
+        _fail(f"{directory}: {exc.strerror}", 2)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@headend.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="headend.toml (zse headend init writes one).",
+)
+@click.option("--sim", "meters", type=click.IntRange(1, 64), help="Serve N simulated meters.")
+@click.option("--port", type=click.IntRange(0, 65535), help="Over [server] port.")
+@click.option("--speed", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+def serve(config_path: Path, meters: int | None, port: int | None, speed: float, seed: int) -> None:
+    """Serve the API and the portal over mutual TLS."""
+    from zse.cli.mqtt import PacedLoop  # noqa: PLC0415
+    from zse.headend.pki import HeadendConfigError, load_config, server_context  # noqa: PLC0415
+
+    if meters is None:
+        _fail("give --sim N: meters on sticks (the zse esi configuration) are not served yet", 2)
+    try:
+        config = load_config(config_path)
+        context = server_context(config)
+    except HeadendConfigError as exc:
+        _fail(str(exc), 2)
+    try:
+        with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
+            runner.run(_serve(config, context, meters, port, seed))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    except OSError as exc:
+        _fail(f"{type(exc).__name__}: {exc}", 1)
+    except Exception as exc:  # one line, not a traceback
+        _fail(f"{type(exc).__name__}: {exc}", 1)
+
+
+async def _serve(
+    cfg: HeadendConfig, context: ssl.SSLContext, meters: int, port: int | None, seed: int
+) -> None:
+    from zse.headend.core import RateLimiter  # noqa: PLC0415
+    from zse.headend.service import Headend  # noqa: PLC0415
+    from zse.headend.sim import SimMeters  # noqa: PLC0415
+    from zse.headend.store import HeadendStore  # noqa: PLC0415
+    from zse.headend.web import HeadendApp, serve  # noqa: PLC0415
+    from zse.store import Store  # noqa: PLC0415
+    from zse.time.service import system_clock  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    base = system_clock() - int(loop.time())  # ZigBee UTCTime, on the paced clock
+
+    def clock() -> int:
+        return base + int(loop.time())
+
+    sims = SimMeters(meters, cfg.meters, seed=seed, clock=clock)
+    started = await sims.start()
+    store = await Store.open(cfg.database)
+    service = Headend(started, await HeadendStore.open(store), clock=clock)
+    await service.start()
+    app = HeadendApp(
+        service,
+        cfg.retailers,
+        limiter=RateLimiter(cfg.rate, cfg.burst),
+    )
+    chosen = cfg.port if port is None else port
+    runner, bound = await serve(app, context, host=cfg.host, port=chosen)
+    click.echo(f"serving https://{cfg.host}:{bound}/ (API: /api/v1, OpenAPI: /openapi.json)")
+    click.echo("simulated HAN devices (register them with their install codes):")
+    for line in sims.labels():
+        click.echo(f"  {line}")
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        click.echo("stopping")
+        await runner.cleanup()
+        await service.close()
+        await sims.close()
+        await store.close()
