@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
 from zse.headend.core import DEVICE_TYPES, HeadendError
+from zse.headend.routing import Route, Served, retailer_of
 from zse.provisioning.lifecycle import LifecycleState
-
-if TYPE_CHECKING:
-    from zse.headend.web import HeadendApp, Route
 
 __all__ = ["portal_routes"]
 
@@ -126,15 +124,13 @@ def _same_origin(request: web.Request) -> None:
 
 
 def _retailer(request: web.Request) -> str:
-    from zse.headend.web import retailer_of  # noqa: PLC0415
-
     return retailer_of(request)
 
 
 # -- pages -------------------------------------------------------------------------------------
 
 
-async def _main(app: HeadendApp, request: web.Request) -> web.Response:
+async def _main(app: Served, request: web.Request) -> web.Response:
     retailer = _retailer(request)
     devices = app.headend.devices(retailer)
     counts = "".join(
@@ -147,7 +143,7 @@ async def _main(app: HeadendApp, request: web.Request) -> web.Response:
 
 
 async def _provision_form(
-    app: HeadendApp, request: web.Request, errors: dict[str, str] | None = None
+    app: Served, request: web.Request, errors: dict[str, str] | None = None
 ) -> web.Response:
     errors = errors or {}
     given = request.query if request.method == "GET" else await request.post()
@@ -163,7 +159,7 @@ async def _provision_form(
     return _page("HAN provisioning", body, retailer=_retailer(request))
 
 
-async def _provision(app: HeadendApp, request: web.Request) -> web.Response:
+async def _provision(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
     form = await request.post()
     values = {k: str(form.get(k, "")) for k in ("meter", "device_type", "mac", "label")}
@@ -180,7 +176,7 @@ async def _provision(app: HeadendApp, request: web.Request) -> web.Response:
 
 
 async def _credentials_form(
-    app: HeadendApp, request: web.Request, errors: dict[str, str] | None = None
+    app: Served, request: web.Request, errors: dict[str, str] | None = None
 ) -> web.Response:
     errors = errors or {}
     given = request.query if request.method == "GET" else await request.post()
@@ -205,7 +201,7 @@ async def _credentials_form(
     return _page("Enter HAN security credentials", body, retailer=_retailer(request))
 
 
-async def _credentials(app: HeadendApp, request: web.Request) -> web.Response:
+async def _credentials(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
     form = await request.post()
     body = {
@@ -218,7 +214,7 @@ async def _credentials(app: HeadendApp, request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/devices/{quote(view['mac'])}")
 
 
-async def _state(app: HeadendApp, request: web.Request) -> web.Response:
+async def _state(app: Served, request: web.Request) -> web.Response:
     retailer = _retailer(request)
     slug = request.match_info["state"]
     states = {_state_slug(s): s for s in LifecycleState}
@@ -230,7 +226,7 @@ async def _state(app: HeadendApp, request: web.Request) -> web.Response:
     return _page(state.value.capitalize(), body, retailer=retailer)
 
 
-async def _device(app: HeadendApp, request: web.Request) -> web.Response:
+async def _device(app: Served, request: web.Request) -> web.Response:
     retailer, mac = _retailer(request), request.match_info["mac"]
     try:
         view = app.headend.device(retailer, mac)
@@ -264,7 +260,7 @@ async def _device(app: HeadendApp, request: web.Request) -> web.Response:
     return _page(f"Device {view['mac']}", body, retailer=retailer)
 
 
-async def _deprovision(app: HeadendApp, request: web.Request) -> web.Response:
+async def _deprovision(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
     mac = request.match_info["mac"]
     try:
@@ -276,7 +272,7 @@ async def _deprovision(app: HeadendApp, request: web.Request) -> web.Response:
 
 
 async def _groups(
-    app: HeadendApp, request: web.Request, errors: dict[str, str] | None = None
+    app: Served, request: web.Request, errors: dict[str, str] | None = None
 ) -> web.Response:
     errors = errors or {}
     retailer = _retailer(request)
@@ -297,7 +293,7 @@ async def _groups(
     return _page("Groups", body, retailer=retailer)
 
 
-async def _post_group(app: HeadendApp, request: web.Request) -> web.Response:
+async def _post_group(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
     form = await request.post()
     body = {
@@ -312,7 +308,7 @@ async def _post_group(app: HeadendApp, request: web.Request) -> web.Response:
 
 
 async def _send_forms(
-    app: HeadendApp, request: web.Request, errors: dict[str, str] | None = None
+    app: Served, request: web.Request, errors: dict[str, str] | None = None
 ) -> web.Response:
     errors = errors or {}
     retailer = _retailer(request)
@@ -355,7 +351,7 @@ def _number(form: Any, name: str) -> object:
         return value  # refused by the validation, naming the field
 
 
-async def _post_message(app: HeadendApp, request: web.Request) -> web.Response:
+async def _post_message(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
     form = await request.post()
     body = {
@@ -370,7 +366,7 @@ async def _post_message(app: HeadendApp, request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/sends/{view['id']}")
 
 
-async def _post_load_control(app: HeadendApp, request: web.Request) -> web.Response:
+async def _post_load_control(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
     form = await request.post()
     body = {
@@ -384,7 +380,7 @@ async def _post_load_control(app: HeadendApp, request: web.Request) -> web.Respo
     raise web.HTTPSeeOther(f"/sends/{view['id']}")
 
 
-async def _send_page(app: HeadendApp, request: web.Request) -> web.Response:
+async def _send_page(app: Served, request: web.Request) -> web.Response:
     retailer = _retailer(request)
     try:
         view = app.headend.send(retailer, int(request.match_info["id"]))
@@ -407,8 +403,6 @@ async def _send_page(app: HeadendApp, request: web.Request) -> web.Response:
 
 def portal_routes() -> list[Route]:
     """The portal's pages (not in the OpenAPI document)."""
-    from zse.headend.web import Route  # noqa: PLC0415
-
     return [
         Route("GET", "/", _main, "HAN main", api=False),
         Route("GET", "/provision", _provision_form, "HAN provisioning", api=False),

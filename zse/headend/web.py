@@ -21,7 +21,6 @@ import asyncio
 import json
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -29,29 +28,11 @@ from aiohttp import web
 from zse import __version__
 from zse.headend.core import DEVICE_TYPES, HeadendError, RateLimiter
 from zse.headend.pki import Retailer, identify
+from zse.headend.portal import portal_routes
+from zse.headend.routing import RETAILER, Handler, Route, retailer_of
 from zse.headend.service import Headend
 
-__all__ = ["HeadendApp", "Route", "all_routes", "api_routes", "openapi", "retailer_of", "serve"]
-
-Handler = Callable[["HeadendApp", web.Request], Awaitable[web.StreamResponse]]
-_RETAILER = web.RequestKey("retailer", str)
-
-
-@dataclass(frozen=True)
-class Route:
-    """One route: method, path (aiohttp syntax ``{name}``), handler, a summary, the JSON
-    schema of its body (or a media type for a non-JSON body), its query parameters, the
-    status of success, and whether it is part of the API (else: a portal page)."""
-
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    body: dict[str, Any] | str | None = None
-    query: tuple[str, ...] = ()
-    status: int = 200
-    api: bool = True
-    tags: tuple[str, ...] = field(default=())
+__all__ = ["HeadendApp", "all_routes", "api_routes", "openapi", "serve"]
 
 
 class HeadendApp:
@@ -99,7 +80,7 @@ class HeadendApp:
             response = _error(HeadendError(429, f"rate limit: retry in {wait:.1f} s"))
             response.headers["Retry-After"] = str(max(1, round(wait + 0.5)))
             return response
-        request[_RETAILER] = retailer.id
+        request[RETAILER] = retailer.id
         try:
             return await handler(request)
         except HeadendError as exc:
@@ -108,11 +89,6 @@ class HeadendApp:
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document of this application's API routes."""
         return openapi(self.routes)
-
-
-def retailer_of(request: web.Request) -> str:
-    """The retailer the request's client certificate names."""
-    return request[_RETAILER]
 
 
 def _error(exc: HeadendError) -> web.Response:
@@ -379,8 +355,6 @@ def api_routes() -> list[Route]:
 
 def all_routes() -> list[Route]:
     """The API's routes and the portal's pages."""
-    from zse.headend.portal import portal_routes  # noqa: PLC0415
-
     return [*api_routes(), *portal_routes()]
 
 
