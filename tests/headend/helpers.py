@@ -61,6 +61,7 @@ class Service:
         *,
         text: str | None = None,
         form: dict[str, Any] | None = None,
+        origin: str | None = None,
     ) -> Reply:
         """One request as ``who`` (a retailer's name or a TLS context); the virtual clock
         stands still while the real socket is waited on."""
@@ -72,6 +73,8 @@ class Service:
             kwargs["data"] = text.encode()
         if form is not None:
             kwargs["data"] = form
+        if origin is not None:
+            kwargs["headers"] = {"Origin": origin}
         with hold_virtual_clock():
             connector = aiohttp.TCPConnector(ssl=context, force_close=True)
             async with (

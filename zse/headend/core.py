@@ -207,9 +207,12 @@ def parse_group(body: object, *, meters: Iterable[str]) -> GroupRequest:
 
 def parse_state(value: str) -> LifecycleState:
     """A lifecycle state from its printed name (``meter ready``, ``meter-ready``...)."""
-    wanted = value.replace("-", " ").replace("_", " ").lower()
+
+    def plain(text: str) -> str:
+        return text.replace("-", " ").replace("_", " ").lower()
+
     for state in LifecycleState:
-        if state.value == wanted:
+        if plain(state.value) == plain(value):
             return state
     raise _bad("state", "one of " + ", ".join(s.value for s in LifecycleState))
 
