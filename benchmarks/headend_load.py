@@ -55,9 +55,8 @@ async def _phase(
     elapsed = time.perf_counter() - began
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 1 else 0.0
     rate = len(latencies) / elapsed
-    print(
-        f"{name:<28} {rate:8.0f} req/s  p99 {p99:6.2f} ms  ({len(latencies)} requests, {errors} errors)"
-    )
+    count = len(latencies)
+    print(f"{name:<28} {rate:8.0f} req/s  p99 {p99:6.2f} ms  ({count} requests, {errors} errors)")
     return rate, p99, errors
 
 
@@ -142,12 +141,14 @@ async def main(seconds: float, clients: int) -> int:
             send_rate, send_p99, send_errors = await _phase(
                 "by-group sends", seconds, [(s, send(r)) for r, s in every]
             )
-            print(
-                f"ratio status reads / reference: {read_rate / ref_rate:.2f} of the rate, p99 x{read_p99 / ref_p99:.1f}"
-            )
-            print(
-                f"ratio by-group sends / reference: {send_rate / ref_rate:.2f} of the rate, p99 x{send_p99 / ref_p99:.1f}"
-            )
+            for what, rate, p99 in (
+                ("status reads", read_rate, read_p99),
+                ("by-group sends", send_rate, send_p99),
+            ):
+                print(
+                    f"ratio {what} / reference: {rate / ref_rate:.2f} of the rate, "
+                    f"p99 x{p99 / ref_p99:.1f}"
+                )
             for group in sessions.values():
                 for session in group:
                     await session.close()
