@@ -12,7 +12,13 @@ from typing import Any
 import aiohttp
 
 from zse.headend.core import RateLimiter
-from zse.headend.pki import HeadendConfig, init_directory, load_config, server_context
+from zse.headend.pki import (
+    HeadendConfig,
+    init_directory,
+    load_config,
+    server_context,
+    signed_context,
+)
 from zse.headend.service import Headend
 from zse.headend.sim import SimMeters
 from zse.headend.store import HeadendStore
@@ -47,6 +53,7 @@ class Service:
     app: HeadendApp
     runner: Any
     port: int
+    signed_port: int
 
     @property
     def base(self) -> str:
@@ -113,5 +120,11 @@ async def start_service(tmp_path: Path, *, meters: int = 2, rate: float | None =
     await headend.start()
     limiter = RateLimiter(rate or config.rate, config.burst if rate is None else 3)
     app = HeadendApp(headend, config.retailers, limiter=limiter)
-    runner, port = await serve(app, server_context(config), host="127.0.0.1", port=0)
-    return Service(directory, config, sims, store, headend, app, runner, port)
+    runner, ports = await serve(
+        app,
+        server_context(config),
+        host="127.0.0.1",
+        port=0,
+        signed=(signed_context(config), 0),
+    )
+    return Service(directory, config, sims, store, headend, app, runner, ports[0], ports[1])

@@ -151,7 +151,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         "retailer headend (aiohttp shell over the ESIs)",
         ("zse.headend.*",),
-        ("asyncio", "zigpy", "aiohttp", "cryptography"),
+        ("asyncio", "zigpy", "aiohttp", "cryptography", "http_message_signatures"),
     ),
     Layer(
         "command line", ("zse.cli.*", "zse.__main__"), ("asyncio", "zigpy", "click", "voluptuous")
@@ -199,6 +199,8 @@ STRICTER: dict[str, tuple[str, ...]] = {
             "zse.headend.web",
             "zse.headend.portal",
             "zse.headend.pki",
+            "zse.headend.signatures",
+            "zse.headend.routing",
         ),
         ("zse.sim",),
     ),

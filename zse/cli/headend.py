@@ -71,18 +71,24 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
 def serve(config_path: Path, meters: int | None, port: int | None, speed: float, seed: int) -> None:
     """Serve the API and the portal over mutual TLS."""
     from zse.cli.mqtt import PacedLoop  # noqa: PLC0415
-    from zse.headend.pki import HeadendConfigError, load_config, server_context  # noqa: PLC0415
+    from zse.headend.pki import (  # noqa: PLC0415
+        HeadendConfigError,
+        load_config,
+        server_context,
+        signed_context,
+    )
 
     if meters is None:
         _fail("give --sim N: meters on sticks (the zse esi configuration) are not served yet", 2)
     try:
         config = load_config(config_path)
         context = server_context(config)
+        signed = None if config.signed_port is None else signed_context(config)
     except HeadendConfigError as exc:
         _fail(str(exc), 2)
     try:
         with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
-            runner.run(_serve(config, context, meters, port, seed))
+            runner.run(_serve(config, context, signed=signed, meters=meters, port=port, seed=seed))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     except OSError as exc:
@@ -92,7 +98,13 @@ def serve(config_path: Path, meters: int | None, port: int | None, speed: float,
 
 
 async def _serve(
-    cfg: HeadendConfig, context: ssl.SSLContext, meters: int, port: int | None, seed: int
+    cfg: HeadendConfig,
+    context: ssl.SSLContext,
+    *,
+    signed: ssl.SSLContext | None,
+    meters: int,
+    port: int | None,
+    seed: int,
 ) -> None:
     from zse.headend.core import RateLimiter  # noqa: PLC0415
     from zse.headend.service import Headend  # noqa: PLC0415
@@ -119,8 +131,13 @@ async def _serve(
         limiter=RateLimiter(cfg.rate, cfg.burst),
     )
     chosen = cfg.port if port is None else port
-    runner, bound = await serve(app, context, host=cfg.host, port=chosen)
-    click.echo(f"serving https://{cfg.host}:{bound}/ (API: /api/v1, OpenAPI: /openapi.json)")
+    second = None
+    if signed is not None and cfg.signed_port is not None:
+        second = (signed, cfg.signed_port if port is None or not cfg.signed_port else port + 1)
+    runner, bound = await serve(app, context, host=cfg.host, port=chosen, signed=second)
+    click.echo(f"serving https://{cfg.host}:{bound[0]}/ (API: /api/v1, OpenAPI: /openapi.json)")
+    if second is not None:
+        click.echo(f"signed requests (RFC 9421): https://{cfg.host}:{bound[1]}/")
     click.echo("simulated HAN devices (register them with their install codes):")
     for line in sims.labels():
         click.echo(f"  {line}")

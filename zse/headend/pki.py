@@ -35,6 +35,7 @@ __all__ = [
     "load_config",
     "new_ca",
     "server_context",
+    "signed_context",
     "write_key",
 ]
 
@@ -54,6 +55,8 @@ class Retailer:
     id: str
     ca: x509.Certificate
     common_name: str
+    #: The public key of its registered signing certificate, for signed requests (ADR 0014).
+    signing_key: ec.EllipticCurvePublicKey | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +67,8 @@ class HeadendConfig:
     path: Path
     host: str
     port: int
+    #: The listener for signed requests (server TLS only), or None.
+    signed_port: int | None
     certificate: Path
     key: Path
     database: Path
@@ -83,6 +88,52 @@ def _pem_cert(path: Path) -> x509.Certificate:
         raise HeadendConfigError(f"{path}: not a PEM certificate") from None
 
 
+def _get(path: Path, section: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    """``section[name]`` of type ``kind`` (an int is a float), or ``default``."""
+    value = section.get(name, default)
+    if value is None or isinstance(value, bool) is not (kind is bool):
+        raise HeadendConfigError(f"{path}: {name} is missing or not a {kind.__name__}")
+    if kind is float and isinstance(value, int):
+        value = float(value)
+    if not isinstance(value, kind):
+        raise HeadendConfigError(f"{path}: {name} must be a {kind.__name__}")
+    return value
+
+
+def _port(path: Path, name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise HeadendConfigError(f"{path}: {name} {value!r} is not a TCP port")
+    return value
+
+
+def _retailer(path: Path, entry: object) -> tuple[Retailer, Path]:
+    """One ``[[retailers]]`` entry and its CA file."""
+    if not isinstance(entry, dict):
+        raise HeadendConfigError(f"{path}: [[retailers]] entries must be tables")
+    ca_file = path.parent / _get(path, entry, "ca", str)
+    ca = _pem_cert(ca_file)
+    signing_key = None
+    if "signing_certificate" in entry:
+        signing = _pem_cert(path.parent / _get(path, entry, "signing_certificate", str))
+        try:
+            signing.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            raise HeadendConfigError(
+                f"{path}: a signing_certificate is not issued by its retailer's ca"
+            ) from None
+        public = signing.public_key()
+        if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
+            raise HeadendConfigError(f"{path}: a signing_certificate must hold a P-256 key")
+        signing_key = public
+    retailer = Retailer(
+        id=_get(path, entry, "id", str),
+        ca=ca,
+        common_name=_get(path, entry, "common_name", str),
+        signing_key=signing_key,
+    )
+    return retailer, ca_file
+
+
 def load_config(path: Path) -> HeadendConfig:
     """Read ``headend.toml``; anything wrong raises :class:`HeadendConfigError` naming it."""
     try:
@@ -92,61 +143,37 @@ def load_config(path: Path) -> HeadendConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise HeadendConfigError(f"{path}: not TOML ({exc})") from None
     base = path.parent
-
-    def table(name: str) -> dict[str, Any]:
-        value = data.get(name, {})
-        if not isinstance(value, dict):
+    tables = {}
+    for name in ("server", "limits"):
+        tables[name] = data.get(name, {})
+        if not isinstance(tables[name], dict):
             raise HeadendConfigError(f"{path}: [{name}] must be a table")
-        return value
-
-    def get(section: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
-        value = section.get(name, default)
-        if value is None or isinstance(value, bool) is not (kind is bool):
-            raise HeadendConfigError(f"{path}: {name} is missing or not a {kind.__name__}")
-        if kind is float and isinstance(value, int):
-            value = float(value)
-        if not isinstance(value, kind):
-            raise HeadendConfigError(f"{path}: {name} must be a {kind.__name__}")
-        return value
-
-    server, limits = table("server"), table("limits")
+    server, limits = tables["server"], tables["limits"]
     given = data.get("retailers", [])
     if not isinstance(given, list) or not given:
         raise HeadendConfigError(f"{path}: no [[retailers]]")
-    retailers, cas = [], []
-    for entry in given:
-        if not isinstance(entry, dict):
-            raise HeadendConfigError(f"{path}: [[retailers]] entries must be tables")
-        ca_file = base / get(entry, "ca", str)
-        retailers.append(
-            Retailer(
-                id=get(entry, "id", str),
-                ca=_pem_cert(ca_file),
-                common_name=get(entry, "common_name", str),
-            )
-        )
-        if ca_file not in cas:
-            cas.append(ca_file)
+    loaded = [_retailer(path, entry) for entry in given]
+    retailers = tuple(r for r, _ in loaded)
     if len({r.id for r in retailers}) != len(retailers):
         raise HeadendConfigError(f"{path}: two retailers with the same id")
-    port = get(server, "port", int, 8443)
-    if not 0 <= port <= 0xFFFF:
-        raise HeadendConfigError(f"{path}: port {port} is not a TCP port")
-    rate, burst = get(limits, "requests_per_second", float, 50.0), get(limits, "burst", int, 100)
+    signed_port = server.get("signed_port")
+    rate = _get(path, limits, "requests_per_second", float, 50.0)
+    burst = _get(path, limits, "burst", int, 100)
     if rate <= 0 or burst < 1:
         raise HeadendConfigError(f"{path}: requests_per_second and burst must be positive")
     return HeadendConfig(
         path=path,
-        host=get(server, "host", str, "127.0.0.1"),
-        port=port,
-        certificate=base / get(server, "certificate", str, "server.pem"),
-        key=base / get(server, "key", str, "server-key.pem"),
-        database=base / get(server, "database", str, "headend.sqlite"),
-        meters=base / get(server, "meters", str, "meters"),
+        host=_get(path, server, "host", str, "127.0.0.1"),
+        port=_port(path, "port", server.get("port", 8443)),
+        signed_port=None if signed_port is None else _port(path, "signed_port", signed_port),
+        certificate=base / _get(path, server, "certificate", str, "server.pem"),
+        key=base / _get(path, server, "key", str, "server-key.pem"),
+        database=base / _get(path, server, "database", str, "headend.sqlite"),
+        meters=base / _get(path, server, "meters", str, "meters"),
         rate=rate,
         burst=burst,
-        retailers=tuple(retailers),
-        ca_files=tuple(cas),
+        retailers=retailers,
+        ca_files=tuple(dict.fromkeys(f for _, f in loaded)),
     )
 
 
@@ -160,6 +187,18 @@ def server_context(config: HeadendConfig) -> ssl.SSLContext:
         context.load_cert_chain(config.certificate, config.key)
         for ca in config.ca_files:
             context.load_verify_locations(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise HeadendConfigError(f"{config.path}: the TLS files cannot be used ({exc})") from None
+    return context
+
+
+def signed_context(config: HeadendConfig) -> ssl.SSLContext:
+    """The TLS context of the signed-request listener: the server's certificate, no client
+    certificate asked for (the request's signature identifies the retailer)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(config.certificate, config.key)
     except (OSError, ssl.SSLError) as exc:
         raise HeadendConfigError(f"{config.path}: the TLS files cannot be used ({exc})") from None
     return context
@@ -301,6 +340,8 @@ _CONFIG = """\
 [server]
 host = "127.0.0.1"
 port = {port}
+# signed requests (RFC 9421) from a registered certificate, for clients without mutual TLS
+signed_port = {signed_port}
 certificate = "server.pem"
 key = "server-key.pem"
 database = "headend.sqlite"
@@ -317,6 +358,7 @@ _RETAILER = """
 id = "{name}"
 ca = "ca.pem"
 common_name = "{name}"
+signing_certificate = "{name}.pem"
 """
 
 
@@ -348,5 +390,7 @@ def init_directory(directory: Path, *, port: int = 8443, hosts: Sequence[str] = 
         _write_cert(directory / f"{retailer}.pem", cert)
         write_key(directory / f"{retailer}-key.pem", key)
     retailers = "".join(_RETAILER.format(name=r) for r in INIT_RETAILERS)
-    (directory / "headend.toml").write_text(_CONFIG.format(port=port, retailers=retailers))
+    (directory / "headend.toml").write_text(
+        _CONFIG.format(port=port, signed_port=port + 1 if port else 0, retailers=retailers)
+    )
     return [directory / n for n in names]

@@ -8,7 +8,9 @@ Every request passes three checks, in order:
 1. the TLS handshake (Python's :mod:`ssl`, :func:`zse.headend.pki.server_context`): no client
    certificate, an expired one or one from another CA never reaches the application;
 2. the retailer: :func:`zse.headend.pki.identify` maps the verified certificate to a configured
-   retailer, else 403;
+   retailer, else 403; on the signed-request listener (no client certificate,
+   :func:`zse.headend.pki.signed_context`) the request's RFC 9421 signature names it
+   (:mod:`zse.headend.signatures`), else 401;
 3. the retailer's rate limit (:class:`zse.headend.core.RateLimiter`), else 429 with
    ``Retry-After``.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -31,6 +34,7 @@ from zse.headend.pki import Retailer, identify
 from zse.headend.portal import portal_routes
 from zse.headend.routing import RETAILER, Handler, Route, retailer_of
 from zse.headend.service import Headend
+from zse.headend.signatures import RequestVerifier, SignedRequestError
 
 __all__ = ["HeadendApp", "all_routes", "api_routes", "openapi", "serve"]
 
@@ -45,10 +49,13 @@ class HeadendApp:
         *,
         limiter: RateLimiter,
         routes: Sequence[Route] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.headend = headend
         self.retailers = tuple(retailers)
         self.limiter = limiter
+        self.verifier = RequestVerifier(self.retailers)
+        self.clock = clock
         #: Requests that reached the application (past the TLS handshake).
         self.requests = 0
         self.routes = tuple(routes if routes is not None else all_routes())
@@ -72,9 +79,22 @@ class HeadendApp:
             if isinstance(ssl_object, ssl.SSLObject)
             else None
         )
-        retailer = identify(der, self.retailers)
-        if retailer is None:
-            return _error(HeadendError(403, "the client certificate is not a retailer's"))
+        if der is None:  # the signed-request listener: the signature says who
+            try:
+                retailer = self.verifier.verify(
+                    request.method,
+                    str(request.url),
+                    [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+                    await request.read(),
+                    now=self.clock(),
+                )
+            except SignedRequestError as exc:
+                return _error(HeadendError(401, str(exc), field="signature"))
+        else:
+            found = identify(der, self.retailers)
+            if found is None:
+                return _error(HeadendError(403, "the client certificate is not a retailer's"))
+            retailer = found
         wait = self.limiter.take(retailer.id, asyncio.get_running_loop().time())
         if wait is not None:
             response = _error(HeadendError(429, f"rate limit: retry in {wait:.1f} s"))
@@ -428,15 +448,19 @@ def _path_names(path: str) -> list[str]:
 
 
 async def serve(
-    app: HeadendApp, context: ssl.SSLContext, *, host: str, port: int
-) -> tuple[web.AppRunner, int]:
-    """Serve ``app`` over TLS on ``host:port`` (0: a free port); returns the runner (call
-    ``cleanup()`` to stop) and the bound port."""
+    app: HeadendApp,
+    context: ssl.SSLContext,
+    *,
+    host: str,
+    port: int,
+    signed: tuple[ssl.SSLContext, int] | None = None,
+) -> tuple[web.AppRunner, list[int]]:
+    """Serve ``app`` over mutual TLS on ``host:port`` (0: a free port) and, with ``signed``
+    (a server-only TLS context and a port), signed requests on a second listener. Returns
+    the runner (call ``cleanup()`` to stop) and the bound ports, mutual TLS first."""
     runner = web.AppRunner(app.app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=context)
-    await site.start()
-    bound = port
-    for address in runner.addresses:  # the bound port of port 0
-        bound = int(address[1])
-    return runner, bound
+    listeners = [(context, port)] + ([signed] if signed is not None else [])
+    for tls, number in listeners:
+        await web.TCPSite(runner, host, number, ssl_context=tls).start()
+    return runner, [int(address[1]) for address in runner.addresses]
