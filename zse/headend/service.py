@@ -410,6 +410,8 @@ class Headend:
                 if o.retailer == retailer
                 and o.meter in group.meters
                 and group.key in self.meters[o.meter].registry.get(o.eui64).groups
+                and self.meters[o.meter].registry.get(o.eui64).state
+                is not LifecycleState.DEPROVISION_COMPLETE
             ]
             await self.records.put_send(send, outcomes)
         self._spawn(self._run(send))
@@ -458,11 +460,25 @@ class Headend:
                 updated=self.clock(),
                 next_try=0.0,
             )
-            if after in (Outcome.OFFLINE, Outcome.SKIPPED) and not send.cancelled:
+            if after in (Outcome.OFFLINE, Outcome.SKIPPED) and self._retryable(send, record):
                 record = replace(record, next_try=now + retry_delay(max(attempts, 1)))
                 self.retries.schedule(send.id, key, record.next_try)
             changed.append(record)
         await self._save(changed)
+
+    def _retryable(self, send: SendRecord, record: OutcomeRecord) -> bool:
+        """Whether a device not reached is tried again: not for a cancelled send, nor for a
+        device being or already de-provisioned (its outcome stays "skipped")."""
+        if send.cancelled:
+            return False
+        try:
+            state = self.meters[record.meter].registry.get(record.device).state
+        except RegistryError:
+            return False
+        return state not in (
+            LifecycleState.PENDING_DEPROVISIONING,
+            LifecycleState.DEPROVISION_COMPLETE,
+        )
 
     async def _save(self, changed: list[OutcomeRecord]) -> None:
         await self.records.put_outcomes(changed)
@@ -546,7 +562,10 @@ class Headend:
         done = _MESSAGE_DONE if send.kind is SendKind.MESSAGE else _LCE_DONE
         if send.kind is SendKind.MESSAGE and send.request.get("confirmation_required"):
             done = frozenset({Outcome.CONFIRMED, Outcome.CANCELLED})
-        return all(r.outcome in done for r in self.records.outcomes.get(send.id, {}).values())
+        return all(
+            r.outcome in done or (r.outcome is Outcome.SKIPPED and not r.next_try)
+            for r in self.records.outcomes.get(send.id, {}).values()
+        )
 
     async def watch(self, retailer: str, send_id: int) -> AsyncIterator[dict[str, Any]]:
         """Every outcome of a send now, then each change, until the send is finished."""

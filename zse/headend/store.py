@@ -159,6 +159,7 @@ class HeadendStore:
         self.groups: dict[str, Group] = {}
         self.sends: dict[int, SendRecord] = {}
         self.outcomes: dict[int, dict[str, OutcomeRecord]] = {}
+        self._last_id = 0
 
     @classmethod
     async def open(cls, store: Store) -> HeadendStore:
@@ -188,6 +189,7 @@ class HeadendStore:
         if str(value["id"]) != key:
             raise Mismatch("the key is not the send's id")
         self.sends[value["id"]] = SendRecord(**{**value, "kind": SendKind(value["kind"])})
+        self._last_id = max(self._last_id, value["id"])
 
     def _outcome(self, key: str, value: Any) -> None:
         record = OutcomeRecord(**{**value, "outcome": Outcome(value["outcome"])})
@@ -221,7 +223,7 @@ class HeadendStore:
     def next_send_id(self) -> int:
         """The next send id (ids are never reused: they are message ids and issuer event ids
         on the air)."""
-        return max(self.sends, default=0) + 1
+        return self._last_id + 1
 
     async def put_send(self, send: SendRecord, outcomes: Iterable[OutcomeRecord] = ()) -> None:
         """Record a send and (optionally) its devices' outcomes, in one transaction."""
@@ -230,6 +232,7 @@ class HeadendStore:
             batch.put(_OUTCOMES, record.key, record.to_json())
         await self.store.commit(batch)
         self.sends[send.id] = send
+        self._last_id = max(self._last_id, send.id)
         for record in outcomes:
             self.outcomes.setdefault(send.id, {})[record.device] = record
 
