@@ -21,6 +21,14 @@ async def _until(
         waited += step
 
 
+def settled_send(service: Service, send_id: int) -> object:
+    async def check() -> bool:
+        reply = await service.call("retailer-a", "GET", f"/api/v1/sends/{send_id}")
+        return all(o["outcome"] != "pending" for o in reply.body["outcomes"])
+
+    return check
+
+
 async def test_register_send_and_deprovision_on_the_simulator(service: Service) -> None:
     a = "retailer-a"
     group = await service.call(
@@ -119,6 +127,24 @@ async def test_register_send_and_deprovision_on_the_simulator(service: Service) 
     lcd_key = chosen[1].mac.replace(":", "").upper()
     assert by_mac[lcd_key] == "completed"
     assert all(v in ("delivered", "received", "started", "completed") for v in by_mac.values())
+
+    # a later event, cancelled before it starts: every device's copy is cancelled
+    later = await service.call(
+        a,
+        "POST",
+        "/api/v1/sends/load-control",
+        {"group": "street", "duty_cycle": 10, "start_delay_minutes": 30},
+    )
+    await _until(service, settled_send(service, later.body["id"]), step=1.0)
+    cancelled = await service.call(a, "POST", f"/api/v1/sends/{later.body['id']}/cancel")
+    assert cancelled.status == 202
+    assert cancelled.body["cancelled"]
+    assert {o["outcome"] for o in cancelled.body["outcomes"]} == {"cancelled"}
+    again = await service.call(a, "POST", f"/api/v1/sends/{later.body['id']}/cancel")
+    assert (again.status, again.body["error"]["field"]) == (409, "id")
+    await asyncio.sleep(5)  # the devices answer the cancel: Report Event Status "cancelled"
+    views = service.headend.meters["meter-1"].esi.drlc.view(later.body["id"])
+    assert {v.status for v in views.values()} == {0x06}
 
     # de-provision one: it is asked to leave, and is complete when it has
     gone = chosen[0].mac
