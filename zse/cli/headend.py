@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 if TYPE_CHECKING:
-    import ssl
-
     from zse.headend.pki import HeadendConfig
 
 __all__ = ["headend"]
@@ -82,74 +80,38 @@ def serve(config_path: Path, meters: int | None, port: int | None, speed: float,
         _fail("give --sim N: meters on sticks (the zse esi configuration) are not served yet", 2)
     try:
         config = load_config(config_path)
-        context = server_context(config)
-        signed = None if config.signed_port is None else signed_context(config)
+        server_context(config)  # the TLS files are checked before anything starts
+        if config.signed_port is not None:
+            signed_context(config)
     except HeadendConfigError as exc:
         _fail(str(exc), 2)
     try:
         with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
-            runner.run(_serve(config, context, signed=signed, meters=meters, port=port, seed=seed))
+            runner.run(_serve(config, meters=meters, port=port, seed=seed))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
-    except OSError as exc:
-        _fail(f"{type(exc).__name__}: {exc}", 1)
     except Exception as exc:  # one line, not a traceback
         _fail(f"{type(exc).__name__}: {exc}", 1)
 
 
-async def _serve(
-    cfg: HeadendConfig,
-    context: ssl.SSLContext,
-    *,
-    signed: ssl.SSLContext | None,
-    meters: int,
-    port: int | None,
-    seed: int,
-) -> None:
-    from zse.headend.core import RateLimiter  # noqa: PLC0415
-    from zse.headend.service import Headend  # noqa: PLC0415
-    from zse.headend.sim import SimMeters  # noqa: PLC0415
-    from zse.headend.store import HeadendStore  # noqa: PLC0415
-    from zse.headend.web import HeadendApp, serve  # noqa: PLC0415
-    from zse.store import Store  # noqa: PLC0415
-    from zse.time.service import system_clock  # noqa: PLC0415
+async def _serve(cfg: HeadendConfig, *, meters: int, port: int | None, seed: int) -> None:
+    from zse.headend.sim import simulated_headend  # noqa: PLC0415
 
-    loop = asyncio.get_running_loop()
-    base = system_clock() - int(loop.time())  # ZigBee UTCTime, on the paced clock
-
-    def clock() -> int:
-        return base + int(loop.time())
-
-    sims = SimMeters(meters, cfg.meters, seed=seed, clock=clock)
-    started = await sims.start()
-    store = await Store.open(cfg.database)
-    service = Headend(started, await HeadendStore.open(store), clock=clock)
-    await service.start()
-    app = HeadendApp(
-        service,
-        cfg.retailers,
-        limiter=RateLimiter(cfg.rate, cfg.burst),
-    )
-    chosen = cfg.port if port is None else port
-    second = None
-    if signed is not None and cfg.signed_port is not None:
-        second = (signed, cfg.signed_port if port is None or not cfg.signed_port else port + 1)
-    runner, bound = await serve(app, context, host=cfg.host, port=chosen, signed=second)
-    click.echo(f"serving https://{cfg.host}:{bound[0]}/ (API: /api/v1, OpenAPI: /openapi.json)")
-    if second is not None:
-        click.echo(f"signed requests (RFC 9421): https://{cfg.host}:{bound[1]}/")
-    click.echo("simulated HAN devices (register them with their install codes):")
-    for line in sims.labels():
-        click.echo(f"  {line}")
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        click.echo("stopping")
-        await runner.cleanup()
-        await service.close()
-        await sims.close()
-        await store.close()
+    async with simulated_headend(cfg, meters=meters, seed=seed, port=port) as running:
+        click.echo(
+            f"serving https://{cfg.host}:{running.port}/ (API: /api/v1, OpenAPI: /openapi.json)"
+        )
+        if running.signed_port is not None:
+            click.echo(f"signed requests (RFC 9421): https://{cfg.host}:{running.signed_port}/")
+        click.echo("simulated HAN devices (register them with their install codes):")
+        for line in running.meters.labels():
+            click.echo(f"  {line}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            click.echo("stopping")

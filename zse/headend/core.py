@@ -50,6 +50,7 @@ __all__ = [
     "RetryBook",
     "SendKind",
     "advance",
+    "check_device",
     "outcome_of_report",
     "parse_group",
     "parse_load_control",
@@ -159,15 +160,30 @@ def parse_registration(body: object, *, meters: Iterable[str]) -> Registration:
     """A registration from ``{"mac", "install_code", "meter", "device_type", "label"?}``."""
     body = _object(body)
     _only(body, ("mac", "install_code", "meter", "device_type"), ("label",))
+    eui64, meter, device_type, label = _device_fields(body, meters)
+    try:
+        code = str(InstallCode.parse(_text(body, "install_code")))
+    except DecodeError as exc:
+        # the parser's message names the problem (length, CRC), never the whole code
+        raise _bad("install_code", str(exc)) from None
+    return Registration(
+        eui64=eui64, install_code=code, meter=meter, device_type=device_type, label=label
+    )
+
+
+def check_device(body: object, *, meters: Iterable[str]) -> None:
+    """Check a registration's fields other than the install code (the portal asks for the
+    code on a screen of its own)."""
+    body = _object(body)
+    _only(body, ("mac", "meter", "device_type"), ("label",))
+    _device_fields(body, meters)
+
+
+def _device_fields(body: Mapping[str, Any], meters: Iterable[str]) -> tuple[str, str, str, str]:
     try:
         eui64 = canonical_eui64(_text(body, "mac"))
     except DecodeError as exc:
         raise _bad("mac", str(exc)) from None
-    try:
-        code = str(InstallCode.parse(_text(body, "install_code")))
-    except DecodeError as exc:
-        # the parser's message names the problem (length, CRC), never the digits
-        raise _bad("install_code", str(exc)) from None
     meter = _text(body, "meter")
     if meter not in set(meters):
         raise HeadendError(404, f"meter: no meter {meter!r}", field="meter")
@@ -177,9 +193,7 @@ def parse_registration(body: object, *, meters: Iterable[str]) -> Registration:
     label = _text(body, "label", default="")
     if len(label) > MAX_LABEL:
         raise _bad("label", f"at most {MAX_LABEL} characters")
-    return Registration(
-        eui64=eui64, install_code=code, meter=meter, device_type=device_type, label=label
-    )
+    return eui64, meter, device_type, label
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from zse.headend.core import DEVICE_TYPES, HeadendError
+from zse.headend.core import DEVICE_TYPES, HeadendError, check_device
 from zse.headend.routing import Route, Served, retailer_of
 from zse.provisioning.lifecycle import LifecycleState
 
@@ -163,15 +163,10 @@ async def _provision(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
     form = await request.post()
     values = {k: str(form.get(k, "")) for k in ("meter", "device_type", "mac", "label")}
-    from zse.headend.core import parse_registration  # noqa: PLC0415
-
     try:  # everything but the install code, checked before the next screen
-        parse_registration(
-            {**values, "install_code": "0000 0000 0000 0000 FFFF"}, meters=app.headend.meters
-        )
+        check_device(values, meters=app.headend.meters)
     except HeadendError as exc:
-        if exc.field != "install_code":
-            return await _provision_form(app, request, _errors(exc))
+        return await _provision_form(app, request, _errors(exc))
     raise web.HTTPSeeOther("/credentials?" + urlencode(values))
 
 

@@ -423,11 +423,8 @@ class Headend:
     async def _run(self, send: SendRecord) -> None:
         """Send to every meter of the group (the ESI unicasts to each METER_READY device of
         the registry group), then record each device's outcome."""
-        group = self.records.groups.get(f"{send.retailer}/{send.group}")
         tag = f"{send.retailer}/{send.group}"
         meters = {r.meter for r in self.records.outcomes.get(send.id, {}).values()}
-        if group is not None:
-            meters &= set(group.meters) | meters
         for meter_id in sorted(meters):
             esi = self.meters[meter_id].esi
             result: SendResult

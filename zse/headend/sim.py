@@ -14,22 +14,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from zse.cbke import SUITE1
 from zse.cbke.ca import TestCA
 from zse.cbke.service import eui64_bytes
-from zse.headend.service import Meter
+from zse.headend.core import RateLimiter
+from zse.headend.pki import HeadendConfig, server_context, signed_context
+from zse.headend.service import Headend, Meter
+from zse.headend.store import HeadendStore
+from zse.headend.web import HeadendApp, serve
 from zse.installcode import InstallCode, parse_eui64
 from zse.provisioning.registry import HanRegistry
 from zse.roles import han
 from zse.roles.esi import EnergyServiceInterface
 from zse.sim import Air, JoinRefused
+from zse.store import Store
+from zse.time.service import system_clock
 
-__all__ = ["JOIN_RETRY", "SimDevice", "SimMeters"]
+__all__ = ["JOIN_RETRY", "SimDevice", "SimMeters", "SimulatedHeadend", "simulated_headend"]
 
 #: Seconds between a device's attempts to join.
 JOIN_RETRY = 5.0
@@ -148,3 +156,75 @@ class SimMeters:
             await meter.registry.close()
         for air in self.airs:
             air.close()
+
+
+@dataclass
+class SimulatedHeadend:
+    """A running headend over simulated meters (:func:`simulated_headend`)."""
+
+    config: HeadendConfig
+    meters: SimMeters
+    store: Store
+    headend: Headend
+    app: HeadendApp
+    runner: web.AppRunner
+    port: int
+    signed_port: int | None
+
+
+@contextlib.asynccontextmanager
+async def simulated_headend(
+    config: HeadendConfig,
+    *,
+    meters: int = 1,
+    seed: int = 1,
+    port: int | None = None,
+    clock: Callable[[], int] | None = None,
+) -> AsyncIterator[SimulatedHeadend]:
+    """``zse headend serve --sim N`` as a library: ``meters`` simulated meters with their HAN
+    devices, the headend over them with its records in ``config.database``, served on
+    ``config.host`` at ``port`` (default the configured one; 0: a free port) with mutual TLS
+    and, when configured, the signed-request listener next to it. Stopped on the way out."""
+    loop = asyncio.get_running_loop()
+    if clock is None:
+        base = system_clock() - int(loop.time())
+
+        def clock() -> int:
+            return base + int(loop.time())
+
+    sims = SimMeters(meters, config.meters, seed=seed, clock=clock)
+    started = await sims.start()
+    store: Store | None = None
+    runner: web.AppRunner | None = None
+    headend: Headend | None = None
+    try:
+        store = await Store.open(config.database)
+        headend = Headend(started, await HeadendStore.open(store), clock=clock)
+        await headend.start()
+        app = HeadendApp(headend, config.retailers, limiter=RateLimiter(config.rate, config.burst))
+        chosen = config.port if port is None else port
+        signed = None
+        if config.signed_port is not None:
+            second = config.signed_port if port is None or not config.signed_port else port + 1
+            signed = (signed_context(config), 0 if chosen == 0 else second)
+        runner, ports = await serve(
+            app, server_context(config), host=config.host, port=chosen, signed=signed
+        )
+        yield SimulatedHeadend(
+            config=config,
+            meters=sims,
+            store=store,
+            headend=headend,
+            app=app,
+            runner=runner,
+            port=ports[0],
+            signed_port=ports[1] if len(ports) > 1 else None,
+        )
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        if headend is not None:
+            await headend.close()
+        await sims.close()
+        if store is not None:
+            await store.close()

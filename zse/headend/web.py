@@ -234,15 +234,13 @@ async def _cancel(app: HeadendApp, request: web.Request) -> web.Response:
 async def _events(app: HeadendApp, request: web.Request) -> web.StreamResponse:
     """Server-sent events: each outcome of the send, then each change, then ``finished``."""
     retailer, send_id = retailer_of(request), _send_id(request)
-    stream = app.headend.watch(retailer, send_id)
-    first = await anext(stream)  # a 404 is raised here, before the stream starts
+    app.headend.send(retailer, send_id)  # a 404 before the stream starts
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
     )
     await response.prepare(request)
-    count = 1
-    await response.write(_event(count, "outcome", first))
-    async for outcome in stream:
+    count = 0
+    async for outcome in app.headend.watch(retailer, send_id):
         count += 1
         await response.write(_event(count, "outcome", outcome))
     view = app.headend.send(retailer, send_id)
