@@ -79,13 +79,14 @@ class HeadendConfig:
     ca_files: tuple[Path, ...]
 
 
-def _pem_cert(path: Path) -> x509.Certificate:
+def _pem_cert(config: Path, path: Path) -> x509.Certificate:
+    """A certificate ``config`` names; errors name both files."""
     try:
         return x509.load_pem_x509_certificate(path.read_bytes())
     except OSError as exc:
-        raise HeadendConfigError(f"{path}: {exc.strerror}") from None
+        raise HeadendConfigError(f"{config}: {path}: {exc.strerror}") from None
     except ValueError:
-        raise HeadendConfigError(f"{path}: not a PEM certificate") from None
+        raise HeadendConfigError(f"{config}: {path}: not a PEM certificate") from None
 
 
 def _get(path: Path, section: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
@@ -111,10 +112,10 @@ def _retailer(path: Path, entry: object) -> tuple[Retailer, Path]:
     if not isinstance(entry, dict):
         raise HeadendConfigError(f"{path}: [[retailers]] entries must be tables")
     ca_file = path.parent / _get(path, entry, "ca", str)
-    ca = _pem_cert(ca_file)
+    ca = _pem_cert(path, ca_file)
     signing_key = None
     if "signing_certificate" in entry:
-        signing = _pem_cert(path.parent / _get(path, entry, "signing_certificate", str))
+        signing = _pem_cert(path, path.parent / _get(path, entry, "signing_certificate", str))
         try:
             signing.verify_directly_issued_by(ca)
         except (ValueError, TypeError, InvalidSignature):
