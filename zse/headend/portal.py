@@ -87,14 +87,21 @@ _DEVICE_HEADERS = ("MAC address", "Label", "Type", "Meter", "State", "Groups")
 
 
 def _field(
-    name: str, label: str, value: str = "", *, errors: dict[str, str], kind: str = "text"
+    name: str,
+    label: str,
+    value: str = "",
+    *,
+    errors: dict[str, str],
+    kind: str = "text",
+    extra: str = "",
 ) -> str:
     error = errors.get(name)
     described = f' aria-describedby="{name}-error" aria-invalid="true"' if error else ""
     note = f'<p class="error" id="{name}-error">{_e(error)}</p>' if error else ""
     return (
         f'<label for="{name}">{_e(label)}</label>'
-        f'<input id="{name}" name="{name}" type="{kind}" value="{_e(value)}"{described}>{note}'
+        f'<input id="{name}" name="{name}" type="{kind}" value="{_e(value)}"{described}{extra}>'
+        f"{note}"
     )
 
 
@@ -189,7 +196,7 @@ async def _credentials_form(
             "install_code",
             "Install code (as printed on the device, with its CRC)",
             errors=errors,
-            kind="password",
+            extra=' autocomplete="off" spellcheck="false" autocapitalize="characters"',
         )
         + '<p><button type="submit">Provision</button></p></form>'
     )
