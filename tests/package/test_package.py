@@ -201,6 +201,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
             "zse.headend.pki",
             "zse.headend.signatures",
             "zse.headend.routing",
+            "zse.headend.run",
         ),
         ("zse.sim",),
     ),

@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -63,10 +64,29 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
     help="headend.toml (zse headend init writes one).",
 )
 @click.option("--sim", "meters", type=click.IntRange(1, 64), help="Serve N simulated meters.")
+@click.option(
+    "--esi",
+    "esi_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Serve the ESI of this `zse esi` configuration (its stick) as the one meter.",
+)
+@click.option(
+    "--radio",
+    type=click.Choice(["ezsp", "znp", "sim"]),
+    help="With --esi: the radio (over [radio] type); sim: `zse esi --radio sim`'s HAN.",
+)
 @click.option("--port", type=click.IntRange(0, 65535), help="Over [server] port.")
 @click.option("--speed", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
-def serve(config_path: Path, meters: int | None, port: int | None, speed: float, seed: int) -> None:
+def serve(  # noqa: PLR0917 - click passes options positionally
+    config_path: Path,
+    meters: int | None,
+    esi_path: Path | None,
+    radio: str | None,
+    port: int | None,
+    speed: float,
+    seed: int,
+) -> None:
     """Serve the API and the portal over mutual TLS."""
     from zse.cli.mqtt import PacedLoop  # noqa: PLC0415
     from zse.headend.pki import (  # noqa: PLC0415
@@ -76,8 +96,10 @@ def serve(config_path: Path, meters: int | None, port: int | None, speed: float,
         signed_context,
     )
 
-    if meters is None:
-        _fail("give --sim N: meters on sticks (the zse esi configuration) are not served yet", 2)
+    if (meters is None) == (esi_path is None):
+        _fail("give --sim N (simulated meters) or --esi FILE (the ESI of a zse esi config)", 2)
+    if radio is not None and esi_path is None:
+        _fail("--radio goes with --esi", 2)
     try:
         config = load_config(config_path)
         server_context(config)  # the TLS files are checked before anything starts
@@ -85,6 +107,9 @@ def serve(config_path: Path, meters: int | None, port: int | None, speed: float,
             signed_context(config)
     except HeadendConfigError as exc:
         _fail(str(exc), 2)
+    if esi_path is not None:
+        sys.exit(_over_esi(config, esi_path, radio, port))
+    assert meters is not None
     try:
         with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
             runner.run(_serve(config, meters=meters, port=port, seed=seed))
@@ -115,3 +140,28 @@ async def _serve(cfg: HeadendConfig, *, meters: int, port: int | None, seed: int
             await stop.wait()
         finally:
             click.echo("stopping")
+
+
+def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | None) -> int:
+    """The headend over the ESI of ``zse esi --config path`` (one meter, named by the ESI's
+    EUI-64); returns the exit status."""
+    from zse.cli._esi_host import run_beside_esi  # noqa: PLC0415
+    from zse.config import ConfigError  # noqa: PLC0415
+    from zse.headend.run import start_headend  # noqa: PLC0415
+    from zse.headend.service import Meter  # noqa: PLC0415
+    from zse.zcl.delivery import device_name  # noqa: PLC0415
+
+    async def attach(esi: Any) -> Callable[[], Awaitable[None]]:
+        if esi.registry is None:  # pragma: no cover - run_esi always gives one
+            raise RuntimeError("the ESI has no registry")
+        meter = Meter(device_name(esi.app.state.node_info.ieee), esi, esi.registry)
+        running = await start_headend(cfg, [meter], clock=esi.clock, port=port)
+        click.echo(f"serving https://{cfg.host}:{running.port}/ (meter {meter.id})")
+        if running.signed_port is not None:
+            click.echo(f"signed requests (RFC 9421): https://{cfg.host}:{running.signed_port}/")
+        return running.close
+
+    try:
+        return run_beside_esi(path, radio, attach, out=click.echo, prefix="zse-headend-")
+    except ConfigError as exc:
+        _fail(str(exc), 2)

@@ -6,6 +6,8 @@
 - :mod:`zse.headend.pki`: the test PKI of ``zse headend init``, the mutual-TLS context and the
   mapping of a verified client certificate to its retailer;
 - :mod:`zse.headend.web`: the HTTPS API (OpenAPI at ``/openapi.json``) and the portal (aiohttp);
+- :mod:`zse.headend.signatures`: RFC 9421 signed requests, for clients without a certificate;
+- :mod:`zse.headend.run`: the headend assembled and served over given meters;
 - :mod:`zse.headend.sim`: meters with HAN devices on the simulator (``zse headend serve --sim``).
 """
 

@@ -19,22 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from zse.cbke import SUITE1
 from zse.cbke.ca import TestCA
 from zse.cbke.service import eui64_bytes
-from zse.headend.core import RateLimiter
-from zse.headend.pki import HeadendConfig, server_context, signed_context
-from zse.headend.service import Headend, Meter
-from zse.headend.store import HeadendStore
-from zse.headend.web import HeadendApp, serve
+from zse.headend.pki import HeadendConfig
+from zse.headend.run import RunningHeadend, start_headend
+from zse.headend.service import Meter
 from zse.installcode import InstallCode, parse_eui64
 from zse.provisioning.registry import HanRegistry
 from zse.roles import han
 from zse.roles.esi import EnergyServiceInterface
 from zse.sim import Air, JoinRefused
-from zse.store import Store
 from zse.time.service import system_clock
 
 __all__ = ["JOIN_RETRY", "SimDevice", "SimMeters", "SimulatedHeadend", "simulated_headend"]
@@ -158,20 +153,6 @@ class SimMeters:
             air.close()
 
 
-@dataclass
-class SimulatedHeadend:
-    """A running headend over simulated meters (:func:`simulated_headend`)."""
-
-    config: HeadendConfig
-    meters: SimMeters
-    store: Store
-    headend: Headend
-    app: HeadendApp
-    runner: web.AppRunner
-    port: int
-    signed_port: int | None
-
-
 @contextlib.asynccontextmanager
 async def simulated_headend(
     config: HeadendConfig,
@@ -182,9 +163,9 @@ async def simulated_headend(
     clock: Callable[[], int] | None = None,
 ) -> AsyncIterator[SimulatedHeadend]:
     """``zse headend serve --sim N`` as a library: ``meters`` simulated meters with their HAN
-    devices, the headend over them with its records in ``config.database``, served on
-    ``config.host`` at ``port`` (default the configured one; 0: a free port) with mutual TLS
-    and, when configured, the signed-request listener next to it. Stopped on the way out."""
+    devices, and the headend over them (:func:`zse.headend.run.start_headend`: records in
+    ``config.database``, served at ``port``, default the configured one, 0 a free port).
+    Stopped on the way out; ``.meters`` is the :class:`SimMeters`."""
     loop = asyncio.get_running_loop()
     if clock is None:
         base = system_clock() - int(loop.time())
@@ -193,38 +174,30 @@ async def simulated_headend(
             return base + int(loop.time())
 
     sims = SimMeters(meters, config.meters, seed=seed, clock=clock)
-    started = await sims.start()
-    store: Store | None = None
-    runner: web.AppRunner | None = None
-    headend: Headend | None = None
     try:
-        store = await Store.open(config.database)
-        headend = Headend(started, await HeadendStore.open(store), clock=clock)
-        await headend.start()
-        app = HeadendApp(headend, config.retailers, limiter=RateLimiter(config.rate, config.burst))
-        chosen = config.port if port is None else port
-        signed = None
-        if config.signed_port is not None:
-            second = config.signed_port if port is None or not config.signed_port else port + 1
-            signed = (signed_context(config), 0 if chosen == 0 else second)
-        runner, ports = await serve(
-            app, server_context(config), host=config.host, port=chosen, signed=signed
-        )
-        yield SimulatedHeadend(
-            config=config,
-            meters=sims,
-            store=store,
-            headend=headend,
-            app=app,
-            runner=runner,
-            port=ports[0],
-            signed_port=ports[1] if len(ports) > 1 else None,
-        )
+        running = await start_headend(config, await sims.start(), clock=clock, port=port)
+        try:
+            yield SimulatedHeadend(running, sims)
+        finally:
+            await running.close()
     finally:
-        if runner is not None:
-            await runner.cleanup()
-        if headend is not None:
-            await headend.close()
         await sims.close()
-        if store is not None:
-            await store.close()
+
+
+@dataclass
+class SimulatedHeadend:
+    """A running headend (:class:`~zse.headend.run.RunningHeadend`) and its simulated
+    meters."""
+
+    running: RunningHeadend
+    meters: SimMeters
+
+    @property
+    def port(self) -> int:
+        """The mutual-TLS port."""
+        return self.running.port
+
+    @property
+    def signed_port(self) -> int | None:
+        """The signed-request port, if configured."""
+        return self.running.signed_port
