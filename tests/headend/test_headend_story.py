@@ -108,6 +108,23 @@ async def test_register_send_and_deprovision_on_the_simulator(service: Service) 
     assert events.body.count("event: outcome") == 3
     assert "event: finished" in events.body
 
+    # a message asking for confirmation: delivered, then confirmed by the display's user
+    ask = await service.call(
+        a,
+        "POST",
+        "/api/v1/sends/message",
+        {"group": "street", "text": "Confirm please", "confirmation_required": True},
+    )
+    await _until(service, settled_send(service, ask.body["id"]), step=1.0)
+    display = service.sims.device(chosen[0].mac).role
+    assert await display.confirm(ask.body["id"])
+    await asyncio.sleep(1)
+    reply = await service.call(a, "GET", f"/api/v1/sends/{ask.body['id']}")
+    by_mac = {o["mac"]: o["outcome"] for o in reply.body["outcomes"]}
+    assert by_mac.pop(chosen[0].mac.replace(":", "").upper()) == "confirmed"
+    assert set(by_mac.values()) == {"delivered"}
+    assert not reply.body["finished"]  # the others have not confirmed
+
     # load control by group: the load control device reports received / started / completed
     lce = await service.call(
         a,
