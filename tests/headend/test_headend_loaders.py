@@ -32,7 +32,7 @@ _NAMESPACES = st.sampled_from(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(_NAMESPACES, st.text(max_size=12), _JSON), max_size=6))
 def test_stored_garbage_is_quarantined(records: list[tuple[str, str, Any]]) -> None:
     async def run() -> None:
@@ -64,7 +64,7 @@ def test_a_config_with_garbage_is_an_error_naming_the_file(tmp_path: Path) -> No
     original = config.read_text()
     assert load_config(config).port == 8443
 
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=30, deadline=None)
     @given(st.text(max_size=60), st.integers(0, len(original)))
     def inner(noise: str, at: int) -> None:
         config.write_text(original[:at] + noise + original[at:])
