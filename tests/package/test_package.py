@@ -89,6 +89,9 @@ LAYERS: tuple[Layer, ...] = (
             # the MQTT bridge's topics, payloads and command schema (#17)
             "zse.mqtt",
             "zse.mqtt.core",
+            # the retailer headend's validation, outcomes, retries and rate limits (#18)
+            "zse.headend",
+            "zse.headend.core",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
@@ -144,6 +147,12 @@ LAYERS: tuple[Layer, ...] = (
     Layer("capture", ("zse.capture.*",), ("zigpy",)),
     # the MQTT bridge's asyncio shell on the optional aiomqtt (#17, docs/adr/0010)
     Layer("MQTT bridge (asyncio shell)", ("zse.mqtt.bridge",), ("asyncio", "aiomqtt")),
+    # the retailer HAN service over the ESIs, its aiohttp shell with mutual TLS (#18, ADR 0013)
+    Layer(
+        "retailer headend (aiohttp shell over the ESIs)",
+        ("zse.headend.*",),
+        ("asyncio", "zigpy", "aiohttp", "cryptography", "http_message_signatures"),
+    ),
     Layer(
         "command line", ("zse.cli.*", "zse.__main__"), ("asyncio", "zigpy", "click", "voluptuous")
     ),
@@ -181,6 +190,21 @@ STRICTER: dict[str, tuple[str, ...]] = {
     "zse.metering.load": ("zigpy",),
     "zse.metering.display": ("zigpy",),
     "zse.mqtt.core": ("zigpy", "aiomqtt"),
+    "zse.headend.core": ("zigpy", "aiohttp"),
+    # only the simulated meters use the simulator
+    **dict.fromkeys(
+        (
+            "zse.headend.service",
+            "zse.headend.store",
+            "zse.headend.web",
+            "zse.headend.portal",
+            "zse.headend.pki",
+            "zse.headend.signatures",
+            "zse.headend.routing",
+            "zse.headend.run",
+        ),
+        ("zse.sim",),
+    ),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
         ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),

@@ -828,6 +828,22 @@ class EnergyServiceInterface:
             ),
         )
 
+    async def resend_message(self, message: Message, device: t.EUI64 | str) -> DeviceOutcome:
+        """Send a message already sent (and stored) once more to one device, e.g. one that was
+        offline at a registry-group send, without recording it again (SE D.5.2.3.1)."""
+        return await self._unicast(
+            device_name(device), MESSAGING, lambda to: self.messaging.send_display(message, to)
+        )
+
+    async def resend_load_control(
+        self, issuer_event_id: int, device: t.EUI64 | str
+    ) -> DeviceOutcome:
+        """Send a stored Load Control Event once more to one device (SE D.2.2.3.1), e.g. one
+        that was offline when it was sent to its group."""
+        return await self._unicast(
+            device_name(device), DRLC, lambda to: self.drlc.send_event(issuer_event_id, to)
+        )
+
     def _expected(self, target: _Target) -> list[str]:
         if target.kind == "device":
             return [target.value]

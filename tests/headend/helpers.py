@@ -1,0 +1,130 @@
+"""A running headend for the tests, and an HTTPS client with a retailer's certificate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from zse.headend.core import RateLimiter
+from zse.headend.pki import (
+    HeadendConfig,
+    init_directory,
+    load_config,
+    server_context,
+    signed_context,
+)
+from zse.headend.service import Headend
+from zse.headend.sim import SimMeters
+from zse.headend.store import HeadendStore
+from zse.headend.web import HeadendApp, serve
+from zse.store import Store, hold_virtual_clock
+
+START = 800_000_000
+
+
+def client_context(directory: Path, name: str | None) -> ssl.SSLContext:
+    """A TLS client trusting the test CA, presenting ``name``'s certificate (None: none)."""
+    context = ssl.create_default_context(cafile=directory / "ca.pem")
+    if name is not None:
+        context.load_cert_chain(directory / f"{name}.pem", directory / f"{name}-key.pem")
+    return context
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class Service:
+    directory: Path
+    config: HeadendConfig
+    sims: SimMeters
+    store: Store
+    headend: Headend
+    app: HeadendApp
+    runner: Any
+    port: int
+    signed_port: int
+
+    @property
+    def base(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    async def call(
+        self,
+        who: str | ssl.SSLContext | None,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        text: str | None = None,
+        form: dict[str, Any] | None = None,
+        origin: str | None = None,
+    ) -> Reply:
+        """One request as ``who`` (a retailer's name or a TLS context); the virtual clock
+        stands still while the real socket is waited on."""
+        context = who if isinstance(who, ssl.SSLContext) else client_context(self.directory, who)
+        kwargs: dict[str, Any] = {}
+        if body is not None:
+            kwargs["json"] = body
+        if text is not None:
+            kwargs["data"] = text.encode()
+        if form is not None:
+            kwargs["data"] = form
+        if origin is not None:
+            kwargs["headers"] = {"Origin": origin}
+        with hold_virtual_clock():
+            connector = aiohttp.TCPConnector(ssl=context, force_close=True)
+            async with (
+                aiohttp.ClientSession(connector=connector) as session,
+                session.request(
+                    method, self.base + path, allow_redirects=False, **kwargs
+                ) as response,
+            ):
+                raw = await response.read()
+                kind = response.headers.get("Content-Type", "")
+                value: Any = raw.decode()
+                if kind.startswith("application/json"):
+                    value = json.loads(raw)
+                return Reply(response.status, value, dict(response.headers))
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        await self.headend.close()
+        await self.sims.close()
+        await self.store.close()
+
+
+async def start_service(tmp_path: Path, *, meters: int = 2, rate: float | None = None) -> Service:
+    directory = tmp_path / "pki"
+    init_directory(directory, port=0)
+    config = load_config(directory / "headend.toml")
+    loop = asyncio.get_running_loop()
+
+    def clock() -> int:
+        return START + int(loop.time())
+
+    sims = SimMeters(meters, tmp_path / "meters", seed=3, clock=clock)
+    started = await sims.start()
+    store = await Store.open(tmp_path / "headend.sqlite")
+    headend = Headend(started, await HeadendStore.open(store), clock=clock)
+    await headend.start()
+    limiter = RateLimiter(rate or config.rate, config.burst if rate is None else 3)
+    app = HeadendApp(headend, config.retailers, limiter=limiter)
+    runner, ports = await serve(
+        app,
+        server_context(config),
+        host="127.0.0.1",
+        port=0,
+        signed=(signed_context(config), 0),
+    )
+    return Service(directory, config, sims, store, headend, app, runner, ports[0], ports[1])

@@ -1,0 +1,183 @@
+"""The API's contract: bad input is a 4xx JSON error naming the field and writes nothing; the
+rate limit answers 429 with Retry-After; the OpenAPI document lists exactly the routes served;
+bulk CSV import reports its bad rows (issue #18 items 2 and 5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.headend.helpers import Service, start_service
+from zse.headend.core import HeadendError, parse_load_control, parse_message, parse_registration
+from zse.headend.web import api_routes, openapi
+
+
+def _body(service: Service, index: int = 0, **changes: Any) -> dict[str, Any]:
+    device = service.sims.devices[index]
+    return {
+        "mac": device.mac,
+        "install_code": device.install_code,
+        "meter": device.meter,
+        "device_type": device.device_type,
+        **changes,
+    }
+
+
+BAD_REGISTRATIONS = [
+    ({"mac": "00:0d:6f:00"}, 422, "mac"),
+    ({"mac": "zz:0d:6f:00:0b:01:00:01"}, 422, "mac"),
+    ({"install_code": "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B6"}, 422, "install_code"),
+    ({"install_code": "12"}, 422, "install_code"),
+    ({"meter": "meter-9"}, 404, "meter"),
+    ({"device_type": "toaster"}, 422, "device_type"),
+    ({"label": "x" * 65}, 422, "label"),
+    ({"colour": "red"}, 422, "colour"),
+]
+
+
+async def test_bad_registrations_name_the_field_and_write_nothing(service: Service) -> None:
+    a = "retailer-a"
+    for change, status, field in BAD_REGISTRATIONS:
+        reply = await service.call(a, "POST", "/api/v1/devices", _body(service, **change))
+        assert reply.status == status, (change, reply.body)
+        assert reply.body["error"]["field"] == field
+        assert service.sims.devices[0].install_code not in reply.body["error"]["message"]
+    missing = {k: v for k, v in _body(service).items() if k != "meter"}
+    reply = await service.call(a, "POST", "/api/v1/devices", missing)
+    assert (reply.status, reply.body["error"]["field"]) == (422, "meter")
+    reply = await service.call(a, "POST", "/api/v1/devices", text="{not json")
+    assert (reply.status, reply.body["error"]["field"]) == (400, "body")
+    assert (await service.call(a, "GET", "/api/v1/devices")).body == {"devices": []}
+    for meter in service.headend.meters.values():
+        assert meter.registry.devices() == []
+    assert await service.headend.records.store.load("headend.devices") == {}
+    # a device already provisioned
+    assert (await service.call(a, "POST", "/api/v1/devices", _body(service))).status == 201
+    again = await service.call(a, "POST", "/api/v1/devices", _body(service, meter="meter-2"))
+    assert (again.status, again.body["error"]["field"]) == (409, "mac")
+
+
+async def test_bad_sends_name_the_field(service: Service) -> None:
+    a = "retailer-a"
+    await service.call(a, "POST", "/api/v1/groups", {"name": "g", "meters": ["meter-1"]})
+    cases = [
+        ("message", {"group": "g", "text": "x" * 58}, 413, "text"),
+        ("message", {"group": "g", "text": ""}, 422, "text"),
+        ("message", {"group": "nope", "text": "hi"}, 404, "group"),
+        ("message", {"group": "g", "text": "hi", "importance": 4}, 422, "importance"),
+        ("load-control", {"group": "g", "duty_cycle": 101}, 422, "duty_cycle"),
+        (
+            "load-control",
+            {"group": "g", "duty_cycle": 5, "criticality_level": 0},
+            422,
+            "criticality_level",
+        ),
+        (
+            "load-control",
+            {"group": "g", "duty_cycle": 5, "duration_minutes": 1441},
+            422,
+            "duration_minutes",
+        ),
+        ("load-control", {"group": "g"}, 422, "duty_cycle"),
+        ("load-control", {"group": "g", "duty_cycle": True}, 422, "duty_cycle"),
+    ]
+    for kind, body, status, field in cases:
+        reply = await service.call(a, "POST", f"/api/v1/sends/{kind}", body)
+        assert (reply.status, reply.body["error"]["field"]) == (status, field), body
+    assert (await service.call(a, "GET", "/api/v1/sends")).body == {"sends": []}
+    reply = await service.call(a, "POST", "/api/v1/groups", {"name": "h", "meters": ["meter-7"]})
+    assert (reply.status, reply.body["error"]["field"]) == (404, "meters")
+
+
+async def test_bulk_csv_import_reports_bad_rows(service: Service) -> None:
+    good = service.sims.devices[:2]
+    lines = ["eui64,install_code,label"]
+    lines += [f"{d.mac},{d.install_code},{d.device_type}" for d in good]
+    lines.append("00:0d:6f:00:0b:01:00:09,1234,broken")
+    reply = await service.call(
+        "retailer-a",
+        "POST",
+        "/api/v1/devices/import?meter=meter-1&device_type=in-home%20display",
+        text="\n".join(lines) + "\n",
+    )
+    assert reply.status == 200, reply.body
+    assert len(reply.body["registered"]) == 2
+    assert [e["line"] for e in reply.body["errors"]] == [4]
+    listed = await service.call("retailer-a", "GET", "/api/v1/devices?meter=meter-1")
+    assert len(listed.body["devices"]) == 2
+    bad = await service.call(
+        "retailer-a",
+        "POST",
+        "/api/v1/devices/import?meter=meter-1&device_type=in-home%20display",
+        text="nothing",
+    )
+    assert (bad.status, bad.body["error"]["field"]) == (422, "csv")
+
+
+async def test_the_openapi_document_is_the_router(service: Service) -> None:
+    reply = await service.call("retailer-b", "GET", "/openapi.json")
+    assert reply.status == 200
+    document = reply.body
+    assert document == openapi(api_routes())
+    served = {
+        (route.method, route.resource.canonical)
+        for route in service.app.app.router.routes()
+        if route.resource is not None
+    }
+    documented = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
+    assert documented <= served
+    api_served = {(m, p) for m, p in served if p.startswith("/api/") or p == "/openapi.json"}
+    assert api_served == documented
+
+
+async def test_rate_limit_per_retailer(tmp_path: Any) -> None:
+    service = await start_service(tmp_path, meters=1, rate=0.001)
+    try:
+        statuses = [
+            (await service.call("retailer-a", "GET", "/api/v1/meters")).status for _ in range(4)
+        ]
+        assert statuses == [200, 200, 200, 429]
+        limited = await service.call("retailer-a", "GET", "/api/v1/meters")
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert (await service.call("retailer-b", "GET", "/api/v1/meters")).status == 200
+    finally:
+        await service.close()
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.integers(),
+        st.text(),
+        st.lists(st.integers()),
+        st.dictionaries(st.text(), st.one_of(st.text(), st.integers(), st.booleans(), st.none())),
+    )
+)
+def test_parsers_take_garbage(body: object) -> None:
+    for parse in (
+        lambda b: parse_registration(b, meters=["meter-1"]),
+        parse_message,
+        parse_load_control,
+    ):
+        refused: HeadendError | None = None
+        try:
+            parse(body)
+        except HeadendError as exc:
+            refused = exc
+        if refused is not None:
+            assert 400 <= refused.status < 500
+            assert refused.field
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"group": "g", "text": "é" * 28},
+        {"group": "g", "text": "ok", "duration_minutes": 1, "importance": 3},
+    ],
+)
+def test_good_messages_parse(body: dict[str, Any]) -> None:
+    assert parse_message(body).text == body["text"]

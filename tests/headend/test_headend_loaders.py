@@ -1,0 +1,78 @@
+"""Garbage into the headend's loaders (hypothesis): stored records of any shape are quarantined,
+never raised, and the good ones load; any ``headend.toml`` text is a configuration or a
+``HeadendConfigError`` naming the file (issue #18, the quality rules)."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zse.headend.pki import HeadendConfigError, init_directory, load_config
+from zse.headend.store import DeviceOwner, HeadendStore
+from zse.store import Batch, Store
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=8,
+)
+_NAMESPACES = st.sampled_from(
+    ["headend.devices", "headend.groups", "headend.sends", "headend.outcomes"]
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_NAMESPACES, st.text(max_size=12), _JSON), max_size=6))
+def test_stored_garbage_is_quarantined(records: list[tuple[str, str, Any]]) -> None:
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = await Store.open(Path(tmp) / "h.sqlite")
+            try:
+                good = DeviceOwner(
+                    eui64="000D6F000B0100FE", retailer="r", meter="m", device_type="smart appliance"
+                )
+                loaded = await HeadendStore.open(store)
+                await loaded.put_device(good)
+                batch = Batch()
+                for namespace, key, value in records:
+                    if (namespace, key) != ("headend.devices", good.eui64):
+                        batch.put(namespace, key, value)
+                if len(batch):
+                    await store.commit(batch)
+                again = await HeadendStore.open(store)
+                assert again.devices[good.eui64] == good
+            finally:
+                await store.close()
+
+    asyncio.run(run())
+
+
+def test_a_config_with_garbage_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    init_directory(tmp_path)
+    config = tmp_path / "headend.toml"
+    original = config.read_text()
+    assert load_config(config).port == 8443
+
+    @settings(max_examples=30, deadline=None)
+    @given(st.text(max_size=60), st.integers(0, len(original)))
+    def inner(noise: str, at: int) -> None:
+        config.write_text(original[:at] + noise + original[at:])
+        refused: HeadendConfigError | None = None
+        try:
+            load_config(config)
+        except HeadendConfigError as exc:
+            refused = exc
+        assert refused is None or str(config) in str(refused)
+
+    inner()

@@ -1,0 +1,133 @@
+"""Signed requests (RFC 9421 HTTP Message Signatures, ADR 0014) on the second listener, where no
+client certificate is asked for: a request signed with the retailer's registered key is served
+as that retailer; no signature, a bad one (another key, a changed body, a changed target), a
+replayed nonce and a stale one are refused with 401 before any handler runs."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import ssl
+import uuid
+from typing import Any
+
+import aiohttp
+import http_message_signatures as hms
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.headend.helpers import Reply, Service
+from zse.headend.signatures import sign_request
+from zse.store import hold_virtual_clock
+
+
+def _key(service: Service, name: str) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(
+        (service.directory / f"{name}-key.pem").read_bytes(), None
+    )
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key
+
+
+async def _send(
+    service: Service, method: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> Reply:
+    context = ssl.create_default_context(cafile=service.directory / "ca.pem")
+    url = f"https://127.0.0.1:{service.signed_port}{path}"
+    with hold_virtual_clock():
+        connector = aiohttp.TCPConnector(ssl=context, force_close=True)
+        async with (
+            aiohttp.ClientSession(
+                connector=connector, skip_auto_headers=["Content-Type"]
+            ) as session,
+            session.request(method, url, headers=headers, data=body or None) as response,
+        ):
+            raw = await response.read()
+            return Reply(response.status, json.loads(raw), dict(response.headers))
+
+
+def _signed(
+    service: Service,
+    method: str,
+    path: str,
+    body: object = None,
+    *,
+    name: str = "retailer-a",
+    **extra: Any,
+) -> tuple[dict[str, str], bytes]:
+    data = b"" if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"} if data else {}
+    url = f"https://127.0.0.1:{service.signed_port}{path}"
+    signed = sign_request(
+        method,
+        url,
+        headers,
+        data,
+        key_id=extra.get("key_id", "retailer-a"),
+        key=_key(service, name),
+        nonce=extra.get("nonce", uuid.uuid4().hex),
+    )
+    return signed, data
+
+
+async def test_a_signed_request_is_served_as_its_retailer(service: Service) -> None:
+    group = {"name": "signed", "meters": ["meter-1"]}
+    headers, body = _signed(service, "POST", "/api/v1/groups", group)
+    reply = await _send(service, "POST", "/api/v1/groups", headers, body)
+    assert reply.status == 201, reply.body
+    # the same group, seen through mutual TLS as retailer A
+    seen = await service.call("retailer-a", "GET", "/api/v1/groups/signed")
+    assert seen.body == {"name": "signed", "meters": ["meter-1"]}
+    headers, _ = _signed(service, "GET", "/api/v1/groups")
+    listed = await _send(service, "GET", "/api/v1/groups", headers)
+    assert listed.body == {"groups": [group]}
+
+
+async def test_bad_signatures_are_refused(service: Service) -> None:
+    before = len(service.headend.records.groups)
+    body = {"name": "x", "meters": ["meter-1"]}
+    cases: list[tuple[str, dict[str, str], bytes, str]] = []
+    cases.append(("none", {"Content-Type": "application/json"}, json.dumps(body).encode(), ""))
+    headers, data = _signed(service, "POST", "/api/v1/groups", body, name="retailer-b")
+    cases.append(("another key", headers, data, ""))  # B's key under A's key id
+    headers, data = _signed(service, "POST", "/api/v1/groups", body)
+    cases.append(("changed body", headers, data.replace(b'"x"', b'"y"'), ""))
+    headers, data = _signed(service, "POST", "/api/v1/groups/other", body)
+    cases.append(("other target", headers, data, ""))
+    headers, data = _signed(service, "POST", "/api/v1/groups", body, key_id="retailer-z")
+    cases.append(("unknown key id", headers, data, ""))
+    for what, headers, data, _ in cases:
+        reply = await _send(service, "POST", "/api/v1/groups", headers, data)
+        assert reply.status == 401, what
+        assert reply.body["error"]["field"] == "signature"
+    assert len(service.headend.records.groups) == before
+
+    # a replay of a good request is refused the second time
+    headers, data = _signed(service, "POST", "/api/v1/groups", body, nonce="once")
+    assert (await _send(service, "POST", "/api/v1/groups", headers, data)).status == 201
+    replay = await _send(service, "POST", "/api/v1/groups", headers, data)
+    assert replay.status == 401
+    assert "replay" in replay.body["error"]["message"]
+
+
+async def test_a_stale_signature_is_refused(service: Service) -> None:
+    url = f"https://127.0.0.1:{service.signed_port}/api/v1/meters"
+    headers: dict[str, str] = {}
+
+    class Key(hms.HTTPSignatureKeyResolver):
+        def resolve_private_key(self, key_id: str) -> ec.EllipticCurvePrivateKey:
+            return _key(service, "retailer-a")
+
+    message = type("M", (), {"method": "GET", "url": url, "headers": headers})()
+    signer = hms.HTTPMessageSigner(
+        signature_algorithm=hms.algorithms.ECDSA_P256_SHA256, key_resolver=Key()
+    )
+    signer.sign(
+        message,
+        key_id="retailer-a",
+        nonce="stale",
+        created=datetime.datetime.now() - datetime.timedelta(hours=1),
+        covered_component_ids=("@method", "@target-uri"),
+    )
+    reply = await _send(service, "GET", "/api/v1/meters", headers)
+    assert reply.status == 401

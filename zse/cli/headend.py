@@ -1,0 +1,167 @@
+"""``zse headend``: the retailer HAN service (issue #18, docs/headend.md).
+
+``zse headend init DIR`` writes a test CA, the server's certificate and key, two retailers'
+client certificates and keys (``retailer-a.pem`` / ``retailer-a-key.pem``, ``retailer-b...``)
+and ``headend.toml``. ``zse headend serve --config DIR/headend.toml --sim N --port P`` serves
+the API (OpenAPI at ``/openapi.json``) and the portal (``/``) over mutual TLS, over ``N``
+simulated meters whose HAN devices are printed at start (MAC address and install code, as on
+their labels); time on the simulator runs ``--speed`` times the real clock. Errors are one line:
+a usage or configuration error exits 2, a runtime error 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from zse.headend.pki import HeadendConfig
+
+__all__ = ["headend"]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group()
+def headend() -> None:
+    """The retailer HAN service: provisioning API and portal over mutual TLS."""
+
+
+@headend.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True)
+@click.option("--host", "hosts", multiple=True, help="Another name for the server certificate.")
+def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
+    """Write a test PKI and headend.toml into DIRECTORY (never overwrites)."""
+    from zse.headend.pki import HeadendConfigError, init_directory  # noqa: PLC0415
+
+    try:
+        written = init_directory(directory, port=port, hosts=hosts)
+    except HeadendConfigError as exc:
+        _fail(str(exc), 2)
+    except OSError as exc:
+        _fail(f"{directory}: {exc.strerror}", 2)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@headend.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="headend.toml (zse headend init writes one).",
+)
+@click.option("--sim", "meters", type=click.IntRange(1, 64), help="Serve N simulated meters.")
+@click.option(
+    "--esi",
+    "esi_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Serve the ESI of this `zse esi` configuration (its stick) as the one meter.",
+)
+@click.option(
+    "--radio",
+    type=click.Choice(["ezsp", "znp", "sim"]),
+    help="With --esi: the radio (over [radio] type); sim: `zse esi --radio sim`'s HAN.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), help="Over [server] port.")
+@click.option("--speed", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+def serve(  # noqa: PLR0917 - click passes options positionally
+    config_path: Path,
+    meters: int | None,
+    esi_path: Path | None,
+    radio: str | None,
+    port: int | None,
+    speed: float,
+    seed: int,
+) -> None:
+    """Serve the API and the portal over mutual TLS."""
+    from zse.cli.mqtt import PacedLoop  # noqa: PLC0415
+    from zse.headend.pki import (  # noqa: PLC0415
+        HeadendConfigError,
+        load_config,
+        server_context,
+        signed_context,
+    )
+
+    if (meters is None) == (esi_path is None):
+        _fail("give --sim N (simulated meters) or --esi FILE (the ESI of a zse esi config)", 2)
+    if radio is not None and esi_path is None:
+        _fail("--radio goes with --esi", 2)
+    try:
+        config = load_config(config_path)
+        server_context(config)  # the TLS files are checked before anything starts
+        if config.signed_port is not None:
+            signed_context(config)
+    except HeadendConfigError as exc:
+        _fail(str(exc), 2)
+    if esi_path is not None:
+        sys.exit(_over_esi(config, esi_path, radio, port))
+    assert meters is not None
+    try:
+        with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
+            runner.run(_serve(config, meters=meters, port=port, seed=seed))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    except Exception as exc:  # one line, not a traceback
+        _fail(f"{type(exc).__name__}: {exc}", 1)
+
+
+async def _serve(cfg: HeadendConfig, *, meters: int, port: int | None, seed: int) -> None:
+    from zse.headend.sim import simulated_headend  # noqa: PLC0415
+
+    async with simulated_headend(cfg, meters=meters, seed=seed, port=port) as running:
+        click.echo(
+            f"serving https://{cfg.host}:{running.port}/ (API: /api/v1, OpenAPI: /openapi.json)"
+        )
+        if running.signed_port is not None:
+            click.echo(f"signed requests (RFC 9421): https://{cfg.host}:{running.signed_port}/")
+        click.echo("simulated HAN devices (register them with their install codes):")
+        for line in running.meters.labels():
+            click.echo(f"  {line}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            click.echo("stopping")
+
+
+def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | None) -> int:
+    """The headend over the ESI of ``zse esi --config path`` (one meter, named by the ESI's
+    EUI-64); returns the exit status."""
+    from zse.cli._esi_host import run_beside_esi  # noqa: PLC0415
+    from zse.config import ConfigError  # noqa: PLC0415
+    from zse.headend.run import start_headend  # noqa: PLC0415
+    from zse.headend.service import Meter  # noqa: PLC0415
+    from zse.zcl.delivery import device_name  # noqa: PLC0415
+
+    async def attach(esi: Any) -> Callable[[], Awaitable[None]]:
+        if esi.registry is None:  # pragma: no cover - run_esi always gives one
+            raise RuntimeError("the ESI has no registry")
+        meter = Meter(device_name(esi.app.state.node_info.ieee), esi, esi.registry)
+        running = await start_headend(cfg, [meter], clock=esi.clock, port=port)
+        click.echo(f"serving https://{cfg.host}:{running.port}/ (meter {meter.id})")
+        if running.signed_port is not None:
+            click.echo(f"signed requests (RFC 9421): https://{cfg.host}:{running.signed_port}/")
+        return running.close
+
+    try:
+        return run_beside_esi(path, radio, attach, out=click.echo, prefix="zse-headend-")
+    except ConfigError as exc:
+        _fail(str(exc), 2)

@@ -1,0 +1,469 @@
+"""The retailer headend's decisions, sans-IO: request validation, outcomes, retries, rate limits.
+
+Everything here is fed plain values (a decoded JSON body, the current time) and returns values or
+raises :class:`HeadendError`; nothing does I/O. The asyncio service
+(:mod:`zse.headend.service`) and the HTTP shell (:mod:`zse.headend.web`) carry the decisions out.
+
+- **Validation** turns a request body into a typed request or a :class:`HeadendError` naming the
+  field (HTTP 4xx with a JSON error). Install codes and MAC addresses are read as
+  :mod:`zse.installcode` reads them (any printed form); display messages must fit one
+  unfragmented unicast Display Message (SE D.5.2.3.1, :func:`zse.messaging.core.max_message_bytes`);
+  load control fields are checked as SE D.2.2.3.1.1 says (:meth:`LoadControlEvent.problems`).
+- **Outcomes** of a send, per device, and the order they may follow (:data:`RANK`): a later
+  report never goes back to an earlier one (a late "delivered" after "started" is ignored).
+- **Retries**: a device offline at a send is tried again on a back-off schedule
+  (:func:`retry_delay`) until it is delivered or the send ends.
+- **Rate limits**: a token bucket per retailer (:class:`RateLimiter`).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zse.drlc import START_NOW, LoadControlEvent
+from zse.errors import DecodeError, ZseError
+from zse.installcode import InstallCode, canonical_eui64
+from zse.messaging import Message
+from zse.messaging.core import max_message_bytes, text_length
+from zse.provisioning.lifecycle import LifecycleState
+from zse.se.types import (
+    AVERAGE_LOAD_ADJUSTMENT_NOT_USED,
+    DUTY_CYCLE_NOT_USED,
+    TEMPERATURE_OFFSET_NOT_USED,
+)
+
+__all__ = [
+    "DEVICE_TYPES",
+    "MAX_LABEL",
+    "RANK",
+    "GroupRequest",
+    "HeadendError",
+    "LoadControlRequest",
+    "MessageRequest",
+    "Outcome",
+    "RateLimiter",
+    "Registration",
+    "RetryBook",
+    "SendKind",
+    "advance",
+    "check_device",
+    "outcome_of_report",
+    "parse_group",
+    "parse_load_control",
+    "parse_message",
+    "parse_registration",
+    "parse_state",
+    "retry_delay",
+]
+
+#: HAN device types a retailer may register (SE 1.x device descriptions, Annex D).
+DEVICE_TYPES = (
+    "in-home display",
+    "programmable thermostat",
+    "load control device",
+    "smart appliance",
+    "range extender",
+    "prepayment terminal",
+)
+#: Longest label, group name and meter id (characters).
+MAX_LABEL = 64
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+
+
+class HeadendError(ZseError):
+    """A request the headend refuses: ``status`` (HTTP), the ``field`` at fault (or None) and
+    a message that never carries a secret (an install code is named, never quoted)."""
+
+    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.field, self.message = status, field, message
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON error body: ``{"error": {"status", "field", "message"}}``."""
+        return {"error": {"status": self.status, "field": self.field, "message": self.message}}
+
+
+def _bad(field_name: str, message: str) -> HeadendError:
+    return HeadendError(422, f"{field_name}: {message}", field=field_name)
+
+
+def _object(body: object) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise HeadendError(400, "the request body must be a JSON object", field="body")
+    return body
+
+
+def _only(body: Mapping[str, Any], required: Iterable[str], optional: Iterable[str]) -> None:
+    required, optional = tuple(required), tuple(optional)
+    for name in required:
+        if name not in body:
+            raise _bad(name, "missing")
+    for name in body:
+        if name not in required and name not in optional:
+            raise _bad(str(name), "unknown field")
+
+
+def _text(body: Mapping[str, Any], name: str, *, default: str | None = None) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str):
+        raise _bad(name, "must be a string")
+    return value
+
+
+def _int(body: Mapping[str, Any], name: str, low: int, high: int, default: int) -> int:
+    if name not in body:
+        return default
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(name, "must be an integer")
+    if not low <= value <= high:
+        raise _bad(name, f"must be {low} to {high}, got {value}")
+    return value
+
+
+def _bool(body: Mapping[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise _bad(name, "must be true or false")
+    return value
+
+
+def _name(body: Mapping[str, Any], name: str) -> str:
+    value = _text(body, name)
+    if not _NAME.match(value):
+        raise _bad(
+            name, "1-64 letters, digits, space, '.', '_' or '-', starting with one of the first two"
+        )
+    return value
+
+
+# -- requests -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Registration:
+    """A HAN device to register: its MAC (canonical EUI-64), install code (canonical printed
+    form, a secret: not in reprs), meter, device type and label."""
+
+    eui64: str
+    install_code: str = field(repr=False)
+    meter: str
+    device_type: str
+    label: str = ""
+
+
+def parse_registration(body: object, *, meters: Iterable[str]) -> Registration:
+    """A registration from ``{"mac", "install_code", "meter", "device_type", "label"?}``."""
+    body = _object(body)
+    _only(body, ("mac", "install_code", "meter", "device_type"), ("label",))
+    eui64, meter, device_type, label = _device_fields(body, meters)
+    try:
+        code = str(InstallCode.parse(_text(body, "install_code")))
+    except DecodeError as exc:
+        # the parser's message names the problem (length, CRC), never the whole code
+        raise _bad("install_code", str(exc)) from None
+    return Registration(
+        eui64=eui64, install_code=code, meter=meter, device_type=device_type, label=label
+    )
+
+
+def check_device(body: object, *, meters: Iterable[str]) -> None:
+    """Check a registration's fields other than the install code (the portal asks for the
+    code on a screen of its own)."""
+    body = _object(body)
+    _only(body, ("mac", "meter", "device_type"), ("label",))
+    _device_fields(body, meters)
+
+
+def _device_fields(body: Mapping[str, Any], meters: Iterable[str]) -> tuple[str, str, str, str]:
+    try:
+        eui64 = canonical_eui64(_text(body, "mac"))
+    except DecodeError as exc:
+        raise _bad("mac", str(exc)) from None
+    meter = _text(body, "meter")
+    if meter not in set(meters):
+        raise HeadendError(404, f"meter: no meter {meter!r}", field="meter")
+    device_type = _text(body, "device_type")
+    if device_type not in DEVICE_TYPES:
+        raise _bad("device_type", "one of " + ", ".join(DEVICE_TYPES))
+    label = _text(body, "label", default="")
+    if len(label) > MAX_LABEL:
+        raise _bad("label", f"at most {MAX_LABEL} characters")
+    return eui64, meter, device_type, label
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupRequest:
+    """A retailer's group: a name and the meters it covers."""
+
+    name: str
+    meters: tuple[str, ...]
+
+
+def parse_group(body: object, *, meters: Iterable[str]) -> GroupRequest:
+    """A group from ``{"name", "meters": [...]}``; each meter must exist."""
+    body = _object(body)
+    _only(body, ("name", "meters"), ())
+    name = _name(body, "name")
+    given = body["meters"]
+    if not isinstance(given, list) or not all(isinstance(m, str) for m in given):
+        raise _bad("meters", "must be a list of meter ids")
+    known = set(meters)
+    for meter in given:
+        if meter not in known:
+            raise HeadendError(404, f"meters: no meter {meter!r}", field="meters")
+    return GroupRequest(name=name, meters=tuple(sorted(set(given))))
+
+
+def parse_state(value: str) -> LifecycleState:
+    """A lifecycle state from its printed name (``meter ready``, ``meter-ready``...)."""
+
+    def plain(text: str) -> str:
+        return text.replace("-", " ").replace("_", " ").lower()
+
+    for state in LifecycleState:
+        if plain(state.value) == plain(value):
+            return state
+    raise _bad("state", "one of " + ", ".join(s.value for s in LifecycleState))
+
+
+class SendKind(enum.Enum):
+    """What a by-group send carries."""
+
+    MESSAGE = "message"
+    LOAD_CONTROL = "load-control"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageRequest:
+    """Send Display Message by Group: the message's fields as given (SE D.5.2.3.1)."""
+
+    group: str
+    text: str
+    duration_minutes: int = 0xFFFF
+    importance: int = 0
+    confirmation_required: bool = False
+
+    def message(self, message_id: int) -> Message:
+        """The display message, starting now."""
+        return Message(
+            message_id=message_id,
+            text=self.text,
+            duration_in_minutes=self.duration_minutes,
+            importance=self.importance,
+            confirmation_required=self.confirmation_required,
+        )
+
+
+def parse_message(body: object) -> MessageRequest:
+    """A message send from ``{"group", "text", "duration_minutes"?, "importance"?,
+    "confirmation_required"?}``; the text must fit one unfragmented unicast frame."""
+    body = _object(body)
+    _only(body, ("group", "text"), ("duration_minutes", "importance", "confirmation_required"))
+    text = _text(body, "text")
+    limit = max_message_bytes(group=False)
+    if not text:
+        raise _bad("text", "empty")
+    if text_length(text) > limit:
+        raise HeadendError(
+            413, f"text: {text_length(text)} octets, at most {limit} (SE D.5.2.3.1)", field="text"
+        )
+    return MessageRequest(
+        group=_name(body, "group"),
+        text=text,
+        duration_minutes=_int(body, "duration_minutes", 1, 0xFFFF, 0xFFFF),
+        importance=_int(body, "importance", 0, 3, 0),
+        confirmation_required=_bool(body, "confirmation_required"),
+    )
+
+
+#: Load control fields a request may give: name -> (low, high, default); the wire's "not used"
+#: sentinels are the defaults (SE D.2.2.3.1.1).
+_LCE_FIELDS: dict[str, tuple[int, int, int]] = {
+    "device_class": (1, 0xFFFF, 0x0FFF),
+    "duration_minutes": (1, 1440, 60),
+    "criticality_level": (1, 0x0F, 1),
+    "duty_cycle": (0, 100, DUTY_CYCLE_NOT_USED),
+    "average_load_adjustment_percentage": (-100, 100, AVERAGE_LOAD_ADJUSTMENT_NOT_USED),
+    "cooling_temperature_offset": (0, 0xFE, TEMPERATURE_OFFSET_NOT_USED),
+    "heating_temperature_offset": (0, 0xFE, TEMPERATURE_OFFSET_NOT_USED),
+    "start_delay_minutes": (0, 1440, 0),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadControlRequest:
+    """Send Load Control Event by Group: the event's fields (SE D.2.2.3.1)."""
+
+    group: str
+    fields: Mapping[str, int]
+
+    def event(self, issuer_event_id: int, now: int) -> LoadControlEvent:
+        """The Load Control Event; a start delay becomes an absolute start time (ZigBee
+        UTCTime ``now`` plus the delay), none means start now."""
+        values = dict(self.fields)
+        delay = values.pop("start_delay_minutes")
+        duration = values.pop("duration_minutes")
+        return LoadControlEvent(
+            issuer_event_id=issuer_event_id,
+            start_time=now + 60 * delay if delay else START_NOW,
+            duration_in_minutes=duration,
+            **values,
+        )
+
+
+def parse_load_control(body: object) -> LoadControlRequest:
+    """A load control send from ``{"group", "duration_minutes", "criticality_level", ...}``:
+    every field in its range (D.2.2.3.1.1), and at least one control (duty cycle, load
+    adjustment or a temperature offset)."""
+    body = _object(body)
+    _only(body, ("group",), _LCE_FIELDS)
+    group = _name(body, "group")
+    values = {name: _int(body, name, *limits) for name, limits in _LCE_FIELDS.items()}
+    controls = (
+        "duty_cycle",
+        "average_load_adjustment_percentage",
+        "cooling_temperature_offset",
+        "heating_temperature_offset",
+    )
+    if not any(name in body for name in controls):
+        raise _bad("duty_cycle", "give a control: " + ", ".join(controls))
+    return LoadControlRequest(group=group, fields=values)
+
+
+# -- outcomes ---------------------------------------------------------------------------------
+
+
+class Outcome(enum.Enum):
+    """One device's outcome of a send (what the ESI saw and what the device reported)."""
+
+    PENDING = "pending"  # not sent yet
+    SKIPPED = "skipped"  # not METER_READY when sent
+    OFFLINE = "offline"  # not acknowledged: retried later (the ESI keeps the send)
+    DELIVERED = "delivered"  # acknowledged by the device
+    CONFIRMED = "confirmed"  # Message Confirmation (D.5.2.4.2)
+    RECEIVED = "received"  # Report Event Status: received (D.2.3.3.1.1.2)
+    STARTED = "started"
+    COMPLETED = "completed"
+    OPTED_OUT = "opted out"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+#: The order outcomes move in: a device's outcome only moves to a higher rank (OFFLINE and
+#: SKIPPED share a rank: a skipped device that comes online is tried like an offline one).
+RANK: dict[Outcome, int] = {
+    Outcome.PENDING: 0,
+    Outcome.SKIPPED: 1,
+    Outcome.OFFLINE: 1,
+    Outcome.DELIVERED: 2,
+    Outcome.CONFIRMED: 3,
+    Outcome.RECEIVED: 3,
+    Outcome.STARTED: 4,
+    Outcome.OPTED_OUT: 5,
+    Outcome.REJECTED: 5,
+    Outcome.COMPLETED: 6,
+    Outcome.CANCELLED: 7,
+}
+
+#: Report Event Status values (SE D.2.3.3.1.1.2, zse.se.types.EventStatus) -> outcome.
+_REPORTS = {
+    0x01: Outcome.RECEIVED,
+    0x02: Outcome.STARTED,
+    0x03: Outcome.COMPLETED,
+    0x04: Outcome.OPTED_OUT,
+    0x06: Outcome.CANCELLED,
+    0x07: Outcome.CANCELLED,  # superseded
+    0x08: Outcome.COMPLETED,
+    0x09: Outcome.COMPLETED,
+    0x0A: Outcome.COMPLETED,
+}
+
+
+def outcome_of_report(event_status: int) -> Outcome:
+    """The outcome a Report Event Status value means (rejections: REJECTED)."""
+    return _REPORTS.get(event_status, Outcome.REJECTED)
+
+
+def advance(current: Outcome, reported: Outcome) -> Outcome | None:
+    """The outcome after ``reported`` arrives for a device at ``current``, or None when it
+    changes nothing (an older or equal report, arriving late or twice)."""
+    if reported is current:
+        return None
+    if RANK[reported] < RANK[current]:
+        return None
+    if RANK[reported] == RANK[current] and current is not Outcome.SKIPPED:
+        return None
+    return reported
+
+
+#: Retry schedule for offline devices: seconds after each failed attempt (the last repeats).
+RETRY_SCHEDULE = (30.0, 60.0, 120.0, 300.0, 900.0)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait after ``attempts`` failed deliveries before the next try."""
+    return RETRY_SCHEDULE[min(max(attempts, 1), len(RETRY_SCHEDULE)) - 1]
+
+
+# -- rate limits --------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """A token bucket per retailer: ``rate`` requests a second on average, bursts of ``burst``.
+
+    :meth:`take` is fed the time (any monotonic seconds) and says how long to wait when the
+    bucket is empty (HTTP 429 with ``Retry-After``)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a rate limit needs rate > 0 and burst >= 1")
+        self.rate, self.burst = float(rate), burst
+        self._buckets: dict[str, tuple[float, float]] = {}  # retailer -> (tokens, at)
+
+    def take(self, retailer: str, now: float) -> float | None:
+        """Take one token for ``retailer``: None if allowed, else the seconds to wait."""
+        tokens, at = self._buckets.get(retailer, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[retailer] = (tokens - 1.0, now)
+            return None
+        self._buckets[retailer] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+
+class RetryBook:
+    """When each offline device of a send is tried again: a sans-IO core for one
+    :class:`~zse.zcl.timer.Timer` (time in the loop's seconds)."""
+
+    def __init__(self) -> None:
+        self._due: dict[tuple[int, str], float] = {}
+
+    def schedule(self, send: int, device: str, at: float) -> None:
+        """Try ``device``'s copy of ``send`` again at ``at`` (an earlier time wins)."""
+        key = (send, device)
+        self._due[key] = min(at, self._due.get(key, at))
+
+    def drop(self, send: int, device: str | None = None) -> None:
+        """Stop retrying one device of a send, or (``device`` None) the whole send."""
+        for key in [k for k in self._due if k[0] == send and device in (None, k[1])]:
+            del self._due[key]
+
+    def pending(self) -> list[tuple[int, str]]:
+        """Every (send, device) waiting for a retry."""
+        return sorted(self._due)
+
+    def next_deadline(self) -> float | None:
+        """The earliest retry, or None."""
+        return min(self._due.values(), default=None)
+
+    def handle_timeout(self, now: float) -> list[tuple[int, str]]:
+        """The (send, device) pairs due at ``now``, removed from the book."""
+        due = sorted(k for k, at in self._due.items() if at <= now)
+        for key in due:
+            del self._due[key]
+        return due

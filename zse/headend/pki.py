@@ -1,0 +1,397 @@
+"""Mutual TLS for the retailer headend: the configuration, the test PKI of ``zse headend init``,
+the server's ``ssl.SSLContext`` and the mapping of a verified client certificate to a retailer.
+
+The TLS handshake (Python's :mod:`ssl`, ``CERT_REQUIRED``, the retailers' CAs as the only trust
+anchors) refuses a client without a certificate, with an expired one or with one from another CA;
+:func:`identify` then names the retailer: the certificate must be directly issued by that
+retailer's CA and carry its configured subject common name (docs/adr/0013).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from zse.errors import ZseError
+
+__all__ = [
+    "HeadendConfig",
+    "HeadendConfigError",
+    "Retailer",
+    "identify",
+    "init_directory",
+    "issue",
+    "load_config",
+    "new_ca",
+    "server_context",
+    "signed_context",
+    "write_key",
+]
+
+#: The retailers ``zse headend init`` writes certificates for.
+INIT_RETAILERS = ("retailer-a", "retailer-b")
+
+
+class HeadendConfigError(ZseError):
+    """A headend configuration (``headend.toml``) or one of its files that cannot be used."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retailer:
+    """A retailer allowed in: its id, its CA certificate and the subject common name its
+    client certificates carry."""
+
+    id: str
+    ca: x509.Certificate
+    common_name: str
+    #: The public key of its registered signing certificate, for signed requests (ADR 0014).
+    signing_key: ec.EllipticCurvePublicKey | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadendConfig:
+    """``headend.toml``: where to listen, the server's certificate and key, the database and
+    meters' directory, the rate limit and the retailers (paths relative to the file)."""
+
+    path: Path
+    host: str
+    port: int
+    #: The listener for signed requests (server TLS only), or None.
+    signed_port: int | None
+    certificate: Path
+    key: Path
+    database: Path
+    meters: Path
+    rate: float
+    burst: int
+    retailers: tuple[Retailer, ...]
+    ca_files: tuple[Path, ...]
+
+
+def _pem_cert(config: Path, path: Path) -> x509.Certificate:
+    """A certificate ``config`` names; errors name both files."""
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except OSError as exc:
+        raise HeadendConfigError(f"{config}: {path}: {exc.strerror}") from None
+    except ValueError:
+        raise HeadendConfigError(f"{config}: {path}: not a PEM certificate") from None
+
+
+def _get(path: Path, section: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    """``section[name]`` of type ``kind`` (an int is a float), or ``default``."""
+    value = section.get(name, default)
+    if value is None or isinstance(value, bool) is not (kind is bool):
+        raise HeadendConfigError(f"{path}: {name} is missing or not a {kind.__name__}")
+    if kind is float and isinstance(value, int):
+        value = float(value)
+    if not isinstance(value, kind):
+        raise HeadendConfigError(f"{path}: {name} must be a {kind.__name__}")
+    return value
+
+
+def _port(path: Path, name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise HeadendConfigError(f"{path}: {name} {value!r} is not a TCP port")
+    return value
+
+
+def _retailer(path: Path, entry: object) -> tuple[Retailer, Path]:
+    """One ``[[retailers]]`` entry and its CA file."""
+    if not isinstance(entry, dict):
+        raise HeadendConfigError(f"{path}: [[retailers]] entries must be tables")
+    ca_file = path.parent / _get(path, entry, "ca", str)
+    ca = _pem_cert(path, ca_file)
+    signing_key = None
+    if "signing_certificate" in entry:
+        signing = _pem_cert(path, path.parent / _get(path, entry, "signing_certificate", str))
+        try:
+            signing.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            raise HeadendConfigError(
+                f"{path}: a signing_certificate is not issued by its retailer's ca"
+            ) from None
+        public = signing.public_key()
+        if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
+            raise HeadendConfigError(f"{path}: a signing_certificate must hold a P-256 key")
+        signing_key = public
+    retailer = Retailer(
+        id=_get(path, entry, "id", str),
+        ca=ca,
+        common_name=_get(path, entry, "common_name", str),
+        signing_key=signing_key,
+    )
+    return retailer, ca_file
+
+
+def load_config(path: Path) -> HeadendConfig:
+    """Read ``headend.toml``; anything wrong raises :class:`HeadendConfigError` naming it."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HeadendConfigError(f"{path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise HeadendConfigError(f"{path}: not TOML ({exc})") from None
+    base = path.parent
+    tables = {}
+    for name in ("server", "limits"):
+        tables[name] = data.get(name, {})
+        if not isinstance(tables[name], dict):
+            raise HeadendConfigError(f"{path}: [{name}] must be a table")
+    server, limits = tables["server"], tables["limits"]
+    given = data.get("retailers", [])
+    if not isinstance(given, list) or not given:
+        raise HeadendConfigError(f"{path}: no [[retailers]]")
+    loaded = [_retailer(path, entry) for entry in given]
+    retailers = tuple(r for r, _ in loaded)
+    if len({r.id for r in retailers}) != len(retailers):
+        raise HeadendConfigError(f"{path}: two retailers with the same id")
+    signed_port = server.get("signed_port")
+    rate = _get(path, limits, "requests_per_second", float, 50.0)
+    burst = _get(path, limits, "burst", int, 100)
+    if rate <= 0 or burst < 1:
+        raise HeadendConfigError(f"{path}: requests_per_second and burst must be positive")
+    return HeadendConfig(
+        path=path,
+        host=_get(path, server, "host", str, "127.0.0.1"),
+        port=_port(path, "port", server.get("port", 8443)),
+        signed_port=None if signed_port is None else _port(path, "signed_port", signed_port),
+        certificate=base / _get(path, server, "certificate", str, "server.pem"),
+        key=base / _get(path, server, "key", str, "server-key.pem"),
+        database=base / _get(path, server, "database", str, "headend.sqlite"),
+        meters=base / _get(path, server, "meters", str, "meters"),
+        rate=rate,
+        burst=burst,
+        retailers=retailers,
+        ca_files=tuple(dict.fromkeys(f for _, f in loaded)),
+    )
+
+
+def server_context(config: HeadendConfig) -> ssl.SSLContext:
+    """The server's TLS context: its certificate and key, client certificates required and
+    verified against the retailers' CAs only, TLS 1.2 or later."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_REQUIRED
+    try:
+        context.load_cert_chain(config.certificate, config.key)
+        for ca in config.ca_files:
+            context.load_verify_locations(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise HeadendConfigError(f"{config.path}: the TLS files cannot be used ({exc})") from None
+    return context
+
+
+def signed_context(config: HeadendConfig) -> ssl.SSLContext:
+    """The TLS context of the signed-request listener: the server's certificate, no client
+    certificate asked for (the request's signature identifies the retailer)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(config.certificate, config.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise HeadendConfigError(f"{config.path}: the TLS files cannot be used ({exc})") from None
+    return context
+
+
+def identify(der: bytes | None, retailers: Sequence[Retailer]) -> Retailer | None:
+    """The retailer whose CA directly issued this (already TLS-verified) certificate and whose
+    common name it carries, or None."""
+    if not der:
+        return None
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return None
+    common_name = names[0].value if names else None
+    for retailer in retailers:
+        if retailer.common_name != common_name:
+            continue
+        try:
+            cert.verify_directly_issued_by(retailer.ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return retailer
+    return None
+
+
+# -- the test PKI ----------------------------------------------------------------------------
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "zse headend (test)"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def new_ca(
+    common_name: str, *, now: datetime.datetime | None = None
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A self-signed test CA (P-256), valid for ten years from ``now``."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def issue(
+    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
+    common_name: str,
+    *,
+    server: bool = False,
+    hosts: Sequence[str] = ("localhost", "127.0.0.1"),
+    not_before: datetime.datetime | None = None,
+    not_after: datetime.datetime | None = None,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A certificate and key issued by ``ca``: a TLS server's (with ``hosts`` as subject
+    alternative names) or a client's; valid from ``not_before`` (default now) to
+    ``not_after`` (default two years)."""
+    import ipaddress  # noqa: PLC0415
+
+    ca_cert, ca_key = ca
+    start = not_before or datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    end = not_after or start + datetime.timedelta(days=730)
+    key = ec.generate_private_key(ec.SECP256R1())
+    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+    )
+    if server:
+        names: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(ca_key, hashes.SHA256()), key
+
+
+def write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """Write a private key (PEM, unencrypted), readable by its owner only."""
+    data = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_bytes(data)
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+_CONFIG = """\
+# zse headend configuration, written by `zse headend init` (test certificates: not for
+# production). Paths are relative to this file.
+[server]
+host = "127.0.0.1"
+port = {port}
+# signed requests (RFC 9421) from a registered certificate, for clients without mutual TLS
+signed_port = {signed_port}
+certificate = "server.pem"
+key = "server-key.pem"
+database = "headend.sqlite"
+meters = "meters"
+
+[limits]
+# per retailer: a token bucket
+requests_per_second = 50
+burst = 100
+{retailers}"""
+
+_RETAILER = """
+[[retailers]]
+id = "{name}"
+ca = "ca.pem"
+common_name = "{name}"
+signing_certificate = "{name}.pem"
+"""
+
+
+def init_directory(directory: Path, *, port: int = 8443, hosts: Sequence[str] = ()) -> list[Path]:
+    """Write a test CA (``ca.pem``, ``ca-key.pem``), the server's certificate and key
+    (``server.pem``, ``server-key.pem``), ``retailer-a.pem``/``retailer-a-key.pem`` and
+    ``retailer-b...``, and ``headend.toml``. Existing files are not overwritten
+    (:class:`HeadendConfigError`)."""
+    names = [
+        "ca.pem",
+        "ca-key.pem",
+        "server.pem",
+        "server-key.pem",
+        *(f"{r}{s}" for r in INIT_RETAILERS for s in (".pem", "-key.pem")),
+        "headend.toml",
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    present = [n for n in names if (directory / n).exists()]
+    if present:
+        raise HeadendConfigError(f"{directory}: {present[0]} exists; not overwriting")
+    ca = new_ca("zse headend test CA")
+    _write_cert(directory / "ca.pem", ca[0])
+    write_key(directory / "ca-key.pem", ca[1])
+    cert, key = issue(ca, "localhost", server=True, hosts=("localhost", "127.0.0.1", *hosts))
+    _write_cert(directory / "server.pem", cert)
+    write_key(directory / "server-key.pem", key)
+    for retailer in INIT_RETAILERS:
+        cert, key = issue(ca, retailer)
+        _write_cert(directory / f"{retailer}.pem", cert)
+        write_key(directory / f"{retailer}-key.pem", key)
+    retailers = "".join(_RETAILER.format(name=r) for r in INIT_RETAILERS)
+    (directory / "headend.toml").write_text(
+        _CONFIG.format(port=port, signed_port=port + 1 if port else 0, retailers=retailers)
+    )
+    return [directory / n for n in names]

@@ -1,0 +1,659 @@
+"""The retailer headend's operations over the ESIs of its meters (an asyncio shell).
+
+:class:`Headend` carries out what :mod:`zse.headend.core` decides: it registers devices in
+their meter's :class:`~zse.provisioning.registry.HanRegistry` and has the meter's
+:class:`~zse.roles.esi.EnergyServiceInterface` admit them (SE 5.4.8.1), de-provisions them,
+keeps retailers' groups as registry groups of their devices (tag ``retailer/group``), and runs
+Send Display Message by Group (SE D.5.2.3.1) and Send Load Control Event by Group (D.2.2.3.1)
+on every meter of the group, recording one outcome per device (:mod:`zse.headend.store`).
+Devices offline at a send are tried again on a back-off schedule and as soon as they are
+METER_READY again; confirmations and Report Event Status update the outcomes.
+
+Every operation is scoped to a retailer: another retailer's device, group or send is "not
+found" (:class:`~zse.headend.core.HeadendError` 404), so ids do not leak. Sends return at once
+with their id; they run in the background, and :meth:`Headend.watch` streams their outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from zse.device_csv import DeviceCsvError, read_devices
+from zse.errors import DecodeError
+from zse.headend.core import (
+    DEVICE_TYPES,
+    HeadendError,
+    LoadControlRequest,
+    MessageRequest,
+    Outcome,
+    Registration,
+    RetryBook,
+    SendKind,
+    advance,
+    outcome_of_report,
+    parse_group,
+    parse_load_control,
+    parse_message,
+    parse_registration,
+    parse_state,
+    retry_delay,
+)
+from zse.headend.store import DeviceOwner, Group, HeadendStore, OutcomeRecord, SendRecord
+from zse.installcode import canonical_eui64
+from zse.messaging import Message
+from zse.provisioning import IllegalTransition, LifecycleState
+from zse.provisioning.registry import HanRegistry, RegistryError
+from zse.roles.esi import (
+    DeviceOutcome,
+    EnergyServiceInterface,
+    EsiEvent,
+    LifecycleChanged,
+    MessageConfirmed,
+    ReportReceived,
+    SendResult,
+)
+from zse.roles.esi import Outcome as EsiOutcome
+from zse.zcl._tasks import keep_task
+from zse.zcl.timer import Timer
+
+__all__ = ["Headend", "Meter"]
+
+LOGGER = logging.getLogger(__name__)
+
+_FROM_ESI = {
+    EsiOutcome.DELIVERED: Outcome.DELIVERED,
+    EsiOutcome.OFFLINE: Outcome.OFFLINE,
+    EsiOutcome.SKIPPED: Outcome.SKIPPED,
+}
+#: Outcomes after which a device's copy of a send needs nothing more.
+_MESSAGE_DONE = frozenset({Outcome.DELIVERED, Outcome.CONFIRMED, Outcome.CANCELLED})
+_LCE_DONE = frozenset({Outcome.COMPLETED, Outcome.OPTED_OUT, Outcome.REJECTED, Outcome.CANCELLED})
+
+
+@dataclass(frozen=True)
+class Meter:
+    """One meter: its id, its ESI and the ESI's registry."""
+
+    id: str
+    esi: EnergyServiceInterface
+    registry: HanRegistry
+
+
+class Headend:
+    """The retailer HAN service's operations (see the module notes).
+
+    ``meters``: the meters by id; ``records``: the headend's store; ``clock()``: ZigBee
+    UTCTime (for load control start times and record times).
+    """
+
+    def __init__(
+        self,
+        meters: Iterable[Meter],
+        records: HeadendStore,
+        *,
+        clock: Callable[[], int],
+    ) -> None:
+        self.meters: dict[str, Meter] = {m.id: m for m in meters}
+        self.records = records
+        self.clock = clock
+        self.retries = RetryBook()
+        self._timer = Timer("headend retries", logger=LOGGER)
+        self._timer.add(self.retries, self._retry)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._watchers: dict[int, set[asyncio.Queue[OutcomeRecord]]] = {}
+        self._detach: list[Callable[[], None]] = []
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Follow the meters' events, finish what a restart interrupted: registrations whose
+        registry entry is missing are dropped (the client never got a 201), sends left pending
+        are run, offline devices are tried again now."""
+        for meter in self.meters.values():
+            self._detach.append(meter.esi.on_event(self._listener(meter)))
+        for eui64, owner in list(self.records.devices.items()):
+            found = self.meters.get(owner.meter)
+            try:
+                if found is None:
+                    raise RegistryError(eui64)
+                found.registry.get(eui64)
+            except RegistryError:
+                LOGGER.warning("dropping %s: its registration did not complete", eui64)
+                await self.records.forget_device(eui64)
+        now = asyncio.get_running_loop().time()
+        for send in self.records.sends.values():
+            if send.cancelled:
+                continue
+            for record in self.records.outcomes.get(send.id, {}).values():
+                if record.outcome is Outcome.PENDING:
+                    self._spawn(self._run(send))
+                    break
+                if record.outcome in (Outcome.OFFLINE, Outcome.SKIPPED):
+                    self.retries.schedule(send.id, record.device, now)
+        self._timer.start()
+        self._timer.update()
+
+    async def close(self) -> None:
+        """Stop following the meters and cancel background work (the stores stay open)."""
+        for detach in self._detach:
+            detach()
+        self._detach.clear()
+        await self._timer.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        keep_task(self._tasks, task, LOGGER, "headend work failed", logging.ERROR)
+
+    # -- devices -----------------------------------------------------------------------------
+
+    def _owned(self, retailer: str, eui64: str) -> DeviceOwner:
+        try:
+            key = canonical_eui64(eui64)
+        except DecodeError:
+            raise HeadendError(404, "no such device", field="mac") from None
+        owner = self.records.devices.get(key)
+        if owner is None or owner.retailer != retailer:
+            raise HeadendError(404, f"no device {key}", field="mac")
+        return owner
+
+    def device(self, retailer: str, eui64: str) -> dict[str, Any]:
+        """A device's view: identity, meter, type, label, lifecycle state, groups."""
+        return self._view(self._owned(retailer, eui64))
+
+    def _view(self, owner: DeviceOwner) -> dict[str, Any]:
+        record = self.meters[owner.meter].registry.get(owner.eui64)
+        prefix = owner.retailer + "/"
+        return {
+            "mac": owner.eui64,
+            "meter": owner.meter,
+            "device_type": owner.device_type,
+            "label": owner.label,
+            "state": record.state.value,
+            "joined": record.joined,
+            "groups": sorted(g.removeprefix(prefix) for g in record.groups if g.startswith(prefix)),
+        }
+
+    async def history(self, retailer: str, eui64: str) -> list[dict[str, Any]]:
+        """A device's lifecycle history, oldest first (its meter registry's audit trail)."""
+        owner = self._owned(retailer, eui64)
+        entries = await self.meters[owner.meter].registry.audit(owner.eui64)
+        return [
+            {
+                "time": e.time,
+                "event": e.event,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "detail": e.detail if e.event != "groups" else "",
+            }
+            for e in entries
+        ]
+
+    def devices(
+        self,
+        retailer: str,
+        *,
+        meter: str | None = None,
+        group: str | None = None,
+        state: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A retailer's devices, by MAC, optionally on one meter, in one group, in one state."""
+        wanted = parse_state(state) if state is not None else None
+        meters = None
+        if group is not None:
+            meters = set(self._group(retailer, group).meters)
+        views = []
+        for owner in sorted(self.records.devices.values(), key=lambda o: o.eui64):
+            if owner.retailer != retailer or (meter is not None and owner.meter != meter):
+                continue
+            if meters is not None and owner.meter not in meters:
+                continue
+            view = self._view(owner)
+            if wanted is not None and view["state"] != wanted.value:
+                continue
+            views.append(view)
+        return views
+
+    def _tags(self, retailer: str, meter: str) -> set[str]:
+        """The registry groups of a retailer's device on ``meter``: its groups covering it."""
+        return {
+            g.key
+            for g in self.records.groups.values()
+            if g.retailer == retailer and meter in g.meters
+        }
+
+    def _taken(self, eui64: str) -> str | None:
+        """Why ``eui64`` cannot be registered (it is on a meter and not de-provisioned)."""
+        for meter in self.meters.values():
+            try:
+                record = meter.registry.get(eui64)
+            except RegistryError:
+                continue
+            if record.state is not LifecycleState.DEPROVISION_COMPLETE:
+                return "already provisioned"
+        return None
+
+    async def register(self, retailer: str, body: object) -> dict[str, Any]:
+        """Register a HAN device and have its meter admit it (NEW -> PENDING_PROVISIONING;
+        METER_READY once it joins and runs CBKE). Returns the device's view."""
+        registration = parse_registration(body, meters=self.meters)
+        async with self._lock:
+            return await self._register(retailer, registration)
+
+    async def _register(self, retailer: str, registration: Registration) -> dict[str, Any]:
+        if (why := self._taken(registration.eui64)) is not None:
+            raise HeadendError(409, f"mac: device {registration.eui64} is {why}", field="mac")
+        meter = self.meters[registration.meter]
+        previous = self.records.devices.get(registration.eui64)
+        owner = DeviceOwner(
+            eui64=registration.eui64,
+            retailer=retailer,
+            meter=registration.meter,
+            device_type=registration.device_type,
+            label=registration.label,
+        )
+        await self.records.put_device(owner)  # first: a crash after it is undone at start()
+        try:
+            if previous is not None and previous.meter != owner.meter:
+                await self.meters[previous.meter].registry.set_groups(owner.eui64, ())
+            await meter.registry.register(
+                owner.eui64,
+                registration.install_code,
+                label=registration.label,
+                groups=self._tags(retailer, registration.meter),
+            )
+        except (RegistryError, DecodeError) as exc:
+            await self.records.forget_device(owner.eui64)
+            raise HeadendError(409, f"mac: {exc}", field="mac") from None
+        self._spawn(self._admit(meter, owner.eui64))
+        return self._view(owner)
+
+    async def _admit(self, meter: Meter, eui64: str) -> None:
+        """Open joining for the device with its install code (PROVISION)."""
+        await meter.esi.provision(eui64)
+
+    async def import_csv(
+        self, retailer: str, text: str, *, meter: str, device_type: str
+    ) -> dict[str, Any]:
+        """Register the devices of a devices CSV (:mod:`zse.device_csv`, as ``zse
+        installcode --csv`` writes) on ``meter`` as ``device_type``; each bad row is reported
+        with its line and not registered, the good ones are."""
+        registered: list[str] = []
+        errors: list[dict[str, Any]] = []
+        base = {"meter": meter, "device_type": device_type}
+        if meter not in self.meters:
+            raise HeadendError(404, f"meter: no meter {meter!r}", field="meter")
+        if device_type not in DEVICE_TYPES:
+            raise HeadendError(
+                422, "device_type: one of " + ", ".join(DEVICE_TYPES), field="device_type"
+            )
+        try:
+            rows = list(read_devices(text.splitlines()))
+        except DeviceCsvError as exc:
+            raise HeadendError(422, f"csv: {exc}", field="csv") from None
+        async with self._lock:
+            for row in rows:
+                if isinstance(row, DeviceCsvError):
+                    errors.append({"line": row.line, "error": str(row)})
+                    continue
+                body = {
+                    **base,
+                    "mac": row.eui64,
+                    "install_code": row.install_code,
+                    "label": row.label,
+                }
+                try:
+                    view = await self._register(
+                        retailer, parse_registration(body, meters=self.meters)
+                    )
+                except HeadendError as exc:
+                    if exc.field in ("meter", "device_type"):
+                        raise
+                    errors.append({"line": row.line, "error": exc.message})
+                    continue
+                registered.append(view["mac"])
+        return {"registered": registered, "errors": errors}
+
+    async def deprovision(self, retailer: str, eui64: str) -> dict[str, Any]:
+        """De-provision a device: METER_READY -> PENDING_DE-PROVISIONING (-> DE-PROVISION
+        COMPLETE when it leaves), or straight to complete if it never joined."""
+        owner = self._owned(retailer, eui64)
+        try:
+            await self.meters[owner.meter].esi.deprovision(owner.eui64)
+        except IllegalTransition as exc:
+            raise HeadendError(409, f"state: {exc}", field="state") from None
+        return self._view(owner)
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def _group(self, retailer: str, name: str) -> Group:
+        group = self.records.groups.get(f"{retailer}/{name}")
+        if group is None:
+            raise HeadendError(404, f"group: no group {name!r}", field="group")
+        return group
+
+    def groups(self, retailer: str) -> list[dict[str, Any]]:
+        """A retailer's groups."""
+        return [
+            _group_view(g) for _, g in sorted(self.records.groups.items()) if g.retailer == retailer
+        ]
+
+    def group(self, retailer: str, name: str) -> dict[str, Any]:
+        """One of a retailer's groups."""
+        return _group_view(self._group(retailer, name))
+
+    async def put_group(self, retailer: str, body: object) -> dict[str, Any]:
+        """Create or replace a group (a name and its meters); its devices' registry groups
+        follow."""
+        request = parse_group(body, meters=self.meters)
+        group = Group(retailer=retailer, name=request.name, meters=request.meters)
+        async with self._lock:
+            await self.records.put_group(group)
+            await self._retag(retailer)
+        return _group_view(group)
+
+    async def delete_group(self, retailer: str, name: str) -> None:
+        """Delete a group (its sends and outcomes stay)."""
+        group = self._group(retailer, name)
+        async with self._lock:
+            await self.records.delete_group(group)
+            await self._retag(retailer)
+
+    async def _retag(self, retailer: str) -> None:
+        for owner in self.records.devices.values():
+            if owner.retailer != retailer:
+                continue
+            registry = self.meters[owner.meter].registry
+            tags = self._tags(retailer, owner.meter)
+            if set(registry.get(owner.eui64).groups) != tags:
+                await registry.set_groups(owner.eui64, tags)
+
+    # -- sends -------------------------------------------------------------------------------
+
+    async def send_message(self, retailer: str, body: object) -> dict[str, Any]:
+        """Send Display Message by Group (SE D.5.2.3.1): returns the send with its id."""
+        request = parse_message(body)
+        return await self._send(retailer, SendKind.MESSAGE, request.group, _request(request))
+
+    async def send_load_control(self, retailer: str, body: object) -> dict[str, Any]:
+        """Send Load Control Event by Group (SE D.2.2.3.1): returns the send with its id."""
+        request = parse_load_control(body)
+        return await self._send(retailer, SendKind.LOAD_CONTROL, request.group, _request(request))
+
+    async def _send(
+        self, retailer: str, kind: SendKind, group_name: str, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        group = self._group(retailer, group_name)
+        async with self._lock:
+            send = SendRecord(
+                id=self.records.next_send_id(),
+                retailer=retailer,
+                kind=kind,
+                group=group.name,
+                request=request,
+                created=self.clock(),
+            )
+            outcomes = [
+                OutcomeRecord(
+                    send=send.id,
+                    device=o.eui64,
+                    meter=o.meter,
+                    outcome=Outcome.PENDING,
+                    updated=send.created,
+                )
+                for o in sorted(self.records.devices.values(), key=lambda o: o.eui64)
+                if o.retailer == retailer
+                and o.meter in group.meters
+                and group.key in self.meters[o.meter].registry.get(o.eui64).groups
+                and self.meters[o.meter].registry.get(o.eui64).state
+                is not LifecycleState.DEPROVISION_COMPLETE
+            ]
+            await self.records.put_send(send, outcomes)
+        self._spawn(self._run(send))
+        return self.send(retailer, send.id)
+
+    def _message(self, send: SendRecord) -> Message:
+        return _message_request(send).message(send.id)
+
+    async def _run(self, send: SendRecord) -> None:
+        """Send to every meter of the group (the ESI unicasts to each METER_READY device of
+        the registry group), then record each device's outcome."""
+        tag = f"{send.retailer}/{send.group}"
+        meters = {r.meter for r in self.records.outcomes.get(send.id, {}).values()}
+        for meter_id in sorted(meters):
+            esi = self.meters[meter_id].esi
+            result: SendResult
+            if send.kind is SendKind.MESSAGE:
+                result = await esi.send_message(self._message(send), group=tag)
+            else:
+                event = _lce_request(send).event(send.id, send.created)
+                result = await esi.send_load_control(event, group=tag)
+            await self._record(send, result.outcomes)
+
+    async def _record(self, send: SendRecord, outcomes: Iterable[DeviceOutcome]) -> None:
+        now = asyncio.get_running_loop().time()
+        changed = []
+        current = self.records.outcomes.get(send.id, {})
+        for result in outcomes:
+            key = canonical_eui64(result.device)
+            before = current.get(key)
+            if before is None:
+                continue
+            reported = _FROM_ESI[result.outcome]
+            after = advance(before.outcome, reported)
+            attempts = before.attempts + (result.outcome is not EsiOutcome.SKIPPED)
+            if after is None:
+                after = before.outcome
+            record = replace(
+                before,
+                outcome=after,
+                detail=result.detail,
+                attempts=attempts,
+                updated=self.clock(),
+                next_try=0.0,
+            )
+            if after in (Outcome.OFFLINE, Outcome.SKIPPED) and self._retryable(send, record):
+                record = replace(record, next_try=now + retry_delay(max(attempts, 1)))
+                self.retries.schedule(send.id, key, record.next_try)
+            changed.append(record)
+        await self._save(changed)
+
+    def _retryable(self, send: SendRecord, record: OutcomeRecord) -> bool:
+        """Whether a device not reached is tried again: not for a cancelled send, nor for a
+        device being or already de-provisioned (its outcome stays "skipped")."""
+        if send.cancelled:
+            return False
+        try:
+            state = self.meters[record.meter].registry.get(record.device).state
+        except RegistryError:
+            return False
+        return state not in (
+            LifecycleState.PENDING_DEPROVISIONING,
+            LifecycleState.DEPROVISION_COMPLETE,
+        )
+
+    async def _save(self, changed: list[OutcomeRecord]) -> None:
+        await self.records.put_outcomes(changed)
+        self._timer.update()
+        for record in changed:
+            for queue in self._watchers.get(record.send, ()):
+                queue.put_nowait(record)
+
+    async def _retry(self, due: list[tuple[int, str]]) -> None:
+        """Try the due devices again, one unicast each."""
+        for send_id, device in due:
+            send = self.records.sends.get(send_id)
+            record = self.records.outcomes.get(send_id, {}).get(device)
+            if send is None or record is None or send.cancelled:
+                continue
+            if record.outcome not in (Outcome.OFFLINE, Outcome.SKIPPED):
+                continue
+            esi = self.meters[record.meter].esi
+            if send.kind is SendKind.MESSAGE:
+                result = await esi.resend_message(self._message(send), device)
+            else:
+                result = await esi.resend_load_control(send.id, device)
+            await self._record(send, [result])
+
+    async def cancel(self, retailer: str, send_id: int) -> dict[str, Any]:
+        """Cancel a send where it was sent (Cancel Message D.5.2.3.2 / Cancel Load Control
+        Event D.2.2.3.2 to the group); its devices' outcomes become cancelled."""
+        send = self._owned_send(retailer, send_id)
+        if send.cancelled:
+            raise HeadendError(409, f"send {send_id} is already cancelled", field="id")
+        async with self._lock:
+            send = await self.records.cancel_send(send)
+        self.retries.drop(send.id)
+        tag = f"{send.retailer}/{send.group}"
+        meters = sorted({r.meter for r in self.records.outcomes.get(send.id, {}).values()})
+        for meter_id in meters:
+            esi = self.meters[meter_id].esi
+            if send.kind is SendKind.MESSAGE:
+                await esi.cancel_message(send.id, group=tag)
+            else:
+                await esi.cancel_load_control(send.id, group=tag)
+        changed = [
+            replace(r, outcome=Outcome.CANCELLED, next_try=0.0, updated=self.clock())
+            for r in self.records.outcomes.get(send.id, {}).values()
+        ]
+        await self._save(changed)
+        return self.send(retailer, send.id)
+
+    def _owned_send(self, retailer: str, send_id: int) -> SendRecord:
+        send = self.records.sends.get(send_id)
+        if send is None or send.retailer != retailer:
+            raise HeadendError(404, f"no send {send_id}", field="id")
+        return send
+
+    def sends(self, retailer: str) -> list[dict[str, Any]]:
+        """A retailer's sends, newest first."""
+        return [
+            self.send(retailer, s.id)
+            for s in sorted(self.records.sends.values(), key=lambda s: -s.id)
+            if s.retailer == retailer
+        ]
+
+    def send(self, retailer: str, send_id: int) -> dict[str, Any]:
+        """A send with its per-device outcomes."""
+        send = self._owned_send(retailer, send_id)
+        outcomes = self.records.outcomes.get(send.id, {})
+        return {
+            "id": send.id,
+            "kind": send.kind.value,
+            "group": send.group,
+            "request": dict(send.request),
+            "created": send.created,
+            "cancelled": send.cancelled,
+            "finished": self._finished(send),
+            "outcomes": [_outcome_view(r) for _, r in sorted(outcomes.items())],
+        }
+
+    def _finished(self, send: SendRecord) -> bool:
+        if send.cancelled:
+            return True
+        done = _MESSAGE_DONE if send.kind is SendKind.MESSAGE else _LCE_DONE
+        if send.kind is SendKind.MESSAGE and send.request.get("confirmation_required"):
+            done = frozenset({Outcome.CONFIRMED, Outcome.CANCELLED})
+        return all(
+            r.outcome in done or (r.outcome is Outcome.SKIPPED and not r.next_try)
+            for r in self.records.outcomes.get(send.id, {}).values()
+        )
+
+    async def watch(self, retailer: str, send_id: int) -> AsyncIterator[dict[str, Any]]:
+        """Every outcome of a send now, then each change, until the send is finished."""
+        send = self._owned_send(retailer, send_id)
+        queue: asyncio.Queue[OutcomeRecord] = asyncio.Queue()
+        self._watchers.setdefault(send_id, set()).add(queue)
+        try:
+            for _, record in sorted(self.records.outcomes.get(send_id, {}).items()):
+                yield _outcome_view(record)
+            while not self._finished(self.records.sends[send.id]):
+                yield _outcome_view(await queue.get())
+        finally:
+            self._watchers[send_id].discard(queue)
+
+    # -- what the meters report --------------------------------------------------------------
+
+    def _listener(self, meter: Meter) -> Callable[[EsiEvent], None]:
+        def on_event(event: EsiEvent) -> None:
+            if isinstance(event, MessageConfirmed):
+                self._spawn(
+                    self._reported(event.device, event.message.message_id, Outcome.CONFIRMED)
+                )
+            elif isinstance(event, ReportReceived) and event.new:
+                outcome = outcome_of_report(event.report.event_status)
+                self._spawn(self._reported(event.device, event.report.issuer_event_id, outcome))
+            elif (
+                isinstance(event, LifecycleChanged) and event.to_state is LifecycleState.METER_READY
+            ):
+                self._back(event.device)
+
+        return on_event
+
+    async def _reported(self, device: str, send_id: int, outcome: Outcome) -> None:
+        key = canonical_eui64(device)
+        send = self.records.sends.get(send_id)
+        record = self.records.outcomes.get(send_id, {}).get(key)
+        if send is None or record is None:
+            return
+        wanted = SendKind.MESSAGE if outcome is Outcome.CONFIRMED else SendKind.LOAD_CONTROL
+        if send.kind is not wanted:
+            return
+        after = advance(record.outcome, outcome)
+        if after is None:
+            return
+        self.retries.drop(send_id, key)
+        await self._save([replace(record, outcome=after, next_try=0.0, updated=self.clock())])
+
+    def _back(self, device: str) -> None:
+        """A device is METER_READY (again): its offline copies are tried now."""
+        key = canonical_eui64(device)
+        now = asyncio.get_running_loop().time()
+        for send_id, outcomes in self.records.outcomes.items():
+            record = outcomes.get(key)
+            send = self.records.sends.get(send_id)
+            if record is None or send is None or send.cancelled:
+                continue
+            if record.outcome in (Outcome.OFFLINE, Outcome.SKIPPED):
+                self.retries.schedule(send_id, key, now)
+        self._timer.update()
+
+
+def _group_view(group: Group) -> dict[str, Any]:
+    return {"name": group.name, "meters": list(group.meters)}
+
+
+def _outcome_view(record: OutcomeRecord) -> dict[str, Any]:
+    return {
+        "send": record.send,
+        "mac": record.device,
+        "meter": record.meter,
+        "outcome": record.outcome.value,
+        "detail": record.detail,
+        "attempts": record.attempts,
+        "updated": record.updated,
+    }
+
+
+def _request(request: MessageRequest | LoadControlRequest) -> dict[str, Any]:
+    if isinstance(request, MessageRequest):
+        return {
+            "text": request.text,
+            "duration_minutes": request.duration_minutes,
+            "importance": request.importance,
+            "confirmation_required": request.confirmation_required,
+        }
+    return dict(request.fields)
+
+
+def _message_request(send: SendRecord) -> MessageRequest:
+    return MessageRequest(group=send.group, **send.request)
+
+
+def _lce_request(send: SendRecord) -> LoadControlRequest:
+    return LoadControlRequest(group=send.group, fields=dict(send.request))

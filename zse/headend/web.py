@@ -1,0 +1,464 @@
+"""The retailer headend over HTTPS with mutual TLS (aiohttp): the API, its OpenAPI document and
+the portal (docs/adr/0013).
+
+The routes are declared once, as :class:`Route` values (:func:`api_routes` and the portal's);
+the aiohttp router and the OpenAPI 3.1 document at ``/openapi.json`` are both built from them.
+Every request passes three checks, in order:
+
+1. the TLS handshake (Python's :mod:`ssl`, :func:`zse.headend.pki.server_context`): no client
+   certificate, an expired one or one from another CA never reaches the application;
+2. the retailer: :func:`zse.headend.pki.identify` maps the verified certificate to a configured
+   retailer, else 403; on the signed-request listener (no client certificate,
+   :func:`zse.headend.pki.signed_context`) the request's RFC 9421 signature names it
+   (:mod:`zse.headend.signatures`), else 401;
+3. the retailer's rate limit (:class:`zse.headend.core.RateLimiter`), else 429 with
+   ``Retry-After``.
+
+Errors are JSON: ``{"error": {"status", "field", "message"}}`` (:class:`HeadendError`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from zse import __version__
+from zse.headend.core import DEVICE_TYPES, HeadendError, RateLimiter
+from zse.headend.pki import Retailer, identify
+from zse.headend.portal import portal_routes
+from zse.headend.routing import RETAILER, Handler, Route, retailer_of
+from zse.headend.service import Headend
+from zse.headend.signatures import RequestVerifier, SignedRequestError
+
+__all__ = ["HeadendApp", "all_routes", "api_routes", "openapi", "serve"]
+
+
+class HeadendApp:
+    """The aiohttp application over a :class:`~zse.headend.service.Headend`."""
+
+    def __init__(
+        self,
+        headend: Headend,
+        retailers: Sequence[Retailer],
+        *,
+        limiter: RateLimiter,
+        routes: Sequence[Route] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.headend = headend
+        self.retailers = tuple(retailers)
+        self.limiter = limiter
+        self.verifier = RequestVerifier(self.retailers)
+        self.clock = clock
+        #: Requests that reached the application (past the TLS handshake).
+        self.requests = 0
+        self.routes = tuple(routes if routes is not None else all_routes())
+        self.app = web.Application(middlewares=[self._middleware])
+        for route in self.routes:
+            handler = route.handler
+
+            async def handle(request: web.Request, handler: Handler = handler) -> Any:
+                return await handler(self, request)
+
+            self.app.router.add_route(route.method, route.path, handle)
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self.requests += 1
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        der = (
+            ssl_object.getpeercert(binary_form=True)
+            if isinstance(ssl_object, ssl.SSLObject)
+            else None
+        )
+        if der is None:  # the signed-request listener: the signature says who
+            try:
+                retailer = self.verifier.verify(
+                    request.method,
+                    str(request.url),
+                    [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+                    await request.read(),
+                    now=self.clock(),
+                )
+            except SignedRequestError as exc:
+                return _error(HeadendError(401, str(exc), field="signature"))
+        else:
+            found = identify(der, self.retailers)
+            if found is None:
+                return _error(HeadendError(403, "the client certificate is not a retailer's"))
+            retailer = found
+        wait = self.limiter.take(retailer.id, asyncio.get_running_loop().time())
+        if wait is not None:
+            response = _error(HeadendError(429, f"rate limit: retry in {wait:.1f} s"))
+            response.headers["Retry-After"] = str(max(1, round(wait + 0.5)))
+            return response
+        request[RETAILER] = retailer.id
+        try:
+            return await handler(request)
+        except HeadendError as exc:
+            return _error(exc)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document of this application's API routes."""
+        return openapi(self.routes)
+
+
+def _error(exc: HeadendError) -> web.Response:
+    return web.json_response(exc.to_json(), status=exc.status)
+
+
+async def body_json(request: web.Request) -> object:
+    """The request's JSON body, or a 400 naming ``body``."""
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise HeadendError(400, "the request body is not JSON", field="body") from None
+
+
+def _query(request: web.Request, name: str) -> str | None:
+    return request.query.get(name)
+
+
+def _send_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise HeadendError(404, "no such send", field="id") from None
+
+
+# -- API handlers ------------------------------------------------------------------------------
+
+
+async def _openapi(app: HeadendApp, request: web.Request) -> web.Response:
+    return web.json_response(app.openapi())
+
+
+async def _meters(app: HeadendApp, request: web.Request) -> web.Response:
+    return web.json_response({"meters": sorted(app.headend.meters)})
+
+
+async def _devices(app: HeadendApp, request: web.Request) -> web.Response:
+    devices = app.headend.devices(
+        retailer_of(request),
+        meter=_query(request, "meter"),
+        group=_query(request, "group"),
+        state=_query(request, "state"),
+    )
+    return web.json_response({"devices": devices})
+
+
+async def _register(app: HeadendApp, request: web.Request) -> web.Response:
+    view = await app.headend.register(retailer_of(request), await body_json(request))
+    return web.json_response(view, status=201)
+
+
+async def _import(app: HeadendApp, request: web.Request) -> web.Response:
+    meter, device_type = _query(request, "meter"), _query(request, "device_type")
+    if meter is None:
+        raise HeadendError(422, "meter: missing", field="meter")
+    if device_type is None:
+        raise HeadendError(422, "device_type: missing", field="device_type")
+    try:
+        text = await request.text()
+    except UnicodeDecodeError:
+        raise HeadendError(422, "csv: not UTF-8 text", field="csv") from None
+    report = await app.headend.import_csv(
+        retailer_of(request), text, meter=meter, device_type=device_type
+    )
+    return web.json_response(report)
+
+
+async def _device(app: HeadendApp, request: web.Request) -> web.Response:
+    return web.json_response(app.headend.device(retailer_of(request), request.match_info["mac"]))
+
+
+async def _history(app: HeadendApp, request: web.Request) -> web.Response:
+    entries = await app.headend.history(retailer_of(request), request.match_info["mac"])
+    return web.json_response({"history": entries})
+
+
+async def _deprovision(app: HeadendApp, request: web.Request) -> web.Response:
+    view = await app.headend.deprovision(retailer_of(request), request.match_info["mac"])
+    return web.json_response(view, status=202)
+
+
+async def _groups(app: HeadendApp, request: web.Request) -> web.Response:
+    return web.json_response({"groups": app.headend.groups(retailer_of(request))})
+
+
+async def _put_group(app: HeadendApp, request: web.Request) -> web.Response:
+    view = await app.headend.put_group(retailer_of(request), await body_json(request))
+    return web.json_response(view, status=201)
+
+
+async def _group(app: HeadendApp, request: web.Request) -> web.Response:
+    return web.json_response(app.headend.group(retailer_of(request), request.match_info["name"]))
+
+
+async def _delete_group(app: HeadendApp, request: web.Request) -> web.Response:
+    await app.headend.delete_group(retailer_of(request), request.match_info["name"])
+    return web.Response(status=204)
+
+
+async def _send_message(app: HeadendApp, request: web.Request) -> web.Response:
+    view = await app.headend.send_message(retailer_of(request), await body_json(request))
+    return web.json_response(view, status=202)
+
+
+async def _send_load_control(app: HeadendApp, request: web.Request) -> web.Response:
+    view = await app.headend.send_load_control(retailer_of(request), await body_json(request))
+    return web.json_response(view, status=202)
+
+
+async def _sends(app: HeadendApp, request: web.Request) -> web.Response:
+    return web.json_response({"sends": app.headend.sends(retailer_of(request))})
+
+
+async def _send(app: HeadendApp, request: web.Request) -> web.Response:
+    return web.json_response(app.headend.send(retailer_of(request), _send_id(request)))
+
+
+async def _cancel(app: HeadendApp, request: web.Request) -> web.Response:
+    view = await app.headend.cancel(retailer_of(request), _send_id(request))
+    return web.json_response(view, status=202)
+
+
+async def _events(app: HeadendApp, request: web.Request) -> web.StreamResponse:
+    """Server-sent events: each outcome of the send, then each change, then ``finished``."""
+    retailer, send_id = retailer_of(request), _send_id(request)
+    app.headend.send(retailer, send_id)  # a 404 before the stream starts
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+    )
+    await response.prepare(request)
+    count = 0
+    async for outcome in app.headend.watch(retailer, send_id):
+        count += 1
+        await response.write(_event(count, "outcome", outcome))
+    view = app.headend.send(retailer, send_id)
+    await response.write(
+        _event(count + 1, "finished", {"id": send_id, "cancelled": view["cancelled"]})
+    )
+    await response.write_eof()
+    return response
+
+
+def _event(seq: int, name: str, data: object) -> bytes:
+    return f"id: {seq}\nevent: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+# -- schemas -----------------------------------------------------------------------------------
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_REGISTER = {
+    "type": "object",
+    "required": ["mac", "install_code", "meter", "device_type"],
+    "additionalProperties": False,
+    "properties": {
+        "mac": {**_STR, "description": "EUI-64, any printed form"},
+        "install_code": {**_STR, "description": "install code with its CRC, any printed form"},
+        "meter": _STR,
+        "device_type": {"enum": list(DEVICE_TYPES)},
+        "label": {**_STR, "maxLength": 64},
+    },
+}
+_GROUP = {
+    "type": "object",
+    "required": ["name", "meters"],
+    "additionalProperties": False,
+    "properties": {"name": _STR, "meters": {"type": "array", "items": _STR}},
+}
+_MESSAGE = {
+    "type": "object",
+    "required": ["group", "text"],
+    "additionalProperties": False,
+    "properties": {
+        "group": _STR,
+        "text": {**_STR, "description": "at most 57 UTF-8 octets (SE D.5.2.3.1)"},
+        "duration_minutes": {**_INT, "minimum": 1, "maximum": 65535},
+        "importance": {**_INT, "minimum": 0, "maximum": 3},
+        "confirmation_required": {"type": "boolean"},
+    },
+}
+_LOAD_CONTROL = {
+    "type": "object",
+    "required": ["group"],
+    "additionalProperties": False,
+    "properties": {
+        "group": _STR,
+        "device_class": {**_INT, "minimum": 1, "maximum": 65535},
+        "duration_minutes": {**_INT, "minimum": 1, "maximum": 1440},
+        "criticality_level": {**_INT, "minimum": 1, "maximum": 15},
+        "duty_cycle": {**_INT, "minimum": 0, "maximum": 100},
+        "average_load_adjustment_percentage": {**_INT, "minimum": -100, "maximum": 100},
+        "cooling_temperature_offset": {**_INT, "minimum": 0, "maximum": 254},
+        "heating_temperature_offset": {**_INT, "minimum": 0, "maximum": 254},
+        "start_delay_minutes": {**_INT, "minimum": 0, "maximum": 1440},
+    },
+}
+
+_V1 = "/api/v1"
+
+
+def api_routes() -> list[Route]:
+    """The API's routes (the OpenAPI document lists exactly these)."""
+    return [
+        Route("GET", "/openapi.json", _openapi, "This document"),
+        Route("GET", f"{_V1}/meters", _meters, "The meters devices can be registered on"),
+        Route(
+            "GET",
+            f"{_V1}/devices",
+            _devices,
+            "List the retailer's devices, by meter, group or lifecycle state",
+            query=("meter", "group", "state"),
+        ),
+        Route("POST", f"{_V1}/devices", _register, "Register a HAN device", _REGISTER, status=201),
+        Route(
+            "POST",
+            f"{_V1}/devices/import",
+            _import,
+            "Register the devices of a devices CSV (as `zse installcode --csv` writes) on a meter",
+            "text/csv",
+            query=("meter", "device_type"),
+        ),
+        Route("GET", f"{_V1}/devices/{{mac}}", _device, "A device's status"),
+        Route("GET", f"{_V1}/devices/{{mac}}/history", _history, "A device's lifecycle history"),
+        Route(
+            "POST",
+            f"{_V1}/devices/{{mac}}/deprovision",
+            _deprovision,
+            "De-provision a device",
+            status=202,
+        ),
+        Route("GET", f"{_V1}/groups", _groups, "List the retailer's groups"),
+        Route("POST", f"{_V1}/groups", _put_group, "Create or replace a group", _GROUP, status=201),
+        Route("GET", f"{_V1}/groups/{{name}}", _group, "A group"),
+        Route("DELETE", f"{_V1}/groups/{{name}}", _delete_group, "Delete a group", status=204),
+        Route(
+            "POST",
+            f"{_V1}/sends/message",
+            _send_message,
+            "Send Display Message by Group",
+            _MESSAGE,
+            status=202,
+        ),
+        Route(
+            "POST",
+            f"{_V1}/sends/load-control",
+            _send_load_control,
+            "Send Load Control Event by Group",
+            _LOAD_CONTROL,
+            status=202,
+        ),
+        Route("GET", f"{_V1}/sends", _sends, "List the retailer's sends"),
+        Route("GET", f"{_V1}/sends/{{id}}", _send, "A send and its per-device outcomes"),
+        Route("POST", f"{_V1}/sends/{{id}}/cancel", _cancel, "Cancel a send", status=202),
+        Route(
+            "GET",
+            f"{_V1}/sends/{{id}}/events",
+            _events,
+            "Stream a send's per-device outcomes (server-sent events)",
+        ),
+    ]
+
+
+def all_routes() -> list[Route]:
+    """The API's routes and the portal's pages."""
+    return [*api_routes(), *portal_routes()]
+
+
+def openapi(routes: Sequence[Route]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API routes among ``routes``."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        if not route.api:
+            continue
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "operationId": route.handler.__name__.strip("_"),
+            "responses": {
+                str(route.status): {"description": "success"},
+                "4XX": {
+                    "description": "refused: the JSON error names the field",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+            },
+        }
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": _STR}
+            for name in _path_names(route.path)
+        ] + [
+            {"name": name, "in": "query", "required": False, "schema": _STR} for name in route.query
+        ]
+        if parameters:
+            operation["parameters"] = parameters
+        if isinstance(route.body, dict):
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": route.body}},
+            }
+        elif isinstance(route.body, str):
+            operation["requestBody"] = {"required": True, "content": {route.body: {"schema": _STR}}}
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "zse retailer HAN service",
+            "version": __version__,
+            "description": "Mutual TLS: the retailer's client certificate identifies it.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "status": _INT,
+                                "field": {"type": ["string", "null"]},
+                                "message": _STR,
+                            },
+                        }
+                    },
+                }
+            },
+            "securitySchemes": {"mutualTLS": {"type": "mutualTLS"}},
+        },
+        "security": [{"mutualTLS": []}],
+    }
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+
+
+async def serve(
+    app: HeadendApp,
+    context: ssl.SSLContext,
+    *,
+    host: str,
+    port: int,
+    signed: tuple[ssl.SSLContext, int] | None = None,
+) -> tuple[web.AppRunner, list[int]]:
+    """Serve ``app`` over mutual TLS on ``host:port`` (0: a free port) and, with ``signed``
+    (a server-only TLS context and a port), signed requests on a second listener. Returns
+    the runner (call ``cleanup()`` to stop) and the bound ports, mutual TLS first."""
+    runner = web.AppRunner(app.app, access_log=None, handle_signals=False)
+    await runner.setup()
+    listeners = [(context, port)] + ([signed] if signed is not None else [])
+    for tls, number in listeners:
+        await web.TCPSite(runner, host, number, ssl_context=tls).start()
+    return runner, [int(address[1]) for address in runner.addresses]
