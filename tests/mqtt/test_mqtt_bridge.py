@@ -351,11 +351,9 @@ async def test_a_full_outbox_drops_the_oldest_and_says_so(broker: Broker, tmp_pa
 
 
 async def test_every_command_is_carried_out_on_the_esi(broker: Broker, tmp_path: Path) -> None:
-    """Each command of docs/mqtt.md on the ESI, answered with its outcomes (the answers go
-    through the outbox; here the bridge is not started, so they are only queued)."""
-    async with simulated_esi(tmp_path) as sim:
-        await asyncio.sleep(30)  # virtual: the HAN joins
-        bridge = MqttBridge(sim.esi, settings(broker), store=sim.registry.store)
+    """Each command of docs/mqtt.md on the ESI, answered with its outcomes, and each send on
+    the meter's topics (the ESI's send events) once."""
+    async with running(broker, tmp_path, reading_interval=0) as (sim, bridge, sub):
         heater = sim.devices["LoadControlDevice"]
         price = {
             "provider_id": 1,
@@ -396,8 +394,19 @@ async def test_every_command_is_carried_out_on_the_esi(broker: Broker, tmp_path:
         assert cancel["result"]["target"] == "broadcast"
         # DEPROVISION, then a Mgmt_Leave_req asks it to leave (the registry says where it is)
         assert gone["result"] == {"device": heater, "state": "pending de-provisioning"}
-        kinds = [p.topic.rsplit("/", 1)[1] for p in bridge._intake if "/bridge/" not in p.topic]
-        assert {"price", "drlc", "message"} <= set(kinds)
+        # each send's publication goes out before its answer, in order: all are in once the
+        # sixth answer is
+        await sub.until(
+            lambda: len([t for t, _, _ in sub.received if "/bridge/response/" in t]) == 6
+        )
+        meter = node_id(bridge.meter)
+        sent = {kind: sub.on(f"zse/{meter}/{kind}") for kind in ("price", "drlc", "message")}
+        assert [v["event"] for v in sent["price"]] == ["PriceEvent"]
+        assert sent["price"][0]["price_per_unit"] == 0.35
+        assert [v["event"] for v in sent["drlc"]] == ["LoadControlSent", "LoadControlCancelSent"]
+        assert [v["event"] for v in sent["message"]] == ["MessageSent", "MessageCancelSent"]
+        assert sent["drlc"][1]["outcomes"] == cancel_lc["result"]["outcomes"]
+        assert sent["drlc"][0]["utility_enrollment_group"] == 1
 
 
 async def test_a_command_sent_while_the_bridge_is_away_waits_at_the_broker(

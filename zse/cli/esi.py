@@ -335,7 +335,7 @@ def describe_result(result: Any, name: Callable[[str], str] = str) -> str:
     return text + ("; " + "; ".join(details) if details else "")
 
 
-def describe_event(  # noqa: PLR0911 - one line per kind of event
+def describe_event(  # noqa: PLR0911, PLR0912 - one line per kind of event
     event: Any, name: Callable[[str], str] = str
 ) -> str | None:
     """One line for an ESI event (None: not worth a line)."""
@@ -379,7 +379,15 @@ def describe_event(  # noqa: PLR0911 - one line per kind of event
     if kind == "PriceAcknowledged":
         source = event.source_ieee or f"0x{event.source_nwk:04X}"
         return f"{source} acknowledged price {event.issuer_event_id}"
+    if kind in _SENT_EVENTS:  # the command that sent it prints its result
+        return None
     return f"{kind}: {event}"
+
+
+#: The ESI's events for its own sends (zse.roles.esi.PriceSent...): not printed again.
+_SENT_EVENTS = frozenset(
+    {"PriceSent", "MessageSent", "MessageCancelSent", "LoadControlSent", "LoadControlCancelSent"}
+)
 
 
 #: One line per meter mirroring event (SE D.3.4), by the event's class name.
