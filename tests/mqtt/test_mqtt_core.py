@@ -9,19 +9,30 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from zse.drlc import StopLoadControl
+from zse.drlc.core import Status
+from zse.messaging import Message
+from zse.messaging.core import MessageCancelled, MessageDisplayed
 from zse.mqtt.core import (
     COMMANDS,
+    HAN_COMMANDS,
     CommandError,
+    ConfirmMessage,
+    DeviceView,
     Executed,
     LoadControl,
     MqttConfigError,
+    OptOut,
     Outbox,
     Provision,
     Publication,
     Topics,
     parse_command,
+    parse_han_command,
     parse_settings,
 )
+from zse.roles.han import LoadChanged
+from zse.se.ids import IN_HOME_DISPLAY, LOAD_CONTROL_DEVICE
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CODE = "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"
@@ -56,6 +67,8 @@ FIELDS = st.sampled_from(
         "criticality_level",
         "device_class",
         "rate_label",
+        "answer",
+        "response",
     ]
 )
 NEAR = st.recursive(
@@ -90,6 +103,60 @@ def test_garbage_commands_get_only_command_errors(name: str, payload: object) ->
     else:
         assert error.field
         assert str(error).startswith(f"{error.field}: ")
+
+
+@PROPERTY
+@given(name=st.sampled_from(sorted(HAN_COMMANDS)), payload=st.binary(max_size=200) | JSON | NEAR)
+def test_garbage_device_commands_get_only_command_errors(name: str, payload: object) -> None:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    error: CommandError | None = None
+    try:
+        command = parse_han_command(name, data)
+    except CommandError as exc:  # the one error allowed: checked below
+        error = exc
+    if error is None:
+        assert command.correlation_id
+        assert command.device.count(":") == 7
+    else:
+        assert str(error).startswith(f"{error.field}: ")
+
+
+def test_device_commands_parse_and_name_the_field() -> None:
+    body = {"correlation_id": "c", "device": "000D6F000A000001", "message_id": 5}
+    confirm = parse_han_command("confirm_message", json.dumps({**body, "answer": True}).encode())
+    assert confirm == ConfirmMessage(correlation_id="c", device=MAC, message_id=5, answer=True)
+    body = {"correlation_id": "c", "device": MAC, "issuer_event_id": 7}
+    assert parse_han_command("opt_out", json.dumps(body).encode()) == OptOut(
+        correlation_id="c", device=MAC, issuer_event_id=7
+    )
+    for name, body, field in [
+        ("opt_in", {"device": MAC}, "issuer_event_id"),
+        ("opt_in", {"device": "nope", "issuer_event_id": 1}, "device"),
+        ("confirm_message", {"device": MAC, "message_id": 1, "answer": "yes"}, "answer"),
+        ("confirm_message", {"device": MAC, "message_id": 1, "response": "x" * 21}, "response"),
+        ("display_message", {"device": MAC}, "command"),  # the ESI's, not a device's
+    ]:
+        with pytest.raises(CommandError) as caught:
+            parse_han_command(name, json.dumps({"correlation_id": "c", **body}).encode())
+        assert caught.value.field == field
+
+
+def test_a_device_s_view_folds_its_events() -> None:
+    display = DeviceView(IN_HOME_DISPLAY)
+    assert display.payload["message"] is None  # every key there from the start
+    hello = Message(message_id=3, text="hello")
+    assert display.update(MessageDisplayed(message=hello, text="hello", ends=None))
+    assert (display.payload["message_id"], display.payload["message"]) == (3, "hello")
+    assert not display.update(MessageDisplayed(message=hello, text="hello", ends=None))
+    other = Message(message_id=4, text="other")
+    assert not display.update(MessageCancelled(message=other))  # not the one shown
+    assert display.update(MessageCancelled(message=hello))
+    assert display.payload["message"] is None
+    switch = DeviceView(LOAD_CONTROL_DEVICE)
+    assert "message" not in switch.payload
+    assert switch.update(LoadChanged(device=MAC, on=True, duty_cycle=40, issuer_event_id=9))
+    assert switch.payload["duty_cycle"] == 40
+    assert not switch.update(StopLoadControl(issuer_event_id=9, status=Status.COMPLETED))
 
 
 @PROPERTY

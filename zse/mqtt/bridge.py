@@ -31,6 +31,7 @@ import dataclasses
 import json
 import logging
 import socket
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -80,6 +81,19 @@ _PRUNE_EVERY = 256
 _IN_FLIGHT = 100
 
 
+class _Waits:
+    """The waits for a broker under way on one loop (:meth:`BridgeShell._broker_time`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.stack = contextlib.ExitStack()
+
+
+_BROKER_WAITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waits] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def meter_formatting(read: Any) -> Formatting:
     """The meter's Formatting set from its attribute values (``read(attribute id)``)."""
     values = {}
@@ -100,6 +114,9 @@ class BridgeShell:
 
     #: The commands taken, by request topic name (None: every ``<base>/bridge/request/+``).
     commands: tuple[str, ...] | None = None
+    #: The store's namespaces of the outbox journal and of the executed correlation ids.
+    outbox_namespace: str = OUTBOX
+    executed_namespace: str = EXECUTED
 
     def __init__(self, settings: MqttSettings, *, store: Store, clock: Any) -> None:
         self.settings = settings
@@ -123,8 +140,6 @@ class BridgeShell:
         self._tasks: list[asyncio.Task[None]] = []
         self._removers: list[Callable[[], None]] = []
         self._published = 0
-        self._real: contextlib.ExitStack | None = None
-        self._waiting = 0
         self._writes: set[asyncio.Task[Any]] = set()
 
     # -- what a bridge says ---------------------------------------------------------------------
@@ -159,16 +174,16 @@ class BridgeShell:
     async def start(self) -> None:
         """Load the outbox and the executed ids, follow what is bridged, and connect (in the
         background: :attr:`connected` tells when)."""
-        for entry in await self.store.unreported(OUTBOX):
+        for entry in await self.store.unreported(self.outbox_namespace):
             try:
                 self.outbox.add(entry.seq, Publication.from_record(entry.value))
             except ValueError:
                 await self.store.mark_reported(entry.seq)  # not ours to send
-        stale = self.executed.restore(await self.store.load(EXECUTED))
+        stale = self.executed.restore(await self.store.load(self.executed_namespace))
         if stale:
             batch = Batch()
             for key in stale:
-                batch.delete(EXECUTED, key)
+                batch.delete(self.executed_namespace, key)
             await self.store.commit(batch)
         self._removers = self._follow()
         loop = asyncio.get_running_loop()
@@ -219,7 +234,7 @@ class BridgeShell:
         taken, self._intake = self._intake, []
         batch = Batch()
         for publication in taken:
-            batch.append(OUTBOX, "publish", publication.to_record())
+            batch.append(self.outbox_namespace, "publish", publication.to_record())
         seqs = await self._finished(self.store.commit(batch))
         dropped: list[int] = []
         for seq, publication in zip(seqs, taken, strict=True):
@@ -234,19 +249,23 @@ class BridgeShell:
     @contextlib.contextmanager
     def _broker_time(self) -> Iterator[None]:
         """Waits for the broker follow the real clock on a virtual-time loop (the simulator's:
-        ``loop.real_time()``), counted, so overlapping waits leave it in order."""
-        real_time = getattr(asyncio.get_running_loop(), "real_time", None)
-        self._waiting += 1
-        if self._waiting == 1 and real_time is not None:
-            self._real = contextlib.ExitStack()
-            self._real.enter_context(real_time())
+        ``loop.real_time()``), counted per loop, so that overlapping waits, of this bridge and
+        of others on the same loop, leave it in order."""
+        loop = asyncio.get_running_loop()
+        real_time = getattr(loop, "real_time", None)
+        if real_time is None:
+            yield
+            return
+        waits = _BROKER_WAITS.setdefault(loop, _Waits())
+        waits.count += 1
+        if waits.count == 1:
+            waits.stack.enter_context(real_time())
         try:
             yield
         finally:
-            self._waiting -= 1
-            if self._waiting == 0 and self._real is not None:
-                self._real.close()
-                self._real = None
+            waits.count -= 1
+            if waits.count == 0:
+                waits.stack.close()
 
     def _client(self) -> aiomqtt.Client:
         s = self.settings
@@ -358,7 +377,7 @@ class BridgeShell:
             self._published += len(seqs)
             if self._published >= _PRUNE_EVERY:
                 self._published = 0
-                await self._finished(self.store.prune(OUTBOX))
+                await self._finished(self.store.prune(self.outbox_namespace))
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -403,9 +422,9 @@ class BridgeShell:
 
     async def _record(self, cid: str, response: dict[str, Any]) -> None:
         record, evicted = self.executed.record(cid, response)
-        batch = Batch().put(EXECUTED, cid, record)
+        batch = Batch().put(self.executed_namespace, cid, record)
         for key in evicted:
-            batch.delete(EXECUTED, key)
+            batch.delete(self.executed_namespace, key)
         await self._finished(self.store.commit(batch))
 
 

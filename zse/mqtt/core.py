@@ -326,11 +326,23 @@ def event_publication(topics: Topics, event: Any, now: int) -> Publication | Non
     device = getattr(event, "device", None) or getattr(event, "source_ieee", None)
     if kind is None or not dataclasses.is_dataclass(event) or device is None:
         return None
-    payload = {"event": name, "time": now, **_jsonable(event)}
-    payload["device"] = str(device)
+    payload = {**_fields(event, kind), "event": name, "time": now, "device": str(device)}
     if name == "ReportReceived":
         payload["status"] = _status(getattr(event, "report").event_status)  # noqa: B009
     return Publication(topics.device(device, kind), payload)
+
+
+#: The name in a payload of an event's own field ``event`` (``event`` names the class).
+_EVENT_FIELDS: Final = {"lifecycle": "lifecycle_event", "drlc": "load_control_event"}
+
+
+def _fields(event: Any, kind: str) -> dict[str, Any]:
+    """An event's fields as JSON, its field ``event`` (a lifecycle event, a load control
+    event) renamed (:data:`_EVENT_FIELDS`)."""
+    fields = _jsonable(event)
+    if "event" in fields:
+        fields[_EVENT_FIELDS.get(kind, f"{kind}_event")] = fields.pop("event")
+    return dict(fields)
 
 
 def _status(value: int) -> str:
@@ -993,7 +1005,7 @@ def han_event_publication(topics: Topics, device: str, event: Any, now: int) -> 
     kind = HAN_EVENT_KINDS.get(name)
     if kind is None or not dataclasses.is_dataclass(event):
         return None
-    payload = {"event": name, "time": now, **_jsonable(event), "device": str(device)}
+    payload = {**_fields(event, kind), "event": name, "time": now, "device": str(device)}
     if name == "ReportSent":
         payload["status"] = _status(getattr(event, "report").event_status)  # noqa: B009
     elif name == "PriceReceived":
