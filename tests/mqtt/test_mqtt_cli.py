@@ -85,6 +85,22 @@ def test_sim_publishes_readings_and_goes_offline_on_sigterm(broker: Broker, tmp_
     assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state offline"]
 
 
+def test_sim_role_han_publishes_what_the_display_shows(broker: Broker) -> None:
+    """`zse mqtt --sim --role han`: the HAN devices' bridge; the display's readings of the
+    meter and its state (retained) arrive."""
+    argv = [*ZSE, "--broker", broker.url, "--sim", "--role", "han", "--speed", "600"]
+    with running(argv) as process:
+        assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state online"]
+        lines = sub(broker, "zse/000d6f000a000001/metering", 2)
+        readings = [json.loads(line.partition(" ")[2]) for line in lines]
+        assert all(r["summation_delivered_unit"] == "kWh" for r in readings)
+        (state,) = sub(broker, "zse/000d6f000a000001/state", 1)
+        assert set(json.loads(state.partition(" ")[2])) >= {"message", "price_per_unit"}
+    out, err = process.out
+    assert process.returncode == 0, err
+    assert "under zse/ (Ctrl-C stops)" in out
+
+
 def _stream_until(broker: Broker, topic: str, text: str, seconds: float = TIMEOUT) -> list[str]:
     """mosquitto_sub's lines of ``topic`` until one contains ``text`` (bounded)."""
     process = subprocess.Popen(
@@ -149,6 +165,7 @@ def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path
         (["--sim"], "error: give --broker mqtt://HOST:PORT or a config with mqtt.url"),
         (["--broker", "mqtt://x"], "error: give --sim, or --config FILE"),
         (["--broker", "mqtt://x", "--base-topic", "a/#", "--sim"], "error: mqtt.base_topic"),
+        (["--broker", "mqtt://x", "--role", "han"], "error: --role han/both needs --sim"),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
