@@ -22,6 +22,7 @@ Commands (``<base>/bridge/request/<command>``, answered on ``<base>/bridge/respo
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
@@ -102,6 +103,7 @@ class HanBridge(BridgeShell):
         self.demand_unit = demand_unit
         self.views = {name: DeviceView(role.device_type) for name, role in self.roles.items()}
         self._shown: dict[str, dict[int, Any]] = {name: {} for name in self.roles}
+        self._dirty: dict[tuple[str, str], None] = {}  # (device, kind) to publish, in order
 
     def _follow(self) -> list[Callable[[], None]]:
         return [
@@ -119,28 +121,47 @@ class HanBridge(BridgeShell):
         return Publication(self.topics.device(name, "state"), self.views[name].payload, True)
 
     def _on_event(self, name: str, event: Any) -> None:
-        """One event of device ``name``: its publication, its readings, its state."""
-        now = self.roles[name].clock()
+        """One event of device ``name``: its publication now; its readings and its state
+        once the events of this moment are in (a report of summation and demand, a load
+        control event and the set points it moved: one publication each)."""
         if type(event).__name__ == "MeterReading":
             if event.attribute in (SUMMATION, DEMAND):
-                shown = self._shown[name]
-                shown[event.attribute] = event
-                self.publish(
-                    shown_publication(
-                        self.topics,
-                        name,
-                        summation=shown.get(SUMMATION),
-                        demand=shown.get(DEMAND),
-                        now=now,
-                        retain=self.settings.retain,
-                    )
-                )
+                self._shown[name][event.attribute] = event
+                self._later(name, "metering")
             return
-        publication = han_event_publication(self.topics, name, event, now)
+        publication = han_event_publication(self.topics, name, event, self.roles[name].clock())
         if publication is not None:
             self.publish(publication)
         if self.views[name].update(event):
-            self.publish(self._state(name))
+            self._later(name, "state")
+
+    async def stop(self) -> None:
+        """As :meth:`BridgeShell.stop`, what was about to be published queued first."""
+        self._publish_dirty()
+        await super().stop()
+
+    def _later(self, name: str, kind: str) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._publish_dirty)
+        self._dirty[name, kind] = None
+
+    def _publish_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, {}
+        for name, kind in dirty:
+            if kind == "state":
+                self.publish(self._state(name))
+                continue
+            shown = self._shown[name]
+            self.publish(
+                shown_publication(
+                    self.topics,
+                    name,
+                    summation=shown.get(SUMMATION),
+                    demand=shown.get(DEMAND),
+                    now=self.roles[name].clock(),
+                    retain=self.settings.retain,
+                )
+            )
 
     def _parse(self, name: str, payload: bytes) -> HanCommand:
         return parse_han_command(name, payload)
