@@ -30,7 +30,10 @@ from zse.mqtt.core import (
     parse_command,
     parse_han_command,
     parse_settings,
+    sent_publication,
 )
+from zse.price import PriceEvent
+from zse.roles.esi import DeviceOutcome, LoadControlCancelSent, Outcome, PriceSent, SendResult
 from zse.roles.han import LoadChanged
 from zse.se.ids import IN_HOME_DISPLAY, LOAD_CONTROL_DEVICE
 
@@ -275,3 +278,51 @@ def test_the_esi_config_takes_an_mqtt_table() -> None:
     assert parse_config(text).permit_seconds == 60
     with pytest.raises(ConfigError, match="unknown table or key 'mqtt2'"):
         parse_config(text.replace("[mqtt]", "[mqtt2]"))
+
+
+def test_the_esi_s_sends_are_publications_on_the_meter_s_topics() -> None:
+    """Each send event of the ESI (whoever started it) on the meter's topic; a price retained
+    only under the retain policy."""
+    result = SendResult(
+        what="price 1",
+        target="device 00:0d:6f:00:0a:00:00:01",
+        outcomes=(DeviceOutcome(device=MAC, outcome=Outcome.DELIVERED),),
+    )
+    price = PriceEvent(
+        provider_id=1,
+        rate_label=b"PEAK",
+        issuer_event_id=1,
+        unit_of_measure=0,
+        currency=826,
+        price_trailing_digit=4,
+        price_tier=2,
+        number_of_price_tiers=2,
+        register_tier=2,
+        start_time=0,
+        duration_in_minutes=60,
+        price=2450,
+    )
+    topics = Topics()
+    meter = "00:0d:6f:00:00:00:00:e5"
+    sent = sent_publication(topics, meter, PriceSent(price=price, result=result), 5)
+    assert sent is not None
+    assert (sent.topic, sent.retain) == ("zse/000d6f00000000e5/price", True)
+    assert sent.payload["price_per_unit"] == 0.245
+    assert sent.payload["outcomes"] == [{"device": MAC, "outcome": "delivered", "detail": ""}]
+    kept = sent_publication(topics, meter, PriceSent(price=price, result=result), 5, retain=False)
+    assert kept is not None
+    assert kept.retain is False
+    cancel = sent_publication(
+        topics,
+        meter,
+        LoadControlCancelSent(issuer_event_id=9, cancel_control=0, effective_time=0, result=result),
+        5,
+    )
+    assert cancel is not None
+    assert cancel.topic == "zse/000d6f00000000e5/drlc"
+    assert not cancel.retain
+    assert (cancel.payload["event"], cancel.payload["issuer_event_id"]) == (
+        "LoadControlCancelSent",
+        9,
+    )
+    assert sent_publication(topics, meter, object(), 5) is None

@@ -147,6 +147,18 @@ async def test_what_the_devices_see_and_do_on_mqtt(broker: Broker, tmp_path: Pat
             "status": "ok",
             "result": {"device": thermostat, "issuer_event_id": 0x77},
         }
+        # sent again (a retry, a redelivery): answered again, not carried out again
+        await sub.publish(
+            f"{request}/opt_out",
+            {"correlation_id": "o-1", "device": thermostat, "issuer_event_id": 0x77},
+        )
+        (_, again) = await sub.until(
+            lambda: (
+                len(sub.on(f"{HAN}/bridge/response/opt_out")) == 2
+                and sub.on(f"{HAN}/bridge/response/opt_out")
+            )
+        )
+        assert again == {**out, "duplicate": True}
         await asyncio.sleep(30)  # virtual
         await sub.publish(
             f"{request}/opt_in",
