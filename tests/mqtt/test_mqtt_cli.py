@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.mqtt.broker import Broker
+from tests.mqtt.helpers import Subscriber
 from tests.oracles import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,3 +199,46 @@ def test_without_the_extra_one_line_exit_1() -> None:
     )
     assert result.returncode == 1
     assert result.stderr == 'error: zse mqtt needs the mqtt extra: pip install "zigpy-se[mqtt]"\n'
+
+
+async def test_killed_and_started_again_a_command_is_not_carried_out_twice(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """`zse mqtt --sim --state-dir DIR` killed (SIGKILL) after carrying out a command, then
+    started again on DIR: the same command is answered from the record, not carried out
+    again, and its send is on the meter's topic once."""
+    subscriber = Subscriber(broker)
+    await subscriber.connect()
+    argv = [*ZSE, "--broker", broker.url, "--sim", "--speed", "60"]
+    argv += ["--state-dir", str(tmp_path / "state")]
+    message = {"message_id": 3, "text": "hello"}
+    command = {"correlation_id": "k-1", "device": "00:0d:6f:00:0a:00:00:01", "message": message}
+    response = "zse/bridge/response/display_message"
+    state = subscriber.on
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metering = "zse/000d6f00000000e5/metering"
+    try:
+        # a reading comes once the bridge subscribed (first time: no session to queue in)
+        await subscriber.until(lambda: state(metering))
+        await subscriber.publish("zse/bridge/request/display_message", command)
+        (first,) = await subscriber.until(lambda: state(response))
+        assert first["status"] == "ok"
+        process.kill()
+        process.wait(timeout=TIMEOUT)
+        await subscriber.until(lambda: state("zse/bridge/state")[-1:] == ["offline"])  # its Will
+        process = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        await subscriber.until(lambda: state("zse/bridge/state")[-1:] == ["online"])
+        await subscriber.publish("zse/bridge/request/display_message", command)
+        # (the first answer may come again: one the broker had not acknowledged before the
+        # kill is published again, at least once)
+        again = await subscriber.until(lambda: [v for v in state(response) if v.get("duplicate")])
+        assert again == [{**first, "duplicate": True}]
+        assert all(v == first for v in state(response) if not v.get("duplicate"))
+        sent = [v for t, v, _ in subscriber.received if t.endswith("/message") and "outcomes" in v]
+        assert [v["event"] for v in sent] == ["MessageSent"]
+    finally:
+        process.terminate()
+        process.communicate(timeout=TIMEOUT)
+        await subscriber.close()

@@ -127,12 +127,30 @@ async def simulated_esi(
         cleanup.push_async_callback(esi.stop)
         sim = SimulatedEsi(esi, registry, han)
         for (kind, eui, code), device in zip(SIM_HAN, han.devices, strict=True):
-            await esi.provision(eui, code, label=kind, groups=[SIM_GROUP])
+            if await _admissible(registry, eui):
+                await esi.provision(eui, code, label=kind, groups=[SIM_GROUP])
             sim.devices[kind] = eui
             load = _LOADS.get(kind)  # the demo's household: its loads' rated power
             if load is not None:
                 household.attach(device.role, rated_watts=RATED_WATTS[load])
         yield sim
+
+
+async def _admissible(registry: Any, eui: str) -> bool:
+    """Whether a simulated device is to be provisioned now. A registry kept from an earlier
+    run (``--state-dir``) knows it: METER_READY there, it left that run's network (the
+    simulated network starts anew), so it is admitted again; one de-provisioned stays out."""
+    from zse.provisioning import LifecycleEvent, LifecycleState  # noqa: PLC0415
+    from zse.provisioning.registry import RegistryError  # noqa: PLC0415
+
+    try:
+        state = registry.get(eui).state
+    except RegistryError:
+        return True
+    if state is LifecycleState.METER_READY:
+        await registry.transition(eui, LifecycleEvent.LEFT, "a new simulated network")
+        return True
+    return state in (LifecycleState.NEW, LifecycleState.PENDING_PROVISIONING)
 
 
 def _settings(broker: str | None, config: Path | None, **given: Any) -> Any:
