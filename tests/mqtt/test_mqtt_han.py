@@ -213,6 +213,16 @@ async def test_what_the_devices_see_and_do_on_mqtt(broker: Broker, tmp_path: Pat
         state = sub.on(f"{HAN}/{ihd}/state")[-1]
         assert state["price_per_unit"] == 0.245
         assert (state["message_id"], state["message"]) == (5, "Peak from 17:00")
+        # retained: a subscriber that comes later sees each device's state at once
+        late = Subscriber(broker, "late-subscriber")
+        await late.connect()
+        try:
+            kept = await late.until(
+                lambda: [(v, r) for t, v, r in late.received if t == f"{HAN}/{ihd}/state"]
+            )
+        finally:
+            await late.close()
+        assert kept == [(state, True)]
         pct_state = [v for v in sub.on(f"{HAN}/{pct}/state") if v["cooling_set_point"] == 27.0]
         assert pct_state
         assert pct_state[0]["load_control_event"] == 0x77

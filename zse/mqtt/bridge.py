@@ -153,7 +153,8 @@ class BridgeShell:
         return []
 
     def _discovery(self) -> list[Publication]:
-        """What is published (retained) on each connection: Home Assistant discovery."""
+        """What is published on each connection (retained as each says): Home Assistant
+        discovery, and a bridge's states."""
         return []
 
     def _parse(self, name: str, payload: bytes) -> Any:
@@ -317,7 +318,7 @@ class BridgeShell:
         with self._broker_time():
             await client.publish(self.topics.state, "online", qos=1, retain=True)
             for item in self._discovery():
-                await client.publish(item.topic, item.encode(), qos=qos, retain=True)
+                await client.publish(item.topic, item.encode(), qos=qos, retain=item.retain)
             if self.outbox.dropped:
                 dropped = {"dropped": self.outbox.dropped, "limit": self.outbox.limit}
                 await client.publish(self.topics.outbox, json.dumps(dropped), qos=1, retain=True)

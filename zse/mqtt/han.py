@@ -118,7 +118,8 @@ class HanBridge(BridgeShell):
         return found + [self._state(name) for name in self.roles]
 
     def _state(self, name: str) -> Publication:
-        return Publication(self.topics.device(name, "state"), self.views[name].payload, True)
+        state = self.views[name].payload
+        return Publication(self.topics.device(name, "state"), state, self.settings.retain)
 
     def _on_event(self, name: str, event: Any) -> None:
         """One event of device ``name``: its publication now; its readings and its state
