@@ -134,9 +134,21 @@ def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path
     """`zse mqtt --config esi.toml`: the ESI of `zse esi` (here its simulator radio) with the
     bridge; a device is provisioned by an MQTT command, joins and becomes METER_READY."""
     config = tmp_path / "esi.toml"
-    config.write_text(f'[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "{broker.url}"\n')
+    config.write_text(
+        f'[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "{broker.url}"\n\n'
+        '[[prices]]\nprice = "0.2451"\nrate_label = "Peak"\n'
+    )
     with running([*ZSE, "--config", str(config), "--radio", "sim"]) as process:
         assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state online"]
+        # the config's price, published at start (not by MQTT), is on the meter's topic
+        (price,) = sub(broker, "zse/+/price", 1)
+        sent = json.loads(price.partition(" ")[2])
+        assert (sent["event"], sent["rate_label"], sent["price_per_unit"]) == (
+            "PriceEvent",
+            "Peak",
+            0.2451,
+        )
+        assert sent["target"] == "broadcast"
         request = {
             "correlation_id": "p-1",
             "mac": "00:0D:6F:00:0A:00:00:01",
