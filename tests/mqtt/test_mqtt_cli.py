@@ -171,6 +171,36 @@ def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path
     assert (out + err).count("83FE") == 1
 
 
+def test_the_esi_shell_s_sends_reach_the_broker(broker: Broker, tmp_path: Path) -> None:
+    """`zse mqtt --config esi.toml --radio sim --shell`: a price sent from `zse esi`'s shell
+    (stdin), not by MQTT, is on the meter's price topic; the end of stdin stops it cleanly."""
+    config = tmp_path / "esi.toml"
+    config.write_text(f'[mqtt]\nurl = "{broker.url}"\n')
+    argv = [*ZSE, "--config", str(config), "--radio", "sim", "--shell"]
+    process = subprocess.Popen(
+        argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert process.stdin is not None
+        process.stdin.write(b"price 0.3333 --label Shell --id 77 --broadcast\n")
+        process.stdin.flush()
+        (price,) = sub(broker, "zse/+/price", 1)  # retained: there even if sent before
+        sent = json.loads(price.partition(" ")[2])
+        assert (sent["rate_label"], sent["issuer_event_id"], sent["price_per_unit"]) == (
+            "Shell",
+            77,
+            0.3333,
+        )
+        out, err = process.communicate(timeout=TIMEOUT)  # stdin closed: the shell ends
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert b"ESI stopped" in out
+    assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state offline"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -179,6 +209,7 @@ def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path
         (["--broker", "mqtt://x"], "error: give --sim, or --config FILE"),
         (["--broker", "mqtt://x", "--base-topic", "a/#", "--sim"], "error: mqtt.base_topic"),
         (["--broker", "mqtt://x", "--role", "han"], "error: --role han/both needs --sim"),
+        (["--broker", "mqtt://x", "--sim", "--shell"], "error: --shell goes with --config"),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(args: list[str], message: str) -> None:

@@ -233,12 +233,13 @@ async def _serve(settings: Any, seed: int, directory: Path, role: str = "esi") -
                 await bridge.stop()
 
 
-def _over_radio(settings: Any, path: Path, radio: str | None) -> int:
+def _over_radio(settings: Any, path: Path, radio: str | None, shell: bool = False) -> int:
     """The bridge on the ESI of ``zse esi --config path --serve`` (its radio, its registry);
     ``radio`` overrides ``[radio] type``: ``sim`` is the simulator of ``zse esi --radio sim``,
-    whose devices join once provisioned (by an MQTT ``provision`` command, say). Returns the
-    exit status."""
-    from zse.cli.esi import load_credentials, run_esi  # noqa: PLC0415
+    whose devices join once provisioned (by an MQTT ``provision`` command, say). With
+    ``shell``, the commands of ``zse esi``'s shell are read from stdin until its end (or
+    ``quit``), and what they send reaches the broker too. Returns the exit status."""
+    from zse.cli.esi import _stdin_lines, load_credentials, run_esi  # noqa: PLC0415
     from zse.config import ConfigError, load_config  # noqa: PLC0415
     from zse.mqtt.bridge import MqttBridge  # noqa: PLC0415
 
@@ -268,21 +269,26 @@ def _over_radio(settings: Any, path: Path, radio: str | None) -> int:
     async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the shell waits on stdin: cancelled
+            loop.add_signal_handler(sig, task.cancel if shell else stop.set)
         real_time = getattr(loop, "real_time", None)  # the simulator: as on a stick
         try:
             with real_time() if real_time is not None else contextlib.nullcontext():
                 return await run_esi(
                     config,
                     credentials=credentials,
-                    lines=None,
+                    lines=_stdin_lines(interactive=False) if shell else None,
+                    script=False,
                     out=click.echo,
                     app_factory=factory,
                     stop=stop,
                     clock=sim.clock if sim is not None else None,
                     attach=attach,
                 )
+        except asyncio.CancelledError:  # SIGINT / SIGTERM with --shell: stopped cleanly
+            return 0
         finally:
             if sim is not None:
                 await sim.close()
@@ -327,6 +333,11 @@ def _over_radio(settings: Any, path: Path, radio: str | None) -> int:
     show_default=True,
     help="With --sim: bridge the ESI, the HAN devices, or both (the devices under <base>/han).",
 )
+@click.option(
+    "--shell",
+    is_flag=True,
+    help="With --config: also read `zse esi` shell commands from stdin (until its end or quit).",
+)
 @click.option("--client-id", help="The MQTT client id (over mqtt.client_id).")
 @click.option("--base-topic", help="The base topic (over mqtt.base_topic; default zse).")
 @click.option(
@@ -343,6 +354,7 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
     speed: float,
     seed: int,
     role: str,
+    shell: bool,
     client_id: str | None,
     base_topic: str | None,
     state_dir: Path | None,
@@ -353,12 +365,14 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
         click.echo('error: zse mqtt needs the mqtt extra: pip install "zigpy-se[mqtt]"', err=True)
         sys.exit(1)
     settings = _settings(broker, config, client_id=client_id, base_topic=base_topic)
+    if sim and shell:
+        _usage("--shell goes with --config (the ESI of `zse esi`), not --sim")
     if not sim:
         if role != "esi":
             _usage("--role han/both needs --sim (the HAN device role of a stick is `zse han`)")
         if config is None:
             _usage("give --sim, or --config FILE: the `zse esi` configuration with [mqtt]")
-        sys.exit(_over_radio(settings, config, radio))
+        sys.exit(_over_radio(settings, config, radio, shell))
     with contextlib.ExitStack() as stack:
         if state_dir is None:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zse-mqtt-")))
