@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 from pathlib import Path
+
+import pytest
 
 from tests.mqtt.broker import Broker
 from tests.mqtt.helpers import Subscriber, real_wait, running, settings
@@ -216,9 +219,13 @@ async def test_a_bad_field_is_answered_with_its_name_and_the_bridge_goes_on(
         assert answers[2]["error"]["field"] == "payload"
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
 async def test_the_broker_restarted_mid_run_nothing_lost_nothing_twice(
-    broker: Broker, tmp_path: Path
+    broker: Broker, tmp_path: Path, sig: int
 ) -> None:
+    """The broker stopped (SIGTERM: it saves its sessions) or killed (SIGKILL: it loses what
+    it had not saved) mid-run, then started again: the bridge's outbox holds what was
+    produced meanwhile, every bit arrives in order, and a command repeated is not redone."""
     async with running(broker, tmp_path, max_backoff=4) as (sim, bridge, sub):
         meter = node_id(bridge.meter)
         reports: list[ReportReceived] = []
@@ -229,7 +236,7 @@ async def test_the_broker_restarted_mid_run_nothing_lost_nothing_twice(
         await asyncio.sleep(30)  # virtual
         await real_wait(_drained(bridge))
 
-        broker.stop()  # SIGTERM: it saves its sessions and queued messages; clients cut off
+        broker.stop(sig)  # clients cut off
         await real_wait(_disconnected(bridge))
         before = len(sub.received)
         readings_before = len(sub.on(f"zse/{meter}/metering"))
@@ -351,11 +358,9 @@ async def test_a_full_outbox_drops_the_oldest_and_says_so(broker: Broker, tmp_pa
 
 
 async def test_every_command_is_carried_out_on_the_esi(broker: Broker, tmp_path: Path) -> None:
-    """Each command of docs/mqtt.md on the ESI, answered with its outcomes (the answers go
-    through the outbox; here the bridge is not started, so they are only queued)."""
-    async with simulated_esi(tmp_path) as sim:
-        await asyncio.sleep(30)  # virtual: the HAN joins
-        bridge = MqttBridge(sim.esi, settings(broker), store=sim.registry.store)
+    """Each command of docs/mqtt.md on the ESI, answered with its outcomes, and each send on
+    the meter's topics (the ESI's send events) once."""
+    async with running(broker, tmp_path, reading_interval=0) as (sim, bridge, sub):
         heater = sim.devices["LoadControlDevice"]
         price = {
             "provider_id": 1,
@@ -396,8 +401,19 @@ async def test_every_command_is_carried_out_on_the_esi(broker: Broker, tmp_path:
         assert cancel["result"]["target"] == "broadcast"
         # DEPROVISION, then a Mgmt_Leave_req asks it to leave (the registry says where it is)
         assert gone["result"] == {"device": heater, "state": "pending de-provisioning"}
-        kinds = [p.topic.rsplit("/", 1)[1] for p in bridge._intake if "/bridge/" not in p.topic]
-        assert {"price", "drlc", "message"} <= set(kinds)
+        # each send's publication goes out before its answer, in order: all are in once the
+        # sixth answer is
+        await sub.until(
+            lambda: len([t for t, _, _ in sub.received if "/bridge/response/" in t]) == 6
+        )
+        meter = node_id(bridge.meter)
+        sent = {kind: sub.on(f"zse/{meter}/{kind}") for kind in ("price", "drlc", "message")}
+        assert [v["event"] for v in sent["price"]] == ["PriceEvent"]
+        assert sent["price"][0]["price_per_unit"] == 0.35
+        assert [v["event"] for v in sent["drlc"]] == ["LoadControlSent", "LoadControlCancelSent"]
+        assert [v["event"] for v in sent["message"]] == ["MessageSent", "MessageCancelSent"]
+        assert sent["drlc"][1]["outcomes"] == cancel_lc["result"]["outcomes"]
+        assert sent["drlc"][0]["utility_enrollment_group"] == 1
 
 
 async def test_a_command_sent_while_the_bridge_is_away_waits_at_the_broker(

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.mqtt.broker import Broker
+from tests.mqtt.helpers import Subscriber
 from tests.oracles import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +86,22 @@ def test_sim_publishes_readings_and_goes_offline_on_sigterm(broker: Broker, tmp_
     assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state offline"]
 
 
+def test_sim_role_han_publishes_what_the_display_shows(broker: Broker) -> None:
+    """`zse mqtt --sim --role han`: the HAN devices' bridge; the display's readings of the
+    meter and its state (retained) arrive."""
+    argv = [*ZSE, "--broker", broker.url, "--sim", "--role", "han", "--speed", "600"]
+    with running(argv) as process:
+        assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state online"]
+        lines = sub(broker, "zse/000d6f000a000001/metering", 2)
+        readings = [json.loads(line.partition(" ")[2]) for line in lines]
+        assert all(r["summation_delivered_unit"] == "kWh" for r in readings)
+        (state,) = sub(broker, "zse/000d6f000a000001/state", 1)
+        assert set(json.loads(state.partition(" ")[2])) >= {"message", "price_per_unit"}
+    out, err = process.out
+    assert process.returncode == 0, err
+    assert "under zse/ (Ctrl-C stops)" in out
+
+
 def _stream_until(broker: Broker, topic: str, text: str, seconds: float = TIMEOUT) -> list[str]:
     """mosquitto_sub's lines of ``topic`` until one contains ``text`` (bounded)."""
     process = subprocess.Popen(
@@ -117,9 +134,21 @@ def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path
     """`zse mqtt --config esi.toml`: the ESI of `zse esi` (here its simulator radio) with the
     bridge; a device is provisioned by an MQTT command, joins and becomes METER_READY."""
     config = tmp_path / "esi.toml"
-    config.write_text(f'[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "{broker.url}"\n')
+    config.write_text(
+        f'[esi]\npermit_seconds = 60\n\n[mqtt]\nurl = "{broker.url}"\n\n'
+        '[[prices]]\nprice = "0.2451"\nrate_label = "Peak"\n'
+    )
     with running([*ZSE, "--config", str(config), "--radio", "sim"]) as process:
         assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state online"]
+        # the config's price, published at start (not by MQTT), is on the meter's topic
+        (price,) = sub(broker, "zse/+/price", 1)
+        sent = json.loads(price.partition(" ")[2])
+        assert (sent["event"], sent["rate_label"], sent["price_per_unit"]) == (
+            "PriceEvent",
+            "Peak",
+            0.2451,
+        )
+        assert sent["target"] == "broadcast"
         request = {
             "correlation_id": "p-1",
             "mac": "00:0D:6F:00:0A:00:00:01",
@@ -142,6 +171,36 @@ def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path
     assert (out + err).count("83FE") == 1
 
 
+def test_the_esi_shell_s_sends_reach_the_broker(broker: Broker, tmp_path: Path) -> None:
+    """`zse mqtt --config esi.toml --radio sim --shell`: a price sent from `zse esi`'s shell
+    (stdin), not by MQTT, is on the meter's price topic; the end of stdin stops it cleanly."""
+    config = tmp_path / "esi.toml"
+    config.write_text(f'[mqtt]\nurl = "{broker.url}"\n')
+    argv = [*ZSE, "--config", str(config), "--radio", "sim", "--shell"]
+    process = subprocess.Popen(
+        argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert process.stdin is not None
+        process.stdin.write(b"price 0.3333 --label Shell --id 77 --broadcast\n")
+        process.stdin.flush()
+        (price,) = sub(broker, "zse/+/price", 1)  # retained: there even if sent before
+        sent = json.loads(price.partition(" ")[2])
+        assert (sent["rate_label"], sent["issuer_event_id"], sent["price_per_unit"]) == (
+            "Shell",
+            77,
+            0.3333,
+        )
+        out, err = process.communicate(timeout=TIMEOUT)  # stdin closed: the shell ends
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert b"ESI stopped" in out
+    assert sub(broker, "zse/bridge/state", 1) == ["zse/bridge/state offline"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -149,6 +208,8 @@ def test_config_over_the_esi_s_radio_provisions_by_mqtt(broker: Broker, tmp_path
         (["--sim"], "error: give --broker mqtt://HOST:PORT or a config with mqtt.url"),
         (["--broker", "mqtt://x"], "error: give --sim, or --config FILE"),
         (["--broker", "mqtt://x", "--base-topic", "a/#", "--sim"], "error: mqtt.base_topic"),
+        (["--broker", "mqtt://x", "--role", "han"], "error: --role han/both needs --sim"),
+        (["--broker", "mqtt://x", "--sim", "--shell"], "error: --shell goes with --config"),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
@@ -181,3 +242,50 @@ def test_without_the_extra_one_line_exit_1() -> None:
     )
     assert result.returncode == 1
     assert result.stderr == 'error: zse mqtt needs the mqtt extra: pip install "zigpy-se[mqtt]"\n'
+
+
+async def test_killed_and_started_again_a_command_is_not_carried_out_twice(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """`zse mqtt --sim --state-dir DIR` killed (SIGKILL) after carrying out a command, then
+    started again on DIR: the same command is answered from the record, not carried out
+    again, and its send is on the meter's topic once."""
+    subscriber = Subscriber(broker)
+    await subscriber.connect()
+    argv = [*ZSE, "--broker", broker.url, "--sim", "--speed", "60"]
+    argv += ["--state-dir", str(tmp_path / "state")]
+    message = {"message_id": 3, "text": "hello"}
+    command = {"correlation_id": "k-1", "device": "00:0d:6f:00:0a:00:00:01", "message": message}
+    response = "zse/bridge/response/display_message"
+    state = subscriber.on
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metering = "zse/000d6f00000000e5/metering"
+    try:
+        # a reading comes once the bridge subscribed (first time: no session to queue in)
+        await subscriber.until(lambda: state(metering))
+        await subscriber.publish("zse/bridge/request/display_message", command)
+        (first,) = await subscriber.until(lambda: state(response))
+        assert first["status"] == "ok"
+        process.kill()
+        process.wait(timeout=TIMEOUT)
+        await subscriber.until(lambda: state("zse/bridge/state")[-1:] == ["offline"])  # its Will
+        process = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        await subscriber.until(lambda: state("zse/bridge/state")[-1:] == ["online"])
+        await subscriber.publish("zse/bridge/request/display_message", command)
+        # (the first answer may come again: one the broker had not acknowledged before the
+        # kill is published again, at least once)
+        again = await subscriber.until(lambda: [v for v in state(response) if v.get("duplicate")])
+        assert again == [{**first, "duplicate": True}]
+        assert all(v == first for v in state(response) if not v.get("duplicate"))
+        sent = [v for t, v, _ in subscriber.received if t.endswith("/message") and "outcomes" in v]
+        # sent once: its publication may come twice (at least once), the same each time
+        assert {json.dumps(v, sort_keys=True) for v in sent} == {
+            json.dumps(sent[0], sort_keys=True)
+        }
+        assert sent[0]["event"] == "MessageSent"
+    finally:
+        process.terminate()
+        process.communicate(timeout=TIMEOUT)
+        await subscriber.close()

@@ -9,19 +9,33 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from zse.drlc import StopLoadControl
+from zse.drlc.core import Status
+from zse.messaging import Message
+from zse.messaging.core import MessageCancelled, MessageDisplayed
 from zse.mqtt.core import (
     COMMANDS,
+    HAN_COMMANDS,
     CommandError,
+    ConfirmMessage,
+    DeviceView,
     Executed,
     LoadControl,
     MqttConfigError,
+    OptOut,
     Outbox,
     Provision,
     Publication,
     Topics,
     parse_command,
+    parse_han_command,
     parse_settings,
+    sent_publication,
 )
+from zse.price import PriceEvent
+from zse.roles.esi import DeviceOutcome, LoadControlCancelSent, Outcome, PriceSent, SendResult
+from zse.roles.han import LoadChanged
+from zse.se.ids import IN_HOME_DISPLAY, LOAD_CONTROL_DEVICE
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CODE = "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"
@@ -56,6 +70,8 @@ FIELDS = st.sampled_from(
         "criticality_level",
         "device_class",
         "rate_label",
+        "answer",
+        "response",
     ]
 )
 NEAR = st.recursive(
@@ -90,6 +106,60 @@ def test_garbage_commands_get_only_command_errors(name: str, payload: object) ->
     else:
         assert error.field
         assert str(error).startswith(f"{error.field}: ")
+
+
+@PROPERTY
+@given(name=st.sampled_from(sorted(HAN_COMMANDS)), payload=st.binary(max_size=200) | JSON | NEAR)
+def test_garbage_device_commands_get_only_command_errors(name: str, payload: object) -> None:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    error: CommandError | None = None
+    try:
+        command = parse_han_command(name, data)
+    except CommandError as exc:  # the one error allowed: checked below
+        error = exc
+    if error is None:
+        assert command.correlation_id
+        assert command.device.count(":") == 7
+    else:
+        assert str(error).startswith(f"{error.field}: ")
+
+
+def test_device_commands_parse_and_name_the_field() -> None:
+    body = {"correlation_id": "c", "device": "000D6F000A000001", "message_id": 5}
+    confirm = parse_han_command("confirm_message", json.dumps({**body, "answer": True}).encode())
+    assert confirm == ConfirmMessage(correlation_id="c", device=MAC, message_id=5, answer=True)
+    body = {"correlation_id": "c", "device": MAC, "issuer_event_id": 7}
+    assert parse_han_command("opt_out", json.dumps(body).encode()) == OptOut(
+        correlation_id="c", device=MAC, issuer_event_id=7
+    )
+    for name, body, field in [
+        ("opt_in", {"device": MAC}, "issuer_event_id"),
+        ("opt_in", {"device": "nope", "issuer_event_id": 1}, "device"),
+        ("confirm_message", {"device": MAC, "message_id": 1, "answer": "yes"}, "answer"),
+        ("confirm_message", {"device": MAC, "message_id": 1, "response": "x" * 21}, "response"),
+        ("display_message", {"device": MAC}, "command"),  # the ESI's, not a device's
+    ]:
+        with pytest.raises(CommandError) as caught:
+            parse_han_command(name, json.dumps({"correlation_id": "c", **body}).encode())
+        assert caught.value.field == field
+
+
+def test_a_device_s_view_folds_its_events() -> None:
+    display = DeviceView(IN_HOME_DISPLAY)
+    assert display.payload["message"] is None  # every key there from the start
+    hello = Message(message_id=3, text="hello")
+    assert display.update(MessageDisplayed(message=hello, text="hello", ends=None))
+    assert (display.payload["message_id"], display.payload["message"]) == (3, "hello")
+    assert not display.update(MessageDisplayed(message=hello, text="hello", ends=None))
+    other = Message(message_id=4, text="other")
+    assert not display.update(MessageCancelled(message=other))  # not the one shown
+    assert display.update(MessageCancelled(message=hello))
+    assert display.payload["message"] is None
+    switch = DeviceView(LOAD_CONTROL_DEVICE)
+    assert "message" not in switch.payload
+    assert switch.update(LoadChanged(device=MAC, on=True, duty_cycle=40, issuer_event_id=9))
+    assert switch.payload["duty_cycle"] == 40
+    assert not switch.update(StopLoadControl(issuer_event_id=9, status=Status.COMPLETED))
 
 
 @PROPERTY
@@ -208,3 +278,51 @@ def test_the_esi_config_takes_an_mqtt_table() -> None:
     assert parse_config(text).permit_seconds == 60
     with pytest.raises(ConfigError, match="unknown table or key 'mqtt2'"):
         parse_config(text.replace("[mqtt]", "[mqtt2]"))
+
+
+def test_the_esi_s_sends_are_publications_on_the_meter_s_topics() -> None:
+    """Each send event of the ESI (whoever started it) on the meter's topic; a price retained
+    only under the retain policy."""
+    result = SendResult(
+        what="price 1",
+        target="device 00:0d:6f:00:0a:00:00:01",
+        outcomes=(DeviceOutcome(device=MAC, outcome=Outcome.DELIVERED),),
+    )
+    price = PriceEvent(
+        provider_id=1,
+        rate_label=b"PEAK",
+        issuer_event_id=1,
+        unit_of_measure=0,
+        currency=826,
+        price_trailing_digit=4,
+        price_tier=2,
+        number_of_price_tiers=2,
+        register_tier=2,
+        start_time=0,
+        duration_in_minutes=60,
+        price=2450,
+    )
+    topics = Topics()
+    meter = "00:0d:6f:00:00:00:00:e5"
+    sent = sent_publication(topics, meter, PriceSent(price=price, result=result), 5)
+    assert sent is not None
+    assert (sent.topic, sent.retain) == ("zse/000d6f00000000e5/price", True)
+    assert sent.payload["price_per_unit"] == 0.245
+    assert sent.payload["outcomes"] == [{"device": MAC, "outcome": "delivered", "detail": ""}]
+    kept = sent_publication(topics, meter, PriceSent(price=price, result=result), 5, retain=False)
+    assert kept is not None
+    assert kept.retain is False
+    cancel = sent_publication(
+        topics,
+        meter,
+        LoadControlCancelSent(issuer_event_id=9, cancel_control=0, effective_time=0, result=result),
+        5,
+    )
+    assert cancel is not None
+    assert cancel.topic == "zse/000d6f00000000e5/drlc"
+    assert not cancel.retain
+    assert (cancel.payload["event"], cancel.payload["issuer_event_id"]) == (
+        "LoadControlCancelSent",
+        9,
+    )
+    assert sent_publication(topics, meter, object(), 5) is None

@@ -146,7 +146,9 @@ LAYERS: tuple[Layer, ...] = (
     # sniffer captures read, decrypted and decoded (#15.3); writes pcaps with zse.pcap
     Layer("capture", ("zse.capture.*",), ("zigpy",)),
     # the MQTT bridge's asyncio shell on the optional aiomqtt (#17, docs/adr/0010)
-    Layer("MQTT bridge (asyncio shell)", ("zse.mqtt.bridge",), ("asyncio", "aiomqtt")),
+    Layer(
+        "MQTT bridge (asyncio shell)", ("zse.mqtt.bridge", "zse.mqtt.han"), ("asyncio", "aiomqtt")
+    ),
     # the retailer HAN service over the ESIs, its aiohttp shell with mutual TLS (#18, ADR 0013)
     Layer(
         "retailer headend (aiohttp shell over the ESIs)",

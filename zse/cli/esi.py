@@ -335,7 +335,7 @@ def describe_result(result: Any, name: Callable[[str], str] = str) -> str:
     return text + ("; " + "; ".join(details) if details else "")
 
 
-def describe_event(  # noqa: PLR0911 - one line per kind of event
+def describe_event(  # noqa: PLR0911, PLR0912 - one line per kind of event
     event: Any, name: Callable[[str], str] = str
 ) -> str | None:
     """One line for an ESI event (None: not worth a line)."""
@@ -379,7 +379,15 @@ def describe_event(  # noqa: PLR0911 - one line per kind of event
     if kind == "PriceAcknowledged":
         source = event.source_ieee or f"0x{event.source_nwk:04X}"
         return f"{source} acknowledged price {event.issuer_event_id}"
+    if kind in _SENT_EVENTS:  # the command that sent it prints its result
+        return None
     return f"{kind}: {event}"
+
+
+#: The ESI's events for its own sends (zse.roles.esi.PriceSent...): not printed again.
+_SENT_EVENTS = frozenset(
+    {"PriceSent", "MessageSent", "MessageCancelSent", "LoadControlSent", "LoadControlCancelSent"}
+)
 
 
 #: One line per meter mirroring event (SE D.3.4), by the event's class name.
@@ -985,8 +993,9 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
 ) -> int:
     """Start the radio and the ESI, apply ``config``, then run ``lines`` (or, with
     ``lines=None``, serve until ``stop`` is set); returns the exit status. ``attach(esi)``
-    (``zse mqtt``, #17) runs once the ESI is configured and returns what to await on the
-    way out, before the ESI stops."""
+    (``zse mqtt``, #17) runs once the ESI started, before the configuration's devices and
+    prices are applied (so that it sees their events), and returns what to await on the way
+    out, before the ESI stops."""
     from zse.cli._radio import (  # noqa: PLC0415
         RadioOptions,
         RadioStartError,
@@ -1052,13 +1061,13 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
             transport = await transport_for(app, endpoint=SE_ENDPOINT_ID, register=False)
             await esi.serve_interpan(transport)
             out("inter-PAN: answering Get Current Price")
+        if attach is not None:  # before the config: its sends reach what is attached
+            detach = await attach(esi)
         configured = await session.apply_config()
         out("ESI running" + ("" if lines is None else " (type help for the commands)"))
         if not configured and script and lines is not None:
             out("stopping: the configuration could not be applied in full")
             return 1
-        if attach is not None:
-            detach = await attach(esi)
         if lines is None:
             await (stop or asyncio.Event()).wait()
             return 0

@@ -4,7 +4,9 @@
 the ESI as meter (the demo's household load: a base load, the thermostat's air conditioner and
 the water heater) with the simulated in-home display, thermostat and load control device of
 ``zse esi --radio sim``, provisioned at start by their install codes; time is virtual and runs
-``--speed`` times the real clock, so a day of readings takes minutes. ``--broker`` or the
+``--speed`` times the real clock, so a day of readings takes minutes. ``--role`` chooses what
+is bridged: ``esi`` (the default), ``han`` (the HAN devices, :class:`zse.mqtt.han.HanBridge`)
+or ``both`` (the devices under ``<base>/han``, client id ``<client id>-han``). ``--broker`` or the
 ``[mqtt]`` table of ``--config`` names the broker. ``zse mqtt --config esi.toml [--radio
 sim]`` bridges the ESI of ``zse esi --config esi.toml --serve`` instead. Errors are one
 line; a usage error exits 2, a broker or runtime error 1; SIGTERM and Ctrl-C stop cleanly
@@ -31,7 +33,7 @@ from typing import Any, NoReturn
 
 import click
 
-__all__ = ["PacedLoop", "SimulatedEsi", "mqtt", "simulated_esi"]
+__all__ = ["PacedLoop", "SimulatedEsi", "mqtt", "sim_bridges", "simulated_esi"]
 
 #: The registry group of the simulated devices.
 SIM_GROUP = "sim"
@@ -125,12 +127,30 @@ async def simulated_esi(
         cleanup.push_async_callback(esi.stop)
         sim = SimulatedEsi(esi, registry, han)
         for (kind, eui, code), device in zip(SIM_HAN, han.devices, strict=True):
-            await esi.provision(eui, code, label=kind, groups=[SIM_GROUP])
+            if await _admissible(registry, eui):
+                await esi.provision(eui, code, label=kind, groups=[SIM_GROUP])
             sim.devices[kind] = eui
             load = _LOADS.get(kind)  # the demo's household: its loads' rated power
             if load is not None:
                 household.attach(device.role, rated_watts=RATED_WATTS[load])
         yield sim
+
+
+async def _admissible(registry: Any, eui: str) -> bool:
+    """Whether a simulated device is to be provisioned now. A registry kept from an earlier
+    run (``--state-dir``) knows it: METER_READY there, it left that run's network (the
+    simulated network starts anew), so it is admitted again; one de-provisioned stays out."""
+    from zse.provisioning import LifecycleEvent, LifecycleState  # noqa: PLC0415
+    from zse.provisioning.registry import RegistryError  # noqa: PLC0415
+
+    try:
+        state = registry.get(eui).state
+    except RegistryError:
+        return True
+    if state is LifecycleState.METER_READY:
+        await registry.transition(eui, LifecycleEvent.LEFT, "a new simulated network")
+        return True
+    return state in (LifecycleState.NEW, LifecycleState.PENDING_PROVISIONING)
 
 
 def _settings(broker: str | None, config: Path | None, **given: Any) -> Any:
@@ -164,9 +184,34 @@ def _usage(message: str) -> NoReturn:
     sys.exit(2)
 
 
-async def _serve(settings: Any, seed: int, directory: Path) -> None:
-    from zse.mqtt.bridge import MqttBridge  # noqa: PLC0415
+def sim_bridges(sim: SimulatedEsi, settings: Any, role: str) -> list[Any]:
+    """The bridges of ``zse mqtt --sim --role ROLE`` over ``sim`` (not started): the ESI's,
+    the HAN devices' (:class:`zse.mqtt.han.HanBridge`) or both, the devices' then under
+    ``<base>/han`` with the client id ``<client id>-han``."""
+    from zse.metering.formatting import unit_text  # noqa: PLC0415
+    from zse.mqtt.bridge import MqttBridge, meter_formatting  # noqa: PLC0415
+    from zse.mqtt.han import HanBridge  # noqa: PLC0415
 
+    store = sim.registry.store
+    bridges: list[Any] = []
+    if role in ("esi", "both"):
+        bridges.append(MqttBridge(sim.esi, settings, store=store, displays=sim.displays))
+    if role in ("han", "both"):
+        if role == "both":
+            settings = dataclasses.replace(
+                settings,
+                base_topic=f"{settings.base_topic}/han",
+                client_id=f"{settings.client_id}-han",
+            )
+        meter = sim.esi.meter
+        unit = meter_formatting(meter.core.read).unit_of_measure if meter is not None else None
+        demand = (unit_text(unit, demand=True) if unit is not None else "") or "kW"
+        roles = [device.role for device in sim.han.devices]
+        bridges.append(HanBridge(roles, settings, store=store, demand_unit=demand))
+    return bridges
+
+
+async def _serve(settings: Any, seed: int, directory: Path, role: str = "esi") -> None:
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
@@ -176,24 +221,25 @@ async def _serve(settings: Any, seed: int, directory: Path) -> None:
         click.echo(text)
 
     async with simulated_esi(directory, seed=seed, out=say) as sim:
-        bridge = MqttBridge(sim.esi, settings, store=sim.registry.store, displays=sim.displays)
-        await bridge.start()
+        bridges = sim_bridges(sim, settings, role)
+        for bridge in bridges:
+            await bridge.start()
         try:
-            say(
-                f"bridge to mqtt://{settings.host}:{settings.port} under {settings.base_topic}/ "
-                "(Ctrl-C stops)"
-            )
+            where = " and ".join(f"{b.topics.base}/" for b in bridges)
+            say(f"bridge to mqtt://{settings.host}:{settings.port} under {where} (Ctrl-C stops)")
             await asyncio.Event().wait()
         finally:
-            await bridge.stop()
+            for bridge in reversed(bridges):
+                await bridge.stop()
 
 
-def _over_radio(settings: Any, path: Path, radio: str | None) -> int:
+def _over_radio(settings: Any, path: Path, radio: str | None, shell: bool = False) -> int:
     """The bridge on the ESI of ``zse esi --config path --serve`` (its radio, its registry);
     ``radio`` overrides ``[radio] type``: ``sim`` is the simulator of ``zse esi --radio sim``,
-    whose devices join once provisioned (by an MQTT ``provision`` command, say). Returns the
-    exit status."""
-    from zse.cli.esi import load_credentials, run_esi  # noqa: PLC0415
+    whose devices join once provisioned (by an MQTT ``provision`` command, say). With
+    ``shell``, the commands of ``zse esi``'s shell are read from stdin until its end (or
+    ``quit``), and what they send reaches the broker too. Returns the exit status."""
+    from zse.cli.esi import _stdin_lines, load_credentials, run_esi  # noqa: PLC0415
     from zse.config import ConfigError, load_config  # noqa: PLC0415
     from zse.mqtt.bridge import MqttBridge  # noqa: PLC0415
 
@@ -223,21 +269,26 @@ def _over_radio(settings: Any, path: Path, radio: str | None) -> int:
     async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the shell waits on stdin: cancelled
+            loop.add_signal_handler(sig, task.cancel if shell else stop.set)
         real_time = getattr(loop, "real_time", None)  # the simulator: as on a stick
         try:
             with real_time() if real_time is not None else contextlib.nullcontext():
                 return await run_esi(
                     config,
                     credentials=credentials,
-                    lines=None,
+                    lines=_stdin_lines(interactive=False) if shell else None,
+                    script=False,
                     out=click.echo,
                     app_factory=factory,
                     stop=stop,
                     clock=sim.clock if sim is not None else None,
                     attach=attach,
                 )
+        except asyncio.CancelledError:  # SIGINT / SIGTERM with --shell: stopped cleanly
+            return 0
         finally:
             if sim is not None:
                 await sim.close()
@@ -275,6 +326,18 @@ def _over_radio(settings: Any, path: Path, radio: str | None) -> int:
     help="With --sim: virtual seconds per real second.",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="With --sim: the HAN's seed.")
+@click.option(
+    "--role",
+    type=click.Choice(["esi", "han", "both"]),
+    default="esi",
+    show_default=True,
+    help="With --sim: bridge the ESI, the HAN devices, or both (the devices under <base>/han).",
+)
+@click.option(
+    "--shell",
+    is_flag=True,
+    help="With --config: also read `zse esi` shell commands from stdin (until its end or quit).",
+)
 @click.option("--client-id", help="The MQTT client id (over mqtt.client_id).")
 @click.option("--base-topic", help="The base topic (over mqtt.base_topic; default zse).")
 @click.option(
@@ -290,6 +353,8 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
     radio: str | None,
     speed: float,
     seed: int,
+    role: str,
+    shell: bool,
     client_id: str | None,
     base_topic: str | None,
     state_dir: Path | None,
@@ -300,10 +365,14 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
         click.echo('error: zse mqtt needs the mqtt extra: pip install "zigpy-se[mqtt]"', err=True)
         sys.exit(1)
     settings = _settings(broker, config, client_id=client_id, base_topic=base_topic)
+    if sim and shell:
+        _usage("--shell goes with --config (the ESI of `zse esi`), not --sim")
     if not sim:
+        if role != "esi":
+            _usage("--role han/both needs --sim (the HAN device role of a stick is `zse han`)")
         if config is None:
             _usage("give --sim, or --config FILE: the `zse esi` configuration with [mqtt]")
-        sys.exit(_over_radio(settings, config, radio))
+        sys.exit(_over_radio(settings, config, radio, shell))
     with contextlib.ExitStack() as stack:
         if state_dir is None:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zse-mqtt-")))
@@ -315,7 +384,7 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
             directory = state_dir
         try:
             with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
-                runner.run(_serve(settings, seed, directory))
+                runner.run(_serve(settings, seed, directory, role))
         except (KeyboardInterrupt, asyncio.CancelledError):
             pass
         except Exception as exc:  # one line, not a traceback

@@ -16,6 +16,7 @@ import functools
 import logging
 import random
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import zigpy.types as t
@@ -64,12 +65,23 @@ __all__ = [
     "DrlcClient",
     "DrlcServer",
     "ReportReceived",
+    "ReportSent",
     "cancel_payload",
     "event_payload",
     "signature_for",
 ]
 
 LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportSent:
+    """A client's Report Event Status (SE D.2.3.3.1) left for its ESIs (``"<nwk>:<endpoint>"``
+    each): what the device told the utility, received, started, opted out... (``on_report``)."""
+
+    report: StatusReport
+    esis: tuple[str, ...]
+
 
 _REPORT_EVENT_STATUS = DrlcServerCommand.REPORT_EVENT_STATUS
 # Client attribute ids and ZCL types (D.2.3.2).
@@ -172,6 +184,9 @@ class DrlcClient:
         self._stream: EventStream[ApplyLoadControl | StopLoadControl] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
+        self._reports: EventStream[ReportSent] = EventStream()
+        #: ``on_report(callback)``: each :class:`ReportSent`, once it has left.
+        self.on_report = self._reports.on_event
         self._outbox = self.protocol.outbox
         self._lock = asyncio.Lock()
         self._timer = Timer("DRLC client timer", logger=LOGGER)
@@ -333,9 +348,11 @@ class DrlcClient:
                 LOGGER.warning("Report Event Status not sent (%s); will retry", exc)
                 outbox.failed()
                 return
+            outgoing = outbox.queue[0][1]
             seq = outbox.sent()
             if seq is not None and self.store is not None:
                 await self.store.mark_reported(seq)
+            self._reports.emit(ReportSent(report=outgoing.report, esis=outgoing.esis))
 
 
 _ATTRIBUTES_SHAPE = Fields(

@@ -1,13 +1,15 @@
 """The MQTT bridge's asyncio shell (issue #17) on aiomqtt (the ``mqtt`` extra, ADR 0010).
 
-:class:`MqttBridge` connects an :class:`~zse.roles.esi.EnergyServiceInterface` to a broker:
+:class:`MqttBridge` connects an :class:`~zse.roles.esi.EnergyServiceInterface` to a broker
+(:class:`zse.mqtt.han.HanBridge` the HAN devices; both are a :class:`BridgeShell`):
 
 - on connecting: ``online`` (retained) on ``<base>/bridge/state``, whose Last Will is
   ``offline`` (retained); Home Assistant discovery (retained); a subscription to
   ``<base>/bridge/request/+`` at the configured QoS in a persistent session (clean session
   off), so commands sent while the bridge is away wait at the broker;
-- the ESI's events and the meter's readings (every ``reading_interval`` seconds when they
-  changed) go first into a persisted outbox (journal namespace ``mqtt.outbox`` of
+- the ESI's events (each send included, whoever asked for it: the library, ``zse esi``, its
+  config, an MQTT command) and the meter's readings (every ``reading_interval`` seconds when
+  they changed) go first into a persisted outbox (journal namespace ``mqtt.outbox`` of
   :mod:`zse.store`) and are published from it in order, each marked reported once the broker
   acknowledged it: nothing produced while the broker is away is lost, up to
   ``outbox_limit`` entries, past which the oldest are dropped (counted on
@@ -29,7 +31,8 @@ import dataclasses
 import json
 import logging
 import socket
-from collections.abc import Coroutine, Iterable, Iterator
+import weakref
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -56,15 +59,15 @@ from zse.mqtt.core import (
     error_payload,
     event_publication,
     parse_command,
-    price_payload,
     reading_publication,
     result_payload,
+    sent_publication,
 )
 from zse.roles.esi import EnergyServiceInterface, TargetError
 from zse.se.ids import MeteringAttribute
 from zse.store import Batch, Store
 
-__all__ = ["EXECUTED", "OUTBOX", "MqttBridge"]
+__all__ = ["EXECUTED", "OUTBOX", "BridgeShell", "MqttBridge"]
 
 LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -78,6 +81,19 @@ _PRUNE_EVERY = 256
 _IN_FLIGHT = 100
 
 
+class _Waits:
+    """The waits for a broker under way on one loop (:meth:`BridgeShell._broker_time`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.stack = contextlib.ExitStack()
+
+
+_BROKER_WAITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waits] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def meter_formatting(read: Any) -> Formatting:
     """The meter's Formatting set from its attribute values (``read(attribute id)``)."""
     values = {}
@@ -88,24 +104,25 @@ def meter_formatting(read: Any) -> Formatting:
     return Formatting(**values)
 
 
-class MqttBridge:
-    """``esi`` on the broker of ``settings``; ``store`` keeps the outbox and the executed
-    commands; ``displays``: the EUI-64s to announce as displays in Home Assistant."""
+class BridgeShell:
+    """What a bridge to the broker of ``settings`` is made of, whatever it bridges: the
+    persisted outbox and the executed commands in ``store``, the connection (state, Last Will,
+    discovery, reconnection) and commands carried out at most once. ``clock()``: ZigBee
+    UTCTime, the ``time`` of each payload. A bridge says what it follows, announces, takes
+    and does (:meth:`_follow`, :meth:`_background`, :meth:`_discovery`, :meth:`_parse`,
+    :meth:`_execute`)."""
 
-    def __init__(
-        self,
-        esi: EnergyServiceInterface,
-        settings: MqttSettings,
-        *,
-        store: Store,
-        displays: Iterable[str] = (),
-    ) -> None:
-        self.esi = esi
+    #: The commands taken, by request topic name (None: every ``<base>/bridge/request/+``).
+    commands: tuple[str, ...] | None = None
+    #: The store's namespaces of the outbox journal and of the executed correlation ids.
+    outbox_namespace: str = OUTBOX
+    executed_namespace: str = EXECUTED
+
+    def __init__(self, settings: MqttSettings, *, store: Store, clock: Any) -> None:
         self.settings = settings
         self.store = store
-        self.displays = list(displays)
+        self.clock = clock
         self.topics = Topics(settings.base_topic, settings.discovery_prefix)
-        self.meter = str(esi.app.state.node_info.ieee)
         self.outbox = Outbox(settings.outbox_limit)
         self.executed = Executed(settings.executed_limit)
         #: Set while connected and subscribed; cleared on a disconnection.
@@ -121,41 +138,65 @@ class MqttBridge:
         self._wake = asyncio.Event()
         self._written = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._remove_listener: Any = None
+        self._removers: list[Callable[[], None]] = []
         self._published = 0
-        self._last_reading: dict[str, Any] | None = None
-        self._real: contextlib.ExitStack | None = None
-        self._waiting = 0
         self._writes: set[asyncio.Task[Any]] = set()
+
+    # -- what a bridge says ---------------------------------------------------------------------
+
+    def _follow(self) -> list[Callable[[], None]]:
+        """Start following what is bridged; returns the functions that stop it."""
+        return []
+
+    def _background(self) -> list[Coroutine[Any, Any, None]]:
+        """Tasks run while the bridge runs (e.g. periodic readings)."""
+        return []
+
+    def _discovery(self) -> list[Publication]:
+        """What is published on each connection (retained as each says): Home Assistant
+        discovery, and a bridge's states."""
+        return []
+
+    def _parse(self, name: str, payload: bytes) -> Any:
+        """The command ``name`` from its payload (:class:`CommandError` naming the field)."""
+        raise CommandError("command", f"unknown command {name[:40]!r}")
+
+    async def _execute(self, command: Any) -> dict[str, Any]:
+        """Carry ``command`` out; its result (:class:`CommandError` to refuse it)."""
+        raise NotImplementedError
+
+    def _failure_field(self, command: Any) -> str:
+        """The field blamed when carrying ``command`` out fails with a ZseError, ValueError
+        or LookupError."""
+        return "command"
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the outbox and the executed ids, follow the ESI's events, and connect (in the
+        """Load the outbox and the executed ids, follow what is bridged, and connect (in the
         background: :attr:`connected` tells when)."""
-        for entry in await self.store.unreported(OUTBOX):
+        for entry in await self.store.unreported(self.outbox_namespace):
             try:
                 self.outbox.add(entry.seq, Publication.from_record(entry.value))
             except ValueError:
                 await self.store.mark_reported(entry.seq)  # not ours to send
-        stale = self.executed.restore(await self.store.load(EXECUTED))
+        stale = self.executed.restore(await self.store.load(self.executed_namespace))
         if stale:
             batch = Batch()
             for key in stale:
-                batch.delete(EXECUTED, key)
+                batch.delete(self.executed_namespace, key)
             await self.store.commit(batch)
-        self._remove_listener = self.esi.on_event(self._on_event)
+        self._removers = self._follow()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._writer()), loop.create_task(self._run())]
-        if self.settings.reading_interval and self.esi.meter is not None:
-            self._tasks.append(loop.create_task(self._readings()))
+        self._tasks += [loop.create_task(work) for work in self._background()]
 
     async def stop(self) -> None:
         """Say ``offline`` (retained) if connected, disconnect, and stop; what is still in the
         outbox stays in the store for the next start."""
-        if self._remove_listener is not None:
-            self._remove_listener()
-            self._remove_listener = None
+        for remove in self._removers:
+            remove()
+        self._removers = []
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -179,15 +220,6 @@ class MqttBridge:
         self.drained.clear()
         self._wake.set()
 
-    def _on_event(self, event: Any) -> None:
-        try:
-            publication = event_publication(self.topics, event, self.esi.clock())
-        except Exception:  # never break the ESI's event stream; the log says what
-            LOGGER.exception("MQTT bridge: event %s not published", type(event).__name__)
-            return
-        if publication is not None:
-            self.publish(publication)
-
     async def _writer(self) -> None:
         """Journal what was queued, in order, and hand it to the outbox. Every write to the
         store is shielded: a stop mid-write lets the write finish (the store's lock orders
@@ -203,7 +235,7 @@ class MqttBridge:
         taken, self._intake = self._intake, []
         batch = Batch()
         for publication in taken:
-            batch.append(OUTBOX, "publish", publication.to_record())
+            batch.append(self.outbox_namespace, "publish", publication.to_record())
         seqs = await self._finished(self.store.commit(batch))
         dropped: list[int] = []
         for seq, publication in zip(seqs, taken, strict=True):
@@ -213,51 +245,28 @@ class MqttBridge:
             await self._finished(self.store.mark_reported(*dropped))
         self._written.set()
 
-    async def _readings(self) -> None:
-        """Publish the meter's readings every ``reading_interval`` seconds when they changed."""
-        meter = self.esi.meter
-        assert meter is not None
-        attribute = MeteringAttribute
-        while True:
-            read = meter.core.read
-            formatting = meter_formatting(read)
-            summation = read(attribute.CURRENT_SUMM_DELIVERED)
-            demand = read(attribute.INSTANTANEOUS_DEMAND)
-            values = {"summation": summation, "demand": demand}
-            if summation is not None and values != self._last_reading:
-                self._last_reading = values
-                self.publish(
-                    reading_publication(
-                        self.topics,
-                        self.meter,
-                        formatting,
-                        summation=summation,
-                        demand=demand,
-                        received=read(attribute.CURRENT_SUMM_RECEIVED),
-                        now=self.esi.clock(),
-                        retain=self.settings.retain,
-                    )
-                )
-            await asyncio.sleep(self.settings.reading_interval)
-
     # -- the connection ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _broker_time(self) -> Iterator[None]:
         """Waits for the broker follow the real clock on a virtual-time loop (the simulator's:
-        ``loop.real_time()``), counted, so overlapping waits leave it in order."""
-        real_time = getattr(asyncio.get_running_loop(), "real_time", None)
-        self._waiting += 1
-        if self._waiting == 1 and real_time is not None:
-            self._real = contextlib.ExitStack()
-            self._real.enter_context(real_time())
+        ``loop.real_time()``), counted per loop, so that overlapping waits, of this bridge and
+        of others on the same loop, leave it in order."""
+        loop = asyncio.get_running_loop()
+        real_time = getattr(loop, "real_time", None)
+        if real_time is None:
+            yield
+            return
+        waits = _BROKER_WAITS.setdefault(loop, _Waits())
+        waits.count += 1
+        if waits.count == 1:
+            waits.stack.enter_context(real_time())
         try:
             yield
         finally:
-            self._waiting -= 1
-            if self._waiting == 0 and self._real is not None:
-                self._real.close()
-                self._real = None
+            waits.count -= 1
+            if waits.count == 0:
+                waits.stack.close()
 
     def _client(self) -> aiomqtt.Client:
         s = self.settings
@@ -308,16 +317,16 @@ class MqttBridge:
         qos = self.settings.qos
         with self._broker_time():
             await client.publish(self.topics.state, "online", qos=1, retain=True)
-            demand = "kW"
-            if self.esi.meter is not None:
-                unit = meter_formatting(self.esi.meter.core.read).unit_of_measure
-                demand = unit_text(unit, demand=True) or demand
-            for item in discovery(self.topics, self.meter, self.displays, demand_unit=demand):
-                await client.publish(item.topic, item.encode(), qos=qos, retain=True)
+            for item in self._discovery():
+                await client.publish(item.topic, item.encode(), qos=qos, retain=item.retain)
             if self.outbox.dropped:
                 dropped = {"dropped": self.outbox.dropped, "limit": self.outbox.limit}
                 await client.publish(self.topics.outbox, json.dumps(dropped), qos=1, retain=True)
-            await client.subscribe(self.topics.requests, qos=max(qos, 1))
+            if self.commands is None:
+                await client.subscribe(self.topics.requests, qos=max(qos, 1))
+            else:
+                for name in self.commands:
+                    await client.subscribe(self.topics.request(name), qos=max(qos, 1))
         self.connections += 1
         self.disconnected.clear()
         self.connected.set()
@@ -369,7 +378,7 @@ class MqttBridge:
             self._published += len(seqs)
             if self._published >= _PRUNE_EVERY:
                 self._published = 0
-                await self._finished(self.store.prune(OUTBOX))
+                await self._finished(self.store.prune(self.outbox_namespace))
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -384,7 +393,7 @@ class MqttBridge:
     async def handle_command(self, name: str, payload: bytes) -> dict[str, Any]:
         """Validate, carry out (at most once) and answer one command; returns the response."""
         try:
-            command = parse_command(name, payload)
+            command = self._parse(name, payload)
         except CommandError as exc:
             response = error_payload(name, correlation_id_of(payload), exc)
             self.publish(Publication(self.topics.response(name), response))
@@ -401,7 +410,7 @@ class MqttBridge:
         except CommandError as exc:
             response = error_payload(name, cid, exc)
         except (ZseError, ValueError, LookupError) as exc:
-            field = "mac" if isinstance(command, Provision) else "target"
+            field = self._failure_field(command)
             response = error_payload(name, cid, CommandError(field, str(exc)))
         except Exception as exc:  # the bridge keeps running; the caller is told
             LOGGER.exception("MQTT command %s failed", name)
@@ -414,12 +423,93 @@ class MqttBridge:
 
     async def _record(self, cid: str, response: dict[str, Any]) -> None:
         record, evicted = self.executed.record(cid, response)
-        batch = Batch().put(EXECUTED, cid, record)
+        batch = Batch().put(self.executed_namespace, cid, record)
         for key in evicted:
-            batch.delete(EXECUTED, key)
+            batch.delete(self.executed_namespace, key)
         await self._finished(self.store.commit(batch))
 
+
+class MqttBridge(BridgeShell):
+    """``esi`` on the broker of ``settings``; ``store`` keeps the outbox and the executed
+    commands; ``displays``: the EUI-64s to announce as displays in Home Assistant."""
+
+    def __init__(
+        self,
+        esi: EnergyServiceInterface,
+        settings: MqttSettings,
+        *,
+        store: Store,
+        displays: Iterable[str] = (),
+    ) -> None:
+        super().__init__(settings, store=store, clock=esi.clock)
+        self.esi = esi
+        self.displays = list(displays)
+        self.meter = str(esi.app.state.node_info.ieee)
+        self._last_reading: dict[str, Any] | None = None
+
+    def _follow(self) -> list[Callable[[], None]]:
+        return [self.esi.on_event(self._on_event)]
+
+    def _background(self) -> list[Coroutine[Any, Any, None]]:
+        if self.settings.reading_interval and self.esi.meter is not None:
+            return [self._readings()]
+        return []
+
+    def _discovery(self) -> list[Publication]:
+        demand = "kW"
+        if self.esi.meter is not None:
+            unit = meter_formatting(self.esi.meter.core.read).unit_of_measure
+            demand = unit_text(unit, demand=True) or demand
+        return discovery(self.topics, self.meter, self.displays, demand_unit=demand)
+
+    def _parse(self, name: str, payload: bytes) -> Command:
+        return parse_command(name, payload)
+
+    def _failure_field(self, command: Any) -> str:
+        return "mac" if isinstance(command, Provision) else "target"
+
+    def _on_event(self, event: Any) -> None:
+        try:
+            now = self.esi.clock()
+            publication = event_publication(self.topics, event, now) or sent_publication(
+                self.topics, self.meter, event, now, retain=self.settings.retain
+            )
+        except Exception:  # never break the ESI's event stream; the log says what
+            LOGGER.exception("MQTT bridge: event %s not published", type(event).__name__)
+            return
+        if publication is not None:
+            self.publish(publication)
+
+    async def _readings(self) -> None:
+        """Publish the meter's readings every ``reading_interval`` seconds when they changed."""
+        meter = self.esi.meter
+        assert meter is not None
+        attribute = MeteringAttribute
+        while True:
+            read = meter.core.read
+            formatting = meter_formatting(read)
+            summation = read(attribute.CURRENT_SUMM_DELIVERED)
+            demand = read(attribute.INSTANTANEOUS_DEMAND)
+            values = {"summation": summation, "demand": demand}
+            if summation is not None and values != self._last_reading:
+                self._last_reading = values
+                self.publish(
+                    reading_publication(
+                        self.topics,
+                        self.meter,
+                        formatting,
+                        summation=summation,
+                        demand=demand,
+                        received=read(attribute.CURRENT_SUMM_RECEIVED),
+                        now=self.esi.clock(),
+                        retain=self.settings.retain,
+                    )
+                )
+            await asyncio.sleep(self.settings.reading_interval)
+
     async def _execute(self, command: Command) -> dict[str, Any]:
+        """Carry out an ESI command; its send reaches the broker as the ESI's event (e.g.
+        :class:`~zse.roles.esi.LoadControlSent`), like any other send."""
         esi = self.esi
         if isinstance(command, Provision):
             record = await esi.provision(
@@ -438,36 +528,17 @@ class MqttBridge:
             target = command.target.keywords()
             if isinstance(command, DisplayMessage):
                 result = await esi.send_message(command.message, **target)
-                kind, payload = "message", {"event": "MessageSent", **_plain(command.message)}
             elif isinstance(command, CancelMessage):
                 result = await esi.cancel_message(command.message_id, **target)
-                kind, payload = "message", {"event": "MessageCancelled"}
-                payload["message_id"] = command.message_id
             elif isinstance(command, PublishPrice):
                 result = await esi.publish_price(command.price, **target)
-                kind, payload = "price", price_payload(command.price)
             elif isinstance(command, LoadControl):
                 result = await esi.send_load_control(command.event, **target)
-                kind, payload = "drlc", {"event": "LoadControlSent", **_plain(command.event)}
             else:
                 assert isinstance(command, CancelLoadControl)
                 result = await esi.cancel_load_control(
                     command.issuer_event_id, cancel_control=command.cancel_control, **target
                 )
-                kind, payload = "drlc", {"event": "LoadControlCancelled"}
-                payload["issuer_event_id"] = command.issuer_event_id
         except TargetError as exc:
             raise CommandError("target", str(exc)) from None
-        answer = result_payload(result)
-        payload.update(time=esi.clock(), target=answer["target"], outcomes=answer["outcomes"])
-        self.publish(Publication(self.topics.device(self.meter, kind), payload, kind == "price"))
-        return answer
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    return {
-        f.name: (
-            v.decode("ascii", "replace") if isinstance(v := getattr(value, f.name), bytes) else v
-        )
-        for f in dataclasses.fields(value)
-    }
+        return result_payload(result)

@@ -5,8 +5,13 @@ meter's values and the commands' bytes, with ``now`` (ZigBee UTCTime), and sends
 
 - :func:`parse_settings`: the ``[mqtt]`` table of the TOML config (:class:`MqttSettings`);
 - :class:`Topics`: the topic layout under the base topic (zigbee2mqtt style, docs/mqtt.md);
-- :func:`event_publication`, :func:`reading_publication`, :func:`result_payload`: JSON
-  payloads with units; :func:`discovery`: Home Assistant MQTT discovery;
+- :func:`event_publication`, :func:`sent_publication`, :func:`reading_publication`,
+  :func:`result_payload`: JSON payloads with units; :func:`discovery`: Home Assistant MQTT
+  discovery;
+- the HAN device's side: :func:`han_event_publication`, :func:`shown_publication`,
+  :class:`DeviceView` (a device's state, retained), :func:`han_discovery` and the commands a
+  device takes (:class:`ConfirmMessage`, :class:`OptOut`, :class:`OptIn`,
+  :func:`parse_han_command`);
 - :func:`parse_command`: a command's bytes as a typed command, or :class:`CommandError`
   naming the field;
 - :class:`Executed` (at-most-once by correlation id) and :class:`Outbox` (the bounded queue
@@ -32,20 +37,27 @@ from zse.messaging import Message
 from zse.metering.formatting import Formatting
 from zse.price import PriceEvent
 from zse.price.core import BlockPeriod
+from zse.se.ids import IN_HOME_DISPLAY, LOAD_CONTROL_DEVICE, PROGRAMMABLE_THERMOSTAT
 
 __all__ = [
     "COMMANDS",
     "DEFAULT_BASE_TOPIC",
+    "HAN_COMMANDS",
     "CancelLoadControl",
     "CancelMessage",
     "Command",
     "CommandError",
+    "ConfirmMessage",
     "Deprovision",
+    "DeviceView",
     "DisplayMessage",
     "Executed",
+    "HanCommand",
     "LoadControl",
     "MqttConfigError",
     "MqttSettings",
+    "OptIn",
+    "OptOut",
     "Outbox",
     "Provision",
     "Publication",
@@ -55,11 +67,16 @@ __all__ = [
     "discovery",
     "error_payload",
     "event_publication",
+    "han_discovery",
+    "han_event_publication",
     "node_id",
     "parse_command",
+    "parse_han_command",
     "parse_settings",
     "reading_publication",
     "result_payload",
+    "sent_publication",
+    "shown_publication",
 ]
 
 DEFAULT_BASE_TOPIC: Final = "zse"
@@ -309,15 +326,68 @@ def event_publication(topics: Topics, event: Any, now: int) -> Publication | Non
     device = getattr(event, "device", None) or getattr(event, "source_ieee", None)
     if kind is None or not dataclasses.is_dataclass(event) or device is None:
         return None
-    payload = {"event": name, "time": now, **_jsonable(event)}
-    payload["device"] = str(device)
+    payload = {**_fields(event, kind), "event": name, "time": now, "device": str(device)}
     if name == "ReportReceived":
-        status = getattr(event, "report").event_status  # noqa: B009 - any event type
-        try:
-            payload["status"] = Status(status).name.lower()
-        except ValueError:  # a reserved value: told as the number
-            payload["status"] = str(status)
+        payload["status"] = _status(getattr(event, "report").event_status)  # noqa: B009
     return Publication(topics.device(device, kind), payload)
+
+
+#: The name in a payload of an event's own field ``event`` (``event`` names the class).
+_EVENT_FIELDS: Final = {"lifecycle": "lifecycle_event", "drlc": "load_control_event"}
+
+
+def _fields(event: Any, kind: str) -> dict[str, Any]:
+    """An event's fields as JSON, its field ``event`` (a lifecycle event, a load control
+    event) renamed (:data:`_EVENT_FIELDS`)."""
+    fields = _jsonable(event)
+    if "event" in fields:
+        fields[_EVENT_FIELDS.get(kind, f"{kind}_event")] = fields.pop("event")
+    return dict(fields)
+
+
+def _status(value: int) -> str:
+    """A Report Event Status's status (SE D.2.3.3.1.1.2) by name (a reserved one as the
+    number)."""
+    try:
+        return Status(value).name.lower()
+    except ValueError:
+        return str(value)
+
+
+#: The ESI's send events (zse.roles.esi.PriceSent...) and the meter topic each goes to.
+SENT_KINDS: Final = {
+    "PriceSent": "price",
+    "MessageSent": "message",
+    "MessageCancelSent": "message",
+    "LoadControlSent": "drlc",
+    "LoadControlCancelSent": "drlc",
+}
+
+
+def sent_publication(
+    topics: Topics, meter: Any, event: Any, now: int, *, retain: bool = True
+) -> Publication | None:
+    """A send of the ESI (:class:`zse.roles.esi.PriceSent`, ``MessageSent``,
+    ``MessageCancelSent``, ``LoadControlSent``, ``LoadControlCancelSent``), whoever asked for
+    it, on the meter's ``price`` / ``message`` / ``drlc`` topic: what was sent (its fields at
+    the top level), ``target`` and the per-device ``outcomes``. A price is retained when
+    ``retain`` is (the last one is what a new subscriber wants); None for another event."""
+    name = type(event).__name__
+    kind = SENT_KINDS.get(name)
+    if kind is None or not dataclasses.is_dataclass(event) or isinstance(event, type):
+        return None
+    answer = result_payload(getattr(event, "result"))  # noqa: B009 - any send event
+    if name == "PriceSent":
+        payload = price_payload(getattr(event, "price"))  # noqa: B009
+    else:
+        values = {
+            f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "result"
+        }
+        sent = values.pop("message", None) or values.pop("event", None)
+        payload = {**(_jsonable(sent) if sent is not None else {}), **_jsonable(values)}
+        payload["event"] = name
+    payload.update(time=now, target=answer["target"], outcomes=answer["outcomes"])
+    return Publication(topics.device(meter, kind), payload, retain and kind == "price")
 
 
 def reading_publication(
@@ -794,7 +864,11 @@ def correlation_id_of(payload: bytes) -> str | None:
 def parse_command(name: str, payload: bytes) -> Command:
     """The command ``name`` (the request topic's last part) from its JSON payload; anything
     wrong raises :class:`CommandError` naming the field."""
-    build = COMMANDS.get(name)
+    return _parse(COMMANDS, name, payload)  # type: ignore[no-any-return]
+
+
+def _parse(commands: Mapping[str, Any], name: str, payload: bytes) -> Any:
+    build = commands.get(name)
     if build is None:
         raise CommandError("command", f"unknown command {name[:40]!r}")
     if len(payload) > MAX_COMMAND_BYTES:
@@ -890,3 +964,314 @@ class Outbox:
         bound dropped meanwhile is already gone."""
         if self._queue and self._queue[0][0] == seq:
             self._queue.popleft()
+
+
+# -- the HAN device's side ------------------------------------------------------------------------
+
+#: The device topic of each HAN device event, by class name (zse.roles.han.HanEvent).
+HAN_EVENT_KINDS: Final = {
+    "Joined": "network",
+    "Left": "network",
+    "Resynced": "network",
+    "KeyEstablished": "security",
+    "Note": "note",
+    "PriceReceived": "price",
+    "PriceValueReceived": "price",
+    "MessageScheduled": "message",
+    "MessageDisplayed": "message",
+    "MessageReplaced": "message",
+    "MessageExpired": "message",
+    "MessageCancelled": "message",
+    "ConfirmationSent": "message",
+    "ApplyLoadControl": "drlc",
+    "StopLoadControl": "drlc",
+    "ReportSent": "drlc",
+    "ThermostatChanged": "load",
+    "LoadChanged": "load",
+}
+
+
+def _per_unit(price: Any) -> float:
+    return float(price.price / 10**price.price_trailing_digit)
+
+
+def han_event_publication(topics: Topics, device: str, event: Any, now: int) -> Publication | None:
+    """What a HAN device sees or does (:data:`zse.roles.han.HanEvent`) on its own topic
+    ``<base>/<device>/<kind>`` (:data:`HAN_EVENT_KINDS`): ``event`` names the class, ``time``
+    is ``now``, ``device`` the device; a Report Event Status sent has its ``status`` by name,
+    a price its ``price_per_unit``. None for an event the bridge does not publish (the
+    readings go out as :func:`shown_publication`)."""
+    name = type(event).__name__
+    kind = HAN_EVENT_KINDS.get(name)
+    if kind is None or not dataclasses.is_dataclass(event):
+        return None
+    payload = {**_fields(event, kind), "event": name, "time": now, "device": str(device)}
+    if name == "ReportSent":
+        payload["status"] = _status(getattr(event, "report").event_status)  # noqa: B009
+    elif name == "PriceReceived":
+        payload["price_per_unit"] = _per_unit(getattr(event, "price"))  # noqa: B009
+    return Publication(topics.device(device, kind), payload)
+
+
+def shown_publication(
+    topics: Topics,
+    device: str,
+    *,
+    summation: Any = None,
+    demand: Any = None,
+    now: int,
+    retain: bool = True,
+) -> Publication:
+    """The meter's readings as the device shows them (the last
+    :class:`zse.metering.protocol.MeterReading` of summation and of demand, SE D.3.2.2.1,
+    formatted by the meter's Formatting set, D.3.2.2.4) on ``<base>/<device>/metering``,
+    with the keys of :func:`reading_publication`."""
+    payload: dict[str, Any] = {"time": now}
+    for name, reading in (("summation_delivered", summation), ("demand", demand)):
+        if reading is None:
+            continue
+        shown = reading.reading
+        payload[name] = float(shown.value)
+        payload[f"{name}_raw"] = reading.raw
+        payload[f"{name}_text"] = shown.text
+        payload[f"{name}_unit"] = shown.unit
+    return Publication(topics.device(device, "metering"), payload, retain)
+
+
+#: What each kind of device shows in its state (``<base>/<device>/state``), all keys always
+#: present (None until known), so that a Home Assistant template never misses one.
+_VIEW_KEYS: Final = {
+    IN_HOME_DISPLAY: (
+        "price_per_unit",
+        "price_tier",
+        "rate_label",
+        "currency",
+        "message_id",
+        "message",
+        "load_control_event",
+    ),
+    PROGRAMMABLE_THERMOSTAT: (
+        "cooling_set_point",
+        "heating_set_point",
+        "load_control_event",
+    ),
+    LOAD_CONTROL_DEVICE: ("on", "duty_cycle", "load_control_event"),
+}
+
+
+class DeviceView:
+    """A HAN device's state as its events leave it: the price and message on a display's
+    screen, a thermostat's set points (°C), a load control device's output, the load control
+    event in force. :meth:`update` folds one event in; :attr:`payload` is what goes out
+    (retained) on ``<base>/<device>/state``."""
+
+    def __init__(self, device_type: int) -> None:
+        keys = _VIEW_KEYS.get(device_type, ("load_control_event",))
+        self.state: dict[str, Any] = dict.fromkeys(keys)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return dict(self.state)
+
+    def update(self, event: Any) -> bool:
+        """Fold ``event`` in; True when the state changed."""
+        before = dict(self.state)
+        name = type(event).__name__
+        found: dict[str, Any] = {}
+        if name == "PriceReceived":
+            price = event.price
+            found = {
+                "price_per_unit": _per_unit(price),
+                "price_tier": price.price_tier,
+                "rate_label": _jsonable(price.rate_label),
+                "currency": price.currency,
+            }
+        elif name == "MessageDisplayed":
+            found = {"message_id": event.message.message_id, "message": event.text or ""}
+        elif name in ("MessageCancelled", "MessageExpired", "MessageReplaced"):
+            if self.state.get("message_id") == event.message.message_id or getattr(
+                event, "all", False
+            ):
+                found = {"message_id": None, "message": None}
+        elif name == "ThermostatChanged":
+            found = {
+                "cooling_set_point": event.cooling_set_point / 100,
+                "heating_set_point": event.heating_set_point / 100,
+            }
+        elif name == "LoadChanged":
+            found = {"on": event.on, "duty_cycle": event.duty_cycle}
+        elif name == "ApplyLoadControl":
+            found = {"load_control_event": event.issuer_event_id}
+        elif (
+            name == "StopLoadControl"
+            and self.state.get("load_control_event") == event.issuer_event_id
+        ):
+            found = {"load_control_event": None}
+        self.state.update({k: v for k, v in found.items() if k in self.state})
+        return self.state != before
+
+
+def _sensor(
+    topics: Topics, device: str, ha_device: dict[str, Any], what: str, **more: Any
+) -> tuple[str, str, dict[str, Any]]:
+    """One sensor's discovery: ``what`` is ``"object_id name: topic.key"``."""
+    object_id, rest = what.split(" ", 1)
+    name, place = rest.rsplit(": ", 1)
+    topic, key = place.split(".")
+    node = node_id(device)
+    return (
+        "sensor",
+        f"{node}/{object_id}",
+        {
+            "name": name,
+            "unique_id": f"zse_{node}_{object_id}",
+            "state_topic": topics.device(device, topic),
+            "value_template": f"{{{{ value_json.{key} }}}}",
+            "device": ha_device,
+            **more,
+        },
+    )
+
+
+#: Home Assistant's name and model of each kind of HAN device.
+_HA_MODELS: Final = {
+    IN_HOME_DISPLAY: ("In-home display", "IHD"),
+    PROGRAMMABLE_THERMOSTAT: ("Thermostat", "PCT"),
+    LOAD_CONTROL_DEVICE: ("Load control device", "LCD"),
+}
+
+
+def han_discovery(
+    topics: Topics, devices: Iterable[tuple[str, int]], *, demand_unit: str = "kW"
+) -> list[Publication]:
+    """Home Assistant MQTT discovery (retained) for HAN devices, ``(EUI-64, SE device id)``
+    each: a display's view of the meter (energy: ``total_increasing`` kWh; power:
+    ``measurement``), its price and its message; a thermostat's set points (°C); a load
+    control device's duty cycle (%). Each sensor's device is the HAN device (the same
+    ``identifiers`` as the ESI bridge gives it, so Home Assistant keeps one device)."""
+    configs: list[tuple[str, str, dict[str, Any]]] = []
+    for device, device_type in devices:
+        node = node_id(device)
+        title, model = _HA_MODELS.get(device_type, ("HAN device", "SE device"))
+        ha = _ha_device(device, f"{title} {node[-4:]}", model, None)
+        temperature = {
+            "unit_of_measurement": "°C",
+            "device_class": "temperature",
+            "state_class": "measurement",
+        }
+        energy = {"device_class": "energy", "state_class": "total_increasing"}
+        power = {"device_class": "power", "state_class": "measurement"}
+        sensors: list[tuple[str, dict[str, Any]]] = []
+        if device_type == IN_HOME_DISPLAY:
+            sensors += [
+                ("energy Energy delivered: metering.summation_delivered",
+                 {"unit_of_measurement": "kWh", **energy}),
+                ("power Power: metering.demand", {"unit_of_measurement": demand_unit, **power}),
+                ("price Price per unit: state.price_per_unit", {}),
+                ("message Message: state.message", {}),
+            ]  # fmt: skip
+        elif device_type == PROGRAMMABLE_THERMOSTAT:
+            sensors += [
+                ("cooling Cooling set point: state.cooling_set_point", temperature),
+                ("heating Heating set point: state.heating_set_point", temperature),
+            ]
+        elif device_type == LOAD_CONTROL_DEVICE:
+            sensors.append(
+                (
+                    "duty_cycle Duty cycle: state.duty_cycle",
+                    {"unit_of_measurement": "%", "state_class": "measurement"},
+                )
+            )
+        sensors.append(("load_control Load control event: state.load_control_event", {}))
+        configs += [_sensor(topics, device, ha, what, **more) for what, more in sensors]
+    availability = {"availability_topic": topics.state}
+    return [
+        Publication(
+            f"{topics.discovery_prefix}/{component}/{object_id}/config",
+            {**config, **availability},
+            True,
+        )
+        for component, object_id, config in configs
+    ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _DeviceCommand(_Command):
+    #: The HAN device (an EUI-64 as zigpy prints it).
+    device: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmMessage(_DeviceCommand):
+    """The display's user confirms a message (Message Confirmation, SE D.5.2.4.2), with an
+    optional yes/no ``answer`` and ``response`` text (enhanced confirmation):
+    ``confirm_message``."""
+
+    message_id: int
+    answer: bool | None = None
+    response: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptOut(_DeviceCommand):
+    """The user opts the device out of a load control event (Report Event Status 0x04 /
+    0x07, SE D.2.3.3.1.1.2): ``opt_out``."""
+
+    issuer_event_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptIn(_DeviceCommand):
+    """The user opts back in (0x05): ``opt_in``."""
+
+    issuer_event_id: int
+
+
+HanCommand = ConfirmMessage | OptOut | OptIn
+
+
+def _only(data: dict[str, Any], *names: str) -> None:
+    for key in data:
+        if key not in ("correlation_id", "device", *names):
+            raise CommandError(key, "unknown field")
+
+
+def _confirm(cid: str, data: dict[str, Any]) -> HanCommand:
+    _only(data, "message_id", "answer", "response")
+    answer = data.get("answer")
+    if answer is not None and not isinstance(answer, bool):
+        raise CommandError("answer", "expected true, false or null")
+    response = data.get("response")
+    return ConfirmMessage(
+        correlation_id=cid,
+        device=_mac(data.get("device"), "device"),
+        message_id=_int(data.get("message_id"), "message_id", 0, (1 << 32) - 1),
+        answer=answer,
+        response=None if response is None else _text(response, "response", 20),
+    )
+
+
+def _opt(cls: Any) -> Any:
+    def build(cid: str, data: dict[str, Any]) -> HanCommand:
+        _only(data, "issuer_event_id")
+        return cls(  # type: ignore[no-any-return]
+            correlation_id=cid,
+            device=_mac(data.get("device"), "device"),
+            issuer_event_id=_int(data.get("issuer_event_id"), "issuer_event_id", 0, (1 << 32) - 1),
+        )
+
+    return build
+
+
+#: The commands a HAN device takes, by the last part of their request topic.
+HAN_COMMANDS: Final = {
+    "confirm_message": _confirm,
+    "opt_out": _opt(OptOut),
+    "opt_in": _opt(OptIn),
+}
+
+
+def parse_han_command(name: str, payload: bytes) -> HanCommand:
+    """A HAN device's command (:data:`HAN_COMMANDS`) from its JSON payload; anything wrong
+    raises :class:`CommandError` naming the field."""
+    return _parse(HAN_COMMANDS, name, payload)  # type: ignore[no-any-return]

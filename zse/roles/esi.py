@@ -17,7 +17,9 @@
 - **time** (the Time cluster, SE 5.4.3) and **inter-PAN** price for devices that never joined.
 
 Everything that happens is offered as one stream of frozen, keyword-only dataclasses
-(:data:`EsiEvent`) through ``on_event(callback)`` and ``async for event in esi.events()``.
+(:data:`EsiEvent`) through ``on_event(callback)`` and ``async for event in esi.events()``, each
+send included (:class:`PriceSent`, :class:`MessageSent`... with its :class:`SendResult`), whoever
+asked for it.
 Devices are named as zigpy prints EUI-64s (``00:0d:6f:00:0a:00:00:01``); any printed spelling is
 accepted as input.
 """
@@ -102,9 +104,14 @@ __all__ = [
     "KeyEstablishmentEnded",
     "LifecycleChanged",
     "LifecycleRefused",
+    "LoadControlCancelSent",
+    "LoadControlSent",
+    "MessageCancelSent",
     "MessageConfirmed",
+    "MessageSent",
     "Outcome",
     "PriceAcknowledged",
+    "PriceSent",
     "ReportReceived",
     "SendResult",
     "TargetError",
@@ -204,6 +211,52 @@ class LifecycleRefused:
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class PriceSent:
+    """A price (SE D.4.2.4.1) or block period, conversion factor or calorific value (D.4.2.4.2-4)
+    was published by :meth:`EnergyServiceInterface.publish_price`; ``result``: where it went."""
+
+    price: PriceEvent | PriceValue
+    result: SendResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageSent:
+    """A Display Message (SE D.5.2.3.1) was sent by :meth:`EnergyServiceInterface.send_message`."""
+
+    message: Message
+    result: SendResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageCancelSent:
+    """A Cancel Message (SE D.5.2.3.2) was sent by :meth:`EnergyServiceInterface.cancel_message`."""
+
+    message_id: int
+    result: SendResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadControlSent:
+    """A Load Control Event (SE D.2.2.3.1) was sent by
+    :meth:`EnergyServiceInterface.send_load_control` (``event`` as sent: an enrollment group
+    target sets its Utility Enrollment Group)."""
+
+    event: LoadControlEvent
+    result: SendResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadControlCancelSent:
+    """A Cancel Load Control Event (SE D.2.2.3.2) was sent by
+    :meth:`EnergyServiceInterface.cancel_load_control`."""
+
+    issuer_event_id: int
+    cancel_control: int
+    effective_time: int
+    result: SendResult
+
+
 #: Everything :class:`EnergyServiceInterface` reports.
 EsiEvent = (
     DeviceJoined
@@ -218,6 +271,11 @@ EsiEvent = (
     | MirrorAdded
     | MirrorRemoved
     | MirrorUpdated
+    | PriceSent
+    | MessageSent
+    | MessageCancelSent
+    | LoadControlSent
+    | LoadControlCancelSent
 )
 
 
@@ -707,7 +765,9 @@ class EnergyServiceInterface:
             await self.price.publish(price, dst=to.address, dst_ep=to.endpoint, dst_mode=to.mode)
 
         what = "price" if isinstance(price, PriceEvent) else _VALUE_NAMES[type(price)]
-        return await self._deliver(f"{what} {price.issuer_event_id}", target, PRICE, send)
+        result = await self._deliver(f"{what} {price.issuer_event_id}", target, PRICE, send)
+        self._stream.emit(PriceSent(price=price, result=result))
+        return result
 
     # -- messaging ---------------------------------------------------------------------------
 
@@ -733,12 +793,14 @@ class EnergyServiceInterface:
             await server.record(message, group=target.value)
         else:
             await server.record(message)
-        return await self._deliver(
+        result = await self._deliver(
             f"message {message.message_id}",
             target,
             MESSAGING,
             lambda to: server.send_display(message, to),
         )
+        self._stream.emit(MessageSent(message=message, result=result))
+        return result
 
     async def cancel_message(
         self,
@@ -754,12 +816,14 @@ class EnergyServiceInterface:
         target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
         server = self.messaging
         await server.cancel(message_id)  # recorded; sent below
-        return await self._deliver(
+        result = await self._deliver(
             f"cancel message {message_id}",
             target,
             MESSAGING,
             lambda to: server.send_cancel(message_id, to),
         )
+        self._stream.emit(MessageCancelSent(message_id=message_id, result=result))
+        return result
 
     # -- demand response and load control ----------------------------------------------------
 
@@ -789,12 +853,14 @@ class EnergyServiceInterface:
         expected = self._expected(target)
         await self.drlc.publish(event, expected=expected)  # stored, not sent
         event_id = event.issuer_event_id
-        return await self._deliver(
+        result = await self._deliver(
             f"load control event {event_id}",
             target,
             DRLC,
             lambda to: self.drlc.send_event(event_id, to),
         )
+        self._stream.emit(LoadControlSent(event=event, result=result))
+        return result
 
     async def cancel_load_control(
         self,
@@ -819,7 +885,7 @@ class EnergyServiceInterface:
         await self.drlc.cancel(
             issuer_event_id, cancel_control=cancel_control, effective_time=effective_time
         )
-        return await self._deliver(
+        result = await self._deliver(
             f"cancel load control event {issuer_event_id}",
             target,
             DRLC,
@@ -827,6 +893,15 @@ class EnergyServiceInterface:
                 issuer_event_id, to, cancel_control=cancel_control, effective_time=effective_time
             ),
         )
+        self._stream.emit(
+            LoadControlCancelSent(
+                issuer_event_id=issuer_event_id,
+                cancel_control=cancel_control,
+                effective_time=effective_time,
+                result=result,
+            )
+        )
+        return result
 
     async def resend_message(self, message: Message, device: t.EUI64 | str) -> DeviceOutcome:
         """Send a message already sent (and stored) once more to one device, e.g. one that was

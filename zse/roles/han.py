@@ -16,8 +16,10 @@ install-code link key) through what an SE device does:
 
 Events (frozen keyword-only dataclasses) come through ``on_event`` and ``events()``: the role's
 own (:class:`Joined`, :class:`KeyEstablished`, :class:`Resynced`, :class:`Left`), the clients'
-(:class:`~zse.price.service.PriceReceived`, :mod:`zse.messaging` board events,
-:class:`~zse.drlc.ApplyLoadControl` / :class:`~zse.drlc.StopLoadControl`) and each role's
+(:class:`~zse.price.service.PriceReceived`, :class:`~zse.price.service.PriceValueReceived`,
+:mod:`zse.messaging` board events, :class:`~zse.drlc.ApplyLoadControl` /
+:class:`~zse.drlc.StopLoadControl`, each Report Event Status sent,
+:class:`~zse.drlc.service.ReportSent`), the display's :class:`ConfirmationSent` and each role's
 device state (:class:`ThermostatChanged`, :class:`LoadChanged`).
 """
 
@@ -76,6 +78,7 @@ from zse.time.service import TIME, TimeReading, read_time, system_clock
 from zse.zcl.events import EventStream
 
 __all__ = [
+    "ConfirmationSent",
     "EsiNotFound",
     "HanDevice",
     "HanEvent",
@@ -155,6 +158,18 @@ class LoadChanged:
     issuer_event_id: int | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConfirmationSent:
+    """The display's user confirmed a message (Message Confirmation, SE D.5.2.4.2);
+    ``acknowledged``: the ESI answered (else the confirmation is retried)."""
+
+    device: str
+    message_id: int
+    answer: bool | None
+    response: str | None
+    acknowledged: bool
+
+
 HanEvent = Any  # any of the dataclasses above, the clients' events and the board's
 
 
@@ -232,8 +247,10 @@ class HanDevice:
         self.events = self._stream.events
         self._started = False
         self.price.on_event(self._on_price)
+        self.price.on_value(self._stream.emit)
         self.messaging.on_event(self._on_board)
         self.drlc.on_event(self._on_load_control)
+        self.drlc.on_report(self._stream.emit)
         device.on_left(self._on_left)
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -593,8 +610,18 @@ class InHomeDisplay(HanDevice):
         self, message_id: int, *, answer: bool | None = None, response: str | None = None
     ) -> bool:
         """The user confirms a message (Message Confirmation, SE D.5.2.4.2); True once the ESI
-        answered it (else it is retried)."""
-        return await self.messaging.confirm(message_id, answer=answer, response=response)
+        answered it (else it is retried). Told as :class:`ConfirmationSent`."""
+        acknowledged = await self.messaging.confirm(message_id, answer=answer, response=response)
+        self._stream.emit(
+            ConfirmationSent(
+                device=self.name,
+                message_id=message_id,
+                answer=answer,
+                response=response,
+                acknowledged=acknowledged,
+            )
+        )
+        return acknowledged
 
 
 #: Price attributes read per Read Attributes (keeps each frame small).

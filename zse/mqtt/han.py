@@ -1,0 +1,193 @@
+"""The MQTT bridge of the HAN-device role (issue #17.1): what HAN devices see and do on the
+broker, and the commands a device takes.
+
+:class:`HanBridge` bridges one or more HAN device roles, each seen through :class:`HanRole`
+(what :class:`zse.roles.han.HanDevice` offers on the simulator; ``zse han`` on a stick offers
+the same to plug in), on the connection, outbox and at-most-once rules of
+:class:`~zse.mqtt.bridge.BridgeShell`. Per device, under the same topic conventions as the
+ESI's bridge (docs/mqtt.md):
+
+- ``<base>/<device>/metering``: the meter's readings as the device shows them (a display
+  following the meter), retained when ``retain`` is;
+- ``<base>/<device>/price``, ``message``, ``drlc``, ``load``, ``network``, ``security``: each
+  event of the device (:func:`zse.mqtt.core.han_event_publication`): prices with tiers and
+  block periods, messages displayed / cancelled / expired / confirmed, load control events
+  applied and stopped and every Report Event Status the device sent;
+- ``<base>/<device>/state``: the device's state (:class:`zse.mqtt.core.DeviceView`),
+  retained, which Home Assistant's sensors read (:func:`zse.mqtt.core.han_discovery`).
+
+Commands (``<base>/bridge/request/<command>``, answered on ``<base>/bridge/response/...``):
+``confirm_message`` (a display), ``opt_out`` and ``opt_in`` (a load control event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, runtime_checkable
+
+from zse.metering.protocol import DEMAND, SUMMATION
+from zse.mqtt.bridge import BridgeShell
+from zse.mqtt.core import (
+    HAN_COMMANDS,
+    CommandError,
+    ConfirmMessage,
+    DeviceView,
+    HanCommand,
+    MqttSettings,
+    OptOut,
+    Publication,
+    han_discovery,
+    han_event_publication,
+    node_id,
+    parse_han_command,
+    shown_publication,
+)
+from zse.store import Store
+
+__all__ = ["Display", "HanBridge", "HanRole"]
+
+
+@runtime_checkable
+class HanRole(Protocol):
+    """What the bridge needs of a HAN device: its name (EUI-64 as zigpy prints it), its SE
+    device id (0x0502 display, 0x0503 thermostat, 0x0504 load control...), its clock (ZigBee
+    UTCTime), its events (:data:`zse.roles.han.HanEvent`: ``on_event`` returns the function
+    that stops them) and the user's DRLC choices (SE D.2.3.3.1.1.2)."""
+
+    name: str
+
+    @property
+    def device_type(self) -> int: ...
+
+    def clock(self) -> int: ...
+
+    def on_event(self, listener: Callable[[Any], None]) -> Callable[[], None]: ...
+
+    async def opt_out(self, issuer_event_id: int) -> None: ...
+
+    async def opt_in(self, issuer_event_id: int) -> None: ...
+
+
+@runtime_checkable
+class Display(HanRole, Protocol):
+    """A HAN device whose user confirms messages (SE D.5.2.4.2): a display."""
+
+    async def confirm(
+        self, message_id: int, *, answer: bool | None = None, response: str | None = None
+    ) -> bool: ...
+
+
+class HanBridge(BridgeShell):
+    """The HAN devices ``roles`` on the broker of ``settings``; ``store`` keeps the outbox and
+    the executed commands (a store of its own, or the ESI's when both run in one process)."""
+
+    commands = tuple(HAN_COMMANDS)
+    outbox_namespace = "mqtt.han.outbox"
+    executed_namespace = "mqtt.han.executed"
+
+    def __init__(
+        self,
+        roles: Iterable[HanRole],
+        settings: MqttSettings,
+        *,
+        store: Store,
+        demand_unit: str = "kW",
+    ) -> None:
+        self.roles = {role.name: role for role in roles}
+        if not self.roles:
+            raise ValueError("a HAN bridge needs at least one device")
+        first = next(iter(self.roles.values()))
+        super().__init__(settings, store=store, clock=first.clock)
+        self.demand_unit = demand_unit
+        self.views = {name: DeviceView(role.device_type) for name, role in self.roles.items()}
+        self._shown: dict[str, dict[int, Any]] = {name: {} for name in self.roles}
+        self._dirty: dict[tuple[str, str], None] = {}  # (device, kind) to publish, in order
+
+    def _follow(self) -> list[Callable[[], None]]:
+        return [
+            role.on_event(functools.partial(self._on_event, name))
+            for name, role in self.roles.items()
+        ]
+
+    def _discovery(self) -> list[Publication]:
+        devices = [(name, role.device_type) for name, role in self.roles.items()]
+        found = han_discovery(self.topics, devices, demand_unit=self.demand_unit)
+        # each device's state as it is now, so that the sensors have a value at once
+        return found + [self._state(name) for name in self.roles]
+
+    def _state(self, name: str) -> Publication:
+        state = self.views[name].payload
+        return Publication(self.topics.device(name, "state"), state, self.settings.retain)
+
+    def _on_event(self, name: str, event: Any) -> None:
+        """One event of device ``name``: its publication now; its readings and its state
+        once the events of this moment are in (a report of summation and demand, a load
+        control event and the set points it moved: one publication each)."""
+        if type(event).__name__ == "MeterReading":
+            if event.attribute in (SUMMATION, DEMAND):
+                self._shown[name][event.attribute] = event
+                self._later(name, "metering")
+            return
+        publication = han_event_publication(self.topics, name, event, self.roles[name].clock())
+        if publication is not None:
+            self.publish(publication)
+        if self.views[name].update(event):
+            self._later(name, "state")
+
+    async def stop(self) -> None:
+        """As :meth:`BridgeShell.stop`, what was about to be published queued first."""
+        self._publish_dirty()
+        await super().stop()
+
+    def _later(self, name: str, kind: str) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._publish_dirty)
+        self._dirty[name, kind] = None
+
+    def _publish_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, {}
+        for name, kind in dirty:
+            if kind == "state":
+                self.publish(self._state(name))
+                continue
+            shown = self._shown[name]
+            self.publish(
+                shown_publication(
+                    self.topics,
+                    name,
+                    summation=shown.get(SUMMATION),
+                    demand=shown.get(DEMAND),
+                    now=self.roles[name].clock(),
+                    retain=self.settings.retain,
+                )
+            )
+
+    def _parse(self, name: str, payload: bytes) -> HanCommand:
+        return parse_han_command(name, payload)
+
+    def _failure_field(self, command: Any) -> str:
+        return "message_id" if isinstance(command, ConfirmMessage) else "issuer_event_id"
+
+    async def _execute(self, command: HanCommand) -> dict[str, Any]:
+        role = self.roles.get(command.device)
+        if role is None:
+            known = ", ".join(sorted(self.roles))
+            raise CommandError("device", f"not a device of this bridge (these are: {known})")
+        if isinstance(command, ConfirmMessage):
+            if not isinstance(role, Display):
+                raise CommandError("device", f"{node_id(role.name)} does not show messages")
+            acknowledged = await role.confirm(
+                command.message_id, answer=command.answer, response=command.response
+            )
+            return {
+                "device": role.name,
+                "message_id": command.message_id,
+                "acknowledged": acknowledged,
+            }
+        if isinstance(command, OptOut):
+            await role.opt_out(command.issuer_event_id)
+        else:
+            await role.opt_in(command.issuer_event_id)
+        return {"device": role.name, "issuer_event_id": command.issuer_event_id}
