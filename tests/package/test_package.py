@@ -89,6 +89,8 @@ LAYERS: tuple[Layer, ...] = (
             # the MQTT bridge's topics, payloads and command schema (#17)
             "zse.mqtt",
             "zse.mqtt.core",
+            # Tunneling (#20.1): the package
+            "zse.tunneling",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
@@ -101,6 +103,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.messaging.wire",
             "zse.metering.wire",
             "zse.price.wire",
+            "zse.tunneling.wire",  # #20.1
         ),
         ("asyncio", "zigpy"),
     ),
@@ -114,6 +117,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering.protocol",  # #14.4 client
             # meter mirroring (#14.3)
             "zse.metering.mirror",
+            "zse.tunneling.protocol",  # #20.1
         ),
         ("zigpy",),
     ),
@@ -128,6 +132,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering.mirroring",
             "zse.time.*",
             "zse.cbke.service",
+            "zse.tunneling.service",  # #20.1
         ),
         ("asyncio", "zigpy"),
     ),
@@ -183,7 +188,12 @@ STRICTER: dict[str, tuple[str, ...]] = {
     "zse.mqtt.core": ("zigpy", "aiomqtt"),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
-        ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),
+        (
+            "zse.zcl.codec",
+            "zse.zcl._defs",
+            "zse.tunneling.wire",
+            *(f"zse.{feature}.wire" for feature in FEATURES),
+        ),
         ("asyncio", "zse.cbke", "zse.zcl.endpoint", "zse.zcl.se_endpoint"),
     ),
 }
