@@ -84,6 +84,9 @@ LAYERS: tuple[Layer, ...] = (
             "zse.interpan.hht",
             "zse.interpan.se_core",
             "zse.interpan.link",
+            # secured and fragmented inter-PAN (#20.2)
+            "zse.interpan.secure",
+            "zse.interpan.fragment",
             # ZigBee NWK/APS frame security (#15.1); its AES-CCM* is zse.security.ccm
             "zse.security.*",
             # the MQTT bridge's topics, payloads and command schema (#17)
@@ -139,7 +142,12 @@ LAYERS: tuple[Layer, ...] = (
     Layer("provisioning", ("zse.provisioning.registry",), ("asyncio", "zigpy")),
     Layer(
         "inter-PAN shells and transports",
-        ("zse.interpan.service", "zse.interpan.se", "zse.interpan.transports.*"),
+        (
+            "zse.interpan.service",
+            "zse.interpan.se",
+            "zse.interpan.ke",  # key establishment over inter-PAN (#20.2)
+            "zse.interpan.transports.*",
+        ),
         ("asyncio", "zigpy.types", "zigpy.zcl"),
     ),
     Layer("radios (one module per radio)", ("zse.radios.*",), ("asyncio", "zigpy", *RADIOS)),
