@@ -87,6 +87,9 @@ LAYERS: tuple[Layer, ...] = (
             # secured and fragmented inter-PAN (#20.2)
             "zse.interpan.secure",
             "zse.interpan.fragment",
+            # the installer terminal's signed commands and the hub's ledger (#20.3)
+            "zse.installer",
+            "zse.installer.core",
             # ZigBee NWK/APS frame security (#15.1); its AES-CCM* is zse.security.ccm
             "zse.security.*",
             # the MQTT bridge's topics, payloads and command schema (#17)
@@ -146,6 +149,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.interpan.service",
             "zse.interpan.se",
             "zse.interpan.ke",  # key establishment over inter-PAN (#20.2)
+            "zse.installer.service",  # the installer's bootstrap and service requests (#20.3)
             "zse.interpan.transports.*",
         ),
         ("asyncio", "zigpy.types", "zigpy.zcl"),

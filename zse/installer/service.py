@@ -38,6 +38,7 @@ from typing import Final
 
 from zigpy.types import EUI64
 
+from zse.cbke.credentials import Credentials
 from zse.errors import InvalidFrame
 from zse.installcode import InstallCode
 from zse.installer.core import (
@@ -47,6 +48,7 @@ from zse.installer.core import (
     SignedCommand,
 )
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
+from zse.interpan.ke import establish_over_interpan
 from zse.interpan.service import InterPanService
 from zse.interpan.window import AllowedCommand
 from zse.store import Batch, Store
@@ -62,6 +64,7 @@ __all__ = [
     "Handover",
     "InstallerHub",
     "InstallerTerminal",
+    "TerminalBootstrap",
     "hand_over",
     "serve_handover",
 ]
@@ -179,6 +182,7 @@ def serve_handover(
     (enter the terminal in the device log, admit it with its install code) and answered;
     returns the serving task."""
     inbox = service.subscribe([HANDOVER_CLUSTER])
+    accepted: dict[EUI64, str] = {}  # terminal -> install code fingerprint, told once
 
     async def serve() -> None:
         async for frame in inbox:
@@ -197,9 +201,13 @@ def serve_handover(
             if handover.terminal != frame.src_ieee:
                 LOGGER.warning("handover from %s names another device", frame.src_ieee)
                 ok: bool = False
+            elif accepted.get(handover.terminal) == handover.install_code.fingerprint:
+                ok = True  # a resend (our answer was lost): accepted already, not told again
             else:
                 result = on_handover(handover)
                 ok = bool(await result if inspect.isawaitable(result) else result)
+                if ok:
+                    accepted[handover.terminal] = handover.install_code.fingerprint
             answer = _handover_frame(header.tsn, b"\x00" if ok else b"\x01", from_server=True)
             try:
                 await service.send(
@@ -210,6 +218,62 @@ def serve_handover(
                 LOGGER.debug("handover answer not delivered: %s", exc)
 
     return asyncio.get_running_loop().create_task(serve())
+
+
+class TerminalBootstrap:
+    """The terminal's bootstrap, resumable: key establishment over inter-PAN, the handover,
+    the join (``join``, e.g. a simulated device's ``join``). :meth:`run` does the steps not
+    yet done and raises what stopped it; call it again to go on from there. :attr:`done`
+    names the steps done."""
+
+    STEPS: Final = ("key", "handover", "join")
+
+    def __init__(
+        self,
+        service: InterPanService,
+        credentials: Sequence[Credentials],
+        *,
+        hub: EUI64,
+        hub_pan_id: int,
+        hub_suites: int,
+        install_code: InstallCode,
+        join: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.service = service
+        self.credentials = credentials
+        self.hub = hub
+        self.hub_pan_id = hub_pan_id
+        self.hub_suites = hub_suites
+        self.install_code = install_code
+        self.join = join
+        self.done: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"<TerminalBootstrap done={self.done}>"
+
+    async def run(self) -> None:
+        """Do the remaining steps."""
+        assert self.service.security is not None
+        if "key" not in self.done or not self.service.security.has_key(self.hub):
+            await establish_over_interpan(
+                self.service,
+                self.credentials,
+                hub=self.hub,
+                hub_pan_id=self.hub_pan_id,
+                hub_suites=self.hub_suites,
+            )
+            self.done = ["key"]
+        if "handover" not in self.done:
+            await hand_over(
+                self.service,
+                hub=self.hub,
+                hub_pan_id=self.hub_pan_id,
+                install_code=self.install_code,
+            )
+            self.done.append("handover")
+        if "join" not in self.done:
+            await self.join()
+            self.done.append("join")
 
 
 class _Framer:
@@ -346,8 +410,10 @@ class InstallerTerminal:
         *,
         timeout: float = 10.0,
         attempts: int = 5,
+        retry_delay: float = 5.0,
     ) -> None:
         self.tunnels = tunnels
+        self.retry_delay = retry_delay
         self.commands = list(commands)
         self.timeout = timeout
         self.attempts = attempts
@@ -370,6 +436,7 @@ class InstallerTerminal:
                     )
                     self._tunnel = None
                     self._framer = _Framer()
+                    await asyncio.sleep(self.retry_delay)  # the loop's clock: virtual in tests
                     continue
                 break
             else:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import zigpy.types as t
+from zigpy.exceptions import DeliveryError
 from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
@@ -97,8 +98,12 @@ class _Shell:
         sent as its Acks and Ready Data come. :class:`TunnelError` for no such tunnel."""
         async with self._lock:
             step = self.core.send(tunnel_id, data, self._now())
-            await carry_out(self.endpoint, step, self._stream.emit)
-            self._timer.update()
+            try:
+                await carry_out(self.endpoint, step, self._stream.emit)
+            except DeliveryError as exc:  # what is queued goes with the next Ack
+                raise TunnelError(f"tunnel {tunnel_id}: not delivered ({exc})") from exc
+            finally:
+                self._timer.update()
 
     def pending(self, tunnel_id: int) -> int:
         """Octets queued on a tunnel, not yet sent."""
@@ -241,7 +246,10 @@ class TunnelingClient(_Shell):
         status that refused it, ``TimeoutError`` when the server does not answer."""
         key = protocol_key(protocol_id, manufacturer_code)
         send = self.core.request(key, self.server, flow_control=flow_control)
-        reply = await request(self.endpoint, send, timeout=timeout)
+        try:
+            reply = await request(self.endpoint, send, timeout=timeout)
+        except DeliveryError as exc:
+            raise TunnelError(f"Request Tunnel not delivered: {exc}") from exc
         try:
             command, _ = decode_command(
                 Tunneling, reply.command_id, reply.payload, from_server=True
