@@ -87,6 +87,7 @@ LAYERS: tuple[Layer, ...] = (
             # secured and fragmented inter-PAN (#20.2)
             "zse.interpan.secure",
             "zse.interpan.fragment",
+            "zse.interpan.acceptance",  # the hub's acceptance window (#20.4)
             # the installer terminal's signed commands and the hub's ledger (#20.3)
             "zse.installer",
             "zse.installer.core",
