@@ -39,6 +39,8 @@ from typing import Final
 from zigpy.types import EUI64
 
 from zse.cbke.credentials import Credentials
+from zse.cbke.messages import TerminateStatus
+from zse.cbke.service import KeyEstablishmentFailed
 from zse.errors import InvalidFrame
 from zse.installcode import InstallCode
 from zse.installer.core import (
@@ -238,8 +240,10 @@ class TerminalBootstrap:
         hub_suites: int,
         install_code: InstallCode,
         join: Callable[[], Awaitable[None]],
+        key_attempts: int = 4,
     ) -> None:
         self.service = service
+        self.key_attempts = key_attempts
         self.credentials = credentials
         self.hub = hub
         self.hub_pan_id = hub_pan_id
@@ -251,17 +255,31 @@ class TerminalBootstrap:
     def __repr__(self) -> str:
         return f"<TerminalBootstrap done={self.done}>"
 
+    async def _establish(self) -> None:
+        """Key establishment, tried again after the wait a busy hub asks for (NO_RESOURCES:
+        its sessions are taken, e.g. by a flood)."""
+        for attempt in range(self.key_attempts):
+            try:
+                await establish_over_interpan(
+                    self.service,
+                    self.credentials,
+                    hub=self.hub,
+                    hub_pan_id=self.hub_pan_id,
+                    hub_suites=self.hub_suites,
+                )
+                return
+            except KeyEstablishmentFailed as exc:
+                retry = exc.status is TerminateStatus.NO_RESOURCES or exc.terminated.timed_out
+                if not retry or attempt + 1 == self.key_attempts:
+                    raise
+                LOGGER.info("key establishment: %s; trying again", exc)
+                await asyncio.sleep(max(1, exc.wait_time))
+
     async def run(self) -> None:
         """Do the remaining steps."""
         assert self.service.security is not None
         if "key" not in self.done or not self.service.security.has_key(self.hub):
-            await establish_over_interpan(
-                self.service,
-                self.credentials,
-                hub=self.hub,
-                hub_pan_id=self.hub_pan_id,
-                hub_suites=self.hub_suites,
-            )
+            await self._establish()
             self.done = ["key"]
         if "handover" not in self.done:
             await hand_over(
