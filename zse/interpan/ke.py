@@ -124,6 +124,8 @@ class InterPanKeyServer:
         self.on_established = on_established
         self.established = 0
         self.terminated = 0
+        #: Exchanges ended because an answer could not be delivered (no MAC acknowledgement).
+        self.unreachable = 0
         self._task: asyncio.Task[None] | None = None
         self._tsn = itertools.count()
 
@@ -180,6 +182,7 @@ class InterPanKeyServer:
                     "key establishment answer to %s not delivered: %s", frame.src_ieee, exc
                 )
                 self.core.abort(partner, self.service.now())
+                self.unreachable += 1
                 return
         self._tell(frame.src_ieee, step)
 
