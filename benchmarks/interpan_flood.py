@@ -47,7 +47,7 @@ PIN = "482916"
 async def attacker_flood(air: Air, hub: EUI64, ca: TestCA, sources: int, rate: float) -> int:
     """Send ``sources`` spoofed Initiate requests at ``rate`` per second; how many went out."""
     attacker = air.device("00:0d:6f:00:0e:ee:ee:ee", channel=20)
-    attacker._tune(20)
+    attacker.listen(20)
     template = ca.issue(bytes(8), SUITE1).certificate.data
     sent = 0
     loop = asyncio.get_running_loop()

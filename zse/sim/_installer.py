@@ -148,7 +148,7 @@ async def build_gb_site(
     code = InstallCode.generate(rng=air.rng)
     terminal = air.device(TERMINAL_EUI64, install_code=code, channel=20)
     terminal_ep = terminal.add_endpoint(1, device_type=0x0507, out_clusters=[TUNNELING])
-    terminal._tune(20)  # a terminal that never joined listens on the hub's channel
+    terminal.listen(20)  # a terminal that never joined listens on the hub's channel
     terminal_ip = InterPanService(
         SimTransport(terminal),
         ieee=terminal.ieee,
