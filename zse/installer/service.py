@@ -33,6 +33,7 @@ import inspect
 import logging
 import struct
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Final
 
@@ -241,9 +242,13 @@ class TerminalBootstrap:
         install_code: InstallCode,
         join: Callable[[], Awaitable[None]],
         key_attempts: int = 4,
+        executor: Executor | None = None,
+        **initiator_options: object,
     ) -> None:
         self.service = service
         self.key_attempts = key_attempts
+        self.executor = executor
+        self.initiator_options = initiator_options
         self.credentials = credentials
         self.hub = hub
         self.hub_pan_id = hub_pan_id
@@ -266,6 +271,8 @@ class TerminalBootstrap:
                     hub=self.hub,
                     hub_pan_id=self.hub_pan_id,
                     hub_suites=self.hub_suites,
+                    executor=self.executor,
+                    **self.initiator_options,
                 )
                 return
             except KeyEstablishmentFailed as exc:
@@ -340,8 +347,11 @@ class InstallerHub:
         *,
         store: Store | None = None,
         namespace: str = "installer.hub",
+        on_executed: Callable[[SignedCommand, CommandResponse], None] | None = None,
     ) -> None:
         self.tunnels = tunnels
+        #: Told of each command run, once its outcome is committed and before it is answered.
+        self.on_executed = on_executed
         self.originators = dict(originators)
         self.handlers = dict(handlers)
         self.store = store
@@ -394,6 +404,8 @@ class InstallerHub:
             self.executed[key] = self.executed.get(key, 0) + 1
             response = self.ledger.done(command, status, result)
             await self._save()
+            if self.on_executed is not None:
+                self.on_executed(command, response)
             LOGGER.info(
                 "signed command %d (code 0x%02X) from %s: %s",
                 command.counter,

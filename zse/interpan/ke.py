@@ -115,11 +115,16 @@ class InterPanKeyServer:
         max_sessions: int = 2,
         executor: Executor | None = None,
         on_established: Callable[[InterPanKeyEstablished], None] | None = None,
+        **responder_options: object,
     ) -> None:
         if service.security is None:
             raise ValueError("key establishment over inter-PAN needs an InterPanSecurity")
         self.service = service
-        self.core = KeyEstablishmentServer(credentials, max_sessions=max_sessions)
+        self.core = KeyEstablishmentServer(
+            credentials,
+            max_sessions=max_sessions,
+            **responder_options,  # type: ignore[arg-type]
+        )
         self.executor = executor
         self.on_established = on_established
         self.established = 0

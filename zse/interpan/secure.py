@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 
 from zigpy.types import EUI64
@@ -124,9 +125,17 @@ class InterPanSecurity:
     ``invalid``, ``unsecured``).
     """
 
-    def __init__(self, *, max_keys: int = 16, counter: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        max_keys: int = 16,
+        counter: int = 0,
+        on_key: Callable[[EUI64, bytes], None] | None = None,
+    ) -> None:
         self.max_keys = max_keys
         self.counter = counter
+        #: Told of each key added (the simulator records it for its capture's key table).
+        self.on_key = on_key
         self._keys: OrderedDict[bytes, tuple[bytes, IncomingCounters]] = OrderedDict()
         self.dropped: dict[str, int] = dict.fromkeys(
             ("no_key", "stale_counter", "bad_mic", "invalid", "unsecured"), 0
@@ -144,6 +153,8 @@ class InterPanSecurity:
         self._keys.move_to_end(name)
         while len(self._keys) > self.max_keys:
             self._keys.popitem(last=False)
+        if self.on_key is not None:
+            self.on_key(partner, bytes(key))
 
     def remove_key(self, partner: EUI64) -> None:
         """Forget the key shared with ``partner``."""

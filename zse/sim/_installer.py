@@ -7,6 +7,9 @@ with :func:`build_gb_site`."""
 from __future__ import annotations
 
 import asyncio
+import random
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -16,7 +19,13 @@ from zse.cbke import SUITE1
 from zse.cbke.ca import TestCA
 from zse.cbke.service import eui64_bytes
 from zse.installcode import InstallCode
-from zse.installer.core import BackOffice, CommandCode, SignedCommand, originators_of
+from zse.installer.core import (
+    BackOffice,
+    CommandCode,
+    CommandResponse,
+    SignedCommand,
+    originators_of,
+)
 from zse.installer.service import (
     HANDOVER_COMMANDS,
     Handover,
@@ -32,6 +41,7 @@ from zse.interpan.service import InterPanService
 from zse.interpan.transports.sim import SimTransport
 from zse.interpan.window import KE_INTERPAN_COMMANDS, CommandWhitelist, InterPanWindow
 from zse.se.ids import TUNNELING
+from zse.sim._app import SimControllerApplication
 from zse.sim._han import Air
 from zse.store import Store
 from zse.tunneling.service import TunnelingClient, TunnelingServer
@@ -67,6 +77,9 @@ class GbSite:
     device_log: list[t.EUI64] = field(default_factory=list)
     clock_set: list[int] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    pan_id: int = HUB_PAN
+    rng: random.Random | None = None
+    executor: Executor | None = None
 
     @property
     def hub_ieee(self) -> t.EUI64:
@@ -75,15 +88,17 @@ class GbSite:
 
     def bootstrap(self, **options: Any) -> TerminalBootstrap:
         """The terminal's bootstrap towards this hub."""
+        seeded: dict[str, Any] = {} if self.rng is None else {"rng": self.rng}
         return TerminalBootstrap(
             self.terminal_ip,
-            [self.ca.issue(eui64_bytes(self.terminal.ieee), SUITE1)],
+            [self.ca.issue(eui64_bytes(self.terminal.ieee), SUITE1, **seeded)],
             hub=self.hub_ieee,
-            hub_pan_id=HUB_PAN,
+            hub_pan_id=self.pan_id,
             hub_suites=SUITE1.id,
             install_code=self.code,
             join=self.terminal.join,
-            **options,
+            executor=self.executor,
+            **{**seeded, **options},
         )
 
     async def client(self) -> TunnelingClient:
@@ -109,10 +124,23 @@ async def build_gb_site(
     store: Store | None = None,
     pin: str | None = None,
     max_sessions: int = 2,
+    app: SimControllerApplication | None = None,
+    endpoint_id: int = SE_ENDPOINT_ID,
+    rng: random.Random | None = None,
+    executor: Executor | None = None,
+    on_executed: Callable[[SignedCommand, CommandResponse], None] | None = None,
 ) -> GbSite:
-    """The hub (powered up: inter-PAN accepted for 60 minutes) and the terminal on ``air``."""
-    app = await air.coordinator(channel=20, pan_id=HUB_PAN)
-    endpoint = SeEndpoint(app, in_clusters=[TUNNELING])
+    """The hub (powered up: inter-PAN accepted for 60 minutes) and the terminal on ``air``.
+
+    ``app``: the hub is that coordinator (an ESI already on the air), its installer endpoint
+    ``endpoint_id``; else a new coordinator on channel 20. ``rng`` and ``executor`` make a run
+    repeatable (the demo's seed): key establishment's ephemeral keys and certificates come from
+    ``rng``, its arithmetic runs where ``executor`` says."""
+    if app is None:
+        app = await air.coordinator(channel=20, pan_id=HUB_PAN)
+    channel = int(app.state.network_info.channel)
+    pan_id = int(app.state.network_info.pan_id)
+    endpoint = SeEndpoint(app, endpoint_id=endpoint_id, in_clusters=[TUNNELING])
     await endpoint.start()
     tunnels = TunnelingServer(cast(ZclPort, endpoint), close_tunnel_timeout=120)
     clock_set: list[int] = []
@@ -126,29 +154,39 @@ async def build_gb_site(
         originators_of([office]),
         {CommandCode.SET_TIME: set_time, CommandCode.READ_STATUS: lambda _: b"hub ok"},
         store=store,
+        on_executed=on_executed,
     )
     await hub.start()
     await tunnels.start()
-    hub_ieee = app.state.node_info.ieee
     window = InterPanWindow(whitelist=WHITELIST)
     policy = AcceptancePolicy(window, pin=pin)
     policy.power_up(asyncio.get_running_loop().time())
+    hub_ieee: t.EUI64 = app.state.node_info.ieee
+    code = InstallCode.generate(rng=air.rng)
+    terminal = air.device(TERMINAL_EUI64, install_code=code, channel=channel)
+
+    def learn(partner: t.EUI64, key: bytes) -> None:  # the capture's key table
+        air._learn_key(key, f"inter-PAN link key {hub_ieee} {terminal.ieee}")
+
     interpan = InterPanService(
         SimTransport(app),
         ieee=hub_ieee,
-        pan_id=HUB_PAN,
+        pan_id=pan_id,
         window=window,
-        security=InterPanSecurity(),
+        security=InterPanSecurity(on_key=learn),
         reassembler=Reassembler(),
     )
+    options: dict[str, Any] = {} if rng is None else {"rng": rng}
     ke = InterPanKeyServer(
-        interpan, [ca.issue(eui64_bytes(hub_ieee), SUITE1)], max_sessions=max_sessions
+        interpan,
+        [ca.issue(eui64_bytes(hub_ieee), SUITE1, **options)],
+        max_sessions=max_sessions,
+        executor=executor,
+        **options,
     )
     ke.start()
-    code = InstallCode.generate(rng=air.rng)
-    terminal = air.device(TERMINAL_EUI64, install_code=code, channel=20)
     terminal_ep = terminal.add_endpoint(1, device_type=0x0507, out_clusters=[TUNNELING])
-    terminal.listen(20)  # a terminal that never joined listens on the hub's channel
+    terminal.listen(channel)  # a terminal that never joined listens on the hub's channel
     terminal_ip = InterPanService(
         SimTransport(terminal),
         ieee=terminal.ieee,
@@ -174,6 +212,9 @@ async def build_gb_site(
         code,
     )
     site.clock_set = clock_set
+    site.pan_id = pan_id
+    site.rng = rng
+    site.executor = executor
 
     async def on_handover(handover: Handover) -> bool:
         site.device_log.append(handover.terminal)
