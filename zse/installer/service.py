@@ -441,9 +441,12 @@ class InstallerTerminal:
         timeout: float = 10.0,
         attempts: int = 5,
         retry_delay: float = 5.0,
+        on_link_lost: Callable[[SignedCommand, Exception], None] | None = None,
     ) -> None:
         self.tunnels = tunnels
         self.retry_delay = retry_delay
+        #: Told when a command gets no answer (the request goes on after ``retry_delay``).
+        self.on_link_lost = on_link_lost
         self.commands = list(commands)
         self.timeout = timeout
         self.attempts = attempts
@@ -466,6 +469,8 @@ class InstallerTerminal:
                     )
                     self._tunnel = None
                     self._framer = _Framer()
+                    if self.on_link_lost is not None and attempt == 0:
+                        self.on_link_lost(command, exc)
                     await asyncio.sleep(self.retry_delay)  # the loop's clock: virtual in tests
                     continue
                 break

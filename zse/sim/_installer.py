@@ -103,7 +103,8 @@ class GbSite:
 
     async def client(self) -> TunnelingClient:
         """The terminal's Tunneling client towards the hub (once joined)."""
-        client = TunnelingClient(self.terminal_ep, Destination.device(0x0000, SE_ENDPOINT_ID))
+        hub = Destination.device(0x0000, self.endpoint.endpoint_id)
+        client = TunnelingClient(self.terminal_ep, hub)
         await client.start()
         return client
 

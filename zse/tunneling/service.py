@@ -250,6 +250,9 @@ class TunnelingClient(_Shell):
             reply = await request(self.endpoint, send, timeout=timeout)
         except DeliveryError as exc:
             raise TunnelError(f"Request Tunnel not delivered: {exc}") from exc
+        if not reply.is_cluster_command:  # a Default Response: no Tunneling server there
+            status = reply.payload[1] if len(reply.payload) > 1 else None
+            raise TunnelError(f"Request Tunnel answered with Default Response status {status}")
         try:
             command, _ = decode_command(
                 Tunneling, reply.command_id, reply.payload, from_server=True
