@@ -15,8 +15,9 @@ Read Attributes does not cross inter-PAN, so the initiator is told the hub's sui
 
 The hub's inter-PAN window must admit the commands
 (:data:`~zse.interpan.window.KE_INTERPAN_COMMANDS`); its rate limits apply to them as to
-everything else, and the machine's session table (``max_sessions``, stalled sessions evicted)
-keeps a flood of initiators from holding the hub.
+everything else (a partner whose key is established is trusted by the window from then on: its
+certificate authenticated it), and the machine's session table (``max_sessions``, stalled
+sessions evicted) keeps a flood of initiators from holding the hub.
 """
 
 from __future__ import annotations
@@ -196,6 +197,9 @@ class InterPanKeyServer:
             if isinstance(event, Established):
                 assert self.service.security is not None
                 self.service.security.add_key(partner, event.key_data)
+                window = self.service.window
+                if window is not None:  # authenticated by its certificate: its own budget
+                    window.limiter.trust(partner, self.service.now())
                 self.established += 1
                 LOGGER.info("inter-PAN key established with %s (%s)", partner, event.suite.name)
                 if self.on_established is not None:

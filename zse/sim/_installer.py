@@ -141,7 +141,12 @@ async def build_gb_site(
         app = await air.coordinator(channel=20, pan_id=HUB_PAN)
     channel = int(app.state.network_info.channel)
     pan_id = int(app.state.network_info.pan_id)
-    endpoint = SeEndpoint(app, endpoint_id=endpoint_id, in_clusters=[TUNNELING])
+    endpoint = SeEndpoint(
+        app,
+        endpoint_id=endpoint_id,
+        in_clusters=[TUNNELING],
+        first_tsn=None if rng is None else rng.randrange(256),
+    )
     await endpoint.start()
     tunnels = TunnelingServer(cast(ZclPort, endpoint), close_tunnel_timeout=120)
     clock_set: list[int] = []
