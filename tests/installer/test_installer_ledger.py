@@ -118,3 +118,14 @@ def test_garbage_commands_are_refused_not_raised(data):
     assert not decision.run
     with contextlib.suppress(InvalidFrame):
         CommandResponse.decode(data)
+
+
+@given(st.binary(max_size=40))
+def test_garbage_handovers_raise_decode_errors(data):
+    from zse.errors import DecodeError  # noqa: PLC0415
+    from zse.installer.service import _decode_handover  # noqa: PLC0415
+
+    with contextlib.suppress(DecodeError):
+        handover = _decode_handover(data)
+        assert str(handover.terminal) in repr(handover)
+        assert handover.install_code.fingerprint not in repr(handover)
