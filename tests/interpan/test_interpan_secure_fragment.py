@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from zigpy.types import EUI64
 
-from zse.errors import DecodeError
+from zse.errors import DecodeError, InvalidFrame
 from zse.interpan._codec import DeliveryMode, InterPanFrame
 from zse.interpan.fragment import (
     FragmentFailed,
@@ -23,6 +23,7 @@ from zse.interpan.fragment import (
     split,
 )
 from zse.interpan.secure import InterPanSecurity, open_frame, seal_frame
+from zse.security import split_interpan_aps
 
 HUB = EUI64.convert("00:0d:6f:00:00:00:00:01")
 HHT = EUI64.convert("00:0d:6f:00:00:00:00:02")
@@ -168,3 +169,19 @@ def test_garbage_fragments_never_raise(payload, now):
     fragment = bytes((0, payload[1], payload[2], len(payload) - 4)) + payload[4:]
     response, _ = receiver.receive(b"x", fragment, now)
     assert is_fragment_response(response)
+
+
+def test_a_sniffer_splits_and_opens_a_secured_frame_as_zse_capture_does():
+    sealed = seal_frame(frame(), link_key=KEY, counter=7)
+    aps = sealed.to_bytes()[25:]  # after the MAC header and the stub NWK frame control
+    split = split_interpan_aps(aps)
+    assert split.aux.counter == 7
+    assert split.open(KEY, int.from_bytes(bytes(HHT.serialize()), "little")) == frame().payload
+    with pytest.raises(InvalidFrame):
+        split_interpan_aps(frame().to_bytes()[25:])  # not secured
+
+
+@given(st.binary(max_size=40))
+def test_garbage_interpan_aps_splits_raise_decode_errors(data):
+    with contextlib.suppress(DecodeError):
+        split_interpan_aps(data)
