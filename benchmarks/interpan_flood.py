@@ -15,6 +15,9 @@ join) and a signed service request of three commands over a tunnel.
   request that gets through costs the hub the certificate's key reconstruction and holds a key
   establishment session until it stalls.
 
+A third run floods without the PIN: the terminal is a newcomer like the spoofed sources until
+its key is established (the window then trusts it).
+
 Prints, for each: the terminal's completion time (virtual seconds from the PIN to the last
 command's answer), the wall-clock seconds the run took, and the peak memory traced
 (``tracemalloc``) while it ran; then the ratios flood / reference, and what the hub did with
@@ -78,7 +81,7 @@ async def attacker_flood(air: Air, hub: EUI64, ca: TestCA, sources: int, rate: f
     return sent
 
 
-async def scenario(flood: bool, sources: int, rate: float) -> dict[str, Any]:
+async def scenario(flood: bool, sources: int, rate: float, pin: bool = True) -> dict[str, Any]:
     air = Air(seed=2020)
     ca = TestCA.generate()
     office = BackOffice(b"GBDCC001", generate_key_pair(SUITE1)[0])
@@ -89,7 +92,8 @@ async def scenario(flood: bool, sources: int, rate: float) -> dict[str, Any]:
         flooding = loop.create_task(attacker_flood(air, site.hub_ieee, ca, sources, rate))
         await asyncio.sleep(5)  # the flood is under way before the installer arrives
     started = loop.time()
-    assert site.policy.enter_pin(PIN, started, terminal=site.terminal.ieee)
+    if pin:
+        assert site.policy.enter_pin(PIN, started, terminal=site.terminal.ieee)
     await site.bootstrap(key_attempts=20).run()
     client = await site.client()
     responses = await InstallerTerminal(client, service_request(office)).run()
@@ -113,10 +117,10 @@ async def scenario(flood: bool, sources: int, rate: float) -> dict[str, Any]:
     return out
 
 
-def measure(flood: bool, sources: int, rate: float) -> dict[str, Any]:
+def measure(flood: bool, sources: int, rate: float, pin: bool = True) -> dict[str, Any]:
     tracemalloc.start()
     wall = time.perf_counter()
-    out = run(scenario(flood, sources, rate))
+    out = run(scenario(flood, sources, rate, pin))
     out["wall"] = time.perf_counter() - wall
     out["peak"] = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -131,7 +135,12 @@ def main() -> None:
     run(scenario(False, args.sources, args.rate))  # warm-up: imports and caches, not measured
     reference = measure(False, args.sources, args.rate)
     flood = measure(True, args.sources, args.rate)
-    for name, out in (("reference (no flood)", reference), ("flood", flood)):
+    no_pin = measure(True, args.sources, args.rate, pin=False)
+    for name, out in (
+        ("reference (no flood)", reference),
+        ("flood", flood),
+        ("flood, no PIN", no_pin),
+    ):
         print(
             f"{name:22} terminal done in {out['completed']:7.1f} s virtual, "
             f"{out['wall']:6.1f} s wall, peak {out['peak'] / 1e6:6.1f} MB traced"
@@ -140,6 +149,9 @@ def main() -> None:
         f"flood / reference: completion x{flood['completed'] / reference['completed']:.2f}, "
         f"wall x{flood['wall'] / reference['wall']:.2f}, "
         f"peak memory x{flood['peak'] / reference['peak']:.2f}"
+    )
+    print(
+        f"flood, no PIN / reference: completion x{no_pin['completed'] / reference['completed']:.2f}"
     )
     print(
         f"flood: {flood['sent']} spoofed requests from {args.sources} sources at "
