@@ -41,6 +41,7 @@ from zse.cbke.messages import InitiateKeyEstablishmentRequest
 from zse.installer.core import BackOffice, Outcome
 from zse.installer.service import InstallerTerminal
 from zse.interpan._codec import DeliveryMode, InterPanFrame
+from zse.se.ids import KEY_ESTABLISHMENT
 from zse.sim import Air, run
 from zse.sim._installer import HUB_PAN, build_gb_site, service_request
 
@@ -70,7 +71,7 @@ async def attacker_flood(air: Air, hub: EUI64, ca: TestCA, sources: int, rate: f
             dst_pan_id=HUB_PAN,
             dst_address=hub,
             delivery_mode=DeliveryMode.UNICAST,
-            cluster_id=0x0800,
+            cluster_id=KEY_ESTABLISHMENT,
             payload=bytes((0x11, i & 0xFF, 0x00)) + request.encode(),
         )
         await attacker.send_interpan(frame.to_bytes())

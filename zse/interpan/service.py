@@ -4,7 +4,11 @@
 (:class:`~zse.interpan.link.InterPanLink`, with the window and the whitelist):
 it refuses to send a command the whitelist does not allow (SE Annex B.5: only the commands the
 application chose may cross inter-PAN), numbers outgoing MAC sequence numbers, and yields only
-the received frames the window admits (or, without a window, the whitelisted ones).
+the received frames the window admits (or, without a window, the whitelisted ones). With an
+:class:`~zse.interpan.secure.InterPanSecurity` it opens APS-secured frames before the window
+judges them (a failing one is dropped and counted) and seals what it is asked to send secured;
+with a :class:`~zse.interpan.fragment.Reassembler` it answers fragments and passes on the
+message once whole, and :meth:`InterPanService.send_message` sends a long one as fragments.
 :func:`serve_meter` and :func:`run_terminal` run the HHT command carrier on top of it; the
 clock is the event loop's, so on the simulator's virtual-time loop nothing waits for real.
 """
