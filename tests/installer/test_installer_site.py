@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import zigpy.types as t
 
 from tests.installer.site import (
     OFFICE,
@@ -21,6 +22,7 @@ from zse.cbke.service import KeyEstablishmentFailed
 from zse.installer.core import CommandCode, Outcome
 from zse.interpan.ke import establish_over_interpan
 from zse.sim import JoinRefused
+from zse.sim import _frames as frames
 from zse.store import Store
 
 
@@ -158,4 +160,36 @@ async def test_handover_answer_lost_is_resent_and_told_once():
     await boot.run()
     assert site.device_log == [site.terminal.ieee]  # the resends were not told again
     assert site.terminal.joined
+    await site.stop()
+
+
+async def test_a_join_flood_does_not_starve_the_terminal():
+    """1,000 association requests from spoofed addresses (100 a second) while the terminal
+    bootstraps: each is refused (no install-code key for it), the terminal joins and runs its
+    request. Joining is admitted per device by its install code's key, not by a shared budget."""
+    site = await build(124)
+    attacker = site.air.device("00:0d:6f:00:0e:ee:ee:ee", channel=20)
+    attacker.listen(20)
+    loop = asyncio.get_running_loop()
+
+    async def flood() -> None:
+        start = loop.time()
+        for i in range(1000):
+            spoofed = t.EUI64((0x5A00_0000_0000_0000 + i).to_bytes(8, "little"))
+            header = frames.MacHeader(
+                frames.MAC_COMMAND, i, site.pan_id, 0x0000, 0xFFFF, spoofed, True
+            )
+            request = bytes((frames.MAC_CMD_ASSOCIATION_REQUEST, 0x8E))
+            await site.air.transmit(site.air.frame(attacker, frames.encode_mac(header, request)))
+            await asyncio.sleep(max(0.0, start + (i + 1) / 100 - loop.time()))
+
+    flooding = loop.create_task(flood())
+    await asyncio.sleep(2)
+    await bootstrap(site)
+    client = await terminal_client(site)
+    responses = await InstallerTerminal(client, service_request()).run()
+    assert [r.status for r in responses] == [Outcome.EXECUTED] * 3
+    await flooding
+    assert list(site.app.radio.children) == [site.terminal.ieee]  # no spoofed device admitted
+    await client.stop()
     await site.stop()
