@@ -167,7 +167,7 @@ def patched(data: bytes, offset: int, new: bytes) -> bytes:
         (patched(UNICAST_BYTES, 23, b"\x0b\x02"), "must be 0 \\(0x000B\\)"),
         (patched(UNICAST_BYTES, 25, b"\x00"), "APS frame type 0 is not inter-PAN"),
         (patched(UNICAST_BYTES, 25, b"\x07"), "delivery mode 0b01 \\(indirect\\)"),
-        (patched(UNICAST_BYTES, 25, b"\x43"), "security, acknowledgement and extended"),
+        (patched(UNICAST_BYTES, 25, b"\x43"), "acknowledgement and extended header"),
         (patched(UNICAST_BYTES, 25, b"\x0b"), "delivery mode BROADCAST at byte offset 25"),
         (patched(BROADCAST_BYTES, 19, b"\x03"), "delivery mode UNICAST at byte offset 19"),
     ],

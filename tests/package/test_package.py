@@ -84,6 +84,13 @@ LAYERS: tuple[Layer, ...] = (
             "zse.interpan.hht",
             "zse.interpan.se_core",
             "zse.interpan.link",
+            # secured and fragmented inter-PAN (#20.2)
+            "zse.interpan.secure",
+            "zse.interpan.fragment",
+            "zse.interpan.acceptance",  # the hub's acceptance window (#20.4)
+            # the installer terminal's signed commands and the hub's ledger (#20.3)
+            "zse.installer",
+            "zse.installer.core",
             # ZigBee NWK/APS frame security (#15.1); its AES-CCM* is zse.security.ccm
             "zse.security.*",
             # the MQTT bridge's topics, payloads and command schema (#17)
@@ -92,6 +99,8 @@ LAYERS: tuple[Layer, ...] = (
             # the retailer headend's validation, outcomes, retries and rate limits (#18)
             "zse.headend",
             "zse.headend.core",
+            # Tunneling (#20.1): the package
+            "zse.tunneling",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
@@ -104,6 +113,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.messaging.wire",
             "zse.metering.wire",
             "zse.price.wire",
+            "zse.tunneling.wire",  # #20.1
         ),
         ("asyncio", "zigpy"),
     ),
@@ -117,6 +127,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering.protocol",  # #14.4 client
             # meter mirroring (#14.3)
             "zse.metering.mirror",
+            "zse.tunneling.protocol",  # #20.1
         ),
         ("zigpy",),
     ),
@@ -131,13 +142,20 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering.mirroring",
             "zse.time.*",
             "zse.cbke.service",
+            "zse.tunneling.service",  # #20.1
         ),
         ("asyncio", "zigpy"),
     ),
     Layer("provisioning", ("zse.provisioning.registry",), ("asyncio", "zigpy")),
     Layer(
         "inter-PAN shells and transports",
-        ("zse.interpan.service", "zse.interpan.se", "zse.interpan.transports.*"),
+        (
+            "zse.interpan.service",
+            "zse.interpan.se",
+            "zse.interpan.ke",  # key establishment over inter-PAN (#20.2)
+            "zse.installer.service",  # the installer's bootstrap and service requests (#20.3)
+            "zse.interpan.transports.*",
+        ),
         ("asyncio", "zigpy.types", "zigpy.zcl"),
     ),
     Layer("radios (one module per radio)", ("zse.radios.*",), ("asyncio", "zigpy", *RADIOS)),
@@ -209,7 +227,12 @@ STRICTER: dict[str, tuple[str, ...]] = {
     ),
     "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
     **dict.fromkeys(
-        ("zse.zcl.codec", "zse.zcl._defs", *(f"zse.{feature}.wire" for feature in FEATURES)),
+        (
+            "zse.zcl.codec",
+            "zse.zcl._defs",
+            "zse.tunneling.wire",
+            *(f"zse.{feature}.wire" for feature in FEATURES),
+        ),
         ("asyncio", "zse.cbke", "zse.zcl.endpoint", "zse.zcl.se_endpoint"),
     ),
 }

@@ -70,6 +70,14 @@ def test_the_story_is_told(demo_run):
         "Publish Block Period (a day; blocks from 1 and 3 kWh at 0.2000, 0.2450, 0.3000 GBP/kWh)"
         " to registry group 'elm-street': ihd delivered, thermostat delivered, heater delivered",
         "Get Profile: 2 intervals of 15 min, newest first: 0.512 kWh, 1.026 kWh",
+        # #20: the installer terminal, GB style
+        "terminal    00:0d:6f:00:0f:00:00:42 never joined; key establishment over inter-PAN",
+        "ESI         device log: 00:0d:6f:00:0f:00:00:42 admitted with its install code",
+        "terminal    no answer to command 2: out of range; will resume",
+        "terminal    command 2 (set time): DUPLICATE (its answer was lost: not run twice)",
+        "attacker    replays command 2: DUPLICATE, not run",
+        "attacker    a signed command with old counter 1: STALE_COUNTER",
+        "terminal    a command it signed itself: BAD_SIGNATURE",
     ):
         assert line in out, line
 
@@ -167,15 +175,23 @@ def test_tshark_finds_every_chapter_in_the_capture_and_nothing_malformed(demo_ru
     def having(field: str, value: str | None = None) -> list[dict[str, list[str]]]:
         return [p for p in packets if field in p and (value is None or value in p[field])]
 
-    # Key establishment, both directions, for each of the four devices.
-    ke_requests = having("zbee_zcl_se.ke.cmd.srv_rx.id")
-    ke_responses = having("zbee_zcl_se.ke.cmd.srv_tx.id")
-    assert sorted(p["zbee_zcl_se.ke.cmd.srv_rx.id"][0] for p in ke_requests) == sorted(
-        list(KE_CLIENT) * 4
-    )
-    assert sorted(p["zbee_zcl_se.ke.cmd.srv_tx.id"][0] for p in ke_responses) == sorted(
-        list(KE_SERVER) * 4
-    )
+    # Key establishment, both directions, for each of the four devices on the network, and
+    # once over inter-PAN with the installer's terminal (#20).
+    for field, commands in (
+        ("zbee_zcl_se.ke.cmd.srv_rx.id", KE_CLIENT),
+        ("zbee_zcl_se.ke.cmd.srv_tx.id", KE_SERVER),
+    ):
+        network = [p[field][0] for p in having(field) if p["zbee_nwk.frame_type"] != ["0x0003"]]
+        interpan = [p[field][0] for p in having(field) if p["zbee_nwk.frame_type"] == ["0x0003"]]
+        assert sorted(network) == sorted(list(commands) * 4)
+        assert sorted(interpan) == sorted(commands)
+    # The installer's tunnel (#20): Request Tunnel and its response, Transfer Data both ways
+    # with Ack Transfer Data (flow control), the tunnel closed by the terminal.
+    assert having("zbee_zcl_se.tun.cmd.srv_rx.id", "0x00")
+    assert having("zbee_zcl_se.tun.cmd.srv_tx.id", "0x00")
+    assert len(having("zbee_zcl_se.tun.cmd.srv_rx.id", "0x02")) >= 3
+    assert len(having("zbee_zcl_se.tun.cmd.srv_tx.id", "0x01")) >= 3
+    assert having("zbee_zcl_se.tun.cmd.srv_rx.id", "0x04")
     # Publish Price (on the network and over inter-PAN), Display Message, Message Confirmation.
     assert having("zbee_zcl_se.price.cmd.srv_tx.id", "0x00")
     assert having("zbee_zcl_se.msg.cmd.srv_tx.id", "0x00")
@@ -243,3 +259,10 @@ def test_same_seed_same_capture_other_seed_other_capture(demo_run, tmp_path):
     assert happened["view"] == {name: [1, 2, 3] for name in ("ihd", "thermostat", "heater")}
     assert happened["confirmations"] == ["ihd"]
     assert happened["interpan_price"] == 1001
+    assert happened["installer"] == {
+        "statuses": ["EXECUTED", "DUPLICATE", "EXECUTED"],  # command 2's answer was lost
+        "broken_at": [2],
+        "executed": [1, 2, 3],  # each once
+        "refused": ["DUPLICATE", "STALE_COUNTER", "BAD_SIGNATURE"],
+        "time_set": [820_000_000],
+    }

@@ -63,6 +63,14 @@ def devices(stdout: str) -> list[str]:
     return found
 
 
+def terminal(stdout: str) -> str:
+    """The installer's terminal (issue #20): it never joined, then joined with the install
+    code it handed over; it does no CBKE on the network."""
+    (found,) = re.findall(r"terminal +((?:[0-9a-f]{2}:){7}[0-9a-f]{2}) never joined", stdout)
+    assert "joined the HAN" in stdout
+    return found
+
+
 def key_lines(keys: Path) -> list[tuple[str, str]]:
     lines = keys.read_text().splitlines()
     matches = [LINE.match(line) for line in lines]
@@ -75,12 +83,14 @@ def test_the_key_file_is_owner_only_and_holds_every_key_of_the_run(demo):
     assert stat.S_IMODE(keys.stat().st_mode) == 0o600
     labels = [label for _, label in key_lines(keys)]
     euis = devices(stdout)
+    hht = terminal(stdout)
     assert labels[0] == "network key 0"
     assert sorted(labels[1:]) == sorted(
-        [f"install-code link key {eui}" for eui in euis]
+        [f"install-code link key {eui}" for eui in [*euis, hht]]
         + [f"link key {ESI} {eui}" for eui in euis]  # the CBKE keys
+        + [f"inter-PAN link key {ESI} {hht}"]  # key establishment over inter-PAN (#20)
     )
-    assert len({key for key, _ in key_lines(keys)}) == len(labels) == 1 + 2 * len(euis)
+    assert len({key for key, _ in key_lines(keys)}) == len(labels) == 3 + 2 * len(euis)
 
 
 def test_the_capture_starts_on_the_story_s_date(demo):
@@ -102,7 +112,7 @@ def test_keys_appear_nowhere_but_in_the_key_file(demo):
 
 def test_without_keys_tshark_sees_nwk_security_everywhere_and_no_zcl(demo):
     capture = demo.capture
-    joined = len(devices(demo.stdout))
+    joined = len(devices(demo.stdout)) + len([terminal(demo.stdout)])  # the terminal joins too
     packets = [p for p in dissect(capture) if "zbee_nwk.frame_type" in p]
     secured = [p for p in packets if p["zbee_nwk.security"] == ["1"]]
     clear = [
@@ -135,12 +145,20 @@ def test_with_the_key_file_tshark_decrypts_every_frame_and_reads_the_story(demo)
     network_key = key_lines(keys)[0][0]
     carried = [p["zbee_aps.cmd.key"][0] for p in packets if "zbee_aps.cmd.key" in p]
     euis = devices(stdout)
-    assert [k.replace(":", "").upper() for k in carried] == [network_key] * len(euis)
+    joined = len(euis) + len([terminal(stdout)])  # the installer's terminal joins too (#20)
+    assert [k.replace(":", "").upper() for k in carried] == [network_key] * joined
     # SE frames after key establishment are APS-secured with the CBKE keys.
     aps_secured = [p for p in packets if p.get("zbee_aps.security") == ["1"]]
     cbke = {f"link key {ESI} {eui}" for eui in euis}
     used = {k for p in aps_secured for k in p.get("zbee.sec.decryption_key", []) if k in cbke}
     assert used == cbke
+    # The installer's handover over inter-PAN (#20) decrypts with the inter-PAN link key.
+    handover = [p for p in packets if p.get("zbee_aps.cluster") == ["0xfc5f"]]
+    assert len(handover) == 2  # the handover and its answer
+    assert all(
+        p["zbee.sec.decryption_key"] == [f"inter-PAN link key {ESI} {terminal(stdout)}"]
+        for p in handover
+    )
     # The same story as the demo printed: each price it shows came in a Publish Price on the
     # air (to each device, and over inter-PAN to the visitor).
     shown = stdout.count("price PEAK: 0.2450 GBP/kWh") + stdout.count("Price: PEAK 0.2450 GBP/kWh")

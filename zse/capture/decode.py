@@ -34,7 +34,16 @@ from zse.capture.keys import Key, KeyRing
 from zse.capture.link import Link, mac_frame
 from zse.capture.reader import Record
 from zse.errors import InvalidFrame, InvalidSecurityHeader
-from zse.security import AuxHeader, KeyId, Sealed, Unsecured, aps_key, split_aps, split_nwk
+from zse.security import (
+    AuxHeader,
+    KeyId,
+    Sealed,
+    Unsecured,
+    aps_key,
+    split_aps,
+    split_interpan_aps,
+    split_nwk,
+)
 
 __all__ = ["CaptureDecoder", "Decoded", "Security"]
 
@@ -259,8 +268,9 @@ class CaptureDecoder:
         aps = out.aps
         assert aps is not None
         short: InvalidFrame | None = None  # a MIC cut short: raised once a key is tried
+        split = split_interpan_aps if aps.frame_type == 3 else split_aps
         try:
-            sealed: Sealed | None = split_aps(frame)
+            sealed: Sealed | None = split(frame)
         except InvalidSecurityHeader:
             raise
         except InvalidFrame as exc:

@@ -9,7 +9,10 @@ load: the thermostat and the water heater add up) followed by the display by att
 reporting, the gas meter mirrored on the ESI, the time with daylight saving, a price and a block
 tariff with the display's cost, a message displayed and confirmed, a load control event sent by
 registry group with every status report (the meter's demand drops while it runs), the load
-profile, an inter-PAN price request from a display that never joined, and a de-provisioning.
+profile, an inter-PAN price request from a display that never joined, a de-provisioning, and
+an installer's terminal the way GB smart metering does it (key establishment over inter-PAN, a
+secured handover of its install code, the join, a signed service request over a tunnel whose
+link breaks halfway and resumes, a replay refused).
 ``--pcap`` writes every frame on the air, NWK- and APS-secured; ``--keys`` writes the run's keys
 for Wireshark, which then decodes the SE commands; ``--seed`` makes two runs identical, byte for
 byte.
@@ -526,6 +529,12 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         for entry in trail:
             say(f"            {entry.event:<16} {entry.from_state or '-':<24} -> {entry.to_state}")
 
+        # -- the installer terminal, GB style ----------------------------------------------
+        chapter("The installer: a terminal that never joined, the way GB smart metering does it")
+        happened["installer"] = await _installer(
+            air=air, app=app, ca=ca, rng=rng, executor=inline, log=log, cleanup=cleanup
+        )
+
         chapter("Done")
         show_energy()
         happened["states"] = {names[str(_ieee(r.eui64))]: r.state.value for r in registry.devices()}
@@ -541,6 +550,101 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     if capture is None:
         say("Run `zse demo --pcap han.pcap` to write them to a pcap file for Wireshark.")
     return happened
+
+
+async def _installer(
+    *,
+    air: Any,
+    app: Any,
+    ca: Any,
+    rng: random.Random,
+    executor: concurrent.futures.Executor,
+    log: Callable[[str, str], None],
+    cleanup: contextlib.AsyncExitStack,
+) -> dict[str, Any]:
+    """Issue #20: key establishment over inter-PAN, the secured handover of the terminal's
+    install code, the join, a signed service request whose link breaks halfway and resumes,
+    and a replay refused."""
+    from zse.cbke import SUITE1  # noqa: PLC0415 - the CLI imports lazily
+    from zse.cbke.keys import generate_key_pair  # noqa: PLC0415
+    from zse.installer.core import BackOffice, CommandCode, Outcome  # noqa: PLC0415
+    from zse.installer.service import InstallerTerminal  # noqa: PLC0415
+    from zse.sim._installer import build_gb_site, service_request  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    scalar = 1 + rng.randrange(SUITE1.curve.n - 1)
+    office = BackOffice(
+        b"GBDCC001", generate_key_pair(SUITE1, scalar.to_bytes(SUITE1.private_key_size))[0]
+    )
+    names = {int(code): code.name.lower().replace("_", " ") for code in CommandCode}
+    broken: list[int] = []
+
+    def executed(command: Any, response: Any) -> None:
+        log("ESI", f"signed command {command.counter} ({names[command.code]}): EXECUTED")
+        if command.code == CommandCode.SET_TIME and not broken:
+            # the answer is lost: the installer walks out of range for half a minute
+            broken.append(command.counter)
+            air.set_link_faults(app.state.node_info.ieee, site.terminal.ieee, loss=1.0)
+            loop.call_later(30, air.set_link_faults, app.state.node_info.ieee, site.terminal.ieee)
+
+    site = await build_gb_site(
+        air,
+        ca=ca,
+        office=office,
+        app=app,
+        endpoint_id=11,
+        rng=_seeded(rng.getrandbits(64)),
+        executor=executor,
+        on_executed=executed,
+    )
+    cleanup.push_async_callback(_bounded, site.stop)
+    terminal = site.terminal
+    log("ESI", "accepts inter-PAN for 60 minutes after power-up (an installer PIN reopens it)")
+    log("terminal", f"{terminal.ieee} never joined; key establishment over inter-PAN (suite 1)")
+    boot = site.bootstrap()
+    await boot.run()
+    log("terminal", "key established; handed over its install code, APS-secured with it")
+    log("ESI", f"device log: {site.device_log[0]} admitted with its install code")
+    log("terminal", f"joined the HAN as 0x{terminal.nwk:04X}")
+    client = await site.client()
+    cleanup.push_async_callback(_bounded, client.stop)
+    commands = service_request(office)
+    log(
+        "terminal",
+        f"service request: {len(commands)} commands signed by back office "
+        f"{office.originator.decode()}, counters {commands[0].counter}-{commands[-1].counter}",
+    )
+
+    def lost(command: Any, error: Exception) -> None:
+        log("terminal", f"no answer to command {command.counter}: out of range; will resume")
+
+    request = InstallerTerminal(client, commands, timeout=10, retry_delay=10, on_link_lost=lost)
+    responses = await request.run()
+    for command, response in zip(commands, responses, strict=True):
+        log(
+            "terminal",
+            f"command {command.counter} ({names[command.code]}): {response.status.name}"
+            + (
+                " (its answer was lost: not run twice)"
+                if response.status is Outcome.DUPLICATE
+                else ""
+            ),
+        )
+    replay = await site.hub.execute(commands[1].encode())
+    log("attacker", f"replays command {commands[1].counter}: {replay.status.name}, not run")
+    old = office.sign(CommandCode.SET_TIME, (1).to_bytes(4, "big"), counter=commands[0].counter)
+    stale = await site.hub.execute(old.encode())
+    log("attacker", f"a signed command with old counter {old.counter}: {stale.status.name}")
+    forger = BackOffice(office.originator, generate_key_pair(SUITE1, bytes(20) + b"\x07")[0])
+    forged = await site.hub.execute(forger.sign(CommandCode.SET_TIME, counter=99).encode())
+    log("terminal", f"a command it signed itself: {forged.status.name}")
+    return {
+        "statuses": [r.status.name for r in responses],
+        "broken_at": broken,
+        "executed": sorted(counter for _, counter in site.hub.executed),
+        "refused": [replay.status.name, stale.status.name, forged.status.name],
+        "time_set": site.clock_set,
+    }
 
 
 def _local_time(reading: Any) -> str:

@@ -13,9 +13,16 @@ An inter-PAN frame is an IEEE 802.15.4 data frame whose payload is a *stub* NWK 
   broadcast 0b10 or group 0b11; no security, no acknowledgement, no extended header), the group
   address for group delivery, then the cluster and profile identifiers. There are no endpoints.
 
-No security, no APS acknowledgement and no fragmentation exist on inter-PAN (SE B.3). The ZCL
-frame is limited to :data:`MAX_ZCL_LENGTH` (93) bytes: a 127-byte PHY frame less the largest
-MAC header (two 64-bit addresses) with FCS, the stub NWK header and the largest stub APS header.
+SE B.3 gives inter-PAN no security, no APS acknowledgement and no fragmentation. Later stacks
+add two things this codec carries (docs/interpan.md, "Secured inter-PAN"): an APS-secured
+*unicast* frame (stub APS frame control security bit ``0x20``; :attr:`InterPanFrame.aps_security`,
+the payload is then the auxiliary header, the encrypted ZCL frame and the MIC, see
+:mod:`zse.interpan.secure`) and inter-PAN message fragments, which travel as ordinary payloads
+(:mod:`zse.interpan.fragment`); a ZCL frame put together from fragments is an
+:class:`InterPanFrame` with :attr:`~InterPanFrame.reassembled` set, never sent as one frame. The
+ZCL frame of one frame is limited to :data:`MAX_ZCL_LENGTH` (93) bytes: a 127-byte PHY frame less
+the largest MAC header (two 64-bit addresses) with FCS, the stub NWK header and the largest stub
+APS header.
 
 :meth:`InterPanFrame.to_bytes` gives the MAC frame *without* its FCS (what radios such as EZSP's
 ``sendRawMessage`` take and what :class:`zse.pcap.PcapWriter` writes);
@@ -36,9 +43,11 @@ from zse.errors import InvalidFrame
 from zse.se.ids import SE_PROFILE_ID
 
 __all__ = [
+    "APS_SECURITY",
     "BROADCAST_ADDRESS",
     "FC_BROADCAST",
     "FC_UNICAST",
+    "MAX_REASSEMBLED_LENGTH",
     "MAX_ZCL_LENGTH",
     "NWK_STUB_FRAME_CONTROL",
     "SE_PROFILE_ID",
@@ -56,6 +65,11 @@ NWK_STUB_FRAME_CONTROL: Final = 0x000B
 #: Longest ZCL frame an inter-PAN frame carries: 127 - 25 (MAC header with two 64-bit addresses,
 #: and FCS) - 2 (stub NWK) - 7 (largest stub APS header, with a group address) = 93 bytes.
 MAX_ZCL_LENGTH: Final = 93
+#: The stub APS frame control's security sub-field (ZB 2.2.5.1.1.4), set on an APS-secured
+#: inter-PAN frame (Silicon Labs' inter-PAN plugin: ``INTERPAN_APS_FRAME_SECURITY``).
+APS_SECURITY: Final = 0x20
+#: The longest ZCL frame put together from inter-PAN fragments (Silicon Labs' plugin: 1500).
+MAX_REASSEMBLED_LENGTH: Final = 1500
 
 _APS_FRAME_TYPE_INTERPAN: Final = 0x03
 _U16 = struct.Struct("<H")
@@ -110,6 +124,13 @@ class InterPanFrame:
     profile_id: int = SE_PROFILE_ID
     group_id: int | None = None
     sequence: int = 0
+    #: The payload is APS-secured (auxiliary header, encrypted ZCL frame, MIC); unicast only.
+    aps_security: bool = False
+    #: The payload was put together from inter-PAN fragments (up to MAX_REASSEMBLED_LENGTH).
+    reassembled: bool = False
+    #: The frame arrived APS-secured and its MIC verified with the sender's link key (set by
+    #: :meth:`zse.interpan.secure.InterPanSecurity.open`, never by decoding).
+    verified: bool = False
 
     def __post_init__(self) -> None:
         _check_u16("src_pan_id", self.src_pan_id)
@@ -134,9 +155,20 @@ class InterPanFrame:
             _check_u16("group_id", self.group_id)
         elif self.group_id is not None:
             raise ValueError(f"group_id is only used with group delivery, not {mode.name}")
+        if self.aps_security and mode is not DeliveryMode.UNICAST:
+            raise ValueError("only unicast inter-PAN frames are APS-secured (a link key)")
         if type(self.payload) is not bytes:
             object.__setattr__(self, "payload", bytes(self.payload))
-        if len(self.payload) > MAX_ZCL_LENGTH:
+        self._check_length()
+
+    def _check_length(self) -> None:
+        if self.reassembled:
+            if len(self.payload) > MAX_REASSEMBLED_LENGTH:
+                raise ValueError(
+                    f"reassembled ZCL frame of {len(self.payload)} bytes exceeds "
+                    f"{MAX_REASSEMBLED_LENGTH}"
+                )
+        elif len(self.payload) > MAX_ZCL_LENGTH:
             raise ValueError(
                 f"ZCL frame of {len(self.payload)} bytes exceeds the inter-PAN maximum of "
                 f"{MAX_ZCL_LENGTH} (SE Annex B: no fragmentation)"
@@ -144,8 +176,10 @@ class InterPanFrame:
 
     def to_bytes(self) -> bytes:
         """The MAC frame without FCS (SE B.4, figures B.2 to B.5)."""
+        if self.reassembled:
+            raise ValueError("a reassembled frame is sent as fragments, not as one frame")
         mode = self.delivery_mode
-        aps_fc = _APS_FC[mode]
+        aps_fc = _APS_FC[mode] | (APS_SECURITY if self.aps_security else 0)
         if mode is DeliveryMode.UNICAST:
             header = _UNICAST_HDR.pack(
                 FC_UNICAST,
@@ -199,6 +233,9 @@ class InterPanFrame:
         if nwk_fc != NWK_STUB_FRAME_CONTROL:
             raise InvalidFrame(_explain_nwk_fc(nwk_fc, mac_len))
         aps_offset = mac_len + 2
+        secured = fc == FC_UNICAST and aps_fc == _APS_FC[DeliveryMode.UNICAST] | APS_SECURITY
+        if secured:
+            aps_fc &= ~APS_SECURITY
         mode = _delivery_mode(aps_fc, aps_offset, fc == FC_UNICAST)
         offset = aps_offset + 1
         group: int | None = None
@@ -229,6 +266,7 @@ class InterPanFrame:
             profile_id=profile,
             payload=data[offset:],
             sequence=seq,
+            aps_security=secured,
         )
 
 
@@ -320,6 +358,6 @@ def _explain_aps_fc(aps_fc: int, offset: int) -> str:
     if (aps_fc >> 2) & 0x3 == 1:
         return f"{where}: delivery mode 0b01 (indirect) is not allowed on inter-PAN"
     return (
-        f"{where}: security, acknowledgement and extended header sub-fields must be 0 "
-        "(expected 0x03 unicast, 0x0B broadcast or 0x0F group)"
+        f"{where}: acknowledgement and extended header sub-fields must be 0, security only on "
+        "unicast (expected 0x03 or secured 0x23 unicast, 0x0B broadcast or 0x0F group)"
     )

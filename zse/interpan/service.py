@@ -4,7 +4,11 @@
 (:class:`~zse.interpan.link.InterPanLink`, with the window and the whitelist):
 it refuses to send a command the whitelist does not allow (SE Annex B.5: only the commands the
 application chose may cross inter-PAN), numbers outgoing MAC sequence numbers, and yields only
-the received frames the window admits (or, without a window, the whitelisted ones).
+the received frames the window admits (or, without a window, the whitelisted ones). With an
+:class:`~zse.interpan.secure.InterPanSecurity` it opens APS-secured frames before the window
+judges them (a failing one is dropped and counted) and seals what it is asked to send secured;
+with a :class:`~zse.interpan.fragment.Reassembler` it answers fragments and passes on the
+message once whole, and :meth:`InterPanService.send_message` sends a long one as fragments.
 :func:`serve_meter` and :func:`run_terminal` run the HHT command carrier on top of it; the
 clock is the event loop's, so on the simulator's virtual-time loop nothing waits for real.
 """
@@ -14,15 +18,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 
 from zigpy.types import EUI64
 from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
-from zse.interpan._codec import InterPanFrame
+from zse.interpan._codec import MAX_ZCL_LENGTH, DeliveryMode, InterPanFrame
 from zse.interpan._zcl import ZclHeader
+from zse.interpan.fragment import (
+    FRAGMENT_OVERHEAD,
+    FragmentSender,
+    Reassembler,
+    is_fragment,
+    is_fragment_response,
+)
 from zse.interpan.hht import CARRIER_CLUSTER_ID, HhtMeter, HhtTerminal, Result
 from zse.interpan.link import InterPanLink, LinkLost, TerminalExchange
+from zse.interpan.secure import MAX_SECURED_ZCL_LENGTH, InterPanSecurity
 from zse.interpan.transports._base import InterPanTransport
 from zse.interpan.window import CommandWhitelist, InterPanWindow
 from zse.zcl.endpoint import ZclMessage, ZclPort
@@ -53,8 +66,20 @@ class InterPanService:
         window: InterPanWindow | None = None,
         whitelist: CommandWhitelist | None = None,
         clock: Callable[[], float] | None = None,
+        security: InterPanSecurity | None = None,
+        reassembler: Reassembler | None = None,
+        fragment_timeout: float = 2.0,
     ) -> None:
         self.transport = transport
+        #: Link keys and counters of APS-secured inter-PAN (None: secured frames are dropped).
+        self.security = security
+        #: Fragmented messages received (None: fragments are dropped).
+        self.reassembler = reassembler
+        self.fragment_timeout = fragment_timeout
+        #: Frames dropped before the window: fragments without a reassembler or unsecured,
+        #: secured frames without security.
+        self.dropped: dict[str, int] = {"fragment": 0, "secured": 0}
+        self._responses: dict[bytes, asyncio.Queue[bytes]] = {}
         self.link = InterPanLink(ieee=ieee, pan_id=pan_id, window=window, whitelist=whitelist)
         #: A frame from this node: unicast to ``dst``, group ``group_id``, else broadcast
         #: (:meth:`InterPanLink.frame <zse.interpan.link.InterPanLink.frame>`).
@@ -84,10 +109,87 @@ class InterPanService:
     def now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
-    async def send(self, frame: InterPanFrame) -> None:
-        """Send a whitelisted frame (:class:`PermissionError` for any other command)."""
+    async def send(self, frame: InterPanFrame, *, secure: bool = False) -> None:
+        """Send a whitelisted frame (:class:`PermissionError` for any other command); with
+        ``secure``, APS-secured with the key shared with its destination (``KeyError`` if
+        none)."""
+        if secure:
+            self.link.check_outgoing(replace(frame, verified=True))
+            assert self.security is not None, "secure sends need an InterPanSecurity"
+            await self.transport.send(self.security.seal(frame))
+            return
         self.link.check_outgoing(frame)
         await self.transport.send(frame)
+
+    async def send_message(
+        self,
+        *,
+        cluster_id: int,
+        payload: bytes,
+        dst: EUI64,
+        dst_pan_id: int,
+        secure: bool = False,
+    ) -> None:
+        """Send a ZCL frame of any length (up to 1500 octets) to ``dst``: in one frame if it
+        fits, else as inter-PAN fragments, one at a time, each answered before the next
+        (:class:`~zse.interpan.fragment.FragmentFailed` when one is refused or unanswered)."""
+        whole = InterPanFrame(
+            src_pan_id=self.pan_id,
+            src_ieee=self.ieee,
+            dst_pan_id=dst_pan_id,
+            dst_address=dst,
+            delivery_mode=DeliveryMode.UNICAST,
+            cluster_id=cluster_id,
+            payload=payload,
+            reassembled=True,
+            verified=secure,
+        )
+        self.link.check_outgoing(whole)
+        limit = MAX_SECURED_ZCL_LENGTH if secure else MAX_ZCL_LENGTH
+        if len(payload) <= limit:
+            frame = self.frame(
+                cluster_id=cluster_id, payload=payload, dst_pan_id=dst_pan_id, dst=dst
+            )
+            await self.send(frame, secure=secure)
+            return
+        sender = FragmentSender(
+            payload, size=limit - FRAGMENT_OVERHEAD, timeout=self.fragment_timeout
+        )
+        partner = bytes(dst.serialize())
+        responses: asyncio.Queue[bytes] = asyncio.Queue()
+        self._responses[partner] = responses
+        self._ensure_pump()
+        try:
+            fragment: bytes | None = sender.start(self.now())
+            while fragment is not None:
+                await self._send_raw(fragment, cluster_id, dst, dst_pan_id, secure=secure)
+                fragment = None
+                while fragment is None and not sender.done:
+                    deadline = sender.next_deadline()
+                    assert deadline is not None
+                    try:
+                        response = await asyncio.wait_for(
+                            responses.get(), max(0.0, deadline - self.now())
+                        )
+                    except TimeoutError:
+                        fragment = sender.handle_timeout(self.now())
+                    else:
+                        fragment = sender.receive(response, self.now())
+        finally:
+            del self._responses[partner]
+
+    async def _send_raw(
+        self, payload: bytes, cluster_id: int, dst: EUI64, dst_pan_id: int, *, secure: bool
+    ) -> None:
+        """A fragment or fragment response (not ZCL: the whitelist judged the message)."""
+        frame = self.frame(cluster_id=cluster_id, payload=payload, dst_pan_id=dst_pan_id, dst=dst)
+        if secure:
+            assert self.security is not None
+            frame = self.security.seal(frame)
+        try:
+            await self.transport.send(frame)
+        except OSError as exc:  # the fragment's sender resends
+            LOGGER.debug("inter-PAN fragment to %s not delivered: %s", dst, exc)
 
     async def reply(self, to: InterPanFrame, *, cluster_id: int, payload: bytes) -> None:
         """Unicast an answer back to the sender of ``to``."""
@@ -104,9 +206,12 @@ class InterPanService:
             inbox._close()
             return inbox
         self._inboxes.append(inbox)
+        self._ensure_pump()
+        return inbox
+
+    def _ensure_pump(self) -> None:
         if self._pump is None:
             self._pump = asyncio.get_running_loop().create_task(self._run_pump())
-        return inbox
 
     def unsubscribe(self, inbox: Inbox) -> None:
         """Stop filling ``inbox``; its readers get ``None``."""
@@ -116,14 +221,49 @@ class InterPanService:
 
     async def _run_pump(self) -> None:
         try:
-            async for frame in self.transport:
-                if self.link.admits(frame, self.now()):
+            async for received in self.transport:
+                frame = await self._incoming(received)
+                if frame is not None and self.link.admits(frame, self.now()):
                     for inbox in self._inboxes:
                         inbox._offer(frame)
         finally:
             self._closed = True
             for inbox in self._inboxes:
                 inbox._close()
+
+    async def _incoming(self, frame: InterPanFrame) -> InterPanFrame | None:
+        """Security and fragments, before the window: the frame to judge, or None."""
+        if frame.aps_security:
+            if self.security is None:
+                self.dropped["secured"] += 1
+                return None
+            opened = self.security.open(frame)
+            if opened is None:
+                return None
+            frame = opened
+        if is_fragment_response(frame.payload):
+            queue = self._responses.get(bytes(frame.src_ieee.serialize()))
+            if queue is not None and (frame.verified or self.security is None):
+                queue.put_nowait(frame.payload)
+            return None
+        if not is_fragment(frame.payload):
+            return frame
+        return await self._reassemble(frame)
+
+    async def _reassemble(self, frame: InterPanFrame) -> InterPanFrame | None:
+        """A fragment: answered, and the whole message once complete."""
+        if self.reassembler is None or (self.security is not None and not frame.verified):
+            self.dropped["fragment"] += 1  # fragments come secured once keys are in use
+            return None
+        response, whole = self.reassembler.receive(
+            bytes(frame.src_ieee.serialize()), frame.payload, self.now()
+        )
+        await self._send_raw(
+            response, frame.cluster_id, frame.src_ieee, frame.src_pan_id, secure=frame.verified
+        )
+        if whole is None:
+            return None
+        return replace(frame, payload=whole, reassembled=True)
 
     async def receive(self, timeout: float | None = None) -> InterPanFrame | None:
         """The next admitted frame of any cluster; ``None`` on timeout or once closed."""

@@ -37,14 +37,18 @@ from zse.errors import InvalidFrame
 from zse.interpan._codec import InterPanFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.se.ids import (
+    KEY_ESTABLISHMENT,
     MESSAGING,
     PRICE,
+    KeyEstablishmentClientCommand,
+    KeyEstablishmentServerCommand,
     MessagingClientCommand,
     PriceClientCommand,
     PriceServerCommand,
 )
 
 __all__ = [
+    "KE_INTERPAN_COMMANDS",
     "SE_INTERPAN_COMMANDS",
     "AllowedCommand",
     "CommandWhitelist",
@@ -63,6 +67,8 @@ class AllowedCommand:
     command_id: int
     name: str
     manufacturer_code: int | None = None
+    #: Admitted only APS-secured with the sender's link key (docs/interpan.md).
+    secured: bool = False
 
 
 #: The SE commands zse carries over inter-PAN (SE Annex B.5 and D.4.2 / D.5.2):
@@ -93,6 +99,30 @@ SE_INTERPAN_COMMANDS: tuple[AllowedCommand, ...] = (
 )
 
 
+#: Key Establishment over inter-PAN (SE C.3 between a device that never joined and the ESI or
+#: hub; docs/interpan.md): every command of both directions, unsecured (there is no key yet).
+KE_INTERPAN_COMMANDS: tuple[AllowedCommand, ...] = (
+    *(
+        AllowedCommand(
+            KEY_ESTABLISHMENT,
+            Direction.Client_to_Server,
+            command,
+            f"key_establishment.{command.name.lower()}",
+        )
+        for command in KeyEstablishmentServerCommand
+    ),
+    *(
+        AllowedCommand(
+            KEY_ESTABLISHMENT,
+            Direction.Server_to_Client,
+            command,
+            f"key_establishment.{command.name.lower()}",
+        )
+        for command in KeyEstablishmentClientCommand
+    ),
+)
+
+
 class CommandWhitelist:
     """A set of :class:`AllowedCommand`; only cluster-specific commands can be allowed."""
 
@@ -112,7 +142,10 @@ class CommandWhitelist:
         if header.frame_type is not FrameType.CLUSTER_COMMAND:
             return None
         key = (frame.cluster_id, int(header.direction), header.command_id)
-        return self._keys.get((*key, header.manufacturer_code))
+        allowed = self._keys.get((*key, header.manufacturer_code))
+        if allowed is not None and allowed.secured and not frame.verified:
+            return None
+        return allowed
 
     def check(self, frame: InterPanFrame) -> AllowedCommand:
         """As :meth:`match`, raising :class:`PermissionError` for a command not allowed."""

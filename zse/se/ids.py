@@ -26,6 +26,7 @@ __all__ = [
     "PROGRAMMABLE_THERMOSTAT",
     "SE_PROFILE_ID",
     "TIME",
+    "TUNNELING",
     "DrlcAttribute",
     "DrlcClientCommand",
     "DrlcServerCommand",
@@ -40,6 +41,9 @@ __all__ = [
     "PriceClientCommand",
     "PriceServerCommand",
     "TimeAttribute",
+    "TunnelingAttribute",
+    "TunnelingClientCommand",
+    "TunnelingServerCommand",
     "block_price_attribute",
     "block_threshold_attribute",
     "tier_label_attribute",
@@ -76,6 +80,8 @@ DRLC: Final = 0x0701
 METERING: Final = 0x0702
 #: Messaging (SE D.5).
 MESSAGING: Final = 0x0703
+#: Tunneling (SE D.6).
+TUNNELING: Final = 0x0704
 #: Key Establishment (SE C.3).
 KEY_ESTABLISHMENT: Final = 0x0800
 
@@ -152,6 +158,29 @@ class MeteringClientCommand(IntEnum):
     REQUEST_FAST_POLL_MODE_RESPONSE = 0x03
 
 
+class TunnelingServerCommand(IntEnum):
+    """Tunneling commands the server receives (SE 1.2 D.6.2.4; ids as Wireshark's
+    ``packet-zbee-zcl-se.c`` dissects them)."""
+
+    REQUEST_TUNNEL = 0x00
+    CLOSE_TUNNEL = 0x01
+    TRANSFER_DATA = 0x02
+    TRANSFER_DATA_ERROR = 0x03
+    ACK_TRANSFER_DATA = 0x04
+    READY_DATA = 0x05
+
+
+class TunnelingClientCommand(IntEnum):
+    """Tunneling commands the server sends (SE 1.2 D.6.2.5)."""
+
+    REQUEST_TUNNEL_RESPONSE = 0x00
+    TRANSFER_DATA = 0x01
+    TRANSFER_DATA_ERROR = 0x02
+    ACK_TRANSFER_DATA = 0x03
+    READY_DATA = 0x04
+    TUNNEL_CLOSURE_NOTIFICATION = 0x06
+
+
 class KeyEstablishmentServerCommand(IntEnum):
     """Key Establishment commands the responder (server) receives (SE C.3.1.3)."""
 
@@ -174,6 +203,12 @@ class KeyEstablishmentClientCommand(IntEnum):
 
 #: KeyEstablishmentSuite, on both sides of Key Establishment (SE C.3.1.1.1, C.3.2.1.1).
 KE_SUITE_ATTRIBUTE: Final = 0x0000
+
+
+class TunnelingAttribute(IntEnum):
+    """Tunneling server attributes (SE 1.2 D.6.2.2)."""
+
+    CLOSE_TUNNEL_TIMEOUT = 0x0000
 
 
 class DrlcAttribute(IntEnum):

@@ -18,9 +18,11 @@ import zigpy.types as t
 __all__ = [
     "ALL_DEVICE_CLASSES",
     "AVERAGE_LOAD_ADJUSTMENT_NOT_USED",
+    "DEFAULT_CLOSE_TUNNEL_TIMEOUT",
     "DUTY_CYCLE_NOT_USED",
     "SET_POINT_NOT_USED",
     "SIGNATURE_SIZE",
+    "STANDARD_PROTOCOL_MANUFACTURER",
     "TEMPERATURE_OFFSET_NOT_USED",
     "UNIT_OF_MEASURE_BCD",
     "AlternateCostUnit",
@@ -48,6 +50,9 @@ __all__ = [
     "TariffResolutionPeriod",
     "TariffType",
     "TerminateStatus",
+    "TransferDataStatus",
+    "TunnelProtocol",
+    "TunnelStatus",
     "UnitOfMeasure",
 ]
 
@@ -362,3 +367,48 @@ class TerminateStatus(IntEnum):
     NO_RESOURCES = 0x04
     UNSUPPORTED_SUITE = 0x05
     INVALID_CERTIFICATE = 0x06
+
+
+# --- Tunneling (SE D.6) ------------------------------------------------------------------------
+
+#: The manufacturer code of a standard (not manufacturer-defined) tunnel protocol (D.6.2.4.1.2).
+STANDARD_PROTOCOL_MANUFACTURER: Final = 0xFFFF
+#: CloseTunnelTimeout's default, seconds (D.6.2.2.1): 0xFFFF.
+DEFAULT_CLOSE_TUNNEL_TIMEOUT: Final = 0xFFFF
+
+
+class TunnelProtocol(IntEnum):
+    """Tunnel protocol ids (D.6.2.4.1.1): 200-254 are manufacturer-defined (with a
+    manufacturer code); names as Wireshark's Tunneling dissector lists them."""
+
+    DLMS_COSEM = 0
+    IEC_61107 = 1
+    ANSI_C12 = 2
+    M_BUS = 3
+    SML = 4
+    CLIMATE_TALK = 5
+    GB_HRGP = 6
+    IPV6 = 7
+    IPV4 = 8
+    NULL = 9
+    TEST = 199
+    MANUFACTURER_FIRST = 200
+    MANUFACTURER_LAST = 254
+
+
+class TunnelStatus(IntEnum):
+    """Request Tunnel Response status (D.6.2.5.1.1.2)."""
+
+    SUCCESS = 0x00
+    BUSY = 0x01
+    NO_MORE_TUNNEL_IDS = 0x02
+    PROTOCOL_NOT_SUPPORTED = 0x03
+    FLOW_CONTROL_NOT_SUPPORTED = 0x04
+
+
+class TransferDataStatus(IntEnum):
+    """Transfer Data Error status (D.6.2.4.4.1.2)."""
+
+    NO_SUCH_TUNNEL = 0x00
+    WRONG_DEVICE = 0x01
+    DATA_OVERFLOW = 0x02

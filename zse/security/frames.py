@@ -39,6 +39,7 @@ __all__ = [
     "secure_aps",
     "secure_nwk",
     "split_aps",
+    "split_interpan_aps",
     "split_nwk",
     "unsecure_aps",
     "unsecure_nwk",
@@ -61,6 +62,8 @@ _APS_DATA, _APS_COMMAND, _APS_ACK, _APS_INTER_PAN = 0, 1, 2, 3
 _APS_GROUP = 3
 _APS_ACK_FORMAT = 1 << 4
 _APS_SECURITY = 1 << 5
+#: A unicast inter-PAN stub APS header: frame control, cluster, profile (SE B.4.2.2).
+_INTER_PAN_UNICAST = 5
 _APS_EXTENDED = 1 << 7
 _APS_FRAGMENTED = 0b11
 _LEVEL_BITS = 0b111  # security level subfield of the security control (ZB 4.5.1.1)
@@ -271,6 +274,21 @@ def split_aps(frame: bytes) -> Sealed:
     if not frame[0] & _APS_SECURITY:
         raise InvalidFrame("APS frame control at offset 0: security bit not set")
     return _split(frame, length, "APS")
+
+
+def split_interpan_aps(frame: bytes) -> Sealed:
+    """Split an APS-secured inter-PAN frame's stub APS header and payload (a unicast stub APS
+    header with its security bit, SE B.4.2.2, then the auxiliary header, docs/interpan.md):
+    :class:`~zse.errors.InvalidFrame` for anything else."""
+    frame = bytes(frame)
+    if not frame or frame[0] != _APS_INTER_PAN | _APS_SECURITY:
+        got = f"0x{frame[0]:02X}" if frame else "nothing"
+        raise InvalidFrame(
+            f"inter-PAN APS frame control at offset 0 is {got}, not 0x23 (secured unicast)"
+        )
+    if len(frame) < _INTER_PAN_UNICAST:
+        raise InvalidFrame(f"inter-PAN APS header truncated: {len(frame)} bytes")
+    return _split(frame, _INTER_PAN_UNICAST, "inter-PAN APS")
 
 
 def _unsecure(

@@ -1,0 +1,51 @@
+"""The GB-style site of the installer tests: :func:`zse.sim._installer.build_gb_site` with one
+CA and one back office for the whole test run."""
+
+from __future__ import annotations
+
+from zse.cbke import SUITE1
+from zse.cbke.ca import TestCA
+from zse.cbke.keys import generate_key_pair
+from zse.installer.core import BackOffice, SignedCommand
+from zse.installer.service import InstallerTerminal, TerminalBootstrap
+from zse.sim import Air
+from zse.sim._installer import GbSite, build_gb_site
+from zse.sim._installer import service_request as _service_request
+from zse.store import Store
+from zse.tunneling.service import TunnelingClient
+
+CA = TestCA.generate()
+OFFICE = BackOffice(b"GBDCC001", generate_key_pair(SUITE1)[0])
+Site = GbSite
+
+__all__ = [
+    "OFFICE",
+    "InstallerTerminal",
+    "Site",
+    "bootstrap",
+    "build",
+    "service_request",
+    "terminal_bootstrap",
+    "terminal_client",
+]
+
+
+async def build(seed: int, store: Store | None = None) -> GbSite:
+    return await build_gb_site(Air(seed=seed), ca=CA, office=OFFICE, store=store)
+
+
+def terminal_bootstrap(site: GbSite) -> TerminalBootstrap:
+    return site.bootstrap()
+
+
+async def bootstrap(site: GbSite) -> None:
+    """Key establishment over inter-PAN, handover, join."""
+    await site.bootstrap().run()
+
+
+async def terminal_client(site: GbSite) -> TunnelingClient:
+    return await site.client()
+
+
+def service_request(first_counter: int = 1) -> list[SignedCommand]:
+    return _service_request(OFFICE, first_counter)

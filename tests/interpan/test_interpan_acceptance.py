@@ -1,0 +1,77 @@
+"""The hub's inter-PAN acceptance: 60 minutes after power-up, reopened by the installer's PIN
+(locked out after wrong ones) or on loss of the wide-area link if configured; a flood of
+spoofed key establishment requests does not starve the terminal the PIN named."""
+
+from __future__ import annotations
+
+from zigpy.types import EUI64
+
+from zse.interpan._codec import DeliveryMode, InterPanFrame
+from zse.interpan.acceptance import AcceptancePolicy
+from zse.interpan.window import KE_INTERPAN_COMMANDS, CommandWhitelist, InterPanWindow, Verdict
+
+HUB = EUI64.convert("00:0d:6f:00:00:00:00:01")
+TERMINAL = EUI64.convert("00:0d:6f:00:0f:00:00:42")
+#: Initiate Key Establishment Request, suite 1 (header only: the window reads the header).
+INITIATE = bytes((0x11, 0x01, 0x00)) + bytes(52)
+
+
+def window() -> InterPanWindow:
+    return InterPanWindow(whitelist=CommandWhitelist(KE_INTERPAN_COMMANDS))
+
+
+def initiate(source: EUI64) -> InterPanFrame:
+    return InterPanFrame(
+        src_pan_id=0xFFFF,
+        src_ieee=source,
+        dst_pan_id=0x1A62,
+        dst_address=HUB,
+        delivery_mode=DeliveryMode.UNICAST,
+        cluster_id=0x0800,
+        payload=INITIATE,
+    )
+
+
+def test_open_for_an_hour_after_power_up():
+    policy = AcceptancePolicy(window())
+    assert policy.power_up(100.0) == 3700.0
+    assert policy.window.admit(initiate(TERMINAL), 3699.0) is Verdict.ACCEPTED
+    assert policy.window.admit(initiate(TERMINAL), 3700.0) is Verdict.CLOSED
+
+
+def test_pin_reopens_and_wrong_pins_lock_out():
+    policy = AcceptancePolicy(window(), pin="482916", max_failures=3, lockout=300)
+    policy.power_up(0.0)
+    assert not policy.window.is_open(4000.0)
+    assert not policy.enter_pin("000000", 4000.0)
+    assert not policy.enter_pin("111111", 4001.0)
+    assert not policy.enter_pin("222222", 4002.0)  # third wrong PIN: locked out
+    assert not policy.enter_pin("482916", 4010.0)  # even the right one, for 300 s
+    assert not policy.window.is_open(4010.0)
+    assert policy.enter_pin("482916", 4302.0, terminal=TERMINAL)
+    assert policy.window.is_open(4302.0)
+    assert "482916" not in repr(policy)
+    assert AcceptancePolicy(window()).enter_pin("482916", 0.0) is False  # no PIN configured
+
+
+def test_wan_loss_reopens_only_if_configured():
+    assert not AcceptancePolicy(window()).wan_lost(5000.0)
+    policy = AcceptancePolicy(window(), reopen_on_wan_loss=True)
+    assert policy.wan_lost(5000.0)
+    assert policy.window.is_open(5000.0 + 3599)
+
+
+def test_flood_does_not_starve_the_trusted_terminal():
+    policy = AcceptancePolicy(window(), pin="1234")
+    policy.power_up(0.0)
+    assert policy.enter_pin("1234", 1.0, terminal=TERMINAL)
+    admitted_flood = 0
+    terminal_verdicts = []
+    for i in range(10_000):
+        now = 1.0 + i * 0.005  # 200 spoofed frames a second for 50 s
+        spoofed = EUI64((0x10_0000 + i).to_bytes(8, "little"))
+        admitted_flood += policy.window.admit(initiate(spoofed), now) is Verdict.ACCEPTED
+        if i % 500 == 0:  # the terminal: one frame every 2.5 s
+            terminal_verdicts.append(policy.window.admit(initiate(TERMINAL), now))
+    assert terminal_verdicts == [Verdict.ACCEPTED] * 20
+    assert admitted_flood <= 3 + 50  # the newcomers' shared bucket: burst 3, 1 a second

@@ -1,0 +1,195 @@
+"""The Tunneling cores (SE D.6) at the ZCL frame: grants and refusals, data checks, flow
+control windows, timeouts. Frames are written out as bytes (the layout of Wireshark's
+Tunneling dissector), not built with zse's own encoder."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import zigpy.types as t
+from hypothesis import given
+from hypothesis import strategies as st
+from zigpy.zcl import foundation
+
+from zse.errors import InvalidFrame
+from zse.tunneling.protocol import (
+    NO_TUNNEL,
+    TransferFailed,
+    TunnelClientProtocol,
+    TunnelClosed,
+    TunnelData,
+    TunnelError,
+    TunnelOpened,
+    TunnelServerProtocol,
+)
+from zse.tunneling.wire import Tunneling
+from zse.zcl.codec import decode_command
+from zse.zcl.delivery import Destination
+from zse.zcl.frame import ZclMessage
+
+IEEE = t.EUI64.convert("00:0d:6f:00:0a:00:00:01")
+OTHER = t.EUI64.convert("00:0d:6f:00:0a:00:00:02")
+HUB = t.EUI64.convert("00:0d:6f:00:0a:00:00:99")
+TUNNELING = 0x0704
+MFR_PROTOCOL = (200, 0x1234)
+# Client-to-server ids (D.6.2.4) and server-to-client ids (D.6.2.5).
+REQUEST, CLOSE, DATA, ERROR, ACK, READY = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05
+RESPONSE, S_DATA, S_ERROR, S_ACK, S_READY, NOTIFY = 0x00, 0x01, 0x02, 0x03, 0x04, 0x06
+
+
+def frame(command_id: int, payload: bytes, *, ieee=IEEE, nwk=0x1A2B, from_server=False):
+    msg = ZclMessage(
+        src_nwk=nwk,
+        src_ieee=ieee,
+        src_ep=1,
+        dst_ep=9,
+        cluster_id=TUNNELING,
+        profile_id=0x0109,
+        frame_control=0x01 | (0x08 if from_server else 0),
+        manufacturer=None,
+        tsn=7,
+        command_id=command_id,
+        payload=payload,
+        aps_encrypted=True,
+        group=None,
+        broadcast=False,
+        timestamp=0.0,
+    )
+    command, rest = decode_command(Tunneling, command_id, payload, from_server=from_server)
+    assert rest == b""
+    return msg, command
+
+
+def request(flow: bool = True, max_in: int = 100, protocol=MFR_PROTOCOL) -> bytes:
+    return (
+        bytes([protocol[0]])
+        + protocol[1].to_bytes(2, "little")
+        + bytes([int(flow)])
+        + max_in.to_bytes(2, "little")
+    )
+
+
+def server_open(core: TunnelServerProtocol, flow=True, max_in=100, ieee=IEEE) -> int:
+    step = core.receive(*frame(REQUEST, request(flow, max_in), ieee=ieee), now=0)
+    [reply] = step.sends
+    assert reply.command_id == RESPONSE
+    tunnel_id = int.from_bytes(reply.payload[:2], "little")
+    assert reply.payload[2] == 0  # SUCCESS
+    assert isinstance(step.events[0], TunnelOpened)
+    return tunnel_id
+
+
+def test_request_refusals_name_the_status():
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_tunnels=1, flow_control=False)
+    # protocol 200 with the standard manufacturer code is not the manufacturer's protocol 200
+    step = core.receive(*frame(REQUEST, request(protocol=(200, 0xFFFF))), now=0)
+    assert step.sends[0].payload[:3] == NO_TUNNEL.to_bytes(2, "little") + b"\x03"
+    step = core.receive(*frame(REQUEST, request(flow=True)), now=0)
+    assert step.sends[0].payload[2] == 0x04  # FLOW_CONTROL_NOT_SUPPORTED
+    server_open(core, flow=False)
+    step = core.receive(*frame(REQUEST, request(flow=False)), now=0)
+    assert step.sends[0].payload[2] == 0x01  # BUSY
+    # the response carries the server's maximum incoming transfer size (D.6.2.5.1)
+    assert step.sends[0].payload[3:] == (1500).to_bytes(2, "little")
+
+
+def test_transfer_data_checks_tunnel_device_and_size():
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_incoming=10)
+    tid = server_open(core)
+    tid_le = tid.to_bytes(2, "little")
+    step = core.receive(*frame(DATA, (tid + 1).to_bytes(2, "little") + b"x"), now=1)
+    assert step.sends[0].command_id == S_ERROR
+    assert step.sends[0].payload[2] == 0x00
+    step = core.receive(*frame(DATA, tid_le + b"x", ieee=OTHER, nwk=0x3333), now=1)
+    assert step.sends[0].payload[2] == 0x01  # WRONG_DEVICE
+    step = core.receive(*frame(DATA, tid_le + b"x" * 11), now=1)
+    assert step.sends[0].payload[2] == 0x02  # DATA_OVERFLOW
+    assert not any(isinstance(e, TunnelData) for e in step.events)
+    # a good one: the data event, and Ack Transfer Data with the window left (D.6.2.4.5)
+    step = core.receive(*frame(DATA, tid_le + b"abcd"), now=1)
+    assert step.events == (
+        TunnelData(tunnel_id=tid, device=str(IEEE), protocol=MFR_PROTOCOL, data=b"abcd"),
+    )
+    assert (step.sends[0].command_id, step.sends[0].payload) == (S_ACK, tid_le + b"\x06\x00")
+    # beyond the window left is an overflow too, until the application releases
+    step = core.receive(*frame(DATA, tid_le + b"1234567"), now=2)
+    assert step.sends[0].payload[2] == 0x02
+    # another device cannot close it
+    assert core.receive(*frame(CLOSE, tid_le, ieee=OTHER, nwk=9), now=3).status == (
+        foundation.Status.NOT_FOUND
+    )
+    assert tid in core.tunnels
+
+
+def test_receiver_stops_the_flow_and_restarts_it_with_ready_data():
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_incoming=8)
+    tid = server_open(core)
+    tid_le = tid.to_bytes(2, "little")
+    step = core.receive(*frame(DATA, tid_le + b"12345678"), now=1)
+    assert step.sends[0].payload == tid_le + b"\x00\x00"  # Ack 0: stop
+    assert core.release(tid, 3).sends[0].command_id == S_READY
+    assert core.release(tid, 3).sends == ()  # already told
+
+
+def test_sender_honours_the_window():
+    client = TunnelClientProtocol(chunk=4)
+    hub = Destination.device(0x0000, 9)
+    client.request(MFR_PROTOCOL, hub, flow_control=True)
+    msg, command = frame(
+        RESPONSE, b"\x05\x00\x00" + (6).to_bytes(2, "little"), ieee=HUB, nwk=0, from_server=True
+    )
+    tunnel = client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
+    assert tunnel.tunnel_id == 5
+    step = client.send(5, b"abcdefghij", now=1)  # chunks of 4; one in flight at a time
+    assert [s.payload for s in step.sends] == [b"\x05\x00abcd"]
+    # Ack: 2 octets left; only 2 go
+    step = client.receive(*frame(S_ACK, b"\x05\x00\x02\x00", ieee=HUB, nwk=0, from_server=True), 2)
+    assert [s.payload for s in step.sends] == [b"\x05\x00ef"]
+    # Ack 0: wait for Ready Data
+    step = client.receive(*frame(S_ACK, b"\x05\x00\x00\x00", ieee=HUB, nwk=0, from_server=True), 3)
+    assert step.sends == ()
+    assert client.pending(5) == 4
+    step = client.receive(
+        *frame(S_READY, b"\x05\x00\x08\x00", ieee=HUB, nwk=0, from_server=True), 4
+    )
+    assert [s.payload for s in step.sends] == [b"\x05\x00gh"]  # the rest of a cut chunk
+    # a stranger's Ready Data changes nothing
+    step = client.receive(
+        *frame(S_READY, b"\x05\x00\x08\x00", ieee=OTHER, nwk=7, from_server=True), 5
+    )
+    assert step.status == foundation.Status.NOT_FOUND
+    # Transfer Data Error drops what is queued and tells
+    client.send(5, b"zz", now=6)
+    step = client.receive(*frame(S_ERROR, b"\x05\x00\x02", ieee=HUB, nwk=0, from_server=True), 7)
+    assert isinstance(step.events[0], TransferFailed)
+    assert client.pending(5) == 0
+    with pytest.raises(TunnelError):
+        client.send(6, b"x", now=8)
+
+
+def test_refused_response_raises():
+    client = TunnelClientProtocol()
+    msg, command = frame(RESPONSE, b"\xff\xff\x03\x00\x01", ieee=HUB, nwk=0, from_server=True)
+    with pytest.raises(TunnelError, match="PROTOCOL_NOT_SUPPORTED"):
+        client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
+
+
+def test_inactivity_timeout_notifies():
+    core = TunnelServerProtocol({MFR_PROTOCOL}, close_tunnel_timeout=30)
+    tid = server_open(core)
+    assert core.next_deadline() == 30
+    core.receive(*frame(DATA, tid.to_bytes(2, "little") + b"x"), now=20)
+    assert core.next_deadline() == 50
+    assert core.handle_timeout(49).events == ()
+    step = core.handle_timeout(50)
+    assert step.events == (TunnelClosed(tunnel_id=tid, device=str(IEEE), reason="timeout"),)
+    assert (step.sends[0].command_id, step.sends[0].payload) == (NOTIFY, tid.to_bytes(2, "little"))
+    assert core.tunnels == {}
+    assert core.next_deadline() is None
+
+
+@given(st.integers(0, 6), st.binary(max_size=12), st.booleans())
+def test_garbage_decodes_or_raises_invalid_frame(command_id, payload, from_server):
+    with contextlib.suppress(InvalidFrame):
+        decode_command(Tunneling, command_id, payload, from_server=from_server)

@@ -1,0 +1,349 @@
+"""The installer terminal's signed commands and the hub's ledger (sans-IO), GB style.
+
+In GB smart metering the installer's hand-held terminal does not decide what a hub does: it
+carries commands the back office signed, and the hub checks the signature with the back
+office's public key and that each command's *originator counter* is above every counter it has
+executed from that originator (GB Companion Specification: signed messages relayed by the hub,
+replay protection by strictly increasing originator counters). The GBCS message formats were
+out of reach here; the format below is zse's own, documented in docs/installer.md:
+
+``SignedCommand`` (octets, big-endian numbers)
+    version ``0x01``, originator (8, the back office's entity id), originator counter (u64),
+    command code (u8), body length (u16), body, signature (ECDSA over everything before it,
+    AES-MMO digest, ``r || s``: 42 octets on sect163k1, :mod:`zse.cbke.ecdsa`).
+
+``CommandResponse``
+    originator counter (u64), status (u8, :class:`Outcome`), result length (u16), result.
+
+:class:`HubLedger` decides, for one received command, whether it runs: a bad signature, an
+unknown originator or a counter at or below the last one executed are refused (and told); the
+very command already executed (same counter, same digest: a terminal resending after its link
+broke) is answered DUPLICATE with the stored outcome, never run again. A command that may run
+is *begun* (the shell persists that first), run, then *done* with its outcome. After a restart
+a begun command that is not done is INTERRUPTED, never re-run.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import struct
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from zse.cbke import ecdsa
+from zse.cbke.keys import public_key_from_private
+from zse.cbke.suites import SUITE1, Suite
+from zse.errors import InvalidFrame
+from zse.installcode import mmo_hash
+
+__all__ = [
+    "BackOffice",
+    "CommandCode",
+    "CommandResponse",
+    "Decision",
+    "HubLedger",
+    "Outcome",
+    "SignedCommand",
+    "originators_of",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+VERSION: Final = 0x01
+_HEAD = struct.Struct(">B8sQBH")
+_RESPONSE = struct.Struct(">QBH")
+#: Outcomes kept per originator (for DUPLICATE answers); older counters are simply stale.
+DEFAULT_KEEP: Final = 64
+
+
+class CommandCode(enum.IntEnum):
+    """What a signed command asks of the hub (zse's codes)."""
+
+    SET_TIME = 0x01  #: body: UTCTime (u32, seconds since 2000-01-01)
+    READ_STATUS = 0x02  #: body: empty; result: the hub's status text
+    SET_TARIFF_LABEL = 0x03  #: body: a label (UTF-8)
+
+
+class Outcome(enum.IntEnum):
+    """A command's status in its response."""
+
+    EXECUTED = 0x00
+    DUPLICATE = 0x01  #: the same command again: not run, the stored outcome returned
+    STALE_COUNTER = 0x02  #: a counter at or below the last executed: refused
+    BAD_SIGNATURE = 0x03
+    UNKNOWN_ORIGINATOR = 0x04
+    INTERRUPTED = 0x05  #: begun before a restart, never finished: not run again
+    FAILED = 0x06  #: run, and the hub's handler failed
+    MALFORMED = 0x07
+    UNSUPPORTED = 0x08  #: no handler for the command code
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedCommand:
+    """One command signed by an originator (see the module docstring)."""
+
+    originator: bytes
+    counter: int
+    code: int
+    body: bytes
+    signature: bytes = field(repr=False)
+
+    def signed_part(self) -> bytes:
+        """The octets the signature covers."""
+        return _HEAD.pack(VERSION, self.originator, self.counter, self.code, len(self.body)) + (
+            self.body
+        )
+
+    def encode(self) -> bytes:
+        """The command as sent."""
+        return self.signed_part() + self.signature
+
+    @property
+    def digest(self) -> str:
+        """AES-MMO of the whole command, hex: what identifies a resend of the same one."""
+        return mmo_hash(self.encode()).hex()
+
+    @classmethod
+    def decode(cls, data: bytes, *, suite: Suite = SUITE1) -> SignedCommand:
+        """Parse a command; :class:`~zse.errors.InvalidFrame` naming what is wrong."""
+        data = bytes(data)
+        if len(data) < _HEAD.size:
+            raise InvalidFrame(f"signed command: {len(data)} octets, shorter than its header")
+        version, originator, counter, code, length = _HEAD.unpack_from(data)
+        if version != VERSION:
+            raise InvalidFrame(f"signed command version {version} at offset 0 is not {VERSION}")
+        end = _HEAD.size + length
+        if len(data) != end + suite.signature_size:
+            raise InvalidFrame(
+                f"signed command: body of {length} octets at offset {_HEAD.size} and a "
+                f"{suite.signature_size}-octet signature need {end + suite.signature_size} "
+                f"octets, got {len(data)}"
+            )
+        return cls(
+            originator=originator,
+            counter=counter,
+            code=code,
+            body=data[_HEAD.size : end],
+            signature=data[end:],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandResponse:
+    """The hub's answer to one command."""
+
+    counter: int
+    status: Outcome
+    result: bytes = b""
+
+    def encode(self) -> bytes:
+        """The response as sent."""
+        return _RESPONSE.pack(self.counter, self.status, len(self.result)) + self.result
+
+    @classmethod
+    def decode(cls, data: bytes) -> CommandResponse:
+        """Parse a response; :class:`~zse.errors.InvalidFrame` if it is not one."""
+        data = bytes(data)
+        if len(data) < _RESPONSE.size:
+            raise InvalidFrame(f"command response: {len(data)} octets, shorter than its header")
+        counter, status, length = _RESPONSE.unpack_from(data)
+        if len(data) != _RESPONSE.size + length:
+            raise InvalidFrame(
+                f"command response: result of {length} octets, {len(data) - _RESPONSE.size} present"
+            )
+        try:
+            outcome = Outcome(status)
+        except ValueError:
+            raise InvalidFrame(f"command response status 0x{status:02X} at offset 8") from None
+        return cls(counter=counter, status=outcome, result=data[_RESPONSE.size :])
+
+
+class BackOffice:
+    """The signer of commands: one originator id and its private key (suite 1 curve). The
+    terminal carries what it signs and cannot make its own (it has no private key)."""
+
+    def __init__(self, originator: bytes, private_key: bytes, *, suite: Suite = SUITE1) -> None:
+        if len(originator) != 8:
+            raise ValueError("an originator id is 8 octets")
+        self.originator = bytes(originator)
+        self.suite = suite
+        self._private_key = bytes(private_key)
+        self.public_key = public_key_from_private(suite, self._private_key)
+        self._counter = 0
+
+    def __repr__(self) -> str:
+        return f"<BackOffice {self.originator.hex()}>"
+
+    def sign(self, code: int, body: bytes = b"", *, counter: int | None = None) -> SignedCommand:
+        """A command with the next counter (or ``counter``), signed."""
+        if counter is None:
+            self._counter += 1
+            counter = self._counter
+        unsigned = SignedCommand(
+            originator=self.originator, counter=counter, code=code, body=body, signature=b""
+        )
+        signature = ecdsa.sign(self.suite, self._private_key, unsigned.signed_part())
+        return SignedCommand(
+            originator=self.originator, counter=counter, code=code, body=body, signature=signature
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """What the ledger decided about a command: ``run`` it (begin it first), or answer
+    ``response`` at once."""
+
+    run: bool
+    response: CommandResponse | None = None
+
+
+@dataclass
+class _Originator:
+    last: int = 0
+    outcomes: OrderedDict[int, dict[str, Any]] = field(default_factory=OrderedDict)
+
+
+class HubLedger:
+    """The hub's record of signed commands, per originator (see the module docstring).
+
+    ``originators`` maps an originator id to its public key. :meth:`changes` gives the records
+    to persist (key -> value, None to delete) since the last call; :meth:`from_records` loads
+    them back.
+    """
+
+    def __init__(
+        self,
+        originators: Mapping[bytes, bytes],
+        *,
+        suite: Suite = SUITE1,
+        keep: int = DEFAULT_KEEP,
+    ) -> None:
+        self.originators = {bytes(k): bytes(v) for k, v in originators.items()}
+        self.suite = suite
+        self.keep = keep
+        self._state: dict[bytes, _Originator] = {}
+        self._changes: dict[str, dict[str, Any] | None] = {}
+        self.refused: dict[Outcome, int] = {}
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def decide(self, data: bytes) -> tuple[SignedCommand | None, Decision]:
+        """Decode and judge a received command."""
+        try:
+            command = SignedCommand.decode(data, suite=self.suite)
+        except InvalidFrame as exc:
+            LOGGER.warning("signed command refused: %s", exc)
+            return None, self._refuse(0, Outcome.MALFORMED)
+        key = self.originators.get(command.originator)
+        if key is None:
+            LOGGER.warning("signed command from unknown originator %s", command.originator.hex())
+            return command, self._refuse(command.counter, Outcome.UNKNOWN_ORIGINATOR)
+        if not ecdsa.verify(self.suite, key, command.signed_part(), command.signature):
+            LOGGER.warning(
+                "signed command %d from %s: bad signature",
+                command.counter,
+                command.originator.hex(),
+            )
+            return command, self._refuse(command.counter, Outcome.BAD_SIGNATURE)
+        state = self._state.setdefault(command.originator, _Originator())
+        stored = state.outcomes.get(command.counter)
+        if stored is not None and stored["digest"] == command.digest:
+            status = Outcome(stored["status"])  # a begun record says INTERRUPTED
+            LOGGER.info(
+                "signed command %d from %s again: %s, not run",
+                command.counter,
+                command.originator.hex(),
+                status.name,
+            )
+            result = bytes.fromhex(stored.get("result", ""))
+            duplicate = Outcome.DUPLICATE if status is Outcome.EXECUTED else status
+            return command, Decision(
+                run=False,
+                response=CommandResponse(counter=command.counter, status=duplicate, result=result),
+            )
+        if command.counter <= state.last:
+            LOGGER.warning(
+                "signed command %d from %s refused: counter not above %d",
+                command.counter,
+                command.originator.hex(),
+                state.last,
+            )
+            return command, self._refuse(command.counter, Outcome.STALE_COUNTER)
+        return command, Decision(run=True)
+
+    def _refuse(self, counter: int, status: Outcome) -> Decision:
+        self.refused[status] = self.refused.get(status, 0) + 1
+        return Decision(run=False, response=CommandResponse(counter=counter, status=status))
+
+    def begin(self, command: SignedCommand) -> None:
+        """Record that ``command`` runs now (persist :meth:`changes` before running it)."""
+        state = self._state.setdefault(command.originator, _Originator())
+        state.last = command.counter
+        record = {"digest": command.digest, "status": Outcome.INTERRUPTED, "begun": True}
+        self._put(command.originator, command.counter, record)
+
+    def done(self, command: SignedCommand, status: Outcome, result: bytes = b"") -> CommandResponse:
+        """Record ``command``'s outcome; the response to send (after persisting)."""
+        record = {"digest": command.digest, "status": int(status), "result": result.hex()}
+        self._put(command.originator, command.counter, record)
+        return CommandResponse(counter=command.counter, status=status, result=result)
+
+    def last_counter(self, originator: bytes) -> int:
+        """The highest counter begun from ``originator`` (0: none)."""
+        state = self._state.get(bytes(originator))
+        return 0 if state is None else state.last
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def _put(self, originator: bytes, counter: int, record: dict[str, Any]) -> None:
+        state = self._state.setdefault(originator, _Originator())
+        state.outcomes[counter] = record
+        state.outcomes.move_to_end(counter)
+        self._changes[_key(originator, counter)] = dict(record)
+        while len(state.outcomes) > self.keep:
+            old, _ = state.outcomes.popitem(last=False)
+            self._changes[_key(originator, old)] = None
+        self._changes[f"{originator.hex()}:last"] = {"last": state.last}
+
+    def changes(self) -> dict[str, dict[str, Any] | None]:
+        """What changed since the last call: record key -> value (None: delete)."""
+        changes, self._changes = self._changes, {}
+        return changes
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Mapping[str, Any],
+        originators: Mapping[bytes, bytes],
+        **options: Any,
+    ) -> HubLedger:
+        """A ledger from persisted records: a begun command never done is INTERRUPTED."""
+        ledger = cls(originators, **options)
+        for key, value in sorted(records.items(), key=lambda kv: _order(kv[0])):
+            originator_hex, _, what = key.partition(":")
+            originator = bytes.fromhex(originator_hex)
+            state = ledger._state.setdefault(originator, _Originator())
+            if what == "last":
+                state.last = max(state.last, int(value["last"]))
+            else:
+                counter = int(what)
+                state.outcomes[counter] = dict(value)
+                state.last = max(state.last, counter)
+        return ledger
+
+
+def _key(originator: bytes, counter: int) -> str:
+    return f"{originator.hex()}:{counter:020d}"
+
+
+def _order(key: str) -> tuple[str, str]:
+    originator, _, what = key.partition(":")
+    return originator, what
+
+
+def originators_of(offices: Iterable[BackOffice]) -> dict[bytes, bytes]:
+    """The ``originators`` mapping of :class:`HubLedger` for some back offices."""
+    return {office.originator: office.public_key for office in offices}

@@ -1,0 +1,501 @@
+"""The installer terminal, GB style (issue #20.3): the bootstrap over inter-PAN, the hub's
+device log, and service requests of signed commands over a tunnel.
+
+The bootstrap (docs/installer.md):
+
+1. the terminal, which never joined, runs Key Establishment with the hub over inter-PAN
+   (:func:`zse.interpan.ke.establish_over_interpan`);
+2. over that key it hands its identifier (EUI-64) and install code to the hub in an APS-secured
+   inter-PAN command (:data:`HANDOVER_CLUSTER`, manufacturer-specific, admitted only secured);
+3. the hub enters the terminal in its device log and admits it with the install code's link
+   key (``on_handover``, e.g. ``app.permit_with_link_key``); the terminal joins the network;
+4. the terminal opens a tunnel (:data:`INSTALLER_PROTOCOL`, a manufacturer-defined Tunneling
+   protocol) and runs the service request: commands the back office signed
+   (:mod:`zse.installer.core`), each answered by the hub.
+
+On the hub, :class:`InstallerHub` serves the tunnel protocol: each command is judged by the
+:class:`~zse.installer.core.HubLedger` (signature, originator counter, repeat), begun (committed
+to the :class:`zse.store.Store`), run by the application's handler for its code, and done
+(committed) before the answer goes back, so a command runs at most once across restarts and
+resends. On the terminal, :class:`InstallerTerminal` runs a service request and resumes it
+after a broken link: it reopens the tunnel and sends the command it was on again; the hub
+answers a command it already ran DUPLICATE with the stored result.
+
+Messages on the tunnel are framed with a 2-octet length (big-endian), as a tunnel is a stream
+of octets cut into Transfer Data of any size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import struct
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Final
+
+from zigpy.types import EUI64
+
+from zse.cbke.credentials import Credentials
+from zse.cbke.messages import TerminateStatus
+from zse.cbke.service import KeyEstablishmentFailed
+from zse.errors import InvalidFrame
+from zse.installcode import InstallCode
+from zse.installer.core import (
+    CommandResponse,
+    HubLedger,
+    Outcome,
+    SignedCommand,
+)
+from zse.interpan._zcl import Direction, FrameType, ZclHeader
+from zse.interpan.ke import establish_over_interpan
+from zse.interpan.service import InterPanService
+from zse.interpan.window import AllowedCommand
+from zse.store import Batch, Store
+from zse.tunneling.protocol import TunnelData, TunnelError
+from zse.tunneling.service import TunnelingClient, TunnelingServer
+from zse.zcl.frame import encode_zcl_header
+
+__all__ = [
+    "HANDOVER_CLUSTER",
+    "HANDOVER_COMMANDS",
+    "INSTALLER_PROTOCOL",
+    "ZSE_MANUFACTURER_CODE",
+    "Handover",
+    "InstallerHub",
+    "InstallerTerminal",
+    "TerminalBootstrap",
+    "hand_over",
+    "serve_handover",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+#: A placeholder manufacturer code (as the reference carrier's); a deployment uses its own.
+ZSE_MANUFACTURER_CODE: Final = 0xFFF1
+#: The manufacturer-specific cluster of the handover (ZCL 2.5.5: 0xFC00-0xFFFF).
+HANDOVER_CLUSTER: Final = 0xFC5F
+#: The manufacturer-defined Tunneling protocol of signed commands (D.6.2.4.1.1: 200-254).
+INSTALLER_PROTOCOL: Final = 200
+_HANDOVER = 0x00
+_HANDOVER_RESPONSE = 0x00
+_FRAME = struct.Struct(">H")
+
+#: The handover commands, admitted over inter-PAN only APS-secured.
+HANDOVER_COMMANDS: tuple[AllowedCommand, ...] = (
+    AllowedCommand(
+        HANDOVER_CLUSTER,
+        Direction.Client_to_Server,
+        _HANDOVER,
+        "installer.handover",
+        ZSE_MANUFACTURER_CODE,
+        secured=True,
+    ),
+    AllowedCommand(
+        HANDOVER_CLUSTER,
+        Direction.Server_to_Client,
+        _HANDOVER_RESPONSE,
+        "installer.handover_response",
+        ZSE_MANUFACTURER_CODE,
+        secured=True,
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Handover:
+    """A terminal's identifier and install code, received APS-secured (never logged)."""
+
+    terminal: EUI64
+    install_code: InstallCode
+
+    def __repr__(self) -> str:
+        return f"Handover(terminal={self.terminal})"
+
+
+def _handover_frame(tsn: int, payload: bytes, *, from_server: bool) -> bytes:
+    control = 0x01 | 0x10 | (0x08 if from_server else 0)
+    return encode_zcl_header(control, ZSE_MANUFACTURER_CODE, tsn, _HANDOVER) + payload
+
+
+def _encode_handover(terminal: EUI64, code: InstallCode) -> bytes:
+    raw = bytes(code)  # the data and its CRC
+    return bytes(terminal.serialize()) + bytes((len(raw),)) + raw
+
+
+def _decode_handover(data: bytes) -> Handover:
+    if len(data) < 9 or len(data) != 9 + data[8]:
+        raise InvalidFrame(f"handover: {len(data)} octets do not hold an EUI-64 and a code")
+    terminal, _ = EUI64.deserialize(data[:8])
+    return Handover(terminal=terminal, install_code=InstallCode.from_bytes(data[9:]))
+
+
+async def hand_over(
+    service: InterPanService,
+    *,
+    hub: EUI64,
+    hub_pan_id: int,
+    install_code: InstallCode,
+    timeout: float = 5.0,
+    attempts: int = 3,
+) -> None:
+    """Send the terminal's identifier and install code to the hub, APS-secured with the key
+    established over inter-PAN, and wait for its acceptance (``TimeoutError`` if none,
+    :class:`PermissionError` if refused)."""
+    inbox = service.subscribe([HANDOVER_CLUSTER])
+    try:
+        payload = _handover_frame(
+            1, _encode_handover(service.ieee, install_code), from_server=False
+        )
+        for _ in range(attempts):
+            try:
+                await service.send_message(
+                    cluster_id=HANDOVER_CLUSTER,
+                    payload=payload,
+                    dst=hub,
+                    dst_pan_id=hub_pan_id,
+                    secure=True,
+                )
+            except OSError as exc:
+                LOGGER.debug("handover not delivered: %s", exc)
+                continue
+            frame = await inbox.receive(timeout)
+            while frame is not None and (frame.src_ieee != hub or not frame.verified):
+                frame = await inbox.receive(timeout)
+            if frame is None:
+                continue
+            header = ZclHeader.from_bytes(frame.payload)
+            status = frame.payload[header.length : header.length + 1]
+            if status != b"\x00":
+                raise PermissionError("the hub refused the handover")
+            return
+        raise TimeoutError("the hub did not accept the handover")
+    finally:
+        service.unsubscribe(inbox)
+
+
+def serve_handover(
+    service: InterPanService,
+    on_handover: Callable[[Handover], Awaitable[bool] | bool],
+) -> asyncio.Task[None]:
+    """The hub's side of the handover: each APS-secured handover is given to ``on_handover``
+    (enter the terminal in the device log, admit it with its install code) and answered;
+    returns the serving task."""
+    inbox = service.subscribe([HANDOVER_CLUSTER])
+    accepted: dict[EUI64, str] = {}  # terminal -> install code fingerprint, told once
+
+    async def serve() -> None:
+        async for frame in inbox:
+            try:
+                header = ZclHeader.from_bytes(frame.payload)
+                if (
+                    not frame.verified
+                    or header.frame_type is not FrameType.CLUSTER_COMMAND
+                    or header.direction is not Direction.Client_to_Server
+                ):
+                    continue
+                handover = _decode_handover(frame.payload[header.length :])
+            except (InvalidFrame, ValueError) as exc:
+                LOGGER.warning("handover from %s refused: %s", frame.src_ieee, exc)
+                continue
+            if handover.terminal != frame.src_ieee:
+                LOGGER.warning("handover from %s names another device", frame.src_ieee)
+                ok: bool = False
+            elif accepted.get(handover.terminal) == handover.install_code.fingerprint:
+                ok = True  # a resend (our answer was lost): accepted already, not told again
+            else:
+                result = on_handover(handover)
+                ok = bool(await result if inspect.isawaitable(result) else result)
+                if ok:
+                    accepted[handover.terminal] = handover.install_code.fingerprint
+            answer = _handover_frame(header.tsn, b"\x00" if ok else b"\x01", from_server=True)
+            try:
+                await service.send(
+                    service.link.reply(frame, cluster_id=HANDOVER_CLUSTER, payload=answer),
+                    secure=True,
+                )
+            except OSError as exc:  # the terminal sends the handover again
+                LOGGER.debug("handover answer not delivered: %s", exc)
+
+    return asyncio.get_running_loop().create_task(serve())
+
+
+class TerminalBootstrap:
+    """The terminal's bootstrap, resumable: key establishment over inter-PAN, the handover,
+    the join (``join``, e.g. a simulated device's ``join``). :meth:`run` does the steps not
+    yet done and raises what stopped it; call it again to go on from there. :attr:`done`
+    names the steps done."""
+
+    STEPS: Final = ("key", "handover", "join")
+
+    def __init__(
+        self,
+        service: InterPanService,
+        credentials: Sequence[Credentials],
+        *,
+        hub: EUI64,
+        hub_pan_id: int,
+        hub_suites: int,
+        install_code: InstallCode,
+        join: Callable[[], Awaitable[None]],
+        key_attempts: int = 4,
+        executor: Executor | None = None,
+        **initiator_options: object,
+    ) -> None:
+        self.service = service
+        self.key_attempts = key_attempts
+        self.executor = executor
+        self.initiator_options = initiator_options
+        self.credentials = credentials
+        self.hub = hub
+        self.hub_pan_id = hub_pan_id
+        self.hub_suites = hub_suites
+        self.install_code = install_code
+        self.join = join
+        self.done: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"<TerminalBootstrap done={self.done}>"
+
+    async def _establish(self) -> None:
+        """Key establishment, tried again after the wait a busy hub asks for (NO_RESOURCES:
+        its sessions are taken, e.g. by a flood)."""
+        for attempt in range(self.key_attempts):
+            try:
+                await establish_over_interpan(
+                    self.service,
+                    self.credentials,
+                    hub=self.hub,
+                    hub_pan_id=self.hub_pan_id,
+                    hub_suites=self.hub_suites,
+                    executor=self.executor,
+                    **self.initiator_options,
+                )
+                return
+            except KeyEstablishmentFailed as exc:
+                retry = exc.status is TerminateStatus.NO_RESOURCES or exc.terminated.timed_out
+                if not retry or attempt + 1 == self.key_attempts:
+                    raise
+                LOGGER.info("key establishment: %s; trying again", exc)
+                await asyncio.sleep(max(1, exc.wait_time))
+
+    async def run(self) -> None:
+        """Do the remaining steps."""
+        assert self.service.security is not None
+        if "key" not in self.done or not self.service.security.has_key(self.hub):
+            await self._establish()
+            self.done = ["key"]
+        if "handover" not in self.done:
+            await hand_over(
+                self.service,
+                hub=self.hub,
+                hub_pan_id=self.hub_pan_id,
+                install_code=self.install_code,
+            )
+            self.done.append("handover")
+        if "join" not in self.done:
+            await self.join()
+            self.done.append("join")
+
+
+class _Framer:
+    """Length-framed messages out of a stream of octets."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        out = []
+        while len(self._buffer) >= _FRAME.size:
+            (length,) = _FRAME.unpack_from(self._buffer)
+            if length > self.limit:
+                self._buffer.clear()
+                raise InvalidFrame(f"framed message of {length} octets exceeds {self.limit}")
+            if len(self._buffer) < _FRAME.size + length:
+                break
+            out.append(bytes(self._buffer[_FRAME.size : _FRAME.size + length]))
+            del self._buffer[: _FRAME.size + length]
+        return out
+
+
+def _framed(message: bytes) -> bytes:
+    return _FRAME.pack(len(message)) + message
+
+
+CommandHandler = Callable[[bytes], "Awaitable[bytes] | bytes"]
+"""Runs one command's body on the hub; returns its result (raises: FAILED)."""
+
+
+class InstallerHub:
+    """The hub's side of signed commands over a tunnel (see the module docstring).
+
+    ``handlers`` maps a :class:`~zse.installer.core.CommandCode` to what runs it.
+    :attr:`executed` counts the commands run, by (originator, counter): the proof that none
+    ran twice.
+    """
+
+    def __init__(
+        self,
+        tunnels: TunnelingServer,
+        originators: Mapping[bytes, bytes],
+        handlers: Mapping[int, CommandHandler],
+        *,
+        store: Store | None = None,
+        namespace: str = "installer.hub",
+        on_executed: Callable[[SignedCommand, CommandResponse], None] | None = None,
+    ) -> None:
+        self.tunnels = tunnels
+        #: Told of each command run, once its outcome is committed and before it is answered.
+        self.on_executed = on_executed
+        self.originators = dict(originators)
+        self.handlers = dict(handlers)
+        self.store = store
+        self.namespace = namespace
+        self.ledger = HubLedger(self.originators)
+        self.executed: dict[tuple[bytes, int], int] = {}
+        self._framers: dict[int, _Framer] = {}
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Load the ledger and serve the installer tunnel protocol."""
+        if self.store is not None:
+            records = await self.store.load(self.namespace)
+            self.ledger = HubLedger.from_records(records, self.originators)
+        self.tunnels.serve(
+            INSTALLER_PROTOCOL, self._on_data, manufacturer_code=ZSE_MANUFACTURER_CODE
+        )
+
+    async def _on_data(self, event: TunnelData) -> bytes | None:
+        framer = self._framers.setdefault(event.tunnel_id, _Framer())
+        try:
+            messages = framer.feed(event.data)
+        except InvalidFrame as exc:
+            LOGGER.warning("installer tunnel %d: %s", event.tunnel_id, exc)
+            return None
+        answers = [await self.execute(message) for message in messages]
+        return b"".join(_framed(answer.encode()) for answer in answers) or None
+
+    async def execute(self, data: bytes) -> CommandResponse:
+        """Judge, run (at most once) and answer one signed command."""
+        async with self._lock:
+            command, decision = self.ledger.decide(data)
+            if not decision.run:
+                assert decision.response is not None
+                return decision.response
+            assert command is not None
+            handler = self.handlers.get(command.code)
+            if handler is None:
+                return CommandResponse(counter=command.counter, status=Outcome.UNSUPPORTED)
+            self.ledger.begin(command)
+            await self._save()  # begun, durably, before it runs
+            status, result = Outcome.EXECUTED, b""
+            try:
+                outcome = handler(command.body)
+                result = bytes(await outcome if inspect.isawaitable(outcome) else outcome)
+            except Exception:
+                LOGGER.exception("signed command %d failed", command.counter)
+                status = Outcome.FAILED
+            key = (command.originator, command.counter)
+            self.executed[key] = self.executed.get(key, 0) + 1
+            response = self.ledger.done(command, status, result)
+            await self._save()
+            if self.on_executed is not None:
+                self.on_executed(command, response)
+            LOGGER.info(
+                "signed command %d (code 0x%02X) from %s: %s",
+                command.counter,
+                command.code,
+                command.originator.hex(),
+                status.name,
+            )
+            return response
+
+    async def _save(self) -> None:
+        changes = self.ledger.changes()
+        if self.store is None or not changes:
+            return
+        batch = Batch()
+        for key, value in changes.items():
+            if value is None:
+                batch.delete(self.namespace, key)
+            else:
+                batch.put(self.namespace, key, value)
+        await self.store.commit(batch)
+
+
+class InstallerTerminal:
+    """A terminal's service request: signed commands sent in order over a tunnel, resumed
+    after a broken link (see the module docstring). :attr:`position` is the next command;
+    :attr:`responses` the answers so far."""
+
+    def __init__(
+        self,
+        tunnels: TunnelingClient,
+        commands: Sequence[SignedCommand],
+        *,
+        timeout: float = 10.0,
+        attempts: int = 5,
+        retry_delay: float = 5.0,
+        on_link_lost: Callable[[SignedCommand, Exception], None] | None = None,
+    ) -> None:
+        self.tunnels = tunnels
+        self.retry_delay = retry_delay
+        #: Told when a command gets no answer (the request goes on after ``retry_delay``).
+        self.on_link_lost = on_link_lost
+        self.commands = list(commands)
+        self.timeout = timeout
+        self.attempts = attempts
+        self.position = 0
+        self.responses: list[CommandResponse] = []
+        self._tunnel: int | None = None
+        self._framer = _Framer()
+
+    async def run(self) -> list[CommandResponse]:
+        """Run (or resume) the request; ``TimeoutError`` after ``attempts`` tries of one
+        command (call :meth:`run` again later to resume)."""
+        while self.position < len(self.commands):
+            command = self.commands[self.position]
+            for attempt in range(self.attempts):
+                try:
+                    response = await self._exchange(command)
+                except (TimeoutError, TunnelError, OSError) as exc:
+                    LOGGER.info(
+                        "command %d: link lost (%s), attempt %d", command.counter, exc, attempt + 1
+                    )
+                    self._tunnel = None
+                    self._framer = _Framer()
+                    if self.on_link_lost is not None and attempt == 0:
+                        self.on_link_lost(command, exc)
+                    await asyncio.sleep(self.retry_delay)  # the loop's clock: virtual in tests
+                    continue
+                break
+            else:
+                raise TimeoutError(f"no answer for command {command.counter}")
+            self.responses.append(response)
+            self.position += 1
+        return self.responses
+
+    async def close(self) -> None:
+        """Close the tunnel."""
+        if self._tunnel is not None:
+            with contextlib.suppress(TunnelError):
+                await self.tunnels.close(self._tunnel)
+            self._tunnel = None
+
+    async def _exchange(self, command: SignedCommand) -> CommandResponse:
+        if self._tunnel is None or self._tunnel not in self.tunnels.core.tunnels:
+            self._tunnel = await self.tunnels.open(
+                INSTALLER_PROTOCOL, manufacturer_code=ZSE_MANUFACTURER_CODE, timeout=self.timeout
+            )
+        await self.tunnels.send(self._tunnel, _framed(command.encode()))
+        while True:
+            data = await self.tunnels.read(self._tunnel, timeout=self.timeout)
+            for message in self._framer.feed(data):
+                response = CommandResponse.decode(message)
+                if response.counter == command.counter:
+                    return response

@@ -1,0 +1,591 @@
+"""The sans-IO cores of Tunneling at the ZCL frame (SE 1.2 D.6), both sides.
+
+:class:`TunnelServerProtocol` is the ESI's (or hub's) side: it answers Request Tunnel
+(D.6.2.4.1) with a tunnel id or the status that refuses it (protocol not supported, flow control
+not supported, busy, no more ids), closes a tunnel on Close Tunnel (D.6.2.4.2) from its owner or
+after ``close_tunnel_timeout`` seconds without traffic (D.6.2.2.1; it then sends Tunnel Closure
+Notification, D.6.2.5.6). :class:`TunnelClientProtocol` is a device's side: it builds Request
+Tunnel, takes the response, and forgets a tunnel on the notification or its own copy of the
+timeout.
+
+Both sides move data the same way (:class:`_TunnelEnds`):
+
+- a Transfer Data (D.6.2.4.3 / D.6.2.5.2) is checked: an unknown tunnel id is answered Transfer
+  Data Error NO_SUCH_TUNNEL, a tunnel of another device WRONG_DEVICE, data beyond the receiver's
+  maximum incoming transfer size (or, with flow control, beyond the receive window left)
+  DATA_OVERFLOW (D.6.2.4.4); accepted data becomes a :class:`TunnelData` event;
+- with flow control on, the receiver answers each Transfer Data with Ack Transfer Data carrying
+  the octets its receive buffer has left (D.6.2.4.5); the data the application has not yet
+  released (:meth:`_TunnelEnds.release`) occupies the buffer, and a receiver that had to say 0
+  sends Ready Data with the window once it has room again (D.6.2.4.6);
+- a sender (:meth:`_TunnelEnds.send`) cuts the application's octets into Transfer Data of at
+  most the peer's maximum incoming transfer size and the frame budget; with flow control it
+  sends one at a time, no larger than the window the last Ack left, and the next only when the
+  Ack (or, after an Ack of 0, the Ready Data) comes.
+
+Every input refreshes the tunnel's inactivity deadline. Nothing here does I/O; the shells are
+in :mod:`zse.tunneling.service`. ``now`` is seconds (the shell's loop clock).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from zse.se.ids import TUNNELING, TunnelingClientCommand, TunnelingServerCommand
+from zse.se.types import (
+    DEFAULT_CLOSE_TUNNEL_TIMEOUT,
+    STANDARD_PROTOCOL_MANUFACTURER,
+    TransferDataStatus,
+    TunnelStatus,
+)
+from zse.tunneling.wire import Tunneling
+from zse.zcl.codec import encode_command
+from zse.zcl.delivery import Destination, device_name
+from zse.zcl.frame import Send, Step, ZclMessage
+
+__all__ = [
+    "NO_TUNNEL",
+    "TransferFailed",
+    "TunnelClientProtocol",
+    "TunnelClosed",
+    "TunnelData",
+    "TunnelError",
+    "TunnelOpened",
+    "TunnelServerProtocol",
+    "TunnelState",
+    "protocol_key",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+#: The tunnel id of a refused Request Tunnel Response (no tunnel was made).
+NO_TUNNEL: Final = 0xFFFF
+#: The largest Transfer Data payload zse puts in one frame by default: an APS-secured unicast
+#: leaves about 80 octets of ZCL payload; the Transfer Data header takes 5 of them.
+DEFAULT_CHUNK: Final = 64
+
+_S = Tunneling.ServerCommandDefs
+_C = Tunneling.ClientCommandDefs
+
+ProtocolKey = tuple[int, int]
+
+
+def protocol_key(
+    protocol_id: int, manufacturer_code: int = STANDARD_PROTOCOL_MANUFACTURER
+) -> ProtocolKey:
+    """How a tunnel protocol is named: its id and manufacturer code (0xFFFF: a standard one,
+    D.6.2.4.1.2)."""
+    if not 0 <= protocol_id <= 0xFE:
+        raise ValueError(f"tunnel protocol id {protocol_id} is out of range 0-254")
+    if not 0 <= manufacturer_code <= 0xFFFF:
+        raise ValueError(f"manufacturer code {manufacturer_code} is out of range")
+    return (protocol_id, manufacturer_code)
+
+
+class TunnelError(Exception):
+    """An application call that cannot be done: no such tunnel, or it is not open."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TunnelOpened:
+    """A tunnel was opened (the server granted it)."""
+
+    tunnel_id: int
+    device: str
+    protocol: ProtocolKey
+    flow_control: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class TunnelData:
+    """Octets received on a tunnel (D.6.2.4.3 / D.6.2.5.2); with flow control they occupy the
+    receive window until released."""
+
+    tunnel_id: int
+    device: str
+    protocol: ProtocolKey
+    data: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class TunnelClosed:
+    """A tunnel ended: ``reason`` is ``"closed"`` (Close Tunnel), ``"timeout"`` (inactivity,
+    D.6.2.2.1) or ``"notified"`` (Tunnel Closure Notification)."""
+
+    tunnel_id: int
+    device: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferFailed:
+    """The peer refused a Transfer Data (Transfer Data Error, D.6.2.4.4); what was queued on
+    the tunnel is dropped."""
+
+    tunnel_id: int
+    device: str
+    status: TransferDataStatus
+
+
+@dataclass(eq=False, kw_only=True)
+class TunnelState:
+    """One open tunnel as one end sees it."""
+
+    tunnel_id: int
+    peer: Destination
+    peer_ieee: t.EUI64 | None
+    protocol: ProtocolKey
+    flow_control: bool
+    #: The largest Transfer Data the peer takes, and the one this end takes.
+    peer_max_incoming: int
+    max_incoming: int
+    deadline: float | None
+    #: Receive side: octets held (not yet released by the application); 0 was announced.
+    held: int = 0
+    stopped: bool = False
+    #: Send side: octets the peer said it has room for, or None while waiting for its Ack.
+    window: int | None = None
+    outbox: deque[bytes] = field(default_factory=deque)
+
+    @property
+    def device(self) -> str:
+        """The peer's name (:func:`zse.zcl.delivery.device_name`)."""
+        return device_name(self.peer_ieee, self.peer.address)
+
+
+def _command(cmds: Any, name: str, **fields: Any) -> bytes:
+    return encode_command(getattr(cmds, name).schema(**fields))
+
+
+class _TunnelEnds:
+    """Tunnels of one side and the data rules both sides share (see the module docstring)."""
+
+    #: Commands this side sends, by name; the peer's are the other table.
+    _OUT: Any
+    _OUT_IDS: Any
+    _PEER_IDS: Any
+
+    def __init__(self, *, max_incoming: int, chunk: int, close_timeout: float | None) -> None:
+        if not 1 <= max_incoming <= 0xFFFF:
+            raise ValueError("maximum incoming transfer size must be 1-65535")
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1 octet")
+        self.max_incoming = max_incoming
+        self.chunk = chunk
+        self.close_timeout = close_timeout
+        self.tunnels: dict[int, TunnelState] = {}
+
+    # -- the application ------------------------------------------------------------------
+
+    def send(self, tunnel_id: int, data: bytes, now: float) -> Step:
+        """Queue ``data`` on a tunnel and send what the peer has room for."""
+        tunnel = self._open(tunnel_id)
+        size = max(1, min(self.chunk, tunnel.peer_max_incoming))
+        for start in range(0, len(data), size):
+            tunnel.outbox.append(bytes(data[start : start + size]))
+        self._touch(tunnel, now)
+        return Step(sends=tuple(self._flush(tunnel)))
+
+    def release(self, tunnel_id: int, octets: int) -> Step:
+        """The application consumed ``octets`` of received data: with flow control, room in
+        the receive window again, and Ready Data if the peer was told to stop (D.6.2.4.6)."""
+        tunnel = self.tunnels.get(tunnel_id)
+        if tunnel is None or not tunnel.flow_control:
+            return Step()
+        tunnel.held = max(0, tunnel.held - octets)
+        if tunnel.stopped and tunnel.held < tunnel.max_incoming:
+            tunnel.stopped = False
+            left = tunnel.max_incoming - tunnel.held
+            return Step(sends=(self._to(tunnel, "ready_data", number_of_bytes_left=left),))
+        return Step()
+
+    def pending(self, tunnel_id: int) -> int:
+        """Octets queued on a tunnel and not yet sent."""
+        return sum(len(chunk) for chunk in self._open(tunnel_id).outbox)
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """The earliest inactivity deadline of the open tunnels."""
+        deadlines = [t_.deadline for t_ in self.tunnels.values() if t_.deadline is not None]
+        return min(deadlines, default=None)
+
+    def handle_timeout(self, now: float) -> Step:
+        """Close the tunnels idle for their timeout (D.6.2.2.1)."""
+        sends: list[Send] = []
+        events: list[Any] = []
+        for tunnel in list(self.tunnels.values()):
+            if tunnel.deadline is not None and tunnel.deadline <= now:
+                del self.tunnels[tunnel.tunnel_id]
+                LOGGER.info(
+                    "tunnel %d of %s closed after inactivity", tunnel.tunnel_id, tunnel.device
+                )
+                sends.extend(self._timed_out(tunnel))
+                events.append(
+                    TunnelClosed(tunnel_id=tunnel.tunnel_id, device=tunnel.device, reason="timeout")
+                )
+        return Step(sends=tuple(sends), events=tuple(events))
+
+    def _timed_out(self, tunnel: TunnelState) -> list[Send]:
+        return []
+
+    # -- received data commands -----------------------------------------------------------
+
+    def _data_command(self, msg: ZclMessage, command: Any, now: float) -> Step | None:
+        """Transfer Data, Transfer Data Error, Ack Transfer Data and Ready Data (both sides);
+        None for another command."""
+        cid = msg.command_id
+        ids = self._PEER_IDS
+        if cid not in (
+            ids.TRANSFER_DATA,
+            ids.TRANSFER_DATA_ERROR,
+            ids.ACK_TRANSFER_DATA,
+            ids.READY_DATA,
+        ):
+            return None
+        if cid == ids.TRANSFER_DATA:
+            return self._transfer_data(msg, int(command.tunnel_id), bytes(command.data), now)
+        tunnel = self._owned(msg, int(command.tunnel_id))
+        if tunnel is None:
+            return Step(status=foundation.Status.NOT_FOUND)
+        self._touch(tunnel, now)
+        if cid == ids.TRANSFER_DATA_ERROR:
+            return self._transfer_error(tunnel, command)
+        # Ack Transfer Data / Ready Data: the peer's window (D.6.2.4.5-6)
+        if not tunnel.flow_control:
+            return Step()
+        tunnel.window = int(command.number_of_bytes_left)
+        return Step(sends=tuple(self._flush(tunnel)))
+
+    @staticmethod
+    def _transfer_error(tunnel: TunnelState, command: Any) -> Step:
+        """The peer refused our Transfer Data (D.6.2.4.4): what is queued is dropped."""
+        try:
+            status = TransferDataStatus(int(command.transfer_data_status))
+        except ValueError:
+            return Step(status=foundation.Status.INVALID_VALUE)
+        tunnel.outbox.clear()
+        if tunnel.flow_control:
+            tunnel.window = None
+        event = TransferFailed(tunnel_id=tunnel.tunnel_id, device=tunnel.device, status=status)
+        return Step(events=(event,))
+
+    def _transfer_data(self, msg: ZclMessage, tunnel_id: int, data: bytes, now: float) -> Step:
+        tunnel = self.tunnels.get(tunnel_id)
+        status: TransferDataStatus | None = None
+        if tunnel is None:
+            status = TransferDataStatus.NO_SUCH_TUNNEL
+        elif not self._is_peer(tunnel, msg):
+            status = TransferDataStatus.WRONG_DEVICE
+        elif len(data) > tunnel.max_incoming or (
+            tunnel.flow_control and len(data) > tunnel.max_incoming - tunnel.held
+        ):
+            status = TransferDataStatus.DATA_OVERFLOW
+        if status is not None:
+            LOGGER.info(
+                "transfer data on tunnel %d from %s refused: %s",
+                tunnel_id,
+                device_name(msg.src_ieee, msg.src_nwk),
+                status.name,
+            )
+            error = self._reply(
+                msg, "transfer_data_error", tunnel_id=tunnel_id, transfer_data_status=status
+            )
+            return Step(sends=(error,))
+        assert tunnel is not None
+        self._touch(tunnel, now)
+        sends: list[Send] = []
+        if tunnel.flow_control:
+            tunnel.held += len(data)
+            left = tunnel.max_incoming - tunnel.held
+            tunnel.stopped = left == 0
+            sends.append(
+                self._reply(
+                    msg, "ack_transfer_data", tunnel_id=tunnel_id, number_of_bytes_left=left
+                )
+            )
+        event = TunnelData(
+            tunnel_id=tunnel_id, device=tunnel.device, protocol=tunnel.protocol, data=data
+        )
+        return Step(sends=tuple(sends), events=(event,))
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _add(
+        self,
+        peer: ZclMessage,
+        *,
+        tunnel_id: int,
+        protocol: ProtocolKey,
+        flow_control: bool,
+        command: Any,
+        now: float,
+    ) -> TunnelState:
+        """A new open tunnel with the sender of ``peer``, whose request or response
+        ``command`` gave its maximum incoming transfer size."""
+        peer_max = int(command.maximum_incoming_transfer_size)
+        tunnel = TunnelState(
+            tunnel_id=tunnel_id,
+            peer=Destination.device(peer.src_nwk, peer.src_ep),
+            peer_ieee=peer.src_ieee,
+            protocol=protocol,
+            flow_control=flow_control,
+            peer_max_incoming=max(1, peer_max),
+            max_incoming=self.max_incoming,
+            deadline=None,
+            window=peer_max,
+        )
+        self._touch(tunnel, now)
+        self.tunnels[tunnel_id] = tunnel
+        return tunnel
+
+    def _flush(self, tunnel: TunnelState) -> list[Send]:
+        """The Transfer Data the peer has room for now."""
+        sends = []
+        while tunnel.outbox:
+            chunk = tunnel.outbox.popleft()
+            if tunnel.flow_control:
+                if not tunnel.window:  # waiting for an Ack, or told 0: wait for Ready Data
+                    tunnel.outbox.appendleft(chunk)
+                    break
+                if len(chunk) > tunnel.window:  # what fits now; the rest after the Ack
+                    tunnel.outbox.appendleft(chunk[tunnel.window :])
+                    chunk = chunk[: tunnel.window]
+                tunnel.window = None  # one at a time: wait for the Ack (D.6.2.4.5)
+            sends.append(self._to(tunnel, "transfer_data", data=t.Bytes(chunk)))
+        return sends
+
+    def _open(self, tunnel_id: int) -> TunnelState:
+        tunnel = self.tunnels.get(tunnel_id)
+        if tunnel is None:
+            raise TunnelError(f"no open tunnel {tunnel_id}")
+        return tunnel
+
+    def _owned(self, msg: ZclMessage, tunnel_id: int) -> TunnelState | None:
+        tunnel = self.tunnels.get(tunnel_id)
+        if tunnel is None or not self._is_peer(tunnel, msg):
+            return None
+        return tunnel
+
+    @staticmethod
+    def _is_peer(tunnel: TunnelState, msg: ZclMessage) -> bool:
+        if tunnel.peer_ieee is not None and msg.src_ieee is not None:
+            return bool(tunnel.peer_ieee == msg.src_ieee)
+        return tunnel.peer.address == msg.src_nwk
+
+    def _touch(self, tunnel: TunnelState, now: float) -> None:
+        if self.close_timeout is not None:
+            tunnel.deadline = now + self.close_timeout
+
+    def _to(self, tunnel: TunnelState, name: str, **fields: Any) -> Send:
+        return Send(
+            cluster_id=TUNNELING,
+            command_id=getattr(self._OUT_IDS, name.upper()),
+            payload=_command(self._OUT, name, tunnel_id=tunnel.tunnel_id, **fields),
+            to=tunnel.peer,
+            default_response=False,
+        )
+
+    def _reply(self, msg: ZclMessage, name: str, **fields: Any) -> Send:
+        return Send(
+            cluster_id=TUNNELING,
+            command_id=getattr(self._OUT_IDS, name.upper()),
+            payload=_command(self._OUT, name, **fields),
+            reply_to=msg,
+        )
+
+
+class TunnelServerProtocol(_TunnelEnds):
+    """The server's tunnels (D.6.2): grants, data, closing and the inactivity timeout.
+
+    ``protocols`` are the protocols served (:func:`protocol_key`); ``max_tunnels`` how many may
+    be open at once (beyond: BUSY); ``close_tunnel_timeout`` the CloseTunnelTimeout attribute,
+    seconds (D.6.2.2.1, 1-65535).
+    """
+
+    _OUT = _C
+    _OUT_IDS = TunnelingClientCommand
+    _PEER_IDS = TunnelingServerCommand
+
+    def __init__(
+        self,
+        protocols: set[ProtocolKey],
+        *,
+        max_incoming: int = 1500,
+        max_tunnels: int = 8,
+        flow_control: bool = True,
+        close_tunnel_timeout: int = DEFAULT_CLOSE_TUNNEL_TIMEOUT,
+        chunk: int = DEFAULT_CHUNK,
+    ) -> None:
+        if not 1 <= close_tunnel_timeout <= 0xFFFF:
+            raise ValueError("CloseTunnelTimeout must be 1-65535 seconds (D.6.2.2.1)")
+        super().__init__(max_incoming=max_incoming, chunk=chunk, close_timeout=close_tunnel_timeout)
+        self.protocols = set(protocols)
+        self.max_tunnels = max_tunnels
+        self.flow_control = flow_control
+        self.close_tunnel_timeout = close_tunnel_timeout
+        self._ids = itertools.count(0)
+
+    def receive(self, msg: ZclMessage, command: Any, now: float) -> Step:
+        """Act on a command a client sent."""
+        if msg.command_id == TunnelingServerCommand.REQUEST_TUNNEL:
+            return self._request(msg, command, now)
+        if msg.command_id == TunnelingServerCommand.CLOSE_TUNNEL:
+            tunnel = self._owned(msg, int(command.tunnel_id))
+            if tunnel is None:
+                return Step(status=foundation.Status.NOT_FOUND)
+            del self.tunnels[tunnel.tunnel_id]
+            closed = TunnelClosed(tunnel_id=tunnel.tunnel_id, device=tunnel.device, reason="closed")
+            return Step(events=(closed,))
+        step = self._data_command(msg, command, now)
+        return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND) if step is None else step
+
+    def _request(self, msg: ZclMessage, command: Any, now: float) -> Step:
+        key = (int(command.protocol_id), int(command.manufacturer_code))
+        wants_flow = bool(command.flow_control_support)
+        status = TunnelStatus.SUCCESS
+        if key not in self.protocols:
+            status = TunnelStatus.PROTOCOL_NOT_SUPPORTED
+        elif wants_flow and not self.flow_control:
+            status = TunnelStatus.FLOW_CONTROL_NOT_SUPPORTED
+        elif len(self.tunnels) >= self.max_tunnels:
+            status = TunnelStatus.BUSY
+        tunnel_id = NO_TUNNEL
+        if status is TunnelStatus.SUCCESS:
+            found = self._free_id()
+            if found is None:
+                status = TunnelStatus.NO_MORE_TUNNEL_IDS
+            else:
+                tunnel_id = found
+        reply = self._reply(
+            msg,
+            "request_tunnel_response",
+            tunnel_id=tunnel_id,
+            tunnel_status=status,
+            maximum_incoming_transfer_size=self.max_incoming,
+        )
+        if status is not TunnelStatus.SUCCESS:
+            LOGGER.info(
+                "tunnel request from %s refused: %s",
+                device_name(msg.src_ieee, msg.src_nwk),
+                status.name,
+            )
+            return Step(sends=(reply,))
+        tunnel = self._add(
+            msg,
+            tunnel_id=tunnel_id,
+            protocol=key,
+            flow_control=wants_flow,
+            command=command,
+            now=now,
+        )
+        opened = TunnelOpened(
+            tunnel_id=tunnel_id, device=tunnel.device, protocol=key, flow_control=wants_flow
+        )
+        return Step(sends=(reply,), events=(opened,))
+
+    def _free_id(self) -> int | None:
+        for _ in range(NO_TUNNEL):
+            candidate = next(self._ids) % NO_TUNNEL
+            if candidate not in self.tunnels:
+                return candidate
+        return None
+
+    def _timed_out(self, tunnel: TunnelState) -> list[Send]:
+        return [self._to(tunnel, "tunnel_closure_notification")]
+
+
+class TunnelClientProtocol(_TunnelEnds):
+    """A device's tunnels (D.6.3): the request, the response, data, closing.
+
+    ``close_timeout`` is the device's copy of the server's CloseTunnelTimeout (None: the
+    tunnel lives until closed or notified).
+    """
+
+    _OUT = _S
+    _OUT_IDS = TunnelingServerCommand
+    _PEER_IDS = TunnelingClientCommand
+
+    def __init__(
+        self,
+        *,
+        max_incoming: int = 1500,
+        chunk: int = DEFAULT_CHUNK,
+        close_timeout: float | None = None,
+    ) -> None:
+        super().__init__(max_incoming=max_incoming, chunk=chunk, close_timeout=close_timeout)
+
+    def request(self, protocol: ProtocolKey, server: Destination, *, flow_control: bool) -> Send:
+        """The Request Tunnel to send to ``server`` (D.6.2.4.1)."""
+        return Send(
+            cluster_id=TUNNELING,
+            command_id=TunnelingServerCommand.REQUEST_TUNNEL,
+            payload=_command(
+                _S,
+                "request_tunnel",
+                protocol_id=protocol[0],
+                manufacturer_code=protocol[1],
+                flow_control_support=t.Bool(flow_control),
+                maximum_incoming_transfer_size=self.max_incoming,
+            ),
+            to=server,
+            default_response=False,
+        )
+
+    def opened(
+        self,
+        response: ZclMessage,
+        command: Any,
+        *,
+        protocol: ProtocolKey,
+        flow_control: bool,
+        now: float,
+    ) -> TunnelState:
+        """Take a Request Tunnel Response (D.6.2.5.1): the tunnel, or :class:`TunnelError`
+        naming the status that refused it."""
+        try:
+            status = TunnelStatus(int(command.tunnel_status))
+        except ValueError:
+            raise TunnelError(
+                f"tunnel refused with unknown status {int(command.tunnel_status)}"
+            ) from None
+        if status is not TunnelStatus.SUCCESS:
+            raise TunnelError(f"tunnel refused: {status.name}")
+        tunnel_id = int(command.tunnel_id)
+        return self._add(
+            response,
+            tunnel_id=tunnel_id,
+            protocol=protocol,
+            flow_control=flow_control,
+            command=command,
+            now=now,
+        )
+
+    def close(self, tunnel_id: int) -> Step:
+        """Close a tunnel (D.6.2.4.2): forget it and tell the server."""
+        tunnel = self._open(tunnel_id)
+        del self.tunnels[tunnel_id]
+        closed = TunnelClosed(tunnel_id=tunnel_id, device=tunnel.device, reason="closed")
+        return Step(sends=(self._to(tunnel, "close_tunnel"),), events=(closed,))
+
+    def receive(self, msg: ZclMessage, command: Any, now: float) -> Step:
+        """Act on a command the server sent (not the Request Tunnel Response, which answers
+        the shell's request)."""
+        if msg.command_id == TunnelingClientCommand.TUNNEL_CLOSURE_NOTIFICATION:
+            tunnel = self._owned(msg, int(command.tunnel_id))
+            if tunnel is None:
+                return Step(status=foundation.Status.NOT_FOUND)
+            del self.tunnels[tunnel.tunnel_id]
+            closed = TunnelClosed(
+                tunnel_id=tunnel.tunnel_id, device=tunnel.device, reason="notified"
+            )
+            return Step(events=(closed,))
+        step = self._data_command(msg, command, now)
+        return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND) if step is None else step

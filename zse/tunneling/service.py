@@ -1,0 +1,295 @@
+"""Tunneling over ZCL (SE 1.2 D.6): the server's and a client's asyncio shells.
+
+The decisions are :mod:`zse.tunneling.protocol`'s; these shells decode, feed the core under
+one lock, send what it returns through the endpoint (:func:`zse.zcl.endpoint.carry_out`, the
+one delivery rule: APS-encrypted unicast), arm one timer for the tunnels' inactivity deadlines
+(:class:`zse.zcl.timer.Timer`) and tell the application.
+
+A *tunnel protocol* is what the application plugs in: :meth:`TunnelingServer.serve` registers a
+handler for a protocol id and manufacturer code (a manufacturer-defined protocol is id
+200-254 with the manufacturer's code, D.6.2.4.1). The handler gets the octets received on a
+tunnel and may return octets to send back on it; the received octets are released from the
+flow-control window when it returns. A client reads what arrives with
+:meth:`TunnelingClient.read`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import zigpy.types as t
+from zigpy.exceptions import DeliveryError
+from zigpy.zcl import foundation
+
+from zse.errors import InvalidFrame
+from zse.se.ids import TUNNELING, TunnelingAttribute
+from zse.se.types import STANDARD_PROTOCOL_MANUFACTURER
+from zse.tunneling.protocol import (
+    ProtocolKey,
+    TransferFailed,
+    TunnelClientProtocol,
+    TunnelClosed,
+    TunnelData,
+    TunnelError,
+    TunnelOpened,
+    TunnelServerProtocol,
+    protocol_key,
+)
+from zse.tunneling.wire import Tunneling
+from zse.zcl.codec import decode_command
+from zse.zcl.delivery import Destination
+from zse.zcl.endpoint import ZclPort, carry_out, request
+from zse.zcl.events import EventStream
+from zse.zcl.frame import Step, ZclMessage
+from zse.zcl.timer import Timer
+
+__all__ = [
+    "TunnelEvent",
+    "TunnelHandler",
+    "TunnelingClient",
+    "TunnelingServer",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+TunnelEvent = TunnelOpened | TunnelData | TunnelClosed | TransferFailed
+
+TunnelHandler = Callable[[TunnelData], "Awaitable[bytes | None] | bytes | None"]
+"""A tunnel protocol's handler: the octets received on a tunnel in, octets to send back out."""
+
+
+class _Shell:
+    """What both sides' shells share: decode, feed the core under the lock, carry out."""
+
+    core: TunnelServerProtocol | TunnelClientProtocol
+
+    def __init__(self, endpoint: ZclPort, what: str) -> None:
+        self.endpoint = endpoint
+        self._lock = asyncio.Lock()
+        self._stream: EventStream[TunnelEvent] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._remove: Callable[[], None] | None = None
+        self._timer = Timer(what, logger=LOGGER)
+        self._handlers: dict[ProtocolKey, TunnelHandler] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _start(self) -> None:
+        self._timer.add(self.core, self._after_timeout, lock=self._lock)
+        self._timer.start()
+        self._remove = self.endpoint.add_handler(TUNNELING, self._on_message)
+
+    async def stop(self) -> None:
+        """Stop serving the cluster and the timer."""
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+        await self._timer.stop()
+
+    async def send(self, tunnel_id: int, data: bytes) -> None:
+        """Send ``data`` on a tunnel; with flow control what the peer has no room for yet is
+        sent as its Acks and Ready Data come. :class:`TunnelError` for no such tunnel."""
+        async with self._lock:
+            step = self.core.send(tunnel_id, data, self._now())
+            try:
+                await carry_out(self.endpoint, step, self._stream.emit)
+            except DeliveryError as exc:  # what is queued goes with the next Ack
+                raise TunnelError(f"tunnel {tunnel_id}: not delivered ({exc})") from exc
+            finally:
+                self._timer.update()
+
+    def pending(self, tunnel_id: int) -> int:
+        """Octets queued on a tunnel, not yet sent."""
+        return self.core.pending(tunnel_id)
+
+    async def _after_timeout(self, step: Step) -> None:
+        await self._carry(step)
+
+    async def _carry(self, step: Step) -> foundation.Status | None:
+        try:
+            return await carry_out(self.endpoint, step, self._emit)
+        except Exception as exc:  # a frame the radio could not deliver: the peer retries
+            LOGGER.warning("tunneling frame not delivered: %s", exc)
+            return None
+
+    def _emit(self, event: Any) -> None:
+        self._stream.emit(event)
+        if isinstance(event, TunnelData):
+            handler = self._handlers.get(event.protocol)
+            if handler is not None:
+                task = asyncio.get_running_loop().create_task(self._run_handler(handler, event))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _run_handler(self, handler: TunnelHandler, event: TunnelData) -> None:
+        try:
+            reply = handler(event)
+            if inspect.isawaitable(reply):
+                reply = await reply
+        except Exception:
+            LOGGER.exception("tunnel %d handler failed", event.tunnel_id)
+            reply = None
+        async with self._lock:
+            steps = [self.core.release(event.tunnel_id, len(event.data))]
+            if reply and event.tunnel_id in self.core.tunnels:
+                steps.append(self.core.send(event.tunnel_id, bytes(reply), self._now()))
+            for step in steps:
+                await self._carry(step)
+            self._timer.update()
+
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        if msg.from_server == isinstance(self.core, TunnelServerProtocol):
+            return None  # the other side's command, not ours to take
+        try:
+            command, _ = decode_command(
+                Tunneling, msg.command_id, msg.payload, from_server=msg.from_server
+            )
+        except InvalidFrame as exc:
+            LOGGER.warning("bad Tunneling command from 0x%04X: %s", msg.src_nwk, exc)
+            return foundation.Status.MALFORMED_COMMAND
+        async with self._lock:
+            status = await self._receive(msg, command)
+            self._timer.update()
+        return status
+
+    async def _receive(self, msg: ZclMessage, command: Any) -> foundation.Status | None:
+        return await self._carry(self.core.receive(msg, command, self._now()))
+
+
+class TunnelingServer(_Shell):
+    """The server side of Tunneling (SE D.6.2) on an endpoint (the ESI's, the hub's).
+
+    ``close_tunnel_timeout`` (seconds) is also published as the CloseTunnelTimeout attribute.
+    """
+
+    core: TunnelServerProtocol
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        max_incoming: int = 1500,
+        max_tunnels: int = 8,
+        flow_control: bool = True,
+        close_tunnel_timeout: int = 0xFFFF,
+    ) -> None:
+        super().__init__(endpoint, "Tunneling server timer")
+        self.core = TunnelServerProtocol(
+            set(),
+            max_incoming=max_incoming,
+            max_tunnels=max_tunnels,
+            flow_control=flow_control,
+            close_tunnel_timeout=close_tunnel_timeout,
+        )
+
+    def serve(
+        self,
+        protocol_id: int,
+        handler: TunnelHandler,
+        *,
+        manufacturer_code: int = STANDARD_PROTOCOL_MANUFACTURER,
+    ) -> None:
+        """Accept tunnels of a protocol and hand their data to ``handler``."""
+        key = protocol_key(protocol_id, manufacturer_code)
+        self.core.protocols.add(key)
+        self._handlers[key] = handler
+
+    async def start(self) -> None:
+        """Publish CloseTunnelTimeout and serve the cluster."""
+        self.endpoint.set_attribute(
+            TUNNELING,
+            TunnelingAttribute.CLOSE_TUNNEL_TIMEOUT,
+            t.uint16_t(self.core.close_tunnel_timeout),
+        )
+        self._start()
+
+
+class TunnelingClient(_Shell):
+    """A device's side of Tunneling (SE D.6.3) towards the server at ``server``."""
+
+    core: TunnelClientProtocol
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        server: Destination,
+        *,
+        max_incoming: int = 1500,
+        close_timeout: float | None = None,
+    ) -> None:
+        super().__init__(endpoint, "Tunneling client timer")
+        self.server = server
+        self.core = TunnelClientProtocol(max_incoming=max_incoming, close_timeout=close_timeout)
+        self._inbox: dict[int, asyncio.Queue[TunnelData | TunnelClosed]] = {}
+        self._stream.on_event(self._queue)
+
+    async def start(self) -> None:
+        """Take the server's commands."""
+        self._start()
+
+    async def open(
+        self,
+        protocol_id: int,
+        *,
+        manufacturer_code: int = STANDARD_PROTOCOL_MANUFACTURER,
+        flow_control: bool = True,
+        timeout: float = 8.0,
+    ) -> int:
+        """Request a tunnel (D.6.2.4.1) and return its id; :class:`TunnelError` with the
+        status that refused it, ``TimeoutError`` when the server does not answer."""
+        key = protocol_key(protocol_id, manufacturer_code)
+        send = self.core.request(key, self.server, flow_control=flow_control)
+        try:
+            reply = await request(self.endpoint, send, timeout=timeout)
+        except DeliveryError as exc:
+            raise TunnelError(f"Request Tunnel not delivered: {exc}") from exc
+        if not reply.is_cluster_command:  # a Default Response: no Tunneling server there
+            status = reply.payload[1] if len(reply.payload) > 1 else None
+            raise TunnelError(f"Request Tunnel answered with Default Response status {status}")
+        try:
+            command, _ = decode_command(
+                Tunneling, reply.command_id, reply.payload, from_server=True
+            )
+        except InvalidFrame as exc:
+            raise TunnelError(f"bad Request Tunnel Response: {exc}") from None
+        async with self._lock:
+            tunnel = self.core.opened(
+                reply, command, protocol=key, flow_control=flow_control, now=self._now()
+            )
+            self._inbox[tunnel.tunnel_id] = asyncio.Queue()
+            self._timer.update()
+        return tunnel.tunnel_id
+
+    async def close(self, tunnel_id: int) -> None:
+        """Close a tunnel (D.6.2.4.2)."""
+        async with self._lock:
+            step = self.core.close(tunnel_id)
+            self._timer.update()
+        await self._carry(step)
+
+    async def read(self, tunnel_id: int, *, timeout: float | None = None) -> bytes:
+        """The next octets received on a tunnel (released from the window as they are read);
+        :class:`TunnelError` once the tunnel is closed."""
+        queue = self._inbox.get(tunnel_id)
+        if queue is None:
+            raise TunnelError(f"no open tunnel {tunnel_id}")
+        item = await asyncio.wait_for(queue.get(), timeout)
+        if isinstance(item, TunnelClosed):
+            self._inbox.pop(tunnel_id, None)
+            raise TunnelError(f"tunnel {tunnel_id} closed ({item.reason})")
+        async with self._lock:
+            await self._carry(self.core.release(tunnel_id, len(item.data)))
+        return item.data
+
+    def _queue(self, event: TunnelEvent) -> None:
+        if isinstance(event, TunnelData | TunnelClosed):
+            queue = self._inbox.get(event.tunnel_id)
+            if queue is not None:
+                queue.put_nowait(event)
