@@ -161,7 +161,16 @@ def unique_schema(name: str) -> str:
 def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """``place(name)``: where a store called ``name`` lives on this test's engine (the same
     name, the same store): a file in ``tmp_path``, or a fresh schema of the session's server."""
-    engine = request.param
+    yield _places(request, tmp_path, request.param)
+
+
+@pytest.fixture
+def pg_place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """:func:`place` on PostgreSQL only (its own equivalents of the SQLite-only tests)."""
+    yield _places(request, tmp_path, "postgresql")
+
+
+def _places(request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> Any:
     names: dict[str, str] = {}
 
     def where(name: str = "state.db") -> Any:
@@ -172,7 +181,7 @@ def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         return names[name]
 
     where.engine = engine  # type: ignore[attr-defined]
-    yield where
+    return where
 
 
 async def raw_sql(location: Any, *statements: str | tuple[str, tuple[Any, ...]]) -> list[Any]:
@@ -207,6 +216,7 @@ async def raw_sql(location: Any, *statements: str | tuple[str, tuple[Any, ...]])
             server_settings={"search_path": url.schema},
         )
         try:
+            await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{url.schema}"')
             rows = []
             for sql, params in pairs:
                 rows = [tuple(r) for r in await connection.fetch(_numbered(sql), *params)]

@@ -19,6 +19,7 @@ SQLite engine (:mod:`zse.store_engine`); what differs is here:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
@@ -277,6 +278,9 @@ class PostgresEngine(Engine):
         )
 
     async def close(self) -> None:
+        """Release the lock (so that a next open never races the session's end), close."""
+        with contextlib.suppress(*_ERRORS):
+            await self._db.execute("SELECT pg_advisory_unlock_all()")
         await self._db.close(timeout=self.url.command_timeout)
 
     def abandon(self) -> None:
