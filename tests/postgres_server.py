@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 
 ENGINES = ("sqlite", "postgresql")
-_SERVER: Server | None = None
+#: The session's server (``server()`` starts it at the first use).
+_RUNNING: dict[str, Server] = {}
 _NAMES = itertools.count()
 
 
@@ -66,7 +67,9 @@ class Server:
 def _bindir() -> str:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version)
     if not found:
-        pytest.fail("PostgreSQL is not installed: run .ci/install-tools (Debian package postgresql)")
+        pytest.fail(
+            "PostgreSQL is not installed: run .ci/install-tools (Debian package postgresql)"
+        )
     return os.path.dirname(found[-1])
 
 
@@ -132,17 +135,14 @@ def start(*, durable: bool = False) -> Server:
 
 def server() -> Server:
     """The session's server, started at the first use."""
-    global _SERVER
-    if _SERVER is None:
-        _SERVER = start()
-    return _SERVER
+    if "session" not in _RUNNING:
+        _RUNNING["session"] = start()
+    return _RUNNING["session"]
 
 
 def stop_server() -> None:
-    global _SERVER
-    if _SERVER is not None:
-        _SERVER.stop()
-        _SERVER = None
+    if "session" in _RUNNING:
+        _RUNNING.pop("session").stop()
 
 
 @pytest.fixture(scope="session")
@@ -158,16 +158,16 @@ def unique_schema(name: str) -> str:
 
 
 @pytest.fixture(params=ENGINES)
-def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+def place(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """``place(name)``: where a store called ``name`` lives on this test's engine (the same
     name, the same store): a file in ``tmp_path``, or a fresh schema of the session's server."""
-    yield _places(request, tmp_path, request.param)
+    return _places(request, tmp_path, request.param)
 
 
 @pytest.fixture
-def pg_place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+def pg_place(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """:func:`place` on PostgreSQL only (its own equivalents of the SQLite-only tests)."""
-    yield _places(request, tmp_path, "postgresql")
+    return _places(request, tmp_path, "postgresql")
 
 
 def _places(request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> Any:

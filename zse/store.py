@@ -108,7 +108,7 @@ async def _connect(location: str | os.PathLike[str]) -> Engine:
         from zse.store_postgres import PostgresEngine, parse_url  # noqa: PLC0415 - optional
     except ImportError:
         raise StoreError(
-            "a PostgreSQL store needs the asyncpg driver: pip install 'zse[postgres]'"
+            "a PostgreSQL store needs the asyncpg driver: pip install 'zigpy-se[postgres]'"
         ) from None
     return await PostgresEngine.connect(parse_url(str(location)))
 
@@ -356,11 +356,13 @@ class Store:
             for namespace, key, value, sum_ in await self._rows(_RECORD_ROWS, what="verify")
             if sum_ != _record_sum(namespace, key, value)
         ]
-        bad += [
-            ("journal", None, row[0], "checksum mismatch: the stored entry was altered")
-            for row in await self._rows(_ENTRY_ROWS, what="verify")
-            if row[5] != _entry_sum(*row[:5])
-        ]
+        for row in await self._rows(_ENTRY_ROWS, what="verify"):
+            if row[5] != _entry_sum(*row[:5]):
+                bad.append(
+                    ("journal", None, row[0], "checksum mismatch: the stored entry was altered")
+                )
+            elif row[4] not in (0, 1):  # written behind the store's back, checksum and all
+                bad.append(("journal", None, row[0], "reported flag is neither 0 nor 1"))
         await self._set_aside(bad)
 
     async def _install(

@@ -115,6 +115,8 @@ def parse_url(url: str) -> PostgresUrl:
         raise _bad("the scheme must be postgresql:// or postgres://")
     if parts.fragment:
         raise _bad("a #fragment")
+    if "@" in parts.path or "@" in parts.query:  # a user or password with an unquoted / or ?
+        raise _bad("an @ after the host (percent-encode / ? # @ in a user name or password)")
     database = unquote(parts.path[1:]) if parts.path.startswith("/") else parts.path
     if "/" in database or (parts.path and not parts.path.startswith("/")):
         raise _bad("the database is one name after the host: /database")

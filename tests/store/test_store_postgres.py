@@ -43,7 +43,12 @@ async def test_sqlite_files_keep_the_schema_zse_always_wrote(tmp_path):
     async with await Store.open(path):
         pass
     raw = sqlite3.connect(path)
-    found = [r[0] for r in raw.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'sqlite_sequence'")]
+    found = [
+        r[0]
+        for r in raw.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'sqlite_sequence'"
+        )
+    ]
     raw.close()
     assert found == SQLITE_SCHEMA
 
@@ -124,9 +129,9 @@ async def test_a_wrong_url_is_one_clear_line(url, expected):
 
 
 async def test_refused_wrong_password_and_missing_database(postgres):
-    with socket_closed_port() as port:
+    with ClosedPort() as port:
         url = f"postgresql://zse:{postgres.password}@127.0.0.1:{port}/postgres"
-        with pytest.raises(StoreError, match="cannot connect: .*onnect") as refused:
+        with pytest.raises(StoreError, match=r"cannot connect: .*onnect") as refused:
             await Store.open(url)
         assert _one_line(refused, postgres.password).startswith(
             f"postgresql://zse@127.0.0.1:{port}/postgres: cannot connect"
@@ -142,7 +147,7 @@ async def test_refused_wrong_password_and_missing_database(postgres):
     _one_line(refused, postgres.password)
 
 
-class socket_closed_port:
+class ClosedPort:
     """A loopback port nothing listens on (bound, not listening, for the test's duration)."""
 
     def __enter__(self) -> int:
@@ -229,7 +234,8 @@ async def test_a_server_that_stops_answering_is_a_store_error_not_a_hang(pg_plac
         text=True,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
     pid = int(child.stdout.readline())
     os.kill(pid, signal.SIGSTOP)  # the server process serving that child's connection
     try:
