@@ -1,6 +1,9 @@
 """#12.17: nothing is lost silently. Structural damage (pages swapped) is refused at open by
 ``PRAGMA integrity_check``; a record whose bytes changed in place (a digit) fails its checksum
-and is quarantined, named; schema-1 stores get their checksums at the first open."""
+and is quarantined, named; schema-1 stores get their checksums at the first open.
+
+The page swaps and in-place byte edits are SQLite only (they damage the file); the edits made
+with SQL behind the store's back run on both engines (``place``)."""
 
 from __future__ import annotations
 

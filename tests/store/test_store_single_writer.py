@@ -1,4 +1,9 @@
-"""One writer per store: a second open, in this process or another, is refused clearly."""
+"""One writer per store: a second open, in this process or another, is refused clearly.
+
+The tests taking ``place`` run on both engines. The others are SQLite only: the lock through
+another name of the same file (symlink, hard link) and aiosqlite's worker thread after a
+cancelled open or close have no PostgreSQL counterpart (a store there has one name, its URL,
+and asyncpg has no thread)."""
 
 from __future__ import annotations
 
