@@ -9,6 +9,7 @@ thread) have these as their counterparts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -251,3 +252,23 @@ async def test_a_server_that_stops_answering_is_a_store_error_not_a_hang(pg_plac
     assert int(seconds) <= 5
     assert ": cannot commit: " in message
     assert "\n" not in message.rstrip("\n")
+
+
+@pytest.mark.parametrize("steps", [0, 2, 5, 10, 20, 40])
+async def test_a_cancelled_open_leaves_no_lock_behind(pg_place, steps):
+    """Cancelled anywhere in its open (connecting, locking, checking), a store leaves no
+    session holding its lock: the next open works (SQLite's counterpart, with its thread, is
+    in test_store_single_writer.py)."""
+    path = pg_place("s")
+    async with await Store.open(path):
+        pass
+    opening = asyncio.create_task(Store.open(path))
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    opening.cancel()
+    await asyncio.wait({opening})
+    if not opening.cancelled() and opening.exception() is None:
+        await opening.result().close()
+    await wait_released(path)
+    async with await Store.open(path) as store:
+        assert await store.load("ns") == {}
