@@ -36,7 +36,7 @@ from zse.store_engine import APPLICATION_ID, POSTGRES, Engine
 __all__ = ["PostgresEngine", "PostgresUrl", "is_postgres_url", "parse_url"]
 
 _SCHEMES = ("postgresql", "postgres")
-_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DEFAULT_TIMEOUTS = {"connect_timeout": 10.0, "command_timeout": 30.0}
 #: The ``meta`` row that says a schema is a zse store.
@@ -129,7 +129,7 @@ def parse_url(url: str) -> PostgresUrl:
     for name, value in query:
         if name == "schema":
             if not _SCHEMA_NAME.fullmatch(value):
-                raise _bad("schema must be a plain identifier (letters, digits, _; at most 63)")
+                raise _bad("schema must be a plain identifier (a-z, 0-9, _; at most 63)")
             schema = value
         elif name in options:
             options[name] = _seconds(name, value)
@@ -245,7 +245,8 @@ class PostgresEngine(Engine):
             )
         }
         if not tables:  # an empty or missing schema is a new store, as an empty file is
-            await self.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            if not await self.fetch("SELECT 1 FROM pg_namespace WHERE nspname = ?", (schema,)):
+                await self.execute(f'CREATE SCHEMA "{schema}"')  # the name is an identifier
             return 0, tables
         foreign = StoreError(
             f"{self.where}: not a zse store: a PostgreSQL schema of another application "

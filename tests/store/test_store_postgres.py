@@ -116,6 +116,7 @@ def _one_line(exc: pytest.ExceptionInfo[StoreError], password: str) -> str:
     [
         ("postgresql://u@127.0.0.1:99999/db", "invalid PostgreSQL URL: a bad port"),
         ("postgresql://u@127.0.0.1/db?schema=a-b", "schema must be a plain identifier"),
+        ("postgresql://u@127.0.0.1/db?schema=Esi", "schema must be a plain identifier"),
         ("postgresql://u@127.0.0.1/db?sslmode=x", "unknown parameter"),
         ("postgresql://u@127.0.0.1/db?command_timeout=0", "command_timeout must be a positive"),
         ("postgresql://u@127.0.0.1/a/b", "the database is one name"),
