@@ -1,4 +1,4 @@
-"""Durable state for the SE services: records and a write-ahead journal, in SQLite or PostgreSQL.
+"""Durable state for the SE services: records and a write-ahead journal (SQLite, PostgreSQL).
 
 The sans-IO cores (:mod:`zse.messaging`, :mod:`zse.drlc`) know nothing of storage; the asyncio
 services that bind them persist what the cores decide through one :class:`Store`. A store holds,
@@ -18,7 +18,7 @@ restart, so a receiver that must see each transition exactly once keys its view 
 transition's identity (docs/persistence.md says how the SE services do this).
 
 A database that is not a zse store (not SQLite, another application's, a newer schema, or
-structurally damaged: ``PRAGMA integrity_check``) raises :class:`~zse.errors.StoreError` at
+structurally damaged: SQLite's ``PRAGMA integrity_check``) raises :class:`~zse.errors.StoreError` at
 :meth:`Store.open` and is never rewritten. Every row carries a checksum, verified at open and
 on every read: a row that fails it, or that does not decode, or that a service's loader
 rejects (:mod:`zse.records`), is quarantined (moved aside, logged, listed by
@@ -128,7 +128,7 @@ class JournalEntry:
 
 
 class Batch:
-    """Changes committed together by :meth:`Store.commit` (one SQLite transaction).
+    """Changes committed together by :meth:`Store.commit` (one database transaction).
 
     Values are JSON: ``None``, bools, ints, floats, strings, lists, string-keyed dicts and
     ``bytes`` (stored tagged, read back as ``bytes``); tuples read back as lists. Operations apply

@@ -69,6 +69,7 @@ async def test_a_new_store_is_identified_in_its_meta_table(pg_place):
 
 async def test_several_stores_in_one_database_one_schema_each(postgres):
     first, second = (postgres.store_url(unique_schema(n)) for n in ("one", "two"))
+    second = second.replace("postgresql://", "postgres://", 1)  # the other spelling
     async with await Store.open(first) as one, await Store.open(second) as two:
         await one.commit(Batch().put("ns", "k", 1).append("ns", "e", 1))
         await two.commit(Batch().put("ns", "k", 2))
