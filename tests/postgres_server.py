@@ -90,14 +90,18 @@ def start(*, durable: bool = False) -> Server:
     base = Path(tempfile.mkdtemp(prefix="zse-pg-"))
     prefix: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses root: the package's system user runs it
-        user = pwd.getpwnam("postgres")
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(base)
+            pytest.fail("running as root, and no postgres user: run .ci/install-tools")
         os.chown(base, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
     password = secrets.token_hex(12)
     pwfile = base / "pw"
     pwfile.write_text(password + "\n")
     if prefix:
-        os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
+        os.chown(pwfile, user.pw_uid, -1)
     subprocess.run(
         [
             *prefix,
