@@ -33,7 +33,7 @@ import asyncpg
 from zse.errors import StoreError
 from zse.store_engine import APPLICATION_ID, POSTGRES, Engine
 
-__all__ = ["PostgresEngine", "PostgresUrl", "is_postgres_url", "parse_url"]
+__all__ = ["PostgresEngine", "PostgresUrl", "parse_url"]
 
 _SCHEMES = ("postgresql", "postgres")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -41,11 +41,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DEFAULT_TIMEOUTS = {"connect_timeout": 10.0, "command_timeout": 30.0}
 #: The ``meta`` row that says a schema is a zse store.
 IDENTITY = f"0x{APPLICATION_ID:08X}"
-
-
-def is_postgres_url(location: object) -> bool:
-    """Whether :meth:`zse.store.Store.open` takes ``location`` as a PostgreSQL URL."""
-    return isinstance(location, str) and location.split(":", 1)[0].lower() in _SCHEMES
 
 
 @dataclass(frozen=True, kw_only=True)
