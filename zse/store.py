@@ -1,4 +1,4 @@
-"""Durable state for the SE services: records and a write-ahead journal in SQLite (aiosqlite).
+"""Durable state for the SE services: records and a write-ahead journal (SQLite, PostgreSQL).
 
 The sans-IO cores (:mod:`zse.messaging`, :mod:`zse.drlc`) know nothing of storage; the asyncio
 services that bind them persist what the cores decide through one :class:`Store`. A store holds,
@@ -11,40 +11,55 @@ per *namespace* (one per service instance, e.g. ``"messaging.client/1"``):
   crash it replays the unreported entries in order. Sequence numbers are never reused, so they
   are stable idempotency keys.
 
-A :class:`Batch` of record changes, journal appends and "mark reported" is committed in one SQLite
+A :class:`Batch` of record changes, journal appends and "mark reported" is committed in one
 transaction: a process killed at any point leaves either all of it or none of it. The one window
 no local store can close is between a send and its mark: a crash there resends the entry after
 restart, so a receiver that must see each transition exactly once keys its view by the
 transition's identity (docs/persistence.md says how the SE services do this).
 
 A database that is not a zse store (not SQLite, another application's, a newer schema, or
-structurally damaged: ``PRAGMA integrity_check``) raises :class:`~zse.errors.StoreError` at
+structurally damaged: SQLite's ``PRAGMA integrity_check``) raises :class:`~zse.errors.StoreError` at
 :meth:`Store.open` and is never rewritten. Every row carries a checksum, verified at open and
 on every read: a row that fails it, or that does not decode, or that a service's loader
 rejects (:mod:`zse.records`), is quarantined (moved aside, logged, listed by
 :meth:`Store.quarantined`) and the rest stays usable. Nothing is dropped silently.
-On :class:`zse.sim.VirtualClockLoop` every wait on the SQLite thread holds the virtual clock
+On :class:`zse.sim.VirtualClockLoop` every wait on the database holds the virtual clock
 (``external_work``), transparently.
+
+Two engines behind this one API (:mod:`zse.store_engine` is the seam): a path opens an SQLite
+file (:mod:`zse.store_sqlite`, the default), a ``postgresql://`` URL a schema of a PostgreSQL
+database (:mod:`zse.store_postgres`, the ``postgres`` extra). The tables, checksums, JSON
+encoding, quarantine and messages are the same on both (docs/persistence.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import os
-import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
-
 from zse.errors import StoreError
 from zse.records import RecordError, load_each
+from zse.store_engine import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    TABLES,
+    Engine,
+    NotJson,
+    dump,
+    entry_sum,
+    hold_virtual_clock,
+    load,
+    migration_1,
+    record_sum,
+    schema,
+)
+from zse.store_sqlite import SqliteEngine
 
 __all__ = [
     "APPLICATION_ID",
@@ -57,150 +72,45 @@ __all__ = [
     "hold_virtual_clock",
 ]
 
-#: SQLite header ``application_id`` of a zse store: ASCII "ZSE1".
-APPLICATION_ID = 0x5A534531
-#: SQLite header ``user_version``: the schema version this module writes and reads
-#: (2: a checksum per record and journal entry, and the quarantine table).
-SCHEMA_VERSION = 2
-
 LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
+# The shared helpers, under the names this module has always had.
+_dump, _load, _NotJson, _record_sum, _entry_sum = dump, load, NotJson, record_sum, entry_sum
 
-_QUARANTINE = (
-    "CREATE TABLE quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL,"
-    " namespace, key, kind, value, reported, reason TEXT NOT NULL)"
-)
-_SCHEMA = (
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE records (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
-    " checksum TEXT, PRIMARY KEY (namespace, key)) WITHOUT ROWID",
-    "CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, namespace TEXT NOT NULL,"
-    " kind TEXT NOT NULL, value TEXT NOT NULL, reported INTEGER NOT NULL DEFAULT 0,"
-    " checksum TEXT)",
-    "CREATE INDEX journal_unreported ON journal (namespace, reported, seq)",
-    _QUARANTINE,
-)
-#: Schema version 1 (zse before the checksums) -> 2, in one transaction at the first open.
-_MIGRATE_1 = (
-    "ALTER TABLE records ADD COLUMN checksum TEXT",
-    "ALTER TABLE journal ADD COLUMN checksum TEXT",
-    _QUARANTINE,
-    "UPDATE records SET checksum = zse_record_sum(namespace, key, value)",
-    "UPDATE journal SET checksum = zse_entry_sum(seq, namespace, kind, value, reported)",
-)
-_TABLES = {1: {"meta", "records", "journal"}, 2: {"meta", "records", "journal", "quarantine"}}
-#: ``checksum IS zse_record_sum(...)`` / ``zse_entry_sum(...)``: the row is as it was written.
-_BAD_RECORDS = (
-    "SELECT namespace, key FROM records WHERE checksum IS NOT zse_record_sum(namespace, key, value)"
-)
-_BAD_ENTRIES = (
-    "SELECT seq FROM journal"
-    " WHERE checksum IS NOT zse_entry_sum(seq, namespace, kind, value, reported)"
-)
-_LOAD = (
-    "SELECT key, value, checksum IS zse_record_sum(namespace, key, value) FROM records"
-    " WHERE namespace = ? ORDER BY key"
-)
-_GET = (
-    "SELECT value, checksum IS zse_record_sum(namespace, key, value) FROM records"
-    " WHERE namespace = ? AND key = ?"
-)
+_RECORD_ROWS = "SELECT namespace, key, value, checksum FROM records"
+_ENTRY_ROWS = "SELECT seq, namespace, kind, value, reported, checksum FROM journal"
+_LOAD = "SELECT key, value, checksum FROM records WHERE namespace = ? ORDER BY key"
+_GET = "SELECT value, checksum FROM records WHERE namespace = ? AND key = ?"
 _JOURNAL = (
-    "SELECT seq, kind, value, reported,"
-    " checksum IS zse_entry_sum(seq, namespace, kind, value, reported)"
-    " FROM journal WHERE namespace = ? AND reported <= ? ORDER BY seq"
+    "SELECT seq, kind, value, reported, checksum FROM journal"
+    " WHERE namespace = ? AND reported <= ? ORDER BY seq"
 )
-#: Mark an entry reported, only if it is intact (a damaged one keeps its mismatch).
-_MARK = (
-    "UPDATE journal SET reported = 1, checksum = zse_entry_sum(seq, namespace, kind, value, 1)"
-    " WHERE seq = ? AND reported = 0"
-    " AND checksum IS zse_entry_sum(seq, namespace, kind, value, reported)"
+_QUARANTINED = "SELECT id, origin, namespace, key, kind, reason, value FROM quarantine"
+_PUT = (
+    "INSERT INTO records (namespace, key, value, checksum) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value,"
+    " checksum = excluded.checksum"
 )
 
 
-@contextlib.contextmanager
-def hold_virtual_clock() -> Iterator[None]:
-    """Hold a virtual clock while awaiting real-time work; a no-op on an ordinary event loop.
-
-    Any asyncio loop with an ``external_work()`` context manager (:class:`zse.sim.VirtualClockLoop`)
-    gets it; the store wraps all its awaits in this, so callers never need to.
-    """
-    external = getattr(asyncio.get_running_loop(), "external_work", None)
-    if external is None:
-        yield
-        return
-    with external():
-        yield
+def _is_url(location: object) -> bool:
+    return isinstance(location, str) and location.split(":", 1)[0].lower() in (
+        "postgresql",
+        "postgres",
+    )
 
 
-# -- values ---------------------------------------------------------------------------------
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return {"$bytes": bytes(value).hex()}
-    raise TypeError(f"cannot store a {type(value).__name__}")
-
-
-def _object_hook(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1 and "$bytes" in obj:
-        return bytes.fromhex(obj["$bytes"])
-    return obj
-
-
-def _dump(value: Any) -> str:
+async def _connect(location: str | os.PathLike[str]) -> Engine:
+    """The engine ``location`` names: a ``postgresql://`` URL, or else an SQLite file."""
+    if not _is_url(location):
+        return await SqliteEngine.connect(Path(location))
     try:
-        return json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"value cannot be stored: {exc}") from exc
-    except RecursionError:
-        raise StoreError("value cannot be stored: nested too deeply") from None
-
-
-class _NotJson(Exception):
-    """A stored value that does not decode (the row is quarantined)."""
-
-
-def _load(text: object) -> Any:
-    if not isinstance(text, str):
-        raise _NotJson(f"stored value is not text ({type(text).__name__})")
-    try:
-        return json.loads(text, object_hook=_object_hook)
-    except ValueError as exc:  # JSONDecodeError, or a bad $bytes hex; the message has no content
-        raise _NotJson(f"stored value is not valid JSON ({type(exc).__name__})") from None
-    except RecursionError:
-        raise _NotJson("stored value is not valid JSON (nested too deeply)") from None
-
-
-def _checksum(*parts: object) -> str:
-    """BLAKE2b-128 of the typed, length-prefixed parts of a row (what ``checksum`` holds).
-
-    Plain, not keyed: it detects damage (a flipped bit, a changed digit, a row's value moved to
-    another key), not a forger who can rewrite the file (they could recompute any key kept in
-    it). It never raises, whatever a damaged row's column types are.
-    """
-    digest = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        if isinstance(part, str):
-            tag, data = b"s", part.encode("utf-8", "surrogatepass")
-        elif isinstance(part, bytes):
-            tag, data = b"b", part
-        elif part is None:
-            tag, data = b"n", b""
-        else:  # int or float
-            tag, data = b"i" if isinstance(part, int) else b"f", repr(part).encode()
-        digest.update(tag + len(data).to_bytes(8, "little") + data)
-    return digest.hexdigest()
-
-
-def _record_sum(namespace: object, key: object, value: object) -> str:
-    return _checksum("record", namespace, key, value)
-
-
-def _entry_sum(
-    seq: object, namespace: object, kind: object, value: object, reported: object
-) -> str:
-    return _checksum("journal", seq, namespace, kind, value, reported)
+        from zse.store_postgres import PostgresEngine, parse_url  # noqa: PLC0415 - optional
+    except ImportError:
+        raise StoreError(
+            "a PostgreSQL store needs the asyncpg driver: pip install 'zigpy-se[postgres]'"
+        ) from None
+    return await PostgresEngine.connect(parse_url(str(location)))
 
 
 # -- the public shapes ----------------------------------------------------------------------
@@ -218,7 +128,7 @@ class JournalEntry:
 
 
 class Batch:
-    """Changes committed together by :meth:`Store.commit` (one SQLite transaction).
+    """Changes committed together by :meth:`Store.commit` (one database transaction).
 
     Values are JSON: ``None``, bools, ints, floats, strings, lists, string-keyed dicts and
     ``bytes`` (stored tagged, read back as ``bytes``); tuples read back as lists. Operations apply
@@ -295,119 +205,49 @@ class Quarantined:
         return f"record {self.namespace}/{self.key}"
 
 
-def _claim(path: Path) -> int | None:
-    """Take the store's single-writer lock: an advisory ``flock`` on the database file itself.
-
-    The exactly-once bookkeeping of a store assumes one process at a time: a second process
-    (or a second open in this one) gets :class:`~zse.errors.StoreError` instead of silently
-    interleaving its journal with the first one's. The lock is on the *file* (its inode), not
-    on a name: a second open through a symlink or a hard link opens the same inode and is
-    refused too (a lock file named after the path, as zse had before, was not: and two hard
-    links would even keep two separate ``-wal`` files). On Linux ``flock`` and SQLite's own
-    POSIX (``fcntl``) byte-range locks are independent, so this lock never blocks SQLite. The
-    descriptor is closed only after SQLite's connection is closed: closing any descriptor of a
-    file drops the process's POSIX locks on it, which must not happen while SQLite holds some.
-    The kernel drops the lock when the process dies, even by SIGKILL. Returns the descriptor;
-    None where ``fcntl`` does not exist (Windows), where nothing is enforced.
-    """
-    try:
-        import fcntl  # noqa: PLC0415 - POSIX only
-    except ImportError:  # pragma: no cover - Windows
-        return None
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # a new empty file is a new store
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot open: {exc}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise StoreError(
-            f"{path} is in use by another zse process (or already open in this one, by this "
-            "or another path to the same file); a store has one writer at a time"
-        ) from None
-    return fd
-
-
-def _release(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)  # closing the descriptor releases the flock
-
-
-def _abandon(connection: aiosqlite.Connection, owner: int | None) -> None:
-    """Stop ``connection``'s worker thread without waiting (a cancelled open or close).
-
-    aiosqlite's thread is not a daemon: left running, it keeps the interpreter from exiting.
-    The stop runs after the work already queued; the single-writer lock is released when the
-    connection is closed (see :func:`_claim`), or by the process's exit if the loop is gone.
-    """
-    done = connection.stop()
-    if done is None:
-        return
-    done.add_done_callback(lambda _: _release(owner))
-
-
 class Store:
-    """A zse state database. Use :meth:`open` (or ``async with await Store.open(path)``)."""
+    """A zse state database. Use :meth:`open` (or ``async with await Store.open(location)``)."""
 
-    def __init__(self, path: Path, connection: aiosqlite.Connection) -> None:
-        self.path = path
-        self._db = connection
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        #: The SQLite file (None for a PostgreSQL store: see :attr:`where`).
+        self.path: Path | None = getattr(engine, "path", None)
+        #: What messages and logs name: the file, or the URL without its password.
+        self.where = engine.where
         self._lock = asyncio.Lock()
         self._closed = False
-        self._owner: int | None = None
         self._closing: asyncio.Task[None] | None = None
-        self._stopping = False
         self._listeners: list[Callable[[Quarantined], None]] = []
+
+    def __repr__(self) -> str:
+        return f"<Store {self.where}>"
 
     # -- opening and closing ---------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> Store:
-        """Open or create the store at ``path``.
+    async def open(cls, location: str | os.PathLike[str]) -> Store:
+        """Open or create the store at ``location``: an SQLite file's path, or a
+        ``postgresql://user@host:port/database?schema=name`` URL (docs/persistence.md).
 
-        A missing or empty file becomes a new store. A file that is not a zse store, or whose
-        structure is damaged (``PRAGMA integrity_check``), raises
-        :class:`~zse.errors.StoreError` and is left untouched. A store of schema 1 gets its
-        checksums (one transaction). Then every row's checksum is verified: a record or journal
-        entry whose content no longer matches it is quarantined (:meth:`quarantined`, logged).
+        A missing or empty file (an empty or missing schema) becomes a new store. A database
+        that is not a zse store, or whose structure is damaged (SQLite: ``PRAGMA
+        integrity_check``), raises :class:`~zse.errors.StoreError` and is left untouched. A
+        store of schema 1 gets its checksums (one transaction). Then every row's checksum is
+        verified: a record or journal entry whose content no longer matches it is quarantined
+        (:meth:`quarantined`, logged). A second open of a store that is open (in this process
+        or another) raises :class:`~zse.errors.StoreError`: a store has one writer.
         """
-        where = Path(path)
-        owner = _claim(where)
-        try:
-            with hold_virtual_clock():
-                connection = await aiosqlite.connect(where, isolation_level=None)
-        except sqlite3.Error as exc:
-            _release(owner)
-            raise StoreError(f"{where}: cannot open: {exc}") from exc
-        except BaseException:  # cancelled: aiosqlite stops its thread; SQLite holds no lock yet
-            _release(owner)
-            raise
-        try:
-            with hold_virtual_clock():
-                await connection.create_function(
-                    "zse_record_sum", 3, _record_sum, deterministic=True
-                )
-                await connection.create_function("zse_entry_sum", 5, _entry_sum, deterministic=True)
-        except sqlite3.Error as exc:
-            with hold_virtual_clock():
-                await connection.close()
-            _release(owner)
-            raise StoreError(f"{where}: cannot open: {exc}") from exc
-        except BaseException:  # cancelled: its worker thread is not a daemon and would hang exit
-            _abandon(connection, owner)
-            raise
-        store = cls(where, connection)
-        store._owner = owner
+        with hold_virtual_clock():
+            engine = await _connect(location)
+        store = cls(engine)
         try:
             await store._check_or_create()
         except Exception:
-            with hold_virtual_clock():
-                await connection.close()
-            _release(owner)
+            with contextlib.suppress(*engine.errors), hold_virtual_clock():
+                await engine.close()
             raise
-        except BaseException:
-            _abandon(connection, owner)
+        except BaseException:  # cancelled: end the connection without waiting
+            engine.abandon()
             raise
         return store
 
@@ -417,8 +257,8 @@ class Store:
         The close runs in its own task: a caller cancelled while it waits (a shutdown's own
         cancellation) gets its CancelledError, and the close still happens once the work in
         progress ends. If that task is cancelled too (the loop is shutting down), the
-        connection's worker thread is told to stop after the work already queued, so that the
-        interpreter does not wait for it at exit.
+        connection is ended without waiting (SQLite: its worker thread is told to stop after
+        the work already queued), so that the interpreter does not wait for it at exit.
         """
         if self._closing is None:
             self._closing = asyncio.get_running_loop().create_task(self._close())
@@ -432,11 +272,8 @@ class Store:
             if self._closed:
                 return
             self._closed = True
-            self._stopping = True  # aiosqlite's close stops its thread, even if cancelled
             with hold_virtual_clock():
-                await self._db.close()
-            owner, self._owner = self._owner, None
-            _release(owner)
+                await self._engine.close()
 
     def _close_ended(self, task: asyncio.Task[None]) -> None:
         """A close task that did not end normally (cancelled, even before it started, or
@@ -444,12 +281,7 @@ class Store:
         if not task.cancelled() and task.exception() is None:
             return
         self._closed = True
-        owner, self._owner = self._owner, None
-        if self._stopping:  # the thread is told to stop already: its future is aiosqlite's
-            _release(owner)
-        else:
-            self._stopping = True
-            _abandon(self._db, owner)
+        self._engine.abandon()
 
     async def __aenter__(self) -> Store:
         return self
@@ -458,63 +290,61 @@ class Store:
         await self.close()
 
     async def _check_or_create(self) -> None:
-        try:
-            app_id = await self._scalar("PRAGMA application_id", what="read the header")
-        except StoreError as exc:
-            if isinstance(exc.__cause__, sqlite3.DatabaseError):
-                raise StoreError(
-                    f"{self.path}: not a zse store: not an SQLite database ({exc.__cause__})"
-                ) from exc.__cause__
-            raise
-        version = await self._scalar("PRAGMA user_version", what="read the header")
-        tables = {str(row[0]) for row in await self._rows("SELECT name FROM sqlite_master")}
-        if app_id == 0 and version == 0 and not tables:
-            await self._create()
-            await self._rows("PRAGMA journal_mode=WAL")
-            await self._rows("PRAGMA synchronous=FULL")
+        engine = self._engine
+        version, tables = await self._guarded(engine.identify, "read the header")
+        if version == 0:
+            await self._install(schema(engine.dialect), what="create the schema")
+            await self._guarded(engine.opened, "open")
             return
-        if app_id != APPLICATION_ID:
-            owner = f"application id 0x{app_id & 0xFFFFFFFF:08X}" if app_id else "no application id"
-            raise StoreError(
-                f"{self.path}: not a zse store: an SQLite database of another application "
-                f"({owner}, user_version {version}, {len(tables)} schema objects)"
-            )
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path}: zse store schema version {version} is newer than this zse "
+                f"{self.where}: zse store schema version {version} is newer than this zse "
                 f"understands ({SCHEMA_VERSION}); upgrade zse"
             )
-        expected = _TABLES.get(version, _TABLES[SCHEMA_VERSION])
+        expected = TABLES.get(version, TABLES[SCHEMA_VERSION])
         if version < 1 or not tables >= expected:
             raise StoreError(
-                f"{self.path}: damaged zse store: schema version {version}, "
+                f"{self.where}: damaged zse store: schema version {version}, "
                 f"tables {sorted(tables & expected)} of {sorted(expected)}"
             )
-        # integrity_check, not quick_check: only it verifies that the b-trees are in order
-        # and that indexes match their tables (two swapped pages pass quick_check with rows
-        # silently missing). It reads the whole file: see docs/performance.md for its cost.
-        problems = [str(row[0]) for row in await self._rows("PRAGMA integrity_check(20)")]
-        if problems != ["ok"]:
-            raise StoreError(
-                f"{self.path}: damaged zse store (PRAGMA integrity_check): "
-                f"{'; '.join(problems[:3])}; refused, as records may be missing: restore a "
-                "backup, or move the file away to start afresh"
-            )
-        await self._rows("PRAGMA journal_mode=WAL")
-        await self._rows("PRAGMA synchronous=FULL")
+        await self._guarded(engine.check_integrity, "read")
+        await self._guarded(engine.opened, "open")
         if version == 1:
             await self._migrate_1()
         await self._verify_all()
 
+    async def _guarded(self, step: Callable[[], Awaitable[_T]], what: str) -> _T:
+        async with self._lock:
+            return await self._guard(step(), what)
+
     async def _migrate_1(self) -> None:
         """Schema 1 -> 2: every row gets its checksum, in one transaction."""
-        await self._install(_MIGRATE_1, what="add checksums (schema 1 -> 2)")
+
+        async def checksums() -> None:
+            db = self._engine
+            for namespace, key, value in await db.fetch(
+                "SELECT namespace, key, value FROM records"
+            ):
+                await db.execute(
+                    "UPDATE records SET checksum = ? WHERE namespace = ? AND key = ?",
+                    (_record_sum(namespace, key, value), namespace, key),
+                )
+            for seq, namespace, kind, value, reported in await db.fetch(
+                "SELECT seq, namespace, kind, value, reported FROM journal"
+            ):
+                await db.execute(
+                    "UPDATE journal SET checksum = ? WHERE seq = ?",
+                    (_entry_sum(seq, namespace, kind, value, reported), seq),
+                )
+
+        what = "add checksums (schema 1 -> 2)"
+        await self._install(migration_1(self._engine.dialect), what=what, then=checksums)
         counts = await self._rows(
             "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM journal)"
         )
         LOGGER.info(
             "%s: zse store upgraded to schema %d: %d records and %d journal entries got a checksum",
-            self.path,
+            self.where,
             SCHEMA_VERSION,
             *counts[0],
         )
@@ -523,29 +353,39 @@ class Store:
         """Quarantine every row whose content does not match its checksum."""
         bad: list[tuple[str, Any, Any, str]] = [
             ("record", namespace, key, "checksum mismatch: the stored record was altered")
-            for namespace, key in await self._rows(_BAD_RECORDS, what="verify")
+            for namespace, key, value, sum_ in await self._rows(_RECORD_ROWS, what="verify")
+            if sum_ != _record_sum(namespace, key, value)
         ]
-        bad += [
-            ("journal", None, seq, "checksum mismatch: the stored entry was altered")
-            for (seq,) in await self._rows(_BAD_ENTRIES, what="verify")
-        ]
+        for row in await self._rows(_ENTRY_ROWS, what="verify"):
+            if row[5] != _entry_sum(*row[:5]):
+                bad.append(
+                    ("journal", None, row[0], "checksum mismatch: the stored entry was altered")
+                )
+            elif row[4] not in (0, 1):  # written behind the store's back, checksum and all
+                bad.append(("journal", None, row[0], "reported flag is neither 0 nor 1"))
         await self._set_aside(bad)
 
-    async def _create(self) -> None:
-        await self._install(_SCHEMA, what="create the schema")
-
-    async def _install(self, statements: Iterable[str], *, what: str) -> None:
-        """Run schema statements and stamp the current schema version, in one transaction."""
+    async def _install(
+        self,
+        statements: Iterable[str],
+        *,
+        what: str,
+        then: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run schema statements (and ``then``) and stamp the current schema version, in one
+        transaction."""
 
         async def work() -> None:
             for statement in statements:
-                await self._db.execute(statement)
-            await self._db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)",
+                await self._engine.execute(statement)
+            if then is not None:
+                await then()
+            await self._engine.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
             )
-            await self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            await self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            await self._engine.stamp()
 
         await self._transaction(work, what=what)
 
@@ -555,11 +395,15 @@ class Store:
         try:
             with hold_virtual_clock():
                 return await awaitable
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
+        except StoreError:
+            raise
+        except self._engine.errors as exc:
+            if self._closed and self._engine.closed_error(exc):
+                raise StoreError(f"{self.where}: store is closed (cannot {what})") from exc
+            raise StoreError(f"{self.where}: cannot {what}: {self._engine.describe(exc)}") from exc
         except ValueError as exc:  # aiosqlite's "Connection closed": stopped by a cancelled close
-            if self._closed:
-                raise StoreError(f"{self.path}: store is closed (cannot {what})") from exc
+            if self._closed and self._engine.closed_error(exc):
+                raise StoreError(f"{self.where}: store is closed (cannot {what})") from exc
             raise
 
     async def _rows(
@@ -567,28 +411,23 @@ class Store:
     ) -> list[tuple[Any, ...]]:
         async with self._lock:
             self._check_open(what)
-            rows = await self._guard(self._db.execute_fetchall(sql, tuple(params)), what)
-        return [tuple(row) for row in rows]
+            return await self._guard(self._engine.fetch(sql, tuple(params)), what)
 
     def _check_open(self, what: str) -> None:
         if self._closed:
-            raise StoreError(f"{self.path}: store is closed (cannot {what})")
-
-    async def _scalar(self, sql: str, *, what: str) -> int:
-        rows = await self._rows(sql, what=what)
-        return int(rows[0][0])
+            raise StoreError(f"{self.where}: store is closed (cannot {what})")
 
     async def _transaction(self, work: Callable[[], Awaitable[_T]], *, what: str) -> _T:
         async with self._lock:
             self._check_open(what)
-            await self._guard(self._db.execute("BEGIN IMMEDIATE"), what)
+            await self._guard(self._engine.begin(), what)
             try:
                 result = await self._guard(work(), what)
             except BaseException:
                 with contextlib.suppress(Exception):
-                    await self._guard(self._db.execute("ROLLBACK"), what)
+                    await self._guard(self._engine.execute("ROLLBACK"), what)
                 raise
-            await self._guard(self._db.execute("COMMIT"), what)
+            await self._guard(self._engine.execute("COMMIT"), what)
             return result
 
     # -- the API ---------------------------------------------------------------------------
@@ -599,37 +438,50 @@ class Store:
             return []
 
         async def work() -> list[int]:
+            db = self._engine
             seqs: list[int] = []
             for op, namespace, key, value in batch._ops:
                 if op == "put":
-                    await self._db.execute(
-                        "INSERT OR REPLACE INTO records (namespace, key, value, checksum)"
-                        " VALUES (?, ?, ?, ?)",
-                        (namespace, key, value, _record_sum(namespace, key, value)),
+                    await db.execute(
+                        _PUT, (namespace, key, value, _record_sum(namespace, key, value))
                     )
                 elif op == "delete":
-                    await self._db.execute(
+                    await db.execute(
                         "DELETE FROM records WHERE namespace = ? AND key = ?", (namespace, key)
                     )
                 elif op == "clear":
-                    await self._db.execute("DELETE FROM records WHERE namespace = ?", (namespace,))
+                    await db.execute("DELETE FROM records WHERE namespace = ?", (namespace,))
                 elif op == "append":
-                    cursor = await self._db.execute(
-                        "INSERT INTO journal (namespace, kind, value) VALUES (?, ?, ?)",
+                    [(seq,)] = await db.fetch(
+                        "INSERT INTO journal (namespace, kind, value) VALUES (?, ?, ?)"
+                        " RETURNING seq",
                         (namespace, key, value),
                     )
-                    assert cursor.lastrowid is not None
-                    seq = int(cursor.lastrowid)
-                    await self._db.execute(
+                    await db.execute(
                         "UPDATE journal SET checksum = ? WHERE seq = ?",
                         (_entry_sum(seq, namespace, key, value, 0), seq),
                     )
-                    seqs.append(seq)
-                else:  # mark (an entry damaged since it was read keeps its mismatch)
-                    await self._db.execute(_MARK, (int(key),))
+                    seqs.append(int(seq))
+                else:
+                    await self._mark(int(key))
             return seqs
 
         return await self._transaction(work, what="commit")
+
+    async def _mark(self, seq: int) -> None:
+        """Mark entry ``seq`` reported, only if it is intact (a damaged one keeps its mismatch)."""
+        rows = await self._engine.fetch(
+            "SELECT namespace, kind, value, reported, checksum FROM journal WHERE seq = ?", (seq,)
+        )
+        if not rows:
+            return
+        namespace, kind, value, reported, sum_ = rows[0]
+        if reported != 0 or sum_ != _entry_sum(seq, namespace, kind, value, reported):
+            return
+        await self._engine.execute(
+            "UPDATE journal SET reported = 1, checksum = ? WHERE seq = ?",
+            (_entry_sum(seq, namespace, kind, value, 1), seq),
+        )
 
     async def load(self, namespace: str) -> dict[str, Any]:
         """The records of ``namespace`` (the core's snapshot), key -> value, keys sorted.
@@ -639,9 +491,9 @@ class Store:
         """
         rows = await self._rows(_LOAD, (namespace,))
         found, bad = {}, []
-        for key, text, ok in rows:
+        for key, text, sum_ in rows:
             try:
-                found[key] = self._decode(text, ok)
+                found[key] = self._decode(text, sum_ == _record_sum(namespace, key, text))
             except _NotJson as exc:
                 bad.append(("record", namespace, key, str(exc)))
         await self._set_aside(bad)
@@ -653,8 +505,9 @@ class Store:
         rows = await self._rows(_GET, (namespace, key))
         if not rows:
             return default
+        text, sum_ = rows[0]
         try:
-            return self._decode(*rows[0])
+            return self._decode(text, sum_ == _record_sum(namespace, key, text))
         except _NotJson as exc:
             await self._set_aside([("record", namespace, key, str(exc))])
             return default
@@ -677,9 +530,9 @@ class Store:
     async def _journal(self, namespace: str, *, only_unreported: bool) -> list[JournalEntry]:
         rows = await self._rows(_JOURNAL, (namespace, 0 if only_unreported else 1))
         entries, bad = [], []
-        for seq, kind, text, reported, ok in rows:
+        for seq, kind, text, reported, sum_ in rows:
             try:
-                value = self._decode(text, ok)
+                value = self._decode(text, sum_ == _entry_sum(seq, namespace, kind, text, reported))
             except _NotJson as exc:
                 bad.append(("journal", namespace, seq, str(exc)))
                 continue
@@ -706,13 +559,12 @@ class Store:
         """Delete reported entries of ``namespace`` but the newest ``keep``; return how many."""
 
         async def work() -> int:
-            cursor = await self._db.execute(
+            return await self._engine.execute(
                 "DELETE FROM journal WHERE namespace = ? AND reported = 1 AND seq NOT IN "
                 "(SELECT seq FROM journal WHERE namespace = ? AND reported = 1 "
                 "ORDER BY seq DESC LIMIT ?)",
                 (namespace, namespace, max(0, keep)),
             )
-            return int(cursor.rowcount)
 
         return await self._transaction(work, what="prune")
 
@@ -784,11 +636,10 @@ class Store:
 
     async def quarantined(self, namespace: str | None = None) -> list[Quarantined]:
         """Everything set aside so far (of one namespace, or all), oldest first."""
-        rows = await self._rows(
-            "SELECT id, origin, namespace, key, kind, reason, value FROM quarantine"
-            " WHERE ? IS NULL OR namespace = ? ORDER BY id",
-            (namespace, namespace),
-        )
+        if namespace is None:
+            rows = await self._rows(f"{_QUARANTINED} ORDER BY id")
+        else:
+            rows = await self._rows(f"{_QUARANTINED} WHERE namespace = ? ORDER BY id", (namespace,))
         return [_quarantined(row) for row in rows]
 
     def on_quarantine(self, listener: Callable[[Quarantined], None]) -> Callable[[], None]:
@@ -807,28 +658,25 @@ class Store:
                 params: tuple[Any, ...]
                 if origin == "record":
                     where, params = "FROM records WHERE namespace = ? AND key = ?", (namespace, key)
-                    columns = "'record', namespace, key, NULL, value, NULL"
+                    columns = "'record', namespace, key, NULL, value, CAST(NULL AS INTEGER)"
                 else:
-                    where, params = "FROM journal WHERE seq = ?", (key,)
-                    columns = "'journal', namespace, seq, kind, value, reported"
-                cursor = await self._db.execute(
+                    where, params = "FROM journal WHERE seq = ?", (int(key),)
+                    seq = self._engine.dialect.seq_text
+                    columns = f"'journal', namespace, {seq}, kind, value, reported"
+                rows = await self._engine.fetch(
                     "INSERT INTO quarantine (origin, namespace, key, kind, value, reported, reason)"
-                    f" SELECT {columns}, ? {where}",
+                    f" SELECT {columns}, CAST(? AS TEXT) {where}"
+                    " RETURNING id, origin, namespace, key, kind, reason, value",
                     (reason, *params),
                 )
-                if not cursor.rowcount:
+                if not rows:
                     continue  # already gone
-                await self._db.execute(f"DELETE {where}", params)
-                rows = await self._db.execute_fetchall(
-                    "SELECT id, origin, namespace, key, kind, reason, value FROM quarantine"
-                    " WHERE id = ?",
-                    (cursor.lastrowid,),
-                )
-                moved.append(_quarantined(tuple(next(iter(rows)))))
+                await self._engine.execute(f"DELETE {where}", params)
+                moved.append(_quarantined(rows[0]))
             return moved
 
         for item in await self._transaction(work, what="quarantine damaged records"):
-            LOGGER.warning("%s: %s quarantined: %s", self.path, item.where, item.reason)
+            LOGGER.warning("%s: %s quarantined: %s", self.where, item.where, item.reason)
             for listener in list(self._listeners):
                 listener(item)
 

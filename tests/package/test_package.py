@@ -104,7 +104,12 @@ LAYERS: tuple[Layer, ...] = (
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
-    Layer("persistence", ("zse.store",), ("asyncio", "aiosqlite")),
+    # the store and its two engines (#19): SQLite (aiosqlite), PostgreSQL (asyncpg)
+    Layer(
+        "persistence",
+        ("zse.store", "zse.store_engine", "zse.store_sqlite", "zse.store_postgres"),
+        ("asyncio", "aiosqlite", "asyncpg"),
+    ),
     Layer(
         "ZCL binding (wire definitions, endpoint runtime)",
         (
@@ -225,7 +230,10 @@ STRICTER: dict[str, tuple[str, ...]] = {
         ),
         ("zse.sim",),
     ),
-    "zse.store": ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
+    **dict.fromkeys(
+        ("zse.store", "zse.store_engine", "zse.store_sqlite", "zse.store_postgres"),
+        ("zigpy", "zse.cbke", "zse.messaging", "zse.drlc"),
+    ),
     **dict.fromkeys(
         (
             "zse.zcl.codec",

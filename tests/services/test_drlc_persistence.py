@@ -28,7 +28,7 @@ async def close_stores():
         await OPEN.pop().close()
 
 
-async def setup(tmp_path, seed):
+async def setup(place, seed):
     _, _, se, nodes, clock = await han(seed, {"lcd": ("00:0d:6f:00:0d:00:00:51", 0x0504, 0x80)})
     server = DrlcServer(se, clock=clock)
     await server.start()
@@ -37,7 +37,7 @@ async def setup(tmp_path, seed):
     endpoint = nodes["lcd"].endpoints[1]
 
     async def boot(rng_seed: int) -> tuple[DrlcClient, Store]:
-        store = await Store.open(tmp_path / "lcd.db")
+        store = await Store.open(place("lcd.db"))
         OPEN.append(store)
         client = DrlcClient(
             endpoint,
@@ -70,8 +70,8 @@ SCENARIOS = {
 }
 
 
-async def scenario(tmp_path, state: str | None, seed: int) -> list[tuple[int, int]]:
-    server, arrivals, lcd, clock, boot, kill = await setup(tmp_path, seed)
+async def scenario(place, state: str | None, seed: int) -> list[tuple[int, int]]:
+    server, arrivals, lcd, clock, boot, kill = await setup(place, seed)
     client, store = await boot(1)
     t0 = clock()
     await server.publish(lce(1, t0 + 60, 45, event_control=0x03), dst=lcd.nwk, dst_ep=1)
@@ -120,19 +120,19 @@ EXPECTED = [
 ]
 
 
-async def test_the_uninterrupted_run(tmp_path):
-    assert await scenario(tmp_path, None, 70) == EXPECTED
+async def test_the_uninterrupted_run(place):
+    assert await scenario(place, None, 70) == EXPECTED
 
 
 @pytest.mark.parametrize("state", list(SCENARIOS))
-async def test_killed_and_restarted(tmp_path, state):
-    got = await scenario(tmp_path, state, 70)
+async def test_killed_and_restarted(place, state):
+    got = await scenario(place, state, 70)
     assert sorted(got) == sorted(EXPECTED)
     assert len(got) == len(set(got))
 
 
-async def test_a_report_journalled_but_never_sent_is_sent_after_restart(tmp_path):
-    server, arrivals, lcd, clock, boot, kill = await setup(tmp_path, 71)
+async def test_a_report_journalled_but_never_sent_is_sent_after_restart(place):
+    server, arrivals, lcd, clock, boot, kill = await setup(place, 71)
     client, store = await boot(1)
     endpoint = lcd.endpoints[1]
     real_send = endpoint.send
@@ -157,8 +157,8 @@ async def test_a_report_journalled_but_never_sent_is_sent_after_restart(tmp_path
     await kill(client, store)
 
 
-async def test_down_past_the_end_reports_the_end_after_restart(tmp_path):
-    server, arrivals, lcd, _, boot, kill = await setup(tmp_path, 72)
+async def test_down_past_the_end_reports_the_end_after_restart(place):
+    server, arrivals, lcd, _, boot, kill = await setup(place, 72)
     client, store = await boot(1)
     await server.publish(lce(1, 0, 10), dst=lcd.nwk, dst_ep=1)
     await asyncio.sleep(60)

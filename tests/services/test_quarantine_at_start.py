@@ -41,13 +41,13 @@ def reported(store: Store) -> list[Quarantined]:
     return seen
 
 
-async def test_drlc_server_starts_without_the_bad_event_and_serves_the_others(tmp_path, caplog):
+async def test_drlc_server_starts_without_the_bad_event_and_serves_the_others(place, caplog):
     _, _, se, nodes, clock = await drlc_han(81, {"lcd": ("00:0d:6f:00:0d:00:00:61", 0x0504, 0x80)})
     core = DrlcServerCore()
     for event_id in (1, 2):  # one after the other (overlapping, 2 would supersede 1)
         core.publish(lce(event_id, clock() + 3600 * event_id, 30), now=clock())
     records = core.records() | {"event/00000003": {"event": {"issuer_event_id": "3"}}}
-    store = await store_with(tmp_path / "esi.db", "drlc.server/9", records)
+    store = await store_with(place("esi.db"), "drlc.server/9", records)
     seen = reported(store)
     server = DrlcServer(se, clock=clock, store=store)
     with caplog.at_level(logging.WARNING, logger="zse.store"):
@@ -66,7 +66,7 @@ async def test_drlc_server_starts_without_the_bad_event_and_serves_the_others(tm
     await client.stop()
 
 
-async def test_drlc_client_starts_with_a_bad_table_and_journal_entry(tmp_path):
+async def test_drlc_client_starts_with_a_bad_table_and_journal_entry(place):
     _, _, se, nodes, clock = await drlc_han(82, {"lcd": ("00:0d:6f:00:0d:00:00:62", 0x0504, 0x80)})
     server = DrlcServer(se, clock=clock)
     await server.start()
@@ -76,7 +76,7 @@ async def test_drlc_client_starts_with_a_bad_table_and_journal_entry(tmp_path):
     report = StatusReport(issuer_event_id=5, event_status=Status.RECEIVED,
                           event_status_time=clock(), criticality_level_applied=4)  # fmt: skip
     store = await store_with(
-        tmp_path / "lcd.db",
+        place("lcd.db"),
         "drlc.client/1",
         {"table": {"entries": {"5": {"event": []}}}, "attributes": {"utility_enrollment_group": 7}},
         ("report", {"report": report.to_fields(), "esis": ["0:9"]}),
@@ -94,13 +94,13 @@ async def test_drlc_client_starts_with_a_bad_table_and_journal_entry(tmp_path):
     await client.stop()
 
 
-async def test_messaging_server_starts_without_the_bad_message(tmp_path):
+async def test_messaging_server_starts_without_the_bad_message(place):
     _, _, se, _, _, clock = await messaging_han(83, names=(), serve=False)
     messages = MessageStore()
     messages.display(Message(message_id=1, text="good"), clock(), device="00:0d:6f:00:0e:00:00:01")
     records = messages.to_records() | {"msg/00000002": {"message": {"text": 2}}}
     store = await store_with(
-        tmp_path / "esi.db",
+        place("esi.db"),
         "messaging.server/9",
         records,
         ("confirmed", {"device": "x", "nwk": "0x1234", "message_id": 1, "received_at": 0}),
@@ -114,13 +114,13 @@ async def test_messaging_server_starts_without_the_bad_message(tmp_path):
     assert seen[1].reason == ".nwk: expected int, got str"
 
 
-async def test_messaging_client_starts_without_the_bad_message(tmp_path):
+async def test_messaging_client_starts_without_the_bad_message(place):
     _, _, _, _, [(_, ep)], clock = await messaging_han(84)
     board = MessageBoard()
     board.display(Message(message_id=1, text="good"), clock())
     records = board.to_records() | {"msg/00000002": {"message": None}}
     store = await store_with(
-        tmp_path / "ihd.db",
+        place("ihd.db"),
         "messaging.client/1",
         records,
         ("confirm", {"message_id": 1, "confirmation_time": -1}),
@@ -135,14 +135,14 @@ async def test_messaging_client_starts_without_the_bad_message(tmp_path):
 
 
 async def test_registry_opens_without_the_bad_device_and_never_prints_its_install_code(
-    tmp_path, caplog
+    place, caplog
 ):
     good = DeviceRecord(
         eui64="000D6F000A000001", install_code=str(InstallCode.from_data(bytes(16)))
     )
     secret = str(InstallCode.from_data(bytes(range(16, 32))))
     bad = {"eui64": "000D6F000A000002", "install_code": secret, "state": "lost"}
-    path = tmp_path / "registry.db"
+    path = place("registry.db")
     store = await store_with(
         path, "registry.devices", {good.eui64: good.to_json(), bad["eui64"]: bad}
     )
@@ -161,8 +161,8 @@ async def test_registry_opens_without_the_bad_device_and_never_prints_its_instal
     assert secret.replace("-", "") not in caplog.text
 
 
-async def test_registry_audit_skips_and_reports_a_wrong_shaped_entry(tmp_path):
-    path = tmp_path / "registry.db"
+async def test_registry_audit_skips_and_reports_a_wrong_shaped_entry(place):
+    path = place("registry.db")
     registry = await HanRegistry.open(path, clock=lambda: 1_800_000_000.5)
     try:
         await registry.register("00:0d:6f:00:0a:00:00:01", str(InstallCode.from_data(bytes(16))))

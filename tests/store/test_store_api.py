@@ -11,8 +11,8 @@ from zse.errors import StoreError
 from zse.store import APPLICATION_ID, SCHEMA_VERSION, Batch, Store
 
 
-async def test_records_round_trip_json_and_bytes(tmp_path):
-    path = tmp_path / "state.db"
+async def test_records_round_trip_json_and_bytes(place):
+    path = place("state.db")
     async with await Store.open(path) as store:
         await store.commit(
             Batch()
@@ -38,6 +38,7 @@ async def test_records_round_trip_json_and_bytes(tmp_path):
 
 
 async def test_header_identifies_a_zse_store(tmp_path):
+    """SQLite only: the file header (a PostgreSQL store: test_store_postgres.py)."""
     path = tmp_path / "state.db"
     store = await Store.open(path)
     await store.close()
@@ -48,8 +49,8 @@ async def test_header_identifies_a_zse_store(tmp_path):
     raw.close()
 
 
-async def test_journal_write_ahead_then_mark_reported(tmp_path):
-    path = tmp_path / "state.db"
+async def test_journal_write_ahead_then_mark_reported(place):
+    path = place("state.db")
     async with await Store.open(path) as store:
         seqs = await store.commit(
             Batch().put("ns", "k", 1).append("ns", "send", {"a": 1}).append("ns", "send", {"a": 2})
@@ -73,8 +74,8 @@ async def test_journal_write_ahead_then_mark_reported(tmp_path):
         assert other[0] > seqs[1]
 
 
-async def test_prune_keeps_unreported_and_never_reuses_numbers(tmp_path):
-    async with await Store.open(tmp_path / "s.db") as store:
+async def test_prune_keeps_unreported_and_never_reuses_numbers(place):
+    async with await Store.open(place("s.db")) as store:
         batch = Batch()
         for i in range(5):
             batch.append("ns", "k", i)
@@ -88,14 +89,15 @@ async def test_prune_keeps_unreported_and_never_reuses_numbers(tmp_path):
         assert new > seqs[-1]
 
 
-async def test_batch_is_all_or_nothing(tmp_path):
-    path = tmp_path / "s.db"
+async def test_batch_is_all_or_nothing(place):
+    path = place("s.db")
     async with await Store.open(path) as store:
         await store.commit(Batch().put("ns", "a", 1))
         batch = Batch().put("ns", "a", 2).append("ns", "k", "lost")
         # Force an SQL error after two statements ran (NOT NULL constraint on the namespace).
         batch._ops.append(("append", None, "k", "1"))  # type: ignore[arg-type]
-        with pytest.raises(StoreError, match="cannot commit: NOT NULL constraint failed"):
+        refusal = {"sqlite": "NOT NULL constraint failed", "postgresql": "violates not-null"}
+        with pytest.raises(StoreError, match=f"cannot commit: .*{refusal[place.engine]}"):
             await store.commit(batch)
         assert await store.load("ns") == {"a": 1}
         assert await store.unreported("ns") == []
@@ -104,15 +106,15 @@ async def test_batch_is_all_or_nothing(tmp_path):
         assert await store.load("ns") == {"a": 3}
 
 
-async def test_unstorable_values_are_refused_before_anything_is_written(tmp_path):
+async def test_unstorable_values_are_refused_before_anything_is_written():
     with pytest.raises(StoreError, match="cannot store a set"):
         Batch().put("ns", "k", {1, 2})
     with pytest.raises(StoreError, match="value cannot be stored"):
         Batch().append("ns", "k", float("nan"))
 
 
-async def test_closed_store_raises_store_error(tmp_path):
-    store = await Store.open(tmp_path / "s.db")
+async def test_closed_store_raises_store_error(place):
+    store = await Store.open(place("s.db"))
     await store.close()
     with pytest.raises(StoreError, match="store is closed"):
         await store.load("ns")
@@ -120,14 +122,15 @@ async def test_closed_store_raises_store_error(tmp_path):
         await store.commit(Batch().put("ns", "k", 1))
 
 
-async def test_virtual_clock_stands_still_while_sqlite_works(tmp_path):
-    """Every await on the SQLite thread is external work: a pending timer must not fire."""
+async def test_virtual_clock_stands_still_while_the_database_works(place):
+    """Every await on the SQLite thread or the PostgreSQL socket is external work: a pending
+    timer must not fire."""
     loop = asyncio.get_running_loop()
     assert hasattr(loop, "external_work")
     fired = asyncio.Event()
     loop.call_later(3600, fired.set)
     start = loop.time()
-    async with await Store.open(tmp_path / "s.db") as store:
+    async with await Store.open(place("s.db")) as store:
         for i in range(20):
             await store.commit(Batch().put("ns", str(i), i).append("ns", "k", i))
             await store.load("ns")
@@ -135,8 +138,8 @@ async def test_virtual_clock_stands_still_while_sqlite_works(tmp_path):
     assert not fired.is_set()
 
 
-async def test_concurrent_commits_do_not_interleave(tmp_path):
-    async with await Store.open(tmp_path / "s.db") as store:
+async def test_concurrent_commits_do_not_interleave(place):
+    async with await Store.open(place("s.db")) as store:
 
         async def writer(n: int) -> list[int]:
             out = []

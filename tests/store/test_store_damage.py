@@ -1,4 +1,8 @@
-"""zse.store refuses what is not a healthy zse store with StoreError, and never rewrites it."""
+"""zse.store refuses what is not a healthy zse store with StoreError, and never rewrites it.
+
+SQLite only: these damage the file's bytes, pages and header, which a PostgreSQL store does
+not have (its counterparts, a foreign or newer schema or a missing table, are in
+test_store_postgres.py)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+from tests.postgres_server import wait_released
 from zse.store import Store
 
 WRITER = """
@@ -28,8 +29,8 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 
-async def test_sigkill_mid_commit_loses_no_acknowledged_batch_and_splits_none(tmp_path):
-    path = tmp_path / "killed.db"
+async def test_sigkill_mid_commit_loses_no_acknowledged_batch_and_splits_none(place):
+    path = place("killed.db")
     for round_ in range(3):  # kill, reopen, continue writing into the same file, kill again
         proc = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(path), str(round_)],
@@ -46,6 +47,7 @@ async def test_sigkill_mid_commit_loses_no_acknowledged_batch_and_splits_none(tm
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
+        await wait_released(path)
         async with await Store.open(path) as store:
             records = await store.load("ns")
             journal = await store.journal("ns")

@@ -1,4 +1,9 @@
-"""One writer per store: a second open, in this process or another, is refused clearly."""
+"""One writer per store: a second open, in this process or another, is refused clearly.
+
+The tests taking ``place`` run on both engines. The others are SQLite only: the lock through
+another name of the same file (symlink, hard link) and aiosqlite's worker thread after a
+cancelled open or close have no PostgreSQL counterpart (a store there has one name, its URL,
+and asyncpg has no thread)."""
 
 from __future__ import annotations
 
@@ -13,12 +18,13 @@ import threading
 
 import pytest
 
+from tests.postgres_server import wait_released
 from zse.errors import StoreError
 from zse.store import Batch, Store
 
 
-async def test_a_second_open_is_refused_until_the_first_closes(tmp_path):
-    path = tmp_path / "state.db"
+async def test_a_second_open_is_refused_until_the_first_closes(place):
+    path = place("state.db")
     first = await Store.open(path)
     try:
         with pytest.raises(StoreError, match="in use by another zse process"):
@@ -33,8 +39,8 @@ async def test_a_second_open_is_refused_until_the_first_closes(tmp_path):
         await again.close()
 
 
-async def test_another_process_is_refused(tmp_path):
-    path = tmp_path / "state.db"
+async def test_another_process_is_refused(place):
+    path = place("state.db")
     store = await Store.open(path)
     try:
         script = textwrap.dedent(
@@ -84,9 +90,10 @@ async def test_a_second_open_through_another_name_is_refused(tmp_path, link):
             await Store.open(path)
 
 
-async def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
-    """A holder killed with SIGKILL leaves no stale lock: the kernel drops it."""
-    path = tmp_path / "state.db"
+async def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(place):
+    """A holder killed with SIGKILL leaves no stale lock: the kernel drops it (PostgreSQL: the
+    session-level advisory lock ends with the server process serving the dead client)."""
+    path = place("state.db")
     script = textwrap.dedent(
         f"""
         import asyncio, sys
@@ -111,6 +118,7 @@ async def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
         holder.kill()  # SIGKILL
         holder.wait(timeout=30)
     assert holder.returncode == -signal.SIGKILL
+    await wait_released(path)
     async with await Store.open(path) as store:
         assert await store.get("ns", "k") == "held"
 

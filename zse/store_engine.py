@@ -1,0 +1,267 @@
+"""What the two engines of :mod:`zse.store` share, and the seam between them.
+
+:class:`zse.store.Store` speaks to its database only through an :class:`Engine`:
+:mod:`zse.store_sqlite` (a file, aiosqlite) or :mod:`zse.store_postgres` (a PostgreSQL schema,
+asyncpg). Everything that is the same on both lives here, once: the JSON encoding of values,
+the BLAKE2b row checksums, the table declarations (one template, the dialect differences in
+one :class:`Dialect` each) and the SQL the store runs (written with ``?`` placeholders; an
+engine that numbers its parameters translates them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from zse.errors import StoreError
+
+__all__ = [
+    "APPLICATION_ID",
+    "SCHEMA_VERSION",
+    "Dialect",
+    "Engine",
+    "hold_virtual_clock",
+    "schema",
+]
+
+#: The identity of a zse store: the SQLite header ``application_id`` (ASCII "ZSE1"), and the
+#: ``application_id`` row of the ``meta`` table in a PostgreSQL schema.
+APPLICATION_ID = 0x5A534531
+#: The schema version this module writes and reads (SQLite header ``user_version`` and the
+#: ``schema`` row of ``meta``; 2: a checksum per record and journal entry, and the quarantine).
+SCHEMA_VERSION = 2
+#: The tables a store of each schema version has.
+TABLES = {1: {"meta", "records", "journal"}, 2: {"meta", "records", "journal", "quarantine"}}
+
+
+@contextlib.contextmanager
+def hold_virtual_clock() -> Iterator[None]:
+    """Hold a virtual clock while awaiting real-time work; a no-op on an ordinary event loop.
+
+    Any asyncio loop with an ``external_work()`` context manager (:class:`zse.sim.VirtualClockLoop`)
+    gets it; the store wraps all its awaits in this, so callers never need to.
+    """
+    external = getattr(asyncio.get_running_loop(), "external_work", None)
+    if external is None:
+        yield
+        return
+    with external():
+        yield
+
+
+# -- values ---------------------------------------------------------------------------------
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return {"$bytes": bytes(value).hex()}
+    raise TypeError(f"cannot store a {type(value).__name__}")
+
+
+def _object_hook(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and "$bytes" in obj:
+        return bytes.fromhex(obj["$bytes"])
+    return obj
+
+
+def dump(value: Any) -> str:
+    """``value`` as the JSON text a row holds (``bytes`` tagged); :class:`StoreError` if it
+    cannot be stored."""
+    try:
+        return json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"value cannot be stored: {exc}") from exc
+    except RecursionError:
+        raise StoreError("value cannot be stored: nested too deeply") from None
+
+
+class NotJson(Exception):
+    """A stored value that does not decode (the row is quarantined)."""
+
+
+def load(text: object) -> Any:
+    """The value a row's text holds; :class:`NotJson` (without the content) if it does not
+    decode."""
+    if not isinstance(text, str):
+        raise NotJson(f"stored value is not text ({type(text).__name__})")
+    try:
+        return json.loads(text, object_hook=_object_hook)
+    except ValueError as exc:  # JSONDecodeError, or a bad $bytes hex; the message has no content
+        raise NotJson(f"stored value is not valid JSON ({type(exc).__name__})") from None
+    except RecursionError:
+        raise NotJson("stored value is not valid JSON (nested too deeply)") from None
+
+
+def checksum(*parts: object) -> str:
+    """BLAKE2b-128 of the typed, length-prefixed parts of a row (what ``checksum`` holds).
+
+    Plain, not keyed: it detects damage (a flipped bit, a changed digit, a row's value moved to
+    another key), not a forger who can rewrite the database (they could recompute any key kept
+    in it). It never raises, whatever a damaged row's column types are.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        if isinstance(part, str):
+            tag, data = b"s", part.encode("utf-8", "surrogatepass")
+        elif isinstance(part, bytes):
+            tag, data = b"b", part
+        elif part is None:
+            tag, data = b"n", b""
+        else:  # int or float
+            tag, data = b"i" if isinstance(part, int) else b"f", repr(part).encode()
+        digest.update(tag + len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()
+
+
+def record_sum(namespace: object, key: object, value: object) -> str:
+    """The checksum of a record row."""
+    return checksum("record", namespace, key, value)
+
+
+def entry_sum(seq: object, namespace: object, kind: object, value: object, reported: object) -> str:
+    """The checksum of a journal row."""
+    return checksum("journal", seq, namespace, kind, value, reported)
+
+
+# -- the tables, declared once ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one engine spells the few column declarations that differ.
+
+    ``name_text`` types the namespace and key columns (PostgreSQL: byte order, ``COLLATE "C"``,
+    so that keys sort as SQLite's BINARY sorts them, whatever the database's locale);
+    ``serial`` declares the never-reused journal sequence number and quarantine id; ``loose``
+    types the quarantine's columns (SQLite keeps them untyped: a damaged row is moved as found);
+    ``seq_text`` turns a sequence number into a quarantine key.
+    """
+
+    name_text: str
+    serial: str
+    without_rowid: str
+    loose: dict[str, str]
+    seq_text: str
+
+
+SQLITE = Dialect(
+    name_text="TEXT",
+    serial="INTEGER PRIMARY KEY AUTOINCREMENT",
+    without_rowid=" WITHOUT ROWID",
+    loose={"namespace": "", "key": "", "kind": "", "value": "", "reported": ""},
+    seq_text="seq",
+)
+POSTGRES = Dialect(
+    name_text='TEXT COLLATE "C"',
+    serial="BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    without_rowid="",
+    loose={
+        "namespace": ' TEXT COLLATE "C"',
+        "key": ' TEXT COLLATE "C"',
+        "kind": " TEXT",
+        "value": " TEXT",
+        "reported": " INTEGER",
+    },
+    seq_text="CAST(seq AS TEXT)",
+)
+
+
+def _quarantine(d: Dialect) -> str:
+    columns = ", ".join(f"{name}{kind}" for name, kind in d.loose.items())
+    return (
+        f"CREATE TABLE quarantine (id {d.serial}, origin TEXT NOT NULL,"
+        f" {columns}, reason TEXT NOT NULL)"
+    )
+
+
+def schema(d: Dialect) -> tuple[str, ...]:
+    """The statements that create a store of :data:`SCHEMA_VERSION` (SQLite: exactly the text
+    zse has always written, so that files stay byte-compatible)."""
+    return (
+        f"CREATE TABLE meta (key {d.name_text} PRIMARY KEY, value TEXT NOT NULL)",
+        f"CREATE TABLE records (namespace {d.name_text} NOT NULL, key {d.name_text} NOT NULL,"
+        f" value TEXT NOT NULL, checksum TEXT, PRIMARY KEY (namespace, key)){d.without_rowid}",
+        f"CREATE TABLE journal (seq {d.serial}, namespace {d.name_text} NOT NULL,"
+        " kind TEXT NOT NULL, value TEXT NOT NULL, reported INTEGER NOT NULL DEFAULT 0,"
+        " checksum TEXT)",
+        "CREATE INDEX journal_unreported ON journal (namespace, reported, seq)",
+        _quarantine(d),
+    )
+
+
+def migration_1(d: Dialect) -> tuple[str, ...]:
+    """Schema 1 -> 2, the statements (the store then computes every row's checksum)."""
+    return (
+        "ALTER TABLE records ADD COLUMN checksum TEXT",
+        "ALTER TABLE journal ADD COLUMN checksum TEXT",
+        _quarantine(d),
+    )
+
+
+# -- the engine seam --------------------------------------------------------------------------
+
+
+class Engine(ABC):
+    """One open connection to a store's database, as :class:`zse.store.Store` uses it.
+
+    The store serialises every call (one at a time, its own lock) and wraps each in
+    :func:`hold_virtual_clock`; it turns the exceptions in :attr:`errors` into
+    :class:`StoreError` naming :attr:`where` and the operation.
+    """
+
+    #: What every message names: the file's path, or the URL without its password.
+    where: str
+    dialect: Dialect
+    #: The driver's exceptions a store reports as :class:`StoreError`.
+    errors: tuple[type[BaseException], ...]
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    @abstractmethod
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one query; its rows."""
+
+    @abstractmethod
+    async def begin(self) -> None:
+        """Start a write transaction."""
+
+    @abstractmethod
+    async def identify(self) -> tuple[int, set[str]]:
+        """The store's schema version (0: an empty database, to create) and its tables;
+        :class:`StoreError` (``not a zse store: ...``) if it is something else."""
+
+    @abstractmethod
+    async def check_integrity(self) -> None:
+        """Refuse a structurally damaged database (:class:`StoreError`)."""
+
+    @abstractmethod
+    async def stamp(self) -> None:
+        """Mark the database as a zse store of :data:`SCHEMA_VERSION` (in the transaction that
+        creates or migrates it)."""
+
+    async def opened(self) -> None:  # noqa: B027 - optional
+        """Set the connection up once the store is known good (SQLite: WAL, full sync)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the connection and release the single-writer lock."""
+
+    @abstractmethod
+    def abandon(self) -> None:
+        """End the connection without waiting (a cancelled open or close)."""
+
+    def describe(self, exc: BaseException) -> str:
+        """A driver exception as the end of a :class:`StoreError` message."""
+        return str(exc) or type(exc).__name__
+
+    def closed_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the connection was closed under the store (by its close)."""
+        return False
