@@ -4,6 +4,7 @@ subprocess answers curl with a retailer's certificate until SIGTERM (issue #18 i
 
 from __future__ import annotations
 
+import os
 import selectors
 import shutil
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 from click.testing import CliRunner
@@ -80,22 +82,31 @@ def test_serve_errors_are_one_line(tmp_path: Path, args: list[str], text: str) -
     assert text in done.stderr
 
 
-def _serving(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
-    """``zse headend serve ...`` started; its process and the URL it serves at."""
-    process = subprocess.Popen(
-        [*ZSE, "serve", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+class Served:
+    """A ``zse headend serve`` process, the URL it serves at, and what it printed so far."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, printed: bytes) -> None:
+        self.process, self.url, self.printed = process, url, printed
+
+
+def _serving(argv: list[str]) -> Served:
+    """``zse headend serve ...`` started and past its ``serving URL`` line. The pipe is read
+    raw (os.read): a buffered readline would keep the lines after it where communicate() does
+    not look."""
+    process = subprocess.Popen([*ZSE, "serve", *argv], cwd=ROOT, stdout=PIPE, stderr=PIPE)
     assert process.stdout is not None
-    line = ""
+    printed = b""
     deadline = time.monotonic() + TIMEOUT
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
-        while not line.startswith("serving "):
+        while b"\n" not in printed.partition(b"serving ")[2]:
             assert time.monotonic() < deadline, "the server did not start"
             if selector.select(deadline - time.monotonic()):
-                line = process.stdout.readline()
-                assert line, process.stderr.read() if process.stderr else ""
-    return process, line.split()[1]
+                chunk = os.read(process.stdout.fileno(), 65536)
+                assert chunk, process.stderr.read() if process.stderr else b""
+                printed += chunk
+    url = printed.partition(b"serving ")[2].split()[0].decode()
+    return Served(process, url, printed)
 
 
 def _curl(directory: Path, url: str, *extra: str) -> subprocess.CompletedProcess[bytes]:
@@ -109,11 +120,12 @@ def _curl(directory: Path, url: str, *extra: str) -> subprocess.CompletedProcess
     )  # fmt: skip
 
 
-def _stopped(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=TIMEOUT)
-    assert process.returncode == 0, err
-    return out
+def _stopped(served: Served) -> str:
+    """Everything ``served`` printed after its ``serving`` line, once SIGTERM stopped it."""
+    served.process.send_signal(signal.SIGTERM)
+    out, err = served.process.communicate(timeout=TIMEOUT)
+    assert served.process.returncode == 0, err
+    return (served.printed + out).decode().partition("serving ")[2].partition("\n")[2]
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the system curl is not installed")
@@ -121,18 +133,19 @@ def test_serve_answers_curl_until_sigterm(tmp_path: Path) -> None:
     directory = tmp_path / "pki"
     assert zse("init", str(directory), "--port", "0").returncode == 0
     config = str(directory / "headend.toml")
-    process, url = _serving(["--config", config, "--sim", "1", "--speed", "20"])
+    served = _serving(["--config", config, "--sim", "1", "--speed", "20"])
+    url = served.url
     try:
         done = _curl(directory, f"{url}api/v1/meters")
         assert done.returncode == 0, done.stderr
         assert done.stdout == b'{"meters": ["meter-1"]}'
-        out = _stopped(process)
+        out = _stopped(served)
         assert "00:0d:6f:00:0b:01:00:01  in-home display" in out
         assert out.rstrip().endswith("stopping")
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.communicate()
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the system curl is not installed")
@@ -144,7 +157,8 @@ def test_serve_over_the_esi_of_a_zse_esi_config(tmp_path: Path) -> None:
     esi = tmp_path / "esi.toml"
     esi.write_text("[esi]\npermit_seconds = 60\n")
     argv = ["--config", str(directory / "headend.toml"), "--esi", str(esi), "--radio", "sim"]
-    process, url = _serving(argv)
+    served = _serving(argv)
+    url = served.url
     try:
         meter = "00:0d:6f:00:00:00:00:e5"
         done = _curl(directory, f"{url}api/v1/meters")
@@ -161,9 +175,9 @@ def test_serve_over_the_esi_of_a_zse_esi_config(tmp_path: Path) -> None:
         deadline = time.monotonic() + TIMEOUT
         while b'"state": "new"' in _curl(directory, f"{url}api/v1/devices/000D6F000A000001").stdout:
             assert time.monotonic() < deadline, "never admitted"  # each curl is the wait
-        out = _stopped(process)
+        out = _stopped(served)
         assert "new -> pending provisioning (provision)" in out
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.communicate()
