@@ -125,6 +125,24 @@ async def test_register_send_and_deprovision_on_the_simulator(service: Service) 
     assert set(by_mac.values()) == {"delivered"}
     assert not reply.body["finished"]  # the others have not confirmed
 
+    # a message cancelled by group: the display stops showing it, and it stays cancelled
+    shown = await service.call(
+        a, "POST", "/api/v1/sends/message", {"group": "street", "text": "Outage at 9pm"}
+    )
+    assert shown.status == 202, shown.body
+    await _until(service, settled_send(service, shown.body["id"]), step=1.0)
+    showing = display.showing()
+    assert showing is not None
+    assert showing.message_id == shown.body["id"]
+    withdrawn = await service.call(a, "POST", f"/api/v1/sends/{shown.body['id']}/cancel")
+    assert withdrawn.status == 202, withdrawn.body
+    assert {o["outcome"] for o in withdrawn.body["outcomes"]} == {"cancelled"}
+    await asyncio.sleep(5)  # the Cancel Message crosses the simulated air
+    showing = display.showing()
+    assert showing is None or showing.message_id != shown.body["id"]
+    again = await service.call(a, "POST", f"/api/v1/sends/{shown.body['id']}/cancel")
+    assert (again.status, again.body["error"]["field"]) == (409, "id")
+
     # load control by group: the load control device reports received / started / completed
     lce = await service.call(
         a,
