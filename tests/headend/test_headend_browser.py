@@ -150,11 +150,11 @@ async def test_the_portal_in_headless_chromium(service: Service, tmp_path: Path)
             await _off_loop(driver.save_screenshot, str(shots / f"{shot}.png"))
             return str(driver.title)
 
-        async def submit(shot: str) -> None:
+        async def submit(shot: str, form: str = "form") -> None:
             """Click the form's button and wait for the next page (the old one goes stale)."""
             await _off_loop(driver.save_screenshot, str(shots / f"{shot}.png"))
             page = driver.find_element(By.TAG_NAME, "html")
-            button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
+            button = driver.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]")
             await _off_loop(button.click)
             await _off_loop(WebDriverWait(driver, 30).until, staleness_of(page))
 
@@ -201,6 +201,23 @@ async def test_the_portal_in_headless_chromium(service: Service, tmp_path: Path)
                 break
         await _off_loop(driver.save_screenshot, str(shots / "7-outcomes.png"))
         assert "delivered" in driver.find_element(By.TAG_NAME, "table").text
+        await open_page("/send", "7b-send")
+        duty = driver.find_element(By.ID, "duty_cycle")
+        duty.clear()
+        duty.send_keys("40")
+        await submit("7c-send-load-control", "form[action='/send/load-control']")
+        assert driver.title.startswith("Send ")
+        for _ in range(30):
+            await asyncio.sleep(1)
+            await _off_loop(driver.refresh)
+            if mac in driver.find_element(By.TAG_NAME, "table").text and "pending" not in (
+                driver.find_element(By.TAG_NAME, "table").text
+            ):
+                break
+        await _off_loop(driver.save_screenshot, str(shots / "7d-load-control-outcomes.png"))
+        table = driver.find_element(By.TAG_NAME, "table").text
+        assert mac in table
+        assert any(word in table for word in ("delivered", "received", "started")), table
         await open_page(f"/devices/{mac}", "8-device")
         await submit("8b-deprovision")
         assert service.headend.device("retailer-a", mac)["state"] in (
@@ -209,4 +226,4 @@ async def test_the_portal_in_headless_chromium(service: Service, tmp_path: Path)
         )
     finally:
         await _off_loop(driver.quit)
-    assert len(list(shots.glob("*.png"))) >= 12
+    assert len(list(shots.glob("*.png"))) >= 15
