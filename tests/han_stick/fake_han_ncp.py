@@ -1,0 +1,237 @@
+"""An EmberZNet NCP running as a HAN device, whose radio is a node on the simulator's air.
+
+:class:`HanNcp` extends the coordinator stick of ``tests/cli_sticks/fake_stick.py`` (ASH, the
+EZSP frame formats, answers serialized with bellows' own per-version command tables) with the
+commands a *joining* device uses, and turns them into what a simulated node does on
+:class:`zse.sim.Air`: the node (:class:`NcpNode`, a :class:`~zse.sim.SimDevice`) scans, joins
+with the preconfigured key, secures NWK/APS frames with real keys, answers ZDO itself, and
+passes application frames and ZDO responses up as ``incomingMessageHandler``. What it models
+of an NCP (UG100): ``joinNetwork`` / ``findAndRejoinNetwork`` answer at once and report the
+outcome as ``stackStatusHandler``; ``startScan`` reports ``networkFoundHandler`` per beacon then
+``scanCompleteHandler``; ``sendUnicast`` answers then ``messageSentHandler``; the network state
+survives a host restart (``networkInit``) as the NCP's tokens do; the key table takes the CBKE
+key (``addOrUpdateKeyTableEntry``, EZSP < 13).
+
+Only the serial port and the radio's firmware are fake: the host side is bellows' real EZSP
+and ASH code, the far side zse's simulated meter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import bellows.types as bt
+import zigpy.types as zt
+import zigpy.zdo.types as zdo_t
+
+from tests.cli_sticks.fake_stick import SUCCESS, StickNcp
+from zse.sim import ApsIndication, JoinRefused, SimDevice
+from zse.sim._air import Medium
+
+NETWORK_UP, NETWORK_DOWN, JOIN_FAILED, NOT_JOINED = 0x90, 0x91, 0x94, 0x93
+DELIVERY_FAILED, INVALID_CALL = 0x66, 0x70
+APS_ENCRYPTION = 0x0020
+UNICAST, BROADCAST, MULTICAST = 0x00, 0x04, 0x02
+END_DEVICE = 0x03
+
+
+class NcpNode(SimDevice):
+    """The NCP's own stack on the air: what it receives goes to its NCP, not to endpoints."""
+
+    ncp: HanNcp
+
+    def _deliver_app(self, ind: ApsIndication) -> None:
+        self.ncp.incoming(ind)
+
+    def _zdo_up(self, ind: ApsIndication) -> None:
+        if ind.cluster_id & 0x8000:  # responses to the host's requests
+            self.ncp.incoming(ind)
+
+
+class HanNcp(StickNcp):
+    """A HAN-device NCP (see the module docstring); ``node`` is its radio on ``air``."""
+
+    def __init__(self, air: Medium, ieee: zt.EUI64, *, version: int = 8) -> None:
+        super().__init__(version, formed=False)
+        self.node = NcpNode(air, ieee)
+        self.node.ncp = self
+        self.node.on_left(self._left)
+        self.security_bitmask: int | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.unplugged = False
+        self.joined_epid: zt.ExtendedPanId | None = None
+
+    # -- commands answered at once -----------------------------------------------------------
+
+    def answers(self, name: str, request: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911
+        node = self.node
+        if name == "networkInit":
+            self.network_up = node.joined
+            return {"status": SUCCESS if node.joined else NOT_JOINED}
+        if name == "addEndpoint":
+            answer = super().answers(name, request)
+            if answer["status"] == SUCCESS:
+                entry = self.endpoints[int(request["endpoint"])]
+                node.descriptors[int(request["endpoint"])] = zdo_t.SimpleDescriptor(
+                    endpoint=int(request["endpoint"]),
+                    profile=entry["profile"],
+                    device_type=entry["device"],
+                    device_version=0,
+                    input_clusters=entry["in"],
+                    output_clusters=entry["out"],
+                )
+            return answer
+        if name == "getEui64":
+            return {"eui64": node.ieee}
+        if name == "getNodeId":
+            return {"nodeId": node.nwk if node.nwk is not None else 0xFFFE}
+        if name == "getNetworkParameters":
+            if not node.joined:
+                return {"status": NOT_JOINED}
+            assert node.channel is not None and node.pan_id is not None
+            return {
+                "nodeType": 2 if node.logical_type == zdo_t.LogicalType.Router else END_DEVICE,
+                "parameters": {
+                    "extendedPanId": zt.EUI64(bytes(self._epid())),
+                    "panId": node.pan_id,
+                    "radioTxPower": 8,
+                    "radioChannel": node.channel,
+                    "joinMethod": 0,
+                    "nwkManagerId": 0,
+                    "nwkUpdateId": 0,
+                    "channels": 1 << node.channel,
+                },
+            }
+        if name == "getCurrentSecurityState":
+            if node.tc_ieee is None:
+                return {"status": NOT_JOINED}
+            return {"state": {"bitmask": 0x0010, "trustCenterLongAddress": node.tc_ieee}}
+        if name == "setInitialSecurityState":
+            state = request["state"]
+            self.security_bitmask = int(state.bitmask)
+            node.preconfigured_key = bytes(state.preconfiguredKey)
+            node.air._learn_key(node.preconfigured_key, f"install-code link key {node.ieee}")
+            return {"status": SUCCESS}
+        if name in ("startScan", "joinNetwork", "leaveNetwork", "findAndRejoinNetwork"):
+            if name != "startScan" and name != "leaveNetwork" and node.joined:
+                return {"status": INVALID_CALL}
+            return {"status": SUCCESS}
+        if name == "addOrUpdateKeyTableEntry":
+            node.set_link_key(request["address"], bytes(request["keyData"]))
+            return {"status": SUCCESS}
+        if name == "sendUnicast":
+            return {"status": SUCCESS if node.joined else NOT_JOINED, "sequence": 0}
+        return super().answers(name, request)
+
+    def _epid(self) -> zt.ExtendedPanId:
+        assert self.joined_epid is not None
+        return self.joined_epid
+
+    # -- what follows the answer ---------------------------------------------------------------
+
+    def after(self, name: str, request: dict[str, Any]) -> None:
+        if name == "networkInit" and self.network_up:
+            self._stack_status(NETWORK_UP)
+        elif name == "startScan":
+            mask = int(request["channelMask"])
+            self._spawn(self._scan(tuple(c for c in range(11, 27) if mask >> c & 1)))
+        elif name == "joinNetwork" and not self.node.joined:
+            self._spawn(self._join(request["nodeType"], request["parameters"]))
+        elif name == "leaveNetwork":
+            self._spawn(self.node.leave())
+        elif name == "sendUnicast" and self.node.joined:
+            self._spawn(self._send(request))
+
+    async def _scan(self, channels: tuple[int, ...]) -> None:
+        for beacon in await self.node.scan(channels):
+            self._handler(
+                "networkFoundHandler",
+                {
+                    "networkFound": {
+                        "channel": beacon.channel,
+                        "panId": beacon.pan_id,
+                        "extendedPanId": zt.EUI64(bytes(beacon.extended_pan_id)),
+                        "allowingJoin": beacon.permit_joining,
+                        "stackProfile": 2,
+                        "nwkUpdateId": 0,
+                    },
+                    "lastHopLqi": beacon.lqi,
+                    "lastHopRssi": beacon.rssi,
+                },
+            )
+        self._handler("scanCompleteHandler", {"channel": 0xFF, "status": SUCCESS})
+
+    async def _join(self, node_type: Any, parameters: Any) -> None:
+        node = self.node
+        node.channels = (int(parameters.radioChannel),)
+        node.logical_type = (
+            zdo_t.LogicalType.Router if int(node_type) == 2 else zdo_t.LogicalType.EndDevice
+        )
+        epid = zt.ExtendedPanId(bytes(parameters.extendedPanId.serialize()))
+        try:
+            await node.join(pan_id=int(parameters.panId), extended_pan_id=epid)
+        except JoinRefused:
+            self._stack_status(JOIN_FAILED)
+            return
+        self.joined_epid = epid
+        self.network_up = True
+        self._stack_status(NETWORK_UP)
+
+    async def _send(self, request: dict[str, Any]) -> None:
+        aps = request["apsFrame"]
+        status = SUCCESS
+        try:
+            await self.node.send_aps(
+                dst_mode=zt.AddrMode.NWK,
+                dst_addr=int(request["indexOrDestination"]),
+                dst_ep=int(aps.destinationEndpoint),
+                src_ep=int(aps.sourceEndpoint),
+                cluster_id=int(aps.clusterId),
+                profile_id=int(aps.profileId),
+                payload=bytes(request["messageContents"]),
+                encrypt=bool(int(aps.options) & APS_ENCRYPTION),
+            )
+        except Exception:  # noqa: BLE001 - the NCP reports any failure as not delivered
+            status = DELIVERY_FAILED
+        self._handler("messageSentHandler", {**request, "status": status})
+
+    def _left(self) -> None:
+        if self.network_up:
+            self.network_up = False
+            self._stack_status(NETWORK_DOWN)
+
+    # -- the radio hears ------------------------------------------------------------------------
+
+    def incoming(self, ind: ApsIndication) -> None:
+        """An APS frame for the host: ``incomingMessageHandler``."""
+        if self.unplugged:
+            return
+        kind = {zt.AddrMode.Group: MULTICAST, zt.AddrMode.Broadcast: BROADCAST}.get(
+            ind.dst_mode, UNICAST
+        )
+        frame = bt.EmberApsFrame(
+            profileId=ind.profile_id,
+            clusterId=ind.cluster_id,
+            sourceEndpoint=ind.src_ep,
+            destinationEndpoint=ind.dst_ep if ind.dst_ep is not None else 0xFF,
+            options=bt.EmberApsOption(APS_ENCRYPTION if ind.aps_encrypted else 0),
+            groupId=ind.dst_addr if kind == MULTICAST else 0,
+            sequence=0,
+        )
+        self._handler(
+            "incomingMessageHandler",
+            {
+                "type": kind,
+                "apsFrame": frame,
+                "lastHopLqi": ind.lqi,
+                "lastHopRssi": ind.rssi,
+                "sender": ind.src_nwk,
+                "messageContents": ind.payload,
+            },
+        )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
