@@ -17,7 +17,7 @@ import zigpy.serial
 import zigpy.types as zt
 
 from tests.han_stick.fake_han_ncp import HanNcp
-from tests.roles.han_builder import CA, Han, build
+from tests.roles.han_builder import CA, Han, build, close
 from zse.cbke import SUITE1
 from zse.cbke.service import eui64_bytes
 from zse.installcode import InstallCode
@@ -70,3 +70,14 @@ async def open_ihd(sh: StickHan, **options: Any) -> InHomeDisplay:
         sh.device, credentials=credentials, clock=sh.han.clock, rng=random.Random(16), **options
     )
     return sh.ihd
+
+
+async def close_stick(sh: StickHan) -> None:
+    """Stop the display, disconnect bellows, stop the meter."""
+    if sh.ihd is not None:
+        await sh.ihd.stop()
+    if sh.radio is not None:
+        await sh.radio.close()
+    for task in list(sh.ncp.tasks):
+        task.cancel()
+    await close(sh.han)

@@ -1,34 +1,79 @@
 """A HAN device on an EZSP stick joins the simulated meter by install code, runs CBKE in the
-host (mode a) and reads the meter: bellows' real EZSP/ASH code over a fake serial link to a fake
-NCP whose radio is a node on the simulator's air (tests/han_stick/fake_han_ncp.py)."""
+host (mode a) and uses the meter: bellows' real EZSP/ASH code over a fake serial link to a fake
+NCP whose radio is a node on the simulator's air (tests/han_stick/fake_han_ncp.py), and the
+ESI's own events on the other side say the same."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.han_stick.stick_builder import STICK, meter_and_stick, open_ihd
-from tests.roles.han_builder import close
-from zse.roles.han import Joined, KeyEstablished
+from tests.han_stick.stick_builder import STICK, close_stick, meter_and_stick, open_ihd
+from tests.roles.han_builder import START
+from tests.roles.test_roles_ihd_energy import CONFIG, FLAT, serve_meter
+from tests.roles.test_roles_load_control_applied import lce
+from zse.drlc.service import ReportReceived
+from zse.messaging import Message
+from zse.messaging.service import MessageConfirmed
+from zse.roles.han import Joined, KeyEstablished, Resynced
+from zse.se.ids import TimeAttribute
+
+RECEIVED, STARTED = 0x01, 0x02
 
 
-async def test_the_stick_joins_runs_cbke_in_the_host_and_reads_the_meter(
+async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_reports(
     tmp_path: Path, serial_link: Callable[..., None]
 ) -> None:
     sh = await meter_and_stick(tmp_path, serial_link)
-    ihd = await open_ihd(sh)
+    han = sh.han
+    serve_meter(han, 1_000_000, 1500)
+    await han.esi.price.publish(FLAT)
+    ihd = await open_ihd(sh, metering=True, metering_config=CONFIG)
     events: list[object] = []
     ihd.on_event(events.append)
-    await ihd.start()
-    joined = [e for e in events if isinstance(e, Joined)]
-    keyed = [e for e in events if isinstance(e, KeyEstablished)]
-    assert joined and joined[0].nwk == sh.ncp.node.nwk
-    assert keyed and keyed[0].suite == 1
-    # the CBKE key went into the NCP's key table and replaced the install-code key there
-    tc = sh.han.app.state.node_info.ieee
-    assert sh.ncp.node.link_keys[tc] != sh.code.link_key
-    assert sh.ncp.node.link_keys[tc] == sh.han.app.link_keys[STICK]  # type: ignore[attr-defined]
-    await ihd.stop()
-    assert sh.radio is not None
-    await sh.radio.close()
-    await close(sh.han)
+    esi_events: list[object] = []
+    han.esi.on_event(esi_events.append)
+    try:
+        await ihd.start()
+        await asyncio.sleep(5)
+        # joined by install code, the ESI found by Match_Desc, CBKE suite 1 in the host
+        joined = [e for e in events if isinstance(e, Joined)]
+        assert joined == [Joined(device=str(STICK), nwk=sh.ncp.node.nwk, esi_endpoint=joined[0].esi_endpoint)]
+        assert [e.suite for e in events if isinstance(e, KeyEstablished)] == [1]
+        tc = han.app.state.node_info.ieee
+        assert sh.ncp.node.link_keys[tc] != sh.code.link_key  # the NCP holds the CBKE key
+        assert sh.ncp.security_bitmask is not None and sh.ncp.security_bitmask & 0x0900 == 0x0900
+        # the price at resync, then summation and demand from the meter
+        resynced = [e for e in events if isinstance(e, Resynced)]
+        assert resynced and resynced[0].price_issuer_event_id == FLAT.issuer_event_id
+        screen = ihd.showing_energy()
+        assert (screen.consumption, screen.demand) == ("1000.000 kWh", "1.500 kW")
+        assert screen.price == "0.2450/kWh"
+        # a message needing confirmation: shown, confirmed, and the ESI records who confirmed
+        await han.esi.send_message(
+            Message(message_id=77, text="Peak at 5 pm", confirmation_required=True),
+            device=str(STICK),
+        )
+        await asyncio.sleep(2)
+        shown = ihd.showing()
+        assert shown is not None and shown.message_id == 77
+        assert await ihd.confirm(77)
+        await asyncio.sleep(1)
+        confirmed = [e for e in esi_events if isinstance(e, MessageConfirmed)]
+        assert [(e.device, e.message.message_id) for e in confirmed] == [(str(STICK), 77)]
+        # a load control event: received and started, reported (signed) to the ESI
+        await han.esi.send_load_control(lce(501, 0x0FFF), device=str(STICK))
+        await asyncio.sleep(5)
+        reports = [
+            (r.report.issuer_event_id, r.report.event_status, r.signed)
+            for r in esi_events
+            if isinstance(r, ReportReceived) and r.device == str(STICK)
+        ]
+        assert (501, RECEIVED, True) in reports and (501, STARTED, True) in reports
+        # the stick's time: the ESI's Time cluster, read over the stick
+        reading = await ihd.read_time()
+        now = START + int(asyncio.get_running_loop().time())
+        assert abs(reading.values[TimeAttribute.TIME] - now) <= 1
+    finally:
+        await close_stick(sh)
