@@ -61,10 +61,11 @@ class HanNcp(StickNcp):
         self.tasks: set[asyncio.Task[Any]] = set()
         self.unplugged = False
         self.joined_epid: zt.ExtendedPanId | None = None
+        self.rejoin_requests: list[bool] = []
 
     # -- commands answered at once -----------------------------------------------------------
 
-    def answers(self, name: str, request: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911
+    def answers(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
         node = self.node
         if name == "networkInit":
             self.network_up = node.joined
@@ -113,9 +114,11 @@ class HanNcp(StickNcp):
             node.preconfigured_key = bytes(state.preconfiguredKey)
             node.air._learn_key(node.preconfigured_key, f"install-code link key {node.ieee}")
             return {"status": SUCCESS}
+        if name == "joinNetwork" and node.joined:
+            return {"status": INVALID_CALL}
+        if name == "findAndRejoinNetwork" and self.network_up:
+            return {"status": INVALID_CALL}
         if name in ("startScan", "joinNetwork", "leaveNetwork", "findAndRejoinNetwork"):
-            if name != "startScan" and name != "leaveNetwork" and node.joined:
-                return {"status": INVALID_CALL}
             return {"status": SUCCESS}
         if name == "addOrUpdateKeyTableEntry":
             node.set_link_key(request["address"], bytes(request["keyData"]))
@@ -142,6 +145,8 @@ class HanNcp(StickNcp):
             self._spawn(self.node.leave())
         elif name == "sendUnicast" and self.node.joined:
             self._spawn(self._send(request))
+        elif name == "findAndRejoinNetwork" and not self.network_up:
+            self._spawn(self._rejoin(bool(request["haveCurrentNetworkKey"])))
 
     async def _scan(self, channels: tuple[int, ...]) -> None:
         for beacon in await self.node.scan(channels):
@@ -175,6 +180,7 @@ class HanNcp(StickNcp):
             self._stack_status(JOIN_FAILED)
             return
         self.joined_epid = epid
+        self.parent = node.tc_ieee or node.ieee
         self.network_up = True
         self._stack_status(NETWORK_UP)
 
@@ -192,9 +198,35 @@ class HanNcp(StickNcp):
                 payload=bytes(request["messageContents"]),
                 encrypt=bool(int(aps.options) & APS_ENCRYPTION),
             )
-        except Exception:  # noqa: BLE001 - the NCP reports any failure as not delivered
+        except Exception:
             status = DELIVERY_FAILED
         self._handler("messageSentHandler", {**request, "status": status})
+        if status != SUCCESS and self.node.nwk is not None and not self._parent_heard():
+            # the parent is gone (no MAC acknowledgement, no beacon): the network is down
+            self.network_up = False
+            self._stack_status(NETWORK_DOWN)
+
+    def _parent_heard(self) -> bool:
+        return not self.node.air.is_silent(self.parent)
+
+    parent: zt.EUI64
+
+    async def _rejoin(self, have_key: bool) -> None:
+        """``findAndRejoinNetwork``. Modelled, not sent: the NWK Rejoin Request / Response
+        exchange (ZB 3.6.1.4.2) is not on the simulated air; the rejoin succeeds when the
+        parent answers a beacon request on the network's channel with the same PAN, and a
+        Trust Center rejoin also needs the NCP to still hold the Trust Center link key."""
+        node = self.node
+        self.rejoin_requests.append(have_key)
+        beacons = await node.scan((node.channel,) if node.channel else node.channels)
+        back = any(b.pan_id == node.pan_id for b in beacons) and (
+            have_key or node.tc_ieee in node.link_keys
+        )
+        if back and (node.network_key is not None or not have_key):
+            self.network_up = True
+            self._stack_status(NETWORK_UP)
+        else:
+            self._stack_status(JOIN_FAILED)
 
     def _left(self) -> None:
         if self.network_up:

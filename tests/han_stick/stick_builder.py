@@ -44,9 +44,10 @@ async def meter_and_stick(
     *,
     version: int = 8,
     registered_code: InstallCode | None = None,
+    **esi_options: Any,
 ) -> StickHan:
     """The simulated meter, permitting the stick's install code, and the stick's fake NCP."""
-    han = await build(tmp_path)
+    han = await build(tmp_path, **esi_options)
     code = InstallCode.generate(rng=random.Random(16))
     await han.esi.provision(STICK, registered_code or code, label="stick")
     ncp = HanNcp(han.air, STICK, version=version)

@@ -39,7 +39,9 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
         await asyncio.sleep(5)
         # joined by install code, the ESI found by Match_Desc, CBKE suite 1 in the host
         joined = [e for e in events if isinstance(e, Joined)]
-        assert joined == [Joined(device=str(STICK), nwk=sh.ncp.node.nwk, esi_endpoint=joined[0].esi_endpoint)]
+        assert joined == [
+            Joined(device=str(STICK), nwk=sh.ncp.node.nwk, esi_endpoint=joined[0].esi_endpoint)
+        ]
         assert [e.suite for e in events if isinstance(e, KeyEstablished)] == [1]
         tc = han.app.state.node_info.ieee
         assert sh.ncp.node.link_keys[tc] != sh.code.link_key  # the NCP holds the CBKE key

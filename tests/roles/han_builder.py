@@ -69,7 +69,9 @@ async def build(
     loop = asyncio.get_running_loop()
     esi = EnergyServiceInterface(
         app,
-        credentials=CA.issue(eui64_bytes(app.state.node_info.ieee), SUITE1),
+        credentials=esi_options.pop(
+            "credentials", CA.issue(eui64_bytes(app.state.node_info.ieee), SUITE1)
+        ),
         registry=registry,
         clock=lambda: START + int(loop.time()),
         **esi_options,

@@ -53,8 +53,8 @@ from typing import Any, TypeVar
 import bellows.types as t
 from bellows.exception import InvalidCommandError
 from bellows.ezsp import EZSP
-from zigpy.exceptions import DeliveryError
 from zigpy.application import ControllerApplication as ZigpyApplication
+from zigpy.exceptions import DeliveryError
 from zigpy.types import EUI64
 
 from zse.errors import ZseError
@@ -331,8 +331,9 @@ class EzspHanRadio:
             self._callback_id = ezsp.add_callback(self._on_callback)
 
     @classmethod
-    async def open(cls, device: str, *, baudrate: int = 115200, flow_control: str | None = None
-                   ) -> EzspHanRadio:
+    async def open(
+        cls, device: str, *, baudrate: int = 115200, flow_control: str | None = None
+    ) -> EzspHanRadio:
         """Connect to the stick at ``device`` (a serial port or ``socket://host:port``)."""
         import zigpy.config  # noqa: PLC0415
 
@@ -437,7 +438,9 @@ class EzspHanRadio:
             async with asyncio.timeout(SCAN_TIMEOUT):
                 results = await scan
         except TimeoutError:
-            raise JoinFailed(f"{self.name}: the scan did not end within {SCAN_TIMEOUT:g} s") from None
+            raise JoinFailed(
+                f"{self.name}: the scan did not end within {SCAN_TIMEOUT:g} s"
+            ) from None
         except (RadioGone, EzspError):
             raise
         except Exception as exc:  # bellows raises a bare Exception with the failing status
@@ -482,8 +485,9 @@ class EzspHanRadio:
         with self._stack_status({NETWORK_UP, JOIN_FAILED, NETWORK_DOWN}) as outcome:
             (status,) = await self._ezsp.joinNetwork(nodeType=node_type, parameters=parameters)
             if int(status) != SUCCESS:
-                raise JoinFailed(f"{self.name}: joinNetwork refused (0x{int(status):02X})",
-                                 status=int(status))
+                raise JoinFailed(
+                    f"{self.name}: joinNetwork refused (0x{int(status):02X})", status=int(status)
+                )
             result = await self._within(outcome, JOIN_TIMEOUT, "joinNetwork")
         if result != NETWORK_UP:
             raise JoinFailed(
@@ -502,12 +506,15 @@ class EzspHanRadio:
                 haveCurrentNetworkKey=have_network_key, channelMask=mask
             )
             if int(status) != SUCCESS:
-                raise JoinFailed(f"{self.name}: findAndRejoinNetwork refused "
-                                 f"(0x{int(status):02X})", status=int(status))
+                raise JoinFailed(
+                    f"{self.name}: findAndRejoinNetwork refused (0x{int(status):02X})",
+                    status=int(status),
+                )
             result = await self._within(outcome, JOIN_TIMEOUT, "findAndRejoinNetwork")
         if result != NETWORK_UP:
-            raise JoinFailed(f"{self.name}: rejoin failed (stack status 0x{result:02X})",
-                             status=result)
+            raise JoinFailed(
+                f"{self.name}: rejoin failed (stack status 0x{result:02X})", status=result
+            )
         return await self._state()
 
     async def leave(self) -> None:

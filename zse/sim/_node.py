@@ -995,7 +995,7 @@ class SimDevice(Node):
 
     # -- joining (ZB 3.6.1.4, 4.6.3) -----------------------------------------------------------
 
-    async def join(  # noqa: PLR0915
+    async def join(
         self,
         *,
         pan_id: int | None = None,
