@@ -90,7 +90,8 @@ class HanNcp(StickNcp):
         if name == "getNetworkParameters":
             if not node.joined:
                 return {"status": NOT_JOINED}
-            assert node.channel is not None and node.pan_id is not None
+            assert node.channel is not None
+            assert node.pan_id is not None
             return {
                 "nodeType": 2 if node.logical_type == zdo_t.LogicalType.Router else END_DEVICE,
                 "parameters": {

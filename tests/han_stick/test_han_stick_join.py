@@ -45,10 +45,12 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
         assert [e.suite for e in events if isinstance(e, KeyEstablished)] == [1]
         tc = han.app.state.node_info.ieee
         assert sh.ncp.node.link_keys[tc] != sh.code.link_key  # the NCP holds the CBKE key
-        assert sh.ncp.security_bitmask is not None and sh.ncp.security_bitmask & 0x0900 == 0x0900
+        assert sh.ncp.security_bitmask is not None
+        assert sh.ncp.security_bitmask & 0x0900 == 0x0900
         # the price at resync, then summation and demand from the meter
         resynced = [e for e in events if isinstance(e, Resynced)]
-        assert resynced and resynced[0].price_issuer_event_id == FLAT.issuer_event_id
+        assert resynced
+        assert resynced[0].price_issuer_event_id == FLAT.issuer_event_id
         screen = ihd.showing_energy()
         assert (screen.consumption, screen.demand) == ("1000.000 kWh", "1.500 kW")
         assert screen.price == "0.2450/kWh"
@@ -59,7 +61,8 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
         )
         await asyncio.sleep(2)
         shown = ihd.showing()
-        assert shown is not None and shown.message_id == 77
+        assert shown is not None
+        assert shown.message_id == 77
         assert await ihd.confirm(77)
         await asyncio.sleep(1)
         confirmed = [e for e in esi_events if isinstance(e, MessageConfirmed)]
@@ -72,7 +75,8 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
             for r in esi_events
             if isinstance(r, ReportReceived) and r.device == str(STICK)
         ]
-        assert (501, RECEIVED, True) in reports and (501, STARTED, True) in reports
+        assert (501, RECEIVED, True) in reports
+        assert (501, STARTED, True) in reports
         # the stick's time: the ESI's Time cluster, read over the stick
         reading = await ihd.read_time()
         now = START + int(asyncio.get_running_loop().time())

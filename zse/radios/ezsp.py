@@ -328,7 +328,7 @@ class EzspHanRadio:
         self._callback_id: int | None = None
         self._up = False
         if ezsp is not None:
-            self._callback_id = ezsp.add_callback(self._on_callback)
+            self._callback_id = ezsp.add_callback(self._on_callback)  # type: ignore[no-untyped-call]
 
     @classmethod
     async def open(
@@ -347,11 +347,11 @@ class EzspHanRadio:
         radio = cls(name=f"EZSP stick {device}")
         ezsp = EZSP(config, application=radio)
         radio._ezsp = ezsp
-        radio._callback_id = ezsp.add_callback(radio._on_callback)
+        radio._callback_id = ezsp.add_callback(radio._on_callback)  # type: ignore[no-untyped-call]
         await ezsp.connect(use_thread=False)
         version = int(ezsp.ezsp_version)
         if version not in HAN_VERSIONS:
-            await ezsp.disconnect()
+            await ezsp.disconnect()  # type: ignore[no-untyped-call]
             raise JoinFailed(
                 f"{device}: EZSP protocol version {version} is not supported for a HAN device "
                 f"yet (supported: {HAN_VERSIONS.start}-{HAN_VERSIONS.stop - 1})"
@@ -641,9 +641,9 @@ class EzspHanRadio:
                     callback()
         elif frame_name == "messageSentHandler":
             fields = _by_name(self._ezsp, "messageSentHandler", args)
-            future = self._sent.get(int(fields["messageTag"]))
-            if future is not None and not future.done():
-                future.set_result(int(fields["status"]))
+            sent = self._sent.get(int(fields["messageTag"]))
+            if sent is not None and not sent.done():
+                sent.set_result(int(fields["status"]))
         elif frame_name == "incomingMessageHandler":
             self._deliver(_by_name(self._ezsp, "incomingMessageHandler", args))
 

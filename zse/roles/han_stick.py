@@ -307,7 +307,7 @@ class StickDevice:
         if not isinstance(saved, dict):
             return None
         return NetworkChoice(
-            extended_pan_id=t.ExtendedPanId.convert(saved["extended_pan_id"]),
+            extended_pan_id=t.ExtendedPanId(t.EUI64.convert(saved["extended_pan_id"])),
             channels=(int(saved["channel"]),),
             meter=t.EUI64.convert(saved["trust_center"]),
         )

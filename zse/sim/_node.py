@@ -1081,7 +1081,7 @@ class SimDevice(Node):
         for channel in channels if channels is not None else self.channels:
             for tx in await self._beacons_on(channel):
                 fields = _parse_beacon(tx.payload)
-                if fields is None or not isinstance(tx.mac.src, int):
+                if fields is None or not isinstance(tx.mac.src, int) or tx.mac.src_pan is None:
                     continue
                 found.append(
                     Beacon(
