@@ -26,6 +26,9 @@ import zigpy.types as zt
 import zigpy.zdo.types as zdo_t
 
 from tests.cli_sticks.fake_stick import SUCCESS, StickNcp
+from zse.cbke.certificate import ImplicitCertificate
+from zse.cbke.credentials import Credentials
+from zse.cbke.keys import confirmation_macs, derive_keys, ecmqv, generate_key_pair
 from zse.sim import ApsIndication, JoinRefused, SimDevice
 from zse.sim._air import Medium
 
@@ -34,6 +37,12 @@ DELIVERY_FAILED, INVALID_CALL = 0x66, 0x70
 APS_ENCRYPTION = 0x0020
 UNICAST, BROADCAST, MULTICAST = 0x00, 0x04, 0x02
 END_DEVICE = 0x03
+#: EMBER_LIBRARY_NOT_PRESENT (no CBKE library / data), and a handler status for bad partner data
+LIBRARY_NOT_PRESENT, BAD_PARTNER = 0xB5, 0x3A
+CERTIFICATE = {"getCertificate": 1, "getCertificate283k1": 2}
+GENERATE = {"generateCbkeKeys": 1, "generateCbkeKeys283k1": 2}
+SMACS = {"calculateSmacs": 1, "calculateSmacs283k1": 2}
+CLEAR = {"clearTemporaryDataMaybeStoreLinkKey": 1, "clearTemporaryDataMaybeStoreLinkKey283k1": 2}
 
 
 class NcpNode(SimDevice):
@@ -52,8 +61,22 @@ class NcpNode(SimDevice):
 class HanNcp(StickNcp):
     """A HAN-device NCP (see the module docstring); ``node`` is its radio on ``air``."""
 
-    def __init__(self, air: Medium, ieee: zt.EUI64, *, version: int = 8) -> None:
+    def __init__(
+        self,
+        air: Medium,
+        ieee: zt.EUI64,
+        *,
+        version: int = 8,
+        tokens: list[Credentials] = (),  # type: ignore[assignment]
+        smacs_status: int = SUCCESS,
+    ) -> None:
         super().__init__(version, formed=False)
+        #: the manufacturing tokens' CBKE data (CA public key, certificate, private key)
+        self.tokens = {c.suite.id: c for c in tokens}
+        self.smacs_status = smacs_status
+        self.cbke_log: list[str] = []
+        self.stored_keys: list[int] = []
+        self._cbke: dict[str, Any] = {}
         self.node = NcpNode(air, ieee)
         self.node.ncp = self
         self.node.on_left(self._left)
@@ -126,7 +149,57 @@ class HanNcp(StickNcp):
             return {"status": SUCCESS}
         if name == "sendUnicast":
             return {"status": SUCCESS if node.joined else NOT_JOINED, "sequence": 0}
+        if name in CERTIFICATE:
+            held = self.tokens.get(CERTIFICATE[name])
+            size = 48 if CERTIFICATE[name] == 1 else 74
+            return {"localCert": held.certificate.data if held else b"\xff" * size}
+        if name in GENERATE or name in SMACS or name in CLEAR:
+            self.cbke_log.append(name)
+            suite = {**GENERATE, **SMACS, **CLEAR}[name]
+            if name in CLEAR:
+                self._clear(suite, bool(request["storeLinkKey"]))
+            return {"status": SUCCESS if suite in self.tokens else LIBRARY_NOT_PRESENT}
         return super().answers(name, request)
+
+    # -- CBKE in the NCP: the firmware's arithmetic is zse's hazmat code ----------------------
+
+    def _generate(self, suite: int) -> None:
+        own = self.tokens[suite]
+        private, public = generate_key_pair(own.suite)
+        self._cbke = {"suite": suite, "private": private, "public": public}
+        name = "generateCbkeKeysHandler" if suite == 1 else "generateCbkeKeysHandler283k1"
+        self._handler(name, {"status": SUCCESS, "ephemeralPublicKey": public})
+
+    def _smacs(self, suite: int, request: dict[str, Any]) -> None:
+        own = self.tokens[suite]
+        name = "calculateSmacsHandler" if suite == 1 else "calculateSmacsHandler283k1"
+        zeros = {"initiatorSmac": bytes(16), "responderSmac": bytes(16)}
+        status = self.smacs_status
+        partner = bytes(request["partnerCertificate"])
+        theirs = bytes(request["partnerEphemeralPublicKey"])
+        try:
+            certificate = ImplicitCertificate.from_bytes(partner, own.suite)
+            static = certificate.reconstruct_public_key(own.ca_public_key)
+            z = ecmqv(own.suite, own.private_key, self._cbke["private"], static, theirs)
+        except (ValueError, KeyError):
+            status = status or BAD_PARTNER
+        if status != SUCCESS:
+            self._handler(name, {"status": status, **zeros})
+            return
+        mac_key, key = derive_keys(z)
+        mine = self._cbke["public"]
+        if bool(request["amInitiator"]):
+            macs = confirmation_macs(mac_key, own.eui64, certificate.subject, mine, theirs)
+        else:
+            macs = confirmation_macs(mac_key, certificate.subject, own.eui64, theirs, mine)
+        self._cbke.update(key=key, partner=zt.EUI64(certificate.subject[::-1]))
+        self._handler(name, {"status": SUCCESS, "initiatorSmac": macs[0], "responderSmac": macs[1]})
+
+    def _clear(self, suite: int, store: bool) -> None:
+        if store and "key" in self._cbke and self._cbke["suite"] == suite:
+            self.node.set_link_key(self._cbke["partner"], self._cbke["key"])
+            self.stored_keys.append(suite)
+        self._cbke = {}
 
     def _epid(self) -> zt.ExtendedPanId:
         assert self.joined_epid is not None
@@ -146,6 +219,10 @@ class HanNcp(StickNcp):
             self._spawn(self.node.leave())
         elif name == "sendUnicast" and self.node.joined:
             self._spawn(self._send(request))
+        elif name in GENERATE and GENERATE[name] in self.tokens:
+            self._generate(GENERATE[name])
+        elif name in SMACS and SMACS[name] in self.tokens:
+            self._smacs(SMACS[name], request)
         elif name == "findAndRejoinNetwork" and not self.network_up:
             self._spawn(self._rejoin(bool(request["haveCurrentNetworkKey"])))
 

@@ -19,11 +19,12 @@ import zigpy.types as zt
 from tests.han_stick.fake_han_ncp import HanNcp
 from tests.roles.han_builder import CA, Han, build, close
 from zse.cbke import SUITE1
+from zse.cbke.credentials import Credentials
 from zse.cbke.service import eui64_bytes
 from zse.installcode import InstallCode
 from zse.radios.ezsp import EzspHanRadio
 from zse.roles.han import InHomeDisplay
-from zse.roles.han_stick import NetworkChoice, StickDevice
+from zse.roles.han_stick import NetworkChoice, StickDevice, choose_credentials
 
 STICK = zt.EUI64.convert("00:0d:6f:00:0f:00:00:16")
 
@@ -36,6 +37,7 @@ class StickHan:
     radio: EzspHanRadio | None = None
     device: StickDevice | None = None
     ihd: InHomeDisplay | None = None
+    mode: str = ""
 
 
 async def meter_and_stick(
@@ -44,13 +46,14 @@ async def meter_and_stick(
     *,
     version: int = 8,
     registered_code: InstallCode | None = None,
+    tokens: list[Credentials] = [],  # noqa: B006 - read only
     **esi_options: Any,
 ) -> StickHan:
     """The simulated meter, permitting the stick's install code, and the stick's fake NCP."""
     han = await build(tmp_path, **esi_options)
     code = InstallCode.generate(rng=random.Random(16))
     await han.esi.provision(STICK, registered_code or code, label="stick")
-    ncp = HanNcp(han.air, STICK, version=version)
+    ncp = HanNcp(han.air, STICK, version=version, tokens=tokens)
     serial_link(zigpy.serial, "create_serial_connection", ncp)
     return StickHan(han=han, ncp=ncp, code=code)
 
@@ -64,9 +67,8 @@ async def open_ihd(sh: StickHan, **options: Any) -> InHomeDisplay:
         choice=NetworkChoice(channels=(15,)),
         store=options.pop("store", None),
     )
-    credentials = options.pop(
-        "credentials", CA.issue(eui64_bytes(STICK), SUITE1, rng=random.Random(16))
-    )
+    host = options.pop("credentials", CA.issue(eui64_bytes(STICK), SUITE1, rng=random.Random(16)))
+    credentials, sh.mode = await choose_credentials(sh.radio, host)
     sh.ihd = InHomeDisplay(
         sh.device, credentials=credentials, clock=sh.han.clock, rng=random.Random(16), **options
     )

@@ -69,9 +69,10 @@ async def build(
     loop = asyncio.get_running_loop()
     esi = EnergyServiceInterface(
         app,
-        credentials=esi_options.pop(
-            "credentials", CA.issue(eui64_bytes(app.state.node_info.ieee), SUITE1)
-        ),
+        credentials=[
+            CA.issue(eui64_bytes(app.state.node_info.ieee), suite)
+            for suite in esi_options.pop("suites", (SUITE1,))
+        ],
         registry=registry,
         clock=lambda: START + int(loop.time()),
         **esi_options,

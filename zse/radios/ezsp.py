@@ -288,7 +288,7 @@ JOIN_SECURITY = 0x0100 | 0x0800  # HAVE_PRECONFIGURED_KEY | REQUIRE_ENCRYPTED_KE
 #: ``EmberIncomingMessageType`` values meaning multicast / broadcast.
 INCOMING_MULTICAST, INCOMING_BROADCAST = (0x02, 0x03), (0x04, 0x05)
 #: How long a join, a rejoin and a scan may take before the stick is given up (seconds).
-JOIN_TIMEOUT, SCAN_TIMEOUT, SEND_TIMEOUT = 30.0, 60.0, 10.0
+JOIN_TIMEOUT, SCAN_TIMEOUT, SEND_TIMEOUT, CBKE_TIMEOUT = 30.0, 60.0, 10.0, 30.0
 #: The EZSP versions this HAN-device path was checked against (bellows' per-version tables):
 #: 14 renamed the message commands' fields and is not wired here yet.
 HAN_VERSIONS = range(4, 14)
@@ -602,6 +602,69 @@ class EzspHanRadio:
             if int(status) == SUCCESS and data.strip(b"\xff") and data.strip(b"\x00"):
                 held.append(StickCertificate(suite=suite, certificate=data))
         return held
+
+    # -- CBKE inside the NCP (UG100 "Certificate Based Key Exchange") --------------------------
+
+    async def cbke_generate(self, suite: int) -> bytes:
+        """``generateCbkeKeys`` (suite 1) / ``generateCbkeKeys283k1`` (suite 2): the NCP makes
+        an ephemeral key pair and reports the public key in its handler."""
+        name = "generateCbkeKeys" if suite == 1 else "generateCbkeKeys283k1"
+        status, key = await self._cbke_call(
+            name, f"{name}Handler" if suite == 1 else "generateCbkeKeysHandler283k1"
+        )
+        if status != SUCCESS:
+            raise EzspError(f"{name} (handler)", status)
+        return bytes(key)
+
+    async def cbke_smacs(
+        self, suite: int, *, initiator: bool, partner_certificate: bytes, partner_ephemeral: bytes
+    ) -> tuple[int, bytes, bytes]:
+        """``calculateSmacs`` / ``calculateSmacs283k1``: the NCP checks the partner's
+        certificate, computes the key and both MACs; (handler status, MACU, MACV)."""
+        if suite == 1:
+            name, handler = "calculateSmacs", "calculateSmacsHandler"
+            certificate: Any = t.EmberCertificateData(partner_certificate)
+            ephemeral: Any = t.EmberPublicKeyData(partner_ephemeral)
+        else:
+            name, handler = "calculateSmacs283k1", "calculateSmacsHandler283k1"
+            certificate = t.EmberCertificate283k1Data(partner_certificate)
+            ephemeral = t.EmberPublicKey283k1Data(partner_ephemeral)
+        status, initiator_smac, responder_smac = await self._cbke_call(
+            name,
+            handler,
+            amInitiator=initiator,
+            partnerCertificate=certificate,
+            partnerEphemeralPublicKey=ephemeral,
+        )
+        return status, bytes(initiator_smac), bytes(responder_smac)
+
+    async def cbke_finish(self, suite: int, *, store: bool) -> None:
+        """``clearTemporaryDataMaybeStoreLinkKey[283k1]``: keep the key as the Trust Center
+        link key (``store``) or forget it, and drop the ephemeral data either way."""
+        name = (
+            "clearTemporaryDataMaybeStoreLinkKey"
+            if suite == 1
+            else "clearTemporaryDataMaybeStoreLinkKey283k1"
+        )
+        (status,) = await getattr(self._ezsp, name)(storeLinkKey=store)
+        if int(status) != SUCCESS:
+            raise EzspError(name, status)
+
+    async def _cbke_call(self, name: str, handler: str, **request: Any) -> tuple[Any, ...]:
+        answer: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+        def on_callback(frame_name: str, args: list[Any]) -> None:
+            if frame_name == handler and not answer.done():
+                answer.set_result((int(args[0]), *args[1:]))
+
+        callback = self._ezsp.add_callback(on_callback)
+        try:
+            (status,) = await getattr(self._ezsp, name)(**request)
+            if int(status) != SUCCESS:
+                raise EzspError(name, status)
+            return await self._within(answer, CBKE_TIMEOUT, handler)
+        finally:
+            self._ezsp.remove_callback(callback)
 
     async def close(self) -> None:
         if self._callback_id is not None and self._ezsp is not None:

@@ -35,7 +35,7 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
-from zse.cbke.credentials import Credentials
+from zse.cbke.credentials import Credentials, HeldCredentials
 from zse.cbke.service import KEY_ESTABLISHMENT, establish_key
 from zse.drlc import (
     LOAD_FIELDS,
@@ -180,7 +180,7 @@ class HanDevice:
         self,
         device: Any,
         *,
-        credentials: Credentials | Iterable[Credentials],
+        credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
         clock: Callable[[], int] = system_clock,
         endpoint_id: int = 1,
         device_class: int | None = None,
@@ -324,6 +324,8 @@ class HanDevice:
             credentials=self.credentials,
             install_key=device.set_link_key,
             executor=self.executor,
+            # a radio holding its own CBKE credentials does their arithmetic (han_stick)
+            holder=getattr(device, "cbke_holder", None),
             **options,
         )
         self._stream.emit(KeyEstablished(device=self.name, suite=established.suite.id))
@@ -397,11 +399,18 @@ def _note(device: str, text: str) -> Note:
     return Note(device=device, text=text)
 
 
-def _suite1(credentials: Credentials | Iterable[Credentials]) -> Credentials | None:
-    """The suite-1 credentials, which sign DRLC reports (SE D.2.3.3.1.1.10)."""
-    items = [credentials] if isinstance(credentials, Credentials) else list(credentials)
+def _suite1(
+    credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
+) -> Credentials | None:
+    """The suite-1 credentials, which sign DRLC reports (SE D.2.3.3.1.1.10); a radio's held
+    key does not sign here, so its reports go unsigned."""
+    items = (
+        [credentials]
+        if isinstance(credentials, Credentials | HeldCredentials)
+        else list(credentials)
+    )
     for item in items:
-        if item.suite.id == 1:
+        if item.suite.id == 1 and isinstance(item, Credentials):
             return item
     return None
 

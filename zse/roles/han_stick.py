@@ -25,20 +25,39 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
+from zse.cbke.certificate import ImplicitCertificate
+from zse.cbke.credentials import Credentials, HeldCredentials
+from zse.cbke.machine import (
+    CertificateChecked,
+    ComputeFailed,
+    ComputeResult,
+    GenerateEphemeral,
+    HeldWork,
+    KeysComputed,
+)
+from zse.cbke.messages import TerminateStatus
+from zse.cbke.suites import SUITES
+from zse.errors import ZseError
 from zse.radios.han import FoundNetwork, HanRadio, Incoming, JoinFailed, NetworkState
 from zse.se.ids import SE_PROFILE_ID
 from zse.store import Batch, Store
 from zse.zcl._tasks import keep_task
 from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header
 
-__all__ = ["NetworkChoice", "StickDevice", "StickEndpoint"]
+__all__ = [
+    "NetworkChoice",
+    "NoCredentials",
+    "StickDevice",
+    "StickEndpoint",
+    "choose_credentials",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -71,6 +90,31 @@ class NetworkChoice:
             and (self.extended_pan_id is None or state.extended_pan_id == self.extended_pan_id)
             and (self.meter is None or state.trust_center == self.meter)
         )
+
+
+class NoCredentials(ZseError):
+    """Neither the radio nor a credentials file holds a CBKE certificate."""
+
+
+async def choose_credentials(
+    radio: HanRadio, host: Credentials | Iterable[Credentials] | None
+) -> tuple[list[Credentials | HeldCredentials], str]:
+    """The CBKE credentials to use and how (SE 5.4.7): the radio's own certificates when it
+    holds any (mode b, "in the radio"), else ``host`` (mode a, "in the host", from a file)."""
+    held = await radio.certificates()
+    if held:
+        chosen: list[Credentials | HeldCredentials] = [
+            HeldCredentials(ImplicitCertificate.from_bytes(c.certificate, SUITES[c.suite]))
+            for c in held
+        ]
+        suites = ", ".join(str(c.suite) for c in held)
+        return chosen, f"in the radio (its own certificate, suite {suites})"
+    if host is None:
+        raise NoCredentials(
+            f"{radio.name} holds no CBKE certificate: give a credentials file (--credentials)"
+        )
+    items = [host] if isinstance(host, Credentials) else list(host)
+    return list(items), "in the host (credentials file)"
 
 
 class StickEndpoint(ZclEndpointBase):
@@ -162,6 +206,9 @@ class StickDevice:
         self.state: NetworkState | None = None
         self.malformed = 0
         self.rejoins: list[str] = []
+        #: where the last CBKE ran: "in the host" (mode a) or "in the radio (suite N)" (b)
+        self.cbke_mode: str | None = None
+        self._held_suite: int | None = None
         self._registered: set[int] = set()
         self._left: list[Callable[[], None]] = []
         self._zdo_tsn = itertools.count(first_tsn + 0x40)
@@ -313,8 +360,51 @@ class StickDevice:
         )
 
     async def set_link_key(self, partner: t.EUI64, key: bytes) -> None:
-        """Install the link key CBKE established with ``partner`` in the radio."""
+        """Install the link key CBKE established with ``partner`` in the radio: the key the
+        host computed (mode a), or, when the radio computed it (mode b, ``key`` empty), tell
+        the radio to store its own."""
+        if not key and self._held_suite is not None:
+            suite, self._held_suite = self._held_suite, None
+            await self.radio.cbke_finish(suite, store=True)
+            self.cbke_mode = f"in the radio (suite {suite})"
+            LOGGER.info(
+                "%s: CBKE ran in the radio, suite %d; link key stored there", self.name, suite
+            )
+            return
         await self.radio.install_link_key(partner, key)
+        self.cbke_mode = "in the host"
+        LOGGER.info("%s: CBKE ran in the host; link key installed in the radio", self.name)
+
+    async def cbke_holder(self, work: HeldWork) -> ComputeResult:
+        """Do the CBKE arithmetic with the radio's own certificate and key (mode b)."""
+        suite = work.suite.id
+        if isinstance(work, GenerateEphemeral):
+            if self._held_suite is not None:  # an earlier exchange that did not finish
+                await self.radio.cbke_finish(self._held_suite, store=False)
+            self._held_suite = suite
+            public = await self.radio.cbke_generate(suite)
+            return CertificateChecked(
+                peer_static_public=b"",
+                peer_static_point=None,
+                ephemeral_private=b"",
+                ephemeral_public=public,
+            )
+        status, macu, macv = await self.radio.cbke_smacs(
+            suite,
+            initiator=work.initiator,
+            partner_certificate=work.partner_certificate,
+            partner_ephemeral=work.partner_ephemeral,
+        )
+        if status != 0:
+            await self.radio.cbke_finish(suite, store=False)
+            self._held_suite = None
+            return ComputeFailed(
+                status=TerminateStatus.INVALID_CERTIFICATE
+                if suite == 2
+                else TerminateStatus.BAD_MESSAGE,
+                reason=f"the radio refused the partner's data (status 0x{status:02X})",
+            )
+        return KeysComputed(mac_key=b"", key_data=b"", macu=macu, macv=macv)
 
     async def leave(self) -> None:
         """Leave the network (NWK Leave, by the radio)."""
