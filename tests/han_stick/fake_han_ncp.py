@@ -341,6 +341,13 @@ class HanNcp(StickNcp):
             },
         )
 
+    def unplug(self) -> None:
+        """The stick is pulled out: the port closes under the host."""
+        self.unplugged = True
+        self.port.close()
+
+    port: Any  # the fake serial port, given by tests/han_stick/conftest.py
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)

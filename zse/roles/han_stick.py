@@ -183,20 +183,21 @@ class StickEndpoint(ZclEndpointBase):
 class StickDevice:
     """The device :class:`zse.roles.han.HanDevice` drives, on a real radio (see the module
     docstring). ``link_key``: the install-code-derived preconfigured key
-    (``InstallCode.link_key``); ``router``: join as a router (else an end device)."""
+    (``InstallCode.link_key``; None when only resuming); ``router``: join as a router (else
+    an end device)."""
 
     def __init__(
         self,
         radio: HanRadio,
         *,
-        link_key: bytes,
+        link_key: bytes | None,
         choice: NetworkChoice | None = None,
         router: bool = False,
         store: Store | None = None,
         first_tsn: int = 0,
     ) -> None:
         self.radio = radio
-        self._link_key = bytes(link_key)
+        self._link_key = None if link_key is None else bytes(link_key)
         self.choice = choice or NetworkChoice()
         self.router = router
         self.store = store
@@ -302,6 +303,10 @@ class StickDevice:
                 f"{self.name}: no network permitting joins on channels "
                 f"{list(self.choice.channels)} (heard: {heard or 'none'}); is the meter "
                 "permitting joining for this stick's EUI-64 and install code?"
+            )
+        if self._link_key is None:
+            raise JoinFailed(
+                f"{self.name} is not on the meter's network yet: give its install code"
             )
         failure: JoinFailed | None = None
         for network in sorted(candidates, key=lambda n: -n.lqi):
