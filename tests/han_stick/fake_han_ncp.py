@@ -341,6 +341,13 @@ class HanNcp(StickNcp):
             },
         )
 
+    def _frame(self, frame: bytes) -> None:
+        if frame[:1] == b"\xc0":  # ASH RST: the NCP reboots; its network stays in its tokens
+            self.network_up = False
+            self.endpoints.clear()
+            self.host_format = 4  # the host starts again with the v4 frame format
+        super()._frame(frame)
+
     def unplug(self) -> None:
         """The stick is pulled out: the port closes under the host."""
         self.unplugged = True

@@ -166,3 +166,24 @@ def test_a_missing_stick_is_status_1_naming_the_port(tmp_path: Path) -> None:
     assert result.output.startswith(f"error: cannot open the stick at {tmp_path / 'ttyUSB9'}")
     assert "check the port" in result.output
     assert code not in result.output
+
+
+async def test_a_second_run_resumes_the_network_from_the_stick(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    try:
+        for _run in range(2):
+            lines: list[str] = []
+            status = await run_han(
+                options(tmp_path, sh, as_json=True), watch=False, out=lines.append
+            )
+            assert status == 0
+        joins = [name for name, _request in sh.ncp.requests if name == "joinNetwork"]
+        scans = [name for name, _request in sh.ncp.requests if name == "startScan"]
+        assert (joins, scans) == (["joinNetwork"], ["startScan"])  # the second run resumed
+        assert json.loads(lines[0])["nwk"] == f"0x{sh.ncp.node.nwk:04X}"
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)

@@ -143,7 +143,11 @@ async def run_han(  # noqa: PLR0911, PLR0915 - one exit per thing to check
             store=store,
         )
         ihd = InHomeDisplay(
-            device, credentials=credentials, clock=clock or system_clock, metering=watch
+            device,
+            credentials=credentials,
+            clock=clock or system_clock,
+            metering=watch,
+            store=store,  # messages and load control events survive a restart
         )
         events: asyncio.Queue[Any] = asyncio.Queue()
         ihd.on_event(events.put_nowait)
@@ -205,8 +209,9 @@ async def _watch(  # noqa: PLR0917 - the run's state, passed on once
     loop = asyncio.get_running_loop()
     if options.duration is not None:
         loop.call_later(options.duration, stop.set)
+    shown: dict[str, Any] = {}
     for event in _drain(events):
-        await _show(ihd, event, options, out)
+        await _show(ihd, event, options, out, shown)
     stopped = asyncio.ensure_future(stop.wait())
     try:
         while True:
@@ -218,7 +223,7 @@ async def _watch(  # noqa: PLR0917 - the run's state, passed on once
             if stopped.done():
                 getter.cancel()
                 return 0
-            await _show(ihd, getter.result(), options, out)
+            await _show(ihd, getter.result(), options, out, shown)
     finally:
         stopped.cancel()
 
@@ -230,8 +235,9 @@ def _drain(queue: asyncio.Queue[Any]) -> list[Any]:
     return items
 
 
-async def _show(ihd: Any, event: Any, options: HanOptions, out: Out) -> None:
-    """One line (or JSON object) for an event the display shows; others are skipped."""
+async def _show(ihd: Any, event: Any, options: HanOptions, out: Out, shown: dict[str, Any]) -> None:
+    """One line (or JSON object) for an event the display shows; others are skipped, and a
+    reading is printed only when what the display shows changed."""
     from zse.drlc import ApplyLoadControl, StopLoadControl  # noqa: PLC0415
     from zse.messaging.core import MessageDisplayed  # noqa: PLC0415
     from zse.metering.protocol import MeterReading  # noqa: PLC0415
@@ -282,8 +288,10 @@ async def _show(ihd: Any, event: Any, options: HanOptions, out: Out) -> None:
             "id": event.issuer_event_id,
             "status": getattr(event.status, "name", str(event.status)),
         }
-    if record is not None:
-        _print(out, options.as_json, record)
+    if record is None or (record["type"] == "reading" and shown.get("reading") == record):
+        return
+    shown[record["type"]] = record
+    _print(out, options.as_json, record)
 
 
 def _print(out: Out, as_json: bool, record: dict[str, Any]) -> None:
