@@ -281,10 +281,15 @@ class EzspTransport(ReceiveQueue):
 #: EmberStatus values of the stack status callback (UG100 "EmberStatus").
 NETWORK_UP, NETWORK_DOWN, JOIN_FAILED = 0x90, 0x91, 0x94
 #: ``EMBER_APS_OPTION_*`` (UG100): APS encryption, APS retries, route discovery.
-APS_ENCRYPTION, APS_RETRY, APS_ROUTE_DISCOVERY = 0x0020, 0x0040, 0x0100
+APS_ENCRYPTION = int(t.EmberApsOption.APS_OPTION_ENCRYPTION)
+APS_RETRY = int(t.EmberApsOption.APS_OPTION_RETRY)
+APS_ROUTE_DISCOVERY = int(t.EmberApsOption.APS_OPTION_ENABLE_ROUTE_DISCOVERY)
 #: ``EmberInitialSecurityBitmask`` of a device joining with an install-code key (SE 5.4.8.1):
 #: a preconfigured (not the global) link key, and the network key only APS-encrypted with it.
-JOIN_SECURITY = 0x0100 | 0x0800  # HAVE_PRECONFIGURED_KEY | REQUIRE_ENCRYPTED_KEY
+JOIN_SECURITY = int(
+    t.EmberInitialSecurityBitmask.HAVE_PRECONFIGURED_KEY
+    | t.EmberInitialSecurityBitmask.REQUIRE_ENCRYPTED_KEY
+)
 #: ``EmberIncomingMessageType`` values meaning multicast / broadcast.
 INCOMING_MULTICAST, INCOMING_BROADCAST = (0x02, 0x03), (0x04, 0x05)
 #: How long a join, a rejoin and a scan may take before the stick is given up (seconds).
