@@ -312,7 +312,7 @@ def _options(**given: Any) -> HanOptions:
     from zse.errors import DecodeError  # noqa: PLC0415
     from zse.installcode import InstallCode  # noqa: PLC0415
 
-    radio = given.pop("radio")
+    radio = (given.pop("radio") or "ezsp").lower()
     if radio != "ezsp":
         raise ConfigError(
             "zse han runs on an EZSP stick only (--radio ezsp); see docs/radios.md on Z-Stack"
@@ -369,7 +369,7 @@ def _options(**given: Any) -> HanOptions:
 def _common(function: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         [
-            radio_options(["ezsp"], required=False),
+            radio_options(["ezsp", "znp"], required=False),
             click.option(
                 "--install-code",
                 envvar="ZSE_INSTALL_CODE",

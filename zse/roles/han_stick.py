@@ -102,6 +102,11 @@ async def choose_credentials(
     """The CBKE credentials to use and how (SE 5.4.7): the radio's own certificates when it
     holds any (mode b, "in the radio"), else ``host`` (mode a, "in the host", from a file)."""
     held = await radio.certificates()
+    LOGGER.info(
+        "%s holds %s",
+        radio.name,
+        ", ".join(f"a suite-{c.suite} certificate" for c in held) or "no CBKE certificate",
+    )
     if held:
         chosen: list[Credentials | HeldCredentials] = [
             HeldCredentials(ImplicitCertificate.from_bytes(c.certificate, SUITES[c.suite]))
