@@ -6,10 +6,14 @@ ESI's own events on the other side say the same."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.han_stick.stick_builder import STICK, close_stick, meter_and_stick, open_ihd
+from tests.oracles import require, zigbee_key_options
 from tests.roles.han_builder import START
 from tests.roles.test_roles_ihd_energy import CONFIG, FLAT, serve_meter
 from tests.roles.test_roles_load_control_applied import lce
@@ -20,12 +24,35 @@ from zse.roles.han import Joined, KeyEstablished, Resynced
 from zse.se.ids import TimeAttribute
 
 RECEIVED, STARTED = 0x01, 0x02
+FIELDS = [
+    "zbee_aps.cluster",
+    "zbee_zcl.cmd.id",
+    "zbee_zcl_se.ke.cmd.srv_rx.id",
+    "zbee_zcl_se.msg.cmd.srv_rx.id",
+    "zbee_zcl_se.msg.message.id",
+    "zbee_zcl_se.drlc.cmd.srv_rx.id",
+    "zbee_zcl_se.drlc.report_event.issuer_id",
+    "zbee_zcl_se.drlc.report_event.event_status",
+    "zbee_aps.security",
+]
 
 
+def tshark(path: Path, *args: str) -> str:
+    return subprocess.run(
+        [require("tshark"), "-r", str(path), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
+@pytest.mark.oracle
 async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_reports(
     tmp_path: Path, serial_link: Callable[..., None]
 ) -> None:
-    sh = await meter_and_stick(tmp_path, serial_link)
+    capture = tmp_path / "air.pcap"
+    sh = await meter_and_stick(tmp_path, serial_link, capture=capture)
     han = sh.han
     serve_meter(han, 1_000_000, 1500)
     await han.esi.price.publish(FLAT)
@@ -83,3 +110,27 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
         assert abs(reading.values[TimeAttribute.TIME] - now) <= 1
     finally:
         await close_stick(sh)
+    # tshark on the air capture (keys from the air's key table) sees the stick's frames
+    keys = zigbee_key_options(entry.line() for entry in han.air.keys)
+    assert tshark(capture, *keys, "-Y", "zbee_zcl and (_ws.malformed or _ws.expert)") == ""
+    stick = f"0x{sh.ncp.node.nwk:04x}"
+    rows = tshark(
+        capture,
+        *keys,
+        "-Y",
+        f"zbee_nwk.src == {stick} and (zbee_zcl or zbee_zdp)",
+        "-T",
+        "fields",
+        *[x for f in FIELDS for x in ("-e", f)],
+    ).splitlines()
+    zcl = [row.split("\t") for row in rows if row.split("\t")[0]]
+    key_establishment = [row for row in zcl if row[0] == "0x0800"]
+    # Read KeyEstablishmentSuite, Initiate, Ephemeral Data, Confirm Key: never APS-encrypted
+    assert [row[2] for row in key_establishment if row[2]] == ["0x00", "0x01", "0x02"]
+    assert {row[-1] for row in key_establishment} == {"0"}
+    # everything else the stick sent in ZCL is APS-encrypted with the CBKE key
+    assert {row[-1] for row in zcl if row[0] != "0x0800"} == {"1"}
+    assert ["0x0703", "", "", "0x01", "0x0000004d", "", "", "", "1"] in zcl  # confirmation
+    reports = [(row[6], row[7]) for row in zcl if row[0] == "0x0701" and row[5] == "0x00"]
+    assert reports == [("0x000001f5", "0x01"), ("0x000001f5", "0x02")]  # event 501
+    assert any(row[0] == "0x000a" for row in zcl)  # the Time cluster read
