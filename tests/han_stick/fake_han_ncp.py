@@ -39,6 +39,7 @@ UNICAST, BROADCAST, MULTICAST = 0x00, 0x04, 0x02
 END_DEVICE = 0x03
 #: EMBER_LIBRARY_NOT_PRESENT (no CBKE library / data), and a handler status for bad partner data
 LIBRARY_NOT_PRESENT, BAD_PARTNER = 0xB5, 0x3A
+SL_NOT_FOUND = int(bt.sl_Status.NOT_FOUND)  # a free key table entry
 CERTIFICATE = {"getCertificate": 1, "getCertificate283k1": 2}
 GENERATE = {"generateCbkeKeys": 1, "generateCbkeKeys283k1": 2}
 SMACS = {"calculateSmacs": 1, "calculateSmacs283k1": 2}
@@ -85,6 +86,7 @@ class HanNcp(StickNcp):
         self.unplugged = False
         self.joined_epid: zt.ExtendedPanId | None = None
         self.rejoin_requests: list[bool] = []
+        self.key_table: dict[zt.EUI64, int] = {}
 
     # -- commands answered at once -----------------------------------------------------------
 
@@ -144,8 +146,19 @@ class HanNcp(StickNcp):
             return {"status": INVALID_CALL}
         if name in ("startScan", "joinNetwork", "leaveNetwork", "findAndRejoinNetwork"):
             return {"status": SUCCESS}
-        if name == "addOrUpdateKeyTableEntry":
+        if name == "addOrUpdateKeyTableEntry":  # EZSP < 13
             node.set_link_key(request["address"], bytes(request["keyData"]))
+            return {"status": SUCCESS}
+        # EZSP 13's security manager: a key table of KEY_TABLE_SIZE entries by index
+        if name == "findKeyTableEntry":
+            entry = self.key_table.get(request["address"])
+            return {"index": 0xFF if entry is None else entry}
+        if name == "exportLinkKeyByIndex":
+            used = int(request["index"]) in self.key_table.values()
+            return {"status": SUCCESS if used else SL_NOT_FOUND}
+        if name == "importLinkKey":
+            self.key_table[request["address"]] = int(request["index"])
+            node.set_link_key(request["address"], bytes(request["key"]))
             return {"status": SUCCESS}
         if name == "sendUnicast":
             return {"status": SUCCESS if node.joined else NOT_JOINED, "sequence": 0}

@@ -48,11 +48,13 @@ def tshark(path: Path, *args: str) -> str:
 
 
 @pytest.mark.oracle
+@pytest.mark.parametrize("version", [8, 13])
 async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_reports(
-    tmp_path: Path, serial_link: Callable[..., None]
+    tmp_path: Path, serial_link: Callable[..., None], version: int
 ) -> None:
+    """EZSP 8 (EmberZNet 6.7-6.10) and 13 (7.x: the key goes in by ``importLinkKey``)."""
     capture = tmp_path / "air.pcap"
-    sh = await meter_and_stick(tmp_path, serial_link, capture=capture)
+    sh = await meter_and_stick(tmp_path, serial_link, capture=capture, version=version)
     han = sh.han
     serve_meter(han, 1_000_000, 1500)
     await han.esi.price.publish(FLAT)
@@ -72,6 +74,12 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
         assert [e.suite for e in events if isinstance(e, KeyEstablished)] == [1]
         tc = han.app.state.node_info.ieee
         assert sh.ncp.node.link_keys[tc] != sh.code.link_key  # the NCP holds the CBKE key
+        key_commands = {name for name, _ in sh.ncp.requests if "Key" in name}
+        assert key_commands == (
+            {"addOrUpdateKeyTableEntry"}
+            if version < 13
+            else {"findKeyTableEntry", "exportLinkKeyByIndex", "importLinkKey"}
+        )
         assert sh.ncp.security_bitmask is not None
         assert sh.ncp.security_bitmask & 0x0900 == 0x0900
         # the price at resync, then summation and demand from the meter
