@@ -87,6 +87,9 @@ class HanNcp(StickNcp):
         self.joined_epid: zt.ExtendedPanId | None = None
         self.rejoin_requests: list[bool] = []
         self.key_table: dict[zt.EUI64, int] = {}
+        #: report NETWORK_DOWN when a send fails and the parent is silent (an end device's
+        #: parent loss); off, the network stays "up" and only the application notices
+        self.report_parent_loss = True
 
     # -- commands answered at once -----------------------------------------------------------
 
@@ -141,8 +144,6 @@ class HanNcp(StickNcp):
             node.air._learn_key(node.preconfigured_key, f"install-code link key {node.ieee}")
             return {"status": SUCCESS}
         if name == "joinNetwork" and node.joined:
-            return {"status": INVALID_CALL}
-        if name == "findAndRejoinNetwork" and self.network_up:
             return {"status": INVALID_CALL}
         if name in ("startScan", "joinNetwork", "leaveNetwork", "findAndRejoinNetwork"):
             return {"status": SUCCESS}
@@ -236,7 +237,10 @@ class HanNcp(StickNcp):
             self._generate(GENERATE[name])
         elif name in SMACS and SMACS[name] in self.tokens:
             self._smacs(SMACS[name], request)
-        elif name == "findAndRejoinNetwork" and not self.network_up:
+        elif name == "findAndRejoinNetwork":
+            if self.network_up:  # a rejoin while joined: the network goes down first
+                self.network_up = False
+                self._stack_status(NETWORK_DOWN)
             self._spawn(self._rejoin(bool(request["haveCurrentNetworkKey"])))
 
     async def _scan(self, channels: tuple[int, ...]) -> None:
@@ -292,7 +296,12 @@ class HanNcp(StickNcp):
         except Exception:
             status = DELIVERY_FAILED
         self._handler("messageSentHandler", {**request, "status": status})
-        if status != SUCCESS and self.node.nwk is not None and not self._parent_heard():
+        if (
+            status != SUCCESS
+            and self.report_parent_loss
+            and self.node.nwk is not None
+            and not self._parent_heard()
+        ):
             # the parent is gone (no MAC acknowledgement, no beacon): the network is down
             self.network_up = False
             self._stack_status(NETWORK_DOWN)

@@ -75,7 +75,7 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-async def run_han(  # noqa: PLR0911, PLR0915 - one exit per thing to check
+async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to check
     options: HanOptions,
     *,
     watch: bool,
@@ -96,6 +96,7 @@ async def run_han(  # noqa: PLR0911, PLR0915 - one exit per thing to check
         StickDevice,
         choose_credentials,
     )
+    from zse.roles.keepalive import KeepAliveClient  # noqa: PLC0415
     from zse.store import Store  # noqa: PLC0415
     from zse.time.service import system_clock  # noqa: PLC0415
 
@@ -184,7 +185,25 @@ async def run_han(  # noqa: PLR0911, PLR0915 - one exit per thing to check
         _print(out, options.as_json, summary)
         if not watch:
             return 0
-        return await _watch(ihd, events, lost, options, out, error, stop)
+        keep_alive = KeepAliveClient(ihd.endpoint, device)
+        try:
+            offered = await keep_alive.start()
+        except (OSError, TimeoutError) as exc:
+            LOGGER.warning("keep-alive not started: %s", exc)
+            offered = False
+        _print(
+            out,
+            options.as_json,
+            {
+                "type": "keep_alive",
+                "minutes": keep_alive.core.base_minutes if offered else None,
+                "offered": offered,
+            },
+        )
+        try:
+            return await _watch(ihd, events, lost, options, out, error, stop)
+        finally:
+            await keep_alive.stop()
     finally:
         if ihd is not None:
             with contextlib.suppress(Exception):

@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
 
-import zigpy.types as t
-import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
 from zse.cbke.credentials import Credentials, HeldCredentials
@@ -73,6 +71,7 @@ from zse.se.ids import SE_PROFILE_ID as SE_PROFILE
 from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass, UnitOfMeasure
 from zse.store import Store
 from zse.time.service import TIME, TimeReading, read_time, system_clock
+from zse.zcl.endpoint import match_servers
 from zse.zcl.events import EventStream
 
 __all__ = [
@@ -332,17 +331,10 @@ class HanDevice:
 
     async def _find_esi(self) -> int:
         """ZDO Match_Desc_req to the coordinator for a Key Establishment server (SE 5.4.7.1)."""
-        status, _, endpoints = await self.device.zdo_request(
-            0x0000,
-            zdo_t.ZDOCmd.Match_Desc_req,
-            t.NWK(0x0000),
-            t.uint16_t(SE_PROFILE),
-            t.LVList[t.uint16_t, t.uint8_t]([t.uint16_t(KEY_ESTABLISHMENT)]),
-            t.LVList[t.uint16_t, t.uint8_t]([]),
-        )
-        if status != zdo_t.Status.SUCCESS or not endpoints:
+        endpoints = await servers_on(self.device, KEY_ESTABLISHMENT)
+        if not endpoints:
             raise EsiNotFound(f"{self.name}: no Key Establishment server on the coordinator")
-        return int(endpoints[0])
+        return endpoints[0]
 
     async def _safely(self, request: Any) -> Any:
         try:
@@ -393,6 +385,12 @@ class Note:
 
     device: str
     text: str
+
+
+async def servers_on(device: Any, cluster: int, nwk: int = 0x0000) -> list[int]:
+    """The endpoints of ``nwk`` serving ``cluster`` on the SE profile (Match_Desc_req)."""
+    _address, endpoints = await match_servers(device, cluster, nwk)
+    return endpoints
 
 
 def _note(device: str, text: str) -> Note:

@@ -439,7 +439,7 @@ class StickDevice:
 
     async def rejoin(self) -> bool:
         """A secure rejoin, then a Trust Center rejoin; True when back on the network."""
-        previous = self.state
+        previous, self.state = self.state, None  # off the network until back (no 2nd rejoin)
         channels = (previous.channel,) if previous is not None else self.choice.channels
         for secure in (True, False):
             kind = "secure rejoin" if secure else "Trust Center rejoin"
