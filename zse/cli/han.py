@@ -86,6 +86,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
 ) -> int:
     """Join (and with ``watch``, follow) the meter; returns the exit status."""
     from zse.cbke.service import KeyEstablishmentFailed  # noqa: PLC0415
+    from zse.errors import StoreError  # noqa: PLC0415
     from zse.metering.service import MeterNotFound  # noqa: PLC0415
     from zse.radios.ezsp import EzspError, EzspHanRadio  # noqa: PLC0415
     from zse.radios.han import JoinFailed, RadioGone  # noqa: PLC0415
@@ -94,6 +95,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         NetworkChoice,
         NoCredentials,
         StickDevice,
+        StickStateError,
         choose_credentials,
     )
     from zse.roles.keepalive import KeepAliveClient  # noqa: PLC0415
@@ -126,8 +128,12 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
     store: Store | None = None
     ihd: Any = None
     try:
-        store = await Store.open(options.state)
-        choice = await StickDevice.remembered(store) or NetworkChoice(
+        try:
+            store = await Store.open(options.state)
+            remembered = await StickDevice.remembered(store)
+        except (StoreError, StickStateError) as exc:
+            return error(f"{options.state}: {exc}")
+        choice = remembered or NetworkChoice(
             extended_pan_id=options.extended_pan_id,
             channels=options.channels,
             meter=options.meter,

@@ -56,6 +56,7 @@ __all__ = [
     "NoCredentials",
     "StickDevice",
     "StickEndpoint",
+    "StickStateError",
     "choose_credentials",
 ]
 
@@ -90,6 +91,10 @@ class NetworkChoice:
             and (self.extended_pan_id is None or state.extended_pan_id == self.extended_pan_id)
             and (self.meter is None or state.trust_center == self.meter)
         )
+
+
+class StickStateError(ZseError):
+    """The stored network state (namespace ``han.stick``) is not one this module wrote."""
 
 
 class NoCredentials(ZseError):
@@ -359,15 +364,24 @@ class StickDevice:
 
     @staticmethod
     async def remembered(store: Store) -> NetworkChoice | None:
-        """The network a previous run joined, to rejoin that one meter only."""
+        """The network a previous run joined, to rejoin that one meter only; None if none.
+        :class:`StickStateError` for a record of another shape."""
         saved = await store.get(NAMESPACE, "network")
-        if not isinstance(saved, dict):
+        if saved is None:
             return None
-        return NetworkChoice(
-            extended_pan_id=t.ExtendedPanId(t.EUI64.convert(saved["extended_pan_id"])),
-            channels=(int(saved["channel"]),),
-            meter=t.EUI64.convert(saved["trust_center"]),
-        )
+        try:
+            if not isinstance(saved, dict) or not 11 <= int(saved["channel"]) <= 26:
+                raise ValueError("not a network record")
+            return NetworkChoice(
+                extended_pan_id=t.ExtendedPanId(t.EUI64.convert(str(saved["extended_pan_id"]))),
+                channels=(int(saved["channel"]),),
+                meter=t.EUI64.convert(str(saved["trust_center"])),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StickStateError(
+                f"the stored network ({NAMESPACE}) is not valid: {exc}; delete the state file "
+                "to scan and join again"
+            ) from None
 
     async def set_link_key(self, partner: t.EUI64, key: bytes) -> None:
         """Install the link key CBKE established with ``partner`` in the radio: the key the

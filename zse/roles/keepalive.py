@@ -24,6 +24,7 @@ from typing import Any
 from zigpy.exceptions import DeliveryError
 from zigpy.zcl import foundation
 
+from zse.errors import DecodeError, InvalidFrame
 from zse.roles.han import servers_on
 from zse.zcl.endpoint import ZclPort
 from zse.zcl.timer import Timer
@@ -142,7 +143,7 @@ class KeepAliveClient:
                 encrypt=True,
             )
             values = _values(reply)
-        except (TimeoutError, OSError, DeliveryError, ValueError) as exc:
+        except (TimeoutError, OSError, DeliveryError, DecodeError) as exc:
             LOGGER.info("keep-alive read unanswered: %s", exc)
             if self.core.missed(loop.time()):
                 LOGGER.warning(
@@ -156,15 +157,16 @@ class KeepAliveClient:
 
 
 def _values(reply: Any) -> dict[int, int]:
-    """The integer attributes of a Read Attributes Response; ValueError for anything else."""
+    """The integer attributes of a Read Attributes Response; :class:`~zse.errors.InvalidFrame`
+    for anything else."""
     if reply.is_cluster_command or reply.command_id != _READ_RSP:
-        raise ValueError(f"keep-alive read answered with command 0x{reply.command_id:02X}")
+        raise InvalidFrame(f"keep-alive read answered with command 0x{reply.command_id:02X}")
     schema = foundation.GENERAL_COMMANDS[_READ_RSP].schema
     records: Any
     try:
         records, _ = schema.deserialize(reply.payload)
     except (KeyError, ValueError) as exc:
-        raise ValueError(f"bad Read Attributes Response: {exc}") from None
+        raise InvalidFrame(f"bad Read Attributes Response: {exc}") from None
     return {
         int(r.attrid): int(r.value.value)
         for r in records.status_records
