@@ -73,7 +73,7 @@ async def test_watch_prints_readings_price_and_a_confirmed_message(
             watch=True,
             out=lines.append,
             stop=stop,
-            clock=lambda: START + int(loop.time()),
+            clock=lambda: START - 3600 + int(loop.time()),  # the host's clock an hour slow
         )
     )
     try:
@@ -86,7 +86,8 @@ async def test_watch_prints_readings_price_and_a_confirmed_message(
         stop.set()
         assert await watching == 0
         kinds = [line.split()[0] for line in lines]
-        assert kinds[0] == "joined"
+        assert kinds[:3] == ["joined", "time", "keep_alive"]
+        assert "offset=3600" in lines[1]  # the display now runs on the meter's time
         assert "price" in kinds
         assert "reading" in kinds
         reading = next(line for line in lines if line.startswith("reading"))

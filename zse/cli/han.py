@@ -86,12 +86,13 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
 ) -> int:
     """Join (and with ``watch``, follow) the meter; returns the exit status."""
     from zse.cbke.service import KeyEstablishmentFailed  # noqa: PLC0415
-    from zse.errors import StoreError  # noqa: PLC0415
+    from zse.errors import DecodeError, StoreError  # noqa: PLC0415
     from zse.metering.service import MeterNotFound  # noqa: PLC0415
     from zse.radios.ezsp import EzspError, EzspHanRadio  # noqa: PLC0415
     from zse.radios.han import JoinFailed, RadioGone  # noqa: PLC0415
     from zse.roles.han import EsiNotFound, InHomeDisplay  # noqa: PLC0415
     from zse.roles.han_stick import (  # noqa: PLC0415
+        MeterClock,
         NetworkChoice,
         NoCredentials,
         StickDevice,
@@ -99,6 +100,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         choose_credentials,
     )
     from zse.roles.keepalive import KeepAliveClient  # noqa: PLC0415
+    from zse.se.ids import TimeAttribute  # noqa: PLC0415
     from zse.store import Store  # noqa: PLC0415
     from zse.time.service import system_clock  # noqa: PLC0415
 
@@ -149,10 +151,11 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
             router=options.router,
             store=store,
         )
+        meter_clock = MeterClock(clock or system_clock)
         ihd = InHomeDisplay(
             device,
             credentials=credentials,
-            clock=clock or system_clock,
+            clock=meter_clock,
             metering=watch,
             store=store,  # messages and load control events survive a restart
         )
@@ -191,6 +194,12 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         _print(out, options.as_json, summary)
         if not watch:
             return 0
+        try:  # the display runs on the meter's time (ZCL Time cluster)
+            reading = await ihd.read_time()
+            offset = meter_clock.set(reading.values[TimeAttribute.TIME])
+            _print(out, options.as_json, {"type": "time", "utc": meter_clock(), "offset": offset})
+        except (OSError, TimeoutError, DecodeError, KeyError) as exc:
+            LOGGER.warning("the meter's time was not read (%s): the host's clock is used", exc)
         keep_alive = KeepAliveClient(ihd.endpoint, device)
         try:
             offered = await keep_alive.start()

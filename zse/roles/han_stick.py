@@ -52,6 +52,7 @@ from zse.zcl._tasks import keep_task
 from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header
 
 __all__ = [
+    "MeterClock",
     "NetworkChoice",
     "NoCredentials",
     "StickDevice",
@@ -91,6 +92,26 @@ class NetworkChoice:
             and (self.extended_pan_id is None or state.extended_pan_id == self.extended_pan_id)
             and (self.meter is None or state.trust_center == self.meter)
         )
+
+
+class MeterClock:
+    """The display's clock (ZigBee UTCTime), set from the meter's Time cluster (ZCL 3.12): the
+    host's clock ``base`` plus the offset last read, so prices, messages and load control
+    events run on the meter's time even when the host's is wrong."""
+
+    def __init__(self, base: Callable[[], int]) -> None:
+        self.base = base
+        self.offset = 0
+        self.synced = False
+
+    def __call__(self) -> int:
+        return self.base() + self.offset
+
+    def set(self, meter_utc: int) -> int:
+        """Follow the meter's ``meter_utc`` (its Time attribute) from now on; the offset."""
+        self.offset = int(meter_utc) - self.base()
+        self.synced = True
+        return self.offset
 
 
 class StickStateError(ZseError):
