@@ -14,6 +14,7 @@ import pytest
 
 from tests.han_stick.stick_builder import STICK, close_stick, meter_and_stick, open_ihd
 from tests.oracles import require, zigbee_key_options
+from tests.price.test_price_block import period
 from tests.roles.han_builder import START
 from tests.roles.test_roles_ihd_energy import CONFIG, FLAT, serve_meter
 from tests.roles.test_roles_load_control_applied import lce
@@ -23,7 +24,7 @@ from zse.messaging.service import MessageConfirmed
 from zse.roles.han import Joined, KeyEstablished, Resynced
 from zse.se.ids import TimeAttribute
 
-RECEIVED, STARTED = 0x01, 0x02
+RECEIVED, STARTED, OPTED_OUT = 0x01, 0x02, 0x04
 FIELDS = [
     "zbee_aps.cluster",
     "zbee_zcl.cmd.id",
@@ -112,6 +113,22 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
         ]
         assert (501, RECEIVED, True) in reports
         assert (501, STARTED, True) in reports
+        # the user opts out: Report Event Status 0x04, signed
+        await ihd.opt_out(501)
+        await asyncio.sleep(2)
+        opted = [
+            r.report.event_status
+            for r in esi_events
+            if isinstance(r, ReportReceived) and r.report.event_status == OPTED_OUT
+        ]
+        assert opted == [OPTED_OUT]
+        # a block period published to the stick (Publish Block Period, D.4.2.4.5)
+        now = START + int(asyncio.get_running_loop().time())
+        await han.esi.price.publish(period(21, start=now), dst=sh.ncp.node.nwk, dst_ep=1)
+        await asyncio.sleep(2)
+        current = ihd.price.block_periods.current(now + 60)
+        assert current is not None
+        assert current.issuer_event_id == 21
         # the stick's time: the ESI's Time cluster, read over the stick
         reading = await ihd.read_time()
         now = START + int(asyncio.get_running_loop().time())
@@ -140,5 +157,5 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
     assert {row[-1] for row in zcl if row[0] != "0x0800"} == {"1"}
     assert ["0x0703", "", "", "0x01", "0x0000004d", "", "", "", "1"] in zcl  # confirmation
     reports = [(row[6], row[7]) for row in zcl if row[0] == "0x0701" and row[5] == "0x00"]
-    assert reports == [("0x000001f5", "0x01"), ("0x000001f5", "0x02")]  # event 501
+    assert reports == [("0x000001f5", f"0x0{n}") for n in (1, 2, 4)]  # event 501, opted out
     assert any(row[0] == "0x000a" for row in zcl)  # the Time cluster read
