@@ -27,12 +27,14 @@ NCP_CBKE = {
 }
 
 
-@pytest.mark.parametrize("suite", [1, 2])
+@pytest.mark.parametrize(("suite", "version"), [(1, 8), (2, 8), (2, 13)])
 async def test_cbke_runs_in_the_ncp_with_its_own_certificate(
-    tmp_path: Path, serial_link: Callable[..., None], suite: int
+    tmp_path: Path, serial_link: Callable[..., None], suite: int, version: int
 ) -> None:
     held = CA.issue(eui64_bytes(STICK), {1: SUITE1, 2: SUITE2}[suite], rng=random.Random(7))
-    sh = await meter_and_stick(tmp_path, serial_link, tokens=[held], suites=(SUITE1, SUITE2))
+    sh = await meter_and_stick(
+        tmp_path, serial_link, tokens=[held], suites=(SUITE1, SUITE2), version=version
+    )
     meter = sh.han.app.state.node_info.ieee
     ihd = await open_ihd(sh)
     events: list[object] = []

@@ -23,11 +23,10 @@ from zse.messaging import Message
 
 
 def options(tmp_path: Path, sh: object, **changes: object) -> HanOptions:
-    credentials = CA.issue(eui64_bytes(STICK), SUITE1)
+    changes.setdefault("credentials", [CA.issue(eui64_bytes(STICK), SUITE1)])
     return HanOptions(
         device="/dev/fake-ncp",
         install_code=sh.code,  # type: ignore[attr-defined]
-        credentials=[credentials],
         state=tmp_path / "stick.db",
         channels=(15,),
         start_timeout=30,
@@ -188,4 +187,37 @@ async def test_a_second_run_resumes_the_network_from_the_stick(
     finally:
         for task in list(sh.ncp.tasks):
             task.cancel()
+        await close(sh.han)
+
+
+async def test_join_with_a_certificate_in_the_stick_says_cbke_ran_there(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    held = CA.issue(eui64_bytes(STICK), SUITE1)
+    sh = await meter_and_stick(tmp_path, serial_link, tokens=[held])
+    lines: list[str] = []
+    try:
+        no_file = options(tmp_path, sh, as_json=True, credentials=[])
+        assert await run_han(no_file, watch=False, out=lines.append) == 0
+        assert json.loads(lines[0])["cbke"] == "in the radio (suite 1)"
+        assert sh.ncp.stored_keys == [1]
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
+
+
+async def test_no_certificate_anywhere_is_status_1_naming_the_option(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    errors: list[str] = []
+    try:
+        no_file = options(tmp_path, sh, credentials=[])
+        assert await run_han(no_file, watch=False, out=print, err=errors.append) == 1
+        assert errors == [
+            "error: EZSP stick /dev/fake-ncp holds no CBKE certificate: give a credentials "
+            "file (--credentials)"
+        ]
+    finally:
         await close(sh.han)
