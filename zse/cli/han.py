@@ -177,7 +177,12 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
             )
         except (EsiNotFound, MeterNotFound) as exc:
             return error(f"{exc}: is the network a Smart Energy meter's?")
-        except (RadioGone, EzspError, OSError, TimeoutError) as exc:
+        except TimeoutError:
+            return error(
+                "the meter did not answer in time: is it powered, in range, and is this the "
+                "network the stick joined before (delete --state to scan again)?"
+            )
+        except (RadioGone, EzspError, OSError) as exc:
             return error(f"the stick failed ({exc or type(exc).__name__}): check the USB link")
         state = device.state
         assert state is not None
