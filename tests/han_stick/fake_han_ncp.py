@@ -52,6 +52,8 @@ class NcpNode(SimDevice):
     ncp: HanNcp
 
     def _deliver_app(self, ind: ApsIndication) -> None:
+        if ind.dst_mode == zt.AddrMode.Group and ind.dst_addr not in self.ncp.multicast:
+            return  # not in the multicast table: the stack drops it
         self.ncp.incoming(ind)
 
     def _zdo_up(self, ind: ApsIndication) -> None:
@@ -87,6 +89,7 @@ class HanNcp(StickNcp):
         self.joined_epid: zt.ExtendedPanId | None = None
         self.rejoin_requests: list[bool] = []
         self.key_table: dict[zt.EUI64, int] = {}
+        self.multicast: dict[int, int] = {}  # group id -> endpoint
         #: report NETWORK_DOWN when a send fails and the parent is silent (an end device's
         #: parent loss); off, the network stays "up" and only the application notices
         self.report_parent_loss = True
@@ -146,6 +149,10 @@ class HanNcp(StickNcp):
         if name == "joinNetwork" and node.joined:
             return {"status": INVALID_CALL}
         if name in ("startScan", "joinNetwork", "leaveNetwork", "findAndRejoinNetwork"):
+            return {"status": SUCCESS}
+        if name == "setMulticastTableEntry":
+            entry = request["value"]
+            self.multicast[int(entry.multicastId)] = int(entry.endpoint)
             return {"status": SUCCESS}
         if name == "addOrUpdateKeyTableEntry":  # EZSP < 13
             node.set_link_key(request["address"], bytes(request["keyData"]))

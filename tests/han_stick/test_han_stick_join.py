@@ -159,3 +159,25 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
     reports = [(row[6], row[7]) for row in zcl if row[0] == "0x0701" and row[5] == "0x00"]
     assert reports == [("0x000001f5", f"0x0{n}") for n in (1, 2, 4)]  # event 501, opted out
     assert any(row[0] == "0x000a" for row in zcl)  # the Time cluster read
+
+
+async def test_group_messages_reach_the_stick_through_its_multicast_table(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    ihd = await open_ihd(sh, zigbee_groups=[0x0101])
+    try:
+        await ihd.start()
+        assert sh.ncp.multicast == {0x0101: 1}  # setMulticastTableEntry
+        await sh.han.esi.send_message(
+            Message(message_id=5, text="other street"), zigbee_group=0x0202
+        )
+        await asyncio.sleep(2)
+        assert ihd.showing() is None  # not in the table: dropped by the NCP
+        await sh.han.esi.send_message(Message(message_id=6, text="our street"), zigbee_group=0x0101)
+        await asyncio.sleep(2)
+        shown = ihd.showing()
+        assert shown is not None
+        assert shown.message_id == 6
+    finally:
+        await close_stick(sh)

@@ -592,6 +592,14 @@ class EzspHanRadio:
         """The key CBKE established with ``partner``, into the NCP's key table."""
         await install_link_key(self._ezsp, partner, key)
 
+    async def add_group(self, index: int, group_id: int, endpoint: int) -> None:
+        """``setMulticastTableEntry``: the NCP passes frames for ``group_id`` to ``endpoint``
+        (an NCP drops group frames its multicast table does not name)."""
+        entry = t.EmberMulticastTableEntry(multicastId=group_id, endpoint=endpoint, networkIndex=0)
+        (status,) = await self._ezsp.setMulticastTableEntry(index=index, value=entry)
+        if int(status) != SUCCESS:
+            raise EzspError(f"setMulticastTableEntry({index})", status)
+
     async def certificates(self) -> list[StickCertificate]:
         """The CBKE certificates the NCP holds in its manufacturing tokens (``getCertificate``,
         ``getCertificate283k1``); a command the firmware lacks or an empty token is none."""

@@ -156,7 +156,8 @@ class StickEndpoint(ZclEndpointBase):
         self.device = device
 
     def add_group(self, group_id: int) -> None:
-        """Group membership is the radio's multicast table: not wired yet (docs/han-device.md)."""
+        """Join a ZigBee group: an entry of the radio's multicast table, written at the next
+        :meth:`StickDevice.join` (or at once when on the network)."""
         self.device.groups.setdefault(group_id, set()).add(self.endpoint_id)
 
     async def _transmit(
@@ -360,6 +361,9 @@ class StickDevice:
 
     async def _joined(self, state: NetworkState, *, how: str) -> None:
         self.state = state
+        entries = [(g, ep) for g, eps in sorted(self.groups.items()) for ep in sorted(eps)]
+        for index, (group, endpoint) in enumerate(entries):
+            await self.radio.add_group(index, group, endpoint)
         LOGGER.info(
             "%s: %s PAN 0x%04X (extended %s) on channel %d as 0x%04X; Trust Center %s",
             self.name,
