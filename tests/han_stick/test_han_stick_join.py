@@ -20,6 +20,7 @@ from tests.roles.test_roles_ihd_energy import CONFIG, FLAT, serve_meter
 from tests.roles.test_roles_load_control_applied import lce
 from zse.drlc.service import ReportReceived
 from zse.messaging import Message
+from zse.provisioning.lifecycle import LifecycleState
 from zse.messaging.service import MessageConfirmed
 from zse.roles.han import Joined, KeyEstablished, Resynced
 from zse.se.ids import TimeAttribute
@@ -73,6 +74,8 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
             Joined(device=str(STICK), nwk=sh.ncp.node.nwk, esi_endpoint=joined[0].esi_endpoint)
         ]
         assert [e.suite for e in events if isinstance(e, KeyEstablished)] == [1]
+        # the ESI's own record of the stick: admitted by install code, joined, keyed
+        assert han.registry.get(str(STICK)).state == LifecycleState.METER_READY
         tc = han.app.state.node_info.ieee
         assert sh.ncp.node.link_keys[tc] != sh.code.link_key  # the NCP holds the CBKE key
         key_commands = {name for name, _ in sh.ncp.requests if "Key" in name}
