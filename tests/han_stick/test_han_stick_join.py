@@ -20,8 +20,8 @@ from tests.roles.test_roles_ihd_energy import CONFIG, FLAT, serve_meter
 from tests.roles.test_roles_load_control_applied import lce
 from zse.drlc.service import ReportReceived
 from zse.messaging import Message
-from zse.provisioning.lifecycle import LifecycleState
 from zse.messaging.service import MessageConfirmed
+from zse.provisioning.lifecycle import LifecycleState
 from zse.roles.han import Joined, KeyEstablished, Resynced
 from zse.se.ids import TimeAttribute
 
