@@ -55,12 +55,18 @@ async def test_a_wrong_install_code_is_refused_with_what_to_check(
         (CA.issue(ELSEWHERE, SUITE1, rng=random.Random(3)), "BAD_MESSAGE"),
         # suite 2 only, against a suite-1 meter: no common suite, nothing sent
         (CA.issue(eui64_bytes(STICK), SUITE2, rng=random.Random(4)), "UNSUPPORTED_SUITE"),
+        # a suite-2 certificate not for key agreement, to a meter offering suite 2
+        (
+            CA.issue(eui64_bytes(STICK), SUITE2, key_usage=0x00, rng=random.Random(6)),
+            "INVALID_CERTIFICATE",
+        ),
     ],
 )
 async def test_cbke_terminated_leaves_no_key_and_says_why(
     tmp_path: Path, serial_link: Callable[..., None], credentials: object, status: str
 ) -> None:
-    sh = await meter_and_stick(tmp_path, serial_link)
+    suites = (SUITE1, SUITE2) if status == "INVALID_CERTIFICATE" else (SUITE1,)
+    sh = await meter_and_stick(tmp_path, serial_link, suites=suites)
     ihd = await open_ihd(sh, credentials=credentials)
     events: list[object] = []
     ihd.on_event(events.append)
