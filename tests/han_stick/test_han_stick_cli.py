@@ -221,3 +221,20 @@ async def test_no_certificate_anywhere_is_status_1_naming_the_option(
         ]
     finally:
         await close(sh.han)
+
+
+@pytest.mark.parametrize(("router", "node_type"), [(False, 3), (True, 2)])
+async def test_the_stick_joins_as_an_end_device_or_a_router(
+    tmp_path: Path, serial_link: Callable[..., None], router: bool, node_type: int
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    try:
+        assert await run_han(options(tmp_path, sh, router=router), watch=False, out=print) == 0
+        (join,) = [request for name, request in sh.ncp.requests if name == "joinNetwork"]
+        assert int(join["nodeType"]) == node_type  # EMBER_ROUTER 2, EMBER_END_DEVICE 3
+        descriptor = sh.ncp.node.node_descriptor()
+        assert descriptor.is_router == router
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
