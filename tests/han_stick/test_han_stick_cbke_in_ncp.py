@@ -4,6 +4,7 @@ NCP's "firmware" is zse's hazmat code); suite 1 and suite 2, and the NCP refusin
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 
 from tests.han_stick.stick_builder import STICK, close_stick, meter_and_stick, open_ihd
 from tests.roles.han_builder import CA
+from tests.roles.test_roles_load_control_applied import lce
 from zse.cbke import SUITE1, SUITE2
 from zse.cbke.messages import TerminateStatus
 from zse.cbke.service import KeyEstablishmentFailed, eui64_bytes
+from zse.drlc.service import ReportReceived
 from zse.roles.han import KeyEstablished
 
 NCP_CBKE = {
@@ -50,6 +53,13 @@ async def test_cbke_runs_in_the_ncp_with_its_own_certificate(
         assert sh.ncp.node.link_keys[meter] != sh.code.link_key
         reading = await ihd.read_time()  # APS-encrypted with that key, both ways
         assert reading.values
+        # load control reports go out, unsigned: the private key is the NCP's (dsaSign unused)
+        reports: list[ReportReceived] = []
+        sh.han.esi.on_event(lambda e: reports.append(e) if isinstance(e, ReportReceived) else None)
+        await sh.han.esi.settle()  # the ESI's lifecycle: the stick METER_READY
+        await sh.han.esi.send_load_control(lce(77, 0x0FFF), device=str(STICK))
+        await asyncio.sleep(5)
+        assert [(r.report.event_status, r.signed) for r in reports][:2] == [(1, False), (2, False)]
     finally:
         await close_stick(sh)
 
