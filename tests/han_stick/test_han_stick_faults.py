@@ -9,17 +9,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import zigpy.types as t
 from zigpy.exceptions import DeliveryError
 
 from tests.han_stick.stick_builder import STICK, close_stick, meter_and_stick, open_ihd
 from tests.roles.han_builder import CA
 from zse.cbke import SUITE1, SUITE2
 from zse.cbke.ca import TestCA
+from zse.cbke.machine import Initiator
 from zse.cbke.messages import TerminateStatus
-from zse.cbke.service import KeyEstablishmentFailed, eui64_bytes
+from zse.cbke.service import KEY_ESTABLISHMENT, KeyEstablishmentFailed, eui64_bytes
 from zse.installcode import InstallCode
 from zse.radios.han import JoinFailed
 from zse.roles.han import Joined, KeyEstablished, Left
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 #: Another CA with its own issuer id, and one that reuses the meter CA's issuer id.
 OTHER_CA = TestCA.generate(b"OTHERCA1", rng=random.Random(99))
@@ -109,5 +112,39 @@ async def test_the_parent_disappears_and_the_stick_rejoins(
         assert sh.ncp.rejoin_requests[-1] is True
         reading = await ihd.read_time()  # and the meter answers again
         assert reading.values
+    finally:
+        await close_stick(sh)
+
+
+async def test_a_busy_meter_answers_no_resources(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    """Four other devices have started key establishment and stall: every session of the
+    meter's (four) is taken and none has stalled long enough to be evicted, so the stick's
+    Initiate is answered with Terminate NO_RESOURCES and a wait time."""
+    sh = await meter_and_stick(tmp_path, serial_link)
+    han = sh.han
+    ihd = await open_ihd(sh)
+    assert sh.device is not None
+    await sh.device.join()  # the stick is on the network, CBKE not started yet
+    tc = eui64_bytes(han.app.state.node_info.ieee)
+    clusters = [KEY_ESTABLISHMENT]
+    for n in range(4):
+        eui = t.EUI64.convert(f"00:0d:6f:00:0b:00:00:{n:02x}")
+        code = InstallCode.generate(rng=random.Random(n))
+        await han.esi.provision(eui, code, label=f"busy {n}")
+        other = han.air.device(eui, install_code=code, channel=15)
+        await other.join()
+        endpoint = other.add_endpoint(1, in_clusters=clusters, out_clusters=clusters)
+        stalled = Initiator(CA.issue(eui64_bytes(eui), SUITE1, rng=random.Random(n)), tc)
+        (initiate,) = stalled.start(0.0).send
+        await endpoint.send(0x0000, SE_ENDPOINT_ID, KEY_ESTABLISHMENT, initiate.command_id,
+                            initiate.encode(), encrypt=False)  # fmt: skip
+    await asyncio.sleep(1)  # the meter answers each, then waits for their Ephemeral Data
+    try:
+        with pytest.raises(KeyEstablishmentFailed) as info:
+            await ihd.start()
+        assert info.value.status == TerminateStatus.NO_RESOURCES
+        assert info.value.wait_time > 0
     finally:
         await close_stick(sh)
