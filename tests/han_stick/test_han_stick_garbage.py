@@ -116,3 +116,15 @@ async def test_a_stored_network_of_another_shape_is_a_named_error(
         await store.commit(Batch().put(NAMESPACE, "network", record))
         with pytest.raises(StickStateError, match="delete the state file"):
             await StickDevice.remembered(store)
+
+
+def test_no_secret_in_the_reprs() -> None:
+    from zse.cli.han import HanOptions  # noqa: PLC0415
+    from zse.installcode import InstallCode  # noqa: PLC0415
+
+    code = InstallCode.parse("83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5")
+    device = StickDevice(Silent(), link_key=code.link_key)  # type: ignore[arg-type]
+    options = HanOptions(device="/dev/x", install_code=code)
+    for text in (repr(device), repr(options)):
+        assert code.link_key.hex() not in text.lower()
+        assert "83FE" not in text.upper().replace(" ", "")

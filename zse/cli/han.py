@@ -58,8 +58,8 @@ class HanOptions:
     baudrate: int = 115200
     flow_control: str | None = None
     start_timeout: float = DEFAULT_START_TIMEOUT
-    install_code: Any = None  # zse.installcode.InstallCode
-    credentials: list[Any] = field(default_factory=list)  # zse.cbke.credentials.Credentials
+    install_code: Any = field(default=None, repr=False)  # zse.installcode.InstallCode
+    credentials: list[Any] = field(default_factory=list, repr=False)  # cbke Credentials
     state: Path = DEFAULT_STATE
     extended_pan_id: Any = None
     channels: tuple[int, ...] = tuple(range(11, 27))
