@@ -39,7 +39,13 @@ UNICAST, BROADCAST, MULTICAST = 0x00, 0x04, 0x02
 END_DEVICE = 0x03
 #: EMBER_LIBRARY_NOT_PRESENT (no CBKE library / data), and a handler status for bad partner data
 LIBRARY_NOT_PRESENT, BAD_PARTNER = 0xB5, 0x3A
-SL_NOT_FOUND = int(bt.sl_Status.NOT_FOUND)  # a free key table entry
+SL_NOT_FOUND = int(bt.sl_Status.NOT_FOUND)
+#: EmberStatus -> sl_status_t of the stack status callback (UG600, EZSP 14+).
+SL_STACK_STATUS = {
+    NETWORK_UP: int(bt.sl_Status.NETWORK_UP),
+    NETWORK_DOWN: int(bt.sl_Status.NETWORK_DOWN),
+    JOIN_FAILED: int(bt.sl_Status.NOT_JOINED),
+}  # a free key table entry
 CERTIFICATE = {"getCertificate": 1, "getCertificate283k1": 2}
 GENERATE = {"generateCbkeKeys": 1, "generateCbkeKeys283k1": 2}
 SMACS = {"calculateSmacs": 1, "calculateSmacs283k1": 2}
@@ -287,17 +293,18 @@ class HanNcp(StickNcp):
         self._stack_status(NETWORK_UP)
 
     async def _send(self, request: dict[str, Any]) -> None:
-        aps = request["apsFrame"]
+        new = self.version >= 14  # EZSP 14 renamed the fields
+        aps = request["aps_frame" if new else "apsFrame"]
         status = SUCCESS
         try:
             await self.node.send_aps(
                 dst_mode=zt.AddrMode.NWK,
-                dst_addr=int(request["indexOrDestination"]),
+                dst_addr=int(request["nwk" if new else "indexOrDestination"]),
                 dst_ep=int(aps.destinationEndpoint),
                 src_ep=int(aps.sourceEndpoint),
                 cluster_id=int(aps.clusterId),
                 profile_id=int(aps.profileId),
-                payload=bytes(request["messageContents"]),
+                payload=bytes(request["message" if new else "messageContents"]),
                 encrypt=bool(int(aps.options) & APS_ENCRYPTION),
             )
         except Exception:
@@ -335,6 +342,12 @@ class HanNcp(StickNcp):
         else:
             self._stack_status(JOIN_FAILED)
 
+    def _stack_status(self, status: int) -> None:
+        """``stackStatusHandler``: an EmberStatus, an sl_status_t from EZSP 14."""
+        if self.version >= 14:
+            status = SL_STACK_STATUS.get(status, status)
+        super()._stack_status(status)
+
     def _left(self) -> None:
         if self.network_up:
             self.network_up = False
@@ -358,17 +371,25 @@ class HanNcp(StickNcp):
             groupId=ind.dst_addr if kind == MULTICAST else 0,
             sequence=0,
         )
-        self._handler(
-            "incomingMessageHandler",
-            {
+        if self.version >= 14:
+            fields = {
+                "message_type": kind,
+                "aps_frame": frame,
+                "nwk": ind.src_nwk,
+                "lqi": ind.lqi,
+                "rssi": ind.rssi,
+                "message": ind.payload,
+            }
+        else:
+            fields = {
                 "type": kind,
                 "apsFrame": frame,
                 "lastHopLqi": ind.lqi,
                 "lastHopRssi": ind.rssi,
                 "sender": ind.src_nwk,
                 "messageContents": ind.payload,
-            },
-        )
+            }
+        self._handler("incomingMessageHandler", fields)
 
     def _frame(self, frame: bytes) -> None:
         if frame[:1] == b"\xc0":  # ASH RST: the NCP reboots; its network stays in its tokens

@@ -30,7 +30,7 @@ NCP_CBKE = {
 }
 
 
-@pytest.mark.parametrize(("suite", "version"), [(1, 8), (2, 8), (2, 13)])
+@pytest.mark.parametrize(("suite", "version"), [(1, 8), (2, 8), (2, 13), (1, 18)])
 async def test_cbke_runs_in_the_ncp_with_its_own_certificate(
     tmp_path: Path, serial_link: Callable[..., None], suite: int, version: int
 ) -> None:

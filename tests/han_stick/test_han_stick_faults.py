@@ -85,10 +85,11 @@ async def test_cbke_terminated_leaves_no_key_and_says_why(
         await close_stick(sh)
 
 
+@pytest.mark.parametrize("version", [8, 18])
 async def test_the_parent_disappears_and_the_stick_rejoins(
-    tmp_path: Path, serial_link: Callable[..., None]
+    tmp_path: Path, serial_link: Callable[..., None], version: int
 ) -> None:
-    sh = await meter_and_stick(tmp_path, serial_link)
+    sh = await meter_and_stick(tmp_path, serial_link, version=version)
     ihd = await open_ihd(sh)
     events: list[object] = []
     ihd.on_event(events.append)
@@ -110,6 +111,8 @@ async def test_the_parent_disappears_and_the_stick_rejoins(
         assert await sh.device.rejoin()
         assert sh.device.rejoins[-1] == "secure rejoin"
         assert sh.ncp.rejoin_requests[-1] is True
+        rejoins = [r for name, r in sh.ncp.requests if name == "findAndRejoinNetwork"]
+        assert all(("nodeType" in r) == (version >= 14) for r in rejoins)  # EZSP 14 added it
         reading = await ihd.read_time()  # and the meter answers again
         assert reading.values
     finally:

@@ -50,11 +50,12 @@ def tshark(path: Path, *args: str) -> str:
 
 
 @pytest.mark.oracle
-@pytest.mark.parametrize("version", [8, 13])
+@pytest.mark.parametrize("version", [8, 13, 14, 18])
 async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_reports(
     tmp_path: Path, serial_link: Callable[..., None], version: int
 ) -> None:
-    """EZSP 8 (EmberZNet 6.7-6.10) and 13 (7.x: the key goes in by ``importLinkKey``)."""
+    """EZSP 8 (EmberZNet 6.7-6.10), 13 (7.x: the key goes in by ``importLinkKey``), 14 and 18
+    (the Simplicity SDK's: renamed message fields, sl_status_t statuses)."""
     capture = tmp_path / "air.pcap"
     sh = await meter_and_stick(tmp_path, serial_link, capture=capture, version=version)
     han = sh.han

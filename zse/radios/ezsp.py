@@ -294,15 +294,37 @@ JOIN_SECURITY = int(
 INCOMING_MULTICAST, INCOMING_BROADCAST = (0x02, 0x03), (0x04, 0x05)
 #: How long a join, a rejoin and a scan may take before the stick is given up (seconds).
 JOIN_TIMEOUT, SCAN_TIMEOUT, SEND_TIMEOUT, CBKE_TIMEOUT = 30.0, 60.0, 10.0, 30.0
-#: The EZSP versions this HAN-device path was checked against (bellows' per-version tables):
-#: 14 renamed the message commands' fields and is not wired here yet.
-HAN_VERSIONS = range(4, 14)
+#: The EZSP versions this HAN-device path is written for (bellows' per-version tables): from
+#: 14 the message callbacks' fields have new names and statuses are sl_status_t.
+HAN_VERSIONS = range(4, 20)
+#: EZSP 14+ field names -> the names of EZSP 4-13 used here.
+_RENAMED = {
+    "message_type": "type",
+    "aps_frame": "apsFrame",
+    "nwk": "sender",
+    "message": "messageContents",
+    "message_tag": "messageTag",
+    "lqi": "lastHopLqi",
+    "rssi": "lastHopRssi",
+}
+#: sl_status_t stack statuses (EZSP 14+) -> the EmberStatus values used here.
+_SL_STACK_STATUS = {
+    int(t.sl_Status.NETWORK_UP): NETWORK_UP,
+    int(t.sl_Status.NETWORK_DOWN): NETWORK_DOWN,
+    int(t.sl_Status.NOT_JOINED): JOIN_FAILED,
+}
 
 
 def _by_name(api: Any, command: str, args: Any) -> dict[str, Any]:
-    """A callback's or response's values by field name (bellows' command table)."""
+    """A callback's or response's values by field name (bellows' command table), with the
+    EZSP 4-13 names whatever the version."""
     _frame_id, _request, fields = api.COMMANDS[command]
-    return dict(zip(fields, args, strict=False))
+    return {_RENAMED.get(name, name): value for name, value in zip(fields, args, strict=False)}
+
+
+def _request_has(api: Any, command: str, field: str) -> bool:
+    _frame_id, request, _response = api.COMMANDS[command]
+    return field in request
 
 
 class EzspHanRadio:
@@ -310,8 +332,10 @@ class EzspHanRadio:
     HanRadio` over bellows' :class:`~bellows.ezsp.EZSP` (its EZSP and ASH code, not zigpy's
     coordinator application).
 
-    The commands (UG100): ``addEndpoint`` before the network is up; ``networkInit`` resumes
-    the network from the NCP's tokens; ``startScan(ACTIVE_SCAN)`` reports
+    EZSP 4-19: from 14 (UG600) the message callbacks' fields are renamed and statuses are
+    sl_status_t; both are read by name and mapped here. The commands (UG100):
+    ``addEndpoint`` before the network is up; ``networkInit`` resumes the network from the
+    NCP's tokens; ``startScan(ACTIVE_SCAN)`` reports
     ``networkFoundHandler`` per beacon and ``scanCompleteHandler``; ``setInitialSecurityState``
     with the install-code link key then ``joinNetwork`` (MAC association) answer at once, the
     outcome comes as ``stackStatusHandler`` (NETWORK_UP or JOIN_FAILED);
@@ -332,6 +356,7 @@ class EzspHanRadio:
         self._tag = 0
         self._callback_id: int | None = None
         self._up = False
+        self._node_type = t.EmberNodeType.END_DEVICE
         if ezsp is not None:
             self._callback_id = ezsp.add_callback(self._on_callback)  # type: ignore[no-untyped-call]
 
@@ -487,6 +512,7 @@ class EzspHanRadio:
             channels=1 << network.channel,
         )
         node_type = t.EmberNodeType.ROUTER if router else t.EmberNodeType.END_DEVICE
+        self._node_type = node_type
         with self._stack_status({NETWORK_UP, JOIN_FAILED, NETWORK_DOWN}) as outcome:
             (status,) = await self._ezsp.joinNetwork(nodeType=node_type, parameters=parameters)
             if int(status) != SUCCESS:
@@ -507,8 +533,11 @@ class EzspHanRadio:
         rejoin (ZB 3.6.1.4.2)."""
         mask = sum(1 << channel for channel in channels)
         with self._stack_status({NETWORK_UP, JOIN_FAILED, NETWORK_DOWN}) as outcome:
+            more: dict[str, Any] = {}
+            if _request_has(self._ezsp, "findAndRejoinNetwork", "reason"):  # EZSP 14+
+                more = {"reason": 0, "nodeType": self._node_type}
             (status,) = await self._ezsp.findAndRejoinNetwork(
-                haveCurrentNetworkKey=have_network_key, channelMask=mask
+                haveCurrentNetworkKey=have_network_key, channelMask=mask, **more
             )
             if int(status) != SUCCESS:
                 raise JoinFailed(
@@ -524,8 +553,9 @@ class EzspHanRadio:
 
     async def leave(self) -> None:
         """``leaveNetwork``."""
+        options = {"options": 0} if _request_has(self._ezsp, "leaveNetwork", "options") else {}
         with self._stack_status({NETWORK_DOWN}) as outcome:
-            (status,) = await self._ezsp.leaveNetwork()
+            (status,) = await self._ezsp.leaveNetwork(**options)
             if int(status) == SUCCESS:
                 await self._within(outcome, JOIN_TIMEOUT, "leaveNetwork")
 
@@ -708,6 +738,8 @@ class EzspHanRadio:
     def _on_callback(self, frame_name: str, args: list[Any]) -> None:
         if frame_name == "stackStatusHandler":
             status = int(args[0])
+            if int(self._ezsp.ezsp_version) >= FIRST_EXTENDED_VERSION:
+                status = _SL_STACK_STATUS.get(status, status)
             for wanted, future in list(self._status):
                 if status in wanted and not future.done():
                     future.set_result(status)
