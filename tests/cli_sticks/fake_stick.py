@@ -154,6 +154,10 @@ class StickNcp(FakeNcp):
         self.requests.append((name, request))
         fields = self.answers(name, request)
         self._respond(seq, frame_id, self._encode(response_schema, fields))
+        self.after(name, request)
+
+    def after(self, name: str, request: dict[str, Any]) -> None:
+        """What the NCP does once it has answered ``name``: callbacks that follow."""
         if name == "networkInit" and self.network_up:
             self._stack_status(NETWORK_UP)
         elif name == "sendUnicast":  # the MAC/APS outcome: delivered

@@ -61,15 +61,23 @@ class Han:
 
 
 async def build(
-    tmp_path: Path, *, seed: int = 1, groups: tuple[str, ...] = ("street",), **esi_options: Any
+    tmp_path: Path,
+    *,
+    seed: int = 1,
+    groups: tuple[str, ...] = ("street",),
+    capture: Path | None = None,
+    **esi_options: Any,
 ) -> Han:
-    air = Air(seed=seed)
+    air = Air(seed=seed, capture=capture)
     app = await air.coordinator(channel=15)
     registry = await HanRegistry.open(tmp_path / "han.db", clock=lambda: 1_700_000_000.0)
     loop = asyncio.get_running_loop()
     esi = EnergyServiceInterface(
         app,
-        credentials=CA.issue(eui64_bytes(app.state.node_info.ieee), SUITE1),
+        credentials=[
+            CA.issue(eui64_bytes(app.state.node_info.ieee), suite)
+            for suite in esi_options.pop("suites", (SUITE1,))
+        ],
         registry=registry,
         clock=lambda: START + int(loop.time()),
         **esi_options,

@@ -23,7 +23,14 @@ from zse.cbke.keys import public_key_from_private
 from zse.cbke.suites import SUITES, Suite
 from zse.errors import DecodeError, InvalidCertificate, InvalidPoint
 
-__all__ = ["Credentials", "InvalidCredentials", "hex_field", "json_error", "load_file"]
+__all__ = [
+    "Credentials",
+    "HeldCredentials",
+    "InvalidCredentials",
+    "hex_field",
+    "json_error",
+    "load_file",
+]
 
 T = TypeVar("T")
 
@@ -166,3 +173,29 @@ class Credentials:
     def to_json(self) -> str:
         """The JSON form (includes the private key: keep it secret)."""
         return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class HeldCredentials:
+    """A certificate whose private key (and CA public key) a radio holds and never gives out:
+    an EmberZNet NCP with CBKE data in its manufacturing tokens (EZSP ``getCertificate``).
+    Key establishment with these hands the arithmetic to the holder
+    (:class:`zse.cbke.machine.HeldWork`); what it cannot do without the private key (sign) it
+    does not offer."""
+
+    certificate: ImplicitCertificate
+
+    @property
+    def suite(self) -> Suite:
+        """The suite, from the certificate."""
+        return self.certificate.suite
+
+    @property
+    def eui64(self) -> bytes:
+        """The subject EUI-64 (8 octets, most significant first)."""
+        return self.certificate.subject
+
+    @property
+    def issuer(self) -> bytes:
+        """The issuer of the certificate (the CA's 8-byte identifier)."""
+        return self.certificate.issuer

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from zse.cbke.certificate import ImplicitCertificate, Suite2Certificate
-from zse.cbke.credentials import Credentials
+from zse.cbke.credentials import Credentials, HeldCredentials
 from zse.cbke.hazmat import Point
 from zse.cbke.keys import (
     confirmation_macs,
@@ -74,12 +74,15 @@ __all__ = [
     "DEFAULT_STALL_AFTER",
     "DEFAULT_TIMEOUT_MARGIN",
     "TRANSITIONS",
+    "CalculateSmacs",
     "CertificateChecked",
     "Computation",
     "ComputeFailed",
     "ComputeResult",
     "Established",
     "Event",
+    "GenerateEphemeral",
+    "HeldWork",
     "Initiator",
     "KeyEstablishmentServer",
     "KeysComputed",
@@ -154,7 +157,7 @@ class CertificateChecked:
     """Result of the first computation: the partner's static key and our ephemeral pair."""
 
     peer_static_public: bytes
-    peer_static_point: Point = field(repr=False)
+    peer_static_point: Point | None = field(repr=False)
     ephemeral_private: bytes = field(repr=False)
     ephemeral_public: bytes
 
@@ -180,12 +183,42 @@ class ComputeFailed:
 ComputeResult = CertificateChecked | KeysComputed | ComputeFailed
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GenerateEphemeral:
+    """Held credentials: the holder makes the ephemeral key pair and answers
+    :class:`CertificateChecked` with the public key only (EZSP ``generateCbkeKeys``)."""
+
+    suite: Suite
+    partner_certificate: bytes
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CalculateSmacs:
+    """Held credentials: the holder checks the partner's certificate, runs ECMQV and the key
+    derivation, keeps the key and answers :class:`KeysComputed` with the two MACs only
+    (EZSP ``calculateSmacs``); ``initiator``: we are party U."""
+
+    suite: Suite
+    initiator: bool
+    partner_certificate: bytes
+    partner_ephemeral: bytes
+
+
+HeldWork = GenerateEphemeral | CalculateSmacs
+
+
+def _held_elsewhere() -> ComputeResult:
+    raise RuntimeError("this computation is the credential holder's (Computation.held)")
+
+
 @dataclass(frozen=True, slots=True)
 class Computation:
-    """Arithmetic the machine needs done; run :meth:`run` anywhere, then ``complete()``."""
+    """Arithmetic the machine needs done; run :meth:`run` anywhere, then ``complete()``.
+    With held credentials, ``held`` says what the holder must do instead of :meth:`run`."""
 
     token: int
     function: Callable[[], ComputeResult] = field(repr=False, compare=False)
+    held: HeldWork | None = None
 
     def run(self) -> ComputeResult:
         """Do the work (pure: safe in a worker thread or process)."""
@@ -329,7 +362,7 @@ _FINAL = frozenset({State.ESTABLISHED, State.TERMINATED})
 _COMPUTING = frozenset({State.CHECKING_CERTIFICATE, State.COMPUTING_KEYS})
 
 
-def supported_suites(credentials: Iterable[Credentials]) -> int:
+def supported_suites(credentials: Iterable[Credentials | HeldCredentials]) -> int:
     """The Key Establishment Suite attribute value (bitmap) for these credentials."""
     value = 0
     for item in credentials:
@@ -338,10 +371,14 @@ def supported_suites(credentials: Iterable[Credentials]) -> int:
 
 
 def _credentials_by_suite(
-    credentials: Credentials | Iterable[Credentials],
-) -> dict[int, Credentials]:
-    items = [credentials] if isinstance(credentials, Credentials) else list(credentials)
-    table: dict[int, Credentials] = {}
+    credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
+) -> dict[int, Credentials | HeldCredentials]:
+    items = (
+        [credentials]
+        if isinstance(credentials, Credentials | HeldCredentials)
+        else list(credentials)
+    )
+    table: dict[int, Credentials | HeldCredentials] = {}
     for item in items:
         if item.suite.id in table:
             raise ValueError(f"two sets of credentials for {item.suite.name}")
@@ -364,7 +401,7 @@ class _Machine:
 
     def __init__(
         self,
-        credentials: Credentials | Iterable[Credentials],
+        credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
         partner_eui64: bytes,
         *,
         ephemeral_private_key: bytes | None = None,
@@ -486,11 +523,13 @@ class _Machine:
     def _dispatch(self, item: object, target: State, now: float) -> Step:
         raise NotImplementedError
 
-    def _computation(self, function: Callable[[], ComputeResult]) -> Computation:
+    def _computation(
+        self, function: Callable[[], ComputeResult], held: HeldWork | None = None
+    ) -> Computation:
         self._token += 1
         self._deadline = None
         self.waiting_since = None
-        return Computation(self._token, function)
+        return Computation(self._token, function, held)
 
     def _enter_terminated(self) -> None:
         self.state = State.TERMINATED
@@ -566,6 +605,11 @@ class _Machine:
         # The partner's own figures, but no more than we accept to wait (#12.25).
         self._peer_ephemeral_time = min(message.ephemeral_data_generate_time, self.max_partner_time)
         self._peer_confirm_time = min(message.confirm_key_generate_time, self.max_partner_time)
+        if isinstance(own, HeldCredentials):
+            return self._computation(
+                _held_elsewhere,
+                GenerateEphemeral(suite=suite, partner_certificate=certificate.data),
+            )
         ephemeral = self._ephemeral_private_key
         if ephemeral is None and self._rng is not None:
             # Drawn here, on the caller's thread, so a seeded run is repeatable wherever the
@@ -582,10 +626,21 @@ class _Machine:
         if len(peer_ephemeral) != suite.public_key_size:
             return self._terminate(TerminateStatus.BAD_MESSAGE)
         own = self._credentials[suite.id]
-        assert self._ephemeral_private is not None
         assert self._ephemeral_public is not None
-        assert self._peer_static is not None
         self._peer_ephemeral = peer_ephemeral
+        if isinstance(own, HeldCredentials):
+            assert self._peer_certificate is not None
+            return self._computation(
+                _held_elsewhere,
+                CalculateSmacs(
+                    suite=suite,
+                    initiator=self.role is Role.INITIATOR,
+                    partner_certificate=self._peer_certificate.data,
+                    partner_ephemeral=peer_ephemeral,
+                ),
+            )
+        assert self._ephemeral_private is not None
+        assert self._peer_static is not None
         if self.role is Role.INITIATOR:
             u, v = own.eui64, self.partner_eui64
             qeu, qev = self._ephemeral_public, peer_ephemeral
@@ -615,12 +670,12 @@ class _Machine:
         self.waiting_since = None
         self._ephemeral_private = None
         self.key_data = key_data
-        assert self._peer_static is not None
+        static = self._peer_static  # None with held credentials: the holder reconstructed it
         return Established(
             key_data=key_data,
             partner_eui64=self.partner_eui64,
             suite=self.suite,
-            partner_public_key=self.suite.curve.encode_point(self._peer_static),
+            partner_public_key=b"" if static is None else self.suite.curve.encode_point(static),
         )
 
 
@@ -642,7 +697,7 @@ class Initiator(_Machine):
 
     def __init__(
         self,
-        credentials: Credentials | Iterable[Credentials],
+        credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
         partner_eui64: bytes,
         *,
         partner_suites: int = 0x0001,
@@ -854,7 +909,7 @@ class KeyEstablishmentServer:
 
     def __init__(
         self,
-        credentials: Credentials | Iterable[Credentials],
+        credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
         *,
         max_sessions: int = 1,
         busy_wait_time: int = DEFAULT_WAIT_TIME,

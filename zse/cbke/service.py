@@ -28,7 +28,7 @@ from zigpy.exceptions import DeliveryError
 from zigpy.zcl import foundation
 
 from zse.cbke import machine
-from zse.cbke.credentials import Credentials
+from zse.cbke.credentials import Credentials, HeldCredentials
 from zse.cbke.machine import Established, Initiator, Step, Terminated
 from zse.cbke.messages import TerminateKeyEstablishment, TerminateStatus
 from zse.errors import ZseError
@@ -91,8 +91,19 @@ class KeyEstablishmentFailed(ZseError):
         super().__init__(f"key establishment failed: {what}")
 
 
-async def _compute(executor: Executor | None, step: Step) -> machine.ComputeResult:
+#: Does the work a credential holder keeps to itself (:class:`~zse.cbke.machine.HeldWork`):
+#: e.g. an EmberZNet NCP's CBKE commands (zse.roles.han_stick).
+KeyHolder = Callable[[machine.HeldWork], Awaitable[machine.ComputeResult]]
+
+
+async def _compute(
+    executor: Executor | None, step: Step, holder: KeyHolder | None = None
+) -> machine.ComputeResult:
     assert step.compute is not None
+    if step.compute.held is not None:
+        if holder is None:
+            raise ValueError("held credentials need the holder that does their arithmetic")
+        return await holder(step.compute.held)
     return await asyncio.get_running_loop().run_in_executor(executor, step.compute.run)
 
 
@@ -203,10 +214,11 @@ async def establish_key(
     partner_nwk: int,
     partner_endpoint: int,
     partner_eui64: t.EUI64,
-    credentials: Credentials | Iterable[Credentials],
+    credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
     install_key: KeyInstaller | None = None,
     executor: Executor | None = None,
     initiator: Initiator | None = None,
+    holder: KeyHolder | None = None,
     **initiator_options: Any,
 ) -> Established:
     """Run Key Establishment as the initiator (SE C.3.2) with the server at ``partner_*``.
@@ -215,7 +227,9 @@ async def establish_key(
     and returns the :class:`~zse.cbke.machine.Established` outcome after calling
     ``install_key(partner, key_data)``. Raises :class:`KeyEstablishmentFailed` otherwise.
     Pass the same ``initiator`` again to have its retry rules (wait time, no retry after
-    UNKNOWN_ISSUER / BAD_KEY_CONFIRM) honoured across attempts.
+    UNKNOWN_ISSUER / BAD_KEY_CONFIRM) honoured across attempts. With
+    :class:`~zse.cbke.credentials.HeldCredentials`, ``holder`` does the arithmetic (the key
+    stays with it: ``key_data`` is then empty, and ``install_key`` tells it to store the key).
     """
     loop = asyncio.get_running_loop()
     try:
@@ -243,7 +257,7 @@ async def establish_key(
                 return event
             raise KeyEstablishmentFailed(event)
         if step.compute is not None:
-            result = await _compute(executor, step)
+            result = await _compute(executor, step, holder)
             step = initiator.complete(step.compute, result, loop.time())
         else:
             step = await _exchange(endpoint, initiator, step, partner_nwk, partner_endpoint)

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "cert": "zse.cli.cert:cert",
     "demo": "zse.cli.demo:demo",
     "esi": "zse.cli.esi:esi",
+    "han": "zse.cli.han:han",
     "headend": "zse.cli.headend:headend",
     "installcode": "zse.cli.installcode:installcode",
     "interpan": "zse.cli.interpan:interpan",

@@ -26,10 +26,8 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-import zigpy.types as t
-import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
 from zse.errors import DecodeError, InvalidFrame, ZseError
@@ -50,14 +48,14 @@ from zse.metering.protocol import (
     profile_answer,
 )
 from zse.records import Fields, Int, Mismatch, RecordError, check, load_each
-from zse.se.ids import METERING, SE_PROFILE_ID
+from zse.se.ids import METERING
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import IntervalChannel
 from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import Destination
-from zse.zcl.endpoint import ZclPort, carry_out, request
+from zse.zcl.endpoint import ZclPort, ZdoRequester, carry_out, match_servers, request
 from zse.zcl.events import EventStream
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.reporting import NO_REPORTING, ReportingConfig
@@ -309,26 +307,13 @@ class MeterNotFound(ZseError):
     """No device answered for a Metering server on the SE profile (Match_Desc_req)."""
 
 
-class ZdoRequester(Protocol):
-    """What :func:`find_meter` needs: a device's ZDO request (the simulator's ``SimDevice``)."""
-
-    async def zdo_request(self, dst_nwk: int, command: zdo_t.ZDOCmd, *args: Any) -> Any: ...
-
-
 async def find_meter(device: ZdoRequester, nwk: int = 0x0000) -> tuple[int, int]:
     """The (NWK address, endpoint) of the Metering server on the device at ``nwk``, found with
     ZDO Match_Desc_req on the SE profile (SE 5.4.7.1); :class:`MeterNotFound` if none."""
-    status, address, endpoints = await device.zdo_request(
-        nwk,
-        zdo_t.ZDOCmd.Match_Desc_req,
-        t.NWK(nwk),
-        t.uint16_t(SE_PROFILE_ID),
-        t.LVList[t.uint16_t, t.uint8_t]([t.uint16_t(METERING)]),
-        t.LVList[t.uint16_t, t.uint8_t]([]),
-    )
-    if status != zdo_t.Status.SUCCESS or not endpoints:
+    address, endpoints = await match_servers(device, METERING, nwk)
+    if not endpoints:
         raise MeterNotFound(f"no Metering server on 0x{nwk:04X}")
-    return int(address), int(endpoints[0])
+    return address, endpoints[0]
 
 
 class ProfileRefused(ZseError):

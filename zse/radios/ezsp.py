@@ -44,23 +44,38 @@ zse knows of is here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import bellows.types as t
+from bellows.exception import InvalidCommandError
 from bellows.ezsp import EZSP
 from zigpy.application import ControllerApplication as ZigpyApplication
+from zigpy.exceptions import DeliveryError
 from zigpy.types import EUI64
 
 from zse.errors import ZseError
 from zse.interpan._codec import InterPanFrame
 from zse.interpan.transports._base import ReceiveQueue
 from zse.radios import KeyTableFull, LinkKeyInstallError
+from zse.radios.han import (
+    FoundNetwork,
+    Incoming,
+    JoinFailed,
+    NetworkState,
+    RadioGone,
+    StickCertificate,
+    subscribe,
+)
 
 __all__ = [
     "FIRST_SECURITY_MANAGER_VERSION",
     "EndpointConflict",
     "EzspError",
+    "EzspHanRadio",
     "EzspTransport",
     "install_for_application",
     "install_link_key",
@@ -68,6 +83,7 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: EZSP 13 removed ``addOrUpdateKeyTableEntry`` for the security manager commands.
 FIRST_SECURITY_MANAGER_VERSION = 13
@@ -258,3 +274,501 @@ class EzspTransport(ReceiveQueue):
             return
         # a filter match may carry any raw frame: the decoder decides (non-inter-PAN is counted)
         self.deliver_bytes(bytes(args[-1]))
+
+
+# -- a HAN device on the NCP (issue #16) ---------------------------------------------------------
+
+#: EmberStatus values of the stack status callback (UG100 "EmberStatus").
+NETWORK_UP, NETWORK_DOWN, JOIN_FAILED = 0x90, 0x91, 0x94
+#: ``EMBER_APS_OPTION_*`` (UG100): APS encryption, APS retries, route discovery.
+APS_ENCRYPTION = int(t.EmberApsOption.APS_OPTION_ENCRYPTION)
+APS_RETRY = int(t.EmberApsOption.APS_OPTION_RETRY)
+APS_ROUTE_DISCOVERY = int(t.EmberApsOption.APS_OPTION_ENABLE_ROUTE_DISCOVERY)
+#: ``EmberInitialSecurityBitmask`` of a device joining with an install-code key (SE 5.4.8.1):
+#: a preconfigured (not the global) link key, and the network key only APS-encrypted with it.
+JOIN_SECURITY = int(
+    t.EmberInitialSecurityBitmask.HAVE_PRECONFIGURED_KEY
+    | t.EmberInitialSecurityBitmask.REQUIRE_ENCRYPTED_KEY
+)
+#: ``EmberIncomingMessageType`` values meaning multicast / broadcast.
+INCOMING_MULTICAST, INCOMING_BROADCAST = (0x02, 0x03), (0x04, 0x05)
+#: How long a join, a rejoin and a scan may take before the stick is given up (seconds).
+JOIN_TIMEOUT, SCAN_TIMEOUT, SEND_TIMEOUT, CBKE_TIMEOUT = 30.0, 60.0, 10.0, 30.0
+#: The EZSP versions this HAN-device path is written for (bellows' per-version tables): from
+#: 14 the message callbacks' fields have new names and statuses are sl_status_t.
+HAN_VERSIONS = range(4, 20)
+#: EZSP 14+ field names -> the names of EZSP 4-13 used here.
+_RENAMED = {
+    "message_type": "type",
+    "aps_frame": "apsFrame",
+    "nwk": "sender",
+    "message": "messageContents",
+    "message_tag": "messageTag",
+    "lqi": "lastHopLqi",
+    "rssi": "lastHopRssi",
+}
+#: sl_status_t stack statuses (EZSP 14+) -> the EmberStatus values used here.
+_SL_STACK_STATUS = {
+    int(t.sl_Status.NETWORK_UP): NETWORK_UP,
+    int(t.sl_Status.NETWORK_DOWN): NETWORK_DOWN,
+    int(t.sl_Status.NOT_JOINED): JOIN_FAILED,
+}
+
+
+def _by_name(api: Any, command: str, args: Any) -> dict[str, Any]:
+    """A callback's or response's values by field name (bellows' command table), with the
+    EZSP 4-13 names whatever the version."""
+    _frame_id, _request, fields = api.COMMANDS[command]
+    return {_RENAMED.get(name, name): value for name, value in zip(fields, args, strict=False)}
+
+
+def _request_has(api: Any, command: str, field: str) -> bool:
+    _frame_id, request, _response = api.COMMANDS[command]
+    return field in request
+
+
+class EzspHanRadio:
+    """A HAN device (router or end device) on an EmberZNet NCP: :class:`zse.radios.han.
+    HanRadio` over bellows' :class:`~bellows.ezsp.EZSP` (its EZSP and ASH code, not zigpy's
+    coordinator application).
+
+    EZSP 4-19: from 14 (UG600) the message callbacks' fields are renamed and statuses are
+    sl_status_t; both are read by name and mapped here. The commands (UG100):
+    ``addEndpoint`` before the network is up; ``networkInit`` resumes the network from the
+    NCP's tokens; ``startScan(ACTIVE_SCAN)`` reports
+    ``networkFoundHandler`` per beacon and ``scanCompleteHandler``; ``setInitialSecurityState``
+    with the install-code link key then ``joinNetwork`` (MAC association) answer at once, the
+    outcome comes as ``stackStatusHandler`` (NETWORK_UP or JOIN_FAILED);
+    ``findAndRejoinNetwork`` rejoins (secured with the current network key, or through the
+    Trust Center); ``sendUnicast`` / ``messageSentHandler`` carry APS data out and
+    ``incomingMessageHandler`` in; :func:`install_link_key` writes the CBKE key.
+    """
+
+    def __init__(self, ezsp: EZSP | None = None, *, name: str = "EZSP stick") -> None:
+        self._ezsp: Any = ezsp
+        self.name = name
+        self._eui64: EUI64 | None = None
+        self._incoming: list[Any] = []
+        self._down: list[Any] = []
+        self._lost: list[Any] = []
+        self._status: list[tuple[frozenset[int], asyncio.Future[int]]] = []
+        self._sent: dict[int, asyncio.Future[int]] = {}
+        self._tag = 0
+        self._callback_id: int | None = None
+        self._up = False
+        self._node_type = t.EmberNodeType.END_DEVICE
+        if ezsp is not None:
+            self._callback_id = ezsp.add_callback(self._on_callback)  # type: ignore[no-untyped-call]
+
+    @classmethod
+    async def open(
+        cls, device: str, *, baudrate: int = 115200, flow_control: str | None = None
+    ) -> EzspHanRadio:
+        """Connect to the stick at ``device`` (a serial port or ``socket://host:port``)."""
+        import zigpy.config  # noqa: PLC0415
+
+        config = zigpy.config.SCHEMA_DEVICE(
+            {
+                zigpy.config.CONF_DEVICE_PATH: device,
+                zigpy.config.CONF_DEVICE_BAUDRATE: baudrate,
+                zigpy.config.CONF_DEVICE_FLOW_CONTROL: flow_control,
+            }
+        )
+        radio = cls(name=f"EZSP stick {device}")
+        ezsp = EZSP(config, application=radio)
+        radio._ezsp = ezsp
+        radio._callback_id = ezsp.add_callback(radio._on_callback)  # type: ignore[no-untyped-call]
+        await ezsp.connect(use_thread=False)
+        version = int(ezsp.ezsp_version)
+        if version not in HAN_VERSIONS:
+            await ezsp.disconnect()  # type: ignore[no-untyped-call]
+            raise JoinFailed(
+                f"{device}: EZSP protocol version {version} is not supported for a HAN device "
+                f"yet (supported: {HAN_VERSIONS.start}-{HAN_VERSIONS.stop - 1})"
+            )
+        (eui64,) = await ezsp.getEui64()
+        radio._eui64 = EUI64(eui64)
+        return radio
+
+    @property
+    def eui64(self) -> EUI64:
+        if self._eui64 is None:
+            raise RadioGone(f"{self.name}: not connected")
+        return self._eui64
+
+    async def refresh_eui64(self) -> EUI64:
+        """Ask the NCP its EUI-64 (``getEui64``)."""
+        (eui64,) = await self._ezsp.getEui64()
+        self._eui64 = EUI64(eui64)
+        return self._eui64
+
+    # -- bellows calls these (application=self) ---------------------------------------------
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The serial link is gone: every waiter fails, listeners are told."""
+        self._up = False
+        error = RadioGone(f"{self.name}: the serial link was lost ({exc or 'closed'})")
+        for _wanted, future in self._status:
+            if not future.done():
+                future.set_exception(error)
+        for future in self._sent.values():
+            if not future.done():
+                future.set_exception(error)
+        for callback in list(self._lost):
+            callback(exc)
+
+    def on_lost(self, callback: Callable[[Exception | None], None]) -> Callable[[], None]:
+        return subscribe(self._lost, callback)
+
+    def on_incoming(self, callback: Callable[[Incoming], None]) -> Callable[[], None]:
+        return subscribe(self._incoming, callback)
+
+    def on_network_down(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return subscribe(self._down, callback)
+
+    # -- the network ------------------------------------------------------------------------
+
+    async def register_endpoint(self, descriptor: Any) -> None:
+        """``addEndpoint``: the NCP accepts it only before its network is up."""
+        ins, outs = list(descriptor.input_clusters), list(descriptor.output_clusters)
+        (status,) = await self._ezsp.addEndpoint(
+            endpoint=descriptor.endpoint,
+            profileId=descriptor.profile,
+            deviceId=descriptor.device_type,
+            deviceVersion=descriptor.device_version,
+            inputClusterCount=len(ins),
+            outputClusterCount=len(outs),
+            inputClusterList=ins,
+            outputClusterList=outs,
+        )
+        if int(status) != SUCCESS:
+            raise EzspError(f"addEndpoint({descriptor.endpoint})", status)
+
+    async def resume(self) -> NetworkState | None:
+        """``networkInit``: the network the NCP's tokens hold, brought up; None if none."""
+        with self._stack_status({NETWORK_UP, NETWORK_DOWN, JOIN_FAILED}) as outcome:
+            # EZSP 6 added the init options: keep the parent in a token, rejoin on reboot
+            _frame_id, request, _response = self._ezsp.COMMANDS["networkInit"]
+            options = {"networkInitBitmask": 0x0003} if request else {}
+            (status,) = await self._ezsp.networkInit(**options)
+            if int(status) != SUCCESS:
+                return None
+            if await self._within(outcome, JOIN_TIMEOUT, "networkInit") != NETWORK_UP:
+                return None
+        return await self._state()
+
+    async def scan(self, channels: tuple[int, ...]) -> list[FoundNetwork]:
+        """Active scan of ``channels``: the networks that answered. bellows' ``startScan``
+        collects the ``networkFoundHandler`` callbacks until ``scanCompleteHandler``."""
+        mask = sum(1 << channel for channel in channels)
+        scan = self._ezsp.startScan(
+            scanType=t.EzspNetworkScanType.ACTIVE_SCAN, channelMask=mask, duration=3
+        )
+        try:
+            async with asyncio.timeout(SCAN_TIMEOUT):
+                results = await scan
+        except TimeoutError:
+            raise JoinFailed(
+                f"{self.name}: the scan did not end within {SCAN_TIMEOUT:g} s"
+            ) from None
+        except (RadioGone, EzspError):
+            raise
+        except Exception as exc:  # bellows raises a bare Exception with the failing status
+            raise JoinFailed(f"{self.name}: the scan failed ({exc})") from None
+        found = []
+        for network, lqi, rssi in (result[:3] for result in results):
+            found.append(
+                FoundNetwork(
+                    channel=int(network.channel),
+                    pan_id=int(network.panId),
+                    extended_pan_id=t.ExtendedPanId(bytes(network.extendedPanId.serialize())),
+                    permit_joining=bool(network.allowingJoin),
+                    lqi=int(lqi),
+                    rssi=int(rssi),
+                )
+            )
+        return found
+
+    async def join(self, network: FoundNetwork, *, link_key: bytes, router: bool) -> NetworkState:
+        """``setInitialSecurityState`` (the install-code key) then ``joinNetwork``."""
+        state = t.EmberInitialSecurityState(
+            bitmask=JOIN_SECURITY,
+            preconfiguredKey=t.KeyData(link_key),
+            networkKey=t.KeyData(bytes(16)),
+            networkKeySequenceNumber=0,
+            preconfiguredTrustCenterEui64=EUI64(bytes(8)),
+        )
+        (status,) = await self._ezsp.setInitialSecurityState(state=state)
+        if int(status) != SUCCESS:
+            raise EzspError("setInitialSecurityState", status)
+        parameters = t.EmberNetworkParameters(
+            extendedPanId=network.extended_pan_id,
+            panId=network.pan_id,
+            radioTxPower=8,
+            radioChannel=network.channel,
+            joinMethod=t.EmberJoinMethod.USE_MAC_ASSOCIATION,
+            nwkManagerId=0,
+            nwkUpdateId=0,
+            channels=1 << network.channel,
+        )
+        node_type = t.EmberNodeType.ROUTER if router else t.EmberNodeType.END_DEVICE
+        self._node_type = node_type
+        with self._stack_status({NETWORK_UP, JOIN_FAILED, NETWORK_DOWN}) as outcome:
+            (status,) = await self._ezsp.joinNetwork(nodeType=node_type, parameters=parameters)
+            if int(status) != SUCCESS:
+                raise JoinFailed(
+                    f"{self.name}: joinNetwork refused (0x{int(status):02X})", status=int(status)
+                )
+            result = await self._within(outcome, JOIN_TIMEOUT, "joinNetwork")
+        if result != NETWORK_UP:
+            raise JoinFailed(
+                f"{self.name}: the meter refused the join (stack status 0x{result:02X}): is "
+                "the install code registered with the meter, and joining permitted?",
+                status=result,
+            )
+        return await self._state()
+
+    async def rejoin(self, *, have_network_key: bool, channels: tuple[int, ...]) -> NetworkState:
+        """``findAndRejoinNetwork``: a secure rejoin (``have_network_key``) or a Trust Center
+        rejoin (ZB 3.6.1.4.2)."""
+        mask = sum(1 << channel for channel in channels)
+        with self._stack_status({NETWORK_UP, JOIN_FAILED, NETWORK_DOWN}) as outcome:
+            more: dict[str, Any] = {}
+            if _request_has(self._ezsp, "findAndRejoinNetwork", "reason"):  # EZSP 14+
+                more = {"reason": 0, "nodeType": self._node_type}
+            (status,) = await self._ezsp.findAndRejoinNetwork(
+                haveCurrentNetworkKey=have_network_key, channelMask=mask, **more
+            )
+            if int(status) != SUCCESS:
+                raise JoinFailed(
+                    f"{self.name}: findAndRejoinNetwork refused (0x{int(status):02X})",
+                    status=int(status),
+                )
+            result = await self._within(outcome, JOIN_TIMEOUT, "findAndRejoinNetwork")
+        if result != NETWORK_UP:
+            raise JoinFailed(
+                f"{self.name}: rejoin failed (stack status 0x{result:02X})", status=result
+            )
+        return await self._state()
+
+    async def leave(self) -> None:
+        """``leaveNetwork``."""
+        options = {"options": 0} if _request_has(self._ezsp, "leaveNetwork", "options") else {}
+        with self._stack_status({NETWORK_DOWN}) as outcome:
+            (status,) = await self._ezsp.leaveNetwork(**options)
+            if int(status) == SUCCESS:
+                await self._within(outcome, JOIN_TIMEOUT, "leaveNetwork")
+
+    async def _state(self) -> NetworkState:
+        (nwk,) = await self._ezsp.getNodeId()
+        status, _node_type, parameters = await self._ezsp.getNetworkParameters()
+        if int(status) != SUCCESS:
+            raise EzspError("getNetworkParameters", status)
+        status, security = await self._ezsp.getCurrentSecurityState()
+        if int(status) != SUCCESS:
+            raise EzspError("getCurrentSecurityState", status)
+        self._up = True
+        return NetworkState(
+            nwk=int(nwk),
+            pan_id=int(parameters.panId),
+            extended_pan_id=t.ExtendedPanId(bytes(parameters.extendedPanId.serialize())),
+            channel=int(parameters.radioChannel),
+            trust_center=EUI64(security.trustCenterLongAddress),
+        )
+
+    # -- data ---------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        *,
+        dst_nwk: int,
+        profile_id: int,
+        cluster_id: int,
+        src_ep: int,
+        dst_ep: int,
+        payload: bytes,
+        encrypt: bool,
+    ) -> None:
+        """``sendUnicast``, then wait for ``messageSentHandler`` (delivered or not)."""
+        options = APS_RETRY | APS_ROUTE_DISCOVERY | (APS_ENCRYPTION if encrypt else 0)
+        self._tag = (self._tag + 1) & 0xFF
+        tag = self._tag
+        frame = t.EmberApsFrame(
+            profileId=profile_id,
+            clusterId=cluster_id,
+            sourceEndpoint=src_ep,
+            destinationEndpoint=dst_ep,
+            options=t.EmberApsOption(options),
+            groupId=0,
+            sequence=0,
+        )
+        sent: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._sent[tag] = sent
+        try:
+            status, _sequence = await self._ezsp.sendUnicast(
+                t.EmberOutgoingMessageType.OUTGOING_DIRECT, dst_nwk, frame, tag, payload
+            )
+            if int(status) != SUCCESS:
+                raise EzspError(f"sendUnicast to 0x{dst_nwk:04X}", status)
+            outcome = await self._within(sent, SEND_TIMEOUT, "messageSentHandler")
+        finally:
+            self._sent.pop(tag, None)
+        if outcome != SUCCESS:
+            raise DeliveryError(
+                f"no APS acknowledgement from 0x{dst_nwk:04X} (0x{outcome:02X})", status=outcome
+            )
+
+    async def install_link_key(self, partner: EUI64, key: bytes) -> None:
+        """The key CBKE established with ``partner``, into the NCP's key table."""
+        await install_link_key(self._ezsp, partner, key)
+
+    async def add_group(self, index: int, group_id: int, endpoint: int) -> None:
+        """``setMulticastTableEntry``: the NCP passes frames for ``group_id`` to ``endpoint``
+        (an NCP drops group frames its multicast table does not name)."""
+        entry = t.EmberMulticastTableEntry(multicastId=group_id, endpoint=endpoint, networkIndex=0)
+        (status,) = await self._ezsp.setMulticastTableEntry(index=index, value=entry)
+        if int(status) != SUCCESS:
+            raise EzspError(f"setMulticastTableEntry({index})", status)
+
+    async def certificates(self) -> list[StickCertificate]:
+        """The CBKE certificates the NCP holds in its manufacturing tokens (``getCertificate``,
+        ``getCertificate283k1``); a command the firmware lacks or an empty token is none."""
+        held: list[StickCertificate] = []
+        for suite, command in ((2, "getCertificate283k1"), (1, "getCertificate")):
+            if command not in self._ezsp.COMMANDS:
+                continue
+            try:
+                status, certificate = await getattr(self._ezsp, command)()
+            except (InvalidCommandError, ValueError):
+                continue
+            data = bytes(certificate)
+            if int(status) == SUCCESS and data.strip(b"\xff") and data.strip(b"\x00"):
+                held.append(StickCertificate(suite=suite, certificate=data))
+        return held
+
+    # -- CBKE inside the NCP (UG100 "Certificate Based Key Exchange") --------------------------
+
+    async def cbke_generate(self, suite: int) -> bytes:
+        """``generateCbkeKeys`` (suite 1) / ``generateCbkeKeys283k1`` (suite 2): the NCP makes
+        an ephemeral key pair and reports the public key in its handler."""
+        name = "generateCbkeKeys" if suite == 1 else "generateCbkeKeys283k1"
+        status, key = await self._cbke_call(
+            name, f"{name}Handler" if suite == 1 else "generateCbkeKeysHandler283k1"
+        )
+        if status != SUCCESS:
+            raise EzspError(f"{name} (handler)", status)
+        return bytes(key)
+
+    async def cbke_smacs(
+        self, suite: int, *, initiator: bool, partner_certificate: bytes, partner_ephemeral: bytes
+    ) -> tuple[int, bytes, bytes]:
+        """``calculateSmacs`` / ``calculateSmacs283k1``: the NCP checks the partner's
+        certificate, computes the key and both MACs; (handler status, MACU, MACV)."""
+        if suite == 1:
+            name, handler = "calculateSmacs", "calculateSmacsHandler"
+            certificate: Any = t.EmberCertificateData(partner_certificate)
+            ephemeral: Any = t.EmberPublicKeyData(partner_ephemeral)
+        else:
+            name, handler = "calculateSmacs283k1", "calculateSmacsHandler283k1"
+            certificate = t.EmberCertificate283k1Data(partner_certificate)
+            ephemeral = t.EmberPublicKey283k1Data(partner_ephemeral)
+        status, initiator_smac, responder_smac = await self._cbke_call(
+            name,
+            handler,
+            amInitiator=initiator,
+            partnerCertificate=certificate,
+            partnerEphemeralPublicKey=ephemeral,
+        )
+        return status, bytes(initiator_smac), bytes(responder_smac)
+
+    async def cbke_finish(self, suite: int, *, store: bool) -> None:
+        """``clearTemporaryDataMaybeStoreLinkKey[283k1]``: keep the key as the Trust Center
+        link key (``store``) or forget it, and drop the ephemeral data either way."""
+        name = (
+            "clearTemporaryDataMaybeStoreLinkKey"
+            if suite == 1
+            else "clearTemporaryDataMaybeStoreLinkKey283k1"
+        )
+        (status,) = await getattr(self._ezsp, name)(storeLinkKey=store)
+        if int(status) != SUCCESS:
+            raise EzspError(name, status)
+
+    async def _cbke_call(self, name: str, handler: str, **request: Any) -> tuple[Any, ...]:
+        answer: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+        def on_callback(frame_name: str, args: list[Any]) -> None:
+            if frame_name == handler and not answer.done():
+                answer.set_result((int(args[0]), *args[1:]))
+
+        callback = self._ezsp.add_callback(on_callback)
+        try:
+            (status,) = await getattr(self._ezsp, name)(**request)
+            if int(status) != SUCCESS:
+                raise EzspError(name, status)
+            return await self._within(answer, CBKE_TIMEOUT, handler)
+        finally:
+            self._ezsp.remove_callback(callback)
+
+    async def close(self) -> None:
+        if self._callback_id is not None and self._ezsp is not None:
+            self._ezsp.remove_callback(self._callback_id)
+            self._callback_id = None
+        if self._ezsp is not None:
+            await self._ezsp.disconnect()
+
+    # -- callbacks ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _stack_status(self, wanted: set[int]) -> Iterator[asyncio.Future[int]]:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        entry = (frozenset(wanted), future)
+        self._status.append(entry)
+        try:
+            yield future
+        finally:
+            self._status.remove(entry)
+
+    async def _within(self, future: asyncio.Future[_T], timeout: float, what: str) -> _T:
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            raise JoinFailed(f"{self.name}: no answer to {what} within {timeout:g} s") from None
+
+    def _on_callback(self, frame_name: str, args: list[Any]) -> None:
+        if frame_name == "stackStatusHandler":
+            status = int(args[0])
+            if int(self._ezsp.ezsp_version) >= FIRST_EXTENDED_VERSION:
+                status = _SL_STACK_STATUS.get(status, status)
+            for wanted, future in list(self._status):
+                if status in wanted and not future.done():
+                    future.set_result(status)
+            if status == NETWORK_DOWN and self._up:
+                self._up = False
+                for callback in list(self._down):
+                    callback()
+        elif frame_name == "messageSentHandler":
+            fields = _by_name(self._ezsp, "messageSentHandler", args)
+            sent = self._sent.get(int(fields["messageTag"]))
+            if sent is not None and not sent.done():
+                sent.set_result(int(fields["status"]))
+        elif frame_name == "incomingMessageHandler":
+            self._deliver(_by_name(self._ezsp, "incomingMessageHandler", args))
+
+    def _deliver(self, fields: dict[str, Any]) -> None:
+        aps, kind = fields["apsFrame"], int(fields["type"])
+        incoming = Incoming(
+            src_nwk=int(fields["sender"]),
+            src_ep=int(aps.sourceEndpoint),
+            dst_ep=int(aps.destinationEndpoint),
+            cluster_id=int(aps.clusterId),
+            profile_id=int(aps.profileId),
+            payload=bytes(fields["messageContents"]),
+            aps_encrypted=bool(int(aps.options) & APS_ENCRYPTION),
+            broadcast=kind in INCOMING_BROADCAST,
+            group=int(aps.groupId) if kind in INCOMING_MULTICAST else None,
+            lqi=int(fields["lastHopLqi"]),
+            rssi=int(fields["lastHopRssi"]),
+        )
+        for callback in list(self._incoming):
+            callback(incoming)

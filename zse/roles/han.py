@@ -33,11 +33,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
 
-import zigpy.types as t
-import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
-from zse.cbke.credentials import Credentials
+from zse.cbke.credentials import Credentials, HeldCredentials
 from zse.cbke.service import KEY_ESTABLISHMENT, establish_key
 from zse.drlc import (
     LOAD_FIELDS,
@@ -75,6 +73,7 @@ from zse.se.ids import SE_PROFILE_ID as SE_PROFILE
 from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass, UnitOfMeasure
 from zse.store import Store
 from zse.time.service import TIME, TimeReading, read_time, system_clock
+from zse.zcl.endpoint import match_servers
 from zse.zcl.events import EventStream
 
 __all__ = [
@@ -195,7 +194,7 @@ class HanDevice:
         self,
         device: Any,
         *,
-        credentials: Credentials | Iterable[Credentials],
+        credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
         clock: Callable[[], int] = system_clock,
         endpoint_id: int = 1,
         device_class: int | None = None,
@@ -341,23 +340,18 @@ class HanDevice:
             credentials=self.credentials,
             install_key=device.set_link_key,
             executor=self.executor,
+            # a radio holding its own CBKE credentials does their arithmetic (han_stick)
+            holder=getattr(device, "cbke_holder", None),
             **options,
         )
         self._stream.emit(KeyEstablished(device=self.name, suite=established.suite.id))
 
     async def _find_esi(self) -> int:
         """ZDO Match_Desc_req to the coordinator for a Key Establishment server (SE 5.4.7.1)."""
-        status, _, endpoints = await self.device.zdo_request(
-            0x0000,
-            zdo_t.ZDOCmd.Match_Desc_req,
-            t.NWK(0x0000),
-            t.uint16_t(SE_PROFILE),
-            t.LVList[t.uint16_t, t.uint8_t]([t.uint16_t(KEY_ESTABLISHMENT)]),
-            t.LVList[t.uint16_t, t.uint8_t]([]),
-        )
-        if status != zdo_t.Status.SUCCESS or not endpoints:
+        endpoints = await servers_on(self.device, KEY_ESTABLISHMENT)
+        if not endpoints:
             raise EsiNotFound(f"{self.name}: no Key Establishment server on the coordinator")
-        return int(endpoints[0])
+        return endpoints[0]
 
     async def _safely(self, request: Any) -> Any:
         try:
@@ -410,15 +404,28 @@ class Note:
     text: str
 
 
+async def servers_on(device: Any, cluster: int, nwk: int = 0x0000) -> list[int]:
+    """The endpoints of ``nwk`` serving ``cluster`` on the SE profile (Match_Desc_req)."""
+    _address, endpoints = await match_servers(device, cluster, nwk)
+    return endpoints
+
+
 def _note(device: str, text: str) -> Note:
     return Note(device=device, text=text)
 
 
-def _suite1(credentials: Credentials | Iterable[Credentials]) -> Credentials | None:
-    """The suite-1 credentials, which sign DRLC reports (SE D.2.3.3.1.1.10)."""
-    items = [credentials] if isinstance(credentials, Credentials) else list(credentials)
+def _suite1(
+    credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
+) -> Credentials | None:
+    """The suite-1 credentials, which sign DRLC reports (SE D.2.3.3.1.1.10); a radio's held
+    key does not sign here, so its reports go unsigned."""
+    items = (
+        [credentials]
+        if isinstance(credentials, Credentials | HeldCredentials)
+        else list(credentials)
+    )
     for item in items:
-        if item.suite.id == 1:
+        if item.suite.id == 1 and isinstance(item, Credentials):
             return item
     return None
 

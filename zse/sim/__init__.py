@@ -34,6 +34,7 @@ from zse.sim._household import Household
 from zse.sim._node import (
     SE_PROFILE,
     ApsIndication,
+    Beacon,
     DeliveryError,
     Endpoint,
     JoinRefused,
@@ -49,6 +50,7 @@ __all__ = [
     "Air",
     "AirStats",
     "ApsIndication",
+    "Beacon",
     "CoordinatorNode",
     "DeliveryError",
     "Endpoint",

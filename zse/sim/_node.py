@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApsIndication",
+    "Beacon",
     "DeliveryError",
     "Endpoint",
     "JoinRefused",
@@ -104,6 +105,19 @@ class RawFrame:
     timestamp: float
     lqi: int = 255
     rssi: int = -40
+
+
+@dataclass(frozen=True, kw_only=True)
+class Beacon:
+    """A ZigBee beacon heard in an active scan (ZB 3.6.7): who offers which network."""
+
+    channel: int
+    pan_id: int
+    extended_pan_id: t.ExtendedPanId
+    permit_joining: bool
+    source: int
+    lqi: int
+    rssi: int
 
 
 @dataclass
@@ -981,7 +995,7 @@ class SimDevice(Node):
 
     # -- joining (ZB 3.6.1.4, 4.6.3) -----------------------------------------------------------
 
-    async def join(  # noqa: PLR0915
+    async def join(
         self,
         *,
         pan_id: int | None = None,
@@ -994,25 +1008,7 @@ class SimDevice(Node):
         loop = asyncio.get_running_loop()
         beacon: Transmission | None = None
         for channel in self.channels:
-            self._tune(channel)
-            beacons: list[Transmission] = []
-            remove = self._collect_beacons(beacons)
-            try:
-                await self.air.transmit(
-                    self.air.frame(
-                        self,
-                        f.encode_mac(
-                            f.MacHeader(
-                                f.MAC_COMMAND, next(self._mac_seq), 0xFFFF, 0xFFFF, None, None
-                            ),
-                            bytes((f.MAC_CMD_BEACON_REQUEST,)),
-                        ),
-                    )
-                )
-                await asyncio.sleep(SCAN_DURATION)
-            finally:
-                remove()
-            for candidate in beacons:
+            for candidate in await self._beacons_on(channel):
                 fields = _parse_beacon(candidate.payload)
                 if fields is None or not fields[0]:
                     continue
@@ -1076,6 +1072,50 @@ class SimDevice(Node):
         assert self.preconfigured_key is not None
         self.set_link_key(tc, self.preconfigured_key)
         await self.announce()
+
+    async def scan(self, channels: tuple[int, ...] | None = None) -> list[Beacon]:
+        """Active scan (ZB 3.2.2.1, MLME-SCAN): a Beacon Request on each channel, and the
+        ZigBee beacons heard, in order. A joined device stays on its channel afterwards."""
+        home = self.channel if self.joined else None
+        found: list[Beacon] = []
+        for channel in channels if channels is not None else self.channels:
+            for tx in await self._beacons_on(channel):
+                fields = _parse_beacon(tx.payload)
+                if fields is None or not isinstance(tx.mac.src, int) or tx.mac.src_pan is None:
+                    continue
+                found.append(
+                    Beacon(
+                        channel=channel,
+                        pan_id=tx.mac.src_pan,
+                        extended_pan_id=fields[1],
+                        permit_joining=fields[0],
+                        source=tx.mac.src,
+                        lqi=255,
+                        rssi=-40,
+                    )
+                )
+        self._tune(home)
+        return found
+
+    async def _beacons_on(self, channel: int) -> list[Transmission]:
+        """Tune to ``channel``, send a Beacon Request and collect the beacons heard."""
+        self._tune(channel)
+        beacons: list[Transmission] = []
+        remove = self._collect_beacons(beacons)
+        try:
+            await self.air.transmit(
+                self.air.frame(
+                    self,
+                    f.encode_mac(
+                        f.MacHeader(f.MAC_COMMAND, next(self._mac_seq), 0xFFFF, 0xFFFF, None, None),
+                        bytes((f.MAC_CMD_BEACON_REQUEST,)),
+                    ),
+                )
+            )
+            await asyncio.sleep(SCAN_DURATION)
+        finally:
+            remove()
+        return beacons
 
     def _collect_beacons(self, into: list[Transmission]) -> Callable[[], None]:
         def matcher(tx: Transmission) -> bool:

@@ -21,6 +21,7 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
+from zse.se.ids import SE_PROFILE_ID
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import DIRECTIONS, Sender, deliver, delivery, response_delivery
 from zse.zcl.frame import (
@@ -41,9 +42,11 @@ __all__ = [
     "ZclHandler",
     "ZclMessage",
     "ZclPort",
+    "ZdoRequester",
     "carry_out",
     "decode_zcl_header",
     "encode_zcl_header",
+    "match_servers",
     "request",
 ]
 
@@ -112,6 +115,30 @@ class ZclPort(Sender, Protocol):
         cluster_specific: bool = True,
         encrypt: bool | None = None,
     ) -> None: ...
+
+
+class ZdoRequester(Protocol):
+    """A device's ZDO request (the simulator's ``SimDevice``, a stick's ``StickDevice``)."""
+
+    async def zdo_request(self, dst_nwk: int, command: zdo_t.ZDOCmd, *args: Any) -> Any: ...
+
+
+async def match_servers(
+    device: ZdoRequester, cluster_id: int, nwk: int = 0x0000
+) -> tuple[int, list[int]]:
+    """The responder's NWK address and its endpoints serving ``cluster_id`` on the SE profile
+    (ZDO Match_Desc_req, ZB 2.4.3.1.7, SE 5.4.7.1); no endpoints for an error status."""
+    status, address, endpoints = await device.zdo_request(
+        nwk,
+        zdo_t.ZDOCmd.Match_Desc_req,
+        t.NWK(nwk),
+        t.uint16_t(SE_PROFILE_ID),
+        t.LVList[t.uint16_t, t.uint8_t]([t.uint16_t(cluster_id)]),
+        t.LVList[t.uint16_t, t.uint8_t]([]),
+    )
+    if status != zdo_t.Status.SUCCESS:
+        return int(address), []
+    return int(address), [int(ep) for ep in endpoints]
 
 
 async def request(endpoint: ZclPort, send: Send, *, timeout: float = 8.0) -> ZclMessage:

@@ -1,0 +1,240 @@
+"""``zse han join`` and ``zse han watch`` against the simulated meter (the ESI on the air),
+through bellows' real EZSP/ASH code to the fake NCP; and the command line's own checks: bad
+options (status 2), a missing stick and an unplugged one (status 1, one line, no hang)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.han_stick.stick_builder import STICK, meter_and_stick
+from tests.roles.han_builder import CA, START, close
+from tests.roles.test_roles_ihd_energy import FLAT, serve_meter
+from zse.cbke import SUITE1
+from zse.cbke.service import eui64_bytes
+from zse.cli import main
+from zse.cli.han import HanOptions, run_han
+from zse.messaging import Message
+
+
+def options(tmp_path: Path, sh: object, **changes: object) -> HanOptions:
+    changes.setdefault("credentials", [CA.issue(eui64_bytes(STICK), SUITE1)])
+    return HanOptions(
+        device="/dev/fake-ncp",
+        install_code=sh.code,  # type: ignore[attr-defined]
+        state=tmp_path / "stick.db",
+        channels=(15,),
+        start_timeout=30,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+async def test_join_prints_the_network_and_the_cbke_mode(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    lines: list[str] = []
+    errors: list[str] = []
+    try:
+        status = await run_han(
+            options(tmp_path, sh, as_json=True), watch=False, out=lines.append, err=errors.append
+        )
+        assert (status, errors) == (0, [])
+        joined = json.loads(lines[0])
+        assert joined["type"] == "joined"
+        assert joined["nwk"] == f"0x{sh.ncp.node.nwk:04X}"
+        assert joined["meter"] == str(sh.han.app.state.node_info.ieee)
+        assert joined["cbke"] == "in the host"
+        assert joined["channel"] == 15
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
+
+
+async def test_watch_prints_readings_price_and_a_confirmed_message(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    serve_meter(sh.han, 1_000_000, 1500)
+    await sh.han.esi.price.publish(FLAT)
+    lines: list[str] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    watching = asyncio.ensure_future(
+        run_han(
+            options(tmp_path, sh, confirm=True),
+            watch=True,
+            out=lines.append,
+            stop=stop,
+            clock=lambda: START - 3600 + int(loop.time()),  # the host's clock an hour slow
+        )
+    )
+    try:
+        await asyncio.sleep(20)
+        await sh.han.esi.send_message(
+            Message(message_id=9, text="Peak 5-7 pm", confirmation_required=True),
+            device=str(STICK),
+        )
+        await asyncio.sleep(5)
+        stop.set()
+        assert await watching == 0
+        kinds = [line.split()[0] for line in lines]
+        assert kinds[:3] == ["joined", "time", "keep_alive"]
+        assert "offset=3600" in lines[1]  # the display now runs on the meter's time
+        assert "price" in kinds
+        assert "reading" in kinds
+        reading = next(line for line in lines if line.startswith("reading"))
+        assert "consumption=1000.000 kWh" in reading
+        assert "demand=1.500 kW" in reading
+        message = next(line for line in lines if line.startswith("message"))
+        assert "text=Peak 5-7 pm" in message
+        assert "confirmed=True" in message
+        (tmp_path / "watch.txt").write_text("\n".join(lines) + "\n")
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
+
+
+async def test_an_unplugged_stick_ends_watch_with_status_1_and_the_reason(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    serve_meter(sh.han, 1_000_000, 1500)
+    errors: list[str] = []
+    watching = asyncio.ensure_future(
+        run_han(options(tmp_path, sh), watch=True, out=lambda _: None, err=errors.append)
+    )
+    try:
+        await asyncio.sleep(15)
+        assert not watching.done()
+        sh.ncp.unplug()
+        async with asyncio.timeout(60):
+            assert await watching == 1
+        assert len(errors) == 1
+        assert errors[0].startswith("error: the stick was lost")
+        assert "check the USB connection" in errors[0]
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["join", "--radio", "ezsp"], "give the stick's serial port"),
+        (["join", "--radio", "znp", "-d", "/dev/x"], "docs/radios.md on Z-Stack"),
+        (["join", "--radio", "ezsp", "-d", "/dev/x"], "give the stick's install code"),
+        (["join", "--radio", "ezsp", "-d", "/dev/x", "--install-code", "12"], "--install-code"),
+        (["watch", "--radio", "ezsp", "-d", "/dev/x", "--meter", "nope"], "not an EUI-64"),
+        (["watch", "--radio", "ezsp", "-d", "/dev/x", "--credentials", "/nope.json"], "/nope"),
+    ],
+)
+def test_bad_options_are_one_line_and_status_2(arguments: list[str], says: str) -> None:
+    result = CliRunner().invoke(main, ["han", *arguments], env={"ZSE_DEVICE": ""})
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1
+    assert says in result.output
+
+
+def test_a_missing_stick_is_status_1_naming_the_port(tmp_path: Path) -> None:
+    code = "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"
+    result = CliRunner().invoke(
+        main,
+        [
+            "han",
+            "join",
+            "--radio",
+            "ezsp",
+            "--device",
+            str(tmp_path / "ttyUSB9"),
+            "--install-code",
+            code,
+            "--state",
+            str(tmp_path / "s.db"),
+            "--start-timeout",
+            "20",
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: cannot open the stick at {tmp_path / 'ttyUSB9'}")
+    assert "check the port" in result.output
+    assert code not in result.output
+
+
+async def test_a_second_run_resumes_the_network_from_the_stick(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    try:
+        for _run in range(2):
+            lines: list[str] = []
+            status = await run_han(
+                options(tmp_path, sh, as_json=True), watch=False, out=lines.append
+            )
+            assert status == 0
+        joins = [name for name, _request in sh.ncp.requests if name == "joinNetwork"]
+        scans = [name for name, _request in sh.ncp.requests if name == "startScan"]
+        assert (joins, scans) == (["joinNetwork"], ["startScan"])  # the second run resumed
+        assert json.loads(lines[0])["nwk"] == f"0x{sh.ncp.node.nwk:04X}"
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
+
+
+async def test_join_with_a_certificate_in_the_stick_says_cbke_ran_there(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    held = CA.issue(eui64_bytes(STICK), SUITE1)
+    sh = await meter_and_stick(tmp_path, serial_link, tokens=[held])
+    lines: list[str] = []
+    try:
+        no_file = options(tmp_path, sh, as_json=True, credentials=[])
+        assert await run_han(no_file, watch=False, out=lines.append) == 0
+        assert json.loads(lines[0])["cbke"] == "in the radio (suite 1)"
+        assert sh.ncp.stored_keys == [1]
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
+
+
+async def test_no_certificate_anywhere_is_status_1_naming_the_option(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    errors: list[str] = []
+    try:
+        no_file = options(tmp_path, sh, credentials=[])
+        assert await run_han(no_file, watch=False, out=print, err=errors.append) == 1
+        assert errors == [
+            "error: EZSP stick /dev/fake-ncp holds no CBKE certificate: give a credentials "
+            "file (--credentials)"
+        ]
+    finally:
+        await close(sh.han)
+
+
+@pytest.mark.parametrize(("router", "node_type"), [(False, 3), (True, 2)])
+async def test_the_stick_joins_as_an_end_device_or_a_router(
+    tmp_path: Path, serial_link: Callable[..., None], router: bool, node_type: int
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    try:
+        assert await run_han(options(tmp_path, sh, router=router), watch=False, out=print) == 0
+        (join,) = [request for name, request in sh.ncp.requests if name == "joinNetwork"]
+        assert int(join["nodeType"]) == node_type  # EMBER_ROUTER 2, EMBER_END_DEVICE 3
+        descriptor = sh.ncp.node.node_descriptor()
+        assert descriptor.is_router == router
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)

@@ -1,0 +1,496 @@
+"""``zse han``: a HAN device (an in-home display) on a real EZSP stick that joins a meter.
+
+``zse han join --radio ezsp --device /dev/ttyUSB0 --install-code CODE [--credentials FILE]``
+joins the meter's network with the stick (scan, the install-code link key), finds the ESI
+(Match_Desc), runs CBKE (in the stick with its own certificate when it holds one, else in the
+host with the credentials file), prints what it did and exits. ``zse han watch`` does the same
+if needed, then prints readings (summation, demand), prices, messages and load control events
+as they arrive, one line each (``--json``: one JSON object a line), until Ctrl-C / SIGTERM or
+``--for SECONDS``; ``--confirm`` confirms messages that ask for it.
+
+The stick's network state stays in the stick (its tokens); what was joined is kept in
+``--state`` (a zse store, default ``zse-han.db``), so a later run rejoins the same meter only.
+Radio options, their environment variables (``ZSE_*``, bellows' ``EZSP_*``) and ``-v`` /
+``--log-level`` are those of :mod:`zse.cli._options`.
+
+Exit status: 0 when done; 1 when the stick, the meter or CBKE fails (one ``error:`` line
+naming what to check: the port, the install code, the certificate; never a hang: every step
+has a timeout), or the stick is unplugged while watching; 2 for bad options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from zse.cli._options import (
+    DEFAULT_START_TIMEOUT,
+    bellows_environment,
+    configure_logging,
+    radio_options,
+    verbosity_options,
+)
+from zse.config import ConfigError
+
+__all__ = ["HanOptions", "han", "run_han"]
+
+LOGGER = logging.getLogger(__name__)
+DEFAULT_STATE = Path("zse-han.db")
+
+Out = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HanOptions:
+    """What ``zse han`` was asked (checked)."""
+
+    device: str
+    baudrate: int = 115200
+    flow_control: str | None = None
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    install_code: Any = field(default=None, repr=False)  # zse.installcode.InstallCode
+    credentials: list[Any] = field(default_factory=list, repr=False)  # cbke Credentials
+    state: Path = DEFAULT_STATE
+    extended_pan_id: Any = None
+    channels: tuple[int, ...] = tuple(range(11, 27))
+    meter: Any = None
+    router: bool = False
+    as_json: bool = False
+    confirm: bool = False
+    duration: float | None = None
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to check
+    options: HanOptions,
+    *,
+    watch: bool,
+    out: Out = click.echo,
+    err: Out | None = None,
+    stop: asyncio.Event | None = None,
+    clock: Callable[[], int] | None = None,
+) -> int:
+    """Join (and with ``watch``, follow) the meter; returns the exit status."""
+    from zse.cbke.service import KeyEstablishmentFailed  # noqa: PLC0415
+    from zse.errors import DecodeError, StoreError  # noqa: PLC0415
+    from zse.metering.service import MeterNotFound  # noqa: PLC0415
+    from zse.radios.ezsp import EzspError, EzspHanRadio  # noqa: PLC0415
+    from zse.radios.han import JoinFailed, RadioGone  # noqa: PLC0415
+    from zse.roles.han import EsiNotFound, InHomeDisplay  # noqa: PLC0415
+    from zse.roles.han_stick import (  # noqa: PLC0415
+        MeterClock,
+        NetworkChoice,
+        NoCredentials,
+        StickDevice,
+        StickStateError,
+        choose_credentials,
+    )
+    from zse.roles.keepalive import KeepAliveClient  # noqa: PLC0415
+    from zse.se.ids import TimeAttribute  # noqa: PLC0415
+    from zse.store import Store  # noqa: PLC0415
+    from zse.time.service import system_clock  # noqa: PLC0415
+
+    def error(text: str) -> int:
+        (err or (lambda line: click.echo(line, err=True)))(f"error: {text}")
+        return 1
+
+    try:
+        async with asyncio.timeout(options.start_timeout):
+            radio = await EzspHanRadio.open(
+                options.device, baudrate=options.baudrate, flow_control=options.flow_control
+            )
+    except TimeoutError:
+        return error(
+            f"the stick at {options.device} did not answer within {options.start_timeout:g} s: "
+            "is it an EmberZNet NCP (EZSP), at this baud rate and flow control?"
+        )
+    except Exception as exc:
+        return error(
+            f"cannot open the stick at {options.device} ({exc}): check the port, that it is "
+            "plugged in and that no other program uses it"
+        )
+    lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    radio.on_lost(
+        lambda exc: None if lost.done() else lost.set_result(str(exc or "connection closed"))
+    )
+    store: Store | None = None
+    ihd: Any = None
+    try:
+        try:
+            store = await Store.open(options.state)
+            remembered = await StickDevice.remembered(store)
+        except (StoreError, StickStateError) as exc:
+            return error(f"{options.state}: {exc}")
+        choice = remembered or NetworkChoice(
+            extended_pan_id=options.extended_pan_id,
+            channels=options.channels,
+            meter=options.meter,
+        )
+        try:
+            credentials, mode = await choose_credentials(radio, options.credentials or None)
+        except NoCredentials as exc:
+            return error(str(exc))
+        device = StickDevice(
+            radio,
+            link_key=options.install_code.link_key if options.install_code is not None else None,
+            choice=choice,
+            router=options.router,
+            store=store,
+        )
+        meter_clock = MeterClock(clock or system_clock)
+        ihd = InHomeDisplay(
+            device,
+            credentials=credentials,
+            clock=meter_clock,
+            metering=watch,
+            store=store,  # messages and load control events survive a restart
+        )
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        ihd.on_event(events.put_nowait)
+        start = asyncio.ensure_future(ihd.start())
+        await asyncio.wait([start, lost], return_when=asyncio.FIRST_COMPLETED)
+        if not start.done():
+            start.cancel()
+            return error(f"the stick was lost ({lost.result()}): check the USB connection")
+        try:
+            start.result()
+        except JoinFailed as exc:
+            return error(str(exc))
+        except KeyEstablishmentFailed as exc:
+            return error(
+                f"CBKE {mode} failed: {exc}; check that the certificate is from the meter's CA "
+                "(a production meter takes only Certicom production certificates)"
+            )
+        except (EsiNotFound, MeterNotFound) as exc:
+            return error(f"{exc}: is the network a Smart Energy meter's?")
+        except TimeoutError:
+            return error(
+                "the meter did not answer in time: is it powered, in range, and is this the "
+                "network the stick joined before (delete --state to scan again)?"
+            )
+        except (RadioGone, EzspError, OSError) as exc:
+            return error(f"the stick failed ({exc or type(exc).__name__}): check the USB link")
+        state = device.state
+        assert state is not None
+        summary = {
+            "type": "joined",
+            "pan_id": f"0x{state.pan_id:04X}",
+            "extended_pan_id": str(state.extended_pan_id),
+            "channel": state.channel,
+            "nwk": f"0x{state.nwk:04X}",
+            "meter": str(state.trust_center),
+            "esi_endpoint": ihd.esi_endpoint,
+            "cbke": device.cbke_mode,
+        }
+        _print(out, options.as_json, summary)
+        if not watch:
+            return 0
+        try:  # the display runs on the meter's time (ZCL Time cluster)
+            reading = await ihd.read_time()
+            offset = meter_clock.set(reading.values[TimeAttribute.TIME])
+            _print(out, options.as_json, {"type": "time", "utc": meter_clock(), "offset": offset})
+        except (OSError, TimeoutError, DecodeError, KeyError) as exc:
+            LOGGER.warning("the meter's time was not read (%s): the host's clock is used", exc)
+        keep_alive = KeepAliveClient(ihd.endpoint, device)
+        try:
+            offered = await keep_alive.start()
+        except (OSError, TimeoutError) as exc:
+            LOGGER.warning("keep-alive not started: %s", exc)
+            offered = False
+        _print(
+            out,
+            options.as_json,
+            {
+                "type": "keep_alive",
+                "minutes": keep_alive.core.base_minutes if offered else None,
+                "offered": offered,
+            },
+        )
+        try:
+            return await _watch(ihd, events, lost, options, out, error, stop)
+        finally:
+            await keep_alive.stop()
+    finally:
+        if ihd is not None:
+            with contextlib.suppress(Exception):
+                await ihd.stop()
+        if store is not None:
+            await store.close()
+        with contextlib.suppress(Exception):
+            await radio.close()
+
+
+async def _watch(  # noqa: PLR0917 - the run's state, passed on once
+    ihd: Any,
+    events: asyncio.Queue[Any],
+    lost: asyncio.Future[str],
+    options: HanOptions,
+    out: Out,
+    error: Callable[[str], int],
+    stop: asyncio.Event | None,
+) -> int:
+    """Print what arrives until stopped, the time is up, or the stick is lost."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if options.duration is not None:
+        loop.call_later(options.duration, stop.set)
+    shown: dict[str, Any] = {}
+    for event in _drain(events):
+        await _show(ihd, event, options, out, shown)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            getter = asyncio.ensure_future(events.get())
+            await asyncio.wait([getter, stopped, lost], return_when=asyncio.FIRST_COMPLETED)
+            if lost.done():
+                getter.cancel()
+                return error(f"the stick was lost ({lost.result()}): check the USB connection")
+            if stopped.done():
+                getter.cancel()
+                return 0
+            await _show(ihd, getter.result(), options, out, shown)
+    finally:
+        stopped.cancel()
+
+
+def _drain(queue: asyncio.Queue[Any]) -> list[Any]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+async def _show(ihd: Any, event: Any, options: HanOptions, out: Out, shown: dict[str, Any]) -> None:
+    """One line (or JSON object) for an event the display shows; others are skipped, and a
+    reading is printed only when what the display shows changed."""
+    from zse.drlc import ApplyLoadControl, StopLoadControl  # noqa: PLC0415
+    from zse.messaging.core import MessageDisplayed  # noqa: PLC0415
+    from zse.metering.protocol import MeterReading  # noqa: PLC0415
+    from zse.price.protocol import PriceReceived  # noqa: PLC0415
+
+    record: dict[str, Any] | None = None
+    if isinstance(event, MeterReading):
+        screen = ihd.showing_energy()
+        record = {
+            "type": "reading",
+            "consumption": screen.consumption,
+            "demand": screen.demand,
+            "price": screen.price,
+            "cost": screen.cost,
+        }
+    elif isinstance(event, PriceReceived) and event.new:
+        price = event.price
+        record = {
+            "type": "price",
+            "issuer_event_id": price.issuer_event_id,
+            "label": bytes(price.rate_label).decode("utf-8", "replace"),
+            "tier": price.price_tier,
+            "price": ihd.showing_energy().price,
+            "start": price.start_time,
+            "duration_minutes": price.duration_in_minutes,
+        }
+    elif isinstance(event, MessageDisplayed):
+        message = event.message
+        record = {
+            "type": "message",
+            "id": message.message_id,
+            "text": event.text,
+            "confirmation_required": message.confirmation_required,
+        }
+        if options.confirm and message.confirmation_required:
+            record["confirmed"] = await ihd.confirm(message.message_id)
+    elif isinstance(event, ApplyLoadControl):
+        record = {
+            "type": "load_control",
+            "id": event.issuer_event_id,
+            "device_class": f"0x{event.device_class:04X}",
+            "start": event.start,
+            "end": event.end,
+        }
+    elif isinstance(event, StopLoadControl):
+        record = {
+            "type": "load_control_end",
+            "id": event.issuer_event_id,
+            "status": getattr(event.status, "name", str(event.status)),
+        }
+    if record is None or (record["type"] == "reading" and shown.get("reading") == record):
+        return
+    shown[record["type"]] = record
+    _print(out, options.as_json, record)
+
+
+def _print(out: Out, as_json: bool, record: dict[str, Any]) -> None:
+    if as_json:
+        out(json.dumps(record, sort_keys=True))
+        return
+    kind = record["type"]
+    rest = "  ".join(f"{k}={v}" for k, v in record.items() if k != "type" and v is not None)
+    out(f"{kind:<13} {rest}")
+
+
+# -- the click commands ---------------------------------------------------------------------
+
+
+def _options(**given: Any) -> HanOptions:
+    """Check the command line; :class:`ConfigError` names what is wrong."""
+    from zse.cbke.credentials import Credentials  # noqa: PLC0415
+    from zse.errors import DecodeError  # noqa: PLC0415
+    from zse.installcode import InstallCode  # noqa: PLC0415
+
+    radio = (given.pop("radio") or "ezsp").lower()
+    if radio != "ezsp":
+        raise ConfigError(
+            "zse han runs on an EZSP stick only (--radio ezsp); see docs/radios.md on Z-Stack"
+        )
+    found = bellows_environment(
+        radio,
+        device=given.pop("device"),
+        baudrate=given.pop("baudrate"),
+        flow_control=given.pop("flow_control"),
+    )
+    if not found.get("device"):
+        raise ConfigError("give the stick's serial port: --device /dev/ttyUSB0 (or ZSE_DEVICE)")
+    code = given.pop("install_code")
+    install_code = None
+    if code is not None:
+        try:
+            install_code = InstallCode.parse(code)
+        except DecodeError as exc:
+            raise ConfigError(f"--install-code: {exc}") from None
+    credentials: list[Any] = []
+    for path in given.pop("credentials"):
+        try:
+            credentials.append(Credentials.load(path))
+        except (DecodeError, OSError) as exc:
+            raise ConfigError(f"credentials {path}: {exc}") from None
+    extended = given.pop("extended_pan_id")
+    meter = given.pop("meter")
+    import zigpy.types as t  # noqa: PLC0415
+
+    try:
+        epid = None if extended is None else t.ExtendedPanId(t.EUI64.convert(extended))
+        meter_eui = None if meter is None else t.EUI64.convert(meter)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"not an EUI-64 (8 bytes as aa:bb:...:hh): {exc}") from None
+    channels = tuple(given.pop("channels")) or tuple(range(11, 27))
+    return HanOptions(
+        device=found["device"],
+        baudrate=found.get("baudrate") or 115200,
+        flow_control=found.get("flow_control"),
+        start_timeout=given.pop("start_timeout"),
+        install_code=install_code,
+        credentials=credentials,
+        state=given.pop("state"),
+        extended_pan_id=epid,
+        channels=channels,
+        meter=meter_eui,
+        router=given.pop("router"),
+        as_json=given.pop("as_json", False),
+        confirm=given.pop("confirm", False),
+        duration=given.pop("duration", None),
+    )
+
+
+def _common(function: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            radio_options(["ezsp", "znp"], required=False),
+            click.option(
+                "--install-code",
+                envvar="ZSE_INSTALL_CODE",
+                help="The stick's install code (as registered with the utility) "
+                "[env ZSE_INSTALL_CODE].",
+            ),
+            click.option(
+                "--credentials",
+                multiple=True,
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="CBKE credentials JSON, used when the stick holds no certificate "
+                "(repeat for suites 1 and 2).",
+            ),
+            click.option(
+                "--state",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=DEFAULT_STATE,
+                show_default=True,
+                help="Where the joined network is remembered (a zse store).",
+            ),
+            click.option("--extended-pan-id", help="Only the network with this extended PAN id."),
+            click.option(
+                "--channel",
+                "channels",
+                type=click.IntRange(11, 26),
+                multiple=True,
+                help="Scan only this channel (repeatable; default 11-26).",
+            ),
+            click.option("--meter", help="Only the network whose Trust Center is this EUI-64."),
+            click.option("--router", is_flag=True, help="Join as a router (default: end device)."),
+            verbosity_options,
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def _run(coroutine: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(coroutine)
+    except KeyboardInterrupt:
+        return 0
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def han() -> None:
+    """A HAN device (in-home display) on an EZSP stick, joined to a utility meter."""
+
+
+@han.command()
+@_common
+def join(verbose: int, log_level: str | None, **given: Any) -> None:
+    """Join the meter, find the ESI, run CBKE, print what was done."""
+    try:
+        options = _options(**given)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if options.install_code is None:
+        _fail("give the stick's install code: --install-code (or ZSE_INSTALL_CODE)")
+    configure_logging(verbose, log_level)
+    sys.exit(_run(run_han(options, watch=False)))
+
+
+@han.command()
+@_common
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@click.option("--confirm", is_flag=True, help="Confirm messages that ask for it.")
+@click.option("--for", "duration", type=click.FloatRange(0, min_open=True), help="Seconds.")
+def watch(verbose: int, log_level: str | None, **given: Any) -> None:
+    """Join if needed, then print readings, prices, messages and load control events."""
+    try:
+        options = _options(**given)
+    except ConfigError as exc:
+        _fail(str(exc))
+    configure_logging(verbose, log_level)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        return await run_han(options, watch=True, stop=stop)
+
+    sys.exit(_run(main()))
