@@ -1,9 +1,11 @@
 # zse: the two commands of the README's quick start, and the pieces they are made of.
 #   make demo   create .venv, install zse, run the main job
-#   make test   create .venv, install zse with its test tools, install tshark/openssl if missing,
-#               then lint (ruff), type-check (mypy --strict), run the test suite and build
-#               the docs (mkdocs --strict); then run the suite again on each interpreter of
-#               EXTRA_PYTHONS that is installed, in its own venv (.venv-3.12, .venv-3.13)
+#   make test   create .venv, install zse with its test tools, install the test oracles if
+#               missing (.ci/install-tools: tshark, openssl, mosquitto, curl, chromium,
+#               postgresql), then lint (ruff), type-check (mypy --strict), run the test suite
+#               and build the docs (mkdocs --strict); then run the suite again on each
+#               interpreter of EXTRA_PYTHONS that is installed, in its own venv (.venv-3.12,
+#               .venv-3.13), the two side by side
 # PYTHON picks the interpreter (3.11 or newer): `make demo PYTHON=python3.12`. A venv made by
 # another interpreter is rebuilt, and one older than 3.11 is refused in one line.
 PYTHON ?= python3
@@ -52,14 +54,11 @@ types: $(VENV)/.installed-test
 pytest: $(VENV)/.installed-test tools
 	$(BIN)/pytest
 
-# The suite on the other supported interpreters, each in .venv-X.Y with the test extra only;
-# .ci/extra-pythons finds them (PATH, or pyenv's versions) and names those left out.
+# The suite on the other supported interpreters, each in .venv-X.Y with the test extra only,
+# run side by side (.ci/pytest-extra); .ci/extra-pythons finds them (PATH, or pyenv's
+# versions) and names those left out.
 pytest-extra: $(VENV)/.installed-test
-	@sh .ci/extra-pythons $(PY) $(EXTRA_PYTHONS) | while read -r v p; do \
-	  echo "== the suite on Python $$v ($$p, $(VENV)-$$v)"; \
-	  $(MAKE) --no-print-directory pytest PYTHON=$$p VENV=$(VENV)-$$v EXTRAS=test </dev/null \
-	    || exit 1; \
-	done
+	@sh .ci/pytest-extra $(PY) $(VENV) $(EXTRA_PYTHONS)
 
 # The guide as a site (mkdocs.yml); --strict fails on a broken link or a page left out.
 docs: $(VENV)/.installed-test

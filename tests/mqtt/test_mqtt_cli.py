@@ -36,7 +36,15 @@ def running(argv: list[str]) -> Iterator[_Running]:
     does not end within TIMEOUT)."""
     process = _Running(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        yield process
+        try:
+            yield process
+        except BaseException as failure:  # say what the process said: the cause is often there
+            if process.poll() is None:
+                process.kill()
+            out, err = process.communicate()
+            failure.add_note(f"the process's stdout (end): {out[-1500:]}")
+            failure.add_note(f"the process's stderr (end): {err[-3000:]}")
+            raise
         process.send_signal(signal.SIGTERM)
         process.out = process.communicate(timeout=TIMEOUT)
     finally:
