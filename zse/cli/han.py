@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import signal
@@ -68,6 +69,8 @@ class HanOptions:
     as_json: bool = False
     confirm: bool = False
     duration: float | None = None
+    #: The display on an MQTT broker while watching (zse.mqtt.core.MqttSettings), or None.
+    mqtt: Any = None
 
 
 def _fail(message: str) -> NoReturn:
@@ -101,6 +104,10 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
     )
     from zse.roles.keepalive import KeepAliveClient  # noqa: PLC0415
     from zse.se.ids import TimeAttribute  # noqa: PLC0415
+
+    if options.mqtt is not None:  # the mqtt extra: checked when the options were
+        from zse.mqtt.core import node_id  # noqa: PLC0415
+        from zse.mqtt.han import HanBridge  # noqa: PLC0415
     from zse.store import Store  # noqa: PLC0415
     from zse.time.service import system_clock  # noqa: PLC0415
 
@@ -129,6 +136,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
     )
     store: Store | None = None
     ihd: Any = None
+    bridge: Any = None
     try:
         try:
             store = await Store.open(options.state)
@@ -161,6 +169,9 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         )
         events: asyncio.Queue[Any] = asyncio.Queue()
         ihd.on_event(events.put_nowait)
+        if watch and options.mqtt is not None:  # what the display sees, on MQTT (docs/mqtt.md)
+            bridge = HanBridge([ihd], options.mqtt, store=store)
+            await bridge.start()
         start = asyncio.ensure_future(ihd.start())
         await asyncio.wait([start, lost], return_when=asyncio.FIRST_COMPLETED)
         if not start.done():
@@ -220,11 +231,18 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
                 "offered": offered,
             },
         )
+        if bridge is not None:
+            where = f"{bridge.settings.host}:{bridge.settings.port}"
+            topic = f"{bridge.settings.base_topic}/{node_id(ihd.name)}"
+            _print(out, options.as_json, {"type": "mqtt", "broker": where, "topic": topic})
         try:
             return await _watch(ihd, events, lost, options, out, error, stop)
         finally:
             await keep_alive.stop()
     finally:
+        if bridge is not None:
+            with contextlib.suppress(Exception):
+                await bridge.stop()
         if ihd is not None:
             with contextlib.suppress(Exception):
                 await ihd.stop()
@@ -402,7 +420,20 @@ def _options(**given: Any) -> HanOptions:
         as_json=given.pop("as_json", False),
         confirm=given.pop("confirm", False),
         duration=given.pop("duration", None),
+        mqtt=_mqtt_settings(given.pop("broker", None), given.pop("mqtt_config", None)),
     )
+
+
+def _mqtt_settings(broker: str | None, config: Path | None) -> Any:
+    """``--broker`` / ``--mqtt-config``: the ``[mqtt]`` settings, as ``zse mqtt`` reads them
+    (client id ``zse-han`` unless the table names one), or None."""
+    if broker is None and config is None:
+        return None
+    if importlib.util.find_spec("aiomqtt") is None:
+        raise ConfigError('--broker needs the mqtt extra: pip install "zigpy-se[mqtt]"')
+    from zse.cli.mqtt import mqtt_settings  # noqa: PLC0415
+
+    return mqtt_settings(broker, config, default_client_id="zse-han")
 
 
 def _common(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -477,6 +508,17 @@ def join(verbose: int, log_level: str | None, **given: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 @click.option("--confirm", is_flag=True, help="Confirm messages that ask for it.")
 @click.option("--for", "duration", type=click.FloatRange(0, min_open=True), help="Seconds.")
+@click.option(
+    "--broker",
+    envvar="ZSE_MQTT_BROKER",
+    help="Also put what the display sees on this MQTT broker, mqtt://HOST:PORT or mqtts://... "
+    "(the mqtt extra; docs/mqtt.md) [env ZSE_MQTT_BROKER].",
+)
+@click.option(
+    "--mqtt-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file whose [mqtt] table configures the broker (as zse mqtt --config).",
+)
 def watch(verbose: int, log_level: str | None, **given: Any) -> None:
     """Join if needed, then print readings, prices, messages and load control events."""
     try:

@@ -33,6 +33,8 @@ from typing import Any, NoReturn
 
 import click
 
+from zse.config import ConfigError
+
 __all__ = ["PacedLoop", "SimulatedEsi", "mqtt", "sim_bridges", "simulated_esi"]
 
 #: The registry group of the simulated devices.
@@ -155,6 +157,17 @@ async def _admissible(registry: Any, eui: str) -> bool:
 
 def _settings(broker: str | None, config: Path | None, **given: Any) -> Any:
     """The [mqtt] settings: ``--config``'s table, ``--broker`` and the options over it."""
+    try:
+        return mqtt_settings(broker, config, **given)
+    except ConfigError as exc:
+        _usage(str(exc))
+
+
+def mqtt_settings(
+    broker: str | None, config: Path | None, *, default_client_id: str | None = None, **given: Any
+) -> Any:
+    """The ``[mqtt]`` table of the TOML file ``config``, ``broker`` (a URL) over its url and
+    ``given`` over the rest, checked: :class:`~zse.config.ConfigError` names what is wrong."""
     from zse.mqtt.core import MqttConfigError, parse_settings  # noqa: PLC0415
 
     table: dict[str, Any] = {}
@@ -162,21 +175,23 @@ def _settings(broker: str | None, config: Path | None, **given: Any) -> Any:
         try:
             document = tomllib.loads(config.read_text())
         except OSError as exc:
-            _usage(f"cannot read {config}: {exc.strerror}")
+            raise ConfigError(f"cannot read {config}: {exc.strerror}") from None
         except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
-            _usage(f"{config}: not TOML: {exc}")
+            raise ConfigError(f"{config}: not TOML: {exc}") from None
         table = document.get("mqtt", {})
         if not isinstance(table, dict) or not table:
-            _usage(f"{config}: no [mqtt] table")
+            raise ConfigError(f"{config}: no [mqtt] table")
     if broker is not None:
         table = {**table, "url": broker}
     table.update({k: v for k, v in given.items() if v is not None})
+    if default_client_id is not None:
+        table.setdefault("client_id", default_client_id)
     if "url" not in table:
-        _usage("give --broker mqtt://HOST:PORT or a config with mqtt.url")
+        raise ConfigError("give --broker mqtt://HOST:PORT or a config with mqtt.url")
     try:
         return parse_settings(table)
     except MqttConfigError as exc:
-        _usage(str(exc))
+        raise ConfigError(str(exc)) from None
 
 
 def _usage(message: str) -> NoReturn:
