@@ -5,14 +5,14 @@ message confirmed by an MQTT command (issue #17 item 1: the bridge for the HAN-d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.han_stick.stick_builder import STICK, meter_and_stick
 from tests.han_stick.test_han_stick_cli import options
-from tests.mqtt.broker import Broker
+from tests.mqtt.broker import Broker, running_broker
 from tests.mqtt.helpers import Subscriber, settings
 from tests.roles.han_builder import close
 from tests.roles.test_roles_ihd_energy import FLAT, serve_meter
@@ -20,17 +20,7 @@ from zse.cli.han import run_han
 from zse.messaging import Message
 from zse.mqtt.core import node_id
 
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    directory = tmp_path / "mosquitto"
-    directory.mkdir()
-    running = Broker(directory)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+broker = pytest.fixture(running_broker, name="broker")
 
 
 async def test_watch_puts_the_display_on_mqtt_and_takes_its_confirmation(

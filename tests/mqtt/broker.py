@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.oracles import require
@@ -108,3 +109,15 @@ class Broker:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def running_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A Mosquitto of the test's own in ``tmp_path`` (the ``broker`` fixture's body)."""
+    directory = tmp_path / "mosquitto"
+    directory.mkdir()
+    running = Broker(directory)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()

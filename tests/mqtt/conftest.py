@@ -3,24 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.mqtt.broker import Broker
+from tests.mqtt.broker import running_broker
 from tests.virtual_time import pytest_asyncio_loop_factories
 
 __all__ = ["pytest_asyncio_loop_factories"]
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    directory = tmp_path / "mosquitto"
-    directory.mkdir()
-    running = Broker(directory)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+broker = pytest.fixture(running_broker, name="broker")
