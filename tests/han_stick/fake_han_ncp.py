@@ -358,17 +358,17 @@ class HanNcp(StickNcp):
     parent: zt.EUI64
 
     async def _rejoin(self, have_key: bool) -> None:
-        """``findAndRejoinNetwork``. Modelled, not sent: the NWK Rejoin Request / Response
-        exchange (ZB 3.6.1.4.2) is not on the simulated air; the rejoin succeeds when the
-        parent answers a beacon request on the network's channel with the same PAN, and a
-        Trust Center rejoin also needs the NCP to still hold the Trust Center link key."""
+        """``findAndRejoinNetwork`` as ezsp.h describes it: an active scan for the network
+        (same PAN) on its channel, then the NWK rejoin on the air (ZB 3.6.1.4.2, by the
+        simulator's node): a Rejoin Request secured with the network key the NCP holds
+        (``haveCurrentNetworkKey``), or unsecured, when the Trust Center sends the current
+        network key APS-secured with the link key it shares with the device (ZB 4.6.3.6).
+        The outcome is a ``stackStatusHandler``: NETWORK_UP or JOIN_FAILED."""
         node = self.node
         self.rejoin_requests.append(have_key)
         beacons = await node.scan((node.channel,) if node.channel else node.channels)
-        back = any(b.pan_id == node.pan_id for b in beacons) and (
-            have_key or node.tc_ieee in node.link_keys
-        )
-        if back and (node.network_key is not None or not have_key):
+        found = any(b.pan_id == node.pan_id for b in beacons)
+        if found and await node.rejoin(secure=have_key):
             self.network_up = True
             self._stack_status(NETWORK_UP)
         else:

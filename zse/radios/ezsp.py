@@ -537,9 +537,10 @@ class EzspHanRadio:
 
     async def rejoin(self, *, have_network_key: bool, channels: tuple[int, ...]) -> NetworkState:
         """``findAndRejoinNetwork``: a secure rejoin (``have_network_key``) or a Trust Center
-        rejoin (ZB 3.6.1.4.2)."""
+        rejoin (ZB 3.6.1.4.2). The stack first reports the network down, then tries (ezsp.h):
+        the outcome is the NETWORK_UP or JOIN_FAILED after that."""
         mask = sum(1 << channel for channel in channels)
-        with self._stack_status({NETWORK_UP, JOIN_FAILED, NETWORK_DOWN}) as outcome:
+        with self._stack_status({NETWORK_UP, JOIN_FAILED}) as outcome:
             more: dict[str, Any] = {}
             if _request_has(self._ezsp, "findAndRejoinNetwork", "reason"):  # EZSP 14+
                 more = {"reason": 0, "nodeType": self._node_type}
