@@ -366,3 +366,39 @@ async def test_frame_counters_survive_leave_and_rejoin_with_the_same_keys():
     assert all(p.tx_options & t.TransmitOptions.APS_Encryption for p in got)
     assert drops(esi.radio.stats) == {}
     assert drops(dev.stats) == {}
+
+
+async def test_a_device_that_missed_the_key_rejoins_through_the_trust_center(tmp_path):
+    """ZB 3.6.1.4.2 / 4.6.3.6 on the air: b missed the rotation; its secure Rejoin Request
+    (old key) is dropped by the coordinator, its unsecured one (Trust Center rejoin) answered
+    by an unsecured Rejoin Response and the new key in a Transport Key under b's link key."""
+    tap = Tap()
+    air, esi, (_a, b) = await han(36, capture=tap)
+    air.silence(b)
+    new = bytes(range(16, 32))
+    await esi.rotate_network_key(new)
+    air.restore(b)
+    dropped = esi.radio.stats.nwk_unknown_key
+    assert not await b.rejoin(secure=True)  # the old key: no answer
+    assert esi.radio.stats.nwk_unknown_key == dropped + 1
+    assert await b.rejoin(secure=False)
+    assert (b.network_key, b.network_key_seq) == (new, 1)
+    await b.zdo_request(0x0000, 0x0002, t.NWK(0x0000), timeout=1)  # heard again
+    assert await b.rejoin(secure=True)  # with the current key, a secure rejoin works
+    # a device the Trust Center shares no link key with is refused
+    esi.radio.link_keys.pop(b.ieee)
+    assert not await b.rejoin(secure=False)
+    capture = tmp_path / "rejoin.pcap"
+    capture.write_bytes(tap.buffer.getvalue())
+    packets = dissect(capture, zigbee_key_options(entry.line() for entry in air.keys))
+    assert not any("zbee_sec.encrypted_payload" in p for p in packets)
+    nwk_commands = [p["zbee_nwk.cmd.id"][0] for p in packets if "zbee_nwk.cmd.id" in p]
+    # secure request (unanswered), TC rejoin request + response, secure request + response,
+    # refused TC rejoin request + response
+    assert nwk_commands == ["0x06", "0x06", "0x07", "0x06", "0x07", "0x06", "0x07"]
+    statuses = [
+        p["zbee_nwk.cmd.rejoin_status"][0] for p in packets if "zbee_nwk.cmd.rejoin_status" in p
+    ]
+    assert [int(s, 0) for s in statuses] == [0, 0, 2]
+    carried = [p["zbee_aps.cmd.key"][0] for p in packets if "zbee_aps.cmd.key" in p]
+    assert carried[-1] == ":".join(f"{x:02x}" for x in new)
