@@ -91,6 +91,8 @@ class HanNcp(StickNcp):
         #: firmware, a signing key other than the tokens' (None: the tokens')
         self.dsa_status = SUCCESS
         self.dsa_key: bytes | None = None
+        #: to break it further: what dsaSignHandler returns instead of the signed message
+        self.dsa_reply: bytes | None = None
         self.cbke_log: list[str] = []
         self.stored_keys: list[int] = []
         self._cbke: dict[str, Any] = {}
@@ -250,7 +252,8 @@ class HanNcp(StickNcp):
             return
         key = own.private_key if self.dsa_key is None else self.dsa_key
         signature = ecdsa_sign(own.suite, key, message[start:])
-        self._handler("dsaSignHandler", {"status": SUCCESS, "messageContents": message + signature})
+        reply = message + signature if self.dsa_reply is None else self.dsa_reply
+        self._handler("dsaSignHandler", {"status": SUCCESS, "messageContents": reply})
 
     def _clear(self, suite: int, store: bool) -> None:
         if store and "key" in self._cbke and self._cbke["suite"] == suite:

@@ -106,16 +106,26 @@ async def test_a_report_the_ncp_signed_with_another_key_does_not_verify_at_the_e
         await close_stick(sh)
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"dsa_status": 0x70},  # EMBER_INVALID_CALL: e.g. another ECC operation pending
+        {"dsa_reply": b"\x01" * 43},  # a handler that does not carry the message sent
+        {"dsa_reply": b""},
+    ],
+)
 async def test_the_ncp_failing_to_sign_holds_the_report_back_until_it_signs(
-    tmp_path: Path, serial_link: Callable[..., None]
+    tmp_path: Path, serial_link: Callable[..., None], failure: dict[str, Any]
 ) -> None:
     sh, reports = await started_with_a_suite1_token(tmp_path, serial_link)
     try:
-        sh.ncp.dsa_status = 0x70  # EMBER_INVALID_CALL: e.g. another ECC operation pending
+        for name, value in failure.items():
+            setattr(sh.ncp, name, value)
         await sh.han.esi.send_load_control(lce(79, 0x0FFF), device=str(STICK))
         await asyncio.sleep(5)
         assert reports == []  # never sent unsigned
-        sh.ncp.dsa_status = 0x00
+        assert "dsaSign" in sh.ncp.cbke_log
+        sh.ncp.dsa_status, sh.ncp.dsa_reply = 0x00, None
         await sh.han.esi.send_load_control(lce(79, 0x0FFF), device=str(STICK))  # any input
         await asyncio.sleep(5)
         assert [(r.report.event_status, r.signed) for r in reports][:2] == [(1, True), (2, True)]
