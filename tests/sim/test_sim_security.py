@@ -402,3 +402,34 @@ async def test_a_device_that_missed_the_key_rejoins_through_the_trust_center(tmp
     assert [int(s, 0) for s in statuses] == [0, 0, 2]
     carried = [p["zbee_aps.cmd.key"][0] for p in packets if "zbee_aps.cmd.key" in p]
     assert carried[-1] == ":".join(f"{x:02x}" for x in new)
+
+
+async def test_garbage_rejoin_frames_in_clear_admit_no_one_and_reach_no_one():
+    """Unsecured NWK command frames from strangers: Rejoin Requests (with random tails) are
+    answered "refused" (no link key) and admit no one; anything else in clear, and a Rejoin
+    Response to a device that is not rejoining, is dropped and counted as unsecured."""
+    air, esi, (dev, _) = await han(38)
+    radio = esi.radio
+    children = dict(radio.children)
+    rng = random.Random(38)
+    pan = radio.pan_id
+    assert dev.nwk is not None
+    unsecured_at_coordinator = radio.stats.nwk_unsecured
+    others = 0
+    for n in range(60):
+        stranger = t.EUI64(rng.randbytes(8))
+        command = rng.choice((f.NWK_CMD_REJOIN_REQUEST, f.NWK_CMD_REJOIN_RESPONSE, 0x04, 0x00))
+        others += command != f.NWK_CMD_REJOIN_REQUEST
+        payload = bytes((command,)) + rng.randbytes(rng.randrange(6))
+        for dst in (0x0000, dev.nwk):
+            hdr = f.NwkHeader(
+                dst, 0x1000 + n, 1, n, frame_type=f.NWK_COMMAND, discover_route=0, src_ieee=stranger
+            )
+            mac = f.MacHeader(f.MAC_DATA, n, pan, dst, pan, 0x1000 + n, False)
+            await inject(air, f.encode_mac(mac, f.encode_nwk(hdr, payload)))
+    await asyncio.sleep(5)
+    assert radio.children == children
+    assert radio.stats.nwk_unsecured - unsecured_at_coordinator == others
+    assert dev.stats.nwk_unsecured == 60
+    assert dev.joined
+    assert dev.network_key == radio.network_key
