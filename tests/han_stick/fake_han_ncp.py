@@ -10,7 +10,8 @@ of an NCP (UG100): ``joinNetwork`` / ``findAndRejoinNetwork`` answer at once and
 outcome as ``stackStatusHandler``; ``startScan`` reports ``networkFoundHandler`` per beacon then
 ``scanCompleteHandler``; ``sendUnicast`` answers then ``messageSentHandler``; the network state
 survives a host restart (``networkInit``) as the NCP's tokens do; the key table takes the CBKE
-key (``addOrUpdateKeyTableEntry``, EZSP < 13).
+key (``addOrUpdateKeyTableEntry``, EZSP < 13); with CBKE data in its tokens it runs CBKE and
+signs (``dsaSign``) with zse's own arithmetic as its firmware.
 
 Only the serial port and the radio's firmware are fake: the host side is bellows' real EZSP
 and ASH code, the far side zse's simulated meter.
@@ -28,6 +29,7 @@ import zigpy.zdo.types as zdo_t
 from tests.cli_sticks.fake_stick import SUCCESS, StickNcp
 from zse.cbke.certificate import ImplicitCertificate
 from zse.cbke.credentials import Credentials
+from zse.cbke.ecdsa import sign as ecdsa_sign
 from zse.cbke.keys import confirmation_macs, derive_keys, ecmqv, generate_key_pair
 from zse.sim import ApsIndication, JoinRefused, SimDevice
 from zse.sim._air import Medium
@@ -40,6 +42,8 @@ END_DEVICE = 0x03
 #: EMBER_LIBRARY_NOT_PRESENT (no CBKE library / data), and a handler status for bad partner data
 LIBRARY_NOT_PRESENT, BAD_PARTNER = 0xB5, 0x3A
 SL_NOT_FOUND = int(bt.sl_Status.NOT_FOUND)
+#: what ``dsaSign`` answers before its handler (EmberStatus; sl_status_t from EZSP 14)
+OPERATION_IN_PROGRESS, IN_PROGRESS_V14 = 0xBA, int(bt.sl_Status.IN_PROGRESS)
 #: EmberStatus -> sl_status_t of the stack status callback (UG600, EZSP 14+).
 SL_STACK_STATUS = {
     NETWORK_UP: int(bt.sl_Status.NETWORK_UP),
@@ -83,6 +87,12 @@ class HanNcp(StickNcp):
         #: the manufacturing tokens' CBKE data (CA public key, certificate, private key)
         self.tokens = {c.suite.id: c for c in tokens}
         self.smacs_status = smacs_status
+        #: the dsaSignHandler status (SUCCESS: the signature is made) and, to break the
+        #: firmware, a signing key other than the tokens' (None: the tokens')
+        self.dsa_status = SUCCESS
+        self.dsa_key: bytes | None = None
+        #: to break it further: what dsaSignHandler returns instead of the signed message
+        self.dsa_reply: bytes | None = None
         self.cbke_log: list[str] = []
         self.stored_keys: list[int] = []
         self._cbke: dict[str, Any] = {}
@@ -180,6 +190,10 @@ class HanNcp(StickNcp):
             held = self.tokens.get(CERTIFICATE[name])
             size = 48 if CERTIFICATE[name] == 1 else 74
             return {"localCert": held.certificate.data if held else b"\xff" * size}
+        if name == "dsaSign":  # queued; the signature comes in dsaSignHandler
+            self.cbke_log.append(name)
+            queued = IN_PROGRESS_V14 if self.version >= 14 else OPERATION_IN_PROGRESS
+            return {"status": queued if 1 in self.tokens else LIBRARY_NOT_PRESENT}
         if name in GENERATE or name in SMACS or name in CLEAR:
             self.cbke_log.append(name)
             suite = {**GENERATE, **SMACS, **CLEAR}[name]
@@ -222,6 +236,25 @@ class HanNcp(StickNcp):
         self._cbke.update(key=key, partner=zt.EUI64(certificate.subject[::-1]))
         self._handler(name, {"status": SUCCESS, "initiatorSmac": macs[0], "responderSmac": macs[1]})
 
+    def _dsa_sign(self, contents: bytes) -> None:
+        """``dsaSign`` as ezsp.h describes it: the last byte is the index of the first byte
+        to sign; it is replaced by the signature type 0x01, the bytes from that index on
+        (the 0x01 included) are signed with the suite-1 private key (ECDSA, AES-MMO, SE C.2)
+        and the message comes back with the 42-byte signature appended."""
+        own = self.tokens[1]
+        message = contents[:-1] + b"\x01"
+        start = contents[-1] if contents else 0
+        if self.dsa_status != SUCCESS or start >= len(message):
+            self._handler(
+                "dsaSignHandler",
+                {"status": self.dsa_status or INVALID_CALL, "messageContents": b""},
+            )
+            return
+        key = own.private_key if self.dsa_key is None else self.dsa_key
+        signature = ecdsa_sign(own.suite, key, message[start:])
+        reply = message + signature if self.dsa_reply is None else self.dsa_reply
+        self._handler("dsaSignHandler", {"status": SUCCESS, "messageContents": reply})
+
     def _clear(self, suite: int, store: bool) -> None:
         if store and "key" in self._cbke and self._cbke["suite"] == suite:
             self.node.set_link_key(self._cbke["partner"], self._cbke["key"])
@@ -246,6 +279,8 @@ class HanNcp(StickNcp):
             self._spawn(self.node.leave())
         elif name == "sendUnicast" and self.node.joined:
             self._spawn(self._send(request))
+        elif name == "dsaSign" and 1 in self.tokens:
+            self._dsa_sign(bytes(request["messageContents"]))
         elif name in GENERATE and GENERATE[name] in self.tokens:
             self._generate(GENERATE[name])
         elif name in SMACS and SMACS[name] in self.tokens:
@@ -326,17 +361,17 @@ class HanNcp(StickNcp):
     parent: zt.EUI64
 
     async def _rejoin(self, have_key: bool) -> None:
-        """``findAndRejoinNetwork``. Modelled, not sent: the NWK Rejoin Request / Response
-        exchange (ZB 3.6.1.4.2) is not on the simulated air; the rejoin succeeds when the
-        parent answers a beacon request on the network's channel with the same PAN, and a
-        Trust Center rejoin also needs the NCP to still hold the Trust Center link key."""
+        """``findAndRejoinNetwork`` as ezsp.h describes it: an active scan for the network
+        (same PAN) on its channel, then the NWK rejoin on the air (ZB 3.6.1.4.2, by the
+        simulator's node): a Rejoin Request secured with the network key the NCP holds
+        (``haveCurrentNetworkKey``), or unsecured, when the Trust Center sends the current
+        network key APS-secured with the link key it shares with the device (ZB 4.6.3.6).
+        The outcome is a ``stackStatusHandler``: NETWORK_UP or JOIN_FAILED."""
         node = self.node
         self.rejoin_requests.append(have_key)
         beacons = await node.scan((node.channel,) if node.channel else node.channels)
-        back = any(b.pan_id == node.pan_id for b in beacons) and (
-            have_key or node.tc_ieee in node.link_keys
-        )
-        if back and (node.network_key is not None or not have_key):
+        found = any(b.pan_id == node.pan_id for b in beacons)
+        if found and await node.rejoin(secure=have_key):
             self.network_up = True
             self._stack_status(NETWORK_UP)
         else:

@@ -366,3 +366,70 @@ async def test_frame_counters_survive_leave_and_rejoin_with_the_same_keys():
     assert all(p.tx_options & t.TransmitOptions.APS_Encryption for p in got)
     assert drops(esi.radio.stats) == {}
     assert drops(dev.stats) == {}
+
+
+async def test_a_device_that_missed_the_key_rejoins_through_the_trust_center(tmp_path):
+    """ZB 3.6.1.4.2 / 4.6.3.6 on the air: b missed the rotation; its secure Rejoin Request
+    (old key) is dropped by the coordinator, its unsecured one (Trust Center rejoin) answered
+    by an unsecured Rejoin Response and the new key in a Transport Key under b's link key."""
+    tap = Tap()
+    air, esi, (_a, b) = await han(36, capture=tap)
+    air.silence(b)
+    new = bytes(range(16, 32))
+    await esi.rotate_network_key(new)
+    air.restore(b)
+    dropped = esi.radio.stats.nwk_unknown_key
+    assert not await b.rejoin(secure=True)  # the old key: no answer
+    assert esi.radio.stats.nwk_unknown_key == dropped + 1
+    assert await b.rejoin(secure=False)
+    assert (b.network_key, b.network_key_seq) == (new, 1)
+    await b.zdo_request(0x0000, 0x0002, t.NWK(0x0000), timeout=1)  # heard again
+    assert await b.rejoin(secure=True)  # with the current key, a secure rejoin works
+    # a device the Trust Center shares no link key with is refused
+    esi.radio.link_keys.pop(b.ieee)
+    assert not await b.rejoin(secure=False)
+    capture = tmp_path / "rejoin.pcap"
+    capture.write_bytes(tap.buffer.getvalue())
+    packets = dissect(capture, zigbee_key_options(entry.line() for entry in air.keys))
+    assert not any("zbee_sec.encrypted_payload" in p for p in packets)
+    nwk_commands = [p["zbee_nwk.cmd.id"][0] for p in packets if "zbee_nwk.cmd.id" in p]
+    # secure request (unanswered), TC rejoin request + response, secure request + response,
+    # refused TC rejoin request + response
+    assert nwk_commands == ["0x06", "0x06", "0x07", "0x06", "0x07", "0x06", "0x07"]
+    statuses = [
+        p["zbee_nwk.cmd.rejoin_status"][0] for p in packets if "zbee_nwk.cmd.rejoin_status" in p
+    ]
+    assert [int(s, 0) for s in statuses] == [0, 0, 2]
+    carried = [p["zbee_aps.cmd.key"][0] for p in packets if "zbee_aps.cmd.key" in p]
+    assert carried[-1] == ":".join(f"{x:02x}" for x in new)
+
+
+async def test_garbage_rejoin_frames_in_clear_admit_no_one_and_reach_no_one():
+    """Unsecured NWK command frames from strangers: Rejoin Requests (with random tails) are
+    answered "refused" (no link key) and admit no one; anything else in clear, and a Rejoin
+    Response to a device that is not rejoining, is dropped and counted as unsecured."""
+    air, esi, (dev, _) = await han(38)
+    radio = esi.radio
+    children = dict(radio.children)
+    rng = random.Random(38)
+    pan = radio.pan_id
+    assert dev.nwk is not None
+    unsecured_at_coordinator = radio.stats.nwk_unsecured
+    others = 0
+    for n in range(60):
+        stranger = t.EUI64(rng.randbytes(8))
+        command = rng.choice((f.NWK_CMD_REJOIN_REQUEST, f.NWK_CMD_REJOIN_RESPONSE, 0x04, 0x00))
+        others += command != f.NWK_CMD_REJOIN_REQUEST
+        payload = bytes((command,)) + rng.randbytes(rng.randrange(6))
+        for dst in (0x0000, dev.nwk):
+            hdr = f.NwkHeader(
+                dst, 0x1000 + n, 1, n, frame_type=f.NWK_COMMAND, discover_route=0, src_ieee=stranger
+            )
+            mac = f.MacHeader(f.MAC_DATA, n, pan, dst, pan, 0x1000 + n, False)
+            await inject(air, f.encode_mac(mac, f.encode_nwk(hdr, payload)))
+    await asyncio.sleep(5)
+    assert radio.children == children
+    assert radio.stats.nwk_unsecured - unsecured_at_coordinator == others
+    assert dev.stats.nwk_unsecured == 60
+    assert dev.joined
+    assert dev.network_key == radio.network_key

@@ -15,7 +15,7 @@ import asyncio
 import functools
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,7 +128,9 @@ class DrlcClient:
     through :meth:`on_event` and :meth:`events`, and may :meth:`opt_out` / :meth:`opt_in`.
     ``abilities`` (or ``applies``) say what the device does with an event
     (:class:`~zse.drlc.Abilities`); each action's ``applied`` is what its reports carry.
-    Reports are signed with ``credentials`` (suite 1) when given. With a ``store`` the table
+    Reports are signed with ``credentials`` (suite 1) when given, or by ``signer`` (async:
+    the signed bytes -> the 42-byte signature) when a radio holds the suite-1 private key
+    (an EmberZNet NCP's ``dsaSign``). With a ``store`` the table
     and the client attributes the ESI wrote survive restarts; ``namespace`` defaults to
     ``drlc.client/<endpoint id>``. The ESI may write the four client attributes (D.2.3.2);
     a write changes the targeting and randomization of the events received afterwards.
@@ -152,6 +154,7 @@ class DrlcClient:
         clock: Callable[[], int] = system_clock,
         rng: random.Random | None = None,
         credentials: Credentials | None = None,
+        signer: Callable[[bytes], Awaitable[bytes]] | None = None,
         store: Store | None = None,
         namespace: str | None = None,
         report_delay: float = 0.0,
@@ -164,6 +167,9 @@ class DrlcClient:
         self.server_ep = server_ep
         self.clock = clock
         self.credentials = credentials
+        self.signer = signer
+        #: signatures the ``signer`` made, by report, until the report leaves
+        self._signed: dict[StatusReport, bytes] = {}
         self.store = store
         self.namespace = namespace or f"drlc.client/{endpoint.endpoint_id}"
         self.core = DrlcClientCore(
@@ -178,7 +184,7 @@ class DrlcClient:
         )
         self.protocol = DrlcClientProtocol(
             self.core,
-            sign=lambda report: signature_for(report, self.credentials),
+            sign=self._signature,
             report_delay=report_delay,
         )
         self._stream: EventStream[ApplyLoadControl | StopLoadControl] = EventStream()
@@ -335,20 +341,43 @@ class DrlcClient:
             self._outbox.add(outgoing, seq=seq, now=asyncio.get_running_loop().time())
         await self._flush()
 
+    def _signature(self, report: StatusReport) -> tuple[int, bytes]:
+        """The report's signature pair: the ``signer``'s, made before the report left
+        (:meth:`_sign_first`), else by the host's suite-1 credentials, else none."""
+        signature = self._signed.get(report)
+        if signature is not None:
+            return SignatureType.ECDSA, signature
+        return signature_for(report, self.credentials)
+
+    async def _sign_first(self) -> None:
+        """With a ``signer`` (a radio holding the suite-1 key): sign the first queued report
+        before it leaves (ECDSA over its first ten fields, SE D.2.3.3.1.1.11)."""
+        if self.signer is None or not self._outbox.queue:
+            return
+        report = self._outbox.queue[0][1].report
+        if report not in self._signed:
+            data = report.signed_bytes(SignatureType.ECDSA)
+            self._signed[report] = await self.signer(data)
+
     async def _flush(self, now: float = 0.0) -> None:
-        """Send queued reports in order; one that cannot be sent waits for the next flush
-        (the next input or core deadline), one whose random delay is not over (by the loop's
-        clock, or ``now`` from the timer) for the timer."""
+        """Send queued reports in order; one that cannot be sent (or signed) waits for the
+        next flush (the next input or core deadline), one whose random delay is not over (by
+        the loop's clock, or ``now`` from the timer) for the timer."""
         outbox = self._outbox
         outbox.retry()
-        while (step := outbox.due(max(now, asyncio.get_running_loop().time()))) is not None:
+        while True:
             try:
+                await self._sign_first()
+                step = outbox.due(max(now, asyncio.get_running_loop().time()))
+                if step is None:
+                    break
                 await carry_out(self.endpoint, step, self._stream.emit)
             except Exception as exc:  # the radio's errors vary; retry at the next flush
                 LOGGER.warning("Report Event Status not sent (%s); will retry", exc)
                 outbox.failed()
                 return
             outgoing = outbox.queue[0][1]
+            self._signed.pop(outgoing.report, None)
             seq = outbox.sent()
             if seq is not None and self.store is not None:
                 await self.store.mark_reported(seq)

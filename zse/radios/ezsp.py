@@ -290,6 +290,13 @@ JOIN_SECURITY = int(
     t.EmberInitialSecurityBitmask.HAVE_PRECONFIGURED_KEY
     | t.EmberInitialSecurityBitmask.REQUIRE_ENCRYPTED_KEY
 )
+#: ``dsaSign`` answers "queued" (EMBER_OPERATION_IN_PROGRESS; sl_status_t IN_PROGRESS from
+#: EZSP 14) before its handler brings the signature.
+OPERATION_IN_PROGRESS = int(t.EmberStatus.OPERATION_IN_PROGRESS)
+IN_PROGRESS_V14 = int(t.sl_Status.IN_PROGRESS)
+#: The signature type byte the NCP writes before a signature (0x01, ECDSA) and its size
+#: (``EmberSignatureData``: sect163k1 ``r || s``, 21 + 21 bytes).
+ECDSA_SIGNATURE, SIGNATURE_SIZE = 0x01, 42
 #: ``EmberIncomingMessageType`` values meaning multicast / broadcast.
 INCOMING_MULTICAST, INCOMING_BROADCAST = (0x02, 0x03), (0x04, 0x05)
 #: How long a join, a rejoin and a scan may take before the stick is given up (seconds).
@@ -530,9 +537,10 @@ class EzspHanRadio:
 
     async def rejoin(self, *, have_network_key: bool, channels: tuple[int, ...]) -> NetworkState:
         """``findAndRejoinNetwork``: a secure rejoin (``have_network_key``) or a Trust Center
-        rejoin (ZB 3.6.1.4.2)."""
+        rejoin (ZB 3.6.1.4.2). The stack first reports the network down, then tries (ezsp.h):
+        the outcome is the NETWORK_UP or JOIN_FAILED after that."""
         mask = sum(1 << channel for channel in channels)
-        with self._stack_status({NETWORK_UP, JOIN_FAILED, NETWORK_DOWN}) as outcome:
+        with self._stack_status({NETWORK_UP, JOIN_FAILED}) as outcome:
             more: dict[str, Any] = {}
             if _request_has(self._ezsp, "findAndRejoinNetwork", "reason"):  # EZSP 14+
                 more = {"reason": 0, "nodeType": self._node_type}
@@ -693,7 +701,33 @@ class EzspHanRadio:
         if int(status) != SUCCESS:
             raise EzspError(name, status)
 
-    async def _cbke_call(self, name: str, handler: str, **request: Any) -> tuple[Any, ...]:
+    async def dsa_sign(self, message: bytes) -> bytes:
+        """``dsaSign``: the NCP signs ``message`` with its own suite-1 (sect163k1) private key
+        and answers in ``dsaSignHandler``; the 42-byte ECDSA signature ``r || s``.
+
+        EmberZNet's convention (ezsp.h, ``ezspDsaSign``): the last byte sent is the index of
+        the first byte to sign (0 here: all of it); the NCP replaces it with the signature
+        type 0x01 (ECDSA), signs everything including that byte (AES-MMO digest, SE C.2) and
+        returns it with the signature appended. So ``message`` must end in 0x01, as a Report
+        Event Status's signed fields do (SE D.2.3.3.1.1.11). EZSP has no suite-2 signing
+        command (only ``dsaVerify283k1``)."""
+        if not message or message[-1] != ECDSA_SIGNATURE:
+            raise ValueError("dsaSign signs only data ending in the signature type 0x01")
+        new = int(self._ezsp.ezsp_version) >= FIRST_EXTENDED_VERSION
+        queued = IN_PROGRESS_V14 if new else OPERATION_IN_PROGRESS
+        status, signed = await self._cbke_call(
+            "dsaSign", "dsaSignHandler", queued=queued, messageContents=message[:-1] + b"\x00"
+        )
+        if status != SUCCESS:
+            raise EzspError("dsaSign (handler)", status)
+        signed = bytes(signed)
+        if len(signed) != len(message) + SIGNATURE_SIZE or not signed.startswith(message):
+            raise EzspError("dsaSign (handler: not the message sent, signed)", status)
+        return signed[len(message) :]
+
+    async def _cbke_call(
+        self, name: str, handler: str, *, queued: int = SUCCESS, **request: Any
+    ) -> tuple[Any, ...]:
         answer: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
 
         def on_callback(frame_name: str, args: list[Any]) -> None:
@@ -703,7 +737,7 @@ class EzspHanRadio:
         callback = self._ezsp.add_callback(on_callback)
         try:
             (status,) = await getattr(self._ezsp, name)(**request)
-            if int(status) != SUCCESS:
+            if int(status) not in (SUCCESS, queued):
                 raise EzspError(name, status)
             return await self._within(answer, CBKE_TIMEOUT, handler)
         finally:

@@ -227,7 +227,10 @@ class HanDevice:
         self.esi_endpoint: int | None = None
         self.price = PriceClient(self.endpoint, server_ep=0, clock=clock)
         self.messaging = MessagingClient(self.endpoint, server_ep=0, clock=clock, store=store)
-        suite1 = _suite1(credentials)
+        items = _items(credentials)
+        suite1 = _suite1(items)
+        # a radio holding its own suite-1 key signs the reports itself (han_stick, mode b)
+        signer = getattr(device, "held_signer", None) if _held_suite1(items) else None
         self.drlc = DrlcClient(
             self.endpoint,
             server_ep=0,
@@ -239,6 +242,7 @@ class HanDevice:
             clock=clock,
             rng=rng,
             credentials=suite1,
+            signer=signer,
             store=store,
         )
         self._stream: EventStream[HanEvent] = EventStream()
@@ -414,20 +418,26 @@ def _note(device: str, text: str) -> Note:
     return Note(device=device, text=text)
 
 
-def _suite1(
+def _items(
     credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
-) -> Credentials | None:
-    """The suite-1 credentials, which sign DRLC reports (SE D.2.3.3.1.1.10); a radio's held
-    key does not sign here, so its reports go unsigned."""
-    items = (
-        [credentials]
-        if isinstance(credentials, Credentials | HeldCredentials)
-        else list(credentials)
-    )
+) -> list[Credentials | HeldCredentials]:
+    if isinstance(credentials, Credentials | HeldCredentials):
+        return [credentials]
+    return list(credentials)
+
+
+def _suite1(items: list[Credentials | HeldCredentials]) -> Credentials | None:
+    """The suite-1 credentials, which sign DRLC reports (SE D.2.3.3.1.1.10), when the host
+    holds their private key."""
     for item in items:
         if item.suite.id == 1 and isinstance(item, Credentials):
             return item
     return None
+
+
+def _held_suite1(items: list[Credentials | HeldCredentials]) -> bool:
+    """Whether the suite-1 key is held by the radio (which then signs DRLC reports)."""
+    return any(item.suite.id == 1 and isinstance(item, HeldCredentials) for item in items)
 
 
 class InHomeDisplay(HanDevice):

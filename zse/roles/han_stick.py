@@ -455,6 +455,11 @@ class StickDevice:
             )
         return KeysComputed(mac_key=b"", key_data=b"", macu=macu, macv=macv)
 
+    async def held_signer(self, message: bytes) -> bytes:
+        """ECDSA signature of ``message`` by the radio's own suite-1 private key (mode b), for
+        the DRLC client's Report Event Status (SE D.2.3.3.1.1.11)."""
+        return await self.radio.dsa_sign(message)
+
     async def leave(self) -> None:
         """Leave the network (NWK Leave, by the radio)."""
         if self.state is None:

@@ -135,14 +135,17 @@ class CoordinatorNode(Node):
         nwk: int,
         key: bytes | None = None,
         network_key: tuple[bytes, int] | None = None,
+        *,
+        rejoining: bool = False,
     ) -> bool:
         """APS Transport Key of a network key (the active one unless ``network_key`` names
         another), APS-secured with the key-transport key of the link key shared with the
         device (ZB 4.6.3.4.1); ``key`` installs that link key first. To a joining device
-        (``key`` given) the NWK frame is sent unsecured: it holds no network key yet."""
+        (``key`` given) or one in a Trust Center rejoin (``rejoining``) the NWK frame is
+        sent unsecured: it holds no network key, or not the current one."""
         assert self.network_key is not None
         assert self.nwk is not None
-        joining = key is not None
+        joining = key is not None or rejoining
         if key is not None:
             self.set_link_key(ieee, key)
         new_key, seq = network_key or (self.network_key, self.network_key_seq)
@@ -184,8 +187,50 @@ class CoordinatorNode(Node):
         self.use_network_key(key, seq)
         return seq
 
+    def _rejoin_unsecured(self, nwk: f.NwkHeader, payload: bytes) -> bool:
+        """An unsecured Rejoin Request with the device's address (a Trust Center rejoin,
+        ZB 4.6.3.6): the Trust Center decides on it."""
+        return (
+            nwk.frame_type == f.NWK_COMMAND
+            and payload[:1] == bytes((f.NWK_CMD_REJOIN_REQUEST,))
+            and nwk.src_ieee is not None
+        )
+
+    async def _rejoin(self, ieee: t.EUI64, nwk: int, *, secured: bool) -> None:
+        """Answer a Rejoin Request (ZB 3.6.1.4.2), the address kept. Secured with the current
+        network key: a secured Rejoin Response. Unsecured (Trust Center rejoin, ZB 4.6.3.6):
+        admitted only for a device the Trust Center shares a link key with; an unsecured
+        Rejoin Response, then the current network key in a Transport Key APS-secured with
+        that link key (the key-transport key, ZB 4.6.3.4.1)."""
+        assert self.nwk is not None
+        known = ieee in self.link_keys
+        status = f.ASSOC_SUCCESS if secured or known else f.ASSOC_PAN_ACCESS_DENIED
+        hdr = f.NwkHeader(
+            nwk,
+            self.nwk,
+            1,
+            next(self._nwk_seq) & 0xFF,
+            frame_type=f.NWK_COMMAND,
+            discover_route=0,
+            src_ieee=self.ieee,
+        )
+        response = bytes((f.NWK_CMD_REJOIN_RESPONSE,)) + nwk.to_bytes(2, "little")
+        if not await self._send_nwk(hdr, response + bytes((status,)), secure=secured):
+            return
+        if status != f.ASSOC_SUCCESS:
+            LOGGER.info("refusing the Trust Center rejoin of %s: no link key", ieee)
+            return
+        self.children[ieee] = nwk
+        self.address_map[nwk] = ieee
+        if not secured:
+            await self._transport_key(ieee, nwk, rejoining=True)
+
     def _nwk_command(self, nwk: f.NwkHeader, payload: bytes) -> None:
-        """NWK Leave (ZB 3.4.4) from a device: forget it and tell zigpy."""
+        """NWK Leave (ZB 3.4.4) from a device: forget it and tell zigpy; a Rejoin Request
+        (ZB 3.4.6): answer it."""
+        if payload[:1] == bytes((f.NWK_CMD_REJOIN_REQUEST,)) and nwk.src_ieee is not None:
+            self._spawn(self._rejoin(nwk.src_ieee, nwk.src, secured=nwk.security))
+            return
         if payload[:1] != b"\x04" or nwk.src_ieee is None:
             return
         self.children.pop(nwk.src_ieee, None)

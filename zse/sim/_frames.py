@@ -293,6 +293,11 @@ def transport_key_payload(network_key: bytes, key_seq: int, dst: t.EUI64, src: t
     )
 
 
+#: NWK command frame type and the Rejoin Request / Response command ids (ZB 3.4.6, 3.4.7).
+NWK_COMMAND = 1
+NWK_CMD_REJOIN_REQUEST, NWK_CMD_REJOIN_RESPONSE = 0x06, 0x07
+
+
 def switch_key_payload(key_seq: int) -> bytes:
     """APS Switch Key command: make the network key ``key_seq`` the active one (ZB 4.4.9.5)."""
     return bytes((APS_CMD_SWITCH_KEY, key_seq & 0xFF))

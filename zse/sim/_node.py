@@ -500,6 +500,7 @@ class Node:
             return
         if nwk.dst == 0xFFFC and self.logical_type == zdo_t.LogicalType.EndDevice:
             return
+        rejoin_frame = False  # an unsecured frame of a Trust Center rejoin (ZB 4.6.3.6)
         if nwk.security:
             unsecured = self._unsecure_nwk(tx.payload)
             if unsecured is None:
@@ -507,11 +508,14 @@ class Node:
             payload = unsecured.payload
             self.address_map[nwk.src] = int_eui64(unsecured.source)
         elif self.network_key is not None:
-            # Once joined, every NWK frame must be secured (ZB 4.3.1.2, nwkSecureAllFrames).
-            self.stats.nwk_unsecured += 1
-            return
+            # Once joined, every NWK frame must be secured (ZB 4.3.1.2, nwkSecureAllFrames),
+            # but those of a Trust Center rejoin
+            rejoin_frame = self._rejoin_unsecured(nwk, payload)
+            if not rejoin_frame:
+                self.stats.nwk_unsecured += 1
+                return
         if nwk.frame_type != f.NWK_DATA:
-            if nwk.security:
+            if nwk.security or rejoin_frame:
                 self._nwk_command(nwk, payload)
             return
         try:
@@ -650,7 +654,12 @@ class Node:
         handle Transport Key and Switch Key."""
 
     def _nwk_command(self, nwk: f.NwkHeader, payload: bytes) -> None:
-        """NWK commands (ZB 3.4): Leave is handled by the subclasses."""
+        """NWK commands (ZB 3.4): Leave and Rejoin are handled by the subclasses."""
+
+    def _rejoin_unsecured(self, nwk: f.NwkHeader, payload: bytes) -> bool:
+        """Whether a joined node takes this NWK-unsecured frame: only the frames of a Trust
+        Center rejoin (ZB 4.6.3.6), which the subclasses know."""
+        return False
 
     async def _wait_mac(
         self, matcher: Callable[[Transmission], bool], timeout: float
@@ -947,6 +956,9 @@ class SimDevice(Node):
         self.channels = channels
         self.endpoints: dict[int, Endpoint] = {}
         self._key_future: asyncio.Future[tuple[bytes, int]] | None = None
+        #: a rejoin under way: the Rejoin Response's status, and (Trust Center rejoin) the key
+        self._rejoin_status: asyncio.Future[int] | None = None
+        self._rejoin_key: asyncio.Future[tuple[bytes, int]] | None = None
         self._left_callbacks: list[Callable[[], None]] = []
 
     def add_endpoint(
@@ -1073,6 +1085,47 @@ class SimDevice(Node):
         self.set_link_key(tc, self.preconfigured_key)
         await self.announce()
 
+    async def rejoin(self, *, secure: bool, key_timeout: float = KEY_WAIT) -> bool:
+        """NWK rejoin with the parent (the coordinator), keeping the address (ZB 3.6.1.4.2):
+        a Rejoin Request NWK-secured with the network key the device holds (``secure``), or,
+        for a Trust Center rejoin, unsecured (ZB 4.6.3.6); then the Rejoin Response, and for a
+        Trust Center rejoin the Transport Key of the current network key, APS-secured with
+        the Trust Center link key. True when back on the network with the current key."""
+        if self.nwk is None or self.network_key is None or self.tc_ieee is None:
+            return False
+        loop = asyncio.get_running_loop()
+        self._rejoin_status = loop.create_future()
+        self._rejoin_key = None if secure else loop.create_future()
+        hdr = f.NwkHeader(
+            0x0000,
+            self.nwk,
+            1,
+            next(self._nwk_seq) & 0xFF,
+            frame_type=f.NWK_COMMAND,
+            discover_route=0,
+            src_ieee=self.ieee,
+        )
+        request = bytes((f.NWK_CMD_REJOIN_REQUEST, self._capability()))
+        try:
+            if not await self._send_nwk(hdr, request, secure=secure):
+                return False
+            async with asyncio.timeout(key_timeout):
+                if await self._rejoin_status != f.ASSOC_SUCCESS:
+                    return False
+                if self._rejoin_key is not None:
+                    key, seq = await self._rejoin_key
+                    self.use_network_key(key, seq)
+        except TimeoutError:
+            return False
+        finally:
+            self._rejoin_status = self._rejoin_key = None
+        return True
+
+    def _rejoin_unsecured(self, nwk: f.NwkHeader, payload: bytes) -> bool:
+        """During a Trust Center rejoin: the parent's unsecured Rejoin Response and the
+        Transport Key frame (NWK-unsecured, APS-secured; ZB 4.6.3.6)."""
+        return self._rejoin_key is not None and nwk.src == 0x0000
+
     async def scan(self, channels: tuple[int, ...] | None = None) -> list[Beacon]:
         """Active scan (ZB 3.2.2.1, MLME-SCAN): a Beacon Request on each channel, and the
         ZigBee beacons heard, in order. A joined device stays on its channel afterwards."""
@@ -1144,6 +1197,18 @@ class SimDevice(Node):
         if not payload:
             return
         joined = self.network_key is not None
+        rejoin_key = self._rejoin_key
+        if (
+            rejoin_key is not None
+            and not rejoin_key.done()
+            and payload[0] == f.APS_CMD_TRANSPORT_KEY
+            and len(payload) >= 35
+            and payload[1] == f.KEY_TYPE_STANDARD_NETWORK
+            and key_id == KeyId.KEY_TRANSPORT
+            and source == self.tc_ieee
+        ):
+            rejoin_key.set_result((payload[2:18], payload[18]))  # Trust Center rejoin
+            return
         if (
             payload[0] == f.APS_CMD_TRANSPORT_KEY
             and len(payload) >= 35
@@ -1214,6 +1279,16 @@ class SimDevice(Node):
         # NWK Leave with the request bit from our parent: leave (ZB 3.4.4.3.1).
         if payload[:1] == b"\x04" and len(payload) > 1 and payload[1] & 0x40 and nwk.src == 0x0000:
             self._leave_requested()
+        # Rejoin Response (ZB 3.4.7): short address, status
+        status = self._rejoin_status
+        if (
+            payload[:1] == bytes((f.NWK_CMD_REJOIN_RESPONSE,))
+            and len(payload) >= 4
+            and nwk.src == 0x0000
+            and status is not None
+            and not status.done()
+        ):
+            status.set_result(payload[3])
 
     def _reset(self) -> None:
         self.nwk = None
