@@ -57,9 +57,12 @@ def test_a_reader_that_goes_away_ends_the_demo_quietly_and_cleans_up(tmpdir_env)
 
 
 # Delivers a real SIGINT (what Ctrl-C sends) in the middle of the story: when the "Price"
-# chapter is told, so that the point is the same on every run.
+# chapter is told, so that the point is the same on every run. SIGINT's disposition is set
+# as a terminal's shell leaves it: a suite started in the background by a non-interactive
+# shell (make test runs two side by side) inherits SIGINT ignored, and so would the demo.
 _CTRL_C_AT_PRICE = """
 import signal, click
+signal.signal(signal.SIGINT, signal.default_int_handler)
 echo = click.echo
 def echo_then_ctrl_c(message=None, **options):
     echo(message, **options)
