@@ -20,14 +20,14 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 import zigpy.types as t
 
 from zse.pcap import PcapWriter
 from zse.security.keytable import KeyTableEntry, format_key_table
-from zse.sim._frames import BROADCAST_PAN, BROADCAST_SHORT, MacHeader, decode_mac
+from zse.sim._frames import BROADCAST_PAN, BROADCAST_SHORT, MAC_DATA, MacHeader, decode_mac
 
 __all__ = ["AirStats", "Faults", "Medium", "Station", "Transmission"]
 
@@ -79,6 +79,10 @@ class AirStats:
     duplicated: int = 0
     blocked: int = 0  # not delivered because of a partition or a silent node
     bytes: int = 0
+    #: NWK frames parsed and NWK frames decrypted (MIC checked): once per frame on the air and
+    #: network key, however many nodes hear it (the nodes share the result)
+    nwk_decodes: int = 0
+    nwk_decrypts: int = 0
 
     @property
     def frames(self) -> int:
@@ -102,6 +106,10 @@ class Station(Protocol):
     def _receive(self, tx: Transmission) -> None:
         """Take a frame the medium delivers to this node."""
 
+    def _hears(self, tx: Transmission) -> bool:
+        """Whether the node's stack has any use for a frame its MAC accepts (False only for
+        frames it would drop unread: a beacon to a node not scanning, say)."""
+
 
 @dataclass(slots=True)
 class Transmission:
@@ -113,6 +121,25 @@ class Transmission:
     mac: MacHeader
     payload: bytes
     raw: bool = False  # injected with send_interpan (or send_raw): not parsed by the stack
+    #: what the receivers' stacks decoded from the frame, shared by all of them (see
+    #: :meth:`shared`): a broadcast is parsed and decrypted once, not once per node
+    decoded: dict[Any, Any] = field(default_factory=dict)
+
+    def shared(self, key: Any, decode: Any, *args: Any) -> Any:
+        """``decode(*args)``, computed once per frame and ``key`` and shared by every node
+        that hears it (an exception it raises is shared too)."""
+        try:
+            found = self.decoded[key]
+        except KeyError:
+            try:
+                found = (True, decode(*args))
+            except Exception as exc:  # noqa: BLE001 - re-raised to every caller below
+                found = (False, exc)
+            self.decoded[key] = found
+        ok, value = found
+        if not ok:
+            raise value
+        return value
 
 
 class Medium:
@@ -155,6 +182,7 @@ class Medium:
         self._by_channel: dict[int, list[Station]] = defaultdict(list)
         self._busy_until: dict[int, float] = defaultdict(float)
         self._short_index: dict[tuple[int, int | None, int], Station] = {}
+        self._short_key: dict[Station, tuple[int, int | None, int]] = {}
         self._owns_capture = not isinstance(capture, PcapWriter)
         try:
             self._t0 = asyncio.get_running_loop().time()
@@ -188,6 +216,21 @@ class Medium:
             self._by_channel[old].remove(node)
         if new is not None:
             self._by_channel[new].append(node)
+        self._index_short(node, new)
+
+    def _readdress(self, node: Station) -> None:
+        """``node`` changed PAN or NWK address: keep the short address index up to date (a
+        lookup, not a scan, for every unicast)."""
+        self._index_short(node, node.channel)
+
+    def _index_short(self, node: Station, channel: int | None) -> None:
+        old = self._short_key.pop(node, None)
+        if old is not None and self._short_index.get(old) is node:
+            del self._short_index[old]
+        if channel is not None and node.nwk is not None:
+            key = (channel, node.pan_id, node.nwk)
+            self._short_index[key] = node
+            self._short_key[node] = key
 
     def node(self, ieee: t.EUI64 | str) -> Station:
         """The node with this EUI-64."""
@@ -269,6 +312,15 @@ class Medium:
         """Whether the node is silent."""
         return _eui(node) in self._silent
 
+    def _perfect(self) -> bool:
+        """No fault, link fault, partition or silent node anywhere on the air."""
+        return (
+            self.faults == PERFECT
+            and not self._link_faults
+            and self._partition is None
+            and not self._silent
+        )
+
     def _reachable(self, a: t.EUI64, b: t.EUI64) -> bool:
         if a in self._silent or b in self._silent:
             return False
@@ -314,6 +366,10 @@ class Medium:
             done.set_result(False)
             return done
         receivers = self._receivers(tx)
+        if (tx.raw or tx.mac.frame_type != MAC_DATA) and self._perfect():
+            # Nodes with no use for a beacon, MAC command or raw frame are not handed it (on a
+            # perfect air nothing else depends on them: no fault draws a random number).
+            receivers = [node for node in receivers if node._hears(tx)]
         mac = tx.mac
         unicast = mac.ack_request and not _is_broadcast(mac)
         attempts = 1 + self.mac_retries if unicast else 1
@@ -382,12 +438,11 @@ class Medium:
             key = (tx.channel, mac.dst_pan, mac.dst)
             found = self._short_index.get(key)
             if found is None or (found.channel, found.pan_id, found.nwk) != key:
-                self._short_index = {
-                    (tx.channel, n.pan_id, n.nwk): n
-                    for n in self._by_channel.get(tx.channel, ())
-                    if n.nwk is not None
-                }
-                found = self._short_index.get(key)
+                # not indexed (two nodes once shared the address): the last on the channel
+                found = None
+                for n in self._by_channel.get(tx.channel, ()):
+                    if (n.pan_id, n.nwk) == key[1:]:
+                        found = n
             return [] if found is None or found is tx.sender else [found]
         out = []
         for node in self._by_channel.get(tx.channel, ()):
