@@ -210,6 +210,7 @@ class Node:
         self._zdo_waiters: dict[tuple[int, int], asyncio.Future[list[Any]]] = {}
         self._mac_waiters: list[tuple[Callable[[Transmission], bool], asyncio.Future[Any]]] = []
         air._attach(self)
+        self._listening()
 
     # -- addressing and identity ---------------------------------------------------------------
 
@@ -324,17 +325,25 @@ class Node:
         """Call ``callback`` with every raw frame this node's MAC accepts; returns an
         unsubscribe function."""
         self._raw_callbacks.append(callback)
-        return lambda: self._raw_callbacks.remove(callback)
+        self._listening()
+
+        def unsubscribe() -> None:
+            self._raw_callbacks.remove(callback)
+            self._listening()
+
+        return unsubscribe
 
     async def interpan_frames(self) -> AsyncIterator[RawFrame]:
         """Async-iterate the raw (inter-PAN) frames this node's MAC accepts from now on."""
         queue: asyncio.Queue[RawFrame] = asyncio.Queue()
         self._raw_queues.append(queue)
+        self._listening()
         try:
             while True:
                 yield await queue.get()
         finally:
             self._raw_queues.remove(queue)
+            self._listening()
 
     # -- transmission --------------------------------------------------------------------------
 
@@ -671,6 +680,15 @@ class Node:
     def _mac_command(self, tx: Transmission) -> None:
         """MAC commands: subclasses handle association."""
 
+    def _listening(self) -> None:
+        """Tell the medium whether the node now has a use for beacons, MAC commands or raw
+        frames (what :meth:`_hears` may accept), so that it indexes the node as a listener."""
+        self.air._listen(
+            self,
+            bool(self._mac_waiters or self._raw_callbacks or self._raw_queues)
+            or type(self)._mac_command is not Node._mac_command,
+        )
+
     def _hears(self, tx: Transmission) -> bool:
         """Whether :meth:`_receive` would do anything with a raw frame or a MAC frame other
         than data: the medium hands such frames only to nodes that use them (a scanning
@@ -699,6 +717,7 @@ class Node:
         future: asyncio.Future[Transmission] = asyncio.get_running_loop().create_future()
         entry = (matcher, future)
         self._mac_waiters.append(entry)
+        self._listening()
         try:
             async with asyncio.timeout(timeout):
                 return await future
@@ -706,6 +725,7 @@ class Node:
             return None
         finally:
             self._mac_waiters.remove(entry)
+            self._listening()
 
     # -- ZDO server (ZB 2.4.3) -----------------------------------------------------------------
 
@@ -1141,7 +1161,13 @@ class SimDevice(Node):
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         entry = (matcher, future)
         self._mac_waiters.append(entry)
-        return lambda: self._mac_waiters.remove(entry)
+        self._listening()
+
+        def remove() -> None:
+            self._mac_waiters.remove(entry)
+            self._listening()
+
+        return remove
 
     def _link_key_for(self, partner: t.EUI64) -> bytes | None:
         key = self.link_keys.get(partner)
