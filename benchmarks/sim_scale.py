@@ -43,8 +43,10 @@ class Figures:
 
     size: int
     devices: int
-    cpu: float = 0.0
+    cpu: float = 0.0  # the whole run
     wall: float = 0.0
+    join_cpu: float = 0.0  # ESIs up, devices joined and interviewed
+    read_cpu: float = 0.0  # one ZCL request to every device and its answer
     frames: int = 0
     memory: float = 0.0  # bytes still allocated once everything has joined and answered
     answered: int = 0
@@ -93,8 +95,11 @@ async def _read_all(esi: SimControllerApplication, devices: list[SimDevice]) -> 
     return answered
 
 
-async def meters(count: int, per_meter: int, seed: int) -> tuple[int, int, list[object]]:
+async def meters(
+    count: int, per_meter: int, seed: int, figures: Figures
+) -> tuple[int, int, list[object]]:
     """``count`` HANs of ``per_meter`` devices; frames, answered reads and what to keep alive."""
+    cpu0 = time.process_time()
     hans: list[tuple[Air, SimControllerApplication]] = []
     for index in range(count):
         air = Air(seed=seed + index, epoch=0.0)
@@ -104,22 +109,27 @@ async def meters(count: int, per_meter: int, seed: int) -> tuple[int, int, list[
         *(_join(air, esi, index, per_meter) for index, (air, esi) in enumerate(hans))
     )
     await asyncio.sleep(INTERVIEW_TIME)
+    cpu1 = time.process_time()
     answers = await asyncio.gather(
         *(_read_all(esi, devs) for (_, esi), devs in zip(hans, joined, strict=True))
     )
     await asyncio.sleep(1)
+    figures.join_cpu, figures.read_cpu = cpu1 - cpu0, time.process_time() - cpu1
     frames = sum(air.stats.frames for air, _ in hans)
     return frames, sum(answers), [hans, joined]
 
 
-async def one_han(count: int, seed: int) -> tuple[int, int, list[object]]:
+async def one_han(count: int, seed: int, figures: Figures) -> tuple[int, int, list[object]]:
     """One HAN of ``count`` devices; frames, answered reads and what to keep alive."""
+    cpu0 = time.process_time()
     air = Air(seed=seed, epoch=0.0)
     esi = await air.coordinator(channel=15)
     devices = await _join(air, esi, 0, count)
     await asyncio.sleep(INTERVIEW_TIME)
+    cpu1 = time.process_time()
     answered = await _read_all(esi, devices)
     await asyncio.sleep(1)
+    figures.join_cpu, figures.read_cpu = cpu1 - cpu0, time.process_time() - cpu1
     return air.stats.frames, answered, [air, esi, devices]
 
 
@@ -131,9 +141,9 @@ def measure(shape: str, size: int, per_meter: int, seed: int, *, memory: bool) -
 
     async def main() -> None:
         if shape == "meters":
-            frames, answered, keep = await meters(size, per_meter, seed)
+            frames, answered, keep = await meters(size, per_meter, seed, figures)
         else:
-            frames, answered, keep = await one_han(size, seed)
+            frames, answered, keep = await one_han(size, seed, figures)
         figures.frames, figures.answered = frames, answered
         if memory:
             gc.collect()
@@ -153,28 +163,32 @@ def measure(shape: str, size: int, per_meter: int, seed: int, *, memory: bool) -
     return figures
 
 
-def report(shape: str, rows: list[Figures], per_meter: int) -> None:
+def report(shape: str, rows: list[Figures]) -> None:
     """Print one shape's table, ratios against the first (smallest) row."""
     ref = rows[0]
+
+    def cell(row: Figures, value: float, ref_value: float, scale: float = 1e3) -> str:
+        mine, theirs = value / row.devices * scale, ref_value / ref.devices * scale
+        return f"{mine:7.2f} ({mine / theirs if theirs else 0.0:4.2f}x)"
+
     unit = "meters" if shape == "meters" else "devices"
     print(
-        f"\n{shape}: {unit:>7} | devices | CPU ms/device (ratio) | wall ms/device"
-        " | frames/device | memory/device KiB (ratio)"
-        + (" | memory/meter MiB" if shape == "meters" else "")
+        f"\n{shape}: {unit} | devices | CPU ms/device: all | join+interview | read round"
+        " | wall ms/device | frames/device | memory KiB/device"
+        + (" | memory MiB/meter" if shape == "meters" else "")
     )
     for row in rows:
-        cpu, ref_cpu = row.cpu / row.devices * 1e3, ref.cpu / ref.devices * 1e3
-        mem, ref_mem = row.memory / row.devices / 1024, ref.memory / ref.devices / 1024
         line = (
-            f"{'':8}{row.size:>7,} | {row.devices:>7,} | {cpu:8.2f} ({cpu / ref_cpu:4.2f}x)"
-            f" | {row.wall / row.devices * 1e3:8.2f} | {row.frames / row.devices:6.1f}"
-            f" | {mem:8.1f} ({mem / ref_mem if ref_mem else 0:4.2f}x)"
+            f"{row.size:>7,} | {row.devices:>7,} | {cell(row, row.cpu, ref.cpu)}"
+            f" | {cell(row, row.join_cpu, ref.join_cpu)} | {cell(row, row.read_cpu, ref.read_cpu)}"
+            f" | {row.wall / row.devices * 1e3:7.2f} | {row.frames / row.devices:6.1f}"
+            f" | {cell(row, row.memory, ref.memory, 1 / 1024)}"
         )
         if shape == "meters":
-            line += f" | {row.memory / row.size / 2**20:6.2f}"
+            line += f" | {row.memory / row.size / 2**20:6.3f}"
         if row.answered != row.devices:
             line += f"  ({row.answered} of {row.devices} answered)"
-        print(line)
+        print(line, flush=True)
 
 
 def main() -> None:
@@ -197,7 +211,7 @@ def main() -> None:
                 shape, size, args.devices_per_meter, args.seed, memory=True
             ).memory
             rows.append(timed)
-        report(shape, rows, args.devices_per_meter)
+        report(shape, rows)
 
 
 if __name__ == "__main__":
