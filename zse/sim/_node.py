@@ -499,9 +499,10 @@ class Node:
         if tx.raw:
             self._receive_raw(tx)
             return
-        for matcher, future in list(self._mac_waiters):
-            if not future.done() and matcher(tx):
-                future.set_result(tx)
+        if self._mac_waiters:
+            for matcher, future in list(self._mac_waiters):
+                if not future.done() and matcher(tx):
+                    future.set_result(tx)
         if tx.mac.frame_type == f.MAC_COMMAND:
             self._mac_command(tx)
             return
@@ -559,7 +560,20 @@ class Node:
             self._seen_set.discard(self._seen[0])
         self._seen.append(key)
         self._seen_set.add(key)
-        self._deliver(self._indication(nwk, aps, body, key_id == KeyId.DATA))
+        encrypted = key_id == KeyId.DATA
+        src_ieee = nwk.src_ieee or self.address_map.get(nwk.src)
+        # the same indication for every node hearing the frame at the same time (immutable)
+        now = asyncio.get_running_loop().time()
+        self._deliver(
+            tx.shared(
+                ("indication", id(body), encrypted, src_ieee, now),
+                self._indication,
+                nwk,
+                aps,
+                body,
+                encrypted,
+            )
+        )
 
     def _unsecure_nwk(self, tx: Transmission) -> Unsecured | None:
         """The NWK frame checked and decrypted (ZB 4.3.1.2) with the network key its key
