@@ -478,7 +478,7 @@ class Node:
 
     # -- reception -----------------------------------------------------------------------------
 
-    def _receive(self, tx: Transmission) -> None:  # noqa: PLR0911, PLR0912, PLR0915
+    def _receive(self, tx: Transmission) -> None:  # noqa: PLR0911, PLR0912
         """Called by the air for every frame this node's MAC accepts."""
         if tx.raw:
             self._receive_raw(tx)
