@@ -49,7 +49,7 @@ from zse.radios.han import FoundNetwork, HanRadio, Incoming, JoinFailed, Network
 from zse.se.ids import SE_PROFILE_ID
 from zse.store import Batch, Store
 from zse.zcl._tasks import keep_task
-from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header
+from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header, simple_descriptor
 
 __all__ = [
     "MeterClock",
@@ -288,15 +288,14 @@ class StickDevice:
         out_clusters: list[int] | tuple[int, ...] = (),
     ) -> StickEndpoint:
         """An application endpoint, registered with the radio at the next :meth:`join`."""
-        if not 1 <= endpoint_id <= 240 or endpoint_id in self.endpoints:
-            raise ValueError(f"endpoint {endpoint_id} is out of range 1-240 or already exists")
-        descriptor = zdo_t.SimpleDescriptor(
-            endpoint=endpoint_id,
-            profile=profile_id,
+        descriptor = simple_descriptor(
+            endpoint_id,
+            self.endpoints,
+            profile_id=profile_id,
             device_type=device_type,
             device_version=device_version,
-            input_clusters=list(in_clusters),
-            output_clusters=list(out_clusters),
+            in_clusters=in_clusters,
+            out_clusters=out_clusters,
         )
         endpoint = StickEndpoint(self, descriptor)
         self.endpoints[endpoint_id] = endpoint

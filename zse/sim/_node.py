@@ -41,7 +41,7 @@ from zse.security import (
     unsecure_nwk,
 )
 from zse.sim import _frames as f
-from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header
+from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header, simple_descriptor
 
 if TYPE_CHECKING:
     from zse.sim._air import Medium, Transmission
@@ -972,15 +972,14 @@ class SimDevice(Node):
         out_clusters: list[int] | tuple[int, ...] = (),
     ) -> Endpoint:
         """Add an application endpoint (1-240) hosting server (in) and client (out) clusters."""
-        if not 1 <= endpoint_id <= 240 or endpoint_id in self.endpoints:
-            raise ValueError(f"endpoint {endpoint_id} is out of range 1-240 or already exists")
-        desc = zdo_t.SimpleDescriptor(
-            endpoint=endpoint_id,
-            profile=profile_id,
+        desc = simple_descriptor(
+            endpoint_id,
+            self.endpoints,
+            profile_id=profile_id,
             device_type=device_type,
             device_version=device_version,
-            input_clusters=list(in_clusters),
-            output_clusters=list(out_clusters),
+            in_clusters=in_clusters,
+            out_clusters=out_clusters,
         )
         self.descriptors[endpoint_id] = desc
         ep = Endpoint(self, desc)

@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import zigpy.types as t
@@ -64,6 +64,30 @@ AttributeCheck = Callable[[Any], "foundation.Status | None"]
 
 AttributeWritten = Callable[[Any], "Awaitable[None] | None"]
 """Told of a value written to an attribute, once it is stored."""
+
+
+def simple_descriptor(
+    endpoint_id: int,
+    taken: Iterable[int],
+    *,
+    profile_id: int = SE_PROFILE_ID,
+    device_type: int = 0,
+    device_version: int = 0,
+    in_clusters: Iterable[int] = (),
+    out_clusters: Iterable[int] = (),
+) -> zdo_t.SimpleDescriptor:
+    """The Simple Descriptor (ZDP 2.3.2.5) of a new application endpoint (1-240) hosting server
+    (in) and client (out) clusters; ``taken``: the endpoints the device has already."""
+    if not 1 <= endpoint_id <= 240 or endpoint_id in taken:
+        raise ValueError(f"endpoint {endpoint_id} is out of range 1-240 or already exists")
+    return zdo_t.SimpleDescriptor(
+        endpoint=endpoint_id,
+        profile=profile_id,
+        device_type=device_type,
+        device_version=device_version,
+        input_clusters=list(in_clusters),
+        output_clusters=list(out_clusters),
+    )
 
 
 class ZclPort(Sender, Protocol):
