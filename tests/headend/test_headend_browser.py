@@ -123,6 +123,7 @@ async def test_without_the_certificate_chromium_gets_no_page(
 
 async def test_the_portal_in_headless_chromium(service: Service, tmp_path: Path) -> None:
     from selenium import webdriver  # noqa: PLC0415
+    from selenium.common.exceptions import WebDriverException  # noqa: PLC0415
     from selenium.webdriver.chrome.service import Service as DriverService  # noqa: PLC0415
     from selenium.webdriver.common.by import By  # noqa: PLC0415
     from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: PLC0415
@@ -153,9 +154,15 @@ async def test_the_portal_in_headless_chromium(service: Service, tmp_path: Path)
         async def submit(shot: str, form: str = "form") -> None:
             """Click the form's button and wait for the next page (the old one goes stale)."""
             await _off_loop(driver.save_screenshot, str(shots / f"{shot}.png"))
-            page = driver.find_element(By.TAG_NAME, "html")
-            button = driver.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]")
-            await _off_loop(button.click)
+            for attempt in range(3):  # Chromium may renumber its nodes under a found button
+                page = driver.find_element(By.TAG_NAME, "html")
+                button = driver.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]")
+                try:
+                    await _off_loop(button.click)
+                    break
+                except WebDriverException:
+                    if attempt == 2:
+                        raise
             await _off_loop(WebDriverWait(driver, 30).until, staleness_of(page))
 
         assert await open_page("/", "1-han-main") == "HAN main - HAN service"
