@@ -27,6 +27,8 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     currency = 840                      # ISO 4217 numeric
     time_zone = "Europe/London"         # optional IANA zone: the Time server's TimeZone and DST
     mirrors = 2                         # optional: meter mirrors served (SE D.3.4; default 0)
+    keep_alive_minutes = 10             # optional: TC Keep-Alive Base, 1-255 (default 10)
+    keep_alive_jitter = 300             # optional: TC Keep-Alive Jitter in seconds, 0-512 (300)
 
     [meter]                          # optional: the ESI hosts the Metering server (SE D.3)
     unit_of_measure = 0              # UnitOfMeasure: 0 kWh (default)
@@ -190,6 +192,9 @@ class EsiConfig:
     meter: Mapping[int, int] | None = None
     #: ``[esi] mirrors``: how many meter mirror endpoints the ESI serves (SE D.3.4).
     mirrors: int = 0
+    #: ``[esi] keep_alive_minutes`` / ``keep_alive_jitter``: the Trust Center Keep-Alive
+    #: server's Base (minutes) and Jitter (seconds), SE 1.2 5.4.2.2.3.4.
+    keep_alive: tuple[int, int] = (10, 300)
 
     def override(self, **changes: Any) -> EsiConfig:
         """A copy with command-line values applied (``None`` or ``()`` means "not given")."""
@@ -223,6 +228,8 @@ _TABLES = {
         "currency",
         "time_zone",
         "mirrors",
+        "keep_alive_minutes",
+        "keep_alive_jitter",
     },
     "meter": {
         "unit_of_measure",
@@ -507,6 +514,10 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         time_zone=time_zone,
         meter=meter,
         mirrors=esi.number("mirrors", 0, MAX_MIRRORS, 0),
+        keep_alive=(
+            esi.number("keep_alive_minutes", 1, 255, 10),
+            esi.number("keep_alive_jitter", 0, 512, 300),
+        ),
     )
 
 

@@ -72,6 +72,23 @@ def zse_esi_sim(tmp_path: Path, config: str, commands: str) -> subprocess.Comple
     )
 
 
+# -- [esi] keep_alive_minutes / keep_alive_jitter -------------------------------------------
+
+
+def test_the_keep_alive_keys() -> None:
+    assert parse_config("").keep_alive == (10, 300)
+    assert parse_config("[esi]\nkeep_alive_minutes = 1\nkeep_alive_jitter = 0\n").keep_alive == (
+        1,
+        0,
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config("[esi]\nkeep_alive_minutes = 0\n")
+    assert str(caught.value).startswith("config: [esi] keep_alive_minutes: 0 is outside 1..255")
+    with pytest.raises(ConfigError) as caught:
+        parse_config("[esi]\nkeep_alive_jitter = 513\n")
+    assert str(caught.value).startswith("config: [esi] keep_alive_jitter: 513 is outside 0..512")
+
+
 # -- [esi] mirrors ---------------------------------------------------------------------------
 
 

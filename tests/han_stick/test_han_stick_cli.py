@@ -87,6 +87,7 @@ async def test_watch_prints_readings_price_and_a_confirmed_message(
         kinds = [line.split()[0] for line in lines]
         assert kinds[:3] == ["joined", "time", "keep_alive"]
         assert "offset=3600" in lines[1]  # the display now runs on the meter's time
+        assert lines[2].split()[1:] == ["minutes=10", "offered=True"]  # the ESI's Keep-Alive
         assert "price" in kinds
         assert "reading" in kinds
         reading = next(line for line in lines if line.startswith("reading"))

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.han_stick.stick_builder import STICK, close_stick, meter_and_stick, open_ihd
-from tests.han_stick.test_han_stick_keepalive import serve_keep_alive
 from tests.roles.test_roles_ihd_energy import CONFIG, serve_meter
 from zse.roles.keepalive import KeepAliveClient
 
@@ -24,10 +23,9 @@ from zse.roles.keepalive import KeepAliveClient
 async def test_a_missed_key_change_is_caught_up_by_a_trust_center_rejoin(
     tmp_path: Path, serial_link: Callable[..., None]
 ) -> None:
-    sh = await meter_and_stick(tmp_path, serial_link)
+    sh = await meter_and_stick(tmp_path, serial_link, keep_alive=(1, 0))
     han = sh.han
     serve_meter(han, 1_000_000, 1500)
-    serve_keep_alive(han, base=1, jitter=0)
     ihd = await open_ihd(sh, metering=True, metering_config=CONFIG)
     client: KeepAliveClient | None = None
     node = sh.ncp.node

@@ -1048,6 +1048,7 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
             time_zone=config.time_zone,
             meter=False if config.meter is None else {"formatting": config.meter},
             mirrors=config.mirrors,
+            keep_alive=config.keep_alive,
         )
         await esi.start()
         session = Session(esi, config, out, clock)

@@ -83,7 +83,10 @@ from zse.provisioning import (
 from zse.provisioning.registry import HanRegistry, RegistryError
 from zse.radios import link_key_installer
 from zse.records import Mismatch, RecordError, load_each
-from zse.se.ids import SE_PROFILE_ID
+from zse.roles.keepalive import DEFAULT_BASE as DEFAULT_KEEP_ALIVE_BASE
+from zse.roles.keepalive import DEFAULT_JITTER as DEFAULT_KEEP_ALIVE_JITTER
+from zse.roles.keepalive import KeepAliveServer
+from zse.se.ids import KEEP_ALIVE, SE_PROFILE_ID
 from zse.store import Batch, Store
 from zse.time.core import ZoneRule
 from zse.time.service import TIME, TimeServer, system_clock
@@ -404,7 +407,7 @@ class _Listener:
 
 
 #: The clusters the ESI serves and the one it is a client of, on its SE endpoint.
-_SERVER_CLUSTERS = (TIME, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT)
+_SERVER_CLUSTERS = (TIME, KEEP_ALIVE, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT)
 _CLIENT_CLUSTERS = (KEY_ESTABLISHMENT,)
 
 
@@ -449,6 +452,9 @@ class EnergyServiceInterface:
     :class:`~zse.metering.service.MeteringServer` (``formatting``, ``source``...); it
     persists in ``store``. ``mirrors``: how many meter mirrors to serve (SE D.3.4), on the
     endpoints after ``endpoint_id`` (:mod:`zse.metering.mirroring`; default none).
+    ``keep_alive``: TC Keep-Alive Base (minutes) and Jitter (seconds) served on the Keep-Alive
+    cluster (SE 1.2 5.4.2.2.3.4; default 10 minutes, 300 s), which joined devices read to
+    notice a Trust Center that is gone.
 
     Call ``await start()`` once the application is running, ``await stop()`` at the end.
     """
@@ -471,6 +477,7 @@ class EnergyServiceInterface:
         time_zone: ZoneRule | str | None = None,
         mirrors: int = 0,
         meter: bool | Mapping[str, Any] = False,
+        keep_alive: tuple[int, int] = (DEFAULT_KEEP_ALIVE_BASE, DEFAULT_KEEP_ALIVE_JITTER),
     ) -> None:
         self.app = app
         self.registry = registry
@@ -498,6 +505,9 @@ class EnergyServiceInterface:
         )
         self.price = PriceServer(port, clock=clock)
         self.time = TimeServer(port, clock=clock, zone=time_zone)
+        self.keep_alive = KeepAliveServer(
+            port, base_minutes=keep_alive[0], jitter_seconds=keep_alive[1]
+        )
         self.messaging = MessagingServer(port, clock=clock, store=self.store)
         self.drlc = DrlcServer(port, clock=clock, public_key=self.public_key, store=self.store)
         #: The Metering server (SE D.3), when ``meter`` asked for one.
@@ -563,6 +573,7 @@ class EnergyServiceInterface:
         self.price.start()
         self.price.on_event(self._stream.emit)
         self.time.start()
+        self.keep_alive.start()
         await self.messaging.start()
         self.messaging.on_event(self._stream.emit)
         await self.drlc.start()

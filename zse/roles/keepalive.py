@@ -10,7 +10,8 @@ StickDevice.rejoin`).
 
 :class:`KeepAlive` is the sans-IO core (``now`` in, the next deadline out); :class:`KeepAliveClient`
 the asyncio shell with one :class:`~zse.zcl.timer.Timer`. The meter may not offer the cluster:
-:meth:`KeepAliveClient.start` then says so and does nothing.
+:meth:`KeepAliveClient.start` then says so and does nothing. :class:`KeepAliveServer` is the
+Trust Center's side, which zse's ESI serves on its SE endpoint.
 """
 
 from __future__ import annotations
@@ -26,16 +27,17 @@ from zigpy.zcl import foundation
 
 from zse.errors import DecodeError, InvalidFrame
 from zse.roles.han import servers_on
+from zse.se.ids import KEEP_ALIVE
 from zse.zcl.endpoint import ZclPort
 from zse.zcl.timer import Timer
 
-__all__ = ["KEEP_ALIVE", "KeepAlive", "KeepAliveClient"]
+__all__ = ["KEEP_ALIVE", "KeepAlive", "KeepAliveClient", "KeepAliveServer"]
 
 LOGGER = logging.getLogger(__name__)
 
-#: The Keep-Alive cluster and its server attributes.
-KEEP_ALIVE = 0x0025
+#: The Keep-Alive cluster's server attributes.
 BASE, JITTER = 0x0000, 0x0001
+_UINT8, _UINT16 = 0x20, 0x21
 #: The attributes' defaults (10 minutes, 300 s) and valid ranges.
 DEFAULT_BASE, DEFAULT_JITTER = 10, 300
 BASE_RANGE, JITTER_RANGE = range(1, 256), range(513)
@@ -92,6 +94,35 @@ class KeepAlive:
     def _schedule(self, now: float) -> None:
         jitter = self._rng.randint(0, self.jitter_seconds) if self.jitter_seconds else 0
         self._deadline = now + 60 * self.base_minutes + jitter
+
+
+class KeepAliveServer:
+    """The Trust Center's Keep-Alive server: TC Keep-Alive Base (uint8, minutes) and Jitter
+    (uint16, seconds) answered to Read Attributes from ``endpoint`` (SE 1.2 5.4.2.2.3.4).
+
+    The values are checked against the attributes' ranges (Base 1-255, Jitter 0-512):
+    :class:`ValueError` names the one that is out of range.
+    """
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        base_minutes: int = DEFAULT_BASE,
+        jitter_seconds: int = DEFAULT_JITTER,
+    ) -> None:
+        if base_minutes not in BASE_RANGE:
+            raise ValueError(f"keep-alive base must be 1-255 minutes, not {base_minutes}")
+        if jitter_seconds not in JITTER_RANGE:
+            raise ValueError(f"keep-alive jitter must be 0-512 seconds, not {jitter_seconds}")
+        self.endpoint = endpoint
+        self.base_minutes = base_minutes
+        self.jitter_seconds = jitter_seconds
+
+    def start(self) -> None:
+        """Publish the two attributes."""
+        self.endpoint.set_attribute(KEEP_ALIVE, BASE, self.base_minutes, _UINT8)
+        self.endpoint.set_attribute(KEEP_ALIVE, JITTER, self.jitter_seconds, _UINT16)
 
 
 class KeepAliveClient:

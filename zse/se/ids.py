@@ -72,6 +72,8 @@ IN_HOME_DISPLAY: Final = 0x0502
 BASIC: Final = 0x0000
 #: Time (ZCL 3.12).
 TIME: Final = 0x000A
+#: Trust Center Keep-Alive (SE 1.2 5.4.2.2.3.4; served by the ESI, read by joined devices).
+KEEP_ALIVE: Final = 0x0025
 #: Price (SE D.4).
 PRICE: Final = 0x0700
 #: Demand Response and Load Control (SE D.2).
