@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import zigpy.types as t
 from zigpy.zcl import foundation
 
 from tests.roles.han_builder import EUIS, build, close
@@ -96,5 +97,76 @@ async def test_an_esi_that_meters_and_mirrors_reports_as_the_meter(tmp_path):
         assert ihd.metering.protocol.reporting is True
         summation, demand = ihd.metering.current()
         assert (str(summation), str(demand)) == ("2.500 kWh", "0.750 kW")
+    finally:
+        await close(han)
+
+
+def reporting_addresses(meter) -> set[int]:
+    return {destination.address for destination, _ in meter.core.reporting.configurations()}
+
+
+async def stored_addresses(meter) -> set[int]:
+    return {
+        int(key.split("/")[1], 16)
+        for key in await meter.store.load(meter.namespace)
+        if key.startswith("report/")
+    }
+
+
+async def test_reporting_follows_a_device_that_rejoins_at_another_address(tmp_path):
+    """Reporting records are kept by NWK address (ZCL 2.5.7): when a display rejoins with a new
+    address (ZB 3.6.1.9) its records follow it; when another device takes a departed one's
+    address they are dropped; de-provisioning drops them, so nothing is reported to a device
+    that is no longer the one that asked."""
+    han = await build(tmp_path, meter={"formatting": {A.DIVISOR: 1000}})
+    try:
+        await han.esi.provision(EUIS["ihd"])
+        ihd = han.add("ihd", metering=True)
+        await ihd.start()
+        await asyncio.sleep(5)
+        meter = han.esi.meter
+        assert meter is not None
+        ihd_ieee = t.EUI64.convert(EUIS["ihd"])
+        first = int(han.app.get_device(ieee=ihd_ieee).nwk)
+        assert reporting_addresses(meter) == {first}
+        count = len(meter.core.reporting.configurations())
+        moved = first ^ 0x0101
+        han.app.handle_join(t.NWK(moved), ihd_ieee, t.NWK(0x0000))  # rejoined, new address
+        await han.esi.settle()
+        assert reporting_addresses(meter) == {moved}
+        assert len(meter.core.reporting.configurations()) == count
+        assert await stored_addresses(meter) == {moved}
+        # a restarted meter server loads the records at the new address
+        await meter.stop()
+        again = type(meter)(meter.endpoint, store=meter.store, clock=meter.clock)
+        await again.start()
+        try:
+            assert reporting_addresses(again) == {moved}
+        finally:
+            await again.stop()
+        await meter.start()
+        # another device joins at the address the display left: not the one that asked
+        stranger = t.EUI64.convert("00:0d:6f:00:0e:00:00:42")
+        han.app.handle_join(t.NWK(moved), stranger, t.NWK(0x0000))
+        await han.esi.settle()
+        assert reporting_addresses(meter) == set()
+        assert await stored_addresses(meter) == set()
+    finally:
+        await close(han)
+
+
+async def test_a_de_provisioned_device_is_reported_to_no_more(tmp_path):
+    han = await build(tmp_path, meter={"formatting": {A.DIVISOR: 1000}})
+    try:
+        await han.esi.provision(EUIS["ihd"])
+        await han.add("ihd", metering=True).start()
+        await asyncio.sleep(5)
+        meter = han.esi.meter
+        assert meter is not None
+        assert reporting_addresses(meter)
+        await han.esi.deprovision(EUIS["ihd"])
+        await han.esi.settle()
+        assert reporting_addresses(meter) == set()
+        assert await stored_addresses(meter) == set()
     finally:
         await close(han)

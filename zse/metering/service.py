@@ -25,7 +25,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from zigpy.zcl import foundation
@@ -95,6 +95,18 @@ _REPORT_SHAPE = Fields(
 
 def _report_key(destination: Destination, attribute: int) -> str:
     return f"report/{destination.address:04x}/{destination.endpoint:02x}/{attribute:04x}"
+
+
+def _record(destination: Destination, config: ReportingConfig) -> dict[str, int]:
+    """A reporting record as stored (the shape ``_REPORT_SHAPE`` checks when loading)."""
+    return {
+        "nwk": destination.address,
+        "endpoint": destination.endpoint,
+        "attribute": config.attribute,
+        "min": config.min_interval,
+        "max": config.max_interval,
+        "change": config.reportable_change or 0,
+    }
 
 
 @dataclass(eq=False)
@@ -217,6 +229,52 @@ class MeteringServer:
 
         load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
 
+    # -- destinations ---------------------------------------------------------------------------
+
+    async def readdress(self, old_nwk: int, new_nwk: int) -> int:
+        """A device that configured reporting now has another NWK address (it rejoined and got
+        a new one, ZB 3.6.1.9): its records follow it, in memory and in the store, so reports
+        reach it and not whichever device takes the old address. The number of records moved."""
+        if old_nwk == new_nwk:
+            return 0
+        return await self._move(old_nwk, new_nwk)
+
+    async def forget(self, nwk: int) -> int:
+        """Drop the reporting records of the device at ``nwk`` (it was de-provisioned): nothing
+        is reported to that address again. The number of records dropped."""
+        return await self._move(nwk, None)
+
+    async def _move(self, old_nwk: int, new_nwk: int | None) -> int:
+        async with self._lock:
+            now = self.clock()
+            batch = Batch()
+            moved = 0
+            for destination, config in self.core.reporting.configurations():
+                if not destination.unicast or destination.address != old_nwk:
+                    continue
+                moved += 1
+                stop = replace(config, max_interval=NO_REPORTING)
+                self.core.configure_reporting(destination, stop, now)
+                batch.delete(self.namespace, _report_key(destination, config.attribute))
+                if new_nwk is None:
+                    continue
+                there = Destination.device(new_nwk, destination.endpoint)
+                self.core.configure_reporting(there, config, now)
+                batch.put(
+                    self.namespace, _report_key(there, config.attribute), _record(there, config)
+                )
+            if self.store is not None and moved:
+                await self.store.commit(batch)
+        self._timer.update()
+        if moved:
+            LOGGER.info(
+                "%d reporting record(s) of 0x%04X %s",
+                moved,
+                old_nwk,
+                "dropped" if new_nwk is None else f"moved to 0x{new_nwk:04X}",
+            )
+        return moved
+
     # -- readings -------------------------------------------------------------------------------
 
     async def feed(self, readings: Readings) -> None:
@@ -275,18 +333,7 @@ class MeteringServer:
                 if config.max_interval == NO_REPORTING:
                     batch.delete(self.namespace, key)
                 else:
-                    batch.put(
-                        self.namespace,
-                        key,
-                        {
-                            "nwk": event.destination.address,
-                            "endpoint": event.destination.endpoint,
-                            "attribute": config.attribute,
-                            "min": config.min_interval,
-                            "max": config.max_interval,
-                            "change": config.reportable_change or 0,
-                        },
-                    )
+                    batch.put(self.namespace, key, _record(event.destination, config))
         if self.store is not None and len(batch):
             await self.store.commit(batch)
 

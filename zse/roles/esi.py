@@ -532,6 +532,9 @@ class EnergyServiceInterface:
         self.events = self._stream.events
         self._public_keys: dict[t.EUI64, bytes] = {}
         self._codes: dict[t.EUI64, InstallCode] = {}  # admissions without a registry
+        #: Each device's NWK address as last seen, so that per-address state (the meter's
+        #: reporting records) follows a device that rejoins with a new one.
+        self._addresses: dict[t.EUI64, int] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listener = _Listener(self)
@@ -585,6 +588,9 @@ class EnergyServiceInterface:
         if self.mirrors is not None:
             await self.mirrors.start()
             self.mirrors.on_event(self._stream.emit)
+        self._addresses.update(
+            (t.EUI64(ieee), int(device.nwk)) for ieee, device in self.app.devices.items()
+        )
         self._listener_id = self.app.add_listener(self._listener)
 
     async def stop(self) -> None:
@@ -711,6 +717,9 @@ class EnergyServiceInterface:
         self._public_keys.pop(ieee, None)
         if self.store is not None:
             await self.store.commit(Batch().delete(_KEYS_NAMESPACE, name))
+        address = self._addresses.pop(ieee, None)
+        if address is not None and self.meter is not None:
+            await self.meter.forget(address)  # nothing more is reported to that address
         await self._carry_out(ieee, step)
         return step.after
 
@@ -1043,9 +1052,27 @@ class EnergyServiceInterface:
         name = device_name(ieee)
         if event is LifecycleEvent.JOINED:
             self._stream.emit(DeviceJoined(device=name, nwk=nwk))
+            self._spawn(self._addressed(t.EUI64(ieee), nwk))
         elif event is LifecycleEvent.LEFT:
             self._stream.emit(DeviceLeft(device=name))
         self._spawn(self._follow(name, event))
+
+    async def _addressed(self, ieee: t.EUI64, nwk: int) -> None:
+        """``ieee`` is at ``nwk`` now: the meter's reporting records follow a device whose
+        address changed, and those of a device whose old address another one took are dropped
+        (they would report to the newcomer)."""
+        old = self._addresses.get(ieee)
+        others = [other for other, address in self._addresses.items() if address == nwk]
+        for other in others:
+            if other != ieee:
+                del self._addresses[other]
+        self._addresses[ieee] = nwk
+        if self.meter is None:
+            return
+        if any(other != ieee for other in others):
+            await self.meter.forget(nwk)
+        if old is not None and old != nwk:
+            await self.meter.readdress(old, nwk)
 
     def _key_establishment_event(self, event: KeyEstablishmentEvent) -> None:
         name = device_name(event.partner)
