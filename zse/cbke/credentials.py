@@ -66,8 +66,29 @@ def load_file(path: str | os.PathLike[str], parse: Callable[[bytes], T]) -> T:
         raise InvalidCredentials(f"{os.fspath(path)}: {exc}") from None
 
 
+class _Certified:
+    """What a certificate says of its holder, for either kind of credentials."""
+
+    certificate: ImplicitCertificate
+
+    @property
+    def suite(self) -> Suite:
+        """The suite, from the certificate."""
+        return self.certificate.suite
+
+    @property
+    def eui64(self) -> bytes:
+        """The subject EUI-64 (8 octets, most significant first)."""
+        return self.certificate.subject
+
+    @property
+    def issuer(self) -> bytes:
+        """The issuer of the certificate (the CA's 8-byte identifier)."""
+        return self.certificate.issuer
+
+
 @dataclass(frozen=True, kw_only=True)
-class Credentials:
+class Credentials(_Certified):
     """A checked set of credentials for one suite. Build with :meth:`from_hex` / :meth:`load`."""
 
     ca_public_key: bytes
@@ -95,21 +116,6 @@ class Credentials:
                 f"is {derived.hex().upper()} (wrong CA key, or a key from another certificate?)"
             )
         object.__setattr__(self, "public_key", reconstructed)
-
-    @property
-    def suite(self) -> Suite:
-        """The suite, from the certificate."""
-        return self.certificate.suite
-
-    @property
-    def eui64(self) -> bytes:
-        """The subject EUI-64 (8 octets, most significant first)."""
-        return self.certificate.subject
-
-    @property
-    def issuer(self) -> bytes:
-        """The issuer of the certificate (the CA's 8-byte identifier)."""
-        return self.certificate.issuer
 
     @classmethod
     def from_hex(
@@ -176,7 +182,7 @@ class Credentials:
 
 
 @dataclass(frozen=True)
-class HeldCredentials:
+class HeldCredentials(_Certified):
     """A certificate whose private key (and CA public key) a radio holds and never gives out:
     an EmberZNet NCP with CBKE data in its manufacturing tokens (EZSP ``getCertificate``).
     Key establishment with these hands the arithmetic to the holder
@@ -184,18 +190,3 @@ class HeldCredentials:
     does not offer."""
 
     certificate: ImplicitCertificate
-
-    @property
-    def suite(self) -> Suite:
-        """The suite, from the certificate."""
-        return self.certificate.suite
-
-    @property
-    def eui64(self) -> bytes:
-        """The subject EUI-64 (8 octets, most significant first)."""
-        return self.certificate.subject
-
-    @property
-    def issuer(self) -> bytes:
-        """The issuer of the certificate (the CA's 8-byte identifier)."""
-        return self.certificate.issuer
