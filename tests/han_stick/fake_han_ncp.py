@@ -42,7 +42,8 @@ END_DEVICE = 0x03
 #: EMBER_LIBRARY_NOT_PRESENT (no CBKE library / data), and a handler status for bad partner data
 LIBRARY_NOT_PRESENT, BAD_PARTNER = 0xB5, 0x3A
 SL_NOT_FOUND = int(bt.sl_Status.NOT_FOUND)
-#: what ``dsaSign`` answers before its handler (EmberStatus; sl_status_t from EZSP 14)
+#: what ``dsaSign``, ``generateCbkeKeys`` and ``calculateSmacs`` answer before their handler
+#: (EmberStatus; sl_status_t from EZSP 14)
 OPERATION_IN_PROGRESS, IN_PROGRESS_V14 = 0xBA, int(bt.sl_Status.IN_PROGRESS)
 #: EmberStatus -> sl_status_t of the stack status callback (UG600, EZSP 14+).
 SL_STACK_STATUS = {
@@ -197,9 +198,14 @@ class HanNcp(StickNcp):
         if name in GENERATE or name in SMACS or name in CLEAR:
             self.cbke_log.append(name)
             suite = {**GENERATE, **SMACS, **CLEAR}[name]
+            if suite not in self.tokens:
+                return {"status": LIBRARY_NOT_PRESENT}
             if name in CLEAR:
                 self._clear(suite, bool(request["storeLinkKey"]))
-            return {"status": SUCCESS if suite in self.tokens else LIBRARY_NOT_PRESENT}
+                return {"status": SUCCESS}
+            # started; the result comes in the handler (EmberZNet answers "in progress" here,
+            # and Silicon Labs' key establishment plugin takes anything else for a failure)
+            return {"status": IN_PROGRESS_V14 if self.version >= 14 else OPERATION_IN_PROGRESS}
         return super().answers(name, request)
 
     # -- CBKE in the NCP: the firmware's arithmetic is zse's hazmat code ----------------------

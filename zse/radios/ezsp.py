@@ -290,8 +290,10 @@ JOIN_SECURITY = int(
     t.EmberInitialSecurityBitmask.HAVE_PRECONFIGURED_KEY
     | t.EmberInitialSecurityBitmask.REQUIRE_ENCRYPTED_KEY
 )
-#: ``dsaSign`` answers "queued" (EMBER_OPERATION_IN_PROGRESS; sl_status_t IN_PROGRESS from
-#: EZSP 14) before its handler brings the signature.
+#: ``generateCbkeKeys``, ``calculateSmacs`` (both suites) and ``dsaSign`` answer "started"
+#: (EMBER_OPERATION_IN_PROGRESS; sl_status_t IN_PROGRESS from EZSP 14) before their handler
+#: brings the result: Silicon Labs' key establishment plugin treats any other answer to the
+#: first two as a failure (``key-establishment.c``: ``!= EMBER_OPERATION_IN_PROGRESS``).
 OPERATION_IN_PROGRESS = int(t.EmberStatus.OPERATION_IN_PROGRESS)
 IN_PROGRESS_V14 = int(t.sl_Status.IN_PROGRESS)
 #: The signature type byte the NCP writes before a signature (0x01, ECDSA) and its size
@@ -661,7 +663,9 @@ class EzspHanRadio:
         an ephemeral key pair and reports the public key in its handler."""
         name = "generateCbkeKeys" if suite == 1 else "generateCbkeKeys283k1"
         status, key = await self._cbke_call(
-            name, f"{name}Handler" if suite == 1 else "generateCbkeKeysHandler283k1"
+            name,
+            f"{name}Handler" if suite == 1 else "generateCbkeKeysHandler283k1",
+            queued=self._in_progress(),
         )
         if status != SUCCESS:
             raise EzspError(f"{name} (handler)", status)
@@ -683,6 +687,7 @@ class EzspHanRadio:
         status, initiator_smac, responder_smac = await self._cbke_call(
             name,
             handler,
+            queued=self._in_progress(),
             amInitiator=initiator,
             partnerCertificate=certificate,
             partnerEphemeralPublicKey=ephemeral,
@@ -713,10 +718,11 @@ class EzspHanRadio:
         command (only ``dsaVerify283k1``)."""
         if not message or message[-1] != ECDSA_SIGNATURE:
             raise ValueError("dsaSign signs only data ending in the signature type 0x01")
-        new = int(self._ezsp.ezsp_version) >= FIRST_EXTENDED_VERSION
-        queued = IN_PROGRESS_V14 if new else OPERATION_IN_PROGRESS
         status, signed = await self._cbke_call(
-            "dsaSign", "dsaSignHandler", queued=queued, messageContents=message[:-1] + b"\x00"
+            "dsaSign",
+            "dsaSignHandler",
+            queued=self._in_progress(),
+            messageContents=message[:-1] + b"\x00",
         )
         if status != SUCCESS:
             raise EzspError("dsaSign (handler)", status)
@@ -724,6 +730,11 @@ class EzspHanRadio:
         if len(signed) != len(message) + SIGNATURE_SIZE or not signed.startswith(message):
             raise EzspError("dsaSign (handler: not the message sent, signed)", status)
         return signed[len(message) :]
+
+    def _in_progress(self) -> int:
+        """The status meaning "started, the handler follows" in this EZSP version."""
+        new = int(self._ezsp.ezsp_version) >= FIRST_EXTENDED_VERSION
+        return IN_PROGRESS_V14 if new else OPERATION_IN_PROGRESS
 
     async def _cbke_call(
         self, name: str, handler: str, *, queued: int = SUCCESS, **request: Any
