@@ -10,6 +10,7 @@ import pytest
 import zigpy.types as t
 
 from tests.installer.site import (
+    CA,
     OFFICE,
     InstallerTerminal,
     bootstrap,
@@ -18,9 +19,13 @@ from tests.installer.site import (
     terminal_bootstrap,
     terminal_client,
 )
+from zse.cbke import SUITE1
+from zse.cbke.messages import InitiateKeyEstablishmentRequest
 from zse.cbke.service import KeyEstablishmentFailed
 from zse.installer.core import CommandCode, Outcome
+from zse.interpan._codec import DeliveryMode, InterPanFrame
 from zse.interpan.ke import establish_over_interpan
+from zse.interpan.window import Verdict
 from zse.sim import JoinRefused
 from zse.sim import _frames as frames
 from zse.store import Store
@@ -191,5 +196,56 @@ async def test_a_join_flood_does_not_starve_the_terminal():
     assert [r.status for r in responses] == [Outcome.EXECUTED] * 3
     await flooding
     assert list(site.app.radio.children) == [site.terminal.ieee]  # no spoofed device admitted
+    await client.stop()
+    await site.stop()
+
+
+async def test_a_key_establishment_flood_does_not_starve_a_terminal_without_pin():
+    """No PIN: 3,000 spoofed Initiate Key Establishment Requests, each from another address,
+    100 a second for 30 s, while the terminal bootstraps. Its first Initiate shares the
+    newcomers' budget with the flood and is lost; its second, 16 s later, is a returning
+    source's and is admitted, and its session's next messages are vouched for (issue #20.4)."""
+    site = await build(125)
+    attacker = site.air.device("00:0d:6f:00:0e:ee:ee:ee", channel=20)
+    attacker.listen(20)
+    template = CA.issue(bytes(8), SUITE1).certificate.data
+    loop = asyncio.get_running_loop()
+
+    async def flood() -> None:
+        start = loop.time()
+        for i in range(3000):
+            source = (0x5A00_0000_0000_0000 + i).to_bytes(8, "big")
+            request = InitiateKeyEstablishmentRequest(
+                suite=1,
+                ephemeral_data_generate_time=5,
+                confirm_key_generate_time=5,
+                identity=template[:22] + source + template[30:],
+            )
+            frame = InterPanFrame(
+                src_pan_id=0xFFFF,
+                src_ieee=t.EUI64(source[::-1]),
+                dst_pan_id=site.pan_id,
+                dst_address=site.hub_ieee,
+                delivery_mode=DeliveryMode.UNICAST,
+                cluster_id=0x0800,
+                payload=bytes((0x11, i & 0xFF, 0x00)) + request.encode(),
+            )
+            await attacker.send_interpan(frame.to_bytes())
+            await asyncio.sleep(max(0.0, start + (i + 1) / 100 - loop.time()))
+
+    flooding = loop.create_task(flood())
+    await asyncio.sleep(2.013)
+    started = loop.time()
+    await site.bootstrap(key_attempts=4).run()
+    client = await terminal_client(site)
+    responses = await InstallerTerminal(client, service_request()).run()
+    assert [r.status for r in responses] == [Outcome.EXECUTED] * 3
+    assert loop.time() - started < 20  # its second try, while the flood goes on
+    assert not flooding.done()
+    await flooding
+    window = site.interpan.window
+    assert window is not None
+    assert site.ke.established == 1
+    assert window.counts[Verdict.ACCEPTED] <= 3 + 32 + 10  # newcomers' budget, the terminal's
     await client.stop()
     await site.stop()

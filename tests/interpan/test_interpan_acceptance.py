@@ -75,3 +75,38 @@ def test_flood_does_not_starve_the_trusted_terminal():
             terminal_verdicts.append(policy.window.admit(initiate(TERMINAL), now))
     assert terminal_verdicts == [Verdict.ACCEPTED] * 20
     assert admitted_flood <= 3 + 50  # the newcomers' shared bucket: burst 3, 1 a second
+
+
+def test_flood_of_first_contacts_does_not_starve_a_terminal_that_tries_again():
+    """No PIN: 10,000 spoofed sources, each used once at 200 a second, and a terminal whose
+    key establishment times out and tries again every 16 s (its Initiate's response time and
+    margin, then 1 s): its second try is admitted, as a returning source (issue #20.4)."""
+    policy = AcceptancePolicy(window())
+    policy.power_up(0.0)
+    admitted_flood = 0
+    terminal_verdicts = []
+    for i in range(10_000):
+        now = 1.0 + i * 0.005
+        spoofed = EUI64((0x10_0000 + i).to_bytes(8, "little"))
+        admitted_flood += policy.window.admit(initiate(spoofed), now) is Verdict.ACCEPTED
+        if i % 3200 == 100:  # t = 1.5, 17.5, 33.5, 49.5
+            terminal_verdicts.append(policy.window.admit(initiate(TERMINAL), now))
+    assert terminal_verdicts[1:] == [Verdict.ACCEPTED] * 3
+    assert admitted_flood <= 3 + 50  # still no more than the newcomers' bucket
+
+
+def test_a_flood_repeating_its_addresses_shares_the_returning_priority():
+    """The limit of fairness without authentication: an attacker that sends each spoofed
+    address twice is as 'returning' as the terminal; the first contacts get nothing while
+    returning sources want the budget, and the total stays the newcomers' budget."""
+    policy = AcceptancePolicy(window())
+    policy.power_up(0.0)
+    limiter = policy.window.limiter
+    first = second = 0
+    for i in range(2_000):  # 200 a second for 10 s: address i, then address i - 100 again
+        now = 1.0 + i * 0.005
+        first += limiter.allow(EUI64((0x20_0000 + i).to_bytes(8, "little")), now)
+        if i >= 100:
+            second += limiter.allow(EUI64((0x20_0000 + i - 100).to_bytes(8, "little")), now)
+    assert first <= 2  # the initial burst above the reserve, then nothing
+    assert 9 <= second <= 3 + 10

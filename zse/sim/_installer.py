@@ -7,6 +7,7 @@ with :func:`build_gb_site`."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -39,7 +40,12 @@ from zse.interpan.ke import InterPanKeyServer
 from zse.interpan.secure import InterPanSecurity
 from zse.interpan.service import InterPanService
 from zse.interpan.transports.sim import SimTransport
-from zse.interpan.window import KE_INTERPAN_COMMANDS, CommandWhitelist, InterPanWindow
+from zse.interpan.window import (
+    KE_INTERPAN_COMMANDS,
+    CommandWhitelist,
+    InterPanWindow,
+    SourceLimiter,
+)
 from zse.se.ids import TUNNELING
 from zse.sim._app import SimControllerApplication
 from zse.sim._han import Air
@@ -164,7 +170,10 @@ async def build_gb_site(
     )
     await hub.start()
     await tunnels.start()
-    window = InterPanWindow(whitelist=WHITELIST)
+    # the recall table's key: secret on a real hub (random), here derived from the simulated
+    # network key so that a seeded run repeats
+    salt = hashlib.blake2b(bytes(app.state.network_info.network_key.key), digest_size=16).digest()
+    window = InterPanWindow(whitelist=WHITELIST, limiter=SourceLimiter(salt=salt))
     policy = AcceptancePolicy(window, pin=pin)
     policy.power_up(asyncio.get_running_loop().time())
     hub_ieee: t.EUI64 = app.state.node_info.ieee
