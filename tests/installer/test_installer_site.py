@@ -22,8 +22,11 @@ from tests.installer.site import (
 from zse.cbke import SUITE1
 from zse.cbke.messages import InitiateKeyEstablishmentRequest
 from zse.cbke.service import KeyEstablishmentFailed
+from zse.installcode import InstallCode
 from zse.installer.core import CommandCode, Outcome
+from zse.installer.service import hand_over, serve_handover
 from zse.interpan._codec import DeliveryMode, InterPanFrame
+from zse.interpan.acceptance import JoinAdmission, JoinVerdict
 from zse.interpan.ke import establish_over_interpan
 from zse.interpan.window import Verdict
 from zse.sim import JoinRefused
@@ -249,3 +252,50 @@ async def test_a_key_establishment_flood_does_not_starve_a_terminal_without_pin(
     assert window.counts[Verdict.ACCEPTED] <= 3 + 32 + 10  # newcomers' budget, the terminal's
     await client.stop()
     await site.stop()
+
+
+async def test_a_busy_hub_tells_the_terminal_to_hand_over_later():
+    """The hub's join permits are taken (issue #20.4: joins are rate-limited): the handover is
+    answered busy with the wait; the terminal hands over again after it and joins."""
+    site = await build(126)
+    site.joins = JoinAdmission(max_pending=1, permit_duration=40)
+    site.tasks[-1].cancel()  # serve the handover with the smaller admission
+    site.tasks.append(serve_handover(site.interpan, _log_and_permit(site), admission=site.joins))
+    loop = asyncio.get_running_loop()
+    other = t.EUI64.convert("00:0d:6f:00:0f:00:00:99")
+    assert site.joins.decide(other, "another terminal's code", loop.time())[0] is JoinVerdict.ADMIT
+    started = loop.time()
+    await site.bootstrap().run()
+    assert 40 <= loop.time() - started < 45  # handed over again once the other permit ended
+    assert site.joins.counts[JoinVerdict.BUSY] == 1
+    assert site.device_log == [site.terminal.ieee]
+    assert site.terminal.joined
+    assert len(site.joins) == 0  # the terminal joined: its permit ended
+    await site.stop()
+
+
+async def test_another_install_code_from_the_same_terminal_is_refused():
+    site = await build(127)
+    boot = terminal_bootstrap(site)
+    await _run_until(boot, "join")
+    with pytest.raises(PermissionError):
+        await hand_over(
+            site.terminal_ip,
+            hub=site.hub_ieee,
+            hub_pan_id=site.pan_id,
+            install_code=InstallCode.generate(rng=site.air.rng),
+        )
+    assert site.device_log == [site.terminal.ieee]  # the second code was not acted on
+    assert site.joins.counts[JoinVerdict.REFUSED] == 1
+    await site.stop()
+
+
+def _log_and_permit(site):
+    async def on_handover(handover) -> bool:
+        site.device_log.append(handover.terminal)
+        await site.app.permit_with_link_key(
+            handover.terminal, t.KeyData(handover.install_code.link_key), 120
+        )
+        return True
+
+    return on_handover

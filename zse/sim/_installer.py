@@ -34,7 +34,7 @@ from zse.installer.service import (
     TerminalBootstrap,
     serve_handover,
 )
-from zse.interpan.acceptance import AcceptancePolicy
+from zse.interpan.acceptance import AcceptancePolicy, JoinAdmission
 from zse.interpan.fragment import Reassembler
 from zse.interpan.ke import InterPanKeyServer
 from zse.interpan.secure import InterPanSecurity
@@ -80,6 +80,7 @@ class GbSite:
     terminal_ep: Any
     terminal_ip: InterPanService
     code: InstallCode
+    joins: JoinAdmission = field(default_factory=JoinAdmission)
     device_log: list[t.EUI64] = field(default_factory=list)
     clock_set: list[int] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -238,7 +239,12 @@ async def build_gb_site(
         )
         return True
 
-    site.tasks.append(serve_handover(interpan, on_handover))
+    class _Joins:  # zigpy's listener: a terminal that joined ends its join permit
+        def device_joined(self, device: Any) -> None:
+            site.joins.joined(device.ieee)
+
+    app.add_listener(_Joins())
+    site.tasks.append(serve_handover(interpan, on_handover, admission=site.joins))
     return site
 
 
