@@ -166,3 +166,22 @@ def test_wireshark_reads_an_interpan_fragment_as_a_zcl_frame(tmp_path):
         assert packet.show("zbee_zcl.type") == ["0x00"]  # the IPMF control octet, 0x00
         assert packet.show("zbee_zcl.cmd.tsn") == [str(index)]
         assert packet.raw("zbee_zcl.cmd.id") == [f"{len(fragments):02x}"]
+
+
+def test_wireshark_decrypts_the_extended_nonce_form_only(tmp_path):
+    """Why zse sends the sender's EUI-64 in the auxiliary header by default: Wireshark finds no
+    nonce source for Silicon Labs' 5-octet header on an inter-PAN frame ('Extended Source:
+    Unknown') and leaves it encrypted; the 13-octet form it decrypts."""
+    zcl = bytes((0x19, 1, 0x00, 7, 0, 0x00, 0x50, 0))  # Request Tunnel Response
+    frame = _frame(TUNNELING, zcl, from_hub=True)
+    short = seal_frame(frame, link_key=KEY, counter=1, extended_nonce=False)
+    long = seal_frame(frame, link_key=KEY, counter=2)
+    short_packet, long_packet = dissect(
+        [short.to_bytes(), long.to_bytes()],
+        tmp_path,
+        zigbee_key_options([f'"{KEY.hex()}","Normal","inter-PAN"']),
+    )
+    assert short_packet.show("zbee.sec.decryption_key") == []
+    assert short_packet.show("zbee_zcl_se.tun.cmd.srv_tx.id") == []
+    assert long_packet.show("zbee.sec.decryption_key") == ["inter-PAN"]
+    assert long_packet.show("zbee_zcl_se.tun.cmd.srv_tx.id") == ["0x00"]
