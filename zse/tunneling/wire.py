@@ -7,10 +7,10 @@ flow with Ready Data, and report a Transfer Data that cannot be taken (Transfer 
 Field layouts were checked against Wireshark's ``packet-zbee-zcl-se.c`` Tunneling dissector
 (the SE 1.2 text itself was out of reach); the tests dissect every command with tshark.
 Get Supported Tunnel Protocols (D.6.2.4.7, server 0x06) carries a one-octet protocol offset,
-as the SE field list, Silicon Labs' and ZBOSS's definitions give it (Wireshark's dissector asks
-for two octets of an 8-bit field and shows the one there, tested); its response (D.6.2.5.5,
-client 0x05) the list complete flag, the count and as many (manufacturer code, protocol id)
-pairs.
+as zsmartsystems' SE command definitions (generated from the SE text) give it; Wireshark's
+dissector asks for two octets of an 8-bit field and shows the one there (tested). Its response
+(D.6.2.5.5, client 0x05): the list complete flag, the count and as many (manufacturer code,
+protocol id) pairs.
 """
 
 from __future__ import annotations
