@@ -26,7 +26,6 @@ terminal that got its Initiate through is not starved of its next messages by a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Iterable
@@ -144,12 +143,19 @@ class InterPanKeyServer:
         self._task = asyncio.get_running_loop().create_task(self._serve(inbox))
 
     async def stop(self) -> None:
-        """Stop serving."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop serving. The serving task's cancellation ends here; a cancellation of the
+        caller's own task while it waits goes on up (as :meth:`zse.zcl.timer.Timer.stop`)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        current = asyncio.current_task()
+        cancelling = current.cancelling() if current is not None else 0
+        try:
+            await task
+        except asyncio.CancelledError:
+            if current is not None and current.cancelling() > cancelling:
+                raise
 
     async def _serve(self, inbox: object) -> None:
         from zse.interpan.service import Inbox  # noqa: PLC0415 - a name for the type only
