@@ -52,6 +52,7 @@ from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.service import InterPanService
 from zse.se.ids import KEY_ESTABLISHMENT
 from zse.zcl.frame import encode_zcl_header
+from zse.zcl.timer import wait_cancelled
 
 __all__ = [
     "InterPanKeyEstablished",
@@ -149,13 +150,7 @@ class InterPanKeyServer:
         if task is None:
             return
         task.cancel()
-        current = asyncio.current_task()
-        cancelling = current.cancelling() if current is not None else 0
-        try:
-            await task
-        except asyncio.CancelledError:
-            if current is not None and current.cancelling() > cancelling:
-                raise
+        await wait_cancelled(task)
 
     async def _serve(self, inbox: object) -> None:
         from zse.interpan.service import Inbox  # noqa: PLC0415 - a name for the type only
