@@ -14,8 +14,8 @@ establishment over inter-PAN (docs/interpan.md, "Secured inter-PAN"):
   nonce's source being the MAC source. zse accepts both on receipt and sends either
   (``extended_nonce``); the default carries it because Wireshark finds the nonce's source only
   in the auxiliary header or in what its NWK layer learned, which an inter-PAN stub does not
-  give it: it cannot decrypt the 5-octet form (``test_silicon_labs_header_*``), at a cost of
-  8 octets;
+  give it: it cannot decrypt the 5-octet form (tested in
+  ``tests/interpan/test_interpan_tshark_kinds.py``); the cost is 8 octets;
 - the CCM* nonce is the MAC source EUI-64, the frame counter and the security control with
   level 5 (ZB 4.5.2.2); the authenticated data is the stub APS header as sent followed by the
   auxiliary header with level 5, while the level on the air is 0 (ZB 4.3.1.1 step 7), as for
