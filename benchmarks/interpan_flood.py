@@ -16,7 +16,10 @@ join) and a signed service request of three commands over a tunnel.
   establishment session until it stalls.
 
 A third run floods without the PIN: the terminal is a newcomer like the spoofed sources until
-its key is established (the window then trusts it).
+its key is established (the window then trusts it). The window shares the newcomers' budget
+fairly by source: the terminal's first Initiate is a first contact and is lost in the flood, its
+second (after its 15 s response timeout) is a returning source's and is admitted, and its
+session's next messages are vouched for (issue #20.4).
 
 Prints, for each: the terminal's completion time (virtual seconds from the PIN to the last
 command's answer), the wall-clock seconds the run took, and the peak memory traced

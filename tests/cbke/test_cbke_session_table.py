@@ -156,3 +156,50 @@ def test_abort_ends_one_session(test_ca: TestCA, suite1_pair: Any) -> None:
     assert step.events == (Terminated(status=None, wait_time=0, by_peer=False, timed_out=True),)
     assert server.session(STALLERS[2]) is None
     assert server.abort(STALLERS[2], 5.0).events == ()
+
+
+def _try(server: KeyEstablishmentServer, test_ca: TestCA, eui: bytes, now: float) -> str:
+    """One Initiate from ``eui`` at ``now``: 'in' (answered) or 'busy' (NO_RESOURCES)."""
+    step = initiate(server, eui, Initiator(test_ca.issue(eui, SUITE1), EUI_B), now)
+    names = [type(m).__name__ for m in step.send]
+    if names == ["InitiateKeyEstablishmentResponse"]:
+        return "in"
+    assert step.send[0].status is TerminateStatus.NO_RESOURCES  # type: ignore[attr-defined]
+    return "busy"
+
+
+def test_a_stalled_slot_goes_to_the_partner_told_to_wait_first(
+    test_ca: TestCA, suite1_pair: Any
+) -> None:
+    """Issue #20.4: partners told NO_RESOURCES keep their turn; a newcomer that never waited
+    does not take the slot from under them."""
+    server = stalled_server(test_ca, suite1_pair[1])
+    first, second = NEWCOMER, bytes.fromhex("000D6F00000000AA")
+    assert _try(server, test_ca, first, 4.0) == "busy"  # told to wait 11 s: its turn
+    assert _try(server, test_ca, second, 15.0) == "busy"  # a slot is due, but first waits
+    assert _try(server, test_ca, first, 15.2) == "in"  # first comes back: the slot is its
+    assert _try(server, test_ca, second, 16.0) == "in"  # then second's turn, next slot
+
+
+def test_a_turn_lapses_when_its_partner_does_not_come_back(
+    test_ca: TestCA, suite1_pair: Any
+) -> None:
+    server = KeyEstablishmentServer(suite1_pair[1], max_sessions=1)
+    assert _try(server, test_ca, STALLERS[0], 0.0) == "in"  # then silent
+    absent, patient = NEWCOMER, bytes.fromhex("000D6F00000000AA")
+    assert _try(server, test_ca, absent, 1.0) == "busy"  # wait 14 s: its turn until 45 s
+    assert _try(server, test_ca, patient, 20.0) == "busy"  # the slot is due, absent's turn
+    assert _try(server, test_ca, patient, 46.0) == "in"  # absent never came back
+
+
+def test_a_partner_that_stalled_cannot_evict_others(test_ca: TestCA, suite1_pair: Any) -> None:
+    """A partner whose session was evicted for stalling may take a free slot but not evict
+    another's session for stall_memory seconds; others may (issue #20.4)."""
+    server = stalled_server(test_ca, suite1_pair[1])
+    assert _try(server, test_ca, NEWCOMER, 15.0) == "in"  # evicts STALLERS[0]
+    assert _try(server, test_ca, STALLERS[0], 16.5) == "busy"  # STALLERS[1] is due, but no
+    fresh = bytes.fromhex("000D6F00000000DD")
+    assert _try(server, test_ca, fresh, 16.6) == "in"  # a partner with no stall may
+    assert server.session(STALLERS[1]) is None
+    # after stall_memory (600 s) the record is forgotten
+    assert _try(server, test_ca, STALLERS[0], 700.0) == "in"

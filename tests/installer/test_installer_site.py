@@ -10,6 +10,7 @@ import pytest
 import zigpy.types as t
 
 from tests.installer.site import (
+    CA,
     OFFICE,
     InstallerTerminal,
     bootstrap,
@@ -18,9 +19,16 @@ from tests.installer.site import (
     terminal_bootstrap,
     terminal_client,
 )
+from zse.cbke import SUITE1
+from zse.cbke.messages import InitiateKeyEstablishmentRequest
 from zse.cbke.service import KeyEstablishmentFailed
+from zse.installcode import InstallCode
 from zse.installer.core import CommandCode, Outcome
+from zse.installer.service import hand_over, serve_handover
+from zse.interpan._codec import DeliveryMode, InterPanFrame
+from zse.interpan.acceptance import JoinAdmission, JoinVerdict
 from zse.interpan.ke import establish_over_interpan
+from zse.interpan.window import Verdict
 from zse.sim import JoinRefused
 from zse.sim import _frames as frames
 from zse.store import Store
@@ -193,3 +201,101 @@ async def test_a_join_flood_does_not_starve_the_terminal():
     assert list(site.app.radio.children) == [site.terminal.ieee]  # no spoofed device admitted
     await client.stop()
     await site.stop()
+
+
+async def test_a_key_establishment_flood_does_not_starve_a_terminal_without_pin():
+    """No PIN: 3,000 spoofed Initiate Key Establishment Requests, each from another address,
+    100 a second for 30 s, while the terminal bootstraps. Its first Initiate shares the
+    newcomers' budget with the flood and is lost; its second, 16 s later, is a returning
+    source's and is admitted, and its session's next messages are vouched for (issue #20.4)."""
+    site = await build(125)
+    attacker = site.air.device("00:0d:6f:00:0e:ee:ee:ee", channel=20)
+    attacker.listen(20)
+    template = CA.issue(bytes(8), SUITE1).certificate.data
+    loop = asyncio.get_running_loop()
+
+    async def flood() -> None:
+        start = loop.time()
+        for i in range(3000):
+            source = (0x5A00_0000_0000_0000 + i).to_bytes(8, "big")
+            request = InitiateKeyEstablishmentRequest(
+                suite=1,
+                ephemeral_data_generate_time=5,
+                confirm_key_generate_time=5,
+                identity=template[:22] + source + template[30:],
+            )
+            frame = InterPanFrame(
+                src_pan_id=0xFFFF,
+                src_ieee=t.EUI64(source[::-1]),
+                dst_pan_id=site.pan_id,
+                dst_address=site.hub_ieee,
+                delivery_mode=DeliveryMode.UNICAST,
+                cluster_id=0x0800,
+                payload=bytes((0x11, i & 0xFF, 0x00)) + request.encode(),
+            )
+            await attacker.send_interpan(frame.to_bytes())
+            await asyncio.sleep(max(0.0, start + (i + 1) / 100 - loop.time()))
+
+    flooding = loop.create_task(flood())
+    await asyncio.sleep(2.013)
+    started = loop.time()
+    await site.bootstrap(key_attempts=4).run()
+    client = await terminal_client(site)
+    responses = await InstallerTerminal(client, service_request()).run()
+    assert [r.status for r in responses] == [Outcome.EXECUTED] * 3
+    assert loop.time() - started < 20  # its second try, while the flood goes on
+    assert not flooding.done()
+    await flooding
+    window = site.interpan.window
+    assert window is not None
+    assert site.ke.established == 1
+    assert window.counts[Verdict.ACCEPTED] <= 3 + 32 + 10  # newcomers' budget, the terminal's
+    await client.stop()
+    await site.stop()
+
+
+async def test_a_busy_hub_tells_the_terminal_to_hand_over_later():
+    """The hub's join permits are taken (issue #20.4: joins are rate-limited): the handover is
+    answered busy with the wait; the terminal hands over again after it and joins."""
+    site = await build(126)
+    site.joins = JoinAdmission(max_pending=1, permit_duration=40)
+    site.tasks[-1].cancel()  # serve the handover with the smaller admission
+    site.tasks.append(serve_handover(site.interpan, _log_and_permit(site), admission=site.joins))
+    loop = asyncio.get_running_loop()
+    other = t.EUI64.convert("00:0d:6f:00:0f:00:00:99")
+    assert site.joins.decide(other, "another terminal's code", loop.time())[0] is JoinVerdict.ADMIT
+    started = loop.time()
+    await site.bootstrap().run()
+    assert 40 <= loop.time() - started < 45  # handed over again once the other permit ended
+    assert site.joins.counts[JoinVerdict.BUSY] == 1
+    assert site.device_log == [site.terminal.ieee]
+    assert site.terminal.joined
+    assert len(site.joins) == 0  # the terminal joined: its permit ended
+    await site.stop()
+
+
+async def test_another_install_code_from_the_same_terminal_is_refused():
+    site = await build(127)
+    boot = terminal_bootstrap(site)
+    await _run_until(boot, "join")
+    with pytest.raises(PermissionError):
+        await hand_over(
+            site.terminal_ip,
+            hub=site.hub_ieee,
+            hub_pan_id=site.pan_id,
+            install_code=InstallCode.generate(rng=site.air.rng),
+        )
+    assert site.device_log == [site.terminal.ieee]  # the second code was not acted on
+    assert site.joins.counts[JoinVerdict.REFUSED] == 1
+    await site.stop()
+
+
+def _log_and_permit(site):
+    async def on_handover(handover) -> bool:
+        site.device_log.append(handover.terminal)
+        await site.app.permit_with_link_key(
+            handover.terminal, t.KeyData(handover.install_code.link_key), 120
+        )
+        return True
+
+    return on_handover

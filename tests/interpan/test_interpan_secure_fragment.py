@@ -185,3 +185,26 @@ def test_a_sniffer_splits_and_opens_a_secured_frame_as_zse_capture_does():
 def test_garbage_interpan_aps_splits_raise_decode_errors(data):
     with contextlib.suppress(DecodeError):
         split_interpan_aps(data)
+
+
+def test_silicon_labs_header_without_extended_nonce_round_trips():
+    """Silicon Labs' form (5-octet auxiliary header, nonce source = MAC source) is accepted,
+    and sent when asked for (issue #20.4); a carried source must be the MAC source."""
+    hht, hub = InterPanSecurity(extended_nonce=False), InterPanSecurity()
+    hht.add_key(HUB, KEY)
+    hub.add_key(HHT, KEY)
+    short = hht.seal(frame())
+    long = seal_frame(frame(), link_key=KEY, counter=hht.counter)
+    assert len(long.payload) - len(short.payload) == 8
+    assert short.payload[0] == 0x00  # security control: data key, no extended nonce, level 0
+    assert long.payload[0] == 0x20
+    on_air = InterPanFrame.from_bytes(short.to_bytes())
+    opened = hub.open(on_air)
+    assert opened is not None
+    assert opened.payload == frame().payload
+    assert hub.open(InterPanFrame.from_bytes(long.to_bytes())) is not None
+    # the same 5-octet frame heard from another MAC source does not verify: the nonce differs
+    other = EUI64.convert("00:0d:6f:00:00:00:00:09")
+    hub.add_key(other, KEY)
+    assert hub.open(replace(on_air, src_ieee=other)) is None
+    assert hub.dropped["bad_mic"] == 1

@@ -4,6 +4,7 @@ given the key. On the simulator's air, virtual time."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,38 @@ def test_unsupported_suite_is_refused() -> None:
             await hht.shutdown()
 
     assert "UNSUPPORTED_SUITE" in run(main())
+
+
+def test_stop_does_not_swallow_the_callers_cancellation() -> None:
+    """``InterPanKeyServer.stop`` called from a task that is cancelled while it waits lets that
+    cancellation go on up (as ``zse.zcl.timer.Timer.stop`` does); the serving task's own
+    cancellation ends in stop()."""
+
+    async def main() -> tuple[list[str], bool, bool]:
+        air, hub, hht, hub_svc, hht_svc, server = await pair(41)
+        reached: list[str] = []
+
+        async def caller() -> None:
+            await server.stop()
+            reached.append("after stop")  # a cancelled caller must not get here
+
+        task = asyncio.get_running_loop().create_task(caller())
+        await asyncio.sleep(0)  # the caller is in stop(), waiting for the serving task
+        task.cancel()
+        cancelled = False
+        try:
+            await task
+        except asyncio.CancelledError:
+            cancelled = True
+        # an uncancelled caller's stop() ends quietly
+        server.start()
+        await server.stop()
+        quiet = server._task is None
+        await hub_svc.close()
+        await hht_svc.close()
+        await hub.shutdown()
+        await hht.shutdown()
+        air.close()
+        return reached, cancelled, quiet
+
+    assert run(main()) == ([], True, True)

@@ -284,3 +284,43 @@ def test_a_full_table_costs_a_bounded_sweep_per_new_source() -> None:
             seen_established.append(limiter.established(HHT, now))
     assert len(limiter) == 4096
     assert all(seen_established[3:])  # established by its fourth frame, never evicted
+
+
+def test_a_vouched_source_has_its_own_budget_until_the_vouch_ends() -> None:
+    limiter = SourceLimiter(max_sources=4, salt=bytes(16))
+    partner = EUI64.convert("00:0d:6f:00:0f:00:00:42")
+    spoofed = [EUI64((0x30_0000 + i).to_bytes(8, "little")) for i in range(40)]
+    for i, source in enumerate(spoofed):  # the newcomers' bucket is drained, the table full
+        limiter.allow(source, 10.0 + i * 0.01)
+    assert not limiter.allow(partner, 10.5)
+    limiter.vouch(partner, 10.5, until=20.0)
+    assert limiter.established(partner, 10.6)
+    assert [limiter.allow(partner, 10.6 + i * 0.3) for i in range(10)] == [True] * 10
+    for i, source in enumerate(spoofed):  # a vouched source is not evicted
+        limiter.allow(source, 16.0 + i * 0.01)
+    assert limiter.allow(partner, 17.0)
+    assert not limiter.established(partner, 30.0)  # the vouch expired
+    limiter.vouch(partner, 30.0, until=40.0)
+    limiter.unvouch(partner)
+    assert not limiter.established(partner, 30.1)
+
+
+def test_recall_forgets_a_source_after_recall_seconds() -> None:
+    limiter = SourceLimiter(recall=10.0, salt=bytes(16), newcomer_burst=2.0, newcomer_rate=0.001)
+    source = EUI64.convert("00:0d:6f:00:0f:00:00:42")
+    other = EUI64.convert("00:0d:6f:00:0f:00:00:43")
+    # burst 2, reserve 1: a first contact takes a token only while 2 are left
+    assert limiter.allow(other, 0.0)  # first contact: 2 tokens, takes one
+    assert not limiter.allow(source, 1.0)  # first contact: 1 token left, reserved
+    assert limiter.allow(source, 5.0)  # returning within 10 s: takes the reserved token
+    limiter = SourceLimiter(recall=10.0, salt=bytes(16), newcomer_burst=2.0, newcomer_rate=0.001)
+    assert limiter.allow(other, 0.0)
+    assert not limiter.allow(source, 1.0)
+    assert not limiter.allow(source, 12.0)  # 11 s later: a first contact again
+
+
+def test_limiter_refuses_bad_recall_settings() -> None:
+    with pytest.raises(ValueError, match="recall_slots"):
+        SourceLimiter(recall_slots=2)
+    with pytest.raises(ValueError, match="first_contact_reserve"):
+        SourceLimiter(first_contact_reserve=-1)

@@ -193,3 +193,34 @@ def test_inactivity_timeout_notifies():
 def test_garbage_decodes_or_raises_invalid_frame(command_id, payload, from_server):
     with contextlib.suppress(InvalidFrame):
         decode_command(Tunneling, command_id, payload, from_server=from_server)
+
+
+GET_SUPPORTED, SUPPORTED_RESPONSE = 0x06, 0x05
+
+
+def test_supported_tunnel_protocols_from_an_offset():
+    """Get Supported Tunnel Protocols (D.6.2.4.7): one octet of offset; the response (D.6.2.5.5)
+    is list complete, count, then (manufacturer code, protocol id) pairs, 15 at most."""
+    core = TunnelServerProtocol({(6, 0xFFFF)} | {(pid, 0x1234) for pid in range(200, 216)})
+    [first] = core.receive(*frame(GET_SUPPORTED, bytes([0])), now=0).sends
+    assert first.command_id == SUPPORTED_RESPONSE
+    assert first.payload[:2] == bytes([0x00, 15])  # not complete, 15 listed
+    assert first.payload[2:5] == bytes.fromhex("ffff06")
+    assert first.payload[5:8] == bytes.fromhex("3412c8")
+    assert len(first.payload) == 2 + 15 * 3
+    [rest] = core.receive(*frame(GET_SUPPORTED, bytes([15])), now=0).sends
+    assert rest.payload == bytes([0x01, 2]) + bytes.fromhex("3412d63412d7")
+    [beyond] = core.receive(*frame(GET_SUPPORTED, bytes([200])), now=0).sends
+    assert beyond.payload == bytes([0x01, 0])
+    client = TunnelClientProtocol()
+    send = client.get_supported(Destination.device(0x0000, 1), 15)
+    assert (send.command_id, send.payload) == (GET_SUPPORTED, bytes([15]))
+    _, command = frame(SUPPORTED_RESPONSE, rest.payload, from_server=True)
+    assert client.supported(command) == ([(214, 0x1234), (215, 0x1234)], True)
+    _, lying = frame(
+        SUPPORTED_RESPONSE, bytes([0x01, 3]) + bytes.fromhex("3412ce"), from_server=True
+    )
+    with pytest.raises(TunnelError, match="count 3"):
+        client.supported(lying)
+    with pytest.raises(ValueError, match="one octet"):
+        client.get_supported(Destination.device(0x0000, 1), 256)

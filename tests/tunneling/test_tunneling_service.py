@@ -107,3 +107,17 @@ async def test_transfer_to_unknown_tunnel_is_an_error():
     assert client.pending(tunnel) == 0
     await client.stop()
     await server.stop()
+
+
+async def test_get_supported_tunnel_protocols_pages_through_the_list():
+    """Get Supported Tunnel Protocols (D.6.2.4.7) and its response (D.6.2.5.5): 20 protocols
+    served come back in two responses (15, then 5 with the list complete), in order."""
+    _, _, server, client, _ = await network(74)
+    await server.start()
+    assert await client.supported_protocols() == []
+    for protocol in (TunnelProtocol.GB_HRGP, TunnelProtocol.DLMS_COSEM):
+        server.serve(protocol, lambda data: None)
+    for pid in range(200, 218):
+        server.serve(pid, lambda data: None, manufacturer_code=MFR)
+    protocols = await client.supported_protocols()
+    assert protocols == [(0, 0xFFFF), (6, 0xFFFF)] + [(pid, MFR) for pid in range(200, 218)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import zigpy.types as t
 
 from tests.clusters.se_frames import air_frame, dissect, zcl_frame
-from zse.tunneling.wire import Tunneling
+from zse.tunneling.wire import SupportedProtocol, SupportedProtocolList, Tunneling
 from zse.zcl.codec import encode_command
 
 TUNNELING = 0x0704
@@ -82,6 +82,22 @@ CASES = [
         {"tunnel_id": "0x0007", "octets_left": "0x0040"},
     ),
     (C.tunnel_closure_notification, True, {"tunnel_id": 7}, {"tunnel_id": "0x0007"}),
+    (S.get_supported_tunnel_protocols, False, {"protocol_offset": 3}, {"protocol_offset": "0x03"}),
+    (
+        C.supported_tunnel_protocols_response,
+        True,
+        {
+            "protocol_list_complete": t.Bool.true,
+            "protocol_count": 2,
+            "protocol_list": SupportedProtocolList(
+                [
+                    SupportedProtocol(manufacturer_code=0xFFFF, protocol_id=2),
+                    SupportedProtocol(manufacturer_code=0xFFF1, protocol_id=200),
+                ]
+            ),
+        },
+        {"protocol_list_complete": "1", "protocol_count": "0x02"},
+    ),
 ]
 
 
@@ -110,3 +126,7 @@ def test_every_tunneling_command_dissects(tmp_path):
     # Wireshark 4 hands Transfer Data to its GBCS tunnel dissector (GB Companion Specification
     # tunnel commands), which reads the first data octet as the command
     assert packets[2].show("gbcs_tunnel.command") == ["0x01"]
+    # the protocol list of Supported Tunnel Protocols Response, pair by pair
+    response = packets[-1]
+    assert response.show("zbee_zcl_se.tun.protocol_id") == ["0x02", "0xc8"]
+    assert response.raw("zbee_zcl_se.tun.manufacturer_code")[1:] == ["f1ff"]

@@ -905,6 +905,15 @@ class KeyEstablishmentServer:
       comes out of the next :meth:`handle_timeout`, which :meth:`next_deadline` makes due);
     - otherwise the request is answered with Terminate NO_RESOURCES and a wait time: at least
       ``busy_wait_time``, and long enough for a slot to be freed by then.
+
+    Fairness when slots are scarce (issue #20.4), a preference for partners that progress:
+
+    - partners told NO_RESOURCES keep their turn, in the order they were told, for their wait
+      and ``turn_grace`` seconds more (``max_waiting`` at most): a stalled slot goes to the
+      first of them that comes back, not to a newcomer that never waited;
+    - a partner whose session was evicted for stalling may not evict anyone for
+      ``stall_memory`` seconds (it may still take a free slot): a source that makes no progress
+      cannot keep taking the slots of those that do. Both tables are bounded.
     """
 
     def __init__(
@@ -915,10 +924,22 @@ class KeyEstablishmentServer:
         busy_wait_time: int = DEFAULT_WAIT_TIME,
         max_partner_time: int = DEFAULT_MAX_PARTNER_TIME,
         stall_after: float = DEFAULT_STALL_AFTER,
+        turn_grace: float = 30.0,
+        max_waiting: int = 16,
+        stall_memory: float = 600.0,
+        max_stalled: int = 256,
         **responder_options: object,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("a key establishment server needs at least one session")
+        self.turn_grace = turn_grace
+        self.max_waiting = max_waiting
+        self.stall_memory = stall_memory
+        self.max_stalled = max_stalled
+        # partners told NO_RESOURCES, in the order told, with when their turn lapses
+        self._waiting: dict[bytes, float] = {}
+        # partners whose session was evicted for stalling, with when (oldest first)
+        self._stalled: dict[bytes, float] = {}
         self._credentials = _credentials_by_suite(credentials)
         self.max_sessions = max_sessions
         self.busy_wait_time = busy_wait_time
@@ -952,19 +973,41 @@ class KeyEstablishmentServer:
         deadline = responder.next_deadline()
         return free if deadline is None else min(free, deadline)
 
-    def _make_room(self, now: float) -> int | None:
-        """Evict the longest-stalled session if one may go; else the wait time to give."""
+    def _make_room(self, now: float, newcomer: bytes) -> int | None:
+        """Evict the longest-stalled session if ``newcomer`` may take it (see the class
+        docstring); else the wait time to give it."""
+        for partner in [p for p, lapses in self._waiting.items() if lapses <= now]:
+            del self._waiting[partner]
+        for partner in [p for p, at in self._stalled.items() if at + self.stall_memory <= now]:
+            del self._stalled[partner]
         free = {p: at for p, r in self._sessions.items() if (at := self._free_at(r)) is not None}
+        wait = self.busy_wait_time
         if free:
             partner = min(free, key=free.__getitem__)
-            if free[partner] <= now:
+            due = sorted(at for at in free.values() if at <= now)
+            order = list(self._waiting)
+            ahead = order.index(newcomer) if newcomer in self._waiting else len(order)
+            if due and newcomer not in self._stalled and ahead < len(due):
+                self._waiting.pop(newcomer, None)
                 step = self._sessions.pop(partner).abort(now)
                 self._evicted.append((partner, step))
                 self._evicted_at = now if self._evicted_at is None else self._evicted_at
+                self._note_stalled(partner, now)
                 return None
             soonest = int(-(-(free[partner] - now) // 1))
-            return min(_NO_CAP - 1, max(self.busy_wait_time, soonest))
-        return self.busy_wait_time
+            wait = min(_NO_CAP - 1, max(self.busy_wait_time, soonest))
+        if newcomer not in self._stalled and (
+            newcomer in self._waiting or len(self._waiting) < self.max_waiting
+        ):
+            self._waiting.setdefault(newcomer, now + wait + self.turn_grace)
+        return wait
+
+    def _note_stalled(self, partner: bytes, now: float) -> None:
+        self._stalled.pop(partner, None)
+        self._stalled[partner] = now
+        self._waiting.pop(partner, None)
+        while len(self._stalled) > self.max_stalled:
+            del self._stalled[next(iter(self._stalled))]
 
     def receive(self, partner_eui64: bytes, message: Message, now: float) -> Step:
         """Route one decoded message from ``partner_eui64``."""
@@ -977,7 +1020,7 @@ class KeyEstablishmentServer:
             if isinstance(message, InitiateKeyEstablishmentRequest) and (
                 len(self._sessions) >= self.max_sessions
             ):
-                wait = self._make_room(now)
+                wait = self._make_room(now, partner)
                 if wait is not None:
                     status = TerminateStatus.NO_RESOURCES
                     return Step(
@@ -990,6 +1033,7 @@ class KeyEstablishmentServer:
                     )
             responder = self._responder(partner)
             self._sessions[partner] = responder
+            self._waiting.pop(partner, None)  # its turn is taken
         return responder.receive(message, now)
 
     def receive_payload(

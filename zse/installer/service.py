@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 import struct
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -51,6 +52,7 @@ from zse.installer.core import (
     SignedCommand,
 )
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
+from zse.interpan.acceptance import JoinAdmission, JoinVerdict
 from zse.interpan.ke import establish_over_interpan
 from zse.interpan.service import InterPanService
 from zse.interpan.window import AllowedCommand
@@ -65,6 +67,7 @@ __all__ = [
     "INSTALLER_PROTOCOL",
     "ZSE_MANUFACTURER_CODE",
     "Handover",
+    "HandoverBusy",
     "InstallerHub",
     "InstallerTerminal",
     "TerminalBootstrap",
@@ -82,6 +85,8 @@ HANDOVER_CLUSTER: Final = 0xFC5F
 INSTALLER_PROTOCOL: Final = 200
 _HANDOVER = 0x00
 _HANDOVER_RESPONSE = 0x00
+# Handover Response status: accepted, refused, busy (then the wait in seconds, u16)
+_ACCEPTED, _REFUSED, _BUSY = 0x00, 0x01, 0x02
 _FRAME = struct.Struct(">H")
 
 #: The handover commands, admitted over inter-PAN only APS-secured.
@@ -103,6 +108,15 @@ HANDOVER_COMMANDS: tuple[AllowedCommand, ...] = (
         secured=True,
     ),
 )
+
+
+class HandoverBusy(Exception):
+    """The hub cannot act on the handover now (its join permits or budget are taken): send it
+    again after :attr:`wait_time` seconds."""
+
+    def __init__(self, wait_time: int) -> None:
+        super().__init__(f"the hub is busy: hand over again in {wait_time} s")
+        self.wait_time = wait_time
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,8 +182,10 @@ async def hand_over(
             if frame is None:
                 continue
             header = ZclHeader.from_bytes(frame.payload)
-            status = frame.payload[header.length : header.length + 1]
-            if status != b"\x00":
+            answer = frame.payload[header.length :]
+            if answer[:1] == bytes((_BUSY,)) and len(answer) >= 3:
+                raise HandoverBusy(int.from_bytes(answer[1:3], "little"))
+            if answer[:1] != bytes((_ACCEPTED,)):
                 raise PermissionError("the hub refused the handover")
             return
         raise TimeoutError("the hub did not accept the handover")
@@ -180,12 +196,17 @@ async def hand_over(
 def serve_handover(
     service: InterPanService,
     on_handover: Callable[[Handover], Awaitable[bool] | bool],
+    *,
+    admission: JoinAdmission | None = None,
 ) -> asyncio.Task[None]:
-    """The hub's side of the handover: each APS-secured handover is given to ``on_handover``
-    (enter the terminal in the device log, admit it with its install code) and answered;
-    returns the serving task."""
+    """The hub's side of the handover: each APS-secured handover that ``admission`` (default
+    a :class:`~zse.interpan.acceptance.JoinAdmission`) admits is given to ``on_handover``
+    (enter the terminal in the device log, admit it with its install code) and answered; one
+    it cannot take now is answered busy with a wait, another code from the same terminal
+    refused. Returns the serving task."""
     inbox = service.subscribe([HANDOVER_CLUSTER])
     accepted: dict[EUI64, str] = {}  # terminal -> install code fingerprint, told once
+    joins = admission if admission is not None else JoinAdmission()
 
     async def serve() -> None:
         async for frame in inbox:
@@ -201,17 +222,24 @@ def serve_handover(
             except (InvalidFrame, ValueError) as exc:
                 LOGGER.warning("handover from %s refused: %s", frame.src_ieee, exc)
                 continue
+            status = bytes((_REFUSED,))
+            fingerprint = handover.install_code.fingerprint
             if handover.terminal != frame.src_ieee:
                 LOGGER.warning("handover from %s names another device", frame.src_ieee)
-                ok: bool = False
-            elif accepted.get(handover.terminal) == handover.install_code.fingerprint:
-                ok = True  # a resend (our answer was lost): accepted already, not told again
+            elif accepted.get(handover.terminal) == fingerprint:
+                status = bytes((_ACCEPTED,))  # a resend (our answer was lost): not told again
             else:
-                result = on_handover(handover)
-                ok = bool(await result if inspect.isawaitable(result) else result)
-                if ok:
-                    accepted[handover.terminal] = handover.install_code.fingerprint
-            answer = _handover_frame(header.tsn, b"\x00" if ok else b"\x01", from_server=True)
+                verdict, wait = joins.decide(handover.terminal, fingerprint, service.now())
+                if verdict is JoinVerdict.BUSY:
+                    status = bytes((_BUSY,)) + min(0xFFFF, math.ceil(wait)).to_bytes(2, "little")
+                elif verdict is JoinVerdict.ADMIT:
+                    result = on_handover(handover)
+                    if await result if inspect.isawaitable(result) else result:
+                        accepted[handover.terminal] = fingerprint
+                        status = bytes((_ACCEPTED,))
+                    else:
+                        joins.joined(handover.terminal)  # not admitted after all: no permit
+            answer = _handover_frame(header.tsn, status, from_server=True)
             try:
                 await service.send(
                     service.link.reply(frame, cluster_id=HANDOVER_CLUSTER, payload=answer),
@@ -242,11 +270,13 @@ class TerminalBootstrap:
         install_code: InstallCode,
         join: Callable[[], Awaitable[None]],
         key_attempts: int = 4,
+        handover_attempts: int = 4,
         executor: Executor | None = None,
         **initiator_options: object,
     ) -> None:
         self.service = service
         self.key_attempts = key_attempts
+        self.handover_attempts = handover_attempts
         self.executor = executor
         self.initiator_options = initiator_options
         self.credentials = credentials
@@ -289,12 +319,20 @@ class TerminalBootstrap:
             await self._establish()
             self.done = ["key"]
         if "handover" not in self.done:
-            await hand_over(
-                self.service,
-                hub=self.hub,
-                hub_pan_id=self.hub_pan_id,
-                install_code=self.install_code,
-            )
+            for attempt in range(self.handover_attempts):
+                try:
+                    await hand_over(
+                        self.service,
+                        hub=self.hub,
+                        hub_pan_id=self.hub_pan_id,
+                        install_code=self.install_code,
+                    )
+                    break
+                except HandoverBusy as exc:
+                    if attempt + 1 == self.handover_attempts:
+                        raise
+                    LOGGER.info("handover: %s", exc)
+                    await asyncio.sleep(exc.wait_time)
             self.done.append("handover")
         if "join" not in self.done:
             await self.join()

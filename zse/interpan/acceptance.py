@@ -14,23 +14,28 @@ can be made to accept it again (GB Companion Specification; docs/installer.md).
 - :meth:`AcceptancePolicy.wan_lost` reopens it if ``reopen_on_wan_loss`` is configured.
 
 The window's rate limiting (:class:`~zse.interpan.window.SourceLimiter`) and the key
-establishment session table bound what a flood of joins and key establishments costs; a trusted
-terminal keeps its own budget. Every method takes ``now``; nothing here reads a clock.
+establishment session table bound what a flood of key establishments costs; a trusted terminal
+keeps its own budget. :class:`JoinAdmission` bounds the joins: which handovers of an install
+code the hub acts on (a join permitted with the code's key), fairly by terminal. Every method
+takes ``now``; nothing here reads a clock.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from zigpy.types import EUI64
 
 from zse.interpan.window import InterPanWindow
 
-__all__ = ["GB_POWER_UP_WINDOW", "AcceptancePolicy"]
+__all__ = ["GB_POWER_UP_WINDOW", "AcceptancePolicy", "JoinAdmission", "JoinVerdict"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -102,3 +107,121 @@ class AcceptancePolicy:
         self.window.open(now, self.reopen_duration)
         LOGGER.info("inter-PAN acceptance reopened: wide-area link lost")
         return True
+
+
+class JoinVerdict(enum.Enum):
+    """What the hub does with one handover of a terminal's install code."""
+
+    #: Enter the terminal in the device log and permit its join with the code's key.
+    ADMIT = "admit"
+    #: The same code again while its permit runs (the answer was lost): answered, not acted on.
+    RESEND = "resend"
+    #: No room now (pending permits, or the hub's join budget): try again after ``wait``.
+    BUSY = "busy"
+    #: Another install code from a terminal that handed one over less than
+    #: ``code_change_interval`` ago.
+    REFUSED = "refused"
+
+
+@dataclass
+class _Permit:
+    fingerprint: str
+    admitted: float
+    expires: float
+
+
+@dataclass
+class JoinAdmission:
+    """Join attempts the hub admits during its acceptance window, fairly by terminal (issue
+    #20.4).
+
+    A handover comes APS-secured from a partner whose certificate key establishment checked,
+    so a terminal cannot be spoofed here; what is bounded is what each costs: a join permit
+    with a link key in the radio's key table. Each terminal holds at most one permit (its
+    resends are answered :attr:`JoinVerdict.RESEND` without a new one; another install code is
+    :attr:`JoinVerdict.REFUSED` for ``code_change_interval``), at most ``max_pending`` permits
+    run at once (a permit ends when its terminal joins, :meth:`joined`, or after
+    ``permit_duration``), and new permits come from one bucket of ``rate`` a second, ``burst``
+    at once. A terminal told :attr:`JoinVerdict.BUSY` gets the wait until a permit or a token
+    frees, and its turn: while terminals told BUSY wait (each for its wait and ``grace``
+    seconds more, ``max_waiting`` at most), the next free permit goes to the one told first, not
+    to a newcomer that never waited. Memory is O(``max_pending`` + ``max_waiting``).
+    """
+
+    max_pending: int = 4
+    permit_duration: float = 120.0
+    rate: float = 1.0 / 15.0
+    burst: float = 4.0
+    code_change_interval: float = 600.0
+    max_waiting: int = 16
+    _permits: dict[bytes, _Permit] = field(default_factory=dict, repr=False)
+    #: Seconds a terminal told BUSY keeps its turn after the wait it was given.
+    grace: float = 30.0
+    # terminals told BUSY, in the order told, with when their turn lapses
+    _waiting: dict[bytes, float] = field(default_factory=dict, repr=False)
+    _tokens: float = field(init=False, repr=False)
+    _refilled: float = field(default=-math.inf, repr=False)
+    #: Verdicts given, by kind.
+    counts: dict[JoinVerdict, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_pending < 1 or self.rate <= 0 or self.burst < 1 or self.max_waiting < 1:
+            raise ValueError("max_pending, rate, burst and max_waiting must be positive")
+        self._tokens = self.burst
+        self.counts = dict.fromkeys(JoinVerdict, 0)
+
+    def __len__(self) -> int:
+        return len(self._permits)
+
+    def _expire(self, now: float) -> None:
+        for terminal in [k for k, p in self._permits.items() if p.expires <= now]:
+            del self._permits[terminal]
+        for terminal in [k for k, lapses in self._waiting.items() if lapses <= now]:
+            del self._waiting[terminal]  # did not come back in time: no turn kept
+        self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.rate)
+        self._refilled = now
+
+    def _wait(self, now: float) -> float:
+        """Seconds until a permit and a token may both be free."""
+        slot = 0.0
+        if len(self._permits) >= self.max_pending:
+            slot = min(p.expires for p in self._permits.values()) - now
+        token = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
+        return max(1.0, slot, token)
+
+    def decide(self, terminal: EUI64, fingerprint: str, now: float) -> tuple[JoinVerdict, float]:
+        """The verdict on a handover of the install code whose fingerprint is ``fingerprint``
+        from ``terminal``, and the wait (seconds) that goes with BUSY (else 0)."""
+        key = bytes(terminal)
+        self._expire(now)
+        verdict, wait = self._decide(key, fingerprint, now)
+        self.counts[verdict] += 1
+        if verdict is not JoinVerdict.ADMIT:
+            LOGGER.info("handover from %s: %s", terminal, verdict.value)
+        return verdict, wait
+
+    def _decide(self, key: bytes, fingerprint: str, now: float) -> tuple[JoinVerdict, float]:
+        permit = self._permits.get(key)
+        if permit is not None:
+            if permit.fingerprint == fingerprint:
+                return JoinVerdict.RESEND, 0.0
+            if now - permit.admitted < self.code_change_interval:
+                return JoinVerdict.REFUSED, 0.0
+        # terminals told to wait before this one are served first: it may take a permit only
+        # if there is room for every one of them ahead of it as well
+        order = list(self._waiting)
+        ahead = order.index(key) if key in self._waiting else len(order)
+        slots = self.max_pending - len(self._permits) + (key in self._permits)
+        if min(slots, math.floor(self._tokens)) <= ahead:
+            wait = self._wait(now)
+            if key in self._waiting or len(self._waiting) < self.max_waiting:
+                self._waiting.setdefault(key, now + wait + self.grace)  # its turn, kept
+            return JoinVerdict.BUSY, wait
+        self._waiting.pop(key, None)
+        self._tokens -= 1.0
+        self._permits[key] = _Permit(fingerprint, now, now + self.permit_duration)
+        return JoinVerdict.ADMIT, 0.0
+
+    def joined(self, terminal: EUI64) -> None:
+        """``terminal`` joined: its permit ends (its handover is now a new one's)."""
+        self._permits.pop(bytes(terminal), None)

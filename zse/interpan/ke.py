@@ -17,13 +17,15 @@ The hub's inter-PAN window must admit the commands
 (:data:`~zse.interpan.window.KE_INTERPAN_COMMANDS`); its rate limits apply to them as to
 everything else (a partner whose key is established is trusted by the window from then on: its
 certificate authenticated it), and the machine's session table (``max_sessions``, stalled
-sessions evicted) keeps a flood of initiators from holding the hub.
+sessions evicted) keeps a flood of initiators from holding the hub. Admission is fair by source
+(issue #20.4): the window prefers a source that tries again over a first contact, and a partner
+whose session is in progress is vouched for (its own budget until the session's deadline), so a
+terminal that got its Initiate through is not starved of its next messages by a flood.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Iterable
@@ -50,6 +52,7 @@ from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.service import InterPanService
 from zse.se.ids import KEY_ESTABLISHMENT
 from zse.zcl.frame import encode_zcl_header
+from zse.zcl.timer import wait_cancelled
 
 __all__ = [
     "InterPanKeyEstablished",
@@ -141,12 +144,13 @@ class InterPanKeyServer:
         self._task = asyncio.get_running_loop().create_task(self._serve(inbox))
 
     async def stop(self) -> None:
-        """Stop serving."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop serving. The serving task's cancellation ends here; a cancellation of the
+        caller's own task while it waits goes on up (as :meth:`zse.zcl.timer.Timer.stop`)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        await wait_cancelled(task)
 
     async def _serve(self, inbox: object) -> None:
         from zse.interpan.service import Inbox  # noqa: PLC0415 - a name for the type only
@@ -188,9 +192,27 @@ class InterPanKeyServer:
                     "key establishment answer to %s not delivered: %s", frame.src_ieee, exc
                 )
                 self.core.abort(partner, self.service.now())
+                self._unvouch(frame.src_ieee)
                 self.unreachable += 1
                 return
+        self._vouch(frame.src_ieee, partner)
         self._tell(frame.src_ieee, step)
+
+    def _vouch(self, source: EUI64, partner: bytes) -> None:
+        """A partner whose session goes on has its own window budget until the session's
+        deadline: once it progresses it no longer competes with a flood (issue #20.4); the
+        session table bounds how many are vouched for."""
+        window = self.service.window
+        responder = self.core.session(partner)
+        if window is None or responder is None:
+            return
+        deadline = responder.next_deadline()
+        if deadline is not None:
+            window.limiter.vouch(source, self.service.now(), deadline)
+
+    def _unvouch(self, source: EUI64) -> None:
+        if self.service.window is not None:
+            self.service.window.limiter.unvouch(source)
 
     def _tell(self, partner: EUI64, step: Step) -> None:
         for event in step.events:
@@ -207,6 +229,7 @@ class InterPanKeyServer:
                         InterPanKeyEstablished(partner=partner, suite=event.suite.name)
                     )
             elif isinstance(event, Terminated):
+                self._unvouch(partner)
                 self.terminated += 1
                 LOGGER.info("inter-PAN key establishment with %s ended: %s", partner, event)
 

@@ -6,13 +6,16 @@ stacks built for it (Silicon Labs' inter-PAN plugin, ``INTERPAN_APS_FRAME_SECURI
 establishment over inter-PAN (docs/interpan.md, "Secured inter-PAN"):
 
 - the stub APS frame control has its security sub-field (``0x20``) set;
-- a 13-byte auxiliary security header follows the stub APS header (ZB 4.5.1): key identifier
-  *data key* (the link key itself, ZB 4.5.3), the 32-bit frame counter and the extended nonce
-  (the sender's EUI-64, which must equal the MAC source address); then the ZCL frame encrypted
-  with AES-CCM* and a 4-byte MIC (ENC-MIC-32). Silicon Labs' plugin budgets 5 + 4 octets, i.e.
-  no extended nonce; zse carries it because a sniffer has no other place to find the nonce's
-  source on an inter-PAN frame (Wireshark's APS dissector takes it from the auxiliary header or
-  from the NWK header, which an inter-PAN stub does not have), at a cost of 8 octets;
+- an auxiliary security header follows the stub APS header (ZB 4.5.1): key identifier *data
+  key* (the link key itself, ZB 4.5.3), the 32-bit frame counter and, by default, the extended
+  nonce (the sender's EUI-64, which must equal the MAC source address): 13 octets; then the ZCL
+  frame encrypted with AES-CCM* and a 4-byte MIC (ENC-MIC-32). Silicon Labs' plugin sends 5 + 4
+  octets (``APS_CRYPT_EXTRA_BYTES_NEEDED`` 9 in its ``interpan-*.c``): no extended nonce, the
+  nonce's source being the MAC source. zse accepts both on receipt and sends either
+  (``extended_nonce``); the default carries it because Wireshark finds the nonce's source only
+  in the auxiliary header or in what its NWK layer learned, which an inter-PAN stub does not
+  give it: it cannot decrypt the 5-octet form (tested in
+  ``tests/interpan/test_interpan_tshark_kinds.py``); the cost is 8 octets;
 - the CCM* nonce is the MAC source EUI-64, the frame counter and the security control with
   level 5 (ZB 4.5.2.2); the authenticated data is the stub APS header as sent followed by the
   auxiliary header with level 5, while the level on the air is 0 (ZB 4.3.1.1 step 7), as for
@@ -69,9 +72,12 @@ def _source(frame: InterPanFrame) -> int:
     return int.from_bytes(frame.src_ieee.serialize(), "little")
 
 
-def seal_frame(frame: InterPanFrame, *, link_key: bytes, counter: int) -> InterPanFrame:
+def seal_frame(
+    frame: InterPanFrame, *, link_key: bytes, counter: int, extended_nonce: bool = True
+) -> InterPanFrame:
     """``frame`` (unicast, its payload a ZCL frame) APS-secured with ``link_key`` and the
-    outgoing frame ``counter``."""
+    outgoing frame ``counter``; with ``extended_nonce`` False the auxiliary header is Silicon
+    Labs' 5 octets (no source address: the receiver takes the nonce's from the MAC source)."""
     if frame.delivery_mode is not DeliveryMode.UNICAST or frame.aps_security:
         raise ValueError("only an unsecured unicast inter-PAN frame can be secured")
     if len(frame.payload) > MAX_SECURED_ZCL_LENGTH:
@@ -81,7 +87,7 @@ def seal_frame(frame: InterPanFrame, *, link_key: bytes, counter: int) -> InterP
         )
     if not 0 <= counter < 0xFFFF_FFFF:
         raise ValueError(f"outgoing frame counter {counter} is exhausted or out of range")
-    aux = AuxHeader(KeyId.DATA, counter, _source(frame))
+    aux = AuxHeader(KeyId.DATA, counter, _source(frame) if extended_nonce else None)
     a = _aps_header(frame) + aux.encode(ENC_MIC_32)
     sealed = ccm_encrypt(link_key, nonce(aux, _source(frame)), a, frame.payload)
     return replace(frame, payload=aux.encode(0) + sealed, aps_security=True)
@@ -98,11 +104,11 @@ def open_frame(
         raise InvalidFrame("inter-PAN frame is not APS-secured")
     aux, rest = AuxHeader.decode(frame.payload)
     source = _source(frame)
-    if aux.key_id != KeyId.DATA or aux.source != source:
+    if aux.key_id != KeyId.DATA or aux.source not in (None, source):
         raise InvalidFrame(
             f"inter-PAN auxiliary security header: key {aux.key_id.name.lower()}, source "
             f"{'absent' if aux.source is None else 'not the MAC source'}; a secured inter-PAN "
-            "frame uses the link key (data key) and carries its sender's EUI-64"
+            "frame uses the link key (data key), and a source it carries is its sender's"
         )
     if len(rest) < MIC_LENGTH:
         raise InvalidFrame(f"secured inter-PAN frame: {len(rest)} bytes after the header, no MIC")
@@ -131,8 +137,12 @@ class InterPanSecurity:
         max_keys: int = 16,
         counter: int = 0,
         on_key: Callable[[EUI64, bytes], None] | None = None,
+        extended_nonce: bool = True,
     ) -> None:
         self.max_keys = max_keys
+        #: Send the sender's EUI-64 in the auxiliary header (13 octets: what Wireshark needs
+        #: to decrypt) or not (Silicon Labs' 5 octets); both are accepted on receipt.
+        self.extended_nonce = extended_nonce
         self.counter = counter
         #: Told of each key added (the simulator records it for its capture's key table).
         self.on_key = on_key
@@ -168,7 +178,9 @@ class InterPanSecurity:
         """``frame`` secured with the key shared with its destination (``KeyError`` if none)."""
         assert isinstance(frame.dst_address, EUI64)
         key, _ = self._keys[bytes(frame.dst_address.serialize())]
-        sealed = seal_frame(frame, link_key=key, counter=self.counter)
+        sealed = seal_frame(
+            frame, link_key=key, counter=self.counter, extended_nonce=self.extended_nonce
+        )
         self.counter += 1
         return sealed
 

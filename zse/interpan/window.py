@@ -21,13 +21,29 @@ the ESI's reply limiter (:func:`zse.interpan.se.reply_limiter`) does. Memory is
 ``establish_score`` frames per half-life from ``max_sources`` addresses at once can still fill
 the table; sources named when the window is opened (``trusted``, e.g. the terminal an
 installer's PIN identified) keep their own budget even then.
+
+The newcomer bucket is shared *fairly by source*, not by frame (issue #20.4): a fixed-size
+recall table (keyed fingerprints in a set-associative array, O(1) per frame, memory fixed by
+``recall_slots``) remembers the sources seen in the last ``recall`` seconds. A *returning*
+source (one seen before) may take any newcomer token; a source's *first contact* only a token
+above ``first_contact_reserve``. A flood of spoofed addresses each used once therefore gets the
+newcomer budget only when no returning source wants it, and a legitimate terminal that tries
+again (a key establishment retried after its timeout) is admitted on its second try. A source
+the application vouches for (:meth:`SourceLimiter.vouch`, e.g. the partner of a key
+establishment session in progress) has its own budget until the vouch expires, so a partner that
+progresses never competes with the flood again. An attacker who repeats each spoofed address
+within ``recall`` shares the returning priority with the terminal, each source an equal chance
+per try; the PIN's ``trusted`` remains the defence that needs no luck.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import itertools
 import math
+import secrets
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -175,6 +191,7 @@ class _Source:
     scored: float
     created: float
     trusted: bool = False
+    vouched_until: float = -math.inf
 
 
 @dataclass(slots=True)
@@ -184,10 +201,11 @@ class _Bucket:
     tokens: float
     refilled: float = -math.inf
 
-    def take(self, now: float) -> bool:
+    def take(self, now: float, reserve: float = 0.0) -> bool:
+        """Take a token if one is left above ``reserve``."""
         self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
         self.refilled = now
-        if self.tokens >= 1.0:
+        if self.tokens >= 1.0 + reserve:
             self.tokens -= 1.0
             return True
         return False
@@ -195,6 +213,40 @@ class _Bucket:
 
 #: Table entries a new source looks at, in sweep order, for a slot to take (O(1) per frame).
 _SWEEP = 8
+#: Ways of each set of the recall table.
+_WAYS = 4
+
+
+class _Recall:
+    """Sources seen lately: keyed 64-bit fingerprints with the time each was last seen, in a
+    ``slots``-entry set-associative array (a new source replaces the oldest of its set), so each
+    lookup is O(1) and the memory (16 octets a slot) is fixed. The key is secret: an attacker
+    cannot aim spoofed addresses at a terminal's set."""
+
+    def __init__(self, slots: int, salt: bytes) -> None:
+        self._sets = max(1, slots // _WAYS)
+        self._salt = salt
+        self._prints = array("Q", bytes(8 * self._sets * _WAYS))
+        self._seen = array("d", [-math.inf]) * (self._sets * _WAYS)
+
+    def seen(self, key: bytes, now: float, within: float) -> bool:
+        """Record ``key`` at ``now``; True if it was already seen in the last ``within`` s."""
+        digest = hashlib.blake2b(key, key=self._salt, digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        fingerprint = value | 1  # 0 marks an empty slot
+        base = (value >> 1) % self._sets * _WAYS
+        prints, seen = self._prints, self._seen
+        oldest = base
+        for slot in range(base, base + _WAYS):
+            if prints[slot] == fingerprint:
+                before = seen[slot]
+                seen[slot] = now
+                return now - before <= within
+            if seen[slot] < seen[oldest]:
+                oldest = slot
+        prints[oldest] = fingerprint
+        seen[oldest] = now
+        return False
 
 
 @dataclass
@@ -212,14 +264,21 @@ class SourceLimiter:
     establish_score: float = 6.0
     total_rate: float | None = None  # frames per second admitted in all (None: no such cap)
     total_burst: float = 20.0
+    recall: float = 60.0  # seconds a source counts as returning after it was seen
+    recall_slots: int = 16384  # sources remembered (16 octets each)
+    first_contact_reserve: float = 1.0  # newcomer tokens kept for returning sources
+    salt: bytes | None = None  # the recall table's key (None: a random one)
     # keyed by the address's 8 bytes: zigpy's EUI64 hashes through its repr (about 5 us)
     _table: dict[bytes, _Source] = field(default_factory=dict, repr=False)
     _newcomers: _Bucket = field(init=False, repr=False)
     _total: _Bucket | None = field(init=False, repr=False)
+    _recall: _Recall = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_sources < 1 or self.rate <= 0 or self.burst < 1 or self.half_life <= 0:
             raise ValueError("max_sources, rate, burst and half_life must be positive")
+        if self.recall_slots < _WAYS or self.first_contact_reserve < 0:
+            raise ValueError(f"recall_slots must be >= {_WAYS}, first_contact_reserve >= 0")
         if self.total_rate is not None and (self.total_rate <= 0 or self.total_burst < 1):
             raise ValueError("total_rate and total_burst must be positive")
         self.reset()
@@ -232,17 +291,45 @@ class SourceLimiter:
         self._newcomers = _Bucket(self.newcomer_rate, self.newcomer_burst, self.newcomer_burst)
         total = self.total_rate
         self._total = None if total is None else _Bucket(total, self.total_burst, self.total_burst)
+        salt = self.salt if self.salt is not None else secrets.token_bytes(16)
+        self._recall = _Recall(_WAYS, salt)  # the old table goes before the new one is made
+        self._recall = _Recall(self.recall_slots, salt)
+
+    def _held(self, entry: _Source, now: float) -> bool:
+        return entry.trusted or entry.vouched_until > now
+
+    def _slot_for(self, key: bytes, now: float) -> None:
+        """Make room for ``key`` in a full table: the lowest-scored entry not held goes."""
+        if key in self._table or len(self._table) < self.max_sources:
+            return
+        free = [k for k, e in self._table.items() if not self._held(e, now)]
+        if not free:
+            raise ValueError(f"more than max_sources={self.max_sources} trusted sources")
+        del self._table[min(free, key=lambda k: self._decayed(self._table[k], now))]
 
     def trust(self, source: EUI64, now: float) -> None:
         """Track ``source`` as established (e.g. the terminal an installer's PIN named); it is
         never evicted, and may evict the lowest-scored untrusted source from a full table."""
         key = bytes(source)
-        if key not in self._table and len(self._table) >= self.max_sources:
-            untrusted = [k for k, e in self._table.items() if not e.trusted]
-            if not untrusted:
-                raise ValueError(f"more than max_sources={self.max_sources} trusted sources")
-            del self._table[min(untrusted, key=lambda k: self._decayed(self._table[k], now))]
+        self._slot_for(key, now)
         self._table[key] = _Source(self.burst, now, self.establish_score, now, now, True)
+
+    def vouch(self, source: EUI64, now: float, until: float) -> None:
+        """Give ``source`` its own budget until ``until`` (e.g. the partner of a key
+        establishment in progress, until its session's deadline); not evicted before then.
+        The caller bounds how many it vouches for (a session table does)."""
+        key = bytes(source)
+        entry = self._table.get(key)
+        if entry is None:
+            self._slot_for(key, now)
+            entry = self._table[key] = _Source(self.burst, now, 0.0, now, now)
+        entry.vouched_until = max(entry.vouched_until, until)
+
+    def unvouch(self, source: EUI64) -> None:
+        """End a vouch early (the session ended)."""
+        entry = self._table.get(bytes(source))
+        if entry is not None:
+            entry.vouched_until = -math.inf
 
     def _decayed(self, entry: _Source, now: float) -> float:
         return entry.score * math.exp2(-(now - entry.scored) / self.half_life)
@@ -250,19 +337,20 @@ class SourceLimiter:
     def established(self, source: EUI64, now: float) -> bool:
         entry = self._table.get(bytes(source))
         return entry is not None and (
-            entry.trusted or self._decayed(entry, now) >= self.establish_score
+            self._held(entry, now) or self._decayed(entry, now) >= self.establish_score
         )
 
     def allow(self, source: EUI64, now: float) -> bool:
         """Count an arrival from ``source`` at ``now`` and say whether to admit it."""
         key = bytes(source)
+        returning = self._recall.seen(key, now, self.recall)
         entry = self._table.get(key)
         if entry is None:
             entry = self._track(key, now)
         if entry is not None:
             entry.score = self._decayed(entry, now) + 1.0
             entry.scored = now
-            if entry.trusted or entry.score >= self.establish_score:
+            if self._held(entry, now) or entry.score >= self.establish_score:
                 entry.tokens = min(self.burst, entry.tokens + (now - entry.refilled) * self.rate)
                 entry.refilled = now
                 if entry.tokens < 1.0:
@@ -271,7 +359,8 @@ class SourceLimiter:
                     return False
                 entry.tokens -= 1.0
                 return True
-        if self._newcomers.take(now):
+        reserve = 0.0 if returning else min(self.first_contact_reserve, self.newcomer_burst - 1)
+        if self._newcomers.take(now, reserve):
             if self._total_take(now):
                 return True
             self._newcomers.tokens += 1.0  # not sent: the newcomers keep their token
@@ -293,7 +382,7 @@ class SourceLimiter:
             looked = list(itertools.islice(table, min(_SWEEP, len(table))))
             for key in looked:
                 entry = table[key]
-                if entry.trusted or now - entry.created < self.min_age:
+                if self._held(entry, now) or now - entry.created < self.min_age:
                     continue
                 score = self._decayed(entry, now)
                 if score < lowest and score < self.establish_score:

@@ -170,6 +170,7 @@ class TunnelingServerCommand(IntEnum):
     TRANSFER_DATA_ERROR = 0x03
     ACK_TRANSFER_DATA = 0x04
     READY_DATA = 0x05
+    GET_SUPPORTED_TUNNEL_PROTOCOLS = 0x06
 
 
 class TunnelingClientCommand(IntEnum):
@@ -180,6 +181,7 @@ class TunnelingClientCommand(IntEnum):
     TRANSFER_DATA_ERROR = 0x02
     ACK_TRANSFER_DATA = 0x03
     READY_DATA = 0x04
+    SUPPORTED_TUNNEL_PROTOCOLS_RESPONSE = 0x05
     TUNNEL_CLOSURE_NOTIFICATION = 0x06
 
 

@@ -7,6 +7,7 @@ with :func:`build_gb_site`."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -33,13 +34,18 @@ from zse.installer.service import (
     TerminalBootstrap,
     serve_handover,
 )
-from zse.interpan.acceptance import AcceptancePolicy
+from zse.interpan.acceptance import AcceptancePolicy, JoinAdmission
 from zse.interpan.fragment import Reassembler
 from zse.interpan.ke import InterPanKeyServer
 from zse.interpan.secure import InterPanSecurity
 from zse.interpan.service import InterPanService
 from zse.interpan.transports.sim import SimTransport
-from zse.interpan.window import KE_INTERPAN_COMMANDS, CommandWhitelist, InterPanWindow
+from zse.interpan.window import (
+    KE_INTERPAN_COMMANDS,
+    CommandWhitelist,
+    InterPanWindow,
+    SourceLimiter,
+)
 from zse.se.ids import TUNNELING
 from zse.sim._app import SimControllerApplication
 from zse.sim._han import Air
@@ -74,6 +80,7 @@ class GbSite:
     terminal_ep: Any
     terminal_ip: InterPanService
     code: InstallCode
+    joins: JoinAdmission = field(default_factory=JoinAdmission)
     device_log: list[t.EUI64] = field(default_factory=list)
     clock_set: list[int] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -164,7 +171,10 @@ async def build_gb_site(
     )
     await hub.start()
     await tunnels.start()
-    window = InterPanWindow(whitelist=WHITELIST)
+    # the recall table's key: secret on a real hub (random), here derived from the simulated
+    # network key so that a seeded run repeats
+    salt = hashlib.blake2b(bytes(app.state.network_info.network_key.key), digest_size=16).digest()
+    window = InterPanWindow(whitelist=WHITELIST, limiter=SourceLimiter(salt=salt))
     policy = AcceptancePolicy(window, pin=pin)
     policy.power_up(asyncio.get_running_loop().time())
     hub_ieee: t.EUI64 = app.state.node_info.ieee
@@ -229,7 +239,12 @@ async def build_gb_site(
         )
         return True
 
-    site.tasks.append(serve_handover(interpan, on_handover))
+    class _Joins:  # zigpy's listener: a terminal that joined ends its join permit
+        def device_joined(self, device: Any) -> None:
+            site.joins.joined(device.ieee)
+
+    app.add_listener(_Joins())
+    site.tasks.append(serve_handover(interpan, on_handover, admission=site.joins))
     return site
 
 

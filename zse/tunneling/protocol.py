@@ -4,9 +4,11 @@
 (D.6.2.4.1) with a tunnel id or the status that refuses it (protocol not supported, flow control
 not supported, busy, no more ids), closes a tunnel on Close Tunnel (D.6.2.4.2) from its owner or
 after ``close_tunnel_timeout`` seconds without traffic (D.6.2.2.1; it then sends Tunnel Closure
-Notification, D.6.2.5.6). :class:`TunnelClientProtocol` is a device's side: it builds Request
-Tunnel, takes the response, and forgets a tunnel on the notification or its own copy of the
-timeout.
+Notification, D.6.2.5.6), and answers Get Supported Tunnel Protocols (D.6.2.4.7) with the
+protocols it serves from the offset asked, at most :data:`PROTOCOLS_PER_RESPONSE` a response
+(D.6.2.5.5). :class:`TunnelClientProtocol` is a device's side: it builds Request Tunnel and Get
+Supported Tunnel Protocols, takes the responses, and forgets a tunnel on the notification or its
+own copy of the timeout.
 
 Both sides move data the same way (:class:`_TunnelEnds`):
 
@@ -45,13 +47,14 @@ from zse.se.types import (
     TransferDataStatus,
     TunnelStatus,
 )
-from zse.tunneling.wire import Tunneling
+from zse.tunneling.wire import SupportedProtocol, SupportedProtocolList, Tunneling
 from zse.zcl.codec import encode_command
 from zse.zcl.delivery import Destination, device_name
 from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
     "NO_TUNNEL",
+    "PROTOCOLS_PER_RESPONSE",
     "TransferFailed",
     "TunnelClientProtocol",
     "TunnelClosed",
@@ -70,6 +73,9 @@ NO_TUNNEL: Final = 0xFFFF
 #: The largest Transfer Data payload zse puts in one frame by default: an APS-secured unicast
 #: leaves about 80 octets of ZCL payload; the Transfer Data header takes 5 of them.
 DEFAULT_CHUNK: Final = 64
+#: Protocols in one Supported Tunnel Protocols Response (3 octets each: 47 octets of payload,
+#: within an APS-secured frame).
+PROTOCOLS_PER_RESPONSE: Final = 15
 
 _S = Tunneling.ServerCommandDefs
 _C = Tunneling.ClientCommandDefs
@@ -437,6 +443,8 @@ class TunnelServerProtocol(_TunnelEnds):
         """Act on a command a client sent."""
         if msg.command_id == TunnelingServerCommand.REQUEST_TUNNEL:
             return self._request(msg, command, now)
+        if msg.command_id == TunnelingServerCommand.GET_SUPPORTED_TUNNEL_PROTOCOLS:
+            return Step(sends=(self._supported(msg, int(command.protocol_offset)),))
         if msg.command_id == TunnelingServerCommand.CLOSE_TUNNEL:
             tunnel = self._owned(msg, int(command.tunnel_id))
             if tunnel is None:
@@ -491,6 +499,25 @@ class TunnelServerProtocol(_TunnelEnds):
         )
         return Step(sends=(reply,), events=(opened,))
 
+    def supported(self) -> list[ProtocolKey]:
+        """The protocols served, in the order Supported Tunnel Protocols lists them: by
+        protocol id, then manufacturer code."""
+        return sorted(self.protocols)
+
+    def _supported(self, msg: ZclMessage, offset: int) -> Send:
+        """Supported Tunnel Protocols Response (D.6.2.5.5) from ``offset`` on."""
+        every = self.supported()
+        part = every[offset : offset + PROTOCOLS_PER_RESPONSE]
+        return self._reply(
+            msg,
+            "supported_tunnel_protocols_response",
+            protocol_list_complete=t.Bool(offset + len(part) >= len(every)),
+            protocol_count=len(part),
+            protocol_list=SupportedProtocolList(
+                SupportedProtocol(manufacturer_code=code, protocol_id=pid) for pid, code in part
+            ),
+        )
+
     def _free_id(self) -> int | None:
         for _ in range(NO_TUNNEL):
             candidate = next(self._ids) % NO_TUNNEL
@@ -538,6 +565,30 @@ class TunnelClientProtocol(_TunnelEnds):
             to=server,
             default_response=False,
         )
+
+    def get_supported(self, server: Destination, offset: int = 0) -> Send:
+        """The Get Supported Tunnel Protocols to send to ``server`` (D.6.2.4.7)."""
+        if not 0 <= offset <= 0xFF:
+            raise ValueError(f"protocol offset {offset} is not one octet")
+        return Send(
+            cluster_id=TUNNELING,
+            command_id=TunnelingServerCommand.GET_SUPPORTED_TUNNEL_PROTOCOLS,
+            payload=_command(_S, "get_supported_tunnel_protocols", protocol_offset=offset),
+            to=server,
+            default_response=False,
+        )
+
+    @staticmethod
+    def supported(command: Any) -> tuple[list[ProtocolKey], bool]:
+        """The protocols of a Supported Tunnel Protocols Response (D.6.2.5.5) and whether the
+        list is complete; :class:`TunnelError` when its count does not match its list."""
+        listed = [(int(p.protocol_id), int(p.manufacturer_code)) for p in command.protocol_list]
+        if len(listed) != int(command.protocol_count):
+            raise TunnelError(
+                f"Supported Tunnel Protocols Response: count {int(command.protocol_count)}, "
+                f"{len(listed)} protocols listed"
+            )
+        return listed, bool(command.protocol_list_complete)
 
     def opened(
         self,

@@ -267,6 +267,34 @@ class TunnelingClient(_Shell):
             self._timer.update()
         return tunnel.tunnel_id
 
+    async def supported_protocols(self, *, timeout: float = 8.0) -> list[ProtocolKey]:
+        """The protocols the server serves, as (protocol id, manufacturer code), asked with
+        Get Supported Tunnel Protocols (D.6.2.4.7) from offset 0 until the server says the list
+        is complete; :class:`TunnelError` for an answer that is not one, ``TimeoutError`` when
+        the server does not answer."""
+        protocols: list[ProtocolKey] = []
+        while True:
+            send = self.core.get_supported(self.server, len(protocols))
+            try:
+                reply = await request(self.endpoint, send, timeout=timeout)
+            except DeliveryError as exc:
+                raise TunnelError(f"Get Supported Tunnel Protocols not delivered: {exc}") from exc
+            if not reply.is_cluster_command:
+                status = reply.payload[1] if len(reply.payload) > 1 else None
+                raise TunnelError(
+                    f"Get Supported Tunnel Protocols answered with Default Response status {status}"
+                )
+            try:
+                command, _ = decode_command(
+                    Tunneling, reply.command_id, reply.payload, from_server=True
+                )
+            except InvalidFrame as exc:
+                raise TunnelError(f"bad Supported Tunnel Protocols Response: {exc}") from None
+            part, complete = self.core.supported(command)
+            protocols += part
+            if complete or not part or len(protocols) > 0xFF:
+                return protocols
+
     async def close(self, tunnel_id: int) -> None:
         """Close a tunnel (D.6.2.4.2)."""
         async with self._lock:

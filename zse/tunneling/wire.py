@@ -6,9 +6,11 @@ when flow control is on (Ack Transfer Data carries the receive window left), res
 flow with Ready Data, and report a Transfer Data that cannot be taken (Transfer Data Error).
 Field layouts were checked against Wireshark's ``packet-zbee-zcl-se.c`` Tunneling dissector
 (the SE 1.2 text itself was out of reach); the tests dissect every command with tshark.
-Get Supported Tunnel Protocols (server 0x06 / client 0x05) is not declared: zse does not use it,
-and the dissector reads its offset as two octets where the published SE 1.2 field list gives
-one.
+Get Supported Tunnel Protocols (D.6.2.4.7, server 0x06) carries a one-octet protocol offset,
+as zsmartsystems' SE command definitions (generated from the SE text) give it; Wireshark's
+dissector asks for two octets of an 8-bit field and shows the one there (tested). Its response
+(D.6.2.5.5, client 0x05): the list complete flag, the count and as many (manufacturer code,
+protocol id) pairs.
 """
 
 from __future__ import annotations
@@ -27,12 +29,24 @@ from zse.se.ids import (
 )
 from zse.zcl._defs import attribute, cluster_id, command
 
-__all__ = ["Tunneling"]
+__all__ = ["SupportedProtocol", "SupportedProtocolList", "Tunneling"]
 
 _ID = {"tunnel_id": t.uint16_t}
 _DATA = {"tunnel_id": t.uint16_t, "data": t.Bytes}
 _ERROR = {"tunnel_id": t.uint16_t, "transfer_data_status": t.uint8_t}
 _WINDOW = {"tunnel_id": t.uint16_t, "number_of_bytes_left": t.uint16_t}
+
+
+class SupportedProtocol(t.Struct):
+    """One protocol of Supported Tunnel Protocols Response (D.6.2.5.5): manufacturer code
+    (0xFFFF: a standard protocol) and protocol id."""
+
+    manufacturer_code: t.uint16_t
+    protocol_id: t.uint8_t
+
+
+class SupportedProtocolList(t.List[SupportedProtocol]):
+    """The protocol list, to the end of the frame (as many as the protocol count says)."""
 
 
 class Tunneling(Cluster):
@@ -67,6 +81,9 @@ class Tunneling(Cluster):
         transfer_data_error: Final = command(TunnelingServerCommand.TRANSFER_DATA_ERROR, _ERROR)
         ack_transfer_data: Final = command(TunnelingServerCommand.ACK_TRANSFER_DATA, _WINDOW)
         ready_data: Final = command(TunnelingServerCommand.READY_DATA, _WINDOW)
+        get_supported_tunnel_protocols: Final = command(
+            TunnelingServerCommand.GET_SUPPORTED_TUNNEL_PROTOCOLS, {"protocol_offset": t.uint8_t}
+        )
 
     class ClientCommandDefs(BaseCommandDefs):
         """Commands the server sends (D.6.2.5)."""
@@ -83,6 +100,14 @@ class Tunneling(Cluster):
         transfer_data_error: Final = command(TunnelingClientCommand.TRANSFER_DATA_ERROR, _ERROR)
         ack_transfer_data: Final = command(TunnelingClientCommand.ACK_TRANSFER_DATA, _WINDOW)
         ready_data: Final = command(TunnelingClientCommand.READY_DATA, _WINDOW)
+        supported_tunnel_protocols_response: Final = command(
+            TunnelingClientCommand.SUPPORTED_TUNNEL_PROTOCOLS_RESPONSE,
+            {
+                "protocol_list_complete": t.Bool,
+                "protocol_count": t.uint8_t,
+                "protocol_list": SupportedProtocolList,
+            },
+        )
         tunnel_closure_notification: Final = command(
             TunnelingClientCommand.TUNNEL_CLOSURE_NOTIFICATION, _ID
         )

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["Timed", "Timer"]
+__all__ = ["Timed", "Timer", "wait_cancelled"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -121,14 +121,7 @@ class Timer:
         current = asyncio.current_task()
         if firing is None or firing is current:
             return
-        cancelling = current.cancelling() if current is not None else 0
-        try:
-            await firing
-        except asyncio.CancelledError:
-            # The timeout's own cancellation ends here; the caller's (its task was cancelled
-            # while waiting) goes on up, so stop() never swallows a shutdown.
-            if current is not None and current.cancelling() > cancelling:
-                raise
+        await wait_cancelled(firing)
 
     def _loop_time(self, source: _Source[Any]) -> float | None:
         """The source's next deadline in loop time: the one conversion between time bases."""
@@ -203,3 +196,16 @@ class Timer:
             self.logger.log(self.level, "%s: %s", self.what, exc)
             if source.core.next_deadline() == deadline:
                 source.failed = deadline
+
+
+async def wait_cancelled(task: asyncio.Future[Any]) -> None:
+    """Wait for ``task``, which the caller has cancelled, to end. Its own cancellation ends
+    here; the caller's (its task cancelled while waiting) goes on up, so a stop() built on
+    this never swallows a shutdown."""
+    current = asyncio.current_task()
+    cancelling = current.cancelling() if current is not None else 0
+    try:
+        await task
+    except asyncio.CancelledError:
+        if current is not None and current.cancelling() > cancelling:
+            raise
