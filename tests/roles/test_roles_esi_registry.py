@@ -4,6 +4,7 @@ an outcome per device, with nothing lost for devices that were offline."""
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import pytest
 import zigpy.types as t
@@ -314,5 +315,34 @@ async def test_admission_window_is_bounded_and_does_not_block_on_slow_radios(tmp
         await esi.provision(EUIS["thermostat"])
         assert opened
         assert loop.time() - started < 10  # provision returned; the window stays open
+    finally:
+        await close(han)
+
+
+async def test_settle_does_not_wait_again_for_a_task_that_has_ended(tmp_path):
+    """A CI hang on 3.13: a network task had ended but its done callback (which takes it out of
+    the ESI's tasks) had not run yet; settle() gathered it again and again, and 3.13's gather
+    completes at once for a future already done, so the loop never ran that callback."""
+    han = await build(tmp_path)
+    try:
+
+        async def nothing() -> None:
+            return None
+
+        ended = asyncio.get_running_loop().create_task(nothing())
+        await ended
+        han.esi._tasks.add(ended)  # as keep_task holds it until its callback runs
+
+        def stuck(signum, frame):
+            raise TimeoutError("settle() spins on a task that has ended")
+
+        previous = signal.signal(signal.SIGALRM, stuck)
+        signal.setitimer(signal.ITIMER_REAL, 10)  # a watchdog on a spinning loop, not a sleep
+        try:
+            await han.esi.settle()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        han.esi._tasks.discard(ended)
     finally:
         await close(han)

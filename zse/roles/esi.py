@@ -598,9 +598,15 @@ class EnergyServiceInterface:
         self.endpoint.stop()
 
     async def settle(self) -> None:
-        """Wait until every network event seen so far has reached the registry."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every network event seen so far has reached the registry.
+
+        A task that has ended leaves ``_tasks`` only when its done callback runs, one loop
+        step later: such a task is not waited for again. (Gathering it would not yield on
+        Python 3.13, whose ``gather`` completes at once for futures already done, so the loop
+        would spin without ever running the callback.)
+        """
+        while running := [task for task in self._tasks if not task.done()]:
+            await asyncio.wait(running)
 
     # -- admission and removal ---------------------------------------------------------------
 
