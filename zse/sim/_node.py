@@ -570,14 +570,8 @@ class Node:
         if not nwk.security:
             self.stats.nwk_unsecured += 1  # APS data is NWK-secured, even to a joining device
             return
-        key = (nwk.src, aps.counter, aps.cluster or 0)
-        if key in self._seen_set:
-            self.stats.aps_duplicates += 1
+        if self._seen_before((nwk.src, aps.counter, aps.cluster or 0)):
             return
-        if len(self._seen) == self._seen.maxlen:
-            self._seen_set.discard(self._seen[0])
-        self._seen.append(key)
-        self._seen_set.add(key)
         encrypted = key_id == KeyId.DATA
         src_ieee = nwk.src_ieee or self.address_map.get(nwk.src)
         # the same indication for every node hearing the frame at the same time (immutable)
@@ -592,6 +586,18 @@ class Node:
                 encrypted,
             )
         )
+
+    def _seen_before(self, key: tuple[int, int, int]) -> bool:
+        """APS duplicate rejection (ZB 2.2.8.4.2): True (and counted) for a (source, APS
+        counter, cluster) already in the table; else it is recorded, the oldest dropped."""
+        if key in self._seen_set:
+            self.stats.aps_duplicates += 1
+            return True
+        if len(self._seen) == self._seen.maxlen:
+            self._seen_set.discard(self._seen[0])
+        self._seen.append(key)
+        self._seen_set.add(key)
+        return False
 
     def _unsecure_nwk(self, tx: Transmission) -> Unsecured | None:
         """The NWK frame checked and decrypted (ZB 4.3.1.2) with the network key its key
