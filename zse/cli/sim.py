@@ -39,7 +39,12 @@ def sim() -> None:
 @click.option("--base-topic", help="The base topic (default zse): meters under <base>/<meter>.")
 @click.option("--client-id", help="Client ids <client id>-<meter> (default zse-utility).")
 @click.option(
-    "--speed", type=float, default=60.0, show_default=True, help="Virtual seconds per real one."
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Virtual seconds per real one, once the meters are up (they come up as fast as the "
+    "CPU goes).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same meters.")
 def utility(  # noqa: PLR0917 - click passes options positionally

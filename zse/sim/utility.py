@@ -12,10 +12,12 @@ gateway, under ``<base>/<meter>`` (the meter's EUI-64 in 16 hex digits) with the
 outcomes and reports back on the meter's topics.
 
 The meters are spread over worker processes (:func:`plan_workers`), each on a
-:class:`~zse.sim.VirtualClockLoop` whose clock runs ``speed`` times the real one while the loop
-is idle (time it spends working does not count, so a busy worker never sees its timers expire
-early). The parent (:func:`run_utility`) publishes ``<base>/utility/state`` (retained):
-``starting``, then ``{"state": "ready", ...}`` once every device of every meter is
+:class:`~zse.sim.VirtualClockLoop`: its meters come up on virtual time as fast as the CPU goes
+(joins, CBKE), then their bridges connect and the clock runs ``speed`` times the real one while
+the loop is idle (time it spends working does not count, so a busy worker never sees its
+timers expire early; each bridge's MQTT client wakes once a virtual second, so a high speed
+costs CPU per meter). The parent (:func:`run_utility`) publishes ``<base>/utility/state``
+(retained): ``starting``, then ``{"state": "ready", ...}`` once every device of every meter is
 METER_READY, ``stopped`` on a clean stop (``offline`` is its Last Will). SIGTERM or Ctrl-C
 stops every worker (their bridges publish ``offline`` first).
 
@@ -73,6 +75,8 @@ JOIN_RETRY = 5.0
 JOIN_ATTEMPTS = 5
 #: Joins (and CBKEs) under way at once in one worker: more only queue on the same core.
 CONCURRENT_JOINS = 4
+#: Real seconds a meter's bridge is given to be on the broker once its devices are in.
+CONNECT_WITHIN = 60.0
 #: Real seconds a worker is given to stop after SIGTERM before it is killed.
 STOP_WITHIN = 30.0
 _CHANNEL = 15
@@ -91,7 +95,7 @@ class UtilityPlan:
     meters: int
     devices_per_meter: int = 3
     workers: int = 0
-    speed: float = 60.0
+    speed: float = 1.0
     seed: int = 1
 
     def checked(self) -> UtilityPlan:
@@ -175,7 +179,6 @@ class SimulatedMeter:
         from zse.cbke import SUITE1  # noqa: PLC0415 - the simulator's layer imports lazily
         from zse.cbke.service import eui64_bytes  # noqa: PLC0415
         from zse.installcode import InstallCode, parse_eui64  # noqa: PLC0415
-        from zse.mqtt.bridge import MqttBridge  # noqa: PLC0415
         from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
         from zse.roles import han  # noqa: PLC0415
         from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
@@ -203,9 +206,6 @@ class SimulatedMeter:
         )
         await self.esi.start()
         stack.push_async_callback(self.esi.stop)
-        self.bridge = MqttBridge(self.esi, self.settings, store=self.registry.store)
-        await self.bridge.start()
-        stack.push_async_callback(self.bridge.stop)
         inline = InlineExecutor()
         codes = self._rng("codes")
         for device in range(self.plan.devices_per_meter):
@@ -229,6 +229,24 @@ class SimulatedMeter:
         pending = [r.eui64 for r in self.registry.devices() if r.state.value != "meter ready"]
         if pending:
             raise UtilityError(f"meter {self.eui}: devices not ready: {', '.join(pending)}")
+
+    async def connect(self, within: float) -> None:
+        """Start the meter's MQTT bridge and wait until it is online and subscribed to its
+        commands (:class:`UtilityError` after ``within`` seconds); later it reconnects on
+        its own."""
+        from zse.mqtt.bridge import MqttBridge  # noqa: PLC0415
+
+        self.bridge = MqttBridge(self.esi, self.settings, store=self.registry.store)
+        await self.bridge.start()
+        self._stack.push_async_callback(self.bridge.stop)
+        try:
+            async with asyncio.timeout(within):
+                await self.bridge.connected.wait()
+        except TimeoutError:
+            raise UtilityError(
+                f"meter {self.eui}: not on the broker at {self.settings.host}:"
+                f"{self.settings.port} after {CONNECT_WITHIN:g} s"
+            ) from None
 
     async def _join(self, role: Any, joins: asyncio.Semaphore) -> None:
         from zse.sim import JoinRefused  # noqa: PLC0415
@@ -261,8 +279,10 @@ async def serve_meters(
     *,
     on_ready: Callable[[int, int], None] = lambda meters, devices: None,
 ) -> None:
-    """A worker's body: start the meters ``indices``, call ``on_ready(meters, devices)``
-    once all are up, serve until cancelled, then stop them all."""
+    """A worker's body: start the meters ``indices`` (on a virtual-time loop as fast as it
+    goes: every device joined and keyed), then connect their bridges with the loop's clock at
+    ``plan.speed`` times the real one, call ``on_ready(meters, devices)``, serve until
+    cancelled, then stop them all."""
     from zse.cbke.ca import TestCA  # noqa: PLC0415
 
     ca = TestCA.generate(rng=random.Random(f"{plan.seed}/ca"))  # noqa: S311 - test keys
@@ -289,8 +309,11 @@ async def serve_meters(
                     group.create_task(meter.start(joins))
         except BaseExceptionGroup as failed:  # the first failure, in one line
             raise _first(failed) from None
-        on_ready(len(meters), len(meters) * plan.devices_per_meter)
-        await asyncio.Event().wait()
+        real_time = getattr(asyncio.get_running_loop(), "real_time", None)
+        with real_time(plan.speed) if real_time is not None else contextlib.nullcontext():
+            await asyncio.gather(*(meter.connect(CONNECT_WITHIN * plan.speed) for meter in meters))
+            on_ready(len(meters), len(meters) * plan.devices_per_meter)
+            await asyncio.Event().wait()
     finally:
         for meter in reversed(meters):
             with contextlib.suppress(Exception):
@@ -333,13 +356,12 @@ def _worker_main() -> int:
 
         async def orphaned() -> None:  # the parent killed (SIGKILL): end too, not linger
             while os.getppid() == parent:
-                await asyncio.sleep(plan.speed)  # about a real second
+                await asyncio.sleep(1.0)
             task.cancel()
 
         watch = loop.create_task(orphaned())
         try:
-            with loop.real_time(plan.speed):
-                await serve_meters(plan, settings, indices, directory, on_ready=ready)
+            await serve_meters(plan, settings, indices, directory, on_ready=ready)
         finally:
             watch.cancel()
 
