@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -237,3 +238,37 @@ def test_the_plan_is_checked_and_split_evenly_over_the_workers() -> None:
     assert meter_eui(1) == "00:0d:6f:fe:00:00:00:01"
     assert device_eui(1, 2) == "00:0d:6f:01:00:00:01:02"
     assert meter_topic("zse", 1) == "zse/000d6ffe00000001"
+
+
+def test_ctrl_c_stops_every_worker(broker: Broker) -> None:
+    """SIGINT (Ctrl-C) as SIGTERM: the worker ends, its bridge says offline, the utility
+    stopped; also when started where SIGINT was ignored (a background job of a script)."""
+    argv = [*UTILITY, "--meters", "1", "--devices-per-meter", "1", "--workers", "1"]
+    process = subprocess.Popen(
+        [*argv, "--broker", broker.url],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509
+    )
+    try:
+        state = _Stream(broker, "zse/utility/state")
+        try:
+            state.until(lambda lines: any('"ready"' in x for x in lines), UP_WITHIN)
+        finally:
+            state.close()
+        (worker,) = _children(process.pid)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert out.splitlines()[-1] == "stopped"
+    assert not Path(f"/proc/{worker}").exists()
+    assert sub(broker, f"{meter_topic('zse', 0)}/bridge/state", 1) == [
+        f"{meter_topic('zse', 0)}/bridge/state offline"
+    ]
+    assert sub(broker, "zse/utility/state", 1) == ["zse/utility/state stopped"]

@@ -87,7 +87,9 @@ def utility(  # noqa: PLR0917 - click passes options positionally
     async def main() -> None:
         task = asyncio.current_task()
         assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT even where it was ignored
+            loop.add_signal_handler(signum, task.cancel)
         click.echo(
             f"starting {plan.meters} meters x {plan.devices_per_meter} devices on "
             f"{plan.workers} workers, broker {settings.host}:{settings.port}"
