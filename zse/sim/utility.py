@@ -174,8 +174,10 @@ class SimulatedMeter:
         return random.Random(f"{self.plan.seed}/{self.index}/{what}")  # noqa: S311 - test keys
 
     async def start(self, joins: asyncio.Semaphore) -> None:
-        """Form the network, start the ESI and its bridge, and bring every device in
-        (joined, keyed: METER_READY); :class:`UtilityError` if one never gets in."""
+        """Form the network, start the ESI, and bring every device in (provisioned, joined,
+        keyed: METER_READY), at most ``joins`` at once in the worker, each provisioned just
+        before it joins (so its admission window is open then); :class:`UtilityError` if
+        one never gets in."""
         from zse.cbke import SUITE1  # noqa: PLC0415 - the simulator's layer imports lazily
         from zse.cbke.service import eui64_bytes  # noqa: PLC0415
         from zse.installcode import InstallCode, parse_eui64  # noqa: PLC0415
@@ -223,7 +225,7 @@ class SimulatedMeter:
             )
             self.roles.append(role)
             stack.push_async_callback(role.stop)
-            await self.esi.provision(eui, str(code), label=kind, groups=[UTILITY_GROUP])
+            await self.registry.register(eui, str(code), label=kind, groups=[UTILITY_GROUP])
         await asyncio.gather(*(self._join(role, joins) for role in self.roles))
         await self.esi.settle()
         pending = [r.eui64 for r in self.registry.devices() if r.state.value != "meter ready"]
@@ -254,6 +256,7 @@ class SimulatedMeter:
         for attempt in range(JOIN_ATTEMPTS):
             async with joins:
                 try:
+                    await self.esi.provision(role.device.ieee)
                     await role.start()
                     return
                 except (JoinRefused, TimeoutError, OSError, ZseError) as exc:
