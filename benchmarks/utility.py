@@ -40,6 +40,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests' broker: one way to start Mosquitto
@@ -48,6 +49,8 @@ DEVICES = 3
 EVENT = 0x0B0B_0001
 #: Real seconds a size may take to come up (a bound: the wait ends on ``ready``).
 UP_WITHIN = 4 * 3600
+#: Real seconds the fan-out may take (a bound: the wait ends on the last report).
+FAN_OUT_WITHIN = 1800
 
 
 @dataclass
@@ -107,18 +110,31 @@ async def fan_out(port: int, base: str, meters: int) -> float:
             )
         answered: set[str] = set()
         reported: set[str] = set()
-        async for message in client.messages:
-            topic = str(message.topic)
-            body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-            if "/bridge/response/" in topic:
-                outcomes = body["result"]["outcomes"]
-                assert [o["outcome"] for o in outcomes] == ["delivered"] * DEVICES, body
-                answered.add(topic)
-            elif body.get("event") == "ReportReceived":
-                assert body["report"]["issuer_event_id"] == EVENT
-                reported.add(body["device"])
-            if len(answered) == meters and len(reported) == meters * DEVICES:
-                return time.perf_counter() - began
+        try:
+            async with asyncio.timeout(FAN_OUT_WITHIN):
+                return await _collect(client, meters, began, answered, reported)
+        except TimeoutError:
+            raise AssertionError(
+                f"after {FAN_OUT_WITHIN} s: {len(answered)} of {meters} answers, "
+                f"{len(reported)} of {meters * DEVICES} devices reported"
+            ) from None
+
+
+async def _collect(
+    client: Any, meters: int, began: float, answered: set[str], reported: set[str]
+) -> float:
+    async for message in client.messages:
+        topic = str(message.topic)
+        body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+        if "/bridge/response/" in topic:
+            outcomes = body["result"]["outcomes"]
+            assert [o["outcome"] for o in outcomes] == ["delivered"] * DEVICES, body
+            answered.add(topic)
+        elif body.get("event") == "ReportReceived":
+            assert body["report"]["issuer_event_id"] == EVENT
+            reported.add(body["device"])
+        if len(answered) == meters and len(reported) == meters * DEVICES:
+            return time.perf_counter() - began
     raise AssertionError("the broker went away")
 
 
