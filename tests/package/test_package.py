@@ -172,6 +172,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         "MQTT bridge (asyncio shell)", ("zse.mqtt.bridge", "zse.mqtt.han"), ("asyncio", "aiomqtt")
     ),
+    # the simulated utility (#19.3): meters on the simulator, each bridged to the broker
+    Layer("simulated utility", ("zse.sim.utility",), ("asyncio", "aiomqtt")),
     # the retailer HAN service over the ESIs, its aiohttp shell with mutual TLS (#18, ADR 0013)
     Layer(
         "retailer headend (aiohttp shell over the ESIs)",

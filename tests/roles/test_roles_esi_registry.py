@@ -26,6 +26,7 @@ from zse.roles.esi import (
     MessageConfirmed,
     Outcome,
     ReportReceived,
+    SettleTimeout,
     TargetError,
 )
 from zse.roles.han import Resynced
@@ -344,5 +345,44 @@ async def test_settle_does_not_wait_again_for_a_task_that_has_ended(tmp_path):
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
         han.esi._tasks.discard(ended)
+    finally:
+        await close(han)
+
+
+async def test_settle_gives_up_on_a_step_that_never_ends(tmp_path):
+    """A step of following the network that never ends (as one waiting for a frame lost for
+    good would) makes settle() fail with SettleTimeout after its timeout, never wait on."""
+    han = await build(tmp_path)
+    try:
+        loop = asyncio.get_running_loop()
+        lost: asyncio.Future[None] = loop.create_future()
+
+        async def waiting() -> None:
+            await lost
+
+        han.esi._spawn(waiting())
+        started = loop.time()
+        with pytest.raises(SettleTimeout, match=r"^1 step\(s\) of following the network .* 60 s$"):
+            await han.esi.settle(timeout=60)
+        assert loop.time() - started == pytest.approx(60)
+        assert isinstance(SettleTimeout("x"), TimeoutError)
+        lost.set_result(None)  # the frame comes after all: settle() returns
+        await han.esi.settle(timeout=60)
+        assert loop.time() - started == pytest.approx(60)
+    finally:
+        await close(han)
+
+
+@pytest.mark.parametrize("seed", range(20))
+async def test_the_smallest_han_settles_whatever_the_seed(tmp_path, seed):
+    """Stress (#19): the smallest HAN (an ESI and one display) joined, keyed and settled with
+    20 seeds — NWK addresses, sequence numbers, frame counters and the order of same-instant
+    events all differ — and settle() always returns, well within its bound."""
+    han = await build(tmp_path, seed=seed)
+    try:
+        await han.esi.provision(EUIS["ihd"])
+        await han.add("ihd").start()
+        await han.esi.settle(timeout=120)
+        assert han.registry.get(EUIS["ihd"]).state is S.METER_READY
     finally:
         await close(han)

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "installcode": "zse.cli.installcode:installcode",
     "interpan": "zse.cli.interpan:interpan",
     "mqtt": "zse.cli.mqtt:mqtt",
+    "sim": "zse.cli.sim:sim",
 }
 
 

@@ -53,19 +53,6 @@ BASE_WATTS = 350
 RATED_WATTS = {"thermostat": 2000, "heater": 3000}
 
 
-class _InlineExecutor(concurrent.futures.Executor):
-    """Runs CBKE arithmetic at once on the loop's thread: the frames' order, and so the
-    capture, then depends on nothing but the seed."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed to the awaiting side
-            future.set_exception(exc)
-        return future
-
-
 class _Teller:
     """Tells the story through ``say``. Lines are also said from inside the stack's event
     callbacks, where an exception would land in whatever code emitted the event; so when
@@ -167,10 +154,11 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         ThermostatChanged,
     )
     from zse.sim import Air  # noqa: PLC0415
+    from zse.sim._clock import InlineExecutor  # noqa: PLC0415
 
     rng = _seeded(seed)
     loop = asyncio.get_running_loop()
-    inline = _InlineExecutor()
+    inline = InlineExecutor()
 
     def clock() -> int:
         return START + int(loop.time())

@@ -117,6 +117,7 @@ __all__ = [
     "PriceSent",
     "ReportReceived",
     "SendResult",
+    "SettleTimeout",
     "TargetError",
     "registry_group_id",
 ]
@@ -125,6 +126,10 @@ __all__ = [
 MAX_PERMIT_SECONDS = 254
 #: How long provision() waits for the radio to confirm that joining is open.
 _PERMIT_RETURN_WAIT = 5.0
+#: How long settle() waits, by default, for the network events seen so far (seconds; virtual
+#: on the simulator). A step runs a registry write and at most one radio request (a permit, a
+#: ZDO leave), each bounded by its own timeout well below this.
+SETTLE_TIMEOUT = 300.0
 
 LOGGER = logging.getLogger(__name__)
 
@@ -155,6 +160,11 @@ def registry_group_id(name: str) -> int:
 
 class TargetError(ZseError, ValueError):
     """A send was given no target, several targets, or a target that needs a registry."""
+
+
+class SettleTimeout(ZseError, TimeoutError):
+    """:meth:`EnergyServiceInterface.settle` gave up: steps of following the network (a
+    registry write, a permit, a leave request) were still running when its time ran out."""
 
 
 # -- events -------------------------------------------------------------------------------------
@@ -614,16 +624,28 @@ class EnergyServiceInterface:
             await self.meter.stop()
         self.endpoint.stop()
 
-    async def settle(self) -> None:
-        """Wait until every network event seen so far has reached the registry.
+    async def settle(self, timeout: float | None = SETTLE_TIMEOUT) -> None:
+        """Wait until every network event seen so far has reached the registry, for at most
+        ``timeout`` seconds (None: no limit); then raise :class:`SettleTimeout`, so that a step
+        that never ends (a frame lost for good, a radio that does not answer) is an error
+        and never a wait that spins on while (virtual) time runs.
 
         A task that has ended leaves ``_tasks`` only when its done callback runs, one loop
         step later: such a task is not waited for again. (Gathering it would not yield on
         Python 3.13, whose ``gather`` completes at once for futures already done, so the loop
         would spin without ever running the callback.)
         """
-        while running := [task for task in self._tasks if not task.done()]:
-            await asyncio.wait(running)
+        try:
+            async with asyncio.timeout(timeout):
+                while running := [task for task in self._tasks if not task.done()]:
+                    await asyncio.wait(running)
+        except TimeoutError:
+            pending = [task for task in self._tasks if not task.done()]
+            if not pending:
+                return
+            raise SettleTimeout(
+                f"{len(pending)} step(s) of following the network still running after {timeout:g} s"
+            ) from None
 
     # -- admission and removal ---------------------------------------------------------------
 

@@ -14,20 +14,22 @@ received one is acknowledged.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import math
 import os
 import random
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 import zigpy.types as t
 
 from zse.pcap import PcapWriter
 from zse.security.keytable import KeyTableEntry, format_key_table
-from zse.sim._frames import BROADCAST_PAN, BROADCAST_SHORT, MacHeader, decode_mac
+from zse.sim._frames import BROADCAST_PAN, BROADCAST_SHORT, MAC_DATA, MacHeader, decode_mac
 
 __all__ = ["AirStats", "Faults", "Medium", "Station", "Transmission"]
 
@@ -79,6 +81,10 @@ class AirStats:
     duplicated: int = 0
     blocked: int = 0  # not delivered because of a partition or a silent node
     bytes: int = 0
+    #: NWK frames parsed and NWK frames decrypted (MIC checked): once per frame on the air and
+    #: network key, however many nodes hear it (the nodes share the result)
+    nwk_decodes: int = 0
+    nwk_decrypts: int = 0
 
     @property
     def frames(self) -> int:
@@ -102,6 +108,10 @@ class Station(Protocol):
     def _receive(self, tx: Transmission) -> None:
         """Take a frame the medium delivers to this node."""
 
+    def _hears(self, tx: Transmission) -> bool:
+        """Whether the node's stack has any use for a frame its MAC accepts (False only for
+        frames it would drop unread: a beacon to a node not scanning, say)."""
+
 
 @dataclass(slots=True)
 class Transmission:
@@ -113,6 +123,25 @@ class Transmission:
     mac: MacHeader
     payload: bytes
     raw: bool = False  # injected with send_interpan (or send_raw): not parsed by the stack
+    #: what the receivers' stacks decoded from the frame, shared by all of them (see
+    #: :meth:`shared`): a broadcast is parsed and decrypted once, not once per node
+    decoded: dict[Any, Any] = field(default_factory=dict)
+
+    def shared(self, key: Any, decode: Any, *args: Any) -> Any:
+        """``decode(*args)``, computed once per frame and ``key`` and shared by every node
+        that hears it (an exception it raises is shared too)."""
+        try:
+            found = self.decoded[key]
+        except KeyError:
+            try:
+                found = (True, decode(*args))
+            except Exception as exc:  # re-raised to every caller below
+                found = (False, exc)
+            self.decoded[key] = found
+        ok, value = found
+        if not ok:
+            raise value.with_traceback(None)
+        return value
 
 
 class Medium:
@@ -152,9 +181,21 @@ class Medium:
         self._partition: dict[t.EUI64, int] | None = None
         self._silent: set[t.EUI64] = set()
         self._nodes: dict[t.EUI64, Station] = {}
-        self._by_channel: dict[int, list[Station]] = defaultdict(list)
+        # Indexes, so that who hears a frame is a lookup, not a scan of every node: nodes by
+        # channel (in tuning order: the order of delivery), by (channel, PAN) and, per
+        # channel, the nodes that use beacons, MAC commands or raw frames (see _hears),
+        # the last two sorted by tuning order as (sequence, node).
+        self._by_channel: dict[int, dict[Station, None]] = defaultdict(dict)
+        self._tuned = itertools.count()
+        self._tune_seq: dict[Station, int] = {}
+        self._by_pan: dict[tuple[int, int | None], list[tuple[int, Station]]] = defaultdict(list)
+        self._pan_key: dict[Station, tuple[int, int | None]] = {}
+        self._pan_seq: dict[Station, int] = {}
+        self._ears: set[Station] = set()
+        self._ears_on: dict[int, list[tuple[int, Station]]] = defaultdict(list)
         self._busy_until: dict[int, float] = defaultdict(float)
         self._short_index: dict[tuple[int, int | None, int], Station] = {}
+        self._short_key: dict[Station, tuple[int, int | None, int]] = {}
         self._owns_capture = not isinstance(capture, PcapWriter)
         try:
             self._t0 = asyncio.get_running_loop().time()
@@ -184,10 +225,52 @@ class Medium:
         self._nodes[node.ieee] = node
 
     def _tune(self, node: Station, old: int | None, new: int | None) -> None:
-        if old is not None and node in self._by_channel[old]:
-            self._by_channel[old].remove(node)
+        if old is not None:
+            self._by_channel[old].pop(node, None)
+            seq = self._tune_seq.pop(node, None)
+            if seq is not None and node in self._ears:
+                _unlist(self._ears_on[old], seq)
         if new is not None:
-            self._by_channel[new].append(node)
+            seq = self._tune_seq[node] = next(self._tuned)
+            self._by_channel[new][node] = None
+            if node in self._ears:
+                bisect.insort(self._ears_on[new], (seq, node))
+        self._index(node, new)
+
+    def _readdress(self, node: Station) -> None:
+        """``node`` changed PAN or NWK address: keep the indexes up to date."""
+        self._index(node, node.channel)
+
+    def _listen(self, node: Station, on: bool) -> None:
+        """``node`` starts (or stops) having a use for beacons, MAC commands or raw frames."""
+        if on == (node in self._ears):
+            return
+        seq = self._tune_seq.get(node)
+        if on:
+            self._ears.add(node)
+            if seq is not None and node.channel is not None:
+                bisect.insort(self._ears_on[node.channel], (seq, node))
+        else:
+            self._ears.discard(node)
+            if seq is not None and node.channel is not None:
+                _unlist(self._ears_on[node.channel], seq)
+
+    def _index(self, node: Station, channel: int | None) -> None:
+        old = self._short_key.pop(node, None)
+        if old is not None and self._short_index.get(old) is node:
+            del self._short_index[old]
+        if channel is not None and node.nwk is not None:
+            key = (channel, node.pan_id, node.nwk)
+            self._short_index[key] = node
+            self._short_key[node] = key
+        pan = self._pan_key.pop(node, None)
+        if pan is not None:
+            _unlist(self._by_pan[pan], self._pan_seq.pop(node))
+        seq = self._tune_seq.get(node)
+        if channel is not None and seq is not None:
+            pan = self._pan_key[node] = (channel, node.pan_id)
+            self._pan_seq[node] = seq
+            bisect.insort(self._by_pan[pan], (seq, node))
 
     def node(self, ieee: t.EUI64 | str) -> Station:
         """The node with this EUI-64."""
@@ -268,6 +351,15 @@ class Medium:
     def is_silent(self, node: Station | t.EUI64) -> bool:
         """Whether the node is silent."""
         return _eui(node) in self._silent
+
+    def _perfect(self) -> bool:
+        """No fault, link fault, partition or silent node anywhere on the air."""
+        return (
+            self.faults == PERFECT
+            and not self._link_faults
+            and self._partition is None
+            and not self._silent
+        )
 
     def _reachable(self, a: t.EUI64, b: t.EUI64) -> bool:
         if a in self._silent or b in self._silent:
@@ -375,22 +467,26 @@ class Medium:
             self.stats.delivered += 1
             node._receive(tx)
 
-    def _receivers(self, tx: Transmission) -> list[Station]:
-        """Nodes on the channel whose MAC accepts the frame (802.15.4-2006 7.5.6.2)."""
+    def _receivers(self, tx: Transmission) -> list[Station]:  # noqa: PLR0912
+        """Nodes on the channel whose MAC accepts the frame (802.15.4-2006 7.5.6.2), in
+        tuning order. On a perfect air (no fault draws a random number per receiver), nodes
+        with no use for a beacon, a MAC command or a raw frame are not handed it, and the
+        candidates come from the indexes rather than from a scan of the channel."""
         mac = tx.mac
         if isinstance(mac.dst, int) and mac.dst != BROADCAST_SHORT and mac.dst_pan != BROADCAST_PAN:
             key = (tx.channel, mac.dst_pan, mac.dst)
             found = self._short_index.get(key)
             if found is None or (found.channel, found.pan_id, found.nwk) != key:
-                self._short_index = {
-                    (tx.channel, n.pan_id, n.nwk): n
-                    for n in self._by_channel.get(tx.channel, ())
-                    if n.nwk is not None
-                }
-                found = self._short_index.get(key)
+                # not indexed (two nodes once shared the address): the last on the channel
+                found = None
+                for n in self._by_channel.get(tx.channel, ()):
+                    if (n.pan_id, n.nwk) == key[1:]:
+                        found = n
             return [] if found is None or found is tx.sender else [found]
+        perfect = self._perfect()
+        listeners = tx.raw or mac.frame_type != MAC_DATA
         out = []
-        for node in self._by_channel.get(tx.channel, ()):
+        for node in self._candidates(tx, perfect and listeners):
             if node is tx.sender:
                 continue
             if mac.dst is None:
@@ -405,7 +501,23 @@ class Medium:
                     out.append(node)
             elif mac.dst == BROADCAST_SHORT or (node.nwk is not None and mac.dst == node.nwk):
                 out.append(node)
+        if perfect and listeners:
+            return [node for node in out if node._hears(tx)]
         return out
+
+    def _candidates(self, tx: Transmission, listeners: bool) -> Iterable[Station]:
+        """The nodes that may accept a frame not addressed to one short address, from the
+        indexes: the listeners (``listeners``), the node of an EUI-64, the nodes of a PAN,
+        else every node on the channel."""
+        mac = tx.mac
+        if listeners:
+            return [node for _, node in self._ears_on.get(tx.channel, ())]
+        if isinstance(mac.dst, t.EUI64):
+            node = self._nodes.get(mac.dst)
+            return () if node is None or node.channel != tx.channel else (node,)
+        if mac.dst is not None and mac.dst_pan != BROADCAST_PAN:
+            return [node for _, node in self._by_pan.get((tx.channel, mac.dst_pan), ())]
+        return self._by_channel.get(tx.channel, ())
 
     def close(self) -> None:
         """Flush the capture (and close it if the air opened it)."""
@@ -424,6 +536,13 @@ class Medium:
 
 #: A MAC acknowledgement's frame control (802.15.4-2006 7.2.2.3): frame type 2, nothing else.
 _ACK_HEADER = bytes((0x02, 0x00))
+
+
+def _unlist(entries: list[tuple[int, Station]], seq: int) -> None:
+    """Remove the entry of tuning sequence ``seq`` from a list sorted by it."""
+    index = bisect.bisect_left(entries, (seq,))
+    if index < len(entries) and entries[index][0] == seq:
+        del entries[index]
 
 
 def _resolve(future: asyncio.Future[bool], value: bool) -> None:

@@ -19,7 +19,9 @@ a timer on the loop since Python 3.13, and a clock that jumped would expire it a
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import math
 import selectors
 import sys
 import time
@@ -27,10 +29,24 @@ from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
-__all__ = ["VirtualClockLoop", "run"]
+__all__ = ["InlineExecutor", "VirtualClockLoop", "run"]
 
 _T = TypeVar("_T")
 _REAL_POLL = 0.05
+
+
+class InlineExecutor(concurrent.futures.Executor):
+    """Runs each job at once on the loop's thread (CBKE arithmetic, say): the frames' order,
+    and so a capture, then depends on nothing but the seed, and no virtual time passes
+    while it works (``zse demo``, the simulated utility's workers: one process, one core)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the awaiting side
+            future.set_exception(exc)
+        return future
 
 
 class _VirtualSelector(selectors.DefaultSelector):
@@ -46,9 +62,10 @@ class _VirtualSelector(selectors.DefaultSelector):
                 events = super().select(None)
             return events
         if self.loop._real_time:
+            speed = self.loop._speed
             began = time.monotonic()
-            events = super().select(min(timeout, _REAL_POLL))
-            self.loop._advance(time.monotonic() - began)
+            events = super().select(min(timeout / speed, _REAL_POLL))
+            self.loop._advance((time.monotonic() - began) * speed)
             return events
         if self.loop._external_pending:
             return list(super().select(min(timeout, _REAL_POLL)))
@@ -66,6 +83,7 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self._virtual_now = float(start)
         self._external_pending = 0
         self._real_time = False
+        self._speed = 1.0
 
     def time(self) -> float:
         """The virtual time in seconds."""
@@ -84,13 +102,19 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
             self._external_pending -= 1
 
     @contextlib.contextmanager
-    def real_time(self) -> Iterator[None]:
-        """Let the virtual clock follow the real one (e.g. while a person types a command)."""
-        before, self._real_time = self._real_time, True
+    def real_time(self, speed: float = 1.0) -> Iterator[None]:
+        """Let the virtual clock follow the real one (e.g. while a person types a command),
+        ``speed`` times as fast (a simulated utility, ``zse sim utility --speed``). Only idle
+        waits count: time the loop spends working does not move the clock, so a busy loop
+        never sees its timers expire early."""
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be a positive number, got {speed}")
+        before = self._real_time, self._speed
+        self._real_time, self._speed = True, float(speed)
         try:
             yield
         finally:
-            self._real_time = before
+            self._real_time, self._speed = before
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         """As :meth:`asyncio.loop.shutdown_default_executor`, ``timeout`` in real seconds: the

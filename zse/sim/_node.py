@@ -26,19 +26,20 @@ import zigpy.exceptions
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
-from zse.errors import BadMic, DecodeError, SecurityFailure, StaleFrameCounter
+from zse.errors import BadMic, DecodeError, SecurityFailure, StaleFrameCounter, UnknownKey
 from zse.se.ids import SE_PROFILE_ID
 from zse.security import (
     AuxHeader,
     IncomingCounters,
     KeyId,
+    Sealed,
     Unsecured,
     aps_header_length,
     nwk_header_length,
     secure_aps,
     secure_nwk,
+    split_nwk,
     unsecure_aps,
-    unsecure_nwk,
 )
 from zse.sim import _frames as f
 from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header, simple_descriptor
@@ -191,9 +192,9 @@ class Node:
         self.logical_type = logical_type
         self.manufacturer_code = manufacturer_code
         self.channel: int | None = None
-        self.pan_id: int | None = None
+        self._pan_id: int | None = None
+        self._nwk: int | None = None
         self.extended_pan_id: t.ExtendedPanId | None = None
-        self.nwk: int | None = None
         self.network_key: bytes | None = None
         self.network_key_seq = 0
         #: a network key received ahead of a Switch Key (ZB 4.6.3.5): (sequence number, key)
@@ -223,8 +224,29 @@ class Node:
         self._zdo_waiters: dict[tuple[int, int], asyncio.Future[list[Any]]] = {}
         self._mac_waiters: list[tuple[Callable[[Transmission], bool], asyncio.Future[Any]]] = []
         air._attach(self)
+        self._listening()
 
     # -- addressing and identity ---------------------------------------------------------------
+
+    @property
+    def nwk(self) -> int | None:
+        """The node's NWK (short) address, None when not on a network."""
+        return self._nwk
+
+    @nwk.setter
+    def nwk(self, value: int | None) -> None:
+        self._nwk = value
+        self.air._readdress(self)
+
+    @property
+    def pan_id(self) -> int | None:
+        """The PAN identifier of the node's network, None when not on one."""
+        return self._pan_id
+
+    @pan_id.setter
+    def pan_id(self, value: int | None) -> None:
+        self._pan_id = value
+        self.air._readdress(self)
 
     def __repr__(self) -> str:
         nwk = "----" if self.nwk is None else f"{self.nwk:04X}"
@@ -317,17 +339,25 @@ class Node:
         """Call ``callback`` with every raw frame this node's MAC accepts; returns an
         unsubscribe function."""
         self._raw_callbacks.append(callback)
-        return lambda: self._raw_callbacks.remove(callback)
+        self._listening()
+
+        def unsubscribe() -> None:
+            self._raw_callbacks.remove(callback)
+            self._listening()
+
+        return unsubscribe
 
     async def interpan_frames(self) -> AsyncIterator[RawFrame]:
         """Async-iterate the raw (inter-PAN) frames this node's MAC accepts from now on."""
         queue: asyncio.Queue[RawFrame] = asyncio.Queue()
         self._raw_queues.append(queue)
+        self._listening()
         try:
             while True:
                 yield await queue.get()
         finally:
             self._raw_queues.remove(queue)
+            self._listening()
 
     # -- transmission --------------------------------------------------------------------------
 
@@ -483,16 +513,17 @@ class Node:
         if tx.raw:
             self._receive_raw(tx)
             return
-        for matcher, future in list(self._mac_waiters):
-            if not future.done() and matcher(tx):
-                future.set_result(tx)
+        if self._mac_waiters:
+            for matcher, future in list(self._mac_waiters):
+                if not future.done() and matcher(tx):
+                    future.set_result(tx)
         if tx.mac.frame_type == f.MAC_COMMAND:
             self._mac_command(tx)
             return
         if tx.mac.frame_type != f.MAC_DATA or self.nwk is None:
             return
         try:
-            nwk, payload = f.decode_nwk(tx.payload)
+            nwk, payload = tx.shared("nwk", _decode_nwk, self.air, tx.payload)
         except DecodeError:
             self.stats.malformed += 1
             return
@@ -502,11 +533,13 @@ class Node:
             return
         rejoin_frame = False  # an unsecured frame of a Trust Center rejoin (ZB 4.6.3.6)
         if nwk.security:
-            unsecured = self._unsecure_nwk(tx.payload)
+            unsecured = self._unsecure_nwk(tx)
             if unsecured is None:
                 return
             payload = unsecured.payload
-            self.address_map[nwk.src] = int_eui64(unsecured.source)
+            self.address_map[nwk.src] = tx.shared(
+                ("eui", unsecured.source), int_eui64, unsecured.source
+            )
         elif self.network_key is not None:
             # Once joined, every NWK frame must be secured (ZB 4.3.1.2, nwkSecureAllFrames),
             # but those of a Trust Center rejoin
@@ -519,7 +552,8 @@ class Node:
                 self._nwk_command(nwk, payload)
             return
         try:
-            aps, body = f.decode_aps(payload)
+            # the payload is the frame's shared NWK payload (a shared object): parsed once
+            aps, body = tx.shared(("aps", id(payload)), f.decode_aps, payload)
         except DecodeError:
             self.stats.malformed += 1
             return
@@ -536,29 +570,66 @@ class Node:
         if not nwk.security:
             self.stats.nwk_unsecured += 1  # APS data is NWK-secured, even to a joining device
             return
-        key = (nwk.src, aps.counter, aps.cluster or 0)
+        if self._seen_before((nwk.src, aps.counter, aps.cluster or 0)):
+            return
+        encrypted = key_id == KeyId.DATA
+        src_ieee = nwk.src_ieee or self.address_map.get(nwk.src)
+        # the same indication for every node hearing the frame at the same time (immutable)
+        now = asyncio.get_running_loop().time()
+        self._deliver(
+            tx.shared(
+                ("indication", id(body), encrypted, src_ieee, now),
+                self._indication,
+                nwk,
+                aps,
+                body,
+                encrypted,
+            )
+        )
+
+    def _seen_before(self, key: tuple[int, int, int]) -> bool:
+        """APS duplicate rejection (ZB 2.2.8.4.2): True (and counted) for a (source, APS
+        counter, cluster) already in the table; else it is recorded, the oldest dropped."""
         if key in self._seen_set:
             self.stats.aps_duplicates += 1
-            return
+            return True
         if len(self._seen) == self._seen.maxlen:
             self._seen_set.discard(self._seen[0])
         self._seen.append(key)
         self._seen_set.add(key)
-        self._deliver(self._indication(nwk, aps, body, key_id == KeyId.DATA))
+        return False
 
-    def _unsecure_nwk(self, frame: bytes) -> Unsecured | None:
+    def _unsecure_nwk(self, tx: Transmission) -> Unsecured | None:
         """The NWK frame checked and decrypted (ZB 4.3.1.2) with the network key its key
-        sequence number names, or None (dropped and counted)."""
+        sequence number names, or None (dropped and counted). The parse and the decryption
+        under a given key are shared by every node hearing the frame; the frame counter
+        check is the node's own."""
+        frame = tx.payload
         try:
-            aux, _ = AuxHeader.decode(frame[nwk_header_length(frame) :])
-            keys = {}
-            if self.network_key is not None:
-                keys[self.network_key_seq] = self.network_key
-            if self.alternate_network_key is not None:
-                seq, key = self.alternate_network_key
-                keys[seq] = key
+            aux = tx.shared("nwk-aux", _nwk_aux, frame)
             counters = self._nwk_in.setdefault(aux.key_seq or 0, IncomingCounters())
-            return unsecure_nwk(frame, keys, counters=counters)
+            sealed = tx.shared("nwk-sealed", split_nwk, frame)
+            aux = sealed.aux
+            assert aux.key_seq is not None
+            assert aux.source is not None
+            key = self.network_key if aux.key_seq == self.network_key_seq else None
+            if self.alternate_network_key is not None:
+                seq, alternate = self.alternate_network_key
+                if seq == aux.key_seq:
+                    key = alternate
+            if key is None:
+                raise UnknownKey(f"no network key with sequence number {aux.key_seq}")
+            counters.check(aux.source, aux.counter)
+            opened: Unsecured | None = tx.shared(
+                ("nwk-open", key), _open_nwk, self.air, sealed, key
+            )
+            if opened is None:
+                raise BadMic(
+                    f"MIC does not verify (frame counter {aux.counter} from {aux.source:016x}, "
+                    f"key {aux.key_id.name.lower()})"
+                )
+            counters.accept(aux.source, aux.counter)
+            return opened
         except SecurityFailure as failure:
             self.stats.count("nwk", failure)
         except DecodeError:
@@ -647,6 +718,28 @@ class Node:
     def _mac_command(self, tx: Transmission) -> None:
         """MAC commands: subclasses handle association."""
 
+    def _listening(self) -> None:
+        """Tell the medium whether the node now has a use for beacons, MAC commands or raw
+        frames (what :meth:`_hears` may accept), so that it indexes the node as a listener."""
+        self.air._listen(
+            self,
+            bool(self._mac_waiters or self._raw_callbacks or self._raw_queues)
+            or type(self)._mac_command is not Node._mac_command,
+        )
+
+    def _hears(self, tx: Transmission) -> bool:
+        """Whether :meth:`_receive` would do anything with a raw frame or a MAC frame other
+        than data: the medium hands such frames only to nodes that use them (a scanning
+        device, a coordinator, an inter-PAN listener), so a beacon costs nothing per idle
+        node however many there are."""
+        if tx.raw:
+            return bool(self._raw_callbacks or self._raw_queues)
+        if self._mac_waiters:
+            return True
+        return tx.mac.frame_type == f.MAC_COMMAND and (
+            type(self)._mac_command is not Node._mac_command
+        )
+
     def _aps_command(
         self, nwk: f.NwkHeader, key_id: KeyId | None, source: t.EUI64 | None, payload: bytes
     ) -> None:
@@ -667,6 +760,7 @@ class Node:
         future: asyncio.Future[Transmission] = asyncio.get_running_loop().create_future()
         entry = (matcher, future)
         self._mac_waiters.append(entry)
+        self._listening()
         try:
             async with asyncio.timeout(timeout):
                 return await future
@@ -674,6 +768,7 @@ class Node:
             return None
         finally:
             self._mac_waiters.remove(entry)
+            self._listening()
 
     # -- ZDO server (ZB 2.4.3) -----------------------------------------------------------------
 
@@ -1178,7 +1273,13 @@ class SimDevice(Node):
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         entry = (matcher, future)
         self._mac_waiters.append(entry)
-        return lambda: self._mac_waiters.remove(entry)
+        self._listening()
+
+        def remove() -> None:
+            self._mac_waiters.remove(entry)
+            self._listening()
+
+        return remove
 
     def _link_key_for(self, partner: t.EUI64) -> bytes | None:
         key = self.link_keys.get(partner)
@@ -1321,6 +1422,28 @@ class SimDevice(Node):
         """Shortcut for ``device.endpoints[endpoint or first].request(...)``."""
         ep = self.endpoints[endpoint if endpoint is not None else min(self.endpoints)]
         return await ep.request(*args, **kwargs)
+
+
+def _decode_nwk(air: Medium, data: bytes) -> tuple[f.NwkHeader, bytes]:
+    air.stats.nwk_decodes += 1
+    return f.decode_nwk(data)
+
+
+def _nwk_aux(frame: bytes) -> AuxHeader:
+    aux, _ = AuxHeader.decode(frame[nwk_header_length(frame) :])
+    return aux
+
+
+def _open_nwk(air: Medium, sealed: Sealed, key: bytes) -> Unsecured | None:
+    """A secured NWK frame decrypted with ``key`` (ZB 4.3.1.2), None if its MIC fails."""
+    air.stats.nwk_decrypts += 1
+    assert sealed.aux.source is not None
+    payload = sealed.open(key, sealed.aux.source)
+    return (
+        None
+        if payload is None
+        else Unsecured(sealed.header, sealed.aux, sealed.aux.source, payload)
+    )
 
 
 def _pair_label(a: t.EUI64, b: t.EUI64) -> str:

@@ -1,0 +1,105 @@
+"""``zse sim``: the simulator at scale. ``zse sim utility`` runs a simulated utility (issue
+#19 item 3, :mod:`zse.sim.utility`): N meters, each an ESI with K HAN devices on its own
+simulated air and the MQTT bridge as its gateway, over worker processes, until SIGTERM or
+Ctrl-C. Errors are one line: a usage error (a bad count, a bad broker URL) exits 2, a broker
+that cannot be reached or a worker that fails exits 1."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from zse.config import ConfigError
+
+__all__ = ["sim"]
+
+
+@click.group()
+def sim() -> None:
+    """The simulator at scale (docs/simulator.md)."""
+
+
+@sim.command()
+@click.option("--meters", type=int, required=True, help="How many meters (HANs), 1-100000.")
+@click.option(
+    "--devices-per-meter", type=int, default=3, show_default=True, help="HAN devices per meter."
+)
+@click.option("--workers", type=int, default=0, help="Worker processes (default: the cores).")
+@click.option("--broker", help="mqtt://HOST[:PORT] or mqtts://HOST[:PORT].")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file whose [mqtt] table names the broker (as zse mqtt's).",
+)
+@click.option("--base-topic", help="The base topic (default zse): meters under <base>/<meter>.")
+@click.option("--client-id", help="Client ids <client id>-<meter> (default zse-utility).")
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Virtual seconds per real one, once the meters are up (they come up as fast as the "
+    "CPU goes).",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same meters.")
+def utility(  # noqa: PLR0917 - click passes options positionally
+    meters: int,
+    devices_per_meter: int,
+    workers: int,
+    broker: str | None,
+    config: Path | None,
+    base_topic: str | None,
+    client_id: str | None,
+    speed: float,
+    seed: int,
+) -> None:
+    """Run N simulated meters, each a gateway on an MQTT broker (docs/simulator.md)."""
+    if importlib.util.find_spec("aiomqtt") is None:
+        click.echo('error: zse sim utility needs the mqtt extra: pip install "zigpy-se[mqtt]"')
+        sys.exit(1)
+    from zse.cli.mqtt import mqtt_settings  # noqa: PLC0415
+    from zse.sim.utility import UtilityError, UtilityPlan, run_utility  # noqa: PLC0415
+
+    try:
+        settings = mqtt_settings(
+            broker,
+            config,
+            default_client_id="zse-utility",
+            base_topic=base_topic,
+            client_id=client_id,
+        )
+        plan = UtilityPlan(
+            meters=meters,
+            devices_per_meter=devices_per_meter,
+            workers=workers,
+            speed=speed,
+            seed=seed,
+        ).checked()
+    except (ConfigError, UtilityError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT even where it was ignored
+            loop.add_signal_handler(signum, task.cancel)
+        click.echo(
+            f"starting {plan.meters} meters x {plan.devices_per_meter} devices on "
+            f"{plan.workers} workers, broker {settings.host}:{settings.port}"
+        )
+        await run_utility(plan, settings, on_ready=click.echo)
+
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        click.echo("stopped")
+    except UtilityError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

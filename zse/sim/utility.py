@@ -1,0 +1,527 @@
+"""A simulated utility (issue #19 item 3): many meters, each a gateway on an MQTT broker.
+
+``zse sim utility --meters N --devices-per-meter K --broker mqtt://HOST:PORT`` runs N
+independent HANs, each on an air of its own (its own PAN, out of the others' radio range): an
+ESI (the meter and Trust Center, :class:`~zse.roles.esi.EnergyServiceInterface` on the
+simulator's coordinator) with a registry, and K HAN devices (an in-home display, a thermostat, a
+load control device, in turn) provisioned by their install codes, which join and run CBKE. Each
+ESI runs the MQTT bridge of ``zse mqtt`` (:class:`zse.mqtt.bridge.MqttBridge`) as that meter's
+gateway, under ``<base>/<meter>`` (the meter's EUI-64 in 16 hex digits) with the client id
+``<client id>-<meter>``, so a headend commands each meter on its own topics
+(``<base>/<meter>/bridge/request/load_control``, the registry group ``utility``) and gets the
+outcomes and reports back on the meter's topics.
+
+The meters are spread over worker processes (:func:`plan_workers`), each on a
+:class:`~zse.sim.VirtualClockLoop`: its meters come up on virtual time as fast as the CPU goes
+(joins, CBKE), then their bridges connect and the clock runs ``speed`` times the real one while
+the loop is idle (time it spends working does not count, so a busy worker never sees its
+timers expire early; each bridge's MQTT client wakes once a virtual second, so a high speed
+costs CPU per meter). The parent (:func:`run_utility`) publishes ``<base>/utility/state``
+(retained): ``starting``, then ``{"state": "ready", ...}`` once every device of every meter is
+METER_READY, ``stopped`` on a clean stop (``offline`` is its Last Will). SIGTERM or Ctrl-C
+stops every worker (their bridges publish ``offline`` first).
+
+Device EUI-64s, install codes, keys and certificates come from ``seed`` and the meter's index:
+two runs with the same plan build the same meters (test keys, never for real devices).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from zse.errors import ZseError
+from zse.mqtt.core import MqttSettings
+
+__all__ = [
+    "DEVICE_ROLES",
+    "UTILITY_GROUP",
+    "SimulatedMeter",
+    "UtilityError",
+    "UtilityPlan",
+    "device_eui",
+    "meter_eui",
+    "meter_topic",
+    "plan_workers",
+    "run_utility",
+    "serve_meters",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+#: The registry group of every meter's devices: ``{"group": "utility"}`` in a command.
+UTILITY_GROUP = "utility"
+#: The roles of a meter's devices, in turn (K = 3: one of each).
+DEVICE_ROLES = ("InHomeDisplay", "ProgrammableThermostat", "LoadControlDevice")
+#: The most meters one utility runs, and the most devices per meter (a HAN, not a city).
+MAX_METERS = 100_000
+MAX_DEVICES_PER_METER = 32
+#: Seconds (virtual) between a device's attempts to join, and how many it makes.
+JOIN_RETRY = 5.0
+JOIN_ATTEMPTS = 5
+#: Joins (and CBKEs) under way at once in one worker: more only queue on the same core.
+CONCURRENT_JOINS = 4
+#: Real seconds a meter's bridge is given to be on the broker once its devices are in.
+CONNECT_WITHIN = 60.0
+#: Real seconds a worker is given to stop after SIGTERM before it is killed.
+STOP_WITHIN = 30.0
+_CHANNEL = 15
+
+
+class UtilityError(ZseError):
+    """A utility that cannot run: a bad plan, a broker that cannot be reached, a worker that
+    failed (the message says which and why, in one line)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UtilityPlan:
+    """What to simulate: ``meters`` HANs of ``devices_per_meter`` devices each, over
+    ``workers`` processes (default: the machine's cores), virtual time at ``speed``."""
+
+    meters: int
+    devices_per_meter: int = 3
+    workers: int = 0
+    speed: float = 1.0
+    seed: int = 1
+
+    def checked(self) -> UtilityPlan:
+        """This plan with its worker count settled; :class:`UtilityError` if it is bad."""
+        if not 1 <= self.meters <= MAX_METERS:
+            raise UtilityError(f"--meters must be 1 to {MAX_METERS}, not {self.meters}")
+        if not 1 <= self.devices_per_meter <= MAX_DEVICES_PER_METER:
+            raise UtilityError(
+                f"--devices-per-meter must be 1 to {MAX_DEVICES_PER_METER}, "
+                f"not {self.devices_per_meter}"
+            )
+        if not (self.speed > 0 and self.speed < float("inf")):
+            raise UtilityError(f"--speed must be a positive number, not {self.speed}")
+        workers = self.workers or os.cpu_count() or 1
+        if workers < 1:
+            raise UtilityError(f"--workers must be 1 or more, not {self.workers}")
+        return dataclasses.replace(self, workers=min(workers, self.meters))
+
+
+def meter_eui(index: int) -> str:
+    """The EUI-64 of meter ``index`` (0-based), as zse prints EUI-64s."""
+    return _eui(0x000D_6FFE_0000_0000 | index)
+
+
+def device_eui(index: int, device: int) -> str:
+    """The EUI-64 of device ``device`` of meter ``index``."""
+    return _eui(0x000D_6F01_0000_0000 | (index << 8) | device)
+
+
+def meter_topic(base: str, index: int) -> str:
+    """The base topic of meter ``index``'s bridge: ``<base>/<meter EUI-64, 16 hex digits>``."""
+    return f"{base}/{meter_eui(index).replace(':', '')}"
+
+
+def plan_workers(plan: UtilityPlan) -> list[list[int]]:
+    """The meters of each worker: contiguous runs of indices, as even as can be."""
+    plan = plan.checked()
+    share, extra = divmod(plan.meters, plan.workers)
+    out, start = [], 0
+    for worker in range(plan.workers):
+        size = share + (1 if worker < extra else 0)
+        out.append(list(range(start, start + size)))
+        start += size
+    return out
+
+
+def _eui(value: int) -> str:
+    return ":".join(f"{b:02x}" for b in value.to_bytes(8, "big"))
+
+
+# -- one meter ------------------------------------------------------------------------------
+
+
+@dataclass
+class SimulatedMeter:
+    """One HAN of the utility: its air, ESI, registry, devices and bridge (:meth:`start`)."""
+
+    index: int
+    plan: UtilityPlan
+    settings: MqttSettings
+    directory: Path
+    ca: Any
+    air: Any = None
+    app: Any = None
+    esi: Any = None
+    registry: Any = None
+    bridge: Any = None
+    roles: list[Any] = field(default_factory=list)
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    @property
+    def eui(self) -> str:
+        return meter_eui(self.index)
+
+    def _rng(self, what: str) -> random.Random:
+        return random.Random(f"{self.plan.seed}/{self.index}/{what}")  # noqa: S311 - test keys
+
+    async def start(self, joins: asyncio.Semaphore) -> None:
+        """Form the network, start the ESI, and bring every device in (provisioned, joined,
+        keyed: METER_READY), at most ``joins`` at once in the worker, each provisioned just
+        before it joins (so its admission window is open then); :class:`UtilityError` if
+        one never gets in."""
+        from zse.cbke import SUITE1  # noqa: PLC0415 - the simulator's layer imports lazily
+        from zse.cbke.service import eui64_bytes  # noqa: PLC0415
+        from zse.installcode import InstallCode, parse_eui64  # noqa: PLC0415
+        from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
+        from zse.roles import han  # noqa: PLC0415
+        from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
+        from zse.sim import Air  # noqa: PLC0415
+        from zse.sim._clock import InlineExecutor  # noqa: PLC0415
+        from zse.time.service import system_clock  # noqa: PLC0415
+
+        stack = self._stack
+        loop = asyncio.get_running_loop()
+        base = system_clock() - int(loop.time())
+
+        def clock() -> int:
+            return base + int(loop.time())
+
+        self.air = Air(seed=self.plan.seed * 1_000_003 + self.index)
+        stack.callback(self.air.close)
+        self.app = await self.air.coordinator(channel=_CHANNEL, ieee=self.eui)
+        stack.push_async_callback(self.app.shutdown)
+        self.registry = await HanRegistry.open(self.directory / f"{self.eui.replace(':', '')}.db")
+        stack.push_async_callback(self.registry.close)
+        ieee = parse_eui64(self.eui)
+        credentials = self.ca.issue(eui64_bytes(ieee), SUITE1, rng=self._rng("esi"))
+        self.esi = EnergyServiceInterface(
+            self.app, credentials=credentials, registry=self.registry, clock=clock
+        )
+        await self.esi.start()
+        stack.push_async_callback(self.esi.stop)
+        inline = InlineExecutor()
+        codes = self._rng("codes")
+        for device in range(self.plan.devices_per_meter):
+            eui = device_eui(self.index, device)
+            code = InstallCode.generate(rng=codes)
+            kind = DEVICE_ROLES[device % len(DEVICE_ROLES)]
+            sim = self.air.device(eui, install_code=code, channel=_CHANNEL)
+            role = getattr(han, kind)(
+                sim,
+                credentials=self.ca.issue(eui64_bytes(sim.ieee), SUITE1, rng=self._rng(eui)),
+                clock=clock,
+                rng=self._rng(f"{eui}/role"),
+                cbke_rng=self._rng(f"{eui}/cbke"),
+                executor=inline,
+            )
+            self.roles.append(role)
+            stack.push_async_callback(role.stop)
+            await self.registry.register(eui, str(code), label=kind, groups=[UTILITY_GROUP])
+        await asyncio.gather(*(self._join(role, joins) for role in self.roles))
+        await self.esi.settle()
+        pending = [r.eui64 for r in self.registry.devices() if r.state.value != "meter ready"]
+        if pending:
+            raise UtilityError(f"meter {self.eui}: devices not ready: {', '.join(pending)}")
+
+    async def connect(self, within: float) -> None:
+        """Start the meter's MQTT bridge and wait until it is online and subscribed to its
+        commands (:class:`UtilityError` after ``within`` seconds); later it reconnects on
+        its own."""
+        from zse.mqtt.bridge import MqttBridge  # noqa: PLC0415
+
+        self.bridge = MqttBridge(self.esi, self.settings, store=self.registry.store)
+        await self.bridge.start()
+        self._stack.push_async_callback(self.bridge.stop)
+        try:
+            async with asyncio.timeout(within):
+                await self.bridge.connected.wait()
+        except TimeoutError:
+            raise UtilityError(
+                f"meter {self.eui}: not on the broker at {self.settings.host}:"
+                f"{self.settings.port} after {CONNECT_WITHIN:g} s"
+            ) from None
+
+    async def _join(self, role: Any, joins: asyncio.Semaphore) -> None:
+        from zse.sim import JoinRefused  # noqa: PLC0415
+
+        for attempt in range(JOIN_ATTEMPTS):
+            async with joins:
+                try:
+                    await self.esi.provision(role.device.ieee)
+                    await role.start()
+                    return
+                except (JoinRefused, TimeoutError, OSError, ZseError) as exc:
+                    if attempt == JOIN_ATTEMPTS - 1:
+                        raise UtilityError(
+                            f"meter {self.eui}: {role.device.ieee} did not get in: {exc}"
+                        ) from None
+            await asyncio.sleep(JOIN_RETRY)
+
+    async def stop(self) -> None:
+        """Stop the bridge (``offline`` published), the devices, the ESI; close the rest."""
+        await self._stack.aclose()
+
+
+# -- a worker -------------------------------------------------------------------------------
+
+
+async def serve_meters(
+    plan: UtilityPlan,
+    settings: MqttSettings,
+    indices: Sequence[int],
+    directory: Path,
+    *,
+    on_ready: Callable[[int, int], None] = lambda meters, devices: None,
+) -> None:
+    """A worker's body: start the meters ``indices`` (on a virtual-time loop as fast as it
+    goes: every device joined and keyed), then connect their bridges with the loop's clock at
+    ``plan.speed`` times the real one, call ``on_ready(meters, devices)``, serve until
+    cancelled, then stop them all."""
+    from zse.cbke.ca import TestCA  # noqa: PLC0415
+
+    ca = TestCA.generate(rng=random.Random(f"{plan.seed}/ca"))  # noqa: S311 - test keys
+    joins = asyncio.Semaphore(CONCURRENT_JOINS)
+    meters: list[SimulatedMeter] = []
+    try:
+        for index in indices:
+            meter = SimulatedMeter(
+                index,
+                plan,
+                dataclasses.replace(
+                    settings,
+                    base_topic=meter_topic(settings.base_topic, index),
+                    client_id=f"{settings.client_id}-{meter_eui(index).replace(':', '')}",
+                    reading_interval=0,
+                ),
+                directory,
+                ca,
+            )
+            meters.append(meter)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for meter in meters:
+                    group.create_task(meter.start(joins))
+        except BaseExceptionGroup as failed:  # the first failure, in one line
+            raise _first(failed) from None
+        real_time = getattr(asyncio.get_running_loop(), "real_time", None)
+        with real_time(plan.speed) if real_time is not None else contextlib.nullcontext():
+            await asyncio.gather(*(meter.connect(CONNECT_WITHIN * plan.speed) for meter in meters))
+            on_ready(len(meters), len(meters) * plan.devices_per_meter)
+            await asyncio.Event().wait()
+    finally:
+        for meter in reversed(meters):
+            with contextlib.suppress(Exception):
+                await meter.stop()
+
+
+def _first(failed: BaseExceptionGroup[Any]) -> BaseException:
+    """The first exception of a (nested) group that is not a cancellation."""
+    for inner in failed.exceptions:
+        exc = _first(inner) if isinstance(inner, BaseExceptionGroup) else inner
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return failed.exceptions[0]
+
+
+def _worker_main() -> int:
+    """``python -m zse.sim.utility``: one worker, its spec one JSON line on stdin (plan,
+    settings, indices, directory: not on the command line, which others may read). Says
+    ``ready M D`` on stdout once its meters are up, ``error TEXT`` if not."""
+    from zse.sim import VirtualClockLoop  # noqa: PLC0415
+
+    spec = json.loads(sys.stdin.readline())
+    plan = UtilityPlan(**spec["plan"])
+    settings = MqttSettings(**spec["settings"])
+    indices = list(spec["indices"])
+    directory = Path(spec["directory"])
+    logging.basicConfig(level=logging.ERROR)
+
+    def ready(meters: int, devices: int) -> None:
+        print(f"ready {meters} {devices}", flush=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        assert isinstance(loop, VirtualClockLoop)
+        parent = os.getppid()
+
+        async def orphaned() -> None:  # the parent killed (SIGKILL): end too, not linger
+            while os.getppid() == parent:
+                await asyncio.sleep(1.0)
+            task.cancel()
+
+        watch = loop.create_task(orphaned())
+        try:
+            await serve_meters(plan, settings, indices, directory, on_ready=ready)
+        finally:
+            watch.cancel()
+
+    try:
+        with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+            runner.run(main())
+    except asyncio.CancelledError:
+        return 0
+    except Exception as exc:  # one line for the parent, which says it
+        print(f"error {exc}", flush=True)
+        return 1
+    return 0
+
+
+# -- the parent -----------------------------------------------------------------------------
+
+
+async def run_utility(
+    plan: UtilityPlan,
+    settings: MqttSettings,
+    *,
+    on_ready: Callable[[str], None] = lambda text: None,
+    directory: Path | None = None,
+) -> None:
+    """Run the utility until cancelled: the workers (:func:`plan_workers`), the state on
+    ``<base>/utility/state``, ``on_ready`` called with one line once every meter is up.
+    :class:`UtilityError` for a bad plan, a broker that cannot be reached or a worker that
+    fails; every worker is stopped on the way out, whatever the reason."""
+    plan = plan.checked()
+    state_topic = f"{settings.base_topic}/utility/state"
+    client = aiomqtt.Client(
+        settings.host,
+        settings.port,
+        identifier=f"{settings.client_id}-utility",
+        username=settings.username,
+        password=settings.password,
+        will=aiomqtt.Will(state_topic, "offline", qos=1, retain=True),
+        tls_params=(
+            aiomqtt.TLSParameters(
+                ca_certs=settings.ca_file, certfile=settings.cert_file, keyfile=settings.key_file
+            )
+            if settings.tls
+            else None
+        ),
+        timeout=10,
+    )
+    try:
+        await client.__aenter__()
+    except aiomqtt.MqttError as exc:
+        raise UtilityError(
+            f"cannot reach the broker at {settings.host}:{settings.port}: {exc}"
+        ) from None
+    try:
+        await client.publish(state_topic, "starting", qos=1, retain=True)
+        with contextlib.ExitStack() as files:
+            where = directory or Path(files.enter_context(tempfile.TemporaryDirectory()))
+            workers = await _spawn(plan, settings, where)
+            try:
+                await _until_ready(workers, plan, client, state_topic, on_ready)
+                await _watch(workers)
+            finally:
+                await _stop(workers)
+    finally:
+        with contextlib.suppress(Exception):
+            await client.publish(state_topic, "stopped", qos=1, retain=True)
+        with contextlib.suppress(Exception):
+            await client.__aexit__(None, None, None)
+
+
+async def _spawn(
+    plan: UtilityPlan, settings: MqttSettings, directory: Path
+) -> list[asyncio.subprocess.Process]:
+    workers = []
+    fields = dataclasses.asdict(settings)
+    for indices in plan_workers(plan):
+        spec = {
+            "plan": dataclasses.asdict(plan),
+            "settings": fields,
+            "indices": indices,
+            "directory": str(directory),
+        }
+        workers.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "zse.sim.utility",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                start_new_session=True,  # Ctrl-C reaches the parent, which stops the workers
+            )
+        )
+        stdin = workers[-1].stdin
+        assert stdin is not None
+        stdin.write(json.dumps(spec).encode() + b"\n")
+        await stdin.drain()
+        stdin.close()
+    return workers
+
+
+async def _until_ready(
+    workers: list[asyncio.subprocess.Process],
+    plan: UtilityPlan,
+    client: aiomqtt.Client,
+    state_topic: str,
+    on_ready: Callable[[str], None],
+) -> None:
+    async def one(worker: asyncio.subprocess.Process) -> tuple[int, int]:
+        assert worker.stdout is not None
+        line = (await worker.stdout.readline()).decode(errors="replace").strip()
+        word, _, rest = line.partition(" ")
+        if word == "ready":
+            meters, devices = (int(x) for x in rest.split())
+            return meters, devices
+        reason = rest or f"exited with status {await worker.wait()}"
+        raise UtilityError(f"worker {worker.pid}: {reason}")
+
+    counts = await asyncio.gather(*(one(worker) for worker in workers))
+    meters = sum(m for m, _ in counts)
+    devices = sum(d for _, d in counts)
+    state = {
+        "state": "ready",
+        "meters": meters,
+        "devices": devices,
+        "workers": len(workers),
+        "speed": plan.speed,
+        "group": UTILITY_GROUP,
+    }
+    await client.publish(state_topic, json.dumps(state), qos=1, retain=True)
+    on_ready(f"ready: {meters} meters, {devices} devices, {len(workers)} workers")
+
+
+async def _watch(workers: list[asyncio.subprocess.Process]) -> None:
+    """Until cancelled; a worker that ends on its own is an error."""
+    waits = {asyncio.ensure_future(worker.wait()): worker for worker in workers}
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    worker = waits[next(iter(done))]
+    raise UtilityError(f"worker {worker.pid} ended (status {worker.returncode})")
+
+
+async def _stop(workers: list[asyncio.subprocess.Process]) -> None:
+    """SIGTERM to every worker still running, then SIGKILL to those not gone in time."""
+    for worker in workers:
+        if worker.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            await asyncio.wait_for(worker.wait(), STOP_WITHIN)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                worker.kill()
+            await worker.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main())
