@@ -172,11 +172,22 @@ LAYERS: tuple[Layer, ...] = (
     Layer(
         "MQTT bridge (asyncio shell)", ("zse.mqtt.bridge", "zse.mqtt.han"), ("asyncio", "aiomqtt")
     ),
-    # the retailer HAN service over the ESIs, its aiohttp shell with mutual TLS (#18, ADR 0013)
+    # the retailer HAN service over the ESIs, its aiohttp shell with mutual TLS (#18, ADR 0013);
+    # at utility scale (#19): meters as MQTT gateways (aiomqtt, ADR 0018) and the work queue in
+    # the database (asyncpg / aiosqlite, ADR 0019)
     Layer(
         "retailer headend (aiohttp shell over the ESIs)",
         ("zse.headend.*",),
-        ("asyncio", "zigpy", "aiohttp", "cryptography", "http_message_signatures"),
+        (
+            "asyncio",
+            "zigpy",
+            "aiohttp",
+            "cryptography",
+            "http_message_signatures",
+            "aiomqtt",
+            "asyncpg",
+            "aiosqlite",
+        ),
     ),
     Layer(
         "command line", ("zse.cli.*", "zse.__main__"), ("asyncio", "zigpy", "click", "voluptuous")
@@ -227,6 +238,10 @@ STRICTER: dict[str, tuple[str, ...]] = {
             "zse.headend.signatures",
             "zse.headend.routing",
             "zse.headend.run",
+            "zse.headend.link",
+            "zse.headend.queue",
+            "zse.headend.gateway",
+            "zse.headend.worker",
         ),
         ("zse.sim",),
     ),

@@ -1,0 +1,98 @@
+"""Meters as gateways (issue #19 item 2): a headend worker reaches each meter only through
+the broker, where the meter's ESI runs the ``zse mqtt`` bridge; faults with real servers
+(Mosquitto, PostgreSQL): a gateway offline for a while, the broker restarted mid-run, two
+workers draining one queue. Every device's outcome is recorded once, and each gateway carries
+each device's send out once (counted at its ESI)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from tests.fleet.helpers import PREFIX, enqueue_lce, gateways, settled, until
+from tests.mqtt.broker import Broker
+from zse.headend.core import Outcome
+from zse.headend.gateway import GatewayLink
+from zse.headend.queue import JobQueue, open_queue
+from zse.headend.worker import Worker
+from zse.mqtt.core import parse_settings
+
+#: A Load Control Event's outcomes once a device acted on it (it runs one minute).
+ACTED = {Outcome.RECEIVED, Outcome.STARTED, Outcome.COMPLETED}
+DONE = {Outcome.COMPLETED}
+
+
+def worker(queue: JobQueue, broker: Broker, name: str, **options: Any) -> Worker:
+    loop = asyncio.get_running_loop()
+    settings = parse_settings({"url": broker.url, "client_id": f"headend-{name}"})
+    link = GatewayLink(settings, prefix=PREFIX, timeout=options.pop("timeout", 2.0))
+    return Worker(queue, link, owner=name, clock=loop.time, **options)
+
+
+async def run(*workers: Worker) -> None:
+    for w in workers:
+        await w.link.start()
+        await w.start()
+
+
+async def stop(*workers: Worker) -> None:
+    for w in workers:
+        await w.stop()
+        await w.link.close()
+
+
+async def test_a_load_control_event_reaches_every_device_through_its_gateway(
+    broker: Broker, tmp_path: Path, place: Any
+) -> None:
+    queue = await open_queue(place("queue"))
+    async with gateways(broker, tmp_path / "meters") as gw:
+        one = worker(queue, broker, "w1")
+        await run(one)
+        try:
+            await enqueue_lce(queue, 1, gw.devices())
+            rows = await settled(queue, DONE)
+        finally:
+            await stop(one)
+        assert {(r.device, r.meter) for r in rows} == set(gw.devices())
+        assert all(r.attempts == 1 and r.state == "sent" for r in rows)
+        assert gw.executed == {(device, 1): 1 for device, _ in gw.devices()}
+        assert one.recorded == len(rows) == 6
+    await queue.close()
+
+
+async def test_a_gateway_offline_for_a_while_gets_its_sends_once_when_back(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    queue = await open_queue(postgres.store_url("offline_gateway"))
+    async with gateways(broker, tmp_path / "meters") as gw:
+        await gw.offline("meter-2")
+        one = worker(queue, broker, "w1")
+        await run(one)
+        try:
+            await enqueue_lce(queue, 7, gw.devices())
+
+            async def recorded_offline() -> bool:
+                rows = await queue.rows(7)
+                away = [r for r in rows if r.meter == "meter-2"]
+                return bool(away) and all(r.outcome is Outcome.OFFLINE for r in away)
+
+            await until(recorded_offline)
+            rows = {r.device: r for r in await queue.rows(7)}
+            away = [r for r in rows.values() if r.meter == "meter-2"]
+            assert all(r.detail == "meter meter-2 did not answer" for r in away), away
+            assert all(r.attempts == 0 and r.tries == 0 for r in away), away
+            assert not [d for d, _ in gw.executed if rows[d].meter == "meter-2"]
+            # back: the commands that waited at the broker are carried out once; the
+            # worker's next try (same key) is answered from the gateway's record
+            await gw.online("meter-2")
+            rows_after = await settled(queue, DONE)
+        finally:
+            await stop(one)
+        assert gw.executed == {(device, 7): 1 for device, _ in gw.devices()}
+        # meter-1 answered at once; meter-2's devices reported before its next try, or
+        # answered it from the gateway's record: one answer at most, never two
+        assert {r.attempts for r in rows_after if r.meter == "meter-1"} == {1}
+        assert {r.attempts for r in rows_after if r.meter == "meter-2"} <= {0, 1}
+        assert {r.tries for r in rows_after} == {0}
+    await queue.close()
