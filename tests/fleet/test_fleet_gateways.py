@@ -96,3 +96,50 @@ async def test_a_gateway_offline_for_a_while_gets_its_sends_once_when_back(
         assert {r.attempts for r in rows_after if r.meter == "meter-2"} <= {0, 1}
         assert {r.tries for r in rows_after} == {0}
     await queue.close()
+
+
+async def test_the_broker_restarted_mid_run_loses_nothing_and_doubles_nothing(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    queue = await open_queue(postgres.store_url("broker_restart"))
+    async with gateways(broker, tmp_path / "meters") as gw:
+        one = worker(queue, broker, "w1", batch=1)
+        await run(one)
+        try:
+            await enqueue_lce(queue, 3, gw.devices())
+
+            async def some_sent() -> bool:
+                return len([r for r in await queue.rows(3) if r.state == "sent"]) >= 2
+
+            await until(some_sent)
+            broker.restart()  # SIGTERM: Mosquitto keeps its sessions and queued messages
+            rows = await settled(queue, DONE)
+        finally:
+            await stop(one)
+        assert {r.device for r in rows} == {device for device, _ in gw.devices()}
+        assert gw.executed == {(device, 3): 1 for device, _ in gw.devices()}
+        assert all(r.attempts <= 1 for r in rows)
+    await queue.close()
+
+
+async def test_two_workers_drain_one_queue_and_no_job_is_done_twice(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    queue = await open_queue(postgres.store_url("two_workers"))
+    async with gateways(broker, tmp_path / "meters") as gw:
+        workers = [worker(queue, broker, f"w{n}", batch=2) for n in (1, 2)]
+        for send in (11, 12):
+            await enqueue_lce(queue, send, gw.devices())
+        await run(*workers)
+        try:
+            # the second event supersedes the first where they overlap (SE D.2.2.3.1)
+            rows = await settled(queue, {Outcome.COMPLETED, Outcome.CANCELLED})
+        finally:
+            await stop(*workers)
+        assert len(rows) == 12
+        assert {r.outcome for r in rows if r.send == 12} == {Outcome.COMPLETED}
+        assert sum(w.recorded for w in workers) == 12  # each job's answer recorded once
+        expected = {(device, send): 1 for device, _ in gw.devices() for send in (11, 12)}
+        assert gw.executed == expected
+        assert all(r.attempts == 1 for r in rows)
+    await queue.close()

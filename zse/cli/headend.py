@@ -249,10 +249,23 @@ async def _work(  # noqa: PLR0917 - the worker's options
             loop.add_signal_handler(sig, stop.set)
     await link.start()
     await work.start()
-    click.echo(f"worker {name}: queue {queue.where}, meters at {prefix}/<meter>", err=False)
     try:
+        await _first(link.connected.wait(), stop.wait())
+        if link.connected.is_set():
+            click.echo(f"worker {name}: queue {queue.where}, meters at {prefix}/<meter>")
         await stop.wait()
     finally:
         await work.stop()
         await link.close()
         await queue.close()
+
+
+async def _first(*waits: Awaitable[Any]) -> None:
+    """Wait until one of ``waits`` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
