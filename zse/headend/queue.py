@@ -390,9 +390,28 @@ class JobQueue:
             )
         return True
 
-    async def rows(self, send: int | None = None) -> list[JobRow]:
-        """The jobs (every device's outcome) of ``send``, or of every send."""
-        where, params = ("", ()) if send is None else (" WHERE send = ?", (send,))
+    async def cancel(self, send: int, *, now: float) -> None:
+        """Deliver nothing more of ``send``: its jobs not yet delivered end (a job leased now
+        may still be delivered by its worker); every outcome becomes CANCELLED."""
+        async with self._transaction("cancel a send") as db:
+            await db.execute(
+                "UPDATE headend_jobs SET state = 'sent', outcome = 'cancelled', updated = ?"
+                " WHERE send = ? AND state = 'ready'",
+                (now, send),
+            )
+            await db.execute(
+                "UPDATE headend_jobs SET outcome = 'cancelled', updated = ?"
+                " WHERE send = ? AND state <> 'ready'",
+                (now, send),
+            )
+
+    async def rows(self, send: int | None = None, *, since: float | None = None) -> list[JobRow]:
+        """The jobs (every device's outcome) of ``send``, or of every send; only those
+        updated at ``since`` or later if given."""
+        found = [("send = ?", send), ("updated >= ?", since)]
+        given = [(clause, value) for clause, value in found if value is not None]
+        where = " WHERE " + " AND ".join(c for c, _ in given) if given else ""
+        params = tuple(v for _, v in given)
         async with self._transaction("read outcomes") as db:
             rows = await db.fetch(_ROWS.format(where=where), params)
         return [
