@@ -7,13 +7,15 @@ each device's send out once (counted at its ESI)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tests.fleet.helpers import PREFIX, enqueue_lce, gateways, settled, until
+from tests.fleet.helpers import PREFIX, enqueue_lce, gateways, lce, real, settled, until
 from tests.mqtt.broker import Broker
-from zse.headend.core import Outcome
+from zse.headend.core import Outcome, SendKind
 from zse.headend.gateway import GatewayLink
+from zse.headend.link import Answer, Delivery
 from zse.headend.queue import JobQueue, open_queue
 from zse.headend.worker import Worker
 from zse.mqtt.core import parse_settings
@@ -143,3 +145,30 @@ async def test_two_workers_drain_one_queue_and_no_job_is_done_twice(
         assert gw.executed == expected
         assert all(r.attempts == 1 for r in rows)
     await queue.close()
+
+
+async def test_a_repeated_key_is_answered_not_carried_out_again_after_a_gateway_restart(
+    broker: Broker, tmp_path: Path
+) -> None:
+    async with gateways(broker, tmp_path / "meters", meters=1) as gw:
+        settings = parse_settings({"url": broker.url, "client_id": "headend-link"})
+        link = GatewayLink(settings, prefix=PREFIX, timeout=5.0)
+        await link.start()
+        try:
+            device, meter = gw.devices()[0]
+            delivery = Delivery(
+                key=f"zse-headend:9:{device}:0",
+                meter=meter,
+                device=device,
+                kind=SendKind.LOAD_CONTROL,
+                payload=lce(9),
+            )
+            first = await real(link.deliver(delivery))
+            await gw.offline(meter)
+            await gw.online(meter)  # a new bridge: its record of keys comes from its store
+            again = await real(link.deliver(delivery))
+            fresh = await real(link.deliver(replace(delivery, key=f"zse-headend:9:{device}:1")))
+        finally:
+            await link.close()
+        assert first == again == fresh == Answer(outcome=Outcome.DELIVERED)
+        assert gw.executed == {(device, 9): 2}  # the first key once, the next try once
