@@ -139,6 +139,9 @@ class _Connection(ABC):
     @abstractmethod
     async def connect(self) -> None: ...
 
+    async def ensure(self) -> None:  # noqa: B027 - optional: SQLite has nothing to do
+        """Connect again if the connection was lost (a database restarted)."""
+
     @abstractmethod
     async def create(self) -> None: ...
 
@@ -197,6 +200,10 @@ class _Postgres(_Connection):
             for sql in (_TABLE, _INDEX):
                 await self._db.execute(sql)
 
+    async def ensure(self) -> None:
+        if self._db is None or self._db.is_closed():
+            await self.connect()
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         from zse.store_postgres import _numbered  # noqa: PLC0415
 
@@ -238,6 +245,7 @@ class JobQueue:
         async with self._lock:
             with hold_virtual_clock():
                 try:
+                    await self._db.ensure()
                     await self._db.begin()
                     try:
                         yield self._db
