@@ -71,9 +71,9 @@ _FROM_ESI = {
     EsiOutcome.OFFLINE: Outcome.OFFLINE,
     EsiOutcome.SKIPPED: Outcome.SKIPPED,
 }
-#: Outcomes after which a device's copy of a send needs nothing more.
 #: Seconds of outcomes read again from the queue at each look (workers' clocks differ).
 _CLOCK_MARGIN = 10.0
+#: Outcomes after which a device's copy of a send needs nothing more.
 _MESSAGE_DONE = frozenset({Outcome.DELIVERED, Outcome.CONFIRMED, Outcome.CANCELLED})
 _LCE_DONE = frozenset({Outcome.COMPLETED, Outcome.OPTED_OUT, Outcome.REJECTED, Outcome.CANCELLED})
 
