@@ -33,7 +33,7 @@ import asyncpg
 from zse.errors import StoreError
 from zse.store_engine import APPLICATION_ID, POSTGRES, Engine
 
-__all__ = ["PostgresEngine", "PostgresUrl", "parse_url"]
+__all__ = ["PostgresEngine", "PostgresUrl", "connect", "parse_url"]
 
 _SCHEMES = ("postgresql", "postgres")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -166,6 +166,21 @@ def _numbered(sql: str) -> str:
     return re.sub(r"\?", number, sql)
 
 
+async def connect(url: PostgresUrl, *, application: str = "zse") -> asyncpg.Connection:
+    """A connection to ``url``'s database with its schema first on the search path, its
+    connect and statement timeouts, named ``application`` in ``pg_stat_activity``."""
+    return await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.user,
+        password=url.password,
+        database=url.database,
+        timeout=url.connect_timeout,
+        command_timeout=url.command_timeout,
+        server_settings={"search_path": url.schema, "application_name": application},
+    )
+
+
 class PostgresEngine(Engine):
     """A store in a PostgreSQL schema, opened with :meth:`connect`."""
 
@@ -182,16 +197,7 @@ class PostgresEngine(Engine):
     async def connect(cls, url: PostgresUrl) -> PostgresEngine:
         """Connect and take the store's advisory lock (the caller holds the virtual clock)."""
         try:
-            connection = await asyncpg.connect(
-                host=url.host,
-                port=url.port,
-                user=url.user,
-                password=url.password,
-                database=url.database,
-                timeout=url.connect_timeout,
-                command_timeout=url.command_timeout,
-                server_settings={"search_path": url.schema, "application_name": "zse"},
-            )
+            connection = await connect(url)
         except _CONNECT_ERRORS as exc:
             raise StoreError(f"{url.where}: cannot connect: {_scrub(url, exc)}") from None
         engine = cls(url, connection)

@@ -174,11 +174,22 @@ LAYERS: tuple[Layer, ...] = (
     ),
     # the simulated utility (#19.3): meters on the simulator, each bridged to the broker
     Layer("simulated utility", ("zse.sim.utility",), ("asyncio", "aiomqtt")),
-    # the retailer HAN service over the ESIs, its aiohttp shell with mutual TLS (#18, ADR 0013)
+    # the retailer HAN service over the ESIs, its aiohttp shell with mutual TLS (#18, ADR 0013);
+    # at utility scale (#19): meters as MQTT gateways (aiomqtt, ADR 0018) and the work queue in
+    # the database (asyncpg / aiosqlite, ADR 0019)
     Layer(
         "retailer headend (aiohttp shell over the ESIs)",
         ("zse.headend.*",),
-        ("asyncio", "zigpy", "aiohttp", "cryptography", "http_message_signatures"),
+        (
+            "asyncio",
+            "zigpy",
+            "aiohttp",
+            "cryptography",
+            "http_message_signatures",
+            "aiomqtt",
+            "asyncpg",
+            "aiosqlite",
+        ),
     ),
     Layer(
         "command line", ("zse.cli.*", "zse.__main__"), ("asyncio", "zigpy", "click", "voluptuous")
@@ -229,6 +240,10 @@ STRICTER: dict[str, tuple[str, ...]] = {
             "zse.headend.signatures",
             "zse.headend.routing",
             "zse.headend.run",
+            "zse.headend.link",
+            "zse.headend.queue",
+            "zse.headend.gateway",
+            "zse.headend.worker",
         ),
         ("zse.sim",),
     ),

@@ -165,3 +165,107 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
         return run_beside_esi(path, radio, attach, out=click.echo, prefix="zse-headend-")
     except ConfigError as exc:
         _fail(str(exc), 2)
+
+
+@headend.command()
+@click.option(
+    "--database",
+    required=True,
+    help="The headend's store: postgresql://user@host:port/db?schema=name, or an SQLite file.",
+)
+@click.option("--broker", required=True, help="The meters' broker: mqtt://HOST[:PORT] or mqtts://.")
+@click.option("--id", "worker_id", help="This worker's name (unique; default host-pid).")
+@click.option(
+    "--topic-prefix",
+    default="zse/meters",
+    show_default=True,
+    help="Meter M is the bridge whose base topic is PREFIX/M.",
+)
+@click.option("--lease", type=click.FloatRange(min=1), default=120.0, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds a meter has to answer.",
+)
+@click.option("--batch", type=click.IntRange(1, 1000), default=16, show_default=True)
+@click.option("--poll", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
+def worker(  # noqa: PLR0917 - click passes options positionally
+    database: str,
+    broker: str,
+    worker_id: str | None,
+    topic_prefix: str,
+    lease: float,
+    timeout: float,
+    batch: int,
+    poll: float,
+) -> None:
+    """Deliver the headend's queued sends to meter gateways over MQTT (one of N workers)."""
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    from zse.errors import StoreError  # noqa: PLC0415
+    from zse.mqtt.core import MqttConfigError, parse_settings  # noqa: PLC0415
+
+    if lease <= timeout:
+        _fail("--lease must be longer than --timeout (a job's lease outlives its answer)", 2)
+    name = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    try:
+        settings = parse_settings({"url": broker, "client_id": f"zse-headend-{name}"[:64]})
+    except MqttConfigError as exc:
+        _fail(str(exc), 2)
+    try:
+        asyncio.run(_work(database, settings, name, topic_prefix, lease, timeout, batch, poll))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    except StoreError as exc:
+        _fail(str(exc), 1)
+    except Exception as exc:  # one line, not a traceback
+        _fail(f"{type(exc).__name__}: {exc}", 1)
+
+
+async def _work(  # noqa: PLR0917 - the worker's options
+    database: str,
+    settings: Any,
+    name: str,
+    prefix: str,
+    lease: float,
+    timeout: float,
+    batch: int,
+    poll: float,
+) -> None:
+    from zse.headend.gateway import GatewayLink  # noqa: PLC0415
+    from zse.headend.queue import open_queue  # noqa: PLC0415
+    from zse.headend.worker import Worker  # noqa: PLC0415
+
+    queue = await open_queue(database)
+    link = GatewayLink(settings, prefix=prefix, timeout=timeout)
+    work = Worker(queue, link, owner=name, lease=lease, batch=batch, poll=poll)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await link.start()
+    await work.start()
+    try:
+        await _first(link.connected.wait(), stop.wait())
+        if link.connected.is_set():
+            click.echo(f"worker {name}: queue {queue.where}, meters at {prefix}/<meter>")
+        await stop.wait()
+    finally:
+        await work.stop()
+        await link.close()
+        await queue.close()
+
+
+async def _first(*waits: Awaitable[Any]) -> None:
+    """Wait until one of ``waits`` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -17,6 +17,7 @@ with their id; they run in the background, and :meth:`Headend.watch` streams the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ from zse.headend.core import (
     parse_state,
     retry_delay,
 )
+from zse.headend.queue import JobQueue
 from zse.headend.store import DeviceOwner, Group, HeadendStore, OutcomeRecord, SendRecord
 from zse.installcode import canonical_eui64
 from zse.messaging import Message
@@ -69,6 +71,8 @@ _FROM_ESI = {
     EsiOutcome.OFFLINE: Outcome.OFFLINE,
     EsiOutcome.SKIPPED: Outcome.SKIPPED,
 }
+#: Seconds of outcomes read again from the queue at each look (workers' clocks differ).
+_CLOCK_MARGIN = 10.0
 #: Outcomes after which a device's copy of a send needs nothing more.
 _MESSAGE_DONE = frozenset({Outcome.DELIVERED, Outcome.CONFIRMED, Outcome.CANCELLED})
 _LCE_DONE = frozenset({Outcome.COMPLETED, Outcome.OPTED_OUT, Outcome.REJECTED, Outcome.CANCELLED})
@@ -88,6 +92,12 @@ class Headend:
 
     ``meters``: the meters by id; ``records``: the headend's store; ``clock()``: ZigBee
     UTCTime (for load control start times and record times).
+
+    ``queue`` (utility scale, docs/headend.md): by-group sends fan out as one job per device
+    in this work queue, which headend workers (:mod:`zse.headend.worker`) drain, in this
+    process or others; their outcomes are read back from it every ``sync`` seconds into the
+    headend's records (and its watchers). Without it the sends run here, over the meters'
+    ESIs.
     """
 
     def __init__(
@@ -96,6 +106,8 @@ class Headend:
         records: HeadendStore,
         *,
         clock: Callable[[], int],
+        queue: JobQueue | None = None,
+        sync: float = 1.0,
     ) -> None:
         self.meters: dict[str, Meter] = {m.id: m for m in meters}
         self.records = records
@@ -107,6 +119,8 @@ class Headend:
         self._watchers: dict[int, set[asyncio.Queue[OutcomeRecord]]] = {}
         self._detach: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
+        self.queue = queue
+        self.sync = sync
 
     async def start(self) -> None:
         """Follow the meters' events, finish what a restart interrupted: registrations whose
@@ -127,6 +141,9 @@ class Headend:
         for send in self.records.sends.values():
             if send.cancelled:
                 continue
+            if self.queue is not None:  # enqueuing again adds nothing already there
+                await self._enqueue(send)
+                continue
             for record in self.records.outcomes.get(send.id, {}).values():
                 if record.outcome is Outcome.PENDING:
                     self._spawn(self._run(send))
@@ -135,6 +152,8 @@ class Headend:
                     self.retries.schedule(send.id, record.device, now)
         self._timer.start()
         self._timer.update()
+        if self.queue is not None:
+            self._spawn(self._follow_queue())
 
     async def close(self) -> None:
         """Stop following the meters and cancel background work (the stores stay open)."""
@@ -414,8 +433,54 @@ class Headend:
                 is not LifecycleState.DEPROVISION_COMPLETE
             ]
             await self.records.put_send(send, outcomes)
-        self._spawn(self._run(send))
+        if self.queue is not None:
+            await self._enqueue(send)
+        else:
+            self._spawn(self._run(send))
         return self.send(retailer, send.id)
+
+    async def _enqueue(self, send: SendRecord) -> None:
+        """The send's jobs in the queue: one per device still pending (D.5.2.3.1, D.2.2.3.1:
+        the message id or issuer event id is the send id)."""
+        assert self.queue is not None
+        if send.kind is SendKind.MESSAGE:
+            payload = dataclasses.asdict(self._message(send))
+        else:
+            payload = dataclasses.asdict(_lce_request(send).event(send.id, send.created))
+        devices = [
+            (r.device, r.meter)
+            for r in self.records.outcomes.get(send.id, {}).values()
+            if r.outcome is Outcome.PENDING
+        ]
+        await self.queue.enqueue(send.id, send.kind, payload, devices, now=0.0)
+
+    async def _follow_queue(self) -> None:
+        """Read the workers' outcomes back from the queue into the records, forward only."""
+        assert self.queue is not None
+        since: float | None = None
+        while True:
+            changed = []
+            rows = await self.queue.rows(since=since)
+            if rows:  # the workers' clocks may differ a little: read a margin again
+                since = max(r.updated for r in rows) - _CLOCK_MARGIN
+            for row in rows:
+                before = self.records.outcomes.get(row.send, {}).get(row.device)
+                if before is None:
+                    continue
+                after = advance(before.outcome, row.outcome)
+                if after is None and before.attempts == row.attempts:
+                    continue
+                changed.append(
+                    replace(
+                        before,
+                        outcome=after or before.outcome,
+                        detail=row.detail,
+                        attempts=row.attempts,
+                        updated=self.clock(),
+                    )
+                )
+            await self._save(changed)
+            await asyncio.sleep(self.sync)
 
     def _message(self, send: SendRecord) -> Message:
         return _message_request(send).message(send.id)
@@ -509,6 +574,8 @@ class Headend:
         async with self._lock:
             send = await self.records.cancel_send(send)
         self.retries.drop(send.id)
+        if self.queue is not None:
+            await self.queue.cancel(send.id, now=0.0)
         tag = f"{send.retailer}/{send.group}"
         meters = sorted({r.meter for r in self.records.outcomes.get(send.id, {}).values()})
         for meter_id in meters:
@@ -612,6 +679,8 @@ class Headend:
 
     def _back(self, device: str) -> None:
         """A device is METER_READY (again): its offline copies are tried now."""
+        if self.queue is not None:  # the workers retry on the queue's back-off
+            return
         key = canonical_eui64(device)
         now = asyncio.get_running_loop().time()
         for send_id, outcomes in self.records.outcomes.items():

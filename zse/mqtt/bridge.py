@@ -67,7 +67,7 @@ from zse.roles.esi import EnergyServiceInterface, TargetError
 from zse.se.ids import MeteringAttribute
 from zse.store import Batch, Store
 
-__all__ = ["EXECUTED", "OUTBOX", "BridgeShell", "MqttBridge"]
+__all__ = ["EXECUTED", "OUTBOX", "BridgeShell", "MqttBridge", "broker_time", "mqtt_client"]
 
 LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -92,6 +92,54 @@ class _Waits:
 _BROKER_WAITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waits] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def mqtt_client(settings: MqttSettings, **more: Any) -> aiomqtt.Client:
+    """A client for the broker of ``settings`` (TLS and credentials as they say) in a
+    persistent session named by its client id (clean session off: what is sent to it while
+    it is away waits at the broker), ``more`` passed to :class:`aiomqtt.Client`."""
+    s = settings
+    tls = (
+        aiomqtt.TLSParameters(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
+        if s.tls
+        else None
+    )
+    return aiomqtt.Client(
+        s.host,
+        s.port,
+        identifier=s.client_id,
+        username=s.username,
+        password=s.password,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        clean_session=False,
+        tls_params=tls,
+        timeout=10,
+        # small messages at once, not held back for the broker's ACK (Nagle)
+        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+        **more,
+    )
+
+
+@contextlib.contextmanager
+def broker_time() -> Iterator[None]:
+    """Waits for a broker follow the real clock on a virtual-time loop (the simulator's:
+    ``loop.real_time()``), counted per loop, so that overlapping waits, of every bridge and
+    client on the same loop, leave it in order; nothing on an ordinary loop."""
+    loop = asyncio.get_running_loop()
+    real_time = getattr(loop, "real_time", None)
+    if real_time is None:
+        yield
+        return
+    waits = _BROKER_WAITS.setdefault(loop, _Waits())
+    waits.count += 1
+    if waits.count == 1:
+        waits.stack.enter_context(real_time())
+    try:
+        yield
+    finally:
+        waits.count -= 1
+        if waits.count == 0:
+            waits.stack.close()
 
 
 def meter_formatting(read: Any) -> Formatting:
@@ -249,46 +297,15 @@ class BridgeShell:
 
     @contextlib.contextmanager
     def _broker_time(self) -> Iterator[None]:
-        """Waits for the broker follow the real clock on a virtual-time loop (the simulator's:
-        ``loop.real_time()``), counted per loop, so that overlapping waits, of this bridge and
-        of others on the same loop, leave it in order."""
-        loop = asyncio.get_running_loop()
-        real_time = getattr(loop, "real_time", None)
-        if real_time is None:
+        """:func:`broker_time`."""
+        with broker_time():
             yield
-            return
-        waits = _BROKER_WAITS.setdefault(loop, _Waits())
-        waits.count += 1
-        if waits.count == 1:
-            waits.stack.enter_context(real_time())
-        try:
-            yield
-        finally:
-            waits.count -= 1
-            if waits.count == 0:
-                waits.stack.close()
 
     def _client(self) -> aiomqtt.Client:
-        s = self.settings
-        tls = (
-            aiomqtt.TLSParameters(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
-            if s.tls
-            else None
-        )
-        client = aiomqtt.Client(
-            s.host,
-            s.port,
-            identifier=s.client_id,
-            username=s.username,
-            password=s.password,
-            protocol=aiomqtt.ProtocolVersion.V311,
-            clean_session=False,  # commands sent while away wait at the broker
+        client = mqtt_client(
+            self.settings,
             will=aiomqtt.Will(self.topics.state, "offline", qos=1, retain=True),
-            tls_params=tls,
-            timeout=10,
             max_inflight_messages=_IN_FLIGHT,
-            # small messages at once, not held back for the broker's ACK (Nagle)
-            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
         client.pending_calls_threshold = _IN_FLIGHT + 1  # a full window is expected, not news
         return client

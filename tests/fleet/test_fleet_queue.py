@@ -1,0 +1,114 @@
+"""The work queue's rules on both engines (SQLite and a real PostgreSQL): a job is leased to
+one worker at a time, a lease that ran out goes to the next worker, a worker that lost its
+lease writes nothing, answers and reports move outcomes forward only, a definite "not
+reached" moves to a new key while a meter that did not answer keeps it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from zse.errors import StoreError
+from zse.headend.core import Outcome, SendKind
+from zse.headend.queue import open_queue
+
+DEVICES = [("000D6F0000000001", "m1"), ("000D6F0000000002", "m1"), ("000D6F0000000003", "m2")]
+EVENT = {"issuer_event_id": 4}
+
+
+async def test_claims_leases_and_lost_leases(place: Any) -> None:
+    queue = await open_queue(place("queue"))
+    try:
+        await queue.enqueue(4, SendKind.LOAD_CONTROL, EVENT, DEVICES, now=0.0)
+        await queue.enqueue(4, SendKind.LOAD_CONTROL, EVENT, DEVICES, now=0.0)  # again: no-op
+        assert len(await queue.rows()) == 3
+        a = await queue.claim("a", now=10.0, lease=5.0, limit=2)
+        b = await queue.claim("b", now=10.0, lease=20.0, limit=2)
+        assert [j.device for j in a] == [d for d, _ in DEVICES[:2]]
+        assert [j.device for j in b] == [DEVICES[2][0]]  # never a job another one holds
+        assert await queue.claim("b", now=14.0, lease=5.0) == []
+        taken = await queue.claim("b", now=15.0, lease=5.0)  # a's leases ran out
+        assert [j.key for j in taken] == [j.key for j in a]  # the same keys
+        lost = await queue.complete(a[0], "a", Outcome.DELIVERED, "", now=16.0, answered=True)
+        assert not lost  # a no longer holds it: nothing written
+        assert await queue.complete(taken[0], "b", Outcome.DELIVERED, "", now=16.0, answered=True)
+        row = (await queue.rows(4))[0]
+        assert (row.outcome, row.attempts, row.state) == (Outcome.DELIVERED, 1, "sent")
+        assert not await queue.complete(
+            taken[0], "b", Outcome.DELIVERED, "", now=17.0, answered=True
+        )
+    finally:
+        await queue.close()
+
+
+async def test_retries_keep_the_key_until_the_meter_answers(place: Any) -> None:
+    queue = await open_queue(place("queue"))
+    try:
+        await queue.enqueue(4, SendKind.LOAD_CONTROL, EVENT, DEVICES[:1], now=0.0)
+        (job,) = await queue.claim("a", now=0.0, lease=60.0)
+        assert await queue.complete(job, "a", Outcome.OFFLINE, "gone", now=0.0, answered=False)
+        assert await queue.claim("a", now=29.0, lease=60.0) == []  # the back-off: 30 s
+        (again,) = await queue.claim("a", now=30.0, lease=60.0)
+        assert again.key == job.key  # not answered: the same delivery
+        await queue.complete(again, "a", Outcome.OFFLINE, "no ack", now=30.0, answered=True)
+        assert await queue.claim("a", now=89.0, lease=60.0) == []  # then 60 s
+        (third,) = await queue.claim("a", now=90.0, lease=60.0)
+        assert third.key.endswith(":1")  # answered "not reached": the next try is new
+        row = (await queue.rows())[0]
+        assert (row.outcome, row.attempts, row.tries) == (Outcome.OFFLINE, 1, 1)
+    finally:
+        await queue.close()
+
+
+async def test_reports_move_outcomes_forward_once_and_cancel_stops_the_rest(place: Any) -> None:
+    queue = await open_queue(place("queue"))
+    try:
+        await queue.enqueue(4, SendKind.LOAD_CONTROL, EVENT, DEVICES, now=0.0)
+        (job,) = await queue.claim("a", now=0.0, lease=60.0, limit=1)
+        device = job.device
+        assert await queue.report(4, device, SendKind.LOAD_CONTROL, Outcome.STARTED, now=1.0)
+        assert not await queue.report(4, device, SendKind.LOAD_CONTROL, Outcome.STARTED, now=2.0)
+        assert not await queue.report(4, device, SendKind.MESSAGE, Outcome.CONFIRMED, now=2.0)
+        # the holder's late "delivered" does not take the outcome back
+        assert await queue.complete(job, "a", Outcome.DELIVERED, "", now=3.0, answered=True)
+        assert (await queue.rows(4))[0].outcome is Outcome.STARTED
+        # a device that reports while its job waits for a retry needs no more delivery
+        assert await queue.report(
+            4, DEVICES[1][0], SendKind.LOAD_CONTROL, Outcome.RECEIVED, now=4.0
+        )
+        await queue.cancel(4, now=5.0)
+        assert await queue.claim("a", now=100.0, lease=60.0) == []
+        rows = await queue.rows(4)
+        assert {r.outcome for r in rows} == {Outcome.CANCELLED}
+        assert len(await queue.rows(since=5.0)) == 3  # the cancel changed them all
+        assert await queue.rows(since=5.5) == []
+    finally:
+        await queue.close()
+
+
+async def test_an_unreachable_database_is_a_store_error_without_the_password() -> None:
+    from tests.mqtt.broker import free_port  # noqa: PLC0415
+
+    url = f"postgresql://zse:pw-secret@127.0.0.1:{free_port()}/x?connect_timeout=2"
+    with pytest.raises(StoreError, match="cannot open the work queue") as caught:
+        await open_queue(url)
+    assert "pw-secret" not in str(caught.value)
+
+
+async def test_a_lost_database_connection_is_opened_again(postgres: Any) -> None:
+    from tests.postgres_server import raw_sql  # noqa: PLC0415
+
+    url = postgres.store_url("reconnect")
+    queue = await open_queue(url)
+    try:
+        await queue.enqueue(4, SendKind.LOAD_CONTROL, EVENT, DEVICES, now=0.0)
+        ended = await raw_sql(
+            url,
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+            " WHERE application_name = 'zse-headend'",
+        )
+        assert ended == [(True,)]  # the queue's server process is gone
+        assert len(await queue.claim("a", now=0.0, lease=60.0)) == 3
+    finally:
+        await queue.close()

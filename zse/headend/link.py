@@ -1,0 +1,177 @@
+"""How a headend reaches a meter: the seam between "what to do on a meter" and "how it gets
+there" (docs/adr/0018).
+
+A :class:`Delivery` says what to do: a by-group send's message (SE D.5.2.3.1) or Load Control
+Event (D.2.2.3.1) to one device of one meter, with an idempotency key. A :class:`MeterLink`
+carries it out and returns the meter's :class:`Answer` (delivered, offline or skipped), or
+raises :class:`MeterUnreachable` when the meter did not answer; it also hands the devices'
+reports (Message Confirmation, Report Event Status) to whoever follows it.
+
+Two links: :class:`EsiLink` over ESIs in this process (the default of ``zse headend serve``),
+and :class:`zse.headend.gateway.GatewayLink` over MQTT to meters that each run the ``zse mqtt``
+bridge (a meter as a gateway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from zse.drlc import LoadControlEvent
+from zse.headend.core import Outcome, SendKind, outcome_of_report
+from zse.messaging import Message
+from zse.roles.esi import (
+    EnergyServiceInterface,
+    EsiEvent,
+    MessageConfirmed,
+    ReportReceived,
+)
+
+__all__ = [
+    "Answer",
+    "Delivery",
+    "EsiLink",
+    "MeterLink",
+    "MeterUnreachable",
+    "Report",
+    "ReportListener",
+]
+
+
+class MeterUnreachable(Exception):
+    """The meter did not answer (its gateway is offline, or the broker is away)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """What to do on a meter: send ``payload`` (a :class:`~zse.messaging.Message`'s or a
+    :class:`~zse.drlc.LoadControlEvent`'s fields) to ``device``; ``key`` identifies this
+    delivery (a meter that has carried it out answers again without doing it again)."""
+
+    key: str
+    meter: str
+    device: str
+    kind: SendKind
+    payload: Mapping[str, Any]
+
+    def message(self) -> Message:
+        """The display message (``kind`` MESSAGE)."""
+        return Message(**self.payload)
+
+    def event(self) -> LoadControlEvent:
+        """The Load Control Event (``kind`` LOAD_CONTROL)."""
+        return LoadControlEvent(**self.payload)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answer:
+    """The meter's answer for one device: DELIVERED, OFFLINE or SKIPPED, and why; ``final``:
+    not to be tried again (the meter refused it)."""
+
+    outcome: Outcome
+    detail: str = ""
+    final: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """A device's report on a send: its send id (message id or issuer event id) and the
+    outcome it means (CONFIRMED, or a Report Event Status's)."""
+
+    device: str
+    send: int
+    kind: SendKind
+    outcome: Outcome
+
+
+ReportListener = Callable[[Report], None]
+
+#: The ESI's per-device outcomes as a headend's.
+ESI_OUTCOMES = {
+    "delivered": Outcome.DELIVERED,
+    "offline": Outcome.OFFLINE,
+    "skipped": Outcome.SKIPPED,
+}
+
+
+class MeterLink(ABC):
+    """How deliveries reach meters (see the module notes)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[ReportListener] = []
+
+    @abstractmethod
+    async def deliver(self, delivery: Delivery) -> Answer:
+        """Carry ``delivery`` out on its meter; :class:`MeterUnreachable` if it did not
+        answer."""
+
+    async def start(self) -> None:  # noqa: B027 - optional
+        """Connect (a link over a network)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional
+        """Disconnect."""
+
+    def on_report(self, listener: ReportListener) -> Callable[[], None]:
+        """Call ``listener`` with each device report; returns the function that stops it."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return remove
+
+    def _reported(self, report: Report) -> None:
+        for listener in list(self._listeners):
+            listener(report)
+
+
+class EsiLink(MeterLink):
+    """Meters whose ESIs run in this process (``esis`` by meter id)."""
+
+    def __init__(self, esis: Mapping[str, EnergyServiceInterface]) -> None:
+        super().__init__()
+        self.esis = dict(esis)
+        self._detach: list[Callable[[], None]] = []
+
+    async def start(self) -> None:
+        self._detach = [esi.on_event(self._on_event) for esi in self.esis.values()]
+
+    async def close(self) -> None:
+        for detach in self._detach:
+            detach()
+        self._detach = []
+
+    async def deliver(self, delivery: Delivery) -> Answer:
+        esi = self.esis.get(delivery.meter)
+        if esi is None:
+            raise MeterUnreachable(f"no meter {delivery.meter!r} in this process")
+        if delivery.kind is SendKind.MESSAGE:
+            result = await esi.send_message(delivery.message(), device=delivery.device)
+        else:
+            result = await esi.send_load_control(delivery.event(), device=delivery.device)
+        (outcome,) = result.outcomes
+        return Answer(outcome=ESI_OUTCOMES[outcome.outcome.value], detail=outcome.detail)
+
+    def _on_event(self, event: EsiEvent) -> None:
+        if isinstance(event, MessageConfirmed):
+            self._reported(
+                Report(
+                    device=str(event.device),
+                    send=event.message.message_id,
+                    kind=SendKind.MESSAGE,
+                    outcome=Outcome.CONFIRMED,
+                )
+            )
+        elif isinstance(event, ReportReceived) and event.new:
+            self._reported(
+                Report(
+                    device=str(event.device),
+                    send=event.report.issuer_event_id,
+                    kind=SendKind.LOAD_CONTROL,
+                    outcome=outcome_of_report(event.report.event_status),
+                )
+            )

@@ -1,0 +1,466 @@
+"""The headend's work queue in the database: one job per (send, device) (docs/adr/0019).
+
+A by-group send (SE D.5.2.3.1, D.2.2.3.1) becomes one row of ``headend_jobs`` per device: what
+to deliver on which meter, the device's outcome, and the job's state (``ready`` to deliver at
+``not_before``, ``leased`` to one worker until ``lease_until``, ``sent``: nothing more to
+deliver). Any number of workers claim ready jobs and expired leases:
+
+* **PostgreSQL**: ``SELECT ... FOR UPDATE SKIP LOCKED`` inside the claiming ``UPDATE``, so two
+  workers never claim the same row and never wait on each other; each worker has its own
+  connection and no single-writer lock (the API's :class:`~zse.store.Store` keeps its lock: the
+  queue's table is beside the store's tables, in the same schema, never touched by the store);
+* **SQLite** (the single-process default): the same statements in a ``BEGIN IMMEDIATE``
+  transaction, SQLite's one writer at a time being the lock.
+
+A worker records a device's outcome and completes (or reschedules) its job in **one
+transaction**, and only while it still holds the lease: a worker killed mid-delivery loses its
+lease at ``lease_until``, another claims the job and delivers it again **with the same
+idempotency key** (:attr:`Job.key`), which the meter's gateway answers from its record instead
+of carrying it out twice. Outcomes only move forward (:func:`zse.headend.core.advance`), so a
+report seen twice, or by two workers, is recorded once.
+
+Times are seconds from the worker's ``clock`` (wall-clock seconds in production), the same
+clock for every worker sharing a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zse.errors import StoreError
+from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
+from zse.store_engine import hold_virtual_clock
+
+__all__ = ["Job", "JobQueue", "JobRow", "open_queue"]
+
+#: Where an idempotency key starts (then send, device, try: ``zse-headend:7:000D...:0``).
+KEY_PREFIX = "zse-headend"
+
+_TABLE = (
+    "CREATE TABLE IF NOT EXISTS headend_jobs ("
+    " send BIGINT NOT NULL, device TEXT NOT NULL, meter TEXT NOT NULL,"
+    " kind TEXT NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL,"
+    " outcome TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',"
+    " attempts INTEGER NOT NULL DEFAULT 0, tries INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0, not_before DOUBLE PRECISION NOT NULL,"
+    " lease_owner TEXT, lease_until DOUBLE PRECISION, updated DOUBLE PRECISION NOT NULL,"
+    " PRIMARY KEY (send, device))"
+)
+_INDEX = "CREATE INDEX IF NOT EXISTS headend_jobs_due ON headend_jobs (state, not_before)"
+_INSERT = (
+    "INSERT INTO headend_jobs (send, device, meter, kind, payload, state, outcome,"
+    " not_before, updated) VALUES (?, ?, ?, ?, ?, 'ready', 'pending', ?, ?)"
+    " ON CONFLICT (send, device) DO NOTHING"
+)
+_CLAIM = (
+    "UPDATE headend_jobs SET state = 'leased', lease_owner = ?, lease_until = ?"
+    " WHERE (send, device) IN (SELECT send, device FROM headend_jobs"
+    " WHERE (state = 'ready' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?)"
+    " ORDER BY send, device LIMIT ?{lock})"
+    " RETURNING send, device, meter, kind, payload, outcome, tries"
+)
+_ROW = (
+    "SELECT outcome, state, lease_owner, attempts, tries, failures, lease_until, kind"
+    " FROM headend_jobs"
+    " WHERE send = ? AND device = ?{lock}"
+)
+_UPDATE = (
+    "UPDATE headend_jobs SET state = ?, outcome = ?, detail = ?, attempts = ?, tries = ?,"
+    " failures = ?, not_before = ?, lease_owner = ?, lease_until = ?, updated = ?"
+    " WHERE send = ? AND device = ?"
+)
+_ROWS = (
+    "SELECT send, device, meter, outcome, detail, attempts, tries, state, updated"
+    " FROM headend_jobs{where} ORDER BY send, device"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """A claimed job: deliver ``payload`` (the message or event fields, JSON) of ``send`` to
+    ``device`` on ``meter``; ``tries`` deliberate deliveries before this one."""
+
+    send: int
+    device: str
+    meter: str
+    kind: SendKind
+    payload: dict[str, Any]
+    outcome: Outcome
+    tries: int
+
+    @property
+    def key(self) -> str:
+        """The idempotency key of this delivery: the same for every worker and every crash
+        until the meter has answered it (only a definite "not reached" answer moves to the
+        next try)."""
+        return f"{KEY_PREFIX}:{self.send}:{self.device}:{self.tries}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobRow:
+    """A job as stored: a device's outcome of a send and how many answers and tries so far."""
+
+    send: int
+    device: str
+    meter: str
+    outcome: Outcome
+    detail: str
+    attempts: int
+    tries: int
+    state: str
+    updated: float
+
+
+class _Connection(ABC):
+    """One database connection of the queue (SQL with ``?`` placeholders)."""
+
+    lock_clause = ""
+    where = ""
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    @abstractmethod
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    async def begin(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def connect(self) -> None: ...
+
+    async def ensure(self) -> None:  # noqa: B027 - optional: SQLite has nothing to do
+        """Connect again if the connection was lost (a database restarted)."""
+
+    @abstractmethod
+    async def create(self) -> None: ...
+
+
+class _Sqlite(_Connection):
+    def __init__(self, path: Path) -> None:
+        self.where = str(path)
+        self.path = path
+        self._db: Any = None
+
+    async def connect(self) -> None:
+        import aiosqlite  # noqa: PLC0415 - engines are imported when used
+
+        self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self._db.execute(sql, tuple(params))
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self._db.execute(sql, tuple(params)) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+
+    async def begin(self) -> None:
+        await self._db.execute("BEGIN IMMEDIATE")
+
+    async def create(self) -> None:
+        for sql in (_TABLE, _INDEX):
+            await self._db.execute(sql)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+
+class _Postgres(_Connection):
+    lock_clause = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, url: str) -> None:
+        from zse.store_postgres import parse_url  # noqa: PLC0415
+
+        self.url = parse_url(url)
+        self.where = self.url.where
+        self._db: Any = None
+
+    async def connect(self) -> None:
+        from zse.store_postgres import connect  # noqa: PLC0415
+
+        self._db = await connect(self.url, application="zse-headend")
+
+    async def create(self) -> None:
+        """Create the table once, whichever worker comes first (a transaction-level advisory
+        lock orders concurrent creators)."""
+        async with self._db.transaction():
+            await self._db.execute("SELECT pg_advisory_xact_lock(hashtext('zse.headend_jobs'))")
+            await self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
+            for sql in (_TABLE, _INDEX):
+                await self._db.execute(sql)
+
+    async def ensure(self) -> None:
+        if self._db is None or self._db.is_closed():
+            await self.connect()
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        from zse.store_postgres import _numbered  # noqa: PLC0415
+
+        await self._db.execute(_numbered(sql), *params)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        from zse.store_postgres import _numbered  # noqa: PLC0415
+
+        return [tuple(r) for r in await self._db.fetch(_numbered(sql), *params)]
+
+    async def begin(self) -> None:
+        await self._db.execute("BEGIN")
+
+    async def close(self) -> None:
+        await self._db.close(timeout=self.url.command_timeout)
+
+
+def _password_free(connection: _Connection, exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    password = getattr(getattr(connection, "url", None), "password", None)
+    return text.replace(password, "***") if password else text
+
+
+class JobQueue:
+    """The work queue (see the module notes); open it with :func:`open_queue`."""
+
+    def __init__(self, connection: _Connection) -> None:
+        self._db = connection
+        self._lock = asyncio.Lock()
+        self.where = connection.where
+
+    async def close(self) -> None:
+        """Close the connection (a lease held stays until it expires)."""
+        with hold_virtual_clock():
+            await self._db.close()
+
+    @asynccontextmanager
+    async def _transaction(self, what: str) -> AsyncIterator[_Connection]:
+        async with self._lock:
+            with hold_virtual_clock():
+                try:
+                    await self._db.ensure()
+                    await self._db.begin()
+                    try:
+                        yield self._db
+                    except BaseException:
+                        await self._db.execute("ROLLBACK")
+                        raise
+                    await self._db.execute("COMMIT")
+                except StoreError:
+                    raise
+                except Exception as exc:
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    message = _password_free(self._db, exc)
+                    raise StoreError(f"{self.where}: cannot {what}: {message}") from None
+
+    async def enqueue(
+        self,
+        send: int,
+        kind: SendKind,
+        payload: dict[str, Any],
+        devices: Iterable[tuple[str, str]],
+        *,
+        now: float,
+    ) -> None:
+        """One ready job per (device, meter) of ``send``; a job already there is kept (enqueuing
+        again after a crash adds nothing)."""
+        text = json.dumps(payload, sort_keys=True)
+        async with self._transaction("enqueue") as db:
+            for device, meter in devices:
+                await db.execute(_INSERT, (send, device, meter, kind.value, text, now, now))
+
+    async def claim(self, owner: str, *, now: float, lease: float, limit: int = 16) -> list[Job]:
+        """Lease up to ``limit`` due jobs (ready ones due at ``now``, and expired leases) to
+        ``owner`` until ``now + lease``."""
+        sql = _CLAIM.format(lock=self._db.lock_clause)
+        async with self._transaction("claim jobs") as db:
+            rows = await db.fetch(sql, (owner, now + lease, now, now, limit))
+        return sorted(
+            (
+                Job(
+                    send=int(r[0]),
+                    device=r[1],
+                    meter=r[2],
+                    kind=SendKind(r[3]),
+                    payload=json.loads(r[4]),
+                    outcome=Outcome(r[5]),
+                    tries=int(r[6]),
+                )
+                for r in rows
+            ),
+            key=lambda j: (j.send, j.device),
+        )
+
+    async def complete(
+        self,
+        job: Job,
+        owner: str,
+        outcome: Outcome,
+        detail: str,
+        *,
+        now: float,
+        answered: bool,
+        retry: bool = True,
+    ) -> bool:
+        """Record the meter's answer to ``job`` and complete or reschedule it, in one
+        transaction, if ``owner`` still holds its lease (False: it does not; nothing written).
+
+        ``answered``: the meter answered (``outcome`` DELIVERED, OFFLINE or SKIPPED);
+        otherwise it could not be reached (``outcome`` OFFLINE) and the job is delivered again
+        later with the same key. A device not reached is tried again after
+        :func:`~zse.headend.core.retry_delay` unless ``retry`` is false."""
+        async with self._transaction("record an outcome") as db:
+            rows = await db.fetch(
+                _ROW.format(lock=" FOR UPDATE" if db.lock_clause else ""), (job.send, job.device)
+            )
+            if not rows:
+                return False
+            current, state, holder, attempts, tries, failures, _, _ = rows[0]
+            if state != "leased" or holder != owner:
+                return False
+            before = Outcome(current)
+            after = advance(before, outcome) or before
+            if answered and outcome is not Outcome.SKIPPED:
+                attempts += 1
+            reached = RANK[after] >= RANK[Outcome.DELIVERED]
+            if reached:
+                state, not_before = "sent", now
+            elif retry:
+                failures += 1
+                state, not_before = "ready", now + retry_delay(failures)
+                if answered:
+                    tries += 1  # a definite "not reached": the next delivery is a new one
+            else:
+                state, not_before = "sent", now
+            await db.execute(
+                _UPDATE,
+                (
+                    state,
+                    after.value,
+                    detail,
+                    attempts,
+                    tries,
+                    failures,
+                    not_before,
+                    None,
+                    None,
+                    now,
+                    job.send,
+                    job.device,
+                ),
+            )
+        return True
+
+    async def report(
+        self, send: int, device: str, kind: SendKind, outcome: Outcome, *, now: float
+    ) -> bool:
+        """A device's report on a send of ``kind`` (a Message Confirmation, a Report Event
+        Status): its outcome moves forward if it is later than the one recorded (True), else
+        nothing changes."""
+        async with self._transaction("record a report") as db:
+            rows = await db.fetch(
+                _ROW.format(lock=" FOR UPDATE" if db.lock_clause else ""), (send, device)
+            )
+            if not rows:
+                return False
+            current, state, holder, attempts, tries, failures, lease_until, sent = rows[0]
+            after = advance(Outcome(current), outcome)
+            if after is None or sent != kind.value:
+                return False
+            if state == "ready":
+                state = "sent"  # the device has the send: nothing more to deliver
+            if state != "leased":  # a leased job stays its holder's to complete
+                holder = lease_until = None
+            await db.execute(
+                _UPDATE,
+                (
+                    state,
+                    after.value,
+                    "",
+                    attempts,
+                    tries,
+                    failures,
+                    now,
+                    holder,
+                    lease_until,
+                    now,
+                    send,
+                    device,
+                ),
+            )
+        return True
+
+    async def cancel(self, send: int, *, now: float) -> None:
+        """Deliver nothing more of ``send``: its jobs not yet delivered end (a job leased now
+        may still be delivered by its worker); every outcome becomes CANCELLED."""
+        async with self._transaction("cancel a send") as db:
+            await db.execute(
+                "UPDATE headend_jobs SET state = 'sent', outcome = 'cancelled', updated = ?"
+                " WHERE send = ? AND state = 'ready'",
+                (now, send),
+            )
+            await db.execute(
+                "UPDATE headend_jobs SET outcome = 'cancelled', updated = ?"
+                " WHERE send = ? AND state <> 'ready'",
+                (now, send),
+            )
+
+    async def rows(self, send: int | None = None, *, since: float | None = None) -> list[JobRow]:
+        """The jobs (every device's outcome) of ``send``, or of every send; only those
+        updated at ``since`` or later if given."""
+        found = [("send = ?", send), ("updated >= ?", since)]
+        given = [(clause, value) for clause, value in found if value is not None]
+        where = " WHERE " + " AND ".join(c for c, _ in given) if given else ""
+        params = tuple(v for _, v in given)
+        async with self._transaction("read outcomes") as db:
+            rows = await db.fetch(_ROWS.format(where=where), params)
+        return [
+            JobRow(
+                send=int(r[0]),
+                device=r[1],
+                meter=r[2],
+                outcome=Outcome(r[3]),
+                detail=r[4],
+                attempts=int(r[5]),
+                tries=int(r[6]),
+                state=r[7],
+                updated=float(r[8]),
+            )
+            for r in rows
+        ]
+
+
+async def open_queue(location: str | Path) -> JobQueue:
+    """The queue at ``location``: a ``postgresql://`` URL (the store's URL: the table goes in
+    its schema) or an SQLite file; its table is created if missing. :class:`StoreError` (one
+    line, no password) if it cannot be opened."""
+    text = str(location)
+    connection: _Sqlite | _Postgres
+    if text.split(":", 1)[0].lower() in ("postgresql", "postgres"):
+        try:
+            connection = _Postgres(text)
+        except ImportError:
+            raise StoreError(
+                "a PostgreSQL queue needs the asyncpg driver: pip install 'zigpy-se[postgres]'"
+            ) from None
+    else:
+        connection = _Sqlite(Path(location))
+    try:
+        with hold_virtual_clock():
+            await connection.connect()
+            await connection.create()
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise StoreError(
+            f"{connection.where}: cannot open the work queue: {_password_free(connection, exc)}"
+        ) from None
+    return JobQueue(connection)
