@@ -15,12 +15,9 @@ import logging
 import time
 import tracemalloc
 
-import zigpy.types as t
-from _han import join_devices
+from _han import join_devices, metering_endpoint, read_summations
 
-from zse.sim import SE_PROFILE, Air, SimDevice, run
-
-METERING = 0x0702
+from zse.sim import Air, run
 
 
 async def main(devices: int, seed: int) -> None:
@@ -29,36 +26,9 @@ async def main(devices: int, seed: int) -> None:
     esi = await air.coordinator(channel=15)
     wall0, sim0, frames0 = time.perf_counter(), loop.time(), air.stats.transmitted
 
-    def metering(device: SimDevice, i: int) -> None:
-        ep = device.add_endpoint(1, device_type=0x0501, in_clusters=[METERING], out_clusters=[])
-        ep.set_attribute(METERING, 0x0000, t.uint48_t(1000 + i), type_id=0x25)
-
-    sims = await join_devices(air, esi, devices, metering)  # zigpy interviews every device
+    sims = await join_devices(air, esi, devices, metering_endpoint)  # zigpy interviews every device
     joined = loop.time()
-    responses: list[t.ZigbeePacket] = []
-    received = esi.packet_received
-
-    def count(packet: t.ZigbeePacket) -> None:
-        if packet.cluster_id == METERING and packet.data.serialize()[2:3] == b"\x01":
-            responses.append(packet)
-        received(packet)
-
-    esi.packet_received = count  # type: ignore[method-assign]
-    for dev in sims:
-        # Read Attributes (CurrentSummationDelivered) from the ESI; the device answers.
-        tsn = esi.get_sequence()
-        await esi.send_packet(
-            t.ZigbeePacket(
-                src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=0x0000),
-                src_ep=1,
-                dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=dev.nwk),
-                dst_ep=1,
-                tsn=tsn,
-                profile_id=SE_PROFILE,
-                cluster_id=METERING,
-                data=t.SerializableBytes(bytes((0x00, tsn, 0x00, 0x00, 0x00))),
-            )
-        )
+    responses = await read_summations(esi, sims)  # each device answers its Read Attributes
     await asyncio.sleep(1)
     wall = time.perf_counter() - wall0
     frames = air.stats.transmitted - frames0

@@ -28,13 +28,9 @@ import time
 import tracemalloc
 from dataclasses import dataclass
 
-import zigpy.types as t
-from _han import INTERVIEW_TIME
+from _han import INTERVIEW_TIME, join_devices, metering_endpoint, read_summations
 
-from zse.installcode import InstallCode
-from zse.sim import SE_PROFILE, Air, SimControllerApplication, SimDevice, run
-
-METERING = 0x0702
+from zse.sim import Air, SimControllerApplication, run
 
 
 @dataclass
@@ -52,47 +48,11 @@ class Figures:
     answered: int = 0
 
 
-async def _join(air: Air, esi: SimControllerApplication, index: int, count: int) -> list[SimDevice]:
-    """``count`` metering devices join ``esi`` one after the other (EUI-64s from ``index``)."""
-    devices = []
-    for i in range(count):
-        code = InstallCode.generate(rng=air.rng)
-        eui = t.EUI64((index * 16 + i + 1).to_bytes(8, "little"))
-        device = air.device(eui, install_code=code, channel=air_channel(esi))
-        ep = device.add_endpoint(1, device_type=0x0501, in_clusters=[METERING], out_clusters=[])
-        ep.set_attribute(METERING, 0x0000, t.uint48_t(1000 + i), type_id=0x25)
-        await esi.permit_with_link_key(device.ieee, t.KeyData(code.link_key), 60)
-        await device.join()
-        devices.append(device)
-    return devices
-
-
 def air_channel(esi: SimControllerApplication) -> int:
     """The ESI's channel."""
     channel = esi.radio.channel
     assert channel is not None
     return channel
-
-
-async def _read_all(esi: SimControllerApplication, devices: list[SimDevice]) -> int:
-    """The ESI reads CurrentSummationDelivered from every device; how many answered."""
-    answered = 0
-    for dev in devices:
-        tsn = esi.get_sequence()
-        await esi.send_packet(
-            t.ZigbeePacket(
-                src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=0x0000),
-                src_ep=1,
-                dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=dev.nwk),
-                dst_ep=1,
-                tsn=tsn,
-                profile_id=SE_PROFILE,
-                cluster_id=METERING,
-                data=t.SerializableBytes(bytes((0x00, tsn, 0x00, 0x00, 0x00))),
-            )
-        )
-        answered += 1
-    return answered
 
 
 async def meters(
@@ -106,17 +66,28 @@ async def meters(
         esi = await air.coordinator(channel=11 + index % 16)
         hans.append((air, esi))
     joined = await asyncio.gather(
-        *(_join(air, esi, index, per_meter) for index, (air, esi) in enumerate(hans))
+        *(
+            join_devices(
+                air,
+                esi,
+                per_meter,
+                metering_endpoint,
+                channel=air_channel(esi),
+                first=index * 16 + 1,
+                interview=False,
+            )
+            for index, (air, esi) in enumerate(hans)
+        )
     )
     await asyncio.sleep(INTERVIEW_TIME)
     cpu1 = time.process_time()
     answers = await asyncio.gather(
-        *(_read_all(esi, devs) for (_, esi), devs in zip(hans, joined, strict=True))
+        *(read_summations(esi, devs) for (_, esi), devs in zip(hans, joined, strict=True))
     )
     await asyncio.sleep(1)
     figures.join_cpu, figures.read_cpu = cpu1 - cpu0, time.process_time() - cpu1
     frames = sum(air.stats.frames for air, _ in hans)
-    return frames, sum(answers), [hans, joined]
+    return frames, sum(len(a) for a in answers), [hans, joined]
 
 
 async def one_han(count: int, seed: int, figures: Figures) -> tuple[int, int, list[object]]:
@@ -124,13 +95,12 @@ async def one_han(count: int, seed: int, figures: Figures) -> tuple[int, int, li
     cpu0 = time.process_time()
     air = Air(seed=seed, epoch=0.0)
     esi = await air.coordinator(channel=15)
-    devices = await _join(air, esi, 0, count)
-    await asyncio.sleep(INTERVIEW_TIME)
+    devices = await join_devices(air, esi, count, metering_endpoint, first=1)
     cpu1 = time.process_time()
-    answered = await _read_all(esi, devices)
+    answered = await read_summations(esi, devices)
     await asyncio.sleep(1)
     figures.join_cpu, figures.read_cpu = cpu1 - cpu0, time.process_time() - cpu1
-    return air.stats.frames, answered, [air, esi, devices]
+    return air.stats.frames, len(answered), [air, esi, devices]
 
 
 def measure(shape: str, size: int, per_meter: int, seed: int, *, memory: bool) -> Figures:
