@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -205,6 +206,12 @@ class Quarantined:
         return f"record {self.namespace}/{self.key}"
 
 
+def _fail(done: asyncio.Future[list[int]], exc: Exception) -> None:
+    """A batch's commit failed with ``exc``: its caller raises it."""
+    done.set_exception(exc)
+    done.exception()  # retrieved here: the caller re-raises it, nobody else need log it
+
+
 class Store:
     """A zse state database. Use :meth:`open` (or ``async with await Store.open(location)``)."""
 
@@ -215,6 +222,8 @@ class Store:
         #: What messages and logs name: the file, or the URL without its password.
         self.where = engine.where
         self._lock = asyncio.Lock()
+        #: Batches whose commit waits for the lock: the next transaction takes them all.
+        self._waiting: list[tuple[Batch, asyncio.Future[list[int]]]] = []
         self._closed = False
         self._closing: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Quarantined], None]] = []
@@ -419,26 +428,90 @@ class Store:
 
     async def _transaction(self, work: Callable[[], Awaitable[_T]], *, what: str) -> _T:
         async with self._lock:
-            self._check_open(what)
-            await self._guard(self._engine.begin(), what)
-            try:
-                result = await self._guard(work(), what)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self._guard(self._engine.execute("ROLLBACK"), what)
-                raise
-            await self._guard(self._engine.execute("COMMIT"), what)
-            return result
+            return await self._locked_transaction(work, what=what)
+
+    async def _locked_transaction(self, work: Callable[[], Awaitable[_T]], *, what: str) -> _T:
+        """:meth:`_transaction` with the lock held already."""
+        self._check_open(what)
+        await self._guard(self._engine.begin(), what)
+        try:
+            result = await self._guard(work(), what)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._guard(self._engine.execute("ROLLBACK"), what)
+            raise
+        await self._guard(self._engine.execute("COMMIT"), what)
+        return result
 
     # -- the API ---------------------------------------------------------------------------
 
     async def commit(self, batch: Batch) -> list[int]:
-        """Apply ``batch`` atomically; return the sequence numbers of its appends, in order."""
+        """Apply ``batch`` atomically; return the sequence numbers of its appends, in order.
+
+        Group commit: batches whose commits wait while a transaction runs are applied
+        together, in the order of their calls, in the next one (one transaction, one sync to
+        disk); each call returns once its batch is committed, as before. Should that shared
+        transaction fail, each batch is tried again in a transaction of its own, so that an
+        error is raised only to the call whose batch caused it. A commit cancelled while it
+        waits may still be carried out with the others (as one cancelled just after its
+        COMMIT always could be).
+        """
         if not batch._ops:
             return []
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((batch, done))
+        try:
+            async with self._lock:
+                if not done.done():  # not carried out by an earlier caller's transaction
+                    group, self._waiting = self._waiting, []
+                    await self._commit_group(group)
+        except BaseException:
+            if not done.done():  # cancelled (or the lock failed) before its turn
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove((batch, done))
+                done.cancel()
+            raise
+        return done.result()
 
-        async def work() -> list[int]:
-            db = self._engine
+    async def _commit_group(self, group: list[tuple[Batch, asyncio.Future[list[int]]]]) -> None:
+        """With the lock held: the batches of ``group`` in one transaction, else (it failed)
+        one by one; each future gets its batch's sequence numbers or its error. Cancelled
+        meanwhile, the batches not yet committed go back to wait for the next transaction
+        (their callers, waiting for the lock, take them), the caller's own included (it
+        takes it out again)."""
+        try:
+            results = await self._locked_transaction(
+                functools.partial(self._apply_all, [batch for batch, _ in group]), what="commit"
+            )
+        except Exception as exc:
+            if len(group) == 1:
+                _fail(group[0][1], exc)
+                return
+            for index, (batch, done) in enumerate(group):  # whose batch failed: each alone
+                try:
+                    (seqs,) = await self._locked_transaction(
+                        functools.partial(self._apply_all, [batch]), what="commit"
+                    )
+                except Exception as alone:
+                    _fail(done, alone)
+                except BaseException:
+                    self._waiting[:0] = group[index:]
+                    raise
+                else:
+                    done.set_result(seqs)
+            return
+        except BaseException:
+            self._waiting[:0] = group
+            raise
+        for (_, done), seqs in zip(group, results, strict=True):
+            done.set_result(seqs)
+
+    async def _apply_all(self, batches: list[Batch]) -> list[list[int]]:
+        """Every operation of ``batches``, in order (inside a transaction); each batch's
+        sequence numbers."""
+        db = self._engine
+        out: list[list[int]] = []
+        for batch in batches:
             seqs: list[int] = []
             for op, namespace, key, value in batch._ops:
                 if op == "put":
@@ -464,9 +537,8 @@ class Store:
                     seqs.append(int(seq))
                 else:
                     await self._mark(int(key))
-            return seqs
-
-        return await self._transaction(work, what="commit")
+            out.append(seqs)
+        return out
 
     async def _mark(self, seq: int) -> None:
         """Mark entry ``seq`` reported, only if it is intact (a damaged one keeps its mismatch)."""
