@@ -184,7 +184,8 @@ async def test_commits_that_wait_together_share_one_transaction(place):
         await first
         assert transactions == 2  # the busy one, then all five together
         seqs = [seq for (seq,) in results]
-        assert seqs == sorted(seqs) and len(set(seqs)) == 5  # in call order
+        assert seqs == sorted(seqs)  # in call order
+        assert len(set(seqs)) == 5
         assert [e.value for e in await store.unreported("g")] == list(range(5))
         assert await store.load("g") == {str(i): i for i in range(5)}
 
@@ -200,7 +201,8 @@ async def test_a_failing_batch_in_a_group_fails_alone(place):
         calls.append(store.commit(Batch().put("g", "after", 3)))
         results = await asyncio.gather(*calls, return_exceptions=True)
         await first
-        assert isinstance(results[0], list) and len(results[0]) == 1
+        assert isinstance(results[0], list)
+        assert len(results[0]) == 1
         assert isinstance(results[1], StoreError)
         assert results[2] == []
         assert await store.load("g") == {"after": 3}  # the bad batch left nothing
