@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from typing import Any
 
 import pytest
 
@@ -170,14 +171,14 @@ async def test_commits_that_wait_together_share_one_transaction(place):
     order, each caller getting its own sequence numbers once it is committed."""
     async with await Store.open(place("s.db")) as store:
         transactions = 0
-        begin = store._engine.begin
+        transact = store._engine.transact
 
-        async def counted() -> None:
+        async def counted(plan: Any) -> Any:
             nonlocal transactions
             transactions += 1
-            await begin()
+            return await transact(plan)
 
-        store._engine.begin = counted  # type: ignore[method-assign]
+        store._engine.transact = counted  # type: ignore[method-assign]
         first = await _one_transaction_busy(store)
         batches = [Batch().put("g", str(i), i).append("g", "k", i) for i in range(5)]
         results = await asyncio.gather(*(store.commit(b) for b in batches))
