@@ -52,7 +52,6 @@ from zse.store_engine import (
     TABLES,
     Engine,
     NotJson,
-    Plan,
     dump,
     entry_sum,
     hold_virtual_clock,
@@ -429,22 +428,20 @@ class Store:
 
     async def _transaction(self, work: Callable[[], Awaitable[_T]], *, what: str) -> _T:
         async with self._lock:
-            self._check_open(what)
-            await self._guard(self._engine.begin(), what)
-            try:
-                result = await self._guard(work(), what)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self._guard(self._engine.execute("ROLLBACK"), what)
-                raise
-            await self._guard(self._engine.execute("COMMIT"), what)
-            return result
+            return await self._locked_transaction(work, what=what)
 
-    async def _commit_batches(self, batches: list[Batch]) -> list[list[int]]:
-        """With the lock held: ``batches`` in one transaction (:meth:`Engine.transact`)."""
-        self._check_open("commit")
-        plan = functools.partial(self._plan_all, batches)
-        return await self._guard(self._engine.transact(plan), "commit")
+    async def _locked_transaction(self, work: Callable[[], Awaitable[_T]], *, what: str) -> _T:
+        """:meth:`_transaction` with the lock held already."""
+        self._check_open(what)
+        await self._guard(self._engine.begin(), what)
+        try:
+            result = await self._guard(work(), what)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._guard(self._engine.execute("ROLLBACK"), what)
+            raise
+        await self._guard(self._engine.execute("COMMIT"), what)
+        return result
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -483,14 +480,18 @@ class Store:
         (their callers, waiting for the lock, take them), the caller's own included (it
         takes it out again)."""
         try:
-            results = await self._commit_batches([batch for batch, _ in group])
+            results = await self._locked_transaction(
+                functools.partial(self._apply_all, [batch for batch, _ in group]), what="commit"
+            )
         except Exception as exc:
             if len(group) == 1:
                 _fail(group[0][1], exc)
                 return
             for index, (batch, done) in enumerate(group):  # whose batch failed: each alone
                 try:
-                    (seqs,) = await self._commit_batches([batch])
+                    (seqs,) = await self._locked_transaction(
+                        functools.partial(self._apply_all, [batch]), what="commit"
+                    )
                 except Exception as alone:
                     _fail(done, alone)
                 except BaseException:
@@ -505,52 +506,51 @@ class Store:
         for (_, done), seqs in zip(group, results, strict=True):
             done.set_result(seqs)
 
-    @staticmethod
-    def _plan_all(batches: list[Batch]) -> Plan[list[list[int]]]:
-        """The statements of ``batches``, in order (:meth:`Engine.transact`); each batch's
+    async def _apply_all(self, batches: list[Batch]) -> list[list[int]]:
+        """Every operation of ``batches``, in order (inside a transaction); each batch's
         sequence numbers."""
+        db = self._engine
         out: list[list[int]] = []
         for batch in batches:
             seqs: list[int] = []
             for op, namespace, key, value in batch._ops:
                 if op == "put":
-                    yield _PUT, (namespace, key, value, _record_sum(namespace, key, value))
+                    await db.execute(
+                        _PUT, (namespace, key, value, _record_sum(namespace, key, value))
+                    )
                 elif op == "delete":
-                    yield (
-                        "DELETE FROM records WHERE namespace = ? AND key = ?",
-                        (namespace, key),
+                    await db.execute(
+                        "DELETE FROM records WHERE namespace = ? AND key = ?", (namespace, key)
                     )
                 elif op == "clear":
-                    yield "DELETE FROM records WHERE namespace = ?", (namespace,)
+                    await db.execute("DELETE FROM records WHERE namespace = ?", (namespace,))
                 elif op == "append":
-                    [(seq,)] = yield (
+                    [(seq,)] = await db.fetch(
                         "INSERT INTO journal (namespace, kind, value) VALUES (?, ?, ?)"
                         " RETURNING seq",
                         (namespace, key, value),
                     )
-                    yield (
+                    await db.execute(
                         "UPDATE journal SET checksum = ? WHERE seq = ?",
                         (_entry_sum(seq, namespace, key, value, 0), seq),
                     )
                     seqs.append(int(seq))
                 else:
-                    yield from Store._plan_mark(int(key))
+                    await self._mark(int(key))
             out.append(seqs)
         return out
 
-    @staticmethod
-    def _plan_mark(seq: int) -> Plan[None]:
+    async def _mark(self, seq: int) -> None:
         """Mark entry ``seq`` reported, only if it is intact (a damaged one keeps its mismatch)."""
-        rows = yield (
-            "SELECT namespace, kind, value, reported, checksum FROM journal WHERE seq = ?",
-            (seq,),
+        rows = await self._engine.fetch(
+            "SELECT namespace, kind, value, reported, checksum FROM journal WHERE seq = ?", (seq,)
         )
         if not rows:
             return
         namespace, kind, value, reported, sum_ = rows[0]
         if reported != 0 or sum_ != _entry_sum(seq, namespace, kind, value, reported):
             return
-        yield (
+        await self._engine.execute(
             "UPDATE journal SET reported = 1, checksum = ? WHERE seq = ?",
             (_entry_sum(seq, namespace, kind, value, 1), seq),
         )

@@ -15,20 +15,17 @@ import contextlib
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from zse.errors import StoreError
-
-_T = TypeVar("_T")
 
 __all__ = [
     "APPLICATION_ID",
     "SCHEMA_VERSION",
     "Dialect",
     "Engine",
-    "Plan",
     "hold_virtual_clock",
     "schema",
 ]
@@ -207,11 +204,6 @@ def migration_1(d: Dialect) -> tuple[str, ...]:
     )
 
 
-#: A transaction's statements as a generator: it yields ``(sql, params)``, is sent each
-#: statement's rows, and returns its result (:meth:`Engine.transact`).
-Plan = Generator[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]], _T]
-
-
 # -- the engine seam --------------------------------------------------------------------------
 
 
@@ -257,29 +249,6 @@ class Engine(ABC):
 
     async def opened(self) -> None:  # noqa: B027 - optional
         """Set the connection up once the store is known good (SQLite: WAL, full sync)."""
-
-    async def transact(self, plan: Callable[[], Plan[_T]]) -> _T:
-        """Run ``plan()``'s statements in one write transaction (begun, then committed, or
-        rolled back if a statement fails) and return its result. A plan is a generator
-        that yields ``(sql, params)`` and is sent each statement's rows. This one drives it
-        a statement at a time; an engine may run it whole where its connection lives (the
-        SQLite engine: one trip to its thread, instead of one per statement)."""
-        await self.begin()
-        try:
-            steps = plan()
-            rows: list[tuple[Any, ...]] | None = None
-            try:
-                while True:
-                    sql, params = steps.send(rows)  # type: ignore[arg-type] # None first
-                    rows = await self.fetch(sql, params)
-            except StopIteration as done:
-                result: _T = done.value
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self.execute("ROLLBACK")
-            raise
-        await self.execute("COMMIT")
-        return result
 
     @abstractmethod
     async def close(self) -> None:

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosqlite
 
 from zse.errors import StoreError
-from zse.store_engine import APPLICATION_ID, SCHEMA_VERSION, SQLITE, Engine, Plan
+from zse.store_engine import APPLICATION_ID, SCHEMA_VERSION, SQLITE, Engine
 
 __all__ = ["SqliteEngine"]
-
-_T = TypeVar("_T")
 
 
 def _claim(path: Path) -> int | None:
@@ -99,39 +97,6 @@ class SqliteEngine(Engine):
 
     async def begin(self) -> None:
         await self._db.execute("BEGIN IMMEDIATE")
-
-    async def transact(self, plan: Callable[[], Plan[_T]]) -> _T:
-        """The whole transaction in one trip to the connection's thread (aiosqlite runs one
-        function at a time there, in order): BEGIN IMMEDIATE, the plan's statements, COMMIT,
-        or ROLLBACK if one fails. Once begun it runs to its end even if the caller is
-        cancelled meanwhile (never half-applied). Without aiosqlite's ``_execute`` (its
-        private way to run a function there), one trip per statement (:class:`Engine`)."""
-        run = getattr(self._db, "_execute", None)
-        if run is None:  # pragma: no cover - an aiosqlite without it
-            return await super().transact(plan)
-        db = self._db
-
-        def whole() -> _T:  # in the connection's thread
-            connection = db._conn
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                steps = plan()
-                rows: list[tuple[Any, ...]] | None = None
-                try:
-                    while True:
-                        sql, params = steps.send(rows)  # type: ignore[arg-type] # None first
-                        rows = connection.execute(sql, params).fetchall()
-                except StopIteration as done:
-                    result: _T = done.value
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            return result
-
-        outcome: _T = await run(whole)
-        return outcome
 
     async def identify(self) -> tuple[int, set[str]]:
         try:
