@@ -164,7 +164,7 @@ BUCKETS = (
     ("DRLC cores and services", ("zse/drlc/",)),
     ("ZCL endpoints, delivery, codecs", ("zse/zcl/",)),
     ("zigpy", ("zigpy/",)),
-    ("ESI, registry, other zse", ("zse/",)),
+    ("ESI, registry, other zse (and zigpy-side decoding)", ("zse/",)),
     ("event loop (asyncio, selectors)", ("asyncio/", "selectors.py")),
 )
 
@@ -190,8 +190,9 @@ def top(collapsed: Path, count: int = 20) -> None:
         if not any(f.startswith("_worker_main ") for f in frames):
             continue
         samples += weight
+        inner = [f for f in frames if "zse/sim/utility.py" not in f]  # every stack's root
         bucket = next(
-            (name for name, marks in BUCKETS if any(m in f for f in frames for m in marks)),
+            (name for name, marks in BUCKETS if any(m in f for f in inner for m in marks)),
             "other",
         )
         buckets[bucket] += weight
