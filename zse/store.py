@@ -206,10 +206,20 @@ class Quarantined:
         return f"record {self.namespace}/{self.key}"
 
 
-def _fail(done: asyncio.Future[list[int]], exc: Exception) -> None:
-    """A batch's commit failed with ``exc``: its caller raises it."""
-    done.set_exception(exc)
-    done.exception()  # retrieved here: the caller re-raises it, nobody else need log it
+def _settle(
+    done: asyncio.Future[list[int]],
+    seqs: list[int] | None = None,
+    *,
+    error: Exception | None = None,
+) -> None:
+    """Tell a batch's caller its sequence numbers or its error, unless it was cancelled."""
+    if done.done():
+        return
+    if error is not None:
+        done.set_exception(error)
+        done.exception()  # retrieved here: the caller re-raises it, nobody else need log it
+    else:
+        done.set_result(seqs if seqs is not None else [])
 
 
 class Store:
@@ -224,6 +234,7 @@ class Store:
         self._lock = asyncio.Lock()
         #: Batches whose commit waits for the lock: the next transaction takes them all.
         self._waiting: list[tuple[Batch, asyncio.Future[list[int]]]] = []
+        self._committer: asyncio.Task[None] | None = None
         self._closed = False
         self._closing: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Quarantined], None]] = []
@@ -452,59 +463,65 @@ class Store:
         together, in the order of their calls, in the next one (one transaction, one sync to
         disk); each call returns once its batch is committed, as before. Should that shared
         transaction fail, each batch is tried again in a transaction of its own, so that an
-        error is raised only to the call whose batch caused it. A commit cancelled while it
-        waits may still be carried out with the others (as one cancelled just after its
-        COMMIT always could be).
+        error is raised only to the call whose batch caused it. A commit cancelled before its
+        transaction begins is not carried out; one cancelled during it is (the transaction
+        holds other callers' batches too), as one cancelled just after its COMMIT always was.
         """
         if not batch._ops:
             return []
-        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[int]] = loop.create_future()
         self._waiting.append((batch, done))
+        if self._committer is None or self._committer.done():
+            self._committer = loop.create_task(self._commit_waiting())
+        return await done  # cancelled: the future is, and its batch is skipped if not begun
+
+    async def _commit_waiting(self) -> None:
+        """The waiting batches, a transaction at a time, each taking all that wait (a task of
+        its own, so that cancelling one caller never cuts the others' transaction)."""
         try:
-            async with self._lock:
-                if not done.done():  # not carried out by an earlier caller's transaction
-                    group, self._waiting = self._waiting, []
-                    await self._commit_group(group)
-        except BaseException:
-            if not done.done():  # cancelled (or the lock failed) before its turn
-                with contextlib.suppress(ValueError):
-                    self._waiting.remove((batch, done))
+            while self._waiting:
+                async with self._lock:
+                    group = [(b, done) for b, done in self._waiting if not done.done()]
+                    self._waiting = []
+                    if group:
+                        await self._commit_group(group)
+        except BaseException:  # the loop is shutting down: nobody is told the batches landed
+            for _, done in self._waiting:
                 done.cancel()
+            self._waiting = []
             raise
-        return done.result()
 
     async def _commit_group(self, group: list[tuple[Batch, asyncio.Future[list[int]]]]) -> None:
         """With the lock held: the batches of ``group`` in one transaction, else (it failed)
-        one by one; each future gets its batch's sequence numbers or its error. Cancelled
-        meanwhile, the batches not yet committed go back to wait for the next transaction
-        (their callers, waiting for the lock, take them), the caller's own included (it
-        takes it out again)."""
+        one by one; each future gets its batch's sequence numbers or its error (a caller
+        that was cancelled meanwhile gets nothing: its future is cancelled already)."""
         try:
             results = await self._locked_transaction(
                 functools.partial(self._apply_all, [batch for batch, _ in group]), what="commit"
             )
         except Exception as exc:
             if len(group) == 1:
-                _fail(group[0][1], exc)
+                _settle(group[0][1], error=exc)
                 return
-            for index, (batch, done) in enumerate(group):  # whose batch failed: each alone
+            for batch, done in group:  # whose batch failed: each alone
+                if done.done():  # cancelled by its caller: not carried out
+                    continue
                 try:
                     (seqs,) = await self._locked_transaction(
                         functools.partial(self._apply_all, [batch]), what="commit"
                     )
                 except Exception as alone:
-                    _fail(done, alone)
-                except BaseException:
-                    self._waiting[:0] = group[index:]
-                    raise
+                    _settle(done, error=alone)
                 else:
-                    done.set_result(seqs)
+                    _settle(done, seqs)
             return
         except BaseException:
-            self._waiting[:0] = group
+            for _, done in group:
+                done.cancel()
             raise
         for (_, done), seqs in zip(group, results, strict=True):
-            done.set_result(seqs)
+            _settle(done, seqs)
 
     async def _apply_all(self, batches: list[Batch]) -> list[list[int]]:
         """Every operation of ``batches``, in order (inside a transaction); each batch's

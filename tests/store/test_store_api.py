@@ -221,3 +221,21 @@ async def test_a_commit_cancelled_while_it_waits_is_not_carried_out(place):
         with pytest.raises(asyncio.CancelledError):
             await cancelled
         assert await store.load("g") == {"yes": 2}
+
+
+async def test_a_commit_cancelled_during_its_transaction_is_carried_out_with_the_others(place):
+    """Its batch shares a transaction with others' batches: cancelling one caller cuts
+    nobody's transaction; the cancelled caller's batch lands too (as after its COMMIT)."""
+    async with await Store.open(place("s.db")) as store:
+        first = await _one_transaction_busy(store)
+        cancelled = asyncio.ensure_future(store.commit(Batch().append("g", "k", 1)))
+        kept = asyncio.ensure_future(store.commit(Batch().append("g", "k", 2)))
+        await asyncio.sleep(0)  # both waiting
+        await first  # then their transaction begins at once
+        assert store._lock.locked()
+        assert store._waiting == []
+        cancelled.cancel()
+        (seq,) = await kept
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert [(e.seq, e.value) for e in await store.unreported("g")] == [(seq - 1, 1), (seq, 2)]
