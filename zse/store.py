@@ -291,6 +291,9 @@ class Store:
         async with self._lock:
             if self._closed:
                 return
+            group = self._take_waiting()
+            if group:  # commits called before the close, waiting for the committer's turn
+                await self._commit_group(group)
             self._closed = True
             with hold_virtual_clock():
                 await self._engine.close()
@@ -482,8 +485,7 @@ class Store:
         try:
             while self._waiting:
                 async with self._lock:
-                    group = [(b, done) for b, done in self._waiting if not done.done()]
-                    self._waiting = []
+                    group = self._take_waiting()
                     if group:
                         await self._commit_group(group)
         except BaseException:  # the loop is shutting down: nobody is told the batches landed
@@ -491,6 +493,12 @@ class Store:
                 done.cancel()
             self._waiting = []
             raise
+
+    def _take_waiting(self) -> list[tuple[Batch, asyncio.Future[list[int]]]]:
+        """The batches waiting to be committed (those whose callers are still waiting)."""
+        group = [(batch, done) for batch, done in self._waiting if not done.done()]
+        self._waiting = []
+        return group
 
     async def _commit_group(self, group: list[tuple[Batch, asyncio.Future[list[int]]]]) -> None:
         """With the lock held: the batches of ``group`` in one transaction, else (it failed)

@@ -239,3 +239,20 @@ async def test_a_commit_cancelled_during_its_transaction_is_carried_out_with_the
         with pytest.raises(asyncio.CancelledError):
             await cancelled
         assert [(e.seq, e.value) for e in await store.unreported("g")] == [(seq - 1, 1), (seq, 2)]
+
+
+async def test_commits_called_before_a_close_land_before_it(place):
+    path = place("s.db")
+    store = await Store.open(path)
+    first = await _one_transaction_busy(store)
+    waiting = asyncio.ensure_future(store.commit(Batch().append("g", "k", 1)))
+    await asyncio.sleep(0)  # waiting for the committer's next turn
+    closing = asyncio.ensure_future(store.close())
+    await asyncio.sleep(0)  # the close waits for the lock too
+    await first
+    assert len(await waiting) == 1
+    await closing
+    with pytest.raises(StoreError, match="store is closed"):
+        await store.commit(Batch().put("g", "late", 1))
+    async with await Store.open(path) as again:
+        assert [e.value for e in await again.unreported("g")] == [1]
