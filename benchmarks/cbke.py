@@ -118,6 +118,38 @@ def _verify_163() -> Callable[[], object]:
     return lambda: ecdsa.verify(SUITE1, public, b"benchmark", signature)
 
 
+def _signers(count: int) -> list[tuple[bytes, bytes]]:
+    """``count`` (public key, signature of b"benchmark") pairs of suite 1."""
+    out = []
+    for _ in range(count):
+        d = _rng.randrange(1, SECT163K1.n).to_bytes(21)
+        public = SECT163K1.encode_point(SECT163K1.mul_base(int.from_bytes(d)))
+        out.append((public, ecdsa.sign(SUITE1, d, b"benchmark")))
+    return out
+
+
+@row("suite 1 ECDSA verify, 256 keys in turn", reference="ecdhk163")
+def _verify_many_163() -> Callable[[], object]:
+    """An ESI's reports from more devices than the curve caches tables for (16)."""
+    turn = itertools.cycle(_signers(256))
+    return lambda: ecdsa.verify(SUITE1, *_pair(next(turn)))
+
+
+@row("suite 1 ECDSA verify, 256 VerifyingKeys", reference="ecdhk163")
+def _verify_prepared_163() -> Callable[[], object]:
+    """The same with each device's key prepared once (as the DRLC server keeps them)."""
+    keys = [(ecdsa.VerifyingKey(SUITE1, p), s) for p, s in _signers(256)]
+    turn = itertools.cycle(keys)
+    return lambda: ecdsa.verify(SUITE1, *_pair(next(turn)))
+
+
+def _pair(
+    item: tuple[bytes | ecdsa.VerifyingKey, bytes],
+) -> tuple[bytes | ecdsa.VerifyingKey, bytes, bytes]:
+    key, signature = item
+    return key, b"benchmark", signature
+
+
 def _key_pair(curve: Curve) -> tuple[bytes, bytes]:
     d = _rng.randrange(1, curve.n)
     return d.to_bytes(curve.scalar_size), curve.encode_point(curve.mul_base(d))
@@ -225,6 +257,7 @@ def measure(fn: Callable[[], object], budget: float = 0.6) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=1, help="openssl speed -seconds")
+    parser.add_argument("--only", default="", help="the rows whose label contains this")
     args = parser.parse_args()
     reference = openssl_speed(args.seconds)
     for name, seconds in reference.items():
@@ -232,6 +265,8 @@ def main() -> int:
     print(f"{'operation':44} {'zse ms':>9} {'ref':>9} {'ratio':>7}  goal")
     missed = 0
     for r in ROWS:
+        if args.only not in r.label:
+            continue
         ours = measure(r.setup())
         ref = reference.get(r.reference) if r.reference else None
         ratio = ours / ref if ref else None

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -205,6 +206,22 @@ class Quarantined:
         return f"record {self.namespace}/{self.key}"
 
 
+def _settle(
+    done: asyncio.Future[list[int]],
+    seqs: list[int] | None = None,
+    *,
+    error: Exception | None = None,
+) -> None:
+    """Tell a batch's caller its sequence numbers or its error, unless it was cancelled."""
+    if done.done():
+        return
+    if error is not None:
+        done.set_exception(error)
+        done.exception()  # retrieved here: the caller re-raises it, nobody else need log it
+    else:
+        done.set_result(seqs if seqs is not None else [])
+
+
 class Store:
     """A zse state database. Use :meth:`open` (or ``async with await Store.open(location)``)."""
 
@@ -215,6 +232,9 @@ class Store:
         #: What messages and logs name: the file, or the URL without its password.
         self.where = engine.where
         self._lock = asyncio.Lock()
+        #: Batches whose commit waits for the lock: the next transaction takes them all.
+        self._waiting: list[tuple[Batch, asyncio.Future[list[int]]]] = []
+        self._committer: asyncio.Task[None] | None = None
         self._closed = False
         self._closing: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Quarantined], None]] = []
@@ -271,6 +291,9 @@ class Store:
         async with self._lock:
             if self._closed:
                 return
+            group = self._take_waiting()
+            if group:  # commits called before the close, waiting for the committer's turn
+                await self._commit_group(group)
             self._closed = True
             with hold_virtual_clock():
                 await self._engine.close()
@@ -419,26 +442,101 @@ class Store:
 
     async def _transaction(self, work: Callable[[], Awaitable[_T]], *, what: str) -> _T:
         async with self._lock:
-            self._check_open(what)
-            await self._guard(self._engine.begin(), what)
-            try:
-                result = await self._guard(work(), what)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self._guard(self._engine.execute("ROLLBACK"), what)
-                raise
-            await self._guard(self._engine.execute("COMMIT"), what)
-            return result
+            return await self._locked_transaction(work, what=what)
+
+    async def _locked_transaction(self, work: Callable[[], Awaitable[_T]], *, what: str) -> _T:
+        """:meth:`_transaction` with the lock held already."""
+        self._check_open(what)
+        await self._guard(self._engine.begin(), what)
+        try:
+            result = await self._guard(work(), what)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._guard(self._engine.execute("ROLLBACK"), what)
+            raise
+        await self._guard(self._engine.execute("COMMIT"), what)
+        return result
 
     # -- the API ---------------------------------------------------------------------------
 
     async def commit(self, batch: Batch) -> list[int]:
-        """Apply ``batch`` atomically; return the sequence numbers of its appends, in order."""
+        """Apply ``batch`` atomically; return the sequence numbers of its appends, in order.
+
+        Group commit: batches whose commits wait while a transaction runs are applied
+        together, in the order of their calls, in the next one (one transaction, one sync to
+        disk); each call returns once its batch is committed, as before. Should that shared
+        transaction fail, each batch is tried again in a transaction of its own, so that an
+        error is raised only to the call whose batch caused it. A commit cancelled before its
+        transaction begins is not carried out; one cancelled during it is (the transaction
+        holds other callers' batches too), as one cancelled just after its COMMIT always was.
+        """
         if not batch._ops:
             return []
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[int]] = loop.create_future()
+        self._waiting.append((batch, done))
+        if self._committer is None or self._committer.done():
+            self._committer = loop.create_task(self._commit_waiting())
+        return await done  # cancelled: the future is, and its batch is skipped if not begun
 
-        async def work() -> list[int]:
-            db = self._engine
+    async def _commit_waiting(self) -> None:
+        """The waiting batches, a transaction at a time, each taking all that wait (a task of
+        its own, so that cancelling one caller never cuts the others' transaction)."""
+        try:
+            while self._waiting:
+                async with self._lock:
+                    group = self._take_waiting()
+                    if group:
+                        await self._commit_group(group)
+        except BaseException:  # the loop is shutting down: nobody is told the batches landed
+            for _, done in self._waiting:
+                done.cancel()
+            self._waiting = []
+            raise
+
+    def _take_waiting(self) -> list[tuple[Batch, asyncio.Future[list[int]]]]:
+        """The batches waiting to be committed (those whose callers are still waiting)."""
+        group = [(batch, done) for batch, done in self._waiting if not done.done()]
+        self._waiting = []
+        return group
+
+    async def _commit_group(self, group: list[tuple[Batch, asyncio.Future[list[int]]]]) -> None:
+        """With the lock held: the batches of ``group`` in one transaction, else (it failed)
+        one by one; each future gets its batch's sequence numbers or its error (a caller
+        that was cancelled meanwhile gets nothing: its future is cancelled already)."""
+        try:
+            results = await self._locked_transaction(
+                functools.partial(self._apply_all, [batch for batch, _ in group]), what="commit"
+            )
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group[0][1], error=exc)
+                return
+            for batch, done in group:  # whose batch failed: each alone
+                if done.done():  # cancelled by its caller: not carried out
+                    continue
+                try:
+                    (seqs,) = await self._locked_transaction(
+                        functools.partial(self._apply_all, [batch]), what="commit"
+                    )
+                except Exception as alone:
+                    _settle(done, error=alone)
+                else:
+                    _settle(done, seqs)
+            return
+        except BaseException:
+            for _, done in group:
+                done.cancel()
+            raise
+        for (_, done), seqs in zip(group, results, strict=True):
+            _settle(done, seqs)
+
+    async def _apply_all(self, batches: list[Batch]) -> list[list[int]]:
+        """Every operation of ``batches``, in order (inside a transaction); each batch's
+        sequence numbers."""
+        db = self._engine
+        out: list[list[int]] = []
+        for batch in batches:
             seqs: list[int] = []
             for op, namespace, key, value in batch._ops:
                 if op == "put":
@@ -464,9 +562,8 @@ class Store:
                     seqs.append(int(seq))
                 else:
                     await self._mark(int(key))
-            return seqs
-
-        return await self._transaction(work, what="commit")
+            out.append(seqs)
+        return out
 
     async def _mark(self, seq: int) -> None:
         """Mark entry ``seq`` reported, only if it is intact (a damaged one keeps its mismatch)."""

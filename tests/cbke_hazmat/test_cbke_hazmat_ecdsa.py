@@ -93,6 +93,18 @@ def test_bad_public_key_raises_invalid_point(suite: Suite) -> None:
         ecdsa.verify(suite, b"\x05" + public[1:], b"m", signature)
     with pytest.raises(InvalidPoint, match="bytes"):
         ecdsa.verify(suite, public[:-1], b"m", signature)
+    with pytest.raises(InvalidPoint, match="prefix"):  # validated when prepared
+        ecdsa.VerifyingKey(suite, b"\x05" + public[1:])
+
+
+def test_a_verifying_key_is_for_its_own_suite() -> None:
+    private, public = _key(SUITE1, 5)
+    key = ecdsa.VerifyingKey(SUITE1, public)
+    signature = ecdsa.sign(SUITE1, private, b"m")
+    assert ecdsa.verify(SUITE1, key, b"m", signature)
+    assert public.hex() in repr(key)
+    with pytest.raises(ValueError, match="a sect163k1 key for a sect283k1 signature"):
+        ecdsa.verify(SUITE2, key, b"m", bytes(SUITE2.signature_size))
 
 
 @ids

@@ -159,9 +159,11 @@ def test_openssl_signs_we_verify(openssl: OpenSSL, suite: Suite) -> None:
         der = openssl.run("pkeyutl", "-sign", "-inkey", key, "-in", openssl.write(digest))
         r, s = signature_from_der(der)
         signature = r.to_bytes(size) + s.to_bytes(size)
-        assert ecdsa.verify_digest(suite, public, digest, signature)
+        prepared = ecdsa.VerifyingKey(suite, public)
         tampered = bytes([digest[0] ^ 1]) + digest[1:]
-        assert not ecdsa.verify_digest(suite, public, tampered, signature)
+        for key in (public, prepared):  # the key's bytes, or prepared once for many
+            assert ecdsa.verify_digest(suite, key, digest, signature)
+            assert not ecdsa.verify_digest(suite, key, tampered, signature)
 
 
 @pytest.mark.parametrize("suite", SUITES, ids=lambda s: s.curve.name)

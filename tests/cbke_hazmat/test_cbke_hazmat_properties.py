@@ -298,3 +298,24 @@ def test_recurring_points_get_a_cached_wide_table(curve: Curve) -> None:
     assert fresh.mul_add(7, p, 9, q := curve.mul_base(77)) == curve.add(
         curve.mul_naive(7, p), curve.mul_naive(9, q)
     )
+
+
+@settings(max_examples=12, deadline=None)
+@given(curve_and_scalars())
+def test_prepared_points_multiply_as_the_schoolbook(cs: tuple[Curve, list[int]]) -> None:
+    """``mul_base_add(a, b, prepare(Q))`` (ECDSA verification with a device's key prepared
+    once) is ``a*G + b*Q`` by double-and-add, zero coefficients and ``b*Q = -a*G`` included."""
+    curve, (a, b, c) = cs
+    q = curve.mul_base(c | 1)
+    prepared = curve.prepare(q)
+    assert prepared.point == q
+    assert len(prepared.table) == 32  # the static window's alpha_u * Q, odd u < 2^6
+    expected = curve.add(curve.mul_naive(a, curve.generator), curve.mul_naive(b, q))
+    assert curve.mul_base_add(a, b, prepared) == expected
+    assert curve.mul_base_add(0, b, prepared) == curve.mul_naive(b, q)
+    assert curve.mul_base_add(a, 0, prepared) == curve.mul_naive(a, curve.generator)
+    assert curve.mul_base_add(0, 0, prepared) == INFINITY
+    # b*Q = -a*G: the sum is the identity (c | 1 is Q's discrete log)
+    assert curve.mul_base_add(curve.n - (c | 1), 1, prepared) == INFINITY
+    with pytest.raises(ValueError, match="infinity"):
+        curve.prepare(INFINITY)

@@ -208,7 +208,8 @@ async def test_forged_signature_is_not_recorded():
     _, _, se, nodes, clock = await han(63, {"t": ("00:0d:6f:00:0d:00:00:41", 0x0503, HVAC)})
     real = CA.issue(eui64_bytes(nodes["t"].ieee), SUITE1)
     other = CA.issue(bytes(8), SUITE1)
-    server = DrlcServer(se, clock=clock, public_key={nodes["t"].ieee: real.public_key}.get)
+    keys = {nodes["t"].ieee: real.public_key}
+    server = DrlcServer(se, clock=clock, public_key=keys.get)
     await server.start()
     await server.publish(lce(3, clock() + 600, 10))
     client = DrlcClient(
@@ -221,6 +222,17 @@ async def test_forged_signature_is_not_recorded():
     await client.start()
     await asyncio.sleep(2)
     assert server.core.view(3) == {}
+    # The device's key changes (a new key establishment): its prepared key is the new one's.
+    keys[nodes["t"].ieee] = other.public_key
+    await server.publish(lce(4, clock() + 600, 10))
+    await client.get_scheduled_events()
+    await asyncio.sleep(2)
+    assert server.core.view(4)[str(nodes["t"].ieee)].signed
+    keys[nodes["t"].ieee] = real.public_key  # and back: the other key's signatures fail again
+    await server.publish(lce(5, clock() + 600, 10))
+    await client.get_scheduled_events()
+    await asyncio.sleep(2)
+    assert server.core.view(5) == {}
     report = StatusReport(
         issuer_event_id=1, event_status=1, event_status_time=5, criticality_level_applied=1
     )

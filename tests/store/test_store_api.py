@@ -155,3 +155,104 @@ async def test_concurrent_commits_do_not_interleave(place):
             assert len(await store.load(f"w{n}")) == 10
             # Each batch's two appends are adjacent: no other batch ran inside it.
             assert all(seqs[i + 1] == seqs[i] + 1 for i in range(0, 20, 2))
+
+
+async def _one_transaction_busy(store: Store) -> asyncio.Task[list[int]]:
+    """A commit under way (holding the store's lock), so that the next ones wait together."""
+    first = asyncio.ensure_future(store.commit(Batch().put("busy", "k", 0)))
+    while not store._lock.locked():  # started: its transaction holds the lock
+        await asyncio.sleep(0)
+    return first
+
+
+async def test_commits_that_wait_together_share_one_transaction(place):
+    """Group commit: batches waiting while a transaction runs go in the next one, in call
+    order, each caller getting its own sequence numbers once it is committed."""
+    async with await Store.open(place("s.db")) as store:
+        transactions = 0
+        begin = store._engine.begin
+
+        async def counted() -> None:
+            nonlocal transactions
+            transactions += 1
+            await begin()
+
+        store._engine.begin = counted  # type: ignore[method-assign]
+        first = await _one_transaction_busy(store)
+        batches = [Batch().put("g", str(i), i).append("g", "k", i) for i in range(5)]
+        results = await asyncio.gather(*(store.commit(b) for b in batches))
+        await first
+        assert transactions == 2  # the busy one, then all five together
+        seqs = [seq for (seq,) in results]
+        assert seqs == sorted(seqs)  # in call order
+        assert len(set(seqs)) == 5
+        assert [e.value for e in await store.unreported("g")] == list(range(5))
+        assert await store.load("g") == {str(i): i for i in range(5)}
+
+
+async def test_a_failing_batch_in_a_group_fails_alone(place):
+    """The shared transaction fails: each batch is tried again alone, so only the caller
+    whose batch is bad gets the error, and the others are committed."""
+    async with await Store.open(place("s.db")) as store:
+        bad = Batch().put("g", "bad", 1)
+        bad._ops.append(("append", None, "k", "1"))  # type: ignore[arg-type] # NOT NULL
+        first = await _one_transaction_busy(store)
+        calls = [store.commit(Batch().append("g", "k", 1)), store.commit(bad)]
+        calls.append(store.commit(Batch().put("g", "after", 3)))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        await first
+        assert isinstance(results[0], list)
+        assert len(results[0]) == 1
+        assert isinstance(results[1], StoreError)
+        assert results[2] == []
+        assert await store.load("g") == {"after": 3}  # the bad batch left nothing
+        assert [e.value for e in await store.unreported("g")] == [1]
+
+
+async def test_a_commit_cancelled_while_it_waits_is_not_carried_out(place):
+    async with await Store.open(place("s.db")) as store:
+        first = await _one_transaction_busy(store)
+        cancelled = asyncio.ensure_future(store.commit(Batch().put("g", "no", 1)))
+        kept = asyncio.ensure_future(store.commit(Batch().put("g", "yes", 2)))
+        await asyncio.sleep(0)  # both waiting for the lock
+        cancelled.cancel()
+        await first
+        assert await kept == []
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert await store.load("g") == {"yes": 2}
+
+
+async def test_a_commit_cancelled_during_its_transaction_is_carried_out_with_the_others(place):
+    """Its batch shares a transaction with others' batches: cancelling one caller cuts
+    nobody's transaction; the cancelled caller's batch lands too (as after its COMMIT)."""
+    async with await Store.open(place("s.db")) as store:
+        first = await _one_transaction_busy(store)
+        cancelled = asyncio.ensure_future(store.commit(Batch().append("g", "k", 1)))
+        kept = asyncio.ensure_future(store.commit(Batch().append("g", "k", 2)))
+        await asyncio.sleep(0)  # both waiting
+        await first  # then their transaction begins at once
+        assert store._lock.locked()
+        assert store._waiting == []
+        cancelled.cancel()
+        (seq,) = await kept
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert [(e.seq, e.value) for e in await store.unreported("g")] == [(seq - 1, 1), (seq, 2)]
+
+
+async def test_commits_called_before_a_close_land_before_it(place):
+    path = place("s.db")
+    store = await Store.open(path)
+    first = await _one_transaction_busy(store)
+    waiting = asyncio.ensure_future(store.commit(Batch().append("g", "k", 1)))
+    await asyncio.sleep(0)  # waiting for the committer's next turn
+    closing = asyncio.ensure_future(store.close())
+    await asyncio.sleep(0)  # the close waits for the lock too
+    await first
+    assert len(await waiting) == 1
+    await closing
+    with pytest.raises(StoreError, match="store is closed"):
+        await store.commit(Batch().put("g", "late", 1))
+    async with await Store.open(path) as again:
+        assert [e.value for e in await again.unreported("g")] == [1]

@@ -20,12 +20,12 @@ import hashlib
 
 from ecdsa.rfc6979 import generate_k
 
-from zse.cbke.hazmat import Curve
+from zse.cbke.hazmat import Curve, StaticPoint
 from zse.cbke.keys import private_scalar
 from zse.cbke.suites import Suite
 from zse.installcode import mmo_hash
 
-__all__ = ["digest_to_int", "sign", "sign_digest", "verify", "verify_digest"]
+__all__ = ["VerifyingKey", "digest_to_int", "sign", "sign_digest", "verify", "verify_digest"]
 
 #: The hash RFC 6979's HMAC_DRBG runs with (see the module docstring).
 NONCE_HASH = hashlib.sha256
@@ -62,14 +62,42 @@ def sign(suite: Suite, private_key: bytes, message: bytes) -> bytes:
     return sign_digest(suite, private_key, mmo_hash(message))
 
 
-def verify_digest(suite: Suite, public_key: bytes, digest: bytes, signature: bytes) -> bool:
+class VerifyingKey:
+    """A public key of ``suite`` decoded and validated once (SEC 1 3.2.2.1), with the
+    precomputation of its multiples, for the many signatures of one partner (a device's
+    Report Event Status, SE D.2.3.3.1.1.10-11): pass it to :func:`verify` instead of the
+    key's bytes. :class:`~zse.errors.InvalidPoint` if the key fails validation. Holds a few
+    kilobytes (32 points on sect163k1): keep one per partner, as long as its key."""
+
+    __slots__ = ("public_key", "static", "suite")
+
+    def __init__(self, suite: Suite, public_key: bytes) -> None:
+        self.suite = suite
+        self.public_key = bytes(public_key)
+        self.static: StaticPoint = suite.curve.prepare(suite.curve.decode_point(public_key))
+
+    def __repr__(self) -> str:
+        return f"<VerifyingKey {self.suite.curve.name} {self.public_key.hex()}>"
+
+
+def verify_digest(
+    suite: Suite, public_key: bytes | VerifyingKey, digest: bytes, signature: bytes
+) -> bool:
     """Whether ``signature`` (``r || s``) is valid for ``digest`` (SEC 1 4.1.4).
 
     A malformed signature (wrong length, r or s outside [1, n-1]) is simply invalid: False.
-    A public key that fails point validation raises :class:`~zse.errors.InvalidPoint`.
+    A public key that fails point validation raises :class:`~zse.errors.InvalidPoint`; a
+    :class:`VerifyingKey` was validated when it was made (and must be of ``suite``).
     """
     curve = suite.curve
-    q = curve.decode_point(public_key)
+    if isinstance(public_key, VerifyingKey):
+        if public_key.suite is not suite:
+            raise ValueError(f"a {public_key.suite.curve.name} key for a {curve.name} signature")
+        prepared: StaticPoint | None = public_key.static
+        q = public_key.static.point
+    else:
+        prepared = None
+        q = curve.decode_point(public_key)
     if not isinstance(signature, bytes | bytearray) or len(signature) != suite.signature_size:
         return False
     n = curve.n
@@ -80,12 +108,17 @@ def verify_digest(suite: Suite, public_key: bytes, digest: bytes, signature: byt
         return False
     e = digest_to_int(curve, digest)
     w = pow(s, -1, n)
-    point = curve.mul_add(e * w % n, curve.generator, r * w % n, q)
+    if prepared is not None:
+        point = curve.mul_base_add(e * w % n, r * w % n, prepared)
+    else:
+        point = curve.mul_add(e * w % n, curve.generator, r * w % n, q)
     if point.infinity:
         return False
     return point.x % n == r
 
 
-def verify(suite: Suite, public_key: bytes, message: bytes, signature: bytes) -> bool:
+def verify(
+    suite: Suite, public_key: bytes | VerifyingKey, message: bytes, signature: bytes
+) -> bool:
     """Whether ``signature`` is a valid ECDSA signature of ``message`` (AES-MMO digest)."""
     return verify_digest(suite, public_key, mmo_hash(message), signature)

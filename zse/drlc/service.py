@@ -23,6 +23,7 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from zse.cbke import Credentials, sign, verify
+from zse.cbke.ecdsa import VerifyingKey
 from zse.cbke.suites import SUITE1
 from zse.drlc.core import (
     REPORT_FIELDS_SHAPE,
@@ -103,6 +104,9 @@ _CLIENT_ATTRIBUTES = {
     ),
     DrlcAttribute.DEVICE_CLASS_VALUE: ("device_class", _BITMAP16, 0xFFFF),
 }
+#: Devices' verifying keys a DRLC server keeps prepared (a few kilobytes each), the least
+#: recently used dropped first: more than a HAN's devices.
+VERIFYING_KEYS = 1024
 #: The largest random delay before a Report Event Status, seconds (``report_delay=``).
 REPORT_DELAY_MAX = 5.0
 
@@ -412,7 +416,9 @@ class DrlcServer:
     ``public_key(ieee)`` returns a device's static public key (from its certificate, see
     :meth:`zse.cbke.ImplicitCertificate.reconstruct_public_key`) to verify signed reports;
     a signed report that fails verification is not recorded. With a ``store`` the events and
-    reports survive restarts (namespace ``drlc.server/<endpoint id>`` by default).
+    reports survive restarts (namespace ``drlc.server/<endpoint id>`` by default). Each
+    device's key is decoded, validated and prepared once (:class:`~zse.cbke.ecdsa.VerifyingKey`)
+    for all its reports.
     """
 
     def __init__(
@@ -435,6 +441,7 @@ class DrlcServer:
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._lock = asyncio.Lock()
+        self._verifying: dict[bytes, VerifyingKey] = {}
 
     @property
     def unknown_reports(self) -> int:
@@ -619,10 +626,16 @@ class DrlcServer:
         key = self.public_key(msg.src_ieee)
         if key is None:
             return False
-        try:
-            return verify(SUITE1, key, report.signed_bytes(SignatureType.ECDSA), signature)
-        except InvalidPoint:
-            return False
+        prepared = self._verifying.pop(key, None)  # re-inserted last: most recently used
+        if prepared is None:
+            try:
+                prepared = VerifyingKey(SUITE1, key)
+            except InvalidPoint:
+                return False
+        self._verifying[key] = prepared
+        while len(self._verifying) > VERIFYING_KEYS:
+            del self._verifying[next(iter(self._verifying))]
+        return verify(SUITE1, prepared, report.signed_bytes(SignatureType.ECDSA), signature)
 
 
 def _destination(dst: int | None, dst_ep: int, dst_mode: t.AddrMode) -> Destination | None:

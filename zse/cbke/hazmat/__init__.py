@@ -16,7 +16,15 @@ prime-order subgroup (see ``docs/security.md``), so invalid-curve and small-subg
 module directly.
 """
 
-from zse.cbke.hazmat._curve import INFINITY, SECT163K1, SECT283K1, Curve, Point
+from zse.cbke.hazmat._curve import INFINITY, SECT163K1, SECT283K1, Curve, Point, StaticPoint
 from zse.cbke.hazmat._field import BinaryField
 
-__all__ = ["INFINITY", "SECT163K1", "SECT283K1", "BinaryField", "Curve", "Point"]
+__all__ = [
+    "INFINITY",
+    "SECT163K1",
+    "SECT283K1",
+    "BinaryField",
+    "Curve",
+    "Point",
+    "StaticPoint",
+]

@@ -7,7 +7,7 @@ SEC 1 v2 sections 2.2.2 (group law), 2.3.3/2.3.4 (compressed point encoding), 3.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from zse.cbke.hazmat._field import BinaryField
 from zse.cbke.hazmat._tnaf import TauAdic
 from zse.errors import InvalidPoint
 
-__all__ = ["INFINITY", "Curve", "Point"]
+__all__ = ["INFINITY", "Curve", "Point", "StaticPoint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,17 @@ class Point:
 
 #: The point at infinity (the group identity).
 INFINITY = Point(0, 0, infinity=True)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StaticPoint:
+    """A subgroup point prepared once for many multiplications (:meth:`Curve.prepare`): a
+    partner's static key, whose wide table its holder keeps for as long as it keeps the key
+    (the curve's own cache of recurring points holds only a few)."""
+
+    point: Point
+    table: tuple[tuple[int, int], ...]
+
 
 #: Longest run of Frobenius maps done by one multi-squaring table (7 tables per field).
 _MAX_FROBENIUS_STEP = 8
@@ -213,6 +224,28 @@ class Curve:
             return INFINITY
         return self._to_point(self._base_sum(k))
 
+    def prepare(self, p: Point) -> StaticPoint:
+        """``p`` (a subgroup point, as :meth:`decode_point` returns) with its width-
+        ``static_window`` table, for :meth:`mul_base_add`."""
+        if p.infinity:
+            raise ValueError("the point at infinity needs no preparation")
+        table = self._compute_table(self._wide_tau(self._static_window), p.x, p.y)
+        return StaticPoint(p, tuple(table))
+
+    def mul_base_add(self, a: int, b: int, q: StaticPoint) -> Point:
+        """``a*G + b*Q`` for a prepared ``Q`` (ECDSA verification, SEC 1 4.1.4 step 5): the
+        generator table for ``a``, ``Q``'s own table for ``b``; the same sum as
+        :meth:`mul_add` without building or looking up ``Q``'s table."""
+        a %= self.n
+        b %= self.n
+        acc = self._base_sum(a) if a else None
+        if b:
+            tau = self._wide_tau(self._static_window)
+            other = self._sum_terms([(tau.digits(*tau.reduce(b)), q.table)])
+            if other is not None:
+                acc = self._acc_add(acc, self._to_affine(other))
+        return self._to_point(acc)
+
     def mul_add(self, a: int, p: Point, b: int, q: Point) -> Point:
         """``a*P + b*Q`` for subgroup points, with one shared Frobenius chain (ECMQV's core).
 
@@ -287,7 +320,7 @@ class Curve:
             y = sqr(y)
         return (x, y)
 
-    def _term(self, k: int, p: Point) -> tuple[list[int], list[_Affine]]:
+    def _term(self, k: int, p: Point) -> tuple[list[int], Sequence[_Affine]]:
         """The tau-NAF digits of ``k`` and the table of ``alpha_u * P`` they index.
 
         A point seen for the first time (an ephemeral key) gets a width-``window`` table,
@@ -405,13 +438,13 @@ class Curve:
             return self.field.sqr
         return self.field.multi_square(k)
 
-    def _sum_terms(self, terms: list[tuple[list[int], list[_Affine]]]) -> _LD | None:
+    def _sum_terms(self, terms: list[tuple[list[int], Sequence[_Affine]]]) -> _LD | None:
         """Sum of the terms' expansions, by the method measured fastest for this curve."""
         if self._chains and len(terms) > 1:
             return self._horner_lockstep(terms, self._chains)
         return self._horner(terms)
 
-    def _horner(self, terms: list[tuple[list[int], list[_Affine]]]) -> _LD | None:
+    def _horner(self, terms: list[tuple[list[int], Sequence[_Affine]]]) -> _LD | None:
         """Sum of ``d_i tau^i alpha_|d_i| P`` over the terms: Horner over the non-zero digit
         positions, applying ``tau^gap`` to (X, Y, Z) with one table lookup chain per gap."""
         add = self._acc_add
@@ -520,7 +553,7 @@ class Curve:
         return points[0] if points else None
 
     def _horner_lockstep(
-        self, terms: list[tuple[list[int], list[_Affine]]], chains: int
+        self, terms: list[tuple[list[int], Sequence[_Affine]]], chains: int
     ) -> _LD | None:
         """:meth:`_horner` with affine accumulators in independent chains run in lockstep.
 
