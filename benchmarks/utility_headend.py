@@ -22,8 +22,10 @@ no retry: ``tries`` and ``failures`` 0), job ``sent``: nothing lost, nothing twi
 Figures, per size, with the ratio to the smallest size of the same run (flat: 1.0x):
 
 - CPU time (``/proc/<pid>/stat``, user + system) during step 3, per device: the headend side
-  (the workers, and PostgreSQL's processes: postmaster and its children), the meter side (the
-  utility's workers: simulator, zigpy, zse, each meter's bridge and its MQTT client), the broker;
+  (the workers, and PostgreSQL's processes that outlive the step: postmaster and the workers'
+  server processes; the enqueue's and the benchmark's own connections end within the step and
+  are left out), the meter side (the utility's workers: simulator, zigpy, zse, each meter's
+  bridge and its MQTT client), the broker; the enqueue's wall time apart;
 - resident memory (``VmRSS``) of the utility's workers once up, per meter and per device, in
   total and at the margin between two sizes (which leaves the interpreters' own memory out);
   the headend workers' and PostgreSQL's (``VmRSS`` counts shared buffers in each process
@@ -47,7 +49,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from utility import DEVICES, children, cpu, rss, running_utility, stop
 
@@ -71,6 +73,7 @@ class Figures:
     meters: int
     up: float = 0.0  # seconds to ready
     wall: float = 0.0  # seconds, enqueue to the last report persisted
+    enqueue: float = 0.0  # seconds the enqueue took (one job per device, one transaction)
     headend: float = 0.0  # headend workers' CPU seconds during the fan-out
     postgres: float = 0.0  # PostgreSQL's CPU seconds during the fan-out
     meters_cpu: float = 0.0  # the utility's workers' CPU seconds during the fan-out
@@ -146,25 +149,32 @@ def headend_workers(
             stop(process, 60)
 
 
-async def fan_out(url: str, meters: int) -> tuple[float, float]:
+async def fan_out(url: str, meters: int) -> tuple[float, float, float]:
     """Enqueue the send and wait until PostgreSQL holds every device's report; (when the
-    enqueue began, when the last report was recorded), wall-clock seconds."""
+    enqueue began, when it ended, when the last report was recorded), wall-clock seconds."""
     from zse.headend.core import Outcome, SendKind  # noqa: PLC0415
     from zse.headend.queue import open_queue  # noqa: PLC0415
 
     queue = await open_queue(url)
+    counter = await connect(url)
     try:
         began = time.time()
         await queue.enqueue(SEND, SendKind.LOAD_CONTROL, payload(), devices_of(meters), now=0.0)
+        enqueued = time.time()
         deadline = time.monotonic() + FAN_OUT_WITHIN
         done = 0
         while time.monotonic() < deadline:
-            done = await count_started(url)
+            done = await counter.fetchval(
+                "SELECT count(*) FROM headend_jobs WHERE send = $1 AND outcome = 'started'"
+                " AND state = 'sent'",
+                SEND,
+            )
             if done == meters * DEVICES:
                 break
             await asyncio.sleep(LOOK_EVERY)
         rows = await queue.rows(SEND)
     finally:
+        await counter.close()
         await queue.close()
     assert done == meters * DEVICES, (
         f"after {FAN_OUT_WITHIN} s: {done} of {meters * DEVICES} devices reported"
@@ -176,21 +186,15 @@ async def fan_out(url: str, meters: int) -> tuple[float, float]:
         if (r.outcome, r.attempts, r.tries, r.state) != (Outcome.STARTED, 1, 0, "sent")
     ]
     assert not wrong, f"{len(wrong)} devices not delivered exactly once: {wrong[:3]}"
-    return began, max(r.updated for r in rows)
+    return began, enqueued, max(r.updated for r in rows)
 
 
-async def count_started(url: str) -> int:
-    from tests.postgres_server import raw_sql  # noqa: PLC0415
+async def connect(url: str) -> Any:
+    """A connection of the benchmark's own (one for the whole run: a new one each second
+    would cost PostgreSQL a process each time) in the queue's schema."""
+    from zse.store_postgres import connect, parse_url  # noqa: PLC0415
 
-    rows = await raw_sql(
-        url,
-        (
-            "SELECT count(*) FROM headend_jobs WHERE send = ? AND outcome = 'started'"
-            " AND state = 'sent'",
-            (SEND,),
-        ),
-    )
-    return int(rows[0][0])
+    return await connect(parse_url(url), application="zse-benchmark")
 
 
 def measure(
@@ -209,9 +213,10 @@ def measure(
             heads = [p.pid for p in running]
             pg = tree(postmaster(postgres))
             before = [total_cpu(heads), total_cpu(pg), total_cpu(sims), cpu(broker.process.pid)]
-            enqueued, last = asyncio.run(fan_out(url, meters))
+            began, enqueued, last = asyncio.run(fan_out(url, meters))
             after = [total_cpu(heads), total_cpu(pg), total_cpu(sims), cpu(broker.process.pid)]
-            figures.wall = last - enqueued
+            figures.wall = last - began
+            figures.enqueue = enqueued - began
             spent = [b - a for a, b in zip(before, after, strict=True)]
             figures.headend, figures.postgres, figures.meters_cpu, figures.broker = spent
             figures.headend_rss = sum(rss(pid) for pid in heads)
@@ -253,7 +258,8 @@ def report(runs: list[Figures]) -> None:
         )
     for f in runs:
         print(
-            f"{f.meters} meters: headend workers {f.headend_rss / 2**20:.0f} MB, "
+            f"{f.meters} meters: enqueue {f.enqueue:.2f} s; "
+            f"headend workers {f.headend_rss / 2**20:.0f} MB, "
             f"PostgreSQL {f.postgres_rss / 2**20:.0f} MB (RSS, shared pages in each process)"
         )
     for low, high in itertools.pairwise(runs):
