@@ -199,3 +199,33 @@ async def test_many_jobs_recorded_in_one_call(place: Any) -> None:
         assert len(rows) == len(devices)
     finally:
         await queue.close()
+
+
+async def test_a_claim_reads_the_open_jobs_not_those_done(postgres: Any) -> None:
+    """A claim reads the jobs not yet sent (an index of them), not the primary key's walk past
+    every job a send has done, which made a fan-out's claims quadratic in its devices."""
+    from tests.postgres_server import raw_sql  # noqa: PLC0415
+    from zse.headend.queue import _CLAIM  # noqa: PLC0415
+
+    url = postgres.store_url("claim_plan")
+    devices = [(f"000D6F00{n:08X}", "m") for n in range(3000)]
+    queue = await open_queue(url)
+    try:
+        await queue.enqueue(9, SendKind.LOAD_CONTROL, EVENT, devices, now=0.0)
+        done = devices[2900][0]
+        await raw_sql(url, ("UPDATE headend_jobs SET state = 'sent' WHERE device < ?", (done,)))
+        await raw_sql(url, "ANALYZE headend_jobs")
+        plan = await raw_sql(
+            url,
+            (
+                "EXPLAIN (ANALYZE, COSTS OFF) " + _CLAIM.format(lock=" FOR UPDATE SKIP LOCKED"),
+                ("w", 60.0, 0.0, 0.0, 8),
+            ),
+        )
+        text = "\n".join(line for (line,) in plan)
+        assert "using headend_jobs_pkey on headend_jobs headend_jobs_1" not in text, text
+        assert "Rows Removed by Filter" not in text, text  # no sent job read
+        jobs = await queue.claim("a", now=0.0, lease=60.0, limit=8)  # ANALYZE claimed 8 for w
+        assert [j.device for j in jobs] == [d for d, _ in devices[2908:2916]]
+    finally:
+        await queue.close()

@@ -70,6 +70,9 @@ class Worker:
         self._answers = _Batcher(self._record_answers, "answers")
         self._reported = _Batcher(self._record_reports, "reports")
         self._pending: set[asyncio.Task[Any]] = set()
+        #: Free slots worth a claim (half the batch): a claim is a transaction that reads the
+        #: due jobs' index, not to be made for each job that ends.
+        self._claim_at = max(1, batch // 2)
 
     async def start(self) -> None:
         """Follow the devices' reports and drain the queue in the background."""
@@ -97,7 +100,7 @@ class Worker:
             while True:
                 jobs: list[Job] = []
                 room = self.batch - len(under_way)
-                if room > 0:
+                if room >= self._claim_at or not under_way:  # claims of several jobs, not one
                     try:
                         jobs = await self.queue.claim(
                             self.owner, now=self.clock(), lease=self.lease, limit=room
