@@ -25,7 +25,9 @@ Figures, per size, with the ratio to the smallest size of the same run (flat: 1.
   (the workers, and PostgreSQL's processes that outlive the step: postmaster and the workers'
   server processes; the enqueue's and the benchmark's own connections end within the step and
   are left out), the meter side (the utility's workers: simulator, zigpy, zse, each meter's
-  bridge and its MQTT client), the broker; the enqueue's wall time apart;
+  bridge and its MQTT client), the broker; the enqueue's wall time apart; the CPU the
+  utility's and the headend's workers take doing nothing (10 s before the send: the MQTT
+  clients' keepalive), and the meter side less that idle share;
 - resident memory (``VmRSS``) of the utility's workers once up, per meter and per device, in
   total and at the margin between two sizes (which leaves the interpreters' own memory out);
   the headend workers' and PostgreSQL's (``VmRSS`` counts shared buffers in each process
@@ -66,6 +68,8 @@ SEND = 0x0B0B_0001
 FAN_OUT_WITHIN = 3600
 #: Real seconds between counts of the rows in PostgreSQL.
 LOOK_EVERY = 1.0
+#: Real seconds the processes are watched doing nothing before the send.
+IDLE_FOR = 10.0
 
 
 @dataclass
@@ -79,6 +83,8 @@ class Figures:
     meters_cpu: float = 0.0  # the utility's workers' CPU seconds during the fan-out
     broker: float = 0.0  # the broker's CPU seconds during the fan-out
     rss: int = 0  # bytes, the utility's workers, once up
+    idle_meters: float = 0.0  # the utility's workers' CPU seconds per second when idle
+    idle_headend: float = 0.0  # the headend workers' CPU seconds per second when idle
     headend_rss: int = 0  # bytes, the headend workers at the end
     postgres_rss: int = 0  # bytes, PostgreSQL's processes at the end (shared pages counted)
 
@@ -212,6 +218,10 @@ def measure(
         with headend_workers(url, broker.url, base, workers, batch) as running:
             heads = [p.pid for p in running]
             pg = tree(postmaster(postgres))
+            idle_from = (total_cpu(sims), total_cpu(heads))
+            time.sleep(IDLE_FOR)  # nothing to do: what the processes cost doing nothing
+            figures.idle_meters = (total_cpu(sims) - idle_from[0]) / IDLE_FOR
+            figures.idle_headend = (total_cpu(heads) - idle_from[1]) / IDLE_FOR
             before = [total_cpu(heads), total_cpu(pg), total_cpu(sims), cpu(broker.process.pid)]
             began, enqueued, last = asyncio.run(fan_out(url, meters))
             after = [total_cpu(heads), total_cpu(pg), total_cpu(sims), cpu(broker.process.pid)]
@@ -255,6 +265,16 @@ def report(runs: list[Figures]) -> None:
             f"{f.meters:>7} {f.devices:>8} {f.up:>7.0f} {f.wall:>8.1f} {f.devices / f.wall:>7.1f} "
             f"{cells} {ms(f.broker, f):>14.3f} "
             f"{per_meter:>9.2f} {ratio(per_meter, ref.rss / ref.meters / 2**20)}"
+        )
+
+    def busy(f: Figures) -> float:  # the meters' CPU less what they take doing nothing
+        return ms(f.meters_cpu - f.idle_meters * f.wall, f)
+
+    for f in runs:
+        print(
+            f"{f.meters} meters: idle, the utility's workers take {f.idle_meters:.3f} CPU s/s "
+            f"and the headend workers {f.idle_headend:.3f}: meters' CPU less that idle share "
+            f"{busy(f):.3f} ms/device ({ratio(busy(f), busy(ref))})"
         )
     for f in runs:
         print(
