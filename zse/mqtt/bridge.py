@@ -36,7 +36,6 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
 import aiomqtt
-import paho.mqtt.client as paho
 
 from zse.errors import ZseError
 from zse.metering.formatting import Formatting, unit_text
@@ -112,13 +111,17 @@ class _Client(aiomqtt.Client):
         if later is None:
             await super()._misc_loop()
             return
-        while self._client.loop_misc() == paho.MQTT_ERR_SUCCESS:
+        while self._client.loop_misc() == _MQTT_ERR_SUCCESS:
             tick: asyncio.Future[None] = loop.create_future()
             handle = later(1.0, _settle, tick)
             try:
                 await tick
             finally:
                 handle.cancel()
+
+
+#: paho's ``MQTT_ERR_SUCCESS`` (paho is aiomqtt's to import, not the bridge's).
+_MQTT_ERR_SUCCESS = 0
 
 
 def _settle(future: asyncio.Future[None]) -> None:
