@@ -103,7 +103,8 @@ class _Client(aiomqtt.Client):
     loop that second never passes while the loop is busy (a simulated utility's worker sending
     thousands of commands at once), so a busy worker's clients fell silent and the broker,
     whose clock is real, dropped them after 1.5 keepalive periods (MQTT 3.1.1 section 3.1.2.10).
-    Here the second is a real one (``loop.call_real_later``) where the loop has them."""
+    Here the second is a real one (``loop.call_real_later``) while the loop follows the real
+    clock (``loop.real_time()``: a utility's worker serving, a wait for the broker)."""
 
     async def _misc_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -112,6 +113,9 @@ class _Client(aiomqtt.Client):
             await super()._misc_loop()
             return
         while self._client.loop_misc() == _MQTT_ERR_SUCCESS:
+            if not getattr(loop, "follows_real_time", False):  # virtual seconds, as aiomqtt
+                await asyncio.sleep(1)
+                continue
             tick: asyncio.Future[None] = loop.create_future()
             handle = later(1.0, _settle, tick)
             try:

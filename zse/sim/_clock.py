@@ -145,6 +145,11 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         finally:
             self._external_pending -= 1
 
+    @property
+    def follows_real_time(self) -> bool:
+        """Whether the clock follows the real one now (inside :meth:`real_time`)."""
+        return self._real_time
+
     @contextlib.contextmanager
     def real_time(self, speed: float = 1.0) -> Iterator[None]:
         """Let the virtual clock follow the real one (e.g. while a person types a command),
