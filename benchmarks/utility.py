@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,9 +155,12 @@ def ready(process: subprocess.Popen[str]) -> None:
                 return
 
 
-def measure(broker_url: str, port: int, meters: int, workers: int) -> Figures:
-    figures = Figures(meters)
-    base = f"bench{meters}"
+@contextlib.contextmanager
+def running_utility(
+    broker_url: str, base: str, meters: int, workers: int
+) -> Iterator[tuple[list[int], float]]:
+    """``zse sim utility`` with ``meters`` meters of 3 devices under ``base``, once ready: its
+    workers' pids and the seconds it took to come up; stopped on the way out."""
     argv = [sys.executable, "-m", "zse", "sim", "utility", "--meters", str(meters)]
     argv += ["--devices-per-meter", str(DEVICES), "--workers", str(workers)]
     argv += ["--broker", broker_url, "--base-topic", base, "--speed", "1"]
@@ -164,20 +168,31 @@ def measure(broker_url: str, port: int, meters: int, workers: int) -> Figures:
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         ready(process)
-        figures.up = time.perf_counter() - began
-        pids = children(process.pid)
+        yield children(process.pid), time.perf_counter() - began
+    finally:
+        stop(process, 300)
+
+
+def measure(broker_url: str, port: int, meters: int, workers: int) -> Figures:
+    figures = Figures(meters)
+    base = f"bench{meters}"
+    with running_utility(broker_url, base, meters, workers) as (pids, up):
+        figures.up = up
         figures.rss = sum(rss(pid) for pid in pids)
         before = sum(cpu(pid) for pid in pids)
         figures.wall = asyncio.run(fan_out(port, base, meters))
         figures.cpu = sum(cpu(pid) for pid in pids) - before
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
     return figures
+
+
+def stop(process: subprocess.Popen[str], within: float) -> None:
+    """SIGTERM, and SIGKILL if it has not ended ``within`` seconds."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.communicate(timeout=within)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
 
 
 def report(runs: list[Figures]) -> None:

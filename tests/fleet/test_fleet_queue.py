@@ -11,7 +11,7 @@ import pytest
 
 from zse.errors import StoreError
 from zse.headend.core import Outcome, SendKind
-from zse.headend.queue import open_queue
+from zse.headend.queue import Completion, ReportedOutcome, open_queue
 
 DEVICES = [("000D6F0000000001", "m1"), ("000D6F0000000002", "m1"), ("000D6F0000000003", "m2")]
 EVENT = {"issuer_event_id": 4}
@@ -110,5 +110,122 @@ async def test_a_lost_database_connection_is_opened_again(postgres: Any) -> None
         )
         assert ended == [(True,)]  # the queue's server process is gone
         assert len(await queue.claim("a", now=0.0, lease=60.0)) == 3
+    finally:
+        await queue.close()
+
+
+async def test_answers_and_reports_recorded_together_as_one_by_one(place: Any) -> None:
+    """complete_many / report_many: in one transaction, each as complete / report would."""
+    queue = await open_queue(place("queue"))
+    try:
+        await queue.enqueue(4, SendKind.LOAD_CONTROL, EVENT, DEVICES, now=0.0)
+        a = await queue.claim("a", now=0.0, lease=5.0, limit=2)
+        (b,) = await queue.claim("b", now=0.0, lease=60.0)
+        stolen = await queue.claim("c", now=5.0, lease=60.0, limit=1)  # a's first lease ran out
+        assert [j.key for j in stolen] == [a[0].key]
+        answers = [
+            Completion(job=a[0], outcome=Outcome.DELIVERED),  # no longer a's
+            Completion(job=a[1], outcome=Outcome.OFFLINE, detail="gone", answered=False),
+        ]
+        assert await queue.complete_many("a", answers, now=6.0) == [False, True]
+        with pytest.raises(ValueError, match="one answer per job"):
+            await queue.complete_many(
+                "b", [Completion(job=b, outcome=Outcome.DELIVERED)] * 2, now=6.0
+            )
+        assert await queue.complete_many(
+            "b", [Completion(job=b, outcome=Outcome.DELIVERED)], now=6.0
+        ) == [True]
+        assert await queue.complete_many("b", [], now=6.0) == []
+        device = a[0].device
+        reports = [
+            ReportedOutcome(send=4, device=device, kind=SendKind.LOAD_CONTROL, outcome=o)
+            for o in (Outcome.RECEIVED, Outcome.STARTED, Outcome.RECEIVED, Outcome.STARTED)
+        ]
+        reports += [
+            ReportedOutcome(
+                send=4, device=b.device, kind=SendKind.MESSAGE, outcome=Outcome.CONFIRMED
+            ),
+            ReportedOutcome(
+                send=5, device=b.device, kind=SendKind.LOAD_CONTROL, outcome=Outcome.STARTED
+            ),
+            ReportedOutcome(
+                send=4, device=a[1].device, kind=SendKind.LOAD_CONTROL, outcome=Outcome.RECEIVED
+            ),
+        ]
+        assert await queue.report_many(reports, now=7.0) == [
+            True,
+            True,
+            False,
+            False,
+            False,
+            False,
+            True,
+        ]
+        rows = {r.device: r for r in await queue.rows(4)}
+        # held by c: the outcome moves, the lease stays c's to complete
+        assert (rows[device].outcome, rows[device].state) == (Outcome.STARTED, "leased")
+        assert await queue.complete(stolen[0], "c", Outcome.DELIVERED, "", now=8.0, answered=True)
+        assert (rows[b.device].outcome, rows[b.device].attempts) == (Outcome.DELIVERED, 1)
+        # waiting for a retry, and reported: nothing more to deliver
+        assert (rows[a[1].device].outcome, rows[a[1].device].state) == (Outcome.RECEIVED, "sent")
+        assert await queue.claim("a", now=1000.0, lease=5.0) == []
+        final = {r.device: (r.outcome, r.attempts, r.state) for r in await queue.rows(4)}
+        assert final == {
+            device: (Outcome.STARTED, 1, "sent"),
+            b.device: (Outcome.DELIVERED, 1, "sent"),
+            a[1].device: (Outcome.RECEIVED, 0, "sent"),
+        }
+    finally:
+        await queue.close()
+
+
+async def test_many_jobs_recorded_in_one_call(place: Any) -> None:
+    """More jobs than one statement reads at once: every answer and report is recorded."""
+    devices = [(f"000D6F00{n:08X}", f"m{n % 7}") for n in range(1203)]
+    queue = await open_queue(place("queue"))
+    try:
+        await queue.enqueue(9, SendKind.LOAD_CONTROL, EVENT, devices, now=0.0)
+        jobs = await queue.claim("a", now=0.0, lease=60.0, limit=2000)
+        assert len(jobs) == len(devices)
+        answers = [Completion(job=j, outcome=Outcome.DELIVERED) for j in jobs]
+        assert all(await queue.complete_many("a", answers, now=1.0))
+        reports = [
+            ReportedOutcome(send=9, device=d, kind=SendKind.LOAD_CONTROL, outcome=Outcome.STARTED)
+            for d, _ in devices
+        ]
+        assert all(await queue.report_many(reports, now=2.0))
+        rows = await queue.rows(9)
+        assert {(r.outcome, r.attempts, r.state) for r in rows} == {(Outcome.STARTED, 1, "sent")}
+        assert len(rows) == len(devices)
+    finally:
+        await queue.close()
+
+
+async def test_a_claim_reads_the_open_jobs_not_those_done(postgres: Any) -> None:
+    """A claim reads the jobs not yet sent (an index of them), not the primary key's walk past
+    every job a send has done, which made a fan-out's claims quadratic in its devices."""
+    from tests.postgres_server import raw_sql  # noqa: PLC0415
+    from zse.headend.queue import _CLAIM  # noqa: PLC0415
+
+    url = postgres.store_url("claim_plan")
+    devices = [(f"000D6F00{n:08X}", "m") for n in range(3000)]
+    queue = await open_queue(url)
+    try:
+        await queue.enqueue(9, SendKind.LOAD_CONTROL, EVENT, devices, now=0.0)
+        done = devices[2900][0]
+        await raw_sql(url, ("UPDATE headend_jobs SET state = 'sent' WHERE device < ?", (done,)))
+        await raw_sql(url, "ANALYZE headend_jobs")
+        plan = await raw_sql(
+            url,
+            (
+                "EXPLAIN (ANALYZE, COSTS OFF) " + _CLAIM.format(lock=" FOR UPDATE SKIP LOCKED"),
+                ("w", 60.0, 0.0, 0.0, 8),
+            ),
+        )
+        text = "\n".join(line for (line,) in plan)
+        assert "using headend_jobs_pkey on headend_jobs headend_jobs_1" not in text, text
+        assert "Rows Removed by Filter" not in text, text  # no sent job read
+        jobs = await queue.claim("a", now=0.0, lease=60.0, limit=8)  # ANALYZE claimed 8 for w
+        assert [j.device for j in jobs] == [d for d, _ in devices[2908:2916]]
     finally:
         await queue.close()

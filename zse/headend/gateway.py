@@ -38,6 +38,9 @@ LOGGER = logging.getLogger(__name__)
 #: The topic under which each meter's bridge has its base topic: ``zse/meters/<meter id>``.
 DEFAULT_PREFIX = "zse/meters"
 _COMMANDS = {SendKind.MESSAGE: "display_message", SendKind.LOAD_CONTROL: "load_control"}
+#: Publications a worker may have awaiting their acknowledgement: one per delivery under way
+#: (``zse headend worker --batch``, at most 1,000), not a sign of trouble to log.
+_PENDING_EXPECTED = 1_000
 
 
 class GatewayLink(MeterLink):
@@ -77,6 +80,7 @@ class GatewayLink(MeterLink):
         backoff = 1.0
         while True:
             client = mqtt_client(self.settings)
+            client.pending_calls_threshold = _PENDING_EXPECTED
             try:
                 with broker_time():
                     await client.__aenter__()

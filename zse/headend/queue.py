@@ -38,7 +38,7 @@ from zse.errors import StoreError
 from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
 from zse.store_engine import hold_virtual_clock
 
-__all__ = ["Job", "JobQueue", "JobRow", "open_queue"]
+__all__ = ["Completion", "Job", "JobQueue", "JobRow", "ReportedOutcome", "open_queue"]
 
 #: Where an idempotency key starts (then send, device, try: ``zse-headend:7:000D...:0``).
 KEY_PREFIX = "zse-headend"
@@ -54,6 +54,12 @@ _TABLE = (
     " PRIMARY KEY (send, device))"
 )
 _INDEX = "CREATE INDEX IF NOT EXISTS headend_jobs_due ON headend_jobs (state, not_before)"
+#: The jobs not yet sent, in the claim's order: a claim reads these, not the jobs already done
+#: (with only the primary key a claim skipped every sent row: quadratic in a send's devices).
+_OPEN = (
+    "CREATE INDEX IF NOT EXISTS headend_jobs_open ON headend_jobs (send, device)"
+    " WHERE state IN ('ready', 'leased')"
+)
 _INSERT = (
     "INSERT INTO headend_jobs (send, device, meter, kind, payload, state, outcome,"
     " not_before, updated) VALUES (?, ?, ?, ?, ?, 'ready', 'pending', ?, ?)"
@@ -62,14 +68,17 @@ _INSERT = (
 _CLAIM = (
     "UPDATE headend_jobs SET state = 'leased', lease_owner = ?, lease_until = ?"
     " WHERE (send, device) IN (SELECT send, device FROM headend_jobs"
-    " WHERE (state = 'ready' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?)"
+    " WHERE state IN ('ready', 'leased')"
+    " AND ((state = 'ready' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?))"
     " ORDER BY send, device LIMIT ?{lock})"
     " RETURNING send, device, meter, kind, payload, outcome, tries"
 )
-_ROW = (
-    "SELECT outcome, state, lease_owner, attempts, tries, failures, lease_until, kind"
-    " FROM headend_jobs"
-    " WHERE send = ? AND device = ?{lock}"
+#: The rows of several jobs (``{keys}``: one ``(send = ? AND device = ?)`` per job, OR'ed),
+#: locked in key order (PostgreSQL) so that two transactions never wait on each other in a
+#: circle.
+_ROWS_OF = (
+    "SELECT send, device, outcome, state, lease_owner, attempts, tries, failures,"
+    " lease_until, kind FROM headend_jobs WHERE {keys} ORDER BY send, device{lock}"
 )
 _UPDATE = (
     "UPDATE headend_jobs SET state = ?, outcome = ?, detail = ?, attempts = ?, tries = ?,"
@@ -104,6 +113,30 @@ class Job:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Completion:
+    """The meter's answer to a claimed ``job`` (see :meth:`JobQueue.complete`, whose
+    arguments these are), to record with others in one transaction
+    (:meth:`JobQueue.complete_many`)."""
+
+    job: Job
+    outcome: Outcome
+    detail: str = ""
+    answered: bool = True
+    retry: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportedOutcome:
+    """A device's report on a send (see :meth:`JobQueue.report`, whose arguments these are),
+    to record with others in one transaction (:meth:`JobQueue.report_many`)."""
+
+    send: int
+    device: str
+    kind: SendKind
+    outcome: Outcome
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobRow:
     """A job as stored: a device's outcome of a send and how many answers and tries so far."""
 
@@ -129,6 +162,10 @@ class _Connection(ABC):
 
     @abstractmethod
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """``sql`` once per row of parameters (PostgreSQL: pipelined, one round trip)."""
 
     @abstractmethod
     async def begin(self) -> None: ...
@@ -165,11 +202,14 @@ class _Sqlite(_Connection):
         async with self._db.execute(sql, tuple(params)) as cursor:
             return [tuple(row) for row in await cursor.fetchall()]
 
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._db.executemany(sql, [tuple(row) for row in rows])
+
     async def begin(self) -> None:
         await self._db.execute("BEGIN IMMEDIATE")
 
     async def create(self) -> None:
-        for sql in (_TABLE, _INDEX):
+        for sql in (_TABLE, _INDEX, _OPEN):
             await self._db.execute(sql)
 
     async def close(self) -> None:
@@ -185,6 +225,7 @@ class _Postgres(_Connection):
         self.url = parse_url(url)
         self.where = self.url.where
         self._db: Any = None
+        self._sql: dict[str, str] = {}
 
     async def connect(self) -> None:
         from zse.store_postgres import connect  # noqa: PLC0415
@@ -197,22 +238,29 @@ class _Postgres(_Connection):
         async with self._db.transaction():
             await self._db.execute("SELECT pg_advisory_xact_lock(hashtext('zse.headend_jobs'))")
             await self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
-            for sql in (_TABLE, _INDEX):
+            for sql in (_TABLE, _INDEX, _OPEN):
                 await self._db.execute(sql)
 
     async def ensure(self) -> None:
         if self._db is None or self._db.is_closed():
             await self.connect()
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        from zse.store_postgres import _numbered  # noqa: PLC0415
+    def _numbered(self, sql: str) -> str:
+        found = self._sql.get(sql)
+        if found is None:
+            from zse.store_postgres import _numbered  # noqa: PLC0415
 
-        await self._db.execute(_numbered(sql), *params)
+            found = self._sql[sql] = _numbered(sql)
+        return found
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self._db.execute(self._numbered(sql), *params)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        from zse.store_postgres import _numbered  # noqa: PLC0415
+        return [tuple(r) for r in await self._db.fetch(self._numbered(sql), *params)]
 
-        return [tuple(r) for r in await self._db.fetch(_numbered(sql), *params)]
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._db.executemany(self._numbered(sql), rows)
 
     async def begin(self) -> None:
         await self._db.execute("BEGIN")
@@ -273,9 +321,10 @@ class JobQueue:
         """One ready job per (device, meter) of ``send``; a job already there is kept (enqueuing
         again after a crash adds nothing)."""
         text = json.dumps(payload, sort_keys=True)
+        rows = [(send, device, meter, kind.value, text, now, now) for device, meter in devices]
         async with self._transaction("enqueue") as db:
-            for device, meter in devices:
-                await db.execute(_INSERT, (send, device, meter, kind.value, text, now, now))
+            if rows:
+                await db.execute_many(_INSERT, rows)
 
     async def claim(self, owner: str, *, now: float, lease: float, limit: int = 16) -> list[Job]:
         """Lease up to ``limit`` due jobs (ready ones due at ``now``, and expired leases) to
@@ -317,47 +366,45 @@ class JobQueue:
         otherwise it could not be reached (``outcome`` OFFLINE) and the job is delivered again
         later with the same key. A device not reached is tried again after
         :func:`~zse.headend.core.retry_delay` unless ``retry`` is false."""
-        async with self._transaction("record an outcome") as db:
-            rows = await db.fetch(
-                _ROW.format(lock=" FOR UPDATE" if db.lock_clause else ""), (job.send, job.device)
+        answer = Completion(job=job, outcome=outcome, detail=detail, answered=answered, retry=retry)
+        (recorded,) = await self.complete_many(owner, [answer], now=now)
+        return recorded
+
+    async def complete_many(
+        self, owner: str, answers: Sequence[Completion], *, now: float
+    ) -> list[bool]:
+        """:meth:`complete` for each of ``answers`` (at most one per job), all in one
+        transaction: for each, whether it was recorded (``owner`` still held the lease)."""
+        keys = [(a.job.send, a.job.device) for a in answers]
+        if len(set(keys)) != len(keys):
+            raise ValueError("one answer per job")
+        updates: dict[tuple[int, str], tuple[Any, ...]] = {}
+        async with self._transaction("record outcomes") as db:
+            found = await self._rows_of(db, keys)
+            for answer in answers:
+                row = found.get((answer.job.send, answer.job.device))
+                update = _completed(row, owner, answer, now) if row else None
+                if update is not None:
+                    updates[answer.job.send, answer.job.device] = update
+            if updates:
+                await db.execute_many(_UPDATE, list(updates.values()))
+        return [key in updates for key in keys]
+
+    async def _rows_of(
+        self, db: _Connection, keys: Sequence[tuple[int, str]]
+    ) -> dict[tuple[int, str], tuple[Any, ...]]:
+        """The rows of the jobs ``keys`` (locked on PostgreSQL), by key."""
+        found: dict[tuple[int, str], tuple[Any, ...]] = {}
+        for start in range(0, len(keys), _ROWS_AT_ONCE):
+            part = sorted(set(keys[start : start + _ROWS_AT_ONCE]))
+            sql = _ROWS_OF.format(
+                keys=" OR ".join(["(send = ? AND device = ?)"] * len(part)),
+                lock=" FOR UPDATE" if db.lock_clause else "",
             )
-            if not rows:
-                return False
-            current, state, holder, attempts, tries, failures, _, _ = rows[0]
-            if state != "leased" or holder != owner:
-                return False
-            before = Outcome(current)
-            after = advance(before, outcome) or before
-            if answered and outcome is not Outcome.SKIPPED:
-                attempts += 1
-            reached = RANK[after] >= RANK[Outcome.DELIVERED]
-            if reached:
-                state, not_before = "sent", now
-            elif retry:
-                failures += 1
-                state, not_before = "ready", now + retry_delay(failures)
-                if answered:
-                    tries += 1  # a definite "not reached": the next delivery is a new one
-            else:
-                state, not_before = "sent", now
-            await db.execute(
-                _UPDATE,
-                (
-                    state,
-                    after.value,
-                    detail,
-                    attempts,
-                    tries,
-                    failures,
-                    not_before,
-                    None,
-                    None,
-                    now,
-                    job.send,
-                    job.device,
-                ),
-            )
-        return True
+            params = [value for key in part for value in key]
+            for row in await db.fetch(sql, params):
+                found[int(row[0]), row[1]] = row[2:]
+        return found
 
     async def report(
         self, send: int, device: str, kind: SendKind, outcome: Outcome, *, now: float
@@ -365,38 +412,30 @@ class JobQueue:
         """A device's report on a send of ``kind`` (a Message Confirmation, a Report Event
         Status): its outcome moves forward if it is later than the one recorded (True), else
         nothing changes."""
-        async with self._transaction("record a report") as db:
-            rows = await db.fetch(
-                _ROW.format(lock=" FOR UPDATE" if db.lock_clause else ""), (send, device)
-            )
-            if not rows:
-                return False
-            current, state, holder, attempts, tries, failures, lease_until, sent = rows[0]
-            after = advance(Outcome(current), outcome)
-            if after is None or sent != kind.value:
-                return False
-            if state == "ready":
-                state = "sent"  # the device has the send: nothing more to deliver
-            if state != "leased":  # a leased job stays its holder's to complete
-                holder = lease_until = None
-            await db.execute(
-                _UPDATE,
-                (
-                    state,
-                    after.value,
-                    "",
-                    attempts,
-                    tries,
-                    failures,
-                    now,
-                    holder,
-                    lease_until,
-                    now,
-                    send,
-                    device,
-                ),
-            )
-        return True
+        reported = ReportedOutcome(send=send, device=device, kind=kind, outcome=outcome)
+        (moved,) = await self.report_many([reported], now=now)
+        return moved
+
+    async def report_many(self, reports: Sequence[ReportedOutcome], *, now: float) -> list[bool]:
+        """:meth:`report` for each of ``reports``, in their order, all in one transaction: for
+        each, whether it moved its device's outcome forward."""
+        keys = [(r.send, r.device) for r in reports]
+        moved: list[bool] = []
+        updates: dict[tuple[int, str], tuple[Any, ...]] = {}
+        async with self._transaction("record reports") as db:
+            found = await self._rows_of(db, keys)
+            for report in reports:
+                key = (report.send, report.device)
+                row = found.get(key)
+                update = _reported(row, report, now) if row else None
+                moved.append(update is not None)
+                if row is not None and update is not None:  # a later report sees this one
+                    state, outcome, _, _, _, _, _, holder, lease_until = update[:9]
+                    found[key] = (outcome, state, holder, *row[3:6], lease_until, row[7])
+                    updates[key] = update
+            if updates:
+                await db.execute_many(_UPDATE, list(updates.values()))
+        return moved
 
     async def cancel(self, send: int, *, now: float) -> None:
         """Deliver nothing more of ``send``: its jobs not yet delivered end (a job leased now
@@ -436,6 +475,75 @@ class JobQueue:
             )
             for r in rows
         ]
+
+
+#: Jobs whose rows one statement reads (SQLite allows 32,766 parameters).
+_ROWS_AT_ONCE = 500
+
+
+def _completed(
+    row: tuple[Any, ...], owner: str, answer: Completion, now: float
+) -> tuple[Any, ...] | None:
+    """The ``_UPDATE`` parameters that record ``answer`` on a job at ``row`` (``_ROWS_OF``
+    less the key), or None if ``owner`` no longer holds its lease."""
+    current, state, holder, attempts, tries, failures, _, _ = row
+    if state != "leased" or holder != owner:
+        return None
+    before = Outcome(current)
+    after = advance(before, answer.outcome) or before
+    if answer.answered and answer.outcome is not Outcome.SKIPPED:
+        attempts += 1
+    if RANK[after] >= RANK[Outcome.DELIVERED]:
+        state, not_before = "sent", now
+    elif answer.retry:
+        failures += 1
+        state, not_before = "ready", now + retry_delay(failures)
+        if answer.answered:
+            tries += 1  # a definite "not reached": the next delivery is a new one
+    else:
+        state, not_before = "sent", now
+    job = answer.job
+    return (
+        state,
+        after.value,
+        answer.detail,
+        attempts,
+        tries,
+        failures,
+        not_before,
+        None,
+        None,
+        now,
+        job.send,
+        job.device,
+    )
+
+
+def _reported(row: tuple[Any, ...], report: ReportedOutcome, now: float) -> tuple[Any, ...] | None:
+    """The ``_UPDATE`` parameters that record ``report`` on a job at ``row``, or None if it
+    moves nothing (not later than the outcome recorded, or a report on another kind)."""
+    current, state, holder, attempts, tries, failures, lease_until, sent = row
+    after = advance(Outcome(current), report.outcome)
+    if after is None or sent != report.kind.value:
+        return None
+    if state == "ready":
+        state = "sent"  # the device has the send: nothing more to deliver
+    if state != "leased":  # a leased job stays its holder's to complete
+        holder = lease_until = None
+    return (
+        state,
+        after.value,
+        "",
+        attempts,
+        tries,
+        failures,
+        now,
+        holder,
+        lease_until,
+        now,
+        report.send,
+        report.device,
+    )
 
 
 async def open_queue(location: str | Path) -> JobQueue:

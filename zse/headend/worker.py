@@ -2,14 +2,17 @@
 (:mod:`zse.headend.link`), one of any number sharing one database (docs/headend.md, "Utility
 scale").
 
-Each round it leases up to ``batch`` due jobs, delivers them concurrently (each with its
-idempotency key), and records each device's answer with the job's completion in one
-transaction while it still holds the lease. A device the meter did not reach (offline,
-skipped) is tried again on the headend's back-off (:func:`zse.headend.core.retry_delay`) with
-a new key; a meter that did not answer at all (its gateway offline, the broker away) is
-recorded ``offline`` and asked again on the same back-off **with the same key**, so a command
-the gateway received meanwhile is answered, not carried out twice. Reports from the devices
-(Message Confirmation, Report Event Status) move the outcomes forward.
+It keeps up to ``batch`` jobs under way: it leases due jobs as slots free up, delivers them
+concurrently (each with its idempotency key), and records each device's answer with the job's
+completion while it still holds the lease, the answers that arrived meanwhile together in one
+transaction (:meth:`~zse.headend.queue.JobQueue.complete_many`). A device the meter did not
+reach (offline, skipped) is tried again on the headend's back-off
+(:func:`zse.headend.core.retry_delay`) with a new key; a meter that did not answer at all (its
+gateway offline, the broker away) is recorded ``offline`` and asked again on the same back-off
+**with the same key**, so a command the gateway received meanwhile is answered, not carried out
+twice. Reports from the devices (Message Confirmation, Report Event Status) move the outcomes
+forward, those that arrived meanwhile recorded together in one transaction
+(:meth:`~zse.headend.queue.JobQueue.report_many`).
 """
 
 from __future__ import annotations
@@ -17,19 +20,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 from zse.errors import StoreError
 from zse.headend.core import Outcome
 from zse.headend.link import Delivery, MeterLink, MeterUnreachable, Report
-from zse.headend.queue import Job, JobQueue
+from zse.headend.queue import Completion, Job, JobQueue, ReportedOutcome
 from zse.installcode import canonical_eui64
 from zse.zcl._tasks import keep_task
 
 __all__ = ["Worker"]
 
 LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def _colons(eui64: str) -> str:
@@ -42,8 +46,8 @@ class Worker:
 
     ``owner``: this worker's name in the leases (unique among the workers); ``clock()``: the
     seconds all workers of the queue share (wall-clock time); ``lease``: seconds a claimed job
-    stays this worker's (more than the link's answer timeout); ``poll``: seconds between
-    looks at an empty queue.
+    stays this worker's (more than the link's answer timeout); ``batch``: jobs under way at
+    once; ``poll``: seconds between looks at an empty queue.
     """
 
     def __init__(
@@ -62,8 +66,13 @@ class Worker:
         #: Deliveries whose answer this worker recorded (a lease lost meanwhile: not counted).
         self.recorded = 0
         self._task: asyncio.Task[None] | None = None
-        self._reports: set[asyncio.Task[Any]] = set()
         self._remove: Callable[[], None] | None = None
+        self._answers = _Batcher(self._record_answers, "answers")
+        self._reported = _Batcher(self._record_reports, "reports")
+        self._pending: set[asyncio.Task[Any]] = set()
+        #: Free slots worth a claim (half the batch): a claim is a transaction that reads the
+        #: due jobs' index, not to be made for each job that ends.
+        self._claim_at = max(1, batch // 2)
 
     async def start(self) -> None:
         """Follow the devices' reports and drain the queue in the background."""
@@ -71,7 +80,8 @@ class Worker:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop taking jobs (a job leased and not recorded comes back at its lease's end)."""
+        """Stop taking jobs (a job leased and not recorded comes back at its lease's end);
+        the reports received so far are recorded first."""
         if self._remove is not None:
             self._remove()
             self._remove = None
@@ -79,17 +89,40 @@ class Worker:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        await asyncio.gather(*self._reports, return_exceptions=True)
+        await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._answers.close()
+        await self._reported.close()
 
     async def _run(self) -> None:
-        while True:
-            try:
-                done = await self.round()
-            except StoreError as exc:
-                LOGGER.warning("headend worker %s: %s", self.owner, exc)
-                done = 0
-            if not done:
-                await asyncio.sleep(self.poll)
+        """Keep up to ``batch`` jobs under way, leasing more as slots free up."""
+        under_way: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                jobs: list[Job] = []
+                room = self.batch - len(under_way)
+                if room >= self._claim_at or not under_way:  # claims of several jobs, not one
+                    try:
+                        jobs = await self.queue.claim(
+                            self.owner, now=self.clock(), lease=self.lease, limit=room
+                        )
+                    except StoreError as exc:
+                        LOGGER.warning("headend worker %s: %s", self.owner, exc)
+                loop = asyncio.get_running_loop()
+                for job in jobs:
+                    task = loop.create_task(self._one(job))
+                    keep_task(under_way, task, LOGGER, "headend worker: a delivery failed")
+                if jobs and len(under_way) < self.batch:
+                    continue  # more may be due: look again at once
+                if under_way:  # a slot frees up, or the poll's time passes
+                    await asyncio.wait(
+                        under_way, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED
+                    )
+                else:
+                    await asyncio.sleep(self.poll)
+        finally:
+            for task in under_way:
+                task.cancel()
+            await asyncio.gather(*under_way, return_exceptions=True)
 
     async def round(self) -> int:
         """One round: lease due jobs, deliver them, record the answers; how many were
@@ -111,33 +144,82 @@ class Worker:
         try:
             answer = await self.link.deliver(delivery)
         except MeterUnreachable as exc:
-            recorded = await self.queue.complete(
-                job, self.owner, Outcome.OFFLINE, str(exc), now=self.clock(), answered=False
+            completion = Completion(
+                job=job, outcome=Outcome.OFFLINE, detail=str(exc), answered=False
             )
         else:
-            recorded = await self.queue.complete(
-                job,
-                self.owner,
-                answer.outcome,
-                answer.detail,
-                now=self.clock(),
-                answered=True,
+            completion = Completion(
+                job=job,
+                outcome=answer.outcome,
+                detail=answer.detail,
                 retry=not answer.final and "de-provision" not in answer.detail,
             )
-        if recorded:
-            self.recorded += 1
-        else:
+        if not await self._answers.add(completion):
             LOGGER.info("headend worker %s: lease of %s lost", self.owner, job.key)
 
-    def _on_report(self, report: Report) -> None:
-        task = asyncio.get_running_loop().create_task(self._report(report))
-        keep_task(self._reports, task, LOGGER, "headend worker: a report not recorded")
+    async def _record_answers(self, answers: list[Completion]) -> list[bool]:
+        recorded = await self.queue.complete_many(self.owner, answers, now=self.clock())
+        self.recorded += sum(recorded)
+        return recorded
 
-    async def _report(self, report: Report) -> None:
-        await self.queue.report(
-            report.send,
-            canonical_eui64(report.device),
-            report.kind,
-            report.outcome,
-            now=self.clock(),
+    async def _record_reports(self, reports: list[ReportedOutcome]) -> list[bool]:
+        return await self.queue.report_many(reports, now=self.clock())
+
+    def _on_report(self, report: Report) -> None:
+        reported = ReportedOutcome(
+            send=report.send,
+            device=canonical_eui64(report.device),
+            kind=report.kind,
+            outcome=report.outcome,
         )
+        task = asyncio.get_running_loop().create_task(self._reported.add(reported))
+        keep_task(self._pending, task, LOGGER, "headend worker: a report not recorded")
+
+
+class _Batcher(Generic[_T]):
+    """Items recorded together: those added while a write is under way go in the next one
+    (``write(items)``: for each item, whether it was written). A write that fails (the
+    database away) is logged, its items counted as not written."""
+
+    def __init__(self, write: Callable[[list[_T]], Awaitable[list[bool]]], what: str) -> None:
+        self._write, self._what = write, what
+        self._items: list[tuple[_T, asyncio.Future[bool]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, item: _T) -> bool:
+        """Record ``item`` with the others waiting; whether it was written."""
+        loop = asyncio.get_running_loop()
+        if self._task is None:
+            self._task = loop.create_task(self._run())
+        done: asyncio.Future[bool] = loop.create_future()
+        self._items.append((item, done))
+        self._wake.set()
+        return await done
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        taken, self._items = self._items, []
+        if not taken:
+            return
+        try:
+            written = await self._write([item for item, _ in taken])
+        except StoreError as exc:
+            LOGGER.warning("headend worker: %d %s not recorded: %s", len(taken), self._what, exc)
+            written = [False] * len(taken)
+        for (_, done), ok in zip(taken, written, strict=True):
+            if not done.done():
+                done.set_result(ok)
+
+    async def close(self) -> None:
+        """Write what is waiting, then stop."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self._flush()

@@ -94,17 +94,57 @@ _BROKER_WAITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waits] = (
 )
 
 
+class _Client(aiomqtt.Client):
+    """An :class:`aiomqtt.Client` whose keepalive follows the real clock on the simulator's
+    virtual-time loop.
+
+    aiomqtt services the keepalive (paho's ``loop_misc``: PINGREQ when nothing was sent for a
+    keepalive period) from a task that sleeps one second of the loop's time. On a virtual-time
+    loop that second never passes while the loop is busy (a simulated utility's worker sending
+    thousands of commands at once), so a busy worker's clients fell silent and the broker,
+    whose clock is real, dropped them after 1.5 keepalive periods (MQTT 3.1.1 section 3.1.2.10).
+    Here the second is a real one (``loop.call_real_later``) while the loop follows the real
+    clock (``loop.real_time()``: a utility's worker serving, a wait for the broker)."""
+
+    async def _misc_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        later = getattr(loop, "call_real_later", None)
+        if later is None:
+            await super()._misc_loop()
+            return
+        while self._client.loop_misc() == _MQTT_ERR_SUCCESS:
+            if not getattr(loop, "follows_real_time", False):  # virtual seconds, as aiomqtt
+                await asyncio.sleep(1)
+                continue
+            tick: asyncio.Future[None] = loop.create_future()
+            handle = later(1.0, _settle, tick)
+            try:
+                await tick
+            finally:
+                handle.cancel()
+
+
+#: paho's ``MQTT_ERR_SUCCESS`` (paho is aiomqtt's to import, not the bridge's).
+_MQTT_ERR_SUCCESS = 0
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def mqtt_client(settings: MqttSettings, **more: Any) -> aiomqtt.Client:
     """A client for the broker of ``settings`` (TLS and credentials as they say) in a
     persistent session named by its client id (clean session off: what is sent to it while
-    it is away waits at the broker), ``more`` passed to :class:`aiomqtt.Client`."""
+    it is away waits at the broker), ``more`` passed to :class:`aiomqtt.Client`; its keepalive
+    follows the real clock even on a busy virtual-time loop."""
     s = settings
     tls = (
         aiomqtt.TLSParameters(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
         if s.tls
         else None
     )
-    return aiomqtt.Client(
+    return _Client(
         s.host,
         s.port,
         identifier=s.client_id,

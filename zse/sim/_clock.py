@@ -11,6 +11,11 @@ from :meth:`~VirtualClockLoop.run_in_executor` are tracked automatically; wrap a
 in :meth:`~VirtualClockLoop.external_work`. While such work is pending the loop waits in real time
 and the virtual clock stands still.
 
+A network peer's real-time duty (an MQTT client's keepalive: the broker drops a client silent
+for 1.5 keepalive periods of *its* clock) cannot wait for virtual time, which stands still while
+the loop is busy: :meth:`~VirtualClockLoop.call_real_later` runs a callback after real seconds,
+checked at every turn of the loop, busy or not.
+
 At the very end, while :meth:`~VirtualClockLoop.shutdown_default_executor` joins the executor's
 threads, the virtual clock follows the real one: the join's timeout (300 s in ``asyncio.run``) is
 a timer on the loop since Python 3.13, and a clock that jumped would expire it at once.
@@ -21,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import heapq
+import itertools
 import math
 import selectors
 import sys
@@ -56,11 +63,21 @@ class _VirtualSelector(selectors.DefaultSelector):
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         events: list[tuple[selectors.SelectorKey, int]] = super().select(0)
-        if events or timeout is None or timeout <= 0:
-            if not events and timeout is None:
-                # Nothing scheduled at all: only real I/O (a thread, a socket) can wake us.
-                events = super().select(None)
+        moved, real = self.loop._real_due()
+        if moved or events or (timeout is not None and timeout <= 0):
+            return events  # work to do now: no wait, the clock stays
+        if real is not None and (self.loop._real_time or timeout is None):
+            # a real-time callback is due in ``real`` seconds: wait no longer than that
+            speed = self.loop._speed if self.loop._real_time else 1.0
+            wait = real if timeout is None else min(timeout / speed, real)
+            began = time.monotonic()
+            events = super().select(min(wait, _REAL_POLL))
+            if self.loop._real_time:
+                self.loop._advance((time.monotonic() - began) * speed)
             return events
+        if timeout is None:
+            # Nothing scheduled at all: only real I/O (a thread, a socket) can wake us.
+            return list(super().select(None))
         if self.loop._real_time:
             speed = self.loop._speed
             began = time.monotonic()
@@ -84,6 +101,8 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self._external_pending = 0
         self._real_time = False
         self._speed = 1.0
+        self._real_timers: list[tuple[float, int, asyncio.TimerHandle]] = []
+        self._real_order = itertools.count()
 
     def time(self) -> float:
         """The virtual time in seconds."""
@@ -91,6 +110,31 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
 
     def _advance(self, seconds: float) -> None:
         self._virtual_now += seconds
+
+    def call_real_later(
+        self, delay: float, callback: Callable[..., object], *args: Any
+    ) -> asyncio.TimerHandle:
+        """Call ``callback(*args)`` after ``delay`` *real* seconds, whatever the virtual clock
+        does and however busy the loop is (it is checked at every turn); the handle cancels
+        it. For real-time duties towards real peers (an MQTT client's keepalive), not for the
+        simulation, whose order it would make depend on the machine's speed."""
+        when = time.monotonic() + delay
+        handle = asyncio.TimerHandle(when, callback, args, self)
+        heapq.heappush(self._real_timers, (when, next(self._real_order), handle))
+        return handle
+
+    def _real_due(self) -> tuple[bool, float | None]:
+        """Move the real-time callbacks now due to the ready queue: whether any was, and the
+        real seconds until the next (None: none)."""
+        timers = self._real_timers
+        now = time.monotonic()
+        moved = False
+        while timers and (timers[0][2].cancelled() or timers[0][0] <= now):
+            _, _, handle = heapq.heappop(timers)
+            if not handle.cancelled():
+                self._ready.append(handle)  # type: ignore[attr-defined]
+                moved = True
+        return moved, (timers[0][0] - now if timers else None)
 
     @contextlib.contextmanager
     def external_work(self) -> Iterator[None]:
@@ -100,6 +144,11 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
             yield
         finally:
             self._external_pending -= 1
+
+    @property
+    def follows_real_time(self) -> bool:
+        """Whether the clock follows the real one now (inside :meth:`real_time`)."""
+        return self._real_time
 
     @contextlib.contextmanager
     def real_time(self, speed: float = 1.0) -> Iterator[None]:

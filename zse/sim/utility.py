@@ -15,10 +15,11 @@ The meters are spread over worker processes (:func:`plan_workers`), each on a
 :class:`~zse.sim.VirtualClockLoop`: its meters come up on virtual time as fast as the CPU goes
 (joins, CBKE), then their bridges connect and the clock runs ``speed`` times the real one while
 the loop is idle (time it spends working does not count, so a busy worker never sees its
-timers expire early; each bridge's MQTT client wakes once a virtual second, so a high speed
-costs CPU per meter). The parent (:func:`run_utility`) publishes ``<base>/utility/state``
-(retained): ``starting``, then ``{"state": "ready", ...}`` once every device of every meter is
-METER_READY, ``stopped`` on a clean stop (``offline`` is its Last Will). SIGTERM or Ctrl-C
+timers expire early; each bridge's MQTT client services its keepalive once a real second,
+however busy the worker: :func:`zse.mqtt.bridge.mqtt_client`). The parent
+(:func:`run_utility`) publishes ``<base>/utility/state`` (retained): ``starting``, then
+``{"state": "ready", ...}`` once every device of every meter is METER_READY, ``stopped`` on a
+clean stop (``offline`` is its Last Will). SIGTERM or Ctrl-C
 stops every worker (their bridges publish ``offline`` first).
 
 Device EUI-64s, install codes, keys and certificates come from ``seed`` and the meter's index:
