@@ -20,8 +20,14 @@ from zse.headend.sim import SimMeters
 from zse.installcode import canonical_eui64
 from zse.mqtt.bridge import MqttBridge, broker_time
 from zse.mqtt.core import parse_settings
-from zse.provisioning import LifecycleState
-from zse.roles.esi import LoadControlSent, MessageSent
+from zse.provisioning import LifecycleEvent, LifecycleState
+from zse.roles.esi import (
+    LifecycleChanged,
+    LoadControlCancelSent,
+    LoadControlSent,
+    MessageCancelSent,
+    MessageSent,
+)
 
 T = TypeVar("T")
 PREFIX = "gw"
@@ -57,6 +63,9 @@ class Gateways:
     broker: Broker
     bridges: dict[str, MqttBridge] = field(default_factory=dict)
     executed: Counter[tuple[str, int]] = field(default_factory=Counter)
+    #: PROVISION carried out, per device; cancels sent, per (device, send id).
+    provisioned: Counter[str] = field(default_factory=Counter)
+    cancelled: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def devices(self) -> list[tuple[str, str]]:
         """Every (device, meter), devices as the headend keys them."""
@@ -81,6 +90,14 @@ class Gateways:
         await self.bridges.pop(meter).stop()
 
     def _count(self, event: Any) -> None:
+        if isinstance(event, LifecycleChanged) and event.event is LifecycleEvent.PROVISION:
+            self.provisioned[canonical_eui64(event.device)] += 1
+        if isinstance(event, MessageCancelSent | LoadControlCancelSent):
+            send = (
+                event.message_id if isinstance(event, MessageCancelSent) else event.issuer_event_id
+            )
+            for outcome in event.result.outcomes:
+                self.cancelled[(canonical_eui64(outcome.device), send)] += 1
         if isinstance(event, MessageSent | LoadControlSent):
             send = (
                 event.message.message_id
@@ -109,21 +126,26 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float = REAL_BOUN
 
 
 @contextlib.asynccontextmanager
-async def gateways(broker: Broker, directory: Path, meters: int = 2) -> AsyncIterator[Gateways]:
-    """``meters`` simulated meters, every device registered and METER_READY, each meter's ESI
-    a gateway on ``broker`` (bridge base topic ``gw/<meter>``)."""
+async def gateways(
+    broker: Broker, directory: Path, meters: int = 2, *, provisioned: bool = True
+) -> AsyncIterator[Gateways]:
+    """``meters`` simulated meters, every device registered and METER_READY (unless not
+    ``provisioned``: none registered), each meter's ESI a gateway on ``broker`` (bridge base
+    topic ``gw/<meter>``)."""
     loop = asyncio.get_running_loop()
     sims = SimMeters(meters, directory, clock=lambda: 800_000_000 + int(loop.time()))
     await sims.start()
     found = Gateways(sims, broker)
     try:
-        for device in sims.devices:
+        for device in sims.devices if provisioned else ():
             meter = next(m for m in sims.meters if m.id == device.meter)
             await meter.registry.register(device.mac, device.install_code)
             await meter.esi.provision(device.mac)
-        await asyncio.sleep(60)  # virtual: the devices join (every 5 s) and run CBKE
+        if provisioned:
+            await asyncio.sleep(60)  # virtual: the devices join (every 5 s) and run CBKE
         for meter in sims.meters:
-            assert {r.state for r in meter.registry.devices()} == {LifecycleState.METER_READY}
+            if provisioned:
+                assert {r.state for r in meter.registry.devices()} == {LifecycleState.METER_READY}
             meter.esi.on_event(found._count)
         for meter in sims.meters:
             await found.online(meter.id)

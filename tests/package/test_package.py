@@ -244,6 +244,8 @@ STRICTER: dict[str, tuple[str, ...]] = {
             "zse.headend.queue",
             "zse.headend.gateway",
             "zse.headend.worker",
+            "zse.headend.control",
+            "zse.headend.directory",
         ),
         ("zse.sim",),
     ),

@@ -29,7 +29,7 @@ import asyncio
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,6 +239,17 @@ class JobQueue:
         """Close the connection (a lease held stays until it expires)."""
         with hold_virtual_clock():
             await self._db.close()
+
+    @property
+    def locking(self) -> bool:
+        """Whether claims lock rows (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: no)."""
+        return bool(self._db.lock_clause)
+
+    def transaction(self, what: str) -> AbstractAsyncContextManager[_Connection]:
+        """One transaction on the queue's connection (tables beside the jobs', such as
+        :mod:`zse.headend.control`'s): committed at the end, rolled back on an error, a
+        database error as :class:`StoreError` saying it could not ``what``."""
+        return self._transaction(what)
 
     @asynccontextmanager
     async def _transaction(self, what: str) -> AsyncIterator[_Connection]:

@@ -10,6 +10,10 @@ a new key; a meter that did not answer at all (its gateway offline, the broker a
 recorded ``offline`` and asked again on the same back-off **with the same key**, so a command
 the gateway received meanwhile is answered, not carried out twice. Reports from the devices
 (Message Confirmation, Report Event Status) move the outcomes forward.
+
+Given a :class:`~zse.headend.control.Control` (meters as gateways, docs/adr/0020), a worker
+also sends the headend's control jobs (``provision``, ``deprovision``, the cancels) with their
+keys, and records the gateways' lifecycle events in the headend's device records.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from collections.abc import Callable
 from typing import Any
 
 from zse.errors import StoreError
+from zse.headend.control import Control, ControlJob, refusal
 from zse.headend.core import Outcome
-from zse.headend.link import Delivery, MeterLink, MeterUnreachable, Report
+from zse.headend.link import Delivery, Lifecycle, MeterLink, MeterUnreachable, Report
 from zse.headend.queue import Job, JobQueue
 from zse.installcode import canonical_eui64
 from zse.zcl._tasks import keep_task
@@ -43,7 +48,8 @@ class Worker:
     ``owner``: this worker's name in the leases (unique among the workers); ``clock()``: the
     seconds all workers of the queue share (wall-clock time); ``lease``: seconds a claimed job
     stays this worker's (more than the link's answer timeout); ``poll``: seconds between
-    looks at an empty queue.
+    looks at an empty queue; ``control``: the control jobs and device records to serve
+    too (meters as gateways).
     """
 
     def __init__(
@@ -56,25 +62,30 @@ class Worker:
         lease: float = 120.0,
         batch: int = 16,
         poll: float = 1.0,
+        control: Control | None = None,
     ) -> None:
-        self.queue, self.link, self.owner = queue, link, owner
+        self.queue, self.link, self.owner, self.control = queue, link, owner, control
         self.clock, self.lease, self.batch, self.poll = clock, lease, batch, poll
         #: Deliveries whose answer this worker recorded (a lease lost meanwhile: not counted).
         self.recorded = 0
         self._task: asyncio.Task[None] | None = None
         self._reports: set[asyncio.Task[Any]] = set()
         self._remove: Callable[[], None] | None = None
+        self._unfollow: Callable[[], None] | None = None
 
     async def start(self) -> None:
         """Follow the devices' reports and drain the queue in the background."""
         self._remove = self.link.on_report(self._on_report)
+        if self.control is not None:
+            self._unfollow = self.link.on_lifecycle(self._on_lifecycle)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
         """Stop taking jobs (a job leased and not recorded comes back at its lease's end)."""
-        if self._remove is not None:
-            self._remove()
-            self._remove = None
+        for remove in (self._remove, self._unfollow):
+            if remove is not None:
+                remove()
+        self._remove = self._unfollow = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -97,8 +108,31 @@ class Worker:
         jobs = await self.queue.claim(
             self.owner, now=self.clock(), lease=self.lease, limit=self.batch
         )
-        await asyncio.gather(*(self._one(job) for job in jobs))
-        return len(jobs)
+        commands: list[ControlJob] = []
+        if self.control is not None:
+            commands = await self.control.claim(
+                self.owner, now=self.clock(), lease=self.lease, limit=self.batch
+            )
+        await asyncio.gather(
+            *(self._one(job) for job in jobs), *(self._command(c) for c in commands)
+        )
+        return len(jobs) + len(commands)
+
+    async def _command(self, job: ControlJob) -> None:
+        """Send a control job's command to its meter's gateway and record the answer."""
+        assert self.control is not None
+        try:
+            response = await self.link.command(job.meter, job.kind.value, job.command())
+        except MeterUnreachable as exc:
+            recorded = await self.control.complete(
+                job, self.owner, answered=False, refused=str(exc), now=self.clock()
+            )
+        else:
+            recorded = await self.control.complete(
+                job, self.owner, answered=True, refused=refusal(response), now=self.clock()
+            )
+        if recorded:
+            self.recorded += 1
 
     async def _one(self, job: Job) -> None:
         delivery = Delivery(
@@ -128,6 +162,11 @@ class Worker:
             self.recorded += 1
         else:
             LOGGER.info("headend worker %s: lease of %s lost", self.owner, job.key)
+
+    def _on_lifecycle(self, change: Lifecycle) -> None:
+        assert self.control is not None
+        task = asyncio.get_running_loop().create_task(self.control.record(change, now=self.clock()))
+        keep_task(self._reports, task, LOGGER, "headend worker: a lifecycle change not recorded")
 
     def _on_report(self, report: Report) -> None:
         task = asyncio.get_running_loop().create_task(self._report(report))
