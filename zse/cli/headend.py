@@ -110,6 +110,13 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
     "--broker", help="With gateways: run a headend worker here too, on this mqtt:// broker."
 )
 @_TOPIC_PREFIX
+@click.option(
+    "--broker-wait",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="With --broker: seconds to reach it at start before giving up.",
+)
 def serve(  # noqa: PLR0917 - click passes options positionally
     config_path: Path,
     meters: int | None,
@@ -123,6 +130,7 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     database: str | None,
     broker: str | None,
     topic_prefix: str,
+    broker_wait: float,
 ) -> None:
     """Serve the API and the portal over mutual TLS."""
     from zse.cli.mqtt import PacedLoop  # noqa: PLC0415
@@ -154,7 +162,8 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     if esi_path is not None:
         sys.exit(_over_esi(config, esi_path, radio, port))
     if gateways:
-        sys.exit(_over_gateways(config, gateways, database, broker, topic_prefix, port))
+        where = database or str(config.database)
+        sys.exit(_over_gateways(config, gateways, where, broker, topic_prefix, port, broker_wait))
     assert meters is not None
     try:
         with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
@@ -212,10 +221,11 @@ def _gateway_ids(given: tuple[str, ...], path: Path | None) -> list[str]:
 def _over_gateways(  # noqa: PLR0917 - the command's options
     cfg: HeadendConfig,
     meters: list[str],
-    database: str | None,
+    database: str,
     broker: str | None,
     prefix: str,
     port: int | None,
+    wait: float,
 ) -> int:
     """The headend over meter gateways through the work queue; returns the exit status."""
     import os  # noqa: PLC0415
@@ -232,11 +242,7 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
         except MqttConfigError as exc:
             _fail(str(exc), 2)
     try:
-        asyncio.run(
-            _serve_gateways(
-                cfg, meters, database or str(cfg.database), settings, prefix, port, name
-            )
-        )
+        asyncio.run(_serve_gateways(cfg, meters, database, settings, prefix, port, name, wait))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     except StoreError as exc:
@@ -244,10 +250,6 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
     except Exception as exc:  # one line, not a traceback
         _fail(f"{type(exc).__name__}: {exc}", 1)
     return 0
-
-
-#: Seconds ``zse headend serve`` waits for the broker at start before giving up.
-BROKER_WAIT = 10.0
 
 
 async def _serve_gateways(  # noqa: PLR0917 - the command's options
@@ -258,6 +260,7 @@ async def _serve_gateways(  # noqa: PLR0917 - the command's options
     prefix: str,
     port: int | None,
     name: str,
+    wait: float,
 ) -> None:
     from zse.headend.gateway import GatewayLink  # noqa: PLC0415
     from zse.headend.run import start_gateway_headend  # noqa: PLC0415
@@ -270,10 +273,10 @@ async def _serve_gateways(  # noqa: PLR0917 - the command's options
     try:
         if link is not None:
             try:
-                await asyncio.wait_for(link.connected.wait(), BROKER_WAIT)
+                await asyncio.wait_for(link.connected.wait(), wait)
             except TimeoutError:
                 raise RuntimeError(
-                    f"broker {settings.host}:{settings.port} unreachable for {BROKER_WAIT:.0f} s"
+                    f"broker {settings.host}:{settings.port} unreachable for {wait:g} s"
                 ) from None
         click.echo(f"serving https://{cfg.host}:{running.port}/ ({len(meters)} gateway meters)")
         if running.signed_port is not None:
@@ -346,7 +349,8 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     batch: int,
     poll: float,
 ) -> None:
-    """Deliver the headend's queued sends to meter gateways over MQTT (one of N workers)."""
+    """Deliver the headend's queued sends and commands to meter gateways over MQTT, and
+    record their devices' lifecycle (one of N workers)."""
     import os  # noqa: PLC0415
     import socket  # noqa: PLC0415
 
@@ -380,13 +384,19 @@ async def _work(  # noqa: PLR0917 - the worker's options
     batch: int,
     poll: float,
 ) -> None:
+    from zse.headend.control import Control  # noqa: PLC0415
     from zse.headend.gateway import GatewayLink  # noqa: PLC0415
     from zse.headend.queue import open_queue  # noqa: PLC0415
     from zse.headend.worker import Worker  # noqa: PLC0415
 
     queue = await open_queue(database)
+    try:
+        control = await Control.open(queue)
+    except BaseException:
+        await queue.close()
+        raise
     link = GatewayLink(settings, prefix=prefix, timeout=timeout)
-    work = Worker(queue, link, owner=name, lease=lease, batch=batch, poll=poll)
+    work = Worker(queue, link, owner=name, lease=lease, batch=batch, poll=poll, control=control)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
