@@ -195,6 +195,10 @@ async def test_register_send_cancel_and_deprovision_through_the_gateways(
         twice = await service.call("POST", f"/devices/{macs[0]}/deprovision")
         assert twice.status == 409, twice
         assert await service.state(macs[1]) == "meter ready"
+        back = await service.call("POST", "/devices", registration(gw, 0))  # registered again
+        assert back.status == 201, back
+        await wait_state(service, macs[:1], "pending provisioning")  # the gateway admitted it
+        assert gw.provisioned[canonical_eui64(macs[0])] == 2
 
 
 async def _payloads(service: Api) -> list[Any]:
