@@ -43,6 +43,21 @@ _TOPIC_PREFIX = click.option(
 )
 
 
+#: ``--retention-days``, of the workers (``worker``, and ``serve``'s over gateways).
+_RETENTION = click.option(
+    "--retention-days",
+    type=click.FloatRange(min=0),
+    default=7.0,
+    show_default=True,
+    help="Days a finished job is kept after its last change (0: for ever).",
+)
+
+
+def _retention(days: float) -> float | None:
+    """The retention in seconds (None: for ever)."""
+    return days * 86400 if days else None
+
+
 @click.group()
 def headend() -> None:
     """The retailer HAN service: provisioning API and portal over mutual TLS."""
@@ -117,6 +132,7 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
     show_default=True,
     help="With --broker: seconds to reach it at start before giving up.",
 )
+@_RETENTION
 def serve(  # noqa: PLR0917 - click passes options positionally
     config_path: Path,
     meters: int | None,
@@ -131,6 +147,7 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     broker: str | None,
     topic_prefix: str,
     broker_wait: float,
+    retention_days: float,
 ) -> None:
     """Serve the API and the portal over mutual TLS."""
     from zse.cli.mqtt import PacedLoop  # noqa: PLC0415
@@ -163,7 +180,8 @@ def serve(  # noqa: PLR0917 - click passes options positionally
         sys.exit(_over_esi(config, esi_path, radio, port))
     if gateways:
         where = database or str(config.database)
-        sys.exit(_over_gateways(config, gateways, where, broker, topic_prefix, port, broker_wait))
+        options = (port, broker_wait, _retention(retention_days))
+        sys.exit(_over_gateways(config, gateways, where, broker, topic_prefix, *options))
     assert meters is not None
     try:
         with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
@@ -226,6 +244,7 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
     prefix: str,
     port: int | None,
     wait: float,
+    retention: float | None,
 ) -> int:
     """The headend over meter gateways through the work queue; returns the exit status."""
     import os  # noqa: PLC0415
@@ -242,7 +261,8 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
         except MqttConfigError as exc:
             _fail(str(exc), 2)
     try:
-        asyncio.run(_serve_gateways(cfg, meters, database, settings, prefix, port, name, wait))
+        options = (port, name, wait, retention)
+        asyncio.run(_serve_gateways(cfg, meters, database, settings, prefix, *options))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     except StoreError as exc:
@@ -261,6 +281,7 @@ async def _serve_gateways(  # noqa: PLR0917 - the command's options
     port: int | None,
     name: str,
     wait: float,
+    retention: float | None,
 ) -> None:
     from zse.headend.gateway import GatewayLink  # noqa: PLC0415
     from zse.headend.run import start_gateway_headend  # noqa: PLC0415
@@ -268,7 +289,14 @@ async def _serve_gateways(  # noqa: PLR0917 - the command's options
 
     link = None if settings is None else GatewayLink(settings, prefix=prefix)
     running = await start_gateway_headend(
-        cfg, meters, database=database, clock=system_clock, port=port, link=link, worker=name
+        cfg,
+        meters,
+        database=database,
+        clock=system_clock,
+        port=port,
+        link=link,
+        worker=name,
+        retention=retention,
     )
     try:
         if link is not None:
@@ -339,6 +367,7 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
 )
 @click.option("--batch", type=click.IntRange(1, 1000), default=16, show_default=True)
 @click.option("--poll", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
+@_RETENTION
 def worker(  # noqa: PLR0917 - click passes options positionally
     database: str,
     broker: str,
@@ -348,6 +377,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     timeout: float,
     batch: int,
     poll: float,
+    retention_days: float,
 ) -> None:
     """Deliver the headend's queued sends and commands to meter gateways over MQTT, and
     record their devices' lifecycle (one of N workers)."""
@@ -365,7 +395,9 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     except MqttConfigError as exc:
         _fail(str(exc), 2)
     try:
-        asyncio.run(_work(database, settings, name, topic_prefix, lease, timeout, batch, poll))
+        retention = _retention(retention_days)
+        options = (lease, timeout, batch, poll, retention)
+        asyncio.run(_work(database, settings, name, topic_prefix, *options))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     except StoreError as exc:
@@ -383,6 +415,7 @@ async def _work(  # noqa: PLR0917 - the worker's options
     timeout: float,
     batch: int,
     poll: float,
+    retention: float | None,
 ) -> None:
     from zse.headend.control import Control  # noqa: PLC0415
     from zse.headend.gateway import GatewayLink  # noqa: PLC0415
@@ -396,7 +429,16 @@ async def _work(  # noqa: PLR0917 - the worker's options
         await queue.close()
         raise
     link = GatewayLink(settings, prefix=prefix, timeout=timeout)
-    work = Worker(queue, link, owner=name, lease=lease, batch=batch, poll=poll, control=control)
+    work = Worker(
+        queue,
+        link,
+        owner=name,
+        lease=lease,
+        batch=batch,
+        poll=poll,
+        control=control,
+        retention=retention,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -253,6 +253,17 @@ class Control:
 
     # -- the workers' side -----------------------------------------------------------------------
 
+    async def purge(self, *, before: float) -> int:
+        """Delete the answered control jobs last updated before ``before``; how many (the
+        devices' records stay)."""
+        async with self.queue.transaction("purge answered control jobs") as db:
+            rows = await db.fetch(
+                "DELETE FROM headend_control WHERE state IN ('done', 'failed') AND updated < ?"
+                " RETURNING key",
+                (before,),
+            )
+        return len(rows)
+
     async def claim(
         self, owner: str, *, now: float, lease: float, limit: int = 16
     ) -> list[ControlJob]:

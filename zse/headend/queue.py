@@ -424,6 +424,17 @@ class JobQueue:
                 (now, send),
             )
 
+    async def purge(self, *, before: float) -> int:
+        """Delete the finished jobs (``sent``: nothing more to deliver) last updated before
+        ``before``: the retention of ``zse headend worker --retention-days``; how many. A
+        report on a purged job is no longer recorded."""
+        async with self._transaction("purge finished jobs") as db:
+            rows = await db.fetch(
+                "DELETE FROM headend_jobs WHERE state = 'sent' AND updated < ? RETURNING send",
+                (before,),
+            )
+        return len(rows)
+
     async def rows(self, send: int | None = None, *, since: float | None = None) -> list[JobRow]:
         """The jobs (every device's outcome) of ``send``, or of every send; only those
         updated at ``since`` or later if given."""

@@ -122,12 +122,14 @@ async def start_gateway_headend(
     worker: str = "serve",
     wall: Callable[[], float] = time.time,
     sync: float = 1.0,
+    retention: float | None = None,
 ) -> RunningHeadend:
     """The headend over meter gateways (docs/adr/0020): its store in ``database``, its work
     queue, control jobs and device records beside it (:func:`queue_location`), the
     ``meters`` (ids) as gateways; with a ``link`` (to the gateways' broker) a headend worker
     named ``worker`` runs in this process too (more run as ``zse headend worker``).
-    ``wall()``: the seconds the workers share (wall-clock time)."""
+    ``wall()``: the seconds the workers share (wall-clock time); ``retention``: the
+    worker's (:class:`~zse.headend.worker.Worker`)."""
     store = await Store.open(database)  # first: a new schema becomes a store, then the queue's
     closers: list[Callable[[], Any]] = []
     try:
@@ -136,7 +138,9 @@ async def start_gateway_headend(
         control = await Control.open(queue)
         directory = GatewayMeters(meters, control, meter_time=clock, clock=wall)
         if link is not None:
-            work = Worker(queue, link, owner=worker, clock=wall, control=control)
+            work = Worker(
+                queue, link, owner=worker, clock=wall, control=control, retention=retention
+            )
             await link.start()
             closers.append(link.close)
             await work.start()

@@ -49,7 +49,8 @@ class Worker:
     seconds all workers of the queue share (wall-clock time); ``lease``: seconds a claimed job
     stays this worker's (more than the link's answer timeout); ``poll``: seconds between
     looks at an empty queue; ``control``: the control jobs and device records to serve
-    too (meters as gateways).
+    too (meters as gateways); ``retention``: seconds a finished job is kept after its last
+    change (None: for ever), purged every ``purge_every`` seconds.
     """
 
     def __init__(
@@ -63,9 +64,13 @@ class Worker:
         batch: int = 16,
         poll: float = 1.0,
         control: Control | None = None,
+        retention: float | None = None,
+        purge_every: float = 3600.0,
     ) -> None:
         self.queue, self.link, self.owner, self.control = queue, link, owner, control
         self.clock, self.lease, self.batch, self.poll = clock, lease, batch, poll
+        self.retention, self.purge_every = retention, purge_every
+        self._next_purge = 0.0
         #: Deliveries whose answer this worker recorded (a lease lost meanwhile: not counted).
         self.recorded = 0
         self._task: asyncio.Task[None] | None = None
@@ -96,11 +101,26 @@ class Worker:
         while True:
             try:
                 done = await self.round()
+                await self.purge()
             except StoreError as exc:
                 LOGGER.warning("headend worker %s: %s", self.owner, exc)
                 done = 0
             if not done:
                 await asyncio.sleep(self.poll)
+
+    async def purge(self) -> int:
+        """Delete the finished jobs older than the retention, at most every ``purge_every``
+        seconds; how many."""
+        now = self.clock()
+        if self.retention is None or now < self._next_purge:
+            return 0
+        self._next_purge = now + self.purge_every
+        purged = await self.queue.purge(before=now - self.retention)
+        if self.control is not None:
+            purged += await self.control.purge(before=now - self.retention)
+        if purged:
+            LOGGER.info("headend worker %s: %d finished jobs purged", self.owner, purged)
+        return purged
 
     async def round(self) -> int:
         """One round: lease due jobs, deliver them, record the answers; how many were
