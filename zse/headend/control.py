@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from zse.headend.core import retry_delay
@@ -194,8 +194,8 @@ class Control:
             entry = _entry(time, "register", None, LifecycleState.NEW, "registered by headend")
             if rows:
                 old = _lifecycle(rows[0])
-                record = DeviceLifecycle(
-                    device=device,
+                record = replace(
+                    old,
                     meter=meter,
                     state=LifecycleState.NEW,
                     joined=False,
@@ -308,7 +308,7 @@ class Control:
                 if found:
                     old = _lifecycle(found[0])
                     detail = f"{job.kind.value} refused: {refused}"[:200]
-                    new = _replace(old, detail=detail, now=now)
+                    new = replace(old, detail=detail, version=old.version + 1, updated=now)
                     await db.execute(_LIFE_UPDATE, new._values())
         return True
 
@@ -327,12 +327,10 @@ class Control:
                 return False
             if (event.from_state is not old.state) and event.time <= old.time:
                 return False
-            new = DeviceLifecycle(
-                device=key,
-                meter=old.meter,
+            new = replace(
+                old,
                 state=event.to_state,
                 joined=old.joined or event.event == "joined",
-                generation=old.generation,
                 time=max(old.time, event.time),
                 detail="",
                 history=(*old.history, entry),
@@ -357,21 +355,6 @@ def _entry(
         "to_state": to_state.value,
         "detail": detail,
     }
-
-
-def _replace(old: DeviceLifecycle, *, detail: str, now: float) -> DeviceLifecycle:
-    return DeviceLifecycle(
-        device=old.device,
-        meter=old.meter,
-        state=old.state,
-        joined=old.joined,
-        generation=old.generation,
-        time=old.time,
-        detail=detail,
-        history=old.history,
-        version=old.version + 1,
-        updated=now,
-    )
 
 
 async def _enqueue(  # noqa: PLR0917 - a job's columns
