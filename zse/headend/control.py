@@ -310,6 +310,7 @@ class Control:
                     detail = f"{job.kind.value} refused: {refused}"[:200]
                     new = replace(old, detail=detail, version=old.version + 1, updated=now)
                     await db.execute(_LIFE_UPDATE, new._values())
+                    await db.notify()
         return True
 
     async def record(self, event: Lifecycle, *, now: float) -> bool:
@@ -338,6 +339,7 @@ class Control:
                 updated=now,
             )
             await db.execute(_LIFE_UPDATE, new._values())
+            await db.notify()
         return True
 
 

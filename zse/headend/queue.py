@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +42,8 @@ __all__ = ["Job", "JobQueue", "JobRow", "open_queue"]
 
 #: Where an idempotency key starts (then send, device, try: ``zse-headend:7:000D...:0``).
 KEY_PREFIX = "zse-headend"
+#: The PostgreSQL notification channel of the queue's changes (the payload: the schema).
+CHANNEL = "zse_headend"
 
 _TABLE = (
     "CREATE TABLE IF NOT EXISTS headend_jobs ("
@@ -123,6 +125,15 @@ class _Connection(ABC):
 
     lock_clause = ""
     where = ""
+
+    async def notify(self) -> None:  # noqa: B027 - optional: SQLite has no notifications
+        """Tell the listeners (:meth:`JobQueue.listen`) of a change, when this transaction
+        commits."""
+
+    async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
+        """Call ``wake()`` on each change another connection notifies; the closer (None: no
+        notifications on this engine)."""
+        return None
 
     @abstractmethod
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
@@ -219,6 +230,27 @@ class _Postgres(_Connection):
 
     async def close(self) -> None:
         await self._db.close(timeout=self.url.command_timeout)
+
+    async def notify(self) -> None:
+        await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, self.url.schema)
+
+    async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
+        """A connection of its own LISTENing on :data:`CHANNEL` for this schema's changes."""
+        from zse.store_postgres import connect  # noqa: PLC0415
+
+        listener = await connect(self.url, application="zse-headend-listen")
+        schema = self.url.schema
+
+        def heard(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
+            if payload == schema:
+                wake()
+
+        await listener.add_listener(CHANNEL, heard)
+
+        async def close() -> None:
+            await listener.close(timeout=self.url.command_timeout)
+
+        return close
 
 
 def _password_free(connection: _Connection, exc: BaseException) -> str:
@@ -368,6 +400,7 @@ class JobQueue:
                     job.device,
                 ),
             )
+            await db.notify()
         return True
 
     async def report(
@@ -407,6 +440,7 @@ class JobQueue:
                     device,
                 ),
             )
+            await db.notify()
         return True
 
     async def cancel(self, send: int, *, now: float) -> None:
@@ -423,6 +457,25 @@ class JobQueue:
                 " WHERE send = ? AND state <> 'ready'",
                 (now, send),
             )
+
+    async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
+        """PostgreSQL: call ``wake()`` each time a worker commits an outcome or a report (or
+        :mod:`zse.headend.control` a device's record), through LISTEN/NOTIFY on a connection
+        of its own; returns the function that closes it. SQLite: None (poll instead)."""
+        try:
+            with hold_virtual_clock():
+                close = await self._db.listen(wake)
+        except Exception as exc:
+            message = _password_free(self._db, exc)
+            raise StoreError(f"{self.where}: cannot listen for changes: {message}") from None
+        if close is None:
+            return None
+
+        async def closed() -> None:
+            with hold_virtual_clock():
+                await close()
+
+        return closed
 
     async def purge(self, *, before: float) -> int:
         """Delete the finished jobs (``sent``: nothing more to deliver) last updated before

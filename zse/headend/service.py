@@ -17,9 +17,10 @@ with their id; they run in the background, and :meth:`Headend.watch` streams the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -115,6 +116,11 @@ class Headend:
         self._lock = asyncio.Lock()
         self.queue = queue
         self.sync = sync
+        #: Seconds between looks at the queue when PostgreSQL notifies its changes (the
+        #: fallback poll); ``sync`` without notifications (SQLite).
+        self.fallback = max(sync, 30.0)
+        self._woken = asyncio.Event()
+        self._unlisten: Callable[[], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         """Follow the meters' events, finish what a restart interrupted: registrations whose
@@ -145,6 +151,7 @@ class Headend:
         self._timer.start()
         self._timer.update()
         if self.queue is not None:
+            self._unlisten = await self.queue.listen(self._woken.set)
             self._spawn(self._follow_queue())
 
     async def close(self) -> None:
@@ -156,6 +163,9 @@ class Headend:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._unlisten is not None:
+            await self._unlisten()
+            self._unlisten = None
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -432,7 +442,9 @@ class Headend:
         await self.queue.enqueue(send.id, send.kind, payload, devices, now=0.0)
 
     async def _follow_queue(self) -> None:
-        """Read the workers' outcomes back from the queue into the records, forward only."""
+        """Read the workers' outcomes back from the queue into the records, forward only: when
+        a worker notifies a change (PostgreSQL LISTEN/NOTIFY), else every ``sync`` seconds
+        (and every ``fallback`` seconds with notifications, in case one was missed)."""
         assert self.queue is not None
         since: float | None = None
         while True:
@@ -458,7 +470,11 @@ class Headend:
                 )
             await self._save(changed)
             await self.directory.refresh()
-            await asyncio.sleep(self.sync)
+            # woken by a worker's notification (PostgreSQL), else the next poll
+            wait = self.sync if self._unlisten is None else self.fallback
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), wait)
+            self._woken.clear()
 
     def _message(self, send: SendRecord) -> Message:
         return _message_request(send).message(send.id)
