@@ -95,7 +95,7 @@ async def test_serve_registers_a_gateway_device_until_it_is_meter_ready(
     argv = [
         *(sys.executable, "-m", "zse", "headend", "serve", "--config", toml, "--port", "0"),
         *("--meter", "meter-1", "--database", str(database)),
-        *("--broker", broker.url, "--topic-prefix", PREFIX),
+        *("--broker", broker.url, "--topic-prefix", PREFIX, "--worker-id", "serve-1"),
     ]
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
     async with gateways(broker, tmp_path / "meters", meters=1, provisioned=False) as gw:

@@ -133,6 +133,11 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
     help="With --broker: seconds to reach it at start before giving up.",
 )
 @_RETENTION
+@click.option(
+    "--worker-id",
+    help="With --broker: the name of the worker in this process (keep it stable: it names "
+    "its MQTT session; default serve-host-pid).",
+)
 def serve(  # noqa: PLR0917 - click passes options positionally
     config_path: Path,
     meters: int | None,
@@ -148,6 +153,7 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     topic_prefix: str,
     broker_wait: float,
     retention_days: float,
+    worker_id: str | None,
 ) -> None:
     """Serve the API and the portal over mutual TLS."""
     from zse.cli.mqtt import PacedLoop  # noqa: PLC0415
@@ -180,7 +186,7 @@ def serve(  # noqa: PLR0917 - click passes options positionally
         sys.exit(_over_esi(config, esi_path, radio, port))
     if gateways:
         where = database or str(config.database)
-        options = (port, broker_wait, _retention(retention_days))
+        options = (port, broker_wait, _retention(retention_days), worker_id)
         sys.exit(_over_gateways(config, gateways, where, broker, topic_prefix, *options))
     assert meters is not None
     try:
@@ -245,6 +251,7 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
     port: int | None,
     wait: float,
     retention: float | None,
+    worker_id: str | None,
 ) -> int:
     """The headend over meter gateways through the work queue; returns the exit status."""
     import os  # noqa: PLC0415
@@ -254,7 +261,7 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
     from zse.mqtt.core import MqttConfigError, parse_settings  # noqa: PLC0415
 
     settings = None
-    name = f"serve-{socket.gethostname()}-{os.getpid()}"
+    name = worker_id or f"serve-{socket.gethostname()}-{os.getpid()}"
     if broker is not None:
         try:
             settings = parse_settings({"url": broker, "client_id": f"zse-headend-{name}"[:64]})
