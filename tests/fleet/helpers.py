@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.mqtt.broker import Broker
+from zse.headend.control import Control
 from zse.headend.core import Outcome, SendKind
-from zse.headend.queue import JobQueue, JobRow
+from zse.headend.gateway import GatewayLink
+from zse.headend.queue import JobQueue, JobRow, open_queue
 from zse.headend.sim import SimMeters
+from zse.headend.worker import Worker
 from zse.installcode import canonical_eui64
 from zse.mqtt.bridge import MqttBridge, broker_time
 from zse.mqtt.core import parse_settings
@@ -181,3 +184,27 @@ async def settled(queue: JobQueue, final: set[Outcome]) -> list[JobRow]:
 async def enqueue_lce(queue: JobQueue, send: int, devices: list[tuple[str, str]]) -> None:
     """What the API does for a Load Control Event by group: one job per device."""
     await queue.enqueue(send, SendKind.LOAD_CONTROL, lce(send), devices, now=0.0)
+
+
+@contextlib.asynccontextmanager
+async def worker(
+    broker: Broker, database: str, name: str, clock: Callable[[], float] | None = None
+) -> AsyncIterator[Worker]:
+    """``zse headend worker --database ... --broker ...`` in this process: its own queue
+    connection and MQTT session, control jobs and lifecycle events included; ``clock``: the
+    seconds it shares with the API (default the loop's, as an API in this process uses)."""
+    loop = asyncio.get_running_loop()
+    queue: JobQueue = await open_queue(database)
+    control = await Control.open(queue)
+    settings = parse_settings({"url": broker.url, "client_id": f"headend-{name}"})
+    link = GatewayLink(settings, prefix=PREFIX, timeout=2.0)
+    work = Worker(queue, link, owner=name, clock=clock or loop.time, poll=0.1, control=control)
+    await link.start()
+    await work.start()
+    try:
+        await real(link.connected.wait())
+        yield work
+    finally:
+        await work.stop()
+        await link.close()
+        await queue.close()

@@ -14,17 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fleet.helpers import PREFIX, Gateways, gateways, real, until
+from tests.fleet.helpers import Gateways, gateways, until, worker
 from tests.headend.helpers import START, Reply, client_context, request
 from tests.mqtt.broker import Broker
-from zse.headend.control import Control
-from zse.headend.gateway import GatewayLink
 from zse.headend.pki import HeadendConfig, init_directory, load_config
-from zse.headend.queue import JobQueue, open_queue
 from zse.headend.run import RunningHeadend, start_gateway_headend
-from zse.headend.worker import Worker
 from zse.installcode import canonical_eui64
-from zse.mqtt.core import parse_settings
 
 API = "/api/v1"
 METERS = ["meter-1", "meter-2"]
@@ -73,27 +68,6 @@ async def api(tmp_path: Path, database: str) -> AsyncIterator[Api]:
         yield Api(tmp_path / "pki", running)
     finally:
         await running.close()
-
-
-@asynccontextmanager
-async def worker(broker: Broker, database: str, name: str) -> AsyncIterator[Worker]:
-    """``zse headend worker --database ... --broker ...``: its own queue connection and MQTT
-    session."""
-    loop = asyncio.get_running_loop()
-    queue: JobQueue = await open_queue(database)
-    control = await Control.open(queue)
-    settings = parse_settings({"url": broker.url, "client_id": f"headend-{name}"})
-    link = GatewayLink(settings, prefix=PREFIX, timeout=2.0)
-    work = Worker(queue, link, owner=name, clock=loop.time, poll=0.1, control=control)
-    await link.start()
-    await work.start()
-    try:
-        await real(link.connected.wait())
-        yield work
-    finally:
-        await work.stop()
-        await link.close()
-        await queue.close()
 
 
 def registration(gw: Gateways, index: int) -> dict[str, Any]:

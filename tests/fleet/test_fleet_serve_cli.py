@@ -1,8 +1,9 @@
 """``zse headend serve --meter ... --database ... --broker ...`` (issue #19, ADR 0020): the
 command in a process of its own, over an SQLite store and queue and a real Mosquitto, with a
 headend worker inside, registers a device of a simulated gateway through the API until it is
-METER_READY; bad options, an unreachable database and an unreachable broker are one line and
-a non-zero exit."""
+METER_READY; killed with SIGKILL right after accepting a registration (PostgreSQL), it loses
+nothing and provisions once; bad options, an unreachable database and an unreachable broker
+are one line and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from tests.fleet.helpers import PREFIX, gateways, real, until
+from tests.fleet.helpers import PREFIX, gateways, real, until, worker
 from tests.headend.helpers import client_context, request
 from tests.mqtt.broker import Broker, free_port
 from zse.cli.headend import headend
@@ -145,3 +148,60 @@ async def test_serve_registers_a_gateway_device_until_it_is_meter_ready(
             if process.poll() is None:
                 process.kill()
             process.communicate()
+
+
+async def serving(argv: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """``zse headend serve ...`` started, and the URL it serves at."""
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    command = [sys.executable, "-m", "zse", "headend", "serve", *argv]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert process.stdout is not None
+    line = await real(asyncio.get_running_loop().run_in_executor(None, process.stdout.readline))
+    assert line.startswith(b"serving https://"), line
+    return process, line.split()[1].decode().rstrip("/")
+
+
+async def test_serve_killed_after_accepting_a_registration_loses_nothing(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    database = postgres.store_url("serve_sigkill")
+    argv = ["--config", config(tmp_path), "--port", "0", "--meter", "meter-1"]
+    argv += ["--database", database]  # no --broker: the API only queues
+    context = client_context(tmp_path / "pki", "retailer-a")
+    async with gateways(broker, tmp_path / "meters", meters=1, provisioned=False) as gw:
+        device = gw.sims.devices[0]
+        body = {
+            "mac": device.mac,
+            "install_code": device.install_code,
+            "meter": "meter-1",
+            "device_type": device.device_type,
+        }
+        first, base = await serving(argv)
+        try:
+            reply = await request(base, context, "POST", "/api/v1/devices", body)
+            assert reply.status == 201, reply
+        finally:
+            first.kill()  # SIGKILL: no goodbye, its store lock dies with its connection
+            first.communicate()
+        assert gw.provisioned == {}
+        second, base = await serving(argv)
+        try:
+            path = f"/api/v1/devices/{device.mac}"
+            assert (await request(base, context, "GET", path)).body["state"] == "new"
+            async with worker(broker, database, "w1", time.time):  # the API's clock
+
+                async def state(wanted: str) -> None:
+                    async def reached() -> bool:
+                        return (await request(base, context, "GET", path)).body["state"] == wanted
+
+                    await until(reached)
+
+                await state("pending provisioning")
+                await asyncio.sleep(60)  # virtual: the device joins and runs CBKE
+                await state("meter ready")
+            assert gw.provisioned == {canonical_eui64(device.mac): 1}
+            again = await request(base, context, "POST", "/api/v1/devices", body)
+            assert again.status == 409, again  # registered once, not twice
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.communicate()
