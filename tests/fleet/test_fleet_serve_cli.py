@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,11 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fleet.helpers import PREFIX, gateways, real, until, worker
-from tests.headend.helpers import client_context, request
+from tests.headend.helpers import Reply, client_context, request
 from tests.mqtt.broker import Broker, free_port
 from zse.cli.headend import headend
 from zse.headend.pki import init_directory
+from zse.headend.sim import SimDevice
 from zse.installcode import canonical_eui64
 
 
@@ -90,25 +93,59 @@ def test_an_unreachable_broker_is_one_line(tmp_path: Path) -> None:
     assert "unreachable for 0.5 s" in line
 
 
+async def serving(argv: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """``zse headend serve ...`` started, and the URL it serves at."""
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    command = [sys.executable, "-m", "zse", "headend", "serve", *argv]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert process.stdout is not None
+    line = await real(asyncio.get_running_loop().run_in_executor(None, process.stdout.readline))
+    assert line.startswith(b"serving https://"), line
+    return process, line.split()[1].decode().rstrip("/")
+
+
+@dataclass
+class Client:
+    """A retailer's client of the headend at ``base``."""
+
+    base: str
+    context: ssl.SSLContext
+
+    async def register(self, device: SimDevice) -> Reply:
+        body = {
+            "mac": device.mac,
+            "install_code": device.install_code,
+            "meter": device.meter,
+            "device_type": device.device_type,
+        }
+        return await request(self.base, self.context, "POST", "/api/v1/devices", body)
+
+    async def state(self, device: SimDevice) -> str:
+        path = f"/api/v1/devices/{device.mac}"
+        return str((await request(self.base, self.context, "GET", path)).body["state"])
+
+    async def until_meter_ready(self, device: SimDevice) -> None:
+        """Until the gateway admitted it, then it joins (virtual time) and is METER_READY."""
+        for wanted in ("pending provisioning", "meter ready"):
+
+            async def reached(wanted: str = wanted) -> bool:
+                return await self.state(device) == wanted
+
+            await until(reached)
+            await asyncio.sleep(60)  # virtual: the device joins and runs CBKE
+
+
 async def test_serve_registers_a_gateway_device_until_it_is_meter_ready(
     broker: Broker, tmp_path: Path
 ) -> None:
-    toml = config(tmp_path)
-    database = tmp_path / "headend.sqlite"
-    argv = [
-        *(sys.executable, "-m", "zse", "headend", "serve", "--config", toml, "--port", "0"),
-        *("--meter", "meter-1", "--database", str(database)),
-        *("--broker", broker.url, "--topic-prefix", PREFIX, "--worker-id", "serve-1"),
-    ]
-    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    argv = ["--config", config(tmp_path), "--port", "0", "--meter", "meter-1"]
+    argv += ["--database", str(tmp_path / "headend.sqlite"), "--broker", broker.url]
+    argv += ["--topic-prefix", PREFIX, "--worker-id", "serve-1"]
     async with gateways(broker, tmp_path / "meters", meters=1, provisioned=False) as gw:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        process, base = await serving(argv)
         assert process.stdout is not None
         try:
             loop = asyncio.get_running_loop()
-            line = await real(loop.run_in_executor(None, process.stdout.readline))
-            assert line.startswith(b"serving https://"), (line, process.stderr)
-            base = line.split()[1].decode().rstrip("/")
             queue_line = b""
             while not queue_line.startswith(b"work queue"):  # after the signed-request line
                 queue_line = await real(loop.run_in_executor(None, process.stdout.readline))
@@ -117,27 +154,11 @@ async def test_serve_registers_a_gateway_device_until_it_is_meter_ready(
                 f"work queue: {tmp_path / 'headend-queue.sqlite'} (for zse headend worker "
                 "--database)"
             )
-            context = client_context(tmp_path / "pki", "retailer-a")
+            client = Client(base, client_context(tmp_path / "pki", "retailer-a"))
             device = gw.sims.devices[0]
-            body = {
-                "mac": device.mac,
-                "install_code": device.install_code,
-                "meter": "meter-1",
-                "device_type": device.device_type,
-            }
-            reply = await request(base, context, "POST", "/api/v1/devices", body)
+            reply = await client.register(device)
             assert reply.status == 201, reply
-
-            async def state(wanted: str) -> None:
-                async def reached() -> bool:
-                    path = f"/api/v1/devices/{device.mac}"
-                    return (await request(base, context, "GET", path)).body["state"] == wanted
-
-                await until(reached)
-
-            await state("pending provisioning")
-            await asyncio.sleep(60)  # virtual: the device joins and runs CBKE
-            await state("meter ready")
+            await client.until_meter_ready(device)
             assert gw.provisioned == {canonical_eui64(device.mac): 1}
             process.send_signal(signal.SIGTERM)
             out, err = await real(loop.run_in_executor(None, process.communicate))
@@ -150,17 +171,6 @@ async def test_serve_registers_a_gateway_device_until_it_is_meter_ready(
             process.communicate()
 
 
-async def serving(argv: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """``zse headend serve ...`` started, and the URL it serves at."""
-    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
-    command = [sys.executable, "-m", "zse", "headend", "serve", *argv]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    assert process.stdout is not None
-    line = await real(asyncio.get_running_loop().run_in_executor(None, process.stdout.readline))
-    assert line.startswith(b"serving https://"), line
-    return process, line.split()[1].decode().rstrip("/")
-
-
 async def test_serve_killed_after_accepting_a_registration_loses_nothing(
     broker: Broker, tmp_path: Path, postgres: Any
 ) -> None:
@@ -170,37 +180,22 @@ async def test_serve_killed_after_accepting_a_registration_loses_nothing(
     context = client_context(tmp_path / "pki", "retailer-a")
     async with gateways(broker, tmp_path / "meters", meters=1, provisioned=False) as gw:
         device = gw.sims.devices[0]
-        body = {
-            "mac": device.mac,
-            "install_code": device.install_code,
-            "meter": "meter-1",
-            "device_type": device.device_type,
-        }
         first, base = await serving(argv)
         try:
-            reply = await request(base, context, "POST", "/api/v1/devices", body)
+            reply = await Client(base, context).register(device)
             assert reply.status == 201, reply
         finally:
             first.kill()  # SIGKILL: no goodbye, its store lock dies with its connection
             first.communicate()
         assert gw.provisioned == {}
         second, base = await serving(argv)
+        client = Client(base, context)
         try:
-            path = f"/api/v1/devices/{device.mac}"
-            assert (await request(base, context, "GET", path)).body["state"] == "new"
+            assert await client.state(device) == "new"
             async with worker(broker, database, "w1", time.time):  # the API's clock
-
-                async def state(wanted: str) -> None:
-                    async def reached() -> bool:
-                        return (await request(base, context, "GET", path)).body["state"] == wanted
-
-                    await until(reached)
-
-                await state("pending provisioning")
-                await asyncio.sleep(60)  # virtual: the device joins and runs CBKE
-                await state("meter ready")
+                await client.until_meter_ready(device)
             assert gw.provisioned == {canonical_eui64(device.mac): 1}
-            again = await request(base, context, "POST", "/api/v1/devices", body)
+            again = await client.register(device)
             assert again.status == 409, again  # registered once, not twice
         finally:
             second.send_signal(signal.SIGTERM)
