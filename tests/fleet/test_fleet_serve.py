@@ -188,9 +188,7 @@ async def test_an_api_stopped_before_the_gateway_answered_loses_nothing_and_does
     database = postgres.store_url("serve_restart")
     async with gateways(broker, tmp_path / "meters", provisioned=False) as gw:
         await gw.offline("meter-1")  # its gateway away: the registration waits in the queue
-        async with api(tmp_path, database) as first:  # first: it makes the schema a zse store
-            pass
-        async with worker(broker, database, "w1"):
+        async with worker(broker, database, "w1"):  # first, in a new schema
             async with api(tmp_path, database) as first:
                 reply = await first.call("POST", "/devices", registration(gw, 0))
                 assert reply.status == 201, reply
