@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tests.mqtt.broker import running_broker
-from tests.postgres_server import place, postgres
+from tests.postgres_server import pg_place, place, postgres
 from tests.virtual_time import pytest_asyncio_loop_factories
 
-__all__ = ["place", "postgres", "pytest_asyncio_loop_factories"]
+__all__ = ["pg_place", "place", "postgres", "pytest_asyncio_loop_factories"]
 
 broker = pytest.fixture(running_broker, name="broker")

@@ -14,14 +14,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.mqtt.broker import Broker
+from zse.headend.control import Control
 from zse.headend.core import Outcome, SendKind
-from zse.headend.queue import JobQueue, JobRow
+from zse.headend.gateway import GatewayLink
+from zse.headend.queue import JobQueue, JobRow, open_queue
+from zse.headend.run import claim_schema
 from zse.headend.sim import SimMeters
+from zse.headend.worker import Worker
 from zse.installcode import canonical_eui64
 from zse.mqtt.bridge import MqttBridge, broker_time
 from zse.mqtt.core import parse_settings
-from zse.provisioning import LifecycleState
-from zse.roles.esi import LoadControlSent, MessageSent
+from zse.provisioning import LifecycleEvent, LifecycleState
+from zse.roles.esi import (
+    LifecycleChanged,
+    LoadControlCancelSent,
+    LoadControlSent,
+    MessageCancelSent,
+    MessageSent,
+)
 
 T = TypeVar("T")
 PREFIX = "gw"
@@ -57,6 +67,9 @@ class Gateways:
     broker: Broker
     bridges: dict[str, MqttBridge] = field(default_factory=dict)
     executed: Counter[tuple[str, int]] = field(default_factory=Counter)
+    #: PROVISION carried out, per device; cancels sent, per (device, send id).
+    provisioned: Counter[str] = field(default_factory=Counter)
+    cancelled: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def devices(self) -> list[tuple[str, str]]:
         """Every (device, meter), devices as the headend keys them."""
@@ -81,6 +94,14 @@ class Gateways:
         await self.bridges.pop(meter).stop()
 
     def _count(self, event: Any) -> None:
+        if isinstance(event, LifecycleChanged) and event.event is LifecycleEvent.PROVISION:
+            self.provisioned[canonical_eui64(event.device)] += 1
+        if isinstance(event, MessageCancelSent | LoadControlCancelSent):
+            send = (
+                event.message_id if isinstance(event, MessageCancelSent) else event.issuer_event_id
+            )
+            for outcome in event.result.outcomes:
+                self.cancelled[(canonical_eui64(outcome.device), send)] += 1
         if isinstance(event, MessageSent | LoadControlSent):
             send = (
                 event.message.message_id
@@ -109,21 +130,26 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float = REAL_BOUN
 
 
 @contextlib.asynccontextmanager
-async def gateways(broker: Broker, directory: Path, meters: int = 2) -> AsyncIterator[Gateways]:
-    """``meters`` simulated meters, every device registered and METER_READY, each meter's ESI
-    a gateway on ``broker`` (bridge base topic ``gw/<meter>``)."""
+async def gateways(
+    broker: Broker, directory: Path, meters: int = 2, *, provisioned: bool = True
+) -> AsyncIterator[Gateways]:
+    """``meters`` simulated meters, every device registered and METER_READY (unless not
+    ``provisioned``: none registered), each meter's ESI a gateway on ``broker`` (bridge base
+    topic ``gw/<meter>``)."""
     loop = asyncio.get_running_loop()
     sims = SimMeters(meters, directory, clock=lambda: 800_000_000 + int(loop.time()))
     await sims.start()
     found = Gateways(sims, broker)
     try:
-        for device in sims.devices:
+        for device in sims.devices if provisioned else ():
             meter = next(m for m in sims.meters if m.id == device.meter)
             await meter.registry.register(device.mac, device.install_code)
             await meter.esi.provision(device.mac)
-        await asyncio.sleep(60)  # virtual: the devices join (every 5 s) and run CBKE
+        if provisioned:
+            await asyncio.sleep(60)  # virtual: the devices join (every 5 s) and run CBKE
         for meter in sims.meters:
-            assert {r.state for r in meter.registry.devices()} == {LifecycleState.METER_READY}
+            if provisioned:
+                assert {r.state for r in meter.registry.devices()} == {LifecycleState.METER_READY}
             meter.esi.on_event(found._count)
         for meter in sims.meters:
             await found.online(meter.id)
@@ -159,3 +185,28 @@ async def settled(queue: JobQueue, final: set[Outcome]) -> list[JobRow]:
 async def enqueue_lce(queue: JobQueue, send: int, devices: list[tuple[str, str]]) -> None:
     """What the API does for a Load Control Event by group: one job per device."""
     await queue.enqueue(send, SendKind.LOAD_CONTROL, lce(send), devices, now=0.0)
+
+
+@contextlib.asynccontextmanager
+async def worker(
+    broker: Broker, database: str, name: str, clock: Callable[[], float] | None = None
+) -> AsyncIterator[Worker]:
+    """``zse headend worker --database ... --broker ...`` in this process: its own queue
+    connection and MQTT session, control jobs and lifecycle events included; ``clock``: the
+    seconds it shares with the API (default the loop's, as an API in this process uses)."""
+    loop = asyncio.get_running_loop()
+    await claim_schema(database)  # as zse headend worker does
+    queue: JobQueue = await open_queue(database)
+    control = await Control.open(queue)
+    settings = parse_settings({"url": broker.url, "client_id": f"headend-{name}"})
+    link = GatewayLink(settings, prefix=PREFIX, timeout=2.0)
+    work = Worker(queue, link, owner=name, clock=clock or loop.time, poll=0.1, control=control)
+    await link.start()
+    await work.start()
+    try:
+        await real(link.connected.wait())
+        yield work
+    finally:
+        await work.stop()
+        await link.close()
+        await queue.close()

@@ -43,6 +43,42 @@ class Reply:
     headers: dict[str, str]
 
 
+async def request(
+    base: str,
+    context: ssl.SSLContext,
+    method: str,
+    path: str,
+    body: object = None,
+    *,
+    text: str | None = None,
+    form: dict[str, Any] | None = None,
+    origin: str | None = None,
+) -> Reply:
+    """One request to the headend at ``base`` over TLS ``context``; the virtual clock stands
+    still while the real socket is waited on."""
+    kwargs: dict[str, Any] = {}
+    if body is not None:
+        kwargs["json"] = body
+    if text is not None:
+        kwargs["data"] = text.encode()
+    if form is not None:
+        kwargs["data"] = form
+    if origin is not None:
+        kwargs["headers"] = {"Origin": origin}
+    with hold_virtual_clock():
+        connector = aiohttp.TCPConnector(ssl=context, force_close=True)
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.request(method, base + path, allow_redirects=False, **kwargs) as response,
+        ):
+            raw = await response.read()
+            kind = response.headers.get("Content-Type", "")
+            value: Any = raw.decode()
+            if kind.startswith("application/json"):
+                value = json.loads(raw)
+            return Reply(response.status, value, dict(response.headers))
+
+
 @dataclass
 class Service:
     directory: Path
@@ -73,29 +109,9 @@ class Service:
         """One request as ``who`` (a retailer's name or a TLS context); the virtual clock
         stands still while the real socket is waited on."""
         context = who if isinstance(who, ssl.SSLContext) else client_context(self.directory, who)
-        kwargs: dict[str, Any] = {}
-        if body is not None:
-            kwargs["json"] = body
-        if text is not None:
-            kwargs["data"] = text.encode()
-        if form is not None:
-            kwargs["data"] = form
-        if origin is not None:
-            kwargs["headers"] = {"Origin": origin}
-        with hold_virtual_clock():
-            connector = aiohttp.TCPConnector(ssl=context, force_close=True)
-            async with (
-                aiohttp.ClientSession(connector=connector) as session,
-                session.request(
-                    method, self.base + path, allow_redirects=False, **kwargs
-                ) as response,
-            ):
-                raw = await response.read()
-                kind = response.headers.get("Content-Type", "")
-                value: Any = raw.decode()
-                if kind.startswith("application/json"):
-                    value = json.loads(raw)
-                return Reply(response.status, value, dict(response.headers))
+        return await request(
+            self.base, context, method, path, body, text=text, form=form, origin=origin
+        )
 
     async def close(self) -> None:
         await self.runner.cleanup()

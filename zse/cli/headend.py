@@ -5,8 +5,10 @@ client certificates and keys (``retailer-a.pem`` / ``retailer-a-key.pem``, ``ret
 and ``headend.toml``. ``zse headend serve --config DIR/headend.toml --sim N --port P`` serves
 the API (OpenAPI at ``/openapi.json``) and the portal (``/``) over mutual TLS, over ``N``
 simulated meters whose HAN devices are printed at start (MAC address and install code, as on
-their labels); time on the simulator runs ``--speed`` times the real clock. Errors are one line:
-a usage or configuration error exits 2, a runtime error 1.
+their labels); time on the simulator runs ``--speed`` times the real clock. ``zse headend serve
+--config ... --meter ID ... [--database URL] [--broker URL]`` serves meters that are MQTT
+gateways through the work queue (docs/headend.md, "Utility scale"). Errors are one line: a
+usage or configuration error exits 2, a runtime error 1.
 """
 
 from __future__ import annotations
@@ -30,6 +32,30 @@ __all__ = ["headend"]
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+#: ``--topic-prefix``, of ``serve`` (over gateways) and ``worker``.
+_TOPIC_PREFIX = click.option(
+    "--topic-prefix",
+    default="zse/meters",
+    show_default=True,
+    help="Meter M is the bridge whose base topic is PREFIX/M.",
+)
+
+
+#: ``--retention-days``, of the workers (``worker``, and ``serve``'s over gateways).
+_RETENTION = click.option(
+    "--retention-days",
+    type=click.FloatRange(min=0),
+    default=7.0,
+    show_default=True,
+    help="Days a finished job is kept after its last change (0: for ever).",
+)
+
+
+def _retention(days: float) -> float | None:
+    """The retention in seconds (None: for ever)."""
+    return days * 86400 if days else None
 
 
 @click.group()
@@ -78,6 +104,40 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), help="Over [server] port.")
 @click.option("--speed", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--meter",
+    "meter_ids",
+    multiple=True,
+    help="A meter that is an MQTT gateway (its bridge at PREFIX/ID); repeat for each.",
+)
+@click.option(
+    "--meters",
+    "meters_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file of gateway meter ids, one a line (# comments).",
+)
+@click.option(
+    "--database",
+    help="With gateways: the store, postgresql://user@host:port/db?schema=name or an SQLite "
+    "file (over [server] database); the work queue goes beside it.",
+)
+@click.option(
+    "--broker", help="With gateways: run a headend worker here too, on this mqtt:// broker."
+)
+@_TOPIC_PREFIX
+@click.option(
+    "--broker-wait",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="With --broker: seconds to reach it at start before giving up.",
+)
+@_RETENTION
+@click.option(
+    "--worker-id",
+    help="With --broker: the name of the worker in this process (keep it stable: it names "
+    "its MQTT session; default serve-host-pid).",
+)
 def serve(  # noqa: PLR0917 - click passes options positionally
     config_path: Path,
     meters: int | None,
@@ -86,6 +146,14 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     port: int | None,
     speed: float,
     seed: int,
+    meter_ids: tuple[str, ...],
+    meters_file: Path | None,
+    database: str | None,
+    broker: str | None,
+    topic_prefix: str,
+    broker_wait: float,
+    retention_days: float,
+    worker_id: str | None,
 ) -> None:
     """Serve the API and the portal over mutual TLS."""
     from zse.cli.mqtt import PacedLoop  # noqa: PLC0415
@@ -96,10 +164,17 @@ def serve(  # noqa: PLR0917 - click passes options positionally
         signed_context,
     )
 
-    if (meters is None) == (esi_path is None):
-        _fail("give --sim N (simulated meters) or --esi FILE (the ESI of a zse esi config)", 2)
+    gateways = _gateway_ids(meter_ids, meters_file)
+    if [meters is not None, esi_path is not None, bool(gateways)].count(True) != 1:
+        _fail(
+            "give --sim N (simulated meters), --esi FILE (the ESI of a zse esi config) or "
+            "--meter ID / --meters FILE (meters as MQTT gateways)",
+            2,
+        )
     if radio is not None and esi_path is None:
         _fail("--radio goes with --esi", 2)
+    if not gateways and (database is not None or broker is not None):
+        _fail("--database and --broker go with --meter / --meters (meters as gateways)", 2)
     try:
         config = load_config(config_path)
         server_context(config)  # the TLS files are checked before anything starts
@@ -109,6 +184,10 @@ def serve(  # noqa: PLR0917 - click passes options positionally
         _fail(str(exc), 2)
     if esi_path is not None:
         sys.exit(_over_esi(config, esi_path, radio, port))
+    if gateways:
+        where = database or str(config.database)
+        options = (port, broker_wait, _retention(retention_days), worker_id)
+        sys.exit(_over_gateways(config, gateways, where, broker, topic_prefix, *options))
     assert meters is not None
     try:
         with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
@@ -140,6 +219,115 @@ async def _serve(cfg: HeadendConfig, *, meters: int, port: int | None, seed: int
             await stop.wait()
         finally:
             click.echo("stopping")
+
+
+def _gateway_ids(given: tuple[str, ...], path: Path | None) -> list[str]:
+    """The gateway meter ids of ``--meter`` and ``--meters FILE`` (one a line, ``#``
+    comments), each checked (it is an MQTT topic level)."""
+    ids = list(given)
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            _fail(f"{path}: {exc.strerror}", 2)
+        except UnicodeDecodeError:
+            _fail(f"{path}: not UTF-8 text", 2)
+        ids += [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        ids = [i for i in ids if i]
+        if not ids:
+            _fail(f"{path}: no meter ids", 2)
+    for meter in ids:
+        if not 0 < len(meter) <= 64 or any(c in meter for c in "/+#") or not meter.isprintable():
+            _fail(f"meter {meter[:70]!r}: 1-64 printable characters, no / + #", 2)
+    return sorted(set(ids))
+
+
+def _over_gateways(  # noqa: PLR0917 - the command's options
+    cfg: HeadendConfig,
+    meters: list[str],
+    database: str,
+    broker: str | None,
+    prefix: str,
+    port: int | None,
+    wait: float,
+    retention: float | None,
+    worker_id: str | None,
+) -> int:
+    """The headend over meter gateways through the work queue; returns the exit status."""
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    from zse.errors import StoreError  # noqa: PLC0415
+    from zse.mqtt.core import MqttConfigError, parse_settings  # noqa: PLC0415
+
+    settings = None
+    name = worker_id or f"serve-{socket.gethostname()}-{os.getpid()}"
+    if broker is not None:
+        try:
+            settings = parse_settings({"url": broker, "client_id": f"zse-headend-{name}"[:64]})
+        except MqttConfigError as exc:
+            _fail(str(exc), 2)
+    try:
+        options = (port, name, wait, retention)
+        asyncio.run(_serve_gateways(cfg, meters, database, settings, prefix, *options))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    except StoreError as exc:
+        _fail(str(exc), 1)
+    except Exception as exc:  # one line, not a traceback
+        _fail(f"{type(exc).__name__}: {exc}", 1)
+    return 0
+
+
+async def _serve_gateways(  # noqa: PLR0917 - the command's options
+    cfg: HeadendConfig,
+    meters: list[str],
+    database: str,
+    settings: Any,
+    prefix: str,
+    port: int | None,
+    name: str,
+    wait: float,
+    retention: float | None,
+) -> None:
+    from zse.headend.gateway import GatewayLink  # noqa: PLC0415
+    from zse.headend.run import start_gateway_headend  # noqa: PLC0415
+    from zse.time.service import system_clock  # noqa: PLC0415
+
+    link = None if settings is None else GatewayLink(settings, prefix=prefix)
+    running = await start_gateway_headend(
+        cfg,
+        meters,
+        database=database,
+        clock=system_clock,
+        port=port,
+        link=link,
+        worker=name,
+        retention=retention,
+    )
+    try:
+        if link is not None:
+            try:
+                await asyncio.wait_for(link.connected.wait(), wait)
+            except TimeoutError:
+                raise RuntimeError(
+                    f"broker {settings.host}:{settings.port} unreachable for {wait:g} s"
+                ) from None
+        click.echo(f"serving https://{cfg.host}:{running.port}/ ({len(meters)} gateway meters)")
+        if running.signed_port is not None:
+            click.echo(f"signed requests (RFC 9421): https://{cfg.host}:{running.signed_port}/")
+        queue = running.headend.queue
+        assert queue is not None
+        click.echo(f"work queue: {queue.where} (for zse headend worker --database)")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        click.echo("stopping")
+    finally:
+        await running.close()
 
 
 def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | None) -> int:
@@ -175,12 +363,7 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
 )
 @click.option("--broker", required=True, help="The meters' broker: mqtt://HOST[:PORT] or mqtts://.")
 @click.option("--id", "worker_id", help="This worker's name (unique; default host-pid).")
-@click.option(
-    "--topic-prefix",
-    default="zse/meters",
-    show_default=True,
-    help="Meter M is the bridge whose base topic is PREFIX/M.",
-)
+@_TOPIC_PREFIX
 @click.option("--lease", type=click.FloatRange(min=1), default=120.0, show_default=True)
 @click.option(
     "--timeout",
@@ -191,6 +374,7 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
 )
 @click.option("--batch", type=click.IntRange(1, 1000), default=16, show_default=True)
 @click.option("--poll", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
+@_RETENTION
 def worker(  # noqa: PLR0917 - click passes options positionally
     database: str,
     broker: str,
@@ -200,8 +384,10 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     timeout: float,
     batch: int,
     poll: float,
+    retention_days: float,
 ) -> None:
-    """Deliver the headend's queued sends to meter gateways over MQTT (one of N workers)."""
+    """Deliver the headend's queued sends and commands to meter gateways over MQTT, and
+    record their devices' lifecycle (one of N workers)."""
     import os  # noqa: PLC0415
     import socket  # noqa: PLC0415
 
@@ -216,7 +402,9 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     except MqttConfigError as exc:
         _fail(str(exc), 2)
     try:
-        asyncio.run(_work(database, settings, name, topic_prefix, lease, timeout, batch, poll))
+        retention = _retention(retention_days)
+        options = (lease, timeout, batch, poll, retention)
+        asyncio.run(_work(database, settings, name, topic_prefix, *options))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     except StoreError as exc:
@@ -234,14 +422,32 @@ async def _work(  # noqa: PLR0917 - the worker's options
     timeout: float,
     batch: int,
     poll: float,
+    retention: float | None,
 ) -> None:
+    from zse.headend.control import Control  # noqa: PLC0415
     from zse.headend.gateway import GatewayLink  # noqa: PLC0415
     from zse.headend.queue import open_queue  # noqa: PLC0415
+    from zse.headend.run import claim_schema  # noqa: PLC0415
     from zse.headend.worker import Worker  # noqa: PLC0415
 
+    await claim_schema(database)
     queue = await open_queue(database)
+    try:
+        control = await Control.open(queue)
+    except BaseException:
+        await queue.close()
+        raise
     link = GatewayLink(settings, prefix=prefix, timeout=timeout)
-    work = Worker(queue, link, owner=name, lease=lease, batch=batch, poll=poll)
+    work = Worker(
+        queue,
+        link,
+        owner=name,
+        lease=lease,
+        batch=batch,
+        poll=poll,
+        control=control,
+        retention=retention,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

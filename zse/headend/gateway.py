@@ -10,7 +10,10 @@ record (``"duplicate": true``), across its restarts (its store), so a command se
 a headend worker's crash, or after a timeout, is answered and not carried out twice.
 
 The devices' reports come from the bridges' event topics (``<prefix>/+/+/drlc``:
-``ReportReceived``; ``<prefix>/+/+/message``: ``MessageConfirmed``). The link's MQTT session is
+``ReportReceived``; ``<prefix>/+/+/message``: ``MessageConfirmed``), their lifecycle changes
+from ``<prefix>/+/+/lifecycle`` (``LifecycleChanged``); the control commands of
+:mod:`zse.headend.control` (``provision``, ``deprovision``, the cancels) go out by
+:meth:`GatewayLink.command`. The link's MQTT session is
 persistent (clean session off, QoS 1): what arrives while it is away waits at the broker.
 A meter that does not answer within ``timeout`` seconds is :class:`MeterUnreachable`.
 """
@@ -27,9 +30,18 @@ from typing import Any
 import aiomqtt
 
 from zse.headend.core import Outcome, SendKind, outcome_of_report
-from zse.headend.link import ESI_OUTCOMES, Answer, Delivery, MeterLink, MeterUnreachable, Report
+from zse.headend.link import (
+    ESI_OUTCOMES,
+    Answer,
+    Delivery,
+    Lifecycle,
+    MeterLink,
+    MeterUnreachable,
+    Report,
+)
 from zse.mqtt.bridge import broker_time, mqtt_client
 from zse.mqtt.core import MqttSettings
+from zse.provisioning import LifecycleState
 
 __all__ = ["DEFAULT_PREFIX", "GatewayLink"]
 
@@ -41,6 +53,8 @@ _COMMANDS = {SendKind.MESSAGE: "display_message", SendKind.LOAD_CONTROL: "load_c
 #: Publications a worker may have awaiting their acknowledgement: one per delivery under way
 #: (``zse headend worker --batch``, at most 1,000), not a sign of trouble to log.
 _PENDING_EXPECTED = 1_000
+#: The control commands (:mod:`zse.headend.control`) whose answers the link waits for.
+_CONTROL = ("provision", "deprovision", "cancel_message", "cancel_load_control")
 
 
 class GatewayLink(MeterLink):
@@ -86,9 +100,9 @@ class GatewayLink(MeterLink):
                     await client.__aenter__()
                 try:
                     with broker_time():
-                        for name in _COMMANDS.values():
+                        for name in (*_COMMANDS.values(), *_CONTROL):
                             await client.subscribe(f"{self.prefix}/+/bridge/response/{name}", qos=1)
-                        for kind in ("drlc", "message"):
+                        for kind in ("drlc", "message", "lifecycle"):
                             await client.subscribe(f"{self.prefix}/+/+/{kind}", qos=1)
                     self._client = client
                     self.connected.set()
@@ -119,6 +133,12 @@ class GatewayLink(MeterLink):
                 waiter.set_result(data)
             return
         with contextlib.suppress(KeyError, TypeError, ValueError):
+            if topic.endswith("/lifecycle"):
+                meter = topic[len(self.prefix) + 1 :].split("/", 1)[0]
+                change = _lifecycle(meter, data)
+                if change is not None:
+                    self._changed(change)
+                return
             report = _report(data)
             if report is not None:
                 self._reported(report)
@@ -131,9 +151,15 @@ class GatewayLink(MeterLink):
             "device": delivery.device,
             field: dict(delivery.payload),
         }
+        return _answer(await self.command(delivery.meter, name, request))
+
+    async def command(self, meter: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Publish the command on ``meter``'s request topic and wait for its response (by
+        correlation id) at most ``timeout`` seconds."""
+        key = str(body["correlation_id"])
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[dict[str, Any]] = loop.create_future()
-        self._waiting[delivery.key] = waiter
+        self._waiting[key] = waiter
         try:
             with broker_time():
                 async with asyncio.timeout(self.timeout):
@@ -141,17 +167,14 @@ class GatewayLink(MeterLink):
                     client = self._client
                     assert client is not None
                     await client.publish(
-                        f"{self.base(delivery.meter)}/bridge/request/{name}",
-                        json.dumps(request),
-                        qos=1,
+                        f"{self.base(meter)}/bridge/request/{name}", json.dumps(body), qos=1
                     )
-                    response = await waiter
+                    return await waiter
         except (TimeoutError, aiomqtt.MqttError) as exc:
             why = "did not answer" if isinstance(exc, TimeoutError) else f"unreachable: {exc}"
-            raise MeterUnreachable(f"meter {delivery.meter} {why}") from None
+            raise MeterUnreachable(f"meter {meter} {why}") from None
         finally:
-            self._waiting.pop(delivery.key, None)
-        return _answer(response)
+            self._waiting.pop(key, None)
 
 
 def _answer(response: Mapping[str, Any]) -> Answer:
@@ -170,6 +193,23 @@ def _answer(response: Mapping[str, Any]) -> Answer:
     error = response.get("error") or {}
     detail = f"refused: {error.get('field')}: {error.get('message')}"
     return Answer(outcome=Outcome.SKIPPED, detail=detail[:200], final=True)
+
+
+def _lifecycle(meter: str, data: Mapping[str, Any]) -> Lifecycle | None:
+    """A device's lifecycle change from a bridge's ``lifecycle`` payload, or None (a
+    refused event changes nothing)."""
+    if data.get("event") != "LifecycleChanged":
+        return None
+    before = data.get("from_state")
+    return Lifecycle(
+        meter=meter,
+        device=str(data["device"]),
+        event=str(data["lifecycle_event"]),
+        from_state=None if before is None else LifecycleState(before),
+        to_state=LifecycleState(data["to_state"]),
+        detail=str(data.get("detail", ""))[:200],
+        time=int(data["time"]),
+    )
 
 
 def _report(data: Mapping[str, Any]) -> Report | None:

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from zse.drlc import LoadControlEvent
+from zse.errors import ZseError
 from zse.headend.core import Outcome, SendKind, outcome_of_report
 from zse.messaging import Message
+from zse.provisioning import LifecycleState
 from zse.roles.esi import (
     EnergyServiceInterface,
     EsiEvent,
@@ -34,6 +36,8 @@ __all__ = [
     "Answer",
     "Delivery",
     "EsiLink",
+    "Lifecycle",
+    "LifecycleListener",
     "MeterLink",
     "MeterUnreachable",
     "Report",
@@ -41,7 +45,7 @@ __all__ = [
 ]
 
 
-class MeterUnreachable(Exception):
+class MeterUnreachable(ZseError):
     """The meter did not answer (its gateway is offline, or the broker is away)."""
 
 
@@ -89,6 +93,23 @@ class Report:
 
 ReportListener = Callable[[Report], None]
 
+
+@dataclass(frozen=True, kw_only=True)
+class Lifecycle:
+    """A meter moved one of its devices (its ESI's ``LifecycleChanged``, SE 5.4.8.1): the
+    meter, the device, the registry event, the states and the meter's time (ZigBee UTCTime)."""
+
+    meter: str
+    device: str
+    event: str
+    from_state: LifecycleState | None
+    to_state: LifecycleState
+    detail: str
+    time: int
+
+
+LifecycleListener = Callable[[Lifecycle], None]
+
 #: The ESI's per-device outcomes as a headend's.
 ESI_OUTCOMES = {
     "delivered": Outcome.DELIVERED,
@@ -102,11 +123,27 @@ class MeterLink(ABC):
 
     def __init__(self) -> None:
         self._listeners: list[ReportListener] = []
+        self._lifecycle: list[LifecycleListener] = []
 
     @abstractmethod
     async def deliver(self, delivery: Delivery) -> Answer:
         """Carry ``delivery`` out on its meter; :class:`MeterUnreachable` if it did not
         answer."""
+
+    async def command(self, meter: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Send ``meter`` the control command ``name`` (the ``zse mqtt`` bridge's, its
+        ``correlation_id`` in ``body``); the meter's response (:class:`MeterUnreachable` if
+        it did not answer). Only a link to gateways has them."""
+        raise MeterUnreachable(f"meter {meter}: no {name} command over this link")
+
+    def on_lifecycle(self, listener: LifecycleListener) -> Callable[[], None]:
+        """Call ``listener`` with each lifecycle change of a device; returns the function
+        that stops it."""
+        return _listen(self._lifecycle, listener)
+
+    def _changed(self, change: Lifecycle) -> None:
+        for listener in list(self._lifecycle):
+            listener(change)
 
     async def start(self) -> None:  # noqa: B027 - optional
         """Connect (a link over a network)."""
@@ -116,17 +153,22 @@ class MeterLink(ABC):
 
     def on_report(self, listener: ReportListener) -> Callable[[], None]:
         """Call ``listener`` with each device report; returns the function that stops it."""
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-
-        return remove
+        return _listen(self._listeners, listener)
 
     def _reported(self, report: Report) -> None:
         for listener in list(self._listeners):
             listener(report)
+
+
+def _listen(listeners: list[Any], listener: Any) -> Callable[[], None]:
+    """Add ``listener`` to ``listeners``; the function that removes it."""
+    listeners.append(listener)
+
+    def remove() -> None:
+        with contextlib.suppress(ValueError):
+            listeners.remove(listener)
+
+    return remove
 
 
 class EsiLink(MeterLink):

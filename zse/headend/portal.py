@@ -157,7 +157,7 @@ async def _provision_form(
     body = (
         '<form method="post" action="/provision">'
         + _form_error(errors)
-        + _select("meter", "Meter", sorted(app.headend.meters), str(given.get("meter", "")))
+        + _select("meter", "Meter", list(app.headend.meter_ids), str(given.get("meter", "")))
         + _select("device_type", "Device type", DEVICE_TYPES, str(given.get("device_type", "")))
         + _field("mac", "MAC address (EUI-64)", str(given.get("mac", "")), errors=errors)
         + _field("label", "Label", str(given.get("label", "")), errors=errors)
@@ -171,7 +171,7 @@ async def _provision(app: Served, request: web.Request) -> web.Response:
     form = await request.post()
     values = {k: str(form.get(k, "")) for k in ("meter", "device_type", "mac", "label")}
     try:  # everything but the install code, checked before the next screen
-        check_device(values, meters=app.headend.meters)
+        check_device(values, meters=app.headend.meter_ids)
     except HeadendError as exc:
         return await _provision_form(app, request, _errors(exc))
     raise web.HTTPSeeOther("/credentials?" + urlencode(values))
@@ -281,7 +281,7 @@ async def _groups(
     rows = [[_e(g["name"]), _e(", ".join(g["meters"]))] for g in app.headend.groups(retailer)]
     meters = "".join(
         f'<label><input type="checkbox" name="meters" value="{_e(m)}"> {_e(m)}</label>'
-        for m in sorted(app.headend.meters)
+        for m in list(app.headend.meter_ids)
     )
     body = (
         _table(("Group", "Meters"), rows, caption="Groups")

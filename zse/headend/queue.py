@@ -28,8 +28,8 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ __all__ = ["Completion", "Job", "JobQueue", "JobRow", "ReportedOutcome", "open_q
 
 #: Where an idempotency key starts (then send, device, try: ``zse-headend:7:000D...:0``).
 KEY_PREFIX = "zse-headend"
+#: The PostgreSQL notification channel of the queue's changes (the payload: the schema).
+CHANNEL = "zse_headend"
 
 _TABLE = (
     "CREATE TABLE IF NOT EXISTS headend_jobs ("
@@ -157,6 +159,15 @@ class _Connection(ABC):
     lock_clause = ""
     where = ""
 
+    async def notify(self) -> None:  # noqa: B027 - optional: SQLite has no notifications
+        """Tell the listeners (:meth:`JobQueue.listen`) of a change, when this transaction
+        commits."""
+
+    async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
+        """Call ``wake()`` on each change another connection notifies; the closer (None: no
+        notifications on this engine)."""
+        return None
+
     @abstractmethod
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
 
@@ -268,6 +279,27 @@ class _Postgres(_Connection):
     async def close(self) -> None:
         await self._db.close(timeout=self.url.command_timeout)
 
+    async def notify(self) -> None:
+        await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, self.url.schema)
+
+    async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
+        """A connection of its own LISTENing on :data:`CHANNEL` for this schema's changes."""
+        from zse.store_postgres import connect  # noqa: PLC0415
+
+        listener = await connect(self.url, application="zse-headend-listen")
+        schema = self.url.schema
+
+        def heard(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
+            if payload == schema:
+                wake()
+
+        await listener.add_listener(CHANNEL, heard)
+
+        async def close() -> None:
+            await listener.close(timeout=self.url.command_timeout)
+
+        return close
+
 
 def _password_free(connection: _Connection, exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
@@ -287,6 +319,17 @@ class JobQueue:
         """Close the connection (a lease held stays until it expires)."""
         with hold_virtual_clock():
             await self._db.close()
+
+    @property
+    def locking(self) -> bool:
+        """Whether claims lock rows (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: no)."""
+        return bool(self._db.lock_clause)
+
+    def transaction(self, what: str) -> AbstractAsyncContextManager[_Connection]:
+        """One transaction on the queue's connection (tables beside the jobs', such as
+        :mod:`zse.headend.control`'s): committed at the end, rolled back on an error, a
+        database error as :class:`StoreError` saying it could not ``what``."""
+        return self._transaction(what)
 
     @asynccontextmanager
     async def _transaction(self, what: str) -> AsyncIterator[_Connection]:
@@ -388,6 +431,7 @@ class JobQueue:
                     updates[answer.job.send, answer.job.device] = update
             if updates:
                 await db.execute_many(_UPDATE, list(updates.values()))
+                await db.notify()
         return [key in updates for key in keys]
 
     async def _rows_of(
@@ -435,6 +479,7 @@ class JobQueue:
                     updates[key] = update
             if updates:
                 await db.execute_many(_UPDATE, list(updates.values()))
+                await db.notify()
         return moved
 
     async def cancel(self, send: int, *, now: float) -> None:
@@ -451,6 +496,36 @@ class JobQueue:
                 " WHERE send = ? AND state <> 'ready'",
                 (now, send),
             )
+
+    async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
+        """PostgreSQL: call ``wake()`` each time a worker commits an outcome or a report (or
+        :mod:`zse.headend.control` a device's record), through LISTEN/NOTIFY on a connection
+        of its own; returns the function that closes it. SQLite: None (poll instead)."""
+        try:
+            with hold_virtual_clock():
+                close = await self._db.listen(wake)
+        except Exception as exc:
+            message = _password_free(self._db, exc)
+            raise StoreError(f"{self.where}: cannot listen for changes: {message}") from None
+        if close is None:
+            return None
+
+        async def closed() -> None:
+            with hold_virtual_clock():
+                await close()
+
+        return closed
+
+    async def purge(self, *, before: float) -> int:
+        """Delete the finished jobs (``sent``: nothing more to deliver) last updated before
+        ``before``: the retention of ``zse headend worker --retention-days``; how many. A
+        report on a purged job is no longer recorded."""
+        async with self._transaction("purge finished jobs") as db:
+            rows = await db.fetch(
+                "DELETE FROM headend_jobs WHERE state = 'sent' AND updated < ? RETURNING send",
+                (before,),
+            )
+        return len(rows)
 
     async def rows(self, send: int | None = None, *, since: float | None = None) -> list[JobRow]:
         """The jobs (every device's outcome) of ``send``, or of every send; only those

@@ -1,22 +1,38 @@
 """The headend assembled and served: its store, the operations over the given meters, and the
-HTTPS listeners (``zse headend serve`` over simulated meters or over the ESI of a ``zse esi``
-configuration)."""
+HTTPS listeners (``zse headend serve`` over simulated meters, over the ESI of a ``zse esi``
+configuration, or over meter gateways through the work queue: :func:`start_gateway_headend`)."""
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from zse.errors import StoreError
+from zse.headend.control import Control
 from zse.headend.core import RateLimiter
+from zse.headend.directory import GatewayMeters, MeterDirectory
+from zse.headend.link import MeterLink
 from zse.headend.pki import HeadendConfig, server_context, signed_context
+from zse.headend.queue import JobQueue, open_queue
 from zse.headend.service import Headend, Meter
 from zse.headend.store import HeadendStore
 from zse.headend.web import HeadendApp, serve
+from zse.headend.worker import Worker
 from zse.store import Store
 
-__all__ = ["RunningHeadend", "start_headend"]
+__all__ = [
+    "RunningHeadend",
+    "claim_schema",
+    "queue_location",
+    "start_gateway_headend",
+    "start_headend",
+]
 
 
 @dataclass
@@ -30,28 +46,65 @@ class RunningHeadend:
     runner: web.AppRunner
     port: int
     signed_port: int | None
+    #: What else was started with it and stops with it (a queue, a link, a worker).
+    closers: list[Callable[[], Any]] = field(default_factory=list)
 
     async def close(self) -> None:
         """Stop listening, stop the operations, close the store (the meters stay)."""
         await self.runner.cleanup()
         await self.headend.close()
+        for close in reversed(self.closers):
+            await close()
         await self.store.close()
+
+
+async def claim_schema(database: str | Path) -> None:
+    """Before a worker opens the work queue at ``database``: an empty PostgreSQL schema is
+    made a zse store first (as the API's ``serve`` would), so that the queue's tables do not
+    make the API refuse it later as another application's. Nothing for SQLite, for a store
+    (open elsewhere or not) or a schema of the queue's own (the queue's opening says what is
+    wrong, if anything)."""
+    text = str(database)
+    if text.split(":", 1)[0].lower() not in ("postgresql", "postgres"):
+        return
+    try:
+        store = await Store.open(text)
+    except StoreError:
+        return  # held by the API, the queue's own schema, or unreachable: open_queue says
+    await store.close()
+
+
+def queue_location(database: str | Path) -> str:
+    """Where the work queue of the headend whose store is ``database`` lives: the same
+    PostgreSQL database and schema, or the SQLite file beside it (``NAME-queue.sqlite``)."""
+    text = str(database)
+    if text.split(":", 1)[0].lower() in ("postgresql", "postgres"):
+        return text
+    path = Path(text)
+    return str(path.with_name(f"{path.stem}-queue.sqlite"))
 
 
 async def start_headend(
     config: HeadendConfig,
-    meters: Iterable[Meter],
+    meters: Iterable[Meter] | MeterDirectory,
     *,
     clock: Callable[[], int],
     port: int | None = None,
+    database: str | Path | None = None,
+    queue: JobQueue | None = None,
+    sync: float = 1.0,
+    store: Store | None = None,
 ) -> RunningHeadend:
-    """Open ``config.database``, start the operations over ``meters`` (``clock()``: ZigBee
-    UTCTime) and serve them on ``config.host``: mutual TLS at ``port`` (default the
-    configured one; 0: a free port) and, when ``signed_port`` is configured, signed requests
-    next to it (a free port too when ``port`` is 0)."""
-    store = await Store.open(config.database)
+    """Open ``database`` (default ``config.database``), start the operations over ``meters``
+    (``clock()``: ZigBee UTCTime; ``queue``: sends fan out through it) and serve them on
+    ``config.host``: mutual TLS at ``port`` (default the configured one; 0: a free port) and,
+    when ``signed_port`` is configured, signed requests next to it (a free port too when
+    ``port`` is 0); ``store``: the store already open (it is closed with the headend)."""
+    if store is None:
+        store = await Store.open(config.database if database is None else database)
     try:
-        headend = Headend(meters, await HeadendStore.open(store), clock=clock)
+        records = await HeadendStore.open(store)
+        headend = Headend(meters, records, clock=clock, queue=queue, sync=sync)
         await headend.start()
     except BaseException:
         await store.close()
@@ -79,3 +132,51 @@ async def start_headend(
         port=ports[0],
         signed_port=ports[1] if len(ports) > 1 else None,
     )
+
+
+async def start_gateway_headend(
+    config: HeadendConfig,
+    meters: Iterable[str],
+    *,
+    database: str | Path,
+    clock: Callable[[], int],
+    port: int | None = None,
+    link: MeterLink | None = None,
+    worker: str = "serve",
+    wall: Callable[[], float] = time.time,
+    sync: float = 1.0,
+    retention: float | None = None,
+) -> RunningHeadend:
+    """The headend over meter gateways (docs/adr/0020): its store in ``database``, its work
+    queue, control jobs and device records beside it (:func:`queue_location`), the
+    ``meters`` (ids) as gateways; with a ``link`` (to the gateways' broker) a headend worker
+    named ``worker`` runs in this process too (more run as ``zse headend worker``).
+    ``wall()``: the seconds the workers share (wall-clock time); ``retention``: the
+    worker's (:class:`~zse.headend.worker.Worker`)."""
+    store = await Store.open(database)  # first: a new schema becomes a store, then the queue's
+    closers: list[Callable[[], Any]] = []
+    try:
+        queue = await open_queue(queue_location(database))
+        closers.append(queue.close)
+        control = await Control.open(queue)
+        directory = GatewayMeters(meters, control, meter_time=clock, clock=wall)
+        if link is not None:
+            work = Worker(
+                queue, link, owner=worker, clock=wall, control=control, retention=retention
+            )
+            await link.start()
+            closers.append(link.close)
+            await work.start()
+            closers.append(work.stop)
+        running = await start_headend(
+            config, directory, clock=clock, port=port, store=store, queue=queue, sync=sync
+        )
+    except BaseException:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                await close()
+        with contextlib.suppress(Exception):  # closed already if start_headend failed
+            await store.close()
+        raise
+    running.closers = closers
+    return running

@@ -17,10 +17,11 @@ with their id; they run in the background, and :meth:`Headend.watch` streams the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from zse.device_csv import DeviceCsvError, read_devices
@@ -43,15 +44,14 @@ from zse.headend.core import (
     parse_state,
     retry_delay,
 )
+from zse.headend.directory import DeviceStatus, EsiMeters, Meter, MeterDirectory
 from zse.headend.queue import JobQueue
 from zse.headend.store import DeviceOwner, Group, HeadendStore, OutcomeRecord, SendRecord
 from zse.installcode import canonical_eui64
 from zse.messaging import Message
-from zse.provisioning import IllegalTransition, LifecycleState
-from zse.provisioning.registry import HanRegistry, RegistryError
+from zse.provisioning import LifecycleState
 from zse.roles.esi import (
     DeviceOutcome,
-    EnergyServiceInterface,
     EsiEvent,
     LifecycleChanged,
     MessageConfirmed,
@@ -62,7 +62,7 @@ from zse.roles.esi import Outcome as EsiOutcome
 from zse.zcl._tasks import keep_task
 from zse.zcl.timer import Timer
 
-__all__ = ["Headend", "Meter"]
+__all__ = ["Headend", "Meter"]  # Meter: zse.headend.directory's, here where it always was
 
 LOGGER = logging.getLogger(__name__)
 
@@ -78,20 +78,13 @@ _MESSAGE_DONE = frozenset({Outcome.DELIVERED, Outcome.CONFIRMED, Outcome.CANCELL
 _LCE_DONE = frozenset({Outcome.COMPLETED, Outcome.OPTED_OUT, Outcome.REJECTED, Outcome.CANCELLED})
 
 
-@dataclass(frozen=True)
-class Meter:
-    """One meter: its id, its ESI and the ESI's registry."""
-
-    id: str
-    esi: EnergyServiceInterface
-    registry: HanRegistry
-
-
 class Headend:
     """The retailer HAN service's operations (see the module notes).
 
-    ``meters``: the meters by id; ``records``: the headend's store; ``clock()``: ZigBee
-    UTCTime (for load control start times and record times).
+    ``meters``: the in-process meters, or a :class:`~zse.headend.directory.MeterDirectory`
+    (meters as gateways: :class:`~zse.headend.directory.GatewayMeters`, which needs a
+    ``queue``); ``records``: the headend's store; ``clock()``: ZigBee UTCTime (for load
+    control start times and record times).
 
     ``queue`` (utility scale, docs/headend.md): by-group sends fan out as one job per device
     in this work queue, which headend workers (:mod:`zse.headend.worker`) drain, in this
@@ -102,14 +95,16 @@ class Headend:
 
     def __init__(
         self,
-        meters: Iterable[Meter],
+        meters: Iterable[Meter] | MeterDirectory,
         records: HeadendStore,
         *,
         clock: Callable[[], int],
         queue: JobQueue | None = None,
         sync: float = 1.0,
     ) -> None:
-        self.meters: dict[str, Meter] = {m.id: m for m in meters}
+        self.directory = meters if isinstance(meters, MeterDirectory) else EsiMeters(meters)
+        #: The in-process meters by id (none when the meters are gateways).
+        self.meters: dict[str, Meter] = self.directory.esis
         self.records = records
         self.clock = clock
         self.retries = RetryBook()
@@ -121,20 +116,23 @@ class Headend:
         self._lock = asyncio.Lock()
         self.queue = queue
         self.sync = sync
+        #: Seconds between looks at the queue when PostgreSQL notifies its changes (the
+        #: fallback poll); ``sync`` without notifications (SQLite).
+        self.fallback = max(sync, 30.0)
+        self._woken = asyncio.Event()
+        self._unlisten: Callable[[], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         """Follow the meters' events, finish what a restart interrupted: registrations whose
         registry entry is missing are dropped (the client never got a 201), sends left pending
         are run, offline devices are tried again now."""
+        if self.queue is None and not isinstance(self.directory, EsiMeters):
+            raise ValueError("meters as gateways need a work queue")
         for meter in self.meters.values():
             self._detach.append(meter.esi.on_event(self._listener(meter)))
+        await self.directory.start()
         for eui64, owner in list(self.records.devices.items()):
-            found = self.meters.get(owner.meter)
-            try:
-                if found is None:
-                    raise RegistryError(eui64)
-                found.registry.get(eui64)
-            except RegistryError:
+            if self.directory.status(owner, frozenset()) is None:
                 LOGGER.warning("dropping %s: its registration did not complete", eui64)
                 await self.records.forget_device(eui64)
         now = asyncio.get_running_loop().time()
@@ -153,6 +151,7 @@ class Headend:
         self._timer.start()
         self._timer.update()
         if self.queue is not None:
+            self._unlisten = await self.queue.listen(self._woken.set)
             self._spawn(self._follow_queue())
 
     async def close(self) -> None:
@@ -164,6 +163,9 @@ class Headend:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._unlisten is not None:
+            await self._unlisten()
+            self._unlisten = None
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -185,33 +187,37 @@ class Headend:
         """A device's view: identity, meter, type, label, lifecycle state, groups."""
         return self._view(self._owned(retailer, eui64))
 
+    @property
+    def meter_ids(self) -> tuple[str, ...]:
+        """The meters devices can be registered on, sorted."""
+        return self.directory.ids
+
+    def _status(self, owner: DeviceOwner) -> DeviceStatus:
+        status = self.directory.status(owner, frozenset(self._tags(owner.retailer, owner.meter)))
+        if status is None:  # its meter lost it: shown as not (yet) registered there
+            return DeviceStatus(state=LifecycleState.NEW, joined=False, groups=frozenset())
+        return status
+
     def _view(self, owner: DeviceOwner) -> dict[str, Any]:
-        record = self.meters[owner.meter].registry.get(owner.eui64)
+        status = self._status(owner)
         prefix = owner.retailer + "/"
-        return {
+        view = {
             "mac": owner.eui64,
             "meter": owner.meter,
             "device_type": owner.device_type,
             "label": owner.label,
-            "state": record.state.value,
-            "joined": record.joined,
-            "groups": sorted(g.removeprefix(prefix) for g in record.groups if g.startswith(prefix)),
+            "state": status.state.value,
+            "joined": status.joined,
+            "groups": sorted(g.removeprefix(prefix) for g in status.groups if g.startswith(prefix)),
         }
+        if status.detail:
+            view["detail"] = status.detail
+        return view
 
     async def history(self, retailer: str, eui64: str) -> list[dict[str, Any]]:
-        """A device's lifecycle history, oldest first (its meter registry's audit trail)."""
-        owner = self._owned(retailer, eui64)
-        entries = await self.meters[owner.meter].registry.audit(owner.eui64)
-        return [
-            {
-                "time": e.time,
-                "event": e.event,
-                "from_state": e.from_state,
-                "to_state": e.to_state,
-                "detail": e.detail if e.event != "groups" else "",
-            }
-            for e in entries
-        ]
+        """A device's lifecycle history, oldest first (its meter registry's audit trail, or
+        the headend's own record for a gateway's device)."""
+        return await self.directory.history(self._owned(retailer, eui64))
 
     def devices(
         self,
@@ -246,28 +252,17 @@ class Headend:
             if g.retailer == retailer and meter in g.meters
         }
 
-    def _taken(self, eui64: str) -> str | None:
-        """Why ``eui64`` cannot be registered (it is on a meter and not de-provisioned)."""
-        for meter in self.meters.values():
-            try:
-                record = meter.registry.get(eui64)
-            except RegistryError:
-                continue
-            if record.state is not LifecycleState.DEPROVISION_COMPLETE:
-                return "already provisioned"
-        return None
-
     async def register(self, retailer: str, body: object) -> dict[str, Any]:
         """Register a HAN device and have its meter admit it (NEW -> PENDING_PROVISIONING;
         METER_READY once it joins and runs CBKE). Returns the device's view."""
-        registration = parse_registration(body, meters=self.meters)
+        registration = parse_registration(body, meters=self.meter_ids)
         async with self._lock:
             return await self._register(retailer, registration)
 
     async def _register(self, retailer: str, registration: Registration) -> dict[str, Any]:
-        if (why := self._taken(registration.eui64)) is not None:
-            raise HeadendError(409, f"mac: device {registration.eui64} is {why}", field="mac")
-        meter = self.meters[registration.meter]
+        if self.directory.taken(registration.eui64):
+            message = f"mac: device {registration.eui64} is already provisioned"
+            raise HeadendError(409, message, field="mac")
         previous = self.records.devices.get(registration.eui64)
         owner = DeviceOwner(
             eui64=registration.eui64,
@@ -278,23 +273,18 @@ class Headend:
         )
         await self.records.put_device(owner)  # first: a crash after it is undone at start()
         try:
-            if previous is not None and previous.meter != owner.meter:
-                await self.meters[previous.meter].registry.set_groups(owner.eui64, ())
-            await meter.registry.register(
-                owner.eui64,
+            then = await self.directory.register(
+                owner,
                 registration.install_code,
-                label=registration.label,
-                groups=self._tags(retailer, registration.meter),
+                frozenset(self._tags(retailer, registration.meter)),
+                previous,
             )
-        except (RegistryError, DecodeError) as exc:
+        except HeadendError:
             await self.records.forget_device(owner.eui64)
-            raise HeadendError(409, f"mac: {exc}", field="mac") from None
-        self._spawn(self._admit(meter, owner.eui64))
+            raise
+        if then is not None:
+            self._spawn(then())
         return self._view(owner)
-
-    async def _admit(self, meter: Meter, eui64: str) -> None:
-        """Open joining for the device with its install code (PROVISION)."""
-        await meter.esi.provision(eui64)
 
     async def import_csv(
         self, retailer: str, text: str, *, meter: str, device_type: str
@@ -305,7 +295,7 @@ class Headend:
         registered: list[str] = []
         errors: list[dict[str, Any]] = []
         base = {"meter": meter, "device_type": device_type}
-        if meter not in self.meters:
+        if meter not in self.meter_ids:
             raise HeadendError(404, f"meter: no meter {meter!r}", field="meter")
         if device_type not in DEVICE_TYPES:
             raise HeadendError(
@@ -328,7 +318,7 @@ class Headend:
                 }
                 try:
                     view = await self._register(
-                        retailer, parse_registration(body, meters=self.meters)
+                        retailer, parse_registration(body, meters=self.meter_ids)
                     )
                 except HeadendError as exc:
                     if exc.field in ("meter", "device_type"):
@@ -342,10 +332,7 @@ class Headend:
         """De-provision a device: METER_READY -> PENDING_DE-PROVISIONING (-> DE-PROVISION
         COMPLETE when it leaves), or straight to complete if it never joined."""
         owner = self._owned(retailer, eui64)
-        try:
-            await self.meters[owner.meter].esi.deprovision(owner.eui64)
-        except IllegalTransition as exc:
-            raise HeadendError(409, f"state: {exc}", field="state") from None
+        await self.directory.deprovision(owner)
         return self._view(owner)
 
     # -- groups ------------------------------------------------------------------------------
@@ -369,7 +356,7 @@ class Headend:
     async def put_group(self, retailer: str, body: object) -> dict[str, Any]:
         """Create or replace a group (a name and its meters); its devices' registry groups
         follow."""
-        request = parse_group(body, meters=self.meters)
+        request = parse_group(body, meters=self.meter_ids)
         group = Group(retailer=retailer, name=request.name, meters=request.meters)
         async with self._lock:
             await self.records.put_group(group)
@@ -387,10 +374,7 @@ class Headend:
         for owner in self.records.devices.values():
             if owner.retailer != retailer:
                 continue
-            registry = self.meters[owner.meter].registry
-            tags = self._tags(retailer, owner.meter)
-            if set(registry.get(owner.eui64).groups) != tags:
-                await registry.set_groups(owner.eui64, tags)
+            await self.directory.retag(owner, frozenset(self._tags(retailer, owner.meter)))
 
     # -- sends -------------------------------------------------------------------------------
 
@@ -426,11 +410,7 @@ class Headend:
                     updated=send.created,
                 )
                 for o in sorted(self.records.devices.values(), key=lambda o: o.eui64)
-                if o.retailer == retailer
-                and o.meter in group.meters
-                and group.key in self.meters[o.meter].registry.get(o.eui64).groups
-                and self.meters[o.meter].registry.get(o.eui64).state
-                is not LifecycleState.DEPROVISION_COMPLETE
+                if o.retailer == retailer and o.meter in group.meters and self._chosen(o, group)
             ]
             await self.records.put_send(send, outcomes)
         if self.queue is not None:
@@ -438,6 +418,13 @@ class Headend:
         else:
             self._spawn(self._run(send))
         return self.send(retailer, send.id)
+
+    def _chosen(self, owner: DeviceOwner, group: Group) -> bool:
+        """Whether a device of the group's meters gets the group's send: in the group and
+        not de-provisioned."""
+        status = self._status(owner)
+        ended = status.state is LifecycleState.DEPROVISION_COMPLETE
+        return group.key in status.groups and not ended
 
     async def _enqueue(self, send: SendRecord) -> None:
         """The send's jobs in the queue: one per device still pending (D.5.2.3.1, D.2.2.3.1:
@@ -455,7 +442,9 @@ class Headend:
         await self.queue.enqueue(send.id, send.kind, payload, devices, now=0.0)
 
     async def _follow_queue(self) -> None:
-        """Read the workers' outcomes back from the queue into the records, forward only."""
+        """Read the workers' outcomes back from the queue into the records, forward only: when
+        a worker notifies a change (PostgreSQL LISTEN/NOTIFY), else every ``sync`` seconds
+        (and every ``fallback`` seconds with notifications, in case one was missed)."""
         assert self.queue is not None
         since: float | None = None
         while True:
@@ -480,7 +469,12 @@ class Headend:
                     )
                 )
             await self._save(changed)
-            await asyncio.sleep(self.sync)
+            await self.directory.refresh()
+            # woken by a worker's notification (PostgreSQL), else the next poll
+            wait = self.sync if self._unlisten is None else self.fallback
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), wait)
+            self._woken.clear()
 
     def _message(self, send: SendRecord) -> Message:
         return _message_request(send).message(send.id)
@@ -533,11 +527,8 @@ class Headend:
         device being or already de-provisioned (its outcome stays "skipped")."""
         if send.cancelled:
             return False
-        try:
-            state = self.meters[record.meter].registry.get(record.device).state
-        except RegistryError:
-            return False
-        return state not in (
+        state = self.directory.state(record.device, record.meter)
+        return state is not None and state not in (
             LifecycleState.PENDING_DEPROVISIONING,
             LifecycleState.DEPROVISION_COMPLETE,
         )
@@ -576,14 +567,7 @@ class Headend:
         self.retries.drop(send.id)
         if self.queue is not None:
             await self.queue.cancel(send.id, now=0.0)
-        tag = f"{send.retailer}/{send.group}"
-        meters = sorted({r.meter for r in self.records.outcomes.get(send.id, {}).values()})
-        for meter_id in meters:
-            esi = self.meters[meter_id].esi
-            if send.kind is SendKind.MESSAGE:
-                await esi.cancel_message(send.id, group=tag)
-            else:
-                await esi.cancel_load_control(send.id, group=tag)
+        await self.directory.cancel(send, self.records.outcomes.get(send.id, {}).values())
         changed = [
             replace(r, outcome=Outcome.CANCELLED, next_try=0.0, updated=self.clock())
             for r in self.records.outcomes.get(send.id, {}).values()

@@ -142,7 +142,7 @@ async def _openapi(app: HeadendApp, request: web.Request) -> web.Response:
 
 
 async def _meters(app: HeadendApp, request: web.Request) -> web.Response:
-    return web.json_response({"meters": sorted(app.headend.meters)})
+    return web.json_response({"meters": list(app.headend.meter_ids)})
 
 
 async def _devices(app: HeadendApp, request: web.Request) -> web.Response:

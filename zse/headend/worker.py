@@ -13,6 +13,10 @@ gateway offline, the broker away) is recorded ``offline`` and asked again on the
 twice. Reports from the devices (Message Confirmation, Report Event Status) move the outcomes
 forward, those that arrived meanwhile recorded together in one transaction
 (:meth:`~zse.headend.queue.JobQueue.report_many`).
+
+Given a :class:`~zse.headend.control.Control` (meters as gateways, docs/adr/0020), a worker
+also sends the headend's control jobs (``provision``, ``deprovision``, the cancels) with their
+keys, and records the gateways' lifecycle events in the headend's device records.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from zse.errors import StoreError
+from zse.headend.control import Control, ControlJob, refusal
 from zse.headend.core import Outcome
-from zse.headend.link import Delivery, MeterLink, MeterUnreachable, Report
+from zse.headend.link import Delivery, Lifecycle, MeterLink, MeterUnreachable, Report
 from zse.headend.queue import Completion, Job, JobQueue, ReportedOutcome
 from zse.installcode import canonical_eui64
 from zse.zcl._tasks import keep_task
@@ -47,7 +52,9 @@ class Worker:
     ``owner``: this worker's name in the leases (unique among the workers); ``clock()``: the
     seconds all workers of the queue share (wall-clock time); ``lease``: seconds a claimed job
     stays this worker's (more than the link's answer timeout); ``batch``: jobs under way at
-    once; ``poll``: seconds between looks at an empty queue.
+    once; ``poll``: seconds between looks at an empty queue; ``control``: the control jobs
+    and device records to serve too (meters as gateways); ``retention``: seconds a finished
+    job is kept after its last change (None: for ever), purged every ``purge_every`` seconds.
     """
 
     def __init__(
@@ -60,13 +67,19 @@ class Worker:
         lease: float = 120.0,
         batch: int = 16,
         poll: float = 1.0,
+        control: Control | None = None,
+        retention: float | None = None,
+        purge_every: float = 3600.0,
     ) -> None:
-        self.queue, self.link, self.owner = queue, link, owner
+        self.queue, self.link, self.owner, self.control = queue, link, owner, control
         self.clock, self.lease, self.batch, self.poll = clock, lease, batch, poll
+        self.retention, self.purge_every = retention, purge_every
+        self._next_purge = 0.0
         #: Deliveries whose answer this worker recorded (a lease lost meanwhile: not counted).
         self.recorded = 0
         self._task: asyncio.Task[None] | None = None
         self._remove: Callable[[], None] | None = None
+        self._unfollow: Callable[[], None] | None = None
         self._answers = _Batcher(self._record_answers, "answers")
         self._reported = _Batcher(self._record_reports, "reports")
         self._pending: set[asyncio.Task[Any]] = set()
@@ -77,14 +90,17 @@ class Worker:
     async def start(self) -> None:
         """Follow the devices' reports and drain the queue in the background."""
         self._remove = self.link.on_report(self._on_report)
+        if self.control is not None:
+            self._unfollow = self.link.on_lifecycle(self._on_lifecycle)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
         """Stop taking jobs (a job leased and not recorded comes back at its lease's end);
         the reports received so far are recorded first."""
-        if self._remove is not None:
-            self._remove()
-            self._remove = None
+        for remove in (self._remove, self._unfollow):
+            if remove is not None:
+                remove()
+        self._remove = self._unfollow = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -99,19 +115,19 @@ class Worker:
         try:
             while True:
                 jobs: list[Job] = []
+                commands: list[ControlJob] = []
                 room = self.batch - len(under_way)
                 if room >= self._claim_at or not under_way:  # claims of several jobs, not one
                     try:
-                        jobs = await self.queue.claim(
-                            self.owner, now=self.clock(), lease=self.lease, limit=room
-                        )
+                        jobs, commands = await self._claim(room)
+                        await self.purge()
                     except StoreError as exc:
                         LOGGER.warning("headend worker %s: %s", self.owner, exc)
                 loop = asyncio.get_running_loop()
-                for job in jobs:
-                    task = loop.create_task(self._one(job))
+                for work in [*map(self._one, jobs), *map(self._command, commands)]:
+                    task = loop.create_task(work)
                     keep_task(under_way, task, LOGGER, "headend worker: a delivery failed")
-                if jobs and len(under_way) < self.batch:
+                if (jobs or commands) and len(under_way) < self.batch:
                     continue  # more may be due: look again at once
                 if under_way:  # a slot frees up, or the poll's time passes
                     await asyncio.wait(
@@ -124,14 +140,53 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*under_way, return_exceptions=True)
 
+    async def _claim(self, room: int) -> tuple[list[Job], list[ControlJob]]:
+        """Lease up to ``room`` due jobs: deliveries first, then control jobs."""
+        jobs = await self.queue.claim(self.owner, now=self.clock(), lease=self.lease, limit=room)
+        commands: list[ControlJob] = []
+        if self.control is not None and len(jobs) < room:
+            commands = await self.control.claim(
+                self.owner, now=self.clock(), lease=self.lease, limit=room - len(jobs)
+            )
+        return jobs, commands
+
+    async def purge(self) -> int:
+        """Delete the finished jobs older than the retention, at most every ``purge_every``
+        seconds; how many."""
+        now = self.clock()
+        if self.retention is None or now < self._next_purge:
+            return 0
+        self._next_purge = now + self.purge_every
+        purged = await self.queue.purge(before=now - self.retention)
+        if self.control is not None:
+            purged += await self.control.purge(before=now - self.retention)
+        if purged:
+            LOGGER.info("headend worker %s: %d finished jobs purged", self.owner, purged)
+        return purged
+
     async def round(self) -> int:
         """One round: lease due jobs, deliver them, record the answers; how many were
         claimed."""
-        jobs = await self.queue.claim(
-            self.owner, now=self.clock(), lease=self.lease, limit=self.batch
-        )
-        await asyncio.gather(*(self._one(job) for job in jobs))
-        return len(jobs)
+        jobs, commands = await self._claim(self.batch)
+        await asyncio.gather(*map(self._one, jobs), *map(self._command, commands))
+        await self.purge()
+        return len(jobs) + len(commands)
+
+    async def _command(self, job: ControlJob) -> None:
+        """Send a control job's command to its meter's gateway and record the answer."""
+        assert self.control is not None
+        try:
+            response = await self.link.command(job.meter, job.kind.value, job.command())
+        except MeterUnreachable as exc:
+            recorded = await self.control.complete(
+                job, self.owner, answered=False, refused=str(exc), now=self.clock()
+            )
+        else:
+            recorded = await self.control.complete(
+                job, self.owner, answered=True, refused=refusal(response), now=self.clock()
+            )
+        if recorded:
+            self.recorded += 1
 
     async def _one(self, job: Job) -> None:
         delivery = Delivery(
@@ -164,6 +219,11 @@ class Worker:
 
     async def _record_reports(self, reports: list[ReportedOutcome]) -> list[bool]:
         return await self.queue.report_many(reports, now=self.clock())
+
+    def _on_lifecycle(self, change: Lifecycle) -> None:
+        assert self.control is not None
+        task = asyncio.get_running_loop().create_task(self.control.record(change, now=self.clock()))
+        keep_task(self._pending, task, LOGGER, "headend worker: a lifecycle change not recorded")
 
     def _on_report(self, report: Report) -> None:
         reported = ReportedOutcome(

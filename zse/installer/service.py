@@ -43,7 +43,7 @@ from zigpy.types import EUI64
 from zse.cbke.credentials import Credentials
 from zse.cbke.messages import TerminateStatus
 from zse.cbke.service import KeyEstablishmentFailed
-from zse.errors import InvalidFrame
+from zse.errors import InvalidFrame, ZseError
 from zse.installcode import InstallCode
 from zse.installer.core import (
     CommandResponse,
@@ -110,7 +110,7 @@ HANDOVER_COMMANDS: tuple[AllowedCommand, ...] = (
 )
 
 
-class HandoverBusy(Exception):
+class HandoverBusy(ZseError):
     """The hub cannot act on the handover now (its join permits or budget are taken): send it
     again after :attr:`wait_time` seconds."""
 

@@ -661,8 +661,9 @@ class EnergyServiceInterface:
         """Admit a device by EUI-64 and install code (SE 5.4.8.1).
 
         With a registry: an unregistered device is registered first (``install_code`` needed),
-        then PROVISION moves it NEW -> PENDING_PROVISIONING (a device already pending just gets
-        a new admission window); other states raise
+        a de-provisioned one registered again when ``install_code`` is given; then PROVISION
+        moves it NEW -> PENDING_PROVISIONING (a device already pending just gets a new
+        admission window); other states raise
         :class:`~zse.provisioning.IllegalTransition`. Then the Trust Center is given the
         install code's link key for the device and joining opens for ``permit_seconds``.
         Returns the device's record (None without a registry).
@@ -680,6 +681,15 @@ class EnergyServiceInterface:
                     key, str(install_code), label=label, groups=groups
                 )
                 self._changed(key, LifecycleEvent.REREGISTER, None, record, "registered")
+            else:
+                if record.state is LifecycleState.DEPROVISION_COMPLETE and install_code is not None:
+                    before = record
+                    record = await self.registry.register(
+                        key, str(install_code), label=label, groups=groups
+                    )
+                    self._changed(
+                        key, LifecycleEvent.REREGISTER, before, record, "registered again"
+                    )
             step = await self._transition(key, LifecycleEvent.PROVISION, "install code admitted")
             assert step.after is not None
             record = step.after

@@ -1,0 +1,383 @@
+"""Provisioning over meter gateways, carried out through the work queue (docs/adr/0020).
+
+When the headend's meters are gateways (``zse mqtt`` bridges, :mod:`zse.headend.gateway`), the
+headend has no meter registry to ask: it keeps **its own record** of each device's lifecycle
+(SE 5.4.8.1 provisioning; states as :class:`~zse.provisioning.LifecycleState`) in the table
+``headend_lifecycle`` beside the work queue's (:mod:`zse.headend.queue`, same database, same
+statements on SQLite and PostgreSQL), and sends the meters its **control commands** as jobs of
+their own in ``headend_control``:
+
+* ``provision`` (register and admit a device by MAC address and install code), ``deprovision``,
+  ``cancel_message`` (SE D.5.2.3.2) and ``cancel_load_control`` (D.2.2.3.2) to one device,
+  the bridge's commands of the same names (docs/mqtt.md);
+* each job's key is its idempotency key (the MQTT correlation id): enqueuing it again adds
+  nothing, and a worker that delivers it again after a crash or a timeout is answered from the
+  gateway's record instead of the command being carried out twice;
+* a gateway that does not answer keeps the job (same key) for a later try on the headend's
+  back-off (:func:`~zse.headend.core.retry_delay`); an answer ends it (``done``, or ``failed``
+  with the gateway's reason) and erases its payload, so an install code stays in the database
+  only until its meter has it.
+
+The API writes a registration (the device's record, NEW, and its ``provision`` job) in one
+transaction. The workers, which follow the gateways' ``<prefix>/<meter>/<device>/lifecycle``
+events in persistent MQTT sessions, record each ``LifecycleChanged``: an event applies when it
+starts where the record stands, or is later than the last one applied (several workers see
+each event: a repeat changes nothing). Each change bumps the record's ``version``, so a reader
+keeps the newest copy whatever order its reads come back in.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from zse.headend.core import retry_delay
+from zse.headend.link import Lifecycle
+from zse.headend.queue import KEY_PREFIX, JobQueue
+from zse.installcode import canonical_eui64
+from zse.provisioning import LifecycleState
+
+__all__ = ["Control", "ControlJob", "ControlKind", "DeviceLifecycle", "control_key", "refusal"]
+
+#: History entries kept per device (the oldest go first).
+HISTORY = 64
+
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS headend_control ("
+    " key TEXT PRIMARY KEY, kind TEXT NOT NULL, meter TEXT NOT NULL, device TEXT NOT NULL,"
+    " payload TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',"
+    " failures INTEGER NOT NULL DEFAULT 0, not_before DOUBLE PRECISION NOT NULL,"
+    " lease_owner TEXT, lease_until DOUBLE PRECISION, updated DOUBLE PRECISION NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS headend_control_due ON headend_control (state, not_before)",
+    "CREATE TABLE IF NOT EXISTS headend_lifecycle ("
+    " device TEXT PRIMARY KEY, meter TEXT NOT NULL, state TEXT NOT NULL,"
+    " joined INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 1,"
+    " time BIGINT NOT NULL, detail TEXT NOT NULL DEFAULT '', history TEXT NOT NULL,"
+    " version INTEGER NOT NULL DEFAULT 1, updated DOUBLE PRECISION NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS headend_lifecycle_updated ON headend_lifecycle (updated)",
+)
+_ENQUEUE = (
+    "INSERT INTO headend_control (key, kind, meter, device, payload, state, not_before,"
+    " updated) VALUES (?, ?, ?, ?, ?, 'ready', ?, ?) ON CONFLICT (key) DO NOTHING"
+)
+_CLAIM = (
+    "UPDATE headend_control SET state = 'leased', lease_owner = ?, lease_until = ?"
+    " WHERE key IN (SELECT key FROM headend_control"
+    " WHERE (state = 'ready' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?)"
+    " ORDER BY not_before, key LIMIT ?{lock})"
+    " RETURNING key, kind, meter, device, payload"
+)
+_LIFE_COLUMNS = "device, meter, state, joined, generation, time, detail, history, version, updated"
+_LIFE_SELECT = "SELECT {columns} FROM headend_lifecycle{where}"
+_LIFE_ROW = _LIFE_SELECT.format(columns=_LIFE_COLUMNS, where=" WHERE device = ?{lock}")
+_LIFE_UPDATE = (
+    "UPDATE headend_lifecycle SET meter = ?, state = ?, joined = ?, generation = ?, time = ?,"
+    " detail = ?, history = ?, version = ?, updated = ? WHERE device = ?"
+)
+_LIFE_INSERT = (
+    "INSERT INTO headend_lifecycle (device, meter, state, joined, generation, time, detail,"
+    " history, version, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_CONTROL_ROW = "SELECT state, lease_owner, failures FROM headend_control WHERE key = ?{lock}"
+
+
+class ControlKind(enum.Enum):
+    """A control command: the bridge's command of that name (docs/mqtt.md)."""
+
+    PROVISION = "provision"
+    DEPROVISION = "deprovision"
+    CANCEL_MESSAGE = "cancel_message"
+    CANCEL_LOAD_CONTROL = "cancel_load_control"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControlJob:
+    """A claimed control job: send command ``kind`` with ``payload`` (its fields but the
+    correlation id, which is ``key``) to ``meter``'s gateway, about ``device``."""
+
+    key: str
+    kind: ControlKind
+    meter: str
+    device: str
+    payload: dict[str, Any] = field(repr=False)  # a provision's holds the install code
+
+    def command(self) -> dict[str, Any]:
+        """The command's JSON body."""
+        return {"correlation_id": self.key, **self.payload}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceLifecycle:
+    """The headend's record of a device on a gateway meter: its state, whether it ever
+    joined, its registration number, the meter time of the last event applied, the last
+    refusal of a command (``detail``), its history (oldest first) and the record's version."""
+
+    device: str
+    meter: str
+    state: LifecycleState
+    joined: bool
+    generation: int
+    time: int
+    detail: str
+    history: tuple[dict[str, Any], ...]
+    version: int
+    updated: float
+
+    def _values(self) -> tuple[Any, ...]:
+        return (
+            self.meter,
+            self.state.value,
+            int(self.joined),
+            self.generation,
+            self.time,
+            self.detail,
+            json.dumps(list(self.history[-HISTORY:])),
+            self.version,
+            self.updated,
+            self.device,
+        )
+
+
+def _lifecycle(row: Sequence[Any]) -> DeviceLifecycle:
+    return DeviceLifecycle(
+        device=row[0],
+        meter=row[1],
+        state=LifecycleState(row[2]),
+        joined=bool(row[3]),
+        generation=int(row[4]),
+        time=int(row[5]),
+        detail=row[6],
+        history=tuple(json.loads(row[7])),
+        version=int(row[8]),
+        updated=float(row[9]),
+    )
+
+
+def control_key(kind: ControlKind, *parts: object) -> str:
+    """A control job's key: ``zse-headend:<kind>:<parts...>``."""
+    return ":".join((KEY_PREFIX, kind.value, *(str(p) for p in parts)))
+
+
+class Control:
+    """The control jobs and the devices' lifecycle records of a work queue's database (see
+    the module notes); :meth:`open` creates the tables if missing."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self.queue = queue
+
+    @classmethod
+    async def open(cls, queue: JobQueue) -> Control:
+        """The tables in ``queue``'s database, created once whichever process comes first."""
+        async with queue.transaction("create the control tables") as db:
+            if queue.locking:
+                await db.execute("SELECT pg_advisory_xact_lock(hashtext('zse.headend_control'))")
+            for sql in _TABLES:
+                await db.execute(sql)
+        return cls(queue)
+
+    def _lock(self) -> str:
+        return " FOR UPDATE" if self.queue.locking else ""
+
+    # -- the API's side --------------------------------------------------------------------------
+
+    async def register(
+        self, device: str, meter: str, payload: dict[str, Any], *, time: int, now: float
+    ) -> DeviceLifecycle:
+        """Record ``device`` on ``meter`` as NEW (a new registration: its number goes up) and
+        queue its ``provision`` command with ``payload`` (MAC, install code, label), in one
+        transaction; the new record."""
+        async with self.queue.transaction("register a device") as db:
+            rows = await db.fetch(_LIFE_ROW.format(lock=self._lock()), (device,))
+            entry = _entry(time, "register", None, LifecycleState.NEW, "registered by headend")
+            if rows:
+                old = _lifecycle(rows[0])
+                record = replace(
+                    old,
+                    meter=meter,
+                    state=LifecycleState.NEW,
+                    joined=False,
+                    generation=old.generation + 1,
+                    time=time,
+                    detail="",
+                    history=(*old.history, {**entry, "from_state": old.state.value}),
+                    version=old.version + 1,
+                    updated=now,
+                )
+                await db.execute(_LIFE_UPDATE, record._values())
+            else:
+                record = DeviceLifecycle(
+                    device=device,
+                    meter=meter,
+                    state=LifecycleState.NEW,
+                    joined=False,
+                    generation=1,
+                    time=time,
+                    detail="",
+                    history=(entry,),
+                    version=1,
+                    updated=now,
+                )
+                values = record._values()
+                await db.execute(_LIFE_INSERT, (values[-1], *values[:-1]))
+            key = control_key(ControlKind.PROVISION, device, record.generation)
+            await _enqueue(db, key, ControlKind.PROVISION, meter, device, payload, now)
+        return record
+
+    async def enqueue(
+        self,
+        jobs: Sequence[tuple[str, ControlKind, str, str, dict[str, Any]]],
+        *,
+        now: float,
+    ) -> None:
+        """Queue control jobs ``(key, kind, meter, device, payload)`` in one transaction (a
+        key already queued is kept as it is)."""
+        async with self.queue.transaction("queue control commands") as db:
+            for key, kind, meter, device, payload in jobs:
+                await _enqueue(db, key, kind, meter, device, payload, now)
+
+    async def devices(self, *, since: float | None = None) -> list[DeviceLifecycle]:
+        """The lifecycle records, only those updated at ``since`` or later if given."""
+        where, params = ("", ()) if since is None else (" WHERE updated >= ?", (since,))
+        sql = _LIFE_SELECT.format(columns=_LIFE_COLUMNS, where=where + " ORDER BY device")
+        async with self.queue.transaction("read the devices' lifecycle") as db:
+            return [_lifecycle(r) for r in await db.fetch(sql, params)]
+
+    async def jobs(self) -> list[tuple[str, str, str]]:
+        """Every control job as ``(key, state, detail)`` (for tests and operators)."""
+        async with self.queue.transaction("read control jobs") as db:
+            rows = await db.fetch("SELECT key, state, detail FROM headend_control ORDER BY key")
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # -- the workers' side -----------------------------------------------------------------------
+
+    async def purge(self, *, before: float) -> int:
+        """Delete the answered control jobs last updated before ``before``; how many (the
+        devices' records stay)."""
+        async with self.queue.transaction("purge answered control jobs") as db:
+            rows = await db.fetch(
+                "DELETE FROM headend_control WHERE state IN ('done', 'failed') AND updated < ?"
+                " RETURNING key",
+                (before,),
+            )
+        return len(rows)
+
+    async def claim(
+        self, owner: str, *, now: float, lease: float, limit: int = 16
+    ) -> list[ControlJob]:
+        """Lease up to ``limit`` due control jobs to ``owner`` until ``now + lease``."""
+        sql = _CLAIM.format(lock=" FOR UPDATE SKIP LOCKED" if self.queue.locking else "")
+        async with self.queue.transaction("claim control jobs") as db:
+            rows = await db.fetch(sql, (owner, now + lease, now, now, limit))
+        return [
+            ControlJob(
+                key=r[0], kind=ControlKind(r[1]), meter=r[2], device=r[3], payload=json.loads(r[4])
+            )
+            for r in rows
+        ]
+
+    async def complete(
+        self, job: ControlJob, owner: str, *, answered: bool, refused: str = "", now: float
+    ) -> bool:
+        """Record the gateway's answer to ``job`` while ``owner`` holds its lease (False: it
+        does not, nothing written): not ``answered``, it is tried again later with the same
+        key; answered, it ends (``refused``: why the gateway refused it, also the device
+        record's ``detail`` for a provision or de-provision) and its payload is erased."""
+        async with self.queue.transaction("record a control answer") as db:
+            rows = await db.fetch(_CONTROL_ROW.format(lock=self._lock()), (job.key,))
+            if not rows or rows[0][0] != "leased" or rows[0][1] != owner:
+                return False
+            failures = int(rows[0][2])
+            if not answered:
+                await db.execute(
+                    "UPDATE headend_control SET state = 'ready', failures = ?, not_before = ?,"
+                    " lease_owner = NULL, lease_until = NULL, detail = ?, updated = ?"
+                    " WHERE key = ?",
+                    (failures + 1, now + retry_delay(failures + 1), refused, now, job.key),
+                )
+                return True
+            await db.execute(
+                "UPDATE headend_control SET state = ?, payload = '{}', detail = ?,"
+                " lease_owner = NULL, lease_until = NULL, updated = ? WHERE key = ?",
+                ("failed" if refused else "done", refused, now, job.key),
+            )
+            if refused and job.kind in (ControlKind.PROVISION, ControlKind.DEPROVISION):
+                found = await db.fetch(_LIFE_ROW.format(lock=self._lock()), (job.device,))
+                if found:
+                    old = _lifecycle(found[0])
+                    detail = f"{job.kind.value} refused: {refused}"[:200]
+                    new = replace(old, detail=detail, version=old.version + 1, updated=now)
+                    await db.execute(_LIFE_UPDATE, new._values())
+                    await db.notify()
+        return True
+
+    async def record(self, event: Lifecycle, *, now: float) -> bool:
+        """A gateway's ``LifecycleChanged`` for a device of this headend on that meter: applied
+        when it starts where the record stands or is later than the last one applied (True),
+        else (a repeat, a stale copy, another meter's device) nothing changes."""
+        key = canonical_eui64(event.device)
+        async with self.queue.transaction("record a lifecycle event") as db:
+            rows = await db.fetch(_LIFE_ROW.format(lock=self._lock()), (key,))
+            if not rows:
+                return False
+            old = _lifecycle(rows[0])
+            entry = _entry(event.time, event.event, event.from_state, event.to_state, event.detail)
+            if old.meter != event.meter or entry in old.history:
+                return False
+            if (event.from_state is not old.state) and event.time <= old.time:
+                return False
+            new = replace(
+                old,
+                state=event.to_state,
+                joined=old.joined or event.event == "joined",
+                time=max(old.time, event.time),
+                detail="",
+                history=(*old.history, entry),
+                version=old.version + 1,
+                updated=now,
+            )
+            await db.execute(_LIFE_UPDATE, new._values())
+            await db.notify()
+        return True
+
+
+def _entry(
+    time: int,
+    event: str,
+    from_state: LifecycleState | None,
+    to_state: LifecycleState,
+    detail: str,
+) -> dict[str, Any]:
+    return {
+        "time": time,
+        "event": event,
+        "from_state": None if from_state is None else from_state.value,
+        "to_state": to_state.value,
+        "detail": detail,
+    }
+
+
+async def _enqueue(  # noqa: PLR0917 - a job's columns
+    db: Any,
+    key: str,
+    kind: ControlKind,
+    meter: str,
+    device: str,
+    payload: dict[str, Any],
+    now: float,
+) -> None:
+    text = json.dumps(payload, sort_keys=True)
+    await db.execute(_ENQUEUE, (key, kind.value, meter, device, text, now, now))
+
+
+def refusal(response: dict[str, Any]) -> str:
+    """Why a gateway refused a command ('' if it carried it out)."""
+    status = response.get("status")
+    if status == "ok":
+        return ""
+    if status == "started":
+        return "the gateway stopped while carrying it out"
+    error = response.get("error") or {}
+    return f"{error.get('field')}: {error.get('message')}"[:200]

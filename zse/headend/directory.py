@@ -1,0 +1,324 @@
+"""Where a headend's devices live: the seam between the headend's operations
+(:mod:`zse.headend.service`) and its meters, next to :class:`~zse.headend.link.MeterLink`
+(docs/adr/0020).
+
+A :class:`MeterDirectory` knows which meters exist, each device's lifecycle state (SE 5.4.8.1),
+and carries out registration, de-provisioning, group tags and cancels. Two directories:
+
+* :class:`EsiMeters`: meters whose ESIs run in this process (``zse headend serve --sim N`` or
+  ``--esi``): each device's record is its meter's :class:`~zse.provisioning.registry.HanRegistry`
+  entry, and everything is done on the ESI at once;
+* :class:`GatewayMeters`: meters that are MQTT gateways (``zse headend serve --database ...
+  --broker ...``): the headend's own record of each device (:mod:`zse.headend.control`), fed by
+  the gateways' lifecycle events, and every command a control job of the work queue, carried
+  out by the headend workers, retried while a gateway is offline, at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from zse.errors import DecodeError
+from zse.headend.control import Control, ControlKind, DeviceLifecycle, control_key
+from zse.headend.core import HeadendError, SendKind
+from zse.headend.store import DeviceOwner, OutcomeRecord, SendRecord
+from zse.installcode import canonical_eui64
+from zse.provisioning import IllegalTransition, LifecycleState
+from zse.provisioning.lifecycle import TRANSITIONS, LifecycleEvent
+from zse.provisioning.registry import HanRegistry, RegistryError
+from zse.roles.esi import EnergyServiceInterface
+
+__all__ = ["DeviceStatus", "EsiMeters", "GatewayMeters", "Meter", "MeterDirectory"]
+
+LOGGER = logging.getLogger(__name__)
+#: Seconds of lifecycle records read again at each look (the workers' clocks differ).
+_CLOCK_MARGIN = 10.0
+
+
+@dataclass(frozen=True)
+class Meter:
+    """One meter: its id, its ESI and the ESI's registry."""
+
+    id: str
+    esi: EnergyServiceInterface
+    registry: HanRegistry
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceStatus:
+    """A device's lifecycle state on its meter, whether it ever joined, its registry group
+    tags and the last refusal of a command (empty if none)."""
+
+    state: LifecycleState
+    joined: bool
+    groups: frozenset[str]
+    detail: str = ""
+
+
+class MeterDirectory(ABC):
+    """A headend's meters and devices (see the module notes)."""
+
+    #: The in-process meters by id (empty for gateways).
+    esis: dict[str, Meter]
+
+    @property
+    @abstractmethod
+    def ids(self) -> tuple[str, ...]:
+        """The meter ids, sorted."""
+
+    @abstractmethod
+    def status(self, owner: DeviceOwner, tags: frozenset[str]) -> DeviceStatus | None:
+        """The device's status (``tags``: the groups its retailer's groups give it), or None
+        if its meter has no record of it."""
+
+    @abstractmethod
+    async def history(self, owner: DeviceOwner) -> list[dict[str, Any]]:
+        """Its lifecycle history, oldest first."""
+
+    @abstractmethod
+    def taken(self, eui64: str) -> bool:
+        """Whether a meter has the device and it is not de-provisioned."""
+
+    @abstractmethod
+    async def register(
+        self,
+        owner: DeviceOwner,
+        install_code: str,
+        tags: frozenset[str],
+        previous: DeviceOwner | None,
+    ) -> Callable[[], Awaitable[None]] | None:
+        """Register the device and have its meter admit it; what to run next in the
+        background, if anything. :class:`HeadendError` 409 if the meter refuses it."""
+
+    @abstractmethod
+    async def deprovision(self, owner: DeviceOwner) -> None:
+        """De-provision it (:class:`HeadendError` 409 if its state does not allow it)."""
+
+    async def retag(self, owner: DeviceOwner, tags: frozenset[str]) -> None:  # noqa: B027
+        """Its registry groups are now ``tags`` (nothing to do where groups are computed)."""
+
+    @abstractmethod
+    async def cancel(self, send: SendRecord, records: Iterable[OutcomeRecord]) -> None:
+        """Cancel ``send`` on the devices of ``records`` (SE D.5.2.3.2 / D.2.2.3.2)."""
+
+    async def start(self) -> None:  # noqa: B027 - optional
+        """Load what it needs."""
+
+    async def refresh(self) -> None:  # noqa: B027 - optional
+        """Read what changed (called every few seconds by a headend over a queue)."""
+
+    def state(self, eui64: str, meter: str) -> LifecycleState | None:
+        """A device's state on ``meter``, or None if unknown there."""
+        owner = DeviceOwner(eui64=eui64, retailer="", meter=meter, device_type="")
+        status = self.status(owner, frozenset())
+        return None if status is None else status.state
+
+
+class EsiMeters(MeterDirectory):
+    """Meters whose ESIs and registries run in this process."""
+
+    def __init__(self, meters: Iterable[Meter]) -> None:
+        self.esis = {m.id: m for m in meters}
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self.esis))
+
+    def status(self, owner: DeviceOwner, tags: frozenset[str]) -> DeviceStatus | None:
+        meter = self.esis.get(owner.meter)
+        if meter is None:
+            return None
+        try:
+            record = meter.registry.get(owner.eui64)
+        except RegistryError:
+            return None
+        return DeviceStatus(state=record.state, joined=record.joined, groups=record.groups)
+
+    async def history(self, owner: DeviceOwner) -> list[dict[str, Any]]:
+        entries = await self.esis[owner.meter].registry.audit(owner.eui64)
+        return [
+            {
+                "time": e.time,
+                "event": e.event,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "detail": e.detail if e.event != "groups" else "",
+            }
+            for e in entries
+        ]
+
+    def taken(self, eui64: str) -> bool:
+        for meter in self.esis.values():
+            try:
+                record = meter.registry.get(eui64)
+            except RegistryError:
+                continue
+            if record.state is not LifecycleState.DEPROVISION_COMPLETE:
+                return True
+        return False
+
+    async def register(
+        self,
+        owner: DeviceOwner,
+        install_code: str,
+        tags: frozenset[str],
+        previous: DeviceOwner | None,
+    ) -> Callable[[], Awaitable[None]] | None:
+        meter = self.esis[owner.meter]
+        try:
+            if previous is not None and previous.meter != owner.meter:
+                await self.esis[previous.meter].registry.set_groups(owner.eui64, ())
+            await meter.registry.register(owner.eui64, install_code, label=owner.label, groups=tags)
+        except (RegistryError, DecodeError) as exc:
+            raise HeadendError(409, f"mac: {exc}", field="mac") from None
+
+        async def admit() -> None:  # open joining for the device with its install code
+            await meter.esi.provision(owner.eui64)
+
+        return admit
+
+    async def deprovision(self, owner: DeviceOwner) -> None:
+        try:
+            await self.esis[owner.meter].esi.deprovision(owner.eui64)
+        except IllegalTransition as exc:
+            raise HeadendError(409, f"state: {exc}", field="state") from None
+
+    async def retag(self, owner: DeviceOwner, tags: frozenset[str]) -> None:
+        registry = self.esis[owner.meter].registry
+        if set(registry.get(owner.eui64).groups) != tags:
+            await registry.set_groups(owner.eui64, tags)
+
+    async def cancel(self, send: SendRecord, records: Iterable[OutcomeRecord]) -> None:
+        """Cancel Message / Cancel Load Control Event to the send's registry group on each
+        of its meters."""
+        tag = f"{send.retailer}/{send.group}"
+        for meter_id in sorted({r.meter for r in records}):
+            esi = self.esis[meter_id].esi
+            if send.kind is SendKind.MESSAGE:
+                await esi.cancel_message(send.id, group=tag)
+            else:
+                await esi.cancel_load_control(send.id, group=tag)
+
+
+class GatewayMeters(MeterDirectory):
+    """Meters that are MQTT gateways, named by ``meters`` (see the module notes): the
+    devices' records and the control jobs in ``control``'s database. ``clock()``: the
+    seconds the workers share (wall-clock time); ``meter_time()``: ZigBee UTCTime."""
+
+    def __init__(
+        self,
+        meters: Iterable[str],
+        control: Control,
+        *,
+        meter_time: Callable[[], int],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.esis = {}
+        self._ids = tuple(sorted(set(meters)))
+        self.control = control
+        self.clock, self.meter_time = clock, meter_time
+        self.records: dict[str, DeviceLifecycle] = {}
+        self._since: float | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self._ids
+
+    async def start(self) -> None:
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        """Read the records changed since the last look (again a margin: the workers' clocks
+        may differ a little); the newest version of each is kept."""
+        async with self._lock:
+            rows = await self.control.devices(since=self._since)
+            if rows:
+                self._since = max(r.updated for r in rows) - _CLOCK_MARGIN
+            for row in rows:
+                self._keep(row)
+
+    def _keep(self, row: DeviceLifecycle) -> None:
+        old = self.records.get(row.device)
+        if old is None or row.version > old.version:
+            self.records[row.device] = row
+
+    def status(self, owner: DeviceOwner, tags: frozenset[str]) -> DeviceStatus | None:
+        record = self.records.get(owner.eui64)
+        if record is None or record.meter != owner.meter:
+            return None
+        return DeviceStatus(
+            state=record.state, joined=record.joined, groups=tags, detail=record.detail
+        )
+
+    async def history(self, owner: DeviceOwner) -> list[dict[str, Any]]:
+        await self.refresh()
+        record = self.records.get(owner.eui64)
+        return [] if record is None else [dict(entry) for entry in record.history]
+
+    def taken(self, eui64: str) -> bool:
+        record = self.records.get(eui64)
+        return record is not None and record.state is not LifecycleState.DEPROVISION_COMPLETE
+
+    async def register(
+        self,
+        owner: DeviceOwner,
+        install_code: str,
+        tags: frozenset[str],
+        previous: DeviceOwner | None,
+    ) -> Callable[[], Awaitable[None]] | None:
+        """The device's record (NEW) and its ``provision`` job (MAC, install code, label) in
+        one transaction: a worker sends it to the meter's gateway."""
+        payload = {"mac": _colons(owner.eui64), "install_code": install_code}
+        if owner.label:
+            payload["label"] = owner.label
+        record = await self.control.register(
+            owner.eui64, owner.meter, payload, time=self.meter_time(), now=self.clock()
+        )
+        self._keep(record)
+        return None
+
+    async def deprovision(self, owner: DeviceOwner) -> None:
+        """A ``deprovision`` job for the device's registration (queued once however often it
+        is asked for)."""
+        record = self.records.get(owner.eui64)
+        if record is None or record.meter != owner.meter:
+            raise HeadendError(409, "state: the device is not on its meter", field="state")
+        if (record.state, LifecycleEvent.DEPROVISION) not in TRANSITIONS:
+            exc = IllegalTransition(owner.eui64, record.state, LifecycleEvent.DEPROVISION)
+            raise HeadendError(409, f"state: {exc}", field="state")
+        key = control_key(ControlKind.DEPROVISION, owner.eui64, record.generation)
+        payload = {"mac": _colons(owner.eui64)}
+        await self.control.enqueue(
+            [(key, ControlKind.DEPROVISION, owner.meter, owner.eui64, payload)], now=self.clock()
+        )
+
+    async def cancel(self, send: SendRecord, records: Iterable[OutcomeRecord]) -> None:
+        """A cancel job per device of the send (Cancel Message D.5.2.3.2 / Cancel Load Control
+        Event D.2.2.3.2, targeted at the device: the gateways know no retailer groups)."""
+        if send.kind is SendKind.MESSAGE:
+            kind, field = ControlKind.CANCEL_MESSAGE, "message_id"
+        else:
+            kind, field = ControlKind.CANCEL_LOAD_CONTROL, "issuer_event_id"
+        jobs = [
+            (
+                control_key(kind, send.id, r.device),
+                kind,
+                r.meter,
+                r.device,
+                {"device": _colons(r.device), field: send.id},
+            )
+            for r in sorted(records, key=lambda r: r.device)
+        ]
+        await self.control.enqueue(jobs, now=self.clock())
+
+
+def _colons(eui64: str) -> str:
+    digits = canonical_eui64(eui64).lower()
+    return ":".join(digits[i : i + 2] for i in range(0, 16, 2))
