@@ -287,7 +287,7 @@ def test_a_full_table_costs_a_bounded_sweep_per_new_source() -> None:
 
 
 def test_a_vouched_source_has_its_own_budget_until_the_vouch_ends() -> None:
-    limiter = SourceLimiter(max_sources=4, salt=bytes(16))
+    limiter = SourceLimiter(max_sources=4)
     partner = EUI64.convert("00:0d:6f:00:0f:00:00:42")
     spoofed = [EUI64((0x30_0000 + i).to_bytes(8, "little")) for i in range(40)]
     for i, source in enumerate(spoofed):  # the newcomers' bucket is drained, the table full
@@ -306,21 +306,37 @@ def test_a_vouched_source_has_its_own_budget_until_the_vouch_ends() -> None:
 
 
 def test_recall_forgets_a_source_after_recall_seconds() -> None:
-    limiter = SourceLimiter(recall=10.0, salt=bytes(16), newcomer_burst=2.0, newcomer_rate=0.001)
+    limiter = SourceLimiter(recall=10.0, newcomer_burst=2.0, newcomer_rate=0.001)
     source = EUI64.convert("00:0d:6f:00:0f:00:00:42")
     other = EUI64.convert("00:0d:6f:00:0f:00:00:43")
     # burst 2, reserve 1: a first contact takes a token only while 2 are left
     assert limiter.allow(other, 0.0)  # first contact: 2 tokens, takes one
     assert not limiter.allow(source, 1.0)  # first contact: 1 token left, reserved
     assert limiter.allow(source, 5.0)  # returning within 10 s: takes the reserved token
-    limiter = SourceLimiter(recall=10.0, salt=bytes(16), newcomer_burst=2.0, newcomer_rate=0.001)
+    limiter = SourceLimiter(recall=10.0, newcomer_burst=2.0, newcomer_rate=0.001)
     assert limiter.allow(other, 0.0)
     assert not limiter.allow(source, 1.0)
     assert not limiter.allow(source, 12.0)  # 11 s later: a first contact again
 
 
+def test_recall_forgets_only_after_recall_slots_other_sources() -> None:
+    """Least recently seen forgotten first: a source stays returning while fewer than
+    ``recall_slots`` other sources were seen since its last frame, whatever their addresses."""
+    source = EUI64.convert("00:0d:6f:00:0f:00:00:42")
+
+    def returning_after(others: int) -> bool:
+        limiter = SourceLimiter(recall_slots=64, newcomer_burst=2.0, newcomer_rate=0.001)
+        limiter.allow(source, 0.0)  # first contact: takes one of the 2 tokens
+        for i in range(others):
+            limiter.allow(EUI64((0x10_0000 + i).to_bytes(8, "little")), 1.0 + i * 0.001)
+        return limiter.allow(source, 2.0)  # 1 token left: only a returning source may take it
+
+    assert returning_after(63)
+    assert not returning_after(64)
+
+
 def test_limiter_refuses_bad_recall_settings() -> None:
     with pytest.raises(ValueError, match="recall_slots"):
-        SourceLimiter(recall_slots=2)
+        SourceLimiter(recall_slots=0)
     with pytest.raises(ValueError, match="first_contact_reserve"):
         SourceLimiter(first_contact_reserve=-1)

@@ -23,27 +23,26 @@ the table; sources named when the window is opened (``trusted``, e.g. the termin
 installer's PIN identified) keep their own budget even then.
 
 The newcomer bucket is shared *fairly by source*, not by frame (issue #20.4): a fixed-size
-recall table (keyed fingerprints in a set-associative array, O(1) per frame, memory fixed by
-``recall_slots``) remembers the sources seen in the last ``recall`` seconds. A *returning*
-source (one seen before) may take any newcomer token; a source's *first contact* only a token
-above ``first_contact_reserve``. A flood of spoofed addresses each used once therefore gets the
-newcomer budget only when no returning source wants it, and a legitimate terminal that tries
-again (a key establishment retried after its timeout) is admitted on its second try. A source
-the application vouches for (:meth:`SourceLimiter.vouch`, e.g. the partner of a key
-establishment session in progress) has its own budget until the vouch expires, so a partner that
-progresses never competes with the flood again. An attacker who repeats each spoofed address
-within ``recall`` shares the returning priority with the terminal, each source an equal chance
-per try; the PIN's ``trusted`` remains the defence that needs no luck.
+recall table (the last ``recall_slots`` distinct sources, least recently seen forgotten first,
+O(1) per frame) remembers the sources seen in the last ``recall`` seconds, as long as fewer than
+``recall_slots`` other sources were seen since (16,384: 82 s of 200 new sources a second). A
+*returning* source (one seen before) may take any newcomer token; a source's *first contact*
+only a token above ``first_contact_reserve``. A flood of spoofed addresses each used once
+therefore gets the newcomer budget only when no returning source wants it, and a legitimate
+terminal that tries again (a key establishment retried after its timeout) is admitted on its
+second try. A source the application vouches for (:meth:`SourceLimiter.vouch`, e.g. the partner
+of a key establishment session in progress) has its own budget until the vouch expires, so a
+partner that progresses never competes with the flood again. An attacker who repeats each
+spoofed address within ``recall`` shares the returning priority with the terminal, each source
+an equal chance per try; the PIN's ``trusted`` remains the defence that needs no luck.
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
 import itertools
 import math
-import secrets
-from array import array
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -213,40 +212,31 @@ class _Bucket:
 
 #: Table entries a new source looks at, in sweep order, for a slot to take (O(1) per frame).
 _SWEEP = 8
-#: Ways of each set of the recall table.
-_WAYS = 4
 
 
 class _Recall:
-    """Sources seen lately: keyed 64-bit fingerprints with the time each was last seen, in a
-    ``slots``-entry set-associative array (a new source replaces the oldest of its set), so each
-    lookup is O(1) and the memory (16 octets a slot) is fixed. The key is secret: an attacker
-    cannot aim spoofed addresses at a terminal's set."""
+    """The last ``slots`` distinct sources seen, least recently seen first, with the time each
+    was last seen. A source is forgotten only after ``slots`` other sources have been seen since
+    its last frame, whatever their addresses (no set an attacker could aim at), so a flood of
+    ``r`` new sources a second cannot evict a source seen less than ``slots / r`` seconds ago.
+    O(1) a frame; about 150 octets a source in CPython."""
 
-    def __init__(self, slots: int, salt: bytes) -> None:
-        self._sets = max(1, slots // _WAYS)
-        self._salt = salt
-        self._prints = array("Q", bytes(8 * self._sets * _WAYS))
-        self._seen = array("d", [-math.inf]) * (self._sets * _WAYS)
+    def __init__(self, slots: int) -> None:
+        self._slots = slots
+        self._seen: OrderedDict[bytes, float] = OrderedDict()
 
     def seen(self, key: bytes, now: float, within: float) -> bool:
         """Record ``key`` at ``now``; True if it was already seen in the last ``within`` s."""
-        digest = hashlib.blake2b(key, key=self._salt, digest_size=8).digest()
-        value = int.from_bytes(digest, "little")
-        fingerprint = value | 1  # 0 marks an empty slot
-        base = (value >> 1) % self._sets * _WAYS
-        prints, seen = self._prints, self._seen
-        oldest = base
-        for slot in range(base, base + _WAYS):
-            if prints[slot] == fingerprint:
-                before = seen[slot]
-                seen[slot] = now
-                return now - before <= within
-            if seen[slot] < seen[oldest]:
-                oldest = slot
-        prints[oldest] = fingerprint
-        seen[oldest] = now
-        return False
+        seen = self._seen
+        before = seen.get(key)
+        if before is None:
+            if len(seen) >= self._slots:
+                seen.popitem(last=False)
+            seen[key] = now
+            return False
+        seen[key] = now
+        seen.move_to_end(key)
+        return now - before <= within
 
 
 @dataclass
@@ -265,9 +255,8 @@ class SourceLimiter:
     total_rate: float | None = None  # frames per second admitted in all (None: no such cap)
     total_burst: float = 20.0
     recall: float = 60.0  # seconds a source counts as returning after it was seen
-    recall_slots: int = 16384  # sources remembered (16 octets each)
+    recall_slots: int = 16384  # distinct sources remembered, least recently seen forgotten first
     first_contact_reserve: float = 1.0  # newcomer tokens kept for returning sources
-    salt: bytes | None = None  # the recall table's key (None: a random one)
     # keyed by the address's 8 bytes: zigpy's EUI64 hashes through its repr (about 5 us)
     _table: dict[bytes, _Source] = field(default_factory=dict, repr=False)
     _newcomers: _Bucket = field(init=False, repr=False)
@@ -277,8 +266,8 @@ class SourceLimiter:
     def __post_init__(self) -> None:
         if self.max_sources < 1 or self.rate <= 0 or self.burst < 1 or self.half_life <= 0:
             raise ValueError("max_sources, rate, burst and half_life must be positive")
-        if self.recall_slots < _WAYS or self.first_contact_reserve < 0:
-            raise ValueError(f"recall_slots must be >= {_WAYS}, first_contact_reserve >= 0")
+        if self.recall_slots < 1 or self.first_contact_reserve < 0:
+            raise ValueError("recall_slots must be >= 1, first_contact_reserve >= 0")
         if self.total_rate is not None and (self.total_rate <= 0 or self.total_burst < 1):
             raise ValueError("total_rate and total_burst must be positive")
         self.reset()
@@ -291,9 +280,7 @@ class SourceLimiter:
         self._newcomers = _Bucket(self.newcomer_rate, self.newcomer_burst, self.newcomer_burst)
         total = self.total_rate
         self._total = None if total is None else _Bucket(total, self.total_burst, self.total_burst)
-        salt = self.salt if self.salt is not None else secrets.token_bytes(16)
-        self._recall = _Recall(_WAYS, salt)  # the old table goes before the new one is made
-        self._recall = _Recall(self.recall_slots, salt)
+        self._recall = _Recall(self.recall_slots)
 
     def _held(self, entry: _Source, now: float) -> bool:
         return entry.trusted or entry.vouched_until > now

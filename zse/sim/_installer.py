@@ -7,7 +7,6 @@ with :func:`build_gb_site`."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -44,7 +43,6 @@ from zse.interpan.window import (
     KE_INTERPAN_COMMANDS,
     CommandWhitelist,
     InterPanWindow,
-    SourceLimiter,
 )
 from zse.se.ids import TUNNELING
 from zse.sim._app import SimControllerApplication
@@ -171,10 +169,7 @@ async def build_gb_site(
     )
     await hub.start()
     await tunnels.start()
-    # the recall table's key: secret on a real hub (random), here derived from the simulated
-    # network key so that a seeded run repeats
-    salt = hashlib.blake2b(bytes(app.state.network_info.network_key.key), digest_size=16).digest()
-    window = InterPanWindow(whitelist=WHITELIST, limiter=SourceLimiter(salt=salt))
+    window = InterPanWindow(whitelist=WHITELIST)
     policy = AcceptancePolicy(window, pin=pin)
     policy.power_up(asyncio.get_running_loop().time())
     hub_ieee: t.EUI64 = app.state.node_info.ieee
