@@ -114,22 +114,23 @@ def settings(broker: Broker, **more: Any) -> Any:
 
 @contextlib.asynccontextmanager
 async def running(
-    broker: Broker, directory: Path, **more: Any
+    broker: Broker, directory: Path, *, bridge: type[MqttBridge] = MqttBridge, **more: Any
 ) -> AsyncIterator[tuple[SimulatedEsi, MqttBridge, Subscriber]]:
-    """The simulated ESI, its HAN METER_READY, a subscriber, and the bridge connected."""
+    """The simulated ESI, its HAN METER_READY, a subscriber, and the bridge (of class
+    ``bridge``) connected."""
     async with simulated_esi(directory) as sim:
         await asyncio.sleep(30)  # virtual: the devices join and run CBKE
         states = {r.state for r in sim.registry.devices()}
         assert states == {LifecycleState.METER_READY}
         subscriber = Subscriber(broker)
         await subscriber.connect()
-        bridge = MqttBridge(
+        made = bridge(
             sim.esi, settings(broker, **more), store=sim.registry.store, displays=sim.displays
         )
-        await bridge.start()
+        await made.start()
         try:
-            await real_wait(bridge.connected.wait())
-            yield sim, bridge, subscriber
+            await real_wait(made.connected.wait())
+            yield sim, made, subscriber
         finally:
-            await bridge.stop()
+            await made.stop()
             await subscriber.close()

@@ -10,6 +10,7 @@ import json
 import re
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -290,6 +291,56 @@ async def test_the_broker_restarted_mid_run_nothing_lost_nothing_twice(
         assert answers[1]["duplicate"] is True
         assert answers[1]["result"] == answers[0]["result"]
         assert [v["event"] for v in sub.on(sent_topic)] == ["LoadControlSent"]
+
+
+class _HeldBridge(MqttBridge):
+    """Holds each command, once begun, until ``release`` is set."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.began = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def _execute(self, command: Any) -> dict[str, Any]:
+        self.began.set()
+        await self.release.wait()
+        return await super()._execute(command)
+
+
+async def test_a_command_under_way_when_the_broker_goes_is_finished_and_answered_once(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """The connection lost while a command is carried out does not cut it short: it ends,
+    its answer waits in the outbox and arrives after the reconnection, and the headend's
+    repeat is answered from the record (before, the lost connection cancelled the command
+    half-done and a repeat was answered ``started``)."""
+    async with running(broker, tmp_path, bridge=_HeldBridge, max_backoff=4) as (_, bridge, sub):
+        assert isinstance(bridge, _HeldBridge)
+        meter = node_id(bridge.meter)
+        await sub.publish("zse/bridge/request/load_control", _lc("held", duration=2))
+        await real_wait(bridge.began.wait())
+        broker.stop()  # SIGTERM: the broker keeps the subscriber's session
+        await real_wait(_disconnected(bridge))
+        bridge.release.set()
+        await asyncio.sleep(5)  # virtual: the event is sent while the broker is away
+        assert bridge.executed.get("held")["status"] == "ok"
+        broker.start()
+        await sub.close()
+        await sub.connect()
+        await asyncio.sleep(5)  # virtual: past the bridge's backoff, it reconnects
+        await real_wait(bridge.connected.wait())
+        await sub.publish("zse/bridge/request/load_control", _lc("held", duration=2))
+        answers = await sub.until(
+            lambda: (
+                len(sub.on("zse/bridge/response/load_control")) == 2
+                and sub.on("zse/bridge/response/load_control")
+            )
+        )
+        assert [a["status"] for a in answers] == ["ok", "ok"]
+        assert [a.get("duplicate", False) for a in answers] == [False, True]
+        outcomes = answers[0]["result"]["outcomes"]
+        assert [o["outcome"] for o in outcomes] == ["delivered"] * len(outcomes)
+        assert [v["event"] for v in sub.on(f"zse/{meter}/drlc")].count("LoadControlSent") == 1
 
 
 async def _drained(bridge: MqttBridge) -> None:

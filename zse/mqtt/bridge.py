@@ -79,6 +79,8 @@ EXECUTED = "mqtt.executed"
 _PRUNE_EVERY = 256
 #: How many publications may await their acknowledgement at once (one store commit each).
 _IN_FLIGHT = 100
+#: Commands received and waiting for the one before them to finish (then the receiver waits).
+_COMMANDS_WAITING = 64
 
 
 class _Waits:
@@ -229,6 +231,9 @@ class BridgeShell:
         self._removers: list[Callable[[], None]] = []
         self._published = 0
         self._writes: set[asyncio.Task[Any]] = set()
+        #: Commands received, carried out one at a time by :meth:`_commander`, whatever
+        #: happens to the connection they came on.
+        self._commands: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(_COMMANDS_WAITING)
 
     # -- what a bridge says ---------------------------------------------------------------------
 
@@ -277,6 +282,7 @@ class BridgeShell:
         self._removers = self._follow()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._writer()), loop.create_task(self._run())]
+        self._tasks.append(loop.create_task(self._commander()))
         self._tasks += [loop.create_task(work) for work in self._background()]
 
     async def stop(self) -> None:
@@ -438,12 +444,24 @@ class BridgeShell:
                 await self._finished(self.store.prune(self.outbox_namespace))
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
+        """Hand the commands received to :meth:`_commander`: a connection lost while one is
+        carried out does not cut it short (its answer waits in the outbox), and a repeat
+        received meanwhile is answered from its record once it is done, in order."""
         async for message in client.messages:
             name = self.topics.command_of(str(message.topic))
             payload = message.payload
             if name is None or not isinstance(payload, bytes | bytearray):
                 continue
-            await self.handle_command(name, bytes(payload))
+            await self._commands.put((name, bytes(payload)))
+
+    async def _commander(self) -> None:
+        """Carry out the commands received, one at a time, for as long as the bridge runs."""
+        while True:
+            name, payload = await self._commands.get()
+            try:
+                await self.handle_command(name, payload)
+            except Exception:  # e.g. the store failed: the next command is still served
+                LOGGER.exception("MQTT command %s not answered", name)
 
     # -- commands -------------------------------------------------------------------------------
 
