@@ -464,6 +464,7 @@ async def _work(  # noqa: PLR0917 - the worker's options
         await work.stop()
         await link.close()
         await queue.close()
+        click.echo(f"worker {name}: received {link.responses} responses, {link.events} events")
 
 
 async def _first(*waits: Awaitable[Any]) -> None:

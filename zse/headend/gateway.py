@@ -104,6 +104,8 @@ class GatewayLink(MeterLink):
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[None]] = set()
+        #: Messages received: responses (this link's only) and events (its share).
+        self.responses = self.events = 0
 
     def base(self, meter: str) -> str:
         """The base topic of ``meter``'s bridge."""
@@ -195,10 +197,12 @@ class GatewayLink(MeterLink):
         if not isinstance(data, dict):
             return []
         if topic == self.response_topic:
+            self.responses += 1
             waiter = self._waiting.get(str(data.get("correlation_id")))
             if waiter is not None and not waiter.done():
                 waiter.set_result(data)
             return []
+        self.events += 1
         with contextlib.suppress(KeyError, TypeError, ValueError):
             if topic.endswith("/lifecycle"):
                 meter = topic[len(self.prefix) + 1 :].split("/", 1)[0]
