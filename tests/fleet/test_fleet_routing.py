@@ -21,6 +21,7 @@ from zse.headend.core import Outcome
 from zse.headend.gateway import GatewayLink
 from zse.headend.link import Report
 from zse.headend.queue import JobQueue, open_queue
+from zse.headend.roster import Roster
 from zse.headend.worker import Worker
 from zse.mqtt.core import MqttConfigError, parse_settings
 
@@ -29,10 +30,11 @@ EVENT = re.compile(rf"{PREFIX}/[^/]+/[^/]+/(drlc|message|lifecycle)")
 MAC = "00:0d:6f:00:0a:00:00:01"
 
 
-def worker(queue: JobQueue, broker: Broker, name: str) -> Worker:
+def worker(queue: JobQueue, broker: Broker, name: str, **options: Any) -> Worker:
     settings = parse_settings({"url": broker.url, "client_id": f"headend-{name}"})
     link = GatewayLink(settings, prefix=PREFIX, timeout=2.0)
-    return Worker(queue, link, owner=name, clock=asyncio.get_running_loop().time, batch=2)
+    clock = asyncio.get_running_loop().time
+    return Worker(queue, link, owner=name, clock=clock, batch=2, **options)
 
 
 async def run(*workers: Worker) -> None:
@@ -123,6 +125,42 @@ async def test_events_given_to_a_worker_away_wait_for_it_and_are_recorded_when_i
     assert link(again).events > 0  # what the broker kept for it while it was away
     assert link(one).events + link(two).events + link(again).events == len(events(observer))
     assert gw.executed == {(device, 22): 1 for device, _ in gw.devices()}
+
+
+async def test_a_worker_gone_for_good_has_its_share_taken_over_by_one_alive(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    observer = Subscriber(broker, "observer")
+    await observer.connect()
+    queue = await open_queue(postgres.store_url("routing_gone"))
+    roster = await Roster.open(queue)
+    async with gateways(broker, tmp_path / "meters") as gw:
+        one, two = (worker(queue, broker, f"w{n}", lease=100, roster=roster) for n in (1, 2))
+        await run(one, two)
+        try:
+            await enqueue_lce(queue, 23, gw.devices())
+            await settled(queue, {Outcome.STARTED})
+            await stop(two)  # for good: its session stays at the broker, subscribed
+            await asyncio.sleep(90)  # virtual: the event's minute runs; the devices report
+
+            def completed() -> list[Any]:
+                done = [e for e in events(observer) if e.get("status") == "completed"]
+                return done if len(done) == 6 else []
+
+            await observer.until(completed)  # the silent one's share waits in its session
+            before = link(one).events
+            await asyncio.sleep(100)  # virtual: a lease without a word from w2
+            rows = await settled(queue, {Outcome.COMPLETED})
+        finally:
+            await stop(one)
+        await observer.close()
+    gone = await roster.gone(before=float("inf"), keep="")
+    await queue.close()
+    assert len(rows) == 6
+    assert link(one).events > before  # w2's share, taken over
+    assert link(one).events + link(two).events == len(events(observer))
+    assert [owner for owner, _ in gone] == ["w1"]  # w2 is off the roster
+    assert gw.executed == {(device, 23): 1 for device, _ in gw.devices()}
 
 
 async def test_an_event_not_recorded_is_sent_again_when_the_session_returns(

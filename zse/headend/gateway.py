@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
@@ -114,6 +116,52 @@ class GatewayLink(MeterLink):
     def shared(self) -> list[str]:
         """The event subscriptions this link shares with its group's other members."""
         return [f"$share/{self.group}/{self.prefix}/+/+/{kind}" for kind in _EVENTS]
+
+    @property
+    def session(self) -> str:
+        return self.settings.client_id
+
+    async def adopt(self, session: str) -> int:
+        """Take over the persistent session ``session`` of a worker gone for good
+        (:mod:`zse.headend.roster`): leave its shared subscriptions (nothing more is given to
+        it), hand what the broker kept for it to the listeners (each acknowledged once
+        recorded), until a marker published after them comes back, then end the session; how
+        many events were handed over. :class:`aiomqtt.MqttError` or TimeoutError (``timeout``
+        seconds without a message) leave the session as it is."""
+        settings = dataclasses.replace(self.settings, client_id=session)
+        marker = f"{self.response_topic}/adopt/{uuid.uuid4().hex}"
+        handed = 0
+        client = mqtt_client(settings, manual_ack=True)
+        with broker_time():
+            await client.__aenter__()
+        try:
+            with broker_time():
+                await client.unsubscribe([*self.shared(), *self._legacy()])
+                await client.subscribe(marker, qos=1)
+                await client.publish(marker, b"{}", qos=1)
+            messages = aiter(client.messages)
+            while True:
+                with broker_time():
+                    message = await asyncio.wait_for(anext(messages), self.timeout)
+                topic = str(message.topic)
+                if topic == marker:
+                    ack(client, message)
+                    break
+                waits = self._handle(topic, message.payload)
+                done = await asyncio.gather(*waits, return_exceptions=True)
+                if any(isinstance(d, BaseException) for d in done):
+                    raise TimeoutError(f"an event of session {session} not recorded")
+                handed += bool(waits)
+                ack(client, message)
+        finally:
+            with broker_time(), contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+        ending = mqtt_client(settings, clean=True)
+        with broker_time():
+            await ending.__aenter__()
+            await ending.__aexit__(None, None, None)
+        LOGGER.info("headend MQTT link: session %s ended, %d events taken over", session, handed)
+        return handed
 
     async def start(self) -> None:
         """Connect in the background (and reconnect when the broker is lost)."""

@@ -150,6 +150,16 @@ class MeterLink(ABC):
     async def start(self) -> None:  # noqa: B027 - optional
         """Connect (a link over a network)."""
 
+    @property
+    def session(self) -> str | None:
+        """The broker session this link holds (its client id), if any."""
+        return None
+
+    async def adopt(self, session: str) -> int:
+        """Take over ``session``, of a worker gone for good, and end it (a link over a
+        broker); how many events were handed over."""
+        return 0
+
     async def close(self) -> None:  # noqa: B027 - optional
         """Disconnect."""
 

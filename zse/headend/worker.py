@@ -33,6 +33,7 @@ from zse.headend.control import Control, ControlJob, refusal
 from zse.headend.core import Outcome
 from zse.headend.link import Delivery, Lifecycle, MeterLink, MeterUnreachable, Report
 from zse.headend.queue import Completion, Job, JobQueue, ReportedOutcome
+from zse.headend.roster import Roster
 from zse.installcode import canonical_eui64
 from zse.zcl._tasks import keep_task
 
@@ -55,7 +56,9 @@ class Worker:
     stays this worker's (more than the link's answer timeout); ``batch``: jobs under way at
     once; ``poll``: seconds between looks at an empty queue; ``control``: the control jobs
     and device records to serve too (meters as gateways); ``retention``: seconds a finished
-    job is kept after its last change (None: for ever), purged every ``purge_every`` seconds.
+    job is kept after its last change (None: for ever), purged every ``purge_every`` seconds;
+    ``roster``: where the workers say they are alive (every quarter lease), and a worker
+    silent for a lease has its broker session taken over (:mod:`zse.headend.roster`).
     """
 
     def __init__(
@@ -71,8 +74,11 @@ class Worker:
         control: Control | None = None,
         retention: float | None = None,
         purge_every: float = 3600.0,
+        roster: Roster | None = None,
     ) -> None:
         self.queue, self.link, self.owner, self.control = queue, link, owner, control
+        self.roster = roster
+        self._next_beat = 0.0
         self.clock, self.lease, self.batch, self.poll = clock, lease, batch, poll
         self.retention, self.purge_every = retention, purge_every
         self._next_purge = 0.0
@@ -125,6 +131,7 @@ class Worker:
                     try:
                         jobs, commands = await self._claim(room)
                         await self.purge()
+                        await self.beat()
                     except StoreError as exc:
                         LOGGER.warning("headend worker %s: %s", self.owner, exc)
                 loop = asyncio.get_running_loop()
@@ -167,6 +174,29 @@ class Worker:
         if purged:
             LOGGER.info("headend worker %s: %d finished jobs purged", self.owner, purged)
         return purged
+
+    async def beat(self) -> None:
+        """Say this worker is alive, at most every quarter lease, and take over the broker
+        sessions of those silent for a lease (in the background)."""
+        now = self.clock()
+        if self.roster is None or now < self._next_beat:
+            return
+        self._next_beat = now + self.lease / 4
+        await self.roster.beat(self.owner, self.link.session or "", now=now)
+        for owner, session in await self.roster.gone(before=now - self.lease, keep=self.owner):
+            if session and session != self.link.session:
+                task = asyncio.get_running_loop().create_task(self._adopt(owner, session))
+                keep_task(self._pending, task, LOGGER, "headend worker: a session not taken over")
+
+    async def _adopt(self, owner: str, session: str) -> None:
+        assert self.roster is not None
+        try:
+            handed = await self.link.adopt(session)
+        except BaseException:
+            with contextlib.suppress(StoreError):  # on the roster again, to be taken later
+                await self.roster.beat(owner, session, now=0.0)
+            raise
+        LOGGER.info("headend worker %s: %s gone, %d events taken over", self.owner, owner, handed)
 
     async def round(self) -> int:
         """One round: lease due jobs, deliver them, record the answers; how many were

@@ -145,13 +145,16 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def mqtt_client(settings: MqttSettings, *, manual_ack: bool = False, **more: Any) -> aiomqtt.Client:
+def mqtt_client(
+    settings: MqttSettings, *, manual_ack: bool = False, clean: bool = False, **more: Any
+) -> aiomqtt.Client:
     """A client for the broker of ``settings`` (TLS and credentials as they say) in a
     persistent session named by its client id (clean session off: what is sent to it while
     it is away waits at the broker), ``more`` passed to :class:`aiomqtt.Client`; its keepalive
     follows the real clock even on a busy virtual-time loop. ``manual_ack``: a QoS 1 message
     received is acknowledged only by :func:`ack` (unacknowledged, the broker sends it again
-    when the session reconnects, MQTT 3.1.1 section 4.4)."""
+    when the session reconnects, MQTT 3.1.1 section 4.4); ``clean``: a clean session instead
+    (which ends the persistent session of the same client id, section 3.1.2.4)."""
     s = settings
     tls = (
         aiomqtt.TLSParameters(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
@@ -165,7 +168,7 @@ def mqtt_client(settings: MqttSettings, *, manual_ack: bool = False, **more: Any
         username=s.username,
         password=s.password,
         protocol=aiomqtt.ProtocolVersion.V311,
-        clean_session=False,
+        clean_session=clean,
         tls_params=tls,
         timeout=10,
         # small messages at once, not held back for the broker's ACK (Nagle)
