@@ -40,10 +40,7 @@ class Roster:
     @classmethod
     async def open(cls, queue: JobQueue) -> Roster:
         """The table in ``queue``'s database, created once whichever process comes first."""
-        async with queue.transaction("create the workers' roster") as db:
-            if queue.locking:
-                await db.execute("SELECT pg_advisory_xact_lock(hashtext('zse.headend_workers'))")
-            await db.execute(_TABLE)
+        await queue.create("headend_workers", _TABLE)
         return cls(queue)
 
     async def beat(self, owner: str, session: str, *, now: float) -> None:
