@@ -225,3 +225,19 @@ def test_a_bad_group_or_response_topic_is_a_config_error(
     settings = parse_settings({"client_id": client_id})
     with pytest.raises(MqttConfigError):
         GatewayLink(settings, prefix=PREFIX, **options)
+
+
+async def test_the_roster_hands_each_silent_worker_to_one_taker(place: Any) -> None:
+    queue = await open_queue(place("roster"))
+    try:
+        roster = await Roster.open(queue)
+        await Roster.open(queue)  # a second worker opening it: nothing changes
+        await roster.beat("w1", "s1", now=10.0)
+        await roster.beat("w2", "s2", now=20.0)
+        await roster.beat("w1", "s1-new", now=30.0)  # the same worker, a new session
+        assert await roster.gone(before=25.0, keep="w3") == [("w2", "s2")]
+        assert await roster.gone(before=25.0, keep="w3") == []  # taken once
+        assert await roster.gone(before=100.0, keep="w1") == []  # not itself
+        assert await roster.gone(before=100.0, keep="w3") == [("w1", "s1-new")]
+    finally:
+        await queue.close()
