@@ -206,6 +206,17 @@ async def test_an_event_not_recorded_is_sent_again_when_the_session_returns(
     seen.clear()
     await session(seen.append, [7], seen, 1)  # 5 and 6 were acknowledged once handled: not again
     assert [r.send for r in seen] == [7]
+
+    def broken(got: Report) -> Any:  # not the database: it would fail again, so not kept
+        failed.append(got)
+        wrong: asyncio.Future[None] = loop.create_future()
+        wrong.set_exception(ValueError("not a report this worker can record"))
+        return wrong
+
+    await session(broken, [8], failed, 2)
+    seen.clear()
+    await session(seen.append, [9], seen, 1)
+    assert [r.send for r in seen] == [9]
     await publisher.close()
 
 

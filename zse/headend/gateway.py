@@ -38,6 +38,7 @@ from typing import Any
 
 import aiomqtt
 
+from zse.errors import StoreError
 from zse.headend.core import Outcome, SendKind, outcome_of_report
 from zse.headend.link import (
     ESI_OUTCOMES,
@@ -126,8 +127,9 @@ class GatewayLink(MeterLink):
         (:mod:`zse.headend.roster`): leave its shared subscriptions (nothing more is given to
         it), hand what the broker kept for it to the listeners (each acknowledged once
         recorded), until a marker published after them comes back, then end the session; how
-        many events were handed over. :class:`aiomqtt.MqttError` or TimeoutError (``timeout``
-        seconds without a message) leave the session as it is."""
+        many events were handed over. :class:`aiomqtt.MqttError`, TimeoutError (``timeout``
+        seconds without a message) or :class:`StoreError` (an event not recorded) leave the
+        session as it is."""
         settings = dataclasses.replace(self.settings, client_id=session)
         marker = f"{self.response_topic}/adopt/{uuid.uuid4().hex}"
         handed = 0
@@ -149,8 +151,8 @@ class GatewayLink(MeterLink):
                     break
                 waits = self._handle(topic, message.payload)
                 done = await asyncio.gather(*waits, return_exceptions=True)
-                if any(isinstance(d, BaseException) for d in done):
-                    raise TimeoutError(f"an event of session {session} not recorded")
+                if any(map(_unwritten, done)):
+                    raise StoreError(f"an event of session {session} not recorded")
                 handed += bool(waits)
                 ack(client, message)
         finally:
@@ -231,10 +233,11 @@ class GatewayLink(MeterLink):
     async def _ack_when(
         self, client: aiomqtt.Client, message: aiomqtt.Message, waits: list[Awaitable[Any]]
     ) -> None:
-        """Acknowledge ``message`` once ``waits`` are done; one that failed leaves it to the
-        broker to send again (on this session's next connection)."""
+        """Acknowledge ``message`` once ``waits`` are done; one not written (the database
+        away, the worker stopped) leaves it to the broker to send again (on this session's
+        next connection)."""
         done = await asyncio.gather(*waits, return_exceptions=True)
-        if client is self._client and not any(isinstance(d, BaseException) for d in done):
+        if client is self._client and not any(map(_unwritten, done)):
             ack(client, message)
 
     def _handle(self, topic: str, payload: Any) -> list[Awaitable[Any]]:
@@ -294,6 +297,12 @@ class GatewayLink(MeterLink):
             raise MeterUnreachable(f"meter {meter} {why}") from None
         finally:
             self._waiting.pop(key, None)
+
+
+def _unwritten(result: Any) -> bool:
+    """Whether a listener's result says its event is not written yet and may be later (a
+    :class:`StoreError`, a cancellation); another failure would fail again: not kept."""
+    return isinstance(result, StoreError | asyncio.CancelledError)
 
 
 def _level(value: str, what: str) -> str:
