@@ -44,6 +44,8 @@ import contextlib
 import dataclasses
 import itertools
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -68,6 +70,8 @@ SEND = 0x0B0B_0001
 FAN_OUT_WITHIN = 3600
 #: Real seconds between counts of the rows in PostgreSQL.
 LOOK_EVERY = 1.0
+#: What a headend worker says at its end: the MQTT messages it received.
+RECEIVED = re.compile(r"received (\d+) responses, (\d+) events")
 #: Real seconds the processes are watched doing nothing before the send.
 IDLE_FOR = 10.0
 
@@ -87,6 +91,7 @@ class Figures:
     idle_headend: float = 0.0  # the headend workers' CPU seconds per second when idle
     headend_rss: int = 0  # bytes, the headend workers at the end
     postgres_rss: int = 0  # bytes, PostgreSQL's processes at the end (shared pages counted)
+    received: list[int] = dataclasses.field(default_factory=list)  # MQTT messages, by worker
 
     @property
     def devices(self) -> int:
@@ -135,9 +140,11 @@ def payload() -> dict[str, int]:
 
 @contextlib.contextmanager
 def headend_workers(
-    url: str, broker: str, base: str, count: int, batch: int
+    url: str, broker: str, base: str, count: int, batch: int, received: list[int]
 ) -> Iterator[list[subprocess.Popen[str]]]:
-    """``count`` ``zse headend worker`` processes, each once connected to the broker."""
+    """``count`` ``zse headend worker`` processes, each once connected to the broker; once
+    they stopped, ``received`` holds the MQTT messages each said it received (responses and
+    events over its lifetime; none from a worker that does not say)."""
     started: list[subprocess.Popen[str]] = []
     try:
         for number in range(count):
@@ -152,7 +159,14 @@ def headend_workers(
         yield started
     finally:
         for process in started:
-            stop(process, 60)
+            process.send_signal(signal.SIGTERM)
+            try:
+                out, _ = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                stop(process, 0)
+                continue
+            for said in RECEIVED.finditer(out or ""):
+                received.append(int(said[1]) + int(said[2]))
 
 
 async def fan_out(url: str, meters: int) -> tuple[float, float, float]:
@@ -215,7 +229,8 @@ def measure(
     with running_utility(broker.url, base, meters, sim_workers) as (sims, up):
         figures.up = up
         figures.rss = sum(rss(pid) for pid in sims)
-        with headend_workers(url, broker.url, base, workers, batch) as running:
+        received: list[int] = []
+        with headend_workers(url, broker.url, base, workers, batch, received) as running:
             heads = [p.pid for p in running]
             pg = tree(postmaster(postgres))
             idle_from = (total_cpu(sims), total_cpu(heads))
@@ -231,6 +246,7 @@ def measure(
             figures.headend, figures.postgres, figures.meters_cpu, figures.broker = spent
             figures.headend_rss = sum(rss(pid) for pid in heads)
             figures.postgres_rss = sum(rss(pid) for pid in tree(postmaster(postgres)))
+    figures.received = received
     return figures
 
 
@@ -282,6 +298,13 @@ def report(runs: list[Figures]) -> None:
             f"headend workers {f.headend_rss / 2**20:.0f} MB, "
             f"PostgreSQL {f.postgres_rss / 2**20:.0f} MB (RSS, shared pages in each process)"
         )
+    for f in runs:
+        if f.received:
+            each = ", ".join(f"{n / f.devices:.2f}" for n in f.received)
+            print(
+                f"{f.meters} meters: MQTT messages received per device by each headend worker "
+                f"{each} (all {sum(f.received) / f.devices:.2f})"
+            )
     for low, high in itertools.pairwise(runs):
         margin = (high.rss - low.rss) / (high.meters - low.meters) / 2**20
         wall = (high.wall / high.devices) / (low.wall / low.devices)

@@ -220,6 +220,32 @@ async def test_a_bad_field_is_answered_with_its_name_and_the_bridge_goes_on(
         assert answers[2]["error"]["field"] == "payload"
 
 
+async def test_a_response_goes_to_the_command_s_response_topic_a_repeat_s_to_the_repeat_s(
+    broker: Broker, tmp_path: Path
+) -> None:
+    async with running(broker, tmp_path) as (_sim, bridge, sub):
+        request, default = "zse/bridge/request/load_control", "zse/bridge/response/load_control"
+        one, two = "zse/apps/one/response", "zse/apps/two/response"
+        await sub.publish(request, {**_lc("rt-1"), "response_topic": one})
+        (answer,) = await sub.until(lambda: sub.on(one))
+        assert (answer["correlation_id"], answer["status"]) == ("rt-1", "ok")
+        await sub.publish(request, {**_lc("rt-1"), "response_topic": two})
+        (repeat,) = await sub.until(lambda: sub.on(two))
+        assert repeat["duplicate"] is True
+        assert repeat["result"] == answer["result"]
+        await sub.publish(request, {**_lc("rt-2"), "response_topic": "zse/+/response"})
+        (refused,) = await sub.until(lambda: sub.on(default))
+        assert refused["correlation_id"] == "rt-2"
+        assert refused["error"]["field"] == "response_topic"
+        await sub.publish(request, {**_lc("rt-3", duration=2000), "response_topic": one})
+        answers = await sub.until(lambda: len(sub.on(one)) == 2 and sub.on(one))
+        assert answers[1]["error"]["field"] == "event.duration_in_minutes"
+        assert len(sub.on(default)) == 1
+        assert len(sub.on(two)) == 1
+        sent = sub.on(f"zse/{node_id(bridge.meter)}/drlc")
+        assert [v["event"] for v in sent] == ["LoadControlSent"]  # rt-1 once; rt-2, rt-3 not
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
 async def test_the_broker_restarted_mid_run_nothing_lost_nothing_twice(
     broker: Broker, tmp_path: Path, sig: int

@@ -4,6 +4,7 @@ record and the outbox's bound; garbage in gets only the named errors."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +31,7 @@ from zse.mqtt.core import (
     parse_command,
     parse_han_command,
     parse_settings,
+    response_topic_of,
     sent_publication,
 )
 from zse.price import PriceEvent
@@ -192,6 +194,49 @@ def test_each_error_names_the_field(payload: bytes, field: str) -> None:
     with pytest.raises(CommandError) as error:
         parse_command("load_control", payload)
     assert error.value.field == field
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "zse/+/response",
+        "zse/#",
+        "",
+        7,
+        "$SYS/broker/x",
+        "$share/g/zse/x",
+        "zse/meters/m-1/bridge/request/load_control",
+        "bridge/request/provision",
+        "zse/\x00/x",
+        "zse/\n",
+        "r" * 257,
+    ],
+)
+def test_a_bad_response_topic_is_refused_by_name(topic: object) -> None:
+    payload = json.dumps({**json.loads(lc()), "response_topic": topic}).encode()
+    with pytest.raises(CommandError) as error:
+        parse_command("load_control", payload)
+    assert error.value.field == "response_topic"
+    assert response_topic_of(payload) is None  # the refusal goes to the default topic
+
+
+def test_a_response_topic_names_where_the_answer_goes_and_nothing_else() -> None:
+    body = json.loads(lc())
+    assert parse_command("load_control", lc()).response_topic is None
+    unset = json.dumps({**body, "response_topic": None}).encode()  # null: the default topic
+    assert parse_command("load_control", unset) == parse_command("load_control", lc())
+    for topic in ("zse/headend/w-1/response", "r" * 256, "é/réponse", "a/bridge/requests/x"):
+        payload = json.dumps({**body, "response_topic": topic}).encode()
+        command = parse_command("load_control", payload)
+        assert command.response_topic == topic
+        assert command == replace(parse_command("load_control", lc()), response_topic=topic)
+        assert response_topic_of(payload) == topic
+    device = {"correlation_id": "c", "device": MAC, "issuer_event_id": 7, "response_topic": "a/b"}
+    assert parse_han_command("opt_out", json.dumps(device).encode()) == OptOut(
+        correlation_id="c", device=MAC, issuer_event_id=7, response_topic="a/b"
+    )
+    for garbage in (b"\xff", b"[]", b"{", json.dumps({"response_topic": "a/b"}).encode() * 2000):
+        assert response_topic_of(garbage) is None
 
 
 def test_a_target_is_exactly_one() -> None:

@@ -245,6 +245,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
             "zse.headend.gateway",
             "zse.headend.worker",
             "zse.headend.control",
+            "zse.headend.roster",
             "zse.headend.directory",
         ),
         ("zse.sim",),

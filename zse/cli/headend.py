@@ -427,6 +427,7 @@ async def _work(  # noqa: PLR0917 - the worker's options
     from zse.headend.control import Control  # noqa: PLC0415
     from zse.headend.gateway import GatewayLink  # noqa: PLC0415
     from zse.headend.queue import open_queue  # noqa: PLC0415
+    from zse.headend.roster import Roster  # noqa: PLC0415
     from zse.headend.run import claim_schema  # noqa: PLC0415
     from zse.headend.worker import Worker  # noqa: PLC0415
 
@@ -434,6 +435,11 @@ async def _work(  # noqa: PLR0917 - the worker's options
     queue = await open_queue(database)
     try:
         control = await Control.open(queue)
+    except BaseException:
+        await queue.close()
+        raise
+    try:
+        roster = await Roster.open(queue)
     except BaseException:
         await queue.close()
         raise
@@ -447,6 +453,7 @@ async def _work(  # noqa: PLR0917 - the worker's options
         poll=poll,
         control=control,
         retention=retention,
+        roster=roster,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -464,6 +471,7 @@ async def _work(  # noqa: PLR0917 - the worker's options
         await work.stop()
         await link.close()
         await queue.close()
+        click.echo(f"worker {name}: received {link.responses} responses, {link.events} events")
 
 
 async def _first(*waits: Awaitable[Any]) -> None:

@@ -171,11 +171,7 @@ class Control:
     @classmethod
     async def open(cls, queue: JobQueue) -> Control:
         """The tables in ``queue``'s database, created once whichever process comes first."""
-        async with queue.transaction("create the control tables") as db:
-            if queue.locking:
-                await db.execute("SELECT pg_advisory_xact_lock(hashtext('zse.headend_control'))")
-            for sql in _TABLES:
-                await db.execute(sql)
+        await queue.create("headend_control", *_TABLES)
         return cls(queue)
 
     def _lock(self) -> str:

@@ -1,34 +1,44 @@
 """Meters as gateways: the headend reaches each meter only through an MQTT broker, where the
-meter's ESI runs the ``zse mqtt`` bridge (docs/mqtt.md, docs/adr/0018).
+meter's ESI runs the ``zse mqtt`` bridge (docs/mqtt.md, docs/adr/0018, docs/adr/0021).
 
 Meter ``M`` is the bridge whose base topic is ``<prefix>/M`` (``zse mqtt --base-topic``). A
 :class:`~zse.headend.link.Delivery` becomes the bridge's ``display_message`` or ``load_control``
 command to the one device (target ``device``), its correlation id the delivery's idempotency
-key; the answer comes back on the bridge's response topic with the device's outcome. The bridge
-records a correlation id *before* carrying the command out and answers a repeat from that
-record (``"duplicate": true``), across its restarts (its store), so a command sent again after
-a headend worker's crash, or after a timeout, is answered and not carried out twice.
+key; the bridge answers on the command's ``response_topic``, this link's own
+(:attr:`GatewayLink.response_topic`), with the device's outcome, so each response reaches only
+the worker that asked. The bridge records a correlation id *before* carrying the command out
+and answers a repeat from that record (``"duplicate": true``), across its restarts (its
+store), so a command sent again after a headend worker's crash, or after a timeout, is
+answered and not carried out twice.
 
 The devices' reports come from the bridges' event topics (``<prefix>/+/+/drlc``:
 ``ReportReceived``; ``<prefix>/+/+/message``: ``MessageConfirmed``), their lifecycle changes
-from ``<prefix>/+/+/lifecycle`` (``LifecycleChanged``); the control commands of
+from ``<prefix>/+/+/lifecycle`` (``LifecycleChanged``), as a shared subscription of the
+workers' group (``$share/<group>/...``): the broker hands each event to one worker. An event
+is acknowledged once its worker recorded it, so one received by a worker that died before
+recording it is sent again when that worker's session reconnects. The control commands of
 :mod:`zse.headend.control` (``provision``, ``deprovision``, the cancels) go out by
-:meth:`GatewayLink.command`. The link's MQTT session is
-persistent (clean session off, QoS 1): what arrives while it is away waits at the broker.
-A meter that does not answer within ``timeout`` seconds is :class:`MeterUnreachable`.
+:meth:`GatewayLink.command`. The link's MQTT session is persistent (clean session off, QoS
+1): what arrives while it is away waits at the broker, the events the broker assigned to it
+included (Mosquitto 2.0 hands a shared subscription's messages to its members in turn, those
+offline too). A meter that does not answer within ``timeout`` seconds is
+:class:`MeterUnreachable`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import aiomqtt
 
+from zse.errors import StoreError
 from zse.headend.core import Outcome, SendKind, outcome_of_report
 from zse.headend.link import (
     ESI_OUTCOMES,
@@ -39,11 +49,11 @@ from zse.headend.link import (
     MeterUnreachable,
     Report,
 )
-from zse.mqtt.bridge import broker_time, mqtt_client
-from zse.mqtt.core import MqttSettings
+from zse.mqtt.bridge import ack, broker_time, mqtt_client
+from zse.mqtt.core import MqttConfigError, MqttSettings
 from zse.provisioning import LifecycleState
 
-__all__ = ["DEFAULT_PREFIX", "GatewayLink"]
+__all__ = ["DEFAULT_GROUP", "DEFAULT_PREFIX", "GatewayLink"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +65,10 @@ _COMMANDS = {SendKind.MESSAGE: "display_message", SendKind.LOAD_CONTROL: "load_c
 _PENDING_EXPECTED = 1_000
 #: The control commands (:mod:`zse.headend.control`) whose answers the link waits for.
 _CONTROL = ("provision", "deprovision", "cancel_message", "cancel_load_control")
+#: The shared subscription group of the headend's workers (``$share/<group>/<filter>``).
+DEFAULT_GROUP = "zse-headend"
+#: The kinds of device events the workers share.
+_EVENTS = ("drlc", "message", "lifecycle")
 
 
 class GatewayLink(MeterLink):
@@ -65,20 +79,91 @@ class GatewayLink(MeterLink):
     """
 
     def __init__(
-        self, settings: MqttSettings, *, prefix: str = DEFAULT_PREFIX, timeout: float = 30.0
+        self,
+        settings: MqttSettings,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = 30.0,
+        group: str = DEFAULT_GROUP,
+        response_topic: str | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.prefix = prefix.rstrip("/")
         self.timeout = timeout
+        #: The shared subscription group of the events (one per headend: its workers).
+        self.group = _level(group, "group")
+        #: Where the gateways answer this link: by default the prefix's sibling
+        #: ``headend/<client id>/response`` (``zse/headend/<client id>/response``).
+        self.response_topic = response_topic or "/".join(
+            part
+            for part in (self.prefix.rpartition("/")[0], "headend", settings.client_id, "response")
+            if part
+        )
+        if not self.response_topic or any(c in "+#\0" for c in self.response_topic):
+            raise MqttConfigError(f"not a usable response topic: {self.response_topic!r}")
         self.connected = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._acks: set[asyncio.Task[None]] = set()
+        #: Messages received: responses (this link's only) and events (its share).
+        self.responses = self.events = 0
 
     def base(self, meter: str) -> str:
         """The base topic of ``meter``'s bridge."""
         return f"{self.prefix}/{meter}"
+
+    def shared(self) -> list[str]:
+        """The event subscriptions this link shares with its group's other members."""
+        return [f"$share/{self.group}/{self.prefix}/+/+/{kind}" for kind in _EVENTS]
+
+    @property
+    def session(self) -> str:
+        return self.settings.client_id
+
+    async def adopt(self, session: str) -> int:
+        """Take over the persistent session ``session`` of a worker gone for good
+        (:mod:`zse.headend.roster`): leave its shared subscriptions (nothing more is given to
+        it), hand what the broker kept for it to the listeners (each acknowledged once
+        recorded), until a marker published after them comes back, then end the session; how
+        many events were handed over. :class:`aiomqtt.MqttError`, TimeoutError (``timeout``
+        seconds without a message) or :class:`StoreError` (an event not recorded) leave the
+        session as it is."""
+        settings = dataclasses.replace(self.settings, client_id=session)
+        marker = f"{self.response_topic}/adopt/{uuid.uuid4().hex}"
+        handed = 0
+        client = mqtt_client(settings, manual_ack=True)
+        with broker_time():
+            await client.__aenter__()
+        try:
+            with broker_time():
+                await client.unsubscribe([*self.shared(), *self._legacy()])
+                await client.subscribe(marker, qos=1)
+                await client.publish(marker, b"{}", qos=1)
+            messages = aiter(client.messages)
+            while True:
+                with broker_time():
+                    message = await asyncio.wait_for(anext(messages), self.timeout)
+                topic = str(message.topic)
+                if topic == marker:
+                    ack(client, message)
+                    break
+                waits = self._handle(topic, message.payload)
+                done = await asyncio.gather(*waits, return_exceptions=True)
+                if any(map(_unwritten, done)):
+                    raise StoreError(f"an event of session {session} not recorded")
+                handed += bool(waits)
+                ack(client, message)
+        finally:
+            with broker_time(), contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+        ending = mqtt_client(settings, clean=True)
+        with broker_time():
+            await ending.__aenter__()
+            await ending.__aexit__(None, None, None)
+        LOGGER.info("headend MQTT link: session %s ended, %d events taken over", session, handed)
+        return handed
 
     async def start(self) -> None:
         """Connect in the background (and reconnect when the broker is lost)."""
@@ -89,26 +174,39 @@ class GatewayLink(MeterLink):
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        for task in list(self._acks):
+            task.cancel()
+        await asyncio.gather(*self._acks, return_exceptions=True)
+
+    def _subscriptions(self) -> list[tuple[str, int]]:
+        return [(self.response_topic, 1), *((topic, 1) for topic in self.shared())]
+
+    def _legacy(self) -> list[str]:
+        """The subscriptions of a session from before shared events (ADR 0021): each worker
+        had every response and every event."""
+        names = (*_COMMANDS.values(), *_CONTROL)
+        return [
+            *(f"{self.prefix}/+/bridge/response/{name}" for name in names),
+            *(f"{self.prefix}/+/+/{kind}" for kind in _EVENTS),
+        ]
 
     async def _run(self) -> None:
         backoff = 1.0
         while True:
-            client = mqtt_client(self.settings)
+            client = mqtt_client(self.settings, manual_ack=True)
             client.pending_calls_threshold = _PENDING_EXPECTED
             try:
                 with broker_time():
                     await client.__aenter__()
                 try:
                     with broker_time():
-                        for name in (*_COMMANDS.values(), *_CONTROL):
-                            await client.subscribe(f"{self.prefix}/+/bridge/response/{name}", qos=1)
-                        for kind in ("drlc", "message", "lifecycle"):
-                            await client.subscribe(f"{self.prefix}/+/+/{kind}", qos=1)
+                        await client.unsubscribe(self._legacy())
+                        await client.subscribe(self._subscriptions())
                     self._client = client
                     self.connected.set()
                     backoff = 1.0
                     async for message in client.messages:
-                        self._received(str(message.topic), message.payload)
+                        self._received(client, message)
                 finally:
                     self._client = None
                     self.connected.clear()
@@ -120,28 +218,51 @@ class GatewayLink(MeterLink):
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.max_backoff)
 
-    def _received(self, topic: str, payload: Any) -> None:
+    def _received(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        """A response (to its waiter) or an event (to the listeners, acknowledged once they
+        recorded it); anything else is acknowledged and dropped."""
+        topic = str(message.topic)
+        waits = self._handle(topic, message.payload)
+        if not waits:
+            ack(client, message)
+            return
+        task = asyncio.get_running_loop().create_task(self._ack_when(client, message, waits))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+    async def _ack_when(
+        self, client: aiomqtt.Client, message: aiomqtt.Message, waits: list[Awaitable[Any]]
+    ) -> None:
+        """Acknowledge ``message`` once ``waits`` are done; one not written (the database
+        away, the worker stopped) leaves it to the broker to send again (on this session's
+        next connection)."""
+        done = await asyncio.gather(*waits, return_exceptions=True)
+        if client is self._client and not any(map(_unwritten, done)):
+            ack(client, message)
+
+    def _handle(self, topic: str, payload: Any) -> list[Awaitable[Any]]:
         try:
             data = json.loads(bytes(payload))
         except (TypeError, ValueError):
-            return
+            return []
         if not isinstance(data, dict):
-            return
-        if "/bridge/response/" in topic:
+            return []
+        if topic == self.response_topic:
+            self.responses += 1
             waiter = self._waiting.get(str(data.get("correlation_id")))
             if waiter is not None and not waiter.done():
                 waiter.set_result(data)
-            return
+            return []
+        self.events += 1
         with contextlib.suppress(KeyError, TypeError, ValueError):
             if topic.endswith("/lifecycle"):
                 meter = topic[len(self.prefix) + 1 :].split("/", 1)[0]
                 change = _lifecycle(meter, data)
-                if change is not None:
-                    self._changed(change)
-                return
+                return [] if change is None else self._changed(change)
             report = _report(data)
             if report is not None:
-                self._reported(report)
+                return self._reported(report)
+        return []
 
     async def deliver(self, delivery: Delivery) -> Answer:
         name = _COMMANDS[delivery.kind]
@@ -157,6 +278,7 @@ class GatewayLink(MeterLink):
         """Publish the command on ``meter``'s request topic and wait for its response (by
         correlation id) at most ``timeout`` seconds."""
         key = str(body["correlation_id"])
+        body = {**body, "response_topic": self.response_topic}
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._waiting[key] = waiter
@@ -175,6 +297,19 @@ class GatewayLink(MeterLink):
             raise MeterUnreachable(f"meter {meter} {why}") from None
         finally:
             self._waiting.pop(key, None)
+
+
+def _unwritten(result: Any) -> bool:
+    """Whether a listener's result says its event is not written yet and may be later (a
+    :class:`StoreError`, a cancellation); another failure would fail again: not kept."""
+    return isinstance(result, StoreError | asyncio.CancelledError)
+
+
+def _level(value: str, what: str) -> str:
+    """``value`` as one topic level (MQTT 3.1.1 section 4.7.1: no ``/``, no wildcard)."""
+    if not value or any(c in "/+#\0" for c in value):
+        raise MqttConfigError(f"{what}: not one topic level: {value!r}")
+    return value
 
 
 def _answer(response: Mapping[str, Any]) -> Answer:

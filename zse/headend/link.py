@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +91,9 @@ class Report:
     outcome: Outcome
 
 
-ReportListener = Callable[[Report], None]
+#: A listener may return what to await before the report counts as handled (recorded): a
+#: link that can have it sent again (:class:`~zse.headend.gateway.GatewayLink`) waits for it.
+ReportListener = Callable[[Report], Awaitable[Any] | None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,7 +110,7 @@ class Lifecycle:
     time: int
 
 
-LifecycleListener = Callable[[Lifecycle], None]
+LifecycleListener = Callable[[Lifecycle], Awaitable[Any] | None]
 
 #: The ESI's per-device outcomes as a headend's.
 ESI_OUTCOMES = {
@@ -141,12 +143,22 @@ class MeterLink(ABC):
         that stops it."""
         return _listen(self._lifecycle, listener)
 
-    def _changed(self, change: Lifecycle) -> None:
-        for listener in list(self._lifecycle):
-            listener(change)
+    def _changed(self, change: Lifecycle) -> list[Awaitable[Any]]:
+        """Tell the listeners; what they returned to await."""
+        return _told(self._lifecycle, change)
 
     async def start(self) -> None:  # noqa: B027 - optional
         """Connect (a link over a network)."""
+
+    @property
+    def session(self) -> str | None:
+        """The broker session this link holds (its client id), if any."""
+        return None
+
+    async def adopt(self, session: str) -> int:
+        """Take over ``session``, of a worker gone for good, and end it (a link over a
+        broker); how many events were handed over."""
+        return 0
 
     async def close(self) -> None:  # noqa: B027 - optional
         """Disconnect."""
@@ -155,9 +167,15 @@ class MeterLink(ABC):
         """Call ``listener`` with each device report; returns the function that stops it."""
         return _listen(self._listeners, listener)
 
-    def _reported(self, report: Report) -> None:
-        for listener in list(self._listeners):
-            listener(report)
+    def _reported(self, report: Report) -> list[Awaitable[Any]]:
+        """Tell the listeners; what they returned to await."""
+        return _told(self._listeners, report)
+
+
+def _told(listeners: list[Any], what: Any) -> list[Awaitable[Any]]:
+    """Call each of ``listeners`` with ``what``; the awaitables they returned."""
+    waits = (listener(what) for listener in list(listeners))
+    return [wait for wait in waits if wait is not None]
 
 
 def _listen(listeners: list[Any], listener: Any) -> Callable[[], None]:

@@ -331,6 +331,16 @@ class JobQueue:
         database error as :class:`StoreError` saying it could not ``what``."""
         return self._transaction(what)
 
+    async def create(self, what: str, *statements: str) -> None:
+        """Run ``statements`` (``CREATE ... IF NOT EXISTS`` of tables beside the jobs') in one
+        transaction, ordered among concurrent creators by an advisory lock named ``what``
+        on PostgreSQL."""
+        async with self.transaction(f"create {what}") as db:
+            if self.locking:
+                await db.execute(f"SELECT pg_advisory_xact_lock(hashtext('zse.{what}'))")
+            for sql in statements:
+                await db.execute(sql)
+
     @asynccontextmanager
     async def _transaction(self, what: str) -> AsyncIterator[_Connection]:
         async with self._lock:

@@ -20,6 +20,7 @@ from zse.headend.directory import GatewayMeters, MeterDirectory
 from zse.headend.link import MeterLink
 from zse.headend.pki import HeadendConfig, server_context, signed_context
 from zse.headend.queue import JobQueue, open_queue
+from zse.headend.roster import Roster
 from zse.headend.service import Headend, Meter
 from zse.headend.store import HeadendStore
 from zse.headend.web import HeadendApp, serve
@@ -161,8 +162,15 @@ async def start_gateway_headend(
         control = await Control.open(queue)
         directory = GatewayMeters(meters, control, meter_time=clock, clock=wall)
         if link is not None:
+            roster = await Roster.open(queue)
             work = Worker(
-                queue, link, owner=worker, clock=wall, control=control, retention=retention
+                queue,
+                link,
+                owner=worker,
+                clock=wall,
+                control=control,
+                retention=retention,
+                roster=roster,
             )
             await link.start()
             closers.append(link.close)

@@ -22,6 +22,7 @@ keys, and records the gateways' lifecycle events in the headend's device records
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from zse.headend.control import Control, ControlJob, refusal
 from zse.headend.core import Outcome
 from zse.headend.link import Delivery, Lifecycle, MeterLink, MeterUnreachable, Report
 from zse.headend.queue import Completion, Job, JobQueue, ReportedOutcome
+from zse.headend.roster import Roster
 from zse.installcode import canonical_eui64
 from zse.zcl._tasks import keep_task
 
@@ -54,7 +56,9 @@ class Worker:
     stays this worker's (more than the link's answer timeout); ``batch``: jobs under way at
     once; ``poll``: seconds between looks at an empty queue; ``control``: the control jobs
     and device records to serve too (meters as gateways); ``retention``: seconds a finished
-    job is kept after its last change (None: for ever), purged every ``purge_every`` seconds.
+    job is kept after its last change (None: for ever), purged every ``purge_every`` seconds;
+    ``roster``: where the workers say they are alive (every quarter lease), and a worker
+    silent for a lease has its broker session taken over (:mod:`zse.headend.roster`).
     """
 
     def __init__(
@@ -70,8 +74,11 @@ class Worker:
         control: Control | None = None,
         retention: float | None = None,
         purge_every: float = 3600.0,
+        roster: Roster | None = None,
     ) -> None:
         self.queue, self.link, self.owner, self.control = queue, link, owner, control
+        self.roster = roster
+        self._next_beat = 0.0
         self.clock, self.lease, self.batch, self.poll = clock, lease, batch, poll
         self.retention, self.purge_every = retention, purge_every
         self._next_purge = 0.0
@@ -81,7 +88,8 @@ class Worker:
         self._remove: Callable[[], None] | None = None
         self._unfollow: Callable[[], None] | None = None
         self._answers = _Batcher(self._record_answers, "answers")
-        self._reported = _Batcher(self._record_reports, "reports")
+        self._reported = _Batcher(self._record_reports, "reports", fail=True)
+        self._stopping = asyncio.Event()
         self._pending: set[asyncio.Task[Any]] = set()
         #: Free slots worth a claim (half the batch): a claim is a transaction that reads the
         #: due jobs' index, not to be made for each job that ends.
@@ -96,7 +104,9 @@ class Worker:
 
     async def stop(self) -> None:
         """Stop taking jobs (a job leased and not recorded comes back at its lease's end);
-        the reports received so far are recorded first."""
+        the reports received so far are recorded first (one the database refuses now is
+        left to the link: unacknowledged, the broker sends it again)."""
+        self._stopping.set()
         for remove in (self._remove, self._unfollow):
             if remove is not None:
                 remove()
@@ -121,6 +131,7 @@ class Worker:
                     try:
                         jobs, commands = await self._claim(room)
                         await self.purge()
+                        await self.beat()
                     except StoreError as exc:
                         LOGGER.warning("headend worker %s: %s", self.owner, exc)
                 loop = asyncio.get_running_loop()
@@ -163,6 +174,29 @@ class Worker:
         if purged:
             LOGGER.info("headend worker %s: %d finished jobs purged", self.owner, purged)
         return purged
+
+    async def beat(self) -> None:
+        """Say this worker is alive, at most every quarter lease, and take over the broker
+        sessions of those silent for a lease (in the background)."""
+        now = self.clock()
+        if self.roster is None or now < self._next_beat:
+            return
+        self._next_beat = now + self.lease / 4
+        await self.roster.beat(self.owner, self.link.session or "", now=now)
+        for owner, session in await self.roster.gone(before=now - self.lease, keep=self.owner):
+            if session and session != self.link.session:
+                task = asyncio.get_running_loop().create_task(self._adopt(owner, session))
+                keep_task(self._pending, task, LOGGER, "headend worker: a session not taken over")
+
+    async def _adopt(self, owner: str, session: str) -> None:
+        assert self.roster is not None
+        try:
+            handed = await self.link.adopt(session)
+        except BaseException:
+            with contextlib.suppress(StoreError):  # on the roster again, to be taken later
+                await self.roster.beat(owner, session, now=0.0)
+            raise
+        LOGGER.info("headend worker %s: %s gone, %d events taken over", self.owner, owner, handed)
 
     async def round(self) -> int:
         """One round: lease due jobs, deliver them, record the answers; how many were
@@ -220,29 +254,58 @@ class Worker:
     async def _record_reports(self, reports: list[ReportedOutcome]) -> list[bool]:
         return await self.queue.report_many(reports, now=self.clock())
 
-    def _on_lifecycle(self, change: Lifecycle) -> None:
-        assert self.control is not None
-        task = asyncio.get_running_loop().create_task(self.control.record(change, now=self.clock()))
+    def _on_lifecycle(self, change: Lifecycle) -> asyncio.Task[Any]:
+        """Record ``change``; the task ends once it is recorded (the link acknowledges the
+        event then)."""
+        control = self.control
+        assert control is not None
+        task = asyncio.get_running_loop().create_task(
+            self._until_written(lambda: control.record(change, now=self.clock()))
+        )
         keep_task(self._pending, task, LOGGER, "headend worker: a lifecycle change not recorded")
+        return task
 
-    def _on_report(self, report: Report) -> None:
+    def _on_report(self, report: Report) -> asyncio.Task[Any]:
+        """Record ``report`` with the others arriving meanwhile; the task ends once it is
+        recorded (the link acknowledges the report then)."""
         reported = ReportedOutcome(
             send=report.send,
             device=canonical_eui64(report.device),
             kind=report.kind,
             outcome=report.outcome,
         )
-        task = asyncio.get_running_loop().create_task(self._reported.add(reported))
+        task = asyncio.get_running_loop().create_task(
+            self._until_written(lambda: self._reported.add(reported))
+        )
         keep_task(self._pending, task, LOGGER, "headend worker: a report not recorded")
+        return task
+
+    async def _until_written(self, write: Callable[[], Awaitable[_T]]) -> _T:
+        """``write()``, again on the headend's back-off while the database is away, until
+        it succeeds or the worker stops (then the :class:`StoreError`: not written)."""
+        delay = 1.0
+        while True:
+            try:
+                return await write()
+            except StoreError as exc:
+                if self._stopping.is_set():
+                    raise
+                LOGGER.warning("headend worker %s: %s (again in %.0f s)", self.owner, exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, 30.0)
 
 
 class _Batcher(Generic[_T]):
     """Items recorded together: those added while a write is under way go in the next one
     (``write(items)``: for each item, whether it was written). A write that fails (the
-    database away) is logged, its items counted as not written."""
+    database away) is logged, its items counted as not written (``fail``: its
+    :class:`StoreError` raised by :meth:`add`)."""
 
-    def __init__(self, write: Callable[[list[_T]], Awaitable[list[bool]]], what: str) -> None:
-        self._write, self._what = write, what
+    def __init__(
+        self, write: Callable[[list[_T]], Awaitable[list[bool]]], what: str, *, fail: bool = False
+    ) -> None:
+        self._write, self._what, self._fail = write, what, fail
         self._items: list[tuple[_T, asyncio.Future[bool]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -271,6 +334,11 @@ class _Batcher(Generic[_T]):
             written = await self._write([item for item, _ in taken])
         except StoreError as exc:
             LOGGER.warning("headend worker: %d %s not recorded: %s", len(taken), self._what, exc)
+            if self._fail:
+                for _, done in taken:
+                    if not done.done():
+                        done.set_exception(exc)
+                return
             written = [False] * len(taken)
         for (_, done), ok in zip(taken, written, strict=True):
             if not done.done():

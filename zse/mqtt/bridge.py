@@ -15,9 +15,10 @@
   ``outbox_limit`` entries, past which the oldest are dropped (counted on
   ``<base>/bridge/outbox``);
 - a command is validated by :func:`zse.mqtt.core.parse_command`, its correlation id recorded
-  (namespace ``mqtt.executed``) *before* it is carried out, and answered on
-  ``<base>/bridge/response/<command>`` through the outbox; a redelivered id gets the recorded
-  answer again, never a second execution (at most once);
+  (namespace ``mqtt.executed``) *before* it is carried out, and answered on the command's
+  ``response_topic`` if it names one, else on ``<base>/bridge/response/<command>``, through
+  the outbox; a redelivered id gets the recorded answer again (on the repeat's response
+  topic), never a second execution (at most once);
 - a lost connection is retried with a doubling backoff (1 s up to ``max_backoff``, in the
   loop's seconds); on the simulator's virtual-time loop each wait *for the broker* (connect,
   publish, subscribe) follows the real clock, so the client's timeouts are real seconds.
@@ -60,6 +61,7 @@ from zse.mqtt.core import (
     event_publication,
     parse_command,
     reading_publication,
+    response_topic_of,
     result_payload,
     sent_publication,
 )
@@ -67,7 +69,7 @@ from zse.roles.esi import EnergyServiceInterface, TargetError
 from zse.se.ids import MeteringAttribute
 from zse.store import Batch, Store
 
-__all__ = ["EXECUTED", "OUTBOX", "BridgeShell", "MqttBridge", "broker_time", "mqtt_client"]
+__all__ = ["EXECUTED", "OUTBOX", "BridgeShell", "MqttBridge", "ack", "broker_time", "mqtt_client"]
 
 LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -125,6 +127,16 @@ class _Client(aiomqtt.Client):
             finally:
                 handle.cancel()
 
+    def ack_manually(self) -> None:
+        """Acknowledge received QoS 1 messages only by :meth:`ack` (before connecting)."""
+        self._client.manual_ack_set(True)
+
+    def ack(self, message: aiomqtt.Message) -> None:
+        """PUBACK ``message`` (MQTT 3.1.1 section 4.3.2) on a client made with
+        ``manual_ack``: once what it carried is safe."""
+        if message.qos == 1:
+            self._client.ack(message.mid, 1)
+
 
 #: paho's ``MQTT_ERR_SUCCESS`` (paho is aiomqtt's to import, not the bridge's).
 _MQTT_ERR_SUCCESS = 0
@@ -135,31 +147,46 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def mqtt_client(settings: MqttSettings, **more: Any) -> aiomqtt.Client:
+def mqtt_client(
+    settings: MqttSettings, *, manual_ack: bool = False, clean: bool = False, **more: Any
+) -> aiomqtt.Client:
     """A client for the broker of ``settings`` (TLS and credentials as they say) in a
     persistent session named by its client id (clean session off: what is sent to it while
     it is away waits at the broker), ``more`` passed to :class:`aiomqtt.Client`; its keepalive
-    follows the real clock even on a busy virtual-time loop."""
+    follows the real clock even on a busy virtual-time loop. ``manual_ack``: a QoS 1 message
+    received is acknowledged only by :func:`ack` (unacknowledged, the broker sends it again
+    when the session reconnects, MQTT 3.1.1 section 4.4); ``clean``: a clean session instead
+    (which ends the persistent session of the same client id, section 3.1.2.4)."""
     s = settings
     tls = (
         aiomqtt.TLSParameters(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
         if s.tls
         else None
     )
-    return _Client(
+    client = _Client(
         s.host,
         s.port,
         identifier=s.client_id,
         username=s.username,
         password=s.password,
         protocol=aiomqtt.ProtocolVersion.V311,
-        clean_session=False,
+        clean_session=clean,
         tls_params=tls,
         timeout=10,
         # small messages at once, not held back for the broker's ACK (Nagle)
         socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         **more,
     )
+    if manual_ack:
+        client.ack_manually()
+    return client
+
+
+def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    """Acknowledge ``message``, received by ``client`` (of :func:`mqtt_client`, made with
+    ``manual_ack``), once it is handled."""
+    assert isinstance(client, _Client)
+    client.ack(message)
 
 
 @contextlib.contextmanager
@@ -466,18 +493,20 @@ class BridgeShell:
     # -- commands -------------------------------------------------------------------------------
 
     async def handle_command(self, name: str, payload: bytes) -> dict[str, Any]:
-        """Validate, carry out (at most once) and answer one command; returns the response."""
+        """Validate, carry out (at most once) and answer one command, on its
+        ``response_topic`` if it names one (a repeat: the repeat's), else on
+        ``<base>/bridge/response/<name>``; returns the response."""
         try:
             command = self._parse(name, payload)
         except CommandError as exc:
             response = error_payload(name, correlation_id_of(payload), exc)
-            self.publish(Publication(self.topics.response(name), response))
+            self._answer(name, response_topic_of(payload), response)
             return response
         cid = command.correlation_id
         before = self.executed.get(cid)
         if before is not None:  # redelivered: answered again, not carried out again
             response = {**before, "duplicate": True}
-            self.publish(Publication(self.topics.response(name), response))
+            self._answer(name, command.response_topic, response)
             return response
         await self._record(cid, {"command": name, "correlation_id": cid, "status": "started"})
         try:
@@ -493,8 +522,13 @@ class BridgeShell:
         else:
             response = {"command": name, "correlation_id": cid, "status": "ok", "result": result}
         await self._record(cid, response)
-        self.publish(Publication(self.topics.response(name), response))
+        self._answer(name, command.response_topic, response)
         return response
+
+    def _answer(self, name: str, topic: str | None, response: dict[str, Any]) -> None:
+        """Queue the response to the command ``name`` on ``topic`` (the command's
+        ``response_topic``) or the bridge's response topic of ``name``."""
+        self.publish(Publication(topic or self.topics.response(name), response))
 
     async def _record(self, cid: str, response: dict[str, Any]) -> None:
         record, evicted = self.executed.record(cid, response)

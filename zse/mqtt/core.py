@@ -74,6 +74,7 @@ __all__ = [
     "parse_han_command",
     "parse_settings",
     "reading_publication",
+    "response_topic_of",
     "result_payload",
     "sent_publication",
     "shown_publication",
@@ -84,6 +85,8 @@ DEFAULT_BASE_TOPIC: Final = "zse"
 DISCOVERY_PREFIX: Final = "homeassistant"
 #: Largest command payload read (bytes); a longer one is refused unread.
 MAX_COMMAND_BYTES: Final = 16_384
+#: Longest ``response_topic`` a command may name (bytes of UTF-8).
+MAX_RESPONSE_TOPIC: Final = 256
 
 
 class MqttConfigError(ZseError, ValueError):
@@ -574,6 +577,9 @@ class _Command:
     #: The caller's id for the command: its response carries it, and a command whose id was
     #: carried out before is answered again, not carried out again (at most once).
     correlation_id: str
+    #: Where the response goes (the command's ``response_topic``, named after MQTT 5's
+    #: Response Topic, section 3.3.2.3.5); None: ``<base>/bridge/response/<command>``.
+    response_topic: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -853,12 +859,46 @@ COMMANDS: Final = {
 
 def correlation_id_of(payload: bytes) -> str | None:
     """The command's correlation id if it has a usable one (for an error response)."""
+    data = _loose(payload)
+    value = data.get("correlation_id")
+    return value if isinstance(value, str) and 0 < len(value) <= _MAX_ID_LENGTH else None
+
+
+def response_topic_of(payload: bytes) -> str | None:
+    """The command's ``response_topic`` if it has a usable one (for an error response)."""
+    try:
+        return _response_topic(_loose(payload).get("response_topic"))
+    except CommandError:
+        return None
+
+
+def _loose(payload: bytes) -> dict[str, Any]:
+    """A refused command's payload as an object, or empty (nothing usable in it)."""
+    if len(payload) > MAX_COMMAND_BYTES:
+        return {}
     try:
         data = json.loads(payload)
     except (ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _response_topic(value: Any) -> str | None:
+    """A command's ``response_topic``: a topic name to publish on (MQTT 3.1.1 section 4.7: no
+    wildcard, no NUL), at most :data:`MAX_RESPONSE_TOPIC` bytes, not a ``$`` topic (the
+    broker's own, section 4.7.2) and not any bridge's request topic (a response is not a
+    command); None when not given."""
+    if value is None:
         return None
-    value = data.get("correlation_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and 0 < len(value) <= _MAX_ID_LENGTH else None
+    if not isinstance(value, str) or not value:
+        raise CommandError("response_topic", "expected a topic name")
+    if len(value.encode()) > MAX_RESPONSE_TOPIC:
+        raise CommandError("response_topic", f"longer than {MAX_RESPONSE_TOPIC} bytes")
+    if any(c in "+#" or ord(c) < 0x20 for c in value):
+        raise CommandError("response_topic", "wildcards and control characters are not allowed")
+    if value.startswith("$") or "/bridge/request/" in f"/{value}/":
+        raise CommandError("response_topic", "not a $ topic nor a bridge's request topic")
+    return value
 
 
 def parse_command(name: str, payload: bytes) -> Command:
@@ -881,7 +921,10 @@ def _parse(commands: Mapping[str, Any], name: str, payload: bytes) -> Any:
     cid = data.get("correlation_id")
     if not isinstance(cid, str) or not 0 < len(cid) <= _MAX_ID_LENGTH:
         raise CommandError("correlation_id", f"expected a string of 1-{_MAX_ID_LENGTH} characters")
-    return build(cid, data)
+    if "response_topic" not in data:
+        return build(cid, data)
+    topic = _response_topic(data.pop("response_topic"))
+    return dataclasses.replace(build(cid, data), response_topic=topic)
 
 
 # -- at most once, and the outbox ----------------------------------------------------------------

@@ -1,0 +1,254 @@
+"""The headend's MQTT routing (issue #19, ADR 0021), on a real Mosquitto: each worker reads
+only the responses to its own commands (the commands name its response topic) and a share
+of the devices' events (a shared subscription); an event reaches the worker the broker gave
+it even when that worker was away, and one a worker did not record is sent again when its
+session returns. An observer subscribed to everything counts what was published."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fleet.helpers import PREFIX, enqueue_lce, gateways, real, settled, until
+from tests.mqtt.broker import Broker
+from tests.mqtt.helpers import Subscriber
+from zse.errors import StoreError
+from zse.headend.core import Outcome
+from zse.headend.gateway import GatewayLink
+from zse.headend.link import Report
+from zse.headend.queue import JobQueue, open_queue
+from zse.headend.roster import Roster
+from zse.headend.worker import Worker
+from zse.mqtt.core import MqttConfigError, parse_settings
+
+#: A device event's topic under the prefix: ``gw/<meter>/<device>/<kind>``.
+EVENT = re.compile(rf"{PREFIX}/[^/]+/[^/]+/(drlc|message|lifecycle)")
+MAC = "00:0d:6f:00:0a:00:00:01"
+
+
+def worker(queue: JobQueue, broker: Broker, name: str, **options: Any) -> Worker:
+    settings = parse_settings({"url": broker.url, "client_id": f"headend-{name}"})
+    link = GatewayLink(settings, prefix=PREFIX, timeout=2.0)
+    clock = asyncio.get_running_loop().time
+    return Worker(queue, link, owner=name, clock=clock, batch=2, **options)
+
+
+async def run(*workers: Worker) -> None:
+    for w in workers:
+        await w.link.start()
+        await w.start()
+        assert isinstance(w.link, GatewayLink)
+        await real(w.link.connected.wait())
+
+
+async def stop(*workers: Worker) -> None:
+    for w in workers:
+        await w.stop()
+        await w.link.close()
+
+
+def link(w: Worker) -> GatewayLink:
+    assert isinstance(w.link, GatewayLink)
+    return w.link
+
+
+def events(observer: Subscriber) -> list[Any]:
+    return [value for topic, value, _ in observer.received if EVENT.fullmatch(topic)]
+
+
+async def test_each_worker_reads_its_own_responses_and_a_share_of_the_events(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    observer = Subscriber(broker, "observer")
+    await observer.connect()
+    queue = await open_queue(postgres.store_url("routing_share"))
+    async with gateways(broker, tmp_path / "meters") as gw:
+        workers = [worker(queue, broker, f"w{n}") for n in (1, 2)]
+        await run(*workers)
+        try:
+            await enqueue_lce(queue, 21, gw.devices())
+            await settled(queue, {Outcome.COMPLETED})
+
+            async def all_read() -> bool:
+                return sum(link(w).events for w in workers) >= len(events(observer))
+
+            await until(all_read)
+        finally:
+            await stop(*workers)
+        await observer.close()
+    await queue.close()
+    topics = [link(w).response_topic for w in workers]
+    assert topics == ["headend/headend-w1/response", "headend/headend-w2/response"]
+    answered = [len(observer.on(topic)) for topic in topics]
+    assert [link(w).responses for w in workers] == answered  # its own, and only its own
+    assert sum(answered) == sum(w.recorded for w in workers) == 6
+    assert not [t for t, _, _ in observer.received if "/bridge/response/" in t]
+    published = events(observer)  # each device's reports and each send's LoadControlSent
+    assert len(published) > 6
+    assert sum(link(w).events for w in workers) == len(published)  # each event read once
+    assert all(0 < link(w).events < len(published) for w in workers)  # shared, not copied
+    assert gw.executed == {(device, 21): 1 for device, _ in gw.devices()}
+
+
+async def test_events_given_to_a_worker_away_wait_for_it_and_are_recorded_when_it_returns(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    observer = Subscriber(broker, "observer")
+    await observer.connect()
+    queue = await open_queue(postgres.store_url("routing_away"))
+    async with gateways(broker, tmp_path / "meters") as gw:
+        one, two = worker(queue, broker, "w1"), worker(queue, broker, "w2")
+        await run(one, two)
+        try:
+            await enqueue_lce(queue, 22, gw.devices())
+            await settled(queue, {Outcome.STARTED})
+            await stop(two)  # its persistent session stays at the broker, subscribed
+            await asyncio.sleep(90)  # virtual: the event's minute runs; the devices report
+
+            def completed() -> list[Any]:
+                done = [e for e in events(observer) if e.get("status") == "completed"]
+                return done if len(done) == 6 else []
+
+            await observer.until(completed)
+            again = worker(queue, broker, "w2")  # the same id: the same session
+            await run(again)
+            rows = await settled(queue, {Outcome.COMPLETED})
+        finally:
+            await stop(one, again)
+        await observer.close()
+    await queue.close()
+    assert len(rows) == 6
+    assert link(again).events > 0  # what the broker kept for it while it was away
+    assert link(one).events + link(two).events + link(again).events == len(events(observer))
+    assert gw.executed == {(device, 22): 1 for device, _ in gw.devices()}
+
+
+async def test_a_worker_gone_for_good_has_its_share_taken_over_by_one_alive(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    observer = Subscriber(broker, "observer")
+    await observer.connect()
+    queue = await open_queue(postgres.store_url("routing_gone"))
+    roster = await Roster.open(queue)
+    async with gateways(broker, tmp_path / "meters") as gw:
+        one, two = (worker(queue, broker, f"w{n}", lease=100, roster=roster) for n in (1, 2))
+        await run(one, two)
+        try:
+            await enqueue_lce(queue, 23, gw.devices())
+            await settled(queue, {Outcome.STARTED})
+            await stop(two)  # for good: its session stays at the broker, subscribed
+            await asyncio.sleep(90)  # virtual: the event's minute runs; the devices report
+
+            def completed() -> list[Any]:
+                done = [e for e in events(observer) if e.get("status") == "completed"]
+                return done if len(done) == 6 else []
+
+            await observer.until(completed)  # the silent one's share waits in its session
+            before = link(one).events
+            await asyncio.sleep(100)  # virtual: a lease without a word from w2
+            rows = await settled(queue, {Outcome.COMPLETED})
+        finally:
+            await stop(one)
+        await observer.close()
+    gone = await roster.gone(before=float("inf"), keep="")
+    await queue.close()
+    assert len(rows) == 6
+    assert link(one).events > before  # w2's share, taken over
+    assert link(one).events + link(two).events == len(events(observer))
+    assert [owner for owner, _ in gone] == ["w1"]  # w2 is off the roster
+    assert gw.executed == {(device, 23): 1 for device, _ in gw.devices()}
+
+
+async def test_an_event_not_recorded_is_sent_again_when_the_session_returns(
+    broker: Broker,
+) -> None:
+    publisher = Subscriber(broker, "publisher")
+    await publisher.connect()
+    settings = parse_settings({"url": broker.url, "client_id": "headend-acks"})
+    loop = asyncio.get_running_loop()
+
+    def report(send: int) -> dict[str, Any]:
+        status = {"issuer_event_id": send, "event_status": 2}
+        return {"event": "ReportReceived", "device": MAC, "time": 1, "report": status}
+
+    async def session(listener: Any, sends: list[int], got: list[Report], count: int) -> None:
+        """A session of the link's client id: publish ``sends``, wait until ``got`` holds
+        ``count`` reports."""
+        link = GatewayLink(settings, prefix=PREFIX)
+        link.on_report(listener)
+        await link.start()
+        try:
+            await real(link.connected.wait())
+            for send in sends:
+                await publisher.publish(f"{PREFIX}/meter-1/000d6f000a000001/drlc", report(send))
+            await until(lambda: asyncio.sleep(0, len(got) >= count))
+        finally:
+            await link.close()
+
+    failed: list[Report] = []
+    seen: list[Report] = []
+
+    def fail(got: Report) -> Any:
+        failed.append(got)
+        refused: asyncio.Future[None] = loop.create_future()
+        refused.set_exception(StoreError("the database is away"))
+        return refused
+
+    await session(fail, [5], failed, 1)
+    assert [r.send for r in failed] == [5]
+    await session(seen.append, [6], seen, 2)  # 5 again (never acknowledged), then 6
+    assert [r.send for r in seen] == [5, 6]
+    assert seen[0] == failed[0]
+    seen.clear()
+    await session(seen.append, [7], seen, 1)  # 5 and 6 were acknowledged once handled: not again
+    assert [r.send for r in seen] == [7]
+
+    def broken(got: Report) -> Any:  # not the database: it would fail again, so not kept
+        failed.append(got)
+        wrong: asyncio.Future[None] = loop.create_future()
+        wrong.set_exception(ValueError("not a report this worker can record"))
+        return wrong
+
+    await session(broken, [8], failed, 2)
+    seen.clear()
+    await session(seen.append, [9], seen, 1)
+    assert [r.send for r in seen] == [9]
+    await publisher.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "client_id"),
+    [
+        ({"group": "a/b"}, "w"),
+        ({"group": "+"}, "w"),
+        ({"group": ""}, "w"),
+        ({}, "w+1"),
+        ({"response_topic": "r/#"}, "w"),
+    ],
+)
+def test_a_bad_group_or_response_topic_is_a_config_error(
+    options: dict[str, Any], client_id: str
+) -> None:
+    settings = parse_settings({"client_id": client_id})
+    with pytest.raises(MqttConfigError):
+        GatewayLink(settings, prefix=PREFIX, **options)
+
+
+async def test_the_roster_hands_each_silent_worker_to_one_taker(place: Any) -> None:
+    queue = await open_queue(place("roster"))
+    try:
+        roster = await Roster.open(queue)
+        await Roster.open(queue)  # a second worker opening it: nothing changes
+        await roster.beat("w1", "s1", now=10.0)
+        await roster.beat("w2", "s2", now=20.0)
+        await roster.beat("w1", "s1-new", now=30.0)  # the same worker, a new session
+        assert await roster.gone(before=25.0, keep="w3") == [("w2", "s2")]
+        assert await roster.gone(before=25.0, keep="w3") == []  # taken once
+        assert await roster.gone(before=100.0, keep="w1") == []  # not itself
+        assert await roster.gone(before=100.0, keep="w3") == [("w1", "s1-new")]
+    finally:
+        await queue.close()
