@@ -1,0 +1,131 @@
+"""Control commands and cancels over real meter gateways (a real Mosquitto, the queue in a
+real PostgreSQL): a gateway stopped while carrying out a ``provision`` answers its repeat
+``started``, and the worker tries it again under a new correlation id, which the gateway
+carries out (or finds done); the bridge's ``provision``, ``deprovision`` and cancels are safe
+to repeat; a worker killed holding a delivery whose gateway is offline, its send cancelled
+meanwhile: the cancel reaches the gateway only after the delivery, never before it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.fleet.helpers import Gateways, gateways, lce, real, until, worker
+from tests.mqtt.broker import Broker
+from zse.headend.control import Control, ControlKind, control_key
+from zse.headend.queue import open_queue
+from zse.installcode import canonical_eui64
+from zse.provisioning import LifecycleState
+
+
+def cut_when_provisioned(gw: Gateways, meter: str) -> asyncio.Future[None]:
+    """Stop ``meter``'s gateway (as a crash) in the middle of its first ``provision``: the
+    bridge has recorded the command as started and the ESI has admitted the device, but the
+    answer is never given. Done once the gateway is stopped; then its ESI is as before."""
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future[None] = loop.create_future()
+    esi = next(m.esi for m in gw.sims.meters if m.id == meter)
+    admit = esi.provision
+
+    async def cut(*args: Any, **kwargs: Any) -> Any:
+        del esi.provision  # the next one is the ESI's own
+        await admit(*args, **kwargs)
+        task = loop.create_task(gw.offline(meter))  # cancels this command where it waits
+        task.add_done_callback(lambda _: stopped.set_result(None))
+        await loop.create_future()  # never answered
+
+    esi.provision = cut  # type: ignore[method-assign]
+    return stopped
+
+
+async def test_a_provision_cut_short_is_carried_out_again_under_a_new_id(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    database = postgres.store_url("cut_short")
+    async with (
+        gateways(broker, tmp_path / "meters", meters=1, provisioned=False) as gw,
+        worker(broker, database, "w1"),
+    ):
+        queue = await open_queue(database)
+        control = await Control.open(queue)
+        try:
+            device = gw.sims.devices[0]
+            eui64 = canonical_eui64(device.mac)
+            stopped = cut_when_provisioned(gw, device.meter)
+            payload = {"mac": device.mac, "install_code": device.install_code}
+            await control.register(eui64, device.meter, payload, time=1, now=0.0)
+            await real(stopped)  # the gateway stopped mid-command: no answer
+            key = control_key(ControlKind.PROVISION, eui64, 1)
+            registry = next(m.registry for m in gw.sims.meters if m.id == device.meter)
+            assert gw.provisioned == {eui64: 1}
+
+            async def state(wanted: str, detail: str) -> bool:
+                ((found, now, why),) = await control.jobs()
+                assert found == key
+                return now == wanted and why.startswith(detail)
+
+            async def unanswered() -> bool:
+                return await state("ready", "meter meter-1 did not answer")
+
+            await until(unanswered)
+            await gw.online(device.meter)
+            await asyncio.sleep(31)  # virtual: the back-off; the same id is answered "started"
+
+            async def cut_short() -> bool:
+                return await state("ready", "the gateway stopped while carrying it out")
+
+            await until(cut_short)
+            await asyncio.sleep(61)  # virtual: the next back-off; a new id, carried out
+
+            async def done() -> bool:
+                return await state("done", "")
+
+            await until(done)
+            await asyncio.sleep(30)  # virtual: the device joins (every 5 s) and runs CBKE
+            assert registry.get(eui64).state is LifecycleState.METER_READY
+            assert gw.provisioned[eui64] in (1, 2)  # admitted again unless it had joined
+
+            async def ready() -> bool:
+                (record,) = await control.devices()
+                return record.state is LifecycleState.METER_READY
+
+            await until(ready)
+            bridge = gw.bridges[device.meter]
+            assert bridge.executed.get(key)["status"] == "started"  # type: ignore[index]
+            assert bridge.executed.get(f"{key}:1")["status"] == "ok"  # type: ignore[index]
+        finally:
+            await queue.close()
+
+
+async def test_provision_deprovision_and_cancel_are_safe_to_repeat(
+    broker: Broker, tmp_path: Path
+) -> None:
+    async with gateways(broker, tmp_path / "meters", meters=1) as gw:
+        bridge = gw.bridges["meter-1"]
+        first, second = gw.sims.devices[:2]
+
+        async def command(name: str, cid: str, **fields: Any) -> dict[str, Any]:
+            body = json.dumps({"correlation_id": cid, **fields}).encode()
+            return await bridge.handle_command(name, body)
+
+        again = await command("provision", "p-2", mac=first.mac, install_code=first.install_code)
+        assert again["status"] == "ok", again
+        assert again["result"]["state"] == "meter ready"
+        other = await command("provision", "p-3", mac=first.mac, install_code=second.install_code)
+        assert other["status"] == "error"  # another install code: not a repeat
+        assert gw.provisioned == {}  # nothing admitted again
+        sent = await command("load_control", "lc-1", device=second.mac, event=lce(9))
+        assert sent["status"] == "ok", sent
+        for cid in ("c-1", "c-2"):
+            cancel = await command("cancel_load_control", cid, device=second.mac, issuer_event_id=9)
+            assert cancel["status"] == "ok", cancel
+        gone = await command("deprovision", "d-1", mac=first.mac)
+        assert gone["status"] == "ok", gone
+        twice = await command("deprovision", "d-2", mac=first.mac)
+        assert twice["status"] == "ok", twice
+        assert twice["result"]["state"] in ("pending de-provisioning", "de-provision complete")
+        registry = gw.sims.meters[0].registry
+        events = [a.event for a in await registry.audit(canonical_eui64(first.mac))]
+        assert events.count("deprovision") == 1  # the repeat changed no state
