@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.fleet.helpers import Gateways, gateways, lce, real, until, worker
+import aiomqtt
+
+from tests.fleet.helpers import (
+    PREFIX,
+    Gateways,
+    enqueue_lce,
+    gateways,
+    lce,
+    real,
+    until,
+    worker,
+)
 from tests.mqtt.broker import Broker
 from zse.headend.control import Control, ControlKind, control_key
-from zse.headend.queue import open_queue
+from zse.headend.core import Outcome
+from zse.headend.queue import NOT_SENT_AGAIN, open_queue
 from zse.installcode import canonical_eui64
+from zse.mqtt.bridge import broker_time
 from zse.provisioning import LifecycleState
 
 
@@ -129,3 +144,101 @@ async def test_provision_deprovision_and_cancel_are_safe_to_repeat(
         registry = gw.sims.meters[0].registry
         events = [a.event for a in await registry.audit(canonical_eui64(first.mac))]
         assert events.count("deprovision") == 1  # the repeat changed no state
+
+
+@asynccontextmanager
+async def observed(broker: Broker, topic: str) -> AsyncIterator[list[str]]:
+    """The correlation ids of the commands published on ``topic`` (an MQTT client of its
+    own), in their order."""
+    seen: list[str] = []
+    client = aiomqtt.Client("127.0.0.1", broker.port, identifier="zse-test-observer")
+    with broker_time():
+        await client.__aenter__()
+        await client.subscribe(topic, qos=1)
+
+    async def read() -> None:
+        async for message in client.messages:
+            seen.append(json.loads(bytes(message.payload))["correlation_id"])  # type: ignore[arg-type]
+
+    task = asyncio.get_running_loop().create_task(read())
+    try:
+        yield seen
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        with broker_time():
+            await client.__aexit__(None, None, None)
+
+
+async def test_a_cancel_reaches_the_gateway_after_a_delivery_whose_worker_died(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    database = postgres.store_url("cancel_order")
+    meter, send = "meter-1", 5
+    async with gateways(broker, tmp_path / "meters", meters=1) as gw:
+        devices = gw.devices()
+        await gw.offline(meter)  # the deliveries wait at the broker
+        queue = await open_queue(database)
+        control = await Control.open(queue)
+        dying = worker(broker, database, "dies")
+        try:
+            async with observed(broker, f"{PREFIX}/{meter}/bridge/request/+") as seen:
+                dead = await dying.__aenter__()
+                await enqueue_lce(queue, send, devices)
+
+                async def published() -> bool:
+                    return len(seen) == len(devices)
+
+                await until(published)  # at the broker, waiting for the gateway
+                await dying.__aexit__(None, None, None)  # killed: its leases stay
+                rows = await queue.rows(send)
+                assert {(r.state, r.outcome) for r in rows} == {("leased", Outcome.PENDING)}
+                # the API cancels the send (as GatewayMeters.cancel does)
+                await queue.cancel(send, now=0.0)
+                kind = ControlKind.CANCEL_LOAD_CONTROL
+                await control.enqueue(
+                    [
+                        (control_key(kind, send, d), kind, m, d, cancel_payload(d, send))
+                        for d, m in devices
+                    ],
+                    now=0.0,
+                )
+                async with worker(broker, database, "lives") as lives:
+                    lives.offset = dead.offset  # the same clock (this loop's) on PostgreSQL
+                    await gw.online(meter)  # the deliveries that waited are carried out
+
+                    async def executed() -> bool:
+                        return len(gw.executed) == len(devices)
+
+                    await until(executed)
+                    await asyncio.sleep(60)  # virtual: "lives" polls; the leases still run
+                    assert {s for _, s, _ in await control.jobs()} == {"ready"}
+                    assert gw.cancelled == {}
+                    await asyncio.sleep(61)  # virtual: the dead worker's leases end
+
+                    async def cancelled() -> bool:
+                        states = {s for _, s, _ in await control.jobs()}
+                        return states == {"done"} and len(gw.cancelled) == len(devices)
+
+                    await until(cancelled)
+            rows = await queue.rows(send)
+            assert {(r.state, r.outcome, r.detail) for r in rows} == {
+                ("sent", Outcome.CANCELLED, NOT_SENT_AGAIN)
+            }
+            assert gw.executed == {(d, send): 1 for d, _ in devices}
+            assert gw.cancelled == {(d, send): 1 for d, _ in devices}
+            for device, _ in devices:  # each device: the event, then its cancel
+                order = [what for what, d, s in gw.log if d == device and s == send]
+                assert order == ["send", "cancel"], order
+            # every command published once (the dead worker's), then the cancels
+            assert len(seen) == 2 * len(devices)
+        finally:
+            await queue.close()
+
+
+def cancel_payload(device: str, send: int) -> dict[str, Any]:
+    digits = device.lower()
+    return {
+        "device": ":".join(digits[i : i + 2] for i in range(0, 16, 2)),
+        "issuer_event_id": send,
+    }
