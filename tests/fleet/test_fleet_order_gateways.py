@@ -242,3 +242,48 @@ def cancel_payload(device: str, send: int) -> dict[str, Any]:
         "device": ":".join(digits[i : i + 2] for i in range(0, 16, 2)),
         "issuer_event_id": send,
     }
+
+
+async def test_a_command_under_way_when_the_broker_goes_is_finished_not_cut(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    database = postgres.store_url("not_cut")
+    async with (
+        gateways(broker, tmp_path / "meters", meters=1, provisioned=False) as gw,
+        worker(broker, database, "w1"),
+    ):
+        device = gw.sims.devices[0]
+        bridge = gw.bridges[device.meter]
+        esi = gw.sims.meters[0].esi
+        admit = esi.provision
+
+        async def slow(*args: Any, **kwargs: Any) -> Any:
+            del esi.provision
+            broker.restart()  # the gateway's connection is lost in the middle of the command
+            record = await admit(*args, **kwargs)  # its lifecycle event: not published now
+            await real(bridge.disconnected.wait())  # the bridge has seen it (cut here before)
+            return record
+
+        esi.provision = slow  # type: ignore[method-assign]
+        queue = await open_queue(database)
+        control = await Control.open(queue)
+        try:
+            eui64 = canonical_eui64(device.mac)
+            payload = {"mac": device.mac, "install_code": device.install_code}
+            await control.register(eui64, device.meter, payload, time=1, now=0.0)
+            key = control_key(ControlKind.PROVISION, eui64, 1)
+
+            async def answered() -> bool:  # or not in time: then asked again, same id
+                return {s for _, s, _ in await control.jobs()} != {"leased"}
+
+            await until(answered)
+            await asyncio.sleep(31)  # virtual: the back-off, if it was not answered in time
+
+            async def done() -> bool:
+                return await control.jobs() == [(key, "done", "")]
+
+            await until(done)
+            assert bridge.executed.get(key)["status"] == "ok"  # type: ignore[index]
+            assert gw.provisioned == {eui64: 1}
+        finally:
+            await queue.close()

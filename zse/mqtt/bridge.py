@@ -229,6 +229,8 @@ class BridgeShell:
         self._removers: list[Callable[[], None]] = []
         self._published = 0
         self._writes: set[asyncio.Task[Any]] = set()
+        #: The command being carried out: a lost connection does not cut it (stop does).
+        self._command: asyncio.Task[Any] | None = None
 
     # -- what a bridge says ---------------------------------------------------------------------
 
@@ -285,9 +287,12 @@ class BridgeShell:
         for remove in self._removers:
             remove()
         self._removers = []
-        for task in self._tasks:
+        for task in (*self._tasks, *([self._command] if self._command else [])):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._command is not None:
+            await asyncio.gather(self._command, return_exceptions=True)
+            self._command = None
         self._tasks = []
         await asyncio.gather(*self._writes, return_exceptions=True)
         await self._flush_intake()
@@ -438,12 +443,22 @@ class BridgeShell:
                 await self._finished(self.store.prune(self.outbox_namespace))
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
+        """Carry the commands out one at a time, in order, each in a task of its own that a
+        lost connection does not cut short (its answer waits in the outbox for the next
+        connection, whose receiver lets it finish first); :meth:`stop` cuts it."""
+        if self._command is not None:
+            with contextlib.suppress(Exception):  # it answered (or failed) on its own
+                await asyncio.shield(self._command)
+            self._command = None
+        loop = asyncio.get_running_loop()
         async for message in client.messages:
             name = self.topics.command_of(str(message.topic))
             payload = message.payload
             if name is None or not isinstance(payload, bytes | bytearray):
                 continue
-            await self.handle_command(name, bytes(payload))
+            self._command = loop.create_task(self.handle_command(name, bytes(payload)))
+            await asyncio.shield(self._command)
+            self._command = None
 
     # -- commands -------------------------------------------------------------------------------
 
