@@ -55,63 +55,78 @@ def cut_when_provisioned(gw: Gateways, meter: str) -> asyncio.Future[None]:
     return stopped
 
 
-async def test_a_provision_cut_short_is_carried_out_again_under_a_new_id(
-    broker: Broker, tmp_path: Path, postgres: Any
-) -> None:
-    database = postgres.store_url("cut_short")
+@asynccontextmanager
+async def unregistered_meter(
+    broker: Broker, tmp_path: Path, postgres: Any, name: str
+) -> AsyncIterator[tuple[Gateways, Control]]:
+    """One gateway meter with its devices not registered, a worker, and the API's side of
+    the control jobs (as ``GatewayMeters``) in the schema ``name``."""
+    database = postgres.store_url(name)
     async with (
         gateways(broker, tmp_path / "meters", meters=1, provisioned=False) as gw,
         worker(broker, database, "w1"),
     ):
         queue = await open_queue(database)
-        control = await Control.open(queue)
         try:
-            device = gw.sims.devices[0]
-            eui64 = canonical_eui64(device.mac)
-            stopped = cut_when_provisioned(gw, device.meter)
-            payload = {"mac": device.mac, "install_code": device.install_code}
-            await control.register(eui64, device.meter, payload, time=1, now=0.0)
-            await real(stopped)  # the gateway stopped mid-command: no answer
-            key = control_key(ControlKind.PROVISION, eui64, 1)
-            registry = next(m.registry for m in gw.sims.meters if m.id == device.meter)
-            assert gw.provisioned == {eui64: 1}
-
-            async def state(wanted: str, detail: str) -> bool:
-                ((found, now, why),) = await control.jobs()
-                assert found == key
-                return now == wanted and why.startswith(detail)
-
-            async def unanswered() -> bool:
-                return await state("ready", "meter meter-1 did not answer")
-
-            await until(unanswered)
-            await gw.online(device.meter)
-            await asyncio.sleep(31)  # virtual: the back-off; the same id is answered "started"
-
-            async def cut_short() -> bool:
-                return await state("ready", "the gateway stopped while carrying it out")
-
-            await until(cut_short)
-            await asyncio.sleep(61)  # virtual: the next back-off; a new id, carried out
-
-            async def done() -> bool:
-                return await state("done", "")
-
-            await until(done)
-            await asyncio.sleep(30)  # virtual: the device joins (every 5 s) and runs CBKE
-            assert registry.get(eui64).state is LifecycleState.METER_READY
-            assert gw.provisioned[eui64] in (1, 2)  # admitted again unless it had joined
-
-            async def ready() -> bool:
-                (record,) = await control.devices()
-                return record.state is LifecycleState.METER_READY
-
-            await until(ready)
-            bridge = gw.bridges[device.meter]
-            assert bridge.executed.get(key)["status"] == "started"  # type: ignore[index]
-            assert bridge.executed.get(f"{key}:1")["status"] == "ok"  # type: ignore[index]
+            yield gw, await Control.open(queue)
         finally:
             await queue.close()
+
+
+async def register_first(gw: Gateways, control: Control) -> tuple[str, str]:
+    """Register the meter's first device (as the API does); its EUI-64 and provision key."""
+    device = gw.sims.devices[0]
+    eui64 = canonical_eui64(device.mac)
+    payload = {"mac": device.mac, "install_code": device.install_code}
+    await control.register(eui64, device.meter, payload, time=1, now=0.0)
+    return eui64, control_key(ControlKind.PROVISION, eui64, 1)
+
+
+async def test_a_provision_cut_short_is_carried_out_again_under_a_new_id(
+    broker: Broker, tmp_path: Path, postgres: Any
+) -> None:
+    async with unregistered_meter(broker, tmp_path, postgres, "cut_short") as (gw, control):
+        stopped = cut_when_provisioned(gw, "meter-1")
+        eui64, key = await register_first(gw, control)
+        await real(stopped)  # the gateway stopped mid-command: no answer
+        device = gw.sims.devices[0]
+        registry = next(m.registry for m in gw.sims.meters if m.id == device.meter)
+        assert gw.provisioned == {eui64: 1}
+
+        async def state(wanted: str, detail: str) -> bool:
+            ((found, now, why),) = await control.jobs()
+            assert found == key
+            return now == wanted and why.startswith(detail)
+
+        async def unanswered() -> bool:
+            return await state("ready", "meter meter-1 did not answer")
+
+        await until(unanswered)
+        await gw.online(device.meter)
+        await asyncio.sleep(31)  # virtual: the back-off; the same id is answered "started"
+
+        async def cut_short() -> bool:
+            return await state("ready", "the gateway stopped while carrying it out")
+
+        await until(cut_short)
+        await asyncio.sleep(61)  # virtual: the next back-off; a new id, carried out
+
+        async def done() -> bool:
+            return await state("done", "")
+
+        await until(done)
+        await asyncio.sleep(30)  # virtual: the device joins (every 5 s) and runs CBKE
+        assert registry.get(eui64).state is LifecycleState.METER_READY
+        assert gw.provisioned[eui64] in (1, 2)  # admitted again unless it had joined
+
+        async def ready() -> bool:
+            (record,) = await control.devices()
+            return record.state is LifecycleState.METER_READY
+
+        await until(ready)
+        bridge = gw.bridges[device.meter]
+        assert bridge.executed.get(key)["status"] == "started"  # type: ignore[index]
+        assert bridge.executed.get(f"{key}:1")["status"] == "ok"  # type: ignore[index]
 
 
 async def test_provision_deprovision_and_cancel_are_safe_to_repeat(
@@ -247,13 +262,8 @@ def cancel_payload(device: str, send: int) -> dict[str, Any]:
 async def test_a_command_under_way_when_the_broker_goes_is_finished_not_cut(
     broker: Broker, tmp_path: Path, postgres: Any
 ) -> None:
-    database = postgres.store_url("not_cut")
-    async with (
-        gateways(broker, tmp_path / "meters", meters=1, provisioned=False) as gw,
-        worker(broker, database, "w1"),
-    ):
-        device = gw.sims.devices[0]
-        bridge = gw.bridges[device.meter]
+    async with unregistered_meter(broker, tmp_path, postgres, "not_cut") as (gw, control):
+        bridge = gw.bridges["meter-1"]
         esi = gw.sims.meters[0].esi
         admit = esi.provision
 
@@ -265,25 +275,17 @@ async def test_a_command_under_way_when_the_broker_goes_is_finished_not_cut(
             return record
 
         esi.provision = slow  # type: ignore[method-assign]
-        queue = await open_queue(database)
-        control = await Control.open(queue)
-        try:
-            eui64 = canonical_eui64(device.mac)
-            payload = {"mac": device.mac, "install_code": device.install_code}
-            await control.register(eui64, device.meter, payload, time=1, now=0.0)
-            key = control_key(ControlKind.PROVISION, eui64, 1)
+        eui64, key = await register_first(gw, control)
 
-            async def answered() -> bool:  # or not in time: then asked again, same id
-                return {s for _, s, _ in await control.jobs()} != {"leased"}
+        async def answered() -> bool:  # or not in time: then asked again, same id
+            return {s for _, s, _ in await control.jobs()} != {"leased"}
 
-            await until(answered)
-            await asyncio.sleep(31)  # virtual: the back-off, if it was not answered in time
+        await until(answered)
+        await asyncio.sleep(31)  # virtual: the back-off, if it was not answered in time
 
-            async def done() -> bool:
-                return await control.jobs() == [(key, "done", "")]
+        async def done() -> bool:
+            return await control.jobs() == [(key, "done", "")]
 
-            await until(done)
-            assert bridge.executed.get(key)["status"] == "ok"  # type: ignore[index]
-            assert gw.provisioned == {eui64: 1}
-        finally:
-            await queue.close()
+        await until(done)
+        assert bridge.executed.get(key)["status"] == "ok"  # type: ignore[index]
+        assert gw.provisioned == {eui64: 1}
