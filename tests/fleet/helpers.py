@@ -70,6 +70,8 @@ class Gateways:
     #: PROVISION carried out, per device; cancels sent, per (device, send id).
     provisioned: Counter[str] = field(default_factory=Counter)
     cancelled: Counter[tuple[str, int]] = field(default_factory=Counter)
+    #: Sends and cancels in the order the ESIs carried them out: ("send"|"cancel", device, id).
+    log: list[tuple[str, str, int]] = field(default_factory=list)
 
     def devices(self) -> list[tuple[str, str]]:
         """Every (device, meter), devices as the headend keys them."""
@@ -102,6 +104,7 @@ class Gateways:
             )
             for outcome in event.result.outcomes:
                 self.cancelled[(canonical_eui64(outcome.device), send)] += 1
+                self.log.append(("cancel", canonical_eui64(outcome.device), send))
         if isinstance(event, MessageSent | LoadControlSent):
             send = (
                 event.message.message_id
@@ -110,6 +113,7 @@ class Gateways:
             )
             for outcome in event.result.outcomes:
                 self.executed[(canonical_eui64(outcome.device), send)] += 1
+                self.log.append(("send", canonical_eui64(outcome.device), send))
 
 
 async def real(awaitable: Awaitable[T], seconds: float = REAL_BOUND) -> T:

@@ -50,7 +50,8 @@ _TABLES = (
     " key TEXT PRIMARY KEY, kind TEXT NOT NULL, meter TEXT NOT NULL, device TEXT NOT NULL,"
     " payload TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',"
     " failures INTEGER NOT NULL DEFAULT 0, not_before DOUBLE PRECISION NOT NULL,"
-    " lease_owner TEXT, lease_until DOUBLE PRECISION, updated DOUBLE PRECISION NOT NULL)",
+    " lease_owner TEXT, lease_until DOUBLE PRECISION, updated DOUBLE PRECISION NOT NULL,"
+    " tries INTEGER NOT NULL DEFAULT 0, send BIGINT)",
     "CREATE INDEX IF NOT EXISTS headend_control_due ON headend_control (state, not_before)",
     "CREATE TABLE IF NOT EXISTS headend_lifecycle ("
     " device TEXT PRIMARY KEY, meter TEXT NOT NULL, state TEXT NOT NULL,"
@@ -59,16 +60,23 @@ _TABLES = (
     " version INTEGER NOT NULL DEFAULT 1, updated DOUBLE PRECISION NOT NULL)",
     "CREATE INDEX IF NOT EXISTS headend_lifecycle_updated ON headend_lifecycle (updated)",
 )
+#: The columns added after the table's first form: (name, SQL type), added when missing.
+_ADDED = (("tries", "INTEGER NOT NULL DEFAULT 0"), ("send", "BIGINT"))
+#: A new job is due at once (``not_before`` 0: on any worker's clock, whatever the API's).
 _ENQUEUE = (
     "INSERT INTO headend_control (key, kind, meter, device, payload, state, not_before,"
-    " updated) VALUES (?, ?, ?, ?, ?, 'ready', ?, ?) ON CONFLICT (key) DO NOTHING"
+    " updated, send) VALUES (?, ?, ?, ?, ?, 'ready', 0, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
+#: Due jobs and expired leases, oldest first; a cancel only once no delivery of its send to
+#: its device is leased (a delivery under way, or one whose worker died, goes first).
 _CLAIM = (
     "UPDATE headend_control SET state = 'leased', lease_owner = ?, lease_until = ?"
     " WHERE key IN (SELECT key FROM headend_control"
-    " WHERE (state = 'ready' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?)"
-    " ORDER BY not_before, key LIMIT ?{lock})"
-    " RETURNING key, kind, meter, device, payload"
+    " WHERE ((state = 'ready' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?))"
+    " AND NOT EXISTS (SELECT 1 FROM headend_jobs WHERE headend_jobs.send = headend_control.send"
+    " AND headend_jobs.device = headend_control.device AND headend_jobs.state = 'leased')"
+    " ORDER BY not_before, updated, key LIMIT ?{lock})"
+    " RETURNING key, kind, meter, device, payload, tries"
 )
 _LIFE_COLUMNS = "device, meter, state, joined, generation, time, detail, history, version, updated"
 _LIFE_SELECT = "SELECT {columns} FROM headend_lifecycle{where}"
@@ -81,7 +89,9 @@ _LIFE_INSERT = (
     "INSERT INTO headend_lifecycle (device, meter, state, joined, generation, time, detail,"
     " history, version, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_CONTROL_ROW = "SELECT state, lease_owner, failures FROM headend_control WHERE key = ?{lock}"
+_CONTROL_ROW = "SELECT state, lease_owner, failures, tries FROM headend_control WHERE key = ?{lock}"
+#: Tries of a command its gateway stopped while carrying out, before it is given up.
+CUT_SHORT_TRIES = 5
 
 
 class ControlKind(enum.Enum):
@@ -96,17 +106,25 @@ class ControlKind(enum.Enum):
 @dataclass(frozen=True, kw_only=True)
 class ControlJob:
     """A claimed control job: send command ``kind`` with ``payload`` (its fields but the
-    correlation id, which is ``key``) to ``meter``'s gateway, about ``device``."""
+    correlation id, :attr:`correlation_id`) to ``meter``'s gateway, about ``device``;
+    ``tries``: the times its gateway stopped while carrying it out."""
 
     key: str
     kind: ControlKind
     meter: str
     device: str
     payload: dict[str, Any] = field(repr=False)  # a provision's holds the install code
+    tries: int = 0
+
+    @property
+    def correlation_id(self) -> str:
+        """This try's idempotency key: the job's key, then ``<key>:<try>`` once its gateway
+        was cut short carrying it out (a repeat of the old id would only say so again)."""
+        return self.key if not self.tries else f"{self.key}:{self.tries}"
 
     def command(self) -> dict[str, Any]:
         """The command's JSON body."""
-        return {"correlation_id": self.key, **self.payload}
+        return {"correlation_id": self.correlation_id, **self.payload}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,7 +189,12 @@ class Control:
     @classmethod
     async def open(cls, queue: JobQueue) -> Control:
         """The tables in ``queue``'s database, created once whichever process comes first."""
-        await queue.create("headend_control", *_TABLES)
+        async with queue.transaction("create the control tables") as db:
+            if queue.locking:
+                await db.execute("SELECT pg_advisory_xact_lock(hashtext('zse.headend_control'))")
+            for sql in _TABLES:
+                await db.execute(sql)
+            await _add_columns(db, postgres=queue.locking)
         return cls(queue)
 
     def _lock(self) -> str:
@@ -269,29 +292,49 @@ class Control:
             rows = await db.fetch(sql, (owner, now + lease, now, now, limit))
         return [
             ControlJob(
-                key=r[0], kind=ControlKind(r[1]), meter=r[2], device=r[3], payload=json.loads(r[4])
+                key=r[0],
+                kind=ControlKind(r[1]),
+                meter=r[2],
+                device=r[3],
+                payload=json.loads(r[4]),
+                tries=int(r[5]),
             )
             for r in rows
         ]
 
     async def complete(
-        self, job: ControlJob, owner: str, *, answered: bool, refused: str = "", now: float
+        self,
+        job: ControlJob,
+        owner: str,
+        *,
+        answered: bool,
+        refused: str = "",
+        cut_short: bool = False,
+        now: float,
     ) -> bool:
         """Record the gateway's answer to ``job`` while ``owner`` holds its lease (False: it
         does not, nothing written): not ``answered``, it is tried again later with the same
-        key; answered, it ends (``refused``: why the gateway refused it, also the device
+        correlation id; ``cut_short`` (the gateway answered ``started``: it stopped while
+        carrying the command out), again later with a new one (:attr:`ControlJob.tries` + 1;
+        the gateway's commands are safe to carry out again), up to :data:`CUT_SHORT_TRIES`
+        times; otherwise it ends (``refused``: why the gateway refused it, also the device
         record's ``detail`` for a provision or de-provision) and its payload is erased."""
         async with self.queue.transaction("record a control answer") as db:
             rows = await db.fetch(_CONTROL_ROW.format(lock=self._lock()), (job.key,))
             if not rows or rows[0][0] != "leased" or rows[0][1] != owner:
                 return False
-            failures = int(rows[0][2])
-            if not answered:
+            failures, tries = int(rows[0][2]), int(rows[0][3])
+            if cut_short:
+                tries += 1
+                refused = refused or "the gateway stopped while carrying it out"
+                if tries >= CUT_SHORT_TRIES:
+                    refused = f"{refused} ({tries} times)"
+            if not answered or (cut_short and tries < CUT_SHORT_TRIES):
                 await db.execute(
-                    "UPDATE headend_control SET state = 'ready', failures = ?, not_before = ?,"
-                    " lease_owner = NULL, lease_until = NULL, detail = ?, updated = ?"
-                    " WHERE key = ?",
-                    (failures + 1, now + retry_delay(failures + 1), refused, now, job.key),
+                    "UPDATE headend_control SET state = 'ready', failures = ?, tries = ?,"
+                    " not_before = ?, lease_owner = NULL, lease_until = NULL, detail = ?,"
+                    " updated = ? WHERE key = ?",
+                    (failures + 1, tries, now + retry_delay(failures + 1), refused, now, job.key),
                 )
                 return True
             await db.execute(
@@ -365,15 +408,27 @@ async def _enqueue(  # noqa: PLR0917 - a job's columns
     now: float,
 ) -> None:
     text = json.dumps(payload, sort_keys=True)
-    await db.execute(_ENQUEUE, (key, kind.value, meter, device, text, now, now))
+    send = payload.get("message_id", payload.get("issuer_event_id"))  # a cancel's send
+    await db.execute(_ENQUEUE, (key, kind.value, meter, device, text, now, send))
+
+
+async def _add_columns(db: Any, *, postgres: bool) -> None:
+    """Add the columns a table made by an earlier version lacks (:data:`_ADDED`)."""
+    if postgres:
+        for name, kind in _ADDED:
+            await db.execute(f"ALTER TABLE headend_control ADD COLUMN IF NOT EXISTS {name} {kind}")
+        return
+    have = {row[1] for row in await db.fetch("PRAGMA table_info(headend_control)")}
+    for name, kind in _ADDED:
+        if name not in have:
+            await db.execute(f"ALTER TABLE headend_control ADD COLUMN {name} {kind}")
 
 
 def refusal(response: dict[str, Any]) -> str:
-    """Why a gateway refused a command ('' if it carried it out)."""
+    """Why a gateway refused a command ('' if it carried it out, or was cut short carrying
+    it out: ``started``, tried again, see :meth:`Control.complete`)."""
     status = response.get("status")
-    if status == "ok":
+    if status in ("ok", "started"):
         return ""
-    if status == "started":
-        return "the gateway stopped while carrying it out"
     error = response.get("error") or {}
     return f"{error.get('field')}: {error.get('message')}"[:200]

@@ -235,12 +235,17 @@ class GatewayMeters(MeterDirectory):
         await self.refresh()
 
     async def refresh(self) -> None:
-        """Read the records changed since the last look (again a margin: the workers' clocks
-        may differ a little); the newest version of each is kept."""
+        """Read the records changed since the last look (again a margin); the newest version
+        of each is kept. On PostgreSQL the next look starts no later than the database's
+        clock before this one (the workers write on it; a registration carries this API's
+        clock, which may be ahead)."""
         async with self._lock:
+            database = await self.control.queue.database_time()
             rows = await self.control.devices(since=self._since)
             if rows:
                 self._since = max(r.updated for r in rows) - _CLOCK_MARGIN
+                if database is not None:
+                    self._since = min(self._since, database - _CLOCK_MARGIN)
             for row in rows:
                 self._keep(row)
 

@@ -19,8 +19,11 @@ idempotency key** (:attr:`Job.key`), which the meter's gateway answers from its 
 of carrying it out twice. Outcomes only move forward (:func:`zse.headend.core.advance`), so a
 report seen twice, or by two workers, is recorded once.
 
-Times are seconds from the worker's ``clock`` (wall-clock seconds in production), the same
-clock for every worker sharing a queue.
+Times are seconds given by the caller (``now``). A :class:`~zse.headend.worker.Worker` on
+PostgreSQL passes the database's clock (:meth:`JobQueue.database_time`, measured when it
+starts) plus the time its own clock has run since, so workers whose clocks disagree share
+one; on SQLite (one machine) its own clock. A job enqueued is due at once whatever the API's
+clock says.
 """
 
 from __future__ import annotations
@@ -62,11 +65,16 @@ _OPEN = (
     "CREATE INDEX IF NOT EXISTS headend_jobs_open ON headend_jobs (send, device)"
     " WHERE state IN ('ready', 'leased')"
 )
+#: A new job is due at once (``not_before`` 0: on any worker's clock, whatever the API's).
 _INSERT = (
     "INSERT INTO headend_jobs (send, device, meter, kind, payload, state, outcome,"
-    " not_before, updated) VALUES (?, ?, ?, ?, ?, 'ready', 'pending', ?, ?)"
+    " not_before, updated) VALUES (?, ?, ?, ?, ?, 'ready', 'pending', 0, ?)"
     " ON CONFLICT (send, device) DO NOTHING"
 )
+#: What a delivery that a cancel overtook says (its outcome: CANCELLED).
+NOT_SENT = "cancelled before it was sent"
+#: What a delivery whose worker died, of a send cancelled meanwhile, says.
+NOT_SENT_AGAIN = "cancelled: a delivery cut short is not sent again"
 _CLAIM = (
     "UPDATE headend_jobs SET state = 'leased', lease_owner = ?, lease_until = ?"
     " WHERE (send, device) IN (SELECT send, device FROM headend_jobs"
@@ -371,10 +379,11 @@ class JobQueue:
         *,
         now: float,
     ) -> None:
-        """One ready job per (device, meter) of ``send``; a job already there is kept (enqueuing
-        again after a crash adds nothing)."""
+        """One ready job per (device, meter) of ``send``, due at once (``now``: its
+        ``updated``); a job already there is kept (enqueuing again after a crash adds
+        nothing)."""
         text = json.dumps(payload, sort_keys=True)
-        rows = [(send, device, meter, kind.value, text, now, now) for device, meter in devices]
+        rows = [(send, device, meter, kind.value, text, now) for device, meter in devices]
         async with self._transaction("enqueue") as db:
             if rows:
                 await db.execute_many(_INSERT, rows)
@@ -493,19 +502,32 @@ class JobQueue:
         return moved
 
     async def cancel(self, send: int, *, now: float) -> None:
-        """Deliver nothing more of ``send``: its jobs not yet delivered end (a job leased now
-        may still be delivered by its worker); every outcome becomes CANCELLED."""
+        """Deliver nothing more of ``send``: its jobs waiting (new, or a retry's back-off) end
+        unsent (detail :data:`NOT_SENT`); a job leased now is still delivered by its worker
+        (a worker that claims it after its holder died ends it unsent, :data:`NOT_SENT_AGAIN`),
+        and the send's cancel commands wait for it (:mod:`zse.headend.control`); every outcome
+        becomes CANCELLED."""
         async with self._transaction("cancel a send") as db:
             await db.execute(
-                "UPDATE headend_jobs SET state = 'sent', outcome = 'cancelled', updated = ?"
+                "UPDATE headend_jobs SET state = 'sent', outcome = 'cancelled', detail = ?,"
+                " lease_owner = NULL, lease_until = NULL, updated = ?"
                 " WHERE send = ? AND state = 'ready'",
-                (now, send),
+                (NOT_SENT, now, send),
             )
             await db.execute(
                 "UPDATE headend_jobs SET outcome = 'cancelled', updated = ?"
                 " WHERE send = ? AND state <> 'ready'",
                 (now, send),
             )
+
+    async def database_time(self) -> float | None:
+        """PostgreSQL: the database's clock (``clock_timestamp()``, epoch seconds), which
+        workers on several machines share; SQLite (one machine): None."""
+        if not self.locking:
+            return None
+        async with self._transaction("read the database's clock") as db:
+            rows = await db.fetch("SELECT extract(epoch FROM clock_timestamp())::float8")
+        return float(rows[0][0])
 
     async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
         """PostgreSQL: call ``wake()`` each time a worker commits an outcome or a report (or

@@ -32,7 +32,7 @@ from zse.errors import StoreError
 from zse.headend.control import Control, ControlJob, refusal
 from zse.headend.core import Outcome
 from zse.headend.link import Delivery, Lifecycle, MeterLink, MeterUnreachable, Report
-from zse.headend.queue import Completion, Job, JobQueue, ReportedOutcome
+from zse.headend.queue import NOT_SENT_AGAIN, Completion, Job, JobQueue, ReportedOutcome
 from zse.headend.roster import Roster
 from zse.installcode import canonical_eui64
 from zse.zcl._tasks import keep_task
@@ -51,14 +51,16 @@ def _colons(eui64: str) -> str:
 class Worker:
     """Delivers the queue's jobs through ``link`` (see the module notes).
 
-    ``owner``: this worker's name in the leases (unique among the workers); ``clock()``: the
-    seconds all workers of the queue share (wall-clock time); ``lease``: seconds a claimed job
-    stays this worker's (more than the link's answer timeout); ``batch``: jobs under way at
-    once; ``poll``: seconds between looks at an empty queue; ``control``: the control jobs
-    and device records to serve too (meters as gateways); ``retention``: seconds a finished
-    job is kept after its last change (None: for ever), purged every ``purge_every`` seconds;
-    ``roster``: where the workers say they are alive (every quarter lease), and a worker
-    silent for a lease has its broker session taken over (:mod:`zse.headend.roster`).
+    ``owner``: this worker's name in the leases (unique among the workers); ``clock()``: this
+    worker's seconds (wall-clock time): on SQLite the queue's times, on PostgreSQL how far
+    the database's clock has run since :meth:`sync_clock` read it (:meth:`now`); ``lease``:
+    seconds a claimed job stays this worker's (more than the link's answer timeout);
+    ``batch``: jobs under way at once; ``poll``: seconds between looks at an empty queue;
+    ``control``: the control jobs and device records to serve too (meters as gateways);
+    ``retention``: seconds a finished job is kept after its last change (None: for ever),
+    purged every ``purge_every`` seconds; ``roster``: where the workers say they are alive
+    (every quarter lease), and a worker silent for a lease has its broker session taken over
+    (:mod:`zse.headend.roster`).
     """
 
     def __init__(
@@ -82,6 +84,8 @@ class Worker:
         self.clock, self.lease, self.batch, self.poll = clock, lease, batch, poll
         self.retention, self.purge_every = retention, purge_every
         self._next_purge = 0.0
+        #: The database's clock less this worker's (PostgreSQL; None: not read yet).
+        self.offset: float | None = None
         #: Deliveries whose answer this worker recorded (a lease lost meanwhile: not counted).
         self.recorded = 0
         self._task: asyncio.Task[None] | None = None
@@ -95,8 +99,25 @@ class Worker:
         #: due jobs' index, not to be made for each job that ends.
         self._claim_at = max(1, batch // 2)
 
+    def now(self) -> float:
+        """The queue's time: this worker's clock, on PostgreSQL moved onto the database's
+        (:meth:`sync_clock`)."""
+        return self.clock() + (self.offset or 0.0)
+
+    async def sync_clock(self) -> None:
+        """Read the database's clock (PostgreSQL) and keep its difference from this worker's,
+        so that lease ends and due times compare on one clock whatever this machine's says
+        (SQLite: one machine, its clock). A :class:`StoreError` if the database is away."""
+        before = self.clock()
+        found = await self.queue.database_time()
+        after = self.clock()
+        self.offset = 0.0 if found is None else found - (before + after) / 2
+
     async def start(self) -> None:
-        """Follow the devices' reports and drain the queue in the background."""
+        """Read the database's clock (:meth:`sync_clock`: a :class:`StoreError` if the
+        database is away), follow the devices' reports and drain the queue in the
+        background."""
+        await self.sync_clock()
         self._remove = self.link.on_report(self._on_report)
         if self.control is not None:
             self._unfollow = self.link.on_lifecycle(self._on_lifecycle)
@@ -153,18 +174,18 @@ class Worker:
 
     async def _claim(self, room: int) -> tuple[list[Job], list[ControlJob]]:
         """Lease up to ``room`` due jobs: deliveries first, then control jobs."""
-        jobs = await self.queue.claim(self.owner, now=self.clock(), lease=self.lease, limit=room)
+        jobs = await self.queue.claim(self.owner, now=self.now(), lease=self.lease, limit=room)
         commands: list[ControlJob] = []
         if self.control is not None and len(jobs) < room:
             commands = await self.control.claim(
-                self.owner, now=self.clock(), lease=self.lease, limit=room - len(jobs)
+                self.owner, now=self.now(), lease=self.lease, limit=room - len(jobs)
             )
         return jobs, commands
 
     async def purge(self) -> int:
         """Delete the finished jobs older than the retention, at most every ``purge_every``
         seconds; how many."""
-        now = self.clock()
+        now = self.now()
         if self.retention is None or now < self._next_purge:
             return 0
         self._next_purge = now + self.purge_every
@@ -178,7 +199,7 @@ class Worker:
     async def beat(self) -> None:
         """Say this worker is alive, at most every quarter lease, and take over the broker
         sessions of those silent for a lease (in the background)."""
-        now = self.clock()
+        now = self.now()
         if self.roster is None or now < self._next_beat:
             return
         self._next_beat = now + self.lease / 4
@@ -201,6 +222,8 @@ class Worker:
     async def round(self) -> int:
         """One round: lease due jobs, deliver them, record the answers; how many were
         claimed."""
+        if self.offset is None:
+            await self.sync_clock()
         jobs, commands = await self._claim(self.batch)
         await asyncio.gather(*map(self._one, jobs), *map(self._command, commands))
         await self.purge()
@@ -213,16 +236,27 @@ class Worker:
             response = await self.link.command(job.meter, job.kind.value, job.command())
         except MeterUnreachable as exc:
             recorded = await self.control.complete(
-                job, self.owner, answered=False, refused=str(exc), now=self.clock()
+                job, self.owner, answered=False, refused=str(exc), now=self.now()
             )
         else:
             recorded = await self.control.complete(
-                job, self.owner, answered=True, refused=refusal(response), now=self.clock()
+                job,
+                self.owner,
+                answered=True,
+                refused=refusal(response),
+                cut_short=response.get("status") == "started",
+                now=self.now(),
             )
         if recorded:
             self.recorded += 1
 
     async def _one(self, job: Job) -> None:
+        if job.outcome is Outcome.CANCELLED:  # its worker died, the send was cancelled since
+            ended = Completion(
+                job=job, outcome=Outcome.CANCELLED, detail=NOT_SENT_AGAIN, answered=False
+            )
+            await self._answers.add(ended)
+            return
         delivery = Delivery(
             key=job.key,
             meter=job.meter,
@@ -247,12 +281,12 @@ class Worker:
             LOGGER.info("headend worker %s: lease of %s lost", self.owner, job.key)
 
     async def _record_answers(self, answers: list[Completion]) -> list[bool]:
-        recorded = await self.queue.complete_many(self.owner, answers, now=self.clock())
+        recorded = await self.queue.complete_many(self.owner, answers, now=self.now())
         self.recorded += sum(recorded)
         return recorded
 
     async def _record_reports(self, reports: list[ReportedOutcome]) -> list[bool]:
-        return await self.queue.report_many(reports, now=self.clock())
+        return await self.queue.report_many(reports, now=self.now())
 
     def _on_lifecycle(self, change: Lifecycle) -> asyncio.Task[Any]:
         """Record ``change``; the task ends once it is recorded (the link acknowledges the
@@ -260,7 +294,7 @@ class Worker:
         control = self.control
         assert control is not None
         task = asyncio.get_running_loop().create_task(
-            self._until_written(lambda: control.record(change, now=self.clock()))
+            self._until_written(lambda: control.record(change, now=self.now()))
         )
         keep_task(self._pending, task, LOGGER, "headend worker: a lifecycle change not recorded")
         return task

@@ -618,7 +618,11 @@ class MqttBridge(BridgeShell):
 
     async def _execute(self, command: Command) -> dict[str, Any]:
         """Carry out an ESI command; its send reaches the broker as the ESI's event (e.g.
-        :class:`~zse.roles.esi.LoadControlSent`), like any other send."""
+        :class:`~zse.roles.esi.LoadControlSent`), like any other send. ``provision`` of a
+        device already METER_READY with that install code, ``deprovision`` of one already
+        pending de-provisioning or gone, and a cancel repeated are answered ``ok`` (a command
+        sent again under a new correlation id after this gateway stopped while carrying it
+        out, docs/headend.md)."""
         esi = self.esi
         if isinstance(command, Provision):
             record = await esi.provision(
@@ -626,11 +630,12 @@ class MqttBridge(BridgeShell):
                 command.install_code,
                 label=command.label,
                 groups=command.groups,
+                again=True,
             )
             state = record.state.value if record is not None else "admitted"
             return {"device": command.mac, "state": state}
         if isinstance(command, Deprovision):
-            record = await esi.deprovision(command.mac)
+            record = await esi.deprovision(command.mac, again=True)
             state = record.state.value if record is not None else "removed"
             return {"device": command.mac, "state": state}
         try:

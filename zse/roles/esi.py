@@ -400,6 +400,15 @@ def _target(
     return found
 
 
+def _admitted_with(record: DeviceRecord, install_code: InstallCode | str | None) -> bool:
+    """Whether ``record`` is a device already METER_READY with ``install_code`` (a
+    provision repeated: nothing left to do)."""
+    if record.state is not LifecycleState.METER_READY or install_code is None:
+        return False
+    given = InstallCode.parse(str(install_code))
+    return InstallCode.parse(record.install_code) == given
+
+
 class _Listener:
     """zigpy's listener protocol, kept off the facade's public surface."""
 
@@ -657,6 +666,7 @@ class EnergyServiceInterface:
         label: str = "",
         groups: Iterable[str] = (),
         permit_seconds: int | None = None,
+        again: bool = False,
     ) -> DeviceRecord | None:
         """Admit a device by EUI-64 and install code (SE 5.4.8.1).
 
@@ -667,6 +677,10 @@ class EnergyServiceInterface:
         :class:`~zse.provisioning.IllegalTransition`. Then the Trust Center is given the
         install code's link key for the device and joining opens for ``permit_seconds``.
         Returns the device's record (None without a registry).
+
+        ``again``: the same admission asked for once more (a command repeated after a crash):
+        a device already METER_READY with this install code is left as it is and its record
+        returned, instead of the transition being refused.
         """
         ieee = parse_eui64(str(eui64)) if not isinstance(eui64, t.EUI64) else eui64
         record: DeviceRecord | None = None
@@ -682,6 +696,8 @@ class EnergyServiceInterface:
                 )
                 self._changed(key, LifecycleEvent.REREGISTER, None, record, "registered")
             else:
+                if again and _admitted_with(record, install_code):
+                    return record
                 if record.state is LifecycleState.DEPROVISION_COMPLETE and install_code is not None:
                     before = record
                     record = await self.registry.register(
@@ -734,14 +750,27 @@ class EnergyServiceInterface:
         if not task.cancelled() and task.exception() is not None:
             LOGGER.error("opening joining failed: %s", task.exception())
 
-    async def deprovision(self, eui64: t.EUI64 | str) -> DeviceRecord | None:
+    async def deprovision(
+        self, eui64: t.EUI64 | str, *, again: bool = False
+    ) -> DeviceRecord | None:
         """Remove a device: DEPROVISION in the registry, then ask it to leave (ZDO
         Mgmt_Leave_req). The registry reaches DEPROVISION_COMPLETE when the leave is seen
         (zigpy's ``device_left``); a device that is offline stays PENDING_DEPROVISIONING until
-        then. A device never joined (PENDING_PROVISIONING) is de-provisioned at once."""
+        then. A device never joined (PENDING_PROVISIONING) is de-provisioned at once.
+
+        ``again``: the same removal asked for once more (a command repeated after a crash): a
+        device already PENDING_DEPROVISIONING or DEPROVISION_COMPLETE is not refused; its keys
+        are forgotten again and, still pending, it is asked to leave again."""
         name = device_name(eui64)
         ieee = parse_eui64(name)
-        if self.registry is not None:
+        gone = (LifecycleState.PENDING_DEPROVISIONING, LifecycleState.DEPROVISION_COMPLETE)
+        record = self.registry.get(name) if self.registry is not None and again else None
+        if record is not None and record.state in gone:
+            leave = (SendLeave(),) if record.state is gone[0] else ()
+            step = Transition(
+                event=LifecycleEvent.DEPROVISION, before=record, after=record, actions=leave
+            )
+        elif self.registry is not None:
             step = await self._transition(name, LifecycleEvent.DEPROVISION, "requested by headend")
         else:
             step = decide(None, LifecycleEvent.DEPROVISION)
