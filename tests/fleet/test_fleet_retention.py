@@ -53,3 +53,28 @@ async def test_finished_jobs_older_than_the_retention_are_purged(place: Any) -> 
         assert len(await queue.rows(1)) == 1
     finally:
         await queue.close()
+
+
+async def test_the_purge_keeps_what_the_api_has_not_read(place: Any) -> None:
+    """An API away for longer than the retention loses no outcome: the purge keeps the jobs
+    updated at or after the reader's mark, whatever the retention says."""
+    queue = await open_queue(place("queue"))
+    try:
+        await queue.enqueue(1, SendKind.LOAD_CONTROL, {"issuer_event_id": 1}, DEVICES, now=0.0)
+        first, second = await queue.claim("w", now=0.0, lease=60.0)
+        await queue.complete(first, "w", Outcome.DELIVERED, "", now=10.0, answered=True)
+        await queue.complete(second, "w", Outcome.DELIVERED, "", now=20.0, answered=True)
+        await queue.mark_read("api", 5.0)  # the API took in what changed before t = 5 only
+        assert await queue.purge(before=30 * DAY) == 0
+        await queue.mark_read("api", 15.0)
+        assert await queue.purge(before=30 * DAY) == 1  # the first; the second not read yet
+        assert [r.device for r in await queue.rows(1)] == [second.device]
+        await queue.mark_read("other", 0.0)  # every reader must have read it
+        await queue.mark_read("api", 25.0)
+        assert await queue.purge(before=30 * DAY) == 0
+        await queue.forget_reader("other")
+        assert await queue.purge(before=15.0) == 0  # the retention still counts
+        assert await queue.purge(before=30 * DAY) == 1
+        assert await queue.rows(1) == []
+    finally:
+        await queue.close()

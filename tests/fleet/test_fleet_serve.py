@@ -145,6 +145,9 @@ async def test_register_send_cancel_and_deprovision_through_the_gateways(
         view = await finished(service, lce, {"completed"})
         assert {o["attempts"] for o in view["outcomes"]} == {1}
         assert gw.executed == {(canonical_eui64(mac), lce): 1 for mac in macs}
+        # the API marked what it took in: the workers' purge keeps the rest (however long
+        # the API is away)
+        assert await _read_marks(service) == ["api"]
 
         message = await service.call(
             "POST", "/sends/message", {"group": "all", "text": "Peak at 6", "duration_minutes": 60}
@@ -215,3 +218,10 @@ async def test_an_api_stopped_before_the_gateway_answered_loses_nothing_and_does
                 assert gw.provisioned == {canonical_eui64(mac): 1}
                 devices = (await second.call("GET", "/devices")).body
                 assert [d["mac"] for d in devices["devices"]] == [canonical_eui64(mac)]
+
+
+async def _read_marks(service: Api) -> list[str]:
+    queue = service.running.headend.queue
+    assert queue is not None
+    async with queue.transaction("read the readers") as db:
+        return [row[0] for row in await db.fetch("SELECT reader FROM headend_readers")]

@@ -66,6 +66,12 @@ _OPEN = (
     " WHERE state IN ('ready', 'leased')"
 )
 #: A new job is due at once (``not_before`` 0: on any worker's clock, whatever the API's).
+#: How far each reader of the outcomes (the headend's API) has read: the purge keeps what a
+#: reader has not (``since``: every job updated before it was read).
+_READERS = (
+    "CREATE TABLE IF NOT EXISTS headend_readers ("
+    " reader TEXT PRIMARY KEY, since DOUBLE PRECISION NOT NULL)"
+)
 _INSERT = (
     "INSERT INTO headend_jobs (send, device, meter, kind, payload, state, outcome,"
     " not_before, updated) VALUES (?, ?, ?, ?, ?, 'ready', 'pending', 0, ?)"
@@ -228,7 +234,7 @@ class _Sqlite(_Connection):
         await self._db.execute("BEGIN IMMEDIATE")
 
     async def create(self) -> None:
-        for sql in (_TABLE, _INDEX, _OPEN):
+        for sql in (_TABLE, _INDEX, _OPEN, _READERS):
             await self._db.execute(sql)
 
     async def close(self) -> None:
@@ -257,7 +263,7 @@ class _Postgres(_Connection):
         async with self._db.transaction():
             await self._db.execute("SELECT pg_advisory_xact_lock(hashtext('zse.headend_jobs'))")
             await self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
-            for sql in (_TABLE, _INDEX, _OPEN):
+            for sql in (_TABLE, _INDEX, _OPEN, _READERS):
                 await self._db.execute(sql)
 
     async def ensure(self) -> None:
@@ -550,14 +556,33 @@ class JobQueue:
 
     async def purge(self, *, before: float) -> int:
         """Delete the finished jobs (``sent``: nothing more to deliver) last updated before
-        ``before``: the retention of ``zse headend worker --retention-days``; how many. A
-        report on a purged job is no longer recorded."""
+        ``before`` (the retention of ``zse headend worker --retention-days``) and before
+        what every reader has read (:meth:`mark_read`); how many. A report on a purged job is
+        no longer recorded."""
         async with self._transaction("purge finished jobs") as db:
             rows = await db.fetch(
-                "DELETE FROM headend_jobs WHERE state = 'sent' AND updated < ? RETURNING send",
+                "DELETE FROM headend_jobs WHERE state = 'sent' AND updated < ? AND NOT EXISTS"
+                " (SELECT 1 FROM headend_readers WHERE since <= headend_jobs.updated)"
+                " RETURNING send",
                 (before,),
             )
         return len(rows)
+
+    async def mark_read(self, reader: str, since: float) -> None:
+        """``reader`` (the headend's API) has taken in every job updated before ``since``:
+        until it says so, :meth:`purge` keeps them, however long it is away. A reader gone
+        for good is forgotten with :meth:`forget_reader`."""
+        async with self._transaction("record how far the outcomes were read") as db:
+            await db.execute(
+                "INSERT INTO headend_readers (reader, since) VALUES (?, ?) ON CONFLICT (reader)"
+                " DO UPDATE SET since = excluded.since",
+                (reader, since),
+            )
+
+    async def forget_reader(self, reader: str) -> None:
+        """Stop keeping finished jobs for ``reader``."""
+        async with self._transaction("forget a reader") as db:
+            await db.execute("DELETE FROM headend_readers WHERE reader = ?", (reader,))
 
     async def rows(self, send: int | None = None, *, since: float | None = None) -> list[JobRow]:
         """The jobs (every device's outcome) of ``send``, or of every send; only those

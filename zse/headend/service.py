@@ -73,6 +73,9 @@ _FROM_ESI = {
 }
 #: Seconds of outcomes read again from the queue at each look (workers' clocks differ).
 _CLOCK_MARGIN = 10.0
+#: The headend API's name among the readers of the work queue's outcomes
+#: (:meth:`~zse.headend.queue.JobQueue.mark_read`).
+QUEUE_READER = "api"
 #: Outcomes after which a device's copy of a send needs nothing more.
 _MESSAGE_DONE = frozenset({Outcome.DELIVERED, Outcome.CONFIRMED, Outcome.CANCELLED})
 _LCE_DONE = frozenset({Outcome.COMPLETED, Outcome.OPTED_OUT, Outcome.REJECTED, Outcome.CANCELLED})
@@ -444,7 +447,9 @@ class Headend:
     async def _follow_queue(self) -> None:
         """Read the workers' outcomes back from the queue into the records, forward only: when
         a worker notifies a change (PostgreSQL LISTEN/NOTIFY), else every ``sync`` seconds
-        (and every ``fallback`` seconds with notifications, in case one was missed)."""
+        (and every ``fallback`` seconds with notifications, in case one was missed). What is
+        saved is marked read, so the workers' purge never deletes an outcome this API has
+        not taken in, however long it was away."""
         assert self.queue is not None
         since: float | None = None
         while True:
@@ -469,6 +474,8 @@ class Headend:
                     )
                 )
             await self._save(changed)
+            if rows and since is not None:  # saved: the workers' purge may have these now
+                await self.queue.mark_read(QUEUE_READER, since)
             await self.directory.refresh()
             # woken by a worker's notification (PostgreSQL), else the next poll
             wait = self.sync if self._unlisten is None else self.fallback
