@@ -70,8 +70,10 @@ SEND = 0x0B0B_0001
 FAN_OUT_WITHIN = 3600
 #: Real seconds between counts of the rows in PostgreSQL.
 LOOK_EVERY = 1.0
-#: What a headend worker says at its end: the MQTT messages it received.
+#: What a headend worker says at its end: the MQTT messages it received, and the transactions
+#: that recorded the answers and the reports.
 RECEIVED = re.compile(r"received (\d+) responses, (\d+) events")
+RECORDED = re.compile(r"recorded (\d+) answers in (\d+) transactions, (\d+) reports in (\d+)")
 #: Real seconds the processes are watched doing nothing before the send.
 IDLE_FOR = 10.0
 
@@ -92,6 +94,9 @@ class Figures:
     headend_rss: int = 0  # bytes, the headend workers at the end
     postgres_rss: int = 0  # bytes, PostgreSQL's processes at the end (shared pages counted)
     received: list[int] = dataclasses.field(default_factory=list)  # MQTT messages, by worker
+    linger: float = 0.0  # the headend workers' --linger
+    #: answers, their transactions, reports, their transactions (all the workers)
+    recorded: list[int] = dataclasses.field(default_factory=lambda: [0, 0, 0, 0])
 
     @property
     def devices(self) -> int:
@@ -140,17 +145,19 @@ def payload() -> dict[str, int]:
 
 @contextlib.contextmanager
 def headend_workers(
-    url: str, broker: str, base: str, count: int, batch: int, received: list[int]
+    url: str, broker: str, base: str, count: int, batch: int, linger: float, figures: Figures
 ) -> Iterator[list[subprocess.Popen[str]]]:
     """``count`` ``zse headend worker`` processes, each once connected to the broker; once
-    they stopped, ``received`` holds the MQTT messages each said it received (responses and
-    events over its lifetime; none from a worker that does not say)."""
+    they stopped, ``figures.received`` holds the MQTT messages each said it received
+    (responses and events over its lifetime; none from a worker that does not say) and
+    ``figures.recorded`` the transactions they said recorded them."""
     started: list[subprocess.Popen[str]] = []
     try:
         for number in range(count):
             argv = [sys.executable, "-m", "zse", "headend", "worker", "--database", url]
             argv += ["--broker", broker, "--topic-prefix", base, "--id", f"{base}-w{number}"]
             argv += ["--batch", str(batch), "--timeout", "120", "--lease", "300"]
+            argv += ["--linger", str(linger)]
             started.append(subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True))
         for process in started:
             assert process.stdout is not None
@@ -166,7 +173,11 @@ def headend_workers(
                 stop(process, 0)
                 continue
             for said in RECEIVED.finditer(out or ""):
-                received.append(int(said[1]) + int(said[2]))
+                figures.received.append(int(said[1]) + int(said[2]))
+            for said in RECORDED.finditer(out or ""):
+                figures.recorded = [
+                    a + int(b) for a, b in zip(figures.recorded, said.groups(), strict=True)
+                ]
 
 
 async def fan_out(url: str, meters: int) -> tuple[float, float, float]:
@@ -218,19 +229,24 @@ async def connect(url: str) -> Any:
 
 
 def measure(
-    postgres: Server, broker: Broker, meters: int, sim_workers: int, workers: int, batch: int
+    postgres: Server,
+    broker: Broker,
+    meters: int,
+    sim_workers: int,
+    workers: int,
+    batch: int,
+    linger: float,
 ) -> Figures:
     from tests.postgres_server import unique_schema  # noqa: PLC0415
 
     assert broker.process is not None
-    figures = Figures(meters)
+    figures = Figures(meters, linger=linger)
     base = f"bench{meters}"
     url = postgres.store_url(unique_schema(base))
     with running_utility(broker.url, base, meters, sim_workers) as (sims, up):
         figures.up = up
         figures.rss = sum(rss(pid) for pid in sims)
-        received: list[int] = []
-        with headend_workers(url, broker.url, base, workers, batch, received) as running:
+        with headend_workers(url, broker.url, base, workers, batch, linger, figures) as running:
             heads = [p.pid for p in running]
             pg = tree(postmaster(postgres))
             idle_from = (total_cpu(sims), total_cpu(heads))
@@ -246,7 +262,6 @@ def measure(
             figures.headend, figures.postgres, figures.meters_cpu, figures.broker = spent
             figures.headend_rss = sum(rss(pid) for pid in heads)
             figures.postgres_rss = sum(rss(pid) for pid in tree(postmaster(postgres)))
-    figures.received = received
     return figures
 
 
@@ -265,7 +280,7 @@ def report(runs: list[Figures]) -> None:
         return f"{value / reference:5.2f}x" if reference else "   - "
 
     print(
-        f"{'meters':>7} {'devices':>8} {'up s':>7} {'wall s':>8} {'dev/s':>7} "
+        f"{'meters':>7} {'linger':>6} {'devices':>8} {'up s':>7} {'wall s':>8} {'dev/s':>7} "
         f"{'headend ms/dev':>16} {'pg ms/dev':>15} {'meters ms/dev':>16} {'broker ms/dev':>14} "
         f"{'RSS MB/meter':>16}"
     )
@@ -278,7 +293,8 @@ def report(runs: list[Figures]) -> None:
         cells = " ".join(f"{v:>9.3f} {ratio(v, r)}" for v, r in columns)
         per_meter = f.rss / f.meters / 2**20
         print(
-            f"{f.meters:>7} {f.devices:>8} {f.up:>7.0f} {f.wall:>8.1f} {f.devices / f.wall:>7.1f} "
+            f"{f.meters:>7} {f.linger:>6} {f.devices:>8} {f.up:>7.0f} {f.wall:>8.1f} "
+            f"{f.devices / f.wall:>7.1f} "
             f"{cells} {ms(f.broker, f):>14.3f} "
             f"{per_meter:>9.2f} {ratio(per_meter, ref.rss / ref.meters / 2**20)}"
         )
@@ -299,6 +315,14 @@ def report(runs: list[Figures]) -> None:
             f"PostgreSQL {f.postgres_rss / 2**20:.0f} MB (RSS, shared pages in each process)"
         )
     for f in runs:
+        answers, answer_writes, reports, report_writes = f.recorded
+        if answer_writes and report_writes:
+            print(
+                f"{f.meters} meters, linger {f.linger} s: {answers} answers in {answer_writes} "
+                f"transactions ({answers / answer_writes:.1f} each), {reports} reports in "
+                f"{report_writes} ({reports / report_writes:.1f} each)"
+            )
+    for f in runs:
         if f.received:
             each = ", ".join(f"{n / f.devices:.2f}" for n in f.received)
             print(
@@ -306,6 +330,8 @@ def report(runs: list[Figures]) -> None:
                 f"{each} (all {sum(f.received) / f.devices:.2f})"
             )
     for low, high in itertools.pairwise(runs):
+        if low.meters == high.meters:
+            continue
         margin = (high.rss - low.rss) / (high.meters - low.meters) / 2**20
         wall = (high.wall / high.devices) / (low.wall / low.devices)
         print(
@@ -323,8 +349,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="utility's")
     parser.add_argument("--headend-workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16, help="jobs a headend worker claims")
+    parser.add_argument(
+        "--linger", default="0.25", help="the headend workers' --linger: values, comma-separated"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.meters.split(",")]
+    lingers = [float(value) for value in args.linger.split(",")]
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         broker = Broker(Path(tmp))
         broker.start()
@@ -332,10 +362,9 @@ def main() -> None:
         postgres = postgres_server.start(durable=True)
         stack.callback(postgres.stop)
         runs = []
-        for meters in sizes:
-            runs.append(
-                measure(postgres, broker, meters, args.workers, args.headend_workers, args.batch)
-            )
+        for meters, linger in itertools.product(sizes, lingers):
+            options = (args.workers, args.headend_workers, args.batch, linger)
+            runs.append(measure(postgres, broker, meters, *options))
             print(f"# {meters} meters measured: {runs[-1]}", file=sys.stderr, flush=True)
         report(runs)
 

@@ -374,6 +374,13 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
 )
 @click.option("--batch", type=click.IntRange(1, 1000), default=16, show_default=True)
 @click.option("--poll", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
+@click.option(
+    "--linger",
+    type=click.FloatRange(0, 10),
+    default=0.25,  # zse.headend.worker.LINGER (not imported before the command runs)
+    show_default=True,
+    help="Seconds answers and reports wait to be recorded together (group commit).",
+)
 @_RETENTION
 def worker(  # noqa: PLR0917 - click passes options positionally
     database: str,
@@ -384,6 +391,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     timeout: float,
     batch: int,
     poll: float,
+    linger: float,
     retention_days: float,
 ) -> None:
     """Deliver the headend's queued sends and commands to meter gateways over MQTT, and
@@ -403,7 +411,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
         _fail(str(exc), 2)
     try:
         retention = _retention(retention_days)
-        options = (lease, timeout, batch, poll, retention)
+        options = (lease, timeout, batch, poll, linger, retention)
         asyncio.run(_work(database, settings, name, topic_prefix, *options))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
@@ -422,6 +430,7 @@ async def _work(  # noqa: PLR0917 - the worker's options
     timeout: float,
     batch: int,
     poll: float,
+    linger: float,
     retention: float | None,
 ) -> None:
     from zse.headend.control import Control  # noqa: PLC0415
@@ -454,6 +463,7 @@ async def _work(  # noqa: PLR0917 - the worker's options
         control=control,
         retention=retention,
         roster=roster,
+        linger=linger,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -471,7 +481,10 @@ async def _work(  # noqa: PLR0917 - the worker's options
         await work.stop()
         await link.close()
         await queue.close()
-        click.echo(f"worker {name}: received {link.responses} responses, {link.events} events")
+        click.echo(
+            f"worker {name}: received {link.responses} responses, {link.events} events;"
+            f" recorded {work.writes()}"
+        )
 
 
 async def _first(*waits: Awaitable[Any]) -> None:

@@ -177,6 +177,14 @@ class _Connection(ABC):
         """Tell the listeners (:meth:`JobQueue.listen`) of a change, when this transaction
         commits."""
 
+    async def commit(self) -> None:
+        """End the transaction, its changes kept."""
+        await self.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        """End the transaction, its changes undone."""
+        await self.execute("ROLLBACK")
+
     async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
         """Call ``wake()`` on each change another connection notifies; the closer (None: no
         notifications on this engine)."""
@@ -251,6 +259,7 @@ class _Postgres(_Connection):
         self.where = self.url.where
         self._db: Any = None
         self._sql: dict[str, str] = {}
+        self._notify = False
 
     async def connect(self) -> None:
         from zse.store_postgres import connect  # noqa: PLC0415
@@ -288,13 +297,28 @@ class _Postgres(_Connection):
         await self._db.executemany(self._numbered(sql), rows)
 
     async def begin(self) -> None:
+        self._notify = False
         await self._db.execute("BEGIN")
 
     async def close(self) -> None:
         await self._db.close(timeout=self.url.command_timeout)
 
     async def notify(self) -> None:
-        await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, self.url.schema)
+        """Notified with the commit, in its round trip (the schema is a plain identifier:
+        safe as a literal)."""
+        self._notify = True
+
+    async def commit(self) -> None:
+        if self._notify:
+            self._notify = False
+            # one simple-protocol message, two statements: one round trip, not two
+            await self._db.execute(f"SELECT pg_notify('{CHANNEL}', '{self.url.schema}'); COMMIT")
+        else:
+            await self._db.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        self._notify = False
+        await self._db.execute("ROLLBACK")
 
     async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
         """A connection of its own LISTENing on :data:`CHANNEL` for this schema's changes."""
@@ -365,9 +389,9 @@ class JobQueue:
                     try:
                         yield self._db
                     except BaseException:
-                        await self._db.execute("ROLLBACK")
+                        await self._db.rollback()
                         raise
-                    await self._db.execute("COMMIT")
+                    await self._db.commit()
                 except StoreError:
                     raise
                 except Exception as exc:

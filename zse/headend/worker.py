@@ -37,10 +37,19 @@ from zse.headend.roster import Roster
 from zse.installcode import canonical_eui64
 from zse.zcl._tasks import keep_task
 
-__all__ = ["Worker"]
+__all__ = ["LINGER", "REPORTS_AT_ONCE", "Worker"]
 
 LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+#: Seconds an answer or a report waits for others to be recorded with (group commit): at a
+#: meter's pace one transaction each would cost the worker and the database most of their
+#: time per device (docs/performance.md, "The headend at utility scale").
+LINGER = 0.25
+#: Reports written at once without waiting: each is acknowledged to the broker only once
+#: written, and a broker sends a client a bounded window of unacknowledged messages
+#: (Mosquitto's ``max_inflight_messages``, 20 by default): half of it, the responses beside.
+REPORTS_AT_ONCE = 10
 
 
 def _colons(eui64: str) -> str:
@@ -60,7 +69,9 @@ class Worker:
     ``retention``: seconds a finished job is kept after its last change (None: for ever),
     purged every ``purge_every`` seconds; ``roster``: where the workers say they are alive
     (every quarter lease), and a worker silent for a lease has its broker session taken over
-    (:mod:`zse.headend.roster`).
+    (:mod:`zse.headend.roster`); ``linger``: seconds the answers and the reports wait for
+    others to be recorded with (group commit: a transaction for many devices, not for each),
+    unless half the batch's answers, or :data:`REPORTS_AT_ONCE` reports, are waiting.
     """
 
     def __init__(
@@ -77,6 +88,7 @@ class Worker:
         retention: float | None = None,
         purge_every: float = 3600.0,
         roster: Roster | None = None,
+        linger: float = LINGER,
     ) -> None:
         self.queue, self.link, self.owner, self.control = queue, link, owner, control
         self.roster = roster
@@ -91,13 +103,22 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._remove: Callable[[], None] | None = None
         self._unfollow: Callable[[], None] | None = None
-        self._answers = _Batcher(self._record_answers, "answers")
-        self._reported = _Batcher(self._record_reports, "reports", fail=True)
-        self._stopping = asyncio.Event()
-        self._pending: set[asyncio.Task[Any]] = set()
         #: Free slots worth a claim (half the batch): a claim is a transaction that reads the
         #: due jobs' index, not to be made for each job that ends.
         self._claim_at = max(1, batch // 2)
+        self._answers = _Batcher(
+            self._record_answers, "answers", linger=linger, most=self._claim_at
+        )
+        self._reported = _Batcher(
+            self._record_reports, "reports", fail=True, linger=linger, most=REPORTS_AT_ONCE
+        )
+        self._stopping = asyncio.Event()
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    def writes(self) -> str:
+        """How the answers and the reports were recorded: items and transactions."""
+        a, r = self._answers, self._reported
+        return f"{a.written} answers in {a.writes} transactions, {r.written} reports in {r.writes}"
 
     def now(self) -> float:
         """The queue's time: this worker's clock, on PostgreSQL moved onto the database's
@@ -331,18 +352,29 @@ class Worker:
 
 
 class _Batcher(Generic[_T]):
-    """Items recorded together: those added while a write is under way go in the next one
-    (``write(items)``: for each item, whether it was written). A write that fails (the
-    database away) is logged, its items counted as not written (``fail``: its
-    :class:`StoreError` raised by :meth:`add`)."""
+    """Items recorded together (group commit): a write waits up to ``linger`` seconds after
+    its first item for others, unless ``most`` are waiting, and those added while a write is
+    under way go in the next one (``write(items)``: for each item, whether it was written). A
+    write that fails (the database away) is logged, its items counted as not written
+    (``fail``: its :class:`StoreError` raised by :meth:`add`)."""
 
     def __init__(
-        self, write: Callable[[list[_T]], Awaitable[list[bool]]], what: str, *, fail: bool = False
+        self,
+        write: Callable[[list[_T]], Awaitable[list[bool]]],
+        what: str,
+        *,
+        fail: bool = False,
+        linger: float = 0.0,
+        most: int = 64,
     ) -> None:
         self._write, self._what, self._fail = write, what, fail
+        self._linger, self._most = linger, max(1, most)
         self._items: list[tuple[_T, asyncio.Future[bool]]] = []
         self._wake = asyncio.Event()
+        self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Writes made, and the items they carried.
+        self.writes = self.written = 0
 
     async def add(self, item: _T) -> bool:
         """Record ``item`` with the others waiting; whether it was written."""
@@ -352,18 +384,26 @@ class _Batcher(Generic[_T]):
         done: asyncio.Future[bool] = loop.create_future()
         self._items.append((item, done))
         self._wake.set()
+        if len(self._items) >= self._most:
+            self._full.set()
         return await done
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._linger > 0 and len(self._items) < self._most:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self._linger)
+            self._full.clear()
             await self._flush()
 
     async def _flush(self) -> None:
         taken, self._items = self._items, []
         if not taken:
             return
+        self.writes += 1
+        self.written += len(taken)
         try:
             written = await self._write([item for item, _ in taken])
         except StoreError as exc:
