@@ -2,10 +2,13 @@
 cut short carrying out (answered ``started``) is tried again under a new correlation id and
 given up after a few; a cancel ends the send's waiting deliveries unsent and waits for a
 delivery leased to a worker, even one that died; a table of the first shape gets the new
-columns; on PostgreSQL workers whose clocks disagree by minutes share the database's."""
+columns; on PostgreSQL workers whose clocks disagree by minutes share the database's, and
+one whose clock is stepped is back on it within a resync."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from zse.headend.control import CUT_SHORT_TRIES, Control, ControlKind, control_key
@@ -175,3 +178,32 @@ async def test_workers_with_skewed_clocks_share_the_databases(pg_place: Any) -> 
     finally:
         for q in queues:
             await q.close()
+
+
+async def test_a_worker_whose_clock_is_stepped_is_back_on_the_databases_within_a_resync(
+    pg_place: Any,
+) -> None:
+    """The offset is read again every ``resync`` seconds (of the loop's monotonic clock): a
+    machine's clock stepped an hour after the worker started moves its queue time for at most
+    that long."""
+    queue = await open_queue(pg_place("queue"))
+    step = [0.0]
+    link = GatewayLink(parse_settings({"url": "mqtt://127.0.0.1:9"}), timeout=0.05)
+    worker = Worker(queue, link, owner="w", clock=lambda: time.time() + step[0], resync=60.0)
+
+    async def off() -> float:
+        found = await queue.database_time()
+        assert found is not None
+        return worker.now() - found
+
+    try:
+        assert await worker.round() == 0
+        assert abs(await off()) < 5.0
+        step[0] = 3600.0  # the machine's clock stepped an hour ahead
+        assert await worker.round() == 0
+        assert await off() > 3500.0  # not read again yet: an hour ahead
+        await asyncio.sleep(60.0)  # virtual
+        assert await worker.round() == 0
+        assert abs(await off()) < 5.0
+    finally:
+        await queue.close()

@@ -37,7 +37,7 @@ from zse.headend.roster import Roster
 from zse.installcode import canonical_eui64
 from zse.zcl._tasks import keep_task
 
-__all__ = ["LINGER", "REPORTS_AT_ONCE", "Worker"]
+__all__ = ["LINGER", "REPORTS_AT_ONCE", "RESYNC", "Worker"]
 
 LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -50,6 +50,8 @@ LINGER = 0.25
 #: written, and a broker sends a client a bounded window of unacknowledged messages
 #: (Mosquitto's ``max_inflight_messages``, 20 by default): half of it, the responses beside.
 REPORTS_AT_ONCE = 10
+#: Seconds between a worker's reads of the database's clock.
+RESYNC = 60.0
 
 
 def _colons(eui64: str) -> str:
@@ -71,7 +73,9 @@ class Worker:
     (every quarter lease), and a worker silent for a lease has its broker session taken over
     (:mod:`zse.headend.roster`); ``linger``: seconds the answers and the reports wait for
     others to be recorded with (group commit: a transaction for many devices, not for each),
-    unless half the batch's answers, or :data:`REPORTS_AT_ONCE` reports, are waiting.
+    unless half the batch's answers, or :data:`REPORTS_AT_ONCE` reports, are waiting;
+    ``resync``: seconds between reads of the database's clock (:meth:`sync_clock`), so that
+    a worker whose own clock drifts or is stepped meanwhile stays on the database's.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class Worker:
         purge_every: float = 3600.0,
         roster: Roster | None = None,
         linger: float = LINGER,
+        resync: float = RESYNC,
     ) -> None:
         self.queue, self.link, self.owner, self.control = queue, link, owner, control
         self.roster = roster
@@ -98,6 +103,8 @@ class Worker:
         self._next_purge = 0.0
         #: The database's clock less this worker's (PostgreSQL; None: not read yet).
         self.offset: float | None = None
+        self.resync = resync
+        self._next_sync = 0.0  # the event loop's (monotonic) time of the next read
         #: Deliveries whose answer this worker recorded (a lease lost meanwhile: not counted).
         self.recorded = 0
         self._task: asyncio.Task[None] | None = None
@@ -133,6 +140,13 @@ class Worker:
         found = await self.queue.database_time()
         after = self.clock()
         self.offset = 0.0 if found is None else found - (before + after) / 2
+        self._next_sync = asyncio.get_running_loop().time() + self.resync
+
+    async def keep_in_sync(self) -> None:
+        """:meth:`sync_clock` if it was never read or ``resync`` seconds have passed (on the
+        event loop's monotonic clock, which no step of the wall clock moves)."""
+        if self.offset is None or asyncio.get_running_loop().time() >= self._next_sync:
+            await self.sync_clock()
 
     async def start(self) -> None:
         """Read the database's clock (:meth:`sync_clock`: a :class:`StoreError` if the
@@ -171,6 +185,7 @@ class Worker:
                 room = self.batch - len(under_way)
                 if room >= self._claim_at or not under_way:  # claims of several jobs, not one
                     try:
+                        await self.keep_in_sync()
                         jobs, commands = await self._claim(room)
                         await self.purge()
                         await self.beat()
@@ -243,8 +258,7 @@ class Worker:
     async def round(self) -> int:
         """One round: lease due jobs, deliver them, record the answers; how many were
         claimed."""
-        if self.offset is None:
-            await self.sync_clock()
+        await self.keep_in_sync()
         jobs, commands = await self._claim(self.batch)
         await asyncio.gather(*map(self._one, jobs), *map(self._command, commands))
         await self.purge()
