@@ -65,6 +65,52 @@ async def test_a_command_cut_short_is_tried_again_under_a_new_id(place: Any) -> 
         await queue.close()
 
 
+async def test_a_deprovision_waits_for_the_provision_of_its_registration(place: Any) -> None:
+    """A ``deprovision`` queued before its registration's ``provision`` was answered is not
+    claimed, even by another worker, until that answer is recorded (a retry's back-off or an
+    expired lease included); the other devices' jobs are not held up."""
+    queue = await open_queue(place("queue"))
+    control = await Control.open(queue)
+    try:
+        (device, meter), (other, _) = DEVICES[:2]
+        await control.register(device, meter, CODE, time=1, now=0.0)
+        await control.register(
+            other, meter, {**CODE, "mac": "00:0d:6f:00:00:00:00:02"}, time=1, now=0.0
+        )
+        (first, second) = (control_key(ControlKind.DEPROVISION, d, 1) for d in (device, other))
+        payloads = [{"mac": "00:0d:6f:00:00:00:00:01"}, {"mac": "00:0d:6f:00:00:00:00:02"}]
+        await control.enqueue(
+            [
+                (first, ControlKind.DEPROVISION, meter, device, payloads[0]),
+                (second, ControlKind.DEPROVISION, meter, other, payloads[1]),
+            ],
+            now=0.0,
+        )
+        claimed = await control.claim("w1", now=1.0, lease=60.0)
+        provision, other_provision = sorted(claimed, key=lambda j: j.device)
+        assert provision.key == control_key(ControlKind.PROVISION, device, 1)
+        assert other_provision.key == control_key(ControlKind.PROVISION, other, 1)
+        assert await control.claim("w2", now=1.0, lease=60.0) == []  # both provisions leased
+        assert await control.complete(other_provision, "w1", answered=True, now=2.0)
+        (job,) = await control.claim("w2", now=3.0, lease=60.0)  # the other's, not this one's
+        assert (job.key, job.kind) == (second, ControlKind.DEPROVISION)
+        assert await control.complete(job, "w2", answered=True, now=3.0)
+        # the gateway did not answer: the provision waits for its back-off, and so does its
+        # deprovision; then w1 dies holding it: its lease ends, and still the deprovision waits
+        assert await control.complete(provision, "w1", answered=False, now=4.0)
+        assert await control.claim("w2", now=20.0, lease=60.0) == []
+        (again,) = await control.claim("w1", now=40.0, lease=60.0)
+        assert again.key == provision.key
+        (taken,) = await control.claim("w2", now=101.0, lease=60.0)  # w1's lease ended
+        assert taken.key == provision.key
+        assert await control.claim("w3", now=102.0, lease=60.0) == []  # the deprovision waits
+        assert await control.complete(taken, "w2", answered=True, now=103.0)
+        (last,) = await control.claim("w3", now=104.0, lease=60.0)
+        assert (last.key, last.kind) == (first, ControlKind.DEPROVISION)
+    finally:
+        await queue.close()
+
+
 async def test_a_cancel_ends_waiting_deliveries_and_waits_for_a_leased_one(place: Any) -> None:
     queue = await open_queue(place("queue"))
     control = await Control.open(queue)

@@ -68,13 +68,19 @@ _ENQUEUE = (
     " updated, send) VALUES (?, ?, ?, ?, ?, 'ready', 0, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
 #: Due jobs and expired leases, oldest first; a cancel only once no delivery of its send to
-#: its device is leased (a delivery under way, or one whose worker died, goes first).
+#: its device is leased (a delivery under way, or one whose worker died, goes first); a
+#: ``deprovision`` only once the ``provision`` of the same registration (its key with the
+#: other kind: :func:`control_key` of the device and its generation) is answered.
 _CLAIM = (
     "UPDATE headend_control SET state = 'leased', lease_owner = ?, lease_until = ?"
     " WHERE key IN (SELECT key FROM headend_control"
     " WHERE ((state = 'ready' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?))"
     " AND NOT EXISTS (SELECT 1 FROM headend_jobs WHERE headend_jobs.send = headend_control.send"
     " AND headend_jobs.device = headend_control.device AND headend_jobs.state = 'leased')"
+    " AND NOT (kind = 'deprovision' AND EXISTS (SELECT 1 FROM headend_control AS provision"
+    f" WHERE provision.key = replace(headend_control.key, '{KEY_PREFIX}:deprovision:',"
+    f" '{KEY_PREFIX}:provision:') AND provision.kind = 'provision'"
+    " AND provision.state IN ('ready', 'leased')))"
     " ORDER BY not_before, updated, key LIMIT ?{lock})"
     " RETURNING key, kind, meter, device, payload, tries"
 )
