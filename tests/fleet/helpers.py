@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -204,7 +205,17 @@ async def worker(
     control = await Control.open(queue)
     settings = parse_settings({"url": broker.url, "client_id": f"headend-{name}"})
     link = GatewayLink(settings, prefix=PREFIX, timeout=2.0)
-    work = Worker(queue, link, owner=name, clock=clock or loop.time, poll=0.1, control=control)
+    # on the virtual clock the worker's seconds run ahead of the database's: reading that
+    # clock again (resync) would, rightly, pull the worker back onto the database's
+    work = Worker(
+        queue,
+        link,
+        owner=name,
+        clock=clock or loop.time,
+        poll=0.1,
+        control=control,
+        resync=math.inf,
+    )
     await link.start()
     await work.start()
     try:

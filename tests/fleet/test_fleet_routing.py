@@ -7,6 +7,7 @@ session returns. An observer subscribed to everything counts what was published.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from zse.headend.gateway import GatewayLink
 from zse.headend.link import Report
 from zse.headend.queue import JobQueue, open_queue
 from zse.headend.roster import Roster
-from zse.headend.worker import Worker
+from zse.headend.worker import SEND_MARGIN, Worker
 from zse.mqtt.core import MqttConfigError, parse_settings
 
 #: A device event's topic under the prefix: ``gw/<meter>/<device>/<kind>``.
@@ -34,7 +35,8 @@ def worker(queue: JobQueue, broker: Broker, name: str, **options: Any) -> Worker
     settings = parse_settings({"url": broker.url, "client_id": f"headend-{name}"})
     link = GatewayLink(settings, prefix=PREFIX, timeout=2.0)
     clock = asyncio.get_running_loop().time
-    return Worker(queue, link, owner=name, clock=clock, batch=2, **options)
+    # the virtual clock runs ahead of the database's: no resync (it would pull the worker back)
+    return Worker(queue, link, owner=name, clock=clock, batch=2, resync=math.inf, **options)
 
 
 async def run(*workers: Worker) -> None:
@@ -252,3 +254,25 @@ async def test_the_roster_hands_each_silent_worker_to_one_taker(place: Any) -> N
         assert await roster.gone(before=100.0, keep="w3") == [("w1", "s1-new")]
     finally:
         await queue.close()
+
+
+async def test_a_job_whose_lease_is_ending_is_not_sent(broker: Broker, postgres: Any) -> None:
+    """A worker sends a job only while its lease has more than ``SEND_MARGIN`` to run (one
+    that stalled that long leaves the job to the worker that takes the lease over, which
+    would send it too): here every lease is shorter than the margin, so nothing is published
+    and the job waits for its back-off, its key unchanged."""
+    observer = Subscriber(broker, "observer")
+    await observer.connect()
+    queue = await open_queue(postgres.store_url("routing_late"))
+    late = worker(queue, broker, "w1", lease=SEND_MARGIN / 2)
+    await run(late)
+    try:
+        await enqueue_lce(queue, 24, [("000D6F0000000001", "m1")])
+        (row,) = await settled(queue, {Outcome.OFFLINE})
+        assert row.detail == "meter m1: not sent, the worker's lease was ending"
+        assert (row.attempts, row.tries) == (0, 0)
+        assert not [topic for topic, _, _ in observer.received if "/bridge/request/" in topic]
+    finally:
+        await stop(late)
+        await queue.close()
+        await observer.close()

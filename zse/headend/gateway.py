@@ -48,6 +48,7 @@ from zse.headend.link import (
     MeterLink,
     MeterUnreachable,
     Report,
+    too_late,
 )
 from zse.mqtt.bridge import ack, broker_time, mqtt_client
 from zse.mqtt.core import MqttConfigError, MqttSettings
@@ -272,10 +273,14 @@ class GatewayLink(MeterLink):
             "device": delivery.device,
             field: dict(delivery.payload),
         }
-        return _answer(await self.command(delivery.meter, name, request))
+        response = await self.command(delivery.meter, name, request, send_by=delivery.send_by)
+        return _answer(response)
 
-    async def command(self, meter: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Publish the command on ``meter``'s request topic and wait for its response (by
+    async def command(
+        self, meter: str, name: str, body: Mapping[str, Any], *, send_by: float | None = None
+    ) -> dict[str, Any]:
+        """Publish the command on ``meter``'s request topic, unless the event loop's time is
+        past ``send_by`` by then (the broker away meanwhile), and wait for its response (by
         correlation id) at most ``timeout`` seconds."""
         key = str(body["correlation_id"])
         body = {**body, "response_topic": self.response_topic}
@@ -288,6 +293,7 @@ class GatewayLink(MeterLink):
                     await self.connected.wait()
                     client = self._client
                     assert client is not None
+                    too_late(meter, send_by)  # the last look before it goes out
                     await client.publish(
                         f"{self.base(meter)}/bridge/request/{name}", json.dumps(body), qos=1
                     )

@@ -14,6 +14,7 @@ bridge (a meter as a gateway).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
@@ -42,6 +43,7 @@ __all__ = [
     "MeterUnreachable",
     "Report",
     "ReportListener",
+    "too_late",
 ]
 
 
@@ -53,13 +55,16 @@ class MeterUnreachable(ZseError):
 class Delivery:
     """What to do on a meter: send ``payload`` (a :class:`~zse.messaging.Message`'s or a
     :class:`~zse.drlc.LoadControlEvent`'s fields) to ``device``; ``key`` identifies this
-    delivery (a meter that has carried it out answers again without doing it again)."""
+    delivery (a meter that has carried it out answers again without doing it again);
+    ``send_by``: the event loop's time after which it must not be sent any more (its
+    worker's lease is ending: :class:`MeterUnreachable`, nothing sent)."""
 
     key: str
     meter: str
     device: str
     kind: SendKind
     payload: Mapping[str, Any]
+    send_by: float | None = None
 
     def message(self) -> Message:
         """The display message (``kind`` MESSAGE)."""
@@ -132,10 +137,13 @@ class MeterLink(ABC):
         """Carry ``delivery`` out on its meter; :class:`MeterUnreachable` if it did not
         answer."""
 
-    async def command(self, meter: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def command(
+        self, meter: str, name: str, body: Mapping[str, Any], *, send_by: float | None = None
+    ) -> dict[str, Any]:
         """Send ``meter`` the control command ``name`` (the ``zse mqtt`` bridge's, its
-        ``correlation_id`` in ``body``); the meter's response (:class:`MeterUnreachable` if
-        it did not answer). Only a link to gateways has them."""
+        ``correlation_id`` in ``body``), not after ``send_by`` (the event loop's time); the
+        meter's response (:class:`MeterUnreachable` if it did not answer, or was not sent in
+        time). Only a link to gateways has them."""
         raise MeterUnreachable(f"meter {meter}: no {name} command over this link")
 
     def on_lifecycle(self, listener: LifecycleListener) -> Callable[[], None]:
@@ -170,6 +178,13 @@ class MeterLink(ABC):
     def _reported(self, report: Report) -> list[Awaitable[Any]]:
         """Tell the listeners; what they returned to await."""
         return _told(self._listeners, report)
+
+
+def too_late(meter: str, send_by: float | None) -> None:
+    """:class:`MeterUnreachable` if the event loop's time is past ``send_by``: a command
+    whose worker's lease is ending is not sent (the worker that takes it over sends it)."""
+    if send_by is not None and asyncio.get_running_loop().time() >= send_by:
+        raise MeterUnreachable(f"meter {meter}: not sent, the worker's lease was ending")
 
 
 def _told(listeners: list[Any], what: Any) -> list[Awaitable[Any]]:
@@ -209,6 +224,7 @@ class EsiLink(MeterLink):
         esi = self.esis.get(delivery.meter)
         if esi is None:
             raise MeterUnreachable(f"no meter {delivery.meter!r} in this process")
+        too_late(delivery.meter, delivery.send_by)
         if delivery.kind is SendKind.MESSAGE:
             result = await esi.send_message(delivery.message(), device=delivery.device)
         else:

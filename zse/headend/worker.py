@@ -37,7 +37,7 @@ from zse.headend.roster import Roster
 from zse.installcode import canonical_eui64
 from zse.zcl._tasks import keep_task
 
-__all__ = ["LINGER", "REPORTS_AT_ONCE", "RESYNC", "Worker"]
+__all__ = ["LINGER", "REPORTS_AT_ONCE", "RESYNC", "SEND_MARGIN", "Worker"]
 
 LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -52,6 +52,9 @@ LINGER = 0.25
 REPORTS_AT_ONCE = 10
 #: Seconds between a worker's reads of the database's clock.
 RESYNC = 60.0
+#: Seconds before its lease ends after which a worker no longer sends a job (one that
+#: stalled that long leaves it to the worker that takes the lease over: never both).
+SEND_MARGIN = 1.0
 
 
 def _colons(eui64: str) -> str:
@@ -182,17 +185,22 @@ class Worker:
             while True:
                 jobs: list[Job] = []
                 commands: list[ControlJob] = []
+                send_by = 0.0
                 room = self.batch - len(under_way)
                 if room >= self._claim_at or not under_way:  # claims of several jobs, not one
                     try:
                         await self.keep_in_sync()
-                        jobs, commands = await self._claim(room)
+                        jobs, commands, send_by = await self._claim(room)
                         await self.purge()
                         await self.beat()
                     except StoreError as exc:
                         LOGGER.warning("headend worker %s: %s", self.owner, exc)
                 loop = asyncio.get_running_loop()
-                for work in [*map(self._one, jobs), *map(self._command, commands)]:
+                works = [
+                    *(self._one(job, send_by) for job in jobs),
+                    *(self._command(command, send_by) for command in commands),
+                ]
+                for work in works:
                     task = loop.create_task(work)
                     keep_task(under_way, task, LOGGER, "headend worker: a delivery failed")
                 if (jobs or commands) and len(under_way) < self.batch:
@@ -208,15 +216,18 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*under_way, return_exceptions=True)
 
-    async def _claim(self, room: int) -> tuple[list[Job], list[ControlJob]]:
-        """Lease up to ``room`` due jobs: deliveries first, then control jobs."""
+    async def _claim(self, room: int) -> tuple[list[Job], list[ControlJob], float]:
+        """Lease up to ``room`` due jobs: deliveries first, then control jobs; and the event
+        loop's time by which they must be sent (:data:`SEND_MARGIN` before the leases end,
+        from before they were taken: never later than the database's lease ends)."""
+        send_by = asyncio.get_running_loop().time() + self.lease - SEND_MARGIN
         jobs = await self.queue.claim(self.owner, now=self.now(), lease=self.lease, limit=room)
         commands: list[ControlJob] = []
         if self.control is not None and len(jobs) < room:
             commands = await self.control.claim(
                 self.owner, now=self.now(), lease=self.lease, limit=room - len(jobs)
             )
-        return jobs, commands
+        return jobs, commands, send_by
 
     async def purge(self) -> int:
         """Delete the finished jobs older than the retention, at most every ``purge_every``
@@ -259,16 +270,22 @@ class Worker:
         """One round: lease due jobs, deliver them, record the answers; how many were
         claimed."""
         await self.keep_in_sync()
-        jobs, commands = await self._claim(self.batch)
-        await asyncio.gather(*map(self._one, jobs), *map(self._command, commands))
+        jobs, commands, send_by = await self._claim(self.batch)
+        await asyncio.gather(
+            *(self._one(job, send_by) for job in jobs),
+            *(self._command(command, send_by) for command in commands),
+        )
         await self.purge()
         return len(jobs) + len(commands)
 
-    async def _command(self, job: ControlJob) -> None:
-        """Send a control job's command to its meter's gateway and record the answer."""
+    async def _command(self, job: ControlJob, send_by: float) -> None:
+        """Send a control job's command to its meter's gateway, not after ``send_by`` (the
+        loop's time), and record the answer."""
         assert self.control is not None
         try:
-            response = await self.link.command(job.meter, job.kind.value, job.command())
+            response = await self.link.command(
+                job.meter, job.kind.value, job.command(), send_by=send_by
+            )
         except MeterUnreachable as exc:
             recorded = await self.control.complete(
                 job, self.owner, answered=False, refused=str(exc), now=self.now()
@@ -285,7 +302,7 @@ class Worker:
         if recorded:
             self.recorded += 1
 
-    async def _one(self, job: Job) -> None:
+    async def _one(self, job: Job, send_by: float) -> None:
         if job.outcome is Outcome.CANCELLED:  # its worker died, the send was cancelled since
             ended = Completion(
                 job=job, outcome=Outcome.CANCELLED, detail=NOT_SENT_AGAIN, answered=False
@@ -298,6 +315,7 @@ class Worker:
             device=_colons(job.device),
             kind=job.kind,
             payload=job.payload,
+            send_by=send_by,
         )
         try:
             answer = await self.link.deliver(delivery)
