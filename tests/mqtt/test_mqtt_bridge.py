@@ -513,3 +513,40 @@ async def test_a_command_sent_while_the_bridge_is_away_waits_at_the_broker(
         assert answer["correlation_id"] == "away-1"
         assert answer["status"] == "ok"
         assert answer["result"]["outcomes"][0]["outcome"] == "delivered"
+
+
+class _SettingUp(MqttBridge):
+    """A bridge that says when its connection's set-up (after ``online``, before the
+    subscriptions) has begun."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setting_up = asyncio.Event()
+
+    def _discovery(self) -> list[Publication]:
+        found = super()._discovery()
+        self.setting_up.set()
+        return found
+
+
+async def test_a_bridge_stopped_while_it_sets_its_connection_up_says_offline(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """``online`` goes out first on each connection; a stop before the set-up ends (the
+    discovery and the subscriptions still to publish) still leaves ``offline`` retained: a
+    clean disconnection drops the Will, so the bridge says it itself (a utility's worker
+    stopped by SIGTERM while a meter was reconnecting left it ``online``)."""
+    async with simulated_esi(tmp_path) as sim:
+        bridge = _SettingUp(sim.esi, settings(broker), store=sim.registry.store)
+        await bridge.start()
+        try:
+            await real_wait(bridge.setting_up.wait())
+            assert not bridge.connected.is_set()  # the set-up is under way
+        finally:
+            await bridge.stop()
+        sub = Subscriber(broker, "after-the-stop")
+        await sub.connect()
+        try:
+            assert await sub.until(lambda: sub.on("zse/bridge/state")) == ["offline"]
+        finally:
+            await sub.close()

@@ -393,6 +393,12 @@ class BridgeShell:
                 try:
                     backoff = 1.0
                     await self._connected(client)
+                except asyncio.CancelledError:
+                    # stopped, from the moment "online" may have gone out (the set-up
+                    # included): say so, since a clean disconnection drops the Will
+                    with self._broker_time(), contextlib.suppress(Exception):
+                        await client.publish(self.topics.state, "offline", qos=1, retain=True)
+                    raise
                 finally:
                     self.connected.clear()
                     self.disconnected.set()
@@ -425,10 +431,6 @@ class BridgeShell:
         tasks = {loop.create_task(self._sender(client)), loop.create_task(self._receiver(client))}
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        except asyncio.CancelledError:  # stopped: say so before a clean disconnection
-            with self._broker_time(), contextlib.suppress(Exception):
-                await client.publish(self.topics.state, "offline", qos=1, retain=True)
-            raise
         finally:
             for task in tasks:
                 task.cancel()
