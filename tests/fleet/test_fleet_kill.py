@@ -47,7 +47,7 @@ def worker_process(database: str, broker: Broker, name: str) -> Iterator[subproc
             "--lease",
             "4",
             "--timeout",
-            "3",
+            "2.5",
             "--batch",
             "1",
             "--poll",
@@ -120,6 +120,11 @@ async def test_a_worker_killed_mid_fan_out_loses_nothing_and_sends_nothing_twice
             ["--database", "x.db", "--broker", "mqtt://h", "--lease", "5", "--timeout", "9"],
             2,
             "error: --lease must be longer than --timeout",
+        ),
+        (
+            ["--database", "x.db", "--broker", "mqtt://h", "--lease", "5", "--timeout", "4"],
+            2,
+            "error: --lease must be longer than --timeout by more than 1 s",
         ),
     ],
 )

@@ -400,10 +400,15 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     import socket  # noqa: PLC0415
 
     from zse.errors import StoreError  # noqa: PLC0415
+    from zse.headend.worker import SEND_MARGIN  # noqa: PLC0415
     from zse.mqtt.core import MqttConfigError, parse_settings  # noqa: PLC0415
 
-    if lease <= timeout:
-        _fail("--lease must be longer than --timeout (a job's lease outlives its answer)", 2)
+    if lease <= timeout + SEND_MARGIN:
+        _fail(
+            f"--lease must be longer than --timeout by more than {SEND_MARGIN:g} s (a job's"
+            " lease outlives its answer, and none is sent in its last second)",
+            2,
+        )
     name = worker_id or f"{socket.gethostname()}-{os.getpid()}"
     try:
         settings = parse_settings({"url": broker, "client_id": f"zse-headend-{name}"[:64]})
