@@ -182,6 +182,16 @@ def mqtt_client(
     return client
 
 
+def _drop(client: aiomqtt.Client) -> None:
+    """Close ``client``'s socket without a DISCONNECT (MQTT 3.1.1 section 3.1.2.5: the
+    broker publishes the Will of a connection closed so)."""
+    assert isinstance(client, _Client)
+    sock = client._client.socket()  # paho's socket: aiomqtt has no call for this
+    if isinstance(sock, socket.socket):  # TLS sockets are ones too
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # the descriptor stays valid for the loop
+
+
 def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
     """Acknowledge ``message``, received by ``client`` (of :func:`mqtt_client`, made with
     ``manual_ack``), once it is handled."""
@@ -395,9 +405,15 @@ class BridgeShell:
                     await self._connected(client)
                 except asyncio.CancelledError:
                     # stopped, from the moment "online" may have gone out (the set-up
-                    # included): say so, since a clean disconnection drops the Will
+                    # included): say so, since a clean disconnection drops the Will; if it
+                    # cannot be said, close the socket without a DISCONNECT: the broker
+                    # then publishes the Will ("offline") itself
+                    said = False
                     with self._broker_time(), contextlib.suppress(Exception):
                         await client.publish(self.topics.state, "offline", qos=1, retain=True)
+                        said = True
+                    if not said:
+                        _drop(client)
                     raise
                 finally:
                     self.connected.clear()
