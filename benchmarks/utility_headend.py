@@ -73,6 +73,7 @@ LOOK_EVERY = 1.0
 #: What a headend worker says at its end: the MQTT messages it received, and the transactions
 #: that recorded the answers and the reports.
 RECEIVED = re.compile(r"received (\d+) responses, (\d+) events")
+SENT = re.compile(r"sent (\d+) commands in (\d+) publications")
 RECORDED = re.compile(r"recorded (\d+) answers in (\d+) transactions, (\d+) reports in (\d+)")
 #: Real seconds the processes are watched doing nothing before the send.
 IDLE_FOR = 10.0
@@ -95,6 +96,8 @@ class Figures:
     postgres_rss: int = 0  # bytes, PostgreSQL's processes at the end (shared pages counted)
     received: list[int] = dataclasses.field(default_factory=list)  # MQTT messages, by worker
     linger: float = 0.0  # the headend workers' --linger
+    combine: bool = True  # the headend workers' --combine (False: --no-combine)
+    sent: list[int] = dataclasses.field(default_factory=lambda: [0, 0])  # commands, publications
     #: answers, their transactions, reports, their transactions (all the workers)
     recorded: list[int] = dataclasses.field(default_factory=lambda: [0, 0, 0, 0])
 
@@ -145,7 +148,7 @@ def payload() -> dict[str, int]:
 
 @contextlib.contextmanager
 def headend_workers(
-    url: str, broker: str, base: str, count: int, batch: int, linger: float, figures: Figures
+    url: str, broker: str, base: str, count: int, batch: int, figures: Figures
 ) -> Iterator[list[subprocess.Popen[str]]]:
     """``count`` ``zse headend worker`` processes, each once connected to the broker; once
     they stopped, ``figures.received`` holds the MQTT messages each said it received
@@ -157,7 +160,8 @@ def headend_workers(
             argv = [sys.executable, "-m", "zse", "headend", "worker", "--database", url]
             argv += ["--broker", broker, "--topic-prefix", base, "--id", f"{base}-w{number}"]
             argv += ["--batch", str(batch), "--timeout", "120", "--lease", "300"]
-            argv += ["--linger", str(linger)]
+            argv += ["--linger", str(figures.linger)]
+            argv += ["--combine" if figures.combine else "--no-combine"]
             started.append(subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True))
         for process in started:
             assert process.stdout is not None
@@ -174,6 +178,10 @@ def headend_workers(
                 continue
             for said in RECEIVED.finditer(out or ""):
                 figures.received.append(int(said[1]) + int(said[2]))
+            for said in SENT.finditer(out or ""):
+                figures.sent = [
+                    a + int(b) for a, b in zip(figures.sent, said.groups(), strict=True)
+                ]
             for said in RECORDED.finditer(out or ""):
                 figures.recorded = [
                     a + int(b) for a, b in zip(figures.recorded, said.groups(), strict=True)
@@ -236,17 +244,18 @@ def measure(
     workers: int,
     batch: int,
     linger: float,
+    combine: bool,
 ) -> Figures:
     from tests.postgres_server import unique_schema  # noqa: PLC0415
 
     assert broker.process is not None
-    figures = Figures(meters, linger=linger)
+    figures = Figures(meters, linger=linger, combine=combine)
     base = f"bench{meters}"
     url = postgres.store_url(unique_schema(base))
     with running_utility(broker.url, base, meters, sim_workers) as (sims, up):
         figures.up = up
         figures.rss = sum(rss(pid) for pid in sims)
-        with headend_workers(url, broker.url, base, workers, batch, linger, figures) as running:
+        with headend_workers(url, broker.url, base, workers, batch, figures) as running:
             heads = [p.pid for p in running]
             pg = tree(postmaster(postgres))
             idle_from = (total_cpu(sims), total_cpu(heads))
@@ -280,7 +289,8 @@ def report(runs: list[Figures]) -> None:
         return f"{value / reference:5.2f}x" if reference else "   - "
 
     print(
-        f"{'meters':>7} {'linger':>6} {'devices':>8} {'up s':>7} {'wall s':>8} {'dev/s':>7} "
+        f"{'meters':>7} {'linger':>6} {'comb':>4} {'devices':>8} {'up s':>7} {'wall s':>8} "
+        f"{'dev/s':>7} "
         f"{'headend ms/dev':>16} {'pg ms/dev':>15} {'meters ms/dev':>16} {'broker ms/dev':>14} "
         f"{'RSS MB/meter':>16}"
     )
@@ -293,7 +303,8 @@ def report(runs: list[Figures]) -> None:
         cells = " ".join(f"{v:>9.3f} {ratio(v, r)}" for v, r in columns)
         per_meter = f.rss / f.meters / 2**20
         print(
-            f"{f.meters:>7} {f.linger:>6} {f.devices:>8} {f.up:>7.0f} {f.wall:>8.1f} "
+            f"{f.meters:>7} {f.linger:>6} {'on' if f.combine else 'off':>4} {f.devices:>8} "
+            f"{f.up:>7.0f} {f.wall:>8.1f} "
             f"{f.devices / f.wall:>7.1f} "
             f"{cells} {ms(f.broker, f):>14.3f} "
             f"{per_meter:>9.2f} {ratio(per_meter, ref.rss / ref.meters / 2**20)}"
@@ -321,6 +332,13 @@ def report(runs: list[Figures]) -> None:
                 f"{f.meters} meters, linger {f.linger} s: {answers} answers in {answer_writes} "
                 f"transactions ({answers / answer_writes:.1f} each), {reports} reports in "
                 f"{report_writes} ({reports / report_writes:.1f} each)"
+            )
+    for f in runs:
+        commands, publications = f.sent
+        if publications:
+            print(
+                f"{f.meters} meters, combine {'on' if f.combine else 'off'}: {commands} commands"
+                f" in {publications} publications ({commands / publications:.2f} each)"
             )
     for f in runs:
         if f.received:
@@ -352,9 +370,13 @@ def main() -> None:
     parser.add_argument(
         "--linger", default="0.25", help="the headend workers' --linger: values, comma-separated"
     )
+    parser.add_argument(
+        "--combine", default="on", help="the headend workers' --combine: on, off or on,off"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.meters.split(",")]
     lingers = [float(value) for value in args.linger.split(",")]
+    combines = [value.strip() == "on" for value in args.combine.split(",")]
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         broker = Broker(Path(tmp))
         broker.start()
@@ -362,8 +384,8 @@ def main() -> None:
         postgres = postgres_server.start(durable=True)
         stack.callback(postgres.stop)
         runs = []
-        for meters, linger in itertools.product(sizes, lingers):
-            options = (args.workers, args.headend_workers, args.batch, linger)
+        for meters, linger, combine in itertools.product(sizes, lingers, combines):
+            options = (args.workers, args.headend_workers, args.batch, linger, combine)
             runs.append(measure(postgres, broker, meters, *options))
             print(f"# {meters} meters measured: {runs[-1]}", file=sys.stderr, flush=True)
         report(runs)

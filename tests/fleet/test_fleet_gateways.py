@@ -7,17 +7,21 @@ each device's send out once (counted at its ESI)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import aiomqtt
 
 from tests.fleet.helpers import PREFIX, enqueue_lce, gateways, lce, real, settled, until
 from tests.mqtt.broker import Broker
 from zse.headend.core import Outcome, SendKind
 from zse.headend.gateway import GatewayLink
-from zse.headend.link import Answer, Delivery
+from zse.headend.link import Answer, Delivery, MeterUnreachable
 from zse.headend.queue import JobQueue, open_queue
 from zse.headend.worker import Worker
+from zse.mqtt.bridge import broker_time
 from zse.mqtt.core import parse_settings
 
 #: A Load Control Event's outcomes once a device acted on it (it runs one minute).
@@ -172,3 +176,96 @@ async def test_a_repeated_key_is_answered_not_carried_out_again_after_a_gateway_
             await link.close()
         assert first == again == fresh == Answer(outcome=Outcome.DELIVERED)
         assert gw.executed == {(device, 9): 2}  # the first key once, the next try once
+
+
+def deliveries(gw: Any, send: int, attempt: int = 0) -> list[Delivery]:
+    return [
+        Delivery(
+            key=f"zse-headend:{send}:{device}:{attempt}",
+            meter=meter,
+            device=device,
+            kind=SendKind.LOAD_CONTROL,
+            payload=lce(send),
+        )
+        for device, meter in gw.devices()
+    ]
+
+
+async def test_a_meter_s_deliveries_started_together_go_as_one_batch_each_answered(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """``GatewayLink(combine=True)``: what a worker's claim starts together for one meter is
+    one ``batch`` publication, each delivery answered by its own key (carried out once);
+    one past its ``send_by`` is not sent; ``combine=False``: one publication each."""
+    async with gateways(broker, tmp_path / "meters", meters=2) as gw:
+        settings = parse_settings({"url": broker.url, "client_id": "headend-batches"})
+        link = GatewayLink(settings, prefix=PREFIX, timeout=5.0)
+        apart = GatewayLink(replace(settings, client_id="headend-apart"), combine=False)
+        apart.prefix = PREFIX
+        await link.start()
+        await apart.start()
+        try:
+            await real(link.connected.wait())
+            await real(apart.connected.wait())
+            batched = deliveries(gw, 4)
+            late = replace(batched[0], key="late", send_by=asyncio.get_running_loop().time())
+            answers = await real(
+                asyncio.gather(*map(link.deliver, [*batched, late]), return_exceptions=True)
+            )
+            one_each = await real(asyncio.gather(*map(apart.deliver, deliveries(gw, 5))))
+        finally:
+            await link.close()
+            await apart.close()
+        *delivered, not_sent = answers
+        assert delivered == [Answer(outcome=Outcome.DELIVERED)] * 6
+        assert isinstance(not_sent, MeterUnreachable)
+        assert "lease was ending" in str(not_sent)
+        assert (link.commands, link.publications, link.responses) == (6, 2, 2)
+        assert one_each == [Answer(outcome=Outcome.DELIVERED)] * 6
+        assert (apart.commands, apart.publications, apart.responses) == (6, 6, 6)
+        assert gw.executed == {(device, send): 1 for device, _ in gw.devices() for send in (4, 5)}
+
+
+async def test_a_batch_refused_as_a_whole_is_each_delivery_s_answer(broker: Broker) -> None:
+    """A gateway that refuses the batch itself (here one without batches: "unknown command")
+    answers each of its deliveries so: skipped, final, the refusal in the detail."""
+    older = aiomqtt.Client("127.0.0.1", broker.port, identifier="gw-older")
+    settings = parse_settings({"url": broker.url, "client_id": "headend-refused"})
+    link = GatewayLink(settings, prefix=PREFIX, timeout=5.0)
+
+    async def refuse() -> None:
+        async for message in older.messages:
+            body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+            name = str(message.topic).rsplit("/", 1)[1]
+            error = {"field": "command", "message": f"unknown command {name!r}"}
+            answer = {"command": name, "correlation_id": body["correlation_id"]}
+            answer |= {"status": "error", "error": error}
+            await older.publish(body["response_topic"], json.dumps(answer), qos=1)
+
+    with broker_time():
+        await older.__aenter__()
+        await older.subscribe(f"{PREFIX}/old-meter/bridge/request/+", qos=1)
+    task = asyncio.get_running_loop().create_task(refuse())
+    await link.start()
+    try:
+        await real(link.connected.wait())
+        two = [
+            Delivery(
+                key=f"k{n}",
+                meter="old-meter",
+                device=f"00:0d:6f:00:00:00:00:0{n}",
+                kind=SendKind.LOAD_CONTROL,
+                payload=lce(6),
+            )
+            for n in (1, 2)
+        ]
+        answers = await real(asyncio.gather(*map(link.deliver, two)))
+    finally:
+        await link.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        with broker_time():
+            await older.__aexit__(None, None, None)
+    refused = "refused: command: unknown command 'batch'"
+    assert answers == [Answer(outcome=Outcome.SKIPPED, detail=refused, final=True)] * 2
+    assert (link.publications, link.responses, link._batches) == (1, 1, {})

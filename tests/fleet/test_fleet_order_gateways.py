@@ -164,7 +164,7 @@ async def test_provision_deprovision_and_cancel_are_safe_to_repeat(
 @asynccontextmanager
 async def observed(broker: Broker, topic: str) -> AsyncIterator[list[str]]:
     """The correlation ids of the commands published on ``topic`` (an MQTT client of its
-    own), in their order."""
+    own), in their order (a batch's commands each)."""
     seen: list[str] = []
     client = aiomqtt.Client("127.0.0.1", broker.port, identifier="zse-test-observer")
     with broker_time():
@@ -173,7 +173,8 @@ async def observed(broker: Broker, topic: str) -> AsyncIterator[list[str]]:
 
     async def read() -> None:
         async for message in client.messages:
-            seen.append(json.loads(bytes(message.payload))["correlation_id"])  # type: ignore[arg-type]
+            body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+            seen.extend(each["correlation_id"] for each in body.get("commands", [body]))
 
     task = asyncio.get_running_loop().create_task(read())
     try:

@@ -87,7 +87,8 @@ async def test_each_worker_reads_its_own_responses_and_a_share_of_the_events(
     assert topics == ["headend/headend-w1/response", "headend/headend-w2/response"]
     answered = [len(observer.on(topic)) for topic in topics]
     assert [link(w).responses for w in workers] == answered  # its own, and only its own
-    assert sum(answered) == sum(w.recorded for w in workers) == 6
+    assert sum(link(w).commands for w in workers) == sum(w.recorded for w in workers) == 6
+    assert sum(answered) == sum(link(w).publications for w in workers)  # a batch: one answer
     assert not [t for t, _, _ in observer.received if "/bridge/response/" in t]
     published = events(observer)  # each device's reports and each send's LoadControlSent
     assert len(published) > 6

@@ -246,6 +246,49 @@ async def test_a_response_goes_to_the_command_s_response_topic_a_repeat_s_to_the
         assert [v["event"] for v in sent] == ["LoadControlSent"]  # rt-1 once; rt-2, rt-3 not
 
 
+async def test_a_batch_is_its_commands_each_at_most_once_answered_together(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """docs/mqtt.md, ``batch``: the commands carried out in order, each answered as if alone
+    (a repeat of one sent alone before: ``duplicate``, not carried out again; a wrong one
+    refused in its place), in one response on the batch's ``response_topic``; the batch
+    sent again carries nothing out again."""
+    async with running(broker, tmp_path) as (_sim, bridge, sub):
+        mine = "zse/apps/batcher/response"
+        await sub.publish("zse/bridge/request/load_control", {**_lc("b-1"), "response_topic": mine})
+        (alone,) = await sub.until(lambda: sub.on(mine))
+        commands = [
+            {"command": "load_control", **_lc("b-1")},  # carried out already
+            {"command": "load_control", **_lc("b-2", duration=2000)},  # refused
+            {"command": "load_control", **_lc("b-3", issuer_event_id=0x1235)},
+            {"command": "batch", "correlation_id": "b-4"},  # no batch in a batch
+        ]
+        batch = {"correlation_id": "batch-1", "response_topic": mine, "commands": commands}
+        await sub.publish("zse/bridge/request/batch", batch)
+        answers = await sub.until(lambda: len(sub.on(mine)) == 2 and sub.on(mine))
+        together = answers[1]
+        assert (together["command"], together["correlation_id"]) == ("batch", "batch-1")
+        first, refused, third, nested = together["responses"]
+        assert first == {**alone, "duplicate": True}
+        assert (refused["correlation_id"], refused["status"]) == ("b-2", "error")
+        assert refused["error"]["field"] == "event.duration_in_minutes"
+        assert (third["correlation_id"], third["status"]) == ("b-3", "ok")
+        assert {o["outcome"] for o in third["result"]["outcomes"]} == {"delivered"}
+        assert nested["correlation_id"] == "b-4"
+        assert nested["error"]["field"] == "commands[3].command"
+        await sub.publish("zse/bridge/request/batch", {**batch, "correlation_id": "batch-2"})
+        answers = await sub.until(lambda: len(sub.on(mine)) == 3 and sub.on(mine))
+        again = answers[2]["responses"]
+        assert [a.get("duplicate", False) for a in again] == [True, False, True, False]
+        assert (again[1], again[2]) == (refused, {**third, "duplicate": True})  # refused again
+        sent = sub.on(f"zse/{node_id(bridge.meter)}/drlc")
+        events = [v["issuer_event_id"] for v in sent if v["event"] == "LoadControlSent"]
+        assert events == [0x1234, 0x1235]  # b-1 alone, b-3 in the batch: once each
+        await sub.publish("zse/bridge/request/batch", {"correlation_id": "batch-3", "commands": 1})
+        (wrong,) = await sub.until(lambda: sub.on("zse/bridge/response/batch"))
+        assert (wrong["correlation_id"], wrong["error"]["field"]) == ("batch-3", "commands")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
 async def test_the_broker_restarted_mid_run_nothing_lost_nothing_twice(
     broker: Broker, tmp_path: Path, sig: int

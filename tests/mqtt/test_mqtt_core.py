@@ -15,8 +15,11 @@ from zse.drlc.core import Status
 from zse.messaging import Message
 from zse.messaging.core import MessageCancelled, MessageDisplayed
 from zse.mqtt.core import (
+    BATCH,
     COMMANDS,
     HAN_COMMANDS,
+    MAX_BATCH,
+    MAX_BATCH_BYTES,
     CommandError,
     ConfirmMessage,
     DeviceView,
@@ -28,6 +31,7 @@ from zse.mqtt.core import (
     Provision,
     Publication,
     Topics,
+    parse_batch,
     parse_command,
     parse_han_command,
     parse_settings,
@@ -108,6 +112,96 @@ def test_garbage_commands_get_only_command_errors(name: str, payload: object) ->
     else:
         assert error.field
         assert str(error).startswith(f"{error.field}: ")
+
+
+@PROPERTY
+@given(
+    payload=st.binary(max_size=200)
+    | JSON
+    | NEAR
+    | st.lists(NEAR | JSON, max_size=4).map(lambda c: {"correlation_id": "b", "commands": c})
+)
+def test_garbage_batches_get_only_command_errors(payload: object) -> None:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    error: CommandError | None = None
+    try:
+        batch = parse_batch(data)
+    except CommandError as exc:  # the one error allowed: checked below
+        error = exc
+    if error is not None:
+        assert str(error).startswith(f"{error.field}: ")
+        return
+    assert 0 < len(batch.entries) <= MAX_BATCH
+    for entry in batch.entries:  # each entry: a command to parse as if alone, or refused
+        if entry.refused is None:
+            assert entry.name not in ("", BATCH)
+            assert "command" not in json.loads(entry.payload)
+        else:
+            assert entry.refused.field.startswith("commands[")
+
+
+def test_a_batch_is_its_commands_each_as_if_alone_a_wrong_one_refused_in_its_place() -> None:
+    good = {"command": "load_control", **json.loads(lc())}
+    body = {
+        "correlation_id": "b-1",
+        "response_topic": "headend/w1/response",
+        "commands": [
+            good,
+            {**good, "correlation_id": "d", "command": BATCH},
+            {**good, "correlation_id": "e", "response_topic": "elsewhere"},
+            7,
+            {"correlation_id": "f"},
+            {**good, "command": "no_such_command", "correlation_id": "g"},
+        ],
+    }
+    batch = parse_batch(json.dumps(body).encode())
+    assert (batch.correlation_id, batch.response_topic) == ("b-1", "headend/w1/response")
+    first, nested, answer_elsewhere, number, nameless, unknown = batch.entries
+    assert (first.refused, first.name) == (None, "load_control")
+    assert parse_command(first.name, first.payload) == parse_command("load_control", lc())
+    refusals = [(str(e.refused), e.correlation_id) for e in (nested, answer_elsewhere, number)]
+    assert refusals == [
+        ("commands[1].command: expected the name of a command other than batch", "d"),
+        ("commands[2].response_topic: a batch's commands are answered in its response", "e"),
+        ("commands[3]: expected an object", None),
+    ]
+    assert (str(nameless.refused).split(":")[0], nameless.correlation_id) == (
+        "commands[4].command",
+        "f",
+    )
+    assert unknown.refused is None  # the bridge refuses it as it would alone
+    with pytest.raises(CommandError, match="unknown command"):
+        parse_command(unknown.name, unknown.payload)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"[", "payload"),
+        (b"[]", "payload"),
+        (b'{"commands": [{}]}', "correlation_id"),
+        (b'{"correlation_id": "b"}', "commands"),
+        (b'{"correlation_id": "b", "commands": []}', "commands"),
+        (b'{"correlation_id": "b", "commands": {}}', "commands"),
+        (b'{"correlation_id": "b", "commands": [{}], "extra": 1}', "extra"),
+        (b'{"correlation_id": "b", "commands": [{}], "response_topic": "a/+"}', "response_topic"),
+    ],
+)
+def test_a_wrong_batch_is_refused_naming_the_field(body: bytes, field: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        parse_batch(body)
+    assert caught.value.field == field
+
+
+def test_a_batch_is_bounded_in_commands_and_bytes() -> None:
+    one = {"command": "load_control", **json.loads(lc())}
+    many = {"correlation_id": "b", "commands": [one] * (MAX_BATCH + 1)}
+    with pytest.raises(CommandError, match=f"1-{MAX_BATCH} commands"):
+        parse_batch(json.dumps(many).encode())
+    assert len(parse_batch(json.dumps({**many, "commands": [one] * MAX_BATCH}).encode()).entries)
+    huge = json.dumps({"correlation_id": "b", "commands": [{"pad": "x" * MAX_BATCH_BYTES}]})
+    with pytest.raises(CommandError, match=f"longer than {MAX_BATCH_BYTES} bytes"):
+        parse_batch(huge.encode())
 
 
 @PROPERTY

@@ -381,6 +381,13 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
     show_default=True,
     help="Seconds answers and reports wait to be recorded together (group commit).",
 )
+@click.option(
+    "--combine/--no-combine",
+    default=True,
+    show_default=True,
+    help="Send a meter's deliveries claimed together as one batch command (the gateways'"
+    " bridges must know batches); --no-combine: one command each.",
+)
 @_RETENTION
 def worker(  # noqa: PLR0917 - click passes options positionally
     database: str,
@@ -392,6 +399,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     batch: int,
     poll: float,
     linger: float,
+    combine: bool,
     retention_days: float,
 ) -> None:
     """Deliver the headend's queued sends and commands to meter gateways over MQTT, and
@@ -416,7 +424,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
         _fail(str(exc), 2)
     try:
         retention = _retention(retention_days)
-        options = (lease, timeout, batch, poll, linger, retention)
+        options = (lease, timeout, batch, poll, linger, combine, retention)
         asyncio.run(_work(database, settings, name, topic_prefix, *options))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
@@ -436,6 +444,7 @@ async def _work(  # noqa: PLR0917 - the worker's options
     batch: int,
     poll: float,
     linger: float,
+    combine: bool,
     retention: float | None,
 ) -> None:
     from zse.headend.control import Control  # noqa: PLC0415
@@ -457,7 +466,7 @@ async def _work(  # noqa: PLR0917 - the worker's options
     except BaseException:
         await queue.close()
         raise
-    link = GatewayLink(settings, prefix=prefix, timeout=timeout)
+    link = GatewayLink(settings, prefix=prefix, timeout=timeout, combine=combine)
     work = Worker(
         queue,
         link,
@@ -488,7 +497,8 @@ async def _work(  # noqa: PLR0917 - the worker's options
         await queue.close()
         click.echo(
             f"worker {name}: received {link.responses} responses, {link.events} events;"
-            f" recorded {work.writes()}"
+            f" recorded {work.writes()}; sent {link.commands} commands in"
+            f" {link.publications} publications"
         )
 
 

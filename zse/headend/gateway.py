@@ -33,7 +33,8 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
@@ -51,7 +52,7 @@ from zse.headend.link import (
     too_late,
 )
 from zse.mqtt.bridge import ack, broker_time, mqtt_client
-from zse.mqtt.core import MqttConfigError, MqttSettings
+from zse.mqtt.core import BATCH, MAX_BATCH, MAX_BATCH_BYTES, MqttConfigError, MqttSettings
 from zse.provisioning import LifecycleState
 
 __all__ = ["DEFAULT_GROUP", "DEFAULT_PREFIX", "GatewayLink"]
@@ -70,13 +71,28 @@ _CONTROL = ("provision", "deprovision", "cancel_message", "cancel_load_control")
 DEFAULT_GROUP = "zse-headend"
 #: The kinds of device events the workers share.
 _EVENTS = ("drlc", "message", "lifecycle")
+#: Room kept in a batch's payload for its own fields (its correlation id, response topic).
+_BATCH_ROOM = 1_024
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """A delivery's command waiting for the next publication to its meter."""
+
+    name: str
+    body: dict[str, Any]
+    send_by: float | None
+    waiter: asyncio.Future[dict[str, Any]]
 
 
 class GatewayLink(MeterLink):
     """Meters reached through the broker of ``settings`` (see the module notes).
 
     ``settings.client_id`` names this link's persistent session: give each headend worker its
-    own. ``timeout``: seconds a meter has to answer a command.
+    own. ``timeout``: seconds a meter has to answer a command. ``combine``: the deliveries to
+    one meter started together (a worker's claim) go as one ``batch`` command (up to
+    :data:`~zse.mqtt.core.MAX_BATCH`; gateways of zse with batches, docs/mqtt.md), each still
+    carried out and answered by its own correlation id; off: one command each.
     """
 
     def __init__(
@@ -87,11 +103,13 @@ class GatewayLink(MeterLink):
         timeout: float = 30.0,
         group: str = DEFAULT_GROUP,
         response_topic: str | None = None,
+        combine: bool = True,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.prefix = prefix.rstrip("/")
         self.timeout = timeout
+        self.combine = combine
         #: The shared subscription group of the events (one per headend: its workers).
         self.group = _level(group, "group")
         #: Where the gateways answer this link: by default the prefix's sibling
@@ -110,6 +128,11 @@ class GatewayLink(MeterLink):
         self._acks: set[asyncio.Task[None]] = set()
         #: Messages received: responses (this link's only) and events (its share).
         self.responses = self.events = 0
+        #: Commands published, and the publications that carried them (batches: several).
+        self.commands = self.publications = 0
+        self._outgoing: dict[str, list[_Outgoing]] = {}
+        self._flush: asyncio.Task[None] | None = None
+        self._batches: dict[str, list[str]] = {}
 
     def base(self, meter: str) -> str:
         """The base topic of ``meter``'s bridge."""
@@ -171,10 +194,11 @@ class GatewayLink(MeterLink):
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in (self._task, self._flush):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._task = self._flush = None
         for task in list(self._acks):
             task.cancel()
         await asyncio.gather(*self._acks, return_exceptions=True)
@@ -250,9 +274,10 @@ class GatewayLink(MeterLink):
             return []
         if topic == self.response_topic:
             self.responses += 1
-            waiter = self._waiting.get(str(data.get("correlation_id")))
-            if waiter is not None and not waiter.done():
-                waiter.set_result(data)
+            if data.get("command") == BATCH:
+                self._batch_answered(data)
+            else:
+                self._answered(data)
             return []
         self.events += 1
         with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -265,6 +290,24 @@ class GatewayLink(MeterLink):
                 return self._reported(report)
         return []
 
+    def _answered(self, data: Mapping[str, Any]) -> None:
+        waiter = self._waiting.get(str(data.get("correlation_id")))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(dict(data))
+
+    def _batch_answered(self, data: Mapping[str, Any]) -> None:
+        """A batch's response: each command's to its waiter; a batch refused as a whole
+        (``responses`` missing: e.g. a gateway without batches) is each command's answer."""
+        keys = self._batches.pop(str(data.get("correlation_id")), [])
+        responses = data.get("responses")
+        if isinstance(responses, list):
+            for response in responses:
+                if isinstance(response, dict):
+                    self._answered(response)
+            return
+        for key in keys:
+            self._answered({**data, "correlation_id": key})
+
     async def deliver(self, delivery: Delivery) -> Answer:
         name = _COMMANDS[delivery.kind]
         field = "message" if delivery.kind is SendKind.MESSAGE else "event"
@@ -273,8 +316,24 @@ class GatewayLink(MeterLink):
             "device": delivery.device,
             field: dict(delivery.payload),
         }
-        response = await self.command(delivery.meter, name, request, send_by=delivery.send_by)
+        if not self.combine:
+            response = await self.command(delivery.meter, name, request, send_by=delivery.send_by)
+        else:
+            response = await self._combined(delivery.meter, name, request, delivery.send_by)
         return _answer(response)
+
+    async def _combined(
+        self, meter: str, name: str, body: dict[str, Any], send_by: float | None
+    ) -> dict[str, Any]:
+        """:meth:`command`, the command published with the others to ``meter`` started in
+        the same turn of the event loop (one ``batch``, up to :data:`MAX_BATCH`)."""
+
+        async def queue(waiter: asyncio.Future[dict[str, Any]]) -> None:
+            self._outgoing.setdefault(meter, []).append(_Outgoing(name, body, send_by, waiter))
+            if self._flush is None:
+                self._flush = asyncio.get_running_loop().create_task(self._publish_outgoing())
+
+        return await self._answer_to(meter, str(body["correlation_id"]), queue)
 
     async def command(
         self, meter: str, name: str, body: Mapping[str, Any], *, send_by: float | None = None
@@ -282,27 +341,115 @@ class GatewayLink(MeterLink):
         """Publish the command on ``meter``'s request topic, unless the event loop's time is
         past ``send_by`` by then (the broker away meanwhile), and wait for its response (by
         correlation id) at most ``timeout`` seconds."""
-        key = str(body["correlation_id"])
         body = {**body, "response_topic": self.response_topic}
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+        async def publish(_: asyncio.Future[dict[str, Any]]) -> None:
+            await self.connected.wait()
+            client = self._client
+            assert client is not None
+            too_late(meter, send_by)  # the last look before it goes out
+            await client.publish(
+                f"{self.base(meter)}/bridge/request/{name}", json.dumps(body), qos=1
+            )
+            self.commands += 1
+            self.publications += 1
+
+        return await self._answer_to(meter, str(body["correlation_id"]), publish)
+
+    async def _answer_to(
+        self,
+        meter: str,
+        key: str,
+        send: Callable[[asyncio.Future[dict[str, Any]]], Awaitable[None]],
+    ) -> dict[str, Any]:
+        """``send(waiter)``, then the response to ``key`` (set on ``waiter``), all within
+        ``timeout`` seconds; :class:`MeterUnreachable` without it."""
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[key] = waiter
         try:
             with broker_time():
                 async with asyncio.timeout(self.timeout):
-                    await self.connected.wait()
-                    client = self._client
-                    assert client is not None
-                    too_late(meter, send_by)  # the last look before it goes out
-                    await client.publish(
-                        f"{self.base(meter)}/bridge/request/{name}", json.dumps(body), qos=1
-                    )
+                    await send(waiter)
                     return await waiter
         except (TimeoutError, aiomqtt.MqttError) as exc:
             why = "did not answer" if isinstance(exc, TimeoutError) else f"unreachable: {exc}"
             raise MeterUnreachable(f"meter {meter} {why}") from None
         finally:
             self._waiting.pop(key, None)
+
+    async def _publish_outgoing(self) -> None:
+        """Publish what waits for each meter: one command alone as itself, several as
+        batches; none past its ``send_by``. A failed publication fails its commands."""
+        self._flush = None  # what is started from now on goes in the next publication
+        outgoing, self._outgoing = self._outgoing, {}
+        with broker_time():
+            await self.connected.wait()
+        client = self._client
+        publications = []
+        for meter, waiting in outgoing.items():
+            ready = []
+            for each in waiting:
+                if each.waiter.done():  # timed out meanwhile
+                    continue
+                try:
+                    too_late(meter, each.send_by)  # the last look before it goes out
+                except MeterUnreachable as exc:
+                    each.waiter.set_exception(exc)
+                    continue
+                ready.append(each)
+            publications += [self._publish(client, meter, part) for part in _parts(ready)]
+        await asyncio.gather(*publications)
+
+    async def _publish(
+        self, client: aiomqtt.Client | None, meter: str, part: list[_Outgoing]
+    ) -> None:
+        """Publish ``part`` (to ``meter``): one command, or a batch of them."""
+        base = f"{self.base(meter)}/bridge/request"
+        if len(part) == 1:
+            topic = f"{base}/{part[0].name}"
+            body = {**part[0].body, "response_topic": self.response_topic}
+        else:
+            batch = uuid.uuid4().hex
+            topic = f"{base}/{BATCH}"
+            body = {
+                "correlation_id": batch,
+                "response_topic": self.response_topic,
+                "commands": [{"command": each.name, **each.body} for each in part],
+            }
+            self._batches[batch] = [str(each.body["correlation_id"]) for each in part]
+        try:
+            if client is None or client is not self._client:
+                raise aiomqtt.MqttError("the connection was lost")
+            with broker_time():
+                await client.publish(topic, json.dumps(body), qos=1)
+            self.commands += len(part)
+            self.publications += 1
+            if len(part) > 1:  # forgotten once its commands are answered or given up
+                await asyncio.wait([each.waiter for each in part])  # never cancels them
+        except aiomqtt.MqttError as exc:
+            for each in part:
+                if not each.waiter.done():
+                    each.waiter.set_exception(exc)
+        finally:
+            if len(part) > 1:
+                self._batches.pop(body["correlation_id"], None)
+
+
+def _parts(waiting: list[_Outgoing]) -> list[list[_Outgoing]]:
+    """``waiting`` in publications of at most :data:`MAX_BATCH` commands and
+    :data:`MAX_BATCH_BYTES` bytes, in order."""
+    if len(waiting) < 2:
+        return [waiting] if waiting else []
+    parts: list[list[_Outgoing]] = []
+    size = _BATCH_ROOM
+    for each in waiting:
+        length = len(json.dumps(each.body)) + len(each.name) + 16
+        if not parts or len(parts[-1]) == MAX_BATCH or size + length > MAX_BATCH_BYTES:
+            parts.append([])
+            size = _BATCH_ROOM
+        parts[-1].append(each)
+        size += length
+    return parts
 
 
 def _unwritten(result: Any) -> bool:

@@ -18,7 +18,8 @@
   (namespace ``mqtt.executed``) *before* it is carried out, and answered on the command's
   ``response_topic`` if it names one, else on ``<base>/bridge/response/<command>``, through
   the outbox; a redelivered id gets the recorded answer again (on the repeat's response
-  topic), never a second execution (at most once);
+  topic), never a second execution (at most once); a ``batch`` (:func:`zse.mqtt.core.parse_batch`)
+  carries several commands in one publication, each handled so, answered in one response;
 - a lost connection is retried with a doubling backoff (1 s up to ``max_backoff``, in the
   loop's seconds); on the simulator's virtual-time loop each wait *for the broker* (connect,
   publish, subscribe) follows the real clock, so the client's timeouts are real seconds.
@@ -41,6 +42,7 @@ import aiomqtt
 from zse.errors import ZseError
 from zse.metering.formatting import Formatting, unit_text
 from zse.mqtt.core import (
+    BATCH,
     CancelLoadControl,
     CancelMessage,
     Command,
@@ -59,6 +61,7 @@ from zse.mqtt.core import (
     discovery,
     error_payload,
     event_publication,
+    parse_batch,
     parse_command,
     reading_publication,
     response_topic_of,
@@ -513,19 +516,49 @@ class BridgeShell:
     async def handle_command(self, name: str, payload: bytes) -> dict[str, Any]:
         """Validate, carry out (at most once) and answer one command, on its
         ``response_topic`` if it names one (a repeat: the repeat's), else on
-        ``<base>/bridge/response/<name>``; returns the response."""
+        ``<base>/bridge/response/<name>``; returns the response. A ``batch``
+        (:class:`~zse.mqtt.core.Batch`) is its commands, each carried out so, answered in
+        one response."""
+        if name == BATCH:
+            return await self._handle_batch(payload)
+        response, topic = await self._carry_out(name, payload)
+        self._answer(name, topic, response)
+        return response
+
+    async def _handle_batch(self, payload: bytes) -> dict[str, Any]:
+        try:
+            batch = parse_batch(payload)
+        except CommandError as exc:
+            response = error_payload(BATCH, correlation_id_of(payload), exc)
+            self._answer(BATCH, response_topic_of(payload), response)
+            return response
+        responses = []
+        for entry in batch.entries:
+            if entry.refused is not None:
+                name = entry.name or BATCH
+                responses.append(error_payload(name, entry.correlation_id, entry.refused))
+            else:
+                responses.append((await self._carry_out(entry.name, entry.payload))[0])
+        response = {
+            "command": BATCH,
+            "correlation_id": batch.correlation_id,
+            "status": "ok",
+            "responses": responses,
+        }
+        self._answer(BATCH, batch.response_topic, response)
+        return response
+
+    async def _carry_out(self, name: str, payload: bytes) -> tuple[dict[str, Any], str | None]:
+        """One command validated and carried out at most once: its response and where the
+        command asked for it (None: the bridge's response topic of ``name``)."""
         try:
             command = self._parse(name, payload)
         except CommandError as exc:
-            response = error_payload(name, correlation_id_of(payload), exc)
-            self._answer(name, response_topic_of(payload), response)
-            return response
+            return error_payload(name, correlation_id_of(payload), exc), response_topic_of(payload)
         cid = command.correlation_id
         before = self.executed.get(cid)
         if before is not None:  # redelivered: answered again, not carried out again
-            response = {**before, "duplicate": True}
-            self._answer(name, command.response_topic, response)
-            return response
+            return {**before, "duplicate": True}, command.response_topic
         await self._record(cid, {"command": name, "correlation_id": cid, "status": "started"})
         try:
             result = await self._execute(command)
@@ -540,8 +573,7 @@ class BridgeShell:
         else:
             response = {"command": name, "correlation_id": cid, "status": "ok", "result": result}
         await self._record(cid, response)
-        self._answer(name, command.response_topic, response)
-        return response
+        return response, command.response_topic
 
     def _answer(self, name: str, topic: str | None, response: dict[str, Any]) -> None:
         """Queue the response to the command ``name`` on ``topic`` (the command's

@@ -40,9 +40,12 @@ from zse.price.core import BlockPeriod
 from zse.se.ids import IN_HOME_DISPLAY, LOAD_CONTROL_DEVICE, PROGRAMMABLE_THERMOSTAT
 
 __all__ = [
+    "BATCH",
     "COMMANDS",
     "DEFAULT_BASE_TOPIC",
     "HAN_COMMANDS",
+    "Batch",
+    "BatchEntry",
     "CancelLoadControl",
     "CancelMessage",
     "Command",
@@ -70,6 +73,7 @@ __all__ = [
     "han_discovery",
     "han_event_publication",
     "node_id",
+    "parse_batch",
     "parse_command",
     "parse_han_command",
     "parse_settings",
@@ -87,6 +91,11 @@ DISCOVERY_PREFIX: Final = "homeassistant"
 MAX_COMMAND_BYTES: Final = 16_384
 #: Longest ``response_topic`` a command may name (bytes of UTF-8).
 MAX_RESPONSE_TOPIC: Final = 256
+#: The request topic's last part of a batch of commands (:func:`parse_batch`).
+BATCH: Final = "batch"
+#: The most commands one batch carries, and its largest payload read (bytes).
+MAX_BATCH: Final = 32
+MAX_BATCH_BYTES: Final = 65_536
 
 
 class MqttConfigError(ZseError, ValueError):
@@ -907,12 +916,11 @@ def parse_command(name: str, payload: bytes) -> Command:
     return _parse(COMMANDS, name, payload)  # type: ignore[no-any-return]
 
 
-def _parse(commands: Mapping[str, Any], name: str, payload: bytes) -> Any:
-    build = commands.get(name)
-    if build is None:
-        raise CommandError("command", f"unknown command {name[:40]!r}")
-    if len(payload) > MAX_COMMAND_BYTES:
-        raise CommandError("payload", f"longer than {MAX_COMMAND_BYTES} bytes")
+def _identified(payload: bytes, limit: int) -> tuple[dict[str, Any], str]:
+    """A command's (or a batch's) JSON object, at most ``limit`` bytes, and its
+    ``correlation_id``."""
+    if len(payload) > limit:
+        raise CommandError("payload", f"longer than {limit} bytes")
     try:
         data = json.loads(payload)
     except (ValueError, RecursionError):
@@ -921,10 +929,81 @@ def _parse(commands: Mapping[str, Any], name: str, payload: bytes) -> Any:
     cid = data.get("correlation_id")
     if not isinstance(cid, str) or not 0 < len(cid) <= _MAX_ID_LENGTH:
         raise CommandError("correlation_id", f"expected a string of 1-{_MAX_ID_LENGTH} characters")
+    return data, cid
+
+
+def _parse(commands: Mapping[str, Any], name: str, payload: bytes) -> Any:
+    build = commands.get(name)
+    if build is None:
+        raise CommandError("command", f"unknown command {name[:40]!r}")
+    data, cid = _identified(payload, MAX_COMMAND_BYTES)
     if "response_topic" not in data:
         return build(cid, data)
     topic = _response_topic(data.pop("response_topic"))
     return dataclasses.replace(build(cid, data), response_topic=topic)
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One command of a batch: its name and its payload as if it had come alone on its
+    request topic, or why it cannot be (``refused``: the batch's response says so in its
+    place)."""
+
+    name: str
+    payload: bytes = b""
+    refused: CommandError | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Batch:
+    """Several commands in one publication (``<base>/bridge/request/batch``), carried out in
+    order, each exactly as if it had come alone (at most once by its own correlation id),
+    answered together: one response, ``responses`` in the same order. The batch's own
+    ``correlation_id`` names that response only (a batch is not recorded: its commands
+    are)."""
+
+    correlation_id: str
+    response_topic: str | None
+    entries: tuple[BatchEntry, ...]
+
+
+def parse_batch(payload: bytes) -> Batch:
+    """A batch from its JSON payload: ``{"correlation_id", "response_topic"?, "commands":
+    [{"command": <name>, <that command's fields>...}, ...]}`` (1 to :data:`MAX_BATCH`
+    commands, none of them a batch nor naming its own ``response_topic``). A wrong batch
+    raises :class:`CommandError`; a wrong command in it is refused in its entry."""
+    data, cid = _identified(payload, MAX_BATCH_BYTES)
+    for key in data:
+        if key not in ("correlation_id", "response_topic", "commands"):
+            raise CommandError(key, "unknown field")
+    commands = data.get("commands")
+    if not isinstance(commands, list) or not 0 < len(commands) <= MAX_BATCH:
+        raise CommandError("commands", f"expected a list of 1-{MAX_BATCH} commands")
+    topic = _response_topic(data.get("response_topic"))
+    return Batch(
+        correlation_id=cid,
+        response_topic=topic,
+        entries=tuple(_entry(index, command) for index, command in enumerate(commands)),
+    )
+
+
+def _entry(index: int, command: Any) -> BatchEntry:
+    """Command ``index`` of a batch (see :func:`parse_batch`)."""
+    where = f"commands[{index}]"
+    if not isinstance(command, dict):
+        return BatchEntry("", refused=CommandError(where, "expected an object"))
+    fields = dict(command)
+    name = fields.pop("command", None)
+    cid = fields.get("correlation_id")
+    usable = cid if isinstance(cid, str) and 0 < len(cid) <= _MAX_ID_LENGTH else None
+    if not isinstance(name, str) or not name or name == BATCH:
+        why = f"{where}.command", "expected the name of a command other than batch"
+        return BatchEntry("", refused=CommandError(*why), correlation_id=usable)
+    if "response_topic" in fields:
+        why = f"{where}.response_topic", "a batch's commands are answered in its response"
+        return BatchEntry(name, refused=CommandError(*why), correlation_id=usable)
+    return BatchEntry(name, json.dumps(fields).encode(), correlation_id=usable)
 
 
 # -- at most once, and the outbox ----------------------------------------------------------------
