@@ -228,3 +228,34 @@ async def test_a_claim_reads_the_open_jobs_not_those_done(postgres: Any) -> None
         assert [j.device for j in jobs] == [d for d, _ in devices[2908:2916]]
     finally:
         await queue.close()
+
+
+async def test_a_claim_takes_a_meter_s_devices_together(place: Any) -> None:
+    """The claim's order is (send, meter, device): a meter's devices, however their EUI-64s
+    sort among other meters', are claimed side by side (their commands then travel as one
+    batch, ADR 0022); a queue opened from before (the index of (send, device)) is moved on."""
+    from tests.postgres_server import raw_sql  # noqa: PLC0415
+
+    url = place("queue")
+    interleaved = [(f"000D6F00000000{n:02X}", f"meter-{n % 3}") for n in range(9)]
+    queue = await open_queue(url)
+    try:
+        await queue.enqueue(5, SendKind.LOAD_CONTROL, EVENT, interleaved, now=0.0)
+        claims = [await queue.claim(w, now=0.0, lease=60.0, limit=3) for w in "abc"]
+        assert [{j.meter for j in claim} for claim in claims] == [
+            {"meter-0"},
+            {"meter-1"},
+            {"meter-2"},
+        ]
+        assert [j.device for j in claims[0]] == [d for d, m in interleaved if m == "meter-0"]
+    finally:
+        await queue.close()
+    # a queue of the earlier order (its index of (send, device)) opened again: moved on
+    await raw_sql(url, "CREATE INDEX headend_jobs_open ON headend_jobs (send, device)")
+    await (await open_queue(url)).close()
+    if isinstance(url, str):  # PostgreSQL
+        listed = "SELECT indexname FROM pg_indexes WHERE tablename = 'headend_jobs'"
+    else:
+        listed = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    names = {name for (name,) in await raw_sql(url, listed)} - {"headend_jobs_pkey"}
+    assert names == {"headend_jobs_due", "headend_jobs_claim"}

@@ -60,11 +60,15 @@ _TABLE = (
 )
 _INDEX = "CREATE INDEX IF NOT EXISTS headend_jobs_due ON headend_jobs (state, not_before)"
 #: The jobs not yet sent, in the claim's order: a claim reads these, not the jobs already done
-#: (with only the primary key a claim skipped every sent row: quadratic in a send's devices).
+#: (with only the primary key a claim skipped every sent row: quadratic in a send's devices);
+#: a meter's devices next to each other, so that a claim takes them together and the
+#: gateway link sends them in one publication (ADR 0022).
 _OPEN = (
-    "CREATE INDEX IF NOT EXISTS headend_jobs_open ON headend_jobs (send, device)"
+    "CREATE INDEX IF NOT EXISTS headend_jobs_claim ON headend_jobs (send, meter, device)"
     " WHERE state IN ('ready', 'leased')"
 )
+#: The index of the claim's earlier order (send, device), replaced by :data:`_OPEN`.
+_OPEN_BEFORE = "DROP INDEX IF EXISTS headend_jobs_open"
 #: A new job is due at once (``not_before`` 0: on any worker's clock, whatever the API's).
 #: How far each reader of the outcomes (the headend's API) has read: the purge keeps what a
 #: reader has not (``since``: every job updated before it was read).
@@ -86,7 +90,7 @@ _CLAIM = (
     " WHERE (send, device) IN (SELECT send, device FROM headend_jobs"
     " WHERE state IN ('ready', 'leased')"
     " AND ((state = 'ready' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?))"
-    " ORDER BY send, device LIMIT ?{lock})"
+    " ORDER BY send, meter, device LIMIT ?{lock})"
     " RETURNING send, device, meter, kind, payload, outcome, tries"
 )
 #: The rows of several jobs (``{keys}``: one ``(send = ? AND device = ?)`` per job, OR'ed),
@@ -242,7 +246,7 @@ class _Sqlite(_Connection):
         await self._db.execute("BEGIN IMMEDIATE")
 
     async def create(self) -> None:
-        for sql in (_TABLE, _INDEX, _OPEN, _READERS):
+        for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
             await self._db.execute(sql)
 
     async def close(self) -> None:
@@ -272,7 +276,7 @@ class _Postgres(_Connection):
         async with self._db.transaction():
             await self._db.execute("SELECT pg_advisory_xact_lock(hashtext('zse.headend_jobs'))")
             await self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
-            for sql in (_TABLE, _INDEX, _OPEN, _READERS):
+            for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
                 await self._db.execute(sql)
 
     async def ensure(self) -> None:
