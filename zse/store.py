@@ -40,7 +40,7 @@ import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,6 +70,7 @@ __all__ = [
     "Quarantined",
     "RecordError",
     "Store",
+    "StoreView",
     "hold_virtual_clock",
 ]
 
@@ -238,6 +239,7 @@ class Store:
         self._closed = False
         self._closing: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Quarantined], None]] = []
+        self._prefixes: set[str] = set()  # of its views
 
     def __repr__(self) -> str:
         return f"<Store {self.where}>"
@@ -305,6 +307,18 @@ class Store:
             return
         self._closed = True
         self._engine.abandon()
+
+    def view(self, prefix: str) -> StoreView:
+        """Part of this store for one owner among several (one simulated meter of many in
+        a process): every namespace it is given is ``prefix`` + namespace, out of sight of
+        the other views; its commits join this store's group commit. ``prefix`` must not
+        begin another view's (nor be begun by one): :class:`ValueError`. Closing a view
+        closes nothing; close this store once its views are done."""
+        taken = self._prefixes
+        if not prefix or any(p.startswith(prefix) or prefix.startswith(p) for p in taken):
+            raise ValueError(f"{self.where}: view prefix {prefix!r} overlaps another view's")
+        taken.add(prefix)
+        return StoreView(self, prefix)
 
     async def __aenter__(self) -> Store:
         return self
@@ -776,6 +790,80 @@ class Store:
             LOGGER.warning("%s: %s quarantined: %s", self.where, item.where, item.reason)
             for listener in list(self._listeners):
                 listener(item)
+
+
+class StoreView(Store):
+    """A view of a :class:`Store` (:meth:`Store.view`): the same API on the namespaces that
+    begin with :attr:`prefix`, which it adds and takes off; durability, checksums,
+    quarantine and group commit are the store's. Many owners' small transactions become one
+    (one sync to disk) where each in its own file would be its own."""
+
+    def __init__(self, store: Store, prefix: str) -> None:  # the store's state, not its own
+        self._store, self.prefix = store, prefix
+        self.path = store.path
+        self.where = f"{store.where} [{prefix}]"
+
+    def __repr__(self) -> str:
+        return f"<StoreView {self.where}>"
+
+    def _in(self, namespace: str) -> str:
+        return self.prefix + namespace
+
+    def _out(self, namespace: str) -> str:
+        return namespace[len(self.prefix) :]
+
+    async def close(self) -> None:
+        """Nothing: the store stays open for its other views."""
+
+    def view(self, prefix: str) -> StoreView:
+        """Views of a view: none (:class:`ValueError`); take them of the store."""
+        raise ValueError(f"{self.where}: a view has no views of its own")
+
+    async def commit(self, batch: Batch) -> list[int]:
+        moved = Batch()
+        moved._ops = [
+            (op, ns if op == "mark" else self._in(ns), k, v) for op, ns, k, v in batch._ops
+        ]
+        moved._appends = batch._appends
+        return await self._store.commit(moved)
+
+    async def load(self, namespace: str) -> dict[str, Any]:
+        return await self._store.load(self._in(namespace))
+
+    async def get(self, namespace: str, key: str, default: Any = None) -> Any:
+        return await self._store.get(self._in(namespace), key, default)
+
+    async def _journal(self, namespace: str, *, only_unreported: bool) -> list[JournalEntry]:
+        entries = await self._store._journal(self._in(namespace), only_unreported=only_unreported)
+        return [replace(entry, namespace=namespace) for entry in entries]
+
+    async def prune(self, namespace: str, *, keep: int = 0) -> int:
+        return await self._store.prune(self._in(namespace), keep=keep)
+
+    async def namespaces(self) -> list[str]:
+        mine = [n for n in await self._store.namespaces() if n.startswith(self.prefix)]
+        return [self._out(n) for n in mine]
+
+    async def quarantine(self, *errors: RecordError) -> None:
+        await self._store.quarantine(
+            *(RecordError(self._in(e.namespace), e.key, e.reason, seq=e.seq) for e in errors)
+        )
+
+    async def quarantined(self, namespace: str | None = None) -> list[Quarantined]:
+        if namespace is None:
+            found = [
+                q for q in await self._store.quarantined() if q.namespace.startswith(self.prefix)
+            ]
+        else:
+            found = await self._store.quarantined(self._in(namespace))
+        return [replace(q, namespace=self._out(q.namespace)) for q in found]
+
+    def on_quarantine(self, listener: Callable[[Quarantined], None]) -> Callable[[], None]:
+        def mine(item: Quarantined) -> None:
+            if item.namespace.startswith(self.prefix):
+                listener(replace(item, namespace=self._out(item.namespace)))
+
+        return self._store.on_quarantine(mine)
 
 
 def _quarantined(row: tuple[Any, ...]) -> Quarantined:

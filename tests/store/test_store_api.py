@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from tests.store.helpers import count_transactions
 from zse.errors import StoreError
 from zse.store import APPLICATION_ID, SCHEMA_VERSION, Batch, Store
 
@@ -169,20 +170,12 @@ async def test_commits_that_wait_together_share_one_transaction(place):
     """Group commit: batches waiting while a transaction runs go in the next one, in call
     order, each caller getting its own sequence numbers once it is committed."""
     async with await Store.open(place("s.db")) as store:
-        transactions = 0
-        begin = store._engine.begin
-
-        async def counted() -> None:
-            nonlocal transactions
-            transactions += 1
-            await begin()
-
-        store._engine.begin = counted  # type: ignore[method-assign]
+        transactions = count_transactions(store)
         first = await _one_transaction_busy(store)
         batches = [Batch().put("g", str(i), i).append("g", "k", i) for i in range(5)]
         results = await asyncio.gather(*(store.commit(b) for b in batches))
         await first
-        assert transactions == 2  # the busy one, then all five together
+        assert transactions == [2]  # the busy one, then all five together
         seqs = [seq for (seq,) in results]
         assert seqs == sorted(seqs)  # in call order
         assert len(set(seqs)) == 5

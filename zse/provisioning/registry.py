@@ -91,8 +91,18 @@ class HanRegistry:
         cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
     ) -> HanRegistry:
         """Open (or create) a registry file; a file that is not one raises ``StoreError``."""
-        registry = cls(await Store.open(path), clock=clock)
-        await registry.store.load_with(_DEVICES, registry._load)
+        return await cls.attach(await Store.open(path), clock=clock)
+
+    @classmethod
+    async def attach(cls, store: Store, *, clock: Callable[[], float] = time.time) -> HanRegistry:
+        """The registry kept in ``store`` (a file of its own, or a view of a shared store:
+        :meth:`zse.store.Store.view`); :meth:`close` closes ``store``."""
+        registry = cls(store, clock=clock)
+        try:
+            await store.load_with(_DEVICES, registry._load)
+        except BaseException:
+            await store.close()
+            raise
         return registry
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:

@@ -157,7 +157,8 @@ class SimulatedMeter:
     index: int
     plan: UtilityPlan
     settings: MqttSettings
-    directory: Path
+    #: Its worker's store, of which the meter's registry (and its bridge's journal) is a view.
+    store: Any
     ca: Any
     air: Any = None
     app: Any = None
@@ -200,7 +201,7 @@ class SimulatedMeter:
         stack.callback(self.air.close)
         self.app = await self.air.coordinator(channel=_CHANNEL, ieee=self.eui)
         stack.push_async_callback(self.app.shutdown)
-        self.registry = await HanRegistry.open(self.directory / f"{self.eui.replace(':', '')}.db")
+        self.registry = await HanRegistry.attach(self.store.view(f"{self.eui}/"))
         stack.push_async_callback(self.registry.close)
         ieee = parse_eui64(self.eui)
         credentials = self.ca.issue(eui64_bytes(ieee), SUITE1, rng=self._rng("esi"))
@@ -286,12 +287,17 @@ async def serve_meters(
     """A worker's body: start the meters ``indices`` (on a virtual-time loop as fast as it
     goes: every device joined and keyed), then connect their bridges with the loop's clock at
     ``plan.speed`` times the real one, call ``on_ready(meters, devices)``, serve until
-    cancelled, then stop them all."""
+    cancelled, then stop them all. The meters keep their state in one store of the worker's
+    (``meters-<first>-<last>.db`` in ``directory``), each in a view of its own: their
+    commits share transactions, one sync to disk for many meters (they live and die with
+    the worker's process anyway)."""
     from zse.cbke.ca import TestCA  # noqa: PLC0415
+    from zse.store import Store  # noqa: PLC0415
 
     ca = TestCA.generate(rng=random.Random(f"{plan.seed}/ca"))  # noqa: S311 - test keys
     joins = asyncio.Semaphore(CONCURRENT_JOINS)
     meters: list[SimulatedMeter] = []
+    store = await Store.open(directory / f"meters-{min(indices)}-{max(indices)}.db")
     try:
         for index in indices:
             meter = SimulatedMeter(
@@ -303,7 +309,7 @@ async def serve_meters(
                     client_id=f"{settings.client_id}-{meter_eui(index).replace(':', '')}",
                     reading_interval=0,
                 ),
-                directory,
+                store,
                 ca,
             )
             meters.append(meter)
@@ -322,6 +328,7 @@ async def serve_meters(
         for meter in reversed(meters):
             with contextlib.suppress(Exception):
                 await meter.stop()
+        await store.close()
 
 
 def _first(failed: BaseExceptionGroup[Any]) -> BaseException:
