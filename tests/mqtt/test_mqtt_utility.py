@@ -179,10 +179,12 @@ def test_a_small_utility_answers_each_meter_and_stops_every_worker_on_sigterm(
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists()
     states = sub(broker, "zse/+/bridge/state", 3) + sub(broker, "zse/utility/state", 1)
+    # on failure, what the broker saw of the meters' connections (an intermittent one: CI)
+    seen = "\n".join(line.rstrip() for line in broker.log if "d6ffe" in line.lower())
     assert sorted(states) == sorted(
         [f"{meter_topic('zse', i)}/bridge/state offline" for i in range(3)]
         + ["zse/utility/state stopped"]
-    )
+    ), seen[-8000:]
 
 
 @pytest.mark.parametrize(

@@ -268,6 +268,11 @@ class SimulatedMeter:
                         ) from None
             await asyncio.sleep(JOIN_RETRY)
 
+    async def stop_bridge(self) -> None:
+        """Stop the bridge (``offline`` published), if it was started."""
+        if self.bridge is not None:
+            await self.bridge.stop()
+
     async def stop(self) -> None:
         """Stop the bridge (``offline`` published), the devices, the ESI; close the rest."""
         await self._stack.aclose()
@@ -319,16 +324,25 @@ async def serve_meters(
                     group.create_task(meter.start(joins))
         except BaseExceptionGroup as failed:  # the first failure, in one line
             raise _first(failed) from None
-        real_time = getattr(asyncio.get_running_loop(), "real_time", None)
-        with real_time(plan.speed) if real_time is not None else contextlib.nullcontext():
+        with _real_clock(plan.speed):
             await asyncio.gather(*(meter.connect(CONNECT_WITHIN * plan.speed) for meter in meters))
             on_ready(len(meters), len(meters) * plan.devices_per_meter)
             await asyncio.Event().wait()
     finally:
+        # the bridges first, together, on the real clock: none stays connected while the
+        # loop's clock runs free through the rest of the stop (its timers, its reconnects)
+        with _real_clock(plan.speed):
+            await asyncio.gather(*(m.stop_bridge() for m in meters), return_exceptions=True)
         for meter in reversed(meters):
             with contextlib.suppress(Exception):
                 await meter.stop()
         await store.close()
+
+
+def _real_clock(speed: float) -> contextlib.AbstractContextManager[Any]:
+    """The simulator's loop following the real clock at ``speed`` (nothing on another)."""
+    real_time = getattr(asyncio.get_running_loop(), "real_time", None)
+    return real_time(speed) if real_time is not None else contextlib.nullcontext()
 
 
 def _first(failed: BaseExceptionGroup[Any]) -> BaseException:
