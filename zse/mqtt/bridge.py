@@ -33,6 +33,7 @@ import dataclasses
 import json
 import logging
 import socket
+import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
@@ -111,7 +112,9 @@ class _Client(aiomqtt.Client):
     thousands of commands at once), so a busy worker's clients fell silent and the broker,
     whose clock is real, dropped them after 1.5 keepalive periods (MQTT 3.1.1 section 3.1.2.10).
     Here the second is a real one (``loop.call_real_later``) while the loop follows the real
-    clock (``loop.real_time()``: a utility's worker serving, a wait for the broker)."""
+    clock (``loop.real_time()``: a utility's worker serving, a wait for the broker), on the
+    real clock's whole seconds, so that a worker's clients share one wake-up of the loop a
+    second instead of each its own."""
 
     async def _misc_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -124,7 +127,8 @@ class _Client(aiomqtt.Client):
                 await asyncio.sleep(1)
                 continue
             tick: asyncio.Future[None] = loop.create_future()
-            handle = later(1.0, _settle, tick)
+            # at the next whole second: a worker's thousands of clients wake the loop once
+            handle = later(1.0 - time.monotonic() % 1.0, _settle, tick)
             try:
                 await tick
             finally:
