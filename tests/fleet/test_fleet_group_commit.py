@@ -111,30 +111,3 @@ def test_the_worker_command_says_its_linger() -> None:
     assert result.exit_code == 0
     assert "--linger FLOAT RANGE" in result.output
     assert f"[default: {LINGER}; 0<=x<=10]" in result.output
-
-
-async def test_a_report_the_database_refused_is_recorded_once_it_is_back(
-    pg_place: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The worker's connection is cut (PostgreSQL terminates it): the report's write fails,
-    is tried again on the back-off over a new connection, and is recorded; only then is the
-    report handled (a link acknowledges it to the broker then)."""
-    from tests.postgres_server import raw_sql  # noqa: PLC0415
-
-    async with delivered(pg_place, 1) as (queue, worker, link):
-        url = pg_place("queue")
-        cut = await raw_sql(
-            url,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = 'zse-headend'",
-        )
-        assert [ok for (ok,) in cut] == [True]
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        with caplog.at_level("WARNING", logger="zse.headend.worker"):
-            await link.report(devices(1)[0][0])
-        assert "(again in 1 s)" in caplog.text
-        assert loop.time() - start >= 1.0  # the back-off, on the loop's clock
-        (row,) = await queue.rows(7)
-        assert row.outcome is Outcome.STARTED
-        assert worker.writes().endswith("2 reports in 2")  # refused, then written
