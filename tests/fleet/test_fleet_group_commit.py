@@ -111,3 +111,36 @@ def test_the_worker_command_says_its_linger() -> None:
     assert result.exit_code == 0
     assert "--linger FLOAT RANGE" in result.output
     assert f"[default: {LINGER}; 0<=x<=10]" in result.output
+
+
+async def test_a_report_the_database_refused_is_recorded_once_it_is_back(
+    pg_place: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database refuses the report's write (a trigger raising on every update of the
+    jobs, until dropped): the worker tries it again on its back-off, and the report counts
+    as handled (a link acknowledges it to the broker then) only once it is recorded."""
+    from tests.postgres_server import raw_sql  # noqa: PLC0415
+
+    async with delivered(pg_place, 1) as (queue, _, link):
+        url = pg_place("queue")
+        await raw_sql(
+            url,
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'the database refuses'; END $$",
+            "CREATE TRIGGER refuse BEFORE UPDATE ON headend_jobs"
+            " FOR EACH ROW EXECUTE FUNCTION refuse()",
+        )
+        with caplog.at_level("WARNING", logger="zse.headend.worker"):
+            reported = asyncio.ensure_future(link.report(devices(1)[0][0]))
+            for _ in range(600):  # bounded: a minute of the loop's time
+                if "(again in 1 s)" in caplog.text:
+                    break
+                assert not reported.done()  # not handled while not recorded
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the refused write was not tried again")
+            await raw_sql(url, "DROP TRIGGER refuse ON headend_jobs")
+            await reported
+        (row,) = await queue.rows(7)
+        assert row.outcome is Outcome.STARTED
+        assert "the database refuses" in caplog.text
