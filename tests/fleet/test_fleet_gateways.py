@@ -178,10 +178,10 @@ async def test_a_repeated_key_is_answered_not_carried_out_again_after_a_gateway_
         assert gw.executed == {(device, 9): 2}  # the first key once, the next try once
 
 
-def deliveries(gw: Any, send: int, attempt: int = 0) -> list[Delivery]:
+def deliveries(gw: Any, send: int) -> list[Delivery]:
     return [
         Delivery(
-            key=f"zse-headend:{send}:{device}:{attempt}",
+            key=f"zse-headend:{send}:{device}:0",
             meter=meter,
             device=device,
             kind=SendKind.LOAD_CONTROL,
@@ -200,8 +200,8 @@ async def test_a_meter_s_deliveries_started_together_go_as_one_batch_each_answer
     async with gateways(broker, tmp_path / "meters", meters=2) as gw:
         settings = parse_settings({"url": broker.url, "client_id": "headend-batches"})
         link = GatewayLink(settings, prefix=PREFIX, timeout=5.0)
-        apart = GatewayLink(replace(settings, client_id="headend-apart"), combine=False)
-        apart.prefix = PREFIX
+        alone = replace(settings, client_id="headend-apart")
+        apart = GatewayLink(alone, prefix=PREFIX, timeout=5.0, combine=False)
         await link.start()
         await apart.start()
         try:

@@ -341,18 +341,12 @@ class GatewayLink(MeterLink):
         """Publish the command on ``meter``'s request topic, unless the event loop's time is
         past ``send_by`` by then (the broker away meanwhile), and wait for its response (by
         correlation id) at most ``timeout`` seconds."""
-        body = {**body, "response_topic": self.response_topic}
 
-        async def publish(_: asyncio.Future[dict[str, Any]]) -> None:
+        async def publish(waiter: asyncio.Future[dict[str, Any]]) -> None:
             await self.connected.wait()
-            client = self._client
-            assert client is not None
             too_late(meter, send_by)  # the last look before it goes out
-            await client.publish(
-                f"{self.base(meter)}/bridge/request/{name}", json.dumps(body), qos=1
-            )
-            self.commands += 1
-            self.publications += 1
+            alone = _Outgoing(name, dict(body), send_by, waiter)
+            await self._publish(self._client, meter, [alone])
 
         return await self._answer_to(meter, str(body["correlation_id"]), publish)
 
@@ -403,7 +397,8 @@ class GatewayLink(MeterLink):
     async def _publish(
         self, client: aiomqtt.Client | None, meter: str, part: list[_Outgoing]
     ) -> None:
-        """Publish ``part`` (to ``meter``): one command, or a batch of them."""
+        """Publish ``part`` (to ``meter``): one command, or a batch of them; a publication
+        that fails fails the commands' waiters (:class:`aiomqtt.MqttError`)."""
         base = f"{self.base(meter)}/bridge/request"
         if len(part) == 1:
             topic = f"{base}/{part[0].name}"
