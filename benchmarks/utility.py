@@ -157,13 +157,14 @@ def ready(process: subprocess.Popen[str]) -> None:
 
 @contextlib.contextmanager
 def running_utility(
-    broker_url: str, base: str, meters: int, workers: int
+    broker_url: str, base: str, meters: int, workers: int, *options: str
 ) -> Iterator[tuple[list[int], float]]:
-    """``zse sim utility`` with ``meters`` meters of 3 devices under ``base``, once ready: its
-    workers' pids and the seconds it took to come up; stopped on the way out."""
+    """``zse sim utility`` with ``meters`` meters of 3 devices under ``base`` (and
+    ``options``), once ready: its workers' pids and the seconds it took to come up; stopped
+    on the way out."""
     argv = [sys.executable, "-m", "zse", "sim", "utility", "--meters", str(meters)]
     argv += ["--devices-per-meter", str(DEVICES), "--workers", str(workers)]
-    argv += ["--broker", broker_url, "--base-topic", base, "--speed", "1"]
+    argv += ["--broker", broker_url, "--base-topic", base, "--speed", "1", *options]
     began = time.perf_counter()
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

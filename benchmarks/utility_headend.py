@@ -5,8 +5,11 @@ For each size N (meters, 3 devices each: display, thermostat, load control devic
 on one PostgreSQL (``tests/postgres_server.py``: initdb in a temporary directory, run as an
 unprivileged user, fsync on) and one Mosquitto (``tests/mqtt/broker.py``), both on loopback:
 
-1. ``zse sim utility --meters N --devices-per-meter 3`` comes up (every device joined by install
-   code and keyed by CBKE; each meter's ESI a gateway on the broker under ``<base>/<meter>``);
+1. ``zse sim utility --meters N --devices-per-meter 3 --no-send-events`` comes up (every device
+   joined by install code and keyed by CBKE; each meter's ESI a gateway on the broker under
+   ``<base>/<meter>``, which publishes its devices' reports but not the ESI's own sends, as a
+   gateway that serves only a headend is configured, ADR 0023; ``--send-events on`` publishes
+   them);
 2. W ``zse headend worker`` processes start on the queue (the size's own schema) and the broker;
 3. the send is enqueued as the headend enqueues a by-group send (``JobQueue.enqueue``: one job
    per device, the call of ``zse.headend.service.Headend._enqueue``), the workers claim the jobs,
@@ -97,6 +100,7 @@ class Figures:
     received: list[int] = dataclasses.field(default_factory=list)  # MQTT messages, by worker
     linger: float = 0.0  # the headend workers' --linger
     combine: bool = True  # the headend workers' --combine (False: --no-combine)
+    send_events: bool = False  # the utility's --send-events (False: --no-send-events)
     sent: list[int] = dataclasses.field(default_factory=lambda: [0, 0])  # commands, publications
     #: answers, their transactions, reports, their transactions (all the workers)
     recorded: list[int] = dataclasses.field(default_factory=lambda: [0, 0, 0, 0])
@@ -245,14 +249,16 @@ def measure(
     batch: int,
     linger: float,
     combine: bool,
+    send_events: bool,
 ) -> Figures:
     from tests.postgres_server import unique_schema  # noqa: PLC0415
 
     assert broker.process is not None
-    figures = Figures(meters, linger=linger, combine=combine)
+    figures = Figures(meters, linger=linger, combine=combine, send_events=send_events)
     base = f"bench{meters}"
     url = postgres.store_url(unique_schema(base))
-    with running_utility(broker.url, base, meters, sim_workers) as (sims, up):
+    events = "--send-events" if send_events else "--no-send-events"
+    with running_utility(broker.url, base, meters, sim_workers, events) as (sims, up):
         figures.up = up
         figures.rss = sum(rss(pid) for pid in sims)
         with headend_workers(url, broker.url, base, workers, batch, figures) as running:
@@ -289,8 +295,8 @@ def report(runs: list[Figures]) -> None:
         return f"{value / reference:5.2f}x" if reference else "   - "
 
     print(
-        f"{'meters':>7} {'linger':>6} {'comb':>4} {'devices':>8} {'up s':>7} {'wall s':>8} "
-        f"{'dev/s':>7} "
+        f"{'meters':>7} {'linger':>6} {'comb':>4} {'sent':>4} {'devices':>8} {'up s':>7} "
+        f"{'wall s':>8} {'dev/s':>7} "
         f"{'headend ms/dev':>16} {'pg ms/dev':>15} {'meters ms/dev':>16} {'broker ms/dev':>14} "
         f"{'RSS MB/meter':>16}"
     )
@@ -303,7 +309,8 @@ def report(runs: list[Figures]) -> None:
         cells = " ".join(f"{v:>9.3f} {ratio(v, r)}" for v, r in columns)
         per_meter = f.rss / f.meters / 2**20
         print(
-            f"{f.meters:>7} {f.linger:>6} {'on' if f.combine else 'off':>4} {f.devices:>8} "
+            f"{f.meters:>7} {f.linger:>6} {'on' if f.combine else 'off':>4} "
+            f"{'on' if f.send_events else 'off':>4} {f.devices:>8} "
             f"{f.up:>7.0f} {f.wall:>8.1f} "
             f"{f.devices / f.wall:>7.1f} "
             f"{cells} {ms(f.broker, f):>14.3f} "
@@ -373,10 +380,16 @@ def main() -> None:
     parser.add_argument(
         "--combine", default="on", help="the headend workers' --combine: on, off or on,off"
     )
+    parser.add_argument(
+        "--send-events",
+        default="off",
+        help="the utility's --send-events (the ESI's own sends published): off, on or off,on",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.meters.split(",")]
     lingers = [float(value) for value in args.linger.split(",")]
     combines = [value.strip() == "on" for value in args.combine.split(",")]
+    sends = [value.strip() == "on" for value in args.send_events.split(",")]
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         broker = Broker(Path(tmp))
         broker.start()
@@ -384,8 +397,8 @@ def main() -> None:
         postgres = postgres_server.start(durable=True)
         stack.callback(postgres.stop)
         runs = []
-        for meters, linger, combine in itertools.product(sizes, lingers, combines):
-            options = (args.workers, args.headend_workers, args.batch, linger, combine)
+        for meters, linger, combine, send in itertools.product(sizes, lingers, combines, sends):
+            options = (args.workers, args.headend_workers, args.batch, linger, combine, send)
             runs.append(measure(postgres, broker, meters, *options))
             print(f"# {meters} meters measured: {runs[-1]}", file=sys.stderr, flush=True)
         report(runs)

@@ -203,6 +203,32 @@ async def test_load_control_by_command_and_every_report_back(
         assert [v["event"] for v in sent] == ["LoadControlSent"]
 
 
+async def test_a_gateway_without_send_events_answers_and_reports_but_publishes_no_sends(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """``send_events = false`` (a gateway serving only a headend, ADR 0023): the command is
+    carried out and answered, the devices' reports published, the ESI's own sends not. The
+    outbox publishes in order, so once the reports that follow the send are in, a send
+    published would be too."""
+    async with running(broker, tmp_path, send_events=False) as (sim, bridge, sub):
+        await sub.publish("zse/bridge/request/load_control", _lc("lc-quiet"))
+        (answer,) = await sub.until(lambda: sub.on("zse/bridge/response/load_control"))
+        assert answer["status"] == "ok"
+        assert {o["outcome"] for o in answer["result"]["outcomes"]} == {"delivered"}
+        devices = {node_id(device) for device in sim.devices.values()}
+
+        def started() -> set[str]:
+            found = {
+                t.split("/")[1]
+                for t, v, _ in sub.received
+                if t.endswith("/drlc") and v.get("status") == "started"
+            }
+            return found if found >= devices else set()
+
+        assert await sub.until(started) == devices
+        assert sub.on(f"zse/{node_id(bridge.meter)}/drlc") == []
+
+
 async def test_a_bad_field_is_answered_with_its_name_and_the_bridge_goes_on(
     broker: Broker, tmp_path: Path
 ) -> None:

@@ -363,6 +363,8 @@ def test_settings_name_the_key_and_hide_the_password() -> None:
     assert (found.host, found.port, found.tls) == ("h", 1, True)
     assert "s3cret" not in repr(found)
     assert parse_settings({"url": "mqtt://h"}).port == 1883
+    assert parse_settings({"url": "mqtt://h"}).send_events is True
+    assert parse_settings({"url": "mqtt://h", "send_events": False}).send_events is False
     for table, key in [
         ({"url": "http://h"}, "mqtt.url"),
         ({"url": "mqtt://h:99999"}, "mqtt.url"),
@@ -371,6 +373,7 @@ def test_settings_name_the_key_and_hide_the_password() -> None:
         ({"cert_file": "c.pem"}, "mqtt.cert_file"),
         ({"password": "p"}, "mqtt.password"),
         ({"retain": 1}, "mqtt.retain"),
+        ({"send_events": "no"}, "mqtt.send_events"),
         ({"nope": 1}, "mqtt.nope"),
     ]:
         with pytest.raises(MqttConfigError, match=key.replace(".", r"\.")):

@@ -91,6 +91,7 @@ def test_a_small_utility_answers_each_meter_and_stops_every_worker_on_sigterm(
     broker: Broker,
 ) -> None:
     argv = [*UTILITY, "--meters", "3", "--devices-per-meter", "2", "--workers", "2"]
+    argv += ["--no-send-events"]  # gateways for a headend (ADR 0023): the ESI's sends unpublished
     with running([*argv, "--broker", broker.url, "--speed", "30"]) as process:
         state = _Stream(broker, "zse/utility/state")
         try:
@@ -175,6 +176,9 @@ def test_a_small_utility_answers_each_meter_and_stops_every_worker_on_sigterm(
             assert reports, f"no report on {topic}"
             assert {r["report"]["issuer_event_id"] for r in reports} == {0x1000 + index}  # type: ignore[index]
             assert reports[0]["device"] == device_eui(index, device)
+        # --no-send-events: the meter's own LoadControlSent not published (its answer was)
+        sent = f"{base}/{meter_eui(index).replace(':', '')}/drlc "
+        assert [x for x in lines if x.startswith(sent)] == []
     # SIGTERM stopped every worker: gone, their bridges said offline, the utility stopped
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists()

@@ -356,6 +356,12 @@ def _over_radio(settings: Any, path: Path, radio: str | None, shell: bool = Fals
 @click.option("--client-id", help="The MQTT client id (over mqtt.client_id).")
 @click.option("--base-topic", help="The base topic (over mqtt.base_topic; default zse).")
 @click.option(
+    "--send-events/--no-send-events",
+    default=None,
+    help="Publish the ESI's own sends (LoadControlSent...) on the meter's topics (over "
+    "mqtt.send_events; default on). Off for a gateway that serves only a headend.",
+)
+@click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="With --sim: keep the registry, outbox and executed commands here (default: a "
@@ -372,6 +378,7 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
     shell: bool,
     client_id: str | None,
     base_topic: str | None,
+    send_events: bool | None,
     state_dir: Path | None,
 ) -> None:
     """Bridge an ESI to an MQTT broker: readings and events out, Home Assistant discovery,
@@ -379,7 +386,9 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
     if importlib.util.find_spec("aiomqtt") is None:
         click.echo('error: zse mqtt needs the mqtt extra: pip install "zigpy-se[mqtt]"', err=True)
         sys.exit(1)
-    settings = _settings(broker, config, client_id=client_id, base_topic=base_topic)
+    settings = _settings(
+        broker, config, client_id=client_id, base_topic=base_topic, send_events=send_events
+    )
     if sim and shell:
         _usage("--shell goes with --config (the ESI of `zse esi`), not --sim")
     if not sim:

@@ -47,6 +47,12 @@ def sim() -> None:
     "CPU goes).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same meters.")
+@click.option(
+    "--send-events/--no-send-events",
+    default=None,
+    help="The meters publish their ESI's own sends (LoadControlSent...) (over "
+    "mqtt.send_events; default on). Off when only a headend listens (ADR 0023).",
+)
 def utility(  # noqa: PLR0917 - click passes options positionally
     meters: int,
     devices_per_meter: int,
@@ -57,6 +63,7 @@ def utility(  # noqa: PLR0917 - click passes options positionally
     client_id: str | None,
     speed: float,
     seed: int,
+    send_events: bool | None,
 ) -> None:
     """Run N simulated meters, each a gateway on an MQTT broker (docs/simulator.md)."""
     if importlib.util.find_spec("aiomqtt") is None:
@@ -72,6 +79,7 @@ def utility(  # noqa: PLR0917 - click passes options positionally
             default_client_id="zse-utility",
             base_topic=base_topic,
             client_id=client_id,
+            send_events=send_events,
         )
         plan = UtilityPlan(
             meters=meters,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import uuid
@@ -251,9 +252,21 @@ class GatewayLink(MeterLink):
         if not waits:
             ack(client, message)
             return
+        if len(waits) == 1 and isinstance(waits[0], asyncio.Future):
+            # the usual case, one listener's task: acknowledged from its done callback
+            waits[0].add_done_callback(functools.partial(self._ack_done, client, message))
+            return
         task = asyncio.get_running_loop().create_task(self._ack_when(client, message, waits))
         self._acks.add(task)
         task.add_done_callback(self._acks.discard)
+
+    def _ack_done(
+        self, client: aiomqtt.Client, message: aiomqtt.Message, done: asyncio.Future[Any]
+    ) -> None:
+        """:meth:`_ack_when` for one future, once it is done."""
+        result = asyncio.CancelledError() if done.cancelled() else done.exception() or done.result()
+        if client is self._client and not _unwritten(result):
+            ack(client, message)
 
     async def _ack_when(
         self, client: aiomqtt.Client, message: aiomqtt.Message, waits: list[Awaitable[Any]]

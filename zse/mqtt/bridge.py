@@ -634,9 +634,11 @@ class MqttBridge(BridgeShell):
     def _on_event(self, event: Any) -> None:
         try:
             now = self.esi.clock()
-            publication = event_publication(self.topics, event, now) or sent_publication(
-                self.topics, self.meter, event, now, retain=self.settings.retain
-            )
+            publication = event_publication(self.topics, event, now)
+            if publication is None and self.settings.send_events:
+                publication = sent_publication(
+                    self.topics, self.meter, event, now, retain=self.settings.retain
+                )
         except Exception:  # never break the ESI's event stream; the log says what
             LOGGER.exception("MQTT bridge: event %s not published", type(event).__name__)
             return

@@ -140,6 +140,11 @@ class MqttSettings:
     reading_interval: int = 30
     #: The longest wait between reconnection attempts (seconds; it doubles from 1).
     max_backoff: float = 60.0
+    #: Whether the ESI's own sends (``PriceSent``, ``MessageSent``, ``LoadControlSent`` and
+    #: the cancels, :data:`SENT_KINDS`) are published on the meter's topics. A gateway that
+    #: serves only a headend turns them off: the headend has each command's answer, and the
+    #: events would be read and acknowledged by its workers for nothing (ADR 0023).
+    send_events: bool = True
 
 
 _KEYS: Final = {
@@ -158,6 +163,7 @@ _KEYS: Final = {
     "executed_limit": int,
     "reading_interval": int,
     "max_backoff": int,
+    "send_events": bool,
 }
 
 
