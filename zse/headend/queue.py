@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +105,33 @@ _UPDATE = (
     " failures = ?, not_before = ?, lease_owner = ?, lease_until = ?, updated = ?"
     " WHERE send = ? AND device = ?"
 )
+#: PostgreSQL: ``_UPDATE`` for many jobs in one statement, each only if its row is still as
+#: it was read (outcome, state, lease, counts: compare and set), the jobs in key order; the
+#: keys updated, with a notification (:data:`CHANNEL`) of the change if any.
+_SWAP = (
+    "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
+    " $5::text[], $6::integer[], $7::integer[], $8::integer[], $9::float8[], $10::text[],"
+    " $11::float8[], $12::float8[], $13::text[], $14::text[], $15::text[], $16::integer[],"
+    " $17::integer[], $18::integer[], $19::float8[]) AS v(send, device, state, outcome, detail,"
+    " attempts, tries, failures, not_before, lease_owner, lease_until, updated, was_outcome,"
+    " was_state, was_owner, was_attempts, was_tries, was_failures, was_until)"
+    " ORDER BY send, device),"
+    " u AS (UPDATE headend_jobs AS j SET state = v.state, outcome = v.outcome,"
+    " detail = v.detail, attempts = v.attempts, tries = v.tries, failures = v.failures,"
+    " not_before = v.not_before, lease_owner = v.lease_owner, lease_until = v.lease_until,"
+    " updated = v.updated FROM v WHERE j.send = v.send AND j.device = v.device"
+    " AND j.outcome = v.was_outcome AND j.state = v.was_state"
+    " AND j.lease_owner IS NOT DISTINCT FROM v.was_owner AND j.attempts = v.was_attempts"
+    " AND j.tries = v.was_tries AND j.failures = v.was_failures"
+    " AND j.lease_until IS NOT DISTINCT FROM v.was_until RETURNING j.send, j.device)"
+    " SELECT send, device, pg_notify($20, $21) FROM u"
+)
+#: PostgreSQL's errors of a statement that lost a race with another transaction
+#: (deadlock_detected, serialization_failure): undone whole, to be read and tried again.
+_RACES = ("40P01", "40001")
+#: Rounds of :meth:`JobQueue._write` by compare and set before the rows still changing under
+#: it (other workers writing the same jobs) are written in a locking transaction instead.
+SWAP_ROUNDS = 3
 _ROWS = (
     "SELECT send, device, meter, outcome, detail, attempts, tries, state, updated"
     " FROM headend_jobs{where} ORDER BY send, device"
@@ -207,6 +234,19 @@ class _Connection(ABC):
     @abstractmethod
     async def begin(self) -> None: ...
 
+    #: Whether :meth:`swap` is there (PostgreSQL): rows updated only if still as read.
+    swaps = False
+
+    async def swap(
+        self,
+        updates: Mapping[tuple[int, str], tuple[Any, ...]],
+        expected: Mapping[tuple[int, str], tuple[Any, ...]],
+    ) -> set[tuple[int, str]]:
+        """Apply each of ``updates`` (``_UPDATE``'s parameters, by key) in one statement,
+        outside any transaction of the caller's, to the rows still as ``expected`` says
+        (``_ROWS_OF`` less the key); the keys updated, and the listeners notified if any."""
+        raise NotImplementedError
+
     @abstractmethod
     async def close(self) -> None: ...
 
@@ -304,6 +344,31 @@ class _Postgres(_Connection):
         self._notify = False
         await self._db.execute("BEGIN")
 
+    swaps = True
+
+    async def swap(
+        self,
+        updates: Mapping[tuple[int, str], tuple[Any, ...]],
+        expected: Mapping[tuple[int, str], tuple[Any, ...]],
+    ) -> set[tuple[int, str]]:
+        keys = sorted(updates)
+        columns: list[list[Any]] = [[] for _ in range(19)]
+        for key in keys:
+            state, outcome, detail, attempts, tries, failures, not_before, owner, until, now = (
+                updates[key][:10]
+            )
+            was = expected[key][:7]  # outcome, state, owner, attempts, tries, failures, until
+            values = (*key, state, outcome, detail, attempts, tries, failures, not_before)
+            for column, value in zip(columns, (*values, owner, until, now, *was), strict=True):
+                column.append(value)
+        try:
+            rows = await self._db.fetch(_SWAP, *columns, CHANNEL, self.url.schema)
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) in _RACES:
+                return set()  # the statement undone whole: read again
+            raise
+        return {(int(r[0]), r[1]) for r in rows}
+
     async def close(self) -> None:
         await self._db.close(timeout=self.url.command_timeout)
 
@@ -382,6 +447,21 @@ class JobQueue:
                 await db.execute(f"SELECT pg_advisory_xact_lock(hashtext('zse.{what}'))")
             for sql in statements:
                 await db.execute(sql)
+
+    @asynccontextmanager
+    async def _statements(self, what: str) -> AsyncIterator[_Connection]:
+        """The queue's connection for statements outside a transaction (each its own): a
+        database error as :class:`StoreError` saying it could not ``what``."""
+        async with self._lock:
+            with hold_virtual_clock():
+                try:
+                    await self._db.ensure()
+                    yield self._db
+                except StoreError:
+                    raise
+                except Exception as exc:
+                    message = _password_free(self._db, exc)
+                    raise StoreError(f"{self.where}: cannot {what}: {message}") from None
 
     @asynccontextmanager
     async def _transaction(self, what: str) -> AsyncIterator[_Connection]:
@@ -469,34 +549,68 @@ class JobQueue:
     async def complete_many(
         self, owner: str, answers: Sequence[Completion], *, now: float
     ) -> list[bool]:
-        """:meth:`complete` for each of ``answers`` (at most one per job), all in one
-        transaction: for each, whether it was recorded (``owner`` still held the lease)."""
+        """:meth:`complete` for each of ``answers`` (at most one per job), all at once: for
+        each, whether it was recorded (``owner`` still held the lease)."""
         keys = [(a.job.send, a.job.device) for a in answers]
         if len(set(keys)) != len(keys):
             raise ValueError("one answer per job")
-        updates: dict[tuple[int, str], tuple[Any, ...]] = {}
-        async with self._transaction("record outcomes") as db:
-            found = await self._rows_of(db, keys)
-            for answer in answers:
-                row = found.get((answer.job.send, answer.job.device))
-                update = _completed(row, owner, answer, now) if row else None
-                if update is not None:
-                    updates[answer.job.send, answer.job.device] = update
+        by_key = dict(zip(keys, answers, strict=True))
+        recorded: dict[tuple[int, str], bool] = {}
+
+        def compute(key: tuple[int, str], row: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+            update = _completed(row, owner, by_key[key], now) if row else None
+            recorded[key] = update is not None
+            return update
+
+        await self._write("record outcomes", keys, compute)
+        return [recorded.get(key, False) for key in keys]
+
+    async def _write(
+        self,
+        what: str,
+        keys: Sequence[tuple[int, str]],
+        compute: Callable[[tuple[int, str], tuple[Any, ...] | None], tuple[Any, ...] | None],
+    ) -> None:
+        """Read the rows of the jobs ``keys`` and write what ``compute(key, row)`` makes of
+        each (``_UPDATE``'s parameters, or None: nothing), each job's change made from its
+        row as it is when written, never from an older one.
+
+        SQLite: in one transaction, the rows read locked. PostgreSQL: the rows read, then
+        written in one statement only where they are still as read (:data:`_SWAP`, compare
+        and set), no transaction of their own: two round trips instead of four (``BEGIN``,
+        read locked, write, ``COMMIT``); a job another worker changed in between is read
+        and computed again, and after :data:`SWAP_ROUNDS` rounds what is left is written
+        in a locking transaction."""
+        todo = sorted(set(keys))
+        if self._db.swaps:
+            for _ in range(SWAP_ROUNDS):
+                async with self._statements(what) as db:
+                    found = await self._rows_of(db, todo, lock=False)
+                    updates = {k: u for k in todo if (u := compute(k, found.get(k))) is not None}
+                    if not updates:
+                        return
+                    done = await db.swap(updates, {key: found[key] for key in updates})
+                todo = [key for key in updates if key not in done]
+                if not todo:
+                    return
+        async with self._transaction(what) as db:
+            found = await self._rows_of(db, todo)
+            updates = {k: u for k in todo if (u := compute(k, found.get(k))) is not None}
             if updates:
                 await db.execute_many(_UPDATE, list(updates.values()))
                 await db.notify()
-        return [key in updates for key in keys]
 
     async def _rows_of(
-        self, db: _Connection, keys: Sequence[tuple[int, str]]
+        self, db: _Connection, keys: Sequence[tuple[int, str]], *, lock: bool = True
     ) -> dict[tuple[int, str], tuple[Any, ...]]:
-        """The rows of the jobs ``keys`` (locked on PostgreSQL), by key."""
+        """The rows of the jobs ``keys`` (locked on PostgreSQL, unless not ``lock``), by
+        key."""
         found: dict[tuple[int, str], tuple[Any, ...]] = {}
         for start in range(0, len(keys), _ROWS_AT_ONCE):
             part = sorted(set(keys[start : start + _ROWS_AT_ONCE]))
             sql = _ROWS_OF.format(
                 keys=" OR ".join(["(send = ? AND device = ?)"] * len(part)),
-                lock=" FOR UPDATE" if db.lock_clause else "",
+                lock=" FOR UPDATE" if db.lock_clause and lock else "",
             )
             params = [value for key in part for value in key]
             for row in await db.fetch(sql, params):
@@ -514,25 +628,26 @@ class JobQueue:
         return moved
 
     async def report_many(self, reports: Sequence[ReportedOutcome], *, now: float) -> list[bool]:
-        """:meth:`report` for each of ``reports``, in their order, all in one transaction: for
-        each, whether it moved its device's outcome forward."""
+        """:meth:`report` for each of ``reports``, in their order, all at once: for each,
+        whether it moved its device's outcome forward."""
         keys = [(r.send, r.device) for r in reports]
-        moved: list[bool] = []
-        updates: dict[tuple[int, str], tuple[Any, ...]] = {}
-        async with self._transaction("record reports") as db:
-            found = await self._rows_of(db, keys)
-            for report in reports:
-                key = (report.send, report.device)
-                row = found.get(key)
-                update = _reported(row, report, now) if row else None
-                moved.append(update is not None)
-                if row is not None and update is not None:  # a later report sees this one
+        by_key: dict[tuple[int, str], list[int]] = {}
+        for index, key in enumerate(keys):
+            by_key.setdefault(key, []).append(index)
+        moved = [False] * len(reports)
+
+        def compute(key: tuple[int, str], row: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+            last = None
+            for index in by_key[key]:  # in their order: a later report sees the earlier
+                update = _reported(row, reports[index], now) if row else None
+                moved[index] = update is not None
+                if row is not None and update is not None:
                     state, outcome, _, _, _, _, _, holder, lease_until = update[:9]
-                    found[key] = (outcome, state, holder, *row[3:6], lease_until, row[7])
-                    updates[key] = update
-            if updates:
-                await db.execute_many(_UPDATE, list(updates.values()))
-                await db.notify()
+                    row = (outcome, state, holder, *row[3:6], lease_until, row[7])
+                    last = update
+            return last
+
+        await self._write("record reports", keys, compute)
         return moved
 
     async def cancel(self, send: int, *, now: float) -> None:
