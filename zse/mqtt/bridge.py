@@ -116,11 +116,6 @@ class _Client(aiomqtt.Client):
     real clock's whole seconds, so that a worker's clients share one wake-up of the loop a
     second instead of each its own."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: The reads of the connection (``reads``: system calls; ``served``: paho's).
-        self.reads = _ReadBuffer(self._client)
-
     async def _misc_loop(self) -> None:
         loop = asyncio.get_running_loop()
         later = getattr(loop, "call_real_later", None)
@@ -152,55 +147,6 @@ class _Client(aiomqtt.Client):
 
 #: paho's ``MQTT_ERR_SUCCESS`` (paho is aiomqtt's to import, not the bridge's).
 _MQTT_ERR_SUCCESS = 0
-
-
-class _ReadBuffer:
-    """A paho client's reads, buffered.
-
-    paho reads a packet a few bytes per system call: its fixed header's first byte, then each
-    byte of its remaining length, then the rest (MQTT 3.1.1 section 2.2), three or four
-    ``recv`` calls a packet. Here one ``recv`` of up to :attr:`SIZE` bytes serves them (and
-    the packets behind them), and ``loop_read`` goes on while what was read holds more: the
-    socket, drained, would not wake the event loop for them. What paho sees is what a socket
-    gives (fewer bytes than asked when no more have arrived; ``BlockingIOError`` when none;
-    ``b""`` when the connection is closed); a new connection starts with nothing buffered."""
-
-    SIZE = 65_536
-    __slots__ = ("_at", "_data", "_loop_read", "_paho", "_recv", "_sock", "reads", "served")
-
-    def __init__(self, paho: Any) -> None:
-        self._paho = paho
-        self._recv: Callable[[int], bytes] = paho._sock_recv
-        self._loop_read: Callable[[int], int] = paho.loop_read
-        self._data, self._at, self._sock = b"", 0, None
-        self.reads = self.served = 0
-        paho._sock_recv = self.recv
-        paho.loop_read = self.loop_read
-
-    def recv(self, size: int) -> bytes:
-        """Up to ``size`` bytes of the connection, from the buffer while it holds some."""
-        if self._paho._sock is not self._sock:  # a new connection: nothing of the old one's
-            self._sock, self._data, self._at = self._paho._sock, b"", 0
-        if self._at >= len(self._data):
-            self._data, self._at = b"", 0
-            data = self._recv(self.SIZE)  # BlockingIOError when nothing came: paho's AGAIN
-            self.reads += 1
-            if not data:
-                return data  # closed
-            self._data = data
-        out = self._data[self._at : self._at + size]
-        self._at += len(out)
-        self.served += 1
-        return out
-
-    def loop_read(self, max_packets: int = 1) -> int:
-        """paho's ``loop_read``, again while the buffer holds bytes (each round takes some)."""
-        rc = self._loop_read(max_packets)
-        while rc == _MQTT_ERR_SUCCESS and self._at < len(self._data):
-            if self._paho._sock is not self._sock:
-                break
-            rc = self._loop_read(max_packets)
-        return rc
 
 
 def _settle(future: asyncio.Future[None]) -> None:
