@@ -8,6 +8,7 @@ write."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -159,3 +160,50 @@ async def test_past_the_rounds_the_rest_is_written_in_a_locking_transaction(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_three_workers_writing_the_same_jobs_at_once_record_each_thing_once(
+    pg_place: Any,
+) -> None:
+    """Answers by the lease holder and the same reports from two other workers, all at once
+    on their own connections, in shuffled batches: every job ends started, answered once,
+    and each report's move forward is counted once across the workers."""
+    url = pg_place("queue")
+    devices = [(f"000D6F00000{n:05X}", f"m{n // 3}") for n in range(120)]
+    a, b, c = await open_queue(url), await open_queue(url), await open_queue(url)
+    try:
+        await a.enqueue(4, SendKind.LOAD_CONTROL, EVENT, devices, now=0.0)
+        jobs = await a.claim("a", now=0.0, lease=3600.0, limit=len(devices))
+        assert len(jobs) == len(devices)
+        shuffle = random.Random(19).shuffle
+        answers = [Completion(job=j, outcome=Outcome.DELIVERED) for j in jobs]
+        shuffle(answers)
+        told = [_report(d, o) for d, _ in devices for o in (Outcome.RECEIVED, Outcome.STARTED)]
+        mine, theirs = list(told), list(told)
+        shuffle(mine)
+        shuffle(theirs)
+
+        async def in_batches(write: Any, items: list[Any], size: int) -> list[bool]:
+            done: list[bool] = []
+            for start in range(0, len(items), size):
+                done += await write(items[start : start + size])
+            return done
+
+        recorded, by_b, by_c = await asyncio.gather(
+            in_batches(lambda part: a.complete_many("a", part, now=1.0), answers, 17),
+            in_batches(lambda part: b.report_many(part, now=2.0), mine, 9),
+            in_batches(lambda part: c.report_many(part, now=2.0), theirs, 7),
+        )
+        assert all(recorded)  # the lease stayed a's: each answer recorded
+        started = [
+            r.device
+            for r, moved in [*zip(mine, by_b, strict=True), *zip(theirs, by_c, strict=True)]
+            if moved and r.outcome is Outcome.STARTED
+        ]
+        assert sorted(started) == sorted(d for d, _ in devices)  # each moved once, by one
+        rows = await a.rows(4)
+        # answered and reported in whichever order: started, answered once, nothing to send
+        assert {(r.outcome, r.attempts, r.state) for r in rows} == {(Outcome.STARTED, 1, "sent")}
+    finally:
+        for queue in (a, b, c):
+            await queue.close()
