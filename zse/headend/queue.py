@@ -450,8 +450,9 @@ class JobQueue:
 
     @asynccontextmanager
     async def _statements(self, what: str) -> AsyncIterator[_Connection]:
-        """The queue's connection for statements outside a transaction (each its own): a
-        database error as :class:`StoreError` saying it could not ``what``."""
+        """The queue's connection, to one user at a time (statements outside a transaction
+        are each their own): a database error as :class:`StoreError` saying it could not
+        ``what``."""
         async with self._lock:
             with hold_virtual_clock():
                 try:
@@ -465,24 +466,16 @@ class JobQueue:
 
     @asynccontextmanager
     async def _transaction(self, what: str) -> AsyncIterator[_Connection]:
-        async with self._lock:
-            with hold_virtual_clock():
-                try:
-                    await self._db.ensure()
-                    await self._db.begin()
-                    try:
-                        yield self._db
-                    except BaseException:
-                        await self._db.rollback()
-                        raise
-                    await self._db.commit()
-                except StoreError:
-                    raise
-                except Exception as exc:
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                    message = _password_free(self._db, exc)
-                    raise StoreError(f"{self.where}: cannot {what}: {message}") from None
+        """:meth:`_statements` in one transaction: committed at the end, rolled back on an
+        error."""
+        async with self._statements(what) as db:
+            await db.begin()
+            try:
+                yield db
+            except BaseException:
+                await db.rollback()
+                raise
+            await db.commit()
 
     async def enqueue(
         self,
