@@ -22,7 +22,13 @@ unprivileged user, fsync on) and one Mosquitto (``tests/mqtt/broker.py``), both 
 Checked for every device (in PostgreSQL): outcome ``started``, delivered once (``attempts`` 1,
 no retry: ``tries`` and ``failures`` 0), job ``sent``: nothing lost, nothing twice.
 
-Figures, per size, with the ratio to the smallest size of the same run (flat: 1.0x):
+Before the sizes, in the same run: a warm-up size (``--warm-up``, 100 meters; left out of the
+figures: the first size on a fresh PostgreSQL and broker ran high, docs/performance.md), and
+the machine's floor for reading MQTT messages in Python (``mqtt_floor.py``: a bare paho
+client, each message decoded and acknowledged), against which the headend workers' CPU per
+device is also given (in floor messages), so that machines can be compared.
+
+Figures, per size, with the ratio to the first size of the same run (flat: 1.0x):
 
 - CPU time (``/proc/<pid>/stat``, user + system) during step 3, per device: the headend side
   (the workers, and PostgreSQL's processes that outlive the step: postmaster and the workers'
@@ -37,6 +43,7 @@ Figures, per size, with the ratio to the smallest size of the same run (flat: 1.
   that touched them: an upper bound).
 
     .venv/bin/python benchmarks/utility_headend.py [--meters 1000,5000] [--headend-workers 2]
+        [--warm-up 100]
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import mqtt_floor
 from utility import DEVICES, children, cpu, rss, running_utility, stop
 
 if TYPE_CHECKING:
@@ -285,7 +293,9 @@ def postmaster(postgres: Server) -> int:
     return int((postgres.base / "data" / "postmaster.pid").read_text().split()[0])
 
 
-def report(runs: list[Figures]) -> None:
+def report(runs: list[Figures], floor: float) -> None:
+    """Print the figures of ``runs`` (ratios to the first), ``floor`` the seconds of CPU a
+    message of :mod:`mqtt_floor` (measured in the same run)."""
     ref = runs[0]
 
     def ms(seconds: float, f: Figures) -> float:
@@ -354,6 +364,16 @@ def report(runs: list[Figures]) -> None:
                 f"{f.meters} meters: MQTT messages received per device by each headend worker "
                 f"{each} (all {sum(f.received) / f.devices:.2f})"
             )
+    print(
+        f"floor (benchmarks/mqtt_floor.py, same broker): {floor * 1e6:.1f} µs CPU a message "
+        "(a bare paho client: decoded, acknowledged)"
+    )
+    for f in runs:
+        print(
+            f"{f.meters} meters: headend workers' CPU per device "
+            f"{f.headend / f.devices / floor:.1f} floor messages"
+            + (f" ({sum(f.received) / f.devices:.2f} received)" if f.received else "")
+        )
     for low, high in itertools.pairwise(runs):
         if low.meters == high.meters:
             continue
@@ -385,6 +405,14 @@ def main() -> None:
         default="off",
         help="the utility's --send-events (the ESI's own sends published): off, on or off,on",
     )
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=100,
+        help="meters of a first run left out of the figures (0: none): the first size of a "
+        "run on a fresh PostgreSQL and broker runs high",
+    )
+    parser.add_argument("--floor-messages", type=int, default=20_000, help="mqtt_floor.py's")
     args = parser.parse_args()
     sizes = [int(size) for size in args.meters.split(",")]
     lingers = [float(value) for value in args.linger.split(",")]
@@ -396,12 +424,18 @@ def main() -> None:
         stack.callback(broker.stop)
         postgres = postgres_server.start(durable=True)
         stack.callback(postgres.stop)
+        floor = mqtt_floor.measure(broker.port, args.floor_messages)
+        print(f"# floor: {floor * 1e6:.1f} µs a message", file=sys.stderr, flush=True)
+        if args.warm_up:
+            options = (args.workers, args.headend_workers, args.batch, lingers[0], combines[0])
+            warm = measure(postgres, broker, args.warm_up, *options, sends[0])
+            print(f"# warm-up, left out: {warm}", file=sys.stderr, flush=True)
         runs = []
         for meters, linger, combine, send in itertools.product(sizes, lingers, combines, sends):
             options = (args.workers, args.headend_workers, args.batch, linger, combine, send)
             runs.append(measure(postgres, broker, meters, *options))
             print(f"# {meters} meters measured: {runs[-1]}", file=sys.stderr, flush=True)
-        report(runs)
+        report(runs, floor)
 
 
 if __name__ == "__main__":
