@@ -9,12 +9,21 @@ for a report it receives. ``mosquitto_pub -l -q 1`` publishes the N payloads (ea
 size of a gateway's Report Event Status). The figure: the subscriber's CPU time (user +
 system, its own ``time.process_time``) from the first message to the last, per message.
 
-    .venv/bin/python benchmarks/mqtt_floor.py [--messages 20000]
+Run alone, it also measures, against that floor and in the same run, what zse's headend adds
+per report received (``--layers``): ``aiomqtt`` (the same with aiomqtt's client, which zse
+uses: its message queue on the event loop), ``link`` (a headend worker's
+:class:`~zse.headend.gateway.GatewayLink`: its shared subscription, the report parsed and
+handed to a listener that has it recorded at once) and ``worker`` (the worker's report path
+behind the link: each report grouped with others for one write, acknowledged once written;
+the write itself a stand-in that records nothing, so no database in the figure).
+
+    .venv/bin/python benchmarks/mqtt_floor.py [--messages 20000] [--layers]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import subprocess
 import sys
@@ -25,7 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests' broker: one way to start Mosquitto
 
-TOPIC = "bench/floor/00:00:00:00:00:00:00:01/drlc"
+#: A gateway's event topic (``zse/meters/<meter>/<device>/drlc``, a headend's default prefix).
+TOPIC = "zse/meters/m1/00:0d:6f:00:00:00:00:01/drlc"
+LAYERS = ("floor", "aiomqtt", "link", "worker")
 #: A gateway's Report Event Status as ``zse mqtt`` publishes it (the fields, their sizes).
 PAYLOAD = {
     "event": "ReportReceived",
@@ -77,10 +88,74 @@ def subscribe(port: int, count: int) -> None:
     client.loop_forever()
 
 
-def measure(port: int, count: int) -> float:
-    """CPU seconds per message of the floor's subscriber on the broker at ``port``."""
+async def subscribe_zse(port: int, count: int, layer: str) -> None:
+    """:func:`subscribe` with zse's layers (``aiomqtt``, ``link`` or ``worker``)."""
+    import aiomqtt  # noqa: PLC0415
+
+    from zse.headend.gateway import GatewayLink  # noqa: PLC0415
+    from zse.headend.worker import Worker  # noqa: PLC0415
+    from zse.mqtt.bridge import ack  # noqa: PLC0415
+    from zse.mqtt.core import MqttSettings  # noqa: PLC0415
+
+    seen = 0
+    first = 0.0
+    finished = asyncio.Event()
+
+    def counted() -> None:
+        nonlocal seen, first
+        if seen == 0:
+            first = time.process_time()
+        seen += 1
+        if seen == count:
+            print(f"done {time.process_time() - first:.6f}", flush=True)
+            finished.set()
+
+    if layer == "aiomqtt":
+        async with aiomqtt.Client("127.0.0.1", port, identifier="floor", manual_ack=True) as client:
+            await client.subscribe(TOPIC, qos=1)
+            print("ready", flush=True)
+            async for message in client.messages:
+                json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                ack(client, message)
+                counted()
+                if finished.is_set():
+                    return
+    settings = MqttSettings(host="127.0.0.1", port=port, client_id="floor")
+    link = GatewayLink(settings)
+    await link.start()
+    await link.connected.wait()
+    if layer == "link":
+
+        def listener(_: object) -> asyncio.Future[bool]:
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(True)
+            counted()
+            return done
+
+        link.on_report(listener)
+    else:
+
+        class Recorded:  # stands in for the queue: each report written at once
+            async def report_many(self, reports: list[object], **_: object) -> list[bool]:
+                for _report in reports:
+                    counted()
+                return [True] * len(reports)
+
+            async def database_time(self) -> None:
+                return None
+
+        worker = Worker(Recorded(), link, owner="floor", poll=3600.0)  # type: ignore[arg-type]
+        await worker.sync_clock()
+        worker._remove = link.on_report(worker._on_report)
+    print("ready", flush=True)
+    await finished.wait()
+    await link.close()
+
+
+def measure(port: int, count: int, layer: str = "floor") -> float:
+    """CPU seconds per message of ``layer``'s subscriber on the broker at ``port``."""
     subscriber = subprocess.Popen(
-        [sys.executable, __file__, "--subscribe", str(port), str(count)],
+        [sys.executable, __file__, "--subscribe", str(port), str(count), "--layer", layer],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -110,17 +185,34 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--layers", action="store_true", help="zse's layers too")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--subscribe", nargs=2, type=int, metavar=("PORT", "COUNT"))
+    parser.add_argument("--layer", choices=LAYERS, default="floor")
     args = parser.parse_args()
     if args.subscribe:
-        subscribe(*args.subscribe)
+        if args.layer == "floor":
+            subscribe(*args.subscribe)
+        else:
+            asyncio.run(subscribe_zse(*args.subscribe, args.layer))
         return
+    layers = LAYERS if args.layers else LAYERS[:1]
     with tempfile.TemporaryDirectory() as tmp:
         broker = Broker(Path(tmp))
         broker.start()
         try:
-            for _ in range(3):
-                print(f"floor: {measure(broker.port, args.messages) * 1e6:.1f} µs CPU a message")
+            figures: dict[str, list[float]] = {layer: [] for layer in layers}
+            for _ in range(args.rounds):  # the layers in turn, each round
+                for layer in layers:
+                    figures[layer].append(measure(broker.port, args.messages, layer))
+            floor = min(figures["floor"])
+            for layer, found in figures.items():
+                best = min(found)
+                print(
+                    f"{layer:>8}: {best * 1e6:6.1f} µs CPU a message (best of {len(found)}: "
+                    + ", ".join(f"{each * 1e6:.1f}" for each in found)
+                    + f"), {best / floor:4.1f}x the floor"
+                )
         finally:
             broker.stop()
 

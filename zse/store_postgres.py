@@ -7,7 +7,8 @@ database can hold several stores. The tables, their checksums and the SQL are th
 SQLite engine (:mod:`zse.store_engine`); what differs is here:
 
 * identity: the ``meta`` row ``application_id`` = ``0x5A534531`` (SQLite keeps it in the file
-  header); a schema with other tables, or none of them, is refused;
+  header); a schema with other tables, or none of them, is refused, except the headend's
+  work queue's (:data:`QUEUE_TABLES`: a schema holding only those is a new store);
 * one writer per store: a session-level advisory lock keyed on the schema, taken at open
   (``pg_try_advisory_lock``); the server drops it when the connection ends, even when the
   process holding it is killed with SIGKILL;
@@ -33,7 +34,7 @@ import asyncpg
 from zse.errors import StoreError
 from zse.store_engine import APPLICATION_ID, POSTGRES, Engine
 
-__all__ = ["PostgresEngine", "PostgresUrl", "connect", "parse_url"]
+__all__ = ["QUEUE_TABLES", "PostgresEngine", "PostgresUrl", "connect", "create_schema", "parse_url"]
 
 _SCHEMES = ("postgresql", "postgres")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -41,6 +42,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DEFAULT_TIMEOUTS = {"connect_timeout": 10.0, "command_timeout": 30.0}
 #: The ``meta`` row that says a schema is a zse store.
 IDENTITY = f"0x{APPLICATION_ID:08X}"
+#: The tables of the headend's work queue (:mod:`zse.headend.queue`, ``control``, ``roster``),
+#: which live in the store's schema (docs/adr/0019) and are created by whichever of the API
+#: and its workers starts first: zse's own, not another application's.
+QUEUE_TABLES = frozenset(
+    {"headend_jobs", "headend_readers", "headend_control", "headend_lifecycle", "headend_workers"}
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,9 +252,10 @@ class PostgresEngine(Engine):
                 "SELECT tablename FROM pg_tables WHERE schemaname = ?", (schema,)
             )
         }
-        if not tables:  # an empty or missing schema is a new store, as an empty file is
+        if not tables - QUEUE_TABLES:  # an empty or missing schema is a new store, as an
+            # empty file is (the headend's queue may have come first: its tables are zse's)
             if not await self.fetch("SELECT 1 FROM pg_namespace WHERE nspname = ?", (schema,)):
-                await self.execute(f'CREATE SCHEMA "{schema}"')  # the name is an identifier
+                await create_schema(self._db, schema)
             return 0, tables
         foreign = StoreError(
             f"{self.where}: not a zse store: a PostgreSQL schema of another application "
@@ -292,6 +300,18 @@ class PostgresEngine(Engine):
 
     def closed_error(self, exc: BaseException) -> bool:
         return bool(self._db.is_closed())
+
+
+async def create_schema(connection: asyncpg.Connection, schema: str) -> None:
+    """Create ``schema`` unless it exists, also when another connection creates it at the
+    same time (``IF NOT EXISTS`` alone then fails on the catalog's unique index: the store
+    and the headend's queue, opened at once, both create it)."""
+    try:
+        await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')  # an identifier
+    except (asyncpg.UniqueViolationError, asyncpg.DuplicateSchemaError):
+        if connection.is_in_transaction():
+            raise  # the transaction is lost: its owner tries it again
+        # the other one's, committed meanwhile: there it is
 
 
 def _scrub(url: PostgresUrl, exc: BaseException) -> str:

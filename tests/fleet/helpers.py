@@ -19,7 +19,6 @@ from zse.headend.control import Control
 from zse.headend.core import Outcome, SendKind
 from zse.headend.gateway import GatewayLink
 from zse.headend.queue import JobQueue, JobRow, open_queue
-from zse.headend.run import claim_schema
 from zse.headend.sim import SimMeters
 from zse.headend.worker import Worker
 from zse.installcode import canonical_eui64
@@ -200,7 +199,6 @@ async def worker(
     connection and MQTT session, control jobs and lifecycle events included; ``clock``: the
     seconds it shares with the API (default the loop's, as an API in this process uses)."""
     loop = asyncio.get_running_loop()
-    await claim_schema(database)  # as zse headend worker does
     queue: JobQueue = await open_queue(database)
     control = await Control.open(queue)
     settings = parse_settings({"url": broker.url, "client_id": f"headend-{name}"})

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from zse.cli import main
+from zse.errors import StoreError
 from zse.headend.core import Outcome, SendKind
 from zse.headend.link import Answer, Delivery, MeterLink, Report
 from zse.headend.queue import JobQueue, open_queue
@@ -144,3 +145,40 @@ async def test_a_report_the_database_refused_is_recorded_once_it_is_back(
         (row,) = await queue.rows(7)
         assert row.outcome is Outcome.STARTED
         assert "the database refuses" in caplog.text
+
+
+async def test_a_report_still_refused_when_the_worker_stops_is_not_handled(
+    pg_place: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database refuses the report's write until the worker stops: the stop writes it
+    once more, and the report is then not handled (its StoreError: a link leaves it
+    unacknowledged, for the broker to send again), logged as not recorded, never as a
+    future whose exception nobody retrieved."""
+    from tests.postgres_server import raw_sql  # noqa: PLC0415
+
+    async with delivered(pg_place, 1) as (queue, worker, link):
+        await raw_sql(
+            pg_place("queue"),
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'the database refuses'; END $$",
+            "CREATE TRIGGER refuse BEFORE UPDATE ON headend_jobs"
+            " FOR EACH ROW EXECUTE FUNCTION refuse()",
+        )
+        with caplog.at_level("WARNING", logger="zse.headend.worker"):
+            reported = asyncio.ensure_future(link.report(devices(1)[0][0]))
+            for _ in range(600):  # bounded: a minute of the loop's time
+                if "(again in 2 s)" in caplog.text:  # refused twice
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the refused write was not tried again")
+            await worker.stop()
+            with pytest.raises(StoreError, match="the database refuses"):
+                await reported
+        (row,) = await queue.rows(7)
+        assert row.outcome is Outcome.DELIVERED  # the report not recorded
+        last = caplog.records[-1].getMessage()
+        assert "w: 1 reports not recorded: " in last
+        assert "the database refuses" in last
+        assert "again in" not in last  # the stop's write, the last
+        assert "never retrieved" not in caplog.text

@@ -451,10 +451,8 @@ async def _work(  # noqa: PLR0917 - the worker's options
     from zse.headend.gateway import GatewayLink  # noqa: PLC0415
     from zse.headend.queue import open_queue  # noqa: PLC0415
     from zse.headend.roster import Roster  # noqa: PLC0415
-    from zse.headend.run import claim_schema  # noqa: PLC0415
     from zse.headend.worker import Worker  # noqa: PLC0415
 
-    await claim_schema(database)
     queue = await open_queue(database)
     try:
         control = await Control.open(queue)

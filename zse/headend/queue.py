@@ -69,13 +69,15 @@ _OPEN = (
 )
 #: The index of the claim's earlier order (send, device), replaced by :data:`_OPEN`.
 _OPEN_BEFORE = "DROP INDEX IF EXISTS headend_jobs_open"
-#: A new job is due at once (``not_before`` 0: on any worker's clock, whatever the API's).
+#: Tries at creating the tables: the schema's creation can race the store's (at most once).
+_CREATE_ATTEMPTS = 3
 #: How far each reader of the outcomes (the headend's API) has read: the purge keeps what a
 #: reader has not (``since``: every job updated before it was read).
 _READERS = (
     "CREATE TABLE IF NOT EXISTS headend_readers ("
     " reader TEXT PRIMARY KEY, since DOUBLE PRECISION NOT NULL)"
 )
+#: A new job is due at once (``not_before`` 0: on any worker's clock, whatever the API's).
 _INSERT = (
     "INSERT INTO headend_jobs (send, device, meter, kind, payload, state, outcome,"
     " not_before, updated) VALUES (?, ?, ?, ?, ?, 'ready', 'pending', 0, ?)"
@@ -312,12 +314,25 @@ class _Postgres(_Connection):
 
     async def create(self) -> None:
         """Create the table once, whichever worker comes first (a transaction-level advisory
-        lock orders concurrent creators)."""
-        async with self._db.transaction():
-            await self._db.execute("SELECT pg_advisory_xact_lock(hashtext('zse.headend_jobs'))")
-            await self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.url.schema}"')
-            for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
-                await self._db.execute(sql)
+        lock orders concurrent creators); the schema too, unless the store (opened at the
+        same time elsewhere) created it meanwhile: then again, in it."""
+        import asyncpg  # noqa: PLC0415
+
+        from zse.store_postgres import create_schema  # noqa: PLC0415
+
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                async with self._db.transaction():
+                    await self._db.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext('zse.headend_jobs'))"
+                    )
+                    await create_schema(self._db, self.url.schema)
+                    for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
+                        await self._db.execute(sql)
+                return
+            except (asyncpg.UniqueViolationError, asyncpg.DuplicateSchemaError):
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
 
     async def ensure(self) -> None:
         if self._db is None or self._db.is_closed():

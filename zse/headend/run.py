@@ -13,7 +13,6 @@ from typing import Any
 
 from aiohttp import web
 
-from zse.errors import StoreError
 from zse.headend.control import Control
 from zse.headend.core import RateLimiter
 from zse.headend.directory import GatewayMeters, MeterDirectory
@@ -29,7 +28,6 @@ from zse.store import Store
 
 __all__ = [
     "RunningHeadend",
-    "claim_schema",
     "queue_location",
     "start_gateway_headend",
     "start_headend",
@@ -57,22 +55,6 @@ class RunningHeadend:
         for close in reversed(self.closers):
             await close()
         await self.store.close()
-
-
-async def claim_schema(database: str | Path) -> None:
-    """Before a worker opens the work queue at ``database``: an empty PostgreSQL schema is
-    made a zse store first (as the API's ``serve`` would), so that the queue's tables do not
-    make the API refuse it later as another application's. Nothing for SQLite, for a store
-    (open elsewhere or not) or a schema of the queue's own (the queue's opening says what is
-    wrong, if anything)."""
-    text = str(database)
-    if text.split(":", 1)[0].lower() not in ("postgresql", "postgres"):
-        return
-    try:
-        store = await Store.open(text)
-    except StoreError:
-        return  # held by the API, the queue's own schema, or unreachable: open_queue says
-    await store.close()
 
 
 def queue_location(database: str | Path) -> str:

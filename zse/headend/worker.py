@@ -117,10 +117,15 @@ class Worker:
         #: due jobs' index, not to be made for each job that ends.
         self._claim_at = max(1, batch // 2)
         self._answers = _Batcher(
-            self._record_answers, "answers", linger=linger, most=self._claim_at
+            self._record_answers, "answers", owner=owner, linger=linger, most=self._claim_at
         )
         self._reported = _Batcher(
-            self._record_reports, "reports", fail=True, linger=linger, most=REPORTS_AT_ONCE
+            self._record_reports,
+            "reports",
+            owner=owner,
+            retry=True,
+            linger=linger,
+            most=REPORTS_AT_ONCE,
         )
         self._stopping = asyncio.Event()
         self._pending: set[asyncio.Task[Any]] = set()
@@ -352,20 +357,18 @@ class Worker:
         keep_task(self._pending, task, LOGGER, "headend worker: a lifecycle change not recorded")
         return task
 
-    def _on_report(self, report: Report) -> asyncio.Task[Any]:
-        """Record ``report`` with the others arriving meanwhile; the task ends once it is
-        recorded (the link acknowledges the report then)."""
+    def _on_report(self, report: Report) -> asyncio.Future[bool]:
+        """Record ``report`` with the others arriving meanwhile, again on the headend's
+        back-off while the database is away; the future is done once it is recorded (the
+        link acknowledges the report then), or the worker stopped without (its
+        :class:`StoreError`: not acknowledged, the broker sends it again)."""
         reported = ReportedOutcome(
             send=report.send,
             device=canonical_eui64(report.device),
             kind=report.kind,
             outcome=report.outcome,
         )
-        task = asyncio.get_running_loop().create_task(
-            self._until_written(lambda: self._reported.add(reported))
-        )
-        keep_task(self._pending, task, LOGGER, "headend worker: a report not recorded")
-        return task
+        return self._reported.submit(reported)
 
     async def _until_written(self, write: Callable[[], Awaitable[_T]]) -> _T:
         """``write()``, again on the headend's back-off while the database is away, until
@@ -386,30 +389,35 @@ class Worker:
 class _Batcher(Generic[_T]):
     """Items recorded together (group commit): a write waits up to ``linger`` seconds after
     its first item for others, unless ``most`` are waiting, and those added while a write is
-    under way go in the next one (``write(items)``: for each item, whether it was written). A
-    write that fails (the database away) is logged, its items counted as not written
-    (``fail``: its :class:`StoreError` raised by :meth:`add`)."""
+    under way go in the next one (``write(items)``: for each item, whether it was written).
+    A write that fails (the database away) is logged; its items count as not written, or,
+    ``retry``: are written again, before those added since, on the headend's back-off until
+    the write succeeds or the batcher closes (then their :class:`StoreError`)."""
 
     def __init__(
         self,
         write: Callable[[list[_T]], Awaitable[list[bool]]],
         what: str,
         *,
-        fail: bool = False,
+        owner: str = "",
+        retry: bool = False,
         linger: float = 0.0,
         most: int = 64,
     ) -> None:
-        self._write, self._what, self._fail = write, what, fail
+        self._write, self._what, self._owner, self._retry = write, what, owner, retry
         self._linger, self._most = linger, max(1, most)
         self._items: list[tuple[_T, asyncio.Future[bool]]] = []
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
+        self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._delay = 1.0  # seconds before a failed write is made again (retry)
         #: Writes made, and the items they carried.
         self.writes = self.written = 0
 
-    async def add(self, item: _T) -> bool:
-        """Record ``item`` with the others waiting; whether it was written."""
+    def submit(self, item: _T) -> asyncio.Future[bool]:
+        """Record ``item`` with the others waiting; the future of whether it was written
+        (:meth:`add` without a task of its own: a report's acknowledgement hangs on it)."""
         loop = asyncio.get_running_loop()
         if self._task is None:
             self._task = loop.create_task(self._run())
@@ -418,42 +426,92 @@ class _Batcher(Generic[_T]):
         self._wake.set()
         if len(self._items) >= self._most:
             self._full.set()
-        return await done
+        return done
+
+    async def add(self, item: _T) -> bool:
+        """Record ``item`` with the others waiting; whether it was written."""
+        return await self.submit(item)
 
     async def _run(self) -> None:
-        while True:
+        # ends on its own once closing: a cancel that meets an event being set is lost by
+        # Python 3.11's wait_for, which returns the event's result instead
+        while not self._closing.is_set():
             await self._wake.wait()
             self._wake.clear()
             if self._linger > 0 and len(self._items) < self._most:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._linger)
             self._full.clear()
-            await self._flush()
+            if not await self._flush():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self._delay)
+                self._delay = min(self._delay * 2, 30.0)
+                self._wake.set()
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, last: bool = False) -> bool:
+        """Write what waits; False if it failed and is to be written again (``retry``, not
+        the ``last`` write)."""
         taken, self._items = self._items, []
         if not taken:
-            return
+            return True
         self.writes += 1
         self.written += len(taken)
         try:
             written = await self._write([item for item, _ in taken])
+        except asyncio.CancelledError:  # the batcher closing: written by its last flush
+            self._items[:0] = taken
+            self.written -= len(taken)
+            raise
         except StoreError as exc:
-            LOGGER.warning("headend worker: %d %s not recorded: %s", len(taken), self._what, exc)
-            if self._fail:
-                for _, done in taken:
-                    if not done.done():
-                        done.set_exception(exc)
-                return
-            written = [False] * len(taken)
+            return self._refused(taken, exc, last=last)
+        except Exception as exc:  # a fault of the write itself: its items fail with it
+            LOGGER.exception("headend worker %s: %d %s failed", self._owner, len(taken), self._what)
+            _settle(taken, exc)
+            return True
+        self._delay = 1.0
         for (_, done), ok in zip(taken, written, strict=True):
             if not done.done():
                 done.set_result(ok)
+        return True
+
+    def _refused(
+        self, taken: list[tuple[_T, asyncio.Future[bool]]], exc: StoreError, *, last: bool
+    ) -> bool:
+        """The database refused ``taken``'s write: back in the queue to be written again
+        (``retry``, not the ``last`` write: False), or each not written."""
+        again = self._retry and not last
+        LOGGER.warning(
+            "headend worker %s: %d %s not recorded: %s%s",
+            self._owner,
+            len(taken),
+            self._what,
+            exc,
+            f" (again in {self._delay:.0f} s)" if again else "",
+        )
+        if again:
+            self._items[:0] = [each for each in taken if not each[1].done()]
+            self.written -= len(taken)
+            return False
+        _settle(taken, exc if self._retry else False)
+        return True
 
     async def close(self) -> None:
-        """Write what is waiting, then stop."""
+        """Write what is waiting (once: what it fails to write is not written), then stop."""
+        self._closing.set()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        await self._flush()
+        await self._flush(last=True)
+
+
+def _settle(taken: list[tuple[Any, asyncio.Future[bool]]], result: bool | BaseException) -> None:
+    """Each of ``taken``'s futures not done yet: ``result``, or its exception."""
+    for _, done in taken:
+        if done.done():
+            continue
+        if isinstance(result, BaseException):
+            done.set_exception(result)
+            done.exception()  # logged already: not again as never retrieved
+        else:
+            done.set_result(result)
