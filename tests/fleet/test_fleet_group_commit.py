@@ -107,6 +107,30 @@ async def test_no_linger_writes_at_once(place: Any) -> None:
         assert row.outcome is Outcome.STARTED
 
 
+async def refuse_updates(url: str) -> None:
+    """Make the database refuse every update of the jobs (a trigger), until it is dropped."""
+    from tests.postgres_server import raw_sql  # noqa: PLC0415
+
+    await raw_sql(
+        url,
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'the database refuses'; END $$",
+        "CREATE TRIGGER refuse BEFORE UPDATE ON headend_jobs"
+        " FOR EACH ROW EXECUTE FUNCTION refuse()",
+    )
+
+
+async def refused(caplog: pytest.LogCaptureFixture, said: str, reported: Any) -> None:
+    """Wait (a minute of the loop's time at most) until the worker said ``said``, the report
+    not handled meanwhile."""
+    for _ in range(600):
+        if said in caplog.text:
+            return
+        assert not reported.done()  # not handled while not recorded
+        await asyncio.sleep(0.1)
+    pytest.fail(f"the worker never said {said!r}")
+
+
 def test_the_worker_command_says_its_linger() -> None:
     result = CliRunner().invoke(main, ["headend", "worker", "--help"], terminal_width=200)
     assert result.exit_code == 0
@@ -124,22 +148,10 @@ async def test_a_report_the_database_refused_is_recorded_once_it_is_back(
 
     async with delivered(pg_place, 1) as (queue, _, link):
         url = pg_place("queue")
-        await raw_sql(
-            url,
-            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$ BEGIN RAISE EXCEPTION 'the database refuses'; END $$",
-            "CREATE TRIGGER refuse BEFORE UPDATE ON headend_jobs"
-            " FOR EACH ROW EXECUTE FUNCTION refuse()",
-        )
+        await refuse_updates(url)
         with caplog.at_level("WARNING", logger="zse.headend.worker"):
             reported = asyncio.ensure_future(link.report(devices(1)[0][0]))
-            for _ in range(600):  # bounded: a minute of the loop's time
-                if "(again in 1 s)" in caplog.text:
-                    break
-                assert not reported.done()  # not handled while not recorded
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the refused write was not tried again")
+            await refused(caplog, "(again in 1 s)", reported)
             await raw_sql(url, "DROP TRIGGER refuse ON headend_jobs")
             await reported
         (row,) = await queue.rows(7)
@@ -154,24 +166,11 @@ async def test_a_report_still_refused_when_the_worker_stops_is_not_handled(
     once more, and the report is then not handled (its StoreError: a link leaves it
     unacknowledged, for the broker to send again), logged as not recorded, never as a
     future whose exception nobody retrieved."""
-    from tests.postgres_server import raw_sql  # noqa: PLC0415
-
     async with delivered(pg_place, 1) as (queue, worker, link):
-        await raw_sql(
-            pg_place("queue"),
-            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$ BEGIN RAISE EXCEPTION 'the database refuses'; END $$",
-            "CREATE TRIGGER refuse BEFORE UPDATE ON headend_jobs"
-            " FOR EACH ROW EXECUTE FUNCTION refuse()",
-        )
+        await refuse_updates(pg_place("queue"))
         with caplog.at_level("WARNING", logger="zse.headend.worker"):
             reported = asyncio.ensure_future(link.report(devices(1)[0][0]))
-            for _ in range(600):  # bounded: a minute of the loop's time
-                if "(again in 2 s)" in caplog.text:  # refused twice
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the refused write was not tried again")
+            await refused(caplog, "(again in 2 s)", reported)  # refused twice
             await worker.stop()
             with pytest.raises(StoreError, match="the database refuses"):
                 await reported
