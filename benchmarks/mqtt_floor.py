@@ -10,8 +10,8 @@ size of a gateway's Report Event Status). The figure: the subscriber's CPU time 
 system, its own ``time.process_time``) from the first message to the last, per message.
 
 Run alone, it also measures, against that floor and in the same run, what zse's headend adds
-per report received (``--layers``): ``aiomqtt`` (the same with aiomqtt's client, which zse
-uses: its message queue on the event loop), ``link`` (a headend worker's
+per report received (``--layers``): ``aiomqtt`` (the same with aiomqtt's client as zse
+sets it up: its message queue on the event loop), ``link`` (a headend worker's
 :class:`~zse.headend.gateway.GatewayLink`: its shared subscription, the report parsed and
 handed to a listener that has it recorded at once) and ``worker`` (the worker's report path
 behind the link: each report grouped with others for one write, acknowledged once written;
@@ -90,11 +90,9 @@ def subscribe(port: int, count: int) -> None:
 
 async def subscribe_zse(port: int, count: int, layer: str) -> None:
     """:func:`subscribe` with zse's layers (``aiomqtt``, ``link`` or ``worker``)."""
-    import aiomqtt  # noqa: PLC0415
-
     from zse.headend.gateway import GatewayLink  # noqa: PLC0415
     from zse.headend.worker import Worker  # noqa: PLC0415
-    from zse.mqtt.bridge import ack  # noqa: PLC0415
+    from zse.mqtt.bridge import ack, mqtt_client  # noqa: PLC0415
     from zse.mqtt.core import MqttSettings  # noqa: PLC0415
 
     seen = 0
@@ -111,7 +109,8 @@ async def subscribe_zse(port: int, count: int, layer: str) -> None:
             finished.set()
 
     if layer == "aiomqtt":
-        async with aiomqtt.Client("127.0.0.1", port, identifier="floor", manual_ack=True) as client:
+        settings = MqttSettings(host="127.0.0.1", port=port, client_id="floor")
+        async with mqtt_client(settings, manual_ack=True, clean=True) as client:
             await client.subscribe(TOPIC, qos=1)
             print("ready", flush=True)
             async for message in client.messages:
