@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -368,6 +369,11 @@ def _worker_main() -> int:
     logging.basicConfig(level=logging.ERROR)
 
     def ready(meters: int, devices: int) -> None:
+        # what bringing the meters up built (millions of objects at thousands of meters) is
+        # kept for the worker's life: out of the collector's way, or each full collection
+        # walks it all and their cost per device grows with the meters (docs/performance.md)
+        gc.collect()
+        gc.freeze()
         print(f"ready {meters} {devices}", flush=True)
 
     async def main() -> None:
