@@ -237,7 +237,11 @@ class ZclEndpointBase:
         self._handlers: dict[int, list[ZclHandler]] = {}
         self._general: dict[int, list[ZclHandler]] = {}
         self._queues: list[asyncio.Queue[ZclMessage]] = []
-        self._requests: dict[tuple[int, int, int], asyncio.Future[ZclMessage]] = {}
+        #: Requests awaiting their answer, by (peer, cluster, TSN): the future, whether the
+        #: request was cluster-specific, and its command id.
+        self._requests: dict[
+            tuple[int, int, int], tuple[asyncio.Future[ZclMessage], bool, int]
+        ] = {}
         self._tsn = itertools.count(first_tsn)
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -401,7 +405,7 @@ class ZclEndpointBase:
             tsn = self.next_tsn()
         key = (dst, cluster_id, tsn)
         future: asyncio.Future[ZclMessage] = asyncio.get_running_loop().create_future()
-        self._requests[key] = future
+        self._requests[key] = (future, kwargs.get("cluster_specific", True), command_id)
         try:
             await self.send(dst, dst_ep, cluster_id, command_id, payload, tsn=tsn, **kwargs)
             async with asyncio.timeout(timeout):
@@ -449,9 +453,9 @@ class ZclEndpointBase:
         """Hand a received frame to listeners, a pending request, or the handlers."""
         for queue in self._queues:
             queue.put_nowait(msg)
-        future = self._requests.get((msg.src_nwk, msg.cluster_id, msg.tsn))
-        if future is not None and not future.done():
-            future.set_result(msg)
+        pending = self._requests.get((msg.src_nwk, msg.cluster_id, msg.tsn))
+        if pending is not None and not pending[0].done() and _answers(*pending[1:], msg):
+            pending[0].set_result(msg)
             return
         self._track(asyncio.get_running_loop().create_task(self._dispatch(msg)))
 
@@ -598,6 +602,57 @@ class ZclEndpointBase:
             result = on_write(value)
             if inspect.isawaitable(result):
                 await result
+
+
+#: The global response to each global request (ZCL 2.5): a frame that answers a request.
+_GLOBAL_RESPONSES: dict[int, int] = {
+    foundation.GeneralCommand.Read_Attributes: foundation.GeneralCommand.Read_Attributes_rsp,
+    foundation.GeneralCommand.Write_Attributes: foundation.GeneralCommand.Write_Attributes_rsp,
+    foundation.GeneralCommand.Write_Attributes_Undivided: (
+        foundation.GeneralCommand.Write_Attributes_rsp
+    ),
+    foundation.GeneralCommand.Configure_Reporting: (
+        foundation.GeneralCommand.Configure_Reporting_rsp
+    ),
+    foundation.GeneralCommand.Read_Reporting_Configuration: (
+        foundation.GeneralCommand.Read_Reporting_Configuration_rsp
+    ),
+    foundation.GeneralCommand.Discover_Attributes: (
+        foundation.GeneralCommand.Discover_Attributes_rsp
+    ),
+    foundation.GeneralCommand.Read_Attributes_Structured: (
+        foundation.GeneralCommand.Read_Attributes_rsp
+    ),
+    foundation.GeneralCommand.Write_Attributes_Structured: (
+        foundation.GeneralCommand.Write_Attributes_Structured_rsp
+    ),
+    foundation.GeneralCommand.Discover_Commands_Received: (
+        foundation.GeneralCommand.Discover_Commands_Received_rsp
+    ),
+    foundation.GeneralCommand.Discover_Commands_Generated: (
+        foundation.GeneralCommand.Discover_Commands_Generated_rsp
+    ),
+    foundation.GeneralCommand.Discover_Attribute_Extended: (
+        foundation.GeneralCommand.Discover_Attribute_Extended_rsp
+    ),
+}
+
+
+def _answers(cluster_specific: bool, command_id: int, msg: ZclMessage) -> bool:
+    """Whether ``msg``, from the peer with the request's TSN, answers the request: a Default
+    Response, a cluster command to a cluster command, the global response of a global
+    request. TSNs are the sender's own (ZCL 2.4.1.3): a frame the peer sends of its own
+    accord (an attribute report) may carry the same number and is not the answer."""
+    if not msg.is_cluster_command:
+        if msg.command_id == foundation.GeneralCommand.Default_Response:
+            return True
+        if cluster_specific:
+            return False
+        expected = _GLOBAL_RESPONSES.get(command_id)
+        if expected is None:  # another global request: anything but a report
+            return msg.command_id != foundation.GeneralCommand.Report_Attributes
+        return msg.command_id == expected
+    return cluster_specific
 
 
 #: Global commands the endpoint itself answers (never handed to a general handler).
