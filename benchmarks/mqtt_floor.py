@@ -134,7 +134,10 @@ async def subscribe_zse(port: int, count: int, layer: str) -> None:
         link.on_report(listener)
     else:
 
-        class Recorded:  # stands in for the queue: each report written at once
+        class Recorded:  # stands in for the queue: no jobs, each report written at once
+            async def claim(self, *_: object, **__: object) -> list[object]:
+                return []
+
             async def report_many(self, reports: list[object], **_: object) -> list[bool]:
                 for _report in reports:
                     counted()
@@ -144,10 +147,11 @@ async def subscribe_zse(port: int, count: int, layer: str) -> None:
                 return None
 
         worker = Worker(Recorded(), link, owner="floor", poll=3600.0)  # type: ignore[arg-type]
-        await worker.sync_clock()
-        worker._remove = link.on_report(worker._on_report)
+        await worker.start()
     print("ready", flush=True)
     await finished.wait()
+    if layer == "worker":
+        await worker.stop()
     await link.close()
 
 

@@ -12,11 +12,13 @@ from typing import Any
 
 from tests.postgres_server import raw_sql
 from zse.headend.control import Control
+from zse.headend.core import SendKind
 from zse.headend.queue import JobQueue, open_queue
 from zse.headend.roster import Roster
 from zse.store import Store
 from zse.store_postgres import QUEUE_TABLES
 
+DEVICES = [("000D6F0000000001", "m1"), ("000D6F0000000002", "m1")]
 #: Schemas tried, each with every part starting at once (a race: several chances to lose it).
 ROUNDS = 12
 
@@ -69,7 +71,13 @@ async def test_a_schema_the_workers_made_first_opens_as_a_new_store(pg_place: An
             url, ("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()", ())
         )
         assert {row[0] for row in rows} == set(QUEUE_TABLES)  # every table a worker makes
+        await queue.enqueue(7, SendKind.LOAD_CONTROL, {"issuer_event_id": 7}, DEVICES, now=0.0)
     finally:
         await queue.close()
     async with await Store.open(url) as store:
         assert await store.get("ns", "k") is None
+    queue = await open_queue(url)
+    try:
+        assert [(r.device, r.meter) for r in await queue.rows(7)] == DEVICES
+    finally:
+        await queue.close()

@@ -12,6 +12,7 @@ import dataclasses
 from zigpy.zcl import foundation
 
 from tests.services.test_delivery import REQUEST, Recorder
+from zse.zcl.frame import ZclMessage
 
 G = foundation.GeneralCommand
 PEER = 0x1234
@@ -19,7 +20,7 @@ _CLUSTER = 0x01  # frame control: cluster-specific (ZCL 2.4.1.1.1)
 _GLOBAL = 0x00
 
 
-def from_peer(tsn: int, command_id: int, frame_control: int) -> object:
+def from_peer(tsn: int, command_id: int, frame_control: int) -> ZclMessage:
     return dataclasses.replace(
         REQUEST,
         src_nwk=PEER,
@@ -29,7 +30,10 @@ def from_peer(tsn: int, command_id: int, frame_control: int) -> object:
     )
 
 
-async def asked(radio: Recorder, command_id: int, *, cluster: bool) -> tuple[asyncio.Task, int]:
+async def asked(
+    radio: Recorder, command_id: int, *, cluster: bool
+) -> tuple[asyncio.Future[ZclMessage], int]:
+    """The request sent (not answered yet) and its TSN."""
     task = asyncio.ensure_future(
         radio.request(PEER, 1, REQUEST.cluster_id, command_id, b"", cluster_specific=cluster)
     )
@@ -51,9 +55,9 @@ async def test_a_report_with_the_tsn_of_a_cluster_request_is_not_its_answer() ->
 
 
 async def test_a_default_response_answers_any_request() -> None:
-    for cluster in (True, False):
+    for command_id, cluster in ((0x02, True), (G.Read_Attributes, False)):
         radio = Recorder()
-        task, tsn = await asked(radio, G.Read_Attributes if not cluster else 0x02, cluster=cluster)
+        task, tsn = await asked(radio, command_id, cluster=cluster)
         answer = from_peer(tsn, G.Default_Response, _GLOBAL)
         radio._accept(answer)
         assert await task is answer

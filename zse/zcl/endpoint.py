@@ -15,7 +15,7 @@ import inspect
 import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
@@ -237,11 +237,8 @@ class ZclEndpointBase:
         self._handlers: dict[int, list[ZclHandler]] = {}
         self._general: dict[int, list[ZclHandler]] = {}
         self._queues: list[asyncio.Queue[ZclMessage]] = []
-        #: Requests awaiting their answer, by (peer, cluster, TSN): the future, whether the
-        #: request was cluster-specific, and its command id.
-        self._requests: dict[
-            tuple[int, int, int], tuple[asyncio.Future[ZclMessage], bool, int]
-        ] = {}
+        #: Requests awaiting their answer, by (peer, cluster, TSN).
+        self._requests: dict[tuple[int, int, int], _Pending] = {}
         self._tsn = itertools.count(first_tsn)
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -405,7 +402,7 @@ class ZclEndpointBase:
             tsn = self.next_tsn()
         key = (dst, cluster_id, tsn)
         future: asyncio.Future[ZclMessage] = asyncio.get_running_loop().create_future()
-        self._requests[key] = (future, kwargs.get("cluster_specific", True), command_id)
+        self._requests[key] = _Pending(future, kwargs.get("cluster_specific", True), command_id)
         try:
             await self.send(dst, dst_ep, cluster_id, command_id, payload, tsn=tsn, **kwargs)
             async with asyncio.timeout(timeout):
@@ -454,8 +451,8 @@ class ZclEndpointBase:
         for queue in self._queues:
             queue.put_nowait(msg)
         pending = self._requests.get((msg.src_nwk, msg.cluster_id, msg.tsn))
-        if pending is not None and not pending[0].done() and _answers(*pending[1:], msg):
-            pending[0].set_result(msg)
+        if pending is not None and not pending.future.done() and pending.answered_by(msg):
+            pending.future.set_result(msg)
             return
         self._track(asyncio.get_running_loop().create_task(self._dispatch(msg)))
 
@@ -638,21 +635,29 @@ _GLOBAL_RESPONSES: dict[int, int] = {
 }
 
 
-def _answers(cluster_specific: bool, command_id: int, msg: ZclMessage) -> bool:
-    """Whether ``msg``, from the peer with the request's TSN, answers the request: a Default
-    Response, a cluster command to a cluster command, the global response of a global
-    request. TSNs are the sender's own (ZCL 2.4.1.3): a frame the peer sends of its own
-    accord (an attribute report) may carry the same number and is not the answer."""
-    if not msg.is_cluster_command:
+class _Pending(NamedTuple):
+    """A request awaiting its answer: its future, whether it was cluster-specific, and its
+    command id."""
+
+    future: asyncio.Future[ZclMessage]
+    cluster_specific: bool
+    command_id: int
+
+    def answered_by(self, msg: ZclMessage) -> bool:
+        """Whether ``msg``, from the peer with the request's TSN, answers it: a Default
+        Response, a cluster command to a cluster command, the global response of a global
+        request. TSNs are the sender's own (ZCL 2.4.1.3): a frame the peer sends of its own
+        accord (an attribute report) may carry the same number and is not the answer."""
+        if msg.is_cluster_command:
+            return self.cluster_specific
         if msg.command_id == foundation.GeneralCommand.Default_Response:
             return True
-        if cluster_specific:
+        if self.cluster_specific:
             return False
-        expected = _GLOBAL_RESPONSES.get(command_id)
+        expected = _GLOBAL_RESPONSES.get(self.command_id)
         if expected is None:  # another global request: anything but a report
             return msg.command_id != foundation.GeneralCommand.Report_Attributes
         return msg.command_id == expected
-    return cluster_specific
 
 
 #: Global commands the endpoint itself answers (never handed to a general handler).
