@@ -4,10 +4,16 @@ A store is recognised by its SQLite header (``application_id`` "ZSE1", ``user_ve
 schema version), checked whole with ``PRAGMA integrity_check`` at every open, written in WAL
 mode with ``synchronous=FULL``, and held by one process at a time through an ``flock`` on the
 file (:func:`_claim`).
+
+On a loop that asks for it (``inline_io``: :class:`zse.sim.VirtualClockLoop` by default) the
+statements run on the loop's own thread instead of aiosqlite's: a thread's answer lands
+wherever the loop happens to be in its work when the thread finishes, so with a thread the
+order of a simulation's events (and its capture) would depend on the machine's timing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -61,13 +67,42 @@ def _release(fd: int | None) -> None:
         os.close(fd)  # closing the descriptor releases the flock
 
 
+class _Inline:
+    """An SQLite connection used on the event loop's own thread, behind the few methods of
+    :class:`aiosqlite.Connection` the engine calls: each await completes without yielding."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        return self._connection.execute(sql, parameters)
+
+    async def execute_fetchall(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        return self._connection.execute(sql, parameters).fetchall()
+
+    async def close(self) -> None:
+        self._connection.close()
+
+    def close_now(self) -> None:
+        self._connection.close()
+
+
+def runs_inline() -> bool:
+    """Whether the running loop asks for database work on its own thread (``inline_io``)."""
+    return bool(getattr(asyncio.get_running_loop(), "inline_io", False))
+
+
 class SqliteEngine(Engine):
     """A store file, opened with :meth:`connect`."""
 
     dialect = SQLITE
     errors = (sqlite3.Error,)
 
-    def __init__(self, path: Path, connection: aiosqlite.Connection, owner: int | None) -> None:
+    def __init__(
+        self, path: Path, connection: aiosqlite.Connection | _Inline, owner: int | None
+    ) -> None:
         self.path = path
         self.where = str(path)
         self._db = connection
@@ -76,10 +111,15 @@ class SqliteEngine(Engine):
 
     @classmethod
     async def connect(cls, path: Path) -> SqliteEngine:
-        """Take the file's lock and connect (the caller holds the virtual clock)."""
+        """Take the file's lock and connect (the caller holds the virtual clock); on the
+        loop's own thread if it asks for that (:func:`runs_inline`)."""
         owner = _claim(path)
+        connection: aiosqlite.Connection | _Inline
         try:
-            connection = await aiosqlite.connect(path, isolation_level=None)
+            if runs_inline():
+                connection = _Inline(sqlite3.connect(path, isolation_level=None))
+            else:
+                connection = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
             _release(owner)
             raise StoreError(f"{path}: cannot open: {exc}") from exc
@@ -156,6 +196,10 @@ class SqliteEngine(Engine):
             _release(owner)
             return
         self._stopping = True
+        if isinstance(self._db, _Inline):  # no thread: closed at once
+            self._db.close_now()
+            _release(owner)
+            return
         done = self._db.stop()
         if done is None:  # no event loop any more: the process's exit releases the lock
             return

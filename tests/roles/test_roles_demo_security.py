@@ -5,6 +5,7 @@ place keys appear."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
@@ -12,6 +13,8 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,6 +37,24 @@ class Told(NamedTuple):
     keys: Path
     stdout: str
     logged: str
+    threads: list[str]
+
+
+@contextlib.contextmanager
+def threads_started() -> Iterator[list[str]]:
+    """The names of the threads started inside the block (``threading.Thread.start``)."""
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def recording(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    threading.Thread.start = recording  # type: ignore[method-assign]
+    try:
+        yield started
+    finally:
+        threading.Thread.start = start  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +70,20 @@ def demo(tmp_path_factory) -> Told:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     try:
-        run(story(5, str(capture), say=lines.append, keys=keys))
+        with threads_started() as threads:
+            run(story(5, str(capture), say=lines.append, keys=keys))
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
-    return Told(capture, keys, "\n".join(lines) + "\n", logged.getvalue())
+    return Told(capture, keys, "\n".join(lines) + "\n", logged.getvalue(), threads)
+
+
+def test_the_story_runs_on_one_thread(demo):
+    """Nothing of the story works on a thread of its own (the stores' SQLite runs on the loop's
+    thread, CBKE's arithmetic inline): a thread's answer lands wherever the loop happens to be
+    when it finishes, which would make the capture depend on the machine's timing (the
+    Configure Reporting response once overtook a Default Response under load)."""
+    assert demo.threads == []
 
 
 def devices(stdout: str) -> list[str]:
@@ -79,7 +109,7 @@ def key_lines(keys: Path) -> list[tuple[str, str]]:
 
 
 def test_the_key_file_is_owner_only_and_holds_every_key_of_the_run(demo):
-    _, keys, stdout, _ = demo
+    _, keys, stdout, _, _ = demo
     assert stat.S_IMODE(keys.stat().st_mode) == 0o600
     labels = [label for _, label in key_lines(keys)]
     euis = devices(stdout)
@@ -101,7 +131,7 @@ def test_the_capture_starts_on_the_story_s_date(demo):
 
 
 def test_keys_appear_nowhere_but_in_the_key_file(demo):
-    _, keys, stdout, logged = demo
+    _, keys, stdout, logged, _ = demo
     assert "frames on the air" in stdout
     assert logged  # the stack (zigpy, zse) logged at DEBUG meanwhile
     told = stdout + logged
@@ -137,7 +167,7 @@ def test_without_keys_tshark_sees_nwk_security_everywhere_and_no_zcl(demo):
 
 
 def test_with_the_key_file_tshark_decrypts_every_frame_and_reads_the_story(demo):
-    capture, keys, stdout, _ = demo
+    capture, keys, stdout, _, _ = demo
     packets = dissect(capture, zigbee_key_options(keys.read_text().splitlines()))  # none malformed
     assert not any("zbee_sec.encrypted_payload" in p for p in packets)  # no MIC failure
     assert not any("_ws.expert.message" in p for p in packets)

@@ -40,6 +40,7 @@ async def register_one(path) -> None:
         await registry.close()
 
 
+@pytest.mark.store_thread  # aiosqlite, whose debug log is the one that tells the rows
 async def test_registry_rows_stay_out_of_debug_logs(tmp_path, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     reset()

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from zse.store import Store
+import asyncio
+
+import pytest
+
+from zse.store import Batch, Store
+
+#: A test about what happens while a transaction is under way: on the loop whose store works
+#: on aiosqlite's thread (on the default virtual loop SQLite runs inline: a transaction never
+#: yields, so nothing can happen during it).
+UNDER_WAY = pytest.mark.asyncio(loop_factories=["threads"])
 
 
 def count_transactions(store: Store) -> list[int]:
@@ -16,3 +25,14 @@ def count_transactions(store: Store) -> list[int]:
 
     store._engine.begin = counting  # type: ignore[method-assign]
     return counted
+
+
+async def one_transaction_busy(store: Store) -> asyncio.Task[list[int]]:
+    """A commit under way (holding the store's lock), so that the next ones wait together."""
+    first = asyncio.ensure_future(store.commit(Batch().put("busy", "k", 0)))
+    for _ in range(10_000):
+        if store._lock.locked():  # started: its transaction holds the lock
+            return first
+        await asyncio.sleep(0)
+    await first
+    pytest.fail("the commit never held the store's lock across a turn of the loop")

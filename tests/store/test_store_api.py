@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+from pathlib import Path
 
 import pytest
 
-from tests.store.helpers import count_transactions
+from tests.store.helpers import UNDER_WAY, count_transactions, one_transaction_busy
 from zse.errors import StoreError
 from zse.store import APPLICATION_ID, SCHEMA_VERSION, Batch, Store
 
@@ -139,6 +141,56 @@ async def test_virtual_clock_stands_still_while_the_database_works(place):
     assert not fired.is_set()
 
 
+def _aiosqlite_threads() -> int:
+    return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
+
+
+@pytest.mark.asyncio(loop_factories=["inline"])
+async def test_on_the_virtual_loop_sqlite_works_on_the_loops_own_thread(tmp_path):
+    """The loop's default (``inline_io``): no thread, so a store's answers come at points of
+    the loop's work fixed by the program, not by a thread's timing: each commit or read takes
+    the same turns of the loop every time."""
+    loop = asyncio.get_running_loop()
+    assert loop.inline_io  # type: ignore[attr-defined]
+    before = _aiosqlite_threads()
+
+    async def turns_per_call(path: Path) -> list[int]:
+        turns, stop = [0], asyncio.Event()
+
+        async def count() -> None:
+            while not stop.is_set():
+                turns[0] += 1
+                await asyncio.sleep(0)
+
+        counter = asyncio.ensure_future(count())
+        seen = []
+        async with await Store.open(path) as store:
+            assert _aiosqlite_threads() == before
+            for i in range(10):
+                at = turns[0]
+                await store.commit(Batch().put("ns", str(i), i).append("ns", "k", i))
+                await store.load("ns")
+                seen.append(turns[0] - at)
+        stop.set()
+        await counter
+        return seen
+
+    first = await turns_per_call(tmp_path / "a.db")
+    assert first == await turns_per_call(tmp_path / "b.db")
+    assert max(first) <= 3
+
+
+@pytest.mark.asyncio(loop_factories=["threads"])
+async def test_with_inline_io_off_sqlite_works_on_aiosqlites_thread(tmp_path):
+    """``VirtualClockLoop(inline_io=False)``: as on any loop, aiosqlite's thread (commits made
+    while one is being written group into the next: the simulated utility's workers)."""
+    before = _aiosqlite_threads()
+    async with await Store.open(tmp_path / "s.db") as store:
+        assert _aiosqlite_threads() == before + 1
+        await store.commit(Batch().put("ns", "k", 1))
+        assert await store.load("ns") == {"k": 1}
+
+
 async def test_concurrent_commits_do_not_interleave(place):
     async with await Store.open(place("s.db")) as store:
 
@@ -158,20 +210,13 @@ async def test_concurrent_commits_do_not_interleave(place):
             assert all(seqs[i + 1] == seqs[i] + 1 for i in range(0, 20, 2))
 
 
-async def _one_transaction_busy(store: Store) -> asyncio.Task[list[int]]:
-    """A commit under way (holding the store's lock), so that the next ones wait together."""
-    first = asyncio.ensure_future(store.commit(Batch().put("busy", "k", 0)))
-    while not store._lock.locked():  # started: its transaction holds the lock
-        await asyncio.sleep(0)
-    return first
-
-
+@UNDER_WAY
 async def test_commits_that_wait_together_share_one_transaction(place):
     """Group commit: batches waiting while a transaction runs go in the next one, in call
     order, each caller getting its own sequence numbers once it is committed."""
     async with await Store.open(place("s.db")) as store:
         transactions = count_transactions(store)
-        first = await _one_transaction_busy(store)
+        first = await one_transaction_busy(store)
         batches = [Batch().put("g", str(i), i).append("g", "k", i) for i in range(5)]
         results = await asyncio.gather(*(store.commit(b) for b in batches))
         await first
@@ -183,13 +228,14 @@ async def test_commits_that_wait_together_share_one_transaction(place):
         assert await store.load("g") == {str(i): i for i in range(5)}
 
 
+@UNDER_WAY
 async def test_a_failing_batch_in_a_group_fails_alone(place):
     """The shared transaction fails: each batch is tried again alone, so only the caller
     whose batch is bad gets the error, and the others are committed."""
     async with await Store.open(place("s.db")) as store:
         bad = Batch().put("g", "bad", 1)
         bad._ops.append(("append", None, "k", "1"))  # type: ignore[arg-type] # NOT NULL
-        first = await _one_transaction_busy(store)
+        first = await one_transaction_busy(store)
         calls = [store.commit(Batch().append("g", "k", 1)), store.commit(bad)]
         calls.append(store.commit(Batch().put("g", "after", 3)))
         results = await asyncio.gather(*calls, return_exceptions=True)
@@ -202,9 +248,10 @@ async def test_a_failing_batch_in_a_group_fails_alone(place):
         assert [e.value for e in await store.unreported("g")] == [1]
 
 
+@UNDER_WAY
 async def test_a_commit_cancelled_while_it_waits_is_not_carried_out(place):
     async with await Store.open(place("s.db")) as store:
-        first = await _one_transaction_busy(store)
+        first = await one_transaction_busy(store)
         cancelled = asyncio.ensure_future(store.commit(Batch().put("g", "no", 1)))
         kept = asyncio.ensure_future(store.commit(Batch().put("g", "yes", 2)))
         await asyncio.sleep(0)  # both waiting for the lock
@@ -216,11 +263,12 @@ async def test_a_commit_cancelled_while_it_waits_is_not_carried_out(place):
         assert await store.load("g") == {"yes": 2}
 
 
+@UNDER_WAY
 async def test_a_commit_cancelled_during_its_transaction_is_carried_out_with_the_others(place):
     """Its batch shares a transaction with others' batches: cancelling one caller cuts
     nobody's transaction; the cancelled caller's batch lands too (as after its COMMIT)."""
     async with await Store.open(place("s.db")) as store:
-        first = await _one_transaction_busy(store)
+        first = await one_transaction_busy(store)
         cancelled = asyncio.ensure_future(store.commit(Batch().append("g", "k", 1)))
         kept = asyncio.ensure_future(store.commit(Batch().append("g", "k", 2)))
         await asyncio.sleep(0)  # both waiting
@@ -234,10 +282,11 @@ async def test_a_commit_cancelled_during_its_transaction_is_carried_out_with_the
         assert [(e.seq, e.value) for e in await store.unreported("g")] == [(seq - 1, 1), (seq, 2)]
 
 
+@UNDER_WAY
 async def test_commits_called_before_a_close_land_before_it(place):
     path = place("s.db")
     store = await Store.open(path)
-    first = await _one_transaction_busy(store)
+    first = await one_transaction_busy(store)
     waiting = asyncio.ensure_future(store.commit(Batch().append("g", "k", 1)))
     await asyncio.sleep(0)  # waiting for the committer's next turn
     closing = asyncio.ensure_future(store.close())

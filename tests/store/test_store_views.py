@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from tests.postgres_server import raw_sql
-from tests.store.helpers import count_transactions
+from tests.store.helpers import UNDER_WAY, count_transactions, one_transaction_busy
 from zse.records import RecordError
 from zse.store import Batch, Quarantined, Store
 
@@ -51,15 +51,14 @@ async def test_a_view_prefix_may_not_overlap_another(place):
         assert repr(view).endswith("[m1/]>")
 
 
+@UNDER_WAY
 async def test_many_views_commit_in_one_transaction(place):
     """The point of views: owners' commits waiting together share the store's next
     transaction (one sync to disk), as one owner's do."""
     async with await Store.open(place("shared.db")) as store:
         transactions = count_transactions(store)
         views = [store.view(f"meter-{n}/") for n in range(20)]
-        busy = asyncio.ensure_future(store.commit(Batch().put("busy", "k", 0)))
-        while not store._lock.locked():
-            await asyncio.sleep(0)
+        busy = await one_transaction_busy(store)
         results = await asyncio.gather(
             *(v.commit(Batch().put("s", "k", n).append("j", "x", n)) for n, v in enumerate(views))
         )

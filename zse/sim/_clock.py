@@ -11,6 +11,11 @@ from :meth:`~VirtualClockLoop.run_in_executor` are tracked automatically; wrap a
 in :meth:`~VirtualClockLoop.external_work`. While such work is pending the loop waits in real time
 and the virtual clock stands still.
 
+A thread's answer is still taken wherever the loop is in its work when the thread finishes, which
+is the machine's timing, not the program's. So by default (``inline_io``) a :mod:`zse.store`
+on this loop runs its SQLite statements on the loop's own thread: a simulation with stores, such
+as ``zse demo``, writes the same capture for the same seed on any machine under any load.
+
 A network peer's real-time duty (an MQTT client's keepalive: the broker drops a client silent
 for 1.5 keepalive periods of *its* clock) cannot wait for virtual time, which stands still while
 the loop is busy: :meth:`~VirtualClockLoop.call_real_later` runs a callback after real seconds,
@@ -91,12 +96,21 @@ class _VirtualSelector(selectors.DefaultSelector):
 
 
 class VirtualClockLoop(asyncio.SelectorEventLoop):
-    """An asyncio event loop on virtual time, starting at ``start`` seconds (default 0)."""
+    """An asyncio event loop on virtual time, starting at ``start`` seconds (default 0).
 
-    def __init__(self, start: float = 0.0) -> None:
+    ``inline_io`` (default True): the stores opened on this loop run their SQLite statements on
+    its own thread, so the order of events depends only on the program; False gives them
+    aiosqlite's thread as on any loop, where commits made while one is being written are
+    grouped into the next (throughput, for a simulated utility's workers; the order of events
+    then depends on timing too).
+    """
+
+    def __init__(self, start: float = 0.0, *, inline_io: bool = True) -> None:
         selector = _VirtualSelector()
         super().__init__(selector)
         selector.loop = self
+        #: Whether database work runs on this loop's own thread (read by :mod:`zse.store_sqlite`).
+        self.inline_io = inline_io
         self._virtual_now = float(start)
         self._external_pending = 0
         self._real_time = False

@@ -397,7 +397,9 @@ def _worker_main() -> int:
             watch.cancel()
 
     try:
-        with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+        # the worker's meters share one store: on aiosqlite's thread, the commits its meters
+        # make while one is written group into the next (one sync to disk for many meters)
+        with asyncio.Runner(loop_factory=lambda: VirtualClockLoop(inline_io=False)) as runner:
             runner.run(main())
     except asyncio.CancelledError:
         return 0
