@@ -27,7 +27,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.headend.helpers import client_context, start_service
-from zse.cli.mqtt import PacedLoop
+from zse.sim import PacedLoop
 
 
 async def _phase(

@@ -135,7 +135,7 @@ def run_reference(port: int, count: int, payload: str) -> float:
 
 def main() -> int:
     from tests.mqtt.broker import Broker  # noqa: PLC0415
-    from zse.cli.mqtt import PacedLoop  # noqa: PLC0415
+    from zse.sim import PacedLoop  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)

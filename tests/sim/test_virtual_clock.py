@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from zse.sim import VirtualClockLoop, run
+from zse.sim import PacedLoop, VirtualClockLoop, run
 
 
 async def test_sleep_and_timeouts_are_virtual() -> None:
@@ -94,3 +94,26 @@ async def test_real_time_lets_the_clock_follow_the_real_one() -> None:
     began = time.monotonic()
     await asyncio.sleep(3600)
     assert time.monotonic() - began < 1.0
+
+
+def test_a_paced_loop_runs_speed_times_the_real_clock_and_real_time_resets_the_pace() -> None:
+    """`PacedLoop(speed)` (`zse mqtt --sim --speed`): a minute at 6,000x is a hundredth of a
+    real second; inside `real_time()` the pace is the real one, the clock never jumps back."""
+
+    async def main() -> tuple[float, float, float, float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, PacedLoop)
+        began, start = time.monotonic(), loop.time()
+        await asyncio.sleep(60)
+        real = time.monotonic() - began
+        with loop.real_time():
+            inside = loop.speed
+            before = loop.time()
+        return real, loop.time() - start, inside, loop.time() - before
+
+    with asyncio.Runner(loop_factory=lambda: PacedLoop(6000.0)) as runner:
+        real, virtual, inside, after = runner.run(main())
+    assert virtual >= 60
+    assert 0.005 <= real < 5  # 0.01 s at this pace; bounded for a loaded machine
+    assert inside == 1.0
+    assert after >= 0

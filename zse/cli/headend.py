@@ -156,13 +156,13 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     worker_id: str | None,
 ) -> None:
     """Serve the API and the portal over mutual TLS."""
-    from zse.cli.mqtt import PacedLoop  # noqa: PLC0415
     from zse.headend.pki import (  # noqa: PLC0415
         HeadendConfigError,
         load_config,
         server_context,
         signed_context,
     )
+    from zse.sim import PacedLoop  # noqa: PLC0415
 
     gateways = _gateway_ids(meter_ids, meters_file)
     if [meters is not None, esi_path is not None, bool(gateways)].count(True) != 1:

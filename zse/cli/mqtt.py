@@ -19,13 +19,11 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib.util
-import selectors
 import signal
 import sys
 import tempfile
-import time
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,47 +33,10 @@ import click
 
 from zse.config import ConfigError
 
-__all__ = ["PacedLoop", "SimulatedEsi", "mqtt", "sim_bridges", "simulated_esi"]
+__all__ = ["SimulatedEsi", "mqtt", "sim_bridges", "simulated_esi"]
 
 #: The registry group of the simulated devices.
 SIM_GROUP = "sim"
-
-
-class _PacedSelector(selectors.DefaultSelector):
-    loop: PacedLoop
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is not None:
-            timeout = max(0.0, timeout / self.loop.speed)
-        return list(super().select(timeout))
-
-
-class PacedLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock runs ``speed`` times the real one (``--speed``);
-    :meth:`real_time` sets it back to the real pace while waiting for the broker."""
-
-    def __init__(self, speed: float = 1.0) -> None:
-        selector = _PacedSelector()
-        super().__init__(selector)
-        selector.loop = self
-        self.speed = float(speed)
-        self._base = 0.0
-        self._ref = time.monotonic()
-
-    def time(self) -> float:
-        return self._base + (time.monotonic() - self._ref) * self.speed
-
-    def _pace(self, speed: float) -> None:
-        self._base, self._ref, self.speed = self.time(), time.monotonic(), speed
-
-    @contextlib.contextmanager
-    def real_time(self) -> Iterator[None]:
-        before = self.speed
-        self._pace(1.0)
-        try:
-            yield
-        finally:
-            self._pace(before)
 
 
 #: The simulated devices that are loads of the demo's household, by the demo's names.
@@ -407,6 +368,8 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
                 _usage(f"cannot use {state_dir}: {exc.strerror}")
             directory = state_dir
         try:
+            from zse.sim import PacedLoop  # noqa: PLC0415
+
             with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
                 runner.run(_serve(settings, seed, directory, role))
         except (KeyboardInterrupt, asyncio.CancelledError):

@@ -28,7 +28,7 @@ Example::
 
 from zse.sim._air import AirStats, Faults, Medium
 from zse.sim._app import CoordinatorNode, SimControllerApplication
-from zse.sim._clock import VirtualClockLoop, run
+from zse.sim._clock import PacedLoop, VirtualClockLoop, run
 from zse.sim._han import Air
 from zse.sim._household import Household
 from zse.sim._node import (
@@ -60,6 +60,7 @@ __all__ = [
     "Medium",
     "Node",
     "NodeStats",
+    "PacedLoop",
     "RawFrame",
     "SimControllerApplication",
     "SimDevice",

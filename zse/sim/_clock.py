@@ -41,7 +41,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
-__all__ = ["InlineExecutor", "VirtualClockLoop", "run"]
+__all__ = ["InlineExecutor", "PacedLoop", "VirtualClockLoop", "run"]
 
 _T = TypeVar("_T")
 _REAL_POLL = 0.05
@@ -200,6 +200,45 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
 
         future.add_done_callback(_done)
         return future
+
+
+class _PacedSelector(selectors.DefaultSelector):
+    loop: PacedLoop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None:
+            timeout = max(0.0, timeout / self.loop.speed)
+        return list(super().select(timeout))
+
+
+class PacedLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock runs ``speed`` times the real one, busy or idle (``zse mqtt
+    --sim --speed``, ``zse headend --sim``): unlike :class:`VirtualClockLoop` it never jumps,
+    so real peers (a broker, a browser) see a steady pace; :meth:`real_time` sets it back to
+    the real pace while waiting for the broker."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        selector = _PacedSelector()
+        super().__init__(selector)
+        selector.loop = self
+        self.speed = float(speed)
+        self._base = 0.0
+        self._ref = time.monotonic()
+
+    def time(self) -> float:
+        return self._base + (time.monotonic() - self._ref) * self.speed
+
+    def _pace(self, speed: float) -> None:
+        self._base, self._ref, self.speed = self.time(), time.monotonic(), speed
+
+    @contextlib.contextmanager
+    def real_time(self) -> Iterator[None]:
+        before = self.speed
+        self._pace(1.0)
+        try:
+            yield
+        finally:
+            self._pace(before)
 
 
 def run(main: Coroutine[Any, Any, _T], *, start: float = 0.0, debug: bool = False) -> _T:
