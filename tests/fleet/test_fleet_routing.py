@@ -223,6 +223,60 @@ async def test_an_event_not_recorded_is_sent_again_when_the_session_returns(
     await publisher.close()
 
 
+async def test_events_that_come_before_a_listener_wait_for_one(broker: Broker) -> None:
+    """A worker starts its link, then (a database round trip later) listens: the events its
+    session kept while it was away come in between, and wait, unacknowledged, for the
+    listener (they were acknowledged and dropped: the rare loss of
+    test_events_given_to_a_worker_away_wait_for_it_and_are_recorded_when_it_returns). Held
+    ones a link closes with, no listener having come, are the session's next connection's."""
+    publisher = Subscriber(broker, "publisher")
+    await publisher.connect()
+    settings = parse_settings({"url": broker.url, "client_id": "headend-early"})
+    topic = f"{PREFIX}/meter-1/000d6f000a000001/drlc"
+
+    def report(send: int) -> dict[str, Any]:
+        status = {"issuer_event_id": send, "event_status": 2}
+        return {"event": "ReportReceived", "device": MAC, "time": 1, "report": status}
+
+    async def connected(link: GatewayLink, events: int) -> None:
+        await link.start()
+        await real(link.connected.wait())
+        await until(lambda: asyncio.sleep(0, link.events >= events))
+
+    first = GatewayLink(settings, prefix=PREFIX)  # the session and its subscriptions
+    await connected(first, 0)
+    await first.close()
+    await publisher.publish(topic, report(10))  # kept for the session, away
+    seen: list[Report] = []
+    early = GatewayLink(settings, prefix=PREFIX)
+    try:
+        await connected(early, 1)  # 10 came: nobody listens yet
+        early.on_report(seen.append)
+        assert [r.send for r in seen] == [10]
+        await publisher.publish(topic, report(11))
+        await until(lambda: asyncio.sleep(0, len(seen) == 2))
+        assert [r.send for r in seen] == [10, 11]
+    finally:
+        await early.close()
+    leaving = GatewayLink(settings, prefix=PREFIX)
+    try:
+        await connected(leaving, 0)
+        await publisher.publish(topic, report(12))
+        await until(lambda: asyncio.sleep(0, leaving.events == 1))
+    finally:
+        await leaving.close()  # 12 held, never handed: not acknowledged
+    seen.clear()
+    again = GatewayLink(settings, prefix=PREFIX)
+    again.on_report(seen.append)
+    try:
+        await connected(again, 1)
+        await until(lambda: asyncio.sleep(0, len(seen) == 1))
+        assert [r.send for r in seen] == [12]  # 10 and 11 were acknowledged: not again
+    finally:
+        await again.close()
+    await publisher.close()
+
+
 @pytest.mark.parametrize(
     ("options", "client_id"),
     [

@@ -21,7 +21,10 @@ recording it is sent again when that worker's session reconnects. The control co
 :meth:`GatewayLink.command`. The link's MQTT session is persistent (clean session off, QoS
 1): what arrives while it is away waits at the broker, the events the broker assigned to it
 included (Mosquitto 2.0 hands a shared subscription's messages to its members in turn, those
-offline too). A meter that does not answer within ``timeout`` seconds is
+offline too). The broker sends them as soon as the session connects: an event that comes while
+nothing listens for its kind (a worker's link connected before the worker follows it, or
+after it stopped following) is held unacknowledged for the first listener, or left to the
+broker when the link closes. A meter that does not answer within ``timeout`` seconds is
 :class:`MeterUnreachable`.
 """
 
@@ -47,9 +50,11 @@ from zse.headend.link import (
     Answer,
     Delivery,
     Lifecycle,
+    LifecycleListener,
     MeterLink,
     MeterUnreachable,
     Report,
+    ReportListener,
     too_late,
 )
 from zse.mqtt.bridge import ack, broker_time, mqtt_client
@@ -72,6 +77,8 @@ _CONTROL = ("provision", "deprovision", "cancel_message", "cancel_load_control")
 DEFAULT_GROUP = "zse-headend"
 #: The kinds of device events the workers share.
 _EVENTS = ("drlc", "message", "lifecycle")
+#: The kinds of listeners an event held for one waits for.
+_REPORT, _LIFECYCLE = "report", "lifecycle"
 #: Room kept in a batch's payload for its own fields (its correlation id, response topic).
 _BATCH_ROOM = 1_024
 
@@ -134,6 +141,11 @@ class GatewayLink(MeterLink):
         self._outgoing: dict[str, list[_Outgoing]] = {}
         self._flush: asyncio.Task[None] | None = None
         self._batches: dict[str, list[str]] = {}
+        #: Events that came while nothing listened for their kind (a worker between its link's
+        #: connection and its start, or after its stop), unacknowledged: handed to the first
+        #: listener of their kind (then acknowledged once recorded), else left to the broker,
+        #: which sends them again on the session's next connection.
+        self._held: list[tuple[aiomqtt.Client, str, Any, asyncio.Future[Any]]] = []
 
     def base(self, meter: str) -> str:
         """The base topic of ``meter``'s bridge."""
@@ -195,11 +207,14 @@ class GatewayLink(MeterLink):
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
+        """Disconnect; an event held for a listener that never came stays unacknowledged (the
+        broker sends it again on the session's next connection)."""
         for task in (self._task, self._flush):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         self._task = self._flush = None
+        self._drop_held(None)
         for task in list(self._acks):
             task.cancel()
         await asyncio.gather(*self._acks, return_exceptions=True)
@@ -236,6 +251,7 @@ class GatewayLink(MeterLink):
                 finally:
                     self._client = None
                     self.connected.clear()
+                    self._drop_held(client)
                     with broker_time(), contextlib.suppress(Exception):
                         await client.__aexit__(None, None, None)
             except aiomqtt.MqttError as exc:
@@ -244,11 +260,55 @@ class GatewayLink(MeterLink):
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.max_backoff)
 
+    def on_report(self, listener: ReportListener) -> Callable[[], None]:
+        """As :meth:`MeterLink.on_report`; the reports held until a listener came are its."""
+        remove = super().on_report(listener)
+        self._release(_REPORT)
+        return remove
+
+    def on_lifecycle(self, listener: LifecycleListener) -> Callable[[], None]:
+        """As :meth:`MeterLink.on_lifecycle`; the changes held until a listener came are its."""
+        remove = super().on_lifecycle(listener)
+        self._release(_LIFECYCLE)
+        return remove
+
+    def _hold(self, client: aiomqtt.Client, kind: str, value: Any) -> asyncio.Future[Any]:
+        """Keep an event nobody listens for yet; the future its acknowledgement waits on."""
+        held: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._held.append((client, kind, value, held))
+        return held
+
+    def _release(self, kind: str) -> None:
+        """Hand the held events of ``kind`` to its listeners, in the order they came."""
+        keep = []
+        for client, what, value, held in self._held:
+            if what != kind:
+                keep.append((client, what, value, held))
+            elif client is not self._client:  # that connection is gone: the broker resends it
+                held.cancel()
+            elif not held.done():
+                waits = self._reported(value) if kind == _REPORT else self._changed(value)
+                task = asyncio.get_running_loop().create_task(_settle_held(held, waits))
+                self._acks.add(task)
+                task.add_done_callback(self._acks.discard)
+        self._held = keep
+
+    def _drop_held(self, client: aiomqtt.Client | None) -> None:
+        """Leave the held events of ``client`` (None: all) unacknowledged, to the broker."""
+        keep = []
+        for item in self._held:
+            if client is None or item[0] is client:
+                item[3].cancel()
+            else:
+                keep.append(item)
+        self._held = keep
+
     def _received(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         """A response (to its waiter) or an event (to the listeners, acknowledged once they
-        recorded it); anything else is acknowledged and dropped."""
+        recorded it; held, unacknowledged, while none listens for its kind); anything else is
+        acknowledged and dropped."""
         topic = str(message.topic)
-        waits = self._handle(topic, message.payload)
+        waits = self._handle(topic, message.payload, holder=client)
         if not waits:
             ack(client, message)
             return
@@ -278,7 +338,12 @@ class GatewayLink(MeterLink):
         if client is self._client and not any(map(_unwritten, done)):
             ack(client, message)
 
-    def _handle(self, topic: str, payload: Any) -> list[Awaitable[Any]]:
+    def _handle(
+        self, topic: str, payload: Any, *, holder: aiomqtt.Client | None = None
+    ) -> list[Awaitable[Any]]:
+        """What ``payload`` on ``topic`` asks to await before its acknowledgement; an event
+        that no listener of its kind would take is held for one if ``holder`` (the client it
+        came by) is given."""
         try:
             data = json.loads(bytes(payload))
         except (TypeError, ValueError):
@@ -294,14 +359,27 @@ class GatewayLink(MeterLink):
             return []
         self.events += 1
         with contextlib.suppress(KeyError, TypeError, ValueError):
-            if topic.endswith("/lifecycle"):
-                meter = topic[len(self.prefix) + 1 :].split("/", 1)[0]
-                change = _lifecycle(meter, data)
-                return [] if change is None else self._changed(change)
-            report = _report(data)
-            if report is not None:
-                return self._reported(report)
+            return self._event(topic, data, holder)
         return []
+
+    def _event(
+        self, topic: str, data: Mapping[str, Any], holder: aiomqtt.Client | None
+    ) -> list[Awaitable[Any]]:
+        """:meth:`_handle` for a device's event (lifecycle change or report)."""
+        if topic.endswith("/lifecycle"):
+            meter = topic[len(self.prefix) + 1 :].split("/", 1)[0]
+            change = _lifecycle(meter, data)
+            if change is None:
+                return []
+            if holder is not None and not self._lifecycle:
+                return [self._hold(holder, _LIFECYCLE, change)]
+            return self._changed(change)
+        report = _report(data)
+        if report is None:
+            return []
+        if holder is not None and not self._listeners:
+            return [self._hold(holder, _REPORT, report)]
+        return self._reported(report)
 
     def _answered(self, data: Mapping[str, Any]) -> None:
         waiter = self._waiting.get(str(data.get("correlation_id")))
@@ -458,6 +536,14 @@ def _parts(waiting: list[_Outgoing]) -> list[list[_Outgoing]]:
         parts[-1].append(each)
         size += length
     return parts
+
+
+async def _settle_held(held: asyncio.Future[Any], waits: list[Awaitable[Any]]) -> None:
+    """Settle a held event's future once its listeners are done: with what says it was not
+    written, if one does (it then stays unacknowledged), else None."""
+    done = await asyncio.gather(*waits, return_exceptions=True)
+    if not held.done():
+        held.set_result(next((result for result in done if _unwritten(result)), None))
 
 
 def _unwritten(result: Any) -> bool:
