@@ -247,12 +247,19 @@ async def test_events_that_come_before_a_listener_wait_for_one(broker: Broker) -
     await connected(first, 0)
     await first.close()
     await publisher.publish(topic, report(10))  # kept for the session, away
+    changed = {"event": "LifecycleChanged", "device": MAC, "lifecycle_event": "provision"}
+    changed |= {"from_state": "new", "to_state": "pending provisioning", "time": 1}
+    await publisher.publish(f"{PREFIX}/meter-1/000d6f000a000001/lifecycle", changed)
     seen: list[Report] = []
     early = GatewayLink(settings, prefix=PREFIX)
     try:
-        await connected(early, 1)  # 10 came: nobody listens yet
+        await connected(early, 2)  # 10 and a lifecycle change came: nobody listens yet
         early.on_report(seen.append)
         assert [r.send for r in seen] == [10]
+        # nothing follows lifecycle changes on this link: acknowledged at the next turn, not
+        # held for ever (it would take a place of the broker's 20 unacknowledged)
+        await asyncio.sleep(0)
+        assert early._held == []
         await publisher.publish(topic, report(11))
         await until(lambda: asyncio.sleep(0, len(seen) == 2))
         assert [r.send for r in seen] == [10, 11]
@@ -272,6 +279,9 @@ async def test_events_that_come_before_a_listener_wait_for_one(broker: Broker) -
         await connected(again, 1)
         await until(lambda: asyncio.sleep(0, len(seen) == 1))
         assert [r.send for r in seen] == [12]  # 10 and 11 were acknowledged: not again
+        await publisher.publish(topic, report(13))
+        await until(lambda: asyncio.sleep(0, len(seen) == 2))
+        assert again.events == 2  # 12 and 13: the lifecycle change was acknowledged too
     finally:
         await again.close()
     await publisher.close()

@@ -22,10 +22,10 @@ recording it is sent again when that worker's session reconnects. The control co
 1): what arrives while it is away waits at the broker, the events the broker assigned to it
 included (Mosquitto 2.0 hands a shared subscription's messages to its members in turn, those
 offline too). The broker sends them as soon as the session connects: an event that comes while
-nothing listens for its kind (a worker's link connected before the worker follows it, or
-after it stopped following) is held unacknowledged for the first listener, or left to the
-broker when the link closes. A meter that does not answer within ``timeout`` seconds is
-:class:`MeterUnreachable`.
+nothing listens (a worker's link connected before the worker follows it, or after it stopped
+following) is held unacknowledged for the listeners of its kind, or left to the broker when
+the link closes; one of a kind that no listener follows is acknowledged and dropped. A meter
+that does not answer within ``timeout`` seconds is :class:`MeterUnreachable`.
 """
 
 from __future__ import annotations
@@ -263,14 +263,27 @@ class GatewayLink(MeterLink):
     def on_report(self, listener: ReportListener) -> Callable[[], None]:
         """As :meth:`MeterLink.on_report`; the reports held until a listener came are its."""
         remove = super().on_report(listener)
-        self._release(_REPORT)
+        self._listening()
         return remove
 
     def on_lifecycle(self, listener: LifecycleListener) -> Callable[[], None]:
         """As :meth:`MeterLink.on_lifecycle`; the changes held until a listener came are its."""
         remove = super().on_lifecycle(listener)
-        self._release(_LIFECYCLE)
+        self._listening()
         return remove
+
+    def _listening(self) -> None:
+        """A listener came: hand it the held events of its kind now; at the loop's next turn
+        (a worker adds its listeners together) those of a kind still followed by none are
+        acknowledged and dropped, as any such event is, so that they do not hold the broker's
+        window of unacknowledged messages for ever."""
+        self._release(final=False)
+        asyncio.get_running_loop().call_soon(self._release, True)
+
+    def _unfollowed(self) -> bool:
+        """Whether nothing listens (an event is then held) or held events wait to be handed
+        (a later one waits behind them, in order)."""
+        return not (self._listeners or self._lifecycle) or bool(self._held)
 
     def _hold(self, client: aiomqtt.Client, kind: str, value: Any) -> asyncio.Future[Any]:
         """Keep an event nobody listens for yet; the future its acknowledgement waits on."""
@@ -278,19 +291,26 @@ class GatewayLink(MeterLink):
         self._held.append((client, kind, value, held))
         return held
 
-    def _release(self, kind: str) -> None:
-        """Hand the held events of ``kind`` to its listeners, in the order they came."""
+    def _release(self, final: bool) -> None:
+        """Hand the held events to the listeners of their kind, in the order they came; if
+        ``final`` and anything listens, acknowledge those of a kind nobody follows."""
         keep = []
-        for client, what, value, held in self._held:
-            if what != kind:
-                keep.append((client, what, value, held))
-            elif client is not self._client:  # that connection is gone: the broker resends it
+        anyone = bool(self._listeners or self._lifecycle)
+        for client, kind, value, held in self._held:
+            listeners = self._listeners if kind == _REPORT else self._lifecycle
+            if held.done():
+                continue
+            if client is not self._client:  # that connection is gone: the broker resends it
                 held.cancel()
-            elif not held.done():
+            elif listeners:
                 waits = self._reported(value) if kind == _REPORT else self._changed(value)
                 task = asyncio.get_running_loop().create_task(_settle_held(held, waits))
                 self._acks.add(task)
                 task.add_done_callback(self._acks.discard)
+            elif final and anyone:
+                held.set_result(None)
+            else:
+                keep.append((client, kind, value, held))
         self._held = keep
 
     def _drop_held(self, client: aiomqtt.Client | None) -> None:
@@ -342,8 +362,8 @@ class GatewayLink(MeterLink):
         self, topic: str, payload: Any, *, holder: aiomqtt.Client | None = None
     ) -> list[Awaitable[Any]]:
         """What ``payload`` on ``topic`` asks to await before its acknowledgement; an event
-        that no listener of its kind would take is held for one if ``holder`` (the client it
-        came by) is given."""
+        that comes while nothing listens is held if ``holder`` (the client it came by) is
+        given."""
         try:
             data = json.loads(bytes(payload))
         except (TypeError, ValueError):
@@ -371,13 +391,13 @@ class GatewayLink(MeterLink):
             change = _lifecycle(meter, data)
             if change is None:
                 return []
-            if holder is not None and not self._lifecycle:
+            if holder is not None and self._unfollowed():
                 return [self._hold(holder, _LIFECYCLE, change)]
             return self._changed(change)
         report = _report(data)
         if report is None:
             return []
-        if holder is not None and not self._listeners:
+        if holder is not None and self._unfollowed():
             return [self._hold(holder, _REPORT, report)]
         return self._reported(report)
 
