@@ -18,7 +18,7 @@ from tests.mqtt.broker import Broker
 from tests.mqtt.helpers import Subscriber, real_wait, running, settings
 from zse.cli.mqtt import simulated_esi
 from zse.drlc import Status
-from zse.mqtt.bridge import EXECUTED, OUTBOX, MqttBridge
+from zse.mqtt.bridge import EXECUTED, OUTBOX, MqttBridge, broker_time
 from zse.mqtt.core import Publication, node_id
 from zse.roles.esi import ReportReceived
 
@@ -436,6 +436,47 @@ async def test_a_command_under_way_when_the_broker_goes_is_finished_and_answered
         outcomes = answers[0]["result"]["outcomes"]
         assert [o["outcome"] for o in outcomes] == ["delivered"] * len(outcomes)
         assert [v["event"] for v in sub.on(f"zse/{meter}/drlc")].count("LoadControlSent") == 1
+
+
+async def test_a_command_received_and_not_yet_answered_when_the_bridge_stops_comes_again(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """A command is acknowledged to the broker once answered: one received while another is
+    carried out, still waiting its turn when the bridge stops (or its process dies), is the
+    session's again at the next start, and carried out then, once (it was acknowledged on
+    receipt and lost with the bridge's memory)."""
+    async with running(broker, tmp_path, bridge=_HeldBridge) as (sim, bridge, sub):
+        assert isinstance(bridge, _HeldBridge)
+        meter = node_id(bridge.meter)
+        await sub.publish("zse/bridge/request/load_control", _lc("first"))
+        await real_wait(bridge.began.wait())
+        await sub.publish("zse/bridge/request/load_control", _lc("second", issuer_event_id=7))
+
+        async def waiting() -> None:
+            while bridge._commands.qsize() < 1:
+                await asyncio.sleep(0.01)  # real seconds: the broker's pace
+
+        with broker_time():  # received, waiting behind "first"
+            await asyncio.wait_for(waiting(), 30)
+        await bridge.stop()
+        assert bridge.executed.get("second") is None
+        again = MqttBridge(
+            sim.esi, settings(broker), store=sim.registry.store, displays=sim.displays
+        )
+        await again.start()
+        try:
+            answers = await sub.until(
+                lambda: [
+                    a
+                    for a in sub.on("zse/bridge/response/load_control")
+                    if a["correlation_id"] == "second"
+                ]
+            )
+        finally:
+            await again.stop()
+    assert [a["status"] for a in answers] == ["ok"]
+    sent = [v for v in sub.on(f"zse/{meter}/drlc") if v["event"] == "LoadControlSent"]
+    assert [v["issuer_event_id"] for v in sent].count(7) == 1
 
 
 async def _drained(bridge: MqttBridge) -> None:

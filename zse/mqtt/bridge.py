@@ -139,10 +139,10 @@ class _Client(aiomqtt.Client):
         self._client.manual_ack_set(True)
 
     def ack(self, message: aiomqtt.Message) -> None:
-        """PUBACK ``message`` (MQTT 3.1.1 section 4.3.2) on a client made with
-        ``manual_ack``: once what it carried is safe."""
-        if message.qos == 1:
-            self._client.ack(message.mid, 1)
+        """Acknowledge ``message`` on a client made with ``manual_ack``, once what it carried
+        is safe: PUBACK at QoS 1, PUBCOMP at QoS 2 (MQTT 3.1.1 sections 4.3.2, 4.3.3)."""
+        if message.qos in (1, 2):
+            self._client.ack(message.mid, message.qos)
 
 
 #: paho's ``MQTT_ERR_SUCCESS`` (paho is aiomqtt's to import, not the bridge's).
@@ -276,8 +276,13 @@ class BridgeShell:
         self._published = 0
         self._writes: set[asyncio.Task[Any]] = set()
         #: Commands received, carried out one at a time by :meth:`_commander`, whatever
-        #: happens to the connection they came on.
-        self._commands: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(_COMMANDS_WAITING)
+        #: happens to the connection they came on; each acknowledged to the broker once
+        #: answered (with the client it came by).
+        self._commands: asyncio.Queue[tuple[str, bytes, aiomqtt.Client, aiomqtt.Message]] = (
+            asyncio.Queue(_COMMANDS_WAITING)
+        )
+        #: The client of the connection up now (None between connections).
+        self._live: aiomqtt.Client | None = None
 
     # -- what a bridge says ---------------------------------------------------------------------
 
@@ -394,6 +399,7 @@ class BridgeShell:
     def _client(self) -> aiomqtt.Client:
         client = mqtt_client(
             self.settings,
+            manual_ack=True,  # a command is acknowledged once answered (_commander)
             will=aiomqtt.Will(self.topics.state, "offline", qos=1, retain=True),
             max_inflight_messages=_IN_FLIGHT,
         )
@@ -451,10 +457,12 @@ class BridgeShell:
         self.connected.set()
         LOGGER.info("MQTT bridge online at %s:%d", self.settings.host, self.settings.port)
         loop = asyncio.get_running_loop()
+        self._live = client
         tasks = {loop.create_task(self._sender(client)), loop.create_task(self._receiver(client))}
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         finally:
+            self._live = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -503,17 +511,25 @@ class BridgeShell:
             name = self.topics.command_of(str(message.topic))
             payload = message.payload
             if name is None or not isinstance(payload, bytes | bytearray):
+                ack(client, message)
                 continue
-            await self._commands.put((name, bytes(payload)))
+            await self._commands.put((name, bytes(payload), client, message))
 
     async def _commander(self) -> None:
-        """Carry out the commands received, one at a time, for as long as the bridge runs."""
+        """Carry out the commands received, one at a time, for as long as the bridge runs;
+        each is acknowledged to the broker once answered (its record holds the answer), so
+        one received and not yet answered when the bridge stops or dies is the session's
+        again at its next connection (MQTT 3.1.1 section 4.4), where the record decides
+        whether it is carried out or answered as a duplicate."""
         while True:
-            name, payload = await self._commands.get()
+            name, payload, client, message = await self._commands.get()
             try:
                 await self.handle_command(name, payload)
             except Exception:  # e.g. the store failed: the next command is still served
                 LOGGER.exception("MQTT command %s not answered", name)
+                continue  # unacknowledged: sent again at the session's next connection
+            if client is self._live:  # else its connection is gone: the broker sends it again
+                ack(client, message)
 
     # -- commands -------------------------------------------------------------------------------
 
