@@ -246,6 +246,21 @@ async def test_a_bad_field_is_answered_with_its_name_and_the_bridge_goes_on(
         assert answers[2]["error"]["field"] == "payload"
 
 
+async def test_commands_at_qos_2_are_each_completed_once_answered(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """`qos = 2`: a command is completed (PUBCOMP) once answered; were it not, the broker
+    would stop after its window of 20 unfinished messages. 25 commands, 25 answers."""
+    async with running(broker, tmp_path, qos=2) as (_sim, _bridge, sub):
+        response = "zse/bridge/response/load_control"
+        assert sub._client is not None
+        for n in range(25):
+            command = json.dumps(_lc(f"q2-{n}", duration=2000))  # refused by name: quick
+            await real_wait(sub._client.publish("zse/bridge/request/load_control", command, qos=2))
+        answers = await sub.until(lambda: len(sub.on(response)) == 25 and sub.on(response))
+    assert [a["correlation_id"] for a in answers] == [f"q2-{n}" for n in range(25)]
+
+
 async def test_a_response_goes_to_the_command_s_response_topic_a_repeat_s_to_the_repeat_s(
     broker: Broker, tmp_path: Path
 ) -> None:
