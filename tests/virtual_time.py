@@ -14,10 +14,20 @@ from typing import Any
 import pytest
 
 
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
-    """pytest-asyncio hook: the loop factory for the tests of this directory."""
+def both_loops() -> dict[str, Any]:
+    """The virtual-time loop with stores on its own thread (``inline``, its default) and on
+    aiosqlite's (``threads``)."""
     from zse.sim import VirtualClockLoop  # noqa: PLC0415
 
+    return {
+        "inline": VirtualClockLoop,
+        "threads": functools.partial(VirtualClockLoop, inline_io=False),
+    }
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """pytest-asyncio hook: the loop factory for the tests of this directory."""
+    loops = both_loops()
     if item.get_closest_marker("store_thread"):
-        return {"threads": functools.partial(VirtualClockLoop, inline_io=False)}
-    return {"virtual": VirtualClockLoop}
+        return {"threads": loops["threads"]}
+    return {"virtual": loops["inline"]}

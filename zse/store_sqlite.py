@@ -83,9 +83,10 @@ class _Inline:
         return self._connection.execute(sql, parameters).fetchall()
 
     async def close(self) -> None:
-        self._connection.close()
+        self.close_now()
 
     def close_now(self) -> None:
+        """Close at once (nothing runs elsewhere to wait for)."""
         self._connection.close()
 
 

@@ -5,21 +5,16 @@ SQLite on the loop's own thread (``inline``, the loop's default) and on aiosqlit
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import pytest
 
 from tests.postgres_server import pg_place, place, postgres
+from tests.virtual_time import both_loops
 
 __all__ = ["pg_place", "place", "postgres", "pytest_asyncio_loop_factories"]
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
     """pytest-asyncio hook: both ways of running SQLite on the virtual-time loop."""
-    from zse.sim import VirtualClockLoop  # noqa: PLC0415
-
-    return {
-        "inline": VirtualClockLoop,
-        "threads": functools.partial(VirtualClockLoop, inline_io=False),
-    }
+    return both_loops()
