@@ -15,6 +15,7 @@ __all__ = [
     "InvalidEui64",
     "InvalidFrame",
     "InvalidInstallCode",
+    "InvalidJson",
     "InvalidPoint",
     "InvalidSecurityHeader",
     "SecurityFailure",
@@ -51,6 +52,13 @@ class InvalidCertificate(DecodeError):
 
 class InvalidFrame(DecodeError):
     """A frame (inter-PAN, ZCL payload) that cannot be decoded; the message gives the offset."""
+
+
+class InvalidJson(DecodeError):
+    """JSON text from outside (an MQTT payload, a request body, a file) that is not an
+    RFC 8259 document zse reads: not UTF-8, not JSON, nested too deep, a number out of range
+    (NaN, Infinity, an overflowing float, an integer of thousands of digits) or a string with
+    an unpaired surrogate. The message says why and where, never the text itself."""
 
 
 class InvalidSecurityHeader(InvalidFrame):

@@ -177,7 +177,8 @@ def test_files_that_are_not_credentials_are_one_line(tmp_path: Path) -> None:
     other.write_text('{"hello": 1}')
     runner = CliRunner()
     assert _one_error(runner.invoke(main, ["cert", "inspect", str(notes)])) == (
-        f"error: {notes} is not JSON (expected a credentials or CA file from `zse cert`)"
+        f"error: {notes} is not JSON: not UTF-8 text (byte 1) "
+        "(expected a credentials or CA file from `zse cert`)"
     )
     assert _one_error(runner.invoke(main, ["cert", "inspect", str(other)])) == (
         f"error: {other} is neither a credentials file nor a CA file"

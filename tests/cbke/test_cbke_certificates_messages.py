@@ -243,6 +243,10 @@ def test_credentials_json_round_trip(cred_v: Credentials, tmp_path: Path) -> Non
     [
         ("[]", "must be an object"),
         ("{", "not JSON"),
+        ("[" * 100_000, "not JSON: arrays or objects nested too deep"),
+        ('{"suite": NaN}', "not JSON: NaN is not a JSON number"),
+        ('{"suite": 1e999}', "not JSON: a number too large"),
+        ('{"private_key": "\\ud800"}', "not JSON: a string with an unpaired surrogate"),
         ('{"certificate": "00"}', "lacks ca_public_key, private_key"),
         ('{"suite": 3, "ca_public_key": "", "certificate": "", "private_key": ""}', "suite 3"),
         ('{"suite": "1", "ca_public_key": "", "certificate": "", "private_key": ""}', "suite"),
@@ -302,6 +306,9 @@ def test_ca_json_round_trip_and_checks(test_ca: TestCA) -> None:
         TestCA.from_json('{"issuer": "0011223344556677"}')
     with pytest.raises(InvalidCredentials, match="8 bytes"):
         TestCA.from_json('{"issuer": "00", "suite1": {"private_key": "01"}}')
+    for garbage in ("[" * 100_000, b'{"issuer": ' + b"9" * 5000 + b"}", '{"issuer": NaN}'):
+        with pytest.raises(InvalidCredentials, match="CA file is not JSON: "):
+            TestCA.from_json(garbage)
     original = json.loads(text)
     only_suite1 = TestCA.from_json(
         json.dumps({"issuer": original["issuer"], "suite1": original["suite1"]})

@@ -341,3 +341,69 @@ async def test_a_job_whose_lease_is_ending_is_not_sent(broker: Broker, postgres:
         await stop(late)
         await queue.close()
         await observer.close()
+
+
+async def test_events_the_link_cannot_use_are_dropped_and_it_goes_on(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Payloads on the event topics that are not events zse reads (numbers out of range,
+    NaN and Infinity, nesting past the recursion limit, not UTF-8) are acknowledged and
+    dropped; one its listener fails on is logged and acknowledged; the link goes on (each of
+    them ended it before: its task died on the exception, with no reconnection)."""
+    publisher = Subscriber(broker, "publisher")
+    await publisher.connect()
+    settings = parse_settings({"url": broker.url, "client_id": "headend-hostile"})
+    base = f"{PREFIX}/meter-1/000d6f000a000001"
+    status = '{"event":"ReportReceived","device":"%s","time":1,"report":%s}'
+    confirmed = '{"event":"MessageConfirmed","device":"d","message":{"message_id":%s}}'
+    hostile = [
+        (f"{base}/message", confirmed % "1e999"),
+        (f"{base}/message", confirmed % "4294967296"),
+        (f"{base}/drlc", status % (MAC, '{"issuer_event_id":1,"event_status":-Infinity}')),
+        (f"{base}/drlc", status % (MAC, '{"issuer_event_id":NaN,"event_status":2}')),
+        (f"{base}/drlc", status % (MAC, '{"issuer_event_id":true,"event_status":2}')),
+        (f"{base}/drlc", status % (MAC, '{"issuer_event_id":1,"event_status":' + "9" * 5000 + "}")),
+        (f"{base}/lifecycle", '{"event":"LifecycleChanged","device":"d","lifecycle_event":"x",'
+         '"to_state":"new","time":1e999}'),
+        (f"{base}/drlc", '{"a":' * 5000),
+        (f"{base}/drlc", b"\xff\xfe{}"),
+        (f"{PREFIX}/headend/headend-hostile/response", "[" * 5000),
+    ]  # fmt: skip
+    seen: list[Report] = []
+    fail = [True]
+
+    def listener(report: Report) -> None:
+        if report.send == 7 and fail.pop():
+            raise RuntimeError("a listener's fault")
+        seen.append(report)
+
+    def report(send: int) -> str:
+        return status % (MAC, f'{{"issuer_event_id":{send},"event_status":2}}')
+
+    link = GatewayLink(settings, prefix=PREFIX)
+    link.on_report(listener)
+    try:
+        await link.start()
+        await real(link.connected.wait())
+        for topic, payload in hostile:
+            await publisher.publish(topic, payload)
+        await publisher.publish(f"{base}/drlc", report(7))  # the listener fails on this one
+        await publisher.publish(f"{base}/drlc", report(8))
+        await until(lambda: asyncio.sleep(0, len(seen) == 1))
+        assert [r.send for r in seen] == [8]
+        assert link.connected.is_set()
+        assert f"a message on {base}/drlc not handled" in caplog.text
+    finally:
+        await link.close()
+    again = GatewayLink(settings, prefix=PREFIX)  # the same session: nothing was left unacked
+    again.on_report(seen.append)
+    try:
+        await again.start()
+        await real(again.connected.wait())
+        await publisher.publish(f"{base}/drlc", report(9))
+        await until(lambda: asyncio.sleep(0, len(seen) == 2))
+        assert [r.send for r in seen] == [8, 9]
+        assert again.events == 1
+    finally:
+        await again.close()
+        await publisher.close()

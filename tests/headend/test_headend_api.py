@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.headend.helpers import Service, start_service
-from zse.headend.core import HeadendError, parse_load_control, parse_message, parse_registration
+from zse.headend.core import (
+    HeadendError,
+    parse_group,
+    parse_load_control,
+    parse_message,
+    parse_registration,
+)
 from zse.headend.web import api_routes, openapi
 
 
@@ -38,6 +44,19 @@ BAD_REGISTRATIONS = [
 ]
 
 
+#: Request bodies that are not JSON zse reads (zse.jsontext): nesting past the recursion
+#: limit, an integer past the interpreter's digits, NaN, a float that overflows, a lone
+#: surrogate.
+NOT_JSON = [
+    "{not json",
+    "[" * 100_000,
+    "9" * 5000,
+    '{"mac": NaN}',
+    '{"mac": 1e999}',
+    '{"mac": "\\ud800"}',
+]
+
+
 async def test_bad_registrations_name_the_field_and_write_nothing(service: Service) -> None:
     a = "retailer-a"
     for change, status, field in BAD_REGISTRATIONS:
@@ -48,8 +67,9 @@ async def test_bad_registrations_name_the_field_and_write_nothing(service: Servi
     missing = {k: v for k, v in _body(service).items() if k != "meter"}
     reply = await service.call(a, "POST", "/api/v1/devices", missing)
     assert (reply.status, reply.body["error"]["field"]) == (422, "meter")
-    reply = await service.call(a, "POST", "/api/v1/devices", text="{not json")
-    assert (reply.status, reply.body["error"]["field"]) == (400, "body")
+    for text in NOT_JSON:  # each was a 500 with a traceback in the log, but the first
+        reply = await service.call(a, "POST", "/api/v1/devices", text=text)
+        assert (reply.status, reply.body["error"]["field"]) == (400, "body"), text[:20]
     assert (await service.call(a, "GET", "/api/v1/devices")).body == {"devices": []}
     for meter in service.headend.meters.values():
         assert meter.registry.devices() == []
@@ -170,6 +190,19 @@ def test_parsers_take_garbage(body: object) -> None:
         if refused is not None:
             assert 400 <= refused.status < 500
             assert refused.field
+
+
+def test_a_lone_surrogate_is_not_text() -> None:
+    """A string the Python API is given with an unpaired surrogate (JSON over HTTP cannot
+    carry one: zse.jsontext) is refused naming the field, not a UnicodeEncodeError later."""
+    for parse, body, field in [
+        (parse_message, {"group": "g", "text": "a\ud800"}, "text"),
+        (parse_message, {"group": "\udfff", "text": "a"}, "group"),
+        (lambda b: parse_group(b, meters=[]), {"name": "g\ud800", "meters": []}, "name"),
+    ]:
+        with pytest.raises(HeadendError) as error:
+            parse(body)
+        assert (error.value.status, error.value.field) == (422, field)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -76,3 +77,25 @@ def test_a_config_with_garbage_is_an_error_naming_the_file(tmp_path: Path) -> No
         assert refused is None or str(config) in str(refused)
 
     inner()
+
+
+def test_numbers_and_nesting_out_of_reach_are_config_errors(tmp_path: Path) -> None:
+    """What tomllib reads but the headend cannot use (NaN, infinity, an integer past a float,
+    one past the interpreter's digits, nesting past the recursion limit) is one error naming
+    the file, not a rate of NaN nor an exception of the standard library's."""
+    init_directory(tmp_path)
+    config = tmp_path / "headend.toml"
+    original = config.read_text()
+    assert "\nrequests_per_second = 50\n" in original
+    for limits, why in [
+        ("requests_per_second = nan", "finite"),
+        ("requests_per_second = inf", "finite"),
+        ("requests_per_second = -inf", "finite"),
+        ("requests_per_second = 1" + "0" * 400, "too large"),
+        ("burst = 1" + "0" * 5000, "too many digits"),
+        ("x = " + "[" * 5000, "nested too deep"),
+    ]:
+        config.write_text(original.replace("\nrequests_per_second = 50\n", f"\n{limits}\n"))
+        with pytest.raises(HeadendConfigError, match=why) as error:
+            load_config(config)
+        assert str(config) in str(error.value)

@@ -282,12 +282,29 @@ def test_garbage_settings_get_only_config_errors(table: object) -> None:
         (b"[]", "payload"),
         (b"\xff", "payload"),
         (json.dumps({"correlation_id": "c", "event": {}}).encode(), "event.issuer_event_id"),
+        (b'{"correlation_id": "c", "event": {"issuer_event_id": NaN}}', "payload"),
+        (b'{"correlation_id": "c", "event": {"issuer_event_id": 1e999}}', "payload"),
+        (b'{"correlation_id": "c", "event": ' + b"[" * 5000, "payload"),
+        (b'{"correlation_id": "c", "event": {"issuer_event_id": ' + b"9" * 5000 + b"}}", "payload"),
+        (b'{"correlation_id": "c\\ud800"}', "payload"),
     ],
 )
 def test_each_error_names_the_field(payload: bytes, field: str) -> None:
     with pytest.raises(CommandError) as error:
         parse_command("load_control", payload)
     assert error.value.field == field
+
+
+def test_a_message_s_text_is_counted_in_octets_as_on_the_wire() -> None:
+    def display(text: str) -> bytes:
+        message = {"message_id": 1, "text": text}
+        return json.dumps({"correlation_id": "c", "device": MAC, "message": message}).encode()
+
+    assert parse_command("display_message", display("é" * 127)).message.text == "é" * 127
+    for text in ("é" * 128, "a\ud800"):  # 256 octets; no UTF-8 for a lone surrogate
+        with pytest.raises(CommandError) as error:
+            parse_command("display_message", display(text))
+        assert error.value.field in ("message.text", "payload")
 
 
 @pytest.mark.parametrize(
@@ -304,6 +321,7 @@ def test_each_error_names_the_field(payload: bytes, field: str) -> None:
         "zse/\x00/x",
         "zse/\n",
         "r" * 257,
+        "é" * 129,  # 258 octets in UTF-8
     ],
 )
 def test_a_bad_response_topic_is_refused_by_name(topic: object) -> None:
@@ -368,6 +386,10 @@ def test_settings_name_the_key_and_hide_the_password() -> None:
     for table, key in [
         ({"url": "http://h"}, "mqtt.url"),
         ({"url": "mqtt://h:99999"}, "mqtt.url"),
+        ({"url": "mqtt://h:0"}, "mqtt.url"),
+        ({"url": "mqtt://[::1"}, "mqtt.url"),
+        ({"url": "mqtt://[zz]:1"}, "mqtt.url"),
+        ({"url": "mqtt://h]"}, "mqtt.url"),
         ({"qos": 3}, "mqtt.qos"),
         ({"base_topic": "a/#"}, "mqtt.base_topic"),
         ({"cert_file": "c.pem"}, "mqtt.cert_file"),
@@ -378,6 +400,10 @@ def test_settings_name_the_key_and_hide_the_password() -> None:
     ]:
         with pytest.raises(MqttConfigError, match=key.replace(".", r"\.")):
             parse_settings(table)
+    for url in ("mqtt://u:s3cret@h:99999", "ftp://u:s3cret@h", "mqtt://u:s3cret@h:x"):
+        with pytest.raises(MqttConfigError) as error:
+            parse_settings({"url": url})
+        assert "s3cret" not in str(error.value)
 
 
 def test_executed_is_bounded_and_restored_in_order() -> None:

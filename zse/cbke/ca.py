@@ -25,6 +25,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from zse import jsontext
 from zse.cbke.certificate import (
     KEY_USAGE_KEY_AGREEMENT,
     NO_EXPIRY,
@@ -37,12 +38,11 @@ from zse.cbke.credentials import (
     Credentials,
     InvalidCredentials,
     hex_field,
-    json_error,
     load_file,
 )
 from zse.cbke.keys import private_scalar, public_key_from_private
 from zse.cbke.suites import SUITE1, SUITE2, SUITES, Suite
-from zse.errors import DecodeError, InvalidEui64
+from zse.errors import DecodeError, InvalidEui64, InvalidJson
 
 __all__ = [
     "DEFAULT_ISSUER",
@@ -219,9 +219,9 @@ class TestCA:
     def from_json(cls, text: str | bytes) -> TestCA:
         """Load a CA; checks every public key against its private key."""
         try:
-            document: Any = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidCredentials(f"CA file is not JSON: {json_error(exc)}") from None
+            document: Any = jsontext.loads(text)
+        except InvalidJson as exc:
+            raise InvalidCredentials(f"CA file is not JSON: {exc}") from None
         if not isinstance(document, dict) or "issuer" not in document:
             raise InvalidCredentials("CA JSON must be an object with an issuer")
         issuer = hex_field(document["issuer"], "issuer")

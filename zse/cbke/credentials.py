@@ -18,17 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from zse import jsontext
 from zse.cbke.certificate import ImplicitCertificate, hex_bytes
 from zse.cbke.keys import public_key_from_private
 from zse.cbke.suites import SUITES, Suite
-from zse.errors import DecodeError, InvalidCertificate, InvalidPoint
+from zse.errors import DecodeError, InvalidCertificate, InvalidJson, InvalidPoint
 
 __all__ = [
     "Credentials",
     "HeldCredentials",
     "InvalidCredentials",
     "hex_field",
-    "json_error",
     "load_file",
 ]
 
@@ -42,15 +42,6 @@ class InvalidCredentials(InvalidCertificate):
 def hex_field(value: object, name: str) -> bytes:
     """Bytes from a hex string (spaces, ``:`` and ``-`` allowed), or InvalidCredentials."""
     return hex_bytes(value, name, InvalidCredentials)
-
-
-def json_error(exc: ValueError) -> str:
-    """Why a JSON document did not parse, without the bytes themselves (they may be keys)."""
-    if isinstance(exc, UnicodeDecodeError):
-        return f"not UTF-8 text (byte {exc.start + 1})"
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg}: line {exc.lineno} column {exc.colno} (char {exc.pos})"
-    return "not a JSON document"
 
 
 def load_file(path: str | os.PathLike[str], parse: Callable[[bytes], T]) -> T:
@@ -143,9 +134,9 @@ class Credentials(_Certified):
     def from_json(cls, text: str | bytes) -> Credentials:
         """Credentials from the JSON form (see the module docstring)."""
         try:
-            document: Any = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidCredentials(f"not JSON: {json_error(exc)}") from None
+            document: Any = jsontext.loads(text)
+        except InvalidJson as exc:
+            raise InvalidCredentials(f"not JSON: {exc}") from None
         if not isinstance(document, dict):
             raise InvalidCredentials("credentials JSON must be an object")
         missing = [k for k in ("ca_public_key", "certificate", "private_key") if k not in document]

@@ -25,12 +25,13 @@ from typing import Any, NoReturn
 
 import click
 
+from zse import jsontext
 from zse.cbke.ca import TestCA
 from zse.cbke.certificate import NO_EXPIRY, ImplicitCertificate, Suite2Certificate
 from zse.cbke.credentials import hex_field
 from zse.cbke.suites import SUITES
 from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
-from zse.errors import DecodeError
+from zse.errors import DecodeError, InvalidJson
 from zse.installcode import parse_eui64
 
 __all__ = ["cert"]
@@ -76,9 +77,9 @@ def _read_json(path: str) -> tuple[bytes, dict[str, Any]]:
     except OSError as exc:
         _fail(f"cannot read {path}: {exc.strerror}")
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        _fail(f"{path} is not JSON (expected a credentials or CA file from `zse cert`)")
+        document = jsontext.loads(raw)
+    except InvalidJson as exc:
+        _fail(f"{path} is not JSON: {exc} (expected a credentials or CA file from `zse cert`)")
     if not isinstance(document, dict):
         _fail(f"{path} is not a credentials or CA file (not a JSON object)")
     return raw, document

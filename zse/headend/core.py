@@ -111,6 +111,10 @@ def _text(body: Mapping[str, Any], name: str, *, default: str | None = None) -> 
     value = body.get(name, default)
     if not isinstance(value, str):
         raise _bad(name, "must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: not text any wire or database carries
+        raise _bad(name, "must be text (it holds an unpaired surrogate)") from None
     return value
 
 

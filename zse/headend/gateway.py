@@ -43,7 +43,8 @@ from typing import Any
 
 import aiomqtt
 
-from zse.errors import StoreError
+from zse import jsontext
+from zse.errors import InvalidJson, StoreError
 from zse.headend.core import Outcome, SendKind, outcome_of_report
 from zse.headend.link import (
     ESI_OUTCOMES,
@@ -247,7 +248,7 @@ class GatewayLink(MeterLink):
                     self.connected.set()
                     backoff = 1.0
                     async for message in client.messages:
-                        self._received(client, message)
+                        self._received_safely(client, message)
                 finally:
                     self._client = None
                     self.connected.clear()
@@ -323,6 +324,16 @@ class GatewayLink(MeterLink):
                 keep.append(item)
         self._held = keep
 
+    def _received_safely(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        """:meth:`_received`; a message it fails on (a fault of this code, not of the
+        sender's: those are dropped in :meth:`_handle`) is logged, without its payload, and
+        acknowledged, so that it neither ends the link nor comes back for ever."""
+        try:
+            self._received(client, message)
+        except Exception:
+            LOGGER.exception("headend MQTT link: a message on %s not handled", message.topic)
+            ack(client, message)
+
     def _received(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         """A response (to its waiter) or an event (to the listeners, acknowledged once they
         recorded it; held, unacknowledged, while none listens for its kind); anything else is
@@ -364,9 +375,11 @@ class GatewayLink(MeterLink):
         """What ``payload`` on ``topic`` asks to await before its acknowledgement; an event
         that comes while nothing listens is held if ``holder`` (the client it came by) is
         given."""
+        if not isinstance(payload, bytes | bytearray | str):
+            return []
         try:
-            data = json.loads(bytes(payload))
-        except (TypeError, ValueError):
+            data = jsontext.loads(payload)
+        except InvalidJson:
             return []
         if not isinstance(data, dict):
             return []
@@ -610,8 +623,16 @@ def _lifecycle(meter: str, data: Mapping[str, Any]) -> Lifecycle | None:
         from_state=None if before is None else LifecycleState(before),
         to_state=LifecycleState(data["to_state"]),
         detail=str(data.get("detail", ""))[:200],
-        time=int(data["time"]),
+        time=_whole(data["time"], 2**63 - 1),
     )
+
+
+def _whole(value: Any, high: int) -> int:
+    """A JSON integer of 0 to ``high`` (what the database's column holds), else ValueError:
+    the event is dropped, not carried to a write that would fail each time it came."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise ValueError("not an integer in range")
+    return value
 
 
 def _report(data: Mapping[str, Any]) -> Report | None:
@@ -621,14 +642,14 @@ def _report(data: Mapping[str, Any]) -> Report | None:
         report = data["report"]
         return Report(
             device=str(data["device"]),
-            send=int(report["issuer_event_id"]),
+            send=_whole(report["issuer_event_id"], 0xFFFFFFFF),
             kind=SendKind.LOAD_CONTROL,
-            outcome=outcome_of_report(int(report["event_status"])),
+            outcome=outcome_of_report(_whole(report["event_status"], 0xFF)),
         )
     if event == "MessageConfirmed":
         return Report(
             device=str(data["device"]),
-            send=int(data["message"]["message_id"]),
+            send=_whole(data["message"]["message_id"], 0xFFFFFFFF),
             kind=SendKind.MESSAGE,
             outcome=Outcome.CONFIRMED,
         )

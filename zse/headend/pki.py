@@ -10,6 +10,7 @@ retailer's CA and carry its configured subject common name (docs/adr/0013).
 from __future__ import annotations
 
 import datetime
+import math
 import ssl
 import tomllib
 from collections.abc import Sequence
@@ -95,9 +96,14 @@ def _get(path: Path, section: dict[str, Any], name: str, kind: type, default: An
     if value is None or isinstance(value, bool) is not (kind is bool):
         raise HeadendConfigError(f"{path}: {name} is missing or not a {kind.__name__}")
     if kind is float and isinstance(value, int):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise HeadendConfigError(f"{path}: {name} is too large") from None
     if not isinstance(value, kind):
         raise HeadendConfigError(f"{path}: {name} must be a {kind.__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise HeadendConfigError(f"{path}: {name} must be a finite number, not {value}")
     return value
 
 
@@ -143,6 +149,10 @@ def load_config(path: Path) -> HeadendConfig:
         raise HeadendConfigError(f"{path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise HeadendConfigError(f"{path}: not TOML ({exc})") from None
+    except ValueError:  # tomllib converts integers with int(): too many digits raise this
+        raise HeadendConfigError(f"{path}: not TOML zse reads: too many digits") from None
+    except RecursionError:
+        raise HeadendConfigError(f"{path}: not TOML zse reads: tables nested too deep") from None
     base = path.parent
     tables = {}
     for name in ("server", "limits"):

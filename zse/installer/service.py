@@ -56,6 +56,7 @@ from zse.interpan.acceptance import JoinAdmission, JoinVerdict
 from zse.interpan.ke import establish_over_interpan
 from zse.interpan.service import InterPanService
 from zse.interpan.window import AllowedCommand
+from zse.se.ids import ZSE_MANUFACTURER_CODE
 from zse.store import Batch, Store
 from zse.tunneling.protocol import TunnelData, TunnelError
 from zse.tunneling.service import TunnelingClient, TunnelingServer
@@ -77,8 +78,6 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-#: A placeholder manufacturer code (as the reference carrier's); a deployment uses its own.
-ZSE_MANUFACTURER_CODE: Final = 0xFFF1
 #: The manufacturer-specific cluster of the handover (ZCL 2.5.5: 0xFC00-0xFFFF).
 HANDOVER_CLUSTER: Final = 0xFC5F
 #: The manufacturer-defined Tunneling protocol of signed commands (D.6.2.4.1.1: 200-254).

@@ -36,6 +36,7 @@ from typing import Protocol
 from zse.errors import InvalidFrame
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.window import AllowedCommand
+from zse.se.ids import ZSE_MANUFACTURER_CODE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ __all__ = [
 #: Manufacturer-specific cluster id of the carrier (ZCL 2.5.5: 0xFC00-0xFFFF).
 CARRIER_CLUSTER_ID = 0xFC5E
 #: Placeholder manufacturer code; a deployment uses its own assigned code.
-DEFAULT_MANUFACTURER_CODE = 0xFFF1
+DEFAULT_MANUFACTURER_CODE = ZSE_MANUFACTURER_CODE
 #: Command code "set the meter's time": body is UTC seconds since 2000-01-01 (u32, ZCL UTCTime).
 SET_TIME = 0x01
 

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final
 
+from zse import jsontext
 from zse.drlc import LoadControlEvent, Status
-from zse.errors import ZseError
+from zse.errors import InvalidJson, ZseError
 from zse.installcode import InstallCode, InvalidEui64, InvalidInstallCode, canonical_eui64
 from zse.messaging import Message
 from zse.metering.formatting import Formatting
@@ -168,14 +169,19 @@ _KEYS: Final = {
 
 
 def parse_url(url: str, *, field: str = "mqtt.url") -> tuple[str, int, bool]:
-    """``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]`` as (host, port, tls)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise MqttConfigError(f"{field}: expected mqtt://HOST[:PORT] or mqtts://, got {url!r}")
+    """``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]`` as (host, port, tls); an error never
+    repeats the URL (a user's password may be in it)."""
+    expected = f"{field}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
     try:
+        parts = urllib.parse.urlsplit(url)
         port = parts.port
-    except ValueError:
-        raise MqttConfigError(f"{field}: the port of {url!r} is not 1-65535") from None
+    except ValueError:  # a bracketed host that is no IPv6 address, a port not 0-65535
+        raise MqttConfigError(f"{expected} (a port of 1-65535, an IPv6 host in brackets)") from None
+    if parts.scheme not in ("mqtt", "mqtts"):
+        scheme = f"scheme {parts.scheme!r}" if parts.scheme.isalnum() else "no scheme"
+        raise MqttConfigError(f"{expected}, got {scheme}")
+    if port == 0:
+        raise MqttConfigError(f"{field}: port 0 is not a port to connect to (1-65535)")
     if not parts.hostname or parts.path not in ("", "/") or parts.username is not None:
         raise MqttConfigError(
             f"{field}: expected mqtt://HOST[:PORT] (no path, no user: use mqtt.username)"
@@ -684,11 +690,19 @@ def _int(value: Any, path: str, low: int = _INT_RANGE[0], high: int = _INT_RANGE
 
 
 def _text(value: Any, path: str, limit: int = 255) -> str:
+    """A string of at most ``limit`` octets in UTF-8 (as the wire's octet strings count)."""
     if not isinstance(value, str):
         raise CommandError(path, "expected a string")
-    if len(value) > limit:
-        raise CommandError(path, f"longer than {limit} characters")
+    if len(value) > limit or _utf8_size(value, path) > limit:
+        raise CommandError(path, f"longer than {limit} octets (UTF-8)")
     return value
+
+
+def _utf8_size(value: str, path: str) -> int:
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for it (RFC 8259 section 8.2)
+        raise CommandError(path, "not text: an unpaired surrogate") from None
 
 
 def _field_value(kind: Any, value: Any, path: str) -> Any:
@@ -892,8 +906,8 @@ def _loose(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_COMMAND_BYTES:
         return {}
     try:
-        data = json.loads(payload)
-    except (ValueError, RecursionError):
+        data = jsontext.loads(payload)
+    except InvalidJson:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -907,7 +921,7 @@ def _response_topic(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise CommandError("response_topic", "expected a topic name")
-    if len(value.encode()) > MAX_RESPONSE_TOPIC:
+    if _utf8_size(value, "response_topic") > MAX_RESPONSE_TOPIC:
         raise CommandError("response_topic", f"longer than {MAX_RESPONSE_TOPIC} bytes")
     if any(c in "+#" or ord(c) < 0x20 for c in value):
         raise CommandError("response_topic", "wildcards and control characters are not allowed")
@@ -928,9 +942,9 @@ def _identified(payload: bytes, limit: int) -> tuple[dict[str, Any], str]:
     if len(payload) > limit:
         raise CommandError("payload", f"longer than {limit} bytes")
     try:
-        data = json.loads(payload)
-    except (ValueError, RecursionError):
-        raise CommandError("payload", "not JSON") from None
+        data = jsontext.loads(payload)
+    except InvalidJson as exc:
+        raise CommandError("payload", f"not JSON: {exc}") from None
     data = _object(data, "payload")
     cid = data.get("correlation_id")
     if not isinstance(cid, str) or not 0 < len(cid) <= _MAX_ID_LENGTH:

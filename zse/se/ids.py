@@ -27,6 +27,7 @@ __all__ = [
     "SE_PROFILE_ID",
     "TIME",
     "TUNNELING",
+    "ZSE_MANUFACTURER_CODE",
     "DrlcAttribute",
     "DrlcClientCommand",
     "DrlcServerCommand",
@@ -51,6 +52,11 @@ __all__ = [
 
 #: The Smart Energy application profile id (SE 5.1).
 SE_PROFILE_ID: Final = 0x0109
+
+#: The manufacturer code of zse's manufacturer-specific commands and clusters (the installer's
+#: handover, the hand-held terminal's carrier; ZCL 2.4.1.1.3): 0xFFF1, the code test devices
+#: use, as a placeholder; a deployment sets its own assigned code.
+ZSE_MANUFACTURER_CODE: Final = 0xFFF1
 
 # --- Device ids (SE 5.7, table 5.13) -----------------------------------------------------------
 

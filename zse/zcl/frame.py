@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from zse.errors import InvalidFrame
 from zse.zcl.delivery import DIRECTIONS, Destination
 
 __all__ = [
@@ -98,20 +99,20 @@ _DISABLE_DEFAULT_RESPONSE = 0x10
 def decode_zcl_header(data: bytes) -> tuple[int, int | None, int, int, int]:
     """Frame control, manufacturer code (None if absent), TSN, command id and header length
     of a ZCL frame (ZCL 2.4.1). Reads what zigpy's ``ZCLHeader.deserialize`` reads (a
-    property test holds them together) without building its objects; ``ValueError`` when
-    ``data`` is too short."""
+    property test holds them together) without building its objects;
+    :class:`~zse.errors.InvalidFrame` (a ``ValueError``) when ``data`` is too short."""
     if not data:
-        raise ValueError("empty ZCL frame: no frame control")
+        raise InvalidFrame("empty ZCL frame: no frame control")
     frame_control = data[0]
     offset = 1
     manufacturer: int | None = None
     if frame_control & _MANUFACTURER_SPECIFIC:
         offset = 3
         if len(data) < offset:
-            raise ValueError("ZCL frame too short for its manufacturer code")
+            raise InvalidFrame("ZCL frame too short for its manufacturer code")
         manufacturer = data[1] | data[2] << 8
     if len(data) < offset + 2:
-        raise ValueError("ZCL frame too short for its sequence number and command id")
+        raise InvalidFrame("ZCL frame too short for its sequence number and command id")
     return frame_control, manufacturer, data[offset], data[offset + 1], offset + 2
 
 
