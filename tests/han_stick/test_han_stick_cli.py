@@ -134,7 +134,10 @@ async def test_an_unplugged_stick_ends_watch_with_status_1_and_the_reason(
         (["join", "--radio", "znp", "-d", "/dev/x"], "docs/radios.md on Z-Stack"),
         (["join", "--radio", "ezsp", "-d", "/dev/x"], "give the stick's install code"),
         (["join", "--radio", "ezsp", "-d", "/dev/x", "--install-code", "12"], "--install-code"),
-        (["watch", "--radio", "ezsp", "-d", "/dev/x", "--meter", "nope"], "not an EUI-64"),
+        (
+            ["watch", "--radio", "ezsp", "-d", "/dev/x", "--meter", "nope"],
+            "--meter: EUI-64 has a non-hex character",
+        ),
         (["watch", "--radio", "ezsp", "-d", "/dev/x", "--credentials", "/nope.json"], "/nope"),
     ],
 )

@@ -99,7 +99,11 @@ def as_json(frame: Decoded, *, show_keys: bool = False) -> str:
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, str):
+    """A field's value on the timeline: a plain string as it is; one holding anything but
+    printable characters or spaces (a Display Message's text from the air may hold terminal
+    escapes or a newline, which would break the one line per frame) quoted and escaped, as
+    JSON has it; other values as JSON."""
+    if isinstance(value, str) and (value.isprintable() or not value):
         return value
     return json.dumps(value, separators=(",", ":"))
 

@@ -6,11 +6,17 @@ does not pay for the simulator or the radio libraries.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
+import os
+import sys
+from typing import Any
 
 import click
 
 from zse import __version__
+from zse.errors import ZseError
 
 __all__ = ["main"]
 
@@ -43,6 +49,39 @@ class _LazyGroup(click.Group):
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command)
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """The subcommand; an exception it lets out (a fault the command did not turn into
+        its own one-line error) is still one line and exit status 1, its traceback in the
+        debug log (``-vv``), and a standard output that cannot be written is said so."""
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # here, not at exit, where a failure is a traceback
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise  # click's: the reader went away (``| head``)
+            _fault(exc)
+        except Exception as exc:
+            _fault(exc)
+        return result
+
+
+def _fault(exc: BaseException) -> None:
+    """Say ``exc`` in one line on standard error and exit 1."""
+    logging.getLogger("zse.cli").debug("the command failed", exc_info=exc)
+    message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+    said = message if isinstance(exc, ZseError) else f"{type(exc).__name__}: {message}"
+    line = " ".join(f"{said}{where}".split())  # zse's errors say what and where already
+    click.echo(f"error: {line[:500]}", err=True)
+    try:
+        sys.stdout.flush()
+    except OSError:  # e.g. /dev/full: what is still buffered goes nowhere, not to a traceback
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise SystemExit(1)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,13 +4,16 @@ An output is written to a temporary file in its own directory (mode 0600: the ou
 and renamed over the target only when complete (``os.replace``), so a failure or Ctrl-C leaves
 the previous file as it was. A target that is one of the inputs — the same file by device and
 inode, so also through a hard link or a symlink — is refused before anything is opened for
-writing. Problems are :class:`OutputError` (a usage error: the commands exit 2).
+writing. A target that exists and is not a regular file (``/dev/stdout``, a FIFO, a terminal,
+``/dev/null``) is written in place: it is not replaced by a file, nor its mode changed.
+Problems are :class:`OutputError` (a usage error: the commands exit 2).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import TextIO
@@ -47,7 +50,11 @@ def refuse_input_as_output(output: str, inputs: Iterable[str | int], option: str
 @contextlib.contextmanager
 def atomic_output(path: str, option: str) -> Iterator[TextIO]:
     """A text file that replaces ``path`` when the block ends without an exception (the file
-    a symlink points to, when ``path`` is one)."""
+    a symlink points to, when ``path`` is one); a special file is written in place."""
+    if _special(path):
+        with _in_place(path, option) as handle:
+            yield handle
+        return
     target = os.path.realpath(path) if os.path.islink(path) else path
     directory = os.path.dirname(target) or "."
     if not os.path.isdir(directory):
@@ -74,3 +81,30 @@ def atomic_output(path: str, option: str) -> Iterator[TextIO]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _special(path: str) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a directory."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+@contextlib.contextmanager
+def _in_place(path: str, option: str) -> Iterator[TextIO]:
+    """``path``, a device, FIFO or socket, opened for writing as it is."""
+    try:
+        handle = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
+    try:
+        yield handle
+        try:
+            handle.flush()
+        except OSError as exc:
+            raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            handle.close()

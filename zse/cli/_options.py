@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import click
 
 from zse.cli._logging import quiet_secret_loggers
+from zse.cli._types import FiniteFloat
 from zse.config import FLOW_CONTROLS, ConfigError
 
 __all__ = [
@@ -123,7 +124,9 @@ def radio_options(radios: Sequence[str], *, required: bool) -> Callable[[F], F]:
                 ),
                 click.option(
                     "--start-timeout",
-                    type=click.FloatRange(0, min_open=True),
+                    # a tenth of a second at least: no stick starts sooner, and a start cut short
+                    # within bellows' serial connect (0.001 s) left a process that never exited
+                    type=FiniteFloat(0.1, 3600),
                     default=DEFAULT_START_TIMEOUT,
                     show_default=True,
                     envvar="ZSE_START_TIMEOUT",

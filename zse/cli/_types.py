@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import click
 
-__all__ = ["PanIdType"]
+__all__ = ["FiniteFloat", "PanIdType"]
+
+#: The longest wait a command takes (a year of seconds): past it, a typo, not a wish.
+LONGEST_WAIT = 366 * 86400.0
+
+
+class FiniteFloat(click.FloatRange):
+    """:class:`click.FloatRange` without NaN or infinity (NaN passes any range: every
+    comparison with it is false)."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{str(value)[:20]!r} is not a finite number", param, ctx)
+        return number
 
 
 class PanIdType(click.ParamType):  # type: ignore[type-arg]

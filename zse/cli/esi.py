@@ -50,6 +50,7 @@ from zse.cli._options import (
     radio_options,
     verbosity_options,
 )
+from zse.cli._types import LONGEST_WAIT, FiniteFloat
 from zse.config import (
     RADIOS,
     ConfigError,
@@ -657,8 +658,8 @@ def cancel_message(message_id: int, **target: Any) -> Action:
 @click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
 @click.option("--duty-cycle", type=INT, help="Percent 0-100.")
 @click.option("--load-adjustment", type=INT, help="Average load adjustment, percent.")
-@click.option("--cooling-offset", type=float, help="Cooling temperature offset, degrees C.")
-@click.option("--heating-offset", type=float, help="Heating temperature offset, degrees C.")
+@click.option("--cooling-offset", type=FiniteFloat(), help="Cooling temperature offset, degrees C.")
+@click.option("--heating-offset", type=FiniteFloat(), help="Heating temperature offset, degrees C.")
 @click.option("--randomize-start", is_flag=True)
 @click.option("--randomize-end", is_flag=True)
 @_target_options(enrollment=True)
@@ -899,7 +900,13 @@ _STATES = {
 @SHELL.command()
 @click.argument("what", type=click.Choice(list(_STATES)))
 @click.argument("eui64")
-@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds.")
+@click.option(
+    "--timeout",
+    type=FiniteFloat(0, LONGEST_WAIT),
+    default=300.0,
+    show_default=True,
+    help="Seconds.",
+)
 def wait(what: str, eui64: str, timeout: float) -> Action:
     """Wait until a device joined, is METER_READY (CBKE done) or de-provisioned."""
 
@@ -926,7 +933,7 @@ def wait(what: str, eui64: str, timeout: float) -> Action:
 
 
 @SHELL.command()
-@click.argument("seconds", type=float)
+@click.argument("seconds", type=FiniteFloat(0, LONGEST_WAIT))
 def sleep(seconds: float) -> Action:
     """Let the ESI run for a while (scripts)."""
 

@@ -41,7 +41,10 @@ from zse.cli._options import (
     radio_options,
     verbosity_options,
 )
+from zse.cli._types import FiniteFloat
 from zse.config import ConfigError
+from zse.errors import DecodeError
+from zse.installcode import parse_eui64
 
 __all__ = ["HanOptions", "han", "run_han"]
 
@@ -89,7 +92,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
 ) -> int:
     """Join (and with ``watch``, follow) the meter; returns the exit status."""
     from zse.cbke.service import KeyEstablishmentFailed  # noqa: PLC0415
-    from zse.errors import DecodeError, StoreError  # noqa: PLC0415
+    from zse.errors import StoreError  # noqa: PLC0415
     from zse.metering.service import MeterNotFound  # noqa: PLC0415
     from zse.radios.ezsp import EzspError, EzspHanRadio  # noqa: PLC0415
     from zse.radios.han import JoinFailed, RadioGone  # noqa: PLC0415
@@ -366,7 +369,6 @@ def _print(out: Out, as_json: bool, record: dict[str, Any]) -> None:
 def _options(**given: Any) -> HanOptions:
     """Check the command line; :class:`ConfigError` names what is wrong."""
     from zse.cbke.credentials import Credentials  # noqa: PLC0415
-    from zse.errors import DecodeError  # noqa: PLC0415
     from zse.installcode import InstallCode  # noqa: PLC0415
 
     radio = (given.pop("radio") or "ezsp").lower()
@@ -399,11 +401,14 @@ def _options(**given: Any) -> HanOptions:
     meter = given.pop("meter")
     import zigpy.types as t  # noqa: PLC0415
 
+    try:  # as printed, most significant octet first (0 and all-FF: no network, no device)
+        epid = None if extended is None else t.ExtendedPanId(parse_eui64(extended))
+    except DecodeError as exc:
+        raise ConfigError(f"--extended-pan-id: {exc}") from None
     try:
-        epid = None if extended is None else t.ExtendedPanId(t.EUI64.convert(extended))
-        meter_eui = None if meter is None else t.EUI64.convert(meter)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"not an EUI-64 (8 bytes as aa:bb:...:hh): {exc}") from None
+        meter_eui = None if meter is None else parse_eui64(meter)
+    except DecodeError as exc:
+        raise ConfigError(f"--meter: {exc}") from None
     channels = tuple(given.pop("channels")) or tuple(range(11, 27))
     return HanOptions(
         device=found["device"],
@@ -507,7 +512,7 @@ def join(verbose: int, log_level: str | None, **given: Any) -> None:
 @_common
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 @click.option("--confirm", is_flag=True, help="Confirm messages that ask for it.")
-@click.option("--for", "duration", type=click.FloatRange(0, min_open=True), help="Seconds.")
+@click.option("--for", "duration", type=FiniteFloat(0, min_open=True), help="Seconds.")
 @click.option(
     "--broker",
     envvar="ZSE_MQTT_BROKER",

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from zse.cli._types import FiniteFloat
+
 if TYPE_CHECKING:
     from zse.headend.pki import HeadendConfig
 
@@ -46,7 +48,7 @@ _TOPIC_PREFIX = click.option(
 #: ``--retention-days``, of the workers (``worker``, and ``serve``'s over gateways).
 _RETENTION = click.option(
     "--retention-days",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=7.0,
     show_default=True,
     help="Days a finished job is kept after its last change (0: for ever).",
@@ -102,7 +104,7 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
     help="With --esi: the radio (over [radio] type); sim: `zse esi --radio sim`'s HAN.",
 )
 @click.option("--port", type=click.IntRange(0, 65535), help="Over [server] port.")
-@click.option("--speed", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
+@click.option("--speed", type=FiniteFloat(min=0.1), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
     "--meter",
@@ -127,7 +129,7 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
 @_TOPIC_PREFIX
 @click.option(
     "--broker-wait",
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloat(min=0.1),
     default=10.0,
     show_default=True,
     help="With --broker: seconds to reach it at start before giving up.",
@@ -364,19 +366,19 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
 @click.option("--broker", required=True, help="The meters' broker: mqtt://HOST[:PORT] or mqtts://.")
 @click.option("--id", "worker_id", help="This worker's name (unique; default host-pid).")
 @_TOPIC_PREFIX
-@click.option("--lease", type=click.FloatRange(min=1), default=120.0, show_default=True)
+@click.option("--lease", type=FiniteFloat(min=1), default=120.0, show_default=True)
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloat(min=0.1),
     default=30.0,
     show_default=True,
     help="Seconds a meter has to answer.",
 )
 @click.option("--batch", type=click.IntRange(1, 1000), default=16, show_default=True)
-@click.option("--poll", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
+@click.option("--poll", type=FiniteFloat(min=0.01), default=1.0, show_default=True)
 @click.option(
     "--linger",
-    type=click.FloatRange(0, 10),
+    type=FiniteFloat(0, 10),
     default=0.25,  # zse.headend.worker.LINGER (not imported before the command runs)
     show_default=True,
     help="Seconds answers and reports wait to be recorded together (group commit).",

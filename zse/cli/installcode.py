@@ -116,8 +116,8 @@ def _with_progress(chunks: Iterable[bytes], total: int) -> Iterator[bytes]:
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(min=1),
-    help="Processes for --csv (default: one per CPU for files over 1 MiB).",
+    type=click.IntRange(1, 64),
+    help="Processes for --csv, 1-64 (default: one per CPU for files over 1 MiB).",
 )
 @click.option(
     "-o",

@@ -36,7 +36,7 @@ from zse.cli._options import (
     radio_options,
     verbosity_options,
 )
-from zse.cli._types import PanIdType
+from zse.cli._types import FiniteFloat, PanIdType
 from zse.config import RADIOS, ConfigError, NetworkSettings, RadioSettings
 from zse.se.ids import MESSAGING, PRICE
 
@@ -395,7 +395,7 @@ def interpan() -> None:
 @_stick_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 @click.option("--count", type=click.IntRange(1), help="Stop after this many frames.")
-@click.option("--seconds", type=click.FloatRange(0, min_open=True), help="Stop after this long.")
+@click.option("--seconds", type=FiniteFloat(0, min_open=True), help="Stop after this long.")
 def listen(as_json: bool, count: int | None, seconds: float | None, **stick: Any) -> None:
     """Print every inter-PAN frame heard, SE commands decoded."""
     options = _options(**stick)
@@ -433,7 +433,7 @@ def send() -> None:
 @send.command("get-price")
 @_stick_options
 @_destination
-@click.option("--wait", type=click.FloatRange(0, min_open=True), default=2.0, show_default=True)
+@click.option("--wait", type=FiniteFloat(0, min_open=True), default=2.0, show_default=True)
 def get_price(to: str | None, pan: int, wait: float, **stick: Any) -> None:
     """Get Current Price (D.4.2.3.1); prints the Publish Price answer."""
     _check_to(to)

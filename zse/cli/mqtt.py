@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 
 import click
 
+from zse.cli._types import FiniteFloat
 from zse.config import ConfigError
 
 __all__ = ["SimulatedEsi", "mqtt", "sim_bridges", "simulated_esi"]
@@ -296,7 +297,7 @@ def _over_radio(settings: Any, path: Path, radio: str | None, shell: bool = Fals
 )
 @click.option(
     "--speed",
-    type=click.FloatRange(0.1, 10_000),
+    type=FiniteFloat(0.1, 10_000),
     default=1.0,
     show_default=True,
     help="With --sim: virtual seconds per real second.",

@@ -29,6 +29,7 @@ clock says.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -846,8 +847,13 @@ async def open_queue(location: str | Path) -> JobQueue:
         connection = _Sqlite(Path(location))
     try:
         with hold_virtual_clock():
-            await connection.connect()
-            await connection.create()
+            try:
+                await connection.connect()
+                await connection.create()
+            except BaseException:  # whatever was opened closed again (aiosqlite's thread is
+                with contextlib.suppress(Exception):  # no daemon: left, the process never ends)
+                    await connection.close()
+                raise
     except StoreError:
         raise
     except Exception as exc:

@@ -1,0 +1,119 @@
+"""The command line on what an independent audit threw at it (2026-12-04): special files as
+outputs, a standard output that cannot be written, NaN and out-of-range numbers, EUI-64s of
+the wrong length, a database that is not one; each one line and a non-zero status, never a
+traceback, a hang or a device node replaced by a file."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from zse.capture.output import _value
+from zse.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CSV = ROOT / "examples" / "devices.csv"
+#: Real seconds a subprocess may take (a bound, not a pause).
+TIMEOUT = 60
+
+
+def zse(*args: str, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zse", *args],
+        cwd=ROOT,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def test_an_output_that_is_a_device_is_written_not_replaced() -> None:
+    """`-o /dev/null` replaced the device node with a 0600 file of link keys (as root)."""
+    before = os.stat("/dev/null")
+    result = zse("installcode", "--csv", str(CSV), "-o", "/dev/null")
+    assert result.returncode == 0, result.stderr
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode)
+    assert (after.st_rdev, stat.S_IMODE(after.st_mode)) == (before.st_rdev, 0o666)
+    streamed = zse("installcode", "--csv", str(CSV), "-o", "/dev/stdout")  # was "no such file"
+    assert streamed.returncode == 0, streamed.stderr
+    assert streamed.stdout.startswith("eui64,install_code,label,groups,link_key\n")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="Linux's /dev/full")
+def test_a_standard_output_that_cannot_be_written_is_one_line() -> None:
+    with open("/dev/full", "w") as full:
+        result = zse("installcode", "83FED3407A932B70", stdout=full.fileno())
+    assert result.returncode == 1
+    assert one_line(result.stderr) == "error: OSError: No space left on device"
+
+
+def test_a_queue_that_is_not_a_database_is_one_line_and_the_worker_ends(tmp_path: Path) -> None:
+    """The worker printed the error and never exited (the queue's aiosqlite thread, left
+    running, is no daemon)."""
+    garbage = tmp_path / "queue.db"
+    garbage.write_bytes(bytes(range(256)) * 16)
+    result = zse("headend", "worker", "--database", str(garbage), "--broker", "mqtt://127.0.0.1:1")
+    assert result.returncode == 1
+    assert one_line(result.stderr).endswith("cannot open the work queue: file is not a database")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["interpan", "listen", "--radio", "ezsp", "-d", "/dev/null", "--seconds", "nan"],
+        ["han", "watch", "--radio", "ezsp", "-d", "/dev/null", "--for", "nan"],
+        ["headend", "worker", "--database", "q.db", "--broker", "mqtt://h", "--lease", "nan"],
+        ["headend", "worker", "--database", "q.db", "--broker", "mqtt://h", "--poll", "inf"],
+        ["esi", "--radio", "ezsp", "-d", "/dev/null", "--start-timeout", "nan"],
+        ["esi", "--radio", "ezsp", "-d", "/dev/null", "--start-timeout", "0.001"],
+        ["installcode", "--csv", str(CSV), "--jobs", "65"],
+    ],
+)
+def test_numbers_out_of_reach_are_usage_errors(args: list[str]) -> None:
+    """NaN passed click's ranges (every comparison with it is false); a start timeout of a
+    millisecond cut the radio's start short inside bellows and the process never ended."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "not a finite number" in result.output or "is not in the range" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--extended-pan-id", "00", "error: --extended-pan-id: EUI-64 has 2 hex digits"),
+        ("--meter", "0011223344556677889900", "error: --meter: EUI-64 has 22 hex digits"),
+        ("--meter", "zz", "error: --meter: EUI-64 has a non-hex character 'z'"),
+    ],
+)
+def test_a_network_s_eui64_of_the_wrong_length_is_one_line(
+    option: str, value: str, said: str
+) -> None:
+    """Two octets for --meter were an AssertionError's traceback in zigpy."""
+    args = ["han", "join", "--radio", "ezsp", "-d", "/dev/null"]
+    result = zse(*args, "--install-code", "83FED3407A932B70", option, value)
+    assert result.returncode == 2
+    assert one_line(result.stdout + result.stderr).startswith(said)
+
+
+def test_text_from_the_air_stays_on_its_line() -> None:
+    """A Display Message's text with terminal escapes and a newline printed raw split the
+    frame's line and reached the terminal."""
+    assert _value("Peak price from 5 pm") == "Peak price from 5 pm"
+    assert _value("\x1b[31mEVIL\x07\nsecond") == '"\\u001b[31mEVIL\\u0007\\nsecond"'
