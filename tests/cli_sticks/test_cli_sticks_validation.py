@@ -122,10 +122,10 @@ def test_interpan_pan_is_range_checked_with_a_plain_message(pan: str) -> None:
         "interpan", "send", "get-price", "--radio", "ezsp", "--device", "/dev/x", "--pan", pan
     )
     assert result.exit_code == 2
-    assert result.output.strip().splitlines()[-1] == (
-        "Error: Invalid value for '--pan': PAN id must be 0x0001 to 0xFFFF (0xFFFF: every PAN; "
-        f"0x0000 reads as intra-PAN), not {pan!r}"
-    )
+    assert result.output.strip().splitlines() == [  # one line (click's own usage errors: four)
+        "error: Invalid value for '--pan': PAN id must be 0x0001 to 0xFFFF (0xFFFF: every PAN; "
+        f"0x0000 reads as intra-PAN), not {pan!r} (see main interpan send get-price -h)"
+    ]
     assert "0x-" not in result.output
     assert "Traceback" not in result.output
 

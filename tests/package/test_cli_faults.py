@@ -117,3 +117,22 @@ def test_text_from_the_air_stays_on_its_line() -> None:
     frame's line and reached the terminal."""
     assert _value("Peak price from 5 pm") == "Peak price from 5 pm"
     assert _value("\x1b[31mEVIL\x07\nsecond") == '"\\u001b[31mEVIL\\u0007\\nsecond"'
+
+
+def test_click_s_usage_errors_are_one_line_too(tmp_path: Path) -> None:
+    """click says a usage error in four lines (usage, hint, blank, error): now one, status 2,
+    naming the command's help; a group run without a command still shows its help."""
+    for args, said in [
+        (["installcode", "--csv", str(tmp_path)], "error: Invalid value for '--csv': File "),
+        (["installcode", "--nope"], "error: No such option '--nope'."),
+        (["nope"], "error: No such command 'nope'."),
+        (["headend", "worker"], "error: Missing option '--database'."),
+    ]:
+        result = zse(*args)
+        assert result.returncode == 2
+        line = one_line(result.stderr)
+        assert line.startswith(said), line
+        assert line.endswith(" -h)")
+    shown = zse()
+    assert shown.returncode == 2
+    assert "Commands:" in shown.stdout + shown.stderr
