@@ -48,7 +48,9 @@ def _claim(path: Path) -> int | None:
     except ImportError:  # pragma: no cover - Windows
         return None
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # a new empty file is a new store
+        # a new empty file is a new store; its owner's alone (0600: a store holds install codes
+        # and keys; SQLite gives its -wal and -shm files the database file's mode)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise StoreError(f"{path}: cannot open: {exc}") from exc
     try:

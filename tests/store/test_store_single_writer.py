@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -195,3 +196,17 @@ async def test_a_cancelled_open_leaves_no_thread_and_no_lock(tmp_path, steps):
         await opening.result().close()
     again = await _settled(path)
     await again.close()
+
+
+async def test_a_new_store_and_its_side_files_are_its_owner_s_alone(tmp_path):
+    """A store holds install codes and journals: created 0600 (was 0644, the umask's), and
+    SQLite gives the -wal and -shm files the database file's mode. An existing file keeps
+    the mode its owner gave it."""
+    path = tmp_path / "state.db"
+    async with await Store.open(path) as store:
+        await store.commit(Batch().put("a", "k", 1))
+        for name in ("state.db", "state.db-wal", "state.db-shm"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    path.chmod(0o640)
+    async with await Store.open(path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640

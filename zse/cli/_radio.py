@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,9 @@ async def open_application(options: RadioOptions) -> ControllerApplication:
     except voluptuous.Invalid as exc:
         raise ConfigError(f"the {radio.radio} radio library refused the settings: {exc}") from None
     created = _database_files(options.zigpy_database, missing=True)
+    if created:  # zigpy's database holds the network's keys: its owner's alone, as zse's stores
+        with contextlib.suppress(OSError):
+            os.close(os.open(created[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     bound = asyncio.timeout(radio.start_timeout)
     try:
         await app._load_db()
