@@ -6,6 +6,8 @@ with --show-keys, --write for Wireshark without keys, and one-line errors with e
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +108,32 @@ def test_key_file_and_json_lines(conversation: Path, tmp_path: Path):
     assert "learned_keys" not in frames[0]  # the network key was given already
 
 
+def test_write_keeps_the_target_until_frames_come_and_is_the_owner_s_alone(
+    conversation: Path, tmp_path: Path
+):
+    """--write truncated its target before the input was read (a file that is no capture left
+    a 24-byte pcap header where the previous file was) and wrote decrypted frames, keys
+    among them, 0644; a device was replaced by a file (as root)."""
+    out = tmp_path / "clear.pcap"
+    out.write_bytes(b"precious")
+    garbage = tmp_path / "garbage.pcap"
+    garbage.write_bytes(bytes(range(256)))
+    _one_line_error(zse(str(garbage), "--write", str(out)), 1)
+    assert out.read_bytes() == b"precious"
+    result = zse(str(conversation), "--install-code", air.INSTALL_CODE, "--write", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:4] == bytes.fromhex("d4c3b2a1")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert list(tmp_path.glob(".zse-*")) == []
+    truncated = tmp_path / "truncated.pcap"
+    truncated.write_bytes(conversation.read_bytes()[:-5])  # the last record cut short
+    _one_line_error(zse(str(truncated), "--write", str(out)), 1)
+    frames = zse(str(out), "--json").stdout.splitlines()
+    assert len(frames) == 5  # the frames before the cut are kept, as they were printed
+    assert zse(str(conversation), "--write", "/dev/null").returncode == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
 @pytest.mark.oracle
 def test_write_gives_wireshark_the_frames_without_security(conversation: Path, tmp_path: Path):
     out = tmp_path / "clear.pcap"
@@ -183,7 +211,7 @@ def test_bad_options_and_key_files_give_one_line_and_status_2(tmp_path: Path, co
     result = zse(str(conversation), "--write", str(tmp_path / "no" / "such.pcap"))
     assert _one_line_error(result, 2) == (
         f"zse capture: cannot write --write {tmp_path / 'no' / 'such.pcap'}: "
-        "No such file or directory"
+        f"no such directory {tmp_path / 'no'}"
     )
     message = _one_line_error(zse(str(conversation), "--network-key", "zz" * 16), 2)
     assert message == "zse capture: --network-key #1: a key is hex digits only"

@@ -16,9 +16,9 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import TextIO
+from typing import IO, Any, BinaryIO, TextIO, cast
 
-__all__ = ["OutputError", "atomic_output", "refuse_input_as_output"]
+__all__ = ["OutputError", "atomic_binary_output", "atomic_output", "refuse_input_as_output"]
 
 
 class OutputError(Exception):
@@ -51,8 +51,27 @@ def refuse_input_as_output(output: str, inputs: Iterable[str | int], option: str
 def atomic_output(path: str, option: str) -> Iterator[TextIO]:
     """A text file that replaces ``path`` when the block ends without an exception (the file
     a symlink points to, when ``path`` is one); a special file is written in place."""
+    with _atomic(path, option, binary=False) as handle:
+        yield cast(TextIO, handle)
+
+
+@contextlib.contextmanager
+def atomic_binary_output(path: str, option: str) -> Iterator[BinaryIO]:
+    """:func:`atomic_output` for bytes (a pcap)."""
+    with _atomic(path, option, binary=True) as handle:
+        yield cast(BinaryIO, handle)
+
+
+def _opened(fd_or_path: int | str, binary: bool) -> IO[Any]:
+    if binary:
+        return open(fd_or_path, "wb")
+    return open(fd_or_path, "w", encoding="utf-8", newline="")
+
+
+@contextlib.contextmanager
+def _atomic(path: str, option: str, *, binary: bool) -> Iterator[IO[Any]]:
     if _special(path):
-        with _in_place(path, option) as handle:
+        with _in_place(path, option, binary) as handle:
             yield handle
         return
     target = os.path.realpath(path) if os.path.islink(path) else path
@@ -66,7 +85,7 @@ def atomic_output(path: str, option: str) -> Iterator[TextIO]:
     except OSError as exc:
         raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with _opened(fd, binary) as handle:
             yield handle
             try:
                 handle.flush()
@@ -93,10 +112,10 @@ def _special(path: str) -> bool:
 
 
 @contextlib.contextmanager
-def _in_place(path: str, option: str) -> Iterator[TextIO]:
+def _in_place(path: str, option: str, binary: bool) -> Iterator[IO[Any]]:
     """``path``, a device, FIFO or socket, opened for writing as it is."""
     try:
-        handle = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+        handle = _opened(path, binary)
     except OSError as exc:
         raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
     try:

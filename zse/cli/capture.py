@@ -14,8 +14,10 @@ interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import NoReturn, TextIO
+from collections.abc import Callable
+from typing import BinaryIO, NoReturn, TextIO
 
 import click
 
@@ -32,11 +34,15 @@ from zse.capture import (
     read_key_file,
     read_records,
 )
-from zse.cli._files import OutputError, refuse_input_as_output
+from zse.cli._files import OutputError, atomic_binary_output, refuse_input_as_output
 from zse.errors import InvalidEui64
 from zse.installcode import canonical_eui64
 
 __all__ = ["capture", "load_keys"]
+
+
+class _Discard(Exception):
+    """Leave a --write target as it was."""
 
 
 def _fail(message: str, status: int) -> NoReturn:
@@ -105,7 +111,7 @@ def load_keys(
     is_flag=True,
     help="Print key material: Transport Key contents and the keys learned.",
 )
-def capture(  # noqa: PLR0912, PLR0917 - click passes each option
+def capture(  # noqa: PLR0917 - click passes each option
     capture_file: str,
     key_files: tuple[str, ...],
     network_key: tuple[str, ...],
@@ -132,39 +138,65 @@ def capture(  # noqa: PLR0912, PLR0917 - click passes each option
         source = sys.stdin.buffer if capture_file == "-" else open(capture_file, "rb")  # noqa: SIM115
     except OSError as exc:
         _fail(f"cannot read {capture_file}: {exc.strerror}", 2)
-    writer: UnsecuredWriter | None = None
-    if write_path is not None:
-        try:
-            writer = UnsecuredWriter(write_path)
-        except OSError as exc:
-            _fail(f"cannot write --write {write_path}: {exc.strerror}", 2)
     decoder = CaptureDecoder(keys)
     show = as_json if as_json_lines else as_line
-    out = sys.stdout
-    status = 0
+    # --write: a temporary file (0600: decrypted frames carry keys) that replaces the target
+    # only once frames were decoded (the previous file is kept when the input is no capture)
+    # and not when interrupted; a device or FIFO is written in place
+    output = (
+        contextlib.nullcontext(None)
+        if write_path is None
+        else atomic_binary_output(write_path, "--write")
+    )
+    status, message = 0, ""
     try:
-        for record in read_records(source):
-            frame = decoder.decode(record)
-            out.write(show(frame, show_keys=show_keys) + "\n")
+        with output as handle:
+            writer = None if handle is None else UnsecuredWriter(handle)
+            try:
+                status, message, written = _decode(source, decoder, show, show_keys, writer)
+            finally:
+                if source is not sys.stdin.buffer:
+                    source.close()
             if writer is not None:
-                writer.write(frame)
-    except CaptureError as exc:
-        status = 1
-        message = str(exc)
-    except KeyboardInterrupt:
-        status, message = 130, "interrupted"
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (| head): nothing more to say
-        sys.exit(0)
-    finally:
-        if writer is not None:
-            writer.close()
-        if source is not sys.stdin.buffer:
-            source.close()
+                writer.close()  # flushes into the handle, which the output commits
+                if status == 130 or (status and not written):
+                    raise _Discard
+    except _Discard:
+        pass
+    except OutputError as exc:
+        _fail(str(exc), 2)
+    out = sys.stdout
     out.flush()
     if status:
         _fail(message, status)
     _summary(decoder, given, write_path, show_keys, sys.stderr)
+
+
+def _decode(
+    source: BinaryIO,
+    decoder: CaptureDecoder,
+    show: Callable[..., str],
+    show_keys: bool,
+    writer: UnsecuredWriter | None,
+) -> tuple[int, str, int]:
+    """Print (and write) every frame of ``source``: the exit status (0, 1 for a capture
+    that ends in error, 130 for Ctrl-C), what to say, and how many frames were written."""
+    written = 0
+    try:
+        for record in read_records(source):
+            frame = decoder.decode(record)
+            sys.stdout.write(show(frame, show_keys=show_keys) + "\n")
+            if writer is not None:
+                writer.write(frame)
+                written += 1
+    except CaptureError as exc:
+        return 1, str(exc), written
+    except KeyboardInterrupt:
+        return 130, "interrupted", written
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (| head): nothing more to say
+        sys.exit(0)
+    return 0, "", written
 
 
 def _summary(
