@@ -75,6 +75,7 @@ class PcapWriter:
             else target
         )
         self._file.write(_GLOBAL_HEADER.pack(0xA1B2C3D4, 2, 4, 0, 0, _SNAPLEN, linktype))
+        self._file.flush()  # a file that takes no bytes (a full disk) fails here, not mid-run
         self.frames = 0
 
     def write(self, frame: bytes, timestamp: float) -> None:

@@ -55,7 +55,6 @@ def test_an_output_that_is_a_device_is_written_not_replaced() -> None:
     assert streamed.stdout.startswith("eui64,install_code,label,groups,link_key\n")
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="Linux's /dev/full")
 def test_a_standard_output_that_cannot_be_written_is_one_line() -> None:
     with open("/dev/full", "w") as full:
         result = zse("installcode", "83FED3407A932B70", stdout=full.fileno())
@@ -136,3 +135,24 @@ def test_click_s_usage_errors_are_one_line_too(tmp_path: Path) -> None:
     shown = zse()
     assert shown.returncode == 2
     assert "Commands:" in shown.stdout + shown.stderr
+
+
+def test_the_demo_s_outputs_are_checked_before_the_story(tmp_path: Path) -> None:
+    """--pcap and --keys on one file wrote keys over the capture (exit 0); a capture on a
+    full device failed mid-run as a refused join; the key table's chmod changed a device's
+    mode."""
+    same = tmp_path / "same.out"
+    result = zse("demo", "--pcap", str(same), "--keys", str(same))
+    assert result.returncode == 2
+    assert (
+        one_line(result.stderr)
+        == f"error: --keys and --pcap both name {same}: give each its own file"
+    )
+    if not os.path.exists("/dev/full"):
+        return
+    full = zse("demo", "--pcap", "/dev/full")
+    assert full.returncode == 1
+    assert one_line(full.stderr) == "error: OSError: No space left on device"
+    mode = os.stat("/dev/full").st_mode
+    zse("demo", "--keys", "/dev/full")
+    assert os.stat("/dev/full").st_mode == mode

@@ -754,11 +754,20 @@ def demo(seed: int, pcap: str | None, keys: str | None) -> None:
             except OSError as exc:
                 _fail(f"cannot write {pcap}: {exc.strerror}")
         if keys is not None:
+            if pcap is not None and _same_file(keys, pcap):
+                _fail(f"--keys and --pcap both name {keys}: give each its own file")
             _check_writable(keys)
         try:
             run(story(seed, capture, say=click.echo, keys=keys))
         except BrokenPipeError:
             _reader_gone()
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # one of them does not exist yet: not the same
+        return False
 
 
 def _check_writable(path: str) -> None:

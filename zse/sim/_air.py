@@ -19,6 +19,7 @@ import itertools
 import math
 import os
 import random
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -293,7 +294,8 @@ class Medium:
         keys = self.keys
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with open(fd, "w", encoding="ascii") as out:
-            os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+            if stat.S_ISREG(os.fstat(fd).st_mode):  # not a device's or a FIFO's mode
+                os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
             out.write(format_key_table(keys))
         return len(keys)
 
