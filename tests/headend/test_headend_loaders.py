@@ -5,6 +5,7 @@ never raised, and the good ones load; any ``headend.toml`` text is a configurati
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -97,5 +98,25 @@ def test_numbers_and_nesting_out_of_reach_are_config_errors(tmp_path: Path) -> N
     ]:
         config.write_text(original.replace("\nrequests_per_second = 50\n", f"\n{limits}\n"))
         with pytest.raises(HeadendConfigError, match=why) as error:
+            load_config(config)
+        assert str(config) in str(error.value)
+
+
+def test_a_misspelt_key_or_an_empty_retailer_id_is_a_config_error(tmp_path: Path) -> None:
+    """A misspelt key was ignored, its default silently used ([limitz], requests_per_secnd);
+    a retailer of id "" was accepted."""
+    init_directory(tmp_path)
+    config = tmp_path / "headend.toml"
+    original = config.read_text()
+    for before, after, why in [
+        ("[limits]", "[limitz]", "unknown key 'limitz'"),
+        ("burst =", "brust =", "[limits] unknown key 'brust'"),
+        ('host = "127.0.0.1"', 'hostname = "127.0.0.1"', "[server] unknown key 'hostname'"),
+        ('ca = "ca.pem"', 'ca = "ca.pem"\ncolour = 1', "[[retailers]] unknown key 'colour'"),
+        ('id = "retailer-a"', 'id = " "', "a retailer's id is empty"),
+    ]:
+        assert before in original, before
+        config.write_text(original.replace(before, after, 1))
+        with pytest.raises(HeadendConfigError, match=re.escape(why)) as error:
             load_config(config)
         assert str(config) in str(error.value)

@@ -156,3 +156,12 @@ def test_the_demo_s_outputs_are_checked_before_the_story(tmp_path: Path) -> None
     mode = os.stat("/dev/full").st_mode
     zse("demo", "--keys", "/dev/full")
     assert os.stat("/dev/full").st_mode == mode
+
+
+def test_the_headend_s_configuration_is_the_first_error_said(tmp_path: Path) -> None:
+    """`serve --config` naming no file said "give --sim N ..." (the meters' options were
+    checked first)."""
+    missing = tmp_path / "headend.toml"
+    result = zse("headend", "serve", "--config", str(missing))
+    assert result.returncode == 2
+    assert one_line(result.stderr) == f"error: {missing}: No such file or directory"

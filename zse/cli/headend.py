@@ -166,6 +166,13 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     )
     from zse.sim import PacedLoop  # noqa: PLC0415
 
+    try:  # the configuration first: a wrong one is the error to show, whatever else is wrong
+        config = load_config(config_path)
+        server_context(config)  # the TLS files are checked before anything starts
+        if config.signed_port is not None:
+            signed_context(config)
+    except HeadendConfigError as exc:
+        _fail(str(exc), 2)
     gateways = _gateway_ids(meter_ids, meters_file)
     if [meters is not None, esi_path is not None, bool(gateways)].count(True) != 1:
         _fail(
@@ -177,13 +184,6 @@ def serve(  # noqa: PLR0917 - click passes options positionally
         _fail("--radio goes with --esi", 2)
     if not gateways and (database is not None or broker is not None):
         _fail("--database and --broker go with --meter / --meters (meters as gateways)", 2)
-    try:
-        config = load_config(config_path)
-        server_context(config)  # the TLS files are checked before anything starts
-        if config.signed_port is not None:
-            signed_context(config)
-    except HeadendConfigError as exc:
-        _fail(str(exc), 2)
     if esi_path is not None:
         sys.exit(_over_esi(config, esi_path, radio, port))
     if gateways:

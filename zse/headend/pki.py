@@ -107,6 +107,19 @@ def _get(path: Path, section: dict[str, Any], name: str, kind: type, default: An
     return value
 
 
+_SERVER_KEYS = ("host", "port", "signed_port", "certificate", "key", "database", "meters")
+
+
+def _known(path: Path, where: str, table: dict[str, Any], known: tuple[str, ...]) -> None:
+    """A :class:`HeadendConfigError` for a key of ``table`` that is none of ``known`` (a
+    misspelt one would otherwise be ignored, its default silently used)."""
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise HeadendConfigError(
+            f"{path}: {where}unknown key {unknown[0]!r} (known: {', '.join(known)})"
+        )
+
+
 def _port(path: Path, name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
         raise HeadendConfigError(f"{path}: {name} {value!r} is not a TCP port")
@@ -117,6 +130,9 @@ def _retailer(path: Path, entry: object) -> tuple[Retailer, Path]:
     """One ``[[retailers]]`` entry and its CA file."""
     if not isinstance(entry, dict):
         raise HeadendConfigError(f"{path}: [[retailers]] entries must be tables")
+    _known(path, "[[retailers]] ", entry, ("id", "ca", "common_name", "signing_certificate"))
+    if not _get(path, entry, "id", str).strip():
+        raise HeadendConfigError(f"{path}: a retailer's id is empty")
     ca_file = path.parent / _get(path, entry, "ca", str)
     ca = _pem_cert(path, ca_file)
     signing_key = None
@@ -153,6 +169,7 @@ def load_config(path: Path) -> HeadendConfig:
         raise HeadendConfigError(f"{path}: not TOML zse reads: too many digits") from None
     except RecursionError:
         raise HeadendConfigError(f"{path}: not TOML zse reads: tables nested too deep") from None
+    _known(path, "", data, ("server", "limits", "retailers"))
     base = path.parent
     tables = {}
     for name in ("server", "limits"):
@@ -160,6 +177,8 @@ def load_config(path: Path) -> HeadendConfig:
         if not isinstance(tables[name], dict):
             raise HeadendConfigError(f"{path}: [{name}] must be a table")
     server, limits = tables["server"], tables["limits"]
+    _known(path, "[server] ", server, _SERVER_KEYS)
+    _known(path, "[limits] ", limits, ("requests_per_second", "burst"))
     given = data.get("retailers", [])
     if not isinstance(given, list) or not given:
         raise HeadendConfigError(f"{path}: no [[retailers]]")
@@ -188,6 +207,13 @@ def load_config(path: Path) -> HeadendConfig:
     )
 
 
+def _tls_error(exc: OSError | ssl.SSLError) -> str:
+    """What went wrong with a TLS file, naming the file when the error does."""
+    if isinstance(exc, OSError) and exc.filename and not isinstance(exc, ssl.SSLError):
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
 def server_context(config: HeadendConfig) -> ssl.SSLContext:
     """The server's TLS context: its certificate and key, client certificates required and
     verified against the retailers' CAs only, TLS 1.2 or later."""
@@ -199,7 +225,9 @@ def server_context(config: HeadendConfig) -> ssl.SSLContext:
         for ca in config.ca_files:
             context.load_verify_locations(cafile=ca)
     except (OSError, ssl.SSLError) as exc:
-        raise HeadendConfigError(f"{config.path}: the TLS files cannot be used ({exc})") from None
+        raise HeadendConfigError(
+            f"{config.path}: the TLS files cannot be used ({_tls_error(exc)})"
+        ) from None
     return context
 
 
