@@ -165,3 +165,26 @@ def test_the_headend_s_configuration_is_the_first_error_said(tmp_path: Path) -> 
     result = zse("headend", "serve", "--config", str(missing))
     assert result.returncode == 2
     assert one_line(result.stderr) == f"error: {missing}: No such file or directory"
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ('ca_file = "{d}/none.pem"', "error: mqtt.ca_file: {d}/none.pem: No such file"),
+        ('ca_file = "{d}/junk.pem"', "error: mqtt.ca_file: {d}/junk.pem: not usable"),
+        (
+            'cert_file = "{d}/junk.pem"\nkey_file = "{d}/junk.pem"',
+            "error: mqtt.cert_file: {d}/junk.pem: not usable",
+        ),
+    ],
+)
+def test_mqtt_tls_files_are_checked_before_connecting(
+    tmp_path: Path, table: str, said: str
+) -> None:
+    """A missing or garbage TLS file ran for ever, each retry blaming the broker."""
+    (tmp_path / "junk.pem").write_bytes(bytes(range(256)))
+    config = tmp_path / "mqtt.toml"
+    config.write_text(f'[mqtt]\nurl = "mqtts://127.0.0.1:1"\n{table.format(d=tmp_path)}\n')
+    result = zse("mqtt", "--config", str(config), "--sim")
+    assert result.returncode == 2
+    assert one_line(result.stdout + result.stderr).startswith(said.format(d=tmp_path))

@@ -17,8 +17,6 @@ class FiniteFloat(click.FloatRange):
     """:class:`click.FloatRange` without NaN or infinity (NaN passes any range: every
     comparison with it is false)."""
 
-    name = "number"
-
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):

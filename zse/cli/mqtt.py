@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import importlib.util
 import signal
+import ssl
 import sys
 import tempfile
 import tomllib
@@ -151,9 +152,31 @@ def mqtt_settings(
     if "url" not in table:
         raise ConfigError("give --broker mqtt://HOST:PORT or a config with mqtt.url")
     try:
-        return parse_settings(table)
+        settings = parse_settings(table)
     except MqttConfigError as exc:
         raise ConfigError(str(exc)) from None
+    _check_tls_files(settings)
+    return settings
+
+
+def _check_tls_files(settings: Any) -> None:
+    """The TLS files loaded once now, so that a missing or wrong one is a
+    :class:`~zse.config.ConfigError` naming it, not a connection retried for ever with the
+    broker blamed."""
+    if not settings.tls:
+        return
+    for key, path in (("ca_file", settings.ca_file), ("cert_file", settings.cert_file)):
+        try:
+            context = ssl.create_default_context()
+            if key == "ca_file" and path is not None:
+                context.load_verify_locations(cafile=path)
+            elif key == "cert_file" and path is not None:
+                context.load_cert_chain(path, settings.key_file)
+        except ssl.SSLError as exc:  # an OSError too: first
+            raise ConfigError(f"mqtt.{key}: {path}: not usable ({exc.reason or exc})") from None
+        except OSError as exc:
+            where = exc.filename or path
+            raise ConfigError(f"mqtt.{key}: {where}: {exc.strerror or exc}") from None
 
 
 def _usage(message: str) -> NoReturn:
