@@ -410,3 +410,28 @@ def test_the_simulated_display_follows_the_meter_on_zse_esi_sim(tmp_path: Path) 
         "fast poll: off",
         "ESI stopped",
     ]
+
+
+def test_the_shell_refuses_what_it_cannot_do_in_one_line(tmp_path: Path) -> None:
+    """An audit's finds: a megabyte line took shlex 15 s and was echoed whole; a negative
+    ZigBee group id read "0x-001"; a negative duration "is over 1440"; sleep took NaN and
+    infinity (a hang). A script stops at its first failure: one command a run."""
+    for index, (command, said) in enumerate(
+        [
+            ("x" * 5000, "error: a command line is at most 4096 characters"),
+            ("message hi --zigbee-group -1", "error: ZigBee group id -1 is outside 0x0001-0xFFF7"),
+            ("load-control --duration -5 --broadcast", "duration -5 min is outside 0-1440"),
+            ("sleep nan", "'nan' is not a finite number"),
+            ("sleep inf", "inf is not in the range 0<=x<=31622400.0"),
+            ("sleep 1e300", "is not in the range 0<=x<=31622400.0"),
+            ("wait joined 000D6F000A000001 --timeout nan", "'nan' is not a finite number"),
+        ]
+    ):
+        place = tmp_path / str(index)
+        place.mkdir()
+        status, lines, stderr = shell(place, "", command + "\n")
+        assert status == 1, "\n".join(lines) + stderr
+        assert "Traceback" not in stderr
+        assert lines[0].startswith("error: "), lines
+        assert said in lines[0], lines
+        assert lines[1:] == ["stopping: a scripted command failed", "ESI stopped"]

@@ -147,6 +147,9 @@ class Session:
 
     async def execute(self, line: str) -> bool:  # noqa: PLR0911 - one answer per outcome
         """Run one command line; False if it failed (the error is printed)."""
+        if len(line) > MAX_LINE:  # shlex's time grows with the square of a line's length
+            self.say(f"error: a command line is at most {MAX_LINE} characters")
+            return False
         try:
             words = shlex.split(line, comments=True)
         except ValueError as exc:
@@ -423,6 +426,10 @@ class _IntType(click.ParamType):  # type: ignore[type-arg]
 
 
 INT = _IntType()
+
+#: The longest command line the shell reads (its commands are short; a megabyte took shlex
+#: 15 s).
+MAX_LINE = 4096
 
 
 def _target_options(*, enrollment: bool = False) -> Callable[[F], F]:

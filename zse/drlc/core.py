@@ -163,11 +163,13 @@ class LoadControlEvent:
         if self.start_time == _INVALID_TIME:
             found.append("start time 0xFFFFFFFF")
         if not 0 <= self.duration_in_minutes <= MAX_DURATION_MINUTES:
-            found.append(f"duration {self.duration_in_minutes} min is over {MAX_DURATION_MINUTES}")
+            found.append(
+                f"duration {self.duration_in_minutes} min is outside 0-{MAX_DURATION_MINUTES}"
+            )
         if not 0x01 <= self.criticality_level <= 0x0F:
-            found.append(f"criticality level 0x{self.criticality_level:02X} is reserved")
+            found.append(f"criticality level {_hex(self.criticality_level, 2)} is reserved")
         if not (0 <= self.duty_cycle <= 100 or self.duty_cycle == DUTY_CYCLE_NOT_USED):
-            found.append(f"duty cycle {self.duty_cycle} is over 100%")
+            found.append(f"duty cycle {self.duty_cycle} is outside 0-100%")
         load = self.average_load_adjustment_percentage
         if not (-100 <= load <= 100 or load == AVERAGE_LOAD_ADJUSTMENT_NOT_USED):
             found.append(f"average load adjustment {load}% is outside -100..100")
@@ -1345,3 +1347,8 @@ _ORDER = {"cancel": 0, "superseded": 1, "end": 2, "start": 3, "wait": 4}
 def _status_time(now: int) -> int:
     """Event Status Time never uses 0x00000000 (D.2.3.3.1.1.3)."""
     return max(1, now)
+
+
+def _hex(value: int, digits: int) -> str:
+    """``value`` in hex as the spec writes it; a negative one (not on any wire) in decimal."""
+    return f"0x{value:0{digits}X}" if value >= 0 else str(value)

@@ -394,7 +394,8 @@ def _target(
     if found.kind == "device":
         return _Target("device", device_name(found.value))
     if found.kind in ("zigbee_group",) and not 0x0001 <= found.value <= 0xFFF7:
-        raise TargetError(f"ZigBee group id 0x{found.value:04X} is outside 0x0001-0xFFF7")
+        shown = f"0x{found.value:04X}" if found.value >= 0 else str(found.value)
+        raise TargetError(f"ZigBee group id {shown} is outside 0x0001-0xFFF7")
     if found.kind == "enrollment_group" and not 1 <= found.value <= 0xFF:
         raise TargetError(f"utility enrollment group {found.value} is outside 1-255")
     return found
