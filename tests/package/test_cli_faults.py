@@ -5,7 +5,9 @@ traceback, a hang or a device node replaced by a file."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -188,3 +190,17 @@ def test_mqtt_tls_files_are_checked_before_connecting(
     result = zse("mqtt", "--config", str(config), "--sim")
     assert result.returncode == 2
     assert one_line(result.stdout + result.stderr).startswith(said.format(d=tmp_path))
+
+
+def test_the_worker_leaves_another_application_s_database_alone(tmp_path: Path) -> None:
+    """It added its tables to any SQLite file given."""
+    other = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+        db.commit()
+    result = zse("headend", "worker", "--database", str(other), "--broker", "mqtt://127.0.0.1:1")
+    assert result.returncode == 1
+    assert "an SQLite database of another application" in one_line(result.stderr)
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        names = [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
+    assert names == ["invoices"]

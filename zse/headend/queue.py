@@ -40,7 +40,7 @@ from typing import Any
 
 from zse.errors import StoreError
 from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
-from zse.store_engine import hold_virtual_clock
+from zse.store_engine import APPLICATION_ID, hold_virtual_clock
 
 __all__ = ["Completion", "Job", "JobQueue", "JobRow", "ReportedOutcome", "open_queue"]
 
@@ -289,8 +289,21 @@ class _Sqlite(_Connection):
         await self._db.execute("BEGIN IMMEDIATE")
 
     async def create(self) -> None:
+        await self._refuse_foreign()
         for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
             await self._db.execute(sql)
+
+    async def _refuse_foreign(self) -> None:
+        """:class:`StoreError` for an SQLite database of another application (its own
+        application id, or tables of its own): the headend's tables are not added to it."""
+        [(app_id,)] = await self.fetch("PRAGMA application_id")
+        names = [str(row[0]) for row in await self.fetch("SELECT name FROM sqlite_master")]
+        others = [n for n in names if not n.startswith(("headend_", "sqlite_"))]
+        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and others):
+            raise StoreError(
+                f"{self.where}: not a headend database: an SQLite database of another "
+                f"application ({len(names)} schema objects); give the headend its own file"
+            )
 
     async def close(self) -> None:
         await self._db.close()
