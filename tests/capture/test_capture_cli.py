@@ -216,7 +216,7 @@ def test_bad_options_and_key_files_give_one_line_and_status_2(tmp_path: Path, co
     message = _one_line_error(zse(str(conversation), "--network-key", "zz" * 16), 2)
     assert message == "zse capture: --network-key #1: a key is hex digits only"
     message = _one_line_error(zse(str(conversation), "--install-code", "1234"), 2)
-    assert message.startswith("zse capture: install code")
+    assert message.startswith("zse capture: install code #1: install code has 4 hex digits")
     result = zse(str(conversation), "--write", str(conversation))
     assert _one_line_error(result, 2).endswith(
         "is the input file: writing it would destroy the input; choose another name"

@@ -190,6 +190,8 @@ def test_bad_files_name_the_record(tmp_path: Path):
     assert _error(good[:30]) == (
         "record 1 at byte offset 24 truncated: the file ends 6 bytes into it"
     )
+    for cut in range(4, 24):  # a pcap's header cut short: its magic is right, the rest missing
+        assert _error(good[:cut]) == f"capture header truncated: the file ends {cut} bytes into it"
     assert _error(good[:-3]).startswith("record 3 at byte offset")
     ethernet = good[:20] + struct.pack("<I", 1) + good[24:]
     assert _error(ethernet) == (

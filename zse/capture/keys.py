@@ -115,7 +115,7 @@ class KeyRing:
         try:
             parsed = InstallCode.parse(code)
         except InvalidInstallCode as exc:
-            raise KeyFileError(f"install code {label or ''}: {exc}".replace("  ", " ")) from None
+            raise KeyFileError(f"{label or 'install code'}: {exc}") from None
         key = Key(parsed.link_key, label or "install code")
         self.add(key)
         return key

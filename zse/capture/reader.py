@@ -38,6 +38,8 @@ MAX_RECORD = 1 << 18
 _PCAP_MICRO = 0xA1B2C3D4
 _PCAP_NANO = 0xA1B23C4D
 _PCAPNG_SHB = 0x0A0D0D0A
+#: The first four bytes of a capture, either byte order.
+_MAGICS = (_PCAP_MICRO, _PCAP_NANO, _PCAPNG_SHB)
 _PCAPNG_BYTE_ORDER = 0x1A2B3C4D
 _IDB, _PACKET_OBSOLETE, _SPB, _EPB = 1, 2, 3, 6
 _OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
@@ -114,7 +116,13 @@ class CaptureReader:
         """The file has ended: raise :class:`CaptureError` if it ends inside a header or a
         record (a truncated capture) or holds no capture header at all."""
         if self._format is None:
-            raise CaptureError(self._not_a_capture() if self._buffer else "empty file: no capture")
+            if not self._buffer:
+                raise CaptureError("empty file: no capture")
+            if self._known_magic():
+                raise CaptureError(
+                    f"capture header truncated: the file ends {len(self._buffer)} bytes into it"
+                )
+            raise CaptureError(self._not_a_capture())
         if self._buffer:
             what = (
                 f"record {self._records + 1}"
@@ -127,6 +135,13 @@ class CaptureReader:
             )
 
     # -- file header -----------------------------------------------------------------------
+
+    def _known_magic(self) -> bool:
+        """Whether the bytes so far begin as a pcap or pcapng file does (its magic)."""
+        head = bytes(self._buffer[:4])
+        return len(head) == 4 and (
+            int.from_bytes(head, "little") in _MAGICS or int.from_bytes(head, "big") in _MAGICS
+        )
 
     def _not_a_capture(self) -> str:
         head = bytes(self._buffer[:4]).hex()
