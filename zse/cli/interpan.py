@@ -487,5 +487,7 @@ def message(  # noqa: PLR0917 - click passes options positionally
 def cancel_message(message_id: int, to: str | None, pan: int, **stick: Any) -> None:
     """Cancel Message (D.5.2.3.2)."""
     _check_to(to)
+    if not 0 <= message_id <= 0xFFFFFFFF:  # before the radio is opened
+        _fail(f"MESSAGE_ID {message_id} does not fit 32 bits")
     options = _options(**stick)
     _run(run_send(options, "cancel-message", to=to, pan=pan, message_id=message_id, out=click.echo))
