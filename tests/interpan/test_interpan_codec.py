@@ -14,6 +14,7 @@ from zse.errors import DecodeError, InvalidFrame
 from zse.interpan import (
     BROADCAST_ADDRESS,
     MAX_ZCL_LENGTH,
+    MIN_PAYLOAD_LENGTH,
     SE_PROFILE_ID,
     DeliveryMode,
     InterPanFrame,
@@ -195,7 +196,7 @@ def frames(draw: st.DrawFn) -> InterPanFrame:
         group_id=draw(u16) if mode is DeliveryMode.GROUP else None,
         cluster_id=draw(u16),
         profile_id=draw(u16),
-        payload=draw(st.binary(max_size=MAX_ZCL_LENGTH)),
+        payload=draw(st.binary(min_size=MIN_PAYLOAD_LENGTH, max_size=MAX_ZCL_LENGTH)),
         sequence=draw(st.integers(0, 255)),
     )
 
@@ -267,3 +268,16 @@ def test_radio_transports_from_interpan_are_deprecated_aliases() -> None:
     with pytest.raises(AttributeError, match="NoSuchTransport"):
         transports.NoSuchTransport  # noqa: B018
     assert "EzspTransport" not in transports.__all__
+
+
+def test_a_payload_shorter_than_any_is_refused() -> None:
+    """A frame cut anywhere after its profile id decoded with a 0-2 byte payload (queued, then
+    dropped as not whitelisted); no inter-PAN payload is under 3 bytes."""
+    whole = frame(DeliveryMode.UNICAST, payload=GET_CURRENT_PRICE).to_bytes()
+    for cut in range(1, 4):
+        with pytest.raises(InvalidFrame, match="fewer than the 3 of the shortest"):
+            InterPanFrame.from_bytes(whole[: len(whole) - len(GET_CURRENT_PRICE) + 3 - cut])
+    assert (
+        InterPanFrame.from_bytes(whole[: len(whole) - len(GET_CURRENT_PRICE) + 3]).payload
+        == (GET_CURRENT_PRICE[:3])
+    )

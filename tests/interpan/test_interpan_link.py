@@ -3,6 +3,8 @@ and of the terminal's retries (``TerminalExchange``), with no event loop."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from zigpy.types import EUI64
 
@@ -20,7 +22,7 @@ from zse.interpan.hht import (
     set_time_body,
 )
 from zse.interpan.link import InterPanLink, LinkLost, TerminalExchange
-from zse.interpan.window import CommandWhitelist, InterPanWindow
+from zse.interpan.window import CommandWhitelist, InterPanWindow, Verdict
 
 LOCAL = EUI64.convert("00:0d:6f:00:00:00:00:01")
 METER = EUI64.convert("00:0d:6f:00:00:00:00:02")
@@ -57,6 +59,34 @@ def test_link_admits_by_window_else_whitelist(
         policing.open(0.0)
     link = InterPanLink(ieee=LOCAL, pan_id=0x1A2B, window=policing)
     assert link.admits(frame, 61.0 if window == "expired" else 1.0) is admitted
+
+
+def test_link_takes_only_frames_addressed_to_it() -> None:
+    """A sniffing radio passes on every inter-PAN frame it hears (an independent audit fed
+    these through the EZSP transport: each was answered): a unicast to another node, a frame
+    for another PAN or another profile, one "from" this node's own address are dropped;
+    broadcasts to every PAN or ours and unicasts to us are taken."""
+    link = InterPanLink(ieee=LOCAL, pan_id=0x1A2B, window=None)
+    good = received(GET_CURRENT_PRICE)
+    to_us = replace(good, delivery_mode=DeliveryMode.UNICAST, dst_address=LOCAL)
+    taken = [good, replace(good, dst_pan_id=0x1A2B), to_us, replace(to_us, dst_pan_id=0x1A2B)]
+    for frame in taken:
+        assert link.misaddressed(frame) is None
+        assert link.admits(frame, 1.0)
+    for frame, why in [
+        (replace(to_us, dst_address=METER), f"for {METER}"),
+        (replace(good, dst_pan_id=0x9999), "for PAN 0x9999"),
+        (replace(to_us, dst_pan_id=0x9999), "for PAN 0x9999"),
+        (replace(good, profile_id=0x0104), "for profile 0x0104"),
+        (replace(good, src_ieee=LOCAL), "from this node's own address"),
+    ]:
+        assert link.misaddressed(frame) == why
+        assert not link.admits(frame, 1.0)
+    window = InterPanWindow(default_duration=60)
+    window.open(0.0)
+    policed = InterPanLink(ieee=LOCAL, pan_id=0x1A2B, window=window)
+    assert not policed.admits(replace(good, dst_pan_id=0x9999), 1.0)
+    assert window.counts[Verdict.ACCEPTED] == 0  # dropped before the window counts it
 
 
 def test_link_addresses_and_numbers_its_frames_and_polices_what_it_sends() -> None:

@@ -218,6 +218,22 @@ async def test_a_full_table_is_reported_and_nothing_is_overwritten(
     await ezsp.disconnect()
 
 
+async def test_a_stick_s_word_on_its_table_size_is_bounded(
+    connect_ezsp: Callable[[FakeNcp], Any],
+) -> None:
+    """A stick answering CONFIG_KEY_TABLE_SIZE 65,535 with every entry taken made 65,535
+    exportLinkKeyByIndex round trips (minutes on a serial link) before the table was full."""
+    size = radio_ezsp.MAX_KEY_TABLE_PROBES + 44
+    ncp = KeyTableNcp(14, size=size)
+    for i in range(size):
+        ncp.put(i, EUI64(i.to_bytes(8, "little")), OLD_KEY)
+    ezsp = await connect_ezsp(ncp)
+    with pytest.raises(KeyTableFull):
+        await radio_ezsp.install_link_key(ezsp, PARTNER, KEY_DATA)
+    assert key_commands(ncp).count(EXPORT_BY_INDEX) == radio_ezsp.MAX_KEY_TABLE_PROBES
+    await ezsp.disconnect()
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_a_refusal_carries_the_ncp_status(
     connect_ezsp: Callable[[FakeNcp], Any], version: int

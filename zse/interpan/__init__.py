@@ -8,6 +8,7 @@ The codec, window and carrier are sans-IO; the radio transports are imported laz
 from zse.interpan._codec import (
     BROADCAST_ADDRESS,
     MAX_ZCL_LENGTH,
+    MIN_PAYLOAD_LENGTH,
     SE_PROFILE_ID,
     DeliveryMode,
     InterPanFrame,
@@ -16,6 +17,7 @@ from zse.interpan._codec import (
 __all__ = [
     "BROADCAST_ADDRESS",
     "MAX_ZCL_LENGTH",
+    "MIN_PAYLOAD_LENGTH",
     "SE_PROFILE_ID",
     "DeliveryMode",
     "InterPanFrame",

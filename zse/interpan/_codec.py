@@ -49,6 +49,7 @@ __all__ = [
     "FC_UNICAST",
     "MAX_REASSEMBLED_LENGTH",
     "MAX_ZCL_LENGTH",
+    "MIN_PAYLOAD_LENGTH",
     "NWK_STUB_FRAME_CONTROL",
     "SE_PROFILE_ID",
     "DeliveryMode",
@@ -65,6 +66,9 @@ NWK_STUB_FRAME_CONTROL: Final = 0x000B
 #: Longest ZCL frame an inter-PAN frame carries: 127 - 25 (MAC header with two 64-bit addresses,
 #: and FCS) - 2 (stub NWK) - 7 (largest stub APS header, with a group address) = 93 bytes.
 MAX_ZCL_LENGTH: Final = 93
+#: Shortest payload an inter-PAN frame carries: a ZCL header (frame control, sequence number,
+#: command id) or a fragment's answer are 3 bytes; a fragment 4, a secured frame 9.
+MIN_PAYLOAD_LENGTH: Final = 3
 #: The stub APS frame control's security sub-field (ZB 2.2.5.1.1.4), set on an APS-secured
 #: inter-PAN frame (Silicon Labs' inter-PAN plugin: ``INTERPAN_APS_FRAME_SECURITY``).
 APS_SECURITY: Final = 0x20
@@ -250,11 +254,7 @@ class InterPanFrame:
             raise InvalidFrame(f"truncated APS {what} at byte offset {at}")
         cluster, profile = _CLUSTER_PROFILE.unpack_from(data, offset)
         offset += 4
-        if size - offset > MAX_ZCL_LENGTH:
-            raise InvalidFrame(
-                f"ZCL frame at byte offset {offset} is {size - offset} bytes, more than the "
-                f"inter-PAN maximum of {MAX_ZCL_LENGTH}"
-            )
+        _check_payload_size(size - offset, offset)
         return cls(
             src_pan_id=src_pan,
             src_ieee=EUI64(src),
@@ -267,6 +267,21 @@ class InterPanFrame:
             payload=data[offset:],
             sequence=seq,
             aps_security=secured,
+        )
+
+
+def _check_payload_size(size: int, offset: int) -> None:
+    """:class:`InvalidFrame` for a payload shorter than any inter-PAN payload or longer than
+    one frame carries."""
+    if size < MIN_PAYLOAD_LENGTH:
+        raise InvalidFrame(
+            f"payload at byte offset {offset} is {size} bytes, fewer than the "
+            f"{MIN_PAYLOAD_LENGTH} of the shortest (a ZCL header, a fragment's answer)"
+        )
+    if size > MAX_ZCL_LENGTH:
+        raise InvalidFrame(
+            f"ZCL frame at byte offset {offset} is {size} bytes, more than the "
+            f"inter-PAN maximum of {MAX_ZCL_LENGTH}"
         )
 
 

@@ -21,6 +21,7 @@ from zse.errors import InvalidFrame
 from zse.interpan._codec import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
 from zse.interpan.hht import CARRIER_CLUSTER_ID, HhtTerminal
 from zse.interpan.window import CommandWhitelist, InterPanWindow, Verdict
+from zse.se.ids import SE_PROFILE_ID
 
 __all__ = ["InterPanLink", "LinkLost", "TerminalExchange"]
 
@@ -96,9 +97,29 @@ class InterPanLink:
         """Raise :class:`PermissionError` unless the whitelist allows ``frame``'s command."""
         self.whitelist.check(frame)
 
+    def misaddressed(self, frame: InterPanFrame) -> str | None:
+        """Why a received frame is not this node's to take (SE Annex B.3: the stub NWK layer
+        carries no other filter; a sniffing radio passes on whatever it hears), or None: a
+        unicast to another EUI-64, a destination PAN neither ours nor 0xFFFF, a profile other
+        than Smart Energy's, or our own address as its source."""
+        if frame.src_ieee == self.ieee:
+            return "from this node's own address"
+        if frame.dst_pan_id not in (self.pan_id, BROADCAST_ADDRESS):
+            return f"for PAN 0x{frame.dst_pan_id:04X}"
+        if frame.delivery_mode is DeliveryMode.UNICAST and frame.dst_address != self.ieee:
+            return f"for {frame.dst_address}"
+        if frame.profile_id != SE_PROFILE_ID:
+            return f"for profile 0x{frame.profile_id:04X}"
+        return None
+
     def admits(self, frame: InterPanFrame, now: float) -> bool:
-        """Whether a received frame is passed on: the window's verdict (ACCEPTED) if there is
-        a window, else whether the whitelist allows its command."""
+        """Whether a received frame is passed on: one addressed to this node
+        (:meth:`misaddressed`) that the window accepts if there is a window, else whose
+        command the whitelist allows."""
+        wrong = self.misaddressed(frame)
+        if wrong is not None:
+            LOGGER.debug("inter-PAN frame from %s dropped: %s", frame.src_ieee, wrong)
+            return False
         if self.window is not None:
             verdict = self.window.admit(frame, now)
             if verdict is not Verdict.ACCEPTED:

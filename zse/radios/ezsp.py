@@ -129,6 +129,11 @@ async def install_link_key(ezsp: EZSP, partner: EUI64, key: bytes) -> int | None
     return index
 
 
+#: The most key table entries probed for a free one: EmberZNet's tables are far smaller (its
+#: default is a dozen); a stick claiming 65,535 would take 65,535 round trips (minutes).
+MAX_KEY_TABLE_PROBES = 256
+
+
 async def _free_or_own_index(api: Any, partner: EUI64) -> int:
     (index,) = await api.findKeyTableEntry(address=partner, linkKey=True)
     if int(index) != NO_ENTRY:
@@ -138,7 +143,7 @@ async def _free_or_own_index(api: Any, partner: EUI64) -> int:
         raise _failure(
             "getConfigurationValue(CONFIG_KEY_TABLE_SIZE)", int(status), partner, full=-1
         )
-    for index in range(int(size)):
+    for index in range(min(int(size), MAX_KEY_TABLE_PROBES)):  # a stick's word, bounded
         response = await api.exportLinkKeyByIndex(index=index)
         if int(_field(api, "exportLinkKeyByIndex", response, "status")) == SL_STATUS_NOT_FOUND:
             return index
