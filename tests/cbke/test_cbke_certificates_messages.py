@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,30 @@ def test_ca_json_round_trip_and_checks(test_ca: TestCA) -> None:
     )
     with pytest.raises(InvalidCredentials, match="no key for suite 2"):
         only_suite1.issue(EUI, SUITE2)
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(
+        st.sampled_from(["issuer", "suite", "suite1", "suite2", "private_key", "public_key",
+                         "certificate", "ca_public_key"]) | st.text(max_size=6),
+        inner,
+        max_size=5,
+    ),
+    max_leaves=10,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _JSONISH.map(lambda v: json.dumps(v, allow_nan=True))
+    | st.binary(max_size=80)
+    | st.text(max_size=80)
+)
+def test_credential_and_ca_files_of_garbage_are_invalid_credentials(text: str | bytes) -> None:
+    """Whatever a file holds: credentials, a CA, or InvalidCredentials (never a RecursionError,
+    an OverflowError or another exception of the standard library's)."""
+    for load in (Credentials.from_json, TestCA.from_json):
+        with contextlib.suppress(InvalidCredentials):
+            load(text)
