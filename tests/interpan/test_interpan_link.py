@@ -181,3 +181,18 @@ def test_terminal_exchange_resumes_where_the_meter_stands() -> None:
     statuses = [result.status for result in again.results.values()]
     assert (again.resumed_at, statuses, resumed.done) == (1, [Status.EXECUTED] * 2, True)
     assert meter.executions == 3
+
+
+def test_a_terminal_takes_its_meter_s_answers_from_the_meter_s_pan_only() -> None:
+    """An answer from the meter's EUI-64 on another PAN was taken (found by an independent
+    audit); with the PAN unknown (0xFFFF) any PAN's answer is the meter's."""
+    for pan, taken in ((0x1234, {0x1234}), (0xFFFF, {0x1234, 0x9999})):
+        for source in (0x1234, 0x9999):
+            meter = HhtMeter(MemoryLog(), {SET_TIME: lambda body: b""})
+            run = TerminalExchange(
+                HhtTerminal(request_id=7, commands=commands()), meter=METER, meter_pan_id=pan
+            )
+            first = run.start(0.0)
+            assert first is not None
+            frame = replace(answer(meter, first), src_pan_id=source)
+            assert (run.receive(frame, 0.5) is not None) is (source in taken), (pan, source)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -255,6 +256,18 @@ def test_client_core_matches_answers_to_its_request(
     assert got == answered
     core.forget_request(send.tsn)
     assert core.receive(publish(PRICE_7, tsn=0), utc=START).answers == ()
+
+
+def test_client_core_takes_an_answer_only_from_the_pan_it_asked() -> None:
+    """The ESI's answer from another PAN was taken as the answer (found by an independent
+    audit); a request to every PAN (0xFFFF) takes any PAN's."""
+    cases = ((0x1A2B, 0x1A2B, True), (0x1A2B, 0x9999, False), (0xFFFF, 0x9999, True))
+    for pan, source, taken in cases:
+        core = SeClientCore()
+        send = core.request_price(dst=ESI, dst_pan_id=pan)
+        command = publish(PRICE_7, tsn=send.tsn)
+        command = replace(command, frame=replace(command.frame, src_pan_id=source))
+        assert bool(core.receive(command, utc=START).answers) is taken, (pan, source)
 
 
 def test_client_core_fails_a_request_with_a_malformed_answer() -> None:

@@ -283,15 +283,16 @@ async def establish_over_interpan(
                     return InterPanKeyEstablished(partner=hub, suite=event.suite.name)
                 if isinstance(event, Terminated):
                     raise KeyEstablishmentFailed(event)
-            step = await _next_step(service, inbox, initiator, hub)
+            step = await _next_step(service, inbox, initiator, hub, hub_pan_id)
     finally:
         service.unsubscribe(inbox)
 
 
 async def _next_step(
-    service: InterPanService, inbox: object, initiator: Initiator, hub: EUI64
+    service: InterPanService, inbox: object, initiator: Initiator, hub: EUI64, hub_pan_id: int
 ) -> Step:
-    """The machine's next step: the hub's answer, or its timeout."""
+    """The machine's next step: the hub's answer (from its EUI-64, and from its PAN unless
+    that is not known: 0xFFFF), or its timeout."""
     from zse.interpan.service import Inbox  # noqa: PLC0415 - a name for the type only
 
     assert isinstance(inbox, Inbox)
@@ -307,5 +308,7 @@ async def _next_step(
             continue
         command = _ke_command(frame, Direction.Server_to_Client)
         if command is None or frame.src_ieee != hub:
+            continue
+        if hub_pan_id not in (0xFFFF, frame.src_pan_id):  # 0xFFFF: its PAN is not known
             continue
         return initiator.receive_payload(*command, service.now())

@@ -141,9 +141,18 @@ class TerminalExchange:
     (in the terminal's ``results``).
     """
 
-    def __init__(self, terminal: HhtTerminal, *, meter: EUI64, attempts: int = 3) -> None:
+    def __init__(
+        self,
+        terminal: HhtTerminal,
+        *,
+        meter: EUI64,
+        attempts: int = 3,
+        meter_pan_id: int | None = None,
+    ) -> None:
         self.terminal = terminal
         self.meter = meter
+        #: the meter's PAN (None or 0xFFFF, every PAN: not known): an answer comes from it
+        self.meter_pan_id = None if meter_pan_id == BROADCAST_ADDRESS else meter_pan_id
         self.attempts = attempts
         self.done = False
         self._frame = b""
@@ -177,6 +186,8 @@ class TerminalExchange:
         """A received frame: if it is the meter's answer to what is awaited, the next frame
         (None once the request is done); else None."""
         if self.done or frame.src_ieee != self.meter or frame.cluster_id != CARRIER_CLUSTER_ID:
+            return None
+        if self.meter_pan_id is not None and frame.src_pan_id != self.meter_pan_id:
             return None
         try:
             answer = self.terminal.receive(frame.payload, now)

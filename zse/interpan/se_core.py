@@ -411,8 +411,9 @@ class SeClientCore:
         # (provider id, issuer event id) -> answered one of our requests, least recent first
         self._heard: OrderedDict[tuple[int, int], bool] = OrderedDict()
         self._tsn = itertools.count()
-        # ZCL sequence number -> (the ESI asked, or None for any; answered already)
-        self._pending: dict[int, tuple[EUI64 | None, bool]] = {}
+        # ZCL sequence number -> (the ESI asked, or None for any; its PAN, 0xFFFF for any;
+        # answered already)
+        self._pending: dict[int, tuple[EUI64 | None, int, bool]] = {}
 
     # -- requests -------------------------------------------------------------------------
 
@@ -420,7 +421,7 @@ class SeClientCore:
         """Get Current Price (D.4.2.3.1) to ``dst`` or any ESI in range; its answer comes back
         in :attr:`ClientStep.answers` under the send's ``tsn`` until :meth:`forget_request`."""
         tsn = next(self._tsn) & 0xFF
-        self._pending[tsn] = (dst, False)
+        self._pending[tsn] = (dst, dst_pan_id, False)
         fields = {"command_options": _RX_ON_WHEN_IDLE}
         return SeSend(*_GET_CURRENT_PRICE, fields, tsn, False, dst, dst_pan_id)
 
@@ -432,9 +433,12 @@ class SeClientCore:
         """Whether a Publish Price from ``frame`` with ``tsn`` answers a pending request
         (once: a second ESI's answer to a broadcast request is just a price heard)."""
         pending = self._pending.get(tsn)
-        if pending is None or pending[1] or pending[0] not in (None, frame.src_ieee):
+        if pending is None:
             return False
-        self._pending[tsn] = (pending[0], True)
+        asked, pan, answered = pending
+        if answered or asked not in (None, frame.src_ieee) or pan not in (0xFFFF, frame.src_pan_id):
+            return False
+        self._pending[tsn] = (asked, pan, True)
         return True
 
     # -- input ----------------------------------------------------------------------------

@@ -379,7 +379,7 @@ async def run_terminal(
     meter where it stands. Raises :class:`LinkLost` after ``attempts`` unanswered sends (the
     decisions are :class:`~zse.interpan.link.TerminalExchange`'s)."""
 
-    run = TerminalExchange(terminal, meter=meter, attempts=attempts)
+    run = TerminalExchange(terminal, meter=meter, attempts=attempts, meter_pan_id=meter_pan_id)
     frame = run.start(service.now(), resume=resume)
     while frame is not None:
         try:
