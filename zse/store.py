@@ -55,6 +55,7 @@ from zse.store_engine import (
     dump,
     entry_sum,
     hold_virtual_clock,
+    is_postgres,
     load,
     migration_1,
     record_sum,
@@ -95,16 +96,9 @@ _PUT = (
 )
 
 
-def _is_url(location: object) -> bool:
-    return isinstance(location, str) and location.split(":", 1)[0].lower() in (
-        "postgresql",
-        "postgres",
-    )
-
-
 async def _connect(location: str | os.PathLike[str]) -> Engine:
     """The engine ``location`` names: a ``postgresql://`` URL, or else an SQLite file."""
-    if not _is_url(location):
+    if not is_postgres(location):
         return await SqliteEngine.connect(Path(location))
     try:
         from zse.store_postgres import PostgresEngine, parse_url  # noqa: PLC0415 - optional

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ __all__ = [
     "Dialect",
     "Engine",
     "hold_virtual_clock",
+    "is_postgres",
     "schema",
 ]
 
@@ -38,6 +40,32 @@ APPLICATION_ID = 0x5A534531
 SCHEMA_VERSION = 2
 #: The tables a store of each schema version has.
 TABLES = {1: {"meta", "records", "journal"}, 2: {"meta", "records", "journal", "quarantine"}}
+
+
+#: The URL schemes of a PostgreSQL location.
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+_URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def is_postgres(location: object) -> bool:
+    """Whether ``location`` is a PostgreSQL URL (else a file path); a URL of another scheme,
+    a mistyped one (``postgresql+asyncpg://``, ``postgresq://``), is a
+    :class:`~zse.errors.StoreError` that does not repeat it (a password may be in it), not
+    a file to create under that name."""
+    if not isinstance(location, str):
+        return False
+    found = _URL.match(location)
+    if found is None:
+        return location.split(":", 1)[0].lower() in POSTGRES_SCHEMES
+    scheme = found.group(1).lower()
+    if scheme in POSTGRES_SCHEMES:
+        if not location[: found.start(1)]:
+            return True
+        raise StoreError("a database URL with spaces before it: give it without them")
+    raise StoreError(
+        f"a database given as a URL of scheme {found.group(1)[:20]!r}: give "
+        "postgresql://USER@HOST/DATABASE or a file's path"
+    )
 
 
 @contextlib.contextmanager

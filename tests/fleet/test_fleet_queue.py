@@ -5,13 +5,14 @@ reached" moves to a new key while a meter that did not answer keeps it."""
 
 from __future__ import annotations
 
+import stat
 from typing import Any
 
 import pytest
 
 from zse.errors import StoreError
 from zse.headend.core import Outcome, SendKind
-from zse.headend.queue import Completion, ReportedOutcome, open_queue
+from zse.headend.queue import NOT_SENT_DEPROVISIONED, Completion, ReportedOutcome, open_queue
 
 DEVICES = [("000D6F0000000001", "m1"), ("000D6F0000000002", "m1"), ("000D6F0000000003", "m2")]
 EVENT = {"issuer_event_id": 4}
@@ -83,6 +84,34 @@ async def test_reports_move_outcomes_forward_once_and_cancel_stops_the_rest(plac
         assert {r.outcome for r in rows} == {Outcome.CANCELLED}
         assert len(await queue.rows(since=5.0)) == 3  # the cancel changed them all
         assert await queue.rows(since=5.5) == []
+    finally:
+        await queue.close()
+
+
+async def test_a_device_forsaken_gets_nothing_more(place: Any) -> None:
+    """De-provisioned (it may come back as another retailer's): its waiting jobs end unsent,
+    their outcomes as they were; the other devices' jobs go on."""
+    queue = await open_queue(place("queue"))
+    try:
+        await queue.enqueue(4, SendKind.LOAD_CONTROL, EVENT, DEVICES, now=0.0)
+        await queue.forsake(DEVICES[0][0], now=1.0)
+        claimed = await queue.claim("a", now=2.0, lease=60.0)
+        assert DEVICES[0][0] not in {job.device for job in claimed}
+        assert {job.device for job in claimed} == {d for d, _ in DEVICES[1:]}
+        (row,) = [r for r in await queue.rows(4) if r.device == DEVICES[0][0]]
+        assert (row.outcome, row.detail) == (Outcome.PENDING, NOT_SENT_DEPROVISIONED)
+    finally:
+        await queue.close()
+
+
+async def test_an_sqlite_queue_is_its_owner_s_alone(tmp_path: Any) -> None:
+    """It holds install codes (the provision commands): created 0600, as the stores are."""
+    path = tmp_path / "queue.sqlite"
+    queue = await open_queue(path)
+    try:
+        await queue.enqueue(4, SendKind.LOAD_CONTROL, EVENT, DEVICES, now=0.0)
+        for name in ("queue.sqlite", "queue.sqlite-wal", "queue.sqlite-shm"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     finally:
         await queue.close()
 

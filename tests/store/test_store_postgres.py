@@ -123,6 +123,11 @@ def _one_line(exc: pytest.ExceptionInfo[StoreError], password: str) -> str:
         ("postgresql://u@127.0.0.1/a/b", "the database is one name"),
         ("postgresql://u@[::1/db", "invalid PostgreSQL URL: a bad host"),
         ("postgresql://u:pw\n@h/db", "control characters"),
+        # mistyped schemes were files to create, named with the password (found by an audit)
+        ("postgresql+asyncpg://u:pw@h/db", "a URL of scheme 'postgresql\\+asyncpg'"),
+        ("postgresq://u:pw@h/db", "a URL of scheme 'postgresq'"),
+        ("mysql://u:pw@h/db", "a URL of scheme 'mysql'"),
+        (" postgresql://u:pw@h/db", "a database URL with spaces before it"),
     ],
 )
 async def test_a_wrong_url_is_one_clear_line(url, expected):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -40,7 +41,7 @@ from typing import Any
 
 from zse.errors import StoreError
 from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
-from zse.store_engine import APPLICATION_ID, hold_virtual_clock
+from zse.store_engine import APPLICATION_ID, hold_virtual_clock, is_postgres
 
 __all__ = ["Completion", "Job", "JobQueue", "JobRow", "ReportedOutcome", "open_queue"]
 
@@ -87,6 +88,8 @@ _INSERT = (
 #: What a delivery that a cancel overtook says (its outcome: CANCELLED).
 NOT_SENT = "cancelled before it was sent"
 #: What a delivery whose worker died, of a send cancelled meanwhile, says.
+#: The detail of a job ended unsent because its device was de-provisioned.
+NOT_SENT_DEPROVISIONED = "de-provisioned before it was sent"
 NOT_SENT_AGAIN = "cancelled: a delivery cut short is not sent again"
 _CLAIM = (
     "UPDATE headend_jobs SET state = 'leased', lease_owner = ?, lease_until = ?"
@@ -272,6 +275,8 @@ class _Sqlite(_Connection):
     async def connect(self) -> None:
         import aiosqlite  # noqa: PLC0415 - engines are imported when used
 
+        with contextlib.suppress(FileExistsError):  # its owner's alone, as zse's stores: the
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # codes
         self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
         await self._db.execute("PRAGMA journal_mode=WAL")
 
@@ -691,6 +696,18 @@ class JobQueue:
                 (now, send),
             )
 
+    async def forsake(self, device: str, *, now: float) -> None:
+        """Deliver nothing more to ``device`` (de-provisioned: it may come back as another
+        retailer's): its jobs waiting (new, or a retry's back-off) end unsent, their outcomes
+        as they were (detail :data:`NOT_SENT_DEPROVISIONED`); a job leased now is still
+        delivered by its worker."""
+        async with self._transaction("forsake a device") as db:
+            await db.execute(
+                "UPDATE headend_jobs SET state = 'sent', detail = ?, lease_owner = NULL,"
+                " lease_until = NULL, updated = ? WHERE device = ? AND state = 'ready'",
+                (NOT_SENT_DEPROVISIONED, now, device),
+            )
+
     async def database_time(self) -> float | None:
         """PostgreSQL: the database's clock (``clock_timestamp()``, epoch seconds), which
         workers on several machines share; SQLite (one machine): None."""
@@ -849,7 +866,7 @@ async def open_queue(location: str | Path) -> JobQueue:
     line, no password) if it cannot be opened."""
     text = str(location)
     connection: _Sqlite | _Postgres
-    if text.split(":", 1)[0].lower() in ("postgresql", "postgres"):
+    if is_postgres(text):
         try:
             connection = _Postgres(text)
         except ImportError:

@@ -25,6 +25,7 @@ from zse.headend.store import HeadendStore
 from zse.headend.web import HeadendApp, serve
 from zse.headend.worker import Worker
 from zse.store import Store
+from zse.store_engine import is_postgres
 
 __all__ = [
     "RunningHeadend",
@@ -61,7 +62,7 @@ def queue_location(database: str | Path) -> str:
     """Where the work queue of the headend whose store is ``database`` lives: the same
     PostgreSQL database and schema, or the SQLite file beside it (``NAME-queue.sqlite``)."""
     text = str(database)
-    if text.split(":", 1)[0].lower() in ("postgresql", "postgres"):
+    if is_postgres(text):  # a URL of another scheme: a StoreError, not a file of that name
         return text
     path = Path(text)
     return str(path.with_name(f"{path.stem}-queue.sqlite"))

@@ -219,8 +219,12 @@ class Headend:
 
     async def history(self, retailer: str, eui64: str) -> list[dict[str, Any]]:
         """A device's lifecycle history, oldest first (its meter registry's audit trail, or
-        the headend's own record for a gateway's device)."""
-        return await self.directory.history(self._owned(retailer, eui64))
+        the headend's own record for a gateway's device), since its registration by the
+        retailer that holds it now: what came before was another registration's, maybe
+        another retailer's."""
+        entries = await self.directory.history(self._owned(retailer, eui64))
+        starts = [i for i, e in enumerate(entries) if e.get("event") in _REGISTRATIONS]
+        return entries[starts[-1] :] if starts else entries
 
     def devices(
         self,
@@ -336,7 +340,23 @@ class Headend:
         COMPLETE when it leaves), or straight to complete if it never joined."""
         owner = self._owned(retailer, eui64)
         await self.directory.deprovision(owner)
+        await self._forsake(owner.eui64)
         return self._view(owner)
+
+    async def _forsake(self, key: str) -> None:
+        """A device de-provisioned: its sends not delivered yet are not tried again (the
+        device may come back registered by another retailer, whose device it then is)."""
+        for send_id, outcomes in self.records.outcomes.items():
+            if key in outcomes:
+                self.retries.drop(send_id, key)
+        self._timer.update()
+        if self.queue is not None:
+            await self.queue.forsake(key, now=0.0)
+
+    def _theirs(self, send: SendRecord, key: str) -> bool:
+        """Whether the device ``key`` is still registered to the retailer of ``send``."""
+        owner = self.records.devices.get(key)
+        return owner is not None and owner.retailer == send.retailer
 
     # -- groups ------------------------------------------------------------------------------
 
@@ -556,6 +576,8 @@ class Headend:
                 continue
             if record.outcome not in (Outcome.OFFLINE, Outcome.SKIPPED):
                 continue
+            if not self._theirs(send, device):
+                continue
             esi = self.meters[record.meter].esi
             if send.kind is SendKind.MESSAGE:
                 result = await esi.resend_message(self._message(send), device)
@@ -657,8 +679,8 @@ class Headend:
         key = canonical_eui64(device)
         send = self.records.sends.get(send_id)
         record = self.records.outcomes.get(send_id, {}).get(key)
-        if send is None or record is None:
-            return
+        if send is None or record is None or not self._theirs(send, key):
+            return  # a device now another retailer's: what it reports is not the send's
         wanted = SendKind.MESSAGE if outcome is Outcome.CONFIRMED else SendKind.LOAD_CONTROL
         if send.kind is not wanted:
             return
@@ -677,11 +699,15 @@ class Headend:
         for send_id, outcomes in self.records.outcomes.items():
             record = outcomes.get(key)
             send = self.records.sends.get(send_id)
-            if record is None or send is None or send.cancelled:
+            if record is None or send is None or send.cancelled or not self._theirs(send, key):
                 continue
             if record.outcome in (Outcome.OFFLINE, Outcome.SKIPPED):
                 self.retries.schedule(send_id, key, now)
         self._timer.update()
+
+
+#: The history entries that begin a registration (a device's history as a retailer sees it).
+_REGISTRATIONS = ("register", "reregister")
 
 
 def _group_view(group: Group) -> dict[str, Any]:

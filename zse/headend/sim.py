@@ -50,7 +50,7 @@ class SimDevice:
 
     meter: str
     mac: str
-    install_code: str
+    install_code: str = field(repr=False)  # a secret in logs, as every record keeps it
     device_type: str
     role: Any
     task: asyncio.Task[None] | None = field(default=None, repr=False)
