@@ -17,6 +17,7 @@ from zse.headend.pki import (
     init_directory,
     load_config,
     server_context,
+    server_names,
     signed_context,
 )
 from zse.headend.service import Headend
@@ -53,9 +54,12 @@ async def request(
     text: str | None = None,
     form: dict[str, Any] | None = None,
     origin: str | None = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
 ) -> Reply:
-    """One request to the headend at ``base`` over TLS ``context``; the virtual clock stands
-    still while the real socket is waited on."""
+    """One request to the headend at ``base`` over TLS ``context`` (``raw``: the body's bytes
+    as they are; ``headers`` added); the virtual clock stands still while the real socket is
+    waited on."""
     kwargs: dict[str, Any] = {}
     if body is not None:
         kwargs["json"] = body
@@ -63,8 +67,13 @@ async def request(
         kwargs["data"] = text.encode()
     if form is not None:
         kwargs["data"] = form
+    if raw is not None:
+        kwargs["data"] = raw
+    sent = dict(headers or {})
     if origin is not None:
-        kwargs["headers"] = {"Origin": origin}
+        sent["Origin"] = origin
+    if sent:
+        kwargs["headers"] = sent
     with hold_virtual_clock():
         connector = aiohttp.TCPConnector(ssl=context, force_close=True)
         async with (
@@ -105,12 +114,23 @@ class Service:
         text: str | None = None,
         form: dict[str, Any] | None = None,
         origin: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
     ) -> Reply:
         """One request as ``who`` (a retailer's name or a TLS context); the virtual clock
         stands still while the real socket is waited on."""
         context = who if isinstance(who, ssl.SSLContext) else client_context(self.directory, who)
         return await request(
-            self.base, context, method, path, body, text=text, form=form, origin=origin
+            self.base,
+            context,
+            method,
+            path,
+            body,
+            text=text,
+            form=form,
+            origin=origin,
+            headers=headers,
+            raw=raw,
         )
 
     async def close(self) -> None:
@@ -135,7 +155,7 @@ async def start_service(tmp_path: Path, *, meters: int = 2, rate: float | None =
     headend = Headend(started, await HeadendStore.open(store), clock=clock)
     await headend.start()
     limiter = RateLimiter(rate or config.rate, config.burst if rate is None else 3)
-    app = HeadendApp(headend, config.retailers, limiter=limiter)
+    app = HeadendApp(headend, config.retailers, limiter=limiter, hosts=server_names(config))
     runner, ports = await serve(
         app,
         server_context(config),

@@ -9,6 +9,7 @@ retailer's CA and carry its configured subject common name (docs/adr/0013).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import ssl
@@ -205,6 +206,18 @@ def load_config(path: Path) -> HeadendConfig:
         retailers=retailers,
         ca_files=tuple(dict.fromkeys(f for _, f in loaded)),
     )
+
+
+def server_names(config: HeadendConfig) -> frozenset[str]:
+    """The names the server answers to: its certificate's (DNS names and IP addresses of its
+    subject alternative name) and the configured host."""
+    names = {config.host}
+    with contextlib.suppress(OSError, ValueError, x509.ExtensionNotFound):
+        certificate = x509.load_pem_x509_certificate(config.certificate.read_bytes())
+        alternative = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names.update(alternative.value.get_values_for_type(x509.DNSName))
+        names.update(str(a) for a in alternative.value.get_values_for_type(x509.IPAddress))
+    return frozenset(name.lower() for name in names)
 
 
 def _tls_error(exc: OSError | ssl.SSLError) -> str:

@@ -124,6 +124,15 @@ def _form_error(errors: dict[str, str]) -> str:
     return f'<p class="error" role="alert">{_e(error)}</p>' if error else ""
 
 
+async def _posted(request: web.Request) -> Any:
+    """The form posted, or a 400 naming ``form`` if it cannot be read (bytes that are not
+    UTF-8, a charset Python lacks, a multipart body without its boundary or names)."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError, AssertionError):  # UnicodeDecodeError is a ValueError
+        raise HeadendError(400, "the form could not be read", field="form") from None
+
+
 def _same_origin(request: web.Request) -> None:
     origin = request.headers.get("Origin")
     if origin is not None and origin not in ("null", f"{request.scheme}://{request.host}"):
@@ -153,7 +162,7 @@ async def _provision_form(
     app: Served, request: web.Request, errors: dict[str, str] | None = None
 ) -> web.Response:
     errors = errors or {}
-    given = request.query if request.method == "GET" else await request.post()
+    given = request.query if request.method == "GET" else await _posted(request)
     body = (
         '<form method="post" action="/provision">'
         + _form_error(errors)
@@ -168,7 +177,7 @@ async def _provision_form(
 
 async def _provision(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
-    form = await request.post()
+    form = await _posted(request)
     values = {k: str(form.get(k, "")) for k in ("meter", "device_type", "mac", "label")}
     try:  # everything but the install code, checked before the next screen
         check_device(values, meters=app.headend.meter_ids)
@@ -181,7 +190,7 @@ async def _credentials_form(
     app: Served, request: web.Request, errors: dict[str, str] | None = None
 ) -> web.Response:
     errors = errors or {}
-    given = request.query if request.method == "GET" else await request.post()
+    given = request.query if request.method == "GET" else await _posted(request)
     hidden = "".join(
         f'<input type="hidden" name="{k}" value="{_e(given.get(k, ""))}">'
         for k in ("meter", "device_type", "mac", "label")
@@ -205,7 +214,7 @@ async def _credentials_form(
 
 async def _credentials(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
-    form = await request.post()
+    form = await _posted(request)
     body = {
         k: str(form.get(k, "")) for k in ("meter", "device_type", "mac", "install_code", "label")
     }
@@ -297,7 +306,7 @@ async def _groups(
 
 async def _post_group(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
-    form = await request.post()
+    form = await _posted(request)
     body = {
         "name": str(form.get("name", "")),
         "meters": [str(m) for m in form.getall("meters", [])],
@@ -355,7 +364,7 @@ def _number(form: Any, name: str) -> object:
 
 async def _post_message(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
-    form = await request.post()
+    form = await _posted(request)
     body = {
         "group": str(form.get("message-group", "")),
         "text": str(form.get("text", "")),
@@ -370,7 +379,7 @@ async def _post_message(app: Served, request: web.Request) -> web.Response:
 
 async def _post_load_control(app: Served, request: web.Request) -> web.Response:
     _same_origin(request)
-    form = await request.post()
+    form = await _posted(request)
     body = {
         "group": str(form.get("lce-group", "")),
         **{n: _number(form, n) for n in ("duty_cycle", "duration_minutes", "criticality_level")},

@@ -17,7 +17,7 @@ from zse.headend.control import Control
 from zse.headend.core import RateLimiter
 from zse.headend.directory import GatewayMeters, MeterDirectory
 from zse.headend.link import MeterLink
-from zse.headend.pki import HeadendConfig, server_context, signed_context
+from zse.headend.pki import HeadendConfig, server_context, server_names, signed_context
 from zse.headend.queue import JobQueue, open_queue
 from zse.headend.roster import Roster
 from zse.headend.service import Headend, Meter
@@ -94,7 +94,12 @@ async def start_headend(
         await store.close()
         raise
     try:
-        app = HeadendApp(headend, config.retailers, limiter=RateLimiter(config.rate, config.burst))
+        app = HeadendApp(
+            headend,
+            config.retailers,
+            limiter=RateLimiter(config.rate, config.burst),
+            hosts=server_names(config),
+        )
         chosen = config.port if port is None else port
         signed = None
         if config.signed_port is not None:

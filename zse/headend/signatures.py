@@ -28,6 +28,10 @@ __all__ = ["MAX_AGE", "RequestVerifier", "SignedRequestError", "sign_request"]
 
 #: Oldest a signature may be (seconds since its ``created``), and how long nonces are kept.
 MAX_AGE = 300
+#: Seconds a nonce is remembered after its first use: past :data:`MAX_AGE` by more than the
+#: signature library's allowance for clocks (5 s each way on ``created``), so that a request
+#: replayed just after MAX_AGE is not taken while its signature still verifies.
+NONCE_KEPT = MAX_AGE + 60
 _ALGORITHM = hms.algorithms.ECDSA_P256_SHA256
 
 
@@ -117,7 +121,7 @@ class RequestVerifier:
             del self._nonces[key]
         if (key_id, result.nonce) in self._nonces:
             raise SignedRequestError("signature refused: the nonce was used before (a replay)")
-        self._nonces[(key_id, result.nonce)] = now + MAX_AGE
+        self._nonces[(key_id, result.nonce)] = now + NONCE_KEPT
         return retailer
 
 

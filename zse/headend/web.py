@@ -23,7 +23,7 @@ import asyncio
 import json
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -51,8 +51,11 @@ class HeadendApp:
         limiter: RateLimiter,
         routes: Sequence[Route] | None = None,
         clock: Callable[[], float] = time.time,
+        hosts: Iterable[str] | None = None,
     ) -> None:
         self.headend = headend
+        #: the names a signed request may be addressed to (None: any)
+        self.hosts = None if hosts is None else frozenset(h.lower() for h in hosts)
         self.retailers = tuple(retailers)
         self.limiter = limiter
         self.verifier = RequestVerifier(self.retailers)
@@ -74,28 +77,10 @@ class HeadendApp:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests += 1
-        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-        der = (
-            ssl_object.getpeercert(binary_form=True)
-            if isinstance(ssl_object, ssl.SSLObject)
-            else None
-        )
-        if der is None:  # the signed-request listener: the signature says who
-            try:
-                retailer = self.verifier.verify(
-                    request.method,
-                    str(request.url),
-                    [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
-                    await request.read(),
-                    now=self.clock(),
-                )
-            except SignedRequestError as exc:
-                return _error(HeadendError(401, str(exc), field="signature"))
-        else:
-            found = identify(der, self.retailers)
-            if found is None:
-                return _error(HeadendError(403, "the client certificate is not a retailer's"))
-            retailer = found
+        try:
+            retailer = await self._identify(request)
+        except HeadendError as exc:
+            return _error(exc)
         wait = self.limiter.take(retailer.id, asyncio.get_running_loop().time())
         if wait is not None:
             response = _error(HeadendError(429, f"rate limit: retry in {wait:.1f} s"))
@@ -103,13 +88,82 @@ class HeadendApp:
             return response
         request[RETAILER] = retailer.id
         try:
+            refused = cross_site(request)
+            if refused is not None:
+                raise HeadendError(403, refused)
             return await handler(request)
         except HeadendError as exc:
             return _error(exc)
 
+    async def _identify(self, request: web.Request) -> Retailer:
+        """Who sent ``request``: its client certificate's retailer, or on the signed-request
+        listener its signature's; :class:`HeadendError` 403 / 401 otherwise."""
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        der = (
+            ssl_object.getpeercert(binary_form=True)
+            if isinstance(ssl_object, ssl.SSLObject)
+            else None
+        )
+        if der is not None:
+            found = identify(der, self.retailers)
+            if found is None:
+                raise HeadendError(403, "the client certificate is not a retailer's")
+            return found
+        elsewhere = self._elsewhere(request)  # the signed-request listener: the signature says
+        if elsewhere is not None:
+            raise HeadendError(401, elsewhere, field="signature")
+        try:
+            return self.verifier.verify(
+                request.method,
+                str(request.url),
+                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+                await request.read(),
+                now=self.clock(),
+            )
+        except SignedRequestError as exc:
+            raise HeadendError(401, str(exc), field="signature") from None
+
+    def _elsewhere(self, request: web.Request) -> str | None:
+        """Why a signed request is not this server's (its ``@target-uri`` is built from the
+        request's Host, which the client chooses: a request signed for another server with
+        the same key must not be taken here), or None."""
+        if self.hosts is None:
+            return None
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+        if (request.url.host or "").lower() not in self.hosts or (
+            port is not None and request.url.port != port
+        ):
+            return "signature refused: the request is addressed to another server"
+        return None
+
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document of this application's API routes."""
         return openapi(self.routes)
+
+
+#: The methods a cross-site request may not make (the others change nothing).
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def cross_site(request: web.Request) -> str | None:
+    """Why a request that changes something is refused as another site's (a browser holding a
+    retailer's certificate selects it for any page's forms: cross-site request forgery), or
+    None. A browser says where a request comes from: ``Sec-Fetch-Site`` (Fetch Metadata)
+    must be ``same-origin`` or ``none`` (typed by the user), ``Origin`` this server's own
+    (``null``, which a sandboxed frame sends, only with ``Sec-Fetch-Site: same-origin``:
+    Chromium's form posts under ``Referrer-Policy: no-referrer``). Clients that are not
+    browsers send neither and are not concerned."""
+    if request.method not in _UNSAFE:
+        return None
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return f"a request from another site (Sec-Fetch-Site: {site[:20]})"
+    origin = request.headers.get("Origin")
+    own = f"{request.scheme}://{request.host}"
+    if origin is not None and origin != own and not (origin == "null" and site == "same-origin"):
+        return "a request from another site (Origin)"
+    return None
 
 
 def _error(exc: HeadendError) -> web.Response:
@@ -168,7 +222,7 @@ async def _import(app: HeadendApp, request: web.Request) -> web.Response:
     if device_type is None:
         raise HeadendError(422, "device_type: missing", field="device_type")
     try:  # UTF-8 whatever the charset says (a charset Python lacks would fail the decode)
-        text = (await request.read()).decode("utf-8")
+        text = (await request.read()).decode("utf-8-sig")  # a byte-order mark (Excel's) dropped
     except UnicodeDecodeError:
         raise HeadendError(422, "csv: not UTF-8 text", field="csv") from None
     report = await app.headend.import_csv(

@@ -1,0 +1,144 @@
+"""The headend's HTTPS surface against what an independent audit sent it: requests forged by
+another site (a browser holding a retailer's certificate presents it to any page's forms),
+forms that cannot be read, a signature made for another server, a replay just past the
+signature's age, a CSV with a byte-order mark."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import uuid
+
+import aiohttp
+import pytest
+
+from tests.headend.helpers import Reply, Service
+from tests.headend.test_headend_signed import _key
+from zse.headend.signatures import MAX_AGE, RequestVerifier, sign_request
+from zse.store import hold_virtual_clock
+
+A = "retailer-a"
+GROUP = {"name": "street", "meters": ["meter-1"]}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},  # a sandboxed frame
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://evil.example"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+    ],
+)
+async def test_a_request_from_another_site_changes_nothing(
+    service: Service, headers: dict[str, str]
+) -> None:
+    """A cross-site form (enctype text/plain) posting JSON to the API was served: 202 for a
+    message or a load control event to a group, a de-provision, a cancel."""
+    raw = json.dumps(GROUP).encode()
+    form = {**headers, "Content-Type": "text/plain"}
+    reply = await service.call(A, "POST", "/api/v1/groups", raw=raw, headers=form)
+    assert reply.status == 403, reply.body
+    assert "another site" in reply.body["error"]["message"]
+    assert (await service.call(A, "GET", "/api/v1/groups")).body == {"groups": []}
+    portal = await service.call(A, "POST", "/groups", form={"name": "x"}, headers=headers)
+    assert portal.status == 403
+    # reading is not refused: a cross-site GET changes nothing (and its answer is not readable)
+    assert (await service.call(A, "GET", "/api/v1/groups", headers=headers)).status == 200
+
+
+async def test_requests_of_this_site_and_of_clients_that_are_not_browsers_are_served(
+    service: Service,
+) -> None:
+    own = service.base
+    for headers in (
+        {},  # curl, a script
+        {"Origin": own, "Sec-Fetch-Site": "same-origin"},
+        {"Origin": "null", "Sec-Fetch-Site": "same-origin"},  # Referrer-Policy: no-referrer
+        {"Sec-Fetch-Site": "none"},  # typed by the user
+    ):
+        name = f"g{len(headers)}{uuid.uuid4().hex[:6]}"
+        group = {"name": name, "meters": ["meter-1"]}
+        reply = await service.call(A, "POST", "/api/v1/groups", group, headers=headers)
+        assert reply.status == 201, (headers, reply.body)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"mac=%FF%FE&meter=\xff"),
+        ("application/x-www-form-urlencoded; charset=x-nope", b"mac=1"),
+        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\nzz"),
+        ("multipart/form-data", b"abc"),
+    ],
+)
+async def test_a_form_that_cannot_be_read_is_a_400(
+    service: Service, content_type: str, body: bytes
+) -> None:
+    """Each was a 500 with a traceback in the log."""
+    reply = await service.call(
+        A, "POST", "/provision", raw=body, headers={"Content-Type": content_type}
+    )
+    assert reply.status == 400, reply.body
+    assert reply.body["error"]["field"] == "form"
+
+
+async def _signed_send(service: Service, host: str, path: str, body: bytes) -> Reply:
+    """A request signed for ``https://{host}{path}``, sent to the signed listener with that
+    Host."""
+    headers = sign_request(
+        "POST",
+        f"https://{host}{path}",
+        {"Content-Type": "application/json"},
+        body,
+        key_id=A,
+        key=_key(service, A),
+        nonce=uuid.uuid4().hex,
+    )
+    context = ssl.create_default_context(cafile=service.directory / "ca.pem")
+    url = f"https://127.0.0.1:{service.signed_port}{path}"
+    with hold_virtual_clock():
+        connector = aiohttp.TCPConnector(ssl=context, force_close=True)
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.post(url, headers={**headers, "Host": host}, data=body) as response,
+        ):
+            return Reply(response.status, json.loads(await response.read()), {})
+
+
+async def test_a_signature_made_for_another_server_is_refused(service: Service) -> None:
+    """@target-uri is built from the Host the client sends: a request signed for a staging
+    server (or another service with the same key) was served here."""
+    body = json.dumps(GROUP).encode()
+    reply = await _signed_send(service, "other.example", "/api/v1/groups", body)
+    assert reply.status == 401
+    assert "addressed to another server" in reply.body["error"]["message"]
+    wrong_port = f"127.0.0.1:{service.signed_port + 1}"
+    assert (await _signed_send(service, wrong_port, "/api/v1/groups", body)).status == 401
+    here = f"127.0.0.1:{service.signed_port}"
+    assert (await _signed_send(service, here, "/api/v1/groups", body)).status == 201
+
+
+def test_a_nonce_outlives_the_signature_it_came_with(service: Service) -> None:
+    """A nonce was forgotten MAX_AGE after its first use while the library still accepts the
+    signature for a few seconds more (its allowance for clocks): a replay in between was
+    taken."""
+    verifier = RequestVerifier(service.config.retailers)
+    url = "https://127.0.0.1/api/v1/groups"
+    headers = sign_request("GET", url, {}, b"", key_id=A, key=_key(service, A), nonce="n1")
+    assert verifier.verify("GET", url, headers.items(), b"", now=1000.0).id == A
+    with pytest.raises(Exception, match="replay"):
+        verifier.verify("GET", url, headers.items(), b"", now=1000.0 + MAX_AGE + 1)
+
+
+async def test_a_csv_with_a_byte_order_mark_is_read(service: Service) -> None:
+    """Excel writes one; the import refused the file ("unknown column '\\ufeffeui64'")."""
+    device = next(d for d in service.sims.devices if d.meter == "meter-2")
+    text = f"\ufeffeui64,install_code\n{device.mac},{device.install_code}\n"
+    path = "/api/v1/devices/import?meter=meter-2&device_type=in-home%20display"
+    csv = {"Content-Type": "text/csv"}
+    reply = await service.call(A, "POST", path, raw=text.encode(), headers=csv)
+    assert reply.status == 200, reply.body
+    assert reply.body["errors"] == []
+    assert len(reply.body["registered"]) == 1
