@@ -5,6 +5,7 @@ signature's age, a CSV with a byte-order mark."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import uuid
@@ -15,6 +16,8 @@ import pytest
 from tests.headend.helpers import Reply, Service
 from tests.headend.test_headend_signed import _key
 from zse.headend.signatures import MAX_AGE, RequestVerifier, sign_request
+from zse.headend.web import HEARTBEAT
+from zse.installcode import InstallCode
 from zse.store import hold_virtual_clock
 
 A = "retailer-a"
@@ -142,3 +145,60 @@ async def test_a_csv_with_a_byte_order_mark_is_read(service: Service) -> None:
     assert reply.status == 200, reply.body
     assert reply.body["errors"] == []
     assert len(reply.body["registered"]) == 1
+
+
+async def test_api_errors_are_json_and_ids_and_labels_are_what_they_look_like(
+    service: Service,
+) -> None:
+    """aiohttp's own 404, 405 and 413 were text/plain; ``int()`` read "+1", "1_0" and an
+    Arabic-Indic digit as send ids; the API took a label with a NUL that the CSV import
+    refuses."""
+    missing = await service.call(A, "GET", "/api/v1/nothing")
+    assert (missing.status, missing.body["error"]["status"]) == (404, 404)
+    wrong = await service.call(A, "PUT", "/api/v1/devices", {})
+    assert (wrong.status, wrong.body["error"]["status"]) == (405, 405)
+    assert "GET" in wrong.headers["Allow"]
+    big = await service.call(A, "POST", "/api/v1/groups", raw=b"x" * (1 << 20 + 1))
+    assert (big.status, big.body["error"]["status"]) == (413, 413)
+    for text in ("+1", "1_0", "\u0661", "%201"):
+        reply = await service.call(A, "GET", f"/api/v1/sends/{text}")
+        assert (reply.status, reply.body["error"]["field"]) == (404, "id"), text
+    device = next(d for d in service.sims.devices if d.meter == "meter-1")
+    body = {
+        "mac": device.mac,
+        "install_code": device.install_code,
+        "meter": "meter-1",
+        "device_type": device.device_type,
+        "label": "hall\u0000",
+    }
+    reply = await service.call(A, "POST", "/api/v1/devices", body)
+    assert (reply.status, reply.body["error"]["field"]) == (422, "label")
+
+
+async def test_an_event_stream_whose_client_left_ends(service: Service) -> None:
+    """Thirty clients that opened a send's event stream and went away were kept as long as
+    the send (for ever if it never finishes), each an error in the log at its next change."""
+    from tests.headend.helpers import client_context  # noqa: PLC0415
+
+    await service.call(A, "POST", "/api/v1/groups", GROUP)
+    # a device that never joins (no such device on the air): the send never finishes
+    code = InstallCode.from_data(bytes(range(16)))
+    body = {"mac": "00:0d:6f:00:0b:01:ff:01", "install_code": str(code), "meter": "meter-1"}
+    body["device_type"] = "in-home display"
+    assert (await service.call(A, "POST", "/api/v1/devices", body)).status == 201
+    send = await service.call(A, "POST", "/api/v1/sends/message", {"group": "street", "text": "x"})
+    assert send.status == 202
+    url = f"{service.base}/api/v1/sends/{send.body['id']}/events"
+    with hold_virtual_clock():
+        for _ in range(5):
+            context = client_context(service.directory, A)
+            connector = aiohttp.TCPConnector(ssl=context, force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                response = await session.get(url)
+                assert response.status == 200
+                response.close()  # the client goes away without reading
+    watchers = service.headend._watchers
+    for _ in range(100):  # real turns for the server to see the requests, then virtual time
+        await asyncio.sleep(0)
+    await asyncio.sleep(HEARTBEAT * 2)
+    assert sum(len(queues) for queues in watchers.values()) == 0

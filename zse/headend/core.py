@@ -56,6 +56,7 @@ __all__ = [
     "parse_load_control",
     "parse_message",
     "parse_registration",
+    "parse_send_id",
     "parse_state",
     "retry_delay",
 ]
@@ -197,7 +198,17 @@ def _device_fields(body: Mapping[str, Any], meters: Iterable[str]) -> tuple[str,
     label = _text(body, "label", default="")
     if len(label) > MAX_LABEL:
         raise _bad("label", f"at most {MAX_LABEL} characters")
+    if not label.isprintable():  # as a devices CSV's label (zse.device_csv)
+        raise _bad("label", "has a control character")
     return eui64, meter, device_type, label
+
+
+def parse_send_id(text: str) -> int:
+    """A send's id as a path gives it: ASCII digits only (``int()`` also reads ``+1``,
+    ``1_0`` and other scripts' digits); :class:`HeadendError` 404 naming ``id``."""
+    if not (0 < len(text) <= 18 and text.isascii() and text.isdigit()):
+        raise HeadendError(404, "no such send", field="id")
+    return int(text)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from zse.headend.core import DEVICE_TYPES, HeadendError, check_device
+from zse.headend.core import DEVICE_TYPES, HeadendError, check_device, parse_send_id
 from zse.headend.routing import Route, Served, retailer_of
 from zse.provisioning.lifecycle import LifecycleState
 
@@ -394,7 +394,7 @@ async def _post_load_control(app: Served, request: web.Request) -> web.Response:
 async def _send_page(app: Served, request: web.Request) -> web.Response:
     retailer = _retailer(request)
     try:
-        view = app.headend.send(retailer, int(request.match_info["id"]))
+        view = app.headend.send(retailer, parse_send_id(request.match_info["id"]))
     except (HeadendError, ValueError):
         raise web.HTTPNotFound from None
     rows = [

@@ -223,8 +223,12 @@ class Headend:
         retailer that holds it now: what came before was another registration's, maybe
         another retailer's."""
         entries = await self.directory.history(self._owned(retailer, eui64))
-        starts = [i for i, e in enumerate(entries) if e.get("event") in _REGISTRATIONS]
-        return entries[starts[-1] :] if starts else entries
+        ended = [  # a registration ends at DE-PROVISION COMPLETE; what follows is the next's
+            i
+            for i, e in enumerate(entries[:-1])
+            if e.get("to_state") == LifecycleState.DEPROVISION_COMPLETE.value
+        ]
+        return entries[ended[-1] + 1 :] if ended else entries
 
     def devices(
         self,
@@ -704,10 +708,6 @@ class Headend:
             if record.outcome in (Outcome.OFFLINE, Outcome.SKIPPED):
                 self.retries.schedule(send_id, key, now)
         self._timer.update()
-
-
-#: The history entries that begin a registration (a device's history as a retailer sees it).
-_REGISTRATIONS = ("register", "reregister")
 
 
 def _group_view(group: Group) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from zse import __version__, jsontext
 from zse.errors import InvalidJson
-from zse.headend.core import DEVICE_TYPES, HeadendError, RateLimiter
+from zse.headend.core import DEVICE_TYPES, HeadendError, RateLimiter, parse_send_id
 from zse.headend.pki import Retailer, identify
 from zse.headend.portal import portal_routes
 from zse.headend.routing import RETAILER, Handler, Route, retailer_of
@@ -94,6 +94,13 @@ class HeadendApp:
             return await handler(request)
         except HeadendError as exc:
             return _error(exc)
+        except web.HTTPException as exc:  # aiohttp's own: no route, a method, a body too big
+            if exc.status < 400 or not request.path.startswith("/api/"):
+                raise
+            response = _error(HeadendError(exc.status, exc.reason))
+            if "Allow" in exc.headers:  # a 405 says which methods (RFC 9110 15.5.6)
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
 
     async def _identify(self, request: web.Request) -> Retailer:
         """Who sent ``request``: its client certificate's retailer, or on the signed-request
@@ -183,10 +190,7 @@ def _query(request: web.Request, name: str) -> str | None:
 
 
 def _send_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise HeadendError(404, "no such send", field="id") from None
+    return parse_send_id(request.match_info["id"])
 
 
 # -- API handlers ------------------------------------------------------------------------------
@@ -286,23 +290,48 @@ async def _cancel(app: HeadendApp, request: web.Request) -> web.Response:
     return web.json_response(view, status=202)
 
 
+#: Seconds between the comments that keep an event stream's connection checked: a client gone
+#: (aiohttp does not cancel a handler when its client leaves) is found at the next one.
+HEARTBEAT = 15.0
+
+
 async def _events(app: HeadendApp, request: web.Request) -> web.StreamResponse:
-    """Server-sent events: each outcome of the send, then each change, then ``finished``."""
+    """Server-sent events: each outcome of the send, then each change, then ``finished``; a
+    comment every :data:`HEARTBEAT` seconds meanwhile, so that a stream whose client went away
+    ends (it was kept, and logged an error at the send's next change, for every such client)."""
     retailer, send_id = retailer_of(request), _send_id(request)
     app.headend.send(retailer, send_id)  # a 404 before the stream starts
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
     )
     await response.prepare(request)
+    stream = aiter(app.headend.watch(retailer, send_id))
+    nxt: asyncio.Task[dict[str, Any]] | None = None
     count = 0
-    async for outcome in app.headend.watch(retailer, send_id):
-        count += 1
-        await response.write(_event(count, "outcome", outcome))
-    view = app.headend.send(retailer, send_id)
-    await response.write(
-        _event(count + 1, "finished", {"id": send_id, "cancelled": view["cancelled"]})
-    )
-    await response.write_eof()
+    try:
+        while True:
+            nxt = nxt or asyncio.ensure_future(anext(stream))
+            done, _ = await asyncio.wait({nxt}, timeout=HEARTBEAT)
+            if not done:
+                await response.write(b": waiting\n\n")
+                continue
+            task, nxt = nxt, None
+            try:
+                outcome = task.result()
+            except StopAsyncIteration:
+                break
+            count += 1
+            await response.write(_event(count, "outcome", outcome))
+        view = app.headend.send(retailer, send_id)
+        finished = {"id": send_id, "cancelled": view["cancelled"]}
+        await response.write(_event(count + 1, "finished", finished))
+        await response.write_eof()
+    except ConnectionError:  # the client went away: nothing more to say to it
+        pass
+    finally:
+        if nxt is not None:
+            nxt.cancel()
+        await stream.aclose()  # type: ignore[attr-defined]
     return response
 
 
