@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from tests.cli_sticks import click_factory
 from tests.cli_sticks.sticks_helpers import ESI_CREDENTIALS
 from zse.cli import main
+from zse.cli._logging import SECRET_LOGGERS
 from zse.cli._radio import RadioOptions, zigpy_config
 from zse.config import NetworkSettings, RadioSettings
 
@@ -103,7 +104,7 @@ def test_debug_logs_keep_the_loggers_that_print_keys_at_info(
 ) -> None:
     """#12.23: -vv does not let aiosqlite, zigpy's network logs or the radio library print keys
     unless ZSE_LOG_SECRETS=1."""
-    names = ("aiosqlite", "zigpy.application", "zigpy.backups", "bellows", "zigpy_znp")
+    names = tuple(SECRET_LOGGERS)  # aiosqlite, zigpy's, bellows, zigpy_znp
     before = {name: logging.getLogger(name).level for name in names}
     for name in names:
         logging.getLogger(name).setLevel(logging.NOTSET)

@@ -26,6 +26,7 @@ SECRET_LOGGERS: dict[str, str] = {
     "aiosqlite": "SQL parameters: registry rows with install codes",
     "zigpy.application": "the network information: network key, Trust Center link key",
     "zigpy.backups": "network backups: network key, Trust Center link key",
+    "zigpy.appdb": "an event's arguments when SQLite fails on it: network backups, their keys",
     "bellows": "EZSP and ASH frames: link keys as they are installed",
     "zigpy_znp": "Z-Stack frames: link keys as they are installed",
 }
