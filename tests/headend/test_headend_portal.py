@@ -89,3 +89,21 @@ async def test_the_portal_story(service: Service) -> None:
     )
     assert forged.status == 403
     assert (await service.call("retailer-b", "GET", page)).status == 404
+
+
+async def test_an_error_about_a_field_without_an_input_is_said(service: Service) -> None:
+    """A meter or a group that does not exist came back as the same form with nothing said
+    (the page shows errors beside the fields it has inputs for only)."""
+    a = "retailer-a"
+    provision = {"meter": "nope", "device_type": "in-home display", "mac": "0011223344556677"}
+    lce = {"duty_cycle": "50", "duration_minutes": "60", "criticality_level": "1"}
+    cases = [
+        ("/provision", provision),
+        ("/send/load-control", {"lce-group": "nope", **lce}),
+        ("/send/message", {"message-group": "nope", "text": "hi"}),
+    ]
+    for path, form in cases:
+        page = await service.call(a, "POST", path, form=form)
+        assert page.status == 200, path
+        assert '<p class="error" role="alert">' in page.body, path
+        assert "nope" in page.body, path

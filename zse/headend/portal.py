@@ -119,9 +119,13 @@ def _errors(exc: HeadendError) -> dict[str, str]:
     return {exc.field or "form": exc.message}
 
 
-def _form_error(errors: dict[str, str]) -> str:
-    error = errors.get("form")
-    return f'<p class="error" role="alert">{_e(error)}</p>' if error else ""
+def _form_error(errors: dict[str, str], beside: Iterable[str] = ()) -> str:
+    """The errors not shown beside a field of the form (``beside``): the form's own, and any
+    about a field the page has no input with an error for (a meter, a group), which were
+    otherwise lost: the page came back with nothing said."""
+    shown = set(beside)
+    said = [message for field, message in errors.items() if field not in shown]
+    return "".join(f'<p class="error" role="alert">{_e(message)}</p>' for message in said)
 
 
 async def _posted(request: web.Request) -> Any:
@@ -165,7 +169,7 @@ async def _provision_form(
     given = request.query if request.method == "GET" else await _posted(request)
     body = (
         '<form method="post" action="/provision">'
-        + _form_error(errors)
+        + _form_error(errors, beside=("mac", "label"))
         + _select("meter", "Meter", list(app.headend.meter_ids), str(given.get("meter", "")))
         + _select("device_type", "Device type", DEVICE_TYPES, str(given.get("device_type", "")))
         + _field("mac", "MAC address (EUI-64)", str(given.get("mac", "")), errors=errors)
@@ -200,7 +204,7 @@ async def _credentials_form(
         f"{_e(given.get('meter', ''))}.</p>"
         '<form method="post" action="/credentials">'
         + hidden
-        + _form_error({k: v for k, v in errors.items() if k != "install_code"})
+        + _form_error(errors, beside=("install_code",))
         + _field(
             "install_code",
             "Install code (as printed on the device, with its CRC)",
@@ -296,7 +300,7 @@ async def _groups(
         _table(("Group", "Meters"), rows, caption="Groups")
         + "<h2>New group</h2>"
         + '<form method="post" action="/groups">'
-        + _form_error(errors)
+        + _form_error(errors, beside=("name",))
         + _field("name", "Name", errors=errors)
         + f"<fieldset><legend>Meters</legend>{meters}</fieldset>"
         + '<p><button type="submit">Save group</button></p></form>'
@@ -333,10 +337,10 @@ async def _send_forms(
         ]
         for s in app.headend.sends(retailer)
     ]
+    inline = ("text", "duty_cycle", "duration_minutes", "criticality_level")
     body = (
-        "<h2>Send display message by group</h2>"
+        _form_error(errors, beside=inline) + "<h2>Send display message by group</h2>"
         '<form method="post" action="/send/message">'
-        + _form_error({k: v for k, v in errors.items() if k == "form"})
         + _select("message-group", "Group", groups)
         + _field("text", "Message (at most 57 characters)", errors=errors)
         + '<label><input type="checkbox" name="confirmation_required" value="1"> '
