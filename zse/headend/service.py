@@ -483,8 +483,9 @@ class Headend:
                 since = max(r.updated for r in rows) - _CLOCK_MARGIN
             for row in rows:
                 before = self.records.outcomes.get(row.send, {}).get(row.device)
-                if before is None:
-                    continue
+                send = self.records.sends.get(row.send)
+                if before is None or send is None or not self._theirs(send, row.device):
+                    continue  # a device now another retailer's: its reports are not the send's
                 after = advance(before.outcome, row.outcome)
                 if after is None and before.attempts == row.attempts:
                     continue
