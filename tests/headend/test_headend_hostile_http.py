@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 import uuid
 
@@ -175,7 +176,9 @@ async def test_api_errors_are_json_and_ids_and_labels_are_what_they_look_like(
     assert (reply.status, reply.body["error"]["field"]) == (422, "label")
 
 
-async def test_an_event_stream_whose_client_left_ends(service: Service) -> None:
+async def test_an_event_stream_whose_client_left_ends(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
     """Thirty clients that opened a send's event stream and went away were kept as long as
     the send (for ever if it never finishes), each an error in the log at its next change."""
     from tests.headend.helpers import client_context  # noqa: PLC0415
@@ -202,3 +205,5 @@ async def test_an_event_stream_whose_client_left_ends(service: Service) -> None:
         await asyncio.sleep(0)
     await asyncio.sleep(HEARTBEAT * 2)
     assert sum(len(queues) for queues in watchers.values()) == 0
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []  # quietly: no "Error handling request" for a client that left

@@ -329,8 +329,9 @@ async def _events(app: HeadendApp, request: web.Request) -> web.StreamResponse:
     except ConnectionError:  # the client went away: nothing more to say to it
         pass
     finally:
-        if nxt is not None:
+        if nxt is not None:  # its generator is running in it: cancelled there, then closed
             nxt.cancel()
+            await asyncio.gather(nxt, return_exceptions=True)
         await stream.aclose()  # type: ignore[attr-defined]
     return response
 
