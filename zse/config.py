@@ -85,6 +85,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_price",
+    "read_toml",
 ]
 
 #: The radios ``--radio`` accepts, and the extra that installs each one's library.
@@ -439,11 +440,13 @@ def _path(base: Path, text: str) -> Path:
 _UNREADABLE = "not TOML zse reads"
 
 
-def parse_config(text: str, *, source: str = "config", base: Path | None = None) -> EsiConfig:
-    """Parse and check a configuration (TOML text); paths are relative to ``base``."""
-    base = base if base is not None else Path.cwd()
+def read_toml(text: str, source: str) -> dict[str, Any]:
+    """The TOML document ``text`` (from ``source``); :class:`ConfigError` naming ``source``
+    if it is not TOML, or TOML no program can use (an integer of more digits than the
+    interpreter converts, nesting past its recursion limit: tomllib's ValueError and
+    RecursionError, which would be tracebacks)."""
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not TOML: {exc}") from None
     except ValueError:  # tomllib converts integers with int(): too many digits raise this
@@ -454,6 +457,12 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         raise ConfigError(
             f"{source}: not TOML zse reads: arrays or tables nested too deep"
         ) from None
+
+
+def parse_config(text: str, *, source: str = "config", base: Path | None = None) -> EsiConfig:
+    """Parse and check a configuration (TOML text); paths are relative to ``base``."""
+    base = base if base is not None else Path.cwd()
+    document = read_toml(text, source)
     # [mqtt] is read by `zse mqtt` (zse.mqtt.core.parse_settings, #17) and ignored here
     unknown = sorted(set(document) - {*_TABLES, "groups", "mqtt"})
     if unknown:

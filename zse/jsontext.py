@@ -36,6 +36,11 @@ def _float(text: str) -> float:
     return value
 
 
+#: One decoder (``json.loads`` with hooks builds a new one per call: half its time on the
+#: headend's small payloads, benchmarks/jsontext.py).
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
+
+
 def loads(data: str | bytes | bytearray | memoryview) -> Any:
     """The JSON document ``data`` (UTF-8 if bytes); :class:`~zse.errors.InvalidJson` if it
     is not one zse reads (module docstring)."""
@@ -47,7 +52,7 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
     else:
         text = data
     try:
-        document = json.loads(text, parse_constant=_constant, parse_float=_float)
+        document = _DECODER.decode(text)
     except InvalidJson:
         raise
     except json.JSONDecodeError as exc:
@@ -56,7 +61,9 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
         raise InvalidJson("arrays or objects nested too deep") from None
     except ValueError:  # int() of an integer with more digits than the interpreter converts
         raise InvalidJson("an integer with too many digits") from None
-    if _SURROGATE.search(text):  # rare: a pair is fine, a lone one is not
+    # rare: a pair is fine, a lone one is not; from bytes only an escape can make one ("\\u"
+    # first: a scan in C that most texts fail), text given as a string may hold one as such
+    if ("\\u" in text or text is data) and _SURROGATE.search(text):
         try:
             json.dumps(document, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:

@@ -14,6 +14,7 @@ order of a simulation's events (and its capture) would depend on the machine's t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -25,7 +26,16 @@ import aiosqlite
 from zse.errors import StoreError
 from zse.store_engine import APPLICATION_ID, SCHEMA_VERSION, SQLITE, Engine
 
-__all__ = ["SqliteEngine"]
+__all__ = ["SqliteEngine", "create_owner_only"]
+
+
+def create_owner_only(path: str | os.PathLike[str]) -> None:
+    """Create ``path`` empty with mode 0600 if it does not exist, before SQLite (or a library
+    over it) opens it: SQLite gives a database's -wal and -shm files the database's mode,
+    which would otherwise be the umask's (0644), and these files hold install codes and keys.
+    An existing file keeps the mode its owner gave it."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _claim(path: Path) -> int | None:

@@ -104,7 +104,9 @@ def test_debug_logs_keep_the_loggers_that_print_keys_at_info(
 ) -> None:
     """#12.23: -vv does not let aiosqlite, zigpy's network logs or the radio library print keys
     unless ZSE_LOG_SECRETS=1."""
-    names = tuple(SECRET_LOGGERS)  # aiosqlite, zigpy's, bellows, zigpy_znp
+    names = ("aiosqlite", "zigpy.application", "zigpy.backups", "zigpy.appdb")
+    names += ("bellows", "zigpy_znp")
+    assert set(names) == set(SECRET_LOGGERS)
     before = {name: logging.getLogger(name).level for name in names}
     for name in names:
         logging.getLogger(name).setLevel(logging.NOTSET)

@@ -16,7 +16,7 @@ import pytest
 
 from tests.headend.helpers import Reply, Service
 from tests.headend.test_headend_signed import _key
-from zse.headend.signatures import MAX_AGE, RequestVerifier, sign_request
+from zse.headend.signatures import MAX_AGE, RequestVerifier, SignedRequestError, sign_request
 from zse.headend.web import HEARTBEAT
 from zse.installcode import InstallCode
 from zse.store import hold_virtual_clock
@@ -132,7 +132,7 @@ def test_a_nonce_outlives_the_signature_it_came_with(service: Service) -> None:
     url = "https://127.0.0.1/api/v1/groups"
     headers = sign_request("GET", url, {}, b"", key_id=A, key=_key(service, A), nonce="n1")
     assert verifier.verify("GET", url, headers.items(), b"", now=1000.0).id == A
-    with pytest.raises(Exception, match="replay"):
+    with pytest.raises(SignedRequestError, match="replay"):
         verifier.verify("GET", url, headers.items(), b"", now=1000.0 + MAX_AGE + 1)
 
 

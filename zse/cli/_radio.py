@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 from zigpy.application import ControllerApplication
 
 from zse.config import RADIOS, ConfigError, NetworkSettings, RadioSettings
+from zse.store_sqlite import create_owner_only
 
 __all__ = [
     "AppFactory",
@@ -176,8 +176,8 @@ async def open_application(options: RadioOptions) -> ControllerApplication:
         raise ConfigError(f"the {radio.radio} radio library refused the settings: {exc}") from None
     created = _database_files(options.zigpy_database, missing=True)
     if created:  # zigpy's database holds the network's keys: its owner's alone, as zse's stores
-        with contextlib.suppress(OSError):
-            os.close(os.open(created[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        with contextlib.suppress(OSError):  # a directory that is not there: zigpy says so
+            create_owner_only(created[0])
     bound = asyncio.timeout(radio.start_timeout)
     try:
         await app._load_db()

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-__all__ = ["FiniteFloat", "PanIdType"]
+__all__ = ["LONGEST_WAIT", "FiniteFloat", "PanIdType"]
 
 #: The longest wait a command takes (a year of seconds): past it, a typo, not a wish.
 LONGEST_WAIT = 366 * 86400.0

@@ -23,8 +23,7 @@ import signal
 import ssl
 import sys
 import tempfile
-import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,7 +32,7 @@ from typing import Any, NoReturn
 import click
 
 from zse.cli._types import FiniteFloat
-from zse.config import ConfigError
+from zse.config import ConfigError, read_toml
 
 __all__ = ["SimulatedEsi", "mqtt", "sim_bridges", "simulated_esi"]
 
@@ -136,10 +135,10 @@ def mqtt_settings(
     table: dict[str, Any] = {}
     if config is not None:
         try:
-            document = tomllib.loads(config.read_text())
+            document = read_toml(config.read_text(), str(config))
         except OSError as exc:
             raise ConfigError(f"cannot read {config}: {exc.strerror}") from None
-        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
+        except UnicodeDecodeError as exc:
             raise ConfigError(f"{config}: not TOML: {exc}") from None
         table = document.get("mqtt", {})
         if not isinstance(table, dict) or not table:
@@ -165,18 +164,25 @@ def _check_tls_files(settings: Any) -> None:
     broker blamed."""
     if not settings.tls:
         return
-    for key, path in (("ca_file", settings.ca_file), ("cert_file", settings.cert_file)):
-        try:
-            context = ssl.create_default_context()
-            if key == "ca_file" and path is not None:
-                context.load_verify_locations(cafile=path)
-            elif key == "cert_file" and path is not None:
-                context.load_cert_chain(path, settings.key_file)
-        except ssl.SSLError as exc:  # an OSError too: first
-            raise ConfigError(f"mqtt.{key}: {path}: not usable ({exc.reason or exc})") from None
-        except OSError as exc:
-            where = exc.filename or path
-            raise ConfigError(f"mqtt.{key}: {where}: {exc.strerror or exc}") from None
+    context = ssl.create_default_context()
+    if settings.ca_file is not None:
+        with _tls_file("ca_file", settings.ca_file):
+            context.load_verify_locations(cafile=settings.ca_file)
+    if settings.cert_file is not None:
+        with _tls_file("cert_file", settings.cert_file):
+            context.load_cert_chain(settings.cert_file, settings.key_file)
+
+
+@contextlib.contextmanager
+def _tls_file(key: str, path: str) -> Iterator[None]:
+    """A :class:`~zse.config.ConfigError` naming ``mqtt.<key>`` for a file that cannot be
+    loaded."""
+    try:
+        yield
+    except ssl.SSLError as exc:  # an OSError too: first
+        raise ConfigError(f"mqtt.{key}: {path}: not usable ({exc.reason or exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"mqtt.{key}: {exc.filename or path}: {exc.strerror or exc}") from None
 
 
 def _usage(message: str) -> NoReturn:

@@ -13,7 +13,6 @@ import contextlib
 import datetime
 import math
 import ssl
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from zse.config import ConfigError, read_toml
 from zse.errors import ZseError
 
 __all__ = [
@@ -161,15 +161,13 @@ def _retailer(path: Path, entry: object) -> tuple[Retailer, Path]:
 def load_config(path: Path) -> HeadendConfig:
     """Read ``headend.toml``; anything wrong raises :class:`HeadendConfigError` naming it."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_toml(path.read_text(encoding="utf-8"), str(path))
     except OSError as exc:
         raise HeadendConfigError(f"{path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise HeadendConfigError(f"{path}: not TOML ({exc})") from None
-    except ValueError:  # tomllib converts integers with int(): too many digits raise this
-        raise HeadendConfigError(f"{path}: not TOML zse reads: too many digits") from None
-    except RecursionError:
-        raise HeadendConfigError(f"{path}: not TOML zse reads: tables nested too deep") from None
+    except ConfigError as exc:
+        raise HeadendConfigError(str(exc)) from None
     _known(path, "", data, ("server", "limits", "retailers"))
     base = path.parent
     tables = {}

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -42,6 +41,7 @@ from typing import Any
 from zse.errors import StoreError
 from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
 from zse.store_engine import APPLICATION_ID, hold_virtual_clock, is_postgres
+from zse.store_sqlite import create_owner_only
 
 __all__ = ["Completion", "Job", "JobQueue", "JobRow", "ReportedOutcome", "open_queue"]
 
@@ -88,9 +88,9 @@ _INSERT = (
 #: What a delivery that a cancel overtook says (its outcome: CANCELLED).
 NOT_SENT = "cancelled before it was sent"
 #: What a delivery whose worker died, of a send cancelled meanwhile, says.
-#: The detail of a job ended unsent because its device was de-provisioned.
-NOT_SENT_DEPROVISIONED = "de-provisioned before it was sent"
 NOT_SENT_AGAIN = "cancelled: a delivery cut short is not sent again"
+#: What a job ended unsent because its device was de-provisioned says.
+NOT_SENT_DEPROVISIONED = "de-provisioned before it was sent"
 _CLAIM = (
     "UPDATE headend_jobs SET state = 'leased', lease_owner = ?, lease_until = ?"
     " WHERE (send, device) IN (SELECT send, device FROM headend_jobs"
@@ -275,8 +275,7 @@ class _Sqlite(_Connection):
     async def connect(self) -> None:
         import aiosqlite  # noqa: PLC0415 - engines are imported when used
 
-        with contextlib.suppress(FileExistsError):  # its owner's alone, as zse's stores: the
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # codes
+        create_owner_only(self.path)  # the provision commands hold install codes
         self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
         await self._db.execute("PRAGMA journal_mode=WAL")
 

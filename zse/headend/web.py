@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from zse import __version__, jsontext
+from zse.device_csv import DeviceCsvError, decode_lines
 from zse.errors import InvalidJson
 from zse.headend.core import DEVICE_TYPES, HeadendError, RateLimiter, parse_send_id
 from zse.headend.pki import Retailer, identify
@@ -225,10 +226,10 @@ async def _import(app: HeadendApp, request: web.Request) -> web.Response:
         raise HeadendError(422, "meter: missing", field="meter")
     if device_type is None:
         raise HeadendError(422, "device_type: missing", field="device_type")
-    try:  # UTF-8 whatever the charset says (a charset Python lacks would fail the decode)
-        text = (await request.read()).decode("utf-8-sig")  # a byte-order mark (Excel's) dropped
-    except UnicodeDecodeError:
-        raise HeadendError(422, "csv: not UTF-8 text", field="csv") from None
+    try:  # as `zse installcode --csv` reads a file: UTF-8 whatever the charset says, a
+        text = "".join(decode_lines([await request.read()]))  # byte-order mark (Excel's) dropped
+    except DeviceCsvError as exc:
+        raise HeadendError(422, f"csv: {exc}", field="csv") from None
     report = await app.headend.import_csv(
         retailer_of(request), text, meter=meter, device_type=device_type
     )

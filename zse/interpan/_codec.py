@@ -178,6 +178,11 @@ class InterPanFrame:
                 f"{MAX_ZCL_LENGTH} (SE Annex B: no fragmentation)"
             )
 
+    def from_pan(self, pan_id: int) -> bool:
+        """Whether this frame comes from PAN ``pan_id`` (0xFFFF, every PAN: the partner's PAN is
+        not known, any will do): an answer is taken from the partner's PAN only."""
+        return pan_id in (BROADCAST_ADDRESS, self.src_pan_id)
+
     def to_bytes(self) -> bytes:
         """The MAC frame without FCS (SE B.4, figures B.2 to B.5)."""
         if self.reassembled:

@@ -291,8 +291,7 @@ async def establish_over_interpan(
 async def _next_step(
     service: InterPanService, inbox: object, initiator: Initiator, hub: EUI64, hub_pan_id: int
 ) -> Step:
-    """The machine's next step: the hub's answer (from its EUI-64, and from its PAN unless
-    that is not known: 0xFFFF), or its timeout."""
+    """The machine's next step: the hub's answer (from its EUI-64 and PAN), or its timeout."""
     from zse.interpan.service import Inbox  # noqa: PLC0415 - a name for the type only
 
     assert isinstance(inbox, Inbox)
@@ -307,8 +306,6 @@ async def _next_step(
                 return step
             continue
         command = _ke_command(frame, Direction.Server_to_Client)
-        if command is None or frame.src_ieee != hub:
-            continue
-        if hub_pan_id not in (0xFFFF, frame.src_pan_id):  # 0xFFFF: its PAN is not known
+        if command is None or frame.src_ieee != hub or not frame.from_pan(hub_pan_id):
             continue
         return initiator.receive_payload(*command, service.now())

@@ -147,12 +147,12 @@ class TerminalExchange:
         *,
         meter: EUI64,
         attempts: int = 3,
-        meter_pan_id: int | None = None,
+        meter_pan_id: int = BROADCAST_ADDRESS,
     ) -> None:
         self.terminal = terminal
         self.meter = meter
-        #: the meter's PAN (None or 0xFFFF, every PAN: not known): an answer comes from it
-        self.meter_pan_id = None if meter_pan_id == BROADCAST_ADDRESS else meter_pan_id
+        #: the meter's PAN (0xFFFF, every PAN: not known): its answers come from it
+        self.meter_pan_id = meter_pan_id
         self.attempts = attempts
         self.done = False
         self._frame = b""
@@ -187,7 +187,7 @@ class TerminalExchange:
         (None once the request is done); else None."""
         if self.done or frame.src_ieee != self.meter or frame.cluster_id != CARRIER_CLUSTER_ID:
             return None
-        if self.meter_pan_id is not None and frame.src_pan_id != self.meter_pan_id:
+        if not frame.from_pan(self.meter_pan_id):
             return None
         try:
             answer = self.terminal.receive(frame.payload, now)

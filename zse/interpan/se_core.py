@@ -436,7 +436,7 @@ class SeClientCore:
         if pending is None:
             return False
         asked, pan, answered = pending
-        if answered or asked not in (None, frame.src_ieee) or pan not in (0xFFFF, frame.src_pan_id):
+        if answered or asked not in (None, frame.src_ieee) or not frame.from_pan(pan):
             return False
         self._pending[tsn] = (asked, pan, True)
         return True
