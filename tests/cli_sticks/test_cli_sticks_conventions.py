@@ -67,7 +67,7 @@ def invoke(*args: str, **env: str) -> Any:
 
 def recorded(result: Any) -> tuple[RadioSettings, int]:
     assert result.exit_code == 1, result.output
-    assert result.stdout.splitlines()[-1] == "error: recorded", result.output
+    assert result.stderr.splitlines()[-1] == "error: recorded", result.output
     ((options, level),) = click_factory.RECORDED
     return options.radio, level
 
@@ -233,8 +233,9 @@ def test_interpan_takes_the_same_options() -> None:
         EZSP_BAUDRATE="460800",
     )
     assert result.exit_code == 1, result.output
-    assert result.stdout.strip() == "error: recorded"
-    assert "DEBUG" in result.stderr  # the log, on stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == "error: recorded"  # with the log, on stderr
+    assert "DEBUG" in result.stderr
     ((options, level),) = click_factory.RECORDED
     assert options.radio == RadioSettings(
         radio="ezsp",

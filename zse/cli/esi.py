@@ -999,6 +999,7 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
     lines: AsyncIterator[str] | None,
     script: bool = True,
     out: Out = print,
+    err: Out | None = None,
     app_factory: Any = None,
     library_config: dict[str, Any] | None = None,
     clock: Callable[[], int] | None = None,
@@ -1009,7 +1010,8 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
     ``lines=None``, serve until ``stop`` is set); returns the exit status. ``attach(esi)``
     (``zse mqtt``, #17) runs once the ESI started, before the configuration's devices and
     prices are applied (so that it sees their events), and returns what to await on the way
-    out, before the ESI stops."""
+    out, before the ESI stops. An error that ends the run is one ``error:`` line to ``err``
+    (standard error by default)."""
     from zse.cli._radio import (  # noqa: PLC0415
         RadioOptions,
         RadioStartError,
@@ -1021,6 +1023,7 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
     from zse.time.service import system_clock  # noqa: PLC0415
     from zse.zcl.se_endpoint import SE_ENDPOINT_ID  # noqa: PLC0415
 
+    fail = err or _stderr
     factory = app_factory or open_application
     database = config.database or Path(DEFAULT_DATABASE)
     options = RadioOptions(
@@ -1037,10 +1040,10 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
     try:
         app = await factory(options)
     except ConfigError as exc:
-        out(f"error: {exc}")
+        fail(f"error: {exc}")
         return 2
     except RadioStartError as exc:
-        out(f"error: {exc}")
+        fail(f"error: {exc}")
         return 1
     clock = clock or system_clock
     registry = None
@@ -1050,7 +1053,7 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
     try:
         mismatch = _credentials_mismatch(credentials, app.state.node_info.ieee)
         if mismatch:
-            out(f"error: {mismatch}")
+            fail(f"error: {mismatch}")
             return 2
         registry = await HanRegistry.open(database)
         esi = EnergyServiceInterface(
@@ -1168,6 +1171,14 @@ async def _stdin_lines(interactive: bool) -> AsyncIterator[str]:
 async def _file_lines(lines: list[str]) -> AsyncIterator[str]:
     for line in lines:
         yield line
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)
 
 
 def _fail(message: str) -> NoReturn:
@@ -1327,6 +1338,7 @@ def _session(
                     lines=lines,
                     script=not interactive,
                     out=click.echo,
+                    err=_echo_err,
                     app_factory=factory,
                     stop=stop,
                     clock=sim.clock if sim is not None else None,

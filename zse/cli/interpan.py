@@ -142,7 +142,7 @@ def describe_frame(record: dict[str, Any]) -> str:
 
 
 async def _with_transport(
-    options: StickOptions, out: Out, body: Callable[[Any, Any], Awaitable[int]]
+    options: StickOptions, out: Out, err: Out | None, body: Callable[[Any, Any], Awaitable[int]]
 ) -> int:
     from zse.cli._radio import (  # noqa: PLC0415
         RadioOptions,
@@ -152,6 +152,7 @@ async def _with_transport(
     )
     from zse.radios import radio_of  # noqa: PLC0415
 
+    fail = err or _stderr
     factory = options.app_factory or open_application
     try:
         app = await factory(
@@ -164,14 +165,14 @@ async def _with_transport(
             )
         )
     except ConfigError as exc:
-        out(f"error: {exc}")
+        fail(f"error: {exc}")
         return 2
     except RadioStartError as exc:
-        out(f"error: {exc}")
+        fail(f"error: {exc}")
         return 1
     try:
         if options.channel is not None and radio_of(app) != "zigpy_znp":
-            out(
+            fail(
                 "error: --channel needs Z-Stack (InterPanCtl); this radio sends and listens "
                 "on its network's channel (form the network there: zse esi --form)"
             )
@@ -179,10 +180,10 @@ async def _with_transport(
         try:
             transport = await transport_for(app, endpoint=INTERPAN_ENDPOINT, register=True)
         except ConfigError as exc:
-            out(f"error: {exc}")
+            fail(f"error: {exc}")
             return 2
         except OSError as exc:
-            out(f"error: the radio refused inter-PAN: {exc}")
+            fail(f"error: the radio refused inter-PAN: {exc}")
             return 1
         try:
             if options.channel is not None:
@@ -210,8 +211,10 @@ async def run_listen(
     count: int | None = None,
     seconds: float | None = None,
     out: Out = print,
+    err: Out | None = None,
 ) -> int:
-    """Print the inter-PAN frames heard (``count`` of them, or for ``seconds``)."""
+    """Print the inter-PAN frames heard (``count`` of them, or for ``seconds``); an error that
+    ends the run goes to ``err`` (standard error by default)."""
 
     async def body(app: Any, transport: Any) -> int:
         heard = 0
@@ -232,7 +235,7 @@ async def run_listen(
         out(f"{heard} frames")
         return 0
 
-    return await _with_transport(options, out, body)
+    return await _with_transport(options, out, err, body)
 
 
 async def run_send(
@@ -247,6 +250,7 @@ async def run_send(
     duration: int = 0xFFFF,
     importance: int = 0,
     out: Out = print,
+    err: Out | None = None,
 ) -> int:
     """Send ``what`` ("get-price", "message" or "cancel-message") and report the outcome."""
     from zse.installcode import parse_eui64  # noqa: PLC0415
@@ -298,13 +302,13 @@ async def run_send(
                 out(f"Cancel Message {message_id} sent to {where}")
             return 0
         except ValueError as exc:
-            out(f"error: {exc}")
+            (err or _stderr)(f"error: {exc}")
             return 2
         except OSError as exc:
-            out(f"error: not sent: {exc}")
+            (err or _stderr)(f"error: not sent: {exc}")
             return 1
 
-    return await _with_transport(options, out, body)
+    return await _with_transport(options, out, err, body)
 
 
 def _importance(value: int) -> Any:
@@ -314,6 +318,14 @@ def _importance(value: int) -> Any:
 
 
 # -- the command line ---------------------------------------------------------------------------
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)
 
 
 def _fail(message: str) -> NoReturn:
@@ -399,7 +411,11 @@ def interpan() -> None:
 def listen(as_json: bool, count: int | None, seconds: float | None, **stick: Any) -> None:
     """Print every inter-PAN frame heard, SE commands decoded."""
     options = _options(**stick)
-    _run(run_listen(options, as_json=as_json, count=count, seconds=seconds, out=click.echo))
+    _run(
+        run_listen(
+            options, as_json=as_json, count=count, seconds=seconds, out=click.echo, err=_echo_err
+        )
+    )
 
 
 def _destination(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -438,7 +454,7 @@ def get_price(to: str | None, pan: int, wait: float, **stick: Any) -> None:
     """Get Current Price (D.4.2.3.1); prints the Publish Price answer."""
     _check_to(to)
     options = _options(**stick)
-    _run(run_send(options, "get-price", to=to, pan=pan, wait=wait, out=click.echo))
+    _run(run_send(options, "get-price", to=to, pan=pan, wait=wait, out=click.echo, err=_echo_err))
 
 
 _IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -461,9 +477,17 @@ def message(  # noqa: PLR0917 - click passes options positionally
     **stick: Any,
 ) -> None:
     """Display Message (D.5.2.3.1), inter-PAN only (at most 78 bytes of text)."""
+    from zse.interpan.se_core import MAX_MESSAGE_BYTES  # noqa: PLC0415
+
     _check_to(to)
     if not 0 <= message_id <= 0xFFFFFFFF:
         _fail(f"--id {message_id} does not fit 32 bits")
+    size = len(text.encode("utf-8", "surrogateescape"))
+    if size > MAX_MESSAGE_BYTES:  # before the radio opens
+        _fail(
+            f"{size} bytes of text do not fit one inter-PAN frame (at most {MAX_MESSAGE_BYTES}; "
+            "inter-PAN has no fragmentation)"
+        )
     options = _options(**stick)
     _run(
         run_send(
@@ -476,6 +500,7 @@ def message(  # noqa: PLR0917 - click passes options positionally
             duration=duration,
             importance=_IMPORTANCE[importance],
             out=click.echo,
+            err=_echo_err,
         )
     )
 
@@ -490,4 +515,14 @@ def cancel_message(message_id: int, to: str | None, pan: int, **stick: Any) -> N
     if not 0 <= message_id <= 0xFFFFFFFF:  # before the radio is opened
         _fail(f"MESSAGE_ID {message_id} does not fit 32 bits")
     options = _options(**stick)
-    _run(run_send(options, "cancel-message", to=to, pan=pan, message_id=message_id, out=click.echo))
+    _run(
+        run_send(
+            options,
+            "cancel-message",
+            to=to,
+            pan=pan,
+            message_id=message_id,
+            out=click.echo,
+            err=_echo_err,
+        )
+    )

@@ -288,6 +288,7 @@ def _over_radio(settings: Any, path: Path, radio: str | None, shell: bool = Fals
                     lines=_stdin_lines(interactive=False) if shell else None,
                     script=False,
                     out=click.echo,
+                    err=lambda line: click.echo(line, err=True),
                     app_factory=factory,
                     stop=stop,
                     clock=sim.clock if sim is not None else None,

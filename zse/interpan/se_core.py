@@ -93,6 +93,8 @@ INTERPAN_TRANSMISSION_VALUES: Final = frozenset({0b01, 0b10})
 #: Fixed Display Message bytes around the text: ZCL header 3, id 4, control 1, start 4,
 #: duration 2, string length 1.
 _DISPLAY_OVERHEAD: Final = 3 + 4 + 1 + 4 + 2 + 1
+#: Longest message text (UTF-8 octets) one inter-PAN Display Message carries: 78.
+MAX_MESSAGE_BYTES: Final = MAX_ZCL_LENGTH - _DISPLAY_OVERHEAD
 
 
 def describe(frame: InterPanFrame) -> str:
@@ -360,10 +362,10 @@ class EsiCore:
                 f"{control.transmission.name} (D.5.2.3.1.1.2) does not allow inter-PAN"
             )
         size = len(message.encode("utf-8", "surrogateescape"))
-        if size > MAX_ZCL_LENGTH - _DISPLAY_OVERHEAD:
+        if size > MAX_MESSAGE_BYTES:
             raise ValueError(
                 f"message {message_id}: {size} bytes of text do not fit one inter-PAN frame "
-                f"(at most {MAX_ZCL_LENGTH - _DISPLAY_OVERHEAD}; inter-PAN has no fragmentation)"
+                f"(at most {MAX_MESSAGE_BYTES}; inter-PAN has no fragmentation)"
             )
         fields = {
             "message_id": message_id,
