@@ -17,7 +17,7 @@ import pytest
 from tests.headend.helpers import Reply, Service
 from tests.headend.test_headend_signed import _key
 from zse.headend.signatures import MAX_AGE, RequestVerifier, SignedRequestError, sign_request
-from zse.headend.web import HEARTBEAT
+from zse.headend.web import HEARTBEAT, IDLE_TIMEOUT
 from zse.installcode import InstallCode
 from zse.store import hold_virtual_clock
 
@@ -207,3 +207,76 @@ async def test_an_event_stream_whose_client_left_ends(
     assert sum(len(queues) for queues in watchers.values()) == 0
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []  # quietly: no "Error handling request" for a client that left
+
+
+def _raw_exchange(service: Service, request: bytes) -> bytes:
+    """Send ``request`` as is over TLS to the signed listener and read what comes back until
+    the server closes or 10 real seconds pass (a blocking socket, off the loop)."""
+    import socket  # noqa: PLC0415
+
+    context = ssl.create_default_context(cafile=service.directory / "ca.pem")
+    with (
+        socket.create_connection(("127.0.0.1", service.signed_port), timeout=10) as plain,
+        context.wrap_socket(plain, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(request)
+        received = b""
+        try:
+            while chunk := tls.recv(65536):
+                received += chunk
+                if b"\r\n\r\n" in received and b'"error"' in received:
+                    break
+        except TimeoutError:
+            pass
+        return received
+
+
+async def test_an_unsigned_request_is_refused_before_its_body_is_read(service: Service) -> None:
+    """The signed listener read a request's whole body (up to 1 MiB) before looking at its
+    signature: anyone could make it read and hold a megabyte a connection. Here the body
+    announced never comes: the answer does, at once."""
+    host = f"127.0.0.1:{service.signed_port}".encode()
+    request = (
+        b"POST /api/v1/groups HTTP/1.1\r\nHost: " + host + b"\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"name":'
+    )
+    with hold_virtual_clock():
+        answer = await asyncio.to_thread(_raw_exchange, service, request)
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:80]
+    assert b"signature refused: " in answer
+    assert b"another server" not in answer  # refused for its signature, not its Host
+
+
+async def test_a_request_that_is_not_http_is_one_info_line(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request line over aiohttp's limit (or any garbage) on a listener open to anyone was
+    logged at ERROR with a traceback each time."""
+    caplog.set_level(logging.INFO)
+    with hold_virtual_clock():
+        answer = await asyncio.to_thread(
+            _raw_exchange, service, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n"
+        )
+    assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request"), answer[:80]
+    server = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [(r.levelno, r.getMessage()) for r in server] == [
+        (logging.INFO, "refused a request from 127.0.0.1 that is not HTTP (LineTooLong)")
+    ]
+    assert all(r.exc_info is None for r in server)
+
+
+async def test_a_connection_without_a_whole_request_is_closed(service: Service) -> None:
+    """A client that opens a connection and dribbles its request line (or says nothing) held
+    it for aiohttp's default hour; it is closed after IDLE_TIMEOUT."""
+    context = ssl.create_default_context(cafile=service.directory / "ca.pem")
+    loop = asyncio.get_running_loop()
+    with hold_virtual_clock():
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", service.signed_port, ssl=context, server_hostname="127.0.0.1"
+        )
+        writer.write(b"GET /api/v1/gro")
+        await writer.drain()
+    opened = loop.time()
+    assert await reader.read() == b""  # closed by the server, in virtual time
+    assert IDLE_TIMEOUT <= loop.time() - opened <= IDLE_TIMEOUT + 1
+    writer.close()

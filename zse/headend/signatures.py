@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from zse.errors import ZseError
 from zse.headend.pki import Retailer
 
-__all__ = ["MAX_AGE", "RequestVerifier", "SignedRequestError", "sign_request"]
+__all__ = ["MAX_AGE", "RequestVerifier", "SignedHeaders", "SignedRequestError", "sign_request"]
 
 #: Oldest a signature may be (seconds since its ``created``), and how long nonces are kept.
 MAX_AGE = 300
@@ -97,32 +97,55 @@ class RequestVerifier:
     ) -> Retailer:
         """The retailer that signed the request, or :class:`SignedRequestError`. ``now``: Unix
         time (for the nonce cache)."""
+        return self.finish(self.headers(method, url, headers, has_body=bool(body)), body, now=now)
+
+    def headers(
+        self, method: str, url: str, headers: Iterable[tuple[str, str]], *, has_body: bool
+    ) -> SignedHeaders:
+        """Verify the signature over the request's components before its body is read (an
+        unsigned request is refused without reading it); :meth:`finish` then checks the body
+        against the signed ``Content-Digest`` and the nonce. :class:`SignedRequestError`."""
         message = _Message(method, url, _Headers(headers))
-        required = ["@method", "@target-uri"] + (["content-digest"] if body else [])
+        required = ["@method", "@target-uri"] + (["content-digest"] if has_body else [])
         try:
             results = self._verifier.verify(
                 message,
                 max_age=datetime.timedelta(seconds=MAX_AGE),
                 require_components=required,
-                body=body,
             )
         except hms.HTTPMessageSignaturesException as exc:
             raise SignedRequestError(f"signature refused: {exc}") from None
         if len(results) != 1:
             raise SignedRequestError("signature refused: give exactly one signature")
-        result = results[0]
-        key_id = str(result.parameters.get("keyid", ""))
-        retailer = self.retailers.get(key_id)
-        if retailer is None:  # pragma: no cover - the resolver knows only these
+        key_id = str(results[0].parameters.get("keyid", ""))
+        if key_id not in self.retailers:  # pragma: no cover - the resolver knows only these
             raise SignedRequestError("signature refused: unknown key")
-        if not result.nonce:
+        if not results[0].nonce:
             raise SignedRequestError("signature refused: a nonce is required")
+        return SignedHeaders(message, tuple(results))
+
+    def finish(self, signed: SignedHeaders, body: bytes, *, now: float) -> Retailer:
+        """The retailer of a request whose :meth:`headers` verified, once its ``body`` matches
+        the signed digest and its nonce is new; :class:`SignedRequestError` otherwise."""
+        try:
+            (result,) = self._verifier.verify_body(signed.message, signed.results, body)
+        except hms.HTTPMessageSignaturesException as exc:
+            raise SignedRequestError(f"signature refused: {exc}") from None
+        used = (str(result.parameters.get("keyid", "")), str(result.nonce))
         for key in [k for k, until in self._nonces.items() if until < now]:
             del self._nonces[key]
-        if (key_id, result.nonce) in self._nonces:
+        if used in self._nonces:
             raise SignedRequestError("signature refused: the nonce was used before (a replay)")
-        self._nonces[(key_id, result.nonce)] = now + NONCE_KEPT
-        return retailer
+        self._nonces[used] = now + NONCE_KEPT
+        return self.retailers[used[0]]
+
+
+@dataclass(frozen=True)
+class SignedHeaders:
+    """A request whose signature verified (:meth:`RequestVerifier.headers`), body unread."""
+
+    message: _Message
+    results: tuple[Any, ...]
 
 
 def sign_request(

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from zse import __version__, jsontext
 from zse.device_csv import DeviceCsvError, decode_lines
@@ -38,7 +40,12 @@ from zse.headend.routing import RETAILER, Handler, Route, retailer_of
 from zse.headend.service import Headend
 from zse.headend.signatures import RequestVerifier, SignedRequestError
 
-__all__ = ["HeadendApp", "all_routes", "api_routes", "openapi", "serve"]
+__all__ = ["IDLE_TIMEOUT", "HeadendApp", "all_routes", "api_routes", "openapi", "serve"]
+
+#: Seconds a connection is kept without a whole request: idle between requests, or sending
+#: its request line and headers (a client that dribbles them holds no connection longer;
+#: aiohttp's own default is an hour). A request being answered (an event stream) is not cut.
+IDLE_TIMEOUT = 75.0
 
 
 class HeadendApp:
@@ -121,13 +128,13 @@ class HeadendApp:
         if elsewhere is not None:
             raise HeadendError(401, elsewhere, field="signature")
         try:
-            return self.verifier.verify(
+            signed = self.verifier.headers(  # before the body is read: unsigned, never read
                 request.method,
                 str(request.url),
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
-                await request.read(),
-                now=self.clock(),
+                has_body=request.body_exists,
             )
+            return self.verifier.finish(signed, await request.read(), now=self.clock())
         except SignedRequestError as exc:
             raise HeadendError(401, str(exc), field="signature") from None
 
@@ -531,6 +538,21 @@ def _path_names(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
 
 
+class _ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server log: a request that is not HTTP (garbage, a line or header over
+    aiohttp's limits: answered 400 by aiohttp) is the client's doing, one INFO line; any
+    other error keeps its traceback at ERROR."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            where = args[0] if args else "?"
+            self.info(
+                "refused a request from %s that is not HTTP (%s)", where, type(exc_info).__name__
+            )
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
 async def serve(
     app: HeadendApp,
     context: ssl.SSLContext,
@@ -542,7 +564,13 @@ async def serve(
     """Serve ``app`` over mutual TLS on ``host:port`` (0: a free port) and, with ``signed``
     (a server-only TLS context and a port), signed requests on a second listener. Returns
     the runner (call ``cleanup()`` to stop) and the bound ports, mutual TLS first."""
-    runner = web.AppRunner(app.app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app.app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=IDLE_TIMEOUT,
+        logger=_ServerLog(logging.getLogger("aiohttp.server")),
+    )
     await runner.setup()
     listeners = [(context, port)] + ([signed] if signed is not None else [])
     for tls, number in listeners:
