@@ -5,7 +5,9 @@ UTF-8 only (section 8.1), numbers that are numbers (no ``NaN`` or ``Infinity``, 
 leaves out, and no float that overflows to infinity), strings without an unpaired surrogate
 (section 8.2: software receiving them behaves unpredictably; Python's would fail later, when
 the string is encoded), nesting within the interpreter's recursion limit and integers within
-its digit limit. Every failure is one :class:`~zse.errors.InvalidJson` saying why and where,
+its digit limit, and no name twice in one object (section 4: names SHOULD be unique; readers
+disagree on which value counts, so that a check made by one, a proxy's say, can be defeated
+by another's choice). Every failure is one :class:`~zse.errors.InvalidJson` saying why and where,
 never echoing the text (it may hold keys).
 """
 
@@ -36,9 +38,20 @@ def _float(text: str) -> float:
     return value
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):  # rare: find the name
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise InvalidJson(f"the name {name[:40]!r} twice in one object (RFC 8259 4)")
+            seen.add(name)
+    return document
+
+
 #: One decoder (``json.loads`` with hooks builds a new one per call: half its time on the
 #: headend's small payloads, benchmarks/jsontext.py).
-_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float, object_pairs_hook=_object)
 
 
 def loads(data: str | bytes | bytearray | memoryview) -> Any:

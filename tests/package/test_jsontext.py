@@ -34,6 +34,8 @@ SECRET = "5eCr3tKey0123456789"
         ('["\\udc00\\ud800"]', "unpaired surrogate"),  # low then high: no pair
         ('{"\\uDBFF": 1}', "unpaired surrogate"),
         ('"\ud800"', "unpaired surrogate"),  # given as a string, the surrogate itself
+        ('{"group": "a", "group": "b"}', "the name 'group' twice in one object"),
+        ('[{"a": {"x": 1, "y": 2, "x": 1}}]', "the name 'x' twice in one object"),
     ],
 )
 def test_what_is_not_json_zse_reads_is_one_error(text: str | bytes, why: str) -> None:
