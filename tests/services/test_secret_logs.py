@@ -72,7 +72,8 @@ async def test_the_network_key_stays_out_of_debug_logs(caplog) -> None:
     await app.shutdown()
 
 
-def test_the_environment_variable_reveals_and_a_higher_level_is_kept(monkeypatch) -> None:
+def test_the_environment_variable_reveals_and_a_higher_level_is_kept(monkeypatch, caplog) -> None:
+    caplog.set_level(logging.DEBUG)  # the root logger: what the secret loggers inherit
     reset()
     monkeypatch.setenv(REVEAL_VARIABLE, "1")
     assert quiet_secret_loggers() is False
@@ -82,3 +83,14 @@ def test_the_environment_variable_reveals_and_a_higher_level_is_kept(monkeypatch
     assert quiet_secret_loggers() is True
     assert logging.getLogger("bellows").level == logging.WARNING
     assert logging.getLogger("zigpy.backups").level == logging.INFO
+
+
+def test_at_the_default_level_the_loggers_are_not_made_louder(caplog) -> None:
+    """Held at INFO whatever the level, zigpy's "Network is not formed" and "New device ...
+    joined" were printed by `zse esi` at its default level, warning."""
+    caplog.set_level(logging.WARNING)
+    reset()
+    assert quiet_secret_loggers() is True
+    assert all(logging.getLogger(name).level == logging.NOTSET for name in SECRET_LOGGERS)
+    logging.getLogger("zigpy.application").info("New device 0x0684 joined the network")
+    assert caplog.records == []

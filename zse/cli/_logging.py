@@ -35,8 +35,10 @@ SECRET_LOGGERS: dict[str, str] = {
 def quiet_secret_loggers(*, reveal: bool | None = None) -> bool:
     """Hold :data:`SECRET_LOGGERS` at INFO or above; returns True if it did.
 
-    ``reveal`` None reads :data:`REVEAL_VARIABLE`; a logger already set above INFO keeps
-    its level. Call it after the logging level is chosen (``-v``, ``--log-level``).
+    ``reveal`` None reads :data:`REVEAL_VARIABLE`; a logger that would log at INFO or above
+    anyway (its own level, or the one it inherits: warning by default) is left as it is, so
+    that holding it never makes it louder. Call it after the logging level is chosen (``-v``,
+    ``--log-level``).
     """
     if reveal is None:
         reveal = os.environ.get(REVEAL_VARIABLE, "").strip().lower() in ("1", "yes", "true")
@@ -44,6 +46,6 @@ def quiet_secret_loggers(*, reveal: bool | None = None) -> bool:
         return False
     for name in SECRET_LOGGERS:
         logger = logging.getLogger(name)
-        if logger.level < logging.INFO:  # NOTSET (inherit) or DEBUG
+        if logger.getEffectiveLevel() < logging.INFO:  # DEBUG, its own or inherited
             logger.setLevel(logging.INFO)
     return True
