@@ -60,6 +60,8 @@ from zse.store_engine import (
     migration_1,
     record_sum,
     schema,
+    stored,
+    undecoded,
 )
 from zse.store_sqlite import SqliteEngine
 
@@ -145,17 +147,17 @@ class Batch:
 
     def put(self, namespace: str, key: str, value: Any) -> Batch:
         """Create or replace the record ``key`` of ``namespace``."""
-        self._ops.append(("put", namespace, key, _dump(value)))
+        self._ops.append(("put", _name(namespace), _name(key, "key"), _dump(value)))
         return self
 
     def delete(self, namespace: str, key: str) -> Batch:
         """Remove the record ``key`` of ``namespace`` (absent is fine)."""
-        self._ops.append(("delete", namespace, key, ""))
+        self._ops.append(("delete", _name(namespace), _name(key, "key"), ""))
         return self
 
     def replace(self, namespace: str, records: Mapping[str, Any]) -> Batch:
         """Make ``records`` the whole record set of ``namespace`` (a snapshot)."""
-        self._ops.append(("clear", namespace, "", ""))
+        self._ops.append(("clear", _name(namespace), "", ""))
         for key, value in records.items():
             self.put(namespace, key, value)
         return self
@@ -166,14 +168,27 @@ class Batch:
         Journal what will go on the wire (the exact fields), not the intent, so that a replay
         after a crash sends the very same thing.
         """
-        self._ops.append(("append", namespace, kind, _dump(value)))
+        self._ops.append(("append", _name(namespace), _name(kind, "kind"), _dump(value)))
         self._appends += 1
         return self
 
     def mark_reported(self, seq: int) -> Batch:
         """Flag journal entry ``seq`` as reported (e.g. together with the state it changes)."""
-        self._ops.append(("mark", "", str(int(seq)), ""))
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 < seq < 2**63:
+            raise StoreError(f"journal sequence numbers are 1..2**63-1, not {seq!r:.40}")
+        self._ops.append(("mark", "", str(seq), ""))
         return self
+
+
+def _name(text: str, what: str = "namespace") -> str:
+    """``text`` if a store can hold it as a name (UTF-8 text), else :class:`StoreError`."""
+    if not isinstance(text, str):
+        raise StoreError(f"a {what} is text, not {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StoreError(f"a {what} with an unpaired surrogate cannot be stored") from None
+    return text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -763,6 +778,10 @@ class Store:
                 params: tuple[Any, ...]
                 if origin == "record":
                     where, params = "FROM records WHERE namespace = ? AND key = ?", (namespace, key)
+                    if undecoded(namespace) or undecoded(key):  # damaged bytes: by bytes
+                        raw = self._engine.dialect.raw_text
+                        where = f"FROM records WHERE {raw % 'namespace'} = ? AND {raw % 'key'} = ?"
+                        params = (stored(namespace), stored(key))
                     columns = "'record', namespace, key, NULL, value, CAST(NULL AS INTEGER)"
                 else:
                     where, params = "FROM journal WHERE seq = ?", (int(key),)

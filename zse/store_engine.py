@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,31 @@ def dump(value: Any) -> str:
         raise StoreError("value cannot be stored: nested too deeply") from None
 
 
+#: A text column's value as read (SQLite's ``text_factory``): UTF-8, with bytes that are not
+#: (only damage to the file makes those) kept as lone surrogates, so that the row fails its
+#: checksum and is quarantined instead of the read failing (and quoting the row). A partial
+#: of ``str``: no Python frame per value.
+read_text: Callable[[bytes], str] = functools.partial(
+    str, encoding="utf-8", errors="surrogateescape"
+)
+
+
+def undecoded(text: object) -> bool:
+    """Whether ``text`` was read from bytes that are not UTF-8 (:func:`read_text`)."""
+    if not isinstance(text, str) or text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def stored(text: str) -> bytes:
+    """The bytes :func:`read_text` read ``text`` from."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 class NotJson(Exception):
     """A stored value that does not decode (the row is quarantined)."""
 
@@ -168,7 +194,8 @@ class Dialect:
     so that keys sort as SQLite's BINARY sorts them, whatever the database's locale);
     ``serial`` declares the never-reused journal sequence number and quarantine id; ``loose``
     types the quarantine's columns (SQLite keeps them untyped: a damaged row is moved as found);
-    ``seq_text`` turns a sequence number into a quarantine key.
+    ``seq_text`` turns a sequence number into a quarantine key; ``raw_text`` (a ``%``
+    template) gives a text column's stored bytes, to find a row whose name is damaged.
     """
 
     name_text: str
@@ -176,6 +203,7 @@ class Dialect:
     without_rowid: str
     loose: dict[str, str]
     seq_text: str
+    raw_text: str
 
 
 SQLITE = Dialect(
@@ -184,6 +212,7 @@ SQLITE = Dialect(
     without_rowid=" WITHOUT ROWID",
     loose={"namespace": "", "key": "", "kind": "", "value": "", "reported": ""},
     seq_text="seq",
+    raw_text="CAST(%s AS BLOB)",
 )
 POSTGRES = Dialect(
     name_text='TEXT COLLATE "C"',
@@ -197,6 +226,7 @@ POSTGRES = Dialect(
         "reported": " INTEGER",
     },
     seq_text="CAST(seq AS TEXT)",
+    raw_text="convert_to(%s, 'UTF8')",
 )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import aiosqlite
 
 from zse.errors import StoreError
-from zse.store_engine import APPLICATION_ID, SCHEMA_VERSION, SQLITE, Engine
+from zse.store_engine import APPLICATION_ID, SCHEMA_VERSION, SQLITE, Engine, read_text
 
 __all__ = ["SqliteEngine", "create_owner_only"]
 
@@ -129,10 +129,15 @@ class SqliteEngine(Engine):
         owner = _claim(path)
         connection: aiosqlite.Connection | _Inline
         try:
+            # text_factory: a row damaged into bytes that are not UTF-8 is quarantined by its
+            # checksum instead of failing every read of it (and quoting it)
             if runs_inline():
-                connection = _Inline(sqlite3.connect(path, isolation_level=None))
+                inline = sqlite3.connect(path, isolation_level=None)
+                inline.text_factory = read_text
+                connection = _Inline(inline)
             else:
                 connection = await aiosqlite.connect(path, isolation_level=None)
+                connection.text_factory = read_text
         except sqlite3.Error as exc:
             _release(owner)
             raise StoreError(f"{path}: cannot open: {exc}") from exc
@@ -155,8 +160,13 @@ class SqliteEngine(Engine):
         try:
             [(app_id,)] = await self.fetch("PRAGMA application_id")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{self.where}: not a zse store: not an SQLite database ({exc})"
+            if "not a database" in str(exc):
+                raise StoreError(
+                    f"{self.where}: not a zse store: not an SQLite database ({exc})"
+                ) from exc
+            raise StoreError(  # its header is SQLite's, the rest cut short or damaged
+                f"{self.where}: a damaged SQLite database ({exc}): restore a backup, or move "
+                "the file away to start afresh"
             ) from exc
         [(version,)] = await self.fetch("PRAGMA user_version")
         tables = {str(row[0]) for row in await self.fetch("SELECT name FROM sqlite_master")}
@@ -176,10 +186,11 @@ class SqliteEngine(Engine):
         # silently missing). It reads the whole file: see docs/performance.md for its cost.
         problems = [str(row[0]) for row in await self.fetch("PRAGMA integrity_check(20)")]
         if problems != ["ok"]:
+            said = " ".join("; ".join(problems[:3]).split())[:300]  # one line, bounded
             raise StoreError(
-                f"{self.where}: damaged zse store (PRAGMA integrity_check): "
-                f"{'; '.join(problems[:3])}; refused, as records may be missing: restore a "
-                "backup, or move the file away to start afresh"
+                f"{self.where}: damaged zse store (PRAGMA integrity_check): {said}; refused, "
+                "as records may be missing: restore a backup, or move the file away to start "
+                "afresh"
             )
 
     async def stamp(self) -> None:

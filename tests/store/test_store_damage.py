@@ -159,3 +159,99 @@ async def test_tampered_rows_are_quarantined_by_name_and_the_rest_stay(tmp_path,
 async def test_unwritable_location(tmp_path):
     with pytest.raises(StoreError, match="cannot"):
         await Store.open(tmp_path / "no" / "such" / "dir" / "s.db")
+
+
+def flip_into_invalid_utf8(path, needle: bytes, at: int) -> None:
+    """Damage one byte of ``needle`` in the file into 0xFF (never valid in UTF-8)."""
+    data = bytearray(path.read_bytes())
+    offset = data.find(needle)
+    assert offset >= 0
+    data[offset + at] = 0xFF
+    path.write_bytes(bytes(data))
+
+
+SECRET = "83FED3407A939723A5C639B26916D505C3B5"
+
+
+@pytest.mark.parametrize("damaged", ["value", "key", "namespace", "journal kind"])
+async def test_a_byte_damaged_into_invalid_utf8_is_quarantined_not_a_locked_store(
+    tmp_path, damaged
+):
+    """One byte of a row turned into invalid UTF-8 (integrity_check passes: the pages are
+    sound) made every open fail, quoting the row (an install code) in the error."""
+    path = tmp_path / "s.db"
+    async with await Store.open(path) as store:
+        await store.commit(
+            Batch()
+            .put("registry", "dev-damaged", {"install_code": SECRET})
+            .put("registry", "dev-kept", {"ok": 1})
+            .append("events", "kind-damaged", {"n": 1})
+            .append("events", "kept", {"n": 2})
+        )
+    run_sql(path, "PRAGMA wal_checkpoint(TRUNCATE)", "PRAGMA journal_mode=DELETE")
+    needle, at = {
+        "value": (SECRET.encode(), 5),
+        "key": (b"dev-damaged", 6),
+        # the last row's cell (namespace then key): made greater, it stays in b-tree order
+        "namespace": (b"registrydev-kept", 3),
+        "journal kind": (b"kind-damaged", 2),
+    }[damaged]
+    flip_into_invalid_utf8(path, needle, at)
+    async with await Store.open(path) as store:
+        found = await store.quarantined()
+        assert len(found) == 1
+        assert found[0].reason.startswith("checksum mismatch")
+        assert SECRET not in repr(found)
+        kept = {"dev-damaged": {"install_code": SECRET}, "dev-kept": {"ok": 1}}
+        lost = {"value": "dev-damaged", "key": "dev-damaged", "namespace": "dev-kept"}
+        kept.pop(lost.get(damaged, ""), None)
+        assert await store.load("registry") == kept
+        kinds = [entry.kind for entry in await store.journal("events")]
+        assert kinds == (["kept"] if damaged == "journal kind" else ["kind-damaged", "kept"])
+    async with await Store.open(path) as store:  # and the next open is clean
+        assert len(await store.quarantined()) == 1
+
+
+async def test_integrity_problems_are_said_in_one_bounded_line(tmp_path):
+    path = tmp_path / "s.db"
+    await make_store(path)
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[3 * page : 4 * page] = bytes(page)  # a page of zeros
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError) as refused:
+        await Store.open(path)
+    assert "\n" not in str(refused.value)
+    assert len(str(refused.value)) < 300 + 200 + len(str(path))
+
+
+async def test_a_store_cut_short_is_damaged_not_foreign(tmp_path):
+    """A store holding only its first pages was called "not an SQLite database"."""
+    path = tmp_path / "s.db"
+    await make_store(path)
+    data = path.read_bytes()
+    page = int.from_bytes(data[16:18], "big")
+    path.write_bytes(data[:page])
+    await expect_refused(path, "damaged")
+    with pytest.raises(StoreError) as refused:
+        await Store.open(path)
+    assert "not an SQLite database" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda b: b.put("ns", "k\ud800", 1),
+        lambda b: b.put("ns\udcff", "k", 1),
+        lambda b: b.append("ns", "kind\ud800", 1),
+        lambda b: b.delete("ns", 7),
+        lambda b: b.mark_reported(2**64),
+        lambda b: b.mark_reported(0),
+        lambda b: b.mark_reported(True),
+    ],
+)
+def test_what_a_store_cannot_hold_is_a_store_error_when_batched(change):
+    """A name with a lone surrogate raised UnicodeEncodeError out of commit, a sequence
+    number past 64 bits OverflowError."""
+    with pytest.raises(StoreError):
+        change(Batch())
