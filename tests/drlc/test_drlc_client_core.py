@@ -75,11 +75,54 @@ def test_enrollment_group_targets_only_its_members():
     assert statuses(got) == [(3, Status.RECEIVED)]
 
 
+def test_a_device_in_enrollment_group_0_is_a_member_of_every_group():
+    """D.2.3.2.1: UtilityEnrollmentGroup 0x00, the default, is a member of all groups, so
+    an event or a cancel addressed to any group reaches it."""
+    core = client()  # utility_enrollment_group=0
+    got = core.receive_event(event(1, T0 + MIN, 30, utility_enrollment_group=5), esi="a", now=T0)
+    assert statuses(got) == [(1, Status.RECEIVED)]
+    got = core.receive_cancel(
+        1,
+        device_class=HVAC,
+        utility_enrollment_group=5,
+        cancel_control=0,
+        effective_time=0,
+        esi="a",
+        now=T0 + 1,
+    )
+    assert statuses(got) == [(1, Status.CANCELLED)]
+    assert core.targets_me(HVAC, 0xFF)
+    assert not core.targets_me(WATER_HEATER, 5)  # the device class still has to match
+
+
 def test_expired_event_is_rejected_with_0xfb():
     core = client()
     got = core.receive_event(event(1, T0 - 31 * MIN, 30), esi="a", now=T0)
     assert statuses(got) == [(1, Status.REJECTED_EXPIRED)]
     assert got.reports[0].esis == ("a",)
+    # expired means the current time is past start + duration: one second past it is
+    got = core.receive_event(event(2, T0 - 30 * MIN - 1, 30), esi="a", now=T0)
+    assert statuses(got) == [(2, Status.REJECTED_EXPIRED)]
+
+
+@pytest.mark.parametrize(
+    ("start", "minutes"),
+    [
+        pytest.param(T0 - 30 * MIN, 30, id="ends right now"),
+        pytest.param(0, 0, id="now for 0 minutes"),
+        pytest.param(T0, 0, id="at now for 0 minutes"),
+    ],
+)
+def test_an_event_ending_right_now_is_not_expired_it_runs_its_empty_course(start, minutes):
+    """D.2.3.3.1.1.2 0xFB is for an event already over: current time > start + duration.
+    One whose end is the current time is received, started and completed at once."""
+    core = client()
+    got = core.receive_event(event(1, start, minutes), esi="a", now=T0)
+    assert statuses(got) == [(1, Status.RECEIVED), (1, Status.STARTED), (1, Status.COMPLETED)]
+    assert {o.report.event_status_time for o in got.reports} == {T0}
+    assert actions(got) == [("apply", 1), ("stop", 1)]
+    assert len(core) == 0
+    assert core.next_deadline() is None
 
 
 @pytest.mark.parametrize(
@@ -279,6 +322,7 @@ def test_opt_out_before_the_start_then_completed_without_participation():
     assert statuses(rest) == [(1, Status.OPTED_OUT), (1, Status.COMPLETED_NO_PARTICIPATION)]
     assert rest.reports[0].report.event_status_time == T0 + MIN
     assert rest.reports[0].report.duty_cycle_applied == 0xFF  # nothing applied
+    assert rest.reports[0].report.cooling_temperature_set_point_applied == -0x8000
     assert not rest.actions  # nothing was ever applied
 
 
@@ -388,6 +432,17 @@ def test_cancel_with_randomization_and_no_duration_randomization_uses_the_start_
     assert core.next_deadline() == T0 + 20 * MIN + start_draw
 
 
+def test_cancel_with_randomization_of_an_event_without_randomized_end_ends_on_time():
+    """D.2.2.3.2.1.3: bit 0 ends the event "using randomization settings in the original
+    event"; an event whose Event Control asked for no randomized end (nor start) has none
+    to use, whatever the device's DurationRandomizationMinutes."""
+    core = client(duration_randomization_minutes=30, rng=random.Random(7))
+    core.receive_event(event(1, 0, 60), esi="a", now=T0)
+    got = cancel(core, 1, control=0x01, effective=0, now=T0 + MIN)
+    assert statuses(got) == [(1, Status.CANCELLED)]
+    assert got.reports[0].report.event_status_time == T0 + MIN
+
+
 def test_cancel_with_randomization_and_no_randomization_at_all_ends_on_time():
     core = client()
     core.receive_event(event(1, 0, 30), esi="a", now=T0)
@@ -411,7 +466,7 @@ def test_cancel_all_cancels_every_event_honouring_randomization():
     got = core.receive_cancel_all(cancel_control=0x00, esi="a", now=T0 + MIN)
     assert sorted(statuses(got)) == [(1, Status.CANCELLED), (2, Status.CANCELLED)]
     assert len(core) == 0
-    core.receive_event(event(3, 0, 30), esi="a", now=T0 + 2 * MIN)
+    core.receive_event(event(3, 0, 30, event_control=0x02), esi="a", now=T0 + 2 * MIN)
     randomized = core.receive_cancel_all(cancel_control=0x01, esi="a", now=T0 + 3 * MIN)
     assert not randomized  # ends after the drawn end randomization
     later = run(core, T0 + 9 * MIN)

@@ -93,8 +93,8 @@ def frame(
     )
 
 
-def received(server: DrlcServerProtocol, msg: ZclMessage) -> Step:
-    return server.receive(msg, server.decode(msg), T0)
+def received(server: DrlcServerProtocol, msg: ZclMessage, now: int = T0) -> Step:
+    return server.receive(msg, server.decode(msg), now)
 
 
 def report_frame(rep: StatusReport, signature_type: int = 0, **kwargs: Any) -> ZclMessage:
@@ -180,7 +180,8 @@ def test_server_calls_record_in_the_core() -> None:
     server.publish(event(8), now=T0, expected=["a"])
     assert server.core.never_answered(8) == ["a"]
     server.cancel(8, now=T0)
-    assert server.core.scheduled(start_time=0, number_of_events=0, now=T0) == [event(7, minutes=60)]
+    scheduled = server.core.scheduled(start_time=0, number_of_events=0, now=T0)
+    assert scheduled == [event(7, start=T0, minutes=60)]  # start "now" resolved
     server.cancel_all(now=T0)
     assert server.core.scheduled(start_time=0, number_of_events=0, now=T0) == []
 
@@ -235,9 +236,22 @@ def test_get_scheduled_events_with_nothing_to_send_is_not_found(
 def test_get_scheduled_events_counts_and_the_1_2_issuer_id() -> None:
     server = published(event(7), event(8), event(9))
     one = received(server, scheduled_frame(number=1))
-    assert [s.payload for s in one.sends] == [event_payload(event(7))]
+    assert [s.payload for s in one.sends] == [event_payload(event(7, start=T0))]
     since_8 = frame(GET_SCHEDULED, bytes(5) + (8).to_bytes(4, "little"))
     assert len(received(server, since_8).sends) == 2
+
+
+def test_get_scheduled_events_sends_a_start_now_event_with_its_absolute_start() -> None:
+    """D.2.2.3.1.1.4: Start Time 0 is "now" for the device that receives it. An event issued
+    for "now" and asked for 30 minutes later (a device after a rejoin) is answered with the
+    start it was given, so the device runs it until the ESI's end, not 60 minutes more."""
+    server = published(event(7, minutes=60))  # issued at T0 for now: T0 .. T0 + 3600
+    later = T0 + 1800
+    [send] = received(server, scheduled_frame(), later).sends
+    assert send.payload == event_payload(event(7, start=T0, minutes=60))
+    device = DrlcClientCore(device_class=0x0001, start_randomization_minutes=0)
+    device.receive_event(event(7, start=T0, minutes=60), esi="esi", now=later)
+    assert device.window(7) == (T0, T0 + 3600)
 
 
 def verifier(result: bool) -> Any:

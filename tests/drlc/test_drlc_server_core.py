@@ -43,6 +43,18 @@ def test_scheduled_events_include_the_running_one_and_not_cancelled_ones():
     assert server.scheduled(start_time=0, number_of_events=0, now=T0 + 60 * MIN) == []
 
 
+def test_scheduled_gives_an_event_issued_for_now_its_absolute_start():
+    """D.2.2.3.1.1.4: 0 is "now" to whoever receives it; Get Scheduled Events 30 minutes
+    into a 60-minute event issued for now answers the start it was given and its duration,
+    the same window as at the ESI. A start given as a time is sent as given."""
+    server = DrlcServerCore()
+    server.publish(event(1, 0, 60), now=T0)
+    server.publish(event(2, T0 + 90 * MIN, 60), now=T0)
+    got = server.scheduled(start_time=0, number_of_events=0, now=T0 + 30 * MIN)
+    assert got == [event(1, T0, 60), event(2, T0 + 90 * MIN, 60)]
+    assert server.event(1) == event(1, 0, 60)  # the store keeps the event as issued
+
+
 def test_republish_starts_now_with_the_remaining_duration_rounded_up():
     server = DrlcServerCore()
     server.publish(event(1, T0, 60), now=T0 - MIN)

@@ -43,7 +43,7 @@ from zse.se.ids import (
     tier_label_attribute,
 )
 from zse.se.types import BlockPeriodControl, PriceAcknowledgementControl, TariffType
-from zse.zcl.codec import encode_command
+from zse.zcl.codec import decode_command, encode_command
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
 
@@ -177,11 +177,11 @@ def test_published_values_follow_their_start_times() -> None:
     assert kept.current(NOW + 99) == factor(1, start=0)
     assert kept.current(NOW + 100) == factor(2, start=NOW + 100, value=1_000_000)
     assert kept.since(0, 0xFFFFFFFF, 0, NOW) == [
-        factor(1, start=0),
+        factor(1, start=NOW),  # re-sent with the start "now" it was kept with
         factor(2, NOW + 100, 1_000_000),
     ]
     assert kept.since(0, 2, 0, NOW) == [factor(2, NOW + 100, 1_000_000)]  # min issuer event id
-    assert kept.since(0, 0xFFFFFFFF, 1, NOW) == [factor(1, start=0)]  # number of commands
+    assert kept.since(0, 0xFFFFFFFF, 1, NOW) == [factor(1, start=NOW)]  # number of commands
     kept.add(factor(3, start=NOW + 200), NOW + 300)
     assert len(kept) == 1  # superseded values are forgotten
     assert factor(1).value == Fraction("1.02264")
@@ -428,3 +428,21 @@ def test_block_cost_does_not_depend_on_how_readings_are_split(
     assert whole == split == tariff.cost([(0, first), (0, second)], Fraction(before))
     flat = dataclasses.replace(tariff, prices={(0, b): prices[0] for b in range(1, 6)})
     assert flat.cost([(0, first)]) == Tariff.flat(prices[0], 3).cost([(0, first)])
+
+
+def test_a_block_period_published_for_now_is_served_with_its_absolute_start() -> None:
+    """D.4.2.4.2: Block Period Start Time 0 is "now" to whoever receives it. Asked for six
+    hours later (Get Block Periods), the period is re-sent with the start it was given, and
+    StartOfBlockPeriod (D.4.2.2, UTCTime) reads that start, not 0."""
+    server = PriceServerProtocol()
+    server.publish_value(period(5, start=0), NOW)
+    later = NOW + 6 * 3600
+    [send] = server.receive(GET_BLOCK_PERIODS, decoded(GET_BLOCK_PERIODS), later).sends
+    command, _ = decode_command(Price, send.command_id, send.payload, from_server=True)
+    assert BlockPeriod.from_fields(command) == period(5, start=NOW)
+    start_of_block_period = server.attribute_values(later)[PriceAttribute.START_OF_BLOCK_PERIOD]
+    assert start_of_block_period[1] == NOW
+    assert server.block_periods.current(later) == period(5, start=0)  # kept as published
+    client = PriceClientProtocol()
+    client.block_periods.add(period(5, start=0), NOW)
+    assert not client.block_periods.add(period(5, start=NOW), later)  # the same period

@@ -14,13 +14,14 @@ from tests.price.test_price_schedule import price
 from tests.services.test_delivery import REQUEST
 from zse.price import PriceEvent
 from zse.price.protocol import (
+    CurrentPriceRequested,
     PriceAcknowledged,
     PriceClientProtocol,
     PriceReceived,
     PriceServerProtocol,
     publish_price_payload,
 )
-from zse.price.service import _step
+from zse.price.service import PriceClient, PriceServer, _step
 from zse.price.wire import Price
 from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
 from zse.zcl.codec import decode_command, encode_command
@@ -100,23 +101,79 @@ ONE_SCHEDULED = server_command("get_scheduled_prices", start_time=0, number_of_e
 LATER = price(5, start=NOW + 600, minutes=30)
 
 
+STARTED = price(7, start=NOW)  # price(7), published for "now" at NOW, as it is re-sent
+
+
 @pytest.mark.parametrize(
     ("known", "msg", "answers", "status"),
     [
         ((), GET_CURRENT_PRICE, (), NOT_FOUND),
-        ((price(7),), GET_CURRENT_PRICE, (price(7),), None),
-        ((price(3), price(7)), GET_CURRENT_PRICE, (price(7),), None),  # newer id wins
+        ((price(7),), GET_CURRENT_PRICE, (STARTED,), None),
+        ((price(3), price(7)), GET_CURRENT_PRICE, (STARTED,), None),  # newer id wins
         ((LATER,), GET_CURRENT_PRICE, (), NOT_FOUND),  # scheduled, not in force
         ((), ALL_SCHEDULED, (), NOT_FOUND),
-        ((LATER, price(7)), ALL_SCHEDULED, (price(7), LATER), None),  # by start time
-        ((LATER, price(7)), ONE_SCHEDULED, (price(7),), None),
+        ((LATER, price(7)), ALL_SCHEDULED, (STARTED, LATER), None),  # by start time
+        ((LATER, price(7)), ONE_SCHEDULED, (STARTED,), None),
     ],
 )
 def test_server_answers_requests_with_publish_price_or_not_found(
     known: tuple[PriceEvent, ...], msg: ZclMessage, answers: tuple[PriceEvent, ...], status: Any
 ) -> None:
     step = server_with(*known).receive(msg, decoded(msg), NOW)
-    assert step == Step(sends=published(*answers, reply_to=msg), status=status)
+    assert (step.sends, step.status) == (published(*answers, reply_to=msg), status)
+
+
+@pytest.mark.parametrize(
+    ("command", "fields"),
+    [
+        ("get_current_price", {"command_options": 0}),
+        ("get_scheduled_prices", {"start_time": 0, "number_of_events": 0}),
+    ],
+)
+def test_server_answers_a_price_published_for_now_with_its_absolute_start(
+    command: str, fields: dict[str, int]
+) -> None:
+    """D.4.2.4.1.1.10: Start Time 0 is "now" to whoever receives it. A 2-hour price
+    published for now and asked for an hour later is re-sent with the start it was given
+    (and its duration), so the asking device's price ends when the server's does."""
+    server = server_with(price(10, minutes=120))
+    msg = server_command(command, **fields)
+    later = NOW + 3600
+    [send] = server.receive(msg, decoded(msg), later).sends
+    answer, _ = decode_command(Price, send.command_id, send.payload, from_server=True)
+    assert PriceEvent.from_fields(answer) == price(10, start=NOW, minutes=120)
+    assert int(answer.current_time) == later
+    client = PriceClientProtocol()
+    reply = frame(send.command_id, send.payload, from_server=True)
+    client.receive(reply, decoded(reply), later)
+    assert client.schedule.current(NOW + 7199) is not None
+    assert client.schedule.current(NOW + 7200) is None  # ends with the server's
+
+
+def test_server_keeps_an_until_changed_price_until_changed_when_resending_it() -> None:
+    server = server_with(price(7))  # start now, 0xFFFF
+    [send] = server.receive(ALL_SCHEDULED, decoded(ALL_SCHEDULED), NOW + 86_400).sends
+    answer, _ = decode_command(Price, send.command_id, send.payload, from_server=True)
+    assert (int(answer.start_time), int(answer.duration_in_minutes)) == (NOW, 0xFFFF)
+
+
+def test_a_price_re_sent_with_its_absolute_start_is_a_repeat_to_the_client() -> None:
+    client = PriceClientProtocol()
+    assert client.schedule.add(price(7), NOW)
+    assert not client.schedule.add(price(7, start=NOW), NOW + 3600)
+    assert client.schedule.current(NOW + 3600) == price(7)
+
+
+@pytest.mark.parametrize(("options", "rx_on"), [(0x01, True), (0x00, False)])
+def test_server_hears_whether_the_requestor_is_rx_on_when_idle(options: int, rx_on: bool) -> None:
+    """D.4.2.3.1.1: the requestor's "Rx On When Idle" bit is the server application's, for
+    its publishing policy: every Get Current Price is an event, answered or not."""
+    msg = server_command("get_current_price", command_options=options)
+    requested = CurrentPriceRequested(source_nwk=0x1234, source_ieee=IEEE, rx_on_when_idle=rx_on)
+    assert server_with(price(7)).receive(msg, decoded(msg), NOW).events == (requested,)
+    assert server_with().receive(msg, decoded(msg), NOW) == Step(
+        events=(requested,), status=NOT_FOUND
+    )
 
 
 def test_server_takes_a_price_acknowledgement_as_an_event_and_success() -> None:
@@ -262,6 +319,15 @@ def test_client_get_current_price_goes_to_the_server_saying_its_receiver_is_on()
     )
 
 
+def test_a_sleepy_client_says_its_receiver_is_off_when_idle() -> None:
+    """D.4.2.3.1.1: bit 0 is 1 only if the requestor's receiver is on when idle; a sleepy
+    end device clears it."""
+    server = Destination.device(0x0000, 9)
+    assert PriceClientProtocol(rx_on_when_idle=False).get_current_price(server) == Send(
+        cluster_id=PRICE, command_id=GET_CURRENT, payload=b"\x00", to=server
+    )
+
+
 # -- no timer; the shell's decoding ---------------------------------------------------------------
 
 
@@ -283,3 +349,42 @@ def test_the_shell_answers_a_payload_that_does_not_decode_as_malformed(
     core: PriceServerProtocol | PriceClientProtocol, msg: ZclMessage
 ) -> None:
     assert _step(core, msg, lambda: NOW) == Step(status=MALFORMED)
+
+
+# -- the shells: Rx On When Idle over the air ------------------------------------------------------
+
+
+class _Port:
+    """Just enough of a ZclPort for the Price shells: replies are kept."""
+
+    def __init__(self) -> None:
+        self.replies: list[tuple[int, bytes]] = []
+
+    def add_handler(self, cluster_id: int, handler: Any) -> None:
+        pass
+
+    async def reply(self, request: ZclMessage, command_id: int, payload: bytes, **_: Any) -> None:
+        self.replies.append((command_id, payload))
+
+
+@pytest.mark.parametrize("rx_on_when_idle", [True, False])
+async def test_the_esi_application_hears_whether_the_asking_device_sleeps(
+    rx_on_when_idle: bool,
+) -> None:
+    """PriceClient(rx_on_when_idle=...) -> Get Current Price bit 0 -> PriceServer.on_request
+    (D.4.2.3.1.1); on_event keeps hearing only Price Acknowledgements."""
+    client = PriceClient(_Port(), server_ep=9, rx_on_when_idle=rx_on_when_idle)  # type: ignore[arg-type]
+    asked = client.protocol.get_current_price(Destination.device(0x0000, 9))
+    port = _Port()
+    server = PriceServer(port, clock=lambda: NOW)  # type: ignore[arg-type]
+    requests: list[CurrentPriceRequested] = []
+    acknowledged: list[PriceAcknowledged] = []
+    server.on_request(requests.append)
+    server.on_event(acknowledged.append)
+    await server.publish(price(7))
+    assert await server._on_message(frame(GET_CURRENT, asked.payload)) is None  # answered
+    assert port.replies == [(PUBLISH, publish_price_payload(price(7, start=NOW), NOW))]
+    assert requests == [
+        CurrentPriceRequested(source_nwk=0x1234, source_ieee=IEEE, rx_on_when_idle=rx_on_when_idle)
+    ]
+    assert acknowledged == []

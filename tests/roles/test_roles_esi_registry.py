@@ -236,7 +236,7 @@ async def test_multicast_targets_and_the_enrollment_group(tmp_path):
     lcd = han.add("lcd", utility_enrollment_group=3, zigbee_groups=[0x0E01])
     await lcd.start()
     await han.esi.provision(EUIS["thermostat"])
-    thermostat = han.add("thermostat")
+    thermostat = han.add("thermostat", utility_enrollment_group=4)
     await thermostat.start()
     await asyncio.sleep(30)
     esi = han.esi
@@ -248,7 +248,7 @@ async def test_multicast_targets_and_the_enrollment_group(tmp_path):
     assert (sent.multicast, sent.outcomes, sent.target) == (True, (), "utility enrollment group 3")
     await asyncio.sleep(2)
     assert lcd.duty_cycle == 30  # in enrollment group 3
-    assert thermostat.active_event is None  # in no enrollment group: the event is not for it
+    assert thermostat.active_event is None  # in enrollment group 4: the event is not for it
     assert esi.drlc.core.event(300).utility_enrollment_group == 3
     sent = await esi.send_message(Message(message_id=1, text="group"), zigbee_group=0x0E01)
     await asyncio.sleep(1)

@@ -180,13 +180,14 @@ async def test_written_enrollment_group_changes_which_events_the_device_acts_on(
         await asyncio.sleep(5)
         return [r.report.event_status for r in received]
 
-    assert await publish(1, 5) == []  # enrolled in group 0: only events for all (0) reach it
+    # enrolled in group 0 (the default): a member of every group (SE D.2.3.2.1)
+    assert await publish(1, 5) == [Status.RECEIVED]
     reply = await write(record(0, UINT8, 5))
     assert statuses(reply.payload) == [(S.SUCCESS, None)]
     assert await publish(2, 5) == [Status.RECEIVED]
     assert await publish(3, 6) == []
     assert await publish(4, 0) == [Status.RECEIVED]
-    assert sorted(e.issuer_event_id for e in client.core.events()) == [2, 4]
+    assert sorted(e.issuer_event_id for e in client.core.events()) == [1, 2, 4]
 
 
 async def test_written_start_randomization_applies_to_events_received_afterwards():

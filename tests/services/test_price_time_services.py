@@ -47,12 +47,13 @@ async def han(seed: int):
 
 
 async def test_get_current_price_before_and_after_publishing():
-    _, _, _, server, _, _, client, _ = await han(30)
+    _, _, _, server, _, _, client, clock = await han(30)
     assert await client.get_current_price() is None  # NOT_FOUND
-    await server.publish(price(7))
+    published_at = clock()
+    await server.publish(price(7))  # start 0: now
     current = await client.get_current_price()
-    assert current == price(7)
-    assert client.current() == price(7)
+    assert current == price(7, start_time=published_at)  # answered with when it started
+    assert client.current() == current
 
 
 async def test_published_price_reaches_device_and_group_and_is_acknowledged():

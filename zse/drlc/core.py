@@ -463,7 +463,7 @@ class _Entry:
     event: LoadControlEvent
     start: int  # absolute scheduled start (start 0 resolved to the time received)
     start_offset: int  # drawn start randomization, seconds (0 if not requested)
-    end_draw: int  # drawn end randomization, seconds (used if requested or on a cancel)
+    end_draw: int  # drawn end randomization, seconds (0 if not requested)
     esis: list[str]
     active: bool = False
     delay: int = 0  # waited for a running event of the same class (Annex E: no overlap)
@@ -611,10 +611,14 @@ class DrlcClientCore:
 
     def targets_me(self, device_class: int, utility_enrollment_group: int) -> bool:
         """Whether a command with these fields addresses this device (D.2.2.3.1.1.2-3):
-        a device class bit in common, and enrollment group 0 (all) or ours."""
+        a device class bit in common, and the command's enrollment group 0 (all groups), or
+        ours, or ours 0: the UtilityEnrollmentGroup default 0x00 makes the device a member
+        of every group (D.2.3.2.1)."""
         if not device_class & self.device_class:
             return False
-        return utility_enrollment_group in (0, self.utility_enrollment_group)
+        return utility_enrollment_group in (0, self.utility_enrollment_group) or (
+            self.utility_enrollment_group == 0
+        )
 
     # -- commands from an ESI ----------------------------------------------------------------
 
@@ -636,7 +640,10 @@ class DrlcClientCore:
             step.reports.append(self._reject(event, Status.REJECTED, now, esi))
             return step
         start = now if event.start_time == START_NOW else event.start_time
-        if start + 60 * event.duration_in_minutes <= now:
+        if start + 60 * event.duration_in_minutes < now:
+            # Expired only once the current time is past start + duration (D.2.3.3.1.1.2,
+            # 0xFB): an event ending right now, or one starting now for 0 minutes, is taken
+            # and runs its (empty) course at once: received, started, completed.
             step.reports.append(self._reject(event, Status.REJECTED_EXPIRED, now, esi))
             return step
         if len(self._entries) >= self.table_size:
@@ -648,7 +655,7 @@ class DrlcClientCore:
             start_offset=self._draw(self.start_randomization_minutes)
             if event.randomize_start
             else 0,
-            end_draw=self._draw(self.duration_randomization_minutes),
+            end_draw=self._draw(self.duration_randomization_minutes) if event.randomize_end else 0,
             esis=[esi],
         )
         step.reports.append(self._report(entry, Status.RECEIVED, now, (esi,)))
@@ -722,6 +729,12 @@ class DrlcClientCore:
         return self._participate(self._entry(issuer_event_id), opted_out=False, now=now)
 
     def _participate(self, entry: _Entry, *, opted_out: bool, now: int) -> Step:
+        """A change of participation, reported at once (0x04 / 0x05), before the start too:
+        the household's choice reaches the utility when it is made. An event still opted out
+        of at its start reports 0x04 again then, in place of 0x02 (:meth:`_transition`).
+        Silicon Labs' client comments (its bug 13546) that SE 1.0/1.1 report an opt-out
+        before the start only at the start, yet its certified code reports at both times, as
+        zse does; a reference test expecting either time sees its report."""
         step = Step()
         if entry.opted_out == opted_out:
             return step
@@ -804,7 +817,7 @@ class DrlcClientCore:
             if entry.opted_out:
                 # The start is a transition too: the ESI hears at the start time that this
                 # device does not take part (the field's certified behaviour reports the
-                # opt-out again rather than staying silent).
+                # opt-out again rather than staying silent; see _participate).
                 step.reports.append(self._report(entry, Status.OPTED_OUT, now))
             else:
                 step.reports.append(self._report(entry, Status.STARTED, now))
@@ -868,13 +881,17 @@ class DrlcClientCore:
                     return
 
     def _cancel(self, entry: _Entry, cancel_control: int, effective_time: int, now: int) -> None:
-        """D.2.2.3.2.1.4: with Cancel Control bit 0 the event ends after a random delay,
-        else at the effective time. The delay is the end randomization drawn for the event
-        or, when the device has no duration randomization, its start randomization
-        (SE CCB 1513)."""
+        """D.2.2.3.2.1.3-4: with Cancel Control bit 0 the event ends "using randomization
+        settings in the original event", else at the effective time. The original event's
+        Event Control decides: the end randomization drawn for it when it asked for a
+        randomized end (bit 1), else the start randomization drawn when it asked for a
+        randomized start (bit 0, SE CCB 1513), else none: an event that asked for no
+        randomization ends at the effective time."""
         at = max(now, effective_time) if effective_time != EFFECTIVE_NOW else now
         if cancel_control & _CANCEL_WITH_RANDOMIZATION:
-            at += entry.end_draw or entry.start_offset
+            # (a table stored by an earlier zse may hold an end draw the event never asked for)
+            end_draw = entry.end_draw if entry.event.randomize_end else 0
+            at += end_draw or entry.start_offset  # the start offset is 0 unless asked for
         if entry.cancel_at is None or at < entry.cancel_at:
             entry.cancel_at = at
 
@@ -1104,7 +1121,14 @@ class DrlcServerCore:
     ) -> list[LoadControlEvent]:
         """The answer to Get Scheduled Events (D.2.2.4.1 / D.2.3.3.2): events not cancelled
         and not over at ``start_time`` (0 = now), at least ``issuer_event_id`` when given
-        (SE 1.2), by start time then issuer event id; ``number_of_events`` 0 means all."""
+        (SE 1.2), by start time then issuer event id; ``number_of_events`` 0 means all.
+
+        An event issued with Start Time 0 ("now", D.2.2.3.1.1.4) is answered with the
+        absolute start it was given when published: re-sent as 0 it would start again at
+        the device's "now" and run its full duration past the ESI's end. The absolute start
+        keeps the window the ESI and the device know identical to the second (a start 0 and
+        the remaining duration, as :meth:`republished` sends, rounds the end up to a minute
+        and can then overlap the next event, which Annex E turns into a supersession)."""
         since = now if start_time == 0 else start_time
         chosen = [
             e
@@ -1119,7 +1143,7 @@ class DrlcServerCore:
         chosen.sort(key=lambda e: (e.start, e.event.issuer_event_id))
         if number_of_events:
             chosen = chosen[:number_of_events]
-        return [e.event for e in chosen]
+        return [dataclasses.replace(e.event, start_time=e.start) for e in chosen]
 
     def republished(self, issuer_event_id: int, *, now: int) -> LoadControlEvent:
         """The event to send again while it runs: start "now" and the remaining duration,

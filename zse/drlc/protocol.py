@@ -276,8 +276,9 @@ class DrlcServerProtocol:
         return self._report(msg, command)
 
     def _scheduled(self, msg: ZclMessage, command: Any, now: int) -> Step:
-        """Each event in force, as a Load Control Event in reply (D.2.2.4.1); NOT_FOUND when
-        there is none."""
+        """Each event in force, as a Load Control Event in reply (D.2.2.4.1), one issued for
+        "now" with the absolute start it was given (:meth:`DrlcServerCore.scheduled`);
+        NOT_FOUND when there is none."""
         issuer = command.issuer_event_id
         events = self.core.scheduled(
             start_time=int(command.start_time),
@@ -409,7 +410,8 @@ class DrlcClientProtocol:
         return _client_step(step, None if step.reports else foundation.Status.SUCCESS)
 
     def opt_out(self, issuer_event_id: int, *, now: int) -> ClientStep:
-        """The user opts out (status 0x04); raises OptOutRefused or UnknownEvent."""
+        """The user opts out (status 0x04 now while the event runs, at its start before it);
+        raises OptOutRefused or UnknownEvent."""
         return _client_step(self.core.opt_out(issuer_event_id, now=now))
 
     def opt_in(self, issuer_event_id: int, *, now: int) -> ClientStep:

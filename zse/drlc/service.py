@@ -292,7 +292,8 @@ class DrlcClient:
         await carry_out(self.endpoint, step, self._stream.emit)
 
     async def opt_out(self, issuer_event_id: int) -> None:
-        """The user opts out (status 0x04); raises OptOutRefused or UnknownEvent."""
+        """The user opts out (status 0x04 now while the event runs, at its start before it);
+        raises OptOutRefused or UnknownEvent."""
         await self._run(lambda now: self.protocol.opt_out(issuer_event_id, now=now))
 
     async def opt_in(self, issuer_event_id: int) -> None:

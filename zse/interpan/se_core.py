@@ -296,7 +296,7 @@ class EsiCore:
         if command.key != _GET_CURRENT_PRICE or command.from_server:
             LOGGER.debug("ESI ignores %s from %s over inter-PAN", command.name, frame.src_ieee)
             return (), ()
-        current = self.schedule.current(utc)
+        current = self.schedule.current(utc, absolute=True)  # a price for "now": its start
         throttled = False
         if current is not None and not self.limiter.allow(frame.src_ieee, now):
             self.throttled += 1

@@ -94,6 +94,12 @@ class PriceEvent:
             return None
         return self.starts(received_at) + 60 * self.duration_in_minutes
 
+    def resolved(self, received_at: int) -> PriceEvent:
+        """This price with its absolute start (D.4.2.4.1.1.10): a start time of 0 ("now")
+        replaced by ``received_at``, the duration as it is (0xFFFF stays "until changed").
+        What a server re-sends later, since 0 would mean the receiver's "now"."""
+        return dataclasses.replace(self, start_time=self.starts(received_at))
+
     @property
     def acknowledgement_required(self) -> bool:
         """Price Control bit 0: the client must send Price Acknowledgement (D.4.2.4.1.1.19)."""
@@ -186,6 +192,10 @@ class _Entry:
     def end(self) -> int | None:
         return self.event.ends(self.received_at)
 
+    @property
+    def resolved(self) -> PriceEvent:
+        return self.event.resolved(self.received_at)
+
     def active(self, now: int) -> bool:
         return self.start <= now and (self.end is None or now < self.end)
 
@@ -197,13 +207,15 @@ class PriceSchedule:
         self._entries: list[_Entry] = []
 
     def add(self, event: PriceEvent, now: int) -> bool:
-        """Record ``event`` received (or published) at ``now``; False if it is a repeat."""
+        """Record ``event`` received (or published) at ``now``; False if it is a repeat: the
+        same price, or the same price with its start "now" given as the absolute start it
+        was received at (a server's answer to Get Current / Scheduled Prices)."""
         for entry in self._entries:
             if (
                 entry.event.issuer_event_id == event.issuer_event_id
                 and entry.event.provider_id == event.provider_id
             ):
-                if entry.event == event:
+                if entry.event == event or entry.resolved == event.resolved(now):
                     return False
                 self._entries.remove(entry)  # same id, new content: the latest word counts
                 break
@@ -221,22 +233,27 @@ class PriceSchedule:
                 return True
         return False
 
-    def current(self, now: int) -> PriceEvent | None:
-        """The price in force at ``now``: among active prices, the newest issuer event id."""
+    def current(self, now: int, *, absolute: bool = False) -> PriceEvent | None:
+        """The price in force at ``now``: among active prices, the newest issuer event id;
+        as received, or with ``absolute`` its start "now" resolved to when it was received
+        (:meth:`PriceEvent.resolved`: what a server answers Get Current Price with)."""
         active = [e for e in self._entries if e.active(now)]
         if not active:
             return None
-        return max(active, key=lambda e: e.event.issuer_event_id).event
+        newest = max(active, key=lambda e: e.event.issuer_event_id)
+        return newest.resolved if absolute else newest.event
 
     def scheduled(self, start: int, count: int, now: int) -> list[PriceEvent]:
         """What Get Scheduled Prices resends (D.4.2.3.2): prices still in force after
         ``start`` (0 = now), current and future, by start time; ``count`` 0 = all. The
-        receiver resolves overlaps with the same rule, so nothing it needs is left out."""
+        receiver resolves overlaps with the same rule, so nothing it needs is left out.
+        Each has its absolute start (D.4.2.4.1.1.10: a start "now" re-sent as 0 would start
+        again at the receiver's now and run its whole duration past the server's end)."""
         self._expire(now)
         since = now if start == 0 else start
         events = [e for e in self._entries if e.end is None or e.end > since]
         events.sort(key=lambda e: (e.start, e.event.issuer_event_id))
-        chosen = [e.event for e in events]
+        chosen = [e.resolved for e in events]
         return chosen if count == 0 else chosen[:count]
 
     def _expire(self, now: int) -> None:
@@ -267,6 +284,8 @@ class _PublishValues:
     ``_WIDTHS`` gives (checked), converted from and to the wire's fields."""
 
     _WIDTHS: ClassVar[Mapping[str, int]]
+    #: The field holding the start time (0 = now).
+    _START: ClassVar[str] = "start_time"
 
     def __post_init__(self) -> None:
         for name, bits in self._WIDTHS.items():
@@ -277,6 +296,12 @@ class _PublishValues:
     def to_fields(self) -> dict[str, Any]:
         """The Publish command's fields."""
         return {name: getattr(self, name) for name in self._WIDTHS}
+
+    def with_start(self, start: int) -> Self:
+        """The same value starting at ``start``."""
+        values = {name: getattr(self, name) for name in self._WIDTHS}
+        values[self._START] = start
+        return type(self)(**values)
 
     @classmethod
     def from_fields(cls, command: Any) -> Self:
@@ -301,6 +326,7 @@ class BlockPeriod(_PublishValues):
         "tariff_type": 8,
         "tariff_resolution_period": 8,
     }
+    _START: ClassVar[str] = "block_period_start_time"
 
     provider_id: int
     issuer_event_id: int
@@ -377,6 +403,8 @@ class _Timed(Protocol):
     @property
     def start_time(self) -> int: ...
 
+    def with_start(self, start: int) -> Self: ...
+
 
 T = TypeVar("T", bound=_Timed)
 
@@ -386,18 +414,21 @@ class Published(Generic[T]):
     factors, calorific values). A start time of 0 means when it was published or received;
     an issuer event id already known is replaced (the latest word counts). The value in
     force is the one with the latest start not after ``now`` (the newer issuer event id on
-    a tie); older ones are forgotten. At most ``limit`` are kept."""
+    a tie); older ones are forgotten. At most ``limit`` are kept. A start of 0 is kept
+    resolved: what a server re-sends (:meth:`since`) and its attributes (``absolute``)
+    carry that absolute start (D.4.2.4.2.1.3: 0 would mean the receiver's now)."""
 
     def __init__(self, limit: int = 16) -> None:
         self.limit = limit
         self._items: list[tuple[int, T]] = []
 
     def add(self, item: T, now: int) -> bool:
-        """Keep ``item``; False if the very same item is already known (a repeat)."""
+        """Keep ``item``; False if the very same item is already known (a repeat), or the
+        same with its start "now" given as the absolute start it was kept with."""
         start = now if item.start_time == START_NOW else item.start_time
-        for index, (_, known) in enumerate(self._items):
+        for index, (known_start, known) in enumerate(self._items):
             if known.issuer_event_id == item.issuer_event_id:
-                if known == item:
+                if known == item or known.with_start(known_start) == item.with_start(start):
                     return False
                 del self._items[index]
                 break
@@ -407,20 +438,25 @@ class Published(Generic[T]):
         del self._items[: max(0, len(self._items) - self.limit)]
         return True
 
-    def current(self, now: int) -> T | None:
-        """The value in force at ``now``, or None."""
-        started = [item for start, item in self._items if start <= now]
-        return started[-1] if started else None
+    def current(self, now: int, *, absolute: bool = False) -> T | None:
+        """The value in force at ``now``, or None; as received, or with ``absolute`` its
+        start "now" resolved to when it was kept."""
+        started = [(start, item) for start, item in self._items if start <= now]
+        if not started:
+            return None
+        start, item = started[-1]
+        return item.with_start(start) if absolute else item
 
     def since(self, earliest: int, min_issuer_event_id: int, count: int, now: int) -> list[T]:
         """What a Get command resends (D.4.2.3.4-6): the value in force at ``earliest`` (0 =
         now) and those after it, by start time, with an issuer event id of at least
-        ``min_issuer_event_id`` (0xFFFFFFFF: any); ``count`` 0 = all."""
+        ``min_issuer_event_id`` (0xFFFFFFFF: any); ``count`` 0 = all. Each carries its
+        absolute start, a start "now" resolved to when it was kept."""
         self._expire(now)
         since = now if earliest == 0 else earliest
         in_force = self.current(since)
         chosen = [
-            item
+            item.with_start(start)
             for start, item in self._items
             if (start > since or item is in_force)
             and (min_issuer_event_id == _ANY_EVENT or item.issuer_event_id >= min_issuer_event_id)

@@ -3,7 +3,9 @@
 :class:`PriceServerProtocol` is the ESI's side: it publishes prices (Publish Price to a device,
 a group or a broadcast, D.4.2.4.1), answers Get Current Price (the price in force, or
 NOT_FOUND, D.4.2.3.1) and Get Scheduled Prices (D.4.2.3.2), and takes Price Acknowledgement
-(D.4.2.3.3). :class:`PriceClientProtocol` is a device's side: it records Publish Price into
+(D.4.2.3.3); a Get Current Price is heard as a :class:`CurrentPriceRequested` event too, with
+the requestor's "Rx On When Idle" bit for the application's publishing policy.
+:class:`PriceClientProtocol` is a device's side: it records Publish Price into
 its :class:`~zse.price.PriceSchedule` and acknowledges a unicast one whose Price Control asks
 for it (D.4.2.4.1.1.19); it builds the Get Current Price request its shell sends.
 
@@ -50,6 +52,7 @@ from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
+    "CurrentPriceRequested",
     "PriceAcknowledged",
     "PriceClientProtocol",
     "PriceReceived",
@@ -93,7 +96,7 @@ _PUBLISH: Final[dict[type[Any], tuple[int, Any]]] = {
 #: A Publish command the client takes -> the value it carries.
 _RECEIVED: Final[dict[int, type[Any]]] = {command: kind for kind, (command, _) in _PUBLISH.items()}
 #: Get Current Price command options: the requestor's receiver is on when idle (D.4.2.3.1.1).
-_RX_ON_WHEN_IDLE: Final = bytes((GetCurrentPriceOptions.Requestor_Rx_On_When_Idle,))
+_RX_ON_WHEN_IDLE: Final = GetCurrentPriceOptions.Requestor_Rx_On_When_Idle
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +110,19 @@ class PriceAcknowledged:
     ack_time: int
     #: Which command is acknowledged (D.4.2.3.3.1.4): a price, a block period...
     control: int = PriceAcknowledgementControl.Price_Acknowledgement
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurrentPriceRequested:
+    """A device asked for the current price (Get Current Price, D.4.2.3.1), answered or
+    not. ``rx_on_when_idle``: its Command Options bit 0, "Requestor Rx On When Idle"
+    (D.4.2.3.1.1): set, it is likely to hear price broadcasts; the spec lets the server
+    keep this about the requestor for its publishing policy (e.g. unicast to a sleepy
+    device). The application decides; the server core keeps nothing."""
+
+    source_nwk: int
+    source_ieee: t.EUI64 | None
+    rx_on_when_idle: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,10 +211,10 @@ class PriceServerProtocol(_NothingTimed):
         """The Price server attributes with a value at ``now`` (D.4.2.2), id -> (ZCL data
         type id, value): the application's :attr:`attributes` and the block period,
         conversion factor and calorific value in force."""
-        values = self.attributes.values(
-            self.block_periods.current(now),
-            self.conversion_factors.current(now),
-            self.calorific_values.current(now),
+        values = self.attributes.values(  # StartOfBlockPeriod: the absolute start
+            self.block_periods.current(now, absolute=True),
+            self.conversion_factors.current(now, absolute=True),
+            self.calorific_values.current(now, absolute=True),
         )
         return {attr: (attribute_type_id(attr), value) for attr, value in values.items()}
 
@@ -224,16 +240,26 @@ class PriceServerProtocol(_NothingTimed):
         """Answer Get Current Price or Get Scheduled Prices (with Publish Price, or
         NOT_FOUND) and Get Block Periods, Get Conversion Factor or Get Calorific Value (with
         their Publish commands, or NOT_FOUND); take Price Acknowledgement (an event,
-        SUCCESS)."""
+        SUCCESS). A price published with start "now" is answered with the absolute start it
+        was given (D.4.2.4.1.1.10); Get Current Price is also a :class:`CurrentPriceRequested`
+        event."""
         screened = self.screen(msg)
         if screened is not None:
             return screened
         answer = self._answer_values(msg, command, now)
         if answer is not None:
             return answer
+        requested: tuple[CurrentPriceRequested, ...] = ()
         if msg.command_id == _GET_CURRENT_PRICE:
-            current = self.schedule.current(now)
+            current = self.schedule.current(now, absolute=True)
             events = [] if current is None else [current]
+            requested = (
+                CurrentPriceRequested(
+                    source_nwk=msg.src_nwk,
+                    source_ieee=msg.src_ieee,
+                    rx_on_when_idle=bool(int(command.command_options) & _RX_ON_WHEN_IDLE),
+                ),
+            )
         elif msg.command_id == _GET_SCHEDULED_PRICES:
             start, count = int(command.start_time), int(command.number_of_events)
             events = self.schedule.scheduled(start, count, now)
@@ -250,8 +276,9 @@ class PriceServerProtocol(_NothingTimed):
         else:
             return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
         if not events:
-            return Step(status=foundation.Status.NOT_FOUND)
-        return Step(sends=tuple(_publish(event, now, reply_to=msg) for event in events))
+            return Step(events=requested, status=foundation.Status.NOT_FOUND)
+        sends = tuple(_publish(event, now, reply_to=msg) for event in events)
+        return Step(sends=sends, events=requested)
 
     def _answer_values(self, msg: ZclMessage, command: Any, now: int) -> Step | None:
         """The Publish commands answering a Get Block Periods / Conversion Factor /
@@ -290,10 +317,17 @@ class PriceServerProtocol(_NothingTimed):
 
 
 class PriceClientProtocol(_NothingTimed):
-    """A device's Price client (SE D.4.3) at the ZCL frame; ``schedule`` is what it knows."""
+    """A device's Price client (SE D.4.3) at the ZCL frame; ``schedule`` is what it knows.
 
-    def __init__(self, schedule: PriceSchedule | None = None) -> None:
+    ``rx_on_when_idle``: whether its receiver is on when idle, sent as "Requestor Rx On When
+    Idle" in Get Current Price (D.4.2.3.1.1); True for a mains-powered device, False for a
+    sleepy end device, which would miss price broadcasts."""
+
+    def __init__(
+        self, schedule: PriceSchedule | None = None, *, rx_on_when_idle: bool = True
+    ) -> None:
         self.schedule = PriceSchedule() if schedule is None else schedule
+        self.rx_on_when_idle = rx_on_when_idle
         self.block_periods: Published[BlockPeriod] = Published()
         self.conversion_factors: Published[ConversionFactor] = Published()
         self.calorific_values: Published[CalorificValue] = Published()
@@ -352,12 +386,14 @@ class PriceClientProtocol(_NothingTimed):
         return Send(cluster_id=PRICE, command_id=command_id, payload=payload, to=server)
 
     def get_current_price(self, server: Destination) -> Send:
-        """The Get Current Price request (D.4.2.3.1) to ``server``, for the shell to send and
-        await: its answer is a Publish Price (give it to :meth:`receive`) or a Default
-        Response."""
-        return Send(
-            cluster_id=PRICE, command_id=_GET_CURRENT_PRICE, payload=_RX_ON_WHEN_IDLE, to=server
-        )
+        """The Get Current Price request (D.4.2.3.1) to ``server``, its Command Options
+        saying whether this device's receiver is on when idle (:attr:`rx_on_when_idle`), for
+        the shell to send and await: its answer is a Publish Price (give it to
+        :meth:`receive`) or a Default Response."""
+        schema = Price.ServerCommandDefs.get_current_price.schema
+        options = _RX_ON_WHEN_IDLE if self.rx_on_when_idle else 0
+        payload = encode_command(schema(command_options=options))
+        return Send(cluster_id=PRICE, command_id=_GET_CURRENT_PRICE, payload=payload, to=server)
 
     def screen(self, msg: ZclMessage) -> Step | None:
         """UNSUP_CLUSTER_COMMAND for all but a server's Publish Price, Block Period,

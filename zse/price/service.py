@@ -22,6 +22,7 @@ from zigpy.zcl import foundation
 from zse.errors import InvalidFrame
 from zse.price.core import PriceEvent, PriceSchedule
 from zse.price.protocol import (
+    CurrentPriceRequested,
     PriceAcknowledged,
     PriceClientProtocol,
     PriceReceived,
@@ -40,6 +41,7 @@ from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
     "PRICE",
+    "CurrentPriceRequested",
     "PriceAcknowledged",
     "PriceClient",
     "PriceReceived",
@@ -68,7 +70,12 @@ def _step(
 
 
 class PriceServer:
-    """The ESI's Price server (SE D.4.2): publishes prices and answers requests for them."""
+    """The ESI's Price server (SE D.4.2): publishes prices and answers requests for them.
+
+    ``on_event`` / ``events`` hear Price Acknowledgements; ``on_request`` hears each Get
+    Current Price (:class:`CurrentPriceRequested`: who asked and whether its receiver is on
+    when idle, D.4.2.3.1.1), for a publishing policy of the application's.
+    """
 
     def __init__(self, endpoint: ZclPort, *, clock: Callable[[], int] = system_clock) -> None:
         self.endpoint = endpoint
@@ -79,6 +86,8 @@ class PriceServer:
         self._stream: EventStream[PriceAcknowledged] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
+        self._requests: EventStream[CurrentPriceRequested] = EventStream()
+        self.on_request = self._requests.on_event
 
     def start(self) -> None:
         """Serve the Price cluster on the endpoint, and its attributes (D.4.2.2)."""
@@ -124,14 +133,23 @@ class PriceServer:
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         step = _step(self.protocol, msg, self.clock)
-        return await carry_out(self.endpoint, step, self._stream.emit)
+        return await carry_out(self.endpoint, step, self._emit)
+
+    def _emit(self, event: PriceAcknowledged | CurrentPriceRequested) -> None:
+        """A Get Current Price to ``on_request``, the rest to ``on_event``."""
+        if isinstance(event, CurrentPriceRequested):
+            self._requests.emit(event)
+        else:
+            self._stream.emit(event)
 
 
 class PriceClient:
     """A HAN device's Price client (SE D.4.3): keeps current and scheduled prices.
 
     Publish Price from the server is recorded (the newer issuer event id wins overlaps) and
-    acknowledged when its Price Control asks for it.
+    acknowledged when its Price Control asks for it. ``rx_on_when_idle`` is what Get Current
+    Price tells the server about this device's receiver (D.4.2.3.1.1): keep True for a
+    mains-powered device, give False for a sleepy end device.
     """
 
     def __init__(
@@ -141,12 +159,13 @@ class PriceClient:
         server_nwk: int = 0x0000,
         server_ep: int,
         clock: Callable[[], int] = system_clock,
+        rx_on_when_idle: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.server_nwk = server_nwk
         self.server_ep = server_ep
         self.clock = clock
-        self.protocol = PriceClientProtocol()
+        self.protocol = PriceClientProtocol(rx_on_when_idle=rx_on_when_idle)
         self.schedule: PriceSchedule = self.protocol.schedule
         self._stream: EventStream[PriceReceived] = EventStream()
         self.on_event = self._stream.on_event
