@@ -412,7 +412,9 @@ def test_executed_is_bounded_and_restored_in_order() -> None:
     stored = {}
     for cid in ("a", "b", "c"):
         record, evicted = executed.record(cid, {"status": "ok", "id": cid})
+        assert executed.get(cid) is None  # noted only once stored
         stored[cid] = record
+        executed.note(cid, record)
         for key in evicted:
             del stored[key]
     assert executed.get("a") is None

@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 import aiomqtt
 
-from zse.errors import ZseError
+from zse.errors import StoreError, ZseError
 from zse.metering.formatting import Formatting, unit_text
 from zse.mqtt.core import (
     BATCH,
@@ -87,6 +87,9 @@ _PRUNE_EVERY = 256
 _IN_FLIGHT = 100
 #: Commands received and waiting for the one before them to finish (then the receiver waits).
 _COMMANDS_WAITING = 64
+#: The longest wait, in the loop's seconds, between two tries to journal the outbox while the
+#: store fails (the first wait is 1 s, doubling).
+_STORE_BACKOFF = 30.0
 
 
 class _Waits:
@@ -268,7 +271,16 @@ class BridgeShell:
         self.drained = asyncio.Event()
         #: How many connections were made (the first counts).
         self.connections = 0
+        #: The store's last failure while it is failing (a write of the outbox or of a
+        #: command's record); None once a write succeeds again.
+        self.store_error: Exception | None = None
         self._intake: list[Publication] = []
+        #: Publications queued so far, and those of them journaled (or dropped by the bound).
+        self._queued = 0
+        self._taken = 0
+        self._journaled = asyncio.Event()
+        #: Held from a command's check of its id until its "started" record is stored.
+        self._checking = asyncio.Lock()
         self._wake = asyncio.Event()
         self._written = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -316,18 +328,22 @@ class BridgeShell:
 
     async def start(self) -> None:
         """Load the outbox and the executed ids, follow what is bridged, and connect (in the
-        background: :attr:`connected` tells when)."""
+        background: :attr:`connected` tells when). Nothing is taken in if the store fails
+        (its :class:`~zse.errors.StoreError`): a start again loads all once."""
+        outbox = Outbox(self.settings.outbox_limit)
         for entry in await self.store.unreported(self.outbox_namespace):
             try:
-                self.outbox.add(entry.seq, Publication.from_record(entry.value))
+                outbox.add(entry.seq, Publication.from_record(entry.value))
             except ValueError:
                 await self.store.mark_reported(entry.seq)  # not ours to send
-        stale = self.executed.restore(await self.store.load(self.executed_namespace))
+        executed = Executed(self.settings.executed_limit)
+        stale = executed.restore(await self.store.load(self.executed_namespace))
         if stale:
             batch = Batch()
             for key in stale:
                 batch.delete(self.executed_namespace, key)
             await self.store.commit(batch)
+        self.outbox, self.executed = outbox, executed
         self._removers = self._follow()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._writer()), loop.create_task(self._run())]
@@ -345,7 +361,14 @@ class BridgeShell:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await asyncio.gather(*self._writes, return_exceptions=True)
-        await self._flush_intake()
+        try:
+            await self._flush_intake()
+        except Exception as exc:  # the store fails: what is left was never journaled
+            self._store_failed(exc, "the outbox")
+            LOGGER.error(
+                "MQTT bridge stopped with %d publications not journaled: lost",
+                len(self._intake),
+            )
 
     async def _finished(self, write: Coroutine[Any, Any, _T]) -> _T:
         """A store write that a cancellation does not cut in half: it runs to its end (and
@@ -360,33 +383,99 @@ class BridgeShell:
     def publish(self, publication: Publication) -> None:
         """Queue ``publication`` (persisted, then published in order)."""
         self._intake.append(publication)
+        self._queued += 1
         self.drained.clear()
         self._wake.set()
 
     async def _writer(self) -> None:
         """Journal what was queued, in order, and hand it to the outbox. Every write to the
         store is shielded: a stop mid-write lets the write finish (the store's lock orders
-        it before the next) instead of leaving its transaction open."""
+        it before the next) instead of leaving its transaction open. A write that fails
+        (the store's disk full, an I/O error) leaves what it took queued, in order, and is
+        tried again, with what was queued since, after 1 s, then 2, 4... up to
+        ``_STORE_BACKOFF`` seconds of the loop (:attr:`store_error` says why meanwhile);
+        past ``outbox_limit`` waiting, the oldest are dropped and counted, as in the
+        outbox."""
+        delay = 1.0
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await self._flush_intake()
+            try:
+                await self._flush_intake()
+            except Exception as exc:
+                self._store_failed(exc, "the outbox")
+                self._bound_intake()
+                await asyncio.sleep(delay)  # the loop's seconds: virtual on the simulator
+                delay = min(delay * 2, _STORE_BACKOFF)
+                self._wake.set()
+            else:
+                delay = 1.0
+
+    def _bound_intake(self) -> None:
+        """Drop the oldest publications waiting to be journaled past ``outbox_limit``."""
+        excess = len(self._intake) - self.outbox.limit
+        if excess > 0:
+            del self._intake[:excess]
+            self.outbox.dropped += excess
+            self._took(excess)
+            LOGGER.warning("MQTT outbox full: %d oldest entries dropped", excess)
 
     async def _flush_intake(self) -> None:
-        if not self._intake:
-            return
-        taken, self._intake = self._intake, []
+        if self._intake:
+            taken, self._intake = self._intake, []
+            await self._finished(self._journal(taken))
+
+    async def _journal(self, taken: list[Publication]) -> None:
+        """Journal ``taken`` (taken from the front of the intake) and hand it to the outbox;
+        if the store fails, ``taken`` goes back to the front of the intake, in order."""
         batch = Batch()
         for publication in taken:
             batch.append(self.outbox_namespace, "publish", publication.to_record())
-        seqs = await self._finished(self.store.commit(batch))
+        try:
+            seqs = await self.store.commit(batch)
+        except BaseException:
+            self._intake[:0] = taken
+            raise
+        self._store_ok()
+        self._took(len(taken))
         dropped: list[int] = []
         for seq, publication in zip(seqs, taken, strict=True):
             dropped += self.outbox.add(seq, publication)
+        self._written.set()
         if dropped:
             LOGGER.warning("MQTT outbox full: %d oldest entries dropped", len(dropped))
-            await self._finished(self.store.mark_reported(*dropped))
-        self._written.set()
+            try:
+                await self.store.mark_reported(*dropped)
+            except Exception as exc:  # still in the journal: dropped again at the next start
+                self._store_failed(exc, "the outbox")
+
+    def _took(self, count: int) -> None:
+        self._taken += count
+        self._journaled.set()
+
+    async def _until_journaled(self, count: int) -> None:
+        """Wait until the first ``count`` publications queued are journaled (or dropped)."""
+        while self._taken < count:
+            self._journaled.clear()
+            await self._journaled.wait()
+
+    def _store_failed(self, exc: Exception, what: str) -> None:
+        """Say the store failed writing ``what``: an error the first time (no payloads: the
+        store's error names the database and the cause), then :attr:`store_error` only."""
+        if self.store_error is None:
+            LOGGER.error(
+                "MQTT bridge: the store fails writing %s (%s: %s); what is queued waits in "
+                "memory and is tried again",
+                what,
+                type(exc).__name__,
+                exc,
+            )
+        self.store_error = exc
+
+    def _store_ok(self) -> None:
+        if self.store_error is not None:
+            LOGGER.warning("MQTT bridge: the store writes again")
+            self.store_error = None
 
     # -- the connection ---------------------------------------------------------------------------
 
@@ -435,6 +524,8 @@ class BridgeShell:
                         await client.__aexit__(None, None, None)
             except aiomqtt.MqttError as exc:
                 LOGGER.warning("MQTT broker %s:%d: %s", self.settings.host, self.settings.port, exc)
+            except Exception:  # never the end of the connection for good: reconnect
+                LOGGER.exception("MQTT bridge: connection ended")
             await asyncio.sleep(backoff)  # the loop's seconds: virtual ones on the simulator
             backoff = min(backoff * 2, self.settings.max_backoff)
 
@@ -495,13 +586,19 @@ class BridgeShell:
                     )
                 )
             seqs = [seq for seq, _ in entries]
-            await self._finished(self.store.mark_reported(*seqs))
+            try:
+                await self._finished(self.store.mark_reported(*seqs))
+            except StoreError as exc:  # the broker has them: sent again after a restart
+                self._store_failed(exc, "the outbox")
             for seq in seqs:
                 self.outbox.done(seq)
             self._published += len(seqs)
             if self._published >= _PRUNE_EVERY:
                 self._published = 0
-                await self._finished(self.store.prune(self.outbox_namespace))
+                try:
+                    await self._finished(self.store.prune(self.outbox_namespace))
+                except StoreError as exc:  # pruned at the next turn
+                    self._store_failed(exc, "the outbox")
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         """Hand the commands received to :meth:`_commander`: a connection lost while one is
@@ -528,6 +625,7 @@ class BridgeShell:
             except Exception:  # e.g. the store failed: the next command is still served
                 LOGGER.exception("MQTT command %s not answered", name)
                 continue  # unacknowledged: sent again at the session's next connection
+            await self._until_journaled(self._queued)  # its answer is in the outbox's journal
             if client is self._live:  # else its connection is gone: the broker sends it again
                 ack(client, message)
 
@@ -576,10 +674,14 @@ class BridgeShell:
         except CommandError as exc:
             return error_payload(name, correlation_id_of(payload), exc), response_topic_of(payload)
         cid = command.correlation_id
-        before = self.executed.get(cid)
-        if before is not None:  # redelivered: answered again, not carried out again
-            return {**before, "duplicate": True}, command.response_topic
-        await self._record(cid, {"command": name, "correlation_id": cid, "status": "started"})
+        async with self._checking:  # a repeat received meanwhile waits for the record
+            before = self.executed.get(cid)
+            if before is not None:  # redelivered: answered again, not carried out again
+                return {**before, "duplicate": True}, command.response_topic
+            # stored before it is carried out; if the store fails, the command is not carried
+            # out, its id not noted: the broker's redelivery carries it out (at most once)
+            started = {"command": name, "correlation_id": cid, "status": "started"}
+            await self._record(cid, started)
         try:
             result = await self._execute(command)
         except CommandError as exc:
@@ -592,7 +694,10 @@ class BridgeShell:
             response = error_payload(name, cid, CommandError("command", type(exc).__name__))
         else:
             response = {"command": name, "correlation_id": cid, "status": "ok", "result": result}
-        await self._record(cid, response)
+        try:
+            await self._record(cid, response)
+        except Exception:  # carried out: answered all the same; a repeat is told "started"
+            LOGGER.exception("MQTT command %s: its response not recorded", name)
         return response, command.response_topic
 
     def _answer(self, name: str, topic: str | None, response: dict[str, Any]) -> None:
@@ -601,11 +706,22 @@ class BridgeShell:
         self.publish(Publication(topic or self.topics.response(name), response))
 
     async def _record(self, cid: str, response: dict[str, Any]) -> None:
+        await self._finished(self._store_record(cid, response))
+
+    async def _store_record(self, cid: str, response: dict[str, Any]) -> None:
+        """Store ``response`` as ``cid``'s, then note it in :attr:`executed` (a write that
+        fails leaves both as they were)."""
         record, evicted = self.executed.record(cid, response)
         batch = Batch().put(self.executed_namespace, cid, record)
         for key in evicted:
             batch.delete(self.executed_namespace, key)
-        await self._finished(self.store.commit(batch))
+        try:
+            await self.store.commit(batch)
+        except Exception as exc:
+            self._store_failed(exc, "a command's record")
+            raise
+        self._store_ok()
+        self.executed.note(cid, record)
 
 
 class MqttBridge(BridgeShell):

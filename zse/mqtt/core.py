@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import json
 import urllib.parse
 from collections import OrderedDict, deque
@@ -1064,12 +1065,21 @@ class Executed:
         return self._ids.get(correlation_id)
 
     def record(self, correlation_id: str, response: dict[str, Any]) -> tuple[Any, list[str]]:
-        """Note ``correlation_id`` (before it is carried out, with a provisional response;
-        again after, with the real one). Returns the record to store and the ids evicted."""
-        if correlation_id not in self._ids:
-            self._counter += 1
-        self._ids[correlation_id] = response
-        return {"n": self._counter, "response": response}, self._trim()
+        """What noting ``correlation_id`` (before it is carried out, with a provisional
+        response; again after, with the real one) stores: the record and the ids it evicts.
+        Nothing changes here until :meth:`note` says the record was stored: a write that
+        fails leaves the ids as the store has them."""
+        new = correlation_id not in self._ids
+        excess = len(self._ids) + new - self.limit
+        evicted = list(itertools.islice(self._ids, max(excess, 0)))  # limit >= 1
+        return {"n": self._counter + new, "response": response}, evicted
+
+    def note(self, correlation_id: str, record: Any) -> None:
+        """``record`` (of :meth:`record`) of ``correlation_id`` is stored: note it, the ids it
+        evicted gone."""
+        self._ids[correlation_id] = record["response"]
+        self._counter = max(self._counter, record["n"])
+        self._trim()
 
 
 class Outbox:
