@@ -3,15 +3,19 @@ on a virtual clock, with the durable log on a real file."""
 
 from __future__ import annotations
 
+import os
+import resource
+import signal
 import struct
 import tempfile
+import zlib
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zse.errors import InvalidFrame
+from zse.errors import InvalidFrame, StoreError
 from zse.interpan.hht import (
     CARRIER_CLUSTER_ID,
     DEFAULT_MANUFACTURER_CODE,
@@ -439,7 +443,7 @@ def test_partial_record_tail_is_dropped(tmp_path: Path, caplog: pytest.LogCaptur
         assert path.read_bytes() == whole[:last]
 
 
-@pytest.mark.parametrize("where", ["length", "kind", "crc", "zeroed"])
+@pytest.mark.parametrize("where", ["length", "length_past_the_end", "kind", "crc", "zeroed"])
 def test_corruption_in_the_middle_is_still_reported(tmp_path: Path, where: str) -> None:
     path = tmp_path / "hht.log"
     whole, _ = written_log(path)
@@ -448,6 +452,8 @@ def test_corruption_in_the_middle_is_still_reported(tmp_path: Path, where: str) 
     damaged = bytearray(whole + bytes(64))  # even with a zero tail after it
     if where == "length":
         damaged[second] ^= 0x01
+    elif where == "length_past_the_end":  # it claims the records after it and the file's end
+        damaged[second] = 0xFF
     elif where == "kind":
         damaged[second + 1] ^= 0x10
     elif where == "crc":
@@ -466,3 +472,165 @@ def record_offsets(data: bytes) -> list[int]:
         offsets.append(at)
         at += 1 + data[at] + 4
     return offsets
+
+
+def execute(txid: int, code: int = READ_REGISTER, body: bytes = b"") -> bytes:
+    return encode(Execute(1, 0, 1, Command(txid, code, body)), tsn=1, manufacturer_code=MFR)
+
+
+def answer(meter: HhtMeter, frame: bytes) -> Result:
+    _, result = decode(meter.receive(frame), manufacturer_code=MFR)
+    assert isinstance(result, Result)
+    return result
+
+
+@pytest.mark.parametrize("size", [249, 255])
+def test_every_result_the_wire_carries_is_logged_and_survives_a_restart(
+    tmp_path: Path, size: int
+) -> None:
+    """A result of 249-255 bytes (a DONE record over 255 bytes) is logged (a wide record, after
+    the format record), answered, and repeated from the log after a restart, never re-run."""
+    path = tmp_path / "hht.log"
+    log = FileLog(path)
+    runs: list[bytes] = []
+    meter = HhtMeter(log, {READ_REGISTER: lambda body: runs.append(body) or bytes(range(size))})
+    assert answer(meter, execute(0x11)) == Result(0x11, Status.EXECUTED, bytes(range(size)))
+    assert answer(meter, execute(0x12)).status is Status.EXECUTED  # and records after it
+    log.close()
+    data = path.read_bytes()
+    assert data.count(_FORMAT_RECORD) == 1  # format 2 from the first wide record on
+    log = FileLog(path)
+    meter = HhtMeter(log, {READ_REGISTER: lambda body: runs.append(body) or b""})
+    assert answer(meter, execute(0x11)) == Result(0x11, Status.DUPLICATE, bytes(range(size)))
+    assert answer(meter, execute(0x12)).status is Status.DUPLICATE
+    assert len(runs) == 2
+    log.close()
+
+
+#: The format record a log gets before its first wide record (format 2).
+_FORMAT_RECORD = bytes((2, 0x56, 2)) + struct.pack("<I", zlib.crc32(bytes((0x56, 2))))
+
+
+def test_a_torn_wide_record_is_a_torn_tail(tmp_path: Path) -> None:
+    """Every cut inside a wide DONE record (a power cut) drops it: the transaction is
+    INTERRUPTED, never re-run; a format this zse does not know is refused."""
+    path = tmp_path / "hht.log"
+    log = FileLog(path)
+    HhtMeter(log, {READ_REGISTER: lambda body: bytes(255)}).receive(execute(0x21))
+    log.close()
+    whole = path.read_bytes()
+    begin_end = 1 + 9 + 4
+    done = whole.index(b"\x00\x06\x01", begin_end)  # the wide DONE: 0x00, length 262 (u16)
+    for keep in range(done + 1, len(whole)):
+        path.write_bytes(whole[:keep] + bytes(keep % 7))
+        meter = HhtMeter(FileLog(path), {READ_REGISTER: lambda body: b"again"})
+        assert answer(meter, execute(0x21)).status is Status.INTERRUPTED
+        assert meter.executions == 0
+        meter.log.close()  # type: ignore[attr-defined]
+        assert path.read_bytes() == whole[:done]
+    future = bytes((0x56, 3))
+    path.write_bytes(
+        whole[:begin_end] + bytes((2,)) + future + struct.pack("<I", zlib.crc32(future))
+    )
+    with pytest.raises(InvalidFrame, match="HHT log format 3 at file offset 14"):
+        FileLog(path)
+
+
+def test_a_result_longer_than_the_wire_carries_is_failed_and_logged(tmp_path: Path) -> None:
+    path = tmp_path / "hht.log"
+    log = FileLog(path)
+    meter = HhtMeter(log, {READ_REGISTER: lambda body: bytes(256)})
+    assert answer(meter, execute(0x31)) == Result(0x31, Status.FAILED)
+    log.close()
+    log = FileLog(path)
+    meter = HhtMeter(log, {READ_REGISTER: lambda body: b""})
+    assert answer(meter, execute(0x31)) == Result(0x31, Status.DUPLICATE)
+    assert meter.executions == 0
+    log.close()
+
+
+def _record(record: bytes) -> bytes:
+    return bytes((len(record),)) + record + struct.pack("<I", zlib.crc32(record))
+
+
+@pytest.mark.parametrize("zeros", [0, 4096])
+def test_a_torn_done_whose_result_holds_a_record_is_a_torn_tail(tmp_path: Path, zeros: int) -> None:
+    """The result bytes of the torn last DONE hold a complete, CRC-valid record: that is part
+    of the torn record, not a record after damage, so the meter starts (the transaction
+    INTERRUPTED), at every cut inside the DONE, with or without a zero-filled tail."""
+    path = tmp_path / "hht.log"
+    inner = _record(struct.pack("<BIHBB", 0x42, 0x99, 1, 0, 1))  # a BEGIN record's frame
+    log = FileLog(path)
+    HhtMeter(log, {READ_REGISTER: lambda body: bytes(3) + inner + bytes(5)}).receive(execute(0x22))
+    log.close()
+    whole = path.read_bytes()
+    done = 1 + 9 + 4
+    for keep in range(done + 1, len(whole)):
+        path.write_bytes(whole[:keep] + bytes(zeros))
+        log = FileLog(path)
+        log.close()
+        assert log.get(0x99) is None
+        assert log.get(0x22) == LogEntry(0x22, 1, 0, 1)  # begun, its DONE torn: INTERRUPTED
+        assert path.read_bytes() == whole[:done]
+
+
+def test_two_file_logs_on_one_file_are_refused(tmp_path: Path) -> None:
+    """A second FileLog on the same file (another meter process, or this one again, by any
+    path to it) gets StoreError, so a transaction is never executed by both."""
+    path = tmp_path / "hht.log"
+    first = FileLog(path)
+    link = tmp_path / "link.log"
+    os.link(path, link)
+    for other in (path, link):
+        with pytest.raises(StoreError, match="in use by another FileLog"):
+            FileLog(other)
+    meter = HhtMeter(first, {READ_REGISTER: lambda body: b"once"})
+    assert answer(meter, execute(0x33)).status is Status.EXECUTED
+    first.close()
+    first.close()  # again: nothing
+    second = FileLog(path)  # the lock went with the first
+    meter = HhtMeter(second, {READ_REGISTER: lambda body: b"twice"})
+    assert answer(meter, execute(0x33)) == Result(0x33, Status.DUPLICATE, b"once")
+    second.close()
+
+
+def test_a_path_that_is_not_a_log_file_raises_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"cannot open the HHT log: Is a directory$"):
+        FileLog(tmp_path)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(StoreError, match=r"fifo: the HHT log is not a regular file$"):
+        FileLog(fifo)
+    with pytest.raises(StoreError, match=r"cannot open the HHT log: No such file or directory$"):
+        FileLog(tmp_path / "missing" / "hht.log")
+
+
+def test_a_failed_write_raises_store_error_and_loses_nothing(tmp_path: Path) -> None:
+    """A write that fails for real (the file size limit, EFBIG) before the handler runs: it
+    does not run, the log refuses further writes, and after a reopen it runs once."""
+    path = tmp_path / "hht.log"
+    log = FileLog(path)
+    runs: list[bytes] = []
+    meter = HhtMeter(log, {READ_REGISTER: lambda body: runs.append(body) or b"ok"})
+    assert answer(meter, execute(0x41)).status is Status.EXECUTED
+    size = path.stat().st_size
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 5, limit[1]))
+        with pytest.raises(StoreError, match=r"cannot write the HHT log: File too large$"):
+            meter.receive(execute(0x42))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert runs == [b""]
+    assert path.stat().st_size == size  # the partial record taken back
+    with pytest.raises(StoreError, match=r"a write to the HHT log failed; reopen it$"):
+        meter.receive(execute(0x42))
+    log.close()
+    log = FileLog(path)
+    meter = HhtMeter(log, {READ_REGISTER: lambda body: runs.append(body) or b"ok"})
+    assert answer(meter, execute(0x42)).status is Status.EXECUTED
+    assert answer(meter, execute(0x41)).status is Status.DUPLICATE
+    assert runs == [b"", b""]
+    log.close()

@@ -19,8 +19,9 @@ out of reach here; the format below is zse's own, documented in docs/installer.m
 unknown originator or a counter at or below the last one executed are refused (and told); the
 very command already executed (same counter, same digest: a terminal resending after its link
 broke) is answered DUPLICATE with the stored outcome, never run again. A command that may run
-is *begun* (the shell persists that first), run, then *done* with its outcome. After a restart
-a begun command that is not done is INTERRUPTED, never re-run.
+is *begun* (the shell persists that first, and :meth:`HubLedger.abandon` s it if that fails: it
+has not run), run, then *done* with its outcome. After a restart a begun command that is not
+done is INTERRUPTED, never re-run.
 """
 
 from __future__ import annotations
@@ -210,8 +211,8 @@ class HubLedger:
     """The hub's record of signed commands, per originator (see the module docstring).
 
     ``originators`` maps an originator id to its public key. :meth:`changes` gives the records
-    to persist (key -> value, None to delete) since the last call; :meth:`from_records` loads
-    them back.
+    to persist (key -> value, None to delete) since the last call (:meth:`unsaved` gives back
+    those a failed commit did not persist); :meth:`from_records` loads them back.
     """
 
     def __init__(
@@ -226,6 +227,9 @@ class HubLedger:
         self.keep = keep
         self._state: dict[bytes, _Originator] = {}
         self._changes: dict[str, dict[str, Any] | None] = {}
+        self._before_begin: (
+            tuple[SignedCommand, _Originator | None, dict[str, dict[str, Any] | None]] | None
+        ) = None
         self.refused: dict[Outcome, int] = {}
 
     # -- decisions ------------------------------------------------------------------------
@@ -279,14 +283,37 @@ class HubLedger:
         return Decision(run=False, response=CommandResponse(counter=counter, status=status))
 
     def begin(self, command: SignedCommand) -> None:
-        """Record that ``command`` runs now (persist :meth:`changes` before running it)."""
+        """Record that ``command`` runs now (persist :meth:`changes` before running it; if
+        that fails, :meth:`abandon` it: it has not run)."""
+        state = self._state.get(command.originator)
+        self._before_begin = (
+            command,
+            None if state is None else _Originator(state.last, OrderedDict(state.outcomes)),
+            dict(self._changes),
+        )
         state = self._state.setdefault(command.originator, _Originator())
         state.last = command.counter
         record = {"digest": command.digest, "status": Outcome.INTERRUPTED, "begun": True}
         self._put(command.originator, command.counter, record)
 
+    def abandon(self, command: SignedCommand) -> None:
+        """Undo the :meth:`begin` of ``command`` whose records could not be persisted: the
+        ledger (and its pending :meth:`changes`) is as it was before, so the command, sent
+        again, runs. Only right after that ``begin``; ``ValueError`` otherwise."""
+        before = self._before_begin
+        if before is None or before[0] is not command:
+            raise ValueError("abandon() undoes the last begin() of the same command only")
+        self._before_begin = None
+        _, state, changes = before
+        if state is None:
+            self._state.pop(command.originator, None)
+        else:
+            self._state[command.originator] = state
+        self._changes = changes
+
     def done(self, command: SignedCommand, status: Outcome, result: bytes = b"") -> CommandResponse:
         """Record ``command``'s outcome; the response to send (after persisting)."""
+        self._before_begin = None
         record = {"digest": command.digest, "status": int(status), "result": result.hex()}
         self._put(command.originator, command.counter, record)
         return CommandResponse(counter=command.counter, status=status, result=result)
@@ -312,6 +339,16 @@ class HubLedger:
         """What changed since the last call: record key -> value (None: delete)."""
         changes, self._changes = self._changes, {}
         return changes
+
+    def unsaved(self, changes: Mapping[str, dict[str, Any] | None]) -> None:
+        """Give back ``changes`` (from :meth:`changes`) that could not be persisted: the next
+        :meth:`changes` returns them again, under any made since."""
+        self._changes = {**changes, **self._changes}
+
+    @property
+    def pending(self) -> bool:
+        """Whether some changes are not persisted yet."""
+        return bool(self._changes)
 
     @classmethod
     def from_records(

@@ -17,9 +17,12 @@ On the hub, :class:`InstallerHub` serves the tunnel protocol: each command is ju
 :class:`~zse.installer.core.HubLedger` (signature, originator counter, repeat), begun (committed
 to the :class:`zse.store.Store`), run by the application's handler for its code, and done
 (committed) before the answer goes back, so a command runs at most once across restarts and
-resends. On the terminal, :class:`InstallerTerminal` runs a service request and resumes it
-after a broken link: it reopens the tunnel and sends the command it was on again; the hub
-answers a command it already ran DUPLICATE with the stored result.
+resends. A commit that fails raises :class:`~zse.errors.StoreError` and loses nothing: a command
+whose *begun* record was not committed has not run (the resend runs it), and an outcome not
+committed is committed before the hub answers anything else. On the terminal,
+:class:`InstallerTerminal` runs a service request and resumes it after a broken link: it
+reopens the tunnel and sends the command it was on again; the hub answers a command it already
+ran DUPLICATE with the stored result.
 
 Messages on the tunnel are framed with a 2-octet length (big-endian), as a tunnel is a stream
 of octets cut into Transfer Data of any size.
@@ -420,6 +423,8 @@ class InstallerHub:
     async def execute(self, data: bytes) -> CommandResponse:
         """Judge, run (at most once) and answer one signed command."""
         async with self._lock:
+            if self.ledger.pending:  # an outcome whose commit failed: committed before answering
+                await self._save()
             command, decision = self.ledger.decide(data)
             if not decision.run:
                 assert decision.response is not None
@@ -429,7 +434,11 @@ class InstallerHub:
             if handler is None:
                 return CommandResponse(counter=command.counter, status=Outcome.UNSUPPORTED)
             self.ledger.begin(command)
-            await self._save()  # begun, durably, before it runs
+            try:
+                await self._save()  # begun, durably, before it runs
+            except BaseException:
+                self.ledger.abandon(command)  # not begun, not run: a resend runs it
+                raise
             status, result = Outcome.EXECUTED, b""
             try:
                 outcome = handler(command.body)
@@ -440,7 +449,7 @@ class InstallerHub:
             key = (command.originator, command.counter)
             self.executed[key] = self.executed.get(key, 0) + 1
             response = self.ledger.done(command, status, result)
-            await self._save()
+            await self._save()  # if it fails, kept pending and committed before the next answer
             if self.on_executed is not None:
                 self.on_executed(command, response)
             LOGGER.info(
@@ -462,7 +471,11 @@ class InstallerHub:
                 batch.delete(self.namespace, key)
             else:
                 batch.put(self.namespace, key, value)
-        await self.store.commit(batch)
+        try:
+            await self.store.commit(batch)
+        except BaseException:
+            self.ledger.unsaved(changes)  # nothing lost: committed with the next save
+            raise
 
 
 class InstallerTerminal:

@@ -24,16 +24,19 @@ never re-run. :class:`FileLog` is a small append-only file of CRC-checked record
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import io
 import logging
 import os
+import stat
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from zse.errors import InvalidFrame
+from zse.errors import InvalidFrame, StoreError
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.window import AllowedCommand
 from zse.se.ids import ZSE_MANUFACTURER_CODE
@@ -280,6 +283,9 @@ def set_time_body(utc_seconds: int) -> bytes:
 
 
 def set_time_from_body(body: bytes) -> int:
+    """The time a :data:`SET_TIME` body carries (zse's HHT carrier command 0x01, docs/interpan.md):
+    ZCL UTCTime as in the Time cluster (ZCL 3.12.2.2.1), seconds since 2000-01-01 00:00 UTC, a
+    little-endian uint32. :class:`~zse.errors.InvalidFrame` unless the body is 4 bytes."""
     if len(body) != 4:
         raise InvalidFrame(f"set-time body must be 4 bytes (UTCTime), got {len(body)}")
     return int.from_bytes(body, "little")
@@ -334,57 +340,158 @@ class MemoryLog:
         return (e for e in self._entries.values() if e.request_id == request_id)
 
 
-_BEGIN, _DONE = 0x42, 0x44
+_BEGIN, _DONE, _FORMAT = 0x42, 0x44, 0x56
 _BEGIN_REC = struct.Struct("<BIHBB")
 _DONE_REC = struct.Struct("<BIBB")
+#: The longest record: a DONE with the longest result the wire carries (u8 length).
+_MAX_RECORD = _DONE_REC.size + 0xFF
+#: The format record that allows wide frames after it (format 2, see :class:`FileLog`).
+_FORMAT_2 = bytes((_FORMAT, 2))
 
 
-def _record_at(data: bytes, offset: int) -> bytes | None:
-    """The complete, non-empty, CRC-valid record at ``offset``, else ``None``."""
-    length = data[offset]
-    end = offset + 1 + length + 4
-    if length == 0 or end > len(data):
+def _frame(record: bytes) -> bytes:
+    """A record framed for the log: short (u8 length) when it fits, else wide."""
+    short = len(record) <= 0xFF
+    head = bytes((len(record),)) if short else b"\x00" + struct.pack("<H", len(record))
+    return head + record + struct.pack("<I", zlib.crc32(record))
+
+
+def _checked(data: bytes, start: int, length: int) -> tuple[bytes, int] | None:
+    """The record of ``length`` bytes at ``start`` and the offset after its CRC, if it is
+    complete and its CRC matches; else ``None``."""
+    end = start + length + 4
+    if end > len(data):
         return None
-    record = data[offset + 1 : end - 4]
+    record = data[start : start + length]
     (crc,) = struct.unpack_from("<I", data, end - 4)
-    return record if zlib.crc32(record) == crc else None
+    return (record, end) if zlib.crc32(record) == crc else None
+
+
+def _length_at(data: bytes, offset: int, wide: bool) -> tuple[int, int] | None:
+    """What the length field at ``offset`` says: (its size, the record's length), or ``None``
+    where it holds no length the log writes (zero bytes, a cut-off wide field)."""
+    if data[offset]:
+        return 1, data[offset]
+    if not wide or offset + 3 > len(data):
+        return None
+    (length,) = struct.unpack_from("<H", data, offset + 1)
+    return (3, length) if 0xFF < length <= _MAX_RECORD else None
+
+
+def _record_at(data: bytes, offset: int, wide: bool) -> tuple[bytes, int] | None:
+    """The complete, non-empty, CRC-valid record at ``offset`` and the offset after it."""
+    field = _length_at(data, offset, wide)
+    return None if field is None else _checked(data, offset + field[0], field[1])
+
+
+def _valid_with_another_length(data: bytes, offset: int) -> bool:
+    """Whether a CRC-valid record starts at ``offset`` with a length other than its length
+    field says: then that field is what is damaged, and the records after it are real."""
+    short = (_checked(data, offset + 1, n) for n in range(1, 0x100))
+    wide = (_checked(data, offset + 3, n) for n in range(0x100, _MAX_RECORD + 1))
+    return any(found is not None for found in (*short, *wide))
 
 
 class FileLog(MemoryLog):
     """An append-only file of records ``length (u8) | record | CRC-32 (u32)``, fsync'd each.
 
+    A record longer than 255 bytes (a DONE with a result of 249-255 bytes) is framed *wide*:
+    ``0x00 | length (u16) | record | CRC-32``. The first wide record is preceded by a format
+    record (``0x56 0x02``): the log is then *format 2*, which a zse before it refuses (unknown
+    record) rather than misreading; a log without wide records stays format 1, as before.
+
+    One :class:`FileLog` holds the file at a time: it takes an exclusive ``flock`` on it (as
+    :mod:`zse.store` does with a store file), and a second one, in this process or another,
+    gets :class:`~zse.errors.StoreError` instead of executing the same transactions again. A
+    path that cannot be opened, read or written (a directory, no permission, an I/O error)
+    raises :class:`~zse.errors.StoreError` too; after a failed write the log refuses further
+    writes (reopen it: the replay decides what reached the disk).
+
     Opening replays the file. A *torn tail* is cut off with a warning naming its file offset:
-    damage after which no complete record follows, i.e. what a power cut during the last
-    append leaves (a partial record, or the zero bytes a file system leaves where the data
-    never reached the disk). Damage followed by a complete record is corruption in the middle
-    of the log and raises :class:`InvalidFrame` with the file offset.
+    what a power cut during the last append leaves (each append is fsync'd before the next is
+    written, so only the last can be torn): a record cut short, or the zero bytes a file system
+    leaves where the data never reached the disk, with nothing but zero bytes after the span
+    its length field claims. Damage followed by more than that (bytes after that span, a
+    record that is valid with another length, or, after zero bytes, a complete record) is
+    corruption in the middle of the log and raises :class:`InvalidFrame` with the file offset.
+    A complete record inside the torn record's own span (the result bytes of a torn DONE) is
+    part of it, not a record.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
         super().__init__()
         self.path = os.fspath(path)
         self._fsync = fsync
-        self._replay()
-        self._file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
-
-    def _replay(self) -> None:
+        self._wide = False
+        self._failed = False
+        fd = self._claim()
         try:
-            with open(self.path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return
+            self._size = self._replay(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        # a file object owns the descriptor (and so the lock): a FileLog dropped unclosed
+        # releases it when collected, as the file object it held before did
+        self._file: io.FileIO | None = io.FileIO(fd, "r+")
+
+    def _claim(self) -> int:
+        """Open the file (created if missing) and take its exclusive lock."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot open the HHT log: {_reason(exc)}") from exc
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StoreError(f"{self.path}: the HHT log is not a regular file")
+            try:
+                import fcntl  # noqa: PLC0415 - POSIX only
+            except ImportError:  # pragma: no cover - Windows: nothing is enforced
+                return fd
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise StoreError(
+                    f"{self.path}: the HHT log is in use by another FileLog (another meter "
+                    "process, or already open in this one); one at a time"
+                ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _replay(self, fd: int) -> int:
+        """Apply the file's records; the size of what is kept."""
+        chunks = []
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot read the HHT log: {_reason(exc)}") from exc
+        data = b"".join(chunks)
         offset = 0
         while offset < len(data):
-            record = _record_at(data, offset)
-            if record is None:
-                if any(_record_at(data, at) for at in range(offset + 1, len(data))):
+            found = _record_at(data, offset, self._wide)
+            if found is None:
+                if not self._torn(data, offset):
                     raise InvalidFrame(f"corrupt HHT log record at file offset {offset}")
-                self._cut(offset, len(data))
-                return
+                self._cut(fd, offset, len(data))
+                return offset
+            record, end = found
             self._apply(record, offset)
-            offset += 1 + len(record) + 4
+            offset = end
+        return offset
 
-    def _cut(self, offset: int, size: int) -> None:
+    def _torn(self, data: bytes, offset: int) -> bool:
+        """Whether the damage at ``offset`` is a torn tail (see the class docstring)."""
+        field = _length_at(data, offset, self._wide)
+        if field is None:  # zero bytes where a length belongs: no complete record may follow
+            return not any(_record_at(data, at, True) for at in range(offset + 1, len(data)))
+        end = offset + field[0] + field[1] + 4
+        if data[end:].strip(b"\x00"):  # bytes after its span: it was not the last append
+            return False
+        return not _valid_with_another_length(data, offset)
+
+    def _cut(self, fd: int, offset: int, size: int) -> None:
         """Drop the torn tail ``offset..size`` (power cut mid-append), durably."""
         LOGGER.warning(
             "HHT log %s: torn tail of %d bytes at file offset %d dropped "
@@ -394,10 +501,12 @@ class FileLog(MemoryLog):
             offset,
             offset,
         )
-        with open(self.path, "r+b") as f:
-            f.truncate(offset)
+        try:
+            os.ftruncate(fd, offset)
             if self._fsync:
-                os.fsync(f.fileno())
+                os.fsync(fd)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot cut the HHT log: {_reason(exc)}") from exc
 
     def _apply(self, record: bytes, offset: int) -> None:
         kind = record[0]
@@ -413,14 +522,38 @@ class FileLog(MemoryLog):
             ):
                 raise InvalidFrame(f"inconsistent HHT log record at file offset {offset}")
             super().done(txid, Status(status), record[_DONE_REC.size :])
+        elif kind == _FORMAT and len(record) == len(_FORMAT_2):
+            if record != _FORMAT_2:
+                raise InvalidFrame(
+                    f"HHT log format {record[1]} at file offset {offset}: this zse reads 1 and 2"
+                )
+            self._wide = True
         else:
             raise InvalidFrame(f"unknown HHT log record at file offset {offset}")
 
     def _append(self, record: bytes) -> None:
-        self._file.write(bytes([len(record)]) + record + struct.pack("<I", zlib.crc32(record)))
-        self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
+        if self._file is None:
+            raise StoreError(f"{self.path}: the HHT log is closed")
+        fd = self._file.fileno()
+        if self._failed:
+            raise StoreError(f"{self.path}: a write to the HHT log failed; reopen it")
+        data = _frame(record)
+        wide = len(record) > 0xFF
+        if wide and not self._wide:
+            data = _frame(_FORMAT_2) + data  # format 2 from here on, in the same append
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self._fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            self._failed = True  # what reached the disk is the replay's to decide
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._size)
+            raise StoreError(f"{self.path}: cannot write the HHT log: {_reason(exc)}") from exc
+        self._size += len(data)
+        self._wide = self._wide or wide
 
     def begin(self, entry: LogEntry) -> None:
         self._append(
@@ -431,11 +564,21 @@ class FileLog(MemoryLog):
         super().begin(entry)
 
     def done(self, transaction_id: int, status: Status, result: bytes) -> None:
+        if len(result) > 0xFF:
+            raise InvalidFrame(f"HHT result of {len(result)} bytes: the wire carries at most 255")
         self._append(_DONE_REC.pack(_DONE, transaction_id, status, len(result)) + result)
         super().done(transaction_id, status, result)
 
     def close(self) -> None:
-        self._file.close()
+        """Close the file and release its lock (again: nothing)."""
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.close()
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError in a few words, on one line."""
+    return exc.strerror or str(exc).replace("\n", " ")
 
 
 # -- the meter (server) ---------------------------------------------------------------------
@@ -494,6 +637,14 @@ class HhtMeter:
         except CommandFailed as exc:
             result, status = exc.result, Status.FAILED
         except InvalidFrame:
+            result, status = b"", Status.FAILED
+        result = bytes(result)
+        if len(result) > 0xFF:  # ran, but its result does not fit the answer's u8 length
+            LOGGER.error(
+                "HHT transaction 0x%08X: a result of %d bytes cannot be answered (at most 255)",
+                cmd.transaction_id,
+                len(result),
+            )
             result, status = b"", Status.FAILED
         self.log.done(cmd.transaction_id, status, result)
         return Result(cmd.transaction_id, status, result)
