@@ -6,10 +6,12 @@ format, documented in ``docs/installcode.md``:
 - UTF-8 text, an optional byte-order mark (Excel writes one), comma-separated, RFC 4180 quoting;
 - the first non-blank row is a **header naming the columns**, in any order, case-insensitive
   (``Install Code`` and ``install-code`` name ``install_code``);
-- required columns ``eui64`` and ``install_code``; optional ``label``, ``groups`` (registry
-  groups separated by ``;``) and ``link_key`` (32 hex digits, written by ``zse installcode``;
-  when present and not empty it must be the install code's link key); any other column name is
-  an error, so a misspelt column is never dropped in silence;
+- required columns ``eui64`` and ``install_code`` (a printed code, or a label or QR string
+  with the same EUI-64 and an install code, :func:`zse.installcode.parse_label`); optional
+  ``label``, ``groups`` (registry groups separated by ``;``) and ``link_key`` (32 hex digits,
+  written by ``zse installcode``; when present and not empty it must be the install code's
+  link key); any other column name is an error, so a misspelt column is never dropped in
+  silence;
 - one device a row; blank rows are skipped; a row may stop before its trailing optional cells
   (they are empty) but may not have more cells than the header names; an EUI-64 may appear
   only once; a file without a device row is an error.
@@ -29,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from zse.errors import DecodeError, ZseError
-from zse.installcode import InstallCode, canonical_eui64
+from zse.installcode import InstallCode, canonical_eui64, format_eui64, parse_label
 
 __all__ = [
     "COLUMNS",
@@ -136,13 +138,35 @@ def _numbered_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
 
 def _is_data(cell: str) -> bool:
     """Whether a cell is an EUI-64 or an install code rather than a column name."""
-    for parse in (canonical_eui64, InstallCode.parse):
+    for parse in (canonical_eui64, parse_label):
         try:
             parse(cell)
         except DecodeError:
             continue
         return True
     return False
+
+
+def _install_code(eui64: str, text: str, line: int) -> InstallCode:
+    """The install code of a row's cell: a printed code or a label of the same device."""
+    try:
+        printed = parse_label(text)
+    except DecodeError as exc:
+        raise DeviceCsvError(f"EUI-64 {eui64}: {exc}", line) from None
+    code = printed.install_code
+    if code is None:
+        raise DeviceCsvError(
+            f"EUI-64 {eui64}: install_code is a {printed.form.value} label carrying a link "
+            "key, not an install code",
+            line,
+        )
+    if printed.eui64 is not None and format_eui64(printed.eui64) != eui64:
+        raise DeviceCsvError(
+            f"EUI-64 {eui64}: install_code is a label for another device "
+            f"({format_eui64(printed.eui64)})",
+            line,
+        )
+    return code
 
 
 def _cells(count: int) -> str:
@@ -208,10 +232,7 @@ class Columns:
             eui64 = canonical_eui64(values["eui64"])
         except DecodeError as exc:
             raise DeviceCsvError(str(exc), line) from None
-        try:
-            code = InstallCode.parse(values["install_code"])
-        except DecodeError as exc:
-            raise DeviceCsvError(f"EUI-64 {eui64}: {exc}", line) from None
+        code = _install_code(eui64, values["install_code"], line)
         link_key = code.link_key
         stated = values.get("link_key", "")
         if stated:

@@ -24,9 +24,11 @@ from zse.capture.app import global_fields, plain
 from zse.capture.frames import (
     decode_aps,
     decode_aps_command,
+    decode_gp,
     decode_mac,
     decode_mac_payload,
     decode_nwk,
+    is_gp,
 )
 from zse.capture.reader import Record
 from zse.errors import InvalidFrame
@@ -151,3 +153,18 @@ def test_global_fields_decode_as_zigpy_does(command, body):
     assert theirs is not None
     assert ours == plain(theirs)
     assert our_rest == their_rest
+
+
+@settings(max_examples=300)
+@given(
+    fc=st.integers(0, 255).map(lambda b: (b & ~0x3C) | 0x0C),  # protocol version 3: GP
+    rest=st.binary(max_size=30),
+)
+def test_green_power_decoder_meets_garbage(fc, rest):
+    data = bytes((fc,)) + rest
+    assert is_gp(data)
+    try:
+        gp = decode_gp(data)
+    except InvalidFrame:
+        return
+    assert gp.fields()["type"]

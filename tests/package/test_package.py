@@ -417,9 +417,12 @@ def test_public_names_are_pinned():
     assert zse.__all__ == ["__version__"]
     assert sorted(zse.installcode.__all__) == [
         "DATA_LENGTHS",
+        "DeviceLabel",
         "InstallCode",
         "InvalidEui64",
         "InvalidInstallCode",
+        "InvalidLabel",
+        "LabelForm",
         "MmoHash",
         "RandomBytes",
         "canonical_eui64",
@@ -429,6 +432,7 @@ def test_public_names_are_pinned():
         "mmo_hash",
         "oui",
         "parse_eui64",
+        "parse_label",
     ]
     for name in zse.installcode.__all__:
         assert getattr(zse.installcode, name) is not None

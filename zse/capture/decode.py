@@ -21,14 +21,17 @@ from zse.capture.app import decode_application
 from zse.capture.frames import (
     NWK_COMMANDS,
     Aps,
+    GreenPower,
     Mac,
     Nwk,
     decode_aps,
     decode_aps_command,
+    decode_gp,
     decode_mac,
     decode_mac_payload,
     decode_nwk,
     eui64_text,
+    is_gp,
 )
 from zse.capture.keys import Key, KeyRing
 from zse.capture.link import Link, mac_frame
@@ -92,6 +95,8 @@ class Decoded:
     mac: Mac | None = None
     mac_fields: dict[str, Any] = field(default_factory=dict)
     nwk: Nwk | None = None
+    #: a Green Power frame's stub NWK header (instead of ``nwk``)
+    gp: GreenPower | None = None
     nwk_command: dict[str, Any] | None = None
     aps: Aps | None = None
     security: list[Security] = field(default_factory=list)
@@ -171,6 +176,9 @@ class CaptureDecoder:
             out.mac_fields = decode_mac_payload(mac, payload)
             return
         if not payload:
+            return
+        if is_gp(payload):
+            out.gp = decode_gp(payload)
             return
         nwk, rest = decode_nwk(payload)
         out.nwk = nwk

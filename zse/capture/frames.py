@@ -21,18 +21,22 @@ from zse.security import aps_header_length, nwk_header_length
 
 __all__ = [
     "APS_COMMANDS",
+    "GP_COMMANDS",
     "MAC_COMMANDS",
     "NWK_COMMANDS",
     "Aps",
+    "GreenPower",
     "Mac",
     "Nwk",
     "decode_aps",
     "decode_aps_command",
+    "decode_gp",
     "decode_mac",
     "decode_mac_by_field",
     "decode_mac_payload",
     "decode_nwk",
     "eui64_text",
+    "is_gp",
 ]
 
 MAC_FRAME_TYPES = {0: "beacon", 1: "data", 2: "ack", 3: "command"}
@@ -74,6 +78,29 @@ APS_COMMANDS = {
     0x0F: "verify key",
     0x10: "confirm key",
 }
+#: The GP stub NWK header's protocol version (Green Power 14-0563 A.1.4.1)
+GP_PROTOCOL_VERSION = 3
+GP_FRAME_TYPES = {0: "data", 1: "maintenance"}
+GP_APPLICATIONS = {0: "source id", 1: "LPED", 2: "IEEE"}
+#: GPD command ids (Green Power 14-0563 Table 49), the common ones
+GP_COMMANDS = {
+    **{0x10 + n: f"recall scene {n}" for n in range(8)},
+    **{0x18 + n: f"store scene {n}" for n in range(8)},
+    0x20: "off",
+    0x21: "on",
+    0x22: "toggle",
+    0xE0: "commissioning",
+    0xE1: "decommissioning",
+    0xE2: "success",
+    0xE3: "channel request",
+    0xF0: "commissioning reply",
+    0xF3: "channel configuration",
+}
+_GP_CHANNEL_CONFIGURATION = b"\xf3"  # a maintenance frame's command without a source id
+_GP_SOURCE_ID_APP = 0
+_GP_IEEE_APP = 2
+_GP_FULL_SECURITY = 2  # 4-byte frame counter and MIC; 3 also encrypts the payload
+_GP_ENCRYPTED = 3
 #: Transport Key key types (ZB 4.4.10.1 / Table 4.12 as ZigBee PRO uses them)
 KEY_TYPES = {
     0x00: "trust center master key",
@@ -353,6 +380,78 @@ def decode_nwk(data: bytes) -> tuple[Nwk, bytes]:
         relays, length,
     )  # fmt: skip
     return nwk, data[length:]
+
+
+def is_gp(data: bytes) -> bool:
+    """Whether the NWK payload of a MAC data frame is a Green Power stub NWK frame (its frame
+    control's protocol version is 3, Green Power 14-0563 A.1.4.1)."""
+    return bool(data) and (data[0] >> 2) & 0xF == GP_PROTOCOL_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class GreenPower:
+    """A Green Power stub NWK header (Green Power 14-0563 A.1.4.1): not decoded further than
+    its GPD command id, which an encrypted frame (security level 3) hides."""
+
+    frame_type: int
+    auto_commissioning: bool
+    application: int
+    security_level: int
+    src_id: int | None
+    counter: int | None
+    command: int | None
+
+    def fields(self) -> dict[str, Any]:
+        """The header as JSON-ready fields."""
+        out: dict[str, Any] = {
+            "type": GP_FRAME_TYPES.get(self.frame_type, f"reserved {self.frame_type}"),
+            "auto_commissioning": self.auto_commissioning,
+            "application": GP_APPLICATIONS.get(self.application, f"reserved {self.application}"),
+            "security_level": self.security_level,
+        }
+        if self.src_id is not None:
+            out["src_id"] = f"0x{self.src_id:08x}"
+        if self.counter is not None:
+            out["counter"] = self.counter
+        if self.command is not None:
+            out["command"] = GP_COMMANDS.get(self.command, f"0x{self.command:02x}")
+        return out
+
+
+def decode_gp(data: bytes) -> GreenPower:
+    """The Green Power stub NWK header at the start of ``data`` (see :func:`is_gp`): frame
+    control, extended frame control, GPD source id and security frame counter, and the GPD
+    command id when the payload is not encrypted."""
+    if not is_gp(data):
+        raise InvalidFrame("GP frame control at offset 0: protocol version is not 3")
+    fc = data[0]
+    frame_type, auto = fc & 3, bool(fc & 0x40)
+    application = level = 0
+    pos = 1
+    if fc & 0x80:
+        if len(data) < 2:
+            raise InvalidFrame("GP extended frame control at offset 1 missing")
+        application, level = data[1] & 0b111, (data[1] >> 3) & 0b11
+        pos = 2
+    if application != _GP_SOURCE_ID_APP:  # addressed by IEEE address (or LPED): no further
+        return GreenPower(frame_type, auto, application, level, None, None, None)
+    src_id = counter = None
+    if frame_type == 0 or (
+        frame_type == 1 and fc & 0x80 and data[pos : pos + 1] != _GP_CHANNEL_CONFIGURATION
+    ):
+        if len(data) < pos + 4:
+            raise InvalidFrame(f"GP source id at offset {pos} truncated")
+        (src_id,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+    if level >= _GP_FULL_SECURITY:
+        if len(data) < pos + 4:
+            raise InvalidFrame(f"GP security frame counter at offset {pos} truncated")
+        (counter,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+    if len(data) <= pos:
+        raise InvalidFrame(f"GP frame: no GPD command id at offset {pos}")
+    command = None if level == _GP_ENCRYPTED else data[pos]
+    return GreenPower(frame_type, auto, application, level, src_id, counter, command)
 
 
 # not frozen (its per-field setattr costs a capture ~7 %): read-only by convention

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from zse.capture.decode import Decoded
+from zse.capture.frames import GreenPower
 
 __all__ = ["HIDDEN", "as_json", "as_line", "frame_fields"]
 
@@ -76,6 +77,8 @@ def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]:
             out["mac"].update(frame.mac_fields)
     if frame.nwk is not None:
         out["nwk"] = frame.nwk.fields()
+    if frame.gp is not None:
+        out["gp"] = frame.gp.fields()
     if frame.aps is not None:
         out["aps"] = frame.aps.fields()
     if frame.security:
@@ -139,6 +142,9 @@ def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
             + (f" seq {nwk.seq}" if nwk.seq is not None else "")
             + _security(frame, "nwk")
         )
+    gp = frame.gp
+    if gp is not None:
+        parts.append(_gp_text(gp))
     aps = frame.aps
     if aps is not None:
         text = f"APS {aps.fields()['type']}"
@@ -158,6 +164,20 @@ def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
         parts.append("BAD FCS")
     route = f"{frame.source() or '-'} -> {frame.destination() or '-'}"
     return f"{record.number:>6}  {_time(record.time_ns)}  {route:<24}  {' | '.join(parts)}"
+
+
+def _gp_text(gp: GreenPower) -> str:
+    fields = gp.fields()
+    text = f"Green Power {fields['type']}"
+    if "src_id" in fields:
+        text += f" src_id {fields['src_id']}"
+    if gp.security_level:
+        text += f" security level {gp.security_level}"
+    if gp.counter is not None:
+        text += f" #{gp.counter}"
+    if "command" in fields:
+        text += f" | GP {fields['command']}"
+    return text
 
 
 def _command_text(command: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ import click
 from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
 from zse.device_csv import DeviceCsvError, DeviceReader, DeviceRow, decode_lines, write_devices
 from zse.errors import DecodeError
-from zse.installcode import InstallCode
+from zse.installcode import DeviceLabel, LabelForm, format_eui64, parse_label
 
 __all__ = ["CsvReport", "installcode", "validate_csv"]
 
@@ -31,14 +31,19 @@ ChunkCheck = Callable[[Rows], Checked]
 _READ_SIZE = 1 << 16
 
 
-def _describe(code: InstallCode) -> dict[str, object]:
-    return {
-        "code": str(code),
-        "bits": code.bits,
-        "crc": f"{code.crc:04X}",
-        "crc_printed": code.crc_bytes.hex().upper(),
-        "link_key": code.link_key.hex().upper(),
+def _describe(label: DeviceLabel) -> dict[str, object]:
+    code = label.install_code
+    out: dict[str, object] = {
+        "code": None if code is None else str(code),
+        "bits": None if code is None else code.bits,
+        "crc": None if code is None else f"{code.crc:04X}",
+        "crc_printed": None if code is None else code.crc_bytes.hex().upper(),
+        "link_key": label.link_key.hex().upper(),
     }
+    if label.form is not LabelForm.CODE:  # a label or QR string: what it also says
+        out["eui64"] = None if label.eui64 is None else format_eui64(label.eui64)
+        out["form"] = label.form.value
+    return out
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -138,7 +143,9 @@ def installcode(
 
     CODE is a code as printed on a device label, with its CRC at the end (least significant
     octet first), in any case and with spaces, dashes or colons: 83FED3407A932B70 or
-    "83FE D340 7A93 2B70". Quote a code that contains spaces.
+    "83FE D340 7A93 2B70". Quote a code that contains spaces. A label or QR string carrying
+    the EUI-64 too is read as well (Z:<eui64>$I:<code>, <eui64>|<code>, Aqara, Hue, Bosch;
+    docs/installcode.md), and its EUI-64 is shown. Quote it: it contains '$' or '|'.
 
     With --csv, every bad row of the file is reported with its line number on stderr, and the
     good rows are written with their link keys to --output. The file format (a header row
@@ -155,16 +162,22 @@ def installcode(
     failed = False
     for number, text in enumerate(codes, 1):
         try:
-            results.append(_describe(InstallCode.parse(text)))
+            results.append(_describe(parse_label(text)))
         except DecodeError as exc:  # the code itself is never echoed: it is a secret
             click.echo(f"zse installcode: CODE #{number}: {exc}", err=True)
             failed = True
     if as_json:
         click.echo(json.dumps(results, indent=2))
     elif results:
-        click.echo(f"{'install code':<36}  bits  crc   link key")
+        labelled = any("eui64" in r for r in results)
+        header = f"{'install code':<36}  bits  crc   link key"
+        click.echo(f"{header:<86}eui64" if labelled else header)
         for r in results:
-            click.echo(f"{r['code']!s:<36}  {r['bits']:>4}  {r['crc_printed']}  {r['link_key']}")
+            code, bits, crc = r["code"] or "-", r["bits"] or "-", r["crc_printed"] or "-"
+            line = f"{code:<36}  {bits:>4}  {crc:<4}  {r['link_key']}"
+            if labelled:
+                line += f"  {r.get('eui64') or '-'}"
+            click.echo(line)
     if failed:
         sys.exit(2)
 

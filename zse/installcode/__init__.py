@@ -17,13 +17,17 @@ from zse.installcode._code import (
     oui,
     parse_eui64,
 )
+from zse.installcode._label import DeviceLabel, InvalidLabel, LabelForm, parse_label
 from zse.installcode._mmo import MmoHash, hmac_mmo, mmo_hash
 
 __all__ = [
     "DATA_LENGTHS",
+    "DeviceLabel",
     "InstallCode",
     "InvalidEui64",
     "InvalidInstallCode",
+    "InvalidLabel",
+    "LabelForm",
     "MmoHash",
     "RandomBytes",
     "canonical_eui64",
@@ -33,4 +37,5 @@ __all__ = [
     "mmo_hash",
     "oui",
     "parse_eui64",
+    "parse_label",
 ]

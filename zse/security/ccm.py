@@ -1,9 +1,11 @@
-"""AES-128 CCM* with a 4-byte MIC, and the keys ZigBee derives from a link key.
+"""AES-128 CCM*, and the keys ZigBee derives from a link key.
 
-CCM* at security level ENC-MIC-32 is CCM (NIST SP 800-38C) with a 13-byte nonce (so a 2-byte
-length field, L = 2) and a 4-byte tag (ZB A.1, A.2): ``cryptography``'s ``AESCCM`` with
-``tag_length=4`` computes it. The ciphertext is the encrypted payload followed by the
-encrypted MIC, which is what ZigBee sends.
+CCM* is CCM (NIST SP 800-38C) with a 13-byte nonce (so a 2-byte length field, L = 2) and a
+MIC of 4, 8 or 16 bytes, or none (ZB A.1, A.2; the MIC length of each security level is
+:data:`MIC_LENGTHS`): ``cryptography``'s ``AESCCM`` computes it, and AES-CTR from counter 1
+the encryption without a MIC. The ciphertext is the encrypted payload followed by the
+encrypted MIC, which is what ZigBee sends. ZigBee frame security uses level 5, ENC-MIC-32
+(:mod:`zse.security.frames`); the other lengths are for the spec's vectors and other users.
 
 The key-transport key and the key-load key are HMAC-MMO of the link key over one byte, 0x00
 and 0x02 (ZB 4.5.3, the keyed hash function for message authentication); Wireshark's
@@ -16,14 +18,26 @@ from __future__ import annotations
 import functools
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from zse.installcode._mmo import hmac_mmo
 
-__all__ = ["KEY_LENGTH", "ccm_decrypt", "ccm_encrypt", "key_load_key", "key_transport_key"]
+__all__ = [
+    "KEY_LENGTH",
+    "MIC_LENGTHS",
+    "ccm_decrypt",
+    "ccm_encrypt",
+    "key_load_key",
+    "key_transport_key",
+]
 
 KEY_LENGTH = 16
-_TAG_LENGTH = 4
+#: The MIC length in bytes of each security level 0-7 (ZB Table 4.38 / 4.6)
+MIC_LENGTHS = (0, 4, 8, 16, 0, 4, 8, 16)
+_TAG_LENGTH = 4  # ENC-MIC-32, the level of ZigBee frame security
+_NONCE_LENGTH = 13
+_CTR_FLAGS = b"\x01"  # L - 1 = 1: the flags octet of the counter blocks (ZB A.2.3)
 _KEY_TRANSPORT_INPUT = b"\x00"
 _KEY_LOAD_INPUT = b"\x02"
 
@@ -35,24 +49,48 @@ def _check_key(key: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=256)
-def _cipher(key: bytes) -> AESCCM:
-    """One ``AESCCM`` per key (building one costs more than a frame's CCM*); the cache is
-    bounded and holds keys only in this process's memory."""
-    return AESCCM(key, tag_length=_TAG_LENGTH)
+def _cipher(key: bytes, mic_length: int = _TAG_LENGTH) -> AESCCM:
+    """One ``AESCCM`` per key and MIC length (building one costs more than a frame's CCM*);
+    the cache is bounded and holds keys only in this process's memory."""
+    return AESCCM(key, tag_length=mic_length)
 
 
-def ccm_encrypt(key: bytes, nonce: bytes, a: bytes, m: bytes) -> bytes:
-    """CCM* encryption at ENC-MIC-32: ``m`` encrypted, then the encrypted 4-byte MIC over
-    ``a`` (authenticated only) and ``m`` (ZB A.2)."""
-    return _cipher(_check_key(key)).encrypt(nonce, m, a)
+def _check_mic_length(mic_length: int) -> int:
+    if mic_length not in (0, 4, 8, 16):
+        raise ValueError(f"a CCM* MIC is 0, 4, 8 or 16 bytes, not {mic_length}")
+    return mic_length
 
 
-def ccm_decrypt(key: bytes, nonce: bytes, a: bytes, c: bytes) -> bytes | None:
-    """The payload of ``c`` (ciphertext + MIC), or ``None`` if the MIC does not verify (ZB A.3)."""
-    if len(c) < _TAG_LENGTH:
+def _ctr(key: bytes, nonce: bytes, data: bytes) -> bytes:
+    """CCM* encryption without a MIC (levels 0 and 4): AES-CTR from counter block A_1."""
+    if len(nonce) != _NONCE_LENGTH:
+        raise ValueError(f"a CCM* nonce is 13 bytes, got {len(nonce)}")
+    counter = _CTR_FLAGS + bytes(nonce) + b"\x00\x01"
+    encryptor = Cipher(algorithms.AES(key), modes.CTR(counter)).encryptor()
+    return encryptor.update(bytes(data)) + encryptor.finalize()
+
+
+def ccm_encrypt(key: bytes, nonce: bytes, a: bytes, m: bytes, *, mic_length: int = 4) -> bytes:
+    """CCM* encryption (ZB A.2): ``m`` encrypted, then the encrypted ``mic_length``-byte MIC
+    over ``a`` (authenticated only) and ``m``; 4 bytes (ENC-MIC-32) unless told."""
+    key = _check_key(key)
+    if _check_mic_length(mic_length) == 0:
+        return _ctr(key, nonce, m)
+    return _cipher(key, mic_length).encrypt(nonce, m, a)
+
+
+def ccm_decrypt(
+    key: bytes, nonce: bytes, a: bytes, c: bytes, *, mic_length: int = 4
+) -> bytes | None:
+    """The payload of ``c`` (ciphertext + ``mic_length``-byte MIC), or ``None`` if the MIC
+    does not verify (ZB A.3). With no MIC nothing is verified: ``c`` is decrypted."""
+    key = _check_key(key)
+    if _check_mic_length(mic_length) == 0:
+        return _ctr(key, nonce, c)
+    if len(c) < mic_length:
         return None
     try:
-        return _cipher(_check_key(key)).decrypt(nonce, c, a)
+        return _cipher(key, mic_length).decrypt(nonce, c, a)
     except InvalidTag:
         return None
 

@@ -50,6 +50,7 @@ _NWK_FRAME_TYPE = 0x0003
 _NWK_INTER_PAN = 3
 _NWK_VERSION_SHIFT = 2
 _NWK_PRO_VERSION = 2
+_NWK_GREEN_POWER_VERSION = 3  # the Green Power stub NWK header (GP 14-0563 A.1.4.1)
 _NWK_MULTICAST = 1 << 8
 _NWK_SECURITY = 1 << 9
 _NWK_SOURCE_ROUTE = 1 << 10
@@ -91,7 +92,7 @@ def nwk_header_length(frame: bytes) -> int:
     the IEEE addresses, multicast control and source route subframe its frame control names.
 
     Raises :class:`~zse.errors.InvalidFrame` for a truncated header, an inter-PAN frame or a
-    protocol version other than 2 (ZigBee 2007 / PRO).
+    protocol version other than 2 (ZigBee 2007 / PRO; version 3 is a Green Power frame).
     """
     if len(frame) < _NWK_FIXED:
         raise InvalidFrame(f"NWK header needs 8 bytes, got {len(frame)}")
@@ -99,6 +100,11 @@ def nwk_header_length(frame: bytes) -> int:
     if fc & _NWK_FRAME_TYPE == _NWK_INTER_PAN:
         raise InvalidFrame("NWK frame control at offset 0: inter-PAN frames have no NWK header")
     version = (fc >> _NWK_VERSION_SHIFT) & 0xF
+    if version == _NWK_GREEN_POWER_VERSION:
+        raise InvalidFrame(
+            "NWK frame control at offset 0: protocol version 3, a Green Power frame "
+            "(its stub NWK header has no ZigBee NWK security)"
+        )
     if version != _NWK_PRO_VERSION:
         raise InvalidFrame(f"NWK frame control at offset 0: protocol version {version}, not 2")
     length = _NWK_FIXED + 8 * bool(fc & _NWK_DST_IEEE) + 8 * bool(fc & _NWK_SRC_IEEE)
