@@ -51,6 +51,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import bellows.types as t
+from bellows.exception import EzspError as BellowsEzspError
 from bellows.exception import InvalidCommandError
 from bellows.ezsp import EZSP
 from zigpy.application import ControllerApplication as ZigpyApplication
@@ -567,12 +568,16 @@ class EzspHanRadio:
         return await self._state()
 
     async def leave(self) -> None:
-        """``leaveNetwork``."""
-        options = {"options": 0} if _request_has(self._ezsp, "leaveNetwork", "options") else {}
-        with self._stack_status({NETWORK_DOWN}) as outcome:
-            (status,) = await self._ezsp.leaveNetwork(**options)
-            if int(status) == SUCCESS:
-                await self._within(outcome, JOIN_TIMEOUT, "leaveNetwork")
+        """``leaveNetwork``: bellows' ``EZSP.leaveNetwork`` sends it and waits for NETWORK_DOWN
+        itself (it returns nothing). A refusal (not joined) leaves nothing to do."""
+        try:
+            await self._ezsp.leaveNetwork(timeout=JOIN_TIMEOUT)
+        except TimeoutError:
+            raise JoinFailed(
+                f"{self.name}: no answer to leaveNetwork within {JOIN_TIMEOUT:g} s"
+            ) from None
+        except BellowsEzspError as exc:
+            LOGGER.debug("%s: leaveNetwork refused (%s)", self.name, exc)
 
     async def _state(self) -> NetworkState:
         (nwk,) = await self._ezsp.getNodeId()
