@@ -191,3 +191,18 @@ def test_mac_header_by_layout_equals_field_by_field(fc, rest):
         assert str(ours.value) == expected
     else:
         assert decode_mac(frame) == expected
+
+
+def test_a_frame_zigpy_s_definition_cannot_read_is_shown_as_sent_not_malformed() -> None:
+    """The demo's capture holds Green Power Proxy Commissioning Mode with no window (optional,
+    GP 14-0563 A.3.5.2.3), which zigpy's definition cannot read: it was "MALFORMED" where
+    tshark dissects it. A cluster zse defines itself stays strict."""
+    from zse.capture.app import _zcl  # noqa: PLC0415
+
+    gp = _zcl(0x0021, bytes([0x19, 0x07, 0x02, 0x00]))  # cluster-specific, server->client
+    assert gp["command"] == "proxy_commissioning_mode"
+    assert (gp.get("malformed"), gp["payload"]) == (None, "00")
+    price = _zcl(0x0700, bytes([0x19, 0x07, 0x00, 0x01]))  # Publish Price, one byte of it
+    assert "cannot decode" in price["malformed"]
+    tunneling = _zcl(0x0704, bytes([0x01, 0x07, 0x00, 0x02, 0xFF, 0xFF, 0x00, 0x00, 0x05]))
+    assert (tunneling["command"], tunneling.get("malformed")) == ("request_tunnel", None)

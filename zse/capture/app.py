@@ -29,6 +29,7 @@ from zse.errors import InvalidFrame
 from zse.messaging.wire import Messaging
 from zse.metering.wire import Metering
 from zse.price.wire import Price
+from zse.tunneling.wire import Tunneling
 from zse.zcl.codec import decode_command
 from zse.zcl.frame import decode_zcl_header
 
@@ -44,7 +45,7 @@ __all__ = [
 ZDO_PROFILE = 0x0000
 #: The clusters zse defines itself, ahead of zigpy's registry.
 SE_CLUSTERS: dict[int, type[Cluster]] = {
-    cluster.cluster_id: cluster for cluster in (Price, Drlc, Metering, Messaging)
+    cluster.cluster_id: cluster for cluster in (Price, Drlc, Metering, Messaging, Tunneling)
 }
 
 
@@ -220,7 +221,15 @@ def _zcl_payload(
         table = cluster.client_commands if from_server else cluster.server_commands
         if command_id in table:
             out["command"] = table[command_id].name
-        message, rest = decode_command(cluster, command_id, body, from_server=from_server)
+        try:
+            message, rest = decode_command(cluster, command_id, body, from_server=from_server)
+        except InvalidFrame:
+            if cluster_id in SE_CLUSTERS:
+                raise
+            # zigpy's definition, not zse's: it may not read a valid frame (Green Power's
+            # Proxy Commissioning Mode without its optional window, say); shown as sent
+            out["payload"] = body.hex()
+            return
         out["fields"] = plain(message)
     if rest:
         out["trailing"] = rest.hex()

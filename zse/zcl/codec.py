@@ -34,7 +34,7 @@ def command_def(cluster: type[Cluster], command_id: int, *, from_server: bool) -
     except KeyError:
         side = "server" if from_server else "client"
         raise InvalidFrame(
-            f"{cluster.name} has no command 0x{command_id:02X} sent by the {side}"
+            f"{cluster.__name__} has no command 0x{command_id:02X} sent by the {side}"
         ) from None
 
 
