@@ -93,7 +93,8 @@ def test_esi_bounds_its_replies_and_still_serves_a_display() -> None:
         loop = asyncio.get_running_loop()
         schedule = PriceSchedule()
         scene = Scene(Air(seed=121), schedule)
-        schedule.add(PRICE_7, scene.clock())
+        added = scene.clock()
+        schedule.add(PRICE_7, added)
         client = await scene.start()
         esi = scene.esi
         requests: list[PriceRequested] = []
@@ -124,6 +125,7 @@ def test_esi_bounds_its_replies_and_still_serves_a_display() -> None:
             "flood_time": flood_time,
             "table": len(esi.limiter),
             "display": scene.display.ieee,
+            "added": added,
         }
 
     out = run(main())
@@ -133,7 +135,8 @@ def test_esi_bounds_its_replies_and_still_serves_a_display() -> None:
     assert len(flood_requests) == SPOOFED  # every spoofed request reached the ESI
     # the display is served within a bounded time: every poll from its third on (it is then
     # established, with its own budget), whatever the flood does
-    assert all(answer == PRICE_7 for answer in out["answers"][2:]), out["answers"]
+    answered = dataclasses.replace(PRICE_7, start_time=out["added"])  # "now": when it started
+    assert all(answer == answered for answer in out["answers"][2:]), out["answers"]
     assert len(legit) == 10
     # replies: spoofed addresses never establish, so they share the newcomer budget, and
     # everything together stays under the global cap
@@ -170,7 +173,8 @@ def test_display_keeps_a_bounded_schedule_under_spoofed_prices() -> None:
     async def main() -> dict[str, Any]:
         schedule = PriceSchedule()
         scene = Scene(Air(seed=122), schedule)
-        schedule.add(PRICE_7, scene.clock())
+        added = scene.clock()
+        schedule.add(PRICE_7, added)
         client = await scene.start()
         client.start()
         heard: list[Any] = []
@@ -192,10 +196,10 @@ def test_display_keeps_a_bounded_schedule_under_spoofed_prices() -> None:
             sizes.append(len(client.schedule))
         await scene.stop()
         kept = client.schedule.forget(PRICE_7.provider_id, PRICE_7.issuer_event_id)
-        return {"asked": asked, "sizes": sizes, "heard": heard, "kept": kept}
+        return {"asked": asked, "sizes": sizes, "heard": heard, "kept": kept, "added": added}
 
     out = run(main())
-    assert out["asked"] == PRICE_7
+    assert out["asked"] == dataclasses.replace(PRICE_7, start_time=out["added"])
     prices = [e for e in out["heard"] if isinstance(e, InterPanPriceReceived)]
     assert len(prices) == 1 + SPOOFED  # every one heard, and reported
     assert out["sizes"] == [16] * 6  # bounded: max_prices, whatever the number of sources

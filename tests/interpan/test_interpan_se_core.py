@@ -160,7 +160,8 @@ def test_esi_core_answer_is_a_unicast_publish_price_reported_on_delivery() -> No
     on_air = encoded(answer)
     assert on_air.definition is PUBLISH_PRICE
     assert on_air.from_server
-    assert PriceEvent.from_fields(on_air.fields) == PRICE_7
+    # a price for "now" goes out with the time it started (SE D.4.2.4.1)
+    assert PriceEvent.from_fields(on_air.fields) == replace(PRICE_7, start_time=START)
     assert on_air.fields.current_time == START + 60
     report = PriceRequested(source_ieee=DISPLAY, source_pan_id=0x1A2B, answered=True)
     assert core.delivered(answer, ok=True) == (report,)
