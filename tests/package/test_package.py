@@ -7,6 +7,7 @@ import importlib
 import itertools
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -643,6 +644,30 @@ sys.exit(0 if before == after else 1)
 @pytest.mark.parametrize("name", modules())
 def test_every_module_imports(name):
     importlib.import_module(name)
+
+
+@pytest.mark.parametrize("name", [m for m in modules() if not m.startswith("zse.cli")])
+def test_every_public_class_and_function_has_a_docstring(name):
+    """The API reference is the docstrings (ADR 0002): a public name without one is a blank
+    entry in it."""
+    import inspect  # noqa: PLC0415
+
+    def blank(obj: object) -> bool:
+        doc = (obj.__doc__ or "").strip()  # its own: a class's is not inherited
+        # a dataclass without one gets "Name(field: type, ...)" written for it
+        return not doc or doc.startswith(f"{getattr(obj, '__name__', '')}(")
+
+    module = importlib.import_module(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # names kept where they moved from
+        found = [(public, getattr(module, public)) for public in getattr(module, "__all__", ())]
+    assert [
+        public
+        for public, obj in found
+        if (inspect.isclass(obj) or inspect.isfunction(obj))
+        and getattr(obj, "__module__", "").startswith("zse")
+        and blank(obj)
+    ] == []
 
 
 # --- #13.1: the SE vocabulary floor ------------------------------------------------------------

@@ -107,6 +107,8 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Execute:
+    """``0x00 execute`` (terminal to meter): command ``index`` of ``count`` of a request."""
+
     request_id: int
     index: int
     count: int
@@ -115,11 +117,15 @@ class Execute:
 
 @dataclass(frozen=True, slots=True)
 class ResumeQuery:
+    """``0x01 resume query`` (terminal to meter): which commands of the request ran?"""
+
     request_id: int
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """``0x00 result`` (meter to terminal): a transaction's outcome, new or from the log."""
+
     transaction_id: int
     status: Status
     result: bytes = b""
@@ -127,6 +133,9 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class ResumeResponse:
+    """``0x01 resume response`` (meter to terminal): the indexes of the request's commands
+    that the meter executed."""
+
     request_id: int
     count: int
     executed: frozenset[int]
