@@ -215,3 +215,29 @@ def test_the_worker_leaves_another_application_s_database_alone(tmp_path: Path) 
     with contextlib.closing(sqlite3.connect(other)) as db:
         names = [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
     assert names == ["invoices"]
+
+
+def test_every_command_takes_the_log_options_after_its_name() -> None:
+    """`zse demo -vv` was "No such option '-v'": only some commands took -v after their name,
+    every one took it before (`zse -vv demo`)."""
+    import click  # noqa: PLC0415
+
+    from zse.cli import COMMANDS  # noqa: PLC0415
+
+    def leaves(command: click.Command) -> list[click.Command]:
+        if isinstance(command, click.Group):
+            return [leaf for sub in command.commands.values() for leaf in leaves(sub)]
+        return [command]
+
+    context = click.Context(main)
+    found = [
+        leaf
+        for name in COMMANDS
+        for leaf in leaves(main.get_command(context, name))  # type: ignore[arg-type]
+    ]
+    assert len(found) > len(COMMANDS)
+    for leaf in found:
+        assert {"verbose", "log_level"} <= {p.name for p in leaf.params}, leaf.name
+    result = zse("demo", "-vv", "--seed", "3")
+    assert result.returncode == 0, result.stderr[-300:]
+    assert " DEBUG " in result.stderr

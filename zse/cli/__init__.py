@@ -57,7 +57,7 @@ class _LazyGroup(click.Group):
         module, _, attribute = target.partition(":")
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command)
-        return command
+        return _with_verbosity(command)
 
     def main(
         self,
@@ -105,6 +105,30 @@ class _LazyGroup(click.Group):
         except Exception as exc:
             _fault(exc)
         return result
+
+
+def _with_verbosity(command: click.Command) -> click.Command:
+    """``command`` (each command of a group) taking ``-v`` / ``--log-level`` after its name as
+    well as before it (``zse demo -vv`` as ``zse -vv demo``), unless it has its own."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_verbosity(sub)
+        return command
+    if any(param.name == "verbose" for param in command.params) or command.callback is None:
+        return command
+    from zse.cli._options import configure_logging, verbosity_options  # noqa: PLC0415
+
+    callback = command.callback
+
+    def run(*args: Any, verbose: int = 0, log_level: str | None = None, **kwargs: Any) -> Any:
+        if verbose or log_level:
+            configure_logging(verbose, log_level)
+        return callback(*args, **kwargs)
+
+    probe = verbosity_options(click.Command("probe"))  # the options, declared once
+    command.params.extend(probe.params)
+    command.callback = run
+    return command
 
 
 def _fault(exc: BaseException) -> None:
