@@ -1,6 +1,7 @@
 """The headend's API over the work queue (issue #19): a by-group send fans out as one job
 per device; a worker (here in-process, over the meters' ESIs: :class:`EsiLink`) drains it,
-and the API reads the outcomes back, on both engines."""
+and the API reads the outcomes back, on both engines; a cancel of the finished send is
+refused."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from zse.headend.core import HeadendError, Outcome
 from zse.headend.link import EsiLink
 from zse.headend.queue import open_queue
 from zse.headend.service import Headend
@@ -16,7 +20,7 @@ from zse.headend.sim import SimMeters
 from zse.headend.store import HeadendStore
 from zse.headend.worker import Worker
 from zse.installcode import canonical_eui64
-from zse.roles.esi import LoadControlSent
+from zse.roles.esi import LoadControlCancelSent, LoadControlSent
 from zse.store import Store
 
 RETAILER = "retailer-a"
@@ -39,8 +43,15 @@ async def test_a_load_control_event_by_group_fans_out_through_the_queue(
             for o in event.result.outcomes:
                 executed[(canonical_eui64(o.device), event.event.issuer_event_id)] += 1
 
+    cancels: list[Any] = []
+
+    def count_cancels(event: Any) -> None:
+        if isinstance(event, LoadControlCancelSent):
+            cancels.append(event)
+
     for meter in meters:
         meter.esi.on_event(count)
+        meter.esi.on_event(count_cancels)
     store = await Store.open(place("headend.sqlite"))
     queue = await open_queue(place("queue.sqlite"))
     headend = Headend(meters, await HeadendStore.open(store), clock=clock, queue=queue)
@@ -76,6 +87,14 @@ async def test_a_load_control_event_by_group_fans_out_through_the_queue(
         devices = {canonical_eui64(d.mac) for d in sims.devices}
         assert executed == {(device, sent["id"]): 1 for device in devices}
         assert worker.recorded == 6
+        # finished: a cancel is refused, and neither the queue nor a device is touched
+        with pytest.raises(HeadendError, match="has finished") as refused:
+            await headend.cancel(RETAILER, sent["id"])
+        assert (refused.value.status, refused.value.field) == (409, "id")
+        assert {r.outcome for r in await queue.rows(sent["id"])} == {Outcome.COMPLETED}
+        await asyncio.sleep(10)
+        assert headend.send(RETAILER, sent["id"]) == view
+        assert cancels == []
     finally:
         await worker.stop()
         await link.close()

@@ -88,6 +88,34 @@ async def test_reports_move_outcomes_forward_once_and_cancel_stops_the_rest(plac
         await queue.close()
 
 
+async def test_a_cancel_leaves_an_event_that_is_over_as_it_is(place: Any) -> None:
+    """Outcomes move forward only: a device's completed (opted out, rejected) event stays so
+    through a cancel; every other device, or those named, become cancelled."""
+    queue = await open_queue(place("queue"))
+    try:
+        for send in (4, 5):
+            await queue.enqueue(send, SendKind.LOAD_CONTROL, EVENT, DEVICES, now=0.0)
+            for job in await queue.claim("a", now=0.0, lease=60.0):
+                await queue.complete(job, "a", Outcome.DELIVERED, "", now=1.0, answered=True)
+        for send, device, outcome in (
+            (4, DEVICES[0][0], Outcome.COMPLETED),
+            (4, DEVICES[1][0], Outcome.OPTED_OUT),
+            (5, DEVICES[0][0], Outcome.COMPLETED),
+        ):
+            assert await queue.report(send, device, SendKind.LOAD_CONTROL, outcome, now=2.0)
+        await queue.cancel(4, now=3.0)
+        await queue.cancel(5, now=3.0, devices=[DEVICES[0][0], DEVICES[2][0]])
+        expected = {
+            4: [Outcome.COMPLETED, Outcome.OPTED_OUT, Outcome.CANCELLED],
+            5: [Outcome.COMPLETED, Outcome.DELIVERED, Outcome.CANCELLED],
+        }
+        for send, outcomes in expected.items():
+            rows = {r.device: r.outcome for r in await queue.rows(send)}
+            assert [rows[d] for d, _ in DEVICES] == outcomes
+    finally:
+        await queue.close()
+
+
 async def test_a_device_forsaken_gets_nothing_more(place: Any) -> None:
     """De-provisioned (it may come back as another retailer's): its waiting jobs end unsent,
     their outcomes as they were; the other devices' jobs go on."""

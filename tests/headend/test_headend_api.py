@@ -4,6 +4,7 @@ bulk CSV import reports its bad rows (issue #18 items 2 and 5)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -151,6 +152,35 @@ async def test_the_openapi_document_is_the_router(service: Service) -> None:
     assert documented <= served
     api_served = {(m, p) for m, p in served if p.startswith("/api/") or p == "/openapi.json"}
     assert api_served == documented
+
+
+async def test_every_time_says_its_epoch_and_has_an_iso_8601_twin(service: Service) -> None:
+    """Sends' ``created`` / ``updated`` are ZigBee UTCTime, history's ``time`` Unix time (meters
+    in this process): each has ``<name>_iso``, the same instant in ISO 8601 UTC, and the
+    OpenAPI document says which epoch each number counts from."""
+    assert (
+        await service.call("retailer-a", "POST", "/api/v1/devices", _body(service))
+    ).status == 201
+    group = {"name": "street", "meters": ["meter-1"]}
+    assert (await service.call("retailer-a", "POST", "/api/v1/groups", group)).status == 201
+    sent = await service.call(
+        "retailer-a", "POST", "/api/v1/sends/message", {"group": "street", "text": "hi"}
+    )
+    assert sent.status == 202, sent.body
+    zigbee_epoch = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    created = dt.datetime.fromisoformat(sent.body["created_iso"])
+    assert created == zigbee_epoch + dt.timedelta(seconds=sent.body["created"])
+    (outcome,) = sent.body["outcomes"]
+    assert outcome["updated_iso"] == sent.body["created_iso"]  # the same instant, in ISO
+    mac = service.sims.devices[0].mac
+    history = await service.call("retailer-a", "GET", f"/api/v1/devices/{mac}/history")
+    first = history.body["history"][0]
+    at = dt.datetime.fromisoformat(first["time_iso"])
+    assert abs(at.timestamp() - first["time"]) < 0.001  # Unix time
+    schemas = openapi(api_routes())["components"]["schemas"]
+    assert "2000-01-01" in schemas["Send"]["properties"]["created"]["description"]
+    assert "2000-01-01" in schemas["Outcome"]["properties"]["updated"]["description"]
+    assert "1970-01-01" in schemas["HistoryEntry"]["properties"]["time"]["description"]
 
 
 async def test_rate_limit_per_retailer(tmp_path: Any) -> None:

@@ -265,6 +265,28 @@ async def test_a_request_that_is_not_http_is_one_info_line(
     assert all(r.exc_info is None for r in server)
 
 
+async def test_a_duplicate_content_type_is_a_400_without_a_traceback(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two Content-Type headers (aiohttp's parser refuses them: BadHttpMessage) were logged
+    with a traceback; now one INFO line. The answer is aiohttp's own 400: the request never
+    reached the API (its JSON errors are for requests it reads)."""
+    caplog.set_level(logging.INFO)
+    request = (
+        b"POST /api/v1/groups HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 2\r\n\r\n{}"
+    )
+    with hold_virtual_clock():
+        answer = await asyncio.to_thread(_raw_exchange, service, request)
+    assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request"), answer[:80]
+    server = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [(r.levelno, r.getMessage()) for r in server] == [
+        (logging.INFO, "refused a request from 127.0.0.1 that is not HTTP (BadHttpMessage)")
+    ]
+    assert all(r.exc_info is None for r in caplog.records)
+
+
 async def test_a_connection_without_a_whole_request_is_closed(service: Service) -> None:
     """A client that opens a connection and dribbles its request line (or says nothing) held
     it for aiohttp's default hour; it is closed after IDLE_TIMEOUT."""

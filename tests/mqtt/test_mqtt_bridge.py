@@ -246,6 +246,23 @@ async def test_a_bad_field_is_answered_with_its_name_and_the_bridge_goes_on(
         assert answers[2]["error"]["field"] == "payload"
 
 
+async def test_a_send_to_a_registry_group_no_device_is_in_names_the_group(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """The ESI refuses a registry group nobody is in (TargetError): answered like the other
+    refusals, the field ``group``, and nothing sent."""
+    async with running(broker, tmp_path) as (_sim, bridge, _sub):
+        for name, body in (
+            ("load_control", {**_lc("g1"), "group": "nobody"}),
+            ("display_message", {"group": "nobody", "message": {"message_id": 3, "text": "hi"}}),
+        ):
+            payload = json.dumps({"correlation_id": "g", **body}).encode()
+            answer = await bridge.handle_command(name, payload)
+            assert answer["status"] == "error", answer
+            assert answer["error"]["field"] == "group"
+            assert "nobody" in answer["error"]["message"]
+
+
 async def test_commands_at_qos_2_are_each_completed_once_answered(
     broker: Broker, tmp_path: Path
 ) -> None:

@@ -373,8 +373,27 @@ def test_an_install_code_is_never_repeated() -> None:
     with pytest.raises(CommandError) as error:
         parse_command("provision", json.dumps(bad).encode())
     assert error.value.field == "install_code"
-    assert "C3B" not in str(error.value)
-    assert "C3B6" not in str(error.value)
+    assert "C3B6" not in str(error.value)  # the CRC as typed (the one it should be is said)
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        # the CRC the data should end in (C3B5), as the library and the headend say it
+        (CODE[:-1] + "6", "install code CRC mismatch: its data's CRC is C3B5"),
+        (CODE[:-5], "install code has 32 hex digits"),
+        (CODE[:-1] + "z", "non-hex character 'z'"),
+    ],
+)
+def test_a_bad_install_code_says_what_is_wrong_without_quoting_it(code: str, says: str) -> None:
+    body = {"correlation_id": "p", "mac": MAC, "install_code": code}
+    with pytest.raises(CommandError) as error:
+        parse_command("provision", json.dumps(body).encode())
+    assert error.value.field == "install_code"
+    assert says in str(error.value)
+    digits = code.replace(" ", "")
+    for start in range(len(digits) - 3):  # no four digits of the code in a row
+        assert digits[start : start + 4] not in str(error.value).replace(" ", "")
 
 
 def test_settings_name_the_key_and_hide_the_password() -> None:

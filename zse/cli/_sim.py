@@ -63,7 +63,13 @@ class _Device:
 class SimulatedHan:
     """The simulated radio and HAN of ``zse esi --radio sim`` (see the module notes)."""
 
-    def __init__(self, out: Callable[[str], None], *, seed: int = 1) -> None:
+    def __init__(
+        self,
+        out: Callable[[str], None],
+        *,
+        seed: int = 1,
+        heading: str = "simulated HAN devices (each joins once provisioned with its install code):",
+    ) -> None:
         from zse.cbke import SUITE1  # noqa: PLC0415
         from zse.cbke.ca import TestCA  # noqa: PLC0415
         from zse.cbke.service import eui64_bytes  # noqa: PLC0415
@@ -71,6 +77,7 @@ class SimulatedHan:
         from zse.sim import Air  # noqa: PLC0415
 
         self.out = out
+        self.heading = heading
         self.rng = random.Random(seed)  # noqa: S311 - simulation only: test keys
         self.air = Air(seed=seed)
         self.ca = TestCA.generate(rng=self._seeded())
@@ -100,7 +107,7 @@ class SimulatedHan:
             pan_id=options.network.pan_id,
             ieee=SIM_ESI,
         )
-        self.out("simulated HAN devices (each joins once provisioned with its install code):")
+        self.out(self.heading)
         for kind, eui, code in SIM_HAN:
             # with a [meter], the display follows it (#14): summation and demand by reporting
             metering = bool(options.meter) and kind == "InHomeDisplay"

@@ -70,7 +70,12 @@ async def simulated_esi(
     from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
 
     async with contextlib.AsyncExitStack() as cleanup:
-        han = SimulatedHan(out or (lambda _text: None), seed=seed)
+        han = SimulatedHan(
+            out or (lambda _text: None),
+            seed=seed,
+            heading="simulated HAN devices (provisioned now with their install codes; each "
+            "joins and runs CBKE on its own):",
+        )
         cleanup.push_async_callback(han.close)
         formatting = meter_attributes()
         network = SimpleNamespace(channel=None, pan_id=None)

@@ -18,6 +18,7 @@ raises :class:`HeadendError`; nothing does I/O. The asyncio service
 
 from __future__ import annotations
 
+import datetime as _dt
 import enum
 import re
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,7 @@ from zse.se.types import (
     DUTY_CYCLE_NOT_USED,
     TEMPERATURE_OFFSET_NOT_USED,
 )
+from zse.time.core import from_zigbee
 
 __all__ = [
     "DEVICE_TYPES",
@@ -348,6 +350,20 @@ def parse_load_control(body: object) -> LoadControlRequest:
     if not any(name in body for name in controls):
         raise _bad("duty_cycle", "give a control: " + ", ".join(controls))
     return LoadControlRequest(group=group, fields=values)
+
+
+# -- times ------------------------------------------------------------------------------------
+
+
+def iso_zigbee(time: int) -> str:
+    """ZigBee UTCTime (seconds since 2000-01-01 UTC) as ISO 8601 UTC, to the second."""
+    return from_zigbee(time).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def iso_unix(time: float) -> str:
+    """Unix time (seconds since 1970-01-01 UTC) as ISO 8601 UTC, to the millisecond."""
+    moment = _dt.datetime.fromtimestamp(time, _dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # -- outcomes ---------------------------------------------------------------------------------

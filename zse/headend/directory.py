@@ -26,7 +26,7 @@ from typing import Any
 
 from zse.errors import DecodeError
 from zse.headend.control import Control, ControlKind, DeviceLifecycle, control_key
-from zse.headend.core import HeadendError, SendKind
+from zse.headend.core import HeadendError, SendKind, iso_unix, iso_zigbee
 from zse.headend.store import DeviceOwner, OutcomeRecord, SendRecord
 from zse.installcode import canonical_eui64
 from zse.provisioning import IllegalTransition, LifecycleState
@@ -145,6 +145,7 @@ class EsiMeters(MeterDirectory):
         return [
             {
                 "time": e.time,
+                "time_iso": iso_unix(e.time),
                 "event": e.event,
                 "from_state": e.from_state,
                 "to_state": e.to_state,
@@ -195,15 +196,23 @@ class EsiMeters(MeterDirectory):
             await registry.set_groups(owner.eui64, tags)
 
     async def cancel(self, send: SendRecord, records: Iterable[OutcomeRecord]) -> None:
-        """Cancel Message / Cancel Load Control Event to the send's registry group on each
-        of its meters."""
+        """Cancel Message / Cancel Load Control Event on each meter of ``records``: to the
+        send's registry group when every member there is to be cancelled, else to each
+        device of ``records`` (a device whose copy is over is sent nothing)."""
         tag = f"{send.retailer}/{send.group}"
-        for meter_id in sorted({r.meter for r in records}):
+        chosen: dict[str, set[str]] = {}
+        for r in records:
+            chosen.setdefault(r.meter, set()).add(r.device)
+        for meter_id, devices in sorted(chosen.items()):
             esi = self.esis[meter_id].esi
-            if send.kind is SendKind.MESSAGE:
-                await esi.cancel_message(send.id, group=tag)
-            else:
-                await esi.cancel_load_control(send.id, group=tag)
+            members = {canonical_eui64(m) for m in esi.members(tag)}
+            whole = bool(members) and members <= devices
+            for device in [None] if whole else sorted(devices):
+                group = tag if device is None else None
+                if send.kind is SendKind.MESSAGE:
+                    await esi.cancel_message(send.id, device=device, group=group)
+                else:
+                    await esi.cancel_load_control(send.id, device=device, group=group)
 
 
 class GatewayMeters(MeterDirectory):
@@ -265,7 +274,9 @@ class GatewayMeters(MeterDirectory):
     async def history(self, owner: DeviceOwner) -> list[dict[str, Any]]:
         await self.refresh()
         record = self.records.get(owner.eui64)
-        return [] if record is None else [dict(entry) for entry in record.history]
+        if record is None:
+            return []
+        return [{**entry, "time_iso": iso_zigbee(int(entry["time"]))} for entry in record.history]
 
     def taken(self, eui64: str) -> bool:
         record = self.records.get(eui64)

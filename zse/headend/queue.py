@@ -32,7 +32,15 @@ import asyncio
 import contextlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +92,20 @@ _INSERT = (
     "INSERT INTO headend_jobs (send, device, meter, kind, payload, state, outcome,"
     " not_before, updated) VALUES (?, ?, ?, ?, ?, 'ready', 'pending', 0, ?)"
     " ON CONFLICT (send, device) DO NOTHING"
+)
+#: A cancel of a send's jobs (a device, or every device: NULL), but a load control event's
+#: over (completed, opted out, rejected: outcomes move forward only): those waiting (new, or
+#: a retry's back-off) end unsent; the others' outcome becomes CANCELLED.
+_CANCEL_WAITING = (
+    "UPDATE headend_jobs SET state = 'sent', outcome = 'cancelled', detail = ?,"
+    " lease_owner = NULL, lease_until = NULL, updated = ?"
+    " WHERE send = ? AND device = COALESCE(?, device) AND state = 'ready'"
+    " AND NOT (kind = 'load-control' AND outcome IN ('completed', 'opted out', 'rejected'))"
+)
+_CANCEL_REST = (
+    "UPDATE headend_jobs SET outcome = 'cancelled', updated = ?"
+    " WHERE send = ? AND device = COALESCE(?, device) AND state <> 'ready'"
+    " AND NOT (kind = 'load-control' AND outcome IN ('completed', 'opted out', 'rejected'))"
 )
 #: What a delivery that a cancel overtook says (its outcome: CANCELLED).
 NOT_SENT = "cancelled before it was sent"
@@ -676,24 +698,19 @@ class JobQueue:
         await self._write("record reports", keys, compute)
         return moved
 
-    async def cancel(self, send: int, *, now: float) -> None:
-        """Deliver nothing more of ``send``: its jobs waiting (new, or a retry's back-off) end
-        unsent (detail :data:`NOT_SENT`); a job leased now is still delivered by its worker
-        (a worker that claims it after its holder died ends it unsent, :data:`NOT_SENT_AGAIN`),
-        and the send's cancel commands wait for it (:mod:`zse.headend.control`); every outcome
-        becomes CANCELLED."""
+    async def cancel(
+        self, send: int, *, now: float, devices: Collection[str] | None = None
+    ) -> None:
+        """Deliver nothing more of ``send`` (to ``devices``, or every device): its jobs waiting
+        (new, or a retry's back-off) end unsent (detail :data:`NOT_SENT`); a job leased now is
+        still delivered by its worker (a worker that claims it after its holder died ends it
+        unsent, :data:`NOT_SENT_AGAIN`), and the send's cancel commands wait for it
+        (:mod:`zse.headend.control`); every outcome becomes CANCELLED but a load control
+        event's that is over (completed, opted out, rejected: outcomes move forward only)."""
+        chosen: list[str | None] = [None] if devices is None else [*sorted(set(devices))]
         async with self._transaction("cancel a send") as db:
-            await db.execute(
-                "UPDATE headend_jobs SET state = 'sent', outcome = 'cancelled', detail = ?,"
-                " lease_owner = NULL, lease_until = NULL, updated = ?"
-                " WHERE send = ? AND state = 'ready'",
-                (NOT_SENT, now, send),
-            )
-            await db.execute(
-                "UPDATE headend_jobs SET outcome = 'cancelled', updated = ?"
-                " WHERE send = ? AND state <> 'ready'",
-                (now, send),
-            )
+            await db.execute_many(_CANCEL_WAITING, [(NOT_SENT, now, send, d) for d in chosen])
+            await db.execute_many(_CANCEL_REST, [(now, send, d) for d in chosen])
 
     async def forsake(self, device: str, *, now: float) -> None:
         """Deliver nothing more to ``device`` (de-provisioned: it may come back as another

@@ -31,7 +31,8 @@ RETAILER = web.RequestKey("retailer", str)
 class Route:
     """One route: method, path (aiohttp syntax ``{name}``), handler, a summary, the JSON
     schema of its body (or a media type for a non-JSON body), its query parameters, the
-    status of success, and whether it is part of the API (else: a portal page)."""
+    status of success, whether it is part of the API (else: a portal page), and the JSON
+    schema of its success answer."""
 
     method: str
     path: str
@@ -42,6 +43,8 @@ class Route:
     status: int = 200
     api: bool = True
     tags: tuple[str, ...] = field(default=())
+    #: The JSON schema of the success answer's body (None: not described).
+    reply: dict[str, Any] | None = None
 
 
 def retailer_of(request: web.Request) -> str:

@@ -36,6 +36,7 @@ from zse.headend.core import (
     RetryBook,
     SendKind,
     advance,
+    iso_zigbee,
     outcome_of_report,
     parse_group,
     parse_load_control,
@@ -79,6 +80,15 @@ QUEUE_READER = "api"
 #: Outcomes after which a device's copy of a send needs nothing more.
 _MESSAGE_DONE = frozenset({Outcome.DELIVERED, Outcome.CONFIRMED, Outcome.CANCELLED})
 _LCE_DONE = frozenset({Outcome.COMPLETED, Outcome.OPTED_OUT, Outcome.REJECTED, Outcome.CANCELLED})
+#: Outcomes after which a device's copy of a send is over: a cancel leaves them as they are.
+_CANCEL_ENDS = frozenset({Outcome.CANCELLED})
+_LCE_ENDS = _LCE_DONE
+#: Why a send has nothing left to cancel, by kind (the 409's message).
+_ENDED_WHY = {
+    SendKind.MESSAGE: "each device's copy is cancelled or its device is being de-provisioned",
+    SendKind.LOAD_CONTROL: "each device's event is completed, opted out of, rejected or"
+    " cancelled, or its device is being de-provisioned",
+}
 
 
 class Headend:
@@ -591,23 +601,49 @@ class Headend:
             await self._record(send, [result])
 
     async def cancel(self, retailer: str, send_id: int) -> dict[str, Any]:
-        """Cancel a send where it was sent (Cancel Message D.5.2.3.2 / Cancel Load Control
-        Event D.2.2.3.2 to the group); its devices' outcomes become cancelled."""
+        """Cancel a send where it is still under way (Cancel Message D.5.2.3.2 / Cancel Load
+        Control Event D.2.2.3.2): the devices whose copy has not ended become cancelled; the
+        others keep their outcome and are sent nothing (outcomes move forward only). A send
+        already cancelled, or whose every copy has ended (:meth:`_ended`), is refused (409)."""
         send = self._owned_send(retailer, send_id)
-        if send.cancelled:
-            raise HeadendError(409, f"send {send_id} is already cancelled", field="id")
         async with self._lock:
+            send = self._owned_send(retailer, send_id)
+            if send.cancelled:
+                raise HeadendError(409, f"send {send_id} is already cancelled", field="id")
+            going = [
+                r
+                for r in self.records.outcomes.get(send.id, {}).values()
+                if not self._ended(send, r)
+            ]
+            if not going:
+                raise HeadendError(
+                    409,
+                    f"send {send_id} has finished: no device's copy is still under way"
+                    f" ({_ENDED_WHY[send.kind]}), so there is nothing to cancel",
+                    field="id",
+                )
             send = await self.records.cancel_send(send)
         self.retries.drop(send.id)
         if self.queue is not None:
-            await self.queue.cancel(send.id, now=0.0)
-        await self.directory.cancel(send, self.records.outcomes.get(send.id, {}).values())
+            await self.queue.cancel(send.id, now=0.0, devices=[r.device for r in going])
+        await self.directory.cancel(send, going)
+        current = self.records.outcomes.get(send.id, {})
         changed = [
             replace(r, outcome=Outcome.CANCELLED, next_try=0.0, updated=self.clock())
-            for r in self.records.outcomes.get(send.id, {}).values()
+            for r in (current[g.device] for g in going)
+            if not self._ended(send, r)  # a report may have ended it meanwhile
         ]
         await self._save(changed)
         return self.send(retailer, send.id)
+
+    def _ended(self, send: SendRecord, record: OutcomeRecord) -> bool:
+        """Whether a device's copy of a send is over, so that a cancel leaves it as it is: a
+        load control event completed, opted out of or rejected; cancelled; a device skipped
+        and not tried again (being de-provisioned). A message delivered or confirmed is not
+        over: it is on the display until its duration ends, and Cancel Message takes it off."""
+        if record.outcome is Outcome.SKIPPED:
+            return not self._retryable(dataclasses.replace(send, cancelled=False), record)
+        return record.outcome in (_CANCEL_ENDS if send.kind is SendKind.MESSAGE else _LCE_ENDS)
 
     def _owned_send(self, retailer: str, send_id: int) -> SendRecord:
         send = self.records.sends.get(send_id)
@@ -633,6 +669,7 @@ class Headend:
             "group": send.group,
             "request": dict(send.request),
             "created": send.created,
+            "created_iso": iso_zigbee(send.created),
             "cancelled": send.cancelled,
             "finished": self._finished(send),
             "outcomes": [_outcome_view(r) for _, r in sorted(outcomes.items())],
@@ -724,6 +761,7 @@ def _outcome_view(record: OutcomeRecord) -> dict[str, Any]:
         "detail": record.detail,
         "attempts": record.attempts,
         "updated": record.updated,
+        "updated_iso": iso_zigbee(record.updated),
     }
 
 

@@ -399,6 +399,76 @@ _LOAD_CONTROL = {
     },
 }
 
+#: The API's times: each time field ``X`` has ``X_iso`` beside it, the same instant in ISO 8601
+#: UTC; ``X`` itself keeps the number it always was (ZigBee UTCTime or Unix time, as said).
+_ZIGBEE_TIME = {
+    **_INT,
+    "description": "ZigBee UTCTime: seconds since 2000-01-01T00:00:00Z (not Unix time);"
+    " {iso} is the same instant in ISO 8601",
+}
+_ISO = {**_STR, "format": "date-time", "description": "ISO 8601 UTC ({of})"}
+_OUTCOME = {
+    "type": "object",
+    "properties": {
+        "send": _INT,
+        "mac": _STR,
+        "meter": _STR,
+        "outcome": _STR,
+        "detail": _STR,
+        "attempts": _INT,
+        "updated": {
+            **_ZIGBEE_TIME,
+            "description": _ZIGBEE_TIME["description"].format(iso="updated_iso"),
+        },
+        "updated_iso": {**_ISO, "description": "when the outcome last changed, ISO 8601 UTC"},
+    },
+}
+_SEND = {
+    "type": "object",
+    "properties": {
+        "id": _INT,
+        "kind": {"enum": ["message", "load-control"]},
+        "group": _STR,
+        "request": {"type": "object"},
+        "created": {
+            **_ZIGBEE_TIME,
+            "description": _ZIGBEE_TIME["description"].format(iso="created_iso"),
+        },
+        "created_iso": {**_ISO, "description": "when the send was made, ISO 8601 UTC"},
+        "cancelled": {"type": "boolean"},
+        "finished": {"type": "boolean"},
+        "outcomes": {"type": "array", "items": {"$ref": "#/components/schemas/Outcome"}},
+    },
+}
+_HISTORY_ENTRY = {
+    "type": "object",
+    "properties": {
+        "time": {
+            "type": "number",
+            "description": "meters in this process: Unix time (seconds since"
+            " 1970-01-01T00:00:00Z, with fractions); meters as MQTT gateways: ZigBee UTCTime"
+            " (whole seconds since 2000-01-01T00:00:00Z); time_iso is the same instant in"
+            " ISO 8601 either way",
+        },
+        "time_iso": {**_ISO, "description": "when it happened, ISO 8601 UTC"},
+        "event": _STR,
+        "from_state": {"type": ["string", "null"]},
+        "to_state": _STR,
+        "detail": _STR,
+    },
+}
+_SEND_REPLY = {"$ref": "#/components/schemas/Send"}
+_SENDS_REPLY = {
+    "type": "object",
+    "properties": {"sends": {"type": "array", "items": _SEND_REPLY}},
+}
+_HISTORY_REPLY = {
+    "type": "object",
+    "properties": {
+        "history": {"type": "array", "items": {"$ref": "#/components/schemas/HistoryEntry"}}
+    },
+}
+
 _V1 = "/api/v1"
 
 
@@ -424,7 +494,13 @@ def api_routes() -> list[Route]:
             query=("meter", "device_type"),
         ),
         Route("GET", f"{_V1}/devices/{{mac}}", _device, "A device's status"),
-        Route("GET", f"{_V1}/devices/{{mac}}/history", _history, "A device's lifecycle history"),
+        Route(
+            "GET",
+            f"{_V1}/devices/{{mac}}/history",
+            _history,
+            "A device's lifecycle history",
+            reply=_HISTORY_REPLY,
+        ),
         Route(
             "POST",
             f"{_V1}/devices/{{mac}}/deprovision",
@@ -443,6 +519,7 @@ def api_routes() -> list[Route]:
             "Send Display Message by Group",
             _MESSAGE,
             status=202,
+            reply=_SEND_REPLY,
         ),
         Route(
             "POST",
@@ -451,10 +528,24 @@ def api_routes() -> list[Route]:
             "Send Load Control Event by Group",
             _LOAD_CONTROL,
             status=202,
+            reply=_SEND_REPLY,
         ),
-        Route("GET", f"{_V1}/sends", _sends, "List the retailer's sends"),
-        Route("GET", f"{_V1}/sends/{{id}}", _send, "A send and its per-device outcomes"),
-        Route("POST", f"{_V1}/sends/{{id}}/cancel", _cancel, "Cancel a send", status=202),
+        Route("GET", f"{_V1}/sends", _sends, "List the retailer's sends", reply=_SENDS_REPLY),
+        Route(
+            "GET",
+            f"{_V1}/sends/{{id}}",
+            _send,
+            "A send and its per-device outcomes",
+            reply=_SEND_REPLY,
+        ),
+        Route(
+            "POST",
+            f"{_V1}/sends/{{id}}/cancel",
+            _cancel,
+            "Cancel a send where it is still under way (409 if it has finished)",
+            status=202,
+            reply=_SEND_REPLY,
+        ),
         Route(
             "GET",
             f"{_V1}/sends/{{id}}/events",
@@ -479,7 +570,12 @@ def openapi(routes: Sequence[Route]) -> dict[str, Any]:
             "summary": route.summary,
             "operationId": route.handler.__name__.strip("_"),
             "responses": {
-                str(route.status): {"description": "success"},
+                str(route.status): {"description": "success"}
+                | (
+                    {"content": {"application/json": {"schema": route.reply}}}
+                    if route.reply is not None
+                    else {}
+                ),
                 "4XX": {
                     "description": "refused: the JSON error names the field",
                     "content": {
@@ -509,11 +605,17 @@ def openapi(routes: Sequence[Route]) -> dict[str, Any]:
         "info": {
             "title": "zse retailer HAN service",
             "version": __version__,
-            "description": "Mutual TLS: the retailer's client certificate identifies it.",
+            "description": "Mutual TLS: the retailer's client certificate identifies it (this"
+            " document too). Times: `created` and `updated` are ZigBee UTCTime (seconds since"
+            " 2000-01-01 UTC); a history entry's `time` is Unix time (meters in this process) or"
+            " ZigBee UTCTime (meters as MQTT gateways); each has an ISO 8601 UTC twin, `X_iso`.",
         },
         "paths": paths,
         "components": {
             "schemas": {
+                "Send": _SEND,
+                "Outcome": _OUTCOME,
+                "HistoryEntry": _HISTORY_ENTRY,
                 "Error": {
                     "type": "object",
                     "properties": {
@@ -526,7 +628,7 @@ def openapi(routes: Sequence[Route]) -> dict[str, Any]:
                             },
                         }
                     },
-                }
+                },
             },
             "securitySchemes": {"mutualTLS": {"type": "mutualTLS"}},
         },

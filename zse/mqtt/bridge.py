@@ -841,6 +841,9 @@ class MqttBridge(BridgeShell):
                 result = await esi.cancel_load_control(
                     command.issuer_event_id, cancel_control=command.cancel_control, **target
                 )
-        except TargetError as exc:
-            raise CommandError("target", str(exc)) from None
+        except TargetError as exc:  # a registry group no device is in, say: name the field
+            field = getattr(exc, "field", None) or (
+                "group" if command.target.kind == "group" else "target"
+            )
+            raise CommandError(field, str(exc)) from None
         return result_payload(result)

@@ -24,6 +24,7 @@ import dataclasses
 import enum
 import itertools
 import json
+import re
 import urllib.parse
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
@@ -848,14 +849,36 @@ def _cancel_load_control(cid: str, data: dict[str, Any]) -> Command:
     )
 
 
+#: The CRC a code's data should end in, in the library's CRC mismatch (printed order).
+_EXPECTED_CRC = re.compile(r"data's CRC is ([0-9A-F]{4})\b")
+#: Four hex digits in a row: part of a code (the library's other messages quote none).
+_CODE_DIGITS = re.compile(r"[0-9A-Fa-f]{4}")
+
+
+def install_code_problem(exc: InvalidInstallCode) -> str:
+    """What is wrong with an install code, as precisely as the library says it (its length,
+    a character that is not hex, the CRC its data should end in) but never quoting a digit
+    of the code, not even the CRC as typed: answers travel through the broker."""
+    text = str(exc)
+    expected = _EXPECTED_CRC.search(text)
+    if expected is not None:
+        return (
+            f"install code CRC mismatch: its data's CRC is {expected[1]}"
+            " (a digit is mistyped, or the code was read from the wrong label)"
+        )
+    if _CODE_DIGITS.search(text) is None:
+        return text
+    return "not a valid install code (length or CRC)"
+
+
 def _provision(cid: str, data: dict[str, Any]) -> Command:
     for key in data:
         if key not in ("correlation_id", "mac", "install_code", "label", "groups"):
             raise CommandError(key, "unknown field")
     try:
         code = InstallCode.parse(_text(data.get("install_code"), "install_code", 64))
-    except InvalidInstallCode:  # its text may quote digits of the code: not repeated
-        raise CommandError("install_code", "not a valid install code (length or CRC)") from None
+    except InvalidInstallCode as exc:
+        raise CommandError("install_code", install_code_problem(exc)) from None
     groups = data.get("groups", [])
     if not isinstance(groups, list) or len(groups) > 16:
         raise CommandError("groups", "expected a list of up to 16 group names")
