@@ -108,3 +108,32 @@ async def test_a_cancel_changes_only_what_is_not_over(service: Service) -> None:
     await asyncio.sleep(5)  # the Cancel crosses the simulated air; nothing moves back
     again = await service.call(A, "GET", f"/api/v1/sends/{part.body['id']}")
     assert again.body["outcomes"] == cancelled.body["outcomes"]
+
+
+async def test_a_meter_whose_group_emptied_meanwhile_is_passed_over(
+    service: Service, caplog: Any
+) -> None:
+    """An ESI refuses a send to a registry group no device is in (TargetError): a meter
+    whose devices left the group while the send went to the meters before it ended the
+    send's work with an error ("headend work failed") instead of passing it over."""
+    lcds = [d for d in service.sims.devices if d.device_type == "load control device"]
+    on_1 = next(d for d in lcds if d.meter == "meter-1")
+    on_2 = next(d for d in lcds if d.meter == "meter-2")
+    await _register(service, [on_1, on_2])
+    reply = await service.call(
+        A, "POST", "/api/v1/groups", {"name": "both", "meters": ["meter-1", "meter-2"]}
+    )
+    assert reply.status == 201, reply.body
+    event = {"duty_cycle": 40, "duration_minutes": 1, "criticality_level": 3}
+    sent = await service.headend.send_load_control(A, {"group": "both", **event})
+    # while the send goes to meter-1, meter-2's device leaves the group on its ESI
+    await service.headend.meters["meter-2"].esi.registry.set_groups(on_2.mac, [])
+
+    async def meter_1_done() -> bool:
+        reply = await service.call(A, "GET", f"/api/v1/sends/{sent['id']}")
+        outcomes = {o["mac"]: o["outcome"] for o in reply.body["outcomes"]}
+        return outcomes[canonical_eui64(on_1.mac)] == "completed"
+
+    await _until(service, meter_1_done)
+    await asyncio.sleep(5)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []

@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
+import zigpy.types as t
 
 from zse.errors import InvalidEui64, InvalidInstallCode, StoreError
 from zse.provisioning import TRANSITIONS, IllegalTransition, LifecycleEvent, LifecycleState
-from zse.provisioning.registry import HanRegistry, RegistryError
+from zse.provisioning.registry import HanRegistry, InvalidGroups, RegistryError
 
 CODE = "83FED3407A939723A5C639B26916D505C3B5"
 KEY = bytes.fromhex("66B6900981E1EE3CA4206B6B861C02BB")
@@ -160,3 +161,27 @@ async def test_csv_import_reports_bad_rows_and_registers_the_good_ones(registry)
     assert report.errors[3] == "line 6: EUI-64 001BC5007000052B is already on line 2"
     assert len(report.errors) == 4
     assert registry.get(MAC).groups == frozenset({"north", "pilot"})
+
+
+async def test_groups_given_as_one_string_are_refused_not_split_into_letters(registry):
+    with pytest.raises(InvalidGroups, match=r"groups=\['street-7'\]"):
+        await registry.register(MAC, CODE, groups="street-7")
+    assert registry.devices() == []
+    record = await registry.register(MAC, CODE, groups=["street-7"])
+    for wrong in ("ev", b"ev", ["ev", 7], 7):
+        with pytest.raises(InvalidGroups):
+            await registry.set_groups(MAC, wrong)  # type: ignore[arg-type]
+    assert registry.get(MAC) == record
+    assert [a.event for a in await registry.audit(MAC)] == ["register"]  # nothing written
+
+
+async def test_an_eui64_is_text_or_a_zigpy_eui64_never_an_int(registry):
+    with pytest.raises(InvalidEui64, match="not int"):
+        await registry.register(0x001BC5007000052B, CODE)  # type: ignore[arg-type]
+    with pytest.raises(InvalidEui64, match="not int"):
+        registry.get(0x001BC5007000052B)  # type: ignore[arg-type]
+    assert registry.devices() == []
+    record = await registry.register(t.EUI64.convert(MAC), CODE)
+    assert record.eui64 == "001BC5007000052B"
+    assert registry.get(t.EUI64.convert(MAC)) == record
+    assert [a.eui64 for a in await registry.audit(t.EUI64.convert(MAC))] == [record.eui64]

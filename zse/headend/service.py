@@ -58,6 +58,7 @@ from zse.roles.esi import (
     MessageConfirmed,
     ReportReceived,
     SendResult,
+    TargetError,
 )
 from zse.roles.esi import Outcome as EsiOutcome
 from zse.zcl._tasks import keep_task
@@ -529,11 +530,15 @@ class Headend:
         for meter_id in sorted(meters):
             esi = self.meters[meter_id].esi
             result: SendResult
-            if send.kind is SendKind.MESSAGE:
-                result = await esi.send_message(self._message(send), group=tag)
-            else:
-                event = _lce_request(send).event(send.id, send.created)
-                result = await esi.send_load_control(event, group=tag)
+            try:
+                if send.kind is SendKind.MESSAGE:
+                    result = await esi.send_message(self._message(send), group=tag)
+                else:
+                    event = _lce_request(send).event(send.id, send.created)
+                    result = await esi.send_load_control(event, group=tag)
+            except TargetError:  # its devices left the group since: nothing for this meter
+                LOGGER.info("send %d: no device of %s left on meter %s", send.id, tag, meter_id)
+                continue
             await self._record(send, result.outcomes)
 
     async def _record(self, send: SendRecord, outcomes: Iterable[DeviceOutcome]) -> None:

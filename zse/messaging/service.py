@@ -21,7 +21,7 @@ from typing import Any
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from zse.errors import InvalidFrame
+from zse.errors import InvalidEui64, InvalidFrame
 from zse.messaging.core import (
     CONFIRMATION_SHAPE,
     BoardEvent,
@@ -46,7 +46,7 @@ from zse.se.ids import MESSAGING
 from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command
-from zse.zcl.delivery import Destination, delivery
+from zse.zcl.delivery import Destination, delivery, device_name
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
 from zse.zcl.frame import Send, Step, ZclMessage
@@ -83,6 +83,30 @@ def _owed(value: Any) -> dict[str, Any]:
     check(value, CONFIRMATION_SHAPE)
     Confirmation.from_record(value)  # its own checks (the response's length)
     return dict(value)
+
+
+def _device_names(devices: Iterable[object]) -> list[str]:
+    """Devices given as zigpy EUI64s or printed EUI-64s in any spelling, named as the server
+    names them (:func:`~zse.zcl.delivery.device_name`: ``00:0d:6f:00:0a:00:00:01``); a name
+    the server gave a device known only by its NWK address (``nwk:0x1A2B``) is kept as it is.
+    A bare string (one device where a list is expected), an int or bytes raises
+    :class:`~zse.errors.InvalidEui64`, never read as digits or as one device per character."""
+    if isinstance(devices, (str, bytes, bytearray)):
+        raise InvalidEui64(
+            f"devices must be a list of EUI-64s, not a single {type(devices).__name__}: "
+            f"write [{devices!r}]"
+        )
+    names = []
+    for device in devices:
+        if isinstance(device, str) and device.startswith("nwk:"):
+            names.append(device)
+        elif isinstance(device, (str, t.EUI64)):
+            names.append(device_name(device))
+        else:
+            raise InvalidEui64(
+                f"EUI-64 must be given as text or a zigpy EUI64, not {type(device).__name__}"
+            )
+    return names
 
 
 # -- the ESI ----------------------------------------------------------------------------------
@@ -176,9 +200,10 @@ class MessagingServer:
 
     # -- application API ------------------------------------------------------------------
 
-    def set_group_members(self, group: int, members: Iterable[t.EUI64]) -> None:
-        """Which devices are in ``group`` (for Get Last Message); unknown groups reach all."""
-        self.messages.set_members(group, (str(m) for m in members))
+    def set_group_members(self, group: int, members: Iterable[t.EUI64 | str]) -> None:
+        """Which devices are in ``group`` (for Get Last Message; EUI-64s as zigpy EUI64s or in
+        any printed spelling); unknown groups reach all."""
+        self.messages.set_members(group, _device_names(members))
 
     async def display(
         self,
@@ -247,23 +272,28 @@ class MessagingServer:
             for device, record in self.messages.confirmations.get(message_id, {}).items()
         }
 
-    def unconfirmed(self, message_id: int, devices: Iterable[t.EUI64]) -> list[str]:
-        """Which of ``devices`` never confirmed ``message_id``."""
-        return self.messages.unconfirmed(message_id, (str(d) for d in devices))
+    def unconfirmed(self, message_id: int, devices: Iterable[t.EUI64 | str]) -> list[str]:
+        """Which of ``devices`` (zigpy EUI64s or EUI-64s in any printed spelling) never
+        confirmed ``message_id``, named as confirmations name them
+        (``00:0d:6f:00:0a:00:00:01``)."""
+        return self.messages.unconfirmed(message_id, _device_names(devices))
 
     async def record(
         self,
         message: Message,
         *,
-        device: str | None = None,
+        device: t.EUI64 | str | None = None,
         group: int | None = None,
-        members: Iterable[str] | None = None,
+        members: Iterable[t.EUI64 | str] | None = None,
     ) -> StoredMessage:
         """Store ``message`` for Get Last Message (D.5.2.4.1) without sending it: for one
-        device (named as :func:`~zse.zcl.delivery.device_name` does), a group (with its
-        ``members`` when they are known), or everyone. Send it with :meth:`send_display`."""
+        device (a zigpy EUI64 or any printed spelling, named as
+        :func:`~zse.zcl.delivery.device_name` does), a group (with its ``members`` when they
+        are known), or everyone. Send it with :meth:`send_display`."""
+        name = None if device is None else _device_names([device])[0]
+        known = None if members is None else _device_names(members)
         stored = self.protocol.record(
-            message, self.clock(), device=device, group=group, members=members
+            message, self.clock(), device=name, group=group, members=known
         )
         await self._save()
         return stored

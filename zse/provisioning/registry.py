@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import zigpy.types as t
+
 from zse.device_csv import DeviceCsvError, read_devices
-from zse.errors import DecodeError, ZseError
-from zse.installcode import InstallCode, canonical_eui64
+from zse.errors import DecodeError, InvalidEui64, ZseError
+from zse.installcode import InstallCode, canonical_eui64, format_eui64
 from zse.provisioning.lifecycle import (
     DeviceRecord,
     LifecycleEvent,
@@ -29,7 +31,15 @@ from zse.provisioning.lifecycle import (
 from zse.records import STR, Fields, Number, Opt, RecordError, check, load_each
 from zse.store import Batch, Store
 
-__all__ = ["AuditEntry", "HanRegistry", "ImportReport", "RegistryError"]
+__all__ = [
+    "AuditEntry",
+    "HanRegistry",
+    "ImportReport",
+    "InvalidGroups",
+    "RegistryError",
+    "group_names",
+    "registry_key",
+]
 
 _DEVICES = "registry.devices"
 _AUDIT = "registry.audit"
@@ -37,6 +47,49 @@ _AUDIT = "registry.audit"
 
 class RegistryError(ZseError):
     """A registry request that cannot be done: unknown device, duplicate registration."""
+
+
+class InvalidGroups(RegistryError, TypeError):
+    """Registry groups given as something other than a collection of group names: a bare
+    string (which would be one group per character) or a name that is not text."""
+
+
+def registry_key(eui64: object) -> str:
+    """The registry's key of a device: its EUI-64 as 16 upper-case hex digits, from any
+    printed spelling or a zigpy :class:`zigpy.types.EUI64`. Anything else (an int, bytes)
+    raises :class:`~zse.errors.InvalidEui64`, as a malformed spelling does."""
+    if isinstance(eui64, t.EUI64):
+        return format_eui64(eui64)
+    if not isinstance(eui64, str):
+        raise InvalidEui64(
+            f"EUI-64 must be given as text or a zigpy EUI64, not {type(eui64).__name__}"
+        )
+    return canonical_eui64(eui64)
+
+
+def group_names(groups: Iterable[object]) -> frozenset[str]:
+    """Registry group names given as a list, tuple, set... of names, as a frozenset.
+
+    A bare ``str`` (``groups="street-7"`` would make the groups ``s``, ``t``, ``r``...) or
+    ``bytes``, something that is not iterable, or a name that is not text raises
+    :class:`InvalidGroups`."""
+    if isinstance(groups, (str, bytes, bytearray)):
+        raise InvalidGroups(
+            f"groups must be a collection of group names, not a single "
+            f"{type(groups).__name__}: write groups=[{groups!r}]"
+        )
+    try:
+        names = list(groups)
+    except TypeError:
+        raise InvalidGroups(
+            f"groups must be a collection of group names, not {type(groups).__name__}"
+        ) from None
+    texts: list[str] = []
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidGroups(f"a group name must be text, not {type(name).__name__}")
+        texts.append(name)
+    return frozenset(texts)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,9 +175,9 @@ class HanRegistry:
 
     # -- queries ---------------------------------------------------------------------------
 
-    def get(self, eui64: str) -> DeviceRecord:
-        """The device with this EUI-64 (any printed spelling)."""
-        key = canonical_eui64(eui64)
+    def get(self, eui64: str | t.EUI64) -> DeviceRecord:
+        """The device with this EUI-64 (any printed spelling, or a zigpy EUI64)."""
+        key = registry_key(eui64)
         try:
             return self._devices[key]
         except KeyError:
@@ -140,13 +193,13 @@ class HanRegistry:
             if (state is None or d.state is state) and (group is None or group in d.groups)
         ]
 
-    def link_key(self, eui64: str) -> bytes:
+    def link_key(self, eui64: str | t.EUI64) -> bytes:
         """The preconfigured link key of a registered device (from its install code)."""
         return InstallCode.parse(self.get(eui64).install_code).link_key
 
-    async def audit(self, eui64: str | None = None) -> list[AuditEntry]:
+    async def audit(self, eui64: str | t.EUI64 | None = None) -> list[AuditEntry]:
         """The audit trail, oldest first, of one device or of all."""
-        key = None if eui64 is None else canonical_eui64(eui64)
+        key = None if eui64 is None else registry_key(eui64)
         entries = await self.store.journal_with(_AUDIT, _audit_value)  # bad ones quarantined
         return [
             AuditEntry(seq=seq, **value)
@@ -157,21 +210,27 @@ class HanRegistry:
     # -- changes ---------------------------------------------------------------------------
 
     async def register(
-        self, eui64: str, install_code: str, *, label: str = "", groups: Iterable[str] = ()
+        self,
+        eui64: str | t.EUI64,
+        install_code: str,
+        *,
+        label: str = "",
+        groups: Iterable[str] = (),
     ) -> DeviceRecord:
-        """Register a device by MAC address and install code (both as printed).
+        """Register a device by MAC address and install code (both as printed; the MAC may
+        also be a zigpy EUI64). ``groups``: a list of group names (a bare string is refused).
 
-        Raises :class:`~zse.errors.InvalidEui64` / :class:`~zse.errors.InvalidInstallCode`
-        for bad input, :class:`RegistryError` if the device is already registered and not
-        de-provisioned (a de-provisioned device is registered again, with the new code).
+        Raises :class:`~zse.errors.InvalidEui64` / :class:`~zse.errors.InvalidInstallCode` /
+        :class:`InvalidGroups` for bad input, :class:`RegistryError` if the device is already
+        registered and not de-provisioned (a de-provisioned device is registered again, with
+        the new code).
         """
-        key = canonical_eui64(eui64)
+        key = registry_key(eui64)
         code = str(InstallCode.parse(install_code))
+        names = group_names(groups)
         existing = self._devices.get(key)
         if existing is None:
-            record = DeviceRecord(
-                eui64=key, install_code=code, label=label, groups=frozenset(groups)
-            )
+            record = DeviceRecord(eui64=key, install_code=code, label=label, groups=names)
             await self._commit(record, "register", None, "")
             return record
         if existing.state is not LifecycleState.DEPROVISION_COMPLETE:
@@ -183,12 +242,14 @@ class HanRegistry:
             next_record(existing, LifecycleEvent.REREGISTER),
             install_code=code,
             label=label or existing.label,
-            groups=frozenset(groups),
+            groups=names,
         )
         await self._commit(record, LifecycleEvent.REREGISTER.value, existing.state, "")
         return record
 
-    async def apply(self, eui64: str, event: LifecycleEvent, detail: str = "") -> DeviceRecord:
+    async def apply(
+        self, eui64: str | t.EUI64, event: LifecycleEvent, detail: str = ""
+    ) -> DeviceRecord:
         """Move a device by ``event``; :class:`~zse.provisioning.IllegalTransition` if not
         allowed from its state. Nothing is written for a refused event."""
         current = self.get(eui64)
@@ -197,7 +258,7 @@ class HanRegistry:
         return record
 
     async def transition(
-        self, eui64: str, event: LifecycleEvent, detail: str = "", *, readmit: bool = True
+        self, eui64: str | t.EUI64, event: LifecycleEvent, detail: str = "", *, readmit: bool = True
     ) -> Transition:
         """Move a device by ``event`` as :func:`~zse.provisioning.decide` says, writing the
         change if there is one; returns the transition with the actions for the caller to
@@ -209,10 +270,12 @@ class HanRegistry:
             await self._commit(step.after, event.value, current.state, detail)
         return step
 
-    async def set_groups(self, eui64: str, groups: Iterable[str]) -> DeviceRecord:
-        """Replace a device's groups."""
+    async def set_groups(self, eui64: str | t.EUI64, groups: Iterable[str]) -> DeviceRecord:
+        """Replace a device's groups (a list of group names; a bare string is refused with
+        :class:`InvalidGroups`)."""
+        names = group_names(groups)
         current = self.get(eui64)
-        record = replace(current, groups=frozenset(groups))
+        record = replace(current, groups=names)
         detail = ",".join(sorted(record.groups))
         await self._commit(record, "groups", current.state, detail)
         return record

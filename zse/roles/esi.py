@@ -52,7 +52,7 @@ from zse.cbke.service import (
 )
 from zse.drlc import LoadControlEvent
 from zse.drlc.service import DRLC, DrlcServer, ReportReceived
-from zse.errors import ZseError
+from zse.errors import InvalidEui64, InvalidInstallCode, ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.messaging import Message
 from zse.messaging.service import MESSAGING, MessageConfirmed, MessagingServer
@@ -80,7 +80,7 @@ from zse.provisioning import (
     Transition,
     decide,
 )
-from zse.provisioning.registry import HanRegistry, RegistryError
+from zse.provisioning.registry import HanRegistry, RegistryError, group_names
 from zse.radios import link_key_installer
 from zse.records import Mismatch, RecordError, load_each
 from zse.roles.keepalive import DEFAULT_BASE as DEFAULT_KEEP_ALIVE_BASE
@@ -103,6 +103,7 @@ __all__ = [
     "DeviceOutcome",
     "EnergyServiceInterface",
     "EsiEvent",
+    "EsiStopped",
     "KeyEstablished",
     "KeyEstablishmentEnded",
     "LifecycleChanged",
@@ -159,7 +160,13 @@ def registry_group_id(name: str) -> int:
 
 
 class TargetError(ZseError, ValueError):
-    """A send was given no target, several targets, or a target that needs a registry."""
+    """A send was given no target, several targets, a registry group no device is registered
+    in, or a target that needs a registry."""
+
+
+class EsiStopped(ZseError, RuntimeError):
+    """A send, an admission or a removal asked of an ESI after :meth:`~EnergyServiceInterface.
+    stop` (nothing is recorded or sent; ``start()`` again first)."""
 
 
 class SettleTimeout(ZseError, TimeoutError):
@@ -365,6 +372,37 @@ class _Target:
         return "broadcast"
 
 
+def _ieee(eui64: object) -> t.EUI64:
+    """A device's EUI-64 given as zigpy's :class:`zigpy.types.EUI64` or as printed text (any
+    spelling); anything else (an int, bytes) is refused with
+    :class:`~zse.errors.InvalidEui64`, never turned into text and read as digits."""
+    if isinstance(eui64, t.EUI64):
+        return eui64
+    if not isinstance(eui64, str):
+        raise InvalidEui64(
+            f"EUI-64 must be given as text or a zigpy EUI64, not {type(eui64).__name__}"
+        )
+    return parse_eui64(eui64)
+
+
+def _name(eui64: object) -> str:
+    """How the ESI names the device ``eui64`` (:func:`_ieee`): zigpy's printed EUI-64."""
+    return device_name(_ieee(eui64))
+
+
+def _code_text(install_code: object) -> str:
+    """An install code given as an :class:`InstallCode` or as printed text, as text; anything
+    else is refused with :class:`~zse.errors.InvalidInstallCode` (never its ``str()``)."""
+    if isinstance(install_code, InstallCode):
+        return str(install_code)
+    if not isinstance(install_code, str):
+        raise InvalidInstallCode(
+            f"install code must be given as text or an InstallCode, "
+            f"not {type(install_code).__name__}"
+        )
+    return install_code
+
+
 def _target(
     *,
     device: t.EUI64 | str | None,
@@ -392,7 +430,7 @@ def _target(
         )
     found = chosen[0]
     if found.kind == "device":
-        return _Target("device", device_name(found.value))
+        return _Target("device", _name(found.value))
     if found.kind in ("zigbee_group",) and not 0x0001 <= found.value <= 0xFFF7:
         shown = f"0x{found.value:04X}" if found.value >= 0 else str(found.value)
         raise TargetError(f"ZigBee group id {shown} is outside 0x0001-0xFFF7")
@@ -406,7 +444,7 @@ def _admitted_with(record: DeviceRecord, install_code: InstallCode | str | None)
     provision repeated: nothing left to do)."""
     if record.state is not LifecycleState.METER_READY or install_code is None:
         return False
-    given = InstallCode.parse(str(install_code))
+    given = InstallCode.parse(_code_text(install_code))
     return InstallCode.parse(record.install_code) == given
 
 
@@ -561,6 +599,7 @@ class EnergyServiceInterface:
         self._listener_id: int | None = None
         self._interpan: list[Any] = []
         self._serving: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     @staticmethod
     def descriptor(
@@ -590,6 +629,7 @@ class EnergyServiceInterface:
 
     async def start(self) -> None:
         """Register the SE endpoint, serve every cluster, follow zigpy's device events."""
+        self._stopped = False
         await self.endpoint.start()
         self.key_establishment.start()
         self.key_establishment.on_event(self._key_establishment_event)
@@ -614,7 +654,9 @@ class EnergyServiceInterface:
         self._listener_id = self.app.add_listener(self._listener)
 
     async def stop(self) -> None:
-        """Stop serving and following events (the registry and the store stay open)."""
+        """Stop serving and following events (the registry and the store stay open). Sends,
+        :meth:`provision` and :meth:`deprovision` then raise :class:`EsiStopped`."""
+        self._stopped = True
         if self._listener_id is not None:
             self.app.remove_listener(self._listener)
             self._listener_id = None
@@ -682,28 +724,32 @@ class EnergyServiceInterface:
         ``again``: the same admission asked for once more (a command repeated after a crash):
         a device already METER_READY with this install code is left as it is and its record
         returned, instead of the transition being refused.
+
+        ``eui64`` is a zigpy EUI64 or printed text (an int raises
+        :class:`~zse.errors.InvalidEui64`); ``groups`` a list of group names (a bare string
+        raises :class:`~zse.provisioning.registry.InvalidGroups`); after :meth:`stop`,
+        :class:`EsiStopped`.
         """
-        ieee = parse_eui64(str(eui64)) if not isinstance(eui64, t.EUI64) else eui64
+        self._running()
+        ieee = _ieee(eui64)
+        names = group_names(groups)
+        code_text = None if install_code is None else _code_text(install_code)
         record: DeviceRecord | None = None
         if self.registry is not None:
             key = device_name(ieee)
             try:
                 record = self.registry.get(key)
             except RegistryError:
-                if install_code is None:
+                if code_text is None:
                     raise
-                record = await self.registry.register(
-                    key, str(install_code), label=label, groups=groups
-                )
+                record = await self.registry.register(key, code_text, label=label, groups=names)
                 self._changed(key, LifecycleEvent.REREGISTER, None, record, "registered")
             else:
                 if again and _admitted_with(record, install_code):
                     return record
-                if record.state is LifecycleState.DEPROVISION_COMPLETE and install_code is not None:
+                if record.state is LifecycleState.DEPROVISION_COMPLETE and code_text is not None:
                     before = record
-                    record = await self.registry.register(
-                        key, str(install_code), label=label, groups=groups
-                    )
+                    record = await self.registry.register(key, code_text, label=label, groups=names)
                     self._changed(
                         key, LifecycleEvent.REREGISTER, before, record, "registered again"
                     )
@@ -712,12 +758,12 @@ class EnergyServiceInterface:
             record = step.after
             code = InstallCode.parse(record.install_code)
         else:
-            if install_code is None:
+            if install_code is None or code_text is None:
                 raise TargetError("without a registry, provision() needs the install code")
             code = (
                 install_code
                 if isinstance(install_code, InstallCode)
-                else InstallCode.parse(install_code)
+                else InstallCode.parse(code_text)
             )
             self._codes[ieee] = code
             step = decide(None, LifecycleEvent.PROVISION)
@@ -762,8 +808,9 @@ class EnergyServiceInterface:
         ``again``: the same removal asked for once more (a command repeated after a crash): a
         device already PENDING_DEPROVISIONING or DEPROVISION_COMPLETE is not refused; its keys
         are forgotten again and, still pending, it is asked to leave again."""
-        name = device_name(eui64)
-        ieee = parse_eui64(name)
+        self._running()
+        ieee = _ieee(eui64)
+        name = device_name(ieee)
         gone = (LifecycleState.PENDING_DEPROVISIONING, LifecycleState.DEPROVISION_COMPLETE)
         record = self.registry.get(name) if self.registry is not None and again else None
         if record is not None and record.state in gone:
@@ -819,17 +866,49 @@ class EnergyServiceInterface:
 
     # -- queries -----------------------------------------------------------------------------
 
-    def public_key(self, eui64: t.EUI64) -> bytes | None:
+    def public_key(self, eui64: t.EUI64 | str) -> bytes | None:
         """A device's static public key, learnt from its certificate during CBKE."""
-        return self._public_keys.get(t.EUI64(eui64))
+        return self._public_keys.get(_ieee(eui64))
 
     def device(self, eui64: t.EUI64 | str) -> DeviceRecord:
         """The registry's record of a device (:class:`RegistryError` if none)."""
-        return self._need_registry().get(device_name(eui64))
+        return self._need_registry().get(_name(eui64))
 
     def members(self, group: str) -> list[str]:
-        """The devices of a registry group, by name."""
+        """The devices of a registry group, by name (none for a group no device is in)."""
         return [device_name(r.eui64) for r in self._need_registry().devices(group=group)]
+
+    def _running(self) -> None:
+        if self._stopped:
+            raise EsiStopped("the ESI is stopped: start() it again before sending or admitting")
+
+    def _resolve(
+        self,
+        *,
+        device: t.EUI64 | str | None,
+        group: str | None,
+        zigbee_group: int | None,
+        broadcast: bool,
+        enrollment_group: int | None = None,
+    ) -> _Target:
+        """The one target of a send, checked before anything is recorded or sent: the ESI
+        is running, and a registry group has at least one registered device."""
+        self._running()
+        target = _target(
+            device=device,
+            group=group,
+            zigbee_group=zigbee_group,
+            broadcast=broadcast,
+            enrollment_group=enrollment_group,
+        )
+        if target.kind == "group":
+            if not isinstance(target.value, str):
+                raise TargetError(
+                    f"a registry group is named by text, not {type(target.value).__name__}"
+                )
+            if not self._need_registry().devices(group=target.value):
+                raise TargetError(f"no registry group {target.value!r}: no device is in it")
+        return target
 
     # -- price -------------------------------------------------------------------------------
 
@@ -846,7 +925,9 @@ class EnergyServiceInterface:
         or calorific value (Publish Block Period / Conversion Factor / Calorific Value, SE
         D.4.2.4.2-4). It is recorded first, so a device that misses it gets it when it asks
         (Get Current Price, Get Block Periods...)."""
-        target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
+        target = self._resolve(
+            device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
+        )
         await self.price.publish(price)
 
         async def send(to: Destination) -> None:
@@ -870,7 +951,9 @@ class EnergyServiceInterface:
     ) -> SendResult:
         """Send a display message (SE D.5.2.3.1). It is stored first; a device that misses it
         gets it with Get Last Message. Confirmations arrive as :class:`MessageConfirmed`."""
-        target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
+        target = self._resolve(
+            device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
+        )
         server = self.messaging
         if target.kind == "device":
             await server.record(message, device=target.value)
@@ -901,7 +984,9 @@ class EnergyServiceInterface:
     ) -> SendResult:
         """Cancel a message (SE D.5.2.3.2) where it was sent; recorded first, so Get Last
         Message no longer returns it."""
-        target = _target(device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast)
+        target = self._resolve(
+            device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
+        )
         server = self.messaging
         await server.cancel(message_id)  # recorded; sent below
         result = await self._deliver(
@@ -929,7 +1014,7 @@ class EnergyServiceInterface:
         it gets it with Get Scheduled Events. ``enrollment_group`` sets the event's Utility
         Enrollment Group and broadcasts it (only devices of that group act on it). Reports
         arrive as :class:`ReportReceived`; ``esi.drlc.started(id)`` etc. give the ESI's view."""
-        target = _target(
+        target = self._resolve(
             device=device,
             group=group,
             zigbee_group=zigbee_group,
@@ -963,7 +1048,7 @@ class EnergyServiceInterface:
         broadcast: bool = False,
     ) -> SendResult:
         """Cancel a Load Control Event (SE D.2.2.3.2) where it was sent."""
-        target = _target(
+        target = self._resolve(
             device=device,
             group=group,
             zigbee_group=zigbee_group,
@@ -994,8 +1079,9 @@ class EnergyServiceInterface:
     async def resend_message(self, message: Message, device: t.EUI64 | str) -> DeviceOutcome:
         """Send a message already sent (and stored) once more to one device, e.g. one that was
         offline at a registry-group send, without recording it again (SE D.5.2.3.1)."""
+        self._running()
         return await self._unicast(
-            device_name(device), MESSAGING, lambda to: self.messaging.send_display(message, to)
+            _name(device), MESSAGING, lambda to: self.messaging.send_display(message, to)
         )
 
     async def resend_load_control(
@@ -1003,8 +1089,9 @@ class EnergyServiceInterface:
     ) -> DeviceOutcome:
         """Send a stored Load Control Event once more to one device (SE D.2.2.3.1), e.g. one
         that was offline when it was sent to its group."""
+        self._running()
         return await self._unicast(
-            device_name(device), DRLC, lambda to: self.drlc.send_event(issuer_event_id, to)
+            _name(device), DRLC, lambda to: self.drlc.send_event(issuer_event_id, to)
         )
 
     def _expected(self, target: _Target) -> list[str]:
@@ -1029,6 +1116,7 @@ class EnergyServiceInterface:
         from zse.interpan.se import InterPanEsi  # noqa: PLC0415 - optional part
         from zse.interpan.service import InterPanService  # noqa: PLC0415
 
+        self._running()
         info = self.app.state
         service = InterPanService(
             transport,
