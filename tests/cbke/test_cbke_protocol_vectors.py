@@ -31,7 +31,8 @@ PINNED_API = [
     "InvalidCertificate", "InvalidCredentials", "InvalidPoint", "KeyEstablishmentServer",
     "Message", "Responder", "State", "Step", "Suite", "Suite1Certificate", "Suite2Certificate",
     "TerminateKeyEstablishment", "TerminateStatus", "Terminated", "TestCA", "confirmation_macs",
-    "derive_keys", "ecmqv", "generate_key_pair", "public_key_from_private", "run_inline", "sign",
+    "derive_keys", "ecmqv", "eui64_bytes", "generate_key_pair", "public_key_from_private",
+    "run_inline", "sign",
     "supported_suites", "verify",
 ]  # fmt: skip
 PARTIES = ("initiator_U", "responder_V")

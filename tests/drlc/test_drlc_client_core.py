@@ -31,6 +31,15 @@ def event(issuer_event_id: int, start: int, minutes: int, **fields: int) -> Load
     )
 
 
+def unchecked(issuer_event_id: int, start: int, minutes: int, **fields: int) -> LoadControlEvent:
+    """An event as a frame may carry it, invalid fields and all (the decoder builds these)."""
+    values = {"device_class": HVAC, "criticality_level": 0x03}
+    values.update(fields)
+    return LoadControlEvent.unchecked(
+        issuer_event_id=issuer_event_id, start_time=start, duration_in_minutes=minutes, **values
+    )
+
+
 def client(**options) -> DrlcClientCore:
     options.setdefault("device_class", HVAC)
     options.setdefault("start_randomization_minutes", 0)
@@ -136,14 +145,14 @@ def test_an_event_ending_right_now_is_not_expired_it_runs_its_empty_course(start
     ],
 )
 def test_invalid_event_is_rejected_with_0xfe(fields):
-    got = client().receive_event(event(1, T0, 30, **fields), esi="a", now=T0)
+    got = client().receive_event(unchecked(1, T0, 30, **fields), esi="a", now=T0)
     assert statuses(got) == [(1, Status.REJECTED)]
 
 
 def test_duration_over_a_day_and_start_all_ones_are_invalid():
     core = client()
-    assert statuses(core.receive_event(event(1, T0, 1441), esi="a", now=T0)) == [(1, 0xFE)]
-    got = core.receive_event(event(2, 0xFFFFFFFF, 10), esi="a", now=T0)
+    assert statuses(core.receive_event(unchecked(1, T0, 1441), esi="a", now=T0)) == [(1, 0xFE)]
+    got = core.receive_event(unchecked(2, 0xFFFFFFFF, 10), esi="a", now=T0)
     assert statuses(got) == [(2, 0xFE)]
 
 

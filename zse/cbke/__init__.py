@@ -19,7 +19,7 @@ underneath lives in :mod:`zse.cbke.hazmat` and is not constant-time (see ``docs/
 True
 """
 
-from zse.cbke.ca import CertificateAuthority, TestCA
+from zse.cbke.ca import CertificateAuthority, TestCA, eui64_bytes
 from zse.cbke.certificate import ImplicitCertificate, Suite1Certificate, Suite2Certificate
 from zse.cbke.credentials import Credentials, InvalidCredentials
 from zse.cbke.ecdsa import sign, verify
@@ -93,6 +93,7 @@ __all__ = [
     "confirmation_macs",
     "derive_keys",
     "ecmqv",
+    "eui64_bytes",
     "generate_key_pair",
     "public_key_from_private",
     "run_inline",

@@ -25,6 +25,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+import zigpy.types as t
+
 from zse import jsontext
 from zse.cbke.certificate import (
     KEY_USAGE_KEY_AGREEMENT,
@@ -43,12 +45,14 @@ from zse.cbke.credentials import (
 from zse.cbke.keys import private_scalar, public_key_from_private
 from zse.cbke.suites import SUITE1, SUITE2, SUITES, Suite
 from zse.errors import DecodeError, InvalidEui64, InvalidJson
+from zse.installcode import parse_eui64
 
 __all__ = [
     "DEFAULT_ISSUER",
     "DEFAULT_PROFILE_DATA",
     "CertificateAuthority",
     "TestCA",
+    "eui64_bytes",
 ]
 
 #: The issuer identifier zse's test CAs use unless told otherwise ("ZSETSTCA").
@@ -64,10 +68,34 @@ def _random_scalar(suite: Suite, rng: random.Random | None = None) -> int:
     return 1 + secrets.randbelow(suite.curve.n - 1)
 
 
-def _subject(eui64: bytes) -> bytes:
-    if not isinstance(eui64, bytes | bytearray) or len(eui64) != 8:
-        raise InvalidEui64("subject EUI-64 must be 8 bytes, most significant octet first")
-    return bytes(eui64)
+#: What :func:`eui64_bytes` takes, for its error message.
+_EUI64_FORMS = (
+    "8 bytes most significant octet first, a printed EUI-64 such as "
+    "'00:1B:C5:00:07:00:05:2B', or a zigpy EUI64"
+)
+
+
+def eui64_bytes(eui64: bytes | str | t.EUI64) -> bytes:
+    """An EUI-64 as certificates carry it (the subject, SE C.4.2.1-2): 8 octets, most
+    significant first. Takes those 8 bytes as they are, a printed EUI-64 (``str``, any case
+    and separators, :func:`zse.installcode.parse_eui64`) or zigpy's ``t.EUI64`` (which holds
+    its octets least significant first). :class:`~zse.errors.InvalidEui64` for anything else."""
+    if isinstance(eui64, t.EUI64):
+        return bytes(eui64)[::-1]
+    if isinstance(eui64, str):
+        return bytes(parse_eui64(eui64))[::-1]
+    if isinstance(eui64, bytes | bytearray):
+        if len(eui64) != 8:
+            raise InvalidEui64(f"EUI-64 of {len(eui64)} bytes; give {_EUI64_FORMS}")
+        return bytes(eui64)
+    raise InvalidEui64(f"EUI-64 as {type(eui64).__name__}; give {_EUI64_FORMS}")
+
+
+def _subject(eui64: bytes | str | t.EUI64) -> bytes:
+    try:
+        return eui64_bytes(eui64)
+    except InvalidEui64 as exc:
+        raise InvalidEui64(f"subject {exc}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +125,7 @@ class CertificateAuthority:
 
     def issue(
         self,
-        eui64: bytes,
+        eui64: bytes | str | t.EUI64,
         *,
         valid_from: int = 0,
         valid_to: int = NO_EXPIRY,
@@ -106,7 +134,8 @@ class CertificateAuthority:
         profile_data: bytes = DEFAULT_PROFILE_DATA,
         rng: random.Random | None = None,
     ) -> Credentials:
-        """Issue a certificate and private key for ``eui64`` (8 octets, as in certificates).
+        """Issue a certificate and private key for ``eui64``: 8 octets as in certificates, a
+        printed EUI-64 or zigpy's ``t.EUI64`` (:func:`eui64_bytes`).
 
         ``valid_from`` (UTC seconds), ``valid_to`` (seconds after it, or no expiry),
         ``key_usage`` and ``serial`` (random when omitted) apply to suite 2, ``profile_data``
@@ -204,8 +233,11 @@ class TestCA:
         except KeyError:
             raise InvalidCredentials(f"this CA has no key for suite {suite_id}") from None
 
-    def issue(self, eui64: bytes, suite: Suite | int = SUITE1, **options: Any) -> Credentials:
-        """Issue credentials for ``eui64`` (options: :meth:`CertificateAuthority.issue`)."""
+    def issue(
+        self, eui64: bytes | str | t.EUI64, suite: Suite | int = SUITE1, **options: Any
+    ) -> Credentials:
+        """Issue credentials for ``eui64`` (8 octets most significant first, a printed EUI-64
+        or zigpy's ``t.EUI64``; options: :meth:`CertificateAuthority.issue`)."""
         return self.authority(suite).issue(eui64, **options)
 
     def to_json(self) -> str:

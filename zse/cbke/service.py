@@ -28,6 +28,7 @@ from zigpy.exceptions import DeliveryError
 from zigpy.zcl import foundation
 
 from zse.cbke import machine
+from zse.cbke.ca import eui64_bytes
 from zse.cbke.credentials import Credentials, HeldCredentials
 from zse.cbke.machine import Established, Initiator, Step, Terminated
 from zse.cbke.messages import TerminateKeyEstablishment, TerminateStatus
@@ -53,11 +54,6 @@ _SUITE_ATTRIBUTE = KE_SUITE_ATTRIBUTE
 _MAP16 = 0x19
 
 KeyInstaller = Callable[[t.EUI64, bytes], "Awaitable[None] | None"]
-
-
-def eui64_bytes(eui64: t.EUI64) -> bytes:
-    """An EUI-64 as it appears in certificates: most significant octet first."""
-    return bytes(eui64)[::-1]
 
 
 @dataclass(frozen=True, kw_only=True)

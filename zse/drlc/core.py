@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from zse.errors import DecodeError, ZseError
 from zse.records import (
     BOOL,
     S8,
@@ -69,6 +70,7 @@ __all__ = [
     "DeviceView",
     "DrlcClientCore",
     "DrlcServerCore",
+    "InvalidEvent",
     "LoadControlEvent",
     "OptOutRefused",
     "Outgoing",
@@ -118,12 +120,35 @@ APPLIABLE: Final = TEMPERATURE_FIELDS | LOAD_FIELDS
 Status = EventStatus
 
 
-class OptOutRefused(ValueError):
+class OptOutRefused(ZseError, ValueError):
     """An opt-out the spec does not allow: a mandatory criticality level (D.2.2.3.1.1.5)."""
 
 
-class UnknownEvent(KeyError):
-    """No event with that issuer event id in the table."""
+class UnknownEvent(ZseError, KeyError):
+    """No load control event with that issuer event id: not in the device's table (never
+    received, or over) or never issued by this ESI. A ``KeyError`` as before; its text is a
+    sentence, not the quoted id. ``issuer_event_id`` is the id asked for."""
+
+    def __init__(self, issuer_event_id: int) -> None:
+        super().__init__(issuer_event_id)
+        self.issuer_event_id = issuer_event_id
+
+    def __str__(self) -> str:
+        n = self.issuer_event_id
+        hexed = f" (0x{n:08X})" if isinstance(n, int) and n >= 0 else ""
+        return (
+            f"no load control event with issuer event id {n}{hexed}: "
+            "never received or issued here, or already over"
+        )
+
+
+class InvalidEvent(DecodeError):
+    """A :class:`LoadControlEvent` the spec does not allow (D.2.2.3.1.1): a field of the wrong
+    type, outside its wire type, or outside its range. ``fields`` names the fields at fault."""
+
+    def __init__(self, message: str, fields: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.fields = tuple(fields)
 
 
 # -- the wire values as plain data -------------------------------------------------------------
@@ -131,7 +156,13 @@ class UnknownEvent(KeyError):
 
 @dataclass(frozen=True, kw_only=True)
 class LoadControlEvent:
-    """One Load Control Event (D.2.2.3.1) as plain values; field names are the wire's."""
+    """One Load Control Event (D.2.2.3.1) as plain values; field names are the wire's.
+
+    Checked when built: every field an ``int`` (not a ``bool``) within its wire type, and the
+    ranges of D.2.2.3.1.1 (:meth:`problems`); :class:`InvalidEvent` otherwise. An event as a
+    frame carried it, valid or not, is built with :meth:`unchecked` (the client core answers an
+    invalid one with Report Event Status 0xFE, D.2.3.3.1.1.2).
+    """
 
     issuer_event_id: int
     device_class: int
@@ -157,27 +188,93 @@ class LoadControlEvent:
         """Event Control bit 1 (D.2.2.3.1.1.12)."""
         return bool(self.event_control & _RANDOMIZE_END)
 
-    def problems(self) -> list[str]:
-        """Why this event is invalid (D.2.2.3.1.1), or an empty list."""
+    def __post_init__(self) -> None:
+        found = self._type_problems()
+        if not found:
+            # where a field breaks both, the spec's range says more than its wire type's
+            found = self._range_problems()
+            named = {name for name, _ in found}
+            found += [problem for problem in self._wire_problems() if problem[0] not in named]
+        if found:
+            raise InvalidEvent(
+                "; ".join(text if name in text else f"{text} ({name})" for name, text in found),
+                fields=(name for name, _ in found),
+            )
+
+    @classmethod
+    def unchecked(cls, **values: int) -> LoadControlEvent:
+        """An event built without the checks, as a received frame carries it (its fields fit
+        their wire types already): the client core rejects an invalid one with 0xFE
+        (D.2.3.4.1) rather than the decoder raising. Missing fields take their defaults."""
+        event = cls.__new__(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in values:
+                value = values.pop(f.name)
+            elif f.default is not dataclasses.MISSING:
+                value = f.default
+            else:
+                raise TypeError(f"LoadControlEvent.unchecked() needs {f.name}")
+            object.__setattr__(event, f.name, value)
+        if values:
+            raise TypeError(f"LoadControlEvent.unchecked() got unknown fields {sorted(values)}")
+        return event
+
+    def _type_problems(self) -> list[tuple[str, str]]:
+        """(field, why) for each field that is not an ``int``: a ``bool`` is not one here."""
+        found = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                kind = type(value).__name__
+                found.append((f.name, f"{f.name} must be an integer, got {kind} {value!r}"))
+        return found
+
+    def _wire_problems(self) -> list[tuple[str, str]]:
+        """(field, why) for each field outside its wire type (D.2.2.3.1)."""
+        found = []
+        for name, shape in EVENT_FIELDS_SHAPE.required.items():
+            value = getattr(self, name)
+            if isinstance(shape, Int) and not _fits(value, shape):
+                found.append(
+                    (name, f"{name} {value} is outside its wire range {shape.lo}..{shape.hi}")
+                )
+        return found
+
+    def _range_problems(self) -> list[tuple[str, str]]:
+        """(field, why) for each field outside its range (D.2.2.3.1.1); sentinels are fine."""
         found = []
         if self.start_time == _INVALID_TIME:
-            found.append("start time 0xFFFFFFFF")
+            found.append(("start_time", "start time 0xFFFFFFFF is not a time"))
         if not 0 <= self.duration_in_minutes <= MAX_DURATION_MINUTES:
             found.append(
-                f"duration {self.duration_in_minutes} min is outside 0-{MAX_DURATION_MINUTES}"
+                (
+                    "duration_in_minutes",
+                    f"duration {self.duration_in_minutes} min is outside 0-{MAX_DURATION_MINUTES}",
+                )
             )
         if not 0x01 <= self.criticality_level <= 0x0F:
-            found.append(f"criticality level {_hex(self.criticality_level, 2)} is reserved")
+            level = _hex(self.criticality_level, 2)
+            found.append(("criticality_level", f"criticality level {level} is reserved"))
         if not (0 <= self.duty_cycle <= 100 or self.duty_cycle == DUTY_CYCLE_NOT_USED):
-            found.append(f"duty cycle {self.duty_cycle} is outside 0-100%")
+            found.append(("duty_cycle", f"duty cycle {self.duty_cycle} is outside 0-100%"))
         load = self.average_load_adjustment_percentage
         if not (-100 <= load <= 100 or load == AVERAGE_LOAD_ADJUSTMENT_NOT_USED):
-            found.append(f"average load adjustment {load}% is outside -100..100")
+            found.append(
+                (
+                    "average_load_adjustment_percentage",
+                    f"average load adjustment {load}% is outside -100..100",
+                )
+            )
         for name in ("cooling_temperature_set_point", "heating_temperature_set_point"):
             value = getattr(self, name)
             if value != SET_POINT_NOT_USED and value < _COLDEST:
-                found.append(f"{name} {value / 100} °C is below absolute zero")
+                found.append((name, f"{name} {value / 100} °C is below absolute zero"))
         return found
+
+    def problems(self) -> list[str]:
+        """Why this event is invalid (D.2.2.3.1.1), or an empty list; for an event built with
+        :meth:`unchecked` (a built one has none)."""
+        return [text for _, text in self._range_problems()]
 
     def to_fields(self) -> dict[str, int]:
         """The fields of zse.drlc.wire.Drlc load_control_event."""
@@ -185,12 +282,15 @@ class LoadControlEvent:
 
     @classmethod
     def from_fields(cls, command: Any) -> LoadControlEvent:
-        """From a decoded Load Control Event (any object with its field attributes)."""
-        return cls(**{f.name: int(getattr(command, f.name)) for f in dataclasses.fields(cls)})
+        """From a decoded Load Control Event (any object with its field attributes), as
+        received: :meth:`unchecked`, so an invalid one reaches the client core's 0xFE."""
+        return cls.unchecked(
+            **{f.name: int(getattr(command, f.name)) for f in dataclasses.fields(cls)}
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadControlEvent:
-        """From :meth:`to_fields` output (a snapshot)."""
+        """From :meth:`to_fields` output (a snapshot); checked, :class:`InvalidEvent`."""
         return cls(**{f.name: int(data[f.name]) for f in dataclasses.fields(cls)})
 
 
@@ -1371,6 +1471,11 @@ _ORDER = {"cancel": 0, "superseded": 1, "end": 2, "start": 3, "wait": 4}
 def _status_time(now: int) -> int:
     """Event Status Time never uses 0x00000000 (D.2.3.3.1.1.3)."""
     return max(1, now)
+
+
+def _fits(value: int, shape: Int) -> bool:
+    """Whether ``value`` is in the range of ``shape``."""
+    return (shape.lo is None or shape.lo <= value) and (shape.hi is None or value <= shape.hi)
 
 
 def _hex(value: int, digits: int) -> str:

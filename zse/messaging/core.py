@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from zse.errors import ZseError
+from zse.errors import DecodeError, ZseError
 from zse.records import (
     BOOL,
     BYTES,
@@ -46,6 +46,7 @@ __all__ = [
     "BoardEvent",
     "Confirmation",
     "ConfirmationRecord",
+    "InvalidMessage",
     "Message",
     "MessageBoard",
     "MessageCancelled",
@@ -128,6 +129,10 @@ class MessageTooLong(MessageError):
     """A message text longer than one unfragmented frame can carry (see max_message_bytes)."""
 
 
+class InvalidMessage(MessageError, DecodeError):
+    """A :class:`Message` field of the wrong type or outside its wire field (D.5.2.3.1.1)."""
+
+
 # -- values -----------------------------------------------------------------------------------
 
 
@@ -138,6 +143,8 @@ class Message:
     The Message Control field (D.5.2.3.1.1.2) is given as its parts: ``transmission`` (0-3),
     ``importance`` (0 low .. 3 critical), ``confirmation_required`` (bit 7) and
     ``enhanced_confirmation_required`` (bit 5, SE 1.2: a yes/no answer and an optional text).
+    Checked when built: ``text`` a ``str``, the flags ``bool``, the numbers ``int`` (not
+    ``bool``) that fit their fields; :class:`InvalidMessage` otherwise.
     """
 
     message_id: int
@@ -151,6 +158,10 @@ class Message:
     protected: bool = False
 
     def __post_init__(self) -> None:
+        text: object = self.text  # typed str, but built from anything at run time
+        if not isinstance(text, str):
+            hint = ": decode it first (the wire carries UTF-8)" if _is_octets(text) else ""
+            raise InvalidMessage(f"text must be a str, got {type(text).__name__}{hint}")
         for name, bits in (
             ("message_id", 32),
             ("start_time", 32),
@@ -159,8 +170,16 @@ class Message:
             ("transmission", 2),
         ):
             value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                kind = type(value).__name__
+                raise InvalidMessage(f"{name} must be an integer, got {kind} {value!r}")
             if not 0 <= value < 1 << bits:
-                raise MessageError(f"{name} must fit in {bits} bits, got {value}")
+                raise InvalidMessage(f"{name} must fit in {bits} bits, got {value}")
+        for name in ("confirmation_required", "enhanced_confirmation_required", "protected"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                kind = type(value).__name__
+                raise InvalidMessage(f"{name} must be True or False, got {kind} {value!r}")
 
     @property
     def needs_confirmation(self) -> bool:
@@ -185,6 +204,10 @@ class Message:
     def from_record(cls, record: Mapping[str, Any]) -> Message:
         """Inverse of :meth:`to_record`."""
         return cls(**record)
+
+
+def _is_octets(value: object) -> bool:
+    return isinstance(value, bytes | bytearray | memoryview)
 
 
 def message_from_command(command: Any, *, protected: bool) -> Message:

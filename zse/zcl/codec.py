@@ -6,6 +6,7 @@ naming the cluster, the command, the field and its byte offset. Optional trailer
 declared with ``?``) are decoded when bytes remain; bytes after the last known field are
 returned, not dropped, as later SE revisions append fields (ZCL: receivers ignore them).
 A list counted by an earlier field (``StructField(length=...)``) is decoded to that count.
+:func:`zse.zcl.frame.decode_frame` does the same for a whole frame, header included.
 :func:`encode_command` refuses a payload with a gap in its optional trailers, which zigpy
 would silently serialize misaligned.
 """

@@ -165,4 +165,4 @@ def device_name(ieee: Any, nwk: int | None = None) -> str:
         return f"nwk:0x{nwk:04X}"
     if isinstance(ieee, t.EUI64):
         return str(ieee)
-    return str(parse_eui64(str(ieee)))
+    return str(parse_eui64(ieee))  # text only: an int is refused, never read as its digits

@@ -8,6 +8,8 @@ application, and the status of the Default Response the received frame is owed (
 2.5.12.2). It exposes ``next_deadline()`` and ``handle_timeout(now)`` (another :class:`Step`)
 for the one timer of its shell (:class:`zse.zcl.timer.Timer`). The asyncio shell only
 decodes, feeds the core, sends by the one delivery rule (:mod:`zse.zcl.delivery`) and emits.
+:func:`decode_frame` decodes a whole frame (header and command) in one call, for captures and
+tests.
 
 Nothing here does I/O or imports asyncio.
 """
@@ -19,16 +21,19 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import zigpy.types as t
-from zigpy.zcl import foundation
+from zigpy.zcl import Cluster, foundation
 
 from zse.errors import InvalidFrame
+from zse.zcl.codec import decode_command
 from zse.zcl.delivery import DIRECTIONS, Destination
 
 __all__ = [
+    "DecodedFrame",
     "FrameCore",
     "Send",
     "Step",
     "ZclMessage",
+    "decode_frame",
     "decode_zcl_header",
     "encode_zcl_header",
 ]
@@ -114,6 +119,65 @@ def decode_zcl_header(data: bytes) -> tuple[int, int | None, int, int, int]:
     if len(data) < offset + 2:
         raise InvalidFrame("ZCL frame too short for its sequence number and command id")
     return frame_control, manufacturer, data[offset], data[offset + 1], offset + 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodedFrame:
+    """A whole ZCL frame as :func:`decode_frame` reads it: the header's values (ZCL 2.4.1),
+    the command and the bytes after its last known field (``rest``)."""
+
+    frame_control: int
+    manufacturer: int | None
+    tsn: int
+    command_id: int
+    command: Any
+    rest: bytes
+
+    @property
+    def from_server(self) -> bool:
+        """The direction bit (ZCL 2.4.1.1.3): sent by the cluster's server."""
+        return bool(self.frame_control & _SERVER_TO_CLIENT)
+
+    @property
+    def disable_default_response(self) -> bool:
+        """The Disable Default Response bit (ZCL 2.4.1.1.4)."""
+        return bool(self.frame_control & _DISABLE_DEFAULT_RESPONSE)
+
+
+def decode_frame(cluster: type[Cluster], frame: bytes) -> DecodedFrame:
+    """Decode a whole cluster-specific ZCL frame of ``cluster``: header (ZCL 2.4.1), then the
+    command its direction bit names, as :func:`~zse.zcl.codec.decode_command` does.
+
+    :class:`~zse.errors.InvalidFrame` for a short header, a profile-wide (global) or
+    reserved frame type, a manufacturer-specific command (not the cluster's own), an unknown
+    command or a payload that does not fit.
+    """
+    if not isinstance(frame, bytes | bytearray | memoryview):
+        raise InvalidFrame(f"a ZCL frame is bytes, got {type(frame).__name__}")
+    data = bytes(frame)
+    frame_control, manufacturer, tsn, command_id, length = decode_zcl_header(data)
+    kind = frame_control & _FRAME_TYPE
+    if kind != _CLUSTER_COMMAND:
+        what = "a profile-wide (global) command" if kind == 0 else f"reserved frame type {kind}"
+        raise InvalidFrame(
+            f"{cluster.__name__}: frame control 0x{frame_control:02X} is {what}, "
+            "not a cluster-specific command"
+        )
+    if manufacturer is not None:
+        raise InvalidFrame(
+            f"{cluster.__name__}: command 0x{command_id:02X} is specific to manufacturer "
+            f"0x{manufacturer:04X}, not one of the cluster's own"
+        )
+    from_server = bool(frame_control & _SERVER_TO_CLIENT)
+    command, rest = decode_command(cluster, command_id, data[length:], from_server=from_server)
+    return DecodedFrame(
+        frame_control=frame_control,
+        manufacturer=manufacturer,
+        tsn=tsn,
+        command_id=command_id,
+        command=command,
+        rest=rest,
+    )
 
 
 def encode_zcl_header(
