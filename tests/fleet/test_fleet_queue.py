@@ -144,6 +144,38 @@ async def test_an_sqlite_queue_is_its_owner_s_alone(tmp_path: Any) -> None:
         await queue.close()
 
 
+async def test_a_damaged_sqlite_queue_is_refused_at_open(tmp_path: Any) -> None:
+    """Pages swapped or zeroed by a damaged disk were found only at a claim, or never: a
+    claim returned fewer jobs with no error. The file is checked whole at open; the queue
+    file is stamped as one (a zse store's id is refused: it is not the queue)."""
+    import sqlite3  # noqa: PLC0415
+
+    from zse.headend.queue import QUEUE_APPLICATION_ID  # noqa: PLC0415
+
+    path = tmp_path / "queue.sqlite"
+    devices = [(f"000D6F00{n:08X}", f"meter-{n % 7}") for n in range(3000)]
+    queue = await open_queue(path)
+    try:
+        await queue.enqueue(4, SendKind.LOAD_CONTROL, EVENT, devices, now=0.0)
+    finally:
+        await queue.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA application_id").fetchone() == (QUEUE_APPLICATION_ID,)
+    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw.execute("PRAGMA journal_mode=DELETE")
+    raw.close()
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    assert len(data) > 10 * page
+    data[5 * page : 6 * page], data[8 * page : 9 * page] = (
+        data[8 * page : 9 * page],
+        data[5 * page : 6 * page],
+    )
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="damaged work queue"):
+        await open_queue(path)
+
+
 async def test_an_unreachable_database_is_a_store_error_without_the_password() -> None:
     from tests.mqtt.broker import free_port  # noqa: PLC0415
 

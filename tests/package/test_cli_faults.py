@@ -241,3 +241,27 @@ def test_every_command_takes_the_log_options_after_its_name() -> None:
     result = zse("demo", "-vv", "--seed", "3")
     assert result.returncode == 0, result.stderr[-300:]
     assert " DEBUG " in result.stderr
+
+
+def test_the_worker_refuses_the_headend_s_store_for_its_queue(tmp_path: Path) -> None:
+    """Given the API's store (a zse store) instead of NAME-queue.sqlite, a worker added its
+    tables to it, bypassing the store's single-writer lock, and polled an empty queue for
+    ever."""
+    store = tmp_path / "state.db"
+    import asyncio  # noqa: PLC0415
+
+    from zse.store import Store  # noqa: PLC0415
+
+    async def make() -> None:
+        async with await Store.open(store):
+            pass
+
+    asyncio.run(make())
+    before = store.read_bytes()
+    result = zse("headend", "worker", "--database", str(store), "--broker", "mqtt://127.0.0.1:1")
+    assert result.returncode == 1
+    assert one_line(result.stderr).endswith(
+        f"{store}: not a work queue: a zse store (the headend's work queue is the file beside "
+        "its store, state-queue.sqlite for state.db); give the queue's file"
+    )
+    assert store.read_bytes() == before

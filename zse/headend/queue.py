@@ -51,8 +51,19 @@ from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
 from zse.store_engine import APPLICATION_ID, hold_virtual_clock, is_postgres
 from zse.store_sqlite import create_owner_only
 
-__all__ = ["Completion", "Job", "JobQueue", "JobRow", "ReportedOutcome", "open_queue"]
+__all__ = [
+    "QUEUE_APPLICATION_ID",
+    "Completion",
+    "Job",
+    "JobQueue",
+    "JobRow",
+    "ReportedOutcome",
+    "open_queue",
+]
 
+#: The identity of an SQLite work queue file: its header ``application_id`` (ASCII "ZSEQ");
+#: a zse store's is :data:`zse.store_engine.APPLICATION_ID`.
+QUEUE_APPLICATION_ID = 0x5A534551
 #: Where an idempotency key starts (then send, device, try: ``zse-headend:7:000D...:0``).
 KEY_PREFIX = "zse-headend"
 #: The PostgreSQL notification channel of the queue's changes (the payload: the schema).
@@ -315,20 +326,44 @@ class _Sqlite(_Connection):
         await self._db.execute("BEGIN IMMEDIATE")
 
     async def create(self) -> None:
-        await self._refuse_foreign()
+        fresh = await self._refuse_foreign()
+        await self._check_integrity()
         for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
             await self._db.execute(sql)
+        if fresh:  # a file of ours from now on (one written before the stamp: stamped now)
+            await self._db.execute(f"PRAGMA application_id = {QUEUE_APPLICATION_ID}")
 
-    async def _refuse_foreign(self) -> None:
-        """:class:`StoreError` for an SQLite database of another application (its own
-        application id, or tables of its own): the headend's tables are not added to it."""
+    async def _refuse_foreign(self) -> bool:
+        """:class:`StoreError` for an SQLite database that is not a headend work queue: a
+        zse store (the headend's own: its queue is the file beside it), or another
+        application's (its application id, or tables of its own): the queue's tables are
+        not added to it. True if the file is not stamped as a queue yet."""
         [(app_id,)] = await self.fetch("PRAGMA application_id")
         names = [str(row[0]) for row in await self.fetch("SELECT name FROM sqlite_master")]
         others = [n for n in names if not n.startswith(("headend_", "sqlite_"))]
-        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and others):
+        if app_id == APPLICATION_ID:
+            raise StoreError(
+                f"{self.where}: not a work queue: a zse store (the headend's work queue is "
+                f"the file beside its store, {self.path.stem}-queue.sqlite for "
+                f"{self.path.name}); give the queue's file"
+            )
+        if app_id not in (0, QUEUE_APPLICATION_ID) or (app_id == 0 and others):
             raise StoreError(
                 f"{self.where}: not a headend database: an SQLite database of another "
                 f"application ({len(names)} schema objects); give the headend its own file"
+            )
+        return bool(app_id == 0)
+
+    async def _check_integrity(self) -> None:
+        """The whole file checked at open (as a store is): pages swapped or lost by a
+        damaged disk otherwise hide jobs (a claim finds fewer, with no error)."""
+        problems = [str(row[0]) for row in await self.fetch("PRAGMA integrity_check(20)")]
+        if problems != ["ok"]:
+            said = " ".join("; ".join(problems[:3]).split())[:300]
+            raise StoreError(
+                f"{self.where}: damaged work queue (PRAGMA integrity_check): {said}; refused, "
+                "as jobs may be missing: restore a backup, or move the file away to start "
+                "afresh (sends not finished are then lost)"
             )
 
     async def close(self) -> None:
