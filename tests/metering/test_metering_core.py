@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zse.metering.core import MeterCore, Readings, SummationDecreased
+from zse.metering.core import MeterCore, Readings, SummationDecreased, summation_advance
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import GetProfileStatus as S
 from zse.zcl.reporting import ReportingConfig
@@ -37,6 +37,40 @@ def test_delivered_only_refuses_a_decrease() -> None:
     assert m.read(A.INSTANTANEOUS_DEMAND) is None
 
 
+TOP = 1 << 48  # CurrentSummationDelivered is uint48 (D.3.2.2.1.1)
+
+
+def test_a_summation_register_rolling_over_is_not_a_decrease() -> None:
+    # a 48-bit register wraps to 0 in the field; the interval counts the consumption across
+    m = meter(max_periods=3)
+    m.update(Readings(summation_delivered=TOP - 5), T0 + 1)
+    m.update(Readings(summation_delivered=3), T0 + 1801)
+    assert m.read(A.CURRENT_SUMM_DELIVERED) == 3
+    m.update(Readings(summation_delivered=TOP + 10), T0 + 1802)  # a source counting on
+    assert m.read(A.CURRENT_SUMM_DELIVERED) == 10  # modulo 2^48
+    m.update(Readings(summation_delivered=20), T0 + 3601)
+    m.update(Readings(), T0 + 5400)
+    # intervals ending T0+5400, T0+3600: 10, then 15 across the wrap (5 to the top, 10 after)
+    assert m.get_profile(0, 0, 2, T0 + 5400).intervals == (10, 15)
+    # a genuine decrease, near the top or not, is still refused; nothing changes
+    for held, fed in ((TOP - 5, TOP - 6), ((1 << 47) + 10, 10), (TOP - 5, TOP - 6 + TOP)):
+        fresh = meter()
+        fresh.update(Readings(summation_delivered=held), T0 + 1)
+        with pytest.raises(SummationDecreased, match=f"{fed % TOP} is below {held}"):
+            fresh.update(Readings(summation_delivered=fed), T0 + 2)
+        assert fresh.read(A.CURRENT_SUMM_DELIVERED) == held
+
+
+def test_summation_advance_across_the_top() -> None:
+    assert summation_advance(TOP - 5, 3) == 8
+    assert summation_advance(3, TOP - 5) == TOP - 8  # going up is never a rollover
+    assert summation_advance(50, 49) == -1
+    # half the register decides (serial number arithmetic, RFC 1982 section 3.2)
+    half = 1 << 47
+    assert summation_advance(half + 10, 9) == half - 1
+    assert summation_advance(half + 10, 10) == -half
+
+
 def test_bidirectional_meter_may_go_down() -> None:
     m = meter(delivered_only=False)
     m.update(Readings(summation_delivered=50, summation_received=3), T0 + 1)
@@ -48,7 +82,6 @@ def test_bidirectional_meter_may_go_down() -> None:
     ("readings", "error"),
     [
         (Readings(summation_delivered=-1), "summation delivered -1 out of range"),
-        (Readings(summation_delivered=1 << 48), "out of range"),
         (Readings(instantaneous_demand=1 << 23), "instantaneous demand"),
         (Readings(status=256), "status 256"),
         (Readings(summation_received=1), "no summation received"),

@@ -16,6 +16,7 @@ from zse.errors import InvalidFrame
 from zse.metering.mirror import (
     MIRRORED_ATTRIBUTES,
     NO_MIRROR,
+    UNDEFINED_MIRROR_METER,
     MirrorAdded,
     MirrorPool,
     MirrorProtocol,
@@ -75,6 +76,9 @@ def answer(step) -> tuple[int, int]:
 
 
 SUMMATION = mirror_report_payload({A.CURRENT_SUMM_DELIVERED: 123_456, A.STATUS: 0})
+#: What a new mirror holds before its meter reports: MeteringDeviceType "undefined mirror
+#: meter" (0xFE, Silicon Labs' meter-mirror plugin), map8.
+FRESH = {A.METERING_DEVICE_TYPE: (0x18, UNDEFINED_MIRROR_METER)}
 
 
 def test_request_mirror_allocates_and_the_same_device_gets_its_own_back():
@@ -122,13 +126,63 @@ def test_the_owner_report_fills_the_mirror():
     values = {A.CURRENT_SUMM_DELIVERED: 5_000, A.STATUS: 0, A.METERING_DEVICE_TYPE: 1}
     step = core.report(report(mirror_report_payload(values)), NOW)
     assert (step.status, step.sends) == (S.SUCCESS, ())
-    assert step.events == (
-        MirrorUpdated(device=GAS, endpoint=10, attributes=tuple(values.items())),
-    )
-    assert core.pool.values(10) == {a: (metering_type_id(a), v) for a, v in values.items()}
+    held = {**values, A.METERING_DEVICE_TYPE: 128}  # Gas (1) mirrored: 128 Mirrored Gas
+    assert step.events == (MirrorUpdated(device=GAS, endpoint=10, attributes=tuple(held.items())),)
+    assert core.pool.values(10) == {a: (metering_type_id(a), v) for a, v in held.items()}
     core.report(report(mirror_report_payload({A.CURRENT_SUMM_DELIVERED: 5_100})), NOW)
     assert core.pool.values(10)[A.CURRENT_SUMM_DELIVERED][1] == 5_100
-    assert core.pool.values(10)[A.METERING_DEVICE_TYPE][1] == 1  # kept
+    assert core.pool.values(10)[A.METERING_DEVICE_TYPE][1] == 128  # kept
+
+
+def test_a_new_mirror_is_an_undefined_mirror_meter_until_its_meter_reports():
+    # Silicon Labs' meter-mirror plugin writes 0xFE on allocation (a value SE leaves
+    # reserved); a repeat Request Mirror does not reset what the meter reported
+    core = MirrorProtocol(MirrorPool([10]))
+    core.receive(command(REQUEST_MIRROR), None, NOW)
+    assert core.pool.values(10) == FRESH
+    core.report(report(mirror_report_payload({A.METERING_DEVICE_TYPE: 2})), NOW)  # water
+    core.receive(command(REQUEST_MIRROR), None, NOW)
+    assert core.pool.values(10) == {A.METERING_DEVICE_TYPE: (0x18, 129)}  # Mirrored Water
+
+
+@pytest.mark.parametrize(
+    ("reported", "held"),
+    [(0, 127), (1, 128), (12, 139), (15, 142), (126, 253), (127, 127), (128, 128), (254, 254)],
+)
+def test_metering_device_type_is_stored_as_the_mirrored_kind(reported, held):
+    # D.3.2.2.4.7: 127 Mirrored Electric ... 142; a meter's own 0-126 is stored plus 127
+    # (as Silicon Labs' meter-mirror plugin does), a value already mirrored is kept
+    core = MirrorProtocol(MirrorPool([10]))
+    core.receive(command(REQUEST_MIRROR), None, NOW)
+    payload = report_payload([(A.METERING_DEVICE_TYPE, reported)], {A.METERING_DEVICE_TYPE: 0x18})
+    assert core.report(report(payload), NOW).status == S.SUCCESS
+    assert core.pool.values(10)[A.METERING_DEVICE_TYPE] == (0x18, held)
+
+
+FORMATTING_BITMAPS = (
+    A.SUMMATION_FORMATTING,
+    A.DEMAND_FORMATTING,
+    A.HISTORICAL_CONSUMPTION_FORMATTING,
+    A.METERING_DEVICE_TYPE,
+)
+
+
+@pytest.mark.parametrize("attribute", FORMATTING_BITMAPS)
+@pytest.mark.parametrize("type_id", [0x18, 0x20, 0x30], ids=["map8", "uint8", "enum8"])
+def test_formatting_bitmaps_are_map8_and_uint8_or_enum8_are_taken(attribute, type_id):
+    # SE D.3.2.2.4: SummationFormatting, DemandFormatting, HistoricalConsumptionFormatting and
+    # MeteringDeviceType are map8 (0x18); a report with the summation and one of them in
+    # map8 is stored whole, and uint8 / enum8 (one octet too) are taken and held as map8
+    assert metering_type_id(attribute) == 0x18
+    core = MirrorProtocol(MirrorPool([10]))
+    core.receive(command(REQUEST_MIRROR), None, NOW)
+    payload = SUMMATION + report_payload([(attribute, 0x2B)], {attribute: type_id})
+    assert core.report(report(payload), NOW).status == S.SUCCESS
+    assert core.pool.values(10)[A.CURRENT_SUMM_DELIVERED] == (0x25, 123_456)
+    held = 0x2B if attribute != A.METERING_DEVICE_TYPE else 0x2B + 127
+    assert core.pool.values(10)[attribute] == (0x18, held)
+    # the meter's side sends them as map8
+    assert mirror_report_payload({attribute: 1})[2] == 0x18
 
 
 @pytest.mark.parametrize(
@@ -149,7 +203,7 @@ def test_reports_not_from_the_owner_as_a_meter_are_refused(changes, status):
     core.receive(command(REQUEST_MIRROR), None, NOW)
     step = core.report(report(SUMMATION, **changes), NOW)
     assert (step.status, step.events, step.sends) == (status, (), ())
-    assert core.pool.values(10) == {}
+    assert core.pool.values(10) == FRESH
 
 
 @pytest.mark.parametrize(
@@ -161,13 +215,16 @@ def test_reports_not_from_the_owner_as_a_meter_are_refused(changes, status):
         (report_payload([(0x0000, 7)], {0x0000: 0x23}), S.INVALID_DATA_TYPE),  # uint32, not 48
         (report_payload([(0x7777, 7)], {0x7777: 0x20}), S.UNSUPPORTED_ATTRIBUTE),
         (SUMMATION + report_payload([(0x0300, 1)], {0x0300: 0x20}), S.INVALID_DATA_TYPE),
+        # a Formatting bitmap in a wider type than one octet
+        (SUMMATION + report_payload([(0x0303, 1)], {0x0303: 0x19}), S.INVALID_DATA_TYPE),
+        (SUMMATION + report_payload([(0x0306, 1)], {0x0306: 0x21}), S.INVALID_DATA_TYPE),
     ],
 )
 def test_a_bad_report_is_refused_whole(payload, status):
     core = MirrorProtocol(MirrorPool([10]))
     core.receive(command(REQUEST_MIRROR), None, NOW)
     step = core.report(report(payload), NOW)
-    assert (step.status, step.events, core.pool.values(10)) == (status, (), {})
+    assert (step.status, step.events, core.pool.values(10)) == (status, (), FRESH)
 
 
 def test_other_metering_commands_are_unsupported():
@@ -227,7 +284,7 @@ def test_garbage_reports_give_statuses_only(payload, device, endpoint):
     assert step.sends == ()
     assert isinstance(step.status, S)
     if step.status != S.SUCCESS:
-        assert (step.events, core.pool.values(10)) == ((), {})
+        assert (step.events, core.pool.values(10)) == ((), FRESH)
 
 
 def test_the_pool_checks_its_endpoints_and_round_trips_its_records():
@@ -257,6 +314,24 @@ def test_the_pool_checks_its_endpoints_and_round_trips_its_records():
         assert fresh.owner(10) is None
     with pytest.raises(ValueError, match="not in the mirror pool"):
         MirrorPool([10]).restore(12, record)
+    with pytest.raises(ValueError, match="not mirrored"):
+        pool.store(10, [(A.SUMMATION_FORMATTING, 0x21, 1)])
+
+
+def test_a_record_kept_before_map8_is_restored_in_the_declared_types():
+    # mirrors persisted when zse held SummationFormatting... as uint8 and MeteringDeviceType
+    # as enum8 with the meter's own value come back as map8, the device type mirrored
+    old = {
+        "device": str(GAS),
+        "values": {"0000": [0x25, 7], "0303": [0x20, 0x2B], "0306": [0x30, 1]},
+    }
+    pool = MirrorPool([10])
+    pool.restore(10, old)
+    assert pool.values(10) == {
+        A.CURRENT_SUMM_DELIVERED: (0x25, 7),
+        A.SUMMATION_FORMATTING: (0x18, 0x2B),
+        A.METERING_DEVICE_TYPE: (0x18, 128),
+    }
 
 
 def test_the_meter_side_helpers():

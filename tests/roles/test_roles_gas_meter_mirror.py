@@ -69,6 +69,14 @@ async def display(han: Han):
 
 async def read(device, endpoint: int, cluster: int, *attributes: int) -> dict[int, object]:
     """Read Attributes from ``endpoint`` on the ESI, as a display does: id -> value or status."""
+    records = await read_records(device, endpoint, cluster, *attributes)
+    return {
+        int(r.attrid): (r.value.value if r.status == S.SUCCESS else S(r.status)) for r in records
+    }
+
+
+async def read_records(device, endpoint: int, cluster: int, *attributes: int) -> list:
+    """The Read Attributes Response records ``endpoint`` on the ESI answers."""
     reply = await device.endpoint.request(
         0x0000,
         endpoint,
@@ -82,9 +90,7 @@ async def read(device, endpoint: int, cluster: int, *attributes: int) -> dict[in
     assert reply.command_id == foundation.GeneralCommand.Read_Attributes_rsp
     records, rest = t.List[foundation.ReadAttributeRecord].deserialize(reply.payload)
     assert rest == b""
-    return {
-        int(r.attrid): (r.value.value if r.status == S.SUCCESS else S(r.status)) for r in records
-    }
+    return list(records)
 
 
 async def test_a_gas_meter_is_mirrored_and_a_display_reads_the_mirror(tmp_path):
@@ -99,13 +105,29 @@ async def test_a_gas_meter_is_mirrored_and_a_display_reads_the_mirror(tmp_path):
         # written before the answer went out: a kill -9 now keeps the mirror
         stored = await han.registry.store.load(NAMESPACE)
         assert stored["10"]["device"] == GAS_EUI
-        # nothing pushed yet: the mirror has no Metering values
-        assert await read(ihd, mirror, METERING, A.CURRENT_SUMM_DELIVERED) == {
-            A.CURRENT_SUMM_DELIVERED: S.UNSUPPORTED_ATTRIBUTE
-        }
+        # nothing pushed yet: the mirror has no readings, and is an undefined mirror meter
+        assert await read(
+            ihd, mirror, METERING, A.CURRENT_SUMM_DELIVERED, A.METERING_DEVICE_TYPE
+        ) == {A.CURRENT_SUMM_DELIVERED: S.UNSUPPORTED_ATTRIBUTE, A.METERING_DEVICE_TYPE: 0xFE}
         assert await gas.wake_up(Readings(summation_delivered=12_345)) == S.SUCCESS
         values = await read(ihd, mirror, METERING, A.CURRENT_SUMM_DELIVERED, *GAS_FORMATTING)
-        assert values == {A.CURRENT_SUMM_DELIVERED: 12_345, **GAS_FORMATTING}
+        # the gas meter (MeteringDeviceType 1) is mirrored as 128 Mirrored Gas (D.3.2.2.4.7)
+        assert GAS_FORMATTING[A.METERING_DEVICE_TYPE] == 1
+        assert values == {
+            A.CURRENT_SUMM_DELIVERED: 12_345,
+            **GAS_FORMATTING,
+            A.METERING_DEVICE_TYPE: 128,
+        }
+        # the Formatting bitmaps and MeteringDeviceType are map8 (D.3.2.2.4), pushed and
+        # served as such
+        formatting = (
+            A.SUMMATION_FORMATTING,
+            A.DEMAND_FORMATTING,
+            A.HISTORICAL_CONSUMPTION_FORMATTING,
+            A.METERING_DEVICE_TYPE,
+        )
+        records = await read_records(ihd, mirror, METERING, *formatting)
+        assert [int(r.value.type) for r in records] == [0x18] * 4
         assert any(isinstance(e, MirrorUpdated) for e in han.events)
         await asyncio.sleep(3600)  # the meter sleeps an hour, then wakes up
         assert await gas.wake_up(Readings(summation_delivered=12_500, status=0x01)) == S.SUCCESS

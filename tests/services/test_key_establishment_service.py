@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 import zigpy.types as t
+from zigpy.zcl import foundation
 
 from zse.cbke import SUITE1, SUITE2
 from zse.cbke.ca import TestCA
@@ -20,6 +21,7 @@ from zse.cbke.service import (
 )
 from zse.installcode import InstallCode
 from zse.sim import Air, SimControllerApplication, SimDevice
+from zse.zcl.delivery import DIRECTIONS
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint, ZclMessage
 
 KEY_EST = 0x0800
@@ -236,3 +238,49 @@ async def test_busy_server_answers_no_resources_and_the_device_retries_after_the
     await asyncio.sleep(failed[0].wait_time)
     established = await attempt(app, loser)
     assert app.get_link_key(loser.ieee) == established.key_data
+
+
+async def read_suite_attribute(se: SeEndpoint, device: SimDevice, *, client: bool) -> bytes:
+    """The ESI reads attribute 0x0000 of the device's Key Establishment: the client's
+    attribute with a Read Attributes sent server to client, else the server's (ZCL 2.4.1.1.3)."""
+    reply = await se.request(
+        int(device.nwk),
+        1,
+        KEY_EST,
+        foundation.GeneralCommand.Read_Attributes,
+        b"\x00\x00",
+        cluster_specific=False,
+        direction=DIRECTIONS[client],
+        encrypt=False,
+    )
+    assert reply.command_id == foundation.GeneralCommand.Read_Attributes_rsp
+    return bytes(reply.payload)
+
+
+async def test_the_initiator_serves_its_client_key_establishment_suite_attribute():
+    # SE C.3.2.1.1: the Key Establishment client has a KeyEstablishmentSuite attribute too
+    _, app, se, _, device = await han(26)
+    await establish_key(
+        device.endpoints[1],
+        partner_nwk=0x0000,
+        partner_endpoint=SE_ENDPOINT_ID,
+        partner_eui64=app.state.node_info.ieee,
+        credentials=[CA.issue(eui64_bytes(device.ieee), s) for s in (SUITE1, SUITE2)],
+        install_key=install_on_device(device),
+    )
+    # attribute 0x0000, SUCCESS, map16 (0x19), suites 1 and 2 (bits 0 and 1)
+    assert await read_suite_attribute(se, device, client=True) == bytes.fromhex("000000190300")
+    # the device runs no Key Establishment server: it has no server attribute to answer
+    assert await read_suite_attribute(se, device, client=False) == bytes.fromhex("000086")
+    # a client attribute is read-only (ZCL 2.5.3.3)
+    write = await se.request(
+        int(device.nwk),
+        1,
+        KEY_EST,
+        foundation.GeneralCommand.Write_Attributes,
+        bytes.fromhex("0000190100"),
+        cluster_specific=False,
+        direction=DIRECTIONS[True],
+        encrypt=False,
+    )
+    assert write.payload == bytes.fromhex("880000")  # READ_ONLY, attribute 0x0000

@@ -45,6 +45,7 @@ __all__ = [
     "KeyEstablishmentServer",
     "establish_key",
     "eui64_bytes",
+    "publish_client_suites",
     "suites_from_read_response",
 ]
 
@@ -204,6 +205,14 @@ class KeyEstablishmentServer:
                 await self._emit(t.EUI64(partner[::-1]), event)
 
 
+def publish_client_suites(endpoint: ZclPort, suites: int) -> None:
+    """Serve the Key Establishment client's KeyEstablishmentSuite attribute (SE C.3.2.1.1,
+    0x0000, map16, read-only) on ``endpoint``: what a Read Attributes sent server to client
+    answers. :func:`establish_key` calls it; a device that is a Key Establishment client may
+    call it at start, before its first exchange."""
+    endpoint.set_attribute(KEY_ESTABLISHMENT, _SUITE_ATTRIBUTE, suites, type_id=_MAP16, client=True)
+
+
 async def establish_key(
     endpoint: ZclPort,
     *,
@@ -219,8 +228,10 @@ async def establish_key(
 ) -> Established:
     """Run Key Establishment as the initiator (SE C.3.2) with the server at ``partner_*``.
 
-    Reads the partner's KeyEstablishmentSuite attribute, negotiates the highest common suite,
-    and returns the :class:`~zse.cbke.machine.Established` outcome after calling
+    Publishes this side's client KeyEstablishmentSuite attribute on ``endpoint`` (SE
+    C.3.2.1.1: the client has one too, the suites its credentials cover), reads the
+    partner's server attribute, negotiates the highest common suite, and returns the
+    :class:`~zse.cbke.machine.Established` outcome after calling
     ``install_key(partner, key_data)``. Raises :class:`KeyEstablishmentFailed` otherwise.
     Pass the same ``initiator`` again to have its retry rules (wait time, no retry after
     UNKNOWN_ISSUER / BAD_KEY_CONFIRM) honoured across attempts. With
@@ -228,6 +239,13 @@ async def establish_key(
     stays with it: ``key_data`` is then empty, and ``install_key`` tells it to store the key).
     """
     loop = asyncio.get_running_loop()
+    items = (
+        [credentials]
+        if isinstance(credentials, Credentials | HeldCredentials)
+        else list(credentials)
+    )
+    ours = machine.supported_suites(items) if initiator is None else initiator.supported_suites
+    publish_client_suites(endpoint, ours)
     try:
         suites = await _read_suites(endpoint, partner_nwk, partner_endpoint)
     except TimeoutError:
@@ -241,7 +259,7 @@ async def establish_key(
         ) from None
     if initiator is None:
         initiator = Initiator(
-            credentials, eui64_bytes(partner_eui64), partner_suites=suites, **initiator_options
+            items, eui64_bytes(partner_eui64), partner_suites=suites, **initiator_options
         )
     else:
         initiator.partner_suites = suites

@@ -7,6 +7,12 @@ meter refuses a summation that goes down (:class:`SummationDecreased`). Changes 
 to a bounded ring per interval channel (:class:`ProfileRing`) that answers Get Profile
 (D.3.2.3.1.1). Consumption read within an interval counts in that interval; an interval with
 no reading at all records zero. Encoding the answers is the protocol's job.
+
+The summations are 48-bit registers (uint48, D.3.2.2.1.1) that roll over in the field: a
+summation at or above 2^48 is taken modulo 2^48, and a value below the one held is a
+rollover, not a decrease, when going forward across 2^48 is the shorter way (less than half
+the register, 2^47: serial number arithmetic as RFC 1982 section 3.2 defines it); the
+interval it falls in counts the consumption across the wrap.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ __all__ = [
     "ReadingSource",
     "Readings",
     "SummationDecreased",
+    "summation_advance",
 ]
 
 #: An interval not captured (D.3.2.3.1.1.5).
@@ -48,6 +55,20 @@ PROFILE_INTERVAL_SECONDS: Mapping[int, int] = {
 }
 _UINT48 = (1 << 48) - 1
 _UINT24 = (1 << 24) - 1
+_REGISTER = 1 << 48
+_HALF_REGISTER = 1 << 47
+
+
+def summation_advance(before: int, after: int) -> int:
+    """How far a 48-bit summation register went from ``before`` to ``after`` (both
+    0..2^48-1): ``after - before`` when it did not go down; across a rollover
+    (``after + 2^48 - before``) when that is less than half the register (RFC 1982 section
+    3.2); otherwise the decrease, negative."""
+    if after >= before:
+        return after - before
+    forward = after + _REGISTER - before
+    return forward if forward < _HALF_REGISTER else after - before
+
 
 #: Attribute -> analog (a reportable change applies) for what the core holds.
 _ATTRIBUTES: Mapping[int, bool] = {
@@ -95,7 +116,8 @@ _PROFILE_SHAPE = Fields(
 
 
 class SummationDecreased(ZseError, ValueError):
-    """A delivered-only meter was fed a summation lower than the one it holds."""
+    """A delivered-only meter was fed a summation lower than the one it holds (and not a
+    rollover of the 48-bit register, :func:`summation_advance`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,33 +299,37 @@ class MeterCore(Generic[D]):
 
     def update(self, readings: Readings, now: int) -> None:
         """Take new readings at ``now``: close the profile intervals that ended, then hold the
-        values (SummationDecreased, nothing changed, when a delivered-only meter goes back)."""
-        held = self.reporting.value(A.CURRENT_SUMM_DELIVERED) or 0
-        if (
-            self.delivered_only
-            and readings.summation_delivered is not None
-            and readings.summation_delivered < held
-        ):
-            raise SummationDecreased(
-                f"summation delivered {readings.summation_delivered} is below {held}"
-            )
-        if self.delivered_only and readings.summation_received is not None:
-            raise ValueError("a delivered-only meter has no summation received")
+        values (SummationDecreased, nothing changed, when a delivered-only meter goes back).
+
+        Summations are 48-bit registers: one at or above 2^48 is taken modulo 2^48, and a
+        delivered summation below the one held is a rollover when it is less than 2^47 ahead
+        across 2^48 (:func:`summation_advance`); a negative one is out of range."""
         for name, value, top in (
-            ("summation delivered", readings.summation_delivered, _UINT48),
-            ("summation received", readings.summation_received, _UINT48),
+            ("summation delivered", readings.summation_delivered, None),
+            ("summation received", readings.summation_received, None),
             ("status", readings.status, 0xFF),
         ):
-            if value is not None and not 0 <= value <= top:
+            if value is not None and (value < 0 or (top is not None and value > top)):
                 raise ValueError(f"{name} {value} out of range")
+        delivered = readings.summation_delivered
+        if delivered is not None:
+            delivered %= _REGISTER
+        received = readings.summation_received
+        if received is not None:
+            received %= _REGISTER
+        held = self.reporting.value(A.CURRENT_SUMM_DELIVERED) or 0
+        if self.delivered_only and delivered is not None and summation_advance(held, delivered) < 0:
+            raise SummationDecreased(f"summation delivered {delivered} is below {held}")
+        if self.delivered_only and received is not None:
+            raise ValueError("a delivered-only meter has no summation received")
         demand = readings.instantaneous_demand
         if demand is not None and not -(1 << 23) <= demand < 1 << 23:
             raise ValueError(f"instantaneous demand {demand} out of range")
         if now >= self._interval_end:
             self._close_intervals(now)
         for attribute, value in (
-            (A.CURRENT_SUMM_DELIVERED, readings.summation_delivered),
-            (A.CURRENT_SUMM_RECEIVED, readings.summation_received),
+            (A.CURRENT_SUMM_DELIVERED, delivered),
+            (A.CURRENT_SUMM_RECEIVED, received),
             (A.INSTANTANEOUS_DEMAND, demand),
             (A.STATUS, readings.status),
         ):
@@ -312,14 +338,15 @@ class MeterCore(Generic[D]):
 
     def _close_intervals(self, now: int) -> None:
         """Append every interval ended by ``now``: the first holds what was read since the
-        last boundary, the others 0; after a long gap only as many as a ring keeps."""
+        last boundary (across a register rollover: :func:`summation_advance`), the others 0;
+        after a long gap only as many as a ring keeps."""
         ended = (now - self._interval_end) // self._period + 1
         for channel, ring in self._rings.items():
             summation = self._summation(channel)
             first = self._interval_end
             skipped = max(0, ended - ring.capacity)
             for index in range(skipped, ended):
-                used = summation - self._start[channel] if index == 0 else 0
+                used = summation_advance(self._start[channel], summation) if index == 0 else 0
                 ring.append(first + index * self._period, used)
             self._start[channel] = summation
         self._interval_end += ended * self._period

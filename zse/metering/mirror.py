@@ -18,6 +18,17 @@ code, on Metering, each record an attribute of :class:`zse.metering.wire.Meterin
 data type; a report with any bad record is refused whole with a Default Response status.
 Only SE 1.1 mirroring: ConfigureMirror and the SE 1.2 notification flags are not handled.
 Nothing here does I/O; :mod:`zse.metering.mirroring` is the asyncio shell.
+
+Data types: each attribute is held and served in its declared SE type (the wire's
+``zcl_type``, :func:`zse.metering.protocol.attribute_type_id`): the Formatting bitmaps and
+MeteringDeviceType are map8 (0x18, D.3.2.2.4). A meter may report those four as uint8 (0x20)
+or enum8 (0x30) instead, as stacks deriving the type from a Python or C type do; one octet
+either way, they are taken (:data:`LENIENT_TYPES`). Silicon Labs' meter-mirror plugin writes
+what it is sent without checking the type at all; zse still refuses other types.
+
+MeteringDeviceType on a mirror is the mirrored kind (D.3.2.2.4.7: 127 Mirrored Electric, 128
+Mirrored Gas, ...): a reported value below 127 is stored plus 127, as the plugin does; a new
+mirror holds :data:`UNDEFINED_MIRROR_METER` until its meter reports.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
 from zse.installcode import parse_eui64
+from zse.metering.protocol import attribute_type_id
 from zse.metering.wire import Metering
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
@@ -39,8 +51,11 @@ from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.reporting import report_payload
 
 __all__ = [
+    "LENIENT_TYPES",
     "MIRRORED_ATTRIBUTES",
+    "MIRRORED_DEVICE_TYPE_OFFSET",
     "NO_MIRROR",
+    "UNDEFINED_MIRROR_METER",
     "MirrorAdded",
     "MirrorPool",
     "MirrorProtocol",
@@ -49,6 +64,7 @@ __all__ = [
     "metering_type_id",
     "mirror_endpoint",
     "mirror_report_payload",
+    "mirrored_value",
 ]
 
 #: Request Mirror Response / Mirror Removed endpoint when there is none (D.3.3.3.1.2-3).
@@ -65,6 +81,25 @@ MIRRORED_ATTRIBUTES: Final = (
     A.DEMAND_FORMATTING,
     A.HISTORICAL_CONSUMPTION_FORMATTING,
     A.METERING_DEVICE_TYPE,
+)
+#: MeteringDeviceType of a mirror = the meter's own + 127 (D.3.2.2.4.7: 0 Electric -> 127
+#: Mirrored Electric, 1 Gas -> 128 Mirrored Gas, ... 15 -> 142).
+MIRRORED_DEVICE_TYPE_OFFSET: Final = 127
+#: MeteringDeviceType of a mirror no meter has reported to yet: 0xFE, the "undefined mirror
+#: meter" value Silicon Labs' meter-mirror plugin writes on allocation (taken from the
+#: range SE reserves, 143-255; not an SE enumeration value).
+UNDEFINED_MIRROR_METER: Final = 0xFE
+_MAP8: Final = int(foundation.DataTypeId.map8)
+#: Attribute -> the other data types a report may carry it in (same octet, held as declared):
+#: the map8 Formatting bitmaps and MeteringDeviceType sent as uint8 or enum8.
+LENIENT_TYPES: Final[Mapping[int, frozenset[int]]] = dict.fromkeys(
+    (
+        A.SUMMATION_FORMATTING,
+        A.DEMAND_FORMATTING,
+        A.HISTORICAL_CONSUMPTION_FORMATTING,
+        A.METERING_DEVICE_TYPE,
+    ),
+    frozenset({int(foundation.DataTypeId.uint8), int(foundation.DataTypeId.enum8)}),
 )
 _STATUS = foundation.Status
 _REPORT: Final = foundation.GeneralCommand.Report_Attributes
@@ -89,7 +124,8 @@ class MirrorRemoved:
 
 @dataclass(frozen=True, kw_only=True)
 class MirrorUpdated:
-    """A meter pushed attribute values to its mirror: (attribute id, value) in report order."""
+    """A meter pushed attribute values to its mirror: (attribute id, value as the mirror
+    holds it, :func:`mirrored_value`) in report order."""
 
     device: t.EUI64
     endpoint: int
@@ -97,11 +133,28 @@ class MirrorUpdated:
 
 
 def metering_type_id(attr_id: int) -> int | None:
-    """The ZCL data type id of a Metering server attribute in the wire, None when unknown."""
-    definition = Metering.attributes.get(attr_id)
-    if definition is None:
+    """The declared ZCL data type id of a Metering server attribute (the wire's, as
+    :func:`~zse.metering.protocol.attribute_type_id`), None when unknown."""
+    if attr_id not in Metering.attributes:
         return None
-    return int(foundation.DataType.from_python_type(definition.type).type_id)
+    return attribute_type_id(attr_id)
+
+
+def _accepted(attr_id: int, type_id: int) -> int | None:
+    """The declared type a record of ``attr_id`` in ``type_id`` is held as: the declared
+    type itself, or one of :data:`LENIENT_TYPES`; None when the type is not accepted."""
+    declared = metering_type_id(attr_id)
+    if declared is not None and (type_id == declared or type_id in LENIENT_TYPES.get(attr_id, ())):
+        return declared
+    return None
+
+
+def mirrored_value(attr_id: int, value: int) -> int:
+    """What a mirror holds for a reported value: MeteringDeviceType 0-126 (the meter's own
+    kind) becomes its mirrored kind, plus 127 (D.3.2.2.4.7); anything else is kept."""
+    if attr_id == A.METERING_DEVICE_TYPE and value < MIRRORED_DEVICE_TYPE_OFFSET:
+        return value + MIRRORED_DEVICE_TYPE_OFFSET
+    return value
 
 
 def mirror_report_payload(values: Mapping[int, int]) -> bytes:
@@ -166,14 +219,15 @@ class MirrorPool:
 
     def allocate(self, device: t.EUI64) -> tuple[int | None, bool]:
         """The endpoint mirroring ``device`` (its own if it has one, else the first free one)
-        and whether it is new; (None, False) when the pool is full."""
+        and whether it is new; (None, False) when the pool is full. A new mirror holds
+        MeteringDeviceType :data:`UNDEFINED_MIRROR_METER` until its meter reports one."""
         held = self.endpoint_of(device)
         if held is not None:
             return held, False
         for endpoint in self.endpoints:
             if endpoint not in self._owners:
                 self._owners[endpoint] = device
-                self._values[endpoint] = {}
+                self._values[endpoint] = {A.METERING_DEVICE_TYPE: (_MAP8, UNDEFINED_MIRROR_METER)}
                 return endpoint, True
         return None, False
 
@@ -190,11 +244,19 @@ class MirrorPool:
         return self._values.get(endpoint, {})
 
     def store(self, endpoint: int, records: Iterable[tuple[int, int, int]]) -> None:
-        """Hold (attribute id, data type id, value) records on an owned mirror."""
+        """Hold (attribute id, data type id, value) records on an owned mirror, each in its
+        declared type (:data:`LENIENT_TYPES`) and MeteringDeviceType as the mirrored kind
+        (:func:`mirrored_value`); ``ValueError`` for a record in a type not accepted."""
         if endpoint not in self._owners:
             raise KeyError(f"endpoint {endpoint} mirrors no device")
+        held = []
         for attr_id, type_id, value in records:
-            self._values[endpoint][attr_id] = (type_id, value)
+            declared = _accepted(attr_id, type_id)
+            if declared is None:
+                raise ValueError(f"0x{attr_id:04X} in type 0x{type_id:02X} is not mirrored")
+            held.append((attr_id, declared, mirrored_value(attr_id, value)))
+        for attr_id, declared, value in held:
+            self._values[endpoint][attr_id] = (declared, value)
 
     def record(self, endpoint: int) -> dict[str, Any] | None:
         """What persists of one mirror endpoint (None: free)."""
@@ -217,9 +279,11 @@ class MirrorPool:
             values: dict[int, tuple[int, int]] = {}
             for key, (type_id, value) in record["values"].items():
                 attr_id = int(key, 16)
-                if metering_type_id(attr_id) != type_id or type(value) is not int:
+                # a record written before zse held the declared types has uint8 / enum8
+                declared = _accepted(attr_id, type_id) if type(type_id) is int else None
+                if declared is None or type(value) is not int:
                     raise ValueError(f"mirror value {key} is not a Metering attribute")
-                values[attr_id] = (type_id, value)
+                values[attr_id] = (declared, mirrored_value(attr_id, value))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"not a mirror record ({type(exc).__name__})") from None
         if self.endpoint_of(device) not in (None, endpoint):
@@ -248,12 +312,12 @@ def _report_records(payload: bytes) -> list[tuple[int, int, int]]:
 
 
 def _check(records: Iterable[tuple[int, int, int]]) -> _STATUS:
-    """SUCCESS when every record is a Metering attribute in its data type."""
+    """SUCCESS when every record is a Metering attribute in its declared data type (or one
+    of :data:`LENIENT_TYPES`)."""
     for attr_id, type_id, _ in records:
-        wanted = metering_type_id(attr_id)
-        if wanted is None:
+        if metering_type_id(attr_id) is None:
             return _STATUS.UNSUPPORTED_ATTRIBUTE
-        if wanted != type_id:
+        if _accepted(attr_id, type_id) is None:
             return _STATUS.INVALID_DATA_TYPE
     return _STATUS.SUCCESS
 
@@ -323,7 +387,9 @@ class MirrorProtocol:
         (UNREPORTABLE_ATTRIBUTE), not from a server (FAILURE), manufacturer-specific
         (UNSUP_MANUF_GENERAL_COMMAND), not from the mirror's owner (NOT_AUTHORIZED), a payload
         that does not parse (MALFORMED_COMMAND), an attribute the Metering wire does not have
-        (UNSUPPORTED_ATTRIBUTE) or in another data type (INVALID_DATA_TYPE)."""
+        (UNSUPPORTED_ATTRIBUTE) or in another data type than its declared one or, for the
+        map8 Formatting bitmaps and MeteringDeviceType, uint8 / enum8 (INVALID_DATA_TYPE).
+        What is stored is in the declared type, MeteringDeviceType as the mirrored kind."""
         refused = self._refusal(msg)
         if refused is not None:
             return Step(status=refused)
@@ -337,6 +403,6 @@ class MirrorProtocol:
         if status != _STATUS.SUCCESS:
             return Step(status=status)
         self.pool.store(msg.dst_ep, records)
-        pairs = tuple((attr_id, value) for attr_id, _, value in records)
+        pairs = tuple((attr_id, mirrored_value(attr_id, value)) for attr_id, _, value in records)
         updated = MirrorUpdated(device=owner, endpoint=msg.dst_ep, attributes=pairs)
         return Step(events=(updated,), status=_STATUS.SUCCESS)

@@ -1,14 +1,14 @@
 """The sans-IO cores of Tunneling at the ZCL frame (SE 1.2 D.6), both sides.
 
-:class:`TunnelServerProtocol` is the ESI's (or hub's) side: it answers Request Tunnel
-(D.6.2.4.1) with a tunnel id or the status that refuses it (protocol not supported, flow control
-not supported, busy, no more ids), closes a tunnel on Close Tunnel (D.6.2.4.2) from its owner or
-after ``close_tunnel_timeout`` seconds without traffic (D.6.2.2.1; it then sends Tunnel Closure
-Notification, D.6.2.5.6), and answers Get Supported Tunnel Protocols (D.6.2.4.7) with the
-protocols it serves from the offset asked, at most :data:`PROTOCOLS_PER_RESPONSE` a response
-(D.6.2.5.5). :class:`TunnelClientProtocol` is a device's side: it builds Request Tunnel and Get
-Supported Tunnel Protocols, takes the responses, and forgets a tunnel on the notification or its
-own copy of the timeout.
+:class:`TunnelServerProtocol` is the ESI's (or hub's) side: it answers Request Tunnel (D.6.2.4.1)
+with a tunnel id or the status that refuses it (protocol not supported, flow control not supported,
+no more ids when every tunnel is taken), closes a tunnel on Close Tunnel (D.6.2.4.2) from its owner
+or after ``close_tunnel_timeout`` seconds without traffic (D.6.2.2.1; it then sends Tunnel Closure
+Notification, D.6.2.5.6), and answers Get Supported Tunnel Protocols (D.6.2.4.7) with the protocols
+it serves from the offset asked, at most :data:`PROTOCOLS_PER_RESPONSE` a response (D.6.2.5.5).
+:class:`TunnelClientProtocol` is a device's side: it builds Request Tunnel and Get Supported Tunnel
+Protocols, takes the responses, and forgets a tunnel on the notification or its own copy of the
+timeout.
 
 Both sides move data the same way (:class:`_TunnelEnds`):
 
@@ -412,8 +412,10 @@ class TunnelServerProtocol(_TunnelEnds):
     """The server's tunnels (D.6.2): grants, data, closing and the inactivity timeout.
 
     ``protocols`` are the protocols served (:func:`protocol_key`); ``max_tunnels`` how many may
-    be open at once (beyond: BUSY); ``close_tunnel_timeout`` the CloseTunnelTimeout attribute,
-    seconds (D.6.2.2.1, 1-65535).
+    be open at once (beyond: NO_MORE_TUNNEL_IDS, D.6.2.5.1.1.2, as Silicon Labs' Tunneling
+    server answers when every tunnel slot is taken; BUSY is for a temporary condition, and zse
+    has none); ``close_tunnel_timeout`` the CloseTunnelTimeout attribute, seconds (D.6.2.2.1,
+    1-65535).
     """
 
     _OUT = _C
@@ -464,7 +466,8 @@ class TunnelServerProtocol(_TunnelEnds):
         elif wants_flow and not self.flow_control:
             status = TunnelStatus.FLOW_CONTROL_NOT_SUPPORTED
         elif len(self.tunnels) >= self.max_tunnels:
-            status = TunnelStatus.BUSY
+            # every slot is taken until a tunnel closes (D.6.2.5.1.1.2): no more tunnel ids
+            status = TunnelStatus.NO_MORE_TUNNEL_IDS
         tunnel_id = NO_TUNNEL
         if status is TunnelStatus.SUCCESS:
             found = self._free_id()

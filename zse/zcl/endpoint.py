@@ -98,7 +98,13 @@ class ZclPort(Sender, Protocol):
     endpoint_id: int
 
     def set_attribute(
-        self, cluster_id: int, attr_id: int, value: Any, type_id: int | None = None
+        self,
+        cluster_id: int,
+        attr_id: int,
+        value: Any,
+        type_id: int | None = None,
+        *,
+        client: bool = False,
     ) -> None: ...
 
     def set_attribute_source(
@@ -230,6 +236,9 @@ class ZclEndpointBase:
         self.endpoint_id = int(descriptor.endpoint)
         self.profile_id = int(descriptor.profile)
         self.attributes: dict[int, dict[int, foundation.TypeValue]] = {}
+        #: Client attributes set with ``client=True`` (read-only; a server-to-client Read
+        #: Attributes looks here first, then in :attr:`attributes`).
+        self.client_attributes: dict[int, dict[int, foundation.TypeValue]] = {}
         self._sources: dict[int, dict[int, tuple[int, Callable[[], Any]]]] = {}
         self._writable: dict[
             int, dict[int, tuple[AttributeCheck | None, AttributeWritten | None]]
@@ -274,13 +283,24 @@ class ZclEndpointBase:
         return next(self._tsn) & 0xFF
 
     def set_attribute(
-        self, cluster_id: int, attr_id: int, value: Any, type_id: int | None = None
+        self,
+        cluster_id: int,
+        attr_id: int,
+        value: Any,
+        type_id: int | None = None,
+        *,
+        client: bool = False,
     ) -> None:
-        """Store a server attribute answered to Read Attributes (type from the value if none)."""
+        """Store an attribute answered to Read Attributes (type from the value if none): a
+        server attribute, or with ``client`` a client attribute, answered only to a Read
+        Attributes sent server to client (ZCL 2.4.1.1.3: the direction says which side's
+        attributes are read), such as Key Establishment's client KeyEstablishmentSuite
+        (SE C.3.2.1.1)."""
         if type_id is None:
             type_id = foundation.DataType.from_python_type(type(value)).type_id
         data_type = foundation.DataType.from_type_id(foundation.DataTypeId(type_id))
-        self.attributes.setdefault(cluster_id, {})[attr_id] = foundation.TypeValue(
+        store = self.client_attributes if client else self.attributes
+        store.setdefault(cluster_id, {})[attr_id] = foundation.TypeValue(
             type=foundation.DataTypeId(type_id), value=data_type.python_type(value)
         )
 
@@ -306,8 +326,16 @@ class ZclEndpointBase:
         writable answer READ_ONLY."""
         self._writable.setdefault(cluster_id, {})[attr_id] = (check, on_write)
 
-    def attribute_value(self, cluster_id: int, attr_id: int) -> foundation.TypeValue | None:
-        """The value Read Attributes answers for an attribute now, or None."""
+    def attribute_value(
+        self, cluster_id: int, attr_id: int, *, client: bool = False
+    ) -> foundation.TypeValue | None:
+        """The value Read Attributes answers for an attribute now, or None. With ``client``
+        (a Read Attributes sent server to client): a client attribute if one was set, else
+        the endpoint's attribute of that id, as before client attributes were kept apart."""
+        if client:
+            held = self.client_attributes.get(cluster_id, {}).get(attr_id)
+            if held is not None:
+                return held
         dynamic = self._sources.get(cluster_id, {}).get(attr_id)
         if dynamic is not None:
             type_id, source = dynamic
@@ -522,7 +550,7 @@ class ZclEndpointBase:
             return
         out = b""
         for attr in ids:
-            value = self.attribute_value(msg.cluster_id, attr)
+            value = self.attribute_value(msg.cluster_id, attr, client=msg.from_server)
             if value is None:
                 record = foundation.ReadAttributeRecord(
                     attr, foundation.Status.UNSUPPORTED_ATTRIBUTE
@@ -547,7 +575,10 @@ class ZclEndpointBase:
                 await self.default_response(msg, foundation.Status.MALFORMED_COMMAND)
             return
         undivided = msg.command_id == foundation.GeneralCommand.Write_Attributes_Undivided
-        statuses = [self._check_write(msg.cluster_id, a, ty, v) for a, ty, v in records]
+        statuses = [
+            self._check_write(msg.cluster_id, a, ty, v, client=msg.from_server)
+            for a, ty, v in records
+        ]
         refused = [
             foundation.WriteAttributesStatusRecord(status=status, attrid=attr)
             for (attr, _, _), status in zip(records, statuses, strict=True)
@@ -573,15 +604,18 @@ class ZclEndpointBase:
         )
 
     def _check_write(
-        self, cluster_id: int, attr_id: int, type_id: int, value: Any
+        self, cluster_id: int, attr_id: int, type_id: int, value: Any, *, client: bool = False
     ) -> foundation.Status:
         """A write record's status, in the order of ZCL 2.5.3.3: unsupported attribute,
-        wrong data type, read only, then the attribute's own check."""
-        stored = self.attribute_value(cluster_id, attr_id)
+        wrong data type, read only, then the attribute's own check. Client attributes set
+        with ``client=True`` are read-only."""
+        stored = self.attribute_value(cluster_id, attr_id, client=client)
         if stored is None:
             return foundation.Status.UNSUPPORTED_ATTRIBUTE
         if int(stored.type) != type_id:
             return foundation.Status.INVALID_DATA_TYPE
+        if client and attr_id in self.client_attributes.get(cluster_id, {}):
+            return foundation.Status.READ_ONLY
         writable = self._writable.get(cluster_id, {}).get(attr_id)
         if writable is None or attr_id in self._sources.get(cluster_id, {}):
             return foundation.Status.READ_ONLY
