@@ -183,11 +183,14 @@ async def test_a_report_writes_one_record_however_many_came_before(tmp_path, ans
         store.batches.clear()
         frame = report_frame(1000, Status.STARTED, T0 + MIN)
         assert await handler(frame) is not None
-        written = [(op, key) for b in store.batches for op, _, key, _ in b._ops]
+        written = [[(op, key) for op, _, key, _ in b._ops] for b in store.batches]
         key = f"report/{frame.src_ieee}/00000001/02/{T0 + MIN:08x}"
-        assert written == [("put", key)]  # that report's record, and nothing else
+        # that report's record with its "to tell" entry (one commit), then the entry marked
+        # once told; nothing else
+        (seq,) = [k for op, k in written[1]]
+        assert written == [[("put", key), ("append", "told")], [("mark", seq)]]
         await handler(frame)  # a repeat: nothing written
-        assert len(store.batches) == 1
+        assert len(store.batches) == 2
         view = server.core.view(1)
     async with await Store.open(tmp_path / "esi.db") as store:
         again = DrlcServer(Port(), clock=clock, store=store)

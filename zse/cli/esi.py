@@ -1069,6 +1069,11 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
         )
         await esi.start()
         session = Session(esi, config, out, clock)
+        if attach is not None:
+            # first, before the config (its sends reach what is attached) and before any
+            # other listener: the reports and confirmations the ESI recorded and never told
+            # (it was killed) are told to the listeners there when the first one comes
+            detach = await attach(esi)
         esi.on_event(session.on_event)
         if esi.meter is not None:
             esi.meter.on_event(session.on_meter_event)
@@ -1079,8 +1084,6 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
             transport = await transport_for(app, endpoint=SE_ENDPOINT_ID, register=False)
             await esi.serve_interpan(transport)
             out("inter-PAN: answering Get Current Price")
-        if attach is not None:  # before the config: its sends reach what is attached
-            detach = await attach(esi)
         configured = await session.apply_config()
         out("ESI running" + ("" if lines is None else " (type help for the commands)"))
         if not configured and script and lines is not None:

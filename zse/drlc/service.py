@@ -12,6 +12,7 @@ leaves the device, and unsent reports are sent after a restart. ``clock()`` is Z
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import random
@@ -48,7 +49,7 @@ from zse.drlc.protocol import (
     unsigned,
 )
 from zse.errors import InvalidEui64, InvalidFrame, InvalidPoint
-from zse.records import STR, Fields, Int, ListOf, RecordError, check, load_each
+from zse.records import BOOL, STR, U16, Fields, Int, ListOf, RecordError, check, load_each
 from zse.se.ids import DRLC, DrlcAttribute, DrlcServerCommand
 from zse.se.types import SignatureType
 from zse.store import Batch, Store
@@ -212,11 +213,13 @@ class DrlcClient:
             for name, value in written.items():
                 setattr(self.core, name, value)
         self._publish_attributes()
-        self._remove = self.endpoint.add_handler(DRLC, self._on_message)
         if self.store is not None:
+            # The table and the reports owed first: a frame taken before they are loaded
+            # would meet an empty table (a finished event run again, its reports repeated).
             await self.store.load_with(self.namespace, self._load_table)
             for seq, outgoing in await self.store.unreported_with(self.namespace, _outgoing):
                 self._outbox.add(outgoing, seq=seq, now=asyncio.get_running_loop().time())
+        self._remove = self.endpoint.add_handler(DRLC, self._on_message)
         for action in self.core.resume():
             self._stream.emit(action)
         async with self._lock:
@@ -405,6 +408,39 @@ def _outgoing(value: Any) -> Outgoing:
     return Outgoing(report=StatusReport.from_dict(value["report"]), esis=tuple(value["esis"]))
 
 
+#: The journal kind of a report the ESI recorded and has still to tell the application.
+_TOLD = "told"
+_TOLD_SHAPE = Fields({"device": STR, "nwk": U16, "report": REPORT_FIELDS_SHAPE, "signed": BOOL})
+
+
+def _told_record(received: ReportReceived) -> dict[str, Any]:
+    """The ``"told"`` journal entry of a new report: committed with the report's record,
+    marked once the application was told (:meth:`DrlcServer.tell_untold`)."""
+    return {
+        "device": received.device,
+        "nwk": received.source_nwk,
+        "report": received.report.to_fields(),
+        "signed": received.signed,
+    }
+
+
+def _received(value: Any) -> ReportReceived:
+    """A journalled ``"told"`` entry (:func:`_told_record`), checked: the event to tell."""
+    check(value, _TOLD_SHAPE)
+    return ReportReceived(
+        device=value["device"],
+        source_nwk=value["nwk"],
+        report=StatusReport.from_dict(value["report"]),
+        signed=value["signed"],
+        new=True,
+    )
+
+
+def _fresh(event: Any) -> bool:
+    """A new report: one the application is told once (journalled until then)."""
+    return isinstance(event, ReportReceived) and event.new
+
+
 def _device_names(devices: Iterable[object]) -> list[str]:
     """Devices given as zigpy EUI64s or printed EUI-64s in any spelling, named as the server
     names them (:func:`~zse.zcl.delivery.device_name`: ``00:0d:6f:00:0a:00:00:01``); a name
@@ -441,7 +477,10 @@ class DrlcServer:
     ``public_key(ieee)`` returns a device's static public key (from its certificate, see
     :meth:`zse.cbke.ImplicitCertificate.reconstruct_public_key`) to verify signed reports;
     a signed report that fails verification is not recorded. With a ``store`` the events and
-    reports survive restarts (namespace ``drlc.server/<endpoint id>`` by default). Each
+    reports survive restarts (namespace ``drlc.server/<endpoint id>`` by default), and each new
+    report is told to the application once: a ``"told"`` journal entry is committed with the
+    report's record and marked once the listeners were called; one not marked (a process
+    killed in between) is told after the next start. Each
     device's key is decoded, validated and prepared once (:class:`~zse.cbke.ecdsa.VerifyingKey`)
     for all its reports.
     """
@@ -467,14 +506,23 @@ class DrlcServer:
         self.events = self._stream.events
         self._lock = asyncio.Lock()
         self._verifying: dict[bytes, VerifyingKey] = {}
+        #: New reports not yet told (journal seq, None without a store), oldest first; held
+        #: until :meth:`tell_untold` when :meth:`start` was asked not to tell.
+        self._held: list[tuple[int | None, ReportReceived]] = []
+        self._telling = True
 
     @property
     def unknown_reports(self) -> int:
         """Report Event Status refused: event never issued here."""
         return self.protocol.unknown_reports
 
-    async def start(self) -> None:
-        """Restore the store's state and serve the cluster."""
+    async def start(self, *, tell: bool = True) -> None:
+        """Restore the store's state, serve the cluster, and tell the application the new
+        reports recorded before a restart but never told (in the order they came).
+
+        ``tell=False`` holds them, and the new reports received from now on, until
+        :meth:`tell_untold`: for an application whose listeners are attached after the start
+        (the ESI tells once its first listener is attached)."""
         if self.store is not None:
             legacy = await self.store.load_with(self.namespace, self._load)
             if legacy:
@@ -485,7 +533,27 @@ class DrlcServer:
                     batch.put(self.namespace, key, value)
                 await self.store.commit(batch)
             self.core.changes()  # what was just loaded is stored already
+            await self.store.prune(self.namespace)  # the reports told before
+            untold = await self.store.unreported_with(self.namespace, _received)
+            # Read before the cluster is served: a report taken from now on is journalled
+            # after this read, and told once, by the live path or in order after these.
+            self._held = [(seq, received) for seq, received in untold]
+        self._telling = False
         self.endpoint.add_handler(DRLC, self._on_message)
+        if tell:
+            await self.tell_untold()
+
+    async def tell_untold(self) -> None:
+        """Tell the application (:meth:`on_event`, :meth:`events`) the new reports not yet
+        told, oldest first, each marked told in the store once its listeners were called;
+        from then on each new report is told as it comes. A report told and then not marked
+        (the process killed in between) is told again after the next start."""
+        while self._held:
+            seq, received = self._held.pop(0)
+            self._stream.emit(received)
+            if seq is not None and self.store is not None:
+                await self.store.mark_reported(seq)
+        self._telling = True
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> bool:
         """Load the core, bad records handed to ``on_bad``; True if it came from the
@@ -501,17 +569,24 @@ class DrlcServer:
         self.core.load_records(records, namespace=self.namespace, on_bad=on_bad)
         return False
 
-    async def _save(self) -> None:
-        """Commit the records the core changed (one per event or report touched)."""
+    async def _save(self, told: Iterable[ReportReceived] = ()) -> list[int]:
+        """Commit the records the core changed (one per event or report touched) and a
+        ``"told"`` journal entry per report in ``told``, in one transaction; the entries'
+        sequence numbers (none without a store)."""
         changes = self.core.changes()
-        if self.store is not None and changes:
-            batch = Batch()
-            for key, value in changes.items():
-                if value is None:  # a report status past the per-device bound
-                    batch.delete(self.namespace, key)
-                else:
-                    batch.put(self.namespace, key, value)
-            await self.store.commit(batch)
+        if self.store is None:
+            return []
+        batch = Batch()
+        for key, value in changes.items():
+            if value is None:  # a report status past the per-device bound
+                batch.delete(self.namespace, key)
+            else:
+                batch.put(self.namespace, key, value)
+        for received in told:
+            batch.append(self.namespace, _TOLD, _told_record(received))
+        if not len(batch):
+            return []
+        return await self.store.commit(batch)
 
     async def _decided(self, decide: Callable[[int], ProtocolStep]) -> ProtocolStep:
         """Let the protocol core decide at the clock's time and commit what it changed; the
@@ -644,8 +719,22 @@ class DrlcServer:
         except InvalidFrame as exc:
             LOGGER.warning("bad DRLC command from 0x%04X: %s", msg.src_nwk, exc)
             return foundation.Status.MALFORMED_COMMAND
-        step = await self._decided(lambda now: self.protocol.receive(msg, command, now))
-        return await self._carry_out(step)
+        async with self._lock:
+            step = self.protocol.receive(msg, command, self.clock())
+            fresh = [event for event in step.events if _fresh(event)]
+            seqs = await self._save(fresh)
+        told: list[tuple[int | None, ReportReceived]] = (
+            [*zip(seqs, fresh, strict=True)] if seqs else [(None, event) for event in fresh]
+        )
+        if told and not self._telling:  # held, with any before it, for tell_untold()
+            self._held += told
+            held = tuple(event for event in step.events if not _fresh(event))
+            return await self._carry_out(dataclasses.replace(step, events=held))
+        status = await self._carry_out(step)
+        marks = [seq for seq, _ in told if seq is not None]
+        if marks and self.store is not None:
+            await self.store.mark_reported(*marks)
+        return status
 
     def _verified(self, msg: ZclMessage, report: StatusReport, signature: bytes) -> bool:
         """Whether a signed report verifies by the sender's public key (suite 1)."""

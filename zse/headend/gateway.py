@@ -636,9 +636,12 @@ def _whole(value: Any, high: int) -> int:
 
 
 def _report(data: Mapping[str, Any]) -> Report | None:
-    """A device's report from a bridge's event payload (docs/mqtt.md), or None."""
+    """A device's report from a bridge's event payload (docs/mqtt.md), or None. A repeat
+    (``"new": false``) is taken too: outcomes only move forward, so it changes nothing the
+    headend has, and it carries a report the headend may never have had (an ESI killed
+    between recording it and its bridge's outbox)."""
     event = data.get("event")
-    if event == "ReportReceived" and data.get("new", True):
+    if event == "ReportReceived":
         report = data["report"]
         return Report(
             device=str(data["device"]),

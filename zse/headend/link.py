@@ -242,7 +242,7 @@ class EsiLink(MeterLink):
                     outcome=Outcome.CONFIRMED,
                 )
             )
-        elif isinstance(event, ReportReceived) and event.new:
+        elif isinstance(event, ReportReceived):  # a repeat too: outcomes only move forward
             self._reported(
                 Report(
                     device=str(event.device),

@@ -712,7 +712,7 @@ class Headend:
                 self._spawn(
                     self._reported(event.device, event.message.message_id, Outcome.CONFIRMED)
                 )
-            elif isinstance(event, ReportReceived) and event.new:
+            elif isinstance(event, ReportReceived):  # a repeat too: outcomes move forward only
                 outcome = outcome_of_report(event.report.event_status)
                 self._spawn(self._reported(event.device, event.report.issuer_event_id, outcome))
             elif (

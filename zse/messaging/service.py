@@ -13,6 +13,7 @@ before the Default Response, the application event or the frame that depends on 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -127,7 +128,8 @@ class MessagingServer:
     The decisions are its :class:`~zse.messaging.protocol.MessagingServerProtocol`'s
     (:attr:`protocol`); this shell decodes, stores, sends and tells. With a ``store`` the
     messages, cancel-alls and confirmations survive a restart, and each confirmation is told to
-    the application once (journal kind ``"confirmed"``).
+    the application once (journal kind ``"confirmed"``, committed with the confirmation and
+    marked once the listeners were called; one not marked is told after the next start).
     """
 
     def __init__(
@@ -147,6 +149,11 @@ class MessagingServer:
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._remove: Callable[[], None] | None = None
+        #: Confirmations not yet told (journal seq, None without a store; None for an
+        #: entry whose message is gone: only marked), oldest first; held until
+        #: :meth:`tell_untold` when :meth:`start` was asked not to tell.
+        self._held: list[tuple[int | None, MessageConfirmed | None]] = []
+        self._telling = True
 
     @property
     def messages(self) -> MessageStore:
@@ -157,8 +164,12 @@ class MessagingServer:
     def messages(self, messages: MessageStore) -> None:
         self.protocol.messages = messages
 
-    async def start(self) -> None:
-        """Load the stored state, serve the cluster, and tell confirmations not yet told."""
+    async def start(self, *, tell: bool = True) -> None:
+        """Load the stored state, serve the cluster, and tell confirmations not yet told.
+
+        ``tell=False`` holds them, and the confirmations received from now on, until
+        :meth:`tell_untold`: for an application whose listeners are attached after the start
+        (the ESI tells once its first listener is attached)."""
         if self.store is not None:
             self.messages = await self.store.load_with(
                 self.namespace,
@@ -166,10 +177,30 @@ class MessagingServer:
                     records, namespace=self.namespace, on_bad=on_bad
                 ),
             )
+            # Read before the cluster is served: a confirmation taken from now on is
+            # journalled after this read, and told once, live or in order after these.
+            self._held = [
+                (seq, event)
+                for seq, told in await self.store.unreported_with(self.namespace, _told)
+                for event in self.protocol.told(told).events or (None,)
+            ]
+        self._telling = False
         self._remove = self.endpoint.add_handler(MESSAGING, self._on_message)
-        if self.store is not None:
-            for seq, told in await self.store.unreported_with(self.namespace, _told):
-                await self._tell(self.protocol.told(told), [seq])
+        if tell:
+            await self.tell_untold()
+
+    async def tell_untold(self) -> None:
+        """Tell the application the confirmations not yet told, oldest first, each marked
+        told once its listeners were called; from then on each is told as it comes. One
+        told and then not marked (the process killed in between) is told again after the
+        next start."""
+        while self._held:
+            seq, event = self._held.pop(0)
+            if event is not None:
+                self._stream.emit(event)
+            if seq is not None and self.store is not None:
+                await self.store.mark_reported(seq)
+        self._telling = True
 
     def stop(self) -> None:
         """Stop serving the cluster."""
@@ -326,7 +357,13 @@ class MessagingServer:
 
     async def _tell(self, step: Step, seqs: list[int]) -> foundation.Status | None:
         """Carry out ``step`` (its events are confirmations journalled as ``seqs``), then
-        mark them told."""
+        mark them told; before :meth:`tell_untold` they are held for it instead."""
+        if not self._telling:
+            told = zip(seqs, step.events, strict=True) if seqs else ((None, e) for e in step.events)
+            self._held += told
+            return await carry_out(
+                self.endpoint, dataclasses.replace(step, events=()), self._stream.emit
+            )
         status = await carry_out(self.endpoint, step, self._stream.emit)
         if self.store is not None:
             for seq in seqs:

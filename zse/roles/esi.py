@@ -574,7 +574,10 @@ class EnergyServiceInterface:
             options = {} if meter is True else dict(meter)
             self.meter = MeteringServer(port, clock=clock, store=self.store, **options)
         self._stream: EventStream[EsiEvent] = EventStream()
-        self.on_event = self._stream.on_event
+        #: Listeners attached (:meth:`on_event`), and whether the reports and confirmations
+        #: recorded but not yet told wait for one (set by :meth:`start`).
+        self._listening = 0
+        self._untold = False
         # -- meter mirroring (#14.3, SE D.3.4), opt-in: ``mirrors`` endpoints after this one --
         self.mirrors: MirrorServer | None = None
         if mirrors:
@@ -637,10 +640,13 @@ class EnergyServiceInterface:
         self.price.on_event(self._stream.emit)
         self.time.start()
         self.keep_alive.start()
-        await self.messaging.start()
+        # Confirmations and reports recorded but never told (a restart) and those received
+        # until a listener is attached are held: told to the first listener (on_event).
+        await self.messaging.start(tell=False)
         self.messaging.on_event(self._stream.emit)
-        await self.drlc.start()
+        await self.drlc.start(tell=False)
         self.drlc.on_event(self._stream.emit)
+        self._untold = True
         if self.meter is not None:
             await self.meter.start()
         if self.store is not None:
@@ -652,6 +658,40 @@ class EnergyServiceInterface:
             (t.EUI64(ieee), int(device.nwk)) for ieee, device in self.app.devices.items()
         )
         self._listener_id = self.app.add_listener(self._listener)
+        self._tell_untold()
+
+    def on_event(self, listener: Callable[[EsiEvent], None]) -> Callable[[], None]:
+        """Call ``listener`` with every event; returns a function that removes it.
+
+        The Message Confirmations and Report Event Status recorded but never told (the ESI
+        stopped or killed before it told them) and those received since :meth:`start` are
+        held until a listener is attached, then told (in a task, in the order they came, each
+        marked told in the store once the listeners were called): attach every listener
+        before the loop runs again after the first, or before :meth:`start`. ``events()``
+        iterators do not count as listeners."""
+        remove = self._stream.on_event(listener)
+        self._listening += 1
+        self._tell_untold()
+        attached = True
+
+        def detach() -> None:
+            nonlocal attached
+            if attached:
+                attached = False
+                self._listening -= 1
+                remove()
+
+        return detach
+
+    def _tell_untold(self) -> None:
+        """Once started and listened to: tell what the Messaging and DRLC servers hold."""
+        if self._untold and self._listening and not self._stopped:
+            self._untold = False
+            self._spawn(self._told())
+
+    async def _told(self) -> None:
+        await self.messaging.tell_untold()
+        await self.drlc.tell_untold()
 
     async def stop(self) -> None:
         """Stop serving and following events (the registry and the store stay open). Sends,

@@ -1,0 +1,116 @@
+"""The ESI's DRLC server tells the application each new Report Event Status once: a "told"
+journal entry is committed with the report's record and marked once the listeners ran, so a
+process killed in between tells it after its restart (the device does not repeat it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+from tests.services.test_server_records import event
+from tests.services.test_start_order import Port, frame
+from zse.drlc.core import StatusReport
+from zse.drlc.protocol import report_payload, unsigned
+from zse.drlc.service import DrlcServer, ReportReceived
+from zse.se.ids import DRLC
+from zse.store import Store
+
+START = 800_000_000
+LCD = "00:0d:6f:00:0d:00:00:51"
+
+CHILD = """
+import asyncio, os, signal, sys
+from tests.services.test_drlc_told import START, publish_and_report
+from zse.store import Store
+
+async def main(path):
+    store = await Store.open(path)
+    def told(event):
+        if event.new:  # the report is committed: killed before anyone downstream has it
+            print("told", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    await publish_and_report(store, told)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def report_frame(status: int):
+    report = StatusReport(
+        issuer_event_id=7,
+        event_status=status,
+        event_status_time=START,
+        criticality_level_applied=4,
+    )
+    return frame(DRLC, 0x00, report_payload(report, *unsigned(report)), from_server=False, ieee=LCD)
+
+
+async def publish_and_report(store: Store, listener, *, tell: bool = True) -> DrlcServer:
+    """Event 7 published, then the device's report "received" (0x01) taken."""
+    port = Port(9)
+    server = DrlcServer(port, clock=lambda: START, store=store)
+    server.on_event(listener)
+    await (server.start() if tell else server.start(tell=False))
+    await server.publish(event(7, START + 60, 30))
+    await port.handlers[DRLC](report_frame(0x01))
+    return server
+
+
+async def restarted(path) -> tuple[Port, list[ReportReceived]]:
+    told: list[ReportReceived] = []
+    port = Port(9)
+    async with await Store.open(path) as store:
+        server = DrlcServer(port, clock=lambda: START, store=store)
+        server.on_event(told.append)
+        await server.start()
+        await port.handlers[DRLC](report_frame(0x01))  # the device repeats it after all
+        assert await store.unreported(server.namespace) == []
+    return port, told
+
+
+def test_a_report_committed_then_killed_is_told_after_the_restart(tmp_path) -> None:
+    path = tmp_path / "esi.db"
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    assert out.stdout == "told\n"
+    _, told = asyncio.run(restarted(path))
+    # told once, as new, at the start; the device's repeat is not new
+    assert [(r.device, r.report.event_status, r.new) for r in told] == [
+        (LCD, 0x01, True),
+        (LCD, 0x01, False),
+    ]
+    _, again = asyncio.run(restarted(path))
+    assert [r.new for r in again] == [False]  # told before: not told again
+
+
+async def test_held_until_told(tmp_path) -> None:
+    """``start(tell=False)``: the reports not told before and those received since wait for
+    ``tell_untold()``, then come in order; each once."""
+    path = tmp_path / "esi.db"
+    told: list[ReportReceived] = []
+    async with await Store.open(path) as store:
+        await publish_and_report(store, told.append, tell=False)  # stopped before telling
+    assert told == []
+    told: list[ReportReceived] = []
+    async with await Store.open(path) as store:
+        port = Port(9)
+        server = DrlcServer(port, clock=lambda: START, store=store)
+        server.on_event(told.append)
+        await server.start(tell=False)
+        await port.handlers[DRLC](report_frame(0x02))
+        assert told == []
+        await server.tell_untold()
+        await port.handlers[DRLC](report_frame(0x03))
+        statuses = [r.report.event_status for r in told if r.new]
+        assert await store.unreported(server.namespace) == []
+    assert statuses == [0x01, 0x02, 0x03]
