@@ -5,6 +5,7 @@ Tunneling dissector), not built with zse's own encoder."""
 from __future__ import annotations
 
 import contextlib
+import random
 
 import pytest
 import zigpy.types as t
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
+from zse.se.types import TransferDataStatus
 from zse.tunneling.protocol import (
     NO_TUNNEL,
     TransferFailed,
@@ -20,6 +22,7 @@ from zse.tunneling.protocol import (
     TunnelClosed,
     TunnelData,
     TunnelError,
+    TunnelLost,
     TunnelOpened,
     TunnelServerProtocol,
 )
@@ -141,8 +144,11 @@ def test_sender_honours_the_window():
     msg, command = frame(
         RESPONSE, b"\x05\x00\x00" + (6).to_bytes(2, "little"), ieee=HUB, nwk=0, from_server=True
     )
-    tunnel = client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
-    assert tunnel.tunnel_id == 5
+    step = client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
+    assert step.events == (
+        TunnelOpened(tunnel_id=5, device=str(HUB), protocol=MFR_PROTOCOL, flow_control=True),
+    )
+    assert step.sends == ()
     step = client.send(5, b"abcdefghij", now=1)  # chunks of 4; one in flight at a time
     assert [s.payload for s in step.sends] == [b"\x05\x00abcd"]
     # Ack: 2 octets left; only 2 go
@@ -161,11 +167,15 @@ def test_sender_honours_the_window():
         *frame(S_READY, b"\x05\x00\x08\x00", ieee=OTHER, nwk=7, from_server=True), 5
     )
     assert step.status == foundation.Status.NOT_FOUND
-    # Transfer Data Error drops what is queued and tells
+    # Transfer Data Error drops what is queued ("ij" and "zz") and tells
     client.send(5, b"zz", now=6)
     step = client.receive(*frame(S_ERROR, b"\x05\x00\x02", ieee=HUB, nwk=0, from_server=True), 7)
-    assert isinstance(step.events[0], TransferFailed)
-    assert client.pending(5) == 0
+    assert step.events == (
+        TransferFailed(
+            tunnel_id=5, device=str(HUB), status=TransferDataStatus.DATA_OVERFLOW, dropped=4
+        ),
+    )
+    assert client.pending(5) == 0  # DATA_OVERFLOW: the tunnel stays open
     with pytest.raises(TunnelError):
         client.send(6, b"x", now=8)
 
@@ -226,3 +236,120 @@ def test_supported_tunnel_protocols_from_an_offset():
         client.supported(lying)
     with pytest.raises(ValueError, match="one octet"):
         client.get_supported(Destination.device(0x0000, 1), 256)
+
+
+# -- restarts: tunnels do not survive either end (see docs/tunneling.md) -----------------------
+
+PROTOCOL_B = (201, 0x1234)
+
+
+class _StartAt(random.Random):
+    """An rng whose draw of the first tunnel id is ``start``."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__(0)
+        self.start = start
+
+    def randrange(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self.start
+
+
+def test_restarted_server_does_not_hand_a_live_id_to_another_tunnel():
+    """D.6.2.5.1.1.1: the server draws where its ids start. Before, ids restarted at 0, so a
+    device's frame for its protocol-A tunnel from before the restart went to the protocol-B
+    tunnel it opened after it."""
+    before = TunnelServerProtocol({MFR_PROTOCOL, PROTOCOL_B}, rng=random.Random(1))
+    tunnel_a = server_open(before)
+    assert tunnel_a == random.Random(1).randrange(NO_TUNNEL)
+    after = TunnelServerProtocol({MFR_PROTOCOL, PROTOCOL_B}, rng=random.Random(2))
+    step = after.receive(*frame(REQUEST, request(protocol=PROTOCOL_B)), now=0)
+    tunnel_b = int.from_bytes(step.sends[0].payload[:2], "little")
+    assert tunnel_b != tunnel_a
+    step = after.receive(*frame(DATA, tunnel_a.to_bytes(2, "little") + b"A-frame"), now=1)
+    assert step.events == ()
+    assert (step.sends[0].command_id, step.sends[0].payload[2]) == (S_ERROR, 0x00)
+
+
+def test_server_ids_count_on_wrap_before_0xffff_and_skip_open_ones():
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_tunnels=10, rng=_StartAt(0xFFFD))
+    assert [server_open(core) for _ in range(3)] == [0xFFFD, 0xFFFE, 0]
+    core._next_id = 0xFFFE  # the count comes round again: the open ones are skipped
+    assert server_open(core) == 1
+
+
+@pytest.mark.parametrize(
+    "status", [TransferDataStatus.NO_SUCH_TUNNEL, TransferDataStatus.WRONG_DEVICE]
+)
+def test_client_tunnel_is_lost_when_the_server_no_longer_has_it(status):
+    """D.6.2.4.4: NO_SUCH_TUNNEL / WRONG_DEVICE mean the server restarted or gave the id to
+    another device. The tunnel closes "lost", the queued octets are counted, and later calls
+    raise TunnelLost (before, only TransferFailed came and the tunnel stayed open)."""
+    client = TunnelClientProtocol(chunk=4)
+    msg, command = frame(
+        RESPONSE, b"\x05\x00\x00" + (100).to_bytes(2, "little"), ieee=HUB, nwk=0, from_server=True
+    )
+    client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
+    assert len(client.send(5, b"abcdefghij", now=1).sends) == 1  # one in flight, 6 queued
+    error = b"\x05\x00" + bytes([status])
+    step = client.receive(*frame(S_ERROR, error, ieee=HUB, nwk=0, from_server=True), 2)
+    assert step.events == (
+        TransferFailed(tunnel_id=5, device=str(HUB), status=status, dropped=6),
+        TunnelClosed(tunnel_id=5, device=str(HUB), reason="lost", dropped=6),
+    )
+    assert client.tunnels == {}
+    with pytest.raises(TunnelLost, match=f"{status.name}.*6 queued octets") as lost:
+        client.send(5, b"more", now=3)
+    assert (lost.value.tunnel_id, lost.value.reason, lost.value.dropped) == (5, "lost", 6)
+    with pytest.raises(TunnelLost):
+        client.pending(5)
+    # the id granted again is a new tunnel, not a lost one
+    client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=4)
+    assert client.pending(5) == 0
+
+
+def test_client_granted_an_id_it_holds_closes_the_old_tunnel():
+    """D.6.2.5.1: a server that restarted may grant again an id this client holds; the old
+    tunnel is closed "superseded" (before, the new one silently took its place)."""
+    client = TunnelClientProtocol(chunk=4)
+    grant = b"\x05\x00\x00" + (100).to_bytes(2, "little")
+    msg, command = frame(RESPONSE, grant, ieee=HUB, nwk=0, from_server=True)
+    client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
+    client.send(5, b"abcdef", now=1)  # 4 in flight, 2 queued
+    step = client.opened(msg, command, protocol=PROTOCOL_B, flow_control=True, now=2)
+    assert step.events == (
+        TunnelClosed(tunnel_id=5, device=str(HUB), reason="superseded", dropped=2),
+        TunnelOpened(tunnel_id=5, device=str(HUB), protocol=PROTOCOL_B, flow_control=True),
+    )
+    assert step.sends == ()  # a Close Tunnel of id 5 would close the new tunnel
+    assert client.tunnels[5].protocol == PROTOCOL_B
+    assert client.pending(5) == 0
+    # the same id from another server: the old tunnel is closed there (one tunnel per id)
+    other, other_command = frame(RESPONSE, grant, ieee=OTHER, nwk=0x4444, from_server=True)
+    step = client.opened(other, other_command, protocol=MFR_PROTOCOL, flow_control=True, now=3)
+    assert [e.reason for e in step.events if isinstance(e, TunnelClosed)] == ["superseded"]
+    [close] = step.sends
+    assert (close.command_id, close.payload, close.to) == (
+        CLOSE,
+        b"\x05\x00",
+        Destination.device(0x0000, 1),
+    )
+
+
+def test_server_tunnel_is_lost_when_the_client_no_longer_has_it():
+    """The client restarted: it answers the server's Transfer Data NO_SUCH_TUNNEL (D.6.2.4.4);
+    the server closes the tunnel "lost" and frees its slot rather than hold it until
+    CloseTunnelTimeout."""
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_tunnels=1, chunk=4)
+    tid = server_open(core, flow=False)
+    tid_le = tid.to_bytes(2, "little")
+    assert len(core.send(tid, b"abcdefgh", now=1).sends) == 2  # no flow control: all sent
+    step = core.receive(*frame(ERROR, tid_le + b"\x00"), now=2)
+    assert step.events == (
+        TransferFailed(
+            tunnel_id=tid, device=str(IEEE), status=TransferDataStatus.NO_SUCH_TUNNEL, dropped=0
+        ),
+        TunnelClosed(tunnel_id=tid, device=str(IEEE), reason="lost", dropped=0),
+    )
+    with pytest.raises(TunnelLost):
+        core.send(tid, b"x", now=3)
+    server_open(core, flow=False)  # the slot is free again

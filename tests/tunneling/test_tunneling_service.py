@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 import zigpy.types as t
@@ -17,6 +18,7 @@ from zse.tunneling.protocol import (
     TunnelClosed,
     TunnelData,
     TunnelError,
+    TunnelLost,
     TunnelOpened,
 )
 from zse.tunneling.service import TunnelingClient, TunnelingServer
@@ -27,13 +29,19 @@ MFR = 0x1234  # a manufacturer code for the manufacturer-defined protocol 200
 ECHO = 200
 
 
-async def network(seed: int, *, close_tunnel_timeout: int = 0xFFFF, max_incoming: int = 1500):
+async def network(
+    seed: int,
+    *,
+    close_tunnel_timeout: int = 0xFFFF,
+    max_incoming: int = 1500,
+    rng: random.Random | None = None,
+):
     air = Air(seed=seed)
     app = await air.coordinator(channel=15)
     se = SeEndpoint(app, in_clusters=[TUNNELING])
     await se.start()
     server = TunnelingServer(
-        se, close_tunnel_timeout=close_tunnel_timeout, max_incoming=max_incoming
+        se, close_tunnel_timeout=close_tunnel_timeout, max_incoming=max_incoming, rng=rng
     )
     code = InstallCode.generate(rng=air.rng)
     dev = air.device("00:0d:6f:00:0e:00:00:01", install_code=code, channel=15)
@@ -93,18 +101,72 @@ async def test_refusals_and_timeout():
     await server.stop()
 
 
+async def restart(server: TunnelingServer, rng: random.Random) -> TunnelingServer:
+    """The server's process restarts: a new server on the same endpoint, no tunnels."""
+    await server.stop()
+    again = TunnelingServer(server.endpoint, rng=rng)
+    again.serve(ECHO, lambda data: data.data.upper(), manufacturer_code=MFR)
+    again.serve(ECHO + 1, lambda data: data.data[::-1], manufacturer_code=MFR)
+    await again.start()
+    return again
+
+
 async def test_transfer_to_unknown_tunnel_is_an_error():
-    _, _, server, client, _ = await network(72)
+    """The server restarted and has no tunnel of that id: it answers Transfer Data Error
+    NO_SUCH_TUNNEL (D.6.2.4.4). The client closes the tunnel: the waiting read() raises
+    TunnelLost, so does every later send() and read(), and the queued octets are counted.
+    Before, only TransferFailed came: the tunnel stayed open and read() waited for ever."""
+    _, _, server, client, _ = await network(72, rng=random.Random(1))
     server.serve(ECHO, lambda data: None, manufacturer_code=MFR)
     await server.start()
     tunnel = await client.open(ECHO, manufacturer_code=MFR)
-    server.core.tunnels.clear()  # the server forgot it (a restart)
-    failed = []
-    client.on_event(lambda e: failed.append(e) if isinstance(e, TransferFailed) else None)
-    await client.send(tunnel, b"lost")
+    server = await restart(server, random.Random(2))
+    events = []
+    client.on_event(events.append)
+    reader = asyncio.get_running_loop().create_task(client.read(tunnel))
+    await client.send(tunnel, b"x" * 200)  # flow control: 64 go, 136 wait for the Ack
     await asyncio.sleep(5)
-    assert [e.status for e in failed] == [TransferDataStatus.NO_SUCH_TUNNEL]
-    assert client.pending(tunnel) == 0
+    assert [(type(e), getattr(e, "dropped", None)) for e in events] == [
+        (TransferFailed, 136),
+        (TunnelClosed, 136),
+    ]
+    assert events[0].status == TransferDataStatus.NO_SUCH_TUNNEL
+    assert reader.done()
+    with pytest.raises(TunnelLost, match="136 queued octets"):
+        reader.result()
+    with pytest.raises(TunnelLost, match="NO_SUCH_TUNNEL"):
+        await client.send(tunnel, b"again")
+    with pytest.raises(TunnelLost):
+        await client.read(tunnel, timeout=1)
+    assert server.core.tunnels == {}
+    await client.stop()
+    await server.stop()
+
+
+async def test_id_granted_again_after_a_server_restart_supersedes_the_old_tunnel():
+    """A server that restarts counting from the same point (same rng here; other stacks
+    restart at 0) grants the client an id it still holds (D.6.2.5.1). The old tunnel is
+    closed "superseded": its waiting reader gets TunnelLost, and the id is the new tunnel's.
+    Before, the new tunnel silently replaced the old one and the reader got the new
+    protocol's data."""
+    _, _, server, client, _ = await network(73, rng=random.Random(5))
+    server.serve(ECHO, lambda data: data.data.upper(), manufacturer_code=MFR)
+    await server.start()
+    old = await client.open(ECHO, manufacturer_code=MFR)
+    reader = asyncio.get_running_loop().create_task(client.read(old))
+    await asyncio.sleep(1)
+    server = await restart(server, random.Random(5))
+    closed = []
+    client.on_event(lambda e: closed.append(e) if isinstance(e, TunnelClosed) else None)
+    new = await client.open(ECHO + 1, manufacturer_code=MFR)
+    assert new == old
+    assert [(e.tunnel_id, e.reason) for e in closed] == [(old, "superseded")]
+    await asyncio.sleep(0)
+    assert reader.done()
+    with pytest.raises(TunnelLost, match="granted its id to a new tunnel"):
+        reader.result()
+    await client.send(new, b"abc")
+    assert await client.read(new, timeout=30) == b"cba"  # the new protocol's handler
     await client.stop()
     await server.stop()
 

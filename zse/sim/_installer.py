@@ -153,7 +153,7 @@ async def build_gb_site(
         first_tsn=None if rng is None else rng.randrange(256),
     )
     await endpoint.start()
-    tunnels = TunnelingServer(cast(ZclPort, endpoint), close_tunnel_timeout=120)
+    tunnels = TunnelingServer(cast(ZclPort, endpoint), close_tunnel_timeout=120, rng=rng)
     clock_set: list[int] = []
 
     def set_time(body: bytes) -> bytes:

@@ -27,12 +27,26 @@ Both sides move data the same way (:class:`_TunnelEnds`):
 
 Every input refreshes the tunnel's inactivity deadline. Nothing here does I/O; the shells are
 in :mod:`zse.tunneling.service`. ``now`` is seconds (the shell's loop clock).
+
+Restarts. No tunnel survives a restart of either end: a tunnel is only the two ends' memory of
+the Request Tunnel exchange (D.6.2.4.1 / D.6.2.5.1), and neither end stores it. So that a peer's
+frames for a tunnel the server forgot are not taken for another tunnel, the server draws the
+first tunnel id it hands out from its ``rng`` and counts on from there (ids are unique only
+while open, D.6.2.5.1.1.1; zse also avoids reusing a recent one), and never hands out an id
+still open. When the peer answers a Transfer Data with Transfer Data Error NO_SUCH_TUNNEL or
+WRONG_DEVICE (D.6.2.4.4), it no longer has the tunnel: the tunnel is closed (``"lost"``), what
+was queued on it is counted as dropped, and the application's later calls on it raise
+:class:`TunnelLost`. A client granted an id it still holds for another tunnel (a server that
+restarted and counts from the same point, D.6.2.5.1) closes the old tunnel (``"superseded"``)
+rather than let the new one take its place unseen. Transfer Data has no sequence number
+(D.6.2.4.3), so nothing here detects a frame delivered twice: an application resend after a
+lost APS acknowledgement can deliver the same octets again.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
+import random
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -60,6 +74,7 @@ __all__ = [
     "TunnelClosed",
     "TunnelData",
     "TunnelError",
+    "TunnelLost",
     "TunnelOpened",
     "TunnelServerProtocol",
     "TunnelState",
@@ -99,6 +114,23 @@ class TunnelError(Exception):
     """An application call that cannot be done: no such tunnel, or it is not open."""
 
 
+class TunnelLost(TunnelError):
+    """A tunnel the other end no longer has: it answered Transfer Data Error NO_SUCH_TUNNEL or
+    WRONG_DEVICE (D.6.2.4.4), or (on a client) the server granted its id to a new tunnel
+    (D.6.2.5.1); either way the other end restarted or forgot it. Raised by every later call on
+    the tunnel; ``dropped`` is the octets queued on it that were never sent."""
+
+    def __init__(self, closed: TunnelClosed, detail: str) -> None:
+        self.tunnel_id = closed.tunnel_id
+        self.device = closed.device
+        self.reason = closed.reason
+        self.dropped = closed.dropped
+        super().__init__(
+            f"tunnel {closed.tunnel_id} to {closed.device} lost ({detail}); "
+            f"{closed.dropped} queued octets not sent"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class TunnelOpened:
     """A tunnel was opened (the server granted it)."""
@@ -122,22 +154,29 @@ class TunnelData:
 
 @dataclass(frozen=True, kw_only=True)
 class TunnelClosed:
-    """A tunnel ended: ``reason`` is ``"closed"`` (Close Tunnel), ``"timeout"`` (inactivity,
-    D.6.2.2.1) or ``"notified"`` (Tunnel Closure Notification)."""
+    """A tunnel ended: ``reason`` is ``"closed"`` (Close Tunnel, D.6.2.4.2), ``"timeout"``
+    (inactivity, D.6.2.2.1), ``"notified"`` (Tunnel Closure Notification, D.6.2.5.6),
+    ``"lost"`` (the peer answered Transfer Data Error NO_SUCH_TUNNEL or WRONG_DEVICE,
+    D.6.2.4.4: it restarted or forgot the tunnel) or ``"superseded"`` (a client only: the server
+    granted the same id to a new tunnel, D.6.2.5.1). ``dropped``: octets queued on the tunnel and
+    never sent."""
 
     tunnel_id: int
     device: str
     reason: str
+    dropped: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class TransferFailed:
     """The peer refused a Transfer Data (Transfer Data Error, D.6.2.4.4); what was queued on
-    the tunnel is dropped."""
+    the tunnel is dropped (``dropped`` octets, besides the refused frame's own). After
+    NO_SUCH_TUNNEL or WRONG_DEVICE a :class:`TunnelClosed` ``"lost"`` follows."""
 
     tunnel_id: int
     device: str
     status: TransferDataStatus
+    dropped: int = 0
 
 
 @dataclass(eq=False, kw_only=True)
@@ -166,6 +205,11 @@ class TunnelState:
         return device_name(self.peer_ieee, self.peer.address)
 
 
+def _queued(tunnel: TunnelState) -> int:
+    """Octets queued on a tunnel and not yet sent."""
+    return sum(len(chunk) for chunk in tunnel.outbox)
+
+
 def _command(cmds: Any, name: str, **fields: Any) -> bytes:
     return encode_command(getattr(cmds, name).schema(**fields))
 
@@ -187,6 +231,8 @@ class _TunnelEnds:
         self.chunk = chunk
         self.close_timeout = close_timeout
         self.tunnels: dict[int, TunnelState] = {}
+        #: Tunnels the other end lost, until their id is granted again: why (for TunnelLost).
+        self._lost: dict[int, tuple[TunnelClosed, str]] = {}
 
     # -- the application ------------------------------------------------------------------
 
@@ -214,7 +260,7 @@ class _TunnelEnds:
 
     def pending(self, tunnel_id: int) -> int:
         """Octets queued on a tunnel and not yet sent."""
-        return sum(len(chunk) for chunk in self._open(tunnel_id).outbox)
+        return _queued(self._open(tunnel_id))
 
     # -- timers ---------------------------------------------------------------------------
 
@@ -234,9 +280,7 @@ class _TunnelEnds:
                     "tunnel %d of %s closed after inactivity", tunnel.tunnel_id, tunnel.device
                 )
                 sends.extend(self._timed_out(tunnel))
-                events.append(
-                    TunnelClosed(tunnel_id=tunnel.tunnel_id, device=tunnel.device, reason="timeout")
-                )
+                events.append(self._closed(tunnel, "timeout"))
         return Step(sends=tuple(sends), events=tuple(events))
 
     def _timed_out(self, tunnel: TunnelState) -> list[Send]:
@@ -270,18 +314,37 @@ class _TunnelEnds:
         tunnel.window = int(command.number_of_bytes_left)
         return Step(sends=tuple(self._flush(tunnel)))
 
-    @staticmethod
-    def _transfer_error(tunnel: TunnelState, command: Any) -> Step:
-        """The peer refused our Transfer Data (D.6.2.4.4): what is queued is dropped."""
+    def _transfer_error(self, tunnel: TunnelState, command: Any) -> Step:
+        """The peer refused our Transfer Data (D.6.2.4.4): what is queued is dropped. After
+        NO_SUCH_TUNNEL or WRONG_DEVICE the peer has no such tunnel of ours (it restarted, or
+        its id is another device's now): the tunnel is closed ``"lost"``, and later calls on it
+        raise :class:`TunnelLost`."""
         try:
             status = TransferDataStatus(int(command.transfer_data_status))
         except ValueError:
             return Step(status=foundation.Status.INVALID_VALUE)
+        dropped = _queued(tunnel)
         tunnel.outbox.clear()
         if tunnel.flow_control:
             tunnel.window = None
-        event = TransferFailed(tunnel_id=tunnel.tunnel_id, device=tunnel.device, status=status)
-        return Step(events=(event,))
+        event = TransferFailed(
+            tunnel_id=tunnel.tunnel_id, device=tunnel.device, status=status, dropped=dropped
+        )
+        if status is TransferDataStatus.DATA_OVERFLOW:
+            return Step(events=(event,))
+        del self.tunnels[tunnel.tunnel_id]
+        closed = TunnelClosed(
+            tunnel_id=tunnel.tunnel_id, device=tunnel.device, reason="lost", dropped=dropped
+        )
+        self._lost[tunnel.tunnel_id] = (closed, f"the peer answered {status.name}")
+        LOGGER.warning(
+            "tunnel %d of %s lost: the peer answered %s; %d queued octets dropped",
+            tunnel.tunnel_id,
+            tunnel.device,
+            status.name,
+            dropped,
+        )
+        return Step(events=(event, closed))
 
     def _transfer_data(self, msg: ZclMessage, tunnel_id: int, data: bytes, now: float) -> Step:
         tunnel = self.tunnels.get(tunnel_id)
@@ -350,6 +413,7 @@ class _TunnelEnds:
         )
         self._touch(tunnel, now)
         self.tunnels[tunnel_id] = tunnel
+        self._lost.pop(tunnel_id, None)
         return tunnel
 
     def _flush(self, tunnel: TunnelState) -> list[Send]:
@@ -371,8 +435,25 @@ class _TunnelEnds:
     def _open(self, tunnel_id: int) -> TunnelState:
         tunnel = self.tunnels.get(tunnel_id)
         if tunnel is None:
+            self.check(tunnel_id)
             raise TunnelError(f"no open tunnel {tunnel_id}")
         return tunnel
+
+    def check(self, tunnel_id: int) -> None:
+        """:class:`TunnelLost` if the other end lost this tunnel (it stays so until the id is
+        granted again); nothing otherwise."""
+        lost = self._lost.get(tunnel_id)
+        if lost is not None:
+            raise TunnelLost(*lost)
+
+    @staticmethod
+    def _closed(tunnel: TunnelState, reason: str) -> TunnelClosed:
+        return TunnelClosed(
+            tunnel_id=tunnel.tunnel_id,
+            device=tunnel.device,
+            reason=reason,
+            dropped=_queued(tunnel),
+        )
 
     def _owned(self, msg: ZclMessage, tunnel_id: int) -> TunnelState | None:
         tunnel = self.tunnels.get(tunnel_id)
@@ -415,7 +496,10 @@ class TunnelServerProtocol(_TunnelEnds):
     be open at once (beyond: NO_MORE_TUNNEL_IDS, D.6.2.5.1.1.2, as Silicon Labs' Tunneling
     server answers when every tunnel slot is taken; BUSY is for a temporary condition, and zse
     has none); ``close_tunnel_timeout`` the CloseTunnelTimeout attribute, seconds (D.6.2.2.1,
-    1-65535).
+    1-65535). ``rng`` draws where the tunnel ids start (D.6.2.5.1.1.1): ids then count up from
+    there, skipping those still open, wrapping before :data:`NO_TUNNEL`. A restarted server
+    thus does not hand out again the ids its previous run had open, whose devices may still use
+    them (see the module docstring).
     """
 
     _OUT = _C
@@ -431,6 +515,7 @@ class TunnelServerProtocol(_TunnelEnds):
         flow_control: bool = True,
         close_tunnel_timeout: int = DEFAULT_CLOSE_TUNNEL_TIMEOUT,
         chunk: int = DEFAULT_CHUNK,
+        rng: random.Random | None = None,
     ) -> None:
         if not 1 <= close_tunnel_timeout <= 0xFFFF:
             raise ValueError("CloseTunnelTimeout must be 1-65535 seconds (D.6.2.2.1)")
@@ -439,7 +524,9 @@ class TunnelServerProtocol(_TunnelEnds):
         self.max_tunnels = max_tunnels
         self.flow_control = flow_control
         self.close_tunnel_timeout = close_tunnel_timeout
-        self._ids = itertools.count(0)
+        rng = rng or random.Random()  # noqa: S311 -- spreading ids, not secrecy
+        #: The next tunnel id to try.
+        self._next_id = rng.randrange(NO_TUNNEL)
 
     def receive(self, msg: ZclMessage, command: Any, now: float) -> Step:
         """Act on a command a client sent."""
@@ -452,8 +539,7 @@ class TunnelServerProtocol(_TunnelEnds):
             if tunnel is None:
                 return Step(status=foundation.Status.NOT_FOUND)
             del self.tunnels[tunnel.tunnel_id]
-            closed = TunnelClosed(tunnel_id=tunnel.tunnel_id, device=tunnel.device, reason="closed")
-            return Step(events=(closed,))
+            return Step(events=(self._closed(tunnel, "closed"),))
         step = self._data_command(msg, command, now)
         return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND) if step is None else step
 
@@ -522,8 +608,11 @@ class TunnelServerProtocol(_TunnelEnds):
         )
 
     def _free_id(self) -> int | None:
+        """The next id not open, counting on from the last one granted (0-0xFFFE: 0xFFFF is
+        the id of a refusal, D.6.2.5.1.1.1)."""
         for _ in range(NO_TUNNEL):
-            candidate = next(self._ids) % NO_TUNNEL
+            candidate = self._next_id
+            self._next_id = (candidate + 1) % NO_TUNNEL
             if candidate not in self.tunnels:
                 return candidate
         return None
@@ -601,9 +690,17 @@ class TunnelClientProtocol(_TunnelEnds):
         protocol: ProtocolKey,
         flow_control: bool,
         now: float,
-    ) -> TunnelState:
-        """Take a Request Tunnel Response (D.6.2.5.1): the tunnel, or :class:`TunnelError`
-        naming the status that refused it."""
+    ) -> Step:
+        """Take a Request Tunnel Response (D.6.2.5.1): a :class:`TunnelOpened` event (the
+        tunnel is then in :attr:`tunnels`), or :class:`TunnelError` naming the status that
+        refused it.
+
+        A granted id this end still holds for another tunnel means that tunnel is gone at its
+        server: the server restarted (or forgot it) and counted to the same id. The old tunnel
+        is closed first, ``"superseded"`` (its queued octets dropped; later calls on the id are
+        the new tunnel's). No Close Tunnel goes for it to the same server, which would close the
+        new one; a tunnel of another server with the same id is closed there (D.6.2.4.2), as
+        this end keeps one tunnel per id."""
         try:
             status = TunnelStatus(int(command.tunnel_status))
         except ValueError:
@@ -613,7 +710,19 @@ class TunnelClientProtocol(_TunnelEnds):
         if status is not TunnelStatus.SUCCESS:
             raise TunnelError(f"tunnel refused: {status.name}")
         tunnel_id = int(command.tunnel_id)
-        return self._add(
+        sends: list[Send] = []
+        events: list[Any] = []
+        old = self.tunnels.pop(tunnel_id, None)
+        if old is not None:
+            LOGGER.warning(
+                "tunnel %d of %s superseded: the server granted its id again (it restarted)",
+                tunnel_id,
+                old.device,
+            )
+            events.append(self._closed(old, "superseded"))
+            if not self._is_peer(old, response):
+                sends.append(self._to(old, "close_tunnel"))
+        tunnel = self._add(
             response,
             tunnel_id=tunnel_id,
             protocol=protocol,
@@ -621,12 +730,21 @@ class TunnelClientProtocol(_TunnelEnds):
             command=command,
             now=now,
         )
+        events.append(
+            TunnelOpened(
+                tunnel_id=tunnel_id,
+                device=tunnel.device,
+                protocol=protocol,
+                flow_control=flow_control,
+            )
+        )
+        return Step(sends=tuple(sends), events=tuple(events))
 
     def close(self, tunnel_id: int) -> Step:
         """Close a tunnel (D.6.2.4.2): forget it and tell the server."""
         tunnel = self._open(tunnel_id)
         del self.tunnels[tunnel_id]
-        closed = TunnelClosed(tunnel_id=tunnel_id, device=tunnel.device, reason="closed")
+        closed = self._closed(tunnel, "closed")
         return Step(sends=(self._to(tunnel, "close_tunnel"),), events=(closed,))
 
     def receive(self, msg: ZclMessage, command: Any, now: float) -> Step:
@@ -637,9 +755,6 @@ class TunnelClientProtocol(_TunnelEnds):
             if tunnel is None:
                 return Step(status=foundation.Status.NOT_FOUND)
             del self.tunnels[tunnel.tunnel_id]
-            closed = TunnelClosed(
-                tunnel_id=tunnel.tunnel_id, device=tunnel.device, reason="notified"
-            )
-            return Step(events=(closed,))
+            return Step(events=(self._closed(tunnel, "notified"),))
         step = self._data_command(msg, command, now)
         return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND) if step is None else step

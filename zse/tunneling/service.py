@@ -11,6 +11,11 @@ handler for a protocol id and manufacturer code (a manufacturer-defined protocol
 tunnel and may return octets to send back on it; the received octets are released from the
 flow-control window when it returns. A client reads what arrives with
 :meth:`TunnelingClient.read`.
+
+Tunnels do not survive a restart of either end (see :mod:`zse.tunneling.protocol`): once the
+other end has lost a tunnel (Transfer Data Error NO_SUCH_TUNNEL or WRONG_DEVICE, D.6.2.4.4, or
+on a client its id granted again, D.6.2.5.1) :meth:`TunnelingClient.send`,
+:meth:`TunnelingClient.read` and a waiting read raise :class:`TunnelLost`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +41,7 @@ from zse.tunneling.protocol import (
     TunnelClosed,
     TunnelData,
     TunnelError,
+    TunnelLost,
     TunnelOpened,
     TunnelServerProtocol,
     protocol_key,
@@ -55,6 +62,12 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+
+#: The closures that mean the other end lost the tunnel, and how :class:`TunnelLost` says so.
+_LOST = {
+    "lost": "the peer answered Transfer Data Error: it no longer has the tunnel",
+    "superseded": "the server granted its id to a new tunnel",
+}
 
 TunnelEvent = TunnelOpened | TunnelData | TunnelClosed | TransferFailed
 
@@ -95,7 +108,13 @@ class _Shell:
 
     async def send(self, tunnel_id: int, data: bytes) -> None:
         """Send ``data`` on a tunnel; with flow control what the peer has no room for yet is
-        sent as its Acks and Ready Data come. :class:`TunnelError` for no such tunnel."""
+        sent as its Acks and Ready Data come. :class:`TunnelError` for no such tunnel,
+        :class:`TunnelLost` for one the other end lost.
+
+        Returning means the frames sent so far were acknowledged, not that the peer's
+        application took them; Transfer Data has no sequence number (D.6.2.4.3), so a resend
+        after :class:`TunnelError` "not delivered" (a lost APS acknowledgement) may deliver the
+        same octets twice."""
         async with self._lock:
             step = self.core.send(tunnel_id, data, self._now())
             try:
@@ -167,6 +186,8 @@ class TunnelingServer(_Shell):
     """The server side of Tunneling (SE D.6.2) on an endpoint (the ESI's, the hub's).
 
     ``close_tunnel_timeout`` (seconds) is also published as the CloseTunnelTimeout attribute.
+    ``rng`` draws where the tunnel ids start (D.6.2.5.1.1.1), so that a restart does not hand
+    out again ids the devices may still use.
     """
 
     core: TunnelServerProtocol
@@ -179,6 +200,7 @@ class TunnelingServer(_Shell):
         max_tunnels: int = 8,
         flow_control: bool = True,
         close_tunnel_timeout: int = 0xFFFF,
+        rng: random.Random | None = None,
     ) -> None:
         super().__init__(endpoint, "Tunneling server timer")
         self.core = TunnelServerProtocol(
@@ -187,6 +209,7 @@ class TunnelingServer(_Shell):
             max_tunnels=max_tunnels,
             flow_control=flow_control,
             close_tunnel_timeout=close_tunnel_timeout,
+            rng=rng,
         )
 
     def serve(
@@ -243,7 +266,10 @@ class TunnelingClient(_Shell):
         timeout: float = 8.0,
     ) -> int:
         """Request a tunnel (D.6.2.4.1) and return its id; :class:`TunnelError` with the
-        status that refused it, ``TimeoutError`` when the server does not answer."""
+        status that refused it, ``TimeoutError`` when the server does not answer.
+
+        An id this client still held for another tunnel (the server restarted) closes that
+        one first, ``"superseded"``: its waiting reader gets :class:`TunnelLost`."""
         key = protocol_key(protocol_id, manufacturer_code)
         send = self.core.request(key, self.server, flow_control=flow_control)
         try:
@@ -260,12 +286,15 @@ class TunnelingClient(_Shell):
         except InvalidFrame as exc:
             raise TunnelError(f"bad Request Tunnel Response: {exc}") from None
         async with self._lock:
-            tunnel = self.core.opened(
+            step = self.core.opened(
                 reply, command, protocol=key, flow_control=flow_control, now=self._now()
             )
-            self._inbox[tunnel.tunnel_id] = asyncio.Queue()
+            tunnel_id = int(command.tunnel_id)
+            # the superseded tunnel's closure reaches its own queue before the new one's is made
+            await self._carry(step)
+            self._inbox[tunnel_id] = asyncio.Queue()
             self._timer.update()
-        return tunnel.tunnel_id
+        return tunnel_id
 
     async def supported_protocols(self, *, timeout: float = 8.0) -> list[ProtocolKey]:
         """The protocols the server serves, as (protocol id, manufacturer code), asked with
@@ -304,16 +333,22 @@ class TunnelingClient(_Shell):
 
     async def read(self, tunnel_id: int, *, timeout: float | None = None) -> bytes:
         """The next octets received on a tunnel (released from the window as they are read);
-        :class:`TunnelError` once the tunnel is closed."""
+        :class:`TunnelError` once the tunnel is closed, :class:`TunnelLost` once the other end
+        lost it (data received before is read first)."""
         queue = self._inbox.get(tunnel_id)
         if queue is None:
+            self.core.check(tunnel_id)
             raise TunnelError(f"no open tunnel {tunnel_id}")
         item = await asyncio.wait_for(queue.get(), timeout)
         if isinstance(item, TunnelClosed):
-            self._inbox.pop(tunnel_id, None)
+            if self._inbox.get(tunnel_id) is queue:  # not a new tunnel's of the same id
+                del self._inbox[tunnel_id]
+            if item.reason in _LOST:
+                raise TunnelLost(item, _LOST[item.reason])
             raise TunnelError(f"tunnel {tunnel_id} closed ({item.reason})")
-        async with self._lock:
-            await self._carry(self.core.release(tunnel_id, len(item.data)))
+        if self._inbox.get(tunnel_id) is queue:  # a superseded tunnel's window is gone
+            async with self._lock:
+                await self._carry(self.core.release(tunnel_id, len(item.data)))
         return item.data
 
     def _queue(self, event: TunnelEvent) -> None:
