@@ -1148,6 +1148,13 @@ async def _stdin_lines(interactive: bool) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str | None] = asyncio.Queue()
 
+    def post(line: str | None) -> bool:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        except RuntimeError:  # the loop is closed: the run ended (a script's failure), no one reads
+            return False
+        return True
+
     def reader() -> None:
         while True:
             try:
@@ -1155,11 +1162,10 @@ async def _stdin_lines(interactive: bool) -> AsyncIterator[str]:
             except (EOFError, KeyboardInterrupt, OSError, ValueError):
                 line = ""
             if not interactive and line == "":
-                loop.call_soon_threadsafe(queue.put_nowait, None)
+                post(None)
                 return
-            loop.call_soon_threadsafe(queue.put_nowait, line)
-            if interactive and line == "":
-                continue
+            if not post(line):
+                return
 
     thread = threading.Thread(target=reader, name="zse-esi-stdin", daemon=True)
     thread.start()
