@@ -48,13 +48,13 @@ from zse.drlc.protocol import (
     report_payload,
     unsigned,
 )
-from zse.errors import InvalidEui64, InvalidFrame, InvalidPoint
+from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import BOOL, STR, U16, Fields, Int, ListOf, RecordError, check, load_each
 from zse.se.ids import DRLC, DrlcAttribute, DrlcServerCommand
 from zse.se.types import SignatureType
 from zse.store import Batch, Store
 from zse.time.service import system_clock
-from zse.zcl.delivery import Destination, device_name
+from zse.zcl.delivery import Destination, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
 from zse.zcl.frame import Step as ProtocolStep
@@ -441,30 +441,6 @@ def _fresh(event: Any) -> bool:
     return isinstance(event, ReportReceived) and event.new
 
 
-def _device_names(devices: Iterable[object]) -> list[str]:
-    """Devices given as zigpy EUI64s or printed EUI-64s in any spelling, named as the server
-    names them (:func:`~zse.zcl.delivery.device_name`: ``00:0d:6f:00:0a:00:00:01``); a name
-    the server gave a device known only by its NWK address (``nwk:0x1A2B``) is kept as it is.
-    A bare string (one device where a list is expected), an int or bytes raises
-    :class:`~zse.errors.InvalidEui64`, never read as digits or as one device per character."""
-    if isinstance(devices, (str, bytes, bytearray)):
-        raise InvalidEui64(
-            f"devices must be a list of EUI-64s, not a single {type(devices).__name__}: "
-            f"write [{devices!r}]"
-        )
-    names = []
-    for device in devices:
-        if isinstance(device, str) and device.startswith("nwk:"):
-            names.append(device)
-        elif isinstance(device, (str, t.EUI64)):
-            names.append(device_name(device))
-        else:
-            raise InvalidEui64(
-                f"EUI-64 must be given as text or a zigpy EUI64, not {type(device).__name__}"
-            )
-    return names
-
-
 def _in_range(largest: int, value: int) -> foundation.Status | None:
     """A written client attribute's range check (D.2.3.2): INVALID_VALUE above it."""
     return foundation.Status.INVALID_VALUE if value > largest else None
@@ -633,7 +609,7 @@ class DrlcServer:
         ``dst_mode=Broadcast``). ``expected``: the devices that should answer (zigpy EUI64s
         or EUI-64s in any printed spelling; :meth:`never_answered` names them as reports do,
         ``00:0d:6f:00:0a:00:00:01``)."""
-        expected = _device_names(expected)
+        expected = device_names(expected)
         to = _destination(dst, dst_ep, dst_mode)
         step = await self._decided(
             lambda now: self.protocol.publish(event, now=now, expected=expected, to=to)

@@ -22,7 +22,7 @@ from typing import Any
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from zse.errors import InvalidEui64, InvalidFrame
+from zse.errors import InvalidFrame
 from zse.messaging.core import (
     CONFIRMATION_SHAPE,
     BoardEvent,
@@ -47,7 +47,7 @@ from zse.se.ids import MESSAGING
 from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command
-from zse.zcl.delivery import Destination, delivery, device_name
+from zse.zcl.delivery import Destination, delivery, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream
 from zse.zcl.frame import Send, Step, ZclMessage
@@ -84,30 +84,6 @@ def _owed(value: Any) -> dict[str, Any]:
     check(value, CONFIRMATION_SHAPE)
     Confirmation.from_record(value)  # its own checks (the response's length)
     return dict(value)
-
-
-def _device_names(devices: Iterable[object]) -> list[str]:
-    """Devices given as zigpy EUI64s or printed EUI-64s in any spelling, named as the server
-    names them (:func:`~zse.zcl.delivery.device_name`: ``00:0d:6f:00:0a:00:00:01``); a name
-    the server gave a device known only by its NWK address (``nwk:0x1A2B``) is kept as it is.
-    A bare string (one device where a list is expected), an int or bytes raises
-    :class:`~zse.errors.InvalidEui64`, never read as digits or as one device per character."""
-    if isinstance(devices, (str, bytes, bytearray)):
-        raise InvalidEui64(
-            f"devices must be a list of EUI-64s, not a single {type(devices).__name__}: "
-            f"write [{devices!r}]"
-        )
-    names = []
-    for device in devices:
-        if isinstance(device, str) and device.startswith("nwk:"):
-            names.append(device)
-        elif isinstance(device, (str, t.EUI64)):
-            names.append(device_name(device))
-        else:
-            raise InvalidEui64(
-                f"EUI-64 must be given as text or a zigpy EUI64, not {type(device).__name__}"
-            )
-    return names
 
 
 # -- the ESI ----------------------------------------------------------------------------------
@@ -234,7 +210,7 @@ class MessagingServer:
     def set_group_members(self, group: int, members: Iterable[t.EUI64 | str]) -> None:
         """Which devices are in ``group`` (for Get Last Message; EUI-64s as zigpy EUI64s or in
         any printed spelling); unknown groups reach all."""
-        self.messages.set_members(group, _device_names(members))
+        self.messages.set_members(group, device_names(members))
 
     async def display(
         self,
@@ -307,7 +283,7 @@ class MessagingServer:
         """Which of ``devices`` (zigpy EUI64s or EUI-64s in any printed spelling) never
         confirmed ``message_id``, named as confirmations name them
         (``00:0d:6f:00:0a:00:00:01``)."""
-        return self.messages.unconfirmed(message_id, _device_names(devices))
+        return self.messages.unconfirmed(message_id, device_names(devices))
 
     async def record(
         self,
@@ -321,8 +297,8 @@ class MessagingServer:
         device (a zigpy EUI64 or any printed spelling, named as
         :func:`~zse.zcl.delivery.device_name` does), a group (with its ``members`` when they
         are known), or everyone. Send it with :meth:`send_display`."""
-        name = None if device is None else _device_names([device])[0]
-        known = None if members is None else _device_names(members)
+        name = None if device is None else device_names([device])[0]
+        known = None if members is None else device_names(members)
         stored = self.protocol.record(
             message, self.clock(), device=name, group=group, members=known
         )

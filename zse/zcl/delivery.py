@@ -19,12 +19,14 @@ Devices are named once, by :func:`device_name`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import zigpy.types as t
 from zigpy.zcl.foundation import Direction
 
+from zse.errors import InvalidEui64
 from zse.installcode import parse_eui64
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "deliver",
     "delivery",
     "device_name",
+    "device_names",
     "response_delivery",
 ]
 
@@ -166,3 +169,27 @@ def device_name(ieee: Any, nwk: int | None = None) -> str:
     if isinstance(ieee, t.EUI64):
         return str(ieee)
     return str(parse_eui64(ieee))  # text only: an int is refused, never read as its digits
+
+
+def device_names(devices: Iterable[object]) -> list[str]:
+    """Devices given as zigpy EUI64s or printed EUI-64s in any spelling, named as the server
+    names them (:func:`device_name`: ``00:0d:6f:00:0a:00:00:01``); a name
+    the server gave a device known only by its NWK address (``nwk:0x1A2B``) is kept as it is.
+    A bare string (one device where a list is expected), an int or bytes raises
+    :class:`~zse.errors.InvalidEui64`, never read as digits or as one device per character."""
+    if isinstance(devices, (str, bytes, bytearray)):
+        raise InvalidEui64(
+            f"devices must be a list of EUI-64s, not a single {type(devices).__name__}: "
+            f"write [{devices!r}]"
+        )
+    names = []
+    for device in devices:
+        if isinstance(device, str) and device.startswith("nwk:"):
+            names.append(device)
+        elif isinstance(device, (str, t.EUI64)):
+            names.append(device_name(device))
+        else:
+            raise InvalidEui64(
+                f"EUI-64 must be given as text or a zigpy EUI64, not {type(device).__name__}"
+            )
+    return names
