@@ -5,6 +5,7 @@ handing it on, or a report recorded by an earlier zse without its "told" entry).
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
@@ -57,4 +58,34 @@ async def test_the_headend_service_forwards_a_repeat() -> None:
     Headend._listener(stub, SimpleNamespace(id="m1"))(REPEAT)  # type: ignore[arg-type]
     for work in spawned:
         await work
+    assert reported == [(LCD, 7, Outcome.COMPLETED)]
+
+
+async def test_the_in_process_link_returns_what_its_listeners_still_do() -> None:
+    """The ESI marks a report told once the headend has recorded it: the link hands the
+    ESI what its listeners (a worker's group commit) still do with the report."""
+    link = EsiLink({})
+    recorded = asyncio.get_running_loop().create_future()
+    link.on_report(lambda report: recorded)
+    done = link._on_event(REPEAT)
+    assert done is not None
+    await asyncio.sleep(0)
+    assert not done.done()
+    recorded.set_result(True)
+    await done
+
+
+async def test_the_headend_service_returns_its_recording_to_the_esi() -> None:
+    reported: list[tuple[str, int, Outcome]] = []
+
+    async def record(device: str, send: int, outcome: Outcome) -> None:
+        reported.append((device, send, outcome))
+
+    stub = SimpleNamespace(
+        _spawn=asyncio.ensure_future, _reported=record, _back=lambda device: None
+    )
+    done = Headend._listener(stub, SimpleNamespace(id="m1"))(REPEAT)  # type: ignore[arg-type]
+    assert done is not None
+    assert reported == []
+    await done
     assert reported == [(LCD, 7, Outcome.COMPLETED)]

@@ -56,7 +56,7 @@ from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl.delivery import Destination, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream
+from zse.zcl.events import EventStream, collecting, in_hand
 from zse.zcl.frame import Step as ProtocolStep
 from zse.zcl.frame import ZclMessage
 from zse.zcl.timer import Timer
@@ -455,8 +455,9 @@ class DrlcServer:
     a signed report that fails verification is not recorded. With a ``store`` the events and
     reports survive restarts (namespace ``drlc.server/<endpoint id>`` by default), and each new
     report is told to the application once: a ``"told"`` journal entry is committed with the
-    report's record and marked once the listeners were called; one not marked (a process
-    killed in between) is told after the next start. Each
+    report's record and marked once the listeners have it in hand (what a listener returns
+    finished: :mod:`zse.zcl.events`); one not marked (a listener failed, the process killed
+    in between) is told after the next start. Each
     device's key is decoded, validated and prepared once (:class:`~zse.cbke.ecdsa.VerifyingKey`)
     for all its reports.
     """
@@ -521,14 +522,15 @@ class DrlcServer:
 
     async def tell_untold(self) -> None:
         """Tell the application (:meth:`on_event`, :meth:`events`) the new reports not yet
-        told, oldest first, each marked told in the store once its listeners were called;
+        told, oldest first, each marked told in the store once its listeners have it in hand;
         from then on each new report is told as it comes. A report told and then not marked
         (the process killed in between) is told again after the next start."""
         while self._held:
-            seq, received = self._held.pop(0)
-            self._stream.emit(received)
-            if seq is not None and self.store is not None:
-                await self.store.mark_reported(seq)
+            held, self._held = self._held, []
+            pending = [(seq, self._stream.emit(received)) for seq, received in held]
+            for seq, done in pending:
+                if await in_hand([done]) and seq is not None and self.store is not None:
+                    await self.store.mark_reported(seq)
         self._telling = True
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> bool:
@@ -706,9 +708,10 @@ class DrlcServer:
             self._held += told
             held = tuple(event for event in step.events if not _fresh(event))
             return await self._carry_out(dataclasses.replace(step, events=held))
-        status = await self._carry_out(step)
+        pending: list[asyncio.Future[Any]] = []
+        status = await carry_out(self.endpoint, step, collecting(self._stream.emit, pending))
         marks = [seq for seq, _ in told if seq is not None]
-        if marks and self.store is not None:
+        if marks and self.store is not None and await in_hand(pending):
             await self.store.mark_reported(*marks)
         return status
 

@@ -232,9 +232,12 @@ class EsiLink(MeterLink):
         (outcome,) = result.outcomes
         return Answer(outcome=ESI_OUTCOMES[outcome.outcome.value], detail=outcome.detail)
 
-    def _on_event(self, event: EsiEvent) -> None:
+    def _on_event(self, event: EsiEvent) -> Awaitable[Any] | None:
+        """Hand a confirmation or a report to the listeners; what they still do with it (the
+        ESI marks it told once that is done)."""
+        waits: list[Awaitable[Any]] = []
         if isinstance(event, MessageConfirmed):
-            self._reported(
+            waits = self._reported(
                 Report(
                     device=str(event.device),
                     send=event.message.message_id,
@@ -243,7 +246,7 @@ class EsiLink(MeterLink):
                 )
             )
         elif isinstance(event, ReportReceived):  # a repeat too: outcomes only move forward
-            self._reported(
+            waits = self._reported(
                 Report(
                     device=str(event.device),
                     send=event.report.issuer_event_id,
@@ -251,3 +254,4 @@ class EsiLink(MeterLink):
                     outcome=outcome_of_report(event.report.event_status),
                 )
             )
+        return asyncio.gather(*waits) if waits else None

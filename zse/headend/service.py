@@ -181,9 +181,10 @@ class Headend:
             await self._unlisten()
             self._unlisten = None
 
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(work)
         keep_task(self._tasks, task, LOGGER, "headend work failed", logging.ERROR)
+        return task
 
     # -- devices -----------------------------------------------------------------------------
 
@@ -706,19 +707,23 @@ class Headend:
 
     # -- what the meters report --------------------------------------------------------------
 
-    def _listener(self, meter: Meter) -> Callable[[EsiEvent], None]:
-        def on_event(event: EsiEvent) -> None:
+    def _listener(self, meter: Meter) -> Callable[[EsiEvent], Awaitable[None] | None]:
+        """The listener of ``meter``'s ESI: a confirmation or a report is recorded in a task,
+        returned so that the ESI marks it told only once it is recorded."""
+
+        def on_event(event: EsiEvent) -> Awaitable[None] | None:
             if isinstance(event, MessageConfirmed):
-                self._spawn(
+                return self._spawn(
                     self._reported(event.device, event.message.message_id, Outcome.CONFIRMED)
                 )
-            elif isinstance(event, ReportReceived):  # a repeat too: outcomes move forward only
+            if isinstance(event, ReportReceived):  # a repeat too: outcomes move forward only
                 outcome = outcome_of_report(event.report.event_status)
-                self._spawn(self._reported(event.device, event.report.issuer_event_id, outcome))
-            elif (
-                isinstance(event, LifecycleChanged) and event.to_state is LifecycleState.METER_READY
-            ):
+                return self._spawn(
+                    self._reported(event.device, event.report.issuer_event_id, outcome)
+                )
+            if isinstance(event, LifecycleChanged) and event.to_state is LifecycleState.METER_READY:
                 self._back(event.device)
+            return None
 
         return on_event
 

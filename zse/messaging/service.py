@@ -49,7 +49,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import decode_command
 from zse.zcl.delivery import Destination, delivery, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream
+from zse.zcl.events import EventStream, collecting, in_hand
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
 
@@ -167,15 +167,15 @@ class MessagingServer:
 
     async def tell_untold(self) -> None:
         """Tell the application the confirmations not yet told, oldest first, each marked
-        told once its listeners were called; from then on each is told as it comes. One
-        told and then not marked (the process killed in between) is told again after the
-        next start."""
+        told once its listeners have it in hand (:mod:`zse.zcl.events`); from then on each is
+        told as it comes. One told and then not marked (a listener failed, the process killed
+        in between) is told again after the next start."""
         while self._held:
-            seq, event = self._held.pop(0)
-            if event is not None:
-                self._stream.emit(event)
-            if seq is not None and self.store is not None:
-                await self.store.mark_reported(seq)
+            held, self._held = self._held, []
+            pending = [(seq, None if e is None else self._stream.emit(e)) for seq, e in held]
+            for seq, done in pending:
+                if await in_hand([done]) and seq is not None and self.store is not None:
+                    await self.store.mark_reported(seq)
         self._telling = True
 
     def stop(self) -> None:
@@ -333,17 +333,18 @@ class MessagingServer:
 
     async def _tell(self, step: Step, seqs: list[int]) -> foundation.Status | None:
         """Carry out ``step`` (its events are confirmations journalled as ``seqs``), then
-        mark them told; before :meth:`tell_untold` they are held for it instead."""
+        mark them told once the listeners have them in hand; before :meth:`tell_untold` they
+        are held for it instead."""
         if not self._telling:
             told = zip(seqs, step.events, strict=True) if seqs else ((None, e) for e in step.events)
             self._held += told
             return await carry_out(
                 self.endpoint, dataclasses.replace(step, events=()), self._stream.emit
             )
-        status = await carry_out(self.endpoint, step, self._stream.emit)
-        if self.store is not None:
-            for seq in seqs:
-                await self.store.mark_reported(seq)
+        pending: list[asyncio.Future[Any]] = []
+        status = await carry_out(self.endpoint, step, collecting(self._stream.emit, pending))
+        if self.store is not None and seqs and await in_hand(pending):
+            await self.store.mark_reported(*seqs)
         return status
 
 

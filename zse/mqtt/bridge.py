@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -73,10 +74,25 @@ from zse.roles.esi import EnergyServiceInterface, TargetError
 from zse.se.ids import MeteringAttribute
 from zse.store import Batch, Store
 
-__all__ = ["EXECUTED", "OUTBOX", "BridgeShell", "MqttBridge", "ack", "broker_time", "mqtt_client"]
+__all__ = [
+    "EXECUTED",
+    "OUTBOX",
+    "BridgeShell",
+    "BridgeStopped",
+    "MqttBridge",
+    "ack",
+    "broker_time",
+    "mqtt_client",
+]
 
 LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+
+class BridgeStopped(ZseError, RuntimeError):
+    """The bridge stopped before an event it was given was journaled: the ESI tells the
+    event again after its next start."""
+
 
 #: The store's namespaces: the outbox journal and the executed correlation ids.
 OUTBOX = "mqtt.outbox"
@@ -279,6 +295,11 @@ class BridgeShell:
         self._queued = 0
         self._taken = 0
         self._journaled = asyncio.Event()
+        #: Futures done once the publications queued up to a count are journaled (in order
+        #: of their counts); failed if the bridge stops first.
+        self._journal_waiters: collections.deque[tuple[int, asyncio.Future[None]]] = (
+            collections.deque()
+        )
         #: Held from a command's check of its id until its "started" record is stored.
         self._checking = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -369,6 +390,10 @@ class BridgeShell:
                 "MQTT bridge stopped with %d publications not journaled: lost",
                 len(self._intake),
             )
+        while self._journal_waiters:  # their events are told again after the ESI's restart
+            _, future = self._journal_waiters.popleft()
+            if not future.done():
+                future.set_exception(BridgeStopped("the MQTT bridge stopped first"))
 
     async def _finished(self, write: Coroutine[Any, Any, _T]) -> _T:
         """A store write that a cancellation does not cut in half: it runs to its end (and
@@ -452,6 +477,22 @@ class BridgeShell:
     def _took(self, count: int) -> None:
         self._taken += count
         self._journaled.set()
+        waiters = self._journal_waiters
+        while waiters and waiters[0][0] <= self._taken:
+            _, future = waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+
+    def _journaled_future(self) -> asyncio.Future[None]:
+        """A future done once everything queued so far is journaled (or dropped by the
+        bound), failed with :class:`BridgeStopped` if the bridge stops first: what an event
+        listener returns, so that the ESI marks the event told only once it is here."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._taken >= self._queued:
+            future.set_result(None)
+        else:
+            self._journal_waiters.append((self._queued, future))
+        return future
 
     async def _until_journaled(self, count: int) -> None:
         """Wait until the first ``count`` publications queued are journaled (or dropped)."""
@@ -763,7 +804,9 @@ class MqttBridge(BridgeShell):
     def _failure_field(self, command: Any) -> str:
         return "mac" if isinstance(command, Provision) else "target"
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: Any) -> asyncio.Future[None] | None:
+        """Queue the event's publication; returns a future done once it is journaled (the
+        ESI marks a report or a confirmation told only then)."""
         try:
             now = self.esi.clock()
             publication = event_publication(self.topics, event, now)
@@ -773,9 +816,11 @@ class MqttBridge(BridgeShell):
                 )
         except Exception:  # never break the ESI's event stream; the log says what
             LOGGER.exception("MQTT bridge: event %s not published", type(event).__name__)
-            return
-        if publication is not None:
-            self.publish(publication)
+            return None
+        if publication is None:
+            return None
+        self.publish(publication)
+        return self._journaled_future()
 
     async def _readings(self) -> None:
         """Publish the meter's readings every ``reading_interval`` seconds when they changed."""

@@ -660,15 +660,17 @@ class EnergyServiceInterface:
         self._listener_id = self.app.add_listener(self._listener)
         self._tell_untold()
 
-    def on_event(self, listener: Callable[[EsiEvent], None]) -> Callable[[], None]:
+    def on_event(self, listener: Callable[[EsiEvent], Awaitable[Any] | None]) -> Callable[[], None]:
         """Call ``listener`` with every event; returns a function that removes it.
 
         The Message Confirmations and Report Event Status recorded but never told (the ESI
         stopped or killed before it told them) and those received since :meth:`start` are
-        held until a listener is attached, then told (in a task, in the order they came, each
-        marked told in the store once the listeners were called): attach every listener
-        before the loop runs again after the first, or before :meth:`start`. ``events()``
-        iterators do not count as listeners."""
+        held until a listener is attached, then told (in a task, in the order they came).
+        Each is marked told in the store once the listeners have it in hand: a listener that
+        keeps events (a journal, a database) returns an awaitable of that work, and an event
+        whose work failed, or that a kill interrupted, is told again after the next start
+        (:mod:`zse.zcl.events`). Attach every listener before the loop runs again after the
+        first, or before :meth:`start`. ``events()`` iterators do not count as listeners."""
         remove = self._stream.on_event(listener)
         self._listening += 1
         self._tell_untold()

@@ -197,7 +197,7 @@ async def request(endpoint: ZclPort, send: Send, *, timeout: float = 8.0) -> Zcl
 
 
 async def carry_out(
-    endpoint: ZclPort, step: Step, emit: Callable[[Any], None]
+    endpoint: ZclPort, step: Step, emit: Callable[[Any], object]
 ) -> foundation.Status | None:
     """Do what a core's :class:`~zse.zcl.frame.Step` says: send its frames in order (a
     response with :meth:`ZclPort.reply`, a command by :func:`~zse.zcl.delivery.deliver`),

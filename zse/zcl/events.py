@@ -1,25 +1,41 @@
-"""Outcomes offered to applications both as callbacks and as an async iterator."""
+"""Outcomes offered to applications both as callbacks and as an async iterator.
+
+A listener may return an awaitable: what it still does with the event (journal it, record
+it). :meth:`EventStream.emit` hands those back as one future, and a service that journals
+what it has told (the ESI's Messaging and DRLC servers) marks an event told only once
+:func:`in_hand` says every listener finished with it; one not in hand (a listener failed or
+stopped first, the process killed meanwhile) is told again after the next start.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Generic, TypeVar
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Generic, TypeVar
 
-__all__ = ["EventStream"]
+__all__ = ["EventStream", "collecting", "in_hand"]
+
+LOGGER = logging.getLogger(__name__)
 
 E = TypeVar("E")
+
+#: A listener: called with each event; it returns None, or an awaitable of what it still
+#: does with the event.
+Listener = Callable[[E], Awaitable[Any] | None]
 
 
 class EventStream(Generic[E]):
     """Fan one stream of events out to zigpy-style listeners and async iterators."""
 
     def __init__(self) -> None:
-        self._listeners: list[Callable[[E], None]] = []
+        self._listeners: list[Listener[E]] = []
         self._queues: list[asyncio.Queue[E]] = []
 
-    def on_event(self, listener: Callable[[E], None]) -> Callable[[], None]:
-        """Call ``listener`` with every event; returns a function that removes it."""
+    def on_event(self, listener: Listener[E]) -> Callable[[], None]:
+        """Call ``listener`` with every event; returns a function that removes it. The
+        listener may return an awaitable of what it still does with the event (see the
+        module)."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
@@ -33,9 +49,58 @@ class EventStream(Generic[E]):
         finally:
             self._queues.remove(queue)
 
-    def emit(self, event: E) -> None:
-        """Deliver ``event`` to every listener and iterator."""
+    def emit(self, event: E) -> asyncio.Future[Any] | None:
+        """Deliver ``event`` to every listener and iterator; returns None, or a future done
+        once the awaitables the listeners returned are (failed if one of them failed). It
+        may be left alone: its failure is then only logged by whoever failed."""
+        pending: list[Awaitable[Any]] = []
         for listener in list(self._listeners):
-            listener(event)
+            result = listener(event)
+            if result is not None:
+                pending.append(result)
         for queue in self._queues:
             queue.put_nowait(event)
+        if not pending:
+            return None
+        if len(pending) == 1 and isinstance(pending[0], asyncio.Future):
+            done = pending[0]
+        else:
+            done = asyncio.gather(*pending)
+        done.add_done_callback(_retrieved)
+        return done
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a failure as seen: the caller of ``emit`` may leave the future alone."""
+    if not future.cancelled():
+        future.exception()
+
+
+def collecting(
+    emit: Callable[[E], asyncio.Future[Any] | None], into: list[asyncio.Future[Any]]
+) -> Callable[[E], None]:
+    """``emit``, keeping in ``into`` what the listeners still do with each event."""
+
+    def emit_and_keep(event: E) -> None:
+        done = emit(event)
+        if done is not None:
+            into.append(done)
+
+    return emit_and_keep
+
+
+async def in_hand(pending: Iterable[asyncio.Future[Any] | None]) -> bool:
+    """Wait for what the listeners still do with events (futures from
+    :meth:`EventStream.emit`); True if all of it finished, False if a part failed or was
+    cancelled (the events are then not in every listener's hand)."""
+    futures = [future for future in pending if future is not None]
+    if not futures:
+        return True
+    await asyncio.wait(futures)
+    failed = [f for f in futures if f.cancelled() or f.exception() is not None]
+    for future in failed:
+        LOGGER.debug(
+            "a listener did not finish with an event: %s",
+            "cancelled" if future.cancelled() else type(future.exception()).__name__,
+        )
+    return not failed

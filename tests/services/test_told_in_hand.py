@@ -1,0 +1,140 @@
+"""The ESI's DRLC and Messaging servers mark a report or a confirmation told only once their
+listeners have it in hand: a listener may return an awaitable of what it still does with the
+event (journal it, record it in a database), and the "told" entry is marked once that
+finished; one that failed leaves the event to be told again after the next start
+(zse.zcl.events)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from tests.services.test_drlc_told import LCD, START, report_frame
+from tests.services.test_server_records import event
+from tests.services.test_start_order import Port, frame
+from zse.drlc.service import DrlcServer, ReportReceived
+from zse.messaging import Message
+from zse.messaging.protocol import confirmation_payload
+from zse.messaging.service import MESSAGING, Confirmation, MessageConfirmed, MessagingServer
+from zse.se.ids import DRLC
+from zse.store import Store
+
+IHD = "00:0d:6f:00:00:00:00:61"
+
+
+class Keeping:
+    """A listener that keeps each event and returns a future of what it still does with it,
+    left for the test to finish (or fail)."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.futures: list[asyncio.Future[None]] = []
+
+    def __call__(self, event: Any) -> asyncio.Future[None]:
+        self.events.append(event)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
+async def _drlc(store: Store, keeping: Keeping, *, tell: bool = True) -> tuple[Port, DrlcServer]:
+    """A DRLC server listened to by ``keeping``, with event 7 published."""
+    port = Port(9)
+    server = DrlcServer(port, clock=lambda: START, store=store)
+    server.on_event(keeping)
+    await (server.start() if tell else server.start(tell=False))
+    await server.publish(event(7, START + 60, 30))
+    return port, server
+
+
+async def _restarted(path: Any, server_class: Any) -> list[Any]:
+    """A server of ``server_class`` started again on the store at ``path``: what it told (all
+    marked told then)."""
+    told: list[Any] = []
+    async with await Store.open(path) as store:
+        server = server_class(Port(9), clock=lambda: START, store=store)
+        server.on_event(told.append)
+        await server.start()
+        assert await store.unreported(server.namespace) == []
+        if isinstance(server, MessagingServer):
+            server.stop()
+    return told
+
+
+async def _until(condition: Callable[[], Any]) -> None:
+    while not condition():
+        await asyncio.sleep(0)
+
+
+async def test_a_report_is_marked_told_once_the_listener_finished_with_it(tmp_path) -> None:
+    async with await Store.open(tmp_path / "esi.db") as store:
+        keeping = Keeping()
+        port, server = await _drlc(store, keeping)
+        handling = asyncio.create_task(port.handlers[DRLC](report_frame(0x01)))
+        await _until(lambda: keeping.futures)
+        assert [r.report.event_status for r in keeping.events] == [0x01]
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(await store.unreported(server.namespace)) == 1  # not in hand yet
+        assert not handling.done()
+        keeping.futures[0].set_result(None)
+        await handling
+        assert await store.unreported(server.namespace) == []
+
+
+async def test_a_report_whose_listener_failed_is_told_again_after_the_restart(tmp_path) -> None:
+    path = tmp_path / "esi.db"
+    async with await Store.open(path) as store:
+        keeping = Keeping()
+        port, server = await _drlc(store, keeping)
+        handling = asyncio.create_task(port.handlers[DRLC](report_frame(0x01)))
+        await _until(lambda: keeping.futures)
+        keeping.futures[0].set_exception(RuntimeError("the journal is gone"))
+        await handling  # the device's answer is not held up by the listener's failure
+        assert len(await store.unreported(server.namespace)) == 1
+    told: list[ReportReceived] = await _restarted(path, DrlcServer)
+    assert [(r.device, r.report.event_status, r.new) for r in told] == [(LCD, 0x01, True)]
+
+
+async def test_held_reports_are_marked_each_once_its_listener_finished(tmp_path) -> None:
+    """``tell_untold``: the reports held since the start are told in order, each marked
+    once its own listener's work is done; a failed one stays for the next start."""
+    async with await Store.open(tmp_path / "esi.db") as store:
+        keeping = Keeping()
+        port, server = await _drlc(store, keeping, tell=False)
+        await port.handlers[DRLC](report_frame(0x01))
+        await port.handlers[DRLC](report_frame(0x02))
+        telling = asyncio.create_task(server.tell_untold())
+        await _until(lambda: len(keeping.futures) == 2)
+        assert [r.report.event_status for r in keeping.events] == [0x01, 0x02]
+        keeping.futures[1].set_result(None)
+        keeping.futures[0].set_exception(RuntimeError("the journal is gone"))
+        await telling
+        (left,) = await store.unreported(server.namespace)
+        assert left.value["report"]["event_status"] == 0x01
+
+
+async def test_a_confirmation_whose_listener_failed_is_told_again_after_the_restart(
+    tmp_path,
+) -> None:
+    path = tmp_path / "esi.db"
+    message = Message(message_id=0x77, text="Meter read tomorrow", confirmation_required=True)
+    payload = confirmation_payload(Confirmation(message_id=0x77, confirmation_time=START))
+    confirm = frame(MESSAGING, 0x01, payload, from_server=False, ieee=IHD)
+    async with await Store.open(path) as store:
+        port = Port(9)
+        server = MessagingServer(port, clock=lambda: START, store=store)
+        keeping = Keeping()
+        server.on_event(keeping)
+        await server.start()
+        await server.record(message)
+        handling = asyncio.create_task(port.handlers[MESSAGING](confirm))
+        await _until(lambda: keeping.futures)
+        assert len(await store.unreported(server.namespace)) == 1  # not in hand yet
+        keeping.futures[0].set_exception(RuntimeError("the database is gone"))
+        await handling
+        assert len(await store.unreported(server.namespace)) == 1
+        server.stop()
+    told: list[MessageConfirmed] = await _restarted(path, MessagingServer)
+    assert [c.device for c in told] == [IHD]
