@@ -106,7 +106,6 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         choose_credentials,
     )
     from zse.roles.keepalive import KeepAliveClient  # noqa: PLC0415
-    from zse.se.ids import TimeAttribute  # noqa: PLC0415
 
     if options.mqtt is not None:  # the mqtt extra: checked when the options were
         from zse.mqtt.core import node_id  # noqa: PLC0415
@@ -213,12 +212,16 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         _print(out, options.as_json, summary)
         if not watch:
             return 0
-        try:  # the display runs on the meter's time (ZCL Time cluster)
+        try:  # the display runs on the meter's time (ZCL Time cluster), if it is trusted
             reading = await ihd.read_time()
-            offset = meter_clock.set(reading.values[TimeAttribute.TIME])
-            _print(out, options.as_json, {"type": "time", "utc": meter_clock(), "offset": offset})
         except (OSError, TimeoutError, DecodeError, KeyError) as exc:
             LOGGER.warning("the meter's time was not read (%s): the host's clock is used", exc)
+        else:
+            offset = meter_clock.adopt(reading)  # logs why when it is not
+            if offset is not None:
+                _print(
+                    out, options.as_json, {"type": "time", "utc": meter_clock(), "offset": offset}
+                )
         keep_alive = KeepAliveClient(ihd.endpoint, device)
         try:
             offered = await keep_alive.start()

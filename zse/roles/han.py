@@ -319,7 +319,11 @@ class HanDevice:
     async def read_time(self) -> TimeReading:
         """Read the ESI's Time attributes in one Read Attributes (ZCL 3.12.2.2) and compute
         local time from TimeZone and DST the way the ESI does (:func:`zse.time.service.
-        read_time`). Only on demand: a device's start does not read the time."""
+        read_time`). Only on demand: a device's start does not read the time. The ESI is the
+        one time server read, so ZCL 3.12.2.2.2's ranking of servers has nothing to choose;
+        before setting a clock from the reading, check :attr:`~zse.time.service.TimeReading.
+        untrusted` (Time 0xFFFFFFFF, neither Master nor Synchronized), as
+        :meth:`zse.roles.han_stick.MeterClock.adopt` does."""
         if self.esi_endpoint is None:
             raise EsiNotFound(f"{self.name}: not joined to an ESI yet")
         return await read_time(self.endpoint, 0x0000, self.esi_endpoint, encrypt=True)

@@ -46,8 +46,9 @@ from zse.cbke.messages import TerminateStatus
 from zse.cbke.suites import SUITES
 from zse.errors import ZseError
 from zse.radios.han import FoundNetwork, HanRadio, Incoming, JoinFailed, NetworkState
-from zse.se.ids import SE_PROFILE_ID
+from zse.se.ids import SE_PROFILE_ID, TimeAttribute
 from zse.store import Batch, Store
+from zse.time.service import TimeReading
 from zse.zcl._tasks import keep_task
 from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header, simple_descriptor
 
@@ -96,7 +97,7 @@ class NetworkChoice:
 
 class MeterClock:
     """The display's clock (ZigBee UTCTime), set from the meter's Time cluster (ZCL 3.12): the
-    host's clock ``base`` plus the offset last read, so prices, messages and load control
+    host's clock ``base`` plus the offset last adopted, so prices, messages and load control
     events run on the meter's time even when the host's is wrong."""
 
     def __init__(self, base: Callable[[], int]) -> None:
@@ -108,10 +109,25 @@ class MeterClock:
         return self.base() + self.offset
 
     def set(self, meter_utc: int) -> int:
-        """Follow the meter's ``meter_utc`` (its Time attribute) from now on; the offset."""
+        """Follow the meter's ``meter_utc`` (its Time attribute) from now on; the offset.
+        :meth:`adopt` checks a reading first."""
         self.offset = int(meter_utc) - self.base()
         self.synced = True
         return self.offset
+
+    def adopt(self, reading: TimeReading) -> int | None:
+        """Follow the time a reading of the ESI's Time cluster gives, unless it is not to be
+        trusted (:attr:`~zse.time.service.TimeReading.untrusted`: Time 0xFFFFFFFF, or a
+        TimeStatus with neither Master nor Synchronized, ZCL 3.12.2.2.2): then the clock stays
+        as it is, one line is logged, and None is returned; else the offset. The display
+        reads one time server, the ESI it joined (at 0x0000, the Trust Center), so there is no
+        choice between servers to make (ZCL 3.12.2.2.2's ranking: Superseding, Master, the
+        lower short address)."""
+        reason = reading.untrusted
+        if reason is not None:
+            LOGGER.warning("the meter's time is not adopted (%s): the clock is kept", reason)
+            return None
+        return self.set(reading.values[TimeAttribute.TIME])
 
 
 class StickStateError(ZseError):

@@ -2,24 +2,26 @@
 
 All times are ZigBee UTCTime (seconds since 2000-01-01 00:00:00 UTC); ``now`` is always an
 argument. ZCL 3.12.2.2 gives a time server TimeZone (the standard offset from UTC, int32 s),
-DstStart / DstEnd (when daylight saving starts and ends this year, in UTC), DstShift (what
-DST adds, int32 s), StandardTime = Time + TimeZone and LocalTime = StandardTime + DstShift
-while DST is in effect (ZCL 3.12.2.2.6-3.12.2.2.8). :func:`local_time` is that rule; the
-server (:mod:`zse.time.service`) and a client reading the attributes both use it.
+DstStart / DstEnd (when daylight saving starts and ends, in UTC), DstShift (what DST adds,
+int32 s), StandardTime = Time + TimeZone and LocalTime = StandardTime + DstShift "if DstStart
+<= Time <= DstEnd" (ZCL 3.12.2.2.6-3.12.2.2.8). :func:`local_time` is that rule; the server
+(:mod:`zse.time.service`) and a client reading the attributes both use it.
 
-DST is in effect for ``DstStart <= Time < DstEnd``: at DstEnd the clocks already show standard
-time (as IANA's tz database and every clock on the wall do). When DstStart is after DstEnd in
-a year (the southern hemisphere: DST ends in April and starts again in October), DST is in
-effect outside ``[DstEnd, DstStart)``. 0xFFFFFFFF is the spec's invalid DstStart / DstEnd: no
-DST.
+The server publishes the DST period in effect, or the next one when DST is not in effect, so
+DstStart <= DstEnd always, even when the period spans the new year (the southern
+hemisphere), and DstEnd is DST's last second (the transition back, minus one), as ZCL's
+inclusive rule needs. :func:`dst_in_effect` also reads what zse published before (the UTC
+year's two transition instants: DstStart after DstEnd in the south, DstEnd the first second
+of standard time). 0xFFFFFFFF is the spec's invalid DstStart / DstEnd: no DST.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import functools
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -92,12 +94,20 @@ def standard_time(time: int, time_zone: int) -> int:
 
 
 def dst_in_effect(time: int, dst_start: int, dst_end: int) -> bool:
-    """Whether DST applies at ``time`` given this year's DstStart and DstEnd (see module)."""
+    """Whether DST applies at ``time``: ZCL 3.12.2.2.8's ``DstStart <= Time <= DstEnd``.
+
+    Also right for the values zse published before, told apart by their form: a DstEnd on a
+    whole minute is a transition instant, the first second of standard time (tz transitions
+    since 2000 all fall on whole minutes, so ZCL's DstEnd, one second earlier, never does),
+    and a DstStart after DstEnd (the UTC year's transitions in the south) means DST outside
+    the standard-time gap between them.
+    """
     if INVALID_TIME in (dst_start, dst_end) or dst_start == dst_end:
         return False
-    if dst_start < dst_end:
-        return dst_start <= time < dst_end
-    return time >= dst_start or time < dst_end
+    last = dst_end - 1 if dst_end % 60 == 0 else dst_end  # DST's last second
+    if dst_start <= last:
+        return dst_start <= time <= last
+    return time >= dst_start or time <= last
 
 
 def local_time(time: int, time_zone: int, dst_start: int, dst_end: int, dst_shift: int) -> int:
@@ -108,7 +118,9 @@ def local_time(time: int, time_zone: int, dst_start: int, dst_end: int, dst_shif
 
 @dataclass(frozen=True, kw_only=True)
 class ZoneYear:
-    """TimeZone, DstStart, DstEnd and DstShift for one year: what a zone rule gives."""
+    """TimeZone, DstStart, DstEnd and DstShift as a time server publishes them: what a zone
+    rule gives for an instant. ``dst_start`` is DST's first second and ``dst_end`` its last
+    (ZCL 3.12.2.2.4-3.12.2.2.5; see :func:`dst_in_effect`), INVALID_TIME both without DST."""
 
     time_zone: int
     dst_start: int = INVALID_TIME
@@ -126,21 +138,22 @@ class ZoneYear:
 
 
 class ZoneRule(Protocol):
-    """Where a year's TimeZone and DST come from."""
+    """Where TimeZone and DST come from."""
 
-    def for_year(self, year: int) -> ZoneYear:
-        """The attribute values for a UTC calendar year."""
+    def values_at(self, time: int) -> ZoneYear:
+        """The values to publish at ``time``: the DST period in effect, else the next one."""
         ...
 
 
 @dataclass(frozen=True)
 class FixedZone:
-    """Explicit values: a standard offset, and a DST period if given (the same every year)."""
+    """Explicit values, published as given whatever the time: a standard offset, and a DST
+    period if given (DstEnd its last second, ZCL 3.12.2.2.5)."""
 
     year_values: ZoneYear
 
-    def for_year(self, year: int) -> ZoneYear:
-        """The configured values, whatever the year."""
+    def values_at(self, time: int) -> ZoneYear:
+        """The configured values."""
         return self.year_values
 
 
@@ -148,9 +161,11 @@ class FixedZone:
 class IanaZone:
     """An IANA tz database zone (``Europe/London``) read through :mod:`zoneinfo`.
 
-    For each year it finds the instants the zone's UTC offset changes: TimeZone is the lower
-    offset of the year, DstShift what the higher one adds, DstStart the change to the higher
-    and DstEnd the change back (so Europe/Dublin's "negative DST" reads as London's).
+    DST is a period whose UTC offset is higher than the periods on both sides of it: DstShift
+    is what it adds to the standard offset it falls back to, and DstStart / DstEnd are its
+    first and last seconds (so Europe/Dublin's "negative DST" reads as London's). Outside DST,
+    TimeZone is the offset now and the values describe the next DST period, or none when the
+    next change is not one into DST (a zone dropping DST, or changing its standard offset).
     """
 
     name: str
@@ -163,85 +178,108 @@ class IanaZone:
             raise TimeZoneError(f"unknown time zone {self.name!r}") from exc
         object.__setattr__(self, "_zone", zone)
 
-    def for_year(self, year: int) -> ZoneYear:
-        """The attribute values for ``year`` (cached)."""
-        return _iana_year(self._zone, self.name, year)
+    def values_at(self, time: int) -> ZoneYear:
+        """The DST period in effect at ``time``, or the next one (ZCL 3.12.2.2.3-3.12.2.2.6)."""
+        starts, offsets = _periods(self._zone, utc_year(time))
+        here = bisect.bisect_right(starts, time) - 1
+
+        def is_dst(index: int) -> bool:  # the window's first start and last end are unknown
+            return 0 < index < len(offsets) - 1 and offsets[index] > max(
+                offsets[index - 1], offsets[index + 1]
+            )
+
+        if is_dst(here):  # in effect: TimeZone is the offset DST falls back to
+            period, time_zone = here, offsets[here + 1]
+        elif is_dst(here + 1):  # the next change starts DST
+            period, time_zone = here + 1, offsets[here]
+        else:
+            return ZoneYear(time_zone=offsets[here])
+        return ZoneYear(
+            time_zone=time_zone,
+            dst_start=max(starts[period], 0),  # a uint32: a period begun before 2000 from 0
+            dst_end=starts[period + 1] - 1,
+            dst_shift=offsets[period] - time_zone,
+        )
 
     def offset(self, time: int) -> int:
         """zoneinfo's UTC offset at a ZigBee UTCTime, in seconds."""
-        offset = from_zigbee(time).astimezone(self._zone).utcoffset()
-        assert offset is not None
-        return int(offset.total_seconds())
+        return _offset(self._zone, time)
 
 
-@functools.lru_cache(maxsize=64)
-def _iana_year(zone: zoneinfo.ZoneInfo, name: str, year: int) -> ZoneYear:
-    def offset(time: int) -> int:
-        value = from_zigbee(time).astimezone(zone).utcoffset()
-        assert value is not None
-        return int(value.total_seconds())
+#: The probe step when looking for a zone's changes: shorter than any two tz changes apart.
+_PROBE: Final = 6 * 3600
 
-    begin = to_zigbee(_dt.datetime(year, 1, 1, tzinfo=_dt.UTC))
-    end = to_zigbee(_dt.datetime(year + 1, 1, 1, tzinfo=_dt.UTC))
-    changes: list[tuple[int, int]] = []  # (instant, offset from then on)
-    day = 86_400
-    previous = offset(begin)
-    for days in range(1, 367):
-        probe = min(begin + days * day, end - 1)
-        current = offset(probe)
-        if current != previous:
-            low, high = probe - day, probe  # offset(low) == previous, offset(high) == current
-            while high - low > 1:
+
+def _offset(zone: zoneinfo.ZoneInfo, time: int) -> int:
+    value = from_zigbee(time).astimezone(zone).utcoffset()
+    assert value is not None
+    return int(value.total_seconds())
+
+
+def _year_start(year: int) -> int:
+    return to_zigbee(_dt.datetime(year, 1, 1, tzinfo=_dt.UTC))
+
+
+@functools.lru_cache(maxsize=256)
+def _changes(zone: zoneinfo.ZoneInfo, year: int) -> tuple[tuple[int, int], ...]:
+    """The instants in the UTC year ``year`` at which the zone's offset changes, each with the
+    offset from then on."""
+    end = _year_start(year + 1) - 1
+    low = _year_start(year) - 1
+    previous = _offset(zone, low)
+    changes: list[tuple[int, int]] = []
+    while low < end:
+        high = min(low + _PROBE, end)
+        if _offset(zone, high) != previous:
+            while high - low > 1:  # offset(low) == previous != offset(high)
                 middle = (low + high) // 2
-                if offset(middle) == previous:
+                if _offset(zone, middle) == previous:
                     low = middle
                 else:
                     high = middle
-            changes.append((high, current))
-            previous = current
-    offsets = {offset(begin), *(value for _, value in changes)}
-    if not changes:
-        return ZoneYear(time_zone=offset(begin))
-    if len(offsets) != 2 or len(changes) > 2:
-        raise TimeZoneError(f"{name}: {year} has more than one DST period")
-    standard, daylight = min(offsets), max(offsets)
-    starts = [at for at, value in changes if value == daylight]
-    ends = [at for at, value in changes if value == standard]
-    return ZoneYear(  # a year with one change: DST from the year's start, or to its end
-        time_zone=standard,
-        dst_start=starts[0] if starts else begin,
-        dst_end=ends[0] if ends else end,
-        dst_shift=daylight - standard,
-    )
+            previous = _offset(zone, high)
+            changes.append((high, previous))
+        low = high
+    return tuple(changes)
+
+
+@functools.lru_cache(maxsize=64)
+def _periods(zone: zoneinfo.ZoneInfo, year: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The zone's periods of one offset from the UTC year before ``year`` to the one after:
+    their starts (the first from before the window; a last one starting at its end) and
+    offsets (the last the window end's, a sentinel). Any instant of ``year`` then has its
+    period, its neighbours and the next period complete."""
+    begin, end = _year_start(year - 1), _year_start(year + 2)
+    changes = [c for y in (year - 1, year, year + 1) for c in _changes(zone, y)]
+    starts = [begin - 1, *(at for at, _ in changes), end]
+    offsets = [_offset(zone, begin - 1), *(value for _, value in changes), _offset(zone, end)]
+    return tuple(starts), tuple(offsets)
 
 
 @dataclass
 class TimeCore:
     """The time master's attribute set (ZCL 3.12.2.2), computed for ``now``.
 
-    ``rule`` gives TimeZone and DST for the year ``now`` falls in, looked up again when the
-    year rolls over. ``last_set_time`` / ``valid_until_time`` are INVALID_TIME until set
-    (:meth:`set_time`).
+    ``rule`` gives TimeZone and DST at ``now`` (:meth:`ZoneRule.values_at`).
+    ``last_set_time`` / ``valid_until_time`` are INVALID_TIME until set (:meth:`set_time`);
+    ``on_set()`` is told after each :meth:`set_time` (the server republishes ValidUntilTime).
     """
 
     rule: ZoneRule
     last_set_time: int = INVALID_TIME
     valid_until_time: int = INVALID_TIME
-    _year: int | None = field(default=None, init=False, repr=False)
+    on_set: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     _values: ZoneYear | None = field(default=None, init=False, repr=False)
 
-    def year(self, now: int) -> ZoneYear:
-        """This year's TimeZone and DST (refreshed when the UTC year changes). A later year
-        the rule cannot express keeps the standard offset without DST; the first raises."""
-        year = utc_year(now)
-        if self._values is None or year != self._year:
-            try:
-                values = self.rule.for_year(year)
-            except TimeZoneError:
-                if self._values is None:
-                    raise
-                values = ZoneYear(time_zone=self._values.time_zone)  # no DST rather than none
-            self._values, self._year = values, year
+    def values(self, now: int) -> ZoneYear:
+        """TimeZone and DST at ``now``. When the rule cannot express them (TimeZoneError), the
+        standard offset last served, without DST; raises if nothing was served yet."""
+        try:
+            self._values = self.rule.values_at(now)
+        except TimeZoneError:
+            if self._values is None:
+                raise
+            self._values = ZoneYear(time_zone=self._values.time_zone)  # no DST rather than none
         return self._values
 
     def set_time(self, now: int, *, valid_for: int | None = None) -> None:
@@ -249,10 +287,13 @@ class TimeCore:
         when it is trusted (ValidUntilTime, 3.12.2.2.10; INVALID_TIME when not given)."""
         self.last_set_time = now
         self.valid_until_time = INVALID_TIME if valid_for is None else now + valid_for
+        if self.on_set is not None:
+            self.on_set()
 
     def attributes(self, now: int) -> dict[TimeAttribute, int]:
-        """Every attribute but TimeStatus, as Read Attributes answers them at ``now``."""
-        zone = self.year(now)
+        """Every attribute but TimeStatus, as Read Attributes answers them at ``now``: one
+        instant for all, so StandardTime - Time == TimeZone."""
+        zone = self.values(now)
         return {
             TimeAttribute.TIME: now,
             TimeAttribute.TIME_ZONE: zone.time_zone,
@@ -268,15 +309,15 @@ class TimeCore:
 
 def local_time_from_attributes(values: Mapping[TimeAttribute, int]) -> int:
     """A client's LocalTime from the Time, TimeZone, DstStart, DstEnd and DstShift it read
-    (the rule the server uses; missing DST attributes mean no DST)."""
+    (the rule the server uses). Only Time is needed: the others are optional (ZCL 3.12.2.2),
+    a missing TimeZone counts as 0 (local time is UTC) and missing DST ones as no DST."""
     try:
         time = values[TimeAttribute.TIME]
-        time_zone = values[TimeAttribute.TIME_ZONE]
-    except KeyError as exc:
-        raise TimeZoneError(f"Time attribute {exc.args[0]:#06x} was not read") from None
+    except KeyError:
+        raise TimeZoneError(f"Time attribute {TimeAttribute.TIME:#06x} was not read") from None
     return local_time(
         time,
-        time_zone,
+        values.get(TimeAttribute.TIME_ZONE, 0),
         values.get(TimeAttribute.DST_START, INVALID_TIME),
         values.get(TimeAttribute.DST_END, INVALID_TIME),
         values.get(TimeAttribute.DST_SHIFT, 0),

@@ -8,6 +8,8 @@ device prefers this server's time over others').
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time as _time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from zse.errors import InvalidFrame
 from zse.se.ids import TIME, TimeAttribute
 from zse.time.core import (
     ATTRIBUTE_TYPES,
+    INVALID_TIME,
     FixedZone,
     IanaZone,
     TimeCore,
@@ -40,6 +43,8 @@ __all__ = [
     "time_reading_from_response",
     "zigbee_time",
 ]
+
+LOGGER = logging.getLogger(__name__)
 
 #: The ZigBee epoch as a Unix timestamp (2000-01-01 00:00:00 UTC).
 ZIGBEE_EPOCH = 946_684_800
@@ -86,13 +91,19 @@ class TimeServer:
     ``clock()`` is ZigBee UTCTime (inject the simulator's virtual clock in simulations);
     ``status`` can be replaced at any time, e.g. clearing ``master`` when the ESI loses its
     upstream time source. ``zone`` (a :class:`~zse.time.core.ZoneRule`, an IANA name such as
-    ``"Europe/London"``) gives TimeZone, DstStart, DstEnd and DstShift for the current year;
-    with a zone the default status adds MasterZoneDst (ZCL 3.12.2.2.2: the master sets them).
-    ``time_zone`` alone is a fixed standard offset in seconds with no DST.
+    ``"Europe/London"``) gives TimeZone, DstStart, DstEnd and DstShift; with a zone the
+    default status adds MasterZoneDst (ZCL 3.12.2.2.2: the master sets them). ``time_zone``
+    alone is a fixed standard offset in seconds with no DST.
 
     Time has no protocol core at the ZCL frame: it serves attributes only, computed when read
     from :class:`~zse.time.core.TimeCore`, and the endpoint runtime answers Read Attributes
-    (ZCL 2.5.1) from them.
+    (ZCL 2.5.1) from them, all from one clock reading per response.
+
+    Write Attributes (ZCL 2.5.3): ValidUntilTime is read/write (ZCL 3.12.2.2.10), refused
+    with INVALID_VALUE when not later than LastSetTime. The rest answer READ_ONLY: ZCL lets a
+    client write Time and TimeStatus only on a server that is not a Master, and TimeZone and
+    DST only without MasterZoneDst; an ESI is the network's time master and takes its time
+    from upstream, never from a HAN device.
     """
 
     def __init__(
@@ -108,14 +119,18 @@ class TimeServer:
         self.clock = clock
         if isinstance(zone, str):
             zone = IanaZone(zone)
-        self.core = TimeCore(zone or FixedZone(ZoneYear(time_zone=time_zone)))
-        self.core.year(clock())  # a zone the attributes cannot express fails here
+        self._started = False
+        self._snapshot: dict[TimeAttribute, int] | None = None
+        self.core = TimeCore(
+            zone or FixedZone(ZoneYear(time_zone=time_zone)), on_set=self._time_set
+        )
+        self.core.values(clock())  # a zone the attributes cannot express fails here
         self.status = status or TimeStatus(master_zone_dst=zone is not None)
 
     @property
     def time_zone(self) -> int:
         """TimeZone now (ZCL 3.12.2.2.3); setting it serves that fixed offset without DST."""
-        return self.core.year(self.clock()).time_zone
+        return self.core.values(self.clock()).time_zone
 
     @time_zone.setter
     def time_zone(self, seconds: int) -> None:
@@ -123,12 +138,26 @@ class TimeServer:
             FixedZone(ZoneYear(time_zone=seconds)),
             last_set_time=self.core.last_set_time,
             valid_until_time=self.core.valid_until_time,
+            on_set=self._time_set,
         )
+        self._snapshot = None
 
     def start(self) -> None:
-        """Publish the attributes; they are computed whenever they are read."""
+        """Publish the attributes; they are computed whenever they are read, but for
+        ValidUntilTime, kept as written (ZCL 3.12.2.2.10)."""
         for attribute, type_id in ATTRIBUTE_TYPES.items():
-            self.endpoint.set_attribute_source(TIME, attribute, type_id, self._source(attribute))
+            if attribute != TimeAttribute.VALID_UNTIL_TIME:
+                self.endpoint.set_attribute_source(
+                    TIME, attribute, type_id, self._source(attribute)
+                )
+        self._started = True
+        self._publish_valid_until()
+        self.endpoint.set_writable(
+            TIME,
+            TimeAttribute.VALID_UNTIL_TIME,
+            check=self._check_valid_until,
+            on_write=self._valid_until_written,
+        )
 
     def _source(self, attribute: TimeAttribute) -> Callable[[], int]:
         if attribute == TimeAttribute.TIME_STATUS:
@@ -136,7 +165,45 @@ class TimeServer:
         return lambda: self._attributes()[attribute]
 
     def _attributes(self) -> dict[TimeAttribute, int]:
-        return self.core.attributes(self.clock())
+        """The attributes at one clock reading for a whole Read Attributes Response: the
+        endpoint reads every attribute of a response in one pass of the event loop, so the
+        values computed first are kept until the loop's next pass."""
+        if self._snapshot is None:
+            snapshot = self.core.attributes(self.clock())
+            try:
+                asyncio.get_running_loop().call_soon(self._forget_snapshot)
+            except RuntimeError:  # no loop running: nothing to share the reading with
+                return snapshot
+            self._snapshot = snapshot
+        return self._snapshot
+
+    def _forget_snapshot(self) -> None:
+        self._snapshot = None
+
+    def _time_set(self) -> None:
+        self._snapshot = None
+        if self._started:
+            self._publish_valid_until()
+
+    def _publish_valid_until(self) -> None:
+        self.endpoint.set_attribute(
+            TIME,
+            TimeAttribute.VALID_UNTIL_TIME,
+            self.core.valid_until_time,
+            ATTRIBUTE_TYPES[TimeAttribute.VALID_UNTIL_TIME],
+        )
+
+    def _check_valid_until(self, value: Any) -> foundation.Status | None:
+        """ZCL 3.12.2.2.10: "a time, later than LastSetTime" (or the invalid value)."""
+        last_set = self.core.last_set_time
+        if int(value) == INVALID_TIME or last_set == INVALID_TIME or int(value) > last_set:
+            return None
+        return foundation.Status.INVALID_VALUE
+
+    def _valid_until_written(self, value: Any) -> None:
+        self.core.valid_until_time = int(value)
+        self._snapshot = None
+        LOGGER.info("Time: ValidUntilTime written: %d", int(value))
 
 
 _READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
@@ -163,11 +230,27 @@ class TimeReading:
             superseding=bool(bits & 8),
         )
 
+    @property
+    def untrusted(self) -> str | None:
+        """Why a client must not set its clock from this reading, or None when it may: Time
+        is 0xFFFFFFFF, the invalid UTCTime, or TimeStatus has
+        neither Master nor Synchronized, a server not to be chosen (ZCL 3.12.2.2.2)."""
+        time = self.values.get(TimeAttribute.TIME, INVALID_TIME)
+        if time == INVALID_TIME:
+            return "Time is 0xFFFFFFFF (invalid)"
+        bits = self.values.get(TimeAttribute.TIME_STATUS)
+        if bits is None:
+            return "no TimeStatus"
+        if not bits & 0b11:
+            return f"TimeStatus 0x{bits:02X}: neither Master nor Synchronized (ZCL 3.12.2.2.2)"
+        return None
+
 
 def time_reading_from_response(payload: bytes) -> TimeReading:
     """Decode a Time cluster Read Attributes Response (ZCL 2.5.2) into a :class:`TimeReading`;
-    :class:`~zse.errors.InvalidFrame` if it does not decode or lacks Time or TimeZone.
-    Attributes the server does not support are left out (no DST when DST ones are missing)."""
+    :class:`~zse.errors.InvalidFrame` if it does not decode or lacks Time. Attributes the
+    server does not support are left out: only Time and TimeStatus are mandatory (ZCL
+    3.12.2.2), and without TimeZone local time is UTC, without the DST ones there is no DST."""
     schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
     try:
         records, rest = schema.deserialize(payload)
@@ -184,13 +267,17 @@ def time_reading_from_response(payload: bytes) -> TimeReading:
         local = local_time_from_attributes(values)
     except TimeZoneError as exc:
         raise InvalidFrame(f"Time Read Attributes Response: {exc}") from None
+    if TimeAttribute.TIME_ZONE not in values:
+        LOGGER.info("the time server has no TimeZone: its local time is taken as UTC")
     return TimeReading(values=values, local_time=local)
 
 
 async def read_time(endpoint: ZclPort, dst: int, dst_ep: int, **kwargs: Any) -> TimeReading:
     """Read every Time attribute from a time server in one Read Attributes (ZCL 2.5.1) and
-    compute local time as the server does; ``kwargs`` go to ``endpoint.request`` (e.g.
-    ``encrypt=True``)."""
+    compute local time as the server does; a server that has only the mandatory Time and
+    TimeStatus (the rest UNSUPPORTED_ATTRIBUTE) is read too, its local time then UTC.
+    ``kwargs`` go to ``endpoint.request`` (e.g. ``encrypt=True``). The reading is returned
+    whatever its TimeStatus: see :attr:`TimeReading.untrusted` before setting a clock."""
     payload = b"".join(int(attr).to_bytes(2, "little") for attr in ATTRIBUTE_TYPES)
     reply = await endpoint.request(
         dst,
