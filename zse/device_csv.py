@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -177,6 +178,18 @@ def _column_name(cell: str) -> str:
     return "_".join(cell.strip().lower().replace("-", " ").split())
 
 
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,31}")
+_HEX_RUN = re.compile(r"[0-9a-f]{8}")
+
+
+def _shown_name(name: str) -> bool:
+    """Whether an unknown column's name may be shown: a short identifier (``lable``, ``mac``)
+    without 8 hex digits in a row, its underscores aside (a grouped code reads
+    ``83fe_d340_...``). Anything else may be a row of data with a typo (an install code whose
+    CRC or an EUI-64 that does not parse, so not recognised as data) and is not shown."""
+    return bool(_IDENTIFIER.fullmatch(name)) and not _HEX_RUN.search(name.replace("_", ""))
+
+
 @dataclass(frozen=True, slots=True)
 class Columns:
     """A file's header: the column names in file order (each one of :data:`COLUMNS`)."""
@@ -194,10 +207,15 @@ class Columns:
             )
         for name in names:
             if name not in COLUMNS:
-                shown = name if len(name) <= 40 and name.isprintable() else "?"
-                raise DeviceCsvError(
-                    f"unknown column {shown!r} in the header (known: {', '.join(COLUMNS)})", line
-                )
+                if _shown_name(name):
+                    what = f"unknown column {name!r} in the header"
+                else:  # never echo what may be an install code or a key
+                    number = names.index(name) + 1
+                    what = (
+                        f"the first row is not a header: its cell {number} is not a column "
+                        "name (the first row must name the columns, e.g. eui64,install_code,label)"
+                    )
+                raise DeviceCsvError(f"{what} (known: {', '.join(COLUMNS)})", line)
             if names.count(name) > 1:
                 raise DeviceCsvError(f"column {name!r} is named twice in the header", line)
         missing = [name for name in REQUIRED if name not in names]

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,7 @@ __all__ = [
     "Engine",
     "hold_virtual_clock",
     "is_postgres",
+    "redact_location",
     "schema",
 ]
 
@@ -48,16 +50,50 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 _URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
+#: A Windows drive (``C:\\``, ``C:/``): its colon is no ``user:password@``'s.
+_DRIVE = re.compile(r"[A-Za-z]:(?=[\\/])")
+
+
+def redact_location(text: str) -> str:
+    """``text`` with everything from its first ``:`` to its last ``@`` put as ``***``: the
+    password of a ``user:password@host`` (a URL's, however mistyped), never printed."""
+    start, end = text.find(":"), text.rfind("@")
+    if 0 <= start < end:
+        return f"{text[: start + 1]}***{text[end:]}"
+    return text
+
+
+def _not_a_url(text: str) -> bool:
+    """Whether ``text``, with no ``scheme://``, still looks like a database URL: it starts
+    with ``postgres`` or ``postgresql`` followed by ``//``, ``:`` or ``@``
+    (``postgresql//u@h/db``, a colon missing, or ``postgres@ql://``), or it holds a
+    ``user:password@`` (a ``:`` before an ``@``, a drive's aside)."""
+    text = text.strip()
+    head = re.match(r"postgres(?:ql)?(?://|:|@)", text, re.IGNORECASE)
+    rest = text[2:] if _DRIVE.match(text) else text
+    return head is not None or re.search(r":[^@]*@", rest) is not None
+
+
 def is_postgres(location: object) -> bool:
     """Whether ``location`` is a PostgreSQL URL (else a file path); a URL of another scheme,
-    a mistyped one (``postgresql+asyncpg://``, ``postgresq://``), is a
-    :class:`~zse.errors.StoreError` that does not repeat it (a password may be in it), not
-    a file to create under that name."""
+    a mistyped one (``postgresql+asyncpg://``, ``postgresq://``, ``postgresql//``), or a file
+    path that looks like one (a ``user:password@`` in it) is a :class:`~zse.errors.StoreError`
+    that does not repeat its password (:func:`redact_location`), not a file to create under
+    that name."""
+    if isinstance(location, os.PathLike):
+        location = os.fspath(location)
+        if isinstance(location, str) and _not_a_url(location):
+            raise _looks_like_a_url(location)
+        return False
     if not isinstance(location, str):
         return False
     found = _URL.match(location)
     if found is None:
-        return location.split(":", 1)[0].lower() in POSTGRES_SCHEMES
+        if location.split(":", 1)[0].lower() in POSTGRES_SCHEMES:
+            return True  # postgresql:... without the //: parse_url says what is wrong
+        if _not_a_url(location):
+            raise _looks_like_a_url(location)
+        return False
     scheme = found.group(1).lower()
     if scheme in POSTGRES_SCHEMES:
         if not location[: found.start(1)]:
@@ -66,6 +102,15 @@ def is_postgres(location: object) -> bool:
     raise StoreError(
         f"a database given as a URL of scheme {found.group(1)[:20]!r}: give "
         "postgresql://USER@HOST/DATABASE or a file's path"
+    )
+
+
+def _looks_like_a_url(location: str) -> StoreError:
+    shown = redact_location(location.strip())
+    shown = shown if len(shown) <= 80 else f"{shown[:77]}..."
+    return StoreError(
+        f"{shown}: looks like a database URL but is not one: give "
+        "postgresql://USER@HOST/DATABASE (the :// in full), or a file's path"
     )
 
 

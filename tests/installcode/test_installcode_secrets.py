@@ -4,10 +4,16 @@ two CRCs only."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.security.test_security_secrets import assert_hidden as assert_no_run
+from zse.cli import main
+from zse.device_csv import DeviceCsvError, decode_lines, read_devices
 from zse.errors import InvalidInstallCode
 from zse.installcode import DATA_LENGTHS, InstallCode
 from zse.provisioning import DeviceRecord, LifecycleState
@@ -72,3 +78,45 @@ def test_device_record_repr_and_str_leave_the_code_out(data: bytes) -> None:
         assert "000D6F000A000001" in text
         assert_hidden(code, text)
     assert record.install_code == str(code)  # still there for the Trust Center
+
+
+def _header_error(text: str) -> str:
+    with pytest.raises(DeviceCsvError) as refused:
+        list(read_devices(decode_lines([text.encode()])))
+    return str(refused.value)
+
+
+@given(CODES, st.integers(min_value=1, max_value=0xFFFF), st.sampled_from(["", " ", ":"]))
+def test_a_headerless_csv_with_a_mistyped_code_is_not_echoed(
+    data: bytes, flip: int, separator: str
+) -> None:
+    """A first row of data that does not parse (a code whose CRC is wrong, an EUI-64 a digit
+    short) is taken for a header: its cells were quoted as "unknown column '...'"."""
+    code = InstallCode.from_data(data)
+    wrong = data + (code.crc ^ flip).to_bytes(2, "little")
+    printed = separator.join(wrong.hex().upper()[i : i + 4] for i in range(0, len(wrong) * 2, 4))
+    message = _header_error(f"{printed},000D6F000A00001,ihd\n")
+    assert_no_run(wrong, message)
+    assert message.startswith(
+        ("line 1: the first row is not a header: its cell 1 is not a column", "line 1: no header")
+    )  # a 64-bit code with its CRC is 16 digits: it may be read as an EUI-64, data all the same
+    assert "eui64,install_code" in message
+
+
+def test_a_misspelt_column_name_is_still_named() -> None:
+    message = _header_error("eui64,install_code,lable\n000D6F000A000001,x,y\n")
+    assert message.startswith("line 1: unknown column 'lable' in the header (known: ")
+
+
+def test_zse_installcode_csv_does_not_echo_a_headerless_code(tmp_path: Path) -> None:
+    """The audit's file, through ``zse installcode --csv``: one line, exit 1, no digits."""
+    code = InstallCode.parse("83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5")
+    typo = str(code)[:-1] + ("4" if str(code)[-1] != "4" else "5")
+    source = tmp_path / "headerless.csv"
+    source.write_text(f"{typo},000D6F000A00001,ihd\n")
+    result = CliRunner().invoke(
+        main, ["installcode", "--csv", str(source), "-o", str(tmp_path / "out.csv")]
+    )
+    assert result.exit_code != 0
+    assert "the first row is not a header" in result.output
+    assert_no_run(bytes(code), result.output)

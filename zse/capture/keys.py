@@ -21,6 +21,7 @@ key. Key material never appears in a repr, a log or an error message.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -63,6 +64,15 @@ def parse_key(text: str, where: str = "key") -> bytes:
         raise KeyFileError(f"{where}: a key is hex digits only") from None
 
 
+def _said(cell: str) -> str:
+    """A byte-order cell as an error shows it: a short word as it is (``'Normall'``), anything
+    else by its length only, since it may be a key in the wrong column."""
+    word = cell.strip()
+    if re.fullmatch(r"[A-Za-z]{1,10}", word) and not re.fullmatch(r"[0-9A-Fa-f]{8,}", word):
+        return repr(word)
+    return f"a value of {len(cell)} characters"
+
+
 def read_key_file(lines: Iterable[str], name: str = "key file") -> Iterator[Key]:
     """The keys of a Wireshark ZigBee key table (see the module); :class:`KeyFileError`
     names the first bad line."""
@@ -84,7 +94,7 @@ def read_key_file(lines: Iterable[str], name: str = "key file") -> Iterator[Key]
         if order.strip().lower() == "reverse":
             key = key[::-1]
         elif order.strip().lower() != "normal":
-            raise KeyFileError(f"{where}: byte order must be Normal or Reverse, not {order!r:.20}")
+            raise KeyFileError(f"{where}: byte order must be Normal or Reverse, not {_said(order)}")
         yield Key(key, label.strip() or f"line {number}")
 
 

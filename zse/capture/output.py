@@ -1,7 +1,8 @@
 """How a decoded frame is shown: a timeline line, or a JSON object (one per line).
 
-Key material (the key a Transport Key carries) is replaced by ``(hidden)`` unless the caller
-asks for it (``show_keys``); keys are otherwise only ever named by their labels.
+Key material (the key a Transport Key carries; in a Green Power command, the GPD key and
+whatever may hold one) is replaced by ``(hidden)`` unless the caller asks for it
+(``show_keys``); keys are otherwise only ever named by their labels.
 """
 
 from __future__ import annotations
@@ -47,8 +48,57 @@ def _second(seconds: int) -> str:
     return f"{_EPOCH + datetime.timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}"
 
 
+#: The Green Power cluster (ZGP 1.1 A.3.3): its commands and attributes carry GPD keys.
+GREEN_POWER = "0x0021"
+#: Green Power commands that carry no key, whose payload is shown even undecoded.
+_KEYLESS_GREEN_POWER = frozenset(
+    {"proxy_commissioning_mode", "notification_response", "pairing_search"}
+)
+#: Green Power commands whose GPD command payload may be a GPD Commissioning command or a
+#: Commissioning Reply (ZGP A.4.2.1.1, A.4.2.1.2), which carry the GPD's key.
+_COMMISSIONING_GREEN_POWER = frozenset({"commissioning_notification", "response"})
+
+
+def _green_power(command: dict[str, Any]) -> dict[str, Any]:
+    """A Green Power command with its key material hidden: the fields named ``key`` or
+    ``..._key`` (GP Pairing's GPD key), the value of an attribute so named (the shared
+    security key, the link key), the GPD command payload of a Commissioning Notification or
+    a GP Response, and a payload left undecoded, which may hold any of them."""
+    name = command.get("command")
+    payloads = name in _COMMISSIONING_GREEN_POWER
+    raw = () if name in _KEYLESS_GREEN_POWER else ("payload", "trailing")
+    out = {k: HIDDEN if k in raw else v for k, v in command.items()}
+    if "fields" in out:
+        out["fields"] = _hide_keys(out["fields"], payloads)
+    return out
+
+
+def _hide_keys(value: Any, payloads: bool) -> Any:
+    if isinstance(value, list):
+        return [_hide_keys(item, payloads) for item in value]
+    if not isinstance(value, dict):
+        return value
+    keyed = str(value.get("attribute", "")).endswith("key")  # an attribute record's value
+    return {
+        name: HIDDEN
+        if item is not None
+        and (
+            name == "key"
+            or name.endswith("_key")
+            or (payloads and name.endswith("payload"))
+            or (keyed and name == "value")
+        )
+        else _hide_keys(item, payloads)
+        for name, item in value.items()
+    }
+
+
 def _command(command: dict[str, Any] | None, show_keys: bool) -> dict[str, Any] | None:
-    if command is None or "key" not in command:
+    if command is None:
+        return None
+    if not show_keys and command.get("cluster_id") == GREEN_POWER:
+        command = _green_power(command)
+    if "key" not in command:
         return command
     key = command["key"]
     return {**command, "key": key.hex() if show_keys and isinstance(key, bytes) else HIDDEN}

@@ -32,6 +32,7 @@ import contextlib
 import dataclasses
 import importlib
 import logging
+import re
 import shlex
 import signal
 import sys
@@ -83,6 +84,36 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class CommandError(Exception):
     """A command that could not be done (the message says why)."""
+
+
+#: 8 or more hex digits in a row, perhaps in groups (``83FE D340``, ``5e:c1:2e:70``): what an
+#: install code or a key may look like when click repeats a word it did not expect.
+_HEX_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f](?:[\s:-]?[0-9A-Fa-f]){7,}(?![0-9A-Za-z])")
+
+
+def _usage_error(exc: click.ClickException) -> str:
+    """click's message for a command line it refused, without the values it would repeat
+    that look like an install code or a key: an install code typed with its spaces but no
+    quotes spills into "unexpected extra arguments" (all but its first group)."""
+    message = exc.format_message()
+    if message.startswith("Got unexpected extra argument"):
+        ctx = getattr(exc, "ctx", None)
+        name = f"{ctx.info_name}: " if ctx is not None and ctx.info_name else ""
+        return (
+            f"{name}too many arguments (a value with spaces, such as an install code, goes "
+            "in quotes)"
+        )
+
+    def hide(found: re.Match[str]) -> str:
+        # a key's or code's digits: 12 or more, or 8 or more mixing digits and letters (not a
+        # word, nor a decimal number such as a limit click states: 31622400)
+        run = found.group()
+        digits = [c for c in run if c.isalnum()]
+        mixed = any(c.isdigit() for c in digits) and not all(c.isdigit() for c in digits)
+        long = len(digits) >= 12 and any(c.isdigit() for c in digits)
+        return "<hex hidden>" if mixed or long else run
+
+    return _HEX_RUN.sub(hide, message)
 
 
 # -- the session: one running ESI and its operator ----------------------------------------------
@@ -162,7 +193,7 @@ class Session:
         except click.exceptions.Exit:
             return True  # --help
         except click.ClickException as exc:
-            self.say(f"error: {exc.format_message()}")
+            self.say(f"error: {_usage_error(exc)}")
             return False
         except click.exceptions.Abort:
             return False
@@ -177,7 +208,8 @@ class Session:
             self.say(f"error: {type(exc).__name__}: {exc}")
             return False
         except Exception as exc:
-            LOGGER.debug("command %r failed", line, exc_info=True)
+            # the command's name only: its arguments may be an install code or a key
+            LOGGER.debug("command %s failed", words[0][:40], exc_info=True)
             self.say(f"error: {type(exc).__name__}: {exc}")
             return False
         return True

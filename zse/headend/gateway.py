@@ -58,6 +58,7 @@ from zse.headend.link import (
     ReportListener,
     too_late,
 )
+from zse.installcode import InstallCode
 from zse.mqtt.bridge import ack, broker_time, mqtt_client
 from zse.mqtt.core import BATCH, MAX_BATCH, MAX_BATCH_BYTES, MqttConfigError, MqttSettings
 from zse.provisioning import LifecycleState
@@ -92,6 +93,18 @@ class _Outgoing:
     body: dict[str, Any]
     send_by: float | None
     waiter: asyncio.Future[dict[str, Any]]
+
+    def __repr__(self) -> str:
+        # a provision's install code by its fingerprint only (InstallCode's repr)
+        body = {k: _code_shown(v) if k == "install_code" else v for k, v in self.body.items()}
+        return f"_Outgoing(name={self.name!r}, body={body!r}, send_by={self.send_by!r})"
+
+
+def _code_shown(value: object) -> object:
+    try:
+        return InstallCode.parse(str(value))
+    except Exception:  # a repr never fails: a code that does not parse is not shown either
+        return "<install code>"
 
 
 class GatewayLink(MeterLink):

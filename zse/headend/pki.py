@@ -14,7 +14,7 @@ import datetime
 import math
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from zse.config import ConfigError, read_toml
-from zse.errors import ZseError
+from zse.errors import StoreError, ZseError
+from zse.store_engine import is_postgres
 
 __all__ = [
     "HeadendConfig",
@@ -73,7 +74,9 @@ class HeadendConfig:
     signed_port: int | None
     certificate: Path
     key: Path
-    database: Path
+    #: The store: a ``postgresql://`` URL as given (left out of the repr: it may hold a
+    #: password), or the SQLite file's path.
+    database: Path | str = field(repr=False)
     meters: Path
     rate: float
     burst: int
@@ -197,13 +200,24 @@ def load_config(path: Path) -> HeadendConfig:
         signed_port=None if signed_port is None else _port(path, "signed_port", signed_port),
         certificate=base / _get(path, server, "certificate", str, "server.pem"),
         key=base / _get(path, server, "key", str, "server-key.pem"),
-        database=base / _get(path, server, "database", str, "headend.sqlite"),
+        database=_database(path, _get(path, server, "database", str, "headend.sqlite")),
         meters=base / _get(path, server, "meters", str, "meters"),
         rate=rate,
         burst=burst,
         retailers=retailers,
         ca_files=tuple(dict.fromkeys(f for _, f in loaded)),
     )
+
+
+def _database(path: Path, value: str) -> Path | str:
+    """``[server] database``: a ``postgresql://`` URL is kept as it is, a file's path is
+    taken relative to the configuration file; a value that looks like a URL but is not one
+    is refused without its password."""
+    try:
+        url = is_postgres(value)
+    except StoreError as exc:
+        raise HeadendConfigError(f"{path}: [server] database: {exc}") from None
+    return value if url else path.parent / value
 
 
 def server_names(config: HeadendConfig) -> frozenset[str]:

@@ -998,6 +998,13 @@ class BatchEntry:
     refused: CommandError | None = None
     correlation_id: str | None = None
 
+    def __repr__(self) -> str:
+        # the payload by its size only: a provision's holds the install code
+        return (
+            f"BatchEntry(name={self.name!r}, payload=<{len(self.payload)} octets>, "
+            f"refused={self.refused!r}, correlation_id={self.correlation_id!r})"
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class Batch:

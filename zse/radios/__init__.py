@@ -34,6 +34,7 @@ __all__ = [
     "KeyTableFull",
     "LinkKeyInstallError",
     "UnsupportedRadio",
+    "install_failure",
     "install_link_key",
     "link_key_installer",
     "radio_of",
@@ -68,6 +69,24 @@ class LinkKeyInstallError(ZseError, OSError):
 
 class KeyTableFull(LinkKeyInstallError):
     """The radio's key table has no entry for the partner and no free entry for it."""
+
+
+def install_failure(what: str, exc: Exception, *, command: str) -> LinkKeyInstallError:
+    """A :class:`LinkKeyInstallError` for the radio library's exception ``exc`` raised by a
+    call that carried a key: ``what`` failed, with ``exc``'s type (and its numeric status, if
+    it has one) and nothing of its message. Radio libraries quote the request they failed on
+    (zigpy-znp: ``Fatal request error ... in response to ZDO.SetLinkKey.Req(...,
+    LinkKeyData=...)``), and that request holds the key. Raise it ``from None``, so a logged
+    traceback does not show the original either."""
+    status = getattr(exc, "status", None)
+    number = int(status) if isinstance(status, int) else None
+    told = "" if number is None else f", status 0x{number:02X}"
+    return LinkKeyInstallError(
+        f"{what} failed: {type(exc).__name__}{told} (the radio library's message is not "
+        "shown: it may quote the key)",
+        command=command,
+        status=number,
+    )
 
 
 def radio_of(app: object) -> str:

@@ -61,7 +61,7 @@ from zigpy.types import EUI64
 from zse.errors import ZseError
 from zse.interpan._codec import InterPanFrame
 from zse.interpan.transports._base import ReceiveQueue
-from zse.radios import KeyTableFull, LinkKeyInstallError
+from zse.radios import KeyTableFull, LinkKeyInstallError, install_failure
 from zse.radios.han import (
     FoundNetwork,
     Incoming,
@@ -117,14 +117,22 @@ async def install_link_key(ezsp: EZSP, partner: EUI64, key: bytes) -> int | None
     api: Any = ezsp  # bellows resolves its commands at run time
     version = int(api.ezsp_version)
     if version < FIRST_SECURITY_MANAGER_VERSION:
-        (status,) = await api.addOrUpdateKeyTableEntry(
-            address=partner, linkKey=True, keyData=t.KeyData(key)
-        )
+        try:
+            (status,) = await api.addOrUpdateKeyTableEntry(
+                address=partner, linkKey=True, keyData=t.KeyData(key)
+            )
+        except Exception as exc:  # a radio library's message may quote the request
+            command = "addOrUpdateKeyTableEntry"
+            raise install_failure(f"EZSP {command} for {partner}", exc, command=command) from None
         if int(status) != SUCCESS:
             raise _failure("addOrUpdateKeyTableEntry", int(status), partner, full=EMBER_TABLE_FULL)
         return None
     index = await _free_or_own_index(api, partner)
-    (status,) = await api.importLinkKey(index=index, address=partner, key=t.KeyData(key))
+    try:
+        (status,) = await api.importLinkKey(index=index, address=partner, key=t.KeyData(key))
+    except Exception as exc:  # a radio library's message may quote the request
+        command = f"importLinkKey(index={index})"
+        raise install_failure(f"EZSP {command} for {partner}", exc, command=command) from None
     if int(status) != SUCCESS:
         raise _failure(f"importLinkKey(index={index})", int(status), partner, full=SL_STATUS_FULL)
     return index

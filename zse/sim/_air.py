@@ -125,8 +125,10 @@ class Transmission:
     payload: bytes
     raw: bool = False  # injected with send_interpan (or send_raw): not parsed by the stack
     #: what the receivers' stacks decoded from the frame, shared by all of them (see
-    #: :meth:`shared`): a broadcast is parsed and decrypted once, not once per node
-    decoded: dict[Any, Any] = field(default_factory=dict)
+    #: :meth:`shared`): a broadcast is parsed and decrypted once, not once per node. Not in
+    #: the repr: it holds decrypted payloads (and its keys name keys by a token, never the
+    #: key itself)
+    decoded: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def shared(self, key: Any, decode: Any, *args: Any) -> Any:
         """``decode(*args)``, computed once per frame and ``key`` and shared by every node

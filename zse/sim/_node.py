@@ -14,8 +14,10 @@ stale frame counter or an unknown key is dropped and counted in :class:`NodeStat
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
+import os
 import struct
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -621,7 +623,7 @@ class Node:
                 raise UnknownKey(f"no network key with sequence number {aux.key_seq}")
             counters.check(aux.source, aux.counter)
             opened: Unsecured | None = tx.shared(
-                ("nwk-open", key), _open_nwk, self.air, sealed, key
+                ("nwk-open", _key_token(key)), _open_nwk, self.air, sealed, key
             )
             if opened is None:
                 raise BadMic(
@@ -1432,6 +1434,19 @@ def _decode_nwk(air: Medium, data: bytes) -> tuple[f.NwkHeader, bytes]:
 def _nwk_aux(frame: bytes) -> AuxHeader:
     aux, _ = AuxHeader.decode(frame[nwk_header_length(frame) :])
     return aux
+
+
+#: This process's secret for :func:`_key_token`.
+_TOKEN_SALT = os.urandom(16)
+
+
+def _key_token(key: bytes) -> bytes:
+    """What a frame's shared decodings are keyed by for ``key``, never the key itself: they
+    are a :class:`~zse.sim._air.Transmission`'s, which a test's assertion or a debug print
+    may show. A keyed BLAKE2b digest under a per-process secret: the same key gives the same
+    token in every node (one decryption per frame and key), and the token tells nothing of
+    the key, not even a way to check a guess."""
+    return hashlib.blake2b(key, digest_size=16, key=_TOKEN_SALT).digest()
 
 
 def _open_nwk(air: Medium, sealed: Sealed, key: bytes) -> Unsecured | None:
