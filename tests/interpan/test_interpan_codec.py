@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 
@@ -13,13 +14,16 @@ from zigpy.types import EUI64
 from zse.errors import DecodeError, InvalidFrame
 from zse.interpan import (
     BROADCAST_ADDRESS,
+    MAX_MAC_FRAME_LENGTH,
     MAX_ZCL_LENGTH,
     MIN_PAYLOAD_LENGTH,
     SE_PROFILE_ID,
     DeliveryMode,
     InterPanFrame,
+    max_payload_length,
     transports,
 )
+from zse.interpan.fragment import is_fragment
 from zse.radios.ezsp import EzspTransport
 from zse.radios.znp import ZnpTransport
 
@@ -88,15 +92,69 @@ def test_defaults_and_fields() -> None:
 
 
 def test_zcl_limit_is_93_bytes() -> None:
-    longest = frame(DeliveryMode.UNICAST, payload=bytes(MAX_ZCL_LENGTH))
-    assert len(longest.to_bytes()) == 123  # + 2 FCS fits the 127-byte PHY frame
-    assert len(frame(DeliveryMode.GROUP, payload=bytes(93)).to_bytes()) == 119
-    with pytest.raises(ValueError, match="94 bytes exceeds the inter-PAN maximum of 93"):
-        frame(DeliveryMode.UNICAST, payload=bytes(94))
-    assert InterPanFrame.from_bytes(longest.to_bytes()) == longest
-    too_long = UNICAST_BYTES[:-4] + bytes(94)
-    with pytest.raises(InvalidFrame, match="byte offset 30 is 94 bytes"):
-        InterPanFrame.from_bytes(too_long)
+    """The send side: zse puts at most 93 octets in one frame (127 - 25 for the largest MAC
+    header and FCS - 2 - 7 for the largest stub headers), which every delivery mode fits and
+    Z-Stack's stub APS takes (INTERP_DataReqMTU); longer messages go as fragments."""
+    assert MAX_ZCL_LENGTH == 127 - 25 - 2 - 7 == 93
+    for mode in DeliveryMode:
+        assert len(frame(mode, payload=bytes(MAX_ZCL_LENGTH)).to_bytes()) + 2 <= 127
+
+
+def test_payload_limits_follow_the_127_octet_phy_frame() -> None:
+    """A frame carries what fits a 127-octet PHY frame after its FCS and its own headers: 95
+    unicast, 101 broadcast, 99 group (the 93 zse sends fits every mode); one octet more is
+    refused on construction and on decoding."""
+    assert MAX_MAC_FRAME_LENGTH == 125
+    limits = {mode: max_payload_length(mode) for mode in DeliveryMode}
+    assert limits == {DeliveryMode.UNICAST: 95, DeliveryMode.BROADCAST: 101, DeliveryMode.GROUP: 99}
+    assert MAX_ZCL_LENGTH == 93 == min(limits.values()) - 2
+    for mode, limit in limits.items():
+        longest = frame(mode, payload=bytes(limit))
+        assert len(longest.to_bytes()) == 125  # + 2 FCS = the 127-octet PHY frame
+        assert InterPanFrame.from_bytes(longest.to_bytes()) == longest
+        with pytest.raises(ValueError, match=f"{limit + 1} bytes exceeds the {limit} a"):
+            frame(mode, payload=bytes(limit + 1))
+        too_long = longest.to_bytes() + b"\x00"
+        with pytest.raises(InvalidFrame, match=f"is {limit + 1} bytes, more than the {limit}"):
+            InterPanFrame.from_bytes(too_long)
+    with pytest.raises(InvalidFrame, match="byte offset 30 is 96 bytes"):
+        InterPanFrame.from_bytes(UNICAST_BYTES[:-4] + bytes(96))
+
+
+def silicon_labs_first_fragment() -> bytes:
+    """The first fragment of a long message as Silicon Labs' inter-PAN plugin sends it
+    (``interpan.c``: ``maxFragLen = EMBER_AF_MAXIMUM_INTERPAN_LENGTH (125) - 30 - 4`` = 91
+    octets of message): a 125-octet MAC frame, 127 with its FCS, 95 octets of payload."""
+    header = struct.pack(
+        "<HBH8sH8sHBHH",
+        0xCC21,  # LONG_DEST_FRAME_CONTROL | MAC_ACK_REQUIRED
+        1,
+        0x1234,
+        DST.serialize(),
+        0x1234,
+        SRC.serialize(),
+        0x000B,  # STUB_NWK_FRAME_CONTROL
+        0x03,  # unicast
+        0xFC5F,
+        SE_PROFILE_ID,
+    )
+    chunk = bytes(range(91))
+    return header + bytes((0x00, 0, 3, len(chunk))) + chunk  # IPMF fragment 0 of 3
+
+
+def test_a_full_silicon_labs_fragment_is_received() -> None:
+    """Audit finding 1: Silicon Labs fills unicast frames to 95 octets of payload; zse decodes
+    them (on EZSP and the simulator, through the receive queue). tshark reads the same frame:
+    tests/interpan/test_interpan_oracles.py."""
+    wire = silicon_labs_first_fragment()
+    assert len(wire) == MAX_MAC_FRAME_LENGTH
+    decoded = InterPanFrame.from_bytes(wire)
+    assert len(decoded.payload) == 95
+    assert is_fragment(decoded.payload)
+    assert decoded.to_bytes() == wire
+    queue = transports.ReceiveQueue()
+    queue.deliver_bytes(wire)
+    assert queue.invalid == 0
 
 
 @pytest.mark.parametrize(
@@ -147,7 +205,7 @@ def patched(data: bytes, offset: int, new: bytes) -> bytes:
         (patched(UNICAST_BYTES, 0, b"\x21\x8c"), "source addressing mode 2 is not 64-bit"),
         (patched(UNICAST_BYTES, 0, b"\x21\xc0"), "destination addressing mode 0"),
         (patched(UNICAST_BYTES, 0, b"\x01\xcc"), r"unicast \(64-bit destination\) without ack"),
-        (patched(BROADCAST_BYTES, 0, b"\x21\xc8"), "acknowledgement requested on a broadcast"),
+        (patched(BROADCAST_BYTES, 0, b"\x21\xc8"), "a unicast to a short address"),
         (patched(UNICAST_BYTES, 0, b"\x31\xcc"), "frame pending, frame version or reserved"),
         (patched(BROADCAST_BYTES, 0, b"\x01\xd8"), "frame pending, frame version or reserved"),
         (UNICAST_BYTES[:2], "truncated sequence number at byte offset 2"),
@@ -196,7 +254,7 @@ def frames(draw: st.DrawFn) -> InterPanFrame:
         group_id=draw(u16) if mode is DeliveryMode.GROUP else None,
         cluster_id=draw(u16),
         profile_id=draw(u16),
-        payload=draw(st.binary(min_size=MIN_PAYLOAD_LENGTH, max_size=MAX_ZCL_LENGTH)),
+        payload=draw(st.binary(min_size=MIN_PAYLOAD_LENGTH, max_size=max_payload_length(mode))),
         sequence=draw(st.integers(0, 255)),
     )
 

@@ -17,6 +17,8 @@ from scapy.layers.dot15d4 import Dot15d4, Dot15d4Data
 from scapy.layers.zigbee import ZigbeeAppDataPayloadStub, ZigbeeNWKStub
 from zigpy.types import EUI64
 
+from tests.interpan.test_interpan_codec import SRC, silicon_labs_first_fragment
+from tests.interpan.tshark_json import dissect
 from tests.oracles import require
 from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
 from zse.pcap import PcapWriter
@@ -248,3 +250,21 @@ def test_scapy_built_frames_equal_ours_byte_for_byte() -> None:
         )
         assert bytes(pkt) == f.to_bytes()
         assert InterPanFrame.from_bytes(bytes(pkt)) == f
+
+
+def test_tshark_reads_a_full_silicon_labs_fragment_as_zse_does(tmp_path: Path) -> None:
+    """Audit finding 1: the 127-octet frame (95 octets of payload) Silicon Labs sends as the
+    first fragment of a long message is a well-formed frame to tshark, as to zse."""
+    wire = silicon_labs_first_fragment()
+    decoded = InterPanFrame.from_bytes(wire)
+    capture = tmp_path / "sl.pcap"
+    with PcapWriter(capture) as pcap:
+        pcap.write(wire, 0.0)
+    (packet,) = dissect(capture)  # asserts no malformed packet
+    assert packet["frame.len"] == ["127"]
+    assert packet["wpan.fcs_ok"] == ["1"]
+    assert packet["zbee_nwk.frame_type"] == ["0x0003"]
+    assert packet["zbee_aps.type"] == ["0x03"]
+    assert packet["zbee_aps.cluster"] == [f"0x{decoded.cluster_id:04x}"]
+    assert packet["zbee_aps.profile"] == ["0x0109"]
+    assert packet["wpan.src64"] == [str(SRC)] == [str(decoded.src_ieee)]

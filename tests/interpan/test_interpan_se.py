@@ -338,6 +338,7 @@ def test_default_whitelist_is_exactly_the_cluster_definitions_for_inter_pan() ->
 
     expected = {
         (0x0700, Direction.Client_to_Server, Price.ServerCommandDefs.get_current_price.id),
+        (0x0700, Direction.Client_to_Server, Price.ServerCommandDefs.get_scheduled_prices.id),
         (0x0700, Direction.Server_to_Client, Price.ClientCommandDefs.publish_price.id),
         (0x0703, Direction.Server_to_Client, Messaging.ClientCommandDefs.display_message.id),
         (0x0703, Direction.Server_to_Client, Messaging.ClientCommandDefs.cancel_message.id),

@@ -31,6 +31,7 @@ from zse.interpan.se_core import (
     SeSend,
     reply_limiter,
 )
+from zse.interpan.window import SourceLimiter
 from zse.messaging import MessageCancelled, MessageDisplayed, MessageExpired, MessageScheduled
 from zse.messaging.wire import Messaging
 from zse.price import PriceEvent, PriceSchedule
@@ -168,6 +169,35 @@ def test_esi_core_answer_is_a_unicast_publish_price_reported_on_delivery() -> No
     assert core.delivered(answer, ok=False) == (dataclasses.replace(report, answered=False),)
     unsolicited = core.publish_price(PRICE_7, utc=START)
     assert core.delivered(unsolicited, ok=True) == ()
+
+
+def test_esi_core_answers_get_scheduled_prices_within_the_reply_budget() -> None:
+    """Get Scheduled Prices, which Silicon Labs' inter-PAN plugin takes with Get Current
+    Price: a Publish Price per price from the start time, up to the count, unicast with the
+    request's sequence number; each answer takes a reply-limiter token (here 3 in all)."""
+    schedule = PriceSchedule()
+    schedule.add(PRICE_7, START)
+    for i in range(1, 6):
+        schedule.add(future_price(i), START)
+    budget = SourceLimiter(newcomer_burst=3, newcomer_rate=0.01, first_contact_reserve=0)
+    core = EsiCore(schedule=schedule, limiter=budget)
+    ask = Price.ServerCommandDefs.get_scheduled_prices
+    some = heard(
+        ask, {"start_time": 0, "number_of_events": 2}, src=DISPLAY, tsn=9, from_server=False
+    )
+    sends, events = core.receive(some, now=0.0, utc=START + 60)
+    assert events == ()
+    assert [(s.dst, s.dst_pan_id, s.tsn, s.request) for s in sends] == [
+        (DISPLAY, 0x1A2B, 9, None)
+    ] * 2
+    prices = [PriceEvent.from_fields(encoded(s).fields) for s in sends]
+    assert prices == [replace(PRICE_7, start_time=START), future_price(1)]
+    everything = heard(
+        ask, {"start_time": 0, "number_of_events": 0}, src=OTHER_ESI, tsn=3, from_server=False
+    )
+    sends, _ = core.receive(everything, now=0.0, utc=START + 60)
+    assert len(sends) == 1  # what is left of the budget; the other 5 prices are not sent
+    assert core.throttled == 1
 
 
 def test_esi_core_reply_rate_is_bounded_under_a_spoofed_flood() -> None:

@@ -4,6 +4,7 @@ replays refused, a fragment flood bounded, a message that never completes forgot
 from __future__ import annotations
 
 import contextlib
+import struct
 from dataclasses import replace
 
 import pytest
@@ -23,7 +24,8 @@ from zse.interpan.fragment import (
     split,
 )
 from zse.interpan.secure import InterPanSecurity, open_frame, seal_frame
-from zse.security import split_interpan_aps
+from zse.security import ENC_MIC_32, AuxHeader, KeyId, nonce, split_interpan_aps
+from zse.security.ccm import ccm_encrypt
 
 HUB = EUI64.convert("00:0d:6f:00:00:00:00:01")
 HHT = EUI64.convert("00:0d:6f:00:00:00:00:02")
@@ -70,6 +72,8 @@ def test_sealed_frame_round_trips_on_the_air_and_fails_counted():
     wrong_key = seal_frame(frame(), link_key=bytes(16), counter=99)
     assert hub.open(wrong_key) is None
     assert hub.dropped["bad_mic"] == 1
+    assert hub.open(frame()) is None  # not secured at all: refused, and counted as such
+    assert (hub.dropped["unsecured"], hub.dropped["invalid"]) == (1, 0)
     # a new key restarts the counters
     hub.add_key(HHT, KEY)
     assert hub.open(on_air) is not None
@@ -208,3 +212,26 @@ def test_silicon_labs_header_without_extended_nonce_round_trips():
     hub.add_key(other, KEY)
     assert hub.open(replace(on_air, src_ieee=other)) is None
     assert hub.dropped["bad_mic"] == 1
+
+
+def test_a_full_size_silicon_labs_secured_frame_is_opened():
+    """Audit finding 1: Silicon Labs secures a unicast as long as its 9 octets of overhead fit
+    the 125-octet MAC frame (``interpan.c``, ``handleApsSecurity``), so a secured frame may
+    carry 95 octets: 86 of ZCL in its 5-octet form. Sealed here as its stack does (ZB 4.5:
+    data key, no extended nonce, the MAC source in the nonce), zse opens it."""
+    zcl = b"\x11\x01\x02\x07\x00" + bytes(range(81))
+    assert len(zcl) == 86
+    aux = AuxHeader(KeyId.DATA, 41, None)
+    source = int.from_bytes(bytes(HHT.serialize()), "little")
+    stub_aps = bytes((0x23,)) + struct.pack("<HH", 0x0704, 0x0109)
+    sealed = ccm_encrypt(KEY, nonce(aux, source), stub_aps + aux.encode(ENC_MIC_32), zcl)
+    payload = aux.encode(0) + sealed
+    assert len(payload) == 95
+    on_air = InterPanFrame.from_bytes(
+        replace(frame(), payload=payload, aps_security=True).to_bytes()
+    )
+    hub = InterPanSecurity()
+    hub.add_key(HHT, KEY)
+    opened = hub.open(on_air)
+    assert opened is not None
+    assert (opened.payload, opened.verified) == (zcl, True)

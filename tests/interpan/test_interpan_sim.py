@@ -43,7 +43,8 @@ def test_price_request_and_answer_through_the_window() -> None:
         await esi_svc.reply(got, cluster_id=0x0700, payload=PUBLISH_PRICE)
         out["answer"] = await hht_svc.receive(timeout=1.0)
         with pytest.raises(PermissionError, match="not whitelisted"):
-            await hht_svc.send(hht_svc.frame(cluster_id=0x0700, payload=b"\x01\x02\x01\x00"))
+            # Price Acknowledgement (client to server): not an inter-PAN command
+            await hht_svc.send(hht_svc.frame(cluster_id=0x0700, payload=b"\x01\x02\x02\x00"))
         # a unicast to an address nobody has is not acknowledged
         ghost = hht_svc.frame(
             cluster_id=0x0700, payload=GET_CURRENT_PRICE, dst=EUI64(bytes(range(8)))

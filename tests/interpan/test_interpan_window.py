@@ -45,17 +45,20 @@ def test_whitelist_is_data_and_matches_direction_and_command() -> None:
     names = [c.name for c in SE_INTERPAN_COMMANDS]
     assert names == [
         "price.get_current_price",
+        "price.get_scheduled_prices",
         "price.publish_price",
         "messaging.display_message",
         "messaging.cancel_message",
     ]
     wl = CommandWhitelist()
     assert wl.check(frame(GET_CURRENT_PRICE)).name == "price.get_current_price"
+    get_scheduled = frame(bytes([0x01, 0x10, 0x01, 0, 0, 0, 0, 0]))  # start now, all
+    assert wl.check(get_scheduled).name == "price.get_scheduled_prices"
     assert wl.check(frame(PUBLISH_PRICE_HEAD)).name == "price.publish_price"
     assert wl.check(frame(DISPLAY_MESSAGE, 0x0703)).name == "messaging.display_message"
     assert wl.check(frame(CANCEL_MESSAGE, 0x0703)).name == "messaging.cancel_message"
     refused = [
-        frame(bytes([0x01, 0x10, 0x01, 0x00])),  # Get Scheduled Prices
+        frame(bytes([0x09, 0x10, 0x01, 0x00])),  # Get Scheduled Prices, server to client
         frame(bytes([0x01, 0x10, 0x00]), 0x0703),  # Get Last Message (client to server)
         frame(bytes([0x00, 0x10, 0x00, 0x00, 0x00])),  # global Read Attributes on Price
         frame(GET_CURRENT_PRICE, 0x0701),  # DRLC

@@ -22,7 +22,9 @@ from zigpy.types import EUI64
 from zigpy_znp.api import ZNP
 
 from zse.interpan import BROADCAST_ADDRESS, DeliveryMode, InterPanFrame
-from zse.interpan.transports import InterPanTransport
+from zse.interpan.secure import InterPanSecurity
+from zse.interpan.service import InterPanService
+from zse.interpan.transports import InterPanTransport, SecuredInterPanUnsupported
 from zse.radios.znp import ZnpError, ZnpTransport
 
 SREQ, AREQ, SRSP = 0x20, 0x40, 0x60
@@ -161,6 +163,14 @@ class FakeZStack:
 @pytest.fixture
 async def znp(serial_link: Callable[..., None]) -> AsyncIterator[tuple[ZNP, FakeZStack]]:
     radio = FakeZStack()
+    api = await _connected(serial_link, radio)
+    assert api.version == 3.30
+    yield api, radio
+    api.close()
+
+
+async def _connected(serial_link: Callable[..., None], radio: FakeZStack) -> ZNP:
+    """zigpy-znp's ZNP connected to ``radio`` (a fake Z-Stack on a serial link)."""
     serial_link(zigpy_znp.uart, "create_serial_connection", radio)
     config = znp_conf.CONFIG_SCHEMA(
         {
@@ -170,9 +180,7 @@ async def znp(serial_link: Callable[..., None]) -> AsyncIterator[tuple[ZNP, Fake
     )
     api = ZNP(config)
     await api.connect()
-    assert api.version == 3.30
-    yield api, radio
-    api.close()
+    return api
 
 
 LOCAL = EUI64.convert("00:12:4b:00:00:00:00:01")
@@ -227,8 +235,8 @@ async def test_send_maps_each_delivery_mode(znp: tuple[ZNP, FakeZStack]) -> None
     api, radio = znp
     transport = transport_for(api)
     await transport.start(register=True)
-    for i, mode in enumerate(DeliveryMode):
-        await transport.send(frame(mode, tsn=i))
+    for mode in DeliveryMode:
+        await transport.send(frame(mode, tsn=0xF1))
     unicast, broadcast, group = radio.data_requests
     assert (unicast["mode"], unicast["address"]) == (0x03, METER.serialize())
     assert (broadcast["mode"], broadcast["address"]) == (0x0F, 0xFFFF)
@@ -238,9 +246,9 @@ async def test_send_maps_each_delivery_mode(znp: tuple[ZNP, FakeZStack]) -> None
         assert request["dst_ep"] == 0xFE
         assert request["src_ep"] == 9
         assert request["cluster"] == 0x0703
-        assert request["tsn"] == i
+        assert request["tsn"] == i  # the transport's own numbering, not the ZCL TSN
         assert request["options"] == 0  # no APS ack, no APS security on inter-PAN
-        assert request["payload"] == frame(DeliveryMode.UNICAST, tsn=i).payload
+        assert request["payload"] == frame(DeliveryMode.UNICAST, tsn=0xF1).payload
     await transport.close()
 
 
@@ -276,7 +284,7 @@ async def test_receive_incoming_msg_ext(znp: tuple[ZNP, FakeZStack]) -> None:
     # not inter-PAN: a normal message from the network, and one for another endpoint
     radio.hear(src=HHT, src_pan=0x1A2B, cluster=0x0700, payload=get_price, src_ep=1)
     radio.hear(src=HHT, src_pan=0x3333, cluster=0x0700, payload=get_price, dst_ep=1)
-    radio.hear(src=HHT, src_pan=0x3333, cluster=0x0700, payload=bytes(94))  # too long
+    radio.hear(src=HHT, src_pan=0x3333, cluster=0x0700, payload=bytes(96))  # too long
     last = bytes([0x01, 0x22, 0x00, 0x00])
     radio.hear(src=HHT, src_pan=0x3333, cluster=0x0700, payload=last)
     got = [await asyncio.wait_for(anext(it), 5) for _ in range(4)]
@@ -311,3 +319,98 @@ async def test_from_application_requires_prefer_endpoint_1_off() -> None:
         ZnpTransport.from_application(App(prefer=True), endpoint=9)
     defaults = znp_conf.CONFIG_SCHEMA({"device": {"path": "/dev/x"}})
     assert defaults["znp_config"]["prefer_endpoint_1"] is True  # zigpy-znp's default is on
+
+
+async def test_secured_frames_are_refused_before_anything_is_sent(
+    znp: tuple[ZNP, FakeZStack],
+) -> None:
+    """Audit finding 2: Z-Stack's stub APS cannot send APS-secured inter-PAN (TI stub_aps.c:
+    security gives ZApsNotSupported) and drops the secured frames it hears, so a secured send
+    is refused by name, before any request, and so is a secured service on this transport."""
+    api, radio = znp
+    transport = transport_for(api)
+    await transport.start(register=True)
+    security = InterPanSecurity()
+    security.add_key(METER, bytes(16))
+    sealed = security.seal(frame(DeliveryMode.UNICAST))
+    with pytest.raises(SecuredInterPanUnsupported, match=r"EZSP radio \(EzspTransport\)"):
+        await transport.send(sealed)
+    assert radio.data_requests == []
+    assert isinstance(SecuredInterPanUnsupported("x"), ValueError)  # not an OSError: not retried
+    with pytest.raises(SecuredInterPanUnsupported, match="ZnpTransport cannot carry"):
+        InterPanService(transport, ieee=LOCAL, pan_id=0x1A2B, security=InterPanSecurity())
+    InterPanService(transport, ieee=LOCAL, pan_id=0x1A2B)  # unsecured is fine
+    await transport.close()
+
+
+async def test_full_size_frames_are_received_and_sends_keep_to_the_mtu(
+    znp: tuple[ZNP, FakeZStack],
+) -> None:
+    """Audit finding 1: a unicast frame carries up to 95 octets (a 127-octet PHY frame; Silicon
+    Labs sends that many), a broadcast one 101; Z-Stack itself sends at most 93
+    (INTERP_DataReqMTU), refused before the request."""
+    api, radio = znp
+    transport = transport_for(api)
+    await transport.start(register=True)
+    it = aiter(transport)
+    radio.hear(src=HHT, src_pan=0x3333, cluster=0x0700, payload=bytes(95))
+    radio.hear(src=HHT, src_pan=0x3333, cluster=0x0700, payload=bytes(96))
+    radio.hear(src=HHT, src_pan=0x3333, cluster=0x0700, payload=bytes(101), broadcast=True)
+    radio.hear(src=HHT, src_pan=0x3333, cluster=0x0700, payload=bytes(102), broadcast=True)
+    radio.hear(src=HHT, src_pan=0x3333, cluster=0x0700, payload=bytes(99), group=5)
+    got = [await asyncio.wait_for(anext(it), 5) for _ in range(3)]
+    assert [(f.delivery_mode, len(f.payload)) for f in got] == [
+        (DeliveryMode.UNICAST, 95),
+        (DeliveryMode.BROADCAST, 101),
+        (DeliveryMode.GROUP, 99),
+    ]
+    assert transport.invalid == 2
+    with pytest.raises(ValueError, match=r"at most 93 octets .*INTERP_DataReqMTU"):
+        await transport.send(dataclasses.replace(frame(DeliveryMode.UNICAST), payload=bytes(94)))
+    assert radio.data_requests == []
+    await transport.close()
+
+
+class HeldConfirms(FakeZStack):
+    """Z-Stack whose AF.DataConfirms wait until :meth:`confirm` sends them, in any order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[int, int]] = []  # (src_ep, tsn) of each request not confirmed
+
+    def _send(self, cmd0: int, cmd1: int, data: bytes) -> None:
+        if (cmd0, cmd1) == (AREQ | AF, 0x80):
+            self.held.append((data[1], data[2]))
+            return
+        super()._send(cmd0, cmd1, data)
+
+    def confirm(self, index: int, status: int) -> None:
+        endpoint, tsn = self.held[index]
+        super()._send(AREQ | AF, 0x80, bytes([status, endpoint, tsn]))
+
+
+async def test_each_confirmation_reaches_its_own_send(serial_link: Callable[..., None]) -> None:
+    """Audit finding 4: two sends in flight whose payloads share their second octet (every
+    manufacturer-specific frame: the manufacturer code's low byte) get distinct transaction
+    ids, so "no acknowledgement" for the first is reported to the first, not the second."""
+    radio = HeldConfirms()
+    api = await _connected(serial_link, radio)
+    transport = transport_for(api)
+    await transport.start(register=True)
+    carrier = bytes([0x15, 0xF1, 0xFF, 0x07, 0x01, 0x00, 0x00])  # manufacturer 0xFFF1
+    first = dataclasses.replace(frame(DeliveryMode.UNICAST), payload=carrier)
+    second = dataclasses.replace(first, payload=carrier[:3] + b"\x08" + carrier[4:])
+    sends = [asyncio.ensure_future(transport.send(f)) for f in (first, second)]
+    for _ in range(1000):  # the two requests reach the fake Z-Stack
+        if len(radio.held) == 2:
+            break
+        await asyncio.sleep(0)
+    assert radio.held[0][1] != radio.held[1][1]
+    radio.confirm(1, 0x00)  # the second goes out first
+    radio.confirm(0, MAC_NO_ACK)
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    assert isinstance(results[0], ZnpError)
+    assert results[0].status == MAC_NO_ACK
+    assert results[1] is None
+    await transport.close()
+    api.close()

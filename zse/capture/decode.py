@@ -201,7 +201,7 @@ class CaptureDecoder:
         aps_bytes = rest[: aps.length]
         decrypted = bool(out.security)  # every secured layer so far was decrypted
         if aps.security:
-            opened = self._aps(out, nwk, rest)
+            opened = self._aps(out, nwk, mac, rest)
             decrypted = opened is not None
             if opened is not None:
                 app = opened.payload
@@ -272,9 +272,22 @@ class CaptureDecoder:
         if aux.source is not None and nwk.src is not None and mac.src == nwk.src:
             self.addresses[nwk.src] = aux.source
 
-    def _aps(self, out: Decoded, nwk: Nwk, frame: bytes) -> Unsecured | None:
+    def _aps(self, out: Decoded, nwk: Nwk, mac: Mac, frame: bytes) -> Unsecured | None:
         aps = out.aps
         assert aps is not None
+        if aps.frame_type == 3 and aps.delivery != 0:
+            aux, _ = AuxHeader.decode(frame[aps.length :])  # shown, as Wireshark does
+            out.security.append(
+                Security(
+                    "aps",
+                    aux,
+                    aux.source,
+                    None,
+                    "APS security on an inter-PAN broadcast or group frame: a link key is a "
+                    "pair's, so zse (and Silicon Labs) secure inter-PAN unicasts only",
+                )
+            )
+            return None
         short: InvalidFrame | None = None  # a MIC cut short: raised once a key is tried
         split = split_interpan_aps if aps.frame_type == 3 else split_aps
         try:
@@ -285,6 +298,8 @@ class CaptureDecoder:
             sealed, short = None, exc
         aux = sealed.aux if sealed is not None else AuxHeader.decode(frame[aps.length :])[0]
         sender = aux.source
+        if sender is None and aps.frame_type == 3 and mac.src_long:
+            sender = mac.src  # inter-PAN: the nonce's source is the MAC source (docs/interpan.md)
         if sender is None and nwk.src is not None:
             sender = self.addresses.get(nwk.src)
         if sender is None and out.security:

@@ -509,7 +509,9 @@ def decode_aps(data: bytes, *, inter_pan: bool = False) -> tuple[Aps, bytes]:
             raise InvalidFrame(f"inter-PAN APS header truncated: needs {size}, got {len(data)}")
         group = struct.unpack_from("<H", data, 1)[0] if delivery == 3 else None
         cluster, profile = struct.unpack_from("<HH", data, size - 4)
-        secured = bool(fc & 0x20) and delivery == 0  # an APS-secured unicast (docs/interpan.md)
+        # the security sub-field on any delivery mode, as Wireshark reads it (packet-zbee-aps.c);
+        # zse and Silicon Labs secure unicasts only, so the decoder opens only those
+        secured = bool(fc & 0x20)
         aps = Aps(3, delivery, secured, False, None, group, cluster, profile, None, None, size)
         return aps, data[size:]
     length = aps_header_length(data)

@@ -7,18 +7,22 @@ The codec, window and carrier are sans-IO; the radio transports are imported laz
 
 from zse.interpan._codec import (
     BROADCAST_ADDRESS,
+    MAX_MAC_FRAME_LENGTH,
     MAX_ZCL_LENGTH,
     MIN_PAYLOAD_LENGTH,
     SE_PROFILE_ID,
     DeliveryMode,
     InterPanFrame,
+    max_payload_length,
 )
 
 __all__ = [
     "BROADCAST_ADDRESS",
+    "MAX_MAC_FRAME_LENGTH",
     "MAX_ZCL_LENGTH",
     "MIN_PAYLOAD_LENGTH",
     "SE_PROFILE_ID",
     "DeliveryMode",
     "InterPanFrame",
+    "max_payload_length",
 ]

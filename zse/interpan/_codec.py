@@ -19,10 +19,15 @@ add two things this codec carries (docs/interpan.md, "Secured inter-PAN"): an AP
 the payload is then the auxiliary header, the encrypted ZCL frame and the MIC, see
 :mod:`zse.interpan.secure`) and inter-PAN message fragments, which travel as ordinary payloads
 (:mod:`zse.interpan.fragment`); a ZCL frame put together from fragments is an
-:class:`InterPanFrame` with :attr:`~InterPanFrame.reassembled` set, never sent as one frame. The
-ZCL frame of one frame is limited to :data:`MAX_ZCL_LENGTH` (93) bytes: a 127-byte PHY frame less
-the largest MAC header (two 64-bit addresses) with FCS, the stub NWK header and the largest stub
-APS header.
+:class:`InterPanFrame` with :attr:`~InterPanFrame.reassembled` set, never sent as one frame.
+
+Lengths: one frame carries what fits a 127-octet PHY frame (802.15.4-2006 6.4.1
+aMaxPHYPacketSize) after its FCS and its own headers, :func:`max_payload_length`: 95 octets
+unicast (Silicon Labs' plugin fills unicast frames to that: ``EMBER_AF_MAXIMUM_INTERPAN_LENGTH``
+125), 101 broadcast, 99 group. Decoding and construction accept up to that. What zse itself
+puts in one frame is :data:`MAX_ZCL_LENGTH` (93): the PHY frame less the largest MAC header and
+the largest stub APS header, a bound every delivery mode fits and the MTU Z-Stack's stub APS
+gives (TI ``stub_aps.c``, ``INTERP_DataReqMTU``).
 
 :meth:`InterPanFrame.to_bytes` gives the MAC frame *without* its FCS (what radios such as EZSP's
 ``sendRawMessage`` take and what :class:`zse.pcap.PcapWriter` writes);
@@ -47,6 +52,7 @@ __all__ = [
     "BROADCAST_ADDRESS",
     "FC_BROADCAST",
     "FC_UNICAST",
+    "MAX_MAC_FRAME_LENGTH",
     "MAX_REASSEMBLED_LENGTH",
     "MAX_ZCL_LENGTH",
     "MIN_PAYLOAD_LENGTH",
@@ -54,6 +60,7 @@ __all__ = [
     "SE_PROFILE_ID",
     "DeliveryMode",
     "InterPanFrame",
+    "max_payload_length",
 ]
 
 BROADCAST_ADDRESS: Final = 0xFFFF
@@ -63,8 +70,13 @@ FC_UNICAST: Final = 0xCC21
 FC_BROADCAST: Final = 0xC801
 #: Stub NWK frame control (SE B.4.2.1): frame type 0b11, protocol version 0x2.
 NWK_STUB_FRAME_CONTROL: Final = 0x000B
-#: Longest ZCL frame an inter-PAN frame carries: 127 - 25 (MAC header with two 64-bit addresses,
-#: and FCS) - 2 (stub NWK) - 7 (largest stub APS header, with a group address) = 93 bytes.
+#: Longest MAC frame without its FCS: aMaxPHYPacketSize 127 (802.15.4-2006 6.4.1) - 2 (FCS);
+#: Silicon Labs' ``EMBER_AF_MAXIMUM_INTERPAN_LENGTH``.
+MAX_MAC_FRAME_LENGTH: Final = 125
+#: Longest ZCL frame zse puts in one inter-PAN frame (the send side): 127 - 25 (largest MAC
+#: header, two 64-bit addresses, and FCS) - 2 (stub NWK) - 7 (largest stub APS header, with a
+#: group address) = 93, which every delivery mode fits and Z-Stack's ``INTERP_DataReqMTU`` is.
+#: A received frame may carry more: :func:`max_payload_length`.
 MAX_ZCL_LENGTH: Final = 93
 #: Shortest payload an inter-PAN frame carries: a ZCL header (frame control, sequence number,
 #: command id) or a fragment's answer are 3 bytes; a fragment 4, a secured frame 9.
@@ -92,6 +104,20 @@ class DeliveryMode(enum.IntEnum):
 
 _APS_FC: Final = {mode: (mode << 2) | _APS_FRAME_TYPE_INTERPAN for mode in DeliveryMode}
 _MODE_BY_APS_FC: Final = {fc: mode for mode, fc in _APS_FC.items()}
+#: Octets before the payload (SE B.4, figures B.2 to B.5): MAC header (23 with a 64-bit
+#: destination, 17 with 0xFFFF), stub NWK frame control (2), stub APS header (5; 7 with a group).
+_HEADER_LENGTH: Final = {
+    DeliveryMode.UNICAST: _UNICAST_HDR.size + _CLUSTER_PROFILE.size,
+    DeliveryMode.BROADCAST: _BCAST_HDR.size + _CLUSTER_PROFILE.size,
+    DeliveryMode.GROUP: _BCAST_HDR.size + _U16.size + _CLUSTER_PROFILE.size,
+}
+
+
+def max_payload_length(mode: DeliveryMode) -> int:
+    """The most octets after the stub APS header one frame of ``mode`` legally carries: a
+    127-octet PHY frame less FCS and headers (95 unicast, 101 broadcast, 99 group). A received
+    frame is accepted up to it; zse sends at most :data:`MAX_ZCL_LENGTH`."""
+    return MAX_MAC_FRAME_LENGTH - _HEADER_LENGTH[mode]
 
 
 def _check_u16(name: str, value: object) -> None:
@@ -172,10 +198,11 @@ class InterPanFrame:
                     f"reassembled ZCL frame of {len(self.payload)} bytes exceeds "
                     f"{MAX_REASSEMBLED_LENGTH}"
                 )
-        elif len(self.payload) > MAX_ZCL_LENGTH:
+        elif len(self.payload) > (limit := max_payload_length(self.delivery_mode)):
             raise ValueError(
-                f"ZCL frame of {len(self.payload)} bytes exceeds the inter-PAN maximum of "
-                f"{MAX_ZCL_LENGTH} (SE Annex B: no fragmentation)"
+                f"ZCL frame of {len(self.payload)} bytes exceeds the {limit} a "
+                f"{self.delivery_mode.name.lower()} inter-PAN frame carries (a 127-octet PHY "
+                "frame; SE Annex B: no fragmentation)"
             )
 
     def from_pan(self, pan_id: int) -> bool:
@@ -259,7 +286,7 @@ class InterPanFrame:
             raise InvalidFrame(f"truncated APS {what} at byte offset {at}")
         cluster, profile = _CLUSTER_PROFILE.unpack_from(data, offset)
         offset += 4
-        _check_payload_size(size - offset, offset)
+        _check_payload_size(size - offset, offset, mode)
         return cls(
             src_pan_id=src_pan,
             src_ieee=EUI64(src),
@@ -275,18 +302,20 @@ class InterPanFrame:
         )
 
 
-def _check_payload_size(size: int, offset: int) -> None:
+def _check_payload_size(size: int, offset: int, mode: DeliveryMode) -> None:
     """:class:`InvalidFrame` for a payload shorter than any inter-PAN payload or longer than
-    one frame carries."""
+    a frame of ``mode`` carries (:func:`max_payload_length`)."""
     if size < MIN_PAYLOAD_LENGTH:
         raise InvalidFrame(
             f"payload at byte offset {offset} is {size} bytes, fewer than the "
             f"{MIN_PAYLOAD_LENGTH} of the shortest (a ZCL header, a fragment's answer)"
         )
-    if size > MAX_ZCL_LENGTH:
+    if size > (limit := max_payload_length(mode)):
         raise InvalidFrame(
-            f"ZCL frame at byte offset {offset} is {size} bytes, more than the "
-            f"inter-PAN maximum of {MAX_ZCL_LENGTH}"
+            f"payload at byte offset {offset} is {size} bytes, more than the {limit} a "
+            f"{mode.name.lower()} inter-PAN frame carries (the frame is "
+            f"{offset + size} bytes, more than the {MAX_MAC_FRAME_LENGTH} of a 127-octet PHY "
+            "frame with its FCS)"
         )
 
 
@@ -354,7 +383,11 @@ def _explain_mac_fc(fc: int) -> str:
     elif dst_mode == 3 and not fc & 0x0020:
         reason = "unicast (64-bit destination) without acknowledgement request"
     elif dst_mode == 2 and fc & 0x0020:
-        reason = "acknowledgement requested on a broadcast"
+        reason = (
+            "16-bit destination with acknowledgement request, a unicast to a short address "
+            "(inter-PAN unicasts go to a 64-bit address; 16-bit is for broadcast 0xFFFF, "
+            "unacknowledged)"
+        )
     else:
         reason = "frame pending, frame version or reserved bits set"
     return f"{where}: {reason} (expected 0xCC21 unicast or 0xC801 broadcast/group)"

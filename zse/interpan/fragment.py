@@ -174,6 +174,11 @@ class Reassembler:
         """When the oldest unfinished message expires."""
         return min((p.deadline for p in self._partials.values()), default=None)
 
+    def holds(self, source: bytes, now: float) -> bool:
+        """Whether a message from ``source`` is being put together (and not overdue)."""
+        self.handle_timeout(now)
+        return source in self._partials
+
     def handle_timeout(self, now: float) -> int:
         """Forget the messages whose next fragment is overdue; how many."""
         late = [src for src, p in self._partials.items() if p.deadline <= now]

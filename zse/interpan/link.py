@@ -112,13 +112,34 @@ class InterPanLink:
             return f"for profile 0x{frame.profile_id:04X}"
         return None
 
+    def addressed(self, frame: InterPanFrame) -> bool:
+        """Whether a received frame is this node's (:meth:`misaddressed` finds nothing); one
+        that is not is logged and goes no further: not opened, not answered, not reassembled."""
+        wrong = self.misaddressed(frame)
+        if wrong is not None:
+            LOGGER.debug("inter-PAN frame from %s dropped: %s", frame.src_ieee, wrong)
+            return False
+        return True
+
+    def admits_fragment(self, frame: InterPanFrame, now: float) -> bool:
+        """Whether a fragment that does not continue a message in progress may be answered
+        and given a reassembly slot: without a window, yes; with one, only while it is open
+        and its rate limiter allows the sender (:meth:`InterPanWindow.admit_source
+        <zse.interpan.window.InterPanWindow.admit_source>`; the whitelist judges the message
+        once whole)."""
+        if self.window is None:
+            return True
+        verdict = self.window.admit_source(frame.src_ieee, now)
+        if verdict is not Verdict.ACCEPTED:
+            LOGGER.debug("inter-PAN fragment from %s: %s", frame.src_ieee, verdict.value)
+            return False
+        return True
+
     def admits(self, frame: InterPanFrame, now: float) -> bool:
         """Whether a received frame is passed on: one addressed to this node
         (:meth:`misaddressed`) that the window accepts if there is a window, else whose
         command the whitelist allows."""
-        wrong = self.misaddressed(frame)
-        if wrong is not None:
-            LOGGER.debug("inter-PAN frame from %s dropped: %s", frame.src_ieee, wrong)
+        if not self.addressed(frame):
             return False
         if self.window is not None:
             verdict = self.window.admit(frame, now)

@@ -1,7 +1,8 @@
 """The sans-IO cores of SE over inter-PAN (SE Annex B.5): what an ESI and a device decide.
 
-:class:`EsiCore` is the ESI's side: which Get Current Price to answer and with what (the price
-in force, within the :func:`reply_limiter` budget), and the unsolicited Publish Price, Display
+:class:`EsiCore` is the ESI's side: which Get Current Price and Get Scheduled Prices to answer
+and with what (the prices, within the :func:`reply_limiter` budget), and the unsolicited
+Publish Price, Display
 Message and Cancel Message it sends. :class:`SeClientCore` is the device's side: it matches
 Publish Price answers to its own requests, keeps the prices it hears in a bounded
 :class:`~zse.price.PriceSchedule`, refuses a display whose message control forbids inter-PAN
@@ -79,6 +80,7 @@ def log_malformed(count: int, error: InvalidFrame) -> None:
 
 # (cluster, command id) of the commands acted on; the direction is checked apart (D.4.2, D.5.2)
 _GET_CURRENT_PRICE: Final = (PRICE, PriceServerCommand.GET_CURRENT_PRICE)  # client to server
+_GET_SCHEDULED_PRICES: Final = (PRICE, PriceServerCommand.GET_SCHEDULED_PRICES)  # the same
 _PUBLISH_PRICE: Final = (PRICE, PriceClientCommand.PUBLISH_PRICE)  # server to client
 _DISPLAY_MESSAGE: Final = (MESSAGING, MessagingClientCommand.DISPLAY_MESSAGE)
 _CANCEL_MESSAGE: Final = (MESSAGING, MessagingClientCommand.CANCEL_MESSAGE)
@@ -288,11 +290,14 @@ class EsiCore:
     ) -> tuple[tuple[SeSend, ...], tuple[PriceRequested, ...]]:
         """Act on one admitted command: ``(frames to send, events)``.
 
-        Only Get Current Price is acted on (D.4.2.3.1): answered by a Publish Price unicast
-        to the requester with the request's sequence number (its :class:`PriceRequested`
-        then waits on :meth:`delivered`), or reported unanswered at once.
+        Get Current Price (D.4.2.3.1) is answered by a Publish Price unicast to the requester
+        with the request's sequence number (its :class:`PriceRequested` then waits on
+        :meth:`delivered`), or reported unanswered at once; Get Scheduled Prices as
+        :meth:`scheduled_prices` says. Nothing else is acted on.
         """
         frame = command.frame
+        if command.key == _GET_SCHEDULED_PRICES and not command.from_server:
+            return self.scheduled_prices(command, now=now, utc=utc), ()
         if command.key != _GET_CURRENT_PRICE or command.from_server:
             LOGGER.debug("ESI ignores %s from %s over inter-PAN", command.name, frame.src_ieee)
             return (), ()
@@ -319,6 +324,33 @@ class EsiCore:
             request=request,
         )
         return (answer,), ()
+
+    def scheduled_prices(self, command: SeCommand, *, now: float, utc: int) -> tuple[SeSend, ...]:
+        """The answers to a Get Scheduled Prices (D.4.2.3.2; Silicon Labs' inter-PAN plugin
+        lists it with Get Current Price among the messages a Price server must take): a
+        Publish Price per price still in force after its start time (0 = now), up to its
+        count (0 = all), unicast to the requester with the request's sequence number, as the
+        network's Price server answers (:meth:`zse.price.PriceSchedule.scheduled`). Each
+        answer takes a :attr:`limiter` token, so a spoofed request costs no more than as many
+        Get Current Price; the answers past the budget are not sent (:attr:`throttled`)."""
+        frame, fields = command.frame, command.fields
+        events = self.schedule.scheduled(int(fields.start_time), int(fields.number_of_events), utc)
+        sends: list[SeSend] = []
+        for event in events:
+            if not self.limiter.allow(frame.src_ieee, now):
+                self.throttled += 1
+                break
+            sends.append(
+                SeSend(
+                    *_PUBLISH_PRICE,
+                    event.to_fields(utc),
+                    tsn=command.header.tsn,
+                    from_server=True,
+                    dst=frame.src_ieee,
+                    dst_pan_id=frame.src_pan_id,
+                )
+            )
+        return tuple(sends)
 
     def delivered(self, send: SeSend, *, ok: bool) -> tuple[PriceRequested, ...]:
         """The events owed once ``send`` was delivered (``ok``) or not (no MAC

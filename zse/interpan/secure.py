@@ -54,7 +54,10 @@ LOGGER = logging.getLogger(__name__)
 
 #: Auxiliary header with the extended nonce (13) + MIC (4): what APS security adds.
 SECURITY_OVERHEAD = 13 + MIC_LENGTH
-#: The longest ZCL frame one APS-secured inter-PAN frame carries.
+#: The longest ZCL frame zse puts in one APS-secured inter-PAN frame (76, either header: the
+#: 93 octets it sends in a frame less 13 + 4). A received one may fill the 95 octets a unicast
+#: carries (:func:`~zse.interpan.max_payload_length`): 78 octets of ZCL, 86 in Silicon Labs'
+#: 5-octet form.
 MAX_SECURED_ZCL_LENGTH = MAX_ZCL_LENGTH - SECURITY_OVERHEAD
 
 _UNICAST_APS_FC = 0x03
@@ -128,7 +131,9 @@ class InterPanSecurity:
 
     ``max_keys`` bounds the key table: the least recently used key goes first. :attr:`dropped`
     counts the frames refused, by reason (``no_key``, ``stale_counter``, ``bad_mic``,
-    ``invalid``, ``unsecured``).
+    ``invalid``; ``unsecured``: a frame given to :meth:`open` that is not APS-secured at all.
+    An unsecured frame of a command the whitelist wants secured is the window's to refuse,
+    ``NOT_WHITELISTED``).
     """
 
     def __init__(
@@ -185,7 +190,11 @@ class InterPanSecurity:
         return sealed
 
     def open(self, frame: InterPanFrame) -> InterPanFrame | None:
-        """The unsecured frame, or None (dropped and counted) if it fails security."""
+        """The unsecured frame, or None (dropped and counted) if it fails security; a frame
+        that is not APS-secured at all is counted ``unsecured``."""
+        if not frame.aps_security:
+            self._drop("unsecured", frame)
+            return None
         entry = self._keys.get(bytes(frame.src_ieee.serialize()))
         if entry is None:
             self._drop("no_key", frame)

@@ -4,11 +4,15 @@
 (:class:`~zse.interpan.link.InterPanLink`, with the window and the whitelist):
 it refuses to send a command the whitelist does not allow (SE Annex B.5: only the commands the
 application chose may cross inter-PAN), numbers outgoing MAC sequence numbers, and yields only
-the received frames the window admits (or, without a window, the whitelisted ones). With an
-:class:`~zse.interpan.secure.InterPanSecurity` it opens APS-secured frames before the window
-judges them (a failing one is dropped and counted) and seals what it is asked to send secured;
-with a :class:`~zse.interpan.fragment.Reassembler` it answers fragments and passes on the
-message once whole, and :meth:`InterPanService.send_message` sends a long one as fragments.
+the received frames the window admits (or, without a window, the whitelisted ones). A received
+frame not addressed to this node (:meth:`InterPanLink.misaddressed
+<zse.interpan.link.InterPanLink.misaddressed>`) is dropped first, before anything else is done
+with it. With an :class:`~zse.interpan.secure.InterPanSecurity` it opens APS-secured frames
+before the window judges them (a failing one is dropped and counted) and seals what it is asked
+to send secured (a transport that cannot carry them, Z-Stack's, is refused at construction);
+with a :class:`~zse.interpan.fragment.Reassembler` it answers unicast fragments (one starting a
+message only if the window lets its sender in) and passes on the message once whole, and
+:meth:`InterPanService.send_message` sends a long one as fragments.
 :func:`serve_meter` and :func:`run_terminal` run the HHT command carrier on top of it; the
 clock is the event loop's, so on the simulator's virtual-time loop nothing waits for real.
 """
@@ -36,7 +40,7 @@ from zse.interpan.fragment import (
 from zse.interpan.hht import CARRIER_CLUSTER_ID, HhtMeter, HhtTerminal, Result
 from zse.interpan.link import InterPanLink, LinkLost, TerminalExchange
 from zse.interpan.secure import MAX_SECURED_ZCL_LENGTH, InterPanSecurity
-from zse.interpan.transports._base import InterPanTransport
+from zse.interpan.transports._base import InterPanTransport, SecuredInterPanUnsupported
 from zse.interpan.window import CommandWhitelist, InterPanWindow
 from zse.zcl.endpoint import ZclMessage, ZclPort
 
@@ -70,6 +74,12 @@ class InterPanService:
         reassembler: Reassembler | None = None,
         fragment_timeout: float = 2.0,
     ) -> None:
+        if security is not None and not getattr(transport, "carries_aps_security", True):
+            raise SecuredInterPanUnsupported(
+                f"{type(transport).__name__} cannot carry APS-secured inter-PAN frames (Z-Stack "
+                "refuses to send them and drops them on receipt): use an EZSP radio or the "
+                "simulator for secured inter-PAN, or no security"
+            )
         self.transport = transport
         #: Link keys and counters of APS-secured inter-PAN (None: secured frames are dropped).
         self.security = security
@@ -222,6 +232,8 @@ class InterPanService:
     async def _run_pump(self) -> None:
         try:
             async for received in self.transport:
+                if not self.link.addressed(received):
+                    continue  # not this node's: not opened, answered or reassembled
                 frame = await self._incoming(received)
                 if frame is not None and self.link.admits(frame, self.now()):
                     for inbox in self._inboxes:
@@ -232,7 +244,10 @@ class InterPanService:
                 inbox._close()
 
     async def _incoming(self, frame: InterPanFrame) -> InterPanFrame | None:
-        """Security and fragments, before the window: the frame to judge, or None."""
+        """Security and fragments of a frame addressed to this node, before the window: the
+        frame to judge, or None. Fragments and their responses are unicast only (Silicon
+        Labs' ``interpanFragmentationSendUnicast``): a broadcast or group payload is judged as
+        ZCL."""
         if frame.aps_security:
             if self.security is None:
                 self.dropped["secured"] += 1
@@ -241,6 +256,8 @@ class InterPanService:
             if opened is None:
                 return None
             frame = opened
+        if frame.delivery_mode is not DeliveryMode.UNICAST:
+            return frame
         if is_fragment_response(frame.payload):
             queue = self._responses.get(bytes(frame.src_ieee.serialize()))
             if queue is not None and (frame.verified or self.security is None):
@@ -251,13 +268,15 @@ class InterPanService:
         return await self._reassemble(frame)
 
     async def _reassemble(self, frame: InterPanFrame) -> InterPanFrame | None:
-        """A fragment: answered, and the whole message once complete."""
+        """A fragment: answered, and the whole message once complete. One that does not
+        continue a message in progress must first pass the window (open, rate limit)."""
         if self.reassembler is None or (self.security is not None and not frame.verified):
             self.dropped["fragment"] += 1  # fragments come secured once keys are in use
             return None
-        response, whole = self.reassembler.receive(
-            bytes(frame.src_ieee.serialize()), frame.payload, self.now()
-        )
+        source, now = bytes(frame.src_ieee.serialize()), self.now()
+        if not self.reassembler.holds(source, now) and not self.link.admits_fragment(frame, now):
+            return None  # counted by the window
+        response, whole = self.reassembler.receive(source, frame.payload, now)
         await self._send_raw(
             response, frame.cluster_id, frame.src_ieee, frame.src_pan_id, secure=frame.verified
         )

@@ -87,14 +87,21 @@ class AllowedCommand:
 
 
 #: The SE commands zse carries over inter-PAN (SE Annex B.5 and D.4.2 / D.5.2):
-#: Price: Get Current Price (client to server) answered by Publish Price; Messaging: Display
-#: Message and Cancel Message (server to client).
+#: Price: Get Current Price and Get Scheduled Prices (client to server) answered by Publish
+#: Price; Messaging: Display Message and Cancel Message (server to client). The same set as
+#: Silicon Labs' inter-PAN plugin (``interpan.c``: its required and response messages).
 SE_INTERPAN_COMMANDS: tuple[AllowedCommand, ...] = (
     AllowedCommand(
         PRICE,
         Direction.Client_to_Server,
         PriceServerCommand.GET_CURRENT_PRICE,
         "price.get_current_price",
+    ),
+    AllowedCommand(
+        PRICE,
+        Direction.Client_to_Server,
+        PriceServerCommand.GET_SCHEDULED_PRICES,
+        "price.get_scheduled_prices",
     ),
     AllowedCommand(
         PRICE, Direction.Server_to_Client, PriceClientCommand.PUBLISH_PRICE, "price.publish_price"
@@ -444,6 +451,20 @@ class InterPanWindow:
             self.close()
             return True
         return False
+
+    def admit_source(self, source: EUI64, now: float) -> Verdict:
+        """Decide about a received frame whose command cannot be judged yet (a fragment that
+        starts a message: the whitelist judges the message once whole): the window must be
+        open and the rate limiter must allow ``source``."""
+        self.handle_timeout(now)
+        if self._closes_at is None:
+            verdict = Verdict.CLOSED
+        elif not self.limiter.allow(source, now):
+            verdict = Verdict.RATE_LIMITED
+        else:
+            verdict = Verdict.ACCEPTED
+        self.counts[verdict] += 1
+        return verdict
 
     def admit(self, frame: InterPanFrame, now: float) -> Verdict:
         """Decide about one received frame."""

@@ -24,10 +24,19 @@ Inter-PAN (SE Annex B, :class:`ZnpTransport`): Z-Stack implements SE Annex B its
   destination PAN id; the address mode gives the delivery mode (64-bit: unicast, 0xFFFF:
   broadcast, group); Z-Stack fills in the MAC sequence number, the source PAN id and the source
   IEEE address itself, and the profile is the registered endpoint's; ``AF.DataConfirm`` reports
-  the MAC outcome;
+  the MAC outcome with the request's transaction id (TI ``stub_aps.c``: the MAC handle is the
+  transID, ``INTERP_DataConfirm`` confirms with it), which the transport numbers itself, one
+  per send in flight, so each confirmation reaches its own send;
 - ``AF.IncomingMsgExt`` (64-bit source address) delivers received frames; the MAC sequence
   number and destination PAN id are not reported, so received frames carry ``sequence=0`` and
   the local PAN id.
+
+Z-Stack sends at most 93 octets after the stub APS header (``INTERP_DataReqMTU``) and cannot
+carry APS-secured inter-PAN at all: its stub APS answers a secured request ``ZApsNotSupported``
+(``StubAPS_BuildFrameControl``) and drops every received frame with the APS security bit
+(``INTERP_DataIndication``). :meth:`ZnpTransport.send` refuses a secured frame with
+:class:`~zse.interpan.transports.SecuredInterPanUnsupported` before anything is sent; the
+secured installer handover needs EZSP (or the simulator).
 
 zigpy-znp's ``prefer_endpoint_1`` option must be off for SE (otherwise zigpy-znp sends the
 coordinator's SE-profile traffic from endpoint 1, the ZHA endpoint):
@@ -55,9 +64,10 @@ from zse.interpan._codec import (
     SE_PROFILE_ID,
     DeliveryMode,
     InterPanFrame,
+    max_payload_length,
 )
-from zse.interpan.transports._base import ReceiveQueue
-from zse.radios import KeyTableFull, LinkKeyInstallError
+from zse.interpan.transports._base import ReceiveQueue, SecuredInterPanUnsupported
+from zse.radios import KeyTableFull, LinkKeyInstallError, install_failure
 
 __all__ = [
     "INTER_PAN_ENDPOINT",
@@ -80,9 +90,14 @@ Z_BUFFER_FULL = 0x11
 async def install_link_key(znp: ZNP, partner: EUI64, nwk: int, key: bytes) -> None:
     """Write ``key`` as the link key shared with ``partner`` (whose NWK address is ``nwk``)."""
     api: Any = znp
-    response = await api.request(
-        c.ZDO.SetLinkKey.Req(NWK=t.NWK(nwk), IEEE=partner, LinkKeyData=t.KeyData(key))
-    )
+    try:
+        response = await api.request(
+            c.ZDO.SetLinkKey.Req(NWK=t.NWK(nwk), IEEE=partner, LinkKeyData=t.KeyData(key))
+        )
+    except Exception as exc:  # zigpy-znp's message repeats the request, key included
+        raise install_failure(
+            f"Z-Stack ZDO.SetLinkKey for {partner} (0x{nwk:04X})", exc, command="ZDO.SetLinkKey"
+        ) from None
     status = int(response.Status)
     if status != SUCCESS:
         error = KeyTableFull if status == Z_BUFFER_FULL else LinkKeyInstallError
@@ -127,7 +142,10 @@ class ZnpTransport(ReceiveQueue):
 
     ``endpoint`` is the local SE endpoint; ``ieee`` and ``pan_id`` are the coordinator's own
     (used to describe received frames, whose MAC destination Z-Stack does not report).
+    Unsecured frames only (:attr:`carries_aps_security` is False, see the module docstring).
     """
+
+    carries_aps_security = False
 
     def __init__(
         self,
@@ -150,6 +168,8 @@ class ZnpTransport(ReceiveQueue):
         self.profile_id = profile_id
         self.confirm_timeout = confirm_timeout
         self._listener: Any = None
+        self._next_tsn = 0
+        self._in_flight: set[int] = set()
 
     @classmethod
     def from_application(cls, app: Any, *, endpoint: int, maxsize: int = 64) -> ZnpTransport:
@@ -200,7 +220,20 @@ class ZnpTransport(ReceiveQueue):
         await self._inter_pan_ctl(t.InterPanCommand.Clr, None)
 
     async def send(self, frame: InterPanFrame) -> None:
-        """``AF.DataRequestExt`` to endpoint 0xFE, then wait for its ``AF.DataConfirm``."""
+        """``AF.DataRequestExt`` to endpoint 0xFE, then wait for its ``AF.DataConfirm``
+        (matched on the endpoint and a transaction id unique among this transport's sends in
+        flight). :class:`~zse.interpan.transports.SecuredInterPanUnsupported` for an
+        APS-secured frame, :class:`ValueError` for one Z-Stack cannot send as given."""
+        if frame.aps_security:
+            raise SecuredInterPanUnsupported(
+                "Z-Stack cannot send APS-secured inter-PAN frames (its stub APS refuses "
+                "security, TI stub_aps.c); use an EZSP radio (EzspTransport) or the simulator"
+            )
+        if len(frame.payload) > MAX_ZCL_LENGTH:
+            raise ValueError(
+                f"Z-Stack sends at most {MAX_ZCL_LENGTH} octets in an inter-PAN frame "
+                f"(INTERP_DataReqMTU), not {len(frame.payload)}"
+            )
         if frame.profile_id != self.profile_id:
             raise ValueError(
                 f"Z-Stack sends with the endpoint's profile 0x{self.profile_id:04X}, "
@@ -214,7 +247,23 @@ class ZnpTransport(ReceiveQueue):
             dst = t.AddrModeAddress(mode=t.AddrMode.Group, address=frame.group_id)
         else:
             dst = t.AddrModeAddress(mode=t.AddrMode.Broadcast, address=BROADCAST_ADDRESS)
-        tsn = frame.payload[1] if len(frame.payload) > 1 else 0
+        tsn = self._take_tsn()
+        try:
+            await self._request(frame, dst, tsn)
+        finally:
+            self._in_flight.discard(tsn)
+
+    def _take_tsn(self) -> int:
+        """The next transaction id not in flight: Z-Stack confirms with it, and zigpy-znp
+        gives each confirmation to the first listener that matches it."""
+        for _ in range(0x100):
+            tsn, self._next_tsn = self._next_tsn, (self._next_tsn + 1) & 0xFF
+            if tsn not in self._in_flight:
+                self._in_flight.add(tsn)
+                return tsn
+        raise OSError("256 inter-PAN sends are already waiting for Z-Stack's AF.DataConfirm")
+
+    async def _request(self, frame: InterPanFrame, dst: Any, tsn: int) -> None:
         request = c.AF.DataRequestExt.Req(
             DstAddrModeAddress=dst,
             DstEndpoint=INTER_PAN_ENDPOINT,
@@ -260,15 +309,15 @@ class ZnpTransport(ReceiveQueue):
         if source.mode != t.AddrMode.IEEE or msg.SrcEndpoint != INTER_PAN_ENDPOINT:
             return  # an ordinary (intra-PAN) message for this endpoint: zigpy-znp's business
         data = bytes(msg.Data)
-        if len(data) > MAX_ZCL_LENGTH:
-            self.invalid += 1
-            return
         if msg.GroupId:
             mode, group = DeliveryMode.GROUP, int(msg.GroupId)
         elif msg.WasBroadcast:
             mode, group = DeliveryMode.BROADCAST, None
         else:
             mode, group = DeliveryMode.UNICAST, None
+        if len(data) > max_payload_length(mode):
+            self.invalid += 1
+            return
         dst: EUI64 | int = self.ieee if mode is DeliveryMode.UNICAST else BROADCAST_ADDRESS
         self.deliver(
             InterPanFrame(

@@ -21,10 +21,14 @@ import warnings
 from importlib.metadata import entry_points
 from typing import Any
 
-from zse.interpan.transports._base import InterPanTransport, ReceiveQueue
+from zse.interpan.transports._base import (
+    InterPanTransport,
+    ReceiveQueue,
+    SecuredInterPanUnsupported,
+)
 from zse.interpan.transports.sim import SimTransport
 
-__all__ = ["InterPanTransport", "ReceiveQueue", "SimTransport"]
+__all__ = ["InterPanTransport", "ReceiveQueue", "SecuredInterPanUnsupported", "SimTransport"]
 
 #: The entry-point group in which a radio module declares its inter-PAN transport class.
 ENTRY_POINT_GROUP = "zse.interpan.transports"

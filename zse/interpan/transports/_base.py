@@ -5,14 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from zse.errors import InvalidFrame
 from zse.interpan._codec import InterPanFrame
 
-__all__ = ["InterPanTransport", "ReceiveQueue"]
+__all__ = ["InterPanTransport", "ReceiveQueue", "SecuredInterPanUnsupported"]
 
 LOGGER = logging.getLogger(__name__)
+
+
+class SecuredInterPanUnsupported(ValueError):
+    """The transport cannot carry APS-secured inter-PAN frames (docs/interpan.md, "Secured
+    inter-PAN"): raised before anything is sent. Z-Stack's stub APS refuses APS security on
+    an inter-PAN send and drops every secured inter-PAN frame it receives (TI ``stub_aps.c``,
+    ``StubAPS_BuildFrameControl`` and ``INTERP_DataIndication``); a raw-MAC transport (EZSP's
+    :class:`~zse.radios.ezsp.EzspTransport`, the simulator's
+    :class:`~zse.interpan.transports.sim.SimTransport`) carries them, zse securing them on the
+    host."""
 
 
 @runtime_checkable
@@ -37,6 +47,10 @@ class ReceiveQueue:
     do not decode are counted in :attr:`invalid` and logged, never raised into the radio
     library's callback loop.
     """
+
+    #: Whether APS-secured frames go out and come in as such (False: the radio's firmware
+    #: builds and filters the stub APS header itself, as Z-Stack's does).
+    carries_aps_security: ClassVar[bool] = True
 
     def __init__(self, maxsize: int = 64) -> None:
         self._queue: asyncio.Queue[InterPanFrame | None] = asyncio.Queue(maxsize)
