@@ -8,6 +8,7 @@ the gateway's answer loses nothing and does nothing twice."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -155,6 +156,10 @@ async def test_register_send_cancel_and_deprovision_through_the_gateways(
         assert message.status == 202, message
         note = message.body["id"]
         await finished(service, note, {"delivered"})
+        # each device's job carries the message's window from the send's creation (a job
+        # carried out late shows what is left of it, nothing once it is over), not "now"
+        created = service.running.headend.records.sends[note].created
+        assert await _job_starts(service, note) == {created}
         cancel = await service.call("POST", f"/sends/{note}/cancel")
         assert cancel.status == 202, cancel
 
@@ -176,6 +181,15 @@ async def test_register_send_cancel_and_deprovision_through_the_gateways(
         assert back.status == 201, back
         await wait_state(service, macs[:1], "pending provisioning")  # the gateway admitted it
         assert gw.provisioned[canonical_eui64(macs[0])] == 2
+
+
+async def _job_starts(service: Api, send: int) -> set[int]:
+    """The start times of the message jobs of ``send``."""
+    queue = service.running.headend.queue
+    assert queue is not None
+    async with queue.transaction("read jobs") as db:
+        rows = await db.fetch("SELECT payload FROM headend_jobs WHERE send = ?", (send,))
+    return {json.loads(row[0])["start_time"] for row in rows}
 
 
 async def _payloads(service: Api) -> list[Any]:

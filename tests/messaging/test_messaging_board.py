@@ -254,3 +254,115 @@ def test_a_message_received_already_over_still_applies_what_fell_due():
     assert not [h for h in board._held.values() if h.shown]
     deadline = board.next_deadline()
     assert deadline is None or deadline > T0 + 60
+
+
+# -- F1/F2: Cancel All Messages learnt late, and its repeats -----------------------------------
+
+
+def test_a_cancel_all_learnt_late_spares_messages_received_after_its_time():
+    """A Cancel All the device missed, learnt from Get Message Cancellation at start-up, clears
+    only what was received before its implementation time (SE D.5.2.3.4, D.5.2.4.3)."""
+    board = MessageBoard()
+    board.display(msg(1, "before"), T0)
+    board.display(msg(2, "after", confirmation_required=True), T0 + 65)
+    board.display(msg(3, "scheduled after", start_time=T0 + 86_400), T0 + 70)
+    board.confirm(2, T0 + 66)
+    assert board.current().message_id == 2  # it replaced message 1
+    assert board.cancel_all(T0 + 60, T0 + 500) == []  # the ESI's Cancel All at T0 + 60
+    assert [m.message_id for m in board.held()] == [2, 3]
+    assert board.current().message_id == 2
+    assert board.confirmation_of(2) is not None
+    assert board.last_cancel_all == T0 + 60
+
+
+def test_a_cancel_all_learnt_late_clears_what_was_held_before_it():
+    board = MessageBoard()
+    board.display(msg(1, "before", start_time=T0 + 86_400), T0)
+    board.display(msg(2, "after"), T0 + 100)
+    assert kinds(board.cancel_all(T0 + 50, T0 + 200)) == [("MessageCancelled", 1)]
+    assert [m.message_id for m in board.held()] == [2]
+
+
+def test_a_cancel_all_within_the_clock_skew_of_the_last_is_a_repeat():
+    """The device applied Cancel All "now" with its own clock, one second behind the ESI's; Get
+    Message Cancellation then returns the ESI's time for it: the same Cancel All."""
+    board = MessageBoard()
+    board.display(msg(1, "old"), T0)
+    board.cancel_all(0, T0 + 9)  # the ESI recorded T0 + 10
+    assert board.last_cancel_all == T0 + 9
+    board.display(msg(11, "kept"), T0 + 9)
+    assert board.cancel_all(T0 + 10, T0 + 9 + 3600) == []
+    assert [m.message_id for m in board.held()] == [11]
+    assert board.last_cancel_all == T0 + 10  # asked after the ESI's time from now on
+    # a pending one is recognised within the skew too
+    board.cancel_all(T0 + 8000, T0 + 3700)
+    assert board.cancel_all(T0 + 8003, T0 + 3710) == []
+    assert [w for w, _ in board._cancel_alls] == [T0 + 8000]
+
+
+# -- F4: a copy of a held message with another start encoding ---------------------------------
+
+
+def test_a_copy_with_another_start_encoding_is_the_same_message_and_keeps_its_confirmation():
+    board = MessageBoard()
+    # received 3 s late (a retry, a sleepy device): the ESI counts from its own send time
+    board.display(msg(9, confirmation_required=True, duration_in_minutes=10), T0 + 3)
+    board.confirm(9, T0 + 10)
+    # Get Last Message at T0 + 300 (ESI's count): 5 minutes left; the end moves 3 s earlier
+    assert board.display(msg(9, confirmation_required=True, duration_in_minutes=5), T0 + 300) == []
+    # the absolute start the ESI sent it with (as zse's DRLC and Price servers re-send)
+    copy = msg(9, confirmation_required=True, start_time=T0, duration_in_minutes=10)
+    assert board.display(copy, T0 + 320) == []
+    assert board.confirmation_of(9) is not None
+    with pytest.raises(MessageError, match="already confirmed"):
+        board.confirm(9, T0 + 330)
+    assert board.next_deadline() == T0 + 603  # within the tolerance: not re-timed
+
+
+def test_a_copy_moved_beyond_the_tolerance_is_retimed_keeping_confirmation_and_unlock():
+    board = MessageBoard()
+    secret = msg(4, "secret", protected=True, confirmation_required=True, duration_in_minutes=10)
+    board.display(secret, T0)
+    board.unlock(4)
+    board.confirm(4, T0 + 5)
+    # the ESI now says 30 minutes from T0 + 60: re-timed, nothing told, confirmation kept
+    later = msg(4, "secret", protected=True, confirmation_required=True, duration_in_minutes=30)
+    assert board.display(later, T0 + 60) == []
+    assert board.next_deadline() == T0 + 60 + 1800
+    assert board.showing().text == "secret"
+    assert board.confirmation_of(4) is not None
+    # moved to the future: off the display until then, and back on at its start
+    future = msg(4, "secret", protected=True, confirmation_required=True,
+                 start_time=T0 + 3600, duration_in_minutes=10)  # fmt: skip
+    assert kinds(board.display(future, T0 + 70)) == [("MessageReplaced", 4),
+                                                     ("MessageScheduled", 4)]  # fmt: skip
+    assert kinds(board.handle_timeout(T0 + 3600)) == [("MessageDisplayed", 4)]
+    assert board.showing().text == "secret"  # still unlocked
+    # ended by the copy: expired
+    ended = msg(4, "secret", protected=True, confirmation_required=True,
+                start_time=T0, duration_in_minutes=1)  # fmt: skip
+    assert kinds(board.display(ended, T0 + 3700)) == [("MessageExpired", 4)]
+
+
+def test_the_esis_confirmed_bit_marks_a_held_message_confirmed():
+    """Extended Message Control bit 0 (SE 1.2): the ESI has this device's confirmation."""
+    board = MessageBoard()
+    board.display(msg(5, confirmation_required=True), T0, confirmed=True)
+    assert board.is_confirmed(5)
+    with pytest.raises(MessageError, match="already confirmed"):
+        board.confirm(5, T0 + 1)
+    # a held message learns it from a copy; a copy without it never takes it away
+    board.display(msg(6, confirmation_required=True), T0 + 2)
+    assert not board.is_confirmed(6)
+    board.display(msg(6, confirmation_required=True), T0 + 3, confirmed=True)
+    assert board.is_confirmed(6)
+    board.display(msg(6, confirmation_required=True), T0 + 4)
+    assert board.is_confirmed(6)
+    records = board.to_records()
+    assert records["msg/00000006"]["esi_confirmed"] is True
+    assert MessageBoard.from_records(records).is_confirmed(6)
+    # a record written before the field loads as not confirmed by the ESI
+    board.display(msg(7, confirmation_required=True), T0 + 5)
+    old = board.to_records()
+    assert "esi_confirmed" not in old["msg/00000007"]
+    assert not MessageBoard.from_records(old).is_confirmed(7)

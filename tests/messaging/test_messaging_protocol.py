@@ -4,6 +4,7 @@ loop: each received command -> sends, events and Default Response status; each a
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from typing import Any
 
@@ -205,7 +206,7 @@ def test_display_records_then_sends(to, sends) -> None:
     server = MessagingServerProtocol()
     stored, step = server.display(Message(message_id=1, text="hi"), T0, to=to, device=DEVICE)
     assert server.messages.messages[1] is stored
-    assert (stored.sent_at, stored.device) == (T0, DEVICE)
+    assert (stored.sent_at, stored.devices) == (T0, frozenset({DEVICE}))
     assert sent(step) == sends
     assert all(s.default_response for s in step.sends)  # the delivery rule decides per address
 
@@ -379,3 +380,50 @@ def test_get_message_cancellation_asks_after_the_last_cancel_all_then_follows_an
     assert client.get_message_cancellation(T0 + 31).payload == (T0 + 31).to_bytes(4, "little")
     msg, command = esi_frame(DISPLAY, HI)
     assert client.next_cancellation(msg, command) is None  # not a Cancel All: no more
+
+
+# -- F9: a command id D.5 does not define ----------------------------------------------------
+
+
+def test_a_command_the_cluster_does_not_define_is_unsup_cluster_command_on_both_sides() -> None:
+    """ZCL: UNSUP_CLUSTER_COMMAND (0x81) for a command the cluster lacks, MALFORMED_COMMAND
+    (0x80) only for a defined one whose payload is wrong."""
+    unknown = types.SimpleNamespace()
+    msg = dataclasses.replace(frame(GET_LAST)[0], command_id=0x07)
+    assert server_with().receive(msg, unknown, T0) == Step(
+        status=foundation.Status.UNSUP_CLUSTER_COMMAND
+    )
+    msg, _ = frame(0x07, from_server=True)
+    assert client_with(SHOWN).receive(msg, unknown, T0) == Step(
+        status=foundation.Status.UNSUP_CLUSTER_COMMAND
+    )
+
+
+# -- F4: the ESI's "confirmed" bit ---------------------------------------------------------------
+
+
+def test_the_extended_control_confirmed_bit_marks_the_message_confirmed() -> None:
+    message = Message(message_id=1, text="hi", confirmation_required=True)
+    client = client_with()
+    msg, command = esi_frame(DISPLAY, display_payload(message, confirmed=True))
+    assert [type(e) for e in client.receive(msg, command, T0).events] == [MessageDisplayed]
+    assert client.board.is_confirmed(1)
+    client = client_with()
+    msg, command = esi_frame(DISPLAY, display_payload(message, confirmed=False))
+    client.receive(msg, command, T0)
+    assert not client.board.is_confirmed(1)
+    msg, command = esi_frame(DISPLAY, display_payload(message))  # SE 1.0/1.1: no trailer
+    client.receive(msg, command, T0)
+    assert not client.board.is_confirmed(1)
+
+
+def test_a_second_send_of_the_same_message_goes_as_get_last_message_answers_it() -> None:
+    """The headend's fleet path: one message id sent device by device (SE D.5.2.4.1)."""
+    server = MessagingServerProtocol()
+    m = Message(message_id=1, text="hi", duration_in_minutes=10)
+    _, first = server.display(m, T0, to=TO, device=DEVICE)
+    assert sent(first) == [(TO, DISPLAY, display_payload(m))]
+    other = Destination.device(0x2B3C, 1)
+    _, second = server.display(m, T0 + 150, to=other, device="00:0d:6f:00:0a:00:00:02")
+    retimed = Message(message_id=1, text="hi", duration_in_minutes=8)  # 450 s left: 8 min
+    assert sent(second) == [(other, DISPLAY, display_payload(retimed))]

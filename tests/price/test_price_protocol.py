@@ -341,7 +341,6 @@ def test_price_has_nothing_timed(core: PriceServerProtocol | PriceClientProtocol
     ("core", "msg"),
     [
         (PriceServerProtocol(), frame(GET_SCHEDULED, b"\x01")),  # start time cut short
-        (PriceServerProtocol(), frame(0x09)),  # not in the wire
         (PriceClientProtocol(), frame(PUBLISH, b"\x01\x00", from_server=True)),
     ],
 )
@@ -349,6 +348,12 @@ def test_the_shell_answers_a_payload_that_does_not_decode_as_malformed(
     core: PriceServerProtocol | PriceClientProtocol, msg: ZclMessage
 ) -> None:
     assert _step(core, msg, lambda: NOW) == Step(status=MALFORMED)
+
+
+def test_the_shell_answers_a_command_price_does_not_define_as_unsupported() -> None:
+    """ZCL 2.5.12: no such command is UNSUP_CLUSTER_COMMAND, not a malformed one."""
+    step = _step(PriceServerProtocol(), frame(0x09), lambda: NOW)
+    assert step == Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
 
 
 # -- the shells: Rx On When Idle over the air ------------------------------------------------------

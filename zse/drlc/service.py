@@ -54,6 +54,7 @@ from zse.se.ids import DRLC, DrlcAttribute, DrlcServerCommand
 from zse.se.types import SignatureType
 from zse.store import Batch, Store
 from zse.time.service import system_clock
+from zse.zcl.codec import refusal
 from zse.zcl.delivery import Destination, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream, collecting, in_hand
@@ -308,7 +309,7 @@ class DrlcClient:
             command = self.protocol.decode(msg)
         except InvalidFrame as exc:
             LOGGER.warning("bad DRLC command from 0x%04X: %s", msg.src_nwk, exc)
-            return foundation.Status.MALFORMED_COMMAND
+            return refusal(exc)
         if command is None:  # a client's frame: the protocol answers it
             return self.protocol.receive(msg, command, self.clock()).status
         step = await self._run(lambda now: self.protocol.receive(msg, command, now))
@@ -696,7 +697,7 @@ class DrlcServer:
             command = self.protocol.decode(msg)
         except InvalidFrame as exc:
             LOGGER.warning("bad DRLC command from 0x%04X: %s", msg.src_nwk, exc)
-            return foundation.Status.MALFORMED_COMMAND
+            return refusal(exc)
         async with self._lock:
             step = self.protocol.receive(msg, command, self.clock())
             fresh = [event for event in step.events if _fresh(event)]

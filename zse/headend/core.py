@@ -382,6 +382,9 @@ class Outcome(enum.Enum):
     COMPLETED = "completed"
     OPTED_OUT = "opted out"
     REJECTED = "rejected"
+    #: Cancelled by the retailer, or superseded (Report Event Status 0x07); for a message, also
+    #: one that was over (its duration ran out) before its device could be reached again: not
+    #: sent, and not retried (``detail`` says why).
     CANCELLED = "cancelled"
 
 

@@ -72,6 +72,10 @@ _FROM_ESI = {
     EsiOutcome.DELIVERED: Outcome.DELIVERED,
     EsiOutcome.OFFLINE: Outcome.OFFLINE,
     EsiOutcome.SKIPPED: Outcome.SKIPPED,
+    # A retry of a message that is over by then (its duration ran out, or the ESI cancelled
+    # it; SE D.5.2.4.1 would not answer it): not sent, final, never retried again; the ESI's
+    # detail says why.
+    EsiOutcome.ENDED: Outcome.CANCELLED,
 }
 #: Seconds of outcomes read again from the queue at each look (workers' clocks differ).
 _CLOCK_MARGIN = 10.0
@@ -470,7 +474,10 @@ class Headend:
         the message id or issuer event id is the send id)."""
         assert self.queue is not None
         if send.kind is SendKind.MESSAGE:
-            payload = dataclasses.asdict(self._message(send))
+            # its window from the send's creation (D.5.2.3.1.1.3): a job carried out late, or
+            # again after the device was offline, shows what is left of it, nothing once over
+            message = dataclasses.replace(self._message(send), start_time=send.created)
+            payload = dataclasses.asdict(message)
         else:
             payload = dataclasses.asdict(_lce_request(send).event(send.id, send.created))
         devices = [
@@ -553,7 +560,9 @@ class Headend:
                 continue
             reported = _FROM_ESI[result.outcome]
             after = advance(before.outcome, reported)
-            attempts = before.attempts + (result.outcome is not EsiOutcome.SKIPPED)
+            attempts = before.attempts + (
+                result.outcome in (EsiOutcome.DELIVERED, EsiOutcome.OFFLINE)
+            )
             if after is None:
                 after = before.outcome
             record = replace(
@@ -589,7 +598,9 @@ class Headend:
                 queue.put_nowait(record)
 
     async def _retry(self, due: list[tuple[int, str]]) -> None:
-        """Try the due devices again, one unicast each."""
+        """Try the due devices again, one unicast each. A message is sent as the ESI holds it
+        now (its remaining duration); one over by then is not sent, and the device's outcome
+        becomes ``cancelled`` (final: not tried again) with the ESI's reason as its detail."""
         for send_id, device in due:
             send = self.records.sends.get(send_id)
             record = self.records.outcomes.get(send_id, {}).get(device)

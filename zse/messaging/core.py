@@ -40,12 +40,15 @@ from zse.records import (
 )
 
 __all__ = [
+    "CANCEL_ALL_SKEW",
     "DURATION_UNTIL_CHANGED",
     "MAX_RESPONSE_BYTES",
+    "RETIME_TOLERANCE",
     "START_NOW",
     "BoardEvent",
     "Confirmation",
     "ConfirmationRecord",
+    "ConfirmationRefused",
     "InvalidMessage",
     "Message",
     "MessageBoard",
@@ -58,6 +61,7 @@ __all__ = [
     "MessageStore",
     "MessageTooLong",
     "StoredMessage",
+    "confirmed_in_command",
     "max_message_bytes",
     "max_zcl_payload",
     "message_from_command",
@@ -123,6 +127,17 @@ def text_length(text: str) -> int:
 
 class MessageError(ZseError, ValueError):
     """A messaging request that the spec does not allow (e.g. confirming twice)."""
+
+
+class ConfirmationRefused(MessageError):
+    """The ESI answered a Message Confirmation (D.5.2.4.2) with a failure status in its Default
+    Response (NOT_FOUND: it does not hold the message; INVALID_FIELD...): the confirmation is not
+    sent again. ``status`` is the ZCL status value."""
+
+    def __init__(self, message_id: int, status: int, name: str) -> None:
+        super().__init__(f"the ESI refused the confirmation of message {message_id}: {name}")
+        self.message_id = message_id
+        self.status = status
 
 
 class MessageTooLong(MessageError):
@@ -212,7 +227,9 @@ def _is_octets(value: object) -> bool:
 
 def message_from_command(command: Any, *, protected: bool) -> Message:
     """The :class:`Message` a decoded Display (Protected) Message carries (SE D.5.2.3.1,
-    D.5.2.3.3): ``command`` is any object with the command's fields as attributes."""
+    D.5.2.3.3): ``command`` is any object with the command's fields as attributes. The
+    Extended Message Control is not part of the message (it is this device's confirmation
+    status): :func:`confirmed_in_command` reads it."""
     control = command.message_control
     return Message(
         message_id=int(command.message_id),
@@ -225,6 +242,17 @@ def message_from_command(command: Any, *, protected: bool) -> Message:
         enhanced_confirmation_required=bool(control.enhanced_confirmation_required),
         protected=protected,
     )
+
+
+#: Extended Message Control bit 0, "Message Confirmation Status" (SE 1.2 D.5.2.3.1.1.6).
+_EXTENDED_CONFIRMED = 0x01
+
+
+def confirmed_in_command(command: Any) -> bool:
+    """Whether a decoded Display (Protected) Message says this device already confirmed it:
+    Extended Message Control bit 0 (SE 1.2 D.5.2.3.1.1.6; absent in SE 1.0/1.1 frames: no)."""
+    extended = getattr(command, "extended_message_control", None)
+    return extended is not None and bool(int(extended) & _EXTENDED_CONFIRMED)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,14 +286,24 @@ class Confirmation:
 
 @dataclass(frozen=True, kw_only=True)
 class StoredMessage:
-    """A message the ESI sent: to whom (``device`` EUI-64 text or ``group`` id, or everyone),
-    when, and whether it was cancelled (and when)."""
+    """A message the ESI sent: to whom, when, and whether it was cancelled (and when).
+
+    ``devices`` (EUI-64 texts) and ``groups`` (group ids) are everyone it was sent to: the same
+    message sent to several devices one by one reaches each (SE D.5.2.4.1 Get Last Message);
+    both empty means everyone (a broadcast). ``sent_at`` is when it was first sent: its window
+    runs from then (start time 0) whoever it was sent to later.
+    """
 
     message: Message
     sent_at: int
-    device: str | None = None
-    group: int | None = None
+    devices: frozenset[str] = frozenset()
+    groups: frozenset[int] = frozenset()
     cancelled_at: int | None = None
+
+    @property
+    def everyone(self) -> bool:
+        """Sent to every device (a broadcast)."""
+        return not self.devices and not self.groups
 
     @property
     def starts(self) -> int:
@@ -285,24 +323,66 @@ class StoredMessage:
         end = self.ends
         return end is None or now < end
 
+    def started(self, now: int) -> bool:
+        """Whether it was on the devices' displays at some time by ``now``: started, and
+        not cancelled before it started."""
+        end = self.ends
+        return self.starts <= now and (end is None or self.starts < end)
+
+    def at(self, now: int) -> Message | None:
+        """The message as the ESI sends it at ``now`` (SE D.5.2.4.1): once time has passed
+        since it was sent, a started message goes as start time 0 ("now") with the remaining
+        duration rounded up to whole minutes (a device never ends it early; up to 59 s late);
+        a future start and "until changed" are kept. None once it is over."""
+        end = self.ends
+        if end is not None and now >= end:
+            return None
+        if now == self.sent_at or self.starts > now:
+            return self.message
+        remaining = DURATION_UNTIL_CHANGED if end is None else min(0xFFFE, -(-(end - now) // 60))
+        return dataclasses.replace(
+            self.message, start_time=START_NOW, duration_in_minutes=remaining
+        )
+
+    def to(self, device: str | None, group: int | None) -> StoredMessage:
+        """This message sent to ``device`` or ``group`` (both None: everyone) as well."""
+        if self.everyone:
+            return self
+        if device is None and group is None:
+            return dataclasses.replace(self, devices=frozenset(), groups=frozenset())
+        if device is not None:
+            return dataclasses.replace(self, devices=self.devices | {device})
+        assert group is not None
+        return dataclasses.replace(self, groups=self.groups | {group})
+
     def to_record(self) -> dict[str, Any]:
-        """Plain values for zse.store."""
-        return {
-            "message": self.message.to_record(),
-            "sent_at": self.sent_at,
-            "device": self.device,
-            "group": self.group,
-            "cancelled_at": self.cancelled_at,
-        }
+        """Plain values for zse.store: one device or one group as ``device`` / ``group`` (the
+        shape written before messages had several recipients), several as ``devices`` /
+        ``groups``."""
+        record: dict[str, Any] = {"message": self.message.to_record(), "sent_at": self.sent_at}
+        if len(self.devices) + len(self.groups) <= 1:
+            record["device"] = next(iter(self.devices), None)
+            record["group"] = next(iter(self.groups), None)
+        else:
+            record["devices"] = sorted(self.devices)
+            record["groups"] = sorted(self.groups)
+        record["cancelled_at"] = self.cancelled_at
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> StoredMessage:
-        """Inverse of :meth:`to_record`."""
+        """Inverse of :meth:`to_record` (either shape)."""
+        if "devices" in record:
+            devices, groups = frozenset(record["devices"]), frozenset(record["groups"])
+        else:
+            device, group = record["device"], record["group"]
+            devices = frozenset() if device is None else frozenset({device})
+            groups = frozenset() if group is None else frozenset({group})
         return cls(
             message=Message.from_record(record["message"]),
             sent_at=record["sent_at"],
-            device=record["device"],
-            group=record["group"],
+            devices=devices,
+            groups=groups,
             cancelled_at=record["cancelled_at"],
         )
 
@@ -366,7 +446,15 @@ class MessageStore:
     def display(
         self, message: Message, now: int, *, device: str | None = None, group: int | None = None
     ) -> StoredMessage:
-        """Record a message about to be sent (refusing one too long for the unicast frame)."""
+        """Record a message about to be sent to ``device``, ``group`` or (both None) everyone,
+        refusing one too long for the unicast frame (SE D.5.2.3.1).
+
+        The same message (id and content) while it is live is the same send reaching one more
+        device or group: it is added to the recipients, its window (from the first send) and
+        confirmations kept, so each recipient gets it with Get Last Message (D.5.2.4.1). New
+        content under the id replaces it and its confirmations lapse; the same content once it
+        is over (expired or cancelled) is recorded afresh.
+        """
         if device is not None and group is not None:
             raise MessageError("a message goes to a device or a group, not both")
         length = text_length(message.text)
@@ -378,20 +466,36 @@ class MessageStore:
                 "zse.messaging.max_message_bytes)"
             )
         existing = self.messages.get(message.message_id)
+        if existing is not None and existing.message == message and existing.live(now):
+            # The same message sent to one more device or group (the headend sends a group's
+            # message device by device): each of them gets it with Get Last Message, in the
+            # window it was first sent with.
+            stored = existing.to(device, group)
+            if stored != existing:
+                self.messages[message.message_id] = stored
+                self._changed.add(_msg_key(message.message_id))
+            return stored
         if existing is not None and existing.message != message:
             # Same id, new content: the new one replaces it and earlier confirmations lapse.
             for lapsed in self.confirmations.pop(message.message_id, {}):
                 self._changed.add(_conf_key(message.message_id, lapsed))
-        stored = StoredMessage(message=message, sent_at=now, device=device, group=group)
+        stored = StoredMessage(
+            message=message,
+            sent_at=now,
+            devices=frozenset() if device is None else frozenset({device}),
+            groups=frozenset() if group is None else frozenset({group}),
+        )
         self.messages[message.message_id] = stored
         self._changed.add(_msg_key(message.message_id))
         return stored
 
     def cancel(self, message_id: int, now: int) -> StoredMessage:
-        """Record Cancel Message for a message this ESI sent."""
+        """Record Cancel Message for a message this ESI sent (a repeat keeps the first)."""
         stored = self.messages.get(message_id)
         if stored is None:
             raise MessageError(f"no message with id {message_id}")
+        if stored.cancelled_at is not None and stored.cancelled_at <= now:
+            return stored
         stored = dataclasses.replace(stored, cancelled_at=now)
         self.messages[message_id] = stored
         self._changed.add(_msg_key(message_id))
@@ -412,35 +516,46 @@ class MessageStore:
     # -- answering ------------------------------------------------------------------------
 
     def _for(self, stored: StoredMessage, device: str) -> bool:
-        if stored.device is not None:
-            return stored.device == device
-        if stored.group is not None:
-            members = self.members.get(stored.group)
-            return members is None or device in members
-        return True
+        if stored.everyone or device in stored.devices:
+            return True
+        for group in stored.groups:
+            members = self.members.get(group)
+            if members is None or device in members:
+                return True
+        return False
 
     def last_message(self, device: str, now: int) -> tuple[Message, bool] | None:
         """Answer Get Last Message (D.5.2.4.1) from ``device``.
 
-        The most recently sent live message for the device, with a started message re-timed to
-        start now for its remaining duration (rounded up to whole minutes), and whether this
-        device confirmed it (Extended Message Control bit 0). None means NOT_FOUND.
+        The most recently sent message for the device while it is live, as :meth:`StoredMessage.
+        at` sends it (a started message re-timed to start now for its remaining duration), and
+        whether this device confirmed it (Extended Message Control bit 0). None means
+        NOT_FOUND, also once the device's most recent message is over (cancelled or expired):
+        an older message it replaced on the device's display (D.5.3: one shown at a time, a
+        message that starts replaces the one shown) is not brought back.
         """
-        candidates = [s for s in self.messages.values() if s.live(now) and self._for(s, device)]
-        if not candidates:
-            return None
-        stored = max(candidates, key=lambda s: (s.sent_at, s.message.message_id))
-        message = stored.message
-        end = stored.ends
-        if stored.starts <= now:
-            remaining = (
-                DURATION_UNTIL_CHANGED if end is None else min(0xFFFE, -(-(end - now) // 60))
-            )
-            message = dataclasses.replace(
-                message, start_time=START_NOW, duration_in_minutes=remaining
-            )
-        confirmed = device in self.confirmations.get(message.message_id, {})
-        return message, confirmed
+        mine = sorted(
+            (s for s in self.messages.values() if self._for(s, device)),
+            key=lambda s: (s.sent_at, s.message.message_id),
+            reverse=True,
+        )
+        replaced_up_to: int | None = None  # latest start of a newer message that was shown
+        for stored in mine:
+            if replaced_up_to is not None and stored.starts <= replaced_up_to:
+                continue  # a newer message started after it, so replaced it on the display
+            message = stored.at(now)
+            if message is not None:
+                confirmed = device in self.confirmations.get(message.message_id, {})
+                return message, confirmed
+            if stored.started(now) and (replaced_up_to is None or stored.starts > replaced_up_to):
+                replaced_up_to = stored.starts
+        return None
+
+    def retimed(self, message_id: int, now: int) -> Message | None:
+        """The stored message ``message_id`` as the ESI sends it at ``now`` (what Get Last
+        Message answers for it, :meth:`StoredMessage.at`); None if unknown or over."""
+        stored = self.messages.get(message_id)
+        return None if stored is None else stored.at(now)
 
     def message_cancellation(self, earliest: int) -> int | None:
         """Answer Get Message Cancellation (D.5.2.4.3): the first Cancel All Messages whose
@@ -525,7 +640,8 @@ class MessageStore:
                 check(value, MapOf(ListOf(STR), key=_group_id))
                 store.members = {int(g): set(m) for g, m in value.items()}
             elif key.startswith("msg/"):
-                check(value, STORED_MESSAGE_SHAPE)
+                many = isinstance(value, dict) and "devices" in value
+                check(value, STORED_MESSAGE_SHAPE_MANY if many else STORED_MESSAGE_SHAPE)
                 stored = StoredMessage.from_record(value)
                 _same_key(key, _msg_key(stored.message.message_id))
                 store.messages[stored.message.message_id] = stored
@@ -560,13 +676,24 @@ CONFIRMATION_SHAPE: Final = Fields(
     {"message_id": U32, "confirmation_time": U32},
     {"answer": Opt(BOOL), "response": Opt(BYTES)},
 )
-#: A stored :class:`StoredMessage`.
+#: A stored :class:`StoredMessage` with at most one recipient (its only shape before
+#: messages had several; still written for one).
 STORED_MESSAGE_SHAPE: Final = Fields(
     {
         "message": MESSAGE_SHAPE,
         "sent_at": _TIME,
         "device": Opt(STR),
         "group": Opt(U16),
+        "cancelled_at": Opt(_TIME),
+    }
+)
+#: A stored :class:`StoredMessage` sent to several devices or groups.
+STORED_MESSAGE_SHAPE_MANY: Final = Fields(
+    {
+        "message": MESSAGE_SHAPE,
+        "sent_at": _TIME,
+        "devices": ListOf(STR),
+        "groups": ListOf(U16),
         "cancelled_at": Opt(_TIME),
     }
 )
@@ -653,6 +780,8 @@ class _Held:
     shown: bool = False
     unlocked: bool = False
     confirmed: Confirmation | None = None
+    #: The ESI said this device confirmed it (Extended Message Control bit 0).
+    esi_confirmed: bool = False
 
     @property
     def starts(self) -> int:
@@ -663,7 +792,7 @@ class _Held:
         return self.message.ends(self.received_at)
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record = {
             "message": self.message.to_record(),
             "received_at": self.received_at,
             "seq": self.seq,
@@ -671,6 +800,9 @@ class _Held:
             "unlocked": self.unlocked,
             "confirmed": None if self.confirmed is None else self.confirmed.to_record(),
         }
+        if self.esi_confirmed:  # only then: the record stays as it was before this field
+            record["esi_confirmed"] = True
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> _Held:
@@ -682,6 +814,7 @@ class _Held:
             shown=record["shown"],
             unlocked=record["unlocked"],
             confirmed=None if confirmed is None else Confirmation.from_record(confirmed),
+            esi_confirmed=record.get("esi_confirmed", False),
         )
 
 
@@ -693,11 +826,21 @@ _HELD_SHAPE = Fields(
         "shown": BOOL,
         "unlocked": BOOL,
         "confirmed": Opt(CONFIRMATION_SHAPE),
-    }
+    },
+    {"esi_confirmed": BOOL},
 )
 _BOARD_SHAPE = Fields(
     {"seq": _TIME, "cancel_alls": ListOf(TupleOf(_TIME, _TIME)), "last_cancel_all": Opt(_TIME)}
 )
+
+
+#: Seconds by which a copy of a held message may move its window and still be the same
+#: window (Get Last Message rounds the remaining duration up to the minute, and a copy may be
+#: delayed on its way).
+RETIME_TOLERANCE = 120
+#: Seconds of clock skew between the ESI and the device within which a Cancel All Messages'
+#: implementation time is the one already seen (the ESI records its own clock for "now").
+CANCEL_ALL_SKEW = 5
 
 
 class MessageBoard:
@@ -705,12 +848,17 @@ class MessageBoard:
 
     Rules: a message starts at its start time (0 = on receipt) and lasts its duration (0xFFFF =
     until changed); one message is shown at a time, and a message that starts replaces the one
-    shown; a message with the id of one held replaces it (an identical repeat changes nothing);
-    a message already over on receipt is ignored; Cancel Message removes the message with that
-    id; Cancel All Messages removes, at its implementation time (0 = now), every message
-    received before it. At most ``capacity`` messages are held; past that, the one that would
-    start last is dropped. A confirmation is owed for a message whose Message Control asks for
-    one, once, while it is held.
+    shown; a message with the id of one held and new content (text, Message Control) replaces
+    it; a copy with the same content is the same message, whatever its start encoding (start 0
+    with the remaining minutes, or the absolute start): its window is moved to the copy's only
+    if they differ by more than :data:`RETIME_TOLERANCE`, and its confirmation and unlocking are
+    kept; a message already over on receipt is ignored; Cancel Message removes the message with
+    that id; Cancel All Messages removes, at its implementation time (0 = now), every message
+    received before the command, and one whose implementation time had passed when it arrived
+    (learnt late, from Get Message Cancellation) every message received before that time (the
+    device's clock). At most ``capacity`` messages are held; past that, the one that would start
+    last is dropped. A confirmation is owed for a message whose Message Control asks for one,
+    once, while it is held, unless the ESI says it has it (Extended Message Control bit 0).
     """
 
     def __init__(self, *, capacity: int = 8) -> None:
@@ -754,6 +902,12 @@ class MessageBoard:
         held = self._held.get(message_id)
         return None if held is None else held.confirmed
 
+    def is_confirmed(self, message_id: int) -> bool:
+        """Whether a held message is confirmed: here (:meth:`confirm`), or before, as the ESI
+        said in a copy of it (Extended Message Control bit 0, SE 1.2 D.5.2.3.1.1.6)."""
+        held = self._held.get(message_id)
+        return held is not None and (held.confirmed is not None or held.esi_confirmed)
+
     def next_deadline(self) -> int | None:
         """When :meth:`handle_timeout` next has something to do."""
         times: list[int] = []
@@ -772,32 +926,32 @@ class MessageBoard:
         self._seq += 1
         return self._seq
 
-    def display(self, message: Message, now: int) -> list[BoardEvent]:
-        """Display Message / Display Protected Message received at ``now``.
+    def display(self, message: Message, now: int, *, confirmed: bool = False) -> list[BoardEvent]:
+        """Display Message / Display Protected Message received at ``now``; ``confirmed``:
+        its Extended Message Control says this device confirmed it (:func:`confirmed_in_command`).
 
         Whatever the message turns out to be (new, a repeat, already over, no room), what else
         fell due by ``now`` is applied too, so the board never lags behind the clock.
         """
-        events = self._receive(message, now)
+        events = self._receive(message, now, confirmed)
         events.extend(self.handle_timeout(now))
         return events
 
-    def _receive(self, message: Message, now: int) -> list[BoardEvent]:
+    def _receive(self, message: Message, now: int, confirmed: bool) -> list[BoardEvent]:
         events: list[BoardEvent] = []
         old = self._held.get(message.message_id)
         if old is not None:
-            if old.message == message:
-                return []  # a repeat (e.g. the answer to Get Last Message)
-            if old.message.text == message.text and _same_window(old, message, now):
-                # The ESI re-timed it (Get Last Message: start now, remaining duration).
-                return []
+            if _same_content(old.message, message):
+                return self._again(old, message, now, confirmed)
             del self._held[message.message_id]
             if old.shown:
                 events.append(MessageReplaced(message=old.message, by=message))
         end = message.ends(now)
         if end is not None and end <= now:
             return events  # already over
-        held = _Held(message=message, received_at=now, seq=self._next_seq())
+        held = _Held(
+            message=message, received_at=now, seq=self._next_seq(), esi_confirmed=confirmed
+        )
         self._held[message.message_id] = held
         if len(self._held) > self.capacity:
             drop = max(self._held.values(), key=lambda h: (h.starts, h.seq))
@@ -807,6 +961,25 @@ class MessageBoard:
         if held.starts > now:
             events.append(MessageScheduled(message=message, starts=held.starts))
         return events
+
+    def _again(self, old: _Held, message: Message, now: int, confirmed: bool) -> list[BoardEvent]:
+        """A copy of a held message (same id, text and Message Control): an identical repeat, or
+        the ESI's re-timed answer to Get Last Message. Its window is moved only beyond
+        :data:`RETIME_TOLERANCE`; the confirmation and unlocking stay."""
+        held = dataclasses.replace(old, esi_confirmed=old.esi_confirmed or confirmed)
+        events: list[BoardEvent] = []
+        if old.message != message and not _same_window(old, message, now):
+            # Re-timed: kept with an absolute start, so the window does not move with the
+            # time it was first received (which a late Cancel All Messages compares).
+            retimed = dataclasses.replace(message, start_time=message.starts(now))
+            held = dataclasses.replace(held, message=retimed)
+            if held.starts > now:
+                if held.shown:
+                    held = dataclasses.replace(held, shown=False)
+                    events.append(MessageReplaced(message=old.message, by=retimed))
+                events.append(MessageScheduled(message=retimed, starts=held.starts))
+        self._held[message.message_id] = held
+        return events  # an expiry or a start the new window brings: handle_timeout
 
     def cancel(self, message_id: int, now: int) -> list[BoardEvent]:
         """Cancel Message (D.5.2.3.2); no events if the id is not held."""
@@ -820,18 +993,36 @@ class MessageBoard:
     def cancel_all(self, implementation_time: int, now: int) -> list[BoardEvent]:
         """Cancel All Messages (D.5.2.3.4) at its implementation time (0 = now).
 
-        An implementation time already applied or pending is a repeat (e.g. the answer to Get
-        Message Cancellation at start-up) and changes nothing.
+        At its time it removes every message received before the command. One whose time had
+        passed when it arrived (learnt late, the answer to Get Message Cancellation at start-up)
+        removes only the messages received before that time, by this device's clock: the ones
+        the ESI sent after it are spared. An implementation time within :data:`CANCEL_ALL_SKEW`
+        of one already applied or pending is a repeat (the ESI records its own clock for "now")
+        and changes nothing.
         """
         when = now if implementation_time == START_NOW else implementation_time
-        if implementation_time != START_NOW and (
-            when == self.last_cancel_all or any(w == when for w, _ in self._cancel_alls)
-        ):
-            return []
-        self._cancel_alls.append((when, self._next_seq()))
+        seen = implementation_time != START_NOW and self._seen_cancel_all(when)
         if self.last_cancel_all is None or when > self.last_cancel_all:
-            self.last_cancel_all = when
-        return self.handle_timeout(now)
+            self.last_cancel_all = when  # the ESI's time for a repeat: asked after it next
+        if seen:
+            return []
+        seq = self._next_seq()
+        events: list[BoardEvent] = []
+        if when < now:
+            for held in sorted(self._held.values(), key=lambda h: h.seq):
+                if held.received_at < when:
+                    del self._held[held.message.message_id]
+                    events.append(MessageCancelled(message=held.message, all=True))
+        else:
+            self._cancel_alls.append((when, seq))
+        events.extend(self.handle_timeout(now))
+        return events
+
+    def _seen_cancel_all(self, when: int) -> bool:
+        known = [w for w, _ in self._cancel_alls]
+        if self.last_cancel_all is not None:
+            known.append(self.last_cancel_all)
+        return any(abs(when - w) <= CANCEL_ALL_SKEW for w in known)
 
     def handle_timeout(self, now: int) -> list[BoardEvent]:
         """Apply everything due at ``now``: cancel-alls, expiries, starts."""
@@ -895,6 +1086,8 @@ class MessageBoard:
             raise MessageError(f"message {message_id} does not ask for a confirmation")
         if held.confirmed is not None:
             raise MessageError(f"message {message_id} is already confirmed")
+        if held.esi_confirmed:
+            raise MessageError(f"message {message_id} is already confirmed (the ESI says so)")
         if not held.shown:
             raise MessageError(f"message {message_id} is not shown yet")
         if message.protected and not held.unlocked:
@@ -962,15 +1155,24 @@ class MessageBoard:
         return board
 
 
-def _same_window(old: _Held, message: Message, now: int) -> bool:
-    """Whether ``message`` is ``old`` re-timed (start now, remaining minutes rounded up)."""
-    if message.start_time != START_NOW or old.starts > now:
+def _same_content(held: Message, copy: Message) -> bool:
+    """Whether ``copy`` is ``held`` again: the same id, text, Message Control and command
+    (Display or Display Protected Message), whatever its start time and duration."""
+    return dataclasses.replace(held, start_time=0, duration_in_minutes=0) == dataclasses.replace(
+        copy, start_time=0, duration_in_minutes=0
+    )
+
+
+def _same_window(old: _Held, copy: Message, now: int) -> bool:
+    """Whether ``copy`` received at ``now`` describes ``old``'s window within
+    :data:`RETIME_TOLERANCE`: the same end (both until changed, or close), and, unless both
+    have started (a started message's copy starts "now"), a close start."""
+    old_end, new_end = old.ends, copy.ends(now)
+    if (old_end is None) != (new_end is None):
         return False
-    if dataclasses.replace(message, start_time=0, duration_in_minutes=0) != dataclasses.replace(
-        old.message, start_time=0, duration_in_minutes=0
-    ):
+    if old_end is not None and new_end is not None and abs(new_end - old_end) > RETIME_TOLERANCE:
         return False
-    old_end, new_end = old.ends, message.ends(now)
-    if old_end is None or new_end is None:
-        return old_end is None and new_end is None
-    return 0 <= new_end - old_end < 60
+    old_start, new_start = old.starts, copy.starts(now)
+    if old_start <= now and new_start <= now:
+        return True
+    return abs(new_start - old_start) <= RETIME_TOLERANCE

@@ -36,6 +36,7 @@ from zse.messaging.core import (
     MessageError,
     MessageStore,
     StoredMessage,
+    confirmed_in_command,
     message_from_command,
 )
 from zse.messaging.wire import Messaging
@@ -239,9 +240,11 @@ class MessagingServerProtocol:
     ) -> tuple[StoredMessage, Step]:
         """Record ``message`` for ``device`` (its name), ``group`` or everyone, and send it
         to ``to`` (D.5.2.3.1 / D.5.2.3.3); :class:`~zse.messaging.MessageTooLong` beyond one
-        unfragmented frame."""
+        unfragmented frame. The same message already sent (and still live) is sent as Get Last
+        Message answers it (D.5.2.4.1: its remaining duration), in the window it was first
+        sent with."""
         stored = self.messages.display(message, now, device=device, group=group)
-        return stored, self.send_display(message, to)
+        return stored, self.send_display(stored.at(now) or message, to)
 
     def record(
         self,
@@ -308,19 +311,22 @@ class MessagingServerProtocol:
             return Step()
         device = device_name(msg.src_ieee, msg.src_nwk)
         if msg.command_id == _GET_LAST:
-            answer = self.messages.last_message(device, now)
-            if answer is None:
-                return Step(status=foundation.Status.NOT_FOUND)
-            message, confirmed = answer
-            return _reply(
-                msg, display_command(message), display_payload(message, confirmed=confirmed)
-            )
+            return self._last_message(msg, device, now)
         if msg.command_id == _GET_CANCELLATION:
             when = self.messages.message_cancellation(int(command.earliest_implementation_time))
             if when is None:
                 return Step(status=foundation.Status.NOT_FOUND)
             return _reply(msg, _CANCEL_ALL, cancel_all_payload(when))
-        return self._confirmation(msg, command, device, now)
+        if msg.command_id == _CONFIRM:
+            return self._confirmation(msg, command, device, now)
+        return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)  # not a D.5.2.4 command
+
+    def _last_message(self, msg: ZclMessage, device: str, now: int) -> Step:
+        answer = self.messages.last_message(device, now)
+        if answer is None:
+            return Step(status=foundation.Status.NOT_FOUND)
+        message, confirmed = answer
+        return _reply(msg, display_command(message), display_payload(message, confirmed=confirmed))
 
     def _confirmation(self, msg: ZclMessage, command: Any, device: str, now: int) -> Step:
         try:
@@ -373,7 +379,8 @@ class MessagingClientProtocol:
 
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
         """Act on a server-to-client Messaging command: its board events, and NOT_FOUND for
-        a Cancel Message of a message not held; a client-to-server frame is not ours."""
+        a Cancel Message of a message not held; a client-to-server frame is not ours, nor a
+        command D.5.2.3 does not define (UNSUP_CLUSTER_COMMAND)."""
         if not msg.from_server:
             return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
         if msg.command_id in (_DISPLAY, _DISPLAY_PROTECTED):
@@ -384,7 +391,8 @@ class MessagingClientProtocol:
             except MessageError as exc:
                 LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
                 return Step(status=foundation.Status.MALFORMED_COMMAND)
-            return _board(self.board.display(message, now))
+            confirmed = confirmed_in_command(command)
+            return _board(self.board.display(message, now, confirmed=confirmed))
         if msg.command_id == _CANCEL:
             message_id = int(command.message_id)
             known = message_id in {m.message_id for m in self.board.held()}
@@ -392,7 +400,9 @@ class MessagingClientProtocol:
             return _board(
                 events, foundation.Status.SUCCESS if known else foundation.Status.NOT_FOUND
             )
-        return _board(self.board.cancel_all(int(command.implementation_date_time), now))
+        if msg.command_id == _CANCEL_ALL:
+            return _board(self.board.cancel_all(int(command.implementation_date_time), now))
+        return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
 
     # -- the application ------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from zse.messaging.core import (
     CONFIRMATION_SHAPE,
     BoardEvent,
     Confirmation,
+    ConfirmationRefused,
     Message,
     MessageBoard,
     MessageError,
@@ -46,7 +47,7 @@ from zse.records import STR, U16, U32, Fields, Int, check
 from zse.se.ids import MESSAGING
 from zse.store import Batch, Store
 from zse.time.service import system_clock
-from zse.zcl.codec import decode_command
+from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination, delivery, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream, collecting, in_hand
@@ -305,8 +306,20 @@ class MessagingServer:
         await self._save()
         return stored
 
+    def stored(self, message_id: int) -> StoredMessage | None:
+        """The record of message ``message_id`` as sent: to whom, when, cancelled when."""
+        return self.messages.messages.get(message_id)
+
+    def retimed(self, message_id: int) -> Message | None:
+        """The stored message ``message_id`` as it is sent now: what Get Last Message answers
+        for it (SE D.5.2.4.1: a started message as start time 0 with the remaining minutes, a
+        future start kept); None if it is unknown or over (its duration ran out, or it was
+        cancelled)."""
+        return self.messages.retimed(message_id, self.clock())
+
     async def send_display(self, message: Message, to: Destination) -> None:
-        """Send Display Message (or Display Protected Message, D.5.2.3.1) to ``to``."""
+        """Send Display Message (or Display Protected Message, D.5.2.3.1) to ``to``, as
+        given (:meth:`retimed` gives a stored message's timing now)."""
         await carry_out(self.endpoint, self.protocol.send_display(message, to), self._stream.emit)
 
     async def send_cancel(self, message_id: int, to: Destination) -> None:
@@ -321,9 +334,9 @@ class MessagingServer:
             return None
         try:
             command, _ = decode_command(Messaging, msg.command_id, msg.payload, from_server=False)
-        except InvalidFrame as exc:
+        except InvalidFrame as exc:  # UNSUP_CLUSTER_COMMAND for a command D.5.2.4 lacks
             LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
-            return foundation.Status.MALFORMED_COMMAND
+            return refusal(exc)
         step = self.protocol.receive(msg, command, self.clock())
         if not step.events:
             return await carry_out(self.endpoint, step, self._stream.emit)
@@ -465,7 +478,7 @@ class MessagingClient:
         if fetch:
             await self.fetch()
         for seq in sorted(self._pending):  # confirmations owed from before a restart
-            if not await self._deliver(seq):
+            if await self._deliver(seq) is None:
                 break
 
     async def stop(self) -> None:
@@ -541,8 +554,12 @@ class MessagingClient:
     ) -> bool:
         """Confirm a message (plain, or enhanced with a yes/no ``answer`` and ``response``).
 
-        The confirmation is stored before it is sent; returns True once the ESI answered it,
-        False if it is still owed (it is re-sent every ``retry_interval`` and after restarts).
+        The confirmation is stored before it is sent; returns True once the ESI accepted it
+        (Default Response SUCCESS, D.5.2.4.2), False if it is still owed (no answer: it is
+        re-sent every ``retry_interval`` and after restarts). The ESI answering with a failure
+        status (NOT_FOUND: it does not hold the message; INVALID_FIELD...) raises
+        :class:`~zse.messaging.ConfirmationRefused` (a :class:`~zse.messaging.MessageError`),
+        and the confirmation is not sent again.
         """
         if isinstance(response, str):
             response = response.encode("utf-8")
@@ -558,7 +575,12 @@ class MessagingClient:
             self._unstored -= 1
             seq = self._unstored
         self._pending[seq] = record
-        return await self._deliver(seq)
+        status = await self._deliver(seq)
+        if status is None:
+            return False
+        if status != foundation.Status.SUCCESS:
+            raise ConfirmationRefused(message_id, status, _status_name(status))
+        return True
 
     # -- internals ------------------------------------------------------------------------
 
@@ -570,19 +592,28 @@ class MessagingClient:
             batch.append(self.namespace, kind, value)
         return await self.store.commit(batch)
 
-    async def _deliver(self, seq: int) -> bool:
-        """Send the confirmation owed as ``seq`` (the outbox): True once the ESI answered."""
+    async def _deliver(self, seq: int) -> int | None:
+        """Send the confirmation owed as ``seq`` (the outbox): the ESI's status once it
+        answered (then it is no longer owed, refused or not), None while it is still owed."""
         record = self._pending.get(seq)
         if record is None:
-            return True
+            return foundation.Status.SUCCESS
         send = self.protocol.confirmation(Confirmation.from_record(record))
-        if await self._request(send) is None:
+        reply = await self._request(send)
+        if reply is None:
             self._rearm()  # the timer retries it
-            return False
+            return None
+        status = _answer_status(reply)
+        if status != foundation.Status.SUCCESS:  # sending it again would be refused again
+            LOGGER.warning(
+                "the ESI refused the confirmation of message %d: %s",
+                record["message_id"],
+                _status_name(status),
+            )
         self._pending.pop(seq, None)
         if self.store is not None and seq >= 0:
             await self.store.mark_reported(seq)
-        return True
+        return status
 
     def _new_timer(self) -> Timer:
         """The client's one timer: the board's deadlines (ZigBee time) and the re-sends."""
@@ -606,7 +637,7 @@ class MessagingClient:
     async def _resend(self, _: None) -> None:
         """Re-send the confirmations owed, oldest first, until one fails."""
         for seq in sorted(self._pending):
-            if not await self._deliver(seq):
+            if await self._deliver(seq) is None:
                 break
         self._retry.owed(bool(self._pending), asyncio.get_running_loop().time())
 
@@ -627,9 +658,9 @@ class MessagingClient:
                 command, _ = decode_command(
                     Messaging, msg.command_id, msg.payload, from_server=True
                 )
-            except InvalidFrame as exc:
+            except InvalidFrame as exc:  # UNSUP_CLUSTER_COMMAND for one D.5.2.3 lacks
                 LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
-                return foundation.Status.MALFORMED_COMMAND, None
+                return refusal(exc), None
         async with self._lock:
             step = self.protocol.receive(msg, command, self.clock())
             if step.status not in _ACTED:
@@ -638,6 +669,25 @@ class MessagingClient:
         await carry_out(self.endpoint, step, self._stream.emit)
         self._rearm()
         return step.status, command
+
+
+def _answer_status(reply: ZclMessage) -> int:
+    """The status the ESI answered a request with: a Default Response's (ZCL 2.5.12), SUCCESS
+    for any other answer."""
+    if (
+        not reply.is_cluster_command
+        and reply.command_id == foundation.GeneralCommand.Default_Response
+        and len(reply.payload) >= 2
+    ):
+        return reply.payload[1]
+    return foundation.Status.SUCCESS
+
+
+def _status_name(status: int) -> str:
+    try:
+        return foundation.Status(status).name
+    except ValueError:
+        return f"status 0x{status:02X}"
 
 
 class _Retry:

@@ -38,7 +38,7 @@ from zse.metering.formatting import Formatting, Reading
 from zse.metering.wire import GetProfileResponse, Metering
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
-from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.codec import decode_command, encode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.reporting import ReportingConfig, report_payload
@@ -189,12 +189,13 @@ class MeterServerProtocol:
 
     def handle(self, msg: ZclMessage, now: int) -> Step:
         """:meth:`decode` then :meth:`receive`; a payload that does not decode is refused
-        with MALFORMED_COMMAND."""
+        with MALFORMED_COMMAND, a command Metering does not define with UNSUP_CLUSTER_COMMAND
+        (ZCL 2.5.12)."""
         try:
             command = self.decode(msg)
         except InvalidFrame as exc:
             LOGGER.warning("bad Metering command from 0x%04X: %s", msg.src_nwk, exc)
-            return Step(status=foundation.Status.MALFORMED_COMMAND)
+            return Step(status=refusal(exc))
         return self.receive(msg, command, now)
 
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:

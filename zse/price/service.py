@@ -33,7 +33,7 @@ from zse.price.protocol import (
 from zse.price.wire import Price
 from zse.se.ids import PRICE
 from zse.time.service import system_clock
-from zse.zcl.codec import decode_command
+from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out, request
 from zse.zcl.events import EventStream
@@ -57,7 +57,8 @@ def _step(
     protocol: PriceServerProtocol | PriceClientProtocol, msg: ZclMessage, now: Callable[[], int]
 ) -> Step:
     """What ``protocol`` decides for ``msg``: screened, else decoded with the wire and
-    received (a payload that does not decode: MALFORMED_COMMAND)."""
+    received (a payload that does not decode: MALFORMED_COMMAND; a command Price does not
+    define: UNSUP_CLUSTER_COMMAND, ZCL 2.5.12)."""
     screened = protocol.screen(msg)
     if screened is not None:
         return screened
@@ -65,7 +66,7 @@ def _step(
         command, _ = decode_command(Price, msg.command_id, msg.payload, from_server=msg.from_server)
     except InvalidFrame as exc:
         LOGGER.warning("bad Price command from 0x%04X: %s", msg.src_nwk, exc)
-        return Step(status=foundation.Status.MALFORMED_COMMAND)
+        return Step(status=refusal(exc))
     return protocol.receive(msg, command, now())
 
 

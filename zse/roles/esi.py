@@ -81,7 +81,7 @@ from zse.provisioning import (
     decide,
 )
 from zse.provisioning.registry import HanRegistry, RegistryError, group_names
-from zse.radios import link_key_installer
+from zse.radios import install_failure, link_key_installer
 from zse.records import Mismatch, RecordError, load_each
 from zse.roles.keepalive import DEFAULT_BASE as DEFAULT_KEEP_ALIVE_BASE
 from zse.roles.keepalive import DEFAULT_JITTER as DEFAULT_KEEP_ALIVE_JITTER
@@ -313,6 +313,9 @@ class Outcome(enum.Enum):
     OFFLINE = "offline"
     #: Not sent: the device is not METER_READY (``detail`` says its state).
     SKIPPED = "skipped"
+    #: Not sent again: what was to be sent once more is over (a message whose duration ran out
+    #: or that was cancelled, ``detail`` says which); there is nothing left to catch up on.
+    ENDED = "ended"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -824,15 +827,26 @@ class EnergyServiceInterface:
             raise ValueError(
                 f"joining can be opened for 1 to {MAX_PERMIT_SECONDS} s, not {duration}"
             )
-        task = asyncio.get_running_loop().create_task(
-            self.app.permit_with_link_key(ieee, t.KeyData(code.link_key), duration)
-        )
+        task = asyncio.get_running_loop().create_task(self._open_joining(ieee, code, duration))
         done, _ = await asyncio.wait({task}, timeout=_PERMIT_RETURN_WAIT)
         if done:
             task.result()
             return
         self._permits.add(task)
         task.add_done_callback(self._permit_done)
+
+    async def _open_joining(self, ieee: t.EUI64, code: InstallCode, duration: int) -> None:
+        """The radio's ``permit_with_link_key``; its failure is a :class:`~zse.radios.
+        LinkKeyInstallError` naming the exception's type only (zigpy-znp's message repeats
+        the request, the install-code key included)."""
+        try:
+            await self.app.permit_with_link_key(ieee, t.KeyData(code.link_key), duration)
+        except Exception as exc:
+            raise install_failure(
+                f"opening joining for {device_name(ieee)} with its install-code key",
+                exc,
+                command="permit_with_link_key",
+            ) from None
 
     def _permit_done(self, task: asyncio.Task[None]) -> None:
         self._permits.discard(task)
@@ -992,7 +1006,12 @@ class EnergyServiceInterface:
         broadcast: bool = False,
     ) -> SendResult:
         """Send a display message (SE D.5.2.3.1). It is stored first; a device that misses it
-        gets it with Get Last Message. Confirmations arrive as :class:`MessageConfirmed`."""
+        gets it with Get Last Message. Confirmations arrive as :class:`MessageConfirmed`.
+
+        The same message (id and content) sent again while it is live, e.g. to one device after
+        another, reaches each of them with Get Last Message, in the window it was first sent
+        with: each copy goes as Get Last Message answers it then (D.5.2.4.1: the remaining
+        duration)."""
         target = self._resolve(
             device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
         )
@@ -1010,7 +1029,7 @@ class EnergyServiceInterface:
             f"message {message.message_id}",
             target,
             MESSAGING,
-            lambda to: server.send_display(message, to),
+            lambda to: server.send_display(server.retimed(message.message_id) or message, to),
         )
         self._stream.emit(MessageSent(message=message, result=result))
         return result
@@ -1120,10 +1139,27 @@ class EnergyServiceInterface:
 
     async def resend_message(self, message: Message, device: t.EUI64 | str) -> DeviceOutcome:
         """Send a message already sent (and stored) once more to one device, e.g. one that was
-        offline at a registry-group send, without recording it again (SE D.5.2.3.1)."""
+        offline at a registry-group send, without recording it again (SE D.5.2.3.1).
+
+        What goes is what Get Last Message answers for the stored message now (D.5.2.4.1): a
+        started one as start time 0 with its remaining minutes, a future start as it is. Once
+        it is over (its duration ran out, or it was cancelled) nothing is sent and the outcome
+        is :attr:`Outcome.ENDED`. A message this ESI does not hold under that id goes as given.
+        """
         self._running()
+        name = _name(device)
+        stored = self.messaging.stored(message.message_id)
+        if stored is None:
+            current = message
+        else:
+            retimed = self.messaging.retimed(message.message_id)
+            if retimed is None:
+                why = "cancelled" if stored.cancelled_at == stored.ends else "its duration ran out"
+                detail = f"message {message.message_id} is over ({why}): not sent again"
+                return DeviceOutcome(device=name, outcome=Outcome.ENDED, detail=detail)
+            current = retimed
         return await self._unicast(
-            _name(device), MESSAGING, lambda to: self.messaging.send_display(message, to)
+            name, MESSAGING, lambda to: self.messaging.send_display(current, to)
         )
 
     async def resend_load_control(

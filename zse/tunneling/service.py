@@ -47,7 +47,7 @@ from zse.tunneling.protocol import (
     protocol_key,
 )
 from zse.tunneling.wire import Tunneling
-from zse.zcl.codec import decode_command
+from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out, request
 from zse.zcl.events import EventStream
@@ -172,7 +172,7 @@ class _Shell:
             )
         except InvalidFrame as exc:
             LOGGER.warning("bad Tunneling command from 0x%04X: %s", msg.src_nwk, exc)
-            return foundation.Status.MALFORMED_COMMAND
+            return refusal(exc)
         async with self._lock:
             status = await self._receive(msg, command)
             self._timer.update()

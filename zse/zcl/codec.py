@@ -20,21 +20,37 @@ from typing import Any
 
 import zigpy.types as t
 from zigpy.zcl import Cluster
-from zigpy.zcl.foundation import CommandSchema, ZCLCommandDef
+from zigpy.zcl.foundation import CommandSchema, Status, ZCLCommandDef
 
 from zse.errors import InvalidFrame
 
-__all__ = ["command_def", "decode_command", "encode_command"]
+__all__ = ["UnknownCommand", "command_def", "decode_command", "encode_command", "refusal"]
+
+
+class UnknownCommand(InvalidFrame):
+    """A command id the cluster does not define in that direction (not a bad payload)."""
+
+
+def refusal(exc: InvalidFrame) -> Status:
+    """The Default Response status for a command that does not decode (ZCL 2.5.12):
+    UNSUP_CLUSTER_COMMAND for a command the cluster does not define
+    (:class:`UnknownCommand`), MALFORMED_COMMAND for a defined one whose payload is wrong."""
+    return (
+        Status.UNSUP_CLUSTER_COMMAND
+        if isinstance(exc, UnknownCommand)
+        else Status.MALFORMED_COMMAND
+    )
 
 
 def command_def(cluster: type[Cluster], command_id: int, *, from_server: bool) -> ZCLCommandDef:
-    """The definition of ``command_id`` sent by the server (``from_server``) or the client."""
+    """The definition of ``command_id`` sent by the server (``from_server``) or the client;
+    :class:`UnknownCommand` (an :class:`~zse.errors.InvalidFrame`) when there is none."""
     table = cluster.client_commands if from_server else cluster.server_commands
     try:
         return table[command_id]
     except KeyError:
         side = "server" if from_server else "client"
-        raise InvalidFrame(
+        raise UnknownCommand(
             f"{cluster.__name__} has no command 0x{command_id:02X} sent by the {side}"
         ) from None
 
@@ -45,7 +61,9 @@ def decode_command(
     """Decode a ZCL command payload (the bytes after the ZCL header).
 
     Returns the command and any bytes after its last known field. Raises
-    :class:`~zse.errors.InvalidFrame` for an unknown command or a payload that does not fit.
+    :class:`~zse.errors.InvalidFrame` for a payload that does not fit, and its subclass
+    :class:`UnknownCommand` for a command the cluster does not define (:func:`refusal` gives
+    the Default Response status for either).
     """
     definition = command_def(cluster, command_id, from_server=from_server)
     schema: type[CommandSchema] = definition.schema
