@@ -366,3 +366,17 @@ def test_the_esis_confirmed_bit_marks_a_held_message_confirmed():
     old = board.to_records()
     assert "esi_confirmed" not in old["msg/00000007"]
     assert not MessageBoard.from_records(old).is_confirmed(7)
+
+
+def test_a_repeated_cancel_all_still_applies_what_is_due() -> None:
+    """Found by the property test above: a Cancel All taken as a repeat (within the clock
+    skew of a pending one) returned at once, leaving a pending Cancel All due at that very
+    second unapplied (its deadline already past)."""
+    board = MessageBoard(capacity=3)
+    board.display(msg(1, start_time=0, duration_in_minutes=30), T0)
+    board.cancel_all(T0 + 44, T0 + 4)  # pending
+    board.cancel_all(T0 + 77, T0 + 17)  # pending
+    events = board.cancel_all(T0 + 72, T0 + 44)  # a repeat of the one at +77, at +44
+    assert [type(e).__name__ for e in events] == ["MessageCancelled"]
+    deadline = board.next_deadline()
+    assert deadline is None or deadline > T0 + 44

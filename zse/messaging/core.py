@@ -1004,8 +1004,8 @@ class MessageBoard:
         seen = implementation_time != START_NOW and self._seen_cancel_all(when)
         if self.last_cancel_all is None or when > self.last_cancel_all:
             self.last_cancel_all = when  # the ESI's time for a repeat: asked after it next
-        if seen:
-            return []
+        if seen:  # a repeat: nothing new, but what is due now is applied all the same
+            return self.handle_timeout(now)
         seq = self._next_seq()
         events: list[BoardEvent] = []
         if when < now:
