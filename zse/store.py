@@ -800,7 +800,11 @@ class Store:
             return moved
 
         for item in await self._transaction(work, what="quarantine damaged records"):
-            LOGGER.warning("%s: %s quarantined: %s", self.where, item.where, item.reason)
+            # a damaged name is read with surrogate escapes: logged escaped, so that a log
+            # written as UTF-8 takes the line
+            LOGGER.warning(
+                "%s: %s quarantined: %s", self.where, _escaped(item.where), _escaped(item.reason)
+            )
             for listener in list(self._listeners):
                 listener(item)
 
@@ -877,6 +881,12 @@ class StoreView(Store):
                 listener(replace(item, namespace=self._out(item.namespace)))
 
         return self._store.on_quarantine(mine)
+
+
+def _escaped(text: str) -> str:
+    """``text`` with lone surrogates (the damaged octets of a name read with surrogate
+    escapes) written as ``\\udcXX``: encodable as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _quarantined(row: tuple[Any, ...]) -> Quarantined:
