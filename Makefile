@@ -3,7 +3,8 @@
 #   make test   create .venv, install zse with its test tools, install the test oracles if
 #               missing (.ci/install-tools: tshark, openssl, mosquitto, curl, chromium,
 #               postgresql), then lint (ruff), type-check (mypy --strict), run the test suite
-#               and build the docs (mkdocs --strict); then run the suite again on each
+#               (over PYTEST_WORKERS processes, docs/adr/0024) and build the docs (mkdocs
+#               --strict); then run the suite again on each
 #               interpreter of EXTRA_PYTHONS that is installed, in its own venv (.venv-3.12,
 #               .venv-3.13), the two side by side
 # PYTHON picks the interpreter (3.11 or newer): `make demo PYTHON=python3.12`. A venv made by
@@ -14,6 +15,10 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 EXTRAS ?= test,docs
 EXTRA_PYTHONS ?= python3.12 python3.13
+# Processes the main test run goes over (pytest-xdist, docs/adr/0024): the CPUs, at most 4;
+# 0 or 1: one process (the other interpreters' runs, side by side, use 0).
+PYTEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1); \
+  [ "$$n" -gt 4 ] 2>/dev/null && n=4; echo $$n)
 
 .PHONY: demo test lint types pytest pytest-extra docs tools bench clean FORCE
 
@@ -52,7 +57,7 @@ types: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-test tools
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist worksteal,-p no:xdist)
 
 # The suite on the other supported interpreters, each in .venv-X.Y with the test extra only,
 # run side by side (.ci/pytest-extra); .ci/extra-pythons finds them (PATH, or pyenv's
