@@ -50,6 +50,9 @@ COLUMNS = ("eui64", "install_code", "label", "groups", "link_key")
 #: The columns every file must name.
 REQUIRED = ("eui64", "install_code")
 _CHUNK_ROWS = 4096
+#: the longest line read (CSV's own field limit): a longer one is refused as soon as it is seen
+MAX_LINE = 131_072
+_TOO_LONG = f"a line longer than {MAX_LINE} characters: not a devices CSV"
 _BOMS = {
     codecs.BOM_UTF16_LE: "UTF-16",
     codecs.BOM_UTF16_BE: "UTF-16",
@@ -85,10 +88,11 @@ def decode_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     """Text lines (ends kept) from a UTF-8 byte stream given in chunks; a leading byte-order
     mark is dropped. Bytes that are not UTF-8, and a NUL byte (UTF-16 without a byte-order
     mark), raise :class:`DeviceCsvError` with their offset (and "UTF-16" when the file starts
-    with a UTF-16/32 byte-order mark)."""
+    with a UTF-16/32 byte-order mark); a line longer than :data:`MAX_LINE` characters raises
+    as soon as it is that long (no device row is: the file is not a devices CSV)."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     offset = 0
-    pending = ""
+    lines = _Lines()
     first = True
     for chunk in chunks:
         if first and chunk:
@@ -108,17 +112,55 @@ def decode_lines(chunks: Iterable[bytes]) -> Iterator[str]:
                 "mark?): save it as UTF-8"
             )
         offset += len(chunk)
-        *lines, pending = (pending + text).split("\n")
-        for line in lines:
-            yield line + "\n"
+        yield from lines.feed(text)
     try:
-        pending += decoder.decode(b"", final=True)
+        yield from lines.feed(decoder.decode(b"", final=True))
     except UnicodeDecodeError:
         raise DeviceCsvError(
             f"not UTF-8 text (it ends inside a character at byte {offset})"
         ) from None
-    if pending:
-        yield pending
+    if rest := lines.rest():
+        yield rest
+
+
+class _Lines:
+    """Text in pieces to whole lines, in linear time: the unfinished line is kept as a list
+    of pieces, joined once its end arrives, and refused once longer than :data:`MAX_LINE`."""
+
+    __slots__ = ("length", "number", "pending")
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []  #: the unfinished line, in pieces
+        self.length = 0  #: its length
+        self.number = 1  #: its line number
+
+    def feed(self, text: str) -> Iterator[str]:
+        """The lines ``text`` completes (ends kept)."""
+        if "\n" not in text:
+            self._hold(text)
+            return
+        head, *lines, last = text.split("\n")
+        self._hold(head)
+        for line in ("".join(self.pending), *lines):
+            self._check(len(line))
+            self.number += 1
+            yield line + "\n"
+        self.pending, self.length = [], 0
+        self._hold(last)
+
+    def rest(self) -> str:
+        """The last line, without an end."""
+        return "".join(self.pending)
+
+    def _hold(self, text: str) -> None:
+        if text:
+            self.pending.append(text)
+            self.length += len(text)
+            self._check(self.length)
+
+    def _check(self, length: int) -> None:
+        if length > MAX_LINE:
+            raise DeviceCsvError(_TOO_LONG, self.number)
 
 
 def _numbered_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:

@@ -16,7 +16,6 @@ The file opens in Wireshark and ``tshark``; nothing here depends on the rest of 
 from __future__ import annotations
 
 import binascii
-import math
 import os
 import struct
 from types import TracebackType
@@ -80,8 +79,10 @@ class PcapWriter:
 
     def write(self, frame: bytes, timestamp: float) -> None:
         """Append one record: ``frame`` (a MAC frame without FCS) at ``timestamp`` seconds."""
-        if timestamp < 0 or not math.isfinite(timestamp):
-            raise ValueError(f"pcap timestamp must be a finite non-negative number: {timestamp}")
+        if not 0 <= timestamp < 2**32 - 1:  # NaN fails too; u32 seconds after rounding
+            raise ValueError(
+                f"pcap timestamp must be 0 .. 2^32-1 s (1970 .. 2106), not {float(timestamp):.6g}"
+            )
         data = bytes(frame)
         if self.linktype == LINKTYPE_IEEE802_15_4_WITHFCS:
             data += fcs(data).to_bytes(2, "little")

@@ -147,14 +147,30 @@ class SqliteEngine(Engine):
         return cls(path, connection, owner)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cursor = await self._db.execute(sql, tuple(params))
+        try:
+            cursor = await self._db.execute(sql, tuple(params))
+        except UnicodeDecodeError as exc:
+            raise self._undecodable(exc) from exc
         return int(cursor.rowcount)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in await self._db.execute_fetchall(sql, tuple(params))]
+        try:
+            rows = await self._db.execute_fetchall(sql, tuple(params))
+        except UnicodeDecodeError as exc:
+            raise self._undecodable(exc) from exc
+        return [tuple(row) for row in rows]
 
     async def begin(self) -> None:
-        await self._db.execute("BEGIN IMMEDIATE")
+        await self.execute("BEGIN IMMEDIATE")
+
+    def _undecodable(self, exc: UnicodeDecodeError) -> StoreError:
+        """SQLite's error about a damaged schema quotes the damaged bytes, which sqlite3
+        cannot decode (the text factory reads rows, not messages): a damaged database."""
+        return StoreError(
+            f"{self.where}: a damaged SQLite database (malformed schema: SQLite's report of it "
+            f"is not UTF-8: byte 0x{exc.object[exc.start]:02X} at {exc.start}): restore a "
+            "backup, or move the file away to start afresh"
+        )
 
     async def identify(self) -> tuple[int, set[str]]:
         try:

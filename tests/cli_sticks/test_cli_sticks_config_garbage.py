@@ -166,8 +166,13 @@ def test_any_price_value_is_a_price_or_a_config_error(value: Any) -> None:
 def test_esi_with_a_hostile_config_prints_one_line_and_exits_2(tmp_path: Path, value: str) -> None:
     config = tmp_path / "bad.toml"
     config.write_text(f"[[prices]]\nprice = {value}\n")
+    assert esi_config_error(config).startswith(f"error: {config}: ")
+
+
+def esi_config_error(config: Path, *more: str) -> str:
+    """``zse esi --config config`` (and ``more``): its one line, exit 2, no traceback."""
     result = subprocess.run(
-        [sys.executable, "-m", "zse", "esi", "--config", str(config)],
+        [sys.executable, "-m", "zse", "esi", *more, "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -176,8 +181,8 @@ def test_esi_with_a_hostile_config_prints_one_line_and_exits_2(tmp_path: Path, v
     assert result.returncode == 2, result.stderr
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"error: {config}: ")
     assert "Traceback" not in result.stderr
+    return lines[0]
 
 
 def test_the_configurations_repr_leaves_install_codes_out() -> None:

@@ -85,7 +85,10 @@ def test_a_short_row_has_empty_optional_cells_and_groups_split_on_semicolons() -
         ),
         ("eui64,install_code,eui64\n", "line 1: column 'eui64' is named twice in the header"),
         ("eui64,label\n", "line 1: the header lacks the column install_code"),
-        (f"eui64,install_code\n1,{'9' * 200_000}\n", "line 2: not CSV: field larger than field"),
+        (
+            f"eui64,install_code\n1,{'9' * 200_000}\n",
+            "line 2: a line longer than 131072 characters",
+        ),
     ],
 )
 def test_a_file_that_is_not_a_devices_csv_raises_one_message(text: str, message: str) -> None:

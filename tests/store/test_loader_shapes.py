@@ -12,9 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from zse.cbke import SUITE1
+from zse.cbke.keys import generate_key_pair
 from zse.drlc import DrlcClientCore, DrlcServerCore, LoadControlEvent, Status, StatusReport
 from zse.errors import StoreError
 from zse.installcode import InstallCode
+from zse.installer.core import BackOffice, CommandCode, HubLedger, Outcome, originators_of
 from zse.messaging import Confirmation, Message, MessageBoard, MessageStore
 from zse.provisioning import DeviceRecord, LifecycleState
 from zse.records import RecordError
@@ -96,6 +99,22 @@ def device_json() -> dict[str, Any]:
     return record.to_json()
 
 
+OFFICE = BackOffice(b"BACKOFF1", generate_key_pair(SUITE1)[0])
+HUB_COMMANDS = [OFFICE.sign(CommandCode.READ_STATUS, counter=counter) for counter in (1, 2, 3)]
+
+
+def hub_records() -> dict[str, Any]:
+    ledger = HubLedger(originators_of([OFFICE]))
+    for sent, status in zip(HUB_COMMANDS, (Outcome.EXECUTED, None, Outcome.FAILED), strict=True):
+        command, _ = ledger.decide(sent.encode())
+        assert command is not None
+        ledger.begin(command)
+        if status is not None:
+            ledger.done(command, status, b"result")
+    changes = ledger.changes()
+    return copy.deepcopy({k: v for k, v in changes.items() if v is not None})
+
+
 def mutate(data: st.DataObject, value: Any) -> Any:
     """``value`` with one place changed: a sub-value replaced, a field removed or added."""
     if isinstance(value, dict) and value and data.draw(st.integers(0, 3)):
@@ -144,6 +163,8 @@ def test_valid_records_load():
     assert MessageStore.from_records(message_records()).to_records() == message_records()
     assert MessageBoard.from_records(board_records()).to_records() == board_records()
     assert DeviceRecord.from_json(device_json()).to_json() == device_json()
+    hub = HubLedger.from_records(hub_records(), originators_of([OFFICE]))
+    assert hub.last_counter(OFFICE.originator) == 3
 
 
 @PROPERTY
@@ -249,6 +270,28 @@ def test_device_record_from_json(data):
 
 
 @PROPERTY
+@given(st.data())
+def test_installer_hub_from_records(data):
+    records = hub_records()
+    key = data.draw(st.sampled_from(sorted(records)))
+    records[key] = mutate(data, records[key])
+    originators = originators_of([OFFICE])
+    error = fails_cleanly(
+        lambda: HubLedger.from_records(records, originators, namespace="installer.hub/9")
+    )
+    if error is not None:
+        assert (error.namespace, error.key) == ("installer.hub/9", key)
+        assert str(error).startswith(f"record installer.hub/9/{key}: ")
+        bad: list[RecordError] = []
+        HubLedger.from_records(records, originators, namespace="installer.hub/9", on_bad=bad.append)
+        assert [e.key for e in bad] == [key]
+    else:  # what the hub does with a loaded ledger: answer a resend of each command
+        ledger = HubLedger.from_records(records, originators)
+        for sent in HUB_COMMANDS:
+            ledger.decide(sent.encode())
+
+
+@PROPERTY
 @given(st.dictionaries(st.sampled_from(["event/", "report/", "msg/", "conf/", "board",
                                         "members", "cancel_alls", "x"]) | st.text(max_size=12),
                        JSON, max_size=4))  # fmt: skip
@@ -273,6 +316,7 @@ def test_deep_nesting_is_a_record_error_not_a_recursion_error(depth):
         lambda: MessageBoard.from_records(records),
         lambda: DrlcClientCore(device_class=1).restore({"entries": {"1": deep}}),
         lambda: DeviceRecord.from_json({"eui64": deep}),
+        lambda: HubLedger.from_records({f"{'00' * 8}:last": deep}, {}),
     ):
         assert fails_cleanly(load) is not None
 

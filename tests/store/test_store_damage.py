@@ -259,3 +259,27 @@ def test_what_a_store_cannot_hold_is_a_store_error_when_batched(change):
     number past 64 bits OverflowError."""
     with pytest.raises(StoreError):
         change(Batch())
+
+
+@pytest.mark.parametrize(
+    ("anchor", "at"),
+    [
+        (b"tablejournaljournal", len(b"tablej")),  # sqlite_master.name of table journal
+        (b"CREATE TABLE records", len(b"CREATE TABLE rec")),  # its SQL text
+    ],
+)
+async def test_a_schema_byte_damaged_into_invalid_utf8_is_a_store_error(tmp_path, anchor, at):
+    """SQLite's "malformed database schema" quotes the damaged bytes, which sqlite3 cannot
+    decode: UnicodeDecodeError came out of Store.open instead of a StoreError."""
+    path = tmp_path / "s.db"
+    await make_store(path)
+    data = bytearray(path.read_bytes())
+    data[data.index(anchor) + at] = 0x94  # a byte that is not UTF-8
+    path.write_bytes(bytes(data))
+    await expect_refused(path, "damaged")
+    with pytest.raises(StoreError) as refused:
+        await Store.open(path)
+    said = str(refused.value)
+    assert str(path) in said
+    assert "\n" not in said
+    assert len(said) < 200 + len(str(path))

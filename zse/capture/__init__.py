@@ -68,7 +68,10 @@ class UnsecuredWriter:
     def write(self, frame: Decoded) -> None:
         """Append ``frame``."""
         data = frame.unsecured if frame.unsecured is not None else frame.link.frame
-        self._pcap.write(data, frame.record.time_ns / 1e9)
+        try:
+            self._pcap.write(data, frame.record.time_ns / 1e9)
+        except (ValueError, OverflowError) as exc:
+            raise CaptureError(f"record {frame.record.number}: cannot be written: {exc}") from None
 
     def close(self) -> None:
         """Flush and close."""

@@ -141,10 +141,10 @@ class CaptureDecoder:
         #: (sender EUI-64, NWK destination) -> the link key that opened it (one key a pair)
         self._aps_key: dict[tuple[int, int | None], Key] = {}
         self._nwk_key: dict[int, Key] = {}  #: sender EUI-64 -> the network key that opened it
-        self._last_seq = 0  #: the key sequence number of the last NWK frame decrypted
         self.frames = 0
         self.decrypted = 0
         self.failed = 0
+        self.attempts = 0  #: decryptions tried (MIC checks), for bounding the work a frame
 
     def decode(self, record: Record) -> Decoded:
         """Decode ``record``; raises :class:`~zse.capture.reader.CaptureError` only for a
@@ -221,9 +221,10 @@ class CaptureDecoder:
 
     def _nwk(self, out: Decoded, nwk: Nwk, mac: Mac, frame: bytes) -> Unsecured | None:
         """Decrypt a NWK frame with the first network key that opens it: the key that last
-        opened a frame of the same sender, then the one that opened the last frame's key
-        sequence number, then the others. The frame is split once (the nonce and the
-        authenticated bytes do not depend on the key); each try checks the MIC."""
+        opened a frame of the same sender, then the one that opened the frame's key sequence
+        number, then the others that apply (:meth:`KeyRing.network_keys`). The frame is split
+        once (the nonce and the authenticated bytes do not depend on the key); each try checks
+        the MIC."""
         if not self.keys:
             aux, _ = AuxHeader.decode(frame[nwk.length :])  # why not: the header as sent
             out.security.append(Security("nwk", aux, aux.source, None, "no network key held"))
@@ -241,12 +242,14 @@ class CaptureDecoder:
         assert key_seq is not None
         tried = self._nwk_key.get(source)
         if tried is not None:
+            self.attempts += 1
             payload = sealed.open(tried.key, source)
             if payload is not None:
                 return self._nwk_opened(out, nwk, mac, sealed, tried, payload)
-        for key in self.keys.network_keys(self._last_seq):
+        for key in self.keys.network_keys(key_seq):
             if key is tried:
                 continue
+            self.attempts += 1
             payload = sealed.open(key.key, source)
             if payload is not None:
                 return self._nwk_opened(out, nwk, mac, sealed, key, payload)
@@ -260,7 +263,6 @@ class CaptureDecoder:
         aux = sealed.aux
         assert aux.key_seq is not None
         assert aux.source is not None
-        self._last_seq = aux.key_seq
         self.keys.opened(aux.key_seq, key)
         self._nwk_key[aux.source] = key
         out.security.append(Security("nwk", aux, aux.source, key.label, None, payload))
@@ -317,9 +319,11 @@ class CaptureDecoder:
             raise short
         pair = (sender, nwk.dst)
         first = self._aps_key.get(pair)
-        candidates = self.keys.keys if first is None else [first, *self.keys.keys]
+        held = self.keys.link_keys()
+        candidates = held if first is None else [first, *(key for key in held if key is not first)]
         if aux.key_id != KeyId.NETWORK:  # APS frames under the network key: not supported
             for key in candidates:
+                self.attempts += 1
                 payload = sealed.open(aps_key(aux.key_id, key.key), sender)
                 if payload is None:
                     continue

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from zse.errors import DecodeError, InvalidInstallCode
 from zse.installcode import InstallCode
 
-__all__ = ["Key", "KeyFileError", "KeyRing", "parse_key", "read_key_file"]
+__all__ = ["LEARNED_LIMIT", "Key", "KeyFileError", "KeyRing", "parse_key", "read_key_file"]
 
 KEY_LENGTH = 16
 
@@ -98,15 +98,29 @@ def read_key_file(lines: Iterable[str], name: str = "key file") -> Iterator[Key]
         yield Key(key, label.strip() or f"line {number}")
 
 
+LEARNED_LIMIT = 64  #: keys learned from Transport Keys a capture keeps (oldest dropped)
+
+
 class KeyRing:
-    """Every key to try, and the network key found for each key sequence number."""
+    """Every key to try, and the network key found for each key sequence number.
 
-    __slots__ = ("_by_seq", "_known", "keys")
+    Keys given (command line, key file, install codes) are always tried. Keys learned from
+    Transport Keys are bounded: at most :data:`LEARNED_LIMIT` are kept (the oldest dropped and
+    counted in :attr:`dropped`), and a learned network key is tried only for NWK frames of its
+    key sequence number, so a capture full of Transport Keys costs a bounded number of
+    decryptions a frame (hostile-input audit D2)."""
 
-    def __init__(self, keys: Iterable[Key] = ()) -> None:
-        self.keys: list[Key] = []
+    __slots__ = ("_by_seq", "_known", "_learned", "_limit", "dropped", "given", "keys")
+
+    def __init__(self, keys: Iterable[Key] = (), *, learned_limit: int = LEARNED_LIMIT) -> None:
+        self.keys: list[Key] = []  #: the keys held: those given, then those learned
         self._known: set[bytes] = set()
         self._by_seq: dict[int, Key] = {}
+        #: learned key -> the key sequence number it was sent with (None: a link key)
+        self._learned: dict[Key, int | None] = {}
+        self._limit = learned_limit
+        self.given = 0  #: how many of :attr:`keys` were given (the rest were learned)
+        self.dropped = 0  #: learned keys dropped to keep at most ``learned_limit``
         for key in keys:
             self.add(key)
 
@@ -117,8 +131,14 @@ class KeyRing:
         if key.key in self._known:
             return False
         self._known.add(key.key)
-        self.keys.append(key)
+        self.keys.insert(self.given, key)
+        self.given += 1
         return True
+
+    @property
+    def learned(self) -> list[Key]:
+        """The learned keys still held, oldest first."""
+        return self.keys[self.given :]
 
     def add_install_code(self, code: str, label: str | None = None) -> Key:
         """Add the link key of an install code (its MMO hash, ZB 4.6.3.4) and return it."""
@@ -132,23 +152,47 @@ class KeyRing:
 
     def network_keys(self, key_seq: int) -> list[Key]:
         """The keys to try for a NWK frame of ``key_seq``: the one that opened that
-        sequence number before, then the others."""
+        sequence number before, then those given, then the learned keys that apply (the
+        network keys sent with ``key_seq`` and the learned link keys)."""
         first = self._by_seq.get(key_seq)
-        if first is None:
-            return self.keys
-        return [first, *(key for key in self.keys if key is not first)]
+        keys = [
+            key
+            for index, key in enumerate(self.keys)
+            if key is not first
+            and (index < self.given or self._learned.get(key, key_seq) in (None, key_seq))
+        ]
+        return keys if first is None else [first, *keys]
+
+    def link_keys(self) -> list[Key]:
+        """The keys to try for an APS frame: all held (the learned ones are bounded)."""
+        return self.keys
 
     def opened(self, key_seq: int, key: Key) -> None:
         """Remember that ``key`` decrypted a NWK frame of ``key_seq``."""
         self._by_seq[key_seq] = key
 
     def learn(self, key: bytes, label: str, key_seq: int | None = None) -> Key | None:
-        """Add a key seen in a decrypted Transport Key; returns it if it was new."""
+        """Add a key seen in a decrypted Transport Key; returns it if it was new. Beyond
+        the limit the oldest learned key is dropped (and counted in :attr:`dropped`)."""
+        if key in self._known:
+            return None
         learned = Key(bytes(key), label)
-        if key_seq is not None and key in self._known:
+        if len(learned.key) != KEY_LENGTH:
+            raise KeyFileError(f"{label}: a key is 16 bytes, got {len(learned.key)}")
+        if self._limit <= 0:
+            self.dropped += 1
             return None
-        if not self.add(learned):
-            return None
+        if len(self.keys) - self.given >= self._limit:
+            oldest = self.keys.pop(self.given)
+            self._known.discard(oldest.key)
+            self._learned.pop(oldest, None)
+            for seq, held in list(self._by_seq.items()):
+                if held is oldest:
+                    del self._by_seq[seq]
+            self.dropped += 1
+        self._known.add(learned.key)
+        self.keys.append(learned)
+        self._learned[learned] = key_seq
         if key_seq is not None:
             self._by_seq.setdefault(key_seq, learned)
         return learned

@@ -44,8 +44,12 @@ def _time(time_ns: int) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _second(seconds: int) -> str:
-    """UTC date and time of a second (frames come many to a second)."""
-    return f"{_EPOCH + datetime.timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}"
+    """UTC date and time of a second (frames come many to a second); a second no date can
+    show (a :class:`~zse.capture.Record` made by hand) as seconds since the epoch."""
+    try:
+        return f"{_EPOCH + datetime.timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}"
+    except OverflowError:
+        return f"{seconds} s since 1970"
 
 
 #: The Green Power cluster (ZGP 1.1 A.3.3): its commands and attributes carry GPD keys.

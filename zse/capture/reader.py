@@ -45,6 +45,10 @@ _IDB, _PACKET_OBSOLETE, _SPB, _EPB = 1, 2, 3, 6
 _OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
 
 
+#: a record's time must be before this (pcap holds seconds in 32 bits: 2106-02-07)
+_LATEST_NS = 2**32 * 1_000_000_000
+
+
 class CaptureError(DecodeError):
     """A capture file that cannot be read: not pcap/pcapng, or a truncated or malformed
     record; the message names the record and its byte offset."""
@@ -302,6 +306,11 @@ class CaptureReader:
             seconds, fraction = divmod(stamp, units)
             time_ns = (seconds + interface.offset_s) * 1_000_000_000
             time_ns += fraction * 1_000_000_000 // units
+            if not 0 <= time_ns < _LATEST_NS:
+                raise CaptureError(
+                    f"{where}: record {self._records} has a timestamp of {time_ns // 10**9} s, "
+                    "outside 1970-01-01 .. 2106-02-07 (what pcap can hold)"[:200]
+                )
         return Record(self._records, time_ns, interface.linktype, data, original, iface)
 
 

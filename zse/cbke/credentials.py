@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from zse import jsontext
+from zse._files import read_bounded
 from zse.cbke.certificate import ImplicitCertificate, hex_bytes
 from zse.cbke.keys import public_key_from_private
 from zse.cbke.suites import SUITES, Suite
@@ -47,8 +48,7 @@ def hex_field(value: object, name: str) -> bytes:
 def load_file(path: str | os.PathLike[str], parse: Callable[[bytes], T]) -> T:
     """Read ``path`` and parse it; unreadable or bad files raise InvalidCredentials."""
     try:
-        with open(path, "rb") as handle:
-            text = handle.read()
+        text = read_bounded(path, error=InvalidCredentials)
     except OSError as exc:
         raise InvalidCredentials(f"cannot read {os.fspath(path)}: {exc.strerror}") from None
     try:

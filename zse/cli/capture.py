@@ -21,6 +21,7 @@ from typing import BinaryIO, NoReturn, TextIO
 
 import click
 
+from zse._files import read_text_bounded
 from zse.capture import (
     CaptureDecoder,
     CaptureError,
@@ -34,6 +35,7 @@ from zse.capture import (
     read_key_file,
     read_records,
 )
+from zse.capture.keys import LEARNED_LIMIT
 from zse.cli._files import OutputError, atomic_binary_output, refuse_input_as_output
 from zse.errors import InvalidEui64
 from zse.installcode import canonical_eui64
@@ -60,12 +62,12 @@ def load_keys(
     ring = KeyRing()
     for path in key_files:
         try:
-            with open(path, encoding="utf-8") as handle:
-                for key in read_key_file(handle, name=path):
-                    ring.add(key)
+            text = read_text_bounded(path, error=KeyFileError)
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise KeyFileError(f"cannot read key file {path}: {reason}") from None
+        for key in read_key_file(text.splitlines(), name=path):
+            ring.add(key)
     for number, text in enumerate(network_keys, 1):
         ring.add(Key(parse_key(text, f"--network-key #{number}"), f"network key #{number}"))
     for number, text in enumerate(link_keys, 1):
@@ -202,11 +204,13 @@ def _decode(
 def _summary(
     decoder: CaptureDecoder, given: int, write_path: str | None, show_keys: bool, err: TextIO
 ) -> None:
-    learned = decoder.keys.keys[given:]
+    learned = decoder.keys.learned
     text = (
         f"{decoder.frames} frames, {decoder.decrypted} decrypted, "
         f"{decoder.failed} not decrypted; {len(learned)} keys learned"
     )
+    if decoder.keys.dropped:
+        text += f" ({decoder.keys.dropped} older learned keys dropped past {LEARNED_LIMIT})"
     if write_path is not None:
         text += f"; written to {write_path} without NWK/APS security"
     click.echo(text, file=err)

@@ -1323,6 +1323,10 @@ def esi(  # noqa: PLR0917 - click passes options positionally
             from zse.cli._radio import application_class  # noqa: PLC0415
 
             application_class(config.radio.radio)  # a missing extra fails here, not later
+        if sim is not None and config.credentials:
+            # the simulator certifies its devices with its own CA and brings the ESI's
+            # credentials, but a credentials file given is checked, not silently ignored
+            load_credentials(config.credentials)
         creds = [sim.credentials] if sim is not None else load_credentials(config.credentials)
         for path in config.devices_csv:
             if not path.is_file():

@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 
 import click
 
+from zse._files import read_text_bounded
 from zse.cli._types import FiniteFloat
 from zse.config import ConfigError, read_toml
 
@@ -140,7 +141,7 @@ def mqtt_settings(
     table: dict[str, Any] = {}
     if config is not None:
         try:
-            document = read_toml(config.read_text(), str(config))
+            document = read_toml(read_text_bounded(config, error=ConfigError), str(config))
         except OSError as exc:
             raise ConfigError(f"cannot read {config}: {exc.strerror}") from None
         except UnicodeDecodeError as exc:

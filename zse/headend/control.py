@@ -30,17 +30,31 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from zse.errors import StoreError
 from zse.headend.core import retry_delay
 from zse.headend.link import Lifecycle
-from zse.headend.queue import KEY_PREFIX, JobQueue
+from zse.headend.queue import (
+    KEY_PREFIX,
+    JobQueue,
+    _Damaged,
+    _integer,
+    _json_object,
+    _member,
+    _number,
+    _shown,
+    _text,
+)
 from zse.installcode import canonical_eui64
 from zse.provisioning import LifecycleState
 
 __all__ = ["Control", "ControlJob", "ControlKind", "DeviceLifecycle", "control_key", "refusal"]
+
+LOGGER = logging.getLogger(__name__)
 
 #: History entries kept per device (the oldest go first).
 HISTORY = 64
@@ -94,6 +108,12 @@ _LIFE_UPDATE = (
 _LIFE_INSERT = (
     "INSERT INTO headend_lifecycle (device, meter, state, joined, generation, time, detail,"
     " history, version, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+#: A damaged control job set aside (``{key}``: :meth:`~zse.headend.queue._Connection.key_match`):
+#: never sent, purged or claimed again; its row kept (but ``detail``: why, and the lease).
+_SET_ASIDE = (
+    "UPDATE headend_control SET state = 'damaged', detail = ?, lease_owner = NULL,"
+    " lease_until = NULL, updated = ? WHERE {key}"
 )
 _CONTROL_ROW = "SELECT state, lease_owner, failures, tries FROM headend_control WHERE key = ?{lock}"
 #: Tries of a command its gateway stopped while carrying out, before it is given up.
@@ -166,17 +186,58 @@ class DeviceLifecycle:
 
 
 def _lifecycle(row: Sequence[Any]) -> DeviceLifecycle:
+    """The record of a ``headend_lifecycle`` row; :class:`StoreError` (naming the device,
+    cut short, and the column) if the row is damaged."""
+    try:
+        return _read_lifecycle(row)
+    except _Damaged as exc:
+        raise StoreError(
+            f"device {_shown(row[0])}: damaged lifecycle record ({exc}); move the row "
+            "away or register the device again"
+        ) from None
+
+
+def _read_lifecycle(row: Sequence[Any]) -> DeviceLifecycle:
+    try:
+        state = LifecycleState(_text(row[2], "state"))
+    except _Damaged:
+        raise
+    except ValueError:
+        raise _Damaged("state: not a lifecycle state") from None
+    try:
+        history = json.loads(_text(row[7], "history"))
+    except _Damaged:
+        raise
+    except (ValueError, RecursionError):
+        raise _Damaged("history: not JSON") from None
+    if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
+        raise _Damaged("history: not a list of entries")
     return DeviceLifecycle(
-        device=row[0],
-        meter=row[1],
-        state=LifecycleState(row[2]),
-        joined=bool(row[3]),
-        generation=int(row[4]),
-        time=int(row[5]),
-        detail=row[6],
-        history=tuple(json.loads(row[7])),
-        version=int(row[8]),
-        updated=float(row[9]),
+        device=_text(row[0], "device"),
+        meter=_text(row[1], "meter"),
+        state=state,
+        joined=bool(_integer(row[3], "joined")),
+        generation=_integer(row[4], "generation"),
+        time=_integer(row[5], "time"),
+        detail=_text(row[6], "detail"),
+        history=tuple(history),
+        version=_integer(row[8], "version"),
+        updated=_number(row[9], "updated"),
+    )
+
+
+def _control_job(r: Sequence[Any]) -> ControlJob:
+    """The :class:`ControlJob` of a row of :data:`_CLAIM`; :class:`_Damaged` naming the
+    column that does not read back."""
+    kind = _member(ControlKind, r[1], "kind", "a control command")
+    payload = _json_object(r[4], "payload")
+    return ControlJob(
+        key=_text(r[0], "key"),
+        kind=kind,
+        meter=_text(r[2], "meter"),
+        device=_text(r[3], "device"),
+        payload=payload,
+        tries=_integer(r[5], "tries"),
     )
 
 
@@ -191,6 +252,7 @@ class Control:
 
     def __init__(self, queue: JobQueue) -> None:
         self.queue = queue
+        self._unreadable: set[str] = set()  # damaged records :meth:`devices` said
 
     @classmethod
     async def open(cls, queue: JobQueue) -> Control:
@@ -268,7 +330,22 @@ class Control:
         where, params = ("", ()) if since is None else (" WHERE updated >= ?", (since,))
         sql = _LIFE_SELECT.format(columns=_LIFE_COLUMNS, where=where + " ORDER BY device")
         async with self.queue.transaction("read the devices' lifecycle") as db:
-            return [_lifecycle(r) for r in await db.fetch(sql, params)]
+            rows = await db.fetch(sql, params)
+        found: list[DeviceLifecycle] = []
+        for r in rows:
+            try:
+                found.append(_read_lifecycle(r))
+            except _Damaged as exc:  # left out (kept in the table), said once per device
+                said = _shown(r[0])
+                if said not in self._unreadable:
+                    self._unreadable.add(said)
+                    LOGGER.warning(
+                        "%s: device %s: damaged lifecycle record (%s): left out",
+                        self.queue.where,
+                        said,
+                        exc,
+                    )
+        return found
 
     async def jobs(self) -> list[tuple[str, str, str]]:
         """Every control job as ``(key, state, detail)`` (for tests and operators)."""
@@ -292,21 +369,26 @@ class Control:
     async def claim(
         self, owner: str, *, now: float, lease: float, limit: int = 16
     ) -> list[ControlJob]:
-        """Lease up to ``limit`` due control jobs to ``owner`` until ``now + lease``."""
+        """Lease up to ``limit`` due control jobs to ``owner`` until ``now + lease``; a job
+        whose row is damaged is set aside in the same transaction (state
+        :data:`~zse.headend.queue.DAMAGED`, ``detail`` naming the column, logged once as a
+        warning without its content: a provision's payload holds an install code) and the
+        others are claimed."""
         sql = _CLAIM.format(lock=" FOR UPDATE SKIP LOCKED" if self.queue.locking else "")
+        jobs: list[ControlJob] = []
         async with self.queue.transaction("claim control jobs") as db:
             rows = await db.fetch(sql, (owner, now + lease, now, now, limit))
-        return [
-            ControlJob(
-                key=r[0],
-                kind=ControlKind(r[1]),
-                meter=r[2],
-                device=r[3],
-                payload=json.loads(r[4]),
-                tries=int(r[5]),
-            )
-            for r in rows
-        ]
+            aside: list[tuple[Any, ...]] = []
+            for r in rows:
+                try:
+                    jobs.append(_control_job(r))
+                except _Damaged as exc:
+                    reason = f"damaged control job row ({exc}): set aside, not sent"
+                    aside.append((reason, now, db.key_param(r[0])))
+                    LOGGER.warning("%s: control job %s: %s", self.queue.where, _shown(r[0]), reason)
+            if aside:
+                await db.execute_many(_SET_ASIDE.format(key=db.key_match("key")), aside)
+        return jobs
 
     async def complete(
         self,

@@ -121,6 +121,18 @@ def _text(body: Mapping[str, Any], name: str, *, default: str | None = None) -> 
     return value
 
 
+#: Characters of a value a message quotes (a hostile one may be any length).
+SHOWN = 40
+
+
+def shown(value: object, limit: int = SHOWN) -> str:
+    """``value`` as a message quotes it: its repr (an int as it is), cut to ``limit``
+    characters and "…" (a meter id of 100 KB, an integer of 4,300 digits)."""
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    text = str(value) if is_int else repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _int(body: Mapping[str, Any], name: str, low: int, high: int, default: int) -> int:
     if name not in body:
         return default
@@ -128,7 +140,7 @@ def _int(body: Mapping[str, Any], name: str, low: int, high: int, default: int) 
     if isinstance(value, bool) or not isinstance(value, int):
         raise _bad(name, "must be an integer")
     if not low <= value <= high:
-        raise _bad(name, f"must be {low} to {high}, got {value}")
+        raise _bad(name, f"must be {low} to {high}, got {shown(value)}")
     return value
 
 
@@ -193,7 +205,7 @@ def _device_fields(body: Mapping[str, Any], meters: Iterable[str]) -> tuple[str,
         raise _bad("mac", str(exc)) from None
     meter = _text(body, "meter")
     if meter not in set(meters):
-        raise HeadendError(404, f"meter: no meter {meter!r}", field="meter")
+        raise HeadendError(404, f"meter: no meter {shown(meter)}", field="meter")
     device_type = _text(body, "device_type")
     if device_type not in DEVICE_TYPES:
         raise _bad("device_type", "one of " + ", ".join(DEVICE_TYPES))
@@ -232,7 +244,7 @@ def parse_group(body: object, *, meters: Iterable[str]) -> GroupRequest:
     known = set(meters)
     for meter in given:
         if meter not in known:
-            raise HeadendError(404, f"meters: no meter {meter!r}", field="meters")
+            raise HeadendError(404, f"meters: no meter {shown(meter)}", field="meters")
     return GroupRequest(name=name, meters=tuple(sorted(set(given))))
 
 
@@ -447,6 +459,10 @@ def retry_delay(attempts: int) -> float:
 # -- rate limits --------------------------------------------------------------------------------
 
 
+#: The longest wait :meth:`RateLimiter.take` says (seconds).
+MAX_WAIT = 86_400.0
+
+
 class RateLimiter:
     """A token bucket per retailer: ``rate`` requests a second on average, bursts of ``burst``.
 
@@ -467,7 +483,8 @@ class RateLimiter:
             self._buckets[retailer] = (tokens - 1.0, now)
             return None
         self._buckets[retailer] = (tokens, now)
-        return (1.0 - tokens) / self.rate
+        # at most a day (a tiny rate's wait overflows to infinity: no Retry-After then)
+        return min((1.0 - tokens) / self.rate, MAX_WAIT)
 
 
 class RetryBook:

@@ -24,8 +24,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from zse._files import read_bounded, read_text_bounded
 from zse.config import ConfigError, read_toml
 from zse.errors import StoreError, ZseError
+from zse.headend.core import shown
 from zse.store_engine import is_postgres
 
 __all__ = [
@@ -87,7 +89,7 @@ class HeadendConfig:
 def _pem_cert(config: Path, path: Path) -> x509.Certificate:
     """A certificate ``config`` names; errors name both files."""
     try:
-        return x509.load_pem_x509_certificate(path.read_bytes())
+        return x509.load_pem_x509_certificate(read_bounded(path, error=HeadendConfigError))
     except OSError as exc:
         raise HeadendConfigError(f"{config}: {path}: {exc.strerror}") from None
     except ValueError:
@@ -111,6 +113,8 @@ def _get(path: Path, section: dict[str, Any], name: str, kind: type, default: An
     return value
 
 
+#: The rates ``[limits] requests_per_second`` may be (a request every 1,000 s at the least).
+MIN_RATE, MAX_RATE = 1e-3, 1e6
 _SERVER_KEYS = ("host", "port", "signed_port", "certificate", "key", "database", "meters")
 
 
@@ -120,13 +124,13 @@ def _known(path: Path, where: str, table: dict[str, Any], known: tuple[str, ...]
     unknown = sorted(set(table) - set(known))
     if unknown:
         raise HeadendConfigError(
-            f"{path}: {where}unknown key {unknown[0]!r} (known: {', '.join(known)})"
+            f"{path}: {where}unknown key {shown(unknown[0])} (known: {', '.join(known)})"
         )
 
 
 def _port(path: Path, name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
-        raise HeadendConfigError(f"{path}: {name} {value!r} is not a TCP port")
+        raise HeadendConfigError(f"{path}: {name} {shown(value)} is not a TCP port")
     return value
 
 
@@ -164,7 +168,7 @@ def _retailer(path: Path, entry: object) -> tuple[Retailer, Path]:
 def load_config(path: Path) -> HeadendConfig:
     """Read ``headend.toml``; anything wrong raises :class:`HeadendConfigError` naming it."""
     try:
-        data = read_toml(path.read_text(encoding="utf-8"), str(path))
+        data = read_toml(read_text_bounded(path, error=HeadendConfigError), str(path))
     except OSError as exc:
         raise HeadendConfigError(f"{path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
@@ -191,8 +195,13 @@ def load_config(path: Path) -> HeadendConfig:
     signed_port = server.get("signed_port")
     rate = _get(path, limits, "requests_per_second", float, 50.0)
     burst = _get(path, limits, "burst", int, 100)
-    if rate <= 0 or burst < 1:
-        raise HeadendConfigError(f"{path}: requests_per_second and burst must be positive")
+    if not MIN_RATE <= rate <= MAX_RATE:  # a subnormal rate: waits of infinity, a 500 each
+        raise HeadendConfigError(
+            f"{path}: [limits] requests_per_second must be {MIN_RATE:g} to {MAX_RATE:g}, "
+            f"not {shown(rate)}"
+        )
+    if burst < 1:
+        raise HeadendConfigError(f"{path}: [limits] burst must be positive, not {shown(burst)}")
     return HeadendConfig(
         path=path,
         host=_get(path, server, "host", str, "127.0.0.1"),
@@ -225,7 +234,9 @@ def server_names(config: HeadendConfig) -> frozenset[str]:
     subject alternative name) and the configured host."""
     names = {config.host}
     with contextlib.suppress(OSError, ValueError, x509.ExtensionNotFound):
-        certificate = x509.load_pem_x509_certificate(config.certificate.read_bytes())
+        certificate = x509.load_pem_x509_certificate(
+            read_bounded(config.certificate, error=ValueError)
+        )
         alternative = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
         names.update(alternative.value.get_values_for_type(x509.DNSName))
         names.update(str(a) for a in alternative.value.get_values_for_type(x509.IPAddress))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import (
     AsyncIterator,
@@ -44,7 +45,7 @@ from collections.abc import (
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from zse.errors import StoreError
 from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
@@ -52,6 +53,7 @@ from zse.store_engine import APPLICATION_ID, hold_virtual_clock, is_postgres
 from zse.store_sqlite import create_owner_only
 
 __all__ = [
+    "DAMAGED",
     "QUEUE_APPLICATION_ID",
     "Completion",
     "Job",
@@ -60,6 +62,10 @@ __all__ = [
     "ReportedOutcome",
     "open_queue",
 ]
+
+_E = TypeVar("_E")
+
+LOGGER = logging.getLogger(__name__)
 
 #: The identity of an SQLite work queue file: its header ``application_id`` (ASCII "ZSEQ");
 #: a zse store's is :data:`zse.store_engine.APPLICATION_ID`.
@@ -171,6 +177,16 @@ _RACES = ("40P01", "40001")
 #: Rounds of :meth:`JobQueue._write` by compare and set before the rows still changing under
 #: it (other workers writing the same jobs) are written in a locking transaction instead.
 SWAP_ROUNDS = 3
+#: The state of a job whose row is damaged (a column unreadable: one byte of the file changed):
+#: set aside at its claim, never delivered, purged or claimed again; its row kept as it is
+#: (but ``detail``, which says why, and the lease) for an operator to look at.
+DAMAGED = "damaged"
+#: A damaged job set aside (``{device}``: how the engine matches its key, see
+#: :meth:`_Connection.key_match`).
+_SET_ASIDE = (
+    "UPDATE headend_jobs SET state = 'damaged', detail = ?, lease_owner = NULL,"
+    " lease_until = NULL, updated = ? WHERE send = ? AND {device}"
+)
 _ROWS = (
     "SELECT send, device, meter, outcome, detail, attempts, tries, state, updated"
     " FROM headend_jobs{where} ORDER BY send, device"
@@ -243,6 +259,15 @@ class _Connection(ABC):
     lock_clause = ""
     where = ""
 
+    def key_match(self, column: str) -> str:
+        """How a row's text key ``column`` is matched as the driver returned it (SQLite: its
+        bytes, which match whatever a damaged row holds; the parameter: :meth:`key_param`)."""
+        return f"{column} = ?"
+
+    def key_param(self, value: Any) -> Any:
+        """The parameter of :meth:`key_match` for ``value`` as read."""
+        return value
+
     async def notify(self) -> None:  # noqa: B027 - optional: SQLite has no notifications
         """Tell the listeners (:meth:`JobQueue.listen`) of a change, when this transaction
         commits."""
@@ -300,6 +325,14 @@ class _Connection(ABC):
 
 
 class _Sqlite(_Connection):
+    def key_match(self, column: str) -> str:
+        return f"CAST({column} AS BLOB) = ?"
+
+    def key_param(self, value: Any) -> Any:
+        if isinstance(value, str):  # text of a damaged row read as surrogates: its bytes
+            return value.encode("utf-8", "surrogateescape")
+        return value
+
     def __init__(self, path: Path) -> None:
         self.where = str(path)
         self.path = path
@@ -310,7 +343,9 @@ class _Sqlite(_Connection):
 
         create_owner_only(self.path)  # the provision commands hold install codes
         self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
-        await self._db.execute("PRAGMA journal_mode=WAL")
+        # text that is not UTF-8 (a damaged row) read as surrogates: the row is refused by
+        # its converter (:func:`_text`) instead of the whole read failing
+        self._db.text_factory = _lenient_text
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self._db.execute(sql, tuple(params))
@@ -326,7 +361,8 @@ class _Sqlite(_Connection):
         await self._db.execute("BEGIN IMMEDIATE")
 
     async def create(self) -> None:
-        fresh = await self._refuse_foreign()
+        fresh = await self._refuse_foreign()  # before anything is changed (WAL: the header)
+        await self._db.execute("PRAGMA journal_mode=WAL")
         await self._check_integrity()
         for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
             await self._db.execute(sql)
@@ -511,6 +547,7 @@ class JobQueue:
         self._db = connection
         self._lock = asyncio.Lock()
         self.where = connection.where
+        self._unreadable: set[tuple[str, str]] = set()  # damaged rows :meth:`rows` said
 
     async def close(self) -> None:
         """Close the connection (a lease held stays until it expires)."""
@@ -587,25 +624,33 @@ class JobQueue:
 
     async def claim(self, owner: str, *, now: float, lease: float, limit: int = 16) -> list[Job]:
         """Lease up to ``limit`` due jobs (ready ones due at ``now``, and expired leases) to
-        ``owner`` until ``now + lease``."""
+        ``owner`` until ``now + lease``.
+
+        A job whose row is damaged (a column that does not read back as written) is set
+        aside in the same transaction (state :data:`DAMAGED`, ``detail`` naming the column,
+        logged once as a warning without its content) and the others are claimed."""
         sql = _CLAIM.format(lock=self._db.lock_clause)
+        jobs: list[Job] = []
         async with self._transaction("claim jobs") as db:
             rows = await db.fetch(sql, (owner, now + lease, now, now, limit))
-        return sorted(
-            (
-                Job(
-                    send=int(r[0]),
-                    device=r[1],
-                    meter=r[2],
-                    kind=SendKind(r[3]),
-                    payload=json.loads(r[4]),
-                    outcome=Outcome(r[5]),
-                    tries=int(r[6]),
-                )
-                for r in rows
-            ),
-            key=lambda j: (j.send, j.device),
-        )
+            aside: list[tuple[Any, ...]] = []
+            for r in rows:
+                try:
+                    jobs.append(_job(r))
+                except _Damaged as exc:
+                    reason = f"damaged job row ({exc}): set aside, not delivered"
+                    aside.append((reason, now, r[0], db.key_param(r[1])))
+                    LOGGER.warning(
+                        "%s: job of send %s to device %s: %s",
+                        self.where,
+                        _shown(r[0]),
+                        _shown(r[1]),
+                        reason,
+                    )
+            if aside:
+                await db.execute_many(_SET_ASIDE.format(device=db.key_match("device")), aside)
+                await db.notify()
+        return sorted(jobs, key=lambda j: (j.send, j.device))
 
     async def complete(
         self,
@@ -826,20 +871,22 @@ class JobQueue:
         params = tuple(v for _, v in given)
         async with self._transaction("read outcomes") as db:
             rows = await db.fetch(_ROWS.format(where=where), params)
-        return [
-            JobRow(
-                send=int(r[0]),
-                device=r[1],
-                meter=r[2],
-                outcome=Outcome(r[3]),
-                detail=r[4],
-                attempts=int(r[5]),
-                tries=int(r[6]),
-                state=r[7],
-                updated=float(r[8]),
-            )
-            for r in rows
-        ]
+        result: list[JobRow] = []
+        for r in rows:
+            try:
+                result.append(_job_row(r))
+            except _Damaged as exc:  # left out (kept in the table), said once per job
+                said = (_shown(r[0]), _shown(r[1]))
+                if said not in self._unreadable:
+                    self._unreadable.add(said)
+                    LOGGER.warning(
+                        "%s: job of send %s to device %s: damaged job row (%s): its outcome "
+                        "is left out",
+                        self.where,
+                        *said,
+                        exc,
+                    )
+        return result
 
 
 #: Jobs whose rows one statement reads (SQLite allows 32,766 parameters).
@@ -852,9 +899,9 @@ def _completed(
     """The ``_UPDATE`` parameters that record ``answer`` on a job at ``row`` (``_ROWS_OF``
     less the key), or None if ``owner`` no longer holds its lease."""
     current, state, holder, attempts, tries, failures, _, _ = row
-    if state != "leased" or holder != owner:
+    before = _outcome(current)
+    if state != "leased" or holder != owner or before is None:
         return None
-    before = Outcome(current)
     after = advance(before, answer.outcome) or before
     if answer.answered and answer.outcome is not Outcome.SKIPPED:
         attempts += 1
@@ -888,8 +935,9 @@ def _reported(row: tuple[Any, ...], report: ReportedOutcome, now: float) -> tupl
     """The ``_UPDATE`` parameters that record ``report`` on a job at ``row``, or None if it
     moves nothing (not later than the outcome recorded, or a report on another kind)."""
     current, state, holder, attempts, tries, failures, lease_until, sent = row
-    after = advance(Outcome(current), report.outcome)
-    if after is None or sent != report.kind.value:
+    before = _outcome(current)
+    after = None if before is None else advance(before, report.outcome)
+    if after is None or sent != report.kind.value or state == DAMAGED:
         return None
     if state == "ready":
         state = "sent"  # the device has the send: nothing more to deliver
@@ -908,6 +956,112 @@ def _reported(row: tuple[Any, ...], report: ReportedOutcome, now: float) -> tupl
         now,
         report.send,
         report.device,
+    )
+
+
+class _Damaged(ValueError):
+    """A row's column that does not read back as written (the message: which one)."""
+
+
+def _lenient_text(data: bytes) -> str:
+    """SQLite's text as str; bytes that are not UTF-8 as surrogates (:func:`_text` refuses
+    them)."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """``value`` for a message: its repr cut to ``limit`` characters (a damaged or hostile
+    value may be any length)."""
+    text = repr(value) if not isinstance(value, int) or isinstance(value, bool) else str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _text(value: Any, column: str) -> str:
+    """``value`` of ``column`` as text, :class:`_Damaged` if it is not (UTF-8) text."""
+    if not isinstance(value, str):
+        raise _Damaged(f"{column}: not text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Damaged(f"{column}: not UTF-8") from None
+    return value
+
+
+def _integer(value: Any, column: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Damaged(f"{column}: not an integer")
+    return value
+
+
+def _number(value: Any, column: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise _Damaged(f"{column}: not a number")
+    return float(value)
+
+
+def _outcome(value: Any) -> Outcome | None:
+    """The outcome stored as ``value``; None if it is none (a damaged row)."""
+    try:
+        return Outcome(value)
+    except ValueError:
+        return None
+
+
+def _member(kind: Callable[[str], _E], value: Any, column: str, what: str) -> _E:
+    """``value`` of ``column`` as a member of ``kind``; :class:`_Damaged` if it is not one."""
+    text = _text(value, column)
+    try:
+        return kind(text)
+    except ValueError:
+        raise _Damaged(f"{column}: not {what}") from None
+
+
+def _json_object(value: Any, column: str) -> dict[str, Any]:
+    """``value`` of ``column`` as a JSON object; :class:`_Damaged` if it is not one."""
+    text = _text(value, column)
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _Damaged(f"{column}: not JSON") from None
+    if not isinstance(payload, dict):
+        raise _Damaged(f"{column}: not a JSON object")
+    return payload
+
+
+def _job_outcome(value: Any) -> Outcome:
+    outcome = _outcome(_text(value, "outcome"))
+    if outcome is None:
+        raise _Damaged("outcome: not an outcome")
+    return outcome
+
+
+def _job(r: Sequence[Any]) -> Job:
+    """The :class:`Job` of a row of :data:`_CLAIM`; :class:`_Damaged` naming the column that
+    does not read back."""
+    return Job(
+        send=_integer(r[0], "send"),
+        device=_text(r[1], "device"),
+        meter=_text(r[2], "meter"),
+        kind=_member(SendKind, r[3], "kind", "a send kind"),
+        payload=_json_object(r[4], "payload"),
+        outcome=_job_outcome(r[5]),
+        tries=_integer(r[6], "tries"),
+    )
+
+
+def _job_row(r: Sequence[Any]) -> JobRow:
+    """The :class:`JobRow` of a row of :data:`_ROWS`; :class:`_Damaged` as :func:`_job`."""
+    outcome = _job_outcome(r[3])
+    return JobRow(
+        send=_integer(r[0], "send"),
+        device=_text(r[1], "device"),
+        meter=_text(r[2], "meter"),
+        outcome=outcome,
+        detail=_text(r[4], "detail"),
+        attempts=_integer(r[5], "attempts"),
+        tries=_integer(r[6], "tries"),
+        state=_text(r[7], "state"),
+        updated=_number(r[8], "updated"),
     )
 
 

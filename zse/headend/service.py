@@ -44,6 +44,7 @@ from zse.headend.core import (
     parse_registration,
     parse_state,
     retry_delay,
+    shown,
 )
 from zse.headend.directory import DeviceStatus, EsiMeters, Meter, MeterDirectory
 from zse.headend.queue import JobQueue
@@ -323,7 +324,7 @@ class Headend:
         errors: list[dict[str, Any]] = []
         base = {"meter": meter, "device_type": device_type}
         if meter not in self.meter_ids:
-            raise HeadendError(404, f"meter: no meter {meter[:64]!r}", field="meter")
+            raise HeadendError(404, f"meter: no meter {shown(meter)}", field="meter")
         if device_type not in DEVICE_TYPES:
             raise HeadendError(
                 422, "device_type: one of " + ", ".join(DEVICE_TYPES), field="device_type"
@@ -383,7 +384,7 @@ class Headend:
     def _group(self, retailer: str, name: str) -> Group:
         group = self.records.groups.get(f"{retailer}/{name}")
         if group is None:
-            raise HeadendError(404, f"group: no group {name!r}", field="group")
+            raise HeadendError(404, f"group: no group {shown(name)}", field="group")
         return group
 
     def groups(self, retailer: str) -> list[dict[str, Any]]:

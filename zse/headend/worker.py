@@ -186,6 +186,7 @@ class Worker:
     async def _run(self) -> None:
         """Keep up to ``batch`` jobs under way, leasing more as slots free up."""
         under_way: set[asyncio.Task[None]] = set()
+        failed: tuple[type[BaseException], str] | None = None  # the error last logged
         try:
             while True:
                 jobs: list[Job] = []
@@ -198,8 +199,21 @@ class Worker:
                         jobs, commands, send_by = await self._claim(room)
                         await self.purge()
                         await self.beat()
+                        failed = None
                     except StoreError as exc:
                         LOGGER.warning("headend worker %s: %s", self.owner, exc)
+                    except Exception as exc:  # the loop goes on: said once, tried again
+                        said = (type(exc), str(exc)[:200])
+                        if said != failed:
+                            LOGGER.error(
+                                "headend worker %s: taking jobs failed (tried again every "
+                                "%g s): %s",
+                                self.owner,
+                                self.poll,
+                                type(exc).__name__,
+                                exc_info=True,
+                            )
+                        failed = said
                 loop = asyncio.get_running_loop()
                 works = [
                     *(self._one(job, send_by) for job in jobs),

@@ -30,7 +30,7 @@ import enum
 import logging
 import struct
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -39,6 +39,7 @@ from zse.cbke.keys import public_key_from_private
 from zse.cbke.suites import SUITE1, Suite
 from zse.errors import InvalidFrame
 from zse.installcode import mmo_hash
+from zse.records import BOOL, Fields, Int, Mismatch, RecordError, Shape, check, load_each
 
 __all__ = [
     "BackOffice",
@@ -355,21 +356,82 @@ class HubLedger:
         cls,
         records: Mapping[str, Any],
         originators: Mapping[bytes, bytes],
+        *,
+        namespace: str = "installer.hub",
+        on_bad: Callable[[RecordError], None] | None = None,
         **options: Any,
     ) -> HubLedger:
-        """A ledger from persisted records: a begun command never done is INTERRUPTED."""
+        """A ledger from persisted records: a begun command never done is INTERRUPTED.
+
+        Each record is checked (:mod:`zse.records`) before it is used: a wrong-shaped one is a
+        :class:`~zse.records.RecordError`, raised, or given to ``on_bad`` and skipped (the hub
+        has the store quarantine it, :meth:`zse.store.Store.load_with`)."""
         ledger = cls(originators, **options)
-        for key, value in sorted(records.items(), key=lambda kv: _order(kv[0])):
-            originator_hex, _, what = key.partition(":")
-            originator = bytes.fromhex(originator_hex)
-            state = ledger._state.setdefault(originator, _Originator())
-            if what == "last":
-                state.last = max(state.last, int(value["last"]))
+
+        def load(key: str, value: Any) -> None:
+            originator, counter = _parse_key(key)
+            if counter is None:
+                check(value, _LAST)
+                state = ledger._state.setdefault(originator, _Originator())
+                state.last = max(state.last, value["last"])
             else:
-                counter = int(what)
+                check(value, _OUTCOME)
+                state = ledger._state.setdefault(originator, _Originator())
                 state.outcomes[counter] = dict(value)
                 state.last = max(state.last, counter)
+
+        load_each(
+            sorted(records.items(), key=lambda kv: _order(kv[0])),
+            load,
+            namespace=namespace,
+            on_bad=on_bad,
+        )
         return ledger
+
+
+class _Hex(Shape):
+    """A string of lowercase hex digits, of ``octets`` octets if given (else at most 0xFFFF,
+    what a response's length field holds)."""
+
+    def __init__(self, octets: int | None = None) -> None:
+        self.octets = octets
+
+    def check(self, value: object, path: str) -> None:
+        if not isinstance(value, str):
+            raise Mismatch(f"{path}: expected a hex string, got {type(value).__name__}")
+        digits = 2 * (self.octets if self.octets is not None else 0xFFFF)
+        exact = self.octets is not None
+        if (len(value) != digits if exact else len(value) > digits) or len(value) % 2:
+            raise Mismatch(f"{path}: a hex string of the wrong length")
+        if value.strip(_HEX_DIGITS):
+            raise Mismatch(f"{path}: not a hex string")
+
+
+_HEX_DIGITS: Final = "0123456789abcdef"
+_ORIGINATOR_OCTETS: Final = 8  # _HEAD's "8s"
+_COUNTER_DIGITS: Final = 20  # _key: a u64 counter, zero-padded
+_LAST: Final = Fields({"last": Int(0, 2**64 - 1)})
+_OUTCOME: Final = Fields(
+    {"digest": _Hex(16), "status": Int(min(Outcome), max(Outcome))},
+    {"result": _Hex(), "begun": BOOL},
+)
+
+
+def _parse_key(key: str) -> tuple[bytes, int | None]:
+    """(originator, counter) of a record key (None: the originator's ``last`` record);
+    :class:`~zse.records.Mismatch` if it is not one :meth:`HubLedger._put` writes."""
+    originator_hex, _, what = key.partition(":")
+    if len(originator_hex) != 2 * _ORIGINATOR_OCTETS or originator_hex.strip(_HEX_DIGITS):
+        raise Mismatch("key: not an originator id")
+    originator = bytes.fromhex(originator_hex)
+    if what == "last":
+        return originator, None
+    if len(what) != _COUNTER_DIGITS or what.strip("0123456789"):
+        raise Mismatch("key: not a counter")
+    counter = int(what)
+    if counter >= 2**64:
+        raise Mismatch("key: counter out of range")
+    return originator, counter
 
 
 def _key(originator: bytes, counter: int) -> str:

@@ -404,8 +404,14 @@ class InstallerHub:
     async def start(self) -> None:
         """Load the ledger and serve the installer tunnel protocol."""
         if self.store is not None:
-            records = await self.store.load(self.namespace)
-            self.ledger = HubLedger.from_records(records, self.originators)
+            # a wrong-shaped record is quarantined (and its command's outcome forgotten), not
+            # a hub that cannot start
+            self.ledger = await self.store.load_with(
+                self.namespace,
+                lambda records, on_bad: HubLedger.from_records(
+                    records, self.originators, namespace=self.namespace, on_bad=on_bad
+                ),
+            )
         self.tunnels.serve(
             INSTALLER_PROTOCOL, self._on_data, manufacturer_code=ZSE_MANUFACTURER_CODE
         )

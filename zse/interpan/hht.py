@@ -356,6 +356,10 @@ _DONE_REC = struct.Struct("<BIBB")
 _MAX_RECORD = _DONE_REC.size + 0xFF
 #: The format record that allows wide frames after it (format 2, see :class:`FileLog`).
 _FORMAT_2 = bytes((_FORMAT, 2))
+#: How a log begins: the length and kind of its first record (a BEGIN, or the format record).
+_HEADS = (bytes((_BEGIN_REC.size, _BEGIN)), bytes((len(_FORMAT_2), _FORMAT)))
+#: The most one append writes: the format record, then a wide record.
+_MAX_APPEND = 1 + len(_FORMAT_2) + 4 + 3 + _MAX_RECORD + 4
 
 
 def _frame(record: bytes) -> bytes:
@@ -424,7 +428,9 @@ class FileLog(MemoryLog):
     record that is valid with another length, or, after zero bytes, a complete record) is
     corruption in the middle of the log and raises :class:`InvalidFrame` with the file offset.
     A complete record inside the torn record's own span (the result bytes of a torn DONE) is
-    part of it, not a record.
+    part of it, not a record. A file that does not begin as a log does (a BEGIN or the format
+    record; zero bytes only are a torn tail) is a foreign file: :class:`StoreError` naming
+    it, and the file is left as it is.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
@@ -477,6 +483,13 @@ class FileLog(MemoryLog):
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot read the HHT log: {_reason(exc)}") from exc
         data = b"".join(chunks)
+        if data.strip(b"\x00") and not any(head.startswith(data[:2]) for head in _HEADS):
+            # not how a log begins (nor the zero bytes a file system leaves): a foreign file,
+            # which must not be cut as a torn tail (hostile-input audit D10)
+            raise StoreError(
+                f"{self.path}: not an HHT log (its first bytes are not a log record's); "
+                "left as it is"
+            )
         offset = 0
         while offset < len(data):
             found = _record_at(data, offset, self._wide)
@@ -493,7 +506,10 @@ class FileLog(MemoryLog):
     def _torn(self, data: bytes, offset: int) -> bool:
         """Whether the damage at ``offset`` is a torn tail (see the class docstring)."""
         field = _length_at(data, offset, self._wide)
-        if field is None:  # zero bytes where a length belongs: no complete record may follow
+        if field is None:  # zero bytes where a length belongs: no complete record may follow,
+            # and only zero bytes beyond what one append writes
+            if data[offset + _MAX_APPEND :].strip(b"\x00"):
+                return False
             return not any(_record_at(data, at, True) for at in range(offset + 1, len(data)))
         end = offset + field[0] + field[1] + 4
         if data[end:].strip(b"\x00"):  # bytes after its span: it was not the last append

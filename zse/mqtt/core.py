@@ -683,11 +683,30 @@ def _object(value: Any, path: str) -> dict[str, Any]:
     return value
 
 
+_SHOWN = 40  #: the most characters of a command's own text an error message quotes
+
+
+def _shown_int(value: int) -> str:
+    """An integer as an error quotes it: itself when short, else how long it is (a command
+    may carry thousands of digits, hostile-input audit D13)."""
+    if abs(value) < 10**_SHOWN:
+        return str(value)
+    digits = int(value.bit_length() * 0.30103) + 1  # log10(2): no str() of a huge integer
+    if 10 ** (digits - 1) > abs(value):
+        digits -= 1
+    return f"an integer of {digits} digits"
+
+
+def _shown_key(key: str) -> str:
+    """A field name as an error path shows it: cut short past :data:`_SHOWN` characters."""
+    return key if len(key) <= _SHOWN else f"{key[:_SHOWN]}... ({len(key)} characters)"
+
+
 def _int(value: Any, path: str, low: int = _INT_RANGE[0], high: int = _INT_RANGE[1]) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise CommandError(path, "expected an integer")
     if not low <= value <= high:
-        raise CommandError(path, f"{value} is outside {low}..{high}")
+        raise CommandError(path, f"{_shown_int(value)} is outside {low}..{high}")
     return value
 
 
@@ -732,7 +751,7 @@ def _build(cls: Any, data: Any, path: str) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in known:
-            raise CommandError(f"{path}.{key}", "unknown field")
+            raise CommandError(f"{path}.{_shown_key(key)}", "unknown field")
     values = {}
     for name, f in known.items():
         if name in data:
@@ -785,7 +804,7 @@ def _allow(data: dict[str, Any], *names: str) -> None:
     common = ("correlation_id", "device", "group", "zigbee_group", "enrollment_group", "broadcast")
     for key in data:
         if key not in names and key not in common:
-            raise CommandError(key, "unknown field")
+            raise CommandError(_shown_key(key), "unknown field")
 
 
 def _display(cid: str, data: dict[str, Any]) -> Command:
@@ -874,7 +893,7 @@ def install_code_problem(exc: InvalidInstallCode) -> str:
 def _provision(cid: str, data: dict[str, Any]) -> Command:
     for key in data:
         if key not in ("correlation_id", "mac", "install_code", "label", "groups"):
-            raise CommandError(key, "unknown field")
+            raise CommandError(_shown_key(key), "unknown field")
     try:
         code = InstallCode.parse(_text(data.get("install_code"), "install_code", 64))
     except InvalidInstallCode as exc:
@@ -894,7 +913,7 @@ def _provision(cid: str, data: dict[str, Any]) -> Command:
 def _deprovision(cid: str, data: dict[str, Any]) -> Command:
     for key in data:
         if key not in ("correlation_id", "mac"):
-            raise CommandError(key, "unknown field")
+            raise CommandError(_shown_key(key), "unknown field")
     return Deprovision(correlation_id=cid, mac=_mac(data.get("mac"), "mac"))
 
 
@@ -1027,7 +1046,7 @@ def parse_batch(payload: bytes) -> Batch:
     data, cid = _identified(payload, MAX_BATCH_BYTES)
     for key in data:
         if key not in ("correlation_id", "response_topic", "commands"):
-            raise CommandError(key, "unknown field")
+            raise CommandError(_shown_key(key), "unknown field")
     commands = data.get("commands")
     if not isinstance(commands, list) or not 0 < len(commands) <= MAX_BATCH:
         raise CommandError("commands", f"expected a list of 1-{MAX_BATCH} commands")
@@ -1415,7 +1434,7 @@ HanCommand = ConfirmMessage | OptOut | OptIn
 def _only(data: dict[str, Any], *names: str) -> None:
     for key in data:
         if key not in ("correlation_id", "device", *names):
-            raise CommandError(key, "unknown field")
+            raise CommandError(_shown_key(key), "unknown field")
 
 
 def _confirm(cid: str, data: dict[str, Any]) -> HanCommand:

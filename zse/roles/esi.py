@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
@@ -449,6 +449,10 @@ def _admitted_with(record: DeviceRecord, install_code: InstallCode | str | None)
         return False
     given = InstallCode.parse(_code_text(install_code))
     return InstallCode.parse(record.install_code) == given
+
+
+#: EUI-64s no device has (all zeros, all ones): a network event naming one is ignored.
+_NOT_A_DEVICE: Final = frozenset({bytes(8), b"\xff" * 8})
 
 
 class _Listener:
@@ -1277,6 +1281,9 @@ class EnergyServiceInterface:
         keep_task(self._tasks, task, LOGGER, "following the network failed", logging.ERROR)
 
     def _network_event(self, ieee: t.EUI64, event: LifecycleEvent, *, nwk: int = 0) -> None:
+        if bytes(ieee) in _NOT_A_DEVICE:  # a spoofed or broken Device_annce: no device has it
+            LOGGER.debug("%s of EUI-64 %s (not a device address) ignored", event.value, ieee)
+            return
         name = device_name(ieee)
         if event is LifecycleEvent.JOINED:
             self._stream.emit(DeviceJoined(device=name, nwk=nwk))
@@ -1336,6 +1343,9 @@ class EnergyServiceInterface:
             before = self.registry.get(name).state
         except RegistryError:
             LOGGER.info("%s: %s for a device not in the registry", name, event.value)
+            return
+        except InvalidEui64:  # all zeros or all ones: not a device's, so never in the registry
+            LOGGER.debug("%s: %s for no device address, ignored", name, event.value)
             return
         try:
             step = await self._transition(name, event, "seen on the network")

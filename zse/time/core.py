@@ -174,8 +174,11 @@ class IanaZone:
     def __post_init__(self) -> None:
         try:
             zone = zoneinfo.ZoneInfo(self.name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise TimeZoneError(f"unknown time zone {self.name!r}") from exc
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            # OSError: a tzdata directory ("Europe"), or a name too long for a file name
+            name = self.name
+            shown = repr(name) if len(name) <= 64 else f"{name[:64]!r}... ({len(name)} characters)"
+            raise TimeZoneError(f"unknown time zone {shown}") from exc
         object.__setattr__(self, "_zone", zone)
 
     def values_at(self, time: int) -> ZoneYear:
