@@ -12,7 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-__all__ = ["CONFIG_LIMIT", "read_bounded", "read_text_bounded"]
+__all__ = ["CONFIG_LIMIT", "FileTooLarge", "read_bounded", "read_text_bounded"]
+
+
+class FileTooLarge(ValueError):
+    """A file larger than its reader takes: the ``error`` of callers that have no error
+    class of their own (the command line's one-line errors)."""
+
 
 #: the largest configuration, key, credentials or CA file read (bytes)
 CONFIG_LIMIT = 4 * 1024 * 1024

@@ -100,3 +100,42 @@ def test_esi_sim_refuses_garbage_credentials_in_one_line(tmp_path: Path, content
     lines = result.stderr.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"error: credentials {bad}: ")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_the_other_files_the_command_line_reads_are_bounded_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``zse cert --ca FILE``, ``zse headend --meters FILE``: one line, exit 2."""
+    from zse.cli.cert import _read_json  # noqa: PLC0415
+    from zse.cli.headend import _gateway_ids  # noqa: PLC0415
+
+    for read in (lambda: _read_json("/dev/zero"), lambda: _gateway_ids((), Path("/dev/zero"))):
+        with pytest.raises(SystemExit) as ended:
+            read()
+        assert ended.value.code == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert f"larger than {LIMIT} bytes" in line
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_esi_commands_and_an_imported_csv_from_dev_zero_end_in_one_line(tmp_path: Path) -> None:
+    """``zse esi --commands /dev/zero`` is a config error; ``import /dev/zero`` in a script is
+    refused at its first chunk (the file is read in chunks, not whole: it read without end)."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "zse", "esi", "--radio", "sim", "--commands", "/dev/zero"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 2, ran.stderr
+    assert f"larger than {LIMIT} bytes" in ran.stderr
+    script = tmp_path / "script.txt"
+    script.write_text("import /dev/zero\n")
+    ran = subprocess.run(
+        [sys.executable, "-m", "zse", "esi", "--radio", "sim", "--commands", str(script)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode != 0
+    assert "Traceback" not in ran.stderr
+    (refused,) = [x for x in ran.stdout.splitlines() if x.startswith("error: /dev/zero: ")]
+    assert "save it as UTF-8" in refused
+    assert "stopping: a scripted command failed" in ran.stdout

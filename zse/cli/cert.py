@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 import click
 
 from zse import jsontext
+from zse._files import FileTooLarge, read_bounded
 from zse.cbke.ca import TestCA
 from zse.cbke.certificate import NO_EXPIRY, ImplicitCertificate, Suite2Certificate
 from zse.cbke.credentials import hex_field
@@ -72,10 +73,11 @@ def _neither(option: str, text: str, what: str) -> NoReturn:
 def _read_json(path: str) -> tuple[bytes, dict[str, Any]]:
     """A JSON object from a file, or a one-line error naming the file."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        raw = read_bounded(path, error=FileTooLarge)
     except OSError as exc:
         _fail(f"cannot read {path}: {exc.strerror}")
+    except FileTooLarge as exc:
+        _fail(str(exc))
     try:
         document = jsontext.loads(raw)
     except InvalidJson as exc:

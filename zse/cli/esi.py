@@ -45,6 +45,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from zse._files import read_text_bounded
 from zse.cli._options import (
     bellows_environment,
     configure_logging,
@@ -323,11 +324,11 @@ class Session:
         from zse.device_csv import DeviceCsvError, decode_lines  # noqa: PLC0415
 
         try:
-            data = path.read_bytes()
+            with path.open("rb") as handle:  # in chunks: a line past its bound ends the read
+                chunks = iter(lambda: handle.read(1 << 16), b"")
+                report = await self.registry.import_csv(decode_lines(chunks))
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-        try:
-            report = await self.registry.import_csv(decode_lines([data]))
         except DeviceCsvError as exc:
             raise CommandError(f"{path}: {exc}") from None
         for problem in report.errors:
@@ -1336,7 +1337,7 @@ def esi(  # noqa: PLR0917 - click passes options positionally
         script_lines: list[str] | None = None
         if commands_path is not None:
             try:
-                script_lines = commands_path.read_text(encoding="utf-8").splitlines()
+                script_lines = read_text_bounded(commands_path, error=ConfigError).splitlines()
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"cannot read {commands_path}: {exc}") from None
     except ConfigError as exc:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from zse._files import FileTooLarge, read_text_bounded
 from zse.cli._types import FiniteFloat
 
 if TYPE_CHECKING:
@@ -229,11 +230,13 @@ def _gateway_ids(given: tuple[str, ...], path: Path | None) -> list[str]:
     ids = list(given)
     if path is not None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text_bounded(path, error=FileTooLarge)
         except OSError as exc:
             _fail(f"{path}: {exc.strerror}", 2)
         except UnicodeDecodeError:
             _fail(f"{path}: not UTF-8 text", 2)
+        except FileTooLarge as exc:
+            _fail(str(exc), 2)
         ids += [line.split("#", 1)[0].strip() for line in text.splitlines()]
         ids = [i for i in ids if i]
         if not ids:
