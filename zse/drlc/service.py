@@ -57,7 +57,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import refusal
 from zse.zcl.delivery import Destination, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream, collecting, in_hand
+from zse.zcl.events import EventStream, collecting, in_hand, tell_in_order
 from zse.zcl.frame import Step as ProtocolStep
 from zse.zcl.frame import ZclMessage
 from zse.zcl.timer import Timer
@@ -528,11 +528,12 @@ class DrlcServer:
         (the process killed in between) is told again after the next start."""
         while self._held:
             held, self._held = self._held, []
-            pending = [(seq, self._stream.emit(received)) for seq, received in held]
-            for seq, done in pending:
-                if await in_hand([done]) and seq is not None and self.store is not None:
-                    await self.store.mark_reported(seq)
+            await tell_in_order(self._stream, [*held], self._mark_told)
         self._telling = True
+
+    async def _mark_told(self, *seqs: int) -> None:
+        if self.store is not None:
+            await self.store.mark_reported(*seqs)
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> bool:
         """Load the core, bad records handed to ``on_bad``; True if it came from the
@@ -712,8 +713,8 @@ class DrlcServer:
         pending: list[asyncio.Future[Any]] = []
         status = await carry_out(self.endpoint, step, collecting(self._stream.emit, pending))
         marks = [seq for seq, _ in told if seq is not None]
-        if marks and self.store is not None and await in_hand(pending):
-            await self.store.mark_reported(*marks)
+        if marks and await in_hand(pending):
+            await self._mark_told(*marks)
         return status
 
     def _verified(self, msg: ZclMessage, report: StatusReport, signature: bytes) -> bool:

@@ -50,7 +50,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination, delivery, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream, collecting, in_hand
+from zse.zcl.events import EventStream, collecting, in_hand, tell_in_order
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
 
@@ -173,11 +173,12 @@ class MessagingServer:
         in between) is told again after the next start."""
         while self._held:
             held, self._held = self._held, []
-            pending = [(seq, None if e is None else self._stream.emit(e)) for seq, e in held]
-            for seq, done in pending:
-                if await in_hand([done]) and seq is not None and self.store is not None:
-                    await self.store.mark_reported(seq)
+            await tell_in_order(self._stream, held, self._mark_told)
         self._telling = True
+
+    async def _mark_told(self, *seqs: int) -> None:
+        if self.store is not None:
+            await self.store.mark_reported(*seqs)
 
     def stop(self) -> None:
         """Stop serving the cluster."""
@@ -356,8 +357,8 @@ class MessagingServer:
             )
         pending: list[asyncio.Future[Any]] = []
         status = await carry_out(self.endpoint, step, collecting(self._stream.emit, pending))
-        if self.store is not None and seqs and await in_hand(pending):
-            await self.store.mark_reported(*seqs)
+        if seqs and await in_hand(pending):
+            await self._mark_told(*seqs)
         return status
 
 

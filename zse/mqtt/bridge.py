@@ -294,7 +294,6 @@ class BridgeShell:
         #: Publications queued so far, and those of them journaled (or dropped by the bound).
         self._queued = 0
         self._taken = 0
-        self._journaled = asyncio.Event()
         #: Futures done once the publications queued up to a count are journaled (in order
         #: of their counts); failed if the bridge stops first.
         self._journal_waiters: collections.deque[tuple[int, asyncio.Future[None]]] = (
@@ -476,7 +475,6 @@ class BridgeShell:
 
     def _took(self, count: int) -> None:
         self._taken += count
-        self._journaled.set()
         waiters = self._journal_waiters
         while waiters and waiters[0][0] <= self._taken:
             _, future = waiters.popleft()
@@ -486,19 +484,14 @@ class BridgeShell:
     def _journaled_future(self) -> asyncio.Future[None]:
         """A future done once everything queued so far is journaled (or dropped by the
         bound), failed with :class:`BridgeStopped` if the bridge stops first: what an event
-        listener returns, so that the ESI marks the event told only once it is here."""
+        listener returns, so that the ESI marks the event told only once it is here, and what
+        a command waits for before it is acknowledged."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._taken >= self._queued:
             future.set_result(None)
         else:
             self._journal_waiters.append((self._queued, future))
         return future
-
-    async def _until_journaled(self, count: int) -> None:
-        """Wait until the first ``count`` publications queued are journaled (or dropped)."""
-        while self._taken < count:
-            self._journaled.clear()
-            await self._journaled.wait()
 
     def _store_failed(self, exc: Exception, what: str) -> None:
         """Say the store failed writing ``what``: an error the first time (no payloads: the
@@ -666,7 +659,10 @@ class BridgeShell:
             except Exception:  # e.g. the store failed: the next command is still served
                 LOGGER.exception("MQTT command %s not answered", name)
                 continue  # unacknowledged: sent again at the session's next connection
-            await self._until_journaled(self._queued)  # its answer is in the outbox's journal
+            try:  # its answer is in the outbox's journal
+                await self._journaled_future()
+            except BridgeStopped:
+                return
             if client is self._live:  # else its connection is gone: the broker sends it again
                 ack(client, message)
 

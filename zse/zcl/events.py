@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["EventStream", "collecting", "in_hand"]
+__all__ = ["EventStream", "collecting", "in_hand", "tell_in_order"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -104,3 +104,17 @@ async def in_hand(pending: Iterable[asyncio.Future[Any] | None]) -> bool:
             "cancelled" if future.cancelled() else type(future.exception()).__name__,
         )
     return not failed
+
+
+async def tell_in_order(
+    stream: EventStream[E],
+    held: list[tuple[int | None, E | None]],
+    mark: Callable[[int], Awaitable[None]],
+) -> None:
+    """Emit the ``held`` events (journal seq, event; None: only to be marked) in order, then
+    ``mark`` each seq once its event is in every listener's hand (:func:`in_hand`): one not
+    marked is told again after the next start."""
+    pending = [(seq, None if event is None else stream.emit(event)) for seq, event in held]
+    for seq, done in pending:
+        if seq is not None and await in_hand([done]):
+            await mark(seq)
