@@ -265,3 +265,32 @@ def test_the_worker_refuses_the_headend_s_store_for_its_queue(tmp_path: Path) ->
         "its store, state-queue.sqlite for state.db); give the queue's file"
     )
     assert store.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("target", "args"),
+    [
+        ("zse.cli.headend._work", [*WORKER, "-vv"]),
+        ("zse.cli.mqtt._serve", ["mqtt", "--sim", "--broker", "mqtt://127.0.0.1:1", "-vv"]),
+    ],
+)
+def test_an_unexpected_fault_keeps_its_traceback_for_the_debug_log(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, target: str, args: list[str]
+) -> None:
+    """`zse mqtt --sim` once said only `error: KeyError: 1` (a loaded CI machine) and nothing
+    could say where: the one line stays, and at -vv the debug log has the traceback."""
+
+    async def fault(*_args: object, **_kwargs: object) -> None:
+        raise KeyError(1)
+
+    monkeypatch.setattr(target, fault)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == "error: KeyError: 1"
+    assert "the command failed" in result.stderr
+    assert "Traceback" in result.stderr
+    assert ", in fault\n    raise KeyError(1)" in result.stderr
+    quiet = CliRunner().invoke(main, [arg for arg in args if arg != "-vv"])
+    assert quiet.stderr.strip() == "error: KeyError: 1"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -32,7 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["headend"]
 
 
-def _fail(message: str, code: int) -> NoReturn:
+def _fail(message: str, code: int, fault: BaseException | None = None) -> NoReturn:
+    """Say ``message`` in one line and exit ``code``; an unexpected ``fault``'s traceback goes
+    to the debug log (``-vv``)."""
+    if fault is not None:
+        logging.getLogger("zse.cli").debug("the command failed", exc_info=fault)
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -197,8 +202,8 @@ def serve(  # noqa: PLR0917 - click passes options positionally
             runner.run(_serve(config, meters=meters, port=port, seed=seed))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
-    except Exception as exc:  # one line, not a traceback
-        _fail(f"{type(exc).__name__}: {exc}", 1)
+    except Exception as exc:  # one line, not a traceback (that is at -vv)
+        _fail(f"{type(exc).__name__}: {exc}", 1, exc)
 
 
 async def _serve(cfg: HeadendConfig, *, meters: int, port: int | None, seed: int) -> None:
@@ -279,8 +284,8 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
         pass
     except StoreError as exc:
         _fail(str(exc), 1)
-    except Exception as exc:  # one line, not a traceback
-        _fail(f"{type(exc).__name__}: {exc}", 1)
+    except Exception as exc:  # one line, not a traceback (that is at -vv)
+        _fail(f"{type(exc).__name__}: {exc}", 1, exc)
     return 0
 
 
@@ -435,8 +440,8 @@ def worker(  # noqa: PLR0917 - click passes options positionally
         pass
     except StoreError as exc:
         _fail(str(exc), 1)
-    except Exception as exc:  # one line, not a traceback
-        _fail(f"{type(exc).__name__}: {exc}", 1)
+    except Exception as exc:  # one line, not a traceback (that is at -vv)
+        _fail(f"{type(exc).__name__}: {exc}", 1, exc)
 
 
 async def _work(  # noqa: PLR0917 - the worker's options

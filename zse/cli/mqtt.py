@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib.util
+import logging
 import signal
 import ssl
 import sys
@@ -411,6 +412,7 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
                 runner.run(_serve(settings, seed, directory, role))
         except (KeyboardInterrupt, asyncio.CancelledError):
             pass
-        except Exception as exc:  # one line, not a traceback
+        except Exception as exc:  # one line, not a traceback (that is at -vv)
+            logging.getLogger("zse.cli").debug("the command failed", exc_info=exc)
             click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
             sys.exit(1)

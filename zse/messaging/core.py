@@ -43,6 +43,7 @@ __all__ = [
     "CANCEL_ALL_SKEW",
     "DURATION_UNTIL_CHANGED",
     "MAX_RESPONSE_BYTES",
+    "MESSAGE_RETENTION",
     "RETIME_TOLERANCE",
     "START_NOW",
     "BoardEvent",
@@ -74,6 +75,9 @@ START_NOW = 0
 DURATION_UNTIL_CHANGED = 0xFFFF
 #: Longest Message Confirmation Response (D.5.2.4.2.1.4), octets.
 MAX_RESPONSE_BYTES = 20
+#: Seconds the ESI keeps a message once it is over (expired or cancelled), with its
+#: confirmations (a late Message Confirmation is still taken), before forgetting it.
+MESSAGE_RETENTION = 86_400
 
 # -- frame limits -----------------------------------------------------------------------------
 # One unfragmented frame, counted from the bottom (no source route, short addresses):
@@ -426,7 +430,9 @@ class MessageStore:
     confirmation costs the same however many devices have confirmed before.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, retention: int | None = MESSAGE_RETENTION) -> None:
+        #: Seconds a message over is kept (:meth:`prune`); None keeps every message.
+        self.retention = retention
         self.messages: dict[int, StoredMessage] = {}
         self.confirmations: dict[int, dict[str, ConfirmationRecord]] = {}
         #: Implementation times of the Cancel All Messages sent, ascending (D.5.2.4.3).
@@ -465,6 +471,8 @@ class MessageStore:
                 f"APS-encrypted Display Message carries at most {limit} (70-octet ZCL payload, "
                 "zse.messaging.max_message_bytes)"
             )
+        if self.retention is not None:
+            self.prune(now, retention=self.retention)
         existing = self.messages.get(message.message_id)
         if existing is not None and existing.message == message and existing.live(now):
             # The same message sent to one more device or group (the headend sends a group's
@@ -512,6 +520,70 @@ class MessageStore:
         self.cancel_alls.sort()
         self._changed.add("cancel_alls")
         return when
+
+    def prune(self, now: int, *, retention: int = MESSAGE_RETENTION) -> list[int]:
+        """Forget the messages over (expired or cancelled) for ``retention`` seconds, with
+        their confirmations, and return their ids; :meth:`display` calls it (with
+        :attr:`retention`), so the store holds what is live and what ended lately, not every
+        message ever sent.
+
+        Get Last Message answers the same afterwards: a started message that ended still
+        hides from its devices an older live message it replaced on their displays
+        (:meth:`last_message`), so it is kept while such a message may reach a device it
+        does not reach itself; the older messages it wholly covers (all their recipients
+        its own, started no later) are forgotten with it.
+        """
+        over = [
+            stored
+            for stored in self.messages.values()
+            if (end := stored.ends) is not None
+            and end + retention <= now
+            and stored.sent_at < now  # what is recorded from now on sorts newer
+        ]
+        if not over:
+            return []
+        live = [stored for stored in self.messages.values() if stored.live(now)]
+        gone: dict[int, StoredMessage] = {}
+        for stored in over:
+            hidden = (
+                [
+                    older
+                    for older in live
+                    if _sent_order(older) < _sent_order(stored)
+                    and older.starts <= stored.starts
+                    and self._may_share(older, stored)
+                ]
+                if stored.started(now)
+                else []
+            )
+            if all(_covers(stored, older) for older in hidden):
+                for forgotten in (stored, *hidden):
+                    gone[forgotten.message.message_id] = forgotten
+        for message_id in gone:
+            del self.messages[message_id]
+            self._changed.add(_msg_key(message_id))
+            for device in self.confirmations.pop(message_id, {}):
+                self._changed.add(_conf_key(message_id, device))
+        return sorted(gone)
+
+    def _reach(self, stored: StoredMessage) -> set[str] | None:
+        """The devices ``stored`` reaches; None for everyone or a group of unknown members."""
+        if stored.everyone:
+            return None
+        reach = set(stored.devices)
+        for group in stored.groups:
+            members = self.members.get(group)
+            if members is None:
+                return None
+            reach |= members
+        return reach
+
+    def _may_share(self, one: StoredMessage, other: StoredMessage) -> bool:
+        """Whether a device may be a recipient of both."""
+        if one.devices & other.devices or one.groups & other.groups:
+            return True
+        reach, other_reach = self._reach(one), self._reach(other)
+        return reach is None or other_reach is None or bool(reach & other_reach)
 
     # -- answering ------------------------------------------------------------------------
 
@@ -713,6 +785,19 @@ def _group_id(text: str) -> int:
 def _same_key(key: str, expected: str) -> None:
     if key != expected:
         raise Mismatch("the key does not match the record's identity")
+
+
+def _sent_order(stored: StoredMessage) -> tuple[int, int]:
+    """Newer sorts later (how :meth:`MessageStore.last_message` walks the messages)."""
+    return stored.sent_at, stored.message.message_id
+
+
+def _covers(newer: StoredMessage, older: StoredMessage) -> bool:
+    """Whether every recipient of ``older`` is one of ``newer``'s whatever the groups'
+    members (its devices among newer's devices, its groups among newer's groups)."""
+    if newer.everyone:
+        return True
+    return not older.everyone and older.devices <= newer.devices and older.groups <= newer.groups
 
 
 def _msg_key(message_id: int) -> str:
