@@ -174,13 +174,18 @@ def test_a_device_known_only_by_nwk_is_named_once_as_everywhere() -> None:
     assert event.device == "nwk:0x1A2B"
 
 
-def test_a_bad_confirmation_response_is_invalid_field() -> None:
+def test_an_overlong_confirmation_response_keeps_the_answer_and_20_octets() -> None:
+    """An enhanced confirmation with a 21-octet text was refused whole (INVALID_FIELD): the
+    user's "no" was lost and the device, answered, did not retry. D.5.2.4.2.1.4 says 20
+    octets; Exegin's stack takes 32: the answer is kept and the text cut to 20."""
     server = server_with((Message(message_id=1, text="hi"), None))
     payload = bytes.fromhex("01000000") + T0.to_bytes(4, "little") + b"\x01" + b"\x15" + b"x" * 21
     msg, command = frame(CONFIRM, payload)
     step = server.receive(msg, command, T0)
-    assert (step.sends, step.events, step.status) == ((), (), INVALID_FIELD)
-    assert server.messages.confirmations == {}
+    assert step.status == SUCCESS
+    (event,) = step.events
+    assert (event.confirmation.answer, event.confirmation.response) == (False, b"x" * 20)
+    assert server.messages.confirmations[1][event.device].confirmation == event.confirmation
 
 
 def test_a_frame_from_a_server_is_not_the_servers() -> None:
@@ -218,6 +223,23 @@ def test_display_protected_and_a_too_long_message() -> None:
     with pytest.raises(MessageError, match="at most 57"):
         server.display(Message(message_id=2, text="x" * 58), T0, to=TO)
     assert 2 not in server.messages.messages
+
+
+def test_a_message_marked_inter_pan_only_is_not_sent_over_the_network() -> None:
+    """Message Control transmission 0b10 (anonymous inter-PAN only, D.5.2.3.1.1.2) was sent
+    over the network and stored; EmberZNet's client refuses it there. It is zse.interpan's to
+    send; recording it without a destination is still allowed."""
+    server = MessagingServerProtocol()
+    interpan_only = Message(message_id=1, text="hi", transmission=2)
+    with pytest.raises(MessageError, match="inter-PAN only"):
+        server.display(interpan_only, T0, to=TO)
+    assert server.messages.messages == {}
+    with pytest.raises(MessageError, match="inter-PAN only"):
+        server.send_display(interpan_only, TO)
+    assert server.send_display(interpan_only, None) == Step()
+    assert server.display(interpan_only, T0, to=None)[1] == Step()  # recorded, not sent
+    _, step = server.display(Message(message_id=2, text="hi", transmission=1), T0, to=TO)
+    assert [s.command_id for s in step.sends] == [DISPLAY]
 
 
 def test_cancel_records_and_sends_with_message_control_zero() -> None:
@@ -286,6 +308,10 @@ CLIENT_RECEIVED = [
     ("cancel all now", (SHOWN,), CANCEL_ALL, b"\x00\x00\x00\x00", [MessageCancelled], SUCCESS),
     ("cancel all later: nothing yet", (SHOWN,), CANCEL_ALL, (T0 + 60).to_bytes(4, "little"),
      [], SUCCESS),
+    # Message Control 0x02: anonymous inter-PAN only, yet received over the network; not
+    # shown, INVALID_FIELD as EmberZNet's client answers (it was shown).
+    ("display marked inter-PAN only", (), DISPLAY, HI[:4] + b"\x02" + HI[5:], [],
+     INVALID_FIELD),
 ]  # fmt: skip
 
 

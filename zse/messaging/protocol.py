@@ -28,6 +28,7 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from zse.messaging.core import (
+    MAX_RESPONSE_BYTES,
     BoardEvent,
     Confirmation,
     Message,
@@ -156,7 +157,8 @@ def confirmation_payload(confirmation: Confirmation) -> bytes:
 
 def confirmation_from(command: Any) -> Confirmation:
     """The :class:`~zse.messaging.Confirmation` a decoded Message Confirmation carries;
-    :class:`~zse.messaging.MessageError` for a bad one (a response too long)."""
+    :class:`~zse.messaging.MessageError` for a bad one. A response text over 20 octets is
+    cut to 20 (logged), the answer kept."""
     control = command.message_confirmation_control
     answer: bool | None = None
     if control is not None:
@@ -165,11 +167,22 @@ def confirmation_from(command: Any) -> Confirmation:
         elif control & MessageConfirmationControl.No_Returned:
             answer = False
     response = command.message_confirmation_response
+    text = None if response is None or answer is None else bytes(response)
+    if text is not None and len(text) > MAX_RESPONSE_BYTES:
+        # The yes/no is what the user answered: kept, with the first 20 octets of the text
+        # (D.5.2.4.2.1.4 allows 20; Exegin's stack takes 32), rather than refused whole.
+        LOGGER.warning(
+            "Message Confirmation of message %d: response of %d octets cut to %d",
+            int(command.message_id),
+            len(text),
+            MAX_RESPONSE_BYTES,
+        )
+        text = text[:MAX_RESPONSE_BYTES]
     return Confirmation(
         message_id=int(command.message_id),
         confirmation_time=int(command.confirmation_time),
         answer=answer,
-        response=None if response is None or answer is None else bytes(response),
+        response=text,
     )
 
 
@@ -184,6 +197,20 @@ def _reply(msg: ZclMessage, command_id: int, payload: bytes) -> Step:
     return Step(
         sends=(Send(cluster_id=MESSAGING, command_id=command_id, payload=payload, reply_to=msg),)
     )
+
+
+def _over_the_network(message: Message) -> None:
+    """Refuse to send ``message`` over the network when its Message Control says anonymous
+    inter-PAN only (D.5.2.3.1.1.2; zse.interpan sends those)."""
+    if message.transmission == _INTERPAN_ONLY:
+        raise MessageError(
+            f"message {message.message_id}: its transmission is anonymous inter-PAN only "
+            "(D.5.2.3.1.1.2): send it with zse.interpan, or with transmission 0 or 1"
+        )
+
+
+#: Message Control transmission "anonymous inter-PAN only" (D.5.2.3.1.1.2).
+_INTERPAN_ONLY = int(MessageTransmission.Anonymous_InterPAN_Only)
 
 
 # -- the ESI ----------------------------------------------------------------------------------
@@ -243,6 +270,8 @@ class MessagingServerProtocol:
         unfragmented frame. The same message already sent (and still live) is sent as Get Last
         Message answers it (D.5.2.4.1: its remaining duration), in the window it was first
         sent with."""
+        if to is not None:
+            _over_the_network(message)
         stored = self.messages.display(message, now, device=device, group=group)
         return stored, self.send_display(stored.at(now) or message, to)
 
@@ -263,6 +292,8 @@ class MessagingServerProtocol:
 
     def send_display(self, message: Message, to: Destination | None) -> Step:
         """Send Display (Protected) Message to ``to`` without recording it."""
+        if to is not None:
+            _over_the_network(message)
         return _command(display_command(message), display_payload(message), to)
 
     def cancel(self, message_id: int, now: int, *, to: Destination | None = None) -> Step:
@@ -384,15 +415,7 @@ class MessagingClientProtocol:
         if not msg.from_server:
             return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
         if msg.command_id in (_DISPLAY, _DISPLAY_PROTECTED):
-            try:
-                message = message_from_command(
-                    command, protected=msg.command_id == _DISPLAY_PROTECTED
-                )
-            except MessageError as exc:
-                LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
-                return Step(status=foundation.Status.MALFORMED_COMMAND)
-            confirmed = confirmed_in_command(command)
-            return _board(self.board.display(message, now, confirmed=confirmed))
+            return self._display(msg, command, now)
         if msg.command_id == _CANCEL:
             message_id = int(command.message_id)
             known = message_id in {m.message_id for m in self.board.held()}
@@ -403,6 +426,22 @@ class MessagingClientProtocol:
         if msg.command_id == _CANCEL_ALL:
             return _board(self.board.cancel_all(int(command.implementation_date_time), now))
         return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
+
+    def _display(self, msg: ZclMessage, command: Any, now: int) -> Step:
+        try:
+            message = message_from_command(command, protected=msg.command_id == _DISPLAY_PROTECTED)
+        except MessageError as exc:
+            LOGGER.warning("bad Messaging command from 0x%04X: %s", msg.src_nwk, exc)
+            return Step(status=foundation.Status.MALFORMED_COMMAND)
+        if message.transmission == _INTERPAN_ONLY:
+            # Received over the network while marked inter-PAN only: not shown, as
+            # EmberZNet's Messaging client answers it (D.5.2.3.1.1.2).
+            LOGGER.info(
+                "Display Message %d over the network marked inter-PAN only: refused",
+                message.message_id,
+            )
+            return Step(status=foundation.Status.INVALID_FIELD)
+        return _board(self.board.display(message, now, confirmed=confirmed_in_command(command)))
 
     # -- the application ------------------------------------------------------------------
 
