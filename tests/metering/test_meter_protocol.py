@@ -195,6 +195,28 @@ def test_fast_poll_within_the_spec_limits() -> None:
     assert granted(p, 10, 5, T0 + 1000) == (10, T0 + 1300)
 
 
+def test_a_faster_request_during_fast_poll_shortens_the_period() -> None:
+    """D.3.2.3.1.4: the Applied Update Period is no longer than the requested rate (when that
+    is at least FastPollUpdatePeriod), and the end time is not extended. Before, a request
+    during fast poll got the period in force: 60 s for a client that asked 6 s."""
+    p = meter()
+    assert granted(p, 60, 15, T0) == (60, T0 + 900)
+    step = p.handle(fast_poll(6, 15), T0 + 10)
+    (send,) = step.sends
+    answer, _ = decode_command(Metering, send.command_id, send.payload, from_server=True)
+    assert (answer.applied_update_period, answer.fast_poll_mode_end_time) == (6, T0 + 900)
+    assert step.events == (
+        FastPollGranted(source_nwk=0x1234, period=6, end_time=T0 + 900, new=True),
+    )
+    assert p.update_period(T0 + 20) == 6
+    # a slower repeat keeps the 6 s in force (no longer than its 30 s), not new
+    step = p.handle(fast_poll(30, 15), T0 + 30)
+    assert step.events == (
+        FastPollGranted(source_nwk=0x1234, period=6, end_time=T0 + 900, new=False),
+    )
+    assert p.update_period(T0 + 900) == 30
+
+
 def test_a_groupcast_configures_without_a_response() -> None:
     p = meter()
     msg = dataclasses.replace(configure(record(0, UINT48, 10, 60, 5)), group=0x0E00)

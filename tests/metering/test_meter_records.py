@@ -52,7 +52,7 @@ def test_round_trip_answers_get_profile_the_same() -> None:
             lambda r: r["values"].update({"1": 5}),
             "a delivered-only meter has no summation received",
         ),
-        (lambda r: r["channels"]["0"]["intervals"].append([1, 0xFFFFFF]), "integer outside"),
+        (lambda r: r["channels"]["0"]["intervals"].append([1, 0x1000000]), "integer outside"),
     ],
 )
 def test_another_meters_or_a_damaged_profile_is_refused(change, reason: str) -> None:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zse.metering.core import MeterCore, Readings, SummationDecreased, summation_advance
+from zse.metering.core import (
+    INTERVAL_NOT_CAPTURED as NOT_CAPTURED,
+)
+from zse.metering.core import (
+    MAX_PERIODS_DELIVERED,
+    MeterCore,
+    Readings,
+    SummationDecreased,
+    summation_advance,
+)
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import GetProfileStatus as S
 from zse.zcl.reporting import ReportingConfig
@@ -179,20 +189,57 @@ def test_received_channel_of_a_bidirectional_meter() -> None:
 
 
 def test_a_long_gap_closes_only_what_the_ring_keeps() -> None:
-    """Ten years without a reading: the ring holds its last intervals, zero, at once."""
+    """Ten years without a reading: the ring holds its last intervals, not captured, at once;
+    the interval the readings come back in is not captured either (it holds the gap's use)."""
     m = meter(max_periods=3, profile_capacity=4)
     m.update(Readings(summation_delivered=40), T0 + 10)
     later = T0 + 10 * 365 * 86400
     m.update(Readings(summation_delivered=90), later)
     answer = m.get_profile(0, 0, 3, later)
     assert answer.end_time == later // 1800 * 1800
-    assert answer.intervals == (0, 0, 0)
-    m.update(Readings(), answer.end_time + 1800)
-    assert m.get_profile(0, 0, 1, answer.end_time + 1800).intervals == (50,)
+    assert answer.intervals == (NOT_CAPTURED,) * 3
+    m.update(Readings(summation_delivered=95), answer.end_time + 1800)
+    assert m.get_profile(0, 0, 1, answer.end_time + 1800).intervals == (NOT_CAPTURED,)
+    m.update(Readings(summation_delivered=99), answer.end_time + 3600)
+    assert m.get_profile(0, 0, 1, answer.end_time + 3600).intervals == (5,)
 
 
-def test_first_interval_after_a_short_gap_holds_the_consumption() -> None:
+def test_intervals_without_a_reading_are_not_captured() -> None:
+    """D.3.2.3.1.1.5: an interval without a reading is marked 0xFFFFFF, and so is the one the
+    readings come back in. Before, the gap's intervals read 0 and all its consumption was
+    counted in the interval the readings came back in, with status SUCCESS."""
     m = meter()
     m.update(Readings(summation_delivered=40), T0 + 10)
-    m.update(Readings(summation_delivered=45), T0 + 1800 * 3 + 5)
-    assert m.get_profile(0, 0, 3, T0 + 5400 + 5).intervals == (0, 0, 40)
+    m.update(Readings(summation_delivered=6045), T0 + 1800 * 3 + 5)
+    assert m.get_profile(0, 0, 3, T0 + 5400 + 5).intervals == (NOT_CAPTURED, NOT_CAPTURED, 40)
+    m.update(Readings(summation_delivered=6050), T0 + 7200 - 1)
+    m.update(Readings(summation_delivered=6052), T0 + 7200 + 1)  # back on time: counted
+    m.update(Readings(), T0 + 9000)
+    assert m.get_profile(0, 0, 2, T0 + 9000).intervals == (2, NOT_CAPTURED)
+
+
+def test_a_restarted_meter_marks_its_outage_not_captured() -> None:
+    """A service restored from its snapshot three hours later: the outage's intervals and the
+    one readings resume in are not captured, in memory and in a snapshot taken then. Before,
+    they read 0 and the next held the outage's 6000."""
+    m = meter()
+    m.update(Readings(summation_delivered=1000), T0 + 60)
+    m.update(Readings(summation_delivered=1100), T0 + 1790)
+    later = T0 + 1790 + 3 * 3600
+    restarted = MeterCore[str](formatting=FORMATTING, now=later)
+    restarted.restore(m.snapshot())
+    restarted.update(Readings(summation_delivered=7100), later)
+    again = MeterCore[str](formatting=FORMATTING, now=later)
+    again.restore(json.loads(json.dumps(restarted.snapshot())))
+    again.update(Readings(summation_delivered=7110), T0 + 12600 + 5)
+    assert again.get_profile(0, 0, 7, T0 + 12600 + 10).intervals == (NOT_CAPTURED,) * 6 + (1100,)
+
+
+@pytest.mark.parametrize("periods", [0, 40, 300])
+def test_max_number_of_periods_delivered_is_bounded(periods: int) -> None:
+    """D.3.2.2.6: MaxNumberOfPeriodsDelivered is a uint8 and a Get Profile Response of that
+    many intervals must fit the 128-octet fragmentation ASDU (39 intervals). Before, any number
+    was taken (300 could not even be read over the air)."""
+    with pytest.raises(ValueError, match="MaxNumberOfPeriodsDelivered"):
+        meter(max_periods=periods)
+    assert meter(max_periods=MAX_PERIODS_DELIVERED).read(A.MAX_NUMBER_OF_PERIODS_DELIVERED) == 39

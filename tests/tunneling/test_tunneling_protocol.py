@@ -25,11 +25,12 @@ from zse.tunneling.protocol import (
     TunnelLost,
     TunnelOpened,
     TunnelServerProtocol,
+    protocol_key,
 )
 from zse.tunneling.wire import Tunneling
 from zse.zcl.codec import decode_command
 from zse.zcl.delivery import Destination
-from zse.zcl.frame import ZclMessage
+from zse.zcl.frame import Step, ZclMessage
 
 IEEE = t.EUI64.convert("00:0d:6f:00:0a:00:00:01")
 OTHER = t.EUI64.convert("00:0d:6f:00:0a:00:00:02")
@@ -91,7 +92,7 @@ def test_request_refusals_name_the_status():
     step = core.receive(*frame(REQUEST, request(flow=True)), now=0)
     assert step.sends[0].payload[2] == 0x04  # FLOW_CONTROL_NOT_SUPPORTED
     server_open(core, flow=False)
-    step = core.receive(*frame(REQUEST, request(flow=False)), now=0)
+    step = core.receive(*frame(REQUEST, request(flow=False), ieee=OTHER, nwk=0x3333), now=0)
     # every tunnel is taken: NO_MORE_TUNNEL_IDS, as Silicon Labs' Tunneling server answers
     # when it has no free tunnel slot (it keeps BUSY for a temporary refusal)
     assert step.sends[0].payload[:3] == NO_TUNNEL.to_bytes(2, "little") + b"\x02"
@@ -272,9 +273,10 @@ def test_restarted_server_does_not_hand_a_live_id_to_another_tunnel():
 
 def test_server_ids_count_on_wrap_before_0xffff_and_skip_open_ones():
     core = TunnelServerProtocol({MFR_PROTOCOL}, max_tunnels=10, rng=_StartAt(0xFFFD))
-    assert [server_open(core) for _ in range(3)] == [0xFFFD, 0xFFFE, 0]
+    devices = [t.EUI64(bytes([n, 0, 0, 0, 0, 0, 0, 0])) for n in range(4)]
+    assert [server_open(core, ieee=ieee) for ieee in devices[:3]] == [0xFFFD, 0xFFFE, 0]
     core._next_id = 0xFFFE  # the count comes round again: the open ones are skipped
-    assert server_open(core) == 1
+    assert server_open(core, ieee=devices[3]) == 1
 
 
 @pytest.mark.parametrize(
@@ -307,14 +309,24 @@ def test_client_tunnel_is_lost_when_the_server_no_longer_has_it(status):
     assert client.pending(5) == 0
 
 
+#: Request Tunnel Response: tunnel 5, SUCCESS, maximum incoming transfer size 100.
+GRANT_5 = b"\x05\x00\x00" + (100).to_bytes(2, "little")
+
+
+def client_granted_tunnel_5_with_data_queued() -> tuple[TunnelClientProtocol, object, object]:
+    """A client granted tunnel 5 (MFR_PROTOCOL, flow control) by HUB, 4 octets in flight and
+    2 queued; and the Request Tunnel Response that granted it."""
+    client = TunnelClientProtocol(chunk=4)
+    msg, command = frame(RESPONSE, GRANT_5, ieee=HUB, nwk=0, from_server=True)
+    client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
+    client.send(5, b"abcdef", now=1)  # 4 in flight, 2 queued
+    return client, msg, command
+
+
 def test_client_granted_an_id_it_holds_closes_the_old_tunnel():
     """D.6.2.5.1: a server that restarted may grant again an id this client holds; the old
     tunnel is closed "superseded" (before, the new one silently took its place)."""
-    client = TunnelClientProtocol(chunk=4)
-    grant = b"\x05\x00\x00" + (100).to_bytes(2, "little")
-    msg, command = frame(RESPONSE, grant, ieee=HUB, nwk=0, from_server=True)
-    client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
-    client.send(5, b"abcdef", now=1)  # 4 in flight, 2 queued
+    client, msg, command = client_granted_tunnel_5_with_data_queued()
     step = client.opened(msg, command, protocol=PROTOCOL_B, flow_control=True, now=2)
     assert step.events == (
         TunnelClosed(tunnel_id=5, device=str(HUB), reason="superseded", dropped=2),
@@ -324,7 +336,7 @@ def test_client_granted_an_id_it_holds_closes_the_old_tunnel():
     assert client.tunnels[5].protocol == PROTOCOL_B
     assert client.pending(5) == 0
     # the same id from another server: the old tunnel is closed there (one tunnel per id)
-    other, other_command = frame(RESPONSE, grant, ieee=OTHER, nwk=0x4444, from_server=True)
+    other, other_command = frame(RESPONSE, GRANT_5, ieee=OTHER, nwk=0x4444, from_server=True)
     step = client.opened(other, other_command, protocol=MFR_PROTOCOL, flow_control=True, now=3)
     assert [e.reason for e in step.events if isinstance(e, TunnelClosed)] == ["superseded"]
     [close] = step.sends
@@ -353,3 +365,118 @@ def test_server_tunnel_is_lost_when_the_client_no_longer_has_it():
     with pytest.raises(TunnelLost):
         core.send(tid, b"x", now=3)
     server_open(core, flow=False)  # the slot is free again
+
+
+# -- audit fixes: repeated requests, flow-control recovery, standard protocols, rejoin ---------
+
+
+def test_a_client_asking_again_gets_its_open_tunnel_back():
+    """GBCS v2.0 10.2.2 (as Silicon Labs' Tunneling server): a device asking again for a
+    protocol it has a tunnel of gets that tunnel, its timer restarted. Before, each request
+    opened another tunnel, so a device retrying took every slot for CloseTunnelTimeout."""
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_tunnels=8, close_tunnel_timeout=60)
+    first = server_open(core)
+    for n in range(1, 9):
+        step = core.receive(*frame(REQUEST, request()), now=10 * n)
+        assert step.sends[0].payload[:3] == first.to_bytes(2, "little") + b"\x00"
+        assert step.events == (
+            TunnelOpened(
+                tunnel_id=first, device=str(IEEE), protocol=MFR_PROTOCOL, flow_control=True
+            ),
+        )
+    assert list(core.tunnels) == [first]
+    assert core.next_deadline() == 80 + 60
+    # another device, or another protocol, is another tunnel
+    assert server_open(core, ieee=OTHER) != first
+    core.protocols.add(PROTOCOL_B)
+    step = core.receive(*frame(REQUEST, request(protocol=PROTOCOL_B)), now=90)
+    assert step.sends[0].payload[2] == 0
+    assert len(core.tunnels) == 3
+
+
+def test_a_renewed_tunnel_sends_again_with_the_new_window():
+    """A client that restarted asks again while the server waits for the Ack of a Transfer
+    Data it never got: the renewed tunnel takes the request's size as its window, so the
+    server's next send goes (before, it waited for that Ack for ever)."""
+    core = TunnelServerProtocol({MFR_PROTOCOL}, chunk=4)
+    tid = server_open(core, max_in=50)
+    assert len(core.send(tid, b"abcd", now=1).sends) == 1  # in flight, no Ack comes
+    assert core.send(tid, b"efgh", now=2).sends == ()
+    core.receive(*frame(REQUEST, request(max_in=3)), now=3)
+    step = core.send(tid, b"ij", now=4)
+    assert [s.payload for s in step.sends] == [tid.to_bytes(2, "little") + b"efg"]
+
+
+def test_client_granted_its_own_tunnel_again_keeps_it():
+    """The same server granting the same id for the same protocol is the tunnel renewed (the
+    server's answer to a repeated request), not a new one: it stays open with what is queued.
+    Before, the client closed it "superseded" and its reader got TunnelLost."""
+    client, msg, command = client_granted_tunnel_5_with_data_queued()
+    step = client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=2)
+    assert step.events == (
+        TunnelOpened(tunnel_id=5, device=str(HUB), protocol=MFR_PROTOCOL, flow_control=True),
+    )
+    assert step.sends == ()
+    assert client.pending(5) == 2
+    assert [s.payload for s in client.send(5, b"", now=3).sends] == [b"\x05\x00ef"]
+
+
+def test_flow_control_sends_again_after_data_overflow():
+    """D.6.2.4.4: DATA_OVERFLOW refuses one Transfer Data and no Ack comes for it. Before, the
+    sender kept waiting for that Ack and queued every later send for good."""
+    client = TunnelClientProtocol(chunk=4)
+    msg, command = frame(
+        RESPONSE, b"\x05\x00\x00" + (100).to_bytes(2, "little"), ieee=HUB, nwk=0, from_server=True
+    )
+    client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
+    client.send(5, b"abcd", now=1)
+    step = client.receive(*frame(S_ERROR, b"\x05\x00\x02", ieee=HUB, nwk=0, from_server=True), 2)
+    assert [type(e) for e in step.events] == [TransferFailed]
+    step = client.send(5, b"wxyz", now=3)
+    assert [s.payload for s in step.sends] == [b"\x05\x00wxyz"]
+    assert client.pending(5) == 0
+
+
+def test_an_undelivered_transfer_data_gives_its_window_back():
+    """A Transfer Data the radio could not deliver gets no Ack (D.6.2.4.5): the shell hands
+    the step back (undelivered) and the window it went in is usable again. Before, every later
+    send queued for good."""
+    client = TunnelClientProtocol(chunk=4)
+    msg, command = frame(
+        RESPONSE, b"\x05\x00\x00" + (100).to_bytes(2, "little"), ieee=HUB, nwk=0, from_server=True
+    )
+    client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
+    client.receive(*frame(S_ACK, b"\x05\x00\x06\x00", ieee=HUB, nwk=0, from_server=True), 1)
+    lost = client.send(5, b"abcd", now=1)
+    assert client.send(5, b"wxyz", now=2).sends == ()  # waiting for the Ack
+    client.undelivered(lost)
+    step = client.send(5, b"", now=3)
+    assert [s.payload for s in step.sends] == [b"\x05\x00wxyz"]
+    client.undelivered(Step())  # nothing in flight: no change
+    assert client.tunnels[5].window is None
+
+
+def test_standard_protocol_ignores_the_manufacturer_code():
+    """D.6.2.4.1.2: the manufacturer code is ignored for a protocol id below 200. Before, ANSI
+    C12.22 (2) with a device's own code was refused PROTOCOL_NOT_SUPPORTED."""
+    core = TunnelServerProtocol({protocol_key(2)}, flow_control=False)
+    step = core.receive(*frame(REQUEST, request(flow=False, protocol=(2, 0x1002))), now=0)
+    assert step.sends[0].payload[2] == 0  # SUCCESS
+    assert step.events[0].protocol == (2, 0xFFFF)
+    assert protocol_key(2, 0x1002) == (2, 0xFFFF)
+    assert protocol_key(200, 0x1002) == (200, 0x1002)
+
+
+def test_server_follows_the_client_to_its_new_address():
+    """A client that rejoined at another NWK address (same EUI-64): the server's frames go
+    there once a frame of it comes from there, or once told (readdress). Before, they kept
+    going to the old address."""
+    core = TunnelServerProtocol({MFR_PROTOCOL}, flow_control=False)
+    tid = server_open(core, flow=False)
+    tid_le = tid.to_bytes(2, "little")
+    core.receive(*frame(DATA, tid_le + b"hello", nwk=0x5555), now=1)
+    assert core.send(tid, b"answer", now=2).sends[0].to == Destination.device(0x5555, 1)
+    core.readdress(IEEE, 0x6666)
+    assert core.send(tid, b"again", now=3).sends[0].to == Destination.device(0x6666, 1)
+    core.readdress(OTHER, 0x7777)  # another device's address changes nothing here
+    assert core.tunnels[tid].peer.address == 0x6666

@@ -183,3 +183,39 @@ async def test_get_supported_tunnel_protocols_pages_through_the_list():
         server.serve(pid, lambda data: None, manufacturer_code=MFR)
     protocols = await client.supported_protocols()
     assert protocols == [(0, 0xFFFF), (6, 0xFFFF)] + [(pid, MFR) for pid in range(200, 218)]
+
+
+async def test_opening_again_gives_the_same_tunnel_and_keeps_its_reader():
+    """A client asking again for the protocol it has a tunnel of (it did not get the answer,
+    or restarted) gets the same tunnel: one slot on the server, the waiting read still served.
+    Before, each open() took another of the server's tunnels until CloseTunnelTimeout."""
+    _, _, server, client, _ = await network(75)
+    server.serve(ECHO, lambda data: data.data.upper(), manufacturer_code=MFR)
+    await server.start()
+    first = await client.open(ECHO, manufacturer_code=MFR)
+    reader = asyncio.get_running_loop().create_task(client.read(first, timeout=30))
+    for _ in range(3):
+        assert await client.open(ECHO, manufacturer_code=MFR) == first
+    assert list(server.core.tunnels) == [first]
+    await client.send(first, b"abc")
+    assert await reader == b"ABC"
+    await client.stop()
+    await server.stop()
+
+
+async def test_flow_control_sends_again_after_a_transfer_data_not_delivered():
+    """A Transfer Data the radio could not deliver gets no Ack (D.6.2.4.5): send() raises,
+    and the next send() goes. Before, every later send() queued for good without an error."""
+    air, _, server, client, dev = await network(76)
+    server.serve(ECHO, lambda data: None, manufacturer_code=MFR)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR)
+    air.silence(dev)
+    with pytest.raises(TunnelError, match="not delivered"):
+        await server.send(tunnel, b"lost")
+    air.restore(dev)
+    await server.send(tunnel, b"after")
+    assert server.pending(tunnel) == 0
+    assert await client.read(tunnel, timeout=30) == b"after"
+    await client.stop()
+    await server.stop()

@@ -6,7 +6,9 @@ meter refuses a summation that goes down (:class:`SummationDecreased`). Changes 
 :class:`zse.zcl.reporting.ReportingEngine` (ZCL 2.5.7-2.5.11), and whole profile intervals
 to a bounded ring per interval channel (:class:`ProfileRing`) that answers Get Profile
 (D.3.2.3.1.1). Consumption read within an interval counts in that interval; an interval with
-no reading at all records zero. Encoding the answers is the protocol's job.
+no reading at all, and the one in which readings come back after such a gap (what was used
+during the gap cannot be told apart from it), are not captured (:data:`INTERVAL_NOT_CAPTURED`,
+D.3.2.3.1.1.5). Encoding the answers is the protocol's job.
 
 The summations are 48-bit registers (uint48, D.3.2.2.1.1) that roll over in the field: a
 summation at or above 2^48 is taken modulo 2^48, and a value below the one held is a
@@ -23,13 +25,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from zse.errors import ZseError
-from zse.records import Fields, Int, ListOf, MapOf, Mismatch, TupleOf, check
+from zse.records import Fields, Int, ListOf, MapOf, Mismatch, Opt, TupleOf, check
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import GetProfileStatus, IntervalChannel
 from zse.zcl.reporting import Report, ReportingConfig, ReportingEngine
 
 __all__ = [
     "INTERVAL_NOT_CAPTURED",
+    "MAX_PERIODS_DELIVERED",
     "PROFILE_INTERVAL_SECONDS",
     "MeterCore",
     "ProfileAnswer",
@@ -42,6 +45,10 @@ __all__ = [
 
 #: An interval not captured (D.3.2.3.1.1.5).
 INTERVAL_NOT_CAPTURED = 0xFFFFFF
+#: The most MaxNumberOfPeriodsDelivered may be (D.3.2.2.6): a Get Profile Response must fit
+#: the default fragmentation ASDU of 128 octets, 10 of them taken by the ZCL header and the
+#: response's fixed fields, 3 by each interval.
+MAX_PERIODS_DELIVERED = 39
 #: ProfileIntervalPeriod (D.3.2.3.1.1.3) -> seconds: daily, 60, 30, 15, 10, 7.5, 5, 2.5 minutes.
 PROFILE_INTERVAL_SECONDS: Mapping[int, int] = {
     0: 86400,
@@ -104,8 +111,8 @@ _PROFILE_SHAPE = Fields(
         "channels": MapOf(
             Fields(
                 {
-                    "start": Int(0, _UINT48),
-                    "intervals": ListOf(TupleOf(Int(0, 0xFFFFFFFF), Int(0, _UINT24 - 1))),
+                    "start": Opt(Int(0, _UINT48)),
+                    "intervals": ListOf(TupleOf(Int(0, 0xFFFFFFFF), Int(0, _UINT24))),
                 }
             ),
             key=int,
@@ -161,8 +168,11 @@ class ProfileRing:
         self._ring: deque[tuple[int, int]] = deque(maxlen=capacity)
 
     def append(self, end_time: int, value: int) -> None:
-        """Record a closed interval (kept within 0..0xFFFFFE; 0xFFFFFF means not captured)."""
-        self._ring.append((end_time, max(0, min(value, _UINT24 - 1))))
+        """Record a closed interval (kept within 0..0xFFFFFE; :data:`INTERVAL_NOT_CAPTURED`
+        is kept as it is)."""
+        if value != INTERVAL_NOT_CAPTURED:
+            value = max(0, min(value, _UINT24 - 1))
+        self._ring.append((end_time, value))
 
     @property
     def capacity(self) -> int:
@@ -212,6 +222,10 @@ class MeterCore(Generic[D]):
     ) -> None:
         if profile_period not in PROFILE_INTERVAL_SECONDS:
             raise ValueError(f"unknown profile interval period {profile_period}")
+        if not 1 <= max_periods <= MAX_PERIODS_DELIVERED:
+            raise ValueError(
+                f"MaxNumberOfPeriodsDelivered {max_periods} is outside 1-{MAX_PERIODS_DELIVERED}"
+            )
         unknown = set(formatting) - set(_ATTRIBUTES)
         if unknown:
             raise ValueError(f"not a formatting attribute: {sorted(unknown)}")
@@ -235,7 +249,11 @@ class MeterCore(Generic[D]):
         if not delivered_only:
             self._channels[IntervalChannel.Consumption_Received] = A.CURRENT_SUMM_RECEIVED
         self._rings = {channel: ProfileRing(profile_capacity) for channel in self._channels}
-        self._start = {channel: self._summation(channel) for channel in self._channels}
+        #: Each channel's summation at the open interval's start; None: no reading there
+        #: (readings came back after a gap), the interval is not captured.
+        self._start: dict[IntervalChannel, int | None] = {
+            channel: self._summation(channel) for channel in self._channels
+        }
 
     def read(self, attribute: int) -> int | None:
         """An attribute's value (None: the meter does not have it)."""
@@ -338,17 +356,22 @@ class MeterCore(Generic[D]):
 
     def _close_intervals(self, now: int) -> None:
         """Append every interval ended by ``now``: the first holds what was read since the
-        last boundary (across a register rollover: :func:`summation_advance`), the others 0;
-        after a long gap only as many as a ring keeps."""
+        last boundary (across a register rollover: :func:`summation_advance`), the others,
+        without a reading, are not captured (D.3.2.3.1.1.5), and so is the interval open now
+        when there were such (what it will read includes the gap's consumption); after a
+        long gap only as many as a ring keeps."""
         ended = (now - self._interval_end) // self._period + 1
         for channel, ring in self._rings.items():
             summation = self._summation(channel)
+            start = self._start[channel]
             first = self._interval_end
             skipped = max(0, ended - ring.capacity)
             for index in range(skipped, ended):
-                used = summation_advance(self._start[channel], summation) if index == 0 else 0
+                used = INTERVAL_NOT_CAPTURED
+                if index == 0 and start is not None:
+                    used = summation_advance(start, summation)
                 ring.append(first + index * self._period, used)
-            self._start[channel] = summation
+            self._start[channel] = summation if ended == 1 else None
         self._interval_end += ended * self._period
 
     def configure_reporting(self, destination: D, config: ReportingConfig, now: int) -> int:

@@ -90,7 +90,8 @@ class ReportingConfigured:
 @dataclass(frozen=True, kw_only=True)
 class FastPollGranted:
     """A Request Fast Poll Mode was answered: updates every ``period`` seconds until
-    ``end_time`` (ZigBee UTCTime); ``new`` is False for a repeat during fast poll."""
+    ``end_time`` (ZigBee UTCTime); ``new`` is False for a repeat during fast poll that left
+    the period in force as it was."""
 
     source_nwk: int
     period: int
@@ -162,12 +163,19 @@ class MeterServerProtocol:
     def request_fast_poll(self, requested: int, minutes: int, now: int) -> tuple[int, int, bool]:
         """Grant Request Fast Poll Mode (D.3.3.3.1.4, D.3.2.3.1.4): (applied update period,
         end time, new). The period is never faster than FastPollUpdatePeriod; the duration is
-        at most :data:`FAST_POLL_MAX_MINUTES`; a request while fast poll is in force gets the
-        period and end time in force, not extended (D.3.2.3.1.4, Fast Poll Mode Endtime)."""
-        if self.fast_poll is not None and now < self.fast_poll[1]:
-            return (*self.fast_poll, False)
+        at most :data:`FAST_POLL_MAX_MINUTES`. A request while fast poll is in force keeps the
+        end time in force, not extended (D.3.2.3.1.4, Fast Poll Mode Endtime), and the period
+        becomes the shorter of the one in force and the one asked (at least
+        FastPollUpdatePeriod), so the Applied Update Period is no longer than the requested
+        rate (D.3.2.3.1.4); ``new`` is then True only when the period got shorter."""
         floor = self._period(A.FAST_POLL_UPDATE_PERIOD, FAST_POLL_UPDATE_PERIOD)
         applied = max(requested, floor)
+        if self.fast_poll is not None and now < self.fast_poll[1]:
+            current, end = self.fast_poll
+            if applied >= current:
+                return current, end, False
+            self.fast_poll = (applied, end)
+            return applied, end, True
         end = now + min(minutes, FAST_POLL_MAX_MINUTES) * 60
         self.fast_poll = (applied, end) if end > now else None
         return applied, end, True

@@ -91,6 +91,9 @@ DEFAULT_CHUNK: Final = 64
 #: Protocols in one Supported Tunnel Protocols Response (3 octets each: 47 octets of payload,
 #: within an APS-secured frame).
 PROTOCOLS_PER_RESPONSE: Final = 15
+#: The first manufacturer-defined tunnel protocol id (D.6.2.4.1.2): below it the manufacturer
+#: code of Request Tunnel is ignored.
+FIRST_MANUFACTURER_PROTOCOL: Final = 200
 
 _S = Tunneling.ServerCommandDefs
 _C = Tunneling.ClientCommandDefs
@@ -102,11 +105,14 @@ def protocol_key(
     protocol_id: int, manufacturer_code: int = STANDARD_PROTOCOL_MANUFACTURER
 ) -> ProtocolKey:
     """How a tunnel protocol is named: its id and manufacturer code (0xFFFF: a standard one,
-    D.6.2.4.1.2)."""
+    D.6.2.4.1.2). The code is ignored for a standard protocol id (below
+    :data:`FIRST_MANUFACTURER_PROTOCOL`, D.6.2.4.1.2): it is named with 0xFFFF whatever the code."""
     if not 0 <= protocol_id <= 0xFE:
         raise ValueError(f"tunnel protocol id {protocol_id} is out of range 0-254")
     if not 0 <= manufacturer_code <= 0xFFFF:
         raise ValueError(f"manufacturer code {manufacturer_code} is out of range")
+    if protocol_id < FIRST_MANUFACTURER_PROTOCOL:
+        return (protocol_id, STANDARD_PROTOCOL_MANUFACTURER)
     return (protocol_id, manufacturer_code)
 
 
@@ -133,7 +139,8 @@ class TunnelLost(TunnelError):
 
 @dataclass(frozen=True, kw_only=True)
 class TunnelOpened:
-    """A tunnel was opened (the server granted it)."""
+    """A tunnel was opened (the server granted it), or renewed: its device asked again for
+    the protocol and got the same tunnel (D.6.2.5.1)."""
 
     tunnel_id: int
     device: str
@@ -197,6 +204,8 @@ class TunnelState:
     stopped: bool = False
     #: Send side: octets the peer said it has room for, or None while waiting for its Ack.
     window: int | None = None
+    #: The window the Transfer Data awaiting its Ack was sent in (back if it is not delivered).
+    in_flight: int | None = None
     outbox: deque[bytes] = field(default_factory=deque)
 
     @property
@@ -262,6 +271,26 @@ class _TunnelEnds:
         """Octets queued on a tunnel and not yet sent."""
         return _queued(self._open(tunnel_id))
 
+    def undelivered(self, step: Step) -> None:
+        """The radio could not deliver (all of) ``step``: no Ack comes for a Transfer Data the
+        peer did not get (D.6.2.4.5), so a flow-controlled tunnel waiting for one gets back
+        the window that frame went in, and later sends go instead of queueing for good. The
+        frame's octets are not sent again (the application was told, or the tunnel's data
+        was a reply)."""
+        for send in step.sends:
+            if send.command_id != self._OUT_IDS.TRANSFER_DATA or send.to is None:
+                continue
+            tunnel = self.tunnels.get(int.from_bytes(send.payload[:2], "little"))
+            if tunnel is not None and tunnel.window is None and tunnel.in_flight is not None:
+                tunnel.window, tunnel.in_flight = tunnel.in_flight, None
+
+    def readdress(self, ieee: t.EUI64, nwk: int) -> None:
+        """The device ``ieee`` is at ``nwk`` now (it rejoined, ZB 3.6.1.9): its tunnels' frames
+        go there."""
+        for tunnel in self.tunnels.values():
+            if tunnel.peer_ieee == ieee and tunnel.peer.address != nwk:
+                tunnel.peer = Destination.device(nwk, tunnel.peer.endpoint)
+
     # -- timers ---------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
@@ -312,13 +341,17 @@ class _TunnelEnds:
         if not tunnel.flow_control:
             return Step()
         tunnel.window = int(command.number_of_bytes_left)
+        tunnel.in_flight = None
         return Step(sends=tuple(self._flush(tunnel)))
 
     def _transfer_error(self, tunnel: TunnelState, command: Any) -> Step:
         """The peer refused our Transfer Data (D.6.2.4.4): what is queued is dropped. After
-        NO_SUCH_TUNNEL or WRONG_DEVICE the peer has no such tunnel of ours (it restarted, or
-        its id is another device's now): the tunnel is closed ``"lost"``, and later calls on it
-        raise :class:`TunnelLost`."""
+        DATA_OVERFLOW the tunnel stays open and no Ack comes for the refused frame: with flow
+        control the window is the peer's maximum incoming transfer size again (its Ack to the
+        next Transfer Data says what is left), so later sends go. After NO_SUCH_TUNNEL or
+        WRONG_DEVICE the peer has no such tunnel of ours (it restarted, or its id is another
+        device's now): the tunnel is closed ``"lost"``, and later calls on it raise
+        :class:`TunnelLost`."""
         try:
             status = TransferDataStatus(int(command.transfer_data_status))
         except ValueError:
@@ -326,7 +359,8 @@ class _TunnelEnds:
         dropped = _queued(tunnel)
         tunnel.outbox.clear()
         if tunnel.flow_control:
-            tunnel.window = None
+            tunnel.window = tunnel.peer_max_incoming
+            tunnel.in_flight = None
         event = TransferFailed(
             tunnel_id=tunnel.tunnel_id, device=tunnel.device, status=status, dropped=dropped
         )
@@ -369,6 +403,7 @@ class _TunnelEnds:
             )
             return Step(sends=(error,))
         assert tunnel is not None
+        self._follow(tunnel, msg)
         self._touch(tunnel, now)
         sends: list[Send] = []
         if tunnel.flow_control:
@@ -416,6 +451,31 @@ class _TunnelEnds:
         self._lost.pop(tunnel_id, None)
         return tunnel
 
+    def _renew(
+        self,
+        tunnel: TunnelState,
+        peer: ZclMessage,
+        *,
+        flow_control: bool,
+        command: Any,
+        now: float,
+    ) -> TunnelOpened:
+        """An open tunnel granted again (D.6.2.5.1): the request's or response's flow control
+        and maximum incoming transfer size; the send window is that maximum (the other end's
+        tunnel state is new), what is queued stays queued."""
+        self._follow(tunnel, peer)
+        peer_max = int(command.maximum_incoming_transfer_size)
+        tunnel.flow_control = flow_control
+        tunnel.peer_max_incoming = max(1, peer_max)
+        tunnel.window, tunnel.in_flight = peer_max, None
+        self._touch(tunnel, now)
+        return TunnelOpened(
+            tunnel_id=tunnel.tunnel_id,
+            device=tunnel.device,
+            protocol=tunnel.protocol,
+            flow_control=flow_control,
+        )
+
     def _flush(self, tunnel: TunnelState) -> list[Send]:
         """The Transfer Data the peer has room for now."""
         sends = []
@@ -428,6 +488,7 @@ class _TunnelEnds:
                 if len(chunk) > tunnel.window:  # what fits now; the rest after the Ack
                     tunnel.outbox.appendleft(chunk[tunnel.window :])
                     chunk = chunk[: tunnel.window]
+                tunnel.in_flight = tunnel.window
                 tunnel.window = None  # one at a time: wait for the Ack (D.6.2.4.5)
             sends.append(self._to(tunnel, "transfer_data", data=t.Bytes(chunk)))
         return sends
@@ -459,7 +520,14 @@ class _TunnelEnds:
         tunnel = self.tunnels.get(tunnel_id)
         if tunnel is None or not self._is_peer(tunnel, msg):
             return None
+        self._follow(tunnel, msg)
         return tunnel
+
+    def _follow(self, tunnel: TunnelState, msg: ZclMessage) -> None:
+        """A frame of the tunnel's peer (by EUI-64) from another NWK address: it rejoined
+        there, and the tunnel's frames go there from now on."""
+        if msg.src_ieee is not None and tunnel.peer_ieee == msg.src_ieee:
+            self.readdress(msg.src_ieee, msg.src_nwk)
 
     @staticmethod
     def _is_peer(tunnel: TunnelState, msg: ZclMessage) -> bool:
@@ -544,13 +612,24 @@ class TunnelServerProtocol(_TunnelEnds):
         return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND) if step is None else step
 
     def _request(self, msg: ZclMessage, command: Any, now: float) -> Step:
-        key = (int(command.protocol_id), int(command.manufacturer_code))
+        """Request Tunnel (D.6.2.4.1) -> Request Tunnel Response (D.6.2.5.1). A client that
+        asks again for a protocol it has a tunnel of (it restarted, or its response was lost)
+        gets that tunnel back, renewed (:meth:`_renew_request`), not a second one."""
+        protocol_id = int(command.protocol_id)
+        key = (
+            protocol_id,
+            STANDARD_PROTOCOL_MANUFACTURER  # ignored for a standard protocol (D.6.2.4.1.2)
+            if protocol_id < FIRST_MANUFACTURER_PROTOCOL
+            else int(command.manufacturer_code),
+        )
         wants_flow = bool(command.flow_control_support)
         status = TunnelStatus.SUCCESS
         if key not in self.protocols:
             status = TunnelStatus.PROTOCOL_NOT_SUPPORTED
         elif wants_flow and not self.flow_control:
             status = TunnelStatus.FLOW_CONTROL_NOT_SUPPORTED
+        elif (held := self._held(msg, key)) is not None:
+            return self._renew_request(msg, held, command, now)
         elif len(self.tunnels) >= self.max_tunnels:
             # every slot is taken until a tunnel closes (D.6.2.5.1.1.2): no more tunnel ids
             status = TunnelStatus.NO_MORE_TUNNEL_IDS
@@ -585,6 +664,38 @@ class TunnelServerProtocol(_TunnelEnds):
         )
         opened = TunnelOpened(
             tunnel_id=tunnel_id, device=tunnel.device, protocol=key, flow_control=wants_flow
+        )
+        return Step(sends=(reply,), events=(opened,))
+
+    def _held(self, msg: ZclMessage, key: ProtocolKey) -> TunnelState | None:
+        """The open tunnel of the requesting device (EUI-64, else NWK address), from the same
+        endpoint, for the same protocol; None if it has none."""
+        for tunnel in self.tunnels.values():
+            if (
+                tunnel.protocol == key
+                and tunnel.peer.endpoint == msg.src_ep
+                and self._is_peer(tunnel, msg)
+            ):
+                return tunnel
+        return None
+
+    def _renew_request(
+        self, msg: ZclMessage, tunnel: TunnelState, command: Any, now: float
+    ) -> Step:
+        """Request Tunnel from a device for a protocol it has a tunnel of: answered SUCCESS
+        with that tunnel's id and its inactivity timer restarted, as GBCS v2.0 10.2.2 (quoted
+        by Silicon Labs' Tunneling server) asks, rather than a new tunnel each time, which
+        would hold a slot for CloseTunnelTimeout (:meth:`_renew`)."""
+        opened = self._renew(
+            tunnel, msg, flow_control=bool(command.flow_control_support), command=command, now=now
+        )
+        LOGGER.info("tunnel %d of %s requested again: renewed", tunnel.tunnel_id, tunnel.device)
+        reply = self._reply(
+            msg,
+            "request_tunnel_response",
+            tunnel_id=tunnel.tunnel_id,
+            tunnel_status=TunnelStatus.SUCCESS,
+            maximum_incoming_transfer_size=self.max_incoming,
         )
         return Step(sends=(reply,), events=(opened,))
 
@@ -695,12 +806,15 @@ class TunnelClientProtocol(_TunnelEnds):
         tunnel is then in :attr:`tunnels`), or :class:`TunnelError` naming the status that
         refused it.
 
-        A granted id this end still holds for another tunnel means that tunnel is gone at its
-        server: the server restarted (or forgot it) and counted to the same id. The old tunnel
-        is closed first, ``"superseded"`` (its queued octets dropped; later calls on the id are
-        the new tunnel's). No Close Tunnel goes for it to the same server, which would close the
-        new one; a tunnel of another server with the same id is closed there (D.6.2.4.2), as
-        this end keeps one tunnel per id."""
+        A granted id this end holds for the same protocol with the same server is that tunnel,
+        renewed (the server gives a device asking again its open tunnel, GBCS v2.0 10.2.2): it
+        stays open with what is queued and received on it, and takes the response's maximum
+        incoming transfer size as its send window. A granted id this end still holds for
+        another tunnel means that tunnel is gone at its server: the server restarted (or forgot
+        it) and counted to the same id. The old tunnel is closed first, ``"superseded"`` (its
+        queued octets dropped; later calls on the id are the new tunnel's). No Close Tunnel goes
+        for it to the same server, which would close the new one; a tunnel of another server
+        with the same id is closed there (D.6.2.4.2), as this end keeps one tunnel per id."""
         try:
             status = TunnelStatus(int(command.tunnel_status))
         except ValueError:
@@ -712,6 +826,12 @@ class TunnelClientProtocol(_TunnelEnds):
         tunnel_id = int(command.tunnel_id)
         sends: list[Send] = []
         events: list[Any] = []
+        held = self.tunnels.get(tunnel_id)
+        if held is not None and held.protocol == protocol and self._is_peer(held, response):
+            renewed = self._renew(
+                held, response, flow_control=flow_control, command=command, now=now
+            )
+            return Step(events=(renewed,))
         old = self.tunnels.pop(tunnel_id, None)
         if old is not None:
             LOGGER.warning(

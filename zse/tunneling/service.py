@@ -119,7 +119,8 @@ class _Shell:
             step = self.core.send(tunnel_id, data, self._now())
             try:
                 await carry_out(self.endpoint, step, self._stream.emit)
-            except DeliveryError as exc:  # what is queued goes with the next Ack
+            except DeliveryError as exc:  # no Ack comes: what is queued goes with the next send
+                self.core.undelivered(step)
                 raise TunnelError(f"tunnel {tunnel_id}: not delivered ({exc})") from exc
             finally:
                 self._timer.update()
@@ -127,6 +128,12 @@ class _Shell:
     def pending(self, tunnel_id: int) -> int:
         """Octets queued on a tunnel, not yet sent."""
         return self.core.pending(tunnel_id)
+
+    async def readdress(self, ieee: t.EUI64, nwk: int) -> None:
+        """The device ``ieee`` rejoined at ``nwk`` (ZB 3.6.1.9): its tunnels' frames go there
+        (a frame from it at its new address does the same)."""
+        async with self._lock:
+            self.core.readdress(ieee, nwk)
 
     async def _after_timeout(self, step: Step) -> None:
         await self._carry(step)
@@ -136,6 +143,7 @@ class _Shell:
             return await carry_out(self.endpoint, step, self._emit)
         except Exception as exc:  # a frame the radio could not deliver: the peer retries
             LOGGER.warning("tunneling frame not delivered: %s", exc)
+            self.core.undelivered(step)
             return None
 
     def _emit(self, event: Any) -> None:
@@ -268,8 +276,10 @@ class TunnelingClient(_Shell):
         """Request a tunnel (D.6.2.4.1) and return its id; :class:`TunnelError` with the
         status that refused it, ``TimeoutError`` when the server does not answer.
 
-        An id this client still held for another tunnel (the server restarted) closes that
-        one first, ``"superseded"``: its waiting reader gets :class:`TunnelLost`."""
+        Asked again for a protocol it has a tunnel of, the server gives back that tunnel
+        (renewed, its reads and queue kept). An id this client still held for another tunnel
+        (the server restarted) closes that one first, ``"superseded"``: its waiting reader gets
+        :class:`TunnelLost`."""
         key = protocol_key(protocol_id, manufacturer_code)
         send = self.core.request(key, self.server, flow_control=flow_control)
         try:
@@ -292,7 +302,9 @@ class TunnelingClient(_Shell):
             tunnel_id = int(command.tunnel_id)
             # the superseded tunnel's closure reaches its own queue before the new one's is made
             await self._carry(step)
-            self._inbox[tunnel_id] = asyncio.Queue()
+            renewed = not any(isinstance(event, TunnelClosed) for event in step.events)
+            if not renewed or tunnel_id not in self._inbox:  # a renewed tunnel keeps its reads
+                self._inbox[tunnel_id] = asyncio.Queue()
             self._timer.update()
         return tunnel_id
 
