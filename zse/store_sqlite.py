@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
+import struct
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,14 @@ import aiosqlite
 from zse.errors import StoreError
 from zse.store_engine import APPLICATION_ID, SCHEMA_VERSION, SQLITE, Engine, read_text
 
-__all__ = ["SqliteEngine", "create_owner_only"]
+__all__ = ["SqliteEngine", "WalCheck", "create_owner_only"]
+
+LOGGER = logging.getLogger("zse.store")
+
+#: The -wal file's magic numbers (https://sqlite.org/fileformat2.html#walformat).
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+#: The wal-index header's version in the -shm file (its first field, native byte order).
+_WAL_INDEX_VERSION = 3007000
 
 
 def create_owner_only(path: str | os.PathLike[str]) -> None:
@@ -36,6 +46,112 @@ def create_owner_only(path: str | os.PathLike[str]) -> None:
     An existing file keeps the mode its owner gave it."""
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+class WalCheck:
+    """Acknowledged commits that SQLite would drop from a damaged write-ahead log.
+
+    After a crash the newest commits live only in ``<file>-wal`` (until a checkpoint). SQLite
+    keeps its frames up to the first one whose cumulative checksum fails and drops the rest
+    without an error: a flipped bit in the log would open the file with older data. Read
+    before SQLite connects (:meth:`before`, cheap: each frame's 24-byte header), the log's
+    commit frames that carry the salts of its header are what was written; compared after
+    SQLite's recovery (:meth:`after`: ``mxFrame``, the valid frames, from the wal-index
+    header in ``<file>-shm``), a commit beyond them was dropped. Two or more dropped: the
+    earlier of them was acknowledged before the next began (``synchronous=FULL``), so the
+    file is **refused** (the log copied to ``<file>-wal.damaged`` first, and refused while
+    that copy is there: SQLite's close would otherwise checkpoint what it kept and delete the
+    log); one: the last transaction, which a power cut may have cut short before it was
+    acknowledged, or an acknowledged one damaged: a warning. A log cut short (its tail gone)
+    is not detected."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path, self.what = path, what
+        self.wal = Path(f"{path}-wal")
+        self.aside = Path(f"{path}-wal.damaged")
+        self.commits: list[int] = []
+
+    def before(self) -> None:
+        """Refuse a file whose damaged log was set aside; read the log's commit frames."""
+        if self.aside.exists():
+            raise StoreError(
+                f"{self.path}: a damaged write-ahead log was set aside as {self.aside.name} "
+                f"(committed transactions it held were lost); refused while it is there: "
+                f"restore a backup, or remove it to go on with the {self.what} as it is"
+            )
+        self.commits = _wal_commits(self.wal)
+
+    def after(self) -> None:
+        """Once SQLite has read the file (its recovery done): compare."""
+        if not self.commits:
+            return
+        valid = _wal_valid_frames(Path(f"{self.path}-shm"))
+        if valid is None:
+            return
+        dropped = [n for n in self.commits if n > valid]
+        if len(dropped) >= 2:
+            with contextlib.suppress(OSError):
+                _copy_owner_only(self.wal, self.aside)
+            raise StoreError(
+                f"{self.path}: damaged write-ahead log: {len(dropped)} committed transactions "
+                f"after frame {valid} fail SQLite's checksums and would be dropped; refused, "
+                f"the log kept as {self.aside.name}: restore a backup, or remove that file to "
+                f"go on with the {self.what} as SQLite recovers it"
+            )
+        if dropped:
+            LOGGER.warning(
+                "%s: the last transaction in the write-ahead log fails SQLite's checksums "
+                "and is dropped (cut short by a power loss, or damaged)",
+                self.path,
+            )
+
+
+def _wal_commits(wal: Path) -> list[int]:
+    """The numbers (from 1) of the commit frames of ``wal`` that carry its header's salts."""
+    try:
+        with wal.open("rb") as log:
+            header = log.read(32)
+            if len(header) < 32:
+                return []
+            magic, _, size, _, salt1, salt2 = struct.unpack(">6I", header[:24])
+            if magic not in _WAL_MAGIC or size < 512 or size > 65536 or size & (size - 1):
+                return []
+            frames = (os.fstat(log.fileno()).st_size - 32) // (24 + size)
+            commits = []
+            for n in range(1, frames + 1):
+                log.seek(32 + (n - 1) * (24 + size))
+                _, commit, first, second = struct.unpack(">4I", log.read(16))
+                if commit and (first, second) == (salt1, salt2):
+                    commits.append(n)
+            return commits
+    except (OSError, struct.error):
+        return []
+
+
+def _wal_valid_frames(shm: Path) -> int | None:
+    """``mxFrame`` of the wal-index header in ``shm``: the frames SQLite's recovery kept."""
+    try:
+        with shm.open("rb") as index:
+            header = index.read(20)
+    except OSError:
+        return None
+    if len(header) < 20:
+        return None
+    order = "<" if sys.byteorder == "little" else ">"
+    version, _, _, initialised = struct.unpack(order + "3IB", header[:13])
+    if version != _WAL_INDEX_VERSION or not initialised:
+        return None
+    return int(struct.unpack_from(order + "I", header, 16)[0])
+
+
+def _copy_owner_only(source: Path, target: Path) -> None:
+    """``source`` copied to a new ``target`` of mode 0600 (a log holds install codes)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out, source.open("rb") as data:
+        while chunk := data.read(1 << 20):
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def _claim(path: Path) -> int | None:
@@ -121,12 +237,19 @@ class SqliteEngine(Engine):
         self._db = connection
         self._owner = owner
         self._stopping = False
+        self.wal = WalCheck(path, "store")
 
     @classmethod
     async def connect(cls, path: Path) -> SqliteEngine:
         """Take the file's lock and connect (the caller holds the virtual clock); on the
         loop's own thread if it asks for that (:func:`runs_inline`)."""
         owner = _claim(path)
+        wal = WalCheck(path, "store")
+        try:
+            wal.before()  # under the lock, before SQLite reads (and recovers) the log
+        except BaseException:
+            _release(owner)
+            raise
         connection: aiosqlite.Connection | _Inline
         try:
             # text_factory: a row damaged into bytes that are not UTF-8 is quarantined by its
@@ -144,7 +267,9 @@ class SqliteEngine(Engine):
         except BaseException:  # cancelled: aiosqlite stops its thread; SQLite holds no lock yet
             _release(owner)
             raise
-        return cls(path, connection, owner)
+        engine = cls(path, connection, owner)
+        engine.wal = wal
+        return engine
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
@@ -174,7 +299,7 @@ class SqliteEngine(Engine):
 
     async def identify(self) -> tuple[int, set[str]]:
         try:
-            [(app_id,)] = await self.fetch("PRAGMA application_id")
+            [(app_id,)] = await self.fetch("PRAGMA application_id")  # the log recovered
         except sqlite3.DatabaseError as exc:
             if "not a database" in str(exc):
                 raise StoreError(
@@ -184,6 +309,7 @@ class SqliteEngine(Engine):
                 f"{self.where}: a damaged SQLite database ({exc}): restore a backup, or move "
                 "the file away to start afresh"
             ) from exc
+        self.wal.after()  # before anything is judged from the file's content
         [(version,)] = await self.fetch("PRAGMA user_version")
         tables = {str(row[0]) for row in await self.fetch("SELECT name FROM sqlite_master")}
         if app_id == 0 and version == 0 and not tables:

@@ -228,3 +228,58 @@ async def test_a_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> Non
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("delete",)
     finally:
         raw.close()
+
+
+async def test_a_changed_payload_that_still_reads_is_set_aside(
+    place: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flipped bit inside a payload's text (still JSON), or in its meter, was delivered as
+    changed: each job's row has a checksum of what its delivery depends on, checked when it
+    is claimed (audit: persistence #4)."""
+    where = place("queue")
+    queue = await open_queue(where)
+    try:
+        await queue.enqueue(1, SendKind.MESSAGE, PAYLOAD, DEVICES, now=1.0)
+        changed = '{"text": "0123456789ABCDEF0123456789ABCDEF1235"}'
+        await raw_sql(
+            where,
+            _damage("payload", changed, DEVICES[0][0]),
+            _damage("meter", "meter-3", DEVICES[1][0]),
+        )
+        with caplog.at_level(logging.WARNING, logger="zse.headend"):
+            jobs = await queue.claim("w", now=2.0, lease=30.0)
+        assert [j.device for j in jobs] == [d for d, _ in DEVICES[2:]]
+        assert all(j.payload == PAYLOAD for j in jobs)
+        said = _no_payload(caplog)
+        assert len([s for s in said if "set aside" in s]) == 2
+        rows = {r.device: r for r in await queue.rows()}
+        for device, _ in DEVICES[:2]:
+            assert rows[device].state == DAMAGED
+            assert "checksum" in rows[device].detail
+    finally:
+        await queue.close()
+
+
+async def test_a_job_written_before_the_checksum_is_delivered(place: Any) -> None:
+    """A queue made by an earlier version (no ``checksum`` column) gets the column at open;
+    its jobs (no checksum) are delivered, the new ones are checked."""
+    where = place("queue")
+    queue = await open_queue(where)
+    await queue.close()
+    await raw_sql(
+        where,
+        "ALTER TABLE headend_jobs DROP COLUMN checksum",
+        "INSERT INTO headend_jobs (send, device, meter, kind, payload, state, outcome,"
+        " not_before, updated) VALUES (1, '000D6F0000000009', 'meter-1', 'message',"
+        " '{\"text\": \"old\"}', 'ready', 'pending', 0, 0)",
+    )
+    queue = await open_queue(where)
+    try:
+        await queue.enqueue(2, SendKind.MESSAGE, PAYLOAD, DEVICES[:1], now=1.0)
+        await raw_sql(where, _damage("payload", '{"text": "changed"}', DEVICES[0][0]))
+        jobs = await queue.claim("w", now=2.0, lease=30.0)
+        assert [(j.send, j.payload) for j in jobs] == [(1, {"text": "old"})]
+        (row,) = await queue.rows(2)
+        assert row.state == DAMAGED
+    finally:
+        await queue.close()

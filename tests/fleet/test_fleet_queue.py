@@ -118,7 +118,7 @@ async def test_a_cancel_leaves_an_event_that_is_over_as_it_is(place: Any) -> Non
 
 async def test_a_device_forsaken_gets_nothing_more(place: Any) -> None:
     """De-provisioned (it may come back as another retailer's): its waiting jobs end unsent,
-    their outcomes as they were; the other devices' jobs go on."""
+    a pending outcome ``skipped`` (final); the other devices' jobs go on."""
     queue = await open_queue(place("queue"))
     try:
         await queue.enqueue(4, SendKind.LOAD_CONTROL, EVENT, DEVICES, now=0.0)
@@ -127,7 +127,7 @@ async def test_a_device_forsaken_gets_nothing_more(place: Any) -> None:
         assert DEVICES[0][0] not in {job.device for job in claimed}
         assert {job.device for job in claimed} == {d for d, _ in DEVICES[1:]}
         (row,) = [r for r in await queue.rows(4) if r.device == DEVICES[0][0]]
-        assert (row.outcome, row.detail) == (Outcome.PENDING, NOT_SENT_DEPROVISIONED)
+        assert (row.outcome, row.detail) == (Outcome.SKIPPED, NOT_SENT_DEPROVISIONED)
     finally:
         await queue.close()
 

@@ -1,12 +1,13 @@
 """Output files for the commands with ``-o``: never over an input, never left half-written.
 
 An output is written to a temporary file in its own directory (mode 0600: the outputs hold keys)
-and renamed over the target only when complete (``os.replace``), so a failure or Ctrl-C leaves
-the previous file as it was. A target that is one of the inputs — the same file by device and
-inode, so also through a hard link or a symlink — is refused before anything is opened for
-writing. A target that exists and is not a regular file (``/dev/stdout``, a FIFO, a terminal,
-``/dev/null``) is written in place: it is not replaced by a file, nor its mode changed.
-Problems are :class:`OutputError` (a usage error: the commands exit 2).
+and renamed over the target only when complete (``os.replace``, the file and then its directory
+fsynced), so a failure, Ctrl-C or a power cut leaves the previous file as it was. A target
+that is one of the inputs — the same file by device and inode, so also through a hard link
+or a symlink — is refused before anything is opened for writing. A target that exists and is
+not a regular file (``/dev/stdout``, a FIFO, a terminal, ``/dev/null``) is written in place:
+it is not replaced by a file, nor its mode changed. Problems are :class:`OutputError` (a usage
+error: the commands exit 2).
 """
 
 from __future__ import annotations
@@ -100,6 +101,22 @@ def _atomic(path: str, option: str, *, binary: bool) -> Iterator[IO[Any]]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory: str) -> None:
+    """The rename on disk too: ``directory`` fsynced (a power cut after the rename otherwise
+    may bring the old file back); where a directory cannot be opened or synced (Windows,
+    some file systems) the rename is left to the system."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _special(path: str) -> bool:

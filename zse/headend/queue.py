@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 from zse.errors import StoreError
 from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
-from zse.store_engine import APPLICATION_ID, hold_virtual_clock, is_postgres
+from zse.store_engine import APPLICATION_ID, checksum, hold_virtual_clock, is_postgres
 from zse.store_sqlite import create_owner_only
 
 __all__ = [
@@ -83,8 +83,11 @@ _TABLE = (
     " attempts INTEGER NOT NULL DEFAULT 0, tries INTEGER NOT NULL DEFAULT 0,"
     " failures INTEGER NOT NULL DEFAULT 0, not_before DOUBLE PRECISION NOT NULL,"
     " lease_owner TEXT, lease_until DOUBLE PRECISION, updated DOUBLE PRECISION NOT NULL,"
-    " PRIMARY KEY (send, device))"
+    " checksum TEXT, PRIMARY KEY (send, device))"
 )
+#: The columns a table made by an earlier version lacks: ``checksum`` (:func:`job_sum`; NULL
+#: in a row written before it, which is delivered unchecked).
+_ADDED = (("checksum", "TEXT"),)
 _INDEX = "CREATE INDEX IF NOT EXISTS headend_jobs_due ON headend_jobs (state, not_before)"
 #: The jobs not yet sent, in the claim's order: a claim reads these, not the jobs already done
 #: (with only the primary key a claim skipped every sent row: quadratic in a send's devices);
@@ -107,7 +110,7 @@ _READERS = (
 #: A new job is due at once (``not_before`` 0: on any worker's clock, whatever the API's).
 _INSERT = (
     "INSERT INTO headend_jobs (send, device, meter, kind, payload, state, outcome,"
-    " not_before, updated) VALUES (?, ?, ?, ?, ?, 'ready', 'pending', 0, ?)"
+    " not_before, updated, checksum) VALUES (?, ?, ?, ?, ?, 'ready', 'pending', 0, ?, ?)"
     " ON CONFLICT (send, device) DO NOTHING"
 )
 #: A cancel of a send's jobs (a device, or every device: NULL), but a load control event's
@@ -136,7 +139,7 @@ _CLAIM = (
     " WHERE state IN ('ready', 'leased')"
     " AND ((state = 'ready' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?))"
     " ORDER BY send, meter, device LIMIT ?{lock})"
-    " RETURNING send, device, meter, kind, payload, outcome, tries"
+    " RETURNING send, device, meter, kind, payload, outcome, tries, checksum"
 )
 #: The rows of several jobs (``{keys}``: one ``(send = ? AND device = ?)`` per job, OR'ed),
 #: locked in key order (PostgreSQL) so that two transactions never wait on each other in a
@@ -177,9 +180,10 @@ _RACES = ("40P01", "40001")
 #: Rounds of :meth:`JobQueue._write` by compare and set before the rows still changing under
 #: it (other workers writing the same jobs) are written in a locking transaction instead.
 SWAP_ROUNDS = 3
-#: The state of a job whose row is damaged (a column unreadable: one byte of the file changed):
-#: set aside at its claim, never delivered, purged or claimed again; its row kept as it is
-#: (but ``detail``, which says why, and the lease) for an operator to look at.
+#: The state of a job whose row is damaged (a column unreadable, or the row not matching its
+#: checksum, :func:`job_sum`: one byte of the file changed): set aside at its claim, never
+#: delivered, purged or claimed again; its row kept as it is (but ``detail``, which says why,
+#: and the lease) for an operator to look at.
 DAMAGED = "damaged"
 #: A damaged job set aside (``{device}``: how the engine matches its key, see
 #: :meth:`_Connection.key_match`).
@@ -343,6 +347,9 @@ class _Sqlite(_Connection):
 
         create_owner_only(self.path)  # the provision commands hold install codes
         self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+        # each commit on disk before it returns (as the store, zse.store_sqlite), whatever
+        # this SQLite's compiled default for WAL (NORMAL: a power cut loses the newest)
+        await self._db.execute("PRAGMA synchronous=FULL")
         # text that is not UTF-8 (a damaged row) read as surrogates: the row is refused by
         # its converter (:func:`_text`) instead of the whole read failing
         self._db.text_factory = _lenient_text
@@ -366,6 +373,10 @@ class _Sqlite(_Connection):
         await self._check_integrity()
         for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
             await self._db.execute(sql)
+        have = {row[1] for row in await self.fetch("PRAGMA table_info(headend_jobs)")}
+        for name, kind in _ADDED:
+            if name not in have:
+                await self._db.execute(f"ALTER TABLE headend_jobs ADD COLUMN {name} {kind}")
         if fresh:  # a file of ours from now on (one written before the stamp: stamped now)
             await self._db.execute(f"PRAGMA application_id = {QUEUE_APPLICATION_ID}")
 
@@ -440,6 +451,10 @@ class _Postgres(_Connection):
                     await create_schema(self._db, self.url.schema)
                     for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
                         await self._db.execute(sql)
+                    for name, kind in _ADDED:
+                        await self._db.execute(
+                            f"ALTER TABLE headend_jobs ADD COLUMN IF NOT EXISTS {name} {kind}"
+                        )
                 return
             except (asyncpg.UniqueViolationError, asyncpg.DuplicateSchemaError):
                 if attempt == _CREATE_ATTEMPTS - 1:
@@ -617,7 +632,18 @@ class JobQueue:
         ``updated``); a job already there is kept (enqueuing again after a crash adds
         nothing)."""
         text = json.dumps(payload, sort_keys=True)
-        rows = [(send, device, meter, kind.value, text, now) for device, meter in devices]
+        rows = [
+            (
+                send,
+                device,
+                meter,
+                kind.value,
+                text,
+                now,
+                job_sum(send, device, meter, kind.value, text),
+            )
+            for device, meter in devices
+        ]
         async with self._transaction("enqueue") as db:
             if rows:
                 await db.execute_many(_INSERT, rows)
@@ -794,12 +820,14 @@ class JobQueue:
 
     async def forsake(self, device: str, *, now: float) -> None:
         """Deliver nothing more to ``device`` (de-provisioned: it may come back as another
-        retailer's): its jobs waiting (new, or a retry's back-off) end unsent, their outcomes
-        as they were (detail :data:`NOT_SENT_DEPROVISIONED`); a job leased now is still
-        delivered by its worker."""
+        retailer's): its jobs waiting (new, or a retry's back-off) end unsent, a pending
+        outcome ``skipped`` (final: the headend's records say so too), the others as they
+        were (detail :data:`NOT_SENT_DEPROVISIONED`); a job leased now is still delivered by
+        its worker."""
         async with self._transaction("forsake a device") as db:
             await db.execute(
                 "UPDATE headend_jobs SET state = 'sent', detail = ?, lease_owner = NULL,"
+                " outcome = CASE WHEN outcome = 'pending' THEN 'skipped' ELSE outcome END,"
                 " lease_until = NULL, updated = ? WHERE device = ? AND state = 'ready'",
                 (NOT_SENT_DEPROVISIONED, now, device),
             )
@@ -1035,10 +1063,18 @@ def _job_outcome(value: Any) -> Outcome:
     return outcome
 
 
+def job_sum(send: object, device: object, meter: object, kind: object, payload: object) -> str:
+    """The checksum of a job's row: what its delivery depends on (the send, device, meter,
+    kind and payload, which never change once enqueued), written with the row and checked at
+    its claim (a flipped bit in a payload's text is still JSON)."""
+    return checksum("headend job", send, device, meter, kind, payload)
+
+
 def _job(r: Sequence[Any]) -> Job:
     """The :class:`Job` of a row of :data:`_CLAIM`; :class:`_Damaged` naming the column that
-    does not read back."""
-    return Job(
+    does not read back, or if the row does not match its checksum (a row written before the
+    checksum, NULL, is not checked)."""
+    job = Job(
         send=_integer(r[0], "send"),
         device=_text(r[1], "device"),
         meter=_text(r[2], "meter"),
@@ -1047,6 +1083,9 @@ def _job(r: Sequence[Any]) -> Job:
         outcome=_job_outcome(r[5]),
         tries=_integer(r[6], "tries"),
     )
+    if r[7] is not None and r[7] != job_sum(*r[:5]):
+        raise _Damaged("checksum: the row does not match it")
+    return job
 
 
 def _job_row(r: Sequence[Any]) -> JobRow:

@@ -47,7 +47,7 @@ from zse.headend.core import (
     shown,
 )
 from zse.headend.directory import DeviceStatus, EsiMeters, Meter, MeterDirectory
-from zse.headend.queue import JobQueue
+from zse.headend.queue import NOT_SENT_DEPROVISIONED, JobQueue
 from zse.headend.store import DeviceOwner, Group, HeadendStore, OutcomeRecord, SendRecord
 from zse.installcode import canonical_eui64
 from zse.messaging import Message
@@ -143,8 +143,9 @@ class Headend:
 
     async def start(self) -> None:
         """Follow the meters' events, finish what a restart interrupted: registrations whose
-        registry entry is missing are dropped (the client never got a 201), sends left pending
-        are run, offline devices are tried again now."""
+        registry entry is missing are dropped (the client never got a 201), a cancel recorded
+        but not carried out is carried out, a de-provisioned device's copies left pending end
+        unsent, sends left pending are run, offline devices are tried again now."""
         if self.queue is None and not isinstance(self.directory, EsiMeters):
             raise ValueError("meters as gateways need a work queue")
         for meter in self.meters.values():
@@ -155,9 +156,17 @@ class Headend:
                 LOGGER.warning("dropping %s: its registration did not complete", eui64)
                 await self.records.forget_device(eui64)
         now = asyncio.get_running_loop().time()
-        for send in self.records.sends.values():
-            if send.cancelled:
+        for send in list(self.records.sends.values()):
+            outcomes = self.records.outcomes.get(send.id, {}).values()
+            if send.cancelled:  # a copy not over: the cancel was cut short, carried out now
+                going = [
+                    r for r in outcomes if not self._ended(send, r) and self._theirs(send, r.device)
+                ]
+                if going:
+                    await self._cancel_going(send, going)
                 continue
+            gone = [r for r in outcomes if r.outcome is Outcome.PENDING and self._gone(send, r)]
+            await self._save(self._unsent(gone))
             if self.queue is not None:  # enqueuing again adds nothing already there
                 await self._enqueue(send)
                 continue
@@ -373,6 +382,36 @@ class Headend:
         self._timer.update()
         if self.queue is not None:
             await self.queue.forsake(key, now=0.0)
+        # final in the records too: start() enqueues again only what is pending there
+        pending = [
+            r
+            for outcomes in self.records.outcomes.values()
+            if (r := outcomes.get(key)) is not None and r.outcome is Outcome.PENDING
+        ]
+        await self._save(self._unsent(pending))
+
+    def _gone(self, send: SendRecord, record: OutcomeRecord) -> bool:
+        """Whether a device's copy of ``send`` goes to nobody: the device is no longer the
+        send's retailer's, or is being (or was) de-provisioned (:meth:`_forsake` cut short)."""
+        state = self.directory.state(record.device, record.meter)
+        return not self._theirs(send, record.device) or state in (
+            LifecycleState.PENDING_DEPROVISIONING,
+            LifecycleState.DEPROVISION_COMPLETE,
+        )
+
+    def _unsent(self, records: Iterable[OutcomeRecord]) -> list[OutcomeRecord]:
+        """``records`` ended unsent, their device de-provisioned: ``skipped``, not tried
+        again, never enqueued again."""
+        return [
+            replace(
+                r,
+                outcome=Outcome.SKIPPED,
+                detail=NOT_SENT_DEPROVISIONED,
+                next_try=0.0,
+                updated=self.clock(),
+            )
+            for r in records
+        ]
 
     def _theirs(self, send: SendRecord, key: str) -> bool:
         """Whether the device ``key`` is still registered to the retailer of ``send``."""
@@ -622,17 +661,18 @@ class Headend:
         """Cancel a send where it is still under way (Cancel Message D.5.2.3.2 / Cancel Load
         Control Event D.2.2.3.2): the devices whose copy has not ended become cancelled; the
         others keep their outcome and are sent nothing (outcomes move forward only). A send
-        already cancelled, or whose every copy has ended (:meth:`_ended`), is refused (409)."""
+        already cancelled, or whose every copy has ended (:meth:`_ended`), is refused (409); a
+        cancel recorded but cut short (the API stopped) is carried out, not refused."""
         send = self._owned_send(retailer, send_id)
         async with self._lock:
             send = self._owned_send(retailer, send_id)
-            if send.cancelled:
-                raise HeadendError(409, f"send {send_id} is already cancelled", field="id")
             going = [
                 r
                 for r in self.records.outcomes.get(send.id, {}).values()
                 if not self._ended(send, r)
             ]
+            if send.cancelled and not going:
+                raise HeadendError(409, f"send {send_id} is already cancelled", field="id")
             if not going:
                 raise HeadendError(
                     409,
@@ -640,7 +680,16 @@ class Headend:
                     f" ({_ENDED_WHY[send.kind]}), so there is nothing to cancel",
                     field="id",
                 )
-            send = await self.records.cancel_send(send)
+            if not send.cancelled:
+                send = await self.records.cancel_send(send)
+        await self._cancel_going(send, going)
+        return self.send(retailer, send.id)
+
+    async def _cancel_going(self, send: SendRecord, going: list[OutcomeRecord]) -> None:
+        """Carry out the cancel of ``send`` (recorded) on the devices of ``going``: its jobs
+        cancelled, the Cancel commands sent or queued, the outcomes cancelled last, so that a
+        cancel cut short is carried out again (at start, or when asked again): each step
+        may run twice (the queue's cancel is conditional, the control jobs' keys the same)."""
         self.retries.drop(send.id)
         if self.queue is not None:
             await self.queue.cancel(send.id, now=0.0, devices=[r.device for r in going])
@@ -652,7 +701,6 @@ class Headend:
             if not self._ended(send, r)  # a report may have ended it meanwhile
         ]
         await self._save(changed)
-        return self.send(retailer, send.id)
 
     def _ended(self, send: SendRecord, record: OutcomeRecord) -> bool:
         """Whether a device's copy of a send is over, so that a cancel leaves it as it is: a
