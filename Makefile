@@ -65,9 +65,10 @@ pytest: $(VENV)/.installed-test tools
 pytest-extra: $(VENV)/.installed-test
 	@sh .ci/pytest-extra $(PY) $(VENV) $(EXTRA_PYTHONS)
 
-# The guide as a site (mkdocs.yml); --strict fails on a broken link or a page left out.
+# The guide as a site (mkdocs.yml); --strict fails on a broken link or a page left out
+# (not with --quiet, which hides the warnings --strict counts).
 docs: $(VENV)/.installed-test
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 test: lint types pytest docs pytest-extra
 

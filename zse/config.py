@@ -71,6 +71,7 @@ from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.price import DURATION_UNTIL_CHANGED, START_NOW, PriceEvent
 from zse.se.ids import MeteringAttribute
+from zse.se.types import UNIT_OF_MEASURE_BCD, UnitOfMeasure
 from zse.time.core import IanaZone, TimeZoneError
 
 __all__ = [
@@ -552,10 +553,19 @@ _METER = {
 def _meter(source: str, table: Any) -> dict[int, int]:
     """``[meter]``: the meter's Formatting attributes and update periods, defaults filled in."""
     reader = _Reader(source, "[meter]", table, _TABLES["meter"])
-    return {
+    found = {
         int(attribute): reader.number(key, 0, high, default)
         for key, (attribute, high, default) in _METER.items()
     }
+    unit = found[MeteringAttribute.UNIT_OF_MEASURE]
+    if unit & ~UNIT_OF_MEASURE_BCD not in set(UnitOfMeasure):  # SE D.3.2.2.4.1, table D.21
+        reader.fail(
+            f"0x{unit:02X} is reserved (0x00-0x0D, or 0x80-0x8D for BCD: 0 kWh, 1 m³, 2 ft³,"
+            " 3 ccf, 4 US gal, 5 imp gal, 6 BTU, 7 l, 8-9 kPa, 10 mcf, 11 unitless, 12 MJ,"
+            " 13 kVAr)",
+            "unit_of_measure",
+        )
+    return found
 
 
 def _devices(source: str, items: Any) -> tuple[DeviceEntry, ...]:

@@ -31,7 +31,7 @@ from zse.store_engine import APPLICATION_ID, SCHEMA_VERSION, SQLITE, Engine, rea
 
 __all__ = ["SqliteEngine", "WalCheck", "create_owner_only"]
 
-LOGGER = logging.getLogger("zse.store")
+LOGGER = logging.getLogger(__name__)
 
 #: The -wal file's magic numbers (https://sqlite.org/fileformat2.html#walformat).
 _WAL_MAGIC = (0x377F0682, 0x377F0683)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import random
 from typing import Any
 
 import pytest
@@ -141,9 +142,27 @@ def test_unknown_issuer_both_sides(suite1_pair: Any, relay: Any) -> None:
     assert [m.status for m in initiator.receive(response, 0.5).send] == [S.UNKNOWN_ISSUER]
 
 
+def test_a_device_of_another_test_ca_is_an_unknown_issuer(relay: Any) -> None:
+    """Every test CA had the issuer "ZSETSTCA", so a device certified by another test CA ran
+    the whole exchange and failed BAD_KEY_CONFIRM. Each generated CA now has its own issuer
+    (derived from its key): such a device is refused UNKNOWN_ISSUER at once."""
+    ours, theirs = TestCA.generate(), TestCA.generate()
+    assert ours.issuer != theirs.issuer
+    for suite in (SUITE1, SUITE2):
+        assert ours.authority(suite).issuer == ours.issuer
+        initiator = Initiator(theirs.issue(EUI_A, suite), EUI_B, partner_suites=0x0003)
+        responder = Responder(ours.issue(EUI_B, suite), EUI_A)
+        transcript = relay(initiator, responder, initiator.start(0.0))
+        assert sent_statuses(transcript) == [("V->U", S.UNKNOWN_ISSUER)]
+    # a seeded CA is repeatable, issuer included
+    assert (
+        TestCA.generate(rng=random.Random(5)).issuer == TestCA.generate(rng=random.Random(5)).issuer
+    )
+
+
 def test_same_issuer_other_ca_key_fails_key_confirmation(suite1_pair: Any, relay: Any) -> None:
     """An impostor CA with the same issuer id: the MACs cannot match."""
-    impostor = TestCA.generate().issue(EUI_A, SUITE1)
+    impostor = TestCA.generate(suite1_pair[1].certificate.issuer).issue(EUI_A, SUITE1)
     initiator = Initiator(impostor, EUI_B)
     responder = Responder(suite1_pair[1], EUI_A)
     transcript = relay(initiator, responder, initiator.start(0.0))

@@ -122,3 +122,14 @@ def test_bad_private_key_raises_invalid_point(suite: Suite) -> None:
 def test_garbage_signatures_never_raise(suite: Suite, signature: bytes, message: bytes) -> None:
     _, public = _key(suite, 4)
     assert ecdsa.verify(suite, public, message, signature) is False
+
+
+def test_the_docstring_gives_the_curve_orders_bit_lengths() -> None:
+    """zse.cbke.ecdsa said sect283k1's n has 282 bits; it has 281 (sect163k1's: 163)."""
+    from zse.cbke import ecdsa  # noqa: PLC0415
+    from zse.cbke.suites import SUITE1, SUITE2  # noqa: PLC0415
+
+    lengths = f"{SUITE1.curve.n.bit_length()} / {SUITE2.curve.n.bit_length()} bits"
+    assert lengths == "163 / 281 bits"
+    assert ecdsa.__doc__ is not None
+    assert lengths in " ".join(ecdsa.__doc__.split())

@@ -130,3 +130,55 @@ def test_a_radio_that_does_not_start_ends_zse_esi(
             if process.poll() is None:
                 process.kill()
                 process.communicate()
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A loopback listener whose backlog is full: a TCP connect to it never completes, so the
+    start timeout expires while bellows is still opening the port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(0)
+        port = sock.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(4):
+                filler = socket.socket()
+                filler.setblocking(False)
+                fillers.append(filler)
+                filler.connect_ex(("127.0.0.1", port))
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["interpan", "listen", "--radio", "ezsp"],
+        ["han", "join", "--radio", "ezsp", "--install-code", "83FED3407A932B70"],
+    ],
+)
+def test_a_start_timeout_while_the_port_opens_exits(
+    tmp_path: Path, unanswered_port: int, command: list[str]
+) -> None:
+    """bellows' serial thread (``use_thread``, its default) was left running when the start
+    timeout cancelled the port's opening: the error was printed and the process never
+    exited. zse now runs bellows on its own loop."""
+    device = f"socket://127.0.0.1:{unanswered_port}"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "zse", *command, "--device", device, "--start-timeout", "0.5"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"zse {command[0]}: still running {HANG} s after its start timed out")
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: ")
+    assert "0.5 s" in line

@@ -265,3 +265,62 @@ def test_table_invariants_hold_under_any_sequence(commands, seed):
             ended.add(eid)
         elif status < 0xF0 and status != Status.RECEIVED:
             assert eid not in ended, f"status 0x{status:02X} of {eid} after its end"
+
+
+def test_an_event_superseded_on_arrival_supersedes_nothing():
+    """The outcome depended on the table's order: with 3 then 7 in the table, a new 5
+    overlapping both finished 3 before finding that 7 supersedes 5 itself, leaving 3's
+    window empty. 5 loses to 7 and replaces nothing: 3 runs."""
+    for order in ((3, 7), (7, 3)):
+        core = client()
+        windows = {3: (T0 + 60 * MIN, 60), 7: (T0 + 150 * MIN, 60)}
+        for eid in order:
+            core.receive_event(event(eid, *windows[eid]), esi="a", now=T0)
+        got = core.receive_event(event(5, T0 + 90 * MIN, 90), esi="a", now=T0 + 1)
+        assert [(o.report.issuer_event_id, o.report.event_status) for o in got.reports] == [
+            (5, Status.RECEIVED),
+            (5, Status.SUPERSEDED),
+        ]
+        assert sorted(e.issuer_event_id for e in core.events()) == [3, 7]
+
+
+slots = st.lists(
+    st.tuples(st.integers(1, 9), st.sampled_from([HVAC, WATER_HEATER, HVAC | WATER_HEATER])),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda t: t[0],
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    table=slots,
+    new_id=st.integers(1, 12),
+    new_start=st.integers(0, 5),
+    new_hours=st.integers(1, 4),
+    order=st.randoms(use_true_random=False),
+)
+def test_supersession_does_not_depend_on_the_order_of_the_table(
+    table, new_id, new_start, new_hours, order
+):
+    """Annex E: the same events in the table, in any order, and the same new event give the
+    same reports and the same table afterwards."""
+    if new_id in {eid for eid, _ in table}:
+        return
+    # back-to-back hours, so the events in the table never overlap one another
+    events = [
+        event(eid, T0 + (1 + slot) * 60 * MIN, 60, device_class=dc)
+        for slot, (eid, dc) in enumerate(table)
+    ]
+    outcomes = []
+    for arrival in (events, order.sample(events, len(events))):
+        core = client(device_class=HVAC | WATER_HEATER, table_size=5)
+        for item in arrival:
+            core.receive_event(item, esi="a", now=T0)
+        got = core.receive_event(
+            event(new_id, T0 + (1 + new_start) * 60 * MIN - 30 * MIN, 60 * new_hours),
+            esi="a",
+            now=T0 + 1,
+        )
+        outcomes.append((sorted(timeline(got)), sorted(e.issuer_event_id for e in core.events())))
+    assert outcomes[0] == outcomes[1]

@@ -525,3 +525,27 @@ def test_configuration_is_checked():
         DrlcClientCore(device_class=HVAC, table_size=0)
     with pytest.raises(ValueError, match="unknown"):
         DrlcClientCore(device_class=HVAC, applies={"price"})
+
+
+@pytest.mark.parametrize(
+    ("control", "options", "scheduled", "cancelled"),
+    [
+        pytest.param(0x02, {"duration_randomization_minutes": 30}, 5, 1, id="randomized end"),
+        pytest.param(0x01, {"start_randomization_minutes": 30}, 0, 2, id="randomized start"),
+    ],
+)
+def test_cancel_with_randomization_before_the_start_means_the_event_never_starts(
+    control: int, options: dict[str, int], scheduled: int, cancelled: int
+):
+    """A randomized cancel received before the (randomized) start added the event's draw
+    to the cancel time, so the event started, applied load control, then stopped; an event
+    not started has no end to randomize: it is cancelled at once and never starts."""
+    core = client(rng=random.Random(4), **options)
+    core.receive_event(
+        event(1, T0 + scheduled * MIN, 60, event_control=control), esi="a", now=T0 - MIN
+    )
+    assert core.window(1)[0] > T0 + cancelled * MIN  # not started when cancelled
+    got = cancel(core, 1, control=0x01, now=T0 + cancelled * MIN)
+    assert statuses(got) == [(1, Status.CANCELLED)]
+    assert not got.actions
+    assert core.next_deadline() is None

@@ -33,7 +33,7 @@ from zse.drlc.protocol import (
 from zse.errors import InvalidFrame
 from zse.se.ids import DRLC, DrlcClientCommand, DrlcServerCommand
 from zse.se.types import SignatureType
-from zse.zcl.delivery import Destination
+from zse.zcl.delivery import Destination, device_name
 from zse.zcl.frame import Send, Step, ZclMessage
 
 T0 = 800_000_000
@@ -237,8 +237,8 @@ def test_get_scheduled_events_counts_and_the_1_2_issuer_id() -> None:
     server = published(event(7), event(8), event(9))
     one = received(server, scheduled_frame(number=1))
     assert [s.payload for s in one.sends] == [event_payload(event(7, start=T0))]
-    since_8 = frame(GET_SCHEDULED, bytes(5) + (8).to_bytes(4, "little"))
-    assert len(received(server, since_8).sends) == 2
+    since_8 = frame(GET_SCHEDULED, T0.to_bytes(4, "little") + bytes(1) + (8).to_bytes(4, "little"))
+    assert len(received(server, since_8).sends) == 2  # the three start at T0: ids 8 and 9
 
 
 def test_get_scheduled_events_sends_a_start_now_event_with_its_absolute_start() -> None:
@@ -561,3 +561,73 @@ def test_get_scheduled_events_goes_to_the_esi_without_default_response() -> None
             default_response=False,
         ),
     )
+
+
+def test_get_scheduled_events_answers_a_device_only_with_the_events_addressed_to_it() -> None:
+    """Every device asking got every event, one sent to another device alone included, and
+    ran it. Events naming devices go to those; events naming none (broadcast, enrollment
+    group) to all."""
+    me = device_name(DEVICE)
+    server = DrlcServerProtocol()
+    server.publish(event(1), now=T0, expected=["00:0d:6f:00:0a:00:00:0a"])  # another device
+    assert received(server, scheduled_frame()) == Step(status=foundation.Status.NOT_FOUND)
+    server.publish(event(2), now=T0, expected=["00:0d:6f:00:0a:00:00:0a", me])  # its group
+    server.publish(event(3), now=T0)  # everyone
+    sends = received(server, scheduled_frame()).sends
+    assert [s.payload for s in sends] == [
+        event_payload(event(2, start=T0)),
+        event_payload(event(3, start=T0)),
+    ]
+
+
+def test_get_scheduled_events_keeps_an_event_cancelled_later_and_sends_its_cancel() -> None:
+    """A cancel effective later removed the event from Get Scheduled Events at once, so a
+    device rejoining before the effective time never ran its first part. It is in force
+    until then: sent, followed by its Cancel Load Control Event at that time."""
+    server = published(event(7, minutes=60))
+    server.cancel(7, effective_time=T0 + 1800, now=T0 + 600)
+    sends = received(server, scheduled_frame(), T0 + 1200).sends
+    assert sends == (
+        Send(
+            cluster_id=DRLC,
+            command_id=LCE,
+            payload=event_payload(event(7, start=T0, minutes=60)),
+            reply_to=sends[0].reply_to,
+        ),
+        Send(
+            cluster_id=DRLC,
+            command_id=CANCEL,
+            payload=cancel_payload(
+                event(7, minutes=60), cancel_control=0, effective_time=T0 + 1800
+            ),
+            reply_to=sends[0].reply_to,
+        ),
+    )
+    late = received(server, scheduled_frame(), T0 + 1800)
+    assert late == Step(status=foundation.Status.NOT_FOUND)
+
+
+def test_resend_of_a_start_now_event_sends_its_absolute_start_and_nothing_once_over() -> None:
+    """Resent 50 minutes into a one-hour event issued for "now", it went as start 0 and ran
+    50 minutes past the ESI's end, and a whole hour when resent after the end."""
+    server = published(event(7, minutes=60))
+    step = server.resend_event(7, now=T0 + 50 * 60, to=TO)
+    assert step.sends == (sent(TO, LCE, event_payload(event(7, start=T0, minutes=60))),)
+    device = DrlcClientCore(device_class=0x0001, start_randomization_minutes=0)
+    device.receive_event(event(7, start=T0, minutes=60), esi="esi", now=T0 + 50 * 60)
+    assert device.window(7) == (T0, T0 + 3600)
+    assert server.resend_event(7, now=T0 + 3600, to=TO) == Step()
+    server.publish(event(8, minutes=60), now=T0)
+    server.cancel(8, now=T0 + 60)
+    assert server.resend_event(8, now=T0 + 120, to=TO) == Step()
+
+
+def test_send_event_late_in_a_fan_out_gives_a_start_now_event_its_absolute_start() -> None:
+    """A start-"now" event sent one device at a time went to the late ones as start 0, so
+    each ran its whole duration from when its copy arrived."""
+    server = published(event(7, minutes=60))
+    assert server.send_event(7, TO, now=T0).sends == (
+        sent(TO, LCE, event_payload(event(7, minutes=60))),
+    )
+    late = server.send_event(7, TO, now=T0 + 90)
+    assert late.sends == (sent(TO, LCE, event_payload(event(7, start=T0, minutes=60))),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.drlc.test_drlc_client_core import MIN, T0, event
-from zse.drlc import DrlcServerCore, Status, StatusReport, UnknownEvent
+from zse.drlc import DrlcServerCore, EventIdInUse, Status, StatusReport, UnknownEvent
 
 
 def report(event_id: int, status: int, at: int) -> StatusReport:
@@ -29,8 +29,10 @@ def test_scheduled_events_in_start_time_then_issuer_id_order():
     assert [e.issuer_event_id for e in first] == [9, 3]
     later = server.scheduled(start_time=T0 + 45 * MIN, number_of_events=0, now=T0)
     assert [e.issuer_event_id for e in later] == [3, 5]
-    newer = server.scheduled(start_time=0, number_of_events=0, issuer_event_id=5, now=T0)
-    assert [e.issuer_event_id for e in newer] == [9, 5]
+    newer = server.scheduled(
+        start_time=T0 + 60 * MIN, number_of_events=0, issuer_event_id=5, now=T0
+    )
+    assert [e.issuer_event_id for e in newer] == [5]  # 3 starts then too, with a smaller id
 
 
 def test_scheduled_events_include_the_running_one_and_not_cancelled_ones():
@@ -110,3 +112,37 @@ def test_server_snapshot_round_trip():
     assert again.snapshot() == server.snapshot()
     assert again.view(1)["a"].signed
     assert again.never_answered(1) == ["b"]
+
+
+def test_get_scheduled_events_applies_the_1_2_issuer_id_only_at_the_same_start_time():
+    """SE 1.2 (CCB 1297): the Issuer Event ID bounds only the events starting at the given
+    Start Time (the paging key is (start, id)); it dropped every event with a smaller id,
+    whatever its start, so a client paging lost later events with smaller ids, and got the
+    running one again."""
+    server = DrlcServerCore()
+    server.publish(event(500, T0, 60), now=T0)
+    server.publish(event(100, T0 + 120 * MIN, 30), now=T0)
+    server.publish(event(200, T0 + 180 * MIN, 30), now=T0)
+    server.publish(event(150, T0 + 240 * MIN, 30), now=T0)
+    page = server.scheduled(
+        start_time=T0, number_of_events=0, issuer_event_id=500, now=T0 + 30 * MIN
+    )
+    assert [e.issuer_event_id for e in page] == [500, 100, 200, 150]
+    after = server.scheduled(
+        start_time=T0 + 180 * MIN, number_of_events=0, issuer_event_id=201, now=T0 + 30 * MIN
+    )
+    assert [e.issuer_event_id for e in after] == [150]  # not the running 500 again
+
+
+def test_publishing_a_held_id_with_other_content_is_refused():
+    """A known id published again with other content silently replaced the ESI's record
+    while every device ignored the repeat: the ESI described an event no device ran."""
+    server = DrlcServerCore()
+    server.publish(event(1, 0, 60, duty_cycle=50), now=T0, expected=["a"])
+    with pytest.raises(EventIdInUse, match="issuer event id 1"):
+        server.publish(event(1, T0 + 30 * MIN, 120, duty_cycle=10), now=T0 + MIN)
+    server.publish(event(1, 0, 60, duty_cycle=50), now=T0 + 5 * MIN, expected=["b"])  # same
+    assert server.scheduled(start_time=0, number_of_events=0, now=T0 + 5 * MIN) == [
+        event(1, T0, 60, duty_cycle=50)  # the start first resolved, not moved
+    ]
+    assert server.never_answered(1) == ["a", "b"]

@@ -9,9 +9,18 @@ passes application frames and ZDO responses up as ``incomingMessageHandler``. Wh
 of an NCP (UG100): ``joinNetwork`` / ``findAndRejoinNetwork`` answer at once and report the
 outcome as ``stackStatusHandler``; ``startScan`` reports ``networkFoundHandler`` per beacon then
 ``scanCompleteHandler``; ``sendUnicast`` answers then ``messageSentHandler``; the network state
-survives a host restart (``networkInit``) as the NCP's tokens do; the key table takes the CBKE
-key (``addOrUpdateKeyTableEntry``, EZSP < 13); with CBKE data in its tokens it runs CBKE and
-signs (``dsaSign``) with zse's own arithmetic as its firmware.
+survives a host restart (``networkInit``) as the NCP's tokens do; with CBKE data in its tokens
+(and the CBKE library, ``getLibraryStatus``) it runs CBKE and signs (``dsaSign``) with zse's
+own arithmetic as its firmware.
+
+Keys as EmberZNet keeps them: the Trust Center link key, the one the node's APS frames with
+the meter use, apart from the key table ("The Trust Center Link Key is stored separately from
+this table", ``ember-configuration-defaults.h``). Only ``importKey`` with the TC_LINK key type
+(EZSP 12+) and ``clearTemporaryDataMaybeStoreLinkKey(True)`` change it; the key table
+(``addOrUpdateKeyTableEntry``, ``importLinkKey``) is :attr:`HanNcp.app_keys`, which the node
+never uses with the Trust Center. Configuration as the firmware's defaults after a reset
+(stack profile 0, no key table, 8 multicast entries) until ``setConfigurationValue``; a
+stack-profile-0 node finds no ZigBee PRO network to join.
 
 Only the serial port and the radio's firmware are fake: the host side is bellows' real EZSP
 and ASH code, the far side zse's simulated meter.
@@ -27,6 +36,7 @@ import zigpy.types as zt
 import zigpy.zdo.types as zdo_t
 
 from tests.cli_sticks.fake_stick import SUCCESS, StickNcp
+from tests.interpan.test_interpan_ezsp_transport import GET_VALUE, SET_VALUE
 from zse.cbke.certificate import ImplicitCertificate
 from zse.cbke.credentials import Credentials
 from zse.cbke.ecdsa import sign as ecdsa_sign
@@ -50,7 +60,21 @@ SL_STACK_STATUS = {
     NETWORK_UP: int(bt.sl_Status.NETWORK_UP),
     NETWORK_DOWN: int(bt.sl_Status.NETWORK_DOWN),
     JOIN_FAILED: int(bt.sl_Status.NOT_JOINED),
-}  # a free key table entry
+    0x98: int(bt.sl_Status.NOT_JOINED),  # CANNOT_JOIN_AS_ROUTER (bellows' from_ember_status)
+}
+CANNOT_JOIN_AS_ROUTER = 0x98
+VALUE_EXTENDED_SECURITY_BITMASK = int(bt.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK)
+#: ``ember-configuration-defaults.h``: what the NCP has until the host sets otherwise.
+FIRMWARE_CONFIG = {
+    bt.EzspConfigId.CONFIG_STACK_PROFILE: 0,
+    bt.EzspConfigId.CONFIG_SECURITY_LEVEL: 5,
+    bt.EzspConfigId.CONFIG_KEY_TABLE_SIZE: 0,
+    bt.EzspConfigId.CONFIG_MULTICAST_TABLE_SIZE: 8,
+}
+STACK_PROFILE = bt.EzspConfigId.CONFIG_STACK_PROFILE
+#: ``EmberLibraryId`` of the CBKE library per suite; ``getLibraryStatus``'s "present" bit
+CBKE_LIBRARY = {0x06: 1, 0x0D: 2}
+LIBRARY_PRESENT = 0x81
 CERTIFICATE = {"getCertificate": 1, "getCertificate283k1": 2}
 GENERATE = {"generateCbkeKeys": 1, "generateCbkeKeys283k1": 2}
 SMACS = {"calculateSmacs": 1, "calculateSmacs283k1": 2}
@@ -83,10 +107,23 @@ class HanNcp(StickNcp):
         version: int = 8,
         tokens: list[Credentials] = (),  # type: ignore[assignment]
         smacs_status: int = SUCCESS,
+        libraries: set[int] | None = None,
     ) -> None:
         super().__init__(version, formed=False)
         #: the manufacturing tokens' CBKE data (CA public key, certificate, private key)
         self.tokens = {c.suite.id: c for c in tokens}
+        #: the suites whose CBKE library the firmware has (default: those of the tokens)
+        self.libraries = set(self.tokens) if libraries is None else libraries
+        self.config = dict(FIRMWARE_CONFIG)
+        self.extended_security = 0
+        #: the configuration and extended security bitmask when joinNetwork was asked
+        self.at_join: dict[str, int] | None = None
+        #: the key table (EUI-64 -> key); the Trust Center link key is the node's own
+        self.app_keys: dict[zt.EUI64, bytes] = {}
+        #: the meter refuses routers (EmberZNet's CANNOT_JOIN_AS_ROUTER)
+        self.refuse_routers = False
+        #: the stack profile the meter's beacons carry (2: ZigBee PRO)
+        self.beacon_stack_profile = 2
         self.smacs_status = smacs_status
         #: the dsaSignHandler status (SUCCESS: the signature is made) and, to break the
         #: firmware, a signing key other than the tokens' (None: the tokens')
@@ -171,8 +208,25 @@ class HanNcp(StickNcp):
             entry = request["value"]
             self.multicast[int(entry.multicastId)] = int(entry.endpoint)
             return {"status": SUCCESS}
-        if name == "addOrUpdateKeyTableEntry":  # EZSP < 13
-            node.set_link_key(request["address"], bytes(request["keyData"]))
+        if name == "setConfigurationValue":
+            self.config[bt.EzspConfigId(request["configId"])] = int(request["value"])
+            return {"status": SUCCESS}
+        if name == "getConfigurationValue" and request["configId"] in self.config:
+            return {"value": self.config[request["configId"]]}
+        if name == "getLibraryStatus":
+            suite = CBKE_LIBRARY.get(int(request["libraryId"]))
+            return {"status": LIBRARY_PRESENT if suite in self.libraries else 0x00}
+        if name == "addOrUpdateKeyTableEntry":  # EZSP < 13: the key table, not the TC key
+            self.app_keys[request["address"]] = bytes(request["keyData"])
+            return {"status": SUCCESS}
+        if name == "importKey":  # EZSP 12+: the security manager, by key type
+            context = request["context"]
+            if context.core_key_type == bt.SecurityManagerKeyType.TC_LINK:
+                if node.tc_ieee is None:
+                    return {"status": int(bt.sl_Status.INVALID_STATE)}
+                node.set_link_key(node.tc_ieee, bytes(request["key"]))
+            else:
+                self.app_keys[context.eui64] = bytes(request["key"])
             return {"status": SUCCESS}
         # EZSP 13's security manager: a key table of KEY_TABLE_SIZE entries by index
         if name == "findKeyTableEntry":
@@ -181,9 +235,9 @@ class HanNcp(StickNcp):
         if name == "exportLinkKeyByIndex":
             used = int(request["index"]) in self.key_table.values()
             return {"status": SUCCESS if used else SL_NOT_FOUND}
-        if name == "importLinkKey":
+        if name == "importLinkKey":  # the key table (APP_LINK), not the TC key
             self.key_table[request["address"]] = int(request["index"])
-            node.set_link_key(request["address"], bytes(request["key"]))
+            self.app_keys[request["address"]] = bytes(request["key"])
             return {"status": SUCCESS}
         if name == "sendUnicast":
             return {"status": SUCCESS if node.joined else NOT_JOINED, "sequence": 0}
@@ -198,7 +252,7 @@ class HanNcp(StickNcp):
         if name in GENERATE or name in SMACS or name in CLEAR:
             self.cbke_log.append(name)
             suite = {**GENERATE, **SMACS, **CLEAR}[name]
-            if suite not in self.tokens:
+            if suite not in self.tokens or suite not in self.libraries:
                 return {"status": LIBRARY_NOT_PRESENT}
             if name in CLEAR:
                 self._clear(suite, bool(request["storeLinkKey"]))
@@ -280,6 +334,10 @@ class HanNcp(StickNcp):
             mask = int(request["channelMask"])
             self._spawn(self._scan(tuple(c for c in range(11, 27) if mask >> c & 1)))
         elif name == "joinNetwork" and not self.node.joined:
+            self.at_join = {
+                **{config.name: value for config, value in self.config.items()},
+                "extended_security": self.extended_security,
+            }
             self._spawn(self._join(request["nodeType"], request["parameters"]))
         elif name == "leaveNetwork":
             self._spawn(self.node.leave())
@@ -287,9 +345,9 @@ class HanNcp(StickNcp):
             self._spawn(self._send(request))
         elif name == "dsaSign" and 1 in self.tokens:
             self._dsa_sign(bytes(request["messageContents"]))
-        elif name in GENERATE and GENERATE[name] in self.tokens:
+        elif name in GENERATE and GENERATE[name] in self.tokens.keys() & self.libraries:
             self._generate(GENERATE[name])
-        elif name in SMACS and SMACS[name] in self.tokens:
+        elif name in SMACS and SMACS[name] in self.tokens.keys() & self.libraries:
             self._smacs(SMACS[name], request)
         elif name == "findAndRejoinNetwork":
             if self.network_up:  # a rejoin while joined: the network goes down first
@@ -307,7 +365,7 @@ class HanNcp(StickNcp):
                         "panId": beacon.pan_id,
                         "extendedPanId": zt.EUI64(bytes(beacon.extended_pan_id)),
                         "allowingJoin": beacon.permit_joining,
-                        "stackProfile": 2,
+                        "stackProfile": self.beacon_stack_profile,
                         "nwkUpdateId": 0,
                     },
                     "lastHopLqi": beacon.lqi,
@@ -323,6 +381,12 @@ class HanNcp(StickNcp):
             zdo_t.LogicalType.Router if int(node_type) == 2 else zdo_t.LogicalType.EndDevice
         )
         epid = zt.ExtendedPanId(bytes(parameters.extendedPanId.serialize()))
+        if self.config[STACK_PROFILE] != self.beacon_stack_profile:
+            self._stack_status(JOIN_FAILED)  # no network of its own stack profile
+            return
+        if self.refuse_routers and int(node_type) == 2:
+            self._stack_status(CANNOT_JOIN_AS_ROUTER)
+            return
         try:
             await node.join(pan_id=int(parameters.panId), extended_pan_id=epid)
         except JoinRefused:
@@ -432,10 +496,29 @@ class HanNcp(StickNcp):
             }
         self._handler("incomingMessageHandler", fields)
 
+    def _ezsp(self, frame: bytes) -> None:
+        """``getValue`` / ``setValue`` of the 16-bit extended security bitmask; the rest as
+        the coordinator stick's."""
+        seq, frame_id, params = self._parse(frame)
+        if frame_id in (GET_VALUE, SET_VALUE) and params[:1] == bytes(
+            [VALUE_EXTENDED_SECURITY_BITMASK]
+        ):
+            self._seq = seq
+            if frame_id == SET_VALUE:
+                self.extended_security = int.from_bytes(params[2 : 2 + params[1]], "little")
+                self._respond(seq, SET_VALUE, self._status(SUCCESS))
+            else:
+                value = self.extended_security.to_bytes(2, "little")
+                self._respond(seq, GET_VALUE, self._status(SUCCESS) + bytes([2]) + value)
+            return
+        super()._ezsp(frame)
+
     def _frame(self, frame: bytes) -> None:
         if frame[:1] == b"\xc0":  # ASH RST: the NCP reboots; its network stays in its tokens
             self.network_up = False
             self.endpoints.clear()
+            self.config = dict(FIRMWARE_CONFIG)  # configuration is volatile
+            self.extended_security = 0
             self.host_format = 4  # the host starts again with the v4 frame format
         super()._frame(frame)
 

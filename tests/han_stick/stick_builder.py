@@ -44,16 +44,19 @@ async def meter_and_stick(
     tmp_path: Path,
     serial_link: Callable[..., None],
     *,
-    version: int = 8,
+    version: int = 13,
     registered_code: InstallCode | None = None,
     tokens: list[Credentials] = [],  # noqa: B006 - read only
+    libraries: set[int] | None = None,
     **esi_options: Any,
 ) -> StickHan:
-    """The simulated meter, permitting the stick's install code, and the stick's fake NCP."""
+    """The simulated meter, permitting the stick's install code, and the stick's fake NCP
+    (EZSP 13 unless told: CBKE in the host needs 12+, where the Trust Center link key can be
+    written)."""
     han = await build(tmp_path, **esi_options)
     code = InstallCode.generate(rng=random.Random(16))
     await han.esi.provision(STICK, registered_code or code, label="stick")
-    ncp = HanNcp(han.air, STICK, version=version, tokens=tokens)
+    ncp = HanNcp(han.air, STICK, version=version, tokens=tokens, libraries=libraries)
     serial_link(zigpy.serial, "create_serial_connection", ncp)
     return StickHan(han=han, ncp=ncp, code=code)
 

@@ -16,10 +16,12 @@ from tests.han_stick.stick_builder import STICK, meter_and_stick
 from tests.roles.han_builder import CA, START, close
 from tests.roles.test_roles_ihd_energy import FLAT, serve_meter
 from zse.cbke import SUITE1
-from zse.cbke.service import eui64_bytes
+from zse.cbke.machine import Terminated
+from zse.cbke.service import KeyEstablishmentFailed, eui64_bytes
 from zse.cli import main
-from zse.cli.han import HanOptions, run_han
+from zse.cli.han import HanOptions, cbke_failure, run_han
 from zse.messaging import Message
+from zse.se.types import TerminateStatus
 
 
 def options(tmp_path: Path, sh: object, **changes: object) -> HanOptions:
@@ -242,3 +244,23 @@ async def test_the_stick_joins_as_an_end_device_or_a_router(
         for task in list(sh.ncp.tasks):
             task.cancel()
         await close(sh.han)
+
+
+@pytest.mark.parametrize(
+    ("terminated", "hinted"),
+    [
+        (Terminated(status=TerminateStatus.UNKNOWN_ISSUER, wait_time=0, by_peer=True), True),
+        (Terminated(status=TerminateStatus.BAD_KEY_CONFIRM, wait_time=0, by_peer=True), True),
+        (Terminated(status=TerminateStatus.NO_RESOURCES, wait_time=5, by_peer=True), False),
+        (Terminated(status=None, wait_time=0, by_peer=True, timed_out=True), False),
+    ],
+    ids=["unknown issuer", "bad key confirm", "busy", "silent"],
+)
+def test_the_certificate_hint_only_when_the_certificates_are_refused(
+    terminated: Terminated, hinted: bool
+) -> None:
+    """`zse han join` told a user whose meter was busy (or did not answer) to check that the
+    certificate is from the meter's CA."""
+    line = cbke_failure("in the host", KeyEstablishmentFailed(terminated))
+    assert line.startswith("CBKE in the host failed: key establishment failed: ")
+    assert ("check that the certificate is from the meter's CA" in line) is hinted

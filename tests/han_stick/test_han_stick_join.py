@@ -50,12 +50,13 @@ def tshark(path: Path, *args: str) -> str:
 
 
 @pytest.mark.oracle
-@pytest.mark.parametrize("version", [8, 13, 14, 18])
+@pytest.mark.parametrize("version", [12, 13, 14, 18])
 async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_reports(
     tmp_path: Path, serial_link: Callable[..., None], version: int
 ) -> None:
-    """EZSP 8 (EmberZNet 6.7-6.10), 13 (7.x: the key goes in by ``importLinkKey``), 14 and 18
-    (the Simplicity SDK's: renamed message fields, sl_status_t statuses)."""
+    """EZSP 12 and 13 (EmberZNet 7.x: the key goes in as the Trust Center link key by
+    ``importKey``), 14 and 18 (the Simplicity SDK's: renamed message fields, sl_status_t
+    statuses). Below 12 CBKE in the host is refused (test_han_stick_ncp_setup.py)."""
     capture = tmp_path / "air.pcap"
     sh = await meter_and_stick(tmp_path, serial_link, capture=capture, version=version)
     han = sh.han
@@ -78,13 +79,9 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
         # the ESI's own record of the stick: admitted by install code, joined, keyed
         assert han.registry.get(str(STICK)).state == LifecycleState.METER_READY
         tc = han.app.state.node_info.ieee
-        assert sh.ncp.node.link_keys[tc] != sh.code.link_key  # the NCP holds the CBKE key
+        assert sh.ncp.node.link_keys[tc] != sh.code.link_key  # the TC link key is CBKE's
         key_commands = {name for name, _ in sh.ncp.requests if "Key" in name}
-        assert key_commands == (
-            {"addOrUpdateKeyTableEntry"}
-            if version < 13
-            else {"findKeyTableEntry", "exportLinkKeyByIndex", "importLinkKey"}
-        )
+        assert key_commands == {"importKey"}
         assert sh.ncp.security_bitmask is not None
         assert sh.ncp.security_bitmask & 0x0900 == 0x0900
         # the price at resync, then summation and demand from the meter

@@ -18,6 +18,8 @@ from subprocess import PIPE
 import pytest
 from click.testing import CliRunner
 
+from tests.mqtt.broker import Broker
+from tests.oracles import require
 from zse.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,3 +183,78 @@ def test_serve_over_the_esi_of_a_zse_esi_config(tmp_path: Path) -> None:
         if served.process.poll() is None:
             served.process.kill()
             served.process.communicate()
+
+
+# -- the workers' broker: --mqtt-config (audit mqtt-ha-tls, finding 1) -----------------------
+
+
+@pytest.mark.parametrize("command", [["worker", "--database", "{db}"], ["serve", "--meter", "m1"]])
+def test_a_user_in_the_broker_url_points_to_mqtt_config(tmp_path: Path, command: list[str]) -> None:
+    """``--broker`` was the workers' only broker setting, and a user in its URL was refused
+    with "use mqtt.username", a key these commands had no way to take: the error names
+    ``--mqtt-config`` now, and never repeats the password."""
+    directory = tmp_path / "pki"
+    assert zse("init", str(directory), "--port", "0").returncode == 0
+    config = ["--config", str(directory / "headend.toml")] if command[0] == "serve" else []
+    args = [a.replace("{db}", str(tmp_path / "q.db")) for a in command]
+    done = zse(*args, *config, "--broker", "mqtts://meter:s3cret@127.0.0.1:8883")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "[mqtt] table of --mqtt-config FILE" in done.stderr
+    assert "s3cret" not in done.stderr
+
+
+def test_mqtt_config_s_files_are_checked_by_name(tmp_path: Path) -> None:
+    """The [mqtt] table of ``--mqtt-config`` is checked as ``zse mqtt`` checks it: a CA file
+    that is missing is a configuration error naming the key."""
+    table = tmp_path / "broker.toml"
+    table.write_text(
+        '[mqtt]\nurl = "mqtts://127.0.0.1:8883"\nusername = "headend"\npassword = "s3cret"\n'
+        f'ca_file = "{tmp_path / "missing.pem"}"\n'
+    )
+    done = zse("worker", "--database", str(tmp_path / "q.db"), "--mqtt-config", str(table))
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: mqtt.ca_file: ")
+    assert "s3cret" not in done.stderr
+
+
+def test_a_worker_logs_in_with_the_user_of_its_mqtt_config(tmp_path: Path) -> None:
+    """The worker connects to a broker that takes no anonymous client, as the user and
+    password of its ``--mqtt-config`` (the password never on its command line)."""
+    passwords = tmp_path / "passwords"
+    subprocess.run(
+        [require("mosquitto_passwd"), "-c", "-b", str(passwords), "headend", "s3cret"],
+        check=True,
+        capture_output=True,
+    )
+    (tmp_path / "broker").mkdir()
+    broker = Broker(
+        tmp_path / "broker", listener=f"allow_anonymous false\npassword_file {passwords}\n"
+    )
+    broker.start()
+    table = tmp_path / "broker.toml"
+    table.write_text(f'[mqtt]\nurl = "{broker.url}"\nusername = "headend"\npassword = "s3cret"\n')
+    argv = ["worker", "--database", str(tmp_path / "q.db"), "--mqtt-config", str(table)]
+    process = subprocess.Popen([*ZSE, *argv, "--id", "w1"], cwd=ROOT, stdout=PIPE, stderr=PIPE)
+    assert process.stdout is not None
+    printed = b""
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        with selectors.DefaultSelector() as selector:  # it says so once connected
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while b"worker w1: queue" not in printed:
+                assert time.monotonic() < deadline, broker.log
+                if selector.select(deadline - time.monotonic()):
+                    chunk = os.read(process.stdout.fileno(), 65536)
+                    assert chunk, process.communicate()
+                    printed += chunk
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=TIMEOUT)
+        assert process.returncode == 0, err
+        assert b"s3cret" not in printed + out + err
+        assert any("zse-headend-w1" in line and "u'headend'" in line for line in broker.log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        broker.stop()

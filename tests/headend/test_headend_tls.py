@@ -1,7 +1,8 @@
 """Mutual TLS on a real socket: a retailer's certificate is served; no certificate, an expired
 one and one from another CA are refused in the TLS handshake (the server's alert says why); a
 verified certificate that names no retailer gets 403; retailer A cannot see or touch B's
-devices (404, so ids do not leak); curl with --cert works as the README shows."""
+devices (404: nothing of them is shown), and registering a MAC B holds is refused 409 as if A
+held it (a refusal cannot hide that it is taken); curl with --cert works as the README shows."""
 
 from __future__ import annotations
 
@@ -142,6 +143,30 @@ async def test_a_retailer_sees_and_touches_only_its_own(service: Service) -> Non
     assert taken.body["error"]["field"] == "mac"
     # A still has everything
     assert (await service.call("retailer-a", "GET", f"/api/v1/devices/{mac}")).status == 200
+
+
+async def test_a_taken_mac_is_refused_alike_whoever_holds_it(service: Service) -> None:
+    """The docs said another retailer's registration of a MAC already provisioned got 404 "so
+    ids do not leak"; it gets 409 (a refusal cannot hide that the MAC is taken), the very
+    answer its holder gets, naming neither the retailer nor the meter."""
+    device = service.sims.devices[0]
+    body = {
+        "mac": device.mac,
+        "install_code": device.install_code,
+        "meter": device.meter,
+        "device_type": device.device_type,
+    }
+    assert (await service.call("retailer-a", "POST", "/api/v1/devices", body)).status == 201
+    mine = await service.call("retailer-a", "POST", "/api/v1/devices", body)
+    other = {**body, "meter": "meter-2" if device.meter == "meter-1" else "meter-1"}
+    theirs = await service.call("retailer-b", "POST", "/api/v1/devices", other)
+    assert mine.status == theirs.status == 409
+    assert mine.body == theirs.body
+    assert theirs.body["error"]["field"] == "mac"
+    message = theirs.body["error"]["message"]
+    assert "already provisioned" in message
+    assert "retailer" not in message
+    assert device.meter not in message
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the system curl is not installed")

@@ -145,6 +145,26 @@ def test_errors_say_what_and_where(text, message):
     assert isinstance(info.value, DecodeError)
 
 
+def test_sixteen_digits_whose_crc_fails_may_be_a_64_bit_code_without_its_crc(
+    installcode_vectors,
+):
+    """16 hex digits are a 48-bit code with its CRC or a 64-bit code without one; the CRC
+    error said only "a digit is mistyped". It now asks whether the CRC was left out, and
+    says when the CRC's two octets look swapped. The printed forms are still accepted."""
+    (example,) = [e for e in installcode_vectors["printed_examples"] if e["bits"] == 64]
+    data = example["printed"][:16]  # the 64-bit code as typed without its CRC
+    with pytest.raises(InvalidInstallCode, match="64-bit code typed without its 4-digit CRC"):
+        InstallCode.parse(data)
+    assert InstallCode.parse(example["printed"]).bits == 64
+    with pytest.raises(InvalidInstallCode, match="two octets look swapped") as swapped:
+        InstallCode.parse("83FED3407A93 702B")
+    assert "64-bit code" in str(swapped.value)  # 16 digits: both readings are offered
+    assert InstallCode.parse("83FED3407A93 2B70").bits == 48
+    with pytest.raises(InvalidInstallCode) as longer:  # 20 digits: no 64-bit question
+        InstallCode.parse(example["printed"][:-1] + "0")
+    assert "64-bit code" not in str(longer.value)
+
+
 def test_non_text_input_is_still_an_install_code_error():
     with pytest.raises(InvalidInstallCode, match="as text, not bytes"):
         InstallCode.parse(b"83FED3407A932B70")  # type: ignore[arg-type]

@@ -90,7 +90,7 @@ async def test_discovery_is_home_assistant_s_schema_and_readings_arrive(
         configs = await sub.until(
             lambda: (
                 (found := [(t, v) for t, v, _ in sub.received if DISCOVERY_TOPIC.match(t)])
-                and len(found) == 4
+                and len(found) == 2 + 3 * 2  # the meter's two, each device's two
                 and found
             )
         )
@@ -126,7 +126,7 @@ async def test_discovery_is_home_assistant_s_schema_and_readings_arrive(
         try:
             kept = await late.until(
                 lambda: (
-                    len([t for t, _, _ in late.received if DISCOVERY_TOPIC.match(t)]) == 4
+                    len([t for t, _, _ in late.received if DISCOVERY_TOPIC.match(t)]) == 8
                     and late.received
                 )
             )

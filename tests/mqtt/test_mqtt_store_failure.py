@@ -305,25 +305,3 @@ async def test_a_command_is_acknowledged_only_once_its_answer_is_journaled(
         await second.stop()
         await subscriber.close()
         await store.close()
-
-
-async def test_a_start_the_store_fails_takes_nothing_in_and_a_start_again_loads_all_once(
-    tmp_path: Path,
-) -> None:
-    """A start whose write fails (a foreign outbox entry marked as not ours) raises and takes
-    nothing in: a start again publishes each entry once (before, the entries read before the
-    failure were in the outbox already, and the start again added them a second time)."""
-    store = await _full_disk(tmp_path)
-    record = Publication("zse/test/out", {"n": 1}).to_record()
-    await store.commit(Batch().append(OUTBOX, "publish", record).append(OUTBOX, "publish", {}))
-    bridge = Shell(_nowhere(), store=store)
-    try:
-        store.fail("mark")
-        with pytest.raises(StoreError, match="disk is full"):
-            await bridge.start()
-        assert len(bridge.outbox) == 0
-        await bridge.start()
-        assert [p.payload for _, p in bridge.outbox.first(10)] == [{"n": 1}]
-    finally:
-        await bridge.stop()
-        await store.close()

@@ -6,11 +6,13 @@ traceback, a hang or a device node replaced by a file."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -267,6 +269,26 @@ def test_the_worker_refuses_the_headend_s_store_for_its_queue(tmp_path: Path) ->
     assert store.read_bytes() == before
 
 
+@pytest.fixture
+def logging_as_it_was() -> Iterator[None]:
+    """The logging set-up (root level and handlers, loggers' levels) put back afterwards: an
+    in-process ``-vv`` configures the root logger at DEBUG for every later test otherwise."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    levels = {
+        name: logger.level
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
+    for name, logger in logging.Logger.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
+
+
+@pytest.mark.usefixtures("logging_as_it_was")
 @pytest.mark.parametrize(
     ("target", "args"),
     [

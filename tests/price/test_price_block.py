@@ -446,3 +446,18 @@ def test_a_block_period_published_for_now_is_served_with_its_absolute_start() ->
     client = PriceClientProtocol()
     client.block_periods.add(period(5, start=0), NOW)
     assert not client.block_periods.add(period(5, start=NOW), later)  # the same period
+
+
+def test_a_full_timeline_keeps_the_value_in_force() -> None:
+    """Past its limit the timeline dropped the earliest start, the value in force: with it
+    and 16 scheduled values nothing was in force. The latest starts go instead."""
+    kept: Published[ConversionFactor] = Published(limit=16)
+    kept.add(factor(1, start=NOW), NOW)
+    for i in range(16):
+        kept.add(factor(100 + i, start=NOW + (i + 1) * 86400), NOW + 1)
+    assert len(kept) == 16
+    assert kept.current(NOW + 2) == factor(1, start=NOW)
+    assert [f.issuer_event_id for f in kept.since(0, 0xFFFFFFFF, 0, NOW + 2)] == [
+        1,
+        *range(100, 115),
+    ]

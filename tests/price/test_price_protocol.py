@@ -99,6 +99,7 @@ GET_CURRENT_PRICE = server_command("get_current_price", command_options=1)
 ALL_SCHEDULED = server_command("get_scheduled_prices", start_time=0, number_of_events=0)
 ONE_SCHEDULED = server_command("get_scheduled_prices", start_time=0, number_of_events=1)
 LATER = price(5, start=NOW + 600, minutes=30)
+NEXT = price(9, start=NOW + 600, minutes=30)  # newer: price(7) in force ends when it starts
 
 
 STARTED = price(7, start=NOW)  # price(7), published for "now" at NOW, as it is re-sent
@@ -112,8 +113,8 @@ STARTED = price(7, start=NOW)  # price(7), published for "now" at NOW, as it is 
         ((price(3), price(7)), GET_CURRENT_PRICE, (STARTED,), None),  # newer id wins
         ((LATER,), GET_CURRENT_PRICE, (), NOT_FOUND),  # scheduled, not in force
         ((), ALL_SCHEDULED, (), NOT_FOUND),
-        ((LATER, price(7)), ALL_SCHEDULED, (STARTED, LATER), None),  # by start time
-        ((LATER, price(7)), ONE_SCHEDULED, (STARTED,), None),
+        ((price(7), NEXT), ALL_SCHEDULED, (STARTED, NEXT), None),  # by start time
+        ((price(7), NEXT), ONE_SCHEDULED, (STARTED,), None),
     ],
 )
 def test_server_answers_requests_with_publish_price_or_not_found(
@@ -221,6 +222,19 @@ def test_server_publish_records_the_price_and_sends_it_where_asked(to: Destinati
     step = server.publish(price(9), NOW, to)
     assert step == Step(sends=published(price(9), to=to) if to is not None else ())
     assert server.schedule.current(NOW) == price(9)
+
+
+def test_a_price_that_cannot_be_encoded_is_not_kept() -> None:
+    """The server recorded a price before encoding it: a publish that raised left it in
+    force and every Get Current Price raised from then on. Encoded first, it is not kept."""
+    broken = price(9, price_ratio=0xFF)
+    object.__setattr__(broken, "price_ratio", None)  # past the checks: a gap in the trailers
+    object.__setattr__(broken, "price_control", 0x01)
+    server = PriceServerProtocol()
+    with pytest.raises(ValueError, match="positional"):
+        server.publish(broken, NOW, Destination.broadcast())
+    assert server.schedule.current(NOW) is None
+    assert server.receive(GET_CURRENT_PRICE, decoded(GET_CURRENT_PRICE), NOW).status == NOT_FOUND
 
 
 def test_the_publish_price_payload_carries_the_current_time() -> None:

@@ -39,14 +39,25 @@ def test_start_now_and_until_changed():
 
 
 def test_newer_issuer_event_id_wins_an_overlap():
+    """D.4.4: nested and overlapping prices are not kept side by side. An older price was
+    kept, and came back when the newer one over it ended (a 0xFFFF price "until changed"
+    after a one-hour price, a four-hour price after one nested in it); as certified price
+    clients do, the newer one replaces it, or cuts the one in force at its own start."""
     schedule = PriceSchedule()
-    schedule.add(price(5, start=1000, minutes=60), now=0)
-    schedule.add(price(4, start=1600, minutes=60), now=0)  # older id, overlaps the end
-    assert schedule.current(1700) == price(5, start=1000, minutes=60)
-    assert schedule.current(4700) == price(4, start=1600, minutes=60)  # after 5 ended
-    schedule.add(price(9, start=2000, minutes=10), now=0)
+    assert schedule.add(price(5, start=1000, minutes=60), now=0)
+    assert not schedule.add(price(4, start=1600, minutes=60), now=0)  # older id: not taken
+    assert schedule.current(4700) is None
+    assert schedule.add(price(9, start=2000, minutes=10), now=0)  # nested, 5 not yet begun
     assert schedule.current(2100).issuer_event_id == 9
-    assert schedule.current(2700).issuer_event_id == 5
+    assert schedule.current(2700) is None  # 5 is gone, not resumed
+
+    in_force = PriceSchedule()
+    in_force.add(price(1, price=2000), now=0)  # until changed
+    in_force.add(price(2, start=3600, minutes=60), now=1800)
+    assert in_force.current(3000).issuer_event_id == 1
+    assert in_force.current(3700).issuer_event_id == 2
+    assert in_force.current(7300) is None  # the old price ended when the newer one began
+    assert [p.issuer_event_id for p in in_force.scheduled(0, 0, now=1800)] == [1, 2]
 
 
 def test_repeat_is_not_new_and_a_changed_repeat_replaces():
@@ -66,12 +77,14 @@ def test_scheduled_prices_by_start_time_and_count():
     schedule.add(price(2, start=3600, minutes=60), now=0)
     assert [p.issuer_event_id for p in schedule.scheduled(0, 0, now=100)] == [1, 2, 3]
     assert [p.issuer_event_id for p in schedule.scheduled(0, 2, now=100)] == [1, 2]
-    # start time = the minimum end time of what is resent: price 2 ends at 7200
-    assert [p.issuer_event_id for p in schedule.scheduled(7200, 0, now=100)] == [1, 3]
-    assert [p.issuer_event_id for p in schedule.scheduled(7199, 0, now=100)] == [1, 2, 3]
-    # ended prices are forgotten; the open-ended one overridden for now is still resent
-    assert [p.issuer_event_id for p in schedule.scheduled(0, 0, now=8000)] == [1, 3]
-    assert [p.issuer_event_id for p in schedule.scheduled(0, 0, now=11000)] == [1]
+    # start time = the minimum end time of what is resent: price 2 ends at 7200, price 1
+    # (until changed) ended when the newer price 2 began
+    assert [p.issuer_event_id for p in schedule.scheduled(7200, 0, now=100)] == [3]
+    assert [p.issuer_event_id for p in schedule.scheduled(7199, 0, now=100)] == [2, 3]
+    assert [p.issuer_event_id for p in schedule.scheduled(3599, 0, now=100)] == [1, 2, 3]
+    # ended prices are forgotten
+    assert [p.issuer_event_id for p in schedule.scheduled(0, 0, now=8000)] == [3]
+    assert [p.issuer_event_id for p in schedule.scheduled(0, 0, now=11000)] == []
 
 
 def test_superseded_open_ended_price_is_dropped():
@@ -125,3 +138,14 @@ def test_wire_round_trip(event_id, tier, tiers, control):
     assert rest == b""
     assert PriceEvent.from_fields(command) == event
     assert event.acknowledgement_required == bool((control or 0) & 1)
+
+
+def test_a_later_optional_field_without_the_earlier_ones_is_refused_when_built():
+    """D.4.2.4.1: the optional fields are positional. ``price_control`` alone was accepted,
+    stored by the server, and then made every Get Current Price raise instead of being
+    answered; it is refused when built, naming the first missing field."""
+    with pytest.raises(ValueError, match=r"price_control is given but .* price_ratio is not"):
+        price(1, price_control=0x01)
+    with pytest.raises(ValueError, match="generation_price_ratio"):
+        price(1, price_ratio=0xFF, generation_price=0xFFFFFFFF, alternate_cost_delivered=1)
+    assert price(1, price_ratio=0xFF).price_control is None  # a prefix is fine

@@ -50,7 +50,7 @@ def test_drlc_server_changes_mirror_the_whole_state(ops):
         now = T0 + minutes * MIN
         published = eid in {e.issuer_event_id for e in core.events()}
         if kind == "publish":
-            core.publish(event(eid, now + MIN, 30), now=now, expected=DEVICES[:dev])
+            core.publish(event(eid, T0 + MIN, 30), now=now, expected=DEVICES[:dev])
         elif kind == "expect" and published:
             core.expect(eid, DEVICES[dev : dev + 3])
         elif kind == "cancel" and published:

@@ -81,6 +81,8 @@ async def esi_send(
     command: int,
     payload: bytes,
     tsn: int,
+    *,
+    encrypt: bool = False,
 ) -> None:
     fc = 0x19  # cluster-specific, server to client, disable default response
     await esi.send_packet(
@@ -92,6 +94,7 @@ async def esi_send(
             profile_id=SE_PROFILE,
             cluster_id=cluster,
             data=t.SerializableBytes(bytes((fc, tsn, command)) + payload),
+            tx_options=(t.TransmitOptions.APS_Encryption if encrypt else t.TransmitOptions.NONE),
         )
     )
 

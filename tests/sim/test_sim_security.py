@@ -6,6 +6,7 @@ the network key can be rotated."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 import random
@@ -25,13 +26,16 @@ from tests.sim.test_sim_faults_capture import (
     han,
     inbox,
 )
+from zse.errors import BadMic
 from zse.pcap import PcapWriter
 from zse.security import (
     AuxHeader,
     KeyId,
     aps_header_length,
     nwk_header_length,
+    secure_aps,
     secure_nwk,
+    unsecure_aps,
     unsecure_nwk,
 )
 from zse.sim import Air, NodeStats, SimControllerApplication, SimDevice
@@ -433,3 +437,113 @@ async def test_garbage_rejoin_frames_in_clear_admit_no_one_and_reach_no_one():
     assert dev.stats.nwk_unsecured == 60
     assert dev.joined
     assert dev.network_key == radio.network_key
+
+
+def _insider_frame(template: bytes, sender: SimDevice, aps: bytes, nwk_src: int, **nwk) -> bytes:
+    """``template`` (a MAC frame ``sender`` sent) carrying ``aps`` in a NWK frame from
+    ``nwk_src`` (fields ``nwk`` replaced too), secured with the network key ``sender`` holds
+    at its next frame counter, with its EUI-64 in the NWK auxiliary header: what a joined
+    device can forge."""
+    mac, nwk_frame = f.decode_mac(template)
+    header, _ = f.decode_nwk(nwk_frame)
+    assert sender.network_key is not None
+    spoofed = dataclasses.replace(header, src=nwk_src, security=False, **nwk)
+    counter = sender.nwk_frame_counter
+    sender.nwk_frame_counter += 1
+    secured = secure_nwk(
+        f.encode_nwk(spoofed, b""),
+        aps,
+        key=sender.network_key,
+        key_seq=sender.network_key_seq,
+        counter=counter,
+        source=int.from_bytes(bytes(sender.ieee), "little"),
+    )
+    return f.encode_mac(mac, b"") + secured
+
+
+async def test_an_insider_cannot_pass_off_its_aps_frame_as_another_devices():
+    """A joined device secured an APS frame with its own link key inside a NWK frame from
+    its neighbour's address: the simulator chose the key by the APS auxiliary header but
+    told zigpy the NWK source sent it, APS-encrypted. Now the frame is dropped
+    (``aps_source_mismatch``): the key that opens it must be the NWK source's."""
+    tap = Tap()
+    air, esi, (a, b) = await han(34, capture=tap)
+    got = price_packets(esi)
+    await a.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    assert [p.src.address for p in got if p.src is not None] == [a.nwk]
+    template = tap.sent[-1]
+    _, nwk_frame = f.decode_mac(template)
+    assert a.network_key is not None
+    inner = unsecure_nwk(nwk_frame, {a.network_key_seq: a.network_key}).payload
+    aux, _ = AuxHeader.decode(inner[aps_header_length(inner) :])
+    plain_header = bytes((inner[0] & ~0x20,)) + inner[1 : aps_header_length(inner)]
+    radio = esi.radio
+    assert b.nwk is not None
+    for n, src_ieee in enumerate((b.ieee, None)):
+        aps = secure_aps(
+            plain_header,
+            bytes((0x01, 0x70 + n, 0x00)),
+            link_key=a.link_keys[radio.ieee],
+            counter=aux.counter + 1 + n,
+            source=int.from_bytes(bytes(a.ieee), "little"),
+        )
+        await inject(air, _insider_frame(template, a, aps, b.nwk, src_ieee=src_ieee))
+    assert [p.src.address for p in got if p.src is not None] == [a.nwk]
+    assert drops(radio.stats) == {"aps_source_mismatch": 2}
+
+
+async def test_an_insider_frame_does_not_remap_a_neighbours_address():
+    """Every NWK frame that decrypted rewrote the short address -> EUI-64 map with the
+    sender's claim, so one frame from A with B's short address made the ESI secure B's
+    traffic with A's link key. Now only joins, rejoins and Device_annce teach addresses,
+    and an announce contradicting the Trust Center's join records is ignored
+    (``address_conflicts``): B still gets, and A cannot read, the ESI's frames to B."""
+    tap = Tap()
+    air, esi, (a, b) = await han(36, capture=tap)
+    radio = esi.radio
+    box = inbox(b, MESSAGING)
+    assert a.nwk is not None
+    assert b.nwk is not None
+    await a.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    template = tap.sent[-1]
+    _, nwk_frame = f.decode_mac(template)
+    assert a.network_key is not None
+    inner = unsecure_nwk(nwk_frame, {a.network_key_seq: a.network_key}).payload
+    await inject(air, _insider_frame(template, a, inner, b.nwk, src_ieee=None))
+    # A's Device_annce claiming B's address, and B's own address for A, are refused too.
+    for nwk in (b.nwk, a.nwk):
+        payload = bytes((0x55,)) + t.serialize(
+            [t.NWK(nwk), a.ieee if nwk == b.nwk else b.ieee, t.uint8_t(0x8E)],
+            [t.NWK, t.EUI64, t.uint8_t],
+        )
+        await a.send_aps(
+            dst_mode=t.AddrMode.Broadcast,
+            dst_addr=0xFFFD,
+            dst_ep=0,
+            src_ep=0,
+            cluster_id=0x0013,  # Device_annce
+            profile_id=0x0000,
+            payload=payload,
+        )
+        await asyncio.sleep(0.5)  # broadcasts go out with a jitter: one at a time
+    assert radio.address_map[b.nwk] == b.ieee
+    assert radio.address_map[a.nwk] == a.ieee
+    assert radio.stats.address_conflicts == 2
+    before = len(tap.sent)
+    await esi_send(esi, b, MESSAGING, 0x00, DISPLAY_MESSAGE, 2, encrypt=True)
+    await asyncio.sleep(0.2)
+    assert [m.tsn for m in box] == [2]
+    assert [m.aps_encrypted for m in box] == [True]
+    assert drops(b.stats) == {"address_conflicts": 2}  # both contradict B's own address
+    for frame in tap.sent[before:]:
+        _, sent = f.decode_mac(frame)
+        if sent[:1] and sent[0] & 3 == 0:  # NWK data
+            aps = unsecure_nwk(sent, {a.network_key_seq: a.network_key}).payload
+            with pytest.raises(BadMic):
+                unsecure_aps(
+                    aps,
+                    a.link_keys[radio.ieee],
+                    source=int.from_bytes(bytes(radio.ieee), "little"),
+                )

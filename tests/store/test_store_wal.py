@@ -84,6 +84,6 @@ async def test_the_last_transaction_dropped_is_said(
     image = await _crash_image(tmp_path)
     wal = Path(f"{image}-wal")
     _flip(wal, wal.stat().st_size - 100)
-    with caplog.at_level(logging.WARNING, logger="zse.store"):
+    with caplog.at_level(logging.WARNING, logger="zse.store_sqlite"):
         assert await _records(image) == COMMITS - 1
     assert any("last transaction" in r.getMessage() for r in caplog.records)

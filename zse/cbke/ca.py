@@ -13,7 +13,10 @@ Issuance follows SEC 4's three steps, all run here (the CA plays the requester t
 3. reception (3.5): the requester's private key is ``d_U = e * k_U + r mod n``, and
    ``Q_U = e * P_U + Q_CA`` must equal ``d_U * G``.
 
-A CA file (JSON) holds one key pair per suite and the 8-byte issuer identifier.
+A CA file (JSON) holds one key pair per suite and the 8-byte issuer identifier. Unless given
+one, a new CA's issuer is derived from its own public key (:func:`derived_issuer`), so two test
+CAs have different issuers and a device of the other answers UNKNOWN_ISSUER (SE C.3.1.3.4),
+not BAD_KEY_CONFIRM at the very end of the exchange.
 """
 
 from __future__ import annotations
@@ -45,21 +48,30 @@ from zse.cbke.credentials import (
 from zse.cbke.keys import private_scalar, public_key_from_private
 from zse.cbke.suites import SUITE1, SUITE2, SUITES, Suite
 from zse.errors import DecodeError, InvalidEui64, InvalidJson
-from zse.installcode import parse_eui64
+from zse.installcode import mmo_hash, parse_eui64
 
 __all__ = [
     "DEFAULT_ISSUER",
     "DEFAULT_PROFILE_DATA",
     "CertificateAuthority",
     "TestCA",
+    "derived_issuer",
     "eui64_bytes",
 ]
 
-#: The issuer identifier zse's test CAs use unless told otherwise ("ZSETSTCA").
+#: "ZSETSTCA", the issuer identifier every test CA once shared by default; a new CA now gets
+#: :func:`derived_issuer` unless given one (give this one to share it on purpose).
 DEFAULT_ISSUER = b"ZSETSTCA"
 #: Suite-1 profile attribute data: the SE profile id 0x0109 then 0x0006 and zeros, as the
 #: Certicom test certificates of SE Annex C.5 carry.
 DEFAULT_PROFILE_DATA = bytes.fromhex("01090006000000000000")
+
+
+def derived_issuer(public_key: bytes) -> bytes:
+    """A test CA's default issuer identifier, derived from its (suite-1) public key so CAs
+    with different keys have different issuers: "ZS" and the first 3 octets of the key's
+    AES-MMO hash in upper-case hex (8 printable octets, as "ZSETSTCA" was)."""
+    return b"ZS" + mmo_hash(bytes(public_key))[:3].hex().upper().encode()
 
 
 def _random_scalar(suite: Suite, rng: random.Random | None = None) -> int:
@@ -104,7 +116,7 @@ class CertificateAuthority:
 
     suite: Suite
     private_key: bytes = field(repr=False)
-    issuer: bytes = DEFAULT_ISSUER
+    issuer: bytes
     public_key: bytes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,11 +128,13 @@ class CertificateAuthority:
 
     @classmethod
     def generate(
-        cls, suite: Suite, issuer: bytes = DEFAULT_ISSUER, *, rng: random.Random | None = None
+        cls, suite: Suite, issuer: bytes | None = None, *, rng: random.Random | None = None
     ) -> CertificateAuthority:
         """A new CA with a random key (from :mod:`secrets`, or from a seeded ``rng`` for
-        repeatable test runs)."""
+        repeatable test runs); ``issuer`` defaults to :func:`derived_issuer` of its key."""
         key = _random_scalar(suite, rng).to_bytes(suite.private_key_size)
+        if issuer is None:
+            issuer = derived_issuer(public_key_from_private(suite, key))
         return cls(suite=suite, private_key=key, issuer=issuer)
 
     def issue(
@@ -212,15 +226,22 @@ class TestCA:
     authorities: dict[int, CertificateAuthority]
 
     @classmethod
-    def generate(
-        cls, issuer: bytes = DEFAULT_ISSUER, *, rng: random.Random | None = None
-    ) -> TestCA:
+    def generate(cls, issuer: bytes | None = None, *, rng: random.Random | None = None) -> TestCA:
         """A new CA with fresh keys for suites 1 and 2 (from a seeded ``rng`` if given:
-        repeatable test runs only)."""
+        repeatable test runs only). ``issuer`` defaults to :func:`derived_issuer` of the
+        suite-1 public key: each generated CA has its own."""
+        keys = {
+            suite.id: _random_scalar(suite, rng).to_bytes(suite.private_key_size)
+            for suite in (SUITE1, SUITE2)
+        }
+        if issuer is None:
+            issuer = derived_issuer(public_key_from_private(SUITE1, keys[SUITE1.id]))
         return cls(
             issuer=issuer,
             authorities={
-                suite.id: CertificateAuthority.generate(suite, issuer, rng=rng)
+                suite.id: CertificateAuthority(
+                    suite=suite, private_key=keys[suite.id], issuer=issuer
+                )
                 for suite in (SUITE1, SUITE2)
             },
         )

@@ -3,7 +3,7 @@
 Signatures are ``r || s``, each half big-endian in ``suite.private_key_size`` bytes (21 + 21 on
 sect163k1, 36 + 36 on sect283k1). The message digest is AES-MMO (``zse.installcode.mmo_hash``,
 16 bytes), turned into an integer per SEC 1 4.1.3 step 5: its leftmost ``bitlen(n)`` bits (all
-128 bits on both curves, since n has 163 / 282 bits).
+128 bits on both curves, since n has 163 / 281 bits).
 
 The nonce is deterministic, per RFC 6979 section 3.2, computed by python-ecdsa's
 ``ecdsa.rfc6979.generate_k`` with **HMAC-SHA-256** as the HMAC_DRBG hash and the AES-MMO digest

@@ -91,6 +91,7 @@ __all__ = [
     "State",
     "Step",
     "Terminated",
+    "UtcClock",
     "run_inline",
     "supported_suites",
 ]
@@ -394,8 +395,25 @@ def _check_eui64(value: bytes, what: str) -> bytes:
     return bytes(value)
 
 
+#: A wall clock for certificate validity (SE C.4.2.2): Unix seconds now, or None while the
+#: time is not known (then validity is not checked).
+UtcClock = Callable[[], int | None]
+
+
+def _valid_now(certificate: Suite2Certificate, utc_now: int | UtcClock | None) -> bool:
+    """Whether ``certificate`` is in its validity period at ``utc_now`` (a clock is read now,
+    when the partner's certificate is checked); True when the time is not known."""
+    now = utc_now() if callable(utc_now) else utc_now
+    return now is None or certificate.is_valid_at(now)
+
+
 class _Machine:
-    """What initiator and responder share: the table walk, terminations, deadlines."""
+    """What initiator and responder share: the table walk, terminations, deadlines.
+
+    ``utc_now`` is the wall clock suite-2 certificate validity is checked against: a
+    :data:`UtcClock` (read when the partner's certificate arrives, so a long-lived server's
+    sessions use the time of their exchange), a fixed count of Unix seconds, or None (not
+    checked)."""
 
     role: Role
 
@@ -409,7 +427,7 @@ class _Machine:
         confirm_key_generate_time: int = DEFAULT_GENERATE_TIME,
         timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
         wait_time: int = DEFAULT_WAIT_TIME,
-        utc_now: int | None = None,
+        utc_now: int | UtcClock | None = None,
         rng: random.Random | None = None,
         max_partner_time: int = _NO_CAP,
     ) -> None:
@@ -597,8 +615,7 @@ class _Machine:
         if certificate.subject != self.partner_eui64:
             return self._terminate(TerminateStatus.BAD_MESSAGE)
         if isinstance(certificate, Suite2Certificate) and (
-            not certificate.allows_key_agreement
-            or (self.utc_now is not None and not certificate.is_valid_at(self.utc_now))
+            not certificate.allows_key_agreement or not _valid_now(certificate, self.utc_now)
         ):
             return self._terminate(TerminateStatus.INVALID_CERTIFICATE)
         self._peer_certificate = certificate
@@ -707,7 +724,7 @@ class Initiator(_Machine):
         confirm_key_generate_time: int = DEFAULT_GENERATE_TIME,
         timeout_margin: float = DEFAULT_TIMEOUT_MARGIN,
         wait_time: int = DEFAULT_WAIT_TIME,
-        utc_now: int | None = None,
+        utc_now: int | UtcClock | None = None,
         rng: random.Random | None = None,
     ) -> None:
         super().__init__(

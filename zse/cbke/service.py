@@ -7,8 +7,9 @@ resulting link key.
 
 - :class:`KeyEstablishmentServer` serves any number of initiators on an endpoint (the ESI's
   role): it publishes the KeyEstablishmentSuite attribute and answers every exchange.
-- :func:`establish_key` runs one exchange as the initiator (a HAN device's role) and returns
-  the new key, or raises :class:`KeyEstablishmentFailed` with the spec's status and wait time.
+- :func:`establish_key` runs an exchange as the initiator (a HAN device's role) and returns
+  the new key, or raises :class:`KeyEstablishmentFailed` with the spec's status and wait time;
+  with ``attempts`` it tries again after a busy partner's wait time.
 
 Key Establishment frames are sent without APS encryption, as SE 5.4.6 requires.
 """
@@ -31,7 +32,7 @@ from zse.cbke import machine
 from zse.cbke.ca import eui64_bytes
 from zse.cbke.credentials import Credentials, HeldCredentials
 from zse.cbke.machine import Established, Initiator, Step, Terminated
-from zse.cbke.messages import TerminateKeyEstablishment, TerminateStatus
+from zse.cbke.messages import CLIENT_COMMANDS, TerminateKeyEstablishment, TerminateStatus
 from zse.errors import ZseError
 from zse.se.ids import KE_SUITE_ATTRIBUTE, KEY_ESTABLISHMENT
 from zse.zcl.endpoint import ZclPort
@@ -39,7 +40,9 @@ from zse.zcl.events import EventStream
 from zse.zcl.timer import Timer
 
 __all__ = [
+    "BUSY_RETRY_FLOOR",
     "KEY_ESTABLISHMENT",
+    "KEY_ESTABLISHMENT_ATTEMPTS",
     "KeyEstablishmentEvent",
     "KeyEstablishmentFailed",
     "KeyEstablishmentServer",
@@ -55,6 +58,13 @@ _SUITE_ATTRIBUTE = KE_SUITE_ATTRIBUTE
 _MAP16 = 0x19
 
 KeyInstaller = Callable[[t.EUI64, bytes], "Awaitable[None] | None"]
+
+#: Key establishment attempts a HAN device makes with a busy partner before it gives up: as
+#: Silicon Labs' Smart Energy Registration plugin, which retries after the wait time the key
+#: establishment callback reports, up to ``..._SMART_ENERGY_REGISTRATION_ERROR_LIMIT`` (3).
+KEY_ESTABLISHMENT_ATTEMPTS = 3
+#: The least wait (seconds) before trying again, whatever wait time the partner sent.
+BUSY_RETRY_FLOOR = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +88,9 @@ class KeyEstablishmentFailed(ZseError):
             what = "the partner did not answer in time"
         elif terminated.status is None:
             what = f"a retry is not allowed yet (wait {terminated.wait_time} s)"
+        elif _busy(terminated):
+            what = "the partner is busy (it terminated with NO_RESOURCES: every session in use)"
+            what += f", retry after {terminated.wait_time} s"
         else:
             side = "the partner" if terminated.by_peer else "zse"
             what = f"{side} terminated with {terminated.status.name}"
@@ -86,6 +99,16 @@ class KeyEstablishmentFailed(ZseError):
             else:
                 what += ", do not retry"
         super().__init__(f"key establishment failed: {what}")
+
+
+def _busy(terminated: Terminated) -> bool:
+    """Whether the partner refused for want of a free session (NO_RESOURCES, SE C.3.1.3.4):
+    the one refusal its wait time says to try again after."""
+    return (
+        terminated.by_peer
+        and terminated.may_retry
+        and terminated.status is TerminateStatus.NO_RESOURCES
+    )
 
 
 #: Does the work a credential holder keeps to itself (:class:`~zse.cbke.machine.HeldWork`):
@@ -160,12 +183,25 @@ class KeyEstablishmentServer:
             self._remove = None
         self._timer.close()
 
-    async def _on_message(self, msg: Any) -> None:
+    async def _on_message(self, msg: Any) -> foundation.Status | None:
         if msg.from_server:
-            return  # a server-to-client command sent to the server: not ours
+            return None  # a server-to-client command sent to the server: not ours
+        if msg.group is not None or msg.broadcast:
+            # Key establishment is between two devices: a command sent to a group or by
+            # broadcast is dropped unanswered, as Silicon Labs' Key Establishment plugin
+            # does ("Ignoring broadcast KE command"), and touches no session.
+            LOGGER.debug(
+                "Key Establishment command 0x%02X from 0x%04X by broadcast or group ignored",
+                msg.command_id,
+                msg.src_nwk,
+            )
+            return None
+        if msg.command_id not in CLIENT_COMMANDS:
+            # ZCL 2.5.12: a command the cluster does not define, not a failed exchange.
+            return foundation.Status.UNSUP_CLUSTER_COMMAND
         if msg.src_ieee is None:
             LOGGER.warning("Key Establishment from unknown device 0x%04X ignored", msg.src_nwk)
-            return
+            return None
         partner = eui64_bytes(msg.src_ieee)
         loop = asyncio.get_running_loop()
         step = self.core.receive_payload(partner, msg.command_id, msg.payload, loop.time())
@@ -190,6 +226,7 @@ class KeyEstablishmentServer:
             for event in self.core.abort(partner, loop.time()).events:
                 await self._emit(msg.src_ieee, event)
         self._timer.update()
+        return None
 
     async def _emit(self, partner: t.EUI64, result: Established | Terminated) -> None:
         if isinstance(result, Established):
@@ -224,6 +261,7 @@ async def establish_key(
     executor: Executor | None = None,
     initiator: Initiator | None = None,
     holder: KeyHolder | None = None,
+    attempts: int = 1,
     **initiator_options: Any,
 ) -> Established:
     """Run Key Establishment as the initiator (SE C.3.2) with the server at ``partner_*``.
@@ -237,7 +275,63 @@ async def establish_key(
     UNKNOWN_ISSUER / BAD_KEY_CONFIRM) honoured across attempts. With
     :class:`~zse.cbke.credentials.HeldCredentials`, ``holder`` does the arithmetic (the key
     stays with it: ``key_data`` is then empty, and ``install_key`` tells it to store the key).
+
+    ``attempts``: how many exchanges to try while the partner answers busy (Terminate
+    NO_RESOURCES), each after the wait time it sent (at least :data:`BUSY_RETRY_FLOOR`); a
+    HAN device uses :data:`KEY_ESTABLISHMENT_ATTEMPTS`. Any other failure ends at once; when
+    the partner stays busy, the error says so (not a certificate problem).
     """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, got {attempts}")
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _establish_once(
+                endpoint,
+                partner_nwk=partner_nwk,
+                partner_endpoint=partner_endpoint,
+                partner_eui64=partner_eui64,
+                credentials=credentials,
+                install_key=install_key,
+                executor=executor,
+                initiator=initiator,
+                holder=holder,
+                **initiator_options,
+            )
+        except KeyEstablishmentFailed as exc:
+            if not _busy(exc.terminated) or attempts == 1:
+                raise
+            if attempt == attempts:
+                raise KeyEstablishmentFailed(
+                    exc.terminated,
+                    reason=f"the partner stayed busy (NO_RESOURCES) through {attempts}"
+                    f" attempts; retry after {exc.wait_time} s",
+                ) from exc
+            wait = max(exc.wait_time, BUSY_RETRY_FLOOR)
+            LOGGER.info(
+                "key establishment with %s: partner busy, attempt %d of %d again in %d s",
+                partner_eui64,
+                attempt + 1,
+                attempts,
+                wait,
+            )
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _establish_once(
+    endpoint: ZclPort,
+    *,
+    partner_nwk: int,
+    partner_endpoint: int,
+    partner_eui64: t.EUI64,
+    credentials: Credentials | HeldCredentials | Iterable[Credentials | HeldCredentials],
+    install_key: KeyInstaller | None,
+    executor: Executor | None,
+    initiator: Initiator | None,
+    holder: KeyHolder | None,
+    **initiator_options: Any,
+) -> Established:
+    """One exchange of :func:`establish_key`."""
     loop = asyncio.get_running_loop()
     items = (
         [credentials]

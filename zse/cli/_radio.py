@@ -8,7 +8,9 @@ details that Smart Energy needs are settled here:
 
 - **zigpy-znp**: ``znp_config.prefer_endpoint_1`` is turned off, otherwise zigpy-znp sends the
   SE endpoint's frames from the ZHA endpoint 1 (see :mod:`zse.radios.znp`);
-- **bellows**: an EmberZNet NCP accepts ``addEndpoint`` only before its network is up, while
+- **bellows**: ``use_thread`` is off (bellows' serial thread, its default, is left running
+  when a start is cancelled while the port opens, and the process then never exits); an
+  EmberZNet NCP accepts ``addEndpoint`` only before its network is up, while
   zigpy applications start the network before anyone can add an endpoint. The application
   class used here registers the ESI's SE endpoint (``esi_descriptor()``), and its meter
   mirror endpoints when ``[esi] mirrors`` asks for some (:func:`esi_descriptors`), while
@@ -152,6 +154,11 @@ def zigpy_config(options: RadioOptions) -> dict[str, Any]:
     }
     if radio.radio == "znp":
         config["znp_config"] = {"prefer_endpoint_1": False}
+    if radio.radio == "ezsp":
+        # bellows' serial thread (its default) outlives a start cancelled while the port
+        # opens (the start timeout, Ctrl-C): its executor is no daemon, so the process
+        # never exits. zse runs bellows on its own loop, as the HAN path does.
+        config["use_thread"] = False
     if radio.radio == "ezsp" and radio.ezsp_key_table_size is not None:
         config["ezsp_config"] = {"CONFIG_KEY_TABLE_SIZE": radio.ezsp_key_table_size}
     config.update(options.library_config)

@@ -95,7 +95,9 @@ def cert() -> None:
 @cert.command("ca-new")
 @click.option("--out", "-o", help="Write the CA JSON here (mode 0600) instead of stdout.")
 @click.option(
-    "--issuer", default=None, help="The 8-byte issuer id as 16 hex digits (default ZSETSTCA)."
+    "--issuer",
+    default=None,
+    help="The 8-byte issuer id as 16 hex digits (default: derived from the CA's key).",
 )
 def ca_new(out: str | None, issuer: str | None) -> None:
     """Create a test CA with key pairs for suites 1 and 2 (keep the file secret)."""

@@ -127,6 +127,8 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
             f"the stick at {options.device} did not answer within {options.start_timeout:g} s: "
             "is it an EmberZNet NCP (EZSP), at this baud rate and flow control?"
         )
+    except JoinFailed as exc:  # it answered: unsupported firmware, a refused configuration
+        return error(str(exc))
     except Exception as exc:
         return error(
             f"cannot open the stick at {options.device} ({exc}): check the port, that it is "
@@ -184,10 +186,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         except JoinFailed as exc:
             return error(str(exc))
         except KeyEstablishmentFailed as exc:
-            return error(
-                f"CBKE {mode} failed: {exc}; check that the certificate is from the meter's CA "
-                "(a production meter takes only Certicom production certificates)"
-            )
+            return error(cbke_failure(mode, exc))
         except (EsiNotFound, MeterNotFound) as exc:
             return error(f"{exc}: is the network a Smart Energy meter's?")
         except TimeoutError:
@@ -544,3 +543,23 @@ def watch(verbose: int, log_level: str | None, **given: Any) -> None:
         return await run_han(options, watch=True, stop=stop)
 
     sys.exit(_run(main()))
+
+
+def cbke_failure(mode: str, exc: Any) -> str:
+    """The line for a failed CBKE (``exc`` a :class:`~zse.cbke.service.KeyEstablishmentFailed`):
+    the certificate hint only when the meter's refusal says the certificates do not go together
+    (UNKNOWN_ISSUER, BAD_KEY_CONFIRM, INVALID_CERTIFICATE, SE C.3.1.3.4), not for a busy or
+    silent meter."""
+    from zse.se.types import TerminateStatus  # noqa: PLC0415
+
+    line = f"CBKE {mode} failed: {exc}"
+    if exc.status in {
+        TerminateStatus.UNKNOWN_ISSUER,
+        TerminateStatus.BAD_KEY_CONFIRM,
+        TerminateStatus.INVALID_CERTIFICATE,
+    }:
+        line += (
+            "; check that the certificate is from the meter's CA (a production meter takes"
+            " only Certicom production certificates)"
+        )
+    return line

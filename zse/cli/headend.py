@@ -51,6 +51,16 @@ _TOPIC_PREFIX = click.option(
 )
 
 
+#: ``--mqtt-config``, of ``serve`` (over gateways) and ``worker``.
+_MQTT_CONFIG = click.option(
+    "--mqtt-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file whose [mqtt] table (as `zse mqtt --config` takes) gives the broker's"
+    " url, username, password, ca_file, cert_file and key_file; --broker is over its url,"
+    " the client id is the worker's.",
+)
+
+
 #: ``--retention-days``, of the workers (``worker``, and ``serve``'s over gateways).
 _RETENTION = click.option(
     "--retention-days",
@@ -132,6 +142,7 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
 @click.option(
     "--broker", help="With gateways: run a headend worker here too, on this mqtt:// broker."
 )
+@_MQTT_CONFIG
 @_TOPIC_PREFIX
 @click.option(
     "--broker-wait",
@@ -158,6 +169,7 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     meters_file: Path | None,
     database: str | None,
     broker: str | None,
+    mqtt_config: Path | None,
     topic_prefix: str,
     broker_wait: float,
     retention_days: float,
@@ -188,14 +200,22 @@ def serve(  # noqa: PLR0917 - click passes options positionally
         )
     if radio is not None and esi_path is None:
         _fail("--radio goes with --esi", 2)
-    if not gateways and (database is not None or broker is not None):
-        _fail("--database and --broker go with --meter / --meters (meters as gateways)", 2)
+    if not gateways and (database is not None or broker is not None or mqtt_config is not None):
+        _fail(
+            "--database and --broker go with --meter / --meters (meters as gateways), and"
+            " so does --mqtt-config",
+            2,
+        )
     if esi_path is not None:
         sys.exit(_over_esi(config, esi_path, radio, port))
     if gateways:
         where = database or str(config.database)
         options = (port, broker_wait, _retention(retention_days), worker_id)
-        sys.exit(_over_gateways(config, gateways, where, broker, topic_prefix, *options))
+        sys.exit(
+            _over_gateways(
+                config, gateways, where, broker, topic_prefix, *options, mqtt_config=mqtt_config
+            )
+        )
     assert meters is not None
     try:
         with asyncio.Runner(loop_factory=lambda: PacedLoop(speed)) as runner:
@@ -262,21 +282,19 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
     wait: float,
     retention: float | None,
     worker_id: str | None,
+    *,
+    mqtt_config: Path | None = None,
 ) -> int:
     """The headend over meter gateways through the work queue; returns the exit status."""
     import os  # noqa: PLC0415
     import socket  # noqa: PLC0415
 
     from zse.errors import StoreError  # noqa: PLC0415
-    from zse.mqtt.core import MqttConfigError, parse_settings  # noqa: PLC0415
 
     settings = None
     name = worker_id or f"serve-{socket.gethostname()}-{os.getpid()}"
-    if broker is not None:
-        try:
-            settings = parse_settings({"url": broker, "client_id": f"zse-headend-{name}"[:64]})
-        except MqttConfigError as exc:
-            _fail(str(exc), 2)
+    if broker is not None or mqtt_config is not None:
+        settings = _broker_settings(broker, mqtt_config, name)
     try:
         options = (port, name, wait, retention)
         asyncio.run(_serve_gateways(cfg, meters, database, settings, prefix, *options))
@@ -371,7 +389,11 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
     required=True,
     help="The headend's store: postgresql://user@host:port/db?schema=name, or an SQLite file.",
 )
-@click.option("--broker", required=True, help="The meters' broker: mqtt://HOST[:PORT] or mqtts://.")
+@click.option(
+    "--broker",
+    help="The meters' broker: mqtt://HOST[:PORT] or mqtts:// (or the url of --mqtt-config).",
+)
+@_MQTT_CONFIG
 @click.option("--id", "worker_id", help="This worker's name (unique; default host-pid).")
 @_TOPIC_PREFIX
 @click.option("--lease", type=FiniteFloat(min=1), default=120.0, show_default=True)
@@ -401,7 +423,8 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
 @_RETENTION
 def worker(  # noqa: PLR0917 - click passes options positionally
     database: str,
-    broker: str,
+    broker: str | None,
+    mqtt_config: Path | None,
     worker_id: str | None,
     topic_prefix: str,
     lease: float,
@@ -419,7 +442,6 @@ def worker(  # noqa: PLR0917 - click passes options positionally
 
     from zse.errors import StoreError  # noqa: PLC0415
     from zse.headend.worker import SEND_MARGIN  # noqa: PLC0415
-    from zse.mqtt.core import MqttConfigError, parse_settings  # noqa: PLC0415
 
     if lease <= timeout + SEND_MARGIN:
         _fail(
@@ -428,10 +450,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
             2,
         )
     name = worker_id or f"{socket.gethostname()}-{os.getpid()}"
-    try:
-        settings = parse_settings({"url": broker, "client_id": f"zse-headend-{name}"[:64]})
-    except MqttConfigError as exc:
-        _fail(str(exc), 2)
+    settings = _broker_settings(broker, mqtt_config, name)
     try:
         retention = _retention(retention_days)
         options = (lease, timeout, batch, poll, linger, combine, retention)
@@ -442,6 +461,25 @@ def worker(  # noqa: PLR0917 - click passes options positionally
         _fail(str(exc), 1)
     except Exception as exc:  # one line, not a traceback (that is at -vv)
         _fail(f"{type(exc).__name__}: {exc}", 1, exc)
+
+
+def _broker_settings(broker: str | None, mqtt_config: Path | None, name: str) -> Any:
+    """The MQTT settings of worker ``name``: ``--mqtt-config``'s ``[mqtt]`` table (the
+    broker's user, password and TLS files: never on the command line) with ``--broker`` over
+    its url, parsed and checked as ``zse mqtt`` does; the client id is the worker's (its
+    session). A wrong one exits 2, naming the key."""
+    from zse.cli.mqtt import mqtt_settings  # noqa: PLC0415
+    from zse.config import ConfigError  # noqa: PLC0415
+
+    try:
+        return mqtt_settings(
+            broker,
+            mqtt_config,
+            config_option="--mqtt-config",
+            client_id=f"zse-headend-{name}"[:64],
+        )
+    except ConfigError as exc:
+        _fail(str(exc), 2)
 
 
 async def _work(  # noqa: PLR0917 - the worker's options

@@ -133,11 +133,18 @@ def _settings(broker: str | None, config: Path | None, **given: Any) -> Any:
 
 
 def mqtt_settings(
-    broker: str | None, config: Path | None, *, default_client_id: str | None = None, **given: Any
+    broker: str | None,
+    config: Path | None,
+    *,
+    default_client_id: str | None = None,
+    config_option: str = "--config",
+    **given: Any,
 ) -> Any:
     """The ``[mqtt]`` table of the TOML file ``config``, ``broker`` (a URL) over its url and
-    ``given`` over the rest, checked: :class:`~zse.config.ConfigError` names what is wrong."""
-    from zse.mqtt.core import MqttConfigError, parse_settings  # noqa: PLC0415
+    ``given`` over the rest, checked: :class:`~zse.config.ConfigError` names what is wrong
+    (``config_option``: the command's option naming ``config``, which the user, password
+    and TLS files go in: never on the command line)."""
+    from zse.mqtt.core import MqttConfigError, parse_settings, parse_url  # noqa: PLC0415
 
     table: dict[str, Any] = {}
     if config is not None:
@@ -151,6 +158,11 @@ def mqtt_settings(
         if not isinstance(table, dict) or not table:
             raise ConfigError(f"{config}: no [mqtt] table")
     if broker is not None:
+        where = f"username and password in the [mqtt] table of {config_option} FILE"
+        try:
+            parse_url(broker, user=where)
+        except MqttConfigError as exc:
+            raise ConfigError(str(exc)) from None
         table = {**table, "url": broker}
     table.update({k: v for k, v in given.items() if v is not None})
     if default_client_id is not None:
@@ -201,7 +213,6 @@ def sim_bridges(sim: SimulatedEsi, settings: Any, role: str) -> list[Any]:
     """The bridges of ``zse mqtt --sim --role ROLE`` over ``sim`` (not started): the ESI's,
     the HAN devices' (:class:`zse.mqtt.han.HanBridge`) or both, the devices' then under
     ``<base>/han`` with the client id ``<client id>-han``."""
-    from zse.metering.formatting import unit_text  # noqa: PLC0415
     from zse.mqtt.bridge import MqttBridge, meter_formatting  # noqa: PLC0415
     from zse.mqtt.han import HanBridge  # noqa: PLC0415
 
@@ -218,9 +229,8 @@ def sim_bridges(sim: SimulatedEsi, settings: Any, role: str) -> list[Any]:
             )
         meter = sim.esi.meter
         unit = meter_formatting(meter.core.read).unit_of_measure if meter is not None else None
-        demand = (unit_text(unit, demand=True) if unit is not None else "") or "kW"
         roles = [device.role for device in sim.han.devices]
-        bridges.append(HanBridge(roles, settings, store=store, demand_unit=demand))
+        bridges.append(HanBridge(roles, settings, store=store, unit_of_measure=unit))
     return bridges
 
 

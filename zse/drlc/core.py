@@ -70,6 +70,7 @@ __all__ = [
     "DeviceView",
     "DrlcClientCore",
     "DrlcServerCore",
+    "EventIdInUse",
     "InvalidEvent",
     "LoadControlEvent",
     "OptOutRefused",
@@ -122,6 +123,13 @@ Status = EventStatus
 
 class OptOutRefused(ZseError, ValueError):
     """An opt-out the spec does not allow: a mandatory criticality level (D.2.2.3.1.1.5)."""
+
+
+class EventIdInUse(ZseError, ValueError):
+    """A Load Control Event published under an issuer event id this ESI already holds with
+    other content (D.2.2.3.1.1.1: the id names one event). Devices that have the id ignore
+    the repeat, so the ESI's record would describe an event no device runs; publish the
+    change under a new, larger id (Annex E: it supersedes the old one)."""
 
 
 class UnknownEvent(ZseError, KeyError):
@@ -964,21 +972,27 @@ class DrlcClientCore:
         """Annex E: of two events for a shared device class whose scheduled times overlap,
         the one with the newer (larger) issuer event id supersedes the other. A superseded
         event that has not started is reported at once; one that runs keeps running and is
-        reported when the superseding event starts."""
-        for old in list(self._entries.values()):
-            if old is new or not self._share_class(old, new):
-                continue
-            if not (old.start < new.nominal_end and new.start < old.nominal_end):
-                continue
-            loser, winner = (
-                (old, new) if old.event.issuer_event_id < new.event.issuer_event_id else (new, old)
-            )
-            if loser.active:
-                loser.superseded_by.append(winner.event.issuer_event_id)
+        reported when the superseding event starts.
+
+        Whether the new event loses to a newer one is settled first: an event superseded on
+        arrival replaces nothing, so the outcome does not depend on the table's order."""
+        overlapping = [
+            old
+            for old in self._entries.values()
+            if old is not new
+            and self._share_class(old, new)
+            and old.start < new.nominal_end
+            and new.start < old.nominal_end
+        ]
+        newer = [o for o in overlapping if o.event.issuer_event_id > new.event.issuer_event_id]
+        if newer:  # the new event has not started: it is reported at once
+            self._finish(new, Status.SUPERSEDED, now, now, step)
+            return
+        for old in overlapping:
+            if old.active:
+                old.superseded_by.append(new.event.issuer_event_id)
             else:
-                self._finish(loser, Status.SUPERSEDED, now, now, step)
-                if loser is new:
-                    return
+                self._finish(old, Status.SUPERSEDED, now, now, step)
 
     def _cancel(self, entry: _Entry, cancel_control: int, effective_time: int, now: int) -> None:
         """D.2.2.3.2.1.3-4: with Cancel Control bit 0 the event ends "using randomization
@@ -988,7 +1002,11 @@ class DrlcClientCore:
         randomized start (bit 0, SE CCB 1513), else none: an event that asked for no
         randomization ends at the effective time."""
         at = max(now, effective_time) if effective_time != EFFECTIVE_NOW else now
-        if cancel_control & _CANCEL_WITH_RANDOMIZATION:
+        # Only an event running at the effective time has an end to randomize: one not
+        # started by then is cancelled then and never starts (Silicon Labs' certified table
+        # does the same), whatever the start randomization drawn for it.
+        running_then = entry.active or (now < at and entry.effective_start < at)
+        if cancel_control & _CANCEL_WITH_RANDOMIZATION and running_then:
             # (a table stored by an earlier zse may hold an end draw the event never asked for)
             end_draw = entry.end_draw if entry.event.randomize_end else 0
             at += end_draw or entry.start_offset  # the start offset is 0 unless asked for
@@ -1166,17 +1184,25 @@ class DrlcServerCore:
     # -- the event store ------------------------------------------------------------------------
 
     def publish(self, event: LoadControlEvent, *, now: int, expected: Iterable[str] = ()) -> None:
-        """Record an event issued at ``now``; ``expected`` names the devices it targets."""
+        """Record an event issued at ``now``; ``expected`` names the devices it targets (none:
+        every device that asks Get Scheduled Events, e.g. a broadcast).
+
+        An issuer event id already held: the same event again keeps the start first resolved
+        (a start "now" does not move) and adds ``expected``; other content raises
+        :class:`EventIdInUse` and changes nothing (devices ignore a known id)."""
         problems = event.problems()
         if problems:
             raise ValueError(f"event {event.issuer_event_id}: {'; '.join(problems)}")
-        start = now if event.start_time == START_NOW else event.start_time
         known = self._events.get(event.issuer_event_id)
-        entry = _Published(event=event, start=start)
-        if known is not None:
-            entry.expected = known.expected
-        self._events[event.issuer_event_id] = entry
-        self._changed.add(_event_key(event.issuer_event_id))
+        if known is not None and known.event != event:
+            raise EventIdInUse(
+                f"issuer event id {event.issuer_event_id} is already published with other "
+                "content; devices ignore a known id: publish the change under a new id"
+            )
+        if known is None:
+            start = now if event.start_time == START_NOW else event.start_time
+            self._events[event.issuer_event_id] = _Published(event=event, start=start)
+            self._changed.add(_event_key(event.issuer_event_id))
         self.expect(event.issuer_event_id, expected)
 
     def expect(self, issuer_event_id: int, devices: Iterable[str]) -> None:
@@ -1218,10 +1244,23 @@ class DrlcServerCore:
         number_of_events: int,
         issuer_event_id: int | None = None,
         now: int,
+        device: str | None = None,
     ) -> list[LoadControlEvent]:
-        """The answer to Get Scheduled Events (D.2.2.4.1 / D.2.3.3.2): events not cancelled
-        and not over at ``start_time`` (0 = now), at least ``issuer_event_id`` when given
-        (SE 1.2), by start time then issuer event id; ``number_of_events`` 0 means all.
+        """The answer to Get Scheduled Events (D.2.2.4.1 / D.2.3.3.2), by start time then
+        issuer event id; ``number_of_events`` 0 means all. Events not over at ``now``:
+
+        - without ``issuer_event_id`` (SE 1.0/1.1), those not over at ``start_time``
+          (0 = now);
+        - with it (SE 1.2, CCB 1297), those starting at ``start_time`` or later (0 has no
+          special meaning), and of those starting exactly then, the ids from
+          ``issuer_event_id`` up (the paging key is the pair (start, id)).
+
+        An event cancelled at a later effective time is in force until then and included
+        (:meth:`cancelled_at` says when). With ``device``, only the events addressed to it:
+        those published with no expected device (a broadcast, enrollment group or ZigBee
+        group send: the device filters by class and enrollment group itself) and those
+        naming it; an event meant for one device or one group of devices is not run by
+        the others.
 
         An event issued with Start Time 0 ("now", D.2.2.3.1.1.4) is answered with the
         absolute start it was given when published: re-sent as 0 it would start again at
@@ -1229,21 +1268,45 @@ class DrlcServerCore:
         keeps the window the ESI and the device know identical to the second (a start 0 and
         the remaining duration, as :meth:`republished` sends, rounds the end up to a minute
         and can then overlap the next event, which Annex E turns into a supersession)."""
-        since = now if start_time == 0 else start_time
+        if issuer_event_id in (None, _INVALID_TIME):
+            since = now if start_time == 0 else start_time
+            chosen = [e for e in self._events.values() if e.end > since]
+        else:
+            chosen = [
+                e
+                for e in self._events.values()
+                if e.start > start_time
+                or (e.start == start_time and e.event.issuer_event_id >= issuer_event_id)
+            ]
         chosen = [
             e
-            for e in self._events.values()
-            if e.end > since
-            and e.cancelled_at is None
-            and (
-                issuer_event_id in (None, _INVALID_TIME)
-                or e.event.issuer_event_id >= issuer_event_id
-            )
+            for e in chosen
+            if e.end > now  # (the end a cancellation gave it, if any)
+            and (device is None or not e.expected or device in e.expected)
         ]
         chosen.sort(key=lambda e: (e.start, e.event.issuer_event_id))
         if number_of_events:
             chosen = chosen[:number_of_events]
         return [dataclasses.replace(e.event, start_time=e.start) for e in chosen]
+
+    def cancelled_at(self, issuer_event_id: int) -> int | None:
+        """When a recorded cancellation ends the event before its scheduled end, or None."""
+        entry = self._published(issuer_event_id)
+        natural = entry.start + 60 * entry.event.duration_in_minutes
+        return entry.cancelled_at if entry.end < natural else None
+
+    def resent(self, issuer_event_id: int, *, now: int) -> LoadControlEvent | None:
+        """The event to send once more at ``now`` (a retry of a device that missed it), as
+        :meth:`scheduled` answers it: a start "now" as the absolute start it was given, so
+        the device's window is the ESI's (D.2.2.3.1.1.4: sent as 0 it would start at the
+        device's now and run its whole duration past the ESI's end). None once it is over
+        at the ESI (its duration ran out, or a cancellation took effect): nothing to send."""
+        entry = self._published(issuer_event_id)
+        if entry.end <= now:
+            return None
+        if entry.event.start_time == START_NOW and now > entry.start:
+            return dataclasses.replace(entry.event, start_time=entry.start)
+        return entry.event
 
     def republished(self, issuer_event_id: int, *, now: int) -> LoadControlEvent:
         """The event to send again while it runs: start "now" and the remaining duration,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from zigpy.zcl import foundation
 
 from zse.drlc.core import (
+    START_NOW,
     DrlcClientCore,
     DrlcServerCore,
     LoadControlEvent,
@@ -200,9 +201,46 @@ class DrlcServerProtocol:
         self.core.publish(event, now=now, expected=expected)
         return self._event_step(event, to)
 
-    def send_event(self, issuer_event_id: int, to: Destination) -> Step:
-        """Send a stored event (Load Control Event, D.2.2.3.1) as it was published."""
-        return self._event_step(self.core.event(issuer_event_id), to)
+    def send_event(self, issuer_event_id: int, to: Destination, *, now: int | None = None) -> Step:
+        """Send a stored event (Load Control Event, D.2.2.3.1) as it was published; with
+        ``now`` past the start of an event published for "now", with the absolute start it
+        was given (D.2.2.3.1.1.4: 0 is the receiver's now), e.g. late in a long fan-out."""
+        event = self.core.event(issuer_event_id)
+        if now is not None and event.start_time == START_NOW:
+            event = self.core.resent(issuer_event_id, now=now) or event
+        return self._event_step(event, to)
+
+    def resend_event(self, issuer_event_id: int, *, now: int, to: Destination) -> Step:
+        """Send a stored event once more to a device that missed it (a retry): as
+        :meth:`DrlcServerCore.resent` gives it (the absolute start of a start "now" event),
+        followed by its Cancel Load Control Event when a cancellation recorded at the ESI
+        takes effect later. Nothing once the event is over at the ESI."""
+        event = self.core.resent(issuer_event_id, now=now)
+        if event is None:
+            return Step()
+        return Step(sends=self._with_cancel(event, to=to).sends)
+
+    def _with_cancel(
+        self, event: LoadControlEvent, *, to: Destination | None = None, reply_to: Any = None
+    ) -> Step:
+        """``event`` and, when the ESI recorded a cancellation of it effective later, the
+        Cancel Load Control Event (at that effective time) the device needs with it."""
+        sends = [
+            Send(
+                cluster_id=DRLC,
+                command_id=_LOAD_CONTROL_EVENT,
+                payload=event_payload(event),
+                to=to,
+                reply_to=reply_to,
+            )
+        ]
+        cancelled_at = self.core.cancelled_at(event.issuer_event_id)
+        if cancelled_at is not None:
+            payload = cancel_payload(event, cancel_control=0, effective_time=cancelled_at)
+            sends.append(
+                Send(cluster_id=DRLC, command_id=_CANCEL, payload=payload, to=to, reply_to=reply_to)
+            )
+        return Step(sends=tuple(sends))
 
     def republish(
         self, issuer_event_id: int, *, now: int, to: Destination
@@ -276,27 +314,23 @@ class DrlcServerProtocol:
         return self._report(msg, command)
 
     def _scheduled(self, msg: ZclMessage, command: Any, now: int) -> Step:
-        """Each event in force, as a Load Control Event in reply (D.2.2.4.1), one issued for
-        "now" with the absolute start it was given (:meth:`DrlcServerCore.scheduled`);
-        NOT_FOUND when there is none."""
+        """Each event in force addressed to the asking device, as a Load Control Event in
+        reply (D.2.2.4.1), one issued for "now" with the absolute start it was given, one
+        cancelled at a later effective time followed by its Cancel Load Control Event
+        (:meth:`DrlcServerCore.scheduled`); NOT_FOUND when there is none."""
         issuer = command.issuer_event_id
         events = self.core.scheduled(
             start_time=int(command.start_time),
             number_of_events=int(command.number_of_events),
             issuer_event_id=None if issuer is None else int(issuer),
             now=now,
+            device=device_name(msg.src_ieee, msg.src_nwk),
         )
         if not events:
             return Step(status=foundation.Status.NOT_FOUND)
         return Step(
             sends=tuple(
-                Send(
-                    cluster_id=DRLC,
-                    command_id=_LOAD_CONTROL_EVENT,
-                    payload=event_payload(event),
-                    reply_to=msg,
-                )
-                for event in events
+                send for event in events for send in self._with_cancel(event, reply_to=msg).sends
             )
         )
 

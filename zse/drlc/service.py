@@ -581,8 +581,26 @@ class DrlcServer:
 
     async def send_event(self, issuer_event_id: int, to: Destination) -> None:
         """Send a stored event (Load Control Event, D.2.2.3.1) as it was published, e.g. once
-        per device of a group the ESI addresses one by one."""
-        await self._carry_out(self.protocol.send_event(issuer_event_id, to))
+        per device of a group the ESI addresses one by one; an event for "now" whose start
+        has passed goes with the absolute start it was given."""
+        await self._carry_out(self.protocol.send_event(issuer_event_id, to, now=self.clock()))
+
+    def resent(self, issuer_event_id: int) -> LoadControlEvent | None:
+        """The stored event as it is sent once more now (:meth:`resend_event`): what Get
+        Scheduled Events answers for it, a start "now" as the absolute start it was given;
+        None once it is over at the ESI (its duration ran out, or it was cancelled).
+        :class:`~zse.drlc.UnknownEvent` if this ESI never issued it."""
+        return self.core.resent(issuer_event_id, now=self.clock())
+
+    async def resend_event(self, issuer_event_id: int, to: Destination) -> bool:
+        """Send a stored event once more to a device that missed it: its absolute start
+        (and its later cancellation, if one is recorded); False, sending nothing, once it is
+        over at the ESI (:meth:`DrlcServerProtocol.resend_event`)."""
+        step = self.protocol.resend_event(issuer_event_id, now=self.clock(), to=to)
+        if not step.sends:
+            return False
+        await self._carry_out(step)
+        return True
 
     async def send_cancel(
         self,

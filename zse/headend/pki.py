@@ -1,10 +1,12 @@
 """Mutual TLS for the retailer headend: the configuration, the test PKI of ``zse headend init``,
 the server's ``ssl.SSLContext`` and the mapping of a verified client certificate to a retailer.
 
-The TLS handshake (Python's :mod:`ssl`, ``CERT_REQUIRED``, the retailers' CAs as the only trust
-anchors) refuses a client without a certificate, with an expired one or with one from another CA;
-:func:`identify` then names the retailer: the certificate must be directly issued by that
-retailer's CA and carry its configured subject common name (docs/adr/0013).
+The TLS handshake (Python's :mod:`ssl`, ``CERT_REQUIRED``, each certificate of the retailers'
+CA files a trust anchor, ``VERIFY_X509_PARTIAL_CHAIN``) refuses a client without a certificate,
+with an expired one, with one from another CA or, where the retailers have CRLs, with a revoked
+one (``VERIFY_CRL_CHECK_LEAF``); :func:`identify` then names the retailer: the certificate must be
+directly issued by a certificate of that retailer's CA file (a root or an issuing CA, in any
+order) and carry its configured subject common name (docs/adr/0013).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
+import re
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,11 +57,12 @@ class HeadendConfigError(ZseError):
 
 @dataclass(frozen=True, kw_only=True)
 class Retailer:
-    """A retailer allowed in: its id, its CA certificate and the subject common name its
-    client certificates carry."""
+    """A retailer allowed in: its id, the certificates of its CA file (the CA that issues its
+    client certificates, maybe with the CAs above it) and the subject common name its client
+    certificates carry."""
 
     id: str
-    ca: x509.Certificate
+    cas: tuple[x509.Certificate, ...]
     common_name: str
     #: The public key of its registered signing certificate, for signed requests (ADR 0014).
     signing_key: ec.EllipticCurvePublicKey | None = None
@@ -84,16 +88,76 @@ class HeadendConfig:
     burst: int
     retailers: tuple[Retailer, ...]
     ca_files: tuple[Path, ...]
+    #: The retailers' certificate revocation lists (all of them have one, or none does).
+    crl_files: tuple[Path, ...] = ()
 
 
 def _pem_cert(config: Path, path: Path) -> x509.Certificate:
     """A certificate ``config`` names; errors name both files."""
+    return _pem_certs(config, path)[0]
+
+
+def _pem_certs(config: Path, path: Path) -> tuple[x509.Certificate, ...]:
+    """The certificates of a PEM file ``config`` names (at least one); errors name both files."""
     try:
-        return x509.load_pem_x509_certificate(read_bounded(path, error=HeadendConfigError))
+        return tuple(x509.load_pem_x509_certificates(read_bounded(path, error=HeadendConfigError)))
     except OSError as exc:
         raise HeadendConfigError(f"{config}: {path}: {exc.strerror}") from None
     except ValueError:
         raise HeadendConfigError(f"{config}: {path}: not a PEM certificate") from None
+
+
+def _issued_by(cert: x509.Certificate, cas: Sequence[x509.Certificate]) -> bool:
+    """Whether one of ``cas`` directly issued ``cert`` (its name and signature)."""
+    for ca in cas:
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return True
+    return False
+
+
+def _signs(ca: x509.Certificate, crl: x509.CertificateRevocationList) -> bool:
+    """Whether ``ca`` issued ``crl`` (its name and signature)."""
+    try:
+        return ca.subject == crl.issuer and crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+    except TypeError:  # a key that cannot sign
+        return False
+
+
+_CRL_PEM = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
+
+
+def _check_crls(
+    config: Path, path: Path, cas: Sequence[x509.Certificate], now: datetime.datetime
+) -> None:
+    """A retailer's ``crl`` file: one or more PEM CRLs, each signed by a certificate of its CA
+    file and current at ``now`` (OpenSSL refuses every certificate of a CA whose CRL has
+    expired); errors name both files."""
+    try:
+        blocks = _CRL_PEM.findall(read_bounded(path, error=HeadendConfigError))
+        crls = [x509.load_pem_x509_crl(block) for block in blocks]
+    except OSError as exc:
+        raise HeadendConfigError(f"{config}: {path}: {exc.strerror}") from None
+    except ValueError:
+        crls = []
+    if not crls:
+        raise HeadendConfigError(f"{config}: {path}: not a PEM certificate revocation list")
+    for crl in crls:
+        if not any(_signs(ca, crl) for ca in cas):
+            raise HeadendConfigError(
+                f"{config}: {path}: a CRL is not signed by a certificate of the retailer's ca"
+            )
+        if crl.last_update_utc > now:
+            raise HeadendConfigError(
+                f"{config}: {path}: a CRL is not valid before {crl.last_update_utc.isoformat()}"
+            )
+        if crl.next_update_utc is None or crl.next_update_utc <= now:
+            when = "has no next update" if crl.next_update_utc is None else "has expired"
+            raise HeadendConfigError(
+                f"{config}: {path}: a CRL {when} ({crl.next_update_utc}): get a current one"
+            )
 
 
 def _get(path: Path, section: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
@@ -134,39 +198,73 @@ def _port(path: Path, name: str, value: object) -> int:
     return value
 
 
-def _retailer(path: Path, entry: object) -> tuple[Retailer, Path]:
-    """One ``[[retailers]]`` entry and its CA file."""
+def _retailer(
+    path: Path, entry: object, now: datetime.datetime
+) -> tuple[Retailer, Path, Path | None]:
+    """One ``[[retailers]]`` entry, its CA file and its CRL file (or None)."""
     if not isinstance(entry, dict):
         raise HeadendConfigError(f"{path}: [[retailers]] entries must be tables")
-    _known(path, "[[retailers]] ", entry, ("id", "ca", "common_name", "signing_certificate"))
+    _known(path, "[[retailers]] ", entry, ("id", "ca", "common_name", "signing_certificate", "crl"))
     if not _get(path, entry, "id", str).strip():
         raise HeadendConfigError(f"{path}: a retailer's id is empty")
     ca_file = path.parent / _get(path, entry, "ca", str)
-    ca = _pem_cert(path, ca_file)
+    cas = _pem_certs(path, ca_file)
+    crl_file = None
+    if "crl" in entry:
+        crl_file = path.parent / _get(path, entry, "crl", str)
+        _check_crls(path, crl_file, cas, now)
     signing_key = None
     if "signing_certificate" in entry:
         signing = _pem_cert(path, path.parent / _get(path, entry, "signing_certificate", str))
-        try:
-            signing.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
+        if not _issued_by(signing, cas):
             raise HeadendConfigError(
                 f"{path}: a signing_certificate is not issued by its retailer's ca"
-            ) from None
+            )
         public = signing.public_key()
         if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
             raise HeadendConfigError(f"{path}: a signing_certificate must hold a P-256 key")
         signing_key = public
     retailer = Retailer(
         id=_get(path, entry, "id", str),
-        ca=ca,
+        cas=cas,
         common_name=_get(path, entry, "common_name", str),
         signing_key=signing_key,
     )
-    return retailer, ca_file
+    return retailer, ca_file, crl_file
 
 
-def load_config(path: Path) -> HeadendConfig:
-    """Read ``headend.toml``; anything wrong raises :class:`HeadendConfigError` naming it."""
+def _check_distinct(path: Path, retailers: Sequence[Retailer], crls: Sequence[Path | None]) -> None:
+    """Refuse retailers :func:`identify` could not tell apart (the same common name and a CA
+    of the same name and key: the first would take every certificate of both), and CRLs for
+    some retailers only (``VERIFY_CRL_CHECK_LEAF`` refuses a certificate whose issuer has none)."""
+    if len({r.id for r in retailers}) != len(retailers):
+        raise HeadendConfigError(f"{path}: two retailers with the same id")
+    seen: dict[tuple[str, bytes, bytes], str] = {}
+    for retailer in retailers:
+        for ca in retailer.cas:
+            key = ca.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            issuer = (retailer.common_name, ca.subject.public_bytes(), key)
+            other = seen.setdefault(issuer, retailer.id)
+            if other != retailer.id:
+                raise HeadendConfigError(
+                    f"{path}: retailers {shown(other)} and {shown(retailer.id)} have the same "
+                    f"common_name {shown(retailer.common_name)} and CA "
+                    f"{shown(ca.subject.rfc4514_string())}: their client certificates cannot "
+                    "be told apart"
+                )
+    without = [r.id for r, crl in zip(retailers, crls, strict=True) if crl is None]
+    if without and len(without) != len(retailers):
+        raise HeadendConfigError(
+            f"{path}: retailer {shown(without[0])} has no crl: when one retailer has a crl, "
+            "every retailer needs one (each client certificate is checked against its CA's CRL)"
+        )
+
+
+def load_config(path: Path, *, now: datetime.datetime | None = None) -> HeadendConfig:
+    """Read ``headend.toml``; anything wrong raises :class:`HeadendConfigError` naming it.
+    ``now`` (default: the system's time) is when the retailers' CRLs must be current."""
     try:
         data = read_toml(read_text_bounded(path, error=HeadendConfigError), str(path))
     except OSError as exc:
@@ -188,10 +286,10 @@ def load_config(path: Path) -> HeadendConfig:
     given = data.get("retailers", [])
     if not isinstance(given, list) or not given:
         raise HeadendConfigError(f"{path}: no [[retailers]]")
-    loaded = [_retailer(path, entry) for entry in given]
-    retailers = tuple(r for r, _ in loaded)
-    if len({r.id for r in retailers}) != len(retailers):
-        raise HeadendConfigError(f"{path}: two retailers with the same id")
+    now = now or datetime.datetime.now(datetime.UTC)
+    loaded = [_retailer(path, entry, now) for entry in given]
+    retailers = tuple(r for r, _, _ in loaded)
+    _check_distinct(path, retailers, [crl for _, _, crl in loaded])
     signed_port = server.get("signed_port")
     rate = _get(path, limits, "requests_per_second", float, 50.0)
     burst = _get(path, limits, "burst", int, 100)
@@ -214,7 +312,8 @@ def load_config(path: Path) -> HeadendConfig:
         rate=rate,
         burst=burst,
         retailers=retailers,
-        ca_files=tuple(dict.fromkeys(f for _, f in loaded)),
+        ca_files=tuple(dict.fromkeys(f for _, f, _ in loaded)),
+        crl_files=tuple(dict.fromkeys(f for _, _, f in loaded if f is not None)),
     )
 
 
@@ -252,13 +351,21 @@ def _tls_error(exc: OSError | ssl.SSLError) -> str:
 
 def server_context(config: HeadendConfig) -> ssl.SSLContext:
     """The server's TLS context: its certificate and key, client certificates required and
-    verified against the retailers' CAs only, TLS 1.2 or later."""
+    verified against the retailers' CAs only, TLS 1.2 or later.
+
+    Each certificate of a CA file is a trust anchor, an issuing CA without its root too
+    (``VERIFY_X509_PARTIAL_CHAIN``); with CRLs, a client certificate must be on none of them
+    and its CA's CRL must be loaded and current (``VERIFY_CRL_CHECK_LEAF``, Python's ssl
+    documentation)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.verify_mode = ssl.CERT_REQUIRED
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    if config.crl_files:
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     try:
         context.load_cert_chain(config.certificate, config.key)
-        for ca in config.ca_files:
+        for ca in (*config.ca_files, *config.crl_files):
             context.load_verify_locations(cafile=ca)
     except (OSError, ssl.SSLError) as exc:
         raise HeadendConfigError(
@@ -280,8 +387,8 @@ def signed_context(config: HeadendConfig) -> ssl.SSLContext:
 
 
 def identify(der: bytes | None, retailers: Sequence[Retailer]) -> Retailer | None:
-    """The retailer whose CA directly issued this (already TLS-verified) certificate and whose
-    common name it carries, or None."""
+    """The retailer whose CA file holds the certificate that directly issued this (already
+    TLS-verified) certificate and whose common name it carries, or None."""
     if not der:
         return None
     try:
@@ -291,13 +398,8 @@ def identify(der: bytes | None, retailers: Sequence[Retailer]) -> Retailer | Non
         return None
     common_name = names[0].value if names else None
     for retailer in retailers:
-        if retailer.common_name != common_name:
-            continue
-        try:
-            cert.verify_directly_issued_by(retailer.ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return retailer
+        if retailer.common_name == common_name and _issued_by(cert, retailer.cas):
+            return retailer
     return None
 
 

@@ -10,8 +10,10 @@ Devices offline at a send are tried again on a back-off schedule and as soon as 
 METER_READY again; confirmations and Report Event Status update the outcomes.
 
 Every operation is scoped to a retailer: another retailer's device, group or send is "not
-found" (:class:`~zse.headend.core.HeadendError` 404), so ids do not leak. Sends return at once
-with their id; they run in the background, and :meth:`Headend.watch` streams their outcomes.
+found" (:class:`~zse.headend.core.HeadendError` 404), so nothing of it is shown. Registering a
+MAC that is provisioned is refused 409 alike whoever holds it (a refusal cannot hide that the
+MAC is taken; it names neither the retailer nor the meter). Sends return at once with their
+id; they run in the background, and :meth:`Headend.watch` streams their outcomes.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ the aiohttp router and the OpenAPI 3.1 document at ``/openapi.json`` are both bu
 Every request passes three checks, in order:
 
 1. the TLS handshake (Python's :mod:`ssl`, :func:`zse.headend.pki.server_context`): no client
-   certificate, an expired one or one from another CA never reaches the application;
+   certificate, an expired one, one from another CA or a revoked one (with CRLs) never reaches
+   the application;
 2. the retailer: :func:`zse.headend.pki.identify` maps the verified certificate to a configured
    retailer, else 403; on the signed-request listener (no client certificate,
    :func:`zse.headend.pki.signed_context`) the request's RFC 9421 signature names it

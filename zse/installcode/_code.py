@@ -142,10 +142,16 @@ class InstallCode:
         expected = crc16(data)
         if int.from_bytes(received, "little") != expected:
             # Only the two CRCs: the code is a secret (it gives the device's link key).
+            if int.from_bytes(received, "big") == expected:
+                why = "the CRC's two octets look swapped: it is printed least significant first"
+            else:
+                why = "a digit is mistyped, or the code was read from the wrong label"
+            if len(raw) == 8:
+                # 16 digits are also the data of a 64-bit code, its CRC left out
+                why += "; or is it a 64-bit code typed without its 4-digit CRC?"
             raise InvalidInstallCode(
                 f"install code CRC mismatch: the code ends in {received.hex().upper()} but its "
-                f"data's CRC is {expected.to_bytes(2, 'little').hex().upper()} "
-                "(a digit is mistyped, or the code was read from the wrong label)"
+                f"data's CRC is {expected.to_bytes(2, 'little').hex().upper()} ({why})"
             )
         code = object.__new__(cls)
         object.__setattr__(code, "data", data)

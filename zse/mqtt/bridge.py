@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 import aiomqtt
 
 from zse.errors import StoreError, ZseError
-from zse.metering.formatting import Formatting, unit_text
+from zse.metering.formatting import Formatting
 from zse.mqtt.core import (
     BATCH,
     CancelLoadControl,
@@ -60,19 +60,26 @@ from zse.mqtt.core import (
     PublishPrice,
     Topics,
     correlation_id_of,
+    device_discovery,
     discovery,
     error_payload,
     event_publication,
+    node_id,
     parse_batch,
     parse_command,
     reading_publication,
+    registry_publication,
+    removal,
     response_topic_of,
     result_payload,
     sent_publication,
 )
+from zse.provisioning import LifecycleState
+from zse.records import RecordError
 from zse.roles.esi import EnergyServiceInterface, TargetError
 from zse.se.ids import MeteringAttribute
 from zse.store import Batch, Store
+from zse.store_engine import undecoded
 
 __all__ = [
     "EXECUTED",
@@ -257,6 +264,29 @@ def meter_formatting(read: Any) -> Formatting:
     return Formatting(**values)
 
 
+def _executed_records(
+    records: dict[str, Any],
+    namespace: str,
+    on_bad: Callable[[RecordError], None],
+    damaged: list[str],
+) -> dict[str, Any]:
+    """The executed commands' records (id -> ``{"n", "response"}``). One that is not (a
+    damaged record) is handed to ``on_bad`` (quarantined and logged by the store) and its id
+    kept as carried out, its answer unknown (``started``: cut short, see docs/mqtt.md), added
+    to ``damaged`` to be stored again: a redelivery of that command is never carried out
+    again."""
+    kept: dict[str, Any] = {}
+    for key, value in records.items():
+        if isinstance(value, dict) and isinstance(value.get("n"), int):
+            kept[key] = value
+            continue
+        on_bad(RecordError(namespace, key, "not an executed command's record"))
+        if not undecoded(key):  # a damaged key names no command
+            kept[key] = {"n": 0, "response": {"correlation_id": key, "status": "started"}}
+            damaged.append(key)
+    return kept
+
+
 class BridgeShell:
     """What a bridge to the broker of ``settings`` is made of, whatever it bridges: the
     persisted outbox and the executed commands in ``store``, the connection (state, Last Will,
@@ -351,17 +381,26 @@ class BridgeShell:
         background: :attr:`connected` tells when). Nothing is taken in if the store fails
         (its :class:`~zse.errors.StoreError`): a start again loads all once."""
         outbox = Outbox(self.settings.outbox_limit)
-        for entry in await self.store.unreported(self.outbox_namespace):
-            try:
-                outbox.add(entry.seq, Publication.from_record(entry.value))
-            except ValueError:
-                await self.store.mark_reported(entry.seq)  # not ours to send
+        # an entry that is not one (damaged) is quarantined and logged by the store
+        for seq, publication in await self.store.unreported_with(
+            self.outbox_namespace, Publication.from_record
+        ):
+            outbox.add(seq, publication)
         executed = Executed(self.settings.executed_limit)
-        stale = executed.restore(await self.store.load(self.executed_namespace))
-        if stale:
-            batch = Batch()
-            for key in stale:
-                batch.delete(self.executed_namespace, key)
+        damaged: list[str] = []
+        records = await self.store.load_with(
+            self.executed_namespace,
+            lambda found, on_bad: _executed_records(
+                found, self.executed_namespace, on_bad, damaged
+            ),
+        )
+        stale = executed.restore(records)
+        batch = Batch()
+        for key in stale:
+            batch.delete(self.executed_namespace, key)
+        for key in [k for k in damaged if k not in stale]:  # stored again: answer unknown
+            batch.put(self.executed_namespace, key, records[key])
+        if len(batch):
             await self.store.commit(batch)
         self.outbox, self.executed = outbox, executed
         self._removers = self._follow()
@@ -683,9 +722,10 @@ class BridgeShell:
     async def _handle_batch(self, payload: bytes) -> dict[str, Any]:
         try:
             batch = parse_batch(payload)
+            self.topics.check_response_topic(batch.response_topic)
         except CommandError as exc:
             response = error_payload(BATCH, correlation_id_of(payload), exc)
-            self._answer(BATCH, response_topic_of(payload), response)
+            self._answer(BATCH, self._answerable(response_topic_of(payload)), response)
             return response
         responses = []
         for entry in batch.entries:
@@ -708,13 +748,15 @@ class BridgeShell:
         command asked for it (None: the bridge's response topic of ``name``)."""
         try:
             command = self._parse(name, payload)
-        except CommandError as exc:
-            return error_payload(name, correlation_id_of(payload), exc), response_topic_of(payload)
+            self.topics.check_response_topic(command.response_topic)
+        except CommandError as exc:  # refused, not carried out: answered on the default topic
+            topic = self._answerable(response_topic_of(payload))
+            return error_payload(name, correlation_id_of(payload), exc), topic
         cid = command.correlation_id
         async with self._checking:  # a repeat received meanwhile waits for the record
             before = self.executed.get(cid)
             if before is not None:  # redelivered: answered again, not carried out again
-                return {**before, "duplicate": True}, command.response_topic
+                return {"command": name, **before, "duplicate": True}, command.response_topic
             # stored before it is carried out; if the store fails, the command is not carried
             # out, its id not noted: the broker's redelivery carries it out (at most once)
             started = {"command": name, "correlation_id": cid, "status": "started"}
@@ -736,6 +778,14 @@ class BridgeShell:
         except Exception:  # carried out: answered all the same; a repeat is told "started"
             LOGGER.exception("MQTT command %s: its response not recorded", name)
         return response, command.response_topic
+
+    def _answerable(self, topic: str | None) -> str | None:
+        """``topic`` if a refusal may be answered there, else None (the default topic)."""
+        try:
+            self.topics.check_response_topic(topic)
+        except CommandError:
+            return None
+        return topic
 
     def _answer(self, name: str, topic: str | None, response: dict[str, Any]) -> None:
         """Queue the response to the command ``name`` on ``topic`` (the command's
@@ -761,9 +811,28 @@ class BridgeShell:
         self.executed.note(cid, record)
 
 
+def _eui(device: Any) -> str:
+    """An EUI-64 as zigpy prints it (``00:0d:6f:...``), the HAN bridge's device names."""
+    digits = node_id(device)
+    return ":".join(digits[i : i + 2] for i in range(0, 16, 2))
+
+
+#: The registry states in which a HAN device is announced to Home Assistant: from its
+#: provisioning to its de-provisioning (SE 5.4.8).
+_ANNOUNCED: frozenset[LifecycleState] = frozenset(
+    {
+        LifecycleState.PENDING_PROVISIONING,
+        LifecycleState.METER_READY,
+        LifecycleState.PENDING_DEPROVISIONING,
+    }
+)
+
+
 class MqttBridge(BridgeShell):
     """``esi`` on the broker of ``settings``; ``store`` keeps the outbox and the executed
-    commands; ``displays``: the EUI-64s to announce as displays in Home Assistant."""
+    commands; ``displays``: the EUI-64s to announce as displays in Home Assistant (besides
+    the devices of the ESI's registry, each announced from its provisioning to its
+    de-provisioning, :meth:`_devices`)."""
 
     def __init__(
         self,
@@ -788,11 +857,76 @@ class MqttBridge(BridgeShell):
         return []
 
     def _discovery(self) -> list[Publication]:
-        demand = "kW"
-        if self.esi.meter is not None:
-            unit = meter_formatting(self.esi.meter.core.read).unit_of_measure
-            demand = unit_text(unit, demand=True) or demand
-        return discovery(self.topics, self.meter, self.displays, demand_unit=demand)
+        """The meter's sensors (removed if the ESI has no Metering server), each HAN device
+        announced with its lifecycle state (retained), each one de-provisioned removed.
+        Never raises (a reserved unit is announced without one): a failure here would cost
+        the connection its command subscription."""
+        meter = self.esi.meter
+        if meter is None:
+            found = removal(discovery(self.topics, self.meter))
+        else:
+            read = meter.core.read
+            found = discovery(
+                self.topics,
+                self.meter,
+                unit_of_measure=int(read(MeteringAttribute.UNIT_OF_MEASURE) or 0),
+                device_type=int(read(MeteringAttribute.METERING_DEVICE_TYPE) or 0),
+            )
+        announced, gone = self._devices()
+        now = self.esi.clock()
+        for device, state in announced.items():
+            found += self._device_discovery(device)
+            if state is not None:
+                found.append(self._registry_state(device, state, now))
+        for device in gone:
+            found += removal(self._device_discovery(device))
+        return found
+
+    def _devices(self) -> tuple[dict[str, LifecycleState | None], list[str]]:
+        """The HAN devices to announce (``displays`` and the registry's provisioned ones:
+        pending provisioning, meter ready, pending de-provisioning), with their registry
+        state, and the registry's de-provisioned ones, whose sensors are removed."""
+        announced: dict[str, LifecycleState | None] = dict.fromkeys(map(_eui, self.displays))
+        gone = []
+        registry = self.esi.registry
+        for record in registry.devices() if registry is not None else ():
+            if record.state in _ANNOUNCED:
+                announced[_eui(record.eui64)] = record.state
+            elif record.state is LifecycleState.DEPROVISION_COMPLETE:
+                gone.append(_eui(record.eui64))
+        return announced, [d for d in gone if d not in announced]
+
+    def _device_discovery(self, device: str) -> list[Publication]:
+        """A HAN device's discovery: a display's as a display, another's named by its
+        registry label."""
+        device = _eui(device)
+        if device in map(_eui, self.displays):
+            return device_discovery(
+                self.topics, self.meter, device, name="In-home display", model="IHD"
+            )
+        label = ""
+        registry = self.esi.registry
+        with contextlib.suppress(Exception):
+            label = registry.get(device).label if registry is not None else ""
+        return device_discovery(self.topics, self.meter, device, name=label[:40])
+
+    def _registry_state(self, device: str, state: LifecycleState, now: int) -> Publication:
+        return registry_publication(self.topics, device, state, now, retain=self.settings.retain)
+
+    def _lifecycle(self, event: Any, now: int) -> list[Publication]:
+        """What a registry transition changes besides its event: the device's state
+        (retained) and, on its provisioning, its discovery; on its de-provisioning, the
+        discovery removed (an empty retained config, Home Assistant's removal)."""
+        if type(event).__name__ != "LifecycleChanged":
+            return []
+        found = [self._registry_state(event.device, event.to_state, now)]
+        if event.from_state is event.to_state:
+            return found
+        if event.to_state in _ANNOUNCED and event.from_state not in _ANNOUNCED:
+            found += self._device_discovery(event.device)
+        elif event.to_state not in _ANNOUNCED and event.from_state in _ANNOUNCED:
+            found += removal(self._device_discovery(event.device))
+        return found
 
     def _parse(self, name: str, payload: bytes) -> Command:
         return parse_command(name, payload)
@@ -810,12 +944,14 @@ class MqttBridge(BridgeShell):
                 publication = sent_publication(
                     self.topics, self.meter, event, now, retain=self.settings.retain
                 )
+            more = self._lifecycle(event, now)
         except Exception:  # never break the ESI's event stream; the log says what
             LOGGER.exception("MQTT bridge: event %s not published", type(event).__name__)
             return None
         if publication is None:
             return None
-        self.publish(publication)
+        for item in (publication, *more):
+            self.publish(item)
         return self._journaled_future()
 
     async def _readings(self) -> None:

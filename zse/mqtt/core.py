@@ -30,17 +30,18 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from zse import jsontext
 from zse.drlc import LoadControlEvent, Status
 from zse.errors import InvalidJson, ZseError
 from zse.installcode import InstallCode, InvalidEui64, InvalidInstallCode, canonical_eui64
 from zse.messaging import Message
-from zse.metering.formatting import Formatting
+from zse.metering.formatting import Formatting, unit_text
 from zse.price import PriceEvent
 from zse.price.core import BlockPeriod
 from zse.se.ids import IN_HOME_DISPLAY, LOAD_CONTROL_DEVICE, PROGRAMMABLE_THERMOSTAT
+from zse.se.types import UNIT_OF_MEASURE_BCD, UnitOfMeasure
 
 __all__ = [
     "BATCH",
@@ -70,21 +71,28 @@ __all__ = [
     "PublishPrice",
     "Target",
     "Topics",
+    "device_discovery",
     "discovery",
     "error_payload",
     "event_publication",
     "han_discovery",
     "han_event_publication",
+    "meter_discovery",
+    "meter_sensors",
     "node_id",
     "parse_batch",
     "parse_command",
     "parse_han_command",
     "parse_settings",
+    "price_unit",
     "reading_publication",
+    "registry_publication",
+    "removal",
     "response_topic_of",
     "result_payload",
     "sent_publication",
     "shown_publication",
+    "unit_of_text",
 ]
 
 DEFAULT_BASE_TOPIC: Final = "zse"
@@ -170,9 +178,11 @@ _KEYS: Final = {
 }
 
 
-def parse_url(url: str, *, field: str = "mqtt.url") -> tuple[str, int, bool]:
+def parse_url(
+    url: str, *, field: str = "mqtt.url", user: str = "use mqtt.username"
+) -> tuple[str, int, bool]:
     """``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]`` as (host, port, tls); an error never
-    repeats the URL (a user's password may be in it)."""
+    repeats the URL (a user's password may be in it); ``user`` says where a user goes."""
     expected = f"{field}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
     try:
         parts = urllib.parse.urlsplit(url)
@@ -185,9 +195,7 @@ def parse_url(url: str, *, field: str = "mqtt.url") -> tuple[str, int, bool]:
     if port == 0:
         raise MqttConfigError(f"{field}: port 0 is not a port to connect to (1-65535)")
     if not parts.hostname or parts.path not in ("", "/") or parts.username is not None:
-        raise MqttConfigError(
-            f"{field}: expected mqtt://HOST[:PORT] (no path, no user: use mqtt.username)"
-        )
+        raise MqttConfigError(f"{field}: expected mqtt://HOST[:PORT] (no path, no user: {user})")
     tls = parts.scheme == "mqtts"
     return parts.hostname, port or (8883 if tls else 1883), tls
 
@@ -239,6 +247,10 @@ def node_id(device: Any) -> str:
     return canonical_eui64(str(device)).lower()
 
 
+#: A device's level in a topic (:func:`node_id`), in any case.
+_NODE: Final = re.compile(r"[0-9A-Fa-f]{16}")
+
+
 @dataclass(frozen=True)
 class Topics:
     """The topic layout under ``base`` (docs/mqtt.md)."""
@@ -270,6 +282,30 @@ class Topics:
     def device(self, device: Any, kind: str) -> str:
         """A device's topic for one kind of payload (``metering``, ``drlc``...)."""
         return f"{self.base}/{node_id(device)}/{kind}"
+
+    def check_response_topic(self, topic: str | None) -> None:
+        """Refuse (:class:`CommandError` on ``response_topic``) a command's response topic
+        that is one of the bridge's own: ``<base>/bridge/...`` (its state, outbox, requests;
+        ``<base>/bridge/response/...``, its answers, excepted), a device's
+        ``<base>/<EUI-64>/...`` (readings, prices, events) or anything under the discovery
+        prefix (Home Assistant's configs). The broker's ACL lets the bridge publish there, so
+        an answer there would pass for the bridge's state, a reading or a config."""
+        if topic is None:
+            return
+        if topic == self.discovery_prefix or topic.startswith(f"{self.discovery_prefix}/"):
+            raise CommandError(
+                "response_topic", f"not under the discovery prefix ({self.discovery_prefix}/)"
+            )
+        if not topic.startswith(f"{self.base}/"):
+            return
+        level = topic[len(self.base) + 1 :].split("/", 1)[0]
+        answers = topic.startswith(f"{self.base}/bridge/response/")
+        if (level == "bridge" and not answers) or _NODE.fullmatch(level):
+            raise CommandError(
+                "response_topic",
+                f"not one of the bridge's own topics ({self.base}/bridge/..., "
+                f"{self.base}/<device>/...; {self.base}/bridge/response/... is allowed)",
+            )
 
     def command_of(self, topic: str) -> str | None:
         """The command name of a request topic, or None."""
@@ -397,7 +433,10 @@ def sent_publication(
     ``MessageCancelSent``, ``LoadControlSent``, ``LoadControlCancelSent``), whoever asked for
     it, on the meter's ``price`` / ``message`` / ``drlc`` topic: what was sent (its fields at
     the top level), ``target`` and the per-device ``outcomes``. A price is retained when
-    ``retain`` is (the last one is what a new subscriber wants); None for another event."""
+    ``retain`` is (the last one is what a new subscriber wants); a block period, conversion
+    factor or calorific value (SE D.4.2.4.2-4) goes to its own ``price/block_period``,
+    ``price/conversion_factor`` or ``price/calorific_value``, retained as well, so that the
+    retained ``price`` is always a price; None for another event."""
     name = type(event).__name__
     kind = SENT_KINDS.get(name)
     if kind is None or not dataclasses.is_dataclass(event) or isinstance(event, type):
@@ -413,7 +452,10 @@ def sent_publication(
         payload = {**(_jsonable(sent) if sent is not None else {}), **_jsonable(values)}
         payload["event"] = name
     payload.update(time=now, target=answer["target"], outcomes=answer["outcomes"])
-    return Publication(topics.device(meter, kind), payload, retain and kind == "price")
+    topic = topics.device(meter, kind)
+    if name == "PriceSent" and payload["event"] != "PriceEvent":  # the last of each kind kept
+        topic += "/" + re.sub(r"(?<!^)(?=[A-Z])", "_", payload["event"]).lower()
+    return Publication(topic, payload, retain and kind == "price")
 
 
 def reading_publication(
@@ -446,8 +488,9 @@ def reading_publication(
     return Publication(topics.device(meter, "metering"), payload, retain)
 
 
-def price_payload(price: PriceEvent | BlockPeriod) -> dict[str, Any]:
-    """A published price (with its price per unit as a number) or block period."""
+def price_payload(price: Any) -> dict[str, Any]:
+    """A published price (with its price per unit as a number), block period, conversion
+    factor or calorific value; ``event`` names its type."""
     payload: dict[str, Any] = {"event": type(price).__name__, **_jsonable(price)}
     if isinstance(price, PriceEvent):
         payload["price_per_unit"] = price.price / 10**price.price_trailing_digit
@@ -495,80 +538,75 @@ def _ha_device(device: Any, name: str, model: str, via: str | None) -> dict[str,
     return found
 
 
-def discovery(
-    topics: Topics,
-    meter: Any,
-    displays: Iterable[Any] = (),
-    *,
-    demand_unit: str = "kW",
+_U = UnitOfMeasure
+#: Home Assistant's ``(device_class, unit)`` of a summation in each UnitOfMeasure (SE
+#: D.3.2.2.4.1, table D.21), as HA's sensor device classes take them
+#: (https://www.home-assistant.io/integrations/sensor/#device-class, HA's
+#: ``DEVICE_CLASS_UNITS``: energy J...MJ...kWh, gas m³/ft³/CCF, water m³/ft³/CCF/gal/L, volume
+#: m³/ft³/CCF/gal/L): a gas meter is a ``gas`` sensor, a water meter (MeteringDeviceType 2,
+#: D.3.2.2.3) a ``water`` one. A unit HA has no class for (imperial gallons, BTU, kPa, mcf,
+#: unitless, kVArh) has none.
+_HA_VOLUMES: Final = {_U.CUBIC_METER: "m³", _U.CUBIC_FEET: "ft³", _U.CCF: "CCF"}
+_HA_LIQUIDS: Final = {_U.US_GALLONS: "gal", _U.LITERS: "L"}
+#: Demand: power in kW (MJ/s is MW), a flow in m³/h (``volume_flow_rate``); none else.
+_HA_RATES: Final = {
+    _U.KWH: ("power", "kW"),
+    _U.MEGA_JOULE: ("power", "MW"),
+    _U.CUBIC_METER: ("volume_flow_rate", "m³/h"),
+}
+#: MeteringDeviceType (SE D.3.2.2.3): water, and its mirrored form (+127).
+_WATER_METERS: Final = (2, 2 + 127)
+
+
+def meter_sensors(
+    unit_of_measure: int | None, device_type: int = 0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Home Assistant fields (``device_class``, ``state_class``,
+    ``unit_of_measurement``) of a meter's summation and demand sensors for its UnitOfMeasure
+    (D.3.2.2.4.1, the BCD bit ignored) and MeteringDeviceType: a unit HA has no device class
+    for gets none (and the summation no ``total_increasing``, which HA ties to the classes);
+    a reserved unit, or None (no meter), gets no unit at all. Never raises."""
+    try:
+        unit = _U((unit_of_measure or 0) & ~UNIT_OF_MEASURE_BCD)
+    except ValueError:
+        unit = None
+    if unit_of_measure is None or unit is None:
+        return {}, {"state_class": "measurement"}
+    total = {"state_class": "total_increasing"}
+    if unit is _U.KWH:
+        summation = {"device_class": "energy", **total, "unit_of_measurement": "kWh"}
+    elif unit is _U.MEGA_JOULE:
+        summation = {"device_class": "energy", **total, "unit_of_measurement": "MJ"}
+    elif unit in _HA_VOLUMES or unit in _HA_LIQUIDS:
+        water = device_type in _WATER_METERS
+        kind = "water" if water else "gas" if unit in _HA_VOLUMES else "volume"
+        ha_unit = _HA_VOLUMES.get(unit) or _HA_LIQUIDS[unit]
+        summation = {"device_class": kind, **total, "unit_of_measurement": ha_unit}
+    else:
+        summation = {"unit_of_measurement": unit_text(unit)}
+    rate = _HA_RATES.get(unit)
+    demand: dict[str, Any] = {"state_class": "measurement"}
+    if rate is not None:
+        demand |= {"device_class": rate[0], "unit_of_measurement": rate[1]}
+    else:
+        demand["unit_of_measurement"] = unit_text(unit, demand=True)
+    return summation, demand
+
+
+def unit_of_text(text: str, *, demand: bool = False) -> int | None:
+    """The UnitOfMeasure (D.3.2.2.4.1) whose summation unit (or with ``demand`` rate unit)
+    is ``text`` as a reading shows it (:func:`zse.metering.formatting.unit_text`), or None."""
+    for unit in UnitOfMeasure:
+        if unit_text(unit, demand=demand) == text:
+            return int(unit)
+    return None
+
+
+def _configs(
+    topics: Topics, configs: Iterable[tuple[str, str, dict[str, Any]]]
 ) -> list[Publication]:
-    """Home Assistant MQTT discovery (retained, under the discovery prefix) for the meter (an
-    energy sensor for the energy dashboard: ``device_class`` energy, ``state_class``
-    total_increasing, kWh; a power sensor: power, measurement, kW or W) and each display (its
-    lifecycle state and the last message it confirmed). Availability follows the bridge."""
-    node = node_id(meter)
+    """Discovery configs as retained publications, availability following the bridge."""
     availability = {"availability_topic": topics.state}
-    metering = topics.device(meter, "metering")
-    meter_device = _ha_device(meter, "Smart Energy meter", "ESI (zse)", None)
-    configs: list[tuple[str, str, dict[str, Any]]] = [
-        (
-            "sensor",
-            f"{node}/energy",
-            {
-                "name": "Energy delivered",
-                "unique_id": f"zse_{node}_energy",
-                "state_topic": metering,
-                "value_template": "{{ value_json.summation_delivered }}",
-                "unit_of_measurement": "kWh",
-                "device_class": "energy",
-                "state_class": "total_increasing",
-                "device": meter_device,
-            },
-        ),
-        (
-            "sensor",
-            f"{node}/power",
-            {
-                "name": "Power",
-                "unique_id": f"zse_{node}_power",
-                "state_topic": metering,
-                "value_template": "{{ value_json.demand }}",
-                "unit_of_measurement": demand_unit,
-                "device_class": "power",
-                "state_class": "measurement",
-                "device": meter_device,
-            },
-        ),
-    ]
-    for display in displays:
-        other = node_id(display)
-        device = _ha_device(display, f"In-home display {other[-4:]}", "IHD", node)
-        configs.append(
-            (
-                "sensor",
-                f"{other}/lifecycle",
-                {
-                    "name": "Lifecycle state",
-                    "unique_id": f"zse_{other}_lifecycle",
-                    "state_topic": topics.device(display, "lifecycle"),
-                    "value_template": "{{ value_json.to_state }}",
-                    "device": device,
-                },
-            )
-        )
-        configs.append(
-            (
-                "sensor",
-                f"{other}/confirmed",
-                {
-                    "name": "Message confirmed",
-                    "unique_id": f"zse_{other}_confirmed",
-                    "state_topic": topics.device(display, "message"),
-                    "value_template": "{{ value_json.message.message_id }}",
-                    "device": device,
-                },
-            )
-        )
     return [
         Publication(
             f"{topics.discovery_prefix}/{component}/{object_id}/config",
@@ -577,6 +615,121 @@ def discovery(
         )
         for component, object_id, config in configs
     ]
+
+
+def removal(publications: Iterable[Publication]) -> list[Publication]:
+    """What removes discovered entities from Home Assistant: an empty retained payload on
+    each config topic of ``publications`` (https://www.home-assistant.io/integrations/mqtt/,
+    "Discovery": a config topic cleared removes the entity; it also clears the retained
+    config at the broker, MQTT 3.1.1 section 3.3.1.3)."""
+    return [Publication(p.topic, "", True) for p in publications]
+
+
+def meter_discovery(
+    topics: Topics, meter: Any, *, unit_of_measure: int | None = 0, device_type: int = 0
+) -> list[Publication]:
+    """Home Assistant MQTT discovery (retained) of the meter's sensors: what it delivered
+    (``summation_delivered``) and its demand, classed by :func:`meter_sensors` (for the
+    energy dashboard: an electricity meter is ``energy``, ``total_increasing``, kWh; a gas
+    meter ``gas`` in m³, ft³ or CCF)."""
+    node = node_id(meter)
+    metering = topics.device(meter, "metering")
+    meter_device = _ha_device(meter, "Smart Energy meter", "ESI (zse)", None)
+    summation, demand = meter_sensors(unit_of_measure, device_type)
+    configs = (
+        ("energy", "Energy delivered", "summation_delivered", summation),
+        ("power", "Power", "demand", demand),
+    )
+    return _configs(
+        topics,
+        (
+            (
+                "sensor",
+                f"{node}/{object_id}",
+                {
+                    "name": name,
+                    "unique_id": f"zse_{node}_{object_id}",
+                    "state_topic": metering,
+                    "value_template": f"{{{{ value_json.{key} }}}}",
+                    **fields,
+                    "device": meter_device,
+                },
+            )
+            for object_id, name, key, fields in configs
+        ),
+    )
+
+
+def device_discovery(
+    topics: Topics, meter: Any, device: Any, *, name: str = "", model: str = "HAN device"
+) -> list[Publication]:
+    """Home Assistant MQTT discovery (retained) of a HAN device the ESI serves: its
+    lifecycle state (``<base>/<device>/registry``, retained, :func:`registry_publication`)
+    and the last message it confirmed; its ``via_device`` is the meter."""
+    node = node_id(meter)
+    other = node_id(device)
+    ha = _ha_device(device, f"{name or model} {other[-4:]}", model, node)
+    return _configs(
+        topics,
+        [
+            (
+                "sensor",
+                f"{other}/lifecycle",
+                {
+                    "name": "Lifecycle state",
+                    "unique_id": f"zse_{other}_lifecycle",
+                    "state_topic": topics.device(device, "registry"),
+                    "value_template": "{{ value_json.state }}",
+                    "device": ha,
+                },
+            ),
+            (
+                "sensor",
+                f"{other}/confirmed",
+                {
+                    "name": "Message confirmed",
+                    "unique_id": f"zse_{other}_confirmed",
+                    "state_topic": topics.device(device, "message"),
+                    "value_template": "{{ value_json.message.message_id }}",
+                    "device": ha,
+                },
+            ),
+        ],
+    )
+
+
+def registry_publication(
+    topics: Topics, device: Any, state: Any, now: int, *, retain: bool = True
+) -> Publication:
+    """A HAN device's lifecycle state (a :class:`zse.provisioning.LifecycleState`, SE 5.4.8
+    provisioning) on ``<base>/<device>/registry``, retained: what the display's "Lifecycle
+    state" sensor reads, a state always (a refused transition goes to ``lifecycle`` only)."""
+    value = state.value if isinstance(state, enum.Enum) else str(state)
+    payload = {"device": str(device), "state": value, "time": now}
+    return Publication(topics.device(device, "registry"), payload, retain)
+
+
+def discovery(
+    topics: Topics,
+    meter: Any,
+    displays: Iterable[Any] = (),
+    *,
+    unit_of_measure: int | None = 0,
+    device_type: int = 0,
+) -> list[Publication]:
+    """Home Assistant MQTT discovery (retained, under the discovery prefix) for the meter
+    (:func:`meter_discovery`; none when ``unit_of_measure`` is None: an ESI without a Metering
+    server) and each display (:func:`device_discovery`). Availability follows the bridge."""
+    found = (
+        []
+        if unit_of_measure is None
+        else meter_discovery(
+            topics, meter, unit_of_measure=unit_of_measure, device_type=device_type
+        )
+    )
+    for display in displays:
+        found += device_discovery(topics, meter, display, name="In-home display", model="IHD")
+    return found
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -929,11 +1082,20 @@ COMMANDS: Final = {
 }
 
 
+def _usable_id(value: Any) -> TypeGuard[str]:
+    """A correlation id: a string of 1-:data:`_MAX_ID_LENGTH` characters, none of them a
+    control character (as a ``response_topic``: an id is logged and quoted)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= _MAX_ID_LENGTH
+        and not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value)
+    )
+
+
 def correlation_id_of(payload: bytes) -> str | None:
     """The command's correlation id if it has a usable one (for an error response)."""
-    data = _loose(payload)
-    value = data.get("correlation_id")
-    return value if isinstance(value, str) and 0 < len(value) <= _MAX_ID_LENGTH else None
+    value = _loose(payload).get("correlation_id")
+    return value if _usable_id(value) else None
 
 
 def response_topic_of(payload: bytes) -> str | None:
@@ -990,8 +1152,11 @@ def _identified(payload: bytes, limit: int) -> tuple[dict[str, Any], str]:
         raise CommandError("payload", f"not JSON: {exc}") from None
     data = _object(data, "payload")
     cid = data.get("correlation_id")
-    if not isinstance(cid, str) or not 0 < len(cid) <= _MAX_ID_LENGTH:
-        raise CommandError("correlation_id", f"expected a string of 1-{_MAX_ID_LENGTH} characters")
+    if not _usable_id(cid):
+        raise CommandError(
+            "correlation_id",
+            f"expected a string of 1-{_MAX_ID_LENGTH} characters, no control character",
+        )
     return data, cid
 
 
@@ -1066,7 +1231,7 @@ def _entry(index: int, command: Any) -> BatchEntry:
     fields = dict(command)
     name = fields.pop("command", None)
     cid = fields.get("correlation_id")
-    usable = cid if isinstance(cid, str) and 0 < len(cid) <= _MAX_ID_LENGTH else None
+    usable = cid if _usable_id(cid) else None
     if not isinstance(name, str) or not name or name == BATCH:
         why = f"{where}.command", "expected the name of a command other than batch"
         return BatchEntry("", refused=CommandError(*why), correlation_id=usable)
@@ -1342,15 +1507,40 @@ _HA_MODELS: Final = {
 }
 
 
+#: ISO 4217 alphabetic codes of the numeric ones a price's Currency carries (SE D.4.2.3.1.1.5).
+_ISO_4217: Final = {
+    36: "AUD", 124: "CAD", 156: "CNY", 203: "CZK", 208: "DKK", 348: "HUF", 356: "INR",
+    392: "JPY", 484: "MXN", 554: "NZD", 578: "NOK", 710: "ZAR", 752: "SEK", 756: "CHF",
+    826: "GBP", 840: "USD", 978: "EUR", 985: "PLN", 986: "BRL",
+}  # fmt: skip
+
+
+def price_unit(currency: int, unit_of_measure: int) -> str | None:
+    """A price's unit as Home Assistant's energy dashboard takes a price entity's
+    (``GBP/kWh``, ``EUR/m³``: a currency per the unit of the meter's sensor,
+    https://www.home-assistant.io/docs/energy/electricity-grid/), from the price's Currency
+    (ISO 4217 numeric) and UnitOfMeasure; None when either is not known here."""
+    code = _ISO_4217.get(currency)
+    unit = meter_sensors(unit_of_measure)[0].get("unit_of_measurement")
+    return f"{code}/{unit}" if code and unit else None
+
+
 def han_discovery(
-    topics: Topics, devices: Iterable[tuple[str, int]], *, demand_unit: str = "kW"
+    topics: Topics,
+    devices: Iterable[tuple[str, int]],
+    *,
+    unit_of_measure: int | None = 0,
+    price_units: Mapping[str, str] | None = None,
 ) -> list[Publication]:
     """Home Assistant MQTT discovery (retained) for HAN devices, ``(EUI-64, SE device id)``
-    each: a display's view of the meter (energy: ``total_increasing`` kWh; power:
-    ``measurement``), its price and its message; a thermostat's set points (°C); a load
-    control device's duty cycle (%). Each sensor's device is the HAN device (the same
-    ``identifiers`` as the ESI bridge gives it, so Home Assistant keeps one device)."""
+    each: a display's view of the meter (summation and demand classed by
+    :func:`meter_sensors` for the meter's ``unit_of_measure``, unclassed while it is not
+    known), its price (in ``price_units[device]`` when known, :func:`price_unit`) and its
+    message; a thermostat's set points (°C); a load control device's duty cycle (%). Each
+    sensor's device is the HAN device (the same ``identifiers`` as the ESI bridge gives it,
+    so Home Assistant keeps one device)."""
     configs: list[tuple[str, str, dict[str, Any]]] = []
+    summation, demand = meter_sensors(unit_of_measure)
     for device, device_type in devices:
         node = node_id(device)
         title, model = _HA_MODELS.get(device_type, ("HAN device", "SE device"))
@@ -1360,15 +1550,14 @@ def han_discovery(
             "device_class": "temperature",
             "state_class": "measurement",
         }
-        energy = {"device_class": "energy", "state_class": "total_increasing"}
-        power = {"device_class": "power", "state_class": "measurement"}
         sensors: list[tuple[str, dict[str, Any]]] = []
         if device_type == IN_HOME_DISPLAY:
+            unit = (price_units or {}).get(device)
             sensors += [
-                ("energy Energy delivered: metering.summation_delivered",
-                 {"unit_of_measurement": "kWh", **energy}),
-                ("power Power: metering.demand", {"unit_of_measurement": demand_unit, **power}),
-                ("price Price per unit: state.price_per_unit", {}),
+                ("energy Energy delivered: metering.summation_delivered", summation),
+                ("power Power: metering.demand", demand),
+                ("price Price per unit: state.price_per_unit",
+                 {"unit_of_measurement": unit} if unit else {}),
                 ("message Message: state.message", {}),
             ]  # fmt: skip
         elif device_type == PROGRAMMABLE_THERMOSTAT:
@@ -1385,15 +1574,7 @@ def han_discovery(
             )
         sensors.append(("load_control Load control event: state.load_control_event", {}))
         configs += [_sensor(topics, device, ha, what, **more) for what, more in sensors]
-    availability = {"availability_topic": topics.state}
-    return [
-        Publication(
-            f"{topics.discovery_prefix}/{component}/{object_id}/config",
-            {**config, **availability},
-            True,
-        )
-        for component, object_id, config in configs
-    ]
+    return _configs(topics, configs)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -42,7 +42,9 @@ from zse.mqtt.core import (
     han_event_publication,
     node_id,
     parse_han_command,
+    price_unit,
     shown_publication,
+    unit_of_text,
 )
 from zse.store import Store
 
@@ -93,14 +95,18 @@ class HanBridge(BridgeShell):
         settings: MqttSettings,
         *,
         store: Store,
-        demand_unit: str = "kW",
+        unit_of_measure: int | None = None,
     ) -> None:
         self.roles = {role.name: role for role in roles}
         if not self.roles:
             raise ValueError("a HAN bridge needs at least one device")
         first = next(iter(self.roles.values()))
         super().__init__(settings, store=store, clock=first.clock)
-        self.demand_unit = demand_unit
+        #: Each device's UnitOfMeasure of the meter it shows (SE D.3.2.2.4.1): the one given
+        #: until its own readings say (None: not known yet, announced without a class).
+        self.units: dict[str, int | None] = dict.fromkeys(self.roles, unit_of_measure)
+        #: Each display's price unit (``GBP/kWh``...) once a price said it.
+        self.price_units: dict[str, str] = {}
         self.views = {name: DeviceView(role.device_type) for name, role in self.roles.items()}
         self._shown: dict[str, dict[int, Any]] = {name: {} for name in self.roles}
         self._dirty: dict[tuple[str, str], None] = {}  # (device, kind) to publish, in order
@@ -112,10 +118,35 @@ class HanBridge(BridgeShell):
         ]
 
     def _discovery(self) -> list[Publication]:
-        devices = [(name, role.device_type) for name, role in self.roles.items()]
-        found = han_discovery(self.topics, devices, demand_unit=self.demand_unit)
+        found = [p for name in self.roles for p in self._announce(name)]
         # each device's state as it is now, so that the sensors have a value at once
         return found + [self._state(name) for name in self.roles]
+
+    def _announce(self, name: str) -> list[Publication]:
+        """Device ``name``'s discovery, in the units it shows."""
+        return han_discovery(
+            self.topics,
+            [(name, self.roles[name].device_type)],
+            unit_of_measure=self.units[name],
+            price_units=self.price_units,
+        )
+
+    def _learn(self, name: str, event: Any) -> None:
+        """A reading's unit or a price's currency that changes what device ``name`` was
+        announced in: announced again."""
+        before = (self.units[name], self.price_units.get(name))
+        kind = type(event).__name__
+        if kind == "MeterReading":
+            unit = unit_of_text(event.reading.unit, demand=event.attribute == DEMAND)
+            if unit is not None:
+                self.units[name] = unit
+        elif kind == "PriceReceived":
+            found = price_unit(event.price.currency, event.price.unit_of_measure)
+            if found is not None:
+                self.price_units[name] = found
+        if (self.units[name], self.price_units.get(name)) != before:
+            for publication in self._announce(name):
+                self.publish(publication)
 
     def _state(self, name: str) -> Publication:
         state = self.views[name].payload
@@ -125,6 +156,7 @@ class HanBridge(BridgeShell):
         """One event of device ``name``: its publication now; its readings and its state
         once the events of this moment are in (a report of summation and demand, a load
         control event and the set points it moved: one publication each)."""
+        self._learn(name, event)
         if type(event).__name__ == "MeterReading":
             if event.attribute in (SUMMATION, DEMAND):
                 self._shown[name][event.attribute] = event

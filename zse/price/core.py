@@ -83,6 +83,15 @@ class PriceEvent:
             value = getattr(self, name)
             if value is not None and not 0 <= value < 1 << bits:
                 raise ValueError(f"{name} must fit in {bits} bits, got {value}")
+        given = [name for name in _TRAILERS if getattr(self, name) is not None]
+        if given:
+            missing = [n for n in _TRAILERS[: _TRAILERS.index(given[-1])] if n not in given]
+            if missing:
+                raise ValueError(
+                    f"{given[-1]} is given but the earlier optional field {missing[0]} is not: "
+                    "the optional fields of Publish Price are positional (D.4.2.4.1); give "
+                    "the earlier ones their values or their 'not used' values"
+                )
 
     def starts(self, received_at: int) -> int:
         """Absolute start: a start time of 0 means when it was received."""
@@ -183,6 +192,7 @@ _TRAILERS = tuple(f.name for f in dataclasses.fields(PriceEvent) if f.default is
 class _Entry:
     event: PriceEvent
     received_at: int
+    cut: int | None = None  # ends here: a newer price starts then (D.4.4 overlaps)
 
     @property
     def start(self) -> int:
@@ -190,7 +200,13 @@ class _Entry:
 
     @property
     def end(self) -> int | None:
-        return self.event.ends(self.received_at)
+        end = self.event.ends(self.received_at)
+        return self.cut if self.cut is not None and (end is None or self.cut < end) else end
+
+    def overlaps(self, other: _Entry) -> bool:
+        return (other.end is None or self.start < other.end) and (
+            self.end is None or other.start < self.end
+        )
 
     @property
     def resolved(self) -> PriceEvent:
@@ -201,7 +217,13 @@ class _Entry:
 
 
 class PriceSchedule:
-    """The prices one side knows, with the overlap rules of SE D.4.4.2."""
+    """The prices one side knows, with the overlap rules of SE D.4.4.2: nested and
+    overlapping prices of one provider are not kept side by side. A newer price (larger
+    issuer event id) replaces every older one it overlaps, except that a price in force when
+    a newer one arrives for later ends when the newer one starts; an older price overlapping
+    a newer one already held is not taken. What is over never comes back: after a newer price
+    ends, the older one it overlapped is not in force again. (Silicon Labs' certified
+    price client and Freescale's SE stack keep their tables by these rules.)"""
 
     def __init__(self) -> None:
         self._entries: list[_Entry] = []
@@ -209,7 +231,8 @@ class PriceSchedule:
     def add(self, event: PriceEvent, now: int) -> bool:
         """Record ``event`` received (or published) at ``now``; False if it is a repeat: the
         same price, or the same price with its start "now" given as the absolute start it
-        was received at (a server's answer to Get Current / Scheduled Prices)."""
+        was received at (a server's answer to Get Current / Scheduled Prices), or if it is
+        not taken: an older price overlapping a newer one held (the overlap rules above)."""
         for entry in self._entries:
             if (
                 entry.event.issuer_event_id == event.issuer_event_id
@@ -219,7 +242,19 @@ class PriceSchedule:
                     return False
                 self._entries.remove(entry)  # same id, new content: the latest word counts
                 break
-        self._entries.append(_Entry(event, now))
+        new = _Entry(event, now)
+        overlapped = [
+            e for e in self._entries if e.event.provider_id == event.provider_id and e.overlaps(new)
+        ]
+        if any(e.event.issuer_event_id > event.issuer_event_id for e in overlapped):
+            return False  # an older price where a newer one is held: not taken
+        for entry in overlapped:
+            index = self._entries.index(entry)
+            if entry.active(now) and now < new.start:
+                self._entries[index] = dataclasses.replace(entry, cut=new.start)
+            else:
+                del self._entries[index]
+        self._entries.append(new)
         self._expire(now)
         return True
 
@@ -414,7 +449,8 @@ class Published(Generic[T]):
     factors, calorific values). A start time of 0 means when it was published or received;
     an issuer event id already known is replaced (the latest word counts). The value in
     force is the one with the latest start not after ``now`` (the newer issuer event id on
-    a tie); older ones are forgotten. At most ``limit`` are kept. A start of 0 is kept
+    a tie); older ones are forgotten. At most ``limit`` are kept: the value in force and
+    the earliest to come (the latest starts are dropped). A start of 0 is kept
     resolved: what a server re-sends (:meth:`since`) and its attributes (``absolute``)
     carry that absolute start (D.4.2.4.2.1.3: 0 would mean the receiver's now)."""
 
@@ -435,7 +471,11 @@ class Published(Generic[T]):
         self._items.append((start, item))
         self._items.sort(key=lambda entry: (entry[0], entry[1].issuer_event_id))
         self._expire(now)
-        del self._items[: max(0, len(self._items) - self.limit)]
+        # Full: the latest starts go, never the value in force (first once expired), as
+        # Silicon Labs' price client drops its latest when its table is full.
+        in_force = self.current(now)
+        while len(self._items) > self.limit and self._items[-1][1] is not in_force:
+            del self._items[-1]
         return True
 
     def current(self, now: int, *, absolute: bool = False) -> T | None:

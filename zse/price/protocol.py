@@ -227,10 +227,13 @@ class PriceServerProtocol(_NothingTimed):
 
     def publish(self, event: PriceEvent, now: int, to: Destination | None = None) -> Step:
         """Record ``event`` and, with ``to``, send it there (a device, group or broadcast)."""
+        payload = publish_price_payload(event, now)  # first: a price that cannot go is not kept
         self.schedule.add(event, now)
         if to is None:
             return Step()
-        return Step(sends=(_publish(event, now, to=to),))
+        return Step(
+            sends=(Send(cluster_id=PRICE, command_id=_PUBLISH_PRICE, payload=payload, to=to),)
+        )
 
     def screen(self, msg: ZclMessage) -> Step | None:
         """A frame left alone before decoding (a server's frame: no answer), or None."""

@@ -78,8 +78,11 @@ __all__ = [
     "EzspError",
     "EzspHanRadio",
     "EzspTransport",
+    "TrustCenterKeyUnsupported",
+    "UnsupportedFirmware",
     "install_for_application",
     "install_link_key",
+    "install_trust_center_link_key",
     "se_application",
 ]
 
@@ -88,6 +91,8 @@ _T = TypeVar("_T")
 
 #: EZSP 13 removed ``addOrUpdateKeyTableEntry`` for the security manager commands.
 FIRST_SECURITY_MANAGER_VERSION = 13
+#: EZSP 12 added the security manager's ``importKey`` (bellows' v12 command table).
+FIRST_IMPORT_KEY_VERSION = 12
 NO_ENTRY = 0xFF
 SUCCESS = 0x00
 SL_STATUS_NOT_FOUND = int(t.sl_Status.NOT_FOUND)
@@ -162,6 +167,49 @@ async def _free_or_own_index(api: Any, partner: EUI64) -> int:
         command="exportLinkKeyByIndex",
         status=None,
     )
+
+
+class TrustCenterKeyUnsupported(LinkKeyInstallError):
+    """The NCP's EZSP has no command that replaces its Trust Center link key (before 12)."""
+
+
+async def install_trust_center_link_key(ezsp: EZSP, trust_center: EUI64, key: bytes) -> None:
+    """Write ``key`` as the joining node's Trust Center link key (SE 5.4.7.2: CBKE's key
+    becomes the link key shared with the Trust Center).
+
+    EmberZNet keeps that key apart from the key table ("The Trust Center Link Key is stored
+    separately from this table", ``ember-configuration-defaults.h``, ``EMBER_KEY_TABLE_SIZE``)
+    and encrypts APS frames to and from the Trust Center with it; Silicon Labs' own key
+    establishment plugin updates it, not the table, when the partner is the Trust Center
+    (``key-establishment.c``, ``checkKeyTable``). The security manager's ``importKey``
+    (0x0115, EZSP 12+: a ``SecurityManagerContext`` with ``core_key_type`` TC_LINK, no
+    derivation) writes it; EZSP 4-11 have no command for it (``setInitialSecurityState``
+    only before joining), so :class:`TrustCenterKeyUnsupported` is raised there."""
+    api: Any = ezsp  # bellows resolves its commands at run time
+    command = "importKey(TC_LINK)"
+    if "importKey" not in api.COMMANDS:
+        raise TrustCenterKeyUnsupported(
+            f"EZSP {int(api.ezsp_version)} has no command that replaces the Trust Center link "
+            f"key (importKey needs EZSP {FIRST_IMPORT_KEY_VERSION} or later)",
+            command=command,
+        )
+    _frame_id, request, _response = api.COMMANDS["importKey"]
+    context = request["context"](  # SecurityManagerContextV12 / V13, per bellows' table
+        core_key_type=t.SecurityManagerKeyType.TC_LINK,
+        key_index=0,
+        derived_type=0,
+        eui64=trust_center,
+        multi_network_index=0,
+        flags=t.SecurityManagerContextFlags.NONE,
+        psa_key_alg_permission=0,
+    )
+    try:
+        response = await api.importKey(context=context, key=t.KeyData(key))
+    except Exception as exc:  # a radio library's message may quote the request
+        raise install_failure(f"EZSP {command} for {trust_center}", exc, command=command) from None
+    status = int(_field(api, "importKey", response, "status"))
+    if status != SUCCESS:
+        raise _failure(command, status, trust_center, full=SL_STATUS_FULL)
 
 
 async def install_for_application(app: Any, partner: EUI64, key: bytes) -> None:
@@ -292,8 +340,28 @@ class EzspTransport(ReceiveQueue):
 
 # -- a HAN device on the NCP (issue #16) ---------------------------------------------------------
 
-#: EmberStatus values of the stack status callback (UG100 "EmberStatus").
+#: EmberStatus values of the stack status callback (UG100 "EmberStatus"); a router join the
+#: parent refuses ends in CANNOT_JOIN_AS_ROUTER (EZSP < 14; sl_status NOT_JOINED from 14).
 NETWORK_UP, NETWORK_DOWN, JOIN_FAILED = 0x90, 0x91, 0x94
+CANNOT_JOIN_AS_ROUTER = int(t.EmberStatus.CANNOT_JOIN_AS_ROUTER)
+#: The NCP configuration an SE HAN device needs (EZSP configuration is volatile: written after
+#: every reset, before the network is up). SE networks are ZigBee PRO (stack profile 2, the
+#: firmware default being 0) with NWK security level 5; bellows' ``write_config`` adds its
+#: own per-version defaults (key and multicast table sizes among them), as its application
+#: does at start-up.
+HAN_CONFIG = {"CONFIG_STACK_PROFILE": 2, "CONFIG_SECURITY_LEVEL": 5}
+ZIGBEE_PRO = 2
+#: ``EMBER_NWK_LEAVE_REQUEST_NOT_ALLOWED`` (``EmberExtendedSecurityBitmask``): the extended
+#: security bitmask of Silicon Labs' SE security profiles (``security-config.h``: SE_TEST and
+#: SE_FULL ``NODE_EXTENDED_SECURITY_BITMASK``), so a NWK Leave request from another node is
+#: ignored; not kept in a token, so set after every reset (``VALUE_EXTENDED_SECURITY_BITMASK``).
+NWK_LEAVE_REQUEST_NOT_ALLOWED = 0x0100
+#: ``EmberLibraryId`` of the CBKE library per suite (163k1, 283k1) and the "present" bit of
+#: ``getLibraryStatus``'s answer (``EMBER_LIBRARY_PRESENT_MASK``; 0xFF is an error).
+CBKE_LIBRARY = {1: 0x06, 2: 0x0D}
+LIBRARY_PRESENT, LIBRARY_ERROR = 0x80, 0xFF
+#: EMBER_LIBRARY_NOT_PRESENT: the firmware lacks the CBKE library a command needs.
+LIBRARY_NOT_PRESENT = int(t.EmberStatus.LIBRARY_NOT_PRESENT)
 #: ``EMBER_APS_OPTION_*`` (UG100): APS encryption, APS retries, route discovery.
 APS_ENCRYPTION = int(t.EmberApsOption.APS_OPTION_ENCRYPTION)
 APS_RETRY = int(t.EmberApsOption.APS_OPTION_RETRY)
@@ -317,9 +385,10 @@ ECDSA_SIGNATURE, SIGNATURE_SIZE = 0x01, 42
 INCOMING_MULTICAST, INCOMING_BROADCAST = (0x02, 0x03), (0x04, 0x05)
 #: How long a join, a rejoin and a scan may take before the stick is given up (seconds).
 JOIN_TIMEOUT, SCAN_TIMEOUT, SEND_TIMEOUT, CBKE_TIMEOUT = 30.0, 60.0, 10.0, 30.0
-#: The EZSP versions this HAN-device path is written for (bellows' per-version tables): from
-#: 14 the message callbacks' fields have new names and statuses are sl_status_t.
-HAN_VERSIONS = range(4, 20)
+#: The EZSP versions this HAN-device path is written for: 4-19 where bellows has a command
+#: table (it has none for 15, and would use another version's); from 14 the message
+#: callbacks' fields have new names and statuses are sl_status_t.
+HAN_VERSIONS = tuple(v for v in range(4, 20) if v in EZSP._BY_VERSION)
 #: EZSP 14+ field names -> the names of EZSP 4-13 used here.
 _RENAMED = {
     "message_type": "type",
@@ -350,6 +419,21 @@ def _request_has(api: Any, command: str, field: str) -> bool:
     return field in request
 
 
+def _versions(versions: tuple[int, ...]) -> str:
+    """``4-14, 16-19``: the versions as ranges."""
+    runs: list[list[int]] = []
+    for version in versions:
+        if runs and runs[-1][-1] == version - 1:
+            runs[-1].append(version)
+        else:
+            runs.append([version])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+class UnsupportedFirmware(JoinFailed):
+    """The stick's firmware speaks an EZSP version the HAN-device path does not support."""
+
+
 class EzspHanRadio:
     """A HAN device (router or end device) on an EmberZNet NCP: :class:`zse.radios.han.
     HanRadio` over bellows' :class:`~bellows.ezsp.EZSP` (its EZSP and ASH code, not zigpy's
@@ -364,7 +448,8 @@ class EzspHanRadio:
     outcome comes as ``stackStatusHandler`` (NETWORK_UP or JOIN_FAILED);
     ``findAndRejoinNetwork`` rejoins (secured with the current network key, or through the
     Trust Center); ``sendUnicast`` / ``messageSentHandler`` carry APS data out and
-    ``incomingMessageHandler`` in; :func:`install_link_key` writes the CBKE key.
+    ``incomingMessageHandler`` in; :func:`install_trust_center_link_key` makes CBKE's key the
+    Trust Center link key. :meth:`configure` sets the SE configuration after every reset.
     """
 
     def __init__(self, ezsp: EZSP | None = None, *, name: str = "EZSP stick") -> None:
@@ -380,6 +465,7 @@ class EzspHanRadio:
         self._callback_id: int | None = None
         self._up = False
         self._node_type = t.EmberNodeType.END_DEVICE
+        self._trust_center: EUI64 | None = None
         if ezsp is not None:
             self._callback_id = ezsp.add_callback(self._on_callback)  # type: ignore[no-untyped-call]
 
@@ -401,17 +487,49 @@ class EzspHanRadio:
         ezsp = EZSP(config, application=radio)
         radio._ezsp = ezsp
         radio._callback_id = ezsp.add_callback(radio._on_callback)  # type: ignore[no-untyped-call]
-        await ezsp.connect(use_thread=False)
-        version = int(ezsp.ezsp_version)
-        if version not in HAN_VERSIONS:
-            await ezsp.disconnect()  # type: ignore[no-untyped-call]
-            raise JoinFailed(
-                f"{device}: EZSP protocol version {version} is not supported for a HAN device "
-                f"yet (supported: {HAN_VERSIONS.start}-{HAN_VERSIONS.stop - 1})"
-            )
-        (eui64,) = await ezsp.getEui64()
-        radio._eui64 = EUI64(eui64)
+        try:
+            await ezsp.connect(use_thread=False)
+            version = int(ezsp.ezsp_version)
+            if version not in HAN_VERSIONS:
+                raise UnsupportedFirmware(
+                    f"{device}: the stick's firmware speaks EZSP {version}, which zse does not "
+                    f"support for a HAN device (supported: EZSP {_versions(HAN_VERSIONS)})",
+                    status=version,
+                )
+            (eui64,) = await ezsp.getEui64()
+            radio._eui64 = EUI64(eui64)
+            await radio.configure()
+        except BaseException:  # a refusal, a timeout or Ctrl-C: the port is not left open
+            with contextlib.suppress(Exception):
+                await ezsp.disconnect()  # type: ignore[no-untyped-call]
+            raise
         return radio
+
+    async def configure(self) -> None:
+        """Configure the NCP as an SE HAN device, before its network is up (bellows'
+        application does the same for a coordinator): :data:`HAN_CONFIG` through bellows'
+        ``write_config`` (``setConfigurationValue``), checked, and
+        :data:`NWK_LEAVE_REQUEST_NOT_ALLOWED` added to the extended security bitmask."""
+        await self._ezsp.write_config(dict(HAN_CONFIG))
+        for name, wanted in HAN_CONFIG.items():  # bellows only logs a refused value
+            config_id = getattr(t.EzspConfigId, name)
+            status, value = await self._ezsp.getConfigurationValue(configId=config_id)
+            if int(status) != SUCCESS or int(value) != wanted:
+                raise JoinFailed(
+                    f"{self.name}: the stick did not take {name} = {wanted} (it has {int(value)}; "
+                    f"status 0x{int(status):02X}), which a Smart Energy network needs",
+                    status=int(status),
+                )
+        value_id = t.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK
+        status, *rest = await self._ezsp.getValue(valueId=value_id)
+        current = bytes(rest[0]) if int(status) == SUCCESS and rest else b""
+        bitmask = int.from_bytes(current[:2].ljust(2, b"\x00"), "little")
+        (status,) = await self._ezsp.setValue(
+            valueId=value_id,
+            value=(bitmask | NWK_LEAVE_REQUEST_NOT_ALLOWED).to_bytes(2, "little"),
+        )
+        if int(status) != SUCCESS:
+            raise EzspError("setValue(VALUE_EXTENDED_SECURITY_BITMASK)", status)
 
     @property
     def eui64(self) -> EUI64:
@@ -500,6 +618,14 @@ class EzspHanRadio:
             raise JoinFailed(f"{self.name}: the scan failed ({exc})") from None
         found = []
         for network, lqi, rssi in (result[:3] for result in results):
+            if int(network.stackProfile) != ZIGBEE_PRO:  # SE networks are ZigBee PRO
+                LOGGER.debug(
+                    "%s: PAN 0x%04X ignored: stack profile %d, not ZigBee PRO",
+                    self.name,
+                    int(network.panId),
+                    int(network.stackProfile),
+                )
+                continue
             found.append(
                 FoundNetwork(
                     channel=int(network.channel),
@@ -536,13 +662,17 @@ class EzspHanRadio:
         )
         node_type = t.EmberNodeType.ROUTER if router else t.EmberNodeType.END_DEVICE
         self._node_type = node_type
-        with self._stack_status({NETWORK_UP, JOIN_FAILED, NETWORK_DOWN}) as outcome:
+        with self._stack_status(
+            {NETWORK_UP, JOIN_FAILED, NETWORK_DOWN, CANNOT_JOIN_AS_ROUTER}
+        ) as outcome:
             (status,) = await self._ezsp.joinNetwork(nodeType=node_type, parameters=parameters)
             if int(status) != SUCCESS:
                 raise JoinFailed(
                     f"{self.name}: joinNetwork refused (0x{int(status):02X})", status=int(status)
                 )
             result = await self._within(outcome, JOIN_TIMEOUT, "joinNetwork")
+        if result == CANNOT_JOIN_AS_ROUTER:
+            raise self._no_routers(result)
         if result != NETWORK_UP:
             raise JoinFailed(
                 f"{self.name}: the meter refused the join (stack status 0x{result:02X}): is "
@@ -556,7 +686,7 @@ class EzspHanRadio:
         rejoin (ZB 3.6.1.4.2). The stack first reports the network down, then tries (ezsp.h):
         the outcome is the NETWORK_UP or JOIN_FAILED after that."""
         mask = sum(1 << channel for channel in channels)
-        with self._stack_status({NETWORK_UP, JOIN_FAILED}) as outcome:
+        with self._stack_status({NETWORK_UP, JOIN_FAILED, CANNOT_JOIN_AS_ROUTER}) as outcome:
             more: dict[str, Any] = {}
             if _request_has(self._ezsp, "findAndRejoinNetwork", "reason"):  # EZSP 14+
                 more = {"reason": 0, "nodeType": self._node_type}
@@ -569,11 +699,20 @@ class EzspHanRadio:
                     status=int(status),
                 )
             result = await self._within(outcome, JOIN_TIMEOUT, "findAndRejoinNetwork")
+        if result == CANNOT_JOIN_AS_ROUTER:
+            raise self._no_routers(result)
         if result != NETWORK_UP:
             raise JoinFailed(
                 f"{self.name}: rejoin failed (stack status 0x{result:02X})", status=result
             )
         return await self._state()
+
+    def _no_routers(self, status: int) -> JoinFailed:
+        return JoinFailed(
+            f"{self.name}: the meter does not accept routers (stack status 0x{status:02X}, "
+            "CANNOT_JOIN_AS_ROUTER): join as an end device (without --router)",
+            status=status,
+        )
 
     async def leave(self) -> None:
         """``leaveNetwork``: bellows' ``EZSP.leaveNetwork`` sends it and waits for NETWORK_DOWN
@@ -596,12 +735,13 @@ class EzspHanRadio:
         if int(status) != SUCCESS:
             raise EzspError("getCurrentSecurityState", status)
         self._up = True
+        self._trust_center = EUI64(security.trustCenterLongAddress)
         return NetworkState(
             nwk=int(nwk),
             pan_id=int(parameters.panId),
             extended_pan_id=t.ExtendedPanId(bytes(parameters.extendedPanId.serialize())),
             channel=int(parameters.radioChannel),
-            trust_center=EUI64(security.trustCenterLongAddress),
+            trust_center=self._trust_center,
         )
 
     # -- data ---------------------------------------------------------------------------------
@@ -647,8 +787,27 @@ class EzspHanRadio:
             )
 
     async def install_link_key(self, partner: EUI64, key: bytes) -> None:
-        """The key CBKE established with ``partner``, into the NCP's key table."""
-        await install_link_key(self._ezsp, partner, key)
+        """The key CBKE established in the host with ``partner``, the Trust Center, as the
+        NCP's Trust Center link key (:func:`install_trust_center_link_key`; not its key
+        table, which EmberZNet does not use for the Trust Center)."""
+        if self._trust_center is None or partner != self._trust_center:
+            raise LinkKeyInstallError(
+                f"{self.name}: a HAN device keys only with its Trust Center "
+                f"({self._trust_center}), not {partner}",
+                command="importKey(TC_LINK)",
+            )
+        await install_trust_center_link_key(self._ezsp, partner, key)
+
+    def host_cbke_problem(self) -> str | None:
+        """Why CBKE in the host cannot be used with this NCP (None: it can): its key must
+        become the Trust Center link key, which only EZSP 12+ can write."""
+        if "importKey" in self._ezsp.COMMANDS:
+            return None
+        return (
+            f"its firmware (EZSP {int(self._ezsp.ezsp_version)}) cannot take a key computed in "
+            f"the host as its Trust Center link key (that needs EZSP {FIRST_IMPORT_KEY_VERSION} "
+            "or later): use a stick that holds its own CBKE certificate, or newer firmware"
+        )
 
     async def add_group(self, index: int, group_id: int, endpoint: int) -> None:
         """``setMulticastTableEntry``: the NCP passes frames for ``group_id`` to ``endpoint``
@@ -660,10 +819,15 @@ class EzspHanRadio:
 
     async def certificates(self) -> list[StickCertificate]:
         """The CBKE certificates the NCP holds in its manufacturing tokens (``getCertificate``,
-        ``getCertificate283k1``); a command the firmware lacks or an empty token is none."""
+        ``getCertificate283k1``) and can use: a command the firmware lacks, an empty token or
+        a suite whose CBKE library the firmware was built without (``getLibraryStatus``, as
+        the zsmartsystems EZSP CBKE provider asks) is none."""
         held: list[StickCertificate] = []
         for suite, command in ((2, "getCertificate283k1"), (1, "getCertificate")):
             if command not in self._ezsp.COMMANDS:
+                continue
+            if not await self._library_present(suite):
+                LOGGER.info("%s: no CBKE library for suite %d in its firmware", self.name, suite)
                 continue
             try:
                 status, certificate = await getattr(self._ezsp, command)()
@@ -673,6 +837,13 @@ class EzspHanRadio:
             if int(status) == SUCCESS and data.strip(b"\xff") and data.strip(b"\x00"):
                 held.append(StickCertificate(suite=suite, certificate=data))
         return held
+
+    async def _library_present(self, suite: int) -> bool:
+        try:
+            (status,) = await self._ezsp.getLibraryStatus(libraryId=CBKE_LIBRARY[suite])
+        except (InvalidCommandError, ValueError):
+            return False
+        return int(status) != LIBRARY_ERROR and bool(int(status) & LIBRARY_PRESENT)
 
     # -- CBKE inside the NCP (UG100 "Certificate Based Key Exchange") --------------------------
 
@@ -766,6 +937,8 @@ class EzspHanRadio:
         callback = self._ezsp.add_callback(on_callback)
         try:
             (status,) = await getattr(self._ezsp, name)(**request)
+            if int(status) == LIBRARY_NOT_PRESENT:
+                raise EzspError(f"{name} (the stick's firmware has no CBKE library for it)", status)
             if int(status) not in (SUCCESS, queued):
                 raise EzspError(name, status)
             return await self._within(answer, CBKE_TIMEOUT, handler)

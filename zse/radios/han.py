@@ -135,6 +135,9 @@ class HanRadio(Protocol):
 
     async def install_link_key(self, partner: t.EUI64, key: bytes) -> None: ...
 
+    def host_cbke_problem(self) -> str | None:
+        """Why a key computed in the host cannot be installed (None: it can)."""
+
     async def add_group(self, index: int, group_id: int, endpoint: int) -> None: ...
 
     async def certificates(self) -> list[StickCertificate]: ...

@@ -89,7 +89,7 @@ from zse.roles.keepalive import KeepAliveServer
 from zse.se.ids import KEEP_ALIVE, SE_PROFILE_ID
 from zse.store import Batch, Store
 from zse.time.core import ZoneRule
-from zse.time.service import TIME, TimeServer, system_clock
+from zse.time.service import TIME, ZIGBEE_EPOCH, TimeServer, system_clock
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import Destination, device_name
 from zse.zcl.endpoint import ZclPort
@@ -561,11 +561,18 @@ class EnergyServiceInterface:
         )
         port = cast(ZclPort, self.endpoint)
         ke_options: dict[str, Any] = {} if rng is None else {"rng": rng}
+        self.time: TimeServer  # set below; key establishment reads its status
         self.key_establishment = KeyEstablishmentServer(
             port,
             credentials,
             install_key=link_key_installer(app),
             executor=executor,
+            # suite-2 certificate validity (SE C.4.2.2) at the time this ESI serves, when known
+            utc_now=lambda: (
+                self.clock() + ZIGBEE_EPOCH
+                if self.time.status.master or self.time.status.synchronized
+                else None
+            ),
             **ke_options,
         )
         self.price = PriceServer(port, clock=clock)
@@ -1170,11 +1177,23 @@ class EnergyServiceInterface:
         self, issuer_event_id: int, device: t.EUI64 | str
     ) -> DeviceOutcome:
         """Send a stored Load Control Event once more to one device (SE D.2.2.3.1), e.g. one
-        that was offline when it was sent to its group."""
+        that was offline when it was sent to its group.
+
+        What goes is what Get Scheduled Events answers for it now: an event issued for "now"
+        with the absolute start it was given (sent as 0 it would run its whole duration from
+        the device's now), and a cancellation effective later after it. Once it is over at
+        the ESI (its duration ran out, or it was cancelled) nothing is sent and the outcome
+        is :attr:`Outcome.ENDED`."""
         self._running()
-        return await self._unicast(
-            _name(device), DRLC, lambda to: self.drlc.send_event(issuer_event_id, to)
-        )
+        name = _name(device)
+        if self.drlc.resent(issuer_event_id) is None:
+            detail = f"load control event {issuer_event_id} is over: not sent again"
+            return DeviceOutcome(device=name, outcome=Outcome.ENDED, detail=detail)
+
+        async def send(to: Destination) -> None:
+            await self.drlc.resend_event(issuer_event_id, to)
+
+        return await self._unicast(name, DRLC, send)
 
     def _expected(self, target: _Target) -> list[str]:
         if target.kind == "device":

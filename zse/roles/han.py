@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 from zigpy.zcl import foundation
 
 from zse.cbke.credentials import Credentials, HeldCredentials
-from zse.cbke.service import KEY_ESTABLISHMENT, establish_key
+from zse.cbke.service import KEY_ESTABLISHMENT, KEY_ESTABLISHMENT_ATTEMPTS, establish_key
 from zse.drlc import (
     LOAD_FIELDS,
     TEMPERATURE_FIELDS,
@@ -350,6 +350,8 @@ class HanDevice:
             executor=self.executor,
             # a radio holding its own CBKE credentials does their arithmetic (han_stick)
             holder=getattr(device, "cbke_holder", None),
+            # a busy meter (NO_RESOURCES) is tried again after its wait time
+            attempts=KEY_ESTABLISHMENT_ATTEMPTS,
             **options,
         )
         self._stream.emit(KeyEstablished(device=self.name, suite=established.suite.id))

@@ -10,7 +10,8 @@ bellows: :class:`zse.radios.ezsp.EzspHanRadio`):
   chosen; otherwise an active scan, the chosen PAN (:class:`NetworkChoice`: extended PAN id,
   channel mask, the meter's EUI-64 as Trust Center), and a join with the install-code link key;
 - **CBKE's key** (SE 5.4.7.2): ``set_link_key`` installs the key zse's own CBKE computed in the
-  host (mode (a)) into the radio's key table;
+  host (mode (a)) as the radio's Trust Center link key (a radio that cannot is refused by
+  :func:`choose_credentials` before joining);
 - **ZDO** requests and **ZCL** endpoints over the radio's APS data service, with the APS
   encryption flag of every received frame kept (the SE clients refuse unencrypted commands);
 - **rejoin** (ZB 3.6.1.4.2) when the radio reports the network down: a secure rejoin with the
@@ -142,7 +143,9 @@ async def choose_credentials(
     radio: HanRadio, host: Credentials | Iterable[Credentials] | None
 ) -> tuple[list[Credentials | HeldCredentials], str]:
     """The CBKE credentials to use and how (SE 5.4.7): the radio's own certificates when it
-    holds any (mode b, "in the radio"), else ``host`` (mode a, "in the host", from a file)."""
+    holds any (mode b, "in the radio"), else ``host`` (mode a, "in the host", from a file);
+    :class:`NoCredentials` when neither can be used (no certificate, or a radio that cannot
+    install the host's key, :meth:`~zse.radios.han.HanRadio.host_cbke_problem`)."""
     held = await radio.certificates()
     LOGGER.info(
         "%s holds %s",
@@ -156,6 +159,9 @@ async def choose_credentials(
         ]
         suites = ", ".join(str(c.suite) for c in held)
         return chosen, f"in the radio (its own certificate, suite {suites})"
+    problem = radio.host_cbke_problem()
+    if problem is not None:  # the key CBKE computes in the host could not be installed
+        raise NoCredentials(f"{radio.name} holds no usable CBKE certificate, and {problem}")
     if host is None:
         raise NoCredentials(
             f"{radio.name} holds no CBKE certificate: give a credentials file (--credentials)"

@@ -115,7 +115,7 @@ class CoordinatorNode(Node):
         if key is None:
             return
         self.children[ieee] = nwk
-        self.address_map[nwk] = ieee
+        self._learn_address(nwk, ieee)
         await asyncio.sleep(TRANSPORT_KEY_DELAY)
         await self._transport_key(ieee, nwk, key)
 
@@ -187,6 +187,16 @@ class CoordinatorNode(Node):
         self.use_network_key(key, seq)
         return seq
 
+    def _joined_as(self, nwk: int) -> t.EUI64 | None:
+        ieee = self.address_map.get(nwk)
+        if ieee is not None and self.children.get(ieee) == nwk:
+            return ieee  # a device the Trust Center admitted at that address
+        return super()._joined_as(nwk)
+
+    def _joined_at(self, ieee: t.EUI64) -> int | None:
+        nwk = self.children.get(ieee)
+        return nwk if nwk is not None else super()._joined_at(ieee)
+
     def _rejoin_unsecured(self, nwk: f.NwkHeader, payload: bytes) -> bool:
         """An unsecured Rejoin Request with the device's address (a Trust Center rejoin,
         ZB 4.6.3.6): the Trust Center decides on it."""
@@ -221,7 +231,7 @@ class CoordinatorNode(Node):
             LOGGER.info("refusing the Trust Center rejoin of %s: no link key", ieee)
             return
         self.children[ieee] = nwk
-        self.address_map[nwk] = ieee
+        self._learn_address(nwk, ieee)
         if not secured:
             await self._transport_key(ieee, nwk, rejoining=True)
 
@@ -327,6 +337,8 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
             for ieee, nwk in network_info.nwk_addresses.items()
             if ieee in network_info.children
         }
+        for ieee, nwk in network_info.nwk_addresses.items():
+            node._learn_address(int(nwk), ieee)  # the Trust Center's own address table
 
     async def load_network_info(self, *, load_devices: bool = False) -> None:
         """Read the settings back from the radio into ``self.state``."""
@@ -385,7 +397,7 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
         node.nwk = int(node_info.nwk)
         node.tc_ieee = node.ieee
         node._tune(int(info.channel))
-        node.address_map[node.nwk] = node.ieee
+        node._learn_address(node.nwk, node.ieee)
         coordinator = _SimCoordinatorDevice(self, node.ieee, t.NWK(node.nwk))
         self.devices[node.ieee] = coordinator
         await self.register_endpoints()
@@ -436,7 +448,7 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
             else:
                 nwk = radio.children.get(ieee)
                 if nwk is None:
-                    nwk = next((n for n, i in radio.address_map.items() if i == ieee), None)
+                    nwk = radio._nwk_of(ieee)
             if nwk is None:
                 raise zigpy.exceptions.DeliveryError(f"unknown device {ieee}")
             mode, address = t.AddrMode.NWK, nwk

@@ -130,7 +130,10 @@ class NodeStats:
     Security failures (ZB 4.3.1.2, 4.4.1.2) are counted per layer: a MIC that does not verify
     (wrong key, altered frame), a stale frame counter (a replay) and an unknown key (a key
     sequence number or a partner the node holds no key for). ``nwk_unsecured`` counts NWK
-    frames without security that a joined node refuses.
+    frames without security that a joined node refuses. ``aps_source_mismatch`` counts
+    APS-secured frames whose link key is not that of the device the NWK source address
+    belongs to (an insider's frame passed off as another device's); ``address_conflicts``
+    counts Device_annce frames contradicting what the node's own join records say.
     """
 
     nwk_bad_mic: int = 0
@@ -141,6 +144,8 @@ class NodeStats:
     aps_stale_counter: int = 0
     aps_unknown_key: int = 0
     aps_duplicates: int = 0
+    aps_source_mismatch: int = 0
+    address_conflicts: int = 0
     malformed: int = 0
 
     @property
@@ -213,7 +218,11 @@ class Node:
         self._aps_in: dict[tuple[t.EUI64, bytes], IncomingCounters] = {}
         self.descriptors: dict[int, zdo_t.SimpleDescriptor] = {}
         self.groups: dict[int, set[int]] = {}
+        #: NWK address -> EUI-64 (nwkAddressMap), learnt only from joins and rejoins through
+        #: the Trust Center and Device_annce, never from a data frame's claimed source; change
+        #: it through :meth:`_learn_address`
         self.address_map: dict[int, t.EUI64] = {}
+        self._nwk_by_ieee: dict[t.EUI64, int] = {}
         self.stats = NodeStats()
         self._mac_seq = itertools.count(air.rng.randrange(256))
         self._nwk_seq = itertools.count(air.rng.randrange(256))
@@ -448,7 +457,7 @@ class Node:
         )
         if nwk_dst == self.nwk:
             # Loopback: the stack hands frames for itself straight back up (no air).
-            ind = self._indication(nwk, aps, payload, partner is not None)
+            ind = self._indication(nwk, aps, payload, partner is not None, self.ieee)
             asyncio.get_running_loop().call_soon(self._deliver, ind)
             return
         aps_frame = (
@@ -503,10 +512,48 @@ class Node:
         return await self.air.transmit(self.air.frame(self, data))
 
     def _nwk_of(self, ieee: t.EUI64) -> int | None:
-        for nwk, known in self.address_map.items():
-            if known == ieee:
-                return nwk
-        return None
+        return self._nwk_by_ieee.get(ieee)
+
+    def _learn_address(self, nwk: int, ieee: t.EUI64) -> None:
+        """Record that ``ieee`` now has the short address ``nwk``, forgetting the one it had
+        (ZB 2.4.3.1.11: the EUI-64 is the device's identity, the short address follows it)."""
+        if self.address_map.get(nwk) == ieee:
+            return
+        old = self._nwk_by_ieee.pop(ieee, None)
+        if old is not None and self.address_map.get(old) == ieee:
+            del self.address_map[old]
+        displaced = self.address_map.get(nwk)
+        if displaced is not None and self._nwk_by_ieee.get(displaced) == nwk:
+            del self._nwk_by_ieee[displaced]
+        self.address_map[nwk] = ieee
+        self._nwk_by_ieee[ieee] = nwk
+
+    def _forget_addresses(self) -> None:
+        self.address_map.clear()
+        self._nwk_by_ieee.clear()
+
+    def _joined_as(self, nwk: int) -> t.EUI64 | None:
+        """The EUI-64 this node's own join records give ``nwk`` (its own address; a device:
+        its Trust Center's; the Trust Center: the devices it admitted), which a Device_annce
+        may not contradict."""
+        return self.ieee if nwk == self.nwk else None
+
+    def _joined_at(self, ieee: t.EUI64) -> int | None:
+        """The short address this node's own join records give ``ieee``, if any."""
+        return self.nwk if ieee == self.ieee else None
+
+    def _announced(self, nwk: int, ieee: t.EUI64) -> None:
+        """Device_annce (ZB 2.4.3.1.11): the announced EUI-64 now has the announced address,
+        unless that contradicts the node's own join records (an address the Trust Center gave
+        another device, or another address for a device it admitted): such a conflict is
+        counted and ignored. Any NWK-key holder can send a Device_annce, so it may not
+        redirect the APS link key of a device the node admitted or joined through."""
+        held, at = self._joined_as(nwk), self._joined_at(ieee)
+        if (held is not None and held != ieee) or (at is not None and at != nwk):
+            self.stats.address_conflicts += 1
+            LOGGER.debug("%r: Device_annce of 0x%04X as %s conflicts; ignored", self, nwk, ieee)
+            return
+        self._learn_address(nwk, ieee)
 
     # -- reception -----------------------------------------------------------------------------
 
@@ -539,9 +586,8 @@ class Node:
             if unsecured is None:
                 return
             payload = unsecured.payload
-            self.address_map[nwk.src] = tx.shared(
-                ("eui", unsecured.source), int_eui64, unsecured.source
-            )
+            # The auxiliary header's source is the sender's claim: it is the nonce, never a
+            # reason to learn an address (only joins, rejoins and Device_annce are).
         elif self.network_key is not None:
             # Once joined, every NWK frame must be secured (ZB 4.3.1.2, nwkSecureAllFrames),
             # but those of a Trust Center rejoin
@@ -560,13 +606,13 @@ class Node:
             self.stats.malformed += 1
             return
         key_id: KeyId | None = None
+        source = nwk.src_ieee or self.address_map.get(nwk.src)
         if aps.security:
             opened = self._unsecure_aps(nwk, payload)
             if opened is None:
                 return
-            key_id, body = opened
+            key_id, body, source = opened
         if aps.frame_type == f.APS_COMMAND:
-            source = nwk.src_ieee or self.address_map.get(nwk.src)
             self._aps_command(nwk, key_id, source, body)
             return
         if not nwk.security:
@@ -575,17 +621,17 @@ class Node:
         if self._seen_before((nwk.src, aps.counter, aps.cluster or 0)):
             return
         encrypted = key_id == KeyId.DATA
-        src_ieee = nwk.src_ieee or self.address_map.get(nwk.src)
         # the same indication for every node hearing the frame at the same time (immutable)
         now = asyncio.get_running_loop().time()
         self._deliver(
             tx.shared(
-                ("indication", id(body), encrypted, src_ieee, now),
+                ("indication", id(body), encrypted, source, now),
                 self._indication,
                 nwk,
                 aps,
                 body,
                 encrypted,
+                source,
             )
         )
 
@@ -638,15 +684,21 @@ class Node:
             self.stats.malformed += 1
         return None
 
-    def _unsecure_aps(self, nwk: f.NwkHeader, frame: bytes) -> tuple[KeyId, bytes] | None:
+    def _unsecure_aps(self, nwk: f.NwkHeader, frame: bytes) -> tuple[KeyId, bytes, t.EUI64] | None:
         """The APS frame checked and decrypted (ZB 4.4.1.2) with the link key shared with its
-        sender (or a key derived from it): its key identifier and payload, or None (dropped
-        and counted)."""
+        sender (or a key derived from it): its key identifier, payload and sender, or None
+        (dropped and counted).
+
+        The sender is the device whose link key opened the frame, and it must be the device
+        the NWK source address belongs to (as this node's address map knows it, and as the
+        NWK header's extended source says when present): otherwise a joined device could
+        secure a frame with its own link key and pass it off as another's. Such a frame,
+        though it decrypts, is dropped and counted as ``aps_source_mismatch``."""
         try:
             aux, _ = AuxHeader.decode(frame[aps_header_length(frame) :])
+            known = self.address_map.get(nwk.src)
             sender = aux.source
             if sender is None:
-                known = nwk.src_ieee or self.address_map.get(nwk.src)
                 sender = None if known is None else eui64_int(known)
             partner = None if sender is None else int_eui64(sender)
             link_key = None if partner is None else self._link_key_for(partner)
@@ -663,14 +715,29 @@ class Node:
         except DecodeError:
             self.stats.malformed += 1
             return None
-        return opened.aux.key_id, opened.payload
+        assert partner is not None  # unsecure_aps raises UnknownKey without a key
+        if known != partner or nwk.src_ieee not in (None, partner):
+            self.stats.aps_source_mismatch += 1
+            LOGGER.debug(
+                "%r: APS frame from 0x%04X secured by %s, not the device at that address; dropped",
+                self,
+                nwk.src,
+                partner,
+            )
+            return None
+        return opened.aux.key_id, opened.payload, partner
 
     def _link_key_for(self, partner: t.EUI64) -> bytes | None:
         """The link key shared with ``partner`` (a joining device: its preconfigured key)."""
         return self.link_keys.get(partner)
 
     def _indication(
-        self, nwk: f.NwkHeader, aps: f.ApsHeader, payload: bytes, encrypted: bool
+        self,
+        nwk: f.NwkHeader,
+        aps: f.ApsHeader,
+        payload: bytes,
+        encrypted: bool,
+        src_ieee: t.EUI64 | None,
     ) -> ApsIndication:
         if aps.delivery == f.APS_DELIVERY_GROUP:
             mode, addr = t.AddrMode.Group, aps.group or 0
@@ -683,7 +750,7 @@ class Node:
         assert aps.profile is not None
         return ApsIndication(
             src_nwk=nwk.src,
-            src_ieee=nwk.src_ieee or self.address_map.get(nwk.src),
+            src_ieee=src_ieee,
             dst_mode=mode,
             dst_addr=addr,
             dst_ep=aps.dst_ep,
@@ -804,7 +871,7 @@ class Node:
         unicast = ind.dst_mode == t.AddrMode.NWK
         if ind.cluster_id == zdo_t.ZDOCmd.Device_annce and len(data) >= 10:
             # Fast path for the broadcast every node hears at every join.
-            self.address_map[int.from_bytes(data[:2], "little")] = t.EUI64(data[2:10])
+            self._announced(int.from_bytes(data[:2], "little"), t.EUI64(data[2:10]))
             return False
         try:
             cmd = zdo_t.ZDOCmd(ind.cluster_id)
@@ -869,7 +936,7 @@ class Node:
             rsp = (0x8034, [status.SUCCESS], [status])
             asyncio.get_running_loop().call_later(0.01, self._leave_requested)
         elif cmd == zdo_t.ZDOCmd.Device_annce:
-            self.address_map[int(args[0])] = args[1]
+            self._announced(int(args[0]), args[1])
             return False
         elif unicast:
             rsp = (cmd | 0x8000, [status.NOT_SUPPORTED], [status])
@@ -1166,7 +1233,7 @@ class SimDevice(Node):
         self.nwk = nwk
         assert isinstance(response.mac.src, t.EUI64)
         tc = response.mac.src
-        self.address_map[parent] = tc
+        self._learn_address(parent, tc)
         try:
             async with asyncio.timeout(key_timeout):
                 network_key, seq = await self._key_future
@@ -1283,6 +1350,16 @@ class SimDevice(Node):
 
         return remove
 
+    def _joined_as(self, nwk: int) -> t.EUI64 | None:
+        if self.tc_ieee is not None and self._nwk_by_ieee.get(self.tc_ieee) == nwk:
+            return self.tc_ieee  # the parent it joined through, the Trust Center
+        return super()._joined_as(nwk)
+
+    def _joined_at(self, ieee: t.EUI64) -> int | None:
+        if self.tc_ieee is not None and ieee == self.tc_ieee:
+            return self._nwk_by_ieee.get(ieee)
+        return super()._joined_at(ieee)
+
     def _link_key_for(self, partner: t.EUI64) -> bytes | None:
         key = self.link_keys.get(partner)
         if key is None and self.network_key is None:
@@ -1397,7 +1474,7 @@ class SimDevice(Node):
         self.pan_id = None
         self._forget_keys()
         self.tc_ieee = None
-        self.address_map.clear()
+        self._forget_addresses()
         self._key_future = None
         self._tune(None)
         for callback in list(self._left_callbacks):
