@@ -42,7 +42,13 @@ CALORIFIC = CalorificValue(
     calorific_value_trailing_digit=0x10,
 )
 #: The block tariff's thresholds as the Price server serves them (10 and 30 kWh).
-THRESHOLDS = {"threshold_multiplier": 1, "threshold_divisor": 100, "block_thresholds": (1000, 3000)}
+#: docs/metering.md's block tariff: 1,000,000 and 3,000,000 / ThresholdDivisor 100 = 10,000 and
+#: 30,000 raw units of the meter (Wh: Divisor 1000) = 10 and 30 kWh (SE D.4.2.2.3.3).
+THRESHOLDS = {
+    "threshold_multiplier": 1,
+    "threshold_divisor": 100,
+    "block_thresholds": (1_000_000, 3_000_000),
+}
 
 
 def worked_rows() -> list[dict[str, str]]:
@@ -89,7 +95,7 @@ def test_the_worked_example() -> None:
             formatting.summation(raw),
             None,
             ledger,
-            tariff_of(ledger, blocks),
+            tariff_of(ledger, blocks, Fraction(formatting.multiplier, formatting.divisor)),
             meter_unit=formatting.unit_of_measure,
             priced_per_unit=per_unit,
         )
@@ -187,3 +193,25 @@ def test_the_screen_shows_multiplier_times_raw_over_divisor(
     assert ledger.consumed == used
     assert screen.cost is not None
     assert abs(Fraction(screen.cost) - used * Fraction(2450, 10**4)) <= Fraction(1, 200)
+
+
+def test_block_thresholds_are_in_the_meter_s_raw_units() -> None:
+    """ThresholdMultiplier / ThresholdDivisor make a threshold comparable with Metering's
+    CurrentBlockPeriodConsumptionDelivered (SE D.4.2.2.3.3, as ZBOSS quotes it), a raw value:
+    the meter's Multiplier / Divisor still apply. zse took the scaled threshold as kWh, so on
+    a meter counting Wh (Divisor 1000) every block was 1000 times too large."""
+    ledger = EnergyLedger()
+    price = TierPrice(tier=0, price=1000, trailing_digit=4)
+    ledger.add(Fraction(0), price)
+    ledger.add(Fraction(3), price)  # 3 kWh used
+    blocks = PriceAttributes(
+        block_thresholds=(1000, 2000),  # raw Wh: 1 kWh and 2 kWh on this meter
+        threshold_multiplier=1,
+        threshold_divisor=1,
+        block_prices={(0, 1): 1000, (0, 2): 2000, (0, 3): 4000},
+    )
+    tariff = tariff_of(ledger, blocks, Fraction(1, KWH_FORMAT.divisor))
+    assert tariff is not None
+    assert tariff.thresholds() == [1, 2]
+    # 1 kWh x 0.10 + 1 kWh x 0.20 + 1 kWh x 0.40 = 0.70
+    assert energy_screen(None, None, ledger, tariff).cost == "0.70"

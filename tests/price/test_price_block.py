@@ -115,16 +115,18 @@ def test_worked_example_tou_tariff() -> None:
 
 
 def test_worked_example_block_tariff_from_the_server_attributes() -> None:
-    """Block1Threshold 1000 and Block2Threshold 3000 with ThresholdMultiplier 1 and
-    ThresholdDivisor 100 are 10 and 30 kWh; NoTierBlock1-3Price 0.1500, 0.2000, 0.2500:
+    """Block1Threshold 1,000,000 and Block2Threshold 3,000,000 with ThresholdMultiplier 1 and
+    ThresholdDivisor 100 are 10,000 and 30,000 in the raw units of Metering's
+    CurrentBlockPeriodConsumptionDelivered (D.4.2.2.3.3): 10 and 30 kWh on a meter counting
+    Wh (Divisor 1000); NoTierBlock1-3Price 0.1500, 0.2000, 0.2500:
     10 x 0.15 + 20 x 0.20 + 12.5 x 0.25 = 8.625, shown 8.63."""
     attributes = PriceAttributes(
-        block_thresholds=(1000, 3000),
+        block_thresholds=(1_000_000, 3_000_000),
         threshold_multiplier=1,
         threshold_divisor=100,
         block_prices={(0, 1): 1500, (0, 2): 2000, (0, 3): 2500},
     )
-    tariff = Tariff.from_attributes(attributes, price_trailing_digit=4)
+    tariff = Tariff.from_attributes(attributes, 4, metering_scale=Fraction(1, 1000))
     assert tariff.thresholds() == [10, 30]
     assert tariff.cost([(0, KWH)]) == Fraction("8.625")
     assert format_amount(tariff.cost([(0, KWH)])) == "8.63"

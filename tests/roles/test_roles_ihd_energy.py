@@ -78,14 +78,14 @@ async def test_the_display_prices_a_block_tariff_read_from_the_esi(tmp_path) -> 
     han, ihd = await display(tmp_path, meter=(0x0000, SE_ENDPOINT_ID))
     try:
         han.esi.price.protocol.attributes = PriceAttributes(
-            block_thresholds=(1000, 3000),
+            block_thresholds=(1_000_000, 3_000_000),  # / 100 = 10 and 30 kWh in the meter's Wh
             threshold_multiplier=1,
             threshold_divisor=100,
             block_prices={(0, 1): 1500, (0, 2): 2000, (0, 3): 2500},
         )
         han.esi.price.serve_attributes()
         blocks = await ihd.read_block_tariff()
-        assert blocks.block_thresholds == (1000, 3000)
+        assert blocks.block_thresholds == (1_000_000, 3_000_000)
         serve_meter(han, 1_042_500, 0)
         await asyncio.sleep(CONFIG.poll_interval + 2)
         screen = ihd.showing_energy()

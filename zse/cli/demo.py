@@ -412,7 +412,9 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         await asyncio.sleep(2)
         # the block tariff the Price server serves (SE D.4.2.2.3-5): peak-tier prices per block
         esi.price.protocol.attributes = PriceAttributes(
-            block_thresholds=(100, 300),  # 1 kWh and 3 kWh (ThresholdDivisor 100)
+            # 1 kWh and 3 kWh: 100000 and 300000 / ThresholdDivisor 100 = 1000 and 3000 Wh,
+            # the meter's raw unit (its Divisor 1000; SE D.4.2.2.3.3)
+            block_thresholds=(100_000, 300_000),
             threshold_multiplier=1,
             threshold_divisor=100,
             block_prices={(2, 1): 2000, (2, 2): 2450, (2, 3): 3000},

@@ -150,16 +150,21 @@ def block_attributes(values: Mapping[int, int]) -> PriceAttributes:
     )
 
 
-def tariff_of(ledger: EnergyLedger, blocks: PriceAttributes | None = None) -> Tariff | None:
-    """The tariff pricing ``ledger``: the block tariff of ``blocks`` when it has block prices,
-    else a price per tier from the prices seen (one tier: flat; several: TOU). None when no
-    price is known."""
+def tariff_of(
+    ledger: EnergyLedger,
+    blocks: PriceAttributes | None = None,
+    metering_scale: Fraction = Fraction(1),
+) -> Tariff | None:
+    """The tariff pricing ``ledger``: the block tariff of ``blocks`` when it has block prices
+    (its thresholds in the raw units of a meter whose Multiplier / Divisor is
+    ``metering_scale``, SE D.4.2.2.3.3), else a price per tier from the prices seen (one
+    tier: flat; several: TOU). None when no price is known."""
     prices = ledger.tier_prices.values()
     if not prices:
         return None
     digit = max(price.trailing_digit for price in prices)
     if blocks is not None and blocks.block_prices:
-        return Tariff.from_attributes(blocks, price_trailing_digit=digit)
+        return Tariff.from_attributes(blocks, digit, metering_scale)
     return Tariff.tou(
         {price.tier: price.price * 10 ** (digit - price.trailing_digit) for price in prices},
         digit,
@@ -196,12 +201,9 @@ def energy_screen(
     price: str | None = None
     if tariff is not None:
         block_tiers = {tier for tier, _ in tariff.prices}
-        usage = [
-            (tier if tier in block_tiers else 0, amount * priced_per_unit)
-            for tier, amount in ledger.usage
-        ]
+        usage = [(tier if tier in block_tiers else 0, amount) for tier, amount in ledger.usage]
         try:
-            cost = format_amount(tariff.cost(usage), decimals)
+            cost = format_amount(tariff.cost(usage, priced_per_unit=priced_per_unit), decimals)
         except ValueError:
             cost = None
         current = ledger.current

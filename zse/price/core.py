@@ -587,9 +587,11 @@ class Tariff:
     """What a consumption costs (SE D.4.2.2): prices per unit of measure by (tier, block),
     tier 0 meaning "no tier" and block 1 the only block of a tariff without thresholds, with
     ``price_trailing_digit`` digits right of the decimal point (D.4.2.4.1.1.8). Block
-    thresholds are cumulative consumption since the start of the block period, each worth
-    threshold * ``threshold_multiplier`` / ``threshold_divisor`` (D.4.2.2.3.3-4) units;
-    consumption above threshold N is priced at block N+1.
+    thresholds are cumulative consumption since the start of the block period; threshold *
+    ``threshold_multiplier`` / ``threshold_divisor`` is in the raw units of the Metering
+    cluster's CurrentBlockPeriodConsumptionDelivered (D.4.2.2.3.3-4), so it is worth that
+    times ``metering_scale``, the meter's Multiplier / Divisor (D.3.2.2.4.2-3), in metered
+    units; consumption above threshold N is priced at block N+1.
 
     A flat tariff is one price; a TOU tariff one price per tier; a block tariff one price per
     block (and tier)."""
@@ -599,10 +601,14 @@ class Tariff:
     block_thresholds: Sequence[int] = ()
     threshold_multiplier: int = 1
     threshold_divisor: int = 1
+    #: The meter's Multiplier / Divisor: one raw unit of consumption in metered units.
+    metering_scale: Fraction = Fraction(1)
 
     def __post_init__(self) -> None:
         if self.threshold_divisor == 0:
             raise ValueError("threshold divisor 0: thresholds cannot be scaled")
+        if self.metering_scale <= 0:
+            raise ValueError(f"metering scale {self.metering_scale} is not positive")
         if list(self.block_thresholds) != sorted(self.block_thresholds):
             raise ValueError("block thresholds must not decrease")
         if not 0 <= self.price_trailing_digit <= 15:
@@ -622,20 +628,28 @@ class Tariff:
         )
 
     @classmethod
-    def from_attributes(cls, attributes: PriceAttributes, price_trailing_digit: int) -> Tariff:
-        """The block tariff the server's attributes describe."""
+    def from_attributes(
+        cls,
+        attributes: PriceAttributes,
+        price_trailing_digit: int,
+        metering_scale: Fraction = Fraction(1),
+    ) -> Tariff:
+        """The block tariff the server's attributes describe, for a meter whose Multiplier /
+        Divisor is ``metering_scale``."""
         return cls(
             prices=dict(attributes.block_prices),
             price_trailing_digit=price_trailing_digit,
             block_thresholds=attributes.block_thresholds,
             threshold_multiplier=attributes.threshold_multiplier or 1,
             threshold_divisor=attributes.threshold_divisor or 1,
+            metering_scale=metering_scale,
         )
 
     def thresholds(self) -> list[Fraction]:
-        """The block thresholds in units of consumption."""
+        """The block thresholds in metered units (the units of the consumption priced)."""
         return [
             Fraction(threshold * self.threshold_multiplier, self.threshold_divisor)
+            * self.metering_scale
             for threshold in self.block_thresholds
         ]
 
@@ -651,10 +665,13 @@ class Tariff:
         self,
         usage: Iterable[tuple[int, Fraction | Decimal | int]],
         consumed_before: Fraction = Fraction(0),
+        priced_per_unit: Fraction = Fraction(1),
     ) -> Fraction:
-        """The cost of ``usage``, (tier, consumption) in the order consumed, after
-        ``consumed_before`` units in the block period. Each part is priced at its tier's
-        price in the block its cumulative consumption falls in, split at thresholds."""
+        """The cost of ``usage``, (tier, consumption in metered units) in the order consumed,
+        after ``consumed_before`` metered units in the block period. Each part is priced at
+        its tier's price in the block its cumulative consumption falls in, split at
+        thresholds; one metered unit is ``priced_per_unit`` units of the price (m³ of gas
+        priced per kWh: the conversion factor x the calorific value / 3.6)."""
         thresholds = self.thresholds()
         total = Fraction(0)
         position = Fraction(consumed_before)
@@ -666,7 +683,7 @@ class Tariff:
                 block = 1 + sum(1 for threshold in thresholds if position >= threshold)
                 upper = thresholds[block - 1] if block <= len(thresholds) else None
                 part = remaining if upper is None else min(remaining, upper - position)
-                total += part * self.price(tier, block)
+                total += part * priced_per_unit * self.price(tier, block)
                 position += part
                 remaining -= part
         return total

@@ -602,7 +602,12 @@ class InHomeDisplay(HanDevice):
         summation, demand = (None, None) if self.metering is None else self.metering.current()
         formatting = None if self.metering is None else self.metering.protocol.formatting
         meter_unit = UnitOfMeasure.KWH if formatting is None else formatting.unit_of_measure
-        tariff = tariff_of(self.ledger, self.blocks)
+        scale = (
+            Fraction(1)
+            if formatting is None
+            else Fraction(formatting.multiplier or 1, formatting.divisor or 1)
+        )
+        tariff = tariff_of(self.ledger, self.blocks, scale)
         per_unit: Fraction | None = Fraction(1)
         current = self.ledger.current
         if current is not None:
