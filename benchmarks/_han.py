@@ -27,12 +27,13 @@ async def join_devices(
     configure: Callable[[SimDevice, int], None],
     *,
     channel: int = 15,
-    first: int = 0,
+    first: int = 1,
     interview: bool = True,
 ) -> list[SimDevice]:
-    """Create ``count`` devices (EUI-64 = ``first`` + their index), let
-    ``configure(device, index)`` add their endpoints, admit each with its install code, and
-    (``interview``) wait for zigpy's interviews."""
+    """Create ``count`` devices (EUI-64 = ``first`` + their index; ``first`` is 1 by default,
+    the all-zero EUI-64 being no device address), let ``configure(device, index)`` add their
+    endpoints, admit each with its install code, and (``interview``) wait for zigpy's
+    interviews."""
     devices = []
     for i in range(count):
         code = InstallCode.generate(rng=air.rng)

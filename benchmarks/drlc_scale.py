@@ -13,9 +13,10 @@ publishing to the last report recorded:
   included; the goal applies to it), and for information the process's peak resident set
   size after the untraced run and after the imports alone (interpreter, zigpy, zse).
 
-Goals (issue 8): <= 1 ms per device, <= 200 MB (10^6 bytes). Exits 1 if one is missed.
+Goals (issue 8): <= 1 ms per device, <= 200 MB (10^6 bytes). Exits 1 if one is missed
+(``--no-goal``: report only), or if a device misses one of its three reports.
 
-    .venv/bin/python benchmarks/drlc_scale.py [--devices 1000] [--seed 1]
+    .venv/bin/python benchmarks/drlc_scale.py [--devices 1000] [--seed 1] [--no-goal]
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-goal", action="store_true", help="report only (smoke test)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     n = args.devices
@@ -223,13 +225,13 @@ def main() -> int:
     for result in (timed, profiled, traced):
         if result.complete != n:
             failures.append(f"only {result.complete} of {n} devices reported all three statuses")
-    if per_device_ms > GOAL_MS_PER_DEVICE:
+    if per_device_ms > GOAL_MS_PER_DEVICE and not args.no_goal:
         failures.append(f"{per_device_ms:.3f} ms per device > {GOAL_MS_PER_DEVICE} ms")
-    if peak_mb > GOAL_MB:
+    if peak_mb > GOAL_MB and not args.no_goal:
         failures.append(f"{peak_mb:.1f} MB > {GOAL_MB:.0f} MB")
     for failure in failures:
         print(f"GOAL MISSED: {failure}")
-    if not failures:
+    if not failures and not args.no_goal:
         print(f"goals met: <= {GOAL_MS_PER_DEVICE} ms per device, <= {GOAL_MB:.0f} MB")
     return 1 if failures else 0
 

@@ -1,9 +1,16 @@
 """The exceptions zse raises.
 
-Every decoding or validation failure in zse is a :class:`DecodeError`, which is a
-:class:`ValueError`: callers that already catch ``ValueError`` keep working, and callers that
-want to tell zse's input errors apart catch :class:`DecodeError` or one of its subclasses. The
+Decoding fails with a :class:`DecodeError`, which is a :class:`ValueError`: a frame, install
+code, EUI-64, key, point, certificate, JSON text, capture or key file that cannot be decoded or
+fails validation. Callers that already catch ``ValueError`` keep working, and callers that want
+to tell zse's decoding errors apart catch :class:`DecodeError` or one of its subclasses. The
 message always says what was wrong and where (a character position, a byte offset or a field).
+
+Loaders of files and configurations raise their own named errors, which are not
+:class:`DecodeError`: ``zse.config.ConfigError``, ``zse.mqtt.core.MqttConfigError``,
+``zse.device_csv.DeviceCsvError`` and ``zse.time.core.TimeZoneError`` are ``ValueError``;
+``zse.headend.pki.HeadendConfigError`` and :class:`StoreError` are not. All of them are
+:class:`ZseError`.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ class ZseError(Exception):
 
 
 class DecodeError(ZseError, ValueError):
-    """Input that zse cannot decode or that fails validation (the one ``ValueError`` family)."""
+    """Input that zse cannot decode or that fails validation (the decoders' ``ValueError``
+    family; loaders of files and configurations raise their own named errors)."""
 
 
 class InvalidInstallCode(DecodeError):

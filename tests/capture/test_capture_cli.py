@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
+import signal
 import stat
 import subprocess
 import sys
@@ -242,3 +244,69 @@ def test_the_key_ring_never_shows_a_key():
     assert repr(key) == "Key(label='meter')"
     assert repr(ring) == "KeyRing(1 keys: meter)"
     assert key.key.hex() not in repr(ring).lower()
+
+
+#: ``zse capture`` in a process that receives SIGINT while ``zse.capture`` is being imported:
+#: a Ctrl-C while the command is still starting.
+_INTERRUPTED_WHILE_STARTING = """
+import os, signal, sys
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "zse.capture":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, Interrupt())
+from zse.cli import main
+main(["capture", *sys.argv[1:]])
+"""
+
+
+def test_ctrl_c_while_starting_is_interrupted_130(conversation: Path, tmp_path: Path):
+    """A Ctrl-C while the command was still loading its library gave click's ``Aborted!`` and
+    status 1 (a capture that cannot be read), not the documented 130."""
+    out = tmp_path / "clear.pcap"
+    out.write_bytes(b"precious")
+    result = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_WHILE_STARTING, str(conversation), "--write", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert _one_line_error(result, 130) == "zse capture: interrupted"
+    assert out.read_bytes() == b"precious"
+
+
+def test_ctrl_c_while_reading_leaves_the_write_target_as_it_was(conversation: Path, tmp_path: Path):
+    """Ctrl-C while frames are being read (from a pipe still open) is status 130 and leaves
+    the previous ``--write`` file as it was (docs/capture.md said both this and "closed with
+    the frames so far")."""
+    clear = tmp_path / "clear.pcap"
+    assert zse(str(conversation), "--write", str(clear)).returncode == 0
+    pcap = clear.read_bytes()
+    records = pcap[24:]
+    stream = pcap[:24] + records * (1 + (1 << 16) // len(records))  # > one 64 KiB read
+    out = tmp_path / "out.pcap"
+    out.write_bytes(b"precious")
+    with subprocess.Popen(
+        [sys.executable, "-u", "-m", "zse", "capture", "-", "--write", str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.buffer.write(stream)  # the pipe stays open: the command waits for more
+        process.stdin.flush()
+        with selectors.DefaultSelector() as selector:  # bounded, should the command hang
+            selector.register(process.stdout, selectors.EVENT_READ)
+            assert selector.select(timeout=120), "no frame printed"
+        assert process.stdout.readline()  # frames decoded: the command is reading
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.splitlines() == ["zse capture: interrupted"]
+    assert out.read_bytes() == b"precious"

@@ -17,28 +17,20 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
-from typing import BinaryIO, NoReturn, TextIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO
 
 import click
 
 from zse._files import read_text_bounded
-from zse.capture import (
-    CaptureDecoder,
-    CaptureError,
-    Key,
-    KeyFileError,
-    KeyRing,
-    UnsecuredWriter,
-    as_json,
-    as_line,
-    parse_key,
-    read_key_file,
-    read_records,
-)
-from zse.capture.keys import LEARNED_LIMIT
 from zse.cli._files import OutputError, atomic_binary_output, refuse_input_as_output
 from zse.errors import InvalidEui64
-from zse.installcode import canonical_eui64
+
+if TYPE_CHECKING:
+    from zse.capture import CaptureDecoder, KeyRing, UnsecuredWriter
+
+# zse.capture and zse.installcode (most of the start-up time) are imported when the command
+# runs, so that a Ctrl-C while they load is the command's "interrupted" (130), not click's
+# "Aborted!" (1).
 
 __all__ = ["capture", "load_keys"]
 
@@ -59,6 +51,9 @@ def load_keys(
     install_codes: tuple[str, ...],
 ) -> KeyRing:
     """The key ring the options give; :class:`~zse.capture.KeyFileError` for a bad one."""
+    from zse.capture import Key, KeyFileError, KeyRing, parse_key, read_key_file  # noqa: PLC0415
+    from zse.installcode import canonical_eui64  # noqa: PLC0415
+
     ring = KeyRing()
     for path in key_files:
         try:
@@ -126,6 +121,33 @@ def capture(  # noqa: PLR0917 - click passes each option
     """Decode (and decrypt, given keys) an 802.15.4 capture: pcap or pcapng, link types
     195 (with FCS), 230 (without) or 283 (TAP). FILE may be - for standard input."""
     try:
+        _capture(
+            capture_file,
+            key_files,
+            network_key,
+            link_key,
+            install_code,
+            as_json_lines,
+            write_path,
+            show_keys,
+        )
+    except KeyboardInterrupt:  # while starting or finishing; while reading, _decode says so
+        _fail("interrupted", 130)
+
+
+def _capture(  # noqa: PLR0917 - the command's options
+    capture_file: str,
+    key_files: tuple[str, ...],
+    network_key: tuple[str, ...],
+    link_key: tuple[str, ...],
+    install_code: tuple[str, ...],
+    as_json_lines: bool,
+    write_path: str | None,
+    show_keys: bool,
+) -> None:
+    from zse.capture import CaptureDecoder, KeyFileError, UnsecuredWriter, as_json, as_line  # noqa: PLC0415
+
+    try:
         keys = load_keys(key_files, network_key, link_key, install_code)
     except KeyFileError as exc:
         _fail(str(exc), 2)
@@ -183,6 +205,8 @@ def _decode(
 ) -> tuple[int, str, int]:
     """Print (and write) every frame of ``source``: the exit status (0, 1 for a capture
     that ends in error, 130 for Ctrl-C), what to say, and how many frames were written."""
+    from zse.capture import CaptureError, read_records  # noqa: PLC0415
+
     written = 0
     try:
         for record in read_records(source):
@@ -204,6 +228,8 @@ def _decode(
 def _summary(
     decoder: CaptureDecoder, given: int, write_path: str | None, show_keys: bool, err: TextIO
 ) -> None:
+    from zse.capture.keys import LEARNED_LIMIT  # noqa: PLC0415
+
     learned = decoder.keys.learned
     text = (
         f"{decoder.frames} frames, {decoder.decrypted} decrypted, "

@@ -27,9 +27,13 @@ def sim() -> None:
 @sim.command()
 @click.option("--meters", type=int, required=True, help="How many meters (HANs), 1-100000.")
 @click.option(
-    "--devices-per-meter", type=int, default=3, show_default=True, help="HAN devices per meter."
+    "--devices-per-meter",
+    type=int,
+    default=3,
+    show_default=True,
+    help="HAN devices per meter, 1-32.",
 )
-@click.option("--workers", type=int, default=0, help="Worker processes (default: the cores).")
+@click.option("--workers", type=int, help="Worker processes, 1 or more (default: the cores).")
 @click.option("--broker", help="mqtt://HOST[:PORT] or mqtts://HOST[:PORT].")
 @click.option(
     "--config",
@@ -56,7 +60,7 @@ def sim() -> None:
 def utility(  # noqa: PLR0917 - click passes options positionally
     meters: int,
     devices_per_meter: int,
-    workers: int,
+    workers: int | None,
     broker: str | None,
     config: Path | None,
     base_topic: str | None,
@@ -73,6 +77,8 @@ def utility(  # noqa: PLR0917 - click passes options positionally
     from zse.sim.utility import UtilityError, UtilityPlan, run_utility  # noqa: PLC0415
 
     try:
+        if workers is not None and workers < 1:  # 0 is not "the cores": that is no --workers
+            raise UtilityError(f"--workers must be 1 or more, not {workers}")
         settings = mqtt_settings(
             broker,
             config,
@@ -84,7 +90,7 @@ def utility(  # noqa: PLR0917 - click passes options positionally
         plan = UtilityPlan(
             meters=meters,
             devices_per_meter=devices_per_meter,
-            workers=workers,
+            workers=0 if workers is None else workers,  # 0: the plan takes the cores
             speed=speed,
             seed=seed,
         ).checked()
