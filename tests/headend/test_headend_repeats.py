@@ -51,7 +51,7 @@ async def test_the_headend_service_forwards_a_repeat() -> None:
     spawned: list[Any] = []
     reported: list[tuple[str, int, Outcome]] = []
 
-    async def record(device: str, send: int, outcome: Outcome) -> None:
+    async def record(device: str, send: int, outcome: Outcome, **_: object) -> None:
         reported.append((device, send, outcome))
 
     stub = SimpleNamespace(_spawn=spawned.append, _reported=record, _back=lambda device: None)
@@ -78,7 +78,7 @@ async def test_the_in_process_link_returns_what_its_listeners_still_do() -> None
 async def test_the_headend_service_returns_its_recording_to_the_esi() -> None:
     reported: list[tuple[str, int, Outcome]] = []
 
-    async def record(device: str, send: int, outcome: Outcome) -> None:
+    async def record(device: str, send: int, outcome: Outcome, **_: object) -> None:
         reported.append((device, send, outcome))
 
     stub = SimpleNamespace(

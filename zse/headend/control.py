@@ -52,7 +52,16 @@ from zse.headend.queue import (
 from zse.installcode import canonical_eui64
 from zse.provisioning import LifecycleState
 
-__all__ = ["Control", "ControlJob", "ControlKind", "DeviceLifecycle", "control_key", "refusal"]
+__all__ = [
+    "UNTIL",
+    "Control",
+    "ControlJob",
+    "ControlKind",
+    "DeviceLifecycle",
+    "control_key",
+    "refusal",
+    "untold",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -118,6 +127,13 @@ _SET_ASIDE = (
 _CONTROL_ROW = "SELECT state, lease_owner, failures, tries FROM headend_control WHERE key = ?{lock}"
 #: Tries of a command its gateway stopped while carrying out, before it is given up.
 CUT_SHORT_TRIES = 5
+#: A cancel job's payload key, kept from the command: when the send is over (the workers'
+#: clock), after which a Cancel its device has not acknowledged is no longer sent again.
+UNTIL = "until"
+#: Cancels: sent again (new correlation id) while the device has not acknowledged them.
+_CANCELS = frozenset({"cancel_message", "cancel_load_control"})
+#: A device skipped in one of these states is never told: its cancel ends.
+_NEVER_TOLD = ("pending de-provisioning", "de-provision complete", "not registered")
 
 
 class ControlKind(enum.Enum):
@@ -149,8 +165,9 @@ class ControlJob:
         return self.key if not self.tries else f"{self.key}:{self.tries}"
 
     def command(self) -> dict[str, Any]:
-        """The command's JSON body."""
-        return {"correlation_id": self.correlation_id, **self.payload}
+        """The command's JSON body (without the headend's own :data:`UNTIL`)."""
+        fields = {k: v for k, v in self.payload.items() if k != UNTIL}
+        return {"correlation_id": self.correlation_id, **fields}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -398,6 +415,7 @@ class Control:
         answered: bool,
         refused: str = "",
         cut_short: bool = False,
+        untold: str = "",
         now: float,
     ) -> bool:
         """Record the gateway's answer to ``job`` while ``owner`` holds its lease (False: it
@@ -405,8 +423,11 @@ class Control:
         correlation id; ``cut_short`` (the gateway answered ``started``: it stopped while
         carrying the command out), again later with a new one (:attr:`ControlJob.tries` + 1;
         the gateway's commands are safe to carry out again), up to :data:`CUT_SHORT_TRIES`
-        times; otherwise it ends (``refused``: why the gateway refused it, also the device
-        record's ``detail`` for a provision or de-provision) and its payload is erased."""
+        times; a cancel the device did not acknowledge (``untold``: why, :func:`untold`) is
+        sent again on the back-off with a new one, until the send is over (its payload's
+        :data:`UNTIL`); otherwise it ends (``refused``: why the gateway refused it, also the
+        device record's ``detail`` for a provision or de-provision) and its payload is
+        erased."""
         async with self.queue.transaction("record a control answer") as db:
             rows = await db.fetch(_CONTROL_ROW.format(lock=self._lock()), (job.key,))
             if not rows or rows[0][0] != "leased" or rows[0][1] != owner:
@@ -417,7 +438,13 @@ class Control:
                 refused = refused or "the gateway stopped while carrying it out"
                 if tries >= CUT_SHORT_TRIES:
                     refused = f"{refused} ({tries} times)"
-            if not answered or (cut_short and tries < CUT_SHORT_TRIES):
+            again = bool(untold) and not refused and job.kind.value in _CANCELS
+            if again and now >= float(job.payload.get(UNTIL, float("inf"))):
+                again, untold = False, f"not told before the send was over ({untold})"
+            if again:
+                tries += 1
+                refused = f"cancel not acknowledged by the device ({untold}): sent again"[:200]
+            if not answered or again or (cut_short and tries < CUT_SHORT_TRIES):
                 await db.execute(
                     "UPDATE headend_control SET state = 'ready', failures = ?, tries = ?,"
                     " not_before = ?, lease_owner = NULL, lease_until = NULL, detail = ?,"
@@ -428,7 +455,7 @@ class Control:
             await db.execute(
                 "UPDATE headend_control SET state = ?, payload = '{}', detail = ?,"
                 " lease_owner = NULL, lease_until = NULL, updated = ? WHERE key = ?",
-                ("failed" if refused else "done", refused, now, job.key),
+                ("failed" if refused else "done", refused or untold[:200], now, job.key),
             )
             if refused and job.kind in (ControlKind.PROVISION, ControlKind.DEPROVISION):
                 found = await db.fetch(_LIFE_ROW.format(lock=self._lock()), (job.device,))
@@ -510,6 +537,21 @@ async def _add_columns(db: Any, *, postgres: bool) -> None:
     for name, kind in _ADDED:
         if name not in have:
             await db.execute(f"ALTER TABLE headend_control ADD COLUMN {name} {kind}")
+
+
+def untold(response: dict[str, Any]) -> str:
+    """Why the device of a cancel answered ``ok`` was not told ('' if it acknowledged the
+    Cancel, or will never be told: it is being or was de-provisioned)."""
+    if response.get("status") != "ok":
+        return ""
+    for outcome in (response.get("result") or {}).get("outcomes") or ():
+        if not isinstance(outcome, dict) or outcome.get("outcome") == "delivered":
+            continue
+        detail = str(outcome.get("detail") or "")
+        if outcome.get("outcome") == "skipped" and detail in _NEVER_TOLD:
+            continue
+        return f"{outcome.get('outcome')}: {detail}"[:160]
+    return ""
 
 
 def refusal(response: dict[str, Any]) -> str:

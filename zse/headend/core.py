@@ -61,6 +61,8 @@ __all__ = [
     "parse_send_id",
     "parse_state",
     "retry_delay",
+    "send_window_end",
+    "superseded_by",
 ]
 
 #: HAN device types a retailer may register (SE 1.x device descriptions, Annex D).
@@ -394,10 +396,26 @@ class Outcome(enum.Enum):
     COMPLETED = "completed"
     OPTED_OUT = "opted out"
     REJECTED = "rejected"
-    #: Cancelled by the retailer, or superseded (Report Event Status 0x07); for a message, also
-    #: one that was over (its duration ran out) before its device could be reached again: not
-    #: sent, and not retried (``detail`` says why).
+    #: Cancelled by the retailer (``detail``: whether the device was told, :data:`CANCEL_TOLD`
+    #: ...), or superseded (Report Event Status 0x07, "superseded by send N"); also a copy
+    #: over (its window ended) before its device could be reached again: not sent, and not
+    #: retried (``detail`` says why).
     CANCELLED = "cancelled"
+
+
+#: A cancelled copy's ``detail``: the device acknowledged the Cancel (D.5.2.3.2 / D.2.2.3.2).
+CANCEL_TOLD = "cancel acknowledged by the device"
+#: A cancelled copy's ``detail``: its device was never sent the send, so there is nothing to
+#: take back (the same words as the work queue's).
+CANCEL_UNSENT = "cancelled before it was sent"
+#: A cancelled copy's ``detail`` while its Cancel has not reached the device: sent again on
+#: the back-off (``next_try`` set) until it does or the send's window is over.
+CANCEL_AGAIN = "cancel not acknowledged by the device ({why}): sent again"
+#: A cancelled copy's ``detail`` when the send's window ended before the Cancel reached the
+#: device: nothing left on it to take back.
+CANCEL_OVER = "the device was not told of the cancel before the send was over ({why})"
+#: A cancelled copy's ``detail`` when its device is de-provisioned before it was told.
+CANCEL_GONE = "the device was not told of the cancel: it was de-provisioned"
 
 
 #: The order outcomes move in: a device's outcome only moves to a higher rank (OFFLINE and
@@ -454,6 +472,33 @@ RETRY_SCHEDULE = (30.0, 60.0, 120.0, 300.0, 900.0)
 def retry_delay(attempts: int) -> float:
     """Seconds to wait after ``attempts`` failed deliveries before the next try."""
     return RETRY_SCHEDULE[min(max(attempts, 1), len(RETRY_SCHEDULE)) - 1]
+
+
+def send_window_end(kind: SendKind, request: Mapping[str, Any], created: int) -> int | None:
+    """When a send created at ``created`` (ZigBee UTCTime) is over, or None if never: a
+    message after its duration (0xFFFF: until changed, D.5.2.3.1.1.4), a load control event
+    after its start delay and duration (D.2.2.3.1.1)."""
+    if kind is SendKind.MESSAGE:
+        minutes = int(request.get("duration_minutes", 0xFFFF))
+        return None if minutes == 0xFFFF else created + 60 * minutes
+    delay = int(request.get("start_delay_minutes", 0))
+    return created + 60 * (delay + int(request["duration_minutes"]))
+
+
+def superseded_by(
+    send: int, created: int, request: Mapping[str, Any], newer: Iterable[tuple[int, int, Any]]
+) -> str:
+    """The ``detail`` of a load control event superseded on a device (Report Event Status
+    0x07, D.2.3.3.1.1.2): the first of ``newer`` (send id, created, request: the retailer's
+    later load control sends to that device) whose window overlaps this one's."""
+    start = created + 60 * int(request.get("start_delay_minutes", 0))
+    end = start + 60 * int(request["duration_minutes"])
+    for other, other_created, other_request in sorted(newer, key=lambda n: n[0]):
+        other_start = other_created + 60 * int(other_request.get("start_delay_minutes", 0))
+        other_end = other_start + 60 * int(other_request["duration_minutes"])
+        if other > send and other_start < end and start < other_end:
+            return f"superseded by send {other}"
+    return "superseded by a newer event"
 
 
 # -- rate limits --------------------------------------------------------------------------------

@@ -24,11 +24,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from zse.errors import DecodeError
-from zse.headend.control import Control, ControlKind, DeviceLifecycle, control_key
-from zse.headend.core import HeadendError, SendKind, iso_unix, iso_zigbee
+from zse.drlc.core import UnknownEvent
+from zse.errors import DecodeError, ZseError
+from zse.headend.control import UNTIL, Control, ControlKind, DeviceLifecycle, control_key
+from zse.headend.core import HeadendError, SendKind, iso_unix, iso_zigbee, send_window_end
 from zse.headend.store import DeviceOwner, OutcomeRecord, SendRecord
 from zse.installcode import canonical_eui64
+from zse.messaging.core import MessageError
 from zse.provisioning import IllegalTransition, LifecycleState
 from zse.provisioning.lifecycle import TRANSITIONS, LifecycleEvent
 from zse.provisioning.registry import HanRegistry, RegistryError
@@ -196,23 +198,22 @@ class EsiMeters(MeterDirectory):
             await registry.set_groups(owner.eui64, tags)
 
     async def cancel(self, send: SendRecord, records: Iterable[OutcomeRecord]) -> None:
-        """Cancel Message / Cancel Load Control Event on each meter of ``records``: to the
-        send's registry group when every member there is to be cancelled, else to each
-        device of ``records`` (a device whose copy is over is sent nothing)."""
-        tag = f"{send.retailer}/{send.group}"
-        chosen: dict[str, set[str]] = {}
-        for r in records:
-            chosen.setdefault(r.meter, set()).add(r.device)
-        for meter_id, devices in sorted(chosen.items()):
-            esi = self.esis[meter_id].esi
-            members = {canonical_eui64(m) for m in esi.members(tag)}
-            whole = bool(members) and members <= devices
-            for device in [None] if whole else sorted(devices):
-                group = tag if device is None else None
+        """Cancel Message / Cancel Load Control Event to each device of ``records`` (a device
+        whose copy is over is sent nothing). A meter whose ESI never held the send (its
+        devices' deliveries ended unsent) has nothing to cancel and is passed over; the
+        others are still cancelled. (A headend without a work queue sends its cancels itself,
+        following each device's: :meth:`zse.headend.service.Headend.cancel`.)"""
+        for r in sorted(records, key=lambda r: (r.meter, r.device)):
+            esi = self.esis[r.meter].esi
+            try:
                 if send.kind is SendKind.MESSAGE:
-                    await esi.cancel_message(send.id, device=device, group=group)
+                    await esi.cancel_message(send.id, device=r.device)
                 else:
-                    await esi.cancel_load_control(send.id, device=device, group=group)
+                    await esi.cancel_load_control(send.id, device=r.device)
+            except (MessageError, UnknownEvent):
+                LOGGER.info("send %d: meter %s never held it: nothing to cancel", send.id, r.meter)
+            except ZseError as exc:
+                raise HeadendError(503, f"id: meter {r.meter}: {exc}", field="id") from None
 
 
 class GatewayMeters(MeterDirectory):
@@ -317,18 +318,23 @@ class GatewayMeters(MeterDirectory):
 
     async def cancel(self, send: SendRecord, records: Iterable[OutcomeRecord]) -> None:
         """A cancel job per device of the send (Cancel Message D.5.2.3.2 / Cancel Load Control
-        Event D.2.2.3.2, targeted at the device: the gateways know no retailer groups)."""
+        Event D.2.2.3.2, targeted at the device: the gateways know no retailer groups); one
+        its device does not acknowledge is sent again until the send's window is over."""
         if send.kind is SendKind.MESSAGE:
             kind, field = ControlKind.CANCEL_MESSAGE, "message_id"
         else:
             kind, field = ControlKind.CANCEL_LOAD_CONTROL, "issuer_event_id"
+        payload: dict[str, Any] = {field: send.id}
+        end = send_window_end(send.kind, send.request, send.created)
+        if end is not None:  # a Cancel not acknowledged is sent again until then
+            payload[UNTIL] = self.clock() + (end - self.meter_time())
         jobs = [
             (
                 control_key(kind, send.id, r.device),
                 kind,
                 r.meter,
                 r.device,
-                {"device": _colons(r.device), field: send.id},
+                {"device": _colons(r.device), **payload},
             )
             for r in sorted(records, key=lambda r: r.device)
         ]

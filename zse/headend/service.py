@@ -27,8 +27,14 @@ from dataclasses import replace
 from typing import Any
 
 from zse.device_csv import DeviceCsvError, read_devices
-from zse.errors import DecodeError
+from zse.drlc.core import UnknownEvent
+from zse.errors import DecodeError, ZseError
 from zse.headend.core import (
+    CANCEL_AGAIN,
+    CANCEL_GONE,
+    CANCEL_OVER,
+    CANCEL_TOLD,
+    CANCEL_UNSENT,
     DEVICE_TYPES,
     HeadendError,
     LoadControlRequest,
@@ -46,13 +52,16 @@ from zse.headend.core import (
     parse_registration,
     parse_state,
     retry_delay,
+    send_window_end,
     shown,
+    superseded_by,
 )
 from zse.headend.directory import DeviceStatus, EsiMeters, Meter, MeterDirectory
 from zse.headend.queue import NOT_SENT_DEPROVISIONED, JobQueue
 from zse.headend.store import DeviceOwner, Group, HeadendStore, OutcomeRecord, SendRecord
 from zse.installcode import canonical_eui64
 from zse.messaging import Message
+from zse.messaging.core import MessageError
 from zse.provisioning import LifecycleState
 from zse.roles.esi import (
     DeviceOutcome,
@@ -60,8 +69,6 @@ from zse.roles.esi import (
     LifecycleChanged,
     MessageConfirmed,
     ReportReceived,
-    SendResult,
-    TargetError,
 )
 from zse.roles.esi import Outcome as EsiOutcome
 from zse.zcl._tasks import keep_task
@@ -80,6 +87,8 @@ _FROM_ESI = {
     # detail says why.
     EsiOutcome.ENDED: Outcome.CANCELLED,
 }
+#: Report Event Status "the event has been superseded" (SE D.2.3.3.1.1.2, Table D-5).
+_SUPERSEDED = 0x07
 #: Seconds of outcomes read again from the queue at each look (workers' clocks differ).
 _CLOCK_MARGIN = 10.0
 #: The headend API's name among the readers of the work queue's outcomes
@@ -135,6 +144,10 @@ class Headend:
         self._watchers: dict[int, set[asyncio.Queue[OutcomeRecord]]] = {}
         self._detach: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
+        #: (send, device) copies being sent, or their Cancel being sent, now (in process).
+        self._busy: set[tuple[int, str]] = set()
+        #: (send, device) -> tries in a row that did not reach the device (the back-off's).
+        self._failures: dict[tuple[int, str], int] = {}
         self.queue = queue
         self.sync = sync
         #: Seconds between looks at the queue when PostgreSQL notifies its changes (the
@@ -160,12 +173,8 @@ class Headend:
         now = asyncio.get_running_loop().time()
         for send in list(self.records.sends.values()):
             outcomes = self.records.outcomes.get(send.id, {}).values()
-            if send.cancelled:  # a copy not over: the cancel was cut short, carried out now
-                going = [
-                    r for r in outcomes if not self._ended(send, r) and self._theirs(send, r.device)
-                ]
-                if going:
-                    await self._cancel_going(send, going)
+            if send.cancelled:
+                await self._resume_cancel(send, now)
                 continue
             gone = [r for r in outcomes if r.outcome is Outcome.PENDING and self._gone(send, r)]
             await self._save(self._unsent(gone))
@@ -183,6 +192,17 @@ class Headend:
         if self.queue is not None:
             self._unlisten = await self.queue.listen(self._woken.set)
             self._spawn(self._follow_queue())
+
+    async def _resume_cancel(self, send: SendRecord, now: float) -> None:
+        """At start: a cancel cut short (a copy not over) is carried out now, and (in
+        process) a Cancel not acknowledged yet is sent again now."""
+        outcomes = list(self.records.outcomes.get(send.id, {}).values())
+        going = [r for r in outcomes if not self._ended(send, r) and self._theirs(send, r.device)]
+        if going:
+            await self._cancel_going(send, going)
+        for record in outcomes:
+            if self.queue is None and record.outcome is Outcome.CANCELLED and record.next_try:
+                self.retries.schedule(send.id, record.device, now)
 
     async def close(self) -> None:
         """Stop following the meters and cancel background work (the stores stay open)."""
@@ -550,11 +570,15 @@ class Headend:
                 after = advance(before.outcome, row.outcome)
                 if after is None and before.attempts == row.attempts:
                     continue
+                detail = row.detail
+                if after is Outcome.CANCELLED and not detail and not send.cancelled:
+                    # a load control event the retailer did not cancel: superseded (0x07)
+                    detail = self._superseded(send, row.device)
                 changed.append(
                     replace(
                         before,
                         outcome=after or before.outcome,
-                        detail=row.detail,
+                        detail=detail,
                         attempts=row.attempts,
                         updated=self.clock(),
                     )
@@ -573,23 +597,53 @@ class Headend:
         return _message_request(send).message(send.id)
 
     async def _run(self, send: SendRecord) -> None:
-        """Send to every meter of the group (the ESI unicasts to each METER_READY device of
-        the registry group), then record each device's outcome."""
-        tag = f"{send.retailer}/{send.group}"
-        meters = {r.meter for r in self.records.outcomes.get(send.id, {}).values()}
-        for meter_id in sorted(meters):
-            esi = self.meters[meter_id].esi
-            result: SendResult
-            try:
+        """Send to each device of the send's outcome list, meter by meter, one unicast each
+        (the list is the group's members when the send was accepted: a device that joins the
+        group later is not sent it, one whose meter leaves the group still is), and record
+        each device's outcome. A device reached after the send was cancelled is not sent it."""
+        listed = sorted(
+            self.records.outcomes.get(send.id, {}).values(), key=lambda r: (r.meter, r.device)
+        )
+        for record in listed:
+            if self.records.outcomes[send.id][record.device].outcome is Outcome.PENDING:
+                await self._deliver(send.id, record.device)
+
+    async def _deliver(self, send_id: int, device: str) -> None:
+        """Send (or send again) ``device``'s copy of a send and record its outcome, unless the
+        send is cancelled (its cancel takes care of the copy). A cancel that came while the
+        copy was under way follows it here (SE D.5.2.3.2 / D.2.2.3.2)."""
+        send = self.records.sends[send_id]
+        record = self.records.outcomes.get(send_id, {}).get(device)
+        key = (send_id, device)
+        if send.cancelled or record is None or key in self._busy:
+            return
+        if record.outcome not in (Outcome.PENDING, Outcome.OFFLINE, Outcome.SKIPPED):
+            return
+        if record.outcome is Outcome.PENDING and self._gone(send, record):
+            await self._save(self._unsent([record]))
+            return
+        if not self._theirs(send, device):
+            return
+        esi = self.meters[record.meter].esi
+        self._busy.add(key)
+        try:
+            result: DeviceOutcome
+            if record.outcome is Outcome.PENDING:
                 if send.kind is SendKind.MESSAGE:
-                    result = await esi.send_message(self._message(send), group=tag)
+                    sent = await esi.send_message(self._message(send), device=device)
                 else:
                     event = _lce_request(send).event(send.id, send.created)
-                    result = await esi.send_load_control(event, group=tag)
-            except TargetError:  # its devices left the group since: nothing for this meter
-                LOGGER.info("send %d: no device of %s left on meter %s", send.id, tag, meter_id)
-                continue
-            await self._record(send, result.outcomes)
+                    sent = await esi.send_load_control(event, device=device)
+                (result,) = sent.outcomes
+            elif send.kind is SendKind.MESSAGE:
+                result = await esi.resend_message(self._message(send), device)
+            else:
+                result = await esi.resend_load_control(send.id, device)
+            await self._record(send, [result])
+        finally:
+            self._busy.discard(key)
+        if self.records.sends[send_id].cancelled:  # cancelled meanwhile: the cancel follows
+            await self._cancel_device(self.records.sends[send_id], device)
 
     async def _record(self, send: SendRecord, outcomes: Iterable[DeviceOutcome]) -> None:
         now = asyncio.get_running_loop().time()
@@ -616,10 +670,25 @@ class Headend:
                 next_try=0.0,
             )
             if after in (Outcome.OFFLINE, Outcome.SKIPPED) and self._retryable(send, record):
-                record = replace(record, next_try=now + retry_delay(max(attempts, 1)))
+                record = replace(record, next_try=self._next_try(send, key, now))
                 self.retries.schedule(send.id, key, record.next_try)
+            else:
+                self._failures.pop((send.id, key), None)
             changed.append(record)
         await self._save(changed)
+
+    def _next_try(self, send: SendRecord, device: str, now: float) -> float:
+        """When a device not reached is tried again (loop time): after 30 s, 60 s, 120 s,
+        300 s, then every 900 s (:func:`~zse.headend.core.retry_delay`, counting the tries
+        that did not reach it, skipped ones too), and no later than the end of the send's
+        window (then a retry finds it over and ends the copy, so the send finishes)."""
+        failures = self._failures.get((send.id, device), 0) + 1
+        self._failures[(send.id, device)] = failures
+        delay = retry_delay(failures)
+        end = send_window_end(send.kind, send.request, send.created)
+        if end is not None:
+            delay = min(delay, max(float(end - self.clock()), 0.0) + 1.0)
+        return now + delay
 
     def _retryable(self, send: SendRecord, record: OutcomeRecord) -> bool:
         """Whether a device not reached is tried again: not for a cancelled send, nor for a
@@ -642,22 +711,18 @@ class Headend:
     async def _retry(self, due: list[tuple[int, str]]) -> None:
         """Try the due devices again, one unicast each. A message is sent as the ESI holds it
         now (its remaining duration); one over by then is not sent, and the device's outcome
-        becomes ``cancelled`` (final: not tried again) with the ESI's reason as its detail."""
+        becomes ``cancelled`` (final: not tried again) with the ESI's reason as its detail.
+        A cancelled send's Cancel not acknowledged yet is sent again."""
         for send_id, device in due:
             send = self.records.sends.get(send_id)
             record = self.records.outcomes.get(send_id, {}).get(device)
-            if send is None or record is None or send.cancelled:
+            if send is None or record is None:
                 continue
-            if record.outcome not in (Outcome.OFFLINE, Outcome.SKIPPED):
+            if send.cancelled:
+                if record.outcome is Outcome.CANCELLED and record.next_try:
+                    await self._cancel_device(send, device)
                 continue
-            if not self._theirs(send, device):
-                continue
-            esi = self.meters[record.meter].esi
-            if send.kind is SendKind.MESSAGE:
-                result = await esi.resend_message(self._message(send), device)
-            else:
-                result = await esi.resend_load_control(send.id, device)
-            await self._record(send, [result])
+            await self._deliver(send_id, device)
 
     async def cancel(self, retailer: str, send_id: int) -> dict[str, Any]:
         """Cancel a send where it is still under way (Cancel Message D.5.2.3.2 / Cancel Load
@@ -691,10 +756,15 @@ class Headend:
         """Carry out the cancel of ``send`` (recorded) on the devices of ``going``: its jobs
         cancelled, the Cancel commands sent or queued, the outcomes cancelled last, so that a
         cancel cut short is carried out again (at start, or when asked again): each step
-        may run twice (the queue's cancel is conditional, the control jobs' keys the same)."""
+        may run twice (the queue's cancel is conditional, the control jobs' keys the same).
+        In process, each device's Cancel is sent and followed as a send is
+        (:meth:`_cancel_device`)."""
         self.retries.drop(send.id)
-        if self.queue is not None:
-            await self.queue.cancel(send.id, now=0.0, devices=[r.device for r in going])
+        if self.queue is None:
+            for record in sorted(going, key=lambda r: (r.meter, r.device)):
+                await self._cancel_device(send, record.device)
+            return
+        await self.queue.cancel(send.id, now=0.0, devices=[r.device for r in going])
         await self.directory.cancel(send, going)
         current = self.records.outcomes.get(send.id, {})
         changed = [
@@ -703,6 +773,82 @@ class Headend:
             if not self._ended(send, r)  # a report may have ended it meanwhile
         ]
         await self._save(changed)
+
+    async def _cancel_device(self, send: SendRecord, device: str) -> None:
+        """Take ``send`` back from one device (in process): a copy never sent to it is
+        cancelled at once (nothing to take back); otherwise Cancel Message / Cancel Load
+        Control Event is unicast to it, and its outcome is ``cancelled`` with ``detail``
+        saying whether it acknowledged it. One it did not is sent again on the back-off and
+        when the device is METER READY again, until it does, the send's window is over or
+        the device is de-provisioned. A copy being sent now is left to its delivery, which
+        sends the Cancel after it."""
+        key = (send.id, device)
+        record = self.records.outcomes.get(send.id, {}).get(device)
+        if record is None or key in self._busy:
+            return
+        if record.outcome is not Outcome.CANCELLED and self._ended(send, record):
+            return  # over on its own (completed...): nothing to cancel
+        if record.outcome is Outcome.CANCELLED and not record.next_try:
+            return  # told already, or nothing to tell
+        self.retries.drop(send.id, device)
+        untold = self._untold(send, record)
+        if untold is not None:
+            await self._cancelled(record, untold)
+            return
+        esi = self.meters[record.meter].esi
+        self._busy.add(key)
+        try:
+            try:
+                if send.kind is SendKind.MESSAGE:
+                    result = await esi.cancel_message(send.id, device=device)
+                else:
+                    result = await esi.cancel_load_control(send.id, device=device)
+            except (MessageError, UnknownEvent):  # the ESI never held it: nothing to cancel
+                await self._cancelled(record, CANCEL_UNSENT)
+                return
+            except ZseError as exc:  # the ESI stopped, say: tried again on the back-off
+                told = DeviceOutcome(device=device, outcome=EsiOutcome.OFFLINE, detail=str(exc))
+            else:
+                (told,) = result.outcomes
+        finally:
+            self._busy.discard(key)
+        record = self.records.outcomes[send.id][device]
+        if told.outcome is EsiOutcome.DELIVERED:
+            self._failures.pop(key, None)
+            await self._cancelled(record, CANCEL_TOLD)
+            return
+        now = asyncio.get_running_loop().time()
+        why = told.detail or told.outcome.value
+        at = self._next_try(send, device, now)
+        self.retries.schedule(send.id, device, at)
+        await self._cancelled(record, CANCEL_AGAIN.format(why=why), next_try=at)
+
+    def _untold(self, send: SendRecord, record: OutcomeRecord) -> str | None:
+        """Why ``record``'s device is sent no Cancel (the final detail), or None to send it:
+        it never got the send, the send's window is over, it is de-provisioned."""
+        if record.outcome in (Outcome.PENDING, Outcome.SKIPPED):  # never sent to the device
+            return CANCEL_UNSENT
+        end = send_window_end(send.kind, send.request, send.created)
+        if end is not None and end <= self.clock():
+            return CANCEL_OVER.format(why="its window ended")
+        if self._gone(send, record):
+            return CANCEL_GONE
+        return None
+
+    async def _cancelled(
+        self, record: OutcomeRecord, detail: str, *, next_try: float = 0.0
+    ) -> None:
+        await self._save(
+            [
+                replace(
+                    record,
+                    outcome=Outcome.CANCELLED,
+                    detail=detail,
+                    next_try=next_try,
+                    updated=self.clock(),
+                )
+            ]
+        )
 
     def _ended(self, send: SendRecord, record: OutcomeRecord) -> bool:
         """Whether a device's copy of a send is over, so that a cancel leaves it as it is: a
@@ -744,14 +890,21 @@ class Headend:
         }
 
     def _finished(self, send: SendRecord) -> bool:
-        if send.cancelled:
-            return True
+        outcomes = self.records.outcomes.get(send.id, {}).values()
+        if send.cancelled:  # every copy cancelled (its Cancel no longer retried) or over
+            if self.queue is not None:  # over the queue: its cancel jobs carry it out
+                return True
+            return all(
+                not r.next_try
+                and r.outcome is not Outcome.PENDING
+                and (r.outcome is Outcome.CANCELLED or self._ended(send, r))
+                for r in outcomes
+            )
         done = _MESSAGE_DONE if send.kind is SendKind.MESSAGE else _LCE_DONE
         if send.kind is SendKind.MESSAGE and send.request.get("confirmation_required"):
             done = frozenset({Outcome.CONFIRMED, Outcome.CANCELLED})
         return all(
-            r.outcome in done or (r.outcome is Outcome.SKIPPED and not r.next_try)
-            for r in self.records.outcomes.get(send.id, {}).values()
+            r.outcome in done or (r.outcome is Outcome.SKIPPED and not r.next_try) for r in outcomes
         )
 
     async def watch(self, retailer: str, send_id: int) -> AsyncIterator[dict[str, Any]]:
@@ -779,9 +932,14 @@ class Headend:
                     self._reported(event.device, event.message.message_id, Outcome.CONFIRMED)
                 )
             if isinstance(event, ReportReceived):  # a repeat too: outcomes move forward only
-                outcome = outcome_of_report(event.report.event_status)
+                status = event.report.event_status
                 return self._spawn(
-                    self._reported(event.device, event.report.issuer_event_id, outcome)
+                    self._reported(
+                        event.device,
+                        event.report.issuer_event_id,
+                        outcome_of_report(status),
+                        superseded=status == _SUPERSEDED,
+                    )
                 )
             if isinstance(event, LifecycleChanged) and event.to_state is LifecycleState.METER_READY:
                 self._back(event.device)
@@ -789,7 +947,9 @@ class Headend:
 
         return on_event
 
-    async def _reported(self, device: str, send_id: int, outcome: Outcome) -> None:
+    async def _reported(
+        self, device: str, send_id: int, outcome: Outcome, *, superseded: bool = False
+    ) -> None:
         key = canonical_eui64(device)
         send = self.records.sends.get(send_id)
         record = self.records.outcomes.get(send_id, {}).get(key)
@@ -802,10 +962,27 @@ class Headend:
         if after is None:
             return
         self.retries.drop(send_id, key)
-        await self._save([replace(record, outcome=after, next_try=0.0, updated=self.clock())])
+        detail = self._superseded(send, key) if superseded else record.detail
+        await self._save(
+            [replace(record, outcome=after, detail=detail, next_try=0.0, updated=self.clock())]
+        )
+
+    def _superseded(self, send: SendRecord, device: str) -> str:
+        """The detail of ``send``'s event superseded on ``device`` (Report Event Status
+        0x07): the retailer's newer load control send to it whose window overlaps."""
+        newer = [
+            (other.id, other.created, other.request)
+            for other in self.records.sends.values()
+            if other.kind is SendKind.LOAD_CONTROL
+            and other.retailer == send.retailer
+            and other.id > send.id
+            and device in self.records.outcomes.get(other.id, {})
+        ]
+        return superseded_by(send.id, send.created, send.request, newer)
 
     def _back(self, device: str) -> None:
-        """A device is METER_READY (again): its offline copies are tried now."""
+        """A device is METER_READY (again): its offline copies, and the Cancels it did not
+        acknowledge, are tried now."""
         if self.queue is not None:  # the workers retry on the queue's back-off
             return
         key = canonical_eui64(device)
@@ -813,7 +990,11 @@ class Headend:
         for send_id, outcomes in self.records.outcomes.items():
             record = outcomes.get(key)
             send = self.records.sends.get(send_id)
-            if record is None or send is None or send.cancelled or not self._theirs(send, key):
+            if record is None or send is None or not self._theirs(send, key):
+                continue
+            if send.cancelled:  # a Cancel it has not acknowledged yet
+                if record.outcome is Outcome.CANCELLED and record.next_try:
+                    self.retries.schedule(send_id, key, now)
                 continue
             if record.outcome in (Outcome.OFFLINE, Outcome.SKIPPED):
                 self.retries.schedule(send_id, key, now)

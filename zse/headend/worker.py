@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from zse.errors import StoreError
-from zse.headend.control import Control, ControlJob, refusal
+from zse.headend.control import Control, ControlJob, refusal, untold
 from zse.headend.core import Outcome
 from zse.headend.link import Delivery, Lifecycle, MeterLink, MeterUnreachable, Report
 from zse.headend.queue import NOT_SENT_AGAIN, Completion, Job, JobQueue, ReportedOutcome
@@ -316,6 +316,7 @@ class Worker:
                 answered=True,
                 refused=refusal(response),
                 cut_short=response.get("status") == "started",
+                untold=untold(response),
                 now=self.now(),
             )
         if recorded:
