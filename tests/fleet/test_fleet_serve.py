@@ -175,7 +175,7 @@ async def test_register_send_cancel_and_deprovision_through_the_gateways(
         assert gone.status == 202, gone
         await wait_state(service, macs[:1], "de-provision complete")
         twice = await service.call("POST", f"/devices/{macs[0]}/deprovision")
-        assert twice.status == 409, twice
+        assert twice.status == 202, twice  # a repeat is accepted (its keys erased again)
         assert await service.state(macs[1]) == "meter ready"
         back = await service.call("POST", "/devices", registration(gw, 0))  # registered again
         assert back.status == 201, back

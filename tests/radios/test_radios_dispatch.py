@@ -16,6 +16,7 @@ from zse.radios import (
     install_link_key,
     link_key_installer,
     radio_of,
+    remove_link_key,
 )
 from zse.sim import Air
 
@@ -69,4 +70,20 @@ async def test_the_simulator_installs_through_set_link_key() -> None:
     with pytest.raises(DecodeError, match="16 bytes, got 17"):
         await install(meter.ieee, KEY_DATA + b"\x00")
     assert esi.get_link_key(meter.ieee) == KEY_DATA
+    air.close()
+
+
+async def test_the_simulator_erases_the_link_key_and_the_pending_install_code_key() -> None:
+    """remove_link_key on the simulator drops both keys the Trust Center holds for a device:
+    the one CBKE gave it and a pending install-code key, so it can join no more."""
+    air = Air(seed=5)
+    esi = await air.coordinator(channel=15)
+    meter = air.device("00:0d:6f:00:0a:00:00:07", install_code=CODE, channel=15)
+    await esi.permit_with_link_key(meter.ieee, t.KeyData(CODE.link_key), 60)
+    await meter.join()
+    await esi.permit_with_link_key(meter.ieee, t.KeyData(CODE.link_key), 60)  # pending again
+    assert await remove_link_key(esi, meter.ieee) is True
+    assert esi.get_link_key(meter.ieee) is None
+    assert meter.ieee not in esi.radio.pending_keys
+    assert await remove_link_key(esi, meter.ieee) is False
     air.close()

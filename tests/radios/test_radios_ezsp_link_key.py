@@ -22,12 +22,18 @@ from zigpy.types import EUI64
 
 from tests.interpan.test_interpan_ezsp_transport import FakeNcp, connect_ezsp
 from zse.errors import DecodeError
-from zse.radios import KeyTableFull, LinkKeyInstallError, install_link_key, link_key_installer
+from zse.radios import (
+    KeyTableFull,
+    LinkKeyInstallError,
+    install_link_key,
+    link_key_installer,
+    remove_link_key,
+)
 from zse.radios import ezsp as radio_ezsp
 
 __all__ = ["connect_ezsp"]  # the fixture, imported for this module's tests
 
-FIND_KEY, ADD_OR_UPDATE, GET_CONFIG = 0x75, 0x66, 0x52
+FIND_KEY, ADD_OR_UPDATE, GET_CONFIG, ERASE_KEY = 0x75, 0x66, 0x52, 0x76
 EXPORT_BY_INDEX, IMPORT_LINK_KEY = 0x010F, 0x010E
 CONFIG_KEY_TABLE_SIZE = 0x1E
 EMBER_SUCCESS, EMBER_TABLE_FULL, EMBER_KEY_TABLE_INVALID_ADDRESS = 0x00, 0xB4, 0xB3
@@ -67,7 +73,7 @@ class KeyTableNcp(FakeNcp):
             return self.version < 13
         if frame_id in (EXPORT_BY_INDEX, IMPORT_LINK_KEY):
             return self.version >= 12
-        return frame_id in (FIND_KEY, GET_CONFIG)
+        return frame_id in (FIND_KEY, GET_CONFIG, ERASE_KEY)
 
     def _ezsp(self, frame: bytes) -> None:
         seq, frame_id, params = self._parse(frame)
@@ -83,6 +89,7 @@ class KeyTableNcp(FakeNcp):
             GET_CONFIG: self._get_config,
             EXPORT_BY_INDEX: self._export_by_index,
             IMPORT_LINK_KEY: self._import,
+            ERASE_KEY: self._erase,
         }[frame_id](params)
         self._respond(seq, frame_id, answer)
 
@@ -130,6 +137,15 @@ class KeyTableNcp(FakeNcp):
         context = struct.pack("<BBH", APP_LINK, index, 0) + eui + struct.pack("<BBI", 0, 3, 0)
         assert len(context) == 18
         return self._sl(status) + context + key + metadata
+
+    def _erase(self, params: bytes) -> bytes:
+        (index,) = params  # eraseKeyTableEntry: index; an EmberStatus, sl_status_t from 14
+        status = self.forced_status.get(ERASE_KEY)
+        if status is None:
+            status = EMBER_KEY_TABLE_INVALID_ADDRESS if index >= len(self.table) else SL_OK
+            if status == SL_OK:
+                self.table[index] = None
+        return self._status(status)
 
     def _import(self, params: bytes) -> bytes:
         assert len(params) == 1 + 8 + 16
@@ -293,4 +309,55 @@ async def test_dispatch_from_a_bellows_application(
     with pytest.raises(DecodeError, match="16 bytes, got 15"):
         await install(PARTNER, KEY_DATA[:15])
     assert ncp.key_of(PARTNER) == (0, bytes(reversed(KEY_DATA)))
+    await ezsp.disconnect()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_removal_erases_the_partner_s_entry_and_no_other(
+    connect_ezsp: Callable[[FakeNcp], Any], version: int
+) -> None:
+    """No code path erased a removed device's CBKE key from the NCP's key table (the device
+    could Trust-Center-rejoin, and every removal used up an entry): findKeyTableEntry, then
+    eraseKeyTableEntry of that index."""
+    ncp = KeyTableNcp(version, size=4)
+    ncp.put(0, OTHERS[0], OLD_KEY)
+    ncp.put(2, PARTNER, KEY_DATA)
+    ezsp = await connect_ezsp(ncp)
+    assert await radio_ezsp.remove_link_key(ezsp, PARTNER) is True
+    assert ncp.key_of(PARTNER) is None
+    assert ncp.key_of(OTHERS[0]) == (0, OLD_KEY)
+    assert ncp.key_frames == [(FIND_KEY, PARTNER.serialize() + b"\x01"), (ERASE_KEY, b"\x02")]
+    # nothing held any more: found no entry, nothing erased
+    assert await radio_ezsp.remove_link_key(ezsp, PARTNER) is False
+    assert key_commands(ncp)[2:] == [FIND_KEY]
+    await ezsp.disconnect()
+
+
+@pytest.mark.parametrize("version", [8, 14])
+async def test_a_refused_erase_carries_the_ncp_status(
+    connect_ezsp: Callable[[FakeNcp], Any], version: int
+) -> None:
+    ncp = KeyTableNcp(version, size=4)
+    ncp.put(1, PARTNER, KEY_DATA)
+    ncp.forced_status[ERASE_KEY] = SL_INVALID_PARAMETER
+    ezsp = await connect_ezsp(ncp)
+    with pytest.raises(LinkKeyInstallError, match="eraseKeyTableEntry") as info:
+        await radio_ezsp.remove_link_key(ezsp, PARTNER)
+    assert info.value.status == SL_INVALID_PARAMETER
+    assert KEY_DATA.hex() not in str(info.value)
+    await ezsp.disconnect()
+
+
+async def test_removal_dispatches_from_a_bellows_application(
+    connect_ezsp: Callable[[FakeNcp], Any],
+) -> None:
+    ncp = KeyTableNcp(14)
+    ncp.put(3, PARTNER, KEY_DATA)
+    ezsp = await connect_ezsp(ncp)
+    app = ControllerApplication(
+        {zigpy.config.CONF_DEVICE: {zigpy.config.CONF_DEVICE_PATH: "/dev/fake-ncp"}}
+    )
+    app._ezsp = ezsp
+    assert await remove_link_key(app, PARTNER) is True
+    assert ncp.table == [None] * 4
     await ezsp.disconnect()

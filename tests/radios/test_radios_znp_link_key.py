@@ -21,11 +21,17 @@ from zigpy_znp.api import ZNP
 from zigpy_znp.zigbee.application import ControllerApplication
 
 from tests.interpan.test_interpan_znp_transport import SREQ, SRSP, FakeZStack
-from zse.radios import KeyTableFull, LinkKeyInstallError, install_link_key, link_key_installer
+from zse.radios import (
+    KeyTableFull,
+    LinkKeyInstallError,
+    install_link_key,
+    link_key_installer,
+    remove_link_key,
+)
 from zse.radios import znp as radio_znp
 
-ZDO, SET_LINK_KEY = 0x05, 0x23
-Z_SUCCESS, Z_FAILURE, Z_BUFFER_FULL = 0x00, 0x01, 0x11
+ZDO, SET_LINK_KEY, REMOVE_LINK_KEY = 0x05, 0x23, 0x24
+Z_SUCCESS, Z_FAILURE, Z_BUFFER_FULL, Z_NWK_UNKNOWN_DEVICE = 0x00, 0x01, 0x11, 0xC8
 
 PARTNER = EUI64.convert("00:0d:6f:00:01:02:03:04")
 OTHER = EUI64.convert("00:0d:6f:00:0a:00:00:01")
@@ -41,8 +47,17 @@ class KeyZStack(FakeZStack):
         self.link_keys: dict[bytes, tuple[int, bytes]] = {}  # IEEE (wire) -> (NWK, key)
         self.set_link_key_requests: list[bytes] = []
         self.address_manager_refuses = False
+        self.remove_link_key_requests: list[bytes] = []
+        self.remove_status = Z_SUCCESS
 
     def _command(self, cmd0: int, cmd1: int, data: bytes) -> None:
+        if (cmd0, cmd1) == (SREQ | ZDO, REMOVE_LINK_KEY):  # IEEE (8); ZDSecMgrDeviceRemove...
+            assert len(data) == 8
+            self.remove_link_key_requests.append(data)
+            held = self.link_keys.pop(data, None) is not None
+            status = self.remove_status if held else Z_NWK_UNKNOWN_DEVICE
+            self._send(SRSP | ZDO, REMOVE_LINK_KEY, bytes([status]))
+            return
         if (cmd0, cmd1) != (SREQ | ZDO, SET_LINK_KEY):
             super()._command(cmd0, cmd1, data)
             return
@@ -117,3 +132,36 @@ async def test_dispatch_from_a_znp_application(zstack: tuple[ZNP, KeyZStack]) ->
     with pytest.raises(LinkKeyInstallError, match="not a device of this network"):
         await link_key_installer(app)(OTHER, KEY_DATA)
     assert len(radio.set_link_key_requests) == 1
+
+
+async def test_removal_erases_the_partner_s_link_key(zstack: tuple[ZNP, KeyZStack]) -> None:
+    """No code path erased a removed device's CBKE key from Z-Stack (it could come back, and
+    every removal used up an entry): ZDO.RemoveLinkKey with its IEEE address."""
+    api, radio = zstack
+    await radio_znp.install_link_key(api, PARTNER, 0x1A2B, KEY_DATA)
+    await radio_znp.install_link_key(api, OTHER, 0x3C4D, KEY_DATA)
+    assert await radio_znp.remove_link_key(api, PARTNER) is True
+    assert radio.remove_link_key_requests == [PARTNER.serialize()]
+    assert list(radio.link_keys) == [OTHER.serialize()]
+    # nothing held any more: ZNwkUnknownDevice, not an error
+    assert await radio_znp.remove_link_key(api, PARTNER) is False
+
+
+async def test_a_refused_removal_carries_the_status(zstack: tuple[ZNP, KeyZStack]) -> None:
+    api, radio = zstack
+    await radio_znp.install_link_key(api, PARTNER, 0x1A2B, KEY_DATA)
+    radio.remove_status = Z_FAILURE
+    with pytest.raises(LinkKeyInstallError, match="RemoveLinkKey") as info:
+        await radio_znp.remove_link_key(api, PARTNER)
+    assert info.value.status == Z_FAILURE
+
+
+async def test_removal_dispatches_from_a_znp_application(zstack: tuple[ZNP, KeyZStack]) -> None:
+    api, radio = zstack
+    await radio_znp.install_link_key(api, PARTNER, 0x1A2B, KEY_DATA)
+    app = ControllerApplication(
+        {zigpy.config.CONF_DEVICE: {zigpy.config.CONF_DEVICE_PATH: "/dev/fake-zstack"}}
+    )
+    app._znp = api
+    assert await remove_link_key(app, PARTNER) is True
+    assert radio.link_keys == {}

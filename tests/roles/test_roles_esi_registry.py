@@ -124,13 +124,18 @@ async def test_lifecycle_follows_join_cbke_leave_rejoin_and_deprovision(tmp_path
         ("deprovision", "pending de-provisioning"),
         ("left", "de-provision complete"),
     ]
+    # A removal asked for again is not refused (a repeated request), and nothing is written.
+    again = await esi.deprovision(EUIS["ihd"])
+    assert again is not None
+    assert again.state is S.DEPROVISION_COMPLETE
     # What the lifecycle does not allow is refused with a clear error, and nothing is written.
-    with pytest.raises(IllegalTransition, match="'deprovision' is allowed only from"):
-        await esi.deprovision(EUIS["ihd"])
+    with pytest.raises(IllegalTransition, match="'provision' is allowed only from"):
+        await esi.provision(EUIS["ihd"])
+    assert len(await han.registry.audit(EUIS["ihd"])) == len(trail)
     await close(han)
 
 
-async def test_a_device_admitted_behind_the_registrys_back_is_refused_not_recorded(tmp_path):
+async def test_a_device_admitted_behind_the_registrys_back_is_refused_not_moved(tmp_path):
     han = await build(tmp_path)
     # Someone opens the Trust Center for the thermostat without provisioning it.
     code = han.codes["thermostat"]
@@ -147,7 +152,13 @@ async def test_a_device_admitted_behind_the_registrys_back_is_refused_not_record
     ]
     assert "'joined' is allowed only from" in refused[0].reason
     assert han.esi.device(EUIS["thermostat"]).state is S.NEW
-    assert [a.event for a in await han.registry.audit(EUIS["thermostat"])] == ["register"]
+    # the refusal is in the audit trail; the record is not moved
+    trail = await han.registry.audit(EUIS["thermostat"])
+    assert [(a.event, a.from_state, a.to_state) for a in trail] == [
+        ("register", None, "new"),
+        ("refused", "new", "new"),
+    ]
+    assert trail[1].detail.startswith("joined refused")
     await close(han)
 
 

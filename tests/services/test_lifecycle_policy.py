@@ -18,6 +18,7 @@ from zse.provisioning import (
     LifecycleEvent,
     LifecycleState,
     OpenJoining,
+    RemoveKeys,
     SendLeave,
     decide,
 )
@@ -25,6 +26,8 @@ from zse.provisioning.registry import HanRegistry
 
 S, E = LifecycleState, LifecycleEvent
 LEAVE, JOIN = (SendLeave(),), (OpenJoining(),)
+#: De-provisioning: the Trust Center forgets the device's keys first, then asks it to leave.
+REMOVE = (RemoveKeys(), SendLeave())
 CODE = "83FED3407A939723A5C639B26916D505C3B5"
 
 
@@ -36,21 +39,41 @@ def record(state: LifecycleState, *, joined: bool = False) -> DeviceRecord:
 # (state after, written, joined after, actions)
 TABLE = [
     (None, E.PROVISION, True, None, False, None, JOIN),
-    (None, E.DEPROVISION, True, None, False, None, LEAVE),
+    (None, E.DEPROVISION, True, None, False, None, REMOVE),
     (None, E.LEFT, True, None, False, None, ()),
     (S.NEW, E.PROVISION, True, S.PENDING_PROVISIONING, True, False, JOIN),
     (S.PENDING_PROVISIONING, E.PROVISION, True, S.PENDING_PROVISIONING, False, False, JOIN),
     (S.PENDING_PROVISIONING, E.JOINED, True, S.PENDING_PROVISIONING, True, True, ()),
     (S.PENDING_PROVISIONING, E.KEY_ESTABLISHED, True, S.METER_READY, True, False, ()),
     (S.PENDING_PROVISIONING, E.LEFT, True, S.PENDING_PROVISIONING, True, False, ()),
-    (S.PENDING_PROVISIONING, E.DEPROVISION, True, S.DEPROVISION_COMPLETE, True, False, LEAVE),
+    (S.PENDING_PROVISIONING, E.DEPROVISION, True, S.DEPROVISION_COMPLETE, True, False, REMOVE),
+    (S.PENDING_PROVISIONING, E.TIMED_OUT, True, S.PENDING_PROVISIONING, True, False, ()),
     (S.METER_READY, E.JOINED, True, S.METER_READY, True, True, ()),
     (S.METER_READY, E.KEY_ESTABLISHED, True, S.METER_READY, True, False, ()),
     (S.METER_READY, E.LEFT, True, S.PENDING_PROVISIONING, True, False, JOIN),
     (S.METER_READY, E.LEFT, False, S.PENDING_PROVISIONING, True, False, ()),
-    (S.METER_READY, E.DEPROVISION, True, S.PENDING_DEPROVISIONING, True, False, LEAVE),
+    (S.METER_READY, E.DEPROVISION, True, S.PENDING_DEPROVISIONING, True, False, REMOVE),
     (S.PENDING_DEPROVISIONING, E.LEFT, True, S.DEPROVISION_COMPLETE, True, False, ()),
+    (
+        S.PENDING_DEPROVISIONING,
+        E.TIMED_OUT,
+        True,
+        S.DEPROVISION_COMPLETE,
+        True,
+        False,
+        (RemoveKeys(),),
+    ),
+    (S.PENDING_DEPROVISIONING, E.DEPROVISION, True, S.PENDING_DEPROVISIONING, False, False, REMOVE),
     (S.DEPROVISION_COMPLETE, E.LEFT, True, S.DEPROVISION_COMPLETE, False, False, ()),
+    (
+        S.DEPROVISION_COMPLETE,
+        E.DEPROVISION,
+        True,
+        S.DEPROVISION_COMPLETE,
+        False,
+        False,
+        (RemoveKeys(),),
+    ),
     (S.DEPROVISION_COMPLETE, E.REREGISTER, True, S.NEW, True, False, ()),
 ]
 

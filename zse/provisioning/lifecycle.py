@@ -4,18 +4,25 @@ A headend registers a device by install code and MAC address (EUI-64); the devic
 through the utility's lifecycle, driven by what actually happens on the network::
 
     NEW --provision--> PENDING_PROVISIONING --key_established--> METER_READY
-    METER_READY --deprovision--> PENDING_DEPROVISIONING --left--> DEPROVISION_COMPLETE
+    METER_READY --deprovision--> PENDING_DEPROVISIONING --left / timed_out--> DEPROVISION_COMPLETE
 
 plus the paths a real HAN takes: a device that leaves on its own while METER_READY goes back to
 PENDING_PROVISIONING (its link key is still registered; it can rejoin and run CBKE again), a
 provisioning can be withdrawn before the device ever joined (PENDING_PROVISIONING
 --deprovision--> DEPROVISION_COMPLETE), and a de-provisioned device can be registered again
-(``reregister``, with a new install code). The table below is the whole lifecycle; anything else
+(``reregister``, with a new install code). A device being removed that is never seen leaving
+is recorded removed when its time is up (``timed_out``: its keys were erased at the Trust Center
+at DEPROVISION, so it can no longer get back in); a device still pending provisioning when its
+time is up gets a ``timed_out`` entry (state unchanged), so it is reported rather than pending
+silently. De-provisioning a device already being removed or removed changes nothing and is not
+refused (a repeated request). The table below is the whole lifecycle; anything else
 raises :class:`IllegalTransition`.
 
 The policy of what a shell does on each transition is decided here too (:func:`decide`, from
 :data:`ACTIONS`): ask a de-provisioned device to leave (:class:`SendLeave`), open joining for a
-device being admitted or one that left on its own while METER_READY (:class:`OpenJoining`).
+device being admitted or one that left on its own while METER_READY (:class:`OpenJoining`),
+erase its keys at the Trust Center (:class:`RemoveKeys`); and what a shell does about a refused
+event (:func:`refusal`): a de-provisioned device seen joining or keyed is removed again.
 The shells (:class:`~zse.roles.esi.EnergyServiceInterface`, the registry) only carry them out.
 """
 
@@ -31,19 +38,27 @@ from zse.records import BOOL, STR, Fields, ListOf, Mismatch, check, load_one
 
 __all__ = [
     "ACTIONS",
+    "DEPROVISION_TIMEOUT",
+    "LEAVE_RETRY_DELAYS",
+    "PROVISION_TIMEOUT",
+    "REFUSALS",
     "TRANSITIONS",
     "UNCHANGED",
     "DeviceRecord",
+    "Due",
     "IllegalTransition",
     "LifecycleAction",
     "LifecycleEvent",
     "LifecycleState",
     "OpenJoining",
+    "PendingWatch",
+    "RemoveKeys",
     "SendLeave",
     "Transition",
     "decide",
     "next_record",
     "next_state",
+    "refusal",
 ]
 
 
@@ -66,6 +81,7 @@ class LifecycleEvent(enum.Enum):
     DEPROVISION = "deprovision"  # the headend asks for the device to be removed
     LEFT = "left"  # the device left the network (asked to, or on its own)
     REREGISTER = "reregister"  # a de-provisioned device registered again
+    TIMED_OUT = "timed_out"  # a device's pending time ran out (never joined, never seen leaving)
 
 
 _S, _E = LifecycleState, LifecycleEvent
@@ -81,7 +97,11 @@ TRANSITIONS: dict[tuple[LifecycleState, LifecycleEvent], LifecycleState] = {
     (_S.METER_READY, _E.KEY_ESTABLISHED): _S.METER_READY,  # a re-key
     (_S.METER_READY, _E.LEFT): _S.PENDING_PROVISIONING,
     (_S.METER_READY, _E.DEPROVISION): _S.PENDING_DEPROVISIONING,
+    (_S.PENDING_PROVISIONING, _E.TIMED_OUT): _S.PENDING_PROVISIONING,  # reported, still admitted
     (_S.PENDING_DEPROVISIONING, _E.LEFT): _S.DEPROVISION_COMPLETE,
+    (_S.PENDING_DEPROVISIONING, _E.TIMED_OUT): _S.DEPROVISION_COMPLETE,  # keys erased: out
+    (_S.PENDING_DEPROVISIONING, _E.DEPROVISION): _S.PENDING_DEPROVISIONING,  # asked again
+    (_S.DEPROVISION_COMPLETE, _E.DEPROVISION): _S.DEPROVISION_COMPLETE,  # asked again
     (_S.DEPROVISION_COMPLETE, _E.REREGISTER): _S.NEW,
 }
 
@@ -173,10 +193,16 @@ class OpenJoining:
     shell's admission window."""
 
 
-#: What a shell carries out after a transition.
-LifecycleAction = SendLeave | OpenJoining
+@dataclass(frozen=True)
+class RemoveKeys:
+    """Erase the device's link keys at the Trust Center (its install-code key and the key CBKE
+    gave it), so that it can neither join, Trust-Center-rejoin nor use APS security again."""
 
-_LEAVE, _JOIN = SendLeave(), OpenJoining()
+
+#: What a shell carries out after a transition.
+LifecycleAction = SendLeave | OpenJoining | RemoveKeys
+
+_LEAVE, _JOIN, _KEYS = SendLeave(), OpenJoining(), RemoveKeys()
 
 #: (state before, event) -> the actions a shell carries out, ``None`` standing for a device the
 #: shell has no record of (an ESI without a registry). ``(_JOIN,)`` on a METER_READY device
@@ -186,9 +212,22 @@ ACTIONS: dict[tuple[LifecycleState | None, LifecycleEvent], tuple[LifecycleActio
     (_S.NEW, _E.PROVISION): (_JOIN,),
     (_S.PENDING_PROVISIONING, _E.PROVISION): (_JOIN,),  # a new admission window, same state
     (_S.METER_READY, _E.LEFT): (_JOIN,),  # it may rejoin and run CBKE again (readmit)
-    (None, _E.DEPROVISION): (_LEAVE,),
-    (_S.PENDING_PROVISIONING, _E.DEPROVISION): (_LEAVE,),  # in case it joined unseen
-    (_S.METER_READY, _E.DEPROVISION): (_LEAVE,),
+    # admission withdrawn at once: keys erased first, then the leave (which may not arrive)
+    (None, _E.DEPROVISION): (_KEYS, _LEAVE),
+    (_S.PENDING_PROVISIONING, _E.DEPROVISION): (_KEYS, _LEAVE),  # in case it joined unseen
+    (_S.METER_READY, _E.DEPROVISION): (_KEYS, _LEAVE),
+    (_S.PENDING_DEPROVISIONING, _E.DEPROVISION): (_KEYS, _LEAVE),  # asked again: leave again
+    (_S.DEPROVISION_COMPLETE, _E.DEPROVISION): (_KEYS,),  # asked again: nothing left to ask
+    (_S.PENDING_DEPROVISIONING, _E.TIMED_OUT): (_KEYS,),
+}
+
+#: (state, event) -> what a shell does about a refused event: a device being removed or
+#: removed that is seen joining or keyed on the network gets its keys erased and is asked to
+#: leave again (its join is refused; the event is recorded in the audit trail as refused).
+REFUSALS: dict[tuple[LifecycleState, LifecycleEvent], tuple[LifecycleAction, ...]] = {
+    (state, event): (_KEYS, _LEAVE)
+    for state in (_S.PENDING_DEPROVISIONING, _S.DEPROVISION_COMPLETE)
+    for event in (_E.JOINED, _E.KEY_ESTABLISHED)
 }
 
 #: (state, event) pairs that change nothing and are not refused either.
@@ -198,8 +237,16 @@ UNCHANGED: frozenset[tuple[LifecycleState, LifecycleEvent]] = frozenset(
         (_S.DEPROVISION_COMPLETE, _E.LEFT),
         # already admitted: the headend opens a new joining window
         (_S.PENDING_PROVISIONING, _E.PROVISION),
+        # a removal asked for again: the keys are erased (and the leave sent) again
+        (_S.PENDING_DEPROVISIONING, _E.DEPROVISION),
+        (_S.DEPROVISION_COMPLETE, _E.DEPROVISION),
     }
 )
+
+
+def refusal(state: LifecycleState | None, event: LifecycleEvent) -> tuple[LifecycleAction, ...]:
+    """What a shell carries out about ``event`` refused in ``state`` (:data:`REFUSALS`)."""
+    return () if state is None else REFUSALS.get((state, event), ())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,3 +288,121 @@ def decide(
         return Transition(event=event, before=record, after=record, actions=actions)
     after = next_record(record, event)
     return Transition(event=event, before=record, after=after, write=True, actions=actions)
+
+
+# -- the deadlines of pending devices -----------------------------------------------------------
+
+#: Seconds after its admission that a device still PENDING_PROVISIONING is reported
+#: (``timed_out``, state unchanged): a device that never joined is not pending silently.
+PROVISION_TIMEOUT = 86_400.0
+#: Seconds after DEPROVISION that a device never seen leaving is recorded removed
+#: (``timed_out`` -> DEPROVISION_COMPLETE): its keys were erased at DEPROVISION, so it cannot
+#: get back in.
+DEPROVISION_TIMEOUT = 86_400.0
+#: Seconds between leave requests to a device being removed, the last repeated.
+LEAVE_RETRY_DELAYS: tuple[float, ...] = (30.0, 60.0, 120.0, 300.0, 900.0)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A device whose time came: ``event`` TIMED_OUT to apply (``detail`` says why), or None:
+    ask it to leave again."""
+
+    eui64: str
+    event: LifecycleEvent | None
+    detail: str = ""
+
+
+@dataclass
+class _Watched:
+    state: LifecycleState
+    ends: float
+    next_leave: float | None = None
+    asked: float | None = None  # when it was last asked to leave
+    leaves: int = 0
+    reported: bool = False  # timed out while pending provisioning: told once per admission
+
+
+class PendingWatch:
+    """When devices pending in the lifecycle are due (sans-IO; times are the shell's seconds):
+    a device PENDING_DEPROVISIONING is asked to leave again on :data:`LEAVE_RETRY_DELAYS` and
+    timed out after ``deprovision_timeout``; one PENDING_PROVISIONING is timed out (reported)
+    after ``provision_timeout`` (None: never). Feed it every record written (:meth:`watch`)."""
+
+    def __init__(
+        self,
+        *,
+        provision_timeout: float | None = PROVISION_TIMEOUT,
+        deprovision_timeout: float = DEPROVISION_TIMEOUT,
+    ) -> None:
+        self.provision_timeout = provision_timeout
+        self.deprovision_timeout = deprovision_timeout
+        self._watched: dict[str, _Watched] = {}
+
+    def watch(self, record: DeviceRecord, now: float) -> None:
+        """``record`` was written at ``now``: the deadlines of a state it enters start; those
+        of a state it stays in go on (a new admission restarts them: :meth:`admitted`)."""
+        key = record.eui64
+        current = self._watched.get(key)
+        same = current is not None and current.state is record.state
+        if record.state is LifecycleState.PENDING_DEPROVISIONING:
+            if not same:
+                ends = now + self.deprovision_timeout
+                first = now + LEAVE_RETRY_DELAYS[0]
+                self._watched[key] = _Watched(record.state, ends, next_leave=first, asked=now)
+        elif record.state is LifecycleState.PENDING_PROVISIONING and not record.joined:
+            if not same and self.provision_timeout is not None:
+                self._watched[key] = _Watched(record.state, now + self.provision_timeout)
+        else:
+            self._watched.pop(key, None)
+
+    def admitted(self, eui64: str, now: float) -> None:
+        """A new admission window for a device pending provisioning: its time starts again."""
+        current = self._watched.get(eui64)
+        if current is not None and current.state is LifecycleState.PENDING_PROVISIONING:
+            assert self.provision_timeout is not None
+            current.ends, current.reported = now + self.provision_timeout, False
+
+    def heard(self, eui64: str, now: float) -> bool:
+        """The device was heard from at ``now``: whether to ask it to leave now (it is being
+        removed, and was not asked in the last :data:`LEAVE_RETRY_DELAYS` ``[0]`` seconds)."""
+        current = self._watched.get(eui64)
+        if current is None or current.state is not LifecycleState.PENDING_DEPROVISIONING:
+            return False
+        if current.asked is not None and now - current.asked < LEAVE_RETRY_DELAYS[0]:
+            return False  # asked less than the shortest delay ago
+        self._asked(current, now)
+        return True
+
+    def _asked(self, current: _Watched, now: float) -> None:
+        current.leaves += 1
+        current.asked = now
+        delay = LEAVE_RETRY_DELAYS[min(current.leaves, len(LEAVE_RETRY_DELAYS) - 1)]
+        current.next_leave = now + delay
+
+    def next_deadline(self) -> float | None:
+        """The earliest time something is due, or None."""
+        times = [w.ends for w in self._watched.values() if not w.reported]
+        times += [w.next_leave for w in self._watched.values() if w.next_leave is not None]
+        return min(times, default=None)
+
+    def handle_timeout(self, now: float) -> list[Due]:
+        """What is due at ``now``, by EUI-64. A device timed out while being removed is no
+        longer watched; one pending provisioning is told once per admission."""
+        due: list[Due] = []
+        for key, current in sorted(self._watched.items()):
+            if current.ends <= now and not current.reported:
+                if current.state is LifecycleState.PENDING_DEPROVISIONING:
+                    del self._watched[key]
+                    why = (
+                        f"not seen leaving within {self.deprovision_timeout:g} s "
+                        f"({current.leaves + 1} leave request(s)); its keys were erased: removed"
+                    )
+                else:
+                    current.reported = True
+                    why = f"not joined within {self.provision_timeout:g} s of its admission"
+                due.append(Due(key, LifecycleEvent.TIMED_OUT, why))
+            elif current.next_leave is not None and current.next_leave <= now:
+                self._asked(current, now)
+                due.append(Due(key, None))
+        return due

@@ -9,6 +9,7 @@ registry and its audit trail never disagree, whatever happens to the process.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -32,9 +33,11 @@ from zse.records import STR, Fields, Number, Opt, RecordError, check, load_each
 from zse.store import Batch, Store
 
 __all__ = [
+    "AlreadyRegistered",
     "AuditEntry",
     "HanRegistry",
     "ImportReport",
+    "InstallCodeInUse",
     "InvalidGroups",
     "RegistryError",
     "group_names",
@@ -47,6 +50,17 @@ _AUDIT = "registry.audit"
 
 class RegistryError(ZseError):
     """A registry request that cannot be done: unknown device, duplicate registration."""
+
+
+class AlreadyRegistered(RegistryError):
+    """The device is registered already and not de-provisioned (a second registration of one
+    MAC, concurrent or not, is refused: the first install code stays)."""
+
+
+class InstallCodeInUse(RegistryError):
+    """The install code is already given for another device that is not de-provisioned: an
+    install code is per device (SE 5.4.8.1: it derives that device's preconfigured link key),
+    so a second device with it is almost always a code read from the wrong label."""
 
 
 class InvalidGroups(RegistryError, TypeError):
@@ -138,6 +152,10 @@ class HanRegistry:
         self.store = store
         self.clock = clock
         self._devices: dict[str, DeviceRecord] = {}
+        #: Orders every read-decide-write: two changes of one device never interleave.
+        self._lock = asyncio.Lock()
+        #: Install code (canonical) -> the device last given it.
+        self._by_code: dict[str, str] = {}
 
     @classmethod
     async def open(
@@ -166,6 +184,7 @@ class HanRegistry:
             if record.eui64 != key:
                 raise RecordError(_DEVICES, key, "the key is not the device's EUI-64")
             self._devices[record.eui64] = record
+            self._by_code[record.install_code] = record.eui64
 
         load_each(records.items(), load, namespace=_DEVICES, on_bad=on_bad)
 
@@ -221,20 +240,38 @@ class HanRegistry:
         also be a zigpy EUI64). ``groups``: a list of group names (a bare string is refused).
 
         Raises :class:`~zse.errors.InvalidEui64` / :class:`~zse.errors.InvalidInstallCode` /
-        :class:`InvalidGroups` for bad input, :class:`RegistryError` if the device is already
-        registered and not de-provisioned (a de-provisioned device is registered again, with
-        the new code).
+        :class:`InvalidGroups` for bad input, :class:`AlreadyRegistered` if the device is
+        already registered and not de-provisioned (a de-provisioned device is registered again,
+        with the new code; of two registrations at once, the second is refused) and
+        :class:`InstallCodeInUse` if another device not de-provisioned has the install code.
         """
         key = registry_key(eui64)
         code = str(InstallCode.parse(install_code))
         names = group_names(groups)
+        async with self._lock:
+            return await self._register(key, code, label, names)
+
+    async def _register(
+        self, key: str, code: str, label: str, names: frozenset[str]
+    ) -> DeviceRecord:
         existing = self._devices.get(key)
+        other = self._devices.get(self._by_code.get(code, key))
+        if (
+            other is not None
+            and other.eui64 != key
+            and other.install_code == code
+            and other.state is not LifecycleState.DEPROVISION_COMPLETE
+        ):
+            raise InstallCodeInUse(
+                f"device {key}: its install code is already given for device "
+                f"{other.eui64} ({other.state.value}); an install code is per device"
+            )
         if existing is None:
             record = DeviceRecord(eui64=key, install_code=code, label=label, groups=names)
             await self._commit(record, "register", None, "")
             return record
         if existing.state is not LifecycleState.DEPROVISION_COMPLETE:
-            raise RegistryError(
+            raise AlreadyRegistered(
                 f"device {key} is already registered ({existing.state.value}); "
                 "de-provision it before registering it again"
             )
@@ -252,10 +289,11 @@ class HanRegistry:
     ) -> DeviceRecord:
         """Move a device by ``event``; :class:`~zse.provisioning.IllegalTransition` if not
         allowed from its state. Nothing is written for a refused event."""
-        current = self.get(eui64)
-        record = next_record(current, event)
-        await self._commit(record, event.value, current.state, detail)
-        return record
+        async with self._lock:
+            current = self.get(eui64)
+            record = next_record(current, event)
+            await self._commit(record, event.value, current.state, detail)
+            return record
 
     async def transition(
         self, eui64: str | t.EUI64, event: LifecycleEvent, detail: str = "", *, readmit: bool = True
@@ -264,21 +302,32 @@ class HanRegistry:
         change if there is one; returns the transition with the actions for the caller to
         carry out. :class:`~zse.provisioning.IllegalTransition` if the state does not allow
         the event (nothing written)."""
-        current = self.get(eui64)
-        step = decide(current, event, readmit=readmit)
-        if step.write and step.after is not None:
-            await self._commit(step.after, event.value, current.state, detail)
-        return step
+        async with self._lock:
+            current = self.get(eui64)
+            step = decide(current, event, readmit=readmit)
+            if step.write and step.after is not None:
+                await self._commit(step.after, event.value, current.state, detail)
+            return step
+
+    async def refused(self, eui64: str | t.EUI64, event: LifecycleEvent, detail: str) -> None:
+        """Write an audit entry (event ``refused``, the state unchanged) for ``event`` seen
+        on the network but refused in the device's state, e.g. a de-provisioned device seen
+        joining or running key establishment; the record itself is not changed."""
+        async with self._lock:
+            current = self.get(eui64)
+            text = f"{event.value} refused: {detail}" if detail else f"{event.value} refused"
+            await self._commit(current, "refused", current.state, text)
 
     async def set_groups(self, eui64: str | t.EUI64, groups: Iterable[str]) -> DeviceRecord:
         """Replace a device's groups (a list of group names; a bare string is refused with
         :class:`InvalidGroups`)."""
         names = group_names(groups)
-        current = self.get(eui64)
-        record = replace(current, groups=names)
-        detail = ",".join(sorted(record.groups))
-        await self._commit(record, "groups", current.state, detail)
-        return record
+        async with self._lock:
+            current = self.get(eui64)
+            record = replace(current, groups=names)
+            detail = ",".join(sorted(record.groups))
+            await self._commit(record, "groups", current.state, detail)
+            return record
 
     async def import_csv(self, lines: Iterable[str]) -> ImportReport:
         """Register the devices of a devices CSV given as text lines (:mod:`zse.device_csv`:
@@ -320,3 +369,4 @@ class HanRegistry:
         batch = Batch().put(_DEVICES, record.eui64, record.to_json()).append(_AUDIT, event, audit)
         await self.store.commit(batch)  # the audit trail is a record, not an outbox to report
         self._devices[record.eui64] = record
+        self._by_code[record.install_code] = record.eui64

@@ -13,6 +13,13 @@ it per radio:
   object (Z-Stack's ``ZDO.SetLinkKey``), with the partner's NWK address from zigpy's device
   list.
 
+Removing a device (:func:`remove_link_key`, called when a device is de-provisioned) erases what
+the Trust Center holds for it, per radio: the simulator's ``remove_link_key``; on EmberZNet the
+partner's key-table entry (``findKeyTableEntry`` + ``eraseKeyTableEntry``); on Z-Stack its
+security-manager entry (``ZDO.RemoveLinkKey``). Without it a removed device keeps a valid link
+key at the Trust Center (it can Trust-Center-rejoin) and every device admitted and removed uses
+up a key-table entry.
+
 Importing this package imports neither bellows nor zigpy-znp: a radio module is imported when
 an application of that radio is first given to :func:`install_link_key`. Each radio module is
 the only place in zse that touches that library's key commands.
@@ -38,6 +45,7 @@ __all__ = [
     "install_link_key",
     "link_key_installer",
     "radio_of",
+    "remove_link_key",
 ]
 
 #: What :func:`install_link_key` knows how to drive.
@@ -128,6 +136,22 @@ async def install_link_key(app: Any, partner: EUI64, key: bytes) -> None:
         return
     module: Any = importlib.import_module(_RADIO_MODULES[radio])
     await module.install_for_application(app, partner, key)
+
+
+async def remove_link_key(app: Any, partner: EUI64) -> bool:
+    """Erase every link key ``app``'s Trust Center holds for ``partner`` (the key CBKE gave it
+    and, where the radio can, its pending install-code key); True if one was held. Raises
+    :class:`UnsupportedRadio` for an unknown radio and :class:`LinkKeyInstallError` (with the
+    radio's status) when the radio refuses."""
+    radio = radio_of(app)
+    partner = EUI64(partner)
+    if radio == "sim":
+        result = app.remove_link_key(partner)
+        if inspect.isawaitable(result):
+            result = await result
+        return bool(result)
+    module: Any = importlib.import_module(_RADIO_MODULES[radio])
+    return bool(await module.remove_for_application(app, partner))
 
 
 def link_key_installer(app: Any) -> Callable[[EUI64, bytes], Awaitable[None]]:

@@ -83,6 +83,8 @@ __all__ = [
     "install_for_application",
     "install_link_key",
     "install_trust_center_link_key",
+    "remove_for_application",
+    "remove_link_key",
     "se_application",
 ]
 
@@ -167,6 +169,35 @@ async def _free_or_own_index(api: Any, partner: EUI64) -> int:
         command="exportLinkKeyByIndex",
         status=None,
     )
+
+
+async def remove_link_key(ezsp: EZSP, partner: EUI64) -> bool:
+    """Erase ``partner``'s entry of the NCP's key table, if it has one (True then):
+    ``findKeyTableEntry`` (0x75) gives its index or 0xFF, ``eraseKeyTableEntry`` (0x76,
+    ``index``; an EmberStatus before EZSP 14, an sl_status_t from 14) erases it. Both are in
+    every EZSP version bellows knows (4-19, its command tables).
+
+    The pending install-code key (a transient key, ``addTransientLinkKey`` /
+    ``importTransientKey``) has no per-device erase command; EmberZNet drops it when its
+    transient-key timeout runs out (300 s by default), and the ESI refuses a join seen in the
+    meantime (it erases the key again and asks the device to leave)."""
+    api: Any = ezsp  # bellows resolves its commands at run time
+    try:
+        (index,) = await api.findKeyTableEntry(address=partner, linkKey=True)
+        if int(index) == NO_ENTRY:
+            return False
+        (status,) = await api.eraseKeyTableEntry(index=int(index))
+    except Exception as exc:  # a radio library's message may quote the request
+        command = "eraseKeyTableEntry"
+        raise install_failure(f"EZSP {command} for {partner}", exc, command=command) from None
+    if int(status) != SUCCESS:
+        raise _failure(f"eraseKeyTableEntry(index={int(index)})", int(status), partner, full=-1)
+    return True
+
+
+async def remove_for_application(app: Any, partner: EUI64) -> bool:
+    """:func:`remove_link_key` on a running bellows ``ControllerApplication``."""
+    return await remove_link_key(app._ezsp, partner)
 
 
 class TrustCenterKeyUnsupported(LinkKeyInstallError):

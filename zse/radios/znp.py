@@ -75,6 +75,8 @@ __all__ = [
     "ZnpTransport",
     "install_for_application",
     "install_link_key",
+    "remove_for_application",
+    "remove_link_key",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -119,6 +121,39 @@ async def install_for_application(app: Any, partner: EUI64, key: bytes) -> None:
             command="ZDO.SetLinkKey",
         ) from None
     await install_link_key(app._znp, partner, int(device.nwk), key)
+
+
+#: ``ZNwkUnknownDevice``: the security manager holds no entry for the device.
+Z_NWK_UNKNOWN_DEVICE = 0xC8
+
+
+async def remove_link_key(znp: ZNP, partner: EUI64) -> bool:
+    """Erase ``partner``'s link key (True if one was held): ``ZDO.RemoveLinkKey``
+    (MT_ZDO_REMOVE_LINK_KEY, SREQ 0x25 0x24: ``IEEE``; SRSP one status byte) runs Z-Stack's
+    ``ZDSecMgrDeviceRemoveByExtAddr``, which frees the device's security-manager entry and its
+    APS link key; ``ZNwkUnknownDevice`` (0xC8) answers a device it holds nothing for."""
+    api: Any = znp
+    try:
+        response = await api.request(c.ZDO.RemoveLinkKey.Req(IEEE=partner))
+    except Exception as exc:  # zigpy-znp's message repeats the request
+        raise install_failure(
+            f"Z-Stack ZDO.RemoveLinkKey for {partner}", exc, command="ZDO.RemoveLinkKey"
+        ) from None
+    status = int(response.Status)
+    if status == Z_NWK_UNKNOWN_DEVICE:
+        return False
+    if status != SUCCESS:
+        raise LinkKeyInstallError(
+            f"Z-Stack ZDO.RemoveLinkKey for {partner} failed with status 0x{status:02X}",
+            command="ZDO.RemoveLinkKey",
+            status=status,
+        )
+    return True
+
+
+async def remove_for_application(app: Any, partner: EUI64) -> bool:
+    """:func:`remove_link_key` on a running zigpy-znp ``ControllerApplication``."""
+    return await remove_link_key(app._znp, partner)
 
 
 # -- inter-PAN (SE Annex B) ------------------------------------------------------------------

@@ -71,17 +71,30 @@ from zse.price import PriceEvent
 from zse.price.core import BlockPeriod, CalorificValue, ConversionFactor
 from zse.price.service import PRICE, PriceAcknowledged, PriceServer, PriceValue
 from zse.provisioning import (
+    DEPROVISION_TIMEOUT,
+    PROVISION_TIMEOUT,
     DeviceRecord,
+    Due,
     IllegalTransition,
+    LifecycleAction,
     LifecycleEvent,
     LifecycleState,
     OpenJoining,
+    PendingWatch,
+    RemoveKeys,
     SendLeave,
     Transition,
     decide,
+    refusal,
 )
 from zse.provisioning.registry import HanRegistry, RegistryError, group_names
-from zse.radios import install_failure, link_key_installer
+from zse.radios import (
+    LinkKeyInstallError,
+    UnsupportedRadio,
+    install_failure,
+    link_key_installer,
+    remove_link_key,
+)
 from zse.records import Mismatch, RecordError, load_each
 from zse.roles.keepalive import DEFAULT_BASE as DEFAULT_KEEP_ALIVE_BASE
 from zse.roles.keepalive import DEFAULT_JITTER as DEFAULT_KEEP_ALIVE_JITTER
@@ -95,6 +108,7 @@ from zse.zcl.delivery import Destination, device_name
 from zse.zcl.endpoint import ZclPort
 from zse.zcl.events import EventStream
 from zse.zcl.se_endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
+from zse.zcl.timer import Timer
 
 __all__ = [
     "MAX_PERMIT_SECONDS",
@@ -467,6 +481,9 @@ class _Listener:
     def device_left(self, device: Any) -> None:
         self._esi._network_event(device.ieee, LifecycleEvent.LEFT)
 
+    def handle_message(self, device: Any, *_args: Any) -> None:
+        self._esi._heard(device.ieee)
+
 
 # -- the role -----------------------------------------------------------------------------------
 
@@ -519,7 +536,12 @@ class EnergyServiceInterface:
     endpoints after ``endpoint_id`` (:mod:`zse.metering.mirroring`; default none).
     ``keep_alive``: TC Keep-Alive Base (minutes) and Jitter (seconds) served on the Keep-Alive
     cluster (SE 1.2 5.4.2.2.3.4; default 10 minutes, 300 s), which joined devices read to
-    notice a Trust Center that is gone.
+    notice a Trust Center that is gone. ``provision_timeout``: seconds after its admission that
+    a device still PENDING_PROVISIONING and not joined is reported (a ``timed_out`` audit entry
+    and :class:`LifecycleChanged`, state unchanged; None: never); ``deprovision_timeout``:
+    seconds after DEPROVISION that a device never seen leaving is recorded DEPROVISION_COMPLETE
+    (``timed_out``; its keys were erased at DEPROVISION). Both count in the event loop's
+    seconds from the later of the change and the ESI's start.
 
     Call ``await start()`` once the application is running, ``await stop()`` at the end.
     """
@@ -543,6 +565,8 @@ class EnergyServiceInterface:
         mirrors: int = 0,
         meter: bool | Mapping[str, Any] = False,
         keep_alive: tuple[int, int] = (DEFAULT_KEEP_ALIVE_BASE, DEFAULT_KEEP_ALIVE_JITTER),
+        provision_timeout: float | None = PROVISION_TIMEOUT,
+        deprovision_timeout: float = DEPROVISION_TIMEOUT,
     ) -> None:
         self.app = app
         self.registry = registry
@@ -617,6 +641,12 @@ class EnergyServiceInterface:
         self._interpan: list[Any] = []
         self._serving: set[asyncio.Task[None]] = set()
         self._stopped = False
+        #: The deadlines of pending devices (leave again, timed out), on one timer.
+        self._watch = PendingWatch(
+            provision_timeout=provision_timeout, deprovision_timeout=deprovision_timeout
+        )
+        self._timer = Timer("provisioning deadlines", logger=LOGGER)
+        self._timer.add(self._watch, self._due)
 
     @staticmethod
     def descriptor(
@@ -672,6 +702,11 @@ class EnergyServiceInterface:
             (t.EUI64(ieee), int(device.nwk)) for ieee, device in self.app.devices.items()
         )
         self._listener_id = self.app.add_listener(self._listener)
+        if self.registry is not None:
+            now = asyncio.get_running_loop().time()
+            for record in self.registry.devices():
+                self._watch.watch(record, now)
+        self._timer.start()
         self._tell_untold()
 
     def on_event(self, listener: Callable[[EsiEvent], Awaitable[Any] | None]) -> Callable[[], None]:
@@ -713,6 +748,7 @@ class EnergyServiceInterface:
         """Stop serving and following events (the registry and the store stay open). Sends,
         :meth:`provision` and :meth:`deprovision` then raise :class:`EsiStopped`."""
         self._stopped = True
+        await self._timer.stop()
         if self._listener_id is not None:
             self.app.remove_listener(self._listener)
             self._listener_id = None
@@ -867,25 +903,24 @@ class EnergyServiceInterface:
     async def deprovision(
         self, eui64: t.EUI64 | str, *, again: bool = False
     ) -> DeviceRecord | None:
-        """Remove a device: DEPROVISION in the registry, then ask it to leave (ZDO
-        Mgmt_Leave_req). The registry reaches DEPROVISION_COMPLETE when the leave is seen
-        (zigpy's ``device_left``); a device that is offline stays PENDING_DEPROVISIONING until
-        then. A device never joined (PENDING_PROVISIONING) is de-provisioned at once.
+        """Remove a device: DEPROVISION in the registry, erase its link keys at the Trust
+        Center at once (its install-code key and the key CBKE gave it:
+        :func:`zse.radios.remove_link_key`), so it can neither join nor rejoin, then ask it to
+        leave (ZDO Mgmt_Leave_req). The registry reaches DEPROVISION_COMPLETE when the leave
+        is seen (zigpy's ``device_left``); a device that does not take it stays
+        PENDING_DEPROVISIONING and is asked again whenever it is heard from (a frame, a
+        rejoin, a Device_annce) and on a back-off (``LEAVE_RETRY_DELAYS``), and is recorded
+        DEPROVISION_COMPLETE (``timed_out``) after ``deprovision_timeout``. A device never
+        joined (PENDING_PROVISIONING) is de-provisioned at once.
 
-        ``again``: the same removal asked for once more (a command repeated after a crash): a
-        device already PENDING_DEPROVISIONING or DEPROVISION_COMPLETE is not refused; its keys
-        are forgotten again and, still pending, it is asked to leave again."""
+        Asked again for a device already PENDING_DEPROVISIONING or DEPROVISION_COMPLETE (a
+        repeated request), it is not refused: the keys are erased again and, still pending,
+        the device is asked to leave again. ``again`` is kept for callers that pass it."""
+        del again  # every repeat is accepted now
         self._running()
         ieee = _ieee(eui64)
         name = device_name(ieee)
-        gone = (LifecycleState.PENDING_DEPROVISIONING, LifecycleState.DEPROVISION_COMPLETE)
-        record = self.registry.get(name) if self.registry is not None and again else None
-        if record is not None and record.state in gone:
-            leave = (SendLeave(),) if record.state is gone[0] else ()
-            step = Transition(
-                event=LifecycleEvent.DEPROVISION, before=record, after=record, actions=leave
-            )
-        elif self.registry is not None:
+        if self.registry is not None:
             step = await self._transition(name, LifecycleEvent.DEPROVISION, "requested by headend")
         else:
             step = decide(None, LifecycleEvent.DEPROVISION)
@@ -898,6 +933,15 @@ class EnergyServiceInterface:
             await self.meter.forget(address)  # nothing more is reported to that address
         await self._carry_out(ieee, step)
         return step.after
+
+    async def _remove_keys(self, ieee: t.EUI64) -> None:
+        """Erase the device's link keys at the Trust Center; a radio that refuses is logged
+        (the removal is recorded all the same, and tried again at the next refusal)."""
+        self._codes.pop(ieee, None)
+        try:
+            await remove_link_key(self.app, ieee)
+        except (LinkKeyInstallError, UnsupportedRadio) as exc:
+            LOGGER.error("erasing the link keys of %s failed: %s", device_name(ieee), exc)
 
     async def _leave(self, ieee: t.EUI64) -> None:
         """Ask a device to leave for good (ZDO Mgmt_Leave_req), if zigpy knows it."""
@@ -921,13 +965,30 @@ class EnergyServiceInterface:
         seconds: int | None = None,
     ) -> None:
         """Carry out the actions the provisioning core decided (:func:`zse.provisioning.
-        decide`): open joining with the device's install code, or ask it to leave."""
-        for action in step.actions:
+        decide`): open joining with the device's install code, erase its keys, or ask it to
+        leave."""
+        await self._act(ieee, step.actions, step.after, code=code, seconds=seconds)
+
+    async def _act(
+        self,
+        ieee: t.EUI64,
+        actions: tuple[LifecycleAction, ...],
+        record: DeviceRecord | None,
+        *,
+        code: InstallCode | None = None,
+        seconds: int | None = None,
+    ) -> None:
+        for action in actions:
             if isinstance(action, OpenJoining):
                 if code is None:
-                    assert step.after is not None
-                    code = InstallCode.parse(step.after.install_code)
+                    assert record is not None
+                    code = InstallCode.parse(record.install_code)
                 await self._permit(ieee, code, seconds)
+                if record is not None:  # a new admission window: its pending time restarts
+                    self._watch.admitted(record.eui64, asyncio.get_running_loop().time())
+                    self._timer.update()
+            elif isinstance(action, RemoveKeys):
+                await self._remove_keys(ieee)
             elif isinstance(action, SendLeave):
                 await self._leave(ieee)
 
@@ -1311,6 +1372,29 @@ class EnergyServiceInterface:
             self._stream.emit(DeviceLeft(device=name))
         self._spawn(self._follow(name, event))
 
+    def _heard(self, ieee: t.EUI64) -> None:
+        """A frame from ``ieee``: a device being removed is asked to leave again (at most once
+        per ``LEAVE_RETRY_DELAYS[0]`` seconds)."""
+        if self.registry is None or self._stopped or bytes(ieee) in _NOT_A_DEVICE:
+            return
+        try:
+            key = self.registry.get(t.EUI64(ieee)).eui64
+        except RegistryError:
+            return
+        if self._watch.heard(key, asyncio.get_running_loop().time()):
+            self._timer.update()
+            self._spawn(self._leave(t.EUI64(ieee)))
+
+    async def _due(self, due: list[Due]) -> None:
+        """The deadlines of pending devices: ask a device being removed to leave again, or
+        apply TIMED_OUT (recorded removed, or reported still pending)."""
+        for item in due:
+            if item.event is None:
+                self._spawn(self._leave(parse_eui64(item.eui64)))
+            else:
+                name = device_name(parse_eui64(item.eui64))
+                self._spawn(self._follow(name, item.event, item.detail))
+
     async def _addressed(self, ieee: t.EUI64, nwk: int) -> None:
         """``ieee`` is at ``nwk`` now: the meter's reporting records follow a device whose
         address changed, and those of a device whose old address another one took are dropped
@@ -1354,8 +1438,13 @@ class EnergyServiceInterface:
             )
         await self._follow(name, LifecycleEvent.KEY_ESTABLISHED)
 
-    async def _follow(self, name: str, event: LifecycleEvent) -> None:
-        """Apply a network event to the registry (devices it does not know are ignored)."""
+    async def _follow(
+        self, name: str, event: LifecycleEvent, detail: str = "seen on the network"
+    ) -> None:
+        """Apply a network event to the registry (devices it does not know are ignored). One
+        refused (:class:`LifecycleRefused`) is written to the audit trail as ``refused``; a
+        device being removed or removed seen joining or keyed gets its keys erased and is
+        asked to leave again (:func:`zse.provisioning.refusal`)."""
         if self.registry is None:
             return
         try:
@@ -1367,12 +1456,16 @@ class EnergyServiceInterface:
             LOGGER.debug("%s: %s for no device address, ignored", name, event.value)
             return
         try:
-            step = await self._transition(name, event, "seen on the network")
+            step = await self._transition(name, event, detail)
         except IllegalTransition as exc:
             LOGGER.warning("%s", exc)
             self._stream.emit(
                 LifecycleRefused(device=name, event=event, state=before, reason=str(exc))
             )
+            actions = refusal(before, event)
+            done = "; its keys are erased and it is asked to leave" if actions else ""
+            await self._need_registry().refused(name, event, f"{detail}{done}")
+            await self._act(parse_eui64(name), actions, None)
             return
         await self._carry_out(parse_eui64(name), step)
 
@@ -1384,6 +1477,8 @@ class EnergyServiceInterface:
             step = await registry.transition(name, event, detail, readmit=self.readmit)
         if step.write and step.after is not None:
             self._changed(name, event, step.before, step.after, detail)
+            self._watch.watch(step.after, asyncio.get_running_loop().time())
+            self._timer.update()
         return step
 
     def _changed(

@@ -498,6 +498,14 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
             self.state.network_info = network_info
         return seq
 
+    def remove_link_key(self, partner: t.EUI64) -> bool:
+        """Erase the link key and the pending install-code key the Trust Center holds for
+        ``partner`` (:func:`zse.radios.remove_link_key`); True if it held one. The device can
+        then neither join nor Trust-Center-rejoin."""
+        radio = self.radio
+        held = radio.link_keys.pop(partner, None) is not None
+        return radio.pending_keys.pop(partner, None) is not None or held
+
     def get_link_key(self, partner: t.EUI64) -> bytes | None:
         """The APS link key the coordinator shares with ``partner``, if any."""
         return self.radio.link_keys.get(partner)

@@ -1,0 +1,193 @@
+"""Removing a device from the HAN: its admission is withdrawn at the Trust Center at once, a
+device being removed is asked to leave until it does (or its time runs out), a removed device
+seen on the network is removed again, and a device that never joins is reported."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import zigpy.types as t
+
+from tests.roles.han_builder import EUIS, build, close
+from zse.installcode import InstallCode, parse_eui64
+from zse.provisioning import LifecycleEvent, LifecycleState
+from zse.roles.esi import KeyEstablished, LifecycleChanged
+from zse.sim import JoinRefused
+
+S = LifecycleState
+
+
+async def trail(han, name):
+    return [(a.event, a.from_state, a.to_state) for a in await han.registry.audit(EUIS[name])]
+
+
+async def keyed(han, name):
+    """Provision ``name``, start it and let it join and run CBKE."""
+    await han.esi.provision(EUIS[name])
+    await han.add(name).start()
+    await asyncio.sleep(30)
+    await han.esi.settle()
+    assert han.esi.device(EUIS[name]).state is S.METER_READY
+
+
+async def test_a_device_withdrawn_before_it_joined_cannot_get_in(tmp_path):
+    """De-provisioning a device still pending provisioning left its install-code key at the
+    Trust Center and joining open: it joined, ran CBKE and used the HAN. Its keys are erased
+    at once now, so its join is refused."""
+    han = await build(tmp_path)
+    ieee = parse_eui64(EUIS["ihd"])
+    await han.esi.provision(EUIS["ihd"])
+    record = await han.esi.deprovision(EUIS["ihd"])
+    assert record is not None
+    assert record.state is S.DEPROVISION_COMPLETE
+    assert ieee not in han.app.radio.pending_keys
+    role = han.add("ihd")
+    with pytest.raises(JoinRefused):
+        await role.device.join()
+    await asyncio.sleep(120)
+    await han.esi.settle()
+    assert not role.device.joined
+    assert han.app.get_link_key(ieee) is None
+    assert not [e for e in han.events if isinstance(e, KeyEstablished)]
+    # asked again: the same answer, not a refusal, and nothing more written
+    again = await han.esi.deprovision(EUIS["ihd"])
+    assert again is not None
+    assert again.state is S.DEPROVISION_COMPLETE
+    assert [e for e, *_ in await trail(han, "ihd")] == ["register", "provision", "deprovision"]
+    await close(han)
+
+
+async def test_a_removed_device_seen_joining_is_refused_recorded_and_removed_again(tmp_path):
+    """A removed device that got in anyway (here: the Trust Center opened behind the
+    registry's back) was only logged: it stayed on the HAN and nothing went into the audit
+    trail. Its join is recorded as refused now, its keys are erased and it is asked to
+    leave."""
+    han = await build(tmp_path)
+    ieee = parse_eui64(EUIS["thermostat"])
+    await han.esi.provision(EUIS["thermostat"])
+    await han.esi.deprovision(EUIS["thermostat"])
+    code = han.codes["thermostat"]
+    await han.app.permit_with_link_key(ieee, t.KeyData(code.link_key), 60)
+    role = han.add("thermostat")
+    await role.device.join()
+    await asyncio.sleep(10)
+    await han.esi.settle()
+    assert not role.device.joined  # asked to leave
+    assert han.app.get_link_key(ieee) is None
+    assert ieee not in han.app.radio.pending_keys
+    entries = await han.registry.audit(EUIS["thermostat"])
+    assert (entries[-1].event, entries[-1].from_state, entries[-1].to_state) == (
+        "refused",
+        "de-provision complete",
+        "de-provision complete",
+    )
+    assert entries[-1].detail.startswith("joined refused")
+    assert han.esi.device(EUIS["thermostat"]).state is S.DEPROVISION_COMPLETE
+    await close(han)
+
+
+async def test_an_offline_device_is_asked_again_and_removed_when_it_is_back(tmp_path):
+    """De-provisioning an offline device sent the leave once: it stayed PENDING_DEPROVISIONING
+    for good and kept its Trust Center link key. The key is erased at once now, and the leave
+    is sent again on a back-off until the device takes it."""
+    han = await build(tmp_path)
+    await keyed(han, "ihd")
+    ihd = han.devices["ihd"]
+    ieee = parse_eui64(EUIS["ihd"])
+    han.air.silence(ihd.device)
+    record = await han.esi.deprovision(EUIS["ihd"])
+    assert record is not None
+    assert record.state is S.PENDING_DEPROVISIONING
+    assert han.app.get_link_key(ieee) is None  # erased at once, not at the leave
+    await asyncio.sleep(600)
+    await han.esi.settle()
+    assert han.esi.device(EUIS["ihd"]).state is S.PENDING_DEPROVISIONING
+    han.air.restore(ihd.device)
+    await asyncio.sleep(1000)
+    await han.esi.settle()
+    assert han.esi.device(EUIS["ihd"]).state is S.DEPROVISION_COMPLETE
+    assert not ihd.device.joined
+    assert (await trail(han, "ihd"))[-1] == (
+        "left",
+        "pending de-provisioning",
+        "de-provision complete",
+    )
+    await close(han)
+
+
+async def test_a_device_being_removed_is_asked_to_leave_when_it_is_heard_from(tmp_path):
+    """A device being removed that is heard from again (here: it rejoins with the network key
+    and announces itself) is asked to leave at once, without waiting for the back-off."""
+    han = await build(tmp_path)
+    await keyed(han, "ihd")
+    ihd = han.devices["ihd"]
+    han.air.silence(ihd.device)
+    await han.esi.deprovision(EUIS["ihd"])
+    # asked again (missed) 30 s on; the back-off's next try is 60 s after that (at 90 s)
+    await asyncio.sleep(65)  # more than 30 s (the shortest gap) after the last request
+    han.air.restore(ihd.device)
+    assert await ihd.device.rejoin(secure=True)
+    await ihd.device.announce()
+    await asyncio.sleep(5)
+    await han.esi.settle()
+    assert not ihd.device.joined
+    assert han.esi.device(EUIS["ihd"]).state is S.DEPROVISION_COMPLETE
+    await close(han)
+
+
+async def test_a_device_never_seen_leaving_is_recorded_removed_and_can_be_registered_again(
+    tmp_path,
+):
+    """A device that never came back stayed PENDING_DEPROVISIONING for ever, and its MAC could
+    not be registered again. Its keys are erased, so when its time is up it is recorded
+    removed (``timed_out``, saying why), and it can be registered again."""
+    han = await build(tmp_path, deprovision_timeout=3600)
+    await keyed(han, "ihd")
+    han.air.silence(han.devices["ihd"].device)
+    await han.esi.deprovision(EUIS["ihd"])
+    await asyncio.sleep(3700)
+    await han.esi.settle()
+    assert han.esi.device(EUIS["ihd"]).state is S.DEPROVISION_COMPLETE
+    last = (await han.registry.audit(EUIS["ihd"]))[-1]
+    assert (last.event, last.to_state) == ("timed_out", "de-provision complete")
+    assert "not seen leaving within 3600 s" in last.detail
+    assert "keys were erased" in last.detail
+    record = await han.esi.provision(EUIS["ihd"], str(InstallCode.generate()))
+    assert record is not None
+    assert record.state is S.PENDING_PROVISIONING
+    await close(han)
+
+
+async def test_a_device_that_never_joins_is_reported_and_can_be_admitted_again(tmp_path):
+    """A device registered long before it was switched on stayed pending provisioning
+    silently after its 254 s window. It is reported when its pending time is up
+    (``timed_out``, state unchanged), and admitting it again opens a new window it joins in."""
+    han = await build(tmp_path, provision_timeout=600)
+    await han.esi.provision(EUIS["lcd"])
+    await asyncio.sleep(700)
+    await han.esi.settle()
+    assert han.esi.device(EUIS["lcd"]).state is S.PENDING_PROVISIONING
+    last = (await han.registry.audit(EUIS["lcd"]))[-1]
+    assert (last.event, last.from_state, last.to_state) == (
+        "timed_out",
+        "pending provisioning",
+        "pending provisioning",
+    )
+    assert last.detail == "not joined within 600 s of its admission"
+    told = [
+        e
+        for e in han.events
+        if isinstance(e, LifecycleChanged) and e.event is LifecycleEvent.TIMED_OUT
+    ]
+    assert [e.device for e in told] == [EUIS["lcd"]]
+    await asyncio.sleep(1200)  # told once per admission
+    await han.esi.settle()
+    assert [e for e, *_ in await trail(han, "lcd")].count("timed_out") == 1
+    # the retailer admits it again: a new window, and it gets in
+    await han.esi.provision(EUIS["lcd"])
+    await han.add("lcd").start()
+    await asyncio.sleep(30)
+    await han.esi.settle()
+    assert han.esi.device(EUIS["lcd"]).state is S.METER_READY
+    await close(han)
