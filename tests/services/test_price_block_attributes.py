@@ -15,6 +15,7 @@ from tests.price.test_price_block import calorific, factor, period
 from tests.services.test_price_time_services import han
 from zse.price import PriceAttributes
 from zse.price.service import PriceAcknowledged, PriceValueReceived
+from zse.se.frames import max_zcl_payload
 from zse.se.ids import (
     PRICE,
     PriceAttribute,
@@ -52,8 +53,10 @@ EXPECTED: dict[int, tuple[Any, str]] = {
 UNSET = tier_label_attribute(3)
 
 
-async def read_price_attributes() -> tuple[bytes, dict[int, Any], Any]:
-    """Publish block pricing on a simulated ESI; the display reads the attributes."""
+async def read_price_attributes() -> tuple[list[bytes], dict[int, Any], Any]:
+    """Publish block pricing on a simulated ESI; the display reads the attributes, asking
+    again for what did not fit one frame (ZCL 2.5.2: "only as many read attribute status
+    records as will fit"); the answers' payloads, one per frame."""
     _, _, _, server, _, ihd, _, clock = await han(40)
     server.protocol.attributes = ATTRIBUTES
     server.serve_attributes()
@@ -61,22 +64,29 @@ async def read_price_attributes() -> tuple[bytes, dict[int, Any], Any]:
     await server.publish(factor(2, start=0))
     await server.publish(calorific(3, start=0))
     asked = [*EXPECTED, PriceAttribute.START_OF_BLOCK_PERIOD, UNSET]
-    reply = await ihd.endpoints[1].request(
-        0x0000,
-        SE_ENDPOINT_ID,
-        PRICE,
-        foundation.GeneralCommand.Read_Attributes,
-        b"".join(attr.to_bytes(2, "little") for attr in asked),
-        cluster_specific=False,
-        encrypt=True,
-    )
     schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
-    records, _ = schema.deserialize(reply.payload)
-    values = {
-        r.attrid: r.value.value if r.status == foundation.Status.SUCCESS else r.status
-        for r in records.status_records
-    }
-    return reply.payload, values, clock
+    payloads: list[bytes] = []
+    values: dict[int, Any] = {}
+    while asked:
+        reply = await ihd.endpoints[1].request(
+            0x0000,
+            SE_ENDPOINT_ID,
+            PRICE,
+            foundation.GeneralCommand.Read_Attributes,
+            b"".join(attr.to_bytes(2, "little") for attr in asked),
+            cluster_specific=False,
+            encrypt=True,
+        )
+        assert len(reply.payload) <= max_zcl_payload(group=False)  # one frame's worth
+        records, _ = schema.deserialize(reply.payload)
+        assert records.status_records, "an answer without a record"
+        values.update(
+            (r.attrid, r.value.value if r.status == foundation.Status.SUCCESS else r.status)
+            for r in records.status_records
+        )
+        payloads.append(reply.payload)
+        asked = asked[len(records.status_records) :]
+    return payloads, values, clock
 
 
 async def test_a_display_reads_the_block_pricing_attributes() -> None:
@@ -89,22 +99,23 @@ async def test_a_display_reads_the_block_pricing_attributes() -> None:
 
 @pytest.mark.oracle
 async def test_tshark_reads_the_price_attributes_zse_sends(tmp_path) -> None:
-    payload, _, _ = await read_price_attributes()
+    payloads, _, _ = await read_price_attributes()
     # Read Attributes Response (0x01): global, server to client, no default response
-    zcl = bytes((0x18, 1, foundation.GeneralCommand.Read_Attributes_rsp)) + payload
-    (packet,) = dissect([air_frame(PRICE, zcl, 1)], tmp_path)
-    assert not packet.malformed, [f for f in packet.fields if f[0].startswith("_ws")]
-    ids = [int(v, 0) for v in packet.show("zbee_zcl_se.price.attr_id")]
+    rsp = foundation.GeneralCommand.Read_Attributes_rsp
+    frames = [air_frame(PRICE, bytes((0x18, 1 + n, rsp)) + p, 1) for n, p in enumerate(payloads)]
+    packets = dissect(frames, tmp_path)
+    assert not any(packet.malformed for packet in packets)
+    ids = [int(v, 0) for packet in packets for v in packet.show("zbee_zcl_se.price.attr_id")]
     assert ids == [*EXPECTED, PriceAttribute.START_OF_BLOCK_PERIOD, UNSET]
     shown: dict[str, list[str]] = {}
     for name in {field for _, field in EXPECTED.values() if field}:
-        shown[name] = packet.show(name)
+        shown[name] = [value for packet in packets for value in packet.show(name)]
     for value, field in EXPECTED.values():
         if not field:
             continue
         expected = value.hex(":") if isinstance(value, bytes) else str(value)
         assert expected in shown[field], (field, expected, shown[field])
-    assert packet.show("zbee_zcl.attr.utc")
+    assert any(packet.show("zbee_zcl.attr.utc") for packet in packets)
 
 
 async def test_a_display_keeps_and_acknowledges_a_published_block_period() -> None:

@@ -38,6 +38,7 @@ from zse.records import (
     check,
     load_each,
 )
+from zse.se.frames import max_zcl_payload
 
 __all__ = [
     "CANCEL_ALL_SKEW",
@@ -80,37 +81,10 @@ MAX_RESPONSE_BYTES = 20
 MESSAGE_RETENTION = 86_400
 
 # -- frame limits -----------------------------------------------------------------------------
-# One unfragmented frame, counted from the bottom (no source route, short addresses):
-#   aMaxPHYPacketSize 127 (IEEE 802.15.4-2006 6.4.1)
-#   - MAC header 9 (frame control 2, sequence 1, PAN id 2, destination 2, source 2) and FCS 2
-#   - NWK header 8 (frame control 2, destination 2, source 2, radius 1, sequence 1; ZB 3.3.1)
-#   - NWK security 18 (auxiliary header 14: control 1, frame counter 4, source IEEE 8, key
-#     sequence 1; MIC 4; ZB 4.5.1) -- SE networks always use NWK security
-#   = 90 octets of APS frame.
-#   Unicast: APS header 8 (frame control 1, destination endpoint 1, cluster 2, profile 2, source
-#     endpoint 1, counter 1; ZB 2.2.5.1) + APS link-key security 9 (control 1, frame counter 4,
-#     MIC 4) -> 73-octet ASDU.
-#   Group: APS header 9 (group address 2 replaces the destination endpoint), no APS security
-#     (link keys are pairwise; SE 5.4.6) -> 81-octet ASDU.
-#   ZCL header 3 (frame control, TSN, command id; no manufacturer code; ZCL 2.4.1).
-# So the ZCL payload is at most 70 octets APS-encrypted unicast and 78 by group. SE D.5.2.3.1.1.5
-# says the same for unicast: "59 bytes for the Message field ... (11 bytes for other Display
-# Message fields)": 59 = length octet + 58 of text, 59 + 11 = 70. A source route costs 2 + 2n.
-_PHY_MAX = 127
-_MAC_OVERHEAD = 11
-_NWK_OVERHEAD = 8 + 14 + 4
-_APS_UNICAST_SECURED = 8 + 5 + 4
-_APS_GROUP = 9
-_ZCL_HEADER = 3
+# The ZCL payload one unfragmented frame carries: zse.se.frames (70 octets APS-encrypted
+# unicast, 78 by group; SE D.5.2.3.1.1.5 counts the same 70).
 _DISPLAY_FIXED = 4 + 1 + 4 + 2  # message id, message control, start time, duration
 _EXTENDED_CONTROL = 1
-
-
-def max_zcl_payload(*, group: bool) -> int:
-    """Largest ZCL payload in one unfragmented SE frame: 70 (APS-encrypted unicast) or 78
-    (group, NWK security only). See the derivation at the top of this module."""
-    aps = _APS_GROUP if group else _APS_UNICAST_SECURED
-    return _PHY_MAX - _MAC_OVERHEAD - _NWK_OVERHEAD - aps - _ZCL_HEADER
 
 
 def max_message_bytes(*, group: bool = False, extended_control: bool = True) -> int:

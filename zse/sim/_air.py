@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
+import zigpy.exceptions
 import zigpy.types as t
 
 from zse.pcap import PcapWriter
@@ -40,6 +41,8 @@ PHY_OVERHEAD_OCTETS = 6
 ACK_WAIT = 864e-6  # macAckWaitDuration at 2.4 GHz (54 symbols)
 TURNAROUND = 192e-6  # aTurnaroundTime (12 symbols), from a frame to its acknowledgement
 DUPLICATE_GAP = 1e-3
+MAX_PHY_PACKET = 127  # aMaxPHYPacketSize (802.15.4-2006 6.4.1): the largest PSDU, FCS included
+FCS_OCTETS = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +52,10 @@ class Faults:
     ``loss``: probability that one transmission attempt is lost. ``duplicate``: probability
     that a delivered frame is delivered (and captured) a second time. ``delay``: seconds added
     to every delivery. ``reorder``: each delivery is delayed by a further uniform 0..reorder
-    seconds, so frames sent close together overtake each other.
+    seconds, so frames sent close together overtake each other. Delay and reorder are latency
+    above the MAC (a multi-hop path, a busy stack): the receiver's MAC acknowledges the frame
+    when it ends, so the sender's send completes then; only the hand-over to its NWK layer
+    waits.
     """
 
     loss: float = 0.0
@@ -81,6 +87,8 @@ class AirStats:
     lost: int = 0
     duplicated: int = 0
     blocked: int = 0  # not delivered because of a partition or a silent node
+    #: frames refused before the air: the PSDU would exceed aMaxPHYPacketSize (127 octets)
+    too_long: int = 0
     bytes: int = 0
     #: NWK frames parsed and NWK frames decrypted (MIC checked): once per frame on the air and
     #: network key, however many nodes hear it (the nodes share the result)
@@ -402,7 +410,18 @@ class Medium:
 
     def transmit(self, tx: Transmission) -> asyncio.Future[bool]:  # noqa: PLR0912
         """Put a frame on the air; the future tells whether an addressed unicast was
-        acknowledged (always True for broadcasts once sent)."""
+        acknowledged (always True for broadcasts once sent). A frame whose PSDU (FCS
+        included) exceeds aMaxPHYPacketSize is refused, as a radio's MAC refuses it
+        (MCPS-DATA.confirm FRAME_TOO_LONG, 802.15.4-2006 7.1.1.1.3): zigpy's
+        ``DeliveryError`` with ``MACStatus.MAC_FRAME_TOO_LONG``, counted in
+        :attr:`AirStats.too_long`, nothing on the air."""
+        psdu = len(tx.data) + FCS_OCTETS
+        if psdu > MAX_PHY_PACKET:
+            self.stats.too_long += 1
+            raise zigpy.exceptions.DeliveryError(
+                f"frame of {psdu} octets exceeds aMaxPHYPacketSize ({MAX_PHY_PACKET})",
+                status=t.MACStatus.MAC_FRAME_TOO_LONG,
+            )
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
         sender = tx.sender
@@ -434,17 +453,20 @@ class Medium:
                     self.stats.lost += 1
                     continue
                 reached = True
+                # delay and reorder are latency above the MAC: the receiver's MAC takes the
+                # frame and acknowledges it at once (802.15.4-2006 7.5.6.4.2, within
+                # macAckWaitDuration); only the hand-over to its NWK layer waits
                 when = end + faults.delay
                 if faults.reorder:
                     when += self.rng.random() * faults.reorder
                 schedule[when].append(node)
                 if unicast:
-                    self._acknowledge(tx, when)
+                    self._acknowledge(tx, end)
                 if faults.duplicate and self.rng.random() < faults.duplicate:
                     self.stats.duplicated += 1
                     loop.call_at(when + DUPLICATE_GAP, self._duplicate, tx, node)
             if reached or not unicast:
-                acked_at = max(schedule) if schedule else end
+                acked_at = end
                 break
             now = end + (ACK_WAIT if self.airtime else 0.0)
         for when, nodes in sorted(schedule.items()):
@@ -459,7 +481,9 @@ class Medium:
         return done
 
     def _duplicate(self, tx: Transmission, node: Station) -> None:
-        self._record(tx.data, asyncio.get_running_loop().time())
+        # on the air again: booked on the channel, so the capture's timestamps never go back
+        start, _ = self._occupy(tx.channel, len(tx.data) + FCS_OCTETS, self.now)
+        self._record(tx.data, start)
         self._deliver(tx, [node])
 
     def _deliver(self, tx: Transmission, nodes: list[Station]) -> None:

@@ -248,7 +248,7 @@ class CoordinatorNode(Node):
         self.app.handle_leave(t.NWK(nwk.src), nwk.src_ieee)
 
     async def send_leave(self, ieee: t.EUI64, nwk: int) -> None:
-        """NWK Leave command asking a child to leave (remove flag set, ZB 3.4.4.3.1)."""
+        """NWK Leave command asking a child to leave (request bit set, ZB 3.4.4.3.1)."""
         assert self.nwk is not None
         hdr = f.NwkHeader(
             nwk,

@@ -19,7 +19,6 @@ import itertools
 import logging
 import os
 import struct
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,7 +72,15 @@ SCAN_DURATION = 0.138  # aBaseSuperframeDuration * (2^3 + 1) symbols at 2.4 GHz 
 RESPONSE_WAIT = 0.5  # macResponseWaitTime, rounded (802.15.4-2006 7.4.2)
 KEY_WAIT = 3.0  # how long a joining device waits for the Transport Key
 BROADCAST_ADDRESSES = (0xFFFF, 0xFFFD, 0xFFFC, 0xFFFB)
-DUPLICATE_TABLE = 64  # entries of the APS duplicate rejection table (ZB 2.2.8.4.2)
+DUPLICATE_TABLE = 64  # sources in the APS duplicate rejection table (ZB 2.2.8.4.2)
+#: how long a source's duplicate rejection entry lives after its last frame, seconds: the spec
+#: leaves it to the stack; TI Z-Stack keeps an entry DEFAULT_APS_DUP_REJ_TIMEOUT (10) x
+#: DEFAULT_APS_DUP_REJ_TIMEOUT_INCREMENT (1000 ms), BitCloud CS_APS_DUPLICATE_ENTRY_LIFE_TIME 6.8 s
+DUPLICATE_LIFETIME = 10.0
+#: APS counters behind a source's newest one that its entry remembers (BitCloud keeps the
+#: newest counter and a bit mask of the ones before it): a counter further behind, or ahead,
+#: is a new frame, so the 8-bit counter wraps without a loss
+DUPLICATE_WINDOW = 32
 
 
 class JoinRefused(Exception):
@@ -228,8 +235,9 @@ class Node:
         self._nwk_seq = itertools.count(air.rng.randrange(256))
         self._aps_counter = itertools.count(air.rng.randrange(256))
         self._zdo_tsn = itertools.count(air.rng.randrange(256))
-        self._seen: deque[tuple[int, int, int]] = deque(maxlen=DUPLICATE_TABLE)
-        self._seen_set: set[tuple[int, int, int]] = set()
+        # APS duplicate rejection: source -> (newest APS counter, mask of the counters seen
+        # behind it (bit 0: the newest), virtual time of the last frame), oldest first
+        self._seen: dict[t.EUI64 | int, tuple[int, int, float]] = {}
         self._raw_callbacks: list[Callable[[RawFrame], None]] = []
         self._raw_queues: list[asyncio.Queue[RawFrame]] = []
         self._zdo_waiters: dict[tuple[int, int], asyncio.Future[list[Any]]] = {}
@@ -308,7 +316,9 @@ class Node:
             caps |= zdo_t.MACCapabilityFlags.FullFunctionDevice
         if self.is_coordinator:
             caps |= zdo_t.MACCapabilityFlags.AlternatePanCoordinator
-        server_mask = 0x0041 if self.is_coordinator else 0x0040  # primary TC; stack rev 21
+        # Server mask (ZB 2.3.2.3.10): stack compliance revision 21 in bits 9-15; the
+        # coordinator is the primary Trust Center (bit 0) and the Network Manager (bit 6)
+        server_mask = (21 << 9) | (0x0041 if self.is_coordinator else 0)
         return zdo_t.NodeDescriptor(
             logical_type=self.logical_type,
             complex_descriptor_available=0,
@@ -452,9 +462,9 @@ class Node:
                 src_ep,
             )
             nwk_dst = dst_addr
-        nwk = f.NwkHeader(
-            nwk_dst, self.nwk, radius or 30, next(self._nwk_seq) & 0xFF, src_ieee=self.ieee
-        )
+        # No NWK extended source (optional, ZB 3.3.1.1): the receiver knows the sender from
+        # its address map; SE D.5.2.3.1.1.5's frame budget counts an 8-octet NWK header
+        nwk = f.NwkHeader(nwk_dst, self.nwk, radius or 30, next(self._nwk_seq) & 0xFF)
         if nwk_dst == self.nwk:
             # Loopback: the stack hands frames for itself straight back up (no air).
             ind = self._indication(nwk, aps, payload, partner is not None, self.ieee)
@@ -476,7 +486,9 @@ class Node:
         self, aps: f.ApsHeader, payload: bytes, partner: t.EUI64, key_id: KeyId
     ) -> bytes:
         """The APS frame secured (ZB 4.4.1.1) with the link key shared with ``partner``, or
-        the key ``key_id`` names derived from it, and that key's next outgoing counter."""
+        the key ``key_id`` names derived from it, and that key's next outgoing counter. Data
+        frames carry no extended nonce (the receiver takes the sender's EUI-64 from its address
+        map), as SE D.5.2.3.1.1.5's frame budget assumes; key transport carries it."""
         link_key = self.link_keys[partner]
         counter = self._aps_out.get((partner, link_key), 0)
         self._aps_out[partner, link_key] = counter + 1
@@ -487,6 +499,7 @@ class Node:
             counter=counter,
             source=eui64_int(self.ieee),
             key_id=key_id,
+            extended_nonce=key_id != KeyId.DATA,
         )
 
     async def _send_nwk(self, nwk: f.NwkHeader, payload: bytes, *, secure: bool = True) -> bool:
@@ -618,7 +631,7 @@ class Node:
         if not nwk.security:
             self.stats.nwk_unsecured += 1  # APS data is NWK-secured, even to a joining device
             return
-        if self._seen_before((nwk.src, aps.counter, aps.cluster or 0)):
+        if self._seen_before(source if source is not None else nwk.src, aps.counter):
             return
         encrypted = key_id == KeyId.DATA
         # the same indication for every node hearing the frame at the same time (immutable)
@@ -635,16 +648,33 @@ class Node:
             )
         )
 
-    def _seen_before(self, key: tuple[int, int, int]) -> bool:
-        """APS duplicate rejection (ZB 2.2.8.4.2): True (and counted) for a (source, APS
-        counter, cluster) already in the table; else it is recorded, the oldest dropped."""
-        if key in self._seen_set:
-            self.stats.aps_duplicates += 1
-            return True
-        if len(self._seen) == self._seen.maxlen:
-            self._seen_set.discard(self._seen[0])
-        self._seen.append(key)
-        self._seen_set.add(key)
+    def _seen_before(self, source: t.EUI64 | int, counter: int) -> bool:
+        """APS duplicate rejection (ZB 2.2.8.4.2): True (and counted) for an APS counter
+        ``source`` sent within the last :data:`DUPLICATE_WINDOW` counters and already seen,
+        while the source's entry lives (:data:`DUPLICATE_LIFETIME` after its last frame);
+        else it is recorded. The table keeps :data:`DUPLICATE_TABLE` sources, the one heard
+        from longest ago dropped first."""
+        now = asyncio.get_running_loop().time()
+        entry = self._seen.pop(source, None)
+        if entry is None or now - entry[2] >= DUPLICATE_LIFETIME:
+            newest, mask = counter, 1
+        else:
+            newest, mask, _ = entry
+            behind, ahead = (newest - counter) & 0xFF, (counter - newest) & 0xFF
+            if 0 < ahead < 0x80:  # a newer frame: the window moves on
+                newest, mask = counter, (mask << ahead | 1) & ((1 << DUPLICATE_WINDOW) - 1)
+            elif behind < DUPLICATE_WINDOW:
+                if mask >> behind & 1:
+                    self._seen[source] = entry
+                    self.stats.aps_duplicates += 1
+                    return True
+                mask |= 1 << behind
+            else:  # too far behind to tell: taken as new, the window stays
+                self._seen[source] = entry
+                return False
+        if len(self._seen) >= DUPLICATE_TABLE:
+            del self._seen[next(iter(self._seen))]
+        self._seen[source] = (newest, mask, now)
         return False
 
     def _unsecure_nwk(self, tx: Transmission) -> Unsecured | None:

@@ -273,21 +273,40 @@ def time_reading_from_response(payload: bytes) -> TimeReading:
 
 
 async def read_time(endpoint: ZclPort, dst: int, dst_ep: int, **kwargs: Any) -> TimeReading:
-    """Read every Time attribute from a time server in one Read Attributes (ZCL 2.5.1) and
+    """Read every Time attribute from a time server with Read Attributes (ZCL 2.5.1) and
     compute local time as the server does; a server that has only the mandatory Time and
     TimeStatus (the rest UNSUPPORTED_ATTRIBUTE) is read too, its local time then UTC.
+    The ten answers do not fit one frame: a server answers "only as many read attribute
+    status records as will fit" (ZCL 2.5.2) and the rest is asked for again, Time first.
     ``kwargs`` go to ``endpoint.request`` (e.g. ``encrypt=True``). The reading is returned
     whatever its TimeStatus: see :attr:`TimeReading.untrusted` before setting a clock."""
-    payload = b"".join(int(attr).to_bytes(2, "little") for attr in ATTRIBUTE_TYPES)
-    reply = await endpoint.request(
-        dst,
-        dst_ep,
-        TIME,
-        foundation.GeneralCommand.Read_Attributes,
-        payload,
-        cluster_specific=False,
-        **kwargs,
-    )
-    if reply.is_cluster_command or reply.command_id != _READ_ATTRIBUTES_RSP:
-        raise InvalidFrame(f"Time read answered with command {reply.command_id:#04x}")
-    return time_reading_from_response(reply.payload)
+    wanted = [int(attr) for attr in ATTRIBUTE_TYPES]
+    answered = b""
+    while wanted:
+        reply = await endpoint.request(
+            dst,
+            dst_ep,
+            TIME,
+            foundation.GeneralCommand.Read_Attributes,
+            b"".join(attr.to_bytes(2, "little") for attr in wanted),
+            cluster_specific=False,
+            **kwargs,
+        )
+        if reply.is_cluster_command or reply.command_id != _READ_ATTRIBUTES_RSP:
+            raise InvalidFrame(f"Time read answered with command {reply.command_id:#04x}")
+        ids = _record_ids(reply.payload)
+        if not ids or ids != wanted[: len(ids)]:
+            raise InvalidFrame("Time Read Attributes Response does not answer what was asked")
+        answered += reply.payload
+        wanted = wanted[len(ids) :]
+    return time_reading_from_response(answered)
+
+
+def _record_ids(payload: bytes) -> list[int]:
+    """The attribute ids of a Read Attributes Response's records, in order."""
+    schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
+    try:
+        records, _ = schema.deserialize(payload)
+        return [int(record.attrid) for record in records.status_records]  # type: ignore[attr-defined]
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise InvalidFrame(f"Time Read Attributes Response does not decode: {exc}") from None

@@ -21,6 +21,7 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
+from zse.se.frames import max_zcl_payload
 from zse.se.ids import SE_PROFILE_ID
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import DIRECTIONS, Sender, deliver, delivery, response_delivery
@@ -549,6 +550,9 @@ class ZclEndpointBase:
             await self.default_response(msg, foundation.Status.MALFORMED_COMMAND)
             return
         out = b""
+        # One frame's worth (no APS fragmentation): "only as many read attribute status
+        # records as will fit in the frame" (ZCL 2.5.2); the client asks again for the rest.
+        room = max_zcl_payload(group=False, aps_encrypted=msg.aps_encrypted)
         for attr in ids:
             value = self.attribute_value(msg.cluster_id, attr, client=msg.from_server)
             if value is None:
@@ -557,7 +561,10 @@ class ZclEndpointBase:
                 )
             else:
                 record = foundation.ReadAttributeRecord(attr, foundation.Status.SUCCESS, value)
-            out += record.serialize()
+            encoded = record.serialize()
+            if len(out) + len(encoded) > room:
+                break
+            out += encoded
         if msg.group is None and not msg.broadcast:
             await self.reply(
                 msg, foundation.GeneralCommand.Read_Attributes_rsp, out, cluster_specific=False
