@@ -263,6 +263,13 @@ main(["capture", *sys.argv[1:]])
 """
 
 
+def _sigint_as_usual() -> None:
+    """In the child before it runs: SIGINT handled as a terminal's Ctrl-C is. A shell's
+    background job (the other interpreters' runs of `make test`) starts with SIGINT ignored,
+    and Python then never raises KeyboardInterrupt for it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_starting_is_interrupted_130(conversation: Path, tmp_path: Path):
     """A Ctrl-C while the command was still loading its library gave click's ``Aborted!`` and
     status 1 (a capture that cannot be read), not the documented 130."""
@@ -274,6 +281,7 @@ def test_ctrl_c_while_starting_is_interrupted_130(conversation: Path, tmp_path: 
         text=True,
         timeout=120,
         check=False,
+        preexec_fn=_sigint_as_usual,
     )
     assert _one_line_error(result, 130) == "zse capture: interrupted"
     assert out.read_bytes() == b"precious"
@@ -296,6 +304,7 @@ def test_ctrl_c_while_reading_leaves_the_write_target_as_it_was(conversation: Pa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_as_usual,  # noqa: PLW1509 - the test process starts no thread
     ) as process:
         assert process.stdin is not None
         assert process.stdout is not None
