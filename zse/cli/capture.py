@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 import click
 
@@ -108,29 +108,11 @@ def load_keys(
     is_flag=True,
     help="Print key material: Transport Key contents and the keys learned.",
 )
-def capture(  # noqa: PLR0917 - click passes each option
-    capture_file: str,
-    key_files: tuple[str, ...],
-    network_key: tuple[str, ...],
-    link_key: tuple[str, ...],
-    install_code: tuple[str, ...],
-    as_json_lines: bool,
-    write_path: str | None,
-    show_keys: bool,
-) -> None:
+def capture(**options: Any) -> None:
     """Decode (and decrypt, given keys) an 802.15.4 capture: pcap or pcapng, link types
     195 (with FCS), 230 (without) or 283 (TAP). FILE may be - for standard input."""
     try:
-        _capture(
-            capture_file,
-            key_files,
-            network_key,
-            link_key,
-            install_code,
-            as_json_lines,
-            write_path,
-            show_keys,
-        )
+        _capture(**options)  # click passes the options by name
     except KeyboardInterrupt:  # while starting or finishing; while reading, _decode says so
         _fail("interrupted", 130)
 

@@ -30,7 +30,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -45,6 +45,9 @@ from zse.cli._types import FiniteFloat
 from zse.config import ConfigError
 from zse.errors import DecodeError
 from zse.installcode import parse_eui64
+
+if TYPE_CHECKING:
+    from zse.cbke.service import KeyEstablishmentFailed
 
 __all__ = ["HanOptions", "han", "run_han"]
 
@@ -545,7 +548,7 @@ def watch(verbose: int, log_level: str | None, **given: Any) -> None:
     sys.exit(_run(main()))
 
 
-def cbke_failure(mode: str, exc: Any) -> str:
+def cbke_failure(mode: str, exc: KeyEstablishmentFailed) -> str:
     """The line for a failed CBKE (``exc`` a :class:`~zse.cbke.service.KeyEstablishmentFailed`):
     the certificate hint only when the meter's refusal says the certificates do not go together
     (UNKNOWN_ISSUER, BAD_KEY_CONFIRM, INVALID_CERTIFICATE, SE C.3.1.3.4), not for a busy or
