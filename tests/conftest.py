@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import json
 import os
 import threading
@@ -67,3 +68,14 @@ def no_store_left_open() -> Iterator[None]:
         gc.collect()  # connection, in a cycle) is not a store left open: collected only then
     open_files = sorted({Path(path).name for _, path in _database_files() - files})
     assert not open_files, f"a store was left open (its file still open: {', '.join(open_files)})"
+
+
+@pytest.fixture
+async def registry(tmp_path: Path) -> Any:
+    """A HAN registry in a fresh file, its clock counting seconds from 2023-11-14."""
+    from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
+
+    clock = itertools.count(1_700_000_000)
+    han = await HanRegistry.open(tmp_path / "han.db", clock=lambda: float(next(clock)))
+    yield han
+    await han.close()

@@ -4,7 +4,6 @@ devices: concurrent registrations of one MAC, and one code for two MACs."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 
 import pytest
@@ -13,7 +12,6 @@ from zse.installcode import InstallCode
 from zse.provisioning import LifecycleEvent
 from zse.provisioning.registry import (
     AlreadyRegistered,
-    HanRegistry,
     InstallCodeInUse,
     RegistryError,
 )
@@ -23,14 +21,6 @@ OTHER_CODE = str(InstallCode.generate(rng=random.Random(3)))
 MAC = "00:1B:C5:00:70:00:05:2B"
 SECOND_MAC = "00:1B:C5:00:70:00:05:2C"
 E = LifecycleEvent
-
-
-@pytest.fixture
-async def registry(tmp_path):
-    clock = itertools.count(1_700_000_000)
-    registry = await HanRegistry.open(tmp_path / "han.db", clock=lambda: float(next(clock)))
-    yield registry
-    await registry.close()
 
 
 async def test_two_registrations_of_one_mac_at_once_the_second_is_refused(registry):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import zigpy.types as t
 
@@ -16,14 +14,6 @@ KEY = bytes.fromhex("66B6900981E1EE3CA4206B6B861C02BB")
 MAC = "00:1B:C5:00:70:00:05:2B"
 E = LifecycleEvent
 S = LifecycleState
-
-
-@pytest.fixture
-async def registry(tmp_path):
-    clock = itertools.count(1_700_000_000)
-    registry = await HanRegistry.open(tmp_path / "han.db", clock=lambda: float(next(clock)))
-    yield registry
-    await registry.close()
 
 
 async def test_register_validates_like_the_install_code_tool(registry):
