@@ -111,6 +111,12 @@ def protocol_key(
         raise ValueError(f"tunnel protocol id {protocol_id} is out of range 0-254")
     if not 0 <= manufacturer_code <= 0xFFFF:
         raise ValueError(f"manufacturer code {manufacturer_code} is out of range")
+    return _named(protocol_id, manufacturer_code)
+
+
+def _named(protocol_id: int, manufacturer_code: int) -> ProtocolKey:
+    """The protocol's name, its manufacturer code ignored below
+    :data:`FIRST_MANUFACTURER_PROTOCOL` (D.6.2.4.1.2)."""
     if protocol_id < FIRST_MANUFACTURER_PROTOCOL:
         return (protocol_id, STANDARD_PROTOCOL_MANUFACTURER)
     return (protocol_id, manufacturer_code)
@@ -615,13 +621,7 @@ class TunnelServerProtocol(_TunnelEnds):
         """Request Tunnel (D.6.2.4.1) -> Request Tunnel Response (D.6.2.5.1). A client that
         asks again for a protocol it has a tunnel of (it restarted, or its response was lost)
         gets that tunnel back, renewed (:meth:`_renew_request`), not a second one."""
-        protocol_id = int(command.protocol_id)
-        key = (
-            protocol_id,
-            STANDARD_PROTOCOL_MANUFACTURER  # ignored for a standard protocol (D.6.2.4.1.2)
-            if protocol_id < FIRST_MANUFACTURER_PROTOCOL
-            else int(command.manufacturer_code),
-        )
+        key = _named(int(command.protocol_id), int(command.manufacturer_code))
         wants_flow = bool(command.flow_control_support)
         status = TunnelStatus.SUCCESS
         if key not in self.protocols:
