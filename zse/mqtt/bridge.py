@@ -1000,7 +1000,7 @@ class MqttBridge(BridgeShell):
             state = record.state.value if record is not None else "admitted"
             return {"device": command.mac, "state": state}
         if isinstance(command, Deprovision):
-            record = await esi.deprovision(command.mac, again=True)
+            record = await esi.deprovision(command.mac)
             state = record.state.value if record is not None else "removed"
             return {"device": command.mac, "state": state}
         try:

@@ -900,9 +900,7 @@ class EnergyServiceInterface:
         if not task.cancelled() and task.exception() is not None:
             LOGGER.error("opening joining failed: %s", task.exception())
 
-    async def deprovision(
-        self, eui64: t.EUI64 | str, *, again: bool = False
-    ) -> DeviceRecord | None:
+    async def deprovision(self, eui64: t.EUI64 | str) -> DeviceRecord | None:
         """Remove a device: DEPROVISION in the registry, erase its link keys at the Trust
         Center at once (its install-code key and the key CBKE gave it:
         :func:`zse.radios.remove_link_key`), so it can neither join nor rejoin, then ask it to
@@ -915,8 +913,7 @@ class EnergyServiceInterface:
 
         Asked again for a device already PENDING_DEPROVISIONING or DEPROVISION_COMPLETE (a
         repeated request), it is not refused: the keys are erased again and, still pending,
-        the device is asked to leave again. ``again`` is kept for callers that pass it."""
-        del again  # every repeat is accepted now
+        the device is asked to leave again."""
         self._running()
         ieee = _ieee(eui64)
         name = device_name(ieee)
