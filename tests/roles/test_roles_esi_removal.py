@@ -10,6 +10,7 @@ import pytest
 import zigpy.types as t
 
 from tests.roles.han_builder import EUIS, build, close
+from zse.cbke.service import KeyEstablishmentFailed, establish_key
 from zse.installcode import InstallCode, parse_eui64
 from zse.provisioning import LifecycleEvent, LifecycleState
 from zse.roles.esi import KeyEstablished, LifecycleChanged
@@ -190,4 +191,32 @@ async def test_a_device_that_never_joins_is_reported_and_can_be_admitted_again(t
     await asyncio.sleep(30)
     await han.esi.settle()
     assert han.esi.device(EUIS["lcd"]).state is S.METER_READY
+    await close(han)
+
+
+async def test_a_device_being_removed_gets_no_new_key_by_cbke(tmp_path):
+    """The ESI's Key Establishment server ran CBKE with any device still on the network: a
+    device being removed (its link key already erased) got a new one, undone only after the
+    fact. The ESI no longer runs an exchange with it (SE C.3.1): nothing is established."""
+    han = await build(tmp_path)
+    await keyed(han, "ihd")
+    role = han.devices["ihd"]
+    ieee = parse_eui64(EUIS["ihd"])
+    han.air.silence(role.device)  # the leave that comes with the request is missed
+    await han.esi.deprovision(EUIS["ihd"])
+    assert han.app.get_link_key(ieee) is None
+    han.air.restore(role.device)
+    before = len([e for e in han.events if isinstance(e, KeyEstablished)])
+    with pytest.raises(KeyEstablishmentFailed):
+        await establish_key(
+            role.endpoint,
+            partner_nwk=0x0000,
+            partner_endpoint=role.esi_endpoint,
+            partner_eui64=role.device.tc_ieee,
+            credentials=role.credentials,
+            install_key=role.device.set_link_key,
+        )
+    await han.esi.settle()
+    assert len([e for e in han.events if isinstance(e, KeyEstablished)]) == before
+    assert han.app.get_link_key(ieee) is None
     await close(han)

@@ -547,3 +547,134 @@ async def test_an_insider_frame_does_not_remap_a_neighbours_address():
                     a.link_keys[radio.ieee],
                     source=int.from_bytes(bytes(radio.ieee), "little"),
                 )
+
+
+def _nwk_command(
+    pan: int,
+    command: bytes,
+    *,
+    mac_src: int,
+    nwk_src: int,
+    claim: t.EUI64,
+    key_holder: SimDevice | None,
+    source: t.EUI64 | None = None,
+    counter: int | None = None,
+) -> bytes:
+    """A NWK command to the coordinator from ``nwk_src`` (MAC source ``mac_src``) whose NWK
+    extended source claims ``claim``: secured with the network key ``key_holder`` holds, the
+    auxiliary header naming ``source`` (default: the key holder) at ``counter`` (default: the
+    key holder's next), or in clear without a key holder (a Trust Center rejoin's form)."""
+    hdr = f.NwkHeader(
+        0x0000, nwk_src, 1, 0x42, frame_type=f.NWK_COMMAND, discover_route=0, src_ieee=claim
+    )
+    mac = f.encode_mac(f.MacHeader(f.MAC_DATA, 0x42, pan, 0x0000, pan, mac_src, True), b"")
+    if key_holder is None:
+        return mac + f.encode_nwk(hdr, command)
+    assert key_holder.network_key is not None
+    if counter is None:
+        counter = key_holder.nwk_frame_counter
+        key_holder.nwk_frame_counter += 1
+    return mac + secure_nwk(
+        f.encode_nwk(hdr, b""),
+        command,
+        key=key_holder.network_key,
+        key_seq=key_holder.network_key_seq,
+        counter=counter,
+        source=int.from_bytes(bytes(source or key_holder.ieee), "little"),
+    )
+
+
+async def test_an_insider_cannot_forge_its_neighbours_leave():
+    """The coordinator believed the EUI-64 a NWK Leave claims: a joined device A sending one
+    with B's EUI-64 made the Trust Center forget B and its link key. Now a NWK command's
+    claimed sender must be the device the coordinator knows at its NWK source, in both the
+    NWK and the auxiliary header, and the MAC source must be the NWK source: each forgery is
+    dropped (``nwk_source_mismatch``), B stays and still gets the ESI's encrypted frames."""
+    air, esi, (a, b) = await han(41)
+    radio = esi.radio
+    box = inbox(b, MESSAGING)
+    assert a.nwk is not None
+    assert b.nwk is not None
+    leave = bytes((0x04, 0x00))  # NWK Leave (ZB 3.4.4.3.1), no request, no rejoin
+    ahead = b.nwk_frame_counter + 10  # above B's counter: only the binding can refuse it
+    for mac_src, nwk_src, source, counter in (
+        (a.nwk, a.nwk, None, None),  # from A's address
+        (a.nwk, b.nwk, None, None),  # from B's address, A's auxiliary header
+        (a.nwk, b.nwk, b.ieee, ahead),  # all B's but the MAC source
+    ):
+        frame = _nwk_command(
+            radio.pan_id,
+            leave,
+            mac_src=mac_src,
+            nwk_src=nwk_src,
+            claim=b.ieee,
+            key_holder=a,
+            source=source,
+            counter=counter,
+        )
+        await inject(air, frame)
+    assert radio.children[b.ieee] == b.nwk
+    assert b.ieee in radio.link_keys
+    assert drops(radio.stats) == {"nwk_source_mismatch": 3}
+    await esi_send(esi, b, MESSAGING, 0x00, DISPLAY_MESSAGE, 7, encrypt=True)
+    await asyncio.sleep(0.1)
+    assert [(m.tsn, m.aps_encrypted) for m in box] == [(7, True)]
+    await a.leave()  # a device's own Leave still counts
+    await asyncio.sleep(0.1)
+    assert a.ieee not in radio.children
+    assert a.ieee not in radio.link_keys
+
+
+async def test_no_one_rejoins_as_another_device():
+    """The Trust Center believed the EUI-64 a Rejoin Request claims: from its own address a
+    joined device (secured) or anyone at all (a Trust Center rejoin in clear) moved B's entry
+    to that address, so the ESI's frames to B no longer reached B. Now a Rejoin Request whose
+    claimed EUI-64 is not the device known at its NWK and MAC source is dropped unanswered
+    (``nwk_source_mismatch``); a fully forged one is checked against B's own frame counter
+    (a counter B used is stale); B's own rejoins still work."""
+    tap = Tap()
+    air, esi, (a, b) = await han(42, capture=tap)
+    radio = esi.radio
+    box = inbox(b, MESSAGING)
+    assert a.nwk is not None
+    assert b.nwk is not None
+    request = bytes((f.NWK_CMD_REJOIN_REQUEST, 0x8E))
+    sent = len(tap.sent)
+    for mac_src, nwk_src, key_holder in (
+        (a.nwk, a.nwk, a),  # secured, from A's address
+        (a.nwk, b.nwk, a),  # secured, from B's address, A's auxiliary header
+        (a.nwk, a.nwk, None),  # Trust Center rejoin from A's address
+        (0x1234, 0x1234, None),  # Trust Center rejoin from an unknown address
+    ):
+        frame = _nwk_command(
+            radio.pan_id,
+            request,
+            mac_src=mac_src,
+            nwk_src=nwk_src,
+            claim=b.ieee,
+            key_holder=key_holder,
+        )
+        await inject(air, frame)
+    await inject(  # all B's, at a frame counter B already used
+        air,
+        _nwk_command(
+            radio.pan_id,
+            request,
+            mac_src=b.nwk,
+            nwk_src=b.nwk,
+            claim=b.ieee,
+            key_holder=a,
+            source=b.ieee,
+            counter=0,
+        ),
+    )
+    await asyncio.sleep(1)
+    assert not [mac for mac, _, _ in nwk_data(tap.sent[sent:]) if mac.src == radio.nwk]
+    assert radio.children[b.ieee] == b.nwk
+    assert (radio.address_map[a.nwk], radio.address_map[b.nwk]) == (a.ieee, b.ieee)
+    assert drops(radio.stats) == {"nwk_source_mismatch": 4, "nwk_stale_counter": 1}
+    await esi_send(esi, b, MESSAGING, 0x00, DISPLAY_MESSAGE, 8, encrypt=True)
+    await asyncio.sleep(0.1)
+    assert [(m.tsn, m.aps_encrypted) for m in box] == [(8, True)]
+    assert await b.rejoin(secure=True)
+    assert await b.rejoin(secure=False)

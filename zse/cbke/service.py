@@ -46,6 +46,7 @@ __all__ = [
     "KeyEstablishmentEvent",
     "KeyEstablishmentFailed",
     "KeyEstablishmentServer",
+    "PartnerAdmission",
     "establish_key",
     "eui64_bytes",
     "publish_client_suites",
@@ -58,6 +59,9 @@ _SUITE_ATTRIBUTE = KE_SUITE_ATTRIBUTE
 _MAP16 = 0x19
 
 KeyInstaller = Callable[[t.EUI64, bytes], "Awaitable[None] | None"]
+#: Whether the server runs Key Establishment with a partner (by its EUI-64): the ESI's
+#: admission, e.g. no exchange with a device it has removed.
+PartnerAdmission = Callable[[t.EUI64], bool]
 
 #: Key establishment attempts a HAN device makes with a busy partner before it gives up: as
 #: Silicon Labs' Smart Energy Registration plugin, which retries after the wait time the key
@@ -139,8 +143,11 @@ class KeyEstablishmentServer:
     """Key Establishment server on an endpoint (SE C.3.1): the responder for every initiator.
 
     ``install_key(partner, key_data)`` is called when an exchange succeeds, to make the new
-    key the partner's APS link key (on the simulator: ``app.set_link_key``). Outcomes are
-    offered as :class:`KeyEstablishmentEvent` through ``events()`` (async iterator) and
+    key the partner's APS link key (on the simulator: ``app.set_link_key``). ``admit(partner)``
+    (default: every partner) decides up front whom it runs an exchange with: the commands of
+    a partner it refuses are dropped unanswered and end any exchange under way with it, so no
+    key is computed or installed for it. Outcomes are offered as
+    :class:`KeyEstablishmentEvent` through ``events()`` (async iterator) and
     ``on_event(listener)``.
     """
 
@@ -150,11 +157,13 @@ class KeyEstablishmentServer:
         credentials: Credentials | Iterable[Credentials],
         *,
         install_key: KeyInstaller | None = None,
+        admit: PartnerAdmission | None = None,
         executor: Executor | None = None,
         max_sessions: int = 4,
         **responder_options: Any,
     ) -> None:
         self.endpoint = endpoint
+        self.admit = admit
         self.core = machine.KeyEstablishmentServer(
             credentials, max_sessions=max_sessions, **responder_options
         )
@@ -204,6 +213,12 @@ class KeyEstablishmentServer:
             return None
         partner = eui64_bytes(msg.src_ieee)
         loop = asyncio.get_running_loop()
+        if self.admit is not None and not self.admit(msg.src_ieee):
+            LOGGER.info("Key Establishment from %s refused: not admitted", msg.src_ieee)
+            for event in self.core.abort(partner, loop.time()).events:
+                await self._emit(msg.src_ieee, event)
+            self._timer.update()
+            return None
         step = self.core.receive_payload(partner, msg.command_id, msg.payload, loop.time())
         try:
             while True:
@@ -368,11 +383,26 @@ async def _establish_once(
             result = await _compute(executor, step, holder)
             step = initiator.complete(step.compute, result, loop.time())
         else:
-            step = await _exchange(endpoint, initiator, step, partner_nwk, partner_endpoint)
+            step = await _exchange(
+                endpoint, initiator, step, partner_nwk, partner_endpoint, partner=partner_eui64
+            )
 
 
-async def _exchange(endpoint: ZclPort, initiator: Initiator, step: Step, nwk: int, ep: int) -> Step:
+async def _exchange(
+    endpoint: ZclPort,
+    initiator: Initiator,
+    step: Step,
+    nwk: int,
+    ep: int,
+    *,
+    partner: t.EUI64 | None = None,
+) -> Step:
     """Send the step's messages; wait for the answer to the last unless it is a Terminate.
+
+    The answer is taken only unicast from the partner addressed (``nwk``, and ``partner``
+    when the radio knows the sender's EUI-64): Key Establishment is between two devices
+    (SE C.4.2), so a frame with the request's number sent by broadcast or to a group is
+    ignored and the wait goes on for the partner's own answer.
 
     Every way this can fail ends the exchange with an outcome: a delivery failure or a step
     with nothing to send (the machine is waiting, yet no request is outstanding) aborts it
@@ -394,15 +424,34 @@ async def _exchange(endpoint: ZclPort, initiator: Initiator, step: Step, nwk: in
             return Step(events=step.events)
         deadline = initiator.next_deadline()
         timeout = max(0.0, (deadline if deadline is not None else loop.time()) - loop.time())
-        reply = await endpoint.request(
-            nwk,
-            ep,
+        # the partner's unicast answer, once a broadcast with its number took the request's place
+        later: asyncio.Queue[Any] = asyncio.Queue()
+        remove = endpoint.add_handler(
             KEY_ESTABLISHMENT,
-            last.command_id,
-            last.encode(),
-            timeout=timeout,
-            encrypt=False,
+            lambda msg: later.put_nowait(msg) if _unicast_from(msg, nwk, partner) else None,
         )
+        try:
+            async with asyncio.timeout(timeout):
+                reply = await endpoint.request(
+                    nwk,
+                    ep,
+                    KEY_ESTABLISHMENT,
+                    last.command_id,
+                    last.encode(),
+                    timeout=timeout,
+                    encrypt=False,
+                )
+                tsn = reply.tsn
+                while not _unicast_from(reply, nwk, partner) or reply.tsn != tsn:
+                    if reply.tsn == tsn:
+                        LOGGER.debug(
+                            "Key Establishment answer from 0x%04X not unicast from %s; ignored",
+                            reply.src_nwk,
+                            partner,
+                        )
+                    reply = await later.get()
+        finally:
+            remove()
     except TimeoutError:
         # The wait was the machine's own deadline, or the radio gave up early; abort rather
         # than handle_timeout(now), which a clock short of the deadline answers with nothing.
@@ -422,6 +471,18 @@ async def _exchange(endpoint: ZclPort, initiator: Initiator, step: Step, nwk: in
             reason=f"the partner answered with Default Response {status}",
         )
     return initiator.receive_payload(reply.command_id, reply.payload, loop.time())
+
+
+def _unicast_from(msg: Any, nwk: int, partner: t.EUI64 | None) -> bool:
+    """Whether ``msg`` is a server-to-client frame sent unicast by the partner at ``nwk``
+    (``partner``: its EUI-64, when the radio knows the sender's)."""
+    return (
+        msg.from_server
+        and msg.group is None
+        and not msg.broadcast
+        and msg.src_nwk == nwk
+        and (partner is None or msg.src_ieee in (None, partner))
+    )
 
 
 def _ended(initiator: Initiator, step: Step, now: float) -> Step:

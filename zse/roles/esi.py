@@ -467,6 +467,10 @@ def _admitted_with(record: DeviceRecord, install_code: InstallCode | str | None)
 
 #: EUI-64s no device has (all zeros, all ones): a network event naming one is ignored.
 _NOT_A_DEVICE: Final = frozenset({bytes(8), b"\xff" * 8})
+#: Registry states in which the ESI runs no CBKE with the device (it is being removed).
+_REMOVED_STATES: Final = frozenset(
+    {LifecycleState.PENDING_DEPROVISIONING, LifecycleState.DEPROVISION_COMPLETE}
+)
 
 
 class _Listener:
@@ -590,6 +594,7 @@ class EnergyServiceInterface:
             port,
             credentials,
             install_key=link_key_installer(app),
+            admit=self._admits_key_establishment,
             executor=executor,
             # suite-2 certificate validity (SE C.4.2.2) at the time this ESI serves, when known
             utc_now=lambda: (
@@ -1408,6 +1413,19 @@ class EnergyServiceInterface:
             await self.meter.forget(nwk)
         if old is not None and old != nwk:
             await self.meter.readdress(old, nwk)
+
+    def _admits_key_establishment(self, partner: t.EUI64) -> bool:
+        """Whether CBKE is run with ``partner`` (SE C.3.1): not with a device being removed
+        or removed (its keys are erased; a key established with it would let it back on the
+        HAN). Devices the registry does not know, and every device without a registry, are
+        admitted as before."""
+        if self.registry is None:
+            return True
+        try:
+            state = self.registry.get(t.EUI64(partner)).state
+        except (RegistryError, InvalidEui64):
+            return True
+        return state not in _REMOVED_STATES
 
     def _key_establishment_event(self, event: KeyEstablishmentEvent) -> None:
         name = device_name(event.partner)

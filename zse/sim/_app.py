@@ -236,13 +236,16 @@ class CoordinatorNode(Node):
             await self._transport_key(ieee, nwk, rejoining=True)
 
     def _nwk_command(self, nwk: f.NwkHeader, payload: bytes) -> None:
-        """NWK Leave (ZB 3.4.4) from a device: forget it and tell zigpy; a Rejoin Request
-        (ZB 3.4.6): answer it."""
+        """NWK Leave (ZB 3.4.4) from a device the Trust Center admitted at that address: forget
+        it and tell zigpy; a Rejoin Request (ZB 3.4.6): answer it. Their sender is bound to
+        the address first (:meth:`Node._sender_bound`)."""
         if payload[:1] == bytes((f.NWK_CMD_REJOIN_REQUEST,)) and nwk.src_ieee is not None:
             self._spawn(self._rejoin(nwk.src_ieee, nwk.src, secured=nwk.security))
             return
         if payload[:1] != b"\x04" or nwk.src_ieee is None:
             return
+        if self._joined_as(nwk.src) != nwk.src_ieee:
+            return  # not a device the Trust Center admitted there: nothing to forget
         self.children.pop(nwk.src_ieee, None)
         self.link_keys.pop(nwk.src_ieee, None)
         self.app.handle_leave(t.NWK(nwk.src), nwk.src_ieee)

@@ -140,7 +140,9 @@ class NodeStats:
     frames without security that a joined node refuses. ``aps_source_mismatch`` counts
     APS-secured frames whose link key is not that of the device the NWK source address
     belongs to (an insider's frame passed off as another device's); ``address_conflicts``
-    counts Device_annce frames contradicting what the node's own join records say.
+    counts Device_annce frames contradicting what the node's own join records say;
+    ``nwk_source_mismatch`` counts NWK commands (Leave, Rejoin Request) whose claimed sender
+    is not the device the node knows at the NWK source address (an insider's forgery).
     """
 
     nwk_bad_mic: int = 0
@@ -153,6 +155,7 @@ class NodeStats:
     aps_duplicates: int = 0
     aps_source_mismatch: int = 0
     address_conflicts: int = 0
+    nwk_source_mismatch: int = 0
     malformed: int = 0
 
     @property
@@ -594,11 +597,12 @@ class Node:
         if nwk.dst == 0xFFFC and self.logical_type == zdo_t.LogicalType.EndDevice:
             return
         rejoin_frame = False  # an unsecured frame of a Trust Center rejoin (ZB 4.6.3.6)
+        aux_source: int | None = None  # the EUI-64 whose frame counter the NWK frame passed
         if nwk.security:
             unsecured = self._unsecure_nwk(tx)
             if unsecured is None:
                 return
-            payload = unsecured.payload
+            payload, aux_source = unsecured.payload, unsecured.source
             # The auxiliary header's source is the sender's claim: it is the nonce, never a
             # reason to learn an address (only joins, rejoins and Device_annce are).
         elif self.network_key is not None:
@@ -609,7 +613,7 @@ class Node:
                 self.stats.nwk_unsecured += 1
                 return
         if nwk.frame_type != f.NWK_DATA:
-            if nwk.security or rejoin_frame:
+            if (nwk.security or rejoin_frame) and self._sender_bound(tx, nwk, aux_source):
                 self._nwk_command(nwk, payload)
             return
         try:
@@ -647,6 +651,37 @@ class Node:
                 source,
             )
         )
+
+    def _sender_bound(self, tx: Transmission, nwk: f.NwkHeader, aux_source: int | None) -> bool:
+        """Whether a NWK command comes from the device it claims to (ZB 3.4, 4.3.1.2): any
+        holder of the network key can write a NWK header, so the EUI-64s it claims (the NWK
+        extended source, the auxiliary header's source, whose frame counter was checked) must
+        agree with each other and with the device this node's records give the NWK source
+        (joins, rejoins, Device_annce), and the MAC source must be the NWK source (one hop: the
+        simulator does not route). A short address the node does not know may not claim an
+        EUI-64 it knows at another address. Else the frame is dropped and counted
+        (``nwk_source_mismatch``): an insider forging its neighbour's Leave or Rejoin."""
+        claims = {nwk.src_ieee, None if aux_source is None else int_eui64(aux_source)} - {None}
+        known = self.address_map.get(nwk.src)
+        bound = (
+            tx.mac.src == nwk.src
+            and len(claims) <= 1
+            and all(
+                claim == known if known is not None else self._nwk_of(claim) is None
+                for claim in claims
+                if claim is not None
+            )
+        )
+        if not bound:
+            self.stats.nwk_source_mismatch += 1
+            LOGGER.debug(
+                "%r: NWK command from 0x%04X claiming %s is not from the device at that "
+                "address; dropped",
+                self,
+                nwk.src,
+                sorted(map(str, claims)),
+            )
+        return bound
 
     def _seen_before(self, source: t.EUI64 | int, counter: int) -> bool:
         """APS duplicate rejection (ZB 2.2.8.4.2): True (and counted) for an APS counter
