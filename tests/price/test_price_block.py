@@ -339,15 +339,15 @@ ASKS = BlockPeriodControl.Price_Acknowledgement_Required
     ("value", "where", "acknowledged"),
     [
         (period(1, block_period_control=ASKS), {}, True),
-        (period(1, block_period_control=ASKS), {"group": 0x0E00}, False),
-        (period(1, block_period_control=ASKS), {"broadcast": True}, False),
+        (period(1, block_period_control=ASKS), {"group": 0x0E00}, True),
+        (period(1, block_period_control=ASKS), {"broadcast": True}, True),
         (period(1), {}, False),
         (factor(2), {}, False),
         (calorific(3), {}, False),
     ],
     ids=["unicast-asks", "group", "broadcast", "not-asked", "factor", "calorific"],
 )
-def test_client_keeps_what_it_receives_and_acknowledges_a_unicast_block_period(
+def test_client_keeps_what_it_receives_and_acknowledges_a_block_period_asking(
     value: Any, where: dict[str, Any], acknowledged: bool
 ) -> None:
     client = PriceClientProtocol()

@@ -275,8 +275,8 @@ ACKED = price(8, **ASKS_ACK)
         (publish_frame(price(8)), ()),  # Price Control absent: no acknowledgement
         (publish_frame(price(8, **{**ASKS_ACK, "price_control": 0})), ()),
         (publish_frame(ACKED), (ack_to_sender(ACKED),)),  # unicast, bit 0 set
-        (publish_frame(ACKED, group=0x0E00), ()),  # never to a group frame
-        (publish_frame(ACKED, broadcast=True), ()),  # nor to a broadcast
+        (publish_frame(ACKED, group=0x0E00), (ack_to_sender(ACKED),)),  # a group frame too
+        (publish_frame(ACKED, broadcast=True), (ack_to_sender(ACKED),)),  # and a broadcast
     ],
 )
 def test_client_records_publish_price_and_acknowledges_when_asked(

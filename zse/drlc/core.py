@@ -1108,11 +1108,21 @@ class _Published:
     start: int  # absolute start (start 0 resolved to the time published)
     cancelled_at: int | None = None
     expected: list[str] = field(default_factory=list)
+    #: Devices it was sent to besides ``expected`` (a ZigBee group's members, a device);
+    #: None once sent to everyone (a broadcast, a group of unknown members).
+    sent_to: list[str] | None = field(default_factory=list)
 
     @property
     def end(self) -> int:
         natural = self.start + 60 * self.event.duration_in_minutes
         return natural if self.cancelled_at is None else min(natural, self.cancelled_at)
+
+    def meant_for(self, device: str) -> bool:
+        """Whether ``device`` is a recipient: named by ``expected`` or a send, or anyone
+        once sent to everyone or when nothing names a recipient (a stored event)."""
+        if self.sent_to is None or device in self.expected or device in self.sent_to:
+            return True
+        return not self.expected and not self.sent_to
 
 
 _EVENT_SHAPE = Fields(
@@ -1121,7 +1131,8 @@ _EVENT_SHAPE = Fields(
         "start": _TIME,
         "cancelled_at": Opt(_TIME),
         "expected": ListOf(STR),
-    }
+    },
+    {"sent_to": Opt(ListOf(STR))},
 )
 _REPORT_SHAPE = Fields({"device": STR, "report": REPORT_FIELDS_SHAPE, "signed": BOOL})
 #: The server's single-record state of earlier zse (:meth:`DrlcServerCore.snapshot`).
@@ -1185,7 +1196,8 @@ class DrlcServerCore:
 
     def publish(self, event: LoadControlEvent, *, now: int, expected: Iterable[str] = ()) -> None:
         """Record an event issued at ``now``; ``expected`` names the devices it targets (none:
-        every device that asks Get Scheduled Events, e.g. a broadcast).
+        every device that asks Get Scheduled Events, e.g. a broadcast, unless a send names
+        its recipients: :meth:`sent`).
 
         An issuer event id already held: the same event again keeps the start first resolved
         (a start "now" does not move) and adds ``expected``; other content raises
@@ -1213,6 +1225,22 @@ class DrlcServerCore:
             if device not in known:
                 known.add(device)
                 entry.expected.append(device)
+                self._changed.add(_event_key(issuer_event_id))
+
+    def sent(self, issuer_event_id: int, devices: Iterable[str] | None) -> None:
+        """Record that the event was sent to ``devices`` (the members of a ZigBee group, a
+        device), or with None to everyone (a broadcast, a ZigBee group whose members are
+        not known): Get Scheduled Events answers it to them (:meth:`scheduled`)."""
+        entry = self._published(issuer_event_id)
+        if entry.sent_to is None:
+            return
+        if devices is None:
+            entry.sent_to = None
+            self._changed.add(_event_key(issuer_event_id))
+            return
+        for device in devices:
+            if device not in entry.sent_to:
+                entry.sent_to.append(device)
                 self._changed.add(_event_key(issuer_event_id))
 
     def cancel(self, issuer_event_id: int, *, effective_time: int, now: int) -> None:
@@ -1256,11 +1284,12 @@ class DrlcServerCore:
           ``issuer_event_id`` up (the paging key is the pair (start, id)).
 
         An event cancelled at a later effective time is in force until then and included
-        (:meth:`cancelled_at` says when). With ``device``, only the events addressed to it:
-        those published with no expected device (a broadcast, enrollment group or ZigBee
-        group send: the device filters by class and enrollment group itself) and those
-        naming it; an event meant for one device or one group of devices is not run by
-        the others.
+        (:meth:`cancelled_at` says when). With ``device``, only the events meant for it: those
+        whose expected devices or recorded sends (:meth:`sent`) name it, those sent to
+        everyone (a broadcast or an enrollment group: the device filters by class and
+        enrollment group itself), and those naming no recipient at all; an event meant for
+        one device, a registry group or the members of a ZigBee group is not run by the
+        others.
 
         An event issued with Start Time 0 ("now", D.2.2.3.1.1.4) is answered with the
         absolute start it was given when published: re-sent as 0 it would start again at
@@ -1282,7 +1311,7 @@ class DrlcServerCore:
             e
             for e in chosen
             if e.end > now  # (the end a cancellation gave it, if any)
-            and (device is None or not e.expected or device in e.expected)
+            and (device is None or e.meant_for(device))
         ]
         chosen.sort(key=lambda e: (e.start, e.event.issuer_event_id))
         if number_of_events:
@@ -1425,11 +1454,13 @@ class DrlcServerCore:
         event = LoadControlEvent.from_dict(item["event"])
         if key is not None and key != _event_key(event.issuer_event_id):
             raise Mismatch("the key does not name the event's issuer event id")
+        sent_to = item.get("sent_to", [])
         self._events[event.issuer_event_id] = _Published(
             event=event,
             start=item["start"],
             cancelled_at=item["cancelled_at"],
             expected=list(item["expected"]),
+            sent_to=None if sent_to is None else list(sent_to),
         )
 
     def _load_report(self, item: Any, key: str | None = None) -> None:
@@ -1478,12 +1509,15 @@ class DrlcServerCore:
         kind, rest = key.split("/", 1)
         if kind == "event":
             e = self._events[int(rest, 16)]
-            return {
+            record: dict[str, Any] = {
                 "event": e.event.to_fields(),
                 "start": e.start,
                 "cancelled_at": e.cancelled_at,
                 "expected": list(e.expected),
             }
+            if e.sent_to != []:  # (records of events never sent by address keep their form)
+                record["sent_to"] = None if e.sent_to is None else list(e.sent_to)
+            return record
         device, event_id, status, when = rest.rsplit("/", 3)
         seen = self._reports.get((device, int(event_id, 16)), {})
         kept = seen.get((int(status, 16), int(when, 16)))

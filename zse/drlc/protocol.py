@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import zigpy.types as t
 from zigpy.zcl import foundation
 
 from zse.drlc.core import (
@@ -195,29 +196,64 @@ class DrlcServerProtocol:
         now: int,
         expected: Iterable[str] = (),
         to: Destination | None = None,
+        recipients: Iterable[str] | None = None,
     ) -> Step:
         """Record ``event`` (``expected``: the devices that should answer) and send it to
-        ``to`` (None: stored only)."""
+        ``to`` (None: stored only), recording whom it reaches (:meth:`sent`)."""
         self.core.publish(event, now=now, expected=expected)
+        self.sent(event.issuer_event_id, to, recipients)
         return self._event_step(event, to)
 
-    def send_event(self, issuer_event_id: int, to: Destination, *, now: int | None = None) -> Step:
+    def sent(
+        self, issuer_event_id: int, to: Destination | None, recipients: Iterable[str] | None
+    ) -> None:
+        """Record whom a send of the event to ``to`` reaches, for Get Scheduled Events:
+        ``recipients`` names the devices (a ZigBee group's members, the device of a unicast)
+        when they are known. A broadcast reaches everyone, and so does a group whose
+        members are not known; a unicast to a device not named records nothing (the
+        event's expected devices say whom it is for)."""
+        if to is None:
+            return
+        if to.mode == t.AddrMode.Broadcast:
+            self.core.sent(issuer_event_id, None)
+        elif recipients is not None or not to.unicast:
+            self.core.sent(issuer_event_id, recipients)
+
+    def send_event(
+        self,
+        issuer_event_id: int,
+        to: Destination,
+        *,
+        now: int | None = None,
+        recipients: Iterable[str] | None = None,
+    ) -> Step:
         """Send a stored event (Load Control Event, D.2.2.3.1) as it was published; with
         ``now`` past the start of an event published for "now", with the absolute start it
-        was given (D.2.2.3.1.1.4: 0 is the receiver's now), e.g. late in a long fan-out."""
+        was given (D.2.2.3.1.1.4: 0 is the receiver's now), e.g. late in a long fan-out.
+        Whom it reaches is recorded (:meth:`sent`)."""
         event = self.core.event(issuer_event_id)
         if now is not None and event.start_time == START_NOW:
             event = self.core.resent(issuer_event_id, now=now) or event
+        self.sent(issuer_event_id, to, recipients)
         return self._event_step(event, to)
 
-    def resend_event(self, issuer_event_id: int, *, now: int, to: Destination) -> Step:
+    def resend_event(
+        self,
+        issuer_event_id: int,
+        *,
+        now: int,
+        to: Destination,
+        recipients: Iterable[str] | None = None,
+    ) -> Step:
         """Send a stored event once more to a device that missed it (a retry): as
         :meth:`DrlcServerCore.resent` gives it (the absolute start of a start "now" event),
         followed by its Cancel Load Control Event when a cancellation recorded at the ESI
-        takes effect later. Nothing once the event is over at the ESI."""
+        takes effect later. Nothing once the event is over at the ESI. Whom it reaches is
+        recorded (:meth:`sent`)."""
         event = self.core.resent(issuer_event_id, now=now)
         if event is None:
             return Step()
+        self.sent(issuer_event_id, to, recipients)
         return Step(sends=self._with_cancel(event, to=to).sends)
 
     def _with_cancel(
@@ -243,11 +279,17 @@ class DrlcServerProtocol:
         return Step(sends=tuple(sends))
 
     def republish(
-        self, issuer_event_id: int, *, now: int, to: Destination
+        self,
+        issuer_event_id: int,
+        *,
+        now: int,
+        to: Destination,
+        recipients: Iterable[str] | None = None,
     ) -> tuple[LoadControlEvent, Step]:
         """The event sent again (start "now" and the remaining duration once it has begun)
-        and the step sending it."""
+        and the step sending it; whom it reaches is recorded (:meth:`sent`)."""
         event = self.core.republished(issuer_event_id, now=now)
+        self.sent(issuer_event_id, to, recipients)
         return event, self._event_step(event, to)
 
     def cancel(

@@ -55,7 +55,7 @@ from zse.se.types import SignatureType
 from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl.codec import refusal
-from zse.zcl.delivery import Destination, device_names
+from zse.zcl.delivery import Destination, device_name, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream, collecting, in_hand, tell_in_order
 from zse.zcl.frame import Step as ProtocolStep
@@ -477,6 +477,8 @@ class DrlcServer:
         self.public_key = public_key
         self.store = store
         self.namespace = namespace or f"drlc.server/{endpoint.endpoint_id}"
+        #: ZigBee group -> its members, as the application said (:meth:`set_group_members`)
+        self._group_members: dict[int, list[str]] = {}
         self.protocol = DrlcServerProtocol(verify=self._verified)
         self.core = self.protocol.core
         self._stream: EventStream[ReportReceived] = EventStream()
@@ -579,11 +581,39 @@ class DrlcServer:
     async def _carry_out(self, step: ProtocolStep) -> foundation.Status | None:
         return await carry_out(self.endpoint, step, self._stream.emit)
 
+    def set_group_members(self, group: int, members: Iterable[t.EUI64 | str]) -> None:
+        """Which devices are in ZigBee group ``group`` (EUI-64s as zigpy EUI64s or in any
+        printed spelling), for the events sent to it from now on; without it the members are
+        taken from the zigpy application's group table. An event sent to a group whose
+        members are not known is answered to every device that asks Get Scheduled Events."""
+        self._group_members[group] = device_names(members)
+
+    def _recipients(self, to: Destination | None) -> list[str] | None:
+        """The devices a send to ``to`` reaches, when ``to`` is a ZigBee group of known
+        members (:meth:`set_group_members`, else zigpy's group table); None otherwise."""
+        if to is None or to.mode != t.AddrMode.Group:
+            return None
+        members = self._group_members.get(to.address)
+        if members is None:
+            groups = getattr(getattr(self.endpoint, "app", None), "groups", None)
+            group = groups.get(to.address) if isinstance(groups, dict) else None
+            if group:  # zigpy: (EUI-64, endpoint id) -> endpoint
+                members = sorted({device_name(ieee) for ieee, _ in group})
+        return members or None
+
     async def send_event(self, issuer_event_id: int, to: Destination) -> None:
         """Send a stored event (Load Control Event, D.2.2.3.1) as it was published, e.g. once
         per device of a group the ESI addresses one by one; an event for "now" whose start
-        has passed goes with the absolute start it was given."""
-        await self._carry_out(self.protocol.send_event(issuer_event_id, to, now=self.clock()))
+        has passed goes with the absolute start it was given. A send to a ZigBee group
+        records its members: Get Scheduled Events answers the event to them, not to every
+        device that asks."""
+        recipients = self._recipients(to)
+        step = await self._decided(
+            lambda now: self.protocol.send_event(
+                issuer_event_id, to, now=now, recipients=recipients
+            )
+        )
+        await self._carry_out(step)
 
     def resent(self, issuer_event_id: int) -> LoadControlEvent | None:
         """The stored event as it is sent once more now (:meth:`resend_event`): what Get
@@ -596,7 +626,12 @@ class DrlcServer:
         """Send a stored event once more to a device that missed it: its absolute start
         (and its later cancellation, if one is recorded); False, sending nothing, once it is
         over at the ESI (:meth:`DrlcServerProtocol.resend_event`)."""
-        step = self.protocol.resend_event(issuer_event_id, now=self.clock(), to=to)
+        recipients = self._recipients(to)
+        step = await self._decided(
+            lambda now: self.protocol.resend_event(
+                issuer_event_id, now=now, to=to, recipients=recipients
+            )
+        )
         if not step.sends:
             return False
         await self._carry_out(step)
@@ -630,11 +665,15 @@ class DrlcServer:
         with its utility enrollment group set, as a broadcast (``dst=0xFFFD``,
         ``dst_mode=Broadcast``). ``expected``: the devices that should answer (zigpy EUI64s
         or EUI-64s in any printed spelling; :meth:`never_answered` names them as reports do,
-        ``00:0d:6f:00:0a:00:00:01``)."""
+        ``00:0d:6f:00:0a:00:00:01``). A ZigBee group's members are recorded as the event's
+        recipients (:meth:`send_event`)."""
         expected = device_names(expected)
         to = _destination(dst, dst_ep, dst_mode)
+        recipients = self._recipients(to)
         step = await self._decided(
-            lambda now: self.protocol.publish(event, now=now, expected=expected, to=to)
+            lambda now: self.protocol.publish(
+                event, now=now, expected=expected, to=to, recipients=recipients
+            )
         )
         await self._carry_out(step)
 
@@ -647,9 +686,13 @@ class DrlcServer:
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> LoadControlEvent:
         """Send an event again: start "now" and the remaining duration once it has begun."""
-        event, step = self.protocol.republish(
-            issuer_event_id, now=self.clock(), to=Destination.of(dst, dst_ep, dst_mode)
-        )
+        to = Destination.of(dst, dst_ep, dst_mode)
+        recipients = self._recipients(to)
+        async with self._lock:
+            event, step = self.protocol.republish(
+                issuer_event_id, now=self.clock(), to=to, recipients=recipients
+            )
+            await self._save()
         await self._carry_out(step)
         return event
 

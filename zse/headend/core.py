@@ -12,7 +12,8 @@ raises :class:`HeadendError`; nothing does I/O. The asyncio service
 - **Outcomes** of a send, per device, and the order they may follow (:data:`RANK`): a later
   report never goes back to an earlier one (a late "delivered" after "started" is ignored).
 - **Retries**: a device offline at a send is tried again on a back-off schedule
-  (:func:`retry_delay`) until it is delivered or the send ends.
+  (:func:`retry_delay`) until it is delivered, the send ends or the give-up time
+  (:data:`GIVE_UP`) has passed (then its outcome is ``expired``).
 - **Rate limits**: a token bucket per retailer (:class:`RateLimiter`).
 """
 
@@ -40,6 +41,8 @@ from zse.time.core import from_zigbee
 
 __all__ = [
     "DEVICE_TYPES",
+    "GIVEN_UP",
+    "GIVE_UP",
     "MAX_LABEL",
     "RANK",
     "GroupRequest",
@@ -62,6 +65,7 @@ __all__ = [
     "parse_state",
     "retry_delay",
     "send_window_end",
+    "span_text",
     "superseded_by",
 ]
 
@@ -401,6 +405,9 @@ class Outcome(enum.Enum):
     #: over (its window ended) before its device could be reached again: not sent, and not
     #: retried (``detail`` says why).
     CANCELLED = "cancelled"
+    #: Given up: the device was not reached (offline, or not METER READY) within the
+    #: headend's give-up time of the send (``detail`` says since when and why); final.
+    EXPIRED = "expired"
 
 
 #: A cancelled copy's ``detail``: the device acknowledged the Cancel (D.5.2.3.2 / D.2.2.3.2).
@@ -432,6 +439,7 @@ RANK: dict[Outcome, int] = {
     Outcome.REJECTED: 5,
     Outcome.COMPLETED: 6,
     Outcome.CANCELLED: 7,
+    Outcome.EXPIRED: 7,
 }
 
 #: Report Event Status values (SE D.2.3.3.1.1.2, zse.se.types.EventStatus) -> outcome.
@@ -472,6 +480,20 @@ RETRY_SCHEDULE = (30.0, 60.0, 120.0, 300.0, 900.0)
 def retry_delay(attempts: int) -> float:
     """Seconds to wait after ``attempts`` failed deliveries before the next try."""
     return RETRY_SCHEDULE[min(max(attempts, 1), len(RETRY_SCHEDULE)) - 1]
+
+
+#: Seconds after a send is made that a device not reached yet is given up (its outcome
+#: ``expired``): three days, unless ``[sends] give_up_days`` says otherwise.
+GIVE_UP = 3 * 86_400.0
+#: An expired copy's ``detail``.
+GIVEN_UP = "given up: not reached within {span} of the send (last try: {why})"
+
+
+def span_text(seconds: float) -> str:
+    """``seconds`` as a person reads a span: in days from a day, else in hours."""
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:g} days"
+    return f"{seconds / 3600:g} hours"
 
 
 def send_window_end(kind: SendKind, request: Mapping[str, Any], created: int) -> int | None:

@@ -33,7 +33,7 @@ from zse.installcode import canonical_eui64
 from zse.messaging.core import MessageError
 from zse.provisioning import IllegalTransition, LifecycleState
 from zse.provisioning.lifecycle import TRANSITIONS, LifecycleEvent
-from zse.provisioning.registry import HanRegistry, RegistryError
+from zse.provisioning.registry import HanRegistry, InstallCodeInUse, RegistryError
 from zse.roles.esi import EnergyServiceInterface
 
 __all__ = ["DeviceStatus", "EsiMeters", "GatewayMeters", "Meter", "MeterDirectory"]
@@ -178,6 +178,13 @@ class EsiMeters(MeterDirectory):
             if previous is not None and previous.meter != owner.meter:
                 await self.esis[previous.meter].registry.set_groups(owner.eui64, ())
             await meter.registry.register(owner.eui64, install_code, label=owner.label, groups=tags)
+        except InstallCodeInUse:  # the registry's message names the other device: not shown
+            raise HeadendError(
+                409,
+                "install_code: the install code is already given for another device that is"
+                " not de-provisioned (an install code is per device, SE 5.4.8.1)",
+                field="install_code",
+            ) from None
         except (RegistryError, DecodeError) as exc:
             raise HeadendError(409, f"mac: {exc}", field="mac") from None
 

@@ -4,7 +4,9 @@ the server's ``ssl.SSLContext`` and the mapping of a verified client certificate
 The TLS handshake (Python's :mod:`ssl`, ``CERT_REQUIRED``, each certificate of the retailers'
 CA files a trust anchor, ``VERIFY_X509_PARTIAL_CHAIN``) refuses a client without a certificate,
 with an expired one, with one from another CA or, where the retailers have CRLs, with a revoked
-one (``VERIFY_CRL_CHECK_LEAF``); :func:`identify` then names the retailer: the certificate must be
+one (``VERIFY_CRL_CHECK_LEAF``; a CRL file is read again when it changes, :class:`Crls`,
+and signing certificates of signed requests are checked against the same CRLs);
+:func:`identify` then names the retailer: the certificate must be
 directly issued by a certificate of that retailer's CA file (a root or an issuing CA, in any
 order) and carry its configured subject common name (docs/adr/0013).
 """
@@ -12,11 +14,14 @@ order) and carry its configured subject common name (docs/adr/0013).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
+import logging
 import math
+import os
 import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +35,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from zse._files import read_bounded, read_text_bounded
 from zse.config import ConfigError, read_toml
 from zse.errors import StoreError, ZseError
-from zse.headend.core import shown
+from zse.headend.core import GIVE_UP, shown
 from zse.store_engine import is_postgres
 
 __all__ = [
+    "Crls",
     "HeadendConfig",
     "HeadendConfigError",
     "Retailer",
@@ -46,6 +52,8 @@ __all__ = [
     "signed_context",
     "write_key",
 ]
+
+LOGGER = logging.getLogger(__name__)
 
 #: The retailers ``zse headend init`` writes certificates for.
 INIT_RETAILERS = ("retailer-a", "retailer-b")
@@ -66,6 +74,16 @@ class Retailer:
     common_name: str
     #: The public key of its registered signing certificate, for signed requests (ADR 0014).
     signing_key: ec.EllipticCurvePublicKey | None = None
+    #: That signing certificate, checked against ``crls`` at each signed request.
+    signing_certificate: x509.Certificate | None = field(default=None, repr=False)
+    #: The retailers' CRLs (None: no CRLs configured).
+    crls: Crls | None = field(default=None, repr=False, compare=False)
+
+    def signing_revoked(self) -> bool:
+        """Whether its signing certificate is on a current CRL of its CA (read again first
+        if a CRL file changed)."""
+        cert = self.signing_certificate
+        return self.crls is not None and cert is not None and self.crls.revoked(cert)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +108,11 @@ class HeadendConfig:
     ca_files: tuple[Path, ...]
     #: The retailers' certificate revocation lists (all of them have one, or none does).
     crl_files: tuple[Path, ...] = ()
+    #: Those CRLs as read, read again when a file changes (None: no CRLs).
+    crls: Crls | None = field(default=None, repr=False, compare=False)
+    #: ``[sends] give_up_days`` in seconds: a device not reached this long after a send is
+    #: given up (its outcome ``expired``).
+    give_up: float = GIVE_UP
 
 
 def _pem_cert(config: Path, path: Path) -> x509.Certificate:
@@ -131,7 +154,7 @@ _CRL_PEM = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.
 
 def _check_crls(
     config: Path, path: Path, cas: Sequence[x509.Certificate], now: datetime.datetime
-) -> None:
+) -> list[x509.CertificateRevocationList]:
     """A retailer's ``crl`` file: one or more PEM CRLs, each signed by a certificate of its CA
     file and current at ``now`` (OpenSSL refuses every certificate of a CA whose CRL has
     expired); errors name both files."""
@@ -158,6 +181,86 @@ def _check_crls(
             raise HeadendConfigError(
                 f"{config}: {path}: a CRL {when} ({crl.next_update_utc}): get a current one"
             )
+    return crls
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """What tells that a file changed: its inode, size and modification time (None: gone)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+class Crls:
+    """The retailers' CRL files, read again when one changes: at each TLS handshake (the
+    server contexts' ``sni_callback``, which OpenSSL calls at every ClientHello) and at each
+    signed request. A changed file that is checked as at start (:func:`_check_crls`) is added
+    to the TLS contexts' trust store (OpenSSL uses the newest current CRL of an issuer) and
+    to the signing certificates' check; one that fails is logged and the CRLs read before
+    stay."""
+
+    def __init__(
+        self,
+        config: Path,
+        cas: dict[Path, tuple[x509.Certificate, ...]],
+        read: dict[Path, list[x509.CertificateRevocationList]],
+    ) -> None:
+        self.config = config
+        self._cas = cas
+        self._read = read
+        self._seen = {path: _stat(path) for path in cas}
+        self._contexts: list[ssl.SSLContext] = []
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(self._cas)
+
+    def attach(self, context: ssl.SSLContext) -> None:
+        """Load the CRLs into ``context`` and keep it up to date at each handshake."""
+        for path in self._cas:
+            context.load_verify_locations(cafile=path)
+        self._contexts.append(context)
+        context.sni_callback = self._handshake
+
+    def _handshake(self, _tls: ssl.SSLObject, _name: str | None, _context: ssl.SSLContext) -> None:
+        try:
+            self.refresh()
+        except Exception:  # never fail a handshake here: the CRLs read before stay
+            LOGGER.exception("%s: reading the CRLs again failed", self.config)
+
+    def refresh(self, now: datetime.datetime | None = None) -> None:
+        """Read again each CRL file that changed since it was last looked at."""
+        for path, cas in self._cas.items():
+            seen = _stat(path)
+            if seen == self._seen[path]:
+                continue
+            self._seen[path] = seen
+            try:
+                crls = _check_crls(
+                    self.config, path, cas, now or datetime.datetime.now(datetime.UTC)
+                )
+                for context in self._contexts:
+                    context.load_verify_locations(cafile=path)
+            except (HeadendConfigError, OSError, ssl.SSLError) as exc:
+                LOGGER.warning("%s; the CRLs read before are kept", exc)
+                continue
+            self._read[path] = crls
+            LOGGER.info("%s: read %s again (%d CRLs)", self.config, path, len(crls))
+
+    def revoked(self, cert: x509.Certificate) -> bool:
+        """Whether ``cert`` is on its issuer's newest CRL (after :meth:`refresh`)."""
+        self.refresh()
+        newest = max(
+            (c for crls in self._read.values() for c in crls if c.issuer == cert.issuer),
+            key=lambda c: c.last_update_utc,
+            default=None,
+        )
+        return (
+            newest is not None
+            and newest.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+        )
 
 
 def _get(path: Path, section: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
@@ -177,8 +280,20 @@ def _get(path: Path, section: dict[str, Any], name: str, kind: type, default: An
     return value
 
 
+def _file_name(path: Path, section: dict[str, Any], name: str, default: Any = None) -> str:
+    """``section[name]``, a file's name (or a URL): text without a NUL character (a path
+    with one is no file; Python refuses it with a ``ValueError`` that names nothing)."""
+    value: str = _get(path, section, name, str, default)
+    if "\0" in value:  # the database's is not shown: a URL may hold a password
+        quoted = "" if name == "database" else f" {shown(value)}"
+        raise HeadendConfigError(f"{path}: {name}{quoted} has a NUL character")
+    return value
+
+
 #: The rates ``[limits] requests_per_second`` may be (a request every 1,000 s at the least).
 MIN_RATE, MAX_RATE = 1e-3, 1e6
+#: The days ``[sends] give_up_days`` may be (an hour to a year).
+MIN_GIVE_UP_DAYS, MAX_GIVE_UP_DAYS = 1 / 24, 366.0
 _SERVER_KEYS = ("host", "port", "signed_port", "certificate", "key", "database", "meters")
 
 
@@ -200,22 +315,22 @@ def _port(path: Path, name: str, value: object) -> int:
 
 def _retailer(
     path: Path, entry: object, now: datetime.datetime
-) -> tuple[Retailer, Path, Path | None]:
-    """One ``[[retailers]]`` entry, its CA file and its CRL file (or None)."""
+) -> tuple[Retailer, Path, Path | None, list[x509.CertificateRevocationList]]:
+    """One ``[[retailers]]`` entry, its CA file, its CRL file (or None) and the CRLs in it."""
     if not isinstance(entry, dict):
         raise HeadendConfigError(f"{path}: [[retailers]] entries must be tables")
     _known(path, "[[retailers]] ", entry, ("id", "ca", "common_name", "signing_certificate", "crl"))
     if not _get(path, entry, "id", str).strip():
         raise HeadendConfigError(f"{path}: a retailer's id is empty")
-    ca_file = path.parent / _get(path, entry, "ca", str)
+    ca_file = path.parent / _file_name(path, entry, "ca")
     cas = _pem_certs(path, ca_file)
-    crl_file = None
+    crl_file, crls = None, []
     if "crl" in entry:
-        crl_file = path.parent / _get(path, entry, "crl", str)
-        _check_crls(path, crl_file, cas, now)
-    signing_key = None
+        crl_file = path.parent / _file_name(path, entry, "crl")
+        crls = _check_crls(path, crl_file, cas, now)
+    signing_key, signing = None, None
     if "signing_certificate" in entry:
-        signing = _pem_cert(path, path.parent / _get(path, entry, "signing_certificate", str))
+        signing = _pem_cert(path, path.parent / _file_name(path, entry, "signing_certificate"))
         if not _issued_by(signing, cas):
             raise HeadendConfigError(
                 f"{path}: a signing_certificate is not issued by its retailer's ca"
@@ -229,8 +344,9 @@ def _retailer(
         cas=cas,
         common_name=_get(path, entry, "common_name", str),
         signing_key=signing_key,
+        signing_certificate=signing,
     )
-    return retailer, ca_file, crl_file
+    return retailer, ca_file, crl_file, crls
 
 
 def _check_distinct(path: Path, retailers: Sequence[Retailer], crls: Sequence[Path | None]) -> None:
@@ -273,23 +389,40 @@ def load_config(path: Path, *, now: datetime.datetime | None = None) -> HeadendC
         raise HeadendConfigError(f"{path}: not TOML ({exc})") from None
     except ConfigError as exc:
         raise HeadendConfigError(str(exc)) from None
-    _known(path, "", data, ("server", "limits", "retailers"))
+    _known(path, "", data, ("server", "limits", "sends", "retailers"))
     base = path.parent
     tables = {}
-    for name in ("server", "limits"):
+    for name in ("server", "limits", "sends"):
         tables[name] = data.get(name, {})
         if not isinstance(tables[name], dict):
             raise HeadendConfigError(f"{path}: [{name}] must be a table")
-    server, limits = tables["server"], tables["limits"]
+    server, limits, sends = tables["server"], tables["limits"], tables["sends"]
     _known(path, "[server] ", server, _SERVER_KEYS)
     _known(path, "[limits] ", limits, ("requests_per_second", "burst"))
+    _known(path, "[sends] ", sends, ("give_up_days",))
+    give_up_days = _get(path, sends, "give_up_days", float, GIVE_UP / 86_400)
+    if not MIN_GIVE_UP_DAYS <= give_up_days <= MAX_GIVE_UP_DAYS:
+        raise HeadendConfigError(
+            f"{path}: [sends] give_up_days must be {MIN_GIVE_UP_DAYS:g} to"
+            f" {MAX_GIVE_UP_DAYS:g}, not {shown(give_up_days)}"
+        )
     given = data.get("retailers", [])
     if not isinstance(given, list) or not given:
         raise HeadendConfigError(f"{path}: no [[retailers]]")
     now = now or datetime.datetime.now(datetime.UTC)
     loaded = [_retailer(path, entry, now) for entry in given]
-    retailers = tuple(r for r, _, _ in loaded)
-    _check_distinct(path, retailers, [crl for _, _, crl in loaded])
+    retailers = tuple(r for r, _, _, _ in loaded)
+    _check_distinct(path, retailers, [crl for _, _, crl, _ in loaded])
+    crls = None
+    if any(crl is not None for _, _, crl, _ in loaded):
+        cas: dict[Path, tuple[x509.Certificate, ...]] = {}
+        read: dict[Path, list[x509.CertificateRevocationList]] = {}
+        for retailer, _, crl, got in loaded:
+            assert crl is not None  # every retailer has one (_check_distinct)
+            cas[crl] = (*cas.get(crl, ()), *retailer.cas)
+            read[crl] = got
+        crls = Crls(path, cas, read)
+        retailers = tuple(dataclasses.replace(r, crls=crls) for r in retailers)
     signed_port = server.get("signed_port")
     rate = _get(path, limits, "requests_per_second", float, 50.0)
     burst = _get(path, limits, "burst", int, 100)
@@ -305,15 +438,17 @@ def load_config(path: Path, *, now: datetime.datetime | None = None) -> HeadendC
         host=_get(path, server, "host", str, "127.0.0.1"),
         port=_port(path, "port", server.get("port", 8443)),
         signed_port=None if signed_port is None else _port(path, "signed_port", signed_port),
-        certificate=base / _get(path, server, "certificate", str, "server.pem"),
-        key=base / _get(path, server, "key", str, "server-key.pem"),
-        database=_database(path, _get(path, server, "database", str, "headend.sqlite")),
-        meters=base / _get(path, server, "meters", str, "meters"),
+        certificate=base / _file_name(path, server, "certificate", "server.pem"),
+        key=base / _file_name(path, server, "key", "server-key.pem"),
+        database=_database(path, _file_name(path, server, "database", "headend.sqlite")),
+        meters=base / _file_name(path, server, "meters", "meters"),
         rate=rate,
         burst=burst,
         retailers=retailers,
-        ca_files=tuple(dict.fromkeys(f for _, f, _ in loaded)),
-        crl_files=tuple(dict.fromkeys(f for _, _, f in loaded if f is not None)),
+        ca_files=tuple(dict.fromkeys(f for _, f, _, _ in loaded)),
+        crl_files=tuple(dict.fromkeys(f for _, _, f, _ in loaded if f is not None)),
+        crls=crls,
+        give_up=give_up_days * 86_400,
     )
 
 
@@ -349,6 +484,19 @@ def _tls_error(exc: OSError | ssl.SSLError) -> str:
     return str(exc)
 
 
+def _no_password(config: HeadendConfig) -> Callable[[], str]:
+    """The ``password`` of ``load_cert_chain``: an encrypted server key is a configuration
+    error (without it, OpenSSL asks for the pass phrase on the terminal, and waits)."""
+
+    def refuse() -> str:
+        raise HeadendConfigError(
+            f"{config.path}: key {config.key}: it is encrypted; give the server an"
+            " unencrypted key (mode 0600)"
+        )
+
+    return refuse
+
+
 def server_context(config: HeadendConfig) -> ssl.SSLContext:
     """The server's TLS context: its certificate and key, client certificates required and
     verified against the retailers' CAs only, TLS 1.2 or later.
@@ -356,7 +504,8 @@ def server_context(config: HeadendConfig) -> ssl.SSLContext:
     Each certificate of a CA file is a trust anchor, an issuing CA without its root too
     (``VERIFY_X509_PARTIAL_CHAIN``); with CRLs, a client certificate must be on none of them
     and its CA's CRL must be loaded and current (``VERIFY_CRL_CHECK_LEAF``, Python's ssl
-    documentation)."""
+    documentation); a CRL file that changes is read again at the next handshake
+    (:class:`Crls`)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.verify_mode = ssl.CERT_REQUIRED
@@ -364,9 +513,14 @@ def server_context(config: HeadendConfig) -> ssl.SSLContext:
     if config.crl_files:
         context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     try:
-        context.load_cert_chain(config.certificate, config.key)
-        for ca in (*config.ca_files, *config.crl_files):
+        context.load_cert_chain(config.certificate, config.key, password=_no_password(config))
+        for ca in config.ca_files:
             context.load_verify_locations(cafile=ca)
+        if config.crls is not None:
+            config.crls.attach(context)
+        else:
+            for crl in config.crl_files:
+                context.load_verify_locations(cafile=crl)
     except (OSError, ssl.SSLError) as exc:
         raise HeadendConfigError(
             f"{config.path}: the TLS files cannot be used ({_tls_error(exc)})"
@@ -380,9 +534,11 @@ def signed_context(config: HeadendConfig) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_cert_chain(config.certificate, config.key)
+        context.load_cert_chain(config.certificate, config.key, password=_no_password(config))
     except (OSError, ssl.SSLError) as exc:
-        raise HeadendConfigError(f"{config.path}: the TLS files cannot be used ({exc})") from None
+        raise HeadendConfigError(
+            f"{config.path}: the TLS files cannot be used ({_tls_error(exc)})"
+        ) from None
     return context
 
 

@@ -88,7 +88,9 @@ async def start_headend(
         store = await Store.open(config.database if database is None else database)
     try:
         records = await HeadendStore.open(store)
-        headend = Headend(meters, records, clock=clock, queue=queue, sync=sync)
+        headend = Headend(
+            meters, records, clock=clock, queue=queue, sync=sync, give_up=config.give_up
+        )
         await headend.start()
     except BaseException:
         await store.close()

@@ -36,6 +36,8 @@ from zse.headend.core import (
     CANCEL_TOLD,
     CANCEL_UNSENT,
     DEVICE_TYPES,
+    GIVE_UP,
+    GIVEN_UP,
     HeadendError,
     LoadControlRequest,
     MessageRequest,
@@ -54,6 +56,7 @@ from zse.headend.core import (
     retry_delay,
     send_window_end,
     shown,
+    span_text,
     superseded_by,
 )
 from zse.headend.directory import DeviceStatus, EsiMeters, Meter, MeterDirectory
@@ -95,10 +98,14 @@ _CLOCK_MARGIN = 10.0
 #: (:meth:`~zse.headend.queue.JobQueue.mark_read`).
 QUEUE_READER = "api"
 #: Outcomes after which a device's copy of a send needs nothing more.
-_MESSAGE_DONE = frozenset({Outcome.DELIVERED, Outcome.CONFIRMED, Outcome.CANCELLED})
-_LCE_DONE = frozenset({Outcome.COMPLETED, Outcome.OPTED_OUT, Outcome.REJECTED, Outcome.CANCELLED})
+_MESSAGE_DONE = frozenset(
+    {Outcome.DELIVERED, Outcome.CONFIRMED, Outcome.CANCELLED, Outcome.EXPIRED}
+)
+_LCE_DONE = frozenset(
+    {Outcome.COMPLETED, Outcome.OPTED_OUT, Outcome.REJECTED, Outcome.CANCELLED, Outcome.EXPIRED}
+)
 #: Outcomes after which a device's copy of a send is over: a cancel leaves them as they are.
-_CANCEL_ENDS = frozenset({Outcome.CANCELLED})
+_CANCEL_ENDS = frozenset({Outcome.CANCELLED, Outcome.EXPIRED})
 _LCE_ENDS = _LCE_DONE
 #: Why a send has nothing left to cancel, by kind (the 409's message).
 _ENDED_WHY = {
@@ -121,6 +128,10 @@ class Headend:
     process or others; their outcomes are read back from it every ``sync`` seconds into the
     headend's records (and its watchers). Without it the sends run here, over the meters'
     ESIs.
+
+    ``give_up``: seconds after a send is made that a device not reached yet (offline, or
+    not METER READY) is given up, its outcome ``expired`` (in process; default
+    :data:`~zse.headend.core.GIVE_UP`).
     """
 
     def __init__(
@@ -131,7 +142,9 @@ class Headend:
         clock: Callable[[], int],
         queue: JobQueue | None = None,
         sync: float = 1.0,
+        give_up: float = GIVE_UP,
     ) -> None:
+        self.give_up = give_up
         self.directory = meters if isinstance(meters, MeterDirectory) else EsiMeters(meters)
         #: The in-process meters by id (none when the meters are gateways).
         self.meters: dict[str, Meter] = self.directory.esis
@@ -669,7 +682,13 @@ class Headend:
                 updated=self.clock(),
                 next_try=0.0,
             )
-            if after in (Outcome.OFFLINE, Outcome.SKIPPED) and self._retryable(send, record):
+            retry = after in (Outcome.OFFLINE, Outcome.SKIPPED) and self._retryable(send, record)
+            if retry and self._expired(send):
+                why = result.detail or after.value
+                detail = GIVEN_UP.format(span=span_text(self.give_up), why=why)
+                record = replace(record, outcome=Outcome.EXPIRED, detail=detail)
+                self._failures.pop((send.id, key), None)
+            elif retry:
                 record = replace(record, next_try=self._next_try(send, key, now))
                 self.retries.schedule(send.id, key, record.next_try)
             else:
@@ -681,14 +700,23 @@ class Headend:
         """When a device not reached is tried again (loop time): after 30 s, 60 s, 120 s,
         300 s, then every 900 s (:func:`~zse.headend.core.retry_delay`, counting the tries
         that did not reach it, skipped ones too), and no later than the end of the send's
-        window (then a retry finds it over and ends the copy, so the send finishes)."""
+        window (then a retry finds it over and ends the copy, so the send finishes), nor than
+        the give-up time of a send not cancelled (the last try, then it is ``expired``)."""
         failures = self._failures.get((send.id, device), 0) + 1
         self._failures[(send.id, device)] = failures
         delay = retry_delay(failures)
         end = send_window_end(send.kind, send.request, send.created)
+        if not send.cancelled:
+            give_up = send.created + int(self.give_up)
+            end = give_up if end is None else min(end, give_up)
         if end is not None:
             delay = min(delay, max(float(end - self.clock()), 0.0) + 1.0)
         return now + delay
+
+    def _expired(self, send: SendRecord) -> bool:
+        """Whether a device not reached now is given up: the send's give-up time has passed
+        (D.5.2.3.1.1.4's "until changed" message is otherwise tried for ever)."""
+        return not send.cancelled and self.clock() >= send.created + self.give_up
 
     def _retryable(self, send: SendRecord, record: OutcomeRecord) -> bool:
         """Whether a device not reached is tried again: not for a cancelled send, nor for a
@@ -902,7 +930,7 @@ class Headend:
             )
         done = _MESSAGE_DONE if send.kind is SendKind.MESSAGE else _LCE_DONE
         if send.kind is SendKind.MESSAGE and send.request.get("confirmation_required"):
-            done = frozenset({Outcome.CONFIRMED, Outcome.CANCELLED})
+            done = frozenset({Outcome.CONFIRMED, Outcome.CANCELLED, Outcome.EXPIRED})
         return all(
             r.outcome in done or (r.outcome is Outcome.SKIPPED and not r.next_try) for r in outcomes
         )

@@ -8,7 +8,9 @@ carry ``Signature-Input`` / ``Signature`` with ``keyid`` = the retailer's id, EC
 SHA-256 (``ecdsa-p256-sha256``), covering ``@method``, ``@target-uri`` and, with a body,
 ``content-digest`` (RFC 9530, checked against the body), ``created`` no older than
 :data:`MAX_AGE` seconds, and a ``nonce`` never seen before within that time (replays are
-refused). Anything else is refused with 401.
+refused); where the retailers have CRLs, the signing certificate must be on none of them
+(read again when a CRL file changes, :class:`zse.headend.pki.Crls`). Anything else is refused
+with 401.
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ class RequestVerifier:
             raise SignedRequestError("signature refused: unknown key")
         if not results[0].nonce:
             raise SignedRequestError("signature refused: a nonce is required")
+        if self.retailers[key_id].signing_revoked():  # the CRLs of the TLS handshake's check
+            raise SignedRequestError("signature refused: the signing certificate is revoked")
         return SignedHeaders(message, tuple(results))
 
     def finish(self, signed: SignedHeaders, body: bytes, *, now: float) -> Retailer:

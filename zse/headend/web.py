@@ -15,7 +15,8 @@ Every request passes three checks, in order:
 3. the retailer's rate limit (:class:`zse.headend.core.RateLimiter`), else 429 with
    ``Retry-After``.
 
-Errors are JSON: ``{"error": {"status", "field", "message"}}`` (:class:`HeadendError`).
+Errors are JSON: ``{"error": {"status", "field", "message"}}`` (:class:`HeadendError`); any
+other fault in a handler is a 500 of that shape with a generic message, its traceback logged.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ from zse.headend.service import Headend
 from zse.headend.signatures import RequestVerifier, SignedRequestError
 
 __all__ = ["IDLE_TIMEOUT", "HeadendApp", "all_routes", "api_routes", "openapi", "serve"]
+
+LOGGER = logging.getLogger(__name__)
+
+#: The message of a 500 (a fault in the server; its traceback is logged, its text not shown).
+INTERNAL_ERROR = "internal error: the server failed to answer (its log says why)"
+#: Set on a request whose streamed answer has begun (no error answer can follow it).
+_STREAMING = web.RequestKey("streaming", bool)
 
 #: Seconds a connection is kept without a whole request: idle between requests, or sending
 #: its request line and headers (a client that dribbles them holds no connection longer;
@@ -86,6 +94,21 @@ class HeadendApp:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests += 1
+        try:
+            return await self._answer(request, handler)
+        except web.HTTPException:  # aiohttp's own, let through by _answer (not the API's)
+            raise
+        except Exception:  # a fault: the JSON error, without its text (it may hold a secret)
+            LOGGER.exception("%s %s failed", request.method, request.path)
+            if request.get(_STREAMING):  # its answer has begun: aiohttp closes it
+                raise
+            return _error(HeadendError(500, INTERNAL_ERROR))
+
+    async def _answer(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """The request's answer: who sent it, its rate limit, its handler; a
+        :class:`HeadendError` (aiohttp's own errors under ``/api/``) as the JSON error."""
         try:
             retailer = await self._identify(request)
         except HeadendError as exc:
@@ -314,6 +337,7 @@ async def _events(app: HeadendApp, request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
     )
     await response.prepare(request)
+    request[_STREAMING] = True
     stream = aiter(app.headend.watch(retailer, send_id))
     nxt: asyncio.Task[dict[str, Any]] | None = None
     count = 0
@@ -579,6 +603,12 @@ def openapi(routes: Sequence[Route]) -> dict[str, Any]:
                 ),
                 "4XX": {
                     "description": "refused: the JSON error names the field",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+                "5XX": {
+                    "description": "a fault in the server: the JSON error, a generic message",
                     "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
                     },

@@ -6,16 +6,17 @@ NOT_FOUND, D.4.2.3.1) and Get Scheduled Prices (D.4.2.3.2), and takes Price Ackn
 (D.4.2.3.3); a Get Current Price is heard as a :class:`CurrentPriceRequested` event too, with
 the requestor's "Rx On When Idle" bit for the application's publishing policy.
 :class:`PriceClientProtocol` is a device's side: it records Publish Price into
-its :class:`~zse.price.PriceSchedule` and acknowledges a unicast one whose Price Control asks
-for it (D.4.2.4.1.1.19); it builds the Get Current Price request its shell sends.
+its :class:`~zse.price.PriceSchedule` and acknowledges one whose Price Control asks for it
+(D.4.2.4.1.1.19), unicast, group or broadcast; it builds the Get Current Price request its
+shell sends.
 
 SE 1.1/1.2 block pricing: the server publishes block periods, conversion factors and
 calorific values (D.4.2.4.2-4) and answers Get Block Periods, Get Conversion Factor and Get
 Calorific Value (D.4.2.3.4-6) with them, or NOT_FOUND; its :class:`~zse.price.PriceAttributes`
 and the values in force make the attributes Read Attributes is answered from
 (:meth:`PriceServerProtocol.attribute_values`). The client keeps what it receives
-(a :class:`PriceValueReceived` event) and acknowledges a unicast block period whose control
-asks for it.
+(a :class:`PriceValueReceived` event) and acknowledges a block period whose control asks
+for it.
 
 Both satisfy :class:`zse.zcl.frame.FrameCore`: ``receive(msg, command, now)`` takes a frame
 whose payload the shell decoded with :mod:`zse.price.wire` and returns a
@@ -337,8 +338,7 @@ class PriceClientProtocol(_NothingTimed):
 
     def _receive_value(self, msg: ZclMessage, value: PriceValue, now: int) -> Step:
         """Keep a received block period, conversion factor or calorific value; acknowledge
-        a block period sent to this device alone whose control bit 0 asks for it
-        (D.4.2.4.2.1.5)."""
+        a block period whose control bit 0 asks for it (D.4.2.4.2.1.5)."""
         kept: Published[Any] = (
             self.block_periods
             if isinstance(value, BlockPeriod)
@@ -406,8 +406,8 @@ class PriceClientProtocol(_NothingTimed):
         return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
 
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
-        """Record a Publish Price (a :class:`PriceReceived` event) and, sent to this device
-        alone with Price Control bit 0 set, acknowledge it (D.4.2.4.1.1.19)."""
+        """Record a Publish Price (a :class:`PriceReceived` event) and, with Price Control
+        bit 0 set, acknowledge it to its sender (D.4.2.4.1.1.19), however it was addressed."""
         screened = self.screen(msg)
         if screened is not None:
             return screened
@@ -428,9 +428,11 @@ class PriceClientProtocol(_NothingTimed):
 def _received(
     msg: ZclMessage, received: Any, published: PriceEvent | BlockPeriod, now: int, control: int
 ) -> Step:
-    """The ``received`` event and, when ``published`` asks for it and came to this device
-    alone (not a group or a broadcast), its Price Acknowledgement (D.4.2.3.3)."""
-    if not (published.acknowledgement_required and msg.group is None and not msg.broadcast):
+    """The ``received`` event and, when ``published`` asks for it (Price Control or Block
+    Period Control bit 0), its Price Acknowledgement (D.4.2.3.3) to the sender, however
+    the command was addressed: to this device, a group or a broadcast (as the Silicon Labs
+    and NXP certified clients do)."""
+    if not published.acknowledgement_required:
         return Step(events=(received,))
     ack = _acknowledgement(msg, published.provider_id, published.issuer_event_id, now, control)
     return Step(sends=(ack,), events=(received,))
