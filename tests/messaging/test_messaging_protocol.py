@@ -15,6 +15,7 @@ from zigpy.zcl import foundation
 from zse.messaging import (
     Confirmation,
     Message,
+    MessageBoard,
     MessageCancelled,
     MessageDisplayed,
     MessageError,
@@ -453,3 +454,22 @@ def test_a_second_send_of_the_same_message_goes_as_get_last_message_answers_it()
     _, second = server.display(m, T0 + 150, to=other, device="00:0d:6f:00:0a:00:00:02")
     retimed = Message(message_id=1, text="hi", duration_in_minutes=8)  # 450 s left: 8 min
     assert sent(second) == [(other, DISPLAY, display_payload(retimed))]
+
+
+# -- D7: a confirmation goes to the message's sender -------------------------------------------
+
+
+def test_a_confirmation_goes_to_the_server_that_sent_the_message() -> None:
+    """A message from a second ESI (NWK 0x1A2B, endpoint 1): its Message Confirmation goes
+    there, after a reload too; one the board does not know goes to the configured ESI.
+    Before, every confirmation went to the configured ESI, which answered NOT_FOUND."""
+    client = client_with()
+    payload = display_payload(Message(message_id=5, text="hi", confirmation_required=True))
+    msg, command = esi_frame(DISPLAY, payload)
+    client.receive(msg, command, T0)
+    confirmation = client.board.confirm(5, T0 + 5)
+    assert client.confirmation(confirmation).to == Destination.device(NWK, 1)
+    reloaded = MessagingClientProtocol(ESI, MessageBoard.from_records(client.board.to_records()))
+    assert reloaded.confirmation(confirmation).to == Destination.device(NWK, 1)
+    unknown = Confirmation(message_id=6, confirmation_time=T0 + 5)
+    assert client.confirmation(unknown).to == ESI

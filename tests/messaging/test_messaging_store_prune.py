@@ -88,6 +88,44 @@ def test_nothing_sent_this_instant_is_forgotten() -> None:
     assert answers == [None, None]
 
 
+def test_a_reused_id_keeps_what_the_old_message_replaced() -> None:
+    """New content under an id, sent elsewhere: the old message had replaced an older one on
+    device A's display, so A's Get Last Message answers nothing, after a reload too. Before,
+    the record was overwritten and the older message came back."""
+    store = MessageStore()
+    store.display(msg(1, duration_in_minutes=0xFFFF), T0)
+    store.display(msg(2, duration_in_minutes=10), T0 + 60, device=A)
+    store.display(Message(message_id=2, text="other"), T0 + 120, device=B)
+    assert store.last_message(A, T0 + 120) is None
+    reloaded = MessageStore.from_records(store.to_records())
+    assert reloaded.last_message(A, T0 + 120) is None
+    assert reloaded.last_message(B, T0 + 120) == (Message(message_id=2, text="other"), False)
+
+
+def test_a_message_sent_afresh_once_over_keeps_what_it_replaced() -> None:
+    store = MessageStore()
+    store.display(msg(1, duration_in_minutes=0xFFFF), T0)
+    store.display(msg(2, duration_in_minutes=1), T0 + 60, device=A)
+    store.display(msg(2, duration_in_minutes=1), T0 + 600, device=B)  # over: a new send
+    assert store.last_message(A, T0 + 600) is None
+
+
+def test_a_cancel_all_is_forgotten_with_the_messages_it_ended() -> None:
+    """Cancel-alls were kept for ever; one goes once it is over for the retention and no
+    message kept was ended by it (Get Message Cancellation then answers NOT_FOUND)."""
+    store = MessageStore()
+    store.display(msg(1, duration_in_minutes=0xFFFF), T0, device=A)
+    assert store.cancel_all(0, T0 + 10) == T0 + 10
+    store.display(msg(2, duration_in_minutes=0xFFFF), T0 + 20, device=A)
+    store.display(msg(3, duration_in_minutes=1), T0 + 10 + DAY - 1, device=B)
+    assert store.cancel_alls == [T0 + 10]  # its message is kept: so is it
+    store.display(msg(4, duration_in_minutes=1), T0 + 10 + DAY, device=B)
+    assert 1 not in store.messages
+    assert store.cancel_alls == []
+    assert store.changes()["cancel_alls"] == []
+    assert store.message_cancellation(0) is None
+
+
 def test_retention_none_keeps_everything() -> None:
     store = MessageStore(retention=None)
     for n in range(1, 4):
@@ -136,23 +174,22 @@ def test_forgetting_never_changes_what_get_last_message_answers(
             for store in (pruned, kept):
                 store.cancel_all(0, now)
         else:
-            _, mid, duration, start, to, _variant = step
+            _, mid, duration, start, to, variant = step
             pruned.prune(now, retention=0)  # as display() will, before it records
-            stored = kept.messages.get(ids.get(mid, -1))  # type: ignore[call-overload]
-            if (
-                stored is not None
-                and stored.live(now)
-                and stored.message.message_id in pruned.messages
-            ):
-                message = stored.message  # the same message, to one more recipient
+            current = ids.get(mid, -1)  # type: ignore[call-overload]
+            stored = kept.messages.get(current)
+            live = stored is not None and stored.live(now) and current in pruned.messages
+            if live and not variant:
+                message = stored.message  # type: ignore[union-attr]  # to one more recipient
             else:
-                # New content gets a new id, as the headend gives it (a reused id's record
-                # is replaced, and with it what it had replaced on the displays); so does one
-                # forgotten as wholly replaced (sent again, it is a new message: see above).
-                ids[mid] = max(ids.values(), default=0) + 1  # type: ignore[index]
+                # The id reused: new content while live, or sent afresh once over (new content
+                # or not). Live but forgotten as wholly replaced: a new id (sent again, it is a
+                # new message: see above).
+                if not live and (stored is None or stored.live(now)):
+                    ids[mid] = max(ids.values(), default=0) + 1  # type: ignore[index]
                 message = Message(
                     message_id=ids[mid],  # type: ignore[index]
-                    text="new",
+                    text=f"new{variant}",
                     start_time={0: 0, 1: now + 1800, 2: now - 600}[int(start)],  # type: ignore[call-overload]
                     duration_in_minutes=int(duration),  # type: ignore[call-overload]
                 )
@@ -162,3 +199,9 @@ def test_forgetting_never_changes_what_get_last_message_answers(
                 store.display(message, now, device=device, group=group)
         for device in DEVICES:
             assert pruned.last_message(device, now) == kept.last_message(device, now)
+        # a cancel-all is forgotten once over and no message kept was ended by it
+        before = list(pruned.cancel_alls)
+        pruned.prune(now, retention=0)
+        ended = {s.cancelled_at for s in (*pruned.messages.values(), *pruned.superseded)}
+        assert set(pruned.cancel_alls) <= set(before) <= set(kept.cancel_alls)
+        assert {w for w in before if w > now or w in ended} == set(pruned.cancel_alls)

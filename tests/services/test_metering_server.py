@@ -162,7 +162,7 @@ async def test_get_profile_over_the_air() -> None:
     assert answer.profile_interval_period == 3
     # 1 Wh a second, read every 30 s: the first interval holds what was read from the first
     # poll (at 30 s) to the last one in it (at 870 s), the next ones 900 Wh each
-    assert list(answer.intervals) == [900, 900, 870]
+    assert list(answer.intervals) == [900, 900, 840]
     await server.stop()
 
 
@@ -359,7 +359,7 @@ async def test_a_display_asks_for_the_load_profile_with_the_metering_client() ->
     assert answer.status == GetProfileStatus.Success
     assert (answer.end_time, answer.intervals) == (START + 2700, (900, 900))
     older = await client.get_profile(end_time=START + 1800, number_of_periods=5)
-    assert (older.end_time, older.intervals) == (START + 1800, (900, 870))
+    assert (older.end_time, older.intervals) == (START + 1800, (900, 840))
     refused = await client.get_profile(IntervalChannel.Consumption_Received)
     assert refused.status == GetProfileStatus.Interval_Channel_Not_Supported
     assert refused.intervals == ()

@@ -15,7 +15,7 @@ from tests.joined import joined_device
 from zse.se.ids import TIME, TimeAttribute
 from zse.sim import Air, SimDevice
 from zse.time.core import ATTRIBUTE_TYPES, INVALID_TIME
-from zse.time.service import TimeServer, read_time, time_reading_from_response
+from zse.time.service import TimeServer, TimeStatus, read_time, time_reading_from_response
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 A = TimeAttribute
@@ -127,3 +127,26 @@ async def test_a_valid_until_time_written_before_any_set_time_is_kept():
     server.time_zone = 3600  # a new fixed offset keeps it
     reading = await read_time(ihd.endpoints[1], 0x0000, SE_ENDPOINT_ID, encrypt=True)
     assert (reading.values[A.VALID_UNTIL_TIME], reading.values[A.TIME_ZONE]) == (5, 3600)
+
+
+async def test_a_time_server_that_is_not_a_master_is_set_over_the_air():
+    """ZCL 3.12.2.2.1-2: Time and TimeStatus are read/write on a server that is not a Master.
+    The endpoint answered READ_ONLY to every attribute served from a source, whatever the
+    server allowed: a written Time now sets the server's clock and LastSetTime, and of
+    TimeStatus only Synchronized is taken."""
+    se, ihd, clock = await esi_and_display(54)
+    server = TimeServer(se, clock=clock, status=TimeStatus(master=False, superseding=False))
+    server.start()
+    later = clock() + 1000
+    utc_time = ATTRIBUTE_TYPES[A.TIME]
+    assert await write(ihd, A.TIME, utc_time, struct.pack("<I", later)) == b"\x00"
+    status = ATTRIBUTE_TYPES[A.TIME_STATUS]
+    assert await write(ihd, A.TIME_STATUS, status, b"\x0f") == b"\x00"
+    reading = await read_time(ihd.endpoints[1], 0x0000, SE_ENDPOINT_ID, encrypt=True)
+    assert reading.values[A.TIME] - later in (0, 1)  # the air's round trip
+    assert reading.values[A.LAST_SET_TIME] == later
+    assert reading.values[A.TIME_STATUS] == 0x02  # Synchronized only
+    standard = ATTRIBUTE_TYPES[A.STANDARD_TIME]
+    assert await write(ihd, A.STANDARD_TIME, standard, bytes(4)) == struct.pack(
+        "<BH", foundation.Status.READ_ONLY, A.STANDARD_TIME
+    )

@@ -35,6 +35,7 @@ from zse.records import (
     Opt,
     RecordError,
     TupleOf,
+    Type,
     check,
     load_each,
 )
@@ -398,16 +399,24 @@ class MessageStore:
     a group (a group whose membership is unknown counts for every device). A message to nobody
     in particular (``device`` and ``group`` None) is for every device (a broadcast).
 
+    A message replaced under its id (new content, or sent afresh once over) that was on the
+    displays is kept in :attr:`superseded`, ended when it was replaced: it never answers Get
+    Last Message, but what it replaced on its devices' displays stays replaced.
+
     For storage the state is a set of records (:meth:`to_records`): one per message, one per
-    confirmation, the cancel-alls and the group members. :meth:`changes` gives only the
-    records touched since it was last called (None for one removed), so storing a
-    confirmation costs the same however many devices have confirmed before.
+    confirmation, the superseded messages, the cancel-alls and the group members.
+    :meth:`changes` gives only the records touched since it was last called (None for one
+    removed), so storing a confirmation costs the same however many devices have confirmed
+    before.
     """
 
     def __init__(self, *, retention: int | None = MESSAGE_RETENTION) -> None:
         #: Seconds a message over is kept (:meth:`prune`); None keeps every message.
         self.retention = retention
         self.messages: dict[int, StoredMessage] = {}
+        #: Messages replaced under their id after they were on the displays, ended when they
+        #: were replaced, oldest first (:meth:`display`).
+        self.superseded: list[StoredMessage] = []
         self.confirmations: dict[int, dict[str, ConfirmationRecord]] = {}
         #: Implementation times of the Cancel All Messages sent, ascending (D.5.2.4.3).
         self.cancel_alls: list[int] = []
@@ -461,6 +470,8 @@ class MessageStore:
             # Same id, new content: the new one replaces it and earlier confirmations lapse.
             for lapsed in self.confirmations.pop(message.message_id, {}):
                 self._changed.add(_conf_key(message.message_id, lapsed))
+        if existing is not None:
+            self._supersede(existing, now)
         stored = StoredMessage(
             message=message,
             sent_at=now,
@@ -470,6 +481,15 @@ class MessageStore:
         self.messages[message.message_id] = stored
         self._changed.add(_msg_key(message.message_id))
         return stored
+
+    def _supersede(self, stored: StoredMessage, now: int) -> None:
+        """Keep ``stored``, replaced under its id at ``now``, as ended then, if it was on the
+        displays by then: what it replaced there is not brought back (:meth:`last_message`)."""
+        if stored.live(now):
+            stored = dataclasses.replace(stored, cancelled_at=now)
+        if stored.started(now):
+            self.superseded.append(stored)
+            self._changed.add("superseded")
 
     def cancel(self, message_id: int, now: int) -> StoredMessage:
         """Record Cancel Message for a message this ESI sent (a repeat keeps the first)."""
@@ -490,6 +510,10 @@ class MessageStore:
             if stored.sent_at <= now and stored.live(when):
                 self.messages[message_id] = dataclasses.replace(stored, cancelled_at=when)
                 self._changed.add(_msg_key(message_id))
+        for index, stored in enumerate(self.superseded):
+            if stored.live(when):  # a past implementation time, before it was replaced
+                self.superseded[index] = dataclasses.replace(stored, cancelled_at=when)
+                self._changed.add("superseded")
         self.cancel_alls.append(when)
         self.cancel_alls.sort()
         self._changed.add("cancel_alls")
@@ -499,7 +523,8 @@ class MessageStore:
         """Forget the messages over (expired or cancelled) for ``retention`` seconds, with
         their confirmations, and return their ids; :meth:`display` calls it (with
         :attr:`retention`), so the store holds what is live and what ended lately, not every
-        message ever sent.
+        message ever sent. Superseded messages go by the same rule, and Cancel All Messages
+        over for ``retention`` once no message kept was ended by them.
 
         Get Last Message answers the same afterwards: a started message that ended still
         hides from its devices an older live message it replaced on their displays
@@ -509,15 +534,13 @@ class MessageStore:
         """
         over = [
             stored
-            for stored in self.messages.values()
+            for stored in (*self.messages.values(), *self.superseded)
             if (end := stored.ends) is not None
             and end + retention <= now
             and stored.sent_at < now  # what is recorded from now on sorts newer
         ]
-        if not over:
-            return []
         live = [stored for stored in self.messages.values() if stored.live(now)]
-        gone: dict[int, StoredMessage] = {}
+        gone: list[StoredMessage] = []
         for stored in over:
             hidden = (
                 [
@@ -531,14 +554,26 @@ class MessageStore:
                 else []
             )
             if all(_covers(stored, older) for older in hidden):
-                for forgotten in (stored, *hidden):
-                    gone[forgotten.message.message_id] = forgotten
-        for message_id in gone:
-            del self.messages[message_id]
-            self._changed.add(_msg_key(message_id))
-            for device in self.confirmations.pop(message_id, {}):
-                self._changed.add(_conf_key(message_id, device))
-        return sorted(gone)
+                gone.extend((stored, *hidden))
+        forgotten: set[int] = set()
+        for stored in gone:
+            message_id = stored.message.message_id
+            if self.messages.get(message_id) is stored:
+                del self.messages[message_id]
+                forgotten.add(message_id)
+                self._changed.add(_msg_key(message_id))
+                for device in self.confirmations.pop(message_id, {}):
+                    self._changed.add(_conf_key(message_id, device))
+        superseded = [s for s in self.superseded if all(s is not g for g in gone)]
+        if len(superseded) != len(self.superseded):
+            self.superseded = superseded
+            self._changed.add("superseded")
+        ended = {s.cancelled_at for s in (*self.messages.values(), *self.superseded)}
+        cancel_alls = [w for w in self.cancel_alls if w + retention > now or w in ended]
+        if cancel_alls != self.cancel_alls:
+            self.cancel_alls = cancel_alls
+            self._changed.add("cancel_alls")
+        return sorted(forgotten)
 
     def _reach(self, stored: StoredMessage) -> set[str] | None:
         """The devices ``stored`` reaches; None for everyone or a group of unknown members."""
@@ -580,16 +615,18 @@ class MessageStore:
         an older message it replaced on the device's display (D.5.3: one shown at a time, a
         message that starts replaces the one shown) is not brought back.
         """
+        kept = [(s, True) for s in self.messages.values()]
+        kept += [(s, False) for s in reversed(self.superseded)]
         mine = sorted(
-            (s for s in self.messages.values() if self._for(s, device)),
-            key=lambda s: (s.sent_at, s.message.message_id),
+            ((s, current) for s, current in kept if self._for(s, device)),
+            key=lambda item: _sent_order(item[0]),  # equal: the current one, then the newest
             reverse=True,
         )
         replaced_up_to: int | None = None  # latest start of a newer message that was shown
-        for stored in mine:
+        for stored, current in mine:
             if replaced_up_to is not None and stored.starts <= replaced_up_to:
                 continue  # a newer message started after it, so replaced it on the display
-            message = stored.at(now)
+            message = stored.at(now) if current else None  # a superseded one only hides
             if message is not None:
                 confirmed = device in self.confirmations.get(message.message_id, {})
                 return message, confirmed
@@ -636,6 +673,8 @@ class MessageStore:
         records: dict[str, Any] = {}
         if self.cancel_alls:
             records["cancel_alls"] = list(self.cancel_alls)
+        if self.superseded:
+            records["superseded"] = [stored.to_record() for stored in self.superseded]
         if self.members:
             records["members"] = {str(g): sorted(m) for g, m in self.members.items()}
         for message_id, stored in self.messages.items():
@@ -655,6 +694,8 @@ class MessageStore:
     def _record(self, key: str) -> Any:
         if key == "cancel_alls":
             return list(self.cancel_alls)
+        if key == "superseded":
+            return [stored.to_record() for stored in self.superseded] or None
         if key == "members":
             return {str(g): sorted(m) for g, m in self.members.items()}
         kind, rest = key.split("/", 1)
@@ -682,6 +723,12 @@ class MessageStore:
             if key == "cancel_alls":
                 check(value, ListOf(_TIME))
                 store.cancel_alls = sorted(value)
+            elif key == "superseded":
+                check(value, ListOf(Type(dict)))
+                for item in value:
+                    many = "devices" in item
+                    check(item, STORED_MESSAGE_SHAPE_MANY if many else STORED_MESSAGE_SHAPE)
+                store.superseded = [StoredMessage.from_record(item) for item in value]
             elif key == "members":
                 check(value, MapOf(ListOf(STR), key=_group_id))
                 store.members = {int(g): set(m) for g, m in value.items()}
@@ -841,6 +888,9 @@ class _Held:
     confirmed: Confirmation | None = None
     #: The ESI said this device confirmed it (Extended Message Control bit 0).
     esi_confirmed: bool = False
+    #: Who sent it (the server's NWK address and endpoint), if known: its confirmation
+    #: goes there.
+    sender: tuple[int, int] | None = None
 
     @property
     def starts(self) -> int:
@@ -861,6 +911,8 @@ class _Held:
         }
         if self.esi_confirmed:  # only then: the record stays as it was before this field
             record["esi_confirmed"] = True
+        if self.sender is not None:  # likewise
+            record["sender"] = list(self.sender)
         return record
 
     @classmethod
@@ -874,6 +926,7 @@ class _Held:
             unlocked=record["unlocked"],
             confirmed=None if confirmed is None else Confirmation.from_record(confirmed),
             esi_confirmed=record.get("esi_confirmed", False),
+            sender=None if (sender := record.get("sender")) is None else (sender[0], sender[1]),
         )
 
 
@@ -886,7 +939,7 @@ _HELD_SHAPE = Fields(
         "unlocked": BOOL,
         "confirmed": Opt(CONFIRMATION_SHAPE),
     },
-    {"esi_confirmed": BOOL},
+    {"esi_confirmed": BOOL, "sender": TupleOf(U16, Int(0, 0xFF))},
 )
 _BOARD_SHAPE = Fields(
     {"seq": _TIME, "cancel_alls": ListOf(TupleOf(_TIME, _TIME)), "last_cancel_all": Opt(_TIME)}
@@ -956,6 +1009,11 @@ class MessageBoard:
                 )
         return None
 
+    def sender_of(self, message_id: int) -> tuple[int, int] | None:
+        """The server (NWK address, endpoint) a held message came from; None if not known."""
+        held = self._held.get(message_id)
+        return None if held is None else held.sender
+
     def confirmation_of(self, message_id: int) -> Confirmation | None:
         """The confirmation given for a held message, if any."""
         held = self._held.get(message_id)
@@ -985,22 +1043,35 @@ class MessageBoard:
         self._seq += 1
         return self._seq
 
-    def display(self, message: Message, now: int, *, confirmed: bool = False) -> list[BoardEvent]:
+    def display(
+        self,
+        message: Message,
+        now: int,
+        *,
+        confirmed: bool = False,
+        sender: tuple[int, int] | None = None,
+    ) -> list[BoardEvent]:
         """Display Message / Display Protected Message received at ``now``; ``confirmed``:
-        its Extended Message Control says this device confirmed it (:func:`confirmed_in_command`).
+        its Extended Message Control says this device confirmed it (:func:`confirmed_in_command`);
+        ``sender``: the server's NWK address and endpoint it came from, where its confirmation
+        goes (:meth:`sender_of`; the last copy's sender for a copy).
 
         Whatever the message turns out to be (new, a repeat, already over, no room), what else
         fell due by ``now`` is applied too, so the board never lags behind the clock.
         """
-        events = self._receive(message, now, confirmed)
+        events = self._receive(message, now, confirmed, sender)
         events.extend(self.handle_timeout(now))
         return events
 
-    def _receive(self, message: Message, now: int, confirmed: bool) -> list[BoardEvent]:
+    def _receive(
+        self, message: Message, now: int, confirmed: bool, sender: tuple[int, int] | None
+    ) -> list[BoardEvent]:
         events: list[BoardEvent] = []
         old = self._held.get(message.message_id)
         if old is not None:
             if _same_content(old.message, message):
+                if sender is not None:
+                    old = dataclasses.replace(old, sender=sender)
                 return self._again(old, message, now, confirmed)
             del self._held[message.message_id]
             if old.shown:
@@ -1009,7 +1080,11 @@ class MessageBoard:
         if end is not None and end <= now:
             return events  # already over
         held = _Held(
-            message=message, received_at=now, seq=self._next_seq(), esi_confirmed=confirmed
+            message=message,
+            received_at=now,
+            seq=self._next_seq(),
+            esi_confirmed=confirmed,
+            sender=sender,
         )
         self._held[message.message_id] = held
         if len(self._held) > self.capacity:

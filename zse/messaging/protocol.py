@@ -441,7 +441,9 @@ class MessagingClientProtocol:
                 message.message_id,
             )
             return Step(status=foundation.Status.INVALID_FIELD)
-        return _board(self.board.display(message, now, confirmed=confirmed_in_command(command)))
+        confirmed = confirmed_in_command(command)
+        sender = (msg.src_nwk, msg.src_ep)
+        return _board(self.board.display(message, now, confirmed=confirmed, sender=sender))
 
     # -- the application ------------------------------------------------------------------
 
@@ -462,8 +464,12 @@ class MessagingClientProtocol:
     # -- requests to the ESI --------------------------------------------------------------
 
     def confirmation(self, confirmation: Confirmation) -> Send:
-        """Message Confirmation (D.5.2.4.2) of ``confirmation`` to the ESI."""
-        return self._request(_CONFIRM, confirmation_payload(confirmation))
+        """Message Confirmation (D.5.2.4.2) of ``confirmation`` to the server that sent the
+        message (the ESI at ``server`` when the board does not know, e.g. no longer holds it)."""
+        sender = self.board.sender_of(confirmation.message_id)
+        to = self.server if sender is None else Destination.device(*sender)
+        payload = confirmation_payload(confirmation)
+        return Send(cluster_id=MESSAGING, command_id=_CONFIRM, payload=payload, to=to)
 
     def get_message_cancellation(self, earliest: int | None = None) -> Send:
         """Get Message Cancellation (D.5.2.4.3) for Cancel All Messages from ``earliest`` on

@@ -207,7 +207,8 @@ class MeterCore(Generic[D]):
     DefaultUpdatePeriod / FastPollUpdatePeriod (D.3.2.2.1) by attribute id;
     ``profile_period`` is a ProfileIntervalPeriod code; ``max_periods`` is
     MaxNumberOfPeriodsDelivered (D.3.2.2.6), ``profile_capacity`` the intervals kept per
-    channel.
+    channel. ``initial``: the meter's readings at ``now``, the registers the first profile
+    interval counts from (:meth:`begin`); None: registers at 0.
     """
 
     def __init__(
@@ -219,6 +220,7 @@ class MeterCore(Generic[D]):
         profile_period: int = 2,
         max_periods: int = 24,
         profile_capacity: int = 96,
+        initial: Readings | None = None,
     ) -> None:
         if profile_period not in PROFILE_INTERVAL_SECONDS:
             raise ValueError(f"unknown profile interval period {profile_period}")
@@ -254,6 +256,8 @@ class MeterCore(Generic[D]):
         self._start: dict[IntervalChannel, int | None] = {
             channel: self._summation(channel) for channel in self._channels
         }
+        if initial is not None:
+            self.begin(initial, now)
 
     def read(self, attribute: int) -> int | None:
         """An attribute's value (None: the meter does not have it)."""
@@ -315,6 +319,18 @@ class MeterCore(Generic[D]):
     def _summation(self, channel: IntervalChannel) -> int:
         return self.reporting.value(self._channels[channel]) or 0
 
+    def begin(self, readings: Readings, now: int) -> None:
+        """Take the first readings at ``now``, the registers the meter is at when it is first
+        read (a real meter does not start from 0): held (never a decrease), and the interval
+        open at ``now`` counts from their summations (D.3.2.3.1.1.5: an interval holds the
+        change since the previous one); intervals ended before, without a reading, are not
+        captured."""
+        if now >= self._interval_end:
+            self._start = dict.fromkeys(self._channels)
+            self._close_intervals(now)
+        self._take(readings, now, first=True)
+        self._start = {channel: self._summation(channel) for channel in self._channels}
+
     def update(self, readings: Readings, now: int) -> None:
         """Take new readings at ``now``: close the profile intervals that ended, then hold the
         values (SummationDecreased, nothing changed, when a delivered-only meter goes back).
@@ -322,6 +338,10 @@ class MeterCore(Generic[D]):
         Summations are 48-bit registers: one at or above 2^48 is taken modulo 2^48, and a
         delivered summation below the one held is a rollover when it is less than 2^47 ahead
         across 2^48 (:func:`summation_advance`); a negative one is out of range."""
+        self._take(readings, now, first=False)
+
+    def _take(self, readings: Readings, now: int, *, first: bool) -> None:
+        """:meth:`update`; the ``first`` readings (:meth:`begin`) are never a decrease."""
         for name, value, top in (
             ("summation delivered", readings.summation_delivered, None),
             ("summation received", readings.summation_received, None),
@@ -336,7 +356,12 @@ class MeterCore(Generic[D]):
         if received is not None:
             received %= _REGISTER
         held = self.reporting.value(A.CURRENT_SUMM_DELIVERED) or 0
-        if self.delivered_only and delivered is not None and summation_advance(held, delivered) < 0:
+        if (
+            not first
+            and self.delivered_only
+            and delivered is not None
+            and summation_advance(held, delivered) < 0
+        ):
             raise SummationDecreased(f"summation delivered {delivered} is below {held}")
         if self.delivered_only and received is not None:
             raise ValueError("a delivered-only meter has no summation received")

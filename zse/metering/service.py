@@ -131,7 +131,9 @@ class MeteringServer:
     ``formatting``: the Formatting attributes and MeteringDeviceType by attribute id (D.3.2.2.4);
     ``default_update_period`` / ``fast_poll_update_period``: DefaultUpdatePeriod and
     FastPollUpdatePeriod (D.3.2.2.1), seconds. ``source``: polled for readings (None: only
-    :meth:`feed`). ``delivered_only``, ``profile_period``, ``max_periods``,
+    :meth:`feed`). The first reading taken (polled or fed) is the register the load profile
+    counts from (:meth:`MeterCore.begin <zse.metering.core.MeterCore.begin>`), unless a stored
+    profile was loaded. ``delivered_only``, ``profile_period``, ``max_periods``,
     ``profile_capacity``: as :class:`~zse.metering.core.MeterCore` takes them. ``store``:
     persistence under ``namespace`` (default ``metering.server/<endpoint id>``).
     Events (:class:`ReportingConfigured`, :class:`FastPollGranted`) go to ``on_event``.
@@ -175,6 +177,8 @@ class MeteringServer:
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._lock = asyncio.Lock()
+        #: A reading was taken or a stored profile loaded: later readings are updates.
+        self._begun = False
         self._served: set[int] = set()
         self._removers: list[Callable[[], None]] = []
         self._poller = _Poller(self)
@@ -213,6 +217,7 @@ class MeteringServer:
         def load(key: str, value: Any) -> None:
             if key == _PROFILE_KEY:
                 self.core.restore(value)
+                self._begun = True
                 return
             check(value, _REPORT_SHAPE)
             destination = Destination.device(value["nwk"], value["endpoint"])
@@ -292,7 +297,11 @@ class MeteringServer:
 
     async def _apply(self, readings: Readings, now: int) -> None:
         before = self.core.interval_end
-        self.core.update(readings, now)
+        if self._begun:
+            self.core.update(readings, now)
+        else:  # the meter's register when first read: the profile counts from it
+            self.core.begin(readings, now)
+            self._begun = (readings.summation_delivered, readings.summation_received) != (None,) * 2
         if self.store is not None and self.core.interval_end != before:
             await self.store.commit(Batch().put(self.namespace, _PROFILE_KEY, self.core.snapshot()))
         self._serve_attributes()

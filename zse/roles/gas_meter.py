@@ -83,6 +83,8 @@ class GasMeter(HanDevice):
         )
         self.mirror: int | None = None
         self._ask_mirror = mirror
+        #: Readings were taken: the load profile counts from the first (MeterCore.begin).
+        self._begun = False
 
     async def start(self) -> None:
         """Join, CBKE and resync (:meth:`HanDevice.start`), then ask for a mirror."""
@@ -113,7 +115,10 @@ class GasMeter(HanDevice):
         if self.mirror is None or self.esi_endpoint is None:
             raise MirrorRefused(f"{self.name}: no mirror to push to")
         now = self.clock()
-        if readings is not None:
+        if readings is not None and not self._begun:  # the meter's register when first read
+            self.meter.begin(readings, now)
+            self._begun = True
+        elif readings is not None:
             self.meter.update(readings, now)
         values = {int(a): v for a in MIRRORED_ATTRIBUTES if (v := self.meter.read(a)) is not None}
         reply = await self._request(

@@ -18,6 +18,7 @@ of standard time). 0xFFFFFFFF is the spec's invalid DstStart / DstEnd: no DST.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as _dt
 import functools
 import zoneinfo
@@ -327,4 +328,71 @@ def local_time_from_attributes(values: Mapping[TimeAttribute, int]) -> int:
     )
 
 
-__all__ += ["dst_in_effect", "local_time_from_attributes"]
+#: TimeStatus bits (ZCL 3.12.2.2.2).
+STATUS_MASTER: Final = 0x01
+STATUS_SYNCHRONIZED: Final = 0x02
+STATUS_MASTER_ZONE_DST: Final = 0x04
+#: ZCL status values a refused write answers with (ZCL 2.5.5).
+_INVALID_VALUE: Final = 0x87
+_READ_ONLY: Final = 0x88
+_ZONE_ATTRIBUTES: Final = (
+    TimeAttribute.TIME_ZONE,
+    TimeAttribute.DST_START,
+    TimeAttribute.DST_END,
+    TimeAttribute.DST_SHIFT,
+)
+
+
+def write_refusal(attribute: TimeAttribute, value: int, status: int) -> int | None:
+    """Why Write Attributes (ZCL 2.5.3) may not write ``value`` to ``attribute`` of a time
+    server whose TimeStatus is ``status``: the ZCL status (READ_ONLY, INVALID_VALUE), or None
+    when it may (ZCL 3.12.2.2, Table 3-69: Time and TimeStatus are read/write).
+
+    Time and TimeStatus are written only on a server that is not a Master (3.12.2.2.1-2: a
+    master's clock is set internally to the time standard), and only TimeStatus's Synchronized
+    bit (:func:`written_status`); TimeZone, DstStart, DstEnd and DstShift only without
+    MasterZoneDst (3.12.2.2.2: then they are "set over the network") and, stricter than ZCL,
+    not on a Master either (an ESI takes its zone from its configuration), TimeZone and
+    DstShift within +-86400 s (3.12.2.2.3, 3.12.2.2.6). StandardTime, LocalTime and
+    LastSetTime are read only; ValidUntilTime is the server's own rule.
+    """
+    if attribute in (TimeAttribute.TIME, TimeAttribute.TIME_STATUS):
+        return _READ_ONLY if status & STATUS_MASTER else None
+    if attribute in _ZONE_ATTRIBUTES:
+        if status & (STATUS_MASTER | STATUS_MASTER_ZONE_DST):
+            return _READ_ONLY
+        offset = attribute in (TimeAttribute.TIME_ZONE, TimeAttribute.DST_SHIFT)
+        if offset and not -_MAX_OFFSET <= value <= _MAX_OFFSET:
+            return _INVALID_VALUE
+        return None
+    return _READ_ONLY
+
+
+def written_status(status: int, value: int) -> int:
+    """TimeStatus after ``value`` was written to it: only Synchronized is taken; Master and
+    MasterZoneDst are not writable and Superseding stays (ZCL 3.12.2.2.2)."""
+    return (status & ~STATUS_SYNCHRONIZED) | (value & STATUS_SYNCHRONIZED)
+
+
+def written_zone(zone: ZoneYear, attribute: TimeAttribute, value: int) -> ZoneYear:
+    """The zone values after ``value`` was written to ``attribute`` (one of TimeZone,
+    DstStart, DstEnd, DstShift; :func:`write_refusal` allowed it)."""
+    name = {
+        TimeAttribute.TIME_ZONE: "time_zone",
+        TimeAttribute.DST_START: "dst_start",
+        TimeAttribute.DST_END: "dst_end",
+        TimeAttribute.DST_SHIFT: "dst_shift",
+    }[attribute]
+    return dataclasses.replace(zone, **{name: value})
+
+
+__all__ += [
+    "STATUS_MASTER",
+    "STATUS_MASTER_ZONE_DST",
+    "STATUS_SYNCHRONIZED",
+    "dst_in_effect",
+    "local_time_from_attributes",
+    "write_refusal",
+    "written_status",
+    "written_zone",
+]

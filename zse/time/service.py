@@ -9,6 +9,7 @@ device prefers this server's time over others').
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time as _time
 from collections.abc import Callable, Mapping
@@ -29,6 +30,9 @@ from zse.time.core import (
     ZoneRule,
     ZoneYear,
     local_time_from_attributes,
+    write_refusal,
+    written_status,
+    written_zone,
 )
 from zse.zcl.endpoint import ZclPort
 
@@ -84,6 +88,16 @@ class TimeStatus:
             self.master | self.synchronized << 1 | self.master_zone_dst << 2 | self.superseding << 3
         )
 
+    @classmethod
+    def from_bitmap(cls, bits: int) -> TimeStatus:
+        """The status an attribute value says (Synchronized read as 0 beside Master)."""
+        return cls(
+            master=bool(bits & 1),
+            synchronized=bool(bits & 2) and not bits & 1,
+            master_zone_dst=bool(bits & 4),
+            superseding=bool(bits & 8),
+        )
+
 
 class TimeServer:
     """Serve Time (0x000A) from an endpoint: every attribute of ZCL 3.12.2.2.
@@ -100,10 +114,14 @@ class TimeServer:
     (ZCL 2.5.1) from them, all from one clock reading per response.
 
     Write Attributes (ZCL 2.5.3): ValidUntilTime is read/write (ZCL 3.12.2.2.10), refused
-    with INVALID_VALUE when not later than LastSetTime. The rest answer READ_ONLY: ZCL lets a
-    client write Time and TimeStatus only on a server that is not a Master, and TimeZone and
-    DST only without MasterZoneDst; an ESI is the network's time master and takes its time
-    from upstream, never from a HAN device.
+    with INVALID_VALUE when not later than LastSetTime. Time and TimeStatus are read/write on
+    a server that is not a Master (a HAN device's, ZCL 3.12.2.2.1-2): a written Time sets this
+    server's clock (:attr:`offset` from ``clock()``, :meth:`now`) and LastSetTime, and of
+    TimeStatus only Synchronized is taken; TimeZone, DstStart, DstEnd and DstShift are
+    written only without MasterZoneDst either, and then served as written (a fixed zone). On
+    a Master, an ESI, which takes its time and zone from upstream and its configuration and
+    never from a HAN device, they answer READ_ONLY, as StandardTime, LocalTime and LastSetTime
+    always do (:func:`~zse.time.core.write_refusal`).
     """
 
     def __init__(
@@ -120,6 +138,9 @@ class TimeServer:
         if isinstance(zone, str):
             zone = IanaZone(zone)
         self._started = False
+        #: Seconds a written Time (on a server that is not a Master) put this server's Time
+        #: ahead of ``clock()``.
+        self.offset = 0
         self._snapshot: dict[TimeAttribute, int] | None = None
         self.core = TimeCore(
             zone or FixedZone(ZoneYear(time_zone=time_zone)), on_set=self._time_set
@@ -130,12 +151,20 @@ class TimeServer:
     @property
     def time_zone(self) -> int:
         """TimeZone now (ZCL 3.12.2.2.3); setting it serves that fixed offset without DST."""
-        return self.core.values(self.clock()).time_zone
+        return self.core.values(self.now()).time_zone
 
     @time_zone.setter
     def time_zone(self, seconds: int) -> None:
+        self._fix_zone(ZoneYear(time_zone=seconds))
+
+    def now(self) -> int:
+        """This server's Time: ``clock()``, moved by a written Time (:attr:`offset`)."""
+        return self.clock() + self.offset
+
+    def _fix_zone(self, values: ZoneYear) -> None:
+        """Serve ``values`` whatever the time."""
         self.core = TimeCore(
-            FixedZone(ZoneYear(time_zone=seconds)),
+            FixedZone(values),
             last_set_time=self.core.last_set_time,
             valid_until_time=self.core.valid_until_time,
             on_set=self._time_set,
@@ -158,6 +187,44 @@ class TimeServer:
             check=self._check_valid_until,
             on_write=self._valid_until_written,
         )
+        for attribute in _WRITABLE:
+            self.endpoint.set_writable(
+                TIME,
+                attribute,
+                check=functools.partial(self._refusal, attribute),
+                on_write=functools.partial(self._written, attribute),
+            )
+
+    def write(self, attribute: TimeAttribute, value: int) -> foundation.Status:
+        """Write ``value`` to ``attribute`` as Write Attributes does (ZCL 2.5.3, the rules
+        above): SUCCESS once written, else the status it is refused with."""
+        if attribute == TimeAttribute.VALID_UNTIL_TIME:
+            refused = self._check_valid_until(value)
+            if refused is None:
+                self._valid_until_written(value)
+            return refused or foundation.Status.SUCCESS
+        refused = self._refusal(attribute, value)
+        if refused is None:
+            self._written(attribute, value)
+        return refused or foundation.Status.SUCCESS
+
+    def _refusal(self, attribute: TimeAttribute, value: Any) -> foundation.Status | None:
+        status = write_refusal(attribute, int(value), self.status.bitmap())
+        return None if status is None else foundation.Status(status)
+
+    def _written(self, attribute: TimeAttribute, value: Any) -> None:
+        value = int(value)
+        if attribute == TimeAttribute.TIME:
+            self.offset = value - self.clock()
+            self.core.set_time(value)
+            LOGGER.info("Time: Time written: %d", value)
+        elif attribute == TimeAttribute.TIME_STATUS:
+            self.status = TimeStatus.from_bitmap(written_status(self.status.bitmap(), value))
+            LOGGER.info("Time: TimeStatus written: 0x%02X", self.status.bitmap())
+        else:
+            self._fix_zone(written_zone(self.core.values(self.now()), attribute, value))
+            LOGGER.info("Time: attribute 0x%04X written: %d", attribute, value)
+        self._snapshot = None
 
     def _source(self, attribute: TimeAttribute) -> Callable[[], int]:
         if attribute == TimeAttribute.TIME_STATUS:
@@ -169,7 +236,7 @@ class TimeServer:
         endpoint reads every attribute of a response in one pass of the event loop, so the
         values computed first are kept until the loop's next pass."""
         if self._snapshot is None:
-            snapshot = self.core.attributes(self.clock())
+            snapshot = self.core.attributes(self.now())
             try:
                 asyncio.get_running_loop().call_soon(self._forget_snapshot)
             except RuntimeError:  # no loop running: nothing to share the reading with
@@ -207,6 +274,15 @@ class TimeServer:
 
 
 _READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
+#: What Write Attributes may write on a server that is not a Master (:func:`write_refusal`).
+_WRITABLE = (
+    TimeAttribute.TIME,
+    TimeAttribute.TIME_STATUS,
+    TimeAttribute.TIME_ZONE,
+    TimeAttribute.DST_START,
+    TimeAttribute.DST_END,
+    TimeAttribute.DST_SHIFT,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,14 +297,7 @@ class TimeReading:
     def status(self) -> TimeStatus | None:
         """The server's TimeStatus, if it answered it (a master's status is trusted)."""
         bits = self.values.get(TimeAttribute.TIME_STATUS)
-        if bits is None:
-            return None
-        return TimeStatus(
-            master=bool(bits & 1),
-            synchronized=bool(bits & 2) and not bits & 1,
-            master_zone_dst=bool(bits & 4),
-            superseding=bool(bits & 8),
-        )
+        return None if bits is None else TimeStatus.from_bitmap(bits)
 
     @property
     def untrusted(self) -> str | None:

@@ -321,7 +321,9 @@ class ZclEndpointBase:
         on_write: AttributeWritten | None = None,
     ) -> None:
         """Let Write Attributes (ZCL 2.5.3-2.5.5) change an attribute stored with
-        :meth:`set_attribute` (its type stays the stored one). ``check(value)`` may refuse a
+        :meth:`set_attribute` (its type stays the stored one), or one served from a source
+        (:meth:`set_attribute_source`: nothing is stored, ``on_write`` changes what the
+        source gives). ``check(value)`` may refuse a
         value with a status (INVALID_VALUE for one out of range); ``on_write(value)``, which
         may be a coroutine function, is told of each value stored. Attributes not made
         writable answer READ_ONLY."""
@@ -624,7 +626,7 @@ class ZclEndpointBase:
         if client and attr_id in self.client_attributes.get(cluster_id, {}):
             return foundation.Status.READ_ONLY
         writable = self._writable.get(cluster_id, {}).get(attr_id)
-        if writable is None or attr_id in self._sources.get(cluster_id, {}):
+        if writable is None:
             return foundation.Status.READ_ONLY
         check, _ = writable
         if check is None:
@@ -633,8 +635,13 @@ class ZclEndpointBase:
         return foundation.Status.SUCCESS if status is None else foundation.Status(status)
 
     async def _store_written(self, cluster_id: int, attr_id: int, value: Any) -> None:
-        stored = self.attributes[cluster_id][attr_id]
-        self.attributes[cluster_id][attr_id] = foundation.TypeValue(type=stored.type, value=value)
+        """Keep a written value (an attribute served from a source keeps none: its
+        ``on_write`` changes what the source gives) and tell ``on_write``."""
+        if attr_id not in self._sources.get(cluster_id, {}):
+            stored = self.attributes[cluster_id][attr_id]
+            self.attributes[cluster_id][attr_id] = foundation.TypeValue(
+                type=stored.type, value=value
+            )
         _, on_write = self._writable[cluster_id][attr_id]
         if on_write is not None:
             result = on_write(value)
