@@ -17,10 +17,10 @@ Keys as EmberZNet keeps them: the Trust Center link key, the one the node's APS 
 the meter use, apart from the key table ("The Trust Center Link Key is stored separately from
 this table", ``ember-configuration-defaults.h``). Only ``importKey`` with the TC_LINK key type
 (EZSP 12+) and ``clearTemporaryDataMaybeStoreLinkKey(True)`` change it; the key table
-(``addOrUpdateKeyTableEntry``, ``importLinkKey``) is :attr:`HanNcp.app_keys`, which the node
-never uses with the Trust Center. Configuration as the firmware's defaults after a reset
-(stack profile 0, no key table, 8 multicast entries) until ``setConfigurationValue``; a
-stack-profile-0 node finds no ZigBee PRO network to join.
+(``addOrUpdateKeyTableEntry``, ``importLinkKey``; emptied by ``clearKeyTable``) is
+:attr:`HanNcp.app_keys`, which the node never uses with the Trust Center. Configuration as the
+firmware's defaults after a reset (stack profile 0, no key table, 8 multicast entries) until
+``setConfigurationValue``; a stack-profile-0 node finds no ZigBee PRO network to join.
 
 Only the serial port and the radio's firmware are fake: the host side is bellows' real EZSP
 and ASH code, the far side zse's simulated meter.
@@ -216,6 +216,10 @@ class HanNcp(StickNcp):
         if name == "getLibraryStatus":
             suite = CBKE_LIBRARY.get(int(request["libraryId"]))
             return {"status": LIBRARY_PRESENT if suite in self.libraries else 0x00}
+        if name == "clearKeyTable":  # every key table entry; the TC link key is not in it
+            self.app_keys.clear()
+            self.key_table.clear()
+            return {"status": SUCCESS}
         if name == "addOrUpdateKeyTableEntry":  # EZSP < 13: the key table, not the TC key
             self.app_keys[request["address"]] = bytes(request["keyData"])
             return {"status": SUCCESS}

@@ -79,9 +79,11 @@ async def open_ihd(sh: StickHan, **options: Any) -> InHomeDisplay:
 
 
 async def close_stick(sh: StickHan) -> None:
-    """Stop the display, disconnect bellows, stop the meter."""
+    """Stop the display and its device, disconnect bellows, stop the meter."""
     if sh.ihd is not None:
         await sh.ihd.stop()
+    if sh.device is not None:
+        await sh.device.close()
     if sh.radio is not None:
         await sh.radio.close()
     for task in list(sh.ncp.tasks):

@@ -81,7 +81,7 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
         tc = han.app.state.node_info.ieee
         assert sh.ncp.node.link_keys[tc] != sh.code.link_key  # the TC link key is CBKE's
         key_commands = {name for name, _ in sh.ncp.requests if "Key" in name}
-        assert key_commands == {"importKey"}
+        assert key_commands == {"clearKeyTable", "importKey"}  # the table emptied, not written
         assert sh.ncp.security_bitmask is not None
         assert sh.ncp.security_bitmask & 0x0900 == 0x0900
         # the price at resync, then summation and demand from the meter

@@ -238,3 +238,59 @@ async def test_two_networks_that_both_match_the_loudest_is_joined(
         assert len(requests(sh, "joinNetwork")) == 1
     finally:
         await end(sh, neighbour)
+
+
+async def test_a_new_join_starts_with_an_empty_key_table(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    """A stick that had been on meter A's network kept A's link keys in its key table when
+    it joined meter B (Silicon Labs' framework clears the table before any join,
+    ``emAfClearLinkKeyTable``): ``clearKeyTable`` now precedes every new join; a resume keeps
+    the table, the network's own."""
+    sh, neighbour = await two_networks(tmp_path, serial_link, channel=20)
+    try:
+        meter_epid, meter = meter_of(sh)
+        first = stick(sh, NetworkChoice(extended_pan_id=NEIGHBOUR_EPID, channels=(20,)))
+        await first.join()
+        # meter A's key in the key table, where zse wrote CBKE's key before it became the TC
+        # link key (and any other program using the stick may have written one)
+        sh.ncp.key_table[NEIGHBOUR_TC] = 0
+        sh.ncp.app_keys[NEIGHBOUR_TC] = bytes(range(16))
+        assert sh.radio is not None
+        await sh.radio.close()  # the host restarts; the NCP keeps its network in its tokens
+        sh.radio = await EzspHanRadio.open("/dev/fake-ncp")
+        resumed = stick(sh, NetworkChoice(extended_pan_id=NEIGHBOUR_EPID, channels=(20,)))
+        await resumed.join()  # the same network, from the NCP's tokens: nothing cleared
+        assert resumed.tc_ieee == NEIGHBOUR_TC
+        assert NEIGHBOUR_TC in sh.ncp.app_keys
+        await resumed.leave()
+        second = stick(sh, NetworkChoice(extended_pan_id=meter_epid, channels=(15,)))
+        await second.join()
+        assert second.tc_ieee == meter
+        assert (sh.ncp.app_keys, sh.ncp.key_table) == ({}, {})  # nothing of meter A's
+        names = [name for name, _request in sh.ncp.requests]
+        last = len(names) - names[::-1].index("setInitialSecurityState") - 1
+        assert names[last - 1] == "clearKeyTable"  # just before the install-code key is set
+    finally:
+        await end(sh, neighbour)
+
+
+async def test_a_closed_device_no_longer_rejoins(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    """A StickDevice given up stayed subscribed to its radio for good: when the network went
+    down it rejoined, under the join of the device that replaced it (which then failed).
+    ``close()`` unsubscribes it and cancels a rejoin under way."""
+    sh, neighbour = await two_networks(tmp_path, serial_link, channel=20)
+    try:
+        meter_epid, meter = meter_of(sh)
+        first = stick(sh, NetworkChoice(extended_pan_id=NEIGHBOUR_EPID, channels=(20,)))
+        await first.join()
+        await first.close()
+        await sh.ncp.node.leave()  # the network goes down under the closed device
+        second = stick(sh, NetworkChoice(extended_pan_id=meter_epid, channels=(15,)))
+        await second.join()
+        assert second.tc_ieee == meter
+        assert (requests(sh, "findAndRejoinNetwork"), first.rejoins) == ([], [])
+    finally:
+        await end(sh, neighbour)

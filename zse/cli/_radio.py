@@ -3,19 +3,13 @@
 :func:`open_application` builds the radio library's zigpy ``ControllerApplication`` from
 :class:`~zse.config.RadioSettings` and :class:`~zse.config.NetworkSettings` and starts it: the
 stick's own network is used if it has one, else (or with ``form``) a network is formed with the
-configured channel / PAN id / extended PAN id (zigpy picks what is not given). Two radio
-details that Smart Energy needs are settled here:
+configured channel / PAN id / extended PAN id (zigpy picks what is not given).
 
-- **zigpy-znp**: ``znp_config.prefer_endpoint_1`` is turned off, otherwise zigpy-znp sends the
-  SE endpoint's frames from the ZHA endpoint 1 (see :mod:`zse.radios.znp`);
-- **bellows**: ``use_thread`` is off (bellows' serial thread, its default, is left running
-  when a start is cancelled while the port opens, and the process then never exits); an
-  EmberZNet NCP accepts ``addEndpoint`` only before its network is up, while
-  zigpy applications start the network before anyone can add an endpoint. The application
-  class used here registers the ESI's SE endpoint (``esi_descriptor()``), and its meter
-  mirror endpoints when ``[esi] mirrors`` asks for some (:func:`esi_descriptors`), while
-  bellows registers its own, before the network starts, and then treats the facade's later
-  ``add_endpoint`` of the same descriptors as done.
+Nothing here is particular to one radio: what a radio library needs for Smart Energy (its
+application class, given the ESI's SE and mirror endpoints, :func:`esi_descriptors`, which an
+EmberZNet NCP takes only before its network is up; its own configuration keys; its inter-PAN
+transport) is asked of that radio's module, a :class:`zse.radios.CoordinatorRadio`
+(:mod:`zse.radios.ezsp`, :mod:`zse.radios.znp`).
 
 :func:`transport_for` gives the inter-PAN transport of a running application (EZSP, Z-Stack or
 the simulator's). Tests inject an application factory instead of :func:`open_application`.
@@ -25,9 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +28,7 @@ from typing import Any
 from zigpy.application import ControllerApplication
 
 from zse.config import RADIOS, ConfigError, NetworkSettings, RadioSettings
+from zse.radios import coordinator_radio, coordinator_radio_of
 from zse.store_sqlite import create_owner_only
 
 __all__ = [
@@ -49,12 +43,6 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
-
-#: The radio library's application class, per ``--radio``.
-_APPLICATIONS = {
-    "ezsp": "bellows.zigbee.application",
-    "znp": "zigpy_znp.zigbee.application",
-}
 
 
 class MissingExtra(ConfigError):
@@ -73,7 +61,7 @@ class RadioOptions:
     network: NetworkSettings
     #: zigpy's own device database (addresses, endpoints); None: in memory only.
     zigpy_database: str | None = None
-    #: Register the ESI's SE endpoint at start-up (needed on EZSP; see the module notes).
+    #: Give the radio the ESI's SE endpoint at start-up (an EmberZNet NCP needs it then).
     se_endpoint: bool = True
     #: Form a network when the stick has none (``zse interpan`` does not, unless asked).
     auto_form: bool = True
@@ -103,31 +91,18 @@ def esi_descriptors(*, meter: bool = False, mirrors: int = 0) -> list[Any]:
     return EnergyServiceInterface.descriptors(meter=meter, mirrors=mirrors)
 
 
-def application_class(radio: str) -> type[ControllerApplication]:
-    """The radio library's ``ControllerApplication`` (:class:`MissingExtra` if absent)."""
+def application_class(radio: str, descriptors: Sequence[Any] = ()) -> type[ControllerApplication]:
+    """The radio library's ``ControllerApplication`` for an ESI with the endpoints
+    ``descriptors`` (:class:`MissingExtra` if the library is absent)."""
     if radio not in RADIOS:
         raise ConfigError(f"{radio!r} is not a radio zse drives (use {' or '.join(RADIOS)})")
     try:
-        module = importlib.import_module(_APPLICATIONS[radio])
+        cls: type[ControllerApplication] = coordinator_radio(radio).coordinator_class(descriptors)
     except ImportError:
         raise MissingExtra(
             f"--radio {radio} needs {RADIOS[radio]}, which is not installed: "
             f'pip install "zigpy-se[{radio}]"'
         ) from None
-    cls: type[ControllerApplication] = module.ControllerApplication
-    return cls
-
-
-def _ezsp_with_se_endpoint(
-    base: type[ControllerApplication], *, meter: bool = False, mirrors: int = 0
-) -> type[ControllerApplication]:
-    """bellows' application for an ESI (:func:`zse.radios.ezsp.se_application`): the SE
-    endpoint and the mirror endpoints registered before the network is up."""
-    from zse.radios.ezsp import se_application  # noqa: PLC0415 - needs bellows
-
-    cls: type[ControllerApplication] = se_application(
-        base, esi_descriptors(meter=meter, mirrors=mirrors)
-    )
     return cls
 
 
@@ -152,15 +127,8 @@ def zigpy_config(options: RadioOptions) -> dict[str, Any]:
         "network": network,
         "database_path": options.zigpy_database,
     }
-    if radio.radio == "znp":
-        config["znp_config"] = {"prefer_endpoint_1": False}
-    if radio.radio == "ezsp":
-        # bellows' serial thread (its default) outlives a start cancelled while the port
-        # opens (the start timeout, Ctrl-C): its executor is no daemon, so the process
-        # never exits. zse runs bellows on its own loop, as the HAN path does.
-        config["use_thread"] = False
-    if radio.radio == "ezsp" and radio.ezsp_key_table_size is not None:
-        config["ezsp_config"] = {"CONFIG_KEY_TABLE_SIZE": radio.ezsp_key_table_size}
+    if radio.radio in RADIOS:  # what the radio library itself needs for SE (its module's)
+        config.update(coordinator_radio(radio.radio).library_config(radio))
     config.update(options.library_config)
     return config
 
@@ -171,9 +139,10 @@ async def open_application(options: RadioOptions) -> ControllerApplication:
     radio = options.radio
     if radio.radio is None or radio.device is None:
         raise ConfigError("give the radio and its serial port: --radio ezsp|znp --device PATH")
-    cls = application_class(radio.radio)
-    if radio.radio == "ezsp" and options.se_endpoint:
-        cls = _ezsp_with_se_endpoint(cls, meter=options.meter, mirrors=options.mirrors)
+    descriptors = (
+        esi_descriptors(meter=options.meter, mirrors=options.mirrors) if options.se_endpoint else []
+    )
+    cls = application_class(radio.radio, descriptors)
     config = zigpy_config(options)
     import voluptuous  # noqa: PLC0415 - zigpy's config schemas
 
@@ -273,24 +242,9 @@ def _describe_start_error(radio: RadioSettings, exc: BaseException) -> str:
 async def transport_for(app: Any, *, endpoint: int, register: bool) -> Any:
     """The started inter-PAN transport of a running application (``register``: Z-Stack's
     endpoint is not registered yet, so register it with AF first)."""
-    from zse.radios import radio_of  # noqa: PLC0415
-
-    radio = radio_of(app)
-    if radio == "bellows":
-        from zse.radios.ezsp import EzspTransport  # noqa: PLC0415
-
-        transport: Any = EzspTransport.from_application(app)
-        await transport.start()
-        return transport
-    if radio == "zigpy_znp":
-        from zse.radios.znp import ZnpTransport  # noqa: PLC0415
-
-        try:
-            transport = ZnpTransport.from_application(app, endpoint=endpoint)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        await transport.start(register=register)
-        return transport
+    radio = coordinator_radio_of(app)
+    if radio is not None:
+        return await radio.start_transport(app, endpoint=endpoint, register=register)
     from zse.interpan.transports.sim import SimTransport  # noqa: PLC0415
 
     return SimTransport(app)

@@ -144,6 +144,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
     store: Store | None = None
     ihd: Any = None
     bridge: Any = None
+    device: StickDevice | None = None
     try:
         try:
             store = await Store.open(options.state)
@@ -254,6 +255,8 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         if ihd is not None:
             with contextlib.suppress(Exception):
                 await ihd.stop()
+        if device is not None:  # no rejoin of its own while the radio closes
+            await device.close()
         if store is not None:
             await store.close()
         with contextlib.suppress(Exception):

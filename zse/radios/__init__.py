@@ -20,27 +20,40 @@ security-manager entry (``ZDO.RemoveLinkKey``). Without it a removed device keep
 key at the Trust Center (it can Trust-Center-rejoin) and every device admitted and removed uses
 up a key-table entry.
 
+Starting a coordinator (``zse esi``, ``zse interpan``, ``zse headend``): each radio module is
+a :class:`CoordinatorRadio` (:func:`coordinator_radio` gives it for ``--radio``), so every
+setting a radio library needs for Smart Energy (its application class, its configuration, its
+inter-PAN transport) is in that radio's module and the command line stays radio-neutral.
+
 Importing this package imports neither bellows nor zigpy-znp: a radio module is imported when
-an application of that radio is first given to :func:`install_link_key`. Each radio module is
-the only place in zse that touches that library's key commands.
+an application of that radio is first given to :func:`install_link_key`, or its radio is
+asked for by :func:`coordinator_radio`. Each radio module is the only place in zse that
+touches that library.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from zigpy.types import EUI64
 
 from zse.errors import DecodeError, ZseError
 
+if TYPE_CHECKING:
+    from zse.config import RadioSettings
+
 __all__ = [
+    "COORDINATOR_MODULES",
     "SUPPORTED_RADIOS",
+    "CoordinatorRadio",
     "KeyTableFull",
     "LinkKeyInstallError",
     "UnsupportedRadio",
+    "coordinator_radio",
+    "coordinator_radio_of",
     "install_failure",
     "install_link_key",
     "link_key_installer",
@@ -59,6 +72,42 @@ LINK_KEY_LENGTH = 16
 
 # The library whose application class (or a base of it) identifies the radio -> zse module.
 _RADIO_MODULES = {"bellows": "zse.radios.ezsp", "zigpy_znp": "zse.radios.znp"}
+#: ``--radio`` (:data:`zse.config.RADIOS`) -> the module holding that radio's quirks.
+COORDINATOR_MODULES = {"ezsp": "zse.radios.ezsp", "znp": "zse.radios.znp"}
+
+
+class CoordinatorRadio(Protocol):
+    """What a radio module gives for running a Smart Energy coordinator on its library."""
+
+    def coordinator_class(self, descriptors: Sequence[Any] = ()) -> type[Any]:
+        """The library's zigpy ``ControllerApplication`` class for an ESI whose endpoints
+        are ``descriptors`` (zigpy ``SimpleDescriptor``; empty: no SE endpoint at start)."""
+        ...
+
+    def library_config(self, settings: RadioSettings) -> dict[str, Any]:
+        """The library's own zigpy configuration keys for ``settings``."""
+        ...
+
+    async def start_transport(self, app: Any, *, endpoint: int, register: bool) -> Any:
+        """The started inter-PAN transport of ``app`` on the SE ``endpoint`` (``register``:
+        register that endpoint with the radio first, where the radio needs it)."""
+        ...
+
+
+def coordinator_radio(radio: str) -> CoordinatorRadio:
+    """The radio module of ``radio`` ("ezsp", "znp"); importing it imports the radio library,
+    so :class:`ImportError` when that extra is not installed, :class:`KeyError` for a radio
+    zse does not drive."""
+    return cast(CoordinatorRadio, importlib.import_module(COORDINATOR_MODULES[radio]))
+
+
+def coordinator_radio_of(app: object) -> CoordinatorRadio | None:
+    """The radio module of a running application (None: the simulator's);
+    :class:`UnsupportedRadio` for another."""
+    library = radio_of(app)
+    if library == "sim":
+        return None
+    return cast(CoordinatorRadio, importlib.import_module(_RADIO_MODULES[library]))
 
 
 class UnsupportedRadio(ZseError, TypeError):

@@ -25,6 +25,13 @@ every device as a transient key and relaxes the Trust Center policy, which would
 device join during the next provisioning window. An SE Trust Center admits devices by install
 code only, so joining is opened only through ``permit_with_link_key``.
 
+The coordinator's library settings (this module is a :class:`zse.radios.CoordinatorRadio`):
+:func:`coordinator_class` (bellows' application, as :func:`se_application` when the ESI's
+endpoints are given), :func:`library_config` (bellows on zse's own loop, not its serial thread,
+which outlives a start cancelled while the port opens and keeps the process from exiting; the
+``[radio] ezsp_key_table_size``; the Trust Center's key request policies of Silicon Labs' SE
+security profiles, :data:`SE_POLICIES`) and :func:`start_transport`.
+
 Inter-PAN (SE Annex B, :class:`EzspTransport`): bellows passes no inter-PAN frames to zigpy,
 so the transport talks to the NCP itself:
 
@@ -47,8 +54,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import bellows.types as t
 from bellows.exception import EzspError as BellowsEzspError
@@ -72,20 +79,27 @@ from zse.radios.han import (
     subscribe,
 )
 
+if TYPE_CHECKING:
+    from zse.config import RadioSettings
+
 __all__ = [
     "FIRST_SECURITY_MANAGER_VERSION",
+    "SE_POLICIES",
     "EndpointConflict",
     "EzspError",
     "EzspHanRadio",
     "EzspTransport",
     "TrustCenterKeyUnsupported",
     "UnsupportedFirmware",
+    "coordinator_class",
     "install_for_application",
     "install_link_key",
     "install_trust_center_link_key",
+    "library_config",
     "remove_for_application",
     "remove_link_key",
     "se_application",
+    "start_transport",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -289,6 +303,48 @@ def se_application(base: type[Any], descriptors: list[Any]) -> type[Any]:
     return SeEzspApplication
 
 
+# -- the coordinator's library settings (zse.radios.CoordinatorRadio) -------------------------
+
+#: The Trust Center's EZSP key request policies (bellows ``ezsp_policies``, written with
+#: ``setPolicy`` at every start). bellows' default answers any device's APS Request Key for a
+#: Trust Center link key with the current key (``ALLOW_TC_KEY_REQUESTS_AND_SEND_CURRENT_KEY``);
+#: Silicon Labs' SE security profiles deny it (``security-config.h``, SE_TEST and SE_FULL
+#: ``TC_LINK_KEY_REQUEST_POLICY``: ``EMBER_AF_DENY_TC_KEY_REQUESTS``): an SE device's link
+#: key comes from its install code, then CBKE (SE 5.4.7). Application link key requests stay
+#: denied (bellows' default, set here so it cannot change under zse): zse's ESI hands out no
+#: partner link keys, although those profiles allow the requests.
+SE_POLICIES = {
+    "TC_KEY_REQUEST_POLICY": int(t.EzspDecisionId.DENY_TC_KEY_REQUESTS),
+    "APP_KEY_REQUEST_POLICY": int(t.EzspDecisionId.DENY_APP_KEY_REQUESTS),
+}
+
+
+def coordinator_class(descriptors: Sequence[Any] = ()) -> type[Any]:
+    """bellows' ``ControllerApplication``; with the ESI's endpoint ``descriptors``, as
+    :func:`se_application` (an NCP takes endpoints only before its network is up)."""
+    from bellows.zigbee.application import ControllerApplication  # noqa: PLC0415
+
+    if not descriptors:
+        return ControllerApplication
+    return se_application(ControllerApplication, list(descriptors))
+
+
+def library_config(settings: RadioSettings) -> dict[str, Any]:
+    """bellows' zigpy configuration for an SE coordinator (see the module docstring)."""
+    config: dict[str, Any] = {"use_thread": False, "ezsp_policies": dict(SE_POLICIES)}
+    if settings.ezsp_key_table_size is not None:
+        config["ezsp_config"] = {"CONFIG_KEY_TABLE_SIZE": settings.ezsp_key_table_size}
+    return config
+
+
+async def start_transport(app: Any, *, endpoint: int, register: bool) -> EzspTransport:
+    """The started :class:`EzspTransport` of ``app`` (the NCP passes inter-PAN frames up
+    whatever the endpoint: ``endpoint`` and ``register`` do not apply)."""
+    transport = EzspTransport.from_application(app)
+    await transport.start()
+    return transport
+
+
 # -- inter-PAN (SE Annex B) ------------------------------------------------------------------
 
 SE_INTERPAN = int(t.EmberMacPassthroughType.MAC_PASSTHROUGH_SE_INTERPAN)
@@ -473,9 +529,9 @@ class EzspHanRadio:
     EZSP 4-19: from 14 (UG600) the message callbacks' fields are renamed and statuses are
     sl_status_t; both are read by name and mapped here. The commands (UG100):
     ``addEndpoint`` before the network is up; ``networkInit`` resumes the network from the
-    NCP's tokens; ``startScan(ACTIVE_SCAN)`` reports
-    ``networkFoundHandler`` per beacon and ``scanCompleteHandler``; ``setInitialSecurityState``
-    with the install-code link key then ``joinNetwork`` (MAC association) answer at once, the
+    NCP's tokens; ``startScan(ACTIVE_SCAN)`` reports ``networkFoundHandler`` per beacon and
+    ``scanCompleteHandler``; ``clearKeyTable`` (a new join), ``setInitialSecurityState`` with
+    the install-code link key then ``joinNetwork`` (MAC association) answer at once, the
     outcome comes as ``stackStatusHandler`` (NETWORK_UP or JOIN_FAILED);
     ``findAndRejoinNetwork`` rejoins (secured with the current network key, or through the
     Trust Center); ``sendUnicast`` / ``messageSentHandler`` carry APS data out and
@@ -670,7 +726,14 @@ class EzspHanRadio:
         return found
 
     async def join(self, network: FoundNetwork, *, link_key: bytes, router: bool) -> NetworkState:
-        """``setInitialSecurityState`` (the install-code key) then ``joinNetwork``."""
+        """``clearKeyTable``, ``setInitialSecurityState`` (the install-code key) then
+        ``joinNetwork``. A new join starts with an empty key table, as Silicon Labs' own
+        framework does before it forms or joins (``emAfClearLinkKeyTable``,
+        ``af-security-common.c``): the link keys of a network the stick was on before (another
+        meter's) are not carried into this one."""
+        (status,) = await self._ezsp.clearKeyTable()
+        if int(status) != SUCCESS:
+            raise EzspError("clearKeyTable", status)
         state = t.EmberInitialSecurityState(
             bitmask=JOIN_SECURITY,
             preconfiguredKey=t.KeyData(link_key),

@@ -39,8 +39,11 @@ carry APS-secured inter-PAN at all: its stub APS answers a secured request ``ZAp
 secured installer handover needs EZSP (or the simulator).
 
 zigpy-znp's ``prefer_endpoint_1`` option must be off for SE (otherwise zigpy-znp sends the
-coordinator's SE-profile traffic from endpoint 1, the ZHA endpoint):
-:meth:`ZnpTransport.from_application` refuses an application configured with it on.
+coordinator's SE-profile traffic from endpoint 1, the ZHA endpoint): :func:`library_config`
+turns it off, and :meth:`ZnpTransport.from_application` refuses an application configured with
+it on. The coordinator's library settings (this module is a
+:class:`zse.radios.CoordinatorRadio`): :func:`coordinator_class`, :func:`library_config` and
+:func:`start_transport`.
 
 This module is the only one in zse that touches zigpy-znp (extra ``znp``): every Z-Stack quirk
 zse knows of is here.
@@ -49,7 +52,8 @@ zse knows of is here.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import zigpy_znp.commands as _commands
 import zigpy_znp.config as znp_conf
@@ -58,6 +62,7 @@ from zigpy.types import EUI64
 from zigpy_znp.api import ZNP
 from zigpy_znp.exceptions import InvalidCommandResponse
 
+from zse.config import ConfigError
 from zse.interpan._codec import (
     BROADCAST_ADDRESS,
     MAX_ZCL_LENGTH,
@@ -69,14 +74,20 @@ from zse.interpan._codec import (
 from zse.interpan.transports._base import ReceiveQueue, SecuredInterPanUnsupported
 from zse.radios import KeyTableFull, LinkKeyInstallError, install_failure
 
+if TYPE_CHECKING:
+    from zse.config import RadioSettings
+
 __all__ = [
     "INTER_PAN_ENDPOINT",
     "ZnpError",
     "ZnpTransport",
+    "coordinator_class",
     "install_for_application",
     "install_link_key",
+    "library_config",
     "remove_for_application",
     "remove_link_key",
+    "start_transport",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -154,6 +165,34 @@ async def remove_link_key(znp: ZNP, partner: EUI64) -> bool:
 async def remove_for_application(app: Any, partner: EUI64) -> bool:
     """:func:`remove_link_key` on a running zigpy-znp ``ControllerApplication``."""
     return await remove_link_key(app._znp, partner)
+
+
+# -- the coordinator's library settings (zse.radios.CoordinatorRadio) -------------------------
+
+
+def coordinator_class(descriptors: Sequence[Any] = ()) -> type[Any]:
+    """zigpy-znp's ``ControllerApplication``: Z-Stack takes endpoints once the network is up
+    (``AF.Register``), so the ESI registers ``descriptors`` itself after the start."""
+    from zigpy_znp.zigbee.application import ControllerApplication  # noqa: PLC0415
+
+    cls: type[Any] = ControllerApplication
+    return cls
+
+
+def library_config(settings: RadioSettings) -> dict[str, Any]:
+    """zigpy-znp's zigpy configuration for an SE coordinator: ``prefer_endpoint_1`` off."""
+    return {znp_conf.CONF_ZNP_CONFIG: {znp_conf.CONF_PREFER_ENDPOINT_1: False}}
+
+
+async def start_transport(app: Any, *, endpoint: int, register: bool) -> ZnpTransport:
+    """The started :class:`ZnpTransport` of ``app`` on ``endpoint`` (``register``: with AF
+    first); :class:`~zse.config.ConfigError` for an application with ``prefer_endpoint_1``."""
+    try:
+        transport = ZnpTransport.from_application(app, endpoint=endpoint)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    await transport.start(register=register)
+    return transport
 
 
 # -- inter-PAN (SE Annex B) ------------------------------------------------------------------

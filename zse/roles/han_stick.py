@@ -269,8 +269,10 @@ class StickDevice:
         self._zdo_tsn = itertools.count(first_tsn + 0x40)
         self._zdo_waiters: dict[tuple[int, int, int], asyncio.Future[list[Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        radio.on_incoming(self._incoming)
-        radio.on_network_down(self._network_down)
+        self._unsubscribe = [
+            radio.on_incoming(self._incoming),
+            radio.on_network_down(self._network_down),
+        ]
 
     def __repr__(self) -> str:
         return f"<StickDevice {self.radio.name}>"
@@ -489,6 +491,19 @@ class StickDevice:
         await self.radio.leave()
         for callback in list(self._left):
             callback()
+
+    async def close(self) -> None:
+        """Stop using the radio (which stays open: its owner closes it): its frames and
+        network-down reports no longer reach this device, and a rejoin under way is
+        cancelled. Without it a device given up kept rejoining whenever the radio's network
+        went down, under the device that replaced it."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- rejoin (ZB 3.6.1.4.2) ------------------------------------------------------------------
 
