@@ -219,7 +219,7 @@ def test_the_display_s_price_sensor_has_a_currency_per_unit() -> None:
     price entity in a currency per kWh (or per m³ for gas)."""
     assert price_unit(826, 0) == "GBP/kWh"
     assert price_unit(978, 1) == "EUR/m³"
-    assert price_unit(999, 0) is None  # not an ISO 4217 code known here
+    assert price_unit(998, 0) == "998/kWh"  # not an ISO 4217 code: shown as its number
     assert price_unit(826, 0x0B) is None  # unitless
     found = han_discovery(
         Topics(), [(IHD, IN_HOME_DISPLAY)], unit_of_measure=1, price_units={IHD: "EUR/m³"}

@@ -93,8 +93,9 @@ async def test_what_the_devices_see_and_do_on_mqtt(broker: Broker, tmp_path: Pat
         configs = await sub.until(
             lambda: (
                 (found := {m.groups(): v for t, v, _ in sub.received if (m := DISCOVERY.match(t))})
-                # the ESI's: the meter's two and each device's two; display, thermostat, heater
-                and len(found) == 2 + 3 * 2 + 5 + 3 + 2
+                # the ESI's: the meter's two and each device's two; display (its price once
+                # a price came), thermostat, heater
+                and len(found) == 2 + 3 * 2 + 4 + 3 + 2
                 and found
             )
         )
@@ -261,11 +262,11 @@ async def test_what_the_devices_see_and_do_on_mqtt(broker: Broker, tmp_path: Pat
         ]
         assert received == sent_reports(pct)
 
-        # the display's price sensor in the price's currency per kWh (it had no unit): what
-        # Home Assistant's energy dashboard takes for the current price
+        # the display's price sensor in the price's currency per kWh, announced once a price
+        # came (it had no unit): what Home Assistant's energy dashboard takes for the price
         price = f"homeassistant/sensor/{ihd}/price/config"
-        assert "unit_of_measurement" not in sub.on(price)[0]
-        await sub.until(lambda: sub.on(price)[-1].get("unit_of_measurement") == "GBP/kWh")
+        await sub.until(lambda: sub.on(price))
+        assert {c["unit_of_measurement"] for c in sub.on(price)} == {"GBP/kWh"}
 
         # the ESI's sends made through the library are on the meter's topics, once each
         assert _events(sub, f"zse/{meter}/price") == ["PriceEvent"]

@@ -108,11 +108,21 @@ EXECUTED = "mqtt.executed"
 _PRUNE_EVERY = 256
 #: How many publications may await their acknowledgement at once (one store commit each).
 _IN_FLIGHT = 100
+#: The same at QoS 2: a broker holds each until its PUBREL, within a bound of its own
+#: (Mosquitto's ``max_inflight_messages``, 20 by default), and over MQTT 3.1.1, which has no
+#: way to refuse one, Mosquitto answers PUBREC to a publication past it and drops it: half
+#: of it (at QoS 1 the broker acknowledges at once and holds nothing).
+_IN_FLIGHT_QOS2 = 10
 #: Commands received and waiting for the one before them to finish (then the receiver waits).
 _COMMANDS_WAITING = 64
 #: The longest wait, in the loop's seconds, between two tries to journal the outbox while the
 #: store fails (the first wait is 1 s, doubling).
 _STORE_BACKOFF = 30.0
+
+
+#: A message received: its command's name (None: not a command), its payload, and the client
+#: and message to acknowledge it by.
+_Received = tuple[str | None, bytes, aiomqtt.Client, aiomqtt.Message]
 
 
 class _Waits:
@@ -265,25 +275,19 @@ def meter_formatting(read: Any) -> Formatting:
 
 
 def _executed_records(
-    records: dict[str, Any],
-    namespace: str,
-    on_bad: Callable[[RecordError], None],
-    damaged: list[str],
+    records: dict[str, Any], namespace: str, on_bad: Callable[[RecordError], None]
 ) -> dict[str, Any]:
     """The executed commands' records (id -> ``{"n", "response"}``). One that is not (a
-    damaged record) is handed to ``on_bad`` (quarantined and logged by the store) and its id
-    kept as carried out, its answer unknown (``started``: cut short, see docs/mqtt.md), added
-    to ``damaged`` to be stored again: a redelivery of that command is never carried out
+    damaged record) is handed to ``on_bad`` (quarantined and logged by the store); the start
+    then keeps its id as carried out, its answer unknown (``started``: cut short, see
+    docs/mqtt.md), from the quarantine: a redelivery of that command is never carried out
     again."""
     kept: dict[str, Any] = {}
     for key, value in records.items():
         if isinstance(value, dict) and isinstance(value.get("n"), int):
             kept[key] = value
-            continue
-        on_bad(RecordError(namespace, key, "not an executed command's record"))
-        if not undecoded(key):  # a damaged key names no command
-            kept[key] = {"n": 0, "response": {"correlation_id": key, "status": "started"}}
-            damaged.append(key)
+        else:
+            on_bad(RecordError(namespace, key, "not an executed command's record"))
     return kept
 
 
@@ -340,9 +344,7 @@ class BridgeShell:
         #: Commands received, carried out one at a time by :meth:`_commander`, whatever
         #: happens to the connection they came on; each acknowledged to the broker once
         #: answered (with the client it came by).
-        self._commands: asyncio.Queue[tuple[str, bytes, aiomqtt.Client, aiomqtt.Message]] = (
-            asyncio.Queue(_COMMANDS_WAITING)
-        )
+        self._commands: asyncio.Queue[_Received] = asyncio.Queue(_COMMANDS_WAITING)
         #: The client of the connection up now (None between connections).
         self._live: aiomqtt.Client | None = None
 
@@ -387,13 +389,16 @@ class BridgeShell:
         ):
             outbox.add(seq, publication)
         executed = Executed(self.settings.executed_limit)
-        damaged: list[str] = []
         records = await self.store.load_with(
             self.executed_namespace,
-            lambda found, on_bad: _executed_records(
-                found, self.executed_namespace, on_bad, damaged
-            ),
+            lambda found, on_bad: _executed_records(found, self.executed_namespace, on_bad),
         )
+        # a quarantined record's id (this start's, or a start's whose write-back below
+        # failed) is kept as carried out, its answer unknown: the quarantine keeps the id
+        # until it is stored again, so no failure between the two forgets it
+        damaged = [key for key in await self._quarantined_ids() if key not in records]
+        for key in damaged:
+            records[key] = {"n": 0, "response": {"correlation_id": key, "status": "started"}}
         stale = executed.restore(records)
         batch = Batch()
         for key in stale:
@@ -408,6 +413,13 @@ class BridgeShell:
         self._tasks = [loop.create_task(self._writer()), loop.create_task(self._run())]
         self._tasks.append(loop.create_task(self._commander()))
         self._tasks += [loop.create_task(work) for work in self._background()]
+
+    async def _quarantined_ids(self) -> list[str]:
+        """The ids of the executed commands' records ever quarantined (a damaged key, which
+        names no command, left out)."""
+        found = await self.store.quarantined(self.executed_namespace)
+        keys = (q.key for q in found if q.origin == "record" and not undecoded(q.key))
+        return list(dict.fromkeys(keys))
 
     async def stop(self) -> None:
         """Say ``offline`` (retained) if connected, disconnect, and stop; what is still in the
@@ -558,12 +570,17 @@ class BridgeShell:
         with broker_time():
             yield
 
+    @property
+    def _in_flight(self) -> int:
+        """How many publications may await their acknowledgement at once."""
+        return _IN_FLIGHT_QOS2 if self.settings.qos == 2 else _IN_FLIGHT
+
     def _client(self) -> aiomqtt.Client:
         client = mqtt_client(
             self.settings,
             manual_ack=True,  # a command is acknowledged once answered (_commander)
             will=aiomqtt.Will(self.topics.state, "offline", qos=1, retain=True),
-            max_inflight_messages=_IN_FLIGHT,
+            max_inflight_messages=self._in_flight,
         )
         client.pending_calls_threshold = _IN_FLIGHT + 1  # a full window is expected, not news
         return client
@@ -634,12 +651,12 @@ class BridgeShell:
             task.result()  # the MqttError that ended the connection
 
     async def _sender(self, client: aiomqtt.Client) -> None:
-        """Publish the outbox in order, up to ``_IN_FLIGHT`` messages awaiting their
+        """Publish the outbox in order, up to :attr:`_in_flight` messages awaiting their
         acknowledgement at once (the client sends them in order); they are marked reported
         together once all are acknowledged. A connection lost meanwhile leaves them in the
         outbox: they are sent again (at least once, never lost)."""
         while True:
-            entries = self.outbox.first(_IN_FLIGHT)
+            entries = self.outbox.first(self._in_flight)
             if not entries:
                 if not self._intake:
                     self.drained.set()
@@ -678,32 +695,45 @@ class BridgeShell:
         carried out does not cut it short (its answer waits in the outbox), and a repeat
         received meanwhile is answered from its record once it is done, in order."""
         async for message in client.messages:
+            # not a command (None): nothing to do but acknowledge it, in its turn
             name = self.topics.command_of(str(message.topic))
-            payload = message.payload
-            if name is None or not isinstance(payload, bytes | bytearray):
-                ack(client, message)
-                continue
-            await self._commands.put((name, bytes(payload), client, message))
+            await self._commands.put((name, bytes(message.payload), client, message))
 
     async def _commander(self) -> None:
         """Carry out the commands received, one at a time, for as long as the bridge runs;
-        each is acknowledged to the broker once answered (its record holds the answer), so
-        one received and not yet answered when the bridge stops or dies is the session's
-        again at its next connection (MQTT 3.1.1 section 4.4), where the record decides
-        whether it is carried out or answered as a duplicate."""
+        each is acknowledged to the broker once answered (its record holds the answer), in
+        the order received (MQTT 3.1.1 section 4.6), so one received and not yet answered
+        when the bridge stops or dies is the session's again at its next connection
+        (section 4.4), where the record decides whether it is carried out or answered as a
+        duplicate. One that cannot be answered (the store fails) is tried again after 1 s,
+        then 2, 4... up to ``_STORE_BACKOFF`` seconds of the loop, before the next: left
+        unacknowledged, it would hold one of the few messages a broker sends a client
+        unacknowledged (Mosquitto's ``max_inflight_messages``) until the next connection,
+        and a handful of them every command after it."""
         while True:
             name, payload, client, message = await self._commands.get()
-            try:
-                await self.handle_command(name, payload)
-            except Exception:  # e.g. the store failed: the next command is still served
-                LOGGER.exception("MQTT command %s not answered", name)
-                continue  # unacknowledged: sent again at the session's next connection
-            try:  # its answer is in the outbox's journal
-                await self._journaled_future()
-            except BridgeStopped:
-                return
+            if name is not None:
+                await self._answered(name, payload)
+                try:  # its answer is in the outbox's journal
+                    await self._journaled_future()
+                except BridgeStopped:
+                    return
             if client is self._live:  # else its connection is gone: the broker sends it again
                 ack(client, message)
+
+    async def _answered(self, name: str, payload: bytes) -> None:
+        """:meth:`handle_command`, tried again while it fails (the store)."""
+        delay = 1.0
+        while True:
+            try:
+                await self.handle_command(name, payload)
+            except Exception:  # e.g. the store failed: tried again, in its turn
+                if delay == 1.0:
+                    LOGGER.exception("MQTT command %s not answered: tried again", name)
+                await asyncio.sleep(delay)  # the loop's seconds: virtual on the simulator
+                delay = min(delay * 2, _STORE_BACKOFF)
+            else:
+                return
 
     # -- commands -------------------------------------------------------------------------------
 

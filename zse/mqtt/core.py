@@ -27,7 +27,7 @@ import json
 import re
 import urllib.parse
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, TypeGuard
@@ -48,6 +48,7 @@ __all__ = [
     "COMMANDS",
     "DEFAULT_BASE_TOPIC",
     "HAN_COMMANDS",
+    "ISO_4217",
     "Batch",
     "BatchEntry",
     "CancelLoadControl",
@@ -71,6 +72,7 @@ __all__ = [
     "PublishPrice",
     "Target",
     "Topics",
+    "currency_text",
     "device_discovery",
     "discovery",
     "error_payload",
@@ -1507,22 +1509,68 @@ _HA_MODELS: Final = {
 }
 
 
-#: ISO 4217 alphabetic codes of the numeric ones a price's Currency carries (SE D.4.2.3.1.1.5).
-_ISO_4217: Final = {
-    36: "AUD", 124: "CAD", 156: "CNY", 203: "CZK", 208: "DKK", 348: "HUF", 356: "INR",
-    392: "JPY", 484: "MXN", 554: "NZD", 578: "NOK", 710: "ZAR", 752: "SEK", 756: "CHF",
-    826: "GBP", 840: "USD", 978: "EUR", 985: "PLN", 986: "BRL",
+#: ISO 4217 (list one, current currency and funds codes), by numeric code: the alphabetic code
+#: and the minor unit (None: not applicable, a precious metal or a special code). A price's
+#: Currency (the Publish Price field, SE D.4.2.3.1.1.5, and the Price server's Currency
+#: attribute, D.4.2.2.2 and D.4.2.2.3.3) is such a numeric code. Source: the ISO 4217
+#: Maintenance Agency's (SIX Group) list one, published 2024-06-25 (179 codes, ZWG included),
+#: with amendment 176 in force since 2025-03-31 (532 is XCG, the Caribbean guilder, in place
+#: of ANG); it is not downloaded at run time.
+ISO_4217: Final[Mapping[int, tuple[str, int | None]]] = {
+    8: ("ALL", 2), 12: ("DZD", 2), 32: ("ARS", 2), 36: ("AUD", 2), 44: ("BSD", 2), 48: ("BHD", 3),
+    50: ("BDT", 2), 51: ("AMD", 2), 52: ("BBD", 2), 60: ("BMD", 2), 64: ("BTN", 2), 68: ("BOB", 2),
+    72: ("BWP", 2), 84: ("BZD", 2), 90: ("SBD", 2), 96: ("BND", 2), 104: ("MMK", 2),
+    108: ("BIF", 0), 116: ("KHR", 2), 124: ("CAD", 2), 132: ("CVE", 2), 136: ("KYD", 2),
+    144: ("LKR", 2), 152: ("CLP", 0), 156: ("CNY", 2), 170: ("COP", 2), 174: ("KMF", 0),
+    188: ("CRC", 2), 192: ("CUP", 2), 203: ("CZK", 2), 208: ("DKK", 2), 214: ("DOP", 2),
+    222: ("SVC", 2), 230: ("ETB", 2), 232: ("ERN", 2), 238: ("FKP", 2), 242: ("FJD", 2),
+    262: ("DJF", 0), 270: ("GMD", 2), 292: ("GIP", 2), 320: ("GTQ", 2), 324: ("GNF", 0),
+    328: ("GYD", 2), 332: ("HTG", 2), 340: ("HNL", 2), 344: ("HKD", 2), 348: ("HUF", 2),
+    352: ("ISK", 0), 356: ("INR", 2), 360: ("IDR", 2), 364: ("IRR", 2), 368: ("IQD", 3),
+    376: ("ILS", 2), 388: ("JMD", 2), 392: ("JPY", 0), 398: ("KZT", 2), 400: ("JOD", 3),
+    404: ("KES", 2), 408: ("KPW", 2), 410: ("KRW", 0), 414: ("KWD", 3), 417: ("KGS", 2),
+    418: ("LAK", 2), 422: ("LBP", 2), 426: ("LSL", 2), 430: ("LRD", 2), 434: ("LYD", 3),
+    446: ("MOP", 2), 454: ("MWK", 2), 458: ("MYR", 2), 462: ("MVR", 2), 480: ("MUR", 2),
+    484: ("MXN", 2), 496: ("MNT", 2), 498: ("MDL", 2), 504: ("MAD", 2), 512: ("OMR", 3),
+    516: ("NAD", 2), 524: ("NPR", 2), 532: ("XCG", 2), 533: ("AWG", 2), 548: ("VUV", 0),
+    554: ("NZD", 2), 558: ("NIO", 2), 566: ("NGN", 2), 578: ("NOK", 2), 586: ("PKR", 2),
+    590: ("PAB", 2), 598: ("PGK", 2), 600: ("PYG", 0), 604: ("PEN", 2), 608: ("PHP", 2),
+    634: ("QAR", 2), 643: ("RUB", 2), 646: ("RWF", 0), 654: ("SHP", 2), 682: ("SAR", 2),
+    690: ("SCR", 2), 702: ("SGD", 2), 704: ("VND", 0), 706: ("SOS", 2), 710: ("ZAR", 2),
+    728: ("SSP", 2), 748: ("SZL", 2), 752: ("SEK", 2), 756: ("CHF", 2), 760: ("SYP", 2),
+    764: ("THB", 2), 776: ("TOP", 2), 780: ("TTD", 2), 784: ("AED", 2), 788: ("TND", 3),
+    800: ("UGX", 0), 807: ("MKD", 2), 818: ("EGP", 2), 826: ("GBP", 2), 834: ("TZS", 2),
+    840: ("USD", 2), 858: ("UYU", 2), 860: ("UZS", 2), 882: ("WST", 2), 886: ("YER", 2),
+    901: ("TWD", 2), 924: ("ZWG", 2), 925: ("SLE", 2), 926: ("VED", 2), 927: ("UYW", 4),
+    928: ("VES", 2), 929: ("MRU", 2), 930: ("STN", 2), 931: ("CUC", 2), 933: ("BYN", 2),
+    934: ("TMT", 2), 936: ("GHS", 2), 938: ("SDG", 2), 940: ("UYI", 0), 941: ("RSD", 2),
+    943: ("MZN", 2), 944: ("AZN", 2), 946: ("RON", 2), 947: ("CHE", 2), 948: ("CHW", 2),
+    949: ("TRY", 2), 950: ("XAF", 0), 951: ("XCD", 2), 952: ("XOF", 0), 953: ("XPF", 0),
+    955: ("XBA", None), 956: ("XBB", None), 957: ("XBC", None), 958: ("XBD", None),
+    959: ("XAU", None), 960: ("XDR", None), 961: ("XAG", None), 962: ("XPT", None),
+    963: ("XTS", None), 964: ("XPD", None), 965: ("XUA", None), 967: ("ZMW", 2), 968: ("SRD", 2),
+    969: ("MGA", 2), 970: ("COU", 2), 971: ("AFN", 2), 972: ("TJS", 2), 973: ("AOA", 2),
+    975: ("BGN", 2), 976: ("CDF", 2), 977: ("BAM", 2), 978: ("EUR", 2), 979: ("MXV", 2),
+    980: ("UAH", 2), 981: ("GEL", 2), 984: ("BOV", 2), 985: ("PLN", 2), 986: ("BRL", 2),
+    990: ("CLF", 4), 994: ("XSU", None), 997: ("USN", 2), 999: ("XXX", None),
 }  # fmt: skip
+
+
+def currency_text(currency: int) -> str:
+    """A price's Currency (ISO 4217 numeric) as its alphabetic code (``GBP``), or as its
+    number (``999``) when it is not one of :data:`ISO_4217`."""
+    known = ISO_4217.get(currency)
+    return known[0] if known is not None else f"{currency:03d}"
 
 
 def price_unit(currency: int, unit_of_measure: int) -> str | None:
     """A price's unit as Home Assistant's energy dashboard takes a price entity's
     (``GBP/kWh``, ``EUR/m³``: a currency per the unit of the meter's sensor,
     https://www.home-assistant.io/docs/energy/electricity-grid/), from the price's Currency
-    (ISO 4217 numeric) and UnitOfMeasure; None when either is not known here."""
-    code = _ISO_4217.get(currency)
+    (ISO 4217 numeric, :func:`currency_text`: an unknown code as its number) and
+    UnitOfMeasure; None when the unit has none there."""
     unit = meter_sensors(unit_of_measure)[0].get("unit_of_measurement")
-    return f"{code}/{unit}" if code and unit else None
+    return f"{currency_text(currency)}/{unit}" if unit else None
 
 
 def han_discovery(
@@ -1531,14 +1579,16 @@ def han_discovery(
     *,
     unit_of_measure: int | None = 0,
     price_units: Mapping[str, str] | None = None,
+    withheld: Collection[str] = (),
 ) -> list[Publication]:
     """Home Assistant MQTT discovery (retained) for HAN devices, ``(EUI-64, SE device id)``
     each: a display's view of the meter (summation and demand classed by
-    :func:`meter_sensors` for the meter's ``unit_of_measure``, unclassed while it is not
-    known), its price (in ``price_units[device]`` when known, :func:`price_unit`) and its
-    message; a thermostat's set points (°C); a load control device's duty cycle (%). Each
-    sensor's device is the HAN device (the same ``identifiers`` as the ESI bridge gives it,
-    so Home Assistant keeps one device)."""
+    :func:`meter_sensors` for the meter's ``unit_of_measure``, unclassed for None), its
+    price (in ``price_units[device]`` when it has one, :func:`price_unit`) and its message;
+    a thermostat's set points (°C); a load control device's duty cycle (%). Each sensor's
+    device is the HAN device (the same ``identifiers`` as the ESI bridge gives it, so Home
+    Assistant keeps one device). The sensors named in ``withheld`` (``energy``, ``power``,
+    ``price``...) are left out: not known yet, announced once they are."""
     configs: list[tuple[str, str, dict[str, Any]]] = []
     summation, demand = meter_sensors(unit_of_measure)
     for device, device_type in devices:
@@ -1573,7 +1623,11 @@ def han_discovery(
                 )
             )
         sensors.append(("load_control Load control event: state.load_control_event", {}))
-        configs += [_sensor(topics, device, ha, what, **more) for what, more in sensors]
+        configs += [
+            _sensor(topics, device, ha, what, **more)
+            for what, more in sensors
+            if what.split(" ", 1)[0] not in withheld
+        ]
     return _configs(topics, configs)
 
 

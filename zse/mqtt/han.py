@@ -46,6 +46,7 @@ from zse.mqtt.core import (
     shown_publication,
     unit_of_text,
 )
+from zse.se.ids import IN_HOME_DISPLAY
 from zse.store import Store
 
 __all__ = ["Display", "HanBridge", "HanRole"]
@@ -103,10 +104,20 @@ class HanBridge(BridgeShell):
         first = next(iter(self.roles.values()))
         super().__init__(settings, store=store, clock=first.clock)
         #: Each device's UnitOfMeasure of the meter it shows (SE D.3.2.2.4.1): the one given
-        #: until its own readings say (None: not known yet, announced without a class).
+        #: until its own readings say (None: not one Home Assistant has a class for).
         self.units: dict[str, int | None] = dict.fromkeys(self.roles, unit_of_measure)
         #: Each display's price unit (``GBP/kWh``...) once a price said it.
         self.price_units: dict[str, str] = {}
+        #: What each device has not said yet (``meter``: the unit of its readings, unless
+        #: one was given; ``price``: a price's currency and unit), its sensors not announced
+        #: until it does: announced without a unit, they would replace the retained config
+        #: announced in it before (the last run's) until it is known again, and Home
+        #: Assistant takes a unit only from a discovery message.
+        unknown = {"price"} | ({"meter"} if unit_of_measure is None else set())
+        self._unknown: dict[str, set[str]] = {
+            name: set(unknown) if role.device_type == IN_HOME_DISPLAY else set()
+            for name, role in self.roles.items()
+        }
         self.views = {name: DeviceView(role.device_type) for name, role in self.roles.items()}
         self._shown: dict[str, dict[int, Any]] = {name: {} for name in self.roles}
         self._dirty: dict[tuple[str, str], None] = {}  # (device, kind) to publish, in order
@@ -123,28 +134,39 @@ class HanBridge(BridgeShell):
         return found + [self._state(name) for name in self.roles]
 
     def _announce(self, name: str) -> list[Publication]:
-        """Device ``name``'s discovery, in the units it shows."""
+        """Device ``name``'s discovery, in the units it shows, its sensors whose unit is
+        not known yet left out."""
+        unknown = self._unknown[name]
+        withheld = (("energy", "power") if "meter" in unknown else ()) + (
+            ("price",) if "price" in unknown else ()
+        )
         return han_discovery(
             self.topics,
             [(name, self.roles[name].device_type)],
             unit_of_measure=self.units[name],
             price_units=self.price_units,
+            withheld=withheld,
         )
 
     def _learn(self, name: str, event: Any) -> None:
         """A reading's unit or a price's currency that changes what device ``name`` was
-        announced in: announced again."""
-        before = (self.units[name], self.price_units.get(name))
+        announced in, or announces a sensor first: announced (again)."""
+        unknown = self._unknown[name]
+        before = (self.units[name], self.price_units.get(name), set(unknown))
         kind = type(event).__name__
         if kind == "MeterReading":
             unit = unit_of_text(event.reading.unit, demand=event.attribute == DEMAND)
             if unit is not None:
                 self.units[name] = unit
+            unknown.discard("meter")
         elif kind == "PriceReceived":
             found = price_unit(event.price.currency, event.price.unit_of_measure)
             if found is not None:
                 self.price_units[name] = found
-        if (self.units[name], self.price_units.get(name)) != before:
+            else:
+                self.price_units.pop(name, None)
+            unknown.discard("price")
+        if (self.units[name], self.price_units.get(name), unknown) != before:
             for publication in self._announce(name):
                 self.publish(publication)
 

@@ -1,0 +1,44 @@
+"""The MQTT client's private key (``mqtt.key_file``) readable by other users was used without
+a word (audit mqtt-ha-tls, finding 13); zse writes its own keys with mode 0600
+(docs/security.md). Such a key is now used with a warning naming it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.mqtt.test_mqtt_tls import _certificates
+from zse.cli.mqtt import mqtt_settings
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_a_key_file_others_may_read_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _certificates(tmp_path)
+    config = tmp_path / "mqtt.toml"
+    config.write_text(
+        "[mqtt]\n"
+        'url = "mqtts://127.0.0.1:8883"\n'
+        f'ca_file = "{tmp_path / "ca.pem"}"\n'
+        f'cert_file = "{tmp_path / "client.pem"}"\n'
+        f'key_file = "{tmp_path / "client.key"}"\n'
+    )
+    key = tmp_path / "client.key"
+    secret = key.read_text().splitlines()[1]
+    for mode, warned in ((0o644, True), (0o640, True), (0o600, False), (0o400, False)):
+        key.chmod(mode)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="zse"):
+            assert mqtt_settings(None, config).key_file == str(key)
+        said = [r.getMessage() for r in caplog.records]
+        assert bool(said) is warned, (oct(mode), said)
+        if warned:
+            (line,) = said
+            assert "mqtt.key_file" in line
+            assert str(key) in line
+            assert f"{mode:03o}" in line
+            assert secret not in line
