@@ -3,7 +3,8 @@
 A store is recognised by its SQLite header (``application_id`` "ZSE1", ``user_version`` the
 schema version), checked whole with ``PRAGMA integrity_check`` at every open, written in WAL
 mode with ``synchronous=FULL``, and held by one process at a time through an ``flock`` on the
-file (:func:`_claim`).
+file (:func:`_claim`). A file that several processes share (the headend's work queue) is
+held with :func:`claim_shared` instead, its write-ahead log checked by an opener alone with it.
 
 On a loop that asks for it (``inline_io``: :class:`zse.sim.VirtualClockLoop` by default) the
 statements run on the loop's own thread instead of aiosqlite's: a thread's answer lands
@@ -29,7 +30,7 @@ import aiosqlite
 from zse.errors import StoreError
 from zse.store_engine import APPLICATION_ID, SCHEMA_VERSION, SQLITE, Engine, read_text
 
-__all__ = ["SqliteEngine", "WalCheck", "create_owner_only"]
+__all__ = ["SqliteEngine", "WalCheck", "claim_shared", "create_owner_only", "release", "share"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ LOGGER = logging.getLogger(__name__)
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
 #: The wal-index header's version in the -shm file (its first field, native byte order).
 _WAL_INDEX_VERSION = 3007000
+#: The byte of ``<file>-shm`` on which every SQLite connection to a database in WAL mode
+#: holds a shared lock while it is open (the unix VFS's ``UNIX_SHM_DMS``, src/os_unix.c).
+_SHM_DMS = 128
 
 
 def create_owner_only(path: str | os.PathLike[str]) -> None:
@@ -71,15 +75,16 @@ class WalCheck:
         self.aside = Path(f"{path}-wal.damaged")
         self.commits: list[int] = []
 
-    def before(self) -> None:
-        """Refuse a file whose damaged log was set aside; read the log's commit frames."""
+    def before(self, *, read: bool = True) -> None:
+        """Refuse a file whose damaged log was set aside; read the log's commit frames
+        (unless not ``read``: another process has the file open, :func:`claim_shared`)."""
         if self.aside.exists():
             raise StoreError(
                 f"{self.path}: a damaged write-ahead log was set aside as {self.aside.name} "
                 f"(committed transactions it held were lost); refused while it is there: "
                 f"restore a backup, or remove it to go on with the {self.what} as it is"
             )
-        self.commits = _wal_commits(self.wal)
+        self.commits = _wal_commits(self.wal) if read else []
 
     def after(self) -> None:
         """Once SQLite has read the file (its recovery done): compare."""
@@ -193,6 +198,84 @@ def _claim(path: Path) -> int | None:
 def _release(fd: int | None) -> None:
     if fd is not None:
         os.close(fd)  # closing the descriptor releases the flock
+
+
+async def claim_shared(path: Path) -> tuple[int | None, bool]:
+    """The lock of a file that several processes share (the headend's work queue), and
+    whether this opener has the file to itself, so that its write-ahead log can be checked
+    (:class:`WalCheck`: with another process writing, the log and its index change under the
+    check, which would then see commits "dropped" that a checkpoint only moved).
+
+    Each opener holds a shared ``flock`` on the file while its connection is open (the
+    descriptor returned, closed by :func:`release` after the connection, as for
+    :func:`_claim`). An opener that gets it exclusive, and finds no SQLite connection of any
+    program on the file (none holds the lock byte every connection holds in ``<file>-shm``),
+    is alone (True): it keeps it exclusive, other openers waiting, until :func:`share`. None
+    and False where ``fcntl`` does not exist (Windows): the log is not checked."""
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return None, False
+    create_owner_only(path)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open: {exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # open elsewhere (in this process too): wait for its check, if any
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_SH)
+            return fd, False
+        if _shm_in_use(Path(f"{path}-shm")):  # a program other than zse has it open
+            await share(fd)
+            return fd, False
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, True
+
+
+def _shm_in_use(shm: Path) -> bool:
+    """Whether an SQLite connection of another process has the database of ``shm`` open.
+
+    Called only under :func:`claim_shared`'s exclusive lock, so no connection of this
+    process has it open either: closing the descriptor drops no lock of SQLite's."""
+    import fcntl  # noqa: PLC0415 - POSIX only
+
+    try:
+        fd = os.open(shm, os.O_RDWR)
+    except FileNotFoundError:
+        return False  # a connection in WAL mode keeps its -shm
+    except OSError:
+        return True  # cannot tell: not checked
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DMS)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DMS)
+        return False
+    finally:
+        os.close(fd)
+
+
+async def share(fd: int | None) -> None:
+    """Turn :func:`claim_shared`'s exclusive lock shared (waiting, if another opener took
+    it exclusive meanwhile: ``flock`` converts by releasing first)."""
+    if fd is None:
+        return
+    import fcntl  # noqa: PLC0415 - POSIX only
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_SH)
+
+
+def release(fd: int | None) -> None:
+    """Release :func:`claim_shared`'s lock (after the connection is closed)."""
+    _release(fd)
 
 
 class _Inline:

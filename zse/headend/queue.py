@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 from zse.errors import StoreError
 from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
 from zse.store_engine import APPLICATION_ID, checksum, hold_virtual_clock, is_postgres
-from zse.store_sqlite import create_owner_only
+from zse.store_sqlite import WalCheck, claim_shared, release, share
 
 __all__ = [
     "DAMAGED",
@@ -83,11 +83,12 @@ _TABLE = (
     " attempts INTEGER NOT NULL DEFAULT 0, tries INTEGER NOT NULL DEFAULT 0,"
     " failures INTEGER NOT NULL DEFAULT 0, not_before DOUBLE PRECISION NOT NULL,"
     " lease_owner TEXT, lease_until DOUBLE PRECISION, updated DOUBLE PRECISION NOT NULL,"
-    " checksum TEXT, PRIMARY KEY (send, device))"
+    " checksum TEXT, state_sum TEXT, PRIMARY KEY (send, device))"
 )
-#: The columns a table made by an earlier version lacks: ``checksum`` (:func:`job_sum`; NULL
-#: in a row written before it, which is delivered unchecked).
-_ADDED = (("checksum", "TEXT"),)
+#: The columns a table made by an earlier version lacks: ``checksum`` (:func:`job_sum`) and
+#: ``state_sum`` (:func:`state_sum`), NULL in a row written before them, which is unchecked
+#: (``state_sum``: until its next change, which writes it).
+_ADDED = (("checksum", "TEXT"), ("state_sum", "TEXT"))
 _INDEX = "CREATE INDEX IF NOT EXISTS headend_jobs_due ON headend_jobs (state, not_before)"
 #: The jobs not yet sent, in the claim's order: a claim reads these, not the jobs already done
 #: (with only the primary key a claim skipped every sent row: quadratic in a send's devices);
@@ -110,22 +111,26 @@ _READERS = (
 #: A new job is due at once (``not_before`` 0: on any worker's clock, whatever the API's).
 _INSERT = (
     "INSERT INTO headend_jobs (send, device, meter, kind, payload, state, outcome,"
-    " not_before, updated, checksum) VALUES (?, ?, ?, ?, ?, 'ready', 'pending', 0, ?, ?)"
+    " not_before, updated, checksum, state_sum)"
+    " VALUES (?, ?, ?, ?, ?, 'ready', 'pending', 0, ?, ?, ?)"
     " ON CONFLICT (send, device) DO NOTHING"
 )
-#: A cancel of a send's jobs (a device, or every device: NULL), but a load control event's
-#: over (completed, opted out, rejected: outcomes move forward only): those waiting (new, or
-#: a retry's back-off) end unsent; the others' outcome becomes CANCELLED.
-_CANCEL_WAITING = (
-    "UPDATE headend_jobs SET state = 'sent', outcome = 'cancelled', detail = ?,"
-    " lease_owner = NULL, lease_until = NULL, updated = ?"
-    " WHERE send = ? AND device = COALESCE(?, device) AND state = 'ready'"
+#: The jobs a cancel of a send changes (a device, or every device: NULL), but a load control
+#: event's over (completed, opted out, rejected: outcomes move forward only) and those set
+#: aside: those waiting (new, or a retry's back-off) end unsent; the others' outcome becomes
+#: CANCELLED (:meth:`JobQueue.cancel`).
+_CANCEL = (
+    " WHERE send = ? AND device = COALESCE(?, device) AND state <> 'damaged'"
     " AND NOT (kind = 'load-control' AND outcome IN ('completed', 'opted out', 'rejected'))"
 )
-_CANCEL_REST = (
-    "UPDATE headend_jobs SET outcome = 'cancelled', updated = ?"
-    " WHERE send = ? AND device = COALESCE(?, device) AND state <> 'ready'"
-    " AND NOT (kind = 'load-control' AND outcome IN ('completed', 'opted out', 'rejected'))"
+#: The jobs of a device that a de-provisioning ends (:meth:`JobQueue.forsake`).
+_FORSAKE = " WHERE device = ? AND state = 'ready'"
+#: A job deleted (``{device}``: :meth:`_Connection.key_match`).
+_DELETE = "DELETE FROM headend_jobs WHERE send = ? AND {device}"
+#: The finished jobs a purge deletes (:meth:`JobQueue.purge`).
+_PURGED = (
+    " WHERE state = 'sent' AND updated < ? AND NOT EXISTS"
+    " (SELECT 1 FROM headend_readers WHERE since <= headend_jobs.updated)"
 )
 #: What a delivery that a cancel overtook says (its outcome: CANCELLED).
 NOT_SENT = "cancelled before it was sent"
@@ -139,20 +144,25 @@ _CLAIM = (
     " WHERE state IN ('ready', 'leased')"
     " AND ((state = 'ready' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?))"
     " ORDER BY send, meter, device LIMIT ?{lock})"
-    " RETURNING send, device, meter, kind, payload, outcome, tries, checksum"
+    " RETURNING send, device, meter, kind, payload, outcome, tries, checksum,"
+    " detail, attempts, failures, not_before, updated, state_sum"
 )
 #: The rows of several jobs (``{keys}``: one ``(send = ? AND device = ?)`` per job, OR'ed),
 #: locked in key order (PostgreSQL) so that two transactions never wait on each other in a
 #: circle.
 _ROWS_OF = (
     "SELECT send, device, outcome, state, lease_owner, attempts, tries, failures,"
-    " lease_until, kind FROM headend_jobs WHERE {keys} ORDER BY send, device{lock}"
+    " lease_until, kind, detail, not_before, updated, state_sum"
+    " FROM headend_jobs WHERE {keys} ORDER BY send, device{lock}"
 )
-_UPDATE = (
+#: A job's row changed (``{device}``: :meth:`_Connection.key_match`), with its
+#: :func:`state_sum`.
+_UPDATE_AT = (
     "UPDATE headend_jobs SET state = ?, outcome = ?, detail = ?, attempts = ?, tries = ?,"
-    " failures = ?, not_before = ?, lease_owner = ?, lease_until = ?, updated = ?"
-    " WHERE send = ? AND device = ?"
+    " failures = ?, not_before = ?, lease_owner = ?, lease_until = ?, updated = ?,"
+    " state_sum = ? WHERE send = ? AND {device}"
 )
+_UPDATE = _UPDATE_AT.format(device="device = ?")
 #: PostgreSQL: ``_UPDATE`` for many jobs in one statement, each only if its row is still as
 #: it was read (outcome, state, lease, counts: compare and set), the jobs in key order; the
 #: keys updated, with a notification (:data:`CHANNEL`) of the change if any.
@@ -160,14 +170,15 @@ _SWAP = (
     "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
     " $5::text[], $6::integer[], $7::integer[], $8::integer[], $9::float8[], $10::text[],"
     " $11::float8[], $12::float8[], $13::text[], $14::text[], $15::text[], $16::integer[],"
-    " $17::integer[], $18::integer[], $19::float8[]) AS v(send, device, state, outcome, detail,"
-    " attempts, tries, failures, not_before, lease_owner, lease_until, updated, was_outcome,"
-    " was_state, was_owner, was_attempts, was_tries, was_failures, was_until)"
-    " ORDER BY send, device),"
+    " $17::integer[], $18::integer[], $19::float8[], $22::text[]) AS v(send, device, state,"
+    " outcome, detail, attempts, tries, failures, not_before, lease_owner, lease_until, updated,"
+    " was_outcome, was_state, was_owner, was_attempts, was_tries, was_failures, was_until,"
+    " state_sum) ORDER BY send, device),"
     " u AS (UPDATE headend_jobs AS j SET state = v.state, outcome = v.outcome,"
     " detail = v.detail, attempts = v.attempts, tries = v.tries, failures = v.failures,"
     " not_before = v.not_before, lease_owner = v.lease_owner, lease_until = v.lease_until,"
-    " updated = v.updated FROM v WHERE j.send = v.send AND j.device = v.device"
+    " updated = v.updated, state_sum = v.state_sum"
+    " FROM v WHERE j.send = v.send AND j.device = v.device"
     " AND j.outcome = v.was_outcome AND j.state = v.was_state"
     " AND j.lease_owner IS NOT DISTINCT FROM v.was_owner AND j.attempts = v.was_attempts"
     " AND j.tries = v.was_tries AND j.failures = v.was_failures"
@@ -192,8 +203,15 @@ _SET_ASIDE = (
     " lease_until = NULL, updated = ? WHERE send = ? AND {device}"
 )
 _ROWS = (
-    "SELECT send, device, meter, outcome, detail, attempts, tries, state, updated"
-    " FROM headend_jobs{where} ORDER BY send, device"
+    "SELECT send, device, meter, outcome, detail, attempts, tries, state, updated,"
+    " failures, not_before, state_sum FROM headend_jobs{where} ORDER BY send, device"
+)
+#: What :meth:`JobQueue._rewrite` reads of a job: the key, then :func:`state_sum`'s columns
+#: but the lease, the lease, the sum.
+_REWRITE = (
+    "SELECT send, device, state, outcome, detail, attempts, tries, failures, not_before,"
+    " updated, lease_owner, lease_until, state_sum FROM headend_jobs{where}"
+    " ORDER BY send, device{lock}"
 )
 
 
@@ -341,11 +359,19 @@ class _Sqlite(_Connection):
         self.where = str(path)
         self.path = path
         self._db: Any = None
+        self._lock: int | None = None
+        self._alone = False
+        self._wal = WalCheck(path, "work queue")
 
     async def connect(self) -> None:
+        """Connect, holding :func:`~zse.store_sqlite.claim_shared`'s lock (the file created
+        0600: the provision commands hold install codes); alone with the file, its
+        write-ahead log read first (:class:`~zse.store_sqlite.WalCheck`, compared in
+        :meth:`create`)."""
         import aiosqlite  # noqa: PLC0415 - engines are imported when used
 
-        create_owner_only(self.path)  # the provision commands hold install codes
+        self._lock, self._alone = await claim_shared(self.path)
+        self._wal.before(read=self._alone)  # a damaged log set aside: refused by every opener
         self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
         # each commit on disk before it returns (as the store, zse.store_sqlite), whatever
         # this SQLite's compiled default for WAL (NORMAL: a power cut loses the newest)
@@ -369,6 +395,7 @@ class _Sqlite(_Connection):
 
     async def create(self) -> None:
         fresh = await self._refuse_foreign()  # before anything is changed (WAL: the header)
+        self._wal.after()  # the log recovered by the read: acknowledged commits dropped?
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._check_integrity()
         for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
@@ -379,6 +406,9 @@ class _Sqlite(_Connection):
                 await self._db.execute(f"ALTER TABLE headend_jobs ADD COLUMN {name} {kind}")
         if fresh:  # a file of ours from now on (one written before the stamp: stamped now)
             await self._db.execute(f"PRAGMA application_id = {QUEUE_APPLICATION_ID}")
+        if self._alone:  # checked: other openers may come in
+            self._alone = False
+            await share(self._lock)
 
     async def _refuse_foreign(self) -> bool:
         """:class:`StoreError` for an SQLite database that is not a headend work queue: a
@@ -414,7 +444,12 @@ class _Sqlite(_Connection):
             )
 
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            if self._db is not None:
+                await self._db.close()
+        finally:  # after the connection: closing the descriptor would drop SQLite's locks
+            lock, self._lock = self._lock, None
+            release(lock)
 
 
 class _Postgres(_Connection):
@@ -502,8 +537,9 @@ class _Postgres(_Connection):
             values = (*key, state, outcome, detail, attempts, tries, failures, not_before)
             for column, value in zip(columns, (*values, owner, until, now, *was), strict=True):
                 column.append(value)
+        sums = [updates[key][10] for key in keys]  # :func:`state_sum`, after the key's columns
         try:
-            rows = await self._db.fetch(_SWAP, *columns, CHANNEL, self.url.schema)
+            rows = await self._db.fetch(_SWAP, *columns, CHANNEL, self.url.schema, sums)
         except Exception as exc:
             if getattr(exc, "sqlstate", None) in _RACES:
                 return set()  # the statement undone whole: read again
@@ -641,6 +677,7 @@ class JobQueue:
                 text,
                 now,
                 job_sum(send, device, meter, kind.value, text),
+                state_sum(("ready", "pending", "", 0, 0, 0, 0.0, now)),
             )
             for device, meter in devices
         ]
@@ -743,7 +780,10 @@ class JobQueue:
                     updates = {k: u for k in todo if (u := compute(k, found.get(k))) is not None}
                     if not updates:
                         return
-                    done = await db.swap(updates, {key: found[key] for key in updates})
+                    done = await db.swap(
+                        {key: _summed(u) for key, u in updates.items()},
+                        {key: found[key] for key in updates},
+                    )
                 todo = [key for key in updates if key not in done]
                 if not todo:
                     return
@@ -751,14 +791,15 @@ class JobQueue:
             found = await self._rows_of(db, todo)
             updates = {k: u for k in todo if (u := compute(k, found.get(k))) is not None}
             if updates:
-                await db.execute_many(_UPDATE, list(updates.values()))
+                await db.execute_many(_UPDATE, [_summed(u) for u in updates.values()])
                 await db.notify()
 
     async def _rows_of(
         self, db: _Connection, keys: Sequence[tuple[int, str]], *, lock: bool = True
     ) -> dict[tuple[int, str], tuple[Any, ...]]:
         """The rows of the jobs ``keys`` (locked on PostgreSQL, unless not ``lock``), by
-        key."""
+        key (``_ROWS_OF`` from ``outcome`` to ``kind``); a job whose row does not match its
+        :func:`state_sum` is left out (nothing is recorded on it: a claim sets it aside)."""
         found: dict[tuple[int, str], tuple[Any, ...]] = {}
         for start in range(0, len(keys), _ROWS_AT_ONCE):
             part = sorted(set(keys[start : start + _ROWS_AT_ONCE]))
@@ -768,8 +809,63 @@ class JobQueue:
             )
             params = [value for key in part for value in key]
             for row in await db.fetch(sql, params):
-                found[int(row[0]), row[1]] = row[2:]
+                outcome, state, _, attempts, tries, failures, _, _, detail, not_before = row[2:12]
+                summed = (state, outcome, detail, attempts, tries, failures, not_before, row[12])
+                if state != DAMAGED and not _state_matches(summed, row[13]):
+                    self._said_damaged(row[0], row[1], "its state does not match its checksum")
+                    continue
+                found[int(row[0]), row[1]] = row[2:10]
         return found
+
+    def _said_damaged(self, send: Any, device: Any, why: str) -> None:
+        """Warn, once per job, of a damaged job row left out."""
+        said = (_shown(send), _shown(device))
+        if said not in self._unreadable:
+            self._unreadable.add(said)
+            LOGGER.warning(
+                "%s: job of send %s to device %s: damaged job row (%s): left out",
+                self.where,
+                *said,
+                why,
+            )
+
+    async def _rewrite(
+        self,
+        db: _Connection,
+        where: str,
+        params: Sequence[Any],
+        change: Callable[[tuple[Any, ...]], tuple[Any, ...] | None],
+        *,
+        now: float,
+    ) -> list[tuple[Any, ...]]:
+        """Change the jobs ``where`` selects (locked on PostgreSQL): ``change`` gets each
+        one's ``(state, outcome, detail, attempts, tries, failures, not_before, updated,
+        lease_owner, lease_until)`` and returns them changed (None: kept), written with their
+        :func:`state_sum`. A job whose row does not match its sum is set aside (:data:`DAMAGED`)
+        instead. Returns the rows (``_REWRITE``'s) of the jobs ``change`` kept as they were."""
+        lock = " FOR UPDATE" if db.lock_clause else ""
+        rows = await db.fetch(_REWRITE.format(where=where, lock=lock), params)
+        writes: list[tuple[Any, ...]] = []
+        aside: list[tuple[Any, ...]] = []
+        kept: list[tuple[Any, ...]] = []
+        for row in rows:
+            key = (row[0], db.key_param(row[1]))
+            if row[2] != DAMAGED and not _state_matches(row[2:10], row[12]):
+                reason = "damaged job row (checksum: its state does not match it): set aside"
+                aside.append((reason, now, *key))
+                self._said_damaged(row[0], row[1], "its state does not match its checksum")
+                continue
+            changed = change(tuple(row[2:12]))
+            if changed is None:
+                kept.append(row)
+                continue
+            *summed, owner, until = changed  # _UPDATE_AT's order: the lease before updated
+            writes.append((*summed[:7], owner, until, summed[7], state_sum(summed), *key))
+        if writes:
+            await db.execute_many(_UPDATE_AT.format(device=db.key_match("device")), writes)
+        if aside:
+            await db.execute_many(_SET_ASIDE.format(device=db.key_match("device")), aside)
+        return kept
 
     async def report(
         self, send: int, device: str, kind: SendKind, outcome: Outcome, *, now: float
@@ -814,9 +910,18 @@ class JobQueue:
         (:mod:`zse.headend.control`); every outcome becomes CANCELLED but a load control
         event's that is over (completed, opted out, rejected: outcomes move forward only)."""
         chosen: list[str | None] = [None] if devices is None else [*sorted(set(devices))]
+
+        def cancelled(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            state, _, detail, attempts, tries, failures, not_before, _, owner, until = row
+            if state == "ready":
+                return ("sent", "cancelled", NOT_SENT, attempts, tries, failures, not_before,
+                        now, None, None)  # fmt: skip
+            return (state, "cancelled", detail, attempts, tries, failures, not_before, now,
+                    owner, until)  # fmt: skip
+
         async with self._transaction("cancel a send") as db:
-            await db.execute_many(_CANCEL_WAITING, [(NOT_SENT, now, send, d) for d in chosen])
-            await db.execute_many(_CANCEL_REST, [(now, send, d) for d in chosen])
+            for device in chosen:
+                await self._rewrite(db, _CANCEL, (send, device), cancelled, now=now)
 
     async def forsake(self, device: str, *, now: float) -> None:
         """Deliver nothing more to ``device`` (de-provisioned: it may come back as another
@@ -824,13 +929,15 @@ class JobQueue:
         outcome ``skipped`` (final: the headend's records say so too), the others as they
         were (detail :data:`NOT_SENT_DEPROVISIONED`); a job leased now is still delivered by
         its worker."""
+
+        def forsaken(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            _, outcome, _, attempts, tries, failures, not_before, _, _, _ = row
+            outcome = "skipped" if outcome == "pending" else outcome
+            return ("sent", outcome, NOT_SENT_DEPROVISIONED, attempts, tries, failures,
+                    not_before, now, None, None)  # fmt: skip
+
         async with self._transaction("forsake a device") as db:
-            await db.execute(
-                "UPDATE headend_jobs SET state = 'sent', detail = ?, lease_owner = NULL,"
-                " outcome = CASE WHEN outcome = 'pending' THEN 'skipped' ELSE outcome END,"
-                " lease_until = NULL, updated = ? WHERE device = ? AND state = 'ready'",
-                (NOT_SENT_DEPROVISIONED, now, device),
-            )
+            await self._rewrite(db, _FORSAKE, (device,), forsaken, now=now)
 
     async def database_time(self) -> float | None:
         """PostgreSQL: the database's clock (``clock_timestamp()``, epoch seconds), which
@@ -866,11 +973,10 @@ class JobQueue:
         what every reader has read (:meth:`mark_read`); how many. A report on a purged job is
         no longer recorded."""
         async with self._transaction("purge finished jobs") as db:
-            rows = await db.fetch(
-                "DELETE FROM headend_jobs WHERE state = 'sent' AND updated < ? AND NOT EXISTS"
-                " (SELECT 1 FROM headend_readers WHERE since <= headend_jobs.updated)"
-                " RETURNING send",
-                (before,),
+            rows = await self._rewrite(db, _PURGED, (before,), lambda _: None, now=before)
+            await db.execute_many(
+                _DELETE.format(device=db.key_match("device")),
+                [(r[0], db.key_param(r[1])) for r in rows],
             )
         return len(rows)
 
@@ -904,16 +1010,7 @@ class JobQueue:
             try:
                 result.append(_job_row(r))
             except _Damaged as exc:  # left out (kept in the table), said once per job
-                said = (_shown(r[0]), _shown(r[1]))
-                if said not in self._unreadable:
-                    self._unreadable.add(said)
-                    LOGGER.warning(
-                        "%s: job of send %s to device %s: damaged job row (%s): its outcome "
-                        "is left out",
-                        self.where,
-                        *said,
-                        exc,
-                    )
+                self._said_damaged(r[0], r[1], str(exc))
         return result
 
 
@@ -1070,10 +1167,52 @@ def job_sum(send: object, device: object, meter: object, kind: object, payload: 
     return checksum("headend job", send, device, meter, kind, payload)
 
 
+#: The states of a job that :func:`state_sum` does not tell apart: a claim leases a ready job,
+#: or a job whose lease ran out, without writing the sum again.
+_OPEN_STATES = ("ready", "leased")
+
+
+def _as_number(value: object) -> object:
+    """A number column as a float (SQLite and PostgreSQL read ``0`` back as ``0.0``); any
+    other value as it is (a damaged row's, which then fails its sum)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def state_sum(columns: Sequence[object]) -> str:
+    """The checksum of what a job's row says of its progress, written with every change of it
+    and checked wherever a job is acted on (claimed, answered, reported, cancelled, purged,
+    read): a flipped bit in its state, outcome, counts (``tries`` makes the idempotency key)
+    or times would otherwise hand a job out again, resume a cancelled one, change its key or
+    purge it unread. ``ready`` and ``leased`` are one state here, and the lease (owner and
+    expiry) is not covered: a claim changes only those, in one statement; a damaged lease
+    ends early (the job delivered again with the same key, which the gateway answers from its
+    record) or late (the job waits for it). ``columns``: ``(state, outcome, detail,
+    attempts, tries, failures, not_before, updated)``."""
+    state, outcome, detail, attempts, tries, failures, not_before, updated = columns
+    phase = "open" if state in _OPEN_STATES else state
+    times = (_as_number(not_before), _as_number(updated))
+    return checksum("headend job state", phase, outcome, detail, attempts, tries, failures, *times)
+
+
+def _state_matches(columns: Sequence[Any], stored: object) -> bool:
+    """Whether :func:`state_sum` of ``columns`` is ``stored`` (None, a row written before the
+    sum: not checked)."""
+    return stored is None or state_sum(columns) == stored
+
+
+def _summed(update: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``_UPDATE``'s parameters with the row's :func:`state_sum` put in (before the key)."""
+    state, outcome, detail, attempts, tries, failures, not_before, _, _, updated = update[:10]
+    summed = state_sum((state, outcome, detail, attempts, tries, failures, not_before, updated))
+    return (*update[:10], summed, *update[10:])
+
+
 def _job(r: Sequence[Any]) -> Job:
     """The :class:`Job` of a row of :data:`_CLAIM`; :class:`_Damaged` naming the column that
-    does not read back, or if the row does not match its checksum (a row written before the
-    checksum, NULL, is not checked)."""
+    does not read back, or if the row does not match its checksums (:func:`job_sum`,
+    :func:`state_sum`; a row written before them, NULL, is not checked)."""
     job = Job(
         send=_integer(r[0], "send"),
         device=_text(r[1], "device"),
@@ -1085,11 +1224,21 @@ def _job(r: Sequence[Any]) -> Job:
     )
     if r[7] is not None and r[7] != job_sum(*r[:5]):
         raise _Damaged("checksum: the row does not match it")
+    detail, attempts, failures, not_before, updated, stored = r[8:14]
+    if not _state_matches(
+        ("leased", r[5], detail, attempts, r[6], failures, not_before, updated), stored
+    ):
+        raise _Damaged("checksum: its state does not match it")
     return job
 
 
 def _job_row(r: Sequence[Any]) -> JobRow:
-    """The :class:`JobRow` of a row of :data:`_ROWS`; :class:`_Damaged` as :func:`_job`."""
+    """The :class:`JobRow` of a row of :data:`_ROWS`; :class:`_Damaged` as :func:`_job` (a
+    job set aside as damaged is shown as it is)."""
+    state, failures, not_before = r[7], r[9], r[10]
+    summed = (state, r[3], r[4], r[5], r[6], failures, not_before, r[8])
+    if state != DAMAGED and not _state_matches(summed, r[11]):
+        raise _Damaged("checksum: its state does not match it")
     outcome = _job_outcome(r[3])
     return JobRow(
         send=_integer(r[0], "send"),
