@@ -5,14 +5,17 @@ a huge file or a wrong path given instead must not be read into memory without e
 loader reads through :func:`read_bounded`, which reads at most ``limit + 1`` bytes and raises
 the loader's own error, naming the file and the limit, for a longer file (hostile-input audit
 D8). Errors opening or reading the file (:class:`OSError`) are left to the loader.
+:func:`warn_if_shared` warns of a private key file that users other than its owner may read.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from collections.abc import Callable
 
-__all__ = ["CONFIG_LIMIT", "FileTooLarge", "read_bounded", "read_text_bounded"]
+__all__ = ["CONFIG_LIMIT", "FileTooLarge", "read_bounded", "read_text_bounded", "warn_if_shared"]
 
 
 class FileTooLarge(ValueError):
@@ -47,3 +50,24 @@ def read_text_bounded(
 ) -> str:
     """:func:`read_bounded` decoded as UTF-8 (:class:`UnicodeDecodeError` passes through)."""
     return read_bounded(path, limit, error=error).decode("utf-8")
+
+
+def warn_if_shared(path: str | os.PathLike[str], setting: str, logger: logging.Logger) -> bool:
+    """Warn on ``logger`` when the private key ``path`` (given as ``setting``, such as
+    ``mqtt.key_file``) may be read by users other than its owner (zse writes its own keys
+    with mode 0600, docs/security.md): it is used all the same. The warning names the file
+    and its mode, never its content; a file that cannot be looked at is its loader's to
+    report. Whether it warned (POSIX only: elsewhere there are no such modes)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    if os.name != "posix" or not mode & 0o077:
+        return False
+    logger.warning(
+        "%s: %s may be read by other users (mode %03o): chmod 600 it",
+        setting,
+        os.fspath(path),
+        stat.S_IMODE(mode),
+    )
+    return True

@@ -20,10 +20,8 @@ import contextlib
 import dataclasses
 import importlib.util
 import logging
-import os
 import signal
 import ssl
-import stat
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -34,7 +32,7 @@ from typing import Any, NoReturn
 
 import click
 
-from zse._files import read_text_bounded
+from zse._files import read_text_bounded, warn_if_shared
 from zse.cli._types import FiniteFloat
 from zse.config import ConfigError, read_toml
 
@@ -193,20 +191,7 @@ def _check_tls_files(settings: Any) -> None:
         with _tls_file("cert_file", settings.cert_file):
             context.load_cert_chain(settings.cert_file, settings.key_file)
     if settings.key_file is not None:
-        _warn_if_shared(settings.key_file)
-
-
-def _warn_if_shared(path: str) -> None:
-    """Warn when the private key ``path`` may be read by other users than its owner (zse
-    writes its own keys with mode 0600, docs/security.md): it is used all the same."""
-    with contextlib.suppress(OSError):  # unreadable: load_cert_chain said so already
-        mode = os.stat(path).st_mode
-        if os.name == "posix" and mode & 0o077:
-            logging.getLogger(__name__).warning(
-                "mqtt.key_file: %s may be read by other users (mode %03o): chmod 600 it",
-                path,
-                stat.S_IMODE(mode),
-            )
+        warn_if_shared(settings.key_file, "mqtt.key_file", logging.getLogger(__name__))
 
 
 @contextlib.contextmanager

@@ -39,8 +39,10 @@ from zse.errors import StoreError
 from zse.headend.core import retry_delay
 from zse.headend.link import Lifecycle
 from zse.headend.queue import (
+    _OPEN_STATES,
     KEY_PREFIX,
     JobQueue,
+    _as_number,
     _Damaged,
     _integer,
     _json_object,
@@ -51,6 +53,7 @@ from zse.headend.queue import (
 )
 from zse.installcode import canonical_eui64
 from zse.provisioning import LifecycleState
+from zse.store_engine import checksum
 
 __all__ = [
     "UNTIL",
@@ -59,6 +62,7 @@ __all__ = [
     "ControlKind",
     "DeviceLifecycle",
     "control_key",
+    "control_sum",
     "refusal",
     "untold",
 ]
@@ -74,7 +78,7 @@ _TABLES = (
     " payload TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',"
     " failures INTEGER NOT NULL DEFAULT 0, not_before DOUBLE PRECISION NOT NULL,"
     " lease_owner TEXT, lease_until DOUBLE PRECISION, updated DOUBLE PRECISION NOT NULL,"
-    " tries INTEGER NOT NULL DEFAULT 0, send BIGINT)",
+    " tries INTEGER NOT NULL DEFAULT 0, send BIGINT, checksum TEXT)",
     "CREATE INDEX IF NOT EXISTS headend_control_due ON headend_control (state, not_before)",
     "CREATE TABLE IF NOT EXISTS headend_lifecycle ("
     " device TEXT PRIMARY KEY, meter TEXT NOT NULL, state TEXT NOT NULL,"
@@ -83,12 +87,15 @@ _TABLES = (
     " version INTEGER NOT NULL DEFAULT 1, updated DOUBLE PRECISION NOT NULL)",
     "CREATE INDEX IF NOT EXISTS headend_lifecycle_updated ON headend_lifecycle (updated)",
 )
-#: The columns added after the table's first form: (name, SQL type), added when missing.
-_ADDED = (("tries", "INTEGER NOT NULL DEFAULT 0"), ("send", "BIGINT"))
+#: The columns added after the table's first form: (name, SQL type), added when missing;
+#: ``checksum`` (:func:`control_sum`) is NULL in a row written before it, which is unchecked
+#: until its next change (which writes it).
+_ADDED = (("tries", "INTEGER NOT NULL DEFAULT 0"), ("send", "BIGINT"), ("checksum", "TEXT"))
 #: A new job is due at once (``not_before`` 0: on any worker's clock, whatever the API's).
 _ENQUEUE = (
     "INSERT INTO headend_control (key, kind, meter, device, payload, state, not_before,"
-    " updated, send) VALUES (?, ?, ?, ?, ?, 'ready', 0, ?, ?) ON CONFLICT (key) DO NOTHING"
+    " updated, send, checksum) VALUES (?, ?, ?, ?, ?, 'ready', 0, ?, ?, ?)"
+    " ON CONFLICT (key) DO NOTHING"
 )
 #: Due jobs and expired leases, oldest first; a cancel only once no delivery of its send to
 #: its device is leased (a delivery under way, or one whose worker died, goes first); a
@@ -105,7 +112,8 @@ _CLAIM = (
     " AND provision.kind = 'provision'"
     " AND provision.state IN ('ready', 'leased')))"
     " ORDER BY not_before, updated, key LIMIT ?{lock})"
-    " RETURNING key, kind, meter, device, payload, tries"
+    " RETURNING key, kind, meter, device, payload, send, state, detail, failures, tries,"
+    " not_before, updated, checksum"
 )
 _LIFE_COLUMNS = "device, meter, state, joined, generation, time, detail, history, version, updated"
 _LIFE_SELECT = "SELECT {columns} FROM headend_lifecycle{where}"
@@ -124,7 +132,27 @@ _SET_ASIDE = (
     "UPDATE headend_control SET state = 'damaged', detail = ?, lease_owner = NULL,"
     " lease_until = NULL, updated = ? WHERE {key}"
 )
-_CONTROL_ROW = "SELECT state, lease_owner, failures, tries FROM headend_control WHERE key = ?{lock}"
+#: Why a control job whose row does not match its :func:`control_sum` was set aside.
+_NOT_MATCHING = "damaged control job row (checksum: the row does not match it): set aside"
+#: A control job's row as :meth:`Control.complete` reads it: :func:`control_sum`'s columns,
+#: the lease's owner, the sum.
+_CONTROL_ROW = (
+    "SELECT key, kind, meter, device, payload, send, state, detail, failures, tries,"
+    " not_before, updated, lease_owner, checksum FROM headend_control WHERE key = ?{lock}"
+)
+#: The answered control jobs a purge deletes (:meth:`Control.purge`), with their sums.
+_PURGED = (
+    "SELECT key, kind, meter, device, payload, send, state, detail, failures, tries,"
+    " not_before, updated, checksum FROM headend_control"
+    " WHERE state IN ('done', 'failed') AND updated < ? ORDER BY key{lock}"
+)
+_DELETE = "DELETE FROM headend_control WHERE {key}"
+#: A control job's row changed, with its :func:`control_sum`.
+_UPDATE = (
+    "UPDATE headend_control SET state = ?, payload = ?, detail = ?, failures = ?, tries = ?,"
+    " not_before = ?, lease_owner = NULL, lease_until = NULL, updated = ?, checksum = ?"
+    " WHERE key = ?"
+)
 #: Tries of a command its gateway stopped while carrying out, before it is given up.
 CUT_SHORT_TRIES = 5
 #: A cancel job's payload key, kept from the command: when the send is over (the workers'
@@ -245,17 +273,66 @@ def _read_lifecycle(row: Sequence[Any]) -> DeviceLifecycle:
 
 def _control_job(r: Sequence[Any]) -> ControlJob:
     """The :class:`ControlJob` of a row of :data:`_CLAIM`; :class:`_Damaged` naming the
-    column that does not read back."""
+    column that does not read back, or if the row does not match its :func:`control_sum`
+    (a row written before it, NULL, is not checked)."""
     kind = _member(ControlKind, r[1], "kind", "a control command")
     payload = _json_object(r[4], "payload")
-    return ControlJob(
+    job = ControlJob(
         key=_text(r[0], "key"),
         kind=kind,
         meter=_text(r[2], "meter"),
         device=_text(r[3], "device"),
         payload=payload,
-        tries=_integer(r[5], "tries"),
+        tries=_integer(r[9], "tries"),
     )
+    if not _sum_matches(r):
+        raise _Damaged("checksum: the row does not match it")
+    return job
+
+
+def control_sum(columns: Sequence[object]) -> str:
+    """The checksum of a control job's row (what its command is, and its progress), written
+    with every change of it and checked wherever the job is acted on (claimed, answered,
+    purged): a flipped bit in a payload's text (still JSON), in its state, counts (``tries``
+    makes the correlation id) or times would otherwise send another command, resume a
+    cancel that is over, or purge an answered one early (queued again by the API, it is
+    carried out twice). As :func:`~zse.headend.queue.state_sum`, ``ready`` and ``leased``
+    are one state here and the lease (owner and expiry) is not covered: a claim changes only
+    those. ``columns``: ``(key, kind, meter, device, payload, send, state, detail, failures,
+    tries, not_before, updated)``, as every statement reading a job's row names them (then
+    ``checksum``)."""
+    key, kind, meter, device, payload, send, state, detail, failures, tries = columns[:10]
+    not_before, updated = (_as_number(c) for c in columns[10:12])
+    phase = "open" if state in _OPEN_STATES else state
+    return checksum(
+        "headend control", key, kind, meter, device, payload, send, phase, detail, failures,
+        tries, not_before, updated,
+    )  # fmt: skip
+
+
+def _sum_matches(row: Sequence[Any]) -> bool:
+    """Whether ``row`` (:func:`control_sum`'s columns, then the stored sum) matches its
+    :func:`control_sum` (no sum, a row written before it: not checked)."""
+    stored = row[12]
+    return stored is None or control_sum(row[:12]) == stored
+
+
+def _changed(  # noqa: PLR0917 - a job's changing columns
+    row: Sequence[Any],
+    state: str,
+    payload: object,
+    detail: str,
+    failures: object,
+    tries: object,
+    not_before: object,
+    updated: float,
+) -> tuple[Any, ...]:
+    """:data:`_UPDATE`'s parameters: the job of ``row`` (:func:`control_sum`'s columns, as
+    read) with these columns, its lease ended, and its :func:`control_sum`."""
+    key, kind, meter, device, _, send = row[:6]
+    summed = (key, kind, meter, device, payload, send, state, detail, failures, tries)
+    total = control_sum((*summed, not_before, updated))
+    return (state, payload, detail, failures, tries, not_before, updated, total, key)
 
 
 def control_key(kind: ControlKind, *parts: object) -> str:
@@ -374,14 +451,25 @@ class Control:
 
     async def purge(self, *, before: float) -> int:
         """Delete the answered control jobs last updated before ``before``; how many (the
-        devices' records stay)."""
+        devices' records stay). A job whose row does not match its :func:`control_sum` is
+        set aside (:data:`~zse.headend.queue.DAMAGED`) instead."""
         async with self.queue.transaction("purge answered control jobs") as db:
-            rows = await db.fetch(
-                "DELETE FROM headend_control WHERE state IN ('done', 'failed') AND updated < ?"
-                " RETURNING key",
-                (before,),
-            )
-        return len(rows)
+            rows = await db.fetch(_PURGED.format(lock=self._lock()), (before,))
+            gone: list[tuple[Any, ...]] = []
+            aside: list[tuple[Any, ...]] = []
+            for r in rows:
+                if _sum_matches(r):
+                    gone.append((db.key_param(r[0]),))
+                else:  # its state or time may not be what was written: kept, set aside
+                    aside.append((_NOT_MATCHING, before, db.key_param(r[0])))
+                    LOGGER.warning(
+                        "%s: control job %s: %s", self.queue.where, _shown(r[0]), _NOT_MATCHING
+                    )
+            if gone:
+                await db.execute_many(_DELETE.format(key=db.key_match("key")), gone)
+            if aside:
+                await db.execute_many(_SET_ASIDE.format(key=db.key_match("key")), aside)
+        return len(gone)
 
     async def claim(
         self, owner: str, *, now: float, lease: float, limit: int = 16
@@ -427,12 +515,19 @@ class Control:
         sent again on the back-off with a new one, until the send is over (its payload's
         :data:`UNTIL`); otherwise it ends (``refused``: why the gateway refused it, also the
         device record's ``detail`` for a provision or de-provision) and its payload is
-        erased."""
+        erased. A job whose row does not match its :func:`control_sum` is set aside
+        (:data:`~zse.headend.queue.DAMAGED`: nothing recorded, False)."""
         async with self.queue.transaction("record a control answer") as db:
             rows = await db.fetch(_CONTROL_ROW.format(lock=self._lock()), (job.key,))
-            if not rows or rows[0][0] != "leased" or rows[0][1] != owner:
+            if not rows or rows[0][6] != "leased" or rows[0][12] != owner:
                 return False
-            failures, tries = int(rows[0][2]), int(rows[0][3])
+            row = (*rows[0][:12], rows[0][13])  # control_sum's columns, the sum
+            if not _sum_matches(row):
+                aside = (_NOT_MATCHING, now, db.key_param(row[0]))
+                await db.execute(_SET_ASIDE.format(key=db.key_match("key")), aside)
+                LOGGER.warning("%s: control job %s: %s", self.queue.where, job.key, _NOT_MATCHING)
+                return False
+            failures, tries = int(row[8]), int(row[9])
             if cut_short:
                 tries += 1
                 refused = refused or "the gateway stopped while carrying it out"
@@ -445,18 +540,13 @@ class Control:
                 tries += 1
                 refused = f"cancel not acknowledged by the device ({untold}): sent again"[:200]
             if not answered or again or (cut_short and tries < CUT_SHORT_TRIES):
-                await db.execute(
-                    "UPDATE headend_control SET state = 'ready', failures = ?, tries = ?,"
-                    " not_before = ?, lease_owner = NULL, lease_until = NULL, detail = ?,"
-                    " updated = ? WHERE key = ?",
-                    (failures + 1, tries, now + retry_delay(failures + 1), refused, now, job.key),
-                )
+                later = now + retry_delay(failures + 1)
+                retried = _changed(row, "ready", row[4], refused, failures + 1, tries, later, now)
+                await db.execute(_UPDATE, retried)
                 return True
-            await db.execute(
-                "UPDATE headend_control SET state = ?, payload = '{}', detail = ?,"
-                " lease_owner = NULL, lease_until = NULL, updated = ? WHERE key = ?",
-                ("failed" if refused else "done", refused or untold[:200], now, job.key),
-            )
+            state, detail = ("failed" if refused else "done"), refused or untold[:200]
+            ended = _changed(row, state, "{}", detail, row[8], row[9], row[10], now)
+            await db.execute(_UPDATE, ended)
             if refused and job.kind in (ControlKind.PROVISION, ControlKind.DEPROVISION):
                 found = await db.fetch(_LIFE_ROW.format(lock=self._lock()), (job.device,))
                 if found:
@@ -524,7 +614,8 @@ async def _enqueue(  # noqa: PLR0917 - a job's columns
 ) -> None:
     text = json.dumps(payload, sort_keys=True)
     send = payload.get("message_id", payload.get("issuer_event_id"))  # a cancel's send
-    await db.execute(_ENQUEUE, (key, kind.value, meter, device, text, now, send))
+    summed = control_sum((key, kind.value, meter, device, text, send, "ready", "", 0, 0, 0, now))
+    await db.execute(_ENQUEUE, (key, kind.value, meter, device, text, now, send, summed))
 
 
 async def _add_columns(db: Any, *, postgres: bool) -> None:

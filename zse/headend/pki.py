@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from zse._files import read_bounded, read_text_bounded
+from zse._files import read_bounded, read_text_bounded, warn_if_shared
 from zse.config import ConfigError, read_toml
 from zse.errors import StoreError, ZseError
 from zse.headend.core import GIVE_UP, shown
@@ -380,7 +380,9 @@ def _check_distinct(path: Path, retailers: Sequence[Retailer], crls: Sequence[Pa
 
 def load_config(path: Path, *, now: datetime.datetime | None = None) -> HeadendConfig:
     """Read ``headend.toml``; anything wrong raises :class:`HeadendConfigError` naming it.
-    ``now`` (default: the system's time) is when the retailers' CRLs must be current."""
+    ``now`` (default: the system's time) is when the retailers' CRLs must be current. A
+    server key that users other than its owner may read is warned about (used all the
+    same)."""
     try:
         data = read_toml(read_text_bounded(path, error=HeadendConfigError), str(path))
     except OSError as exc:
@@ -433,13 +435,15 @@ def load_config(path: Path, *, now: datetime.datetime | None = None) -> HeadendC
         )
     if burst < 1:
         raise HeadendConfigError(f"{path}: [limits] burst must be positive, not {shown(burst)}")
+    key = base / _file_name(path, server, "key", "server-key.pem")
+    warn_if_shared(key, f"{path}: [server] key", LOGGER)  # its loading reports the rest
     return HeadendConfig(
         path=path,
         host=_get(path, server, "host", str, "127.0.0.1"),
         port=_port(path, "port", server.get("port", 8443)),
         signed_port=None if signed_port is None else _port(path, "signed_port", signed_port),
         certificate=base / _file_name(path, server, "certificate", "server.pem"),
-        key=base / _file_name(path, server, "key", "server-key.pem"),
+        key=key,
         database=_database(path, _file_name(path, server, "database", "headend.sqlite")),
         meters=base / _file_name(path, server, "meters", "meters"),
         rate=rate,
