@@ -736,7 +736,9 @@ class TunnelClientProtocol(_TunnelEnds):
     """A device's tunnels (D.6.3): the request, the response, data, closing.
 
     ``close_timeout`` is the device's copy of the server's CloseTunnelTimeout (None: the
-    tunnel lives until closed or notified).
+    tunnel lives until closed or notified): Tunneling has no keep-alive, so a client that only
+    listens learns by it alone of a server that restarted and forgot the tunnel. A tunnel
+    granted after its request was given up is closed (:meth:`_late_grant`).
     """
 
     _OUT = _S
@@ -751,9 +753,16 @@ class TunnelClientProtocol(_TunnelEnds):
         close_timeout: float | None = None,
     ) -> None:
         super().__init__(max_incoming=max_incoming, chunk=chunk, close_timeout=close_timeout)
+        #: Request Tunnels sent whose answer is still awaited (until :meth:`settled`).
+        self._asking = 0
+        #: Tunnels granted by a Request Tunnel Response no request awaited, by id: the
+        #: response, until they are closed (:meth:`_close_late`).
+        self._late: dict[int, ZclMessage] = {}
 
     def request(self, protocol: ProtocolKey, server: Destination, *, flow_control: bool) -> Send:
-        """The Request Tunnel to send to ``server`` (D.6.2.4.1)."""
+        """The Request Tunnel to send to ``server`` (D.6.2.4.1); it awaits its answer until
+        :meth:`settled` is called."""
+        self._asking += 1
         return Send(
             cluster_id=TUNNELING,
             command_id=TunnelingServerCommand.REQUEST_TUNNEL,
@@ -860,6 +869,55 @@ class TunnelClientProtocol(_TunnelEnds):
         )
         return Step(sends=tuple(sends), events=tuple(events))
 
+    def settled(self) -> Step:
+        """A request's wait ended (answered, refused, timed out or not delivered): once no
+        request awaits its answer, Close Tunnel (D.6.2.4.2) for each tunnel granted late
+        that this end does not hold (:meth:`_late_grant`)."""
+        self._asking = max(0, self._asking - 1)
+        return self._close_late()
+
+    def _late_grant(self, msg: ZclMessage, command: Any) -> Step:
+        """A Request Tunnel Response (D.6.2.5.1) no request awaits: it came after the request
+        timed out. The server holds the tunnel it granted for nobody until its
+        CloseTunnelTimeout (up to 18 h), so this end closes it, unless it holds that tunnel
+        with that server (a copy of a renewal's answer). While another request awaits its
+        answer the close waits: the server may give that request the same tunnel (GBCS v2.0
+        10.2.2). A refusal granted nothing. Either way no Default Response."""
+        if int(command.tunnel_status) != TunnelStatus.SUCCESS:
+            return Step()
+        tunnel_id = int(command.tunnel_id)
+        held = self.tunnels.get(tunnel_id)
+        if held is None or not self._is_peer(held, msg):
+            self._late[tunnel_id] = msg
+        return self._close_late()
+
+    def _close_late(self) -> Step:
+        """Close Tunnel for the tunnels granted late that this end does not hold, once no
+        request awaits its answer."""
+        if self._asking:
+            return Step()
+        sends: list[Send] = []
+        for tunnel_id, msg in self._late.items():
+            held = self.tunnels.get(tunnel_id)
+            if held is not None and self._is_peer(held, msg):
+                continue  # the tunnel a later request was given
+            LOGGER.info(
+                "tunnel %d granted by %s after its request timed out: closed",
+                tunnel_id,
+                device_name(msg.src_ieee, msg.src_nwk),
+            )
+            sends.append(
+                Send(
+                    cluster_id=TUNNELING,
+                    command_id=TunnelingServerCommand.CLOSE_TUNNEL,
+                    payload=_command(_S, "close_tunnel", tunnel_id=tunnel_id),
+                    to=Destination.device(msg.src_nwk, msg.src_ep),
+                    default_response=False,
+                )
+            )
+        self._late.clear()
+        return Step(sends=tuple(sends))
+
     def close(self, tunnel_id: int) -> Step:
         """Close a tunnel (D.6.2.4.2): forget it and tell the server."""
         tunnel = self._open(tunnel_id)
@@ -868,8 +926,10 @@ class TunnelClientProtocol(_TunnelEnds):
         return Step(sends=(self._to(tunnel, "close_tunnel"),), events=(closed,))
 
     def receive(self, msg: ZclMessage, command: Any, now: float) -> Step:
-        """Act on a command the server sent (not the Request Tunnel Response, which answers
-        the shell's request)."""
+        """Act on a command the server sent; a Request Tunnel Response here is one no request
+        awaits (:meth:`_late_grant`), the awaited one goes to :meth:`opened`."""
+        if msg.command_id == TunnelingClientCommand.REQUEST_TUNNEL_RESPONSE:
+            return self._late_grant(msg, command)
         if msg.command_id == TunnelingClientCommand.TUNNEL_CLOSURE_NOTIFICATION:
             tunnel = self._owned(msg, int(command.tunnel_id))
             if tunnel is None:

@@ -51,7 +51,8 @@ from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out, request
 from zse.zcl.events import EventStream
-from zse.zcl.frame import Step, ZclMessage
+from zse.zcl.frame import Send, Step, ZclMessage
+from zse.zcl.se_endpoint import SeEndpoint
 from zse.zcl.timer import Timer
 
 __all__ = [
@@ -75,6 +76,19 @@ TunnelHandler = Callable[[TunnelData], "Awaitable[bytes | None] | bytes | None"]
 """A tunnel protocol's handler: the octets received on a tunnel in, octets to send back out."""
 
 
+class _Moves:
+    """zigpy's listener on the endpoint's application: a device that joined again at another
+    NWK address, or announced it (Device_annce, ZB 3.6.1.9; zigpy's ``device_joined`` when a
+    known device's address changed), has its tunnels' frames sent there."""
+
+    def __init__(self, core: TunnelServerProtocol | TunnelClientProtocol) -> None:
+        self._core = core
+
+    def device_joined(self, device: Any) -> None:
+        # one synchronous change of the tunnels' destination: nothing awaits in between
+        self._core.readdress(t.EUI64(device.ieee), int(device.nwk))
+
+
 class _Shell:
     """What both sides' shells share: decode, feed the core under the lock, carry out."""
 
@@ -90,6 +104,7 @@ class _Shell:
         self._timer = Timer(what, logger=LOGGER)
         self._handlers: dict[ProtocolKey, TunnelHandler] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._moves: _Moves | None = None
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -98,12 +113,18 @@ class _Shell:
         self._timer.add(self.core, self._after_timeout, lock=self._lock)
         self._timer.start()
         self._remove = self.endpoint.add_handler(TUNNELING, self._on_message)
+        if isinstance(self.endpoint, SeEndpoint) and self._moves is None:
+            self._moves = _Moves(self.core)
+            self.endpoint.app.add_listener(self._moves)
 
     async def stop(self) -> None:
         """Stop serving the cluster and the timer."""
         if self._remove is not None:
             self._remove()
             self._remove = None
+        if self._moves is not None and isinstance(self.endpoint, SeEndpoint):
+            self.endpoint.app.remove_listener(self._moves)
+            self._moves = None
         await self._timer.stop()
 
     async def send(self, tunnel_id: int, data: bytes) -> None:
@@ -131,7 +152,9 @@ class _Shell:
 
     async def readdress(self, ieee: t.EUI64, nwk: int) -> None:
         """The device ``ieee`` rejoined at ``nwk`` (ZB 3.6.1.9): its tunnels' frames go there
-        (a frame from it at its new address does the same)."""
+        (a frame from it at its new address does the same). On a zigpy application's endpoint
+        (:class:`~zse.zcl.se_endpoint.SeEndpoint`) the shell does this itself when zigpy
+        reports the device's new address (``device_joined``)."""
         async with self._lock:
             self.core.readdress(ieee, nwk)
 
@@ -279,9 +302,20 @@ class TunnelingClient(_Shell):
         Asked again for a protocol it has a tunnel of, the server gives back that tunnel
         (renewed, its reads and queue kept). An id this client still held for another tunnel
         (the server restarted) closes that one first, ``"superseded"``: its waiting reader gets
-        :class:`TunnelLost`."""
+        :class:`TunnelLost`. A tunnel granted after ``timeout`` is closed (Close Tunnel,
+        D.6.2.4.2) rather than left to hold a slot on the server."""
         key = protocol_key(protocol_id, manufacturer_code)
         send = self.core.request(key, self.server, flow_control=flow_control)
+        try:
+            return await self._open(send, key, flow_control=flow_control, timeout=timeout)
+        finally:  # a response coming after this (the timeout's) closes the tunnel it grants
+            async with self._lock:
+                await self._carry(self.core.settled())
+
+    async def _open(
+        self, send: Send, key: ProtocolKey, *, flow_control: bool, timeout: float
+    ) -> int:
+        """Send the Request Tunnel and take its response (:meth:`open`)."""
         try:
             reply = await request(self.endpoint, send, timeout=timeout)
         except DeliveryError as exc:
