@@ -118,20 +118,21 @@ def test_a_device_is_answered_exactly_when_a_send_or_the_expected_list_reaches_i
 ) -> None:
     """Whatever the sends, a device is answered iff it is expected, a send reached it (a
     broadcast, a group of unknown members, a group it is a member of, itself), or nothing
-    names any recipient; the records a restart loads answer the same."""
+    names any recipient (a group said to have no members names them: none); the records a
+    restart loads answer the same."""
     server = DrlcServerProtocol()
     server.publish(lce(), now=T0, expected=[device_name(d) for d in expected])
-    everyone, named = False, set(expected)
+    everyone, named, addressed = False, set(expected), False
     for kind, devices in sends:
         names = [device_name(d) for d in devices]
         if kind == "device":  # a unicast names one device, or none when not known
             one = sorted(devices, key=str)[:1]
             server.send_event(7, UNICAST, recipients=[device_name(d) for d in one] or None)
             named |= set(one)
-        elif kind == "group":  # a group of known members (none known: everyone)
-            server.send_event(7, Destination.group(GROUP), recipients=names or None)
-            everyone |= not names
+        elif kind == "group":  # a group of known members (perhaps none: no one)
+            server.send_event(7, Destination.group(GROUP), recipients=names)
             named |= devices
+            addressed = True
         else:
             to = Destination.broadcast() if kind == "broadcast" else Destination.group(GROUP)
             server.send_event(7, to)
@@ -139,7 +140,7 @@ def test_a_device_is_answered_exactly_when_a_send_or_the_expected_list_reaches_i
     restored = DrlcServerProtocol(DrlcServerCore())
     restored.core.load_records(server.core.records())
     for device in (MEMBER, OTHER):
-        want = everyone or device in named or not named
+        want = everyone or device in named or not (named or addressed)
         assert bool(answered(server, device)) is want
         assert bool(answered(restored, device)) is want
 

@@ -146,3 +146,22 @@ def test_publishing_a_held_id_with_other_content_is_refused():
         event(1, T0, 60, duty_cycle=50)  # the start first resolved, not moved
     ]
     assert server.never_answered(1) == ["a", "b"]
+
+
+def test_0xfd_after_the_device_ended_the_event_is_not_news():
+    """A device answers a cancel resent after a lost acknowledgement with Rejected - Undefined
+    Event (0xFD: it ended and forgot the event, as Silicon Labs' client does); the ESI
+    recorded it as a new status after Cancelled. After a status that ended the event there it
+    is not recorded; before one (an event the device never had) it is."""
+    server = DrlcServerCore()
+    server.publish(event(1, T0 + MIN, 30), now=T0)
+    server.publish(event(2, T0 + MIN, 30), now=T0)
+    for status in (Status.RECEIVED, Status.STARTED, Status.CANCELLED):
+        assert server.record("d", report(1, status, T0 + status))
+    assert not server.record("d", report(1, Status.REJECTED_UNDEFINED_EVENT, T0 + 100))
+    assert [s for s, _ in server.view(1)["d"].statuses] == [
+        Status.RECEIVED,
+        Status.STARTED,
+        Status.CANCELLED,
+    ]
+    assert server.record("d", report(2, Status.REJECTED_UNDEFINED_EVENT, T0 + 100))

@@ -678,3 +678,21 @@ async def test_no_one_rejoins_as_another_device():
     assert [(m.tsn, m.aps_encrypted) for m in box] == [(8, True)]
     assert await b.rejoin(secure=True)
     assert await b.rejoin(secure=False)
+
+
+async def test_a_device_that_moved_rejoins_from_its_new_address():
+    """A device that took a new short address (an address conflict, ZB 3.6.1.9) rejoins from
+    it (ZB 3.6.1.4.2). The sender binding for NWK commands dropped that secured Rejoin
+    Request (the Trust Center knows the device at its old address), so the device never got
+    back on. A secured request whose auxiliary header names the device (its own frame
+    counter checked) is taken from a new address; a Trust Center rejoin in clear still is
+    not (``test_no_one_rejoins_as_another_device``)."""
+    _air, esi, (_a, b) = await han(43)
+    radio = esi.radio
+    b.nwk = t.NWK(0x5A5A)
+    await b.announce()  # a conflict for the coordinator, which keeps the old address
+    await asyncio.sleep(2)
+    assert await b.rejoin(secure=True)
+    await asyncio.sleep(1)  # the coordinator records the address once its response is sent
+    assert radio.children[b.ieee] == b.nwk == 0x5A5A
+    assert radio.stats.nwk_source_mismatch == 0

@@ -783,7 +783,9 @@ class DrlcClientCore:
         esi: str,
         now: int,
     ) -> Step:
-        """A Cancel Load Control Event from ``esi`` (D.2.3.4.2)."""
+        """A Cancel Load Control Event from ``esi`` (D.2.3.4.2): one for an event not in the
+        table (never received, or ended here: a cancel resent after a lost acknowledgement
+        too) is answered Rejected - Undefined Event (0xFD), as Silicon Labs' client does."""
         step = Step()
         if not self.targets_me(device_class, utility_enrollment_group):
             return step
@@ -1111,6 +1113,9 @@ class _Published:
     #: Devices it was sent to besides ``expected`` (a ZigBee group's members, a device);
     #: None once sent to everyone (a broadcast, a group of unknown members).
     sent_to: list[str] | None = field(default_factory=list)
+    #: A send named its recipients, perhaps none (a ZigBee group said to be empty): the
+    #: event is then no longer "for anyone" when ``sent_to`` and ``expected`` are empty.
+    addressed: bool = False
 
     @property
     def end(self) -> int:
@@ -1119,10 +1124,11 @@ class _Published:
 
     def meant_for(self, device: str) -> bool:
         """Whether ``device`` is a recipient: named by ``expected`` or a send, or anyone
-        once sent to everyone or when nothing names a recipient (a stored event)."""
+        once sent to everyone or when nothing names a recipient (a stored event); no one
+        else after a send to a group of no members."""
         if self.sent_to is None or device in self.expected or device in self.sent_to:
             return True
-        return not self.expected and not self.sent_to
+        return not self.expected and not self.sent_to and not self.addressed
 
 
 _EVENT_SHAPE = Fields(
@@ -1132,7 +1138,7 @@ _EVENT_SHAPE = Fields(
         "cancelled_at": Opt(_TIME),
         "expected": ListOf(STR),
     },
-    {"sent_to": Opt(ListOf(STR))},
+    {"sent_to": Opt(ListOf(STR)), "addressed": BOOL},
 )
 _REPORT_SHAPE = Fields({"device": STR, "report": REPORT_FIELDS_SHAPE, "signed": BOOL})
 #: The server's single-record state of earlier zse (:meth:`DrlcServerCore.snapshot`).
@@ -1156,6 +1162,17 @@ class DeviceView:
 
 
 _STARTED = frozenset({Status.STARTED})
+#: A device's statuses that end an event there (D.2.3.3.1.1.2): it then forgets the event.
+_ENDED: Final = frozenset(
+    {
+        Status.COMPLETED,
+        Status.CANCELLED,
+        Status.SUPERSEDED,
+        Status.PARTIALLY_COMPLETED_OPT_OUT,
+        Status.PARTIALLY_COMPLETED_OPT_IN,
+        Status.COMPLETED_NO_PARTICIPATION,
+    }
+)
 _OPTED_OUT = frozenset(
     {
         Status.OPTED_OUT,
@@ -1230,7 +1247,8 @@ class DrlcServerCore:
     def sent(self, issuer_event_id: int, devices: Iterable[str] | None) -> None:
         """Record that the event was sent to ``devices`` (the members of a ZigBee group, a
         device), or with None to everyone (a broadcast, a ZigBee group whose members are
-        not known): Get Scheduled Events answers it to them (:meth:`scheduled`)."""
+        not known): Get Scheduled Events answers it to them (:meth:`scheduled`). An empty
+        ``devices`` (a ZigBee group said to have no members) reaches no one."""
         entry = self._published(issuer_event_id)
         if entry.sent_to is None:
             return
@@ -1238,6 +1256,9 @@ class DrlcServerCore:
             entry.sent_to = None
             self._changed.add(_event_key(issuer_event_id))
             return
+        if not entry.addressed:
+            entry.addressed = True
+            self._changed.add(_event_key(issuer_event_id))
         for device in devices:
             if device not in entry.sent_to:
                 entry.sent_to.append(device)
@@ -1353,8 +1374,10 @@ class DrlcServerCore:
     # -- reports --------------------------------------------------------------------------------
 
     def record(self, device: str, report: StatusReport, *, signed: bool = False) -> bool:
-        """Record a Report Event Status from ``device``; False if already recorded, or older
-        than the ``max_statuses`` kept for this device and event. :class:`UnknownEvent` if
+        """Record a Report Event Status from ``device``; False if already recorded, older
+        than the ``max_statuses`` kept for this device and event, or Rejected - Undefined
+        Event (0xFD) after a status that ended the event there (the device forgot it: the
+        answer to a cancel resent after a lost acknowledgement). :class:`UnknownEvent` if
         this server never issued the event (nothing is recorded).
 
         Past the bound the oldest status (by status time, then lifecycle order, as
@@ -1362,6 +1385,12 @@ class DrlcServerCore:
         if report.issuer_event_id not in self._events:
             raise UnknownEvent(report.issuer_event_id)
         seen = self._reports.get((device, report.issuer_event_id), {})
+        if report.event_status == Status.REJECTED_UNDEFINED_EVENT and any(
+            status in _ENDED for status, _ in seen
+        ):
+            # the device ended the event and forgot it: its answer to a cancel sent again
+            # (a lost acknowledgement) is not news about the event
+            return False
         identity = (report.event_status, report.event_status_time)
         if len(seen) >= self.max_statuses and identity not in seen:
             oldest = min(seen, key=_view_order)
@@ -1461,6 +1490,7 @@ class DrlcServerCore:
             cancelled_at=item["cancelled_at"],
             expected=list(item["expected"]),
             sent_to=None if sent_to is None else list(sent_to),
+            addressed=item.get("addressed", False) or bool(sent_to),
         )
 
     def _load_report(self, item: Any, key: str | None = None) -> None:
@@ -1517,6 +1547,8 @@ class DrlcServerCore:
             }
             if e.sent_to != []:  # (records of events never sent by address keep their form)
                 record["sent_to"] = None if e.sent_to is None else list(e.sent_to)
+            elif e.addressed:  # sent to a group of no members
+                record["addressed"] = True
             return record
         device, event_id, status, when = rest.rsplit("/", 3)
         seen = self._reports.get((device, int(event_id, 16)), {})

@@ -209,9 +209,10 @@ class DrlcServerProtocol:
     ) -> None:
         """Record whom a send of the event to ``to`` reaches, for Get Scheduled Events:
         ``recipients`` names the devices (a ZigBee group's members, the device of a unicast)
-        when they are known. A broadcast reaches everyone, and so does a group whose
-        members are not known; a unicast to a device not named records nothing (the
-        event's expected devices say whom it is for)."""
+        when they are known; an empty list (a group of no members) reaches no one. A
+        broadcast reaches everyone, and so does a group whose members are not known (None);
+        a unicast to a device not named records nothing (the event's expected devices say
+        whom it is for)."""
         if to is None:
             return
         if to.mode == t.AddrMode.Broadcast:

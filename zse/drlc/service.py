@@ -583,23 +583,28 @@ class DrlcServer:
 
     def set_group_members(self, group: int, members: Iterable[t.EUI64 | str]) -> None:
         """Which devices are in ZigBee group ``group`` (EUI-64s as zigpy EUI64s or in any
-        printed spelling), for the events sent to it from now on; without it the members are
-        taken from the zigpy application's group table. An event sent to a group whose
-        members are not known is answered to every device that asks Get Scheduled Events."""
+        printed spelling), for the events sent to it from now on; an empty ``members`` says
+        the group has none: an event sent to it is answered to no one (but its expected
+        devices). Without it the members are taken from the zigpy application's group
+        table when zigpy has the group with members, which holds only the memberships
+        zigpy made or scanned (docs/drlc.md); otherwise they are not known and an event
+        sent to the group is answered to every device that asks Get Scheduled Events."""
         self._group_members[group] = device_names(members)
 
     def _recipients(self, to: Destination | None) -> list[str] | None:
         """The devices a send to ``to`` reaches, when ``to`` is a ZigBee group of known
-        members (:meth:`set_group_members`, else zigpy's group table); None otherwise."""
+        members (:meth:`set_group_members`, perhaps none; else zigpy's group table when it
+        has the group with members); None otherwise: everyone."""
         if to is None or to.mode != t.AddrMode.Group:
             return None
         members = self._group_members.get(to.address)
-        if members is None:
-            groups = getattr(getattr(self.endpoint, "app", None), "groups", None)
-            group = groups.get(to.address) if isinstance(groups, dict) else None
-            if group:  # zigpy: (EUI-64, endpoint id) -> endpoint
-                members = sorted({device_name(ieee) for ieee, _ in group})
-        return members or None
+        if members is not None:
+            return members
+        groups = getattr(getattr(self.endpoint, "app", None), "groups", None)
+        group = groups.get(to.address) if isinstance(groups, dict) else None
+        if not group:  # zigpy has no such group, or knows none of its members
+            return None
+        return sorted({device_name(ieee) for ieee, _ in group})  # (EUI-64, endpoint) -> ep
 
     async def send_event(self, issuer_event_id: int, to: Destination) -> None:
         """Send a stored event (Load Control Event, D.2.2.3.1) as it was published, e.g. once

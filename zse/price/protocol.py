@@ -7,8 +7,8 @@ NOT_FOUND, D.4.2.3.1) and Get Scheduled Prices (D.4.2.3.2), and takes Price Ackn
 the requestor's "Rx On When Idle" bit for the application's publishing policy.
 :class:`PriceClientProtocol` is a device's side: it records Publish Price into
 its :class:`~zse.price.PriceSchedule` and acknowledges one whose Price Control asks for it
-(D.4.2.4.1.1.19), unicast, group or broadcast; it builds the Get Current Price request its
-shell sends.
+(D.4.2.4.1.1.19), unicast, group or broadcast, once (a repeat is not acknowledged); it
+builds the Get Current Price request its shell sends.
 
 SE 1.1/1.2 block pricing: the server publishes block periods, conversion factors and
 calorific values (D.4.2.4.2-4) and answers Get Block Periods, Get Conversion Factor and Get
@@ -407,7 +407,9 @@ class PriceClientProtocol(_NothingTimed):
 
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
         """Record a Publish Price (a :class:`PriceReceived` event) and, with Price Control
-        bit 0 set, acknowledge it to its sender (D.4.2.4.1.1.19), however it was addressed."""
+        bit 0 set, acknowledge it to its sender (D.4.2.4.1.1.19), however it was addressed;
+        a price held already is not acknowledged again (Default Response DUPLICATE_EXISTS,
+        FAILURE for an older one not taken; none to a group or broadcast)."""
         screened = self.screen(msg)
         if screened is not None:
             return screened
@@ -420,9 +422,21 @@ class PriceClientProtocol(_NothingTimed):
             return Step(status=foundation.Status.MALFORMED_COMMAND)
         new = self.schedule.add(event, now)
         received = PriceReceived(source_nwk=msg.src_nwk, price=event, new=new)
+        if not new:  # held already (a repeated broadcast) or not taken: no acknowledgement
+            return Step(events=(received,), status=self._not_taken(event, now))
         return _received(
             msg, received, event, now, PriceAcknowledgementControl.Price_Acknowledgement
         )
+
+    def _not_taken(self, event: PriceEvent, now: int) -> foundation.Status:
+        """The Default Response status of a Publish Price the schedule did not take, as
+        Silicon Labs' price client answers it: DUPLICATE_EXISTS when this price is held
+        already, FAILURE for an older price overlapping a newer one held."""
+        held = any(
+            e.provider_id == event.provider_id and e.issuer_event_id == event.issuer_event_id
+            for e in self.schedule.scheduled(0, 0, now)
+        )
+        return foundation.Status.DUPLICATE_EXISTS if held else foundation.Status.FAILURE
 
 
 def _received(
@@ -431,8 +445,12 @@ def _received(
     """The ``received`` event and, when ``published`` asks for it (Price Control or Block
     Period Control bit 0), its Price Acknowledgement (D.4.2.3.3) to the sender, however
     the command was addressed: to this device, a group or a broadcast (as the Silicon Labs
-    and NXP certified clients do)."""
-    if not published.acknowledgement_required:
+    and NXP certified clients do). Only what is new is acknowledged: Silicon Labs' client
+    answers a repeat (the same issuer event id) with a Default Response, never sent to a
+    group or broadcast, so a re-broadcast does not make every device answer again. The
+    acknowledgement goes at once, as Silicon Labs' does: no ZCL clause asks responses to a
+    broadcast to be delayed at random."""
+    if not received.new or not published.acknowledgement_required:
         return Step(events=(received,))
     ack = _acknowledgement(msg, published.provider_id, published.issuer_event_id, now, control)
     return Step(sends=(ack,), events=(received,))

@@ -5,8 +5,10 @@ address filter of IEEE 802.15.4-2006 7.5.6.2 decides which nodes accept a frame.
 frames that request an acknowledgement are retried up to ``mac_retries`` times (macMaxFrameRetries,
 7.4.2), each attempt on the air; the receiver of an attempt that arrives answers with a MAC
 acknowledgement frame (7.2.2.3), on the air and in the capture, aTurnaroundTime after the frame
-when air time is modelled. An acknowledgement is never lost: a lost attempt is retried, a
-received one is acknowledged.
+when air time is modelled. A lost attempt is retried; so is a received one whose acknowledgement
+is lost (the ``ack_loss`` fault): the receiver's MAC then gets the same frame again and drops it
+(duplicate detection, see ``zse.sim._node``), and when every acknowledgement is lost the send
+fails although the frame arrived.
 """
 
 # mypy: disable-error-code="no-untyped-call"
@@ -40,7 +42,10 @@ OCTET_TIME = 32e-6
 PHY_OVERHEAD_OCTETS = 6
 ACK_WAIT = 864e-6  # macAckWaitDuration at 2.4 GHz (54 symbols)
 TURNAROUND = 192e-6  # aTurnaroundTime (12 symbols), from a frame to its acknowledgement
-DUPLICATE_GAP = 1e-3
+#: how long after a delivery the ``duplicate`` fault's copy arrives: later than the receiver's
+#: MAC keeps the frame's sequence number for duplicate detection (``MAC_DUPLICATE_LIFETIME`` of
+#: ``zse.sim._node``), so the copy is one its MAC cannot tell from a new frame
+DUPLICATE_GAP = 0.05
 MAX_PHY_PACKET = 127  # aMaxPHYPacketSize (802.15.4-2006 6.4.1): the largest PSDU, FCS included
 FCS_OCTETS = 2
 
@@ -55,16 +60,19 @@ class Faults:
     seconds, so frames sent close together overtake each other. Delay and reorder are latency
     above the MAC (a multi-hop path, a busy stack): the receiver's MAC acknowledges the frame
     when it ends, so the sender's send completes then; only the hand-over to its NWK layer
-    waits.
+    waits. ``ack_loss``: probability that the MAC acknowledgement of an attempt that arrived
+    is lost (802.15.4-2006 7.5.6.4.3): the frame is delivered but the sender retries it, and
+    reports the send failed when every attempt's acknowledgement is lost.
     """
 
     loss: float = 0.0
     duplicate: float = 0.0
     delay: float = 0.0
     reorder: float = 0.0
+    ack_loss: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("loss", "duplicate"):
+        for name in ("loss", "duplicate", "ack_loss"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Faults.{name} must be a probability in [0, 1], got {value}")
@@ -85,6 +93,9 @@ class AirStats:
     acknowledgements: int = 0
     delivered: int = 0
     lost: int = 0
+    #: MAC acknowledgements sent (on the air, in :attr:`acknowledgements`) that the sender
+    #: missed (the ``ack_loss`` fault)
+    acks_lost: int = 0
     duplicated: int = 0
     blocked: int = 0  # not delivered because of a partition or a silent node
     #: frames refused before the air: the PSDU would exceed aMaxPHYPacketSize (127 octets)
@@ -400,13 +411,18 @@ class Medium:
         if self.capture is not None:
             self.capture.write(data, self.epoch + max(0.0, when - self._t0))
 
-    def _acknowledge(self, tx: Transmission, received: float) -> None:
+    def _acknowledge(self, tx: Transmission, received: float, faults: Faults) -> bool:
         """The receiver's MAC acknowledgement of ``tx`` (802.15.4-2006 7.2.2.3: frame type 2,
-        the frame's sequence number), sent ``received`` plus aTurnaroundTime."""
+        the frame's sequence number), sent ``received`` plus aTurnaroundTime; False when the
+        sender misses it (``faults.ack_loss``, counted) and so retries the frame."""
         turnaround = TURNAROUND if self.airtime else 0.0
         start, _ = self._occupy(tx.channel, len(_ACK_HEADER) + 1 + 2, received + turnaround)
         self.stats.acknowledgements += 1
         self._write(_ACK_HEADER + bytes((tx.mac.seq & 0xFF,)), start)
+        if faults.ack_loss and self.rng.random() < faults.ack_loss:
+            self.stats.acks_lost += 1
+            return False
+        return True
 
     def transmit(self, tx: Transmission) -> asyncio.Future[bool]:  # noqa: PLR0912
         """Put a frame on the air; the future tells whether an addressed unicast was
@@ -438,7 +454,7 @@ class Medium:
         for _attempt in range(attempts):
             start, end = self._occupy(tx.channel, len(tx.data) + 2, now)
             self._record(tx.data, start)
-            reached = False
+            acked = False
             constrained = bool(self._silent or self._partition is not None)
             for node in receivers:
                 faults = (
@@ -452,7 +468,6 @@ class Medium:
                 if faults.loss and self.rng.random() < faults.loss:
                     self.stats.lost += 1
                     continue
-                reached = True
                 # delay and reorder are latency above the MAC: the receiver's MAC takes the
                 # frame and acknowledges it at once (802.15.4-2006 7.5.6.4.2, within
                 # macAckWaitDuration); only the hand-over to its NWK layer waits
@@ -461,11 +476,11 @@ class Medium:
                     when += self.rng.random() * faults.reorder
                 schedule[when].append(node)
                 if unicast:
-                    self._acknowledge(tx, end)
+                    acked = self._acknowledge(tx, end, faults) or acked
                 if faults.duplicate and self.rng.random() < faults.duplicate:
                     self.stats.duplicated += 1
                     loop.call_at(when + DUPLICATE_GAP, self._duplicate, tx, node)
-            if reached or not unicast:
+            if acked or not unicast:
                 acked_at = end
                 break
             now = end + (ACK_WAIT if self.airtime else 0.0)

@@ -81,6 +81,12 @@ DUPLICATE_LIFETIME = 10.0
 #: newest counter and a bit mask of the ones before it): a counter further behind, or ahead,
 #: is a new frame, so the 8-bit counter wraps without a loss
 DUPLICATE_WINDOW = 32
+#: how long a receiver's MAC keeps the sequence number of a source's last frame that asked for an
+#: acknowledgement, to drop that frame's retransmissions (802.15.4-2006 7.2.1.2, 7.5.6.2): the
+#: standard leaves it to the radio; a retransmission follows its frame within macAckWaitDuration
+#: and one frame's air time (under 6 ms at 2.4 GHz), and a sender cannot put 256 frames on the
+#: air (wrapping its sequence number) in this time
+MAC_DUPLICATE_LIFETIME = 0.02
 
 
 class JoinRefused(Exception):
@@ -153,6 +159,9 @@ class NodeStats:
     aps_stale_counter: int = 0
     aps_unknown_key: int = 0
     aps_duplicates: int = 0
+    #: retransmissions of a frame already received (its acknowledgement was lost) that MAC
+    #: duplicate detection dropped (802.15.4-2006 7.5.6.2)
+    mac_duplicates: int = 0
     aps_source_mismatch: int = 0
     address_conflicts: int = 0
     nwk_source_mismatch: int = 0
@@ -241,6 +250,9 @@ class Node:
         # APS duplicate rejection: source -> (newest APS counter, mask of the counters seen
         # behind it (bit 0: the newest), virtual time of the last frame), oldest first
         self._seen: dict[t.EUI64 | int, tuple[int, int, float]] = {}
+        # MAC duplicate detection: (source PAN, source address) -> (the sequence number and
+        # bytes of its last frame that asked for an acknowledgement, virtual time received)
+        self._mac_last: dict[tuple[int | None, t.EUI64 | int], tuple[int, bytes, float]] = {}
         self._raw_callbacks: list[Callable[[RawFrame], None]] = []
         self._raw_queues: list[asyncio.Queue[RawFrame]] = []
         self._zdo_waiters: dict[tuple[int, int], asyncio.Future[list[Any]]] = {}
@@ -575,6 +587,8 @@ class Node:
 
     def _receive(self, tx: Transmission) -> None:  # noqa: PLR0911, PLR0912
         """Called by the air for every frame this node's MAC accepts."""
+        if tx.mac.ack_request and tx.mac.src is not None and self._mac_duplicate(tx):
+            return
         if tx.raw:
             self._receive_raw(tx)
             return
@@ -613,7 +627,7 @@ class Node:
                 self.stats.nwk_unsecured += 1
                 return
         if nwk.frame_type != f.NWK_DATA:
-            if (nwk.security or rejoin_frame) and self._sender_bound(tx, nwk, aux_source):
+            if (nwk.security or rejoin_frame) and self._sender_bound(tx, nwk, aux_source, payload):
                 self._nwk_command(nwk, payload)
             return
         try:
@@ -652,22 +666,32 @@ class Node:
             )
         )
 
-    def _sender_bound(self, tx: Transmission, nwk: f.NwkHeader, aux_source: int | None) -> bool:
+    def _sender_bound(
+        self, tx: Transmission, nwk: f.NwkHeader, aux_source: int | None, payload: bytes
+    ) -> bool:
         """Whether a NWK command comes from the device it claims to (ZB 3.4, 4.3.1.2): any
         holder of the network key can write a NWK header, so the EUI-64s it claims (the NWK
         extended source, the auxiliary header's source, whose frame counter was checked) must
         agree with each other and with the device this node's records give the NWK source
         (joins, rejoins, Device_annce), and the MAC source must be the NWK source (one hop: the
         simulator does not route). A short address the node does not know may not claim an
-        EUI-64 it knows at another address. Else the frame is dropped and counted
-        (``nwk_source_mismatch``): an insider forging its neighbour's Leave or Rejoin."""
+        EUI-64 it knows at another address, but for a secured Rejoin Request whose auxiliary
+        header names that device: the device moved (an address conflict, ZB 3.6.1.9) and
+        rejoins from its new address (ZB 3.6.1.4.2), its own frame counter checked. Else the
+        frame is dropped and counted (``nwk_source_mismatch``): an insider forging its
+        neighbour's Leave or Rejoin."""
         claims = {nwk.src_ieee, None if aux_source is None else int_eui64(aux_source)} - {None}
         known = self.address_map.get(nwk.src)
+        moved = (
+            payload[:1] == bytes((f.NWK_CMD_REJOIN_REQUEST,))
+            and aux_source is not None
+            and known is None
+        )
         bound = (
             tx.mac.src == nwk.src
             and len(claims) <= 1
             and all(
-                claim == known if known is not None else self._nwk_of(claim) is None
+                claim == known if known is not None else moved or self._nwk_of(claim) is None
                 for claim in claims
                 if claim is not None
             )
@@ -682,6 +706,29 @@ class Node:
                 sorted(map(str, claims)),
             )
         return bound
+
+    def _mac_duplicate(self, tx: Transmission) -> bool:
+        """MAC duplicate detection (802.15.4-2006 7.2.1.2, 7.5.6.2): True (and counted) for
+        a frame asking for an acknowledgement with the source and sequence number of the last
+        such frame from that source, received within :data:`MAC_DUPLICATE_LIFETIME`: the
+        sender's retransmission after a lost acknowledgement (acknowledged again, not passed
+        up). Its bytes must match too: without air time, a sender can wrap its sequence
+        number in no time at all."""
+        assert tx.mac.src is not None
+        now = asyncio.get_running_loop().time()
+        source = (tx.mac.src_pan, tx.mac.src)
+        last = self._mac_last.get(source)
+        seq = tx.mac.seq & 0xFF
+        self._mac_last[source] = (seq, tx.data, now)
+        if (
+            last is not None
+            and last[0] == seq
+            and now - last[2] < MAC_DUPLICATE_LIFETIME
+            and last[1] == tx.data
+        ):
+            self.stats.mac_duplicates += 1
+            return True
+        return False
 
     def _seen_before(self, source: t.EUI64 | int, counter: int) -> bool:
         """APS duplicate rejection (ZB 2.2.8.4.2): True (and counted) for an APS counter

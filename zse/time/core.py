@@ -278,13 +278,31 @@ class TimeCore:
     def values(self, now: int) -> ZoneYear:
         """TimeZone and DST at ``now``. When the rule cannot express them (TimeZoneError), the
         standard offset last served, without DST; raises if nothing was served yet."""
+        self._values = self._zone_at(now)
+        return self._values
+
+    def _zone_at(self, time: int) -> ZoneYear:
+        """:meth:`values` at ``time``, without recording them as served."""
         try:
-            self._values = self.rule.values_at(now)
+            return self.rule.values_at(time)
         except TimeZoneError:
             if self._values is None:
                 raise
-            self._values = ZoneYear(time_zone=self._values.time_zone)  # no DST rather than none
-        return self._values
+            return ZoneYear(time_zone=self._values.time_zone)  # no DST rather than none
+
+    def range_refusal(self, attribute: TimeAttribute, value: int, now: int) -> int | None:
+        """INVALID_VALUE (ZCL 2.5.3.3) when writing ``value`` to ``attribute`` at ``now``
+        would put Time, StandardTime or LocalTime out of range (:func:`range_refusal`) with
+        the zone and DST in force: a Time with the zone at that Time, a TimeZone or DST value
+        with the others at ``now``; None when they stay in range."""
+        try:
+            if attribute == TimeAttribute.TIME:
+                return range_refusal(value, self._zone_at(value))
+            if attribute in _ZONE_ATTRIBUTES:
+                return range_refusal(now, written_zone(self._zone_at(now), attribute, value))
+        except TimeZoneError:  # an offset out of +-86400 s (write_refusal refuses it first)
+            return _INVALID_VALUE
+        return None
 
     def set_time(self, now: int, *, valid_for: int | None = None) -> None:
         """Record that the clock was set at ``now`` (LastSetTime, ZCL 3.12.2.2.9) and until
@@ -335,6 +353,13 @@ STATUS_MASTER_ZONE_DST: Final = 0x04
 #: ZCL status values a refused write answers with (ZCL 2.5.5).
 _INVALID_VALUE: Final = 0x87
 _READ_ONLY: Final = 0x88
+#: Each ZCL data type's range and the invalid value served for a value outside it.
+_TYPE_RANGES: Final[Mapping[int, tuple[int, int, int]]] = {
+    _UTC_TIME: (0, INVALID_TIME, INVALID_TIME),
+    _UINT32: (0, 0xFFFFFFFF, 0xFFFFFFFF),
+    _INT32: (-0x80000000, 0x7FFFFFFF, -0x80000000),
+    _BITMAP8: (0, 0xFF, 0),
+}
 _ZONE_ATTRIBUTES: Final = (
     TimeAttribute.TIME_ZONE,
     TimeAttribute.DST_START,
@@ -353,11 +378,15 @@ def write_refusal(attribute: TimeAttribute, value: int, status: int) -> int | No
     bit (:func:`written_status`); TimeZone, DstStart, DstEnd and DstShift only without
     MasterZoneDst (3.12.2.2.2: then they are "set over the network") and, stricter than ZCL,
     not on a Master either (an ESI takes its zone from its configuration), TimeZone and
-    DstShift within +-86400 s (3.12.2.2.3, 3.12.2.2.6). StandardTime, LocalTime and
-    LastSetTime are read only; ValidUntilTime is the server's own rule.
+    DstShift within +-86400 s (3.12.2.2.3, 3.12.2.2.6). Time 0xFFFFFFFF, the invalid
+    UTCTime, is INVALID_VALUE (ZCL 2.5.3.3); what a value does to the times served is
+    :meth:`TimeCore.range_refusal`'s. StandardTime, LocalTime and LastSetTime are read only;
+    ValidUntilTime is the server's own rule.
     """
     if attribute in (TimeAttribute.TIME, TimeAttribute.TIME_STATUS):
-        return _READ_ONLY if status & STATUS_MASTER else None
+        if status & STATUS_MASTER:
+            return _READ_ONLY
+        return _INVALID_VALUE if attribute == TimeAttribute.TIME and value == INVALID_TIME else None
     if attribute in _ZONE_ATTRIBUTES:
         if status & (STATUS_MASTER | STATUS_MASTER_ZONE_DST):
             return _READ_ONLY
@@ -366,6 +395,22 @@ def write_refusal(attribute: TimeAttribute, value: int, status: int) -> int | No
             return _INVALID_VALUE
         return None
     return _READ_ONLY
+
+
+def range_refusal(time: int, zone: ZoneYear) -> int | None:
+    """INVALID_VALUE (ZCL 2.5.3.3) when Time, StandardTime or LocalTime at ``time`` with
+    ``zone`` would leave 0 to 0xFFFFFFFE (0xFFFFFFFF is the invalid UTCTime, ZCL 3.12.2.2.1,
+    and their uint32 type holds nothing past it), None when all three fit."""
+    times = (time, standard_time(time, zone.time_zone), zone.local_time(time))
+    return None if all(0 <= value < INVALID_TIME for value in times) else _INVALID_VALUE
+
+
+def out_of_type(attribute: TimeAttribute, value: int) -> int | None:
+    """The invalid value to serve in place of ``value`` when it does not fit ``attribute``'s
+    ZCL data type (ATTRIBUTE_TYPES), or None when it fits: 0xFFFFFFFF for the times, the
+    int32 non-value 0x80000000 (ZCL 2.6.2) for TimeZone and DstShift."""
+    low, high, invalid = _TYPE_RANGES[ATTRIBUTE_TYPES[attribute]]
+    return None if low <= value <= high else invalid
 
 
 def written_status(status: int, value: int) -> int:
@@ -392,6 +437,8 @@ __all__ += [
     "STATUS_SYNCHRONIZED",
     "dst_in_effect",
     "local_time_from_attributes",
+    "out_of_type",
+    "range_refusal",
     "write_refusal",
     "written_status",
     "written_zone",

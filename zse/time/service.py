@@ -30,6 +30,7 @@ from zse.time.core import (
     ZoneRule,
     ZoneYear,
     local_time_from_attributes,
+    out_of_type,
     write_refusal,
     written_status,
     written_zone,
@@ -121,7 +122,12 @@ class TimeServer:
     written only without MasterZoneDst either, and then served as written (a fixed zone). On
     a Master, an ESI, which takes its time and zone from upstream and its configuration and
     never from a HAN device, they answer READ_ONLY, as StandardTime, LocalTime and LastSetTime
-    always do (:func:`~zse.time.core.write_refusal`).
+    always do (:func:`~zse.time.core.write_refusal`). A written Time 0xFFFFFFFF (invalid),
+    or a Time, TimeZone or DST value that would put Time, StandardTime or LocalTime out of
+    0-0xFFFFFFFE with the zone in force, answers INVALID_VALUE
+    (:meth:`~zse.time.core.TimeCore.range_refusal`); a value that leaves its type later (the
+    clock running on) is served as the invalid value 0xFFFFFFFF, with a warning, so no read
+    fails.
     """
 
     def __init__(
@@ -210,6 +216,8 @@ class TimeServer:
 
     def _refusal(self, attribute: TimeAttribute, value: Any) -> foundation.Status | None:
         status = write_refusal(attribute, int(value), self.status.bitmap())
+        if status is None:
+            status = self.core.range_refusal(attribute, int(value), self.now())
         return None if status is None else foundation.Status(status)
 
     def _written(self, attribute: TimeAttribute, value: Any) -> None:
@@ -229,7 +237,23 @@ class TimeServer:
     def _source(self, attribute: TimeAttribute) -> Callable[[], int]:
         if attribute == TimeAttribute.TIME_STATUS:
             return lambda: self.status.bitmap()  # noqa: PLW0108 -- status may be replaced
-        return lambda: self._attributes()[attribute]
+        return functools.partial(self._served, attribute)
+
+    def _served(self, attribute: TimeAttribute) -> int:
+        """``attribute`` as Read Attributes answers it: a value its type cannot hold (the
+        clock run past 0xFFFFFFFE, or a zone pushing StandardTime out of uint32) is served
+        as the invalid value rather than failing the whole read."""
+        value = self._attributes()[attribute]
+        invalid = out_of_type(attribute, value)
+        if invalid is None:
+            return value
+        LOGGER.warning(
+            "Time: attribute 0x%04X is %d, out of its type's range: served as 0x%X",
+            attribute,
+            value,
+            invalid & 0xFFFFFFFF,
+        )
+        return invalid
 
     def _attributes(self) -> dict[TimeAttribute, int]:
         """The attributes at one clock reading for a whole Read Attributes Response: the
