@@ -406,7 +406,9 @@ class Outcome(enum.Enum):
     #: retried (``detail`` says why).
     CANCELLED = "cancelled"
     #: Given up: the device was not reached (offline, or not METER READY) within the
-    #: headend's give-up time of the send (``detail`` says since when and why); final.
+    #: headend's give-up time of the send (``detail`` says since when and why); not tried
+    #: again. The ESI still holds the send, so the device's later reports move it on, and a
+    #: cancel cancels it.
     EXPIRED = "expired"
 
 
@@ -427,19 +429,22 @@ CANCEL_GONE = "the device was not told of the cancel: it was de-provisioned"
 
 #: The order outcomes move in: a device's outcome only moves to a higher rank (OFFLINE and
 #: SKIPPED share a rank: a skipped device that comes online is tried like an offline one).
+#: EXPIRED ranks above them (a given-up copy is not tried again) and below everything the
+#: device may still report: the ESI still holds the send for it (SE D.5.2.4.1 Get Last
+#: Message, D.2.2.4.1 Get Scheduled Events), so a late report replaces it.
 RANK: dict[Outcome, int] = {
     Outcome.PENDING: 0,
     Outcome.SKIPPED: 1,
     Outcome.OFFLINE: 1,
-    Outcome.DELIVERED: 2,
-    Outcome.CONFIRMED: 3,
-    Outcome.RECEIVED: 3,
-    Outcome.STARTED: 4,
-    Outcome.OPTED_OUT: 5,
-    Outcome.REJECTED: 5,
-    Outcome.COMPLETED: 6,
-    Outcome.CANCELLED: 7,
-    Outcome.EXPIRED: 7,
+    Outcome.EXPIRED: 2,
+    Outcome.DELIVERED: 3,
+    Outcome.CONFIRMED: 4,
+    Outcome.RECEIVED: 4,
+    Outcome.STARTED: 5,
+    Outcome.OPTED_OUT: 6,
+    Outcome.REJECTED: 6,
+    Outcome.COMPLETED: 7,
+    Outcome.CANCELLED: 8,
 }
 
 #: Report Event Status values (SE D.2.3.3.1.1.2, zse.se.types.EventStatus) -> outcome.

@@ -105,8 +105,9 @@ _LCE_DONE = frozenset(
     {Outcome.COMPLETED, Outcome.OPTED_OUT, Outcome.REJECTED, Outcome.CANCELLED, Outcome.EXPIRED}
 )
 #: Outcomes after which a device's copy of a send is over: a cancel leaves them as they are.
-_CANCEL_ENDS = frozenset({Outcome.CANCELLED, Outcome.EXPIRED})
-_LCE_ENDS = _LCE_DONE
+#: Not EXPIRED: the headend stopped trying, but the ESI still holds the send for the device.
+_CANCEL_ENDS = frozenset({Outcome.CANCELLED})
+_LCE_ENDS = _LCE_DONE - {Outcome.EXPIRED}
 #: Why a send has nothing left to cancel, by kind (the 409's message).
 _ENDED_WHY = {
     SendKind.MESSAGE: "each device's copy is cancelled or its device is being de-provisioned",
@@ -882,7 +883,9 @@ class Headend:
         """Whether a device's copy of a send is over, so that a cancel leaves it as it is: a
         load control event completed, opted out of or rejected; cancelled; a device skipped
         and not tried again (being de-provisioned). A message delivered or confirmed is not
-        over: it is on the display until its duration ends, and Cancel Message takes it off."""
+        over: it is on the display until its duration ends, and Cancel Message takes it off.
+        Nor is an expired copy: the ESI still holds it for the device (SE D.5.2.4.1,
+        D.2.2.4.1), which may fetch it when back."""
         if record.outcome is Outcome.SKIPPED:
             return not self._retryable(dataclasses.replace(send, cancelled=False), record)
         return record.outcome in (_CANCEL_ENDS if send.kind is SendKind.MESSAGE else _LCE_ENDS)
@@ -991,6 +994,8 @@ class Headend:
             return
         self.retries.drop(send_id, key)
         detail = self._superseded(send, key) if superseded else record.detail
+        if record.outcome is Outcome.EXPIRED and not superseded:
+            detail = ""  # reached after all: "given up" no longer says what happened
         await self._save(
             [replace(record, outcome=after, detail=detail, next_try=0.0, updated=self.clock())]
         )

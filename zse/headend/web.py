@@ -567,7 +567,7 @@ def api_routes() -> list[Route]:
             "POST",
             f"{_V1}/sends/{{id}}/cancel",
             _cancel,
-            "Cancel a send where it is still under way (409 if it has finished)",
+            "Cancel a send where it is still under way (409 if no device's copy is)",
             status=202,
             reply=_SEND_REPLY,
         ),
