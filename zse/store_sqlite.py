@@ -21,6 +21,7 @@ import os
 import sqlite3
 import struct
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,16 @@ import aiosqlite
 from zse.errors import StoreError
 from zse.store_engine import APPLICATION_ID, SCHEMA_VERSION, SQLITE, Engine, read_text
 
-__all__ = ["SqliteEngine", "WalCheck", "claim_shared", "create_owner_only", "release", "share"]
+__all__ = [
+    "SHARED_WAIT",
+    "SqliteEngine",
+    "WalCheck",
+    "claim_shared",
+    "create_owner_only",
+    "header_application_id",
+    "release",
+    "share",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +51,26 @@ _WAL_INDEX_VERSION = 3007000
 #: The byte of ``<file>-shm`` on which every SQLite connection to a database in WAL mode
 #: holds a shared lock while it is open (the unix VFS's ``UNIX_SHM_DMS``, src/os_unix.c).
 _SHM_DMS = 128
+#: Seconds an opener of a shared file (the headend's work queue) waits for another process's
+#: exclusive lock on it (held while that one checks the write-ahead log) before giving up.
+SHARED_WAIT = 10.0
+#: Seconds between two tries of that lock.
+_POLL = 0.05
+
+
+def header_application_id(path: Path) -> int | None:
+    """The ``application_id`` in the header of the SQLite database ``path``, read without
+    SQLite nor a lock (https://sqlite.org/fileformat2.html#database_header); None if the file
+    is missing, empty or not an SQLite database. A change not checkpointed yet is in the log,
+    not here: for a hint before anything that can wait, not for a decision."""
+    try:
+        with path.open("rb") as data:
+            header = data.read(100)
+    except OSError:
+        return None
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return None
+    return int(struct.unpack_from(">i", header, 68)[0])
 
 
 def create_owner_only(path: str | os.PathLike[str]) -> None:
@@ -200,7 +230,7 @@ def _release(fd: int | None) -> None:
         os.close(fd)  # closing the descriptor releases the flock
 
 
-async def claim_shared(path: Path) -> tuple[int | None, bool]:
+async def claim_shared(path: Path, *, wait: float = SHARED_WAIT) -> tuple[int | None, bool]:
     """The lock of a file that several processes share (the headend's work queue), and
     whether this opener has the file to itself, so that its write-ahead log can be checked
     (:class:`WalCheck`: with another process writing, the log and its index change under the
@@ -210,8 +240,10 @@ async def claim_shared(path: Path) -> tuple[int | None, bool]:
     descriptor returned, closed by :func:`release` after the connection, as for
     :func:`_claim`). An opener that gets it exclusive, and finds no SQLite connection of any
     program on the file (none holds the lock byte every connection holds in ``<file>-shm``),
-    is alone (True): it keeps it exclusive, other openers waiting, until :func:`share`. None
-    and False where ``fcntl`` does not exist (Windows): the log is not checked."""
+    is alone (True): it keeps it exclusive, other openers waiting, until :func:`share`. An
+    opener that finds it held exclusive waits for it up to ``wait`` seconds (real time,
+    :data:`SHARED_WAIT`), then gets :class:`~zse.errors.StoreError`. None and False where
+    ``fcntl`` does not exist (Windows): the log is not checked."""
     try:
         import fcntl  # noqa: PLC0415 - POSIX only
     except ImportError:  # pragma: no cover - Windows
@@ -225,15 +257,67 @@ async def claim_shared(path: Path) -> tuple[int | None, bool]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # open elsewhere (in this process too): wait for its check, if any
-            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_SH)
+            await _shared(fd, path, wait)
             return fd, False
         if _shm_in_use(Path(f"{path}-shm")):  # a program other than zse has it open
-            await share(fd)
+            await share(fd, path, wait=wait)
             return fd, False
     except BaseException:
         os.close(fd)
         raise
     return fd, True
+
+
+async def _shared(fd: int, path: Path, wait: float) -> None:
+    """Take the shared ``flock`` on ``fd``, waiting for an exclusive holder up to ``wait``
+    seconds of real time: tried every :data:`_POLL` seconds on the loop itself (no thread
+    blocked in ``flock``, which a cancel, Ctrl-C, could not end: the process would wait for
+    it at exit)."""
+    import fcntl  # noqa: PLC0415 - POSIX only
+
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            pass
+        else:
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StoreError(
+                f"{path}: in use exclusively by another process for {wait:g} s (a zse store "
+                "open in a running program, or another opener checking the file's write-ahead "
+                "log); refused"
+            )
+        if not said:
+            said = True
+            LOGGER.warning(
+                "%s: held exclusively by another process; waiting up to %g s for it", path, wait
+            )
+        await _real_sleep(min(_POLL, left))
+
+
+async def _real_sleep(seconds: float) -> None:
+    """Sleep ``seconds`` of real time, also on a virtual-time loop (whose clock stands still
+    while a store's work holds it: :func:`zse.store_engine.hold_virtual_clock`)."""
+    loop = asyncio.get_running_loop()
+    later = getattr(loop, "call_real_later", None)
+    if later is None:
+        await asyncio.sleep(seconds)
+        return
+    done: asyncio.Future[None] = loop.create_future()
+    handle = later(seconds, _wake, done)
+    try:
+        await done
+    finally:
+        handle.cancel()
+
+
+def _wake(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 def _shm_in_use(shm: Path) -> bool:
@@ -260,17 +344,11 @@ def _shm_in_use(shm: Path) -> bool:
         os.close(fd)
 
 
-async def share(fd: int | None) -> None:
-    """Turn :func:`claim_shared`'s exclusive lock shared (waiting, if another opener took
-    it exclusive meanwhile: ``flock`` converts by releasing first)."""
-    if fd is None:
-        return
-    import fcntl  # noqa: PLC0415 - POSIX only
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_SH)
+async def share(fd: int | None, path: Path, *, wait: float = SHARED_WAIT) -> None:
+    """Turn :func:`claim_shared`'s exclusive lock shared (waiting up to ``wait`` seconds if
+    another opener took it exclusive meanwhile: ``flock`` converts by releasing first)."""
+    if fd is not None:
+        await _shared(fd, path, wait)
 
 
 def release(fd: int | None) -> None:

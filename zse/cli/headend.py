@@ -387,7 +387,9 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
 @click.option(
     "--database",
     required=True,
-    help="The headend's store: postgresql://user@host:port/db?schema=name, or an SQLite file.",
+    help="The headend's work queue: its store's PostgreSQL URL"
+    " (postgresql://user@host:port/db?schema=name), or the SQLite file beside its store"
+    " (NAME-queue.sqlite for NAME.sqlite; not the store's file).",
 )
 @click.option(
     "--broker",

@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 from zse.errors import StoreError
 from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
 from zse.store_engine import APPLICATION_ID, checksum, hold_virtual_clock, is_postgres
-from zse.store_sqlite import WalCheck, claim_shared, release, share
+from zse.store_sqlite import WalCheck, claim_shared, header_application_id, release, share
 
 __all__ = [
     "DAMAGED",
@@ -367,9 +367,11 @@ class _Sqlite(_Connection):
         """Connect, holding :func:`~zse.store_sqlite.claim_shared`'s lock (the file created
         0600: the provision commands hold install codes); alone with the file, its
         write-ahead log read first (:class:`~zse.store_sqlite.WalCheck`, compared in
-        :meth:`create`)."""
+        :meth:`create`). A file whose header says it is not a queue is refused first,
+        before the lock (a running headend holds its store's exclusive)."""
         import aiosqlite  # noqa: PLC0415 - engines are imported when used
 
+        self._refuse_id(header_application_id(self.path), [])
         self._lock, self._alone = await claim_shared(self.path)
         self._wal.before(read=self._alone)  # a damaged log set aside: refused by every opener
         self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
@@ -396,6 +398,9 @@ class _Sqlite(_Connection):
     async def create(self) -> None:
         fresh = await self._refuse_foreign()  # before anything is changed (WAL: the header)
         self._wal.after()  # the log recovered by the read: acknowledged commits dropped?
+        if self._alone:  # checked: other openers may come in (the rest needs no exclusivity)
+            self._alone = False
+            await share(self._lock, self.path)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._check_integrity()
         for sql in (_TABLE, _INDEX, _OPEN, _OPEN_BEFORE, _READERS):
@@ -406,9 +411,6 @@ class _Sqlite(_Connection):
                 await self._db.execute(f"ALTER TABLE headend_jobs ADD COLUMN {name} {kind}")
         if fresh:  # a file of ours from now on (one written before the stamp: stamped now)
             await self._db.execute(f"PRAGMA application_id = {QUEUE_APPLICATION_ID}")
-        if self._alone:  # checked: other openers may come in
-            self._alone = False
-            await share(self._lock)
 
     async def _refuse_foreign(self) -> bool:
         """:class:`StoreError` for an SQLite database that is not a headend work queue: a
@@ -417,6 +419,12 @@ class _Sqlite(_Connection):
         not added to it. True if the file is not stamped as a queue yet."""
         [(app_id,)] = await self.fetch("PRAGMA application_id")
         names = [str(row[0]) for row in await self.fetch("SELECT name FROM sqlite_master")]
+        self._refuse_id(app_id, names)
+        return bool(app_id == 0)
+
+    def _refuse_id(self, app_id: int | None, names: list[str]) -> None:
+        """:meth:`_refuse_foreign` of an ``application_id`` and schema objects' ``names``
+        (None: not known yet)."""
         others = [n for n in names if not n.startswith(("headend_", "sqlite_"))]
         if app_id == APPLICATION_ID:
             raise StoreError(
@@ -424,12 +432,12 @@ class _Sqlite(_Connection):
                 f"the file beside its store, {self.path.stem}-queue.sqlite for "
                 f"{self.path.name}); give the queue's file"
             )
-        if app_id not in (0, QUEUE_APPLICATION_ID) or (app_id == 0 and others):
+        if app_id not in (None, 0, QUEUE_APPLICATION_ID) or (app_id == 0 and others):
+            objects = f" ({len(names)} schema objects)" if names else ""
             raise StoreError(
                 f"{self.where}: not a headend database: an SQLite database of another "
-                f"application ({len(names)} schema objects); give the headend its own file"
+                f"application{objects}; give the headend its own file"
             )
-        return bool(app_id == 0)
 
     async def _check_integrity(self) -> None:
         """The whole file checked at open (as a store is): pages swapped or lost by a
