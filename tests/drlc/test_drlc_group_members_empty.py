@@ -15,14 +15,19 @@ import random
 import pytest
 import zigpy.types as t
 
-from tests.drlc.test_drlc_group_recipients import GROUP, MEMBER, OTHER, answered, lce
+from tests.drlc.test_drlc_group_recipients import (
+    GROUP,
+    MEMBER,
+    OTHER,
+    answered,
+    drlc_han,
+    lce,
+)
 from zse.drlc import DrlcServerCore
 from zse.drlc.protocol import DrlcServerProtocol, event_payload
-from zse.drlc.service import DRLC, DrlcClient, DrlcServer
-from zse.installcode import InstallCode
-from zse.sim import Air
+from zse.drlc.service import DrlcClient, DrlcServer
 from zse.zcl.delivery import Destination, device_name
-from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 T0 = 800_000_000
 
@@ -56,21 +61,8 @@ async def test_a_device_asking_for_events_of_an_empty_group(told: str, runs: lis
     """On the simulator: a device asks Get Scheduled Events after an event was sent to a
     group. Said by the application to be empty, the group reached no one: nothing to run.
     zigpy's table having the group with no member says nothing of who is in it."""
-    air = Air(seed=72)
-    app = await air.coordinator(channel=15)
-    loop = asyncio.get_running_loop()
-
-    def clock() -> int:
-        return T0 + int(loop.time())
-
-    se = SeEndpoint(app, in_clusters=[DRLC])
-    await se.start()
-    code = InstallCode.generate(rng=air.rng)
-    node = air.device(str(OTHER), install_code=code, channel=15)
-    node.add_endpoint(1, device_type=0x0502, out_clusters=[DRLC])
-    await app.permit_with_link_key(node.ieee, t.KeyData(code.link_key), 60)
-    await node.join()
-    await asyncio.sleep(30)
+    app, se, clock, nodes = await drlc_han(72, (OTHER,))
+    node = nodes[OTHER]
     server = DrlcServer(se, clock=clock)
     if told.startswith("the application"):
         server.set_group_members(GROUP, [])

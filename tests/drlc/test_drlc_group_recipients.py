@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import zigpy.types as t
@@ -22,7 +24,7 @@ from zse.drlc.protocol import DrlcServerProtocol, event_payload
 from zse.drlc.service import DRLC, DrlcClient, DrlcServer
 from zse.installcode import InstallCode
 from zse.se.ids import DrlcServerCommand
-from zse.sim import Air
+from zse.sim import Air, SimDevice
 from zse.zcl.delivery import Destination, device_name
 from zse.zcl.frame import Step, ZclMessage
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
@@ -145,15 +147,12 @@ def test_a_device_is_answered_exactly_when_a_send_or_the_expected_list_reaches_i
         assert bool(answered(restored, device)) is want
 
 
-@pytest.mark.parametrize("told_by", ["zigpy's group table", "the application"])
-async def test_a_non_member_that_asks_does_not_run_an_event_sent_to_a_zigbee_group(
-    told_by: str,
-) -> None:
-    """On the simulator: the ESI knows the group's member (from zigpy's group table, or
-    the application says, ``set_group_members``); it sends a Planned Outage to the group; a
-    device outside it asks Get Scheduled Events (as at start-up and after every rejoin) and
-    gets nothing, the member gets and runs it."""
-    air = Air(seed=71)
+async def drlc_han(
+    seed: int, devices: tuple[t.EUI64, ...]
+) -> tuple[Any, SeEndpoint, Callable[[], int], dict[t.EUI64, SimDevice]]:
+    """A coordinator with an ESI endpoint serving DRLC (not started), its clock, and
+    ``devices`` joined with their install codes, each a DRLC client endpoint 1."""
+    air = Air(seed=seed)
     app = await air.coordinator(channel=15)
     loop = asyncio.get_running_loop()
 
@@ -163,7 +162,7 @@ async def test_a_non_member_that_asks_does_not_run_an_event_sent_to_a_zigbee_gro
     se = SeEndpoint(app, in_clusters=[DRLC])
     await se.start()
     nodes = {}
-    for ieee in (MEMBER, OTHER):
+    for ieee in devices:
         code = InstallCode.generate(rng=air.rng)
         node = air.device(str(ieee), install_code=code, channel=15)
         node.add_endpoint(1, device_type=0x0502, out_clusters=[DRLC])
@@ -171,6 +170,18 @@ async def test_a_non_member_that_asks_does_not_run_an_event_sent_to_a_zigbee_gro
         await node.join()
         nodes[ieee] = node
     await asyncio.sleep(30)
+    return app, se, clock, nodes
+
+
+@pytest.mark.parametrize("told_by", ["zigpy's group table", "the application"])
+async def test_a_non_member_that_asks_does_not_run_an_event_sent_to_a_zigbee_group(
+    told_by: str,
+) -> None:
+    """On the simulator: the ESI knows the group's member (from zigpy's group table, or
+    the application says, ``set_group_members``); it sends a Planned Outage to the group; a
+    device outside it asks Get Scheduled Events (as at start-up and after every rejoin) and
+    gets nothing, the member gets and runs it."""
+    app, se, clock, nodes = await drlc_han(71, (MEMBER, OTHER))
     nodes[MEMBER].endpoints[1].add_group(GROUP)
     server = DrlcServer(se, clock=clock)
     if told_by == "the application":

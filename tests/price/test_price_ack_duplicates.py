@@ -17,15 +17,11 @@ import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
-from tests.price.test_price_ack_any_addressing import ASKS_ACK, GROUP
+from tests.price.test_price_ack_any_addressing import ASKS_ACK, GROUP, price_han
 from tests.price.test_price_protocol import NOW, ack_to_sender, decoded, publish_frame
 from tests.price.test_price_schedule import price
-from zse.installcode import InstallCode
 from zse.price.protocol import PriceClientProtocol, PriceReceived
-from zse.price.service import PriceAcknowledged, PriceClient, PriceServer
-from zse.sim import Air
 from zse.zcl.frame import Step
-from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 PRICE = 0x0700
 T0 = 800_000_000
@@ -60,31 +56,7 @@ def test_an_older_price_not_taken_is_not_acknowledged() -> None:
 async def test_a_re_broadcast_price_is_acknowledged_once_per_device() -> None:
     """On the simulator: the same price broadcast three times to three displays brings three
     acknowledgements, one per display, not nine."""
-    air = Air(seed=34)
-    app = await air.coordinator(channel=15)
-    loop = asyncio.get_running_loop()
-
-    def clock() -> int:
-        return T0 + int(loop.time())
-
-    se = SeEndpoint(app, in_clusters=[PRICE])
-    await se.start()
-    server = PriceServer(se, clock=clock)
-    server.start()
-    acks: list[PriceAcknowledged] = []
-    server.on_event(acks.append)
-    displays = []
-    for n in range(3):
-        code = InstallCode.generate(rng=air.rng)
-        ihd = air.device(f"00:0d:6f:00:0d:00:01:0{n}", install_code=code, channel=15)
-        endpoint = ihd.add_endpoint(1, device_type=0x0502, out_clusters=[PRICE])
-        await app.permit_with_link_key(ihd.ieee, t.KeyData(code.link_key), 60)
-        await ihd.join()
-        displays.append((ihd, endpoint))
-    await asyncio.sleep(30)
-    for _, endpoint in displays:
-        PriceClient(endpoint, server_ep=SE_ENDPOINT_ID, clock=clock).start()
-
+    server, acks, displays = await price_han(34, 3)
     for _ in range(3):
         await server.publish(price(8, **ASKS_ACK), dst=0xFFFD, dst_mode=t.AddrMode.Broadcast)
         await asyncio.sleep(10)
