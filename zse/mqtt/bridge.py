@@ -36,7 +36,7 @@ import logging
 import socket
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -170,6 +170,19 @@ class _Client(aiomqtt.Client):
             finally:
                 handle.cancel()
 
+    async def _wait_for(self, fut: Awaitable[_T], timeout: float | None) -> _T:
+        """aiomqtt's wait for the broker (CONNACK, PUBACK, SUBACK...), a cancellation never
+        swallowed: on Python 3.11 it is ``asyncio.wait_for``'s, which returns the broker's
+        answer instead of raising when the task is cancelled in the turn of the loop that
+        answer arrives in (CPython gh-86296), so a stop (SIGTERM, Ctrl-C, a bridge stopped)
+        landing then was lost and its task went on (a utility that never stopped)."""
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
+        result = await super()._wait_for(fut, timeout)
+        if task is not None and task.cancelling() > cancels:  # requested, and swallowed
+            raise asyncio.CancelledError
+        return result
+
     def ack_manually(self) -> None:
         """Acknowledge received QoS 1 messages only by :meth:`ack` (before connecting)."""
         self._client.manual_ack_set(True)
@@ -199,7 +212,8 @@ def mqtt_client(
     follows the real clock even on a busy virtual-time loop. ``manual_ack``: a QoS 1 message
     received is acknowledged only by :func:`ack` (unacknowledged, the broker sends it again
     when the session reconnects, MQTT 3.1.1 section 4.4); ``clean``: a clean session instead
-    (which ends the persistent session of the same client id, section 3.1.2.4)."""
+    (which ends the persistent session of the same client id, section 3.1.2.4). A
+    cancellation landing as the broker answers is raised, not lost (:class:`_Client`)."""
     s = settings
     tls = (
         aiomqtt.TLSParameters(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)

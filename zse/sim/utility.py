@@ -423,23 +423,16 @@ async def run_utility(
     ``<base>/utility/state``, ``on_ready`` called with one line once every meter is up.
     :class:`UtilityError` for a bad plan, a broker that cannot be reached or a worker that
     fails; every worker is stopped on the way out, whatever the reason."""
+    from zse.mqtt.bridge import mqtt_client  # noqa: PLC0415 - the simulator's layer imports lazily
+
     plan = plan.checked()
     state_topic = f"{settings.base_topic}/utility/state"
-    client = aiomqtt.Client(
-        settings.host,
-        settings.port,
-        identifier=f"{settings.client_id}-utility",
-        username=settings.username,
-        password=settings.password,
+    # the bridge's client: a cancellation (SIGTERM, Ctrl-C) landing as the broker answers a
+    # publication is raised, not lost (the utility went on, its workers never stopped)
+    client = mqtt_client(
+        dataclasses.replace(settings, client_id=f"{settings.client_id}-utility"),
+        clean=True,
         will=aiomqtt.Will(state_topic, "offline", qos=1, retain=True),
-        tls_params=(
-            aiomqtt.TLSParameters(
-                ca_certs=settings.ca_file, certfile=settings.cert_file, keyfile=settings.key_file
-            )
-            if settings.tls
-            else None
-        ),
-        timeout=10,
     )
     try:
         await client.__aenter__()
