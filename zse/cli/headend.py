@@ -336,7 +336,8 @@ async def _serve_gateways(  # noqa: PLR0917 - the command's options
     try:
         if link is not None:
             try:
-                await asyncio.wait_for(link.connected.wait(), wait)
+                async with asyncio.timeout(wait):  # not wait_for (3.11, gh-86296)
+                    await link.connected.wait()
             except TimeoutError:
                 raise RuntimeError(
                     f"broker {settings.host}:{settings.port} unreachable for {wait:g} s"

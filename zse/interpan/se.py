@@ -421,7 +421,8 @@ class InterPanSeClient(_Shell):
         self._pending[send.tsn] = future
         try:
             await self.service.send(_frame_of(self.service, send))
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for (3.11, gh-86296)
+                return await future
         except TimeoutError:
             return None
         finally:

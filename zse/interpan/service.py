@@ -178,9 +178,8 @@ class InterPanService:
                     deadline = sender.next_deadline()
                     assert deadline is not None
                     try:
-                        response = await asyncio.wait_for(
-                            responses.get(), max(0.0, deadline - self.now())
-                        )
+                        async with asyncio.timeout(max(0.0, deadline - self.now())):
+                            response = await responses.get()
                     except TimeoutError:
                         fragment = sender.handle_timeout(self.now())
                     else:
@@ -336,8 +335,9 @@ class Inbox:
 
     async def receive(self, timeout: float | None = None) -> InterPanFrame | None:
         """The next frame; ``None`` on timeout or once closed."""
-        try:
-            frame = await asyncio.wait_for(self._queue.get(), timeout)
+        try:  # not wait_for: on Python 3.11 it can swallow a cancellation (gh-86296)
+            async with asyncio.timeout(timeout):
+                frame = await self._queue.get()
         except TimeoutError:
             return None
         if frame is None:

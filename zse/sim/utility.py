@@ -539,7 +539,8 @@ async def _stop(workers: list[asyncio.subprocess.Process]) -> None:
                 worker.send_signal(signal.SIGTERM)
     for worker in workers:
         try:
-            await asyncio.wait_for(worker.wait(), STOP_WITHIN)
+            async with asyncio.timeout(STOP_WITHIN):
+                await worker.wait()
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 worker.kill()

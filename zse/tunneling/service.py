@@ -385,7 +385,8 @@ class TunnelingClient(_Shell):
         if queue is None:
             self.core.check(tunnel_id)
             raise TunnelError(f"no open tunnel {tunnel_id}")
-        item = await asyncio.wait_for(queue.get(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for (Python 3.11, gh-86296)
+            item = await queue.get()
         if isinstance(item, TunnelClosed):
             if self._inbox.get(tunnel_id) is queue:  # not a new tunnel's of the same id
                 del self._inbox[tunnel_id]
