@@ -115,6 +115,11 @@ class MeterDirectory(ABC):
     async def refresh(self) -> None:  # noqa: B027 - optional
         """Read what changed (called every few seconds by a headend over a queue)."""
 
+    def queue_time(self, meter_time: int) -> float | None:
+        """The work queue's time (the workers' seconds) at ZigBee UTCTime ``meter_time``;
+        None where the workers' clock is not known here (in-process meters)."""
+        return None
+
     def state(self, eui64: str, meter: str) -> LifecycleState | None:
         """A device's state on ``meter``, or None if unknown there."""
         owner = DeviceOwner(eui64=eui64, retailer="", meter=meter, device_type="")
@@ -323,6 +328,9 @@ class GatewayMeters(MeterDirectory):
             [(key, ControlKind.DEPROVISION, owner.meter, owner.eui64, payload)], now=self.clock()
         )
 
+    def queue_time(self, meter_time: int) -> float:
+        return self.clock() + (meter_time - self.meter_time())
+
     async def cancel(self, send: SendRecord, records: Iterable[OutcomeRecord]) -> None:
         """A cancel job per device of the send (Cancel Message D.5.2.3.2 / Cancel Load Control
         Event D.2.2.3.2, targeted at the device: the gateways know no retailer groups); one
@@ -334,7 +342,7 @@ class GatewayMeters(MeterDirectory):
         payload: dict[str, Any] = {field: send.id}
         end = send_window_end(send.kind, send.request, send.created)
         if end is not None:  # a Cancel not acknowledged is sent again until then
-            payload[UNTIL] = self.clock() + (end - self.meter_time())
+            payload[UNTIL] = self.queue_time(end)
         jobs = [
             (
                 control_key(kind, send.id, r.device),

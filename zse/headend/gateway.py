@@ -195,7 +195,8 @@ class GatewayLink(MeterLink):
             messages = aiter(client.messages)
             while True:
                 with broker_time():
-                    message = await asyncio.wait_for(anext(messages), self.timeout)
+                    async with asyncio.timeout(self.timeout):  # not wait_for (3.11, gh-86296)
+                        message = await anext(messages)
                 topic = str(message.topic)
                 if topic == marker:
                     ack(client, message)

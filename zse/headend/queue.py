@@ -48,12 +48,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from zse.errors import StoreError
-from zse.headend.core import RANK, Outcome, SendKind, advance, retry_delay
+from zse.headend.core import GIVEN_UP, RANK, Outcome, SendKind, advance, retry_delay, span_text
 from zse.store_engine import APPLICATION_ID, checksum, hold_virtual_clock, is_postgres
 from zse.store_sqlite import WalCheck, claim_shared, header_application_id, release, share
 
 __all__ = [
     "DAMAGED",
+    "GIVE_UP_AFTER",
+    "GIVE_UP_AT",
     "QUEUE_APPLICATION_ID",
     "Completion",
     "Job",
@@ -138,6 +140,13 @@ NOT_SENT = "cancelled before it was sent"
 NOT_SENT_AGAIN = "cancelled: a delivery cut short is not sent again"
 #: What a job ended unsent because its device was de-provisioned says.
 NOT_SENT_DEPROVISIONED = "de-provisioned before it was sent"
+#: The payload's field of the queue's time (a worker's :meth:`~zse.headend.worker.Worker.now`)
+#: after which a device not reached is given up (its outcome ``expired``), and of the
+#: seconds after the send that it is (for the detail, :data:`~zse.headend.core.GIVEN_UP`):
+#: the headend's, not delivered (:attr:`Job.payload` is without them). A job enqueued before
+#: them has neither: never given up.
+GIVE_UP_AT = "give_up_at"
+GIVE_UP_AFTER = "give_up_after"
 _CLAIM = (
     "UPDATE headend_jobs SET state = 'leased', lease_owner = ?, lease_until = ?"
     " WHERE (send, device) IN (SELECT send, device FROM headend_jobs"
@@ -218,7 +227,9 @@ _REWRITE = (
 @dataclass(frozen=True, kw_only=True)
 class Job:
     """A claimed job: deliver ``payload`` (the message or event fields, JSON) of ``send`` to
-    ``device`` on ``meter``; ``tries`` deliberate deliveries before this one."""
+    ``device`` on ``meter``; ``tries`` deliberate deliveries before this one; given up at
+    ``give_up_at`` (the queue's time; None: never), ``give_up_after`` seconds after the
+    send."""
 
     send: int
     device: str
@@ -227,6 +238,8 @@ class Job:
     payload: dict[str, Any]
     outcome: Outcome
     tries: int
+    give_up_at: float | None = None
+    give_up_after: float = 0.0
 
     @property
     def key(self) -> str:
@@ -671,10 +684,15 @@ class JobQueue:
         devices: Iterable[tuple[str, str]],
         *,
         now: float,
+        give_up_at: float | None = None,
+        give_up_after: float = 0.0,
     ) -> None:
         """One ready job per (device, meter) of ``send``, due at once (``now``: its
         ``updated``); a job already there is kept (enqueuing again after a crash adds
-        nothing)."""
+        nothing). A device not reached by ``give_up_at`` (the queue's time, the workers'),
+        ``give_up_after`` seconds after the send, is given up (:data:`GIVE_UP_AT`)."""
+        if give_up_at is not None:
+            payload = {**payload, GIVE_UP_AT: give_up_at, GIVE_UP_AFTER: give_up_after}
         text = json.dumps(payload, sort_keys=True)
         rows = [
             (
@@ -1038,20 +1056,31 @@ def _completed(
     after = advance(before, answer.outcome) or before
     if answer.answered and answer.outcome is not Outcome.SKIPPED:
         attempts += 1
+    job, detail = answer.job, answer.detail
+    give_up = job.give_up_at
     if RANK[after] >= RANK[Outcome.DELIVERED]:
         state, not_before = "sent", now
+    elif answer.retry and give_up is not None and now >= give_up:
+        # not reached within the give-up time: given up, as in process (Headend._record)
+        failures += 1
+        state, not_before = "sent", now
+        after = advance(after, Outcome.EXPIRED) or after
+        why = answer.detail or answer.outcome.value
+        detail = GIVEN_UP.format(span=span_text(job.give_up_after), why=why)
     elif answer.retry:
         failures += 1
-        state, not_before = "ready", now + retry_delay(failures)
+        delay = retry_delay(failures)
+        if give_up is not None:  # the last try at the give-up time
+            delay = min(delay, max(give_up - now, 0.0) + 1.0)
+        state, not_before = "ready", now + delay
         if answer.answered:
             tries += 1  # a definite "not reached": the next delivery is a new one
     else:
         state, not_before = "sent", now
-    job = answer.job
     return (
         state,
         after.value,
-        answer.detail,
+        detail,
         attempts,
         tries,
         failures,
@@ -1221,14 +1250,19 @@ def _job(r: Sequence[Any]) -> Job:
     """The :class:`Job` of a row of :data:`_CLAIM`; :class:`_Damaged` naming the column that
     does not read back, or if the row does not match its checksums (:func:`job_sum`,
     :func:`state_sum`; a row written before them, NULL, is not checked)."""
+    payload = _json_object(r[4], "payload")
+    give_up_at = payload.pop(GIVE_UP_AT, None)
+    give_up_after = payload.pop(GIVE_UP_AFTER, 0.0)
     job = Job(
         send=_integer(r[0], "send"),
         device=_text(r[1], "device"),
         meter=_text(r[2], "meter"),
         kind=_member(SendKind, r[3], "kind", "a send kind"),
-        payload=_json_object(r[4], "payload"),
+        payload=payload,
         outcome=_job_outcome(r[5]),
         tries=_integer(r[6], "tries"),
+        give_up_at=None if give_up_at is None else _number(give_up_at, f"payload {GIVE_UP_AT}"),
+        give_up_after=_number(give_up_after, f"payload {GIVE_UP_AFTER}"),
     )
     if r[7] is not None and r[7] != job_sum(*r[:5]):
         raise _Damaged("checksum: the row does not match it")

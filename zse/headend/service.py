@@ -131,8 +131,9 @@ class Headend:
     ESIs.
 
     ``give_up``: seconds after a send is made that a device not reached yet (offline, or
-    not METER READY) is given up, its outcome ``expired`` (in process; default
-    :data:`~zse.headend.core.GIVE_UP`).
+    not METER READY) is given up, its outcome ``expired`` (default
+    :data:`~zse.headend.core.GIVE_UP`): in process, and by the workers for meters as
+    gateways (the deadline in each job, :data:`~zse.headend.queue.GIVE_UP_AT`).
     """
 
     def __init__(
@@ -561,7 +562,17 @@ class Headend:
             for r in self.records.outcomes.get(send.id, {}).values()
             if r.outcome is Outcome.PENDING
         ]
-        await self.queue.enqueue(send.id, send.kind, payload, devices, now=0.0)
+        # a device not reached by then is given up by the workers (on their clock)
+        give_up_at = self.directory.queue_time(send.created + int(self.give_up))
+        await self.queue.enqueue(
+            send.id,
+            send.kind,
+            payload,
+            devices,
+            now=0.0,
+            give_up_at=give_up_at,
+            give_up_after=self.give_up,
+        )
 
     async def _follow_queue(self) -> None:
         """Read the workers' outcomes back from the queue into the records, forward only: when
@@ -603,8 +614,9 @@ class Headend:
             await self.directory.refresh()
             # woken by a worker's notification (PostgreSQL), else the next poll
             wait = self.sync if self._unlisten is None else self.fallback
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), wait)
+            with contextlib.suppress(TimeoutError):  # not wait_for: 3.11 loses a cancel (gh-86296)
+                async with asyncio.timeout(wait):
+                    await self._woken.wait()
             self._woken.clear()
 
     def _message(self, send: SendRecord) -> Message:
@@ -804,13 +816,14 @@ class Headend:
         await self._save(changed)
 
     async def _cancel_device(self, send: SendRecord, device: str) -> None:
-        """Take ``send`` back from one device (in process): a copy never sent to it is
+        """Take ``send`` back from one device (in process): a copy never given to the ESI is
         cancelled at once (nothing to take back); otherwise Cancel Message / Cancel Load
         Control Event is unicast to it, and its outcome is ``cancelled`` with ``detail``
-        saying whether it acknowledged it. One it did not is sent again on the back-off and
-        when the device is METER READY again, until it does, the send's window is over or
-        the device is de-provisioned. A copy being sent now is left to its delivery, which
-        sends the Cancel after it."""
+        saying whether it acknowledged it (a copy skipped, the device still not METER READY:
+        withdrawn at the ESI, "cancelled before it was sent"). One it did not is sent again
+        on the back-off and when the device is METER READY again, until it does, the send's
+        window is over or the device is de-provisioned. A copy being sent now is left to its
+        delivery, which sends the Cancel after it."""
         key = (send.id, device)
         record = self.records.outcomes.get(send.id, {}).get(device)
         if record is None or key in self._busy:
@@ -824,6 +837,8 @@ class Headend:
         if untold is not None:
             await self._cancelled(record, untold)
             return
+        # skipped: never sent to the device, but recorded for it at the ESI, which withdraws it
+        unsent = record.outcome is Outcome.SKIPPED
         esi = self.meters[record.meter].esi
         self._busy.add(key)
         try:
@@ -842,9 +857,10 @@ class Headend:
         finally:
             self._busy.discard(key)
         record = self.records.outcomes[send.id][device]
-        if told.outcome is EsiOutcome.DELIVERED:
+        if told.outcome is EsiOutcome.DELIVERED or (unsent and told.outcome is EsiOutcome.SKIPPED):
             self._failures.pop(key, None)
-            await self._cancelled(record, CANCEL_TOLD)
+            done = CANCEL_TOLD if told.outcome is EsiOutcome.DELIVERED else CANCEL_UNSENT
+            await self._cancelled(record, done)
             return
         now = asyncio.get_running_loop().time()
         why = told.detail or told.outcome.value
@@ -854,8 +870,11 @@ class Headend:
 
     def _untold(self, send: SendRecord, record: OutcomeRecord) -> str | None:
         """Why ``record``'s device is sent no Cancel (the final detail), or None to send it:
-        it never got the send, the send's window is over, it is de-provisioned."""
-        if record.outcome in (Outcome.PENDING, Outcome.SKIPPED):  # never sent to the device
+        the ESI never had the send for it (pending), the send's window is over, it is
+        de-provisioned. A skipped copy is cancelled at the ESI, which recorded the send for
+        the device all the same (Get Last Message D.5.2.4.1, Get Scheduled Events D.2.2.4.1
+        would hand it out once the device is METER READY)."""
+        if record.outcome is Outcome.PENDING:  # never sent to the ESI
             return CANCEL_UNSENT
         end = send_window_end(send.kind, send.request, send.created)
         if end is not None and end <= self.clock():
