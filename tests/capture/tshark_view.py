@@ -80,14 +80,15 @@ def zse_frames(capture: Path, keys: KeyRing) -> list[Decoded]:
 
 def zse_row(frame: Decoded) -> dict[str, str]:
     """FIELDS from zse capture's decoding of ``frame``, in tshark's notation."""
-    nwk, aps, command = frame.nwk, frame.aps, frame.command or {}
+    nwk, command = frame.nwk, frame.command or {}
+    counters = [aps.counter for aps in (frame.aps, frame.tunnelled) if aps is not None]
     return {
         "frame.number": str(frame.record.number),
         "zbee_nwk.src": f"0x{nwk.src:04x}" if nwk and nwk.src is not None else "",
         "zbee_nwk.dst": f"0x{nwk.dst:04x}" if nwk and nwk.dst is not None else "",
         "zbee.sec.counter": ",".join(str(s.aux.counter) for s in frame.security),
         "zbee.sec.key_id": ",".join(f"0x{int(s.aux.key_id):02x}" for s in frame.security),
-        "zbee_aps.counter": "" if aps is None or aps.counter is None else str(aps.counter),
+        "zbee_aps.counter": ",".join(str(c) for c in counters if c is not None),
         "zbee_zcl.cmd.tsn": str(command["tsn"]) if command.get("layer") == "zcl" else "",
         "zbee_zdp.seqno": str(command["tsn"]) if command.get("layer") == "zdo" else "",
     }

@@ -3,7 +3,10 @@
 :class:`CaptureDecoder` is sans-IO and keeps what a sniffer learns as the capture goes: the
 keys (:class:`~zse.capture.keys.KeyRing`, grown by every decrypted Transport Key), the EUI-64
 behind each short address (NWK headers, auxiliary security headers, Device Announce), needed
-for the APS nonce when a frame does not carry its sender's address (ZB 4.5.2.2).
+for the APS nonce when a frame does not carry its sender's address (ZB 4.5.2.2). The APS frame
+an APS Tunnel command carries (ZB 4.4.9.8) is decoded, decrypted and learned from as a frame of
+its own. A MAC payload that is no ZigBee NWK frame (Wireshark's heuristic: 6LoWPAN, MAC-secured,
+...) is labelled ``not_zigbee``, not malformed.
 
 Security processing is :mod:`zse.security`'s (ZB 4.3.1.2, 4.4.1.2): a frame is decrypted with
 the first key whose MIC verifies. A sniffer hears retries and several networks, so frame
@@ -19,6 +22,8 @@ from typing import Any
 
 from zse.capture.app import decode_application
 from zse.capture.frames import (
+    APS_TUNNEL,
+    APS_TUNNEL_HEADER,
     NWK_COMMANDS,
     Aps,
     GreenPower,
@@ -32,6 +37,7 @@ from zse.capture.frames import (
     decode_nwk,
     eui64_text,
     is_gp,
+    not_zigbee,
 )
 from zse.capture.keys import Key, KeyRing
 from zse.capture.link import Link, mac_frame
@@ -53,6 +59,7 @@ __all__ = ["CaptureDecoder", "Decoded", "Security"]
 _NWK_SECURITY_BIT = 0x02  # in the frame control's second byte (ZB 3.3.1.1)
 _APS_SECURITY_BIT = 0x20
 _DEVICE_ANNOUNCE = 0x0013
+_MAC_SECURED = "802.15.4 MAC security, not decrypted"  # ZigBee secures NWK and APS only
 _KEY_ID_NAMES = {key_id: key_id.name.lower() for key_id in KeyId}
 
 
@@ -99,9 +106,15 @@ class Decoded:
     gp: GreenPower | None = None
     nwk_command: dict[str, Any] | None = None
     aps: Aps | None = None
+    #: an APS Tunnel command (ZB 4.4.9.8): ``dst``; ``tunnelled`` is the APS frame it
+    #: carries and ``command`` that frame's command
+    tunnel: dict[str, Any] | None = None
+    tunnelled: Aps | None = None
     security: list[Security] = field(default_factory=list)
     command: dict[str, Any] | None = None
     error: str | None = None
+    #: why the MAC payload is not decoded: not ZigBee (6LoWPAN, ...) or MAC-secured
+    not_zigbee: str | None = None
     learned: list[str] = field(default_factory=list)
     #: the MAC frame with NWK/APS security removed, when a layer was decrypted
     unsecured: bytes | None = None
@@ -153,6 +166,8 @@ class CaptureDecoder:
         out = Decoded(record, link)
         self.frames += 1
         try:
+            if link.error is not None:
+                raise InvalidFrame(link.error)
             self._decode(out)
         except InvalidFrame as exc:
             out.error = str(exc)
@@ -170,15 +185,7 @@ class CaptureDecoder:
     def _decode(self, out: Decoded) -> None:  # noqa: PLR0912 - one branch per layer
         mac, payload = decode_mac(out.link.frame)
         out.mac = mac
-        if mac.security:
-            raise InvalidFrame("MAC frame control at offset 0: MAC-layer security is not ZigBee's")
-        if mac.frame_type != 1:
-            out.mac_fields = decode_mac_payload(mac, payload)
-            return
-        if not payload:
-            return
-        if is_gp(payload):
-            out.gp = decode_gp(payload)
+        if not _nwk_frame(out, mac, payload):
             return
         nwk, rest = decode_nwk(payload)
         out.nwk = nwk
@@ -201,7 +208,7 @@ class CaptureDecoder:
         aps_bytes = rest[: aps.length]
         decrypted = bool(out.security)  # every secured layer so far was decrypted
         if aps.security:
-            opened = self._aps(out, nwk, mac, rest)
+            opened = self._aps(out, aps, nwk, mac, rest, nwk.dst)
             decrypted = opened is not None
             if opened is not None:
                 app = opened.payload
@@ -212,7 +219,11 @@ class CaptureDecoder:
             return
         if aps.frame_type == 1:
             out.command = {"layer": "aps", **decode_aps_command(app)}
-            self._learn(out, out.command)
+            if app[0] == APS_TUNNEL:
+                headers = out.link.frame[: mac.length] + nwk_bytes + aps_bytes
+                self._tunnel(out, nwk, mac, headers, app)
+            else:
+                self._learn(out, out.command)
         elif aps.frame_type in (0, 3) and aps.cluster is not None:
             out.command = decode_application(aps, app)
             out.error = out.command.pop("malformed", None)
@@ -274,9 +285,12 @@ class CaptureDecoder:
         if aux.source is not None and nwk.src is not None and mac.src == nwk.src:
             self.addresses[nwk.src] = aux.source
 
-    def _aps(self, out: Decoded, nwk: Nwk, mac: Mac, frame: bytes) -> Unsecured | None:
-        aps = out.aps
-        assert aps is not None
+    def _aps(  # noqa: PLR0917 - the frame's parts
+        self, out: Decoded, aps: Aps, nwk: Nwk, mac: Mac, frame: bytes, partner: int | None
+    ) -> Unsecured | None:
+        """Decrypt the APS frame ``frame`` of header ``aps`` with the first link key whose
+        MIC verifies, the one that opened the last frame from its sender to ``partner``
+        first."""
         if aps.frame_type == 3 and aps.delivery != 0:
             aux, _ = AuxHeader.decode(frame[aps.length :])  # shown, as Wireshark does
             out.security.append(
@@ -317,7 +331,7 @@ class CaptureDecoder:
         if sealed is None:
             assert short is not None
             raise short
-        pair = (sender, nwk.dst)
+        pair = (sender, partner)
         first = self._aps_key.get(pair)
         held = self.keys.link_keys()
         candidates = held if first is None else [first, *(key for key in held if key is not first)]
@@ -332,6 +346,35 @@ class CaptureDecoder:
                 return Unsecured(sealed.header, aux, sender, payload)
         security.failure = "MIC fails with every key"
         return None
+
+    def _tunnel(self, out: Decoded, nwk: Nwk, mac: Mac, headers: bytes, app: bytes) -> None:
+        """The APS frame an APS Tunnel command carries (ZB 4.4.9.8, the Trust Center's
+        Transport Key to a device joined through a router, ZB 4.6.3.2), decoded as Wireshark
+        does: its header, its security (the key-transport key of the destination's link
+        key), its command, and the key it transports learned. ``app`` is the Tunnel command,
+        ``headers`` the MAC, NWK and APS headers before it as :attr:`Decoded.unsecured` has
+        them."""
+        tunnel = out.command
+        assert tunnel is not None
+        out.tunnel, out.command = tunnel, None
+        frame = app[APS_TUNNEL_HEADER:]
+        inner, payload = decode_aps(frame)
+        if inner.frame_type == 3:
+            raise InvalidFrame(f"APS tunnel at offset {APS_TUNNEL_HEADER}: an inter-PAN frame")
+        out.tunnelled = inner
+        inner_bytes = frame[: inner.length]
+        if inner.security:
+            partner = int.from_bytes(app[1:APS_TUNNEL_HEADER], "little")
+            opened = self._aps(out, inner, nwk, mac, frame, partner)
+            if opened is None:
+                out.unsecured = None  # written as captured
+                return
+            payload = opened.payload
+            inner_bytes = _clear(opened.header, 0, _APS_SECURITY_BIT)
+            out.unsecured = headers + app[:APS_TUNNEL_HEADER] + inner_bytes + payload
+        if inner.frame_type == 1:
+            out.command = {"layer": "aps", **decode_aps_command(payload)}
+            self._learn(out, out.command)
 
     def _learn(self, out: Decoded, command: dict[str, Any]) -> None:
         """Keep the key of a decrypted Transport Key (a network key with its sequence
@@ -349,6 +392,21 @@ class CaptureDecoder:
         if len(payload) >= 11:
             short = payload[1] | payload[2] << 8
             self.addresses[short] = int.from_bytes(payload[3:11], "little")
+
+
+def _nwk_frame(out: Decoded, mac: Mac, payload: bytes) -> bool:
+    """Whether ``payload`` is a ZigBee NWK frame to decode; if not, ``out`` gets what it is:
+    a MAC command or beacon, a Green Power frame, not ZigBee (MAC-secured, 6LoWPAN...)."""
+    if mac.security:
+        out.not_zigbee = _MAC_SECURED
+    elif mac.frame_type != 1:
+        out.mac_fields = decode_mac_payload(mac, payload)
+    elif payload and is_gp(payload):
+        out.gp = decode_gp(payload)
+    elif payload:
+        out.not_zigbee = not_zigbee(mac, payload)
+        return out.not_zigbee is None
+    return False
 
 
 def _clear(header: bytes, index: int, bit: int) -> bytes:

@@ -21,6 +21,8 @@ from zse.security import aps_header_length, nwk_header_length
 
 __all__ = [
     "APS_COMMANDS",
+    "APS_TUNNEL",
+    "APS_TUNNEL_HEADER",
     "GP_COMMANDS",
     "MAC_COMMANDS",
     "NWK_COMMANDS",
@@ -37,6 +39,7 @@ __all__ = [
     "decode_nwk",
     "eui64_text",
     "is_gp",
+    "not_zigbee",
 ]
 
 MAC_FRAME_TYPES = {0: "beacon", 1: "data", 2: "ack", 3: "command"}
@@ -67,7 +70,11 @@ NWK_COMMANDS = {
     0x0C: "end device timeout response",
 }
 APS_FRAME_TYPES = {0: "data", 1: "command", 2: "ack", 3: "inter-PAN"}
-APS_DELIVERY = {0: "unicast", 1: "indirect", 2: "broadcast", 3: "group"}
+APS_DELIVERY = {0: "unicast", 1: "reserved", 2: "broadcast", 3: "group"}
+_APS_RESERVED_DELIVERY = 1  # "indirect" in ZigBee 2006, reserved since 2007 (ZB 2.2.5.1.1.2)
+#: The APS Tunnel command (ZB 4.4.9.8): the destination's EUI-64, then a whole APS frame
+APS_TUNNEL = 0x0E
+APS_TUNNEL_HEADER = 9  # command id and destination EUI-64
 APS_COMMANDS = {
     0x05: "transport key",
     0x06: "update device",
@@ -111,6 +118,14 @@ KEY_TYPES = {
     0x05: "high-security network key",
 }
 NETWORK_KEY_TYPES = (0x01, 0x05)
+#: MAC command payloads' least sizes after the command id (802.15.4-2006 7.3): capability
+#: information, association response, disassociation reason, coordinator realignment, GTS
+#: characteristics
+_MAC_COMMAND_SIZES = {0x01: 1, 0x02: 3, 0x03: 1, 0x08: 7, 0x09: 1}
+#: The NWK protocol versions Wireshark's heuristic takes for ZigBee (2004, 2006/PRO)
+_ZIGBEE_VERSIONS = (1, 2)
+_INTER_PAN_STUB = 0x000B  # the stub NWK frame control, every other sub-field 0 (SE B.4.2.1)
+_NWK_PRO_VERSION = 2
 
 # NWK frame control bits (ZB 3.3.1.1)
 _NWK_MULTICAST = 1 << 8
@@ -285,11 +300,15 @@ def decode_mac_payload(mac: Mac, payload: bytes) -> dict[str, Any]:
         command = payload[0]
         out: dict[str, Any] = {"command": MAC_COMMANDS.get(command, f"0x{command:02x}")}
         body = payload[1:]
-        if command == 0x01 and body:
+        size = _MAC_COMMAND_SIZES.get(command, 0)
+        if len(body) < size:
+            raise InvalidFrame(
+                f"MAC {out['command']}: {len(body)} bytes after the command id at offset "
+                f"{mac.length}, needs {size}"
+            )
+        if command == 0x01:
             out["capability"] = f"0x{body[0]:02x}"
         elif command == 0x02:
-            if len(body) < 3:
-                raise InvalidFrame("MAC association response: needs 3 bytes after the command")
             out["short_address"] = f"0x{body[0] | body[1] << 8:04x}"
             out["status"] = body[2]
         return out
@@ -361,6 +380,16 @@ def decode_nwk(data: bytes) -> tuple[Nwk, bytes]:
     fc = data[0] | data[1] << 8
     frame_type, version = fc & 3, (fc >> 2) & 0xF
     if frame_type == 3:  # inter-PAN: the stub NWK header is the frame control (SE B.4)
+        if version != _NWK_PRO_VERSION:
+            raise InvalidFrame(
+                f"NWK frame control at offset 0: inter-PAN stub of protocol version {version}, "
+                "not 2"
+            )
+        if fc != _INTER_PAN_STUB:
+            raise InvalidFrame(
+                f"NWK frame control at offset 0: inter-PAN stub 0x{fc:04x}, sub-fields other "
+                "than frame type and protocol version set (SE B.4.2.1: 0x000b)"
+            )
         return Nwk(3, version, False, None, None, None, None, None, None, (), 2), data[2:]
     length = nwk_header_length(data)
     dst, src, radius, seq = struct.unpack_from("<HHBB", data, 2)
@@ -380,6 +409,27 @@ def decode_nwk(data: bytes) -> tuple[Nwk, bytes]:
         relays, length,
     )  # fmt: skip
     return nwk, data[length:]
+
+
+def not_zigbee(mac: Mac, payload: bytes) -> str | None:
+    """Why the payload of MAC data frame ``mac`` is no ZigBee NWK frame, or None when it may
+    be one. As Wireshark's heuristic (packet-zbee-nwk.c): NWK protocol version 1 or 2, frame
+    type data, command or inter-PAN, an inter-PAN frame from an EUI-64, the others between
+    short addresses. A first octet of ``01xxxxxx`` or ``1xxxxxxx`` that fails is named a
+    6LoWPAN dispatch (RFC 4944 5.1: Thread's frames)."""
+    fc = payload[0]
+    frame_type, version = fc & 3, (fc >> 2) & 0xF
+    if version not in _ZIGBEE_VERSIONS:
+        why = f"NWK protocol version {version}"
+    elif frame_type == 2:
+        why = "NWK frame type 2 (reserved)"
+    elif frame_type == 3 and not mac.src_long:
+        why = "inter-PAN frame not from an EUI-64"
+    elif frame_type != 3 and (mac.dst is None or mac.dst_long or mac.src is None or mac.src_long):
+        why = "NWK frame not between short MAC addresses"
+    else:
+        return None
+    return f"6LoWPAN (dispatch 0x{fc:02x})" if fc >= 0x40 else why
 
 
 def is_gp(data: bytes) -> bool:
@@ -518,6 +568,11 @@ def decode_aps(data: bytes, *, inter_pan: bool = False) -> tuple[Aps, bytes]:
     pos = 1
     dst_ep = group = cluster = profile = src_ep = None
     if frame_type == 0 or (frame_type == 2 and not fc & 0x10):
+        if delivery == _APS_RESERVED_DELIVERY:
+            raise InvalidFrame(
+                f"APS frame control 0x{fc:02x} at offset 0: delivery mode 0b01 is reserved "
+                "(invalid delivery mode)"
+            )
         if delivery == 3 and frame_type == 0:
             (group,) = struct.unpack_from("<H", data, pos)
             pos += 2
@@ -533,9 +588,10 @@ def decode_aps(data: bytes, *, inter_pan: bool = False) -> tuple[Aps, bytes]:
     return aps, data[length:]
 
 
-def decode_aps_command(payload: bytes) -> dict[str, Any]:
+def decode_aps_command(payload: bytes) -> dict[str, Any]:  # noqa: PLR0912 - one per command
     """An APS command (ZB 4.4.9): its name and fields. A Transport Key's key is returned as
-    ``bytes`` under ``"key"`` (the caller decides whether to show it)."""
+    ``bytes`` under ``"key"`` (the caller decides whether to show it); a Tunnel's tunnelled
+    APS frame, the payload from :data:`APS_TUNNEL_HEADER` on, is the caller's to decode."""
     if not payload:
         raise InvalidFrame("APS command frame: no command id")
     command, body = payload[0], payload[1:]
@@ -571,6 +627,10 @@ def decode_aps_command(payload: bytes) -> dict[str, Any]:
                 out["partner"] = eui64_text(_eui8(body, 1))
         elif command == 0x09:
             out["key_seq"] = body[0]
+        elif command == APS_TUNNEL:
+            out["dst"] = eui64_text(_eui8(body, 0))
+            if len(body) == 8:
+                raise IndexError  # no tunnelled frame
     except IndexError:
         raise InvalidFrame(
             f"APS command {out['command']}: {len(body)} bytes after the command id, too short"

@@ -36,13 +36,15 @@ _TLV_FCS_TYPE, _TLV_RSS, _TLV_CHANNEL, _TLV_LQI = 0, 1, 3, 10
 @dataclass(slots=True, unsafe_hash=True)
 class Link:
     """A record's MAC frame (without FCS) and what the link layer says about it: whether
-    the FCS checks (None: no FCS captured), and the TAP's channel, RSS (dBm) and LQI."""
+    the FCS checks (None: no FCS captured), the TAP's channel, RSS (dBm) and LQI, and why
+    the record holds no MAC frame (``error``: shorter than its FCS; ``frame`` is then empty)."""
 
     frame: bytes
     fcs_ok: bool | None = None
     channel: int | None = None
     rssi: float | None = None
     lqi: int | None = None
+    error: str | None = None
 
     def __repr__(self) -> str:
         return f"Link({len(self.frame)} bytes, fcs_ok={self.fcs_ok}, channel={self.channel})"
@@ -53,11 +55,14 @@ def _crc32(frame: bytes) -> int:
     return zlib.crc32(frame)
 
 
-def _with_fcs(data: bytes, size: int, record: Record) -> tuple[bytes, bool]:
+def _with_fcs(data: bytes, size: int) -> tuple[bytes, bool, str | None]:
+    """The frame before the ``size``-byte FCS, whether the FCS checks, and why there is no
+    frame: a record shorter than its FCS is one malformed frame, not a broken capture (as
+    Wireshark shows it); the records after it are read."""
     if len(data) < size:
-        raise CaptureError(f"record {record.number}: {len(data)} bytes, shorter than its FCS")
+        return b"", False, f"{len(data)}-byte frame, shorter than its {size}-byte FCS"
     frame, sent = data[:-size], int.from_bytes(data[-size:], "little")
-    return frame, (fcs(frame) if size == 2 else _crc32(frame)) == sent
+    return frame, (fcs(frame) if size == 2 else _crc32(frame)) == sent, None
 
 
 def mac_frame(record: Record) -> Link:
@@ -65,8 +70,8 @@ def mac_frame(record: Record) -> Link:
     record for a link type that is not 802.15.4 or a malformed TAP header."""
     data = record.data
     if record.linktype == LINKTYPE_IEEE802_15_4_WITHFCS:
-        frame, ok = _with_fcs(data, 2, record)
-        return Link(frame, ok)
+        frame, ok, error = _with_fcs(data, 2)
+        return Link(frame, ok, error=error)
     if record.linktype == LINKTYPE_IEEE802_15_4_NOFCS:
         return Link(data)
     if record.linktype == LINKTYPE_IEEE802_15_4_TAP:
@@ -110,5 +115,5 @@ def _tap(record: Record) -> Link:
         return Link(psdu, None, channel, rssi, lqi)
     if fcs_type not in (1, 2):
         raise CaptureError(f"{where}: FCS type {fcs_type} is not 0, 1 or 2")
-    frame, ok = _with_fcs(psdu, 2 * fcs_type, record)
-    return Link(frame, ok, channel, rssi, lqi)
+    frame, ok, error = _with_fcs(psdu, 2 * fcs_type)
+    return Link(frame, ok, channel, rssi, lqi, error)

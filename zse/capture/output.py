@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from zse.capture.decode import Decoded
-from zse.capture.frames import GreenPower
+from zse.capture.frames import Aps, GreenPower, Mac
 
 __all__ = ["HIDDEN", "as_json", "as_line", "frame_fields"]
 
@@ -108,7 +108,7 @@ def _command(command: dict[str, Any] | None, show_keys: bool) -> dict[str, Any] 
     return {**command, "key": key.hex() if show_keys and isinstance(key, bytes) else HIDDEN}
 
 
-def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]:
+def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]:  # noqa: PLR0912
     """The frame as JSON-ready fields."""
     record = frame.record
     out: dict[str, Any] = {
@@ -135,6 +135,12 @@ def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]:
         out["gp"] = frame.gp.fields()
     if frame.aps is not None:
         out["aps"] = frame.aps.fields()
+    if frame.tunnel is not None:
+        out["tunnel"] = {"dst": frame.tunnel.get("dst")}
+        if frame.tunnelled is not None:
+            out["tunnel"]["aps"] = frame.tunnelled.fields()
+    if frame.not_zigbee is not None:
+        out["not_zigbee"] = frame.not_zigbee
     if frame.security:
         out["security"] = [s.fields() for s in frame.security]
     command = _command(frame.command or frame.nwk_command, show_keys)
@@ -165,8 +171,10 @@ def _value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _security(frame: Decoded, layer: str) -> str:
-    for security in frame.security:
+def _security(frame: Decoded, layer: str, *, last: bool = False) -> str:
+    """The security of ``layer`` (of the tunnelled APS frame if ``last``) as the line shows
+    it."""
+    for security in reversed(frame.security) if last else frame.security:
         if security.layer == layer:
             text = f" secured #{security.aux.counter}"
             if security.key is not None:
@@ -175,19 +183,21 @@ def _security(frame: Decoded, layer: str) -> str:
     return ""
 
 
+def _aps_text(aps: Aps, security: str) -> str:
+    text = f"APS {aps.fields()['type']}"
+    if aps.cluster is not None:
+        text += f" cluster 0x{aps.cluster:04x} profile 0x{aps.profile or 0:04x}"
+    if aps.counter is not None:
+        text += f" #{aps.counter}"
+    return text + security
+
+
 def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
     """One line of the timeline: number, time, source -> destination, layers, command."""
     record = frame.record
     parts: list[str] = []
-    mac = frame.mac
-    if mac is not None:
-        kind = mac.fields()["type"]
-        if mac.frame_type != 1:
-            detail = frame.mac_fields.get("command", "")
-            extra = " ".join(
-                f"{k}={_value(v)}" for k, v in frame.mac_fields.items() if k != "command"
-            )
-            parts.append(" ".join(p for p in (f"MAC {kind}", detail, extra) if p))
+    if frame.mac is not None:
+        parts += _mac_text(frame, frame.mac)
     nwk = frame.nwk
     if nwk is not None:
         kind = nwk.fields()["type"]
@@ -201,12 +211,14 @@ def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
         parts.append(_gp_text(gp))
     aps = frame.aps
     if aps is not None:
-        text = f"APS {aps.fields()['type']}"
-        if aps.cluster is not None:
-            text += f" cluster 0x{aps.cluster:04x} profile 0x{aps.profile or 0:04x}"
-        if aps.counter is not None:
-            text += f" #{aps.counter}"
-        parts.append(text + _security(frame, "aps"))
+        parts.append(_aps_text(aps, _security(frame, "aps") if aps.security else ""))
+    if frame.tunnel is not None:
+        parts.append(_command_text(frame.tunnel))
+    if frame.tunnelled is not None:
+        secured = frame.tunnelled.security
+        parts.append(
+            _aps_text(frame.tunnelled, _security(frame, "aps", last=True) if secured else "")
+        )
     command = _command(frame.command or frame.nwk_command, show_keys)
     if command is not None:
         parts.append(_command_text(command))
@@ -218,6 +230,22 @@ def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
         parts.append("BAD FCS")
     route = f"{frame.source() or '-'} -> {frame.destination() or '-'}"
     return f"{record.number:>6}  {_time(record.time_ns)}  {route:<24}  {' | '.join(parts)}"
+
+
+def _mac_text(frame: Decoded, mac: Mac) -> list[str]:
+    """The MAC layer's parts of the line: a frame other than data with its command or
+    beacon fields, and why the payload is not ZigBee."""
+    parts = []
+    kind = mac.fields()["type"]
+    if mac.frame_type != 1:
+        detail = frame.mac_fields.get("command", "")
+        extra = " ".join(f"{k}={_value(v)}" for k, v in frame.mac_fields.items() if k != "command")
+        parts.append(" ".join(p for p in (f"MAC {kind}", detail, extra) if p))
+    if frame.not_zigbee is not None:
+        if mac.frame_type == 1:
+            parts.append(f"MAC {kind}")
+        parts.append(f"not ZigBee: {frame.not_zigbee}")
+    return parts
 
 
 def _gp_text(gp: GreenPower) -> str:
