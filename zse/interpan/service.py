@@ -89,6 +89,8 @@ class InterPanService:
         #: Frames dropped before the window: fragments without a reassembler or unsecured,
         #: secured frames without security.
         self.dropped: dict[str, int] = {"fragment": 0, "secured": 0}
+        #: Fragment responses the transport failed to send (reception goes on).
+        self.unanswered = 0
         self._responses: dict[bytes, asyncio.Queue[bytes]] = {}
         self.link = InterPanLink(ieee=ieee, pan_id=pan_id, window=window, whitelist=whitelist)
         #: A frame from this node: unicast to ``dst``, group ``group_id``, else broadcast
@@ -172,7 +174,10 @@ class InterPanService:
         try:
             fragment: bytes | None = sender.start(self.now())
             while fragment is not None:
-                await self._send_raw(fragment, cluster_id, dst, dst_pan_id, secure=secure)
+                try:
+                    await self._send_raw(fragment, cluster_id, dst, dst_pan_id, secure=secure)
+                except OSError as exc:  # unanswered: sent again at the deadline
+                    LOGGER.debug("inter-PAN fragment to %s not delivered: %s", dst, exc)
                 fragment = None
                 while fragment is None and not sender.done:
                     deadline = sender.next_deadline()
@@ -195,10 +200,7 @@ class InterPanService:
         if secure:
             assert self.security is not None
             frame = self.security.seal(frame)
-        try:
-            await self.transport.send(frame)
-        except OSError as exc:  # the fragment's sender resends
-            LOGGER.debug("inter-PAN fragment to %s not delivered: %s", dst, exc)
+        await self.transport.send(frame)
 
     async def reply(self, to: InterPanFrame, *, cluster_id: int, payload: bytes) -> None:
         """Unicast an answer back to the sender of ``to``."""
@@ -231,16 +233,26 @@ class InterPanService:
     async def _run_pump(self) -> None:
         try:
             async for received in self.transport:
-                if not self.link.addressed(received):
-                    continue  # not this node's: not opened, answered or reassembled
-                frame = await self._incoming(received)
-                if frame is not None and self.link.admits(frame, self.now()):
-                    for inbox in self._inboxes:
-                        inbox._offer(frame)
+                try:
+                    await self._pass_on(received)
+                except Exception:  # one frame's failure (a bug) does not end reception
+                    LOGGER.exception("inter-PAN frame from %s not handled", received.src_ieee)
+        except Exception:  # the transport's failure: readers get None, nothing is silent
+            LOGGER.exception("inter-PAN reception stopped")
+            raise
         finally:
             self._closed = True
             for inbox in self._inboxes:
                 inbox._close()
+
+    async def _pass_on(self, received: InterPanFrame) -> None:
+        """A received frame to the inboxes, if addressed to this node and admitted."""
+        if not self.link.addressed(received):
+            return  # not this node's: not opened, answered or reassembled
+        frame = await self._incoming(received)
+        if frame is not None and self.link.admits(frame, self.now()):
+            for inbox in self._inboxes:
+                inbox._offer(frame)
 
     async def _incoming(self, frame: InterPanFrame) -> InterPanFrame | None:
         """Security and fragments of a frame addressed to this node, before the window: the
@@ -276,9 +288,19 @@ class InterPanService:
         if not self.reassembler.holds(source, now) and not self.link.admits_fragment(frame, now):
             return None  # counted by the window
         response, whole = self.reassembler.receive(source, frame.payload, now)
-        await self._send_raw(
-            response, frame.cluster_id, frame.src_ieee, frame.src_pan_id, secure=frame.verified
-        )
+        try:
+            await self._send_raw(
+                response, frame.cluster_id, frame.src_ieee, frame.src_pan_id, secure=frame.verified
+            )
+        except Exception as exc:  # e.g. Z-Stack's ValueError for PAN 0x0000: the sender resends
+            self.unanswered += 1
+            LOGGER.log(
+                logging.DEBUG if isinstance(exc, OSError) else logging.WARNING,
+                "inter-PAN fragment response to %s on PAN 0x%04X not sent: %s",
+                frame.src_ieee,
+                frame.src_pan_id,
+                exc,
+            )
         if whole is None:
             return None
         return replace(frame, payload=whole, reassembled=True)

@@ -444,8 +444,9 @@ async def run_utility(
         await client.publish(state_topic, "starting", qos=1, retain=True)
         with contextlib.ExitStack() as files:
             where = directory or Path(files.enter_context(tempfile.TemporaryDirectory()))
-            workers = await _spawn(plan, settings, where)
-            try:
+            workers: list[asyncio.subprocess.Process] = []
+            try:  # those spawned before a cancellation are stopped too
+                await _spawn(plan, settings, where, workers)
                 await _until_ready(workers, plan, client, state_topic, on_ready)
                 await _watch(workers)
             finally:
@@ -458,9 +459,13 @@ async def run_utility(
 
 
 async def _spawn(
-    plan: UtilityPlan, settings: MqttSettings, directory: Path
-) -> list[asyncio.subprocess.Process]:
-    workers = []
+    plan: UtilityPlan,
+    settings: MqttSettings,
+    directory: Path,
+    workers: list[asyncio.subprocess.Process],
+) -> None:
+    """Start the workers, each added to ``workers`` as soon as it exists (a cancellation
+    during the spawning leaves none the caller cannot stop)."""
     fields = dataclasses.asdict(settings)
     for indices in plan_workers(plan):
         spec = {
@@ -484,7 +489,6 @@ async def _spawn(
         stdin.write(json.dumps(spec).encode() + b"\n")
         await stdin.drain()
         stdin.close()
-    return workers
 
 
 async def _until_ready(

@@ -47,6 +47,7 @@ from zse.tunneling.protocol import (
     protocol_key,
 )
 from zse.tunneling.wire import Tunneling
+from zse.zcl._tasks import keep_task
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out, request
@@ -118,13 +119,18 @@ class _Shell:
             self.endpoint.app.add_listener(self._moves)
 
     async def stop(self) -> None:
-        """Stop serving the cluster and the timer."""
+        """Stop serving the cluster and the timer; the handlers still running are cancelled
+        and awaited (none sends on a stopped service)."""
         if self._remove is not None:
             self._remove()
             self._remove = None
         if self._moves is not None and isinstance(self.endpoint, SeEndpoint):
             self.endpoint.app.remove_listener(self._moves)
             self._moves = None
+        running = [task for task in self._tasks if task is not asyncio.current_task()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         await self._timer.stop()
 
     async def send(self, tunnel_id: int, data: bytes) -> None:
@@ -175,14 +181,18 @@ class _Shell:
             handler = self._handlers.get(event.protocol)
             if handler is not None:
                 task = asyncio.get_running_loop().create_task(self._run_handler(handler, event))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                keep_task(self._tasks, task, LOGGER, "tunnel handler failed", logging.ERROR)
 
     async def _run_handler(self, handler: TunnelHandler, event: TunnelData) -> None:
+        """Hand ``event`` to ``handler`` and send its reply. A failing handler, or one whose
+        reply is not octets, is logged and nothing is sent: D.6.2.4.4's Transfer Data Error
+        has no status for it, so the peer cannot be told. The octets are released either way."""
         try:
             reply = handler(event)
             if inspect.isawaitable(reply):
                 reply = await reply
+            if reply is not None and not isinstance(reply, bytes | bytearray | memoryview):
+                raise TypeError(f"the handler returned {type(reply).__name__}, not bytes")
         except Exception:
             LOGGER.exception("tunnel %d handler failed", event.tunnel_id)
             reply = None

@@ -1,0 +1,70 @@
+"""A tunnel protocol's handler tasks on stop and on failure (audit of asyncio, finding 6).
+
+``stop()`` left a running handler behind, which then sent on the stopped service, and an error
+after the handler returned (a ``str`` reply) ended its task with an exception nobody retrieved.
+On the simulator's virtual-time loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from tests.tunneling.test_tunneling_service import ECHO, MFR, network
+from zse.tunneling.protocol import TunnelData
+
+
+async def test_stop_cancels_and_awaits_the_running_handlers() -> None:
+    """A handler still running when the server stops is cancelled and awaited: no task of
+    the server is left, and the handler never goes on to reply."""
+    _, _, server, client, _ = await network(70)
+    started, never = asyncio.Event(), asyncio.Event()
+    ends: list[str] = []
+
+    async def slow(data: TunnelData) -> bytes:
+        started.set()
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            ends.append("cancelled")
+            raise
+        ends.append("went on")
+        return b"late"
+
+    server.serve(ECHO, slow, manufacturer_code=MFR)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR)
+    await client.send(tunnel, b"x")
+    async with asyncio.timeout(30):
+        await started.wait()
+    await server.stop()
+    assert ends == ["cancelled"]
+    assert server._tasks == set()
+    left = [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "") == "_Shell._run_handler"
+    ]
+    assert left == []
+    await client.stop()
+
+
+async def test_a_reply_that_is_not_octets_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A handler replying ``str`` is logged as failed (the peer cannot be told: Transfer Data
+    Error has no status for it, D.6.2.4.4.1.2), nothing is sent, and the next data is served."""
+    _, _, server, client, _ = await network(71)
+    replies = iter(["not bytes but str", b"ok"])
+    server.serve(ECHO, lambda data: next(replies), manufacturer_code=MFR)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR)
+    with caplog.at_level(logging.ERROR, logger="zse.tunneling.service"):
+        await client.send(tunnel, b"x")
+        await client.send(tunnel, b"y")
+        assert await client.read(tunnel, timeout=30) == b"ok"
+    failed = [r for r in caplog.records if r.getMessage() == f"tunnel {tunnel} handler failed"]
+    assert len(failed) == 1
+    assert failed[0].exc_info is not None
+    assert "returned str, not bytes" in str(failed[0].exc_info[1])
+    await client.stop()
+    await server.stop()
