@@ -246,11 +246,16 @@ class Session:
         task = asyncio.get_running_loop().create_task(
             self.esi.provision(eui64, install_code, label=label, groups=groups)
         )
-        done, _ = await asyncio.wait({task}, timeout=PROVISION_WAIT)
+        self._background.add(task)  # held from its start: close() ends it if we are cancelled
+        try:
+            done, _ = await asyncio.wait({task}, timeout=PROVISION_WAIT)
+        except BaseException:
+            task.add_done_callback(self._provision_done)
+            raise
         if not done:  # the radio holds the call while joining is open (zigpy-znp)
-            self._background.add(task)
             task.add_done_callback(self._provision_done)
         else:
+            self._background.discard(task)
             task.result()
         record = self.registry.get(eui64)
         self.say(

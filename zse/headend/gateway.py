@@ -154,6 +154,8 @@ class GatewayLink(MeterLink):
         self.commands = self.publications = 0
         self._outgoing: dict[str, list[_Outgoing]] = {}
         self._flush: asyncio.Task[None] | None = None
+        #: Every publication task under way, :attr:`_flush` included (cancelled by close).
+        self._flushes: set[asyncio.Task[None]] = set()
         self._batches: dict[str, list[str]] = {}
         #: Events that came while nothing listened for their kind (a worker between its link's
         #: connection and its start, or after its stop), unacknowledged: handed to the first
@@ -223,12 +225,21 @@ class GatewayLink(MeterLink):
 
     async def close(self) -> None:
         """Disconnect; an event held for a listener that never came stays unacknowledged (the
-        broker sends it again on the session's next connection)."""
-        for task in (self._task, self._flush):
-            if task is not None:
+        broker sends it again on the session's next connection). A delivery not published
+        yet is not published: its caller's :class:`MeterUnreachable` comes at once (the job
+        is tried again, with the same key)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        while self._flushes:
+            flushes = list(self._flushes)
+            for task in flushes:
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            await asyncio.gather(*flushes, return_exceptions=True)
+            self._flushes.difference_update(flushes)
         self._task = self._flush = None
+        self._fail(self._outgoing)  # those of a publication cancelled before it began
+        self._outgoing = {}
         self._drop_held(None)
         for task in list(self._acks):
             task.cancel()
@@ -470,6 +481,8 @@ class GatewayLink(MeterLink):
             self._outgoing.setdefault(meter, []).append(_Outgoing(name, body, send_by, waiter))
             if self._flush is None:
                 self._flush = asyncio.get_running_loop().create_task(self._publish_outgoing())
+                self._flushes.add(self._flush)
+                self._flush.add_done_callback(self._flushes.discard)
 
         return await self._answer_to(meter, str(body["correlation_id"]), queue)
 
@@ -514,6 +527,14 @@ class GatewayLink(MeterLink):
         batches; none past its ``send_by``. A failed publication fails its commands."""
         self._flush = None  # what is started from now on goes in the next publication
         outgoing, self._outgoing = self._outgoing, {}
+        try:
+            await self._publish_taken(outgoing)
+        except asyncio.CancelledError:  # the link closing: their callers answered now
+            self._fail(outgoing)
+            raise
+
+    async def _publish_taken(self, outgoing: dict[str, list[_Outgoing]]) -> None:
+        """:meth:`_publish_outgoing` of ``outgoing``, once connected."""
         with broker_time():
             await self.connected.wait()
         client = self._client
@@ -531,6 +552,15 @@ class GatewayLink(MeterLink):
                 ready.append(each)
             publications += [self._publish(client, meter, part) for part in _parts(ready)]
         await asyncio.gather(*publications)
+
+    @staticmethod
+    def _fail(outgoing: Mapping[str, list[_Outgoing]]) -> None:
+        """The waiters of ``outgoing`` not answered yet fail: the link closed."""
+        for waiting in outgoing.values():
+            for each in waiting:
+                if not each.waiter.done():
+                    each.waiter.set_exception(aiomqtt.MqttError("the link closed"))
+                    each.waiter.exception()  # its caller may be gone: not logged as unseen
 
     async def _publish(
         self, client: aiomqtt.Client | None, meter: str, part: list[_Outgoing]

@@ -315,6 +315,11 @@ class _Connection(ABC):
         """End the transaction, its changes undone."""
         await self.execute("ROLLBACK")
 
+    async def end_open(self) -> None:
+        """End the transaction still open after a failed :meth:`rollback`, its changes
+        undone (PostgreSQL: a ROLLBACK outside a transaction only warns)."""
+        await self.rollback()
+
     async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
         """Call ``wake()`` on each change another connection notifies; the closer (None: no
         notifications on this engine)."""
@@ -407,6 +412,10 @@ class _Sqlite(_Connection):
 
     async def begin(self) -> None:
         await self._db.execute("BEGIN IMMEDIATE")
+
+    async def end_open(self) -> None:
+        if self._db.in_transaction:  # SQLite refuses a ROLLBACK outside a transaction
+            await self.rollback()
 
     async def create(self) -> None:
         fresh = await self._refuse_foreign()  # before anything is changed (WAL: the header)
@@ -620,6 +629,7 @@ class JobQueue:
         self._lock = asyncio.Lock()
         self.where = connection.where
         self._unreadable: set[tuple[str, str]] = set()  # damaged rows :meth:`rows` said
+        self._rollback_owed = False  # a rollback failed: the transaction may still be open
 
     async def close(self) -> None:
         """Close the connection (a lease held stays until it expires)."""
@@ -656,6 +666,9 @@ class JobQueue:
             with hold_virtual_clock():
                 try:
                     await self._db.ensure()
+                    if self._rollback_owed:  # a transaction a failed rollback left open
+                        await self._db.end_open()
+                        self._rollback_owed = False
                     yield self._db
                 except StoreError:
                     raise
@@ -672,7 +685,17 @@ class JobQueue:
             try:
                 yield db
             except BaseException:
-                await db.rollback()
+                # the error in flight (a cancellation too) is raised, not the rollback's
+                # (the database away): the rollback is then owed, made before the next use
+                try:
+                    await db.rollback()
+                except Exception as exc:
+                    self._rollback_owed = True
+                    LOGGER.warning(
+                        "headend work queue %s: rollback failed: %s",
+                        self.where,
+                        _password_free(db, exc),
+                    )
                 raise
             await db.commit()
 

@@ -188,7 +188,7 @@ class Worker:
         under_way: set[asyncio.Task[None]] = set()
         failed: tuple[type[BaseException], str] | None = None  # the error last logged
         try:
-            while True:
+            while not self._stopping.is_set():
                 jobs: list[Job] = []
                 commands: list[ControlJob] = []
                 send_by = 0.0
@@ -214,6 +214,7 @@ class Worker:
                                 exc_info=True,
                             )
                         failed = said
+                    _cancel_kept()
                 loop = asyncio.get_running_loop()
                 works = [
                     *(self._one(job, send_by) for job in jobs),
@@ -399,6 +400,15 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, 30.0)
+
+
+def _cancel_kept() -> None:
+    """Raise the current task's cancellation if an error replaced it (a rollback that failed
+    once the claim was cancelled): ``cancelling()`` still counts it, but no other
+    :class:`asyncio.CancelledError` comes."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class _Batcher(Generic[_T]):

@@ -49,6 +49,7 @@ __all__ = [
     "HubLedger",
     "Outcome",
     "SignedCommand",
+    "Verified",
     "originators_of",
 ]
 
@@ -202,6 +203,17 @@ class Decision:
     response: CommandResponse | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Verified:
+    """A received command decoded and its signature checked (:meth:`HubLedger.verify`):
+    ``command`` (None: it could not be decoded), and ``refused``, the outcome that refuses it
+    (None: signed by a known originator), with ``problem`` saying why."""
+
+    command: SignedCommand | None
+    refused: Outcome | None = None
+    problem: str = ""
+
+
 @dataclass
 class _Originator:
     last: int = 0
@@ -236,23 +248,40 @@ class HubLedger:
     # -- decisions ------------------------------------------------------------------------
 
     def decide(self, data: bytes) -> tuple[SignedCommand | None, Decision]:
-        """Decode and judge a received command."""
+        """Decode and judge a received command: :meth:`judge` of :meth:`verify`."""
+        return self.judge(self.verify(data))
+
+    def verify(self, data: bytes) -> Verified:
+        """Decode a received command and check its originator's signature. The curve
+        arithmetic (milliseconds in pure Python) is all here, and nothing of the ledger
+        changes: a shell runs it in an executor, off the event loop (as docs/cbke.md asks)."""
         try:
             command = SignedCommand.decode(data, suite=self.suite)
         except InvalidFrame as exc:
-            LOGGER.warning("signed command refused: %s", exc)
-            return None, self._refuse(0, Outcome.MALFORMED)
+            return Verified(command=None, refused=Outcome.MALFORMED, problem=str(exc))
         key = self.originators.get(command.originator)
         if key is None:
+            return Verified(command=command, refused=Outcome.UNKNOWN_ORIGINATOR)
+        if not ecdsa.verify(self.suite, key, command.signed_part(), command.signature):
+            return Verified(command=command, refused=Outcome.BAD_SIGNATURE)
+        return Verified(command=command)
+
+    def judge(self, verified: Verified) -> tuple[SignedCommand | None, Decision]:
+        """Judge a :meth:`verify`'d command against the ledger (repeat, counter)."""
+        command = verified.command
+        if command is None:
+            LOGGER.warning("signed command refused: %s", verified.problem)
+            return None, self._refuse(0, Outcome.MALFORMED)
+        if verified.refused is Outcome.UNKNOWN_ORIGINATOR:
             LOGGER.warning("signed command from unknown originator %s", command.originator.hex())
             return command, self._refuse(command.counter, Outcome.UNKNOWN_ORIGINATOR)
-        if not ecdsa.verify(self.suite, key, command.signed_part(), command.signature):
+        if verified.refused is not None:
             LOGGER.warning(
                 "signed command %d from %s: bad signature",
                 command.counter,
                 command.originator.hex(),
             )
-            return command, self._refuse(command.counter, Outcome.BAD_SIGNATURE)
+            return command, self._refuse(command.counter, verified.refused)
         state = self._state.setdefault(command.originator, _Originator())
         stored = state.outcomes.get(command.counter)
         if stored is not None and stored["digest"] == command.digest:

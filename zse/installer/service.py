@@ -53,6 +53,7 @@ from zse.installer.core import (
     HubLedger,
     Outcome,
     SignedCommand,
+    Verified,
 )
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.acceptance import JoinAdmission, JoinVerdict
@@ -376,7 +377,8 @@ class InstallerHub:
 
     ``handlers`` maps a :class:`~zse.installer.core.CommandCode` to what runs it.
     :attr:`executed` counts the commands run, by (originator, counter): the proof that none
-    ran twice.
+    ran twice. ``executor`` checks the signatures, off the event loop (None: the loop's
+    default executor, as for Key Establishment).
     """
 
     def __init__(
@@ -388,8 +390,10 @@ class InstallerHub:
         store: Store | None = None,
         namespace: str = "installer.hub",
         on_executed: Callable[[SignedCommand, CommandResponse], None] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.tunnels = tunnels
+        self.executor = executor
         #: Told of each command run, once its outcome is committed and before it is answered.
         self.on_executed = on_executed
         self.originators = dict(originators)
@@ -427,45 +431,59 @@ class InstallerHub:
         return b"".join(_framed(answer.encode()) for answer in answers) or None
 
     async def execute(self, data: bytes) -> CommandResponse:
-        """Judge, run (at most once) and answer one signed command."""
-        async with self._lock:
-            if self.ledger.pending:  # an outcome whose commit failed: committed before answering
-                await self._save()
-            command, decision = self.ledger.decide(data)
-            if not decision.run:
-                assert decision.response is not None
-                return decision.response
-            assert command is not None
-            handler = self.handlers.get(command.code)
-            if handler is None:
-                return CommandResponse(counter=command.counter, status=Outcome.UNSUPPORTED)
-            self.ledger.begin(command)
-            try:
-                await self._save()  # begun, durably, before it runs
-            except BaseException:
-                self.ledger.abandon(command)  # not begun, not run: a resend runs it
-                raise
-            status, result = Outcome.EXECUTED, b""
-            try:
-                outcome = handler(command.body)
-                result = bytes(await outcome if inspect.isawaitable(outcome) else outcome)
-            except Exception:
-                LOGGER.exception("signed command %d failed", command.counter)
-                status = Outcome.FAILED
-            key = (command.originator, command.counter)
-            self.executed[key] = self.executed.get(key, 0) + 1
-            response = self.ledger.done(command, status, result)
-            await self._save()  # if it fails, kept pending and committed before the next answer
-            if self.on_executed is not None:
-                self.on_executed(command, response)
-            LOGGER.info(
-                "signed command %d (code 0x%02X) from %s: %s",
-                command.counter,
-                command.code,
-                command.originator.hex(),
-                status.name,
-            )
-            return response
+        """Judge, run (at most once) and answer one signed command. Its signature is checked
+        in the executor from the start (curve arithmetic, milliseconds each: never on the
+        loop); the command is judged under the lock, in the order the commands came."""
+        loop = asyncio.get_running_loop()
+        verifying = loop.run_in_executor(self.executor, self.ledger.verify, data)
+        try:
+            async with self._lock:
+                return await self._execute(await verifying)
+        finally:
+            if not verifying.done():
+                verifying.cancel()
+            elif not verifying.cancelled():
+                verifying.exception()  # retrieved: a caller cancelled before awaiting it
+
+    async def _execute(self, verified: Verified) -> CommandResponse:
+        """With the lock held: judge, run and answer a verified command."""
+        if self.ledger.pending:  # an outcome whose commit failed: committed before answering
+            await self._save()
+        command, decision = self.ledger.judge(verified)
+        if not decision.run:
+            assert decision.response is not None
+            return decision.response
+        assert command is not None
+        handler = self.handlers.get(command.code)
+        if handler is None:
+            return CommandResponse(counter=command.counter, status=Outcome.UNSUPPORTED)
+        self.ledger.begin(command)
+        try:
+            await self._save()  # begun, durably, before it runs
+        except BaseException:
+            self.ledger.abandon(command)  # not begun, not run: a resend runs it
+            raise
+        status, result = Outcome.EXECUTED, b""
+        try:
+            outcome = handler(command.body)
+            result = bytes(await outcome if inspect.isawaitable(outcome) else outcome)
+        except Exception:
+            LOGGER.exception("signed command %d failed", command.counter)
+            status = Outcome.FAILED
+        key = (command.originator, command.counter)
+        self.executed[key] = self.executed.get(key, 0) + 1
+        response = self.ledger.done(command, status, result)
+        await self._save()  # if it fails, kept pending and committed before the next answer
+        if self.on_executed is not None:
+            self.on_executed(command, response)
+        LOGGER.info(
+            "signed command %d (code 0x%02X) from %s: %s",
+            command.counter,
+            command.code,
+            command.originator.hex(),
+            status.name,
+        )
+        return response
 
     async def _save(self) -> None:
         changes = self.ledger.changes()

@@ -872,7 +872,9 @@ class EnergyServiceInterface:
 
         Radios differ: bellows returns at once, zigpy-znp only when the window closes. The
         call is given a few seconds to fail (a refused key, a radio error, raised here); past
-        that, it finishes in the background, and a late failure is logged.
+        that, it finishes in the background, and a late failure is logged. The task is held
+        from its start, so a caller cancelled during those seconds leaves it to :meth:`stop`
+        (which cancels it) and its failure to the log.
         """
         duration = self.permit_seconds if seconds is None else seconds
         if not 0 < duration <= MAX_PERMIT_SECONDS:
@@ -880,11 +882,16 @@ class EnergyServiceInterface:
                 f"joining can be opened for 1 to {MAX_PERMIT_SECONDS} s, not {duration}"
             )
         task = asyncio.get_running_loop().create_task(self._open_joining(ieee, code, duration))
-        done, _ = await asyncio.wait({task}, timeout=_PERMIT_RETURN_WAIT)
+        self._permits.add(task)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=_PERMIT_RETURN_WAIT)
+        except BaseException:  # the caller was cancelled: the task goes on in the background
+            task.add_done_callback(self._permit_done)
+            raise
         if done:
+            self._permits.discard(task)
             task.result()
             return
-        self._permits.add(task)
         task.add_done_callback(self._permit_done)
 
     async def _open_joining(self, ieee: t.EUI64, code: InstallCode, duration: int) -> None:

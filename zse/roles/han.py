@@ -26,6 +26,7 @@ device state (:class:`ThermostatChanged`, :class:`LoadChanged`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
@@ -39,6 +40,7 @@ from zse.cbke.credentials import Credentials, HeldCredentials
 from zse.cbke.service import KEY_ESTABLISHMENT, KEY_ESTABLISHMENT_ATTEMPTS, establish_key
 from zse.drlc import (
     LOAD_FIELDS,
+    MANDATORY_LEVELS,
     TEMPERATURE_FIELDS,
     Abilities,
     ApplyLoadControl,
@@ -73,6 +75,7 @@ from zse.se.ids import SE_PROFILE_ID as SE_PROFILE
 from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass, UnitOfMeasure
 from zse.store import Store
 from zse.time.service import TIME, TimeReading, read_time, system_clock
+from zse.zcl._tasks import keep_task
 from zse.zcl.endpoint import match_servers
 from zse.zcl.events import EventStream
 
@@ -92,6 +95,8 @@ __all__ = [
     "Resynced",
     "ThermostatChanged",
 ]
+
+LOGGER = logging.getLogger(__name__)
 
 #: DRLC device class bits (SE D.2.2.3.1.1.2).
 HVAC = int(DeviceClass.HVAC_Compressor_or_Furnace)
@@ -180,7 +185,8 @@ class HanDevice:
     credentials. ``clock()``: ZigBee UTCTime. ``rng``: the DRLC randomization draw (and, with
     ``cbke_rng``, seeded CBKE ephemeral keys for repeatable simulations). ``store``: persists
     the message board and the DRLC table. ``opt_out(event)``: the user's policy, asked at each
-    event start; True opts the device out (SE D.2.3.3.1.1.2 status 0x04).
+    event start; True opts the device out (SE D.2.3.3.1.1.2 status 0x04). It is not asked about
+    a mandatory criticality level, which cannot be opted out of (D.2.2.3.1.1.5).
     """
 
     device_type: ClassVar[int] = 0x0000
@@ -292,6 +298,7 @@ class HanDevice:
         await self.drlc.stop()
         for task in list(self._tasks):
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def resync(self) -> Resynced:
         """Ask the ESI for the current price, cancellations and the last message, and the
@@ -384,14 +391,25 @@ class HanDevice:
         if isinstance(action, ApplyLoadControl):
             self.apply(action)
             policy = self.opt_out_policy
-            if policy is not None and not action.resumed and policy(action.event):
+            if (
+                policy is not None
+                and not action.resumed
+                and action.event.criticality_level not in MANDATORY_LEVELS
+                and policy(action.event)
+            ):
                 task = asyncio.get_running_loop().create_task(
-                    self.drlc.opt_out(action.issuer_event_id)
+                    self._opt_out_by_policy(action.issuer_event_id)
                 )
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                keep_task(self._tasks, task, LOGGER, f"{self.name}: opting out failed")
         else:
             self.restore(action)
+
+    async def _opt_out_by_policy(self, issuer_event_id: int) -> None:
+        """The policy's opt-out; a refusal or an unreachable ESI is told as a note."""
+        try:
+            await self.drlc.opt_out(issuer_event_id)
+        except (ZseError, LookupError, TimeoutError, OSError) as exc:
+            self._stream.emit(_note(self.name, f"opting out of event {issuer_event_id}: {exc}"))
 
     def abilities(self) -> Abilities:
         """What the device does with a Load Control Event, for the DRLC core (overridden by

@@ -166,6 +166,7 @@ async def build_gb_site(
         {CommandCode.SET_TIME: set_time, CommandCode.READ_STATUS: lambda _: b"hub ok"},
         store=store,
         on_executed=on_executed,
+        executor=executor,
     )
     await hub.start()
     await tunnels.start()
