@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tests.headend.helpers import Service, start_service
 from zse.headend.core import (
     HeadendError,
+    Outcome,
     parse_group,
     parse_load_control,
     parse_message,
@@ -244,3 +245,12 @@ def test_a_lone_surrogate_is_not_text() -> None:
 )
 def test_good_messages_parse(body: dict[str, Any]) -> None:
     assert parse_message(body).text == body["text"]
+
+
+def test_the_api_document_lists_every_outcome() -> None:
+    """A client validating against /openapi.json learns every outcome a copy can have,
+    `expired` (given up) among them; the document said only "a string"."""
+    document = openapi(api_routes())
+    listed = document["components"]["schemas"]["Outcome"]["properties"]["outcome"]["enum"]
+    assert listed == [outcome.value for outcome in Outcome]
+    assert {"delivered", "cancelled", "expired"} <= set(listed)

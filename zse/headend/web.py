@@ -35,7 +35,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from zse import __version__, jsontext
 from zse.device_csv import DeviceCsvError, decode_lines
 from zse.errors import InvalidJson
-from zse.headend.core import DEVICE_TYPES, HeadendError, RateLimiter, parse_send_id
+from zse.headend.core import DEVICE_TYPES, HeadendError, Outcome, RateLimiter, parse_send_id
 from zse.headend.pki import Retailer, identify
 from zse.headend.portal import portal_routes
 from zse.headend.routing import RETAILER, Handler, Route, retailer_of
@@ -438,7 +438,7 @@ _OUTCOME = {
         "send": _INT,
         "mac": _STR,
         "meter": _STR,
-        "outcome": _STR,
+        "outcome": {"type": "string", "enum": [outcome.value for outcome in Outcome]},
         "detail": _STR,
         "attempts": _INT,
         "updated": {
