@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import itertools
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,17 @@ async def registry(tmp_path: Path) -> Any:
     han = await HanRegistry.open(tmp_path / "han.db", clock=lambda: float(next(clock)))
     yield han
     await han.close()
+
+
+@pytest.fixture
+async def unretrieved() -> AsyncIterator[list[dict[str, Any]]]:
+    """What reaches asyncio's exception handler during the test ("Task exception was never
+    retrieved" and the like); checked empty after the test, once collected tasks reported."""
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: seen.append(context))
+    yield seen
+    gc.collect()  # an unretrieved task exception is reported when the task is collected
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert [c.get("message") for c in seen] == []

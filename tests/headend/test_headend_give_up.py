@@ -6,6 +6,7 @@ finishes, and it is not tried again (a cancel still withdraws it). An "until cha
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,30 +16,31 @@ from tests.headend.test_headend_cancel import A, _register
 from tests.headend.test_headend_story import _until
 from zse.headend.core import GIVE_UP
 from zse.headend.pki import HeadendConfigError, init_directory, load_config
+from zse.headend.sim import SimDevice
 from zse.installcode import canonical_eui64, parse_eui64
 
 HOUR = 3600.0
 
 
-async def test_an_until_changed_message_to_a_device_never_ready_expires(service: Service) -> None:
-    """The thermostat is never heard (pending provisioning): its copy of an "until changed"
-    message was ``skipped`` and retried for ever; after the give-up time it is ``expired``."""
-    ihd, thermostat = [d for d in service.sims.devices if d.meter == "meter-1"][:2]
-    service.headend.give_up = 2 * HOUR
-    service.sims.air_of(thermostat).silence(parse_eui64(thermostat.mac))
-    await _register(service, [ihd])
-    body = {
-        "mac": thermostat.mac,
-        "install_code": thermostat.install_code,
-        "meter": thermostat.meter,
-        "device_type": thermostat.device_type,
+async def silent_and_skipped(
+    service: Service, device: SimDevice, kind: str, body: dict[str, object]
+) -> tuple[int, str, Callable[[], dict[str, object]]]:
+    """``device`` registered but silent (pending provisioning), a send of ``kind`` to its
+    meter's group "g", waited for until its copy is skipped: the send's id, the device's
+    canonical MAC and a function giving its copy's outcome now."""
+    service.sims.air_of(device).silence(parse_eui64(device.mac))
+    registration = {
+        "mac": device.mac,
+        "install_code": device.install_code,
+        "meter": device.meter,
+        "device_type": device.device_type,
     }
-    assert (await service.call(A, "POST", "/api/v1/devices", body)).status == 201
-    reply = await service.call(A, "POST", "/api/v1/groups", {"name": "g", "meters": ["meter-1"]})
+    assert (await service.call(A, "POST", "/api/v1/devices", registration)).status == 201
+    reply = await service.call(A, "POST", "/api/v1/groups", {"name": "g", "meters": [device.meter]})
     assert reply.status == 201, reply.body
-    sent = await service.call(A, "POST", "/api/v1/sends/message", {"group": "g", "text": "Hi"})
+    sent = await service.call(A, "POST", f"/api/v1/sends/{kind}", {"group": "g", **body})
     assert sent.status == 202, sent.body
-    send_id, mac = sent.body["id"], canonical_eui64(thermostat.mac)
+    send_id, mac = sent.body["id"], canonical_eui64(device.mac)
 
     def outcome() -> dict[str, object]:
         view = service.headend.send(A, send_id)
@@ -48,6 +50,16 @@ async def test_an_until_changed_message_to_a_device_never_ready_expires(service:
         return outcome()["outcome"] == "skipped"
 
     await _until(service, skipped, step=1.0)
+    return send_id, mac, outcome
+
+
+async def test_an_until_changed_message_to_a_device_never_ready_expires(service: Service) -> None:
+    """The thermostat is never heard (pending provisioning): its copy of an "until changed"
+    message was ``skipped`` and retried for ever; after the give-up time it is ``expired``."""
+    ihd, thermostat = [d for d in service.sims.devices if d.meter == "meter-1"][:2]
+    service.headend.give_up = 2 * HOUR
+    await _register(service, [ihd])
+    send_id, mac, outcome = await silent_and_skipped(service, thermostat, "message", {"text": "Hi"})
     await asyncio.sleep(HOUR)
     assert outcome()["outcome"] == "skipped"  # still tried within the give-up time
     assert service.headend.retries.pending() == [(send_id, mac)]

@@ -9,9 +9,9 @@ import asyncio
 
 from tests.headend.helpers import Service
 from tests.headend.test_headend_cancel import A
-from tests.headend.test_headend_story import _until
+from tests.headend.test_headend_give_up import silent_and_skipped
 from zse.headend.sim import SimDevice
-from zse.installcode import canonical_eui64, parse_eui64
+from zse.installcode import parse_eui64
 from zse.zcl.delivery import device_name
 
 LCE = {"duty_cycle": 40, "duration_minutes": 60, "criticality_level": 3, "start_delay_minutes": 30}
@@ -24,28 +24,7 @@ async def _skipped_then_cancelled(
     meter-1, a send of ``kind`` to meter-1's group, its copy skipped, the send cancelled (no
     copy sent on the meter: no Cancel to another device withdraws it there either)."""
     thermostat = [d for d in service.sims.devices if d.meter == "meter-1"][1]
-    service.sims.air_of(thermostat).silence(parse_eui64(thermostat.mac))
-    registration = {
-        "mac": thermostat.mac,
-        "install_code": thermostat.install_code,
-        "meter": thermostat.meter,
-        "device_type": thermostat.device_type,
-    }
-    assert (await service.call(A, "POST", "/api/v1/devices", registration)).status == 201
-    reply = await service.call(A, "POST", "/api/v1/groups", {"name": "g", "meters": ["meter-1"]})
-    assert reply.status == 201, reply.body
-    sent = await service.call(A, "POST", f"/api/v1/sends/{kind}", {"group": "g", **body})
-    assert sent.status == 202, sent.body
-    send_id, mac = sent.body["id"], canonical_eui64(thermostat.mac)
-
-    def outcome() -> dict[str, object]:
-        view = service.headend.send(A, send_id)
-        return next(o for o in view["outcomes"] if o["mac"] == mac)
-
-    async def skipped() -> bool:
-        return outcome()["outcome"] == "skipped"
-
-    await _until(service, skipped, step=1.0)
+    send_id, _, outcome = await silent_and_skipped(service, thermostat, kind, body)
     cancel = await service.call(A, "POST", f"/api/v1/sends/{send_id}/cancel")
     assert cancel.status == 202, cancel.body
     assert outcome()["outcome"] == "cancelled"

@@ -15,10 +15,8 @@ import asyncio
 import dataclasses
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from tests.roles.han_builder import EUIS, Han, build, close
 from tests.roles.test_roles_household_load import (
@@ -33,16 +31,6 @@ from zse.cli.esi import Session
 from zse.config import EsiConfig
 from zse.drlc import LoadControlEvent
 from zse.se.types import CriticalityLevel
-
-
-@pytest.fixture
-async def unretrieved() -> AsyncIterator[list[dict[str, Any]]]:
-    """What reaches the loop's exception handler ("... was never retrieved")."""
-    loop = asyncio.get_running_loop()
-    seen: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _, context: seen.append(context))
-    yield seen
-    loop.set_exception_handler(None)
 
 
 def znp_like(han: Han) -> None:

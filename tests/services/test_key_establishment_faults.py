@@ -5,9 +5,6 @@ exception escapes into asyncio ("Task exception was never retrieved")."""
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -33,20 +30,6 @@ from zse.cbke.service import (
     suites_from_read_response,
 )
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
-
-
-@pytest.fixture
-async def unretrieved() -> AsyncIterator[list[dict[str, Any]]]:
-    """What reaches asyncio's exception handler during the test (checked empty after)."""
-    loop = asyncio.get_running_loop()
-    seen: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _, context: seen.append(context))
-    yield seen
-    gc.collect()  # an unretrieved task exception is reported when the task is collected
-    await asyncio.sleep(0)
-    loop.set_exception_handler(None)
-    assert [c.get("message") for c in seen] == []
-
 
 # -- garbage and late replies (unit) -------------------------------------------------------
 
