@@ -59,6 +59,7 @@ from zse.store_engine import (
     load,
     migration_1,
     record_sum,
+    redact_location,
     schema,
     stored,
     undecoded,
@@ -74,6 +75,7 @@ __all__ = [
     "RecordError",
     "Store",
     "StoreView",
+    "close_keeping",
     "hold_virtual_clock",
 ]
 
@@ -96,6 +98,17 @@ _PUT = (
     " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value,"
     " checksum = excluded.checksum"
 )
+
+
+async def close_keeping(close: Callable[[], Awaitable[object]], where: str) -> None:
+    """The clean-up of a start-up that failed (or was cancelled): ``close()``, an error of
+    its own logged (``where``: what is closed, with no password) instead of raised, so that
+    the caller re-raises the exception in flight, not the close's."""
+    try:
+        await close()
+    except Exception as exc:  # the original is the one to see (a CancelledError at Ctrl-C)
+        said = redact_location(str(exc) or type(exc).__name__)
+        LOGGER.warning("%s: close after a failed start failed too: %s", where, said)
 
 
 async def _connect(location: str | os.PathLike[str]) -> Engine:

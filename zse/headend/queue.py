@@ -316,8 +316,9 @@ class _Connection(ABC):
         await self.execute("ROLLBACK")
 
     async def end_open(self) -> None:
-        """End the transaction still open after a failed :meth:`rollback`, its changes
-        undone (PostgreSQL: a ROLLBACK outside a transaction only warns)."""
+        """End the transaction still open after a failed :meth:`rollback` or a :meth:`begin`
+        cut short, its changes undone (PostgreSQL: a ROLLBACK outside a transaction only
+        warns)."""
         await self.rollback()
 
     async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]] | None:
@@ -414,6 +415,9 @@ class _Sqlite(_Connection):
         await self._db.execute("BEGIN IMMEDIATE")
 
     async def end_open(self) -> None:
+        # after what aiosqlite's thread still has to run: a BEGIN whose await was cancelled
+        # while it waited for the write lock may open its transaction yet
+        await self._db.execute("SELECT 1")
         if self._db.in_transaction:  # SQLite refuses a ROLLBACK outside a transaction
             await self.rollback()
 
@@ -629,7 +633,7 @@ class JobQueue:
         self._lock = asyncio.Lock()
         self.where = connection.where
         self._unreadable: set[tuple[str, str]] = set()  # damaged rows :meth:`rows` said
-        self._rollback_owed = False  # a rollback failed: the transaction may still be open
+        self._rollback_owed = False  # a rollback failed, a begin cut short: maybe still open
 
     async def close(self) -> None:
         """Close the connection (a lease held stays until it expires)."""
@@ -681,7 +685,13 @@ class JobQueue:
         """:meth:`_statements` in one transaction: committed at the end, rolled back on an
         error."""
         async with self._statements(what) as db:
-            await db.begin()
+            try:
+                await db.begin()
+            except BaseException:
+                # cut short (a cancellation while SQLite's BEGIN IMMEDIATE waits for another
+                # writer): the driver's thread may still open the transaction, so it is owed
+                self._rollback_owed = True
+                raise
             try:
                 yield db
             except BaseException:

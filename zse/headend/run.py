@@ -4,7 +4,6 @@ configuration, or over meter gateways through the work queue: :func:`start_gatew
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from zse.headend.service import Headend, Meter
 from zse.headend.store import HeadendStore
 from zse.headend.web import HeadendApp, serve
 from zse.headend.worker import Worker
-from zse.store import Store
+from zse.store import Store, close_keeping
 from zse.store_engine import is_postgres
 
 __all__ = [
@@ -93,7 +92,7 @@ async def start_headend(
         )
         await headend.start()
     except BaseException:
-        await store.close()
+        await close_keeping(store.close, store.where)
         raise
     try:
         app = HeadendApp(
@@ -111,8 +110,8 @@ async def start_headend(
             app, server_context(config), host=config.host, port=chosen, signed=signed
         )
     except BaseException:
-        await headend.close()
-        await store.close()
+        await close_keeping(headend.close, f"{store.where}: headend")
+        await close_keeping(store.close, store.where)
         raise
     return RunningHeadend(
         config=config,
@@ -171,10 +170,8 @@ async def start_gateway_headend(
         )
     except BaseException:
         for close in reversed(closers):
-            with contextlib.suppress(Exception):
-                await close()
-        with contextlib.suppress(Exception):  # closed already if start_headend failed
-            await store.close()
+            await close_keeping(close, f"{store.where}: work queue, link or worker")
+        await close_keeping(store.close, store.where)  # closed already if start_headend failed
         raise
     running.closers = closers
     return running

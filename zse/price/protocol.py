@@ -7,8 +7,8 @@ NOT_FOUND, D.4.2.3.1) and Get Scheduled Prices (D.4.2.3.2), and takes Price Ackn
 the requestor's "Rx On When Idle" bit for the application's publishing policy.
 :class:`PriceClientProtocol` is a device's side: it records Publish Price into
 its :class:`~zse.price.PriceSchedule` and acknowledges one whose Price Control asks for it
-(D.4.2.4.1.1.19), unicast, group or broadcast, once (a repeat is not acknowledged); it
-builds the Get Current Price request its shell sends.
+(D.4.2.4.1.1.19), unicast, group or broadcast, once (a repeat is not acknowledged, nor a
+price that ended before it arrived); it builds the Get Current Price request its shell sends.
 
 SE 1.1/1.2 block pricing: the server publishes block periods, conversion factors and
 calorific values (D.4.2.4.2-4) and answers Get Block Periods, Get Conversion Factor and Get
@@ -409,7 +409,9 @@ class PriceClientProtocol(_NothingTimed):
         """Record a Publish Price (a :class:`PriceReceived` event) and, with Price Control
         bit 0 set, acknowledge it to its sender (D.4.2.4.1.1.19), however it was addressed;
         a price held already is not acknowledged again (Default Response DUPLICATE_EXISTS,
-        FAILURE for an older one not taken; none to a group or broadcast)."""
+        FAILURE for an older one not taken; none to a group or broadcast). A price that
+        ended before it arrived (start plus duration not after ``now``) is neither kept nor
+        acknowledged: FAILURE, as Silicon Labs' certified price client answers it."""
         screened = self.screen(msg)
         if screened is not None:
             return screened
@@ -420,6 +422,9 @@ class PriceClientProtocol(_NothingTimed):
         except ValueError as exc:
             LOGGER.warning("bad Publish Price from 0x%04X: %s", msg.src_nwk, exc)
             return Step(status=foundation.Status.MALFORMED_COMMAND)
+        if _over(event, now):  # ended before it arrived: not kept, not acknowledged
+            over = PriceReceived(source_nwk=msg.src_nwk, price=event, new=False)
+            return Step(events=(over,), status=foundation.Status.FAILURE)
         new = self.schedule.add(event, now)
         received = PriceReceived(source_nwk=msg.src_nwk, price=event, new=new)
         if not new:  # held already (a repeated broadcast) or not taken: no acknowledgement
@@ -437,6 +442,15 @@ class PriceClientProtocol(_NothingTimed):
             for e in self.schedule.scheduled(0, 0, now)
         )
         return foundation.Status.DUPLICATE_EXISTS if held else foundation.Status.FAILURE
+
+
+def _over(event: PriceEvent, now: int) -> bool:
+    """Whether ``event`` ended by ``now``: its start (0 = now) plus its duration
+    (D.4.2.4.1.1.10-11) is not after ``now``. Silicon Labs' certified price client
+    (price-client.c, emberAfPriceClusterPublishPriceCallback) refuses such a price with
+    FAILURE. Only the client checks: a server keeps what it is given to publish."""
+    end = event.ends(now)
+    return end is not None and end <= now
 
 
 def _received(

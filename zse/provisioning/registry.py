@@ -10,6 +10,7 @@ registry and its audit trail never disagree, whatever happens to the process.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -30,7 +31,7 @@ from zse.provisioning.lifecycle import (
     next_record,
 )
 from zse.records import STR, Fields, Number, Opt, RecordError, check, load_each
-from zse.store import Batch, Store
+from zse.store import Batch, Store, close_keeping
 
 __all__ = [
     "AlreadyRegistered",
@@ -43,6 +44,8 @@ __all__ = [
     "group_names",
     "registry_key",
 ]
+
+LOGGER = logging.getLogger(__name__)
 
 _DEVICES = "registry.devices"
 _AUDIT = "registry.audit"
@@ -172,7 +175,7 @@ class HanRegistry:
         try:
             await store.load_with(_DEVICES, registry._load)
         except BaseException:
-            await store.close()
+            await close_keeping(store.close, store.where)
             raise
         return registry
 
