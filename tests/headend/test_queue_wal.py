@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.store.test_store_wal import flip_bit
 from zse.errors import StoreError
 from zse.headend.queue import open_queue
 
@@ -83,14 +84,6 @@ def _kill(writer: subprocess.Popen[str]) -> None:
     writer.stdout.close()
 
 
-def _flip(path: Path, offset: int) -> None:
-    with path.open("r+b") as data:
-        data.seek(offset)
-        byte = data.read(1)[0]
-        data.seek(offset)
-        data.write(bytes([byte ^ 0x01]))
-
-
 async def _sends(path: Path) -> int:
     queue = await open_queue(path)
     try:
@@ -108,7 +101,7 @@ async def test_acknowledged_jobs_lost_in_a_damaged_log_refuse_the_queue(tmp_path
     _kill(writer)  # its commits only in the log: never checkpointed
     wal = Path(f"{path}-wal")
     frames = (wal.stat().st_size - 32) // (24 + PAGE)
-    _flip(wal, 32 + frames // 2 * (24 + PAGE) + 100)  # a page of a commit half way
+    flip_bit(wal, 32 + frames // 2 * (24 + PAGE) + 100)  # a page of a commit half way
     with pytest.raises(StoreError, match="damaged write-ahead log") as refused:
         await open_queue(path)
     assert "h-queue.sqlite-wal.damaged" in str(refused.value)

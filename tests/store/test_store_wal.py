@@ -37,7 +37,8 @@ async def _crash_image(tmp_path: Path) -> Path:
     return image
 
 
-def _flip(path: Path, offset: int) -> None:
+def flip_bit(path: Path, offset: int) -> None:
+    """The lowest bit of the byte at ``offset`` of the file, flipped in place."""
     with path.open("r+b") as data:
         data.seek(offset)
         byte = data.read(1)[0]
@@ -63,7 +64,7 @@ async def test_acknowledged_commits_lost_in_a_damaged_log_refuse_the_store(
     image = await _crash_image(tmp_path)
     wal = Path(f"{image}-wal")
     frames = (wal.stat().st_size - 32) // (24 + PAGE)
-    _flip(wal, 32 + frames // 2 * (24 + PAGE) + 100)  # a page of a commit half way
+    flip_bit(wal, 32 + frames // 2 * (24 + PAGE) + 100)  # a page of a commit half way
     with pytest.raises(StoreError, match="damaged write-ahead log") as refused:
         await Store.open(image)
     assert "s.db-wal.damaged" in str(refused.value)
@@ -83,7 +84,7 @@ async def test_the_last_transaction_dropped_is_said(
     acknowledged; opened, with a warning."""
     image = await _crash_image(tmp_path)
     wal = Path(f"{image}-wal")
-    _flip(wal, wal.stat().st_size - 100)
+    flip_bit(wal, wal.stat().st_size - 100)
     with caplog.at_level(logging.WARNING, logger="zse.store_sqlite"):
         assert await _records(image) == COMMITS - 1
     assert any("last transaction" in r.getMessage() for r in caplog.records)

@@ -482,9 +482,14 @@ def advance(current: Outcome, reported: Outcome) -> Outcome | None:
 RETRY_SCHEDULE = (30.0, 60.0, 120.0, 300.0, 900.0)
 
 
-def retry_delay(attempts: int) -> float:
-    """Seconds to wait after ``attempts`` failed deliveries before the next try."""
-    return RETRY_SCHEDULE[min(max(attempts, 1), len(RETRY_SCHEDULE)) - 1]
+def retry_delay(attempts: int, *, now: float = 0.0, deadline: float | None = None) -> float:
+    """Seconds to wait after ``attempts`` failed deliveries before the next try; with a
+    ``deadline`` (the end of the send's window, its give-up time), no later than just after
+    it (at ``now``), so that last try finds it passed and ends the copy."""
+    delay = RETRY_SCHEDULE[min(max(attempts, 1), len(RETRY_SCHEDULE)) - 1]
+    if deadline is not None:
+        delay = min(delay, max(deadline - now, 0.0) + 1.0)
+    return delay
 
 
 #: Seconds after a send is made that a device not reached yet is given up (its outcome

@@ -1101,11 +1101,8 @@ def _completed(
         why = answer.detail or answer.outcome.value
         detail = GIVEN_UP.format(span=span_text(job.give_up_after), why=why)
     elif answer.retry:
-        failures += 1
-        delay = retry_delay(failures)
-        if give_up is not None:  # the last try at the give-up time
-            delay = min(delay, max(give_up - now, 0.0) + 1.0)
-        state, not_before = "ready", now + delay
+        failures += 1  # the last try at the give-up time
+        state, not_before = "ready", now + retry_delay(failures, now=now, deadline=give_up)
         if answer.answered:
             tries += 1  # a definite "not reached": the next delivery is a new one
     else:

@@ -717,14 +717,11 @@ class Headend:
         the give-up time of a send not cancelled (the last try, then it is ``expired``)."""
         failures = self._failures.get((send.id, device), 0) + 1
         self._failures[(send.id, device)] = failures
-        delay = retry_delay(failures)
         end = send_window_end(send.kind, send.request, send.created)
         if not send.cancelled:
             give_up = send.created + int(self.give_up)
             end = give_up if end is None else min(end, give_up)
-        if end is not None:
-            delay = min(delay, max(float(end - self.clock()), 0.0) + 1.0)
-        return now + delay
+        return now + retry_delay(failures, now=self.clock(), deadline=end)
 
     def _expired(self, send: SendRecord) -> bool:
         """Whether a device not reached now is given up: the send's give-up time has passed
