@@ -35,6 +35,9 @@ LOGGER = logging.getLogger(__name__)
 # The ZigBee Alliance's well-known default TC link key "ZigBeeAlliance09" (ZB 4.6.3.2.2.1).
 DEFAULT_TC_LINK_KEY = b"ZigBeeAlliance09"
 TRANSPORT_KEY_DELAY = 0.005
+#: How long (virtual seconds) a Trust Center rejoin from a new short address waits for the
+#: device's proof (a frame secured with its link key from there) before it is forgotten.
+REJOIN_PROOF_WINDOW = 600.0
 
 
 @dataclasses.dataclass
@@ -55,6 +58,9 @@ class CoordinatorNode(Node):
         self.require_install_code = True
         self.pending_keys: dict[t.EUI64, _PendingKey] = {}
         self.children: dict[t.EUI64, int] = {}
+        #: Trust Center rejoins from a new short address awaiting the device's proof:
+        #: address -> (claimed EUI-64, virtual time the claim lapses); see :meth:`_rejoin`
+        self.rejoin_claims: dict[int, tuple[t.EUI64, float]] = {}
         self.nwk_update_id = 0
 
     def _now(self) -> float:
@@ -211,7 +217,13 @@ class CoordinatorNode(Node):
         network key: a secured Rejoin Response. Unsecured (Trust Center rejoin, ZB 4.6.3.6):
         admitted only for a device the Trust Center shares a link key with; an unsecured
         Rejoin Response, then the current network key in a Transport Key APS-secured with
-        that link key (the key-transport key, ZB 4.6.3.4.1)."""
+        that link key (the key-transport key, ZB 4.6.3.4.1; SE 5.4.x).
+
+        The unsecured request proves nothing, so from an address other than the one the
+        Trust Center records for the device it moves nothing: the device keeps its entry and
+        its traffic its recorded address until a frame its link key secures arrives from the
+        new address (:meth:`_rejoin_proven`, within :data:`REJOIN_PROOF_WINDOW`). Anyone else
+        claiming the device gets a key it cannot decrypt."""
         assert self.nwk is not None
         known = ieee in self.link_keys
         status = f.ASSOC_SUCCESS if secured or known else f.ASSOC_PAN_ACCESS_DENIED
@@ -230,10 +242,48 @@ class CoordinatorNode(Node):
         if status != f.ASSOC_SUCCESS:
             LOGGER.info("refusing the Trust Center rejoin of %s: no link key", ieee)
             return
-        self.children[ieee] = nwk
-        self._learn_address(nwk, ieee)
+        if secured or self.children.get(ieee) == nwk:
+            self._moved(ieee, nwk)
+        else:
+            self._claim(ieee, nwk)
         if not secured:
             await self._transport_key(ieee, nwk, rejoining=True)
+
+    def _moved(self, ieee: t.EUI64, nwk: int) -> None:
+        """Record ``ieee`` at ``nwk``; if that is a new address, tell zigpy, as a radio
+        reports a rejoin (``handle_join``: zigpy then follows the device's address)."""
+        moved = self.children.get(ieee) != nwk
+        self.rejoin_claims = {
+            at: claim for at, claim in self.rejoin_claims.items() if claim[0] != ieee
+        }
+        self.children[ieee] = nwk
+        self._learn_address(nwk, ieee)
+        if moved:
+            self.app.handle_join(t.NWK(nwk), ieee, t.NWK(self.nwk or 0))
+
+    def _claim(self, ieee: t.EUI64, nwk: int) -> None:
+        """Note a Trust Center rejoin of ``ieee`` from the new address ``nwk``, pending its
+        proof. The first claim of an address holds until it lapses: a later claim of
+        another device from there cannot displace the real device's."""
+        now = self._now()
+        self.rejoin_claims = {
+            at: claim for at, claim in self.rejoin_claims.items() if claim[1] > now
+        }
+        held = self.rejoin_claims.get(nwk)
+        if held is None or held[0] == ieee:
+            self.rejoin_claims[nwk] = (ieee, now + REJOIN_PROOF_WINDOW)
+
+    def _rejoin_claimant(self, nwk: int) -> t.EUI64 | None:
+        claim = self.rejoin_claims.get(nwk)
+        if claim is None or claim[1] <= self._now() or claim[0] not in self.link_keys:
+            return None
+        return claim[0]
+
+    def _rejoin_proven(self, nwk: int, ieee: t.EUI64) -> None:
+        """A frame from ``nwk`` secured with the link key of the device whose Trust Center
+        rejoin from there was pending: it holds the key, so it is the device; move it."""
+        LOGGER.info("%s proved its Trust Center rejoin from 0x%04X", ieee, nwk)
+        self._moved(ieee, nwk)
 
     def _nwk_command(self, nwk: f.NwkHeader, payload: bytes) -> None:
         """NWK Leave (ZB 3.4.4) from a device the Trust Center admitted at that address: forget
@@ -382,6 +432,7 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
         node.nwk = None
         node._forget_keys()
         node.children.clear()
+        node.rejoin_claims.clear()
         node._tune(None)
 
     async def start_network(self) -> None:

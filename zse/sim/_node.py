@@ -675,18 +675,15 @@ class Node:
         agree with each other and with the device this node's records give the NWK source
         (joins, rejoins, Device_annce), and the MAC source must be the NWK source (one hop: the
         simulator does not route). A short address the node does not know may not claim an
-        EUI-64 it knows at another address, but for a secured Rejoin Request whose auxiliary
-        header names that device: the device moved (an address conflict, ZB 3.6.1.9) and
-        rejoins from its new address (ZB 3.6.1.4.2), its own frame counter checked. Else the
-        frame is dropped and counted (``nwk_source_mismatch``): an insider forging its
-        neighbour's Leave or Rejoin."""
+        EUI-64 it knows at another address, but for a Rejoin Request: the device moved (an
+        address conflict, ZB 3.6.1.9) and rejoins from its new address (ZB 3.6.1.4.2), secured
+        (the auxiliary header names it, its own frame counter checked) or in clear (a Trust
+        Center rejoin, which moves nothing until the device proves its link key, ZB 4.6.3.6).
+        Else the frame is dropped and counted (``nwk_source_mismatch``): an insider forging
+        its neighbour's Leave or Rejoin."""
         claims = {nwk.src_ieee, None if aux_source is None else int_eui64(aux_source)} - {None}
         known = self.address_map.get(nwk.src)
-        moved = (
-            payload[:1] == bytes((f.NWK_CMD_REJOIN_REQUEST,))
-            and aux_source is not None
-            and known is None
-        )
+        moved = payload[:1] == bytes((f.NWK_CMD_REJOIN_REQUEST,)) and known is None
         bound = (
             tx.mac.src == nwk.src
             and len(claims) <= 1
@@ -805,10 +802,14 @@ class Node:
         the NWK source address belongs to (as this node's address map knows it, and as the
         NWK header's extended source says when present): otherwise a joined device could
         secure a frame with its own link key and pass it off as another's. Such a frame,
-        though it decrypts, is dropped and counted as ``aps_source_mismatch``."""
+        though it decrypts, is dropped and counted as ``aps_source_mismatch``. At an address
+        the map does not know, the device a Trust Center rejoin pending there claimed
+        (:meth:`_rejoin_claimant`) is taken as the sender, and a frame its link key opens
+        proves the claim (:meth:`_rejoin_proven`)."""
         try:
             aux, _ = AuxHeader.decode(frame[aps_header_length(frame) :])
-            known = self.address_map.get(nwk.src)
+            mapped = self.address_map.get(nwk.src)
+            known = mapped if mapped is not None else self._rejoin_claimant(nwk.src)
             sender = aux.source
             if sender is None:
                 sender = None if known is None else eui64_int(known)
@@ -837,7 +838,17 @@ class Node:
                 partner,
             )
             return None
+        if mapped is None:
+            self._rejoin_proven(nwk.src, partner)
         return opened.aux.key_id, opened.payload, partner
+
+    def _rejoin_claimant(self, nwk: int) -> t.EUI64 | None:
+        """The device whose Trust Center rejoin from ``nwk`` awaits its proof (the
+        coordinator's records; other nodes have none)."""
+        return None
+
+    def _rejoin_proven(self, nwk: int, ieee: t.EUI64) -> None:
+        """``ieee``'s link key opened a frame from ``nwk``, where its rejoin was pending."""
 
     def _link_key_for(self, partner: t.EUI64) -> bytes | None:
         """The link key shared with ``partner`` (a joining device: its preconfigured key)."""

@@ -1,0 +1,278 @@
+"""A Trust Center rejoin from a new short address (ZB 3.6.1.4.2, 4.6.3.6; SE 5.4): a device
+that both moved (an address conflict, ZB 3.6.1.9) and missed a network key rotation gets the
+current key and comes back once it proves its link key; anyone else claiming a device's
+EUI-64 from another address gets a key it cannot decrypt, and the Trust Center's records,
+the victim's traffic and zigpy's view of it stay as they were."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import zigpy.types as t
+
+from tests.interpan.tshark_json import dissect
+from tests.oracles import zigbee_key_options
+from tests.sim.test_sim_faults_capture import (
+    DISPLAY_MESSAGE,
+    MESSAGING,
+    PRICE,
+    esi_send,
+    han,
+    inbox,
+)
+from tests.sim.test_sim_security import (
+    Tap,
+    _insider_frame,
+    _nwk_command,
+    drops,
+    encrypted_price,
+    inject,
+    nwk_data,
+    price_packets,
+)
+from zse.errors import BadMic
+from zse.security import (
+    AuxHeader,
+    KeyId,
+    aps_header_length,
+    nwk_header_length,
+    secure_aps,
+    unsecure_aps,
+)
+from zse.sim import Air, SimControllerApplication, SimDevice
+from zse.sim import _frames as f
+from zse.sim._app import REJOIN_PROOF_WINDOW
+
+MOVED = 0x5A5A  # b's new short address
+STRANGER = 0x1234  # an address no device has
+OUTSIDER = "00:0d:6f:00:0c:00:00:ef"
+REJOIN_REQUEST = bytes((f.NWK_CMD_REJOIN_REQUEST, 0x8E))
+
+
+def tc_rejoin_request(pan_id: int | None, address: int, claim: t.EUI64) -> bytes:
+    """A Trust Center rejoin's Rejoin Request (unsecured) from ``address`` claiming ``claim``."""
+    assert pan_id is not None
+    return _nwk_command(
+        pan_id, REJOIN_REQUEST, mac_src=address, nwk_src=address, claim=claim, key_holder=None
+    )
+
+
+def encrypted(packets: list[t.ZigbeePacket]) -> list[tuple[int, bool]]:
+    """(NWK source, APS encrypted) of the packets the radio handed zigpy."""
+    return [
+        (int(p.src.address), bool(p.tx_options & t.TransmitOptions.APS_Encryption))
+        for p in packets
+        if p.src is not None and isinstance(p.src.address, t.NWK)
+    ]
+
+
+async def moved_and_missed_the_key(
+    seed: int, tap: Tap
+) -> tuple[Air, SimControllerApplication, SimDevice, SimDevice, int, bytes]:
+    """A HAN of two devices where b slept through a key rotation and took a new address:
+    (air, esi, a, b, b's old address, the new network key)."""
+    air, esi, (a, b) = await han(seed, capture=tap)
+    assert b.nwk is not None
+    old = b.nwk
+    air.silence(b)
+    new_key = bytes(range(32, 48))
+    await esi.rotate_network_key(new_key)
+    air.restore(b)
+    b.nwk = t.NWK(MOVED)
+    return air, esi, a, b, old, new_key
+
+
+async def test_a_moved_device_that_missed_the_key_comes_back_by_trust_center_rejoin(tmp_path):
+    """b holds the old network key only (its secure rejoin goes unheard) and a new address:
+    the sender binding dropped its Trust Center rejoin (the Trust Center knows b elsewhere),
+    so b could never get back. Now it gets the current key in a Transport Key under its link
+    key; the Trust Center moves it (and tells zigpy) only when b's first APS-encrypted frame
+    arrives from the new address, and b's reports and the ESI's frames flow again. A forged
+    claim of another device from b's new address meanwhile does not displace b's."""
+    tap = Tap()
+    air, esi, a, b, old, new_key = await moved_and_missed_the_key(44, tap)
+    radio = esi.radio
+    got = price_packets(esi)
+    box = inbox(b, MESSAGING)
+    assert not await b.rejoin(secure=True)  # the old key: no answer
+    assert await b.rejoin(secure=False)
+    assert (b.network_key, b.network_key_seq) == (new_key, 1)
+    # The unsecured request proved nothing: nothing has moved yet.
+    assert radio.children[b.ieee] == old
+    assert radio.address_map[old] == b.ieee
+    assert esi.get_device(ieee=b.ieee).nwk == old
+    assert radio.rejoin_claims[MOVED][0] == b.ieee
+    # An attacker's rejoin claiming a from b's new address leaves b's claim in place.
+    await inject(air, tc_rejoin_request(radio.pan_id, MOVED, a.ieee))
+    await asyncio.sleep(1)
+    assert radio.rejoin_claims[MOVED][0] == b.ieee
+    # b's first frame (Get Current Price, APS-encrypted with its link key) proves it.
+    await b.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    assert encrypted(got) == [(MOVED, True)]
+    assert radio.children[b.ieee] == MOVED
+    assert (radio.address_map.get(old), radio.address_map[MOVED]) == (None, b.ieee)
+    assert esi.get_device(nwk=t.NWK(MOVED)).ieee == b.ieee  # zigpy follows (handle_join)
+    assert radio.rejoin_claims == {}
+    assert radio.children[a.ieee] == a.nwk
+    await asyncio.sleep(30)  # zigpy interviews b again at its new address
+    await b.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await esi_send(esi, b, MESSAGING, 0x00, DISPLAY_MESSAGE, 5, encrypt=True)
+    await asyncio.sleep(0.1)
+    assert encrypted(got) == [(MOVED, True), (MOVED, True)]
+    assert [(m.tsn, m.aps_encrypted) for m in box] == [(5, True)]
+    # the old-key secure rejoin, unheard; nothing else dropped at the Trust Center
+    assert drops(radio.stats) == {"nwk_unknown_key": 1}
+
+    capture = tmp_path / "moved-rejoin.pcap"
+    capture.write_bytes(tap.buffer.getvalue())
+    keys = list(air.keys)
+    packets = dissect(capture, zigbee_key_options(entry.line() for entry in keys))
+    moved = [
+        p
+        for p in packets
+        if {f"0x{MOVED:04x}"} & set(p.get("zbee_nwk.src", []) + p.get("zbee_nwk.dst", []))
+    ]
+    commands = [
+        (p["zbee_nwk.cmd.id"][0], p.get("zbee_nwk.cmd.rejoin_status", [None])[0])
+        for p in moved
+        if "zbee_nwk.cmd.id" in p
+    ]
+    # b's secure request (unheard), its Trust Center rejoin request and the response to it,
+    # the attacker's request from b's address and the response to it
+    assert commands == [
+        ("0x06", None),
+        ("0x06", None),
+        ("0x07", "0x00"),
+        ("0x06", None),
+        ("0x07", "0x00"),
+    ]
+    transports = [p for p in moved if "zbee_aps.cmd.key" in p]
+    # b's, and the one the attacker's claim of a drew, under a's key
+    assert [p["zbee.sec.decryption_key"] for p in transports] == [
+        [f"install-code link key {b.ieee}"],
+        [f"install-code link key {a.ieee}"],
+    ]
+    ours = transports[0]
+    assert ours["zbee_aps.cmd.key"] == [":".join(f"{x:02x}" for x in new_key)]
+    # NWK-unsecured, APS-secured with the key-transport key (0x02) of b's link key
+    assert (ours["zbee_nwk.security"], ours["zbee_aps.security"]) == (["0"], ["1"])
+    assert ours["zbee.sec.key_id"] == ["0x02"]
+    # Without b's link key tshark shows the Transport Key encrypted.
+    network_keys = [entry for entry in keys if "network key" in entry.line()]
+    blind = dissect(capture, zigbee_key_options(entry.line() for entry in network_keys))
+    assert not any("zbee_aps.cmd.key" in p for p in blind)
+    clear_to_moved = [  # NWK-unsecured data to b's new address: the two Transport Keys
+        p
+        for p in blind
+        if f"0x{MOVED:04x}" in p.get("zbee_nwk.dst", [])
+        and p.get("zbee_nwk.security") == ["0"]
+        and "zbee_nwk.cmd.id" not in p
+    ]
+    assert len(clear_to_moved) == 2
+    assert all("zbee_sec.encrypted_payload" in p for p in clear_to_moved)
+
+
+async def test_a_forged_trust_center_rejoin_gets_nothing_usable():
+    """An outsider sends an unsecured Rejoin Request claiming b's EUI-64 from an address no
+    device has. The sender binding dropped it; now the Trust Center answers as it answers
+    any Trust Center rejoin, but the network key goes APS-secured with b's link key, which
+    neither the outsider nor the insider a holds; b keeps its entry, its link key and its
+    address in the Trust Center and in zigpy, and still gets the ESI's frames. a's frames
+    from that address cannot complete the claim: secured with its own link key, or b's own
+    frame replayed."""
+    tap = Tap()
+    air, esi, (a, b) = await han(45, capture=tap)
+    radio = esi.radio
+    box = inbox(b, MESSAGING)
+    got = price_packets(esi)
+    assert b.nwk is not None
+    assert a.nwk is not None
+    _, b_aps = await encrypted_price(b, tap)  # b's own frame, as the insider a reads it
+    sent = len(tap.sent)
+    # the attacker holds no key and has taken an address no device has (it acknowledges)
+    attacker = air.device(OUTSIDER, channel=20)
+    attacker.listen()
+    attacker.pan_id, attacker.nwk = radio.pan_id, STRANGER
+    await air.transmit(air.frame(attacker, tc_rejoin_request(radio.pan_id, STRANGER, b.ieee)))
+    await asyncio.sleep(1)
+    assert attacker.network_key is None
+    assert drops(attacker.stats) == {"aps_unknown_key": 1}  # the Transport Key: unreadable
+    answers = [(hdr, raw) for mac, hdr, raw in nwk_data(tap.sent[sent:]) if mac.src == radio.nwk]
+    assert [(hdr.dst, hdr.security, hdr.frame_type) for hdr, _ in answers] == [
+        (STRANGER, False, f.NWK_COMMAND),  # Rejoin Response
+        (STRANGER, False, f.NWK_DATA),  # Transport Key
+    ]
+    transport = answers[1][1]
+    aps = transport[nwk_header_length(transport) :]
+    aux, _ = AuxHeader.decode(aps[aps_header_length(aps) :])
+    assert aux.key_id == KeyId.KEY_TRANSPORT
+    assert radio.network_key is not None
+    assert radio.network_key not in transport
+    for attempt in (a.link_keys[radio.ieee], a.network_key):  # what the insider holds
+        assert attempt is not None
+        with pytest.raises(BadMic):
+            unsecure_aps(aps, attempt)
+    opened = unsecure_aps(aps, radio.link_keys[b.ieee])  # only b's key opens it
+    assert radio.network_key in opened.payload
+    # The Trust Center forgot nothing and moved nothing; zigpy neither.
+    assert radio.children[b.ieee] == b.nwk
+    assert b.ieee in radio.link_keys
+    assert radio.address_map[b.nwk] == b.ieee
+    assert STRANGER not in radio.address_map
+    assert esi.get_device(ieee=b.ieee).nwk == b.nwk
+    # a tries to complete the claim from that address: a frame secured with its own link
+    # key, without the extended nonce (b's key is tried: bad MIC) and with it (a's key
+    # opens it, but a is not the claimant), then b's earlier frame replayed (stale).
+    template, a_aps = await encrypted_price(a, tap)
+    plain_header = bytes((a_aps[0] & ~0x20,)) + a_aps[1 : aps_header_length(a_aps)]
+    forgeries = [
+        secure_aps(
+            plain_header,
+            bytes((0x01, 0x70 + n, 0x00)),
+            link_key=a.link_keys[radio.ieee],
+            counter=1000 + n,
+            source=int.from_bytes(bytes(a.ieee), "little"),
+            extended_nonce=bool(n),
+        )
+        for n in range(2)
+    ]
+    for forged in (*forgeries, b_aps):
+        await inject(air, _insider_frame(template, a, forged, STRANGER, src_ieee=None))
+    assert encrypted(got) == [(b.nwk, True), (a.nwk, True)]
+    assert radio.children[b.ieee] == b.nwk
+    assert drops(radio.stats) == {
+        "aps_bad_mic": 1,
+        "aps_source_mismatch": 1,
+        "aps_stale_counter": 1,
+    }
+    await esi_send(esi, b, MESSAGING, 0x00, DISPLAY_MESSAGE, 6, encrypt=True)
+    await asyncio.sleep(0.1)
+    assert [(m.tsn, m.aps_encrypted) for m in box] == [(6, True)]
+    assert await b.rejoin(secure=True)
+    assert await b.rejoin(secure=False)
+    assert radio.children[b.ieee] == b.nwk
+
+
+async def test_an_unproven_trust_center_rejoin_lapses():
+    """The claim waits :data:`REJOIN_PROOF_WINDOW` for the device's proof: after that a
+    frame from the new address under its link key proves nothing (no key is tried for an
+    address nobody has) and the device stays where it was; a new Trust Center rejoin, then
+    a frame, bring it back."""
+    tap = Tap()
+    _air, esi, _a, b, old, _ = await moved_and_missed_the_key(46, tap)
+    radio = esi.radio
+    got = price_packets(esi)
+    assert await b.rejoin(secure=False)
+    await asyncio.sleep(REJOIN_PROOF_WINDOW)
+    await b.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    assert got == []
+    assert radio.children[b.ieee] == old
+    assert drops(radio.stats) == {"aps_unknown_key": 1}
+    assert await b.rejoin(secure=False)
+    await b.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    assert encrypted(got) == [(MOVED, True)]
+    assert radio.children[b.ieee] == MOVED
