@@ -57,6 +57,29 @@ async def over_the_network(endpoint: Any, request_id: int, command: Command) -> 
     return result
 
 
+def over_inter_pan(air: Air, app: Any) -> tuple[InterPanService, InterPanService]:
+    """The meter's inter-PAN service on ``app`` (its window open to the terminal) and the
+    service of a terminal that never joined, listening on the meter's channel (15)."""
+    hht = air.device("00:0d:6f:00:00:00:00:77", channel=15)
+    hht.listen()
+    whitelist = CommandWhitelist(carrier_whitelist())
+    window = InterPanWindow(whitelist=whitelist)
+    meter_svc = InterPanService(
+        SimTransport(app), ieee=app.state.node_info.ieee, pan_id=METER_PAN, window=window
+    )
+    window.open(meter_svc.now(), trusted=[hht.ieee])
+    hht_svc = InterPanService(SimTransport(hht), ieee=hht.ieee, pan_id=0xFFFF, whitelist=whitelist)
+    return meter_svc, hht_svc
+
+
+async def shut_down(app: Any, serving: asyncio.Task[None], *services: InterPanService) -> None:
+    """Close the services, wait for the meter's serving task to end, shut the meter down."""
+    for service in services:
+        await service.close()
+    await serving
+    await app.shutdown()
+
+
 def test_duplicates_are_rejected_across_inter_pan_and_the_network() -> None:
     async def main() -> dict[str, Any]:
         air = Air(seed=21)
@@ -73,18 +96,8 @@ def test_duplicates_are_rejected_across_inter_pan_and_the_network() -> None:
         await se.start()
         serve_carrier_on_endpoint(se, carrier)
 
-        hht = air.device("00:0d:6f:00:00:00:00:77", channel=15)
-        hht.listen()
-        whitelist = CommandWhitelist(carrier_whitelist())
-        window = InterPanWindow(whitelist=whitelist)
-        meter_svc = InterPanService(
-            SimTransport(app), ieee=meter_ieee, pan_id=METER_PAN, window=window
-        )
-        window.open(meter_svc.now(), trusted=[hht.ieee])
+        meter_svc, hht_svc = over_inter_pan(air, app)
         serving = asyncio.get_running_loop().create_task(serve_meter(meter_svc, carrier))
-        hht_svc = InterPanService(
-            SimTransport(hht), ieee=hht.ieee, pan_id=0xFFFF, whitelist=whitelist
-        )
 
         code = InstallCode.generate(rng=air.rng)
         head_end = air.device("00:0d:6f:00:00:00:00:88", install_code=code, channel=15)
@@ -105,10 +118,7 @@ def test_duplicates_are_rejected_across_inter_pan_and_the_network() -> None:
         )
         out["second_inter_pan"] = again[0xA002]
         out["bumps"], out["executions"] = bumps, carrier.executions
-        await hht_svc.close()
-        await meter_svc.close()
-        await serving
-        await app.shutdown()
+        await shut_down(app, serving, hht_svc, meter_svc)
         return out
 
     out = run(main())

@@ -20,6 +20,11 @@ server to client
 At-most-once: the meter logs ``BEGIN`` (fsync) before it runs a command and ``DONE`` with the
 outcome after; a ``BEGIN`` without ``DONE`` found after a restart is answered ``INTERRUPTED`` and
 never re-run. :class:`FileLog` is a small append-only file of CRC-checked records.
+
+The meter says which log writes it needs and when (:meth:`HhtMeter.steps` yields a
+:class:`Begin` before it runs a command and a :class:`Done` before it answers), so an asyncio
+shell performs them off the event loop (:func:`zse.interpan.service.answer_carrier`) while
+:meth:`HhtMeter.receive` performs them in place.
 """
 
 from __future__ import annotations
@@ -32,9 +37,9 @@ import os
 import stat
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from zse.errors import InvalidFrame, StoreError
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
@@ -47,18 +52,22 @@ __all__ = [
     "CARRIER_CLUSTER_ID",
     "DEFAULT_MANUFACTURER_CODE",
     "SET_TIME",
+    "Begin",
     "Command",
     "CommandFailed",
+    "Done",
     "Execute",
     "ExecutedLog",
     "FileLog",
     "HhtMeter",
     "HhtTerminal",
+    "LogWrite",
     "MemoryLog",
     "Result",
     "ResumeQuery",
     "ResumeResponse",
     "Status",
+    "Steps",
     "carrier_whitelist",
     "decode",
     "set_time_body",
@@ -316,7 +325,11 @@ class LogEntry:
 
 
 class ExecutedLog(Protocol):
-    """Where a meter records executed transactions; ``begin``/``done`` must be durable."""
+    """Where a meter records executed transactions; ``begin``/``done`` must be durable.
+
+    A log may say it does no blocking I/O with a class attribute ``blocking = False``
+    (:class:`MemoryLog`): an asyncio shell then writes it on the event loop; any other log
+    is written off the loop (:func:`zse.interpan.service.answer_carrier`)."""
 
     def get(self, transaction_id: int) -> LogEntry | None: ...
 
@@ -329,6 +342,9 @@ class ExecutedLog(Protocol):
 
 class MemoryLog:
     """An :class:`ExecutedLog` in memory (tests, or a meter that has no storage)."""
+
+    #: No I/O: a shell writes it on the event loop (a :class:`FileLog` sets it True).
+    blocking: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._entries: dict[int, LogEntry] = {}
@@ -431,7 +447,12 @@ class FileLog(MemoryLog):
     part of it, not a record. A file that does not begin as a log does (a BEGIN or the format
     record; zero bytes only are a torn tail) is a foreign file: :class:`StoreError` naming
     it, and the file is left as it is.
+
+    Each append (its ``write`` and ``fsync``) blocks until it is on disk: an asyncio shell
+    makes it off the event loop (:attr:`blocking`), one at a time.
     """
+
+    blocking: ClassVar[bool] = True
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
         super().__init__()
@@ -611,12 +632,63 @@ def _reason(exc: OSError) -> str:
 Handler = Callable[[bytes], bytes]
 
 
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """A log write the meter needs durable before it runs the command: ``BEGIN`` of
+    ``entry`` (:meth:`ExecutedLog.begin`)."""
+
+    entry: LogEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A log write the meter needs durable before it answers: ``DONE`` of the transaction,
+    with its outcome (:meth:`ExecutedLog.done`)."""
+
+    transaction_id: int
+    status: Status
+    result: bytes
+
+
+LogWrite = Begin | Done
+
+
+class Steps:
+    """One frame's handling by an :class:`HhtMeter` (:meth:`HhtMeter.steps`): call
+    :meth:`next_write`, make the write it returns (:meth:`HhtMeter.write`: durable, in order,
+    one at a time), and call it again, until it returns ``None``: then :attr:`answer` is the
+    frame to answer with. If a write fails, :meth:`close` instead: nothing more runs (a
+    command whose ``BEGIN`` did not reach the log has not run)."""
+
+    def __init__(self, steps: Generator[LogWrite, None, bytes]) -> None:
+        self._steps = steps
+        #: The answer frame, once :meth:`next_write` returned ``None``.
+        self.answer: bytes | None = None
+
+    def next_write(self) -> LogWrite | None:
+        """The next log write to make, or ``None`` once answered (it runs the handler, on
+        the caller's thread, once the ``BEGIN`` before it was made); :class:`InvalidFrame`
+        at the first call if the frame is not a carrier request."""
+        try:
+            return self._steps.send(None)
+        except StopIteration as stop:
+            self.answer = stop.value
+            return None
+
+    def close(self) -> None:
+        """Stop here: nothing more runs (again: nothing)."""
+        self._steps.close()
+
+
 class HhtMeter:
     """The meter's side: executes each transaction id at most once and answers resumes.
 
     ``handlers`` maps command codes to functions of the body returning the result bytes (or
     raising :class:`CommandFailed`). :meth:`receive` takes a carrier ZCL frame from any channel
-    (inter-PAN or the network) and returns the ZCL frame to answer with.
+    (inter-PAN or the network) and returns the ZCL frame to answer with, writing the log in
+    place; :meth:`steps` does the same but hands each log write to its caller (an asyncio
+    shell writes off the event loop). Frames are handled one at a time: a caller finishes
+    (or closes) one frame's steps before it starts the next.
     """
 
     def __init__(
@@ -632,17 +704,40 @@ class HhtMeter:
         self.executions = 0
 
     def receive(self, zcl_frame: bytes) -> bytes:
-        """Handle one frame; :class:`InvalidFrame` if it is not a carrier request."""
+        """Handle one frame, writing the log in place (a :class:`FileLog` blocks on each
+        fsync); :class:`InvalidFrame` if it is not a carrier request."""
+        with contextlib.closing(self.steps(zcl_frame)) as steps:
+            while (write := steps.next_write()) is not None:
+                self.write(write)
+        assert steps.answer is not None
+        return steps.answer
+
+    def write(self, write: LogWrite) -> None:
+        """Make one log write of :meth:`steps` (blocking: a :class:`FileLog` appends and
+        fsyncs); it raises what the log raises (:class:`~zse.errors.StoreError`)."""
+        if isinstance(write, Begin):
+            self.log.begin(write.entry)
+        else:
+            self.log.done(write.transaction_id, write.status, write.result)
+
+    def steps(self, zcl_frame: bytes) -> Steps:
+        """Handle one frame step by step (:class:`Steps`): each log write that must be durable
+        before the meter goes on (a :class:`Begin` before the handler runs, a :class:`Done`
+        before the answer) is handed to the caller, which makes it where it likes (an asyncio
+        shell: off the event loop)."""
+        return Steps(self._handle(zcl_frame))
+
+    def _handle(self, zcl_frame: bytes) -> Generator[LogWrite, None, bytes]:
         header, message = decode(zcl_frame, manufacturer_code=self.manufacturer_code)
         if isinstance(message, Execute):
-            reply: Message = self._execute(message)
+            reply: Message = yield from self._execute(message)
         elif isinstance(message, ResumeQuery):
             reply = self._resume(message.request_id)
         else:
             raise InvalidFrame("a meter receives execute and resume query, not responses")
         return encode(reply, tsn=header.tsn, manufacturer_code=self.manufacturer_code)
 
-    def _execute(self, message: Execute) -> Result:
+    def _execute(self, message: Execute) -> Generator[LogWrite, None, Result]:
         cmd = message.command
         known = self.log.get(cmd.transaction_id)
         if known is not None:
@@ -653,9 +748,7 @@ class HhtMeter:
         handler = self.handlers.get(cmd.code)
         if handler is None:
             return Result(cmd.transaction_id, Status.UNSUPPORTED)
-        self.log.begin(
-            LogEntry(cmd.transaction_id, message.request_id, message.index, message.count)
-        )
+        yield Begin(LogEntry(cmd.transaction_id, message.request_id, message.index, message.count))
         self.executions += 1
         try:
             result, status = handler(cmd.body), Status.EXECUTED
@@ -671,7 +764,7 @@ class HhtMeter:
                 len(result),
             )
             result, status = b"", Status.FAILED
-        self.log.done(cmd.transaction_id, status, result)
+        yield Done(cmd.transaction_id, status, result)
         return Result(cmd.transaction_id, status, result)
 
     def _resume(self, request_id: int) -> ResumeResponse:

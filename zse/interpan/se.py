@@ -316,8 +316,9 @@ class InterPanSeClient(_Shell):
     :class:`InterPanAllMessagesCancelled`, then the :mod:`zse.messaging` board events
     ``MessageScheduled`` / ``MessageDisplayed`` / ``MessageReplaced`` / ``MessageExpired`` /
     ``MessageCancelled`` exactly as a joined ``MessagingClient`` emits them). Prices heard are
-    kept in :attr:`schedule`, messages on :attr:`board` (``capacity`` messages, SE D.5.3 rules;
-    its timers run while started). ``clock()`` gives ZigBee UTCTime; ``pin_check`` is the
+    kept in :attr:`schedule` until they end (one heard after its end is not kept), messages on
+    :attr:`board` (``capacity`` messages, SE D.5.3 rules); the timers (message starts and
+    expiries, price ends) run while started. ``clock()`` gives ZigBee UTCTime; ``pin_check`` is the
     application's PIN hook for protected messages.
 
     Anyone can send a Publish Price over inter-PAN from any address, so the schedule keeps at
@@ -343,9 +344,9 @@ class InterPanSeClient(_Shell):
         self.clock = clock
         self.pin_check = pin_check
         self._inbox = service.subscribe([PRICE, MESSAGING])
-        self._pending: dict[int, asyncio.Future[PriceEvent]] = {}
+        self._pending: dict[int, asyncio.Future[PriceEvent | None]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._timer = Timer("inter-PAN message board timer", logger=LOGGER)
+        self._timer = Timer("inter-PAN client timer (messages, price ends)", logger=LOGGER)
         self._timer.add(self.core, self._emit_all, clock=self.clock)
         self._stream: EventStream[ClientEvent] = EventStream()
         self.on_event = self._stream.on_event
@@ -414,10 +415,11 @@ class InterPanSeClient(_Shell):
     ) -> PriceEvent | None:
         """Ask for the current price (Get Current Price, D.4.2.3.1): of ``dst`` or of any ESI
         in range. ``None`` if no answer comes within ``timeout`` seconds (an ESI without a
-        price stays silent); :class:`InvalidFrame` if the answer does not decode."""
+        price stays silent) or the answer had ended when it came (not kept either);
+        :class:`InvalidFrame` if the answer does not decode."""
         self.start()
         send = self.core.request_price(dst=dst, dst_pan_id=dst_pan_id)
-        future: asyncio.Future[PriceEvent] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[PriceEvent | None] = asyncio.get_running_loop().create_future()
         self._pending[send.tsn] = future
         try:
             await self.service.send(_frame_of(self.service, send))

@@ -5,7 +5,8 @@ and with what (the prices, within the :func:`reply_limiter` budget), and the uns
 Publish Price, Display
 Message and Cancel Message it sends. :class:`SeClientCore` is the device's side: it matches
 Publish Price answers to its own requests, keeps the prices it hears in a bounded
-:class:`~zse.price.PriceSchedule`, refuses a display whose message control forbids inter-PAN
+:class:`~zse.price.PriceSchedule` until they end (one heard after its end is not kept, as the
+network's price client refuses it), refuses a display whose message control forbids inter-PAN
 (D.5.2.3.1.1.2) and puts the others on a :class:`~zse.messaging.MessageBoard` whose timers it
 exposes as :meth:`SeClientCore.next_deadline` / :meth:`SeClientCore.handle_timeout`.
 
@@ -163,7 +164,8 @@ class PriceRequested:
 
 @dataclass(frozen=True, kw_only=True)
 class InterPanPriceReceived:
-    """A device heard a Publish Price over inter-PAN; ``new`` is False for a repeat."""
+    """A device heard a Publish Price over inter-PAN; ``new`` is False for a repeat or a
+    price not kept (one that had ended when it came, or older than a newer one kept)."""
 
     source_ieee: EUI64
     source_pan_id: int
@@ -226,12 +228,13 @@ ClientEvent = (
 @dataclass(frozen=True, slots=True)
 class ClientStep:
     """What one input did to a :class:`SeClientCore`: the ``events`` to emit, in order, and
-    the ``answers`` to its pending requests (ZCL sequence number -> the price, or the
-    decoding error of a malformed answer); ``board`` when the message board was acted on
-    (its next deadline may have moved)."""
+    the ``answers`` to its pending requests (ZCL sequence number -> the price, ``None`` for a
+    price that had ended when it came, or the decoding error of a malformed answer);
+    ``board`` when the message board or the kept prices changed (the core's next deadline
+    may have moved)."""
 
     events: tuple[ClientEvent, ...] = ()
-    answers: tuple[tuple[int, PriceEvent | InvalidFrame], ...] = ()
+    answers: tuple[tuple[int, PriceEvent | InvalidFrame | None], ...] = ()
     board: bool = False
 
 
@@ -429,9 +432,13 @@ class SeClientCore:
     issuer event id): anyone can send a Publish Price over inter-PAN from any address, so past
     that the price heard longest ago that was not the answer to one of this device's requests
     is forgotten (an answer only when every kept price is one), and each frame costs the same
-    however many sources a flood uses. Messages go on :attr:`board` (``capacity`` messages, SE
-    D.5.3 rules); :meth:`next_deadline` and :meth:`handle_timeout` run its timers, in ZigBee
-    UTCTime.
+    however many sources a flood uses. A price is kept until it ends (its start plus its
+    duration, D.4.2.4.1.1.10-11) or a newer one replaces it (D.4.4.2); one that had ended when
+    it came is neither kept nor current, and touches nothing kept, as the network's price
+    client (:class:`zse.price.protocol.PriceClientProtocol`) refuses it; it cannot be refused over
+    inter-PAN, where a Default Response is not an inter-PAN command (SE B.5). Messages go on
+    :attr:`board` (``capacity`` messages, SE D.5.3 rules); :meth:`next_deadline` and
+    :meth:`handle_timeout` run its timers and the kept prices' ends, in ZigBee UTCTime.
     """
 
     def __init__(self, *, capacity: int = 8, max_prices: int = 16) -> None:
@@ -442,8 +449,11 @@ class SeClientCore:
         self.board = MessageBoard(capacity=capacity)
         self.malformed = 0
         self.refused = 0
-        # (provider id, issuer event id) -> answered one of our requests, least recent first
+        # (provider id, issuer event id) -> answered one of our requests, least recent first;
+        # the prices the schedule holds, no others
         self._heard: OrderedDict[tuple[int, int], bool] = OrderedDict()
+        # the next time (UTCTime) a kept price ends or starts (ending one it cuts short)
+        self._price_deadline: int | None = None
         self._tsn = itertools.count()
         # ZCL sequence number -> (the ESI asked, or None for any; its PAN, 0xFFFF for any;
         # answered already)
@@ -525,6 +535,7 @@ class SeClientCore:
 
     def _on_price(self, command: SeCommand, utc: int) -> ClientStep:
         frame, tsn = command.frame, command.header.tsn
+        self._expire_prices(utc)
         try:
             event = PriceEvent.from_fields(command.fields)
         except ValueError as exc:
@@ -532,25 +543,45 @@ class SeClientCore:
                 frame, InvalidFrame(f"{describe(frame)}: Publish Price: {exc}")
             )
         answer = self._answers(frame, tsn)
-        new = self._keep(event, answered=answer, utc=utc)
+        # ended before it came: refused, as the network's price client (zse.price.protocol)
+        over = event.ended(utc)
+        new = not over and self._keep(event, answered=answer, utc=utc)
         heard = InterPanPriceReceived(
             price=event, new=new, source_ieee=frame.src_ieee, source_pan_id=frame.src_pan_id
         )
-        return ClientStep((heard,), ((tsn, event),) if answer else ())
+        if over:  # ended before it came: not kept, and no answer to a request for "now"
+            LOGGER.debug(
+                "%s: price %d ended before it came", describe(frame), event.issuer_event_id
+            )
+        answers = ((tsn, None if over else event),) if answer else ()
+        return ClientStep((heard,), answers, board=True)
 
     def _keep(self, event: PriceEvent, *, answered: bool, utc: int) -> bool:
-        """Add a heard price to the schedule within ``max_prices`` (O(max_prices))."""
+        """Add a heard price (not ended) to the schedule within ``max_prices``
+        (O(max_prices))."""
         key = (event.provider_id, event.issuer_event_id)
         answered = self._heard.pop(key, False) or answered
         self._heard[key] = answered
         new = self.schedule.add(event, utc)
+        self._expire_prices(utc)  # the schedule may not have taken it, or dropped others
         if len(self._heard) > self.max_prices:
             victim = next((k for k, a in self._heard.items() if not a), None)
             if victim is None:
                 victim = next(iter(self._heard))
             del self._heard[victim]
             self.schedule.forget(*victim)
+            self._expire_prices(utc)
         return new
+
+    def _expire_prices(self, utc: int) -> None:
+        """Forget the prices that ended by ``utc`` or that a newer price replaced (the
+        schedule's rules), here too, and note when the next kept price ends or starts."""
+        held = self.schedule.scheduled(0, 0, utc)  # drops what is over first
+        keys = {(e.provider_id, e.issuer_event_id) for e in held}
+        for key in [k for k in self._heard if k not in keys]:
+            del self._heard[key]
+        changes = (e.start_time if e.start_time > utc else e.ends(e.start_time) for e in held)
+        self._price_deadline = min((c for c in changes if c is not None), default=None)
 
     def _on_display(self, command: SeCommand, utc: int) -> ClientStep:
         """Display (Protected) Message: refused if its transmission bits forbid inter-PAN
@@ -592,9 +623,13 @@ class SeClientCore:
 
     def next_deadline(self) -> int | None:
         """When (ZigBee UTCTime) :meth:`handle_timeout` has something to do: the board's next
-        scheduled start or expiry, or None."""
-        return self.board.next_deadline()
+        scheduled start or expiry, or a kept price's end (or the start of one that cuts
+        another short), or None."""
+        deadlines = (self.board.next_deadline(), self._price_deadline)
+        return min((d for d in deadlines if d is not None), default=None)
 
     def handle_timeout(self, utc: int) -> tuple[BoardEvent, ...]:
-        """Apply what is due at ``utc`` on the board."""
+        """Apply what is due at ``utc``: the board's timers, and the kept prices that ended
+        are forgotten."""
+        self._expire_prices(utc)
         return tuple(self.board.handle_timeout(utc))

@@ -15,14 +15,19 @@ message only if the window lets its sender in) and passes on the message once wh
 :meth:`InterPanService.send_message` sends a long one as fragments.
 :func:`serve_meter` and :func:`run_terminal` run the HHT command carrier on top of it; the
 clock is the event loop's, so on the simulator's virtual-time loop nothing waits for real.
+:func:`answer_carrier` is how both carrier shells run an :class:`~zse.interpan.hht.HhtMeter`:
+its log writes (a :class:`~zse.interpan.hht.FileLog`'s fsync) off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import replace
+from concurrent.futures import Executor
+from dataclasses import dataclass, field, replace
 
 from zigpy.types import EUI64
 from zigpy.zcl import foundation
@@ -37,7 +42,7 @@ from zse.interpan.fragment import (
     is_fragment,
     is_fragment_response,
 )
-from zse.interpan.hht import CARRIER_CLUSTER_ID, HhtMeter, HhtTerminal, Result
+from zse.interpan.hht import CARRIER_CLUSTER_ID, HhtMeter, HhtTerminal, LogWrite, Result
 from zse.interpan.link import InterPanLink, LinkLost, TerminalExchange
 from zse.interpan.secure import MAX_SECURED_ZCL_LENGTH, InterPanSecurity
 from zse.interpan.transports._base import InterPanTransport, SecuredInterPanUnsupported
@@ -48,6 +53,7 @@ __all__ = [
     "Inbox",
     "InterPanService",
     "LinkLost",
+    "answer_carrier",
     "run_terminal",
     "serve_carrier_on_endpoint",
     "serve_meter",
@@ -371,11 +377,81 @@ class Inbox:
             yield frame
 
 
-async def serve_meter(service: InterPanService, meter: HhtMeter) -> None:
-    """Answer HHT carrier requests arriving over inter-PAN until the transport closes."""
+@dataclass(eq=False)
+class _Turns:
+    """One meter's frames, one at a time, and the log write a cancelled frame left running."""
+
+    loop: asyncio.AbstractEventLoop
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    writing: asyncio.Future[None] | None = None
+
+
+#: Per meter (held weakly: a dropped meter closes its FileLog as before), shared by every
+#: shell that serves it (inter-PAN and the network), so its frames take turns.
+_TURNS: weakref.WeakKeyDictionary[HhtMeter, _Turns] = weakref.WeakKeyDictionary()
+
+
+def _turns(meter: HhtMeter) -> _Turns:
+    loop = asyncio.get_running_loop()
+    turns = _TURNS.get(meter)
+    if turns is None or turns.loop is not loop:
+        turns = _TURNS[meter] = _Turns(loop)
+    return turns
+
+
+async def answer_carrier(
+    meter: HhtMeter, zcl_frame: bytes, *, executor: Executor | None = None
+) -> bytes:
+    """:meth:`HhtMeter.receive <zse.interpan.hht.HhtMeter.receive>` for an asyncio shell:
+    the meter's log writes run in ``executor`` (None: the loop's default executor, or the
+    loop's own thread on a loop that asks for it, ``inline_io``), so an fsync never blocks
+    the event loop, and the handler runs on the loop once its ``BEGIN``
+    is on disk; the answer comes back once its ``DONE`` is.
+
+    The frames of one meter take turns (whichever shell they came by), so a transaction
+    repeated while its ``BEGIN`` is being written waits and is answered ``DUPLICATE``, and
+    the log's writes never overlap: one cancelled while its write is in flight leaves the
+    write to finish (a command whose ``BEGIN`` is written but which did not run is answered
+    ``INTERRUPTED`` afterwards, never run). A log that does no I/O (``blocking = False``,
+    :class:`~zse.interpan.hht.MemoryLog`) is written on the loop."""
+    turns = _turns(meter)
+    async with turns.lock:
+        if turns.writing is not None:  # left by a cancelled frame: it goes first
+            await asyncio.wait((turns.writing,))
+            turns.writing = None
+        with contextlib.closing(meter.steps(zcl_frame)) as steps:
+            while (write := steps.next_write()) is not None:
+                await _write(meter, write, turns, executor)
+    assert steps.answer is not None
+    return steps.answer
+
+
+async def _write(
+    meter: HhtMeter, write: LogWrite, turns: _Turns, executor: Executor | None
+) -> None:
+    """One log write, off the loop unless the log does no I/O or, with no ``executor``
+    given, the loop asks for its I/O on its own thread (``inline_io``: a simulation's
+    order of events then depends on nothing but the program, as with :mod:`zse.store`)."""
+    loop = asyncio.get_running_loop()
+    if not getattr(meter.log, "blocking", True) or (
+        executor is None and getattr(loop, "inline_io", False)
+    ):
+        meter.write(write)
+        return
+    turns.writing = loop.run_in_executor(executor, meter.write, write)
+    # shielded: a cancelled frame stops here, its write goes on and the next frame waits for it
+    await asyncio.shield(turns.writing)
+    turns.writing = None
+
+
+async def serve_meter(
+    service: InterPanService, meter: HhtMeter, *, executor: Executor | None = None
+) -> None:
+    """Answer HHT carrier requests arriving over inter-PAN until the transport closes (the
+    log written off the loop: :func:`answer_carrier`)."""
     async for frame in service.subscribe([CARRIER_CLUSTER_ID]):
         try:
-            answer = meter.receive(frame.payload)
+            answer = await answer_carrier(meter, frame.payload, executor=executor)
         except InvalidFrame as exc:
             LOGGER.debug("ignoring a carrier frame from %s: %s", frame.src_ieee, exc)
             continue
@@ -388,15 +464,19 @@ async def serve_meter(service: InterPanService, meter: HhtMeter) -> None:
             LOGGER.debug("answer to %s not delivered: %s", frame.src_ieee, exc)
 
 
-def serve_carrier_on_endpoint(endpoint: ZclPort, meter: HhtMeter) -> Callable[[], None]:
+def serve_carrier_on_endpoint(
+    endpoint: ZclPort, meter: HhtMeter, *, executor: Executor | None = None
+) -> Callable[[], None]:
     """Answer HHT carrier requests arriving over the network on a ZCL ``endpoint`` (e.g. the
     meter's :class:`~zse.zcl.se_endpoint.SeEndpoint`) with the same :class:`HhtMeter` that
     :func:`serve_meter` runs over inter-PAN, so a transaction executed on one path is answered
-    ``DUPLICATE`` on the other. Returns a function that stops serving."""
+    ``DUPLICATE`` on the other (the two take turns: :func:`answer_carrier`). Returns a
+    function that stops serving."""
 
     async def on_message(msg: ZclMessage) -> foundation.Status | None:
+        frame = bytes(msg.header.serialize()) + msg.payload
         try:
-            answer = meter.receive(bytes(msg.header.serialize()) + msg.payload)
+            answer = await answer_carrier(meter, frame, executor=executor)
         except InvalidFrame as exc:
             LOGGER.debug("bad carrier frame from 0x%04X: %s", msg.src_nwk, exc)
             return foundation.Status.MALFORMED_COMMAND

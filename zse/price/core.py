@@ -103,6 +103,12 @@ class PriceEvent:
             return None
         return self.starts(received_at) + 60 * self.duration_in_minutes
 
+    def ended(self, received_at: int) -> bool:
+        """Whether this price, received at ``received_at``, had ended by then: its start
+        (0 = now) plus its duration (D.4.2.4.1.1.10-11) is not after it."""
+        end = self.ends(received_at)
+        return end is not None and end <= received_at
+
     def resolved(self, received_at: int) -> PriceEvent:
         """This price with its absolute start (D.4.2.4.1.1.10): a start time of 0 ("now")
         replaced by ``received_at``, the duration as it is (0xFFFF stays "until changed").

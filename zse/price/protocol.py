@@ -422,7 +422,9 @@ class PriceClientProtocol(_NothingTimed):
         except ValueError as exc:
             LOGGER.warning("bad Publish Price from 0x%04X: %s", msg.src_nwk, exc)
             return Step(status=foundation.Status.MALFORMED_COMMAND)
-        if _over(event, now):  # ended before it arrived: not kept, not acknowledged
+        # ended before it arrived: not kept, not acknowledged (FAILURE), as Silicon Labs'
+        # certified price client (price-client.c, emberAfPriceClusterPublishPriceCallback)
+        if event.ended(now):
             over = PriceReceived(source_nwk=msg.src_nwk, price=event, new=False)
             return Step(events=(over,), status=foundation.Status.FAILURE)
         new = self.schedule.add(event, now)
@@ -442,15 +444,6 @@ class PriceClientProtocol(_NothingTimed):
             for e in self.schedule.scheduled(0, 0, now)
         )
         return foundation.Status.DUPLICATE_EXISTS if held else foundation.Status.FAILURE
-
-
-def _over(event: PriceEvent, now: int) -> bool:
-    """Whether ``event`` ended by ``now``: its start (0 = now) plus its duration
-    (D.4.2.4.1.1.10-11) is not after ``now``. Silicon Labs' certified price client
-    (price-client.c, emberAfPriceClusterPublishPriceCallback) refuses such a price with
-    FAILURE. Only the client checks: a server keeps what it is given to publish."""
-    end = event.ends(now)
-    return end is not None and end <= now
 
 
 def _received(
