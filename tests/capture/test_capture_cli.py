@@ -179,15 +179,15 @@ def test_bad_captures_give_one_line_and_status_1(tmp_path: Path, conversation: P
     assert message.startswith("zse capture: block 8 at byte offset")
     assert message.endswith("truncated: the file ends 126 bytes into it")
     assert len(result.stdout.splitlines()) == 5  # the frames before it were shown
-    ethernet = tmp_path / "ethernet.pcap"
-    ethernet.write_bytes(
-        bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")
+    wifi = tmp_path / "wifi.pcap"  # 802.11
+    wifi.write_bytes(
+        bytes.fromhex("d4c3b2a1020004000000000000000000ffff000069000000")
         + bytes.fromhex("00000000000000000400000004000000")
         + b"abcd"
     )
-    assert _one_line_error(zse(str(ethernet)), 1) == (
-        "zse capture: record 1: link type 1 is not IEEE 802.15.4 (zse capture reads link "
-        "types 195, 230 and 283)"
+    assert _one_line_error(zse(str(wifi)), 1) == (
+        "zse capture: record 1: link type 105 is not IEEE 802.15.4 (zse capture reads link "
+        "types 195, 230, 283 and 215, and ZEP over UDP in 0, 1, 101, 108, 113, 228, 229 and 276)"
     )
 
 

@@ -193,9 +193,10 @@ def test_bad_files_name_the_record(tmp_path: Path):
     for cut in range(4, 24):  # a pcap's header cut short: its magic is right, the rest missing
         assert _error(good[:cut]) == f"capture header truncated: the file ends {cut} bytes into it"
     assert _error(good[:-3]).startswith("record 3 at byte offset")
-    ethernet = good[:20] + struct.pack("<I", 1) + good[24:]
-    assert _error(ethernet) == (
-        "record 1: link type 1 is not IEEE 802.15.4 (zse capture reads link types 195, 230 and 283)"
+    wifi = good[:20] + struct.pack("<I", 105) + good[24:]  # 802.11
+    assert _error(wifi) == (
+        "record 1: link type 105 is not IEEE 802.15.4 (zse capture reads link types 195, 230, "
+        "283 and 215, and ZEP over UDP in 0, 1, 101, 108, 113, 228, 229 and 276)"
     )
     huge = good[:24] + struct.pack("<IIII", 0, 0, 1 << 30, 1 << 30)
     assert "record 1 at byte offset 24: captured length 1073741824 is not plausible" in _error(huge)

@@ -207,7 +207,13 @@ STRICTER: dict[str, tuple[str, ...]] = {
     # zse capture (#15.3) never uses the simulator; its reader and header decoders are sans-IO
     "zse.capture.*": ("zse.sim",),
     **dict.fromkeys(
-        ("zse.capture.reader", "zse.capture.link", "zse.capture.frames", "zse.capture.keys"),
+        (
+            "zse.capture.reader",
+            "zse.capture.link",
+            "zse.capture.zep",
+            "zse.capture.frames",
+            "zse.capture.keys",
+        ),
         ("zigpy", "zse.sim"),
     ),
     **dict.fromkeys(

@@ -1,9 +1,11 @@
 """``zse capture``: read, decrypt and decode IEEE 802.15.4 / ZigBee sniffer captures.
 
 The pieces, lowest first: :mod:`~zse.capture.reader` (pcap and pcapng, streaming, sans-IO),
-:mod:`~zse.capture.link` (link types 195, 230 and 283, the TAP), :mod:`~zse.capture.frames`
-(MAC, NWK and APS headers and commands), :mod:`~zse.capture.keys` (the key ring and
-Wireshark's key table), :mod:`~zse.capture.app` (ZDO and ZCL with zse's SE wire),
+:mod:`~zse.capture.link` (link types 195, 230, 283 (the TAP) and 215 (the non-ASK PHY)),
+:mod:`~zse.capture.zep` (ZEP over UDP in Ethernet, Linux cooked, raw IP and loopback records),
+:mod:`~zse.capture.frames` (MAC, NWK and APS headers and commands), :mod:`~zse.capture.keys`
+(the key ring and Wireshark's key table), :mod:`~zse.capture.app` (ZDO and ZCL with zse's SE
+wire),
 :mod:`~zse.capture.decode` (one record in, one decoded frame out) and
 :mod:`~zse.capture.output` (timeline and JSON). :func:`decode_capture` strings them together::
 
@@ -26,6 +28,7 @@ from zse.capture.decode import CaptureDecoder, Decoded, Security
 from zse.capture.keys import Key, KeyFileError, KeyRing, parse_key, read_key_file
 from zse.capture.output import as_json, as_line, frame_fields
 from zse.capture.reader import CaptureError, CaptureReader, Record, read_records
+from zse.capture.zep import SkippedRecord
 from zse.pcap import PcapWriter
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "KeyRing",
     "Record",
     "Security",
+    "SkippedRecord",
     "UnsecuredWriter",
     "as_json",
     "as_line",
@@ -51,10 +55,16 @@ __all__ = [
 
 def decode_capture(file: BinaryIO, keys: KeyRing | None = None) -> Iterator[Decoded]:
     """Every frame of the capture in ``file``, decoded in order with ``keys`` (and the keys
-    learned on the way); :class:`CaptureError` for a bad record, after the frames before it."""
+    learned on the way); :class:`CaptureError` for a bad record, after the frames before it.
+    Records that hold no 802.15.4 frame (:class:`SkippedRecord`: ARP, other UDP ports... in
+    a ZEP capture) are skipped; a frame keeps its record's number."""
     decoder = CaptureDecoder(keys)
     for record in read_records(file):
-        yield decoder.decode(record)
+        try:
+            frame = decoder.decode(record)
+        except SkippedRecord:
+            continue
+        yield frame
 
 
 class UnsecuredWriter:

@@ -12,7 +12,8 @@ Security processing is :mod:`zse.security`'s (ZB 4.3.1.2, 4.4.1.2): a frame is d
 the first key whose MIC verifies. A sniffer hears retries and several networks, so frame
 counters are reported, not enforced. A frame that does not decode keeps what did, with an
 ``error`` naming the layer and offset; only a record the link layer cannot read (wrong link
-type, broken TAP header) raises :class:`~zse.capture.reader.CaptureError`.
+type, broken TAP header) raises :class:`~zse.capture.reader.CaptureError`, and a record of
+a ZEP carrier with no 802.15.4 frame in it its :class:`~zse.capture.zep.SkippedRecord`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from zse.capture.frames import (
 from zse.capture.keys import Key, KeyRing
 from zse.capture.link import Link, mac_frame
 from zse.capture.reader import Record
+from zse.capture.zep import ZEP_PORT
 from zse.errors import InvalidFrame, InvalidSecurityHeader
 from zse.security import (
     AuxHeader,
@@ -148,8 +150,9 @@ class Decoded:
 class CaptureDecoder:
     """Decodes records in capture order, learning keys and addresses as it goes."""
 
-    def __init__(self, keys: KeyRing | None = None) -> None:
+    def __init__(self, keys: KeyRing | None = None, *, zep_port: int = ZEP_PORT) -> None:
         self.keys = keys if keys is not None else KeyRing()
+        self.zep_port = zep_port  #: the UDP port ZEP is read from or to (17754)
         self.addresses: dict[int, int] = {}  #: NWK short address -> EUI-64
         #: (sender EUI-64, NWK destination) -> the link key that opened it (one key a pair)
         self._aps_key: dict[tuple[int, int | None], Key] = {}
@@ -161,8 +164,10 @@ class CaptureDecoder:
 
     def decode(self, record: Record) -> Decoded:
         """Decode ``record``; raises :class:`~zse.capture.reader.CaptureError` only for a
-        record that is not an 802.15.4 frame (link type, TAP header)."""
-        link = mac_frame(record)
+        record the link layer cannot read (a link type not read, a broken TAP header), and
+        its :class:`~zse.capture.zep.SkippedRecord` for a record of a ZEP carrier that holds
+        no 802.15.4 frame (ARP, another UDP port, a ZEP acknowledgement): not counted."""
+        link = mac_frame(record, self.zep_port)
         out = Decoded(record, link)
         self.frames += 1
         try:

@@ -9,6 +9,19 @@
   (16 bits, value without padding) and value zero-padded to 4 bytes, all little-endian, then
   the PSDU with the FCS the FCS-type TLV (0) names: 0 none (also when absent), 1 16-bit CRC,
   2 32-bit CRC. Also read: RSS (1, float dBm), channel (3: channel, page) and LQI (10).
+* 215, ``LINKTYPE_IEEE802_15_4_NONASK_PHY``: the PHY's 4-byte preamble, SFD and PHR (frame
+  length in its low 7 bits), then the PSDU, the MAC frame and its 2-byte FCS (IEEE
+  802.15.4-2006 6.3, the PPDU; Wireshark's packet-ieee802154.c reads neither preamble nor
+  SFD, and neither does zse; bytes after the PSDU are ignored).
+* ZEP over UDP (:mod:`~zse.capture.zep`) in the link types of
+  :data:`~zse.capture.zep.CARRIERS` (Ethernet, Linux cooked, raw IP, loopback): the channel
+  and LQI go to the :class:`Link`; a record without ZEP raises
+  :class:`~zse.capture.zep.SkippedRecord`.
+
+A record whose link-layer header does not hold a frame (shorter than its FCS, a broken PHY,
+ZEP, IP or UDP header) is one malformed frame (``Link.error``), and the capture goes on; only a
+link type zse does not read and a broken TAP header raise
+:class:`~zse.capture.reader.CaptureError`.
 """
 
 from __future__ import annotations
@@ -18,17 +31,34 @@ import zlib
 from dataclasses import dataclass
 
 from zse.capture.reader import CaptureError, Record
+from zse.capture.zep import CARRIERS, ZEP_PORT, SkippedRecord, decode_zep, udp_payload
+from zse.errors import InvalidFrame
 from zse.pcap import LINKTYPE_IEEE802_15_4_NOFCS, LINKTYPE_IEEE802_15_4_WITHFCS, fcs
 
-__all__ = ["LINKTYPES", "LINKTYPE_IEEE802_15_4_TAP", "Link", "mac_frame"]
+__all__ = [
+    "LINKTYPES",
+    "LINKTYPE_IEEE802_15_4_NONASK_PHY",
+    "LINKTYPE_IEEE802_15_4_TAP",
+    "Link",
+    "mac_frame",
+]
 
 LINKTYPE_IEEE802_15_4_TAP = 283
-#: The link types zse capture reads, with their names.
+LINKTYPE_IEEE802_15_4_NONASK_PHY = 215
+#: The link types zse capture reads, with their names: 802.15.4 ones, then ZEP's carriers.
 LINKTYPES = {
     LINKTYPE_IEEE802_15_4_WITHFCS: "IEEE802_15_4_WITHFCS",
     LINKTYPE_IEEE802_15_4_NOFCS: "IEEE802_15_4_NOFCS",
     LINKTYPE_IEEE802_15_4_TAP: "IEEE802_15_4_TAP",
+    LINKTYPE_IEEE802_15_4_NONASK_PHY: "IEEE802_15_4_NONASK_PHY",
+    **{linktype: name for linktype, (name, _) in sorted(CARRIERS.items())},
 }
+_READS = (
+    "zse capture reads link types 195, 230, 283 and 215, and ZEP over UDP in "
+    + ", ".join(map(str, sorted(CARRIERS)[:-1]))
+    + f" and {max(CARRIERS)}"
+)
+_PHY_HEADER = 6  # preamble (4), SFD, PHR
 _TLV_FCS_TYPE, _TLV_RSS, _TLV_CHANNEL, _TLV_LQI = 0, 1, 3, 10
 
 
@@ -65,9 +95,11 @@ def _with_fcs(data: bytes, size: int) -> tuple[bytes, bool, str | None]:
     return frame, (fcs(frame) if size == 2 else _crc32(frame)) == sent, None
 
 
-def mac_frame(record: Record) -> Link:
-    """The MAC frame of ``record``; :class:`~zse.capture.reader.CaptureError` names the
-    record for a link type that is not 802.15.4 or a malformed TAP header."""
+def mac_frame(record: Record, zep_port: int = ZEP_PORT) -> Link:
+    """The MAC frame of ``record`` (ZEP read from or to UDP port ``zep_port``);
+    :class:`~zse.capture.reader.CaptureError` names the record for a link type zse does
+    not read or a malformed TAP header, :class:`~zse.capture.zep.SkippedRecord` for a
+    record of a ZEP carrier that holds no 802.15.4 frame."""
     data = record.data
     if record.linktype == LINKTYPE_IEEE802_15_4_WITHFCS:
         frame, ok, error = _with_fcs(data, 2)
@@ -76,10 +108,47 @@ def mac_frame(record: Record) -> Link:
         return Link(data)
     if record.linktype == LINKTYPE_IEEE802_15_4_TAP:
         return _tap(record)
+    if record.linktype == LINKTYPE_IEEE802_15_4_NONASK_PHY:
+        return _nonask_phy(data)
+    if record.linktype in CARRIERS:
+        return _zep(record, zep_port)
     raise CaptureError(
-        f"record {record.number}: link type {record.linktype} is not IEEE 802.15.4 "
-        "(zse capture reads link types 195, 230 and 283)"
+        f"record {record.number}: link type {record.linktype} is not IEEE 802.15.4 ({_READS})"
     )
+
+
+def _nonask_phy(data: bytes) -> Link:
+    if len(data) < _PHY_HEADER:
+        return Link(b"", None, error=f"non-ASK PHY header truncated: {len(data)} of 6 bytes")
+    length = data[5] & 0x7F  # the PHR's frame length; its top bit is reserved
+    if len(data) - _PHY_HEADER < length:
+        return Link(
+            b"",
+            None,
+            error=f"PHR frame length {length}, but {len(data) - _PHY_HEADER} bytes follow",
+        )
+    frame, ok, error = _with_fcs(data[_PHY_HEADER : _PHY_HEADER + length], 2)
+    return Link(frame, ok, error=error)
+
+
+def _zep(record: Record, port: int) -> Link:
+    """The frame a ZEP packet carries: in CRC mode with its FCS, in LQI mode with TI CC24xx
+    metadata (RSSI, FCS-OK bit), as Wireshark's wpan and wpan_cc24xx dissectors read them."""
+    try:
+        zep = decode_zep(udp_payload(record.linktype, record.data, port))
+    except InvalidFrame as exc:
+        return Link(b"", None, error=str(exc))
+    except SkippedRecord as exc:
+        raise SkippedRecord(f"record {record.number}: {exc}") from None
+    psdu = zep.psdu
+    if zep.crc:
+        frame, ok, error = _with_fcs(psdu, 2)
+        return Link(frame, ok, zep.channel, None, zep.lqi, error)
+    if len(psdu) < 2:
+        error = f"{len(psdu)}-byte frame, shorter than its 2-byte CC24xx metadata"
+        return Link(b"", False, zep.channel, None, zep.lqi, error)
+    rssi = psdu[-2] - 256 if psdu[-2] & 0x80 else psdu[-2]
+    return Link(psdu[:-2], bool(psdu[-1] & 0x80), zep.channel, float(rssi), zep.lqi)
 
 
 def _tap(record: Record) -> Link:

@@ -1,10 +1,12 @@
 """``zse capture``: read, decrypt and decode an IEEE 802.15.4 / ZigBee sniffer capture.
 
 ``zse capture FILE [--keys KEYFILE]... [--network-key HEX]... [--link-key HEX]...
-[--install-code [EUI64=]CODE]... [--json] [--write OUT.pcap] [--show-keys]``: one line per
+[--install-code [EUI64=]CODE]... [--json] [--write OUT.pcap] [--zep-port PORT]
+[--show-keys]``: one line per
 frame (time, source -> destination, the layers, the command with its fields), or one JSON
 object per line; ``--write`` also writes the frames with NWK/APS security removed. A summary
-goes to standard error. Key material is printed only with ``--show-keys``.
+goes to standard error, with the records skipped as holding no 802.15.4 frame (ARP, other
+UDP ports... in a ZEP capture). Key material is printed only with ``--show-keys``.
 
 Exit status: 0 done, 1 a capture that cannot be read (not pcap/pcapng, a truncated or
 malformed record, a link type that is not 802.15.4; one ``zse capture:`` line naming the
@@ -104,13 +106,23 @@ def load_keys(
     help="Also write the frames with NWK/APS security removed (pcap, link type 195).",
 )
 @click.option(
+    "--zep-port",
+    type=click.IntRange(1, 65535),
+    default=17754,
+    show_default=True,
+    metavar="PORT",
+    help="The UDP port ZEP frames are read from or to, in ZEP captures.",
+)
+@click.option(
     "--show-keys",
     is_flag=True,
     help="Print key material: Transport Key contents and the keys learned.",
 )
 def capture(**options: Any) -> None:
     """Decode (and decrypt, given keys) an 802.15.4 capture: pcap or pcapng, link types
-    195 (with FCS), 230 (without) or 283 (TAP). FILE may be - for standard input."""
+    195 (with FCS), 230 (without), 283 (TAP) or 215 (non-ASK PHY), or ZEP over UDP (port
+    17754) in Ethernet, Linux cooked, raw IP or loopback captures. FILE may be - for
+    standard input."""
     try:
         _capture(**options)  # click passes the options by name
     except KeyboardInterrupt:  # while starting or finishing; while reading, _decode says so
@@ -125,6 +137,7 @@ def _capture(  # noqa: PLR0917 - the command's options
     install_code: tuple[str, ...],
     as_json_lines: bool,
     write_path: str | None,
+    zep_port: int,
     show_keys: bool,
 ) -> None:
     from zse.capture import CaptureDecoder, KeyFileError, UnsecuredWriter, as_json, as_line  # noqa: PLC0415
@@ -144,7 +157,7 @@ def _capture(  # noqa: PLR0917 - the command's options
         source = sys.stdin.buffer if capture_file == "-" else open(capture_file, "rb")  # noqa: SIM115
     except OSError as exc:
         _fail(f"cannot read {capture_file}: {exc.strerror}", 2)
-    decoder = CaptureDecoder(keys)
+    decoder = CaptureDecoder(keys, zep_port=zep_port)
     show = as_json if as_json_lines else as_line
     # --write: a temporary file (0600: decrypted frames carry keys) that replaces the target
     # only once frames were decoded (the previous file is kept when the input is no capture)
@@ -154,12 +167,14 @@ def _capture(  # noqa: PLR0917 - the command's options
         if write_path is None
         else atomic_binary_output(write_path, "--write")
     )
-    status, message = 0, ""
+    status, message, skipped = 0, "", 0
     try:
         with output as handle:
             writer = None if handle is None else UnsecuredWriter(handle)
             try:
-                status, message, written = _decode(source, decoder, show, show_keys, writer)
+                status, message, written, skipped = _decode(
+                    source, decoder, show, show_keys, writer
+                )
             finally:
                 if source is not sys.stdin.buffer:
                     source.close()
@@ -175,7 +190,7 @@ def _capture(  # noqa: PLR0917 - the command's options
     out.flush()
     if status:
         _fail(message, status)
-    _summary(decoder, given, write_path, show_keys, sys.stderr)
+    _summary(decoder, given, skipped, write_path, show_keys, sys.stderr)
 
 
 def _decode(
@@ -184,31 +199,41 @@ def _decode(
     show: Callable[..., str],
     show_keys: bool,
     writer: UnsecuredWriter | None,
-) -> tuple[int, str, int]:
+) -> tuple[int, str, int, int]:
     """Print (and write) every frame of ``source``: the exit status (0, 1 for a capture
-    that ends in error, 130 for Ctrl-C), what to say, and how many frames were written."""
-    from zse.capture import CaptureError, read_records  # noqa: PLC0415
+    that ends in error, 130 for Ctrl-C), what to say, how many frames were written and how
+    many records were skipped as holding no 802.15.4 frame."""
+    from zse.capture import CaptureError, SkippedRecord, read_records  # noqa: PLC0415
 
-    written = 0
+    written = skipped = 0
     try:
         for record in read_records(source):
-            frame = decoder.decode(record)
+            try:
+                frame = decoder.decode(record)
+            except SkippedRecord:
+                skipped += 1
+                continue
             sys.stdout.write(show(frame, show_keys=show_keys) + "\n")
             if writer is not None:
                 writer.write(frame)
                 written += 1
     except CaptureError as exc:
-        return 1, str(exc), written
+        return 1, str(exc), written, skipped
     except KeyboardInterrupt:
-        return 130, "interrupted", written
+        return 130, "interrupted", written, skipped
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (| head): nothing more to say
         sys.exit(0)
-    return 0, "", written
+    return 0, "", written, skipped
 
 
-def _summary(
-    decoder: CaptureDecoder, given: int, write_path: str | None, show_keys: bool, err: TextIO
+def _summary(  # noqa: PLR0917 - what the summary tells
+    decoder: CaptureDecoder,
+    given: int,
+    skipped: int,
+    write_path: str | None,
+    show_keys: bool,
+    err: TextIO,
 ) -> None:
     from zse.capture.keys import LEARNED_LIMIT  # noqa: PLC0415
 
@@ -217,6 +242,8 @@ def _summary(
         f"{decoder.frames} frames, {decoder.decrypted} decrypted, "
         f"{decoder.failed} not decrypted; {len(learned)} keys learned"
     )
+    if skipped:
+        text += f"; {skipped} records without an 802.15.4 frame skipped"
     if decoder.keys.dropped:
         text += f" ({decoder.keys.dropped} older learned keys dropped past {LEARNED_LIMIT})"
     if write_path is not None:
