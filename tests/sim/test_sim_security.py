@@ -449,6 +449,23 @@ async def encrypted_price(dev: SimDevice, tap: Tap) -> tuple[bytes, bytes]:
     return tap.sent[-1], unsecure_nwk(nwk_frame, {dev.network_key_seq: dev.network_key}).payload
 
 
+async def zigpy_send(esi: SimControllerApplication, ieee: t.EUI64, tsn: int) -> None:
+    """The ESI's Display Message to ``ieee``, APS-encrypted, sent as zigpy sends: to the
+    address zigpy records for the device."""
+    data = bytes((0x19, tsn, 0x00)) + DISPLAY_MESSAGE  # server to client, no Default Response
+    await esi.request(
+        esi.get_device(ieee=ieee),
+        SE_PROFILE,
+        MESSAGING,
+        9,
+        1,
+        tsn,
+        data,
+        expect_reply=False,
+        aps_encryption=True,
+    )
+
+
 def _insider_frame(template: bytes, sender: SimDevice, aps: bytes, nwk_src: int, **nwk) -> bytes:
     """``template`` (a MAC frame ``sender`` sent) carrying ``aps`` in a NWK frame from
     ``nwk_src`` (fields ``nwk`` replaced too), secured with the network key ``sender`` holds
@@ -686,14 +703,34 @@ async def test_a_device_that_moved_rejoins_from_its_new_address():
     it (ZB 3.6.1.4.2). The sender binding for NWK commands dropped that secured Rejoin
     Request (the Trust Center knows the device at its old address), so the device never got
     back on. A secured request whose auxiliary header names the device (its own frame
-    counter checked) is taken from a new address; a Trust Center rejoin in clear is too, but
-    moves the device only once it proves its link key (``tests/sim/test_sim_tc_rejoin.py``)."""
+    counter checked) is taken from a new address, but, as a Trust Center rejoin in clear,
+    moves the device only once it proves its link key
+    (``tests/sim/test_sim_tc_rejoin.py``): any insider can secure a request naming its
+    neighbour (``tests/sim/test_sim_address_takeover.py``). Its announce from the new address
+    moves nothing either, at the Trust Center or in zigpy. Its first APS-encrypted frame
+    proves it: the Trust Center and zigpy follow it, and the ESI's frames reach it."""
     _air, esi, (_a, b) = await han(43)
     radio = esi.radio
+    got = price_packets(esi)
+    box = inbox(b, MESSAGING)
+    old = b.nwk
     b.nwk = t.NWK(0x5A5A)
     await b.announce()  # a conflict for the coordinator, which keeps the old address
     await asyncio.sleep(2)
     assert await b.rejoin(secure=True)
-    await asyncio.sleep(1)  # the coordinator records the address once its response is sent
+    await asyncio.sleep(1)
+    assert radio.children[b.ieee] == old
+    assert esi.get_device(ieee=b.ieee).nwk == old
+    assert radio.rejoin_claims[0x5A5A][0] == b.ieee
+    await b.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    assert [(p.src.address, p.tx_options) for p in got if p.src is not None] == [
+        (0x5A5A, t.TransmitOptions.APS_Encryption)
+    ]
     assert radio.children[b.ieee] == b.nwk == 0x5A5A
-    assert radio.stats.nwk_source_mismatch == 0
+    assert esi.get_device(ieee=b.ieee).nwk == 0x5A5A  # zigpy follows (handle_join)
+    await asyncio.sleep(30)  # zigpy interviews b again at its new address
+    await zigpy_send(esi, b.ieee, 9)
+    await asyncio.sleep(0.1)
+    assert [(m.tsn, m.aps_encrypted) for m in box] == [(9, True)]
+    assert drops(radio.stats) == {"address_conflicts": 1}

@@ -219,11 +219,14 @@ class CoordinatorNode(Node):
         Rejoin Response, then the current network key in a Transport Key APS-secured with
         that link key (the key-transport key, ZB 4.6.3.4.1; SE 5.4.x).
 
-        The unsecured request proves nothing, so from an address other than the one the
-        Trust Center records for the device it moves nothing: the device keeps its entry and
-        its traffic its recorded address until a frame its link key secures arrives from the
-        new address (:meth:`_rejoin_proven`, within :data:`REJOIN_PROOF_WINDOW`). Anyone else
-        claiming the device gets a key it cannot decrypt."""
+        Neither request proves who sent it (an unsecured one nothing at all, a secured one
+        only that its sender holds the network key, as every insider does), so from an
+        address other than the one the Trust Center records for the device it moves nothing:
+        the device keeps its entry and its traffic its recorded address until a frame its link
+        key secures arrives from the new address (:meth:`_rejoin_proven`, within
+        :data:`REJOIN_PROOF_WINDOW`). Anyone else claiming the device gets a key it cannot
+        decrypt, or none. Only a secured rejoin of a device the Trust Center holds no link
+        key for moves it at once: no proof is possible, and no key's traffic is at stake."""
         assert self.nwk is not None
         known = ieee in self.link_keys
         status = f.ASSOC_SUCCESS if secured or known else f.ASSOC_PAN_ACCESS_DENIED
@@ -242,7 +245,7 @@ class CoordinatorNode(Node):
         if status != f.ASSOC_SUCCESS:
             LOGGER.info("refusing the Trust Center rejoin of %s: no link key", ieee)
             return
-        if secured or self.children.get(ieee) == nwk:
+        if self.children.get(ieee) == nwk or not known:  # no move, or no link key to prove
             self._moved(ieee, nwk)
         else:
             self._claim(ieee, nwk)
@@ -320,6 +323,21 @@ class CoordinatorNode(Node):
         self.app._indication(ind)
 
     def _zdo_up(self, ind: ApsIndication) -> None:
+        """ZDO frames the radio does not consume, to zigpy; but an address response
+        (NWK_addr_rsp, IEEE_addr_rsp, ZB 2.4.4.2.1-2) contradicting the Trust Center's join
+        records is dropped (``address_conflicts``), as a conflicting Device_annce is: zigpy
+        follows either (``handle_join``), and would send the device's traffic to the address
+        it names, secured with the link key of whoever the Trust Center has there."""
+        payload = ind.payload
+        if (
+            ind.cluster_id in (zdo_t.ZDOCmd.NWK_addr_rsp, zdo_t.ZDOCmd.IEEE_addr_rsp)
+            and len(payload) >= 12
+            and payload[1] == zdo_t.Status.SUCCESS
+            and self._contradicts(
+                int.from_bytes(payload[10:12], "little"), t.EUI64(payload[2:10]), "address response"
+            )
+        ):
+            return
         self.app._indication(ind)
 
 

@@ -146,7 +146,8 @@ class NodeStats:
     frames without security that a joined node refuses. ``aps_source_mismatch`` counts
     APS-secured frames whose link key is not that of the device the NWK source address
     belongs to (an insider's frame passed off as another device's); ``address_conflicts``
-    counts Device_annce frames contradicting what the node's own join records say;
+    counts Device_annce frames (and, at the coordinator, NWK_addr_rsp / IEEE_addr_rsp)
+    contradicting what the node's own join records say;
     ``nwk_source_mismatch`` counts NWK commands (Leave, Rejoin Request) whose claimed sender
     is not the device the node knows at the NWK source address (an insider's forgery).
     """
@@ -570,18 +571,27 @@ class Node:
         """The short address this node's own join records give ``ieee``, if any."""
         return self.nwk if ieee == self.ieee else None
 
-    def _announced(self, nwk: int, ieee: t.EUI64) -> None:
-        """Device_annce (ZB 2.4.3.1.11): the announced EUI-64 now has the announced address,
-        unless that contradicts the node's own join records (an address the Trust Center gave
-        another device, or another address for a device it admitted): such a conflict is
-        counted and ignored. Any NWK-key holder can send a Device_annce, so it may not
-        redirect the APS link key of a device the node admitted or joined through."""
+    def _contradicts(self, nwk: int, ieee: t.EUI64, what: str) -> bool:
+        """Whether pairing ``nwk`` with ``ieee`` contradicts the node's own join records (an
+        address the Trust Center gave another device, or another address for a device it
+        admitted); such a claim (``what``) is counted in ``address_conflicts``."""
         held, at = self._joined_as(nwk), self._joined_at(ieee)
-        if (held is not None and held != ieee) or (at is not None and at != nwk):
-            self.stats.address_conflicts += 1
-            LOGGER.debug("%r: Device_annce of 0x%04X as %s conflicts; ignored", self, nwk, ieee)
-            return
+        if (held is None or held == ieee) and (at is None or at == nwk):
+            return False
+        self.stats.address_conflicts += 1
+        LOGGER.debug("%r: %s of 0x%04X as %s conflicts; ignored", self, what, nwk, ieee)
+        return True
+
+    def _announced(self, nwk: int, ieee: t.EUI64) -> bool:
+        """Device_annce (ZB 2.4.3.1.11): the announced EUI-64 now has the announced address,
+        unless that contradicts the node's own join records (:meth:`_contradicts`): then it
+        is ignored, and False. Any NWK-key holder can send a Device_annce, so it may not
+        redirect the APS link key of a device the node admitted or joined through; a device
+        that really moved rejoins and proves its link key (ZB 4.6.3.6)."""
+        if self._contradicts(nwk, ieee, "Device_annce"):
+            return False
         self._learn_address(nwk, ieee)
+        return True
 
     # -- reception -----------------------------------------------------------------------------
 
@@ -678,7 +688,7 @@ class Node:
         EUI-64 it knows at another address, but for a Rejoin Request: the device moved (an
         address conflict, ZB 3.6.1.9) and rejoins from its new address (ZB 3.6.1.4.2), secured
         (the auxiliary header names it, its own frame counter checked) or in clear (a Trust
-        Center rejoin, which moves nothing until the device proves its link key, ZB 4.6.3.6).
+        Center rejoin); either moves nothing until the device proves its link key (ZB 4.6.3.6).
         Else the frame is dropped and counted (``nwk_source_mismatch``): an insider forging
         its neighbour's Leave or Rejoin."""
         claims = {nwk.src_ieee, None if aux_source is None else int_eui64(aux_source)} - {None}
@@ -993,9 +1003,9 @@ class Node:
         tsn, data = ind.payload[0], ind.payload[1:]
         unicast = ind.dst_mode == t.AddrMode.NWK
         if ind.cluster_id == zdo_t.ZDOCmd.Device_annce and len(data) >= 10:
-            # Fast path for the broadcast every node hears at every join.
-            self._announced(int.from_bytes(data[:2], "little"), t.EUI64(data[2:10]))
-            return False
+            # Fast path for the broadcast every node hears at every join. An announce the
+            # node refused is consumed: the coordinator does not pass it up to zigpy either.
+            return not self._announced(int.from_bytes(data[:2], "little"), t.EUI64(data[2:10]))
         try:
             cmd = zdo_t.ZDOCmd(ind.cluster_id)
             _, types = zdo_t.CLUSTERS[cmd]
@@ -1059,8 +1069,7 @@ class Node:
             rsp = (0x8034, [status.SUCCESS], [status])
             asyncio.get_running_loop().call_later(0.01, self._leave_requested)
         elif cmd == zdo_t.ZDOCmd.Device_annce:
-            self._announced(int(args[0]), args[1])
-            return False
+            return not self._announced(int(args[0]), args[1])
         elif unicast:
             rsp = (cmd | 0x8000, [status.NOT_SUPPORTED], [status])
         if rsp is not None and (unicast or rsp[0] in (0x8000, 0x8001, 0x8006)):
