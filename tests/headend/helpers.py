@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from zse.headend.core import RateLimiter
+from zse.headend.link import EsiLink
 from zse.headend.pki import (
     HeadendConfig,
     init_directory,
@@ -20,10 +24,12 @@ from zse.headend.pki import (
     server_names,
     signed_context,
 )
+from zse.headend.queue import JobQueue, open_queue
 from zse.headend.service import Headend
-from zse.headend.sim import SimMeters
+from zse.headend.sim import SimDevice, SimMeters
 from zse.headend.store import HeadendStore
 from zse.headend.web import HeadendApp, serve
+from zse.headend.worker import Worker
 from zse.store import Store, hold_virtual_clock
 
 START = 800_000_000
@@ -164,3 +170,61 @@ async def start_service(tmp_path: Path, *, meters: int = 2, rate: float | None =
         signed=(signed_context(config), 0),
     )
     return Service(directory, config, sims, store, headend, app, runner, ports[0], ports[1])
+
+
+def registration(device: SimDevice) -> dict[str, str]:
+    """The body registering ``device`` (``POST /api/v1/devices``, :meth:`Headend.register`)."""
+    return {
+        "mac": device.mac,
+        "install_code": device.install_code,
+        "meter": device.meter,
+        "device_type": device.device_type,
+    }
+
+
+@dataclass
+class QueuedHeadend:
+    """A headend over in-process meters served through the work queue by one
+    :class:`~zse.headend.link.EsiLink` worker (started by the test: :meth:`start_worker`)."""
+
+    sims: SimMeters
+    headend: Headend
+    queue: JobQueue
+    link: EsiLink
+    worker: Worker
+
+    async def start_worker(self) -> None:
+        await self.link.start()
+        await self.worker.start()
+
+
+@contextlib.asynccontextmanager
+async def queued_headend(
+    directory: Path, place: Any, *, meters: int = 1, **options: Any
+) -> AsyncIterator[QueuedHeadend]:
+    """:class:`QueuedHeadend` on ``place``'s engine (its files in ``directory``), the headend
+    given ``options``; the worker looks every 5 virtual seconds, on the database's clock read
+    once on PostgreSQL (virtual time runs ahead of it), which is the headend's queue clock."""
+    loop = asyncio.get_running_loop()
+
+    def clock() -> int:
+        return START + int(loop.time())
+
+    sims = SimMeters(meters, directory / "meters", clock=clock)
+    started = await sims.start()
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(sims.close)
+        store = await Store.open(place("headend.sqlite"))
+        stack.push_async_callback(store.close)
+        queue = await open_queue(place("queue.sqlite"))
+        stack.push_async_callback(queue.close)
+        link = EsiLink({m.id: m.esi for m in started})
+        stack.push_async_callback(link.close)
+        worker = Worker(queue, link, owner="w1", clock=loop.time, poll=5.0, resync=math.inf)
+        stack.push_async_callback(worker.stop)
+        records = await HeadendStore.open(store)
+        options = {"sync": 5.0, "queue_clock": worker.now, **options}
+        headend = Headend(started, records, clock=clock, queue=queue, **options)
+        await headend.start()
+        stack.push_async_callback(headend.close)
+        yield QueuedHeadend(sims, headend, queue, link, worker)

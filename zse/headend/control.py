@@ -16,7 +16,10 @@ their own in ``headend_control``:
 * a gateway that does not answer keeps the job (same key) for a later try on the headend's
   back-off (:func:`~zse.headend.core.retry_delay`); an answer ends it (``done``, or ``failed``
   with the gateway's reason) and erases its payload, so an install code stays in the database
-  only until its meter has it.
+  only until its meter has it;
+* a cancel whose device (or gateway) is not reached is given up as a delivery is, by the
+  core's rule (:func:`~zse.headend.core.after_miss`), the headend's give-up time after the
+  cancel (its payload's :data:`~zse.headend.queue.GIVE_UP_AT`).
 
 The API writes a registration (the device's record, NEW, and its ``provision`` job) in one
 transaction. The workers, which follow the gateways' ``<prefix>/<meter>/<device>/lifecycle``
@@ -36,10 +39,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from zse.errors import StoreError
-from zse.headend.core import retry_delay
+from zse.headend.core import GIVE_UP, Miss, Verdict, after_miss, given_up_detail, retry_delay
 from zse.headend.link import Lifecycle
 from zse.headend.queue import (
     _OPEN_STATES,
+    GIVE_UP_AFTER,
+    GIVE_UP_AT,
     KEY_PREFIX,
     JobQueue,
     _as_number,
@@ -158,6 +163,12 @@ CUT_SHORT_TRIES = 5
 #: A cancel job's payload key, kept from the command: when the send is over (the workers'
 #: clock), after which a Cancel its device has not acknowledged is no longer sent again.
 UNTIL = "until"
+#: A cancel job's payload keys that are the headend's, never sent: :data:`UNTIL`, and when
+#: the cancel is given up and how long after it (:data:`~zse.headend.queue.GIVE_UP_AT`,
+#: :data:`~zse.headend.queue.GIVE_UP_AFTER`, as a delivery job's). A cancel job queued
+#: before those has none: its give-up time is counted from its first miss read after, with
+#: the default span (:data:`~zse.headend.core.GIVE_UP`), and kept in its payload.
+_OWN = frozenset({UNTIL, GIVE_UP_AT, GIVE_UP_AFTER})
 #: Cancels: sent again (new correlation id) while the device has not acknowledged them.
 _CANCELS = frozenset({"cancel_message", "cancel_load_control"})
 #: A device skipped in one of these states is never told: its cancel ends.
@@ -193,8 +204,9 @@ class ControlJob:
         return self.key if not self.tries else f"{self.key}:{self.tries}"
 
     def command(self) -> dict[str, Any]:
-        """The command's JSON body (without the headend's own :data:`UNTIL`)."""
-        fields = {k: v for k, v in self.payload.items() if k != UNTIL}
+        """The command's JSON body (without the headend's own :data:`UNTIL` and give-up
+        time)."""
+        fields = {k: v for k, v in self.payload.items() if k not in _OWN}
         return {"correlation_id": self.correlation_id, **fields}
 
 
@@ -333,6 +345,33 @@ def _changed(  # noqa: PLR0917 - a job's changing columns
     summed = (key, kind, meter, device, payload, send, state, detail, failures, tries)
     total = control_sum((*summed, not_before, updated))
     return (state, payload, detail, failures, tries, not_before, updated, total, key)
+
+
+def _float(value: object) -> float | None:
+    """A payload's number, or None if it is none."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _cancel_miss(job: ControlJob, payload: str, failures: int, now: float) -> tuple[Miss, str]:
+    """The core's decision (:func:`~zse.headend.core.after_miss`) after a try of the cancel
+    ``job`` that did not reach its device or gateway at ``now``, and its payload's text to
+    keep: a job queued before give-up times (no :data:`~zse.headend.queue.GIVE_UP_AT`) gets
+    one from now, the default span after (:data:`~zse.headend.core.GIVE_UP`)."""
+    deadline = _float(job.payload.get(GIVE_UP_AT))
+    if deadline is None:
+        deadline = now + GIVE_UP
+        given = {**job.payload, GIVE_UP_AT: deadline, GIVE_UP_AFTER: GIVE_UP}
+        payload = json.dumps(given, sort_keys=True)
+    miss = after_miss(
+        failures,
+        now=now,
+        give_up_at=deadline,
+        window_end=_float(job.payload.get(UNTIL)),
+        cancel=True,
+    )
+    return miss, payload
 
 
 def control_key(kind: ControlKind, *parts: object) -> str:
@@ -512,10 +551,13 @@ class Control:
         carrying the command out), again later with a new one (:attr:`ControlJob.tries` + 1;
         the gateway's commands are safe to carry out again), up to :data:`CUT_SHORT_TRIES`
         times; a cancel the device did not acknowledge (``untold``: why, :func:`untold`) is
-        sent again on the back-off with a new one, until the send is over (its payload's
-        :data:`UNTIL`); otherwise it ends (``refused``: why the gateway refused it, also the
-        device record's ``detail`` for a provision or de-provision) and its payload is
-        erased. A job whose row does not match its :func:`control_sum` is set aside
+        sent again on the back-off with a new one, and one not answered with the same, until
+        the send is over (its payload's :data:`UNTIL`) or the cancel's give-up time has
+        passed (:func:`~zse.headend.core.after_miss`; its payload's
+        :data:`~zse.headend.queue.GIVE_UP_AT`: ``done``, or ``failed`` if its gateway never
+        answered, its ``detail`` saying why); otherwise it ends (``refused``: why the gateway
+        refused it, also the device record's ``detail`` for a provision or de-provision) and
+        its payload is erased. A job whose row does not match its :func:`control_sum` is set aside
         (:data:`~zse.headend.queue.DAMAGED`: nothing recorded, False)."""
         async with self.queue.transaction("record a control answer") as db:
             rows = await db.fetch(_CONTROL_ROW.format(lock=self._lock()), (job.key,))
@@ -534,12 +576,30 @@ class Control:
                 if tries >= CUT_SHORT_TRIES:
                     refused = f"{refused} ({tries} times)"
             again = bool(untold) and not refused and job.kind.value in _CANCELS
-            if again and now >= float(job.payload.get(UNTIL, float("inf"))):
-                again, untold = False, f"not told before the send was over ({untold})"
-            if again:
-                tries += 1
-                refused = f"cancel not acknowledged by the device ({untold}): sent again"[:200]
-            if not answered or again or (cut_short and tries < CUT_SHORT_TRIES):
+            if job.kind.value in _CANCELS and (again or not answered):
+                # its device (or its gateway) not reached: the core's rule, as a delivery's
+                miss, payload = _cancel_miss(job, row[4], failures, now)
+                why = untold if again else refused
+                if miss.verdict is Verdict.AGAIN:
+                    if again:
+                        tries += 1
+                        refused = f"cancel not acknowledged by the device ({why}): sent again"
+                    later = now + miss.delay
+                    retried = _changed(
+                        row, "ready", payload, refused[:200], miss.failures, tries, later, now
+                    )
+                    await db.execute(_UPDATE, retried)
+                    return True
+                if miss.verdict is Verdict.OVER:
+                    ending = f"not told before the send was over ({why})"
+                else:
+                    span = _float(job.payload.get(GIVE_UP_AFTER)) or GIVE_UP
+                    ending = given_up_detail(span, why, cancel=True)
+                state = "done" if again else "failed"  # failed: its gateway never answered
+                ended = _changed(row, state, "{}", ending[:200], miss.failures, tries, now, now)
+                await db.execute(_UPDATE, ended)
+                return True
+            if not answered or (cut_short and tries < CUT_SHORT_TRIES):
                 later = now + retry_delay(failures + 1)
                 retried = _changed(row, "ready", row[4], refused, failures + 1, tries, later, now)
                 await db.execute(_UPDATE, retried)

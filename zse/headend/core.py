@@ -13,7 +13,10 @@ raises :class:`HeadendError`; nothing does I/O. The asyncio service
   report never goes back to an earlier one (a late "delivered" after "started" is ignored).
 - **Retries**: a device offline at a send is tried again on a back-off schedule
   (:func:`retry_delay`) until it is delivered, the send ends or the give-up time
-  (:data:`GIVE_UP`) has passed (then its outcome is ``expired``).
+  (:data:`GIVE_UP`) has passed (then its outcome is ``expired``); a Cancel its device has
+  not acknowledged, alike until its own give-up time counted from the cancel. One function
+  decides after each miss (:func:`after_miss`), for the in-process headend and the work
+  queue's jobs alike.
 - **Rate limits**: a token bucket per retailer (:class:`RateLimiter`).
 """
 
@@ -40,6 +43,7 @@ from zse.se.types import (
 from zse.time.core import from_zigbee
 
 __all__ = [
+    "CANCEL_GIVEN_UP",
     "DEVICE_TYPES",
     "GIVEN_UP",
     "GIVE_UP",
@@ -49,13 +53,18 @@ __all__ = [
     "HeadendError",
     "LoadControlRequest",
     "MessageRequest",
+    "Miss",
     "Outcome",
     "RateLimiter",
     "Registration",
     "RetryBook",
     "SendKind",
+    "Verdict",
     "advance",
+    "after_miss",
     "check_device",
+    "give_up_at",
+    "given_up_detail",
     "outcome_of_report",
     "parse_group",
     "parse_load_control",
@@ -418,7 +427,8 @@ CANCEL_TOLD = "cancel acknowledged by the device"
 #: take back (the same words as the work queue's).
 CANCEL_UNSENT = "cancelled before it was sent"
 #: A cancelled copy's ``detail`` while its Cancel has not reached the device: sent again on
-#: the back-off (``next_try`` set) until it does or the send's window is over.
+#: the back-off (``next_try`` set) until it does, the send's window is over
+#: (:data:`CANCEL_OVER`) or the cancel's give-up time has passed (:data:`CANCEL_GIVEN_UP`).
 CANCEL_AGAIN = "cancel not acknowledged by the device ({why}): sent again"
 #: A cancelled copy's ``detail`` when the send's window ended before the Cancel reached the
 #: device: nothing left on it to take back.
@@ -493,10 +503,17 @@ def retry_delay(attempts: int, *, now: float = 0.0, deadline: float | None = Non
 
 
 #: Seconds after a send is made that a device not reached yet is given up (its outcome
-#: ``expired``): three days, unless ``[sends] give_up_days`` says otherwise.
+#: ``expired``), and after a cancel is made that a device not told of it is (its copy stays
+#: ``cancelled``, :data:`CANCEL_GIVEN_UP`): three days, unless ``[sends] give_up_days`` says
+#: otherwise.
 GIVE_UP = 3 * 86_400.0
 #: An expired copy's ``detail``.
 GIVEN_UP = "given up: not reached within {span} of the send (last try: {why})"
+#: A cancelled copy's ``detail`` (and its cancel job's, over gateways) when its device was not
+#: told of the cancel within the give-up time of the cancel: the Cancel is not sent again.
+CANCEL_GIVEN_UP = (
+    "given up: the device was not told of the cancel within {span} of it (last try: {why})"
+)
 
 
 def span_text(seconds: float) -> str:
@@ -504,6 +521,82 @@ def span_text(seconds: float) -> str:
     if seconds >= 86_400:
         return f"{seconds / 86_400:g} days"
     return f"{seconds / 3600:g} hours"
+
+
+def give_up_at(span: float, *, created: float, cancelled_at: float | None = None) -> float:
+    """When a device not reached is given up: ``span`` seconds after the send was made
+    (``created``), or, once it is cancelled, after the cancel was made (``cancelled_at``):
+    the Cancel has a give-up time of its own, however old the send (on any one clock)."""
+    return (created if cancelled_at is None else cancelled_at) + span
+
+
+class Verdict(enum.Enum):
+    """What follows a try that did not reach a device (:func:`after_miss`)."""
+
+    #: Tried again after :attr:`Miss.delay` seconds.
+    AGAIN = "again"
+    #: Its give-up time has passed: not tried again (a send's copy ``expired``, a Cancel
+    #: given up, :data:`CANCEL_GIVEN_UP`).
+    GIVEN_UP = "given up"
+    #: A Cancel whose send's window has ended: nothing is left on the device to take back
+    #: (:data:`CANCEL_OVER`).
+    OVER = "over"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Miss:
+    """The decision after a try that did not reach a device: the :class:`Verdict`, the
+    tries in a row that did not reach it (this one counted: the back-off's step) and, for
+    :attr:`Verdict.AGAIN`, the seconds until the next try."""
+
+    verdict: Verdict
+    failures: int
+    delay: float = 0.0
+
+
+def after_miss(
+    failures: int,
+    *,
+    now: float,
+    give_up_at: float | None,
+    window_end: float | None = None,
+    cancel: bool = False,
+) -> Miss:
+    """What follows a try at ``now`` that did not reach a device (offline, not METER READY,
+    its meter not answering), after ``failures`` such tries in a row: the one rule of the
+    in-process headend (:class:`~zse.headend.service.Headend`) and of the work queue's
+    delivery and cancel jobs (:mod:`zse.headend.queue`, :mod:`zse.headend.control`), all
+    times on one clock.
+
+    - A Cancel (``cancel``) whose send's window has ended (``window_end``, None: an "until
+      changed" message, D.5.2.3.1.1.4) is :attr:`~Verdict.OVER`; a send's copy is tried once
+      more just after its end instead, where the ESI finds what is left of it (SE D.5.2.4.1).
+    - At or after ``give_up_at`` (None: never, a job enqueued before give-up times) it is
+      :attr:`~Verdict.GIVEN_UP`.
+    - Otherwise :attr:`~Verdict.AGAIN` after :func:`retry_delay`, no later than just after
+      the earlier of the window's end and the give-up time still ahead, so that try decides
+      (a window already over caps nothing: a copy past it is on the back-off, not tried
+      every second).
+
+    A device never reached is so tried at most ``len(RETRY_SCHEDULE) + span / 900 + 2``
+    times (the window's end may add one), the last no later than one second after its
+    give-up time."""
+    failures = max(failures, 0) + 1
+    if cancel and window_end is not None and now >= window_end:
+        return Miss(verdict=Verdict.OVER, failures=failures)
+    if give_up_at is not None and now >= give_up_at:
+        return Miss(verdict=Verdict.GIVEN_UP, failures=failures)
+    ends = [t for t in (window_end, give_up_at) if t is not None and t > now]
+    deadline = min(ends) if ends else None
+    delay = retry_delay(failures, now=now, deadline=deadline)
+    return Miss(verdict=Verdict.AGAIN, failures=failures, delay=delay)
+
+
+def given_up_detail(span: float, why: str, *, cancel: bool = False) -> str:
+    """The ``detail`` of a copy given up (:attr:`Verdict.GIVEN_UP`) ``span`` seconds after
+    its send (``expired``, :data:`GIVEN_UP`) or its cancel (:data:`CANCEL_GIVEN_UP`), the
+    last try's answer ``why``."""
+    return (CANCEL_GIVEN_UP if cancel else GIVEN_UP).format(span=span_text(span), why=why)
 
 
 def send_window_end(kind: SendKind, request: Mapping[str, Any], created: int) -> int | None:

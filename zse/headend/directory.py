@@ -27,7 +27,16 @@ from typing import Any
 from zse.drlc.core import UnknownEvent
 from zse.errors import DecodeError, ZseError
 from zse.headend.control import UNTIL, Control, ControlKind, DeviceLifecycle, control_key
-from zse.headend.core import HeadendError, SendKind, iso_unix, iso_zigbee, send_window_end
+from zse.headend.core import (
+    GIVE_UP,
+    HeadendError,
+    SendKind,
+    give_up_at,
+    iso_unix,
+    iso_zigbee,
+    send_window_end,
+)
+from zse.headend.queue import GIVE_UP_AFTER, GIVE_UP_AT
 from zse.headend.store import DeviceOwner, OutcomeRecord, SendRecord
 from zse.installcode import canonical_eui64
 from zse.messaging.core import MessageError
@@ -106,8 +115,11 @@ class MeterDirectory(ABC):
         """Its registry groups are now ``tags`` (nothing to do where groups are computed)."""
 
     @abstractmethod
-    async def cancel(self, send: SendRecord, records: Iterable[OutcomeRecord]) -> None:
-        """Cancel ``send`` on the devices of ``records`` (SE D.5.2.3.2 / D.2.2.3.2)."""
+    async def cancel(
+        self, send: SendRecord, records: Iterable[OutcomeRecord], *, give_up: float = GIVE_UP
+    ) -> None:
+        """Cancel ``send`` on the devices of ``records`` (SE D.5.2.3.2 / D.2.2.3.2); a Cancel
+        not acknowledged is given up ``give_up`` seconds after the cancel."""
 
     async def start(self) -> None:  # noqa: B027 - optional
         """Load what it needs."""
@@ -117,7 +129,7 @@ class MeterDirectory(ABC):
 
     def queue_time(self, meter_time: int) -> float | None:
         """The work queue's time (the workers' seconds) at ZigBee UTCTime ``meter_time``;
-        None where the workers' clock is not known here (in-process meters)."""
+        None where the workers' clock is not known here."""
         return None
 
     def state(self, eui64: str, meter: str) -> LifecycleState | None:
@@ -128,10 +140,25 @@ class MeterDirectory(ABC):
 
 
 class EsiMeters(MeterDirectory):
-    """Meters whose ESIs and registries run in this process."""
+    """Meters whose ESIs and registries run in this process; served over a work queue
+    (:class:`~zse.headend.link.EsiLink` workers), ``clock()`` is the queue's time (the
+    workers', wall-clock time by default) and ``meter_time()`` ZigBee UTCTime, which
+    :meth:`queue_time` needs (None without it: the queue's jobs are never given up)."""
 
-    def __init__(self, meters: Iterable[Meter]) -> None:
+    def __init__(
+        self,
+        meters: Iterable[Meter],
+        *,
+        clock: Callable[[], float] = time.time,
+        meter_time: Callable[[], int] | None = None,
+    ) -> None:
         self.esis = {m.id: m for m in meters}
+        self.clock, self.meter_time = clock, meter_time
+
+    def queue_time(self, meter_time: int) -> float | None:
+        if self.meter_time is None:
+            return None
+        return self.clock() + (meter_time - self.meter_time())
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -209,7 +236,9 @@ class EsiMeters(MeterDirectory):
         if set(registry.get(owner.eui64).groups) != tags:
             await registry.set_groups(owner.eui64, tags)
 
-    async def cancel(self, send: SendRecord, records: Iterable[OutcomeRecord]) -> None:
+    async def cancel(
+        self, send: SendRecord, records: Iterable[OutcomeRecord], *, give_up: float = GIVE_UP
+    ) -> None:
         """Cancel Message / Cancel Load Control Event to each device of ``records`` (a device
         whose copy is over is sent nothing). A meter whose ESI never held the send (its
         devices' deliveries ended unsent) has nothing to cancel and is passed over; the
@@ -331,10 +360,14 @@ class GatewayMeters(MeterDirectory):
     def queue_time(self, meter_time: int) -> float:
         return self.clock() + (meter_time - self.meter_time())
 
-    async def cancel(self, send: SendRecord, records: Iterable[OutcomeRecord]) -> None:
+    async def cancel(
+        self, send: SendRecord, records: Iterable[OutcomeRecord], *, give_up: float = GIVE_UP
+    ) -> None:
         """A cancel job per device of the send (Cancel Message D.5.2.3.2 / Cancel Load Control
         Event D.2.2.3.2, targeted at the device: the gateways know no retailer groups); one
-        its device does not acknowledge is sent again until the send's window is over."""
+        its device does not acknowledge is sent again until the send's window is over
+        (:data:`~zse.headend.control.UNTIL`) or ``give_up`` seconds after the cancel
+        (:data:`~zse.headend.queue.GIVE_UP_AT`: a message "until changed" has no end)."""
         if send.kind is SendKind.MESSAGE:
             kind, field = ControlKind.CANCEL_MESSAGE, "message_id"
         else:
@@ -343,6 +376,10 @@ class GatewayMeters(MeterDirectory):
         end = send_window_end(send.kind, send.request, send.created)
         if end is not None:  # a Cancel not acknowledged is sent again until then
             payload[UNTIL] = self.queue_time(end)
+        cancelled = self.meter_time() if send.cancelled_at is None else send.cancelled_at
+        deadline = give_up_at(give_up, created=send.created, cancelled_at=cancelled)
+        payload[GIVE_UP_AT] = self.queue_time(int(deadline))
+        payload[GIVE_UP_AFTER] = give_up
         jobs = [
             (
                 control_key(kind, send.id, r.device),

@@ -48,7 +48,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from zse.errors import StoreError
-from zse.headend.core import GIVEN_UP, RANK, Outcome, SendKind, advance, retry_delay, span_text
+from zse.headend.core import (
+    RANK,
+    Outcome,
+    SendKind,
+    Verdict,
+    advance,
+    after_miss,
+    given_up_detail,
+)
 from zse.store_engine import APPLICATION_ID, checksum, hold_virtual_clock, is_postgres
 from zse.store_sqlite import WalCheck, claim_shared, header_application_id, release, share
 
@@ -144,7 +152,8 @@ NOT_SENT_DEPROVISIONED = "de-provisioned before it was sent"
 #: after which a device not reached is given up (its outcome ``expired``), and of the
 #: seconds after the send that it is (for the detail, :data:`~zse.headend.core.GIVEN_UP`):
 #: the headend's, not delivered (:attr:`Job.payload` is without them). A job enqueued before
-#: them has neither: never given up.
+#: them has neither: never given up. A cancel job carries them too, counted from the cancel
+#: (:mod:`zse.headend.control`).
 GIVE_UP_AT = "give_up_at"
 GIVE_UP_AFTER = "give_up_after"
 _CLAIM = (
@@ -1090,23 +1099,18 @@ def _completed(
     if answer.answered and answer.outcome is not Outcome.SKIPPED:
         attempts += 1
     job, detail = answer.job, answer.detail
-    give_up = job.give_up_at
-    if RANK[after] >= RANK[Outcome.DELIVERED]:
-        state, not_before = "sent", now
-    elif answer.retry and give_up is not None and now >= give_up:
-        # not reached within the give-up time: given up, as in process (Headend._record)
-        failures += 1
-        state, not_before = "sent", now
-        after = advance(after, Outcome.EXPIRED) or after
-        why = answer.detail or answer.outcome.value
-        detail = GIVEN_UP.format(span=span_text(job.give_up_after), why=why)
-    elif answer.retry:
-        failures += 1  # the last try at the give-up time
-        state, not_before = "ready", now + retry_delay(failures, now=now, deadline=give_up)
-        if answer.answered:
-            tries += 1  # a definite "not reached": the next delivery is a new one
-    else:
-        state, not_before = "sent", now
+    state, not_before = "sent", now
+    if RANK[after] < RANK[Outcome.DELIVERED] and answer.retry:
+        # not reached: the core's rule, as in process (Headend._record)
+        miss = after_miss(failures, now=now, give_up_at=job.give_up_at)
+        failures = miss.failures
+        if miss.verdict is Verdict.AGAIN:  # the last try just after the give-up time
+            state, not_before = "ready", now + miss.delay
+            if answer.answered:
+                tries += 1  # a definite "not reached": the next delivery is a new one
+        else:  # given up: not tried again
+            after = advance(after, Outcome.EXPIRED) or after
+            detail = given_up_detail(job.give_up_after, answer.detail or answer.outcome.value)
     return (
         state,
         after.value,

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -37,15 +38,19 @@ from zse.headend.core import (
     CANCEL_UNSENT,
     DEVICE_TYPES,
     GIVE_UP,
-    GIVEN_UP,
     HeadendError,
     LoadControlRequest,
     MessageRequest,
+    Miss,
     Outcome,
     Registration,
     RetryBook,
     SendKind,
+    Verdict,
     advance,
+    after_miss,
+    give_up_at,
+    given_up_detail,
     iso_zigbee,
     outcome_of_report,
     parse_group,
@@ -53,10 +58,8 @@ from zse.headend.core import (
     parse_message,
     parse_registration,
     parse_state,
-    retry_delay,
     send_window_end,
     shown,
-    span_text,
     superseded_by,
 )
 from zse.headend.directory import DeviceStatus, EsiMeters, Meter, MeterDirectory
@@ -132,8 +135,14 @@ class Headend:
 
     ``give_up``: seconds after a send is made that a device not reached yet (offline, or
     not METER READY) is given up, its outcome ``expired`` (default
-    :data:`~zse.headend.core.GIVE_UP`): in process, and by the workers for meters as
-    gateways (the deadline in each job, :data:`~zse.headend.queue.GIVE_UP_AT`).
+    :data:`~zse.headend.core.GIVE_UP`), and after a cancel is made that a device not told
+    of it is (its copy stays ``cancelled``, :data:`~zse.headend.core.CANCEL_GIVEN_UP`): in
+    process, and by the workers over a queue (the deadline in each job,
+    :data:`~zse.headend.queue.GIVE_UP_AT`). ``queue_clock()``: the queue's time, which the
+    workers' deadlines are on (:meth:`~zse.headend.worker.Worker.now`: wall-clock time by
+    default, as a worker's), for in-process meters served over a queue
+    (:class:`~zse.headend.link.EsiLink`); meters as gateways have theirs
+    (:class:`~zse.headend.directory.GatewayMeters`).
     """
 
     def __init__(
@@ -145,9 +154,14 @@ class Headend:
         queue: JobQueue | None = None,
         sync: float = 1.0,
         give_up: float = GIVE_UP,
+        queue_clock: Callable[[], float] = time.time,
     ) -> None:
         self.give_up = give_up
-        self.directory = meters if isinstance(meters, MeterDirectory) else EsiMeters(meters)
+        self.directory = (
+            meters
+            if isinstance(meters, MeterDirectory)
+            else EsiMeters(meters, clock=queue_clock, meter_time=clock)
+        )
         #: The in-process meters by id (none when the meters are gateways).
         self.meters: dict[str, Meter] = self.directory.esis
         self.records = records
@@ -189,7 +203,7 @@ class Headend:
         for send in list(self.records.sends.values()):
             outcomes = self.records.outcomes.get(send.id, {}).values()
             if send.cancelled:
-                await self._resume_cancel(send, now)
+                await self._resume_cancel(await self._timed(send), now)
                 continue
             gone = [r for r in outcomes if r.outcome is Outcome.PENDING and self._gone(send, r)]
             await self._save(self._unsent(gone))
@@ -207,6 +221,15 @@ class Headend:
         if self.queue is not None:
             self._unlisten = await self.queue.listen(self._woken.set)
             self._spawn(self._follow_queue())
+
+    async def _timed(self, send: SendRecord) -> SendRecord:
+        """A cancelled send with the time of its cancel: one recorded before that time was
+        kept has its Cancels' give-up time counted from now (its first read again)."""
+        if send.cancelled_at is not None:
+            return send
+        send = replace(send, cancelled_at=self.clock())
+        await self.records.put_send(send)
+        return send
 
     async def _resume_cancel(self, send: SendRecord, now: float) -> None:
         """At start: a cancel cut short (a copy not over) is carried out now, and (in
@@ -696,37 +719,37 @@ class Headend:
                 next_try=0.0,
             )
             retry = after in (Outcome.OFFLINE, Outcome.SKIPPED) and self._retryable(send, record)
-            if retry and self._expired(send):
-                why = result.detail or after.value
-                detail = GIVEN_UP.format(span=span_text(self.give_up), why=why)
-                record = replace(record, outcome=Outcome.EXPIRED, detail=detail)
-                self._failures.pop((send.id, key), None)
-            elif retry:
-                record = replace(record, next_try=self._next_try(send, key, now))
+            miss = self._miss(send, key) if retry else None
+            if miss is not None and miss.verdict is Verdict.AGAIN:
+                record = replace(record, next_try=now + miss.delay)
                 self.retries.schedule(send.id, key, record.next_try)
             else:
                 self._failures.pop((send.id, key), None)
+            if miss is not None and miss.verdict is Verdict.GIVEN_UP:
+                detail = given_up_detail(self.give_up, result.detail or after.value)
+                record = replace(record, outcome=Outcome.EXPIRED, detail=detail)
             changed.append(record)
         await self._save(changed)
 
-    def _next_try(self, send: SendRecord, device: str, now: float) -> float:
-        """When a device not reached is tried again (loop time): after 30 s, 60 s, 120 s,
-        300 s, then every 900 s (:func:`~zse.headend.core.retry_delay`, counting the tries
-        that did not reach it, skipped ones too), and no later than the end of the send's
-        window (then a retry finds it over and ends the copy, so the send finishes), nor than
-        the give-up time of a send not cancelled (the last try, then it is ``expired``)."""
-        failures = self._failures.get((send.id, device), 0) + 1
-        self._failures[(send.id, device)] = failures
-        end = send_window_end(send.kind, send.request, send.created)
-        if not send.cancelled:
-            give_up = send.created + int(self.give_up)
-            end = give_up if end is None else min(end, give_up)
-        return now + retry_delay(failures, now=self.clock(), deadline=end)
-
-    def _expired(self, send: SendRecord) -> bool:
-        """Whether a device not reached now is given up: the send's give-up time has passed
-        (D.5.2.3.1.1.4's "until changed" message is otherwise tried for ever)."""
-        return not send.cancelled and self.clock() >= send.created + self.give_up
+    def _miss(self, send: SendRecord, device: str) -> Miss:
+        """The core's decision (:func:`~zse.headend.core.after_miss`) after a try of
+        ``device``'s copy of ``send``, or of its Cancel once the send is cancelled, that did
+        not reach it, now: its tries in a row that did not (skipped ones too, kept in
+        memory: a restart begins the back-off again), the send's window (ZigBee UTCTime) and
+        its give-up time, counted from the send or from the cancel."""
+        key = (send.id, device)
+        cancelled_at = None
+        if send.cancelled:  # its time is set at the cancel, or at start (:meth:`_timed`)
+            cancelled_at = self.clock() if send.cancelled_at is None else send.cancelled_at
+        miss = after_miss(
+            self._failures.get(key, 0),
+            now=self.clock(),
+            give_up_at=give_up_at(self.give_up, created=send.created, cancelled_at=cancelled_at),
+            window_end=send_window_end(send.kind, send.request, send.created),
+            cancel=send.cancelled,
+        )
+        self._failures[key] = miss.failures
+        return miss
 
     def _retryable(self, send: SendRecord, record: OutcomeRecord) -> bool:
         """Whether a device not reached is tried again: not for a cancelled send, nor for a
@@ -785,8 +808,8 @@ class Headend:
                     f" ({_ENDED_WHY[send.kind]}), so there is nothing to cancel",
                     field="id",
                 )
-            if not send.cancelled:
-                send = await self.records.cancel_send(send)
+            if not send.cancelled or send.cancelled_at is None:
+                send = await self.records.cancel_send(send, at=self.clock())
         await self._cancel_going(send, going)
         return self.send(retailer, send.id)
 
@@ -803,7 +826,7 @@ class Headend:
                 await self._cancel_device(send, record.device)
             return
         await self.queue.cancel(send.id, now=0.0, devices=[r.device for r in going])
-        await self.directory.cancel(send, going)
+        await self.directory.cancel(send, going, give_up=self.give_up)
         current = self.records.outcomes.get(send.id, {})
         changed = [
             replace(r, outcome=Outcome.CANCELLED, next_try=0.0, updated=self.clock())
@@ -819,8 +842,9 @@ class Headend:
         saying whether it acknowledged it (a copy skipped, the device still not METER READY:
         withdrawn at the ESI, "cancelled before it was sent"). One it did not is sent again
         on the back-off and when the device is METER READY again, until it does, the send's
-        window is over or the device is de-provisioned. A copy being sent now is left to its
-        delivery, which sends the Cancel after it."""
+        window is over, the device is de-provisioned or the cancel's give-up time has passed
+        (:meth:`_miss`: then not sent again, :data:`~zse.headend.core.CANCEL_GIVEN_UP`). A
+        copy being sent now is left to its delivery, which sends the Cancel after it."""
         key = (send.id, device)
         record = self.records.outcomes.get(send.id, {}).get(device)
         if record is None or key in self._busy:
@@ -859,11 +883,23 @@ class Headend:
             done = CANCEL_TOLD if told.outcome is EsiOutcome.DELIVERED else CANCEL_UNSENT
             await self._cancelled(record, done)
             return
-        now = asyncio.get_running_loop().time()
-        why = told.detail or told.outcome.value
-        at = self._next_try(send, device, now)
-        self.retries.schedule(send.id, device, at)
-        await self._cancelled(record, CANCEL_AGAIN.format(why=why), next_try=at)
+        await self._cancel_missed(send, record, told.detail or told.outcome.value)
+
+    async def _cancel_missed(self, send: SendRecord, record: OutcomeRecord, why: str) -> None:
+        """``record``'s device did not take its Cancel (``why``): sent again on the back-off,
+        or, the send's window over or the cancel's give-up time passed (:meth:`_miss`), not
+        sent again, so that the send can finish."""
+        miss = self._miss(send, record.device)
+        if miss.verdict is Verdict.AGAIN:
+            at = asyncio.get_running_loop().time() + miss.delay
+            self.retries.schedule(send.id, record.device, at)
+            await self._cancelled(record, CANCEL_AGAIN.format(why=why), next_try=at)
+            return
+        self._failures.pop((send.id, record.device), None)
+        if miss.verdict is Verdict.OVER:
+            await self._cancelled(record, CANCEL_OVER.format(why="its window ended"))
+        else:
+            await self._cancelled(record, given_up_detail(self.give_up, why, cancel=True))
 
     def _untold(self, send: SendRecord, record: OutcomeRecord) -> str | None:
         """Why ``record``'s device is sent no Cancel (the final detail), or None to send it:

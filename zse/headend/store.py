@@ -69,7 +69,9 @@ class Group:
 @dataclass(frozen=True, kw_only=True)
 class SendRecord:
     """A by-group send: its id (also the message id or issuer event id on the air), who sent
-    what to which group, when (ZigBee UTCTime), and whether it was cancelled."""
+    what to which group, when (ZigBee UTCTime), whether it was cancelled and when
+    (``cancelled_at``, ZigBee UTCTime: its Cancels' give-up time counts from it; None in a
+    record written before it was kept, until the headend's next start sets it)."""
 
     id: int
     retailer: str
@@ -78,6 +80,7 @@ class SendRecord:
     request: dict[str, Any]
     created: int
     cancelled: bool = False
+    cancelled_at: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,7 +137,8 @@ _SEND_SHAPE = Fields(
         "request": MapOf(_Scalar()),
         "created": INT,
         "cancelled": BOOL,
-    }
+    },
+    {"cancelled_at": INT},  # a record written before it was kept has none
 )
 _OUTCOME_SHAPE = Fields(
     {
@@ -236,9 +240,10 @@ class HeadendStore:
         for record in outcomes:
             self.outcomes.setdefault(send.id, {})[record.device] = record
 
-    async def cancel_send(self, send: SendRecord) -> SendRecord:
-        """Mark a send cancelled."""
-        cancelled = replace(send, cancelled=True)
+    async def cancel_send(self, send: SendRecord, *, at: int | None = None) -> SendRecord:
+        """Mark a send cancelled at ``at`` (ZigBee UTCTime; None: not known, the headend's
+        next start counts from then)."""
+        cancelled = replace(send, cancelled=True, cancelled_at=at)
         await self.put_send(cancelled)
         return cancelled
 
@@ -266,7 +271,7 @@ def _plain(owner: DeviceOwner) -> dict[str, Any]:
 
 
 def _send_json(send: SendRecord) -> dict[str, Any]:
-    return {
+    value = {
         "id": send.id,
         "retailer": send.retailer,
         "kind": send.kind.value,
@@ -275,6 +280,9 @@ def _send_json(send: SendRecord) -> dict[str, Any]:
         "created": send.created,
         "cancelled": send.cancelled,
     }
+    if send.cancelled_at is not None:
+        value["cancelled_at"] = send.cancelled_at
+    return value
 
 
 def _loader(
