@@ -139,7 +139,7 @@ async def test_an_insider_secured_rejoin_as_its_neighbour_moves_nothing():
     assert [(h.dst, h.security, h.frame_type) for h in answers] == [
         (STRANGER, True, f.NWK_COMMAND)  # the Rejoin Response; no key, nothing moved
     ]
-    assert radio.rejoin_claims[STRANGER][0] == b.ieee
+    assert radio.rejoin_claims.at(STRANGER) == (b.ieee,)
     assert radio.children[b.ieee] == b.nwk
     assert (radio.address_map[b.nwk], STRANGER in radio.address_map) == (b.ieee, False)
     assert esi.get_device(ieee=b.ieee).nwk == b.nwk

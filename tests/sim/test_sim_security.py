@@ -721,7 +721,7 @@ async def test_a_device_that_moved_rejoins_from_its_new_address():
     await asyncio.sleep(1)
     assert radio.children[b.ieee] == old
     assert esi.get_device(ieee=b.ieee).nwk == old
-    assert radio.rejoin_claims[0x5A5A][0] == b.ieee
+    assert radio.rejoin_claims.at(0x5A5A) == (b.ieee,)
     await b.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
     await asyncio.sleep(0.1)
     assert [(p.src.address, p.tx_options) for p in got if p.src is not None] == [

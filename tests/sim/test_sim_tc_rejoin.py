@@ -2,7 +2,8 @@
 that both moved (an address conflict, ZB 3.6.1.9) and missed a network key rotation gets the
 current key and comes back once it proves its link key; anyone else claiming a device's
 EUI-64 from another address gets a key it cannot decrypt, and the Trust Center's records,
-the victim's traffic and zigpy's view of it stay as they were."""
+the victim's traffic and zigpy's view of it stay as they were. Claims of one address compete
+(the device's link key picks its own, whoever claimed first) and stay bounded."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from tests.sim.test_sim_security import (
     inject,
     nwk_data,
     price_packets,
+    zigpy_send,
 )
 from zse.errors import BadMic
 from zse.security import (
@@ -42,7 +44,7 @@ from zse.security import (
 )
 from zse.sim import Air, SimControllerApplication, SimDevice
 from zse.sim import _frames as f
-from zse.sim._app import REJOIN_PROOF_WINDOW
+from zse.sim._rejoin import REJOIN_CLAIMS_PER_DEVICE, REJOIN_PROOF_WINDOW, RejoinClaims
 
 MOVED = 0x5A5A  # b's new short address
 STRANGER = 0x1234  # an address no device has
@@ -102,11 +104,12 @@ async def test_a_moved_device_that_missed_the_key_comes_back_by_trust_center_rej
     assert radio.children[b.ieee] == old
     assert radio.address_map[old] == b.ieee
     assert esi.get_device(ieee=b.ieee).nwk == old
-    assert radio.rejoin_claims[MOVED][0] == b.ieee
-    # An attacker's rejoin claiming a from b's new address leaves b's claim in place.
+    assert radio.rejoin_claims.at(MOVED) == (b.ieee,)
+    # An attacker's rejoin claiming a from b's new address leaves b's claim in place: the
+    # two compete, and the proof decides.
     await inject(air, tc_rejoin_request(radio.pan_id, MOVED, a.ieee))
     await asyncio.sleep(1)
-    assert radio.rejoin_claims[MOVED][0] == b.ieee
+    assert radio.rejoin_claims.at(MOVED) == (b.ieee, a.ieee)
     # b's first frame (Get Current Price, APS-encrypted with its link key) proves it.
     await b.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
     await asyncio.sleep(0.1)
@@ -114,7 +117,7 @@ async def test_a_moved_device_that_missed_the_key_comes_back_by_trust_center_rej
     assert radio.children[b.ieee] == MOVED
     assert (radio.address_map.get(old), radio.address_map[MOVED]) == (None, b.ieee)
     assert esi.get_device(nwk=t.NWK(MOVED)).ieee == b.ieee  # zigpy follows (handle_join)
-    assert radio.rejoin_claims == {}
+    assert len(radio.rejoin_claims) == 0  # a's claim of that address is void too
     assert radio.children[a.ieee] == a.nwk
     await asyncio.sleep(30)  # zigpy interviews b again at its new address
     await b.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
@@ -276,3 +279,138 @@ async def test_an_unproven_trust_center_rejoin_lapses():
     await asyncio.sleep(0.1)
     assert encrypted(got) == [(MOVED, True)]
     assert radio.children[b.ieee] == MOVED
+
+
+async def claim_from(second: SimDevice, address: int, claim: t.EUI64) -> None:
+    """The insider's second radio takes ``address`` (so it acknowledges the Trust Center's
+    answers there) and sends a Trust Center rejoin claiming ``claim`` from it."""
+    assert second.pan_id is not None
+    second.nwk = t.NWK(address)
+    await second.air.transmit(
+        second.air.frame(second, tc_rejoin_request(second.pan_id, address, claim))
+    )
+    await asyncio.sleep(1)
+
+
+async def move_and_prove(
+    air: Air, second: SimDevice, dev: SimDevice, got: list[t.ZigbeePacket]
+) -> None:
+    """The insider's second radio goes; ``dev`` takes :data:`MOVED` (an address conflict moved
+    it), rejoins through the Trust Center and sends Get Current Price APS-encrypted, which
+    the radio hands zigpy from there."""
+    air.silence(second)
+    dev.nwk = t.NWK(MOVED)
+    assert await dev.rejoin(secure=False)
+    await dev.endpoints[1].send(0x0000, 9, PRICE, 0x00, b"", encrypt=True)
+    await asyncio.sleep(0.1)
+    assert encrypted(got) == [(MOVED, True)]
+
+
+def second_radio(air: Air, esi: SimControllerApplication) -> SimDevice:
+    """The insider's second radio on the HAN's channel (it holds no key; it need not)."""
+    second = air.device(OUTSIDER, channel=20)
+    second.listen()
+    second.pan_id = esi.radio.pan_id
+    return second
+
+
+@pytest.mark.parametrize("claims", ["insider", "victim", "insider, victim", "victim, insider"])
+async def test_an_insider_claiming_the_new_address_first_does_not_hold_the_device_off(claims):
+    """The first claim of an address held for :data:`REJOIN_PROOF_WINDOW`: an insider that
+    claimed b's next address first, as itself, kept b's own claim out, and b's frames from
+    there were tried with the insider's link key (bad MIC), so b was off the network for
+    600 s. Now the claims of an address compete, whoever came first (the insider as itself,
+    as b, or both): b's rejoin and first APS-encrypted frame move it at once, its link key
+    picking its claim, and every other claim of that address is dropped. Meanwhile b's own
+    earlier frame replayed from there is a replay (a stale counter under b's key), whichever
+    claimant's key is tried first."""
+    tap = Tap()
+    air, esi, (a, b) = await han(49, capture=tap)
+    radio = esi.radio
+    box = inbox(b, MESSAGING)
+    assert a.nwk is not None
+    old = b.nwk
+    template, b_aps = await encrypted_price(b, tap)  # b's frame, as the insider reads it
+    got = price_packets(esi)
+    second = second_radio(air, esi)
+    claimed = [{"insider": a, "victim": b}[who].ieee for who in claims.split(", ")]
+    for ieee in claimed:
+        await claim_from(second, MOVED, ieee)
+    assert radio.rejoin_claims.at(MOVED) == tuple(claimed)
+    await inject(air, _insider_frame(template, a, b_aps, MOVED, src_ieee=None))
+    replay = "aps_stale_counter" if b.ieee in claimed else "aps_bad_mic"
+    assert drops(radio.stats) == {replay: 1}
+    assert radio.children[b.ieee] == old
+    await move_and_prove(air, second, b, got)
+    assert radio.children[b.ieee] == MOVED
+    assert (radio.address_map.get(old), radio.address_map[MOVED]) == (None, b.ieee)
+    assert esi.get_device(ieee=b.ieee).nwk == MOVED
+    assert len(radio.rejoin_claims) == 0
+    assert radio.children[a.ieee] == a.nwk
+    assert drops(radio.stats) == {replay: 1}  # the insider's key tried on b's frame: no drop
+    await asyncio.sleep(30)  # zigpy interviews b again at its new address
+    await zigpy_send(esi, b.ieee, 7)
+    await asyncio.sleep(0.1)
+    assert [(m.tsn, m.aps_encrypted) for m in box] == [(7, True)]
+
+
+async def test_a_flood_of_rejoin_claims_stays_bounded():
+    """Every claim was kept until it lapsed, one per address: an insider claiming from
+    address after address grew the Trust Center's records by one each, for 600 s, up to
+    every short address. Now a device is claimed at :data:`REJOIN_CLAIMS_PER_DEVICE`
+    addresses at most, its oldest claim dropped, and only a device the Trust Center holds a
+    link key for is claimed at all (an outsider's EUI-64 is refused and nothing kept): at
+    most that many claims per device. b's real claim, after the flood, moves it at once; the
+    lapsed claims go with the next claim."""
+    air, esi, (a, b) = await han(50)
+    radio = esi.radio
+    got = price_packets(esi)
+    second = second_radio(air, esi)
+    flooded = range(0x6000, 0x6000 + 3 * REJOIN_CLAIMS_PER_DEVICE)
+    for address in flooded:
+        for ieee in (a.ieee, b.ieee, t.EUI64.convert(OUTSIDER)):
+            await claim_from(second, address, ieee)
+    assert len(radio.rejoin_claims) == 2 * REJOIN_CLAIMS_PER_DEVICE
+    kept = flooded[-REJOIN_CLAIMS_PER_DEVICE:]
+    assert {address: radio.rejoin_claims.at(address) for address in flooded} == {
+        address: (a.ieee, b.ieee) if address in kept else () for address in flooded
+    }
+    await move_and_prove(air, second, b, got)
+    assert radio.children[b.ieee] == MOVED
+    # b's claims are void once it proved one; a's stand until they lapse.
+    assert [radio.rejoin_claims.at(address) for address in kept] == [(a.ieee,)] * len(kept)
+    assert len(radio.rejoin_claims) == REJOIN_CLAIMS_PER_DEVICE
+    await asyncio.sleep(REJOIN_PROOF_WINDOW)
+    air.restore(second)
+    await claim_from(second, STRANGER, a.ieee)
+    assert len(radio.rejoin_claims) == 1
+
+
+def test_rejoin_claims_compete_lapse_and_stay_bounded():
+    """:class:`RejoinClaims` on its own (time is an argument)."""
+    a, b = t.EUI64.convert("00:0d:6f:00:0c:00:00:01"), t.EUI64.convert("00:0d:6f:00:0c:00:00:02")
+    claims = RejoinClaims(window=10.0, per_device=3)
+    claims.note(MOVED, a, 0.0)
+    claims.note(MOVED, b, 1.0)
+    assert claims.claimants(MOVED, 5.0) == (a, b)
+    assert claims.claimants(MOVED, 10.5) == (b,)  # a's claim lapsed
+    claims.note(MOVED, a, 2.0)  # renewed: now the newest
+    assert claims.at(MOVED) == (b, a)
+    claims.note(0x0001, a, 3.0)  # a second address for a: both kept
+    assert (claims.at(MOVED), claims.at(0x0001), len(claims)) == ((b, a), (a,), 3)
+    for address in (0x0002, 0x0003):  # a fourth: a's oldest claim goes
+        claims.note(address, a, 3.0)
+    assert [claims.at(n) for n in (MOVED, 0x0001, 0x0002, 0x0003)] == [(b,), (a,), (a,), (a,)]
+    claims.note(0x0001, b, 4.0)
+    claims.settle(0x0001, b)  # b proved it at 0x0001: its other claims, and a's there, void
+    assert (len(claims), claims.at(0x0002), claims.at(0x0003)) == (2, (a,), (a,))
+    claims.note(0x0004, b, 4.0)
+    claims.forget(a)
+    assert (len(claims), claims.at(0x0004)) == (1, (b,))
+    claims.note(0x0005, a, 20.0)  # b's claim at 0x0004 has lapsed: dropped now
+    assert (len(claims), claims.at(0x0005)) == (1, (a,))
+    assert repr(claims) == "RejoinClaims(1 claims)"
+    claims.clear()
+    assert len(claims) == 0
+    with pytest.raises(ValueError, match="per_device"):
+        RejoinClaims(per_device=0)

@@ -27,6 +27,7 @@ from zse.security import KeyId
 from zse.sim import _frames as f
 from zse.sim._air import Medium, Transmission
 from zse.sim._node import ApsIndication, Node, RawFrame
+from zse.sim._rejoin import RejoinClaims
 
 __all__ = ["CoordinatorNode", "SimControllerApplication"]
 
@@ -35,9 +36,6 @@ LOGGER = logging.getLogger(__name__)
 # The ZigBee Alliance's well-known default TC link key "ZigBeeAlliance09" (ZB 4.6.3.2.2.1).
 DEFAULT_TC_LINK_KEY = b"ZigBeeAlliance09"
 TRANSPORT_KEY_DELAY = 0.005
-#: How long (virtual seconds) a Trust Center rejoin from a new short address waits for the
-#: device's proof (a frame secured with its link key from there) before it is forgotten.
-REJOIN_PROOF_WINDOW = 600.0
 
 
 @dataclasses.dataclass
@@ -58,9 +56,8 @@ class CoordinatorNode(Node):
         self.require_install_code = True
         self.pending_keys: dict[t.EUI64, _PendingKey] = {}
         self.children: dict[t.EUI64, int] = {}
-        #: Trust Center rejoins from a new short address awaiting the device's proof:
-        #: address -> (claimed EUI-64, virtual time the claim lapses); see :meth:`_rejoin`
-        self.rejoin_claims: dict[int, tuple[t.EUI64, float]] = {}
+        #: rejoins from a new short address awaiting the device's proof (:meth:`_rejoin`)
+        self.rejoin_claims = RejoinClaims()
         self.nwk_update_id = 0
 
     def _now(self) -> float:
@@ -223,10 +220,11 @@ class CoordinatorNode(Node):
         only that its sender holds the network key, as every insider does), so from an
         address other than the one the Trust Center records for the device it moves nothing:
         the device keeps its entry and its traffic its recorded address until a frame its link
-        key secures arrives from the new address (:meth:`_rejoin_proven`, within
-        :data:`REJOIN_PROOF_WINDOW`). Anyone else claiming the device gets a key it cannot
-        decrypt, or none. Only a secured rejoin of a device the Trust Center holds no link
-        key for moves it at once: no proof is possible, and no key's traffic is at stake."""
+        key secures arrives from the new address (:meth:`_claim`, :meth:`_rejoin_proven`,
+        within :data:`~zse.sim._rejoin.REJOIN_PROOF_WINDOW`). Anyone else claiming the device
+        gets a key it cannot decrypt, or none. Only a secured rejoin of a device the Trust
+        Center holds no link key for moves it at once: no proof is possible, and no key's
+        traffic is at stake."""
         assert self.nwk is not None
         known = ieee in self.link_keys
         status = f.ASSOC_SUCCESS if secured or known else f.ASSOC_PAN_ACCESS_DENIED
@@ -253,39 +251,35 @@ class CoordinatorNode(Node):
             await self._transport_key(ieee, nwk, rejoining=True)
 
     def _moved(self, ieee: t.EUI64, nwk: int) -> None:
-        """Record ``ieee`` at ``nwk``; if that is a new address, tell zigpy, as a radio
-        reports a rejoin (``handle_join``: zigpy then follows the device's address)."""
+        """Record ``ieee`` at ``nwk`` (every other claim of that address or that device void);
+        if that is a new address, tell zigpy, as a radio reports a rejoin (``handle_join``:
+        zigpy then follows the device's address)."""
         moved = self.children.get(ieee) != nwk
-        self.rejoin_claims = {
-            at: claim for at, claim in self.rejoin_claims.items() if claim[0] != ieee
-        }
+        self.rejoin_claims.settle(nwk, ieee)
         self.children[ieee] = nwk
         self._learn_address(nwk, ieee)
         if moved:
             self.app.handle_join(t.NWK(nwk), ieee, t.NWK(self.nwk or 0))
 
     def _claim(self, ieee: t.EUI64, nwk: int) -> None:
-        """Note a Trust Center rejoin of ``ieee`` from the new address ``nwk``, pending its
-        proof. The first claim of an address holds until it lapses: a later claim of
-        another device from there cannot displace the real device's."""
-        now = self._now()
-        self.rejoin_claims = {
-            at: claim for at, claim in self.rejoin_claims.items() if claim[1] > now
-        }
-        held = self.rejoin_claims.get(nwk)
-        if held is None or held[0] == ieee:
-            self.rejoin_claims[nwk] = (ieee, now + REJOIN_PROOF_WINDOW)
+        """Note a rejoin of ``ieee`` from the new address ``nwk``, pending its proof. Claims
+        of one address compete, whoever came first: an insider claiming the address (as
+        itself or as its victim) does not keep the real device's claim out, and the device's
+        proof decides (:meth:`_rejoin_proven`). Bounded (:class:`RejoinClaims`)."""
+        self.rejoin_claims.note(nwk, ieee, self._now())
 
-    def _rejoin_claimant(self, nwk: int) -> t.EUI64 | None:
-        claim = self.rejoin_claims.get(nwk)
-        if claim is None or claim[1] <= self._now() or claim[0] not in self.link_keys:
-            return None
-        return claim[0]
+    def _rejoin_claimants(self, nwk: int) -> tuple[t.EUI64, ...]:
+        return tuple(
+            ieee
+            for ieee in self.rejoin_claims.claimants(nwk, self._now())
+            if ieee in self.link_keys
+        )
 
     def _rejoin_proven(self, nwk: int, ieee: t.EUI64) -> None:
-        """A frame from ``nwk`` secured with the link key of the device whose Trust Center
-        rejoin from there was pending: it holds the key, so it is the device; move it."""
-        LOGGER.info("%s proved its Trust Center rejoin from 0x%04X", ieee, nwk)
+        """A frame from ``nwk`` secured with the link key of a device whose rejoin from there
+        was pending: it holds the key, so it is the device; move it (the other claims of
+        that address are dropped)."""
+        LOGGER.info("%s proved its rejoin from 0x%04X", ieee, nwk)
         self._moved(ieee, nwk)
 
     def _nwk_command(self, nwk: f.NwkHeader, payload: bytes) -> None:
@@ -301,6 +295,7 @@ class CoordinatorNode(Node):
             return  # not a device the Trust Center admitted there: nothing to forget
         self.children.pop(nwk.src_ieee, None)
         self.link_keys.pop(nwk.src_ieee, None)
+        self.rejoin_claims.forget(nwk.src_ieee)
         self.app.handle_leave(t.NWK(nwk.src), nwk.src_ieee)
 
     async def send_leave(self, ieee: t.EUI64, nwk: int) -> None:

@@ -813,24 +813,15 @@ class Node:
         NWK header's extended source says when present): otherwise a joined device could
         secure a frame with its own link key and pass it off as another's. Such a frame,
         though it decrypts, is dropped and counted as ``aps_source_mismatch``. At an address
-        the map does not know, the device a Trust Center rejoin pending there claimed
-        (:meth:`_rejoin_claimant`) is taken as the sender, and a frame its link key opens
-        proves the claim (:meth:`_rejoin_proven`)."""
+        the map does not know, the devices whose rejoins from there are pending
+        (:meth:`_rejoin_claimants`) may each be the sender: the one whose link key opens the
+        frame proves its claim (:meth:`_rejoin_proven`), whichever claimed the address first."""
+        mapped = self.address_map.get(nwk.src)
+        claimants = (mapped,) if mapped is not None else self._rejoin_claimants(nwk.src)
         try:
             aux, _ = AuxHeader.decode(frame[aps_header_length(frame) :])
-            mapped = self.address_map.get(nwk.src)
-            known = mapped if mapped is not None else self._rejoin_claimant(nwk.src)
-            sender = aux.source
-            if sender is None:
-                sender = None if known is None else eui64_int(known)
-            partner = None if sender is None else int_eui64(sender)
-            link_key = None if partner is None else self._link_key_for(partner)
-            counters = (
-                None
-                if partner is None or link_key is None
-                else self._aps_in.setdefault((partner, link_key), IncomingCounters())
-            )
-            opened = unsecure_aps(frame, link_key, source=sender, counters=counters)
+            named = None if aux.source is None else (int_eui64(aux.source),)
+            opened, partner = self._open_aps(frame, named or claimants or (None,))
         except SecurityFailure as failure:
             self.stats.count("aps", failure)
             LOGGER.debug("%r: APS frame from 0x%04X dropped: %s", self, nwk.src, failure)
@@ -838,8 +829,7 @@ class Node:
         except DecodeError:
             self.stats.malformed += 1
             return None
-        assert partner is not None  # unsecure_aps raises UnknownKey without a key
-        if known != partner or nwk.src_ieee not in (None, partner):
+        if partner not in claimants or nwk.src_ieee not in (None, partner):
             self.stats.aps_source_mismatch += 1
             LOGGER.debug(
                 "%r: APS frame from 0x%04X secured by %s, not the device at that address; dropped",
@@ -852,10 +842,39 @@ class Node:
             self._rejoin_proven(nwk.src, partner)
         return opened.aux.key_id, opened.payload, partner
 
-    def _rejoin_claimant(self, nwk: int) -> t.EUI64 | None:
-        """The device whose Trust Center rejoin from ``nwk`` awaits its proof (the
-        coordinator's records; other nodes have none)."""
-        return None
+    def _open_aps(
+        self, frame: bytes, senders: tuple[t.EUI64 | None, ...]
+    ) -> tuple[Unsecured, t.EUI64]:
+        """``frame`` opened with the link key of the first of ``senders`` whose key verifies
+        it (its frame counter checked against that key's), and that sender. If none does,
+        the most telling failure is raised: a stale counter (a replay) before a bad MIC, a
+        bad MIC before an unknown key."""
+        failures: list[SecurityFailure] = []
+        for partner in senders:
+            link_key = None if partner is None else self._link_key_for(partner)
+            counters = (
+                None
+                if partner is None or link_key is None
+                else self._aps_in.setdefault((partner, link_key), IncomingCounters())
+            )
+            source = None if partner is None else eui64_int(partner)
+            try:
+                opened = unsecure_aps(frame, link_key, source=source, counters=counters)
+            except SecurityFailure as failed:
+                failures.append(failed)
+                continue
+            assert partner is not None  # unsecure_aps raises UnknownKey without a key
+            return opened, partner
+        for kind in (StaleFrameCounter, BadMic):
+            for telling in failures:
+                if isinstance(telling, kind):
+                    raise telling
+        raise failures[0]
+
+    def _rejoin_claimants(self, nwk: int) -> tuple[t.EUI64, ...]:
+        """The devices whose rejoins from ``nwk`` await their proof (the coordinator's
+        records; other nodes have none)."""
+        return ()
 
     def _rejoin_proven(self, nwk: int, ieee: t.EUI64) -> None:
         """``ieee``'s link key opened a frame from ``nwk``, where its rejoin was pending."""
