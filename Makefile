@@ -15,6 +15,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 EXTRAS ?= test,docs
 EXTRA_PYTHONS ?= python3.12 python3.13
+# Each run names its 15 slowest tests at the end (--durations), to keep an eye on CI's budget.
 # Processes the main test run goes over (pytest-xdist, docs/adr/0024): the CPUs, at most 4;
 # 0 or 1: one process (the other interpreters' runs, side by side, use 0).
 PYTEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1); \
@@ -57,7 +58,7 @@ types: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-test tools
-	$(BIN)/pytest $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist worksteal,-p no:xdist)
+	$(BIN)/pytest --durations=15 $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist worksteal,-p no:xdist)
 
 # The suite on the other supported interpreters, each in .venv-X.Y with the test extra only,
 # run side by side (.ci/pytest-extra); .ci/extra-pythons finds them (PATH, or pyenv's
