@@ -36,6 +36,7 @@ import logging
 import os
 import stat
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ class Status(enum.IntEnum):
     DUPLICATE = 0x01  # executed before: the stored outcome is repeated, nothing runs again
     UNSUPPORTED = 0x02  # no handler for the command code: not executed
     FAILED = 0x03  # the handler raised CommandFailed: executed, failed
-    INTERRUPTED = 0x04  # started before a restart, outcome unknown: never re-run
+    INTERRUPTED = 0x04  # begun, never done (a restart, a frame cancelled mid-write): not re-run
 
 
 class CommandFailed(Exception):
@@ -449,7 +450,10 @@ class FileLog(MemoryLog):
     it, and the file is left as it is.
 
     Each append (its ``write`` and ``fsync``) blocks until it is on disk: an asyncio shell
-    makes it off the event loop (:attr:`blocking`), one at a time.
+    makes it off the event loop (:attr:`blocking`), one at a time. Appends and :meth:`close`
+    hold one lock, so a log closed while an append is in flight in another thread (a frame
+    cancelled mid-write) is closed once that append has ended, and an append after the close
+    is refused: no write ever lands in a file that took the log's closed descriptor number.
     """
 
     blocking: ClassVar[bool] = True
@@ -469,6 +473,8 @@ class FileLog(MemoryLog):
         # a file object owns the descriptor (and so the lock): a FileLog dropped unclosed
         # releases it when collected, as the file object it held before did
         self._file: io.FileIO | None = io.FileIO(fd, "r+")
+        #: Held by each append, whole, and by close: the file stays open while it is written.
+        self._lock = threading.Lock()
 
     def _claim(self) -> int:
         """Open the file (created if missing) and take its exclusive lock."""
@@ -578,9 +584,14 @@ class FileLog(MemoryLog):
             raise InvalidFrame(f"unknown HHT log record at file offset {offset}")
 
     def _append(self, record: bytes) -> None:
-        if self._file is None:
-            raise StoreError(f"{self.path}: the HHT log is closed")
-        fd = self._file.fileno()
+        with self._lock:  # close waits: the descriptor is this file's until the append ends
+            file = self._file
+            if file is None:
+                raise StoreError(f"{self.path}: the HHT log is closed")
+            self._write(file.fileno(), record)
+
+    def _write(self, fd: int, record: bytes) -> None:
+        """Append ``record`` to the open file ``fd``, durably (the caller holds the lock)."""
         if self._failed:
             raise StoreError(f"{self.path}: a write to the HHT log failed; reopen it")
         data = _frame(record)
@@ -616,10 +627,14 @@ class FileLog(MemoryLog):
         super().done(transaction_id, status, result)
 
     def close(self) -> None:
-        """Close the file and release its lock (again: nothing)."""
-        if self._file is not None:
+        """Close the file and release its ``flock`` (again: nothing). An append in flight in
+        another thread ends first (this blocks until it has: an asyncio shell awaits
+        :func:`zse.interpan.service.drain` before, so the loop does not wait); an append after
+        it raises :class:`~zse.errors.StoreError` and writes nothing."""
+        with self._lock:
             file, self._file = self._file, None
-            file.close()
+            if file is not None:
+                file.close()
 
 
 def _reason(exc: OSError) -> str:
@@ -742,7 +757,9 @@ class HhtMeter:
         known = self.log.get(cmd.transaction_id)
         if known is not None:
             status = known.status
-            if status is None:  # begun before a restart, never finished: do not run again
+            if status is None:  # BEGIN without DONE: begun before a restart, or by a frame
+                # cancelled while its BEGIN was written, or by a handler that raised: the
+                # outcome is unknown, so it is never run again
                 return Result(cmd.transaction_id, Status.INTERRUPTED)
             return Result(cmd.transaction_id, Status.DUPLICATE, known.result)
         handler = self.handlers.get(cmd.code)

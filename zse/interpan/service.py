@@ -16,7 +16,8 @@ message only if the window lets its sender in) and passes on the message once wh
 :func:`serve_meter` and :func:`run_terminal` run the HHT command carrier on top of it; the
 clock is the event loop's, so on the simulator's virtual-time loop nothing waits for real.
 :func:`answer_carrier` is how both carrier shells run an :class:`~zse.interpan.hht.HhtMeter`:
-its log writes (a :class:`~zse.interpan.hht.FileLog`'s fsync) off the event loop.
+its log writes (a :class:`~zse.interpan.hht.FileLog`'s fsync) off the event loop; to shut down,
+stop the shells, ``await drain(meter)`` (:func:`drain`), then close the log.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "InterPanService",
     "LinkLost",
     "answer_carrier",
+    "drain",
     "run_terminal",
     "serve_carrier_on_endpoint",
     "serve_meter",
@@ -411,19 +413,39 @@ async def answer_carrier(
     The frames of one meter take turns (whichever shell they came by), so a transaction
     repeated while its ``BEGIN`` is being written waits and is answered ``DUPLICATE``, and
     the log's writes never overlap: one cancelled while its write is in flight leaves the
-    write to finish (a command whose ``BEGIN`` is written but which did not run is answered
-    ``INTERRUPTED`` afterwards, never run). A log that does no I/O (``blocking = False``,
-    :class:`~zse.interpan.hht.MemoryLog`) is written on the loop."""
+    write to finish (its failure is logged; a command whose ``BEGIN`` is written but which
+    did not run is answered ``INTERRUPTED`` afterwards, never run). A log that does no I/O
+    (``blocking = False``, :class:`~zse.interpan.hht.MemoryLog`) is written on the loop."""
     turns = _turns(meter)
     async with turns.lock:
-        if turns.writing is not None:  # left by a cancelled frame: it goes first
-            await asyncio.wait((turns.writing,))
-            turns.writing = None
+        await _settle(turns)  # a write left by a cancelled frame goes first
         with contextlib.closing(meter.steps(zcl_frame)) as steps:
             while (write := steps.next_write()) is not None:
                 await _write(meter, write, turns, executor)
     assert steps.answer is not None
     return steps.answer
+
+
+async def drain(meter: HhtMeter) -> None:
+    """Until no log write of ``meter`` is in flight on this loop: the frame being answered
+    has ended and the write a cancelled frame left running in the executor is on disk (or
+    failed). The shutdown order: stop the shells (cancel :func:`serve_meter`'s task, call the
+    function :func:`serve_carrier_on_endpoint` returned), ``await drain(meter)``, then
+    ``meter.log.close()``, which then does not block the loop (it would wait for the write:
+    :meth:`FileLog.close <zse.interpan.hht.FileLog.close>`)."""
+    turns = _TURNS.get(meter)
+    if turns is None or turns.loop is not asyncio.get_running_loop():
+        return  # no frame of it was answered on this loop
+    async with turns.lock:
+        await _settle(turns)
+
+
+async def _settle(turns: _Turns) -> None:
+    """Wait for the write a cancelled frame left in flight, if any (the caller holds the
+    turn); its failure is logged, not raised (:func:`_left_running`)."""
+    if turns.writing is not None:
+        await asyncio.wait((turns.writing,))
+        turns.writing = None
 
 
 async def _write(
@@ -438,10 +460,22 @@ async def _write(
     ):
         meter.write(write)
         return
-    turns.writing = loop.run_in_executor(executor, meter.write, write)
-    # shielded: a cancelled frame stops here, its write goes on and the next frame waits for it
-    await asyncio.shield(turns.writing)
+    writing = turns.writing = loop.run_in_executor(executor, meter.write, write)
+    try:
+        # shielded: a cancelled frame stops here, its write goes on and the next frame (or
+        # drain) waits for it
+        await asyncio.shield(writing)
+    except asyncio.CancelledError:
+        writing.add_done_callback(_left_running)
+        raise
     turns.writing = None
+
+
+def _left_running(writing: asyncio.Future[None]) -> None:
+    """The outcome of a write whose frame was cancelled: nobody awaits it, so a failure is
+    logged here (a :class:`~zse.interpan.hht.FileLog` then refuses writes until reopened)."""
+    if not writing.cancelled() and (exc := writing.exception()) is not None:
+        LOGGER.error("HHT log write of a cancelled carrier frame failed: %s", exc)
 
 
 async def serve_meter(
