@@ -13,6 +13,10 @@ from pathlib import Path
 from zse.pcap import fcs
 
 ZEP_PORT = 17754
+#: raw IEEE 802.15.4: Linux's protocol number in a cooked record, Wireshark's ethertype
+ETH_P_IEEE802154, ETHERTYPE_IEEE802154 = 0x00F6, 0x809A
+#: ARPHRD types of a Linux cooked record: an 802.15.4 node, its monitor, netlink
+ARPHRD_IEEE802154, ARPHRD_IEEE802154_MONITOR, ARPHRD_NETLINK = 804, 805, 824
 NTP_EPOCH = 2_208_988_800  # seconds from 1900 to 1970
 ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ARP = 0x0800, 0x86DD, 0x0806
 #: The link types ZEP travels in, as zse reads them.
@@ -38,13 +42,15 @@ def zep_v1(psdu: bytes, *, channel: int = 11, device: int = 0x1234, crc: bool = 
 
 def zep_v2(psdu: bytes, *, channel: int = 15, device: int = 0x4321, crc: bool = True,
            lqi: int = 180, sequence: int = 7, time_ns: int = 1_700_000_000_500_000_000,
-           kind: int = 1, version: int = 2, length: int | None = None) -> bytes:  # fmt: skip
+           kind: int = 1, version: int = 2, length: int | None = None,
+           ntp: tuple[int, int] | None = None) -> bytes:  # fmt: skip
+    """ZEP version 2; ``ntp`` (seconds, fraction) is the timestamp as sent, else ``time_ns``."""
     size = len(psdu) if length is None else length
     seconds, nanos = divmod(time_ns, 1_000_000_000)
     fraction = (nanos << 32) // 1_000_000_000 + 1  # rounded up: reads back to the ns
+    stamp = ((seconds + NTP_EPOCH) % 2**32, fraction) if ntp is None else ntp
     header = b"EX" + struct.pack(
-        ">BBBHBBIII", version, kind, channel, device, 1 if crc else 0, lqi,
-        seconds + NTP_EPOCH, fraction, sequence,
+        ">BBBHBBIII", version, kind, channel, device, 1 if crc else 0, lqi, *stamp, sequence
     )  # fmt: skip
     return header + bytes(10) + bytes((size,)) + psdu
 
@@ -96,19 +102,22 @@ def fragment_header(next_header: int, *, offset: int = 0, more: bool = False) ->
     return struct.pack(">BBHI", next_header, 0, offset << 3 | more, 0x5EED)
 
 
-def ethernet(packet: bytes, ethertype: int, *, vlan: int | None = None) -> bytes:
+def ethernet(packet: bytes, ethertype: int, *, vlan: int | None = None, pad: bool = True) -> bytes:
     tag = b"" if vlan is None else struct.pack(">HH", 0x8100, vlan)
     frame = bytes.fromhex("02000000000a020000000014") + tag + struct.pack(">H", ethertype) + packet
-    return frame + bytes(max(0, 60 - len(frame)))  # padded to Ethernet's minimum
+    return frame + bytes(max(0, 60 - len(frame)) if pad else 0)  # padded to Ethernet's minimum
 
 
-def sll(packet: bytes, ethertype: int) -> bytes:
-    return struct.pack(">HHH8sH", 0, 1, 6, bytes.fromhex("0200000000140000"), ethertype) + packet
+def sll(packet: bytes, ethertype: int, *, hatype: int = 1) -> bytes:
+    """Linux cooked v1; ``hatype`` the ARPHRD type (1 Ethernet, 804 IEEE 802.15.4, 805 its
+    monitor, 824 netlink), ``ethertype`` the protocol (0x00F6: ETH_P_IEEE802154)."""
+    address = bytes.fromhex("0200000000140000")
+    return struct.pack(">HHH8sH", 0, hatype, 6, address, ethertype) + packet
 
 
-def sll2(packet: bytes, ethertype: int) -> bytes:
-    header = struct.pack(">HHIHBB8s", ethertype, 0, 2, 1, 0, 6, bytes.fromhex("0200000000140000"))
-    return header + packet
+def sll2(packet: bytes, ethertype: int, *, hatype: int = 1) -> bytes:
+    address = bytes.fromhex("0200000000140000")
+    return struct.pack(">HHIHBB8s", ethertype, 0, 2, hatype, 0, 6, address) + packet
 
 
 ARP = bytes.fromhex("0001080006040001020000000014c0a80114000000000000c0a8010a")

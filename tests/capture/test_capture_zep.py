@@ -174,7 +174,8 @@ def test_one_pcapng_of_every_link_type_agrees_with_tshark(tmp_path: Path):
 @pytest.mark.oracle
 def test_zep_header_fields_as_tshark_reads_them(tmp_path: Path):
     """Every ZEP header field zse reads, against tshark's zep.* and wpan.* fields: both
-    versions, both modes, the length's top bit ignored, the NTP time to the nanosecond."""
+    versions, both modes, the length's top bit ignored, the NTP time to the nanosecond (in
+    either era of RFC 4330)."""
     mac = MAC_FRAMES[1]
     fcs_bad = mac + b"\x00\x00"
     packets = [
@@ -187,6 +188,7 @@ def test_zep_header_fields_as_tshark_reads_them(tmp_path: Path):
         c.zep_v2(c.with_fcs(mac), length=0x80 | len(mac) + 2),
         c.zep_v1(fcs_bad, crc=True),
         c.zep_v2(c.with_fcs(mac), crc=True, lqi=3)[:7] + b"\xff" + c.zep_v2(c.with_fcs(mac))[8:],
+        c.zep_v2(c.with_fcs(mac), ntp=(5, 0x80000000)),  # era 1 (RFC 4330): 2036-02-07 06:28:21
     ]  # fmt: skip
     capture = c.write_pcap(
         tmp_path / "zep.pcap", 1, [c.ethernet(c.ipv4(c.udp(p)), c.ETHERTYPE_IPV4) for p in packets]
@@ -231,10 +233,11 @@ def test_zep_header_fields_as_tshark_reads_them(tmp_path: Path):
     assert [(lqi, zep.version, zep.crc) for lqi, zep in shown[:4]] == [
         (True, 1, True), (False, 1, False), (False, 2, True), (True, 2, False)
     ]  # fmt: skip
-    assert [mac_frame(r).fcs_ok for r in records] == [True, True, True, False, True, False, True]
+    assert [mac_frame(r).fcs_ok for r in records] == [True] * 3 + [False, True, False] + [True] * 2
     assert mac_frame(records[1]).rssi == -42.0
     assert mac_frame(records[3]).rssi == 20.0
     assert decode_zep(udp_payload(1, records[6].data)).crc  # any mode byte but 0 is CRC
+    assert decode_zep(udp_payload(1, records[7].data)).time_ns == 2_085_978_501_500_000_000
 
 
 def _utc_ns(text: str) -> int:
@@ -263,6 +266,10 @@ def test_zep_on_another_port_is_read_when_asked(tmp_path: Path):
     assert row == {"wpan.seq_no": str(mac[2]), "wpan.fcs_ok": "1"}
     with pytest.raises(SkippedRecord, match=r"^record 1: UDP 49152 -> 5000, not ZEP's port 17754$"):
         mac_frame(Record(1, 0, 1, record, len(record)))
+    with capture.open("rb") as file:  # the library's whole-file reader takes the port too
+        assert [d.link.frame for d in decode_capture(file, zep_port=5000)] == [mac]
+    with capture.open("rb") as file:
+        assert list(decode_capture(file)) == []
 
 
 #: Malformed headers: (what, record of link type 1, zse's error, what tshark does with it:
@@ -345,6 +352,16 @@ def test_malformed_headers_are_one_malformed_frame_each(tmp_path: Path):
         assert theirs[2 * index + 1]["zbee_nwk.src"] == "0x0000", what
 
 
+def skip_reasons(records: dict[int, tuple[int, bytes]]) -> dict[int, str]:
+    """Why each record (number -> link type, bytes) is skipped: its SkippedRecord's text."""
+    reasons = {}
+    for number, (linktype, data) in records.items():
+        with pytest.raises(SkippedRecord) as caught:
+            mac_frame(Record(number, 0, linktype, data, len(data)))
+        reasons[number] = str(caught.value)
+    return reasons
+
+
 def test_records_without_a_frame_are_skipped_and_keep_the_numbering():
     """ARP, TCP, DNS, an IPv4 or IPv6 fragment, a ZEP ack, an 802.3 frame, another loopback
     family: SkippedRecord naming the record and why; decode_capture goes past them."""
@@ -360,21 +377,16 @@ def test_records_without_a_frame_are_skipped_and_keep_the_numbering():
         8: c.ethernet(b"\xaa\xaa\x03" + bytes(40), 46),
         9: b"\x07\x00\x00\x00" + c.ipv4(c.udp(c.zep_v2(_GOOD))),
     }  # fmt: skip
-    reasons = {}
-    for number, data in skipped.items():
-        linktype = 0 if number == 9 else 1
-        with pytest.raises(SkippedRecord) as caught:
-            mac_frame(Record(number, 0, linktype, data, len(data)))
-        reasons[number] = str(caught.value)
+    reasons = skip_reasons({n: (0 if n == 9 else 1, data) for n, data in skipped.items()})
     assert reasons == {
-        1: "record 1: ethertype 0x0806, not IP",
+        1: "record 1: ethertype 0x0806, neither IP nor IEEE 802.15.4",
         2: "record 2: IP protocol 6, not UDP",
         3: "record 3: UDP 53000 -> 53, not ZEP's port 17754",
         4: "record 4: IPv4 fragment",
         5: "record 5: IPv4 fragment",
         6: "record 6: IPv6 fragment",
         7: "record 7: ZEP ack, sequence number 77",
-        8: "record 8: ethertype 0x002e, not IP",
+        8: "record 8: ethertype 0x002e, neither IP nor IEEE 802.15.4",
         9: "record 9: address family 7, not IP",
     }
     assert isinstance(SkippedRecord("x"), CaptureError)  # callers that stop on it still may
@@ -506,7 +518,12 @@ def test_carriers_meet_garbage(record: tuple[int, bytes]):
     """Real ZEP records with a byte changed or cut short, and random bytes, in every carrier
     and in link type 215: a Link (a malformed one with its error and no frame) or a
     SkippedRecord, never another exception; the decoder keeps going likewise."""
-    linktype, data = record
+    survives_garbage(*record)
+
+
+def survives_garbage(linktype: int, data: bytes) -> None:
+    """Assert the record ``data`` of ``linktype`` gives a Link (a malformed one with its
+    error and no frame) or a SkippedRecord naming it, and a decoded frame."""
     try:
         link = mac_frame(Record(1, 0, linktype, data, len(data)))
     except SkippedRecord as exc:

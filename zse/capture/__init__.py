@@ -2,7 +2,8 @@
 
 The pieces, lowest first: :mod:`~zse.capture.reader` (pcap and pcapng, streaming, sans-IO),
 :mod:`~zse.capture.link` (link types 195, 230, 283 (the TAP) and 215 (the non-ASK PHY)),
-:mod:`~zse.capture.zep` (ZEP over UDP in Ethernet, Linux cooked, raw IP and loopback records),
+:mod:`~zse.capture.zep` (ZEP over UDP in Ethernet, Linux cooked, raw IP and loopback records,
+and raw 802.15.4 frames in Linux cooked and Ethernet records),
 :mod:`~zse.capture.frames` (MAC, NWK and APS headers and commands), :mod:`~zse.capture.keys`
 (the key ring and Wireshark's key table), :mod:`~zse.capture.app` (ZDO and ZCL with zse's SE
 wire),
@@ -28,7 +29,7 @@ from zse.capture.decode import CaptureDecoder, Decoded, Security
 from zse.capture.keys import Key, KeyFileError, KeyRing, parse_key, read_key_file
 from zse.capture.output import as_json, as_line, frame_fields
 from zse.capture.reader import CaptureError, CaptureReader, Record, read_records
-from zse.capture.zep import SkippedRecord
+from zse.capture.zep import ZEP_PORT, SkippedRecord
 from zse.pcap import PcapWriter
 
 __all__ = [
@@ -53,12 +54,15 @@ __all__ = [
 ]
 
 
-def decode_capture(file: BinaryIO, keys: KeyRing | None = None) -> Iterator[Decoded]:
+def decode_capture(
+    file: BinaryIO, keys: KeyRing | None = None, *, zep_port: int = ZEP_PORT
+) -> Iterator[Decoded]:
     """Every frame of the capture in ``file``, decoded in order with ``keys`` (and the keys
-    learned on the way); :class:`CaptureError` for a bad record, after the frames before it.
-    Records that hold no 802.15.4 frame (:class:`SkippedRecord`: ARP, other UDP ports... in
-    a ZEP capture) are skipped; a frame keeps its record's number."""
-    decoder = CaptureDecoder(keys)
+    learned on the way), ZEP read from or to UDP port ``zep_port``; :class:`CaptureError` for
+    a bad record, after the frames before it. Records that hold no 802.15.4 frame
+    (:class:`SkippedRecord`: ARP, other UDP ports... in a ZEP capture) are skipped; a frame
+    keeps its record's number."""
+    decoder = CaptureDecoder(keys, zep_port=zep_port)
     for record in read_records(file):
         try:
             frame = decoder.decode(record)

@@ -6,7 +6,9 @@ behind each short address (NWK headers, auxiliary security headers, Device Annou
 for the APS nonce when a frame does not carry its sender's address (ZB 4.5.2.2). The APS frame
 an APS Tunnel command carries (ZB 4.4.9.8) is decoded, decrypted and learned from as a frame of
 its own. A MAC payload that is no ZigBee NWK frame (Wireshark's heuristic: 6LoWPAN, MAC-secured,
-...) is labelled ``not_zigbee``, not malformed.
+...) is labelled ``not_zigbee``, not malformed. A ZEP version 2 sequence number that does not
+follow the last one from the same sniffer (device id) keeps that one (``zep_previous``): the
+sniffer dropped frames, or the network lost them, in between.
 
 Security processing is :mod:`zse.security`'s (ZB 4.3.1.2, 4.4.1.2): a frame is decrypted with
 the first key whose MIC verifies. A sniffer hears retries and several networks, so frame
@@ -120,6 +122,9 @@ class Decoded:
     learned: list[str] = field(default_factory=list)
     #: the MAC frame with NWK/APS security removed, when a layer was decrypted
     unsecured: bytes | None = None
+    #: the sequence number of the last ZEP version 2 packet from the same device id, when
+    #: this one's does not follow it (packets lost or repeated between them)
+    zep_previous: int | None = None
 
     @property
     def decrypted(self) -> bool:
@@ -161,6 +166,7 @@ class CaptureDecoder:
         self.decrypted = 0
         self.failed = 0
         self.attempts = 0  #: decryptions tried (MIC checks), for bounding the work a frame
+        self._zep_sequence: dict[int, int] = {}  #: ZEP device id -> last sequence number
 
     def decode(self, record: Record) -> Decoded:
         """Decode ``record``; raises :class:`~zse.capture.reader.CaptureError` only for a
@@ -170,6 +176,8 @@ class CaptureDecoder:
         link = mac_frame(record, self.zep_port)
         out = Decoded(record, link)
         self.frames += 1
+        if link.zep is not None and link.zep.sequence is not None:
+            self._follow(out, link.zep.device, link.zep.sequence)
         try:
             if link.error is not None:
                 raise InvalidFrame(link.error)
@@ -186,6 +194,15 @@ class CaptureDecoder:
             else:
                 self.decrypted += opened
         return out
+
+    def _follow(self, out: Decoded, device: int, sequence: int) -> None:
+        """Note on ``out`` a ZEP sequence number that does not follow the last one from
+        the same sniffer (``device``): the sniffer dropped packets, or they were lost on
+        the way (the counter is 32 bits and wraps)."""
+        previous = self._zep_sequence.get(device)
+        self._zep_sequence[device] = sequence
+        if previous is not None and sequence != (previous + 1) & 0xFFFFFFFF:
+            out.zep_previous = previous
 
     def _decode(self, out: Decoded) -> None:  # noqa: PLR0912 - one branch per layer
         mac, payload = decode_mac(out.link.frame)

@@ -15,8 +15,12 @@
   SFD, and neither does zse; bytes after the PSDU are ignored).
 * ZEP over UDP (:mod:`~zse.capture.zep`) in the link types of
   :data:`~zse.capture.zep.CARRIERS` (Ethernet, Linux cooked, raw IP, loopback): the channel
-  and LQI go to the :class:`Link`; a record without ZEP raises
-  :class:`~zse.capture.zep.SkippedRecord`.
+  and LQI go to the :class:`Link`, and the ZEP header itself (``Link.zep``); a record
+  without ZEP raises :class:`~zse.capture.zep.SkippedRecord`.
+* Raw IEEE 802.15.4 frames in Linux cooked records (protocol ``ETH_P_IEEE802154``, 0x00F6:
+  ``tcpdump -i any`` on a Linux wpan or monitor interface) and Ethernet or Linux cooked
+  records of ethertype 0x809A: the MAC frame and its 2-byte FCS, as Wireshark reads both
+  (its ``wpan`` dissector, FCS format ITU-T CRC-16 by default).
 
 A record whose link-layer header does not hold a frame (shorter than its FCS, a broken PHY,
 ZEP, IP or UDP header) is one malformed frame (``Link.error``), and the capture goes on; only a
@@ -31,7 +35,7 @@ import zlib
 from dataclasses import dataclass
 
 from zse.capture.reader import CaptureError, Record
-from zse.capture.zep import CARRIERS, ZEP_PORT, SkippedRecord, decode_zep, udp_payload
+from zse.capture.zep import CARRIERS, ZEP_PORT, SkippedRecord, Zep, carried, decode_zep
 from zse.errors import InvalidFrame
 from zse.pcap import LINKTYPE_IEEE802_15_4_NOFCS, LINKTYPE_IEEE802_15_4_WITHFCS, fcs
 
@@ -66,8 +70,9 @@ _TLV_FCS_TYPE, _TLV_RSS, _TLV_CHANNEL, _TLV_LQI = 0, 1, 3, 10
 @dataclass(slots=True, unsafe_hash=True)
 class Link:
     """A record's MAC frame (without FCS) and what the link layer says about it: whether
-    the FCS checks (None: no FCS captured), the TAP's channel, RSS (dBm) and LQI, and why
-    the record holds no MAC frame (``error``: shorter than its FCS; ``frame`` is then empty)."""
+    the FCS checks (None: no FCS captured), the TAP's (or ZEP's) channel, RSS (dBm) and LQI,
+    why the record holds no MAC frame (``error``: shorter than its FCS; ``frame`` is then
+    empty), and the ZEP header the frame came in (None for any other link layer)."""
 
     frame: bytes
     fcs_ok: bool | None = None
@@ -75,6 +80,7 @@ class Link:
     rssi: float | None = None
     lqi: int | None = None
     error: str | None = None
+    zep: Zep | None = None
 
     def __repr__(self) -> str:
         return f"Link({len(self.frame)} bytes, fcs_ok={self.fcs_ok}, channel={self.channel})"
@@ -111,7 +117,7 @@ def mac_frame(record: Record, zep_port: int = ZEP_PORT) -> Link:
     if record.linktype == LINKTYPE_IEEE802_15_4_NONASK_PHY:
         return _nonask_phy(data)
     if record.linktype in CARRIERS:
-        return _zep(record, zep_port)
+        return _carried(record, zep_port)
     raise CaptureError(
         f"record {record.number}: link type {record.linktype} is not IEEE 802.15.4 ({_READS})"
     )
@@ -131,11 +137,16 @@ def _nonask_phy(data: bytes) -> Link:
     return Link(frame, ok, error=error)
 
 
-def _zep(record: Record, port: int) -> Link:
+def _carried(record: Record, port: int) -> Link:
     """The frame a ZEP packet carries: in CRC mode with its FCS, in LQI mode with TI CC24xx
-    metadata (RSSI, FCS-OK bit), as Wireshark's wpan and wpan_cc24xx dissectors read them."""
+    metadata (RSSI, FCS-OK bit), as Wireshark's wpan and wpan_cc24xx dissectors read them;
+    or the raw 802.15.4 frame (with its FCS) the record holds."""
     try:
-        zep = decode_zep(udp_payload(record.linktype, record.data, port))
+        payload, raw = carried(record.linktype, record.data, port)
+        if raw:
+            frame, ok, error = _with_fcs(payload, 2)
+            return Link(frame, ok, error=error)
+        zep = decode_zep(payload)
     except InvalidFrame as exc:
         return Link(b"", None, error=str(exc))
     except SkippedRecord as exc:
@@ -143,12 +154,12 @@ def _zep(record: Record, port: int) -> Link:
     psdu = zep.psdu
     if zep.crc:
         frame, ok, error = _with_fcs(psdu, 2)
-        return Link(frame, ok, zep.channel, None, zep.lqi, error)
+        return Link(frame, ok, zep.channel, None, zep.lqi, error, zep)
     if len(psdu) < 2:
         error = f"{len(psdu)}-byte frame, shorter than its 2-byte CC24xx metadata"
-        return Link(b"", False, zep.channel, None, zep.lqi, error)
+        return Link(b"", False, zep.channel, None, zep.lqi, error, zep)
     rssi = psdu[-2] - 256 if psdu[-2] & 0x80 else psdu[-2]
-    return Link(psdu[:-2], bool(psdu[-1] & 0x80), zep.channel, float(rssi), zep.lqi)
+    return Link(psdu[:-2], bool(psdu[-1] & 0x80), zep.channel, float(rssi), zep.lqi, None, zep)
 
 
 def _tap(record: Record) -> Link:

@@ -1,5 +1,11 @@
 """How a decoded frame is shown: a timeline line, or a JSON object (one per line).
 
+A frame that came in a ZEP packet has its header in JSON (``"zep"``: version, device id,
+mode, and for version 2 the sequence number and the sniffer's time of reception, ISO 8601
+UTC to the nanosecond); the timeline shows ZEP only where a sequence number does not follow
+the last one from the same sniffer (``ZEP #1010 after #1007``), so that a healthy feed's
+lines stay as short as any other capture's.
+
 Key material (the key a Transport Key carries; in a Green Power command, the GPD key and
 whatever may hold one) is replaced by ``(hidden)`` unless the caller asks for it
 (``show_keys``); keys are otherwise only ever named by their labels.
@@ -14,8 +20,9 @@ from typing import Any
 
 from zse.capture.decode import Decoded
 from zse.capture.frames import Aps, GreenPower, Mac
+from zse.capture.zep import Zep
 
-__all__ = ["HIDDEN", "as_json", "as_line", "frame_fields"]
+__all__ = ["HIDDEN", "as_json", "as_line", "frame_fields", "iso_time"]
 
 HIDDEN = "(hidden)"
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
@@ -50,6 +57,30 @@ def _second(seconds: int) -> str:
         return f"{_EPOCH + datetime.timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}"
     except OverflowError:
         return f"{seconds} s since 1970"
+
+
+def iso_time(time_ns: int) -> str:
+    """``time_ns`` (since the Unix epoch) as ISO 8601 UTC to the nanosecond:
+    ``2023-11-14T22:13:20.123456789Z``."""
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    return f"{_EPOCH + datetime.timedelta(seconds=seconds):%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+
+
+def _zep(zep: Zep, previous: int | None) -> dict[str, Any]:
+    """The ZEP header's own fields (channel and LQI are the frame's ``channel``, ``lqi``)."""
+    out: dict[str, Any] = {
+        "version": zep.version,
+        "device_id": zep.device,
+        "mode": "crc" if zep.crc else "lqi",
+    }
+    if zep.sequence is not None:
+        out["sequence"] = zep.sequence
+        if previous is not None:
+            out["previous_sequence"] = previous
+    if zep.time_ns is not None:
+        out["time"] = iso_time(zep.time_ns)
+        out["time_ns"] = zep.time_ns
+    return out
 
 
 #: The Green Power cluster (ZGP 1.1 A.3.3): its commands and attributes carry GPD keys.
@@ -125,6 +156,8 @@ def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]: 
     ):  # fmt: skip
         if value is not None:
             out[name] = value
+    if link.zep is not None:
+        out["zep"] = _zep(link.zep, frame.zep_previous)
     if frame.mac is not None:
         out["mac"] = frame.mac.fields()
         if frame.mac_fields:
@@ -196,6 +229,8 @@ def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
     """One line of the timeline: number, time, source -> destination, layers, command."""
     record = frame.record
     parts: list[str] = []
+    if frame.zep_previous is not None and frame.link.zep is not None:
+        parts.append(f"ZEP #{frame.link.zep.sequence} after #{frame.zep_previous}")
     if frame.mac is not None:
         parts += _mac_text(frame, frame.mac)
     nwk = frame.nwk

@@ -5,7 +5,10 @@ tools, ZBOSS and killerbee set-ups) send each 802.15.4 frame in a UDP datagram t
 with a ZEP header before it; a capture of that feed holds Ethernet (or Linux cooked, raw IP,
 BSD loopback) records. Layouts as Wireshark 4.0 dissects them (packet-zep.c, packet-eth.c,
 packet-sll.c, packet-null.c, packet-ip.c, packet-ipv6.c, packet-udp.c), each checked against
-tshark in tests/capture/test_capture_zep.py. ZEP is big-endian:
+tshark in tests/capture/test_capture_zep.py; where the header is not one of these layouts zse
+is stricter than tshark, which reads any version from 2 up, any type but an ack, as version 2
+data and a length past the bytes present as far as they go: zse calls such a packet one
+malformed frame rather than guess (docs/capture.md). ZEP is big-endian:
 
 * version 1 (16 bytes): "EX", version (1), channel, device id (16 bits), LQI/CRC mode,
   LQI, 7 reserved bytes, length;
@@ -16,12 +19,23 @@ tshark in tests/capture/test_capture_zep.py. ZEP is big-endian:
 
 then the PSDU, ``length`` bytes (the byte's low 7 bits). A mode byte other than 0 is CRC
 mode: the PSDU ends with the 2-byte FCS. Mode 0 (LQI mode) ends it with TI CC24xx metadata
-instead: RSSI (signed, dB), then FCS-OK (bit 7) and correlation (bits 0-6).
+instead: RSSI (signed, dB), then FCS-OK (bit 7) and correlation (bits 0-6). The timestamp
+is read as RFC 4330 section 3 (and Wireshark's ``ENC_TIME_NTP``) reads it: seconds with the
+top bit clear are of the era that starts in 2036, and a timestamp of zero is "not known"
+(RFC 5905 section 6); the fraction is rounded down to the nanosecond.
 
-:func:`udp_payload` finds the datagram in a record; :func:`decode_zep` reads it. Both raise
-:class:`~zse.errors.InvalidFrame` for a header they cannot read (one malformed frame) and
-:class:`SkippedRecord` for a record that carries no 802.15.4 frame (ARP, TCP, other UDP ports,
-IP fragments, ZEP acks). Checksums (IPv4 header, UDP) are not checked, as in Wireshark.
+The same Linux cooked and Ethernet records also carry raw IEEE 802.15.4 frames, as Wireshark's
+packet-ieee802154.c registers them: a Linux cooked record of protocol ``ETH_P_IEEE802154``
+(0x00F6, linux/if_ether.h: what ``tcpdump -i any`` writes for a wpan or monitor interface)
+and a record of ethertype 0x809A (Wireshark's ``wpan.802154_ethertype``, behind any 802.1Q
+tags, in Ethernet and Linux cooked records) hold the MAC frame and its 2-byte FCS, all the
+bytes to the record's end (an Ethernet frame's padding too, as tshark reads them).
+
+:func:`carried` finds the ZEP datagram or the raw frame in a record, :func:`udp_payload` the
+datagram alone; :func:`decode_zep` reads ZEP. They raise :class:`~zse.errors.InvalidFrame`
+for a header they cannot read (one malformed frame) and :class:`SkippedRecord` for a record
+that carries no 802.15.4 frame (ARP, TCP, other UDP ports, IP fragments, ZEP acks, netlink).
+Checksums (IPv4 header, UDP) are not checked, as in Wireshark.
 """
 
 from __future__ import annotations
@@ -32,7 +46,15 @@ from dataclasses import dataclass
 from zse.capture.reader import CaptureError
 from zse.errors import InvalidFrame
 
-__all__ = ["CARRIERS", "ZEP_PORT", "SkippedRecord", "Zep", "decode_zep", "udp_payload"]
+__all__ = [
+    "CARRIERS",
+    "ZEP_PORT",
+    "SkippedRecord",
+    "Zep",
+    "carried",
+    "decode_zep",
+    "udp_payload",
+]
 
 #: The UDP port of ZEP (Wireshark's default, packet-zep.c ZEP_DEFAULT_PORT).
 ZEP_PORT = 17754
@@ -42,10 +64,20 @@ _V1_HEADER, _V2_HEADER, _V2_ACK = 16, 32, 8
 _DATA, _ACK = 1, 2
 _LENGTH_MASK = 0x7F
 _NTP_TO_UNIX = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
+_NTP_ERA = 1 << 32  # seconds in an NTP era (1900-01-01 to 2036-02-07)
+_NTP_ERA_0 = 1 << 31  # the seconds' top bit: set in 1968-2036, clear from 2036 (RFC 4330)
 
 #: ethertypes: IPv4 (bytes 08 00, in decimal: the project's checks keep that hex spelling for
 #: the Key Establishment cluster id alone), IPv6, and the 802.1Q and 802.1ad tags
 _IPV4, _IPV6, _VLAN = 2048, 0x86DD, (0x8100, 0x88A8)
+#: IEEE 802.15.4 frames: the ethertype Wireshark gives them (wpan.802154_ethertype, 0x809A),
+#: and Linux's protocol number ETH_P_IEEE802154 in a cooked record (sll.ltype 0x00F6)
+_ETHERTYPE_802154, _ETH_P_IEEE802154 = 0x809A, 0x00F6
+#: the first ethertype: a Linux cooked protocol below it is a Linux protocol number
+_ETHERTYPE_MIN = 0x0600
+#: Linux cooked records of a netlink (nlmon) interface: netlink messages, not Ethernet
+#: protocols (ARPHRD_NETLINK, linux/if_arp.h)
+_ARPHRD_NETLINK = 824
 _UDP = 17
 #: IPv6 extension headers walked to reach UDP: hop-by-hop, routing, fragment, destination
 _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 0, 43, 44, 60
@@ -65,7 +97,8 @@ class SkippedRecord(CaptureError):
 class Zep:
     """A ZEP data packet: version, channel, device id, whether the PSDU ends with its FCS
     (CRC mode) or with TI CC24xx metadata (LQI mode), LQI, and for version 2 the sequence
-    number and the sniffer's time (ns since the Unix epoch); the PSDU."""
+    number and the sniffer's time of reception (ns since the Unix epoch; None when the
+    timestamp is zero, NTP's "not known"); the PSDU."""
 
     version: int
     channel: int
@@ -113,19 +146,45 @@ def decode_zep(data: bytes) -> Zep:
         return Zep(
             1, data[3], int.from_bytes(data[4:6], "big"), data[6] != 0, data[7], None, None, psdu
         )
-    seconds, fraction = int.from_bytes(data[9:13], "big"), int.from_bytes(data[13:17], "big")
-    time_ns = (seconds - _NTP_TO_UNIX) * 1_000_000_000 + (fraction * 1_000_000_000 >> 32)
     return Zep(
         2, data[4], int.from_bytes(data[5:7], "big"), data[7] != 0, data[8],
-        int.from_bytes(data[17:21], "big"), time_ns, psdu,
+        int.from_bytes(data[17:21], "big"), _ntp_time_ns(data[9:17]), psdu,
     )  # fmt: skip
+
+
+def _ntp_time_ns(stamp: bytes) -> int | None:
+    """The 64-bit NTP timestamp ``stamp`` (seconds, fraction) in ns since the Unix epoch,
+    the fraction rounded down, as Wireshark reads it: seconds with the top bit clear are of
+    era 1, from 2036-02-07 (RFC 4330 section 3); all zeros, "not known" (RFC 5905 section
+    6), is None."""
+    seconds, fraction = int.from_bytes(stamp[:4], "big"), int.from_bytes(stamp[4:], "big")
+    if not seconds and not fraction:
+        return None
+    if not seconds & _NTP_ERA_0:
+        seconds += _NTP_ERA
+    return (seconds - _NTP_TO_UNIX) * 1_000_000_000 + (fraction * 1_000_000_000 >> 32)
+
+
+def carried(linktype: int, data: bytes, port: int = ZEP_PORT) -> tuple[bytes, bool]:
+    """What the record ``data`` of a :data:`CARRIERS` link type carries: the payload of its
+    UDP datagram from or to ``port`` (a ZEP packet) and False, or a raw IEEE 802.15.4 frame
+    with its FCS and True; :class:`SkippedRecord` if it holds neither,
+    :class:`~zse.errors.InvalidFrame` for a header that cannot be read."""
+    payload, cut, raw = CARRIERS[linktype][1](data)
+    if raw:
+        return payload, True
+    return _udp(payload, cut, port), False
 
 
 def udp_payload(linktype: int, data: bytes, port: int = ZEP_PORT) -> bytes:
     """The payload of the UDP datagram from or to ``port`` that the record ``data`` of a
-    :data:`CARRIERS` link type holds; :class:`SkippedRecord` if it holds none,
-    :class:`~zse.errors.InvalidFrame` for a header that cannot be read."""
-    return _udp(*CARRIERS[linktype][1](data), port)
+    :data:`CARRIERS` link type holds; :class:`SkippedRecord` if it holds none (a raw
+    802.15.4 frame too), :class:`~zse.errors.InvalidFrame` for a header that cannot be
+    read."""
+    payload, raw = carried(linktype, data, port)
+    if raw:
+        raise SkippedRecord("a raw IEEE 802.15.4 frame, not a UDP datagram")
+    return payload
 
 
 def _u16(data: bytes, offset: int) -> int:
@@ -137,31 +196,48 @@ def _short(what: str, data: bytes, size: int) -> None:
         raise InvalidFrame(f"{what} truncated: {len(data)} of {size} bytes")
 
 
-# -- link layers: each returns the IP packet's payload and why it is cut short (or None) -------
+# -- link layers: each returns the IP packet's payload, why it is cut short (or None) and
+# whether it is a raw IEEE 802.15.4 frame instead (then the frame and its FCS) ---------------
+
+#: what a carrier's record holds: (payload, why it is cut short or None, raw 802.15.4 frame)
+_Carried = tuple[bytes, str | None, bool]
 
 
-def _ethernet(data: bytes) -> tuple[bytes, str | None]:
+def _ethernet(data: bytes) -> _Carried:
     """Ethernet II (IEEE 802.3 clause 3.1.1): destination, source, ethertype, behind any
     802.1Q / 802.1ad tags (4 bytes each: tag protocol id, then tag control)."""
     _short("Ethernet header", data, 14)
     return _ethertype(_u16(data, 12), data, 14)
 
 
-def _sll(data: bytes) -> tuple[bytes, str | None]:
+def _sll(data: bytes) -> _Carried:
     """Linux cooked capture v1 (``LINKTYPE_LINUX_SLL``): packet type, ARPHRD type, address
     length, address (8 bytes), protocol (an ethertype), all big-endian."""
     _short("Linux cooked header", data, 16)
-    return _ethertype(_u16(data, 14), data, 16)
+    return _linux(_u16(data, 2), _u16(data, 14), data, 16)
 
 
-def _sll2(data: bytes) -> tuple[bytes, str | None]:
+def _sll2(data: bytes) -> _Carried:
     """Linux cooked capture v2 (``LINKTYPE_LINUX_SLL2``): protocol (an ethertype), reserved,
     interface index, ARPHRD type, packet type, address length, address (8 bytes)."""
     _short("Linux cooked v2 header", data, 20)
-    return _ethertype(_u16(data, 0), data, 20)
+    return _linux(_u16(data, 8), _u16(data, 0), data, 20)
 
 
-def _ethertype(ethertype: int, data: bytes, offset: int) -> tuple[bytes, str | None]:
+def _linux(hatype: int, protocol: int, data: bytes, offset: int) -> _Carried:
+    """A Linux cooked record's protocol, as Wireshark's packet-sll.c reads it: a netlink
+    record's is a netlink family; below 0x0600 it is a Linux protocol number (802.15.4 is
+    ETH_P_IEEE802154), else an ethertype."""
+    if hatype == _ARPHRD_NETLINK:
+        raise SkippedRecord("a Linux netlink message")
+    if protocol == _ETH_P_IEEE802154:
+        return data[offset:], None, True
+    if protocol < _ETHERTYPE_MIN:
+        raise SkippedRecord(f"Linux protocol 0x{protocol:04x}, neither IP nor IEEE 802.15.4")
+    return _ethertype(protocol, data, offset)
+
+
+def _ethertype(ethertype: int, data: bytes, offset: int) -> _Carried:
     while ethertype in _VLAN:
         _short(f"802.1Q tag at offset {offset}", data[offset:], 4)
         ethertype = _u16(data, offset + 2)
@@ -170,10 +246,12 @@ def _ethertype(ethertype: int, data: bytes, offset: int) -> tuple[bytes, str | N
         return _ip(data[offset:])
     if ethertype == _IPV6:
         return _ipv6(data[offset:])
-    raise SkippedRecord(f"ethertype 0x{ethertype:04x}, not IP")
+    if ethertype == _ETHERTYPE_802154:
+        return data[offset:], None, True
+    raise SkippedRecord(f"ethertype 0x{ethertype:04x}, neither IP nor IEEE 802.15.4")
 
 
-def _null(data: bytes) -> tuple[bytes, str | None]:
+def _null(data: bytes) -> _Carried:
     """BSD loopback (``LINKTYPE_NULL``): the address family, 32 bits in the byte order of the
     machine that captured (read little-endian, swapped when the upper half is set)."""
     _short("loopback header", data, 4)
@@ -183,13 +261,13 @@ def _null(data: bytes) -> tuple[bytes, str | None]:
     return _family(family, data)
 
 
-def _loop(data: bytes) -> tuple[bytes, str | None]:
+def _loop(data: bytes) -> _Carried:
     """OpenBSD loopback (``LINKTYPE_LOOP``): the address family, 32 bits big-endian."""
     _short("loopback header", data, 4)
     return _family(int.from_bytes(data[:4], "big"), data)
 
 
-def _family(family: int, data: bytes) -> tuple[bytes, str | None]:
+def _family(family: int, data: bytes) -> _Carried:
     if family == _AF_INET:
         return _ip(data[4:])
     if family in _AF_INET6:
@@ -200,7 +278,7 @@ def _family(family: int, data: bytes) -> tuple[bytes, str | None]:
 # -- IP and UDP --------------------------------------------------------------------------------
 
 
-def _ip(data: bytes) -> tuple[bytes, str | None]:
+def _ip(data: bytes) -> _Carried:
     """An IPv4 or IPv6 packet, by its version (as Wireshark does for link types 101 and 228,
     the IPv4 ethertype and AF_INET)."""
     _short("IP header", data, 1)
@@ -212,7 +290,7 @@ def _ip(data: bytes) -> tuple[bytes, str | None]:
     raise InvalidFrame(f"IP version {version}, neither 4 nor 6")
 
 
-def _ipv4(data: bytes) -> tuple[bytes, str | None]:
+def _ipv4(data: bytes) -> _Carried:
     """RFC 791: the payload of a UDP packet that is not a fragment. A total length of 0 is
     taken as the bytes captured (segmentation offload, as Wireshark does)."""
     _short("IPv4 header", data, 20)
@@ -228,11 +306,12 @@ def _ipv4(data: bytes) -> tuple[bytes, str | None]:
     if total < size:
         raise InvalidFrame(f"IPv4 total length {total}, less than its {size}-byte header")
     if total > len(data):
-        return data[size:], f"IPv4 total length {total} exceeds the {len(data)} bytes captured"
-    return data[size:total], None  # without an Ethernet frame's padding
+        cut = f"IPv4 total length {total} exceeds the {len(data)} bytes captured"
+        return data[size:], cut, False
+    return data[size:total], None, False  # without an Ethernet frame's padding
 
 
-def _ipv6(data: bytes) -> tuple[bytes, str | None]:
+def _ipv6(data: bytes) -> _Carried:
     """RFC 8200: the payload of a UDP packet, behind hop-by-hop, routing and destination
     options headers and an atomic fragment header (offset 0, no more fragments)."""
     _short("IPv6 header", data, 40)
@@ -255,7 +334,7 @@ def _ipv6(data: bytes) -> tuple[bytes, str | None]:
         offset += size
     if kind != _UDP:
         raise SkippedRecord(f"IPv6 next header {kind}, not UDP")
-    return data[offset:], cut
+    return data[offset:], cut, False
 
 
 def _udp(segment: bytes, cut: str | None, port: int) -> bytes:
@@ -275,7 +354,7 @@ def _udp(segment: bytes, cut: str | None, port: int) -> bytes:
     return segment[8:length]
 
 
-_Carrier = Callable[[bytes], tuple[bytes, str | None]]
+_Carrier = Callable[[bytes], _Carried]
 #: The link types whose records may carry ZEP: link type -> (name, its header's reader).
 CARRIERS: dict[int, tuple[str, _Carrier]] = {
     0: ("NULL", _null),

@@ -4,7 +4,8 @@
 [--install-code [EUI64=]CODE]... [--json] [--write OUT.pcap] [--zep-port PORT]
 [--show-keys]``: one line per
 frame (time, source -> destination, the layers, the command with its fields), or one JSON
-object per line; ``--write`` also writes the frames with NWK/APS security removed. A summary
+object per line (with a ZEP packet's device id, sequence number and time);
+``--write`` also writes the frames with NWK/APS security removed. A summary
 goes to standard error, with the records skipped as holding no 802.15.4 frame (ARP, other
 UDP ports... in a ZEP capture). Key material is printed only with ``--show-keys``.
 
@@ -120,9 +121,9 @@ def load_keys(
 )
 def capture(**options: Any) -> None:
     """Decode (and decrypt, given keys) an 802.15.4 capture: pcap or pcapng, link types
-    195 (with FCS), 230 (without), 283 (TAP) or 215 (non-ASK PHY), or ZEP over UDP (port
-    17754) in Ethernet, Linux cooked, raw IP or loopback captures. FILE may be - for
-    standard input."""
+    195 (with FCS), 230 (without), 283 (TAP) or 215 (non-ASK PHY), ZEP over UDP (port
+    17754) in Ethernet, Linux cooked, raw IP or loopback captures, or raw 802.15.4 frames in
+    Linux cooked captures (tcpdump -i any). FILE may be - for standard input."""
     try:
         _capture(**options)  # click passes the options by name
     except KeyboardInterrupt:  # while starting or finishing; while reading, _decode says so
