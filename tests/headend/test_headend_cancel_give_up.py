@@ -76,7 +76,7 @@ async def test_a_cancel_its_device_never_takes_is_given_up_after_the_span(
     await asyncio.sleep(SPAN - 10 * 60)
     assert service.headend.send(A, send_id)["finished"] is False
     assert _copy(service, send_id)["detail"].startswith("cancel not acknowledged")
-    assert len(cancels) >= 8  # at the cancel, then every 900 s (the send's back-off goes on)
+    assert len(cancels) >= 8  # at the cancel, then on its own back-off (30 s, 60 s ... 900 s)
     await asyncio.sleep(10 * 60 + 60)
     view = service.headend.send(A, send_id)
     assert view["finished"] is True
@@ -117,4 +117,22 @@ async def test_a_cancel_recorded_without_its_time_ends_counted_from_the_next_sta
     await asyncio.sleep(10 * 60 + 60)
     copy = _copy(service, send_id)
     assert copy["detail"].startswith("given up: the device was not told of the cancel")
+    assert service.headend.send(A, send_id)["finished"] is True
+
+
+async def test_a_finished_cancel_is_left_as_the_version_before_wrote_it(
+    service: Service, tmp_path: Path
+) -> None:
+    """A send whose cancel is over (its Cancel given up: nothing left to do), recorded by the
+    version before (no cancel time), is not rewritten at the next start: that version still
+    reads it (its record shape has no ``cancelled_at``), should it be run again."""
+    _, send_id, _ = await _offline_and_cancelled(service)
+    await asyncio.sleep(SPAN + HOUR)
+    assert service.headend.send(A, send_id)["finished"] is True
+    records = service.headend.records
+    old = dataclasses.replace(records.sends[send_id], cancelled_at=None)
+    await records.put_send(old)  # as the version before wrote it: no "cancelled_at"
+    await _restart(service, tmp_path / "headend.sqlite")
+    assert service.headend.records.sends[send_id] == old
+    assert (await HeadendStore.open(service.store)).sends[send_id] == old
     assert service.headend.send(A, send_id)["finished"] is True

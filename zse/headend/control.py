@@ -31,6 +31,7 @@ keeps the newest copy whatever order its reads come back in.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import logging
@@ -39,7 +40,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from zse.errors import StoreError
-from zse.headend.core import GIVE_UP, Miss, Verdict, after_miss, given_up_detail, retry_delay
+from zse.headend.core import (
+    CANCEL_AGAIN,
+    CANCEL_OVER,
+    CANCEL_REFUSED,
+    CANCEL_TOLD,
+    GIVE_UP,
+    Miss,
+    Verdict,
+    after_miss,
+    given_up_detail,
+    retry_delay,
+)
 from zse.headend.link import Lifecycle
 from zse.headend.queue import (
     _OPEN_STATES,
@@ -62,10 +74,12 @@ from zse.store_engine import checksum
 
 __all__ = [
     "UNTIL",
+    "CancelJob",
     "Control",
     "ControlJob",
     "ControlKind",
     "DeviceLifecycle",
+    "cancel_detail",
     "control_key",
     "control_sum",
     "refusal",
@@ -173,6 +187,13 @@ _OWN = frozenset({UNTIL, GIVE_UP_AT, GIVE_UP_AFTER})
 _CANCELS = frozenset({"cancel_message", "cancel_load_control"})
 #: A device skipped in one of these states is never told: its cancel ends.
 _NEVER_TOLD = ("pending de-provisioning", "de-provision complete", "not registered")
+#: A cancel job's ``detail`` when the send's window ended before its device was told (why).
+_TOO_LATE = "not told before the send was over ({why})"
+#: A given-up job's ``detail`` begins so (:func:`~zse.headend.core.given_up_detail`).
+_GIVEN_UP_HEAD = "given up: "
+#: A cancel job waiting to be sent again has a ``detail`` beginning so (its device did not
+#: take it: :data:`~zse.headend.core.CANCEL_AGAIN`).
+_AGAIN_HEAD = CANCEL_AGAIN.split("{why}", 1)[0]
 
 
 class ControlKind(enum.Enum):
@@ -208,6 +229,22 @@ class ControlJob:
         time)."""
         fields = {k: v for k, v in self.payload.items() if k not in _OWN}
         return {"correlation_id": self.correlation_id, **fields}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelJob:
+    """Where the cancel job of ``send`` to ``device`` stands (:meth:`Control.cancels`): its
+    state, detail and the time of its last change (the workers' clock)."""
+
+    send: int
+    device: str
+    state: str
+    detail: str
+    updated: float
+
+    def shown(self) -> str | None:
+        """The detail of the device's cancelled copy (:func:`cancel_detail`)."""
+        return cancel_detail(self.state, self.detail)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -347,6 +384,15 @@ def _changed(  # noqa: PLR0917 - a job's changing columns
     return (state, payload, detail, failures, tries, not_before, updated, total, key)
 
 
+async def _counts(db: Any, job: ControlJob, row: Sequence[Any]) -> tuple[int, int]:
+    """The failures and tries of ``job``'s ``row`` (:data:`_CONTROL_ROW`), about to change;
+    a cancel job's change is notified with the commit: the API shows how it went
+    (:func:`cancel_detail`)."""
+    if job.kind.value in _CANCELS:
+        await db.notify()
+    return int(row[8]), int(row[9])
+
+
 def _float(value: object) -> float | None:
     """A payload's number, or None if it is none."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -480,6 +526,33 @@ class Control:
                     )
         return found
 
+    async def cancels(self, *, since: float | None = None) -> list[CancelJob]:
+        """The cancel jobs (``cancel_message``, ``cancel_load_control``), only those changed
+        at ``since`` or later if given: the API shows how each went (:func:`cancel_detail`)
+        until the workers' purge deletes it. A job without its send (written before the
+        column was kept) is left out."""
+        sql = (
+            "SELECT send, device, state, detail, updated FROM headend_control WHERE kind IN (?, ?)"
+        )
+        params: tuple[Any, ...] = tuple(sorted(_CANCELS))
+        if since is not None:
+            sql, params = sql + " AND updated >= ?", (*params, since)
+        async with self.queue.transaction("read the cancel jobs") as db:
+            rows = await db.fetch(sql + " ORDER BY key", params)
+        found: list[CancelJob] = []
+        for r in rows:
+            with contextlib.suppress(_Damaged):  # a damaged row is the claim's to set aside
+                found.append(
+                    CancelJob(
+                        send=_integer(r[0], "send"),
+                        device=_text(r[1], "device"),
+                        state=_text(r[2], "state"),
+                        detail=_text(r[3], "detail"),
+                        updated=_number(r[4], "updated"),
+                    )
+                )
+        return found
+
     async def jobs(self) -> list[tuple[str, str, str]]:
         """Every control job as ``(key, state, detail)`` (for tests and operators)."""
         async with self.queue.transaction("read control jobs") as db:
@@ -557,7 +630,9 @@ class Control:
         :data:`~zse.headend.queue.GIVE_UP_AT`: ``done``, or ``failed`` if its gateway never
         answered, its ``detail`` saying why); otherwise it ends (``refused``: why the gateway
         refused it, also the device record's ``detail`` for a provision or de-provision) and
-        its payload is erased. A job whose row does not match its :func:`control_sum` is set aside
+        its payload is erased; a cancel job's change is notified (PostgreSQL), so that the API
+        shows it at once (:func:`cancel_detail`). A job whose row does not match its
+        :func:`control_sum` is set aside
         (:data:`~zse.headend.queue.DAMAGED`: nothing recorded, False)."""
         async with self.queue.transaction("record a control answer") as db:
             rows = await db.fetch(_CONTROL_ROW.format(lock=self._lock()), (job.key,))
@@ -569,7 +644,7 @@ class Control:
                 await db.execute(_SET_ASIDE.format(key=db.key_match("key")), aside)
                 LOGGER.warning("%s: control job %s: %s", self.queue.where, job.key, _NOT_MATCHING)
                 return False
-            failures, tries = int(row[8]), int(row[9])
+            failures, tries = await _counts(db, job, row)
             if cut_short:
                 tries += 1
                 refused = refused or "the gateway stopped while carrying it out"
@@ -583,7 +658,7 @@ class Control:
                 if miss.verdict is Verdict.AGAIN:
                     if again:
                         tries += 1
-                        refused = f"cancel not acknowledged by the device ({why}): sent again"
+                        refused = CANCEL_AGAIN.format(why=why)
                     later = now + miss.delay
                     retried = _changed(
                         row, "ready", payload, refused[:200], miss.failures, tries, later, now
@@ -591,7 +666,7 @@ class Control:
                     await db.execute(_UPDATE, retried)
                     return True
                 if miss.verdict is Verdict.OVER:
-                    ending = f"not told before the send was over ({why})"
+                    ending = _TOO_LATE.format(why=why)
                 else:
                     span = _float(job.payload.get(GIVE_UP_AFTER)) or GIVE_UP
                     ending = given_up_detail(span, why, cancel=True)
@@ -703,6 +778,31 @@ def untold(response: dict[str, Any]) -> str:
             continue
         return f"{outcome.get('outcome')}: {detail}"[:160]
     return ""
+
+
+def cancel_detail(state: str, detail: str) -> str | None:
+    """The ``detail`` the API shows for a device's cancelled copy whose cancel job is in
+    ``state`` with ``detail``: the in-process headend's words for the same case
+    (:mod:`zse.headend.core`), so that both ways of serving meters say the same; None while
+    the job has not been tried (the copy's detail stays).
+
+    - waiting to be sent again: :data:`~zse.headend.core.CANCEL_AGAIN` (the device did not
+      take it, or its gateway did not answer: why);
+    - ``done``: acknowledged (:data:`~zse.headend.core.CANCEL_TOLD`), the send over first
+      (:data:`~zse.headend.core.CANCEL_OVER`) or given up
+      (:data:`~zse.headend.core.CANCEL_GIVEN_UP`, the job's words already);
+    - ``failed``: given up, its gateway never answering, or refused by the gateway
+      (:data:`~zse.headend.core.CANCEL_REFUSED`, also a damaged job set aside)."""
+    if state in _OPEN_STATES:
+        if not detail or detail.startswith(_AGAIN_HEAD):  # the job's words are the core's
+            return detail or None
+        return CANCEL_AGAIN.format(why=detail)  # its gateway did not answer (why)
+    head, tail = _TOO_LATE.split("{why}")
+    if state == "done" and detail.startswith(head) and detail.endswith(tail):
+        return CANCEL_OVER.format(why=detail[len(head) : len(detail) - len(tail)])
+    if state == "done" or detail.startswith(_GIVEN_UP_HEAD):  # given up: the core's words
+        return detail or CANCEL_TOLD
+    return CANCEL_REFUSED.format(why=detail)
 
 
 def refusal(response: dict[str, Any]) -> str:

@@ -44,6 +44,7 @@ from zse.time.core import from_zigbee
 
 __all__ = [
     "CANCEL_GIVEN_UP",
+    "CANCEL_REFUSED",
     "DEVICE_TYPES",
     "GIVEN_UP",
     "GIVE_UP",
@@ -76,6 +77,7 @@ __all__ = [
     "send_window_end",
     "span_text",
     "superseded_by",
+    "unix_of_zigbee",
 ]
 
 #: HAN device types a retailer may register (SE 1.x device descriptions, Annex D).
@@ -393,6 +395,13 @@ def iso_unix(time: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def unix_of_zigbee(time: int) -> float:
+    """ZigBee UTCTime (the ZCL's seconds since 2000-01-01 UTC) as Unix time (seconds
+    since 1970-01-01 UTC): the one epoch of the API's history entries, whichever way the
+    meters are served."""
+    return from_zigbee(time).timestamp()
+
+
 # -- outcomes ---------------------------------------------------------------------------------
 
 
@@ -435,6 +444,9 @@ CANCEL_AGAIN = "cancel not acknowledged by the device ({why}): sent again"
 CANCEL_OVER = "the device was not told of the cancel before the send was over ({why})"
 #: A cancelled copy's ``detail`` when its device is de-provisioned before it was told.
 CANCEL_GONE = "the device was not told of the cancel: it was de-provisioned"
+#: A cancelled copy's ``detail`` over gateways when its meter's gateway refused the Cancel
+#: command (``why``: its reason; a damaged cancel job set aside, alike): not sent again.
+CANCEL_REFUSED = "the cancel was refused ({why}): not sent again"
 
 
 #: The order outcomes move in: a device's outcome only moves to a higher rank (OFFLINE and

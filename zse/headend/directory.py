@@ -35,6 +35,7 @@ from zse.headend.core import (
     iso_unix,
     iso_zigbee,
     send_window_end,
+    unix_of_zigbee,
 )
 from zse.headend.queue import GIVE_UP_AFTER, GIVE_UP_AT
 from zse.headend.store import DeviceOwner, OutcomeRecord, SendRecord
@@ -90,7 +91,8 @@ class MeterDirectory(ABC):
 
     @abstractmethod
     async def history(self, owner: DeviceOwner) -> list[dict[str, Any]]:
-        """Its lifecycle history, oldest first."""
+        """Its lifecycle history, oldest first: each entry's ``time`` Unix time (seconds
+        since 1970-01-01 UTC, whichever directory), ``time_iso`` the same instant."""
 
     @abstractmethod
     def taken(self, eui64: str) -> bool:
@@ -126,6 +128,13 @@ class MeterDirectory(ABC):
 
     async def refresh(self) -> None:  # noqa: B027 - optional
         """Read what changed (called every few seconds by a headend over a queue)."""
+
+    async def cancels(self) -> list[tuple[int, str, str]]:
+        """``(send, device, detail)`` of each device whose Cancel went on elsewhere (its cancel
+        job, over gateways) since the last look: its cancelled copy's detail, in the words the
+        in-process headend uses (:func:`~zse.headend.control.cancel_detail`). None here: in
+        process the headend sends the Cancels itself."""
+        return []
 
     def queue_time(self, meter_time: int) -> float | None:
         """The work queue's time (the workers' seconds) at ZigBee UTCTime ``meter_time``;
@@ -276,6 +285,7 @@ class GatewayMeters(MeterDirectory):
         self.clock, self.meter_time = clock, meter_time
         self.records: dict[str, DeviceLifecycle] = {}
         self._since: float | None = None
+        self._cancels_since: float | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -293,12 +303,19 @@ class GatewayMeters(MeterDirectory):
         async with self._lock:
             database = await self.control.queue.database_time()
             rows = await self.control.devices(since=self._since)
-            if rows:
-                self._since = max(r.updated for r in rows) - _CLOCK_MARGIN
-                if database is not None:
-                    self._since = min(self._since, database - _CLOCK_MARGIN)
+            self._since = _next_look(self._since, [r.updated for r in rows], database)
             for row in rows:
                 self._keep(row)
+
+    async def cancels(self) -> list[tuple[int, str, str]]:
+        """The cancel jobs changed since the last look (again a margin, as :meth:`refresh`),
+        each tried at least once, as its device's cancelled copy's detail."""
+        async with self._lock:
+            database = await self.control.queue.database_time()
+            jobs = await self.control.cancels(since=self._cancels_since)
+            changed = [j.updated for j in jobs]
+            self._cancels_since = _next_look(self._cancels_since, changed, database)
+        return [(j.send, j.device, shown) for j in jobs if (shown := j.shown()) is not None]
 
     def _keep(self, row: DeviceLifecycle) -> None:
         old = self.records.get(row.device)
@@ -318,7 +335,7 @@ class GatewayMeters(MeterDirectory):
         record = self.records.get(owner.eui64)
         if record is None:
             return []
-        return [{**entry, "time_iso": iso_zigbee(int(entry["time"]))} for entry in record.history]
+        return [_unix_entry(entry) for entry in record.history]
 
     def taken(self, eui64: str) -> bool:
         record = self.records.get(eui64)
@@ -391,6 +408,24 @@ class GatewayMeters(MeterDirectory):
             for r in sorted(records, key=lambda r: r.device)
         ]
         await self.control.enqueue(jobs, now=self.clock())
+
+
+def _next_look(since: float | None, updated: list[float], database: float | None) -> float | None:
+    """Where the next look at rows changed ``since`` starts, having read rows last changed at
+    ``updated``: a margin before the newest (the workers' clocks differ), and on PostgreSQL no
+    later than the database's clock before this look."""
+    if not updated:
+        return since
+    since = max(updated) - _CLOCK_MARGIN
+    return since if database is None else min(since, database - _CLOCK_MARGIN)
+
+
+def _unix_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A gateway device's history entry as the API shows it: its ``time`` (ZigBee UTCTime,
+    as the gateway's lifecycle event and the headend's record carry it) in Unix time, as
+    in-process meters' entries are, and ``time_iso``, the same instant."""
+    zigbee = int(entry["time"])
+    return {**entry, "time": unix_of_zigbee(zigbee), "time_iso": iso_zigbee(zigbee)}
 
 
 def _colons(eui64: str) -> str:

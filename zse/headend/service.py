@@ -224,8 +224,14 @@ class Headend:
 
     async def _timed(self, send: SendRecord) -> SendRecord:
         """A cancelled send with the time of its cancel: one recorded before that time was
-        kept has its Cancels' give-up time counted from now (its first read again)."""
+        kept, and whose cancel is still under way (a copy not over, or a Cancel to be sent
+        again), has its Cancels' give-up time counted from now (its first read again). A
+        finished one is left as it was written, so that the zse that wrote it still reads
+        it (its record shape has no ``cancelled_at``)."""
         if send.cancelled_at is not None:
+            return send
+        outcomes = self.records.outcomes.get(send.id, {}).values()
+        if not any(r.next_try or not self._ended(send, r) for r in outcomes):
             return send
         send = replace(send, cancelled_at=self.clock())
         await self.records.put_send(send)
@@ -635,12 +641,32 @@ class Headend:
             if rows and since is not None:  # saved: the workers' purge may have these now
                 await self.queue.mark_read(QUEUE_READER, since)
             await self.directory.refresh()
+            await self._save(self._told(await self.directory.cancels()))
             # woken by a worker's notification (PostgreSQL), else the next poll
             wait = self.sync if self._unlisten is None else self.fallback
             with contextlib.suppress(TimeoutError):  # not wait_for: 3.11 loses a cancel (gh-86296)
                 async with asyncio.timeout(wait):
                     await self._woken.wait()
             self._woken.clear()
+
+    def _told(self, cancels: Iterable[tuple[int, str, str]]) -> list[OutcomeRecord]:
+        """The cancelled copies whose Cancel went on elsewhere (their cancel jobs, over
+        gateways: ``(send, device, detail)``), with that detail, in the words of the
+        in-process headend (given up, acknowledged, sent again...); a copy not cancelled
+        by its retailer (superseded, over) keeps its own."""
+        changed = []
+        for send_id, device, words in cancels:
+            send = self.records.sends.get(send_id)
+            record = self.records.outcomes.get(send_id, {}).get(device)
+            if send is None or record is None or not send.cancelled:
+                continue
+            detail = words
+            if words == CANCEL_TOLD and self._gone(send, record):
+                # the gateway's "never told" (de-provisioned) ends its job as a Cancel taken
+                detail = CANCEL_GONE
+            if record.outcome is Outcome.CANCELLED and record.detail != detail:
+                changed.append(replace(record, detail=detail, updated=self.clock()))
+        return changed
 
     def _message(self, send: SendRecord) -> Message:
         return _message_request(send).message(send.id)
@@ -735,7 +761,8 @@ class Headend:
         """The core's decision (:func:`~zse.headend.core.after_miss`) after a try of
         ``device``'s copy of ``send``, or of its Cancel once the send is cancelled, that did
         not reach it, now: its tries in a row that did not (skipped ones too, kept in
-        memory: a restart begins the back-off again), the send's window (ZigBee UTCTime) and
+        memory: a restart begins the back-off again; a Cancel's counted from the cancel, not
+        continuing the send's), the send's window (ZigBee UTCTime) and
         its give-up time, counted from the send or from the cancel."""
         key = (send.id, device)
         cancelled_at = None
@@ -819,10 +846,13 @@ class Headend:
         cancel cut short is carried out again (at start, or when asked again): each step
         may run twice (the queue's cancel is conditional, the control jobs' keys the same).
         In process, each device's Cancel is sent and followed as a send is
-        (:meth:`_cancel_device`)."""
+        (:meth:`_cancel_device`), on a back-off of its own from the schedule's start."""
         self.retries.drop(send.id)
         if self.queue is None:
             for record in sorted(going, key=lambda r: (r.meter, r.device)):
+                # a Cancel is a new thing to deliver: its back-off starts again (30 s, 60 s
+                # ...), not where the send's misses left it, as a gateway's cancel job's does
+                self._failures.pop((send.id, record.device), None)
                 await self._cancel_device(send, record.device)
             return
         await self.queue.cancel(send.id, now=0.0, devices=[r.device for r in going])
@@ -896,8 +926,8 @@ class Headend:
             await self._cancelled(record, CANCEL_AGAIN.format(why=why), next_try=at)
             return
         self._failures.pop((send.id, record.device), None)
-        if miss.verdict is Verdict.OVER:
-            await self._cancelled(record, CANCEL_OVER.format(why="its window ended"))
+        if miss.verdict is Verdict.OVER:  # the last try's answer, as over gateways
+            await self._cancelled(record, CANCEL_OVER.format(why=why))
         else:
             await self._cancelled(record, given_up_detail(self.give_up, why, cancel=True))
 

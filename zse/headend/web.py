@@ -470,10 +470,9 @@ _HISTORY_ENTRY = {
     "properties": {
         "time": {
             "type": "number",
-            "description": "meters in this process: Unix time (seconds since"
-            " 1970-01-01T00:00:00Z, with fractions); meters as MQTT gateways: ZigBee UTCTime"
-            " (whole seconds since 2000-01-01T00:00:00Z); time_iso is the same instant in"
-            " ISO 8601 either way",
+            "description": "Unix time: seconds since 1970-01-01T00:00:00Z (with fractions"
+            " for meters in this process, whole seconds for meters as MQTT gateways), however"
+            " the meters are served; time_iso is the same instant in ISO 8601",
         },
         "time_iso": {**_ISO, "description": "when it happened, ISO 8601 UTC"},
         "event": _STR,
@@ -638,8 +637,8 @@ def openapi(routes: Sequence[Route]) -> dict[str, Any]:
             "version": __version__,
             "description": "Mutual TLS: the retailer's client certificate identifies it (this"
             " document too). Times: `created` and `updated` are ZigBee UTCTime (seconds since"
-            " 2000-01-01 UTC); a history entry's `time` is Unix time (meters in this process) or"
-            " ZigBee UTCTime (meters as MQTT gateways); each has an ISO 8601 UTC twin, `X_iso`.",
+            " 2000-01-01 UTC); a history entry's `time` is Unix time (seconds since 1970-01-01"
+            " UTC), however the meters are served; each has an ISO 8601 UTC twin, `X_iso`.",
         },
         "paths": paths,
         "components": {
