@@ -64,6 +64,9 @@ _NWK_SECURITY_BIT = 0x02  # in the frame control's second byte (ZB 3.3.1.1)
 _APS_SECURITY_BIT = 0x20
 _DEVICE_ANNOUNCE = 0x0013
 _MAC_SECURED = "802.15.4 MAC security, not decrypted"  # ZigBee secures NWK and APS only
+#: A frame of IEEE 802.15.4-2015's frame version 2 (7.2.1.9: its own addressing rules and
+#: information elements), which ZigBee (2003/2006 frames) never sends: not decoded further.
+_MAC_2015 = "IEEE 802.15.4-2015 frame (version 2), not decoded"
 _KEY_ID_NAMES = {key_id: key_id.name.lower() for key_id in KeyId}
 
 
@@ -205,7 +208,14 @@ class CaptureDecoder:
             out.zep_previous = previous
 
     def _decode(self, out: Decoded) -> None:  # noqa: PLR0912 - one branch per layer
-        mac, payload = decode_mac(out.link.frame)
+        try:
+            mac, payload = decode_mac(out.link.frame)
+        except InvalidFrame:
+            frame = out.link.frame
+            if len(frame) >= 2 and (frame[1] >> 4) & 3 == 2:  # frame version 2
+                out.not_zigbee = _MAC_2015
+                return
+            raise
         out.mac = mac
         if not _nwk_frame(out, mac, payload):
             return

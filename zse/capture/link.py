@@ -108,6 +108,8 @@ def mac_frame(record: Record, zep_port: int = ZEP_PORT) -> Link:
     record of a ZEP carrier that holds no 802.15.4 frame."""
     data = record.data
     if record.linktype == LINKTYPE_IEEE802_15_4_WITHFCS:
+        if record.original_length > len(data):  # cut by the snapshot length: no FCS captured
+            return Link(data)
         frame, ok, error = _with_fcs(data, 2)
         return Link(frame, ok, error=error)
     if record.linktype == LINKTYPE_IEEE802_15_4_NOFCS:
@@ -115,7 +117,7 @@ def mac_frame(record: Record, zep_port: int = ZEP_PORT) -> Link:
     if record.linktype == LINKTYPE_IEEE802_15_4_TAP:
         return _tap(record)
     if record.linktype == LINKTYPE_IEEE802_15_4_NONASK_PHY:
-        return _nonask_phy(data)
+        return _nonask_phy(data, cut=record.original_length > len(data))
     if record.linktype in CARRIERS:
         return _carried(record, zep_port)
     raise CaptureError(
@@ -123,10 +125,12 @@ def mac_frame(record: Record, zep_port: int = ZEP_PORT) -> Link:
     )
 
 
-def _nonask_phy(data: bytes) -> Link:
+def _nonask_phy(data: bytes, *, cut: bool = False) -> Link:
     if len(data) < _PHY_HEADER:
         return Link(b"", None, error=f"non-ASK PHY header truncated: {len(data)} of 6 bytes")
     length = data[5] & 0x7F  # the PHR's frame length; its top bit is reserved
+    if cut and len(data) - _PHY_HEADER < length + 2:  # the snapshot length cut the FCS off
+        return Link(data[_PHY_HEADER : _PHY_HEADER + length])
     if len(data) - _PHY_HEADER < length:
         return Link(
             b"",
@@ -144,6 +148,8 @@ def _carried(record: Record, port: int) -> Link:
     try:
         payload, raw = carried(record.linktype, record.data, port)
         if raw:
+            if record.original_length > len(record.data):  # cut: no FCS captured
+                return Link(payload)
             frame, ok, error = _with_fcs(payload, 2)
             return Link(frame, ok, error=error)
         zep = decode_zep(payload)
@@ -191,7 +197,7 @@ def _tap(record: Record) -> Link:
             lqi = value[0]
         pos += 4 + ((size + 3) & ~3)
     psdu = data[length:]
-    if fcs_type == 0:
+    if fcs_type == 0 or record.original_length > len(data):  # no FCS, or not captured
         return Link(psdu, None, channel, rssi, lqi)
     if fcs_type not in (1, 2):
         raise CaptureError(f"{where}: FCS type {fcs_type} is not 0, 1 or 2")

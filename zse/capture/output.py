@@ -233,6 +233,8 @@ def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
         parts.append(f"ZEP #{frame.link.zep.sequence} after #{frame.zep_previous}")
     if frame.mac is not None:
         parts += _mac_text(frame, frame.mac)
+    elif frame.not_zigbee is not None:  # a frame whose MAC header is not decoded (2015)
+        parts.append(f"not ZigBee: {frame.not_zigbee}")
     nwk = frame.nwk
     if nwk is not None:
         kind = nwk.fields()["type"]
