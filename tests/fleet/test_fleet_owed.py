@@ -80,8 +80,10 @@ async def test_a_cancel_cut_short_is_carried_out_at_the_next_start(place: Any) -
         assert headend.queue is not None
         (row,) = await headend.queue.rows(send_id)
         assert (row.outcome, row.state) == (Outcome.CANCELLED, "sent")  # not delivered
-        assert "cancel_message" in await _control_kinds(headend.queue)
+        # never sent: withdrawn, no Cancel on the air
+        assert await _control_kinds(headend.queue) == ["provision"]
         view = headend.send(A, send_id)
+        assert view["outcomes"][0]["detail"] == "cancelled before it was sent"
         assert view["cancelled"]
         assert [o["outcome"] for o in view["outcomes"]] == ["cancelled"]
 
@@ -96,7 +98,9 @@ async def test_a_cancel_cut_short_asked_again_is_carried_out(place: Any) -> None
         assert [o["outcome"] for o in view["outcomes"]] == ["cancelled"]
         (row,) = await headend.queue.rows(send_id)
         assert (row.outcome, row.state) == (Outcome.CANCELLED, "sent")
-        assert "cancel_message" in await _control_kinds(headend.queue)
+        # never sent: withdrawn, no Cancel on the air
+        assert await _control_kinds(headend.queue) == ["provision"]
+        assert view["outcomes"][0]["detail"] == "cancelled before it was sent"
 
 
 async def test_a_deprovisioned_device_gets_no_old_send_after_a_purge_and_a_restart(

@@ -24,6 +24,7 @@ from zse.headend.core import (
     CANCEL_OVER,
     CANCEL_REFUSED,
     CANCEL_TOLD,
+    Outcome,
     given_up_detail,
 )
 from zse.headend.directory import GatewayMeters
@@ -43,30 +44,43 @@ OFFLINE = "offline: no MAC acknowledgement"
 
 
 @asynccontextmanager
-async def _cancelled(database: Any) -> AsyncIterator[tuple[Headend, Control, int]]:
-    """The API over gateway ``m1`` (no worker: the test answers the control jobs as one
-    would), an "until changed" message to one device, cancelled: the headend, the control
-    jobs and the send's id."""
+async def gateway_api(database: Any, **options: Any) -> AsyncIterator[tuple[Headend, Control]]:
+    """The API over gateway ``m1`` given ``options`` (no worker: the test answers the jobs
+    as one would): the headend and the control jobs."""
     store = await Store.open(database)
     queue = await open_queue(queue_location(database))
     control = await Control.open(queue)
     loop = asyncio.get_running_loop()
     directory = GatewayMeters(["m1"], control, meter_time=lambda: 100, clock=loop.time)
     records = await HeadendStore.open(store)
-    headend = Headend(directory, records, clock=lambda: 100, queue=queue, give_up=SPAN, sync=0.5)
+    headend = Headend(directory, records, clock=lambda: 100, queue=queue, sync=0.5, **options)
     await headend.start()
     try:
+        yield headend, control
+    finally:
+        await headend.close()
+        await queue.close()
+        await store.close()
+
+
+@asynccontextmanager
+async def _cancelled(database: Any) -> AsyncIterator[tuple[Headend, Control, int]]:
+    """:func:`gateway_api`, an "until changed" message to one device, sent to it once (its
+    device offline: a copy never sent needs no Cancel), cancelled: the headend, the control
+    jobs and the send's id."""
+    async with gateway_api(database, give_up=SPAN) as (headend, control):
         await headend.put_group(A, {"name": "g", "meters": ["m1"]})
         await headend.register(A, REGISTRATION)
         sent = await headend.send_message(
             A, {"group": "g", "text": "cancel me", "duration_minutes": 0xFFFF}
         )
+        assert headend.queue is not None
+        (delivery,) = await headend.queue.claim("w1", now=0.0, lease=60.0)
+        assert await headend.queue.complete(
+            delivery, "w1", Outcome.OFFLINE, OFFLINE, now=0.0, answered=True
+        )
         await headend.cancel(A, int(sent["id"]))
         yield headend, control, int(sent["id"])
-    finally:
-        await headend.close()
-        await queue.close()
-        await store.close()
 
 
 async def _cancel_job(control: Control, now: float) -> ControlJob:

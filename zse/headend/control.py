@@ -246,6 +246,12 @@ class CancelJob:
         """The detail of the device's cancelled copy (:func:`cancel_detail`)."""
         return cancel_detail(self.state, self.detail)
 
+    @property
+    def open(self) -> bool:
+        """Whether the Cancel may still be sent (the job waits, or is being carried out):
+        the send is not ``finished`` until it is over (done, given up, failed or set aside)."""
+        return self.state in _OPEN_STATES
+
 
 @dataclass(frozen=True, kw_only=True)
 class DeviceLifecycle:
@@ -526,17 +532,21 @@ class Control:
                     )
         return found
 
-    async def cancels(self, *, since: float | None = None) -> list[CancelJob]:
+    async def cancels(
+        self, *, since: float | None = None, send: int | None = None
+    ) -> list[CancelJob]:
         """The cancel jobs (``cancel_message``, ``cancel_load_control``), only those changed
-        at ``since`` or later if given: the API shows how each went (:func:`cancel_detail`)
-        until the workers' purge deletes it. A job without its send (written before the
-        column was kept) is left out."""
+        at ``since`` or later, of ``send``, if given: the API shows how each went
+        (:func:`cancel_detail`) until the workers' purge deletes it. A job without its send
+        (written before the column was kept) is left out."""
         sql = (
             "SELECT send, device, state, detail, updated FROM headend_control WHERE kind IN (?, ?)"
         )
         params: tuple[Any, ...] = tuple(sorted(_CANCELS))
         if since is not None:
             sql, params = sql + " AND updated >= ?", (*params, since)
+        if send is not None:
+            sql, params = sql + " AND send = ?", (*params, send)
         async with self.queue.transaction("read the cancel jobs") as db:
             rows = await db.fetch(sql + " ORDER BY key", params)
         found: list[CancelJob] = []

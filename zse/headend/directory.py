@@ -7,7 +7,8 @@ and carries out registration, de-provisioning, group tags and cancels. Two direc
 
 * :class:`EsiMeters`: meters whose ESIs run in this process (``zse headend serve --sim N`` or
   ``--esi``): each device's record is its meter's :class:`~zse.provisioning.registry.HanRegistry`
-  entry, and everything is done on the ESI at once;
+  entry, and everything is done on the ESI at once, but a cancel over a work queue
+  (:class:`~zse.headend.link.EsiLink` workers): a cancel job per device, as for gateways;
 * :class:`GatewayMeters`: meters that are MQTT gateways (``zse headend serve --database ...
   --broker ...``): the headend's own record of each device (:mod:`zse.headend.control`), fed by
   the gateways' lifecycle events, and every command a control job of the work queue, carried
@@ -24,9 +25,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from zse.drlc.core import UnknownEvent
-from zse.errors import DecodeError, ZseError
-from zse.headend.control import UNTIL, Control, ControlKind, DeviceLifecycle, control_key
+from zse.errors import DecodeError
+from zse.headend.control import (
+    UNTIL,
+    CancelJob,
+    Control,
+    ControlKind,
+    DeviceLifecycle,
+    control_key,
+)
 from zse.headend.core import (
     GIVE_UP,
     HeadendError,
@@ -37,10 +44,9 @@ from zse.headend.core import (
     send_window_end,
     unix_of_zigbee,
 )
-from zse.headend.queue import GIVE_UP_AFTER, GIVE_UP_AT
+from zse.headend.queue import GIVE_UP_AFTER, GIVE_UP_AT, JobQueue
 from zse.headend.store import DeviceOwner, OutcomeRecord, SendRecord
 from zse.installcode import canonical_eui64
-from zse.messaging.core import MessageError
 from zse.provisioning import IllegalTransition, LifecycleState
 from zse.provisioning.lifecycle import TRANSITIONS, LifecycleEvent
 from zse.provisioning.registry import HanRegistry, InstallCodeInUse, RegistryError
@@ -119,9 +125,10 @@ class MeterDirectory(ABC):
     @abstractmethod
     async def cancel(
         self, send: SendRecord, records: Iterable[OutcomeRecord], *, give_up: float = GIVE_UP
-    ) -> None:
+    ) -> list[CancelJob]:
         """Cancel ``send`` on the devices of ``records`` (SE D.5.2.3.2 / D.2.2.3.2); a Cancel
-        not acknowledged is given up ``give_up`` seconds after the cancel."""
+        not acknowledged is given up ``give_up`` seconds after the cancel. Returns the send's
+        cancel jobs as they stand now (one queued before, after a crash, may be over)."""
 
     async def start(self) -> None:  # noqa: B027 - optional
         """Load what it needs."""
@@ -129,11 +136,12 @@ class MeterDirectory(ABC):
     async def refresh(self) -> None:  # noqa: B027 - optional
         """Read what changed (called every few seconds by a headend over a queue)."""
 
-    async def cancels(self) -> list[tuple[int, str, str]]:
-        """``(send, device, detail)`` of each device whose Cancel went on elsewhere (its cancel
-        job, over gateways) since the last look: its cancelled copy's detail, in the words the
-        in-process headend uses (:func:`~zse.headend.control.cancel_detail`). None here: in
-        process the headend sends the Cancels itself."""
+    async def cancels(self) -> list[CancelJob]:
+        """The cancel jobs (over a work queue) changed since the last look, every one at the
+        first look: how each device's Cancel goes (:meth:`CancelJob.shown
+        <zse.headend.control.CancelJob.shown>`, the in-process headend's words) and whether
+        it is still under way (:attr:`~zse.headend.control.CancelJob.open`). None without a
+        queue: the headend sends the Cancels itself."""
         return []
 
     def queue_time(self, meter_time: int) -> float | None:
@@ -149,10 +157,11 @@ class MeterDirectory(ABC):
 
 
 class EsiMeters(MeterDirectory):
-    """Meters whose ESIs and registries run in this process; served over a work queue
-    (:class:`~zse.headend.link.EsiLink` workers), ``clock()`` is the queue's time (the
-    workers', wall-clock time by default) and ``meter_time()`` ZigBee UTCTime, which
-    :meth:`queue_time` needs (None without it: the queue's jobs are never given up)."""
+    """Meters whose ESIs and registries run in this process; served over the work queue
+    ``queue`` (:class:`~zse.headend.link.EsiLink` workers), ``clock()`` is the queue's time
+    (the workers', wall-clock time by default) and ``meter_time()`` ZigBee UTCTime, which
+    :meth:`queue_time` needs (None without it: the queue's jobs are never given up), and a
+    cancel is a cancel job per device, as over gateways (:meth:`cancel`)."""
 
     def __init__(
         self,
@@ -160,9 +169,21 @@ class EsiMeters(MeterDirectory):
         *,
         clock: Callable[[], float] = time.time,
         meter_time: Callable[[], int] | None = None,
+        queue: JobQueue | None = None,
     ) -> None:
         self.esis = {m.id: m for m in meters}
         self.clock, self.meter_time = clock, meter_time
+        self.queue = queue
+        self._cancels: _CancelJobs | None = None
+
+    async def start(self) -> None:
+        """Over a work queue: its control jobs' tables (:class:`~zse.headend.control.Control`),
+        where the cancels go."""
+        if self.queue is not None and self._cancels is None:
+            self._cancels = _CancelJobs(await Control.open(self.queue), self.clock)
+
+    async def cancels(self) -> list[CancelJob]:
+        return [] if self._cancels is None else await self._cancels.read()
 
     def queue_time(self, meter_time: int) -> float | None:
         if self.meter_time is None:
@@ -247,23 +268,19 @@ class EsiMeters(MeterDirectory):
 
     async def cancel(
         self, send: SendRecord, records: Iterable[OutcomeRecord], *, give_up: float = GIVE_UP
-    ) -> None:
-        """Cancel Message / Cancel Load Control Event to each device of ``records`` (a device
-        whose copy is over is sent nothing). A meter whose ESI never held the send (its
-        devices' deliveries ended unsent) has nothing to cancel and is passed over; the
-        others are still cancelled. (A headend without a work queue sends its cancels itself,
-        following each device's: :meth:`zse.headend.service.Headend.cancel`.)"""
-        for r in sorted(records, key=lambda r: (r.meter, r.device)):
-            esi = self.esis[r.meter].esi
-            try:
-                if send.kind is SendKind.MESSAGE:
-                    await esi.cancel_message(send.id, device=r.device)
-                else:
-                    await esi.cancel_load_control(send.id, device=r.device)
-            except (MessageError, UnknownEvent):
-                LOGGER.info("send %d: meter %s never held it: nothing to cancel", send.id, r.meter)
-            except ZseError as exc:
-                raise HeadendError(503, f"id: meter {r.meter}: {exc}", field="id") from None
+    ) -> list[CancelJob]:
+        """A cancel job per device of ``records`` (Cancel Message / Cancel Load Control Event,
+        D.5.2.3.2 / D.2.2.3.2), carried out by the queue's
+        :class:`~zse.headend.link.EsiLink` workers on the device's ESI, sent again, given up
+        and read back as a gateway's (:class:`GatewayMeters`): before, each Cancel was sent
+        once from here, a device offline then kept the send. (A headend without a work queue
+        sends its cancels itself: :meth:`zse.headend.service.Headend.cancel`.)"""
+        if self._cancels is None:
+            raise ValueError("in-process meters over a work queue: start() with its queue")
+        when = None if self.meter_time is None else self.meter_time()
+        return await self._cancels.queue(
+            send, records, give_up=give_up, now=when, at=self.queue_time
+        )
 
 
 class GatewayMeters(MeterDirectory):
@@ -285,7 +302,7 @@ class GatewayMeters(MeterDirectory):
         self.clock, self.meter_time = clock, meter_time
         self.records: dict[str, DeviceLifecycle] = {}
         self._since: float | None = None
-        self._cancels_since: float | None = None
+        self._cancels = _CancelJobs(control, clock)
         self._lock = asyncio.Lock()
 
     @property
@@ -307,15 +324,8 @@ class GatewayMeters(MeterDirectory):
             for row in rows:
                 self._keep(row)
 
-    async def cancels(self) -> list[tuple[int, str, str]]:
-        """The cancel jobs changed since the last look (again a margin, as :meth:`refresh`),
-        each tried at least once, as its device's cancelled copy's detail."""
-        async with self._lock:
-            database = await self.control.queue.database_time()
-            jobs = await self.control.cancels(since=self._cancels_since)
-            changed = [j.updated for j in jobs]
-            self._cancels_since = _next_look(self._cancels_since, changed, database)
-        return [(j.send, j.device, shown) for j in jobs if (shown := j.shown()) is not None]
+    async def cancels(self) -> list[CancelJob]:
+        return await self._cancels.read()
 
     def _keep(self, row: DeviceLifecycle) -> None:
         old = self.records.get(row.device)
@@ -379,24 +389,54 @@ class GatewayMeters(MeterDirectory):
 
     async def cancel(
         self, send: SendRecord, records: Iterable[OutcomeRecord], *, give_up: float = GIVE_UP
-    ) -> None:
-        """A cancel job per device of the send (Cancel Message D.5.2.3.2 / Cancel Load Control
-        Event D.2.2.3.2, targeted at the device: the gateways know no retailer groups); one
-        its device does not acknowledge is sent again until the send's window is over
-        (:data:`~zse.headend.control.UNTIL`) or ``give_up`` seconds after the cancel
-        (:data:`~zse.headend.queue.GIVE_UP_AT`: a message "until changed" has no end)."""
+    ) -> list[CancelJob]:
+        """A cancel job per device of the send (:class:`_CancelJobs`; the gateways know no
+        retailer groups: each targets its device)."""
+        return await self._cancels.queue(
+            send, records, give_up=give_up, now=self.meter_time(), at=self.queue_time
+        )
+
+
+class _CancelJobs:
+    """The cancels over a work queue, whichever way its meters are reached: queued as control
+    jobs (``control``; ``clock()``: the queue's time) and read back."""
+
+    def __init__(self, control: Control, clock: Callable[[], float]) -> None:
+        self.control, self.clock = control, clock
+        self._since: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def queue(
+        self,
+        send: SendRecord,
+        records: Iterable[OutcomeRecord],
+        *,
+        give_up: float,
+        now: int | None,
+        at: Callable[[int], float | None],
+    ) -> list[CancelJob]:
+        """A cancel job per device of ``records`` (Cancel Message D.5.2.3.2 / Cancel Load
+        Control Event D.2.2.3.2, to the device); one its device does not acknowledge is sent
+        again until the send's window is over (:data:`~zse.headend.control.UNTIL`) or
+        ``give_up`` seconds after the cancel (:data:`~zse.headend.queue.GIVE_UP_AT`: a
+        message "until changed" has no end), on the queue's time ``at(meter_time)`` (None:
+        not known, the control jobs' default); ``now``: the meters' time (ZigBee UTCTime),
+        the cancel's if the send has none recorded. Returns the send's cancel jobs as they
+        stand now: one queued before (the cancel carried out again after a crash) is kept as
+        it is, maybe over."""
         if send.kind is SendKind.MESSAGE:
             kind, field = ControlKind.CANCEL_MESSAGE, "message_id"
         else:
             kind, field = ControlKind.CANCEL_LOAD_CONTROL, "issuer_event_id"
         payload: dict[str, Any] = {field: send.id}
         end = send_window_end(send.kind, send.request, send.created)
-        if end is not None:  # a Cancel not acknowledged is sent again until then
-            payload[UNTIL] = self.queue_time(end)
-        cancelled = self.meter_time() if send.cancelled_at is None else send.cancelled_at
-        deadline = give_up_at(give_up, created=send.created, cancelled_at=cancelled)
-        payload[GIVE_UP_AT] = self.queue_time(int(deadline))
-        payload[GIVE_UP_AFTER] = give_up
+        if end is not None and (until := at(end)) is not None:
+            payload[UNTIL] = until  # a Cancel not acknowledged is sent again until then
+        cancelled = now if send.cancelled_at is None else send.cancelled_at
+        if cancelled is not None:
+            deadline = give_up_at(give_up, created=send.created, cancelled_at=cancelled)
+            if (due := at(int(deadline))) is not None:
+                payload[GIVE_UP_AT], payload[GIVE_UP_AFTER] = due, give_up
         jobs = [
             (
                 control_key(kind, send.id, r.device),
@@ -407,7 +447,18 @@ class GatewayMeters(MeterDirectory):
             )
             for r in sorted(records, key=lambda r: r.device)
         ]
-        await self.control.enqueue(jobs, now=self.clock())
+        if jobs:
+            await self.control.enqueue(jobs, now=self.clock())
+        return await self.control.cancels(send=send.id)
+
+    async def read(self) -> list[CancelJob]:
+        """The cancel jobs changed since the last look (again a margin, as
+        :meth:`GatewayMeters.refresh`), every one at the first."""
+        async with self._lock:
+            database = await self.control.queue.database_time()
+            jobs = await self.control.cancels(since=self._since)
+            self._since = _next_look(self._since, [j.updated for j in jobs], database)
+        return jobs
 
 
 def _next_look(since: float | None, updated: list[float], database: float | None) -> float | None:

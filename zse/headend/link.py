@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from zse.drlc import LoadControlEvent
+from zse.drlc.core import UnknownEvent
 from zse.errors import ZseError
 from zse.headend.core import Outcome, SendKind, outcome_of_report
 from zse.messaging import Message
+from zse.messaging.core import MessageError
 from zse.provisioning import LifecycleState
 from zse.roles.esi import (
     EnergyServiceInterface,
@@ -128,6 +130,12 @@ ESI_OUTCOMES = {
 class MeterLink(ABC):
     """How deliveries reach meters (see the module notes)."""
 
+    #: Whether a worker over this link carries out the headend's cancel jobs
+    #: (:mod:`zse.headend.control`) even when it is not given their
+    #: :class:`~zse.headend.control.Control`: a link to meters in this process, whose headend
+    #: queues its cancels as a gateway's (:class:`~zse.headend.directory.EsiMeters`).
+    cancels_here = False
+
     def __init__(self) -> None:
         self._listeners: list[ReportListener] = []
         self._lifecycle: list[LifecycleListener] = []
@@ -205,7 +213,10 @@ def _listen(listeners: list[Any], listener: Any) -> Callable[[], None]:
 
 
 class EsiLink(MeterLink):
-    """Meters whose ESIs run in this process (``esis`` by meter id)."""
+    """Meters whose ESIs run in this process (``esis`` by meter id): deliveries, and the
+    cancel commands of the headend's cancel jobs (:meth:`command`)."""
+
+    cancels_here = True
 
     def __init__(self, esis: Mapping[str, EnergyServiceInterface]) -> None:
         super().__init__()
@@ -232,6 +243,48 @@ class EsiLink(MeterLink):
         (outcome,) = result.outcomes
         return Answer(outcome=ESI_OUTCOMES[outcome.outcome.value], detail=outcome.detail)
 
+    async def command(
+        self, meter: str, name: str, body: Mapping[str, Any], *, send_by: float | None = None
+    ) -> dict[str, Any]:
+        """Carry out a cancel job's command (``cancel_message``, SE D.5.2.3.2;
+        ``cancel_load_control``, D.2.2.3.2) on the device's ESI and answer as the ``zse
+        mqtt`` bridge does (docs/mqtt.md): ``ok`` with the device's outcome (``offline``: sent
+        again on the back-off, :meth:`~zse.headend.control.Control.complete`), an ``error``
+        naming the field when the ESI refuses it (it never held the send: nothing to take
+        back). :class:`MeterUnreachable` if the ESI is not here or failed (tried again with
+        the same correlation id) or the worker's lease is ending (nothing sent)."""
+        esi = self.esis.get(meter)
+        if esi is None:
+            raise MeterUnreachable(f"no meter {meter!r} in this process")
+        field = _CANCEL_FIELDS.get(name)
+        if field is None:
+            return _error(name, body, "command", f"no {name[:40]!r} command for an ESI here")
+        too_late(meter, send_by)
+        sent_id, device = body.get(field), body.get("device")
+        if not isinstance(sent_id, int) or isinstance(sent_id, bool):
+            return _error(name, body, field, "not an integer")
+        if not isinstance(device, str):
+            return _error(name, body, "device", "not an EUI-64")
+        try:
+            if name == "cancel_message":
+                result = await esi.cancel_message(sent_id, device=device)
+            else:
+                result = await esi.cancel_load_control(sent_id, device=device)
+        except (MessageError, UnknownEvent) as exc:  # never held: the bridge's refusal
+            return _error(name, body, "target", str(exc))
+        except ZseError as exc:  # the ESI stopped, say: not carried out, tried again
+            raise MeterUnreachable(f"meter {meter}: {exc}") from None
+        outcomes = [
+            {"device": str(o.device), "outcome": o.outcome.value, "detail": o.detail}
+            for o in result.outcomes
+        ]
+        return {
+            "command": name,
+            "correlation_id": body.get("correlation_id"),
+            "status": "ok",
+            "result": {"outcomes": outcomes},
+        }
+
     def _on_event(self, event: EsiEvent) -> Awaitable[Any] | None:
         """Hand a confirmation or a report to the listeners; what they still do with it (the
         ESI marks it told once that is done)."""
@@ -255,3 +308,17 @@ class EsiLink(MeterLink):
                 )
             )
         return asyncio.gather(*waits) if waits else None
+
+
+#: The cancel commands an :class:`EsiLink` carries out, and the field naming the send.
+_CANCEL_FIELDS = {"cancel_message": "message_id", "cancel_load_control": "issuer_event_id"}
+
+
+def _error(name: str, body: Mapping[str, Any], field: str, message: str) -> dict[str, Any]:
+    """A command's refusal, as the ``zse mqtt`` bridge answers one."""
+    return {
+        "command": name,
+        "correlation_id": body.get("correlation_id"),
+        "status": "error",
+        "error": {"field": field, "message": message},
+    }

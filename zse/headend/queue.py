@@ -902,15 +902,16 @@ class JobQueue:
         db: _Connection,
         where: str,
         params: Sequence[Any],
-        change: Callable[[tuple[Any, ...]], tuple[Any, ...] | None],
+        change: Callable[[str, tuple[Any, ...]], tuple[Any, ...] | None],
         *,
         now: float,
     ) -> list[tuple[Any, ...]]:
         """Change the jobs ``where`` selects (locked on PostgreSQL): ``change`` gets each
-        one's ``(state, outcome, detail, attempts, tries, failures, not_before, updated,
-        lease_owner, lease_until)`` and returns them changed (None: kept), written with their
-        :func:`state_sum`. A job whose row does not match its sum is set aside (:data:`DAMAGED`)
-        instead. Returns the rows (``_REWRITE``'s) of the jobs ``change`` kept as they were."""
+        one's device and ``(state, outcome, detail, attempts, tries, failures, not_before,
+        updated, lease_owner, lease_until)`` and returns them changed (None: kept), written
+        with their :func:`state_sum`. A job whose row does not match its sum is set aside
+        (:data:`DAMAGED`) instead. Returns the rows (``_REWRITE``'s) of the jobs ``change``
+        kept as they were."""
         lock = " FOR UPDATE" if db.lock_clause else ""
         rows = await db.fetch(_REWRITE.format(where=where, lock=lock), params)
         writes: list[tuple[Any, ...]] = []
@@ -923,7 +924,7 @@ class JobQueue:
                 aside.append((reason, now, *key))
                 self._said_damaged(row[0], row[1], "its state does not match its checksum")
                 continue
-            changed = change(tuple(row[2:12]))
+            changed = change(row[1], tuple(row[2:12]))
             if changed is None:
                 kept.append(row)
                 continue
@@ -970,17 +971,27 @@ class JobQueue:
 
     async def cancel(
         self, send: int, *, now: float, devices: Collection[str] | None = None
-    ) -> None:
+    ) -> set[str]:
         """Deliver nothing more of ``send`` (to ``devices``, or every device): its jobs waiting
         (new, or a retry's back-off) end unsent (detail :data:`NOT_SENT`); a job leased now is
         still delivered by its worker (a worker that claims it after its holder died ends it
         unsent, :data:`NOT_SENT_AGAIN`), and the send's cancel commands wait for it
         (:mod:`zse.headend.control`); every outcome becomes CANCELLED but a load control
-        event's that is over (completed, opted out, rejected: outcomes move forward only)."""
-        chosen: list[str | None] = [None] if devices is None else [*sorted(set(devices))]
+        event's that is over (completed, opted out, rejected: outcomes move forward only).
 
-        def cancelled(row: tuple[Any, ...]) -> tuple[Any, ...]:
-            state, _, detail, attempts, tries, failures, not_before, _, owner, until = row
+        Returns the devices whose copy was **never sent** and is now withdrawn: a job still
+        ``pending`` and waiting (never claimed), or one this cancel withdrew so before (the
+        same call again after a crash answers the same). They need no Cancel on the air. The
+        decision is made on the rows locked in this transaction, which a worker's claim
+        (``ready`` to ``leased``) also takes: a job is either withdrawn before any worker has
+        it, or claimed first and then not withdrawn (its Cancel follows its delivery)."""
+        chosen: list[str | None] = [None] if devices is None else [*sorted(set(devices))]
+        unsent: set[str] = set()
+
+        def cancelled(device: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+            state, outcome, detail, attempts, tries, failures, not_before, _, owner, until = row
+            if _never_sent(state, outcome, detail, attempts, tries, failures):
+                unsent.add(str(device))
             if state == "ready":
                 return ("sent", "cancelled", NOT_SENT, attempts, tries, failures, not_before,
                         now, None, None)  # fmt: skip
@@ -990,6 +1001,7 @@ class JobQueue:
         async with self._transaction("cancel a send") as db:
             for device in chosen:
                 await self._rewrite(db, _CANCEL, (send, device), cancelled, now=now)
+        return unsent
 
     async def forsake(self, device: str, *, now: float) -> None:
         """Deliver nothing more to ``device`` (de-provisioned: it may come back as another
@@ -998,7 +1010,7 @@ class JobQueue:
         were (detail :data:`NOT_SENT_DEPROVISIONED`); a job leased now is still delivered by
         its worker."""
 
-        def forsaken(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        def forsaken(_: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
             _, outcome, _, attempts, tries, failures, not_before, _, _, _ = row
             outcome = "skipped" if outcome == "pending" else outcome
             return ("sent", outcome, NOT_SENT_DEPROVISIONED, attempts, tries, failures,
@@ -1041,7 +1053,7 @@ class JobQueue:
         what every reader has read (:meth:`mark_read`); how many. A report on a purged job is
         no longer recorded."""
         async with self._transaction("purge finished jobs") as db:
-            rows = await self._rewrite(db, _PURGED, (before,), lambda _: None, now=before)
+            rows = await self._rewrite(db, _PURGED, (before,), lambda *_: None, now=before)
             await db.execute_many(
                 _DELETE.format(device=db.key_match("device")),
                 [(r[0], db.key_param(r[1])) for r in rows],
@@ -1080,6 +1092,24 @@ class JobQueue:
             except _Damaged as exc:  # left out (kept in the table), said once per job
                 self._said_damaged(r[0], r[1], str(exc))
         return result
+
+
+def _never_sent(  # noqa: PLR0917 - a job's columns
+    state: object,
+    outcome: object,
+    detail: object,
+    attempts: object,
+    tries: object,
+    failures: object,
+) -> bool:
+    """Whether a job's copy was never sent and a cancel withdraws it (or withdrew it): waiting
+    and ``pending`` (never claimed: a claimed one is ``leased``, and one answered or missed
+    has another outcome, or counts a failure), or ended so by a cancel (:data:`NOT_SENT`,
+    nothing counted)."""
+    if state == "ready":
+        return outcome == "pending"
+    counted = (attempts, tries, failures) == (0, 0, 0)
+    return state == "sent" and outcome == "cancelled" and detail == NOT_SENT and counted
 
 
 #: Jobs whose rows one statement reads (SQLite allows 32,766 parameters).

@@ -30,6 +30,7 @@ from typing import Any
 from zse.device_csv import DeviceCsvError, read_devices
 from zse.drlc.core import UnknownEvent
 from zse.errors import DecodeError, ZseError
+from zse.headend.control import CancelJob
 from zse.headend.core import (
     CANCEL_AGAIN,
     CANCEL_GONE,
@@ -160,7 +161,7 @@ class Headend:
         self.directory = (
             meters
             if isinstance(meters, MeterDirectory)
-            else EsiMeters(meters, clock=queue_clock, meter_time=clock)
+            else EsiMeters(meters, clock=queue_clock, meter_time=clock, queue=queue)
         )
         #: The in-process meters by id (none when the meters are gateways).
         self.meters: dict[str, Meter] = self.directory.esis
@@ -177,6 +178,9 @@ class Headend:
         self._busy: set[tuple[int, str]] = set()
         #: (send, device) -> tries in a row that did not reach the device (the back-off's).
         self._failures: dict[tuple[int, str], int] = {}
+        #: (send, device) whose cancel job is under way (over a queue; in process a Cancel
+        #: to send again has its ``next_try``): the send is not finished before it is over.
+        self._cancelling: set[tuple[int, str]] = set()
         self.queue = queue
         self.sync = sync
         #: Seconds between looks at the queue when PostgreSQL notifies its changes (the
@@ -195,6 +199,7 @@ class Headend:
         for meter in self.meters.values():
             self._detach.append(meter.esi.on_event(self._listener(meter)))
         await self.directory.start()
+        await self._save(self._told(await self.directory.cancels()))  # every one, at first
         for eui64, owner in list(self.records.devices.items()):
             if self.directory.status(owner, frozenset()) is None:
                 LOGGER.warning("dropping %s: its registration did not complete", eui64)
@@ -649,22 +654,30 @@ class Headend:
                     await self._woken.wait()
             self._woken.clear()
 
-    def _told(self, cancels: Iterable[tuple[int, str, str]]) -> list[OutcomeRecord]:
-        """The cancelled copies whose Cancel went on elsewhere (their cancel jobs, over
-        gateways: ``(send, device, detail)``), with that detail, in the words of the
-        in-process headend (given up, acknowledged, sent again...); a copy not cancelled
-        by its retailer (superseded, over) keeps its own."""
+    def _told(self, jobs: Iterable[CancelJob]) -> list[OutcomeRecord]:
+        """The cancelled copies whose Cancel goes on elsewhere (their cancel jobs, over a
+        queue), with how it went, in the words of the in-process headend (given up,
+        acknowledged, sent again...; a job not tried yet leaves the detail as it was), and
+        whether it is under way still (:attr:`_cancelling`: the send is not finished until
+        it is over); a copy not cancelled by its retailer (superseded, over) keeps its own."""
         changed = []
-        for send_id, device, words in cancels:
-            send = self.records.sends.get(send_id)
-            record = self.records.outcomes.get(send_id, {}).get(device)
+        for job in jobs:
+            key = (job.send, job.device)
+            was = key in self._cancelling
+            if job.open:
+                self._cancelling.add(key)
+            else:
+                self._cancelling.discard(key)
+            send = self.records.sends.get(job.send)
+            record = self.records.outcomes.get(job.send, {}).get(job.device)
             if send is None or record is None or not send.cancelled:
                 continue
-            detail = words
-            if words == CANCEL_TOLD and self._gone(send, record):
+            detail = job.shown() or record.detail
+            if detail == CANCEL_TOLD and self._gone(send, record):
                 # the gateway's "never told" (de-provisioned) ends its job as a Cancel taken
                 detail = CANCEL_GONE
-            if record.outcome is Outcome.CANCELLED and record.detail != detail:
+            moved = record.detail != detail or was != job.open  # a watcher sees it end
+            if record.outcome is Outcome.CANCELLED and moved:
                 changed.append(replace(record, detail=detail, updated=self.clock()))
         return changed
 
@@ -855,15 +868,26 @@ class Headend:
                 self._failures.pop((send.id, record.device), None)
                 await self._cancel_device(send, record.device)
             return
-        await self.queue.cancel(send.id, now=0.0, devices=[r.device for r in going])
-        await self.directory.cancel(send, going, give_up=self.give_up)
+        # a copy never sent is withdrawn, atomically with the workers' claims: no Cancel
+        unsent = await self.queue.cancel(send.id, now=0.0, devices=[r.device for r in going])
+        told = [r for r in going if r.device not in unsent]
+        self._cancelling.update((send.id, r.device) for r in told)  # read back when over
+        jobs = await self.directory.cancel(send, told, give_up=self.give_up)
         current = self.records.outcomes.get(send.id, {})
         changed = [
-            replace(r, outcome=Outcome.CANCELLED, next_try=0.0, updated=self.clock())
+            replace(
+                r,
+                outcome=Outcome.CANCELLED,
+                detail=CANCEL_UNSENT if r.device in unsent else r.detail,
+                next_try=0.0,
+                updated=self.clock(),
+            )
             for r in (current[g.device] for g in going)
             if not self._ended(send, r)  # a report may have ended it meanwhile
         ]
         await self._save(changed)
+        # as they stand: a job queued before (a cancel carried out again) may be over
+        await self._save(self._told(jobs))
 
     async def _cancel_device(self, send: SendRecord, device: str) -> None:
         """Take ``send`` back from one device (in process): a copy never given to the ESI is
@@ -1004,11 +1028,10 @@ class Headend:
 
     def _finished(self, send: SendRecord) -> bool:
         outcomes = self.records.outcomes.get(send.id, {}).values()
-        if send.cancelled:  # every copy cancelled (its Cancel no longer retried) or over
-            if self.queue is not None:  # over the queue: its cancel jobs carry it out
-                return True
+        if send.cancelled:  # every copy cancelled (its Cancel no longer sent) or over
             return all(
-                not r.next_try
+                not r.next_try  # in process: its Cancel to be sent again
+                and (send.id, r.device) not in self._cancelling  # over a queue: its job
                 and r.outcome is not Outcome.PENDING
                 and (r.outcome is Outcome.CANCELLED or self._ended(send, r))
                 for r in outcomes

@@ -70,7 +70,9 @@ class Worker:
     the database's clock has run since :meth:`sync_clock` read it (:meth:`now`); ``lease``:
     seconds a claimed job stays this worker's (more than the link's answer timeout);
     ``batch``: jobs under way at once; ``poll``: seconds between looks at an empty queue;
-    ``control``: the control jobs and device records to serve too (meters as gateways);
+    ``control``: the control jobs and device records to serve too (meters as gateways;
+    over a link whose meters are in this process, :attr:`~zse.headend.link.MeterLink.cancels_here`,
+    the cancel jobs are served without it, their tables opened at :meth:`start`);
     ``retention``: seconds a finished job is kept after its last change (None: for ever),
     purged every ``purge_every`` seconds; ``roster``: where the workers say they are alive
     (every quarter lease), and a worker silent for a lease has its broker session taken over
@@ -161,6 +163,8 @@ class Worker:
         database is away), follow the devices' reports and drain the queue in the
         background."""
         await self.sync_clock()
+        if self.control is None and self.link.cancels_here:  # the headend's cancel jobs
+            self.control = await Control.open(self.queue)
         self._remove = self.link.on_report(self._on_report)
         if self.control is not None:
             self._unfollow = self.link.on_lifecycle(self._on_lifecycle)
