@@ -476,7 +476,10 @@ def _unix_entry(entry: dict[str, Any]) -> dict[str, Any]:
     as the gateway's lifecycle event and the headend's record carry it) in Unix time, as
     in-process meters' entries are, and ``time_iso``, the same instant."""
     zigbee = int(entry["time"])
-    return {**entry, "time": unix_of_zigbee(zigbee), "time_iso": iso_zigbee(zigbee)}
+    # a time past UTCTime's 32 bits (stored before gateways' times were bounded) has no
+    # date to show: its time_iso is null rather than the whole history an error
+    iso = iso_zigbee(zigbee) if 0 <= zigbee <= 0xFFFFFFFF else None
+    return {**entry, "time": unix_of_zigbee(zigbee), "time_iso": iso}
 
 
 def _colons(eui64: str) -> str:

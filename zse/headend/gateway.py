@@ -667,7 +667,7 @@ def _lifecycle(meter: str, data: Mapping[str, Any]) -> Lifecycle | None:
         from_state=None if before is None else LifecycleState(before),
         to_state=LifecycleState(data["to_state"]),
         detail=str(data.get("detail", ""))[:200],
-        time=_whole(data["time"], 2**63 - 1),
+        time=_whole(data["time"], 0xFFFFFFFF),  # ZigBee UTCTime: 32 bits (ZCL 2.6.2)
     )
 
 

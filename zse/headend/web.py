@@ -474,7 +474,13 @@ _HISTORY_ENTRY = {
             " for meters in this process, whole seconds for meters as MQTT gateways), however"
             " the meters are served; time_iso is the same instant in ISO 8601",
         },
-        "time_iso": {**_ISO, "description": "when it happened, ISO 8601 UTC"},
+        "time_iso": {
+            **_ISO,
+            "type": ["string", "null"],
+            "description": "when it happened, ISO 8601 UTC (null for a time no date can"
+            " hold: one a gateway sent past ZigBee UTCTime's 32 bits before they were"
+            " bounded)",
+        },
         "event": _STR,
         "from_state": {"type": ["string", "null"]},
         "to_state": _STR,
