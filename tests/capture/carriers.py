@@ -17,6 +17,10 @@ ZEP_PORT = 17754
 ETH_P_IEEE802154, ETHERTYPE_IEEE802154 = 0x00F6, 0x809A
 #: ARPHRD types of a Linux cooked record: an 802.15.4 node, its monitor, netlink
 ARPHRD_IEEE802154, ARPHRD_IEEE802154_MONITOR, ARPHRD_NETLINK = 804, 805, 824
+#: ARPHRD types packet-sll.c reads otherwise: Frame Relay, IP GRE, 802.11 radiotap
+ARPHRD_FRAD, ARPHRD_IPGRE, ARPHRD_RADIOTAP = 770, 778, 803
+#: Linux protocol ETH_P_ALL in a cooked record: an Ethernet frame follows
+ETH_P_ALL = 0x0003
 NTP_EPOCH = 2_208_988_800  # seconds from 1900 to 1970
 ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ARP = 0x0800, 0x86DD, 0x0806
 #: The link types ZEP travels in, as zse reads them.
@@ -73,24 +77,26 @@ def _checksum(header: bytes) -> int:
 
 
 def ipv4(payload: bytes, *, protocol: int = 17, fragment: int = 0x4000,
-         total: int | None = None, options: bytes = b"", version: int = 4) -> bytes:  # fmt: skip
+         total: int | None = None, options: bytes = b"", version: int = 4,
+         source: bytes = bytes((192, 168, 1, 20))) -> bytes:  # fmt: skip
     """An IPv4 packet (``fragment``: flags and offset; DF by default)."""
     size = 20 + len(options)
     length = size + len(payload) if total is None else total
     header = struct.pack(
         ">BBHHHBBH4s4s", version << 4 | size // 4, 0, length, 0x1234, fragment, 64, protocol, 0,
-        bytes((192, 168, 1, 20)), bytes((192, 168, 1, 10)),
+        source, bytes((192, 168, 1, 10)),
     ) + options  # fmt: skip
     return header[:10] + struct.pack(">H", _checksum(header)) + header[12:] + payload
 
 
-def ipv6(payload: bytes, *, next_header: int = 17, extensions: bytes = b"") -> bytes:
+IPV6_SOURCE = bytes.fromhex("fe80" + "00" * 13 + "14")
+
+
+def ipv6(payload: bytes, *, next_header: int = 17, extensions: bytes = b"",
+         source: bytes = IPV6_SOURCE) -> bytes:  # fmt: skip
     """An IPv6 packet; ``extensions`` are the extension headers, ``next_header`` the first's."""
     body = extensions + payload
-    source, destination = (
-        bytes.fromhex("fe80" + "00" * 13 + "14"),
-        bytes.fromhex("fe80" + "00" * 13 + "0a"),
-    )
+    destination = bytes.fromhex("fe80" + "00" * 13 + "0a")
     return struct.pack(">IHBB", 6 << 28, len(body), next_header, 64) + source + destination + body
 
 
@@ -109,8 +115,9 @@ def ethernet(packet: bytes, ethertype: int, *, vlan: int | None = None, pad: boo
 
 
 def sll(packet: bytes, ethertype: int, *, hatype: int = 1) -> bytes:
-    """Linux cooked v1; ``hatype`` the ARPHRD type (1 Ethernet, 804 IEEE 802.15.4, 805 its
-    monitor, 824 netlink), ``ethertype`` the protocol (0x00F6: ETH_P_IEEE802154)."""
+    """Linux cooked v1; ``hatype`` the ARPHRD type (1 Ethernet, 770 Frame Relay, 778 IP GRE,
+    803 802.11 radiotap, 804 IEEE 802.15.4, 805 its monitor, 824 netlink), ``ethertype`` the
+    protocol (0x00F6: ETH_P_IEEE802154, 3: ETH_P_ALL, an Ethernet frame)."""
     address = bytes.fromhex("0200000000140000")
     return struct.pack(">HHH8sH", 0, hatype, 6, address, ethertype) + packet
 

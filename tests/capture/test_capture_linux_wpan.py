@@ -102,6 +102,7 @@ def test_raw_frames_in_a_pcapng_of_cooked_and_ethernet_interfaces_agree_with_tsh
 
 _GOOD = c.with_fcs(MAC_FRAMES[1])
 _SHORT_MAC = bytes.fromhex("4188015634ffff0000")  # a 9-byte data frame: padded in Ethernet
+_ZEP, _ZEP6 = c.ipv4(c.udp(c.zep_v2(_GOOD))), c.ipv6(c.udp(c.zep_v2(_GOOD)))
 #: (what, link type, record, zse's error or None, skipped by zse (no 802.15.4 for tshark))
 EDGES = [
     ("good, node interface", 113, c.sll(_GOOD, 0xF6, hatype=804), None, False),
@@ -128,6 +129,40 @@ EDGES = [
     ("a netlink message", 113, c.sll(_GOOD, 0xF6, hatype=824), None, True),
     ("a netlink message, v2", 276, c.sll2(_GOOD, 0xF6, hatype=824), None, True),
     ("another Linux protocol (802.2 LLC)", 113, c.sll(_GOOD, 0x0004), None, True),
+    *[
+        (what, linktype, _cooked(linktype, packet, protocol, hatype), error, skipped)
+        for linktype in COOKED
+        for what, packet, protocol, hatype, error, skipped in [
+            # a Linux protocol number (up to 0x0600) is read by the ARPHRD type first
+            ("radiotap, protocol 0x00F6", _GOOD, 0xF6, c.ARPHRD_RADIOTAP, None, True),
+            ("Frame Relay, protocol 0x00F6", _GOOD, 0xF6, c.ARPHRD_FRAD, None, True),
+            ("radiotap, ETH_P_ALL", c.ethernet(_ZEP, 0x0800), 3, c.ARPHRD_RADIOTAP, None, True),
+            ("protocol 0x0600, a Linux protocol", _GOOD, 0x0600, 1, None, True),
+            # ... an ethertype is not
+            ("radiotap, ethertype 0x809a", _GOOD, 0x809A, c.ARPHRD_RADIOTAP, None, False),
+            ("Frame Relay, IPv4 ZEP", _ZEP, 0x0800, c.ARPHRD_FRAD, None, False),
+            # ETH_P_ALL: an Ethernet frame, its padding read as Ethernet's
+            ("ETH_P_ALL, ZEP", c.ethernet(_ZEP, 0x0800), c.ETH_P_ALL, 1, None, False),
+            ("ETH_P_ALL, 802.1Q and 0x809a", c.ethernet(_GOOD, 0x809A, vlan=4), c.ETH_P_ALL,
+             1, None, False),
+            ("ETH_P_ALL, a short frame padded", c.ethernet(c.with_fcs(_SHORT_MAC), 0x809A),
+             c.ETH_P_ALL, 1, None, False),
+            ("ETH_P_ALL, Ethernet header cut", c.ethernet(_ZEP, 0x0800)[:10], c.ETH_P_ALL, 1,
+             "Ethernet header truncated: 10 of 14 bytes", False),
+            # a GRE tunnel's protocol is GRE's
+            ("GRE, IPv4 ZEP", _ZEP, 0x0800, c.ARPHRD_IPGRE, None, False),
+            ("GRE, WCCP's IPv4 ZEP", _ZEP, 0x883E, c.ARPHRD_IPGRE, None, False),
+            ("GRE, IPv6 ZEP", _ZEP6, 0x86DD, c.ARPHRD_IPGRE, None, False),
+            ("GRE, bridged Ethernet", c.ethernet(_GOOD, 0x809A), 0x6558, c.ARPHRD_IPGRE,
+             None, False),
+            ("GRE, Ethernet 0x6400", c.ethernet(_ZEP, 0x0800), 0x6400, c.ARPHRD_IPGRE,
+             None, False),
+            ("GRE, 0x809a not read", _GOOD, 0x809A, c.ARPHRD_IPGRE, None, True),
+            ("GRE, 802.1Q not read", b"\x00\x04\x80\x9a" + _GOOD, 0x8100, c.ARPHRD_IPGRE,
+             None, True),
+            ("GRE, protocol 0x00F6", _GOOD, 0xF6, c.ARPHRD_IPGRE, None, False),
+        ]
+    ],
 ]  # fmt: skip
 
 
@@ -138,7 +173,9 @@ def test_edges_and_malformed_records_as_tshark_reads_them(tmp_path: Path, linkty
     tools call the FCS bad), records too short for their FCS or header (one malformed
     frame each, tshark: malformed), Ethernet's padding read as part of the frame (as tshark
     does), and records that hold no 802.15.4 frame: netlink (tshark
-    dissects the ARPHRD type first) and Linux protocols other than 0x00F6, skipped."""
+    dissects the ARPHRD type first), radiotap and Frame Relay records of a Linux protocol
+    number, Linux protocols other than 0x00F6 and ETH_P_ALL (an Ethernet frame), GRE
+    protocols other than IP and Ethernet, skipped."""
     edges = [edge for edge in EDGES if edge[1] == linktype]
     capture = c.write_pcap(tmp_path / "edges.pcap", linktype, [edge[2] for edge in edges])
     fields = ("frame.protocols", "wpan.fcs_ok", "wpan.frame_length", "wpan.seq_no",
@@ -167,6 +204,13 @@ def test_edges_and_malformed_records_as_tshark_reads_them(tmp_path: Path, linkty
         assert frame.mac is not None, what
         assert row["wpan.seq_no"] == str(frame.mac.seq), what
     fcs = {edge[0]: frames[n].link.fcs_ok for n, edge in enumerate(edges, 1) if n in frames}
+    cooked = {
+        "radiotap, ethertype 0x809a": True, "Frame Relay, IPv4 ZEP": True, "ETH_P_ALL, ZEP": True,
+        "ETH_P_ALL, 802.1Q and 0x809a": True, "ETH_P_ALL, a short frame padded": True,
+        "ETH_P_ALL, Ethernet header cut": None, "GRE, IPv4 ZEP": True,
+        "GRE, WCCP's IPv4 ZEP": True, "GRE, IPv6 ZEP": True, "GRE, bridged Ethernet": True,
+        "GRE, Ethernet 0x6400": True, "GRE, protocol 0x00F6": True,
+    }  # fmt: skip
     expected = {
         # the padding is read as frame (both tools' frame_length counts it); zero bytes after
         # a frame and its FCS leave the CRC-16 (initial value 0) at 0: the "FCS" still checks
@@ -174,8 +218,9 @@ def test_edges_and_malformed_records_as_tshark_reads_them(tmp_path: Path, linkty
             "a short frame, unpadded": True, "1 byte in Ethernet": False},
         113: {"good, node interface": True, "without its FCS (a node's own frame)": False,
               "bad FCS": False, "1 byte": False, "cooked header cut": None,
-              "ARPHRD type of another link": True},
-        276: {"no byte": False, "cooked v2 header cut": None, "0x809a in a cooked v2 record": True},
+              "ARPHRD type of another link": True, **cooked},
+        276: {"no byte": False, "cooked v2 header cut": None, "0x809a in a cooked v2 record": True,
+              **cooked},
     }  # fmt: skip
     assert fcs == expected[linktype]
 
@@ -184,22 +229,31 @@ def test_what_a_record_carries_and_why_one_is_skipped():
     """``carried`` hands back a raw frame flagged as such; ``udp_payload`` has no datagram
     to give for it; the records skipped say why, naming the record."""
     raw = c.sll(_GOOD, 0xF6, hatype=805)
-    assert carried(113, raw) == (_GOOD, True)
-    assert carried(276, c.sll2(_GOOD, 0x809A)) == (_GOOD, True)
-    assert carried(1, c.ethernet(_GOOD, 0x809A, vlan=3)) == (_GOOD, True)
+    assert carried(113, raw) == (_GOOD, None)
+    assert carried(276, c.sll2(_GOOD, 0x809A)) == (_GOOD, None)
+    assert carried(1, c.ethernet(_GOOD, 0x809A, vlan=3)) == (_GOOD, None)
     zep = c.zep_v2(_GOOD)
-    assert carried(113, c.sll(c.ipv4(c.udp(zep)), c.ETHERTYPE_IPV4)) == (zep, False)
+    # a datagram's source: IP source address, then UDP source port (49152)
+    source = bytes((192, 168, 1, 20)) + b"\xc0\x00"
+    assert carried(113, c.sll(c.ipv4(c.udp(zep)), c.ETHERTYPE_IPV4)) == (zep, source)
+    assert carried(113, c.sll(c.ethernet(_ZEP, 0x0800), c.ETH_P_ALL)) == (zep, source)
+    assert carried(276, c.sll2(_ZEP6, 0x86DD, hatype=778)) == (zep, c.IPV6_SOURCE + b"\xc0\x00")
     with pytest.raises(SkippedRecord, match=r"^a raw IEEE 802\.15\.4 frame, not a UDP datagram$"):
         udp_payload(113, raw)
     reasons = skip_reasons({
         1: (113, c.sll(_GOOD, 0xF6, hatype=824)), 2: (113, c.sll(_GOOD, 0x0004)),
         3: (276, c.sll2(_GOOD, 0x0806)), 4: (1, c.ethernet(_GOOD, 0x809B)),
+        5: (113, c.sll(_GOOD, 0xF6, hatype=803)), 6: (276, c.sll2(_GOOD, 3, hatype=770)),
+        7: (113, c.sll(_GOOD, 0x809A, hatype=778)),
     })  # fmt: skip
     assert reasons == {
         1: "record 1: a Linux netlink message",
-        2: "record 2: Linux protocol 0x0004, neither IP nor IEEE 802.15.4",
+        2: "record 2: Linux protocol 0x0004, neither Ethernet, IP nor IEEE 802.15.4",
         3: "record 3: ethertype 0x0806, neither IP nor IEEE 802.15.4",
         4: "record 4: ethertype 0x809b, neither IP nor IEEE 802.15.4",
+        5: "record 5: ARPHRD type 803 (802.11 radiotap)",
+        6: "record 6: ARPHRD type 770 (Frame Relay)",
+        7: "record 7: GRE protocol 0x809a, neither Ethernet nor IP",
     }
     link = mac_frame(Record(9, 0, 113, raw, len(raw)))
     assert (link.frame, link.fcs_ok, link.zep, link.error) == (MAC_FRAMES[1], True, None, None)
@@ -223,7 +277,7 @@ def test_raw_records_meet_garbage(record: tuple[int, bytes]):
     ``carried`` raises InvalidFrame or SkippedRecord only."""
     linktype, data = record
     with contextlib.suppress(InvalidFrame, SkippedRecord):
-        payload, raw = carried(linktype, data)
+        payload, source = carried(linktype, data)
         assert isinstance(payload, bytes)
-        assert isinstance(raw, bool)
+        assert source is None or len(source) in {6, 18}
     survives_garbage(linktype, data)

@@ -22,6 +22,7 @@ from tests.capture import carriers as c
 from tests.capture.test_capture_zep import MAC_FRAMES, _utc_ns
 from tests.oracles import require
 from zse.capture import CaptureDecoder, Record, as_json, as_line
+from zse.capture import decode as decode_module
 from zse.capture.link import mac_frame
 from zse.capture.output import iso_time
 from zse.capture.zep import decode_zep
@@ -126,8 +127,9 @@ def test_zep_fields_in_json_and_timeline_agree_with_tshark(tmp_path: Path):
 
 
 def test_zep_header_and_gaps_in_the_library():
-    """``Link.zep`` is the packet's header (None for other link layers), the decoder notes
-    a sequence number that does not follow (per device id) in ``Decoded.zep_previous``;
+    """``Link.zep`` is the packet's header and its datagram's source (None for other link
+    layers), the decoder notes a sequence number that does not follow (per source and device
+    id) in ``Decoded.zep_previous``;
     frames of other link types have neither, nor a "zep" object in JSON."""
     decoder = CaptureDecoder()
     frames = []
@@ -136,7 +138,9 @@ def test_zep_header_and_gaps_in_the_library():
         frames.append(decoder.decode(Record(number, 0, 1, data, len(data))))
     previous = [None, None, None, 1001, None, None, 1004, None]
     assert [frame.zep_previous for frame in frames] == previous
-    assert frames[0].link.zep == decode_zep(PACKETS[0][0])
+    source = bytes((192, 168, 1, 20)) + (49152).to_bytes(2, "big")  # IP address, UDP port
+    assert frames[0].link.zep == decode_zep(PACKETS[0][0], source)
+    assert frames[0].link.zep.source == source
     assert frames[3].link.zep is not None
     assert frames[3].link.zep.time_ns is None
     plain = Record(1, 0, 195, _GOOD, len(_GOOD))
@@ -146,3 +150,45 @@ def test_zep_header_and_gaps_in_the_library():
     assert "zep" not in json.loads(as_json(frame))
     assert "ZEP" not in as_line(frame)
     assert iso_time(-1) == "1969-12-31T23:59:59.999999999Z"
+
+
+def _from(host: int, port: int, device: int, sequence: int) -> bytes:
+    """A ZEP packet from sniffer ``device`` at 192.168.1.``host`` (or fe80::``host`` when
+    ``host`` is above 255), UDP port ``port``, in an Ethernet record."""
+    datagram = c.udp(c.zep_v2(_GOOD, device=device, sequence=sequence), source=port)
+    if host > 255:
+        return c.ethernet(c.ipv6(datagram, source=c.IPV6_SOURCE[:-2] + host.to_bytes(2)), 0x86DD)
+    return c.ethernet(c.ipv4(datagram, source=bytes((192, 168, 1, host))), 0x0800)
+
+
+def _previous(decoder: CaptureDecoder, records: list[bytes]) -> list[int | None]:
+    frames = [decoder.decode(Record(n, 0, 1, data, len(data))) for n, data in enumerate(records, 1)]
+    return [frame.zep_previous for frame in frames]
+
+
+def test_sequence_numbers_are_followed_per_source_and_device_id():
+    """Sniffers that share a device id (a tool's default) on other hosts, or on other UDP
+    ports of one host, each count their own packets: interleaved, in order, none is a
+    break; a packet one of them lost still is, and a device id of its own keeps its own
+    count on one source."""
+    senders = [(20, 49152), (21, 49152), (20, 49153), (0x1234, 49152)]
+    records = [
+        _from(host, port, 1, 100 * index + step)
+        for step in range(3)
+        for index, (host, port) in enumerate(senders)
+    ]
+    records += [_from(21, 49152, 1, 105), _from(20, 49152, 1, 3), _from(20, 49152, 2, 7)]
+    records += [_from(20, 49152, 2, 8), _from(0x1234, 49152, 1, 303)]
+    assert _previous(CaptureDecoder(), records) == [None] * 12 + [102, None, None, None, None]
+
+
+def test_sniffers_followed_are_bounded(monkeypatch: pytest.MonkeyPatch):
+    """A capture of ever new sources does not grow the table without end: past the bound
+    it starts afresh (a sniffer's next packet is then no break: nothing to follow)."""
+    monkeypatch.setattr(decode_module, "_ZEP_SNIFFERS", 3)
+    decoder = CaptureDecoder()
+    records = [_from(host, 49152, 1, 10) for host in (1, 2, 3)]
+    records += [_from(1, 49152, 1, 12), _from(4, 49152, 1, 10), _from(1, 49152, 1, 14)]
+    records += [_from(1, 49152, 1, 16)]
+    assert _previous(decoder, records) == [None, None, None, 10, None, None, 14]
+    assert len(decoder._zep_sequence) == 2  # the bound is the point

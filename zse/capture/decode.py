@@ -7,8 +7,9 @@ for the APS nonce when a frame does not carry its sender's address (ZB 4.5.2.2).
 an APS Tunnel command carries (ZB 4.4.9.8) is decoded, decrypted and learned from as a frame of
 its own. A MAC payload that is no ZigBee NWK frame (Wireshark's heuristic: 6LoWPAN, MAC-secured,
 ...) is labelled ``not_zigbee``, not malformed. A ZEP version 2 sequence number that does not
-follow the last one from the same sniffer (device id) keeps that one (``zep_previous``): the
-sniffer dropped frames, or the network lost them, in between.
+follow the last one from the same sniffer (the datagram's IP source address and UDP source
+port, and the device id) keeps that one (``zep_previous``): the sniffer dropped frames, or the
+network lost them, in between.
 
 Security processing is :mod:`zse.security`'s (ZB 4.3.1.2, 4.4.1.2): a frame is decrypted with
 the first key whose MIC verifies. A sniffer hears retries and several networks, so frame
@@ -67,6 +68,9 @@ _MAC_SECURED = "802.15.4 MAC security, not decrypted"  # ZigBee secures NWK and 
 #: A frame of IEEE 802.15.4-2015's frame version 2 (7.2.1.9: its own addressing rules and
 #: information elements), which ZigBee (2003/2006 frames) never sends: not decoded further.
 _MAC_2015 = "IEEE 802.15.4-2015 frame (version 2), not decoded"
+#: the most ZEP sniffers (source, device id) whose sequence numbers are followed: as many as
+#: there are device ids, so a hostile capture cannot grow the table past what one source could
+_ZEP_SNIFFERS = 1 << 16
 _KEY_ID_NAMES = {key_id: key_id.name.lower() for key_id in KeyId}
 
 
@@ -125,8 +129,9 @@ class Decoded:
     learned: list[str] = field(default_factory=list)
     #: the MAC frame with NWK/APS security removed, when a layer was decrypted
     unsecured: bytes | None = None
-    #: the sequence number of the last ZEP version 2 packet from the same device id, when
-    #: this one's does not follow it (packets lost or repeated between them)
+    #: the sequence number of the last ZEP version 2 packet from the same sniffer (IP source
+    #: address, UDP source port and device id), when this one's does not follow it (packets
+    #: lost or repeated between them)
     zep_previous: int | None = None
 
     @property
@@ -169,7 +174,8 @@ class CaptureDecoder:
         self.decrypted = 0
         self.failed = 0
         self.attempts = 0  #: decryptions tried (MIC checks), for bounding the work a frame
-        self._zep_sequence: dict[int, int] = {}  #: ZEP device id -> last sequence number
+        #: (ZEP datagram's source, device id) -> last sequence number
+        self._zep_sequence: dict[tuple[bytes | None, int], int] = {}
 
     def decode(self, record: Record) -> Decoded:
         """Decode ``record``; raises :class:`~zse.capture.reader.CaptureError` only for a
@@ -179,8 +185,9 @@ class CaptureDecoder:
         link = mac_frame(record, self.zep_port)
         out = Decoded(record, link)
         self.frames += 1
-        if link.zep is not None and link.zep.sequence is not None:
-            self._follow(out, link.zep.device, link.zep.sequence)
+        zep = link.zep
+        if zep is not None and zep.sequence is not None:
+            self._follow(out, (zep.source, zep.device), zep.sequence)
         try:
             if link.error is not None:
                 raise InvalidFrame(link.error)
@@ -198,12 +205,18 @@ class CaptureDecoder:
                 self.decrypted += opened
         return out
 
-    def _follow(self, out: Decoded, device: int, sequence: int) -> None:
+    def _follow(self, out: Decoded, sniffer: tuple[bytes | None, int], sequence: int) -> None:
         """Note on ``out`` a ZEP sequence number that does not follow the last one from
-        the same sniffer (``device``): the sniffer dropped packets, or they were lost on
-        the way (the counter is 32 bits and wraps)."""
-        previous = self._zep_sequence.get(device)
-        self._zep_sequence[device] = sequence
+        the same sniffer (``sniffer``: the datagram's IP source address and UDP source port,
+        and the device id, which tools leave at a default): the sniffer dropped packets, or
+        they were lost on the way (the counter is 32 bits and wraps). At most
+        :data:`_ZEP_SNIFFERS` sniffers are followed: the table starts afresh when a new one
+        would pass that."""
+        table = self._zep_sequence
+        previous = table.get(sniffer)
+        if previous is None and len(table) >= _ZEP_SNIFFERS:
+            table.clear()
+        table[sniffer] = sequence
         if previous is not None and sequence != (previous + 1) & 0xFFFFFFFF:
             out.zep_previous = previous
 

@@ -146,13 +146,13 @@ def _carried(record: Record, port: int) -> Link:
     metadata (RSSI, FCS-OK bit), as Wireshark's wpan and wpan_cc24xx dissectors read them;
     or the raw 802.15.4 frame (with its FCS) the record holds."""
     try:
-        payload, raw = carried(record.linktype, record.data, port)
-        if raw:
+        payload, source = carried(record.linktype, record.data, port)
+        if source is None:
             if record.original_length > len(record.data):  # cut: no FCS captured
                 return Link(payload)
             frame, ok, error = _with_fcs(payload, 2)
             return Link(frame, ok, error=error)
-        zep = decode_zep(payload)
+        zep = decode_zep(payload, source)
     except InvalidFrame as exc:
         return Link(b"", None, error=str(exc))
     except SkippedRecord as exc:

@@ -29,12 +29,17 @@ packet-ieee802154.c registers them: a Linux cooked record of protocol ``ETH_P_IE
 (0x00F6, linux/if_ether.h: what ``tcpdump -i any`` writes for a wpan or monitor interface)
 and a record of ethertype 0x809A (Wireshark's ``wpan.802154_ethertype``, behind any 802.1Q
 tags, in Ethernet and Linux cooked records) hold the MAC frame and its 2-byte FCS, all the
-bytes to the record's end (an Ethernet frame's padding too, as tshark reads them).
+bytes to the record's end (an Ethernet frame's padding too, as tshark reads them). A Linux
+cooked record is read as packet-sll.c reads it (:func:`_linux`): by its ARPHRD type first
+(netlink; radiotap and Frame Relay for a Linux protocol number; a GRE tunnel's protocols), and
+Linux protocol ETH_P_ALL (3) holds a whole Ethernet frame.
 
 :func:`carried` finds the ZEP datagram or the raw frame in a record, :func:`udp_payload` the
 datagram alone; :func:`decode_zep` reads ZEP. They raise :class:`~zse.errors.InvalidFrame`
 for a header they cannot read (one malformed frame) and :class:`SkippedRecord` for a record
-that carries no 802.15.4 frame (ARP, TCP, other UDP ports, IP fragments, ZEP acks, netlink).
+that carries no 802.15.4 frame (ARP, TCP, other UDP ports, IP fragments, ZEP acks, netlink,
+radiotap). :func:`carried` also gives a datagram's source (IP source address and UDP source
+port), which keeps apart the sniffers that share a device id (:class:`Zep`).
 Checksums (IPv4 header, UDP) are not checked, as in Wireshark.
 """
 
@@ -73,11 +78,22 @@ _IPV4, _IPV6, _VLAN = 2048, 0x86DD, (0x8100, 0x88A8)
 #: IEEE 802.15.4 frames: the ethertype Wireshark gives them (wpan.802154_ethertype, 0x809A),
 #: and Linux's protocol number ETH_P_IEEE802154 in a cooked record (sll.ltype 0x00F6)
 _ETHERTYPE_802154, _ETH_P_IEEE802154 = 0x809A, 0x00F6
-#: the first ethertype: a Linux cooked protocol below it is a Linux protocol number
-_ETHERTYPE_MIN = 0x0600
-#: Linux cooked records of a netlink (nlmon) interface: netlink messages, not Ethernet
-#: protocols (ARPHRD_NETLINK, linux/if_arp.h)
+#: a Linux cooked protocol up to 1536 (0x0600) is a Linux protocol number, not an ethertype
+#: (packet-sll.c; ``ETH_P_802_3_MIN`` in linux/if_ether.h)
+_LINUX_PROTOCOL_MAX = 0x0600
+#: Linux protocol ETH_P_ALL in a cooked record: a whole Ethernet frame follows (packet-sll.c
+#: hands it to its eth dissector, sll.ltype 3)
+_ETH_P_ALL = 0x0003
+#: ARPHRD types (linux/if_arp.h) a cooked record of a Linux protocol number is dissected by
+#: before its protocol (packet-sll.c, sll.hatype): not 802.15.4 frames
+_ARPHRD_NOT_OURS = {770: "Frame Relay", 803: "802.11 radiotap"}
+#: Linux cooked records of a netlink (nlmon) interface: netlink messages whatever the
+#: protocol (ARPHRD_NETLINK)
 _ARPHRD_NETLINK = 824
+#: Linux cooked records of a GRE tunnel: the protocol is GRE's (ARPHRD_IPGRE)
+_ARPHRD_IPGRE = 778
+#: GRE protocols (gre.proto) read: IP (IPv4, WCCP's), Ethernet (0x6558 and 0x6400)
+_GRE_IP, _GRE_ETHERNET = (2048, 0x883E), (0x6558, 0x6400)
 _UDP = 17
 #: IPv6 extension headers walked to reach UDP: hop-by-hop, routing, fragment, destination
 _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 0, 43, 44, 60
@@ -98,7 +114,8 @@ class Zep:
     """A ZEP data packet: version, channel, device id, whether the PSDU ends with its FCS
     (CRC mode) or with TI CC24xx metadata (LQI mode), LQI, and for version 2 the sequence
     number and the sniffer's time of reception (ns since the Unix epoch; None when the
-    timestamp is zero, NTP's "not known"); the PSDU."""
+    timestamp is zero, NTP's "not known"); the PSDU; the datagram's source (IP source address
+    and UDP source port as :func:`carried` gives it; None when not known)."""
 
     version: int
     channel: int
@@ -108,13 +125,15 @@ class Zep:
     sequence: int | None
     time_ns: int | None
     psdu: bytes = b""
+    source: bytes | None = None
 
     def __repr__(self) -> str:
         return f"Zep(v{self.version}, channel={self.channel}, {len(self.psdu)} bytes)"
 
 
-def decode_zep(data: bytes) -> Zep:
-    """The ZEP packet ``data`` (a UDP payload); :class:`SkippedRecord` for a version 2 ack,
+def decode_zep(data: bytes, source: bytes | None = None) -> Zep:
+    """The ZEP packet ``data`` (a UDP payload from ``source``, as :func:`carried` gives it);
+    :class:`SkippedRecord` for a version 2 ack,
     :class:`~zse.errors.InvalidFrame` for anything else that is not ZEP version 1 or 2 data
     with a length that matches the bytes after its header."""
     if len(data) < _V2_ACK:
@@ -144,11 +163,19 @@ def decode_zep(data: bytes) -> Zep:
     psdu = data[header:]
     if version == 1:
         return Zep(
-            1, data[3], int.from_bytes(data[4:6], "big"), data[6] != 0, data[7], None, None, psdu
+            1,
+            data[3],
+            int.from_bytes(data[4:6], "big"),
+            data[6] != 0,
+            data[7],
+            None,
+            None,
+            psdu,
+            source,
         )
     return Zep(
         2, data[4], int.from_bytes(data[5:7], "big"), data[7] != 0, data[8],
-        int.from_bytes(data[17:21], "big"), _ntp_time_ns(data[9:17]), psdu,
+        int.from_bytes(data[17:21], "big"), _ntp_time_ns(data[9:17]), psdu, source,
     )  # fmt: skip
 
 
@@ -165,15 +192,16 @@ def _ntp_time_ns(stamp: bytes) -> int | None:
     return (seconds - _NTP_TO_UNIX) * 1_000_000_000 + (fraction * 1_000_000_000 >> 32)
 
 
-def carried(linktype: int, data: bytes, port: int = ZEP_PORT) -> tuple[bytes, bool]:
+def carried(linktype: int, data: bytes, port: int = ZEP_PORT) -> tuple[bytes, bytes | None]:
     """What the record ``data`` of a :data:`CARRIERS` link type carries: the payload of its
-    UDP datagram from or to ``port`` (a ZEP packet) and False, or a raw IEEE 802.15.4 frame
-    with its FCS and True; :class:`SkippedRecord` if it holds neither,
+    UDP datagram from or to ``port`` (a ZEP packet) and the datagram's source (its IP source
+    address, 4 or 16 bytes, then its UDP source port, 2 bytes, as sent), or a raw IEEE
+    802.15.4 frame with its FCS and None; :class:`SkippedRecord` if it holds neither,
     :class:`~zse.errors.InvalidFrame` for a header that cannot be read."""
-    payload, cut, raw = CARRIERS[linktype][1](data)
-    if raw:
-        return payload, True
-    return _udp(payload, cut, port), False
+    payload, cut, address = CARRIERS[linktype][1](data)
+    if address is None:
+        return payload, None
+    return _udp(payload, cut, port), address + payload[:2]
 
 
 def udp_payload(linktype: int, data: bytes, port: int = ZEP_PORT) -> bytes:
@@ -181,8 +209,8 @@ def udp_payload(linktype: int, data: bytes, port: int = ZEP_PORT) -> bytes:
     :data:`CARRIERS` link type holds; :class:`SkippedRecord` if it holds none (a raw
     802.15.4 frame too), :class:`~zse.errors.InvalidFrame` for a header that cannot be
     read."""
-    payload, raw = carried(linktype, data, port)
-    if raw:
+    payload, source = carried(linktype, data, port)
+    if source is None:
         raise SkippedRecord("a raw IEEE 802.15.4 frame, not a UDP datagram")
     return payload
 
@@ -196,11 +224,12 @@ def _short(what: str, data: bytes, size: int) -> None:
         raise InvalidFrame(f"{what} truncated: {len(data)} of {size} bytes")
 
 
-# -- link layers: each returns the IP packet's payload, why it is cut short (or None) and
-# whether it is a raw IEEE 802.15.4 frame instead (then the frame and its FCS) ---------------
+# -- link layers: each returns the IP packet's payload, why it is cut short (or None) and its
+# IP source address, or a raw IEEE 802.15.4 frame (with its FCS), None and None --------------
 
-#: what a carrier's record holds: (payload, why it is cut short or None, raw 802.15.4 frame)
-_Carried = tuple[bytes, str | None, bool]
+#: what a carrier's record holds: (payload, why it is cut short or None, IP source address or
+#: None for a raw 802.15.4 frame)
+_Carried = tuple[bytes, str | None, bytes | None]
 
 
 def _ethernet(data: bytes) -> _Carried:
@@ -212,29 +241,58 @@ def _ethernet(data: bytes) -> _Carried:
 
 def _sll(data: bytes) -> _Carried:
     """Linux cooked capture v1 (``LINKTYPE_LINUX_SLL``): packet type, ARPHRD type, address
-    length, address (8 bytes), protocol (an ethertype), all big-endian."""
+    length, address (8 bytes), protocol (see :func:`_linux`), all big-endian."""
     _short("Linux cooked header", data, 16)
     return _linux(_u16(data, 2), _u16(data, 14), data, 16)
 
 
 def _sll2(data: bytes) -> _Carried:
-    """Linux cooked capture v2 (``LINKTYPE_LINUX_SLL2``): protocol (an ethertype), reserved,
+    """Linux cooked capture v2 (``LINKTYPE_LINUX_SLL2``): protocol (:func:`_linux`), reserved,
     interface index, ARPHRD type, packet type, address length, address (8 bytes)."""
     _short("Linux cooked v2 header", data, 20)
     return _linux(_u16(data, 8), _u16(data, 0), data, 20)
 
 
 def _linux(hatype: int, protocol: int, data: bytes, offset: int) -> _Carried:
-    """A Linux cooked record's protocol, as Wireshark's packet-sll.c reads it: a netlink
-    record's is a netlink family; below 0x0600 it is a Linux protocol number (802.15.4 is
-    ETH_P_IEEE802154), else an ethertype."""
+    """A Linux cooked record's payload, as Wireshark 4.0's packet-sll.c reads it (checked
+    against tshark in tests/capture/test_capture_linux_wpan.py):
+
+    * ARPHRD type 824 (netlink): netlink messages, skipped, whatever the protocol;
+    * a protocol up to 0x0600 is a Linux protocol number: under ARPHRD type 770 (Frame
+      Relay) or 803 (802.11 radiotap) the record is that link's frame, skipped; else
+      ETH_P_IEEE802154 (0x00F6) is a raw 802.15.4 frame and its FCS, ETH_P_ALL (3) a whole
+      Ethernet frame (read as in :func:`_ethernet`), any other skipped;
+    * a protocol above 0x0600 under ARPHRD type 778 (IP GRE) is GRE's (:func:`_gre`);
+    * any other is an ethertype (behind any 802.1Q tags), whatever the ARPHRD type.
+    """
     if hatype == _ARPHRD_NETLINK:
         raise SkippedRecord("a Linux netlink message")
-    if protocol == _ETH_P_IEEE802154:
-        return data[offset:], None, True
-    if protocol < _ETHERTYPE_MIN:
-        raise SkippedRecord(f"Linux protocol 0x{protocol:04x}, neither IP nor IEEE 802.15.4")
+    if protocol <= _LINUX_PROTOCOL_MAX:
+        if hatype in _ARPHRD_NOT_OURS:
+            raise SkippedRecord(f"ARPHRD type {hatype} ({_ARPHRD_NOT_OURS[hatype]})")
+        if protocol == _ETH_P_IEEE802154:
+            return data[offset:], None, None
+        if protocol == _ETH_P_ALL:
+            return _ethernet(data[offset:])
+        raise SkippedRecord(
+            f"Linux protocol 0x{protocol:04x}, neither Ethernet, IP nor IEEE 802.15.4"
+        )
+    if hatype == _ARPHRD_IPGRE:
+        return _gre(protocol, data[offset:])
     return _ethertype(protocol, data, offset)
+
+
+def _gre(protocol: int, data: bytes) -> _Carried:
+    """The payload of a GRE tunnel's record by its protocol, as Wireshark 4.0's gre.proto
+    table has it: IP (the IPv4 ethertype, and 0x883E: WCCP), IPv6, Ethernet (0x6558:
+    transparent Ethernet bridging, and 0x6400); no 802.1Q tag nor 0x809A is read there."""
+    if protocol in _GRE_IP:
+        return _ip(data)
+    if protocol == _IPV6:
+        return _ipv6(data)
+    if protocol in _GRE_ETHERNET:
+        return _ethernet(data)
+    raise SkippedRecord(f"GRE protocol 0x{protocol:04x}, neither Ethernet nor IP")
 
 
 def _ethertype(ethertype: int, data: bytes, offset: int) -> _Carried:
@@ -247,7 +305,7 @@ def _ethertype(ethertype: int, data: bytes, offset: int) -> _Carried:
     if ethertype == _IPV6:
         return _ipv6(data[offset:])
     if ethertype == _ETHERTYPE_802154:
-        return data[offset:], None, True
+        return data[offset:], None, None
     raise SkippedRecord(f"ethertype 0x{ethertype:04x}, neither IP nor IEEE 802.15.4")
 
 
@@ -307,8 +365,8 @@ def _ipv4(data: bytes) -> _Carried:
         raise InvalidFrame(f"IPv4 total length {total}, less than its {size}-byte header")
     if total > len(data):
         cut = f"IPv4 total length {total} exceeds the {len(data)} bytes captured"
-        return data[size:], cut, False
-    return data[size:total], None, False  # without an Ethernet frame's padding
+        return data[size:], cut, data[12:16]
+    return data[size:total], None, data[12:16]  # without an Ethernet frame's padding
 
 
 def _ipv6(data: bytes) -> _Carried:
@@ -334,7 +392,7 @@ def _ipv6(data: bytes) -> _Carried:
         offset += size
     if kind != _UDP:
         raise SkippedRecord(f"IPv6 next header {kind}, not UDP")
-    return data[offset:], cut, False
+    return data[offset:], cut, data[8:24]
 
 
 def _udp(segment: bytes, cut: str | None, port: int) -> bytes:
