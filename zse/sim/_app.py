@@ -222,12 +222,20 @@ class CoordinatorNode(Node):
         the device keeps its entry and its traffic its recorded address until a frame its link
         key secures arrives from the new address (:meth:`_claim`, :meth:`_rejoin_proven`,
         within :data:`~zse.sim._rejoin.REJOIN_PROOF_WINDOW`). Anyone else claiming the device
-        gets a key it cannot decrypt, or none. Only a secured rejoin of a device the Trust
-        Center holds no link key for moves it at once: no proof is possible, and no key's
-        traffic is at stake."""
+        gets a key it cannot decrypt, or none.
+
+        An EUI-64 the Trust Center holds no link key for (in Smart Energy every admitted
+        device has one, from its install code, SE 5.4.8.1; a removed device's is erased) can
+        prove nothing, so its rejoin, secured or not, is refused: a Rejoin Response (ZB 3.4.7)
+        with the MAC association status PAN access denied (802.15.4-2006 7.3.2.3); nothing
+        moved, no claim settled, no record added, nothing told to zigpy. Only a secured rejoin
+        from the very address the Trust Center records for it is answered, and changes
+        nothing."""
         assert self.nwk is not None
         known = ieee in self.link_keys
-        status = f.ASSOC_SUCCESS if secured or known else f.ASSOC_PAN_ACCESS_DENIED
+        in_place = self.children.get(ieee) == nwk
+        admitted = known or (secured and in_place)
+        status = f.ASSOC_SUCCESS if admitted else f.ASSOC_PAN_ACCESS_DENIED
         hdr = f.NwkHeader(
             nwk,
             self.nwk,
@@ -240,10 +248,12 @@ class CoordinatorNode(Node):
         response = bytes((f.NWK_CMD_REJOIN_RESPONSE,)) + nwk.to_bytes(2, "little")
         if not await self._send_nwk(hdr, response + bytes((status,)), secure=secured):
             return
-        if status != f.ASSOC_SUCCESS:
-            LOGGER.info("refusing the Trust Center rejoin of %s: no link key", ieee)
+        if not admitted:
+            LOGGER.info("refusing the rejoin of %s from 0x%04X: no link key", ieee, nwk)
             return
-        if self.children.get(ieee) == nwk or not known:  # no move, or no link key to prove
+        if not known:
+            return  # in place, without a link key: nothing to record
+        if in_place:
             self._moved(ieee, nwk)
         else:
             self._claim(ieee, nwk)
