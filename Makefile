@@ -6,7 +6,8 @@
 #               (over PYTEST_WORKERS processes, docs/adr/0024) and build the docs (mkdocs
 #               --strict); then run the suite again on each
 #               interpreter of EXTRA_PYTHONS that is installed, in its own venv (.venv-3.12,
-#               .venv-3.13), the two side by side
+#               .venv-3.13), the two side by side, less the tests whose outcome cannot
+#               depend on the interpreter (marked oracle or main_interpreter, docs/adr/0025)
 # PYTHON picks the interpreter (3.11 or newer): `make demo PYTHON=python3.12`. A venv made by
 # another interpreter is rebuilt, and one older than 3.11 is refused in one line.
 PYTHON ?= python3
@@ -15,7 +16,9 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 EXTRAS ?= test,docs
 EXTRA_PYTHONS ?= python3.12 python3.13
-# Each run names its 15 slowest tests at the end (--durations), to keep an eye on CI's budget.
+# Each run names its 15 slowest tests at the end (--durations), to keep an eye on CI's budget;
+# PYTEST_ARGS goes to pytest as it is (the other interpreters' runs leave out the tests marked
+# oracle and main_interpreter, whose outcome cannot depend on the interpreter: docs/adr/0025).
 # Processes the main test run goes over (pytest-xdist, docs/adr/0024): the CPUs, at most 4;
 # 0 or 1: one process (the other interpreters' runs, side by side, use 0).
 PYTEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1); \
@@ -58,7 +61,7 @@ types: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-test tools
-	$(BIN)/pytest --durations=15 $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist worksteal,-p no:xdist)
+	$(BIN)/pytest --durations=15 $(PYTEST_ARGS) $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist worksteal,-p no:xdist)
 
 # The suite on the other supported interpreters, each in .venv-X.Y with the test extra only,
 # run side by side (.ci/pytest-extra); .ci/extra-pythons finds them (PATH, or pyenv's

@@ -14,6 +14,9 @@ import pytest
 
 from zse.errors import DecodeError, ZseError
 
+#: Its outcome cannot depend on the Python version: the main interpreter only (ADR 0025).
+pytestmark = pytest.mark.main_interpreter
+
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "concepts.md"
 _ROW = re.compile(r"^\| `(zse\.[\w.]+)`[^|]*\| [^|]+ \| (yes|no) \| (yes|no) \|$", re.MULTILINE)
 

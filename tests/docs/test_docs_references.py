@@ -28,6 +28,9 @@ from pathlib import Path
 
 import pytest
 
+#: Its outcome cannot depend on the Python version: the main interpreter only (ADR 0025).
+pytestmark = pytest.mark.main_interpreter
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 TESTS = ROOT / "tests"

@@ -16,9 +16,14 @@ import tarfile
 import tomllib
 from pathlib import Path
 
+import pytest
+
 import zse
 from zse.cli.esi import load_credentials
 from zse.config import load_config
+
+#: Its outcome cannot depend on the Python version: the main interpreter only (ADR 0025).
+pytestmark = pytest.mark.main_interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -5,10 +5,16 @@ interpreter is rebuilt, an interpreter older than requires-python is refused in 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+#: Its outcome cannot depend on the Python version: the main interpreter only (ADR 0025).
+pytestmark = pytest.mark.main_interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE = shutil.which("make")
@@ -154,3 +160,20 @@ def test_extra_pythons_are_found_on_path_or_in_pyenv_and_the_others_named(tmp_pa
         "skipped: python3.98 is not installed, the suite did not run on it",
         f"skipped: python{VERSION} is the main venv's Python {VERSION}",
     ]
+
+
+def test_the_other_interpreters_leave_out_only_what_cannot_depend_on_them():
+    """`.ci/pytest-extra` hands the other interpreters' runs a marker expression (ADR 0025):
+    it must name registered markers, and leave out of tests/docs exactly the files marked
+    main_interpreter (the snippets, which run code, stay)."""
+    script = (ROOT / ".ci" / "pytest-extra").read_text()
+    (expression,) = re.findall(r"PYTEST_ARGS=\"-m '([^']+)'\"", script)
+    assert expression == "not oracle and not main_interpreter"
+    collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    result = subprocess.run(
+        [*collect, "--strict-markers", "-m", expression, "tests/docs"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    files = {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
+    assert files == {"tests/docs/test_docs_snippets.py"}

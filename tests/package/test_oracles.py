@@ -13,6 +13,9 @@ import pytest
 
 from tests.oracles import ORACLES, missing, require
 
+#: Its outcome cannot depend on the Python version: the main interpreter only (ADR 0025).
+pytestmark = pytest.mark.main_interpreter
+
 ROOT = Path(__file__).resolve().parents[2]
 
 ORACLE_TESTS = {

@@ -17,6 +17,9 @@ import zse
 import zse.installcode
 from zse import errors
 
+#: Its outcome cannot depend on the Python version: the main interpreter only (ADR 0025).
+pytestmark = pytest.mark.main_interpreter
+
 ROOT = Path(zse.__file__).parent
 ARCHITECTURE = ROOT.parent / "docs" / "architecture.md"
 RADIOS = ("bellows", "zigpy_znp")
