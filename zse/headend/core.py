@@ -40,7 +40,7 @@ from zse.se.types import (
     DUTY_CYCLE_NOT_USED,
     TEMPERATURE_OFFSET_NOT_USED,
 )
-from zse.time.core import from_zigbee
+from zse.time.core import ZIGBEE_EPOCH, from_zigbee
 
 __all__ = [
     "CANCEL_GIVEN_UP",
@@ -395,15 +395,11 @@ def iso_unix(time: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-#: Unix time of the ZigBee epoch, 2000-01-01T00:00:00Z (ZCL UTCTime 0).
-_ZIGBEE_EPOCH_UNIX = 946_684_800
-
-
 def unix_of_zigbee(time: int) -> float:
     """ZigBee UTCTime (the ZCL's seconds since 2000-01-01 UTC) as Unix time (seconds
     since 1970-01-01 UTC): the one epoch of the API's history entries, whichever way the
     meters are served. Plain arithmetic: no value overflows it."""
-    return float(_ZIGBEE_EPOCH_UNIX + time)
+    return float(ZIGBEE_EPOCH + time)
 
 
 # -- outcomes ---------------------------------------------------------------------------------

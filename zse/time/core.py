@@ -32,6 +32,7 @@ from zse.se.ids import TimeAttribute
 __all__ = [
     "ATTRIBUTE_TYPES",
     "INVALID_TIME",
+    "ZIGBEE_EPOCH",
     "FixedZone",
     "IanaZone",
     "TimeCore",
@@ -50,6 +51,8 @@ INVALID_TIME: Final = 0xFFFFFFFF
 #: The bound on TimeZone and DstShift (ZCL 3.12.2.2.3, 3.12.2.2.6: -86400 to +86400 s).
 _MAX_OFFSET: Final = 86_400
 _EPOCH: Final = _dt.datetime(2000, 1, 1, tzinfo=_dt.UTC)
+#: The ZigBee epoch (UTCTime 0, 2000-01-01 00:00:00 UTC) as a Unix timestamp.
+ZIGBEE_EPOCH: Final = 946_684_800
 _UTC_TIME: Final = 0xE2
 _BITMAP8: Final = 0x18
 _INT32: Final = 0x2B

@@ -23,6 +23,7 @@ from zse.se.ids import TIME, TimeAttribute
 from zse.time.core import (
     ATTRIBUTE_TYPES,
     INVALID_TIME,
+    ZIGBEE_EPOCH,
     FixedZone,
     IanaZone,
     TimeCore,
@@ -50,9 +51,6 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
-
-#: The ZigBee epoch as a Unix timestamp (2000-01-01 00:00:00 UTC).
-ZIGBEE_EPOCH = 946_684_800
 
 
 def zigbee_time(unix_seconds: float) -> int:
