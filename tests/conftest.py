@@ -18,6 +18,39 @@ import pytest
 VECTORS = Path(__file__).parent / "vectors"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--interpreter-share",
+        metavar="K/N",
+        help="run only the K-th of N shares of the selected tests, dealt in turn in collection "
+        "order (the other interpreters split the suite between them: docs/adr/0026)",
+    )
+
+
+def interpreter_share(text: str) -> tuple[int, int]:
+    """``K/N`` as (K, N), 1 <= K <= N; a :class:`pytest.UsageError` naming the value if not."""
+    k, slash, n = text.partition("/")
+    if slash and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n):
+        return int(k), int(n)
+    raise pytest.UsageError(f"--interpreter-share {text!r}: expected K/N with 1 <= K <= N")
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected theirs
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--interpreter-share K/N``: every N-th test from the K-th on, so that N runs side by
+    side (one per interpreter) each take a like share of every file, slow ones included,
+    and together run each test once."""
+    text = config.getoption("--interpreter-share")
+    if text is None:
+        return
+    k, n = interpreter_share(text)
+    kept = [item for i, item in enumerate(items) if i % n == k - 1]
+    left = [item for i, item in enumerate(items) if i % n != k - 1]
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
 def load_vectors(name: str) -> Any:
     """A vector file from tests/vectors/."""
     return json.loads((VECTORS / name).read_text())

@@ -37,6 +37,9 @@ T = TypeVar("T")
 PREFIX = "gw"
 #: Real seconds a wait for a condition may take (a bound: the waits end on the condition).
 REAL_BOUND = 40.0
+#: A device the gateway admitted, as the headend shows it: pending provisioning, or already
+#: meter ready where it joined between two looks (the clock follows the real one meanwhile).
+ADMITTED = frozenset({"pending provisioning", "meter ready"})
 LCE = {
     "device_class": 0x0FFF,
     "utility_enrollment_group": 0,

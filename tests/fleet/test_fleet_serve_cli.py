@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.fleet.helpers import PREFIX, gateways, real, until, worker
+from tests.fleet.helpers import ADMITTED, PREFIX, gateways, real, until, worker
 from tests.headend.helpers import Reply, client_context, request
 from tests.mqtt.broker import Broker, free_port
 from zse.cli.headend import headend
@@ -125,11 +125,13 @@ class Client:
         return str((await request(self.base, self.context, "GET", path)).body["state"])
 
     async def until_meter_ready(self, device: SimDevice) -> None:
-        """Until the gateway admitted it, then it joins (virtual time) and is METER_READY."""
-        for wanted in ("pending provisioning", "meter ready"):
+        """Until the gateway admitted it, then it joins (virtual time) and is METER_READY.
+        The clock follows the real one while the state is polled, so the device may join
+        between two looks: admitted is either state."""
+        for wanted in (ADMITTED, frozenset({"meter ready"})):
 
-            async def reached(wanted: str = wanted) -> bool:
-                return await self.state(device) == wanted
+            async def reached(wanted: frozenset[str] = wanted) -> bool:
+                return await self.state(device) in wanted
 
             await until(reached)
             await asyncio.sleep(60)  # virtual: the device joins and runs CBKE

@@ -167,7 +167,7 @@ def test_the_other_interpreters_leave_out_only_what_cannot_depend_on_them():
     it must name registered markers, and leave out of tests/docs exactly the files marked
     main_interpreter (the snippets, which run code, stay)."""
     script = (ROOT / ".ci" / "pytest-extra").read_text()
-    (expression,) = re.findall(r"PYTEST_ARGS=\"-m '([^']+)'\"", script)
+    (expression,) = re.findall(r"PYTEST_ARGS=\"-m '([^']+)'", script)
     assert expression == "not oracle and not main_interpreter"
     collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
     result = subprocess.run(
