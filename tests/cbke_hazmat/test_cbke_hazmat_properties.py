@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zse.cbke.hazmat import INFINITY, SECT163K1, SECT283K1, Curve, Point
-from zse.cbke.hazmat._tnaf import TauAdic
+from zse.cbke.hazmat._tnaf import _PLANS, TauAdic
 
 CURVES = [SECT163K1, SECT283K1]
 curves = st.sampled_from(CURVES)
@@ -167,6 +167,22 @@ def test_partial_reduction_and_digits(curve: Curve, k: int, width: int) -> None:
             assert d % 2
             assert abs(d) < 1 << (width - 1)
             assert not any(digits[i + 1 : i + width])
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)
+def test_stored_plans_are_what_the_search_finds_and_compute_every_alpha(curve: Curve) -> None:
+    """The width-7 plans kept in the module (a search of ~0.2 s each) are the search's own
+    result, and each step's one addition gives its alpha_u."""
+    tau = TauAdic(m=curve.m, a=curve.a, n=curve.n, h=curve.h, width=7)
+    assert (tau.mu, 7) in _PLANS
+    assert tau.plan == tau._make_plan()
+    known = {1: (1, 0)}
+    for u, s1, j1, v1, s2, j2, v2 in tau.plan:
+        x = tau.mul(tau.tau_power(j1), known[v1])
+        y = tau.mul(tau.tau_power(j2), known[v2])
+        known[u] = (s1 * x[0] + s2 * y[0], s1 * x[1] + s2 * y[1])
+        assert known[u] == tau.alphas[u]
+    assert known.keys() == tau.alphas.keys()
 
 
 def test_tau_naf_terminates_on_small_elements() -> None:
