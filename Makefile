@@ -4,10 +4,11 @@
 #               missing (.ci/install-tools: tshark, openssl, mosquitto, curl, chromium,
 #               postgresql), then lint (ruff), type-check (mypy --strict), run the test suite
 #               (over PYTEST_WORKERS processes, docs/adr/0024) and build the docs (mkdocs
-#               --strict); then run the suite again on each
-#               interpreter of EXTRA_PYTHONS that is installed, in its own venv (.venv-3.12,
-#               .venv-3.13), the two side by side, less the tests whose outcome cannot
-#               depend on the interpreter (marked oracle or main_interpreter, docs/adr/0025)
+#               --strict); then run the suite again on the interpreters of EXTRA_PYTHONS
+#               that are installed, each in its own venv (.venv-3.12, .venv-3.13), side by
+#               side, each a share of it (every test on one of them, docs/adr/0026), less the
+#               tests whose outcome cannot depend on the interpreter (marked oracle or
+#               main_interpreter, docs/adr/0025)
 # PYTHON picks the interpreter (3.11 or newer): `make demo PYTHON=python3.12`. A venv made by
 # another interpreter is rebuilt, and one older than 3.11 is refused in one line.
 PYTHON ?= python3
@@ -20,7 +21,7 @@ EXTRA_PYTHONS ?= python3.12 python3.13
 # PYTEST_ARGS goes to pytest as it is (the other interpreters' runs leave out the tests marked
 # oracle and main_interpreter, whose outcome cannot depend on the interpreter: docs/adr/0025).
 # Processes the main test run goes over (pytest-xdist, docs/adr/0024): the CPUs, at most 4;
-# 0 or 1: one process (the other interpreters' runs, side by side, use 0).
+# 0 or 1: one process (the other interpreters' runs, side by side, get the CPUs / their number).
 PYTEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1); \
   [ "$$n" -gt 4 ] 2>/dev/null && n=4; echo $$n)
 
@@ -60,8 +61,12 @@ lint: $(VENV)/.installed-test
 types: $(VENV)/.installed-test
 	$(BIN)/mypy
 
+# The suite starts hundreds of Python processes (the CLI, servers, the simulator), each of
+# which would compile zse's modules and the tests' again where PYTHONDONTWRITEBYTECODE is set
+# (3 s for all of zse on the 2-vCPU VM): their bytecode is cached under build/pycache, out of
+# the source tree, whatever the environment says.
 pytest: $(VENV)/.installed-test tools
-	$(BIN)/pytest --durations=15 $(PYTEST_ARGS) $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist worksteal,-p no:xdist)
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX='$(CURDIR)/build/pycache' $(BIN)/pytest --durations=15 $(PYTEST_ARGS) $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist worksteal,-p no:xdist)
 
 # The suite on the other supported interpreters, each in .venv-X.Y with the test extra only,
 # run side by side (.ci/pytest-extra); .ci/extra-pythons finds them (PATH, or pyenv's

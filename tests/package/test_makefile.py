@@ -177,3 +177,37 @@ def test_the_other_interpreters_leave_out_only_what_cannot_depend_on_them():
     assert result.returncode == 0, result.stdout + result.stderr
     files = {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
     assert files == {"tests/docs/test_docs_snippets.py"}
+
+
+def _collected(*args: str) -> list[str]:
+    collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    result = subprocess.run(
+        [*collect, *args, "tests/time"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [line for line in result.stdout.splitlines() if "::" in line]
+
+
+def test_the_other_interpreters_shares_split_the_suite_between_them():
+    """`--interpreter-share K/N` (ADR 0026): the N shares are disjoint, together the whole
+    selection, and each takes every N-th test (so a file's tests are dealt alternately)."""
+    everything = _collected()
+    first = _collected("--interpreter-share", "1/2")
+    second = _collected("--interpreter-share", "2/2")
+    assert first == everything[0::2]
+    assert second == everything[1::2]
+    assert first
+    assert second
+    assert _collected("--interpreter-share", "1/1") == everything
+
+
+@pytest.mark.parametrize("share", ["0/2", "3/2", "1", "a/b", "1/0", "-1/2"])
+def test_a_wrong_share_is_one_line(share):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         f"--interpreter-share={share}", "tests/time"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"--interpreter-share {share!r}: expected K/N with 1 <= K <= N" in result.stderr
