@@ -8,6 +8,7 @@ import gc
 import itertools
 import json
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,9 +30,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def interpreter_share(text: str) -> tuple[int, int]:
     """``K/N`` as (K, N), 1 <= K <= N; a :class:`pytest.UsageError` naming the value if not."""
-    k, slash, n = text.partition("/")
-    if slash and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n):
-        return int(k), int(n)
+    match = re.fullmatch(r"([0-9]+)/([0-9]+)", text)  # ASCII digits ("²".isdigit() is true)
+    if match and 1 <= int(match[1]) <= int(match[2]):
+        return int(match[1]), int(match[2])
     raise pytest.UsageError(f"--interpreter-share {text!r}: expected K/N with 1 <= K <= N")
 
 

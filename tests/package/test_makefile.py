@@ -202,7 +202,7 @@ def test_the_other_interpreters_shares_split_the_suite_between_them():
     assert _collected("--interpreter-share", "1/1") == everything
 
 
-@pytest.mark.parametrize("share", ["0/2", "3/2", "1", "a/b", "1/0", "-1/2"])
+@pytest.mark.parametrize("share", ["0/2", "3/2", "1", "a/b", "1/0", "-1/2", "\u00b2/2", "1/2 "])
 def test_a_wrong_share_is_one_line(share):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
