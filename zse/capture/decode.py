@@ -13,10 +13,11 @@ network lost them, in between.
 
 Security processing is :mod:`zse.security`'s (ZB 4.3.1.2, 4.4.1.2): a frame is decrypted with
 the first key whose MIC verifies. A sniffer hears retries and several networks, so frame
-counters are reported, not enforced. A frame that does not decode keeps what did, with an
-``error`` naming the layer and offset; only a record the link layer cannot read (wrong link
-type, broken TAP header) raises :class:`~zse.capture.reader.CaptureError`, and a record of
-a ZEP carrier with no 802.15.4 frame in it its :class:`~zse.capture.zep.SkippedRecord`.
+counters are reported, not enforced. A frame that does not decode (any
+:class:`~zse.errors.DecodeError`) keeps what did, with an ``error`` naming the layer and
+offset; only a record the link layer cannot read (wrong link type, broken TAP header) raises
+:class:`~zse.capture.reader.CaptureError`, and a record of a ZEP carrier with no 802.15.4
+frame in it its :class:`~zse.capture.zep.SkippedRecord`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from zse.capture.keys import Key, KeyRing
 from zse.capture.link import Link, mac_frame
 from zse.capture.reader import Record
 from zse.capture.zep import ZEP_PORT
-from zse.errors import InvalidFrame, InvalidSecurityHeader
+from zse.errors import DecodeError, InvalidFrame, InvalidSecurityHeader
 from zse.security import (
     AuxHeader,
     KeyId,
@@ -192,7 +193,7 @@ class CaptureDecoder:
             if link.error is not None:
                 raise InvalidFrame(link.error)
             self._decode(out)
-        except InvalidFrame as exc:
+        except DecodeError as exc:  # any layer's: one bad record is one malformed frame
             out.error = str(exc)
         if out.security:
             opened = True

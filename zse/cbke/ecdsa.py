@@ -38,17 +38,30 @@ def digest_to_int(curve: Curve, digest: bytes) -> int:
     return e >> excess if excess > 0 else e
 
 
+def _digest(digest: bytes) -> bytes:
+    """``digest`` as bytes: any bytes-like object, not empty (:class:`TypeError`,
+    :class:`ValueError`)."""
+    if not isinstance(digest, bytes | bytearray | memoryview):
+        raise TypeError(f"a digest is bytes, not {type(digest).__name__}")
+    if not digest:
+        raise ValueError("a digest is at least one byte (AES-MMO's has 16)")
+    return bytes(digest)
+
+
 def sign_digest(suite: Suite, private_key: bytes, digest: bytes) -> bytes:
-    """ECDSA signature ``r || s`` of a precomputed digest (SEC 1 4.1.3, RFC 6979 nonce)."""
+    """ECDSA signature ``r || s`` of a precomputed digest (SEC 1 4.1.3, RFC 6979 nonce).
+    A private key that is not a valid scalar raises :class:`~zse.errors.InvalidPoint`; a
+    digest that is not bytes-like :class:`TypeError`, an empty one :class:`ValueError`."""
     curve = suite.curve
     n = curve.n
     d = private_scalar(suite, private_key)
+    digest = _digest(digest)
     e = digest_to_int(curve, digest)
     size = suite.private_key_size
     retry = 0
     while True:
         k: int = generate_k(  # type: ignore[no-untyped-call]
-            n, d, NONCE_HASH, bytes(digest), retry_gen=retry
+            n, d, NONCE_HASH, digest, retry_gen=retry
         )
         r = curve.mul_base(k).x % n
         s = pow(k, -1, n) * (e + r * d) % n
@@ -66,15 +79,17 @@ class VerifyingKey:
     """A public key of ``suite`` decoded and validated once (SEC 1 3.2.2.1), with the
     precomputation of its multiples, for the many signatures of one partner (a device's
     Report Event Status, SE D.2.3.3.1.1.10-11): pass it to :func:`verify` instead of the
-    key's bytes. :class:`~zse.errors.InvalidPoint` if the key fails validation. Holds a few
-    kilobytes (32 points on sect163k1): keep one per partner, as long as its key."""
+    key's bytes (any bytes-like object). :class:`~zse.errors.InvalidPoint` if the key fails
+    validation, or is not bytes at all. Holds a few kilobytes (32 points on sect163k1): keep
+    one per partner, as long as its key."""
 
     __slots__ = ("public_key", "static", "suite")
 
     def __init__(self, suite: Suite, public_key: bytes) -> None:
         self.suite = suite
+        point = suite.curve.decode_point(public_key)  # checks the type before bytes() may fail
         self.public_key = bytes(public_key)
-        self.static: StaticPoint = suite.curve.prepare(suite.curve.decode_point(public_key))
+        self.static: StaticPoint = suite.curve.prepare(point)
 
     def __repr__(self) -> str:
         return f"<VerifyingKey {self.suite.curve.name} {self.public_key.hex()}>"
@@ -85,9 +100,10 @@ def verify_digest(
 ) -> bool:
     """Whether ``signature`` (``r || s``) is valid for ``digest`` (SEC 1 4.1.4).
 
-    A malformed signature (wrong length, r or s outside [1, n-1]) is simply invalid: False.
-    A public key that fails point validation raises :class:`~zse.errors.InvalidPoint`; a
-    :class:`VerifyingKey` was validated when it was made (and must be of ``suite``).
+    A malformed signature (not bytes-like, wrong length, r or s outside [1, n-1]) is simply
+    invalid: False. A public key that fails point validation (or is not bytes) raises
+    :class:`~zse.errors.InvalidPoint`; a :class:`VerifyingKey` was validated when it was made
+    (and must be of ``suite``). A digest as for :func:`sign_digest`.
     """
     curve = suite.curve
     if isinstance(public_key, VerifyingKey):
@@ -98,7 +114,9 @@ def verify_digest(
     else:
         prepared = None
         q = curve.decode_point(public_key)
-    if not isinstance(signature, bytes | bytearray) or len(signature) != suite.signature_size:
+    digest = _digest(digest)
+    signature = bytes(signature) if isinstance(signature, bytes | bytearray | memoryview) else b""
+    if len(signature) != suite.signature_size:  # not bytes-like either
         return False
     n = curve.n
     size = suite.private_key_size

@@ -144,9 +144,10 @@ def derive_keys(z: bytes) -> tuple[bytes, bytes]:
 
 
 def _eui64(value: bytes, what: str) -> bytes:
-    if not isinstance(value, bytes | bytearray) or len(value) != 8:
+    octets = bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
+    if octets is None or len(octets) != 8:
         raise InvalidEui64(f"{what} must be the 8 EUI-64 octets as in certificates")
-    return bytes(value)
+    return octets
 
 
 def confirmation_macs(

@@ -289,18 +289,22 @@ def _compute_keys(
     The partner's static point comes from our own reconstruction and our ephemeral key from
     our own generation, so only the partner's ephemeral key needs decoding and validation.
     """
+    ds = private_scalar(suite, static_private)
+    de = private_scalar(suite, ephemeral_private)
     try:
         peer_ephemeral = suite.curve.decode_point(peer_ephemeral_public)
+        # ECMQV at the point at infinity (SEC 1 3.4: "output invalid") comes of the partner's
+        # two keys, the only inputs not ours: BAD_MESSAGE as for an invalid point
+        z = ecmqv_points(
+            suite,
+            ds,
+            de,
+            own_ephemeral_x=int.from_bytes(own_ephemeral_public[1:]),
+            qs_peer=peer_static_point,
+            qe_peer=peer_ephemeral,
+        )
     except InvalidPoint as exc:
         return ComputeFailed(status=TerminateStatus.BAD_MESSAGE, reason=str(exc))
-    z = ecmqv_points(
-        suite,
-        private_scalar(suite, static_private),
-        private_scalar(suite, ephemeral_private),
-        own_ephemeral_x=int.from_bytes(own_ephemeral_public[1:]),
-        qs_peer=peer_static_point,
-        qe_peer=peer_ephemeral,
-    )
     mac_key, key_data = derive_keys(z)
     macu, macv = confirmation_macs(
         mac_key, initiator_eui64, responder_eui64, initiator_ephemeral, responder_ephemeral

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import inspect
 import logging
 import math
@@ -208,7 +209,7 @@ def serve_handover(
     it cannot take now is answered busy with a wait, another code from the same terminal
     refused. Returns the serving task."""
     inbox = service.subscribe([HANDOVER_CLUSTER])
-    accepted: dict[EUI64, str] = {}  # terminal -> install code fingerprint, told once
+    accepted: dict[EUI64, bytes] = {}  # terminal -> the install code accepted, told once
     joins = admission if admission is not None else JoinAdmission()
 
     async def serve() -> None:
@@ -226,19 +227,22 @@ def serve_handover(
                 LOGGER.warning("handover from %s refused: %s", frame.src_ieee, exc)
                 continue
             status = bytes((_REFUSED,))
-            fingerprint = handover.install_code.fingerprint
+            # the code itself, never its 16-bit display fingerprint (another code shares it
+            # after ~2^16 tries): a resend is the very same code
+            code = bytes(handover.install_code)
+            told = accepted.get(handover.terminal)
             if handover.terminal != frame.src_ieee:
                 LOGGER.warning("handover from %s names another device", frame.src_ieee)
-            elif accepted.get(handover.terminal) == fingerprint:
+            elif told is not None and hmac.compare_digest(told, code):
                 status = bytes((_ACCEPTED,))  # a resend (our answer was lost): not told again
             else:
-                verdict, wait = joins.decide(handover.terminal, fingerprint, service.now())
+                verdict, wait = joins.decide(handover.terminal, code, service.now())
                 if verdict is JoinVerdict.BUSY:
                     status = bytes((_BUSY,)) + min(0xFFFF, math.ceil(wait)).to_bytes(2, "little")
                 elif verdict is JoinVerdict.ADMIT:
                     result = on_handover(handover)
                     if await result if inspect.isawaitable(result) else result:
-                        accepted[handover.terminal] = fingerprint
+                        accepted[handover.terminal] = code
                         status = bytes((_ACCEPTED,))
                     else:
                         joins.joined(handover.terminal)  # not admitted after all: no permit

@@ -125,7 +125,7 @@ class JoinVerdict(enum.Enum):
 
 @dataclass
 class _Permit:
-    fingerprint: str
+    digest: bytes  # of the install code, keyed (JoinAdmission._identity)
     admitted: float
     expires: float
 
@@ -146,6 +146,12 @@ class JoinAdmission:
     frees, and its turn: while terminals told BUSY wait (each for its wait and ``grace``
     seconds more, ``max_waiting`` at most), the next free permit goes to the one told first, not
     to a newcomer that never waited. Memory is O(``max_pending`` + ``max_waiting``).
+
+    Codes are told apart by the whole code, never by its 16-bit display fingerprint (another
+    code with the same one takes ~2^16 tries to find): a permit keeps an HMAC-SHA-256 of its
+    code under a key drawn afresh for each instance, not the code, compared in constant time.
+    The state lives in memory only: nothing persists it, and a restarted hub starts with no
+    permits.
     """
 
     max_pending: int = 4
@@ -159,6 +165,9 @@ class JoinAdmission:
     grace: float = 30.0
     # terminals told BUSY, in the order told, with when their turn lapses
     _waiting: dict[bytes, float] = field(default_factory=dict, repr=False)
+    _code_key: bytes = field(
+        default_factory=lambda: secrets.token_bytes(32), init=False, repr=False, compare=False
+    )
     _tokens: float = field(init=False, repr=False)
     _refilled: float = field(default=-math.inf, repr=False)
     #: Verdicts given, by kind.
@@ -189,21 +198,30 @@ class JoinAdmission:
         token = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
         return max(1.0, slot, token)
 
-    def decide(self, terminal: EUI64, fingerprint: str, now: float) -> tuple[JoinVerdict, float]:
-        """The verdict on a handover of the install code whose fingerprint is ``fingerprint``
-        from ``terminal``, and the wait (seconds) that goes with BUSY (else 0)."""
+    def _identity(self, code: bytes | str) -> bytes:
+        """A keyed full-length digest of ``code``: equal for equal codes only (as far as
+        HMAC-SHA-256 goes), and useless to anyone without this instance's key."""
+        octets = code.encode() if isinstance(code, str) else bytes(code)
+        return hmac.new(self._code_key, octets, hashlib.sha256).digest()
+
+    def decide(self, terminal: EUI64, code: bytes | str, now: float) -> tuple[JoinVerdict, float]:
+        """The verdict on a handover of install code ``code`` from ``terminal``, and the wait
+        (seconds) that goes with BUSY (else 0). ``code`` is the whole code, e.g.
+        ``bytes(install_code)`` (a str stands for its UTF-8 octets), never its
+        :attr:`~zse.installcode.InstallCode.fingerprint`: two codes are the same code only if
+        all their octets are."""
         key = bytes(terminal)
         self._expire(now)
-        verdict, wait = self._decide(key, fingerprint, now)
+        verdict, wait = self._decide(key, self._identity(code), now)
         self.counts[verdict] += 1
         if verdict is not JoinVerdict.ADMIT:
             LOGGER.info("handover from %s: %s", terminal, verdict.value)
         return verdict, wait
 
-    def _decide(self, key: bytes, fingerprint: str, now: float) -> tuple[JoinVerdict, float]:
+    def _decide(self, key: bytes, digest: bytes, now: float) -> tuple[JoinVerdict, float]:
         permit = self._permits.get(key)
         if permit is not None:
-            if permit.fingerprint == fingerprint:
+            if hmac.compare_digest(permit.digest, digest):
                 return JoinVerdict.RESEND, 0.0
             if now - permit.admitted < self.code_change_interval:
                 return JoinVerdict.REFUSED, 0.0
@@ -219,7 +237,7 @@ class JoinAdmission:
             return JoinVerdict.BUSY, wait
         self._waiting.pop(key, None)
         self._tokens -= 1.0
-        self._permits[key] = _Permit(fingerprint, now, now + self.permit_duration)
+        self._permits[key] = _Permit(digest, now, now + self.permit_duration)
         return JoinVerdict.ADMIT, 0.0
 
     def joined(self, terminal: EUI64) -> None:

@@ -4,7 +4,10 @@ CCM* is CCM (NIST SP 800-38C) with a 13-byte nonce (so a 2-byte length field, L 
 MIC of 4, 8 or 16 bytes, or none (ZB A.1, A.2; the MIC length of each security level is
 :data:`MIC_LENGTHS`): ``cryptography``'s ``AESCCM`` computes it, and AES-CTR from counter 1
 the encryption without a MIC. The ciphertext is the encrypted payload followed by the
-encrypted MIC, which is what ZigBee sends. ZigBee frame security uses level 5, ENC-MIC-32
+encrypted MIC, which is what ZigBee sends. L = 2 bounds the payload to
+:data:`MAX_MESSAGE_LENGTH` (65535) bytes: :func:`ccm_encrypt` refuses a longer one with a
+:class:`ValueError`, and :func:`ccm_decrypt` answers ``None`` for a longer ciphertext, which no
+CCM* sender can have made. ZigBee frame security uses level 5, ENC-MIC-32
 (:mod:`zse.security.frames`); the other lengths are for the spec's vectors and other users.
 
 The key-transport key and the key-load key are HMAC-MMO of the link key over one byte, 0x00
@@ -25,6 +28,7 @@ from zse.installcode._mmo import hmac_mmo
 
 __all__ = [
     "KEY_LENGTH",
+    "MAX_MESSAGE_LENGTH",
     "MIC_LENGTHS",
     "ccm_decrypt",
     "ccm_encrypt",
@@ -33,6 +37,8 @@ __all__ = [
 ]
 
 KEY_LENGTH = 16
+#: The longest payload CCM* secures: its length field is L = 2 octets (ZB A.1, A.2.1).
+MAX_MESSAGE_LENGTH = 0xFFFF
 #: The MIC length in bytes of each security level 0-7 (ZB Table 4.38 / 4.6)
 MIC_LENGTHS = (0, 4, 8, 16, 0, 4, 8, 16)
 _TAG_LENGTH = 4  # ENC-MIC-32, the level of ZigBee frame security
@@ -74,6 +80,10 @@ def ccm_encrypt(key: bytes, nonce: bytes, a: bytes, m: bytes, *, mic_length: int
     """CCM* encryption (ZB A.2): ``m`` encrypted, then the encrypted ``mic_length``-byte MIC
     over ``a`` (authenticated only) and ``m``; 4 bytes (ENC-MIC-32) unless told."""
     key = _check_key(key)
+    if len(m) > MAX_MESSAGE_LENGTH:
+        raise ValueError(
+            f"CCM* secures at most {MAX_MESSAGE_LENGTH} bytes (L = 2), got {len(m)} bytes"
+        )
     if _check_mic_length(mic_length) == 0:
         return _ctr(key, nonce, m)
     return _cipher(key, mic_length).encrypt(nonce, m, a)
@@ -83,12 +93,14 @@ def ccm_decrypt(
     key: bytes, nonce: bytes, a: bytes, c: bytes, *, mic_length: int = 4
 ) -> bytes | None:
     """The payload of ``c`` (ciphertext + ``mic_length``-byte MIC), or ``None`` if the MIC
-    does not verify (ZB A.3). With no MIC nothing is verified: ``c`` is decrypted."""
+    does not verify (ZB A.3) or ``c`` is longer than CCM* makes. With no MIC nothing is
+    verified: ``c`` is decrypted."""
     key = _check_key(key)
-    if _check_mic_length(mic_length) == 0:
-        return _ctr(key, nonce, c)
-    if len(c) < mic_length:
+    mic_length = _check_mic_length(mic_length)
+    if not mic_length <= len(c) <= MAX_MESSAGE_LENGTH + mic_length:
         return None
+    if mic_length == 0:
+        return _ctr(key, nonce, c)
     try:
         return _cipher(key, mic_length).decrypt(nonce, c, a)
     except InvalidTag:

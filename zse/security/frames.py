@@ -26,7 +26,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from zse.errors import BadMic, InvalidFrame, UnknownKey
-from zse.security.ccm import ccm_decrypt, ccm_encrypt, key_load_key, key_transport_key
+from zse.security.ccm import (
+    MAX_MESSAGE_LENGTH,
+    ccm_decrypt,
+    ccm_encrypt,
+    key_load_key,
+    key_transport_key,
+)
 from zse.security.counters import IncomingCounters
 from zse.security.header import ENC_MIC_32, MIC_LENGTH, AuxHeader, KeyId, nonce
 
@@ -244,6 +250,12 @@ def _split(frame: bytes, length: int, layer: str) -> Sealed:
         raise InvalidFrame(
             f"{layer} frame: {len(rest)} bytes after the auxiliary header at offset {length}, "
             f"fewer than the {MIC_LENGTH}-byte MIC"
+        )
+    if len(rest) - MIC_LENGTH > MAX_MESSAGE_LENGTH:
+        # CCM*'s 2-octet length field (ZB A.1): no sender secured this; far beyond a PSDU too
+        raise InvalidFrame(
+            f"{layer} frame: {len(rest) - MIC_LENGTH}-byte payload after the auxiliary header "
+            f"at offset {length}, more than CCM* secures ({MAX_MESSAGE_LENGTH} bytes)"
         )
     # the receiver patches its own level back in before the nonce and the MIC (ZB 4.3.1.2)
     control = bytes(((frame[length] & ~_LEVEL_BITS) | ENC_MIC_32,))
