@@ -3,7 +3,10 @@
 A sans-IO reader and writer (no files, no processes: the caller feeds bytes or text lines). The
 format, documented in ``docs/installcode.md``:
 
-- UTF-8 text, an optional byte-order mark (Excel writes one), comma-separated, RFC 4180 quoting;
+- UTF-8 text, an optional byte-order mark (Excel writes one), comma-separated, RFC 4180 quoting
+  (a quoted cell may run over lines, up to 8, but no cell may hold a line break: such a row is
+  refused; a quote never closed, a stray one, refuses its own row only, the lines after it
+  being read as rows of their own);
 - the first non-blank row is a **header naming the columns**, in any order, case-insensitive
   (``Install Code`` and ``install-code`` name ``install_code``);
 - required columns ``eui64`` and ``install_code`` (a printed code, or a label or QR string
@@ -28,6 +31,7 @@ import codecs
 import csv
 import io
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -53,6 +57,9 @@ _CHUNK_ROWS = 4096
 #: the longest line read (CSV's own field limit): a longer one is refused as soon as it is seen
 MAX_LINE = 131_072
 _TOO_LONG = f"a line longer than {MAX_LINE} characters: not a devices CSV"
+#: the most lines a quoted cell may run over before it is taken for a stray quote's
+_MAX_SPAN = 8
+_UNCLOSED_HEADER = 'the header has a quote (") that opens a cell it does not close: a stray quote?'
 _BOMS = {
     codecs.BOM_UTF16_LE: "UTF-16",
     codecs.BOM_UTF16_BE: "UTF-16",
@@ -163,20 +170,112 @@ class _Lines:
             raise DeviceCsvError(_TOO_LONG, self.number)
 
 
+class _Unclosed(list[str]):
+    """The row of a line whose quoted cell is not closed (it holds no cell: the lines after
+    it, which the cell would have taken, are read again as rows of their own)."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: str) -> None:
+        super().__init__()
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type[_Unclosed], tuple[str]]:
+        return type(self), (self.problem,)
+
+
+class _TooManyLines(Exception):
+    """A record would run over more than :data:`_MAX_SPAN` lines."""
+
+
+class _Records:
+    """The lines :func:`csv.reader` reads, numbered, with those of the record being read
+    kept (at most :data:`_MAX_SPAN`): when its quoted cell turns out not to be closed, the
+    lines after its first are given again (:meth:`again`)."""
+
+    __slots__ = ("_again", "_lines", "_taken", "at_end", "number")
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = enumerate(lines, 1)
+        self._again: deque[tuple[int, str]] = deque()  #: lines to give again, first first
+        self._taken: list[tuple[int, str]] = []  #: the lines of the record being read
+        self.number = 0  #: the number of the last line given
+        self.at_end = False  #: whether the input ended inside a record
+
+    def __iter__(self) -> _Records:
+        return self
+
+    def __next__(self) -> str:
+        if len(self._taken) == _MAX_SPAN:
+            raise _TooManyLines
+        if self._again:
+            self.number, line = self._again.popleft()
+        else:
+            try:
+                self.number, line = next(self._lines)
+            except StopIteration:
+                self.at_end = bool(self._taken)
+                raise
+        self._taken.append((self.number, line))
+        return line
+
+    def next_record(self) -> None:
+        """A record starts."""
+        self._taken.clear()
+        self.at_end = False
+
+    def lines(self) -> tuple[int, int]:
+        """The first and the last line of the record read."""
+        return self._taken[0][0], self._taken[-1][0]
+
+    def again(self) -> _Unclosed:
+        """Give the record's lines after its first again: its quoted cell is not closed
+        (before the end of the input if :attr:`at_end`, else within the limits); its row."""
+        first, last = self.lines()
+        self._again.extendleft(reversed(self._taken[1:]))
+        if self.at_end:
+            where = "never closed"
+            after = f"line {last} is" if last == first + 1 else f"lines {first + 1}-{last} are"
+        else:
+            where = f"not closed within {_MAX_SPAN} lines or {MAX_LINE} characters"
+            after = "the lines after it are"
+        if last == first:
+            return _Unclosed(f'a quote (") opens a cell {where}: a stray quote?')
+        return _Unclosed(
+            f'a quote (") opens a cell {where}: a stray quote? ({after} read as rows of their '
+            "own, not as part of that cell)"
+        )
+
+
 def _numbered_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
-    """Non-blank CSV records with the line each starts on; CSV syntax errors raise."""
-    reader = csv.reader(lines)
-    line = 1
+    """Non-blank CSV records with the line each starts on; CSV syntax errors raise.
+
+    A quoted cell may hold a line break (RFC 4180; such a row is refused later), but a quote
+    never closed (a stray one) would swallow every line after it into one bad row: that row
+    is an :class:`_Unclosed` and the lines after it are read again, as is done when a quoted
+    cell runs over more than :data:`_MAX_SPAN` lines or :data:`MAX_LINE` characters (so that
+    each line is read at most :data:`_MAX_SPAN` times)."""
+    source = _Records(lines)
+    reader = csv.reader(source)
     while True:
+        source.next_record()
         try:
             row = next(reader)
         except StopIteration:
             return
+        except _TooManyLines:
+            yield source.lines()[0], source.again()
+            continue
         except csv.Error as exc:
-            raise DeviceCsvError(f"not CSV: {exc}", reader.line_num) from None
-        if any(cell.strip() for cell in row):
-            yield line, row
-        line = reader.line_num + 1
+            first, last = source.lines()
+            if last == first or "field limit" not in str(exc):
+                raise DeviceCsvError(f"not CSV: {exc}", source.number) from None
+            yield first, source.again()  # a cell longer than any line may be
+            continue
+        if source.at_end:  # the input ended inside a quoted cell
+            yield source.lines()[0], source.again()
+        elif any(cell.strip() for cell in row):
+            yield source.lines()[0], row
 
 
 def _is_data(cell: str) -> bool:
@@ -241,6 +340,8 @@ class Columns:
     @classmethod
     def parse(cls, cells: Sequence[str], line: int = 1) -> Columns:
         """The header row; :class:`DeviceCsvError` if it is not one."""
+        if isinstance(cells, _Unclosed):
+            raise DeviceCsvError(_UNCLOSED_HEADER, line)
         names = tuple(_column_name(cell) for cell in cells)
         if any(_is_data(cell) for cell in cells):  # never echo a code from a headerless file
             raise DeviceCsvError(
@@ -272,6 +373,8 @@ class Columns:
 
     def device(self, line: int, cells: Sequence[str]) -> DeviceRow:
         """One row as a device; :class:`DeviceCsvError` if it is not a valid one."""
+        if isinstance(cells, _Unclosed):
+            raise DeviceCsvError(cells.problem, line)
         if len(cells) > len(self.names):
             raise DeviceCsvError(
                 f"{_cells(len(cells))} but the header names {len(self.names)} columns "

@@ -56,6 +56,8 @@ _SHM_DMS = 128
 SHARED_WAIT = 10.0
 #: Seconds between two tries of that lock.
 _POLL = 0.05
+#: Bytes of the header at the start of every SQLite database file.
+_SQLITE_HEADER = 100
 
 
 def header_application_id(path: Path) -> int | None:
@@ -65,12 +67,31 @@ def header_application_id(path: Path) -> int | None:
     not here: for a hint before anything that can wait, not for a decision."""
     try:
         with path.open("rb") as data:
-            header = data.read(100)
+            header = data.read(_SQLITE_HEADER)
     except OSError:
         return None
-    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+    if len(header) < _SQLITE_HEADER or not header.startswith(b"SQLite format 3\x00"):
         return None
     return int(struct.unpack_from(">i", header, 68)[0])
+
+
+def _refuse_truncated(path: Path) -> None:
+    """Refuse a file of 1 to 99 bytes, shorter than an SQLite header
+    (https://sqlite.org/fileformat2.html#database_header): SQLite takes any file shorter than
+    its header for an empty database, and its first write would replace what the file held.
+    SQLite never writes one (a database is whole pages). An empty file is a new store: the
+    single-writer lock creates it so on a first open, and an open interrupted before SQLite's
+    first write leaves it so; refused, it would be a store that never opens again."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open: {exc}") from exc
+    if 0 < size < _SQLITE_HEADER:
+        raise StoreError(
+            f"{path}: truncated or not a zse store: {size} bytes, shorter than an SQLite "
+            f"header ({_SQLITE_HEADER} bytes); refused, not replaced: restore a backup, or "
+            "move the file away to start afresh"
+        )
 
 
 def create_owner_only(path: str | os.PathLike[str]) -> None:
@@ -407,6 +428,7 @@ class SqliteEngine(Engine):
         owner = _claim(path)
         wal = WalCheck(path, "store")
         try:
+            _refuse_truncated(path)  # under the lock, before SQLite would take it for empty
             wal.before()  # under the lock, before SQLite reads (and recovers) the log
         except BaseException:
             _release(owner)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import string
 
 import pytest
@@ -117,14 +118,25 @@ def test_from_data_and_generate():
 
 
 def test_constructor_checks_crc():
-    with pytest.raises(InvalidInstallCode, match="expected 0x702b"):
+    with pytest.raises(InvalidInstallCode) as info:
         InstallCode(bytes.fromhex("83FED3407A93"), 0x702C)
+    # neither CRC (each is 16 bits of the secret code), in either octet order
+    assert str(info.value) == "install code CRC does not match its data"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("83FED3407A932B71", "ends in 2B71 but its data's CRC is 2B70"),
+        (
+            "83FED3407A932B71",
+            "^"
+            + re.escape(
+                "install code CRC mismatch: the last 4 digits are not the CRC of the digits "
+                "before them (a digit is mistyped, or the code was read from the wrong label; "
+                "or is it a 64-bit code typed without its 4-digit CRC?)"
+            )
+            + "$",
+        ),
         ("83FED3407A93", r"12 hex digits.*16, 20, 28 or 36 .*is the 4-digit CRC missing"),
         ("83FED3407A932B", r"14 hex digits"),
         ("83FED3407A932B7", r"15 hex digits"),

@@ -373,14 +373,19 @@ def test_an_install_code_is_never_repeated() -> None:
     with pytest.raises(CommandError) as error:
         parse_command("provision", json.dumps(bad).encode())
     assert error.value.field == "install_code"
-    assert "C3B6" not in str(error.value)  # the CRC as typed (the one it should be is said)
+    assert "C3B6" not in str(error.value)  # the CRC as typed
+    assert "C3B5" not in str(error.value)  # nor the one it should be: the real code's end
 
 
 @pytest.mark.parametrize(
     ("code", "says"),
     [
-        # the CRC the data should end in (C3B5), as the library and the headend say it
-        (CODE[:-1] + "6", "install code CRC mismatch: its data's CRC is C3B5"),
+        # neither CRC (the one typed, C3B6, nor the one it should be, C3B5: the code's end)
+        (
+            CODE[:-1] + "6",
+            "install code CRC mismatch: the last 4 digits are not the CRC of the digits before "
+            "them (a digit is mistyped, or the code was read from the wrong label)",
+        ),
         (CODE[:-5], "install code has 32 hex digits"),
         (CODE[:-1] + "z", "non-hex character 'z'"),
     ],

@@ -103,10 +103,8 @@ class InstallCode:
                 f"got {len(self.data)} bytes"
             )
         if self.crc != crc16(self.data):
-            raise InvalidInstallCode(
-                f"install code CRC {self.crc:#06x} does not match its data "
-                f"(expected {crc16(self.data):#06x})"
-            )
+            # no digit of either CRC: each is 16 bits of the secret code
+            raise InvalidInstallCode("install code CRC does not match its data")
 
     @classmethod
     def parse(cls, text: str) -> InstallCode:
@@ -114,7 +112,7 @@ class InstallCode:
 
         Raises :class:`~zse.errors.InvalidInstallCode` saying what is wrong: the length (with
         the allowed ones), the first non-hex character and its position, or a CRC mismatch
-        with the CRC the data should have, in printed order.
+        with its likely cause; never a digit of the code (it gives the device's link key).
         """
         digits = _hex_payload(text, "install code", InvalidInstallCode)
         count = len(digits)
@@ -141,7 +139,9 @@ class InstallCode:
         data, received = raw[:-_CRC_LENGTH], raw[-_CRC_LENGTH:]
         expected = crc16(data)
         if int.from_bytes(received, "little") != expected:
-            # Only the two CRCs: the code is a secret (it gives the device's link key).
+            # No digit of the code, not even a CRC: the code is a secret (it gives the device's
+            # link key), the typed CRC may be digits of its data (a 64-bit code without its
+            # CRC) and the data's CRC is the real code's last four digits.
             if int.from_bytes(received, "big") == expected:
                 why = "the CRC's two octets look swapped: it is printed least significant first"
             else:
@@ -150,8 +150,8 @@ class InstallCode:
                 # 16 digits are also the data of a 64-bit code, its CRC left out
                 why += "; or is it a 64-bit code typed without its 4-digit CRC?"
             raise InvalidInstallCode(
-                f"install code CRC mismatch: the code ends in {received.hex().upper()} but its "
-                f"data's CRC is {expected.to_bytes(2, 'little').hex().upper()} ({why})"
+                "install code CRC mismatch: the last 4 digits are not the CRC of the digits "
+                f"before them ({why})"
             )
         code = object.__new__(cls)
         object.__setattr__(code, "data", data)
@@ -210,8 +210,13 @@ class InstallCode:
     @property
     def fingerprint(self) -> str:
         """4 hex digits telling codes apart in logs and reprs without revealing them (the
-        start of SHA-256 over the code: 16 bits, not enough to recover or check a guess of a
-        code, whose CRC alone already tells as much)."""
+        start of SHA-256 over the code: 16 bits, not enough to recover a code).
+
+        They do tell something: anyone who reads a repr or a log can check a guessed code
+        against them, which rules out all but 1 in 65,536 wrong guesses (the CRC rules out
+        none: a guess's CRC is computed from its data). Never an identity (two codes share a
+        fingerprint 1 time in 65,536), and not for logs readable by those who must not narrow
+        down a code."""
         return hashlib.sha256(b"zse install code " + bytes(self)).hexdigest()[:4]
 
     def __repr__(self) -> str:
