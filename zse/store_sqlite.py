@@ -270,6 +270,7 @@ async def claim_shared(path: Path, *, wait: float = SHARED_WAIT) -> tuple[int | 
     except ImportError:  # pragma: no cover - Windows
         return None, False
     create_owner_only(path)
+    _refuse_truncated(path)  # SQLite never writes one: not one of this queue's openers' files
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError as exc:
