@@ -70,6 +70,7 @@ from zse._files import read_text_bounded
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.price import DURATION_UNTIL_CHANGED, START_NOW, PriceEvent
+from zse.provisioning.lifecycle import han_name_problem
 from zse.se.ids import MeteringAttribute
 from zse.se.types import UNIT_OF_MEASURE_BCD, UnitOfMeasure
 from zse.time.core import IanaZone, TimeZoneError
@@ -395,6 +396,8 @@ def _price_digits(text: str | int | float) -> tuple[int, int]:
     raw = str(text).strip()
     if len(raw) > _PRICE_TEXT_MAX:
         raise ConfigError(f"price {_shown(text)} is longer than any price the field carries")
+    if not raw.isascii() or "_" in raw:  # Decimal() also reads "1_000" and other scripts' digits
+        raise ConfigError(f"price {_shown(text)} is not a decimal number (ASCII digits, no '_')")
     try:
         amount = decimal.Decimal(raw)
     except decimal.InvalidOperation:
@@ -586,14 +589,13 @@ def _devices(source: str, items: Any) -> tuple[DeviceEntry, ...]:
             InstallCode.parse(code)
         except DecodeError as exc:
             reader.fail(str(exc), "install_code")
-        found.append(
-            DeviceEntry(
-                eui64=eui64,
-                install_code=code,
-                label=reader.get("label", str, ""),
-                groups=reader.strings("groups"),
-            )
-        )
+        label = reader.get("label", str, "")
+        groups = reader.strings("groups")
+        for key, name, group in (("label", label, False), *(("groups", g, True) for g in groups)):
+            problem = han_name_problem(name, group=group)  # the registry's rule
+            if problem is not None:
+                reader.fail(f"{_shown(name)} {problem}", key)
+        found.append(DeviceEntry(eui64=eui64, install_code=code, label=label, groups=groups))
     return tuple(found)
 
 
@@ -603,6 +605,9 @@ def _groups(source: str, table: Any) -> dict[str, tuple[str, ...]]:
     reader = _Reader(source, "[groups]", table, set(table))
     groups: dict[str, tuple[str, ...]] = {}
     for name in table:
+        problem = han_name_problem(name, group=True)  # the registry's rule
+        if problem is not None:
+            reader.fail(f"group name {_shown(name)} {problem}")
         members = reader.get(name, list)
         groups[name] = tuple(reader.eui64(name, member) for member in members)
     return groups

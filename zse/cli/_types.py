@@ -7,17 +7,35 @@ from typing import Any
 
 import click
 
-__all__ = ["LONGEST_WAIT", "FiniteFloat", "PanIdType"]
+__all__ = ["LONGEST_WAIT", "FiniteFloat", "PanIdType", "parse_int"]
 
 #: The longest wait a command takes (a year of seconds): past it, a typo, not a wish.
 LONGEST_WAIT = 366 * 86400.0
 
 
+def _plain(text: str) -> bool:
+    """Whether ``text`` spells a number as an operator types it: ASCII, no ``_`` (``int()`` and
+    ``float()`` also read ``1_000`` and other scripts' digits, Arabic-Indic or full-width)."""
+    return text.isascii() and "_" not in text
+
+
+def parse_int(text: str) -> int | None:
+    """An integer in decimal or ``0x`` / ``0o`` / ``0b`` (ASCII only, no ``_``), or None."""
+    if not _plain(text):
+        return None
+    try:
+        return int(text.strip(), 0)
+    except ValueError:
+        return None
+
+
 class FiniteFloat(click.FloatRange):
     """:class:`click.FloatRange` without NaN or infinity (NaN passes any range: every
-    comparison with it is false)."""
+    comparison with it is false), in ASCII digits without ``_``."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not _plain(value):
+            self.fail(f"{value[:20]!r} is not a number (ASCII digits, no '_')", param, ctx)
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{str(value)[:20]!r} is not a finite number", param, ctx)
@@ -34,13 +52,11 @@ class PanIdType(click.ParamType):  # type: ignore[type-arg]
         self.low, self.high, self.note = low, high, note
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        number: int | None
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
         else:
-            try:
-                number = int(str(value).strip(), 0)
-            except ValueError:
-                number = None
+            number = parse_int(str(value))
         if number is None or not self.low <= number <= self.high:
             self.fail(
                 f"PAN id must be 0x{self.low:04X} to 0x{self.high:04X}{self.note}, "

@@ -52,7 +52,7 @@ from zse.cli._options import (
     radio_options,
     verbosity_options,
 )
-from zse.cli._types import LONGEST_WAIT, FiniteFloat
+from zse.cli._types import LONGEST_WAIT, FiniteFloat, parse_int
 from zse.config import (
     RADIOS,
     ConfigError,
@@ -145,7 +145,7 @@ class Session:
             label = self.registry.get(device).label
         except Exception:
             label = ""
-        return f"{device} ({label})" if label else device
+        return f"{device} ({_printable(label)})" if label else device
 
     def on_event(self, event: Any) -> None:
         """Print one ESI event (and wake ``wait``)."""
@@ -449,18 +449,26 @@ _MIRROR_EVENTS: dict[str, Callable[[Any, str], str]] = {
 # -- the commands (a click group run inside the session) ----------------------------------------
 
 
+def _printable(text: str) -> str:
+    """A label or group name as the console prints it: as it is, or escaped as a Python
+    literal if it holds a control character (a registry written before they were refused
+    may; an escape sequence must not reach the operator's terminal)."""
+    return text if text.isprintable() else repr(text)
+
+
 class _IntType(click.ParamType):  # type: ignore[type-arg]
-    """An integer written in decimal or hex (``0x0E01``)."""
+    """An integer written in decimal or hex (``0x0E01``), ASCII digits only
+    (:func:`~zse.cli._types.parse_int`)."""
 
     name = "integer"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        try:
-            return int(str(value), 0)
-        except ValueError:
-            self.fail(f"{value!r} is not an integer (decimal or 0x hex)", param, ctx)
+        number = parse_int(str(value))
+        if number is None:
+            self.fail(f"{str(value)[:20]!r} is not an integer (decimal or 0x hex)", param, ctx)
+        return number
 
 
 INT = _IntType()
@@ -576,11 +584,11 @@ def devices(group: str | None) -> Action:
         if not records:
             session.say("no devices" + (f" in group {group!r}" if group else ""))
         for record in records:
-            groups = ",".join(sorted(record.groups)) or "-"
+            groups = ",".join(_printable(g) for g in sorted(record.groups)) or "-"
             joined = "on the network" if record.joined else "not on the network"
             session.say(
                 f"{_ieee(record.eui64)!s}  {record.state.value:<24} {joined:<19} "
-                f"groups {groups:<16} {record.label}"
+                f"groups {groups:<16} {_printable(record.label)}"
             )
 
     return run

@@ -33,8 +33,8 @@ from zse.drlc import START_NOW, LoadControlEvent
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, canonical_eui64
 from zse.messaging import Message
-from zse.messaging.core import max_message_bytes, text_length
-from zse.provisioning.lifecycle import LifecycleState
+from zse.messaging.core import max_message_bytes, text_length, text_problem
+from zse.provisioning.lifecycle import MAX_HAN_NAME, LifecycleState, han_name_problem
 from zse.se.types import (
     AVERAGE_LOAD_ADJUSTMENT_NOT_USED,
     DUTY_CYCLE_NOT_USED,
@@ -89,9 +89,10 @@ DEVICE_TYPES = (
     "range extender",
     "prepayment terminal",
 )
-#: Longest label, group name and meter id (characters).
-MAX_LABEL = 64
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+#: Longest label, group name and meter id (characters): the HAN registry's.
+MAX_LABEL = MAX_HAN_NAME
+#: A retailer group's name (``fullmatch``: ``$`` alone would let a final newline through).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
 
 class HeadendError(ZseError):
@@ -124,7 +125,10 @@ def _only(body: Mapping[str, Any], required: Iterable[str], optional: Iterable[s
             raise _bad(name, "missing")
     for name in body:
         if name not in required and name not in optional:
-            raise _bad(str(name), "unknown field")
+            key = str(name)  # a hostile key may be any length: quoted as a value is
+            raise _bad(
+                key if len(key) <= SHOWN and key.isprintable() else shown(key), "unknown field"
+            )
 
 
 def _text(body: Mapping[str, Any], name: str, *, default: str | None = None) -> str:
@@ -170,7 +174,7 @@ def _bool(body: Mapping[str, Any], name: str) -> bool:
 
 def _name(body: Mapping[str, Any], name: str) -> str:
     value = _text(body, name)
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise _bad(
             name, "1-64 letters, digits, space, '.', '_' or '-', starting with one of the first two"
         )
@@ -227,10 +231,9 @@ def _device_fields(body: Mapping[str, Any], meters: Iterable[str]) -> tuple[str,
     if device_type not in DEVICE_TYPES:
         raise _bad("device_type", "one of " + ", ".join(DEVICE_TYPES))
     label = _text(body, "label", default="")
-    if len(label) > MAX_LABEL:
-        raise _bad("label", f"at most {MAX_LABEL} characters")
-    if not label.isprintable():  # as a devices CSV's label (zse.device_csv)
-        raise _bad("label", "has a control character")
+    problem = han_name_problem(label)
+    if problem is not None:
+        raise _bad("label", problem)
     return eui64, meter, device_type, label
 
 
@@ -318,6 +321,9 @@ def parse_message(body: object) -> MessageRequest:
         raise HeadendError(
             413, f"text: {text_length(text)} octets, at most {limit} (SE D.5.2.3.1)", field="text"
         )
+    problem = text_problem(text)  # the rule Message itself keeps (a 422 here, not a 500 later)
+    if problem is not None:
+        raise _bad("text", problem)
     return MessageRequest(
         group=_name(body, "group"),
         text=text,

@@ -26,7 +26,7 @@ from zse.drlc.core import UnknownEvent
 from zse.errors import ZseError
 from zse.headend.core import Outcome, SendKind, outcome_of_report
 from zse.messaging import Message
-from zse.messaging.core import MessageError
+from zse.messaging.core import MessageError, displayable_text
 from zse.provisioning import LifecycleState
 from zse.roles.esi import (
     EnergyServiceInterface,
@@ -69,8 +69,12 @@ class Delivery:
     send_by: float | None = None
 
     def message(self) -> Message:
-        """The display message (``kind`` MESSAGE)."""
-        return Message(**self.payload)
+        """The display message (``kind`` MESSAGE); a job queued before control characters
+        were refused has them shown as U+FFFD (as a message from an older store)."""
+        payload = dict(self.payload)
+        if isinstance(payload.get("text"), str):
+            payload["text"] = displayable_text(payload["text"])
+        return Message(**payload)
 
     def event(self) -> LoadControlEvent:
         """The Load Control Event (``kind`` LOAD_CONTROL)."""

@@ -16,6 +16,7 @@ Frame limits (why a message has a maximum size): see :func:`max_message_bytes`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -65,10 +66,12 @@ __all__ = [
     "MessageTooLong",
     "StoredMessage",
     "confirmed_in_command",
+    "displayable_text",
     "max_message_bytes",
     "max_zcl_payload",
     "message_from_command",
     "text_length",
+    "text_problem",
 ]
 
 #: Start time meaning "now" (D.5.2.3.1.1.3).
@@ -104,6 +107,30 @@ def text_length(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 
 
+#: Control characters (Unicode category Cc: C0, DEL, C1) but the line break, which a
+#: multi-line display may honour (SE D.5.2.3.1.1.5 gives the text as a UTF-8 ZCL character
+#: string and leaves its layout to the device).
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a message's text, or None: a control character other than the
+    line break (NUL, ESC, BEL... reach a display or an operator's terminal as commands)."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    return (
+        f"has a control character (U+{ord(found[0]):04X} at {found.start()}); "
+        "only a line break may be in a message"
+    )
+
+
+def displayable_text(text: str) -> str:
+    """``text`` with each control character :func:`text_problem` refuses replaced by U+FFFD:
+    a message from the air or an older store is shown, never its control characters."""
+    return _CONTROL.sub("\ufffd", text)
+
+
 class MessageError(ZseError, ValueError):
     """A messaging request that the spec does not allow (e.g. confirming twice)."""
 
@@ -137,8 +164,10 @@ class Message:
     The Message Control field (D.5.2.3.1.1.2) is given as its parts: ``transmission`` (0-3),
     ``importance`` (0 low .. 3 critical), ``confirmation_required`` (bit 7) and
     ``enhanced_confirmation_required`` (bit 5, SE 1.2: a yes/no answer and an optional text).
-    Checked when built: ``text`` a ``str``, the flags ``bool``, the numbers ``int`` (not
-    ``bool``) that fit their fields; :class:`InvalidMessage` otherwise.
+    Checked when built: ``text`` a ``str`` without control characters but the line break
+    (:func:`text_problem`), the flags ``bool``, the numbers ``int`` (not ``bool``) that fit
+    their fields; :class:`InvalidMessage` otherwise. A received message's text is made
+    displayable first (:func:`message_from_command`, :meth:`from_record`).
     """
 
     message_id: int
@@ -156,6 +185,9 @@ class Message:
         if not isinstance(text, str):
             hint = ": decode it first (the wire carries UTF-8)" if _is_octets(text) else ""
             raise InvalidMessage(f"text must be a str, got {type(text).__name__}{hint}")
+        problem = text_problem(text)
+        if problem is not None:
+            raise InvalidMessage(f"text {problem}")
         for name, bits in (
             ("message_id", 32),
             ("start_time", 32),
@@ -196,7 +228,11 @@ class Message:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Message:
-        """Inverse of :meth:`to_record`."""
+        """Inverse of :meth:`to_record`; a text stored before control characters were refused
+        is made displayable (:func:`displayable_text`)."""
+        text = record.get("text")
+        if isinstance(text, str):
+            record = {**record, "text": displayable_text(text)}
         return cls(**record)
 
 
@@ -208,11 +244,13 @@ def message_from_command(command: Any, *, protected: bool) -> Message:
     """The :class:`Message` a decoded Display (Protected) Message carries (SE D.5.2.3.1,
     D.5.2.3.3): ``command`` is any object with the command's fields as attributes. The
     Extended Message Control is not part of the message (it is this device's confirmation
-    status): :func:`confirmed_in_command` reads it."""
+    status): :func:`confirmed_in_command` reads it. The text is made displayable
+    (:func:`displayable_text`): a control character in it is shown as U+FFFD, not refused
+    (the ZCL character string allows it) nor passed on to a display or a terminal."""
     control = command.message_control
     return Message(
         message_id=int(command.message_id),
-        text=str(command.message),
+        text=displayable_text(str(command.message)),
         start_time=int(command.start_time),
         duration_in_minutes=int(command.duration_in_minutes),
         importance=int(control.importance),

@@ -40,6 +40,7 @@ from zse.messaging import Message
 from zse.metering.formatting import Formatting, unit_text
 from zse.price import PriceEvent
 from zse.price.core import BlockPeriod
+from zse.provisioning.lifecycle import MAX_HAN_NAME, han_name_problem
 from zse.se.ids import IN_HOME_DISPLAY, LOAD_CONTROL_DEVICE, PROGRAMMABLE_THERMOSTAT
 from zse.se.types import UNIT_OF_MEASURE_BCD, UnitOfMeasure
 
@@ -1041,12 +1042,19 @@ def _provision(cid: str, data: dict[str, Any]) -> Command:
     groups = data.get("groups", [])
     if not isinstance(groups, list) or len(groups) > 16:
         raise CommandError("groups", "expected a list of up to 16 group names")
+    names = {"label": _text(data.get("label", ""), "label", MAX_HAN_NAME)}
+    names |= {f"groups[{i}]": _text(g, f"groups[{i}]", MAX_HAN_NAME) for i, g in enumerate(groups)}
+    for field, name in names.items():  # the registry's rule, refused here before the ESI acts
+        problem = han_name_problem(name, group=field != "label")
+        if problem is not None:
+            raise CommandError(field, problem)
+    label = names.pop("label")
     return Provision(
         correlation_id=cid,
         mac=_mac(data.get("mac"), "mac"),
         install_code=code,
-        label=_text(data.get("label", ""), "label", 64),
-        groups=tuple(_text(g, f"groups[{i}]", 64) for i, g in enumerate(groups)),
+        label=label,
+        groups=tuple(names.values()),
     )
 
 

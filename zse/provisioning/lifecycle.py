@@ -40,6 +40,7 @@ __all__ = [
     "ACTIONS",
     "DEPROVISION_TIMEOUT",
     "LEAVE_RETRY_DELAYS",
+    "MAX_HAN_NAME",
     "PROVISION_TIMEOUT",
     "REFUSALS",
     "TRANSITIONS",
@@ -56,10 +57,34 @@ __all__ = [
     "SendLeave",
     "Transition",
     "decide",
+    "han_name_problem",
     "next_record",
     "next_state",
     "refusal",
 ]
+
+
+#: Longest HAN device label and registry group name (characters).
+MAX_HAN_NAME = 64
+#: What the devices CSV's ``groups`` cell separates names with (:mod:`zse.device_csv`).
+_GROUP_SEPARATOR = ";"
+
+
+def han_name_problem(text: str, *, group: bool = False) -> str | None:
+    """Why ``text`` cannot be a HAN device's label (``group``: a registry group name), or None.
+
+    The one rule of every way a label or group name comes in (the registry, the headend's API, the
+    ESI's ``[[devices]]`` and ``[groups]``, MQTT ``provision``, the devices CSV through the
+    registry): at most :data:`MAX_HAN_NAME` characters, all printable (no control character: an
+    operator's terminal prints them). A group name is also not empty, has no ``;`` (the
+    devices CSV's separator) and no space at either end (the CSV strips it)."""
+    if len(text) > MAX_HAN_NAME:
+        return f"is {len(text)} characters; at most {MAX_HAN_NAME}"
+    if not text.isprintable():
+        return "has a control character"
+    if group and (not text or text.strip() != text or _GROUP_SEPARATOR in text):
+        return "must be 1 or more characters, without ';' or a space at either end"
+    return None
 
 
 class LifecycleState(enum.Enum):

@@ -21,6 +21,7 @@ import zigpy.types as t
 
 from zse.device_csv import DeviceCsvError, read_devices
 from zse.errors import DecodeError, InvalidEui64, ZseError
+from zse.headend.core import shown
 from zse.installcode import InstallCode, canonical_eui64, format_eui64
 from zse.provisioning.lifecycle import (
     DeviceRecord,
@@ -28,6 +29,7 @@ from zse.provisioning.lifecycle import (
     LifecycleState,
     Transition,
     decide,
+    han_name_problem,
     next_record,
 )
 from zse.records import STR, Fields, Number, Opt, RecordError, check, load_each
@@ -40,7 +42,9 @@ __all__ = [
     "ImportReport",
     "InstallCodeInUse",
     "InvalidGroups",
+    "InvalidLabel",
     "RegistryError",
+    "check_label",
     "group_names",
     "registry_key",
 ]
@@ -68,7 +72,27 @@ class InstallCodeInUse(RegistryError):
 
 class InvalidGroups(RegistryError, TypeError):
     """Registry groups given as something other than a collection of group names: a bare
-    string (which would be one group per character) or a name that is not text."""
+    string (which would be one group per character), a name that is not text, or a name
+    :func:`~zse.provisioning.lifecycle.han_name_problem` refuses (a control character, too
+    long...)."""
+
+
+class InvalidLabel(RegistryError, ValueError):
+    """A device label that is not text or that
+    :func:`~zse.provisioning.lifecycle.han_name_problem` refuses: longer than
+    :data:`~zse.provisioning.lifecycle.MAX_HAN_NAME` characters or with a control character."""
+
+
+def check_label(label: object) -> str:
+    """``label`` if it may be a device's label (the rule of every way one comes in:
+    :func:`~zse.provisioning.lifecycle.han_name_problem`), else :class:`InvalidLabel`; the message
+    quotes it escaped and cut (:func:`~zse.headend.core.shown`)."""
+    if not isinstance(label, str):
+        raise InvalidLabel(f"a label must be text, not {type(label).__name__}")
+    problem = han_name_problem(label)
+    if problem is not None:
+        raise InvalidLabel(f"label {shown(label)} {problem}")
+    return label
 
 
 def registry_key(eui64: object) -> str:
@@ -88,8 +112,8 @@ def group_names(groups: Iterable[object]) -> frozenset[str]:
     """Registry group names given as a list, tuple, set... of names, as a frozenset.
 
     A bare ``str`` (``groups="street-7"`` would make the groups ``s``, ``t``, ``r``...) or
-    ``bytes``, something that is not iterable, or a name that is not text raises
-    :class:`InvalidGroups`."""
+    ``bytes``, something that is not iterable, a name that is not text or one
+    :func:`~zse.provisioning.lifecycle.han_name_problem` refuses raises :class:`InvalidGroups`."""
     if isinstance(groups, (str, bytes, bytearray)):
         raise InvalidGroups(
             f"groups must be a collection of group names, not a single "
@@ -105,6 +129,9 @@ def group_names(groups: Iterable[object]) -> frozenset[str]:
     for name in names:
         if not isinstance(name, str):
             raise InvalidGroups(f"a group name must be text, not {type(name).__name__}")
+        problem = han_name_problem(name, group=True)
+        if problem is not None:
+            raise InvalidGroups(f"group name {shown(name)} {problem}")
         texts.append(name)
     return frozenset(texts)
 
@@ -243,13 +270,15 @@ class HanRegistry:
         also be a zigpy EUI64). ``groups``: a list of group names (a bare string is refused).
 
         Raises :class:`~zse.errors.InvalidEui64` / :class:`~zse.errors.InvalidInstallCode` /
-        :class:`InvalidGroups` for bad input, :class:`AlreadyRegistered` if the device is
-        already registered and not de-provisioned (a de-provisioned device is registered again,
-        with the new code; of two registrations at once, the second is refused) and
+        :class:`InvalidLabel` / :class:`InvalidGroups` for bad input, :class:`AlreadyRegistered`
+        if the device is already registered and not de-provisioned (a de-provisioned device is
+        registered again, with the new code; of two registrations at once, the second is
+        refused) and
         :class:`InstallCodeInUse` if another device not de-provisioned has the install code.
         """
         key = registry_key(eui64)
         code = str(InstallCode.parse(install_code))
+        label = check_label(label)
         names = group_names(groups)
         async with self._lock:
             return await self._register(key, code, label, names)
