@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import interpreter_share
+
 #: Its outcome cannot depend on the Python version: the main interpreter only (ADR 0025).
 pytestmark = pytest.mark.main_interpreter
 
@@ -199,15 +201,25 @@ def test_the_other_interpreters_shares_split_the_suite_between_them():
     assert second == everything[1::2]
     assert first
     assert second
-    assert _collected("--interpreter-share", "1/1") == everything
 
 
 @pytest.mark.parametrize("share", ["0/2", "3/2", "1", "a/b", "1/0", "-1/2", "\u00b2/2", "1/2 "])
-def test_a_wrong_share_is_one_line(share):
+def test_a_wrong_share_is_refused_naming_it(share):
+    with pytest.raises(pytest.UsageError) as caught:
+        interpreter_share(share)
+    assert str(caught.value) == f"--interpreter-share {share!r}: expected K/N with 1 <= K <= N"
+
+
+def test_shares_are_read_as_numbers():
+    assert interpreter_share("1/1") == (1, 1)
+    assert interpreter_share("2/12") == (2, 12)
+
+
+def test_a_wrong_share_ends_the_run_in_one_line():
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-         f"--interpreter-share={share}", "tests/time"],
+         "--interpreter-share=3/2", "tests/time"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 4, result.stdout + result.stderr
-    assert f"--interpreter-share {share!r}: expected K/N with 1 <= K <= N" in result.stderr
+    assert "--interpreter-share '3/2': expected K/N with 1 <= K <= N" in result.stderr
