@@ -277,7 +277,7 @@ class _Reader:
             self.fail(f"must be a table, got {type(table).__name__}")
         unknown = sorted(set(table) - allowed)
         if unknown:
-            self.fail(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+            self.fail(f"unknown key {_shown(unknown[0])} (known: {', '.join(sorted(allowed))})")
         self.table: dict[str, Any] = table
 
     def fail(self, message: str, key: str | None = None) -> None:

@@ -168,3 +168,13 @@ def test_a_price_is_ascii_digits_without_underscores(price: str) -> None:
     with pytest.raises(ConfigError, match="is not a decimal number"):
         parse_price(price, issuer_event_id=1)
     assert parse_price(" 0.2451 ", issuer_event_id=1).price == 2451
+
+
+def test_an_unknown_configuration_key_is_quoted_cut_short() -> None:
+    """A hostile key of any length was quoted whole in the one-line error (the review)."""
+    key = "k" * 10_000
+    with pytest.raises(ConfigError) as caught:
+        parse_config(BASE + f"{key} = 1\n", base=Path("/tmp"))
+    message = str(caught.value)
+    assert "unknown key 'kkkk" in message
+    assert len(message) < 400
