@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.store.test_store_tiny_file import refusal
 from zse.errors import StoreError
 from zse.headend.queue import open_queue
 
@@ -21,11 +22,7 @@ async def test_a_queue_file_shorter_than_an_sqlite_header_is_refused_and_kept(
     path.write_bytes(content)
     with pytest.raises(StoreError) as caught:
         await open_queue(path)
-    assert str(caught.value) == (
-        f"{path}: truncated or not a zse store: {len(content)} bytes, shorter than an SQLite "
-        "header (100 bytes); refused, not replaced: restore a backup, or move the file away to "
-        "start afresh"
-    )
+    assert str(caught.value) == refusal(path, len(content))  # the store's words
     assert path.read_bytes() == content
     assert sorted(p.name for p in tmp_path.iterdir()) == ["queue.sqlite"]
 

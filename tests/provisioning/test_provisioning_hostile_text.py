@@ -21,7 +21,7 @@ import pytest
 from zse.config import ConfigError, parse_config, parse_price
 from zse.headend.core import HeadendError, parse_group, parse_message, parse_registration
 from zse.mqtt.core import CommandError, parse_command
-from zse.provisioning.registry import InvalidGroups, InvalidLabel
+from zse.provisioning.registry import InvalidDeviceLabel, InvalidGroups
 
 CODE = "83FED3407A939723A5C639B26916D505C3B5"
 MAC = "001BC5007000052B"
@@ -31,7 +31,7 @@ HOSTILE_GROUPS = ["g\x00", "\n", "", " padded", "a;b", "g" * 65]
 
 @pytest.mark.parametrize("label", HOSTILE_LABELS)
 async def test_the_registry_refuses_a_hostile_label(registry, label: str) -> None:
-    with pytest.raises(InvalidLabel) as caught:
+    with pytest.raises(InvalidDeviceLabel) as caught:
         await registry.register(MAC, CODE, label=label)
     assert str(caught.value).isprintable()  # quoted escaped, never raw
     assert registry.devices() == []
@@ -80,7 +80,7 @@ def test_an_mqtt_provision_with_a_hostile_label_is_refused_before_the_esi_acts(
 async def test_the_registry_itself_refuses_them(registry: Any) -> None:
     """Whatever way in skips the check (an application calling the registry), the registry
     keeps the rule."""
-    with pytest.raises(InvalidLabel):
+    with pytest.raises(InvalidDeviceLabel):
         await registry.register(MAC, CODE, label="\x1b[2J")
     with pytest.raises(InvalidGroups):
         await registry.register(MAC, CODE, groups=("g\x00",))

@@ -41,10 +41,9 @@ __all__ = [
     "HanRegistry",
     "ImportReport",
     "InstallCodeInUse",
+    "InvalidDeviceLabel",
     "InvalidGroups",
-    "InvalidLabel",
     "RegistryError",
-    "check_label",
     "group_names",
     "registry_key",
 ]
@@ -77,21 +76,21 @@ class InvalidGroups(RegistryError, TypeError):
     long...)."""
 
 
-class InvalidLabel(RegistryError, ValueError):
+class InvalidDeviceLabel(RegistryError, ValueError):
     """A device label that is not text or that
     :func:`~zse.provisioning.lifecycle.han_name_problem` refuses: longer than
     :data:`~zse.provisioning.lifecycle.MAX_HAN_NAME` characters or with a control character."""
 
 
-def check_label(label: object) -> str:
+def _check_label(label: object) -> str:
     """``label`` if it may be a device's label (the rule of every way one comes in:
-    :func:`~zse.provisioning.lifecycle.han_name_problem`), else :class:`InvalidLabel`; the message
-    quotes it escaped and cut (:func:`~zse.headend.core.shown`)."""
+    :func:`~zse.provisioning.lifecycle.han_name_problem`), else :class:`InvalidDeviceLabel`;
+    the message quotes it escaped and cut (:func:`~zse.headend.core.shown`)."""
     if not isinstance(label, str):
-        raise InvalidLabel(f"a label must be text, not {type(label).__name__}")
+        raise InvalidDeviceLabel(f"a label must be text, not {type(label).__name__}")
     problem = han_name_problem(label)
     if problem is not None:
-        raise InvalidLabel(f"label {shown(label)} {problem}")
+        raise InvalidDeviceLabel(f"label {shown(label)} {problem}")
     return label
 
 
@@ -270,15 +269,15 @@ class HanRegistry:
         also be a zigpy EUI64). ``groups``: a list of group names (a bare string is refused).
 
         Raises :class:`~zse.errors.InvalidEui64` / :class:`~zse.errors.InvalidInstallCode` /
-        :class:`InvalidLabel` / :class:`InvalidGroups` for bad input, :class:`AlreadyRegistered`
-        if the device is already registered and not de-provisioned (a de-provisioned device is
-        registered again, with the new code; of two registrations at once, the second is
-        refused) and
-        :class:`InstallCodeInUse` if another device not de-provisioned has the install code.
+        :class:`InvalidDeviceLabel` / :class:`InvalidGroups` for bad input,
+        :class:`AlreadyRegistered` if the device is already registered and not de-provisioned
+        (a de-provisioned device is registered again, with the new code; of two registrations
+        at once, the second is refused) and :class:`InstallCodeInUse` if another device not
+        de-provisioned has the install code.
         """
         key = registry_key(eui64)
         code = str(InstallCode.parse(install_code))
-        label = check_label(label)
+        label = _check_label(label)
         names = group_names(groups)
         async with self._lock:
             return await self._register(key, code, label, names)
