@@ -16,6 +16,7 @@ from typing import Any
 from tests.fleet.helpers import PREFIX, Gateways, gateways, real, until
 from tests.fleet.test_fleet_serve import Api, headend_config, registration
 from tests.headend.helpers import START
+from tests.headend.test_headend_give_up_esilink import LOOK, virtually
 from tests.mqtt.broker import Broker
 from zse.headend.control import Control
 from zse.headend.gateway import GatewayLink
@@ -33,7 +34,8 @@ GIVE_UP = 7200.0
 @asynccontextmanager
 async def served(tmp_path: Path, database: Any, broker: Broker) -> AsyncIterator[Api]:
     """The API over ``meter-1`` and one worker, sharing the worker's clock (the database's
-    on PostgreSQL), each looking every few virtual seconds."""
+    on PostgreSQL), each looking every :data:`LOOK` virtual seconds (the back-off after
+    the first try is the same as at a finer pace)."""
     loop = asyncio.get_running_loop()
     holder: list[Worker] = []
 
@@ -47,7 +49,7 @@ async def served(tmp_path: Path, database: Any, broker: Broker) -> AsyncIterator
         clock=lambda: START + int(loop.time()),
         port=0,
         wall=wall,
-        sync=5.0,
+        sync=LOOK,
     )
     running.headend.give_up = GIVE_UP
     queue = await open_queue(queue_location(database))
@@ -59,7 +61,7 @@ async def served(tmp_path: Path, database: Any, broker: Broker) -> AsyncIterator
         link,
         owner="w",
         clock=loop.time,
-        poll=5.0,
+        poll=LOOK,
         control=await Control.open(queue),
         resync=math.inf,
     )
@@ -83,8 +85,9 @@ async def test_a_device_its_gateway_never_reaches_is_given_up(
         gateways(broker, tmp_path / "meters", meters=1, provisioned=False) as gw,
         served(tmp_path, place("headend"), broker) as service,
     ):
-        ihd, thermostat = gw.sims.devices[:2]
-        gw.sims.air_of(thermostat).silence(parse_eui64(thermostat.mac))  # never joins
+        ihd, thermostat, *others = gw.sims.devices
+        for device in (thermostat, *others):  # never joins (the others, never registered,
+            gw.sims.air_of(device).silence(parse_eui64(device.mac))  # switched off)
         for index in (0, 1):
             reply = await service.call("POST", "/devices", registration(gw, index))
             assert reply.status == 201, reply
@@ -106,7 +109,7 @@ async def test_a_device_its_gateway_never_reaches_is_given_up(
         async def skipped() -> bool:
             return (await outcomes())[away]["outcome"] == "skipped"
 
-        await until(skipped)
+        await virtually(skipped)  # the link's waits for the broker follow the real clock
         await asyncio.sleep(GIVE_UP - 120)
         assert (await outcomes())[away]["outcome"] == "skipped"  # tried within the give-up
         await asyncio.sleep(150)
@@ -114,7 +117,7 @@ async def test_a_device_its_gateway_never_reaches_is_given_up(
         async def expired() -> bool:
             return (await outcomes())[away]["outcome"] == "expired"
 
-        await until(expired)
+        await virtually(expired)
         found = await outcomes()
         assert found[away]["detail"] == (
             "given up: not reached within 2 hours of the send (last try: pending provisioning)"

@@ -41,8 +41,13 @@ def _cancels_to(service: Service, device: SimDevice) -> list[int]:
 
 async def _offline_and_cancelled(service: Service) -> tuple[SimDevice, int, list[int]]:
     """An IHD, METER READY, then gone for good; an "until changed" message to it, cancelled
-    an hour later: the device, the send and the Cancels its ESI sends it."""
+    an hour later: the device, the send and the Cancels its ESI sends it. The other devices,
+    never registered here, are switched off: each would try to join every few seconds for
+    the hours the tests sleep, most of what they would cost."""
     ihd = next(d for d in service.sims.devices if d.device_type == "in-home display")
+    for other in service.sims.devices:
+        if other is not ihd:
+            service.sims.air_of(other).silence(parse_eui64(other.mac))
     service.headend.give_up = SPAN
     await _register(service, [ihd])
     reply = await service.call(A, "POST", "/api/v1/groups", {"name": "g", "meters": [ihd.meter]})
