@@ -5,11 +5,12 @@ For each size N (meters, 3 devices each: display, thermostat, load control devic
 on one PostgreSQL (``tests/postgres_server.py``: initdb in a temporary directory, run as an
 unprivileged user, fsync on) and one Mosquitto (``tests/mqtt/broker.py``), both on loopback:
 
-1. ``zse sim utility --meters N --devices-per-meter 3 --no-send-events`` comes up (every device
-   joined by install code and keyed by CBKE; each meter's ESI a gateway on the broker under
-   ``<base>/<meter>``, which publishes its devices' reports but not the ESI's own sends, as a
-   gateway that serves only a headend is configured, ADR 0023; ``--send-events on`` publishes
-   them);
+1. ``zse sim utility --meters N --devices-per-meter 3 --no-send-events --event-batches``
+   comes up (every device joined by install code and keyed by CBKE; each meter's ESI a
+   gateway on the broker under ``<base>/<meter>``, which publishes its devices' reports but
+   not the ESI's own sends, as a gateway that serves only a headend is configured, ADR 0023;
+   ``--send-events on`` publishes them; and its devices' events in batches, ADR 0027;
+   ``--event-batches off``: one message each);
 2. W ``zse headend worker`` processes start on the queue (the size's own schema) and the broker;
 3. the send is enqueued as the headend enqueues a by-group send (``JobQueue.enqueue``: one job
    per device, the call of ``zse.headend.service.Headend._enqueue``), the workers claim the jobs,
@@ -56,6 +57,7 @@ import dataclasses
 import itertools
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -113,6 +115,7 @@ class Figures:
     linger: float = 0.0  # the headend workers' --linger
     combine: bool = True  # the headend workers' --combine (False: --no-combine)
     send_events: bool = False  # the utility's --send-events (False: --no-send-events)
+    event_batches: bool = True  # the utility's --event-batches (False: --no-event-batches)
     sent: list[int] = dataclasses.field(default_factory=lambda: [0, 0])  # commands, publications
     #: answers, their transactions, reports, their transactions (all the workers)
     recorded: list[int] = dataclasses.field(default_factory=lambda: [0, 0, 0, 0])
@@ -262,15 +265,19 @@ def measure(
     linger: float,
     combine: bool,
     send_events: bool,
+    event_batches: bool,
 ) -> Figures:
     from tests.postgres_server import unique_schema  # noqa: PLC0415
 
     assert broker.process is not None
-    figures = Figures(meters, linger=linger, combine=combine, send_events=send_events)
+    figures = Figures(
+        meters, linger=linger, combine=combine, send_events=send_events, event_batches=event_batches
+    )
     base = f"bench{meters}"
     url = postgres.store_url(unique_schema(base))
     events = "--send-events" if send_events else "--no-send-events"
-    with running_utility(broker.url, base, meters, sim_workers, events) as (sims, up):
+    batches = "--event-batches" if event_batches else "--no-event-batches"
+    with running_utility(broker.url, base, meters, sim_workers, events, batches) as (sims, up):
         figures.up = up
         figures.rss = sum(rss(pid) for pid in sims)
         with headend_workers(url, broker.url, base, workers, batch, figures) as running:
@@ -280,9 +287,13 @@ def measure(
             time.sleep(IDLE_FOR)  # nothing to do: what the processes cost doing nothing
             figures.idle_meters = (total_cpu(sims) - idle_from[0]) / IDLE_FOR
             figures.idle_headend = (total_cpu(heads) - idle_from[1]) / IDLE_FOR
+            spies = [spy(pid, f"{SPY[0]}.{meters}.w{n}") for n, pid in enumerate(heads) if SPY]
             before = [total_cpu(heads), total_cpu(pg), total_cpu(sims), cpu(broker.process.pid)]
             began, enqueued, last = asyncio.run(fan_out(url, meters))
             after = [total_cpu(heads), total_cpu(pg), total_cpu(sims), cpu(broker.process.pid)]
+            for each in spies:
+                each.send_signal(signal.SIGINT)
+                each.wait()
             figures.wall = last - began
             figures.enqueue = enqueued - began
             spent = [b - a for a, b in zip(before, after, strict=True)]
@@ -290,6 +301,16 @@ def measure(
             figures.headend_rss = sum(rss(pid) for pid in heads)
             figures.postgres_rss = sum(rss(pid) for pid in tree(postmaster(postgres)))
     return figures
+
+
+#: ``--py-spy PREFIX`` and ``--py-spy-bin``: record each headend worker during the fan-out.
+SPY: list[str] = []
+
+
+def spy(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy recording ``pid`` to ``out``.txt (collapsed stacks) until SIGINT."""
+    argv = [SPY[1], "record", "--pid", str(pid), "--rate", "100", "--nonblocking"]
+    return subprocess.Popen([*argv, "-f", "raw", "-o", f"{out}.txt"])
 
 
 def postmaster(postgres: Server) -> int:
@@ -309,7 +330,8 @@ def report(runs: list[Figures], floor: float) -> None:
         return f"{value / reference:5.2f}x" if reference else "   - "
 
     print(
-        f"{'meters':>7} {'linger':>6} {'comb':>4} {'sent':>4} {'devices':>8} {'up s':>7} "
+        f"{'meters':>7} {'linger':>6} {'comb':>4} {'sent':>4} {'evb':>4} {'devices':>8} "
+        f"{'up s':>7} "
         f"{'wall s':>8} {'dev/s':>7} "
         f"{'headend ms/dev':>16} {'pg ms/dev':>15} {'meters ms/dev':>16} {'broker ms/dev':>14} "
         f"{'RSS MB/meter':>16}"
@@ -324,7 +346,8 @@ def report(runs: list[Figures], floor: float) -> None:
         per_meter = f.rss / f.meters / 2**20
         print(
             f"{f.meters:>7} {f.linger:>6} {'on' if f.combine else 'off':>4} "
-            f"{'on' if f.send_events else 'off':>4} {f.devices:>8} "
+            f"{'on' if f.send_events else 'off':>4} "
+            f"{'on' if f.event_batches else 'off':>4} {f.devices:>8} "
             f"{f.up:>7.0f} {f.wall:>8.1f} "
             f"{f.devices / f.wall:>7.1f} "
             f"{cells} {ms(f.broker, f):>14.3f} "
@@ -416,12 +439,25 @@ def main() -> None:
         help="meters of a first run left out of the figures (0: none): the first size of a "
         "run on a fresh PostgreSQL and broker runs high",
     )
+    parser.add_argument(
+        "--event-batches",
+        default="on",
+        help="the utility's --event-batches (its devices' events in batches, ADR 0027): on, "
+        "off or on,off",
+    )
     parser.add_argument("--floor-messages", type=int, default=20_000, help="mqtt_floor.py's")
+    parser.add_argument(
+        "--py-spy", help="record each headend worker during the fan-out: PREFIX.N.wK.txt"
+    )
+    parser.add_argument("--py-spy-bin", default=shutil.which("py-spy") or "py-spy")
     args = parser.parse_args()
+    if args.py_spy:
+        SPY[:] = [args.py_spy, args.py_spy_bin]
     sizes = [int(size) for size in args.meters.split(",")]
     lingers = [float(value) for value in args.linger.split(",")]
     combines = [value.strip() == "on" for value in args.combine.split(",")]
     sends = [value.strip() == "on" for value in args.send_events.split(",")]
+    batched = [value.strip() == "on" for value in args.event_batches.split(",")]
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         broker = Broker(Path(tmp))
         broker.start()
@@ -434,12 +470,13 @@ def main() -> None:
         print(f"# floor: {said} µs a message", file=sys.stderr, flush=True)
         if args.warm_up:
             options = (args.workers, args.headend_workers, args.batch, lingers[0], combines[0])
-            warm = measure(postgres, broker, args.warm_up, *options, sends[0])
+            warm = measure(postgres, broker, args.warm_up, *options, sends[0], batched[0])
             print(f"# warm-up, left out: {warm}", file=sys.stderr, flush=True)
         runs = []
-        for meters, linger, combine, send in itertools.product(sizes, lingers, combines, sends):
+        product = itertools.product(sizes, lingers, combines, sends, batched)
+        for meters, linger, combine, send, batches in product:
             options = (args.workers, args.headend_workers, args.batch, linger, combine, send)
-            runs.append(measure(postgres, broker, meters, *options))
+            runs.append(measure(postgres, broker, meters, *options, batches))
             print(f"# {meters} meters measured: {runs[-1]}", file=sys.stderr, flush=True)
         report(runs, floor)
 

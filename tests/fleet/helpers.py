@@ -68,6 +68,8 @@ class Gateways:
 
     sims: SimMeters
     broker: Broker
+    #: The bridges' ``[mqtt] event_batches`` (ADR 0027).
+    event_batches: bool = False
     bridges: dict[str, MqttBridge] = field(default_factory=dict)
     executed: Counter[tuple[str, int]] = field(default_factory=Counter)
     #: PROVISION carried out, per device; cancels sent, per (device, send id).
@@ -83,7 +85,12 @@ class Gateways:
     def bridge(self, meter: str) -> MqttBridge:
         esi = next(m.esi for m in self.sims.meters if m.id == meter)
         settings = parse_settings(
-            {"url": self.broker.url, "client_id": f"gw-{meter}", "base_topic": f"{PREFIX}/{meter}"}
+            {
+                "url": self.broker.url,
+                "client_id": f"gw-{meter}",
+                "base_topic": f"{PREFIX}/{meter}",
+                "event_batches": self.event_batches,
+            }
         )
         registry = next(m.registry for m in self.sims.meters if m.id == meter)
         return MqttBridge(esi, settings, store=registry.store)
@@ -138,15 +145,20 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float = REAL_BOUN
 
 @contextlib.asynccontextmanager
 async def gateways(
-    broker: Broker, directory: Path, meters: int = 2, *, provisioned: bool = True
+    broker: Broker,
+    directory: Path,
+    meters: int = 2,
+    *,
+    provisioned: bool = True,
+    event_batches: bool = False,
 ) -> AsyncIterator[Gateways]:
     """``meters`` simulated meters, every device registered and METER_READY (unless not
     ``provisioned``: none registered), each meter's ESI a gateway on ``broker`` (bridge base
-    topic ``gw/<meter>``)."""
+    topic ``gw/<meter>``; its devices' events in batches if ``event_batches``)."""
     loop = asyncio.get_running_loop()
     sims = SimMeters(meters, directory, clock=lambda: 800_000_000 + int(loop.time()))
     await sims.start()
-    found = Gateways(sims, broker)
+    found = Gateways(sims, broker, event_batches)
     try:
         for device in sims.devices if provisioned else ():
             meter = next(m for m in sims.meters if m.id == device.meter)

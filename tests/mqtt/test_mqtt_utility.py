@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,6 +83,23 @@ def _payload(line: str) -> dict[str, object]:
     return dict(json.loads(line.partition(" ")[2]))
 
 
+def _drlc(lines: list[str]) -> list[tuple[str, Any]]:
+    """The devices' ``drlc`` events among ``lines``, (topic, payload): those on their own
+    topics and those in a meter's batches (``<base>/bridge/events``, ADR 0027)."""
+    found = []
+    for line in lines:
+        topic = line.split(" ")[0]
+        if topic.endswith("/drlc"):
+            found.append((topic, _payload(line)))
+        elif topic.endswith("/bridge/events"):
+            base = topic[: -len("/bridge/events")]
+            events: Any = _payload(line)["events"]
+            for entry in events:
+                if entry["topic"].endswith("/drlc"):
+                    found.append((f"{base}/{entry['topic']}", entry["payload"]))
+    return found
+
+
 def _children(pid: int) -> list[int]:
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     return [int(child) for child in text.split()]
@@ -92,6 +110,7 @@ def test_a_small_utility_answers_each_meter_and_stops_every_worker_on_sigterm(
 ) -> None:
     argv = [*UTILITY, "--meters", "3", "--devices-per-meter", "2", "--workers", "2"]
     argv += ["--no-send-events"]  # gateways for a headend (ADR 0023): the ESI's sends unpublished
+    argv += ["--event-batches"]  # and their devices' events in batches (ADR 0027)
     with running([*argv, "--broker", broker.url, "--speed", "30"]) as process:
         state = _Stream(broker, "zse/utility/state")
         try:
@@ -112,7 +131,7 @@ def test_a_small_utility_answers_each_meter_and_stops_every_worker_on_sigterm(
         }
         workers = _children(process.pid)
         assert len(workers) == 2
-        replies = _Stream(broker, "zse/+/bridge/response/+", "zse/+/+/drlc")
+        replies = _Stream(broker, "zse/+/bridge/response/+", "zse/+/+/drlc", "zse/+/bridge/events")
         try:
             for index in range(3):
                 base = meter_topic("zse", index)
@@ -144,8 +163,7 @@ def test_a_small_utility_answers_each_meter_and_stops_every_worker_on_sigterm(
 
             def answered(lines: list[str]) -> bool:
                 responses = [x for x in lines if "/bridge/response/" in x]
-                reports = [x for x in lines if x.split(" ")[0].endswith("/drlc")]
-                return len(responses) == 6 and len(reports) >= 6
+                return len(responses) == 6 and len(_drlc(lines)) >= 6
 
             lines = replies.until(answered, UP_WITHIN)
         finally:
@@ -172,9 +190,9 @@ def test_a_small_utility_answers_each_meter_and_stops_every_worker_on_sigterm(
         # each device's Report Event Status for the meter's event came back on its topic
         for device in range(2):
             topic = f"{base}/{device_eui(index, device).replace(':', '')}/drlc"
-            reports = [_payload(x) for x in lines if x.startswith(topic + " ")]
+            reports = [payload for told, payload in _drlc(lines) if told == topic]
             assert reports, f"no report on {topic}"
-            assert {r["report"]["issuer_event_id"] for r in reports} == {0x1000 + index}  # type: ignore[index]
+            assert {r["report"]["issuer_event_id"] for r in reports} == {0x1000 + index}
             assert reports[0]["device"] == device_eui(index, device)
         # --no-send-events: the meter's own LoadControlSent not published (its answer was)
         sent = f"{base}/{meter_eui(index).replace(':', '')}/drlc "

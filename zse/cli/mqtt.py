@@ -373,6 +373,13 @@ def _over_radio(settings: Any, path: Path, radio: str | None, shell: bool = Fals
     "mqtt.send_events; default on). Off for a gateway that serves only a headend.",
 )
 @click.option(
+    "--event-batches/--no-event-batches",
+    default=None,
+    help="Publish the devices' events waiting together as one message on "
+    "<base>/bridge/events (over mqtt.event_batches; default off). On for a gateway that "
+    "serves only a headend (ADR 0027).",
+)
+@click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="With --sim: keep the registry, outbox and executed commands here (default: a "
@@ -390,6 +397,7 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
     client_id: str | None,
     base_topic: str | None,
     send_events: bool | None,
+    event_batches: bool | None,
     state_dir: Path | None,
 ) -> None:
     """Bridge an ESI to an MQTT broker: readings and events out, Home Assistant discovery,
@@ -398,7 +406,12 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
         click.echo('error: zse mqtt needs the mqtt extra: pip install "zigpy-se[mqtt]"', err=True)
         sys.exit(1)
     settings = _settings(
-        broker, config, client_id=client_id, base_topic=base_topic, send_events=send_events
+        broker,
+        config,
+        client_id=client_id,
+        base_topic=base_topic,
+        send_events=send_events,
+        event_batches=event_batches,
     )
     if sim and shell:
         _usage("--shell goes with --config (the ESI of `zse esi`), not --sim")

@@ -57,6 +57,12 @@ def sim() -> None:
     help="The meters publish their ESI's own sends (LoadControlSent...) (over "
     "mqtt.send_events; default on). Off when only a headend listens (ADR 0023).",
 )
+@click.option(
+    "--event-batches/--no-event-batches",
+    default=None,
+    help="The meters publish their devices' events in batches on <base>/bridge/events "
+    "(over mqtt.event_batches; default off). On when only a headend listens (ADR 0027).",
+)
 def utility(  # noqa: PLR0917 - click passes options positionally
     meters: int,
     devices_per_meter: int,
@@ -68,6 +74,7 @@ def utility(  # noqa: PLR0917 - click passes options positionally
     speed: float,
     seed: int,
     send_events: bool | None,
+    event_batches: bool | None,
 ) -> None:
     """Run N simulated meters, each a gateway on an MQTT broker (docs/simulator.md)."""
     if importlib.util.find_spec("aiomqtt") is None:
@@ -86,6 +93,7 @@ def utility(  # noqa: PLR0917 - click passes options positionally
             base_topic=base_topic,
             client_id=client_id,
             send_events=send_events,
+            event_batches=event_batches,
         )
         plan = UtilityPlan(
             meters=meters,

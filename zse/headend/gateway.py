@@ -13,7 +13,8 @@ answered and not carried out twice.
 
 The devices' reports come from the bridges' event topics (``<prefix>/+/+/drlc``:
 ``ReportReceived``; ``<prefix>/+/+/message``: ``MessageConfirmed``), their lifecycle changes
-from ``<prefix>/+/+/lifecycle`` (``LifecycleChanged``), as a shared subscription of the
+from ``<prefix>/+/+/lifecycle`` (``LifecycleChanged``), and in batches from gateways with
+``event_batches`` (``<prefix>/+/bridge/events``, ADR 0027), as a shared subscription of the
 workers' group (``$share/<group>/...``): the broker hands each event to one worker. An event
 is acknowledged once its worker recorded it, so one received by a worker that died before
 recording it is sent again when that worker's session reconnects. The control commands of
@@ -36,6 +37,7 @@ import dataclasses
 import functools
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -60,7 +62,15 @@ from zse.headend.link import (
 )
 from zse.installcode import InstallCode
 from zse.mqtt.bridge import ack, broker_time, mqtt_client
-from zse.mqtt.core import BATCH, MAX_BATCH, MAX_BATCH_BYTES, MqttConfigError, MqttSettings
+from zse.mqtt.core import (
+    BATCH,
+    EVENTS,
+    MAX_BATCH,
+    MAX_BATCH_BYTES,
+    MAX_EVENTS,
+    MqttConfigError,
+    MqttSettings,
+)
 from zse.provisioning import LifecycleState
 
 __all__ = ["DEFAULT_GROUP", "DEFAULT_PREFIX", "GatewayLink"]
@@ -79,6 +89,9 @@ _CONTROL = ("provision", "deprovision", "cancel_message", "cancel_load_control")
 DEFAULT_GROUP = "zse-headend"
 #: The kinds of device events the workers share.
 _EVENTS = ("drlc", "message", "lifecycle")
+#: The end of a gateway's topic of batched events, and an event's topic in a batch.
+_BATCHED = f"/bridge/{EVENTS}"
+_DEVICE_EVENT = re.compile(rf"[0-9A-Fa-f]{{16}}/(?:{'|'.join(_EVENTS)})")
 #: The kinds of listeners an event held for one waits for.
 _REPORT, _LIFECYCLE = "report", "lifecycle"
 #: Room kept in a batch's payload for its own fields (its correlation id, response topic).
@@ -168,8 +181,12 @@ class GatewayLink(MeterLink):
         return f"{self.prefix}/{meter}"
 
     def shared(self) -> list[str]:
-        """The event subscriptions this link shares with its group's other members."""
-        return [f"$share/{self.group}/{self.prefix}/+/+/{kind}" for kind in _EVENTS]
+        """The event subscriptions this link shares with its group's other members: each
+        kind of device event, and the gateways' batches of them (ADR 0027)."""
+        return [
+            *(f"$share/{self.group}/{self.prefix}/+/+/{kind}" for kind in _EVENTS),
+            f"$share/{self.group}/{self.prefix}/+/bridge/{EVENTS}",
+        ]
 
     @property
     def session(self) -> str:
@@ -416,9 +433,39 @@ class GatewayLink(MeterLink):
                 self._answered(data)
             return []
         self.events += 1
+        if topic.endswith(_BATCHED):
+            return self._batch(topic, data, holder)
+        return self._checked(topic, data, holder)
+
+    def _checked(
+        self, topic: str, data: Mapping[str, Any], holder: aiomqtt.Client | None
+    ) -> list[Awaitable[Any]]:
+        """:meth:`_event`; one whose payload lacks a field or has a wrong one is dropped."""
         with contextlib.suppress(KeyError, TypeError, ValueError):
             return self._event(topic, data, holder)
         return []
+
+    def _batch(
+        self, topic: str, data: Mapping[str, Any], holder: aiomqtt.Client | None
+    ) -> list[Awaitable[Any]]:
+        """:meth:`_handle` for a gateway's batch of device events (``<prefix>/<meter>/
+        bridge/events``, :func:`zse.mqtt.core.batched`): each event as if it had come on
+        its own topic, ``<prefix>/<meter>/<device>/<kind>``; one that is not a device event
+        of this meter (another level, another kind, a wrong payload) is dropped alone. The
+        batch is acknowledged once all its events are recorded."""
+        meter = topic[len(self.prefix) + 1 : -len(_BATCHED)]
+        events = data.get("events")
+        if "/" in meter or not isinstance(events, list):
+            return []
+        waits: list[Awaitable[Any]] = []
+        for entry in events[:MAX_EVENTS]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("payload"), dict):
+                continue
+            relative = entry.get("topic")
+            if not isinstance(relative, str) or not _DEVICE_EVENT.fullmatch(relative):
+                continue
+            waits += self._checked(f"{self.prefix}/{meter}/{relative}", entry["payload"], holder)
+        return waits
 
     def _event(
         self, topic: str, data: Mapping[str, Any], holder: aiomqtt.Client | None

@@ -45,6 +45,7 @@ from zse.errors import StoreError, ZseError
 from zse.metering.formatting import Formatting
 from zse.mqtt.core import (
     BATCH,
+    MAX_EVENTS,
     CancelLoadControl,
     CancelMessage,
     Command,
@@ -59,8 +60,10 @@ from zse.mqtt.core import (
     Publication,
     PublishPrice,
     Topics,
+    batched,
     correlation_id_of,
     device_discovery,
+    device_event,
     discovery,
     error_payload,
     event_publication,
@@ -108,6 +111,9 @@ EXECUTED = "mqtt.executed"
 _PRUNE_EVERY = 256
 #: How many publications may await their acknowledgement at once (one store commit each).
 _IN_FLIGHT = 100
+#: With ``event_batches``: seconds a device event at the outbox's head waits for others to go
+#: with it (ADR 0027): a meter's devices report within a fraction of a second of each other.
+EVENT_LINGER = 0.1
 #: The same at QoS 2: a broker holds each until its PUBREL, within a bound of its own
 #: (Mosquitto's ``max_inflight_messages``, 20 by default), and over MQTT 3.1.1, which has no
 #: way to refuse one, Mosquitto answers PUBREC to a publication past it and drops it: half
@@ -670,13 +676,17 @@ class BridgeShell:
         together once all are acknowledged. A connection lost meanwhile leaves them in the
         outbox: they are sent again (at least once, never lost)."""
         while True:
-            entries = self.outbox.first(self._in_flight)
-            if not entries:
+            head = self.outbox.head()
+            if head is None:
                 if not self._intake:
                     self.drained.set()
                 self._written.clear()
                 await self._written.wait()
                 continue
+            if self.settings.event_batches and device_event(self.topics, head[1]):
+                with self._broker_time():  # the others come meanwhile (real seconds on a sim)
+                    await asyncio.sleep(EVENT_LINGER)
+            parts = self._parts()
             with self._broker_time():
                 await asyncio.gather(
                     *(
@@ -686,10 +696,10 @@ class BridgeShell:
                             qos=self.settings.qos,
                             retain=publication.retain,
                         )
-                        for _, publication in entries
+                        for _, publication in parts
                     )
                 )
-            seqs = [seq for seq, _ in entries]
+            seqs = [seq for carried, _ in parts for seq in carried]
             try:
                 await self._finished(self.store.mark_reported(*seqs))
             except StoreError as exc:  # the broker has them: sent again after a restart
@@ -703,6 +713,15 @@ class BridgeShell:
                     await self._finished(self.store.prune(self.outbox_namespace))
                 except StoreError as exc:  # pruned at the next turn
                     self._store_failed(exc, "the outbox")
+
+    def _parts(self) -> list[tuple[list[int], Publication]]:
+        """The next publications of the outbox, at most :attr:`_in_flight`, each with the
+        journal entries it carries: one each, or with ``event_batches`` the devices' events
+        waiting together in batches (:func:`~zse.mqtt.core.batched`, ADR 0027)."""
+        if not self.settings.event_batches:
+            return [([seq], publication) for seq, publication in self.outbox.first(self._in_flight)]
+        taken = self.outbox.first(self._in_flight * MAX_EVENTS)
+        return batched(self.topics, taken)[: self._in_flight]
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         """Hand the commands received to :meth:`_commander`: a connection lost while one is

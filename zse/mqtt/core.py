@@ -27,7 +27,7 @@ import json
 import re
 import urllib.parse
 from collections import OrderedDict, deque
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, TypeGuard
@@ -73,8 +73,10 @@ __all__ = [
     "PublishPrice",
     "Target",
     "Topics",
+    "batched",
     "currency_text",
     "device_discovery",
+    "device_event",
     "discovery",
     "error_payload",
     "event_publication",
@@ -110,6 +112,10 @@ BATCH: Final = "batch"
 #: The most commands one batch carries, and its largest payload read (bytes).
 MAX_BATCH: Final = 32
 MAX_BATCH_BYTES: Final = 65_536
+#: The bridge's topic's last part of a batch of events (:func:`batched`, ``event_batches``).
+EVENTS: Final = "events"
+#: The most events one batch of events carries (its payload at most :data:`MAX_BATCH_BYTES`).
+MAX_EVENTS: Final = 64
 
 
 class MqttConfigError(ZseError, ValueError):
@@ -159,6 +165,11 @@ class MqttSettings:
     #: serves only a headend turns them off: the headend has each command's answer, and the
     #: events would be read and acknowledged by its workers for nothing (ADR 0023).
     send_events: bool = True
+    #: Whether the devices' events (not retained, on ``<base>/<device>/<kind>``) waiting
+    #: together in the outbox go as one message, ``<base>/bridge/events`` (:func:`batched`),
+    #: instead of one each: fewer messages for a headend to read and acknowledge (ADR
+    #: 0027). Off by default: Home Assistant and other subscribers follow the device topics.
+    event_batches: bool = False
 
 
 _KEYS: Final = {
@@ -178,6 +189,7 @@ _KEYS: Final = {
     "reading_interval": int,
     "max_backoff": int,
     "send_events": bool,
+    "event_batches": bool,
 }
 
 
@@ -286,6 +298,11 @@ class Topics:
         """A device's topic for one kind of payload (``metering``, ``drlc``...)."""
         return f"{self.base}/{node_id(device)}/{kind}"
 
+    @property
+    def events(self) -> str:
+        """Batches of the devices' events (``event_batches``, :func:`batched`)."""
+        return f"{self.base}/bridge/{EVENTS}"
+
     def check_response_topic(self, topic: str | None) -> None:
         """Refuse (:class:`CommandError` on ``response_topic``) a command's response topic
         that is one of the bridge's own: ``<base>/bridge/...`` (its state, outbox, requests;
@@ -342,6 +359,58 @@ class Publication:
         if not isinstance(value["topic"], str) or not isinstance(value["retain"], bool):
             raise ValueError("not an outbox record")
         return cls(value["topic"], value["payload"], value["retain"])
+
+
+def batched(
+    topics: Topics, entries: Sequence[tuple[int, Publication]]
+) -> list[tuple[list[int], Publication]]:
+    """The outbox's ``entries`` (journal sequence number, publication), oldest first, as the
+    publications that carry them, in the same order: each run of device events (not
+    retained, a JSON object on ``<base>/<device>/<kind>``) in batches on
+    :attr:`Topics.events`, ``{"events": [{"topic": "<device>/<kind>", "payload": {...}},
+    ...]}`` (at most :data:`MAX_EVENTS` and :data:`MAX_BATCH_BYTES`), anything else alone
+    (ADR 0027). A single event goes alone on its own topic too."""
+    out: list[tuple[list[int], Publication]] = []
+    run: list[tuple[int, Publication, bytes]] = []
+    size = 0
+
+    def close() -> None:
+        if len(run) == 1:
+            out.append(([run[0][0]], run[0][1]))
+        elif run:
+            text = b'{"events":[' + b",".join(part for _, _, part in run) + b"]}"
+            out.append(([seq for seq, _, _ in run], Publication(topics.events, text.decode())))
+        run.clear()
+
+    for seq, publication in entries:
+        relative = device_event(topics, publication)
+        if relative is None:
+            close()
+            size = 0
+            out.append(([seq], publication))
+            continue
+        part = b'{"payload":%s,"topic":%s}' % (publication.encode(), json.dumps(relative).encode())
+        if run and (len(run) == MAX_EVENTS or size + len(part) + 16 > MAX_BATCH_BYTES):
+            close()
+            size = 0
+        run.append((seq, publication, part))
+        size += len(part) + 1
+    close()
+    return out
+
+
+def device_event(topics: Topics, publication: Publication) -> str | None:
+    """``<device>/<kind>`` of a publication :func:`batched` carries in a batch (a device's
+    event, not retained, a JSON object), else None."""
+    if publication.retain or not isinstance(publication.payload, dict):
+        return None
+    if not publication.topic.startswith(f"{topics.base}/"):
+        return None
+    relative = publication.topic[len(topics.base) + 1 :]
+    node, _, kind = relative.partition("/")
+    if not _NODE.fullmatch(node) or not kind or "/" in kind:
+        return None
+    return relative
 
 
 # -- payloads ---------------------------------------------------------------------------------
