@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,10 +43,10 @@ def batch(*entries: tuple[str, Any]) -> dict[str, Any]:
     return {"events": [{"topic": topic, "payload": payload} for topic, payload in entries]}
 
 
-def made_link() -> tuple[GatewayLink, list[Any]]:
-    link = GatewayLink(
-        parse_settings({"url": "mqtt://127.0.0.1", "client_id": "w1"}), prefix=PREFIX
-    )
+def made_link(settings_: Any = None, *, timeout: float = 30.0) -> tuple[GatewayLink, list[Any]]:
+    """A link (not connected) whose listeners record what they are handed, at once."""
+    settings_ = settings_ or parse_settings({"url": "mqtt://127.0.0.1", "client_id": "w1"})
+    link = GatewayLink(settings_, prefix=PREFIX, timeout=timeout)
     seen: list[Any] = []
 
     def recorded(what: Any) -> asyncio.Future[None]:
@@ -217,3 +219,72 @@ async def test_a_load_control_by_group_is_recorded_from_the_gateways_batches(
     ]
     assert {r["report"]["issuer_event_id"] for r in reports} == {11}
     await observer.close()
+
+
+async def test_a_listener_failing_on_one_event_leaves_the_others_of_its_batch_handed_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A listener that raises (a fault of the headend's code) on one event of a batch: that
+    event is logged and dropped alone, as it would be on its own topic; the batch's other
+    events are still handed on, and its acknowledgement still waits for them."""
+    link = GatewayLink(
+        parse_settings({"url": "mqtt://127.0.0.1", "client_id": "w1"}), prefix=PREFIX
+    )
+    loop = asyncio.get_running_loop()
+    seen: list[int] = []
+    pending: asyncio.Future[None] = loop.create_future()
+
+    def listener(got: Report) -> asyncio.Future[None]:
+        if got.send == 2:
+            raise RuntimeError("a bug of the listener")
+        seen.append(got.send)
+        return pending
+
+    link.on_report(listener)
+    entries = [(f"{NODE}/drlc", report(send)) for send in (1, 2, 3)]
+    with caplog.at_level(logging.ERROR, logger="zse.headend.gateway"):
+        waits = link._handle(BATCH, json.dumps(batch(*entries)).encode())
+    assert seen == [1, 3]
+    assert waits == [pending, pending]  # the acknowledgement waits for events 1 and 3
+    (record,) = caplog.records
+    assert BATCH in record.getMessage()
+    assert "ReportReceived" not in record.getMessage()
+    pending.set_result(None)
+    await link.close()
+
+
+async def test_a_batch_past_its_bound_says_what_it_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A batch of more than MAX_EVENTS events (no gateway of this version sends one): the
+    first MAX_EVENTS are handed on, and the rest, acknowledged with the batch, are not lost
+    without a word."""
+    link, seen = made_link()
+    many = batch(*[(f"{NODE}/drlc", report(n)) for n in range(MAX_EVENTS + 5)])
+    with caplog.at_level(logging.WARNING, logger="zse.headend.gateway"):
+        assert len(link._handle(BATCH, json.dumps(many).encode())) == MAX_EVENTS
+    assert [s.send for s in seen] == list(range(MAX_EVENTS))
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert f"{MAX_EVENTS + 5} events" in record.getMessage()
+    assert "5 dropped" in record.getMessage()
+    await link.close()
+
+
+async def test_a_dead_workers_session_is_taken_over_with_its_batches(broker: Broker) -> None:
+    """:meth:`GatewayLink.adopt` of a session with a batch waiting in it: every event of
+    the batch handed on, and counted as events, not as one message."""
+    publisher = Subscriber(broker, "publisher")
+    await publisher.connect()
+    dead = GatewayLink(parse_settings({"url": broker.url, "client_id": "w-dead"}), prefix=PREFIX)
+    await dead.start()
+    await real(dead.connected.wait())
+    await dead.close()  # its session stays at the broker, its share with it
+    entries = [(f"{NODE}/drlc", report(send)) for send in (1, 2, 3)]
+    await publisher.publish(BATCH, batch(*entries))
+    await publisher.publish(f"{PREFIX}/meter-1/{NODE}/drlc", report(4))
+    live, got = made_link(parse_settings({"url": broker.url, "client_id": "w-live"}), timeout=5)
+    assert await real(live.adopt("w-dead")) == 4
+    assert sorted(r.send for r in got) == [1, 2, 3, 4]
+    await live.close()
+    await publisher.close()

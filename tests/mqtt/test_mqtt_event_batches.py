@@ -5,6 +5,7 @@ state, responses, readings) goes alone, as before."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.mqtt.broker import Broker
-from tests.mqtt.helpers import running
+from tests.mqtt.helpers import real_wait, running
+from zse.mqtt import bridge as bridge_module
 from zse.mqtt.bridge import OUTBOX
 from zse.mqtt.core import (
     MAX_BATCH_BYTES,
@@ -195,10 +197,14 @@ async def test_the_devices_reports_come_in_batches_and_their_entries_are_marked(
                 for entry in batch["events"]
             ]
 
+        def alone() -> list[tuple[str, dict[str, Any]]]:
+            # a report that came alone (the linger is real time: a loaded machine splits runs)
+            return [(t[len("zse/") :], v) for t, v, _ in sub.received if t.endswith("/drlc")]
+
         def started() -> set[str]:
             found = {
                 topic.split("/")[0]
-                for topic, value in reports()
+                for topic, value in [*reports(), *alone()]
                 if topic.endswith("/drlc") and value.get("status") == "started"
             }
             return found if found >= devices else set()
@@ -207,11 +213,71 @@ async def test_the_devices_reports_come_in_batches_and_their_entries_are_marked(
         batches = sub.on("zse/bridge/events")
         assert max(len(batch["events"]) for batch in batches) >= 2
         assert all(len(batch["events"]) >= 2 for batch in batches)  # one alone: its own topic
-        alone = [(t[len("zse/") :], value) for t, value, _ in sub.received if t.endswith("/drlc")]
-        told = sorted((t.split("/")[0], v["status"]) for t, v in [*reports(), *alone])
+        told = sorted((t.split("/")[0], v["status"]) for t, v in [*reports(), *alone()])
         assert told == sorted((d, s) for d in devices for s in ("received", "started"))
         for topic, value in reports():
             assert topic.split("/")[0] in devices
             assert value["device"].replace(":", "").lower() == topic.split("/")[0]
-        await sub.until(lambda: len(bridge.outbox) == 0)
+        await real_wait(bridge.drained.wait())  # (no message comes once it is done)
         assert await bridge.store.unreported(OUTBOX) == []
+
+
+@pytest.mark.parametrize("kind", ["metering", "registry", "state"])
+def test_readings_and_states_not_retained_are_never_batched(kind: str) -> None:
+    """With ``retain = false`` the meter's readings, a device's registry state and a HAN
+    device's state are not retained, yet they are no events: they stay on their own topics
+    (docs/mqtt.md), where Home Assistant follows them."""
+    state = Publication(f"{TOPICS.base}/{DEVICE}/{kind}", {"time": 1}, retain=False)
+    assert device_event(TOPICS, state) is None
+    parts = batched(TOPICS, [(1, event(1)), (2, state), (3, state), (4, event(2))])
+    assert [seqs for seqs, _ in parts] == [[1], [2], [3], [4]]
+    for kind_of_event in ("drlc", "message", "lifecycle", "network", "security", "price"):
+        assert device_event(TOPICS, event(1, kind_of_event)) == f"{DEVICE}/{kind_of_event}"
+
+
+@pytest.mark.parametrize(("limit", "count"), [(10_000, 3 * MAX_EVENTS + 1), (8, 8)])
+async def test_a_full_batch_or_a_backlog_goes_without_the_linger(
+    broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int, count: int
+) -> None:
+    """The linger (an hour long here) ends once a full batch waits, or a full outbox
+    (``outbox_limit`` below a batch: lingering on would drop the oldest): a busy stream or
+    the backlog of a reconnection goes at once, round after round, not a linger each."""
+    monkeypatch.setattr(bridge_module, "EVENT_LINGER", 3600.0)
+    quiet = {"send_events": False, "reading_interval": 0}  # the outbox holds ours only
+    async with running(broker, tmp_path, event_batches=True, outbox_limit=limit, **quiet) as (
+        _,
+        bridge,
+        sub,
+    ):
+        topics = bridge.topics
+
+        def carried_now() -> list[int]:
+            found = [v["n"] for t, v, _ in sub.received if t == topics.device(DEVICE, "drlc")]
+            for value in sub.on(topics.events):
+                found += [entry["payload"]["n"] for entry in value["events"]]
+            return sorted(found)
+
+        # one event lingers, then enough for a full batch (or outbox) come: all go at once
+        bridge.publish(Publication(topics.device(DEVICE, "drlc"), {"n": 0}))
+        await real_wait(bridge._journaled_future())
+        for _ in range(3):
+            await asyncio.sleep(0)  # loop turns, no time: the sender lingers
+        assert carried_now() == []
+        for number in range(1, count):
+            bridge.publish(Publication(topics.device(DEVICE, "drlc"), {"n": number}))
+        everything = list(range(count))
+        assert await sub.until(lambda: carried_now() == everything)
+        await real_wait(bridge.drained.wait())
+
+
+def test_a_round_reads_no_further_than_the_publications_it_takes() -> None:
+    """``most``: the bridge's round takes at most its window of publications; the entries
+    past them are not encoded for nothing (a backlog of events behind answers)."""
+    answer = Publication(TOPICS.response("x"), {"status": "ok"})
+    entries = [(1, answer), (2, event(1)), (3, event(2)), (4, answer), (5, event(3))]
+    unreadable = Publication(event(9).topic, {"not JSON": {1, 2}})  # encoded: TypeError
+    entries += [(6, answer), (7, unreadable), (8, event(5))]
+    parts = batched(TOPICS, entries, most=4)
+    assert [seqs for seqs, _ in parts] == [[1], [2, 3], [4], [5]]
+    assert batched(TOPICS, entries[:6], most=2) == batched(TOPICS, entries[:6])[:2]
+    assert len(batched(TOPICS, entries[:6], most=9)) == 5

@@ -163,6 +163,8 @@ class GatewayLink(MeterLink):
         self._acks: set[asyncio.Task[None]] = set()
         #: Messages received: responses (this link's only) and events (its share).
         self.responses = self.events = 0
+        #: The device events the last :meth:`_handle` handed to a listener (a batch: each).
+        self._handed = 0
         #: Commands published, and the publications that carried them (batches: several).
         self.commands = self.publications = 0
         self._outgoing: dict[str, list[_Outgoing]] = {}
@@ -221,10 +223,10 @@ class GatewayLink(MeterLink):
                     ack(client, message)
                     break
                 waits = self._handle(topic, message.payload)
+                handed += self._handed  # a batch's events each
                 done = await asyncio.gather(*waits, return_exceptions=True)
                 if any(map(_unwritten, done)):
                     raise StoreError(f"an event of session {session} not recorded")
-                handed += bool(waits)
                 ack(client, message)
         finally:
             with broker_time(), contextlib.suppress(Exception):
@@ -417,6 +419,7 @@ class GatewayLink(MeterLink):
         """What ``payload`` on ``topic`` asks to await before its acknowledgement; an event
         that comes while nothing listens is held if ``holder`` (the client it came by) is
         given."""
+        self._handed = 0
         if not isinstance(payload, bytes | bytearray | str):
             return []
         try:
@@ -442,7 +445,9 @@ class GatewayLink(MeterLink):
     ) -> list[Awaitable[Any]]:
         """:meth:`_event`; one whose payload lacks a field or has a wrong one is dropped."""
         with contextlib.suppress(KeyError, TypeError, ValueError):
-            return self._event(topic, data, holder)
+            waits = self._event(topic, data, holder)
+            self._handed += bool(waits)
+            return waits
         return []
 
     def _batch(
@@ -451,12 +456,23 @@ class GatewayLink(MeterLink):
         """:meth:`_handle` for a gateway's batch of device events (``<prefix>/<meter>/
         bridge/events``, :func:`zse.mqtt.core.batched`): each event as if it had come on
         its own topic, ``<prefix>/<meter>/<device>/<kind>``; one that is not a device event
-        of this meter (another level, another kind, a wrong payload) is dropped alone. The
-        batch is acknowledged once all its events are recorded."""
+        of this meter (another level, another kind, a wrong payload) is dropped alone, and
+        so is one a listener fails on (logged, as :meth:`_received_safely` does with a
+        message), the others still handed on. The batch is acknowledged once all its events
+        are recorded; past :data:`MAX_EVENTS` (more than a gateway sends) the rest is
+        dropped, with a warning."""
         meter = topic[len(self.prefix) + 1 : -len(_BATCHED)]
         events = data.get("events")
         if "/" in meter or not isinstance(events, list):
             return []
+        if len(events) > MAX_EVENTS:
+            LOGGER.warning(
+                "headend MQTT link: a batch of %d events on %s, %d dropped (at most %d)",
+                len(events),
+                topic,
+                len(events) - MAX_EVENTS,
+                MAX_EVENTS,
+            )
         waits: list[Awaitable[Any]] = []
         for entry in events[:MAX_EVENTS]:
             if not isinstance(entry, dict) or not isinstance(entry.get("payload"), dict):
@@ -464,7 +480,12 @@ class GatewayLink(MeterLink):
             relative = entry.get("topic")
             if not isinstance(relative, str) or not _DEVICE_EVENT.fullmatch(relative):
                 continue
-            waits += self._checked(f"{self.prefix}/{meter}/{relative}", entry["payload"], holder)
+            try:
+                waits += self._checked(
+                    f"{self.prefix}/{meter}/{relative}", entry["payload"], holder
+                )
+            except Exception:  # no payload logged: the traceback says where it failed
+                LOGGER.exception("headend MQTT link: an event of a batch on %s not handled", topic)
         return waits
 
     def _event(

@@ -683,9 +683,13 @@ class BridgeShell:
                 self._written.clear()
                 await self._written.wait()
                 continue
-            if self.settings.event_batches and device_event(self.topics, head[1]):
-                with self._broker_time():  # the others come meanwhile (real seconds on a sim)
-                    await asyncio.sleep(EVENT_LINGER)
+            if self.settings.event_batches and self._growing():
+                # the others come meanwhile (real seconds on a sim), until a batch is full
+                with self._broker_time(), contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(EVENT_LINGER):
+                        while self._growing():
+                            self._written.clear()
+                            await self._written.wait()
             parts = self._parts()
             with self._broker_time():
                 await asyncio.gather(
@@ -714,6 +718,17 @@ class BridgeShell:
                 except StoreError as exc:  # pruned at the next turn
                     self._store_failed(exc, "the outbox")
 
+    def _growing(self) -> bool:
+        """Whether a device event is at the outbox's head and fewer than :data:`MAX_EVENTS`
+        entries wait: the round may wait :data:`EVENT_LINGER` for more events. A full batch
+        waiting, or a backlog (a reconnection's, a busy stream's), goes at once, and so does
+        a full outbox (``outbox_limit`` below a batch: waiting would drop the oldest); ADR
+        0027."""
+        head = self.outbox.head()
+        if head is None or len(self.outbox) >= min(MAX_EVENTS, self.outbox.limit):
+            return False
+        return device_event(self.topics, head[1]) is not None
+
     def _parts(self) -> list[tuple[list[int], Publication]]:
         """The next publications of the outbox, at most :attr:`_in_flight`, each with the
         journal entries it carries: one each, or with ``event_batches`` the devices' events
@@ -721,7 +736,7 @@ class BridgeShell:
         if not self.settings.event_batches:
             return [([seq], publication) for seq, publication in self.outbox.first(self._in_flight)]
         taken = self.outbox.first(self._in_flight * MAX_EVENTS)
-        return batched(self.topics, taken)[: self._in_flight]
+        return batched(self.topics, taken, self._in_flight)
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         """Hand the commands received to :meth:`_commander`: a connection lost while one is

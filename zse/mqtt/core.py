@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import itertools
 import json
 import re
@@ -362,14 +363,15 @@ class Publication:
 
 
 def batched(
-    topics: Topics, entries: Sequence[tuple[int, Publication]]
+    topics: Topics, entries: Sequence[tuple[int, Publication]], most: int | None = None
 ) -> list[tuple[list[int], Publication]]:
     """The outbox's ``entries`` (journal sequence number, publication), oldest first, as the
     publications that carry them, in the same order: each run of device events (not
     retained, a JSON object on ``<base>/<device>/<kind>``) in batches on
     :attr:`Topics.events`, ``{"events": [{"topic": "<device>/<kind>", "payload": {...}},
     ...]}`` (at most :data:`MAX_EVENTS` and :data:`MAX_BATCH_BYTES`), anything else alone
-    (ADR 0027). A single event goes alone on its own topic too."""
+    (ADR 0027). A single event goes alone on its own topic too. At most ``most``
+    publications, the entries past them not read (nor encoded)."""
     out: list[tuple[list[int], Publication]] = []
     run: list[tuple[int, Publication, bytes]] = []
     size = 0
@@ -383,6 +385,8 @@ def batched(
         run.clear()
 
     for seq, publication in entries:
+        if most is not None and len(out) >= most:
+            break
         relative = device_event(topics, publication)
         if relative is None:
             close()
@@ -396,21 +400,30 @@ def batched(
         run.append((seq, publication, part))
         size += len(part) + 1
     close()
-    return out
+    return out[:most]
 
 
 def device_event(topics: Topics, publication: Publication) -> str | None:
     """``<device>/<kind>`` of a publication :func:`batched` carries in a batch (a device's
-    event, not retained, a JSON object), else None."""
+    event, not retained, a JSON object, on the topic of a kind of event: not a reading or a
+    state, which ``retain = false`` leaves unretained too), else None."""
     if publication.retain or not isinstance(publication.payload, dict):
         return None
     if not publication.topic.startswith(f"{topics.base}/"):
         return None
     relative = publication.topic[len(topics.base) + 1 :]
     node, _, kind = relative.partition("/")
-    if not _NODE.fullmatch(node) or not kind or "/" in kind:
+    if kind not in _event_kinds() or not _NODE.fullmatch(node):
         return None
     return relative
+
+
+@functools.cache
+def _event_kinds() -> frozenset[str]:
+    """The device topics' kinds that carry events (:func:`device_event`): the ESI's events,
+    its sends and a HAN device's events (``network``, ``drlc``...), not ``metering``,
+    ``registry`` or ``state``."""
+    return frozenset({*EVENT_KINDS.values(), *SENT_KINDS.values(), *HAN_EVENT_KINDS.values()})
 
 
 # -- payloads ---------------------------------------------------------------------------------
