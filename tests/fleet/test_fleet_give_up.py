@@ -15,8 +15,7 @@ from typing import Any
 
 from tests.fleet.helpers import PREFIX, Gateways, gateways, real, until
 from tests.fleet.test_fleet_serve import Api, headend_config, registration
-from tests.headend.helpers import START
-from tests.headend.test_headend_give_up_esilink import LOOK, virtually
+from tests.headend.helpers import LOOK, START, virtually
 from tests.mqtt.broker import Broker
 from zse.headend.control import Control
 from zse.headend.gateway import GatewayLink

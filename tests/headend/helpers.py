@@ -7,7 +7,7 @@ import contextlib
 import json
 import math
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,12 @@ from zse.headend.worker import Worker
 from zse.store import Store, hold_virtual_clock
 
 START = 800_000_000
+#: Seconds between a worker's looks at the queue and a headend's reads of it in the give-up
+#: tests (a sixth of the database round trips of every 5 s over hours of virtual time): the
+#: first try waits for a look, the back-off after it is the same (the thermostat asked 30,
+#: 60, 120, 241, 541, 1441 ... 6843 and 7203 s after the send; at 5 s: 5, 35, 95 ... 6818
+#: and 7203).
+LOOK = 30.0
 
 
 def client_context(directory: Path, name: str | None) -> ssl.SSLContext:
@@ -228,3 +234,13 @@ async def queued_headend(
         await headend.start()
         stack.push_async_callback(headend.close)
         yield QueuedHeadend(sims, headend, queue, link, worker)
+
+
+async def virtually(check: Callable[[], Awaitable[bool]], within: float = 600.0) -> None:
+    """Wait until ``check()`` is true, looking every 5 virtual seconds, at most ``within``
+    of them (:class:`TimeoutError`). For work that needs no real time meanwhile: on the
+    virtual-time loop a database call holds the clock, and a meter link's wait for a broker
+    follows the real one (:func:`zse.mqtt.bridge.broker_time`)."""
+    async with asyncio.timeout(within):
+        while not await check():
+            await asyncio.sleep(5.0)

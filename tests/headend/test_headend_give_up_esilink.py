@@ -7,11 +7,10 @@ clock, and the copy ends ``expired``, on both engines."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from tests.headend.helpers import queued_headend, registration
+from tests.headend.helpers import LOOK, queued_headend, registration, virtually
 from tests.postgres_server import place, postgres
 from zse.installcode import canonical_eui64, parse_eui64
 
@@ -21,21 +20,6 @@ RETAILER = "retailer-a"
 #: The give-up time here: two hours (tries at 0, 30, 90, 210, 510 s, every 900 s, the last
 #: just after 7200 s).
 GIVE_UP = 7200.0
-#: Seconds between the worker's looks at the queue and the headend's reads of it (a sixth
-#: of the database round trips of every 5 s over the three virtual hours): the first try
-#: waits for a look, the back-off after it is the same (the thermostat asked 30, 60, 120,
-#: 241, 541, 1441 ... 6843 and 7203 s after the send; at 5 s: 5, 35, 95 ... 6818 and 7203).
-LOOK = 30.0
-
-
-async def virtually(check: Callable[[], Awaitable[bool]], within: float = 600.0) -> None:
-    """Wait until ``check()`` is true, looking every 5 virtual seconds, at most ``within``
-    of them (:class:`TimeoutError`). For work that needs no real time meanwhile: on the
-    virtual-time loop a database call holds the clock, and a meter link's wait for a broker
-    follows the real one (:func:`zse.mqtt.bridge.broker_time`)."""
-    async with asyncio.timeout(within):
-        while not await check():
-            await asyncio.sleep(5.0)
 
 
 async def test_a_device_an_esi_worker_never_reaches_expires(tmp_path: Path, place: Any) -> None:
