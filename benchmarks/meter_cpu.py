@@ -14,7 +14,8 @@ the rounds and printed apart, per second, so a round's figure can be read with i
 during the rounds only (bring-up left out) to FILE.txt (collapsed stacks); ``--top
 FILE.txt`` prints where the main thread's samples went (by part, then the top functions).
 ``--cprofile FILE`` runs cProfile in the worker during the rounds instead (FILE.<pid>,
-pstats: call counts, with cProfile's overhead on the field arithmetic).
+pstats: call counts, with cProfile's overhead on the field arithmetic). ``--event-batches``:
+the meters' gateways send their devices' events in batches (ADR 0027).
 
     .venv/bin/python benchmarks/meter_cpu.py [--meters 100] [--rounds 5] [--py-spy prof]
 """
@@ -117,10 +118,12 @@ async def _round(client: Any, base: str, meters: int, event: int) -> None:
                     outcomes = body["result"]["outcomes"]
                     assert [o["outcome"] for o in outcomes] == ["delivered"] * DEVICES, body
                     answered.add(topic)
-            elif (
-                body.get("event") == "ReportReceived" and body["report"]["issuer_event_id"] == event
-            ):
-                reported.add(body["device"])
+            else:  # a device's event, alone or in a batch (``--event-batches``)
+                events = [e["payload"] for e in body["events"]] if "events" in body else [body]
+                for told in events:
+                    report = told.get("report") if told.get("event") == "ReportReceived" else None
+                    if report is not None and report["issuer_event_id"] == event:
+                        reported.add(told["device"])
             if len(answered) == meters and len(reported) == meters * DEVICES:
                 return
     raise AssertionError("the broker went away")
@@ -135,6 +138,7 @@ async def _rounds(
     async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-cpu-{base}") as client:
         await client.subscribe(f"{base}/+/bridge/response/load_control", qos=1)
         await client.subscribe(f"{base}/+/+/drlc", qos=1)
+        await client.subscribe(f"{base}/+/bridge/events", qos=1)
         before = cpu(pid)
         await asyncio.sleep(idle)  # a measured interval of real time, not a wait for a result
         idle_rate = (cpu(pid) - before) / idle
@@ -222,6 +226,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--cprofile", help="cProfile the worker's rounds to FILE.<pid>")
     parser.add_argument("--top", type=Path, help="print the top of collapsed stacks; no run")
+    parser.add_argument(
+        "--event-batches",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="the gateways' devices' events in batches (zse sim utility's, ADR 0027)",
+    )
     args = parser.parse_args()
     if args.top:
         top(args.top)
@@ -234,6 +244,7 @@ def main() -> None:
         argv = [sys.executable, "-m", "zse", "sim", "utility", "--meters", str(args.meters)]
         argv += ["--devices-per-meter", str(DEVICES), "--workers", "1"]
         argv += ["--broker", broker.url, "--base-topic", base, "--speed", "1"]
+        argv += ["--event-batches" if args.event_batches else "--no-event-batches"]
         began = time.perf_counter()
         env = dict(os.environ)
         if args.cprofile:

@@ -60,8 +60,9 @@ def sim() -> None:
 @click.option(
     "--event-batches/--no-event-batches",
     default=None,
-    help="The meters publish their devices' events in batches on <base>/bridge/events "
-    "(over mqtt.event_batches; default off). On when only a headend listens (ADR 0027).",
+    help="The meters publish their devices' events in batches on "
+    "<base>/<meter>/bridge/events (over mqtt.event_batches; default off). On when only a "
+    "headend listens (ADR 0027).",
 )
 def utility(  # noqa: PLR0917 - click passes options positionally
     meters: int,
