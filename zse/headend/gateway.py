@@ -15,7 +15,9 @@ The devices' reports come from the bridges' event topics (``<prefix>/+/+/drlc``:
 ``ReportReceived``; ``<prefix>/+/+/message``: ``MessageConfirmed``), their lifecycle changes
 from ``<prefix>/+/+/lifecycle`` (``LifecycleChanged``), and in batches from gateways with
 ``event_batches`` (``<prefix>/+/bridge/events``, ADR 0027), as a shared subscription of the
-workers' group (``$share/<group>/...``): the broker hands each event to one worker. An event
+workers' group (``$share/<group>/...``): the broker hands each event to one worker. Each
+names the meter of its topic (a batch's: each of its events), whose devices alone it may
+move (the payload's ``device`` is the gateway's word; the topic, the broker's ACL). An event
 is acknowledged once its worker recorded it, so one received by a worker that died before
 recording it is sent again when that worker's session reconnects. The control commands of
 :mod:`zse.headend.control` (``provision``, ``deprovision``, the cancels) go out by
@@ -491,16 +493,17 @@ class GatewayLink(MeterLink):
     def _event(
         self, topic: str, data: Mapping[str, Any], holder: aiomqtt.Client | None
     ) -> list[Awaitable[Any]]:
-        """:meth:`_handle` for a device's event (lifecycle change or report)."""
+        """:meth:`_handle` for a device's event (lifecycle change or report), of the meter
+        whose topic it came on: the headend moves only that meter's devices."""
+        meter = topic[len(self.prefix) + 1 :].split("/", 1)[0]
         if topic.endswith("/lifecycle"):
-            meter = topic[len(self.prefix) + 1 :].split("/", 1)[0]
             change = _lifecycle(meter, data)
             if change is None:
                 return []
             if holder is not None and self._unfollowed():
                 return [self._hold(holder, _LIFECYCLE, change)]
             return self._changed(change)
-        report = _report(data)
+        report = _report(data, meter)
         if report is None:
             return []
         if holder is not None and self._unfollowed():
@@ -747,11 +750,12 @@ def _whole(value: Any, high: int) -> int:
     return value
 
 
-def _report(data: Mapping[str, Any]) -> Report | None:
-    """A device's report from a bridge's event payload (docs/mqtt.md), or None. A repeat
-    (``"new": false``) is taken too: outcomes only move forward, so it changes nothing the
-    headend has, and it carries a report the headend may never have had (an ESI killed
-    between recording it and its bridge's outbox)."""
+def _report(data: Mapping[str, Any], meter: str | None = None) -> Report | None:
+    """A device's report from a bridge's event payload (docs/mqtt.md), or None; ``meter``:
+    the meter of the topic it came on. A repeat (``"new": false``) is taken too: outcomes
+    only move forward, so it changes nothing the headend has, and it carries a report the
+    headend may never have had (an ESI killed between recording it and its bridge's
+    outbox)."""
     event = data.get("event")
     if event == "ReportReceived":
         report = data["report"]
@@ -760,6 +764,7 @@ def _report(data: Mapping[str, Any]) -> Report | None:
             send=_whole(report["issuer_event_id"], 0xFFFFFFFF),
             kind=SendKind.LOAD_CONTROL,
             outcome=outcome_of_report(_whole(report["event_status"], 0xFF)),
+            meter=meter,
         )
     if event == "MessageConfirmed":
         return Report(
@@ -767,5 +772,6 @@ def _report(data: Mapping[str, Any]) -> Report | None:
             send=_whole(data["message"]["message_id"], 0xFFFFFFFF),
             kind=SendKind.MESSAGE,
             outcome=Outcome.CONFIRMED,
+            meter=meter,
         )
     return None

@@ -94,12 +94,15 @@ class Answer:
 @dataclass(frozen=True, kw_only=True)
 class Report:
     """A device's report on a send: its send id (message id or issuer event id) and the
-    outcome it means (CONFIRMED, or a Report Event Status's)."""
+    outcome it means (CONFIRMED, or a Report Event Status's); ``meter``: the meter that told
+    it (its gateway's topic, its ESI's id), whose device's outcome alone it may move (None:
+    not known, not checked)."""
 
     device: str
     send: int
     kind: SendKind
     outcome: Outcome
+    meter: str | None = None
 
 
 #: A listener may return what to await before the report counts as handled (recorded): a
@@ -228,7 +231,16 @@ class EsiLink(MeterLink):
         self._detach: list[Callable[[], None]] = []
 
     async def start(self) -> None:
-        self._detach = [esi.on_event(self._on_event) for esi in self.esis.values()]
+        self._detach = [esi.on_event(self._listener(meter)) for meter, esi in self.esis.items()]
+
+    def _listener(self, meter: str) -> Callable[[EsiEvent], Awaitable[Any] | None]:
+        """:meth:`_on_event` for the ESI of ``meter`` (the id its deliveries name: an ESI has
+        none of its own), whose reports name it."""
+
+        def listener(event: EsiEvent) -> Awaitable[Any] | None:
+            return self._on_event(event, meter=meter)
+
+        return listener
 
     async def close(self) -> None:
         for detach in self._detach:
@@ -289,9 +301,9 @@ class EsiLink(MeterLink):
             "result": {"outcomes": outcomes},
         }
 
-    def _on_event(self, event: EsiEvent) -> Awaitable[Any] | None:
-        """Hand a confirmation or a report to the listeners; what they still do with it (the
-        ESI marks it told once that is done)."""
+    def _on_event(self, event: EsiEvent, *, meter: str | None = None) -> Awaitable[Any] | None:
+        """Hand a confirmation or a report (of ``meter``'s ESI) to the listeners; what they
+        still do with it (the ESI marks it told once that is done)."""
         waits: list[Awaitable[Any]] = []
         if isinstance(event, MessageConfirmed):
             waits = self._reported(
@@ -300,6 +312,7 @@ class EsiLink(MeterLink):
                     send=event.message.message_id,
                     kind=SendKind.MESSAGE,
                     outcome=Outcome.CONFIRMED,
+                    meter=meter,
                 )
             )
         elif isinstance(event, ReportReceived):  # a repeat too: outcomes only move forward
@@ -309,6 +322,7 @@ class EsiLink(MeterLink):
                     send=event.report.issuer_event_id,
                     kind=SendKind.LOAD_CONTROL,
                     outcome=outcome_of_report(event.report.event_status),
+                    meter=meter,
                 )
             )
         return asyncio.gather(*waits) if waits else None

@@ -148,6 +148,10 @@ NOT_SENT = "cancelled before it was sent"
 NOT_SENT_AGAIN = "cancelled: a delivery cut short is not sent again"
 #: What a job ended unsent because its device was de-provisioned says.
 NOT_SENT_DEPROVISIONED = "de-provisioned before it was sent"
+#: The (meter, device) pairs of reports refused as another meter's that a queue remembers
+#: having said (:meth:`JobQueue._said_foreign`); past them it forgets and says them again
+#: (a gateway's topics are not its memory to fill).
+_FOREIGN_SAID = 4096
 #: The payload's field of the queue's time (a worker's :meth:`~zse.headend.worker.Worker.now`)
 #: after which a device not reached is given up (its outcome ``expired``), and of the
 #: seconds after the send that it is (for the detail, :data:`~zse.headend.core.GIVEN_UP`):
@@ -167,10 +171,10 @@ _CLAIM = (
 )
 #: The rows of several jobs (``{keys}``: one ``(send = ? AND device = ?)`` per job, OR'ed),
 #: locked in key order (PostgreSQL) so that two transactions never wait on each other in a
-#: circle.
+#: circle; the job's meter last (a report moves only its meter's jobs).
 _ROWS_OF = (
     "SELECT send, device, outcome, state, lease_owner, attempts, tries, failures,"
-    " lease_until, kind, detail, not_before, updated, state_sum"
+    " lease_until, kind, detail, not_before, updated, state_sum, meter"
     " FROM headend_jobs WHERE {keys} ORDER BY send, device{lock}"
 )
 #: A job's row changed (``{device}``: :meth:`_Connection.key_match`), with its
@@ -274,12 +278,14 @@ class Completion:
 @dataclass(frozen=True, kw_only=True)
 class ReportedOutcome:
     """A device's report on a send (see :meth:`JobQueue.report`, whose arguments these are),
-    to record with others in one transaction (:meth:`JobQueue.report_many`)."""
+    to record with others in one transaction (:meth:`JobQueue.report_many`); ``meter``: the
+    meter that told it, which must be the job's (None: not known, not checked)."""
 
     send: int
     device: str
     kind: SendKind
     outcome: Outcome
+    meter: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -642,6 +648,7 @@ class JobQueue:
         self._lock = asyncio.Lock()
         self.where = connection.where
         self._unreadable: set[tuple[str, str]] = set()  # damaged rows :meth:`rows` said
+        self._foreign: set[tuple[str, str]] = set()  # other meters' reports said
         self._rollback_owed = False  # a rollback failed, a begin cut short: maybe still open
 
     async def close(self) -> None:
@@ -866,8 +873,9 @@ class JobQueue:
         self, db: _Connection, keys: Sequence[tuple[int, str]], *, lock: bool = True
     ) -> dict[tuple[int, str], tuple[Any, ...]]:
         """The rows of the jobs ``keys`` (locked on PostgreSQL, unless not ``lock``), by
-        key (``_ROWS_OF`` from ``outcome`` to ``kind``); a job whose row does not match its
-        :func:`state_sum` is left out (nothing is recorded on it: a claim sets it aside)."""
+        key (``_ROWS_OF`` from ``outcome`` to ``kind``, then ``meter``: read with them, no
+        query more); a job whose row does not match its :func:`state_sum` is left out
+        (nothing is recorded on it: a claim sets it aside)."""
         found: dict[tuple[int, str], tuple[Any, ...]] = {}
         for start in range(0, len(keys), _ROWS_AT_ONCE):
             part = sorted(set(keys[start : start + _ROWS_AT_ONCE]))
@@ -882,8 +890,26 @@ class JobQueue:
                 if state != DAMAGED and not _state_matches(summed, row[13]):
                     self._said_damaged(row[0], row[1], "its state does not match its checksum")
                     continue
-                found[int(row[0]), row[1]] = row[2:10]
+                found[int(row[0]), row[1]] = (*row[2:10], row[14])
         return found
+
+    def _said_foreign(self, report: ReportedOutcome, meter: Any) -> None:
+        """Warn, once per (meter, device), of a meter's report on a device of ``meter``
+        (another's): nothing of the report's content, which its gateway chose."""
+        said = (str(report.meter), report.device)
+        if said in self._foreign:
+            return
+        if len(self._foreign) >= _FOREIGN_SAID:
+            self._foreign.clear()
+        self._foreign.add(said)
+        LOGGER.warning(
+            "%s: a report from meter %s on device %s of meter %s: not recorded (a meter "
+            "reports only on its own devices)",
+            self.where,
+            _shown(report.meter),
+            _shown(report.device),
+            _shown(meter),
+        )
 
     def _said_damaged(self, send: Any, device: Any, why: str) -> None:
         """Warn, once per job, of a damaged job row left out."""
@@ -937,18 +963,30 @@ class JobQueue:
         return kept
 
     async def report(
-        self, send: int, device: str, kind: SendKind, outcome: Outcome, *, now: float
+        self,
+        send: int,
+        device: str,
+        kind: SendKind,
+        outcome: Outcome,
+        *,
+        now: float,
+        meter: str | None = None,
     ) -> bool:
         """A device's report on a send of ``kind`` (a Message Confirmation, a Report Event
-        Status): its outcome moves forward if it is later than the one recorded (True), else
-        nothing changes."""
-        reported = ReportedOutcome(send=send, device=device, kind=kind, outcome=outcome)
+        Status), told by ``meter`` (its gateway; None: not known): its outcome moves forward
+        if it is later than the one recorded (True), else nothing changes. A meter moves only
+        its own devices' jobs: a report of another meter's device changes nothing (False),
+        and is logged once per (meter, device) as a warning."""
+        reported = ReportedOutcome(
+            send=send, device=device, kind=kind, outcome=outcome, meter=meter
+        )
         (moved,) = await self.report_many([reported], now=now)
         return moved
 
     async def report_many(self, reports: Sequence[ReportedOutcome], *, now: float) -> list[bool]:
         """:meth:`report` for each of ``reports``, in their order, all at once: for each,
-        whether it moved its device's outcome forward."""
+        whether it moved its device's outcome forward (one whose ``meter`` is not the job's
+        never does)."""
         keys = [(r.send, r.device) for r in reports]
         by_key: dict[tuple[int, str], list[int]] = {}
         for index, key in enumerate(keys):
@@ -958,11 +996,16 @@ class JobQueue:
         def compute(key: tuple[int, str], row: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
             last = None
             for index in by_key[key]:  # in their order: a later report sees the earlier
-                update = _reported(row, reports[index], now) if row else None
+                told = reports[index]
+                if row is not None and told.meter is not None and told.meter != row[8]:
+                    self._said_foreign(told, row[8])  # another meter's device: not its to move
+                    moved[index] = False
+                    continue
+                update = _reported(row, told, now) if row else None
                 moved[index] = update is not None
                 if row is not None and update is not None:
                     state, outcome, _, _, _, _, _, holder, lease_until = update[:9]
-                    row = (outcome, state, holder, *row[3:6], lease_until, row[7])
+                    row = (outcome, state, holder, *row[3:6], lease_until, *row[7:])
                     last = update
             return last
 
@@ -1120,8 +1163,9 @@ def _completed(
     row: tuple[Any, ...], owner: str, answer: Completion, now: float
 ) -> tuple[Any, ...] | None:
     """The ``_UPDATE`` parameters that record ``answer`` on a job at ``row`` (``_ROWS_OF``
-    less the key), or None if ``owner`` no longer holds its lease."""
-    current, state, holder, attempts, tries, failures, _, _ = row
+    less the key: :meth:`JobQueue._rows_of`), or None if ``owner`` no longer holds its
+    lease."""
+    current, state, holder, attempts, tries, failures, _, _ = row[:8]
     before = _outcome(current)
     if state != "leased" or holder != owner or before is None:
         return None
@@ -1159,8 +1203,9 @@ def _completed(
 
 def _reported(row: tuple[Any, ...], report: ReportedOutcome, now: float) -> tuple[Any, ...] | None:
     """The ``_UPDATE`` parameters that record ``report`` on a job at ``row``, or None if it
-    moves nothing (not later than the outcome recorded, or a report on another kind)."""
-    current, state, holder, attempts, tries, failures, lease_until, sent = row
+    moves nothing (not later than the outcome recorded, or a report on another kind; its
+    meter is checked by :meth:`JobQueue.report_many`)."""
+    current, state, holder, attempts, tries, failures, lease_until, sent = row[:8]
     before = _outcome(current)
     after = None if before is None else advance(before, report.outcome)
     if after is None or sent != report.kind.value or state == DAMAGED:

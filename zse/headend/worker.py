@@ -11,8 +11,8 @@ reach (offline, skipped) is tried again on the headend's back-off
 gateway offline, the broker away) is recorded ``offline`` and asked again on the same back-off
 **with the same key**, so a command the gateway received meanwhile is answered, not carried out
 twice. Reports from the devices (Message Confirmation, Report Event Status) move the outcomes
-forward, those that arrived meanwhile recorded together in one transaction
-(:meth:`~zse.headend.queue.JobQueue.report_many`).
+forward, of the reporting meter's devices only, those that arrived meanwhile recorded together
+in one transaction (:meth:`~zse.headend.queue.JobQueue.report_many`).
 
 Given a :class:`~zse.headend.control.Control` (meters as gateways, docs/adr/0020), a worker
 also sends the headend's control jobs (``provision``, ``deprovision``, the cancels) with their
@@ -381,12 +381,15 @@ class Worker:
         """Record ``report`` with the others arriving meanwhile, again on the headend's
         back-off while the database is away; the future is done once it is recorded (the
         link acknowledges the report then), or the worker stopped without (its
-        :class:`StoreError`: not acknowledged, the broker sends it again)."""
+        :class:`StoreError`: not acknowledged, the broker sends it again). It moves only a
+        job of the meter that told it (:attr:`~zse.headend.link.Report.meter`, if known):
+        one on another meter's device is refused by the queue, and acknowledged."""
         reported = ReportedOutcome(
             send=report.send,
             device=canonical_eui64(report.device),
             kind=report.kind,
             outcome=report.outcome,
+            meter=report.meter,
         )
         return self._reported.submit(reported)
 
