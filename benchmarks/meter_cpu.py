@@ -183,6 +183,8 @@ def top(collapsed: Path, count: int = 20) -> None:
     buckets: collections.Counter[str] = collections.Counter()
     for line in collapsed.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
+        if not n.isdigit():  # a line py-spy cut short (a sample it could not finish)
+            continue
         frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
         weight = int(n)
         if any("_connection_worker_thread" in f for f in frames):
