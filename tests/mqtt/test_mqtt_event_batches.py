@@ -167,8 +167,9 @@ async def test_the_devices_reports_come_in_batches_and_their_entries_are_marked(
     broker: Broker, tmp_path: Path
 ) -> None:
     """A load control event to the simulated HAN's three devices: their reports (Received
-    and Started each) come on ``zse/bridge/events`` only, several to a message; the command's
-    answer alone on its response topic; every outbox entry is marked once published."""
+    and Started each, once) come on ``zse/bridge/events``, several to a message (a run the
+    real-time linger left at one goes on its device's own topic); the command's answer alone
+    on its response topic; every outbox entry is marked once published."""
     async with running(broker, tmp_path, event_batches=True, send_events=False) as (
         sim,
         bridge,

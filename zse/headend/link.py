@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -231,16 +232,11 @@ class EsiLink(MeterLink):
         self._detach: list[Callable[[], None]] = []
 
     async def start(self) -> None:
-        self._detach = [esi.on_event(self._listener(meter)) for meter, esi in self.esis.items()]
-
-    def _listener(self, meter: str) -> Callable[[EsiEvent], Awaitable[Any] | None]:
-        """:meth:`_on_event` for the ESI of ``meter`` (the id its deliveries name: an ESI has
-        none of its own), whose reports name it."""
-
-        def listener(event: EsiEvent) -> Awaitable[Any] | None:
-            return self._on_event(event, meter=meter)
-
-        return listener
+        # each ESI's reports name its meter: the id its deliveries name (an ESI has none)
+        self._detach = [
+            esi.on_event(functools.partial(self._on_event, meter=meter))
+            for meter, esi in self.esis.items()
+        ]
 
     async def close(self) -> None:
         for detach in self._detach:

@@ -374,7 +374,6 @@ def batched(
     publications, the entries past them not read (nor encoded)."""
     out: list[tuple[list[int], Publication]] = []
     run: list[tuple[int, Publication, bytes]] = []
-    size = 0
 
     def close() -> None:
         if len(run) == 1:
@@ -390,15 +389,13 @@ def batched(
         relative = device_event(topics, publication)
         if relative is None:
             close()
-            size = 0
             out.append(([seq], publication))
             continue
         part = b'{"payload":%s,"topic":%s}' % (publication.encode(), json.dumps(relative).encode())
-        if run and (len(run) == MAX_EVENTS or size + len(part) + 16 > MAX_BATCH_BYTES):
+        size = sum(len(p) + 1 for _, _, p in run) + len(part) + 16  # the batch's own bytes
+        if run and (len(run) == MAX_EVENTS or size > MAX_BATCH_BYTES):
             close()
-            size = 0
         run.append((seq, publication, part))
-        size += len(part) + 1
     close()
     return out[:most]
 
