@@ -43,8 +43,10 @@ $(VENV)/.installed: $(VENV)/.python pyproject.toml zse/__init__.py
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+# The tools that judge the code (ruff, mypy, pytest, hypothesis, mkdocs) at the versions
+# .ci/constraints.txt pins (docs/adr/0028); the libraries zse runs on at their newest.
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml .ci/constraints.txt
+	$(PY) -m pip install --quiet --constraint .ci/constraints.txt -e '.[$(EXTRAS)]'
 	touch $@
 
 demo: $(VENV)/.installed

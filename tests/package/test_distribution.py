@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 import zse
 from zse.cli.esi import load_credentials
@@ -113,6 +114,36 @@ def test_the_test_extra_installs_everything_the_suite_imports():
     test_extra = set(PROJECT["optional-dependencies"]["test"])
     for extra in ("ezsp", "znp", "mqtt"):
         assert set(PROJECT["optional-dependencies"][extra]) <= test_extra, extra
+
+
+def pinned_tools() -> dict[str, str]:
+    """.ci/constraints.txt as {distribution: version}; every line a comment or name==version."""
+    pins: dict[str, str] = {}
+    for line in (ROOT / ".ci" / "constraints.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9._-]+)==([0-9][0-9A-Za-z.]*)", line)
+        assert match, f"not name==version: {line!r}"
+        pins[canonical(match.group(1))] = match.group(2)
+    return pins
+
+
+def test_make_test_pins_the_tools_that_judge_and_none_of_the_libraries_zse_runs_on():
+    """ADR 0028: ruff, mypy, pytest, hypothesis and the docs builder at the versions
+    .ci/constraints.txt names, within pyproject's ranges and installed so in this venv (the one
+    `make test` built); zse's own dependencies and radio libraries are never pinned there."""
+    pins = pinned_tools()
+    assert {"ruff", "mypy", "pytest", "hypothesis", "mkdocs"} <= set(pins)
+    extras = PROJECT["optional-dependencies"]
+    runtime = PROJECT["dependencies"] + extras["ezsp"] + extras["znp"] + extras["mqtt"]
+    runtime += extras["headend"] + extras["postgres"]
+    assert not {requirement_name(r) for r in runtime} & set(pins)
+    for requirement in map(Requirement, extras["test"] + extras["docs"]):
+        version = pins.get(canonical(requirement.name))
+        if version is not None:
+            assert requirement.specifier.contains(version), (requirement, version)
+    installed = {name: importlib.metadata.version(name) for name in pins}
+    assert installed == pins
 
 
 def test_the_readme_links_work_on_the_package_index_page():
