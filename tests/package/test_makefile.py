@@ -4,6 +4,7 @@ interpreter is rebuilt, an interpreter older than requires-python is refused in 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -124,6 +125,87 @@ def test_a_python_that_does_not_run_is_named(tmp_path):
     assert ours == [
         "error: PYTHON=/nonexistent/python3.11 does not run (not installed?): choose another"
     ]
+
+
+# Debian's and Ubuntu's Python without python3-venv: `-m venv` fails for want of ensurepip
+# unless asked for a venv without pip. A `venv` package first on PYTHONPATH plays that part and
+# hands `--without-pip` to the real one.
+NO_ENSUREPIP = """\
+import os, runpy, sys
+if "--without-pip" not in sys.argv:
+    print("The virtual environment was not successfully created because ensurepip is not")
+    print("available.  On Debian/Ubuntu systems, you need to install the python3-venv")
+    print("package using the following command.")
+    print("")
+    print("    apt install python3.11-venv")
+    print("")
+    print("Failing command: " + os.path.abspath(sys.argv[-1]) + "/bin/python3")
+    sys.exit(1)
+shadow = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != shadow]
+for module in [m for m in sys.modules if m == "venv" or m.startswith("venv.")]:
+    del sys.modules[module]
+runpy.run_module("venv", run_name="__main__", alter_sys=True)
+"""
+
+
+def without_ensurepip(tmp_path: Path, wheels: Path) -> dict[str, str]:
+    """make's environment for a PYTHON without ensurepip, pip's index replaced by ``wheels``."""
+    shadow = tmp_path / "shadow" / "venv"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("")
+    (shadow / "__main__.py").write_text(NO_ENSUREPIP)
+    return {
+        **MAKE_ENV,
+        "PYTHONPATH": str(shadow.parent),
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheels),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+
+
+def test_a_python_without_ensurepip_gets_a_venv_with_pip(tmp_path):
+    """A fresh Debian or Ubuntu with python3 and python3-pip but not python3-venv: the venv is
+    made without pip and the interpreter's own pip puts pip in (offline here: the wheel that
+    the test's interpreter bundles for ensurepip)."""
+    project = project_copy(tmp_path)
+    wheels = Path(importlib.util.find_spec("ensurepip").origin).parent / "_bundled"
+    result = subprocess.run(
+        [MAKE, "--no-print-directory", ".venv/.python", f"PYTHON={BASE_PYTHON}"],
+        cwd=project, env=without_ensurepip(tmp_path, wheels), capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f"made .venv without ensurepip, which PYTHON={BASE_PYTHON} lacks (Debian and Ubuntu: "
+        "python3-venv); pip installed into it by PYTHON's own pip"
+    ]
+    pip = subprocess.run(
+        [project / ".venv" / "bin" / "python", "-m", "pip", "--version"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert pip.returncode == 0, pip.stderr
+    assert f"{project / '.venv'}" in pip.stdout  # the venv's own pip, not the interpreter's
+    venv_python = (project / ".venv" / ".python").read_text()
+    assert venv_python == f"{sys.version.split()[0]} {BASE_PYTHON}\n"
+
+
+def test_a_python_without_ensurepip_or_a_pip_to_lend_is_one_line_and_leaves_no_venv(tmp_path):
+    project = project_copy(tmp_path)
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    result = subprocess.run(
+        [MAKE, "--no-print-directory", "demo", f"PYTHON={BASE_PYTHON}"],
+        cwd=project, env=without_ensurepip(tmp_path, empty), capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    ours = [line for line in result.stderr.splitlines() if not line.startswith("make")]
+    assert ours == [
+        f"error: PYTHON={BASE_PYTHON} has no ensurepip and its own pip could not put pip into "
+        ".venv: install python3-venv (Debian, Ubuntu) or choose another PYTHON"
+    ]
+    assert not (project / ".venv").exists()
 
 
 def fake_python(path: Path, version: str) -> Path:
