@@ -62,7 +62,7 @@ from zse.headend.link import (
     ReportListener,
     too_late,
 )
-from zse.installcode import InstallCode
+from zse.installcode import InstallCode, canonical_eui64
 from zse.mqtt.bridge import ack, broker_time, mqtt_client
 from zse.mqtt.core import (
     BATCH,
@@ -115,6 +115,36 @@ class _Outgoing:
         return f"_Outgoing(name={self.name!r}, body={body!r}, send_by={self.send_by!r})"
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """A command waiting for its answer: the command ``name`` asked and, for a delivery, the
+    ``device`` (16 hex digits) whose outcome it asks; only an answer that fits both is its
+    answer (:meth:`fits`)."""
+
+    waiter: asyncio.Future[dict[str, Any]]
+    name: str
+    device: str | None = None
+
+    def fits(self, data: Mapping[str, Any]) -> bool:
+        """Whether ``data`` answers this command: of its name, and if it gives outcomes (a
+        delivery's ``ok``), each of them the asked device's."""
+        if data.get("command") != self.name:
+            return False
+        result = data.get("result")
+        outcomes = result.get("outcomes") if isinstance(result, dict) else None
+        if self.device is None or data.get("status") != "ok" or not isinstance(outcomes, list):
+            return True
+        return all(_device_of(each) == self.device for each in outcomes)
+
+
+def _device_of(outcome: object) -> str | None:
+    """The device an answer's outcome names (16 hex digits), or None if it names none."""
+    try:
+        return canonical_eui64(str(outcome["device"]))  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _code_shown(value: object) -> object:
     try:
         return InstallCode.parse(str(value))
@@ -160,7 +190,7 @@ class GatewayLink(MeterLink):
             raise MqttConfigError(f"not a usable response topic: {self.response_topic!r}")
         self.connected = asyncio.Event()
         self._client: aiomqtt.Client | None = None
-        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._waiting: dict[str, _Asked] = {}
         self._task: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[None]] = set()
         #: Messages received: responses (this link's only) and events (its share).
@@ -510,23 +540,38 @@ class GatewayLink(MeterLink):
             return [self._hold(holder, _REPORT, report)]
         return self._reported(report)
 
-    def _answered(self, data: Mapping[str, Any]) -> None:
-        waiter = self._waiting.get(str(data.get("correlation_id")))
-        if waiter is not None and not waiter.done():
-            waiter.set_result(dict(data))
+    def _answered(self, data: Mapping[str, Any], *, whole: bool = False) -> None:
+        """``data`` to the command waiting on its correlation id, if it answers that command
+        (:meth:`_Asked.fits`; ``whole``: a batch's refusal, every command's answer): one of
+        another command, or on another device, is not its answer (a gateway that answers a
+        key it was never sent), and the command waits on for its own."""
+        key = str(data.get("correlation_id"))
+        asked = self._waiting.get(key)
+        if asked is None or asked.waiter.done():
+            return
+        if not whole and not asked.fits(data):
+            LOGGER.warning(
+                "headend MQTT link: an answer to %s not of the %s asked: not taken",
+                _shown(key),
+                asked.name,
+            )
+            return
+        asked.waiter.set_result(dict(data))
 
     def _batch_answered(self, data: Mapping[str, Any]) -> None:
-        """A batch's response: each command's to its waiter; a batch refused as a whole
-        (``responses`` missing: e.g. a gateway without batches) is each command's answer."""
+        """A batch's response: each of its commands' to its waiter (a response in it to a
+        command of another publication is not taken: its meter's gateway answers that one);
+        a batch refused as a whole (``responses`` missing: e.g. a gateway without batches) is
+        each command's answer."""
         keys = self._batches.pop(str(data.get("correlation_id")), [])
         responses = data.get("responses")
         if isinstance(responses, list):
             for response in responses:
-                if isinstance(response, dict):
+                if isinstance(response, dict) and str(response.get("correlation_id")) in keys:
                     self._answered(response)
             return
         for key in keys:
-            self._answered({**data, "correlation_id": key})
+            self._answered({**data, "correlation_id": key}, whole=True)
 
     async def deliver(self, delivery: Delivery) -> Answer:
         name = _COMMANDS[delivery.kind]
@@ -537,13 +582,17 @@ class GatewayLink(MeterLink):
             field: dict(delivery.payload),
         }
         if not self.combine:
-            response = await self.command(delivery.meter, name, request, send_by=delivery.send_by)
+            response = await self._command(
+                delivery.meter, name, request, delivery.send_by, device=delivery.device
+            )
         else:
-            response = await self._combined(delivery.meter, name, request, delivery.send_by)
+            response = await self._combined(
+                delivery.meter, name, request, delivery.send_by, device=delivery.device
+            )
         return _answer(response)
 
     async def _combined(
-        self, meter: str, name: str, body: dict[str, Any], send_by: float | None
+        self, meter: str, name: str, body: dict[str, Any], send_by: float | None, *, device: str
     ) -> dict[str, Any]:
         """:meth:`command`, the command published with the others to ``meter`` started in
         the same turn of the event loop (one ``batch``, up to :data:`MAX_BATCH`)."""
@@ -555,14 +604,27 @@ class GatewayLink(MeterLink):
                 self._flushes.add(self._flush)
                 self._flush.add_done_callback(self._flushes.discard)
 
-        return await self._answer_to(meter, str(body["correlation_id"]), queue)
+        asked = _Asked(_future(), name, canonical_eui64(device))
+        return await self._answer_to(meter, str(body["correlation_id"]), asked, queue)
 
     async def command(
         self, meter: str, name: str, body: Mapping[str, Any], *, send_by: float | None = None
     ) -> dict[str, Any]:
         """Publish the command on ``meter``'s request topic, unless the event loop's time is
         past ``send_by`` by then (the broker away meanwhile), and wait for its response (by
-        correlation id) at most ``timeout`` seconds."""
+        correlation id, of the command ``name``) at most ``timeout`` seconds."""
+        return await self._command(meter, name, body, send_by)
+
+    async def _command(
+        self,
+        meter: str,
+        name: str,
+        body: Mapping[str, Any],
+        send_by: float | None,
+        *,
+        device: str | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`command`; a delivery's answer must give the outcome of ``device``."""
 
         async def publish(waiter: asyncio.Future[dict[str, Any]]) -> None:
             await self.connected.wait()
@@ -570,18 +632,20 @@ class GatewayLink(MeterLink):
             alone = _Outgoing(name, dict(body), send_by, waiter)
             await self._publish(self._client, meter, [alone])
 
-        return await self._answer_to(meter, str(body["correlation_id"]), publish)
+        asked = _Asked(_future(), name, None if device is None else canonical_eui64(device))
+        return await self._answer_to(meter, str(body["correlation_id"]), asked, publish)
 
     async def _answer_to(
         self,
         meter: str,
         key: str,
+        asked: _Asked,
         send: Callable[[asyncio.Future[dict[str, Any]]], Awaitable[None]],
     ) -> dict[str, Any]:
-        """``send(waiter)``, then the response to ``key`` (set on ``waiter``), all within
-        ``timeout`` seconds; :class:`MeterUnreachable` without it."""
-        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[key] = waiter
+        """``send(waiter)``, then the response to ``key`` that ``asked`` takes (set on its
+        ``waiter``), all within ``timeout`` seconds; :class:`MeterUnreachable` without it."""
+        waiter = asked.waiter
+        self._waiting[key] = asked
         try:
             with broker_time():
                 async with asyncio.timeout(self.timeout):
@@ -667,6 +731,15 @@ class GatewayLink(MeterLink):
         finally:
             if len(part) > 1:
                 self._batches.pop(body["correlation_id"], None)
+
+
+def _future() -> asyncio.Future[dict[str, Any]]:
+    return asyncio.get_running_loop().create_future()
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    """A correlation id for a message, cut to ``limit`` characters."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
 def _parts(waiting: list[_Outgoing]) -> list[list[_Outgoing]]:

@@ -133,8 +133,8 @@ _CANCEL = (
     " WHERE send = ? AND device = COALESCE(?, device) AND state <> 'damaged'"
     " AND NOT (kind = 'load-control' AND outcome IN ('completed', 'opted out', 'rejected'))"
 )
-#: The jobs of a device that a de-provisioning ends (:meth:`JobQueue.forsake`).
-_FORSAKE = " WHERE device = ? AND state = 'ready'"
+#: The jobs of a device that a de-provisioning ends or marks (:meth:`JobQueue.forsake`).
+_FORSAKE = " WHERE device = ? AND state IN ('ready', 'leased')"
 #: A job deleted (``{device}``: :meth:`_Connection.key_match`).
 _DELETE = "DELETE FROM headend_jobs WHERE send = ? AND {device}"
 #: The finished jobs a purge deletes (:meth:`JobQueue.purge`).
@@ -186,16 +186,17 @@ _UPDATE_AT = (
 )
 _UPDATE = _UPDATE_AT.format(device="device = ?")
 #: PostgreSQL: ``_UPDATE`` for many jobs in one statement, each only if its row is still as
-#: it was read (outcome, state, lease, counts: compare and set), the jobs in key order; the
-#: keys updated, with a notification (:data:`CHANNEL`) of the change if any.
+#: it was read (outcome, state, lease, counts, detail: compare and set; the detail, which a
+#: de-provisioning marks, :meth:`JobQueue.forsake`), the jobs in key order; the keys updated,
+#: with a notification (:data:`CHANNEL`) of the change if any.
 _SWAP = (
     "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
     " $5::text[], $6::integer[], $7::integer[], $8::integer[], $9::float8[], $10::text[],"
     " $11::float8[], $12::float8[], $13::text[], $14::text[], $15::text[], $16::integer[],"
-    " $17::integer[], $18::integer[], $19::float8[], $22::text[]) AS v(send, device, state,"
-    " outcome, detail, attempts, tries, failures, not_before, lease_owner, lease_until, updated,"
-    " was_outcome, was_state, was_owner, was_attempts, was_tries, was_failures, was_until,"
-    " state_sum) ORDER BY send, device),"
+    " $17::integer[], $18::integer[], $19::float8[], $22::text[], $23::text[]) AS v(send,"
+    " device, state, outcome, detail, attempts, tries, failures, not_before, lease_owner,"
+    " lease_until, updated, was_outcome, was_state, was_owner, was_attempts, was_tries,"
+    " was_failures, was_until, state_sum, was_detail) ORDER BY send, device),"
     " u AS (UPDATE headend_jobs AS j SET state = v.state, outcome = v.outcome,"
     " detail = v.detail, attempts = v.attempts, tries = v.tries, failures = v.failures,"
     " not_before = v.not_before, lease_owner = v.lease_owner, lease_until = v.lease_until,"
@@ -204,7 +205,8 @@ _SWAP = (
     " AND j.outcome = v.was_outcome AND j.state = v.was_state"
     " AND j.lease_owner IS NOT DISTINCT FROM v.was_owner AND j.attempts = v.was_attempts"
     " AND j.tries = v.was_tries AND j.failures = v.was_failures"
-    " AND j.lease_until IS NOT DISTINCT FROM v.was_until RETURNING j.send, j.device)"
+    " AND j.lease_until IS NOT DISTINCT FROM v.was_until AND j.detail = v.was_detail"
+    " RETURNING j.send, j.device)"
     " SELECT send, device, pg_notify($20, $21) FROM u"
 )
 #: PostgreSQL's errors of a statement that lost a race with another transaction
@@ -253,6 +255,9 @@ class Job:
     tries: int
     give_up_at: float | None = None
     give_up_after: float = 0.0
+    #: Its device was de-provisioned while the job was leased (to a worker that died since,
+    #: if another claimed it): not to be delivered, ended unsent (:meth:`JobQueue.forsake`).
+    forsaken: bool = False
 
     @property
     def key(self) -> str:
@@ -364,7 +369,8 @@ class _Connection(ABC):
     ) -> set[tuple[int, str]]:
         """Apply each of ``updates`` (``_UPDATE``'s parameters, by key) in one statement,
         outside any transaction of the caller's, to the rows still as ``expected`` says
-        (``_ROWS_OF`` less the key); the keys updated, and the listeners notified if any."""
+        (:meth:`JobQueue._rows_of`'s rows); the keys updated, and the listeners notified if
+        any."""
         raise NotImplementedError
 
     @abstractmethod
@@ -587,8 +593,9 @@ class _Postgres(_Connection):
             for column, value in zip(columns, (*values, owner, until, now, *was), strict=True):
                 column.append(value)
         sums = [updates[key][10] for key in keys]  # :func:`state_sum`, after the key's columns
+        details = [expected[key][9] for key in keys]  # the detail as read
         try:
-            rows = await self._db.fetch(_SWAP, *columns, CHANNEL, self.url.schema, sums)
+            rows = await self._db.fetch(_SWAP, *columns, CHANNEL, self.url.schema, sums, details)
         except Exception as exc:
             if getattr(exc, "sqlstate", None) in _RACES:
                 return set()  # the statement undone whole: read again
@@ -873,8 +880,8 @@ class JobQueue:
         self, db: _Connection, keys: Sequence[tuple[int, str]], *, lock: bool = True
     ) -> dict[tuple[int, str], tuple[Any, ...]]:
         """The rows of the jobs ``keys`` (locked on PostgreSQL, unless not ``lock``), by
-        key (``_ROWS_OF`` from ``outcome`` to ``kind``, then ``meter``: read with them, no
-        query more); a job whose row does not match its :func:`state_sum` is left out
+        key (``_ROWS_OF`` from ``outcome`` to ``kind``, then ``meter`` and ``detail``: read
+        with them, no query more); a job whose row does not match its :func:`state_sum` is left out
         (nothing is recorded on it: a claim sets it aside)."""
         found: dict[tuple[int, str], tuple[Any, ...]] = {}
         for start in range(0, len(keys), _ROWS_AT_ONCE):
@@ -890,7 +897,7 @@ class JobQueue:
                 if state != DAMAGED and not _state_matches(summed, row[13]):
                     self._said_damaged(row[0], row[1], "its state does not match its checksum")
                     continue
-                found[int(row[0]), row[1]] = (*row[2:10], row[14])
+                found[int(row[0]), row[1]] = (*row[2:10], row[14], detail)
         return found
 
     def _said_foreign(self, report: ReportedOutcome, meter: Any) -> None:
@@ -1051,10 +1058,15 @@ class JobQueue:
         retailer's): its jobs waiting (new, or a retry's back-off) end unsent, a pending
         outcome ``skipped`` (final: the headend's records say so too), the others as they
         were (detail :data:`NOT_SENT_DEPROVISIONED`); a job leased now is still delivered by
-        its worker."""
+        its worker, but not tried again if not reached, and a worker that takes it over
+        after its lease (its worker died) ends it unsent (:attr:`Job.forsaken`: its detail
+        says so meanwhile)."""
 
         def forsaken(_: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
-            _, outcome, _, attempts, tries, failures, not_before, _, _, _ = row
+            state, outcome, _, attempts, tries, failures, not_before, updated, owner, until = row
+            if state == "leased":  # marked: its holder's to end (:func:`_completed`)
+                return (state, outcome, NOT_SENT_DEPROVISIONED, attempts, tries, failures,
+                        not_before, updated, owner, until)  # fmt: skip
             outcome = "skipped" if outcome == "pending" else outcome
             return ("sent", outcome, NOT_SENT_DEPROVISIONED, attempts, tries, failures,
                     not_before, now, None, None)  # fmt: skip
@@ -1164,17 +1176,22 @@ def _completed(
 ) -> tuple[Any, ...] | None:
     """The ``_UPDATE`` parameters that record ``answer`` on a job at ``row`` (``_ROWS_OF``
     less the key: :meth:`JobQueue._rows_of`), or None if ``owner`` no longer holds its
-    lease."""
+    lease, or the job is no longer the delivery answered: its ``tries`` (the key's last
+    part) moved on since (a copy of ``owner`` that stalled past its lease, answering an
+    older key while the same name delivers a newer one)."""
     current, state, holder, attempts, tries, failures, _, _ = row[:8]
     before = _outcome(current)
-    if state != "leased" or holder != owner or before is None:
+    if state != "leased" or holder != owner or before is None or tries != answer.job.tries:
         return None
+    # its device de-provisioned while it was under way: not tried again (JobQueue.forsake);
+    # the detail is the row's tenth column (a row of its first eight: not so marked)
+    retry = answer.retry and row[9:10] != (NOT_SENT_DEPROVISIONED,)
     after = advance(before, answer.outcome) or before
     if answer.answered and answer.outcome is not Outcome.SKIPPED:
         attempts += 1
     job, detail = answer.job, answer.detail
     state, not_before = "sent", now
-    if RANK[after] < RANK[Outcome.DELIVERED] and answer.retry:
+    if RANK[after] < RANK[Outcome.DELIVERED] and retry:
         # not reached: the core's rule, as in process (Headend._record)
         miss = after_miss(failures, now=now, give_up_at=job.give_up_at)
         failures = miss.failures
@@ -1372,6 +1389,7 @@ def _job(r: Sequence[Any]) -> Job:
         tries=_integer(r[6], "tries"),
         give_up_at=None if give_up_at is None else _number(give_up_at, f"payload {GIVE_UP_AT}"),
         give_up_after=_number(give_up_after, f"payload {GIVE_UP_AFTER}"),
+        forsaken=r[8] == NOT_SENT_DEPROVISIONED,
     )
     if r[7] is not None and r[7] != job_sum(*r[:5]):
         raise _Damaged("checksum: the row does not match it")

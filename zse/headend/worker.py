@@ -32,7 +32,14 @@ from zse.errors import StoreError
 from zse.headend.control import Control, ControlJob, refusal, untold
 from zse.headend.core import Outcome
 from zse.headend.link import Delivery, Lifecycle, MeterLink, MeterUnreachable, Report
-from zse.headend.queue import NOT_SENT_AGAIN, Completion, Job, JobQueue, ReportedOutcome
+from zse.headend.queue import (
+    NOT_SENT_AGAIN,
+    NOT_SENT_DEPROVISIONED,
+    Completion,
+    Job,
+    JobQueue,
+    ReportedOutcome,
+)
 from zse.headend.roster import Roster
 from zse.installcode import canonical_eui64
 from zse.zcl._tasks import keep_task
@@ -328,10 +335,13 @@ class Worker:
             self.recorded += 1
 
     async def _one(self, job: Job, send_by: float) -> None:
-        if job.outcome is Outcome.CANCELLED:  # its worker died, the send was cancelled since
-            ended = Completion(
-                job=job, outcome=Outcome.CANCELLED, detail=NOT_SENT_AGAIN, answered=False
-            )
+        # its worker died, and the send was cancelled or the device de-provisioned since
+        unsent = {Outcome.CANCELLED: NOT_SENT_AGAIN}.get(job.outcome)
+        if unsent is None and job.forsaken:
+            unsent = NOT_SENT_DEPROVISIONED
+        if unsent is not None:  # ended unsent (a pending outcome: skipped, not tried again)
+            outcome = Outcome.CANCELLED if job.outcome is Outcome.CANCELLED else Outcome.SKIPPED
+            ended = Completion(job=job, outcome=outcome, detail=unsent, answered=False, retry=False)
             await self._answers.add(ended)
             return
         delivery = Delivery(
