@@ -19,6 +19,8 @@ import pytest
 from tests.mqtt.broker import Broker
 from tests.mqtt.helpers import Subscriber
 from tests.oracles import require
+from zse.cli.mqtt import mqtt_settings
+from zse.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Real seconds a subprocess may take (bounds, not pauses: each wait ends on its output).
@@ -234,7 +236,30 @@ def test_a_config_s_mqtt_table_is_read(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr == "error: mqtt.qos: expected 0, 1 or 2\n"
     config.write_text("[esi]\n")
-    assert zse("--config", str(config), "--sim").stderr == f"error: {config}: no [mqtt] table\n"
+    assert zse("--config", str(config), "--sim").stderr == (
+        f"error: {config}: no [mqtt] table, or give --broker mqtt://HOST:PORT\n"
+    )
+    config.write_text("[esi]\n[mqtt]\n")
+    assert zse("--config", str(config), "--sim").stderr == (
+        "error: give --broker mqtt://HOST:PORT or a config with mqtt.url\n"
+    )
+    config.write_text("mqtt = 3\n")
+    assert zse("--config", str(config), "--sim").stderr == (
+        f"error: {config}: mqtt is not a table ([mqtt])\n"
+    )
+
+
+def test_an_esi_s_config_without_an_mqtt_table_takes_the_broker_option(tmp_path: Path) -> None:
+    """`zse mqtt --config esi.toml --broker URL`: the ESI's file needs no [mqtt] table when the
+    broker is given (it said "no [mqtt] table"); a file only for the broker still needs one."""
+    config = tmp_path / "esi.toml"
+    for text in ("[esi]\n", "[esi]\n[mqtt]\n"):
+        config.write_text(text)
+        settings = mqtt_settings("mqtt://broker.example:1884", config, table_optional=True)
+        assert (settings.host, settings.port) == ("broker.example", 1884)
+    config.write_text("[esi]\n")
+    with pytest.raises(ConfigError, match=r"no \[mqtt\] table$"):
+        mqtt_settings("mqtt://broker.example:1884", config, config_option="--mqtt-config")
 
 
 def test_without_the_extra_one_line_exit_1() -> None:
@@ -297,3 +322,13 @@ async def test_killed_and_started_again_a_command_is_not_carried_out_twice(
         process.terminate()
         process.communicate(timeout=TIMEOUT)
         await subscriber.close()
+
+
+def test_an_esi_s_config_without_a_radio_points_at_the_simulator_option(tmp_path: Path) -> None:
+    """It said `(or type = "sim")`, which the configuration then refuses (the simulator is
+    the --radio sim option, not a radio type)."""
+    config = tmp_path / "esi.toml"
+    config.write_text("[esi]\n")
+    result = zse("--config", str(config), "--broker", "mqtt://127.0.0.1:1")
+    assert result.returncode == 2
+    assert result.stderr == f"error: {config}: [radio] needs type and device (or --radio sim)\n"

@@ -316,3 +316,42 @@ def test_an_unexpected_fault_keeps_its_traceback_for_the_debug_log(
     assert ", in fault\n    raise KeyError(1)" in result.stderr
     quiet = CliRunner().invoke(main, [arg for arg in args if arg != "-vv"])
     assert quiet.stderr.strip() == "error: KeyError: 1"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://zse:s3cret@127.0.0.1:99999/zse", "a bad port"),
+        ("postgresql://zse:s3cret@127.0.0.1/zse?schema=Bad-Schema", "schema"),
+    ],
+)
+def test_a_malformed_postgresql_url_is_a_usage_error(url: str, said: str) -> None:
+    """It exited 1 after the worker started, as if the database were away; it is the command
+    line's fault (exit 2), said before anything starts, the password never repeated."""
+    result = zse("headend", "worker", "--database", url, "--broker", "mqtt://127.0.0.1:1")
+    assert result.returncode == 2, result.stderr
+    line = one_line(result.stderr)
+    assert line.startswith("error: --database: invalid PostgreSQL URL: ")
+    assert said in line
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_a_worker_says_when_its_sqlite_queue_is_new(tmp_path: Path) -> None:
+    """The parts start in any order, so a worker makes a queue that is not there yet; a
+    mistyped path was a queue of its own, silently (its session took a share of the events).
+    It is said in one line, before the worker waits for its broker."""
+    queue = tmp_path / "nosuch-queue.sqlite"
+    command = [sys.executable, "-m", "zse", "headend", "worker", "--database", str(queue)]
+    command += ["--broker", "mqtt://127.0.0.1:1", "--id", "w-new", "--log-level", "error"]
+    with subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        try:
+            first = process.stderr.readline()
+        finally:
+            process.terminate()
+            process.wait(TIMEOUT)
+    assert first == (
+        f"worker w-new: no work queue at {queue}: made a new, empty one (zse headend serve makes"
+        " NAME-queue.sqlite beside its store NAME.sqlite)\n"
+    )
+    assert queue.exists()

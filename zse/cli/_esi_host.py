@@ -42,7 +42,7 @@ def run_beside_esi(
         factory, credentials = sim.factory, [sim.credentials]
     else:
         if config.radio.radio is None or config.radio.device is None:
-            raise ConfigError(f'{path}: [radio] needs type and device (or type = "sim")')
+            raise ConfigError(f"{path}: [radio] needs type and device (or --radio sim)")
         from zse.cli._radio import application_class  # noqa: PLC0415
 
         application_class(config.radio.radio)  # a missing radio extra fails here

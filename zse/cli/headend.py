@@ -42,6 +42,28 @@ def _fail(message: str, code: int, fault: BaseException | None = None) -> NoRetu
     sys.exit(code)
 
 
+def _check_database(database: str | None) -> None:
+    """A ``--database`` that is a PostgreSQL URL is parsed before anything starts: a malformed
+    one is a usage error (exit 2, the URL never repeated: it may hold a password)."""
+    from zse.errors import StoreError  # noqa: PLC0415
+    from zse.store_engine import is_postgres  # noqa: PLC0415
+
+    if database is None or not is_postgres(database):
+        return
+    try:
+        from zse.store_postgres import parse_url  # noqa: PLC0415
+    except ImportError:  # no asyncpg: opening the store says so, in one line
+        return
+    try:
+        parse_url(database)
+    except StoreError as exc:
+        _fail(f"--database: {exc}", 2)
+
+
+class _BrokerUnreachable(Exception):
+    """The broker not reached within ``--broker-wait`` (said in one line)."""
+
+
 #: ``--topic-prefix``, of ``serve`` (over gateways) and ``worker``.
 _TOPIC_PREFIX = click.option(
     "--topic-prefix",
@@ -209,6 +231,7 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     if esi_path is not None:
         sys.exit(_over_esi(config, esi_path, radio, port))
     if gateways:
+        _check_database(database)
         where = database or str(config.database)
         options = (port, broker_wait, _retention(retention_days), worker_id)
         sys.exit(
@@ -300,7 +323,7 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
         asyncio.run(_serve_gateways(cfg, meters, database, settings, prefix, *options))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
-    except StoreError as exc:
+    except (StoreError, _BrokerUnreachable) as exc:
         _fail(str(exc), 1)
     except Exception as exc:  # one line, not a traceback (that is at -vv)
         _fail(f"{type(exc).__name__}: {exc}", 1, exc)
@@ -339,7 +362,7 @@ async def _serve_gateways(  # noqa: PLR0917 - the command's options
                 async with asyncio.timeout(wait):  # not wait_for (3.11, gh-86296)
                     await link.connected.wait()
             except TimeoutError:
-                raise RuntimeError(
+                raise _BrokerUnreachable(
                     f"broker {settings.host}:{settings.port} unreachable for {wait:g} s"
                 ) from None
         click.echo(f"serving https://{cfg.host}:{running.port}/ ({len(meters)} gateway meters)")
@@ -452,6 +475,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
             " lease outlives its answer, and none is sent in its last second)",
             2,
         )
+    _check_database(database)
     name = worker_id or f"{socket.gethostname()}-{os.getpid()}"
     settings = _broker_settings(broker, mqtt_config, name)
     try:
@@ -503,8 +527,16 @@ async def _work(  # noqa: PLR0917 - the worker's options
     from zse.headend.queue import open_queue  # noqa: PLC0415
     from zse.headend.roster import Roster  # noqa: PLC0415
     from zse.headend.worker import Worker  # noqa: PLC0415
+    from zse.store_engine import is_postgres  # noqa: PLC0415
 
+    made = not is_postgres(database) and not Path(database).exists()
     queue = await open_queue(database)
+    if made:  # a mistyped path would otherwise be a queue of its own, silently
+        click.echo(
+            f"worker {name}: no work queue at {queue.where}: made a new, empty one (zse headend"
+            " serve makes NAME-queue.sqlite beside its store NAME.sqlite)",
+            err=True,
+        )
     try:
         control = await Control.open(queue)
     except BaseException:

@@ -127,7 +127,7 @@ async def _admissible(registry: Any, eui: str) -> bool:
 def _settings(broker: str | None, config: Path | None, **given: Any) -> Any:
     """The [mqtt] settings: ``--config``'s table, ``--broker`` and the options over it."""
     try:
-        return mqtt_settings(broker, config, **given)
+        return mqtt_settings(broker, config, table_optional=True, **given)
     except ConfigError as exc:
         _usage(str(exc))
 
@@ -138,12 +138,14 @@ def mqtt_settings(
     *,
     default_client_id: str | None = None,
     config_option: str = "--config",
+    table_optional: bool = False,
     **given: Any,
 ) -> Any:
     """The ``[mqtt]`` table of the TOML file ``config``, ``broker`` (a URL) over its url and
     ``given`` over the rest, checked: :class:`~zse.config.ConfigError` names what is wrong
     (``config_option``: the command's option naming ``config``, which the user, password
-    and TLS files go in: never on the command line)."""
+    and TLS files go in: never on the command line). ``table_optional``: ``config`` is not
+    the broker's file alone (an ESI's configuration), so with ``broker`` it needs no table."""
     from zse.mqtt.core import MqttConfigError, parse_settings, parse_url  # noqa: PLC0415
 
     table: dict[str, Any] = {}
@@ -155,8 +157,11 @@ def mqtt_settings(
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{config}: not TOML: {exc}") from None
         table = document.get("mqtt", {})
-        if not isinstance(table, dict) or not table:
-            raise ConfigError(f"{config}: no [mqtt] table")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{config}: mqtt is not a table ([mqtt])")
+        if "mqtt" not in document and not (table_optional and broker is not None):
+            also = ", or give --broker mqtt://HOST:PORT" if table_optional else ""
+            raise ConfigError(f"{config}: no [mqtt] table{also}")
     if broker is not None:
         where = f"username and password in the [mqtt] table of {config_option} FILE"
         try:
@@ -278,7 +283,7 @@ def _over_radio(settings: Any, path: Path, radio: str | None, shell: bool = Fals
             factory, credentials = sim.factory, [sim.credentials]
         else:
             if config.radio.radio is None or config.radio.device is None:
-                raise ConfigError(f'{path}: [radio] needs type and device (or type = "sim")')
+                raise ConfigError(f"{path}: [radio] needs type and device (or --radio sim)")
             from zse.cli._radio import application_class  # noqa: PLC0415
 
             application_class(config.radio.radio)  # a missing radio extra fails here
