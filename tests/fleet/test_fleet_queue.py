@@ -75,6 +75,9 @@ async def test_reports_move_outcomes_forward_once_and_cancel_stops_the_rest(plac
         assert await queue.complete(job, "a", Outcome.DELIVERED, "", now=3.0, answered=True)
         assert (await queue.rows(4))[0].outcome is Outcome.STARTED
         # a device that reports while its job waits for a retry needs no more delivery
+        (waiting,) = await queue.claim("a", now=3.5, lease=60.0, limit=1)
+        assert waiting.device == DEVICES[1][0]
+        assert await queue.complete(waiting, "a", Outcome.OFFLINE, "", now=3.5, answered=False)
         assert await queue.report(
             4, DEVICES[1][0], SendKind.LOAD_CONTROL, Outcome.RECEIVED, now=4.0
         )

@@ -22,7 +22,7 @@ from zse.headend import queue as queue_module
 from zse.headend.core import Outcome, SendKind
 from zse.headend.gateway import GatewayLink
 from zse.headend.link import Report
-from zse.headend.queue import JobQueue, ReportedOutcome, open_queue
+from zse.headend.queue import Completion, JobQueue, ReportedOutcome, open_queue
 from zse.mqtt.core import parse_settings
 
 ONE, TWO, THREE = "000D6F0000000001", "000D6F0000000002", "000D6F0000000003"
@@ -49,8 +49,12 @@ def _refused(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 async def _only_its_meters_jobs_move(queue: JobQueue, caplog: pytest.LogCaptureFixture) -> None:
     await queue.enqueue(4, SendKind.LOAD_CONTROL, {"issuer_event_id": 4}, DEVICES, now=0.0)
-    (held,) = await queue.claim("a", now=0.0, lease=60.0, limit=1)  # ONE's, the others ready
+    held, *others = await queue.claim("a", now=0.0, lease=60.0)  # ONE's stays leased
     assert held.device == ONE
+    # the others handed out, their gateways' answers lost: on a retry's back-off (a job
+    # never handed out moves on no report at all: test_fleet_foreign_event.py)
+    lost = [Completion(job=j, outcome=Outcome.OFFLINE, answered=False) for j in others]
+    assert await queue.complete_many("a", lost, now=0.5) == [True, True]
     reports = [
         _report(ONE, Outcome.STARTED, "meter-2"),  # meter-2's gateway on meter-1's device
         _report(THREE, Outcome.RECEIVED, "meter-2"),  # on its own

@@ -1225,8 +1225,9 @@ class DrlcServerCore:
         known = self._events.get(event.issuer_event_id)
         if known is not None and known.event != event:
             raise EventIdInUse(
-                f"issuer event id {event.issuer_event_id} is already published with other "
-                "content; devices ignore a known id: publish the change under a new id"
+                f"issuer event id {event.issuer_event_id} is in use at this ESI by another "
+                "event (other content); devices ignore an id they hold: publish it under a "
+                "new id"
             )
         if known is None:
             start = now if event.start_time == START_NOW else event.start_time

@@ -628,13 +628,16 @@ class Control:
         untold: str = "",
         now: float,
     ) -> bool:
-        """Record the gateway's answer to ``job`` while ``owner`` holds its lease (False: it
-        does not, nothing written): not ``answered``, it is tried again later with the same
-        correlation id; ``cut_short`` (the gateway answered ``started``: it stopped while
-        carrying the command out), again later with a new one (:attr:`ControlJob.tries` + 1;
-        the gateway's commands are safe to carry out again), up to :data:`CUT_SHORT_TRIES`
-        times; a cancel the device did not acknowledge (``untold``: why, :func:`untold`) is
-        sent again on the back-off with a new one, and one not answered with the same, until
+        """Record the gateway's answer to ``job`` while ``owner`` holds its lease and the
+        job is still the try answered (False: it does not, or its ``tries``, the correlation
+        id's last part, moved on since: a copy of ``owner`` that stalled past its lease
+        answering an older id while the same name sends a newer one; nothing written): not
+        ``answered``, it is tried again later with the same correlation id; ``cut_short``
+        (the gateway answered ``started``: it stopped while carrying the command out), again
+        later with a new one (:attr:`ControlJob.tries` + 1; the gateway's commands are safe
+        to carry out again), up to :data:`CUT_SHORT_TRIES` times; a cancel the device did
+        not acknowledge (``untold``: why, :func:`untold`) is sent again on the back-off with a
+        new one, and one not answered with the same, until
         the send is over (its payload's :data:`UNTIL`) or the cancel's give-up time has
         passed (:func:`~zse.headend.core.after_miss`; its payload's
         :data:`~zse.headend.queue.GIVE_UP_AT`: ``done``, or ``failed`` if its gateway never
@@ -646,7 +649,13 @@ class Control:
         (:data:`~zse.headend.queue.DAMAGED`: nothing recorded, False)."""
         async with self.queue.transaction("record a control answer") as db:
             rows = await db.fetch(_CONTROL_ROW.format(lock=self._lock()), (job.key,))
-            if not rows or rows[0][6] != "leased" or rows[0][12] != owner:
+            # not its lease, or a stalled copy of ``owner`` answering an older try (tries)
+            if (
+                not rows
+                or rows[0][6] != "leased"
+                or rows[0][12] != owner
+                or rows[0][9] != job.tries
+            ):
                 return False
             row = (*rows[0][:12], rows[0][13])  # control_sum's columns, the sum
             if not _sum_matches(row):

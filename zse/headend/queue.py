@@ -148,9 +148,10 @@ NOT_SENT = "cancelled before it was sent"
 NOT_SENT_AGAIN = "cancelled: a delivery cut short is not sent again"
 #: What a job ended unsent because its device was de-provisioned says.
 NOT_SENT_DEPROVISIONED = "de-provisioned before it was sent"
-#: The (meter, device) pairs of reports refused as another meter's that a queue remembers
-#: having said (:meth:`JobQueue._said_foreign`); past them it forgets and says them again
-#: (a gateway's topics are not its memory to fill).
+#: The (meter, device) pairs of reports refused that a queue remembers having said, of each
+#: kind (another meter's device: :meth:`JobQueue._said_foreign`; a job never handed out:
+#: :meth:`JobQueue._said_unsent`); past them it forgets and says them again (a gateway's
+#: topics are not its memory to fill).
 _FOREIGN_SAID = 4096
 #: The payload's field of the queue's time (a worker's :meth:`~zse.headend.worker.Worker.now`)
 #: after which a device not reached is given up (its outcome ``expired``), and of the
@@ -656,6 +657,7 @@ class JobQueue:
         self.where = connection.where
         self._unreadable: set[tuple[str, str]] = set()  # damaged rows :meth:`rows` said
         self._foreign: set[tuple[str, str]] = set()  # other meters' reports said
+        self._unsent: set[tuple[str, str]] = set()  # reports on jobs never handed out said
         self._rollback_owed = False  # a rollback failed, a begin cut short: maybe still open
 
     async def close(self) -> None:
@@ -903,12 +905,8 @@ class JobQueue:
     def _said_foreign(self, report: ReportedOutcome, meter: Any) -> None:
         """Warn, once per (meter, device), of a meter's report on a device of ``meter``
         (another's): nothing of the report's content, which its gateway chose."""
-        said = (str(report.meter), report.device)
-        if said in self._foreign:
+        if not _first_time(self._foreign, report):
             return
-        if len(self._foreign) >= _FOREIGN_SAID:
-            self._foreign.clear()
-        self._foreign.add(said)
         LOGGER.warning(
             "%s: a report from meter %s on device %s of meter %s: not recorded (a meter "
             "reports only on its own devices)",
@@ -916,6 +914,23 @@ class JobQueue:
             _shown(report.meter),
             _shown(report.device),
             _shown(meter),
+        )
+
+    def _said_unsent(self, report: ReportedOutcome) -> None:
+        """Warn, once per (meter, device), of a report on a job no worker has handed out
+        (:func:`_never_handed_out`): the device reports on an event or message of the same
+        id from another source (a Home Assistant user of its gateway, the ESI's own
+        configuration), not on the headend's, which it never had."""
+        if not _first_time(self._unsent, report):
+            return
+        LOGGER.warning(
+            "%s: a report from meter %s on device %s on send %s, never handed to its "
+            "gateway yet: not recorded (the device's event or message of that id is "
+            "another source's)",
+            self.where,
+            _shown(report.meter),
+            _shown(report.device),
+            report.send,
         )
 
     def _said_damaged(self, send: Any, device: Any, why: str) -> None:
@@ -983,7 +998,10 @@ class JobQueue:
         Status), told by ``meter`` (its gateway; None: not known): its outcome moves forward
         if it is later than the one recorded (True), else nothing changes. A meter moves only
         its own devices' jobs: a report of another meter's device changes nothing (False),
-        and is logged once per (meter, device) as a warning."""
+        and is logged once per (meter, device) as a warning. Nor does a report on a job no
+        worker has ever handed to its gateway (:func:`_never_handed_out`): the device cannot
+        have the headend's send, so it reports on another source's event or message of the
+        same id (False; logged once per (meter, device) too)."""
         reported = ReportedOutcome(
             send=send, device=device, kind=kind, outcome=outcome, meter=meter
         )
@@ -993,7 +1011,7 @@ class JobQueue:
     async def report_many(self, reports: Sequence[ReportedOutcome], *, now: float) -> list[bool]:
         """:meth:`report` for each of ``reports``, in their order, all at once: for each,
         whether it moved its device's outcome forward (one whose ``meter`` is not the job's
-        never does)."""
+        never does, nor one on a job never handed out)."""
         keys = [(r.send, r.device) for r in reports]
         by_key: dict[tuple[int, str], list[int]] = {}
         for index, key in enumerate(keys):
@@ -1006,6 +1024,10 @@ class JobQueue:
                 told = reports[index]
                 if row is not None and told.meter is not None and told.meter != row[8]:
                     self._said_foreign(told, row[8])  # another meter's device: not its to move
+                    moved[index] = False
+                    continue
+                if row is not None and _never_handed_out(row[1], row[0], *row[3:6]):
+                    self._said_unsent(told)  # the device has another source's send of the id
                     moved[index] = False
                     continue
                 update = _reported(row, told, now) if row else None
@@ -1165,6 +1187,35 @@ def _never_sent(  # noqa: PLR0917 - a job's columns
         return outcome == "pending"
     counted = (attempts, tries, failures) == (0, 0, 0)
     return state == "sent" and outcome == "cancelled" and detail == NOT_SENT and counted
+
+
+def _never_handed_out(
+    state: object, outcome: object, attempts: object, tries: object, failures: object
+) -> bool:
+    """Whether no copy of a job can have reached its device: nothing counted (no answer, new
+    try or miss) and either waiting (``ready``: never claimed) or ended ``skipped`` (refused
+    by its meter at its first try, e.g. its issuer event id in use there by another event,
+    or ended unsent by a de-provisioning). A claim makes a job ``leased`` (its worker may
+    have published it and died: still leased); the only way back to ``ready`` is a try that
+    did not reach the device (:func:`_completed`), which counts a failure
+    (:func:`~zse.headend.core.after_miss`), and no count ever goes down. A job on a retry's
+    back-off was handed out: its device may have the send (its gateway's answer was lost)
+    and its report counts."""
+    if (attempts, tries, failures) != (0, 0, 0):
+        return False
+    return state == "ready" or (state == "sent" and outcome == "skipped")
+
+
+def _first_time(said: set[tuple[str, str]], report: ReportedOutcome) -> bool:
+    """Whether ``report``'s (meter, device) is not in ``said`` (now added): a warning of it
+    is due; past :data:`_FOREIGN_SAID` pairs ``said`` is emptied first."""
+    pair = (str(report.meter), report.device)
+    if pair in said:
+        return False
+    if len(said) >= _FOREIGN_SAID:
+        said.clear()
+    said.add(pair)
+    return True
 
 
 #: Jobs whose rows one statement reads (SQLite allows 32,766 parameters).

@@ -451,8 +451,8 @@ class Headend:
             if key in outcomes:
                 self.retries.drop(send_id, key)
         self._timer.update()
-        if self.queue is not None:
-            await self.queue.forsake(key, now=0.0)
+        if self.queue is not None:  # at the queue's time: a purge keeps them for their while
+            await self.queue.forsake(key, now=self._queue_now())
         # final in the records too: start() enqueues again only what is pending there
         pending = [
             r
@@ -460,6 +460,12 @@ class Headend:
             if (r := outcomes.get(key)) is not None and r.outcome is Outcome.PENDING
         ]
         await self._save(self._unsent(pending))
+
+    def _queue_now(self) -> float:
+        """The work queue's time now (the workers' clock, as the jobs' ``updated`` and the
+        purge's retention count it); wall-clock time where the directory does not know it."""
+        now = self.directory.queue_time(self.clock())
+        return time.time() if now is None else now
 
     def _gone(self, send: SendRecord, record: OutcomeRecord) -> bool:
         """Whether a device's copy of ``send`` goes to nobody: the device is no longer the
@@ -869,7 +875,8 @@ class Headend:
                 await self._cancel_device(send, record.device)
             return
         # a copy never sent is withdrawn, atomically with the workers' claims: no Cancel
-        unsent = await self.queue.cancel(send.id, now=0.0, devices=[r.device for r in going])
+        devices = [r.device for r in going]
+        unsent = await self.queue.cancel(send.id, now=self._queue_now(), devices=devices)
         told = [r for r in going if r.device not in unsent]
         self._cancelling.update((send.id, r.device) for r in told)  # read back when over
         jobs = await self.directory.cancel(send, told, give_up=self.give_up)
