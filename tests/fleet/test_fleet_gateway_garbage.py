@@ -20,7 +20,15 @@ from zse.mqtt.core import parse_settings
 
 MAC = "00:0d:6f:00:0a:00:00:01"
 BASE = f"{PREFIX}/meter-1/000d6f000a000001"
-TOPICS = [f"{BASE}/drlc", f"{BASE}/message", f"{BASE}/lifecycle", f"{PREFIX}/headend/w1/response"]
+#: The events' topics, the link's answers' (under the meter's base, ADR 0021's amendment) and
+#: a batch of events'.
+TOPICS = [
+    f"{BASE}/drlc",
+    f"{BASE}/message",
+    f"{BASE}/lifecycle",
+    f"{PREFIX}/meter-1/bridge/response/w1",
+    f"{PREFIX}/meter-1/bridge/events",
+]
 
 _SCALARS = (
     st.none()
@@ -57,7 +65,8 @@ def link() -> Iterator[tuple[GatewayLink, list[Any]]]:
     seen: list[Any] = []
 
     async def made() -> GatewayLink:
-        link = GatewayLink(parse_settings({"url": "mqtt://127.0.0.1", "client_id": "w1"}))
+        settings = parse_settings({"url": "mqtt://127.0.0.1", "client_id": "w1"})
+        link = GatewayLink(settings, prefix=PREFIX)
         link.on_report(seen.append)
         link.on_lifecycle(seen.append)
         return link

@@ -24,6 +24,7 @@ from zse.headend.link import Report
 from zse.headend.queue import JobQueue, open_queue
 from zse.headend.roster import Roster
 from zse.headend.worker import SEND_MARGIN, Worker
+from zse.installcode import canonical_eui64
 from zse.mqtt.core import MqttConfigError, parse_settings
 
 #: A device event's topic under the prefix: ``gw/<meter>/<device>/<kind>``.
@@ -71,6 +72,8 @@ async def test_each_worker_reads_its_own_responses_and_a_share_of_the_events(
     async with gateways(broker, tmp_path / "meters") as gw:
         workers = [worker(queue, broker, f"w{n}") for n in (1, 2)]
         await run(*workers)
+        meters = {meter: {device for device, m in gw.devices() if m == meter}
+                  for _, meter in gw.devices()}  # fmt: skip
         try:
             await enqueue_lce(queue, 21, gw.devices())
             await settled(queue, {Outcome.COMPLETED})
@@ -83,13 +86,20 @@ async def test_each_worker_reads_its_own_responses_and_a_share_of_the_events(
             await stop(*workers)
         await observer.close()
     await queue.close()
-    topics = [link(w).response_topic for w in workers]
-    assert topics == ["headend/headend-w1/response", "headend/headend-w2/response"]
-    answered = [len(observer.on(topic)) for topic in topics]
+    # each worker's answers come under each meter's base topic (ADR 0021's amendment)
+    topics = [{link(w).response_topic(meter) for meter in meters} for w in workers]
+    assert topics[0] == {f"{PREFIX}/{meter}/bridge/response/headend-w1" for meter in meters}
+    answered = [sum(len(observer.on(topic)) for topic in mine) for mine in topics]
     assert [link(w).responses for w in workers] == answered  # its own, and only its own
     assert sum(link(w).commands for w in workers) == sum(w.recorded for w in workers) == 6
     assert sum(answered) == sum(link(w).publications for w in workers)  # a batch: one answer
-    assert not [t for t, _, _ in observer.received if "/bridge/response/" in t]
+    responses = [(t, v) for t, v, _ in observer.received if "/bridge/response/" in t]
+    assert {t for t, _ in responses} <= topics[0] | topics[1]  # none on a default topic
+    for topic, value in responses:  # each on the topic of the meter whose devices it gives
+        given = [r.get("result", {}).get("outcomes", []) for r in value.get("responses", [value])]
+        devices = {canonical_eui64(o["device"]) for outcomes in given for o in outcomes}
+        assert devices, value
+        assert devices <= meters[topic.split("/")[1]], (topic, value)
     published = events(observer)  # each device's reports and each send's LoadControlSent
     assert len(published) > 6
     assert sum(link(w).events for w in workers) == len(published)  # each event read once
@@ -294,7 +304,9 @@ async def test_events_that_come_before_a_listener_wait_for_one(broker: Broker) -
         ({"group": "+"}, "w"),
         ({"group": ""}, "w"),
         ({}, "w+1"),
-        ({"response_topic": "r/#"}, "w"),
+        ({"response_name": "r/#"}, "w"),
+        ({"response_name": "load_control"}, "w"),  # a command's default response topic
+        ({}, "batch"),
     ],
 )
 def test_a_bad_group_or_response_topic_is_a_config_error(
@@ -367,7 +379,7 @@ async def test_events_the_link_cannot_use_are_dropped_and_it_goes_on(
          '"to_state":"new","time":1e999}'),
         (f"{base}/drlc", '{"a":' * 5000),
         (f"{base}/drlc", b"\xff\xfe{}"),
-        (f"{PREFIX}/headend/headend-hostile/response", "[" * 5000),
+        (f"{PREFIX}/meter-1/bridge/response/headend-hostile", "[" * 5000),
     ]  # fmt: skip
     seen: list[Report] = []
     fail = [True]

@@ -4,10 +4,13 @@ meter's ESI runs the ``zse mqtt`` bridge (docs/mqtt.md, docs/adr/0018, docs/adr/
 Meter ``M`` is the bridge whose base topic is ``<prefix>/M`` (``zse mqtt --base-topic``). A
 :class:`~zse.headend.link.Delivery` becomes the bridge's ``display_message`` or ``load_control``
 command to the one device (target ``device``), its correlation id the delivery's idempotency
-key; the bridge answers on the command's ``response_topic``, this link's own
-(:attr:`GatewayLink.response_topic`), with the device's outcome, so each response reaches only
-the worker that asked. The bridge records a correlation id *before* carrying the command out
-and answers a repeat from that record (``"duplicate": true``), across its restarts (its
+key; the bridge answers on the command's ``response_topic``, this link's own under the
+meter's base topic (:meth:`GatewayLink.response_topic`: ``<prefix>/M/bridge/response/<client
+id>``), with the device's outcome, so each response reaches only the worker that asked; and an
+answer counts only for a command published to the meter of its topic (the broker's ACL lets a
+gateway publish under its own base topic only, so the topic says which gateway answered: ADR
+0021's amendment). The bridge records a correlation id *before* carrying the command out and
+answers a repeat from that record (``"duplicate": true``), across its restarts (its
 store), so a command sent again after a headend worker's crash, or after a timeout, is
 answered and not carried out twice.
 
@@ -66,6 +69,7 @@ from zse.installcode import InstallCode, canonical_eui64
 from zse.mqtt.bridge import ack, broker_time, mqtt_client
 from zse.mqtt.core import (
     BATCH,
+    COMMANDS,
     EVENTS,
     MAX_BATCH,
     MAX_BATCH_BYTES,
@@ -117,11 +121,12 @@ class _Outgoing:
 
 @dataclass(frozen=True)
 class _Asked:
-    """A command waiting for its answer: the command ``name`` asked and, for a delivery, the
-    ``device`` (16 hex digits) whose outcome it asks; only an answer that fits both is its
-    answer (:meth:`fits`)."""
+    """A command waiting for its answer: the ``meter`` it was published to, the command
+    ``name`` asked and, for a delivery, the ``device`` (16 hex digits) whose outcome it asks;
+    only an answer on that meter's topic that fits both is its answer (:meth:`fits`)."""
 
     waiter: asyncio.Future[dict[str, Any]]
+    meter: str
     name: str
     device: str | None = None
 
@@ -169,7 +174,7 @@ class GatewayLink(MeterLink):
         prefix: str = DEFAULT_PREFIX,
         timeout: float = 30.0,
         group: str = DEFAULT_GROUP,
-        response_topic: str | None = None,
+        response_name: str | None = None,
         combine: bool = True,
     ) -> None:
         super().__init__()
@@ -179,15 +184,17 @@ class GatewayLink(MeterLink):
         self.combine = combine
         #: The shared subscription group of the events (one per headend: its workers).
         self.group = _level(group, "group")
-        #: Where the gateways answer this link: by default the prefix's sibling
-        #: ``headend/<client id>/response`` (``zse/headend/<client id>/response``).
-        self.response_topic = response_topic or "/".join(
+        #: This link's name in each meter's responses (:meth:`response_topic`): by default
+        #: its client id.
+        self.response_name = _response_name(response_name or settings.client_id)
+        #: The response topic of the workers before ADR 0021's amendment, the prefix's
+        #: sibling ``headend/<client id>/response`` (left on connecting); the markers of
+        #: :meth:`adopt` still go under it.
+        self._home = "/".join(
             part
             for part in (self.prefix.rpartition("/")[0], "headend", settings.client_id, "response")
             if part
         )
-        if not self.response_topic or any(c in "+#\0" for c in self.response_topic):
-            raise MqttConfigError(f"not a usable response topic: {self.response_topic!r}")
         self.connected = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._waiting: dict[str, _Asked] = {}
@@ -203,7 +210,8 @@ class GatewayLink(MeterLink):
         self._flush: asyncio.Task[None] | None = None
         #: Every publication task under way, :attr:`_flush` included (cancelled by close).
         self._flushes: set[asyncio.Task[None]] = set()
-        self._batches: dict[str, list[str]] = {}
+        #: The batches awaiting their answer: the meter each went to, its commands' keys.
+        self._batches: dict[str, tuple[str, list[str]]] = {}
         #: Events that came while nothing listened for their kind (a worker between its link's
         #: connection and its start, or after its stop), unacknowledged: handed to the first
         #: listener of their kind (then acknowledged once recorded), else left to the broker,
@@ -213,6 +221,12 @@ class GatewayLink(MeterLink):
     def base(self, meter: str) -> str:
         """The base topic of ``meter``'s bridge."""
         return f"{self.prefix}/{meter}"
+
+    def response_topic(self, meter: str) -> str:
+        """Where ``meter``'s gateway answers this link: under the gateway's own base topic,
+        ``<prefix>/<meter>/bridge/response/<response name>``, so that the broker's ACL on
+        what each gateway may publish says which one answered."""
+        return f"{self.base(meter)}/bridge/response/{self.response_name}"
 
     def shared(self) -> list[str]:
         """The event subscriptions this link shares with its group's other members: each
@@ -235,7 +249,7 @@ class GatewayLink(MeterLink):
         seconds without a message) or :class:`StoreError` (an event not recorded) leave the
         session as it is."""
         settings = dataclasses.replace(self.settings, client_id=session)
-        marker = f"{self.response_topic}/adopt/{uuid.uuid4().hex}"
+        marker = f"{self._home}/adopt/{uuid.uuid4().hex}"
         handed = 0
         client = mqtt_client(settings, manual_ack=True)
         with broker_time():
@@ -297,15 +311,18 @@ class GatewayLink(MeterLink):
         await asyncio.gather(*self._acks, return_exceptions=True)
 
     def _subscriptions(self) -> list[tuple[str, int]]:
-        return [(self.response_topic, 1), *((topic, 1) for topic in self.shared())]
+        answers = f"{self.prefix}/+/bridge/response/{self.response_name}"
+        return [(answers, 1), *((topic, 1) for topic in self.shared())]
 
     def _legacy(self) -> list[str]:
         """The subscriptions of a session from before shared events (ADR 0021): each worker
-        had every response and every event."""
+        had every response and every event; and from before its amendment, the one response
+        topic of the worker's that any gateway could publish on."""
         names = (*_COMMANDS.values(), *_CONTROL)
         return [
             *(f"{self.prefix}/+/bridge/response/{name}" for name in names),
             *(f"{self.prefix}/+/+/{kind}" for kind in _EVENTS),
+            self._home,
         ]
 
     async def _run(self) -> None:
@@ -460,17 +477,27 @@ class GatewayLink(MeterLink):
             return []
         if not isinstance(data, dict):
             return []
-        if topic == self.response_topic:
-            self.responses += 1
-            if data.get("command") == BATCH:
-                self._batch_answered(data)
-            else:
-                self._answered(data)
+        if self._response(topic, data):
             return []
         self.events += 1
         if topic.endswith(_BATCHED):
             return self._batch(topic, data, holder)
         return self._checked(topic, data, holder)
+
+    def _response(self, topic: str, data: Mapping[str, Any]) -> bool:
+        """Whether ``topic`` is a response topic; ``data`` on one of this link's, the meter
+        of the topic's answer, to the command it answers."""
+        head = f"{self.prefix}/"
+        levels = topic[len(head) :].split("/") if topic.startswith(head) else []
+        if levels[1:3] != ["bridge", "response"]:  # <prefix>/<meter>/bridge/response/...
+            return topic == self._home  # this session's, before ADR 0021's amendment
+        if "/".join(levels[3:]) == self.response_name:  # else another link's (taken over)
+            self.responses += 1
+            if data.get("command") == BATCH:
+                self._batch_answered(levels[0], data)
+            else:
+                self._answered(levels[0], data)
+        return True
 
     def _checked(
         self, topic: str, data: Mapping[str, Any], holder: aiomqtt.Client | None
@@ -540,14 +567,19 @@ class GatewayLink(MeterLink):
             return [self._hold(holder, _REPORT, report)]
         return self._reported(report)
 
-    def _answered(self, data: Mapping[str, Any], *, whole: bool = False) -> None:
-        """``data`` to the command waiting on its correlation id, if it answers that command
-        (:meth:`_Asked.fits`; ``whole``: a batch's refusal, every command's answer): one of
-        another command, or on another device, is not its answer (a gateway that answers a
-        key it was never sent), and the command waits on for its own."""
+    def _answered(self, meter: str, data: Mapping[str, Any], *, whole: bool = False) -> None:
+        """``data``, on ``meter``'s response topic, to the command waiting on its
+        correlation id, if it answers that command: the command was published to ``meter``
+        (another meter's gateway answering a key it was never sent is not its answer) and
+        (:meth:`_Asked.fits`; ``whole``: a batch's refusal, every command's answer) one of
+        another command, or on another device, is not either; the command waits on for its
+        own."""
         key = str(data.get("correlation_id"))
         asked = self._waiting.get(key)
         if asked is None or asked.waiter.done():
+            return
+        if asked.meter != meter:
+            _not_its_own(key, meter, asked.meter)
             return
         if not whole and not asked.fits(data):
             LOGGER.warning(
@@ -558,20 +590,29 @@ class GatewayLink(MeterLink):
             return
         asked.waiter.set_result(dict(data))
 
-    def _batch_answered(self, data: Mapping[str, Any]) -> None:
-        """A batch's response: each of its commands' to its waiter (a response in it to a
-        command of another publication is not taken: its meter's gateway answers that one);
-        a batch refused as a whole (``responses`` missing: e.g. a gateway without batches) is
-        each command's answer."""
-        keys = self._batches.pop(str(data.get("correlation_id")), [])
+    def _batch_answered(self, meter: str, data: Mapping[str, Any]) -> None:
+        """A batch's response, on ``meter``'s response topic: each of its commands' to its
+        waiter (a response in it to a command of another publication is not taken: its
+        meter's gateway answers that one); a batch refused as a whole (``responses`` missing:
+        e.g. a gateway without batches) is each command's answer. Only the gateway of the
+        meter the batch was published to answers it: on another meter's topic it answers
+        nothing, and the batch still waits for its own answer."""
+        batch = str(data.get("correlation_id"))
+        sent = self._batches.get(batch)
+        if sent is None:
+            return
+        if sent[0] != meter:
+            _not_its_own(batch, meter, sent[0])
+            return
+        keys = self._batches.pop(batch)[1]
         responses = data.get("responses")
         if isinstance(responses, list):
             for response in responses:
                 if isinstance(response, dict) and str(response.get("correlation_id")) in keys:
-                    self._answered(response)
+                    self._answered(meter, response)
             return
         for key in keys:
-            self._answered({**data, "correlation_id": key}, whole=True)
+            self._answered(meter, {**data, "correlation_id": key}, whole=True)
 
     async def deliver(self, delivery: Delivery) -> Answer:
         name = _COMMANDS[delivery.kind]
@@ -604,7 +645,7 @@ class GatewayLink(MeterLink):
                 self._flushes.add(self._flush)
                 self._flush.add_done_callback(self._flushes.discard)
 
-        asked = _Asked(_future(), name, canonical_eui64(device))
+        asked = _Asked(_future(), meter, name, canonical_eui64(device))
         return await self._answer_to(meter, str(body["correlation_id"]), asked, queue)
 
     async def command(
@@ -632,7 +673,7 @@ class GatewayLink(MeterLink):
             alone = _Outgoing(name, dict(body), send_by, waiter)
             await self._publish(self._client, meter, [alone])
 
-        asked = _Asked(_future(), name, None if device is None else canonical_eui64(device))
+        asked = _Asked(_future(), meter, name, None if device is None else canonical_eui64(device))
         return await self._answer_to(meter, str(body["correlation_id"]), asked, publish)
 
     async def _answer_to(
@@ -703,18 +744,19 @@ class GatewayLink(MeterLink):
         """Publish ``part`` (to ``meter``): one command, or a batch of them; a publication
         that fails fails the commands' waiters (:class:`aiomqtt.MqttError`)."""
         base = f"{self.base(meter)}/bridge/request"
+        answers = self.response_topic(meter)
         if len(part) == 1:
             topic = f"{base}/{part[0].name}"
-            body = {**part[0].body, "response_topic": self.response_topic}
+            body = {**part[0].body, "response_topic": answers}
         else:
             batch = uuid.uuid4().hex
             topic = f"{base}/{BATCH}"
             body = {
                 "correlation_id": batch,
-                "response_topic": self.response_topic,
+                "response_topic": answers,
                 "commands": [{"command": each.name, **each.body} for each in part],
             }
-            self._batches[batch] = [str(each.body["correlation_id"]) for each in part]
+            self._batches[batch] = (meter, [str(each.body["correlation_id"]) for each in part])
         try:
             if client is None or client is not self._client:
                 raise aiomqtt.MqttError("the connection was lost")
@@ -771,6 +813,26 @@ def _unwritten(result: Any) -> bool:
     """Whether a listener's result says its event is not written yet and may be later (a
     :class:`StoreError`, a cancellation); another failure would fail again: not kept."""
     return isinstance(result, StoreError | asyncio.CancelledError)
+
+
+def _response_name(value: str) -> str:
+    """``value`` as a link's name in its response topics: a topic's end (MQTT 3.1.1 section
+    4.7: no wildcard, no NUL), not the name of a command, which the bridge answers on
+    ``<base>/bridge/response/<command>`` when the command names no response topic."""
+    if not value or any(c in "+#\0" for c in value) or value in (*COMMANDS, BATCH):
+        raise MqttConfigError(f"not a usable name for response topics: {value!r}")
+    return value
+
+
+def _not_its_own(key: str, meter: str, asked: str) -> None:
+    """Log an answer to ``key`` that came on ``meter``'s response topic, though the command
+    went to meter ``asked``: not taken (that gateway was never sent it)."""
+    LOGGER.warning(
+        "headend MQTT link: an answer to %s on meter %s's topic, sent to meter %s: not taken",
+        _shown(key),
+        _shown(meter),
+        _shown(asked),
+    )
 
 
 def _level(value: str, what: str) -> str:
