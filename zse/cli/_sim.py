@@ -9,6 +9,16 @@ shows prices and messages (and confirms those asking for it), and applies load c
 ``[meter]`` the display also follows the ESI's meter (summation and demand by reporting). What
 they do is printed with a ``sim:`` prefix.
 
+With a registry file (``database``), the simulated radio's non-volatile memory and the devices'
+are kept beside it (``<database>-sim.json``, mode 0600: it holds keys): the network (PAN,
+network key, frame counter), the Trust Center's address and key tables, each joined device's
+frame counter. Started again on it, the simulator resumes that network as a stick does, and the
+devices that were on it come back as after a power cycle (SE 1.2 5.4.2.2.3.4: a device that
+lost its Trust Center rejoins, ZB 3.6.1.4.2, with the network key it kept, or, that refused,
+with a Trust Center rejoin, ZB 4.6.3.6, under its link key); each then finds the ESI and runs
+CBKE again (a re-key, which leaves a METER_READY device METER_READY) and resyncs. ``--form``
+(``[network] form``) forms a new network instead, as on a stick.
+
 Time is virtual (:class:`~zse.sim.VirtualClockLoop`): it follows the real clock while the
 shell waits for a command, and jumps while a command waits (``wait``, ``sleep``), so a script
 of an afternoon runs in seconds.
@@ -18,9 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = ["SIM_ESI", "SIM_HAN", "SimulatedHan"]
@@ -51,6 +65,11 @@ _KINDS = {
 JOIN_RETRY = 2.0
 #: Seconds before the display's user confirms a message that asks for it.
 CONFIRM_AFTER = 10.0
+#: How far a restored NWK frame counter jumps past the one stored: it is stored when a device
+#: joins, is keyed or leaves and when the simulator stops, and never goes back (ZB 4.3.1.1).
+COUNTER_JUMP = 1 << 16
+#: The version of the saved simulator state (``<database>-sim.json``).
+STATE_VERSION = 1
 
 
 @dataclass
@@ -69,6 +88,7 @@ class SimulatedHan:
         *,
         seed: int = 1,
         heading: str = "simulated HAN devices (each joins once provisioned with its install code):",
+        wall: Callable[[], float] = time.time,
     ) -> None:
         from zse.cbke import SUITE1  # noqa: PLC0415
         from zse.cbke.ca import TestCA  # noqa: PLC0415
@@ -86,35 +106,61 @@ class SimulatedHan:
         )
         self.devices: list[_Device] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._base: int | None = None
+        self._base: float | None = None
+        #: the wall clock (Unix seconds), which :meth:`clock` never falls behind
+        self.wall = wall
+        #: where the simulator's state is kept (None: nowhere, a fresh HAN each start)
+        self.state_path: Path | None = None
+        self._app: Any = None
+        self._radio: Any = None
 
     def _seeded(self) -> random.Random:
         return random.Random(self.rng.getrandbits(64))  # noqa: S311 - simulation: test keys
 
     def clock(self) -> int:
-        """ZigBee UTCTime: the real time at start, plus the virtual seconds since."""
-        from zse.time.service import system_clock  # noqa: PLC0415
+        """ZigBee UTCTime: the wall clock at start plus the virtual seconds since, and never
+        behind the wall clock. While the loop follows the real clock, the time it spends
+        working (CBKE's arithmetic) does not move the virtual clock (:meth:`~zse.sim.
+        VirtualClockLoop.real_time`), which would fall behind the wall clock that a headend
+        stamps its own records by: a gateway's ``provision`` was then stamped a second
+        before the headend's ``register`` that caused it. Virtual waits (a script's
+        ``sleep``) move it ahead of the wall clock."""
+        from zse.time.service import zigbee_time  # noqa: PLC0415
 
         loop = asyncio.get_running_loop()
+        wall = self.wall()
         if self._base is None:
-            self._base = system_clock() - int(loop.time())
-        return self._base + int(loop.time())
+            self._base = wall - loop.time()
+        return zigbee_time(max(self._base + loop.time(), wall))
 
     async def factory(self, options: Any) -> Any:
-        """The application factory: the simulator's coordinator, and the HAN powered on."""
+        """The application factory: the simulator's coordinator, and the HAN powered on. With
+        ``options.zigpy_database`` (``run_esi``'s), the state saved beside it is resumed
+        (unless ``options.network.form``) and kept up to date."""
+        saved: _Saved | None = None
+        zigpy_database = getattr(options, "zigpy_database", None)
+        if zigpy_database:
+            self.state_path = state_path(Path(zigpy_database))
+            if not getattr(options.network, "form", False):
+                saved = load_state(self.state_path)
         app = await self.air.coordinator(
             channel=options.network.channel or SIM_CHANNEL,
             pan_id=options.network.pan_id,
             ieee=SIM_ESI,
+            backup=None if saved is None else saved.resumed(),
         )
+        self._app, self._radio = app, app.radio
         self.out(self.heading)
         for kind, eui, code in SIM_HAN:
             # with a [meter], the display follows it (#14): summation and demand by reporting
             metering = bool(options.meter) and kind == "InHomeDisplay"
             self.devices.append(_Device(kind, self._role(kind, eui, code, metering=metering)))
             self.out(f"  {eui}  {_KINDS[kind]:<19}  install code {code}")
+        if saved is None:
+            self.save()  # a new network: kept from now on
         for device in self.devices:
-            device.task = asyncio.get_running_loop().create_task(self._power_on(device))
+            counter = None if saved is None else saved.devices.get(str(device.role.device.ieee), 0)
+            device.task = asyncio.get_running_loop().create_task(self._power_on(device, counter))
         return app
 
     def _role(self, kind: str, eui: str, code: str, *, metering: bool = False) -> Any:
@@ -134,10 +180,13 @@ class SimulatedHan:
         role.on_event(lambda event: self._on_event(_KINDS[kind], role, event))
         return role
 
-    async def _power_on(self, device: _Device) -> None:
-        """Try to join (and run CBKE) until it works, as a device just switched on."""
+    async def _power_on(self, device: _Device, counter: int | None = None) -> None:
+        """Try to join (and run CBKE) until it works, as a device just switched on; one that
+        was on the resumed network (its frame counter ``counter`` saved) rejoins it first."""
         from zse.sim import JoinRefused  # noqa: PLC0415
 
+        if counter is not None:
+            await self._rejoin(device, counter)
         reported = False
         while True:
             try:
@@ -153,8 +202,38 @@ class SimulatedHan:
                 return
             await asyncio.sleep(JOIN_RETRY)
 
+    async def _rejoin(self, device: _Device, counter: int) -> None:
+        """Back on the resumed network with what the device kept (:meth:`SimDevice.resume`):
+        a rejoin secured with the network key, else a Trust Center rejoin, then Device_annce
+        (ZB 2.4.3.1.11), by which zigpy learns of it again. Refused both ways, it forgets the
+        network and joins as a new device would (once admitted again)."""
+        sim = device.role.device
+        radio = self._radio
+        nwk = radio.children.get(sim.ieee)
+        key = radio.link_keys.get(sim.ieee)
+        if nwk is None or key is None or radio.network_key is None:
+            return  # the Trust Center no longer has it: it joins anew
+        sim.resume(
+            channel=radio.channel,
+            pan_id=radio.pan_id,
+            extended_pan_id=radio.extended_pan_id,
+            nwk=nwk,
+            network_key=radio.network_key,
+            network_key_seq=radio.network_key_seq,
+            tc_ieee=radio.ieee,
+            link_key=key,
+            frame_counter=min(counter + COUNTER_JUMP, 0xFFFFFFFF),
+        )
+        if await sim.rejoin(secure=True) or await sim.rejoin(secure=False):
+            await sim.announce()
+            self.out(f"sim: {_KINDS[device.kind]} rejoined the network")
+        else:
+            await sim.leave()
+
     def _on_event(self, kind: str, role: Any, event: Any) -> None:
         name = type(event).__name__
+        if name in ("KeyEstablished", "Left"):
+            self.save()  # a device keyed or gone: what the radios keep changed
         if name == "PriceReceived" and event.new:
             price = event.price
             digits = price.price_trailing_digit
@@ -184,8 +263,36 @@ class SimulatedHan:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def save(self) -> None:
+        """Write the simulator's state (see the module notes) to :attr:`state_path`, if any:
+        the coordinator's and each joined device's non-volatile memory, frame counters
+        included. Also after the coordinator was shut down (the radio node stays)."""
+        if self.state_path is None or self._radio is None:
+            return
+        import zigpy.backups  # noqa: PLC0415
+
+        radio = self._radio
+        info = self._app.state.network_info
+        info = info.replace(
+            network_key=info.network_key.replace(tx_counter=radio.nwk_frame_counter),
+            children=sorted(radio.children),
+            nwk_addresses=dict(radio.children),
+            key_table=[_key(ieee, key) for ieee, key in sorted(radio.link_keys.items())],
+        )
+        backup = zigpy.backups.NetworkBackup(network_info=info, node_info=self._app.state.node_info)
+        devices = {
+            str(d.role.device.ieee): d.role.device.nwk_frame_counter
+            for d in self.devices
+            if d.role.device.joined
+        }
+        text = json.dumps(
+            {"version": STATE_VERSION, "backup": backup.as_dict(), "devices": devices}, indent=1
+        )
+        _write_private(self.state_path, text)
+
     async def close(self) -> None:
-        """Switch the devices off."""
+        """Switch the devices off (the state saved first: :meth:`save`)."""
+        self.save()
         tasks = [d.task for d in self.devices if d.task is not None] + list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -194,3 +301,78 @@ class SimulatedHan:
             with contextlib.suppress(Exception):
                 await device.role.stop()
         self.air.close()
+
+
+@dataclass(frozen=True)
+class _Saved:
+    backup: Any  # zigpy.backups.NetworkBackup
+    devices: dict[str, int]  # EUI-64 -> its NWK frame counter
+
+    def resumed(self) -> Any:
+        """The coordinator's backup, its frame counter moved past what it may have sent
+        since it was stored (ZB 4.3.1.1)."""
+        info = self.backup.network_info
+        key = info.network_key
+        counter = min(int(key.tx_counter) + COUNTER_JUMP, 0xFFFFFFFF)
+        return self.backup.replace(
+            network_info=info.replace(network_key=key.replace(tx_counter=counter))
+        )
+
+
+def state_path(zigpy_database: Path) -> Path:
+    """Where the simulator's state is kept: ``esi-1-sim.json`` beside ``esi-1.db`` (whose
+    zigpy database is ``esi-1-zigpy.db``)."""
+    stem = zigpy_database.name.removesuffix(".db").removesuffix("-zigpy")
+    return zigpy_database.with_name(f"{stem}-sim.json")
+
+
+def load_state(path: Path) -> _Saved | None:
+    """The state saved at ``path`` (None: no file); :class:`~zse.config.ConfigError` for
+    one that is not the simulator's (no key in the message)."""
+    import zigpy.backups  # noqa: PLC0415
+    import zigpy.types as t  # noqa: PLC0415
+
+    from zse._files import read_text_bounded  # noqa: PLC0415
+    from zse.config import ConfigError  # noqa: PLC0415
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(
+            f"{path}: not the simulator's saved network ({why}): remove it to form a new one"
+        )
+
+    try:
+        text = read_text_bounded(path, error=bad)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise bad(type(exc).__name__) from None
+    try:
+        data = json.loads(text)
+        if data["version"] != STATE_VERSION:
+            raise bad(f"version {data['version']!r}")
+        backup = zigpy.backups.NetworkBackup.from_dict(data["backup"])
+        devices = {str(t.EUI64.convert(eui)): int(n) for eui, n in data["devices"].items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise bad(f"{type(exc).__name__} in its content") from None
+    if not backup.is_complete() or str(backup.node_info.ieee) != SIM_ESI:
+        raise bad("an incomplete network, or another coordinator's")
+    return _Saved(backup, devices)
+
+
+def _key(ieee: Any, key: bytes) -> Any:
+    """A key table entry (zigpy's) of the link key shared with ``ieee``."""
+    import zigpy.state  # noqa: PLC0415
+    import zigpy.types as t  # noqa: PLC0415
+
+    return zigpy.state.Key(key=t.KeyData(key), partner_ieee=ieee)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step, readable by its owner only (keys)."""
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)

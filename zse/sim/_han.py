@@ -20,6 +20,8 @@ from zse.sim._app import SimControllerApplication, default_config
 from zse.sim._node import ALL_CHANNELS, SimDevice
 
 if TYPE_CHECKING:
+    import zigpy.backups
+
     from zse.installcode import InstallCode
 
 __all__ = ["Air"]
@@ -44,11 +46,15 @@ class Air(Medium):
         network_key: bytes | None = None,
         ieee: t.EUI64 | str | None = None,
         config: dict[str, Any] | None = None,
+        backup: zigpy.backups.NetworkBackup | None = None,
     ) -> SimControllerApplication:
         """Create a zigpy coordinator on this air, form its network and start zigpy.
 
         Network settings not given are drawn from the air's seeded RNG (deterministic).
         ``config`` entries are merged over the simulator's quiet default configuration.
+        ``backup`` is what the radio held in non-volatile memory before (its node and
+        network settings, the devices' addresses and link keys, as zigpy backs a radio up):
+        the network is then resumed, not formed, as a stick restarted resumes its own.
         """
         pan = pan_id if pan_id is not None else self.rng.randrange(0x0001, 0xFFF7)
         epid = extended_pan_id or t.ExtendedPanId(self.rng.randbytes(8))
@@ -61,6 +67,11 @@ class Air(Medium):
             else:
                 cfg[name] = value
         app = SimControllerApplication(cfg, air=self, ieee=eui)
+        if backup is not None:
+            await app.connect()
+            await app.write_network_info(
+                network_info=backup.network_info, node_info=backup.node_info
+            )
         await app.startup(auto_form=True)
         return app
 

@@ -1399,6 +1399,38 @@ class SimDevice(Node):
         self.set_link_key(tc, self.preconfigured_key)
         await self.announce()
 
+    def resume(
+        self,
+        *,
+        channel: int,
+        pan_id: int,
+        extended_pan_id: t.ExtendedPanId,
+        nwk: int,
+        network_key: bytes,
+        network_key_seq: int,
+        tc_ieee: t.EUI64,
+        link_key: bytes,
+        frame_counter: int = 0,
+    ) -> None:
+        """Power up on the network the device had joined: what it kept in non-volatile memory
+        over a power cycle (its NIB and AIB: channel, PAN, address, the network key and its
+        outgoing frame counter, the Trust Center and their link key: ZB 3.5, 4.4)
+        restored. It is then on the network without a word on the air; a :meth:`rejoin`
+        (ZB 3.6.1.4.2) and :meth:`announce` tell its parent and the network it is back.
+        ``frame_counter`` never goes back for a key (ZB 4.3.1.1): give the last one stored
+        plus what may have been sent since."""
+        if self.joined:
+            raise ValueError(f"{self!r} is on a network already")
+        self._tune(channel)
+        self.pan_id = pan_id
+        self.extended_pan_id = extended_pan_id
+        self.nwk = nwk
+        self.use_network_key(network_key, network_key_seq)
+        self.nwk_frame_counter = max(self.nwk_frame_counter, frame_counter)
+        self.tc_ieee = tc_ieee
+        self.set_link_key(tc_ieee, link_key)
+        self._learn_address(0x0000, tc_ieee)
+
     async def rejoin(self, *, secure: bool, key_timeout: float = KEY_WAIT) -> bool:
         """NWK rejoin with the parent (the coordinator), keeping the address (ZB 3.6.1.4.2):
         a Rejoin Request NWK-secured with the network key the device holds (``secure``), or,
