@@ -346,6 +346,8 @@ async def _serve_gateways(  # noqa: PLR0917 - the command's options
     from zse.time.service import system_clock  # noqa: PLC0415
 
     link = None if settings is None else GatewayLink(settings, prefix=prefix)
+    if link is not None:
+        link.quiet = True  # until the broker is reached: the wait's outcome is said in one line
     running = await start_gateway_headend(
         cfg,
         meters,
@@ -362,9 +364,11 @@ async def _serve_gateways(  # noqa: PLR0917 - the command's options
                 async with asyncio.timeout(wait):  # not wait_for (3.11, gh-86296)
                     await link.connected.wait()
             except TimeoutError:
+                why = f": {link.last_error}" if link.last_error else ""
                 raise _BrokerUnreachable(
-                    f"broker {settings.host}:{settings.port} unreachable for {wait:g} s"
+                    f"broker {settings.host}:{settings.port} unreachable for {wait:g} s{why}"
                 ) from None
+            link.quiet = False
         click.echo(f"serving https://{cfg.host}:{running.port}/ ({len(meters)} gateway meters)")
         if running.signed_port is not None:
             click.echo(f"signed requests (RFC 9421): https://{cfg.host}:{running.signed_port}/")

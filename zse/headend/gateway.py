@@ -196,6 +196,12 @@ class GatewayLink(MeterLink):
             if part
         )
         self.connected = asyncio.Event()
+        #: Why the broker was last not reached (its client's error), None once it was.
+        self.last_error: str | None = None
+        #: Connection failures logged at debug level instead of as warnings (a caller that
+        #: waits a bounded time at start and says the outcome itself, e.g. ``zse headend
+        #: serve``'s ``--broker-wait``).
+        self.quiet = False
         self._client: aiomqtt.Client | None = None
         self._waiting: dict[str, _Asked] = {}
         self._task: asyncio.Task[None] | None = None
@@ -338,6 +344,7 @@ class GatewayLink(MeterLink):
                         await client.unsubscribe(self._legacy())
                         await client.subscribe(self._subscriptions())
                     self._client = client
+                    self.last_error = None
                     self.connected.set()
                     backoff = 1.0
                     async for message in client.messages:
@@ -349,7 +356,8 @@ class GatewayLink(MeterLink):
                     with broker_time(), contextlib.suppress(Exception):
                         await client.__aexit__(None, None, None)
             except aiomqtt.MqttError as exc:
-                LOGGER.warning("headend MQTT link: %s", exc)
+                self.last_error = str(exc)
+                (LOGGER.debug if self.quiet else LOGGER.warning)("headend MQTT link: %s", exc)
             with broker_time():
                 await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.max_backoff)
