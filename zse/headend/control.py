@@ -54,6 +54,7 @@ from zse.headend.core import (
 )
 from zse.headend.link import Lifecycle
 from zse.headend.queue import (
+    _FOREIGN_SAID,
     _OPEN_STATES,
     GIVE_UP_AFTER,
     GIVE_UP_AT,
@@ -69,7 +70,7 @@ from zse.headend.queue import (
     _text,
 )
 from zse.installcode import canonical_eui64
-from zse.provisioning import LifecycleState
+from zse.provisioning import LifecycleEvent, LifecycleState
 from zse.store_engine import checksum
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "cancel_detail",
     "control_key",
     "control_sum",
+    "joined_after",
     "refusal",
     "untold",
 ]
@@ -438,6 +440,7 @@ class Control:
     def __init__(self, queue: JobQueue) -> None:
         self.queue = queue
         self._unreadable: set[str] = set()  # damaged records :meth:`devices` said
+        self._unknown: set[tuple[str, str]] = set()  # unknown devices :meth:`record` said
 
     @classmethod
     async def open(cls, queue: JobQueue) -> Control:
@@ -712,33 +715,118 @@ class Control:
         return True
 
     async def record(self, event: Lifecycle, *, now: float) -> bool:
-        """A gateway's ``LifecycleChanged`` for a device of this headend on that meter: applied
-        when it starts where the record stands or is later than the last one applied (True),
-        else (a repeat, a stale copy, another meter's device) nothing changes."""
+        """A gateway's ``LifecycleChanged`` for a device of this headend on that meter (True:
+        recorded), else (a repeat, a stale copy that changes nothing, another meter's device,
+        a device this headend has no record of) nothing changes (False).
+
+        Its state applies when it starts where the record stands or is later than the last
+        one applied (several workers see each event, and one device's events may reach
+        different workers: an earlier one can come last). Its ``joined`` part
+        (:func:`joined_after`, the in-process headend's rule) applies even when its state is
+        stale, unless a later ``joined``, ``left``, ``reregister`` or registration is
+        recorded: the event goes into the history then, at its time, the state unchanged.
+        A device without a record is logged once per (meter, device) as a warning: another
+        headend sharing the broker and topic prefix may have taken this headend's event
+        (docs/headend.md, "One headend per broker and topic prefix")."""
         key = canonical_eui64(event.device)
         async with self.queue.transaction("record a lifecycle event") as db:
             rows = await db.fetch(_LIFE_ROW.format(lock=self._lock()), (key,))
             if not rows:
+                self._said_unknown(event.meter, key)
                 return False
             old = _lifecycle(rows[0])
             entry = _entry(event.time, event.event, event.from_state, event.to_state, event.detail)
             if old.meter != event.meter or entry in old.history:
                 return False
+            joined = joined_after(old.joined, event.event)
             if (event.from_state is not old.state) and event.time <= old.time:
-                return False
-            new = replace(
-                old,
-                state=event.to_state,
-                joined=old.joined or event.event == "joined",
-                time=max(old.time, event.time),
-                detail="",
-                history=(*old.history, entry),
-                version=old.version + 1,
-                updated=now,
-            )
+                # stale: its state is not applied; its joined part unless a later one is kept
+                if joined == old.joined or event.time < _last_joined_change(old.history):
+                    return False
+                new = replace(
+                    old,
+                    joined=joined,
+                    history=_placed(old.history, entry),
+                    version=old.version + 1,
+                    updated=now,
+                )
+            else:
+                new = replace(
+                    old,
+                    state=event.to_state,
+                    joined=joined,
+                    time=max(old.time, event.time),
+                    detail="",
+                    history=(*old.history, entry),
+                    version=old.version + 1,
+                    updated=now,
+                )
             await db.execute(_LIFE_UPDATE, new._values())
             await db.notify()
         return True
+
+    def _said_unknown(self, meter: str, device: str) -> None:
+        """Warn, once per (meter, device), of a lifecycle event on a device this headend has
+        no record of; past :data:`~zse.headend.queue._FOREIGN_SAID` pairs it forgets and says
+        them again (a gateway's topics are not its memory to fill)."""
+        pair = (meter, device)
+        if pair in self._unknown:
+            return
+        if len(self._unknown) >= _FOREIGN_SAID:
+            self._unknown.clear()
+        self._unknown.add(pair)
+        LOGGER.warning(
+            "%s: a lifecycle event from meter %s on device %s, which this headend has no "
+            "record of: not recorded (registered elsewhere; or another headend shares the "
+            "broker and topic prefix, and its workers take this headend's events: one "
+            "headend per broker and prefix, docs/headend.md)",
+            self.queue.where,
+            _shown(meter),
+            _shown(device),
+        )
+
+
+#: The lifecycle events that move the ``joined`` flag (:func:`joined_after`), and the
+#: headend's own registration entry, which clears it (:meth:`Control.register`).
+_JOINED_EVENTS = frozenset({"joined", "left", "reregister", "register"})
+
+
+def joined_after(joined: bool, event: str) -> bool:
+    """Whether a device is on its meter's network after lifecycle ``event`` (its
+    :class:`~zse.provisioning.LifecycleEvent` value), ``joined`` before: the in-process
+    headend's rule (:func:`zse.provisioning.lifecycle.next_record`), so that both ways of
+    serving meters show the same: true once it joined, false once it left or registered
+    again; other events leave it."""
+    if event == LifecycleEvent.JOINED.value:
+        return True
+    if event in (LifecycleEvent.LEFT.value, LifecycleEvent.REREGISTER.value):
+        return False
+    return joined
+
+
+def _last_joined_change(history: Sequence[dict[str, Any]]) -> int:
+    """The time of the last entry of ``history`` that set the ``joined`` flag (0: none)."""
+    return max((_time_of(e) for e in history if e.get("event") in _JOINED_EVENTS), default=0)
+
+
+def _time_of(entry: dict[str, Any]) -> int:
+    """A history entry's time (0 if it has none that reads: an entry is not checked)."""
+    time = entry.get("time")
+    return time if isinstance(time, int) and not isinstance(time, bool) else 0
+
+
+def _placed(history: tuple[dict[str, Any], ...], entry: dict[str, Any]) -> tuple[Any, ...]:
+    """``history`` with a stale ``entry`` at its time: after the entries before it and, of
+    those of the same second, after the last one that led to its ``from_state`` (before
+    all of that second if none did)."""
+    at = len(history)
+    while at > 0 and _time_of(history[at - 1]) > entry["time"]:
+        at -= 1
+    while at > 0 and _time_of(history[at - 1]) == entry["time"]:
+        if history[at - 1].get("to_state") == entry["from_state"]:
+            break
+        at -= 1
+    return (*history[:at], entry, *history[at:])
 
 
 def _entry(

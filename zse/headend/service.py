@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from zse.device_csv import DeviceCsvError, read_devices
-from zse.drlc.core import UnknownEvent
+from zse.drlc.core import EventIdInUse, UnknownEvent
 from zse.errors import DecodeError, ZseError
 from zse.headend.control import CancelJob
 from zse.headend.core import (
@@ -176,6 +176,8 @@ class Headend:
         self._lock = asyncio.Lock()
         #: (send, device) copies being sent, or their Cancel being sent, now (in process).
         self._busy: set[tuple[int, str]] = set()
+        #: Set when a copy of :attr:`_busy` is no longer (a report on it waits till then).
+        self._freed: dict[tuple[int, str], asyncio.Event] = {}
         #: (send, device) -> tries in a row that did not reach the device (the back-off's).
         self._failures: dict[tuple[int, str], int] = {}
         #: (send, device) whose cancel job is under way (over a queue; in process a Cancel
@@ -219,7 +221,7 @@ class Headend:
                 if record.outcome is Outcome.PENDING:
                     self._spawn(self._run(send))
                     break
-                if record.outcome in (Outcome.OFFLINE, Outcome.SKIPPED):
+                if record.outcome in (Outcome.OFFLINE, Outcome.SKIPPED) and not _in_use(record):
                     self.retries.schedule(send.id, record.device, now)
         self._timer.start()
         self._timer.update()
@@ -476,6 +478,14 @@ class Headend:
             LifecycleState.DEPROVISION_COMPLETE,
         )
 
+    def _free(self, key: tuple[int, str]) -> None:
+        """A copy is no longer being sent (or its Cancel): the reports on it that came
+        meanwhile are recorded now, on what its answer left."""
+        self._busy.discard(key)
+        freed = self._freed.pop(key, None)
+        if freed is not None:
+            freed.set()
+
     def _unsent(self, records: Iterable[OutcomeRecord]) -> list[OutcomeRecord]:
         """``records`` ended unsent, their device de-provisioned: ``skipped``, not tried
         again, never enqueued again."""
@@ -711,8 +721,8 @@ class Headend:
         key = (send_id, device)
         if send.cancelled or record is None or key in self._busy:
             return
-        if record.outcome not in (Outcome.PENDING, Outcome.OFFLINE, Outcome.SKIPPED):
-            return
+        if record.outcome not in _SENT_HERE or _in_use(record):
+            return  # over; or refused, the ESI's send of that id another source's: not resent
         if record.outcome is Outcome.PENDING and self._gone(send, record):
             await self._save(self._unsent([record]))
             return
@@ -723,11 +733,15 @@ class Headend:
         try:
             result: DeviceOutcome
             if record.outcome is Outcome.PENDING:
-                if send.kind is SendKind.MESSAGE:
-                    sent = await esi.send_message(self._message(send), device=device)
-                else:
-                    event = _lce_request(send).event(send.id, send.created)
-                    sent = await esi.send_load_control(event, device=device)
+                try:
+                    if send.kind is SendKind.MESSAGE:
+                        sent = await esi.send_message(self._message(send), device=device)
+                    else:
+                        event = _lce_request(send).event(send.id, send.created)
+                        sent = await esi.send_load_control(event, device=device)
+                except EventIdInUse as exc:  # refused, as a gateway's bridge answers it
+                    await self._in_use_refused(send, device, exc)
+                    return
                 (result,) = sent.outcomes
             elif send.kind is SendKind.MESSAGE:
                 result = await esi.resend_message(self._message(send), device)
@@ -735,9 +749,25 @@ class Headend:
                 result = await esi.resend_load_control(send.id, device)
             await self._record(send, [result])
         finally:
-            self._busy.discard(key)
+            self._free(key)
         if self.records.sends[send_id].cancelled:  # cancelled meanwhile: the cancel follows
             await self._cancel_device(self.records.sends[send_id], device)
+
+    async def _in_use_refused(self, send: SendRecord, device: str, exc: Exception) -> None:
+        """``device``'s copy of ``send`` refused by its ESI, which holds the id from another
+        source with other content: ``skipped``, final (:func:`_in_use`), whatever a report
+        on the id (the other source's event) moved it to while it was being sent."""
+        record = self.records.outcomes[send.id][device]
+        self.retries.drop(send.id, device)
+        self._failures.pop((send.id, device), None)
+        refused = replace(
+            record,
+            outcome=Outcome.SKIPPED,
+            detail=f"{_IN_USE}{exc}"[:200],
+            next_try=0.0,
+            updated=self.clock(),
+        )
+        await self._save([refused])
 
     async def _record(self, send: SendRecord, outcomes: Iterable[DeviceOutcome]) -> None:
         now = asyncio.get_running_loop().time()
@@ -799,8 +829,9 @@ class Headend:
 
     def _retryable(self, send: SendRecord, record: OutcomeRecord) -> bool:
         """Whether a device not reached is tried again: not for a cancelled send, nor for a
-        device being or already de-provisioned (its outcome stays "skipped")."""
-        if send.cancelled:
+        device being or already de-provisioned (its outcome stays "skipped"), nor one whose
+        ESI refused the send's id, in use there by another source (:func:`_in_use`)."""
+        if send.cancelled or _in_use(record):
             return False
         state = self.directory.state(record.device, record.meter)
         return state is not None and state not in (
@@ -937,7 +968,7 @@ class Headend:
             else:
                 (told,) = result.outcomes
         finally:
-            self._busy.discard(key)
+            self._free(key)
         record = self.records.outcomes[send.id][device]
         if told.outcome is EsiOutcome.DELIVERED or (unsent and told.outcome is EsiOutcome.SKIPPED):
             self._failures.pop(key, None)
@@ -1094,10 +1125,14 @@ class Headend:
         self, device: str, send_id: int, outcome: Outcome, *, superseded: bool = False
     ) -> None:
         key = canonical_eui64(device)
+        while (send_id, key) in self._busy:  # its send's answer first: recorded on top of it
+            await self._freed.setdefault((send_id, key), asyncio.Event()).wait()
         send = self.records.sends.get(send_id)
         record = self.records.outcomes.get(send_id, {}).get(key)
         if send is None or record is None or not self._theirs(send, key):
             return  # a device now another retailer's: what it reports is not the send's
+        if _in_use(record):  # its ESI refused the id: the report is on the other source's
+            return
         wanted = SendKind.MESSAGE if outcome is Outcome.CONFIRMED else SendKind.LOAD_CONTROL
         if send.kind is not wanted:
             return
@@ -1144,6 +1179,20 @@ class Headend:
             if record.outcome in (Outcome.OFFLINE, Outcome.SKIPPED):
                 self.retries.schedule(send_id, key, now)
         self._timer.update()
+
+
+#: The outcomes of a copy that :meth:`Headend._deliver` sends (again).
+_SENT_HERE = frozenset({Outcome.PENDING, Outcome.OFFLINE, Outcome.SKIPPED})
+#: The detail of a device's copy its ESI refused: it holds the send's issuer event id from
+#: another source, with other content (:class:`~zse.drlc.core.EventIdInUse`), as a gateway's
+#: bridge answers it and the worker records it (:mod:`zse.headend.worker`).
+_IN_USE = "refused: issuer_event_id: "
+
+
+def _in_use(record: OutcomeRecord) -> bool:
+    """Whether ``record``'s copy was refused for its id in use at the ESI: final, never
+    sent again (a resend would send the ESI's event of that id: the other source's)."""
+    return record.outcome is Outcome.SKIPPED and record.detail.startswith(_IN_USE)
 
 
 def _group_view(group: Group) -> dict[str, Any]:

@@ -65,6 +65,15 @@ RESYNC = 60.0
 SEND_MARGIN = 1.0
 
 
+def _device_key(device: str) -> str:
+    """``device`` as the records key it (as given if it is no EUI-64: its record's write
+    says so)."""
+    try:
+        return canonical_eui64(device)
+    except ValueError:
+        return device
+
+
 def _colons(eui64: str) -> str:
     digits = canonical_eui64(eui64).lower()
     return ":".join(digits[i : i + 2] for i in range(0, 16, 2))
@@ -139,6 +148,9 @@ class Worker:
         )
         self._stopping = asyncio.Event()
         self._pending: set[asyncio.Task[Any]] = set()
+        #: The last lifecycle change of each (meter, device) being recorded: the next one
+        #: waits for it (a device's changes are written in the order they came).
+        self._lifecycles: dict[tuple[str, str], asyncio.Task[Any]] = {}
 
     def writes(self) -> str:
         """How the answers and the reports were recorded: items and transactions."""
@@ -381,13 +393,28 @@ class Worker:
         return await self.queue.report_many(reports, now=self.now())
 
     def _on_lifecycle(self, change: Lifecycle) -> asyncio.Task[Any]:
-        """Record ``change``; the task ends once it is recorded (the link acknowledges the
-        event then)."""
+        """Record ``change`` once the device's changes that came before it are (in the
+        order they arrived: one device's events are not raced against each other, another
+        device's are not held up); the task ends once it is recorded (the link acknowledges
+        the event then)."""
         control = self.control
         assert control is not None
-        task = asyncio.get_running_loop().create_task(
-            self._until_written(lambda: control.record(change, now=self.now()))
-        )
+        key = (change.meter, _device_key(change.device))
+        before = self._lifecycles.get(key)
+
+        async def record() -> bool:
+            if before is not None:  # written (or given up) first, whatever its end
+                await asyncio.wait([before])
+            return await self._until_written(lambda: control.record(change, now=self.now()))
+
+        task = asyncio.get_running_loop().create_task(record())
+        self._lifecycles[key] = task
+
+        def done(task: asyncio.Task[Any]) -> None:
+            if self._lifecycles.get(key) is task:  # the device's last: nothing waits on it
+                del self._lifecycles[key]
+
+        task.add_done_callback(done)
         keep_task(self._pending, task, LOGGER, "headend worker: a lifecycle change not recorded")
         return task
 
