@@ -119,3 +119,38 @@ async def test_a_copy_refused_is_not_resent_when_tried_again(tmp_path: Path) -> 
         await asyncio.sleep(60)
         assert outcomes(headend, 1)[mac] == before
         await headend.close()
+
+
+async def test_a_report_on_a_copy_not_sent_yet_does_not_stand_for_the_send(tmp_path: Path) -> None:
+    """The send goes meter by meter. While the first meter's device takes its time (frames on
+    its air delayed 10 s), the second device reports ``started`` on the other source's event
+    of the same id: that report moved the second copy, still to be sent, forward, and the
+    headend then never sent it (its copy was no longer ``pending``), recording ``started`` for
+    an event the device never had. The report is left alone now, the copy sent in its turn,
+    and the ESI refuses it for its id (that device's only)."""
+    async with in_process(tmp_path) as (sims, store):
+        headend = await headend_on(sims, store)
+        lcds: list[SimDevice] = [d for d in sims.devices if d.device_type == "load control device"]
+        first, second = sorted(lcds, key=lambda d: d.meter)  # sent in this order
+        for device in lcds:
+            await headend.register(RETAILER, registration(device))
+        await headend.put_group(RETAILER, {"name": "g", "meters": [first.meter, second.meter]})
+        await asyncio.sleep(60)  # they join and run CBKE
+        loop = asyncio.get_running_loop()
+        theirs = LoadControlEvent(
+            issuer_event_id=1,
+            start_time=START + int(loop.time()) + 5,  # started in 5 s: within the first's wait
+            device_class=0xFFFF,
+            duration_in_minutes=300,
+            criticality_level=1,
+        )
+        await headend.meters[second.meter].esi.send_load_control(theirs, device=second.mac)
+        sims.air_of(first).set_faults(delay=10.0)
+        sent = await headend.send_load_control(RETAILER, EVENT)
+        assert sent["id"] == 1
+        await asyncio.sleep(60)
+        got = outcomes(headend, 1)
+        outcome, detail = got[canonical_eui64(second.mac)]
+        assert (outcome, detail[:44]) == ("skipped", "refused: issuer_event_id: issuer event id 1 ")
+        assert got[canonical_eui64(first.mac)][0] in {"delivered", "started"}
+        await headend.close()

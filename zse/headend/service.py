@@ -1133,6 +1133,12 @@ class Headend:
             return  # a device now another retailer's: what it reports is not the send's
         if _in_use(record):  # its ESI refused the id: the report is on the other source's
             return
+        if record.outcome is Outcome.PENDING and self.queue is None:
+            # never sent (in process a send's answer is recorded as it comes, and a report
+            # during the send waits for it): the device reports on another source's event or
+            # message of the same id, and the headend's copy is still to go (as the queue's
+            # rule for a job never handed out, JobQueue.report_many)
+            return
         wanted = SendKind.MESSAGE if outcome is Outcome.CONFIRMED else SendKind.LOAD_CONTROL
         if send.kind is not wanted:
             return
