@@ -373,6 +373,9 @@ def _write_private(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step, readable by its owner only (keys)."""
     temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file left there before keeps its mode through O_CREAT
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before it replaces the last state
     os.replace(temporary, path)
