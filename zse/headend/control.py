@@ -42,6 +42,7 @@ from typing import Any
 from zse.errors import StoreError
 from zse.headend.core import (
     CANCEL_AGAIN,
+    CANCEL_GONE,
     CANCEL_OVER,
     CANCEL_REFUSED,
     CANCEL_TOLD,
@@ -168,6 +169,12 @@ _PURGED = (
     " WHERE state IN ('done', 'failed') AND updated < ? ORDER BY key{lock}"
 )
 _DELETE = "DELETE FROM headend_control WHERE {key}"
+#: A device's open cancel jobs (:meth:`Control.forsake`), with their sums.
+_FORSAKEN = (
+    "SELECT key, kind, meter, device, payload, send, state, detail, failures, tries,"
+    " not_before, updated, checksum FROM headend_control WHERE device = ? AND kind IN (?, ?)"
+    " AND state IN ('ready', 'leased') ORDER BY key{lock}"
+)
 #: A control job's row changed, with its :func:`control_sum`.
 _UPDATE = (
     "UPDATE headend_control SET state = ?, payload = ?, detail = ?, failures = ?, tries = ?,"
@@ -565,6 +572,23 @@ class Control:
                     )
                 )
         return found
+
+    async def forsake(self, device: str, *, now: float) -> None:
+        """Send ``device`` no more Cancels (de-provisioned: it may come back as another
+        retailer's, :meth:`zse.headend.queue.JobQueue.forsake`): its cancel jobs still open
+        end ``done``, never told (:data:`~zse.headend.core.CANCEL_GONE`); one being sent now
+        is its worker's to send, its answer no longer recorded (:meth:`complete`). A damaged
+        job is left to the claim, which sets it aside."""
+        async with self.queue.transaction("end a device's cancels") as db:
+            rows = await db.fetch(_FORSAKEN.format(lock=self._lock()), (device, *sorted(_CANCELS)))
+            ended = [
+                _changed(r, "done", "{}", CANCEL_GONE, r[8], r[9], now, now)
+                for r in rows
+                if _sum_matches(r)
+            ]
+            if ended:
+                await db.execute_many(_UPDATE, ended)
+                await db.notify()
 
     async def jobs(self) -> list[tuple[str, str, str]]:
         """Every control job as ``(key, state, detail)`` (for tests and operators)."""

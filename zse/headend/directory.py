@@ -122,6 +122,10 @@ class MeterDirectory(ABC):
     async def retag(self, owner: DeviceOwner, tags: frozenset[str]) -> None:  # noqa: B027
         """Its registry groups are now ``tags`` (nothing to do where groups are computed)."""
 
+    async def forsake(self, device: str) -> None:  # noqa: B027 - optional
+        """Send ``device`` (de-provisioned) no more Cancels (its cancel jobs, over a work
+        queue; without one the headend sends them itself and stops)."""
+
     @abstractmethod
     async def cancel(
         self, send: SendRecord, records: Iterable[OutcomeRecord], *, give_up: float = GIVE_UP
@@ -184,6 +188,10 @@ class EsiMeters(MeterDirectory):
 
     async def cancels(self) -> list[CancelJob]:
         return [] if self._cancels is None else await self._cancels.read()
+
+    async def forsake(self, device: str) -> None:
+        if self._cancels is not None:
+            await self._cancels.control.forsake(device, now=self.clock())
 
     def queue_time(self, meter_time: int) -> float | None:
         if self.meter_time is None:
@@ -326,6 +334,9 @@ class GatewayMeters(MeterDirectory):
 
     async def cancels(self) -> list[CancelJob]:
         return await self._cancels.read()
+
+    async def forsake(self, device: str) -> None:
+        await self.control.forsake(device, now=self.clock())
 
     def _keep(self, row: DeviceLifecycle) -> None:
         old = self.records.get(row.device)

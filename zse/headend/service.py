@@ -443,18 +443,21 @@ class Headend:
         COMPLETE when it leaves), or straight to complete if it never joined."""
         owner = self._owned(retailer, eui64)
         await self.directory.deprovision(owner)
-        await self._forsake(owner.eui64)
+        async with self._lock:  # after a send being made: its jobs are queued, then ended
+            await self._forsake(owner.eui64)
         return self._view(owner)
 
     async def _forsake(self, key: str) -> None:
-        """A device de-provisioned: its sends not delivered yet are not tried again (the
-        device may come back registered by another retailer, whose device it then is)."""
+        """A device de-provisioned: its sends not delivered yet, and the Cancels it has not
+        taken yet, are not tried again (the device may come back registered by another
+        retailer, whose device it then is)."""
         for send_id, outcomes in self.records.outcomes.items():
             if key in outcomes:
                 self.retries.drop(send_id, key)
         self._timer.update()
         if self.queue is not None:  # at the queue's time: a purge keeps them for their while
             await self.queue.forsake(key, now=self._queue_now())
+            await self.directory.forsake(key)  # nor its Cancels sent again
         # final in the records too: start() enqueues again only what is pending there
         pending = [
             r
@@ -582,10 +585,13 @@ class Headend:
                 for o in sorted(self.records.devices.values(), key=lambda o: o.eui64)
                 if o.retailer == retailer and o.meter in group.meters and self._chosen(o, group)
             ]
+            # a device being de-provisioned is sent nothing (over a queue nothing checks it
+            # again before its job is carried out, maybe once it is another retailer's)
+            outcomes = [self._unsent([r])[0] if self._gone(send, r) else r for r in outcomes]
             await self.records.put_send(send, outcomes)
-        if self.queue is not None:
-            await self._enqueue(send)
-        else:
+            if self.queue is not None:  # in the lock: a de-provisioning ends what it queues
+                await self._enqueue(send)
+        if self.queue is None:
             self._spawn(self._run(send))
         return self.send(retailer, send.id)
 
@@ -908,7 +914,11 @@ class Headend:
         # a copy never sent is withdrawn, atomically with the workers' claims: no Cancel
         devices = [r.device for r in going]
         unsent = await self.queue.cancel(send.id, now=self._queue_now(), devices=devices)
-        told = [r for r in going if r.device not in unsent]
+        # a device no longer the send's retailer's (or being de-provisioned) is sent no
+        # Cancel, as in process (:meth:`_untold`): it may be another retailer's device now
+        gone = {r.device for r in going if r.device not in unsent and self._gone(send, r)}
+        told = [r for r in going if r.device not in unsent and r.device not in gone]
+        said = dict.fromkeys(gone, CANCEL_GONE) | dict.fromkeys(unsent, CANCEL_UNSENT)
         self._cancelling.update((send.id, r.device) for r in told)  # read back when over
         jobs = await self.directory.cancel(send, told, give_up=self.give_up)
         current = self.records.outcomes.get(send.id, {})
@@ -916,7 +926,7 @@ class Headend:
             replace(
                 r,
                 outcome=Outcome.CANCELLED,
-                detail=CANCEL_UNSENT if r.device in unsent else r.detail,
+                detail=said.get(r.device, r.detail),
                 next_try=0.0,
                 updated=self.clock(),
             )

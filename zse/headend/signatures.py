@@ -8,7 +8,8 @@ carry ``Signature-Input`` / ``Signature`` with ``keyid`` = the retailer's id, EC
 SHA-256 (``ecdsa-p256-sha256``), covering ``@method``, ``@target-uri`` and, with a body,
 ``content-digest`` (RFC 9530, checked against the body), ``created`` no older than
 :data:`MAX_AGE` seconds, and a ``nonce`` never seen before within that time (replays are
-refused); where the retailers have CRLs, the signing certificate must be on none of them
+refused); the signing certificate must be within its validity period, as a client
+certificate must in the TLS handshake, and, where the retailers have CRLs, on none of them
 (read again when a CRL file changes, :class:`zse.headend.pki.Crls`). Anything else is refused
 with 401.
 """
@@ -16,6 +17,7 @@ with 401.
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +107,9 @@ class RequestVerifier:
         self, method: str, url: str, headers: Iterable[tuple[str, str]], *, has_body: bool
     ) -> SignedHeaders:
         """Verify the signature over the request's components before its body is read (an
-        unsigned request is refused without reading it); :meth:`finish` then checks the body
+        unsigned request is refused without reading it), by a signing certificate valid now
+        (the wall clock, as the TLS handshake and the signature's ``created`` are checked:
+        an expired one is refused) and not revoked; :meth:`finish` then checks the body
         against the signed ``Content-Digest`` and the nonce. :class:`SignedRequestError`."""
         message = _Message(method, url, _Headers(headers))
         required = ["@method", "@target-uri"] + (["content-digest"] if has_body else [])
@@ -126,6 +130,14 @@ class RequestVerifier:
             raise SignedRequestError("signature refused: a nonce is required")
         if self.retailers[key_id].signing_revoked():  # the CRLs of the TLS handshake's check
             raise SignedRequestError("signature refused: the signing certificate is revoked")
+        cert, now = self.retailers[key_id].signing_certificate, time.time()
+        if cert is not None and not (
+            cert.not_valid_before_utc.timestamp() <= now <= cert.not_valid_after_utc.timestamp()
+        ):  # as the TLS handshake refuses a client certificate out of its validity
+            raise SignedRequestError(
+                "signature refused: the signing certificate is not valid now (expired, or"
+                " not valid yet)"
+            )
         return SignedHeaders(message, tuple(results))
 
     def finish(self, signed: SignedHeaders, body: bytes, *, now: float) -> Retailer:
