@@ -106,13 +106,19 @@ _TABLES = (
     " device TEXT PRIMARY KEY, meter TEXT NOT NULL, state TEXT NOT NULL,"
     " joined INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 1,"
     " time BIGINT NOT NULL, detail TEXT NOT NULL DEFAULT '', history TEXT NOT NULL,"
-    " version INTEGER NOT NULL DEFAULT 1, updated DOUBLE PRECISION NOT NULL)",
+    " version INTEGER NOT NULL DEFAULT 1, updated DOUBLE PRECISION NOT NULL,"
+    " deprovision_asked INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS headend_lifecycle_updated ON headend_lifecycle (updated)",
 )
-#: The columns added after the table's first form: (name, SQL type), added when missing;
-#: ``checksum`` (:func:`control_sum`) is NULL in a row written before it, which is unchecked
-#: until its next change (which writes it).
-_ADDED = (("tries", "INTEGER NOT NULL DEFAULT 0"), ("send", "BIGINT"), ("checksum", "TEXT"))
+#: The columns added after the tables' first form: (table, name, SQL type), added when
+#: missing; ``checksum`` (:func:`control_sum`) is NULL in a row written before it, which is
+#: unchecked until its next change (which writes it).
+_ADDED = (
+    ("headend_control", "tries", "INTEGER NOT NULL DEFAULT 0"),
+    ("headend_control", "send", "BIGINT"),
+    ("headend_control", "checksum", "TEXT"),
+    ("headend_lifecycle", "deprovision_asked", "INTEGER NOT NULL DEFAULT 0"),
+)
 #: A new job is due at once (``not_before`` 0: on any worker's clock, whatever the API's).
 _ENQUEUE = (
     "INSERT INTO headend_control (key, kind, meter, device, payload, state, not_before,"
@@ -137,16 +143,26 @@ _CLAIM = (
     " RETURNING key, kind, meter, device, payload, send, state, detail, failures, tries,"
     " not_before, updated, checksum"
 )
-_LIFE_COLUMNS = "device, meter, state, joined, generation, time, detail, history, version, updated"
+_LIFE_COLUMNS = (
+    "device, meter, state, joined, generation, time, detail, history, version, updated,"
+    " deprovision_asked"
+)
 _LIFE_SELECT = "SELECT {columns} FROM headend_lifecycle{where}"
 _LIFE_ROW = _LIFE_SELECT.format(columns=_LIFE_COLUMNS, where=" WHERE device = ?{lock}")
 _LIFE_UPDATE = (
     "UPDATE headend_lifecycle SET meter = ?, state = ?, joined = ?, generation = ?, time = ?,"
-    " detail = ?, history = ?, version = ?, updated = ? WHERE device = ?"
+    " detail = ?, history = ?, version = ?, updated = ?, deprovision_asked = ? WHERE device = ?"
 )
 _LIFE_INSERT = (
     "INSERT INTO headend_lifecycle (device, meter, state, joined, generation, time, detail,"
-    " history, version, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " history, version, updated, deprovision_asked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+#: The API asked to de-provision a device's registration (:meth:`Control.deprovision`): its
+#: record marked, in the statement that reads it back.
+_LIFE_ASKED = (
+    "UPDATE headend_lifecycle SET deprovision_asked = generation, version = version + 1,"
+    " updated = ? WHERE device = ? AND meter = ? AND generation = ? RETURNING device, meter,"
+    " state, joined, generation, time, detail, history, version, updated, deprovision_asked"
 )
 #: A damaged control job set aside (``{key}``: :meth:`~zse.headend.queue._Connection.key_match`):
 #: never sent, purged or claimed again; its row kept (but ``detail``: why, and the lease).
@@ -266,7 +282,8 @@ class CancelJob:
 class DeviceLifecycle:
     """The headend's record of a device on a gateway meter: its state, whether it ever
     joined, its registration number, the meter time of the last event applied, the last
-    refusal of a command (``detail``), its history (oldest first) and the record's version."""
+    refusal of a command (``detail``), its history (oldest first), the record's version and
+    the registration whose de-provisioning the API asked for (0: none; :attr:`leaving`)."""
 
     device: str
     meter: str
@@ -278,6 +295,15 @@ class DeviceLifecycle:
     history: tuple[dict[str, Any], ...]
     version: int
     updated: float
+    deprovision_asked: int = 0
+
+    @property
+    def leaving(self) -> bool:
+        """Whether the API asked to de-provision this registration (SE 5.4.8.1), its
+        gateway maybe not yet told (its ``deprovision`` job queued): the device is sent
+        nothing more, as in process, where its state changes at once. Not a state of its
+        own: until its gateway's event it stays where it is (a MAC is not free before)."""
+        return self.deprovision_asked == self.generation
 
     def _values(self) -> tuple[Any, ...]:
         return (
@@ -290,6 +316,7 @@ class DeviceLifecycle:
             json.dumps(list(self.history[-HISTORY:])),
             self.version,
             self.updated,
+            self.deprovision_asked,
             self.device,
         )
 
@@ -332,6 +359,7 @@ def _read_lifecycle(row: Sequence[Any]) -> DeviceLifecycle:
         history=tuple(history),
         version=_integer(row[8], "version"),
         updated=_number(row[9], "updated"),
+        deprovision_asked=_integer(row[10], "deprovision_asked"),
     )
 
 
@@ -487,6 +515,7 @@ class Control:
                     history=(*old.history, {**entry, "from_state": old.state.value}),
                     version=old.version + 1,
                     updated=now,
+                    deprovision_asked=0,
                 )
                 await db.execute(_LIFE_UPDATE, record._values())
             else:
@@ -506,6 +535,25 @@ class Control:
                 await db.execute(_LIFE_INSERT, (values[-1], *values[:-1]))
             key = control_key(ControlKind.PROVISION, device, record.generation)
             await _enqueue(db, key, ControlKind.PROVISION, meter, device, payload, now)
+        return record
+
+    async def deprovision(
+        self, device: str, meter: str, generation: int, payload: dict[str, Any], *, now: float
+    ) -> DeviceLifecycle | None:
+        """Queue the ``deprovision`` command (``payload``: the MAC) of ``device``'s
+        registration ``generation`` on ``meter`` (queued once however often it is asked for)
+        and mark its record asked (:attr:`DeviceLifecycle.leaving`: sent nothing more, by
+        this API process, another or the next, before its gateway's event), in one
+        transaction; the record marked, or None (nothing done) if it is no longer that
+        registration on that meter (registered again meanwhile)."""
+        async with self.queue.transaction("de-provision a device") as db:
+            rows = await db.fetch(_LIFE_ASKED, (now, device, meter, generation))
+            if not rows:
+                return None
+            record = _lifecycle(rows[0])
+            key = control_key(ControlKind.DEPROVISION, device, generation)
+            await _enqueue(db, key, ControlKind.DEPROVISION, meter, device, payload, now)
+            await db.notify()  # the other API processes' records: sent nothing more there
         return record
 
     async def enqueue(
@@ -729,14 +777,23 @@ class Control:
             ended = _changed(row, state, "{}", detail, row[8], row[9], row[10], now)
             await db.execute(_UPDATE, ended)
             if refused and job.kind in (ControlKind.PROVISION, ControlKind.DEPROVISION):
-                found = await db.fetch(_LIFE_ROW.format(lock=self._lock()), (job.device,))
-                if found:
-                    old = _lifecycle(found[0])
-                    detail = f"{job.kind.value} refused: {refused}"[:200]
-                    new = replace(old, detail=detail, version=old.version + 1, updated=now)
-                    await db.execute(_LIFE_UPDATE, new._values())
-                    await db.notify()
+                await self._refused(db, job, refused, now)
         return True
+
+    async def _refused(self, db: Any, job: ControlJob, refused: str, now: float) -> None:
+        """The device's record says its gateway refused ``job`` (a provision or de-provision)
+        and why (``detail``); a refused de-provisioning of its registration is no longer
+        asked (:attr:`DeviceLifecycle.leaving`): the device stays, sent the sends again."""
+        found = await db.fetch(_LIFE_ROW.format(lock=self._lock()), (job.device,))
+        if not found:
+            return
+        old = _lifecycle(found[0])
+        detail = f"{job.kind.value} refused: {refused}"[:200]
+        new = replace(old, detail=detail, version=old.version + 1, updated=now)
+        if job.key == control_key(ControlKind.DEPROVISION, job.device, old.deprovision_asked):
+            new = replace(new, deprovision_asked=0)
+        await db.execute(_LIFE_UPDATE, new._values())
+        await db.notify()
 
     async def record(self, event: Lifecycle, *, now: float) -> bool:
         """A gateway's ``LifecycleChanged`` for a device of this headend on that meter (True:
@@ -887,13 +944,17 @@ async def _enqueue(  # noqa: PLR0917 - a job's columns
 async def _add_columns(db: Any, *, postgres: bool) -> None:
     """Add the columns a table made by an earlier version lacks (:data:`_ADDED`)."""
     if postgres:
-        for name, kind in _ADDED:
-            await db.execute(f"ALTER TABLE headend_control ADD COLUMN IF NOT EXISTS {name} {kind}")
+        for table, name, kind in _ADDED:
+            await db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind}")
         return
-    have = {row[1] for row in await db.fetch("PRAGMA table_info(headend_control)")}
-    for name, kind in _ADDED:
-        if name not in have:
-            await db.execute(f"ALTER TABLE headend_control ADD COLUMN {name} {kind}")
+    have = {
+        (table, row[1])
+        for table in sorted({t for t, _, _ in _ADDED})
+        for row in await db.fetch(f"PRAGMA table_info({table})")
+    }
+    for table, name, kind in _ADDED:
+        if (table, name) not in have:
+            await db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def untold(response: dict[str, Any]) -> str:

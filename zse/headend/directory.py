@@ -71,12 +71,15 @@ class Meter:
 @dataclass(frozen=True, kw_only=True)
 class DeviceStatus:
     """A device's lifecycle state on its meter, whether it ever joined, its registry group
-    tags and the last refusal of a command (empty if none)."""
+    tags, the last refusal of a command (empty if none) and whether its de-provisioning was
+    asked for, its meter not having carried it out yet (``leaving``: over gateways, until
+    the gateway's lifecycle event; in process the state changes at once)."""
 
     state: LifecycleState
     joined: bool
     groups: frozenset[str]
     detail: str = ""
+    leaving: bool = False
 
 
 class MeterDirectory(ABC):
@@ -155,9 +158,18 @@ class MeterDirectory(ABC):
 
     def state(self, eui64: str, meter: str) -> LifecycleState | None:
         """A device's state on ``meter``, or None if unknown there."""
-        owner = DeviceOwner(eui64=eui64, retailer="", meter=meter, device_type="")
-        status = self.status(owner, frozenset())
+        status = self._bare_status(eui64, meter)
         return None if status is None else status.state
+
+    def leaving(self, eui64: str, meter: str) -> bool:
+        """Whether the device's de-provisioning on ``meter`` was asked for and its meter has
+        not carried it out yet (:attr:`DeviceStatus.leaving`)."""
+        status = self._bare_status(eui64, meter)
+        return status is not None and status.leaving
+
+    def _bare_status(self, eui64: str, meter: str) -> DeviceStatus | None:
+        owner = DeviceOwner(eui64=eui64, retailer="", meter=meter, device_type="")
+        return self.status(owner, frozenset())
 
 
 class EsiMeters(MeterDirectory):
@@ -348,7 +360,11 @@ class GatewayMeters(MeterDirectory):
         if record is None or record.meter != owner.meter:
             return None
         return DeviceStatus(
-            state=record.state, joined=record.joined, groups=tags, detail=record.detail
+            state=record.state,
+            joined=record.joined,
+            groups=tags,
+            detail=record.detail,
+            leaving=record.leaving,
         )
 
     async def history(self, owner: DeviceOwner) -> list[dict[str, Any]]:
@@ -382,18 +398,21 @@ class GatewayMeters(MeterDirectory):
 
     async def deprovision(self, owner: DeviceOwner) -> None:
         """A ``deprovision`` job for the device's registration (queued once however often it
-        is asked for)."""
+        is asked for), its record marked at once (:attr:`DeviceStatus.leaving`: sent nothing
+        more, as in process, before the gateway's event says it is being de-provisioned)."""
         record = self.records.get(owner.eui64)
         if record is None or record.meter != owner.meter:
             raise HeadendError(409, "state: the device is not on its meter", field="state")
         if (record.state, LifecycleEvent.DEPROVISION) not in TRANSITIONS:
             exc = IllegalTransition(owner.eui64, record.state, LifecycleEvent.DEPROVISION)
             raise HeadendError(409, f"state: {exc}", field="state")
-        key = control_key(ControlKind.DEPROVISION, owner.eui64, record.generation)
         payload = {"mac": _colons(owner.eui64)}
-        await self.control.enqueue(
-            [(key, ControlKind.DEPROVISION, owner.meter, owner.eui64, payload)], now=self.clock()
+        marked = await self.control.deprovision(
+            owner.eui64, owner.meter, record.generation, payload, now=self.clock()
         )
+        if marked is None:  # registered again since this process read it
+            raise HeadendError(409, "state: the device's registration changed", field="state")
+        self._keep(marked)
 
     def queue_time(self, meter_time: int) -> float:
         return self.clock() + (meter_time - self.meter_time())

@@ -474,11 +474,13 @@ class Headend:
 
     def _gone(self, send: SendRecord, record: OutcomeRecord) -> bool:
         """Whether a device's copy of ``send`` goes to nobody: the device is no longer the
-        send's retailer's, or is being (or was) de-provisioned (:meth:`_forsake` cut short)."""
+        send's retailer's, or is being (or was) de-provisioned (:meth:`_forsake` cut short),
+        or its de-provisioning was asked for (over gateways, before the gateway's event)."""
         state = self.directory.state(record.device, record.meter)
-        return not self._theirs(send, record.device) or state in (
-            LifecycleState.PENDING_DEPROVISIONING,
-            LifecycleState.DEPROVISION_COMPLETE,
+        return (
+            not self._theirs(send, record.device)
+            or state in (LifecycleState.PENDING_DEPROVISIONING, LifecycleState.DEPROVISION_COMPLETE)
+            or self.directory.leaving(record.device, record.meter)
         )
 
     def _free(self, key: tuple[int, str]) -> None:
