@@ -1113,8 +1113,9 @@ class _Published:
     #: Devices it was sent to besides ``expected`` (a ZigBee group's members, a device);
     #: None once sent to everyone (a broadcast, a group of unknown members).
     sent_to: list[str] | None = field(default_factory=list)
-    #: A send named its recipients, perhaps none (a ZigBee group said to be empty): the
-    #: event is then no longer "for anyone" when ``sent_to`` and ``expected`` are empty.
+    #: A send named its recipients, perhaps none (a ZigBee group said to be empty), or a
+    #: recipient was dropped (:meth:`DrlcServerCore.forget`): the event is then no longer
+    #: "for anyone" when ``sent_to`` and ``expected`` are empty.
     addressed: bool = False
 
     @property
@@ -1264,6 +1265,28 @@ class DrlcServerCore:
             if device not in entry.sent_to:
                 entry.sent_to.append(device)
                 self._changed.add(_event_key(issuer_event_id))
+
+    def forget(self, device: str) -> list[int]:
+        """Drop ``device`` (a de-provisioned one, SE 5.4.8.1) from the recipients of every
+        event held (its expected devices and recorded sends), so that Get Scheduled Events
+        (D.2.2.4.1) no longer answers it those events; the ids of the events changed. An
+        event left naming no recipient stays addressed (:meth:`sent`): for no one, not for
+        everyone. An event sent to everyone (a broadcast, a ZigBee group of unknown members)
+        is not one the device can be dropped from. Its reports stay (what it said, when)."""
+        changed = []
+        for event_id, entry in self._events.items():
+            named = device in entry.expected or (
+                entry.sent_to is not None and device in entry.sent_to
+            )
+            if not named:
+                continue
+            entry.expected = [d for d in entry.expected if d != device]
+            if entry.sent_to is not None:
+                entry.sent_to = [d for d in entry.sent_to if d != device]
+            entry.addressed = True
+            self._changed.add(_event_key(event_id))
+            changed.append(event_id)
+        return changed
 
     def cancel(self, issuer_event_id: int, *, effective_time: int, now: int) -> None:
         """Record a cancellation effective at ``effective_time`` (0 = now)."""

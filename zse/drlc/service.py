@@ -739,6 +739,20 @@ class DrlcServer:
         )
         await self._carry_out(step)
 
+    async def forget(self, device: t.EUI64 | str) -> list[int]:
+        """Drop a de-provisioned ``device`` (a zigpy EUI64 or any printed spelling) from the
+        recipients of every event held, committed before it returns: Get Scheduled Events
+        (D.2.2.4.1) no longer answers it those events (:meth:`DrlcServerCore.forget`), and
+        from the ZigBee groups' members the application gave (:meth:`set_group_members`).
+        Returns the ids of the events changed."""
+        name = device_names([device])[0]
+        for group, members in self._group_members.items():
+            self._group_members[group] = [m for m in members if m != name]
+        async with self._lock:
+            changed = self.core.forget(name)
+            await self._save()
+        return changed
+
     # -- queries (the ESI's view) ------------------------------------------------------------
 
     def started(self, issuer_event_id: int) -> list[str]:

@@ -557,6 +557,46 @@ class MessageStore:
         self._changed.add("cancel_alls")
         return when
 
+    def forget(self, device: str) -> list[int]:
+        """Drop ``device`` (a de-provisioned one, SE 5.4.8.1) from every message held: from
+        its recipients, its groups' members and the confirmations, so that Get Last Message
+        (D.5.2.4.1) no longer answers it those messages; the ids of the messages changed. A
+        message left with no device and no group is dropped (with no recipient it would be
+        a broadcast, :attr:`StoredMessage.everyone`), and so is a superseded one. A message
+        sent to everyone stays everyone's."""
+        changed: set[int] = set()
+        for message_id, stored in list(self.messages.items()):
+            if device not in stored.devices:
+                continue
+            changed.add(message_id)
+            self._changed.add(_msg_key(message_id))
+            kept = dataclasses.replace(stored, devices=stored.devices - {device})
+            if kept.everyone:
+                del self.messages[message_id]
+                for other in self.confirmations.pop(message_id, {}):
+                    self._changed.add(_conf_key(message_id, other))
+            else:
+                self.messages[message_id] = kept
+        for message_id, per_device in self.confirmations.items():
+            if per_device.pop(device, None) is not None:
+                changed.add(message_id)
+                self._changed.add(_conf_key(message_id, device))
+        self.confirmations = {m: c for m, c in self.confirmations.items() if c}
+        superseded = []
+        for old in self.superseded:
+            kept = dataclasses.replace(old, devices=old.devices - {device})
+            if old.everyone or not kept.everyone:  # (one for no one any more is dropped)
+                superseded.append(old if kept == old else kept)
+        if superseded != self.superseded:
+            self.superseded = superseded
+            self._changed.add("superseded")
+        for group, members in self.members.items():
+            if device in members:
+                members.discard(device)
+                self._changed.add("members")
+                changed.update(m for m, s in self.messages.items() if group in s.groups)
+        return sorted(changed)
+
     def prune(self, now: int, *, retention: int = MESSAGE_RETENTION) -> list[int]:
         """Forget the messages over (expired or cancelled) for ``retention`` seconds, with
         their confirmations, and return their ids; :meth:`display` calls it (with

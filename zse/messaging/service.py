@@ -307,6 +307,15 @@ class MessagingServer:
         await self._save()
         return stored
 
+    async def forget(self, device: t.EUI64 | str) -> list[int]:
+        """Drop a de-provisioned ``device`` (a zigpy EUI64 or any printed spelling) from every
+        message held, committed before it returns: Get Last Message (D.5.2.4.1) no longer
+        answers it those messages (:meth:`MessageStore.forget`: a message left for no one
+        is dropped). Returns the ids of the messages changed."""
+        changed = self.messages.forget(device_names([device])[0])
+        await self._save()
+        return changed
+
     def stored(self, message_id: int) -> StoredMessage | None:
         """The record of message ``message_id`` as sent: to whom, when, cancelled when."""
         return self.messages.messages.get(message_id)

@@ -695,6 +695,10 @@ class EnergyServiceInterface:
         self.messaging.on_event(self._stream.emit)
         await self.drlc.start(tell=False)
         self.drlc.on_event(self._stream.emit)
+        if self.registry is not None:  # a drop cut short by a crash after the registry's write
+            for record in self.registry.devices():
+                if record.state in _REMOVED_STATES:
+                    await self._forget(parse_eui64(record.eui64))
         self._untold = True
         if self.meter is not None:
             await self.meter.start()
@@ -921,7 +925,9 @@ class EnergyServiceInterface:
         PENDING_DEPROVISIONING and is asked again whenever it is heard from (a frame, a
         rejoin, a Device_annce) and on a back-off (``LEAVE_RETRY_DELAYS``), and is recorded
         DEPROVISION_COMPLETE (``timed_out``) after ``deprovision_timeout``. A device never
-        joined (PENDING_PROVISIONING) is de-provisioned at once.
+        joined (PENDING_PROVISIONING) is de-provisioned at once. The device is dropped from
+        the load control events and messages held for it (SE 5.4.8.1): whoever registers
+        it next is not answered them (Get Scheduled Events, Get Last Message).
 
         Asked again for a device already PENDING_DEPROVISIONING or DEPROVISION_COMPLETE (a
         repeated request), it is not refused: the keys are erased again and, still pending,
@@ -933,6 +939,7 @@ class EnergyServiceInterface:
             step = await self._transition(name, LifecycleEvent.DEPROVISION, "requested by headend")
         else:
             step = decide(None, LifecycleEvent.DEPROVISION)
+            await self._forget(ieee)
         self._codes.pop(ieee, None)
         self._public_keys.pop(ieee, None)
         if self.store is not None:
@@ -942,6 +949,16 @@ class EnergyServiceInterface:
             await self.meter.forget(address)  # nothing more is reported to that address
         await self._carry_out(ieee, step)
         return step.after
+
+    async def _forget(self, ieee: t.EUI64) -> None:
+        """End what the ESI holds for a device being removed (SE 5.4.8.1): it is dropped
+        from the recipients of every load control event (Get Scheduled Events, D.2.2.4.1)
+        and every message (Get Last Message, D.5.2.4.1) held, each drop committed. Done from
+        PENDING DE-PROVISIONING on, when the utility's relationship with the device ends
+        (its keys are erased then; whoever registers it next must not get the sends held
+        for it), and again on DEPROVISION COMPLETE for a send made in between."""
+        await self.drlc.forget(ieee)
+        await self.messaging.forget(ieee)
 
     async def _remove_keys(self, ieee: t.EUI64) -> None:
         """Erase the device's link keys at the Trust Center; a radio that refuses is logged
@@ -1014,6 +1031,17 @@ class EnergyServiceInterface:
     def members(self, group: str) -> list[str]:
         """The devices of a registry group, by name (none for a group no device is in)."""
         return [device_name(r.eui64) for r in self._need_registry().devices(group=group)]
+
+    def _staying(self, group: str) -> list[str]:
+        """The devices of a registry group not being removed: those a message to the group
+        is held for (a de-provisioned device keeps its groups in the registry until it is
+        registered again, perhaps by someone else)."""
+        registry = self._need_registry()
+        return [
+            device_name(r.eui64)
+            for r in registry.devices(group=group)
+            if r.state not in _REMOVED_STATES
+        ]
 
     def _running(self) -> None:
         if self._stopped:
@@ -1100,7 +1128,7 @@ class EnergyServiceInterface:
         if target.kind == "device":
             await server.record(message, device=target.value)
         elif target.kind == "group":
-            members = self.members(target.value)
+            members = self._staying(target.value)
             await server.record(message, group=registry_group_id(target.value), members=members)
         elif target.kind == "zigbee_group":
             await server.record(message, group=target.value)
@@ -1501,6 +1529,8 @@ class EnergyServiceInterface:
             self._changed(name, event, step.before, step.after, detail)
             self._watch.watch(step.after, asyncio.get_running_loop().time())
             self._timer.update()
+        if step.after is not None and step.after.state in _REMOVED_STATES:
+            await self._forget(parse_eui64(name))
         return step
 
     def _changed(
