@@ -1212,10 +1212,19 @@ class DrlcServerCore:
 
     # -- the event store ------------------------------------------------------------------------
 
-    def publish(self, event: LoadControlEvent, *, now: int, expected: Iterable[str] = ()) -> None:
+    def publish(
+        self,
+        event: LoadControlEvent,
+        *,
+        now: int,
+        expected: Iterable[str] = (),
+        recipients: Iterable[str] | None = None,
+    ) -> None:
         """Record an event issued at ``now``; ``expected`` names the devices it targets (none:
         every device that asks Get Scheduled Events, e.g. a broadcast, unless a send names
-        its recipients: :meth:`sent`).
+        its recipients: :meth:`sent`). ``recipients``: the devices it is for besides
+        ``expected``, recorded as a send's are (:meth:`sent`; a registry group's members,
+        perhaps none): Get Scheduled Events answers it to them and no one else.
 
         An issuer event id already held: the same event again keeps the start first resolved
         (a start "now" does not move) and adds ``expected``; other content raises
@@ -1235,6 +1244,8 @@ class DrlcServerCore:
             self._events[event.issuer_event_id] = _Published(event=event, start=start)
             self._changed.add(_event_key(event.issuer_event_id))
         self.expect(event.issuer_event_id, expected)
+        if recipients is not None:
+            self.sent(event.issuer_event_id, recipients)
 
     def expect(self, issuer_event_id: int, devices: Iterable[str]) -> None:
         """Add devices expected to answer for an event (e.g. the members of a group)."""

@@ -199,8 +199,13 @@ class DrlcServerProtocol:
         recipients: Iterable[str] | None = None,
     ) -> Step:
         """Record ``event`` (``expected``: the devices that should answer) and send it to
-        ``to`` (None: stored only), recording whom it reaches (:meth:`sent`)."""
-        self.core.publish(event, now=now, expected=expected)
+        ``to`` (None: stored only), recording whom it reaches (:meth:`sent`). Stored only,
+        ``recipients`` (when given) are the devices it is for besides ``expected`` (a
+        registry group's members, perhaps none: :meth:`DrlcServerCore.publish`)."""
+        if to is None:
+            self.core.publish(event, now=now, expected=expected, recipients=recipients)
+        else:
+            self.core.publish(event, now=now, expected=expected)
         self.sent(event.issuer_event_id, to, recipients)
         return self._event_step(event, to)
 

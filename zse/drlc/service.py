@@ -665,16 +665,22 @@ class DrlcServer:
         dst_ep: int = 0xFF,
         dst_mode: t.AddrMode = t.AddrMode.NWK,
         expected: Iterable[t.EUI64 | str] = (),
+        recipients: Iterable[t.EUI64 | str] | None = None,
     ) -> None:
         """Store ``event`` and send it to a device, a ZigBee group (``dst_mode=Group``) or,
         with its utility enrollment group set, as a broadcast (``dst=0xFFFD``,
         ``dst_mode=Broadcast``). ``expected``: the devices that should answer (zigpy EUI64s
         or EUI-64s in any printed spelling; :meth:`never_answered` names them as reports do,
         ``00:0d:6f:00:0a:00:00:01``). A ZigBee group's members are recorded as the event's
-        recipients (:meth:`send_event`)."""
+        recipients (:meth:`send_event`). Stored only (no ``dst``), ``recipients`` names the
+        devices it is for besides ``expected`` (a registry group's members, perhaps none):
+        Get Scheduled Events (D.2.2.4.1) answers it to them and no one else."""
         expected = device_names(expected)
         to = _destination(dst, dst_ep, dst_mode)
-        recipients = self._recipients(to)
+        if to is None:
+            recipients = None if recipients is None else device_names(recipients)
+        else:
+            recipients = self._recipients(to)
         step = await self._decided(
             lambda now: self.protocol.publish(
                 event, now=now, expected=expected, to=to, recipients=recipients

@@ -30,6 +30,7 @@ from zse.messaging import Message
 from zse.messaging.core import MessageError, displayable_text
 from zse.provisioning import LifecycleState
 from zse.roles.esi import (
+    DeviceRemoved,
     EnergyServiceInterface,
     EsiEvent,
     MessageConfirmed,
@@ -248,10 +249,14 @@ class EsiLink(MeterLink):
         if esi is None:
             raise MeterUnreachable(f"no meter {delivery.meter!r} in this process")
         too_late(delivery.meter, delivery.send_by)
-        if delivery.kind is SendKind.MESSAGE:
-            result = await esi.send_message(delivery.message(), device=delivery.device)
-        else:
-            result = await esi.send_load_control(delivery.event(), device=delivery.device)
+        try:
+            if delivery.kind is SendKind.MESSAGE:
+                result = await esi.send_message(delivery.message(), device=delivery.device)
+            else:
+                result = await esi.send_load_control(delivery.event(), device=delivery.device)
+        except DeviceRemoved as exc:  # refused, as a gateway's bridge answers it: final
+            detail = f"refused: {exc.field}: {exc}"[:200]
+            return Answer(outcome=Outcome.SKIPPED, detail=detail, final=True)
         (outcome,) = result.outcomes
         return Answer(outcome=ESI_OUTCOMES[outcome.outcome.value], detail=outcome.detail)
 

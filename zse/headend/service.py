@@ -72,6 +72,7 @@ from zse.messaging.core import MessageError
 from zse.provisioning import LifecycleState
 from zse.roles.esi import (
     DeviceOutcome,
+    DeviceRemoved,
     EsiEvent,
     LifecycleChanged,
     MessageConfirmed,
@@ -747,7 +748,7 @@ class Headend:
                     else:
                         event = _lce_request(send).event(send.id, send.created)
                         sent = await esi.send_load_control(event, device=device)
-                except EventIdInUse as exc:  # refused, as a gateway's bridge answers it
+                except (EventIdInUse, DeviceRemoved) as exc:  # refused, as a bridge answers
                     await self._in_use_refused(send, device, exc)
                     return
                 (result,) = sent.outcomes
@@ -764,8 +765,12 @@ class Headend:
     async def _in_use_refused(self, send: SendRecord, device: str, exc: Exception) -> None:
         """``device``'s copy of ``send`` refused by its ESI, which holds the id from another
         source with other content: ``skipped``, final (:func:`_in_use`), whatever a report
-        on the id (the other source's event) moved it to while it was being sent."""
+        on the id (the other source's event) moved it to while it was being sent. A device
+        de-provisioned meanwhile (:class:`DeviceRemoved`) ends unsent, as :meth:`_unsent`."""
         record = self.records.outcomes[send.id][device]
+        if isinstance(exc, DeviceRemoved):
+            await self._save(self._unsent([record]))
+            return
         self.retries.drop(send.id, device)
         self._failures.pop((send.id, device), None)
         refused = replace(

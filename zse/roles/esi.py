@@ -115,6 +115,7 @@ __all__ = [
     "DeviceJoined",
     "DeviceLeft",
     "DeviceOutcome",
+    "DeviceRemoved",
     "EnergyServiceInterface",
     "EsiEvent",
     "EsiStopped",
@@ -176,6 +177,16 @@ def registry_group_id(name: str) -> int:
 class TargetError(ZseError, ValueError):
     """A send was given no target, several targets, a registry group no device is registered
     in, or a target that needs a registry."""
+
+
+class DeviceRemoved(TargetError):
+    """A message or load control event sent to one device the registry records as being
+    removed or removed (PENDING DE-PROVISIONING, DE-PROVISION COMPLETE; SE 5.4.8.1): refused
+    before anything is recorded, for whoever registers the device next would be answered it
+    (Get Last Message D.5.2.4.1, Get Scheduled Events D.2.2.4.1). ``field``: the send's
+    keyword that named the device."""
+
+    field = "device"
 
 
 class EsiStopped(ZseError, RuntimeError):
@@ -1033,15 +1044,32 @@ class EnergyServiceInterface:
         return [device_name(r.eui64) for r in self._need_registry().devices(group=group)]
 
     def _staying(self, group: str) -> list[str]:
-        """The devices of a registry group not being removed: those a message to the group
-        is held for (a de-provisioned device keeps its groups in the registry until it is
-        registered again, perhaps by someone else)."""
+        """The devices of a registry group not being removed: those a message or a load
+        control event to the group is held for, whether METER READY or not yet (NEW, PENDING
+        PROVISIONING: they ask when they join); none when every member is being removed (a
+        de-provisioned device keeps its groups in the registry until it is registered again,
+        perhaps by someone else)."""
         registry = self._need_registry()
         return [
             device_name(r.eui64)
             for r in registry.devices(group=group)
             if r.state not in _REMOVED_STATES
         ]
+
+    def _not_removed(self, target: _Target) -> None:
+        """Refuse a send held for one device being removed or removed (:class:`DeviceRemoved`):
+        a plain caller may make it before someone registers the device again."""
+        if target.kind != "device" or self.registry is None:
+            return
+        try:
+            state = self.registry.get(target.value).state
+        except RegistryError:
+            return
+        if state in _REMOVED_STATES:
+            raise DeviceRemoved(
+                f"device {target.value} is {state.value}: not sent, and not held for "
+                "whoever registers it next"
+            )
 
     def _running(self) -> None:
         if self._stopped:
@@ -1120,10 +1148,11 @@ class EnergyServiceInterface:
         The same message (id and content) sent again while it is live, e.g. to one device after
         another, reaches each of them with Get Last Message, in the window it was first sent
         with: each copy goes as Get Last Message answers it then (D.5.2.4.1: the remaining
-        duration)."""
+        duration). One device being removed or removed is refused (:class:`DeviceRemoved`)."""
         target = self._resolve(
             device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
         )
+        self._not_removed(target)
         server = self.messaging
         if target.kind == "device":
             await server.record(message, device=target.value)
@@ -1183,7 +1212,10 @@ class EnergyServiceInterface:
         """Send a Load Control Event (SE D.2.2.3.1). It is stored first: a device that misses
         it gets it with Get Scheduled Events. ``enrollment_group`` sets the event's Utility
         Enrollment Group and broadcasts it (only devices of that group act on it). Reports
-        arrive as :class:`ReportReceived`; ``esi.drlc.started(id)`` etc. give the ESI's view."""
+        arrive as :class:`ReportReceived`; ``esi.drlc.started(id)`` etc. give the ESI's view.
+        Sent to a registry group, it is held for the group's members not being removed (METER
+        READY or not yet) and no one else (D.2.2.4.1); a report is expected of the METER READY
+        ones. One device being removed or removed is refused (:class:`DeviceRemoved`)."""
         target = self._resolve(
             device=device,
             group=group,
@@ -1191,10 +1223,13 @@ class EnergyServiceInterface:
             broadcast=broadcast,
             enrollment_group=enrollment_group,
         )
+        self._not_removed(target)
         if target.kind == "enrollment_group":
             event = dataclasses.replace(event, utility_enrollment_group=target.value)
         expected = self._expected(target)
-        await self.drlc.publish(event, expected=expected)  # stored, not sent
+        # a registry group's: for its members ready or not, no one else (D.2.2.4.1)
+        members = self._staying(target.value) if target.kind == "group" else None
+        await self.drlc.publish(event, expected=expected, recipients=members)  # not sent
         event_id = event.issuer_event_id
         result = await self._deliver(
             f"load control event {event_id}",
