@@ -124,9 +124,14 @@ async def test_a_deprovisioned_device_gets_no_old_send_after_a_purge_and_a_resta
         await headend.deprovision(A, MAC)
         (outcome,) = headend.send(A, send_id)["outcomes"]
         assert (outcome["outcome"], outcome["detail"]) == ("skipped", NOT_SENT_DEPROVISIONED)
-        # the worker's purge, once the API has read everything
-        await headend.queue.mark_read(QUEUE_READER, 10.0**9)
-        assert await headend.queue.purge(before=10.0**9) == 1
+    # the worker's purge, once the API has read everything (the API stopped: its reads, woken
+    # by the de-provisioning's notification on PostgreSQL, would otherwise mark where it read)
+    queue = await open_queue(queue_location(database))
+    try:
+        await queue.mark_read(QUEUE_READER, 10.0**9)
+        assert await queue.purge(before=10.0**9) == 1
+    finally:
+        await queue.close()
     async with _api(database) as headend:
         assert headend.queue is not None
         assert await headend.queue.rows(send_id) == []  # not enqueued again
