@@ -76,3 +76,27 @@ async def test_the_memory_of_devices_said_is_bounded(
         assert len(said(caplog)) == 4  # forgotten: said again
     finally:
         await queue.close()
+
+
+async def test_another_meters_device_is_said_once(
+    place: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A meter's gateway reporting a lifecycle event on a device of another meter (a gateway
+    misconfigured or taken over) moved nothing but said nothing either; the queue's reports
+    already warned of the same."""
+    queue = await open_queue(place("queue"))
+    control = await Control.open(queue)
+    caplog.set_level(logging.WARNING, logger="zse.headend.control")
+    try:
+        await control.register("000D6F0000000001", "m1", {}, time=100, now=1.0)
+        assert not await control.record(provision("00:0d:6f:00:00:00:00:01", "m2"), now=2.0)
+        (warning,) = said(caplog)
+        assert "meter 'm2'" in warning
+        assert "000D6F0000000001" in warning
+        assert "a device of meter 'm1'" in warning
+        assert not await control.record(provision("00:0d:6f:00:00:00:00:01", "m2"), now=3.0)
+        assert len(said(caplog)) == 1  # once per (meter, device)
+        (device,) = await control.devices()
+        assert device.state is S.NEW  # nothing recorded
+    finally:
+        await queue.close()

@@ -476,6 +476,7 @@ class Control:
         self.queue = queue
         self._unreadable: set[str] = set()  # damaged records :meth:`devices` said
         self._unknown: set[tuple[str, str]] = set()  # unknown devices :meth:`record` said
+        self._foreign: set[tuple[str, str]] = set()  # other meters' devices it said
 
     @classmethod
     async def open(cls, queue: JobQueue) -> Control:
@@ -813,11 +814,14 @@ class Control:
         async with self.queue.transaction("record a lifecycle event") as db:
             rows = await db.fetch(_LIFE_ROW.format(lock=self._lock()), (key,))
             if not rows:
-                self._said_unknown(event.meter, key)
+                self._said(self._unknown, event.meter, key, _NO_RECORD)
                 return False
             old = _lifecycle(rows[0])
             entry = _entry(event.time, event.event, event.from_state, event.to_state, event.detail)
-            if old.meter != event.meter or entry in old.history:
+            if old.meter != event.meter:  # a meter reports only on its own devices
+                self._said(self._foreign, event.meter, key, _ANOTHER_METERS.format(old.meter))
+                return False
+            if entry in old.history:
                 return False
             joined = joined_after(old.joined, event.event)
             if (event.from_state is not old.state) and event.time <= old.time:
@@ -846,25 +850,34 @@ class Control:
             await db.notify()
         return True
 
-    def _said_unknown(self, meter: str, device: str) -> None:
-        """Warn, once per (meter, device), of a lifecycle event on a device this headend has
-        no record of; past :data:`~zse.headend.queue._FOREIGN_SAID` pairs it forgets and says
-        them again (a gateway's topics are not its memory to fill)."""
+    def _said(self, said: set[tuple[str, str]], meter: str, device: str, why: str) -> None:
+        """Warn, once per (meter, device) in ``said``, of a lifecycle event not recorded
+        (``why``: no record of the device, or another meter's device); past
+        :data:`~zse.headend.queue._FOREIGN_SAID` pairs it forgets and says them again (a
+        gateway's topics are not its memory to fill)."""
         pair = (meter, device)
-        if pair in self._unknown:
+        if pair in said:
             return
-        if len(self._unknown) >= _FOREIGN_SAID:
-            self._unknown.clear()
-        self._unknown.add(pair)
+        if len(said) >= _FOREIGN_SAID:
+            said.clear()
+        said.add(pair)
         LOGGER.warning(
-            "%s: a lifecycle event from meter %s on device %s, which this headend has no "
-            "record of: not recorded (registered elsewhere; or another headend shares the "
-            "broker and topic prefix, and its workers take this headend's events: one "
-            "headend per broker and prefix, docs/headend.md)",
+            "%s: a lifecycle event from meter %s on device %s, %s",
             self.queue.where,
             _shown(meter),
             _shown(device),
+            why,
         )
+
+
+#: Why :meth:`Control.record` left an event on a device it has no record of.
+_NO_RECORD = (
+    "which this headend has no record of: not recorded (registered elsewhere; or another "
+    "headend shares the broker and topic prefix, and its workers take this headend's "
+    "events: one headend per broker and prefix, docs/headend.md)"
+)
+#: Why it left one from a meter on another meter's device (``{}``: that meter, quoted).
+_ANOTHER_METERS = "a device of meter {!r}: not recorded (a meter reports only on its own devices)"
 
 
 #: The lifecycle events that move the ``joined`` flag (:func:`joined_after`), and the
