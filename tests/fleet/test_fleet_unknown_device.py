@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fleet.test_fleet_control import change
-from zse.headend import control as control_module
+from zse.headend import queue as queue_module
 from zse.headend.control import Control
 from zse.headend.link import Lifecycle
 from zse.headend.queue import open_queue
@@ -64,7 +64,7 @@ async def test_the_memory_of_devices_said_is_bounded(
 ) -> None:
     """Past its bound the memory is emptied: a gateway's topics do not fill it; a device
     said before is said again then."""
-    monkeypatch.setattr(control_module, "_FOREIGN_SAID", 2)
+    monkeypatch.setattr(queue_module, "_FOREIGN_SAID", 2)
     queue = await open_queue(place("queue"))
     control = await Control.open(queue)
     caplog.set_level(logging.WARNING, logger="zse.headend.control")

@@ -55,7 +55,6 @@ from zse.headend.core import (
 )
 from zse.headend.link import Lifecycle
 from zse.headend.queue import (
-    _FOREIGN_SAID,
     _OPEN_STATES,
     GIVE_UP_AFTER,
     GIVE_UP_AT,
@@ -69,6 +68,7 @@ from zse.headend.queue import (
     _number,
     _shown,
     _text,
+    first_time,
 )
 from zse.installcode import canonical_eui64
 from zse.provisioning import LifecycleEvent, LifecycleState
@@ -851,16 +851,11 @@ class Control:
         return True
 
     def _said(self, said: set[tuple[str, str]], meter: str, device: str, why: str) -> None:
-        """Warn, once per (meter, device) in ``said``, of a lifecycle event not recorded
-        (``why``: no record of the device, or another meter's device); past
-        :data:`~zse.headend.queue._FOREIGN_SAID` pairs it forgets and says them again (a
-        gateway's topics are not its memory to fill)."""
-        pair = (meter, device)
-        if pair in said:
+        """Warn, once per (meter, device) in ``said`` (:func:`~zse.headend.queue.first_time`),
+        of a lifecycle event not recorded (``why``: no record of the device, or another
+        meter's device)."""
+        if not first_time(said, (meter, device)):
             return
-        if len(said) >= _FOREIGN_SAID:
-            said.clear()
-        said.add(pair)
         LOGGER.warning(
             "%s: a lifecycle event from meter %s on device %s, %s",
             self.queue.where,

@@ -905,7 +905,7 @@ class JobQueue:
     def _said_foreign(self, report: ReportedOutcome, meter: Any) -> None:
         """Warn, once per (meter, device), of a meter's report on a device of ``meter``
         (another's): nothing of the report's content, which its gateway chose."""
-        if not _first_time(self._foreign, report):
+        if not first_time(self._foreign, (str(report.meter), report.device)):
             return
         LOGGER.warning(
             "%s: a report from meter %s on device %s of meter %s: not recorded (a meter "
@@ -921,7 +921,7 @@ class JobQueue:
         (:func:`_never_handed_out`): the device reports on an event or message of the same
         id from another source (a Home Assistant user of its gateway, the ESI's own
         configuration), not on the headend's, which it never had."""
-        if not _first_time(self._unsent, report):
+        if not first_time(self._unsent, (str(report.meter), report.device)):
             return
         LOGGER.warning(
             "%s: a report from meter %s on device %s on send %s, never handed to its "
@@ -1206,10 +1206,10 @@ def _never_handed_out(
     return state == "ready" or (state == "sent" and outcome == "skipped")
 
 
-def _first_time(said: set[tuple[str, str]], report: ReportedOutcome) -> bool:
-    """Whether ``report``'s (meter, device) is not in ``said`` (now added): a warning of it
-    is due; past :data:`_FOREIGN_SAID` pairs ``said`` is emptied first."""
-    pair = (str(report.meter), report.device)
+def first_time(said: set[tuple[str, str]], pair: tuple[str, str]) -> bool:
+    """Whether ``pair`` (a meter and a device) is not in ``said`` (now added): a warning of
+    it is due, once per pair; past :data:`_FOREIGN_SAID` pairs ``said`` is emptied first (a
+    gateway's topics are not a headend's memory to fill)."""
     if pair in said:
         return False
     if len(said) >= _FOREIGN_SAID:

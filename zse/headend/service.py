@@ -749,7 +749,7 @@ class Headend:
                         event = _lce_request(send).event(send.id, send.created)
                         sent = await esi.send_load_control(event, device=device)
                 except (EventIdInUse, DeviceRemoved) as exc:  # refused, as a bridge answers
-                    await self._in_use_refused(send, device, exc)
+                    await self._refused_by_esi(send, device, exc)
                     return
                 (result,) = sent.outcomes
             elif send.kind is SendKind.MESSAGE:
@@ -762,7 +762,7 @@ class Headend:
         if self.records.sends[send_id].cancelled:  # cancelled meanwhile: the cancel follows
             await self._cancel_device(self.records.sends[send_id], device)
 
-    async def _in_use_refused(self, send: SendRecord, device: str, exc: Exception) -> None:
+    async def _refused_by_esi(self, send: SendRecord, device: str, exc: Exception) -> None:
         """``device``'s copy of ``send`` refused by its ESI, which holds the id from another
         source with other content: ``skipped``, final (:func:`_in_use`), whatever a report
         on the id (the other source's event) moved it to while it was being sent. A device
