@@ -50,6 +50,7 @@ __all__ = [
     "GIVE_UP",
     "MAX_LABEL",
     "RANK",
+    "REFUSED_IN_USE",
     "GroupRequest",
     "HeadendError",
     "LoadControlRequest",
@@ -487,6 +488,18 @@ _REPORTS = {
     0x09: Outcome.COMPLETED,
     0x0A: Outcome.COMPLETED,
 }
+
+
+#: How a copy refused by its ESI for its issuer event id begins (the ESI holds that id from
+#: another source with other content, SE D.2.2.3.1.1.1): final, never sent again (a resend
+#: would send the ESI's event of that id, the other source's).
+REFUSED_IN_USE = "refused: issuer_event_id: "
+
+
+def refused(field: str, reason: object) -> str:
+    """The detail of a copy its ESI refused, naming the ``field`` at fault as a gateway's
+    bridge answers it (``refused: <field>: <reason>``, at most 200 characters)."""
+    return f"refused: {field}: {reason}"[:200]
 
 
 def outcome_of_report(event_status: int) -> Outcome:

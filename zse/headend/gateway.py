@@ -52,7 +52,7 @@ import aiomqtt
 
 from zse import jsontext
 from zse.errors import InvalidJson, StoreError
-from zse.headend.core import Outcome, SendKind, outcome_of_report
+from zse.headend.core import Outcome, SendKind, outcome_of_report, refused
 from zse.headend.link import (
     ESI_OUTCOMES,
     Answer,
@@ -864,8 +864,8 @@ def _answer(response: Mapping[str, Any]) -> Answer:
     if status == "started":  # a repeat of a command the gateway was cut short carrying out
         return Answer(outcome=Outcome.OFFLINE, detail="the gateway stopped while sending it")
     error = response.get("error") or {}
-    detail = f"refused: {error.get('field')}: {error.get('message')}"
-    return Answer(outcome=Outcome.SKIPPED, detail=detail[:200], final=True)
+    detail = refused(str(error.get("field")), error.get("message"))
+    return Answer(outcome=Outcome.SKIPPED, detail=detail, final=True)
 
 
 def _lifecycle(meter: str, data: Mapping[str, Any]) -> Lifecycle | None:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from zse.drlc import LoadControlEvent
-from zse.drlc.core import UnknownEvent
+from zse.drlc.core import EventIdInUse, UnknownEvent
 from zse.errors import ZseError
-from zse.headend.core import Outcome, SendKind, outcome_of_report
+from zse.headend.core import Outcome, SendKind, outcome_of_report, refused
 from zse.messaging import Message
 from zse.messaging.core import MessageError, displayable_text
 from zse.provisioning import LifecycleState
@@ -254,9 +254,9 @@ class EsiLink(MeterLink):
                 result = await esi.send_message(delivery.message(), device=delivery.device)
             else:
                 result = await esi.send_load_control(delivery.event(), device=delivery.device)
-        except DeviceRemoved as exc:  # refused, as a gateway's bridge answers it: final
-            detail = f"refused: {exc.field}: {exc}"[:200]
-            return Answer(outcome=Outcome.SKIPPED, detail=detail, final=True)
+        except (EventIdInUse, DeviceRemoved) as exc:  # refused, as a bridge answers it: final
+            field = "issuer_event_id" if isinstance(exc, EventIdInUse) else exc.field
+            return Answer(outcome=Outcome.SKIPPED, detail=refused(field, exc), final=True)
         (outcome,) = result.outcomes
         return Answer(outcome=ESI_OUTCOMES[outcome.outcome.value], detail=outcome.detail)
 

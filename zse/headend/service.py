@@ -39,6 +39,7 @@ from zse.headend.core import (
     CANCEL_UNSENT,
     DEVICE_TYPES,
     GIVE_UP,
+    REFUSED_IN_USE,
     HeadendError,
     LoadControlRequest,
     MessageRequest,
@@ -59,6 +60,7 @@ from zse.headend.core import (
     parse_message,
     parse_registration,
     parse_state,
+    refused,
     send_window_end,
     shown,
     superseded_by,
@@ -773,14 +775,14 @@ class Headend:
             return
         self.retries.drop(send.id, device)
         self._failures.pop((send.id, device), None)
-        refused = replace(
+        ended = replace(
             record,
             outcome=Outcome.SKIPPED,
-            detail=f"{_IN_USE}{exc}"[:200],
+            detail=refused("issuer_event_id", exc),
             next_try=0.0,
             updated=self.clock(),
         )
-        await self._save([refused])
+        await self._save([ended])
 
     async def _record(self, send: SendRecord, outcomes: Iterable[DeviceOutcome]) -> None:
         now = asyncio.get_running_loop().time()
@@ -1206,16 +1208,12 @@ class Headend:
 
 #: The outcomes of a copy that :meth:`Headend._deliver` sends (again).
 _SENT_HERE = frozenset({Outcome.PENDING, Outcome.OFFLINE, Outcome.SKIPPED})
-#: The detail of a device's copy its ESI refused: it holds the send's issuer event id from
-#: another source, with other content (:class:`~zse.drlc.core.EventIdInUse`), as a gateway's
-#: bridge answers it and the worker records it (:mod:`zse.headend.worker`).
-_IN_USE = "refused: issuer_event_id: "
 
 
 def _in_use(record: OutcomeRecord) -> bool:
     """Whether ``record``'s copy was refused for its id in use at the ESI: final, never
     sent again (a resend would send the ESI's event of that id: the other source's)."""
-    return record.outcome is Outcome.SKIPPED and record.detail.startswith(_IN_USE)
+    return record.outcome is Outcome.SKIPPED and record.detail.startswith(REFUSED_IN_USE)
 
 
 def _group_view(group: Group) -> dict[str, Any]:

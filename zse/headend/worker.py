@@ -28,7 +28,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from zse.drlc.core import EventIdInUse
 from zse.errors import StoreError
 from zse.headend.control import Control, ControlJob, refusal, untold
 from zse.headend.core import Outcome
@@ -371,9 +370,6 @@ class Worker:
             completion = Completion(
                 job=job, outcome=Outcome.OFFLINE, detail=str(exc), answered=False
             )
-        except EventIdInUse as exc:  # an ESI in process (EsiLink): refused, as a bridge says
-            detail = f"refused: issuer_event_id: {exc}"[:200]
-            completion = Completion(job=job, outcome=Outcome.SKIPPED, detail=detail, retry=False)
         else:
             completion = Completion(
                 job=job,
