@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from zse._words import counted
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, canonical_eui64, format_eui64, parse_label
 
@@ -312,7 +313,7 @@ def _install_code(eui64: str, text: str, line: int) -> InstallCode:
 
 
 def _cells(count: int) -> str:
-    return f"{count} cell" if count == 1 else f"{count} cells"
+    return counted(count, "cell")
 
 
 def _column_name(cell: str) -> str:

@@ -8,6 +8,7 @@ are one line and a non-zero exit."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import ssl
@@ -107,8 +108,9 @@ def test_an_unreachable_broker_is_one_line_after_its_retries(tmp_path: Path) -> 
         command, capture_output=True, text=True, env=env, timeout=120, check=False
     )
     assert result.returncode == 1, result.stderr
+    refused = f"[Errno {errno.ECONNREFUSED}] {os.strerror(errno.ECONNREFUSED)}"  # the OS's words
     assert result.stderr.splitlines() == [
-        f"error: broker 127.0.0.1:{port} unreachable for 2.5 s: [Errno 111] Connection refused"
+        f"error: broker 127.0.0.1:{port} unreachable for 2.5 s: {refused}"
     ]
 
 
@@ -120,6 +122,9 @@ async def serving(argv: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     assert process.stdout is not None
     line = await real(asyncio.get_running_loop().run_in_executor(None, process.stdout.readline))
     assert line.startswith(b"serving https://"), line
+    meters = argv.count("--meter")  # the meters it serves, counted in words a person reads
+    said = "(1 gateway meter)" if meters == 1 else f"({meters} gateway meters)"
+    assert line.decode().rstrip().endswith(said), line
     return process, line.split()[1].decode().rstrip("/")
 
 

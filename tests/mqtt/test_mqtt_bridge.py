@@ -263,6 +263,22 @@ async def test_a_send_to_a_registry_group_no_device_is_in_names_the_group(
             assert "nobody" in answer["error"]["message"]
 
 
+async def test_an_issuer_event_id_in_use_is_answered_with_that_field(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """The ESI refuses a load control event under an issuer event id it holds with other
+    content (EventIdInUse, D.2.2.3.1.1.1): the answer names ``issuer_event_id``, as the
+    in-process headend's refusal does (``refused: issuer_event_id: ...``), not the target."""
+    async with running(broker, tmp_path) as (_sim, bridge, _sub):
+        first = await bridge.handle_command("load_control", json.dumps(_lc("id-1")).encode())
+        assert first["status"] == "ok", first
+        again = json.dumps(_lc("id-2", duration=2)).encode()
+        answer = await bridge.handle_command("load_control", again)
+        assert answer["status"] == "error", answer
+        assert answer["error"]["field"] == "issuer_event_id"
+        assert str(0x1234) in answer["error"]["message"]
+
+
 async def test_commands_at_qos_2_are_each_completed_once_answered(
     broker: Broker, tmp_path: Path
 ) -> None:

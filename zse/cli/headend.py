@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from zse._files import FileTooLarge, read_text_bounded
+from zse._words import counted
 from zse.cli._types import FiniteFloat
 
 if TYPE_CHECKING:
@@ -369,7 +370,8 @@ async def _serve_gateways(  # noqa: PLR0917 - the command's options
                     f"broker {settings.host}:{settings.port} unreachable for {wait:g} s{why}"
                 ) from None
             link.quiet = False
-        click.echo(f"serving https://{cfg.host}:{running.port}/ ({len(meters)} gateway meters)")
+        gateways = counted(len(meters), "gateway meter")
+        click.echo(f"serving https://{cfg.host}:{running.port}/ ({gateways})")
         if running.signed_port is not None:
             click.echo(f"signed requests (RFC 9421): https://{cfg.host}:{running.signed_port}/")
         queue = running.headend.queue

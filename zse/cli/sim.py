@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from zse._words import counted
 from zse.config import ConfigError
 
 __all__ = ["sim"]
@@ -114,8 +115,9 @@ def utility(  # noqa: PLR0917 - click passes options positionally
         for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT even where it was ignored
             loop.add_signal_handler(signum, task.cancel)
         click.echo(
-            f"starting {plan.meters} meters x {plan.devices_per_meter} devices on "
-            f"{plan.workers} workers, broker {settings.host}:{settings.port}"
+            f"starting {counted(plan.meters, 'meter')} x "
+            f"{counted(plan.devices_per_meter, 'device')} on {counted(plan.workers, 'worker')}, "
+            f"broker {settings.host}:{settings.port}"
         )
         await run_utility(plan, settings, on_ready=click.echo)
 

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 import aiomqtt
 
+from zse.drlc.core import EventIdInUse
 from zse.errors import StoreError, ZseError
 from zse.metering.formatting import Formatting
 from zse.mqtt.core import (
@@ -391,9 +392,9 @@ class BridgeShell:
         """Carry ``command`` out; its result (:class:`CommandError` to refuse it)."""
         raise NotImplementedError
 
-    def _failure_field(self, command: Any) -> str:
-        """The field blamed when carrying ``command`` out fails with a ZseError, ValueError
-        or LookupError."""
+    def _failure_field(self, command: Any, exc: Exception) -> str:
+        """The field blamed when carrying ``command`` out fails with ``exc``, a ZseError,
+        ValueError or LookupError."""
         return "command"
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -844,7 +845,7 @@ class BridgeShell:
         except CommandError as exc:
             response = error_payload(name, cid, exc)
         except (ZseError, ValueError, LookupError) as exc:
-            field = self._failure_field(command)
+            field = self._failure_field(command, exc)
             response = error_payload(name, cid, CommandError(field, str(exc)))
         except Exception as exc:  # the bridge keeps running; the caller is told
             LOGGER.exception("MQTT command %s failed", name)
@@ -1009,7 +1010,9 @@ class MqttBridge(BridgeShell):
     def _parse(self, name: str, payload: bytes) -> Command:
         return parse_command(name, payload)
 
-    def _failure_field(self, command: Any) -> str:
+    def _failure_field(self, command: Any, exc: Exception) -> str:
+        if isinstance(exc, EventIdInUse):  # the id, as the in-process headend names it
+            return "issuer_event_id"
         return "mac" if isinstance(command, Provision) else "target"
 
     def _on_event(self, event: Any) -> asyncio.Future[None] | None:

@@ -221,7 +221,7 @@ class HanBridge(BridgeShell):
     def _parse(self, name: str, payload: bytes) -> HanCommand:
         return parse_han_command(name, payload)
 
-    def _failure_field(self, command: Any) -> str:
+    def _failure_field(self, command: Any, exc: Exception) -> str:
         return "message_id" if isinstance(command, ConfirmMessage) else "issuer_event_id"
 
     async def _execute(self, command: HanCommand) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from typing import Any
 
 import aiomqtt
 
+from zse._words import counted
 from zse.errors import ZseError
 from zse.mqtt.core import MqttSettings
 
@@ -520,7 +521,10 @@ async def _until_ready(
         "group": UTILITY_GROUP,
     }
     await client.publish(state_topic, json.dumps(state), qos=1, retain=True)
-    on_ready(f"ready: {meters} meters, {devices} devices, {len(workers)} workers")
+    said = ", ".join(
+        (counted(meters, "meter"), counted(devices, "device"), counted(len(workers), "worker"))
+    )
+    on_ready(f"ready: {said}")
 
 
 async def _watch(workers: list[asyncio.subprocess.Process]) -> None:
