@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import click
 
 from zse.cli._logging import quiet_secret_loggers
-from zse.cli._types import FiniteFloat
+from zse.cli._types import FiniteFloat, PlainIntRange
 from zse.config import FLOW_CONTROLS, ConfigError
 
 __all__ = [
@@ -110,7 +110,7 @@ def radio_options(radios: Sequence[str], *, required: bool) -> Callable[[F], F]:
                 click.option(
                     "-b",
                     "--baudrate",
-                    type=click.IntRange(1200, 4_000_000),
+                    type=PlainIntRange(1200, 4_000_000),
                     envvar="ZSE_BAUDRATE",
                     help="Serial speed (default: the radio library's) "
                     "[env ZSE_BAUDRATE; EZSP_BAUDRATE for ezsp].",

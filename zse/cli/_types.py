@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-__all__ = ["LONGEST_WAIT", "FiniteFloat", "PanIdType", "parse_int"]
+__all__ = ["LONGEST_WAIT", "FiniteFloat", "PanIdType", "PlainInt", "PlainIntRange", "parse_int"]
 
 #: The longest wait a command takes (a year of seconds): past it, a typo, not a wish.
 LONGEST_WAIT = 366 * 86400.0
@@ -40,6 +40,20 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{str(value)[:20]!r} is not a finite number", param, ctx)
         return number
+
+
+class PlainIntRange(click.IntRange):
+    """:class:`click.IntRange` in ASCII digits without ``_`` (``int()`` also reads ``1_000``
+    and other scripts' digits: a port typed in full-width digits was taken as that port)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not _plain(value):
+            self.fail(f"{value[:20]!r} is not a whole number (ASCII digits, no '_')", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+#: An integer option of any size, in ASCII digits without ``_`` (for ``type=int``).
+PlainInt = PlainIntRange()
 
 
 class PanIdType(click.ParamType):  # type: ignore[type-arg]

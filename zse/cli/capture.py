@@ -26,6 +26,7 @@ import click
 
 from zse._files import read_text_bounded
 from zse.cli._files import OutputError, atomic_binary_output, refuse_input_as_output
+from zse.cli._types import PlainIntRange
 from zse.errors import InvalidEui64
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def load_keys(
 )
 @click.option(
     "--zep-port",
-    type=click.IntRange(1, 65535),
+    type=PlainIntRange(1, 65535),
     default=17754,
     show_default=True,
     metavar="PORT",

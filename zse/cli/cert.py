@@ -32,6 +32,7 @@ from zse.cbke.certificate import NO_EXPIRY, ImplicitCertificate, Suite2Certifica
 from zse.cbke.credentials import hex_field
 from zse.cbke.suites import SUITES
 from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
+from zse.cli._types import PlainInt
 from zse.errors import DecodeError, InvalidJson
 from zse.installcode import parse_eui64
 
@@ -122,13 +123,13 @@ def _issuer(text: str) -> bytes:
 @click.option("--out", "-o", help="Write the credentials JSON here (mode 0600).")
 @click.option(
     "--valid-from",
-    type=int,
+    type=PlainInt,
     default=None,
     help="Suite 2: start of validity, UTC seconds (default: now).",
 )
 @click.option(
     "--valid-for",
-    type=int,
+    type=PlainInt,
     default=None,
     help=f"Suite 2: seconds of validity, 1 to {NO_EXPIRY - 1} (default: no expiry).",
 )

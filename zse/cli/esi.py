@@ -52,7 +52,7 @@ from zse.cli._options import (
     radio_options,
     verbosity_options,
 )
-from zse.cli._types import LONGEST_WAIT, FiniteFloat, parse_int
+from zse.cli._types import LONGEST_WAIT, FiniteFloat, PlainIntRange, parse_int
 from zse.config import (
     RADIOS,
     ConfigError,
@@ -610,8 +610,8 @@ def groups(eui64: str, groups: tuple[str, ...]) -> Action:
 @SHELL.command()
 @click.argument("amount")
 @click.option("--label", default="", help="Rate label (up to 12 bytes).")
-@click.option("--tier", type=click.IntRange(0, 15), default=1, show_default=True)
-@click.option("--tiers", type=click.IntRange(0, 15), default=1, show_default=True)
+@click.option("--tier", type=PlainIntRange(0, 15), default=1, show_default=True)
+@click.option("--tiers", type=PlainIntRange(0, 15), default=1, show_default=True)
 @click.option("--id", "issuer_event_id", type=INT, help="Issuer event id (default: from time).")
 @click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
 @click.option("--duration", type=INT, default=0xFFFF, help="Minutes (default: until changed).")

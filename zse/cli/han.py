@@ -41,7 +41,7 @@ from zse.cli._options import (
     radio_options,
     verbosity_options,
 )
-from zse.cli._types import FiniteFloat
+from zse.cli._types import FiniteFloat, PlainIntRange
 from zse.config import ConfigError
 from zse.errors import DecodeError
 from zse.installcode import parse_eui64
@@ -477,7 +477,7 @@ def _common(function: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--channel",
                 "channels",
-                type=click.IntRange(11, 26),
+                type=PlainIntRange(11, 26),
                 multiple=True,
                 help="Scan only this channel (repeatable; default 11-26).",
             ),

@@ -26,7 +26,7 @@ import click
 
 from zse._files import FileTooLarge, read_text_bounded
 from zse._words import counted
-from zse.cli._types import FiniteFloat
+from zse.cli._types import FiniteFloat, PlainInt, PlainIntRange
 
 if TYPE_CHECKING:
     from zse.headend.pki import HeadendConfig
@@ -106,7 +106,7 @@ def headend() -> None:
 
 @headend.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True)
+@click.option("--port", type=PlainIntRange(0, 65535), default=8443, show_default=True)
 @click.option("--host", "hosts", multiple=True, help="Another name for the server certificate.")
 def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
     """Write a test PKI and headend.toml into DIRECTORY (never overwrites)."""
@@ -130,7 +130,7 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="headend.toml (zse headend init writes one).",
 )
-@click.option("--sim", "meters", type=click.IntRange(1, 64), help="Serve N simulated meters.")
+@click.option("--sim", "meters", type=PlainIntRange(1, 64), help="Serve N simulated meters.")
 @click.option(
     "--esi",
     "esi_path",
@@ -142,9 +142,9 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
     type=click.Choice(["ezsp", "znp", "sim"]),
     help="With --esi: the radio (over [radio] type); sim: `zse esi --radio sim`'s HAN.",
 )
-@click.option("--port", type=click.IntRange(0, 65535), help="Over [server] port.")
+@click.option("--port", type=PlainIntRange(0, 65535), help="Over [server] port.")
 @click.option("--speed", type=FiniteFloat(min=0.1), default=1.0, show_default=True)
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--seed", type=PlainInt, default=1, show_default=True)
 @click.option(
     "--meter",
     "meter_ids",
@@ -436,7 +436,7 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
     show_default=True,
     help="Seconds a meter has to answer.",
 )
-@click.option("--batch", type=click.IntRange(1, 1000), default=16, show_default=True)
+@click.option("--batch", type=PlainIntRange(1, 1000), default=16, show_default=True)
 @click.option("--poll", type=FiniteFloat(min=0.01), default=1.0, show_default=True)
 @click.option(
     "--linger",

@@ -19,6 +19,7 @@ from typing import NoReturn, TextIO
 import click
 
 from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
+from zse.cli._types import PlainIntRange
 from zse.device_csv import DeviceCsvError, DeviceReader, DeviceRow, decode_lines, write_devices
 from zse.errors import DecodeError
 from zse.installcode import DeviceLabel, LabelForm, format_eui64, parse_label
@@ -121,7 +122,7 @@ def _with_progress(chunks: Iterable[bytes], total: int) -> Iterator[bytes]:
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(1, 64),
+    type=PlainIntRange(1, 64),
     help="Processes for --csv, 1-64 (default: one per CPU for files over 1 MiB).",
 )
 @click.option(

@@ -36,7 +36,7 @@ from zse.cli._options import (
     radio_options,
     verbosity_options,
 )
-from zse.cli._types import FiniteFloat, PanIdType
+from zse.cli._types import FiniteFloat, PanIdType, PlainIntRange
 from zse.config import RADIOS, ConfigError, NetworkSettings, RadioSettings
 from zse.se.ids import MESSAGING, PRICE
 
@@ -348,9 +348,7 @@ class _IntType(click.ParamType):  # type: ignore[type-arg]
 def _stick_options(function: Callable[..., Any]) -> Callable[..., Any]:
     function = click.option("--app-factory", hidden=True)(function)
     function = verbosity_options(function)
-    function = click.option("--channel", type=click.IntRange(11, 26), help="Z-Stack only.")(
-        function
-    )
+    function = click.option("--channel", type=PlainIntRange(11, 26), help="Z-Stack only.")(function)
     function = click.option("--form", is_flag=True, help="Form a network if the stick has none.")(
         function
     )
@@ -406,7 +404,7 @@ def interpan() -> None:
 @interpan.command()
 @_stick_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
-@click.option("--count", type=click.IntRange(1), help="Stop after this many frames.")
+@click.option("--count", type=PlainIntRange(1), help="Stop after this many frames.")
 @click.option("--seconds", type=FiniteFloat(0, min_open=True), help="Stop after this long.")
 def listen(as_json: bool, count: int | None, seconds: float | None, **stick: Any) -> None:
     """Print every inter-PAN frame heard, SE commands decoded."""
@@ -465,7 +463,7 @@ _IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 @_destination
 @click.argument("text")
 @click.option("--id", "message_id", type=_IntType(), default=1, show_default=True)
-@click.option("--duration", type=click.IntRange(0, 0xFFFF), default=0xFFFF)
+@click.option("--duration", type=PlainIntRange(0, 0xFFFF), default=0xFFFF)
 @click.option("--importance", type=click.Choice(list(_IMPORTANCE)), default="low")
 def message(  # noqa: PLR0917 - click passes options positionally
     text: str,

@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 import click
 
 from zse._files import read_text_bounded, warn_if_shared
-from zse.cli._types import FiniteFloat
+from zse.cli._types import FiniteFloat, PlainInt
 from zse.config import ConfigError, read_toml
 
 __all__ = ["SimulatedEsi", "mqtt", "sim_bridges", "simulated_esi"]
@@ -356,7 +356,9 @@ def _over_radio(settings: Any, path: Path, radio: str | None, shell: bool = Fals
     show_default=True,
     help="With --sim: virtual seconds per real second.",
 )
-@click.option("--seed", type=int, default=1, show_default=True, help="With --sim: the HAN's seed.")
+@click.option(
+    "--seed", type=PlainInt, default=1, show_default=True, help="With --sim: the HAN's seed."
+)
 @click.option(
     "--role",
     type=click.Choice(["esi", "han", "both"]),

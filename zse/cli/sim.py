@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from zse._words import counted
+from zse.cli._types import PlainInt
 from zse.config import ConfigError
 
 __all__ = ["sim"]
@@ -26,15 +27,15 @@ def sim() -> None:
 
 
 @sim.command()
-@click.option("--meters", type=int, required=True, help="How many meters (HANs), 1-100000.")
+@click.option("--meters", type=PlainInt, required=True, help="How many meters (HANs), 1-100000.")
 @click.option(
     "--devices-per-meter",
-    type=int,
+    type=PlainInt,
     default=3,
     show_default=True,
     help="HAN devices per meter, 1-32.",
 )
-@click.option("--workers", type=int, help="Worker processes, 1 or more (default: the cores).")
+@click.option("--workers", type=PlainInt, help="Worker processes, 1 or more (default: the cores).")
 @click.option("--broker", help="mqtt://HOST[:PORT] or mqtts://HOST[:PORT].")
 @click.option(
     "--config",
@@ -51,7 +52,7 @@ def sim() -> None:
     help="Virtual seconds per real one, once the meters are up (they come up as fast as the "
     "CPU goes).",
 )
-@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same meters.")
+@click.option("--seed", type=PlainInt, default=1, show_default=True, help="Same seed, same meters.")
 @click.option(
     "--send-events/--no-send-events",
     default=None,
