@@ -824,21 +824,31 @@ class JobQueue:
     async def complete_many(
         self, owner: str, answers: Sequence[Completion], *, now: float
     ) -> list[bool]:
-        """:meth:`complete` for each of ``answers`` (at most one per job), all at once: for
-        each, whether it was recorded (``owner`` still held the lease)."""
+        """:meth:`complete` for each of ``answers``, all at once: for each, whether it was
+        recorded (``owner`` still held the lease, the answer was for the job's delivery). Two
+        answers of one job (a redelivered answer, a late one) are recorded as one after the
+        other would be: in a write of their own, in order."""
         keys = [(a.job.send, a.job.device) for a in answers]
-        if len(set(keys)) != len(keys):
-            raise ValueError("one answer per job")
-        by_key = dict(zip(keys, answers, strict=True))
-        recorded: dict[tuple[int, str], bool] = {}
+        rounds: list[dict[tuple[int, str], int]] = []  # each job once a round: its answer
+        for index, key in enumerate(keys):
+            free = next((taken for taken in rounds if key not in taken), None)
+            if free is None:
+                rounds.append(free := {})
+            free[key] = index
+        recorded = [False] * len(answers)
+        for taken in rounds:
 
-        def compute(key: tuple[int, str], row: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
-            update = _completed(row, owner, by_key[key], now) if row else None
-            recorded[key] = update is not None
-            return update
+            def compute(
+                key: tuple[int, str],
+                row: tuple[Any, ...] | None,
+                taken: dict[tuple[int, str], int] = taken,
+            ) -> tuple[Any, ...] | None:
+                update = _completed(row, owner, answers[taken[key]], now) if row else None
+                recorded[taken[key]] = update is not None
+                return update
 
-        await self._write("record outcomes", keys, compute)
-        return [recorded.get(key, False) for key in keys]
+            await self._write("record outcomes", list(taken), compute)
+        return recorded
 
     async def _write(
         self,
