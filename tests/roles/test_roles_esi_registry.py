@@ -4,6 +4,7 @@ an outcome per device, with nothing lost for devices that were offline."""
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 
 import pytest
@@ -17,6 +18,7 @@ from zse.installcode import InstallCode
 from zse.messaging import Message, MessageDisplayed
 from zse.price import PriceEvent
 from zse.provisioning import IllegalTransition, LifecycleEvent, LifecycleState
+from zse.provisioning.registry import AlreadyRegistered
 from zse.roles.esi import (
     MAX_PERMIT_SECONDS,
     DeviceJoined,
@@ -395,5 +397,30 @@ async def test_the_smallest_han_settles_whatever_the_seed(tmp_path, seed):
         await han.add("ihd").start()
         await han.esi.settle(timeout=120)
         assert han.registry.get(EUIS["ihd"]).state is S.METER_READY
+    finally:
+        await close(han)
+
+
+async def test_provisioning_a_registered_device_with_another_install_code_is_refused(tmp_path):
+    """A device registered (NEW, e.g. by a devices CSV) provisioned with another install code:
+    the Trust Center was given the registered code's link key and the device, holding the new
+    code, could never join, with no error anywhere. Refused now, naming neither code (secrets),
+    nothing written; the registered code still provisions."""
+    han = await build(tmp_path)
+    try:
+        other = InstallCode.generate(rng=random.Random("another label"))
+        assert other != han.codes["ihd"]
+        audit = await han.registry.audit(EUIS["ihd"])
+        with pytest.raises(AlreadyRegistered, match="with another install code") as refused:
+            await han.esi.provision(EUIS["ihd"], str(other))
+        assert str(other) not in str(refused.value)
+        assert str(han.codes["ihd"]) not in str(refused.value)
+        assert han.registry.get(EUIS["ihd"]).state is S.NEW
+        assert await han.registry.audit(EUIS["ihd"]) == audit
+        record = await han.esi.provision(EUIS["ihd"], str(han.codes["ihd"]))
+        assert record is not None
+        assert record.state is S.PENDING_PROVISIONING
+        with pytest.raises(AlreadyRegistered, match="with another install code"):
+            await han.esi.provision(EUIS["ihd"], str(other))  # pending: the same
     finally:
         await close(han)

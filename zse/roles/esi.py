@@ -87,7 +87,7 @@ from zse.provisioning import (
     decide,
     refusal,
 )
-from zse.provisioning.registry import HanRegistry, RegistryError, group_names
+from zse.provisioning.registry import AlreadyRegistered, HanRegistry, RegistryError, group_names
 from zse.radios import (
     LinkKeyInstallError,
     UnsupportedRadio,
@@ -467,6 +467,14 @@ def _target(
     return found
 
 
+def _registered_otherwise(record: DeviceRecord, code_text: str) -> bool:
+    """Whether ``record``, not de-provisioned, holds an install code other than ``code_text``
+    (SE 5.4.8.1: the code derives the device's preconfigured link key)."""
+    if record.state is LifecycleState.DEPROVISION_COMPLETE:
+        return False
+    return InstallCode.parse(record.install_code) != InstallCode.parse(code_text)
+
+
 def _admitted_with(record: DeviceRecord, install_code: InstallCode | str | None) -> bool:
     """Whether ``record`` is a device already METER_READY with ``install_code`` (a
     provision repeated: nothing left to do)."""
@@ -829,8 +837,12 @@ class EnergyServiceInterface:
         a de-provisioned one registered again when ``install_code`` is given; then PROVISION
         moves it NEW -> PENDING_PROVISIONING (a device already pending just gets a new
         admission window); other states raise
-        :class:`~zse.provisioning.IllegalTransition`. Then the Trust Center is given the
-        install code's link key for the device and joining opens for ``permit_seconds``.
+        :class:`~zse.provisioning.IllegalTransition`. A device registered and not
+        de-provisioned keeps its label and groups (``HanRegistry.set_groups`` changes them);
+        ``install_code`` other than its registered one raises
+        :class:`~zse.provisioning.registry.AlreadyRegistered` (nothing written). Then the
+        Trust Center is given the install code's link key for the device and joining opens
+        for ``permit_seconds``.
         Returns the device's record (None without a registry).
 
         ``again``: the same admission asked for once more (a command repeated after a crash):
@@ -859,6 +871,13 @@ class EnergyServiceInterface:
             else:
                 if again and _admitted_with(record, install_code):
                     return record
+                if code_text is not None and _registered_otherwise(record, code_text):
+                    # the Trust Center would be given the registered code's link key: a
+                    # device holding this code could never join (codes are secrets: unnamed)
+                    raise AlreadyRegistered(
+                        f"device {key} is registered ({record.state.value}) with another "
+                        "install code; de-provision it before registering it with this one"
+                    )
                 if record.state is LifecycleState.DEPROVISION_COMPLETE and code_text is not None:
                     before = record
                     record = await self.registry.register(key, code_text, label=label, groups=names)
