@@ -27,5 +27,6 @@ def test_a_number_in_other_digits_is_refused_by_its_option(
 ) -> None:
     result = CliRunner().invoke(main, [*argv, number])
     assert result.exit_code == 2, result.output
-    assert "Invalid value for " in result.output and f"'{option}'" in result.output
+    assert "Invalid value for " in result.output
+    assert f"'{option}'" in result.output
     assert "is not a whole number (ASCII digits, no '_')" in result.output

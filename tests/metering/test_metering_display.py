@@ -19,6 +19,7 @@ from zse.metering.display import (
     block_attribute_ids,
     block_attributes,
     energy_screen,
+    interval_text,
     priced_units,
     tariff_of,
 )
@@ -215,3 +216,14 @@ def test_block_thresholds_are_in_the_meter_s_raw_units() -> None:
     assert tariff.thresholds() == [1, 2]
     # 1 kWh x 0.10 + 1 kWh x 0.20 + 1 kWh x 0.40 = 0.70
     assert energy_screen(None, None, ledger, tariff).cost == "0.70"
+
+
+def test_an_interval_not_captured_is_shown_as_such_not_as_consumption():
+    """0xFFFFFF in a Get Profile Response is an interval not captured (D.3.2.3.1.1.5): the
+    demo showed it as 16777.215 kWh under a divisor of 1000."""
+    formatting = Formatting(
+        UnitOfMeasure.KWH, divisor=1000, historical_consumption_formatting=0x9B
+    )  # 3 left (suppressed), 3 right
+    assert interval_text(formatting, 512) == "0.512 kWh"
+    assert interval_text(formatting, 0xFFFFFE) == "16777.214 kWh"  # the largest captured
+    assert interval_text(formatting, 0xFFFFFF) == "not captured"

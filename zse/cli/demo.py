@@ -130,6 +130,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     from zse.interpan.transports.sim import SimTransport  # noqa: PLC0415
     from zse.messaging import Message, MessageDisplayed  # noqa: PLC0415
     from zse.metering.core import PROFILE_INTERVAL_SECONDS, Readings  # noqa: PLC0415
+    from zse.metering.display import interval_text  # noqa: PLC0415
     from zse.metering.mirror import MirrorAdded  # noqa: PLC0415
     from zse.metering.service import MeteringClient  # noqa: PLC0415
     from zse.price import PriceAttributes, PriceEvent  # noqa: PLC0415
@@ -489,7 +490,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         log(
             "ihd",
             f"Get Profile: {len(profile.intervals)} intervals of {minutes} min, newest first: "
-            + ", ".join(str(formatting.historical(value)) for value in profile.intervals),
+            + ", ".join(interval_text(formatting, value) for value in profile.intervals),
         )
 
         # -- inter-PAN ----------------------------------------------------------------------------

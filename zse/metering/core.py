@@ -104,6 +104,25 @@ _RANGES: Mapping[int, tuple[int, int]] = {
     A.INSTANTANEOUS_DEMAND: (-(1 << 23), (1 << 23) - 1),
     A.STATUS: (0, 0xFF),
 }
+#: Every attribute the core holds -> the range of its wire type (D.3.2.2): a value given at
+#: construction outside it would fail only when a frame carrying it is encoded.
+_VALUE_RANGES: Mapping[int, tuple[int, int]] = {
+    **_RANGES,
+    **dict.fromkeys((A.MULTIPLIER, A.DIVISOR), (0, _UINT24)),
+    **dict.fromkeys(
+        (
+            A.UNIT_OF_MEASURE,
+            A.SUMMATION_FORMATTING,
+            A.DEMAND_FORMATTING,
+            A.HISTORICAL_CONSUMPTION_FORMATTING,
+            A.METERING_DEVICE_TYPE,
+            A.MAX_NUMBER_OF_PERIODS_DELIVERED,
+            A.DEFAULT_UPDATE_PERIOD,
+            A.FAST_POLL_UPDATE_PERIOD,
+        ),
+        (0, 0xFF),
+    ),
+}
 _PROFILE_SHAPE = Fields(
     {
         "period": Int(0, 7),
@@ -204,7 +223,9 @@ class MeterCore(Generic[D]):
     """A meter's attributes, reporting and load profile (SE D.3, server side).
 
     ``formatting`` holds the Formatting attributes (D.3.2.2.4), the MeteringDeviceType and
-    DefaultUpdatePeriod / FastPollUpdatePeriod (D.3.2.2.1) by attribute id;
+    DefaultUpdatePeriod / FastPollUpdatePeriod (D.3.2.2.1) by attribute id, each within its
+    wire type (``ValueError`` otherwise: a uint8 FastPollUpdatePeriod of 300 could never be
+    sent in a Request Fast Poll Mode Response);
     ``profile_period`` is a ProfileIntervalPeriod code; ``max_periods`` is
     MaxNumberOfPeriodsDelivered (D.3.2.2.6), ``profile_capacity`` the intervals kept per
     channel. ``initial``: the meter's readings at ``now``, the registers the first profile
@@ -231,6 +252,10 @@ class MeterCore(Generic[D]):
         unknown = set(formatting) - set(_ATTRIBUTES)
         if unknown:
             raise ValueError(f"not a formatting attribute: {sorted(unknown)}")
+        for attribute, value in formatting.items():
+            low, high = _VALUE_RANGES[attribute]
+            if not low <= value <= high:
+                raise ValueError(f"attribute 0x{attribute:04X} = {value} is outside {low}-{high}")
         self.delivered_only = delivered_only
         self.profile_period = profile_period
         self.max_periods = max_periods
@@ -418,7 +443,9 @@ class MeterCore(Generic[D]):
 
         ``end_time`` 0 asks for the most recent intervals; a later time than ``now`` is an
         invalid end time; more periods than MaxNumberOfPeriodsDelivered are answered with
-        that many and status 0x04."""
+        that many and status 0x04. The intervals ended by ``now`` are closed first (as
+        :meth:`update` with no new reading would), so the answer does not wait for the next
+        reading to include them."""
 
         def refuse(status: GetProfileStatus) -> ProfileAnswer:
             return ProfileAnswer(
@@ -428,6 +455,8 @@ class MeterCore(Generic[D]):
                 intervals=(),
             )
 
+        if now >= self._interval_end:
+            self._close_intervals(now)
         known = {int(c): c for c in IntervalChannel}
         if channel not in known:
             return refuse(GetProfileStatus.Undefined_Interval_Channel_Requested)

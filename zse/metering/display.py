@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from zse.metering.formatting import Reading, unit_text
+from zse.metering.core import INTERVAL_NOT_CAPTURED
+from zse.metering.formatting import Formatting, Reading, unit_text
 from zse.price.core import CalorificValue, ConversionFactor, PriceAttributes, Tariff, format_amount
 from zse.se.ids import PriceAttribute, block_price_attribute, block_threshold_attribute
 from zse.se.types import UNIT_OF_MEASURE_BCD, CalorificValueUnit, UnitOfMeasure
@@ -35,6 +36,7 @@ __all__ = [
     "block_attribute_ids",
     "block_attributes",
     "energy_screen",
+    "interval_text",
     "priced_units",
     "tariff_of",
 ]
@@ -217,3 +219,12 @@ def energy_screen(
         price=price,
         cost=cost,
     )
+
+
+def interval_text(formatting: Formatting, raw: int) -> str:
+    """A Get Profile Response interval as a display shows it: its consumption under the
+    HistoricalConsumptionFormatting (D.3.2.2.4.6), or ``not captured`` for the value that
+    says so (D.3.2.3.1.1.5), which is no consumption."""
+    if raw == INTERVAL_NOT_CAPTURED:
+        return "not captured"
+    return str(formatting.historical(raw))

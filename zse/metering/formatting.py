@@ -103,10 +103,11 @@ class NumberFormat(NamedTuple):
 
 def format_number(value: Fraction, bitmap: int) -> str:
     """``value`` as text under the formatting ``bitmap``: cut (toward zero) to the digits right of
-    the point, the integer part zero-padded to the digits left of it unless suppressed."""
+    the point, the integer part zero-padded to the digits left of it unless suppressed; a
+    negative value cut to zero is shown without a sign."""
     fmt = NumberFormat.from_bitmap(bitmap)
-    sign = "-" if value < 0 else ""
     scaled_units = abs(value.numerator) * 10**fmt.digits_right // value.denominator
+    sign = "-" if value < 0 and scaled_units else ""  # cut to 0: no "-0.00"
     whole, fraction = divmod(scaled_units, 10**fmt.digits_right)
     width = 1 if fmt.suppress_leading_zeros else max(fmt.digits_left, 1)
     text = f"{whole:0{width}d}"

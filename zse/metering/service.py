@@ -302,9 +302,14 @@ class MeteringServer:
         else:  # the meter's register when first read: the profile counts from it
             self.core.begin(readings, now)
             self._begun = (readings.summation_delivered, readings.summation_received) != (None,) * 2
+        await self._keep_profile(before)
+        self._serve_attributes()
+
+    async def _keep_profile(self, before: int) -> None:
+        """Store the profile when intervals closed since the open one ended at ``before``
+        (a reading or a Get Profile closes them), before anything depending on them is sent."""
         if self.store is not None and self.core.interval_end != before:
             await self.store.commit(Batch().put(self.namespace, _PROFILE_KEY, self.core.snapshot()))
-        self._serve_attributes()
 
     def _serve_attributes(self) -> None:
         """Answer Read Attributes for every attribute the core holds a value for."""
@@ -323,7 +328,9 @@ class MeteringServer:
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         async with self._lock:
             now = self.clock()
+            before = self.core.interval_end
             step = self.protocol.handle(msg, now)
+            await self._keep_profile(before)
             await self._record(step, now)
         self._timer.update()
         return await carry_out(self.endpoint, step, self._stream.emit)
