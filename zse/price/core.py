@@ -229,40 +229,78 @@ class PriceSchedule:
     a newer one arrives for later ends when the newer one starts; an older price overlapping
     a newer one already held is not taken. What is over never comes back: after a newer price
     ends, the older one it overlapped is not in force again. (Silicon Labs' certified
-    price client and Freescale's SE stack keep their tables by these rules.)"""
+    price client and Freescale's SE stack keep their tables by these rules.)
 
-    def __init__(self) -> None:
+    ``limit``: at most that many prices are kept (None: no bound, a server's own schedule);
+    a receiver's must be bounded, or a sender of ever more future prices makes it keep them
+    all. Full, a price that starts after every one kept is not taken, and one that starts
+    earlier takes the place of the latest, as Silicon Labs' certified price client does (its
+    table: 2 to 255 prices, "the spec requires Price clients to save at least two")."""
+
+    def __init__(self, *, limit: int | None = None) -> None:
+        if limit is not None and limit < 2:
+            raise ValueError(f"a price schedule keeps at least 2 prices, not {limit}")
+        self.limit = limit
         self._entries: list[_Entry] = []
 
     def add(self, event: PriceEvent, now: int) -> bool:
         """Record ``event`` received (or published) at ``now``; False if it is a repeat: the
         same price, or the same price with its start "now" given as the absolute start it
         was received at (a server's answer to Get Current / Scheduled Prices), or if it is
-        not taken: an older price overlapping a newer one held (the overlap rules above)."""
-        for entry in self._entries:
+        not taken: an older price overlapping a newer one held (the overlap rules above), or
+        a price starting after every one kept when :attr:`limit` are kept (:meth:`full`).
+        A price not taken changes nothing kept."""
+        entries = list(self._entries)
+        for entry in entries:
             if (
                 entry.event.issuer_event_id == event.issuer_event_id
                 and entry.event.provider_id == event.provider_id
             ):
                 if entry.event == event or entry.resolved == event.resolved(now):
                     return False
-                self._entries.remove(entry)  # same id, new content: the latest word counts
+                entries.remove(entry)  # same id, new content: the latest word counts
                 break
+        if self.superseded(event, now):
+            return False  # an older price where a newer one is held: not taken
         new = _Entry(event, now)
         overlapped = [
-            e for e in self._entries if e.event.provider_id == event.provider_id and e.overlaps(new)
+            e for e in entries if e.event.provider_id == event.provider_id and e.overlaps(new)
         ]
-        if any(e.event.issuer_event_id > event.issuer_event_id for e in overlapped):
-            return False  # an older price where a newer one is held: not taken
         for entry in overlapped:
-            index = self._entries.index(entry)
+            index = entries.index(entry)
             if entry.active(now) and now < new.start:
-                self._entries[index] = dataclasses.replace(entry, cut=new.start)
+                entries[index] = dataclasses.replace(entry, cut=new.start)
             else:
-                del self._entries[index]
-        self._entries.append(new)
+                del entries[index]
+        entries = [e for e in entries if e.end is None or e.end > now]
+        if self.limit is not None and len(entries) >= self.limit:
+            latest = max(entries, key=lambda e: (e.start, e.event.issuer_event_id))
+            if new.start >= latest.start:
+                return False  # full, and it would be the latest: not taken
+            entries.remove(latest)
+        self._entries = [*entries, new]
         self._expire(now)
         return True
+
+    def superseded(self, event: PriceEvent, now: int) -> bool:
+        """Whether ``event``, received at ``now``, overlaps a newer price of its provider
+        held (a larger issuer event id): what :meth:`add` does not take (D.4.4.2)."""
+        new = _Entry(event, now)
+        return any(
+            e.event.provider_id == event.provider_id
+            and e.event.issuer_event_id > event.issuer_event_id
+            and e.overlaps(new)
+            for e in self._entries
+        )
+
+    def full(self, event: PriceEvent, now: int) -> bool:
+        """Whether :attr:`limit` prices are kept (those not ended at ``now``) and ``event``
+        would start after all of them: what :meth:`add` refuses for want of space."""
+        if self.limit is None:
+            return False
+        kept = [e for e in self._entries if e.end is None or e.end > now]
+        start = event.starts(now)
+        return len(kept) >= self.limit and all(start >= e.start for e in kept)
 
     def forget(self, provider_id: int, issuer_event_id: int) -> bool:
         """Drop the price with these ids (e.g. to bound what a receiver keeps); False if

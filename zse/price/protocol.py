@@ -53,6 +53,7 @@ from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
+    "CLIENT_PRICES",
     "CurrentPriceRequested",
     "PriceAcknowledged",
     "PriceClientProtocol",
@@ -96,6 +97,9 @@ _PUBLISH: Final[dict[type[Any], tuple[int, Any]]] = {
 }
 #: A Publish command the client takes -> the value it carries.
 _RECEIVED: Final[dict[int, type[Any]]] = {command: kind for kind, (command, _) in _PUBLISH.items()}
+#: The prices a device's client keeps at most (:attr:`PriceSchedule.limit`), as the
+#: inter-PAN client does (:class:`zse.interpan.se_core.SeClientCore`, ``max_prices``).
+CLIENT_PRICES: Final = 16
 #: Get Current Price command options: the requestor's receiver is on when idle (D.4.2.3.1.1).
 _RX_ON_WHEN_IDLE: Final = GetCurrentPriceOptions.Requestor_Rx_On_When_Idle
 
@@ -227,8 +231,15 @@ class PriceServerProtocol(_NothingTimed):
         return self.calorific_values
 
     def publish(self, event: PriceEvent, now: int, to: Destination | None = None) -> Step:
-        """Record ``event`` and, with ``to``, send it there (a device, group or broadcast)."""
+        """Record ``event`` and, with ``to``, send it there (a device, group or broadcast);
+        a repeat goes again. ValueError for an older price overlapping a newer one held
+        (D.4.4.2): every client would refuse it, and it would never be the current price."""
         payload = publish_price_payload(event, now)  # first: a price that cannot go is not kept
+        if self.schedule.superseded(event, now):  # ...nor one not kept sent
+            raise ValueError(
+                f"price {event.issuer_event_id} of provider {event.provider_id} overlaps a "
+                "newer price (a larger issuer event id) published before (D.4.4.2)"
+            )
         self.schedule.add(event, now)
         if to is None:
             return Step()
@@ -330,7 +341,7 @@ class PriceClientProtocol(_NothingTimed):
     def __init__(
         self, schedule: PriceSchedule | None = None, *, rx_on_when_idle: bool = True
     ) -> None:
-        self.schedule = PriceSchedule() if schedule is None else schedule
+        self.schedule = PriceSchedule(limit=CLIENT_PRICES) if schedule is None else schedule
         self.rx_on_when_idle = rx_on_when_idle
         self.block_periods: Published[BlockPeriod] = Published()
         self.conversion_factors: Published[ConversionFactor] = Published()
@@ -438,12 +449,18 @@ class PriceClientProtocol(_NothingTimed):
     def _not_taken(self, event: PriceEvent, now: int) -> foundation.Status:
         """The Default Response status of a Publish Price the schedule did not take, as
         Silicon Labs' price client answers it: DUPLICATE_EXISTS when this price is held
-        already, FAILURE for an older price overlapping a newer one held."""
+        already, INSUFFICIENT_SPACE when the schedule is full and it would start last,
+        FAILURE for an older price overlapping a newer one held."""
         held = any(
             e.provider_id == event.provider_id and e.issuer_event_id == event.issuer_event_id
             for e in self.schedule.scheduled(0, 0, now)
         )
-        return foundation.Status.DUPLICATE_EXISTS if held else foundation.Status.FAILURE
+        if held:
+            return foundation.Status.DUPLICATE_EXISTS
+        # the overlap rule answers first, full or not
+        if not self.schedule.superseded(event, now) and self.schedule.full(event, now):
+            return foundation.Status.INSUFFICIENT_SPACE
+        return foundation.Status.FAILURE
 
 
 def _received(

@@ -118,8 +118,9 @@ class MeterClock:
 
     def adopt(self, reading: TimeReading) -> int | None:
         """Follow the time a reading of the ESI's Time cluster gives, unless it is not to be
-        trusted (:attr:`~zse.time.service.TimeReading.untrusted`: Time 0xFFFFFFFF, or a
-        TimeStatus with neither Master nor Synchronized, ZCL 3.12.2.2.2): then the clock stays
+        trusted (:attr:`~zse.time.service.TimeReading.untrusted`: Time 0xFFFFFFFF or past
+        ValidUntilTime, ZCL 3.12.2.2.10, or a TimeStatus with neither Master nor
+        Synchronized, ZCL 3.12.2.2.2): then the clock stays
         as it is, one line is logged, and None is returned; else the offset. The display
         reads one time server, the ESI it joined (at 0x0000, the Trust Center), so there is no
         choice between servers to make (ZCL 3.12.2.2.2's ranking: Superseding, Master, the

@@ -335,18 +335,19 @@ class TimeCore:
 def local_time_from_attributes(values: Mapping[TimeAttribute, int]) -> int:
     """A client's LocalTime from the Time, TimeZone, DstStart, DstEnd and DstShift it read
     (the rule the server uses). Only Time is needed: the others are optional (ZCL 3.12.2.2),
-    a missing TimeZone counts as 0 (local time is UTC) and missing DST ones as no DST."""
+    a missing TimeZone counts as 0 (local time is UTC) and missing DST ones as no DST;
+    TimeZoneError for a TimeZone or DstShift out of +-86400 s (3.12.2.2.3, 3.12.2.2.6)."""
     try:
         time = values[TimeAttribute.TIME]
     except KeyError:
         raise TimeZoneError(f"Time attribute {TimeAttribute.TIME:#06x} was not read") from None
-    return local_time(
-        time,
-        values.get(TimeAttribute.TIME_ZONE, 0),
-        values.get(TimeAttribute.DST_START, INVALID_TIME),
-        values.get(TimeAttribute.DST_END, INVALID_TIME),
-        values.get(TimeAttribute.DST_SHIFT, 0),
+    zone = ZoneYear(  # checks the offsets
+        time_zone=values.get(TimeAttribute.TIME_ZONE, 0),
+        dst_start=values.get(TimeAttribute.DST_START, INVALID_TIME),
+        dst_end=values.get(TimeAttribute.DST_END, INVALID_TIME),
+        dst_shift=values.get(TimeAttribute.DST_SHIFT, 0),
     )
+    return zone.local_time(time)
 
 
 #: TimeStatus bits (ZCL 3.12.2.2.2).

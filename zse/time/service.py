@@ -324,11 +324,16 @@ class TimeReading:
     @property
     def untrusted(self) -> str | None:
         """Why a client must not set its clock from this reading, or None when it may: Time
-        is 0xFFFFFFFF, the invalid UTCTime, or TimeStatus has
-        neither Master nor Synchronized, a server not to be chosen (ZCL 3.12.2.2.2)."""
+        is 0xFFFFFFFF, the invalid UTCTime, or past ValidUntilTime, "up to which the Time
+        attribute MAY be trusted" (ZCL 3.12.2.2.10; 0xFFFFFFFF or absent: no bound), or
+        TimeStatus has neither Master nor Synchronized, a server not to be chosen (ZCL
+        3.12.2.2.2)."""
         time = self.values.get(TimeAttribute.TIME, INVALID_TIME)
         if time == INVALID_TIME:
             return "Time is 0xFFFFFFFF (invalid)"
+        valid_until = self.values.get(TimeAttribute.VALID_UNTIL_TIME, INVALID_TIME)
+        if time > valid_until:
+            return f"Time {time} is past ValidUntilTime {valid_until} (ZCL 3.12.2.2.10)"
         bits = self.values.get(TimeAttribute.TIME_STATUS)
         if bits is None:
             return "no TimeStatus"
@@ -339,7 +344,9 @@ class TimeReading:
 
 def time_reading_from_response(payload: bytes) -> TimeReading:
     """Decode a Time cluster Read Attributes Response (ZCL 2.5.2) into a :class:`TimeReading`;
-    :class:`~zse.errors.InvalidFrame` if it does not decode or lacks Time. Attributes the
+    :class:`~zse.errors.InvalidFrame` if it does not decode, lacks Time, has a value its
+    attribute's type cannot hold (whatever type its record says: a negative Time would set
+    a clock UTCTime cannot hold) or a TimeZone or DstShift out of +-86400 s. Attributes the
     server does not support are left out: only Time and TimeStatus are mandatory (ZCL
     3.12.2.2), and without TimeZone local time is UTC, without the DST ones there is no DST."""
     schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
@@ -354,6 +361,12 @@ def time_reading_from_response(payload: bytes) -> TimeReading:
         raise InvalidFrame(f"Time Read Attributes Response does not decode: {exc}") from None
     if rest:
         raise InvalidFrame(f"Time Read Attributes Response: {len(rest)} bytes left over")
+    for attribute, value in values.items():  # whatever data type the record said
+        if out_of_type(attribute, value) is not None:
+            raise InvalidFrame(
+                f"Time Read Attributes Response: attribute {attribute:#06x} is {value}, out "
+                f"of its type's range (ZCL 3.12.2.2, data type {ATTRIBUTE_TYPES[attribute]:#04x})"
+            )
     try:
         local = local_time_from_attributes(values)
     except TimeZoneError as exc:
