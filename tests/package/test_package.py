@@ -49,7 +49,7 @@ class Layer:
 # Lowest first: a module may import zse modules of its own layer or a lower one, never a higher
 # one, and no import cycle at all (module-level, lazy, TYPE_CHECKING and importlib imports alike).
 LAYERS: tuple[Layer, ...] = (
-    Layer("errors", ("zse", "zse.errors", "zse.jsontext", "zse._files")),
+    Layer("errors", ("zse", "zse.errors", "zse.jsontext", "zse._files", "zse._words")),
     # the SE vocabulary floor (issue #13.1): ids, enums and sentinels, declared once
     Layer("SE vocabulary", ("zse.se.*",), ("zigpy.types",)),
     Layer(
