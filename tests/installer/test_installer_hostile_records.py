@@ -68,6 +68,9 @@ class _Tunnels:
     def serve(self, *args: Any, **kwargs: Any) -> None:
         pass
 
+    def on_event(self, listener: Any) -> Any:
+        return lambda: None
+
 
 async def test_the_hub_starts_and_quarantines_its_bad_records(tmp_path):
     async with await Store.open(tmp_path / "hub.db") as store:

@@ -17,11 +17,12 @@ out of reach here; the format below is zse's own, documented in docs/installer.m
 
 :class:`HubLedger` decides, for one received command, whether it runs: a bad signature, an
 unknown originator or a counter at or below the last one executed are refused (and told); the
-very command already executed (same counter, same digest: a terminal resending after its link
-broke) is answered DUPLICATE with the stored outcome, never run again. A command that may run
-is *begun* (the shell persists that first, and :meth:`HubLedger.abandon` s it if that fails: it
-has not run), run, then *done* with its outcome. After a restart a begun command that is not
-done is INTERRUPTED, never re-run.
+very command already executed (same counter, same signed octets, whichever of ECDSA's two valid
+signatures it carries: a terminal resending after its link broke) is answered DUPLICATE with
+the stored outcome, never run again. A command that may run is *begun* (the shell persists
+that first, and :meth:`HubLedger.abandon` s it if that fails: it has not run), run, then
+*done* with its outcome. After a restart a begun command that is not done is INTERRUPTED,
+never re-run.
 """
 
 from __future__ import annotations
@@ -106,7 +107,13 @@ class SignedCommand:
 
     @property
     def digest(self) -> str:
-        """AES-MMO of the whole command, hex: what identifies a resend of the same one."""
+        """AES-MMO of what the signature covers, hex: what identifies a resend of the same
+        command. Not of the signature too: ECDSA's (r, n - s) verifies as (r, s) does, so the
+        very command can arrive with either (anyone can make the other one)."""
+        return mmo_hash(self.signed_part()).hex()
+
+    def _encoded_digest(self) -> str:
+        """AES-MMO of the whole command: the digest a zse before 2026-12 recorded."""
         return mmo_hash(self.encode()).hex()
 
     @classmethod
@@ -284,7 +291,7 @@ class HubLedger:
             return command, self._refuse(command.counter, verified.refused)
         state = self._state.setdefault(command.originator, _Originator())
         stored = state.outcomes.get(command.counter)
-        if stored is not None and stored["digest"] == command.digest:
+        if stored is not None and stored["digest"] in (command.digest, command._encoded_digest()):
             status = Outcome(stored["status"])  # a begun record says INTERRUPTED
             LOGGER.info(
                 "signed command %d from %s again: %s, not run",

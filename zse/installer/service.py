@@ -63,7 +63,7 @@ from zse.interpan.service import InterPanService
 from zse.interpan.window import AllowedCommand
 from zse.se.ids import ZSE_MANUFACTURER_CODE
 from zse.store import Batch, Store
-from zse.tunneling.protocol import TunnelData, TunnelError
+from zse.tunneling.protocol import TunnelClosed, TunnelData, TunnelError, TunnelOpened
 from zse.tunneling.service import TunnelingClient, TunnelingServer
 from zse.zcl.frame import encode_zcl_header
 
@@ -262,7 +262,8 @@ class TerminalBootstrap:
     """The terminal's bootstrap, resumable: key establishment over inter-PAN, the handover,
     the join (``join``, e.g. a simulated device's ``join``). :meth:`run` does the steps not
     yet done and raises what stopped it; call it again to go on from there. :attr:`done`
-    names the steps done."""
+    names the steps done. A handover the hub never answered forgets the key, so the next
+    :meth:`run` establishes a new one (a hub that restarted knows the old one no more)."""
 
     STEPS: Final = ("key", "handover", "join")
 
@@ -335,6 +336,11 @@ class TerminalBootstrap:
                         install_code=self.install_code,
                     )
                     break
+                except TimeoutError:
+                    # the hub may have lost the key (a restart: its keys live in memory) and
+                    # drop every secured frame of ours unanswered: the next run makes a new one
+                    self.service.security.remove_key(self.hub)
+                    raise
                 except HandoverBusy as exc:
                     if attempt + 1 == self.handover_attempts:
                         raise
@@ -408,6 +414,8 @@ class InstallerHub:
         self.executed: dict[tuple[bytes, int], int] = {}
         self._framers: dict[int, _Framer] = {}
         self._lock = asyncio.Lock()
+        #: Transfer Data one after another: the server hands each to a task of its own.
+        self._arrivals = asyncio.Lock()
 
     async def start(self) -> None:
         """Load the ledger and serve the installer tunnel protocol."""
@@ -420,18 +428,30 @@ class InstallerHub:
                     records, self.originators, namespace=self.namespace, on_bad=on_bad
                 ),
             )
+        self.tunnels.on_event(self._on_tunnel_event)
         self.tunnels.serve(
             INSTALLER_PROTOCOL, self._on_data, manufacturer_code=ZSE_MANUFACTURER_CODE
         )
 
+    def _on_tunnel_event(self, event: object) -> None:
+        """A tunnel opened, renewed (its terminal asked again after a broken link, D.6.2.5.1)
+        or closed: what part of a command it held is forgotten, never put in front of the
+        command sent again."""
+        if isinstance(event, TunnelOpened | TunnelClosed):
+            self._framers.pop(event.tunnel_id, None)
+
     async def _on_data(self, event: TunnelData) -> bytes | None:
-        framer = self._framers.setdefault(event.tunnel_id, _Framer())
-        try:
-            messages = framer.feed(event.data)
-        except InvalidFrame as exc:
-            LOGGER.warning("installer tunnel %d: %s", event.tunnel_id, exc)
-            return None
-        answers = [await self.execute(message) for message in messages]
+        """The commands of one Transfer Data, run after those of the Transfer Data before it
+        (each comes in a task of its own: without the turn, a later one's command would
+        overtake the second of an earlier one and have it refused as stale)."""
+        async with self._arrivals:
+            framer = self._framers.setdefault(event.tunnel_id, _Framer())
+            try:
+                messages = framer.feed(event.data)
+            except InvalidFrame as exc:
+                LOGGER.warning("installer tunnel %d: %s", event.tunnel_id, exc)
+                return None
+            answers = [await self.execute(message) for message in messages]
         return b"".join(_framed(answer.encode()) for answer in answers) or None
 
     async def execute(self, data: bytes) -> CommandResponse:

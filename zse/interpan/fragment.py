@@ -17,7 +17,11 @@ when its response comes (there is no APS acknowledgement on inter-PAN): :class:`
 The receiver (:class:`Reassembler`) keeps at most one message per partner and
 ``max_partners`` partners, at most ``max_length`` octets each, and forgets a message whose next
 fragment does not come within ``timeout`` seconds; what it refuses it answers with a failure
-response and counts in :attr:`Reassembler.counts`.
+response and counts in :attr:`Reassembler.counts`. A fragment sent again because its response
+was lost is answered success and not taken twice, the last one of a message included: the
+receiver remembers each partner's last completed fragment for ``timeout`` seconds (at most
+``max_partners`` of them), so a sender whose final response was lost does not see its
+delivered message refused.
 """
 
 from __future__ import annotations
@@ -166,6 +170,9 @@ class Reassembler:
         )
     )
     _partials: dict[bytes, _Partial] = field(default_factory=dict)
+    #: Per source, the last fragment of its last completed message and until when a repeat
+    #: of it is answered success (oldest first, at most ``max_partners``).
+    _completed: dict[bytes, tuple[bytes, float]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self._partials)
@@ -185,6 +192,8 @@ class Reassembler:
         for src in late:
             del self._partials[src]
         self.counts["expired"] += len(late)
+        for src in [s for s, (_, until) in self._completed.items() if until <= now]:
+            del self._completed[src]
         return len(late)
 
     def receive(self, source: bytes, fragment: bytes, now: float) -> tuple[bytes, bytes | None]:
@@ -194,7 +203,7 @@ class Reassembler:
         index, count, chunk = fragment[1], fragment[2], fragment[FRAGMENT_OVERHEAD:]
         if count == 0 or index >= count:
             return self._refuse(source, index, "out_of_order")
-        partial = self._partial(source, index, count, now)
+        partial = self._partial(source, fragment, now)
         if isinstance(partial, tuple):
             return partial
         if len(partial.data) + len(chunk) > self.max_length:
@@ -206,13 +215,16 @@ class Reassembler:
             return fragment_response(index, ok=True), None
         del self._partials[source]
         self.counts["completed"] += 1
+        self._completed.pop(source, None)
+        self._completed[source] = (bytes(fragment), now + self.timeout)
+        while len(self._completed) > self.max_partners:
+            del self._completed[next(iter(self._completed))]
         return fragment_response(index, ok=True), bytes(partial.data)
 
-    def _partial(
-        self, source: bytes, index: int, count: int, now: float
-    ) -> _Partial | tuple[bytes, None]:
+    def _partial(self, source: bytes, fragment: bytes, now: float) -> _Partial | tuple[bytes, None]:
         """The message fragment ``index`` continues, or the response that refuses it (or
         answers a repeat)."""
+        index, count = fragment[1], fragment[2]
         partial = self._partials.get(source)
         if index == 0:
             if partial is None and len(self._partials) >= self.max_partners:
@@ -221,13 +233,18 @@ class Reassembler:
             partial = _Partial(count, bytearray(), 0, now + self.timeout)
             self._partials[source] = partial
             return partial
-        if partial is None or count != partial.count:
-            return self._refuse(source, index, "out_of_order")
-        if index == partial.next_index - 1:
-            return fragment_response(index, ok=True), None  # a repeat: our response was lost
-        if index != partial.next_index:
+        if self._repeated(source, partial, fragment):
+            return fragment_response(index, ok=True), None  # our response was lost
+        if partial is None or count != partial.count or index != partial.next_index:
             return self._refuse(source, index, "out_of_order")
         return partial
+
+    def _repeated(self, source: bytes, partial: _Partial | None, fragment: bytes) -> bool:
+        """Whether ``fragment`` is one already taken: the last one taken of the message in
+        progress, or the last one of the message ``source`` completed last."""
+        if partial is None:
+            return self._completed.get(source, (b"",))[0] == fragment
+        return fragment[2] == partial.count and fragment[1] == partial.next_index - 1
 
     def _refuse(self, source: bytes, index: int, reason: str) -> tuple[bytes, None]:
         self._partials.pop(source, None)

@@ -86,8 +86,13 @@ LOGGER = logging.getLogger(__name__)
 #: The tunnel id of a refused Request Tunnel Response (no tunnel was made).
 NO_TUNNEL: Final = 0xFFFF
 #: The largest Transfer Data payload zse puts in one frame by default: an APS-secured unicast
-#: leaves about 80 octets of ZCL payload; the Transfer Data header takes 5 of them.
+#: carries 70 octets of ZCL payload (:func:`zse.se.frames.max_zcl_payload`; zse has no APS
+#: fragmentation), the tunnel id takes 2 of them.
 DEFAULT_CHUNK: Final = 64
+#: The octets a tunnel may have queued (sent by the application, not yet taken by the peer)
+#: before :meth:`_TunnelEnds.send` refuses more: a peer that never acknowledges (D.6.2.4.5),
+#: or never reads, cannot make the queue grow without end.
+DEFAULT_MAX_QUEUED: Final = 0x10000
 #: Protocols in one Supported Tunnel Protocols Response (3 octets each: 47 octets of payload,
 #: within an APS-secured frame).
 PROTOCOLS_PER_RESPONSE: Final = 15
@@ -129,8 +134,9 @@ class TunnelError(Exception):
 class TunnelLost(TunnelError):
     """A tunnel the other end no longer has: it answered Transfer Data Error NO_SUCH_TUNNEL or
     WRONG_DEVICE (D.6.2.4.4), or (on a client) the server granted its id to a new tunnel
-    (D.6.2.5.1); either way the other end restarted or forgot it. Raised by every later call on
-    the tunnel; ``dropped`` is the octets queued on it that were never sent."""
+    (D.6.2.5.1): either way the other end restarted or forgot it; or the other end left the
+    network (:meth:`_TunnelEnds.left`). Raised by every later call on the tunnel; ``dropped``
+    is the octets queued on it that were never sent."""
 
     def __init__(self, closed: TunnelClosed, detail: str) -> None:
         self.tunnel_id = closed.tunnel_id
@@ -170,9 +176,9 @@ class TunnelClosed:
     """A tunnel ended: ``reason`` is ``"closed"`` (Close Tunnel, D.6.2.4.2), ``"timeout"``
     (inactivity, D.6.2.2.1), ``"notified"`` (Tunnel Closure Notification, D.6.2.5.6),
     ``"lost"`` (the peer answered Transfer Data Error NO_SUCH_TUNNEL or WRONG_DEVICE,
-    D.6.2.4.4: it restarted or forgot the tunnel) or ``"superseded"`` (a client only: the server
-    granted the same id to a new tunnel, D.6.2.5.1). ``dropped``: octets queued on the tunnel and
-    never sent."""
+    D.6.2.4.4: it restarted or forgot the tunnel), ``"superseded"`` (a client only: the server
+    granted the same id to a new tunnel, D.6.2.5.1) or ``"left"`` (the peer left the network,
+    ZB 3.4.4). ``dropped``: octets queued on the tunnel and never sent."""
 
     tunnel_id: int
     device: str
@@ -237,13 +243,18 @@ class _TunnelEnds:
     _OUT_IDS: Any
     _PEER_IDS: Any
 
-    def __init__(self, *, max_incoming: int, chunk: int, close_timeout: float | None) -> None:
+    def __init__(
+        self, *, max_incoming: int, chunk: int, close_timeout: float | None, max_queued: int
+    ) -> None:
         if not 1 <= max_incoming <= 0xFFFF:
             raise ValueError("maximum incoming transfer size must be 1-65535")
         if chunk < 1:
             raise ValueError("chunk must be at least 1 octet")
+        if max_queued < 1:
+            raise ValueError("max_queued must be at least 1 octet")
         self.max_incoming = max_incoming
         self.chunk = chunk
+        self.max_queued = max_queued
         self.close_timeout = close_timeout
         self.tunnels: dict[int, TunnelState] = {}
         #: Tunnels the other end lost, until their id is granted again: why (for TunnelLost).
@@ -252,8 +263,21 @@ class _TunnelEnds:
     # -- the application ------------------------------------------------------------------
 
     def send(self, tunnel_id: int, data: bytes, now: float) -> Step:
-        """Queue ``data`` on a tunnel and send what the peer has room for."""
+        """Queue ``data`` on a tunnel and send what the peer has room for. :class:`TunnelError`,
+        nothing queued, when the peer takes no data (its maximum incoming transfer size is 0,
+        D.6.2.4.1 / D.6.2.5.1) or the tunnel already has :attr:`max_queued` octets queued (a
+        peer that does not acknowledge, D.6.2.4.5, or does not read)."""
         tunnel = self._open(tunnel_id)
+        if tunnel.peer_max_incoming == 0:
+            raise TunnelError(
+                f"tunnel {tunnel_id}: {tunnel.device} takes no data "
+                "(its maximum incoming transfer size is 0)"
+            )
+        if (queued := _queued(tunnel)) >= self.max_queued:
+            raise TunnelError(
+                f"tunnel {tunnel_id}: {queued} octets already queued, "
+                f"{tunnel.device} is not taking them"
+            )
         size = max(1, min(self.chunk, tunnel.peer_max_incoming))
         for start in range(0, len(data), size):
             tunnel.outbox.append(bytes(data[start : start + size]))
@@ -296,6 +320,19 @@ class _TunnelEnds:
         for tunnel in self.tunnels.values():
             if tunnel.peer_ieee == ieee and tunnel.peer.address != nwk:
                 tunnel.peer = Destination.device(nwk, tunnel.peer.endpoint)
+
+    def left(self, ieee: t.EUI64) -> Step:
+        """The device ``ieee`` left the network (NWK Leave, ZB 3.4.4): its tunnels are closed,
+        ``"left"``, with no frame to a device no longer there, rather than hold their slots
+        until the inactivity timeout (D.6.2.2.1); later calls on them raise :class:`TunnelLost`."""
+        events = []
+        for tunnel in [t_ for t_ in self.tunnels.values() if t_.peer_ieee == ieee]:
+            del self.tunnels[tunnel.tunnel_id]
+            closed = self._closed(tunnel, "left")
+            self._lost[tunnel.tunnel_id] = (closed, "it left the network")
+            LOGGER.info("tunnel %d of %s closed: it left the network", tunnel.tunnel_id, ieee)
+            events.append(closed)
+        return Step(events=tuple(events))
 
     # -- timers ---------------------------------------------------------------------------
 
@@ -447,7 +484,7 @@ class _TunnelEnds:
             peer_ieee=peer.src_ieee,
             protocol=protocol,
             flow_control=flow_control,
-            peer_max_incoming=max(1, peer_max),
+            peer_max_incoming=peer_max,
             max_incoming=self.max_incoming,
             deadline=None,
             window=peer_max,
@@ -472,7 +509,7 @@ class _TunnelEnds:
         self._follow(tunnel, peer)
         peer_max = int(command.maximum_incoming_transfer_size)
         tunnel.flow_control = flow_control
-        tunnel.peer_max_incoming = max(1, peer_max)
+        tunnel.peer_max_incoming = peer_max
         tunnel.window, tunnel.in_flight = peer_max, None
         self._touch(tunnel, now)
         return TunnelOpened(
@@ -573,7 +610,8 @@ class TunnelServerProtocol(_TunnelEnds):
     1-65535). ``rng`` draws where the tunnel ids start (D.6.2.5.1.1.1): ids then count up from
     there, skipping those still open, wrapping before :data:`NO_TUNNEL`. A restarted server
     thus does not hand out again the ids its previous run had open, whose devices may still use
-    them (see the module docstring).
+    them (see the module docstring). ``max_queued``: the octets a tunnel may have queued before
+    ``send()`` refuses more (:data:`DEFAULT_MAX_QUEUED`).
     """
 
     _OUT = _C
@@ -590,10 +628,16 @@ class TunnelServerProtocol(_TunnelEnds):
         close_tunnel_timeout: int = DEFAULT_CLOSE_TUNNEL_TIMEOUT,
         chunk: int = DEFAULT_CHUNK,
         rng: random.Random | None = None,
+        max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
         if not 1 <= close_tunnel_timeout <= 0xFFFF:
             raise ValueError("CloseTunnelTimeout must be 1-65535 seconds (D.6.2.2.1)")
-        super().__init__(max_incoming=max_incoming, chunk=chunk, close_timeout=close_tunnel_timeout)
+        super().__init__(
+            max_incoming=max_incoming,
+            chunk=chunk,
+            close_timeout=close_tunnel_timeout,
+            max_queued=max_queued,
+        )
         self.protocols = set(protocols)
         self.max_tunnels = max_tunnels
         self.flow_control = flow_control
@@ -621,6 +665,10 @@ class TunnelServerProtocol(_TunnelEnds):
         """Request Tunnel (D.6.2.4.1) -> Request Tunnel Response (D.6.2.5.1). A client that
         asks again for a protocol it has a tunnel of (it restarted, or its response was lost)
         gets that tunnel back, renewed (:meth:`_renew_request`), not a second one."""
+        if int(command.flow_control_support) not in (0, 1):
+            # a Boolean is 0x00 or 0x01 (0xFF: invalid); zigpy decodes another octet as an
+            # undefined member, which is truthy: a field with an invalid value
+            return Step(status=foundation.Status.INVALID_FIELD)
         key = _named(int(command.protocol_id), int(command.manufacturer_code))
         wants_flow = bool(command.flow_control_support)
         status = TunnelStatus.SUCCESS
@@ -751,8 +799,14 @@ class TunnelClientProtocol(_TunnelEnds):
         max_incoming: int = 1500,
         chunk: int = DEFAULT_CHUNK,
         close_timeout: float | None = None,
+        max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
-        super().__init__(max_incoming=max_incoming, chunk=chunk, close_timeout=close_timeout)
+        super().__init__(
+            max_incoming=max_incoming,
+            chunk=chunk,
+            close_timeout=close_timeout,
+            max_queued=max_queued,
+        )
         #: Request Tunnels sent whose answer is still awaited (until :meth:`settled`).
         self._asking = 0
         #: Tunnels granted by a Request Tunnel Response no request awaited, by id: the

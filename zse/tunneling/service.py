@@ -32,7 +32,7 @@ from zigpy.exceptions import DeliveryError
 from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
-from zse.se.ids import TUNNELING, TunnelingAttribute
+from zse.se.ids import TUNNELING, TunnelingAttribute, TunnelingClientCommand
 from zse.se.types import STANDARD_PROTOCOL_MANUFACTURER
 from zse.tunneling.protocol import (
     ProtocolKey,
@@ -69,6 +69,7 @@ LOGGER = logging.getLogger(__name__)
 _LOST = {
     "lost": "the peer answered Transfer Data Error: it no longer has the tunnel",
     "superseded": "the server granted its id to a new tunnel",
+    "left": "it left the network",
 }
 
 TunnelEvent = TunnelOpened | TunnelData | TunnelClosed | TransferFailed
@@ -80,14 +81,22 @@ TunnelHandler = Callable[[TunnelData], "Awaitable[bytes | None] | bytes | None"]
 class _Moves:
     """zigpy's listener on the endpoint's application: a device that joined again at another
     NWK address, or announced it (Device_annce, ZB 3.6.1.9; zigpy's ``device_joined`` when a
-    known device's address changed), has its tunnels' frames sent there."""
+    known device's address changed), has its tunnels' frames sent there; a device that left
+    (NWK Leave, ZB 3.4.4; zigpy's ``device_left``) has its tunnels closed."""
 
-    def __init__(self, core: TunnelServerProtocol | TunnelClientProtocol) -> None:
-        self._core = core
+    def __init__(self, shell: _Shell) -> None:
+        self._shell = shell
 
     def device_joined(self, device: Any) -> None:
         # one synchronous change of the tunnels' destination: nothing awaits in between
-        self._core.readdress(t.EUI64(device.ieee), int(device.nwk))
+        self._shell.core.readdress(t.EUI64(device.ieee), int(device.nwk))
+
+    def device_left(self, device: Any) -> None:
+        # as synchronous: the tunnels go, their closures reach the application and the readers
+        step = self._shell.core.left(t.EUI64(device.ieee))
+        for event in step.events:
+            self._shell._emit(event)
+        self._shell._timer.update()
 
 
 class _Shell:
@@ -115,7 +124,7 @@ class _Shell:
         self._timer.start()
         self._remove = self.endpoint.add_handler(TUNNELING, self._on_message)
         if isinstance(self.endpoint, SeEndpoint) and self._moves is None:
-            self._moves = _Moves(self.core)
+            self._moves = _Moves(self)
             self.endpoint.app.add_listener(self._moves)
 
     async def stop(self) -> None:
@@ -186,7 +195,9 @@ class _Shell:
     async def _run_handler(self, handler: TunnelHandler, event: TunnelData) -> None:
         """Hand ``event`` to ``handler`` and send its reply. A failing handler, or one whose
         reply is not octets, is logged and nothing is sent: D.6.2.4.4's Transfer Data Error
-        has no status for it, so the peer cannot be told. The octets are released either way."""
+        has no status for it, so the peer cannot be told. A reply the tunnel cannot queue
+        (its limit reached, or a peer that takes no data) is logged and dropped. The octets
+        are released either way."""
         try:
             reply = handler(event)
             if inspect.isawaitable(reply):
@@ -199,7 +210,10 @@ class _Shell:
         async with self._lock:
             steps = [self.core.release(event.tunnel_id, len(event.data))]
             if reply and event.tunnel_id in self.core.tunnels:
-                steps.append(self.core.send(event.tunnel_id, bytes(reply), self._now()))
+                try:
+                    steps.append(self.core.send(event.tunnel_id, bytes(reply), self._now()))
+                except TunnelError as exc:  # the peer takes no data, or is not taking it
+                    LOGGER.warning("tunnel %d: reply not sent: %s", event.tunnel_id, exc)
             for step in steps:
                 await self._carry(step)
             self._timer.update()
@@ -326,19 +340,9 @@ class TunnelingClient(_Shell):
         self, send: Send, key: ProtocolKey, *, flow_control: bool, timeout: float
     ) -> int:
         """Send the Request Tunnel and take its response (:meth:`open`)."""
-        try:
-            reply = await request(self.endpoint, send, timeout=timeout)
-        except DeliveryError as exc:
-            raise TunnelError(f"Request Tunnel not delivered: {exc}") from exc
-        if not reply.is_cluster_command:  # a Default Response: no Tunneling server there
-            status = reply.payload[1] if len(reply.payload) > 1 else None
-            raise TunnelError(f"Request Tunnel answered with Default Response status {status}")
-        try:
-            command, _ = decode_command(
-                Tunneling, reply.command_id, reply.payload, from_server=True
-            )
-        except InvalidFrame as exc:
-            raise TunnelError(f"bad Request Tunnel Response: {exc}") from None
+        reply, command = await self._ask(
+            send, TunnelingClientCommand.REQUEST_TUNNEL_RESPONSE, "Request Tunnel", timeout
+        )
         async with self._lock:
             step = self.core.opened(
                 reply, command, protocol=key, flow_control=flow_control, now=self._now()
@@ -360,25 +364,44 @@ class TunnelingClient(_Shell):
         protocols: list[ProtocolKey] = []
         while True:
             send = self.core.get_supported(self.server, len(protocols))
-            try:
-                reply = await request(self.endpoint, send, timeout=timeout)
-            except DeliveryError as exc:
-                raise TunnelError(f"Get Supported Tunnel Protocols not delivered: {exc}") from exc
-            if not reply.is_cluster_command:
-                status = reply.payload[1] if len(reply.payload) > 1 else None
-                raise TunnelError(
-                    f"Get Supported Tunnel Protocols answered with Default Response status {status}"
-                )
-            try:
-                command, _ = decode_command(
-                    Tunneling, reply.command_id, reply.payload, from_server=True
-                )
-            except InvalidFrame as exc:
-                raise TunnelError(f"bad Supported Tunnel Protocols Response: {exc}") from None
+            _, command = await self._ask(
+                send,
+                TunnelingClientCommand.SUPPORTED_TUNNEL_PROTOCOLS_RESPONSE,
+                "Get Supported Tunnel Protocols",
+                timeout,
+            )
             part, complete = self.core.supported(command)
             protocols += part
             if complete or not part or len(protocols) > 0xFF:
                 return protocols
+
+    async def _ask(
+        self, send: Send, answer: TunnelingClientCommand, what: str, timeout: float
+    ) -> tuple[ZclMessage, Any]:
+        """Send a request to the server and decode its response, the command ``answer``;
+        :class:`TunnelError` when it is not delivered or is answered otherwise: a Default
+        Response (no Tunneling server there), a bad frame, or another command with the
+        request's TSN (the server's own TSNs may meet ours, ZCL 2.4.1.3: its Transfer Data is
+        not the answer)."""
+        name = answer.name.replace("_", " ").title()
+        try:
+            reply = await request(self.endpoint, send, timeout=timeout)
+        except DeliveryError as exc:
+            raise TunnelError(f"{what} not delivered: {exc}") from exc
+        if not reply.is_cluster_command:
+            status = reply.payload[1] if len(reply.payload) > 1 else None
+            raise TunnelError(f"{what} answered with Default Response status {status}")
+        if reply.command_id != answer or not reply.from_server:
+            raise TunnelError(
+                f"{what} answered with command 0x{reply.command_id:02X}, not a {name}"
+            )
+        try:
+            command, _ = decode_command(
+                Tunneling, reply.command_id, reply.payload, from_server=True
+            )
+        except InvalidFrame as exc:
+            raise TunnelError(f"bad {name}: {exc}") from None
+        return reply, command
 
     async def close(self, tunnel_id: int) -> None:
         """Close a tunnel (D.6.2.4.2)."""

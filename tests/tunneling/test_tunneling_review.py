@@ -1,0 +1,203 @@
+"""Hostile review of Tunneling (SE D.6): what a peer that never takes data, a Request Tunnel
+with an out-of-range Boolean, and a peer that takes no data at all did to the cores. Frames
+are written out as bytes (Wireshark's Tunneling layout), as in ``test_tunneling_protocol``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from zigpy.zcl import foundation
+
+from tests.tunneling.test_tunneling_protocol import (
+    DATA,
+    HUB,
+    IEEE,
+    MFR_PROTOCOL,
+    OTHER,
+    REQUEST,
+    RESPONSE,
+    frame,
+    request,
+    server_open,
+)
+from tests.tunneling.test_tunneling_service import ECHO, MFR, network
+from zse.se.ids import TUNNELING
+from zse.tunneling.protocol import (
+    TunnelClientProtocol,
+    TunnelClosed,
+    TunnelError,
+    TunnelLost,
+    TunnelServerProtocol,
+)
+from zse.zcl.delivery import Destination
+from zse.zcl.frame import Step
+
+#: Far above what a tunnel may queue by default, far below what it queued before the cap.
+BOUND = 0x20000
+
+
+def test_a_peer_that_never_acks_cannot_make_the_queue_grow_for_good():
+    """With flow control the sender waits for the Ack of each Transfer Data (D.6.2.4.5); a
+    peer that never sends it used to let ``send()`` queue without end (1 MB here). Once the
+    tunnel has its limit queued, ``send()`` raises and queues nothing."""
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_incoming=100)
+    tid = server_open(core, flow=True, max_in=100)
+    errors: list[str] = []
+    for _ in range(1000):
+        try:
+            core.send(tid, b"x" * 1000, now=1)
+        except TunnelError as exc:
+            errors.append(str(exc))
+    assert core.pending(tid) < BOUND
+    assert errors
+    assert all("octets already queued" in error for error in errors)
+    # the queue drains as the peer takes data again, and sends go again
+    core.max_queued = core.pending(tid) + 10
+    core.send(tid, b"y", now=2)
+
+
+async def test_a_client_that_never_reads_cannot_fill_the_servers_memory(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that sends but never reads: its window closes (Ack 0, D.6.2.4.5), the server
+    waits for its Ready Data (D.6.2.4.6), and every reply of the handler used to queue on the
+    tunnel for good. The replies beyond the limit are logged and dropped."""
+    _, _, server, client, _ = await network(80)
+    server.serve(ECHO, lambda data: bytes(4096), manufacturer_code=MFR)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR)
+    with caplog.at_level(logging.WARNING, logger="zse.tunneling.service"):
+        for _ in range(24):  # 24 replies of 4 KiB: 96 KiB
+            await client.send(tunnel, b"q")
+        await asyncio.sleep(30)
+    assert 0 < server.pending(tunnel) <= 0x10000 + 4096
+    assert any("reply not sent" in r.getMessage() for r in caplog.records)
+    await client.stop()
+    await server.stop()
+
+
+@pytest.mark.parametrize("flow", [0x02, 0xFF])
+def test_request_tunnel_with_a_boolean_out_of_range_is_refused(flow):
+    """Flow Control Support is a Boolean (D.6.2.4.1.1): 0x00 or 0x01, 0xFF its invalid value.
+    zigpy decodes another octet as an undefined member, which was taken as "flow control on"
+    and granted; it is a field with an invalid value: Default Response INVALID_FIELD."""
+    core = TunnelServerProtocol({MFR_PROTOCOL})
+    payload = bytearray(request(flow=True))
+    payload[3] = flow
+    step = core.receive(*frame(REQUEST, bytes(payload)), now=0)
+    assert step.status == foundation.Status.INVALID_FIELD
+    assert step.sends == ()
+    assert step.events == ()
+    assert core.tunnels == {}
+
+
+@pytest.mark.parametrize("flow", [True, False])
+def test_sending_to_a_server_side_peer_that_takes_no_data_raises(flow):
+    """A client whose Maximum Incoming Transfer Size is 0 (D.6.2.4.1.1) takes no Transfer
+    Data. ``send()`` queued for good with flow control (a window of 0 waits for a Ready Data
+    that never comes) and sent 1-octet frames the peer refuses without it; it now says so."""
+    core = TunnelServerProtocol({MFR_PROTOCOL})
+    tid = server_open(core, flow=flow, max_in=0)
+    with pytest.raises(TunnelError, match="takes no data"):
+        core.send(tid, b"abc", now=1)
+    assert core.pending(tid) == 0
+    # what the peer sends is still taken
+    step = core.receive(*frame(DATA, tid.to_bytes(2, "little") + b"up"), now=2)
+    assert [type(e).__name__ for e in step.events] == ["TunnelData"]
+
+
+def test_sending_to_a_server_that_takes_no_data_raises():
+    """The same on the client side, for a Request Tunnel Response (D.6.2.5.1) of size 0."""
+    client = TunnelClientProtocol()
+    client.request(MFR_PROTOCOL, Destination.device(0x0000, 9), flow_control=True)
+    msg, command = frame(RESPONSE, b"\x05\x00\x00\x00\x00", ieee=HUB, nwk=0, from_server=True)
+    client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
+    with pytest.raises(TunnelError, match="takes no data"):
+        client.send(5, b"abc", now=1)
+
+
+async def _answered_with(seed: int, command_id: int, payload: bytes, ask: str) -> None:
+    """The client asks (``open`` or ``supported_protocols``); the server end answers, with the
+    request's TSN, a Tunneling command that is not the response (TSNs are each sender's own,
+    ZCL 2.4.1.3: the server's own Transfer Data or Tunnel Closure Notification may carry it)."""
+    _, _, server, client, _ = await network(seed)
+    se = server.endpoint
+
+    async def answer(msg) -> None:
+        if not msg.from_server:
+            await se.send(
+                msg.src_nwk,
+                msg.src_ep,
+                TUNNELING,
+                command_id,
+                payload,
+                direction=foundation.Direction.Server_to_Client,
+                tsn=msg.tsn,
+            )
+
+    remove = se.add_handler(TUNNELING, answer)
+    asking = (
+        client.open(ECHO, manufacturer_code=MFR) if ask == "open" else client.supported_protocols()
+    )
+    with pytest.raises(TunnelError, match="not a") as raised:
+        await asking
+    assert raised.type is TunnelError
+    remove()
+    await client.stop()
+
+
+@pytest.mark.parametrize(
+    ("command_id", "payload"),
+    [(0x01, b"\x07\x00data"), (0x06, b"\x07\x00"), (0x05, b"\x01\x00")],
+    ids=["transfer_data", "closure_notification", "supported_protocols_response"],
+)
+async def test_open_answered_by_another_command_with_its_tsn_is_a_tunnel_error(command_id, payload):
+    """``open()`` took any cluster command from the server with its TSN as the Request Tunnel
+    Response (D.6.2.5.1) and read a field it does not have: AttributeError escaped."""
+    await _answered_with(81, command_id, payload, "open")
+
+
+@pytest.mark.parametrize(
+    ("command_id", "payload"),
+    [(0x01, b"\x07\x00data"), (0x00, b"\x07\x00\x00\x40\x00")],
+    ids=["transfer_data", "request_tunnel_response"],
+)
+async def test_supported_protocols_answered_by_another_command_is_a_tunnel_error(
+    command_id, payload
+):
+    """The same for Get Supported Tunnel Protocols (D.6.2.4.7 / D.6.2.5.5)."""
+    await _answered_with(82, command_id, payload, "supported")
+
+
+async def test_a_device_that_left_the_network_frees_its_tunnels():
+    """A device that leaves (NWK Leave, ZB 3.4.4; zigpy's ``device_left``) held its tunnels,
+    and their slots (``max_tunnels``), until CloseTunnelTimeout: 18 h by default (D.6.2.2.1).
+    They are closed when it leaves, ``"left"``, with no Tunnel Closure Notification to a
+    device no longer there."""
+    _, _, server, client, dev = await network(83)
+    seen: list[object] = []
+    server.on_event(seen.append)
+    server.serve(ECHO, lambda data: None, manufacturer_code=MFR)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR)
+    await dev.leave()
+    await asyncio.sleep(5)
+    assert server.core.tunnels == {}
+    assert seen[-1] == TunnelClosed(tunnel_id=tunnel, device=str(dev.ieee), reason="left")
+    with pytest.raises(TunnelLost, match="left the network"):
+        await server.send(tunnel, b"x")
+    await client.stop()
+    await server.stop()
+
+
+def test_core_closes_the_tunnels_of_a_device_that_left():
+    """The core's side of it: only that device's tunnels, events and no frame."""
+    core = TunnelServerProtocol({MFR_PROTOCOL})
+    mine, other = server_open(core), server_open(core, ieee=OTHER)
+    step = core.left(IEEE)
+    assert step.sends == ()
+    assert step.events == (TunnelClosed(tunnel_id=mine, device=str(IEEE), reason="left"),)
+    assert list(core.tunnels) == [other]
+    assert core.left(IEEE) == Step()
