@@ -830,6 +830,8 @@ class TunnelClientProtocol(_TunnelEnds):
             ),
             to=server,
             default_response=False,
+            # the server's own Transfer Data may carry our TSN: it is not the answer
+            answers=frozenset({TunnelingClientCommand.REQUEST_TUNNEL_RESPONSE}),
         )
 
     def get_supported(self, server: Destination, offset: int = 0) -> Send:
@@ -842,6 +844,7 @@ class TunnelClientProtocol(_TunnelEnds):
             payload=_command(_S, "get_supported_tunnel_protocols", protocol_offset=offset),
             to=server,
             default_response=False,
+            answers=frozenset({TunnelingClientCommand.SUPPORTED_TUNNEL_PROTOCOLS_RESPONSE}),
         )
 
     @staticmethod

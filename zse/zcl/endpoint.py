@@ -182,6 +182,8 @@ async def request(endpoint: ZclPort, send: Send, *, timeout: float = 8.0) -> Zcl
     side: dict[str, Any] = {}
     if send.from_server is not None:
         side["direction"] = DIRECTIONS[send.from_server]
+    if send.answers is not None:
+        side["answers"] = send.answers
     reply: ZclMessage = await endpoint.request(
         send.to.address,
         send.to.endpoint,
@@ -427,13 +429,16 @@ class ZclEndpointBase:
         timeout: float = 8.0,
         **kwargs: Any,
     ) -> ZclMessage:
-        """Send a ZCL request and wait for the frame answering it (same TSN, from ``dst``)."""
+        """Send a ZCL request and wait for the frame answering it (same TSN, from ``dst``);
+        ``answers``: the cluster commands that may answer it (:attr:`Send.answers`)."""
         tsn = kwargs.pop("tsn", None)
         if tsn is None:
             tsn = self.next_tsn()
+        answers: frozenset[int] | None = kwargs.pop("answers", None)
         key = (dst, cluster_id, tsn)
         future: asyncio.Future[ZclMessage] = asyncio.get_running_loop().create_future()
-        self._requests[key] = _Pending(future, kwargs.get("cluster_specific", True), command_id)
+        specific = kwargs.get("cluster_specific", True)
+        self._requests[key] = _Pending(future, specific, command_id, answers)
         try:
             await self.send(dst, dst_ep, cluster_id, command_id, payload, tsn=tsn, **kwargs)
             async with asyncio.timeout(timeout):
@@ -684,20 +689,24 @@ _GLOBAL_RESPONSES: dict[int, int] = {
 
 
 class _Pending(NamedTuple):
-    """A request awaiting its answer: its future, whether it was cluster-specific, and its
-    command id."""
+    """A request awaiting its answer: its future, whether it was cluster-specific, its
+    command id, and the cluster commands that answer it (None: any)."""
 
     future: asyncio.Future[ZclMessage]
     cluster_specific: bool
     command_id: int
+    answers: frozenset[int] | None = None
 
     def answered_by(self, msg: ZclMessage) -> bool:
         """Whether ``msg``, from the peer with the request's TSN, answers it: a Default
-        Response, a cluster command to a cluster command, the global response of a global
-        request. TSNs are the sender's own (ZCL 2.4.1.3): a frame the peer sends of its own
-        accord (an attribute report) may carry the same number and is not the answer."""
+        Response, a cluster command to a cluster command (one of :attr:`answers` when they
+        are known), the global response of a global request. TSNs are the sender's own (ZCL
+        2.4.1.3): a frame the peer sends of its own accord (an attribute report, a Tunneling
+        server's Transfer Data) may carry the same number and is not the answer."""
         if msg.is_cluster_command:
-            return self.cluster_specific
+            return self.cluster_specific and (
+                self.answers is None or msg.command_id in self.answers
+            )
         if msg.command_id == foundation.GeneralCommand.Default_Response:
             return True
         if self.cluster_specific:

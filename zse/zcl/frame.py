@@ -218,6 +218,10 @@ class Send:
     #: clusters, which it cannot when it has both sides of the cluster (an ESI that hosts the
     #: meter and mirrors other meters has Metering server and client on one endpoint).
     from_server: bool | None = None
+    #: For a request (:func:`zse.zcl.endpoint.request`): the cluster commands that answer it
+    #: (its response's id). None: any cluster command from the peer with its TSN, though TSNs
+    #: are each sender's own (ZCL 2.4.1.3) and the peer's own command may carry the same one.
+    answers: frozenset[int] | None = None
 
     def __post_init__(self) -> None:
         if (self.to is None) == (self.reply_to is None):
