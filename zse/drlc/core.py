@@ -60,6 +60,7 @@ __all__ = [
     "LOAD_FIELDS",
     "MANDATORY_LEVELS",
     "MAX_DURATION_MINUTES",
+    "MAX_ESIS",
     "SET_POINT_NOT_USED",
     "START_NOW",
     "TEMPERATURE_FIELDS",
@@ -96,6 +97,13 @@ MANDATORY_LEVELS: Final = frozenset(
         CriticalityLevel.Service_Disconnect,
     }
 )
+#: The ESIs an event in the client's table answers (SE 5.7.3.5: each ESI that sent it hears
+#: its reports). A Load Control Event, Cancel or Cancel All from a further source adds none, so
+#: a device on the HAN cannot make one transition send a report to thousands of spoofed
+#: addresses or grow the table without bound. Silicon Labs' client keeps the ESIs of its
+#: ESI management table, 3 by default (``EMBER_AF_PLUGIN_ESI_MANAGEMENT_ESI_TABLE_SIZE``),
+#: and answers no other.
+MAX_ESIS: Final = 3
 #: Effective time meaning "now" in Cancel Load Control Event (D.2.2.3.2.1.5).
 EFFECTIVE_NOW: Final = 0
 _INVALID_TIME = 0xFFFFFFFF
@@ -738,11 +746,10 @@ class DrlcClientCore:
         known = self._entries.get(event.issuer_event_id)
         knew = known.esis if known is not None else self._finished.get(event.issuer_event_id)
         if knew is not None:
-            # A duplicate is answered once per ESI (SE 5.7.3.5, multiple ESIs).
-            if esi not in knew:
-                knew.append(esi)
-                if known is not None:
-                    step.reports.append(self._report(known, Status.RECEIVED, now, (esi,)))
+            # A duplicate is answered once per ESI (SE 5.7.3.5, multiple ESIs), up to
+            # MAX_ESIS of them: past that, silence.
+            if _add_esi(knew, esi) and known is not None:
+                step.reports.append(self._report(known, Status.RECEIVED, now, (esi,)))
             return step
         if event.problems():
             step.reports.append(self._reject(event, Status.REJECTED, now, esi))
@@ -754,7 +761,7 @@ class DrlcClientCore:
             # and runs its (empty) course at once: received, started, completed.
             step.reports.append(self._reject(event, Status.REJECTED_EXPIRED, now, esi))
             return step
-        if len(self._entries) >= self.table_size:
+        if len(self._entries) - self._freed_by(event, start) >= self.table_size:
             step.reports.append(self._reject(event, Status.REJECTED, now, esi))
             return step
         entry = _Entry(
@@ -804,8 +811,7 @@ class DrlcClientCore:
                 self._report(entry, Status.REJECTED_INVALID_EFFECTIVE_TIME, now, (esi,))
             )
             return step
-        if esi not in entry.esis:
-            entry.esis.append(esi)
+        _add_esi(entry.esis, esi)
         self._cancel(entry, cancel_control, effective_time, now)
         step.extend(self.handle_timeout(now))
         return step
@@ -813,8 +819,7 @@ class DrlcClientCore:
     def receive_cancel_all(self, *, cancel_control: int, esi: str, now: int) -> Step:
         """A Cancel All Load Control Events (D.2.3.4.3): every event in the table, now."""
         for entry in self._entries.values():
-            if esi not in entry.esis:
-                entry.esis.append(esi)
+            _add_esi(entry.esis, esi)
             self._cancel(entry, cancel_control, EFFECTIVE_NOW, now)
         return self.handle_timeout(now)
 
@@ -970,6 +975,30 @@ class DrlcClientCore:
     def _share_class(self, a: _Entry, b: _Entry) -> bool:
         return bool(a.event.device_class & b.event.device_class & self.device_class)
 
+    def _overlapping(self, event: LoadControlEvent, start: int) -> list[_Entry]:
+        """The entries (other than ``event``'s own) sharing a device class of this device
+        with ``event`` whose scheduled windows intersect its window from ``start`` (Annex E)."""
+        end = start + 60 * event.duration_in_minutes
+        return [
+            old
+            for old in self._entries.values()
+            if old.event.issuer_event_id != event.issuer_event_id
+            and old.event.device_class & event.device_class & self.device_class
+            and old.start < end
+            and start < old.nominal_end
+        ]
+
+    def _freed_by(self, event: LoadControlEvent, start: int) -> int:
+        """How many entries a new ``event`` frees when it arrives: the scheduled (not running)
+        events it supersedes (:meth:`_supersede` drops them at once), or, when a newer event
+        in the table supersedes it on arrival, the slot it never takes. So a correction of a
+        scheduled event fits a full table (Silicon Labs' client rejects it, its comment says
+        pending a CCB; it would leave the device running the outdated event)."""
+        overlapping = self._overlapping(event, start)
+        if any(o.event.issuer_event_id > event.issuer_event_id for o in overlapping):
+            return 1
+        return sum(1 for o in overlapping if not o.active)
+
     def _supersede(self, new: _Entry, now: int, step: Step) -> None:
         """Annex E: of two events for a shared device class whose scheduled times overlap,
         the one with the newer (larger) issuer event id supersedes the other. A superseded
@@ -978,14 +1007,7 @@ class DrlcClientCore:
 
         Whether the new event loses to a newer one is settled first: an event superseded on
         arrival replaces nothing, so the outcome does not depend on the table's order."""
-        overlapping = [
-            old
-            for old in self._entries.values()
-            if old is not new
-            and self._share_class(old, new)
-            and old.start < new.nominal_end
-            and new.start < old.nominal_end
-        ]
+        overlapping = self._overlapping(new.event, new.start)
         newer = [o for o in overlapping if o.event.issuer_event_id > new.event.issuer_event_id]
         if newer:  # the new event has not started: it is reported at once
             self._finish(new, Status.SUPERSEDED, now, now, step)
@@ -1630,6 +1652,15 @@ def _view_order(identity: tuple[int, int]) -> tuple[int, int]:
 
 #: Order of transitions due at the same second: ends before starts.
 _ORDER = {"cancel": 0, "superseded": 1, "end": 2, "start": 3, "wait": 4}
+
+
+def _add_esi(esis: list[str], esi: str) -> bool:
+    """Add ``esi`` to an event's ESIs unless it is there or :data:`MAX_ESIS` are; whether it
+    was added."""
+    if esi in esis or len(esis) >= MAX_ESIS:
+        return False
+    esis.append(esi)
+    return True
 
 
 def _status_time(now: int) -> int:

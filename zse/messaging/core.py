@@ -1031,6 +1031,9 @@ RETIME_TOLERANCE = 120
 #: Seconds of clock skew between the ESI and the device within which a Cancel All Messages'
 #: implementation time is the one already seen (the ESI records its own clock for "now").
 CANCEL_ALL_SKEW = 5
+#: Pending Cancel All Messages kept beyond the board's capacity although they would remove
+#: nothing (:meth:`MessageBoard._bound_cancel_alls`): they only recognise repeats.
+IDLE_CANCEL_ALLS = 16
 
 
 class MessageBoard:
@@ -1227,8 +1230,28 @@ class MessageBoard:
                     events.append(MessageCancelled(message=held.message, all=True))
         else:
             self._cancel_alls.append((when, seq))
+            self._bound_cancel_alls()
         events.extend(self.handle_timeout(now))
         return events
+
+    def _bound_cancel_alls(self) -> None:
+        """Keep at most ``capacity`` + :data:`IDLE_CANCEL_ALLS` pending Cancel All Messages,
+        so a flood of them (distinct future times) costs neither memory nor time per command.
+        Only a pending one that can still remove a message matters: one with a held message
+        received before it and after every pending one that fires earlier (so at most one per
+        held message). Of the others, the latest received are kept, only to recognise a
+        repeat (:meth:`_seen_cancel_all`)."""
+        excess = len(self._cancel_alls) - self.capacity - IDLE_CANCEL_ALLS
+        if excess <= 0:
+            return
+        idle = []
+        covered = 0  # messages received before this are removed by an earlier Cancel All
+        for when, seq in sorted(self._cancel_alls):
+            if not any(covered <= held.seq < seq for held in self._held.values()):
+                idle.append((seq, when))
+            covered = max(covered, seq)
+        for seq, when in sorted(idle)[:excess]:
+            self._cancel_alls.remove((when, seq))
 
     def _seen_cancel_all(self, when: int) -> bool:
         known = [w for w, _ in self._cancel_alls]
