@@ -22,8 +22,9 @@ The whole protocol is the :data:`TRANSITIONS` table: ``(role, state, input) -> n
 Statuses produced (C.3.1.3.4): UNKNOWN_ISSUER (the partner's certificate names another issuer
 than ours), BAD_MESSAGE (wrong length, undecodable, out of sequence, subject not the sender,
 invalid ephemeral point; on suite 1 also an invalid reconstruction point, as SE 1.1 peers know
-no INVALID_CERTIFICATE), NO_RESOURCES (:class:`KeyEstablishmentServer` busy), UNSUPPORTED_SUITE
-(no common suite, or a response naming another suite than requested), INVALID_CERTIFICATE
+no INVALID_CERTIFICATE), NO_RESOURCES (:class:`KeyEstablishmentServer` busy, or the partner
+back before the wait time it was told), UNSUPPORTED_SUITE (no common suite, or a response
+naming another suite than requested), INVALID_CERTIFICATE
 (suite-2 field checks: type, curve, hash, key-agreement usage, validity, reconstruction point),
 BAD_KEY_CONFIRM (MAC mismatch, compared with :func:`hmac.compare_digest`). A received Terminate
 ends the exchange; its wait time is honoured by :meth:`Initiator.start`, and after
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+import itertools
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -113,6 +115,9 @@ DEFAULT_MAX_PARTNER_TIME = 60
 DEFAULT_STALL_AFTER = 15.0
 _NO_CAP = 0xFF
 _NO_RETRY = frozenset({TerminateStatus.UNKNOWN_ISSUER, TerminateStatus.BAD_KEY_CONFIRM})
+#: Computation tokens, unique across every machine of the process: a late result handed to
+#: the partner's next session (a new machine) must not match that session's own computation.
+_TOKENS = itertools.count(1)
 
 
 # -- events and the step ------------------------------------------------------------------
@@ -449,7 +454,7 @@ class _Machine:
         self.suite: Suite | None = None
         self.key_data: bytes | None = None
         self._deadline: float | None = None
-        self._token = 0
+        self._token = next(_TOKENS)
         self._reset()
 
     def _reset(self) -> None:
@@ -548,7 +553,7 @@ class _Machine:
     def _computation(
         self, function: Callable[[], ComputeResult], held: HeldWork | None = None
     ) -> Computation:
-        self._token += 1
+        self._token = next(_TOKENS)
         self._deadline = None
         self.waiting_since = None
         return Computation(self._token, function, held)
@@ -557,7 +562,7 @@ class _Machine:
         self.state = State.TERMINATED
         self._deadline = None
         self.waiting_since = None
-        self._token += 1
+        self._token = next(_TOKENS)
         self._ephemeral_private = None
         self._keys = None
 
@@ -935,6 +940,13 @@ class KeyEstablishmentServer:
     - a partner whose session was evicted for stalling may not evict anyone for
       ``stall_memory`` seconds (it may still take a free slot): a source that makes no progress
       cannot keep taking the slots of those that do. Both tables are bounded.
+
+    A budget on the arithmetic: each Initiate accepted costs a certificate reconstruction and
+    a key pair. After an exchange with a partner ends by a Terminate, sent or received, the
+    server keeps the wait time its own Terminates carry (``wait_time``): that partner's
+    Initiate is answered NO_RESOURCES with the time left, at no cost, until it has passed (at
+    most ``max_cooling`` partners remembered). A partner restarting at will (an Initiate in a
+    running exchange is BAD_MESSAGE) would otherwise buy one computation per two frames.
     """
 
     def __init__(
@@ -949,10 +961,14 @@ class KeyEstablishmentServer:
         max_waiting: int = 16,
         stall_memory: float = 600.0,
         max_stalled: int = 256,
+        max_cooling: int = 256,
         **responder_options: object,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("a key establishment server needs at least one session")
+        self.max_cooling = max_cooling
+        # partners whose exchange ended by a Terminate, with when they may start another
+        self._cooling: dict[bytes, float] = {}
         self.turn_grace = turn_grace
         self.max_waiting = max_waiting
         self.stall_memory = stall_memory
@@ -1030,6 +1046,30 @@ class KeyEstablishmentServer:
         while len(self._stalled) > self.max_stalled:
             del self._stalled[next(iter(self._stalled))]
 
+    def _settle(self, partner: bytes, responder: Responder, step: Step, now: float) -> Step:
+        """Note an exchange that ``step`` ended by a Terminate: the partner cools down."""
+        if any(isinstance(e, Terminated) and not e.timed_out for e in step.events):
+            self._cooling.pop(partner, None)
+            self._cooling[partner] = now + responder.wait_time
+            while len(self._cooling) > self.max_cooling:
+                del self._cooling[next(iter(self._cooling))]
+        return step
+
+    def _cooling_wait(self, partner: bytes, now: float) -> int | None:
+        """Seconds left before ``partner`` may start an exchange again, or None."""
+        for expired in [p for p, until in self._cooling.items() if until <= now]:
+            del self._cooling[expired]
+        until = self._cooling.get(partner)
+        return None if until is None else min(_NO_CAP - 1, max(1, int(-(-(until - now) // 1))))
+
+    @staticmethod
+    def _busy(wait: int, suite: int) -> Step:
+        status = TerminateStatus.NO_RESOURCES
+        return Step(
+            send=(TerminateKeyEstablishment(status=status, wait_time=wait, suite=suite),),
+            events=(Terminated(status=status, wait_time=wait, by_peer=False),),
+        )
+
     def receive(self, partner_eui64: bytes, message: Message, now: float) -> Step:
         """Route one decoded message from ``partner_eui64``."""
         partner = _check_eui64(partner_eui64, "partner_eui64")
@@ -1038,24 +1078,16 @@ class KeyEstablishmentServer:
         if responder is None:
             if isinstance(message, TerminateKeyEstablishment):
                 return Step()
-            if isinstance(message, InitiateKeyEstablishmentRequest) and (
-                len(self._sessions) >= self.max_sessions
-            ):
-                wait = self._make_room(now, partner)
+            if isinstance(message, InitiateKeyEstablishmentRequest):
+                wait = self._cooling_wait(partner, now)
+                if wait is None and len(self._sessions) >= self.max_sessions:
+                    wait = self._make_room(now, partner)
                 if wait is not None:
-                    status = TerminateStatus.NO_RESOURCES
-                    return Step(
-                        send=(
-                            TerminateKeyEstablishment(
-                                status=status, wait_time=wait, suite=message.suite
-                            ),
-                        ),
-                        events=(Terminated(status=status, wait_time=wait, by_peer=False),),
-                    )
+                    return self._busy(wait, message.suite)
             responder = self._responder(partner)
             self._sessions[partner] = responder
             self._waiting.pop(partner, None)  # its turn is taken
-        return responder.receive(message, now)
+        return self._settle(partner, responder, responder.receive(message, now), now)
 
     def receive_payload(
         self, partner_eui64: bytes, command_id: int, payload: bytes, now: float
@@ -1068,17 +1100,19 @@ class KeyEstablishmentServer:
             responder = self._sessions.get(partner)
             if responder is None:
                 responder = self._responder(partner)
-            return responder.receive_payload(command_id, payload, now)
+            step = responder.receive_payload(command_id, payload, now)
+            return self._settle(partner, responder, step, now)
         return self.receive(partner_eui64, message, now)
 
     def complete(
         self, partner_eui64: bytes, computation: Computation, result: ComputeResult, now: float
     ) -> Step:
         """Feed back a computation returned for ``partner_eui64``."""
-        responder = self._sessions.get(bytes(partner_eui64))
+        partner = bytes(partner_eui64)
+        responder = self._sessions.get(partner)
         if responder is None:
             return Step()
-        return responder.complete(computation, result, now)
+        return self._settle(partner, responder, responder.complete(computation, result, now), now)
 
     def abort(self, partner_eui64: bytes, now: float) -> Step:
         """End the exchange with ``partner_eui64`` locally (it cannot be reached)."""
@@ -1104,11 +1138,15 @@ class KeyEstablishmentServer:
         return steps
 
     def run_inline(self, partner_eui64: bytes, step: Step, now: float) -> Step:
-        """:func:`run_inline` for a step returned for ``partner_eui64``."""
-        responder = self._sessions.get(bytes(partner_eui64))
-        if responder is None:
+        """:func:`run_inline` for a step returned for ``partner_eui64``, each result fed
+        back through :meth:`complete`."""
+        if bytes(partner_eui64) not in self._sessions:
             return step
-        return run_inline(responder, step, now)
+        while step.compute is not None:
+            computation = step.compute
+            result = self.complete(partner_eui64, computation, computation.run(), now)
+            step = Step(send=step.send, events=step.events).then(result)
+        return step
 
 
 def run_inline(machine: Initiator | Responder, step: Step, now: float) -> Step:
