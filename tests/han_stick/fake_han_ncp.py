@@ -51,16 +51,29 @@ UNICAST, BROADCAST, MULTICAST = 0x00, 0x04, 0x02
 END_DEVICE = 0x03
 #: EMBER_LIBRARY_NOT_PRESENT (no CBKE library / data), and a handler status for bad partner data
 LIBRARY_NOT_PRESENT, BAD_PARTNER = 0xB5, 0x3A
+#: what an EZSP 14+ NCP answers instead of LIBRARY_NOT_PRESENT (bellows' status table,
+#: ``SL_STATUS_MAP``: EmberStatus.LIBRARY_NOT_PRESENT is sl_status_t NOT_AVAILABLE)
+SL_NOT_AVAILABLE = int(bt.sl_Status.NOT_AVAILABLE)
 SL_NOT_FOUND = int(bt.sl_Status.NOT_FOUND)
 #: what ``dsaSign``, ``generateCbkeKeys`` and ``calculateSmacs`` answer before their handler
 #: (EmberStatus; sl_status_t from EZSP 14)
 OPERATION_IN_PROGRESS, IN_PROGRESS_V14 = 0xBA, int(bt.sl_Status.IN_PROGRESS)
-#: EmberStatus -> sl_status_t of the stack status callback (UG600, EZSP 14+).
+#: EmberStatus -> sl_status_t of the stack status callback (UG600, EZSP 14+), as bellows'
+#: ``sl_Status.from_ember_status`` has them (CANNOT_JOIN_AS_ROUTER: NOT_JOINED), with the
+#: other join failures Silicon Labs' framework handles (``emAfStackStatusHandler``).
 SL_STACK_STATUS = {
-    NETWORK_UP: int(bt.sl_Status.NETWORK_UP),
-    NETWORK_DOWN: int(bt.sl_Status.NETWORK_DOWN),
-    JOIN_FAILED: int(bt.sl_Status.NOT_JOINED),
-    0x98: int(bt.sl_Status.NOT_JOINED),  # CANNOT_JOIN_AS_ROUTER (bellows' from_ember_status)
+    int(status): int(bt.sl_Status.from_ember_status(status))
+    for status in (
+        bt.EmberStatus.NETWORK_UP,
+        bt.EmberStatus.NETWORK_DOWN,
+        bt.EmberStatus.JOIN_FAILED,
+        bt.EmberStatus.CANNOT_JOIN_AS_ROUTER,
+        bt.EmberStatus.NO_BEACONS,
+        bt.EmberStatus.RECEIVED_KEY_IN_THE_CLEAR,
+        bt.EmberStatus.NO_NETWORK_KEY_RECEIVED,
+        bt.EmberStatus.NO_LINK_KEY_RECEIVED,
+        bt.EmberStatus.PRECONFIGURED_KEY_REQUIRED,
+    )
 }
 CANNOT_JOIN_AS_ROUTER = 0x98
 VALUE_EXTENDED_SECURITY_BITMASK = int(bt.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK)
@@ -147,6 +160,9 @@ class HanNcp(StickNcp):
         #: report NETWORK_DOWN when a send fails and the parent is silent (an end device's
         #: parent loss); off, the network stays "up" and only the application notices
         self.report_parent_loss = True
+        #: the stack status a refused join or rejoin ends in: JOIN_FAILED, or another join
+        #: failure EmberZNet reports (NO_BEACONS, NO_NETWORK_KEY_RECEIVED, ...)
+        self.join_failure = JOIN_FAILED
 
     # -- commands answered at once -----------------------------------------------------------
 
@@ -252,12 +268,12 @@ class HanNcp(StickNcp):
         if name == "dsaSign":  # queued; the signature comes in dsaSignHandler
             self.cbke_log.append(name)
             queued = IN_PROGRESS_V14 if self.version >= 14 else OPERATION_IN_PROGRESS
-            return {"status": queued if 1 in self.tokens else LIBRARY_NOT_PRESENT}
+            return {"status": queued if 1 in self.tokens else self._no_library()}
         if name in GENERATE or name in SMACS or name in CLEAR:
             self.cbke_log.append(name)
             suite = {**GENERATE, **SMACS, **CLEAR}[name]
             if suite not in self.tokens or suite not in self.libraries:
-                return {"status": LIBRARY_NOT_PRESENT}
+                return {"status": self._no_library()}
             if name in CLEAR:
                 self._clear(suite, bool(request["storeLinkKey"]))
                 return {"status": SUCCESS}
@@ -265,6 +281,10 @@ class HanNcp(StickNcp):
             # and Silicon Labs' key establishment plugin takes anything else for a failure)
             return {"status": IN_PROGRESS_V14 if self.version >= 14 else OPERATION_IN_PROGRESS}
         return super().answers(name, request)
+
+    def _no_library(self) -> int:
+        """LIBRARY_NOT_PRESENT, an sl_status_t (NOT_AVAILABLE) from EZSP 14."""
+        return SL_NOT_AVAILABLE if self.version >= 14 else LIBRARY_NOT_PRESENT
 
     # -- CBKE in the NCP: the firmware's arithmetic is zse's hazmat code ----------------------
 
@@ -394,7 +414,7 @@ class HanNcp(StickNcp):
         try:
             await node.join(pan_id=int(parameters.panId), extended_pan_id=epid)
         except JoinRefused:
-            self._stack_status(JOIN_FAILED)
+            self._stack_status(self.join_failure)
             return
         self.joined_epid = epid
         self.parent = node.tc_ieee or node.ieee
@@ -449,7 +469,7 @@ class HanNcp(StickNcp):
             self.network_up = True
             self._stack_status(NETWORK_UP)
         else:
-            self._stack_status(JOIN_FAILED)
+            self._stack_status(self.join_failure)
 
     def _stack_status(self, status: int) -> None:
         """``stackStatusHandler``: an EmberStatus, an sl_status_t from EZSP 14."""

@@ -353,7 +353,7 @@ TRANSMIT_PRIORITY_NORMAL = 1
 FIRST_EXTENDED_VERSION = 14
 
 
-class EzspError(OSError):
+class EzspError(ZseError, OSError):
     """The NCP refused a request; ``status`` is its EmberStatus / EzspStatus / sl_Status."""
 
     def __init__(self, what: str, status: int) -> None:
@@ -447,8 +447,10 @@ NWK_LEAVE_REQUEST_NOT_ALLOWED = 0x0100
 #: ``getLibraryStatus``'s answer (``EMBER_LIBRARY_PRESENT_MASK``; 0xFF is an error).
 CBKE_LIBRARY = {1: 0x06, 2: 0x0D}
 LIBRARY_PRESENT, LIBRARY_ERROR = 0x80, 0xFF
-#: EMBER_LIBRARY_NOT_PRESENT: the firmware lacks the CBKE library a command needs.
+#: EMBER_LIBRARY_NOT_PRESENT: the firmware lacks the CBKE library a command needs; from EZSP
+#: 14 the NCP answers the sl_status_t bellows maps it to (``from_ember_status``: NOT_AVAILABLE).
 LIBRARY_NOT_PRESENT = int(t.EmberStatus.LIBRARY_NOT_PRESENT)
+LIBRARY_NOT_PRESENT_V14 = int(t.sl_Status.from_ember_status(t.EmberStatus(LIBRARY_NOT_PRESENT)))
 #: ``EMBER_APS_OPTION_*`` (UG100): APS encryption, APS retries, route discovery.
 APS_ENCRYPTION = int(t.EmberApsOption.APS_OPTION_ENCRYPTION)
 APS_RETRY = int(t.EmberApsOption.APS_OPTION_RETRY)
@@ -486,12 +488,42 @@ _RENAMED = {
     "lqi": "lastHopLqi",
     "rssi": "lastHopRssi",
 }
-#: sl_status_t stack statuses (EZSP 14+) -> the EmberStatus values used here.
+#: The stack statuses that end a join or rejoin attempt besides NETWORK_UP (UG100
+#: ``EmberStatus``: "an attempt to join ... failed"; Silicon Labs' framework takes each for a
+#: failed join, ``emAfStackStatusHandler``): a stick may report NO_NETWORK_KEY_RECEIVED or
+#: NO_BEACONS, not only JOIN_FAILED.
+JOIN_FAILURES = frozenset(
+    int(status)
+    for status in (
+        t.EmberStatus.JOIN_FAILED,
+        t.EmberStatus.MOVE_FAILED,
+        t.EmberStatus.CANNOT_JOIN_AS_ROUTER,
+        t.EmberStatus.NO_BEACONS,
+        t.EmberStatus.RECEIVED_KEY_IN_THE_CLEAR,
+        t.EmberStatus.NO_NETWORK_KEY_RECEIVED,
+        t.EmberStatus.NO_LINK_KEY_RECEIVED,
+        t.EmberStatus.PRECONFIGURED_KEY_REQUIRED,
+    )
+)
+#: sl_status_t stack statuses (EZSP 14+) -> the EmberStatus values used here, by bellows'
+#: ``sl_Status.from_ember_status`` (JOIN_FAILED and CANNOT_JOIN_AS_ROUTER both become
+#: NOT_JOINED: read back as JOIN_FAILED).
 _SL_STACK_STATUS = {
+    int(t.sl_Status.from_ember_status(t.EmberStatus(status))): status
+    for status in sorted(JOIN_FAILURES - {JOIN_FAILED, CANNOT_JOIN_AS_ROUTER})
+} | {
     int(t.sl_Status.NETWORK_UP): NETWORK_UP,
     int(t.sl_Status.NETWORK_DOWN): NETWORK_DOWN,
     int(t.sl_Status.NOT_JOINED): JOIN_FAILED,
 }
+
+
+def _stack_status_name(status: int) -> str:
+    """``0xAD, NO_NETWORK_KEY_RECEIVED``: an EmberStatus with its UG100 name."""
+    try:
+        return f"0x{status:02X}, {t.EmberStatus(status).name}"
+    except ValueError:
+        return f"0x{status:02X}"
 
 
 def _by_name(api: Any, command: str, args: Any) -> dict[str, Any]:
@@ -532,7 +564,8 @@ class EzspHanRadio:
     NCP's tokens; ``startScan(ACTIVE_SCAN)`` reports ``networkFoundHandler`` per beacon and
     ``scanCompleteHandler``; ``clearKeyTable`` (a new join), ``setInitialSecurityState`` with
     the install-code link key then ``joinNetwork`` (MAC association) answer at once, the
-    outcome comes as ``stackStatusHandler`` (NETWORK_UP or JOIN_FAILED);
+    outcome comes as ``stackStatusHandler`` (NETWORK_UP, or JOIN_FAILED or another of
+    :data:`JOIN_FAILURES`, such as NO_NETWORK_KEY_RECEIVED);
     ``findAndRejoinNetwork`` rejoins (secured with the current network key, or through the
     Trust Center); ``sendUnicast`` / ``messageSentHandler`` carry APS data out and
     ``incomingMessageHandler`` in; :func:`install_trust_center_link_key` makes CBKE's key the
@@ -674,7 +707,7 @@ class EzspHanRadio:
 
     async def resume(self) -> NetworkState | None:
         """``networkInit``: the network the NCP's tokens hold, brought up; None if none."""
-        with self._stack_status({NETWORK_UP, NETWORK_DOWN, JOIN_FAILED}) as outcome:
+        with self._stack_status({NETWORK_UP, NETWORK_DOWN, *JOIN_FAILURES}) as outcome:
             # EZSP 6 added the init options: keep the parent in a token, rejoin on reboot
             _frame_id, request, _response = self._ezsp.COMMANDS["networkInit"]
             options = {"networkInitBitmask": 0x0003} if request else {}
@@ -756,9 +789,7 @@ class EzspHanRadio:
         )
         node_type = t.EmberNodeType.ROUTER if router else t.EmberNodeType.END_DEVICE
         self._node_type = node_type
-        with self._stack_status(
-            {NETWORK_UP, JOIN_FAILED, NETWORK_DOWN, CANNOT_JOIN_AS_ROUTER}
-        ) as outcome:
+        with self._stack_status({NETWORK_UP, NETWORK_DOWN, *JOIN_FAILURES}) as outcome:
             (status,) = await self._ezsp.joinNetwork(nodeType=node_type, parameters=parameters)
             if int(status) != SUCCESS:
                 raise JoinFailed(
@@ -769,8 +800,9 @@ class EzspHanRadio:
             raise self._no_routers(result)
         if result != NETWORK_UP:
             raise JoinFailed(
-                f"{self.name}: the meter refused the join (stack status 0x{result:02X}): is "
-                "the install code registered with the meter, and joining permitted?",
+                f"{self.name}: the meter refused the join (stack status "
+                f"{_stack_status_name(result)}): is the install code registered with the "
+                "meter, and joining permitted?",
                 status=result,
             )
         return await self._state()
@@ -778,9 +810,9 @@ class EzspHanRadio:
     async def rejoin(self, *, have_network_key: bool, channels: tuple[int, ...]) -> NetworkState:
         """``findAndRejoinNetwork``: a secure rejoin (``have_network_key``) or a Trust Center
         rejoin (ZB 3.6.1.4.2). The stack first reports the network down, then tries (ezsp.h):
-        the outcome is the NETWORK_UP or JOIN_FAILED after that."""
+        the outcome is the NETWORK_UP or join failure (:data:`JOIN_FAILURES`) after that."""
         mask = sum(1 << channel for channel in channels)
-        with self._stack_status({NETWORK_UP, JOIN_FAILED, CANNOT_JOIN_AS_ROUTER}) as outcome:
+        with self._stack_status({NETWORK_UP, *JOIN_FAILURES}) as outcome:
             more: dict[str, Any] = {}
             if _request_has(self._ezsp, "findAndRejoinNetwork", "reason"):  # EZSP 14+
                 more = {"reason": 0, "nodeType": self._node_type}
@@ -797,7 +829,8 @@ class EzspHanRadio:
             raise self._no_routers(result)
         if result != NETWORK_UP:
             raise JoinFailed(
-                f"{self.name}: rejoin failed (stack status 0x{result:02X})", status=result
+                f"{self.name}: rejoin failed (stack status {_stack_status_name(result)})",
+                status=result,
             )
         return await self._state()
 
@@ -1014,6 +1047,11 @@ class EzspHanRadio:
             raise EzspError("dsaSign (handler: not the message sent, signed)", status)
         return signed[len(message) :]
 
+    def _no_library(self) -> int:
+        """The status meaning "no CBKE library in the firmware" in this EZSP version."""
+        new = int(self._ezsp.ezsp_version) >= FIRST_EXTENDED_VERSION
+        return LIBRARY_NOT_PRESENT_V14 if new else LIBRARY_NOT_PRESENT
+
     def _in_progress(self) -> int:
         """The status meaning "started, the handler follows" in this EZSP version."""
         new = int(self._ezsp.ezsp_version) >= FIRST_EXTENDED_VERSION
@@ -1031,7 +1069,7 @@ class EzspHanRadio:
         callback = self._ezsp.add_callback(on_callback)
         try:
             (status,) = await getattr(self._ezsp, name)(**request)
-            if int(status) == LIBRARY_NOT_PRESENT:
+            if int(status) == self._no_library():
                 raise EzspError(f"{name} (the stick's firmware has no CBKE library for it)", status)
             if int(status) not in (SUCCESS, queued):
                 raise EzspError(name, status)

@@ -63,6 +63,7 @@ from zigpy_znp.api import ZNP
 from zigpy_znp.exceptions import InvalidCommandResponse
 
 from zse.config import ConfigError
+from zse.errors import ZseError
 from zse.interpan._codec import (
     BROADCAST_ADDRESS,
     MAX_ZCL_LENGTH,
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INTER_PAN_ENDPOINT",
+    "NoConfirmation",
     "ZnpError",
     "ZnpTransport",
     "coordinator_class",
@@ -203,12 +205,17 @@ DEFAULT_RADIUS = 0x1E
 DEFAULT_CONFIRM_TIMEOUT = 10.0
 
 
-class ZnpError(OSError):
+class ZnpError(ZseError, OSError):
     """Z-Stack refused a request or reported a failed transmission."""
 
     def __init__(self, what: str, status: int) -> None:
         super().__init__(f"{what} failed with status 0x{int(status):02X}")
         self.status = int(status)
+
+
+class NoConfirmation(ZseError, TimeoutError):
+    """Z-Stack did not answer an inter-PAN send and confirm it (``AF.DataConfirm``) in time:
+    a :class:`TimeoutError`, hence an :class:`OSError`, as a failed transmission is."""
 
 
 class ZnpTransport(ReceiveQueue):
@@ -358,6 +365,11 @@ class ZnpTransport(ReceiveQueue):
             )
         except InvalidCommandResponse as exc:
             raise ZnpError("AF.DataRequestExt", exc.response.Status) from exc
+        except TimeoutError:  # zigpy-znp's own (answer or confirmation late) has no message
+            raise NoConfirmation(
+                f"Z-Stack did not confirm the inter-PAN frame with TSN {tsn} (AF.DataRequestExt "
+                f"answer and AF.DataConfirm) within {self.confirm_timeout:g} s"
+            ) from None
         if confirm.Status != t.Status.SUCCESS:
             raise ZnpError("inter-PAN transmission (AF.DataConfirm)", confirm.Status)
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import ClassVar, Protocol, runtime_checkable
 
-from zse.errors import InvalidFrame
+from zse.errors import InvalidFrame, ZseError
 from zse.interpan._codec import InterPanFrame
 
 __all__ = ["InterPanTransport", "ReceiveQueue", "SecuredInterPanUnsupported"]
@@ -15,7 +15,7 @@ __all__ = ["InterPanTransport", "ReceiveQueue", "SecuredInterPanUnsupported"]
 LOGGER = logging.getLogger(__name__)
 
 
-class SecuredInterPanUnsupported(ValueError):
+class SecuredInterPanUnsupported(ZseError, ValueError):
     """The transport cannot carry APS-secured inter-PAN frames (docs/interpan.md, "Secured
     inter-PAN"): raised before anything is sent. Z-Stack's stub APS refuses APS security on
     an inter-PAN send and drops every secured inter-PAN frame it receives (TI ``stub_aps.c``,

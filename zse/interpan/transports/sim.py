@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from zse.errors import ZseError
 from zse.interpan._codec import DeliveryMode, InterPanFrame
 from zse.interpan.transports._base import ReceiveQueue
 
@@ -22,7 +23,7 @@ class _RawRadio(Protocol):
     def on_interpan(self, callback: Any) -> Any: ...
 
 
-class NoAcknowledgement(OSError):
+class NoAcknowledgement(ZseError, OSError):
     """A unicast inter-PAN frame was not acknowledged by the destination's MAC."""
 
 
