@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 import pytest
+import zigpy.types as t
 from zigpy.zcl import foundation
 
 from tests.tunneling.test_tunneling_protocol import (
@@ -23,7 +24,9 @@ from tests.tunneling.test_tunneling_protocol import (
     server_open,
 )
 from tests.tunneling.test_tunneling_service import ECHO, MFR, network
+from zse.installcode import InstallCode
 from zse.se.ids import TUNNELING
+from zse.se.types import TunnelStatus
 from zse.tunneling.protocol import (
     TunnelClientProtocol,
     TunnelClosed,
@@ -31,8 +34,10 @@ from zse.tunneling.protocol import (
     TunnelLost,
     TunnelServerProtocol,
 )
+from zse.tunneling.service import TunnelingClient
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Step
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 #: Far above what a tunnel may queue by default, far below what it queued before the cap.
 BOUND = 0x20000
@@ -211,3 +216,85 @@ def test_core_closes_the_tunnels_of_a_device_that_left():
     assert step.events == (TunnelClosed(tunnel_id=mine, device=str(IEEE), reason="left"),)
     assert list(core.tunnels) == [other]
     assert core.left(IEEE) == Step()
+
+
+async def test_handler_replies_on_one_tunnel_go_in_the_order_the_data_came():
+    """A tunnel is a byte stream (D.6.2.4.3): each Transfer Data started its own handler task
+    and the replies went as the tasks ended, so a slow answer to A came after the answer to
+    B sent after it. One tunnel's data is now handed to the handler in order."""
+    _, _, server, client, _ = await network(90)
+    started: list[bytes] = []
+
+    async def handler(data):
+        started.append(data.data)
+        if data.data == b"A":
+            await asyncio.sleep(5)
+        return data.data
+
+    server.serve(ECHO, handler, manufacturer_code=MFR)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR)
+    await client.send(tunnel, b"A")
+    await client.send(tunnel, b"B")
+    first = await client.read(tunnel, timeout=30)
+    second = await client.read(tunnel, timeout=30)
+    assert (first, second) == (b"A", b"B")
+    assert started == [b"A", b"B"]
+    await client.stop()
+    await server.stop()
+
+
+async def test_a_slow_handler_on_one_tunnel_does_not_hold_up_another():
+    """In order within a tunnel, not across tunnels: another device's data is not held up."""
+    air, app, server, client, _ = await network(92)
+    gate = asyncio.Event()
+
+    async def handler(data):
+        if data.data == b"slow":
+            await gate.wait()
+        return data.data
+
+    server.serve(ECHO, handler, manufacturer_code=MFR)
+    await server.start()
+    slow = await client.open(ECHO, manufacturer_code=MFR)
+    other = await second_client(air, app)
+    fast = await other.open(ECHO, manufacturer_code=MFR)
+    await client.send(slow, b"slow")
+    await other.send(fast, b"fast")
+    assert await other.read(fast, timeout=30) == b"fast"
+    gate.set()
+    assert await client.read(slow, timeout=30) == b"slow"
+    await other.stop()
+    await client.stop()
+    await server.stop()
+
+
+async def second_client(air, app) -> TunnelingClient:
+    """Another device joined to the network of :func:`network`, with a Tunneling client."""
+    code = InstallCode.generate(rng=air.rng)
+    dev = air.device("00:0d:6f:00:0e:00:00:02", install_code=code, channel=15)
+    ep = dev.add_endpoint(1, device_type=0x0502, out_clusters=[TUNNELING])
+    await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
+    await dev.join()
+    await asyncio.sleep(30)
+    client = TunnelingClient(ep, Destination.device(0x0000, SE_ENDPOINT_ID), max_incoming=100)
+    await client.start()
+    return client
+
+
+def test_one_device_cannot_take_every_tunnel_slot():
+    """Asking for many protocols (or from many endpoints), one device took all ``max_tunnels``
+    slots, and every other device was answered NO_MORE_TUNNEL_IDS for CloseTunnelTimeout (18 h
+    by default). It may hold ``max_per_device`` now; the others still get theirs."""
+    protocols = [(200 + n, 0x1234) for n in range(8)]
+    core = TunnelServerProtocol(set(protocols), max_tunnels=8, max_per_device=2)
+    answers = []
+    for protocol in protocols:
+        step = core.receive(*frame(REQUEST, request(protocol=protocol)), now=0)
+        answers.append(step.sends[0].payload[2])
+    assert answers == [0, 0] + [TunnelStatus.NO_MORE_TUNNEL_IDS] * 6
+    assert len(core.tunnels) == 2
+    other = core.receive(*frame(REQUEST, request(), ieee=OTHER, nwk=0x3C4D), now=0)
+    assert other.sends[0].payload[2] == 0  # another device is served
+    with pytest.raises(ValueError, match="at least 1 tunnel"):
+        TunnelServerProtocol(set(protocols), max_per_device=0)

@@ -606,7 +606,10 @@ class TunnelServerProtocol(_TunnelEnds):
     ``protocols`` are the protocols served (:func:`protocol_key`); ``max_tunnels`` how many may
     be open at once (beyond: NO_MORE_TUNNEL_IDS, D.6.2.5.1.1.2, as Silicon Labs' Tunneling
     server answers when every tunnel slot is taken; BUSY is for a temporary condition, and zse
-    has none); ``close_tunnel_timeout`` the CloseTunnelTimeout attribute, seconds (D.6.2.2.1,
+    has none); ``max_per_device`` how many of them one device may hold (beyond:
+    NO_MORE_TUNNEL_IDS for it: one device asking from many endpoints or for many protocols
+    cannot take every slot from the others for CloseTunnelTimeout);
+    ``close_tunnel_timeout`` the CloseTunnelTimeout attribute, seconds (D.6.2.2.1,
     1-65535). ``rng`` draws where the tunnel ids start (D.6.2.5.1.1.1): ids then count up from
     there, skipping those still open, wrapping before :data:`NO_TUNNEL`. A restarted server
     thus does not hand out again the ids its previous run had open, whose devices may still use
@@ -624,6 +627,7 @@ class TunnelServerProtocol(_TunnelEnds):
         *,
         max_incoming: int = 1500,
         max_tunnels: int = 8,
+        max_per_device: int = 2,
         flow_control: bool = True,
         close_tunnel_timeout: int = DEFAULT_CLOSE_TUNNEL_TIMEOUT,
         chunk: int = DEFAULT_CHUNK,
@@ -639,7 +643,10 @@ class TunnelServerProtocol(_TunnelEnds):
             max_queued=max_queued,
         )
         self.protocols = set(protocols)
+        if max_per_device < 1:
+            raise ValueError(f"a device may hold at least 1 tunnel, not {max_per_device}")
         self.max_tunnels = max_tunnels
+        self.max_per_device = max_per_device
         self.flow_control = flow_control
         self.close_tunnel_timeout = close_tunnel_timeout
         rng = rng or random.Random()  # noqa: S311 -- spreading ids, not secrecy
@@ -678,8 +685,9 @@ class TunnelServerProtocol(_TunnelEnds):
             status = TunnelStatus.FLOW_CONTROL_NOT_SUPPORTED
         elif (held := self._held(msg, key)) is not None:
             return self._renew_request(msg, held, command, now)
-        elif len(self.tunnels) >= self.max_tunnels:
-            # every slot is taken until a tunnel closes (D.6.2.5.1.1.2): no more tunnel ids
+        elif len(self.tunnels) >= self.max_tunnels or self._holds(msg) >= self.max_per_device:
+            # every slot is taken until a tunnel closes (D.6.2.5.1.1.2), or every slot this
+            # device may hold: no more tunnel ids (for it)
             status = TunnelStatus.NO_MORE_TUNNEL_IDS
         tunnel_id = NO_TUNNEL
         if status is TunnelStatus.SUCCESS:
@@ -714,6 +722,10 @@ class TunnelServerProtocol(_TunnelEnds):
             tunnel_id=tunnel_id, device=tunnel.device, protocol=key, flow_control=wants_flow
         )
         return Step(sends=(reply,), events=(opened,))
+
+    def _holds(self, msg: ZclMessage) -> int:
+        """How many open tunnels the requesting device holds (any endpoint, any protocol)."""
+        return sum(1 for tunnel in self.tunnels.values() if self._is_peer(tunnel, msg))
 
     def _held(self, msg: ZclMessage, key: ProtocolKey) -> TunnelState | None:
         """The open tunnel of the requesting device (EUI-64, else NWK address), from the same

@@ -114,6 +114,8 @@ class _Shell:
         self._timer = Timer(what, logger=LOGGER)
         self._handlers: dict[ProtocolKey, TunnelHandler] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Each tunnel's last handler task: the next of its data waits for it (in order).
+        self._chains: dict[int, asyncio.Task[None]] = {}
         self._moves: _Moves | None = None
 
     def _now(self) -> float:
@@ -189,8 +191,29 @@ class _Shell:
         if isinstance(event, TunnelData):
             handler = self._handlers.get(event.protocol)
             if handler is not None:
-                task = asyncio.get_running_loop().create_task(self._run_handler(handler, event))
-                keep_task(self._tasks, task, LOGGER, "tunnel handler failed", logging.ERROR)
+                self._chain(handler, event)
+
+    def _chain(self, handler: TunnelHandler, event: TunnelData) -> None:
+        """Run ``handler`` on ``event`` once the handler has run on the tunnel's data before
+        it: a tunnel is a byte stream (D.6.2.4.3), so its replies go in the order its data
+        came; other tunnels' data is not held up."""
+        tunnel = event.tunnel_id
+        before = self._chains.get(tunnel)
+
+        async def run() -> None:
+            if before is not None:  # done first, whatever its end
+                await asyncio.wait([before])
+            await self._run_handler(handler, event)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._chains[tunnel] = task
+
+        def done(task: asyncio.Task[None]) -> None:
+            if self._chains.get(tunnel) is task:  # the tunnel's last: nothing waits on it
+                del self._chains[tunnel]
+
+        task.add_done_callback(done)
+        keep_task(self._tasks, task, LOGGER, "tunnel handler failed", logging.ERROR)
 
     async def _run_handler(self, handler: TunnelHandler, event: TunnelData) -> None:
         """Hand ``event`` to ``handler`` and send its reply. A failing handler, or one whose
@@ -253,6 +276,7 @@ class TunnelingServer(_Shell):
         *,
         max_incoming: int = 1500,
         max_tunnels: int = 8,
+        max_per_device: int = 2,
         flow_control: bool = True,
         close_tunnel_timeout: int = 0xFFFF,
         rng: random.Random | None = None,
@@ -262,6 +286,7 @@ class TunnelingServer(_Shell):
             set(),
             max_incoming=max_incoming,
             max_tunnels=max_tunnels,
+            max_per_device=max_per_device,
             flow_control=flow_control,
             close_tunnel_timeout=close_tunnel_timeout,
             rng=rng,
