@@ -243,3 +243,20 @@ def test_max_number_of_periods_delivered_is_bounded(periods: int) -> None:
     with pytest.raises(ValueError, match="MaxNumberOfPeriodsDelivered"):
         meter(max_periods=periods)
     assert meter(max_periods=MAX_PERIODS_DELIVERED).read(A.MAX_NUMBER_OF_PERIODS_DELIVERED) == 39
+
+
+def test_a_one_minute_profile_interval_is_a_period_of_its_own() -> None:
+    """ProfileIntervalPeriod 8 is one minute (zigpy's ``ProfileIntervalPeriod.Minutes_1``,
+    from a later SE revision than 0-7): a meter may keep such a profile, and its record
+    (kept across restarts) says so."""
+    m = meter(profile_period=8)
+    m.update(Readings(summation_delivered=100), T0 + 1)
+    m.update(Readings(summation_delivered=160), T0 + 61)
+    m.update(Readings(summation_delivered=190), T0 + 121)
+    answer = m.get_profile(0, 0, 2, T0 + 121)
+    assert (answer.status, answer.profile_interval_period) == (S.Success, 8)
+    assert answer.end_time == T0 + 120
+    assert len(answer.intervals) == 2  # two whole minutes, newest first
+    again = meter(profile_period=8)
+    again.restore(json.loads(json.dumps(m.snapshot())))
+    assert again.get_profile(0, 0, 2, T0 + 121) == answer

@@ -59,6 +59,7 @@ PROFILE_INTERVAL_SECONDS: Mapping[int, int] = {
     5: 450,
     6: 300,
     7: 150,
+    8: 60,  # one minute: a later SE revision's (zigpy's ProfileIntervalPeriod.Minutes_1)
 }
 _UINT48 = (1 << 48) - 1
 _UINT24 = (1 << 24) - 1
@@ -125,7 +126,7 @@ _VALUE_RANGES: Mapping[int, tuple[int, int]] = {
 }
 _PROFILE_SHAPE = Fields(
     {
-        "period": Int(0, 7),
+        "period": Int(0, max(PROFILE_INTERVAL_SECONDS)),
         "interval_end": Int(0, 0xFFFFFFFF),
         "channels": MapOf(
             Fields(
