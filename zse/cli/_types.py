@@ -42,18 +42,31 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+def _whole(kind: click.ParamType[Any], value: Any, param: click.Parameter | None, ctx: Any) -> None:
+    """Fail unless ``value``, given as text, is in ASCII digits without ``_``."""
+    if isinstance(value, str) and not _plain(value):
+        kind.fail(f"{value[:20]!r} is not a whole number (ASCII digits, no '_')", param, ctx)
+
+
 class PlainIntRange(click.IntRange):
     """:class:`click.IntRange` in ASCII digits without ``_`` (``int()`` also reads ``1_000``
     and other scripts' digits: a port typed in full-width digits was taken as that port)."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not _plain(value):
-            self.fail(f"{value[:20]!r} is not a whole number (ASCII digits, no '_')", param, ctx)
+        _whole(self, value, param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class _PlainInteger(click.types.IntParamType):
+    """:data:`PlainInt`'s type: ``type=int`` in ASCII digits without ``_``."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        _whole(self, value, param, ctx)
         return super().convert(value, param, ctx)
 
 
 #: An integer option of any size, in ASCII digits without ``_`` (for ``type=int``).
-PlainInt = PlainIntRange()
+PlainInt = _PlainInteger()
 
 
 class PanIdType(click.ParamType):  # type: ignore[type-arg]
