@@ -32,7 +32,9 @@ def test_a_number_in_other_digits_is_refused_by_its_option(
     assert "is not a whole number (ASCII digits, no '_')" in result.output
 
 
-@pytest.mark.parametrize("argv", [["sim", "utility"], ["headend", "serve"], ["mqtt"], ["cert", "issue"]])
+@pytest.mark.parametrize(
+    "argv", [["sim", "utility"], ["headend", "serve"], ["mqtt"], ["cert", "issue"]]
+)
 def test_help_shows_an_unbounded_number_as_an_integer_with_no_range(argv: list[str]) -> None:
     """An unbounded whole-number option was first an IntRange of no bounds: ``--help`` said
     ``INTEGER RANGE`` and ``x<=None``."""

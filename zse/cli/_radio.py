@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,9 @@ __all__ = [
     "RadioStartError",
     "esi_descriptor",
     "esi_descriptors",
+    "not_a_serial_port",
     "open_application",
+    "port_problem",
     "transport_for",
 ]
 
@@ -229,14 +232,32 @@ def _describe_start_error(radio: RadioSettings, exc: BaseException) -> str:
     where = f"{radio.radio} radio on {radio.device}"
     if isinstance(exc, zigpy.exceptions.NetworkNotFormed):
         return f"{where} has no network: form one with --form (or [network] form = true)"
-    if isinstance(exc, FileNotFoundError | PermissionError):
-        return f"{where}: cannot open the port ({exc.strerror or exc})"
+    problem = port_problem(exc)
+    if problem is not None:
+        return f"{where}: {problem}"
     if isinstance(exc, ConnectionRefusedError):
         return f"{where}: connection refused"
     if isinstance(exc, TimeoutError):
         return f"{where} did not answer (wrong port, baud rate or firmware?)"
     text = str(exc) or type(exc).__name__
     return f"{where} did not start: {text}"
+
+
+def not_a_serial_port(exc: BaseException) -> str | None:
+    """``not a serial port (...)`` when opening a port failed because the path is no serial
+    port at all (``/dev/null``, a regular file: pyserial's termios calls fail with ENOTTY; a
+    directory), else None."""
+    if isinstance(exc, OSError) and exc.errno in {errno.ENOTTY, errno.EISDIR}:
+        return f"not a serial port ({exc.strerror or exc})"
+    return None
+
+
+def port_problem(exc: BaseException) -> str | None:
+    """What opening a serial port failed with, as an operator reads it (None: not a port
+    error): a path that is not there or not allowed, or one that is no serial port."""
+    if isinstance(exc, FileNotFoundError | PermissionError):
+        return f"cannot open the port ({exc.strerror or exc})"
+    return not_a_serial_port(exc)
 
 
 async def transport_for(app: Any, *, endpoint: int, register: bool) -> Any:

@@ -92,8 +92,10 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
     err: Out | None = None,
     stop: asyncio.Event | None = None,
     clock: Callable[[], int] | None = None,
+    watching: asyncio.Event | None = None,
 ) -> int:
-    """Join (and with ``watch``, follow) the meter; returns the exit status."""
+    """Join (and with ``watch``, follow) the meter; returns the exit status. ``watching`` is
+    set once joined and keyed, when ``stop`` ends the watch (before, the caller cancels)."""
     from zse.cbke.service import KeyEstablishmentFailed  # noqa: PLC0415
     from zse.errors import StoreError  # noqa: PLC0415
     from zse.metering.service import MeterNotFound  # noqa: PLC0415
@@ -120,19 +122,25 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         (err or (lambda line: click.echo(line, err=True)))(f"error: {text}")
         return 1
 
+    bound = asyncio.timeout(options.start_timeout)
     try:
-        async with asyncio.timeout(options.start_timeout):
+        async with bound:
             radio = await EzspHanRadio.open(
                 options.device, baudrate=options.baudrate, flow_control=options.flow_control
             )
-    except TimeoutError:
+    except TimeoutError:  # --start-timeout, or bellows giving up its resets first (~15 s)
+        within = f" within {options.start_timeout:g} s" if bound.expired() else ""
         return error(
-            f"the stick at {options.device} did not answer within {options.start_timeout:g} s: "
+            f"the stick at {options.device} did not answer{within}: "
             "is it an EmberZNet NCP (EZSP), at this baud rate and flow control?"
         )
     except JoinFailed as exc:  # it answered: unsupported firmware, a refused configuration
         return error(str(exc))
     except Exception as exc:
+        from zse.cli._radio import not_a_serial_port  # noqa: PLC0415
+
+        if (problem := not_a_serial_port(exc)) is not None:
+            return error(f"cannot open the stick at {options.device}: {problem}")
         return error(
             f"cannot open the stick at {options.device} ({exc}): check the port, that it is "
             "plugged in and that no other program uses it"
@@ -244,6 +252,8 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
             where = f"{bridge.settings.host}:{bridge.settings.port}"
             topic = f"{bridge.settings.base_topic}/{node_id(ihd.name)}"
             _print(out, options.as_json, {"type": "mqtt", "broker": where, "topic": topic})
+        if watching is not None:
+            watching.set()
         try:
             return await _watch(ihd, events, lost, options, out, error, stop)
         finally:
@@ -403,8 +413,8 @@ def _options(**given: Any) -> HanOptions:
     for path in given.pop("credentials"):
         try:
             credentials.append(Credentials.load(path))
-        except (DecodeError, OSError) as exc:
-            raise ConfigError(f"credentials {path}: {exc}") from None
+        except (DecodeError, OSError) as exc:  # its message names the file
+            raise ConfigError(f"--credentials: {exc}") from None
     extended = given.pop("extended_pan_id")
     meter = given.pop("meter")
     import zigpy.types as t  # noqa: PLC0415
@@ -418,6 +428,9 @@ def _options(**given: Any) -> HanOptions:
     except DecodeError as exc:
         raise ConfigError(f"--meter: {exc}") from None
     channels = tuple(given.pop("channels")) or tuple(range(11, 27))
+    state: Path = given.pop("state")
+    if not state.parent.is_dir():  # a typo: said before the stick is opened
+        raise ConfigError(f"--state {state}: no directory {state.parent}")
     return HanOptions(
         device=found["device"],
         baudrate=found.get("baudrate") or 115200,
@@ -425,7 +438,7 @@ def _options(**given: Any) -> HanOptions:
         start_timeout=given.pop("start_timeout"),
         install_code=install_code,
         credentials=credentials,
-        state=given.pop("state"),
+        state=state,
         extended_pan_id=epid,
         channels=channels,
         meter=meter_eui,
@@ -493,7 +506,7 @@ def _common(function: Callable[..., Any]) -> Callable[..., Any]:
 def _run(coroutine: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(coroutine)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
 
 
@@ -542,11 +555,20 @@ def watch(verbose: int, log_level: str | None, **given: Any) -> None:
 
     async def main() -> int:
         stop = asyncio.Event()
+        watching = asyncio.Event()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_signal() -> None:
+            stop.set()
+            if not watching.is_set():  # opening the stick, joining, CBKE: nothing to finish
+                task.cancel()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        return await run_han(options, watch=True, stop=stop)
+                loop.add_signal_handler(sig, on_signal)
+        return await run_han(options, watch=True, stop=stop, watching=watching)
 
     sys.exit(_run(main()))
 

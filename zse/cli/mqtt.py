@@ -44,6 +44,39 @@ SIM_GROUP = "sim"
 
 #: The simulated devices that are loads of the demo's household, by the demo's names.
 _LOADS = {"ProgrammableThermostat": "thermostat", "LoadControlDevice": "heater"}
+#: Each simulated device's registry label: the ESI's bridge names the Home Assistant device by
+#: it, as the HAN devices' bridge does by the device's kind (one device, one name).
+_LABELS = {
+    "InHomeDisplay": "In-home display",
+    "ProgrammableThermostat": "Thermostat",
+    "LoadControlDevice": "Load control device",
+}
+#: Where the simulated household's summation is kept across runs on one ``--state-dir``.
+_HOUSEHOLD = "sim.household"
+
+
+@dataclass
+class _Continued:
+    """The simulated household's readings as the meter's source, its summation delivered
+    raised by ``offset``: started again on a ``--state-dir``, the household counts from 0 but
+    the meter restored its summation and refuses one that goes back (``SummationDecreased``:
+    a delivered-only meter's register), so the meter goes on from the larger of the summation
+    the household reached last time and the one the meter ``held()`` at its first reading."""
+
+    household: Any
+    offset: int
+    held: Any = None  # () -> the meter's summation delivered, once the ESI exists
+    begun: bool = False
+
+    def readings(self, now: int) -> Any:
+        readings = self.household.readings(now)
+        summation = readings.summation_delivered
+        if summation is None:
+            return readings
+        if not self.begun and self.held is not None:
+            self.offset = max(self.offset, (self.held() or 0) - summation)
+            self.begun = True
+        return dataclasses.replace(readings, summation_delivered=summation + self.offset)
 
 
 @dataclass
@@ -70,6 +103,8 @@ async def simulated_esi(
     from zse.cli.demo import RATED_WATTS, meter_attributes, simulated_household  # noqa: PLC0415
     from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
     from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
+    from zse.se.ids import MeteringAttribute  # noqa: PLC0415
+    from zse.store import Batch  # noqa: PLC0415
 
     async with contextlib.AsyncExitStack() as cleanup:
         han = SimulatedHan(
@@ -87,19 +122,29 @@ async def simulated_esi(
         registry = await HanRegistry.open(directory / "han.db")
         cleanup.push_async_callback(registry.close)
         household = simulated_household(han.clock)
+        source = _Continued(household, await registry.store.get(_HOUSEHOLD, "summation", 0))
         esi = EnergyServiceInterface(
             app,
             credentials=han.credentials,
             registry=registry,
             clock=han.clock,
-            meter={"formatting": formatting, "source": household},
+            meter={"formatting": formatting, "source": source},
         )
+        meter = esi.meter
+        if meter is not None:
+            source.held = lambda: meter.core.read(MeteringAttribute.CURRENT_SUMM_DELIVERED)
+
+        async def keep_summation() -> None:
+            reached = source.readings(han.clock()).summation_delivered
+            await registry.store.commit(Batch().put(_HOUSEHOLD, "summation", reached))
+
+        cleanup.push_async_callback(keep_summation)
         await esi.start()
         cleanup.push_async_callback(esi.stop)
         sim = SimulatedEsi(esi, registry, han)
         for (kind, eui, code), device in zip(SIM_HAN, han.devices, strict=True):
             if await _admissible(registry, eui):
-                await esi.provision(eui, code, label=kind, groups=[SIM_GROUP])
+                await esi.provision(eui, code, label=_LABELS[kind], groups=[SIM_GROUP])
             sim.devices[kind] = eui
             load = _LOADS.get(kind)  # the demo's household: its loads' rated power
             if load is not None:
