@@ -255,3 +255,24 @@ def test_zse_han_watch_stops_at_once_while_the_stick_is_opening(
             process.kill()
             process.communicate()
     assert (process.returncode, stdout, stderr) == (0, "", "")
+
+
+def test_zse_mqtt_says_a_store_in_use_in_one_line_without_a_class_name(tmp_path: Path) -> None:
+    """zse's own errors are told as the other commands tell them, ``error: <what>``; the
+    store's lock said ``error: StoreError: ...``."""
+    from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
+
+    async def hold() -> Any:
+        return await HanRegistry.open(tmp_path / "han.db")
+
+    loop = asyncio.new_event_loop()
+    registry = loop.run_until_complete(hold())
+    try:
+        argv = ["mqtt", "--sim", "--state-dir", str(tmp_path), "--broker", "mqtt://127.0.0.1:1"]
+        result = CliRunner().invoke(main, argv)
+    finally:
+        loop.run_until_complete(registry.close())
+        loop.close()
+    assert result.exit_code == 1, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert line.startswith(f"error: {tmp_path / 'han.db'} is in use by another zse process")

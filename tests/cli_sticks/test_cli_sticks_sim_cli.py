@@ -87,7 +87,7 @@ def test_the_operator_shell_on_the_simulator(tmp_path: Path) -> None:
     assert "to registry group 'home': 2 delivered, 0 offline, 0 skipped" in text
     assert "message 7 to device" in text
     assert "sim: in-home display shows message 7: 'Peak price from 17:00'" in lines
-    assert "sim: the in-home display's user confirms message 7" in lines
+    assert "sim: the in-home display's user confirmed message 7" in lines
     assert any(line.endswith(f"{IHD} (kitchen) confirmed message 7") for line in lines)
     assert "sim: water heater switch duty cycle 40%" in lines
     assert any(f"{HEATER} (heater) load control event 9: started" in line for line in lines)

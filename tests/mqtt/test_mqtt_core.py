@@ -521,3 +521,19 @@ def test_the_esi_s_sends_are_publications_on_the_meter_s_topics() -> None:
         9,
     )
     assert sent_publication(topics, meter, object(), 5) is None
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ({"reading_interval": -1}, "mqtt.reading_interval: expected 0 (no readings) or more"),
+        ({"max_backoff": 0}, "mqtt.max_backoff: expected 1 second or more"),
+    ],
+)
+def test_an_interval_out_of_range_names_its_own_key(table: dict, said: str) -> None:
+    """One message named both keys ("mqtt.reading_interval / mqtt.max_backoff: must be
+    positive") whichever was wrong, and 0, allowed for reading_interval, is not positive."""
+    with pytest.raises(MqttConfigError) as error:
+        parse_settings(table)
+    assert str(error.value).startswith(said)
+    assert parse_settings({"reading_interval": 0}).reading_interval == 0

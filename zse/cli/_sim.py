@@ -254,9 +254,17 @@ class SimulatedHan:
             self.out(f"sim: {kind} cooling set point {event.cooling_set_point / 100:.1f} C")
 
     async def _confirm(self, kind: str, role: Any, message_id: int) -> None:
+        """The user confirms the message after :data:`CONFIRM_AFTER` s, unless it was
+        confirmed meanwhile (over MQTT, by the application) or is gone: said, not raised."""
+        from zse.messaging.core import MessageError  # noqa: PLC0415
+
         await asyncio.sleep(CONFIRM_AFTER)
-        self.out(f"sim: the {kind}'s user confirms message {message_id}")
-        await role.confirm(message_id)
+        try:
+            await role.confirm(message_id)
+        except MessageError as exc:
+            self.out(f"sim: the {kind}'s user does not confirm message {message_id}: {exc}")
+        else:
+            self.out(f"sim: the {kind}'s user confirmed message {message_id}")
 
     def _later(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)

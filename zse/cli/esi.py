@@ -46,6 +46,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from zse._files import read_text_bounded
+from zse._words import counted
 from zse.cli._options import (
     bellows_environment,
     configure_logging,
@@ -1125,7 +1126,7 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
             esi.meter.on_event(session.on_meter_event)
         for line in describe_network(app):
             out(line)
-        out(f"registry: {database} ({len(registry.devices())} devices)")
+        out(f"registry: {database} ({counted(len(registry.devices()), 'device')})")
         if config.interpan:
             transport = await transport_for(app, endpoint=SE_ENDPOINT_ID, register=False)
             await esi.serve_interpan(transport)

@@ -35,6 +35,7 @@ import click
 from zse._files import read_text_bounded, warn_if_shared
 from zse.cli._types import FiniteFloat, PlainInt
 from zse.config import ConfigError, read_toml
+from zse.errors import ZseError
 
 __all__ = ["SimulatedEsi", "mqtt", "sim_bridges", "simulated_esi"]
 
@@ -491,5 +492,7 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
             pass
         except Exception as exc:  # one line, not a traceback (that is at -vv)
             logging.getLogger("zse.cli").debug("the command failed", exc_info=exc)
-            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            # zse's own errors say what went wrong; another's class name tells what it is
+            said = str(exc) if isinstance(exc, ZseError) else f"{type(exc).__name__}: {exc}"
+            click.echo(f"error: {said}", err=True)
             sys.exit(1)

@@ -244,8 +244,10 @@ def parse_settings(table: Mapping[str, Any]) -> MqttSettings:  # noqa: PLR0912 -
     for key in ("outbox_limit", "executed_limit"):
         if key in found and not 1 <= found[key] <= 1_000_000:
             raise MqttConfigError(f"mqtt.{key}: expected 1 to 1000000")
-    if found.get("reading_interval", 0) < 0 or found.get("max_backoff", 1) < 1:
-        raise MqttConfigError("mqtt.reading_interval / mqtt.max_backoff: must be positive")
+    if found.get("reading_interval", 0) < 0:
+        raise MqttConfigError("mqtt.reading_interval: expected 0 (no readings) or more seconds")
+    if found.get("max_backoff", 1) < 1:
+        raise MqttConfigError("mqtt.max_backoff: expected 1 second or more")
     if ("cert_file" in found) != ("key_file" in found):
         raise MqttConfigError("mqtt.cert_file: a client certificate needs mqtt.key_file too")
     if any(k in found for k in ("ca_file", "cert_file")):
