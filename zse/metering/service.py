@@ -30,7 +30,7 @@ from typing import Any
 
 from zigpy.zcl import foundation
 
-from zse.errors import DecodeError, InvalidFrame, ZseError
+from zse.errors import DecodeError, InvalidFrame, StoreError, ZseError
 from zse.metering.core import MeterCore, ProfileAnswer, Readings, ReadingSource
 from zse.metering.formatting import Reading
 from zse.metering.protocol import (
@@ -203,11 +203,22 @@ class MeteringServer:
         self._timer.start()
 
     async def stop(self) -> None:
-        """Stop serving, polling and reporting (the stored state stays)."""
+        """Stop serving, polling and reporting; the readings held are stored with the profile
+        (otherwise they are stored when an interval closes: a restart would show the register
+        as it was then, up to a profile interval old, until the source is read again). A store
+        that fails here is logged: what was stored before stays."""
         for remove in self._removers:
             remove()
         self._removers = []
         await self._timer.stop()
+        if self.store is not None and self._begun:
+            try:
+                async with self._lock:
+                    await self.store.commit(
+                        Batch().put(self.namespace, _PROFILE_KEY, self.core.snapshot())
+                    )
+            except StoreError as exc:
+                LOGGER.warning("the meter's readings not stored at stop: %s", exc)
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
         """The profile snapshot and the reporting records, checked; a bad one is handed to
