@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import signal
 from pathlib import Path
@@ -708,3 +709,28 @@ async def test_a_bridge_stopped_while_it_sets_its_connection_up_says_offline(
             assert await sub.until(lambda: sub.on("zse/bridge/state")) == ["offline"]
         finally:
             await sub.close()
+
+
+async def test_two_bridges_with_one_client_id_back_off_and_say_why(
+    broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two bridges with one client id on a broker take the session from each other (MQTT
+    3.1.4-3: the broker disconnects the existing client): each reconnected every second, for
+    ever, with a warning each time that did not say why. A connection that ends within
+    STEADY s is now tried again on the growing back-off, and the warning names the id."""
+    from zse.store import Store  # noqa: PLC0415
+
+    caplog.set_level(logging.WARNING, logger="zse.mqtt.bridge")
+    async with running(broker, tmp_path, max_backoff=30) as (sim, bridge, _sub):
+        store = await Store.open(tmp_path / "twin.db")
+        twin = MqttBridge(sim.esi, settings(broker, max_backoff=30), store=store)
+        await twin.start()
+        try:
+            await asyncio.sleep(120)  # virtual
+        finally:
+            await twin.stop()
+            await store.close()
+        made = bridge.connections + twin.connections
+    # 1 s, 2, 4, 8, 16, 30, 30...: a handful in two minutes each, not one a second
+    assert made <= 24, made  # 16 here; 121 when each tried again every second
+    assert "is another client using the client id 'zse-bridge'?" in caplog.text

@@ -108,6 +108,10 @@ class BridgeStopped(ZseError, RuntimeError):
 #: The store's namespaces: the outbox journal and the executed correlation ids.
 OUTBOX = "mqtt.outbox"
 EXECUTED = "mqtt.executed"
+#: Seconds a connection must have lasted for the next one to be tried at once: one that ends
+#: sooner (another client taking the session over with the same client id, a broker refusing
+#: what the bridge subscribes to) is tried again on a growing back-off, not every second.
+STEADY = 10.0
 #: Published outbox entries are pruned from the journal every this many.
 _PRUNE_EVERY = 256
 #: How many publications may await their acknowledgement at once (one store commit each).
@@ -608,13 +612,15 @@ class BridgeShell:
 
     async def _run(self) -> None:
         backoff = 1.0
+        loop = asyncio.get_running_loop()
         while True:
+            began: float | None = None  # when the connection was made, if it was
             try:
                 client = self._client()
                 with self._broker_time():
                     await client.__aenter__()
+                began = loop.time()
                 try:
-                    backoff = 1.0
                     await self._connected(client)
                 except asyncio.CancelledError:
                     # stopped, from the moment "online" may have gone out (the set-up
@@ -634,9 +640,22 @@ class BridgeShell:
                     with self._broker_time(), contextlib.suppress(Exception):
                         await client.__aexit__(None, None, None)
             except aiomqtt.MqttError as exc:
-                LOGGER.warning("MQTT broker %s:%d: %s", self.settings.host, self.settings.port, exc)
+                short = began is not None and loop.time() - began < STEADY
+                LOGGER.warning(
+                    "MQTT broker %s:%d: %s%s",
+                    self.settings.host,
+                    self.settings.port,
+                    exc,
+                    # a broker drops a session when another client connects with its id
+                    f" (a connection ended within {STEADY:g} s: is another client using the "
+                    f"client id {self.settings.client_id!r}?)"
+                    if short
+                    else "",
+                )
             except Exception:  # never the end of the connection for good: reconnect
                 LOGGER.exception("MQTT bridge: connection ended")
+            if began is not None and loop.time() - began >= STEADY:
+                backoff = 1.0  # it had been up: back soon; one that keeps ending waits longer
             await asyncio.sleep(backoff)  # the loop's seconds: virtual ones on the simulator
             backoff = min(backoff * 2, self.settings.max_backoff)
 
