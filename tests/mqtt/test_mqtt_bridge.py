@@ -19,7 +19,7 @@ from tests.mqtt.broker import Broker
 from tests.mqtt.helpers import Subscriber, real_wait, running, settings
 from zse.cli.mqtt import simulated_esi
 from zse.drlc import Status
-from zse.mqtt.bridge import EXECUTED, OUTBOX, MqttBridge, broker_time
+from zse.mqtt.bridge import EXECUTED, OUTBOX, STEADY, MqttBridge, Reconnect, broker_time
 from zse.mqtt.core import Publication, node_id
 from zse.roles.esi import ReportReceived
 
@@ -734,3 +734,17 @@ async def test_two_bridges_with_one_client_id_back_off_and_say_why(
     # 1 s, 2, 4, 8, 16, 30, 30...: a handful in two minutes each, not one a second
     assert made <= 24, made  # 16 here; 121 when each tried again every second
     assert "is another client using the client id 'zse-bridge'?" in caplog.text
+
+
+def test_reconnect_waits_grow_until_a_connection_lasts() -> None:
+    """The waits of the bridge's and the headend link's reconnections (``Reconnect``): a
+    connection that lasted STEADY s starts them again at 1 s; none made, or one that ended
+    sooner, does not, and says why it may have ended."""
+    reconnect = Reconnect(max_backoff=8)
+    waits, hints = [], []
+    for began, ended in [(None, 0), (1, 2), (4, 5), (9, 10), (None, 20), (30, 30 + STEADY)]:
+        hints.append(reconnect.ended(began, ended, "w1"))
+        waits.append(reconnect.wait())
+    assert waits == [1, 2, 4, 8, 8, 1]
+    assert hints[0] == hints[4] == hints[5] == ""
+    assert all("client id 'w1'" in hint for hint in hints[1:4])

@@ -66,7 +66,7 @@ from zse.headend.link import (
     too_late,
 )
 from zse.installcode import InstallCode, canonical_eui64
-from zse.mqtt.bridge import ack, broker_time, mqtt_client
+from zse.mqtt.bridge import Reconnect, ack, broker_time, mqtt_client
 from zse.mqtt.core import (
     BATCH,
     COMMANDS,
@@ -332,10 +332,12 @@ class GatewayLink(MeterLink):
         ]
 
     async def _run(self) -> None:
-        backoff = 1.0
+        reconnect = Reconnect(self.settings.max_backoff)
+        loop = asyncio.get_running_loop()
         while True:
             client = mqtt_client(self.settings, manual_ack=True)
             client.pending_calls_threshold = _PENDING_EXPECTED
+            began: float | None = None  # when the connection was made, if it was
             try:
                 with broker_time():
                     await client.__aenter__()
@@ -346,7 +348,7 @@ class GatewayLink(MeterLink):
                     self._client = client
                     self.last_error = None
                     self.connected.set()
-                    backoff = 1.0
+                    began = loop.time()
                     async for message in client.messages:
                         self._received_safely(client, message)
                 finally:
@@ -357,10 +359,14 @@ class GatewayLink(MeterLink):
                         await client.__aexit__(None, None, None)
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc)
-                (LOGGER.debug if self.quiet else LOGGER.warning)("headend MQTT link: %s", exc)
+                hint = reconnect.ended(began, loop.time(), self.settings.client_id)
+                (LOGGER.debug if self.quiet else LOGGER.warning)(
+                    "headend MQTT link: %s%s", exc, hint
+                )
+            else:
+                reconnect.ended(began, loop.time(), self.settings.client_id)
             with broker_time():
-                await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.settings.max_backoff)
+                await asyncio.sleep(reconnect.wait())
 
     def on_report(self, listener: ReportListener) -> Callable[[], None]:
         """As :meth:`MeterLink.on_report`; the reports held until a listener came are its."""

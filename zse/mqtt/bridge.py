@@ -112,6 +112,37 @@ EXECUTED = "mqtt.executed"
 #: sooner (another client taking the session over with the same client id, a broker refusing
 #: what the bridge subscribes to) is tried again on a growing back-off, not every second.
 STEADY = 10.0
+
+
+class Reconnect:
+    """The waits between an MQTT client's connections: 1 s, then 2, 4... up to
+    ``max_backoff``; back to 1 s only after a connection that lasted :data:`STEADY` s, so that
+    one that keeps ending at once (another client with the same client id taking the session
+    over, MQTT 3.1.4-3) is not tried every second."""
+
+    def __init__(self, max_backoff: float) -> None:
+        self.max_backoff = max_backoff
+        self._next = 1.0
+
+    def ended(self, began: float | None, now: float, client_id: str) -> str:
+        """A connection made at ``began`` (None: none was made) ended at ``now``; what a
+        warning should add: why one that ended soon may have ended."""
+        if began is None:
+            return ""
+        if now - began >= STEADY:
+            self._next = 1.0
+            return ""
+        return (
+            f" (a connection ended within {STEADY:g} s: is another client using the client "
+            f"id {client_id!r}?)"
+        )
+
+    def wait(self) -> float:
+        """Seconds to wait before the next connection."""
+        wait, self._next = self._next, min(self._next * 2, self.max_backoff)
+        return wait
+
+
 #: Published outbox entries are pruned from the journal every this many.
 _PRUNE_EVERY = 256
 #: How many publications may await their acknowledgement at once (one store commit each).
@@ -611,7 +642,7 @@ class BridgeShell:
         return client
 
     async def _run(self) -> None:
-        backoff = 1.0
+        reconnect = Reconnect(self.settings.max_backoff)
         loop = asyncio.get_running_loop()
         while True:
             began: float | None = None  # when the connection was made, if it was
@@ -640,24 +671,17 @@ class BridgeShell:
                     with self._broker_time(), contextlib.suppress(Exception):
                         await client.__aexit__(None, None, None)
             except aiomqtt.MqttError as exc:
-                short = began is not None and loop.time() - began < STEADY
+                hint = reconnect.ended(began, loop.time(), self.settings.client_id)
                 LOGGER.warning(
-                    "MQTT broker %s:%d: %s%s",
-                    self.settings.host,
-                    self.settings.port,
-                    exc,
-                    # a broker drops a session when another client connects with its id
-                    f" (a connection ended within {STEADY:g} s: is another client using the "
-                    f"client id {self.settings.client_id!r}?)"
-                    if short
-                    else "",
+                    "MQTT broker %s:%d: %s%s", self.settings.host, self.settings.port, exc, hint
                 )
             except Exception:  # never the end of the connection for good: reconnect
                 LOGGER.exception("MQTT bridge: connection ended")
-            if began is not None and loop.time() - began >= STEADY:
-                backoff = 1.0  # it had been up: back soon; one that keeps ending waits longer
-            await asyncio.sleep(backoff)  # the loop's seconds: virtual ones on the simulator
-            backoff = min(backoff * 2, self.settings.max_backoff)
+                reconnect.ended(began, loop.time(), self.settings.client_id)
+            else:
+                reconnect.ended(began, loop.time(), self.settings.client_id)
+            # the loop's seconds: virtual ones on the simulator
+            await asyncio.sleep(reconnect.wait())
 
     async def _connected(self, client: aiomqtt.Client) -> None:
         qos = self.settings.qos
