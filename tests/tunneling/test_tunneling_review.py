@@ -298,3 +298,19 @@ def test_one_device_cannot_take_every_tunnel_slot():
     assert other.sends[0].payload[2] == 0  # another device is served
     with pytest.raises(ValueError, match="at least 1 tunnel"):
         TunnelServerProtocol(set(protocols), max_per_device=0)
+
+
+def test_a_transfer_data_of_no_octets_keeps_the_tunnel_open_and_reads_as_nothing():
+    """A Transfer Data with no data was handed on as ``TunnelData(data=b"")``: a reader's
+    ``read()`` returned ``b""``, which stream code takes for the end of the stream, so a peer
+    could make it stop reading. It restarts the inactivity timer (and is acknowledged under
+    flow control) and hands on nothing."""
+    core = TunnelServerProtocol({MFR_PROTOCOL}, close_tunnel_timeout=60)
+    tunnel = server_open(core)
+    empty = tunnel.to_bytes(2, "little")
+    step = core.receive(*frame(DATA, empty), now=50)
+    assert step.events == ()
+    assert [send.command_id for send in step.sends] == [0x03]  # Ack Transfer Data
+    assert core.tunnels[tunnel].deadline == 50 + 60
+    data = core.receive(*frame(DATA, empty + b"x"), now=51)
+    assert [event.data for event in data.events] == [b"x"]

@@ -458,6 +458,9 @@ class _TunnelEnds:
                     msg, "ack_transfer_data", tunnel_id=tunnel_id, number_of_bytes_left=left
                 )
             )
+        if not data:  # it keeps the tunnel open; no octets: nothing for a reader (b"" would
+            # read as the end of a stream) or a handler
+            return Step(sends=tuple(sends))
         event = TunnelData(
             tunnel_id=tunnel_id, device=tunnel.device, protocol=tunnel.protocol, data=data
         )
