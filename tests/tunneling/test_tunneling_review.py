@@ -314,3 +314,14 @@ def test_a_transfer_data_of_no_octets_keeps_the_tunnel_open_and_reads_as_nothing
     assert core.tunnels[tunnel].deadline == 50 + 60
     data = core.receive(*frame(DATA, empty + b"x"), now=51)
     assert [event.data for event in data.events] == [b"x"]
+
+
+def test_a_tunnel_granted_with_the_refusal_id_is_refused():
+    """A Request Tunnel Response of SUCCESS with tunnel id 0xFFFF, the id a refusal carries
+    (D.6.2.5.1.1.1), opened a tunnel 0xFFFF; it names no tunnel: a TunnelError now."""
+    client = TunnelClientProtocol()
+    client.request(MFR_PROTOCOL, Destination.device(0x0000, 9), flow_control=True)
+    msg, command = frame(RESPONSE, b"\xff\xff\x00\x40\x00", ieee=HUB, nwk=0, from_server=True)
+    with pytest.raises(TunnelError, match="0xFFFF, which names none"):
+        client.opened(msg, command, protocol=MFR_PROTOCOL, flow_control=True, now=0)
+    assert client.tunnels == {}

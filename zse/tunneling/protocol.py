@@ -905,6 +905,8 @@ class TunnelClientProtocol(_TunnelEnds):
         if status is not TunnelStatus.SUCCESS:
             raise TunnelError(f"tunnel refused: {status.name}")
         tunnel_id = int(command.tunnel_id)
+        if tunnel_id == NO_TUNNEL:  # the id of a refusal (D.6.2.5.1.1.1) names no tunnel
+            raise TunnelError(f"tunnel granted with id 0x{NO_TUNNEL:04X}, which names none")
         sends: list[Send] = []
         events: list[Any] = []
         held = self.tunnels.get(tunnel_id)
