@@ -37,12 +37,21 @@ from zse.device_csv import DeviceCsvError, decode_lines
 from zse.errors import InvalidJson
 from zse.headend.core import DEVICE_TYPES, HeadendError, Outcome, RateLimiter, parse_send_id
 from zse.headend.pki import Retailer, identify
-from zse.headend.portal import portal_routes
+from zse.headend.portal import STYLE_SOURCE, portal_routes
 from zse.headend.routing import RETAILER, Handler, Route, retailer_of
 from zse.headend.service import Headend
 from zse.headend.signatures import RequestVerifier, SignedRequestError
 
-__all__ = ["IDLE_TIMEOUT", "HeadendApp", "all_routes", "api_routes", "openapi", "serve"]
+__all__ = [
+    "BODY_TIMEOUT",
+    "IDLE_TIMEOUT",
+    "SECURITY_HEADERS",
+    "HeadendApp",
+    "all_routes",
+    "api_routes",
+    "openapi",
+    "serve",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +64,42 @@ _STREAMING = web.RequestKey("streaming", bool)
 #: its request line and headers (a client that dribbles them holds no connection longer;
 #: aiohttp's own default is an hour). A request being answered (an event stream) is not cut.
 IDLE_TIMEOUT = 75.0
+#: Seconds a request's body may take to arrive once its headers have (a client that dribbles
+#: it held its connection, and the handler waiting on it, for ever): then a 408 and the
+#: connection closed. A megabyte (the largest body) at 20 kB/s arrives in time.
+BODY_TIMEOUT = 60.0
+
+
+class _BodyTimeout(TimeoutError):
+    """Raised by a read of a request body that did not arrive within :data:`BODY_TIMEOUT`
+    (a :class:`TimeoutError`: aiohttp's lingering read of the rest stops on it quietly)."""
+
+
+def _security_headers() -> dict[str, str]:
+    """The headers every answer carries (OWASP Secure Headers; CSP Level 3): nothing runs a
+    script (the portal has none: an injected one is not run either), its one inline style
+    by its hash, forms post only to this server, no page framed (clickjacking), no sniffing
+    of JSON or text as HTML, no referrer (paths name devices), nothing cached (every answer
+    holds a retailer's data), HTTPS only (RFC 6797), no other site's page may embed or open
+    an answer (Cross-Origin-Resource-Policy, Cross-Origin-Opener-Policy)."""
+    policy = (
+        f"default-src 'none'; style-src {STYLE_SOURCE}; form-action 'self';"
+        " frame-ancestors 'none'; base-uri 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "Strict-Transport-Security": "max-age=31536000",
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
+
+#: The headers of :func:`_security_headers`, set on every answer (aiohttp's own errors too).
+SECURITY_HEADERS = _security_headers()
 
 
 class HeadendApp:
@@ -81,6 +126,7 @@ class HeadendApp:
         self.requests = 0
         self.routes = tuple(routes if routes is not None else all_routes())
         self.app = web.Application(middlewares=[self._middleware])
+        self.app.on_response_prepare.append(_secure)
         for route in self.routes:
             handler = route.handler
 
@@ -94,8 +140,15 @@ class HeadendApp:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests += 1
+        expiry = None
+        if request.body_exists and not request.content.is_eof():
+            expiry = asyncio.get_running_loop().call_later(BODY_TIMEOUT, _expire, request)
         try:
             return await self._answer(request, handler)
+        except _BodyTimeout:
+            response = _error(HeadendError(408, f"the body did not come in {BODY_TIMEOUT:g} s"))
+            response.force_close()
+            return response
         except web.HTTPException:  # aiohttp's own, let through by _answer (not the API's)
             raise
         except Exception:  # a fault: the JSON error, without its text (it may hold a secret)
@@ -103,6 +156,9 @@ class HeadendApp:
             if request.get(_STREAMING):  # its answer has begun: aiohttp closes it
                 raise
             return _error(HeadendError(500, INTERNAL_ERROR))
+        finally:
+            if expiry is not None:
+                expiry.cancel()
 
     async def _answer(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -203,6 +259,18 @@ def cross_site(request: web.Request) -> str | None:
     if origin is not None and origin != own and not (origin == "null" and site == "same-origin"):
         return "a request from another site (Origin)"
     return None
+
+
+def _expire(request: web.Request) -> None:
+    """End the wait for ``request``'s body, if it is not all in (:data:`BODY_TIMEOUT`)."""
+    if not request.content.is_eof():
+        request.content.set_exception(_BodyTimeout())
+
+
+async def _secure(request: web.Request, response: web.StreamResponse) -> None:
+    """Give ``response`` the :data:`SECURITY_HEADERS` it does not set itself."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 def _error(exc: HeadendError) -> web.Response:
