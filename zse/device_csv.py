@@ -3,10 +3,10 @@
 A sans-IO reader and writer (no files, no processes: the caller feeds bytes or text lines). The
 format, documented in ``docs/installcode.md``:
 
-- UTF-8 text, an optional byte-order mark (Excel writes one), comma-separated, RFC 4180 quoting
-  (a quoted cell may run over lines, up to 8, but no cell may hold a line break: such a row is
-  refused; a quote never closed, a stray one, refuses its own row only, the lines after it
-  being read as rows of their own);
+- UTF-8 text, an optional byte-order mark (Excel writes one), comma-separated, lines ending
+  with LF, CRLF or CR, RFC 4180 quoting (a quoted cell may run over lines, up to 8, but no cell
+  may hold a line break: such a row is refused; a quote never closed, a stray one, refuses its
+  own row only, the lines after it being read as rows of their own);
 - the first non-blank row is a **header naming the columns**, in any order, case-insensitive
   (``Install Code`` and ``install-code`` name ``install_code``);
 - required columns ``eui64`` and ``install_code`` (a printed code, or a label or QR string
@@ -17,7 +17,9 @@ format, documented in ``docs/installcode.md``:
   silence;
 - one device a row; blank rows are skipped; a row may stop before its trailing optional cells
   (they are empty) but may not have more cells than the header names; an EUI-64 may appear
-  only once; a file without a device row is an error.
+  only once, and so may an install code; a file without a device row is an error;
+- a ``label`` or ``groups`` cell a spreadsheet would run as a formula is written behind a
+  single quote, which the reader takes off (OWASP's rule against CSV injection).
 
 File-level problems (not UTF-8, no header, no devices, a CSV syntax error) raise
 :class:`DeviceCsvError`; row-level problems are yielded as :class:`DeviceCsvError` values so that
@@ -61,6 +63,12 @@ _TOO_LONG = f"a line longer than {MAX_LINE} characters: not a devices CSV"
 #: the most lines a quoted cell may run over before it is taken for a stray quote's
 _MAX_SPAN = 8
 _UNCLOSED_HEADER = 'the header has a quote (") that opens a cell it does not close: a stray quote?'
+_LINE_END = re.compile(r"(\r\n?|\n)")
+#: A cell a spreadsheet would run as a formula (OWASP "CSV injection"), behind any quotes:
+#: the writer puts a single quote before it, the reader takes one off.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+#: The cells that must not hold a line break (whitespace their parsers would skip).
+_ONE_LINE = ("eui64", "install_code", "link_key")
 _BOMS = {
     codecs.BOM_UTF16_LE: "UTF-16",
     codecs.BOM_UTF16_BE: "UTF-16",
@@ -133,32 +141,46 @@ def decode_lines(chunks: Iterable[bytes]) -> Iterator[str]:
 
 class _Lines:
     """Text in pieces to whole lines, in linear time: the unfinished line is kept as a list
-    of pieces, joined once its end arrives, and refused once longer than :data:`MAX_LINE`."""
+    of pieces, joined once its end arrives, and refused once longer than :data:`MAX_LINE`.
 
-    __slots__ = ("length", "number", "pending")
+    A line ends with ``\\n``, ``\\r\\n`` or a lone ``\\r`` (Excel for Mac's "CSV (Macintosh)"),
+    even when a chunk ends between the ``\\r`` and the ``\\n``."""
+
+    __slots__ = ("cr", "length", "number", "pending")
 
     def __init__(self) -> None:
         self.pending: list[str] = []  #: the unfinished line, in pieces
         self.length = 0  #: its length
         self.number = 1  #: its line number
+        self.cr = False  #: whether the text so far ends with a ``\\r`` (held back)
 
     def feed(self, text: str) -> Iterator[str]:
         """The lines ``text`` completes (ends kept)."""
-        if "\n" not in text:
+        if self.cr:
+            text, self.cr = "\r" + text, False
+        if text.endswith("\r"):  # a line end, or the first half of one: the next text tells
+            text, self.cr = text[:-1], True
+        if "\r" in text:
+            split = _LINE_END.split(text)
+            pieces, ends = split[0::2], split[1::2]
+        elif "\n" in text:
+            pieces = text.split("\n")
+            ends = ["\n"] * (len(pieces) - 1)
+        else:
             self._hold(text)
             return
-        head, *lines, last = text.split("\n")
-        self._hold(head)
-        for line in ("".join(self.pending), *lines):
+        self._hold(pieces[0])
+        pieces[0] = "".join(self.pending)
+        for line, end in zip(pieces, ends, strict=False):  # all but the last piece
             self._check(len(line))
             self.number += 1
-            yield line + "\n"
+            yield line + end
         self.pending, self.length = [], 0
-        self._hold(last)
+        self._hold(pieces[-1])
 
     def rest(self) -> str:
-        """The last line, without an end."""
-        return "".join(self.pending)
+        """The last line, without an end (or with the ``\\r`` that ended the text)."""
+        return "".join(self.pending) + ("\r" if self.cr else "")
 
     def _hold(self, text: str) -> None:
         if text:
@@ -312,6 +334,30 @@ def _install_code(eui64: str, text: str, line: int) -> InstallCode:
     return code
 
 
+def _to_spreadsheet(cell: str) -> str:
+    """``cell`` as written: a single quote before a cell a spreadsheet would run as a formula
+    (one starting with ``=``, ``+``, ``-``, ``@``, tab or CR, behind any quotes: OWASP's rule
+    against CSV injection), so that it shows as text."""
+    return "'" + cell if _FORMULA.match(cell) else cell
+
+
+def _from_spreadsheet(cell: str) -> str:
+    """The cell :func:`_to_spreadsheet` wrote: its single quote taken off (a spreadsheet's own
+    mark for "text", so a file saved by one reads the same)."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell) else cell
+
+
+def _check_one_line(names: Sequence[str], cells: Sequence[str], line: int) -> None:
+    """Refuse a line break in a hex cell, whose parser would skip it as whitespace (a line
+    break in ``label`` or ``groups`` is refused as a control character)."""
+    for name, cell in zip(names, cells, strict=False):
+        if name in _ONE_LINE and ("\n" in cell or "\r" in cell):
+            raise DeviceCsvError(
+                f"the {name} cell holds a line break (a quoted cell over lines): one device a line",
+                line,
+            )
+
+
 def _cells(count: int) -> str:
     return counted(count, "cell")
 
@@ -343,6 +389,15 @@ class Columns:
         """The header row; :class:`DeviceCsvError` if it is not one."""
         if isinstance(cells, _Unclosed):
             raise DeviceCsvError(_UNCLOSED_HEADER, line)
+        if len(cells) == 1:
+            for separator, what in ((";", "semicolons"), ("\t", "tabs")):
+                parts = [_column_name(part) for part in cells[0].split(separator)]
+                if len(parts) > 1 and all(part in COLUMNS for part in parts):
+                    raise DeviceCsvError(
+                        f"the header's columns are separated by {what}, not commas: save the "
+                        "file as comma-separated CSV (Excel: CSV UTF-8)",
+                        line,
+                    )
         names = tuple(_column_name(cell) for cell in cells)
         if any(_is_data(cell) for cell in cells):  # never echo a code from a headerless file
             raise DeviceCsvError(
@@ -382,6 +437,7 @@ class Columns:
                 f"({','.join(self.names)})",
                 line,
             )
+        _check_one_line(self.names, cells, line)
         values = dict(zip(self.names, (cell.strip() for cell in cells), strict=False))
         for name in REQUIRED:
             if name not in values:
@@ -410,11 +466,13 @@ class Columns:
                 raise DeviceCsvError(
                     f"EUI-64 {eui64}: link_key is not the install code's link key", line
                 )
-        label = values.get("label", "")
+        label = _from_spreadsheet(values.get("label", ""))
         for name in ("label", "groups"):
             if not values.get(name, "").isprintable():
                 raise DeviceCsvError(f"EUI-64 {eui64}: {name} has a control character", line)
-        groups = tuple(g.strip() for g in values.get("groups", "").split(";") if g.strip())
+        groups = tuple(
+            g.strip() for g in _from_spreadsheet(values.get("groups", "")).split(";") if g.strip()
+        )
         return DeviceRow(
             line=line,
             eui64=eui64,
@@ -472,6 +530,7 @@ class DeviceReader:
         """Each row in file order: a :class:`DeviceRow`, or the :class:`DeviceCsvError` that
         says why the row is refused (an EUI-64 already on an earlier row is refused)."""
         seen: dict[str, int] = {}
+        keys: dict[bytes, int] = {}  # the link key of each code: the row's own bytes object
         count = 0
         for chunk in self._map(self.columns.check, _chunks(self._rows)):
             for item in chunk:
@@ -481,6 +540,14 @@ class DeviceReader:
                     if first != item.line:
                         yield DeviceCsvError(
                             f"EUI-64 {item.eui64} is already on line {first}", item.line
+                        )
+                        continue
+                    first = keys.setdefault(item.link_key, item.line)
+                    if first != item.line:  # one code, one key: a row copied, or a code misread
+                        yield DeviceCsvError(
+                            f"EUI-64 {item.eui64}: the install code is already on line {first}, "
+                            "for another device (each device has its own code)",
+                            item.line,
                         )
                         continue
                 yield item
@@ -511,8 +578,8 @@ def write_devices(rows: Iterable[DeviceRow], columns: Sequence[str] = COLUMNS) -
         cells = {
             "eui64": row.eui64,
             "install_code": row.install_code,
-            "label": row.label,
-            "groups": ";".join(row.groups),
+            "label": _to_spreadsheet(row.label),
+            "groups": _to_spreadsheet(";".join(row.groups)),
             "link_key": row.link_key.hex().upper(),
         }
         writer.writerow([cells[name] for name in columns])

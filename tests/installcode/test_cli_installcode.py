@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from zse.cli import main
 from zse.cli.installcode import validate_csv
+from zse.installcode import InstallCode
 
 CODE_48 = "83FED3407A932B70"
 KEY_48 = "CD4FA064773F46941EC986C09963D1A8"
@@ -130,17 +131,22 @@ def test_csv_without_header_is_refused_in_one_line():
 
 
 def test_csv_in_parallel_gives_the_same_result():
-    rows = ["eui64,install_code"]
-    rows += [f"001BC5{i:010X},{CODE_48 if i % 97 else CODE_48[:-1] + '1'}" for i in range(9000)]
-    rows.append(rows[6].replace(CODE_48, CODE_128))  # a duplicate EUI-64, at the very end
+    codes = [str(InstallCode.from_data(i.to_bytes(6, "big"))) for i in range(9000)]
+    rows = ["eui64,install_code"]  # each device its own code, every 97th mistyped
+    rows += [f"001BC5{i:010X},{c if i % 97 else c[:-1] + 'X'}" for i, c in enumerate(codes)]
+    rows.append(f"001BC5FFFFFFFFFF,{codes[8]}")  # the code of line 10 again
+    rows.append(rows[6].replace(codes[6], CODE_128))  # a duplicate EUI-64, at the very end
     one, two = io.StringIO(), io.StringIO()
     serial = validate_csv(iter([r + "\n" for r in rows]), one, jobs=1)
     parallel = validate_csv(iter([r + "\n" for r in rows]), two, jobs=2)
     assert one.getvalue() == two.getvalue()
     assert serial == parallel
     assert serial.good == 9000 - 93
-    assert len(serial.errors) == 93 + 1
-    assert serial.errors[-1] == "line 9002: EUI-64 001BC50000000005 is already on line 7"
+    assert len(serial.errors) == 93 + 2
+    assert serial.errors[-2].startswith(
+        "line 9002: EUI-64 001BC5FFFFFFFFFF: the install code is already on line 10"
+    )
+    assert serial.errors[-1] == "line 9003: EUI-64 001BC50000000005 is already on line 7"
 
 
 def test_provisioning_example_runs():

@@ -61,7 +61,7 @@ def test_the_shipped_example_is_a_devices_csv() -> None:
 def test_a_short_row_has_empty_optional_cells_and_groups_split_on_semicolons() -> None:
     got = rows(
         "eui64,install_code,label,groups\n"
-        f"001BC5007000052B,{CODE}\n001BC5007000052C,{CODE},,a; b ;\n"
+        f"001BC5007000052B,{CODE}\n001BC5007000052C,83FED3407A939738C552,,a; b ;\n"
     )
     assert [(r.label, r.groups) for r in got if isinstance(r, DeviceRow)] == [
         ("", ()),

@@ -14,11 +14,17 @@ from click.testing import CliRunner
 
 from zse.cli import main
 from zse.device_csv import DeviceCsvError, DeviceRow, decode_lines, read_devices
+from zse.installcode import InstallCode
 
 CODE = "83FED3407A939723A5C639B26916D505C3B5"
 EUIS = [f"001BC500700005{n:02X}" for n in range(0x2B, 0x2B + 30)]
 NEVER_CLOSED = 'a quote (") opens a cell never closed: a stray quote?'
 TAKEN = "read as rows of their own, not as part of that cell"
+
+
+def code(eui: str) -> str:
+    """The device's own install code (a file may not give two devices one code)."""
+    return str(InstallCode.from_data(bytes.fromhex(eui)[2:]))
 
 
 def rows(text: str) -> list[DeviceRow | DeviceCsvError]:
@@ -27,7 +33,9 @@ def rows(text: str) -> list[DeviceRow | DeviceCsvError]:
 
 def stray_quote_file(count: int) -> str:
     """A header, a row whose label opens a quote, then ``count`` good rows."""
-    lines = [f'{EUIS[0]},{CODE},"kitchen'] + [f"{eui},{CODE},x" for eui in EUIS[1 : count + 1]]
+    lines = [f'{EUIS[0]},{code(EUIS[0])},"kitchen'] + [
+        f"{eui},{code(eui)},x" for eui in EUIS[1 : count + 1]
+    ]
     return "eui64,install_code,label\n" + "\n".join(lines) + "\n"
 
 
@@ -68,7 +76,9 @@ def test_the_refusal_crosses_worker_processes(tmp_path: Path) -> None:
 
 
 def test_a_quote_open_on_the_last_line() -> None:
-    text = f'eui64,install_code,label\n{EUIS[1]},{CODE},x\n{EUIS[0]},{CODE},"kitchen'
+    text = (
+        f'eui64,install_code,label\n{EUIS[1]},{code(EUIS[1])},x\n{EUIS[0]},{code(EUIS[0])},"kitchen'
+    )
     first, last = rows(text)
     assert isinstance(first, DeviceRow)
     assert str(last) == f"line 3: {NEVER_CLOSED}"
@@ -88,8 +98,8 @@ def test_a_quote_in_a_long_file_takes_at_most_eight_lines() -> None:
 
 def test_a_quoted_cell_closed_on_a_later_line_is_still_one_row() -> None:
     text = (
-        f'eui64,install_code,label\n{EUIS[0]},{CODE},"two\nlines"\n{EUIS[1]},{CODE},x\n'
-        f'{EUIS[2]},{CODE},"a\nb\nc\nd\ne\nf\ng\nh"\n{EUIS[3]},{CODE},x\n'
+        f'eui64,install_code,label\n{EUIS[0]},{code(EUIS[0])},"two\nlines"\n{EUIS[1]},{code(EUIS[1])},x\n'
+        f'{EUIS[2]},{code(EUIS[2])},"a\nb\nc\nd\ne\nf\ng\nh"\n{EUIS[3]},{code(EUIS[3])},x\n'
     )
     got = rows(text)
     assert [str(item) for item in got if isinstance(item, DeviceCsvError)] == [
@@ -101,7 +111,7 @@ def test_a_quoted_cell_closed_on_a_later_line_is_still_one_row() -> None:
 
 def test_a_header_with_a_stray_quote_is_a_file_error() -> None:
     with pytest.raises(DeviceCsvError) as info:
-        rows(f'eui64,install_code,"label\n{EUIS[0]},{CODE},x\n')
+        rows(f'eui64,install_code,"label\n{EUIS[0]},{code(EUIS[0])},x\n')
     assert str(info.value) == (
         'line 1: the header has a quote (") that opens a cell it does not close: a stray quote?'
     )

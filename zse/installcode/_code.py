@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -81,8 +82,21 @@ def _hex_payload(text: object, what: str, error: type[ValueError]) -> str:
         if char in _HEX_DIGITS:
             digits.append(char)
         elif not (char.isspace() or char in _SEPARATORS):
-            raise error(f"{what} has a non-hex character {char!r} at position {index + offset + 1}")
+            raise error(
+                f"{what} has a non-hex character {char!r} at position {index + offset + 1}"
+                f"{_unicode_name(char)}"
+            )
     return "".join(digits)
+
+
+def _unicode_name(char: str) -> str:
+    """For a character outside ASCII, its code point and name, e.g. `` (U+0410 CYRILLIC
+    CAPITAL LETTER A)``: a lookalike (a full-width digit, a Cyrillic letter) or an invisible
+    mark (a zero-width space, a right-to-left mark) looks like nothing wrong when quoted."""
+    if char.isascii():
+        return ""
+    name = unicodedata.name(char, "")
+    return f" (U+{ord(char):04X}{' ' + name if name else ''}: not an ASCII hex digit)"
 
 
 @dataclass(frozen=True, slots=True)
