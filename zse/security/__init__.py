@@ -12,6 +12,7 @@ from __future__ import annotations
 from zse.security.ccm import key_load_key, key_transport_key
 from zse.security.counters import IncomingCounters
 from zse.security.frames import (
+    COUNTER_EXHAUSTED,
     Sealed,
     Unsecured,
     aps_header_length,
@@ -29,6 +30,7 @@ from zse.security.header import ENC_MIC_32, MIC_LENGTH, AuxHeader, KeyId, nonce
 from zse.security.keytable import KeyTableEntry, format_key_table
 
 __all__ = [
+    "COUNTER_EXHAUSTED",
     "ENC_MIC_32",
     "MIC_LENGTH",
     "AuxHeader",

@@ -37,6 +37,7 @@ from zse.security.counters import IncomingCounters
 from zse.security.header import ENC_MIC_32, MIC_LENGTH, AuxHeader, KeyId, nonce
 
 __all__ = [
+    "COUNTER_EXHAUSTED",
     "Sealed",
     "Unsecured",
     "aps_header_length",
@@ -74,6 +75,9 @@ _INTER_PAN_UNICAST = 5
 _APS_EXTENDED = 1 << 7
 _APS_FRAGMENTED = 0b11
 _LEVEL_BITS = 0b111  # security level subfield of the security control (ZB 4.5.1.1)
+#: The outgoing frame counter that secures no frame (ZB 4.3.1.1 step 1, 4.4.1.1): a sender
+#: whose counter reached it sends nothing more under that key (the counter never wraps).
+COUNTER_EXHAUSTED = 0xFFFF_FFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +165,7 @@ def _secure(header: bytes, aux: AuxHeader, payload: bytes, key: bytes, source: i
 
 
 def _check_counter(counter: int) -> None:
-    if not 0 <= counter < 0xFFFF_FFFF:
+    if not 0 <= counter < COUNTER_EXHAUSTED:
         # ZB 4.3.1.1 step 1: a frame counter of 0xFFFFFFFF cannot secure another frame
         raise ValueError(f"outgoing frame counter {counter} is exhausted or out of range")
 

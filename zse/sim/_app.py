@@ -162,7 +162,11 @@ class CoordinatorNode(Node):
             discover_route=0,
             src_ieee=None if joining else self.ieee,
         )
-        secured = self._secure_aps(aps, cmd, ieee, KeyId.KEY_TRANSPORT)
+        try:
+            secured = self._secure_aps(aps, cmd, ieee, KeyId.KEY_TRANSPORT)
+        except zigpy.exceptions.DeliveryError:
+            LOGGER.warning("no Transport Key to %s: its link key's APS counter is exhausted", ieee)
+            return False
         return await self._send_nwk(nwk_hdr, secured, secure=not joining)
 
     async def rotate_network_key(self, key: bytes, *, switch_delay: float = 1.0) -> int:
@@ -609,7 +613,23 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
         return self.radio.interpan_frames()
 
     def _indication(self, ind: ApsIndication) -> None:
-        """APSDE-DATA.indication to zigpy, as a radio library reports it."""
+        """APSDE-DATA.indication to zigpy, as a radio library reports it; an exception zigpy
+        raises on a frame (a malformed ZDO frame any holder of the network key can send) is
+        logged and the frame dropped, as bellows and zigpy-znp do with their callbacks: it
+        never escapes into the air, where it would stop the frame reaching other nodes."""
+        try:
+            self._packet_received(ind)
+        except (zigpy.exceptions.ParsingError, ValueError):
+            LOGGER.warning(
+                "malformed frame from 0x%04X (profile 0x%04X, cluster 0x%04X) refused by zigpy",
+                ind.src_nwk,
+                ind.profile_id,
+                ind.cluster_id,
+            )
+        except Exception:
+            LOGGER.exception("zigpy failed on a frame from 0x%04X; dropped", ind.src_nwk)
+
+    def _packet_received(self, ind: ApsIndication) -> None:
         if ind.dst_mode == t.AddrMode.Group:
             dst = t.AddrModeAddress(addr_mode=t.AddrMode.Group, address=t.Group(ind.dst_addr))
         elif ind.dst_mode == t.AddrMode.Broadcast:

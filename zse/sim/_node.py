@@ -30,6 +30,7 @@ import zigpy.zdo.types as zdo_t
 from zse.errors import BadMic, DecodeError, SecurityFailure, StaleFrameCounter, UnknownKey
 from zse.se.ids import SE_PROFILE_ID
 from zse.security import (
+    COUNTER_EXHAUSTED,
     AuxHeader,
     IncomingCounters,
     KeyId,
@@ -149,7 +150,9 @@ class NodeStats:
     counts Device_annce frames (and, at the coordinator, NWK_addr_rsp / IEEE_addr_rsp)
     contradicting what the node's own join records say;
     ``nwk_source_mismatch`` counts NWK commands (Leave, Rejoin Request) whose claimed sender
-    is not the device the node knows at the NWK source address (an insider's forgery).
+    is not the device the node knows at the NWK source address (an insider's forgery);
+    ``aps_key_misuse`` counts APS data frames secured with the key-transport or key-load key,
+    which secure Transport Key commands only (ZB 4.5.3, 4.4.1.1).
     """
 
     nwk_bad_mic: int = 0
@@ -166,6 +169,7 @@ class NodeStats:
     aps_source_mismatch: int = 0
     address_conflicts: int = 0
     nwk_source_mismatch: int = 0
+    aps_key_misuse: int = 0
     malformed: int = 0
 
     @property
@@ -231,6 +235,9 @@ class Node:
         self.tc_ieee: t.EUI64 | None = None
         self.link_keys: dict[t.EUI64, bytes] = {}
         self._counted_key: bytes | None = None  # the network key nwk_frame_counter counts for
+        # the next outgoing NWK frame counter of each network key used before: a key used
+        # again goes on counting, never reusing a CCM* nonce (ZB 4.3.1.1, 4.5.2.2)
+        self._nwk_out: dict[bytes, int] = {}
         self._nwk_in: dict[int, IncomingCounters] = {}
         # APS frame counters belong to a link key (ZB 4.4.1, apsDeviceKeyPairSet): kept per
         # (partner, key), so a new key starts at 0 and a key used again goes on counting
@@ -305,13 +312,17 @@ class Node:
 
     def use_network_key(self, key: bytes, seq: int) -> None:
         """Make ``key`` (sequence number ``seq``) the active network key, and forget the keys
-        it replaces (ZB 4.6.3.5). A new key's outgoing frame counter starts at 0; the same key
-        again (a rejoin) goes on counting, as its receivers remember (ZB 4.3.1.1)."""
+        it replaces (ZB 4.6.3.5). A new key's outgoing frame counter starts at 0; a key used
+        before (a rejoin, or a Trust Center rotating back to an old key) goes on counting
+        where it stopped, so that no (sender, frame counter) nonce repeats under one key
+        (ZB 4.3.1.1, 4.5.2.2)."""
         self.network_key, self.network_key_seq = bytes(key), seq & 0xFF
         self.alternate_network_key = None
         if self._counted_key != self.network_key:
+            if self._counted_key is not None:
+                self._nwk_out[self._counted_key] = self.nwk_frame_counter
             self._counted_key = self.network_key
-            self.nwk_frame_counter = 0
+            self.nwk_frame_counter = self._nwk_out.get(self.network_key, 0)
         self._nwk_in = {seq: self._nwk_in.get(seq, IncomingCounters())}
         self.air._learn_key(self.network_key, f"network key {seq & 0xFF}")
 
@@ -492,6 +503,8 @@ class Node:
             else self._secure_aps(aps, payload, partner, KeyId.DATA)
         )
         if not await self._send_nwk(nwk, aps_frame):
+            if self.nwk_frame_counter >= COUNTER_EXHAUSTED:
+                raise DeliveryError(f"{self!r}: outgoing NWK frame counter exhausted")
             raise DeliveryError(
                 f"no MAC acknowledgement from 0x{nwk_dst:04X}"
                 f" after {1 + self.air.mac_retries} attempts",
@@ -504,9 +517,14 @@ class Node:
         """The APS frame secured (ZB 4.4.1.1) with the link key shared with ``partner``, or
         the key ``key_id`` names derived from it, and that key's next outgoing counter. Data
         frames carry no extended nonce (the receiver takes the sender's EUI-64 from its address
-        map), as SE D.5.2.3.1.1.5's frame budget assumes; key transport carries it."""
+        map), as SE D.5.2.3.1.1.5's frame budget assumes; key transport carries it. Raises
+        :class:`DeliveryError` once that counter is exhausted (ZB 4.4.1.1: it never wraps)."""
         link_key = self.link_keys[partner]
         counter = self._aps_out.get((partner, link_key), 0)
+        if counter >= COUNTER_EXHAUSTED:
+            raise DeliveryError(
+                f"outgoing APS frame counter of the link key with {partner} exhausted"
+            )
         self._aps_out[partner, link_key] = counter + 1
         return secure_aps(
             f.encode_aps(aps, b""),
@@ -521,10 +539,14 @@ class Node:
     async def _send_nwk(self, nwk: f.NwkHeader, payload: bytes, *, secure: bool = True) -> bool:
         """Put a NWK frame on the air, secured with the active network key unless ``secure``
         is False (ZB 4.3.1.1); unicasts ask for a MAC acknowledgement. True once sent, and
-        for a unicast once acknowledged."""
+        for a unicast once acknowledged; False without sending once the outgoing frame
+        counter is exhausted (ZB 4.3.1.1 step 1: it never wraps; only a new key resets it)."""
         if secure:
             assert self.network_key is not None
             counter = self.nwk_frame_counter
+            if counter >= COUNTER_EXHAUSTED:
+                LOGGER.warning("%r: outgoing NWK frame counter exhausted; frame not sent", self)
+                return False
             self.nwk_frame_counter += 1
             frame = secure_nwk(
                 f.encode_nwk(nwk, b""),
@@ -658,6 +680,10 @@ class Node:
             return
         if not nwk.security:
             self.stats.nwk_unsecured += 1  # APS data is NWK-secured, even to a joining device
+            return
+        if key_id not in (None, KeyId.DATA):
+            # the key-transport and key-load keys secure Transport Key commands only (ZB 4.5.3)
+            self.stats.aps_key_misuse += 1
             return
         if self._seen_before(source if source is not None else nwk.src, aps.counter):
             return
