@@ -56,6 +56,7 @@ async def test_every_answer_carries_the_browser_security_headers(
     assert reply.headers["Strict-Transport-Security"].startswith("max-age=")
     assert reply.headers["Cross-Origin-Resource-Policy"] == "same-origin"
     assert "Access-Control-Allow-Origin" not in reply.headers
+    assert reply.headers["Server"] == "zse"  # not the Python and aiohttp versions
 
 
 async def test_an_event_stream_carries_them_too(service: Service) -> None:

@@ -81,7 +81,8 @@ def _security_headers() -> dict[str, str]:
     by its hash, forms post only to this server, no page framed (clickjacking), no sniffing
     of JSON or text as HTML, no referrer (paths name devices), nothing cached (every answer
     holds a retailer's data), HTTPS only (RFC 6797), no other site's page may embed or open
-    an answer (Cross-Origin-Resource-Policy, Cross-Origin-Opener-Policy)."""
+    an answer (Cross-Origin-Resource-Policy, Cross-Origin-Opener-Policy), and no software
+    versions named (Server)."""
     policy = (
         f"default-src 'none'; style-src {STYLE_SOURCE}; form-action 'self';"
         " frame-ancestors 'none'; base-uri 'none'"
@@ -95,6 +96,7 @@ def _security_headers() -> dict[str, str]:
         "Strict-Transport-Security": "max-age=31536000",
         "Cross-Origin-Resource-Policy": "same-origin",
         "Cross-Origin-Opener-Policy": "same-origin",
+        "Server": "zse",  # aiohttp's own names the Python and aiohttp versions
     }
 
 
@@ -271,6 +273,7 @@ async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     """Give ``response`` the :data:`SECURITY_HEADERS` it does not set itself."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = SECURITY_HEADERS["Server"]  # aiohttp's is set before this
 
 
 def _error(exc: HeadendError) -> web.Response:
