@@ -39,7 +39,15 @@ from zigpy.types import EUI64
 
 from zse.errors import BadMic, DecodeError, InvalidFrame, StaleFrameCounter
 from zse.interpan._codec import APS_SECURITY, MAX_ZCL_LENGTH, DeliveryMode, InterPanFrame
-from zse.security import ENC_MIC_32, MIC_LENGTH, AuxHeader, IncomingCounters, KeyId, nonce
+from zse.security import (
+    COUNTER_EXHAUSTED,
+    ENC_MIC_32,
+    MIC_LENGTH,
+    AuxHeader,
+    IncomingCounters,
+    KeyId,
+    nonce,
+)
 from zse.security.ccm import ccm_decrypt, ccm_encrypt
 
 __all__ = [
@@ -88,7 +96,7 @@ def seal_frame(
             f"ZCL frame of {len(frame.payload)} bytes exceeds {MAX_SECURED_ZCL_LENGTH}, the "
             "most a secured inter-PAN frame carries: fragment it"
         )
-    if not 0 <= counter < 0xFFFF_FFFF:
+    if not 0 <= counter < COUNTER_EXHAUSTED:
         raise ValueError(f"outgoing frame counter {counter} is exhausted or out of range")
     aux = AuxHeader(KeyId.DATA, counter, _source(frame) if extended_nonce else None)
     a = _aps_header(frame) + aux.encode(ENC_MIC_32)
