@@ -150,7 +150,7 @@ def test_a_resend_with_the_other_valid_signature_is_the_same_command():
     assert _run(restarted, other).status is Outcome.DUPLICATE
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.binary(max_size=200))
 def test_installer_decoders_raise_decode_errors_only(data):
     for decoder in (SignedCommand.decode, CommandResponse.decode, _decode_handover):

@@ -26,7 +26,7 @@ from zse.interpan.se import decode_se
 from zse.interpan.secure import InterPanSecurity, open_frame, seal_frame
 from zse.se.ids import MESSAGING, PRICE
 
-MANY = settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MANY = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _unicast(payload: bytes, cluster: int = PRICE) -> InterPanFrame:
@@ -101,7 +101,7 @@ def test_secured_frame_parser_raises_decode_errors_and_security_drops(payload, k
     assert sum(security.dropped.values()) == 1
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(
     st.lists(
         st.tuples(
