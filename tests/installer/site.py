@@ -24,6 +24,7 @@ __all__ = [
     "Site",
     "bootstrap",
     "build",
+    "establish_key",
     "service_request",
     "terminal_bootstrap",
     "terminal_client",
@@ -41,6 +42,13 @@ def terminal_bootstrap(site: GbSite) -> TerminalBootstrap:
 async def bootstrap(site: GbSite) -> None:
     """Key establishment over inter-PAN, handover, join."""
     await site.bootstrap().run()
+
+
+async def establish_key(boot: TerminalBootstrap) -> None:
+    """The terminal's key establishment over inter-PAN with the hub, the first step of
+    :meth:`TerminalBootstrap.run`, done on its own (marked done, as ``run`` marks it)."""
+    await boot._establish()
+    boot.done = ["key"]
 
 
 async def terminal_client(site: GbSite) -> TunnelingClient:

@@ -9,7 +9,14 @@ import contextlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.installer.site import OFFICE, bootstrap, build, service_request, terminal_client
+from tests.installer.site import (
+    OFFICE,
+    bootstrap,
+    build,
+    establish_key,
+    service_request,
+    terminal_client,
+)
 from zse.cbke import SUITE1
 from zse.errors import DecodeError
 from zse.installcode import mmo_hash
@@ -28,7 +35,6 @@ from zse.installer.service import (
     _decode_handover,
     _Framer,
 )
-from zse.interpan.ke import establish_over_interpan
 from zse.tunneling.protocol import TunnelData, protocol_key
 
 
@@ -189,14 +195,7 @@ async def test_a_terminal_whose_key_the_hub_lost_establishes_a_new_one():
     through (a new key establishment), not time out on the dead key for ever."""
     site = await build(83)
     boot = site.bootstrap()
-    await establish_over_interpan(
-        boot.service,
-        boot.credentials,
-        hub=boot.hub,
-        hub_pan_id=boot.hub_pan_id,
-        hub_suites=boot.hub_suites,
-    )
-    boot.done = ["key"]
+    await establish_key(boot)
     assert site.interpan.security is not None
     site.interpan.security.remove_key(site.terminal.ieee)  # the hub restarted
     outcome: list[str] = []

@@ -15,6 +15,7 @@ from tests.installer.site import (
     InstallerTerminal,
     bootstrap,
     build,
+    establish_key,
     service_request,
     terminal_bootstrap,
     terminal_client,
@@ -27,7 +28,6 @@ from zse.installer.core import CommandCode, Outcome
 from zse.installer.service import hand_over, serve_handover
 from zse.interpan._codec import DeliveryMode, InterPanFrame
 from zse.interpan.acceptance import JoinAdmission, JoinVerdict
-from zse.interpan.ke import establish_over_interpan
 from zse.interpan.window import Verdict
 from zse.sim import JoinRefused
 from zse.sim import _frames as frames
@@ -145,14 +145,7 @@ async def _run_until(boot, step: str) -> None:
             await boot.run()
         boot.join = join
     elif step == "handover":
-        await establish_over_interpan(
-            boot.service,
-            boot.credentials,
-            hub=boot.hub,
-            hub_pan_id=boot.hub_pan_id,
-            hub_suites=boot.hub_suites,
-        )
-        boot.done = ["key"]
+        await establish_key(boot)
 
 
 async def test_handover_answer_lost_is_resent_and_told_once():

@@ -8,7 +8,6 @@ import asyncio
 import logging
 
 import pytest
-import zigpy.types as t
 from zigpy.zcl import foundation
 
 from tests.tunneling.test_tunneling_protocol import (
@@ -23,8 +22,7 @@ from tests.tunneling.test_tunneling_protocol import (
     request,
     server_open,
 )
-from tests.tunneling.test_tunneling_service import ECHO, MFR, network
-from zse.installcode import InstallCode
+from tests.tunneling.test_tunneling_service import ECHO, MFR, joined_client, network
 from zse.se.ids import TUNNELING
 from zse.se.types import TunnelStatus
 from zse.tunneling.protocol import (
@@ -34,10 +32,8 @@ from zse.tunneling.protocol import (
     TunnelLost,
     TunnelServerProtocol,
 )
-from zse.tunneling.service import TunnelingClient
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Step
-from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 #: Far above what a tunnel may queue by default, far below what it queued before the cap.
 BOUND = 0x20000
@@ -257,7 +253,7 @@ async def test_a_slow_handler_on_one_tunnel_does_not_hold_up_another():
     server.serve(ECHO, handler, manufacturer_code=MFR)
     await server.start()
     slow = await client.open(ECHO, manufacturer_code=MFR)
-    other = await second_client(air, app)
+    other, _ = await joined_client(air, app, "00:0d:6f:00:0e:00:00:02")
     fast = await other.open(ECHO, manufacturer_code=MFR)
     await client.send(slow, b"slow")
     await other.send(fast, b"fast")
@@ -267,19 +263,6 @@ async def test_a_slow_handler_on_one_tunnel_does_not_hold_up_another():
     await other.stop()
     await client.stop()
     await server.stop()
-
-
-async def second_client(air, app) -> TunnelingClient:
-    """Another device joined to the network of :func:`network`, with a Tunneling client."""
-    code = InstallCode.generate(rng=air.rng)
-    dev = air.device("00:0d:6f:00:0e:00:00:02", install_code=code, channel=15)
-    ep = dev.add_endpoint(1, device_type=0x0502, out_clusters=[TUNNELING])
-    await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
-    await dev.join()
-    await asyncio.sleep(30)
-    client = TunnelingClient(ep, Destination.device(0x0000, SE_ENDPOINT_ID), max_incoming=100)
-    await client.start()
-    return client
 
 
 def test_one_device_cannot_take_every_tunnel_slot():

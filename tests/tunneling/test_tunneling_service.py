@@ -43,15 +43,22 @@ async def network(
     server = TunnelingServer(
         se, close_tunnel_timeout=close_tunnel_timeout, max_incoming=max_incoming, rng=rng
     )
+    client, dev = await joined_client(air, app, "00:0d:6f:00:0e:00:00:01")
+    return air, app, server, client, dev
+
+
+async def joined_client(air, app, eui64: str):
+    """A device ``eui64`` joined to ``app``'s network with a started Tunneling client to
+    the coordinator's SE endpoint, and the device."""
     code = InstallCode.generate(rng=air.rng)
-    dev = air.device("00:0d:6f:00:0e:00:00:01", install_code=code, channel=15)
+    dev = air.device(eui64, install_code=code, channel=15)
     ep = dev.add_endpoint(1, device_type=0x0502, out_clusters=[TUNNELING])
     await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
     await dev.join()
     await asyncio.sleep(30)
     client = TunnelingClient(ep, Destination.device(0x0000, SE_ENDPOINT_ID), max_incoming=100)
     await client.start()
-    return air, app, server, client, dev
+    return client, dev
 
 
 async def test_request_echo_and_close():

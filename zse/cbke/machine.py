@@ -1142,18 +1142,21 @@ class KeyEstablishmentServer:
         back through :meth:`complete`."""
         if bytes(partner_eui64) not in self._sessions:
             return step
-        while step.compute is not None:
-            computation = step.compute
-            result = self.complete(partner_eui64, computation, computation.run(), now)
-            step = Step(send=step.send, events=step.events).then(result)
-        return step
+        return _inline(lambda c, r, t: self.complete(partner_eui64, c, r, t), step, now)
 
 
 def run_inline(machine: Initiator | Responder, step: Step, now: float) -> Step:
     """Run a step's computations synchronously, feeding results back, until none is left."""
+    return _inline(machine.complete, step, now)
+
+
+def _inline(
+    complete: Callable[[Computation, ComputeResult, float], Step], step: Step, now: float
+) -> Step:
+    """:func:`run_inline` with the results fed back to ``complete``."""
     while step.compute is not None:
         computation = step.compute
         step = Step(send=step.send, events=step.events).then(
-            machine.complete(computation, computation.run(), now)
+            complete(computation, computation.run(), now)
         )
     return step

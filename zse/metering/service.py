@@ -214,9 +214,7 @@ class MeteringServer:
         if self.store is not None and self._begun:
             try:
                 async with self._lock:
-                    await self.store.commit(
-                        Batch().put(self.namespace, _PROFILE_KEY, self.core.snapshot())
-                    )
+                    await self._store_profile()
             except StoreError as exc:
                 LOGGER.warning("the meter's readings not stored at stop: %s", exc)
 
@@ -320,7 +318,12 @@ class MeteringServer:
         """Store the profile when intervals closed since the open one ended at ``before``
         (a reading or a Get Profile closes them), before anything depending on them is sent."""
         if self.store is not None and self.core.interval_end != before:
-            await self.store.commit(Batch().put(self.namespace, _PROFILE_KEY, self.core.snapshot()))
+            await self._store_profile()
+
+    async def _store_profile(self) -> None:
+        """Store the profile and the readings held (the record ``profile``)."""
+        assert self.store is not None
+        await self.store.commit(Batch().put(self.namespace, _PROFILE_KEY, self.core.snapshot()))
 
     def _serve_attributes(self) -> None:
         """Answer Read Attributes for every attribute the core holds a value for."""

@@ -403,11 +403,10 @@ class TunnelingClient(_Shell):
     async def _ask(
         self, send: Send, answer: TunnelingClientCommand, what: str, timeout: float
     ) -> tuple[ZclMessage, Any]:
-        """Send a request to the server and decode its response, the command ``answer``;
-        :class:`TunnelError` when it is not delivered or is answered otherwise: a Default
-        Response (no Tunneling server there), a bad frame, or another command with the
-        request's TSN (the server's own TSNs may meet ours, ZCL 2.4.1.3: its Transfer Data is
-        not the answer)."""
+        """Send a request to the server and decode its response, the command ``answer`` (the
+        request's :attr:`~zse.zcl.frame.Send.answers`: the endpoint takes no other command with
+        its TSN for it); :class:`TunnelError` when it is not delivered or is answered
+        otherwise: a Default Response (no Tunneling server there) or a bad frame."""
         name = answer.name.replace("_", " ").title()
         try:
             reply = await request(self.endpoint, send, timeout=timeout)
@@ -416,10 +415,6 @@ class TunnelingClient(_Shell):
         if not reply.is_cluster_command:
             status = reply.payload[1] if len(reply.payload) > 1 else None
             raise TunnelError(f"{what} answered with Default Response status {status}")
-        if reply.command_id != answer or not reply.from_server:
-            raise TunnelError(
-                f"{what} answered with command 0x{reply.command_id:02X}, not a {name}"
-            )
         try:
             command, _ = decode_command(
                 Tunneling, reply.command_id, reply.payload, from_server=True
