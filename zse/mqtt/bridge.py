@@ -789,6 +789,15 @@ class BridgeShell:
         async for message in client.messages:
             # not a command (None): nothing to do but acknowledge it, in its turn
             name = self.topics.command_of(str(message.topic))
+            if name is not None and message.retain:
+                # left on the broker, sent again to each new subscription (MQTT 3.1.1
+                # sections 3.3.1.3, 3.8.4): each connection's, once its id is forgotten
+                LOGGER.warning(
+                    "MQTT command on %.200s not carried out: a retained message (publish "
+                    "commands without retain; clear it: mosquitto_pub -r -n -t TOPIC)",
+                    message.topic,
+                )
+                name = None
             await self._commands.put((name, bytes(message.payload), client, message))
 
     async def _commander(self) -> None:

@@ -108,6 +108,9 @@ DISCOVERY_PREFIX: Final = "homeassistant"
 MAX_COMMAND_BYTES: Final = 16_384
 #: Longest ``response_topic`` a command may name (bytes of UTF-8).
 MAX_RESPONSE_TOPIC: Final = 256
+#: The most characters of a command's name (its request topic's last level) that its answer's
+#: topic takes (:meth:`Topics.response`): every command's name is shorter.
+MAX_COMMAND_NAME: Final = 64
 #: The request topic's last part of a batch of commands (:func:`parse_batch`).
 BATCH: Final = "batch"
 #: The most commands one batch carries, and its largest payload read (bytes).
@@ -290,7 +293,10 @@ class Topics:
         return f"{self.base}/bridge/request/{command}"
 
     def response(self, command: str) -> str:
-        return f"{self.base}/bridge/response/{command}"
+        """The answers to ``command``, its name cut to :data:`MAX_COMMAND_NAME` characters
+        (an unknown command's request topic may be as long as MQTT allows: its answer's,
+        a byte longer, would be one no client may publish)."""
+        return f"{self.base}/bridge/response/{command[:MAX_COMMAND_NAME]}"
 
     @property
     def outbox(self) -> str:
@@ -361,7 +367,19 @@ class Publication:
             raise ValueError("not an outbox record")
         if not isinstance(value["topic"], str) or not isinstance(value["retain"], bool):
             raise ValueError("not an outbox record")
+        if not _publishable(value["topic"]):  # at the outbox's head forever, else
+            raise ValueError("not a topic name to publish on")
         return cls(value["topic"], value["payload"], value["retain"])
+
+
+def _publishable(topic: str) -> bool:
+    """Whether a client may publish on ``topic``: 1 to 65,535 bytes of UTF-8, no wildcard,
+    no NUL (MQTT 3.1.1 sections 1.5.3, 4.7.1, 4.7.3)."""
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:  # an unpaired surrogate
+        return False
+    return 0 < size <= 65_535 and not any(c in topic for c in "+#\0")
 
 
 def batched(
