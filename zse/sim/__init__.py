@@ -5,6 +5,7 @@
 - :class:`SimControllerApplication`: a zigpy ``ControllerApplication`` on that air (the
   coordinator and Trust Center, e.g. the ESI);
 - :class:`SimDevice` and :class:`Endpoint`: simulated HAN devices sending and receiving ZCL;
+  every node keeps a :class:`BindingTable` its ZDO server changes and reports;
 - :class:`Household`: the HAN roles' loads adding up in a simulated household load model
   (:mod:`zse.metering.load`), a source of readings for the meter;
 - :class:`VirtualClockLoop` and :func:`run`: asyncio on virtual time, so zigpy's own timers
@@ -28,6 +29,7 @@ Example::
 
 from zse.sim._air import AirStats, Faults, Medium
 from zse.sim._app import CoordinatorNode, SimControllerApplication
+from zse.sim._binding import BindingTable
 from zse.sim._clock import PacedLoop, VirtualClockLoop, run
 from zse.sim._han import Air
 from zse.sim._household import Household
@@ -51,6 +53,7 @@ __all__ = [
     "AirStats",
     "ApsIndication",
     "Beacon",
+    "BindingTable",
     "CoordinatorNode",
     "DeliveryError",
     "Endpoint",

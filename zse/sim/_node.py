@@ -44,6 +44,7 @@ from zse.security import (
     unsecure_aps,
 )
 from zse.sim import _frames as f
+from zse.sim._binding import BindingTable
 from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header, simple_descriptor
 
 if TYPE_CHECKING:
@@ -245,6 +246,9 @@ class Node:
         self._aps_in: dict[tuple[t.EUI64, bytes], IncomingCounters] = {}
         self.descriptors: dict[int, zdo_t.SimpleDescriptor] = {}
         self.groups: dict[int, set[int]] = {}
+        #: the binding table (ZB 2.2.8.2.1) Bind_req and Unbind_req change and Mgmt_Bind_req
+        #: reports; kept, not used to address the node's own sends
+        self.bindings = BindingTable()
         #: NWK address -> EUI-64 (nwkAddressMap), learnt only from joins and rejoins through
         #: the Trust Center and Device_annce, never from a data frame's claimed source; change
         #: it through :meth:`_learn_address`
@@ -1105,7 +1109,13 @@ class Node:
                     [status, t.NWK, t.LVList[t.uint8_t, t.uint8_t]],
                 )
         elif cmd in (zdo_t.ZDOCmd.Bind_req, zdo_t.ZDOCmd.Unbind_req):
-            rsp = (cmd | 0x8000, [status.SUCCESS], [status])
+            entry = zdo_t.Binding(
+                SrcAddress=args[0], SrcEndpoint=args[1], ClusterId=args[2], DstAddress=args[3]
+            )
+            answer = self.bindings.request(cmd, self.ieee, self.descriptors, entry)
+            rsp = (cmd | 0x8000, [answer], [status])
+        elif cmd == zdo_t.ZDOCmd.Mgmt_Bind_req:
+            rsp = self._mgmt_bind_rsp(int(args[0]))
         elif cmd == zdo_t.ZDOCmd.Mgmt_Permit_Joining_req:
             self._permit_request(int(args[0]))
             if unicast:
@@ -1120,6 +1130,14 @@ class Node:
         if rsp is not None and (unicast or rsp[0] in (0x8000, 0x8001, 0x8006)):
             self._zdo_reply(ind, rsp[0], tsn, rsp[1], rsp[2])
         return True
+
+    def _mgmt_bind_rsp(self, start: int) -> tuple[int, list[Any], list[Any]]:
+        """Mgmt_Bind_rsp (ZB 2.4.4.3.4): the table's size, ``start`` and the entries from
+        ``start`` that fit in one frame, in zigpy's own ZDO types."""
+        rsp = zdo_t.ZDOCmd.Mgmt_Bind_rsp
+        _, types = zdo_t.CLUSTERS[rsp]
+        listed = t.LVList[zdo_t.Binding, t.uint8_t](self.bindings.page(start))
+        return (rsp, [zdo_t.Status.SUCCESS, len(self.bindings), start, listed], list(types))
 
     def match_endpoints(
         self, profile: int, in_clusters: list[int], out_clusters: list[int]
