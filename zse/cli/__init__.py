@@ -157,6 +157,11 @@ def _fault(exc: BaseException) -> None:
 )
 def main(verbose: int, log_level: str | None) -> None:
     """zse: ZigBee Smart Energy tools (install codes, CBKE, simulated HAN)."""
+    from zse.cli._logging import redact_handlers  # noqa: PLC0415
+
+    # a library's warning printed before (or without) configure_logging goes to Python's
+    # last-resort handler: keys hidden there too (#12.23)
+    redact_handlers([logging.lastResort] if logging.lastResort is not None else [])
     if verbose or log_level:
         from zse.cli._options import configure_logging  # noqa: PLC0415
 

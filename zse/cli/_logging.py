@@ -9,14 +9,43 @@ libraries log each frame they exchange with the stick (link keys as they are ins
 :func:`quiet_secret_loggers` holds those loggers at INFO, whatever level the rest of the
 logging runs at, unless the user asks for them: ``reveal=True`` (a command-line option) or the
 environment variable ``ZSE_LOG_SECRETS=1``.
+
+Holding a logger at INFO leaves its warnings through, and bellows warns with a whole
+``zigpy.state.Key`` (the link key) when the stick refuses one while zigpy restores a network
+backup ("Couldn't add Key(key=...) key: ..."), at any log level. :class:`KeyRedactor`, on the
+command line's handlers (:func:`redact_handlers`), formats each record it is handed and hides
+the keys in it: every key of a zigpy object among the record's arguments or in its exception
+(``KeyData``, ``Key``, ``NetworkInfo``, ``NetworkBackup``: their keys and key table, in any
+spelling: hex in either case and byte order, with or without separators, a ``bytes`` repr,
+base64) and any run of 16 colon-separated octets, which is how zigpy prints a key. A handler
+sees only the records its loggers let through, so above DEBUG the filter costs nothing for
+the debug lines that are not printed.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import dataclasses
+import functools
+import itertools
 import logging
 import os
+import re
+from collections.abc import Iterable
 
-__all__ = ["REVEAL_VARIABLE", "SECRET_LOGGERS", "quiet_secret_loggers"]
+__all__ = [
+    "HIDDEN",
+    "REVEAL_VARIABLE",
+    "SECRET_LOGGERS",
+    "KeyRedactor",
+    "quiet_secret_loggers",
+    "redact_handlers",
+    "reveal_asked",
+]
+
+#: What a hidden key is replaced with.
+HIDDEN = "<key hidden>"
 
 #: The environment variable that lets the loggers below print at DEBUG (``1``, ``yes``, ``true``).
 REVEAL_VARIABLE = "ZSE_LOG_SECRETS"
@@ -41,11 +70,115 @@ def quiet_secret_loggers(*, reveal: bool | None = None) -> bool:
     ``--log-level``).
     """
     if reveal is None:
-        reveal = os.environ.get(REVEAL_VARIABLE, "").strip().lower() in ("1", "yes", "true")
+        reveal = reveal_asked()
     if reveal:
         return False
     for name in SECRET_LOGGERS:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.INFO:  # DEBUG, its own or inherited
             logger.setLevel(logging.INFO)
+    return True
+
+
+def reveal_asked() -> bool:
+    """Whether :data:`REVEAL_VARIABLE` asks for the secrets in the log."""
+    return os.environ.get(REVEAL_VARIABLE, "").strip().lower() in ("1", "yes", "true")
+
+
+#: zigpy's ``KeyData`` as it prints: 16 colon-separated octets (an EUI-64 has 8).
+_ZIGPY_KEY = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){15}(?![0-9A-Fa-f:])")
+#: Separators a key's octets are printed with.
+_SEPARATOR = r"[\s:\-_.,]?"
+#: How deep :func:`_keys_in` looks into a record's arguments, and how many items of each
+#: list or dict (a debug line listing thousands of devices costs no more than one of 64).
+_DEPTH = 6
+_ITEMS = 64
+_FORMATTER = logging.Formatter()
+
+
+def _keys_in(value: object, found: set[bytes], depth: int = _DEPTH) -> None:
+    """Add to ``found`` the keys held by ``value``: a zigpy ``KeyData``, or one inside a
+    dataclass (zigpy's ``Key``, ``NetworkInfo``, ``NetworkBackup``), a list, tuple, set, dict
+    or exception; a dict's hex string under a name with ``key`` or ``tclk`` in it (the
+    ``hashed_tclk`` of bellows' stack-specific network information) too."""
+    import zigpy.types as t  # noqa: PLC0415 - only once a record is handed over
+
+    if depth == 0 or value is None or isinstance(value, int | float | bool):
+        return
+    if isinstance(value, t.KeyData):
+        found.add(bytes(value))
+    elif isinstance(value, dict):
+        for name, item in itertools.islice(value.items(), _ITEMS):
+            if isinstance(item, str) and re.search("key|tclk", str(name), re.I):
+                with contextlib.suppress(ValueError):  # not hex: not a key
+                    found.add(bytes.fromhex(item))
+            _keys_in(item, found, depth - 1)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in itertools.islice(value, _ITEMS):
+            _keys_in(item, found, depth - 1)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            _keys_in(getattr(value, field.name, None), found, depth - 1)
+    elif isinstance(value, BaseException):
+        _keys_in(value.args, found, depth - 1)
+        _keys_in(vars(value), found, depth - 1)
+        _keys_in(value.__cause__ or value.__context__, found, depth - 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _spellings(key: bytes) -> tuple[re.Pattern[str], ...]:
+    """Patterns for ``key`` in either byte order: hex in any case with or without separators,
+    a ``bytes`` repr (printable octets as characters, or every octet ``\\xNN``), base64."""
+    patterns = [re.compile(re.escape(base64.b64encode(key).decode().rstrip("=")))]
+    for octets in (key, key[::-1]):
+        patterns.append(re.compile(_SEPARATOR.join(f"{b:02x}" for b in octets), re.I))
+        patterns.append(re.compile(re.escape(repr(octets)[2:-1])))
+        patterns.append(re.compile(re.escape("".join(f"\\x{b:02x}" for b in octets)), re.I))
+    return tuple(patterns)
+
+
+def _redact(text: str, keys: set[bytes]) -> str:
+    for key in keys:
+        for pattern in _spellings(key):
+            text = pattern.sub(HIDDEN, text)
+    return _ZIGPY_KEY.sub(HIDDEN, text)
+
+
+class KeyRedactor(logging.Filter):
+    """A handler's filter that hides keys in the records it prints (see the module notes):
+    the record's message is formatted with its arguments first, then redacted, and so is its
+    exception's traceback text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        keys: set[bytes] = set()
+        _keys_in(record.args, keys)
+        exc = record.exc_info[1] if record.exc_info else None
+        _keys_in(exc, keys)
+        keys = {k for k in keys if len(k) >= 8 and any(k)}  # an unset key hides nothing
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record: let the handler report it as it does
+            return True
+        redacted = _redact(message, keys)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _redact(record.exc_text, keys)
+        if record.stack_info:
+            record.stack_info = _redact(record.stack_info, keys)
+        return True
+
+
+def redact_handlers(handlers: Iterable[logging.Handler], *, reveal: bool | None = None) -> bool:
+    """Put one :class:`KeyRedactor` on each of ``handlers`` (once); returns True if it did.
+    ``reveal`` None reads :data:`REVEAL_VARIABLE`, as :func:`quiet_secret_loggers` does."""
+    if reveal is None:
+        reveal = reveal_asked()
+    if reveal:
+        return False
+    for handler in handlers:
+        if not any(isinstance(f, KeyRedactor) for f in handler.filters):
+            handler.addFilter(KeyRedactor())
     return True

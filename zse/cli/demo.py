@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import click
 
+from zse.cli._logging import redact_handlers
+
 if TYPE_CHECKING:
     from zse.sim import Household
 
@@ -749,6 +751,7 @@ def demo(seed: int, pcap: str | None, keys: str | None) -> None:
     from zse.sim import run  # noqa: PLC0415
 
     logging.basicConfig(level=logging.ERROR)
+    redact_handlers(logging.getLogger().handlers)  # the handler made here too (#12.23)
     with contextlib.ExitStack() as files:
         capture = None
         if pcap is not None:  # a usage error before the story starts, not a traceback after
