@@ -2,8 +2,8 @@
 
 The ESI's endpoint serves the Metering attributes (``set_attribute``) and sends Report
 Attributes (:func:`zse.zcl.reporting.report_payload`) itself: a real endpoint, no mock. Without
-a Configure Reporting handler it refuses Configure Reporting (Default Response
-UNSUP_GENERAL_COMMAND), so the client polls; a meter that accepts reporting is one general
+a Configure Reporting handler it refuses Configure Reporting (a Configure Reporting Response of
+UNREPORTABLE_ATTRIBUTE records), so the client polls; a meter that accepts reporting is one general
 handler that answers it. tshark reads the Read Attributes and Configure Reporting the client
 sends."""
 
@@ -100,7 +100,7 @@ async def test_a_meter_refusing_reporting_is_polled_until_it_reports() -> None:
     se, ihd, client, events, _, _ = await meter_and_display(51, accepts_reporting=False)
     client.start()
     await asyncio.sleep(2)
-    refused = Polling(active=True, reason="Configure Reporting refused: UNSUP_GENERAL_COMMAND")
+    refused = Polling(active=True, reason="Configure Reporting refused: UNREPORTABLE_ATTRIBUTE")
     assert refused in events
     se.set_attribute(METERING, A.CURRENT_SUMM_DELIVERED, 1500, TYPES[A.CURRENT_SUMM_DELIVERED])
     await asyncio.sleep(CONFIG.poll_interval + 2)

@@ -46,6 +46,19 @@ async def network(
     return air, app, se, device
 
 
+def spy_sends(app: SimControllerApplication) -> list[t.ZigbeePacket]:
+    """Every packet ``app`` sends from now on (each still goes on the air)."""
+    sent: list[t.ZigbeePacket] = []
+    original_send = app.send_packet
+
+    async def spy(packet: t.ZigbeePacket) -> None:
+        sent.append(packet)
+        await original_send(packet)
+
+    app.send_packet = spy  # type: ignore[method-assign]
+    return sent
+
+
 def publish_price_payload() -> bytes:
     schema = Price.ClientCommandDefs.publish_price.schema
     return encode_command(
@@ -219,14 +232,7 @@ async def test_se_match_descriptor_is_answered_from_the_se_endpoint(
 ):
     zigpy_saw: list[t.ZigbeePacket] = []
     _, app, se, device = await network(8, zigpy_saw)
-    sent: list[t.ZigbeePacket] = []
-    original_send = app.send_packet
-
-    async def spy(packet: t.ZigbeePacket) -> None:
-        sent.append(packet)
-        await original_send(packet)
-
-    app.send_packet = spy  # type: ignore[method-assign]
+    sent = spy_sends(app)
     zigpy_saw.clear()
     assert device.nwk is not None
     se._packet_received(
@@ -259,3 +265,42 @@ async def test_se_match_descriptor_is_answered_from_the_se_endpoint(
     else:  # zigpy got the request and answered it itself (its HA endpoint 1)
         assert len(zigpy_saw) == 1
         assert [list(p.data.serialize()[5:]) for p in ours] == [[1]]
+
+
+@pytest.mark.parametrize(
+    ("cluster", "frame_control", "delivered"),
+    [
+        (0x0006, 0x00, False),  # On/Off: no side of it here
+        (PRICE, 0x08, False),  # a Read Attributes for a Price client: the ESI is Price's server
+        (PRICE, 0x00, True),  # a Read Attributes for the Price server: answered
+    ],
+)
+async def test_the_broadcast_endpoint_reaches_only_an_endpoint_with_that_side(
+    cluster: int, frame_control: int, delivered: bool
+) -> None:
+    """ZCL r8 2.3.2.1: a frame for the broadcast endpoint (0xFF) goes only to the endpoints
+    supporting the cluster, and draws no error answer from the others: the ESI does not
+    answer UNSUPPORTED_CLUSTER (or read the wrong side's attributes) for a cluster side it
+    lacks, though a frame for its own endpoint id still gets that answer."""
+    _, app, se, device = await network(9)
+    se.security.require_aps_encryption = False
+    sent = spy_sends(app)
+
+    async def read(dst_ep: int) -> list[t.ZigbeePacket]:
+        sent.clear()
+        await device.send_aps(
+            dst_mode=t.AddrMode.NWK,
+            dst_addr=0x0000,
+            dst_ep=dst_ep,
+            src_ep=1,
+            cluster_id=cluster,
+            profile_id=0x0109,
+            payload=bytes((frame_control, 0x61, 0x00, 0x00, 0x00)),
+            encrypt=False,
+        )
+        await asyncio.sleep(1)
+        return [p for p in sent if int(p.profile_id) == 0x0109]
+
+    answers = await read(0xFF)
+    assert len(answers) == int(delivered)
+    assert len(await read(SE_ENDPOINT_ID)) == 1

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import zigpy.types as t
 from zigpy.exceptions import DeliveryError
+from zigpy.zcl import foundation
 
 from tests.oracles import zigbee_key_options
 from zse.installcode import InstallCode
@@ -182,7 +183,10 @@ async def test_partition_and_silent_node() -> None:
     with pytest.raises(DeliveryError):
         await esi_send(esi, a, MESSAGING, 0x00, DISPLAY_MESSAGE, 1)
     # Within a partition traffic still flows.
-    await b.endpoints[1].send(a.nwk or 0, 1, MESSAGING, 0x00)
+    # as the Messaging server sends it: a's Messaging is a client
+    await b.endpoints[1].send(
+        a.nwk or 0, 1, MESSAGING, 0x00, direction=foundation.Direction.Server_to_Client
+    )
     await asyncio.sleep(0.1)
     assert len(box) == 1
     air.heal()

@@ -253,12 +253,13 @@ async def test_broadcast_and_group_delivery() -> None:
 
     # Device to group: the coordinator sees it only once subscribed to the group.
     rec = Recorder(esi)
-    await devices[1].endpoints[1].send(0x1234, 0, MESSAGING, 0x01, dst_mode=t.AddrMode.Group)
+    sender, as_server = devices[1].endpoints[1], foundation.Direction.Server_to_Client
+    await sender.send(0x1234, 0, MESSAGING, 0x01, dst_mode=t.AddrMode.Group, direction=as_server)
     await asyncio.sleep(0.1)
     assert [len(inbox[d.ieee]) for d in devices] == [3, 1, 3]
     assert rec.zcl(MESSAGING) == []
     await esi.subscribe_to_multicast_group(t.Group(0x1234))
-    await devices[1].endpoints[1].send(0x1234, 0, MESSAGING, 0x01, dst_mode=t.AddrMode.Group)
+    await sender.send(0x1234, 0, MESSAGING, 0x01, dst_mode=t.AddrMode.Group, direction=as_server)
     await asyncio.sleep(0.1)
     [packet] = rec.zcl(MESSAGING)
     assert packet.dst == t.AddrModeAddress(addr_mode=t.AddrMode.Group, address=0x1234)

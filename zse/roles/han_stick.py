@@ -572,7 +572,11 @@ class StickDevice:
         if incoming.group is not None:
             targets = sorted(self.groups.get(incoming.group, ()))
         elif incoming.dst_ep == 0xFF:
-            targets = sorted(self.endpoints)
+            targets = [
+                endpoint_id
+                for endpoint_id, endpoint in sorted(self.endpoints.items())
+                if endpoint.takes_all_endpoints_frame(incoming.cluster_id, incoming.payload)
+            ]
         else:
             targets = [incoming.dst_ep]
         for endpoint_id in targets:

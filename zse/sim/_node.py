@@ -1715,7 +1715,12 @@ class SimDevice(Node):
                 if ep in self.endpoints
             ]
         elif ind.dst_ep == 0xFF:
-            targets = [ep for ep in self.endpoints.values() if ep.profile_id == ind.profile_id]
+            targets = [
+                ep
+                for ep in self.endpoints.values()
+                if ep.profile_id == ind.profile_id
+                and ep.takes_all_endpoints_frame(ind.cluster_id, ind.payload)
+            ]
         else:
             ep = self.endpoints.get(ind.dst_ep or 0)
             targets = [ep] if ep is not None else []

@@ -2,8 +2,10 @@
 
 :class:`ZclEndpointBase` holds everything about an application endpoint that does not depend
 on the radio: handlers per cluster, server attributes answered to Read Attributes, replies
-with the request's TSN, Default Responses (ZCL 2.5.12), and matching replies to the
-endpoint's own requests. A subclass supplies :meth:`ZclEndpointBase._transmit`, and feeds
+with the request's TSN, Default Responses (ZCL 2.5.12: unicast only), Discover Attributes
+(ZCL 2.5.13), Configure Reporting and Read Reporting Configuration on a cluster that reports
+nothing (2.5.7-2.5.10: UNREPORTABLE_ATTRIBUTE), and matching replies to the endpoint's own
+requests. A subclass supplies :meth:`ZclEndpointBase._transmit`, and feeds
 received frames to :meth:`ZclEndpointBase._accept`. Attributes made writable with
 :meth:`ZclEndpointBase.set_writable` take Write Attributes (ZCL 2.5.3-2.5.5).
 """
@@ -28,6 +30,7 @@ from zse.zcl.delivery import DIRECTIONS, Sender, deliver, delivery, response_del
 from zse.zcl.frame import (
     _CLUSTER_COMMAND,
     _DISABLE_DEFAULT_RESPONSE,
+    _FRAME_TYPE,
     _SERVER_TO_CLIENT,
     Send,
     Step,
@@ -267,6 +270,13 @@ class ZclEndpointBase:
         """Client clusters."""
         return list(self.descriptor.output_clusters)
 
+    def takes_all_endpoints_frame(self, cluster_id: int, zcl_frame: bytes) -> bool:
+        """Whether a frame for the broadcast endpoint 0xFF reaches this endpoint: only one
+        hosting the side of the cluster its direction bit names (ZCL 2.4.1.1.3), which draws
+        no error answer from the others (ZCL r8 2.3.2.1). An empty frame: the server side."""
+        to_client = bool(zcl_frame) and bool(zcl_frame[0] & _SERVER_TO_CLIENT)
+        return cluster_id in (self.out_clusters if to_client else self.in_clusters)
+
     async def _transmit(
         self,
         *,
@@ -302,6 +312,13 @@ class ZclEndpointBase:
         if type_id is None:
             type_id = foundation.DataType.from_python_type(type(value)).type_id
         data_type = foundation.DataType.from_type_id(foundation.DataTypeId(type_id))
+        text = issubclass(data_type.python_type, str)
+        if isinstance(value, str | bytes | bytearray) and text != isinstance(value, str):
+            # zigpy would serve bytes as a character string by their Python spelling ("b'x'")
+            raise TypeError(
+                f"attribute 0x{cluster_id:04X}/0x{attr_id:04X}: a {type(value).__name__} value"
+                f" for data type 0x{type_id:02X}, which holds {'text' if text else 'octets'}"
+            )
         store = self.client_attributes if client else self.attributes
         store.setdefault(cluster_id, {})[attr_id] = foundation.TypeValue(
             type=foundation.DataTypeId(type_id), value=data_type.python_type(value)
@@ -357,9 +374,11 @@ class ZclEndpointBase:
         a reply to one of this endpoint's requests; it may reply with :meth:`reply` and may
         return a status to send as Default Response. With ``general``, the handler takes the
         cluster's global commands instead (ZCL 2.5: Configure Reporting, Read Reporting
-        Configuration, Report Attributes...), except Read and Write Attributes and Default
-        Response, which the endpoint answers itself. Returns a function that removes the
-        handler."""
+        Configuration, Report Attributes...), except Read, Write and Discover Attributes and
+        Default Response, which the endpoint answers itself. Returns a function that removes
+        the handler. A manufacturer-specific command reaches a handler only on a cluster of
+        the manufacturer-specific range, and a cluster command only for a side of the cluster
+        the endpoint hosts (:meth:`_refusal`)."""
         table = self._general if general else self._handlers
         table.setdefault(cluster_id, []).append(handler)
         return lambda: table[cluster_id].remove(handler)
@@ -438,13 +457,15 @@ class ZclEndpointBase:
         key = (dst, cluster_id, tsn)
         future: asyncio.Future[ZclMessage] = asyncio.get_running_loop().create_future()
         specific = kwargs.get("cluster_specific", True)
-        self._requests[key] = _Pending(future, specific, command_id, answers)
+        pending = self._requests[key] = _Pending(future, specific, command_id, answers)
         try:
             await self.send(dst, dst_ep, cluster_id, command_id, payload, tsn=tsn, **kwargs)
             async with asyncio.timeout(timeout):
                 return await future
         finally:
-            self._requests.pop(key, None)
+            # A newer request to the peer with the same TSN may hold the key now: leave it.
+            if self._requests.get(key) is pending:
+                del self._requests[key]
 
     async def reply(
         self,
@@ -505,63 +526,190 @@ class ZclEndpointBase:
             return []
         return self._general.get(msg.cluster_id, [])
 
+    def _refusal(self, msg: ZclMessage) -> foundation.Status | None:
+        """The Default Response status of a frame this endpoint refuses before any handler
+        sees it, None for one it takes:
+
+        - a manufacturer-specific cluster command on a standard cluster (ZCL 2.4.1.1.2: the
+          command id is the manufacturer's, not the cluster's): UNSUP_MANUF_CLUSTER_COMMAND;
+          a manufacturer-specific general command other than Default Response and those
+          naming attributes (read, write, discover, reporting: the manufacturer's attributes,
+          of which zse has none): UNSUP_MANUF_GENERAL_COMMAND. A cluster of the
+          manufacturer-specific range takes its manufacturer's commands;
+        - a cluster command for a side of the cluster the endpoint does not host (the
+          direction bit names the receiving side, ZCL 2.4.1.1.3), never handed to the other
+          side's handler: UNSUP_CLUSTER_COMMAND (the side it hosts has no such command),
+          UNSUPPORTED_CLUSTER when it hosts neither side. Silicon Labs' framework answers
+          UNSUPPORTED_CLUSTER for both.
+        """
+        if msg.manufacturer is not None and msg.cluster_id < _MANUFACTURER_CLUSTERS:
+            if msg.is_cluster_command:
+                return foundation.Status.UNSUP_MANUF_CLUSTER_COMMAND
+            if msg.command_id not in _ATTRIBUTE_COMMANDS | _ENDPOINT_GLOBALS:
+                return foundation.Status.UNSUP_MANUF_GENERAL_COMMAND
+        if msg.is_cluster_command and msg.cluster_id not in (
+            self.out_clusters if msg.from_server else self.in_clusters
+        ):
+            if msg.cluster_id in self.in_clusters + self.out_clusters:
+                return foundation.Status.UNSUP_CLUSTER_COMMAND
+            return foundation.Status.UNSUPPORTED_CLUSTER
+        return None
+
     async def _dispatch(self, msg: ZclMessage) -> None:
-        unicast = msg.group is None and not msg.broadcast
-        ddr = msg.disable_default_response
+        if msg.frame_control & _FRAME_TYPE not in (0, _CLUSTER_COMMAND):
+            # ZCL 2.4.1.1.1: frame types 0b10 and 0b11 are reserved; no way to tell what the
+            # command id means, so no answer either.
+            LOGGER.debug("%r: dropped a frame of reserved frame type from %r", self, msg)
+            return
+        refused = self._refusal(msg)
+        if refused is not None:
+            if msg.group is None and not msg.broadcast:
+                await self.default_response(msg, refused)
+            return
         handlers = self._handlers_for(msg)
         if handlers:
-            status: foundation.Status | None = None
-            for handler in list(handlers):
-                try:
-                    result = handler(msg)
-                    if inspect.isawaitable(result):
-                        result = await result
-                except Exception:  # a failing handler must not take the endpoint down
-                    LOGGER.exception("handler %r failed on %r", handler, msg)
-                    continue
-                if result is not None:
-                    status = foundation.Status(result)
-            if status is not None and unicast and (not ddr or status != foundation.Status.SUCCESS):
-                await self.default_response(msg, status)
-            return
+            await self._run_handlers(msg, handlers)
+        else:
+            await self._unhandled(msg)
+
+    async def _run_handlers(self, msg: ZclMessage, handlers: list[ZclHandler]) -> None:
+        """Hand ``msg`` to its handlers; the Default Response a status returned asks for
+        (ZCL 2.5.12.2: unicast only; a SUCCESS only when the sender did not disable it)."""
+        status: foundation.Status | None = None
+        for handler in list(handlers):
+            try:
+                result = handler(msg)
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception:  # a failing handler must not take the endpoint down
+                LOGGER.exception("handler %r failed on %r", handler, msg)
+                continue
+            if result is not None:
+                status = foundation.Status(result)
+        unicast = msg.group is None and not msg.broadcast
         if (
-            msg.command_id == foundation.GeneralCommand.Default_Response
-            and not msg.is_cluster_command
+            status is not None
+            and unicast
+            and (not msg.disable_default_response or status != foundation.Status.SUCCESS)
         ):
+            await self.default_response(msg, status)
+
+    async def _unhandled(self, msg: ZclMessage) -> None:
+        """A frame no handler takes: the global commands the endpoint answers itself, a
+        Default Response for the rest (unicast only, ZCL 2.5.12.2)."""
+        unicast = msg.group is None and not msg.broadcast
+        general = not msg.is_cluster_command
+        if general and msg.command_id == foundation.GeneralCommand.Default_Response:
             return
         if msg.cluster_id not in self.in_clusters + self.out_clusters:
             if unicast:
                 await self.default_response(msg, foundation.Status.UNSUPPORTED_CLUSTER)
             return
-        if (
-            not msg.is_cluster_command
-            and msg.command_id == foundation.GeneralCommand.Read_Attributes
-        ):
-            await self._read_attributes(msg)
+        answer = _ANSWERS.get(msg.command_id) if general else None
+        if answer is not None:
+            await answer(self, msg)
             return
-        if not msg.is_cluster_command and msg.command_id in _WRITES:
-            await self._write_attributes(msg)
+        if general and msg.command_id in _RECEIVED_ONLY:
+            # A response nothing waits for (late), a report nobody listens to: understood,
+            # so SUCCESS when the sender asks for a Default Response (ZCL 2.5.12.2).
+            if unicast and not msg.disable_default_response:
+                await self.default_response(msg, foundation.Status.SUCCESS)
             return
         if unicast:
             code = (
-                foundation.Status.UNSUP_CLUSTER_COMMAND
-                if msg.is_cluster_command
-                else foundation.Status.UNSUP_GENERAL_COMMAND
+                foundation.Status.UNSUP_GENERAL_COMMAND
+                if general
+                else foundation.Status.UNSUP_CLUSTER_COMMAND
             )
             await self.default_response(msg, code)
+
+    def _held(self, msg: ZclMessage, attr_id: int) -> foundation.TypeValue | None:
+        """The attribute a received global command names on the side its direction bit
+        says (ZCL 2.4.1.1.3); None for a manufacturer-specific one (zse keeps none)."""
+        if msg.manufacturer is not None:
+            return None
+        return self.attribute_value(msg.cluster_id, attr_id, client=msg.from_server)
+
+    async def _malformed(self, msg: ZclMessage, what: str) -> None:
+        """MALFORMED_COMMAND for a unicast global command that does not decode (ZCL
+        2.5.12.2: never to a group or broadcast)."""
+        LOGGER.warning("%r: malformed command from 0x%04X: %s", self, msg.src_nwk, what)
+        if msg.group is None and not msg.broadcast:
+            await self.default_response(msg, foundation.Status.MALFORMED_COMMAND)
+
+    async def _discover_attributes(self, msg: ZclMessage) -> None:
+        """Discover Attributes (ZCL 2.5.13) answered with its response (2.5.14): the ids and
+        types of the side's attributes from the start id on, in id order, at most the
+        maximum count and what fits one frame; discovery complete when none is left."""
+        if len(msg.payload) < 3:
+            await self._malformed(msg, "Discover Attributes shorter than 3 octets")
+            return
+        start = int.from_bytes(msg.payload[:2], "little")
+        most = msg.payload[2]
+        if msg.manufacturer is not None:
+            held: dict[int, int] = {}
+        elif msg.from_server:
+            held = {
+                a: int(v.type) for a, v in self.client_attributes.get(msg.cluster_id, {}).items()
+            }
+        else:
+            held = {a: int(v.type) for a, v in self.attributes.get(msg.cluster_id, {}).items()}
+            held.update({a: ty for a, (ty, _) in self._sources.get(msg.cluster_id, {}).items()})
+        ids = sorted(a for a in held if a >= start)
+        room = (max_zcl_payload(group=False, aps_encrypted=msg.aps_encrypted) - 1) // 3
+        listed = ids[: min(most, room)]
+        records = b"".join(a.to_bytes(2, "little") + bytes((held[a],)) for a in listed)
+        if msg.group is None and not msg.broadcast:
+            complete = bytes((len(listed) == len(ids),))
+            await self.reply(
+                msg,
+                foundation.GeneralCommand.Discover_Attributes_rsp,
+                complete + records,
+                cluster_specific=False,
+            )
+
+    async def _no_reporting(self, msg: ZclMessage) -> None:
+        """Configure Reporting (ZCL 2.5.7) and Read Reporting Configuration (2.5.9) on a
+        cluster that reports nothing (no general handler took them): each record answered
+        UNSUPPORTED_ATTRIBUTE for an attribute the side does not have, else
+        UNREPORTABLE_ATTRIBUTE (2.5.8.1.3, 2.5.10.1.1), a direction 0x01 (timeout) record
+        too: no report is expected here."""
+        configure = msg.command_id == foundation.GeneralCommand.Configure_Reporting
+        try:
+            records = _reporting_records(msg.payload, configure=configure)
+        except ValueError as exc:
+            await self._malformed(msg, str(exc))
+            return
+        if msg.group is not None or msg.broadcast:
+            return
+        room = max_zcl_payload(group=False, aps_encrypted=msg.aps_encrypted)
+        out = b""
+        for direction, attr in records[: room // 4]:
+            status = (
+                foundation.Status.UNSUPPORTED_ATTRIBUTE
+                if direction == 0 and self._held(msg, attr) is None
+                else foundation.Status.UNREPORTABLE_ATTRIBUTE
+            )
+            out += bytes((status, direction)) + attr.to_bytes(2, "little")
+        response = (
+            foundation.GeneralCommand.Configure_Reporting_rsp
+            if configure
+            else foundation.GeneralCommand.Read_Reporting_Configuration_rsp
+        )
+        await self.reply(msg, response, out, cluster_specific=False)
 
     async def _read_attributes(self, msg: ZclMessage) -> None:
         try:
             ids, _ = t.List[t.uint16_t].deserialize(msg.payload)
         except ValueError:
-            await self.default_response(msg, foundation.Status.MALFORMED_COMMAND)
+            await self._malformed(msg, "Read Attributes: an odd octet after the attribute ids")
             return
         out = b""
         # One frame's worth (no APS fragmentation): "only as many read attribute status
         # records as will fit in the frame" (ZCL 2.5.2); the client asks again for the rest.
         room = max_zcl_payload(group=False, aps_encrypted=msg.aps_encrypted)
         for attr in ids:
-            value = self.attribute_value(msg.cluster_id, attr, client=msg.from_server)
+            value = self._held(msg, attr)
             if value is None:
                 record = foundation.ReadAttributeRecord(
                     attr, foundation.Status.UNSUPPORTED_ATTRIBUTE
@@ -584,13 +732,13 @@ class ZclEndpointBase:
         try:
             records = _write_records(msg.payload)
         except ValueError as exc:
-            LOGGER.warning("malformed Write Attributes from 0x%04X: %s", msg.src_nwk, exc)
-            if msg.group is None and not msg.broadcast:
-                await self.default_response(msg, foundation.Status.MALFORMED_COMMAND)
+            await self._malformed(msg, f"Write Attributes: {exc}")
             return
         undivided = msg.command_id == foundation.GeneralCommand.Write_Attributes_Undivided
         statuses = [
             self._check_write(msg.cluster_id, a, ty, v, client=msg.from_server)
+            if msg.manufacturer is None  # zse keeps no manufacturer-specific attribute
+            else foundation.Status.UNSUPPORTED_ATTRIBUTE
             for a, ty, v in records
         ]
         refused = [
@@ -708,7 +856,9 @@ class _Pending(NamedTuple):
                 self.answers is None or msg.command_id in self.answers
             )
         if msg.command_id == foundation.GeneralCommand.Default_Response:
-            return True
+            # Its first octet names the command it answers (ZCL 2.5.12.1): one naming
+            # another command answers an older frame of this endpoint with the same TSN.
+            return not msg.payload or msg.payload[0] == self.command_id
         if self.cluster_specific:
             return False
         expected = _GLOBAL_RESPONSES.get(self.command_id)
@@ -717,23 +867,75 @@ class _Pending(NamedTuple):
         return msg.command_id == expected
 
 
+_G = foundation.GeneralCommand
+_WRITES = frozenset(
+    (_G.Write_Attributes, _G.Write_Attributes_Undivided, _G.Write_Attributes_No_Response)
+)
 #: Global commands the endpoint itself answers (never handed to a general handler).
 _ENDPOINT_GLOBALS = frozenset(
-    (
-        foundation.GeneralCommand.Read_Attributes,
-        foundation.GeneralCommand.Default_Response,
-        foundation.GeneralCommand.Write_Attributes,
-        foundation.GeneralCommand.Write_Attributes_Undivided,
-        foundation.GeneralCommand.Write_Attributes_No_Response,
-    )
+    (_G.Read_Attributes, _G.Default_Response, _G.Discover_Attributes, *_WRITES)
 )
-_WRITES = frozenset(
-    (
-        foundation.GeneralCommand.Write_Attributes,
-        foundation.GeneralCommand.Write_Attributes_Undivided,
-        foundation.GeneralCommand.Write_Attributes_No_Response,
-    )
-)
+#: Global commands a peer sends that ask nothing of this endpoint: the responses to its
+#: requests (:data:`_GLOBAL_RESPONSES`) and Report Attributes (ZCL 2.5.11).
+_RECEIVED_ONLY = frozenset((*_GLOBAL_RESPONSES.values(), _G.Report_Attributes))
+#: Configure Reporting and Read Reporting Configuration (ZCL 2.5.7, 2.5.9).
+_REPORTING = frozenset((_G.Configure_Reporting, _G.Read_Reporting_Configuration))
+#: Global commands that name attributes: with a manufacturer code, that manufacturer's.
+_ATTRIBUTE_COMMANDS = frozenset((_G.Read_Attributes, _G.Discover_Attributes, *_WRITES, *_REPORTING))
+#: The method of the endpoint answering each global command it answers itself.
+_ANSWERS: dict[int, Callable[[ZclEndpointBase, ZclMessage], Awaitable[None]]] = {
+    _G.Read_Attributes: ZclEndpointBase._read_attributes,
+    _G.Discover_Attributes: ZclEndpointBase._discover_attributes,
+    **dict.fromkeys(_WRITES, ZclEndpointBase._write_attributes),
+    **dict.fromkeys(_REPORTING, ZclEndpointBase._no_reporting),
+}
+#: The first manufacturer-specific cluster id (ZCL 2.2.2: 0xFC00-0xFFFF).
+_MANUFACTURER_CLUSTERS = 0xFC00
+
+
+def _reporting_records(payload: bytes, *, configure: bool) -> list[tuple[int, int]]:
+    """(direction, attribute id) of each record of Configure Reporting (ZCL 2.5.7.1) or,
+    without ``configure``, Read Reporting Configuration (2.5.9.1); ``ValueError`` saying
+    where for a record cut short, a reserved direction or an unknown data type (its
+    reportable change, present for an analog type only, hides where the next record is)."""
+    records = []
+    offset = 0
+    while offset < len(payload):
+        if len(payload) - offset < 3:
+            raise ValueError(f"reporting record cut short at offset {offset}")
+        direction = payload[offset]
+        attr_id = int.from_bytes(payload[offset + 1 : offset + 3], "little")
+        if direction > 1:
+            raise ValueError(f"reserved direction 0x{direction:02X} at offset {offset}")
+        offset += 3
+        if configure and direction == 1:
+            offset += 2  # timeout period
+        elif configure:
+            if len(payload) - offset < 5:
+                raise ValueError(f"attribute 0x{attr_id:04X}: record cut short at offset {offset}")
+            try:
+                data_type = foundation.DataType.from_type_id(foundation.DataTypeId(payload[offset]))
+            except (KeyError, ValueError):
+                raise ValueError(
+                    f"attribute 0x{attr_id:04X}: unknown data type 0x{payload[offset]:02X}"
+                    f" at offset {offset}"
+                ) from None
+            offset += 5
+            if data_type.type_class is foundation.DataClass.Analog:
+                change: Any = data_type.python_type
+                try:
+                    _, rest = change.deserialize(payload[offset:])
+                except (ValueError, KeyError, IndexError):
+                    raise ValueError(
+                        f"attribute 0x{attr_id:04X}: reportable change cut short at offset {offset}"
+                    ) from None
+                offset = len(payload) - len(rest)
+        if offset > len(payload):
+            raise ValueError(f"attribute 0x{attr_id:04X}: record cut short at offset {offset}")
+        records.append((direction, attr_id))
+    if not records:
+        raise ValueError("no reporting record")
+    return records
 
 
 def _write_records(payload: bytes) -> list[tuple[int, int, Any]]:

@@ -27,6 +27,7 @@ import zigpy.zdo.types as zdo_t
 from zigpy.application import ControllerApplication
 
 from zse.se.ids import ESI_DEVICE_ID, KEY_ESTABLISHMENT, SE_PROFILE_ID
+from zse.zcl.delivery import ALL_ENDPOINTS
 from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header
 
 __all__ = [
@@ -192,7 +193,7 @@ class SeEndpoint(ZclEndpointBase):
         assert packet.dst is not None
         if packet.dst.addr_mode == t.AddrMode.Group:
             return True
-        return packet.dst_ep in (self.endpoint_id, 0xFF)
+        return packet.dst_ep in (self.endpoint_id, ALL_ENDPOINTS)
 
     def _packet_received(self, packet: t.ZigbeePacket) -> None:
         if self._se_match_descriptor(packet):
@@ -213,6 +214,10 @@ class SeEndpoint(ZclEndpointBase):
             frame_control, manufacturer, tsn, command_id, length = decode_zcl_header(data)
         except ValueError as exc:
             self._drop(f"malformed ZCL header: {exc}", src_nwk, int(packet.cluster_id), data)
+            return
+        if packet.dst_ep == ALL_ENDPOINTS and not self.takes_all_endpoints_frame(
+            int(packet.cluster_id), data
+        ):
             return
         msg = ZclMessage(
             src_nwk=src_nwk,
