@@ -750,8 +750,10 @@ def demo(seed: int, pcap: str | None, keys: str | None) -> None:
     load control, inter-PAN and de-provisioning, told as a story."""
     from zse.sim import run  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.ERROR)
-    redact_handlers(logging.getLogger().handlers)  # the handler made here too (#12.23)
+    root = logging.getLogger()
+    if not root.handlers:  # -v made one already (configure_logging), or the embedding program
+        logging.basicConfig(level=logging.ERROR)
+        redact_handlers(root.handlers)  # keys hidden by the one made here too (#12.23)
     with contextlib.ExitStack() as files:
         capture = None
         if pcap is not None:  # a usage error before the story starts, not a traceback after

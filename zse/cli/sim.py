@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from zse._words import counted
+from zse.cli._logging import SECRET_LOGGERS, KeyRedactor, reveal_asked
+from zse.cli._options import _FORMAT
 from zse.cli._types import PlainInt
 from zse.config import ConfigError
 
@@ -120,7 +124,7 @@ def utility(  # noqa: PLR0917 - click passes options positionally
             f"{counted(plan.devices_per_meter, 'device')} on {counted(plan.workers, 'worker')}, "
             f"broker {settings.host}:{settings.port}"
         )
-        await run_utility(plan, settings, on_ready=click.echo)
+        await run_utility(plan, settings, on_ready=click.echo, worker_logging=_worker_logging())
 
     try:
         asyncio.run(main())
@@ -129,3 +133,27 @@ def utility(  # noqa: PLR0917 - click passes options positionally
     except UtilityError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+def _worker_logging() -> dict[str, Any]:
+    """The workers' logging (:func:`logging.config.dictConfig`) as this command's: the level
+    it was given (``-v``, ``-vv``, ``--log-level``, before or after ``sim utility``; warning
+    by default), to standard error, keys hidden and the loggers that print them held at INFO
+    unless ``ZSE_LOG_SECRETS`` asks for them (:mod:`zse.cli._logging`)."""
+    level = logging.getLogger().getEffectiveLevel()
+    reveal = reveal_asked()
+    handler: dict[str, Any] = {"class": "logging.StreamHandler", "formatter": "line"}
+    config: dict[str, Any] = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": {"format": _FORMAT}},
+        "handlers": {"stderr": handler},
+        "root": {"level": level, "handlers": ["stderr"]},
+    }
+    if not reveal:
+        redactor = KeyRedactor
+        config["filters"] = {"keys": {"()": f"{redactor.__module__}.{redactor.__qualname__}"}}
+        handler["filters"] = ["keys"]
+        if level < logging.INFO:
+            config["loggers"] = {name: {"level": logging.INFO} for name in SECRET_LOGGERS}
+    return config

@@ -77,6 +77,7 @@ from zse.mqtt.core import (
     response_topic_of,
     result_payload,
     sent_publication,
+    unpublishable,
 )
 from zse.provisioning import LifecycleState
 from zse.records import RecordError
@@ -512,7 +513,12 @@ class BridgeShell:
     # -- what goes out ----------------------------------------------------------------------------
 
     def publish(self, publication: Publication) -> None:
-        """Queue ``publication`` (persisted, then published in order)."""
+        """Queue ``publication`` (persisted, then published in order); :class:`ValueError`
+        for a topic no client may publish on (:func:`~zse.mqtt.core.unpublishable`), which
+        would never leave the outbox."""
+        why = unpublishable(publication.topic)
+        if why is not None:
+            raise ValueError(f"MQTT publication on {publication.topic[:200]!r} refused: {why}")
         self._intake.append(publication)
         self._queued += 1
         self.drained.clear()
@@ -689,9 +695,8 @@ class BridgeShell:
             await client.publish(self.topics.state, "online", qos=1, retain=True)
             for item in self._discovery():
                 await client.publish(item.topic, item.encode(), qos=qos, retain=item.retain)
-            if self.outbox.dropped:
-                dropped = {"dropped": self.outbox.dropped, "limit": self.outbox.limit}
-                await client.publish(self.topics.outbox, json.dumps(dropped), qos=1, retain=True)
+            if self.outbox.dropped or self.outbox.refused:
+                await self._report_outbox(client)
             if self.commands is None:
                 await client.subscribe(self.topics.requests, qos=max(qos, 1))
             else:
@@ -718,7 +723,10 @@ class BridgeShell:
         """Publish the outbox in order, up to :attr:`_in_flight` messages awaiting their
         acknowledgement at once (the client sends them in order); they are marked reported
         together once all are acknowledged. A connection lost meanwhile leaves them in the
-        outbox: they are sent again (at least once, never lost)."""
+        outbox: they are sent again (at least once, never lost). One no client may publish
+        (:func:`~zse.mqtt.core.unpublishable`: the client would refuse it, or the broker end
+        the connection on it, at each try) is taken out unpublished, logged and counted
+        (:meth:`_publishable`); those after it go out in order."""
         while True:
             head = self.outbox.head()
             if head is None:
@@ -735,16 +743,19 @@ class BridgeShell:
                             self._written.clear()
                             await self._written.wait()
             parts = self._parts()
+            sending = self._publishable(parts)
             with self._broker_time():
+                if len(sending) < len(parts):
+                    await self._report_outbox(client)
                 await asyncio.gather(
                     *(
                         client.publish(
                             publication.topic,
-                            publication.encode(),
+                            payload,
                             qos=self.settings.qos,
                             retain=publication.retain,
                         )
-                        for _, publication in parts
+                        for publication, payload in sending
                     )
                 )
             seqs = [seq for carried, _ in parts for seq in carried]
@@ -761,6 +772,33 @@ class BridgeShell:
                     await self._finished(self.store.prune(self.outbox_namespace))
                 except StoreError as exc:  # pruned at the next turn
                     self._store_failed(exc, "the outbox")
+
+    def _publishable(
+        self, parts: list[tuple[list[int], Publication]]
+    ) -> list[tuple[Publication, bytes]]:
+        """The publications of ``parts`` a client may publish, with their payloads; each of
+        the others is left out (marked reported with the rest by the caller), counted in
+        :attr:`Outbox.refused <zse.mqtt.core.Outbox.refused>` and logged once, its topic cut
+        (no payload)."""
+        sending: list[tuple[Publication, bytes]] = []
+        for _, publication in parts:
+            payload = publication.encode()
+            why = unpublishable(publication.topic, len(payload))
+            if why is None:
+                sending.append((publication, payload))
+                continue
+            self.outbox.refused += 1
+            LOGGER.warning(
+                "MQTT publication on %.200r dropped from the outbox, never publishable: %s",
+                publication.topic,
+                why,
+            )
+        return sending
+
+    async def _report_outbox(self, client: aiomqtt.Client) -> None:
+        """Say (retained) on ``<base>/bridge/outbox`` what the outbox dropped and refused."""
+        said = json.dumps(self.outbox.report())
+        await client.publish(self.topics.outbox, said, qos=1, retain=True)
 
     def _growing(self) -> bool:
         """Whether a device event is at the outbox's head and fewer than :data:`MAX_EVENTS`

@@ -99,6 +99,7 @@ __all__ = [
     "sent_publication",
     "shown_publication",
     "unit_of_text",
+    "unpublishable",
 ]
 
 DEFAULT_BASE_TOPIC: Final = "zse"
@@ -120,6 +121,10 @@ MAX_BATCH_BYTES: Final = 65_536
 EVENTS: Final = "events"
 #: The most events one batch of events carries (its payload at most :data:`MAX_BATCH_BYTES`).
 MAX_EVENTS: Final = 64
+#: The longest topic name (bytes of UTF-8) and the largest remaining length of a packet: a
+#: PUBLISH's topic, packet identifier and payload (MQTT 3.1.1 sections 1.5.3, 2.2.3).
+MAX_TOPIC_BYTES: Final = 65_535
+MAX_REMAINING_LENGTH: Final = 268_435_455
 
 
 class MqttConfigError(ZseError, ValueError):
@@ -367,19 +372,30 @@ class Publication:
             raise ValueError("not an outbox record")
         if not isinstance(value["topic"], str) or not isinstance(value["retain"], bool):
             raise ValueError("not an outbox record")
-        if not _publishable(value["topic"]):  # at the outbox's head forever, else
+        if unpublishable(value["topic"]) is not None:  # at the outbox's head forever, else
             raise ValueError("not a topic name to publish on")
         return cls(value["topic"], value["payload"], value["retain"])
 
 
-def _publishable(topic: str) -> bool:
-    """Whether a client may publish on ``topic``: 1 to 65,535 bytes of UTF-8, no wildcard,
-    no NUL (MQTT 3.1.1 sections 1.5.3, 4.7.1, 4.7.3)."""
+def unpublishable(topic: str, payload_size: int = 0) -> str | None:
+    """Why no client may publish ``payload_size`` bytes on ``topic``, or None if one may: a
+    topic is 1 to 65,535 bytes of UTF-8, no wildcard, no NUL (MQTT 3.1.1 sections 1.5.3,
+    4.7.1, 4.7.3), and a PUBLISH's topic, packet identifier and payload together are at most
+    :data:`MAX_REMAINING_LENGTH` bytes (section 2.2.3; the identifier counted at any QoS)."""
     try:
         size = len(topic.encode("utf-8"))
-    except UnicodeEncodeError:  # an unpaired surrogate
-        return False
-    return 0 < size <= 65_535 and not any(c in topic for c in "+#\0")
+    except UnicodeEncodeError:
+        return "its topic is not UTF-8 (an unpaired surrogate)"
+    if not 0 < size <= MAX_TOPIC_BYTES:
+        return f"its topic is {size} bytes of UTF-8 (1 to {MAX_TOPIC_BYTES})"
+    if "+" in topic or "#" in topic:
+        return "its topic has a wildcard (+ or #)"
+    if "\0" in topic:
+        return "its topic has a NUL character"
+    length = 2 + size + 2 + payload_size
+    if length > MAX_REMAINING_LENGTH:
+        return f"its packet would be {length} bytes (an MQTT packet holds {MAX_REMAINING_LENGTH})"
+    return None
 
 
 def batched(
@@ -1398,6 +1414,8 @@ class Outbox:
         self.limit = limit
         self._queue: deque[tuple[int, Publication]] = deque()
         self.dropped = 0
+        #: Entries taken out unpublished: no client may publish them (:func:`unpublishable`).
+        self.refused = 0
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -1424,6 +1442,14 @@ class Outbox:
         bound dropped meanwhile is already gone."""
         if self._queue and self._queue[0][0] == seq:
             self._queue.popleft()
+
+    def report(self) -> dict[str, int]:
+        """What ``<base>/bridge/outbox`` says: ``{"dropped": N, "limit": L}``, and
+        ``"refused": R`` once entries no client may publish were taken out."""
+        said = {"dropped": self.dropped, "limit": self.limit}
+        if self.refused:
+            said["refused"] = self.refused
+        return said
 
 
 # -- the HAN device's side ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import dataclasses
 import gc
 import json
 import logging
+import logging.config
 import os
 import random
 import signal
@@ -356,10 +357,37 @@ def _first(failed: BaseExceptionGroup[Any]) -> BaseException:
     return failed.exceptions[0]
 
 
+class _WorkerLines(logging.Formatter):
+    """A handler's formatter whose every line (a traceback's too) starts with ``worker PID:``:
+    the workers share the parent's standard error, and its errors name a worker so."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self._inner = inner or logging.Formatter()
+        self._prefix = f"worker {os.getpid()}: "
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self._inner.format(record)
+        return "\n".join(self._prefix + line for line in text.splitlines() or [""])
+
+
+def _worker_logging(config: dict[str, Any] | None) -> None:
+    """Configure a worker's logging: ``config``, a :func:`logging.config.dictConfig` dict the
+    parent passed (``zse sim utility``: its level, its handlers' filters), else errors only,
+    to standard error; each line prefixed with the worker (:class:`_WorkerLines`)."""
+    if config:
+        logging.config.dictConfig(config)
+    else:
+        logging.basicConfig(level=logging.ERROR)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_WorkerLines(handler.formatter))
+
+
 def _worker_main() -> int:
     """``python -m zse.sim.utility``: one worker, its spec one JSON line on stdin (plan,
-    settings, indices, directory: not on the command line, which others may read). Says
-    ``ready M D`` on stdout once its meters are up, ``error TEXT`` if not."""
+    settings, indices, directory, logging: not on the command line, which others may read).
+    Says ``ready M D`` on stdout once its meters are up, ``error TEXT`` if not; logs to the
+    standard error it shares with the parent."""
     from zse.sim import VirtualClockLoop  # noqa: PLC0415
 
     spec = json.loads(sys.stdin.readline())
@@ -367,7 +395,7 @@ def _worker_main() -> int:
     settings = MqttSettings(**spec["settings"])
     indices = list(spec["indices"])
     directory = Path(spec["directory"])
-    logging.basicConfig(level=logging.ERROR)
+    _worker_logging(spec.get("logging"))
 
     def ready(meters: int, devices: int) -> None:
         # what bringing the meters up built (millions of objects at thousands of meters) is
@@ -419,9 +447,13 @@ async def run_utility(
     *,
     on_ready: Callable[[str], None] = lambda text: None,
     directory: Path | None = None,
+    worker_logging: dict[str, Any] | None = None,
 ) -> None:
     """Run the utility until cancelled: the workers (:func:`plan_workers`), the state on
     ``<base>/utility/state``, ``on_ready`` called with one line once every meter is up.
+    ``worker_logging``: each worker's logging, a :func:`logging.config.dictConfig` dict
+    (JSON-able; None: errors only), to the standard error they share with this process,
+    each line starting ``worker PID:``.
     :class:`UtilityError` for a bad plan, a broker that cannot be reached or a worker that
     fails; every worker is stopped on the way out, whatever the reason."""
     from zse.mqtt.bridge import mqtt_client  # noqa: PLC0415 - the simulator's layer imports lazily
@@ -447,7 +479,7 @@ async def run_utility(
             where = directory or Path(files.enter_context(tempfile.TemporaryDirectory()))
             workers: list[asyncio.subprocess.Process] = []
             try:  # those spawned before a cancellation are stopped too
-                await _spawn(plan, settings, where, workers)
+                await _spawn(plan, settings, where, workers, worker_logging)
                 await _until_ready(workers, plan, client, state_topic, on_ready)
                 await _watch(workers)
             finally:
@@ -464,6 +496,7 @@ async def _spawn(
     settings: MqttSettings,
     directory: Path,
     workers: list[asyncio.subprocess.Process],
+    worker_logging: dict[str, Any] | None,
 ) -> None:
     """Start the workers, each added to ``workers`` as soon as it exists (a cancellation
     during the spawning leaves none the caller cannot stop)."""
@@ -474,6 +507,7 @@ async def _spawn(
             "settings": fields,
             "indices": indices,
             "directory": str(directory),
+            "logging": worker_logging,
         }
         workers.append(
             await asyncio.create_subprocess_exec(
