@@ -6,12 +6,14 @@ import io
 import json
 import subprocess
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from zse.cli import main
-from zse.cli.installcode import validate_csv
+from zse.cli.installcode import CsvReport, validate_csv
 from zse.installcode import InstallCode
 
 CODE_48 = "83FED3407A932B70"
@@ -157,3 +159,24 @@ def test_provisioning_example_runs():
     lines = process.stdout.splitlines()
     assert lines[0] == f"00:1B:C5:00:70:00:05:2B: 128-bit code, link key {KEY_128.lower()}"
     assert lines[2].startswith("001BC5007000052D: refused: install code CRC mismatch")
+
+
+def test_csv_in_parallel_from_a_program_with_threads_does_not_fork() -> None:
+    """A program calling ``validate_csv(jobs=2)`` while it runs other threads (a server's):
+    its workers are not forked from it, which copies those threads' held locks into them
+    (Python 3.12+ warns of the deadlock; the start method is checked on every version)."""
+    from zse.cli.installcode import _pool_context  # noqa: PLC0415
+
+    assert _pool_context().get_start_method() in ("forkserver", "spawn")
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait)
+    busy.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            rows = ["eui64,install_code", f"001BC50000000001,{CODE_128}"]
+            report = validate_csv(iter([r + "\n" for r in rows]), io.StringIO(), jobs=2)
+    finally:
+        stop.set()
+        busy.join()
+    assert report == CsvReport(good=1, errors=[])

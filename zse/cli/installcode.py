@@ -8,6 +8,7 @@ bad code or row, without a traceback.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
 from collections import deque
@@ -55,11 +56,19 @@ class CsvReport:
     errors: list[str]
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """How the worker processes start: never by ``fork``, which copies a program's threads'
+    locks as they are at that moment (a deadlock when one was held; Python 3.12+ warns, and
+    3.14 no longer forks by default): ``forkserver`` where there is one, else ``spawn``."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 def _pool_map(jobs: int) -> Callable[[ChunkCheck, Iterable[Rows]], Iterator[Checked]]:
     """An ordered map over ``jobs`` processes with a bounded backlog."""
 
     def chunk_map(check: ChunkCheck, chunks: Iterable[Rows]) -> Iterator[Checked]:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
             pending: deque[Future[Checked]] = deque()
             for chunk in chunks:
                 pending.append(pool.submit(check, chunk))
