@@ -368,7 +368,7 @@ def parse_price(
         raise ConfigError(f"price {_shown(text)}: {exc}") from None
 
 
-#: Publish Price's Price is a Uint32 and its Price Trailing Digit 4 bits (D.4.2.4.1.1.7, .14).
+#: Publish Price's Price is a Uint32 and its Price Trailing Digit 4 bits (D.4.2.4.1.1.11, .7).
 _PRICE_MAX = 0xFFFFFFFF
 _TRAILING_MAX = 15
 #: Longer text cannot be a price that fits those fields (checked before any conversion).

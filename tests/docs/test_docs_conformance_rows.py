@@ -106,3 +106,96 @@ def test_the_rules_catch_each_kind_of_mistake():
         "conformance.md:9: partial but names no test",
         "conformance.md:7: SE X listed again at [10]",
     ]
+
+
+#: an oracle a row's status may claim, and what a test file using it says
+_ORACLES = {
+    "tshark": re.compile(r"tshark|\bdissect\(|tests\.oracles"),
+    "openssl": re.compile(r"openssl", re.IGNORECASE),
+    "mosquitto": re.compile(r"mosquitto|tests\.mqtt\.broker|\bbroker\b", re.IGNORECASE),
+    "postgresql": re.compile(r"postgres", re.IGNORECASE),
+}
+_TESTS = PAGE.parents[1] / "tests"
+#: `tests/x/test_y.py`, a bare `test_y.py`, a directory `tests/x/`, or a section's letter
+_NAMED = re.compile(r"(tests/[\w/]+\.py|tests/[\w/]+/(?![\w/]*\.py)|\btest_\w+\.py|^`?[A-Z]\b)")
+
+
+def _letters(text: str) -> dict[int, dict[str, Path]]:
+    """Per line, the test files a section's preamble abbreviates to a letter (`f.py` (E))."""
+    found: dict[int, dict[str, Path]] = {}
+    current: dict[str, Path] = {}
+    folder = _TESTS
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.startswith("#"):
+            current, folder = {}, _TESTS
+        if not line.startswith("|"):
+            if where := re.search(r"Tests (?:are )?in `(tests/[\w/]+/)`", line):
+                folder = PAGE.parents[1] / where.group(1)
+            for name, letter in re.findall(r"`(test_\w+\.py)`(?: \(| = )([A-Z])\b", line):
+                current[letter] = folder / name
+        found[number] = dict(current)
+    return found
+
+
+def _files(cell: str, letters: dict[str, Path]) -> list[Path]:
+    """The test files (or directories) a cell names."""
+    files = []
+    for part in re.split(r",|;", cell):
+        for found in _NAMED.findall(part.strip()):
+            token = found.strip("`")
+            if token in letters:
+                files.append(letters[token])
+            elif token.startswith("tests/"):
+                files.append(PAGE.parents[1] / token)
+            elif token.startswith("test_"):
+                files.extend(_TESTS.rglob(token))
+    return files
+
+
+def _source(path: Path) -> str:
+    """A test file's text with its folders' conftest.py (fixtures such as ``place``)."""
+    if path.is_dir():
+        return "".join(_source(p) for p in sorted(path.rglob("test_*.py")))
+    conftests = [d / "conftest.py" for d in path.parents if _TESTS in (d, *d.parents)]
+    return "".join(p.read_text() for p in (path, *conftests) if p.is_file())
+
+
+def oracle_problems(text: str) -> list[str]:
+    """Rows whose status claims an oracle none of the tests they name uses."""
+    found = []
+    letters = _letters(text)
+    for row in rows(text):
+        status = row.status.lower()
+        for oracle, used in _ORACLES.items():
+            if oracle not in status:
+                continue
+            named = _files(f"{row.test}, {row.status}", letters[row.line])
+            if not named or not all(p.exists() for p in named):
+                found.append(f"conformance.md:{row.line}: claims {oracle}; tests not found")
+            elif not any(used.search(_source(p)) for p in named):
+                found.append(f"conformance.md:{row.line}: claims {oracle}; no test named uses it")
+    return found
+
+
+def test_a_row_claiming_an_oracle_names_a_test_that_uses_it():
+    """A status "(tshark)", "(OpenSSL)", "(Mosquitto)" or "(PostgreSQL)" is a claim about
+    the named tests: at least one of them runs that oracle (it was a status citing
+    `openssl ecparam` for a test that never ran openssl)."""
+    assert oracle_problems(PAGE.read_text()) == []
+
+
+def test_the_oracle_rule_catches_a_claim_no_named_test_backs():
+    text = (
+        "# Conformance\n\nStatus is **done**.\n\n## A\n\n"
+        "Tests in `tests/docs/`: `test_docs_references.py` (R).\n\n"
+        "| clause | what | status | test |\n|---|---|---|---|\n"
+        "| SE X | a | done (tshark) | `tests/docs/test_docs_snippets.py` |\n"
+        "| SE X | b | done (OpenSSL) | R `::test_x` |\n"
+        "| SE X | c | done (tshark) | `tests/docs/test_missing.py` |\n"
+        "| SE X | d | done (tshark) | `tests/capture/test_capture_zep.py::test_x` |\n"
+    )
+    assert oracle_problems(text) == [
+        "conformance.md:11: claims tshark; no test named uses it",
+        "conformance.md:12: claims openssl; no test named uses it",
+        "conformance.md:13: claims tshark; tests not found",
+    ]

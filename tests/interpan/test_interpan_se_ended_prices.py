@@ -1,4 +1,4 @@
-"""The inter-PAN SE client and prices that end (SE D.4.2.4.1.1.10-11), as the network's price
+"""The inter-PAN SE client and prices that end (SE D.4.2.4.1.1.9-10), as the network's price
 client treats them (``zse.price.protocol``): a price heard after its end is not stored, touches
 nothing stored and answers no request for the current price; a stored price is forgotten when
 it ends (at the core's deadline, with no further input), so it takes no room from live ones."""

@@ -1,4 +1,4 @@
-"""A price's Currency (ISO 4217 numeric, SE D.4.2.3.1.1.5, D.4.2.2.2) as the HAN bridge's
+"""A price's Currency (ISO 4217 numeric, SE D.4.2.4.1.1.6, D.4.2.2.2) as the HAN bridge's
 price sensor shows it: the table knew 19 currencies and a price in any other (Swiss francs
 aside, most of the world) had a price sensor without a unit. It is ISO 4217's list one now,
 with each code's minor unit, and a code not in it is shown as its number."""

@@ -134,7 +134,7 @@ def test_server_answers_requests_with_publish_price_or_not_found(
 def test_server_answers_a_price_published_for_now_with_its_absolute_start(
     command: str, fields: dict[str, int]
 ) -> None:
-    """D.4.2.4.1.1.10: Start Time 0 is "now" to whoever receives it. A 2-hour price
+    """D.4.2.4.1.1.9: Start Time 0 is "now" to whoever receives it. A 2-hour price
     published for now and asked for an hour later is re-sent with the start it was given
     (and its duration), so the asking device's price ends when the server's does."""
     server = server_with(price(10, minutes=120))

@@ -242,6 +242,23 @@ def test_tshark_finds_every_chapter_in_the_capture_and_nothing_malformed(demo_ru
     assert time_read[0]["zbee_zcl_general.time.attr.time_status"] == ["0x0d"]
 
 
+def test_each_han_device_asks_for_the_key_establishment_server(demo_run):
+    """SE 5.4.7.1: a HAN device finds the ESI's Key Establishment server by a ZDO
+    Match_Desc_req (profile 0x0109, input cluster 0x0800), as tshark reads it; the device
+    does not assume the ESI's endpoint."""
+    capture, _ = demo_run
+    asks = [
+        p
+        for p in dissect(capture, keys(capture))
+        if p.get("zbee_aps.zdp_cluster") == ["0x0006"]  # Match_Desc_req
+        and p.get("zbee_zdp.profile") == ["0x0109"]
+        and "0x0800" in p.get("zbee_zdp.in_cluster", [])
+    ]
+    # the ihd, the thermostat and the heater at least (the gas meter sleeps, the terminal
+    # is not on the network)
+    assert len({p["zbee_nwk.src"][0] for p in asks}) >= 3
+
+
 def test_same_seed_same_capture_other_seed_other_capture(demo_run, tmp_path):
     capture, _ = demo_run
     again, other = tmp_path / "again.pcap", tmp_path / "other.pcap"

@@ -100,7 +100,7 @@ async def story(
 
 
 def _currency(code: int) -> str:
-    """The ISO 4217 alphabetic code of a Publish Price currency field (SE D.4.2.4.1.1.5)."""
+    """The ISO 4217 alphabetic code of a Publish Price currency field (SE D.4.2.4.1.1.6)."""
     return _ISO_4217.get(code, f"currency {code}")
 
 

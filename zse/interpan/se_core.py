@@ -433,7 +433,7 @@ class SeClientCore:
     that the price heard longest ago that was not the answer to one of this device's requests
     is forgotten (an answer only when every kept price is one), and each frame costs the same
     however many sources a flood uses. A price is kept until it ends (its start plus its
-    duration, D.4.2.4.1.1.10-11) or a newer one replaces it (D.4.4.2); one that had ended when
+    duration, D.4.2.4.1.1.9-10) or a newer one replaces it (D.4.4.2); one that had ended when
     it came is neither kept nor current, and touches nothing kept, as the network's price
     client (:class:`zse.price.protocol.PriceClientProtocol`) refuses it; it cannot be refused over
     inter-PAN, where a Default Response is not an inter-PAN command (SE B.5). Messages go on

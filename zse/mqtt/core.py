@@ -1629,7 +1629,7 @@ _HA_MODELS: Final = {
 
 #: ISO 4217 (list one, current currency and funds codes), by numeric code: the alphabetic code
 #: and the minor unit (None: not applicable, a precious metal or a special code). A price's
-#: Currency (the Publish Price field, SE D.4.2.3.1.1.5, and the Price server's Currency
+#: Currency (the Publish Price field, SE D.4.2.4.1.1.6, and the Price server's Currency
 #: attribute, D.4.2.2.2 and D.4.2.2.3.3) is such a numeric code. Source: the ISO 4217
 #: Maintenance Agency's (SIX Group) list one, published 2024-06-25 (179 codes, ZWG included),
 #: with amendment 176 in force since 2025-03-31 (532 is XCG, the Caribbean guilder, in place

@@ -45,9 +45,9 @@ __all__ = [
     "format_amount",
 ]
 
-#: Start time meaning "now" (D.4.2.4.1.1.10).
+#: Start time meaning "now" (D.4.2.4.1.1.9).
 START_NOW = 0
-#: Duration meaning "until changed" (D.4.2.4.1.1.11).
+#: Duration meaning "until changed" (D.4.2.4.1.1.10).
 DURATION_UNTIL_CHANGED = 0xFFFF
 
 
@@ -105,12 +105,12 @@ class PriceEvent:
 
     def ended(self, received_at: int) -> bool:
         """Whether this price, received at ``received_at``, had ended by then: its start
-        (0 = now) plus its duration (D.4.2.4.1.1.10-11) is not after it."""
+        (0 = now) plus its duration (D.4.2.4.1.1.9-10) is not after it."""
         end = self.ends(received_at)
         return end is not None and end <= received_at
 
     def resolved(self, received_at: int) -> PriceEvent:
-        """This price with its absolute start (D.4.2.4.1.1.10): a start time of 0 ("now")
+        """This price with its absolute start (D.4.2.4.1.1.9): a start time of 0 ("now")
         replaced by ``received_at``, the duration as it is (0xFFFF stays "until changed").
         What a server re-sends later, since 0 would mean the receiver's "now"."""
         return dataclasses.replace(self, start_time=self.starts(received_at))
@@ -326,7 +326,7 @@ class PriceSchedule:
         """What Get Scheduled Prices resends (D.4.2.3.2): prices still in force after
         ``start`` (0 = now), current and future, by start time; ``count`` 0 = all. The
         receiver resolves overlaps with the same rule, so nothing it needs is left out.
-        Each has its absolute start (D.4.2.4.1.1.10: a start "now" re-sent as 0 would start
+        Each has its absolute start (D.4.2.4.1.1.9: a start "now" re-sent as 0 would start
         again at the receiver's now and run its whole duration past the server's end)."""
         self._expire(now)
         since = now if start == 0 else start
@@ -630,7 +630,7 @@ def _scaled(raw: int, trailing_digit: int) -> Fraction:
 class Tariff:
     """What a consumption costs (SE D.4.2.2): prices per unit of measure by (tier, block),
     tier 0 meaning "no tier" and block 1 the only block of a tariff without thresholds, with
-    ``price_trailing_digit`` digits right of the decimal point (D.4.2.4.1.1.8). Block
+    ``price_trailing_digit`` digits right of the decimal point (D.4.2.4.1.1.7). Block
     thresholds are cumulative consumption since the start of the block period; threshold *
     ``threshold_multiplier`` / ``threshold_divisor`` is in the raw units of the Metering
     cluster's CurrentBlockPeriodConsumptionDelivered (D.4.2.2.3.3-4), so it is worth that

@@ -256,7 +256,7 @@ class PriceServerProtocol(_NothingTimed):
         NOT_FOUND) and Get Block Periods, Get Conversion Factor or Get Calorific Value (with
         their Publish commands, or NOT_FOUND); take Price Acknowledgement (an event,
         SUCCESS). A price published with start "now" is answered with the absolute start it
-        was given (D.4.2.4.1.1.10); Get Current Price is also a :class:`CurrentPriceRequested`
+        was given (D.4.2.4.1.1.9); Get Current Price is also a :class:`CurrentPriceRequested`
         event."""
         screened = self.screen(msg)
         if screened is not None:

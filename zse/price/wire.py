@@ -160,7 +160,7 @@ class Price(Cluster):
                 "rate_label": RateLabel,
                 "issuer_event_id": t.uint32_t,
                 "current_time": t.UTCTime,
-                "unit_of_measure": MeteringUnitofMeasure,  # D.4.2.4.1.1.4: D.3's enumeration
+                "unit_of_measure": MeteringUnitofMeasure,  # D.4.2.4.1.1.5: D.3's enumeration
                 "currency": t.uint16_t,
                 "price_trailing_digit_and_price_tier": t.uint8_t,
                 "number_of_price_tiers_and_register_tier": t.uint8_t,
