@@ -1321,6 +1321,15 @@ class DrlcServerCore:
             changed.append(event_id)
         return changed
 
+    def recipients(self, issuer_event_id: int) -> list[str] | None:
+        """The devices the event is held for, named (its expected devices, then those its
+        sends named); None once it was sent to everyone (a broadcast, a ZigBee group of
+        unknown members). A cancellation is recorded for all of them (:meth:`cancel`)."""
+        entry = self._published(issuer_event_id)
+        if entry.sent_to is None:
+            return None
+        return [*entry.expected, *(d for d in entry.sent_to if d not in entry.expected)]
+
     def cancel(self, issuer_event_id: int, *, effective_time: int, now: int) -> None:
         """Record a cancellation effective at ``effective_time`` (0 = now)."""
         entry = self._published(issuer_event_id)

@@ -773,6 +773,11 @@ class DrlcServer:
         """Every device that reported on the event, with its statuses in order of time."""
         return self.core.view(issuer_event_id)
 
+    def recipients(self, issuer_event_id: int) -> list[str] | None:
+        """The devices the event is held for, named; None once sent to everyone
+        (:meth:`DrlcServerCore.recipients`)."""
+        return self.core.recipients(issuer_event_id)
+
     def never_answered(self, issuer_event_id: int) -> list[str]:
         """Expected devices that sent nothing about the event."""
         return self.core.never_answered(issuer_event_id)

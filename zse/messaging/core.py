@@ -471,10 +471,18 @@ class MessageStore:
     # -- sending --------------------------------------------------------------------------
 
     def display(
-        self, message: Message, now: int, *, device: str | None = None, group: int | None = None
+        self,
+        message: Message,
+        now: int,
+        *,
+        device: str | None = None,
+        group: int | None = None,
+        devices: Iterable[str] = (),
     ) -> StoredMessage:
         """Record a message about to be sent to ``device``, ``group`` or (both None) everyone,
-        refusing one too long for the unicast frame (SE D.5.2.3.1).
+        refusing one too long for the unicast frame (SE D.5.2.3.1). ``devices``: more devices
+        it goes to, with ``device`` (e.g. a registry group's members as they are at the send,
+        so a later change of the group does not move a message already sent).
 
         The same message (id and content) while it is live is the same send reaching one more
         device or group: it is added to the recipients, its window (from the first send) and
@@ -482,8 +490,9 @@ class MessageStore:
         content under the id replaces it and its confirmations lapse; the same content once it
         is over (expired or cancelled) is recorded afresh.
         """
-        if device is not None and group is not None:
-            raise MessageError("a message goes to a device or a group, not both")
+        names = frozenset(devices) | (frozenset() if device is None else {device})
+        if names and group is not None:
+            raise MessageError("a message goes to devices or a group, not both")
         length = text_length(message.text)
         limit = max_message_bytes()
         if length > limit:
@@ -499,7 +508,9 @@ class MessageStore:
             # The same message sent to one more device or group (the headend sends a group's
             # message device by device): each of them gets it with Get Last Message, in the
             # window it was first sent with.
-            stored = existing.to(device, group)
+            stored = existing.to(None, group) if not names else existing
+            for name in sorted(names):
+                stored = stored.to(name, None)
             if stored != existing:
                 self.messages[message.message_id] = stored
                 self._changed.add(_msg_key(message.message_id))
@@ -513,7 +524,7 @@ class MessageStore:
         stored = StoredMessage(
             message=message,
             sent_at=now,
-            devices=frozenset() if device is None else frozenset({device}),
+            devices=names,
             groups=frozenset() if group is None else frozenset({group}),
         )
         self.messages[message.message_id] = stored

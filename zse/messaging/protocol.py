@@ -21,6 +21,7 @@ Nothing here does I/O; :mod:`zse.messaging.service` is the asyncio shell.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -283,12 +284,14 @@ class MessagingServerProtocol:
         device: str | None = None,
         group: int | None = None,
         members: Any = None,
+        devices: Iterable[str] = (),
     ) -> StoredMessage:
         """Record ``message`` for Get Last Message without sending it; ``members`` (EUI-64s in
-        any spelling) are the group's when they are known."""
+        any spelling) are the group's when they are known; ``devices`` more devices it goes
+        to (:meth:`MessageStore.display`)."""
         if members is not None and group is not None:
             self.messages.set_members(group, (device_name(m) for m in members))
-        return self.messages.display(message, now, device=device, group=group)
+        return self.messages.display(message, now, device=device, group=group, devices=devices)
 
     def send_display(self, message: Message, to: Destination | None) -> Step:
         """Send Display (Protected) Message to ``to`` without recording it."""

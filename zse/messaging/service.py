@@ -294,15 +294,22 @@ class MessagingServer:
         device: t.EUI64 | str | None = None,
         group: int | None = None,
         members: Iterable[t.EUI64 | str] | None = None,
+        devices: Iterable[t.EUI64 | str] = (),
     ) -> StoredMessage:
         """Store ``message`` for Get Last Message (D.5.2.4.1) without sending it: for one
         device (a zigpy EUI64 or any printed spelling, named as
-        :func:`~zse.zcl.delivery.device_name` does), a group (with its ``members`` when they
-        are known), or everyone. Send it with :meth:`send_display`."""
+        :func:`~zse.zcl.delivery.device_name` does), several ``devices`` (e.g. a registry
+        group's members at the send), a group (with its ``members`` when they are known), or
+        everyone. Send it with :meth:`send_display`."""
         name = None if device is None else device_names([device])[0]
         known = None if members is None else device_names(members)
         stored = self.protocol.record(
-            message, self.clock(), device=name, group=group, members=known
+            message,
+            self.clock(),
+            device=name,
+            group=group,
+            members=known,
+            devices=device_names(devices),
         )
         await self._save()
         return stored

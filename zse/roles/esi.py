@@ -169,8 +169,9 @@ def _public_keys(
 
 
 def registry_group_id(name: str) -> int:
-    """The 16-bit id under which a registry group's messages are stored for Get Last Message
-    (0x8000-0xFFF7; derived from the name, so it is the same after a restart)."""
+    """The 16-bit id under which earlier zse stored a registry group's messages for Get Last
+    Message (0x8000-0xFFF7, hashed from the name: names could share one, and so could a
+    ZigBee group); a registry group's message is now stored for its members by device."""
     return 0x8000 + zlib.crc32(name.encode("utf-8")) % 0x7FF8
 
 
@@ -1173,11 +1174,15 @@ class EnergyServiceInterface:
         )
         self._not_removed(target)
         server = self.messaging
+        names = self.members(target.value) if target.kind == "group" else None
         if target.kind == "device":
             await server.record(message, device=target.value)
         elif target.kind == "group":
+            # for its members as they are now, by device (D.5.2.4.1): a later change of the
+            # group moves no message already sent; with every member being removed, no one
             members = self._staying(target.value)
-            await server.record(message, group=registry_group_id(target.value), members=members)
+            if members:
+                await server.record(message, devices=members)
         elif target.kind == "zigbee_group":
             await server.record(message, group=target.value)
         else:
@@ -1187,6 +1192,7 @@ class EnergyServiceInterface:
             target,
             MESSAGING,
             lambda to: server.send_display(server.retimed(message.message_id) or message, to),
+            names=names,
         )
         self._stream.emit(MessageSent(message=message, result=result))
         return result
@@ -1207,11 +1213,13 @@ class EnergyServiceInterface:
         )
         server = self.messaging
         await server.cancel(message_id)  # recorded; sent below
+        stored = server.stored(message_id)
         result = await self._deliver(
             f"cancel message {message_id}",
             target,
             MESSAGING,
             lambda to: server.send_cancel(message_id, to),
+            also=() if stored is None else sorted(stored.devices),
         )
         self._stream.emit(MessageCancelSent(message_id=message_id, result=result))
         return result
@@ -1246,7 +1254,9 @@ class EnergyServiceInterface:
         if target.kind == "enrollment_group":
             event = dataclasses.replace(event, utility_enrollment_group=target.value)
         expected = self._expected(target)
-        # a registry group's: for its members ready or not, no one else (D.2.2.4.1)
+        # a registry group's: for its members ready or not, no one else (D.2.2.4.1); sent
+        # to the members it is recorded for, whatever the group becomes meanwhile
+        names = self.members(target.value) if target.kind == "group" else None
         members = self._staying(target.value) if target.kind == "group" else None
         await self.drlc.publish(event, expected=expected, recipients=members)  # not sent
         event_id = event.issuer_event_id
@@ -1255,6 +1265,7 @@ class EnergyServiceInterface:
             target,
             DRLC,
             lambda to: self.drlc.send_event(event_id, to),
+            names=names,
         )
         self._stream.emit(LoadControlSent(event=event, result=result))
         return result
@@ -1289,6 +1300,7 @@ class EnergyServiceInterface:
             lambda to: self.drlc.send_cancel(
                 issuer_event_id, to, cancel_control=cancel_control, effective_time=effective_time
             ),
+            also=self.drlc.recipients(issuer_event_id) or (),
         )
         self._stream.emit(
             LoadControlCancelSent(
@@ -1390,16 +1402,28 @@ class EnergyServiceInterface:
         target: _Target,
         cluster: int,
         send: Callable[[Destination], Awaitable[None]],
+        *,
+        names: list[str] | None = None,
+        also: Iterable[str] = (),
     ) -> SendResult:
         """Send through a service to ``target``: one group or broadcast frame, or one unicast
-        per device (the service's delivery rule decides encryption and Default Response)."""
+        per device (the service's delivery rule decides encryption and Default Response).
+        ``names``: a registry group's members as the send recorded them (default: its
+        members now). ``also``: for a registry group, the other devices a cancellation is
+        recorded for (sent the event or message before they left the group, or by another
+        send): the cancel is the ESI's for all of them (D.2.2.3.2, D.5.2.3.2), each told
+        once."""
         if target.kind == "zigbee_group":
             await send(Destination.group(target.value))
             return SendResult(what=what, target=target.describe(), multicast=True)
         if target.kind in ("broadcast", "enrollment_group"):
             await send(Destination.broadcast())
             return SendResult(what=what, target=target.describe(), multicast=True)
-        names = [target.value] if target.kind == "device" else self.members(target.value)
+        if target.kind == "device":
+            names = [target.value]
+        else:
+            names = self.members(target.value) if names is None else names
+            names = [*names, *(n for n in dict.fromkeys(also) if n not in names)]
         outcomes = [await self._unicast(name, cluster, send) for name in names]
         return SendResult(what=what, target=target.describe(), outcomes=tuple(outcomes))
 
