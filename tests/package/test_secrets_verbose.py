@@ -12,6 +12,7 @@ mqtt`` / ``zse headend --esi`` on an EZSP stick. The command line's handlers now
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import subprocess
@@ -24,7 +25,7 @@ import zigpy.state
 import zigpy.types as t
 
 from tests.security.test_security_secrets import assert_hidden, leaks
-from zse.cli._logging import HIDDEN, REVEAL_VARIABLE, KeyRedactor
+from zse.cli._logging import HIDDEN, REVEAL_VARIABLE, KeyRedactor, redact_handlers
 
 #: Real seconds a subprocess may take (a bound, not a pause).
 TIMEOUT = 120
@@ -114,8 +115,7 @@ def network() -> zigpy.state.NetworkInfo:
 
 
 def printed(record: logging.LogRecord) -> str:
-    assert KeyRedactor().filter(record)
-    return logging.Formatter("%(message)s").format(record)
+    return KeyRedactor("%(message)s").format(record)
 
 
 def record(message: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:
@@ -167,18 +167,18 @@ def test_other_hex_is_left_alone() -> None:
     assert text == message % (EUI, bytes(16))
 
 
-def test_a_record_the_level_drops_never_reaches_the_filter(capsys) -> None:
+def test_a_record_the_level_drops_never_reaches_the_redactor(capsys) -> None:
     """Redaction is on the handler: a DEBUG record is not even made when the level is above."""
     seen: list[logging.LogRecord] = []
 
     class Counting(KeyRedactor):
-        def filter(self, record: logging.LogRecord) -> bool:
+        def format(self, record: logging.LogRecord) -> str:
             seen.append(record)
-            return super().filter(record)
+            return super().format(record)
 
     logger = logging.getLogger("tests.secrets_verbose")
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(Counting())
+    handler.setFormatter(Counting())
     logger.addHandler(handler)
     logger.propagate = False
     logger.setLevel(logging.WARNING)
@@ -190,3 +190,24 @@ def test_a_record_the_level_drops_never_reaches_the_filter(capsys) -> None:
         logger.propagate = True
     assert [r.levelno for r in seen] == [logging.WARNING]
     assert_hidden(KEY, capsys.readouterr().err)
+
+
+def test_another_handler_gets_the_record_as_it_was() -> None:
+    """The redaction is the zse handler's text, not a change to the record: an embedding
+    program's own handler on the same logger (a file it keeps, pytest's capture) gets the
+    record unchanged, as without zse (the filter this replaced rewrote the record in place)."""
+    logger = logging.getLogger("tests.secrets_verbose.two")
+    ours, theirs = io.StringIO(), io.StringIO()
+    redacted, plain = logging.StreamHandler(ours), logging.StreamHandler(theirs)
+    assert redact_handlers([redacted], reveal=False)
+    for handler in (redacted, plain):  # ours first: it would change the record before theirs
+        logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("restoring %s", network())
+    finally:
+        for handler in (redacted, plain):
+            logger.removeHandler(handler)
+        logger.propagate = True
+    assert_hidden(KEY, ours.getvalue())
+    assert str(t.KeyData(KEY)) in theirs.getvalue()

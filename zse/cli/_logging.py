@@ -13,13 +13,14 @@ environment variable ``ZSE_LOG_SECRETS=1``.
 Holding a logger at INFO leaves its warnings through, and bellows warns with a whole
 ``zigpy.state.Key`` (the link key) when the stick refuses one while zigpy restores a network
 backup ("Couldn't add Key(key=...) key: ..."), at any log level. :class:`KeyRedactor`, on the
-command line's handlers (:func:`redact_handlers`), formats each record it is handed and hides
-the keys in it: every key of a zigpy object among the record's arguments or in its exception
-(``KeyData``, ``Key``, ``NetworkInfo``, ``NetworkBackup``: their keys and key table, in any
-spelling: hex in either case and byte order, with or without separators, a ``bytes`` repr,
-base64) and any run of 16 colon-separated octets, which is how zigpy prints a key. A handler
-sees only the records its loggers let through, so above DEBUG the filter costs nothing for
-the debug lines that are not printed.
+command line's handlers as their formatter (:func:`redact_handlers`), hides the keys in the
+text each record is printed as (the record itself is left alone for other handlers): every key
+of a zigpy object among the record's arguments or in its exception (``KeyData``, ``Key``,
+``NetworkInfo``, ``NetworkBackup``: their keys and key table, in any spelling: hex in either
+case and byte order, with or without separators, a ``bytes`` repr, base64) and any run of 16
+colon-separated octets, which is how zigpy prints a key. A handler sees only the records its
+loggers let through, so above DEBUG the redaction costs nothing for the debug lines that are
+not printed.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable
+from typing import Literal
 
 __all__ = [
     "HIDDEN",
@@ -93,7 +95,6 @@ _SEPARATOR = r"[\s:\-_.,]?"
 #: list or dict (a debug line listing thousands of devices costs no more than one of 64).
 _DEPTH = 6
 _ITEMS = 64
-_FORMATTER = logging.Formatter()
 
 
 def _keys_in(value: object, found: set[bytes], depth: int = _DEPTH) -> None:
@@ -144,41 +145,42 @@ def _redact(text: str, keys: set[bytes]) -> str:
     return _ZIGPY_KEY.sub(HIDDEN, text)
 
 
-class KeyRedactor(logging.Filter):
-    """A handler's filter that hides keys in the records it prints (see the module notes):
-    the record's message is formatted with its arguments first, then redacted, and so is its
-    exception's traceback text."""
+class KeyRedactor(logging.Formatter):
+    """A handler's formatter that hides keys in the text it prints (see the module notes):
+    the record formatted by ``inner`` (the handler's own formatter; by default one of
+    ``fmt``, ``datefmt`` and ``style``), message, traceback and stack alike, then the keys
+    replaced by :data:`HIDDEN`. The record itself is left as it was: another handler of the
+    same logger (an embedding program's) gets it unchanged, as without zse."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: Literal["%", "{", "$"] = "%",
+        *,
+        inner: logging.Formatter | None = None,
+    ) -> None:
+        super().__init__(fmt, datefmt, style)
+        self.inner = inner if inner is not None else logging.Formatter(fmt, datefmt, style)
+
+    def format(self, record: logging.LogRecord) -> str:
         keys: set[bytes] = set()
         _keys_in(record.args, keys)
         exc = record.exc_info[1] if record.exc_info else None
         _keys_in(exc, keys)
         keys = {k for k in keys if len(k) >= 8 and any(k)}  # an unset key hides nothing
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record: let the handler report it as it does
-            return True
-        redacted = _redact(message, keys)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = _FORMATTER.formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = _redact(record.exc_text, keys)
-        if record.stack_info:
-            record.stack_info = _redact(record.stack_info, keys)
-        return True
+        return _redact(self.inner.format(record), keys)
 
 
 def redact_handlers(handlers: Iterable[logging.Handler], *, reveal: bool | None = None) -> bool:
-    """Put one :class:`KeyRedactor` on each of ``handlers`` (once); returns True if it did.
-    ``reveal`` None reads :data:`REVEAL_VARIABLE`, as :func:`quiet_secret_loggers` does."""
+    """Wrap the formatter of each of ``handlers`` in a :class:`KeyRedactor` (once); returns
+    True if it did. ``reveal`` None reads :data:`REVEAL_VARIABLE`, as
+    :func:`quiet_secret_loggers` does."""
     if reveal is None:
         reveal = reveal_asked()
     if reveal:
         return False
     for handler in handlers:
-        if not any(isinstance(f, KeyRedactor) for f in handler.filters):
-            handler.addFilter(KeyRedactor())
+        if not isinstance(handler.formatter, KeyRedactor):
+            handler.setFormatter(KeyRedactor(inner=handler.formatter))
     return True

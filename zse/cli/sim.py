@@ -151,9 +151,11 @@ def _worker_logging() -> dict[str, Any]:
         "root": {"level": level, "handlers": ["stderr"]},
     }
     if not reveal:
-        redactor = KeyRedactor
-        config["filters"] = {"keys": {"()": f"{redactor.__module__}.{redactor.__qualname__}"}}
-        handler["filters"] = ["keys"]
+        redactor = KeyRedactor  # the line formatted, then its keys hidden
+        config["formatters"]["line"] = {
+            "()": f"{redactor.__module__}.{redactor.__qualname__}",
+            "fmt": _FORMAT,
+        }
         if level < logging.INFO:
             config["loggers"] = {name: {"level": logging.INFO} for name in SECRET_LOGGERS}
     return config
