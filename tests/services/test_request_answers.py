@@ -26,7 +26,7 @@ def from_peer(tsn: int, command_id: int, frame_control: int) -> ZclMessage:
         src_nwk=PEER,
         tsn=tsn,
         command_id=command_id,
-        frame_control=frame_control | 0x08,  # server to client
+        frame_control=frame_control,  # client to server: the Recorder's Price server asked
     )
 
 

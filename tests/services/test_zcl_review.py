@@ -333,8 +333,8 @@ async def test_two_requests_with_one_tsn_to_two_peers_each_get_their_own_answer(
     first = asyncio.create_task(bench.request(0x1111, 1, PRICE, 0x00, tsn=0x50, timeout=5.0))
     second = asyncio.create_task(bench.request(0x2222, 1, PRICE, 0x00, tsn=0x50, timeout=5.0))
     await settle()
-    bench._accept(message(b"\x19\x50\x00\x02", src=0x2222))
-    bench._accept(message(b"\x19\x50\x00\x01", src=0x1111))
+    bench._accept(message(b"\x11\x50\x00\x02", src=0x2222))
+    bench._accept(message(b"\x11\x50\x00\x01", src=0x1111))
     assert (await first).payload == b"\x01"
     assert (await second).payload == b"\x02"
 
@@ -343,10 +343,10 @@ async def test_an_answer_on_another_cluster_is_not_the_answer() -> None:
     bench = Bench()
     request = asyncio.create_task(bench.request(PEER, 1, PRICE, 0x00, tsn=0x51, timeout=5.0))
     await settle()
-    bench._accept(message(b"\x19\x51\x00\x02", DRLC))
+    bench._accept(message(b"\x11\x51\x00\x02", DRLC))
     await settle()
     assert not request.done()
-    bench._accept(message(b"\x19\x51\x00\x03"))
+    bench._accept(message(b"\x11\x51\x00\x03"))
     assert (await request).payload == b"\x03"
 
 
@@ -485,7 +485,7 @@ async def test_a_request_ending_leaves_a_newer_request_with_its_tsn_waiting() ->
     await asyncio.sleep(1.5)
     with pytest.raises(TimeoutError):
         await older
-    bench._accept(message(b"\x19\x60\x01\x02"))
+    bench._accept(message(b"\x11\x60\x01\x02"))
     assert (await newer).payload == b"\x02"
 
 

@@ -13,6 +13,7 @@ received frames to :meth:`ZclEndpointBase._accept`. Attributes made writable wit
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import itertools
 import logging
@@ -26,7 +27,14 @@ from zigpy.zcl import foundation
 from zse.se.frames import max_zcl_payload
 from zse.se.ids import SE_PROFILE_ID
 from zse.zcl._tasks import keep_task
-from zse.zcl.delivery import DIRECTIONS, Sender, deliver, delivery, response_delivery
+from zse.zcl.delivery import (
+    ALL_ENDPOINTS,
+    DIRECTIONS,
+    Sender,
+    deliver,
+    delivery,
+    response_delivery,
+)
 from zse.zcl.frame import (
     _CLUSTER_COMMAND,
     _DISABLE_DEFAULT_RESPONSE,
@@ -254,6 +262,11 @@ class ZclEndpointBase:
         self._queues: list[asyncio.Queue[ZclMessage]] = []
         #: Requests awaiting their answer, by (peer, cluster, TSN).
         self._requests: dict[tuple[int, int, int], _Pending] = {}
+        #: Received frames whose handlers are running, by (peer, endpoint, cluster, TSN), and
+        #: the replies sent with that TSN to that endpoint while they run (ZCL 2.5.12.2: a
+        #: Default Response only where no other answer went).
+        self._handling: collections.Counter[tuple[int, int, int, int]] = collections.Counter()
+        self._replies: collections.Counter[tuple[int, int, int, int]] = collections.Counter()
         self._tsn = itertools.count(first_tsn)
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -448,18 +461,31 @@ class ZclEndpointBase:
         timeout: float = 8.0,
         **kwargs: Any,
     ) -> ZclMessage:
-        """Send a ZCL request and wait for the frame answering it (same TSN, from ``dst``);
-        ``answers``: the cluster commands that may answer it (:attr:`Send.answers`)."""
+        """Send a ZCL request and wait for the frame answering it (same TSN, from ``dst``'s
+        endpoint ``dst_ep`` or, for 0xFF, any of its endpoints, sent the other way:
+        :meth:`_Pending.answered_by`); ``answers``: the cluster commands that may answer it
+        (:attr:`Send.answers`)."""
         tsn = kwargs.pop("tsn", None)
         if tsn is None:
             tsn = self.next_tsn()
+        direction = kwargs.pop("direction", None)
+        if direction is None:
+            direction = self._direction_for(cluster_id)
         answers: frozenset[int] | None = kwargs.pop("answers", None)
         key = (dst, cluster_id, tsn)
         future: asyncio.Future[ZclMessage] = asyncio.get_running_loop().create_future()
-        specific = kwargs.get("cluster_specific", True)
-        pending = self._requests[key] = _Pending(future, specific, command_id, answers)
+        pending = self._requests[key] = _Pending(
+            future,
+            kwargs.get("cluster_specific", True),
+            command_id,
+            dst_ep,
+            direction == foundation.Direction.Server_to_Client,
+            answers,
+        )
         try:
-            await self.send(dst, dst_ep, cluster_id, command_id, payload, tsn=tsn, **kwargs)
+            await self.send(
+                dst, dst_ep, cluster_id, command_id, payload, tsn=tsn, direction=direction, **kwargs
+            )
             async with asyncio.timeout(timeout):
                 return await future
         finally:
@@ -479,6 +505,9 @@ class ZclEndpointBase:
         """Answer ``msg`` from this endpoint with its TSN and the opposite direction, by the
         response rule (:func:`zse.zcl.delivery.response_delivery`) unless ``encrypt``
         decides."""
+        key = _reply_key(msg)
+        if key in self._handling:
+            self._replies[key] += 1  # counted when tried: it may reach the peer even if it fails
         rule = response_delivery(msg.aps_encrypted)
         await self.send(
             msg.src_nwk,
@@ -574,18 +603,33 @@ class ZclEndpointBase:
 
     async def _run_handlers(self, msg: ZclMessage, handlers: list[ZclHandler]) -> None:
         """Hand ``msg`` to its handlers; the Default Response a status returned asks for
-        (ZCL 2.5.12.2: unicast only; a SUCCESS only when the sender did not disable it)."""
+        (ZCL 2.5.12.2: unicast only; a SUCCESS only when the sender did not disable it).
+        A handler that raised (logged) leaves FAILURE owed, unless a reply with the frame's
+        TSN went to its sender meanwhile (a second frame with that TSN would be a second
+        answer)."""
         status: foundation.Status | None = None
-        for handler in list(handlers):
-            try:
-                result = handler(msg)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception:  # a failing handler must not take the endpoint down
-                LOGGER.exception("handler %r failed on %r", handler, msg)
-                continue
-            if result is not None:
-                status = foundation.Status(result)
+        failed = False
+        key = _reply_key(msg)
+        self._handling[key] += 1
+        replies = self._replies[key]
+        try:
+            for handler in list(handlers):
+                try:
+                    result = handler(msg)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    if result is not None:
+                        status = foundation.Status(result)
+                except Exception:  # a failing handler must not take the endpoint down
+                    LOGGER.exception("handler %r failed on %r", handler, msg)
+                    failed = True
+            if failed and self._replies[key] == replies:
+                status = foundation.Status.FAILURE
+        finally:
+            self._handling[key] -= 1
+            if not self._handling[key]:
+                del self._handling[key]
+                self._replies.pop(key, None)
         unicast = msg.group is None and not msg.broadcast
         if (
             status is not None
@@ -623,12 +667,27 @@ class ZclEndpointBase:
             )
             await self.default_response(msg, code)
 
-    def _held(self, msg: ZclMessage, attr_id: int) -> foundation.TypeValue | None:
+    def _held(
+        self, msg: ZclMessage, attr_id: int
+    ) -> foundation.TypeValue | foundation.Status | None:
         """The attribute a received global command names on the side its direction bit
         says (ZCL 2.4.1.1.3); None for a manufacturer-specific one (zse keeps none)."""
         if msg.manufacturer is not None:
             return None
-        return self.attribute_value(msg.cluster_id, attr_id, client=msg.from_server)
+        return self._attribute(msg.cluster_id, attr_id, client=msg.from_server)
+
+    def _attribute(
+        self, cluster_id: int, attr_id: int, *, client: bool
+    ) -> foundation.TypeValue | foundation.Status | None:
+        """:meth:`attribute_value` for a peer's command: FAILURE (logged) when the
+        attribute's source raises, so the command's other attributes are still answered."""
+        try:
+            return self.attribute_value(cluster_id, attr_id, client=client)
+        except Exception:
+            LOGGER.exception(
+                "%r: the source of attribute 0x%04X/0x%04X failed", self, cluster_id, attr_id
+            )
+            return foundation.Status.FAILURE
 
     async def _malformed(self, msg: ZclMessage, what: str) -> None:
         """MALFORMED_COMMAND for a unicast global command that does not decode (ZCL
@@ -714,6 +773,8 @@ class ZclEndpointBase:
                 record = foundation.ReadAttributeRecord(
                     attr, foundation.Status.UNSUPPORTED_ATTRIBUTE
                 )
+            elif isinstance(value, foundation.Status):
+                record = foundation.ReadAttributeRecord(attr, value)
             else:
                 record = foundation.ReadAttributeRecord(attr, foundation.Status.SUCCESS, value)
             encoded = record.serialize()
@@ -728,7 +789,9 @@ class ZclEndpointBase:
     async def _write_attributes(self, msg: ZclMessage) -> None:
         """Write Attributes, its Undivided and No Response forms (ZCL 2.5.3, 2.5.4, 2.5.6)
         answered with Write Attributes Response (ZCL 2.5.5): SUCCESS alone when every record
-        was written, else a status record per refused attribute."""
+        was written, else a status record per refused attribute. A check, source or
+        ``on_write`` that raises is FAILURE for its attribute (for Undivided, an ``on_write``
+        failing after others were stored leaves them stored)."""
         try:
             records = _write_records(msg.payload)
         except ValueError as exc:
@@ -741,15 +804,15 @@ class ZclEndpointBase:
             else foundation.Status.UNSUPPORTED_ATTRIBUTE
             for a, ty, v in records
         ]
+        if not undivided or all(s == foundation.Status.SUCCESS for s in statuses):
+            for index, (attr, _, value) in enumerate(records):
+                if statuses[index] == foundation.Status.SUCCESS:
+                    statuses[index] = await self._store_written(msg.cluster_id, attr, value)
         refused = [
             foundation.WriteAttributesStatusRecord(status=status, attrid=attr)
             for (attr, _, _), status in zip(records, statuses, strict=True)
             if status != foundation.Status.SUCCESS
         ]
-        if not (undivided and refused):
-            for (attr, _, value), status in zip(records, statuses, strict=True):
-                if status == foundation.Status.SUCCESS:
-                    await self._store_written(msg.cluster_id, attr, value)
         if (
             msg.command_id == foundation.GeneralCommand.Write_Attributes_No_Response
             or msg.group is not None
@@ -770,10 +833,12 @@ class ZclEndpointBase:
     ) -> foundation.Status:
         """A write record's status, in the order of ZCL 2.5.3.3: unsupported attribute,
         wrong data type, read only, then the attribute's own check. Client attributes set
-        with ``client=True`` are read-only."""
-        stored = self.attribute_value(cluster_id, attr_id, client=client)
+        with ``client=True`` are read-only. A check that raises: FAILURE (logged)."""
+        stored = self._attribute(cluster_id, attr_id, client=client)
         if stored is None:
             return foundation.Status.UNSUPPORTED_ATTRIBUTE
+        if isinstance(stored, foundation.Status):
+            return stored
         if int(stored.type) != type_id:
             return foundation.Status.INVALID_DATA_TYPE
         if client and attr_id in self.client_attributes.get(cluster_id, {}):
@@ -782,14 +847,27 @@ class ZclEndpointBase:
         if writable is None:
             return foundation.Status.READ_ONLY
         check, _ = writable
+        return self._judge(check, cluster_id, attr_id, value)
+
+    def _judge(
+        self, check: AttributeCheck | None, cluster_id: int, attr_id: int, value: Any
+    ) -> foundation.Status:
+        """An attribute's own check of a written value: FAILURE (logged) when it raises."""
         if check is None:
             return foundation.Status.SUCCESS
-        status = check(value)
-        return foundation.Status.SUCCESS if status is None else foundation.Status(status)
+        try:
+            status = check(value)
+            return foundation.Status.SUCCESS if status is None else foundation.Status(status)
+        except Exception:
+            LOGGER.exception(
+                "%r: the write check of attribute 0x%04X/0x%04X failed", self, cluster_id, attr_id
+            )
+            return foundation.Status.FAILURE
 
-    async def _store_written(self, cluster_id: int, attr_id: int, value: Any) -> None:
+    async def _store_written(self, cluster_id: int, attr_id: int, value: Any) -> foundation.Status:
         """Keep a written value (an attribute served from a source keeps none: its
-        ``on_write`` changes what the source gives) and tell ``on_write``."""
+        ``on_write`` changes what the source gives) and tell ``on_write``; FAILURE (logged)
+        when ``on_write`` raises, as the value may not have reached its owner."""
         if attr_id not in self._sources.get(cluster_id, {}):
             stored = self.attributes[cluster_id][attr_id]
             self.attributes[cluster_id][attr_id] = foundation.TypeValue(
@@ -797,9 +875,16 @@ class ZclEndpointBase:
             )
         _, on_write = self._writable[cluster_id][attr_id]
         if on_write is not None:
-            result = on_write(value)
-            if inspect.isawaitable(result):
-                await result
+            try:
+                result = on_write(value)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                LOGGER.exception(
+                    "%r: on_write of attribute 0x%04X/0x%04X failed", self, cluster_id, attr_id
+                )
+                return foundation.Status.FAILURE
+        return foundation.Status.SUCCESS
 
 
 #: The global response to each global request (ZCL 2.5): a frame that answers a request.
@@ -838,19 +923,27 @@ _GLOBAL_RESPONSES: dict[int, int] = {
 
 class _Pending(NamedTuple):
     """A request awaiting its answer: its future, whether it was cluster-specific, its
-    command id, and the cluster commands that answer it (None: any)."""
+    command id, the endpoint it went to (0xFF: every one), whether it went server to
+    client, and the cluster commands that answer it (None: any)."""
 
     future: asyncio.Future[ZclMessage]
     cluster_specific: bool
     command_id: int
+    dst_ep: int
+    from_server: bool
     answers: frozenset[int] | None = None
 
     def answered_by(self, msg: ZclMessage) -> bool:
-        """Whether ``msg``, from the peer with the request's TSN, answers it: a Default
+        """Whether ``msg``, from the peer with the request's TSN, answers it: sent by the
+        endpoint asked (any, for 0xFF) the other way (ZCL 2.4.1.1.3: the side that took the
+        request answers it; zigpy 2.4's ``ResponseKey`` holds the same), and a Default
         Response, a cluster command to a cluster command (one of :attr:`answers` when they
         are known), the global response of a global request. TSNs are the sender's own (ZCL
         2.4.1.3): a frame the peer sends of its own accord (an attribute report, a Tunneling
-        server's Transfer Data) may carry the same number and is not the answer."""
+        server's Transfer Data, a request of another of its endpoints or crossing this one)
+        may carry the same number and is not the answer."""
+        if msg.from_server == self.from_server or self.dst_ep not in (ALL_ENDPOINTS, msg.src_ep):
+            return False
         if msg.is_cluster_command:
             return self.cluster_specific and (
                 self.answers is None or msg.command_id in self.answers
@@ -891,6 +984,11 @@ _ANSWERS: dict[int, Callable[[ZclEndpointBase, ZclMessage], Awaitable[None]]] = 
 }
 #: The first manufacturer-specific cluster id (ZCL 2.2.2: 0xFC00-0xFFFF).
 _MANUFACTURER_CLUSTERS = 0xFC00
+
+
+def _reply_key(msg: ZclMessage) -> tuple[int, int, int, int]:
+    """Where a reply to ``msg`` goes and its TSN: (peer, endpoint, cluster, TSN)."""
+    return (msg.src_nwk, msg.src_ep, msg.cluster_id, msg.tsn)
 
 
 def _reporting_records(payload: bytes, *, configure: bool) -> list[tuple[int, int]]:
