@@ -1,6 +1,6 @@
 """Load-control field meaning in the DRLC client core (issue 13 item 3): the core decides what
 an event asks a device to apply (:func:`zse.drlc.decide`), hands that to the application and
-puts the same values in the Report Event Status (SE D.2.2.3.1.1.5-11, D.2.3.3.1.1.4-8)."""
+puts the same values in the Report Event Status (SE D.2.2.3.1.1.6-12, D.2.3.3.1.1.4-8)."""
 
 from __future__ import annotations
 
@@ -249,7 +249,7 @@ def test_a_cooling_offset_is_applied_and_reported_as_the_set_point_it_makes():
 
 
 def test_an_offset_counts_from_the_normal_set_point_at_the_start():
-    """D.2.2.3.1.1.6: the offset applies to the normal set point at the start of the event; a
+    """D.2.2.3.1.1.7: the offset applies to the normal set point at the start of the event; a
     change of the user's set point while the event runs does not move it."""
     core = thermostat()
     core.receive_event(

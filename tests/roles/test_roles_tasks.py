@@ -5,7 +5,7 @@
   caller) left it in no set, so ``stop()`` did not end it and its failure was asyncio's "Task
   exception was never retrieved". The ``zse esi`` shell's provision task did the same.
 - A load control device whose opt-out policy said yes to a mandatory (Emergency) event fired an
-  opt-out the DRLC core refuses (SE D.2.2.3.1.1.5) in a task whose ``OptOutRefused`` nobody
+  opt-out the DRLC core refuses (SE D.2.2.3.1.1.6) in a task whose ``OptOutRefused`` nobody
   retrieved; the policy is no longer asked about events that cannot be opted out of.
 """
 
@@ -114,7 +114,7 @@ async def test_the_opt_out_policy_is_not_asked_about_a_mandatory_event(
     tmp_path, unretrieved
 ) -> None:
     """A policy that opts out of everything is not asked about an Emergency event (mandatory,
-    SE D.2.2.3.1.1.5): the device takes part, and no refused opt-out is left to asyncio."""
+    SE D.2.2.3.1.1.6): the device takes part, and no refused opt-out is left to asyncio."""
     asked: list[LoadControlEvent] = []
 
     def policy(event: LoadControlEvent) -> bool:

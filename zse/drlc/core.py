@@ -88,7 +88,7 @@ __all__ = [
 START_NOW: Final = 0
 #: Largest duration of an event, one day (D.2.2.3.1.1.5).
 MAX_DURATION_MINUTES: Final = 1440
-#: Criticality levels whose participation is mandatory (D.2.2.3.1.1.5 table: Emergency,
+#: Criticality levels whose participation is mandatory (D.2.2.3.1.1.6 table: Emergency,
 #: Planned Outage, Service Disconnect); a user cannot opt out of them.
 MANDATORY_LEVELS: Final = frozenset(
     {
@@ -110,16 +110,16 @@ _INVALID_TIME = 0xFFFFFFFF
 _RANDOMIZE_START = EventControl.Randomize_Start_Time
 _RANDOMIZE_END = EventControl.Randomize_End_Time
 _CANCEL_WITH_RANDOMIZATION = CancelControl.Terminate_With_Randomization
-#: Lowest set point, absolute zero in 0.01 °C (D.2.2.3.1.1.8-9), and the highest an int16 holds.
+#: Lowest set point, absolute zero in 0.01 °C (D.2.2.3.1.1.9-10), and the highest an int16 holds.
 _COLDEST: Final = -27315
 _HOTTEST: Final = 0x7FFF
 #: The fields a thermostat (HVAC, device class bit 0) acts on: its set points, which the
-#: temperature offsets move (D.2.2.3.1.1.6-9).
+#: temperature offsets move (D.2.2.3.1.1.7-10).
 TEMPERATURE_FIELDS: Final = frozenset(
     {"cooling_temperature_set_point", "heating_temperature_set_point"}
 )
 #: The fields a switched load (water heater, pool pump, ...) acts on: its share of on-time
-#: (D.2.2.3.1.1.10-11).
+#: (D.2.2.3.1.1.11-12).
 LOAD_FIELDS: Final = frozenset({"average_load_adjustment_percentage", "duty_cycle"})
 #: The Load Control Event fields a device may apply (the report's "applied" fields).
 APPLIABLE: Final = TEMPERATURE_FIELDS | LOAD_FIELDS
@@ -130,7 +130,7 @@ Status = EventStatus
 
 
 class OptOutRefused(ZseError, ValueError):
-    """An opt-out the spec does not allow: a mandatory criticality level (D.2.2.3.1.1.5)."""
+    """An opt-out the spec does not allow: a mandatory criticality level (D.2.2.3.1.1.6)."""
 
 
 class EventIdInUse(ZseError, ValueError):
@@ -196,12 +196,12 @@ class LoadControlEvent:
 
     @property
     def randomize_start(self) -> bool:
-        """Event Control bit 0 (D.2.2.3.1.1.12)."""
+        """Event Control bit 0 (D.2.2.3.1.1.13)."""
         return bool(self.event_control & _RANDOMIZE_START)
 
     @property
     def randomize_end(self) -> bool:
-        """Event Control bit 1 (D.2.2.3.1.1.12)."""
+        """Event Control bit 1 (D.2.2.3.1.1.13)."""
         return bool(self.event_control & _RANDOMIZE_END)
 
     def __post_init__(self) -> None:
@@ -363,7 +363,7 @@ class Abilities:
     ``applies``: the fields it acts on (of :data:`APPLIABLE`, the report's "applied" fields;
     :data:`TEMPERATURE_FIELDS` for a thermostat, :data:`LOAD_FIELDS` for a switched load).
     ``normal_cooling_set_point`` / ``normal_heating_set_point`` (0.01 °C): the set points a
-    temperature offset moves (D.2.2.3.1.1.6-7); :data:`SET_POINT_NOT_USED` when the device has
+    temperature offset moves (D.2.2.3.1.1.7-8); :data:`SET_POINT_NOT_USED` when the device has
     none, and then it cannot apply an offset.
     """
 
@@ -419,7 +419,7 @@ class Applied:
     @property
     def on_percent(self) -> int:
         """The share of time a switched load may be on, 0-100: at most the duty cycle
-        (D.2.2.3.1.1.11) and at most 100 % plus the load adjustment (D.2.2.3.1.1.10: -100 %
+        (D.2.2.3.1.1.12) and at most 100 % plus the load adjustment (D.2.2.3.1.1.11: -100 %
         sheds the whole load); 100 when neither is applied."""
         share = 100 if self.duty_cycle == DUTY_CYCLE_NOT_USED else self.duty_cycle
         load = self.average_load_adjustment_percentage
@@ -429,7 +429,7 @@ class Applied:
 
 
 def decide(event: LoadControlEvent, abilities: Abilities) -> Applied:
-    """What ``event`` asks a device with ``abilities`` to apply (D.2.2.3.1.1.5-11).
+    """What ``event`` asks a device with ``abilities`` to apply (D.2.2.3.1.1.6-12).
 
     Only the fields the device acts on; a field at its "not used" sentinel or out of its
     range is not applied. A set point overrides the offset for the same side; an offset
@@ -835,7 +835,7 @@ class DrlcClientCore:
         if entry.event.criticality_level in MANDATORY_LEVELS:
             raise OptOutRefused(
                 f"event {issuer_event_id}: criticality level "
-                f"0x{entry.event.criticality_level:02X} is mandatory (D.2.2.3.1.1.5)"
+                f"0x{entry.event.criticality_level:02X} is mandatory (D.2.2.3.1.1.6)"
             )
         return self._participate(entry, opted_out=True, now=now)
 

@@ -4,9 +4,9 @@
 device loads, all in whole watts, whose sum is the demand. Each device draws its rated power
 scaled by what it is doing:
 
-- a **duty cycle** (a load control device, SE D.2.2.3.1.1.10-11): ``duty_cycle`` % of the time
+- a **duty cycle** (a load control device, SE D.2.2.3.1.1.11-12): ``duty_cycle`` % of the time
   on, 0 when off;
-- a **set point offset** (a thermostat, SE D.2.2.3.1.1.6-9): for every 1 °C that the set point
+- a **set point offset** (a thermostat, SE D.2.2.3.1.1.7-10): for every 1 °C that the set point
   it runs at is moved away from the user's (up when cooling, down when heating) the HVAC draws
   ``percent_per_degree`` % less of its rated power, at most ``max_reduction`` % less; an
   offset the other way draws the rated power (the compressor is already running flat out).

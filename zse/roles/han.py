@@ -186,7 +186,7 @@ class HanDevice:
     ``cbke_rng``, seeded CBKE ephemeral keys for repeatable simulations). ``store``: persists
     the message board and the DRLC table. ``opt_out(event)``: the user's policy, asked at each
     event start; True opts the device out (SE D.2.3.3.1.1.2 status 0x04). It is not asked about
-    a mandatory criticality level, which cannot be opted out of (D.2.2.3.1.1.5).
+    a mandatory criticality level, which cannot be opted out of (D.2.2.3.1.1.6).
     """
 
     device_type: ClassVar[int] = 0x0000
@@ -681,7 +681,7 @@ class ProgrammableThermostat(HanDevice):
     ``cooling_set_point`` / ``heating_set_point`` are the user's (0.01 °C), the normal set
     points of the DRLC core's :class:`~zse.drlc.Abilities`. The thermostat runs at the set
     points the core decides for an event (:class:`~zse.drlc.Applied`: the event's set point,
-    or the user's moved by its offset, SE D.2.2.3.1.1.6-9), which its reports carry, and at
+    or the user's moved by its offset, SE D.2.2.3.1.1.7-10), which its reports carry, and at
     the user's where the event applies none.
     """
 
@@ -760,7 +760,7 @@ class ProgrammableThermostat(HanDevice):
 class LoadControlDevice(HanDevice):
     """A load control device (SE device 0x0504), e.g. a water heater switch: it runs the
     share of time the DRLC core decides for an event (:attr:`zse.drlc.Applied.on_percent`,
-    from the duty cycle and the average load adjustment it reports, SE D.2.2.3.1.1.10-11);
+    from the duty cycle and the average load adjustment it reports, SE D.2.2.3.1.1.11-12);
     0 % switches it off."""
 
     device_type = LOAD_CONTROL_DEVICE

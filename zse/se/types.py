@@ -89,13 +89,13 @@ class CharacterString(str):
 
 # --- DRLC (SE D.2) -----------------------------------------------------------------------------
 
-#: Cooling / heating temperature offset field not used (D.2.2.3.1.1.6, 0.1 °C units).
+#: Cooling / heating temperature offset field not used (D.2.2.3.1.1.7-8, 0.1 °C units).
 TEMPERATURE_OFFSET_NOT_USED: Final = 0xFF
-#: Cooling / heating temperature set point field not used (D.2.2.3.1.1.8, 0.01 °C units).
+#: Cooling / heating temperature set point field not used (D.2.2.3.1.1.9-10, 0.01 °C units).
 SET_POINT_NOT_USED: Final = -0x8000
-#: Average load adjustment percentage not used (D.2.2.3.1.1.10; 0x80 as int8).
+#: Average load adjustment percentage not used (D.2.2.3.1.1.11; 0x80 as int8).
 AVERAGE_LOAD_ADJUSTMENT_NOT_USED: Final = -0x80
-#: Duty cycle not used (D.2.2.3.1.1.11).
+#: Duty cycle not used (D.2.2.3.1.1.12).
 DUTY_CYCLE_NOT_USED: Final = 0xFF
 #: Every device class bit, 0-11 (D.2.2.3.1.1.2): a device in all classes.
 ALL_DEVICE_CLASSES: Final = 0x0FFF
@@ -121,7 +121,7 @@ class DeviceClass(t.bitmap16):
 
 
 class CriticalityLevel(t.enum8):
-    """Criticality levels (D.2.2.3.1.1.5); 0x0A-0x0F are utility-defined."""
+    """Criticality levels (D.2.2.3.1.1.6); 0x0A-0x0F are utility-defined."""
 
     Reserved = 0x00
     Green = 0x01
@@ -142,7 +142,8 @@ class CriticalityLevel(t.enum8):
 
 
 class EventControl(t.bitmap8):
-    """Event control of Load Control Event and Report Event Status (D.2.2.3.1.1.12)."""
+    """Event control of Load Control Event and Report Event Status (D.2.2.3.1.1.13,
+    D.2.3.3.1.1.9)."""
 
     Randomize_Start_Time = 1 << 0
     Randomize_End_Time = 1 << 1
