@@ -133,12 +133,36 @@ async def real(awaitable: Awaitable[T], seconds: float = REAL_BOUND) -> T:
         return await asyncio.wait_for(awaitable, seconds)
 
 
+async def run_out(awaitable: Awaitable[T], speed: float = 20.0) -> T:
+    """Await, the clock following the real one ``speed`` times as fast, what only timeouts
+    still end: a link's waits (on the broker's real time) for answers that a fence proved
+    will not come (every answer its gateways will give consumed: the link's counts, the
+    queue's rows; or the gateway stopped). What still takes real time meanwhile (the
+    database, the broker) takes ``speed`` times as much of the clock's: far less than a
+    worker's back-off. Bounded by :data:`REAL_BOUND` real seconds."""
+    loop = asyncio.get_running_loop()
+    faster = getattr(loop, "real_time", None)
+    if faster is None:  # an ordinary loop: its clock is the real one already
+        return await real(awaitable)
+    with broker_time(), faster(speed):
+        return await asyncio.wait_for(awaitable, REAL_BOUND * speed)
+
+
+async def run_out_until(check: Callable[[], Awaitable[bool]], speed: float = 20.0) -> None:
+    """:func:`until` ``check()``, under :func:`run_out` (bounded by :data:`REAL_BOUND` real
+    seconds)."""
+    await run_out(until(check, REAL_BOUND * speed), speed)
+
+
 async def until(check: Callable[[], Awaitable[bool]], seconds: float = REAL_BOUND) -> None:
-    """Wait until ``check()`` is true, looking again every 0.1 s of real time (bounded)."""
+    """Wait until ``check()`` is true, looking again after 0.01 s of real time, then twice
+    as long each time up to every 0.1 s (bounded)."""
 
     async def poll() -> None:
+        pause = 0.01
         while not await check():
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     await real(poll(), seconds)
 

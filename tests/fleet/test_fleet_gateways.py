@@ -14,7 +14,16 @@ from typing import Any
 
 import aiomqtt
 
-from tests.fleet.helpers import PREFIX, enqueue_lce, gateways, lce, real, settled, until
+from tests.fleet.helpers import (
+    PREFIX,
+    enqueue_lce,
+    gateways,
+    lce,
+    real,
+    run_out_until,
+    settled,
+    until,
+)
 from tests.mqtt.broker import Broker
 from zse.headend.core import Outcome, SendKind
 from zse.headend.gateway import GatewayLink
@@ -27,6 +36,8 @@ from zse.mqtt.core import parse_settings
 #: A Load Control Event's outcomes once a device acted on it (it runs one minute).
 ACTED = {Outcome.RECEIVED, Outcome.STARTED, Outcome.COMPLETED}
 DONE = {Outcome.COMPLETED}
+#: A device's outcomes once its gateway answered the delivery.
+ANSWERED = {Outcome.DELIVERED, *ACTED}
 
 
 def worker(queue: JobQueue, broker: Broker, name: str, **options: Any) -> Worker:
@@ -83,7 +94,16 @@ async def test_a_gateway_offline_for_a_while_gets_its_sends_once_when_back(
                 away = [r for r in rows if r.meter == "meter-2"]
                 return bool(away) and all(r.outcome is Outcome.OFFLINE for r in away)
 
-            await until(recorded_offline)
+            link = one.link
+            assert isinstance(link, GatewayLink)
+
+            async def meter_1_answered() -> bool:  # the fence: only meter-2's waits are left
+                rows = await queue.rows(7)
+                here = [r for r in rows if r.meter == "meter-1"]
+                return link.commands == len(rows) and all(r.outcome in ANSWERED for r in here)
+
+            await until(meter_1_answered)
+            await run_out_until(recorded_offline)  # meter-2's link timeout, at once
             rows = {r.device: r for r in await queue.rows(7)}
             away = [r for r in rows.values() if r.meter == "meter-2"]
             assert all(r.detail == "meter meter-2 did not answer" for r in away), away

@@ -23,6 +23,7 @@ from tests.fleet.helpers import (
     gateways,
     lce,
     real,
+    run_out_until,
     until,
     worker,
 )
@@ -101,7 +102,7 @@ async def test_a_provision_cut_short_is_carried_out_again_under_a_new_id(
         async def unanswered() -> bool:
             return await state("ready", "meter meter-1 did not answer")
 
-        await until(unanswered)
+        await run_out_until(unanswered)  # the gateway is stopped: the link timeout, at once
         await gw.online(device.meter)
         await asyncio.sleep(31)  # virtual: the back-off; the same id is answered "started"
 

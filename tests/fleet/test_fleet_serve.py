@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fleet.helpers import ADMITTED, Gateways, gateways, until, worker
+from tests.fleet.helpers import ADMITTED, Gateways, gateways, run_out_until, until, worker
 from tests.headend.helpers import START, Reply, client_context, request
 from tests.mqtt.broker import Broker
 from zse.headend.pki import HeadendConfig, init_directory, load_config
@@ -217,7 +217,9 @@ async def test_an_api_stopped_before_the_gateway_answered_loses_nothing_and_does
                 async def tried() -> bool:
                     return any(d.startswith("meter meter-1") for _, _, d in await control.jobs())
 
-                await until(tried)  # the worker found the gateway away; the API stops now
+                # the worker found the gateway away (no gateway: the link timeout, at once);
+                # the API stops now
+                await run_out_until(tried)
             mac = gw.sims.devices[0].mac
             assert gw.provisioned == {}
             async with api(tmp_path, database) as second:
