@@ -8,6 +8,12 @@ left it since (or got it by another send) was never told: it ran a cancelled eve
 end, or kept showing a cancelled message, with nothing left at the ESI to tell it otherwise.
 A cancel by registry group now also goes to the event's (message's) recorded recipients.
 
+A cancel by device of an event sent to a registry group recorded the event cancelled for
+every recipient while only that device was told: the others ran it to its end, the ESI
+holding it cancelled for them. A cancellation is now recorded for the devices it is sent to
+(D.2.2.3.2: it is addressed as any command); by broadcast, group address or to all the
+event's recipients it is the event's.
+
 A send by registry group also goes to the members it is recorded for, those of the moment
 it was made, not those of the moment its fan-out starts.
 """
@@ -17,7 +23,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.roles.han_builder import EUIS, close
-from tests.roles.test_roles_deprovision_drop import _last, _scheduled
+from tests.roles.test_roles_deprovision_drop import _last, _restarted, _scheduled
 from tests.roles.test_roles_esi_registry import joined_han
 from zse.drlc import LoadControlEvent
 from zse.messaging import Message
@@ -80,5 +86,31 @@ async def test_a_group_send_goes_to_the_members_it_was_recorded_for(tmp_path):
         assert outcomes == [(IHD, "skipped"), (THERMOSTAT, "delivered")]  # the ihd: NEW
         assert (_scheduled(esi, THERMOSTAT), _scheduled(esi, LCD)) == ([9], [])
         assert han.devices["lcd"].drlc.core.events() == []
+    finally:
+        await close(han)
+
+
+async def test_a_cancel_by_device_of_a_group_event_cancels_it_for_that_device_only(tmp_path):
+    """Event 7 to "street" (the thermostat and the lcd); cancelled for the thermostat only:
+    the ESI holds it cancelled for the thermostat (no resend, not answered to it) and
+    scheduled for the lcd, which runs it, across a restart too."""
+    han = await joined_han(tmp_path, names=("thermostat", "lcd"))
+    try:
+        esi = han.esi
+        await esi.send_load_control(_event(7), group="street")
+        await asyncio.sleep(5)
+        sent = await esi.cancel_load_control(7, device=THERMOSTAT)
+        await asyncio.sleep(5)
+        assert sent.delivered == [THERMOSTAT]
+        thermostat, lcd = han.devices["thermostat"], han.devices["lcd"]
+        assert (thermostat.drlc.core.active(), lcd.drlc.core.active()) == ([], [7])
+        assert (_scheduled(esi, THERMOSTAT), _scheduled(esi, LCD)) == ([], [7])
+        assert esi.drlc.core.cancelled_at(7) is None  # not the event's: the lcd's runs on
+        assert (await esi.resend_load_control(7, THERMOSTAT)).outcome.value == "ended"
+        assert (await esi.resend_load_control(7, LCD)).outcome.value == "delivered"
+        esi = await _restarted(han)
+        assert (_scheduled(esi, THERMOSTAT), _scheduled(esi, LCD)) == ([], [7])
+        await esi.cancel_load_control(7, group="street")  # to all its recipients: the event's
+        assert esi.drlc.core.cancelled_at(7) is not None
     finally:
         await close(han)

@@ -1139,11 +1139,19 @@ class _Published:
     #: recipient was dropped (:meth:`DrlcServerCore.forget`): the event is then no longer
     #: "for anyone" when ``sent_to`` and ``expected`` are empty.
     addressed: bool = False
+    #: Cancellations sent to some of its recipients only (a device of a group's event):
+    #: device -> effective time (D.2.2.3.2); the others keep the event.
+    cancelled_for: dict[str, int] = field(default_factory=dict)
 
     @property
     def end(self) -> int:
         natural = self.start + 60 * self.event.duration_in_minutes
         return natural if self.cancelled_at is None else min(natural, self.cancelled_at)
+
+    def end_for(self, device: str | None) -> int:
+        """The event's end for ``device`` (None: for all), a cancellation of its own too."""
+        mine = self.cancelled_for.get(device) if device is not None else None
+        return self.end if mine is None else min(self.end, mine)
 
     def meant_for(self, device: str) -> bool:
         """Whether ``device`` is a recipient: named by ``expected`` or a send, or anyone
@@ -1161,7 +1169,7 @@ _EVENT_SHAPE = Fields(
         "cancelled_at": Opt(_TIME),
         "expected": ListOf(STR),
     },
-    {"sent_to": Opt(ListOf(STR)), "addressed": BOOL},
+    {"sent_to": Opt(ListOf(STR)), "addressed": BOOL, "cancelled_for": MapOf(_TIME)},
 )
 _REPORT_SHAPE = Fields({"device": STR, "report": REPORT_FIELDS_SHAPE, "signed": BOOL})
 #: The server's single-record state of earlier zse (:meth:`DrlcServerCore.snapshot`).
@@ -1330,10 +1338,26 @@ class DrlcServerCore:
             return None
         return [*entry.expected, *(d for d in entry.sent_to if d not in entry.expected)]
 
-    def cancel(self, issuer_event_id: int, *, effective_time: int, now: int) -> None:
-        """Record a cancellation effective at ``effective_time`` (0 = now)."""
+    def cancel(
+        self,
+        issuer_event_id: int,
+        *,
+        effective_time: int,
+        now: int,
+        devices: Iterable[str] | None = None,
+    ) -> None:
+        """Record a cancellation effective at ``effective_time`` (0 = now), for everyone or,
+        with ``devices``, for the devices it is sent to (D.2.2.3.2: a cancel is addressed as
+        any command): Get Scheduled Events answers the others the event still. Devices
+        naming all its recipients (:meth:`recipients`) cancel it for everyone."""
         entry = self._published(issuer_event_id)
-        entry.cancelled_at = now if effective_time == EFFECTIVE_NOW else effective_time
+        when = now if effective_time == EFFECTIVE_NOW else effective_time
+        named = None if devices is None else list(devices)
+        everyone = self.recipients(issuer_event_id)
+        if named is None or (everyone is not None and set(everyone) <= set(named)):
+            entry.cancelled_at = when
+        else:
+            entry.cancelled_for.update(dict.fromkeys(named, when))
         self._changed.add(_event_key(issuer_event_id))
 
     def cancel_all(self, *, now: int) -> None:
@@ -1386,7 +1410,7 @@ class DrlcServerCore:
         and can then overlap the next event, which Annex E turns into a supersession)."""
         if issuer_event_id in (None, _INVALID_TIME):
             since = now if start_time == 0 else start_time
-            chosen = [e for e in self._events.values() if e.end > since]
+            chosen = [e for e in self._events.values() if e.end_for(device) > since]
         else:
             chosen = [
                 e
@@ -1397,7 +1421,7 @@ class DrlcServerCore:
         chosen = [
             e
             for e in chosen
-            if e.end > now  # (the end a cancellation gave it, if any)
+            if e.end_for(device) > now  # (the end a cancellation gave it, if any)
             and (device is None or e.meant_for(device))
         ]
         chosen.sort(key=lambda e: (e.start, e.event.issuer_event_id))
@@ -1405,20 +1429,25 @@ class DrlcServerCore:
             chosen = chosen[:number_of_events]
         return [dataclasses.replace(e.event, start_time=e.start) for e in chosen]
 
-    def cancelled_at(self, issuer_event_id: int) -> int | None:
-        """When a recorded cancellation ends the event before its scheduled end, or None."""
+    def cancelled_at(self, issuer_event_id: int, *, device: str | None = None) -> int | None:
+        """When a recorded cancellation ends the event before its scheduled end (for
+        ``device``: its own too, :meth:`cancel`), or None."""
         entry = self._published(issuer_event_id)
         natural = entry.start + 60 * entry.event.duration_in_minutes
-        return entry.cancelled_at if entry.end < natural else None
+        end = entry.end_for(device)
+        return end if end < natural else None
 
-    def resent(self, issuer_event_id: int, *, now: int) -> LoadControlEvent | None:
+    def resent(
+        self, issuer_event_id: int, *, now: int, device: str | None = None
+    ) -> LoadControlEvent | None:
         """The event to send once more at ``now`` (a retry of a device that missed it), as
         :meth:`scheduled` answers it: a start "now" as the absolute start it was given, so
         the device's window is the ESI's (D.2.2.3.1.1.4: sent as 0 it would start at the
         device's now and run its whole duration past the ESI's end). None once it is over
-        at the ESI (its duration ran out, or a cancellation took effect): nothing to send."""
+        at the ESI (its duration ran out, or a cancellation took effect: for ``device``, its
+        own too): nothing to send."""
         entry = self._published(issuer_event_id)
-        if entry.end <= now:
+        if entry.end_for(device) <= now:
             return None
         if entry.event.start_time == START_NOW and now > entry.start:
             return dataclasses.replace(entry.event, start_time=entry.start)
@@ -1557,6 +1586,7 @@ class DrlcServerCore:
             expected=list(item["expected"]),
             sent_to=None if sent_to is None else list(sent_to),
             addressed=item.get("addressed", False) or bool(sent_to),
+            cancelled_for=dict(item.get("cancelled_for", {})),
         )
 
     def _load_report(self, item: Any, key: str | None = None) -> None:
@@ -1615,6 +1645,8 @@ class DrlcServerCore:
                 record["sent_to"] = None if e.sent_to is None else list(e.sent_to)
             elif e.addressed:  # sent to a group of no members
                 record["addressed"] = True
+            if e.cancelled_for:  # (absent from earlier records: cancelled for all or none)
+                record["cancelled_for"] = dict(e.cancelled_for)
             return record
         device, event_id, status, when = rest.rsplit("/", 3)
         seen = self._reports.get((device, int(event_id, 16)), {})

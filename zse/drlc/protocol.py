@@ -250,23 +250,30 @@ class DrlcServerProtocol:
         now: int,
         to: Destination,
         recipients: Iterable[str] | None = None,
+        device: str | None = None,
     ) -> Step:
         """Send a stored event once more to a device that missed it (a retry): as
         :meth:`DrlcServerCore.resent` gives it (the absolute start of a start "now" event),
         followed by its Cancel Load Control Event when a cancellation recorded at the ESI
-        takes effect later. Nothing once the event is over at the ESI. Whom it reaches is
-        recorded (:meth:`sent`)."""
-        event = self.core.resent(issuer_event_id, now=now)
+        (for ``device``, its own too) takes effect later. Nothing once the event is over at
+        the ESI. Whom it reaches is recorded (:meth:`sent`)."""
+        event = self.core.resent(issuer_event_id, now=now, device=device)
         if event is None:
             return Step()
         self.sent(issuer_event_id, to, recipients)
-        return Step(sends=self._with_cancel(event, to=to).sends)
+        return Step(sends=self._with_cancel(event, to=to, device=device).sends)
 
     def _with_cancel(
-        self, event: LoadControlEvent, *, to: Destination | None = None, reply_to: Any = None
+        self,
+        event: LoadControlEvent,
+        *,
+        to: Destination | None = None,
+        reply_to: Any = None,
+        device: str | None = None,
     ) -> Step:
-        """``event`` and, when the ESI recorded a cancellation of it effective later, the
-        Cancel Load Control Event (at that effective time) the device needs with it."""
+        """``event`` and, when the ESI recorded a cancellation of it effective later (for
+        ``device``: its own too), the Cancel Load Control Event (at that effective time) the
+        device needs with it."""
         sends = [
             Send(
                 cluster_id=DRLC,
@@ -276,7 +283,7 @@ class DrlcServerProtocol:
                 reply_to=reply_to,
             )
         ]
-        cancelled_at = self.core.cancelled_at(event.issuer_event_id)
+        cancelled_at = self.core.cancelled_at(event.issuer_event_id, device=device)
         if cancelled_at is not None:
             payload = cancel_payload(event, cancel_control=0, effective_time=cancelled_at)
             sends.append(
@@ -367,18 +374,21 @@ class DrlcServerProtocol:
         cancelled at a later effective time followed by its Cancel Load Control Event
         (:meth:`DrlcServerCore.scheduled`); NOT_FOUND when there is none."""
         issuer = command.issuer_event_id
+        device = device_name(msg.src_ieee, msg.src_nwk)
         events = self.core.scheduled(
             start_time=int(command.start_time),
             number_of_events=int(command.number_of_events),
             issuer_event_id=None if issuer is None else int(issuer),
             now=now,
-            device=device_name(msg.src_ieee, msg.src_nwk),
+            device=device,
         )
         if not events:
             return Step(status=foundation.Status.NOT_FOUND)
         return Step(
             sends=tuple(
-                send for event in events for send in self._with_cancel(event, reply_to=msg).sends
+                send
+                for event in events
+                for send in self._with_cancel(event, reply_to=msg, device=device).sends
             )
         )
 

@@ -620,21 +620,27 @@ class DrlcServer:
         )
         await self._carry_out(step)
 
-    def resent(self, issuer_event_id: int) -> LoadControlEvent | None:
+    def resent(
+        self, issuer_event_id: int, *, device: t.EUI64 | str | None = None
+    ) -> LoadControlEvent | None:
         """The stored event as it is sent once more now (:meth:`resend_event`): what Get
         Scheduled Events answers for it, a start "now" as the absolute start it was given;
-        None once it is over at the ESI (its duration ran out, or it was cancelled).
-        :class:`~zse.drlc.UnknownEvent` if this ESI never issued it."""
-        return self.core.resent(issuer_event_id, now=self.clock())
+        None once it is over at the ESI (its duration ran out, or it was cancelled, for
+        ``device`` alone too). :class:`~zse.drlc.UnknownEvent` if this ESI never issued it."""
+        name = None if device is None else device_names([device])[0]
+        return self.core.resent(issuer_event_id, now=self.clock(), device=name)
 
-    async def resend_event(self, issuer_event_id: int, to: Destination) -> bool:
+    async def resend_event(
+        self, issuer_event_id: int, to: Destination, *, device: t.EUI64 | str | None = None
+    ) -> bool:
         """Send a stored event once more to a device that missed it: its absolute start
-        (and its later cancellation, if one is recorded); False, sending nothing, once it is
-        over at the ESI (:meth:`DrlcServerProtocol.resend_event`)."""
+        (and its later cancellation, if one is recorded, for ``device`` its own too); False,
+        sending nothing, once it is over at the ESI (:meth:`DrlcServerProtocol.resend_event`)."""
         recipients = self._recipients(to)
+        name = None if device is None else device_names([device])[0]
         step = await self._decided(
             lambda now: self.protocol.resend_event(
-                issuer_event_id, now=now, to=to, recipients=recipients
+                issuer_event_id, now=now, to=to, recipients=recipients, device=name
             )
         )
         if not step.sends:
@@ -716,18 +722,22 @@ class DrlcServer:
         dst: int | None = None,
         dst_ep: int = 0xFF,
         dst_mode: t.AddrMode = t.AddrMode.NWK,
+        devices: Iterable[t.EUI64 | str] | None = None,
     ) -> None:
-        """Record and send Cancel Load Control Event (D.2.2.3.2)."""
+        """Record and send Cancel Load Control Event (D.2.2.3.2); ``devices``: those it is
+        sent to, when not everyone the event is for (:meth:`DrlcServerCore.cancel`)."""
         to = _destination(dst, dst_ep, dst_mode)
-        step = await self._decided(
-            lambda now: self.protocol.cancel(
-                issuer_event_id,
-                cancel_control=cancel_control,
-                effective_time=effective_time,
-                now=now,
-                to=to,
+        names = None if devices is None else device_names(devices)
+
+        def decide(now: int) -> ProtocolStep:
+            self.core.cancel(issuer_event_id, effective_time=effective_time, now=now, devices=names)
+            if to is None:
+                return ProtocolStep()
+            return self.protocol.send_cancel(
+                issuer_event_id, to, cancel_control=cancel_control, effective_time=effective_time
             )
-        )
+
+        step = await self._decided(decide)
         await self._carry_out(step)
 
     async def cancel_all(

@@ -1290,8 +1290,19 @@ class EnergyServiceInterface:
             broadcast=broadcast,
             enrollment_group=enrollment_group,
         )
+        # recorded for the devices it is sent to (a device, a registry group's members and
+        # the event's recipients); by broadcast or group address, for everyone
+        names = None
+        if target.kind == "device":
+            names = [target.value]
+        elif target.kind == "group":
+            also = self.drlc.recipients(issuer_event_id) or ()
+            names = list(dict.fromkeys([*self.members(target.value), *also]))
         await self.drlc.cancel(
-            issuer_event_id, cancel_control=cancel_control, effective_time=effective_time
+            issuer_event_id,
+            cancel_control=cancel_control,
+            effective_time=effective_time,
+            devices=names,
         )
         result = await self._deliver(
             f"cancel load control event {issuer_event_id}",
@@ -1300,7 +1311,7 @@ class EnergyServiceInterface:
             lambda to: self.drlc.send_cancel(
                 issuer_event_id, to, cancel_control=cancel_control, effective_time=effective_time
             ),
-            also=self.drlc.recipients(issuer_event_id) or (),
+            names=names,
         )
         self._stream.emit(
             LoadControlCancelSent(
@@ -1350,12 +1361,12 @@ class EnergyServiceInterface:
         is :attr:`Outcome.ENDED`."""
         self._running()
         name = _name(device)
-        if self.drlc.resent(issuer_event_id) is None:
+        if self.drlc.resent(issuer_event_id, device=name) is None:
             detail = f"load control event {issuer_event_id} is over: not sent again"
             return DeviceOutcome(device=name, outcome=Outcome.ENDED, detail=detail)
 
         async def send(to: Destination) -> None:
-            await self.drlc.resend_event(issuer_event_id, to)
+            await self.drlc.resend_event(issuer_event_id, to, device=name)
 
         return await self._unicast(name, DRLC, send)
 
