@@ -20,10 +20,11 @@ EXTRA_PYTHONS ?= python3.12 python3.13
 # Each run names its 15 slowest tests at the end (--durations), to keep an eye on CI's budget;
 # PYTEST_ARGS goes to pytest as it is (the other interpreters' runs leave out the tests marked
 # oracle and main_interpreter, whose outcome cannot depend on the interpreter: docs/adr/0025).
-# Processes the main test run goes over (pytest-xdist, docs/adr/0024): the CPUs, at most 4;
-# 0 or 1: one process (the other interpreters' runs, side by side, get the CPUs / their number).
+# Processes the main test run goes over (pytest-xdist, docs/adr/0024): two per CPU, at most 4
+# (half a slow test's time is waiting on a process, a server or the real clock: docs/adr/0029);
+# 0 or 1: one process (the other interpreters' runs, side by side, share those between them).
 PYTEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1); \
-  [ "$$n" -gt 4 ] 2>/dev/null && n=4; echo $$n)
+  n=$$((2 * n)); [ "$$n" -gt 4 ] 2>/dev/null && n=4; echo $$n)
 
 .PHONY: demo test lint types pytest pytest-extra docs tools bench clean FORCE
 
