@@ -31,7 +31,6 @@ import dataclasses
 import enum
 import logging
 import random
-import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -135,7 +134,6 @@ __all__ = [
     "SendResult",
     "SettleTimeout",
     "TargetError",
-    "registry_group_id",
 ]
 
 #: zigpy's limit for one joining window (802.15.4 / ZigBee permit duration, 0xFE seconds).
@@ -166,13 +164,6 @@ def _public_keys(
 
     load_each(records.items(), load, namespace=_KEYS_NAMESPACE, on_bad=on_bad)
     return keys
-
-
-def registry_group_id(name: str) -> int:
-    """The 16-bit id under which earlier zse stored a registry group's messages for Get Last
-    Message (0x8000-0xFFF7, hashed from the name: names could share one, and so could a
-    ZigBee group); a registry group's message is now stored for its members by device."""
-    return 0x8000 + zlib.crc32(name.encode("utf-8")) % 0x7FF8
 
 
 class TargetError(ZseError, ValueError):
