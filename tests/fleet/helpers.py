@@ -155,14 +155,11 @@ async def run_out_until(check: Callable[[], Awaitable[bool]], speed: float = 20.
 
 
 async def until(check: Callable[[], Awaitable[bool]], seconds: float = REAL_BOUND) -> None:
-    """Wait until ``check()`` is true, looking again after 0.01 s of real time, then twice
-    as long each time up to every 0.1 s (bounded)."""
+    """Wait until ``check()`` is true, looking again every 0.1 s of real time (bounded)."""
 
     async def poll() -> None:
-        pause = 0.01
         while not await check():
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.1)
+            await asyncio.sleep(0.1)
 
     await real(poll(), seconds)
 
