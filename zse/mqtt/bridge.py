@@ -193,7 +193,9 @@ class _Client(aiomqtt.Client):
     Here the second is a real one (``loop.call_real_later``) while the loop follows the real
     clock (``loop.real_time()``: a utility's worker serving, a wait for the broker), on the
     real clock's whole seconds, so that a worker's clients share one wake-up of the loop a
-    second instead of each its own."""
+    second instead of each its own. A PINGREQ so goes out up to a keepalive and one second
+    after the last packet: a keepalive under 2 s leaves a broker counting whole seconds
+    (Mosquitto 2.0) no margin; zse's clients keep aiomqtt's 60 s."""
 
     async def _misc_loop(self) -> None:
         loop = asyncio.get_running_loop()
