@@ -61,6 +61,19 @@ def test_a_cancel_for_all_the_recipients_or_everyone_is_the_events() -> None:
         assert (core.cancelled_at(7), _ids(core, A), _ids(core, B)) == (T0 + 30, [], [])
 
 
+def test_cancels_one_device_at_a_time_for_every_recipient_cancel_the_event() -> None:
+    """The event as a whole ends with the last recipient's cancellation (the headend's view
+    of an event reads :meth:`cancelled_at`): it stayed "not cancelled" for ever."""
+    core = _core(recipients=[A, B])
+    core.cancel(7, effective_time=T0 + 900, now=T0 + 30, devices=[A])
+    assert core.cancelled_at(7) is None
+    core.cancel(7, effective_time=0, now=T0 + 60, devices=[B])
+    assert core.cancelled_at(7) == T0 + 900  # the last of them
+    assert (core.cancelled_at(7, device=A), core.cancelled_at(7, device=B)) == (T0 + 900, T0 + 60)
+    assert (_ids(core, A, now=T0 + 120), _ids(core, B, now=T0 + 120)) == ([7], [])
+    assert core.scheduled(start_time=0, number_of_events=0, now=T0 + 900) == []
+
+
 def test_a_cancel_for_one_device_is_kept_across_a_restart() -> None:
     core = _core(recipients=[A, B])
     core.changes()

@@ -1349,7 +1349,9 @@ class DrlcServerCore:
         """Record a cancellation effective at ``effective_time`` (0 = now), for everyone or,
         with ``devices``, for the devices it is sent to (D.2.2.3.2: a cancel is addressed as
         any command): Get Scheduled Events answers the others the event still. Devices
-        naming all its recipients (:meth:`recipients`) cancel it for everyone."""
+        naming all its recipients (:meth:`recipients`) cancel it for everyone, as do
+        cancellations one device at a time once every recipient has one: the event as a whole
+        then ends with the last of them (:meth:`cancelled_at`), each device's own earlier."""
         entry = self._published(issuer_event_id)
         when = now if effective_time == EFFECTIVE_NOW else effective_time
         named = None if devices is None else list(devices)
@@ -1358,6 +1360,11 @@ class DrlcServerCore:
             entry.cancelled_at = when
         else:
             entry.cancelled_for.update(dict.fromkeys(named, when))
+            if everyone and set(everyone) <= entry.cancelled_for.keys():
+                last = max(entry.cancelled_for[d] for d in everyone)
+                entry.cancelled_at = (
+                    last if entry.cancelled_at is None else min(entry.cancelled_at, last)
+                )
         self._changed.add(_event_key(issuer_event_id))
 
     def cancel_all(self, *, now: int) -> None:
