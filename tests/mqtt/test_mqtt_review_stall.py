@@ -104,3 +104,31 @@ def test_the_outbox_report_counts_refused_entries_only_once_there_are_some() -> 
     assert outbox.report() == {"dropped": 0, "limit": 5}
     outbox.refused += 1
     assert outbox.report() == {"dropped": 0, "limit": 5, "refused": 1}
+
+
+def test_an_entry_refused_again_after_a_lost_connection_is_counted_once() -> None:
+    """A connection lost after an entry was refused but before the batch was marked reported
+    has the send loop refuse it again at the next connection: it was counted (and logged)
+    twice, ``refused`` on ``<base>/bridge/outbox`` saying two for one."""
+    outbox = Outbox(5)
+    assert outbox.refuse([7]) is True
+    assert outbox.refuse([7]) is False  # the next connection's send loop
+    assert outbox.report() == {"dropped": 0, "limit": 5, "refused": 1}
+    outbox.done(7)
+    assert outbox.refuse([8, 9]) is True  # a batch of events: one publication, two entries
+    assert outbox.refuse([8, 9]) is False
+    assert outbox.refused == 2
+
+
+async def test_the_send_loop_refusing_an_entry_twice_counts_and_logs_it_once(
+    broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the send loop does at the next connection when the first ended between its
+    refusal and its journal mark: the same outbox entries taken out again."""
+    async with running(broker, tmp_path, reading_interval=0) as (_sim, bridge, _sub):
+        parts = [([1_000_001], Publication("zse/a+b", {"n": 0}))]
+        assert bridge._publishable(parts) == []
+        assert bridge._publishable(parts) == []
+        assert bridge.outbox.refused == 1
+    warned = [r for r in caplog.records if "never publishable" in r.getMessage()]
+    assert len(warned) == 1

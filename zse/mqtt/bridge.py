@@ -783,13 +783,14 @@ class BridgeShell:
         :attr:`Outbox.refused <zse.mqtt.core.Outbox.refused>` and logged once, its topic cut
         (no payload)."""
         sending: list[tuple[Publication, bytes]] = []
-        for _, publication in parts:
+        for carried, publication in parts:
             payload = publication.encode()
             why = unpublishable(publication.topic, len(payload))
             if why is None:
                 sending.append((publication, payload))
                 continue
-            self.outbox.refused += 1
+            if not self.outbox.refuse(carried):  # refused before a connection was lost
+                continue
             LOGGER.warning(
                 "MQTT publication on %.200r dropped from the outbox, never publishable: %s",
                 publication.topic,

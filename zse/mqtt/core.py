@@ -1416,6 +1416,7 @@ class Outbox:
         self.dropped = 0
         #: Entries taken out unpublished: no client may publish them (:func:`unpublishable`).
         self.refused = 0
+        self._refusing: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -1438,10 +1439,21 @@ class Outbox:
         return [self._queue[i] for i in range(min(count, len(self._queue)))]
 
     def done(self, seq: int) -> None:
-        """``seq`` was published (acknowledged by the broker at QoS 1 and 2); an entry the
-        bound dropped meanwhile is already gone."""
+        """``seq`` was published (acknowledged by the broker at QoS 1 and 2), or taken out
+        (:meth:`refuse`); an entry the bound dropped meanwhile is already gone."""
+        self._refusing.discard(seq)
         if self._queue and self._queue[0][0] == seq:
             self._queue.popleft()
+
+    def refuse(self, seqs: list[int]) -> bool:
+        """The entry of journal sequence numbers ``seqs`` (one publication) is taken out
+        unpublished: counted in :attr:`refused` once, though a connection lost before it is
+        :meth:`done` has it refused again at the next; False when it was counted already."""
+        if self._refusing.issuperset(seqs):
+            return False
+        self._refusing.update(seqs)
+        self.refused += 1
+        return True
 
     def report(self) -> dict[str, int]:
         """What ``<base>/bridge/outbox`` says: ``{"dropped": N, "limit": L}``, and
