@@ -342,9 +342,10 @@ class StoredMessage:
 
     def started(self, now: int) -> bool:
         """Whether it was on the devices' displays at some time by ``now``: started, and
-        not cancelled before it started."""
+        not over (cancelled or its window run out) before it started or before it was
+        sent (a device ignores a message already over when it arrives, D.5.3)."""
         end = self.ends
-        return self.starts <= now and (end is None or self.starts < end)
+        return self.starts <= now and (end is None or max(self.starts, self.sent_at) < end)
 
     def at(self, now: int) -> Message | None:
         """The message as the ESI sends it at ``now`` (SE D.5.2.4.1): once time has passed
@@ -737,9 +738,16 @@ class MessageStore:
                 return when
         return None
 
+    def sent_to(self, message_id: int, device: str) -> bool:
+        """Whether the message held under ``message_id`` was sent to ``device`` (itself, a
+        group it is in or of unknown members, or everyone), as Get Last Message counts it."""
+        stored = self.messages.get(message_id)
+        return stored is not None and self._for(stored, device)
+
     def confirm(self, device: str, confirmation: Confirmation, now: int) -> bool:
-        """Record a Message Confirmation; False for a repeat or an unknown message."""
-        if confirmation.message_id not in self.messages:
+        """Record a Message Confirmation; False for a repeat, an unknown message or one not
+        sent to ``device`` (:meth:`sent_to`)."""
+        if not self.sent_to(confirmation.message_id, device):
             return False
         per_device = self.confirmations.setdefault(confirmation.message_id, {})
         if device in per_device:

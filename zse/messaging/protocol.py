@@ -158,11 +158,18 @@ def confirmation_payload(confirmation: Confirmation) -> bytes:
 
 def confirmation_from(command: Any) -> Confirmation:
     """The :class:`~zse.messaging.Confirmation` a decoded Message Confirmation carries;
-    :class:`~zse.messaging.MessageError` for a bad one. A response text over 20 octets is
-    cut to 20 (logged), the answer kept."""
+    :class:`~zse.messaging.MessageError` for a bad one: both "yes" and "no" returned
+    (D.5.2.4.2.1.3; its reserved bits are ignored). A response text over 20 octets is cut to
+    20 (logged), the answer kept."""
     control = command.message_confirmation_control
     answer: bool | None = None
     if control is not None:
+        both = MessageConfirmationControl.Yes_Returned | MessageConfirmationControl.No_Returned
+        if control & both == both:
+            raise MessageError(
+                f"Message Confirmation of message {int(command.message_id)} answers both yes "
+                "and no (Message Confirmation Control 0x03, D.5.2.4.2.1.3)"
+            )
         if control & MessageConfirmationControl.Yes_Returned:
             answer = True
         elif control & MessageConfirmationControl.No_Returned:
@@ -368,7 +375,9 @@ class MessagingServerProtocol:
         except MessageError as exc:
             LOGGER.warning("bad Message Confirmation from 0x%04X: %s", msg.src_nwk, exc)
             return Step(status=foundation.Status.INVALID_FIELD)
-        if confirmation.message_id not in self.messages.messages:
+        if not self.messages.sent_to(confirmation.message_id, device):
+            # No such message for this device (D.5.2.4.2): never sent to it, or the id now
+            # holds content sent to others only. NOT_FOUND, as Get Last Message answers it.
             return Step(status=foundation.Status.NOT_FOUND)
         if not self.messages.confirm(device, confirmation, now):
             return Step(status=foundation.Status.SUCCESS)

@@ -342,21 +342,38 @@ class TimeReading:
         return None
 
 
+#: ZCL data types (ZCL 2.6.2, Table 2-10) whose values are integers: map8-64, uint8-64,
+#: int8-64, enum8-16 and UTCTime. A Time attribute's record of another integer type than ZCL
+#: 3.12.2.2 declares is read (some meters send Time as uint32); one of a string, float,
+#: boolean, raw data or composite type is not an integer to set a clock from.
+_INTEGER_TYPES = frozenset((*range(0x18, 0x32), 0xE2))
+
+
 def time_reading_from_response(payload: bytes) -> TimeReading:
     """Decode a Time cluster Read Attributes Response (ZCL 2.5.2) into a :class:`TimeReading`;
-    :class:`~zse.errors.InvalidFrame` if it does not decode, lacks Time, has a value its
-    attribute's type cannot hold (whatever type its record says: a negative Time would set
-    a clock UTCTime cannot hold) or a TimeZone or DstShift out of +-86400 s. Attributes the
-    server does not support are left out: only Time and TimeStatus are mandatory (ZCL
-    3.12.2.2), and without TimeZone local time is UTC, without the DST ones there is no DST."""
+    :class:`~zse.errors.InvalidFrame` if it does not decode, lacks Time, has a record whose
+    data type is not an integer one (a Time sent as the text "700000000" is not read as
+    that number), a value its attribute's type cannot hold (whatever integer type its record
+    says: a negative Time would set a clock UTCTime cannot hold) or a TimeZone or DstShift
+    out of +-86400 s. Attributes the server does not support are left out: only Time and
+    TimeStatus are mandatory (ZCL 3.12.2.2), and without TimeZone local time is UTC, without
+    the DST ones there is no DST."""
     schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
     try:
         records, rest = schema.deserialize(payload)
-        values = {
-            TimeAttribute(record.attrid): int(record.value.value)
+        read = [
+            record
             for record in records.status_records  # type: ignore[attr-defined]
             if record.status == foundation.Status.SUCCESS and record.attrid in ATTRIBUTE_TYPES
-        }
+        ]
+        for record in read:
+            if int(record.value.type) not in _INTEGER_TYPES:
+                raise InvalidFrame(
+                    f"Time Read Attributes Response: attribute {int(record.attrid):#06x} has "
+                    f"data type {int(record.value.type):#04x}, not an integer (ZCL 3.12.2.2, "
+                    f"data type {ATTRIBUTE_TYPES[TimeAttribute(record.attrid)]:#04x})"
+                )
+        values = {TimeAttribute(record.attrid): int(record.value.value) for record in read}
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise InvalidFrame(f"Time Read Attributes Response does not decode: {exc}") from None
     if rest:
