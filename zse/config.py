@@ -535,21 +535,23 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
     )
 
 
-#: ``[meter]`` key -> (attribute, largest value, default) (SE D.3.2.2.1, D.3.2.2.4).
+#: ``[meter]`` key -> (attribute, smallest value, largest value, default) (SE D.3.2.2.1,
+#: D.3.2.2.4; FastPollUpdatePeriod at least 1 s, as the meter takes it).
 _METER = {
-    "unit_of_measure": (MeteringAttribute.UNIT_OF_MEASURE, 0xFF, 0),
-    "multiplier": (MeteringAttribute.MULTIPLIER, 0xFFFFFF, 1),
-    "divisor": (MeteringAttribute.DIVISOR, 0xFFFFFF, 1000),
-    "summation_formatting": (MeteringAttribute.SUMMATION_FORMATTING, 0xFF, 0x33),
-    "demand_formatting": (MeteringAttribute.DEMAND_FORMATTING, 0xFF, 0x33),
+    "unit_of_measure": (MeteringAttribute.UNIT_OF_MEASURE, 0, 0xFF, 0),
+    "multiplier": (MeteringAttribute.MULTIPLIER, 0, 0xFFFFFF, 1),
+    "divisor": (MeteringAttribute.DIVISOR, 0, 0xFFFFFF, 1000),
+    "summation_formatting": (MeteringAttribute.SUMMATION_FORMATTING, 0, 0xFF, 0x33),
+    "demand_formatting": (MeteringAttribute.DEMAND_FORMATTING, 0, 0xFF, 0x33),
     "historical_consumption_formatting": (
         MeteringAttribute.HISTORICAL_CONSUMPTION_FORMATTING,
+        0,
         0xFF,
         0x33,
     ),
-    "metering_device_type": (MeteringAttribute.METERING_DEVICE_TYPE, 0xFF, 0),
-    "default_update_period": (MeteringAttribute.DEFAULT_UPDATE_PERIOD, 0xFF, 30),
-    "fast_poll_update_period": (MeteringAttribute.FAST_POLL_UPDATE_PERIOD, 0xFF, 5),
+    "metering_device_type": (MeteringAttribute.METERING_DEVICE_TYPE, 0, 0xFF, 0),
+    "default_update_period": (MeteringAttribute.DEFAULT_UPDATE_PERIOD, 0, 0xFF, 30),
+    "fast_poll_update_period": (MeteringAttribute.FAST_POLL_UPDATE_PERIOD, 1, 0xFF, 5),
 }
 
 
@@ -557,8 +559,8 @@ def _meter(source: str, table: Any) -> dict[int, int]:
     """``[meter]``: the meter's Formatting attributes and update periods, defaults filled in."""
     reader = _Reader(source, "[meter]", table, _TABLES["meter"])
     found = {
-        int(attribute): reader.number(key, 0, high, default)
-        for key, (attribute, high, default) in _METER.items()
+        int(attribute): reader.number(key, low, high, default)
+        for key, (attribute, low, high, default) in _METER.items()
     }
     unit = found[MeteringAttribute.UNIT_OF_MEASURE]
     if unit & ~UNIT_OF_MEASURE_BCD not in set(UnitOfMeasure):  # SE D.3.2.2.4.1, table D.21

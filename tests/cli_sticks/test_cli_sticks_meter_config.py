@@ -58,6 +58,10 @@ def test_the_meter_table() -> None:
             "config: [meter] unit_of_measure: expected int, got a boolean",
         ),
         ("meter = 1\n", "config: [meter]: must be a table, got int"),
+        (  # a period of 0 passed here and failed later, as the meter was built
+            "[meter]\nfast_poll_update_period = 0\n",
+            "config: [meter] fast_poll_update_period: 0 is outside 1..255",
+        ),
     ],
 )
 def test_a_wrong_meter_table_is_one_line(text: str, error: str) -> None:

@@ -235,14 +235,16 @@ def test_a_restarted_meter_marks_its_outage_not_captured() -> None:
     assert again.get_profile(0, 0, 7, T0 + 12600 + 10).intervals == (NOT_CAPTURED,) * 6 + (1100,)
 
 
-@pytest.mark.parametrize("periods", [0, 40, 300])
+@pytest.mark.parametrize("periods", [0, 22, 40, 300])
 def test_max_number_of_periods_delivered_is_bounded(periods: int) -> None:
     """D.3.2.2.6: MaxNumberOfPeriodsDelivered is a uint8 and a Get Profile Response of that
-    many intervals must fit the 128-octet fragmentation ASDU (39 intervals). Before, any number
-    was taken (300 could not even be read over the air)."""
+    many intervals must fit one frame: zse does no APS fragmentation, so 21 intervals, what an
+    APS-encrypted unicast frame holds (tests/services/test_metering_small.py), not the 39 of
+    the 128-octet fragmentation ASDU. Before, any number was taken (300 could not even be
+    read over the air), then up to 39."""
     with pytest.raises(ValueError, match="MaxNumberOfPeriodsDelivered"):
         meter(max_periods=periods)
-    assert meter(max_periods=MAX_PERIODS_DELIVERED).read(A.MAX_NUMBER_OF_PERIODS_DELIVERED) == 39
+    assert meter(max_periods=MAX_PERIODS_DELIVERED).read(A.MAX_NUMBER_OF_PERIODS_DELIVERED) == 21
 
 
 def test_a_one_minute_profile_interval_is_a_period_of_its_own() -> None:

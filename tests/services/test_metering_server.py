@@ -99,6 +99,18 @@ async def ask(endpoint, command_id: int, payload: bytes, *, cluster: bool = True
     )
 
 
+async def request_fast_poll(endpoint, period: int, minutes: int):
+    """Request Fast Poll Mode (D.3.3.3.1.4) over the air: the meter's decoded response."""
+    schema = Metering.ServerCommandDefs.request_fast_poll_mode.schema
+    reply = await ask(
+        endpoint,
+        MeteringServerCommand.REQUEST_FAST_POLL_MODE,
+        encode_command(schema(fast_poll_update_period=period, duration=minutes)),
+    )
+    answer, _ = decode_command(Metering, reply.command_id, reply.payload, from_server=True)
+    return answer
+
+
 def read_values(reply) -> dict[int, tuple[int, object]]:
     schema = foundation.GENERAL_COMMANDS[G.Read_Attributes_rsp].schema
     records, _ = schema.deserialize(reply.payload)
@@ -173,13 +185,7 @@ async def test_fast_poll_polls_faster_until_its_end() -> None:
     server.on_event(granted.append)
     await server.start()
     await asyncio.sleep(5)
-    schema = Metering.ServerCommandDefs.request_fast_poll_mode.schema
-    reply = await ask(
-        endpoint,
-        MeteringServerCommand.REQUEST_FAST_POLL_MODE,
-        encode_command(schema(fast_poll_update_period=2, duration=30)),
-    )
-    answer, _ = decode_command(Metering, reply.command_id, reply.payload, from_server=True)
+    answer = await request_fast_poll(endpoint, 2, 30)
     asked_at = clock()
     assert answer.applied_update_period == 5  # never faster than FastPollUpdatePeriod
     assert answer.fast_poll_mode_end_time == asked_at + 15 * 60  # at most 15 minutes

@@ -26,11 +26,13 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from zse.errors import ZseError
 from zse.records import Fields, Int, ListOf, MapOf, Mismatch, Opt, TupleOf, check
+from zse.se.frames import max_zcl_payload
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import GetProfileStatus, IntervalChannel
 from zse.zcl.reporting import Report, ReportingConfig, ReportingEngine
 
 __all__ = [
+    "FAST_POLL_UPDATE_PERIOD_RANGE",
     "INTERVAL_NOT_CAPTURED",
     "MAX_PERIODS_DELIVERED",
     "PROFILE_INTERVAL_SECONDS",
@@ -45,10 +47,20 @@ __all__ = [
 
 #: An interval not captured (D.3.2.3.1.1.5).
 INTERVAL_NOT_CAPTURED = 0xFFFFFF
-#: The most MaxNumberOfPeriodsDelivered may be (D.3.2.2.6): a Get Profile Response must fit
-#: the default fragmentation ASDU of 128 octets, 10 of them taken by the ZCL header and the
-#: response's fixed fields, 3 by each interval.
-MAX_PERIODS_DELIVERED = 39
+#: A Get Profile Response's fixed fields (D.3.2.3.1.1): EndTime 4, Status 1,
+#: ProfileIntervalPeriod 1, NumberOfPeriodsDelivered 1; each interval takes 3 more.
+_PROFILE_FIXED, _INTERVAL = 7, 3
+_ONE_FRAME = max_zcl_payload(group=False, aps_encrypted=True)
+#: The most MaxNumberOfPeriodsDelivered may be (D.3.2.2.6: "the maximum number of intervals
+#: the device is capable of returning in one Get Profile Response"): 21, what one unfragmented
+#: APS-encrypted unicast frame holds (:func:`zse.se.frames.max_zcl_payload`: 70 octets, 7 + 3
+#: x 21 = 70). D.3.2.2.6 bounds it by the 128-octet default fragmentation ASDU too (39), but
+#: zse has no APS fragmentation: a response of 22 or more intervals could not be sent.
+MAX_PERIODS_DELIVERED = (_ONE_FRAME - _PROFILE_FIXED) // _INTERVAL
+#: FastPollUpdatePeriod's range here, seconds (D.3.2.2.1): the meter refreshes its readings
+#: at most once a second (ZigBee UTCTime counts whole seconds), so 0 is not a period it keeps;
+#: an Applied Update Period of 0 would promise updates it cannot make.
+FAST_POLL_UPDATE_PERIOD_RANGE = (1, 0xFF)
 #: ProfileIntervalPeriod (D.3.2.3.1.1.3) -> seconds: daily, 60, 30, 15, 10, 7.5, 5, 2.5 minutes.
 PROFILE_INTERVAL_SECONDS: Mapping[int, int] = {
     0: 86400,
@@ -119,10 +131,10 @@ _VALUE_RANGES: Mapping[int, tuple[int, int]] = {
             A.METERING_DEVICE_TYPE,
             A.MAX_NUMBER_OF_PERIODS_DELIVERED,
             A.DEFAULT_UPDATE_PERIOD,
-            A.FAST_POLL_UPDATE_PERIOD,
         ),
         (0, 0xFF),
     ),
+    A.FAST_POLL_UPDATE_PERIOD: FAST_POLL_UPDATE_PERIOD_RANGE,
 }
 _PROFILE_SHAPE = Fields(
     {
@@ -226,9 +238,10 @@ class MeterCore(Generic[D]):
     ``formatting`` holds the Formatting attributes (D.3.2.2.4), the MeteringDeviceType and
     DefaultUpdatePeriod / FastPollUpdatePeriod (D.3.2.2.1) by attribute id, each within its
     wire type (``ValueError`` otherwise: a uint8 FastPollUpdatePeriod of 300 could never be
-    sent in a Request Fast Poll Mode Response);
-    ``profile_period`` is a ProfileIntervalPeriod code; ``max_periods`` is
-    MaxNumberOfPeriodsDelivered (D.3.2.2.6), ``profile_capacity`` the intervals kept per
+    sent in a Request Fast Poll Mode Response), FastPollUpdatePeriod at least 1 s
+    (:data:`FAST_POLL_UPDATE_PERIOD_RANGE`); ``profile_period`` is a ProfileIntervalPeriod
+    code; ``max_periods`` is MaxNumberOfPeriodsDelivered (D.3.2.2.6, 1 to
+    :data:`MAX_PERIODS_DELIVERED`), ``profile_capacity`` the intervals kept per
     channel. ``initial``: the meter's readings at ``now``, the registers the first profile
     interval counts from (:meth:`begin`); None: registers at 0.
     """
@@ -240,7 +253,7 @@ class MeterCore(Generic[D]):
         now: int,
         delivered_only: bool = True,
         profile_period: int = 2,
-        max_periods: int = 24,
+        max_periods: int = MAX_PERIODS_DELIVERED,
         profile_capacity: int = 96,
         initial: Readings | None = None,
     ) -> None:

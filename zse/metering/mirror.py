@@ -343,7 +343,15 @@ class MirrorProtocol:
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
         """Answer Request Mirror (Request Mirror Response: the endpoint, or 0xFFFF when the
         pool is full or the sender's EUI-64 is unknown) and Remove Mirror (Mirror Removed:
-        the endpoint freed, or 0xFFFF). Anything else on Metering: UNSUP_CLUSTER_COMMAND."""
+        the endpoint freed, or 0xFFFF). Anything else on Metering: UNSUP_CLUSTER_COMMAND.
+
+        Both are a meter's unicast request to its ESI, answered to that meter alone (D.3.2.3.1.2,
+        D.3.2.3.1.3), under the meter's link key (SE 5.4.6: a group or broadcast frame cannot
+        be APS-encrypted, so nothing vouches for its sender). One sent to a group or broadcast
+        is ignored: no mirror allocated or freed, no answer (ZCL 2.5.12.2: no Default Response
+        to a group or broadcast either)."""
+        if msg.group is not None or msg.broadcast:
+            return Step()
         if not msg.from_server or msg.command_id not in (
             MeteringClientCommand.REQUEST_MIRROR,
             MeteringClientCommand.REMOVE_MIRROR,

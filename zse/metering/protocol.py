@@ -162,22 +162,29 @@ class MeterServerProtocol:
 
     def request_fast_poll(self, requested: int, minutes: int, now: int) -> tuple[int, int, bool]:
         """Grant Request Fast Poll Mode (D.3.3.3.1.4, D.3.2.3.1.4): (applied update period,
-        end time, new). The period is never faster than FastPollUpdatePeriod; the duration is
-        at most :data:`FAST_POLL_MAX_MINUTES`. A request while fast poll is in force keeps the
-        end time in force, not extended (D.3.2.3.1.4, Fast Poll Mode Endtime), and the period
-        becomes the shorter of the one in force and the one asked (at least
+        end time, new). The period is never faster than FastPollUpdatePeriod (nor than 1 s);
+        the duration is at most :data:`FAST_POLL_MAX_MINUTES`. A request while fast poll is in
+        force keeps the end time in force, not extended (D.3.2.3.1.4, Fast Poll Mode Endtime),
+        and the period becomes the shorter of the one in force and the one asked (at least
         FastPollUpdatePeriod), so the Applied Update Period is no longer than the requested
-        rate (D.3.2.3.1.4); ``new`` is then True only when the period got shorter."""
-        floor = self._period(A.FAST_POLL_UPDATE_PERIOD, FAST_POLL_UPDATE_PERIOD)
+        rate (D.3.2.3.1.4); ``new`` is then True only when the period got shorter.
+
+        A Duration of 0 minutes asks for no fast poll: nothing changes, ``new`` is False and
+        the answer is the fast poll in force, or an end time of ``now`` (fast poll ends at
+        once) when there is none, as Silicon Labs' simple-metering-server answers it (end time
+        = now + 0 minutes, the attribute's period)."""
+        floor = max(1, self._period(A.FAST_POLL_UPDATE_PERIOD, FAST_POLL_UPDATE_PERIOD))
         applied = max(requested, floor)
         if self.fast_poll is not None and now < self.fast_poll[1]:
             current, end = self.fast_poll
-            if applied >= current:
+            if applied >= current or minutes == 0:
                 return current, end, False
             self.fast_poll = (applied, end)
             return applied, end, True
+        if minutes == 0:
+            return applied, now, False
         end = now + min(minutes, FAST_POLL_MAX_MINUTES) * 60
-        self.fast_poll = (applied, end) if end > now else None
+        self.fast_poll = (applied, end)
         return applied, end, True
 
     # -- frames ---------------------------------------------------------------------------------
@@ -249,7 +256,9 @@ class MeterServerProtocol:
         return Step(sends=(send,))
 
     def _fast_poll(self, msg: ZclMessage, command: Any, now: int) -> Step:
-        """Request Fast Poll Mode (D.3.3.3.1.4) -> its response (D.3.2.3.1.4)."""
+        """Request Fast Poll Mode (D.3.3.3.1.4) -> its response (D.3.2.3.1.4); a request of 0
+        minutes grants nothing: answered (:meth:`request_fast_poll`), no
+        :class:`FastPollGranted`."""
         period, end, new = self.request_fast_poll(
             int(command.fast_poll_update_period), int(command.duration), now
         )
@@ -262,6 +271,8 @@ class MeterServerProtocol:
             ),
             reply_to=msg,
         )
+        if not int(command.duration):
+            return Step(sends=(send,))
         granted = FastPollGranted(source_nwk=msg.src_nwk, period=period, end_time=end, new=new)
         return Step(sends=(send,), events=(granted,))
 

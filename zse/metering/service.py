@@ -31,7 +31,13 @@ from typing import Any
 from zigpy.zcl import foundation
 
 from zse.errors import DecodeError, InvalidFrame, StoreError, ZseError
-from zse.metering.core import MeterCore, ProfileAnswer, Readings, ReadingSource
+from zse.metering.core import (
+    MAX_PERIODS_DELIVERED,
+    MeterCore,
+    ProfileAnswer,
+    Readings,
+    ReadingSource,
+)
 from zse.metering.formatting import Reading
 from zse.metering.protocol import (
     DEFAULT_UPDATE_PERIOD,
@@ -152,7 +158,7 @@ class MeteringServer:
         namespace: str | None = None,
         delivered_only: bool = True,
         profile_period: int = 2,
-        max_periods: int = 24,
+        max_periods: int = MAX_PERIODS_DELIVERED,
         profile_capacity: int = 96,
     ) -> None:
         self.endpoint = endpoint

@@ -602,13 +602,14 @@ class ZclEndpointBase:
             await self._unhandled(msg)
 
     async def _run_handlers(self, msg: ZclMessage, handlers: list[ZclHandler]) -> None:
-        """Hand ``msg`` to its handlers; the Default Response a status returned asks for
-        (ZCL 2.5.12.2: unicast only; a SUCCESS only when the sender did not disable it).
-        A handler that raised (logged) leaves FAILURE owed, unless a reply with the frame's
-        TSN went to its sender meanwhile (a second frame with that TSN would be a second
-        answer)."""
+        """Hand ``msg`` to its handlers; the Default Response a status returned asks for.
+        ZCL 2.5.12.2 sends one only when all its criteria hold: a unicast command, no other
+        command sent in response with its TSN, and the Disable Default Response bit clear or
+        an error status. So a reply with the frame's TSN to its sender while the handlers ran
+        (a specific response, a global one) is the answer, whatever status they return; a
+        handler that raised (logged) leaves FAILURE owed when nothing answered."""
         status: foundation.Status | None = None
-        failed = False
+        failed = answered = False
         key = _reply_key(msg)
         self._handling[key] += 1
         replies = self._replies[key]
@@ -623,7 +624,8 @@ class ZclEndpointBase:
                 except Exception:  # a failing handler must not take the endpoint down
                     LOGGER.exception("handler %r failed on %r", handler, msg)
                     failed = True
-            if failed and self._replies[key] == replies:
+            answered = self._replies[key] != replies
+            if failed and not answered:
                 status = foundation.Status.FAILURE
         finally:
             self._handling[key] -= 1
@@ -634,6 +636,7 @@ class ZclEndpointBase:
         if (
             status is not None
             and unicast
+            and not answered
             and (not msg.disable_default_response or status != foundation.Status.SUCCESS)
         ):
             await self.default_response(msg, status)
