@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from zse._words import counted
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, canonical_eui64, format_eui64, parse_label
+from zse.provisioning.lifecycle import unprintable_character
 
 __all__ = [
     "COLUMNS",
@@ -468,8 +469,9 @@ class Columns:
                 )
         label = _from_spreadsheet(values.get("label", ""))
         for name in ("label", "groups"):
-            if not values.get(name, "").isprintable():
-                raise DeviceCsvError(f"EUI-64 {eui64}: {name} has a control character", line)
+            problem = unprintable_character(values.get(name, ""))
+            if problem is not None:
+                raise DeviceCsvError(f"EUI-64 {eui64}: {name} has {problem}", line)
         groups = tuple(
             g.strip() for g in _from_spreadsheet(values.get("groups", "")).split(";") if g.strip()
         )

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.cli_sticks.sticks_helpers import ESI_CREDENTIALS
+from tests.cli_sticks.sticks_helpers import ESI_CREDENTIALS, han_signalled
 from tests.mqtt.broker import running_broker
 from tests.mqtt.helpers import Subscriber, real_wait, settings
 from zse.cli import main
@@ -32,14 +31,6 @@ from zse.sim import run
 
 DISCOVERY = re.compile(r"homeassistant/sensor/[0-9a-f]{16}/[a-z_]+/config")
 ZSE_HAN = (sys.executable, "-m", "zse", "han")
-#: ``zse`` as a shell starts it in the foreground: SIGINT (Ctrl-C) not ignored, even when the
-#: tests run from a background job (which ignores it, and its children inherit that).
-AS_TYPED = (
-    sys.executable,
-    "-c",
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-    "os.execv(sys.executable, [sys.executable, '-m', 'zse', *sys.argv[1:]])",
-)
 #: Real seconds a command may take before the test calls it hung.
 HANG = 60
 CODE = "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"
@@ -195,16 +186,6 @@ def test_zse_mqtt_sim_started_again_on_its_state_dir_goes_on_counting(
 
 
 @pytest.fixture
-def silent_port() -> Iterator[socket.socket]:
-    """A loopback listener: the kernel accepts connections, nothing ever answers (a
-    serial-to-network bridge with no stick behind it, or the wrong host)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        yield sock
-
-
-@pytest.fixture
 def silent_tty() -> Iterator[str]:
     """A serial port (a pseudo-terminal's) that nothing ever answers on: a stick that is not
     an NCP, or hung."""
@@ -238,37 +219,11 @@ def test_zse_han_says_who_gave_up_on_a_silent_stick(silent_tty: str) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_zse_han_watch_stops_at_once_while_the_stick_is_opening(
-    silent_port: socket.socket, tmp_path: Path, signum: int
+    tmp_path: Path, signum: int
 ) -> None:
     """SIGTERM or Ctrl-C before the stick answered: it stops then (status 0, no line), not once
     bellows gave up (about 15 s later, with an error about the stick)."""
-    port = silent_port.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            *AS_TYPED,
-            "han",
-            "watch",
-            "--device",
-            f"socket://127.0.0.1:{port}",
-            "--install-code",
-            CODE,
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        silent_port.settimeout(HANG)
-        connection, _ = silent_port.accept()  # zse han is opening the stick now
-        with connection:
-            process.send_signal(signum)
-            stdout, stderr = process.communicate(timeout=8)  # bellows gives up after ~15 s
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert (process.returncode, stdout, stderr) == (0, "", "")
+    assert han_signalled("watch", signum, tmp_path) == (0, "", "")
 
 
 def test_zse_mqtt_says_a_store_in_use_in_one_line_without_a_class_name(tmp_path: Path) -> None:

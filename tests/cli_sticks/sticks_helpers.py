@@ -1,12 +1,17 @@
 """Helpers for the stick CLI tests: application factories (the simulator's, and bellows' real
-application over the fake serial link) and an operator typing into a running ``zse esi``."""
+application over the fake serial link), an operator typing into a running ``zse esi``, and a
+signal sent to ``zse han`` while it opens a stick that never answers."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import random
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import zigpy.serial
@@ -25,6 +30,42 @@ IHD_CODE = "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"
 #: The sim coordinator and the fake NCP share an EUI-64, so one credentials file serves both.
 ESI_CREDENTIALS = CA.issue(eui64_bytes(NCP_EUI64), SUITE1, rng=random.Random(1))
 assert str(NCP_EUI64) == SIM_ESI
+
+
+#: ``zse`` as a shell starts it in the foreground: SIGINT (Ctrl-C) not ignored, even when the
+#: tests run from a background job (which ignores it, and its children inherit that).
+AS_TYPED = (
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'zse', *sys.argv[1:]])",
+)
+
+
+def han_signalled(command: str, signum: int, cwd: Path, *more: str) -> tuple[int, str, str]:
+    """Run ``zse han COMMAND`` (``more``: its other options) on a stick that is a loopback
+    listener accepting and never answering; once it has accepted (the command is opening the
+    stick), send ``signum``. Returns the status, the standard output and error, which must
+    come within 8 s (bellows gives up a silent stick after about 15: the signal ends it)."""
+    with socket.socket() as stick:
+        stick.bind(("127.0.0.1", 0))
+        stick.listen(8)
+        device = f"socket://127.0.0.1:{stick.getsockname()[1]}"
+        args = [*AS_TYPED, "han", command, "--device", device, "--install-code", IHD_CODE, *more]
+        process = subprocess.Popen(
+            args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            stick.settimeout(60)  # real seconds: a command that never opens it is a failure
+            connection, _ = stick.accept()
+            with connection:
+                process.send_signal(signum)
+                stdout, stderr = process.communicate(timeout=8)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    return process.returncode, stdout, stderr
 
 
 def sim_factory(air: Air, seen: list[RadioOptions] | None = None) -> Callable[..., Any]:

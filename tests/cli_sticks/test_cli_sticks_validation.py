@@ -136,6 +136,24 @@ def test_interpan_needs_a_radio() -> None:
     assert "Missing option '--radio'" in result.output
 
 
+@pytest.mark.parametrize("command", ["join", "watch"])
+def test_zse_han_does_not_offer_a_radio_it_refuses(command: str) -> None:
+    """``--radio znp`` was in ``zse han``'s choices and help, then refused once parsed: the
+    choices are the radios it runs on (as ``zse interpan`` offers no ``sim``), the help says
+    why Z-Stack is not one, and ``--radio znp`` (or ``ZSE_RADIO=znp``, which ``zse esi``
+    takes) is a usage error saying it."""
+    helped = run("han", command, "--help")
+    assert helped.exit_code == 0
+    assert "--radio [ezsp] " in helped.output
+    assert "not znp:" in helped.output
+    for args, env in ((["--radio", "znp"], {}), ([], {"ZSE_RADIO": "ZNP"})):
+        result = CliRunner().invoke(main, ["han", command, *args, "-d", "/dev/x"], env=env)
+        line = one_error(result)
+        assert line.startswith("error: Invalid value for '--radio'"), line
+        assert "EZSP" in line
+        assert "docs/radios.md on Z-Stack" in line
+
+
 def test_esi_through_click_to_bellows(tmp_path: Path, creds: Path) -> None:
     """The click command, --app-factory and a --commands script, to the fake NCP: the ESI
     starts, provisions, prints the registry and stops with status 0."""

@@ -70,7 +70,9 @@ async def test_bad_registrations_name_the_field_and_write_nothing(service: Servi
     reply = await service.call(a, "POST", "/api/v1/devices", missing)
     assert (reply.status, reply.body["error"]["field"]) == (422, "meter")
     for text in NOT_JSON:  # each was a 500 with a traceback in the log, but the first
-        reply = await service.call(a, "POST", "/api/v1/devices", text=text)
+        reply = await service.call(
+            a, "POST", "/api/v1/devices", text=text, headers={"Content-Type": "application/json"}
+        )
         assert (reply.status, reply.body["error"]["field"]) == (400, "body"), text[:20]
     assert (await service.call(a, "GET", "/api/v1/devices")).body == {"devices": []}
     for meter in service.headend.meters.values():

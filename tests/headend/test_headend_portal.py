@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlparse
 
-from tests.headend.helpers import Service
+from tests.headend.helpers import Service, registration
 
 
 async def test_the_portal_story(service: Service) -> None:
@@ -107,3 +107,28 @@ async def test_an_error_about_a_field_without_an_input_is_said(service: Service)
         assert page.status == 200, path
         assert '<p class="error" role="alert">' in page.body, path
         assert "nope" in page.body, path
+
+
+async def test_a_refused_de_provision_says_why(service: Service) -> None:
+    """The de-provision button of a page shown before the device's state changed (here: it
+    was registered again at its meter, NEW, which cannot be de-provisioned) came back to the
+    device's page with nothing said: the 409 was dropped."""
+    a = "retailer-a"
+    device = service.sims.devices[0]
+    done = await service.call(a, "POST", "/credentials", form=registration(device))
+    assert done.status == 303
+    page = urlparse(done.headers["Location"]).path
+    meter = service.headend.directory.esis[device.meter]  # type: ignore[attr-defined]
+    for _ in range(50):  # the meter admits it in the background
+        if "De-provision</button>" in (await service.call(a, "GET", page)).body:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("never pending provisioning")
+    await meter.esi.deprovision(device.mac)  # at the meter, behind the page's back:
+    await meter.registry.register(device.mac, device.install_code)  # NEW again
+    refused = await service.call(a, "POST", f"{page}/deprovision", form={})
+    assert refused.status == 200, refused.headers
+    assert '<p class="error" role="alert">state: device ' in refused.body
+    assert "&#x27;new&#x27;: &#x27;deprovision&#x27; is allowed only from" in refused.body
+    assert '<dl id="device">' in refused.body  # the device's page, its state shown

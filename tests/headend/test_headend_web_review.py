@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from tests.headend.helpers import Service, client_context
+from tests.headend.helpers import Service, client_context, registration
 from zse.headend.web import BODY_TIMEOUT
 from zse.store import hold_virtual_clock
 
@@ -114,3 +114,34 @@ async def test_a_body_that_never_comes_is_a_408_and_the_connection_closed(
     groups = await service.call(A, "GET", "/api/v1/groups")
     assert groups.body == {"groups": []}
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize(
+    ("label", "named"),
+    [
+        ("hall\u200b", "an invisible format character U+200B ZERO WIDTH SPACE at position 5"),
+        (
+            "\u202eexe.txt",
+            "an invisible format character U+202E RIGHT-TO-LEFT OVERRIDE at position 1",
+        ),
+        ("ki\u2066tchen", "U+2066 LEFT-TO-RIGHT ISOLATE at position 3"),
+        ("hall\x1b[2J", "a control character U+001B at position 5"),
+        ("x\u00a0y", "a space other than the plain one U+00A0 NO-BREAK SPACE at position 2"),
+    ],
+)
+async def test_a_label_refused_names_the_character(
+    service: Service, label: str, named: str
+) -> None:
+    """A zero-width space got the generic "has a control character", and a bidi override or
+    a control character was refused without saying which: the label looks fine on screen."""
+    device = service.sims.devices[0]
+    body = {**registration(device), "label": label}
+    reply = await service.call(A, "POST", "/api/v1/devices", body)
+    assert (reply.status, reply.body["error"]["field"]) == (422, "label"), reply.body
+    assert reply.body["error"]["message"].endswith(named)
+    assert device.install_code not in reply.body["error"]["message"]
+    portal = await service.call(
+        A, "POST", "/provision", form={k: v for k, v in body.items() if k != "install_code"}
+    )
+    assert portal.status == 200
+    assert named in portal.body

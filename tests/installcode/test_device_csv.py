@@ -114,7 +114,7 @@ def test_a_file_that_is_not_a_devices_csv_raises_one_message(text: str, message:
         ),
         (
             f"001BC5007000052B,{CODE},\x1b[2Jhi",
-            "line 2: EUI-64 001BC5007000052B: label has a control character",
+            "line 2: EUI-64 001BC5007000052B: label has a control character U+001B at position 1",
         ),
     ],
 )

@@ -103,8 +103,8 @@ def test_a_quoted_cell_closed_on_a_later_line_is_still_one_row() -> None:
     )
     got = rows(text)
     assert [str(item) for item in got if isinstance(item, DeviceCsvError)] == [
-        f"line 2: EUI-64 {EUIS[0]}: label has a control character",
-        f"line 5: EUI-64 {EUIS[2]}: label has a control character",  # 8 lines: the most
+        f"line 2: EUI-64 {EUIS[0]}: label has a control character U+000A at position 4",
+        f"line 5: EUI-64 {EUIS[2]}: label has a control character U+000A at position 2",  # 8 lines
     ]
     assert [row.line for row in got if isinstance(row, DeviceRow)] == [4, 13]
 

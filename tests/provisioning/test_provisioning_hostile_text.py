@@ -55,9 +55,9 @@ GROUP_RULE = "must be 1 or more characters, without ';' or a space at either end
 @pytest.mark.parametrize(
     ("extra", "field", "reason"),
     [
-        ({"label": "\x1b[2J"}, "label", "has a control character"),
+        ({"label": "\x1b[2J"}, "label", "has a control character U+001B at position 1"),
         ({"label": "x" * 64 + "y"}, "label", "longer than 64 octets (UTF-8)"),
-        ({"groups": ["ok", "g\x00"]}, "groups[1]", "has a control character"),
+        ({"groups": ["ok", "g\x00"]}, "groups[1]", "has a control character U+0000 at position 2"),
         ({"groups": ["a;b"]}, "groups[0]", GROUP_RULE),
         ({"groups": [" a"]}, "groups[0]", GROUP_RULE),
     ],

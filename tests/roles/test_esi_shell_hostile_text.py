@@ -30,7 +30,9 @@ async def test_the_shell_refuses_a_hostile_label_and_prints_an_old_one_escaped(t
     session = Session(han.esi, EsiConfig(), out.append, han.clock)
     try:
         assert not await session.execute(f"provision {EUI} '{CODE}' --label '\x1b]0;x\x07'")
-        assert out[-1] == "error: label '\\x1b]0;x\\x07' has a control character"
+        assert out[-1] == (
+            "error: label '\\x1b]0;x\\x07' has a control character U+001B at position 1"
+        )
         assert "001BC5007000052B" not in {r.eui64 for r in han.registry.devices()}
         assert await session.execute(f"provision {EUI} '{CODE}' --label hall")
         assert not await session.execute(f"groups {EUI} 'street\x1b[31m'")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -90,18 +90,39 @@ def configure_logging(verbose: int, log_level: str | None) -> None:
     redact_handlers(logging.getLogger().handlers)
 
 
-def radio_options(radios: Sequence[str], *, required: bool) -> Callable[[F], F]:
-    """The radio, its port and how to talk to it (see the module notes)."""
+class _RadioChoice(click.Choice):  # type: ignore[type-arg] # generic in click 8.2 only
+    """The radios offered; one of ``refused`` (a radio zse drives, not for this command) is
+    a usage error that says why, rather than click's bare "not one of"."""
+
+    def __init__(self, radios: Sequence[str], refused: Mapping[str, str]) -> None:
+        super().__init__(list(radios), case_sensitive=False)
+        self.refused = {name.lower(): why for name, why in refused.items()}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        why = self.refused.get(str(value).lower())
+        if why is not None:
+            self.fail(f"{value!r}: {why}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def radio_options(
+    radios: Sequence[str], *, required: bool, refused: Mapping[str, str] | None = None
+) -> Callable[[F], F]:
+    """The radio, its port and how to talk to it (see the module notes). ``refused``: radios
+    not offered (not in the choices), each with why, which its help and its usage error say."""
+    refused = refused or {}
+    offered = ", ".join(f"{r} ({_RADIO_HELP[r]})" for r in radios)
+    not_offered = "".join(f"; not {r}: {why}" for r, why in refused.items())
 
     def decorate(function: F) -> F:
         for option in reversed(
             [
                 click.option(
                     "--radio",
-                    type=click.Choice(list(radios), case_sensitive=False),
+                    type=_RadioChoice(radios, refused),
                     required=required,
                     envvar="ZSE_RADIO",
-                    help=", ".join(f"{r} ({_RADIO_HELP[r]})" for r in radios) + " [env ZSE_RADIO].",
+                    help=f"{offered}{not_offered} [env ZSE_RADIO].",
                 ),
                 click.option(
                     "-d",

@@ -15,7 +15,13 @@ Radio options, their environment variables (``ZSE_*``, bellows' ``EZSP_*``) and 
 
 Exit status: 0 when done; 1 when the stick, the meter or CBKE fails (one ``error:`` line
 naming what to check: the port, the install code, the certificate; never a hang: every step
-has a timeout), or the stick is unplugged while watching; 2 for bad options.
+has a timeout), or the stick is unplugged while watching; 2 for bad options; 130 when
+``join`` is interrupted (Ctrl-C, one line; 128 + SIGINT, as ``zse capture``). Ctrl-C or
+SIGTERM is how ``watch`` ends: 0.
+
+Only the EZSP radio is offered (``--radio ezsp``): a HAN device joins another's network,
+which zse does with bellows' EZSP calls only; ``--radio znp`` is a usage error that says so
+(docs/radios.md on Z-Stack).
 """
 
 from __future__ import annotations
@@ -79,9 +85,19 @@ class HanOptions:
     mqtt: Any = None
 
 
-def _fail(message: str) -> NoReturn:
+#: Why ``--radio znp`` is not offered (its help and its usage error say it).
+_NO_ZSTACK = (
+    "zse han joins a meter's network through bellows' EZSP calls only: an EZSP stick "
+    "(see docs/radios.md on Z-Stack)"
+)
+#: The status of an interrupted ``join`` (128 + SIGINT, the shells' convention, as ``zse
+#: capture``'s).
+INTERRUPTED = 130
+
+
+def _fail(message: str, status: int = 2) -> NoReturn:
     click.echo(f"error: {message}", err=True)
-    sys.exit(2)
+    sys.exit(status)
 
 
 async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to check
@@ -389,11 +405,7 @@ def _options(**given: Any) -> HanOptions:
     from zse.cbke.credentials import Credentials  # noqa: PLC0415
     from zse.installcode import InstallCode  # noqa: PLC0415
 
-    radio = (given.pop("radio") or "ezsp").lower()
-    if radio != "ezsp":
-        raise ConfigError(
-            "zse han runs on an EZSP stick only (--radio ezsp); see docs/radios.md on Z-Stack"
-        )
+    radio = (given.pop("radio") or "ezsp").lower()  # the option offers ezsp only
     found = bellows_environment(
         radio,
         device=given.pop("device"),
@@ -465,7 +477,7 @@ def _mqtt_settings(broker: str | None, config: Path | None) -> Any:
 def _common(function: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         [
-            radio_options(["ezsp", "znp"], required=False),
+            radio_options(["ezsp"], required=False, refused={"znp": _NO_ZSTACK}),
             click.option(
                 "--install-code",
                 envvar="ZSE_INSTALL_CODE",
@@ -520,13 +532,19 @@ def han() -> None:
 def join(verbose: int, log_level: str | None, **given: Any) -> None:
     """Join the meter, find the ESI, run CBKE, print what was done."""
     try:
-        options = _options(**given)
-    except ConfigError as exc:
-        _fail(str(exc))
-    if options.install_code is None:
-        _fail("give the stick's install code: --install-code (or ZSE_INSTALL_CODE)")
-    configure_logging(verbose, log_level)
-    sys.exit(_run(run_han(options, watch=False)))
+        try:
+            options = _options(**given)
+        except ConfigError as exc:
+            _fail(str(exc))
+        if options.install_code is None:
+            _fail("give the stick's install code: --install-code (or ZSE_INSTALL_CODE)")
+        configure_logging(verbose, log_level)
+        # asyncio.run cancels the join at Ctrl-C (the stick closed on the way out), then
+        # raises KeyboardInterrupt: not done, so not 0 (it was)
+        status = asyncio.run(run_han(options, watch=False))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _fail("interrupted: the join was not finished", INTERRUPTED)
+    sys.exit(status)
 
 
 @han.command()

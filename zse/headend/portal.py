@@ -239,7 +239,9 @@ async def _state(app: Served, request: web.Request) -> web.Response:
     return _page(state.value.capitalize(), body, retailer=retailer)
 
 
-async def _device(app: Served, request: web.Request) -> web.Response:
+async def _device(
+    app: Served, request: web.Request, errors: dict[str, str] | None = None
+) -> web.Response:
     retailer, mac = _retailer(request), request.match_info["mac"]
     try:
         view = app.headend.device(retailer, mac)
@@ -267,19 +269,24 @@ async def _device(app: Served, request: web.Request) -> web.Response:
             f'<form method="post" action="/devices/{_e(view["mac"])}/deprovision">'
             '<button type="submit">De-provision</button></form>'
         )
-    body = f'<dl id="device">{facts}</dl>{deprovision}' + _table(
+    said = _form_error(errors or {})
+    body = f'{said}<dl id="device">{facts}</dl>{deprovision}' + _table(
         ("Event", "From", "To", "Detail"), rows, caption="Lifecycle history"
     )
     return _page(f"Device {view['mac']}", body, retailer=retailer)
 
 
 async def _deprovision(app: Served, request: web.Request) -> web.Response:
+    """De-provision, then back to the device's page; a refusal (409: its state changed since
+    the page was shown) is the device's page again saying why, as the forms' errors are
+    (it was a redirect that said nothing)."""
     mac = request.match_info["mac"]
     try:
         await app.headend.deprovision(_retailer(request), mac)
     except HeadendError as exc:
         if exc.status == 404:
             raise web.HTTPNotFound from None
+        return await _device(app, request, _errors(exc))
     raise web.HTTPSeeOther(f"/devices/{quote(mac)}")
 
 

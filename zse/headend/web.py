@@ -17,6 +17,8 @@ Every request passes three checks, in order:
 
 Errors are JSON: ``{"error": {"status", "field", "message"}}`` (:class:`HeadendError`); any
 other fault in a handler is a 500 of that shape with a generic message, its traceback logged.
+A JSON body must say so (``Content-Type: application/json`` or a ``+json`` type): another, or
+none, is a 415 (:func:`body_json`); the portal's forms post to the portal's own routes.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 from zse import __version__, jsontext
 from zse.device_csv import DeviceCsvError, decode_lines
 from zse.errors import InvalidJson
-from zse.headend.core import DEVICE_TYPES, HeadendError, Outcome, RateLimiter, parse_send_id
+from zse.headend.core import (
+    DEVICE_TYPES,
+    HeadendError,
+    Outcome,
+    RateLimiter,
+    parse_send_id,
+    shown,
+)
 from zse.headend.pki import Retailer, identify
 from zse.headend.portal import STYLE_SOURCE, portal_routes
 from zse.headend.routing import RETAILER, Handler, Route, retailer_of
@@ -280,10 +289,43 @@ def _error(exc: HeadendError) -> web.Response:
     return web.json_response(exc.to_json(), status=exc.status)
 
 
+#: The field a 415 names: the header that said what the body is.
+_CONTENT_TYPE = "Content-Type"
+
+
+def _json_media_type(media_type: str) -> bool:
+    """Whether ``media_type`` (aiohttp's parse: lower case, no parameters) is JSON:
+    ``application/json`` (RFC 8259 11) or a ``+json`` structured syntax suffix (RFC 6839 3.1)."""
+    kind, _, subtype = media_type.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def _not_json(request: web.Request) -> str | None:
+    """Why ``request``'s body is not declared JSON (for a 415), or None."""
+    if request.headers.get(_CONTENT_TYPE) is None:
+        return "the body has no Content-Type: send application/json"
+    if not _json_media_type(request.content_type):
+        return f"Content-Type {shown(request.content_type)} is not JSON: send application/json"
+    if (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
+        return (
+            f"charset {shown(request.charset)} is not UTF-8: send application/json in UTF-8"
+            " (RFC 8259 8.1)"
+        )
+    return None
+
+
 async def body_json(request: web.Request) -> object:
-    """The request's JSON body (UTF-8, zse.jsontext's rules), or a 400 naming ``body``."""
+    """The request's JSON body (UTF-8, zse.jsontext's rules), or a 400 naming ``body``; a 415
+    (RFC 9110 15.5.16) naming ``Content-Type`` when the body is not declared JSON (another
+    media type, a charset other than UTF-8, or a body without a Content-Type), so that a
+    form or a text posted to the API is refused as what it is; no body at all is the 400.
+    The body is read first: its size and time bounds (413, 408) hold whatever it says it is."""
+    body = await request.read()
+    problem = _not_json(request) if body else None
+    if problem is not None:
+        raise HeadendError(415, problem, field=_CONTENT_TYPE)
     try:
-        return jsontext.loads(await request.read())
+        return jsontext.loads(body)
     except InvalidJson as exc:
         raise HeadendError(400, f"the request body is not JSON: {exc}", field="body") from None
 

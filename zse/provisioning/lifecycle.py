@@ -29,6 +29,7 @@ The shells (:class:`~zse.roles.esi.EnergyServiceInterface`, the registry) only c
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -61,6 +62,7 @@ __all__ = [
     "next_record",
     "next_state",
     "refusal",
+    "unprintable_character",
 ]
 
 
@@ -76,15 +78,44 @@ def han_name_problem(text: str, *, group: bool = False) -> str | None:
     The one rule of every way a label or group name comes in (the registry, the headend's API, the
     ESI's ``[[devices]]`` and ``[groups]``, MQTT ``provision``, the devices CSV through the
     registry): at most :data:`MAX_HAN_NAME` characters, all printable (no control character: an
-    operator's terminal prints them). A group name is also not empty, has no ``;`` (the
+    operator's terminal prints them, and no invisible one: a zero-width space or a bidi
+    override makes two labels look alike). A group name is also not empty, has no ``;`` (the
     devices CSV's separator) and no space at either end (the CSV strips it)."""
     if len(text) > MAX_HAN_NAME:
         return f"is {len(text)} characters; at most {MAX_HAN_NAME}"
-    if not text.isprintable():
-        return "has a control character"
+    unprintable = unprintable_character(text)
+    if unprintable is not None:
+        return f"has {unprintable}"
     if group and (not text or text.strip() != text or _GROUP_SEPARATOR in text):
         return "must be 1 or more characters, without ';' or a space at either end"
     return None
+
+
+#: What :func:`unprintable_character` calls a character of each Unicode general category that
+#: :meth:`str.isprintable` refuses (Cc, Cf, Cs, Co, Cn, Zl, Zp and Zs but the ASCII space).
+_UNPRINTABLE_KINDS = {
+    "Cc": "a control character",
+    "Cf": "an invisible format character",
+    "Cs": "a surrogate",
+    "Co": "a private-use character",
+    "Cn": "an unassigned character",
+    "Zs": "a space other than the plain one",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+}
+
+
+def unprintable_character(text: str) -> str | None:
+    """The first character of ``text`` that :meth:`str.isprintable` refuses, as an operator
+    reads it (its kind, code point, Unicode name where it has one, and position counted from
+    1: ``an invisible format character U+200B ZERO WIDTH SPACE at position 5``), or None.
+    The character itself is never echoed: it would not show."""
+    if text.isprintable():
+        return None
+    position, char = next((i, c) for i, c in enumerate(text) if not c.isprintable())
+    kind = _UNPRINTABLE_KINDS.get(unicodedata.category(char), "a character not printable")
+    name = unicodedata.name(char, "")
+    return f"{kind} U+{ord(char):04X}{' ' + name if name else ''} at position {position + 1}"
 
 
 class LifecycleState(enum.Enum):
