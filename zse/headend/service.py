@@ -204,7 +204,7 @@ class Headend:
         for meter in self.meters.values():
             self._detach.append(meter.esi.on_event(self._listener(meter)))
         await self.directory.start()
-        await self._save(self._told(await self.directory.cancels()))  # every one, at first
+        await self._take_told(await self.directory.cancels())  # every one, at first
         for eui64, owner in list(self.records.devices.items()):
             if self.directory.status(owner, frozenset()) is None:
                 LOGGER.warning("dropping %s: its registration did not complete", eui64)
@@ -657,7 +657,13 @@ class Headend:
                 if after is None and before.attempts == row.attempts:
                     continue
                 detail = row.detail
-                if after is Outcome.CANCELLED and not detail and not send.cancelled:
+                if before.outcome is Outcome.CANCELLED and send.cancelled:
+                    # cancelled by its retailer (nothing moves it on): its detail is its
+                    # Cancel's (:meth:`_told`; as it was at the cancel until the Cancel is
+                    # tried), which its delivery, read back late (after the Cancel's answer,
+                    # say), does not replace: the Cancel followed that delivery
+                    detail = before.detail
+                elif after is Outcome.CANCELLED and not detail and not send.cancelled:
                     # a load control event the retailer did not cancel: superseded (0x07)
                     detail = self._superseded(send, row.device)
                 changed.append(
@@ -673,7 +679,7 @@ class Headend:
             if rows and since is not None:  # saved: the workers' purge may have these now
                 await self.queue.mark_read(QUEUE_READER, since)
             await self.directory.refresh()
-            await self._save(self._told(await self.directory.cancels()))
+            await self._take_told(await self.directory.cancels())
             # woken by a worker's notification (PostgreSQL), else the next poll
             wait = self.sync if self._unlisten is None else self.fallback
             with contextlib.suppress(TimeoutError):  # not wait_for: 3.11 loses a cancel (gh-86296)
@@ -681,20 +687,32 @@ class Headend:
                     await self._woken.wait()
             self._woken.clear()
 
-    def _told(self, jobs: Iterable[CancelJob]) -> list[OutcomeRecord]:
+    async def _take_told(self, jobs: Iterable[CancelJob]) -> None:
+        """Take in how the cancel jobs stand (:meth:`_told`): the copies' details written
+        first, their jobs marked over only then, so that a send reads ``finished`` once its
+        copies say how their Cancels went, never before (a reader in between, an API client
+        or a watcher, saw it finished with the details of before)."""
+        changed, over = self._told(jobs)
+        await self._save(changed)
+        self._cancelling.difference_update(over)
+
+    def _told(self, jobs: Iterable[CancelJob]) -> tuple[list[OutcomeRecord], set[tuple[int, str]]]:
         """The cancelled copies whose Cancel goes on elsewhere (their cancel jobs, over a
         queue), with how it went, in the words of the in-process headend (given up,
         acknowledged, sent again...; a job not tried yet leaves the detail as it was), and
         whether it is under way still (:attr:`_cancelling`: the send is not finished until
-        it is over); a copy not cancelled by its retailer (superseded, over) keeps its own."""
+        it is over; a job under way is marked so at once, the (send, device) of those over
+        are returned, to be marked once the copies are written: :meth:`_take_told`); a copy
+        not cancelled by its retailer (superseded, over) keeps its own."""
         changed = []
+        over: set[tuple[int, str]] = set()
         for job in jobs:
             key = (job.send, job.device)
             was = key in self._cancelling
             if job.open:
                 self._cancelling.add(key)
             else:
-                self._cancelling.discard(key)
+                over.add(key)
             send = self.records.sends.get(job.send)
             record = self.records.outcomes.get(job.send, {}).get(job.device)
             if send is None or record is None or not send.cancelled:
@@ -706,7 +724,7 @@ class Headend:
             moved = record.detail != detail or was != job.open  # a watcher sees it end
             if record.outcome is Outcome.CANCELLED and moved:
                 changed.append(replace(record, detail=detail, updated=self.clock()))
-        return changed
+        return changed, over
 
     def _message(self, send: SendRecord) -> Message:
         return _message_request(send).message(send.id)
@@ -944,7 +962,7 @@ class Headend:
         ]
         await self._save(changed)
         # as they stand: a job queued before (a cancel carried out again) may be over
-        await self._save(self._told(jobs))
+        await self._take_told(jobs)
 
     async def _cancel_device(self, send: SendRecord, device: str) -> None:
         """Take ``send`` back from one device (in process): a copy never given to the ESI is
