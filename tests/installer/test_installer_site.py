@@ -25,7 +25,7 @@ from zse.cbke.messages import InitiateKeyEstablishmentRequest
 from zse.cbke.service import KeyEstablishmentFailed
 from zse.installcode import InstallCode
 from zse.installer.core import CommandCode, Outcome
-from zse.installer.service import hand_over, serve_handover
+from zse.installer.service import HANDOVER_RETRY, hand_over, serve_handover
 from zse.interpan._codec import DeliveryMode, InterPanFrame
 from zse.interpan.acceptance import JoinAdmission, JoinVerdict
 from zse.interpan.window import Verdict
@@ -264,6 +264,32 @@ async def test_a_busy_hub_tells_the_terminal_to_hand_over_later():
     assert site.device_log == [site.terminal.ieee]
     assert site.terminal.joined
     assert len(site.joins) == 0  # the terminal joined: its permit ended
+    await site.stop()
+
+
+async def test_a_hub_failing_to_take_a_handover_answers_busy_and_serves_on(caplog):
+    """``on_handover`` raising (the stick refused the permit) ended the serving task: that
+    handover and every later one went unanswered. Now it is logged and answered busy; the
+    terminal hands over again after the wait and joins."""
+    site = await build(128)
+    permit = _log_and_permit(site)
+    failures = [RuntimeError("the stick refused the permit")]
+
+    async def flaky(handover) -> bool:
+        if failures:
+            raise failures.pop()
+        return await permit(handover)
+
+    site.tasks[-1].cancel()
+    site.tasks.append(serve_handover(site.interpan, flaky, admission=site.joins))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await site.bootstrap().run()
+    assert HANDOVER_RETRY <= loop.time() - started < HANDOVER_RETRY + 5
+    assert not site.tasks[-1].done()
+    assert site.device_log == [site.terminal.ieee]
+    assert site.terminal.joined
+    assert "on_handover failed" in caplog.text
     await site.stop()
 
 

@@ -91,6 +91,9 @@ _HANDOVER = 0x00
 _HANDOVER_RESPONSE = 0x00
 # Handover Response status: accepted, refused, busy (then the wait in seconds, u16)
 _ACCEPTED, _REFUSED, _BUSY = 0x00, 0x01, 0x02
+#: Seconds a terminal is told to wait when the hub failed to take its handover
+#: (``on_handover`` raised): the hub's fault, not the terminal's, so it tries again.
+HANDOVER_RETRY: Final = 10
 _FRAME = struct.Struct(">H")
 
 #: The handover commands, admitted over inter-PAN only APS-secured.
@@ -207,10 +210,29 @@ def serve_handover(
     a :class:`~zse.interpan.acceptance.JoinAdmission`) admits is given to ``on_handover``
     (enter the terminal in the device log, admit it with its install code) and answered; one
     it cannot take now is answered busy with a wait, another code from the same terminal
-    refused. Returns the serving task."""
+    refused. ``on_handover`` raising (logged) is answered busy for :data:`HANDOVER_RETRY`
+    seconds and serving goes on (it ended the task, and every later handover went
+    unanswered). Returns the serving task."""
     inbox = service.subscribe([HANDOVER_CLUSTER])
     accepted: dict[EUI64, bytes] = {}  # terminal -> the install code accepted, told once
     joins = admission if admission is not None else JoinAdmission()
+
+    async def admit(handover: Handover, code: bytes) -> bytes:
+        """The answer's status once ``on_handover`` has taken (or not) an admitted handover."""
+        try:
+            result = on_handover(handover)
+            admitted = await result if inspect.isawaitable(result) else result
+        except Exception:  # the hub's own fault (a radio refusing the permit...)
+            LOGGER.exception(
+                "handover from %s: on_handover failed; answered busy", handover.terminal
+            )
+            joins.joined(handover.terminal)  # no permit: its slot is free again
+            return bytes((_BUSY,)) + HANDOVER_RETRY.to_bytes(2, "little")
+        if not admitted:
+            joins.joined(handover.terminal)  # not admitted after all: no permit
+            return bytes((_REFUSED,))
+        accepted[handover.terminal] = code
+        return bytes((_ACCEPTED,))
 
     async def serve() -> None:
         async for frame in inbox:
@@ -240,12 +262,7 @@ def serve_handover(
                 if verdict is JoinVerdict.BUSY:
                     status = bytes((_BUSY,)) + min(0xFFFF, math.ceil(wait)).to_bytes(2, "little")
                 elif verdict is JoinVerdict.ADMIT:
-                    result = on_handover(handover)
-                    if await result if inspect.isawaitable(result) else result:
-                        accepted[handover.terminal] = code
-                        status = bytes((_ACCEPTED,))
-                    else:
-                        joins.joined(handover.terminal)  # not admitted after all: no permit
+                    status = await admit(handover, code)
             answer = _handover_frame(header.tsn, status, from_server=True)
             try:
                 await service.send(
