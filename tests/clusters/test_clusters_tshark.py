@@ -14,6 +14,7 @@ import pytest
 
 from tests.clusters.se_frames import air_frame, dissect, zcl_frame
 from tests.conftest import load_vectors
+from tests.price.test_price_tiers import tiered
 from zse.cbke import messages as m
 from zse.drlc.wire import Drlc
 from zse.messaging.wire import Messaging
@@ -142,6 +143,9 @@ PRICE_12 = {
     "extended_price_tier": 0,
     "extended_register_tier": 0,
 }
+#: Tier 20 of 48 (Price Tier 0xF + Extended Price Tier 5), register tier 21, Price Control
+#: bit 1 (Total Tiers Exceeds 15): every SE 1.2 trailer (D.4.2.4.1.1.20-24) with its own value.
+PRICE_TIER_20 = tiered(20, register=21, price_control=0x02)
 PRICE_SHOW = {
     "zbee_zcl_se.price.provider_id": 0x01020304,
     "zbee_zcl_se.price.rate_label": "PEAK",
@@ -602,6 +606,26 @@ CASES = [
             "zbee_zcl_se.ke.cmd.srv_rx.id": 0x03,
             "zbee_zcl_se.ke.terminate.status": 3,
             "zbee_zcl_se.ke.terminate.wait.time": 5,
+        },
+    ),
+    # Publish Price with every SE 1.2 trailer (D.4.2.4.1.1.20-24), from a PriceEvent of tier
+    # 20 of 48: distinct values, so a field read in another order or place shows
+    case(
+        Price,
+        "publish_price",
+        True,
+        PRICE_TIER_20.to_fields(current_time=0x2F000010),
+        {
+            "zbee_zcl_se.price.cmd.srv_tx.id": 0x00,
+            "zbee_zcl_se.price.tier": 0x0F,
+            "zbee_zcl_se.price.number_of_price_tiers": 0x0F,
+            "zbee_zcl_se.price.register_tier": 0x0F,
+            "zbee_zcl_se.price.control": 0x02,
+            "zbee_zcl_se.price.number_of_generation_tiers": 3,
+            "zbee_zcl_se.price.generation_tier": 2,
+            "zbee_zcl_se.price.extended_number_of_price_tiers": 0x21,
+            "zbee_zcl_se.price.extended_price_tier": 5,
+            "zbee_zcl_se.price.extended_register_tier": 6,
         },
     ),
 ]

@@ -5,10 +5,12 @@ itself) and the ESI's Price server, on the simulator."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from tests.metering.test_metering_client_protocol import FORMAT, TYPES
 from tests.price.test_price_schedule import price
+from tests.price.test_price_tiers import tiered
 from tests.roles.han_builder import EUIS, build, close
 from zse.metering.protocol import MeteringClientConfig, Polling
 from zse.price import PriceAttributes
@@ -105,5 +107,34 @@ async def test_the_default_display_has_no_metering(tmp_path) -> None:
         assert ihd.metering is None
         assert METERING not in ihd.endpoint.out_clusters
         assert ihd.showing_energy().consumption is None
+    finally:
+        await close(han)
+
+
+async def test_a_price_in_tier_20_is_shown_and_reads_no_block_prices_it_cannot_have(
+    tmp_path,
+) -> None:
+    """SE 1.2: Price Tier 0xF with Extended Price Tier 5 is tier 20. The display priced its
+    readings as tier 15 (the 4-bit field), and, once priced in tier 20, asked for block
+    prices of a tier that has none (Block Price attributes stop at tier 15, D.4.2.2.5)."""
+    han, ihd = await display(tmp_path, meter=(0x0000, SE_ENDPOINT_ID))
+    try:
+        han.esi.price.protocol.attributes = PriceAttributes(
+            block_thresholds=(1_000_000,), threshold_multiplier=1, threshold_divisor=100,
+            block_prices={(0, 1): 1500, (0, 2): 2000},
+        )  # fmt: skip
+        han.esi.price.serve_attributes()
+        tier_20 = dataclasses.replace(
+            tiered(20, unit_of_measure=UnitOfMeasure.KWH, price=3100, price_trailing_digit=4),
+            start_time=0,  # now
+        )
+        await han.esi.price.publish(tier_20, dst=ihd.device.nwk)
+        await asyncio.sleep(CONFIG.poll_interval + 2)
+        serve_meter(han, 1_042_500, 0)
+        await asyncio.sleep(CONFIG.poll_interval + 2)
+        assert 20 in ihd.ledger.tier_prices
+        blocks = await ihd.read_block_tariff()  # no ValueError for tier 20's block prices
+        assert {tier for tier, _ in blocks.block_prices} == {0}
+        assert ihd.showing_energy().tier == "tier 20"
     finally:
         await close(han)

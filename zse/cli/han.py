@@ -353,7 +353,7 @@ async def _show(ihd: Any, event: Any, options: HanOptions, out: Out, shown: dict
             "type": "price",
             "issuer_event_id": price.issuer_event_id,
             "label": bytes(price.rate_label).decode("utf-8", "replace"),
-            "tier": price.price_tier,
+            "tier": price.effective_price_tier,
             "price": ihd.showing_energy().price,
             "start": price.start_time,
             "duration_minutes": price.duration_in_minutes,

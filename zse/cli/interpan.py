@@ -282,7 +282,7 @@ async def run_send(
                     f"Publish Price: {price.rate_label.decode(errors='replace')!r} "
                     f"{amount:.{price.price_trailing_digit}f} (provider {price.provider_id}, "
                     f"issuer event {price.issuer_event_id}, currency {price.currency}, "
-                    f"tier {price.price_tier})"
+                    f"tier {price.effective_price_tier})"
                 )
                 return 0
             esi = InterPanEsi(service, schedule=PriceSchedule(), clock=system_clock)

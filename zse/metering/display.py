@@ -25,7 +25,14 @@ from fractions import Fraction
 
 from zse.metering.core import INTERVAL_NOT_CAPTURED
 from zse.metering.formatting import Formatting, Reading, unit_text
-from zse.price.core import CalorificValue, ConversionFactor, PriceAttributes, Tariff, format_amount
+from zse.price.core import (
+    CalorificValue,
+    ConversionFactor,
+    PriceAttributes,
+    PriceEvent,
+    Tariff,
+    format_amount,
+)
 from zse.se.ids import PriceAttribute, block_price_attribute, block_threshold_attribute
 from zse.se.types import UNIT_OF_MEASURE_BCD, CalorificValueUnit, UnitOfMeasure
 
@@ -59,6 +66,17 @@ class TierPrice:
     def value(self) -> Fraction:
         """The price per unit as a number."""
         return Fraction(self.price, 10**self.trailing_digit)
+
+    @classmethod
+    def of(cls, price: PriceEvent) -> TierPrice:
+        """The price in force as a display keeps it, in its effective tier: 0-48, tiers
+        above 15 from Price Tier 0xF and the Extended Price Tier (SE D.4.2.4.1.1.23)."""
+        return cls(
+            tier=price.effective_price_tier,
+            price=price.price,
+            trailing_digit=price.price_trailing_digit,
+            unit_of_measure=price.unit_of_measure,
+        )
 
 
 @dataclass
@@ -182,6 +200,8 @@ class EnergyScreen:
     used: str | None
     price: str | None
     cost: str | None
+    #: The tier in force, ``tier 1`` to ``tier 48`` (None: no price, or no tier).
+    tier: str | None = None
 
 
 def energy_screen(
@@ -195,10 +215,12 @@ def energy_screen(
     decimals: int = 2,
 ) -> EnergyScreen:
     """The texts a display prints: the meter's summation and demand as formatted, what was
-    used in the period, the price in force per unit, and the period's cost (rounded half up
-    to ``decimals``). A usage the tariff has no price for leaves the cost unknown."""
+    used in the period, the price in force per unit and its tier, and the period's cost
+    (rounded half up to ``decimals``). A usage the tariff has no price for leaves the cost
+    unknown."""
     used = ledger.consumed
     unit = unit_text(meter_unit)
+    current = ledger.current
     cost: str | None = None
     price: str | None = None
     if tariff is not None:
@@ -208,7 +230,6 @@ def energy_screen(
             cost = format_amount(tariff.cost(usage, priced_per_unit=priced_per_unit), decimals)
         except ValueError:
             cost = None
-        current = ledger.current
         if current is not None:
             price_unit = unit_text(current.unit_of_measure)
             price = f"{format_amount(current.value, current.trailing_digit)}/{price_unit}"
@@ -218,6 +239,7 @@ def energy_screen(
         used=f"{format_amount(used, 3)} {unit}".rstrip(),
         price=price,
         cost=cost,
+        tier=f"tier {current.tier}" if current is not None and current.tier else None,
     )
 
 

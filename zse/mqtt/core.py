@@ -1559,9 +1559,10 @@ _VIEW_KEYS: Final = {
 
 class DeviceView:
     """A HAN device's state as its events leave it: the price and message on a display's
-    screen, a thermostat's set points (°C), a load control device's output, the load control
-    event in force. :meth:`update` folds one event in; :attr:`payload` is what goes out
-    (retained) on ``<base>/<device>/state``."""
+    screen (``price_tier`` the tier in force, 16-48 joined from Price Tier 0xF and the
+    Extended Price Tier, SE D.4.2.4.1.1.23), a thermostat's set points (°C), a load control
+    device's output, the load control event in force. :meth:`update` folds one event in;
+    :attr:`payload` is what goes out (retained) on ``<base>/<device>/state``."""
 
     def __init__(self, device_type: int) -> None:
         keys = _VIEW_KEYS.get(device_type, ("load_control_event",))
@@ -1580,7 +1581,7 @@ class DeviceView:
             price = event.price
             found = {
                 "price_per_unit": _per_unit(price),
-                "price_tier": price.price_tier,
+                "price_tier": price.effective_price_tier,  # 0-48 (SE 1.2 extended tiers)
                 "rate_label": _jsonable(price.rate_label),
                 "currency": price.currency,
             }

@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
+from zse.errors import InvalidFrame
 from zse.se.ids import (
     PriceAttribute,
     block_price_attribute,
@@ -33,6 +34,7 @@ from zse.se.types import BlockPeriodControl, PriceControl
 
 __all__ = [
     "DURATION_UNTIL_CHANGED",
+    "MAX_TIER",
     "START_NOW",
     "BlockPeriod",
     "CalorificValue",
@@ -43,6 +45,8 @@ __all__ = [
     "Published",
     "Tariff",
     "format_amount",
+    "joined_tier",
+    "split_tier",
 ]
 
 #: Start time meaning "now" (D.4.2.4.1.1.9).
@@ -53,7 +57,12 @@ DURATION_UNTIL_CHANGED = 0xFFFF
 
 @dataclass(frozen=True, kw_only=True)
 class PriceEvent:
-    """One price as Publish Price carries it (D.4.2.4.1); optional trailers may be None."""
+    """One price as Publish Price carries it (D.4.2.4.1); optional trailers may be None.
+
+    The SE 1.2 trailers carry tiers above 15: ``price_tier`` 0xF with
+    ``extended_price_tier`` 0x01-0x21 is tier 16-48 (:attr:`effective_price_tier`,
+    :func:`split_tier`), and likewise the number of price tiers and the register tier;
+    ``generation_tier`` (1-48) and ``number_of_generation_tiers`` are whole values."""
 
     provider_id: int
     rate_label: bytes
@@ -75,6 +84,12 @@ class PriceEvent:
     alternate_cost_trailing_digit: int | None = None
     number_of_block_thresholds: int | None = None
     price_control: int | None = None
+    # SE 1.2 trailers (D.4.2.4.1.1.20-24)
+    number_of_generation_tiers: int | None = None
+    generation_tier: int | None = None
+    extended_number_of_price_tiers: int | None = None
+    extended_price_tier: int | None = None
+    extended_register_tier: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.rate_label) > 12:
@@ -120,6 +135,52 @@ class PriceEvent:
         """Price Control bit 0: the client must send Price Acknowledgement (D.4.2.4.1.1.19)."""
         return bool((self.price_control or 0) & PriceControl.Price_Acknowledgement_Required)
 
+    @property
+    def effective_price_tier(self) -> int:
+        """The tier in force, 0 (no tier) to 48: the Price Tier nibble, or with it 0xF the
+        Extended Price Tier added to 15 (D.4.2.4.1.1.23: 0x01 is tier 16)."""
+        return joined_tier(self.price_tier, self.extended_price_tier)
+
+    @property
+    def effective_number_of_price_tiers(self) -> int:
+        """The number of price tiers, 0 to 48, joined the same way from the Number of
+        Price Tiers nibble and Extended Number of Price Tiers (D.4.2.4.1.1.22)."""
+        return joined_tier(self.number_of_price_tiers, self.extended_number_of_price_tiers)
+
+    @property
+    def effective_register_tier(self) -> int:
+        """The Metering CurrentTierNSummationDelivered register in use, 0 to 48, joined the
+        same way from the Register Tier nibble and Extended Register Tier (D.4.2.4.1.1.24)."""
+        return joined_tier(self.register_tier, self.extended_register_tier)
+
+    def tier_problem(self) -> str | None:
+        """Why this price's tiers cannot be published as they are (an extended field beside
+        a 4-bit field under 0xF, which a receiver would not count, or a tier above 48), or
+        None. A received price is kept as it came; this is for a server's own."""
+        for nibble, extended, name in (
+            (self.price_tier, self.extended_price_tier, "price_tier"),
+            (
+                self.number_of_price_tiers,
+                self.extended_number_of_price_tiers,
+                "number_of_price_tiers",
+            ),
+            (self.register_tier, self.extended_register_tier, "register_tier"),
+        ):
+            if extended and nibble != _EXTENDED:
+                return (
+                    f"extended_{name} {extended} needs {name} 15 (0xF) to count, not {nibble} "
+                    "(D.4.2.4.1.1.22-24)"
+                )
+            if (joined := joined_tier(nibble, extended)) > MAX_TIER:
+                return f"{name} 15 + extended_{name} {extended} is {joined}, above {MAX_TIER}"
+        if (self.generation_tier or 0) > MAX_TIER:
+            return f"generation_tier {self.generation_tier} is above {MAX_TIER}"
+        if (self.number_of_generation_tiers or 0) > MAX_TIER:
+            return (
+                f"number_of_generation_tiers {self.number_of_generation_tiers} is above {MAX_TIER}"
+            )
+        return None
+
     # -- the wire form (zse.price.wire.Price.publish_price fields) ---------------------------
 
     def to_fields(self, current_time: int) -> dict[str, Any]:
@@ -145,28 +206,33 @@ class PriceEvent:
 
     @classmethod
     def from_fields(cls, command: Any) -> PriceEvent:
-        """From a decoded Publish Price (any object with its field attributes)."""
+        """From a decoded Publish Price (any object with its field attributes), every
+        trailer it carries kept; :class:`~zse.errors.InvalidFrame` for values no price has
+        (a rate label over 12 bytes)."""
         digit_tier = int(command.price_trailing_digit_and_price_tier)
         tiers = int(command.number_of_price_tiers_and_register_tier)
         trailers = {
             name: None if getattr(command, name) is None else int(getattr(command, name))
             for name in _TRAILERS
         }
-        return cls(
-            provider_id=int(command.provider_id),
-            rate_label=bytes(command.rate_label),
-            issuer_event_id=int(command.issuer_event_id),
-            unit_of_measure=int(command.unit_of_measure),
-            currency=int(command.currency),
-            price_trailing_digit=digit_tier >> 4,
-            price_tier=digit_tier & 0x0F,
-            number_of_price_tiers=tiers >> 4,
-            register_tier=tiers & 0x0F,
-            start_time=int(command.start_time),
-            duration_in_minutes=int(command.duration_in_minutes),
-            price=int(command.price),
-            **trailers,
-        )
+        try:
+            return cls(
+                provider_id=int(command.provider_id),
+                rate_label=bytes(command.rate_label),
+                issuer_event_id=int(command.issuer_event_id),
+                unit_of_measure=int(command.unit_of_measure),
+                currency=int(command.currency),
+                price_trailing_digit=digit_tier >> 4,
+                price_tier=digit_tier & 0x0F,
+                number_of_price_tiers=tiers >> 4,
+                register_tier=tiers & 0x0F,
+                start_time=int(command.start_time),
+                duration_in_minutes=int(command.duration_in_minutes),
+                price=int(command.price),
+                **trailers,
+            )
+        except ValueError as exc:
+            raise InvalidFrame(str(exc)) from None
 
 
 #: Unsigned field widths in bits (D.4.2.4.1).
@@ -190,8 +256,39 @@ _WIDTHS = {
     "alternate_cost_trailing_digit": 8,
     "number_of_block_thresholds": 8,
     "price_control": 8,
+    "number_of_generation_tiers": 8,
+    "generation_tier": 8,
+    "extended_number_of_price_tiers": 8,
+    "extended_price_tier": 8,
+    "extended_register_tier": 8,
 }
 _TRAILERS = tuple(f.name for f in dataclasses.fields(PriceEvent) if f.default is None)
+
+#: The highest tier SE 1.2 numbers (Tier48PriceLabel, D.4.2.2.1).
+MAX_TIER = 48
+#: The 4-bit tier value that defers to the extended field (D.4.2.4.1.1.7-8).
+_EXTENDED = 0x0F
+
+
+def joined_tier(nibble: int, extended: int | None) -> int:
+    """A tier (or a number of tiers) from its 4-bit field and its SE 1.2 extended field
+    (D.4.2.4.1.1.22-24): the nibble, or when it is 0xF ("see the extended field") 15 plus
+    the extended value (0x00 "refer to the 4-bit field": tier 15; 0x01 tier 16 ... 0x21 tier
+    48). An extended value beside a nibble under 0xF does not count. The rule as the SE 1.2
+    enumerations read (zsmartsystems' and ZigbeeNet's generated ``ExtendedPriceTierEnum``,
+    Exegin's ``ZCL_CAL_PRICE_TIER_EXT = 0xF``, zigpy's ``RegisteredTier.Extended_Tier``)."""
+    if nibble != _EXTENDED or not extended:
+        return nibble
+    return _EXTENDED + extended
+
+
+def split_tier(tier: int) -> tuple[int, int]:
+    """The (4-bit field, extended field) pair that carries ``tier`` 0-48, the inverse of
+    :func:`joined_tier`: tiers 0-14 in the nibble with the extended field 0, tiers 15-48 as
+    0xF and ``tier - 15``."""
+    if not 0 <= tier <= MAX_TIER:
+        raise ValueError(f"tier {tier} is not 0-{MAX_TIER}")
+    return (tier, 0) if tier < _EXTENDED else (_EXTENDED, tier - _EXTENDED)
 
 
 @dataclass(frozen=True, slots=True)

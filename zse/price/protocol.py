@@ -233,8 +233,12 @@ class PriceServerProtocol(_NothingTimed):
     def publish(self, event: PriceEvent, now: int, to: Destination | None = None) -> Step:
         """Record ``event`` and, with ``to``, send it there (a device, group or broadcast);
         a repeat goes again. ValueError for an older price overlapping a newer one held
-        (D.4.4.2): every client would refuse it, and it would never be the current price."""
+        (D.4.4.2): every client would refuse it, and it would never be the current price;
+        and for tiers a receiver would read otherwise (:meth:`PriceEvent.tier_problem`)."""
         payload = publish_price_payload(event, now)  # first: a price that cannot go is not kept
+        problem = event.tier_problem()
+        if problem is not None:
+            raise ValueError(f"price {event.issuer_event_id}: {problem}")
         if self.schedule.superseded(event, now):  # ...nor one not kept sent
             raise ValueError(
                 f"price {event.issuer_event_id} of provider {event.provider_id} overlaps a "

@@ -536,10 +536,12 @@ class InHomeDisplay(HanDevice):
             esi,
         )
         count = min(int(scale.get(PriceAttribute.BLOCK_THRESHOLD_COUNT, 0)), 15)
-        seen = {tier for tier in self.ledger.tier_prices if tier}
+        # Block Price attributes number tiers 0-15 only (D.4.2.2.5): a price in tier 16-48
+        # has no block prices to read
+        seen = {tier for tier in self.ledger.tier_prices if 0 < tier <= _BLOCK_TIERS}
         price = self.price.current()
-        if price is not None and price.price_tier:
-            seen.add(price.price_tier)  # the tier in force, before any reading was priced
+        if price is not None and 0 < price.effective_price_tier <= _BLOCK_TIERS:
+            seen.add(price.effective_price_tier)  # the tier in force, before any reading
         tiers = (0, *sorted(seen))
         values = dict(scale)
         ids = block_attribute_ids(count, tiers) if count else []
@@ -578,16 +580,7 @@ class InHomeDisplay(HanDevice):
         if isinstance(event, MeterReading) and event.attribute == SUMMATION:
             period = self.price.block_periods.current(self.clock())
             price = self.price.current()
-            tier = (
-                None
-                if price is None
-                else TierPrice(
-                    tier=price.price_tier,
-                    price=price.price,
-                    trailing_digit=price.price_trailing_digit,
-                    unit_of_measure=price.unit_of_measure,
-                )
-            )
+            tier = None if price is None else TierPrice.of(price)  # its tier in force, 0-48
             self.ledger.add(
                 event.reading.value, tier, None if period is None else period.issuer_event_id
             )
@@ -604,8 +597,8 @@ class InHomeDisplay(HanDevice):
             event.new
             and blocks is not None
             and blocks.block_thresholds
-            and event.price.price_tier
-            and not any(tier == event.price.price_tier for tier, _ in blocks.block_prices)
+            and 0 < event.price.effective_price_tier <= _BLOCK_TIERS
+            and not any(tier == event.price.effective_price_tier for tier, _ in blocks.block_prices)
         ):
             self._reread_block_tariff()
 
@@ -672,6 +665,8 @@ class InHomeDisplay(HanDevice):
 
 #: Price attributes read per Read Attributes (keeps each frame small).
 _READ_CHUNK = 8
+#: Tiers with Block Price attributes (D.4.2.2.5: no tier and tiers 1-15).
+_BLOCK_TIERS = 15
 _READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
 
 
