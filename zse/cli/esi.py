@@ -62,6 +62,7 @@ from zse.config import (
     load_config,
     parse_price,
 )
+from zse.price import MAX_TIER
 from zse.se.ids import MeteringAttribute
 
 __all__ = ["DEFAULT_DATABASE", "Session", "describe_readings", "esi", "run_esi"]
@@ -611,8 +612,10 @@ def groups(eui64: str, groups: tuple[str, ...]) -> Action:
 @SHELL.command()
 @click.argument("amount")
 @click.option("--label", default="", help="Rate label (up to 12 bytes).")
-@click.option("--tier", type=PlainIntRange(0, 15), default=1, show_default=True)
-@click.option("--tiers", type=PlainIntRange(0, 15), default=1, show_default=True)
+@click.option(
+    "--tier", type=PlainIntRange(0, MAX_TIER), default=1, show_default=True, help="0-48 (SE 1.2)."
+)
+@click.option("--tiers", type=PlainIntRange(0, MAX_TIER), default=1, show_default=True)
 @click.option("--id", "issuer_event_id", type=INT, help="Issuer event id (default: from time).")
 @click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
 @click.option("--duration", type=INT, default=0xFFFF, help="Minutes (default: until changed).")
