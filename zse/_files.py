@@ -6,16 +6,25 @@ loader reads through :func:`read_bounded`, which reads at most ``limit + 1`` byt
 the loader's own error, naming the file and the limit, for a longer file (hostile-input audit
 D8). Errors opening or reading the file (:class:`OSError`) are left to the loader.
 :func:`warn_if_shared` warns of a private key file that users other than its owner may read.
+:func:`sync_directory` makes a file's new name (a rename, a file just created) durable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
 from collections.abc import Callable
 
-__all__ = ["CONFIG_LIMIT", "FileTooLarge", "read_bounded", "read_text_bounded", "warn_if_shared"]
+__all__ = [
+    "CONFIG_LIMIT",
+    "FileTooLarge",
+    "read_bounded",
+    "read_text_bounded",
+    "sync_directory",
+    "warn_if_shared",
+]
 
 
 class FileTooLarge(ValueError):
@@ -71,3 +80,19 @@ def warn_if_shared(path: str | os.PathLike[str], setting: str, logger: logging.L
         stat.S_IMODE(mode),
     )
     return True
+
+
+def sync_directory(directory: str | os.PathLike[str]) -> None:
+    """fsync ``directory``: a rename into it, or a file just created in it, keeps its name
+    after a power cut (fsyncing the file alone does not promise that, POSIX ``fsync``); where
+    a directory cannot be opened or synced (Windows, some file systems) it is left to the
+    system."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)

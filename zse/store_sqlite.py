@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import stat
 import struct
 import sys
 import time
@@ -92,6 +93,52 @@ def _refuse_truncated(path: Path) -> None:
             f"header ({_SQLITE_HEADER} bytes); refused, not replaced: restore a backup, or "
             "move the file away to start afresh"
         )
+
+
+#: The files SQLite keeps beside a database, and what it keeps in each
+#: (https://sqlite.org/tempfiles.html).
+_BESIDE = {
+    "-wal": "write-ahead log",
+    "-shm": "write-ahead log index",
+    "-journal": "rollback journal",
+}
+#: SQLite's result codes (``sqlite_errorname``, extended ones included) that say a file could
+#: not be opened, read or written, not that a database is damaged
+#: (https://sqlite.org/rescode.html): a file beside it or its directory, not the store.
+_CANNOT = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_FULL")
+
+
+def _refuse_odd_neighbours(path: Path) -> None:
+    """Refuse a store beside which SQLite's ``-wal``, ``-shm`` or ``-journal`` is not a file
+    (a directory, a FIFO): SQLite then fails with "disk I/O error" or "unable to open database
+    file" (read as damage, whose advice would throw a healthy store away), or, for ``-shm``,
+    opens the store read-only and fails at the first commit."""
+    for suffix, role in _BESIDE.items():
+        side = Path(f"{path}{suffix}")
+        try:
+            mode = side.stat().st_mode
+        except FileNotFoundError:
+            continue  # none there (or a dangling link: SQLite's open says so)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open {side.name}: {exc.strerror}") from None
+        if not stat.S_ISREG(mode):
+            what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise StoreError(
+                f"{path}: cannot open {side.name}: {what}, where SQLite keeps the store's "
+                f"{role}; refused, the store left as it is: move {side.name} away"
+            )
+
+
+def _cannot_open(path: Path, exc: sqlite3.Error) -> StoreError | None:
+    """The error of a store SQLite could not open for a reason outside the database file
+    (:data:`_CANNOT`: its directory not writable, a file beside it), else None."""
+    if not str(getattr(exc, "sqlite_errorname", "")).startswith(_CANNOT):
+        return None
+    return StoreError(
+        f"{path}: cannot open: {exc}; the file is not damaged by this: check that this user "
+        f"may write its directory and {path.name}-wal and {path.name}-shm beside it, and that "
+        "the disk has room"
+    )
 
 
 def create_owner_only(path: str | os.PathLike[str]) -> None:
@@ -430,6 +477,7 @@ class SqliteEngine(Engine):
         wal = WalCheck(path, "store")
         try:
             _refuse_truncated(path)  # under the lock, before SQLite would take it for empty
+            _refuse_odd_neighbours(path)
             wal.before()  # under the lock, before SQLite reads (and recovers) the log
         except BaseException:
             _release(owner)
@@ -485,6 +533,9 @@ class SqliteEngine(Engine):
         try:
             [(app_id,)] = await self.fetch("PRAGMA application_id")  # the log recovered
         except sqlite3.DatabaseError as exc:
+            cannot = _cannot_open(self.path, exc)
+            if cannot is not None:
+                raise cannot from exc
             if "not a database" in str(exc):
                 raise StoreError(
                     f"{self.where}: not a zse store: not an SQLite database ({exc})"

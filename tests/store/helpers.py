@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
 from zse.store import Batch, Store
+
+_T = TypeVar("_T")
 
 #: A test about what happens while a transaction is under way: on the loop whose store works
 #: on aiosqlite's thread (on the default virtual loop SQLite runs inline: a transaction never
@@ -36,3 +44,30 @@ async def one_transaction_busy(store: Store) -> asyncio.Task[list[int]]:
         await asyncio.sleep(0)
     await first
     pytest.fail("the commit never held the store's lock across a turn of the loop")
+
+
+def run_python(script: str, *args: str) -> str:
+    """Run ``script`` in a new interpreter (zse importable), with ``args``; its standard
+    output (it must exit 0)."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    ).stdout
+
+
+def watch_fsync(monkeypatch: pytest.MonkeyPatch, probe: Callable[[], _T]) -> list[tuple[bool, _T]]:
+    """Watch ``os.fsync`` (not replace it): each call appends (whether it synced a directory,
+    ``probe()`` just after) to the list returned."""
+    synced: list[tuple[bool, _T]] = []
+    real = os.fsync
+
+    def watched(fd: int) -> None:
+        real(fd)
+        synced.append((stat.S_ISDIR(os.fstat(fd).st_mode), probe()))
+
+    monkeypatch.setattr(os, "fsync", watched)
+    return synced

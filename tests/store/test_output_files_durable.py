@@ -4,12 +4,11 @@ itself could be lost and the old file come back. ``os.fsync`` is watched, not re
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import pytest
 
+from tests.store.helpers import watch_fsync
 from zse.cli._files import atomic_binary_output, atomic_output
 
 
@@ -19,14 +18,7 @@ def test_the_directory_is_synced_after_the_rename(
 ) -> None:
     target = tmp_path / "out"
     target.write_text("old")
-    synced: list[tuple[bool, str]] = []  # (a directory?, the target's content then)
-    real = os.fsync
-
-    def watched(fd: int) -> None:
-        real(fd)
-        synced.append((stat.S_ISDIR(os.fstat(fd).st_mode), target.read_text()))
-
-    monkeypatch.setattr(os, "fsync", watched)
+    synced = watch_fsync(monkeypatch, target.read_text)  # (a directory?, the content then)
     if binary:
         with atomic_binary_output(str(target), "--write") as out:
             out.write(b"new")

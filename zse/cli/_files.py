@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, BinaryIO, TextIO, cast
 
+from zse._files import sync_directory
+
 __all__ = ["OutputError", "atomic_binary_output", "atomic_output", "refuse_input_as_output"]
 
 
@@ -101,22 +103,7 @@ def _atomic(path: str, option: str, *, binary: bool) -> Iterator[IO[Any]]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    _sync_directory(directory)
-
-
-def _sync_directory(directory: str) -> None:
-    """The rename on disk too: ``directory`` fsynced (a power cut after the rename otherwise
-    may bring the old file back); where a directory cannot be opened or synced (Windows,
-    some file systems) the rename is left to the system."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_directory(directory)
 
 
 def _special(path: str) -> bool:

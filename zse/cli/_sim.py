@@ -299,8 +299,14 @@ class SimulatedHan:
         _write_private(self.state_path, text)
 
     async def close(self) -> None:
-        """Switch the devices off (the state saved first: :meth:`save`)."""
-        self.save()
+        """Switch the devices off (the state saved first: :meth:`save`; a save that fails
+        raises its :class:`~zse.errors.StoreError` once they are off)."""
+        try:
+            self.save()
+        finally:
+            await self._switch_off()
+
+    async def _switch_off(self) -> None:
         tasks = [d.task for d in self.devices if d.task is not None] + list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -378,12 +384,32 @@ def _key(ieee: Any, key: bytes) -> Any:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step, readable by its owner only (keys)."""
+    """Replace ``path`` with ``text`` in one step, readable by its owner only (keys), on disk
+    (the file, then its directory, fsynced). :class:`~zse.errors.StoreError` naming ``path``
+    if it cannot be written (a full disk, a directory in the way): the last state saved is
+    kept, and no partial copy of it left beside it."""
+    from zse._files import sync_directory  # noqa: PLC0415
+    from zse.errors import StoreError  # noqa: PLC0415
+
     temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a file left there before keeps its mode through O_CREAT
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())  # on disk before it replaces the last state
-    os.replace(temporary, path)
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        handle = os.fdopen(fd, "w", encoding="utf-8")
+        try:
+            with handle:
+                os.fchmod(handle.fileno(), 0o600)  # a file left there keeps its mode otherwise
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())  # on disk before it replaces the last state
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: cannot save the simulator's network: {exc.strerror or exc} "
+            f"({exc.filename or path}); the state saved before is kept"
+        ) from None
+    sync_directory(path.parent)  # the rename on disk too: else a power cut may bring
+    # back the state before it (devices joined since would be strangers)

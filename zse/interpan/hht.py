@@ -42,6 +42,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from zse._files import sync_directory
 from zse.errors import InvalidFrame, StoreError
 from zse.interpan._zcl import Direction, FrameType, ZclHeader
 from zse.interpan.window import AllowedCommand
@@ -423,7 +424,8 @@ def _valid_with_another_length(data: bytes, offset: int) -> bool:
 
 
 class FileLog(MemoryLog):
-    """An append-only file of records ``length (u8) | record | CRC-32 (u32)``, fsync'd each.
+    """An append-only file of records ``length (u8) | record | CRC-32 (u32)``, fsync'd each
+    (and a new log's directory, once, so that its name survives a power cut too).
 
     A record longer than 255 bytes (a DONE with a result of 249-255 bytes) is framed *wide*:
     ``0x00 | length (u16) | record | CRC-32``. The first wide record is preceded by a format
@@ -496,6 +498,9 @@ class FileLog(MemoryLog):
                     f"{self.path}: the HHT log is in use by another FileLog (another meter "
                     "process, or already open in this one); one at a time"
                 ) from None
+            if self._fsync and os.fstat(fd).st_size == 0:
+                # new: its name on disk before its first record
+                sync_directory(os.path.dirname(os.path.abspath(self.path)))
         except BaseException:
             os.close(fd)
             raise
