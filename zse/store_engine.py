@@ -132,27 +132,76 @@ def hold_virtual_clock() -> Iterator[None]:
 # -- values ---------------------------------------------------------------------------------
 
 
+#: The tag of a stored ``bytes`` value (``{"$bytes": "<hex>"}``). A dict of the caller's whose
+#: only key is the tag with one or more ``$`` before it is stored with one ``$`` more and given
+#: back as it was: no value of the caller's reads back as another, whatever its keys.
+_BYTES = "$bytes"
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
-        return {"$bytes": bytes(value).hex()}
+        return {_BYTES: bytes(value).hex()}
     raise TypeError(f"cannot store a {type(value).__name__}")
 
 
+def _tag_like(obj: dict[Any, Any]) -> bool:
+    """Whether ``obj`` is a dict whose one key is ``$bytes``, ``$$bytes``... (escaped when
+    stored: read back, it would be taken for a tag)."""
+    if len(obj) != 1:
+        return False
+    (key,) = obj
+    return isinstance(key, str) and key.endswith(_BYTES) and not key[: -len(_BYTES)].strip("$")
+
+
+def _has_tag_like(value: Any) -> bool:
+    if isinstance(value, dict):
+        return _tag_like(value) or any(_has_tag_like(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_tag_like(v) for v in value)
+    return False
+
+
+def _escaped(value: Any) -> Any:
+    """``value`` with each tag-like dict's key given one ``$`` more (:func:`_object_hook`
+    takes it off)."""
+    if isinstance(value, dict):
+        if _tag_like(value):
+            ((key, inner),) = value.items()
+            return {"$" + key: _escaped(inner)}
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
+
+
 def _object_hook(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1 and "$bytes" in obj:
-        return bytes.fromhex(obj["$bytes"])
+    if len(obj) != 1:
+        return obj
+    ((key, value),) = obj.items()
+    if key == _BYTES:
+        if not isinstance(value, str):
+            raise ValueError("a $bytes tag holds no hex text")
+        return bytes.fromhex(value)
+    if _tag_like(obj):  # a caller's dict, escaped by dump
+        return {key[1:]: value}
     return obj
 
 
 def dump(value: Any) -> str:
-    """``value`` as the JSON text a row holds (``bytes`` tagged); :class:`StoreError` if it
-    cannot be stored."""
+    """``value`` as the JSON text a row holds (``bytes`` tagged, a dict of the caller's that
+    looks like a tag escaped: :func:`load` gives back an equal value); :class:`StoreError` if
+    it cannot be stored."""
     try:
-        return json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
+        if _BYTES + '":' in text and _has_tag_like(value):  # rare: walk only then
+            text = json.dumps(
+                _escaped(value), default=_default, separators=(",", ":"), allow_nan=False
+            )
     except (TypeError, ValueError) as exc:
         raise StoreError(f"value cannot be stored: {exc}") from exc
     except RecursionError:
         raise StoreError("value cannot be stored: nested too deeply") from None
+    return text
 
 
 #: A text column's value as read (SQLite's ``text_factory``): UTF-8, with bytes that are not
