@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.headend.helpers import Service, start_service
+import pytest
+
+from tests.headend.helpers import Service, registration, start_service
+from zse.errors import StoreError
 from zse.headend.core import RateLimiter
 from zse.headend.pki import server_context, signed_context
 from zse.headend.service import Headend
@@ -89,5 +92,33 @@ async def test_records_and_retries_survive_a_restart(tmp_path: Path) -> None:
         assert {o["outcome"] for o in reply.body["outcomes"]} == {"delivered"}
         again = await service.call(a, "POST", "/api/v1/sends/message", {"group": "g", "text": "2"})
         assert again.body["id"] == sent.body["id"] + 1  # ids are never reused
+    finally:
+        await service.close()
+
+
+async def test_a_restart_serving_fewer_meters_refuses_and_keeps_their_devices(
+    tmp_path: Path,
+) -> None:
+    """``zse headend serve --sim 1`` after ``--sim 2``: the devices on meter-2 were taken for
+    registrations cut short (their registry entry missing, only not served) and dropped for
+    good (registering one again: 409). Now the start refuses, naming the meter, and changes
+    nothing: served again, the device is still there."""
+    service = await start_service(tmp_path)
+    try:
+        a = "retailer-a"
+        device = next(d for d in service.sims.devices if d.meter == "meter-2")
+        assert (
+            await service.call(a, "POST", "/api/v1/devices", registration(device))
+        ).status == 201
+        await service.runner.cleanup()
+        await service.headend.close()
+        fewer = [m for m in service.sims.meters if m.id == "meter-1"]
+        headend = Headend(fewer, service.headend.records, clock=service.headend.clock)
+        with pytest.raises(StoreError, match=r"meter-2.*serve those meters again"):
+            await headend.start()
+        await headend.close()
+        await _restart(service, tmp_path / "headend.sqlite")
+        listed = await service.call(a, "GET", "/api/v1/devices")
+        assert [d["mac"] for d in listed.body["devices"]] == [device.mac.replace(":", "").upper()]
     finally:
         await service.close()

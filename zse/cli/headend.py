@@ -215,12 +215,23 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     except HeadendConfigError as exc:
         _fail(str(exc), 2)
     gateways = _gateway_ids(meter_ids, meters_file)
-    if [meters is not None, esi_path is not None, bool(gateways)].count(True) != 1:
-        _fail(
-            "give --sim N (simulated meters), --esi FILE (the ESI of a zse esi config) or "
-            "--meter ID / --meters FILE (meters as MQTT gateways)",
-            2,
+    given = [
+        name
+        for name, value in (
+            ("--sim", meters is not None),
+            ("--esi", esi_path is not None),
+            ("--meter", bool(meter_ids)),
+            ("--meters", meters_file is not None),
         )
+        if value
+    ]
+    ways = "give --sim N (simulated meters), --esi FILE (the ESI of a zse esi config) or "
+    ways += "--meter ID / --meters FILE (meters as MQTT gateways)"
+    if [meters is not None, esi_path is not None, bool(gateways)].count(True) != 1:
+        if not given:
+            _fail(ways, 2)
+        named = " and ".join([", ".join(given[:-1]), given[-1]])
+        _fail(f"{named} do not go together: {ways}", 2)
     if radio is not None and esi_path is None:
         _fail("--radio goes with --esi", 2)
     if not gateways and (database is not None or broker is not None or mqtt_config is not None):

@@ -29,7 +29,7 @@ from typing import Any
 
 from zse.device_csv import DeviceCsvError, read_devices
 from zse.drlc.core import EventIdInUse, UnknownEvent
-from zse.errors import DecodeError, ZseError
+from zse.errors import DecodeError, StoreError, ZseError
 from zse.headend.control import CancelJob
 from zse.headend.core import (
     CANCEL_AGAIN,
@@ -198,9 +198,12 @@ class Headend:
         """Follow the meters' events, finish what a restart interrupted: registrations whose
         registry entry is missing are dropped (the client never got a 201), a cancel recorded
         but not carried out is carried out, a de-provisioned device's copies left pending end
-        unsent, sends left pending are run, offline devices are tried again now."""
+        unsent, sends left pending are run, offline devices are tried again now. Records of
+        devices on a meter this run does not serve (in process): :class:`StoreError`, nothing
+        changed (serve it again)."""
         if self.queue is None and not isinstance(self.directory, EsiMeters):
             raise ValueError("meters as gateways need a work queue")
+        self._refuse_unserved()
         for meter in self.meters.values():
             self._detach.append(meter.esi.on_event(self._listener(meter)))
         await self.directory.start()
@@ -231,6 +234,21 @@ class Headend:
         if self.queue is not None:
             self._unlisten = await self.queue.listen(self._woken.set)
             self._spawn(self._follow_queue())
+
+    def _refuse_unserved(self) -> None:
+        """:class:`StoreError` when the records have devices on a meter this run does not
+        serve in process (``--sim 1`` after ``--sim 2``): their registry entries are not
+        missing, only not here, and dropping them as registrations cut short lost them for
+        good (a 409 at registering one again)."""
+        if not isinstance(self.directory, EsiMeters):
+            return
+        unserved = sorted({o.meter for o in self.records.devices.values()} - set(self.meters))
+        if unserved:
+            raise StoreError(
+                f"the headend's records have devices on {', '.join(map(shown, unserved))},"
+                " which this run does not serve: serve those meters again (the same --sim N"
+                " or --esi files), nothing was changed"
+            )
 
     async def _timed(self, send: SendRecord) -> SendRecord:
         """A cancelled send with the time of its cancel: one recorded before that time was
