@@ -36,9 +36,11 @@ __all__ = [
     "SHARED_WAIT",
     "SqliteEngine",
     "WalCheck",
+    "cannot_open",
     "claim_shared",
     "create_owner_only",
     "header_application_id",
+    "refuse_odd_neighbours",
     "release",
     "share",
 ]
@@ -108,11 +110,13 @@ _BESIDE = {
 _CANNOT = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_FULL")
 
 
-def _refuse_odd_neighbours(path: Path) -> None:
-    """Refuse a store beside which SQLite's ``-wal``, ``-shm`` or ``-journal`` is not a file
-    (a directory, a FIFO): SQLite then fails with "disk I/O error" or "unable to open database
-    file" (read as damage, whose advice would throw a healthy store away), or, for ``-shm``,
-    opens the store read-only and fails at the first commit."""
+def refuse_odd_neighbours(path: Path, what: str = "store") -> None:
+    """:class:`StoreError` naming it if SQLite's ``-wal``, ``-shm`` or ``-journal`` beside the
+    database ``path`` (a ``what``: the store, the headend's work queue) is not a regular file
+    (a directory, a FIFO), before SQLite opens ``path``: SQLite then fails with "disk I/O
+    error" or "unable to open database file" (read as damage, whose advice would throw a
+    healthy file away), or, for ``-shm``, opens the file read-only and fails at the first
+    commit (https://sqlite.org/tempfiles.html)."""
     for suffix, role in _BESIDE.items():
         side = Path(f"{path}{suffix}")
         try:
@@ -122,16 +126,18 @@ def _refuse_odd_neighbours(path: Path) -> None:
         except OSError as exc:
             raise StoreError(f"{path}: cannot open {side.name}: {exc.strerror}") from None
         if not stat.S_ISREG(mode):
-            what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            odd = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
             raise StoreError(
-                f"{path}: cannot open {side.name}: {what}, where SQLite keeps the store's "
-                f"{role}; refused, the store left as it is: move {side.name} away"
+                f"{path}: cannot open {side.name}: {odd}, where SQLite keeps the {what}'s "
+                f"{role}; refused, the {what} left as it is: move {side.name} away"
             )
 
 
-def _cannot_open(path: Path, exc: sqlite3.Error) -> StoreError | None:
-    """The error of a store SQLite could not open for a reason outside the database file
-    (:data:`_CANNOT`: its directory not writable, a file beside it), else None."""
+def cannot_open(path: Path, exc: sqlite3.Error) -> StoreError | None:
+    """The :class:`StoreError` for ``exc``, SQLite's error opening or first reading the
+    database ``path`` (a store, the headend's work queue), if its cause is outside the
+    database file (:data:`_CANNOT`: its directory not writable, a file beside it, a full
+    disk), said as such, not as damage; else None (the caller says what it is)."""
     if not str(getattr(exc, "sqlite_errorname", "")).startswith(_CANNOT):
         return None
     return StoreError(
@@ -477,7 +483,7 @@ class SqliteEngine(Engine):
         wal = WalCheck(path, "store")
         try:
             _refuse_truncated(path)  # under the lock, before SQLite would take it for empty
-            _refuse_odd_neighbours(path)
+            refuse_odd_neighbours(path)
             wal.before()  # under the lock, before SQLite reads (and recovers) the log
         except BaseException:
             _release(owner)
@@ -533,7 +539,7 @@ class SqliteEngine(Engine):
         try:
             [(app_id,)] = await self.fetch("PRAGMA application_id")  # the log recovered
         except sqlite3.DatabaseError as exc:
-            cannot = _cannot_open(self.path, exc)
+            cannot = cannot_open(self.path, exc)
             if cannot is not None:
                 raise cannot from exc
             if "not a database" in str(exc):

@@ -7,12 +7,14 @@ that is one of the inputs — the same file by device and inode, so also through
 or a symlink — is refused before anything is opened for writing. A target that exists and is
 not a regular file (``/dev/stdout``, a FIFO, a terminal, ``/dev/null``) is written in place:
 it is not replaced by a file, nor its mode changed. Problems are :class:`OutputError` (a usage
-error: the commands exit 2).
+error: the commands exit 2), naming the file, also when a write fails halfway (a full disk):
+:func:`named_output`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import tempfile
@@ -21,7 +23,13 @@ from typing import IO, Any, BinaryIO, TextIO, cast
 
 from zse._files import sync_directory
 
-__all__ = ["OutputError", "atomic_binary_output", "atomic_output", "refuse_input_as_output"]
+__all__ = [
+    "OutputError",
+    "atomic_binary_output",
+    "atomic_output",
+    "named_output",
+    "refuse_input_as_output",
+]
 
 
 class OutputError(Exception):
@@ -65,10 +73,36 @@ def atomic_binary_output(path: str, option: str) -> Iterator[BinaryIO]:
         yield cast(BinaryIO, handle)
 
 
-def _opened(fd_or_path: int | str, binary: bool) -> IO[Any]:
+class _Named(io.FileIO):
+    """A file open for writing whose failed writes are :class:`OutputError` naming it: the
+    operating system's error (``ENOSPC``) names no file, and a buffered write fails wherever
+    the buffer happens to be flushed."""
+
+    def __init__(self, file: int | str, said: str) -> None:
+        super().__init__(file, "w")
+        self._said = said
+
+    def write(self, data: Any, /) -> int:
+        try:
+            return super().write(data)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self._said}: {exc.strerror or exc}") from None
+
+
+def named_output(path: str, said: str | None = None) -> BinaryIO:
+    """``path`` opened for writing in place (created, or truncated), buffered; a write that
+    fails, when it is done or flushed, is :class:`OutputError` "cannot write ``said``: why"
+    (``said``: the path by default). Opening it raises :class:`OSError` as :func:`open`."""
+    return cast(BinaryIO, io.BufferedWriter(_Named(path, path if said is None else said)))
+
+
+def _opened(fd_or_path: int | str, binary: bool, said: str) -> IO[Any]:
+    raw = _Named(fd_or_path, said)
     if binary:
-        return open(fd_or_path, "wb")
-    return open(fd_or_path, "w", encoding="utf-8", newline="")
+        return io.BufferedWriter(raw)
+    text = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", newline="")
+    text.reconfigure(line_buffering=raw.isatty())  # as open() does, for a terminal
+    return text
 
 
 @contextlib.contextmanager
@@ -88,7 +122,7 @@ def _atomic(path: str, option: str, *, binary: bool) -> Iterator[IO[Any]]:
     except OSError as exc:
         raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
     try:
-        with _opened(fd, binary) as handle:
+        with _opened(fd, binary, f"{option} {path}") as handle:
             yield handle
             try:
                 handle.flush()
@@ -119,7 +153,7 @@ def _special(path: str) -> bool:
 def _in_place(path: str, option: str, binary: bool) -> Iterator[IO[Any]]:
     """``path``, a device, FIFO or socket, opened for writing as it is."""
     try:
-        handle = _opened(path, binary)
+        handle = _opened(path, binary, f"{option} {path}")
     except OSError as exc:
         raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
     try:
@@ -129,5 +163,5 @@ def _in_place(path: str, option: str, binary: bool) -> Iterator[IO[Any]]:
         except OSError as exc:
             raise OutputError(f"cannot write {option} {path}: {exc.strerror}") from None
     finally:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, OutputError):  # what is left fails as it did
             handle.close()

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import click
 
+from zse.cli._files import OutputError, named_output
 from zse.cli._logging import redact_handlers
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         air = Air(seed=seed, capture=capture, epoch=START + 946_684_800 + loop.time())  # Unix
         cleanup.callback(air.close)
         if keys is not None:  # written last (on the way out): the run's keys, all of them
-            cleanup.callback(air.write_keys, keys)
+            cleanup.callback(_write_keys, air, keys)
         app = await air.coordinator(channel=15, ieee="00:0d:6f:00:00:00:00:e5")
         cleanup.push_async_callback(_bounded, app.shutdown)
         ca = TestCA.generate(rng=_seeded(rng.getrandbits(64)))
@@ -754,21 +755,24 @@ def demo(seed: int, pcap: str | None, keys: str | None) -> None:
     if not root.handlers:  # -v made one already (configure_logging), or the embedding program
         logging.basicConfig(level=logging.ERROR)
         redact_handlers(root.handlers)  # keys hidden by the one made here too (#12.23)
-    with contextlib.ExitStack() as files:
-        capture = None
-        if pcap is not None:  # a usage error before the story starts, not a traceback after
+    try:
+        with contextlib.ExitStack() as files:
+            capture = None
+            if pcap is not None:  # a usage error before the story starts, not a traceback
+                try:
+                    capture = files.enter_context(named_output(pcap))
+                except OSError as exc:
+                    _fail(f"cannot write {pcap}: {exc.strerror}")
+            if keys is not None:
+                if pcap is not None and _same_file(keys, pcap):
+                    _fail(f"--keys and --pcap both name {keys}: give each its own file")
+                _check_writable(keys)
             try:
-                capture = files.enter_context(open(pcap, "wb"))
-            except OSError as exc:
-                _fail(f"cannot write {pcap}: {exc.strerror}")
-        if keys is not None:
-            if pcap is not None and _same_file(keys, pcap):
-                _fail(f"--keys and --pcap both name {keys}: give each its own file")
-            _check_writable(keys)
-        try:
-            run(story(seed, capture, say=click.echo, keys=keys))
-        except BrokenPipeError:
-            _reader_gone()
+                run(story(seed, capture, say=click.echo, keys=keys))
+            except BrokenPipeError:
+                _reader_gone()
+    except OutputError as exc:  # a write that failed (a full disk), named
+        _fail(str(exc))
 
 
 def _same_file(one: str, other: str) -> bool:
@@ -785,6 +789,14 @@ def _check_writable(path: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     except OSError as exc:
         _fail(f"cannot write {path}: {exc.strerror}")
+
+
+def _write_keys(air: Any, path: str | os.PathLike[str]) -> None:
+    """:meth:`zse.sim.Air.write_keys`, a failure as :class:`OutputError` naming ``path``."""
+    try:
+        air.write_keys(path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
 
 
 def _fail(message: str) -> NoReturn:

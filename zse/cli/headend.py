@@ -116,8 +116,8 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
         written = init_directory(directory, port=port, hosts=hosts)
     except HeadendConfigError as exc:
         _fail(str(exc), 2)
-    except OSError as exc:
-        _fail(f"{directory}: {exc.strerror}", 2)
+    except OSError as exc:  # the file's name when the system gave it (not a full disk's)
+        _fail(f"cannot write {exc.filename or directory}: {exc.strerror or exc}", 2)
     for path in written:
         click.echo(f"wrote {path}")
 

@@ -21,7 +21,7 @@ import math
 import os
 import re
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -662,13 +662,26 @@ def write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    path.touch(mode=0o600)
-    path.chmod(0o600)
-    path.write_bytes(data)
+    with _named(path):
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_bytes(data)
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    with _named(path):
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+@contextlib.contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """An :class:`OSError` writing ``path`` (a full disk) names it, as one opening it does."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 _CONFIG = """\
@@ -727,7 +740,8 @@ def init_directory(directory: Path, *, port: int = 8443, hosts: Sequence[str] = 
         _write_cert(directory / f"{retailer}.pem", cert)
         write_key(directory / f"{retailer}-key.pem", key)
     retailers = "".join(_RETAILER.format(name=r) for r in INIT_RETAILERS)
-    (directory / "headend.toml").write_text(
-        _CONFIG.format(port=port, signed_port=port + 1 if port else 0, retailers=retailers)
-    )
+    with _named(directory / "headend.toml"):
+        (directory / "headend.toml").write_text(
+            _CONFIG.format(port=port, signed_port=port + 1 if port else 0, retailers=retailers)
+        )
     return [directory / n for n in names]

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import (
     AsyncIterator,
@@ -58,7 +59,15 @@ from zse.headend.core import (
     given_up_detail,
 )
 from zse.store_engine import APPLICATION_ID, checksum, hold_virtual_clock, is_postgres
-from zse.store_sqlite import WalCheck, claim_shared, header_application_id, release, share
+from zse.store_sqlite import (
+    WalCheck,
+    cannot_open,
+    claim_shared,
+    header_application_id,
+    refuse_odd_neighbours,
+    release,
+    share,
+)
 
 __all__ = [
     "DAMAGED",
@@ -383,6 +392,11 @@ class _Connection(ABC):
     async def ensure(self) -> None:  # noqa: B027 - optional: SQLite has nothing to do
         """Connect again if the connection was lost (a database restarted)."""
 
+    def open_error(self, exc: Exception) -> StoreError | None:
+        """A :class:`StoreError` of its own for ``exc``, an error of :meth:`connect` or
+        :meth:`create`; None: said as "cannot open the work queue"."""
+        return None
+
     @abstractmethod
     async def create(self) -> None: ...
 
@@ -409,10 +423,13 @@ class _Sqlite(_Connection):
         0600: the provision commands hold install codes); alone with the file, its
         write-ahead log read first (:class:`~zse.store_sqlite.WalCheck`, compared in
         :meth:`create`). A file whose header says it is not a queue is refused first,
-        before the lock (a running headend holds its store's exclusive)."""
+        before the lock (a running headend holds its store's exclusive), and so is one
+        beside which SQLite's ``-wal``, ``-shm`` or ``-journal`` is not a file
+        (:func:`~zse.store_sqlite.refuse_odd_neighbours`)."""
         import aiosqlite  # noqa: PLC0415 - engines are imported when used
 
         self._refuse_id(header_application_id(self.path), [])
+        refuse_odd_neighbours(self.path, "work queue")
         self._lock, self._alone = await claim_shared(self.path)
         self._wal.before(read=self._alone)  # a damaged log set aside: refused by every opener
         self._db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
@@ -498,6 +515,12 @@ class _Sqlite(_Connection):
                 "as jobs may be missing: restore a backup, or move the file away to start "
                 "afresh (sends not finished are then lost)"
             )
+
+    def open_error(self, exc: Exception) -> StoreError | None:
+        """SQLite's error at open as what it is when its cause is outside the file (its
+        directory read-only, a file beside it, a full disk:
+        :func:`~zse.store_sqlite.cannot_open`), not a bare "disk I/O error"."""
+        return cannot_open(self.path, exc) if isinstance(exc, sqlite3.Error) else None
 
     async def close(self) -> None:
         try:
@@ -1510,6 +1533,9 @@ async def open_queue(location: str | Path) -> JobQueue:
     except StoreError:
         raise
     except Exception as exc:
+        said = connection.open_error(exc)
+        if said is not None:
+            raise said from None
         raise StoreError(
             f"{connection.where}: cannot open the work queue: {_password_free(connection, exc)}"
         ) from None
