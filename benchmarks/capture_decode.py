@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _tools import need, stop
+
 from zse.capture import CaptureDecoder, KeyRing, as_json, read_key_file, read_records
 from zse.capture.frames import decode_aps, decode_mac, decode_nwk
 from zse.capture.link import mac_frame
@@ -126,14 +128,18 @@ def run_measured(
     discarded), and its peak RSS (kB), the largest seen."""
     wall, cpu, peak = float("inf"), float("inf"), 0
     for _ in range(repeat):
-        out = subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-c", _MEASURE, *command],
             capture_output=True,
             text=True,
-            check=True,
             timeout=3600,
             env=env,
-        ).stdout.split()
+            check=False,
+        )
+        if done.returncode != 0:  # nothing quoted: the command's options carry the keys
+            said = f"{' '.join(command[:3])} ... exited with status {done.returncode}"
+            raise stop(said, "its options, which carry the keys, not shown")
+        out = done.stdout.split()
         wall, cpu = min(wall, float(out[0])), min(cpu, float(out[1]))
         peak = max(peak, int(out[2]))
     return wall, cpu, peak
@@ -141,13 +147,16 @@ def run_measured(
 
 def tshark_decrypted(path: Path, options: list[str]) -> int:
     """The frames tshark decrypted: those where it shows the key it used."""
-    fields = subprocess.run(
+    done = subprocess.run(
         ["tshark", "-r", str(path), *options, "-T", "fields", "-e", "zbee.sec.key"],
         capture_output=True,
         text=True,
-        check=True,
         timeout=3600,
-    ).stdout
+        check=False,
+    )
+    if done.returncode != 0:  # nothing quoted: its options and errors may carry the keys
+        raise stop("tshark -T fields failed", f"exit status {done.returncode}")
+    fields = done.stdout
     return sum(1 for line in fields.splitlines() if line.strip())
 
 
@@ -159,6 +168,7 @@ def main() -> int:
         "--repeat", type=int, default=3, help="runs each rate is the best of (1: a smoke test)"
     )
     args = parser.parse_args()
+    need("tshark")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         frames, demo_keys = demo_frames(workdir)

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from _tools import need
+
 from zse.cbke import Initiator, Responder, TestCA, ecdsa, ecmqv, run_inline
 from zse.cbke.hazmat import SECT163K1, SECT283K1, Curve, Point
 from zse.cbke.messages import Message
@@ -259,6 +261,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=1, help="openssl speed -seconds")
     parser.add_argument("--only", default="", help="the rows whose label contains this")
     args = parser.parse_args()
+    need(OPENSSL)
     reference = openssl_speed(args.seconds)
     for name, seconds in reference.items():
         print(f"OpenSSL {name}: {seconds * 1e3:.3f} ms/op")

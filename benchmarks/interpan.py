@@ -1,6 +1,6 @@
 """Inter-PAN frame codec: zse against scapy in the same run.
 
-Usage: .venv/bin/python benchmarks/interpan.py [--repeat R]
+Usage: .venv/bin/python benchmarks/interpan.py [--repeat R] [--sources N]
 
 One "round" encodes a frame to its MAC bytes and decodes those bytes back to fields, for 60
 frames mixing unicast, broadcast and group delivery with Price and Messaging payloads:
@@ -15,13 +15,14 @@ Second, the ZCL header decoding that polices every received frame (the window's 
 spoofed floods included): ``zse.interpan._zcl.ZclHeader.from_bytes`` against zigpy's
 ``ZCLHeader.deserialize`` on the same payloads (docs/interpan.md says why zse keeps its own).
 
-Third (issue #12.21), a flood of Publish Price from 3,000 spoofed sources, each a price
-scheduled for later (nothing supersedes it): the microseconds ``InterPanSeClient.handle`` takes
-per frame over the first and the last 200 frames, for the bounded client (``max_prices=16``,
-the default) and, as the reference in the same run, the same client without a bound (what zse
-did before: every price kept). Goal: the bounded client's last frames cost what its first do.
-And the ESI's reply limiter (``reply_limiter()``) deciding on 3,000 spoofed requesters: cost
-per decision with an empty and with a full table.
+Third (issue #12.21), a flood of Publish Price from ``--sources`` (3,000) spoofed sources,
+each a price scheduled for later (nothing supersedes it): the microseconds
+``InterPanSeClient.handle`` takes per frame over the first and the last 200 frames (half the
+flood if smaller), for the bounded client (``max_prices=16``, the default) and, as the
+reference in the same run, the same client without a bound (what zse did before: every price
+kept). Goal: the bounded client's last frames cost what its first do. And the ESI's reply
+limiter (``reply_limiter()``) deciding on as many spoofed requesters: cost per decision with
+an empty and with a full table.
 """
 
 from __future__ import annotations
@@ -132,7 +133,10 @@ def us_per_call(function: Any, items: list[bytes], loops: int, repeat: int) -> f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sources", type=int, default=SPOOFED, help="spoofed (the flood)")
     args = parser.parse_args()
+    if args.sources < 2:
+        parser.error("--sources: at least 2 (the first and the last frames are timed)")
     frames = make_frames()
     for f in frames:  # both sides see the same frames, and agree on them
         ours, theirs = zse_round(f), scapy_round(f)
@@ -153,19 +157,19 @@ def main() -> None:
     print(f"zigpy  ZCL header decode: {zigpy_us:8.2f} us/frame")
     print(f"ratio: zse is {zigpy_us / ours_us:.1f}x faster than zigpy's ZCLHeader.deserialize")
 
-    flood(args.repeat)
+    flood(args.repeat, args.sources)
 
 
 SPOOFED = 3000
 NOW = 800_000_000
 
 
-def spoofed_prices() -> list[InterPanFrame]:
-    """Publish Price from 3,000 made-up addresses, each a price scheduled for later."""
+def spoofed_prices(sources: int = SPOOFED) -> list[InterPanFrame]:
+    """Publish Price from ``sources`` made-up addresses, each a price scheduled for later."""
     rng = random.Random(3)
     broadcast = next(f for f in make_frames(3) if f.delivery_mode is DeliveryMode.BROADCAST)
     frames = []
-    for i in range(SPOOFED):
+    for i in range(sources):
         event = parse_price(
             "0.2457",
             rate_label="PEAK",
@@ -193,7 +197,7 @@ def spoofed_prices() -> list[InterPanFrame]:
 
 
 async def client_us_per_frame(frames: list[InterPanFrame], max_prices: int) -> tuple[float, float]:
-    """Microseconds per frame of ``handle`` over the first and the last 200 frames."""
+    """Microseconds per frame of ``handle`` over the first and the last :func:`window`."""
     air = Air(seed=1)
     node = air.device("00:0d:6f:00:00:00:99:01", channel=15)
     node.listen()
@@ -205,24 +209,37 @@ async def client_us_per_frame(frames: list[InterPanFrame], max_prices: int) -> t
         client.handle(frame)
         times.append(time.perf_counter() - begin)
     await service.close()
-    return sum(times[:200]) / 200 * 1e6, sum(times[-200:]) / 200 * 1e6
+    return first_and_last(times)
 
 
-def limiter_us_per_decision() -> tuple[float, float]:
-    """Microseconds per reply-limiter decision for 3,000 new sources: table empty, then full."""
+def window(count: int) -> int:
+    """Frames at each end that are timed: 200, or half of a smaller flood (a smoke run)."""
+    return min(200, count // 2)
+
+
+def first_and_last(times: list[float]) -> tuple[float, float]:
+    """Mean microseconds over the first and over the last :func:`window` of ``times``."""
+    n = window(len(times))
+    return sum(times[:n]) / n * 1e6, sum(times[-n:]) / n * 1e6
+
+
+def limiter_us_per_decision(count: int = SPOOFED) -> tuple[float, float]:
+    """Microseconds per reply-limiter decision for ``count`` new sources: table empty, then
+    full (once ``count`` passes the table's 1,024)."""
     rng = random.Random(4)
-    sources = [EUI64(rng.randbytes(8)) for _ in range(SPOOFED)]
+    sources = [EUI64(rng.randbytes(8)) for _ in range(count)]
     limiter = reply_limiter()
     times = []
     for i, source in enumerate(sources):
         begin = time.perf_counter()
         limiter.allow(source, i / 100)
         times.append(time.perf_counter() - begin)
-    return sum(times[:200]) / 200 * 1e6, sum(times[-200:]) / 200 * 1e6
+    return first_and_last(times)
 
 
-def flood(repeat: int) -> None:
-    frames = spoofed_prices()
+def flood(repeat: int, sources: int = SPOOFED) -> None:
+    frames = spoofed_prices(sources)
+    n = window(sources)
     assert {f.cluster_id for f in frames} == {PRICE}
 
     def best(max_prices: int) -> tuple[float, float]:
@@ -231,7 +248,7 @@ def flood(repeat: int) -> None:
 
     bounded = best(16)
     unbounded = best(10**9)
-    print(f"spoofed Publish Price, {SPOOFED} sources, us/frame (first 200 -> last 200):")
+    print(f"spoofed Publish Price, {sources} sources, us/frame (first {n} -> last {n}):")
     print(f"zse    max_prices=16:  {bounded[0]:8.1f} -> {bounded[1]:8.1f}")
     print(f"no bound (reference):  {unbounded[0]:8.1f} -> {unbounded[1]:8.1f}")
     print(
@@ -239,10 +256,11 @@ def flood(repeat: int) -> None:
         f"unbounded {unbounded[1] / unbounded[0]:.1f}x; last frames: unbounded costs "
         f"{unbounded[1] / bounded[1]:.1f}x the bounded (goal: bounded last/first <= 1.5x)"
     )
-    empty, full = min((limiter_us_per_decision() for _ in range(repeat)), key=lambda r: r[1])
+    runs = (limiter_us_per_decision(sources) for _ in range(repeat))
+    empty, full = min(runs, key=lambda r: r[1])
     print(
-        f"ESI reply limiter, {SPOOFED} new sources: {empty:.2f} us/decision (table filling) -> "
-        f"{full:.2f} us/decision (table of 1,024 full): {full / empty:.2f}x"
+        f"ESI reply limiter, {sources} new sources: {empty:.2f} us/decision (table filling) -> "
+        f"{full:.2f} us/decision (last {n}; the table is full past 1,024): {full / empty:.2f}x"
     )
 
 

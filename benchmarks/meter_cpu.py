@@ -217,7 +217,7 @@ def top(collapsed: Path, count: int = 20) -> None:
 
 
 def main() -> None:
-    from tests.mqtt.broker import Broker  # noqa: PLC0415
+    from _tools import start_broker  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--meters", type=int, default=100)
@@ -239,8 +239,7 @@ def main() -> None:
         top(args.top)
         return
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        broker = Broker(Path(tmp))
-        broker.start()
+        broker = start_broker(Path(tmp))
         stack.callback(broker.stop)
         base = f"cpu{args.meters}"
         argv = [sys.executable, "-m", "zse", "sim", "utility", "--meters", str(args.meters)]

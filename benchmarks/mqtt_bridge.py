@@ -134,7 +134,8 @@ def run_reference(port: int, count: int, payload: str) -> float:
 
 
 def main() -> int:
-    from tests.mqtt.broker import Broker  # noqa: PLC0415
+    from _tools import start_broker  # noqa: PLC0415
+
     from zse.sim import PacedLoop  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -142,8 +143,7 @@ def main() -> int:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zse-bench-mqtt-") as work:
         (Path(work) / "esi").mkdir()
-        broker = Broker(Path(work))
-        broker.start()
+        broker = start_broker(Path(work))
         try:
             with asyncio.Runner(loop_factory=PacedLoop) as runner:  # `zse mqtt --sim`'s loop
                 rate, payload, peak = runner.run(

@@ -184,7 +184,7 @@ def measure(port: int, count: int, layer: str = "floor") -> float:
 
 
 def main() -> None:
-    from tests.mqtt.broker import Broker  # noqa: PLC0415
+    from _tools import start_broker  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
@@ -201,8 +201,7 @@ def main() -> None:
         return
     layers = LAYERS if args.layers else LAYERS[:1]
     with tempfile.TemporaryDirectory() as tmp:
-        broker = Broker(Path(tmp))
-        broker.start()
+        broker = start_broker(Path(tmp))
         try:
             figures: dict[str, list[float]] = {layer: [] for layer in layers}
             for _ in range(args.rounds):  # the layers in turn, each round

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests' server: one way to start PostgreSQL
 
 import asyncpg  # noqa: E402
+from _tools import start_postgres  # noqa: E402
 
-from tests.postgres_server import start  # noqa: E402
 from zse.store import Batch, Store  # noqa: E402
 from zse.store_postgres import parse_url  # noqa: E402
 
@@ -133,7 +133,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=2_000)
     args = parser.parse_args()
-    server = start(durable=True)
+    server = start_postgres(durable=True)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             rows = asyncio.run(measure(args.commits, Path(tmp), server.url))

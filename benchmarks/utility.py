@@ -226,7 +226,7 @@ def report(runs: list[Figures]) -> None:
 
 
 def main() -> None:
-    from tests.mqtt.broker import Broker  # noqa: PLC0415
+    from _tools import start_broker  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--meters", default="100,1000", help="sizes, comma-separated")
@@ -234,8 +234,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.meters.split(",")]
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        broker = Broker(Path(tmp))
-        broker.start()
+        broker = start_broker(Path(tmp))
         stack.callback(broker.stop)
         runs = []
         for meters in sizes:

@@ -413,8 +413,7 @@ def report(runs: list[Figures], floor: float) -> None:
 
 
 def main() -> None:
-    from tests import postgres_server  # noqa: PLC0415
-    from tests.mqtt.broker import Broker  # noqa: PLC0415
+    from _tools import start_broker, start_postgres  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--meters", default="1000,5000", help="sizes, comma-separated")
@@ -459,10 +458,9 @@ def main() -> None:
     sends = [value.strip() == "on" for value in args.send_events.split(",")]
     batched = [value.strip() == "on" for value in args.event_batches.split(",")]
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        broker = Broker(Path(tmp))
-        broker.start()
+        broker = start_broker(Path(tmp))
         stack.callback(broker.stop)
-        postgres = postgres_server.start(durable=True)
+        postgres = start_postgres(durable=True)
         stack.callback(postgres.stop)
         floors = [mqtt_floor.measure(broker.port, args.floor_messages) for _ in range(FLOORS)]
         floor = statistics.median(floors)  # one run of it moves by half on a shared VM
