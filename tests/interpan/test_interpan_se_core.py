@@ -14,6 +14,7 @@ import pytest
 from zigpy.types import EUI64
 
 from tests.interpan.test_interpan_se import PRICE_7, START
+from tests.price.test_price_schedule import prices_built
 from zse.errors import InvalidFrame
 from zse.interpan import DeliveryMode, InterPanFrame
 from zse.interpan._codec import BROADCAST_ADDRESS
@@ -335,6 +336,21 @@ def test_client_core_price_memory_is_bounded_under_a_spoofed_flood() -> None:
         sizes.add(len(core.schedule))
     assert max(sizes) == 16
     assert core.schedule.forget(PRICE_7.provider_id, PRICE_7.issuer_event_id)
+
+
+def test_client_core_copies_no_kept_price_per_frame(monkeypatch) -> None:
+    """#12.21's cost per frame: a price heard is built once from its fields; checking what
+    is kept (ended prices forgotten, the next deadline) copies none of the 16 kept prices.
+    It copied each of them two or three times a frame (``PriceSchedule.scheduled``), about
+    50 copies, each running every field check: 10 times the frame's cost."""
+    core = SeClientCore(max_prices=16)
+    rng = random.Random(22)
+    frames = [publish(future_price(i), src=EUI64(rng.randbytes(8))) for i in range(60)]
+    made = prices_built(monkeypatch)
+    for frame in frames:
+        core.receive(frame, utc=START)
+    assert len(core.schedule) == 16
+    assert sorted(made) == [1000 + i for i in range(60)]  # each heard price built once
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,24 @@ def test_a_price_cut_short_by_a_newer_one_is_forgotten_when_that_starts() -> Non
     assert core.next_deadline() == START + 600 + 1800
 
 
+def test_a_price_cut_short_ends_at_the_cut_when_the_newer_one_is_forgotten() -> None:
+    """The newer price that cut a kept one short is forgotten (``max_prices``): the kept one
+    still ends at the cut (the schedule's rule), and the core's deadline is that end, not the
+    price's own end or the next start."""
+    core = SeClientCore(max_prices=2)
+    send = core.request_price()
+    core.receive(publish(price(5, START - 600, 0xFFFF), tsn=send.tsn), utc=START)  # answered
+    core.receive(publish(price(6, START + 600, 30)), utc=START)  # cuts 5 at START + 600
+    other = dataclasses.replace(price(7, START + 1200, 30), provider_id=PROVIDER + 1)
+    core.receive(publish(other), utc=START)  # a third: 6, unsolicited, is forgotten
+    assert held(core, START) == [5, 7]
+    assert core.next_deadline() == START + 600
+    core.handle_timeout(START + 600)
+    assert held(core, START + 600) == [7]
+    assert len(core.schedule) == 1
+    assert core.next_deadline() == START + 1200
+
+
 def test_ended_prices_take_no_room_from_live_ones() -> None:
     """``max_prices`` counts the prices kept: one that ended (an answer to this device's
     request, which the bound spares longest) no longer counts, so no live price is forgotten

@@ -149,3 +149,74 @@ def test_a_later_optional_field_without_the_earlier_ones_is_refused_when_built()
     with pytest.raises(ValueError, match="generation_price_ratio"):
         price(1, price_ratio=0xFF, generation_price=0xFFFFFFFF, alternate_cost_delivered=1)
     assert price(1, price_ratio=0xFF).price_control is None  # a prefix is fine
+
+
+def prices_built(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, the issuer event id of every :class:`PriceEvent` built or copied (its
+    field checks run each time), in order."""
+    made: list[int] = []
+    checks = PriceEvent.__post_init__
+
+    def counted(self: PriceEvent) -> None:
+        made.append(self.issuer_event_id)
+        checks(self)
+
+    monkeypatch.setattr(PriceEvent, "__post_init__", counted)
+    return made
+
+
+def test_kept_gives_ids_starts_and_ends_and_copies_no_price(monkeypatch):
+    """What a receiver checks on every frame: each kept price's ids, absolute start (a start
+    "now" at when it was received) and end (a price cut short ends when the newer one
+    starts), what is over forgotten first; no price is copied on the way (each copy runs
+    every field check: that was most of an inter-PAN display's time per frame)."""
+    schedule = PriceSchedule()
+    schedule.add(price(1), now=1000)  # from now, until changed
+    schedule.add(price(2, start=3600, minutes=60), now=1800)  # cuts 1 short at 3600
+    schedule.add(price(3, start=0, minutes=1, provider_id=2), now=1800)
+    made = prices_built(monkeypatch)
+    assert sorted(schedule.kept(1800)) == [
+        ((1, 1), 1000, 3600),
+        ((1, 2), 3600, 7200),
+        ((2, 3), 1800, 1860),
+    ]
+    assert sorted(schedule.kept(1860)) == [((1, 1), 1000, 3600), ((1, 2), 3600, 7200)]
+    assert len(schedule) == 2  # 3 ended, and was forgotten
+    assert schedule.kept(3600) == [((1, 2), 3600, 7200)]
+    assert schedule.kept(7200) == []
+    assert made == []
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 3),  # provider
+            st.integers(1, 12),  # issuer event id
+            st.sampled_from([0, 600, 1800, 4000]),  # start (0: now)
+            st.sampled_from([0, 10, 60, DURATION_UNTIL_CHANGED]),  # minutes
+            st.integers(0, 900),  # seconds since the previous add
+            st.booleans(),  # forget it again at once
+        ),
+        max_size=12,
+    ),
+    st.integers(0, 8000),
+)
+def test_kept_is_what_scheduled_resends(adds, later):
+    """:meth:`PriceSchedule.kept` and :meth:`~PriceSchedule.scheduled` agree on what is kept
+    and when each starts; an end is never after the price's own (a cut only shortens it)."""
+    schedule, now = PriceSchedule(limit=4), 0
+    for provider, event_id, start, minutes, step, forget in adds:
+        now += step
+        schedule.add(price(event_id, start, minutes, provider_id=provider), now=now)
+        if forget:
+            schedule.forget(provider, event_id)
+    for at in (now, now + later):
+        kept = {key: (start, end) for key, start, end in schedule.kept(at)}
+        resent = schedule.scheduled(0, 0, at)
+        assert len(kept) == len(resent)
+        for event in resent:
+            start, end = kept[(event.provider_id, event.issuer_event_id)]
+            own = event.ends(event.start_time)
+            assert start == event.start_time
+            assert end is None or end > at
+            assert own is None or (end is not None and end <= own)

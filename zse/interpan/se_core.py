@@ -425,6 +425,10 @@ class EsiCore:
 # -- the device -----------------------------------------------------------------------------
 
 
+#: What :meth:`PriceSchedule.kept` gives: (provider id, issuer event id), start, end.
+_Kept = list[tuple[tuple[int, int], int, int | None]]
+
+
 class SeClientCore:
     """A device's decisions for SE over inter-PAN (sans-IO).
 
@@ -563,25 +567,36 @@ class SeClientCore:
         answered = self._heard.pop(key, False) or answered
         self._heard[key] = answered
         new = self.schedule.add(event, utc)
-        self._expire_prices(utc)  # the schedule may not have taken it, or dropped others
+        kept = self._expire_prices(utc)  # the schedule may not have taken it, or dropped others
         if len(self._heard) > self.max_prices:
             victim = next((k for k, a in self._heard.items() if not a), None)
             if victim is None:
                 victim = next(iter(self._heard))
             del self._heard[victim]
             self.schedule.forget(*victim)
-            self._expire_prices(utc)
+            # forgetting one ends no other: what is kept is the rest, as it was
+            self._note_deadline([k for k in kept if k[0] != victim], utc)
         return new
 
-    def _expire_prices(self, utc: int) -> None:
+    def _expire_prices(self, utc: int) -> _Kept:
         """Forget the prices that ended by ``utc`` or that a newer price replaced (the
-        schedule's rules), here too, and note when the next kept price ends or starts."""
-        held = self.schedule.scheduled(0, 0, utc)  # drops what is over first
-        keys = {(e.provider_id, e.issuer_event_id) for e in held}
+        schedule's rules), here too, and note when the next kept price ends or starts; what
+        is kept (:meth:`PriceSchedule.kept`: no price copied, as each frame comes here)."""
+        kept = self.schedule.kept(utc)  # drops what is over first
+        keys = {key for key, _, _ in kept}
         for key in [k for k in self._heard if k not in keys]:
             del self._heard[key]
-        changes = (e.start_time if e.start_time > utc else e.ends(e.start_time) for e in held)
-        self._price_deadline = min((c for c in changes if c is not None), default=None)
+        self._note_deadline(kept, utc)
+        return kept
+
+    def _note_deadline(self, kept: _Kept, utc: int) -> None:
+        """The next time a kept price starts (maybe cutting another short) or ends."""
+        deadline = None
+        for _, start, end in kept:
+            change = start if start > utc else end
+            if change is not None and (deadline is None or change < deadline):
+                deadline = change
+        self._price_deadline = deadline
 
     def _on_display(self, command: SeCommand, utc: int) -> ClientStep:
         """Display (Protected) Message: refused if its transmission bits forbid inter-PAN

@@ -296,15 +296,16 @@ class _Entry:
     event: PriceEvent
     received_at: int
     cut: int | None = None  # ends here: a newer price starts then (D.4.4 overlaps)
+    # absolute start and end (None: until changed), worked out once: every frame reads them
+    start: int = field(init=False, compare=False)
+    end: int | None = field(init=False, compare=False)
 
-    @property
-    def start(self) -> int:
-        return self.event.starts(self.received_at)
-
-    @property
-    def end(self) -> int | None:
+    def __post_init__(self) -> None:
         end = self.event.ends(self.received_at)
-        return self.cut if self.cut is not None and (end is None or self.cut < end) else end
+        if self.cut is not None and (end is None or self.cut < end):
+            end = self.cut
+        object.__setattr__(self, "start", self.event.starts(self.received_at))
+        object.__setattr__(self, "end", end)
 
     def overlaps(self, other: _Entry) -> bool:
         return (other.end is None or self.start < other.end) and (
@@ -431,6 +432,17 @@ class PriceSchedule:
         events.sort(key=lambda e: (e.start, e.event.issuer_event_id))
         chosen = [e.resolved for e in events]
         return chosen if count == 0 else chosen[:count]
+
+    def kept(self, now: int) -> list[tuple[tuple[int, int], int, int | None]]:
+        """The prices kept at ``now``, what is over forgotten first (as :meth:`scheduled`):
+        each one's (provider id, issuer event id), absolute start and end (exclusive; None
+        for "until changed"; a price cut short by a newer one ends when that one starts), in
+        no particular order. Copies no price: for a receiver that checks what it keeps on
+        every frame, where :meth:`scheduled` would resolve each one anew."""
+        self._expire(now)
+        return [
+            ((e.event.provider_id, e.event.issuer_event_id), e.start, e.end) for e in self._entries
+        ]
 
     def _expire(self, now: int) -> None:
         """Forget prices that ended, and prices superseded for good by a newer one."""

@@ -455,10 +455,8 @@ class PriceClientProtocol(_NothingTimed):
         Silicon Labs' price client answers it: DUPLICATE_EXISTS when this price is held
         already, INSUFFICIENT_SPACE when the schedule is full and it would start last,
         FAILURE for an older price overlapping a newer one held."""
-        held = any(
-            e.provider_id == event.provider_id and e.issuer_event_id == event.issuer_event_id
-            for e in self.schedule.scheduled(0, 0, now)
-        )
+        key = (event.provider_id, event.issuer_event_id)
+        held = any(kept == key for kept, _, _ in self.schedule.kept(now))  # no price copied
         if held:
             return foundation.Status.DUPLICATE_EXISTS
         # the overlap rule answers first, full or not
