@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -52,6 +51,7 @@ from zse.store_engine import (
     TABLES,
     Engine,
     NotJson,
+    Plan,
     dump,
     entry_sum,
     hold_virtual_clock,
@@ -93,6 +93,18 @@ _JOURNAL = (
     " WHERE namespace = ? AND reported <= ? ORDER BY seq"
 )
 _QUARANTINED = "SELECT id, origin, namespace, key, kind, reason, value FROM quarantine"
+_APPEND = "INSERT INTO journal (namespace, kind, value) VALUES (?, ?, ?) RETURNING seq"
+_SEAL = "UPDATE journal SET checksum = ? WHERE seq = ?"
+_ENTRY = "SELECT namespace, kind, value, reported, checksum FROM journal WHERE seq = ?"
+#: Mark an entry reported if it is, column for column, the one this store appended (its
+#: content and checksum as written, not reported yet): the check of :meth:`Store._plan_mark`
+#: without reading the row back.
+_MARK_KNOWN = (
+    "UPDATE journal SET reported = 1, checksum = ? WHERE seq = ? AND reported = 0"
+    " AND checksum = ? AND namespace = ? AND kind = ? AND value = ? RETURNING seq"
+)
+#: How many entries appended and not yet marked a store remembers (:meth:`Store._plan_mark`).
+_REMEMBERED = 1024
 _PUT = (
     "INSERT INTO records (namespace, key, value, checksum) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value,"
@@ -262,6 +274,9 @@ class Store:
         self._closing: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Quarantined], None]] = []
         self._prefixes: set[str] = set()  # of its views
+        #: Journal entries appended by this store and not marked yet, as written: seq ->
+        #: (namespace, kind, value, checksum), the oldest dropped beyond :data:`_REMEMBERED`.
+        self._appended: dict[int, tuple[str, str, str, str]] = {}
 
     def __repr__(self) -> str:
         return f"<Store {self.where}>"
@@ -480,8 +495,11 @@ class Store:
         async with self._lock:
             return await self._locked_transaction(work, what=what)
 
-    async def _locked_transaction(self, work: Callable[[], Awaitable[_T]], *, what: str) -> _T:
-        """:meth:`_transaction` with the lock held already."""
+    async def _locked_transaction(
+        self, work: Callable[[], Awaitable[_T]], *, what: str, commits: bool = False
+    ) -> _T:
+        """:meth:`_transaction` with the lock held already (``commits``: ``work`` ends with
+        the COMMIT itself, :meth:`Engine.finish`)."""
         self._check_open(what)
         await self._guard(self._engine.begin(), what)
         try:
@@ -490,7 +508,8 @@ class Store:
             with contextlib.suppress(Exception):
                 await self._guard(self._engine.execute("ROLLBACK"), what)
             raise
-        await self._guard(self._engine.execute("COMMIT"), what)
+        if not commits:
+            await self._guard(self._engine.execute("COMMIT"), what)
         return result
 
     # -- the API ---------------------------------------------------------------------------
@@ -541,9 +560,7 @@ class Store:
         one by one; each future gets its batch's sequence numbers or its error (a caller
         that was cancelled meanwhile gets nothing: its future is cancelled already)."""
         try:
-            results = await self._locked_transaction(
-                functools.partial(self._apply_all, [batch for batch, _ in group]), what="commit"
-            )
+            results = await self._commit_batches([batch for batch, _ in group])
         except Exception as exc:
             if len(group) == 1:
                 _settle(group[0][1], error=exc)
@@ -552,9 +569,7 @@ class Store:
                 if done.done():  # cancelled by its caller: not carried out
                     continue
                 try:
-                    (seqs,) = await self._locked_transaction(
-                        functools.partial(self._apply_all, [batch]), what="commit"
-                    )
+                    (seqs,) = await self._commit_batches([batch])
                 except Exception as alone:
                     _settle(done, error=alone)
                 else:
@@ -567,51 +582,88 @@ class Store:
         for (_, done), seqs in zip(group, results, strict=True):
             _settle(done, seqs)
 
-    async def _apply_all(self, batches: list[Batch]) -> list[list[int]]:
-        """Every operation of ``batches``, in order (inside a transaction); each batch's
-        sequence numbers."""
-        db = self._engine
+    async def _commit_batches(self, batches: list[Batch]) -> list[list[int]]:
+        """With the lock held: ``batches`` in one transaction (:meth:`Engine.finish`: on
+        SQLite one trip to the connection's thread); each batch's sequence numbers. The
+        entries appended are remembered once committed, those marked forgotten."""
+        known = {
+            int(key): self._appended[int(key)]
+            for batch in batches
+            for op, _, key, _ in batch._ops
+            if op == "mark" and int(key) in self._appended
+        }
+        written: list[tuple[int, tuple[str, str, str, str]]] = []
+        results = await self._locked_transaction(
+            lambda: self._engine.finish(self._plan_all(batches, known, written)),
+            what="commit",
+            commits=True,
+        )
+        remembered = self._appended
+        for batch in batches:
+            for op, _, key, _ in batch._ops:
+                if op == "mark":
+                    remembered.pop(int(key), None)
+        for seq, entry in written:
+            remembered[seq] = entry
+        while len(remembered) > _REMEMBERED:
+            del remembered[next(iter(remembered))]
+        return results
+
+    @staticmethod
+    def _plan_all(
+        batches: list[Batch],
+        known: Mapping[int, tuple[str, str, str, str]],
+        written: list[tuple[int, tuple[str, str, str, str]]],
+    ) -> Plan[list[list[int]]]:
+        """The statements of every operation of ``batches``, in order (inside a
+        transaction); each batch's sequence numbers. ``known``: entries to mark as this store
+        appended them; ``written`` gets each entry appended. Pure: no I/O, no state of the
+        store's (it may run on the connection's thread)."""
         out: list[list[int]] = []
         for batch in batches:
             seqs: list[int] = []
             for op, namespace, key, value in batch._ops:
                 if op == "put":
-                    await db.execute(
-                        _PUT, (namespace, key, value, _record_sum(namespace, key, value))
-                    )
+                    yield _PUT, (namespace, key, value, _record_sum(namespace, key, value))
                 elif op == "delete":
-                    await db.execute(
-                        "DELETE FROM records WHERE namespace = ? AND key = ?", (namespace, key)
+                    yield (
+                        "DELETE FROM records WHERE namespace = ? AND key = ?",
+                        (namespace, key),
                     )
                 elif op == "clear":
-                    await db.execute("DELETE FROM records WHERE namespace = ?", (namespace,))
+                    yield "DELETE FROM records WHERE namespace = ?", (namespace,)
                 elif op == "append":
-                    [(seq,)] = await db.fetch(
-                        "INSERT INTO journal (namespace, kind, value) VALUES (?, ?, ?)"
-                        " RETURNING seq",
-                        (namespace, key, value),
-                    )
-                    await db.execute(
-                        "UPDATE journal SET checksum = ? WHERE seq = ?",
-                        (_entry_sum(seq, namespace, key, value, 0), seq),
-                    )
+                    [(seq,)] = yield _APPEND, (namespace, key, value)
+                    sum_ = _entry_sum(seq, namespace, key, value, 0)
+                    yield _SEAL, (sum_, seq)
                     seqs.append(int(seq))
+                    written.append((int(seq), (namespace, key, value, sum_)))
                 else:
-                    await self._mark(int(key))
+                    yield from Store._plan_mark(int(key), known.get(int(key)))
             out.append(seqs)
         return out
 
-    async def _mark(self, seq: int) -> None:
-        """Mark entry ``seq`` reported, only if it is intact (a damaged one keeps its mismatch)."""
-        rows = await self._engine.fetch(
-            "SELECT namespace, kind, value, reported, checksum FROM journal WHERE seq = ?", (seq,)
-        )
+    @staticmethod
+    def _plan_mark(seq: int, known: tuple[str, str, str, str] | None) -> Plan[None]:
+        """Mark entry ``seq`` reported, only if it is intact (a damaged one keeps its
+        mismatch). An entry ``known`` as this store appended it is marked in one statement
+        that checks it is still so; otherwise (or if that finds it changed) it is read back
+        and verified first."""
+        if known is not None:
+            namespace, kind, value, sum_ = known
+            marked = yield (
+                _MARK_KNOWN,
+                (_entry_sum(seq, namespace, kind, value, 1), seq, sum_, namespace, kind, value),
+            )
+            if marked:
+                return
+        rows = yield _ENTRY, (seq,)
         if not rows:
             return
         namespace, kind, value, reported, sum_ = rows[0]
         if reported != 0 or sum_ != _entry_sum(seq, namespace, kind, value, reported):
             return
-        await self._engine.execute(
+        yield (
             "UPDATE journal SET reported = 1, checksum = ? WHERE seq = ?",
             (_entry_sum(seq, namespace, kind, value, 1), seq),
         )

@@ -18,9 +18,9 @@ import json
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from zse.errors import StoreError
 
@@ -29,6 +29,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "Dialect",
     "Engine",
+    "Plan",
+    "Statements",
     "hold_virtual_clock",
     "is_postgres",
     "redact_location",
@@ -358,6 +360,44 @@ def migration_1(d: Dialect) -> tuple[str, ...]:
 
 # -- the engine seam --------------------------------------------------------------------------
 
+_T = TypeVar("_T")
+
+#: A transaction's statements (:meth:`Engine.finish`): a generator that yields ``(sql,
+#: params)``, is sent each statement's rows, and returns the transaction's result. It does no
+#: I/O of its own (an engine may run it on its connection's thread).
+Plan = Generator[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]], _T]
+
+
+class Statements(Generic[_T]):
+    """A :data:`Plan` driven a statement at a time: iterate for its ``(sql, params)``, set
+    :attr:`rows` to each statement's rows before the next; :attr:`result` once done."""
+
+    def __init__(self, plan: Plan[_T]) -> None:
+        self._plan = plan
+        self.rows: list[tuple[Any, ...]] = []
+        self._started = False
+        self._result: tuple[_T] | None = None
+
+    def __iter__(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        return self
+
+    def __next__(self) -> tuple[str, tuple[Any, ...]]:
+        try:
+            if not self._started:
+                self._started = True
+                return next(self._plan)
+            return self._plan.send(self.rows)
+        except StopIteration as done:
+            self._result = (done.value,)
+            raise StopIteration from None
+
+    @property
+    def result(self) -> _T:
+        """The plan's result (once its statements are all run)."""
+        if self._result is None:
+            raise RuntimeError("the plan has statements left")
+        return self._result[0]
+
 
 class Engine(ABC):
     """One open connection to a store's database, as :class:`zse.store.Store` uses it.
@@ -398,6 +438,17 @@ class Engine(ABC):
     async def stamp(self) -> None:
         """Mark the database as a zse store of :data:`SCHEMA_VERSION` (in the transaction that
         creates or migrates it)."""
+
+    async def finish(self, plan: Plan[_T]) -> _T:
+        """Run ``plan``'s statements in the transaction :meth:`begin` began, then COMMIT;
+        its result. A statement that fails raises, the transaction left for the caller to roll
+        back. This one takes a trip to the driver per statement; an engine may run the whole
+        where its connection lives (SQLite: one trip to aiosqlite's thread)."""
+        statements = Statements(plan)
+        for sql, params in statements:
+            statements.rows = await self.fetch(sql, params)
+        await self.execute("COMMIT")
+        return statements.result
 
     async def opened(self) -> None:  # noqa: B027 - optional
         """Set the connection up once the store is known good (SQLite: WAL, full sync)."""

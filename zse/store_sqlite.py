@@ -25,12 +25,20 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from zse.errors import StoreError
-from zse.store_engine import APPLICATION_ID, SCHEMA_VERSION, SQLITE, Engine, read_text
+from zse.store_engine import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    SQLITE,
+    Engine,
+    Plan,
+    Statements,
+    read_text,
+)
 
 __all__ = [
     "SHARED_WAIT",
@@ -46,6 +54,7 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: The -wal file's magic numbers (https://sqlite.org/fileformat2.html#walformat).
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
@@ -454,6 +463,17 @@ class _Inline:
         self._connection.close()
 
 
+def _finish(connection: sqlite3.Connection, plan: Plan[_T], *, begin: bool) -> _T:
+    """:meth:`SqliteEngine.finish` where the connection lives."""
+    if begin:
+        connection.execute("BEGIN IMMEDIATE")
+    statements = Statements(plan)
+    for sql, params in statements:
+        statements.rows = connection.execute(sql, params).fetchall()
+    connection.execute("COMMIT")
+    return statements.result
+
+
 def runs_inline() -> bool:
     """Whether the running loop asks for database work on its own thread (``inline_io``)."""
     return bool(getattr(asyncio.get_running_loop(), "inline_io", False))
@@ -473,6 +493,8 @@ class SqliteEngine(Engine):
         self._db = connection
         self._owner = owner
         self._stopping = False
+        #: BEGIN IMMEDIATE asked for (:meth:`begin`) and not sent yet.
+        self._begin_owed = False
         self.wal = WalCheck(path, "store")
 
     @classmethod
@@ -510,6 +532,11 @@ class SqliteEngine(Engine):
         return engine
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if self._begin_owed:
+            if sql == "ROLLBACK":  # nothing sent: nothing to roll back
+                self._begin_owed = False
+                return 0
+            await self._send_begin()
         try:
             cursor = await self._db.execute(sql, tuple(params))
         except UnicodeDecodeError as exc:
@@ -517,6 +544,8 @@ class SqliteEngine(Engine):
         return int(cursor.rowcount)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._begin_owed:
+            await self._send_begin()
         try:
             rows = await self._db.execute_fetchall(sql, tuple(params))
         except UnicodeDecodeError as exc:
@@ -524,7 +553,36 @@ class SqliteEngine(Engine):
         return [tuple(row) for row in rows]
 
     async def begin(self) -> None:
-        await self.execute("BEGIN IMMEDIATE")
+        """Begin a write transaction: ``BEGIN IMMEDIATE``, sent with the transaction's first
+        statement (with the whole of it by :meth:`finish`: no trip of its own to aiosqlite's
+        thread). The store's single-writer lock leaves no other writer to wait for."""
+        self._begin_owed = True
+
+    async def _send_begin(self) -> None:
+        self._begin_owed = False
+        await self._db.execute("BEGIN IMMEDIATE")
+
+    async def finish(self, plan: Plan[_T]) -> _T:
+        """The transaction's BEGIN, the plan's statements and the COMMIT in one trip to
+        aiosqlite's thread (which runs one function at a time, in order), instead of one trip
+        each: the loop waits for the thread once. Inline (:func:`runs_inline`) they run at
+        once, as every statement does. Once there, they run to their end even if the caller
+        is cancelled meanwhile. Without aiosqlite's ``_execute`` and ``_conn`` (its private way
+        to run a function there, and the connection it runs on), a trip each."""
+        db = self._db
+        begin, self._begin_owed = self._begin_owed, False
+        try:
+            if isinstance(db, _Inline):
+                return _finish(db._connection, plan, begin=begin)
+            run = getattr(db, "_execute", None)
+            connection = getattr(db, "_conn", None)
+            if run is None or connection is None:  # pragma: no cover - another aiosqlite
+                self._begin_owed = begin
+                return await super().finish(plan)
+            result: _T = await run(lambda: _finish(connection, plan, begin=begin))
+        except UnicodeDecodeError as exc:
+            raise self._undecodable(exc) from exc
+        return result
 
     def _undecodable(self, exc: UnicodeDecodeError) -> StoreError:
         """SQLite's error about a damaged schema quotes the damaged bytes, which sqlite3
@@ -577,6 +635,8 @@ class SqliteEngine(Engine):
             )
 
     async def stamp(self) -> None:
+        if self._begin_owed:
+            await self._send_begin()
         await self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         await self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

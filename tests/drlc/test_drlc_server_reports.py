@@ -15,7 +15,7 @@ from tests.drlc.test_drlc_server_core import report
 from zse.drlc import DrlcServerCore, Status, UnknownEvent
 from zse.drlc.service import _REPORT_EVENT_STATUS, DRLC, DrlcServer, _report_payload
 from zse.installcode import InstallCode
-from zse.sim import Air, run
+from zse.sim import Air, SimDevice, run
 from zse.store import Store
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
@@ -83,21 +83,30 @@ def test_a_normal_lifecycle_is_kept_whole_by_default() -> None:
     assert server.started(7) == [DEVICE]
 
 
+async def esi_and_device(
+    *, seed: int, device: str, device_type: int
+) -> tuple[SeEndpoint, SimDevice]:
+    """An ESI's SE endpoint serving DRLC and a device joined with its install code, its
+    endpoint 1 a DRLC client (``device_type``), on a simulated air of ``seed``."""
+    air = Air(seed=seed)
+    app = await air.coordinator(channel=15)
+    se = SeEndpoint(app, in_clusters=[DRLC])
+    await se.start()
+    code = InstallCode.generate(rng=air.rng)
+    node = air.device(device, install_code=code, channel=15)
+    node.add_endpoint(1, device_type=device_type, out_clusters=[DRLC])
+    await app.permit_with_link_key(node.ieee, t.KeyData(code.link_key), 60)
+    await node.join()
+    return se, node
+
+
 def test_reports_for_unknown_events_over_the_air_get_not_found_and_no_row(tmp_path: Path) -> None:
     """A joined device sends 2,000 unsigned reports for events the ESI never issued: each
     is answered Default Response NOT_FOUND and the store holds no report row; its report on
     the event the ESI did issue is stored."""
 
     async def main() -> tuple[list[int], list[str], list[str], int]:
-        air = Air(seed=24)
-        app = await air.coordinator(channel=15)
-        se = SeEndpoint(app, in_clusters=[DRLC])
-        await se.start()
-        code = InstallCode.generate(rng=air.rng)
-        node = air.device(DEVICE, install_code=code, channel=15)
-        node.add_endpoint(1, device_type=0x0503, out_clusters=[DRLC])
-        await app.permit_with_link_key(node.ieee, t.KeyData(code.link_key), 60)
-        await node.join()
+        se, node = await esi_and_device(seed=24, device=DEVICE, device_type=0x0503)
         loop = asyncio.get_running_loop()
         async with await Store.open(tmp_path / "esi.db") as store:
             server = DrlcServer(se, clock=lambda: T0 + int(loop.time()), store=store)

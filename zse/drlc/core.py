@@ -1620,6 +1620,11 @@ class DrlcServerCore:
         self._changed.clear()
         return changed
 
+    def discard_changes(self) -> None:
+        """Forget the records touched since the last :meth:`changes` without building them
+        (a server with nowhere to store them)."""
+        self._changed.clear()
+
     def load_records(
         self,
         records: Mapping[str, Any],

@@ -266,12 +266,12 @@ class DrlcClient:
 
     def _publish_attributes(self) -> None:
         """Publish the client attributes, writable by the ESI (D.2.3.2)."""
-        for attr, (name, type_id, largest) in _CLIENT_ATTRIBUTES.items():
+        for attr, (name, type_id, _) in _CLIENT_ATTRIBUTES.items():
             self.endpoint.set_attribute(DRLC, attr, getattr(self.core, name), type_id)
             self.endpoint.set_writable(
                 DRLC,
                 attr,
-                check=functools.partial(_in_range, largest),
+                check=_RANGE_CHECKS[attr],
                 on_write=functools.partial(self._written, name),
             )
 
@@ -447,6 +447,13 @@ def _in_range(largest: int, value: int) -> foundation.Status | None:
     return foundation.Status.INVALID_VALUE if value > largest else None
 
 
+#: Each client attribute's range check, shared by every client (one set, not one per device).
+_RANGE_CHECKS = {
+    attr: functools.partial(_in_range, largest)
+    for attr, (_, _, largest) in _CLIENT_ATTRIBUTES.items()
+}
+
+
 class DrlcServer:
     """The ESI's DRLC server (SE D.2.2) on an endpoint: the shell of
     :class:`~zse.drlc.protocol.DrlcServerProtocol`.
@@ -555,9 +562,10 @@ class DrlcServer:
         """Commit the records the core changed (one per event or report touched) and a
         ``"told"`` journal entry per report in ``told``, in one transaction; the entries'
         sequence numbers (none without a store)."""
-        changes = self.core.changes()
         if self.store is None:
+            self.core.discard_changes()  # nowhere to store them: not built for nothing
             return []
+        changes = self.core.changes()
         batch = Batch()
         for key, value in changes.items():
             if value is None:  # a report status past the per-device bound
