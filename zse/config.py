@@ -69,7 +69,14 @@ from typing import Any
 from zse._files import read_text_bounded
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
-from zse.price import DURATION_UNTIL_CHANGED, MAX_TIER, START_NOW, PriceEvent, split_tier
+from zse.price import (
+    DURATION_UNTIL_CHANGED,
+    MAX_TIER,
+    START_NOW,
+    TRAILERS_NOT_USED,
+    PriceEvent,
+    split_tier,
+)
 from zse.provisioning.lifecycle import han_name_problem
 from zse.se.ids import MeteringAttribute
 from zse.se.types import UNIT_OF_MEASURE_BCD, UnitOfMeasure
@@ -348,7 +355,7 @@ def parse_price(
     the digits after the point become the Price Trailing Digit (D.4.2.4.1.1.7). Tiers (and
     the number of tiers) 0-48: one above 15 goes as SE 1.2 sends it, the 4-bit field 0xF and
     the extended field (:func:`~zse.price.split_tier`), the optional fields before them "not
-    used" (:data:`TIER_TRAILERS_NOT_USED`). Raises :class:`ConfigError` for what does not fit
+    used" (:data:`~zse.price.TRAILERS_NOT_USED`). Raises :class:`ConfigError` for what does not fit
     the Publish Price fields."""
     digits, value = _price_digits(text)
     label = rate_label.encode("utf-8")
@@ -379,26 +386,10 @@ def parse_price(
         raise ConfigError(f"price {_shown(text)}: {exc}") from None
 
 
-#: The optional Publish Price fields before the SE 1.2 extended tiers, each "not used"
-#: (D.4.2.4.1.1.12-21: 0xFF / 0xFFFFFFFF; Price Control 0 asks nothing; no generation tiers).
-TIER_TRAILERS_NOT_USED: Mapping[str, int] = {
-    "price_ratio": 0xFF,
-    "generation_price": 0xFFFFFFFF,
-    "generation_price_ratio": 0xFF,
-    "alternate_cost_delivered": 0xFFFFFFFF,
-    "alternate_cost_unit": 0xFF,
-    "alternate_cost_trailing_digit": 0xFF,
-    "number_of_block_thresholds": 0xFF,
-    "price_control": 0x00,
-    "number_of_generation_tiers": 0x00,
-    "generation_tier": 0x00,
-}
-
-
 def _extended_tiers(*tiers: int) -> dict[str, int]:
     """The optional fields a price needs when one of ``tiers`` is above 15 (none otherwise:
     tiers 0-15 fit the 4-bit fields, as SE 1.0 and 1.1 receivers read them)."""
-    return dict(TIER_TRAILERS_NOT_USED) if any(tier > _NIBBLE_TIER for tier in tiers) else {}
+    return dict(TRAILERS_NOT_USED) if any(tier > _NIBBLE_TIER for tier in tiers) else {}
 
 
 #: The highest tier a 4-bit field carries alone (D.4.2.4.1.1.7-8).

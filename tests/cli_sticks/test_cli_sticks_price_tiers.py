@@ -10,7 +10,8 @@ import pytest
 
 from tests.roles.han_builder import EUIS, build, close
 from zse.cli.esi import Session
-from zse.config import TIER_TRAILERS_NOT_USED, ConfigError, EsiConfig, parse_config, parse_price
+from zse.config import ConfigError, EsiConfig, parse_config, parse_price
+from zse.price import TRAILERS_NOT_USED
 from zse.roles.han import PriceReceived
 
 
@@ -24,7 +25,7 @@ def test_a_configured_tier_above_15_goes_as_se_1_2_sends_it() -> None:
     assert (price.price_tier, price.extended_price_tier) == (0x0F, 5)
     assert (price.number_of_price_tiers, price.extended_number_of_price_tiers) == (0x0F, 9)
     assert (price.effective_price_tier, price.effective_register_tier) == (20, 20)
-    assert all(getattr(price, name) == value for name, value in TIER_TRAILERS_NOT_USED.items())
+    assert all(getattr(price, name) == value for name, value in TRAILERS_NOT_USED.items())
     assert price.tier_problem() is None
 
 

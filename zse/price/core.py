@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from zse.errors import InvalidFrame
@@ -36,6 +37,7 @@ __all__ = [
     "DURATION_UNTIL_CHANGED",
     "MAX_TIER",
     "START_NOW",
+    "TRAILERS_NOT_USED",
     "BlockPeriod",
     "CalorificValue",
     "ConversionFactor",
@@ -266,6 +268,23 @@ _TRAILERS = tuple(f.name for f in dataclasses.fields(PriceEvent) if f.default is
 
 #: The highest tier SE 1.2 numbers (Tier48PriceLabel, D.4.2.2.1).
 MAX_TIER = 48
+#: The optional Publish Price fields before the SE 1.2 extended tiers, each "not used"
+#: (D.4.2.4.1.1.12-21: 0xFF / 0xFFFFFFFF; Price Control 0 asks nothing; no generation
+#: tiers): what a price carrying only a tier above 15 puts before its extended fields.
+TRAILERS_NOT_USED: Mapping[str, int] = MappingProxyType(
+    {
+        "price_ratio": 0xFF,
+        "generation_price": 0xFFFFFFFF,
+        "generation_price_ratio": 0xFF,
+        "alternate_cost_delivered": 0xFFFFFFFF,
+        "alternate_cost_unit": 0xFF,
+        "alternate_cost_trailing_digit": 0xFF,
+        "number_of_block_thresholds": 0xFF,
+        "price_control": 0x00,
+        "number_of_generation_tiers": 0x00,
+        "generation_tier": 0x00,
+    }
+)
 #: The 4-bit tier value that defers to the extended field (D.4.2.4.1.1.7-8).
 _EXTENDED = 0x0F
 
