@@ -138,6 +138,7 @@ async def test_a_transport_key_from_a_partner_other_than_the_trust_center_is_ign
     shared = bytes(range(16, 32))
     a.set_link_key(b.ieee, shared)
     b.set_link_key(a.ieee, shared)
+    await b.announce()  # a holds a key for b: it learns b's address (ZB 2.4.3.1.11.2)
     assert a.nwk is not None
     command = f.transport_key_payload(bytes(16), 9, a.ieee, b.ieee)
     aps = f.encode_aps(f.ApsHeader(f.APS_COMMAND, f.APS_DELIVERY_UNICAST, 0x21), b"")

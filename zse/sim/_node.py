@@ -198,7 +198,7 @@ class NodeStats:
 
 def eui64_int(ieee: t.EUI64) -> int:
     """An EUI-64 as the ``int`` :mod:`zse.security` takes (``0x0011...``: the printed form)."""
-    return int.from_bytes(bytes(ieee.serialize()), "little")
+    return int.from_bytes(bytes(ieee), "little")  # its 8 octets, least significant first
 
 
 def int_eui64(value: int) -> t.EUI64:
@@ -250,8 +250,9 @@ class Node:
         #: reports; kept, not used to address the node's own sends
         self.bindings = BindingTable()
         #: NWK address -> EUI-64 (nwkAddressMap), learnt only from joins and rejoins through
-        #: the Trust Center and Device_annce, never from a data frame's claimed source; change
-        #: it through :meth:`_learn_address`
+        #: the Trust Center, kept up to date by Device_annce (which adds no entry, see
+        #: :meth:`_announced`), never from a data frame's claimed source; change it through
+        #: :meth:`_learn_address`
         self.address_map: dict[int, t.EUI64] = {}
         self._nwk_by_ieee: dict[t.EUI64, int] = {}
         self.stats = NodeStats()
@@ -609,14 +610,29 @@ class Node:
         return True
 
     def _announced(self, nwk: int, ieee: t.EUI64) -> bool:
-        """Device_annce (ZB 2.4.3.1.11): the announced EUI-64 now has the announced address,
-        unless that contradicts the node's own join records (:meth:`_contradicts`): then it
-        is ignored, and False. Any NWK-key holder can send a Device_annce, so it may not
+        """Device_annce (ZB 2.4.3.1.11.2, effect on receipt): the references the node already
+        holds are brought up to date, and no entry is added for a device it never heard of:
+        a node that holds the announced EUI-64 (in its address map, or as the partner of an
+        APS link key) takes the announced address for it, and one that holds the announced
+        address for another EUI-64 forgets that pairing. Each node's
+        address map so holds the devices it deals with, not the whole network (which, heard
+        by every node, grew as the square of the network). A device whose address a node
+        needs learns it the spec's way: a join or rejoin through it, or address discovery.
+
+        Refused (False) when the announce contradicts the node's own join records
+        (:meth:`_contradicts`). Any NWK-key holder can send a Device_annce, so it may not
         redirect the APS link key of a device the node admitted or joined through; a device
         that really moved rejoins and proves its link key (ZB 4.6.3.6)."""
         if self._contradicts(nwk, ieee, "Device_annce"):
             return False
-        self._learn_address(nwk, ieee)
+        if ieee in self._nwk_by_ieee or ieee in self.link_keys:
+            self._learn_address(nwk, ieee)
+        else:
+            displaced = self.address_map.get(nwk)
+            if displaced is not None:
+                del self.address_map[nwk]
+                if self._nwk_by_ieee.get(displaced) == nwk:
+                    del self._nwk_by_ieee[displaced]
         return True
 
     # -- reception -----------------------------------------------------------------------------
