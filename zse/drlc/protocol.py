@@ -39,7 +39,7 @@ from zse.drlc.core import Step as CoreStep
 from zse.drlc.wire import Drlc
 from zse.se.ids import DRLC, DrlcClientCommand, DrlcServerCommand
 from zse.se.types import SIGNATURE_SIZE, SignatureType
-from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.codec import decode_command, encode_command, encode_fields
 from zse.zcl.delivery import Destination, device_name
 from zse.zcl.frame import Send, Step, ZclMessage
 
@@ -118,8 +118,8 @@ def cancel_all_payload(cancel_control: int) -> bytes:
 def report_payload(report: StatusReport, signature_type: int, signature: bytes) -> bytes:
     """A Report Event Status command payload (D.2.3.3.1) with its signature pair."""
     schema = _SERVER_CMDS.report_event_status.schema
-    return encode_command(
-        schema(**report.to_fields(), signature_type=signature_type, signature=list(signature))
+    return encode_fields(
+        schema, **report.to_fields(), signature_type=signature_type, signature=signature
     )
 
 

@@ -131,14 +131,58 @@ def encode_command(command: CommandSchema) -> bytes:
                 f"{type(command).__name__}: {field.name} is given but the earlier optional "
                 f"field {missing} is not; optional trailers are positional"
             )
-    layout = _fixed_layout(type(command))
-    if layout is not None and missing is None:
-        return layout.pack(*(_packable(getattr(command, f.name)) for f in type(command).fields))
+    if missing is None:
+        packed = _pack(type(command), {f.name: getattr(command, f.name) for f in command.fields})
+        if packed is not None:
+            return packed
     return bytes(command.serialize())
 
 
-def _packable(value: Any) -> Any:
-    return bytes(value) if isinstance(value, list) else value
+def encode_fields(schema: type[CommandSchema], **values: Any) -> bytes:
+    """``encode_command(schema(**values))``: for a fixed layout with every field given as an
+    ``int`` or the exact number of octets, in one ``struct`` call without building zigpy's
+    instance (most of a report's encoding cost at scale, ``benchmarks/drlc_scale.py``);
+    anything else goes through zigpy's constructor, which converts or refuses it as it
+    always did. A property test holds both equal."""
+    packed = _pack(schema, values)
+    return packed if packed is not None else encode_command(schema(**values))
+
+
+def _pack(schema: type[CommandSchema], values: dict[str, Any]) -> bytes | None:
+    """``values`` in ``schema``'s fixed layout in one ``struct`` call, or None (not a fixed
+    layout, or a value not an ``int`` in range or not the exact number of octets: zigpy's
+    path then converts or refuses it, as zigpy would)."""
+    layout = _fixed_layout(schema)
+    if layout is None or len(values) != len(schema.fields):
+        return None
+    packed: list[int | bytes] = []
+    for name, octets in _field_octets(schema):
+        value = values.get(name)
+        if octets is None and isinstance(value, int):
+            packed.append(value)
+        elif octets is not None and isinstance(value, bytes | bytearray | list | tuple):
+            try:
+                run = bytes(value)
+            except (TypeError, ValueError):
+                return None
+            if len(run) != octets:
+                return None
+            packed.append(run)
+        else:
+            return None
+    try:
+        return layout.pack(*packed)
+    except struct.error:
+        return None
+
+
+@functools.cache
+def _field_octets(schema: type[CommandSchema]) -> tuple[tuple[str, int | None], ...]:
+    """Each field's name, and its octet count for a fixed run of octets (else None)."""
+    return tuple(
+        (f.name, f.type._length if issubclass(f.type, t.FixedList) else None)
+        for f in schema.fields
+    )
 
 
 _INT_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
