@@ -46,7 +46,7 @@ def _one_line_error(result: subprocess.CompletedProcess[str], status: int) -> st
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith("zse capture: ")
+    assert lines[0].startswith("error: ")
     return lines[0]
 
 
@@ -170,13 +170,13 @@ def test_bad_captures_give_one_line_and_status_1(tmp_path: Path, conversation: P
     text = tmp_path / "notes.txt"
     text.write_text("not a capture\n")
     assert _one_line_error(zse(str(text)), 1) == (
-        "zse capture: not a pcap or pcapng capture: the file starts with 6e6f7420"
+        "error: not a pcap or pcapng capture: the file starts with 6e6f7420"
     )
     cut = tmp_path / "cut.pcapng"
     cut.write_bytes(conversation.read_bytes()[:-10])
     result = zse(str(cut))
     message = _one_line_error(result, 1)
-    assert message.startswith("zse capture: block 8 at byte offset")
+    assert message.startswith("error: block 8 at byte offset")
     assert message.endswith("truncated: the file ends 126 bytes into it")
     assert len(result.stdout.splitlines()) == 5  # the frames before it were shown
     wifi = tmp_path / "wifi.pcap"  # 802.11
@@ -186,39 +186,39 @@ def test_bad_captures_give_one_line_and_status_1(tmp_path: Path, conversation: P
         + b"abcd"
     )
     assert _one_line_error(zse(str(wifi)), 1) == (
-        "zse capture: record 1: link type 105 is not IEEE 802.15.4 (zse capture reads link "
+        "error: record 1: link type 105 is not IEEE 802.15.4 (zse capture reads link "
         "types 195, 230, 283 and 215, and ZEP over UDP in 0, 1, 101, 108, 113, 228, 229 and 276)"
     )
 
 
 def test_bad_options_and_key_files_give_one_line_and_status_2(tmp_path: Path, conversation):
     assert _one_line_error(zse(str(tmp_path / "missing.pcap")), 2) == (
-        f"zse capture: cannot read {tmp_path / 'missing.pcap'}: No such file or directory"
+        f"error: cannot read {tmp_path / 'missing.pcap'}: No such file or directory"
     )
     secret = "00112233445566778899AABBCCDDEE"  # 15 bytes: one short
     keys = tmp_path / "bad.keys"
     keys.write_text(f'"{air.NETWORK_KEY.hex()}","Normal","ok"\n"{secret}","Normal","short"\n')
     message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
-    assert message == (f"zse capture: {keys} line 2: a key is 32 hex digits, got 30 characters")
+    assert message == (f"error: {keys} line 2: a key is 32 hex digits, got 30 characters")
     keys.write_text(f'"{air.NETWORK_KEY.hex()}","Sideways","x"\n')
     message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
     assert (
         message
-        == f"zse capture: {keys} line 1: byte order must be Normal or Reverse, not 'Sideways'"
+        == f"error: {keys} line 1: byte order must be Normal or Reverse, not 'Sideways'"
     )
     assert air.NETWORK_KEY.hex() not in message
     keys.write_bytes(b"\xff\xfe")
     message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
-    assert message == f"zse capture: cannot read key file {keys}: not UTF-8 text"
+    assert message == f"error: cannot read key file {keys}: not UTF-8 text"
     result = zse(str(conversation), "--write", str(tmp_path / "no" / "such.pcap"))
     assert _one_line_error(result, 2) == (
-        f"zse capture: cannot write --write {tmp_path / 'no' / 'such.pcap'}: "
+        f"error: cannot write --write {tmp_path / 'no' / 'such.pcap'}: "
         f"no such directory {tmp_path / 'no'}"
     )
     message = _one_line_error(zse(str(conversation), "--network-key", "zz" * 16), 2)
-    assert message == "zse capture: --network-key #1: a key is hex digits only"
+    assert message == "error: --network-key #1: a key is hex digits only"
     message = _one_line_error(zse(str(conversation), "--install-code", "1234"), 2)
-    assert message.startswith("zse capture: install code #1: install code has 4 hex digits")
+    assert message.startswith("error: install code #1: install code has 4 hex digits")
     result = zse(str(conversation), "--write", str(conversation))
     assert _one_line_error(result, 2).endswith(
         "is the input file: writing it would destroy the input; choose another name"
@@ -283,7 +283,7 @@ def test_ctrl_c_while_starting_is_interrupted_130(conversation: Path, tmp_path: 
         check=False,
         preexec_fn=_sigint_as_usual,
     )
-    assert _one_line_error(result, 130) == "zse capture: interrupted"
+    assert _one_line_error(result, 130) == "error: interrupted"
     assert out.read_bytes() == b"precious"
 
 
@@ -317,5 +317,5 @@ def test_ctrl_c_while_reading_leaves_the_write_target_as_it_was(conversation: Pa
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    assert stderr.splitlines() == ["zse capture: interrupted"]
+    assert stderr.splitlines() == ["error: interrupted"]
     assert out.read_bytes() == b"precious"

@@ -57,7 +57,7 @@ def test_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path: Path, 
     process = zse("installcode", "--csv", str(source), "-o", str(output), cwd=tmp_path)
     assert process.returncode == 2
     assert process.stderr == (
-        f"zse installcode: --output {output} is the input file: writing it would destroy the "
+        f"error: --output {output} is the input file: writing it would destroy the "
         "input; choose another name\n"
     )
     assert process.stdout == ""
@@ -102,7 +102,7 @@ def test_an_empty_or_header_only_file_is_an_error(
     source, out = _input(tmp_path, content.encode())
     result = CliRunner().invoke(main, ["installcode", "--csv", str(source), "-o", str(out)])
     assert result.exit_code == 2
-    assert result.stderr == f"zse installcode: {source}: {message}\n"
+    assert result.stderr == f"error: {source}: {message}\n"
     assert not out.exists()
     assert os.listdir(tmp_path) == ["in.csv"]  # no temporary file left either
 
@@ -130,7 +130,7 @@ def test_a_file_that_is_not_utf8_is_one_line_and_the_old_output_stays(
     out.write_text("the previous output\n")
     process = zse("installcode", "--csv", str(source), "-o", str(out))
     assert process.returncode == 2
-    assert process.stderr.startswith(f"zse installcode: {source}: {problem}")
+    assert process.stderr.startswith(f"error: {source}: {problem}")
     assert len(process.stderr.splitlines()) == 1
     assert "Traceback" not in process.stderr
     assert out.read_text() == "the previous output\n"
@@ -154,7 +154,7 @@ def test_output_into_a_missing_directory_is_a_usage_error(tmp_path: Path) -> Non
     result = CliRunner().invoke(main, ["installcode", "--csv", str(source), "-o", str(missing)])
     assert result.exit_code == 2
     assert result.stderr == (
-        f"zse installcode: cannot write --output {missing}: no such directory {missing.parent}\n"
+        f"error: cannot write --output {missing}: no such directory {missing.parent}\n"
     )
 
 

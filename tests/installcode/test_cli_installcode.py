@@ -53,7 +53,7 @@ def test_bad_code_exits_2_with_one_line_and_no_traceback():
     assert CODE_48 in result.stdout
     assert result.stderr.count("\n") == 1
     assert "CRC mismatch" in result.stderr
-    assert result.stderr.startswith("zse installcode: CODE #2: ")
+    assert result.stderr.startswith("error: CODE #2: ")
     assert "83FED3407A932B7" not in result.stderr  # the mistyped code is a secret too
     assert "Traceback" not in result.output
 
@@ -126,7 +126,7 @@ def test_csv_without_header_is_refused_in_one_line():
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "zse installcode: standard input: line 1: no header row: the first row must name the "
+        "error: standard input: line 1: no header row: the first row must name the "
         "columns, e.g. eui64,install_code,label\n"
     )
     assert CODE_128 not in result.output

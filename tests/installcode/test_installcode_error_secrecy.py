@@ -106,9 +106,9 @@ def test_mqtt_says_the_library_s_words() -> None:
 def test_the_cli_quotes_no_digit(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["installcode", WRONG])
     assert result.exit_code == 2
-    assert result.stderr == f"zse installcode: CODE #1: {MISMATCH} ({MISTYPED})\n"
+    assert result.stderr == f"error: CODE #1: {MISMATCH} ({MISTYPED})\n"
     capture = tmp_path / "none.pcap"
     capture.write_bytes(b"")
     result = CliRunner().invoke(main, ["capture", str(capture), "--install-code", WRONG])
     assert result.exit_code == 2
-    assert result.stderr == f"zse capture: install code #1: {MISMATCH} ({MISTYPED})\n"
+    assert result.stderr == f"error: install code #1: {MISMATCH} ({MISTYPED})\n"

@@ -54,7 +54,7 @@ def test_capture_write_to_a_full_device_names_it() -> None:
     """``--write /dev/full`` was "error: OSError: No space left on device", exit 1."""
     result = _zse("capture", str(CAPTURE), "--write", "/dev/full")
     assert result.returncode == 2
-    assert _said(result) == ("zse capture: cannot write --write /dev/full: No space left on device")
+    assert _said(result) == ("error: cannot write --write /dev/full: No space left on device")
 
 
 def test_capture_write_failing_halfway_names_it_and_leaves_nothing(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_capture_write_failing_halfway_names_it_and_leaves_nothing(tmp_path: Pat
     out = tmp_path / "clear.pcap"
     result = _zse("capture", str(CAPTURE), "--write", str(out), limit=1000)
     assert result.returncode == 2
-    assert _said(result) == f"zse capture: cannot write --write {out}: File too large"
+    assert _said(result) == f"error: cannot write --write {out}: File too large"
     assert list(tmp_path.iterdir()) == []
 
 

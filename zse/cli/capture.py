@@ -10,7 +10,7 @@ goes to standard error, with the records skipped as holding no 802.15.4 frame (A
 UDP ports... in a ZEP capture). Key material is printed only with ``--show-keys``.
 
 Exit status: 0 done, 1 a capture that cannot be read (not pcap/pcapng, a truncated or
-malformed record, a link type that is not 802.15.4; one ``zse capture:`` line naming the
+malformed record, a link type that is not 802.15.4; one ``error:`` line naming the
 record, after the frames before it), 2 bad options or a bad key file line (one line), 130
 interrupted.
 """
@@ -20,11 +20,12 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import click
 
 from zse._files import read_text_bounded
+from zse.cli._errors import fail
 from zse.cli._files import OutputError, atomic_binary_output, refuse_input_as_output
 from zse.cli._types import PlainIntRange
 from zse.errors import InvalidEui64
@@ -41,11 +42,6 @@ __all__ = ["capture", "load_keys"]
 
 class _Discard(Exception):
     """Leave a --write target as it was."""
-
-
-def _fail(message: str, status: int) -> NoReturn:
-    click.echo(f"zse capture: {message}", err=True)
-    sys.exit(status)
 
 
 def load_keys(
@@ -128,7 +124,7 @@ def capture(**options: Any) -> None:
     try:
         _capture(**options)  # click passes the options by name
     except KeyboardInterrupt:  # while starting or finishing; while reading, _decode says so
-        _fail("interrupted", 130)
+        fail("interrupted", 130)
 
 
 def _capture(  # noqa: PLR0917 - the command's options
@@ -147,18 +143,18 @@ def _capture(  # noqa: PLR0917 - the command's options
     try:
         keys = load_keys(key_files, network_key, link_key, install_code)
     except KeyFileError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     given = len(keys)
     if write_path is not None:
         try:
             inputs = [0] if capture_file == "-" else [capture_file]
             refuse_input_as_output(write_path, [*inputs, *key_files], "--write")
         except OutputError as exc:
-            _fail(str(exc), 2)
+            fail(str(exc), 2)
     try:
         source = sys.stdin.buffer if capture_file == "-" else open(capture_file, "rb")  # noqa: SIM115
     except OSError as exc:
-        _fail(f"cannot read {capture_file}: {exc.strerror}", 2)
+        fail(f"cannot read {capture_file}: {exc.strerror}", 2)
     decoder = CaptureDecoder(keys, zep_port=zep_port)
     show = as_json if as_json_lines else as_line
     # --write: a temporary file (0600: decrypted frames carry keys) that replaces the target
@@ -187,11 +183,11 @@ def _capture(  # noqa: PLR0917 - the command's options
     except _Discard:
         pass
     except OutputError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     out = sys.stdout
     out.flush()
     if status:
-        _fail(message, status)
+        fail(message, status)
     _summary(decoder, given, skipped, write_path, show_keys, sys.stderr)
 
 

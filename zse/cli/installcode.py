@@ -15,10 +15,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import NoReturn, TextIO
+from typing import TextIO
 
 import click
 
+from zse.cli._errors import fail, say_error
 from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
 from zse.cli._types import PlainIntRange
 from zse.device_csv import DeviceCsvError, DeviceReader, DeviceRow, decode_lines, write_devices
@@ -174,7 +175,7 @@ def installcode(
         try:
             results.append(_describe(parse_label(text)))
         except DecodeError as exc:  # the code itself is never echoed: it is a secret
-            click.echo(f"zse installcode: CODE #{number}: {exc}", err=True)
+            say_error(f"CODE #{number}: {exc}")
             failed = True
     if as_json:
         click.echo(json.dumps(results, indent=2))
@@ -192,16 +193,11 @@ def installcode(
         sys.exit(2)
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"zse installcode: {message}", err=True)
-    sys.exit(2)
-
-
 def _run_csv(csv_file: str, output: str, jobs: int | None) -> None:
     try:
         source = click.open_file(csv_file, "rb")
     except OSError as exc:
-        _fail(f"cannot read {csv_file}: {exc.strerror}")
+        fail(f"cannot read {csv_file}: {exc.strerror}", 2)
     with source:
         inputs: list[str | int] = [] if csv_file == "-" else [csv_file]
         total = 0
@@ -214,7 +210,7 @@ def _run_csv(csv_file: str, output: str, jobs: int | None) -> None:
             try:  # before anything is opened for writing
                 refuse_input_as_output(output, inputs, "--output")
             except OutputError as exc:
-                _fail(str(exc))
+                fail(str(exc), 2)
         if jobs is None:
             jobs = (os.cpu_count() or 1) if total > 1 << 20 else 1
         chunks = _with_progress(iter(lambda: source.read(_READ_SIZE), b""), total)
@@ -225,9 +221,9 @@ def _run_csv(csv_file: str, output: str, jobs: int | None) -> None:
                 with atomic_output(output, "--output") as out:
                     report = validate_csv(decode_lines(chunks), out, jobs)
         except DeviceCsvError as exc:
-            _fail(f"{'standard input' if csv_file == '-' else csv_file}: {exc}")
+            fail(f"{'standard input' if csv_file == '-' else csv_file}: {exc}", 2)
         except OutputError as exc:
-            _fail(str(exc))
+            fail(str(exc), 2)
     for message in report.errors:
         click.echo(message, err=True)
     click.echo(
