@@ -50,6 +50,30 @@ KEY_TYPE_STANDARD_NETWORK = 0x01  # Transport Key key type (ZB Table 4.12)
 MacAddress = int | t.EUI64 | None
 
 
+class Eui64(t.EUI64):
+    """A zigpy ``EUI64`` that computes its hash once. zigpy's hashes its printed form
+    (``repr``) at every dict lookup, and the simulator looks EUI-64s up several times per
+    frame (address maps, link keys, frame counters, duplicate tables): a few percent of a
+    frame's cost at scale (``benchmarks/drlc_scale.py``). Equal to, and hashed as, zigpy's
+    (which it is an instance of); pickled without the cached hash, since ``str`` hashes
+    differ between processes. Never mutated, as no EUI-64 is."""
+
+    def __hash__(self) -> int:  # type: ignore[override]  # zigpy's EUI64 hashes, as here
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash: int = t.EUI64.__hash__(self)
+            return self._hash
+
+    def __reduce__(self) -> tuple[type[Eui64], tuple[bytes]]:
+        return type(self), (bytes(self),)
+
+
+def eui64(value: t.EUI64 | bytes) -> Eui64:
+    """``value`` as an :class:`Eui64` (itself when it is one already)."""
+    return value if isinstance(value, Eui64) else Eui64(value)
+
+
 @dataclass(frozen=True, slots=True)
 class MacHeader:
     """The MAC header fields the simulator uses (802.15.4-2006 7.2.1)."""
@@ -165,7 +189,7 @@ def _decode_addr(data: bytes, pos: int, mode: int) -> tuple[MacAddress, int]:
         return struct.unpack_from("<H", data, pos)[0], pos + 2
     if len(data) < pos + 8:
         raise struct.error("short")
-    return t.EUI64.deserialize(data[pos : pos + 8])[0], pos + 8
+    return Eui64(data[pos : pos + 8]), pos + 8
 
 
 def encode_nwk(hdr: NwkHeader, payload: bytes) -> bytes:
@@ -204,10 +228,10 @@ def decode_nwk(data: bytes) -> tuple[NwkHeader, bytes]:
     dst_ieee = src_ieee = None
     at = 8
     if fc & _NWK_DST_IEEE:
-        dst_ieee = t.EUI64(data[at : at + 8])
+        dst_ieee = Eui64(data[at : at + 8])
         at += 8
     if fc & _NWK_SRC_IEEE:
-        src_ieee = t.EUI64(data[at : at + 8])
+        src_ieee = Eui64(data[at : at + 8])
     hdr = NwkHeader(
         dst, src, radius, seq, fc & 3, (fc >> 6) & 3, dst_ieee, src_ieee, bool(fc & _NWK_SECURITY)
     )

@@ -203,7 +203,7 @@ def eui64_int(ieee: t.EUI64) -> int:
 
 def int_eui64(value: int) -> t.EUI64:
     """The inverse of :func:`eui64_int`."""
-    return t.EUI64(value.to_bytes(8, "little"))
+    return f.Eui64(value.to_bytes(8, "little"))
 
 
 class Node:
@@ -220,7 +220,7 @@ class Node:
         manufacturer_code: int = 0x0000,
     ) -> None:
         self.air = air
-        self.ieee = ieee
+        self.ieee: t.EUI64 = f.eui64(ieee)
         self.logical_type = logical_type
         self.manufacturer_code = manufacturer_code
         self.channel: int | None = None
@@ -575,6 +575,7 @@ class Node:
         (ZB 2.4.3.1.11: the EUI-64 is the device's identity, the short address follows it)."""
         if self.address_map.get(nwk) == ieee:
             return
+        ieee = f.eui64(ieee)
         old = self._nwk_by_ieee.pop(ieee, None)
         if old is not None and self.address_map.get(old) == ieee:
             del self.address_map[old]
@@ -1070,7 +1071,7 @@ class Node:
         if ind.cluster_id == zdo_t.ZDOCmd.Device_annce and len(data) >= 10:
             # Fast path for the broadcast every node hears at every join. An announce the
             # node refused is consumed: the coordinator does not pass it up to zigpy either.
-            return not self._announced(int.from_bytes(data[:2], "little"), t.EUI64(data[2:10]))
+            return not self._announced(int.from_bytes(data[:2], "little"), f.Eui64(data[2:10]))
         try:
             cmd = zdo_t.ZDOCmd(ind.cluster_id)
             _, types = zdo_t.CLUSTERS[cmd]
