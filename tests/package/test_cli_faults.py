@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.zse_cli import run_zse as zse
 from zse.capture.output import _value
 from zse.cli import main
 
@@ -25,18 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CSV = ROOT / "examples" / "devices.csv"
 #: Real seconds a subprocess may take (a bound, not a pause).
 TIMEOUT = 60
-
-
-def zse(*args: str, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zse", *args],
-        cwd=ROOT,
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
 
 
 def one_line(text: str) -> str:

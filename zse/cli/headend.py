@@ -258,7 +258,15 @@ def serve(  # noqa: PLR0917 - click passes options positionally
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     except Exception as exc:  # one line, not a traceback (that is at -vv)
-        _fail(f"{type(exc).__name__}: {exc}", 1, exc)
+        _fail(_said(exc), 1, exc)
+
+
+def _said(exc: Exception) -> str:
+    """``exc`` in words: zse's own errors say what and where (a port in use), another's
+    class name tells what it is."""
+    from zse.errors import ZseError  # noqa: PLC0415
+
+    return str(exc) if isinstance(exc, ZseError) else f"{type(exc).__name__}: {exc}"
 
 
 async def _serve(cfg: HeadendConfig, *, meters: int, port: int | None, seed: int) -> None:
@@ -338,7 +346,7 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
     except (StoreError, _BrokerUnreachable) as exc:
         _fail(str(exc), 1)
     except Exception as exc:  # one line, not a traceback (that is at -vv)
-        _fail(f"{type(exc).__name__}: {exc}", 1, exc)
+        _fail(_said(exc), 1, exc)
     return 0
 
 

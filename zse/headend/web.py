@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -36,7 +37,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from zse import __version__, jsontext
 from zse.device_csv import DeviceCsvError, decode_lines
-from zse.errors import InvalidJson
+from zse.errors import InvalidJson, ZseError
 from zse.headend.core import (
     DEVICE_TYPES,
     HeadendError,
@@ -56,6 +57,7 @@ __all__ = [
     "IDLE_TIMEOUT",
     "SECURITY_HEADERS",
     "HeadendApp",
+    "ListenError",
     "all_routes",
     "api_routes",
     "openapi",
@@ -804,6 +806,20 @@ class _ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         super().exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
+class ListenError(ZseError, OSError):
+    """A listener that could not start: the message names the address and port and says
+    why (``cannot listen on 127.0.0.1:8443: address already in use``); ``errno`` is the
+    system's."""
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> ListenError:
+    why = os.strerror(exc.errno) if exc.errno else str(exc)
+    where = f"[{host}]" if ":" in host else host
+    error = ListenError(f"cannot listen on {where}:{port}: {why[:1].lower()}{why[1:]}")
+    error.errno = exc.errno
+    return error
+
+
 async def serve(
     app: HeadendApp,
     context: ssl.SSLContext,
@@ -814,7 +830,8 @@ async def serve(
 ) -> tuple[web.AppRunner, list[int]]:
     """Serve ``app`` over mutual TLS on ``host:port`` (0: a free port) and, with ``signed``
     (a server-only TLS context and a port), signed requests on a second listener. Returns
-    the runner (call ``cleanup()`` to stop) and the bound ports, mutual TLS first."""
+    the runner (call ``cleanup()`` to stop) and the bound ports, mutual TLS first; a port
+    that cannot be listened on (in use) is :class:`ListenError`, nothing left listening."""
     runner = web.AppRunner(
         app.app,
         access_log=None,
@@ -824,6 +841,13 @@ async def serve(
     )
     await runner.setup()
     listeners = [(context, port)] + ([signed] if signed is not None else [])
-    for tls, number in listeners:
-        await web.TCPSite(runner, host, number, ssl_context=tls).start()
+    try:
+        for tls, number in listeners:
+            try:
+                await web.TCPSite(runner, host, number, ssl_context=tls).start()
+            except OSError as exc:
+                raise _listen_error(host, number, exc) from exc
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner, [int(address[1]) for address in runner.addresses]
