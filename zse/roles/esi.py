@@ -537,8 +537,9 @@ class EnergyServiceInterface:
     ``credentials``: the ESI's CBKE credentials (one per suite). ``registry``: a
     :class:`~zse.provisioning.registry.HanRegistry` to track each device's lifecycle (required for
     registry-group sends); without one, :meth:`provision` only admits the device. ``store``:
-    persistence for the Messaging and DRLC servers and the devices' public keys (default: the
-    registry's store). ``clock()``: ZigBee UTCTime. ``permit_seconds``: how long an admission
+    persistence for the Messaging and DRLC servers, the Time server's written attributes
+    (ValidUntilTime, ZCL 3.12.2.2.10) and the devices' public keys (default: the registry's
+    store). ``clock()``: ZigBee UTCTime. ``permit_seconds``: how long an admission
     stays open. ``readmit``: re-open admission for a METER_READY device that left on its own,
     so it can rejoin and run CBKE again. ``rng`` / ``first_tsn`` / ``executor`` make simulations
     repeatable (seeded ephemeral keys, fixed ZCL sequence numbers, inline computation).
@@ -616,7 +617,7 @@ class EnergyServiceInterface:
             **ke_options,
         )
         self.price = PriceServer(port, clock=clock)
-        self.time = TimeServer(port, clock=clock, zone=time_zone)
+        self.time = TimeServer(port, clock=clock, zone=time_zone, store=self.store)
         self.keep_alive = KeepAliveServer(
             port, base_minutes=keep_alive[0], jitter_seconds=keep_alive[1]
         )
@@ -698,6 +699,7 @@ class EnergyServiceInterface:
         self.key_establishment.on_event(self._key_establishment_event)
         self.price.start()
         self.price.on_event(self._stream.emit)
+        await self.time.load()  # ValidUntilTime written before a restart (ZCL 3.12.2.2.10)
         self.time.start()
         self.keep_alive.start()
         # Confirmations and reports recorded but never told (a restart) and those received

@@ -9,20 +9,24 @@ device prefers this server's time over others').
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time as _time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from zigpy.zcl import foundation
 
-from zse.errors import InvalidFrame
+from zse.errors import InvalidFrame, StoreError
+from zse.records import BOOL, INT, U32, Fields, Int, Mismatch, RecordError, check, load_each
 from zse.se.ids import TIME, TimeAttribute
+from zse.store import Batch, Store
 from zse.time.core import (
     ATTRIBUTE_TYPES,
     INVALID_TIME,
+    STATUS_SYNCHRONIZED,
     ZIGBEE_EPOCH,
     FixedZone,
     IanaZone,
@@ -98,6 +102,63 @@ class TimeStatus:
         )
 
 
+#: The one record a Time server keeps in its namespace: what Write Attributes set.
+_WRITTEN_KEY: Final = "written"
+_OFFSET = Int(-86_400, 86_400)  # TimeZone, DstShift (ZCL 3.12.2.2.3, 3.12.2.2.6)
+_WRITTEN_SHAPE: Final = Fields(
+    {},
+    {
+        "time": Fields({"time": Int(0, INVALID_TIME - 1), "set_at": INT}),
+        "valid_until_time": U32,
+        "synchronized": BOOL,
+        "zone": Fields(
+            {"time_zone": _OFFSET, "dst_start": U32, "dst_end": U32, "dst_shift": _OFFSET}
+        ),
+    },
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Written:
+    """What Write Attributes set on a Time server, as it is stored (record ``written``).
+
+    ``time`` is the Time written and ``clock()`` when it was (the offset is their
+    difference, so the written Time keeps running with the clock while the process is
+    down); LastSetTime is that Time (ZCL 3.12.2.2.9). None: never written.
+    """
+
+    time: tuple[int, int] | None = None
+    valid_until_time: int | None = None
+    synchronized: bool | None = None
+    zone: ZoneYear | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The stored form (JSON)."""
+        out: dict[str, Any] = {}
+        if self.time is not None:
+            out["time"] = {"time": self.time[0], "set_at": self.time[1]}
+        if self.valid_until_time is not None:
+            out["valid_until_time"] = self.valid_until_time
+        if self.synchronized is not None:
+            out["synchronized"] = self.synchronized
+        if self.zone is not None:
+            out["zone"] = dataclasses.asdict(self.zone)
+        return out
+
+    @classmethod
+    def from_record(cls, value: Any) -> _Written:
+        """The stored form back; :class:`~zse.records.Mismatch` for a wrong shape."""
+        check(value, _WRITTEN_SHAPE)
+        time = value.get("time")
+        zone = value.get("zone")
+        return cls(
+            time=None if time is None else (time["time"], time["set_at"]),
+            valid_until_time=value.get("valid_until_time"),
+            synchronized=value.get("synchronized"),
+            zone=None if zone is None else ZoneYear(**zone),
+        )
+
+
 class TimeServer:
     """Serve Time (0x000A) from an endpoint: every attribute of ZCL 3.12.2.2.
 
@@ -126,6 +187,17 @@ class TimeServer:
     (:meth:`~zse.time.core.TimeCore.range_refusal`); a value that leaves its type later (the
     clock running on) is served as the invalid value 0xFFFFFFFF, with a warning, so no read
     fails.
+
+    ``store``: what Write Attributes set (Time, LastSetTime, ValidUntilTime, Synchronized, the
+    zone) survives a restart, kept under ``namespace`` (default ``time.server/<endpoint
+    id>``): each write is committed before its Write Attributes Response (a commit that fails
+    answers FAILURE and changes nothing), and :meth:`load`, awaited before :meth:`start`,
+    brings it back. Time is kept as the value written and ``clock()`` then, so it has kept
+    running with the clock while the process was down (``clock`` must be a wall clock, as
+    :func:`system_clock` is). Time, Synchronized and the zone are taken back only where this
+    server's status at start would take the same write (:func:`~zse.time.core.write_refusal`:
+    a Master's clock and a MasterZoneDst zone are its own). What the application sets
+    (``status``, ``time_zone``, ``core``) is configuration, not stored.
     """
 
     def __init__(
@@ -136,9 +208,17 @@ class TimeServer:
         status: TimeStatus | None = None,
         time_zone: int = 0,
         zone: ZoneRule | str | None = None,
+        store: Store | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.clock = clock
+        self.store = store
+        self.namespace = namespace or f"time.server/{endpoint.endpoint_id}"
+        #: What Write Attributes set, as stored (the store's record, also without a store).
+        self._record = _Written()
+        self._loaded = False
+        self._lock = asyncio.Lock()  # one write's commit and apply at a time
         if isinstance(zone, str):
             zone = IanaZone(zone)
         self._started = False
@@ -175,9 +255,64 @@ class TimeServer:
         )
         self._snapshot = None
 
+    async def load(self) -> None:
+        """Take back what Write Attributes set before a restart, from the store (nothing
+        without one); await it before :meth:`start`. A stored record that fails its checksum
+        or its shape is quarantined by the store (logged, named, listed by
+        :meth:`Store.quarantined <zse.store.Store.quarantined>`) and the server starts as one
+        never written."""
+        if self.store is not None:
+            await self.store.load_with(self.namespace, self._load)
+            if self._started:
+                self._publish_valid_until()
+        self._loaded = True
+
+    def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
+        def load(key: str, value: Any) -> None:
+            if key != _WRITTEN_KEY:
+                raise Mismatch("not a record of the Time server")
+            self._restore(_Written.from_record(value))
+
+        load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
+
+    def _restore(self, written: _Written) -> None:
+        """Apply a stored record: ValidUntilTime always, Time (with LastSetTime),
+        Synchronized and the zone where the status now lets them be written."""
+        status = self.status.bitmap()
+        kept: dict[str, Any] = {}
+        if written.valid_until_time is not None:
+            self.core.valid_until_time = kept["valid_until_time"] = written.valid_until_time
+        if written.time is not None:
+            if write_refusal(TimeAttribute.TIME, written.time[0], status) is None:
+                self.offset = written.time[0] - written.time[1]
+                self.core.last_set_time, kept["time"] = written.time[0], written.time
+            else:
+                LOGGER.info("Time: the Time written before the restart is not taken by a Master")
+        if written.synchronized is not None:
+            if write_refusal(TimeAttribute.TIME_STATUS, 0, status) is None:
+                bits = STATUS_SYNCHRONIZED if written.synchronized else 0
+                self.status = TimeStatus.from_bitmap(written_status(status, bits))
+                kept["synchronized"] = written.synchronized
+            else:
+                LOGGER.info("Time: the TimeStatus written before the restart is not taken")
+        if written.zone is not None:
+            if write_refusal(TimeAttribute.TIME_ZONE, 0, status) is None:
+                self._fix_zone(written.zone)
+                kept["zone"] = written.zone
+            else:
+                LOGGER.info("Time: the zone written before the restart is not taken")
+        self._record = _Written(**kept)
+        self._snapshot = None
+
     def start(self) -> None:
         """Publish the attributes; they are computed whenever they are read, but for
-        ValidUntilTime, kept as written (ZCL 3.12.2.2.10)."""
+        ValidUntilTime, kept as written (ZCL 3.12.2.2.10). With a store, :meth:`load`
+        first (:class:`~zse.errors.StoreError` otherwise: the writes before a restart would
+        be served no longer, then overwritten)."""
+        if self.store is not None and not self._loaded:
+            raise StoreError(
+                f"{self.store.where}: a Time server with a store: await load() before start()"
+            )
         for attribute, type_id in ATTRIBUTE_TYPES.items():
             if attribute != TimeAttribute.VALID_UNTIL_TIME:
                 self.endpoint.set_attribute_source(
@@ -189,28 +324,43 @@ class TimeServer:
             TIME,
             TimeAttribute.VALID_UNTIL_TIME,
             check=self._check_valid_until,
-            on_write=self._valid_until_written,
+            on_write=functools.partial(self._store_written, TimeAttribute.VALID_UNTIL_TIME),
         )
         for attribute in _WRITABLE:
             self.endpoint.set_writable(
                 TIME,
                 attribute,
                 check=functools.partial(self._refusal, attribute),
-                on_write=functools.partial(self._written, attribute),
+                on_write=functools.partial(self._store_written, attribute),
             )
 
     def write(self, attribute: TimeAttribute, value: int) -> foundation.Status:
         """Write ``value`` to ``attribute`` as Write Attributes does (ZCL 2.5.3, the rules
-        above): SUCCESS once written, else the status it is refused with."""
-        if attribute == TimeAttribute.VALID_UNTIL_TIME:
-            refused = self._check_valid_until(value)
-            if refused is None:
-                self._valid_until_written(value)
-            return refused or foundation.Status.SUCCESS
-        refused = self._refusal(attribute, value)
+        above): SUCCESS once written, else the status it is refused with. A server with a
+        store: :meth:`write_stored` (:class:`~zse.errors.StoreError` here, as nothing
+        unstored is written)."""
+        if self.store is not None:
+            raise StoreError(
+                f"{self.store.where}: a Time server with a store: await write_stored()"
+            )
+        refused = self._write_refusal(attribute, value)
         if refused is None:
-            self._written(attribute, value)
+            self._apply(attribute, self._after(attribute, int(value)))
         return refused or foundation.Status.SUCCESS
+
+    async def write_stored(self, attribute: TimeAttribute, value: int) -> foundation.Status:
+        """:meth:`write`, the value committed to the store (if any) before SUCCESS is
+        returned; a commit that fails raises its :class:`~zse.errors.StoreError`, nothing
+        written."""
+        refused = self._write_refusal(attribute, value)
+        if refused is None:
+            await self._store_written(attribute, value)
+        return refused or foundation.Status.SUCCESS
+
+    def _write_refusal(self, attribute: TimeAttribute, value: Any) -> foundation.Status | None:
+        if attribute == TimeAttribute.VALID_UNTIL_TIME:
+            return self._check_valid_until(value)
+        return self._refusal(attribute, value)
 
     def _refusal(self, attribute: TimeAttribute, value: Any) -> foundation.Status | None:
         status = write_refusal(attribute, int(value), self.status.bitmap())
@@ -218,18 +368,56 @@ class TimeServer:
             status = self.core.range_refusal(attribute, int(value), self.now())
         return None if status is None else foundation.Status(status)
 
-    def _written(self, attribute: TimeAttribute, value: Any) -> None:
-        value = int(value)
+    async def _store_written(self, attribute: TimeAttribute, value: Any) -> None:
+        """Write Attributes' ``on_write``: commit the record this write makes, then apply it
+        (the endpoint answers SUCCESS after this returns, FAILURE if it raises)."""
+        async with self._lock:
+            written = self._after(attribute, int(value))
+            if self.store is not None:
+                try:
+                    await self.store.commit(
+                        Batch().put(self.namespace, _WRITTEN_KEY, written.record())
+                    )
+                except BaseException:
+                    if attribute == TimeAttribute.VALID_UNTIL_TIME:
+                        self._publish_valid_until()  # the endpoint holds the value refused
+                    raise
+            self._apply(attribute, written)
+
+    def _after(self, attribute: TimeAttribute, value: int) -> _Written:
+        """The record once ``value`` is written to ``attribute`` (the checks passed)."""
+        record = self._record
+        if attribute == TimeAttribute.TIME:  # set_time: ValidUntilTime invalid again
+            return dataclasses.replace(
+                record, time=(value, self.clock()), valid_until_time=INVALID_TIME
+            )
+        if attribute == TimeAttribute.VALID_UNTIL_TIME:
+            return dataclasses.replace(record, valid_until_time=value)
+        if attribute == TimeAttribute.TIME_STATUS:
+            return dataclasses.replace(record, synchronized=bool(value & STATUS_SYNCHRONIZED))
+        zone = written_zone(self.core.values(self.now()), attribute, value)
+        return dataclasses.replace(record, zone=zone)
+
+    def _apply(self, attribute: TimeAttribute, written: _Written) -> None:
+        """Serve what :meth:`_after` made of a write to ``attribute``."""
+        self._record = written
         if attribute == TimeAttribute.TIME:
-            self.offset = value - self.clock()
+            assert written.time is not None
+            value, set_at = written.time
+            self.offset = value - set_at
             self.core.set_time(value)
             LOGGER.info("Time: Time written: %d", value)
+        elif attribute == TimeAttribute.VALID_UNTIL_TIME:
+            self.core.valid_until_time = written.valid_until_time or INVALID_TIME
+            LOGGER.info("Time: ValidUntilTime written: %d", self.core.valid_until_time)
         elif attribute == TimeAttribute.TIME_STATUS:
-            self.status = TimeStatus.from_bitmap(written_status(self.status.bitmap(), value))
+            bits = STATUS_SYNCHRONIZED if written.synchronized else 0
+            self.status = TimeStatus.from_bitmap(written_status(self.status.bitmap(), bits))
             LOGGER.info("Time: TimeStatus written: 0x%02X", self.status.bitmap())
         else:
-            self._fix_zone(written_zone(self.core.values(self.now()), attribute, value))
-            LOGGER.info("Time: attribute 0x%04X written: %d", attribute, value)
+            assert written.zone is not None
+            self._fix_zone(written.zone)
+            LOGGER.info("Time: attribute 0x%04X written", attribute)
         self._snapshot = None
 
     def _source(self, attribute: TimeAttribute) -> Callable[[], int]:
@@ -288,11 +476,6 @@ class TimeServer:
         if int(value) == INVALID_TIME or last_set == INVALID_TIME or int(value) > last_set:
             return None
         return foundation.Status.INVALID_VALUE
-
-    def _valid_until_written(self, value: Any) -> None:
-        self.core.valid_until_time = int(value)
-        self._snapshot = None
-        LOGGER.info("Time: ValidUntilTime written: %d", int(value))
 
 
 _READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
