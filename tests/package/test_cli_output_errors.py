@@ -8,38 +8,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.zse_cli import run_zse as _zse
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A capture whose decrypted copy is larger than a write buffer (8 KiB): written in several
 #: writes, the first of which fails under a 1000-byte file size limit.
 CAPTURE = ROOT / "tests" / "capture" / "published" / "killerbee-control4-sample.pcap"
-#: Real seconds a subprocess may take (a bound, not a pause).
-TIMEOUT = 60
-
-#: Runs ``zse`` with files limited to argv[1] bytes: a write past it fails with EFBIG ("File
-#: too large"; SIGXFSZ ignored), as one past a full disk's end fails with ENOSPC.
-LIMITED = """
-import os, resource, signal, sys
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
-os.execv(sys.executable, [sys.executable, "-m", "zse", *sys.argv[2:]])
-"""
-
-
-def _zse(*args: str, limit: int | None = None) -> subprocess.CompletedProcess[str]:
-    prefix = ["-m", "zse"] if limit is None else ["-c", LIMITED, str(limit)]
-    return subprocess.run(
-        [sys.executable, *prefix, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
 
 
 def _said(result: subprocess.CompletedProcess[str]) -> str:

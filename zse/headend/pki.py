@@ -716,7 +716,9 @@ def init_directory(directory: Path, *, port: int = 8443, hosts: Sequence[str] = 
     """Write a test CA (``ca.pem``, ``ca-key.pem``), the server's certificate and key
     (``server.pem``, ``server-key.pem``), ``retailer-a.pem``/``retailer-a-key.pem`` and
     ``retailer-b...``, and ``headend.toml``. Existing files are not overwritten
-    (:class:`HeadendConfigError`)."""
+    (:class:`HeadendConfigError`). All or nothing: when one cannot be written, the files and
+    directories this call created are removed (never one that was there) and the error
+    raised."""
     names = [
         "ca.pem",
         "ca-key.pem",
@@ -725,23 +727,42 @@ def init_directory(directory: Path, *, port: int = 8443, hosts: Sequence[str] = 
         *(f"{r}{s}" for r in INIT_RETAILERS for s in (".pem", "-key.pem")),
         "headend.toml",
     ]
-    directory.mkdir(parents=True, exist_ok=True)
-    present = [n for n in names if (directory / n).exists()]
-    if present:
-        raise HeadendConfigError(f"{directory}: {present[0]} exists; not overwriting")
-    ca = new_ca("zse headend test CA")
-    _write_cert(directory / "ca.pem", ca[0])
-    write_key(directory / "ca-key.pem", ca[1])
-    cert, key = issue(ca, "localhost", server=True, hosts=("localhost", "127.0.0.1", *hosts))
-    _write_cert(directory / "server.pem", cert)
-    write_key(directory / "server-key.pem", key)
-    for retailer in INIT_RETAILERS:
-        cert, key = issue(ca, retailer)
-        _write_cert(directory / f"{retailer}.pem", cert)
-        write_key(directory / f"{retailer}-key.pem", key)
-    retailers = "".join(_RETAILER.format(name=r) for r in INIT_RETAILERS)
-    with _named(directory / "headend.toml"):
-        (directory / "headend.toml").write_text(
-            _CONFIG.format(port=port, signed_port=port + 1 if port else 0, retailers=retailers)
-        )
+    made = [d for d in (directory, *directory.parents) if not os.path.lexists(d)]
+    created: list[Path] = []
+
+    def new(name: str) -> Path:
+        """``directory / name``, counted as this call's when nothing is there yet."""
+        path = directory / name
+        if not os.path.lexists(path):
+            created.append(path)
+        return path
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        present = [n for n in names if (directory / n).exists()]
+        if present:
+            raise HeadendConfigError(f"{directory}: {present[0]} exists; not overwriting")
+        ca = new_ca("zse headend test CA")
+        _write_cert(new("ca.pem"), ca[0])
+        write_key(new("ca-key.pem"), ca[1])
+        cert, key = issue(ca, "localhost", server=True, hosts=("localhost", "127.0.0.1", *hosts))
+        _write_cert(new("server.pem"), cert)
+        write_key(new("server-key.pem"), key)
+        for retailer in INIT_RETAILERS:
+            cert, key = issue(ca, retailer)
+            _write_cert(new(f"{retailer}.pem"), cert)
+            write_key(new(f"{retailer}-key.pem"), key)
+        retailers = "".join(_RETAILER.format(name=r) for r in INIT_RETAILERS)
+        config = _CONFIG.format(port=port, signed_port=port + 1 if port else 0, retailers=retailers)
+        path = new("headend.toml")
+        with _named(path):
+            path.write_text(config)
+    except BaseException:
+        for path in reversed(created):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for made_directory in made:  # the deepest first; one not empty stays
+            with contextlib.suppress(OSError):
+                made_directory.rmdir()
+        raise
     return [directory / n for n in names]
