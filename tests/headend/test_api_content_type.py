@@ -3,7 +3,8 @@ reads one (register a device, a group, a message or a load control event to a gr
 a form, a text, or a body without a Content-Type as if it were JSON; each is now a 415 with the
 API's JSON error naming ``Content-Type``, and nothing is written. ``application/json`` (any
 case, with ``charset=utf-8``) and ``+json`` types (RFC 6839) are served as before, and the
-portal's own HTML forms (``application/x-www-form-urlencoded``) still post."""
+portal's own HTML forms (``application/x-www-form-urlencoded``) still post. The devices CSV
+import took any body as CSV: it is a 415 too unless the body says ``text/csv``."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ NOT_JSON = [
 
 
 async def _post(service: Service, path: str, body: object, content_type: str | None) -> Reply:
-    """``body`` as JSON text, with ``content_type`` (None: no Content-Type at all)."""
+    """``body`` as JSON text (bytes: as they are), with ``content_type`` (None: no
+    Content-Type at all)."""
     headers = {} if content_type is None else {"Content-Type": content_type}
     with hold_virtual_clock():
         connector = aiohttp.TCPConnector(ssl=client_context(service.directory, A), force_close=True)
@@ -41,7 +43,9 @@ async def _post(service: Service, path: str, body: object, content_type: str | N
                 connector=connector, skip_auto_headers=["Content-Type"]
             ) as session,
             session.post(
-                service.base + path, data=json.dumps(body).encode(), headers=headers
+                service.base + path,
+                data=body if isinstance(body, bytes) else json.dumps(body).encode(),
+                headers=headers,
             ) as response,
         ):
             return Reply(response.status, json.loads(await response.read()), dict(response.headers))
@@ -99,3 +103,44 @@ async def test_the_portals_forms_still_post(service: Service) -> None:
     assert saved.status == 303
     groups = (await service.call(A, "GET", "/api/v1/groups")).body["groups"]
     assert [g["name"] for g in groups] == ["home"]
+
+
+# -- the devices CSV import: text/csv ----------------------------------------------------------
+
+IMPORT = "/api/v1/devices/import?meter=meter-1&device_type=in-home%20display"
+#: Content-Types that do not say CSV (each was read as CSV).
+NOT_CSV = [
+    "application/octet-stream",
+    "text/plain",
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "text/csv-schema",
+    "application/csv",
+]
+
+
+def _csv(service: Service) -> bytes:
+    device = service.sims.devices[0]
+    return f"eui64,install_code\n{device.mac},{device.install_code}\n".encode()
+
+
+@pytest.mark.parametrize("content_type", [*NOT_CSV, None])
+async def test_a_csv_import_not_declared_text_csv_is_a_415(
+    service: Service, content_type: str | None
+) -> None:
+    reply = await _post(service, IMPORT, _csv(service), content_type)
+    assert reply.status == 415, reply.body
+    assert reply.headers["Content-Type"].startswith("application/json")
+    error = reply.body["error"]
+    assert (error["status"], error["field"]) == (415, "Content-Type")
+    assert "text/csv" in error["message"]
+    assert (await service.call(A, "GET", "/api/v1/devices")).body == {"devices": []}
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/csv", "Text/CSV; charset=utf-8", "text/csv; header=present"]
+)
+async def test_a_csv_import_declared_text_csv_is_read(service: Service, content_type: str) -> None:
+    reply = await _post(service, IMPORT, _csv(service), content_type)
+    assert reply.status == 200, reply.body
+    assert (len(reply.body["registered"]), reply.body["errors"]) == (1, [])

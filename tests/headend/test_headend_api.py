@@ -34,6 +34,9 @@ def _body(service: Service, index: int = 0, **changes: Any) -> dict[str, Any]:
     }
 
 
+#: The devices CSV import reads a body that says it is CSV.
+CSV = {"Content-Type": "text/csv"}
+
 BAD_REGISTRATIONS = [
     ({"mac": "00:0d:6f:00"}, 422, "mac"),
     ({"mac": "zz:0d:6f:00:0b:01:00:01"}, 422, "mac"),
@@ -126,6 +129,7 @@ async def test_bulk_csv_import_reports_bad_rows(service: Service) -> None:
         "POST",
         "/api/v1/devices/import?meter=meter-1&device_type=in-home%20display",
         text="\n".join(lines) + "\n",
+        headers=CSV,
     )
     assert reply.status == 200, reply.body
     assert len(reply.body["registered"]) == 2
@@ -137,6 +141,7 @@ async def test_bulk_csv_import_reports_bad_rows(service: Service) -> None:
         "POST",
         "/api/v1/devices/import?meter=meter-1&device_type=in-home%20display",
         text="nothing",
+        headers=CSV,
     )
     assert (bad.status, bad.body["error"]["field"]) == (422, "csv")
 

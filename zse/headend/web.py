@@ -18,7 +18,8 @@ Every request passes three checks, in order:
 Errors are JSON: ``{"error": {"status", "field", "message"}}`` (:class:`HeadendError`); any
 other fault in a handler is a 500 of that shape with a generic message, its traceback logged.
 A JSON body must say so (``Content-Type: application/json`` or a ``+json`` type): another, or
-none, is a 415 (:func:`body_json`); the portal's forms post to the portal's own routes.
+none, is a 415 (:func:`body_json`), and so is a devices CSV not sent as ``text/csv``; the
+portal's forms post to the portal's own routes.
 """
 
 from __future__ import annotations
@@ -302,12 +303,23 @@ def _json_media_type(media_type: str) -> bool:
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
+def _undeclared(
+    request: web.Request, kind: str, send: str, accepts: Callable[[str], bool]
+) -> str | None:
+    """Why ``request``'s body is not declared ``kind`` (a media type ``accepts`` takes; the
+    message says to ``send`` one), for a 415, or None."""
+    if request.headers.get(_CONTENT_TYPE) is None:
+        return f"the body has no Content-Type: send {send}"
+    if not accepts(request.content_type):
+        return f"Content-Type {shown(request.content_type)} is not {kind}: send {send}"
+    return None
+
+
 def _not_json(request: web.Request) -> str | None:
     """Why ``request``'s body is not declared JSON (for a 415), or None."""
-    if request.headers.get(_CONTENT_TYPE) is None:
-        return "the body has no Content-Type: send application/json"
-    if not _json_media_type(request.content_type):
-        return f"Content-Type {shown(request.content_type)} is not JSON: send application/json"
+    problem = _undeclared(request, "JSON", "application/json", _json_media_type)
+    if problem is not None:
+        return problem
     if (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
         return (
             f"charset {shown(request.charset)} is not UTF-8: send application/json in UTF-8"
@@ -372,8 +384,12 @@ async def _import(app: HeadendApp, request: web.Request) -> web.Response:
         raise HeadendError(422, "meter: missing", field="meter")
     if device_type is None:
         raise HeadendError(422, "device_type: missing", field="device_type")
+    body = await request.read()  # first, as body_json: its bounds hold whatever it says
+    problem = _undeclared(request, "CSV", "text/csv", "text/csv".__eq__) if body else None
+    if problem is not None:  # a 415 as the JSON routes' (text/csv's parameters are taken)
+        raise HeadendError(415, problem, field=_CONTENT_TYPE)
     try:  # as `zse installcode --csv` reads a file: UTF-8 whatever the charset says, a
-        text = "".join(decode_lines([await request.read()]))  # byte-order mark (Excel's) dropped
+        text = "".join(decode_lines([body]))  # byte-order mark (Excel's) dropped
     except DeviceCsvError as exc:
         raise HeadendError(422, f"csv: {exc}", field="csv") from None
     report = await app.headend.import_csv(
