@@ -336,12 +336,13 @@ async def test_an_undivided_write_with_a_raising_check_writes_nothing() -> None:
 
 async def test_an_on_write_that_raises_is_failure_for_that_attribute() -> None:
     """``on_write`` failing: the value may not have reached its owner, so FAILURE for that
-    record, the rest answered."""
+    record, the rest answered; the refused value is not kept (a read gives the old one)."""
     bench = broken_bench()
     records = b"\x03\x00\x20\x09" + b"\x00\x00\x20\x08"
     sent = await answers(bench, b"\x00\x32\x02" + records)
     assert [write_statuses(frame) for frame in sent] == [[(S.FAILURE, 0x0003)]]
     assert stored(bench, 0x0000) == 8
+    assert stored(bench, 0x0003) == 7
     assert bench.escaped == []
 
 

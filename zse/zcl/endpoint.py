@@ -870,12 +870,13 @@ class ZclEndpointBase:
     async def _store_written(self, cluster_id: int, attr_id: int, value: Any) -> foundation.Status:
         """Keep a written value (an attribute served from a source keeps none: its
         ``on_write`` changes what the source gives) and tell ``on_write``; FAILURE (logged)
-        when ``on_write`` raises, as the value may not have reached its owner."""
-        if attr_id not in self._sources.get(cluster_id, {}):
-            stored = self.attributes[cluster_id][attr_id]
-            self.attributes[cluster_id][attr_id] = foundation.TypeValue(
-                type=stored.type, value=value
-            )
+        when ``on_write`` raises, as the value may not have reached its owner, and the value
+        it held before is kept (unless another write replaced it meanwhile)."""
+        held = self.attributes[cluster_id]
+        before = None if attr_id in self._sources.get(cluster_id, {}) else held[attr_id]
+        written = None
+        if before is not None:
+            written = held[attr_id] = foundation.TypeValue(type=before.type, value=value)
         _, on_write = self._writable[cluster_id][attr_id]
         if on_write is not None:
             try:
@@ -886,6 +887,8 @@ class ZclEndpointBase:
                 LOGGER.exception(
                     "%r: on_write of attribute 0x%04X/0x%04X failed", self, cluster_id, attr_id
                 )
+                if before is not None and held.get(attr_id) is written:
+                    held[attr_id] = before
                 return foundation.Status.FAILURE
         return foundation.Status.SUCCESS
 
