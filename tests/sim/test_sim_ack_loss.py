@@ -190,3 +190,25 @@ def test_ack_loss_is_seeded() -> None:
     """The same seed loses the same acknowledgements: byte-identical captures."""
     assert run(_capture(54)) == run(_capture(54))
     assert run(_capture(54)) != run(_capture(55))
+
+
+async def test_mac_duplicate_detection_keeps_only_sources_heard_within_its_lifetime() -> None:
+    """Every spoofed source of a flood left its last frame in the MAC's duplicate table for
+    good (about 1 KB a source in ``benchmarks/interpan_flood.py``); what is past
+    MAC_DUPLICATE_LIFETIME can never match again and goes, and detection still works."""
+    air, _, (dev, _) = await han(54)
+    attacker = air.device("00:0d:6f:00:0c:00:00:98", channel=20)
+    attacker.listen()
+    assert dev.pan_id is not None
+    assert dev.nwk is not None
+
+    def frame(source: int, body: bytes) -> bytes:
+        header = f.MacHeader(f.MAC_DATA, 1, dev.pan_id, dev.nwk, dev.pan_id, source, True)
+        return f.encode_mac(header, body)
+
+    for source in range(0x1000, 0x1000 + 500):
+        assert await attacker.send_interpan(frame(source, b"\x01" * 100))
+        await asyncio.sleep(MAC_DUPLICATE_LIFETIME / 4)
+    assert len(dev._mac_last) <= 8  # the sources of the last lifetime, and a few behind
+    assert await attacker.send_interpan(frame(0x1000 + 499, b"\x01" * 100))
+    assert dev.stats.mac_duplicates == 1  # the latest source's copy is still caught

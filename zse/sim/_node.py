@@ -771,8 +771,14 @@ class Node:
         assert tx.mac.src is not None
         now = asyncio.get_running_loop().time()
         source = (tx.mac.src_pan, tx.mac.src)
-        last = self._mac_last.get(source)
+        last = self._mac_last.pop(source, None)
         seq = tx.mac.seq & 0xFF
+        # oldest first: what is past the lifetime can never match again, and goes (a flood of
+        # spoofed sources kept each one's last frame for good)
+        for oldest, (_, _, heard) in list(itertools.islice(self._mac_last.items(), 8)):
+            if now - heard < MAC_DUPLICATE_LIFETIME:
+                break
+            del self._mac_last[oldest]
         self._mac_last[source] = (seq, tx.data, now)
         if (
             last is not None
