@@ -73,3 +73,16 @@ def test_an_integer_of_another_integer_type_is_still_read(
     assert reading.values[0x0000] == TIME
     assert reading.untrusted is None
     assert reading.local_time == TIME
+
+
+def test_an_attribute_answered_twice_is_refused() -> None:
+    """A response giving Time twice, with two values, says two clocks: ``read_time`` already
+    refused it (its records must answer what was asked, in order), the decoder took the last
+    one silently. Both refuse it now, whichever the statuses."""
+    first = record(0x0000, UTC_TIME, struct.pack("<I", TIME))
+    again = record(0x0000, UTC_TIME, struct.pack("<I", TIME + 3600))
+    with pytest.raises(DecodeError, match="0x0000 answered twice"):
+        time_reading_from_response(first + MASTER + again)
+    unsupported = struct.pack("<HB", 0x0000, 0x86)  # UNSUPPORTED_ATTRIBUTE, then a value
+    with pytest.raises(DecodeError, match="0x0000 answered twice"):
+        time_reading_from_response(unsupported + first + MASTER)

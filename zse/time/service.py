@@ -534,7 +534,8 @@ _INTEGER_TYPES = frozenset((*range(0x18, 0x32), 0xE2))
 
 def time_reading_from_response(payload: bytes) -> TimeReading:
     """Decode a Time cluster Read Attributes Response (ZCL 2.5.2) into a :class:`TimeReading`;
-    :class:`~zse.errors.InvalidFrame` if it does not decode, lacks Time, has a record whose
+    :class:`~zse.errors.InvalidFrame` if it does not decode, lacks Time, answers an
+    attribute twice (two values: which would be the clock?), has a record whose
     data type is not an integer one (a Time sent as the text "700000000" is not read as
     that number), a value its attribute's type cannot hold (whatever integer type its record
     says: a negative Time would set a clock UTCTime cannot hold) or a TimeZone or DstShift
@@ -544,6 +545,12 @@ def time_reading_from_response(payload: bytes) -> TimeReading:
     schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
     try:
         records, rest = schema.deserialize(payload)
+        ids = [int(record.attrid) for record in records.status_records]  # type: ignore[attr-defined]
+        twice = sorted({attr for attr in ids if ids.count(attr) > 1})
+        if twice:
+            raise InvalidFrame(
+                f"Time Read Attributes Response: attribute {twice[0]:#06x} answered twice"
+            )
         read = [
             record
             for record in records.status_records  # type: ignore[attr-defined]
