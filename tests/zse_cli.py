@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,10 +23,14 @@ os.execv(sys.executable, [sys.executable, "-m", "zse", *sys.argv[2:]])
 
 
 def run_zse(
-    *args: str, stdout: int | IO[Any] | None = subprocess.PIPE, limit: int | None = None
+    *args: str,
+    stdout: int | IO[Any] | None = subprocess.PIPE,
+    limit: int | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``zse ARGS...``, standard error captured; ``stdout``: where standard output goes;
-    ``limit``: the largest file it may write, in bytes."""
+    ``limit``: the largest file it may write, in bytes; ``env``: its environment (default
+    this process's)."""
     prefix = ["-m", "zse"] if limit is None else ["-c", LIMITED, str(limit)]
     return subprocess.run(
         [sys.executable, *prefix, *args],
@@ -35,4 +40,5 @@ def run_zse(
         text=True,
         timeout=TIMEOUT,
         check=False,
+        env=env,
     )

@@ -49,10 +49,13 @@ def test_an_output_that_is_a_device_is_written_not_replaced() -> None:
 
 
 def test_a_standard_output_that_cannot_be_written_is_one_line() -> None:
+    """Was "error: OSError: No space left on device", exit 1 (tests/package/test_cli_stdout.py)."""
     with open("/dev/full", "w") as full:
         result = zse("installcode", "83FED3407A932B70", stdout=full.fileno())
-    assert result.returncode == 1
-    assert one_line(result.stderr) == "error: OSError: No space left on device"
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        "error: cannot write standard output: No space left on device"
+    )
 
 
 def test_a_queue_that_is_not_a_database_is_one_line_and_the_worker_ends(tmp_path: Path) -> None:

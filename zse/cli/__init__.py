@@ -12,11 +12,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from zse import __version__
+from zse.cli._errors import say_error
 from zse.errors import ZseError
 
 __all__ = ["main"]
@@ -68,11 +69,17 @@ class _LazyGroup(click.Group):
         **extra: Any,
     ) -> Any:
         """click's main, with a usage error said in one line (click's is four: usage, a
-        hint, a blank line and the error) and exit status 2."""
+        hint, a blank line and the error) and exit status 2, as a standard output that cannot
+        be written (the help, the version, a command's output)."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
+        from zse.cli._files import OutputError, named_stdout  # noqa: PLC0415
+
         try:
-            result = super().main(args, prog_name, complete_var, False, **extra)
+            with named_stdout():
+                result = super().main(args, prog_name, complete_var, False, **extra)
+        except OutputError as exc:  # "cannot write standard output: why"
+            _fail_quietly(str(exc), 2)
         except _NO_ARGS_IS_HELP as exc:  # the help itself, as click shows it
             exc.show()
             sys.exit(exc.exit_code)
@@ -92,12 +99,17 @@ class _LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         """The subcommand; an exception it lets out (a fault the command did not turn into
         its own one-line error) is still one line and exit status 1, its traceback in the
-        debug log (``-vv``), and a standard output that cannot be written is said so."""
+        debug log (``-vv``); an output that cannot be written (standard output too) is said
+        so, exit status 2."""
+        from zse.cli._files import OutputError  # noqa: PLC0415
+
         try:
             result = super().invoke(ctx)
             sys.stdout.flush()  # here, not at exit, where a failure is a traceback
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except OutputError as exc:
+            _fail_quietly(str(exc), 2)
         except OSError as exc:
             if isinstance(exc, BrokenPipeError):
                 raise  # click's: the reader went away (``| head``)
@@ -138,13 +150,21 @@ def _fault(exc: BaseException) -> None:
     where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
     said = message if isinstance(exc, ZseError) else f"{type(exc).__name__}: {message}"
     line = " ".join(f"{said}{where}".split())  # zse's errors say what and where already
-    click.echo(f"error: {line[:500]}", err=True)
+    _fail_quietly(line[:500], 1)
+
+
+def _fail_quietly(message: str, status: int) -> NoReturn:
+    """Say ``message`` (one ``error:`` line) and exit ``status``; what standard output still
+    buffers and cannot write (``/dev/full``) goes nowhere, not to a traceback at exit."""
+    from zse.cli._files import OutputError  # noqa: PLC0415
+
+    say_error(message)
     try:
         sys.stdout.flush()
-    except OSError:  # e.g. /dev/full: what is still buffered goes nowhere, not to a traceback
+    except (OSError, OutputError):
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    raise SystemExit(1)
+    raise SystemExit(status)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,6 +17,7 @@ import contextlib
 import io
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, BinaryIO, TextIO, cast
@@ -28,6 +29,7 @@ __all__ = [
     "atomic_binary_output",
     "atomic_output",
     "named_output",
+    "named_stdout",
     "refuse_input_as_output",
 ]
 
@@ -76,17 +78,54 @@ def atomic_binary_output(path: str, option: str) -> Iterator[BinaryIO]:
 class _Named(io.FileIO):
     """A file open for writing whose failed writes are :class:`OutputError` naming it: the
     operating system's error (``ENOSPC``) names no file, and a buffered write fails wherever
-    the buffer happens to be flushed."""
+    the buffer happens to be flushed. ``pipe``: a reader gone (``EPIPE``) stays
+    :class:`BrokenPipeError`, for the caller to end quietly."""
 
-    def __init__(self, file: int | str, said: str) -> None:
-        super().__init__(file, "w")
+    def __init__(self, file: int | str, said: str, *, closefd: bool = True, pipe: bool = False):
+        super().__init__(file, "w", closefd=closefd)
         self._said = said
+        self._pipe = pipe
 
     def write(self, data: Any, /) -> int:
         try:
             return super().write(data)
         except OSError as exc:
+            if self._pipe and isinstance(exc, BrokenPipeError):
+                raise
             raise OutputError(f"cannot write {self._said}: {exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def named_stdout() -> Iterator[None]:
+    """Within the block, a write to the process's standard output that fails (a full disk,
+    ``/dev/full``) is :class:`OutputError` "cannot write standard output: why", whenever the
+    buffer is flushed; a reader gone stays :class:`BrokenPipeError`. A standard output
+    already replaced (click's test runner, pytest's capture) is left as it is."""
+    given = sys.stdout
+    if given is not sys.__stdout__ or not isinstance(given, io.TextIOWrapper):
+        yield
+        return
+    try:
+        given.flush()
+        fd = given.fileno()
+    except (OSError, ValueError):  # no descriptor: nothing to name
+        yield
+        return
+    raw = _Named(fd, "standard output", closefd=False, pipe=True)
+    buffered = isinstance(given.buffer, io.BufferedWriter)  # not under python -u
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(raw) if buffered else raw,
+        encoding=given.encoding,
+        errors=given.errors,
+        line_buffering=given.line_buffering,
+        write_through=given.write_through,
+    )
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # said already, when it matters
+            sys.stdout.flush()
+        sys.stdout = given
 
 
 def named_output(path: str, said: str | None = None) -> BinaryIO:
