@@ -220,8 +220,11 @@ def _decode(
     except KeyboardInterrupt:
         return 130, "interrupted", written, skipped
     except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (| head): nothing more to say
-        sys.exit(0)
+        # the reader went away (| head): nothing more to say; status 1, as every command
+        # ends on a closed pipe (0 would say the capture was read to its end), and --write
+        # keeps the previous file
+        sys.stderr.close()
+        sys.exit(1)
     return 0, "", written, skipped
 
 
