@@ -32,14 +32,16 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import operator
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from zse._words import counted
 from zse.errors import DecodeError, ZseError
-from zse.installcode import InstallCode, canonical_eui64, format_eui64, parse_label
+from zse.installcode import InstallCode, canonical_eui64, format_eui64, mmo_hash, parse_label
 from zse.provisioning.lifecycle import unprintable_character
 
 __all__ = [
@@ -243,6 +245,22 @@ class _Records:
         self._taken.append((self.number, line))
         return line
 
+    def plain(self) -> tuple[int, str] | None:
+        """The next line without its end when it is a record of its own that the CSV reader
+        would split at its commas (no quote, no line break before its end), taken; else None,
+        the line (if any) left for the reader."""
+        item: tuple[int, str] | None = self._again.popleft() if self._again else None
+        if item is None:
+            item = next(self._lines, None)
+            if item is None:
+                return None
+        text = item[1].rstrip("\r\n")
+        if '"' in text or "\n" in text or "\r" in text:
+            self._again.appendleft(item)
+            return None
+        self.number = item[0]
+        return item[0], text
+
     def next_record(self) -> None:
         """A record starts."""
         self._taken.clear()
@@ -271,7 +289,17 @@ class _Records:
         )
 
 
-def _numbered_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+#: A record and the line it starts on: its cells, or a line with no quote (without its end:
+#: its cells joined by commas, split where they are checked).
+_Record = tuple[int, str | list[str]]
+
+
+def _cells_of(record: str | list[str]) -> list[str]:
+    """The cells of a record as :func:`_numbered_rows` gives it."""
+    return record if isinstance(record, list) else record.split(",")
+
+
+def _numbered_rows(lines: Iterable[str]) -> Iterator[_Record]:
     """Non-blank CSV records with the line each starts on; CSV syntax errors raise.
 
     A quoted cell may hold a line break (RFC 4180; such a row is refused later), but a quote
@@ -282,6 +310,11 @@ def _numbered_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     source = _Records(lines)
     reader = csv.reader(source)
     while True:
+        plain = source.plain()
+        if plain is not None:  # most lines: what the reader gives, at less cost
+            if plain[1].replace(",", "").strip():
+                yield plain
+            continue
         source.next_record()
         try:
             row = next(reader)
@@ -359,6 +392,19 @@ def _check_one_line(names: Sequence[str], cells: Sequence[str], line: int) -> No
             )
 
 
+def _label_and_groups(
+    eui64: str, label: str, groups: str, line: int
+) -> tuple[str, tuple[str, ...]]:
+    """A row's label and group names, spreadsheet quotes taken off; :class:`DeviceCsvError`
+    for a character that does not print."""
+    for name, cell in (("label", label), ("groups", groups)):
+        problem = unprintable_character(cell)
+        if problem is not None:
+            raise DeviceCsvError(f"EUI-64 {eui64}: {name} has {problem}", line)
+    names = tuple(g.strip() for g in _from_spreadsheet(groups).split(";") if g.strip())
+    return _from_spreadsheet(label), names
+
+
 def _cells(count: int) -> str:
     return counted(count, "cell")
 
@@ -430,6 +476,11 @@ class Columns:
 
     def device(self, line: int, cells: Sequence[str]) -> DeviceRow:
         """One row as a device; :class:`DeviceCsvError` if it is not a valid one."""
+        return _device_row(line, self._fields(line, cells))
+
+    def _fields(self, line: int, cells: Sequence[str], *, one_line: bool = False) -> _Fields:
+        """:meth:`device`'s checks: the row's EUI-64, install code, link key, label, groups
+        (``one_line``: the cells are known to hold no line break)."""
         if isinstance(cells, _Unclosed):
             raise DeviceCsvError(cells.problem, line)
         if len(cells) > len(self.names):
@@ -438,8 +489,9 @@ class Columns:
                 f"({','.join(self.names)})",
                 line,
             )
-        _check_one_line(self.names, cells, line)
-        values = dict(zip(self.names, (cell.strip() for cell in cells), strict=False))
+        if not one_line:
+            _check_one_line(self.names, cells, line)
+        values = dict(zip(self.names, map(str.strip, cells), strict=False))
         for name in REQUIRED:
             if name not in values:
                 raise DeviceCsvError(
@@ -454,7 +506,8 @@ class Columns:
         except DecodeError as exc:
             raise DeviceCsvError(str(exc), line) from None
         code = _install_code(eui64, values["install_code"], line)
-        link_key = code.link_key
+        raw = bytes(code)
+        link_key = mmo_hash(raw)
         stated = values.get("link_key", "")
         if stated:
             try:
@@ -467,46 +520,130 @@ class Columns:
                 raise DeviceCsvError(
                     f"EUI-64 {eui64}: link_key is not the install code's link key", line
                 )
-        label = _from_spreadsheet(values.get("label", ""))
-        for name in ("label", "groups"):
-            problem = unprintable_character(values.get(name, ""))
-            if problem is not None:
-                raise DeviceCsvError(f"EUI-64 {eui64}: {name} has {problem}", line)
-        groups = tuple(
-            g.strip() for g in _from_spreadsheet(values.get("groups", "")).split(";") if g.strip()
-        )
-        return DeviceRow(
-            line=line,
-            eui64=eui64,
-            install_code=str(code),
-            link_key=link_key,
-            label=label,
-            groups=groups,
-        )
+        label, groups = values.get("label", ""), values.get("groups", "")
+        if not (label or groups):
+            return eui64, raw.hex().upper(), link_key, label, ()
+        return eui64, raw.hex().upper(), link_key, *_label_and_groups(eui64, label, groups, line)
 
-    def check(self, rows: list[tuple[int, list[str]]]) -> list[DeviceRow | DeviceCsvError]:
+    def check(self, rows: list[_Record]) -> list[DeviceRow | DeviceCsvError]:
         """:meth:`device` for a chunk of numbered rows (picklable: runs in worker processes)."""
         checked: list[DeviceRow | DeviceCsvError] = []
-        for line, cells in rows:
+        for line, record in rows:
             try:
-                checked.append(self.device(line, cells))
+                checked.append(_device_row(line, self._record_fields(line, record)))
             except DeviceCsvError as exc:
                 checked.append(exc)
         return checked
 
+    def _record_fields(self, line: int, record: str | list[str]) -> _Fields:
+        """:meth:`_fields` of a record as :func:`_numbered_rows` gives it."""
+        if isinstance(record, str):  # a line with no quote: no line break in its cells
+            return self._fields(line, record.split(","), one_line=True)
+        return self._fields(line, record)
+
+    def written(self, rows: list[_Record]) -> tuple[str, list[_Written | DeviceCsvError]]:
+        """:meth:`check` giving the valid rows as ``zse installcode`` writes them (the columns
+        of :meth:`output`): their text, and for each row its error or its line, EUI-64, link
+        key and where its text ends (less to send back from a worker than a :class:`DeviceRow`)."""
+        pick = _picker(self.output())
+        buffer = io.StringIO()
+        write = csv.writer(buffer, lineterminator="\n").writerow
+        checked: list[_Written | DeviceCsvError] = []
+        for line, record in rows:
+            try:
+                eui64, code, link_key, label, groups = self._record_fields(line, record)
+            except DeviceCsvError as exc:
+                checked.append(exc)
+                continue
+            write(pick(_written_cells(eui64, code, link_key, label, groups)))
+            checked.append((line, eui64, link_key, buffer.tell()))
+        return buffer.getvalue(), checked
+
+
+#: What :meth:`Columns._fields` finds in a valid row: EUI-64, install code (both canonical),
+#: link key, label, groups.
+_Fields = tuple[str, str, bytes, str, tuple[str, ...]]
+#: A valid row written (:meth:`Columns.written`): its line, EUI-64, link key and where its
+#: text ends.
+_Written = tuple[int, str, bytes, int]
+
+
+def _device_row(line: int, fields: _Fields) -> DeviceRow:
+    eui64, code, link_key, label, groups = fields
+    return DeviceRow(
+        line=line, eui64=eui64, install_code=code, link_key=link_key, label=label, groups=groups
+    )
+
+
+def _written_cells(
+    eui64: str, install_code: str, link_key: bytes, label: str, groups: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The cells written for a device, one per name of :data:`COLUMNS` (formula cells quoted)."""
+    return (
+        eui64,
+        install_code,
+        _to_spreadsheet(label) if label else label,
+        _to_spreadsheet(";".join(groups)) if groups else "",
+        link_key.hex().upper(),
+    )
+
+
+def _picker(columns: Sequence[str]) -> Callable[[tuple[str, ...]], Sequence[str]]:
+    """What takes the cells of ``columns`` (names of :data:`COLUMNS`), in their order, from
+    :func:`_written_cells`."""
+    return operator.itemgetter(*(COLUMNS.index(name) for name in columns))
+
+
+class _LineWriter:
+    """Rows to CSV text lines (RFC 4180 quoting where needed, LF line ends), one at a time."""
+
+    __slots__ = ("_buffer", "_writer")
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
+
+    def line(self, cells: Sequence[str]) -> str:
+        """The line of one row."""
+        self._writer.writerow(cells)
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text
+
+
+class _Seen:
+    """The EUI-64s and link keys of the rows taken so far, each with its line: one device,
+    one row; one code, one device."""
+
+    __slots__ = ("_euis", "_keys")
+
+    def __init__(self) -> None:
+        self._euis: dict[str, int] = {}
+        self._keys: dict[bytes, int] = {}  # the link key of each code
+
+    def refusal(self, line: int, eui64: str, link_key: bytes) -> DeviceCsvError | None:
+        """Why a valid row is refused all the same (its EUI-64 or its code on an earlier row),
+        or None (it is taken)."""
+        first = self._euis.setdefault(eui64, line)
+        if first != line:
+            return DeviceCsvError(f"EUI-64 {eui64} is already on line {first}", line)
+        first = self._keys.setdefault(link_key, line)
+        if first != line:  # one code, one key: a row copied, or a code misread
+            return DeviceCsvError(
+                f"EUI-64 {eui64}: the install code is already on line {first}, for another "
+                "device (each device has its own code)",
+                line,
+            )
+        return None
+
 
 #: How chunks of rows are checked: ``map`` by default, a process pool's ordered map for speed.
-ChunkMap = Callable[
-    [
-        Callable[[list[tuple[int, list[str]]]], list[DeviceRow | DeviceCsvError]],
-        Iterable[list[tuple[int, list[str]]]],
-    ],
-    Iterable[list[DeviceRow | DeviceCsvError]],
-]
+ChunkMap = Callable[[Callable[[list[_Record]], Any], Iterable[list[_Record]]], Iterable[Any]]
 
 
-def _chunks(rows: Iterator[tuple[int, list[str]]]) -> Iterator[list[tuple[int, list[str]]]]:
-    chunk: list[tuple[int, list[str]]] = []
+def _chunks(rows: Iterator[_Record]) -> Iterator[list[_Record]]:
+    chunk: list[_Record] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == _CHUNK_ROWS:
@@ -526,33 +663,59 @@ class DeviceReader:
         if first is None:
             raise DeviceCsvError("empty: no header row and no devices")
         self.header_line = first[0]
-        self.columns = Columns.parse(first[1], first[0])
+        self.columns = Columns.parse(_cells_of(first[1]), first[0])
 
     def __iter__(self) -> Iterator[DeviceRow | DeviceCsvError]:
         """Each row in file order: a :class:`DeviceRow`, or the :class:`DeviceCsvError` that
         says why the row is refused (an EUI-64 already on an earlier row is refused)."""
-        seen: dict[str, int] = {}
-        keys: dict[bytes, int] = {}  # the link key of each code: the row's own bytes object
+        seen = _Seen()
         count = 0
-        for chunk in self._map(self.columns.check, _chunks(self._rows)):
+        checked: Iterable[list[DeviceRow | DeviceCsvError]] = self._map(
+            self.columns.check, _chunks(self._rows)
+        )
+        for chunk in checked:
             for item in chunk:
                 count += 1
                 if isinstance(item, DeviceRow):
-                    first = seen.setdefault(item.eui64, item.line)
-                    if first != item.line:
-                        yield DeviceCsvError(
-                            f"EUI-64 {item.eui64} is already on line {first}", item.line
-                        )
-                        continue
-                    first = keys.setdefault(item.link_key, item.line)
-                    if first != item.line:  # one code, one key: a row copied, or a code misread
-                        yield DeviceCsvError(
-                            f"EUI-64 {item.eui64}: the install code is already on line {first}, "
-                            "for another device (each device has its own code)",
-                            item.line,
-                        )
-                        continue
-                yield item
+                    yield seen.refusal(item.line, item.eui64, item.link_key) or item
+                else:
+                    yield item
+        if count == 0:
+            raise DeviceCsvError("a header row but no devices", self.header_line)
+
+    def written(self) -> Iterator[tuple[str, int, list[DeviceCsvError]]]:
+        """The valid rows as ``zse installcode`` writes them (:func:`write_devices` with the
+        columns of :meth:`Columns.output`), a chunk at a time: their text (the header before
+        the first), how many they are, and the errors of the other rows (as :meth:`__iter__`
+        gives them), in file order."""
+        seen = _Seen()
+        count = 0
+        header = _LineWriter().line(self.columns.output())
+        checked: Iterable[tuple[str, list[_Written | DeviceCsvError]]] = self._map(
+            self.columns.written, _chunks(self._rows)
+        )
+        for text, items in checked:
+            count += len(items)
+            pieces: list[str] = []  # the text of the rows taken
+            refused: list[DeviceCsvError] = []
+            start = end = 0  # the text of the rows taken in a row since the last refused
+            for item in items:
+                if isinstance(item, DeviceCsvError):
+                    refused.append(item)
+                    continue
+                line, eui64, link_key, row_end = item
+                error = seen.refusal(line, eui64, link_key)
+                if error is not None:
+                    refused.append(error)
+                    pieces.append(text[start:end])
+                    start = row_end
+                end = row_end
+            pieces.append(text[start:end])
+            taken = len(items) - len(refused)
+            if taken and header:
+                pieces.insert(0, header)
+                header = ""
+            yield "".join(pieces), taken, refused
         if count == 0:
             raise DeviceCsvError("a header row but no devices", self.header_line)
 
@@ -570,21 +733,12 @@ def write_devices(rows: Iterable[DeviceRow], columns: Sequence[str] = COLUMNS) -
     unknown = [name for name in columns if name not in COLUMNS]
     if unknown or not set(REQUIRED) <= set(columns):
         raise ValueError(f"columns must include {REQUIRED} and be among {COLUMNS}")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    lines = _LineWriter()
+    pick = _picker(columns)
     header = True
     for row in rows:
         if header:
-            writer.writerow(columns)
+            yield lines.line(columns)
             header = False
-        cells = {
-            "eui64": row.eui64,
-            "install_code": row.install_code,
-            "label": _to_spreadsheet(row.label),
-            "groups": _to_spreadsheet(";".join(row.groups)),
-            "link_key": row.link_key.hex().upper(),
-        }
-        writer.writerow([cells[name] for name in columns])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+        cells = _written_cells(row.eui64, row.install_code, row.link_key, row.label, row.groups)
+        yield lines.line(pick(cells))

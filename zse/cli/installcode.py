@@ -15,22 +15,21 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import click
 
 from zse.cli._errors import fail, say_error
 from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
 from zse.cli._types import PlainIntRange
-from zse.device_csv import DeviceCsvError, DeviceReader, DeviceRow, decode_lines, write_devices
+from zse.device_csv import DeviceCsvError, DeviceReader, decode_lines
 from zse.errors import DecodeError
 from zse.installcode import DeviceLabel, LabelForm, format_eui64, parse_label
 
 __all__ = ["CsvReport", "installcode", "validate_csv"]
 
-Rows = list[tuple[int, list[str]]]
-Checked = list[DeviceRow | DeviceCsvError]
-ChunkCheck = Callable[[Rows], Checked]
+Chunk = TypeVar("Chunk")
+Checked = TypeVar("Checked")
 _READ_SIZE = 1 << 16
 
 
@@ -65,10 +64,12 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _pool_map(jobs: int) -> Callable[[ChunkCheck, Iterable[Rows]], Iterator[Checked]]:
+def _pool_map(
+    jobs: int,
+) -> Callable[[Callable[[Chunk], Checked], Iterable[Chunk]], Iterator[Checked]]:
     """An ordered map over ``jobs`` processes with a bounded backlog."""
 
-    def chunk_map(check: ChunkCheck, chunks: Iterable[Rows]) -> Iterator[Checked]:
+    def chunk_map(check: Callable[[Chunk], Checked], chunks: Iterable[Chunk]) -> Iterator[Checked]:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
             pending: deque[Future[Checked]] = deque()
             for chunk in chunks:
@@ -95,17 +96,10 @@ def validate_csv(lines: Iterable[str], out: TextIO, jobs: int = 1) -> CsvReport:
     reader = DeviceReader(lines, chunk_map=_pool_map(jobs) if jobs > 1 else None)
     errors: list[str] = []
     good = 0
-
-    def valid() -> Iterator[DeviceRow]:
-        nonlocal good
-        for item in reader:
-            if isinstance(item, DeviceCsvError):
-                errors.append(str(item))
-                continue
-            good += 1
-            yield item
-
-    out.writelines(write_devices(valid(), reader.columns.output()))
+    for text, taken, refused in reader.written():
+        out.write(text)
+        good += taken
+        errors.extend(map(str, refused))
     return CsvReport(good=good, errors=errors)
 
 

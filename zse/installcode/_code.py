@@ -35,6 +35,9 @@ __all__ = [
 DATA_LENGTHS = (6, 8, 12, 16)
 _CRC_LENGTH = 2
 _BITS = tuple(n * 8 for n in DATA_LENGTHS)
+#: Hex digits of a printed code with its CRC, and of its data alone.
+_PRINTED_DIGITS = tuple((n + _CRC_LENGTH) * 2 for n in DATA_LENGTHS)
+_DATA_DIGITS = tuple(n * 2 for n in DATA_LENGTHS)
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _SEPARATORS = frozenset("-:.")
 # Bit reversal of every byte value, and of a 16-bit value in two lookups.
@@ -130,10 +133,9 @@ class InstallCode:
         """
         digits = _hex_payload(text, "install code", InvalidInstallCode)
         count = len(digits)
-        allowed = tuple((n + _CRC_LENGTH) * 2 for n in DATA_LENGTHS)
-        if count not in allowed:
+        if count not in _PRINTED_DIGITS:
             hint = ""
-            if count in tuple(n * 2 for n in DATA_LENGTHS):
+            if count in _DATA_DIGITS:
                 hint = " (is the 4-digit CRC missing?)"
             raise InvalidInstallCode(
                 f"install code has {count} hex digits; a code is 12, 16, 24 or 32 digits of "

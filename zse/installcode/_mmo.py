@@ -50,7 +50,12 @@ def _compress(state: bytes, block: bytes) -> bytes:
         cipher = _zero_key_encryptor().update(block)
     else:
         cipher = Cipher(AES128(state), _ECB).encryptor().update(block)
-    return (int.from_bytes(cipher) ^ int.from_bytes(block)).to_bytes(BLOCK_SIZE)
+    return _xor(cipher, block)
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    """Two blocks xor-ed."""
+    return (int.from_bytes(a) ^ int.from_bytes(b)).to_bytes(BLOCK_SIZE)
 
 
 def _padding(length: int) -> bytes:
@@ -67,6 +72,10 @@ def _padding(length: int) -> bytes:
     # 1 bit, zeros up to 10 bytes mod 16, the 32-bit bit length, then 16 zero bits.
     zeros = (BLOCK_SIZE - 6 - 1 - length) % BLOCK_SIZE
     return b"\x80" + bytes(zeros) + bits.to_bytes(4) + bytes(2)
+
+
+#: The padding of each message shorter than 64 bytes (install codes, keys): computed once.
+_PADDINGS = tuple(_padding(length) for length in range(64))
 
 
 class MmoHash:
@@ -127,11 +136,14 @@ class MmoHash:
 
 def mmo_hash(data: bytes | bytearray | memoryview) -> bytes:
     """The 16-byte AES-MMO hash of ``data`` (ZigBee spec B.6, both length forms)."""
-    data = bytes(data)
-    message = data + _padding(len(data))
-    state = _ZERO_KEY
-    for offset in range(0, len(message), BLOCK_SIZE):
-        state = _compress(state, message[offset : offset + BLOCK_SIZE])
+    message = bytes(data)
+    length = len(message)
+    message += _PADDINGS[length] if length < len(_PADDINGS) else _padding(length)
+    block = message[:BLOCK_SIZE]  # under the all-zero initial hash: the kept context
+    state = _xor(_zero_key_encryptor().update(block), block)
+    for offset in range(BLOCK_SIZE, len(message), BLOCK_SIZE):
+        block = message[offset : offset + BLOCK_SIZE]
+        state = _xor(Cipher(AES128(state), _ECB).encryptor().update(block), block)
     return state
 
 
