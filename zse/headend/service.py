@@ -186,6 +186,9 @@ class Headend:
         #: (send, device) whose cancel job is under way (over a queue; in process a Cancel
         #: to send again has its ``next_try``): the send is not finished before it is over.
         self._cancelling: set[tuple[int, str]] = set()
+        #: Held from a read of the cancel jobs until it is taken in (:meth:`_take_told`): the
+        #: reads are taken in in the order they were made, an older one never after a newer.
+        self._told_order = asyncio.Lock()
         self.queue = queue
         self.sync = sync
         #: Seconds between looks at the queue when PostgreSQL notifies its changes (the
@@ -207,7 +210,8 @@ class Headend:
         for meter in self.meters.values():
             self._detach.append(meter.esi.on_event(self._listener(meter)))
         await self.directory.start()
-        await self._take_told(await self.directory.cancels())  # every one, at first
+        async with self._told_order:  # every one, at first
+            await self._take_told(await self.directory.cancels())
         for eui64, owner in list(self.records.devices.items()):
             if self.directory.status(owner, frozenset()) is None:
                 LOGGER.warning("dropping %s: its registration did not complete", eui64)
@@ -675,11 +679,12 @@ class Headend:
                 if after is None and before.attempts == row.attempts:
                     continue
                 detail = row.detail
-                if before.outcome is Outcome.CANCELLED and send.cancelled:
-                    # cancelled by its retailer (nothing moves it on): its detail is its
-                    # Cancel's (:meth:`_told`; as it was at the cancel until the Cancel is
-                    # tried), which its delivery, read back late (after the Cancel's answer,
-                    # say), does not replace: the Cancel followed that delivery
+                if before.outcome is Outcome.CANCELLED:
+                    # final (nothing moves it on): a later row only counts a try (a delivery
+                    # answered after the copy was cancelled), its detail the delivery's; the
+                    # copy keeps its own: its Cancel's (:meth:`_told`; as it was at the
+                    # cancel until the Cancel is tried), "superseded by send N" (0x07), why
+                    # it was over
                     detail = before.detail
                 elif after is Outcome.CANCELLED and not detail and not send.cancelled:
                     # a load control event the retailer did not cancel: superseded (0x07)
@@ -697,7 +702,8 @@ class Headend:
             if rows and since is not None:  # saved: the workers' purge may have these now
                 await self.queue.mark_read(QUEUE_READER, since)
             await self.directory.refresh()
-            await self._take_told(await self.directory.cancels())
+            async with self._told_order:
+                await self._take_told(await self.directory.cancels())
             # woken by a worker's notification (PostgreSQL), else the next poll
             wait = self.sync if self._unlisten is None else self.fallback
             with contextlib.suppress(TimeoutError):  # not wait_for: 3.11 loses a cancel (gh-86296)
@@ -965,22 +971,23 @@ class Headend:
         told = [r for r in going if r.device not in unsent and r.device not in gone]
         said = dict.fromkeys(gone, CANCEL_GONE) | dict.fromkeys(unsent, CANCEL_UNSENT)
         self._cancelling.update((send.id, r.device) for r in told)  # read back when over
-        jobs = await self.directory.cancel(send, told, give_up=self.give_up)
-        current = self.records.outcomes.get(send.id, {})
-        changed = [
-            replace(
-                r,
-                outcome=Outcome.CANCELLED,
-                detail=said.get(r.device, r.detail),
-                next_try=0.0,
-                updated=self.clock(),
-            )
-            for r in (current[g.device] for g in going)
-            if not self._ended(send, r)  # a report may have ended it meanwhile
-        ]
-        await self._save(changed)
-        # as they stand: a job queued before (a cancel carried out again) may be over
-        await self._take_told(jobs)
+        async with self._told_order:  # the jobs read here taken in before a later read
+            jobs = await self.directory.cancel(send, told, give_up=self.give_up)
+            current = self.records.outcomes.get(send.id, {})
+            changed = [
+                replace(
+                    r,
+                    outcome=Outcome.CANCELLED,
+                    detail=said.get(r.device, r.detail),
+                    next_try=0.0,
+                    updated=self.clock(),
+                )
+                for r in (current[g.device] for g in going)
+                if not self._ended(send, r)  # a report may have ended it meanwhile
+            ]
+            await self._save(changed)
+            # as they stand: a job queued before (a cancel carried out again) may be over
+            await self._take_told(jobs)
 
     async def _cancel_device(self, send: SendRecord, device: str) -> None:
         """Take ``send`` back from one device (in process): a copy never given to the ESI is
