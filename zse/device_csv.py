@@ -346,9 +346,17 @@ def _is_data(cell: str) -> bool:
     return False
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_CODE_DIGITS = 36  # the longest install code: 128 bits and the CRC
+
+
 def _install_code(eui64: str, text: str, line: int) -> InstallCode:
     """The install code of a row's cell: a printed code or a label of the same device."""
     try:
+        if len(text) <= _CODE_DIGITS and _HEX_DIGITS.issuperset(text):
+            # hex digits alone: what parse_label reads as a bare code (every label form has
+            # other characters), with the same errors, without building a DeviceLabel
+            return InstallCode.parse(text)
         printed = parse_label(text)
     except DecodeError as exc:
         raise DeviceCsvError(f"EUI-64 {eui64}: {exc}", line) from None
