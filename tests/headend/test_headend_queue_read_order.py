@@ -8,7 +8,10 @@ both engines:
 - a cancel's own read of its cancel jobs (at the API's cancel request), taken before a look
   of the API's loop but taken in after it, marked a cancel job over as under way again: the
   send never read ``finished`` once that job had left the loop's window (a later job read
-  more than the clocks' margin after it), and its copy never showed the Cancel's answer.
+  more than the clocks' margin after it), and its copy never showed the Cancel's answer;
+- a cancel whose copy a look of the API's loop had already taken in ``cancelled`` (the
+  queue's row, withdrawn by the cancel) left it with the row's words: a device being
+  de-provisioned never showed :data:`~zse.headend.core.CANCEL_GONE`.
 
 Each interleaving is forced through the real code: the worker's part is done by hand (as
 the other gateway tests do) at a moment the test picks, a write of the API's records held
@@ -27,8 +30,10 @@ from tests.fleet.test_fleet_owed import REGISTRATION, A
 from tests.headend.test_headend_cancel_detail_gateways import _cancel_job, gateway_api
 from tests.postgres_server import place, postgres
 from zse.headend.control import CancelJob
-from zse.headend.core import CANCEL_TOLD, Outcome, SendKind
+from zse.headend.core import CANCEL_GONE, CANCEL_TOLD, Outcome, SendKind
+from zse.headend.link import Lifecycle
 from zse.headend.service import Headend
+from zse.provisioning import LifecycleState
 from zse.store import Batch
 
 __all__ = ["place", "postgres"]  # fixtures: each test taking ``place`` runs on both engines
@@ -175,3 +180,39 @@ async def test_a_cancel_job_over_is_not_under_way_again_after_the_cancels_own_re
         # was: [..., (True, CANCEL_TOLD), (False, CANCEL_TOLD)] (SQLite)
         assert all(finished for finished, _ in seen[ended[0] :]), seen  # never under way again
         assert all(detail == CANCEL_TOLD for finished, detail in seen if finished), seen
+
+
+async def test_a_copy_of_a_device_being_deprovisioned_shows_gone_if_a_look_comes_first(
+    place: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message delivered, its device's de-provisioning asked for, the message cancelled:
+    the cancel withdraws the copy from the queue, then (its cancel jobs read) writes it
+    cancelled, never told; the API's loop looks at the queue in between."""
+    async with gateway_api(place("headend.sqlite")) as (headend, control):
+        await headend.put_group(A, {"name": "g", "meters": ["m1"]})
+        await headend.register(A, REGISTRATION)
+        send_id = await _message(headend, "gone")
+        for before, after in (
+            (LifecycleState.NEW, LifecycleState.PENDING_PROVISIONING),
+            (LifecycleState.PENDING_PROVISIONING, LifecycleState.PENDING_DEPROVISIONING),
+        ):  # as its gateway says: leaving (the device's de-provisioning asked for there)
+            change = Lifecycle(
+                meter="m1", device=DEVICE, event="x", from_state=before, to_state=after,
+                detail="", time=100,
+            )  # fmt: skip
+            assert await control.record(change, now=1.0)
+
+        async def leaving() -> bool:
+            return bool(headend.device(A, DEVICE)["state"] == "pending de-provisioning")
+
+        await until(leaving, 20.0)
+        looks = 3 * headend.fallback
+
+        async def meanwhile() -> None:
+            await asyncio.sleep(looks)
+
+        _hold_cancels_read(monkeypatch, headend, meanwhile)
+        await headend.cancel(A, send_id)
+        await asyncio.sleep(looks)
+        assert _copy(headend, send_id)["outcome"] == "cancelled"
+        assert _copy(headend, send_id)["detail"] == CANCEL_GONE

@@ -186,8 +186,9 @@ class Headend:
         #: (send, device) whose cancel job is under way (over a queue; in process a Cancel
         #: to send again has its ``next_try``): the send is not finished before it is over.
         self._cancelling: set[tuple[int, str]] = set()
-        #: Held from a read of the cancel jobs until it is taken in (:meth:`_take_told`): the
-        #: reads are taken in in the order they were made, an older one never after a newer.
+        #: Held from a read of the cancel jobs until it is taken in (:meth:`_take_told`; a
+        #: cancel's, once its copies are written): the reads are taken in in the order they
+        #: were made, an older one never after a newer.
         self._told_order = asyncio.Lock()
         self.queue = queue
         self.sync = sync
@@ -983,7 +984,10 @@ class Headend:
                     updated=self.clock(),
                 )
                 for r in (current[g.device] for g in going)
-                if not self._ended(send, r)  # a report may have ended it meanwhile
+                # a report may have ended it meanwhile; a look at the queue may have taken
+                # in its job cancelled (its words the queue's): it is told why nonetheless
+                if not self._ended(send, r)
+                or (r.outcome is Outcome.CANCELLED and said.get(r.device, r.detail) != r.detail)
             ]
             await self._save(changed)
             # as they stand: a job queued before (a cancel carried out again) may be over
