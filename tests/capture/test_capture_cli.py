@@ -202,10 +202,7 @@ def test_bad_options_and_key_files_give_one_line_and_status_2(tmp_path: Path, co
     assert message == (f"error: {keys} line 2: a key is 32 hex digits, got 30 characters")
     keys.write_text(f'"{air.NETWORK_KEY.hex()}","Sideways","x"\n')
     message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
-    assert (
-        message
-        == f"error: {keys} line 1: byte order must be Normal or Reverse, not 'Sideways'"
-    )
+    assert message == f"error: {keys} line 1: byte order must be Normal or Reverse, not 'Sideways'"
     assert air.NETWORK_KEY.hex() not in message
     keys.write_bytes(b"\xff\xfe")
     message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)

@@ -180,8 +180,7 @@ def _pack(schema: type[CommandSchema], values: dict[str, Any]) -> bytes | None:
 def _field_octets(schema: type[CommandSchema]) -> tuple[tuple[str, int | None], ...]:
     """Each field's name, and its octet count for a fixed run of octets (else None)."""
     return tuple(
-        (f.name, f.type._length if issubclass(f.type, t.FixedList) else None)
-        for f in schema.fields
+        (f.name, f.type._length if issubclass(f.type, t.FixedList) else None) for f in schema.fields
     )
 
 
