@@ -125,6 +125,11 @@ def named_stdout() -> Iterator[None]:
     finally:
         with contextlib.suppress(Exception):  # said already, when it matters
             sys.stdout.flush()
+        # what could not be written is dropped: with the raw file closed (not descriptor 1,
+        # ``closefd=False``) the wrapper counts as closed and its finalizer, run as soon as
+        # standard output is given back (its last reference), writes nothing (Python 3.13
+        # said "Exception ignored ... BrokenPipeError" for a reader gone)
+        raw.close()
         sys.stdout = given
 
 
