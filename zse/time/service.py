@@ -196,7 +196,8 @@ class TimeServer:
     running with the clock while the process was down (``clock`` must be a wall clock, as
     :func:`system_clock` is). Time, Synchronized and the zone are taken back only where this
     server's status at start would take the same write (:func:`~zse.time.core.write_refusal`:
-    a Master's clock and a MasterZoneDst zone are its own). What the application sets
+    a Master's clock and a MasterZoneDst zone are its own; what is not taken stays stored for
+    a later start that would). What the application sets
     (``status``, ``time_zone``, ``core``) is configuration, not stored.
     """
 
@@ -260,11 +261,12 @@ class TimeServer:
         without one); await it before :meth:`start`. A stored record that fails its checksum
         or its shape is quarantined by the store (logged, named, listed by
         :meth:`Store.quarantined <zse.store.Store.quarantined>`) and the server starts as one
-        never written."""
+        never written. Writes wait while it runs (what it read would undo them)."""
         if self.store is not None:
-            await self.store.load_with(self.namespace, self._load)
-            if self._started:
-                self._publish_valid_until()
+            async with self._lock:
+                await self.store.load_with(self.namespace, self._load)
+                if self._started:
+                    self._publish_valid_until()
         self._loaded = True
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
@@ -301,8 +303,9 @@ class TimeServer:
                 kept["zone"] = written.zone
             else:
                 LOGGER.info("Time: the zone written before the restart is not taken")
-        self._record = _Written(**kept)
+        self._record = written  # what is not taken stays stored for a later start
         self._snapshot = None
+        LOGGER.debug("Time: taken back from the store: %s", ", ".join(kept) or "nothing")
 
     def start(self) -> None:
         """Publish the attributes; they are computed whenever they are read, but for
@@ -409,6 +412,8 @@ class TimeServer:
             LOGGER.info("Time: Time written: %d", value)
         elif attribute == TimeAttribute.VALID_UNTIL_TIME:
             self.core.valid_until_time = written.valid_until_time or INVALID_TIME
+            if self._started:  # an earlier write may have replaced what the endpoint holds
+                self._publish_valid_until()
             LOGGER.info("Time: ValidUntilTime written: %d", self.core.valid_until_time)
         elif attribute == TimeAttribute.TIME_STATUS:
             bits = STATUS_SYNCHRONIZED if written.synchronized else 0
