@@ -908,12 +908,14 @@ def _report(data: Mapping[str, Any], meter: str | None = None) -> Report | None:
     event = data.get("event")
     if event == "ReportReceived":
         report = data["report"]
+        status = _whole(report["event_status"], 0xFF)
         return Report(
             device=str(data["device"]),
             send=_whole(report["issuer_event_id"], 0xFFFFFFFF),
             kind=SendKind.LOAD_CONTROL,
-            outcome=outcome_of_report(_whole(report["event_status"], 0xFF)),
+            outcome=outcome_of_report(status),
             meter=meter,
+            event_status=status,
         )
     if event == "MessageConfirmed":
         return Report(

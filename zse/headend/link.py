@@ -98,13 +98,16 @@ class Report:
     """A device's report on a send: its send id (message id or issuer event id) and the
     outcome it means (CONFIRMED, or a Report Event Status's); ``meter``: the meter that told
     it (its gateway's topic, its ESI's id), whose device's outcome alone it may move (None:
-    not known, not checked)."""
+    not known, not checked); ``event_status``: the Report Event Status value (SE
+    D.2.3.3.1.1.2, Table D-5; None: a Message Confirmation), which tells an event cancelled
+    on the device (0x06) from one superseded (0x07), both CANCELLED."""
 
     device: str
     send: int
     kind: SendKind
     outcome: Outcome
     meter: str | None = None
+    event_status: int | None = None
 
 
 #: A listener may return what to await before the report counts as handled (recorded): a
@@ -324,6 +327,7 @@ class EsiLink(MeterLink):
                     kind=SendKind.LOAD_CONTROL,
                     outcome=outcome_of_report(event.report.event_status),
                     meter=meter,
+                    event_status=int(event.report.event_status),
                 )
             )
         return asyncio.gather(*waits) if waits else None

@@ -58,6 +58,7 @@ from zse.headend.core import (
     after_miss,
     given_up_detail,
 )
+from zse.se.types import EventStatus
 from zse.store_engine import APPLICATION_ID, checksum, hold_virtual_clock, is_postgres
 from zse.store_sqlite import (
     WalCheck,
@@ -157,6 +158,11 @@ NOT_SENT = "cancelled before it was sent"
 NOT_SENT_AGAIN = "cancelled: a delivery cut short is not sent again"
 #: What a job ended unsent because its device was de-provisioned says.
 NOT_SENT_DEPROVISIONED = "de-provisioned before it was sent"
+#: What a job says that its device reported cancelled (Report Event Status 0x06, SE
+#: D.2.3.3.1.1.2 Table D-5), not superseded (0x07): a report's row with no detail is 0x07,
+#: or written by a zse that did not tell them apart (the row as it always was: no new column,
+#: rows and processes of either version read each other's).
+REPORTED_CANCELLED = "cancelled on the device (Report Event Status 0x06)"
 #: The (meter, device) pairs of reports refused that a queue remembers having said, of each
 #: kind (another meter's device: :meth:`JobQueue._said_foreign`; a job never handed out:
 #: :meth:`JobQueue._said_unsent`); past them it forgets and says them again (a gateway's
@@ -294,13 +300,17 @@ class Completion:
 class ReportedOutcome:
     """A device's report on a send (see :meth:`JobQueue.report`, whose arguments these are),
     to record with others in one transaction (:meth:`JobQueue.report_many`); ``meter``: the
-    meter that told it, which must be the job's (None: not known, not checked)."""
+    meter that told it, which must be the job's (None: not known, not checked);
+    ``event_status``: the Report Event Status value (None: a Message Confirmation, or not
+    known), kept in the job's detail when it tells a cancel on the device from a superseded
+    event (:data:`REPORTED_CANCELLED`)."""
 
     send: int
     device: str
     kind: SendKind
     outcome: Outcome
     meter: str | None = None
+    event_status: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1026,9 +1036,11 @@ class JobQueue:
         *,
         now: float,
         meter: str | None = None,
+        event_status: int | None = None,
     ) -> bool:
         """A device's report on a send of ``kind`` (a Message Confirmation, a Report Event
-        Status), told by ``meter`` (its gateway; None: not known): its outcome moves forward
+        Status: its ``event_status``), told by ``meter`` (its gateway; None: not known): its
+        outcome moves forward
         if it is later than the one recorded (True), else nothing changes. A meter moves only
         its own devices' jobs: a report of another meter's device changes nothing (False),
         and is logged once per (meter, device) as a warning. Nor does a report on a job no
@@ -1036,7 +1048,12 @@ class JobQueue:
         have the headend's send, so it reports on another source's event or message of the
         same id (False; logged once per (meter, device) too)."""
         reported = ReportedOutcome(
-            send=send, device=device, kind=kind, outcome=outcome, meter=meter
+            send=send,
+            device=device,
+            kind=kind,
+            outcome=outcome,
+            meter=meter,
+            event_status=event_status,
         )
         (moved,) = await self.report_many([reported], now=now)
         return moved
@@ -1315,10 +1332,14 @@ def _reported(row: tuple[Any, ...], report: ReportedOutcome, now: float) -> tupl
         state = "sent"  # the device has the send: nothing more to deliver
     if state != "leased":  # a leased job stays its holder's to complete
         holder = lease_until = None
+    status = report.event_status
+    on_device = (
+        after is Outcome.CANCELLED and status is not None and status != EventStatus.SUPERSEDED
+    )
     return (
         state,
         after.value,
-        "",
+        REPORTED_CANCELLED if on_device else "",
         attempts,
         tries,
         failures,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -66,7 +67,7 @@ from zse.headend.core import (
     superseded_by,
 )
 from zse.headend.directory import DeviceStatus, EsiMeters, Meter, MeterDirectory
-from zse.headend.queue import NOT_SENT_DEPROVISIONED, JobQueue
+from zse.headend.queue import NOT_SENT_DEPROVISIONED, REPORTED_CANCELLED, JobQueue, JobRow
 from zse.headend.store import DeviceOwner, Group, HeadendStore, OutcomeRecord, SendRecord
 from zse.installcode import canonical_eui64
 from zse.messaging import Message
@@ -81,6 +82,7 @@ from zse.roles.esi import (
     ReportReceived,
 )
 from zse.roles.esi import Outcome as EsiOutcome
+from zse.se.types import EventStatus
 from zse.zcl._tasks import keep_task
 from zse.zcl.timer import Timer
 
@@ -97,8 +99,6 @@ _FROM_ESI = {
     # detail says why.
     EsiOutcome.ENDED: Outcome.CANCELLED,
 }
-#: Report Event Status "the event has been superseded" (SE D.2.3.3.1.1.2, Table D-5).
-_SUPERSEDED = 0x07
 #: Seconds of outcomes read again from the queue at each look (workers' clocks differ).
 _CLOCK_MARGIN = 10.0
 #: The headend API's name among the readers of the work queue's outcomes
@@ -190,6 +190,11 @@ class Headend:
         #: cancel's, once its copies are written): the reads are taken in in the order they
         #: were made, an older one never after a newer.
         self._told_order = asyncio.Lock()
+        #: Held by a writer of copies already recorded from working out its change (from the
+        #: copies in memory) until it has landed (:meth:`_change`): the store updates memory
+        #: only once a write is on disk, so a change worked out while another write of the
+        #: copy was under way undid it, the later to land winning.
+        self._copies = asyncio.Lock()
         self.queue = queue
         self.sync = sync
         #: Seconds between looks at the queue when PostgreSQL notifies its changes (the
@@ -485,12 +490,13 @@ class Headend:
             await self.queue.forsake(key, now=self._queue_now())
             await self.directory.forsake(key)  # nor its Cancels sent again
         # final in the records too: start() enqueues again only what is pending there
-        pending = [
-            r
-            for outcomes in self.records.outcomes.values()
-            if (r := outcomes.get(key)) is not None and r.outcome is Outcome.PENDING
-        ]
-        await self._save(self._unsent(pending))
+        await self._change(
+            lambda: self._unsent(
+                r
+                for outcomes in self.records.outcomes.values()
+                if (r := outcomes.get(key)) is not None and r.outcome is Outcome.PENDING
+            )
+        )
 
     def _queue_now(self) -> float:
         """The work queue's time now (the workers' clock, as the jobs' ``updated`` and the
@@ -667,39 +673,10 @@ class Headend:
         assert self.queue is not None
         since: float | None = None
         while True:
-            changed = []
             rows = await self.queue.rows(since=since)
             if rows:  # the workers' clocks may differ a little: read a margin again
                 since = max(r.updated for r in rows) - _CLOCK_MARGIN
-            for row in rows:
-                before = self.records.outcomes.get(row.send, {}).get(row.device)
-                send = self.records.sends.get(row.send)
-                if before is None or send is None or not self._theirs(send, row.device):
-                    continue  # a device now another retailer's: its reports are not the send's
-                after = advance(before.outcome, row.outcome)
-                if after is None and before.attempts == row.attempts:
-                    continue
-                detail = row.detail
-                if before.outcome is Outcome.CANCELLED:
-                    # final (nothing moves it on): a later row only counts a try (a delivery
-                    # answered after the copy was cancelled), its detail the delivery's; the
-                    # copy keeps its own: its Cancel's (:meth:`_told`; as it was at the
-                    # cancel until the Cancel is tried), "superseded by send N" (0x07), why
-                    # it was over
-                    detail = before.detail
-                elif after is Outcome.CANCELLED and not detail and not send.cancelled:
-                    # a load control event the retailer did not cancel: superseded (0x07)
-                    detail = self._superseded(send, row.device)
-                changed.append(
-                    replace(
-                        before,
-                        outcome=after or before.outcome,
-                        detail=detail,
-                        attempts=row.attempts,
-                        updated=self.clock(),
-                    )
-                )
-            await self._save(changed)
+            await self._change(functools.partial(self._from_queue, rows))
             if rows and since is not None:  # saved: the workers' purge may have these now
                 await self.queue.mark_read(QUEUE_READER, since)
             await self.directory.refresh()
@@ -712,13 +689,57 @@ class Headend:
                     await self._woken.wait()
             self._woken.clear()
 
+    def _from_queue(self, rows: Iterable[JobRow]) -> list[OutcomeRecord]:
+        """The copies as the workers' ``rows`` move them on, from the copies in memory."""
+        changed = []
+        for row in rows:
+            before = self.records.outcomes.get(row.send, {}).get(row.device)
+            send = self.records.sends.get(row.send)
+            if before is None or send is None or not self._theirs(send, row.device):
+                continue  # a device now another retailer's: its reports are not the send's
+            after = advance(before.outcome, row.outcome)
+            if after is None and before.attempts == row.attempts:
+                continue
+            detail = row.detail
+            if before.outcome is Outcome.CANCELLED:
+                # final (nothing moves it on): a later row only counts a try (a delivery
+                # answered after the copy was cancelled), its detail the delivery's; the
+                # copy keeps its own: its Cancel's (:meth:`_told`; as it was at the
+                # cancel until the Cancel is tried), "superseded by send N" (0x07), why
+                # it was over
+                detail = before.detail
+            elif detail == REPORTED_CANCELLED:
+                # cancelled on the device (Report Event Status 0x06): the copy keeps its
+                # own detail, as in process (:meth:`_report_change`)
+                detail = "" if before.outcome is Outcome.EXPIRED else before.detail
+            elif after is Outcome.CANCELLED and not detail and not send.cancelled:
+                # a load control event the retailer did not cancel, reported superseded
+                # (0x07; or by a zse that kept no status: as it always read)
+                detail = self._superseded(send, row.device)
+            changed.append(
+                replace(
+                    before,
+                    outcome=after or before.outcome,
+                    detail=detail,
+                    attempts=row.attempts,
+                    updated=self.clock(),
+                )
+            )
+        return changed
+
     async def _take_told(self, jobs: Iterable[CancelJob]) -> None:
         """Take in how the cancel jobs stand (:meth:`_told`): the copies' details written
         first, their jobs marked over only then, so that a send reads ``finished`` once its
         copies say how their Cancels went, never before (a reader in between, an API client
         or a watcher, saw it finished with the details of before)."""
-        changed, over = self._told(jobs)
-        await self._save(changed)
+        over: set[tuple[int, str]] = set()
+
+        def told() -> list[OutcomeRecord]:
+            changed, ended = self._told(jobs)
+            over.update(ended)
+            return changed
+
+        await self._change(told)
         self._cancelling.difference_update(over)
 
     def _told(self, jobs: Iterable[CancelJob]) -> tuple[list[OutcomeRecord], set[tuple[int, str]]]:
@@ -897,6 +918,15 @@ class Headend:
             LifecycleState.DEPROVISION_COMPLETE,
         )
 
+    async def _change(self, compute: Callable[[], list[OutcomeRecord]]) -> None:
+        """Write the copies ``compute()`` works out from those in memory, once no other
+        such change is under way, and hold the others back until it has landed (the store
+        updates memory after the disk): worked out meanwhile, from what memory still
+        showed, one undid the other, the later to land winning (a cancelled copy read
+        ``delivered`` again, a delivered one ``skipped``)."""
+        async with self._copies:
+            await self._save(compute())
+
     async def _save(self, changed: list[OutcomeRecord]) -> None:
         await self.records.put_outcomes(changed)
         self._timer.update()
@@ -974,22 +1004,25 @@ class Headend:
         self._cancelling.update((send.id, r.device) for r in told)  # read back when over
         async with self._told_order:  # the jobs read here taken in before a later read
             jobs = await self.directory.cancel(send, told, give_up=self.give_up)
-            current = self.records.outcomes.get(send.id, {})
-            changed = [
-                replace(
-                    r,
-                    outcome=Outcome.CANCELLED,
-                    detail=said.get(r.device, r.detail),
-                    next_try=0.0,
-                    updated=self.clock(),
-                )
-                for r in (current[g.device] for g in going)
-                # a report may have ended it meanwhile; a look at the queue may have taken
-                # in its job cancelled (its words the queue's): it is told why nonetheless
-                if not self._ended(send, r)
-                or (r.outcome is Outcome.CANCELLED and said.get(r.device, r.detail) != r.detail)
-            ]
-            await self._save(changed)
+
+            def cancelled() -> list[OutcomeRecord]:
+                current = self.records.outcomes.get(send.id, {})
+                return [
+                    replace(
+                        r,
+                        outcome=Outcome.CANCELLED,
+                        detail=said.get(r.device, r.detail),
+                        next_try=0.0,
+                        updated=self.clock(),
+                    )
+                    for r in (current[g.device] for g in going)
+                    # a report may have ended it meanwhile; a look at the queue may have
+                    # taken in its job cancelled (its words the queue's): told why nonetheless
+                    if not self._ended(send, r)
+                    or (r.outcome is Outcome.CANCELLED and said.get(r.device, r.detail) != r.detail)
+                ]
+
+            await self._change(cancelled)
             # as they stand: a job queued before (a cancel carried out again) may be over
             await self._take_told(jobs)
 
@@ -1178,7 +1211,7 @@ class Headend:
                         event.device,
                         event.report.issuer_event_id,
                         outcome_of_report(status),
-                        superseded=status == _SUPERSEDED,
+                        superseded=status == EventStatus.SUPERSEDED,
                     )
                 )
             if isinstance(event, LifecycleChanged) and event.to_state is LifecycleState.METER_READY:
@@ -1193,31 +1226,39 @@ class Headend:
         key = canonical_eui64(device)
         while (send_id, key) in self._busy:  # its send's answer first: recorded on top of it
             await self._freed.setdefault((send_id, key), asyncio.Event()).wait()
+        change = functools.partial(self._report_change, send_id, key, outcome, superseded)
+        if self.queue is None:  # the ESI's answers alone write it too, after (``_busy``)
+            await self._save(change())
+            return
+        await self._change(change)  # and the API's loop, from the queue
+
+    def _report_change(
+        self, send_id: int, key: str, outcome: Outcome, superseded: bool
+    ) -> list[OutcomeRecord]:
+        """The copy as a device's report moves it on (none: it moves nothing)."""
         send = self.records.sends.get(send_id)
         record = self.records.outcomes.get(send_id, {}).get(key)
         if send is None or record is None or not self._theirs(send, key):
-            return  # a device now another retailer's: what it reports is not the send's
+            return []  # a device now another retailer's: what it reports is not the send's
         if _in_use(record):  # its ESI refused the id: the report is on the other source's
-            return
+            return []
         if record.outcome is Outcome.PENDING and self.queue is None:
             # never sent (in process a send's answer is recorded as it comes, and a report
             # during the send waits for it): the device reports on another source's event or
             # message of the same id, and the headend's copy is still to go (as the queue's
             # rule for a job never handed out, JobQueue.report_many)
-            return
+            return []
         wanted = SendKind.MESSAGE if outcome is Outcome.CONFIRMED else SendKind.LOAD_CONTROL
         if send.kind is not wanted:
-            return
+            return []
         after = advance(record.outcome, outcome)
         if after is None:
-            return
+            return []
         self.retries.drop(send_id, key)
         detail = self._superseded(send, key) if superseded else record.detail
         if record.outcome is Outcome.EXPIRED and not superseded:
             detail = ""  # reached after all: "given up" no longer says what happened
-        await self._save(
-            [replace(record, outcome=after, detail=detail, next_try=0.0, updated=self.clock())]
-        )
+        return [replace(record, outcome=after, detail=detail, next_try=0.0, updated=self.clock())]
 
     def _superseded(self, send: SendRecord, device: str) -> str:
         """The detail of ``send``'s event superseded on ``device`` (Report Event Status

@@ -427,6 +427,7 @@ class Worker:
             kind=report.kind,
             outcome=report.outcome,
             meter=report.meter,
+            event_status=report.event_status,
         )
         return self._reported.submit(reported)
 
