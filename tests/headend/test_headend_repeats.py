@@ -26,7 +26,9 @@ REPEAT = ReportReceived(
     signed=False,
     new=False,
 )
-EXPECTED = Report(device=LCD, send=7, kind=SendKind.LOAD_CONTROL, outcome=Outcome.COMPLETED)
+EXPECTED = Report(
+    device=LCD, send=7, kind=SendKind.LOAD_CONTROL, outcome=Outcome.COMPLETED, event_status=0x03
+)
 
 
 def test_the_mqtt_gateway_forwards_a_repeat() -> None:
