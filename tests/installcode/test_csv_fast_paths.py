@@ -258,9 +258,7 @@ def test_chunk_texts_are_the_rows_written_one_by_one(
         device_csv._CHUNK_ROWS = original
 
 
-def _outcome(
-    write: Callable[..., Any], lines: list[str], **kwargs: Any
-) -> Any:
+def _outcome(write: Callable[..., Any], lines: list[str], **kwargs: Any) -> Any:
     """What ``write`` makes of ``lines``, or the file's own error (every row blank: "a
     header row but no devices"), which both paths must raise alike."""
     try:
