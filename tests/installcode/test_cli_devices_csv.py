@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,7 +165,7 @@ def test_garbage_bytes_as_csv_never_give_a_traceback(data: bytes) -> None:
     result = CliRunner().invoke(main, ["installcode", "--csv", "-"], input=data)
     assert result.exit_code in (0, 2), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    if result.exit_code == 2 and "rows:" not in result.stderr:
+    if result.exit_code == 2 and not re.search(r"^\d+ rows?: ", result.stderr, re.M):
         assert len(result.stderr.splitlines()) == 1
 
 
@@ -174,7 +175,7 @@ def test_installcode_accepts_the_shipped_example(tmp_path: Path) -> None:
         main, ["installcode", "--csv", str(EXAMPLES / "devices.csv"), "-o", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert result.stderr == "1 rows: 1 valid, 0 invalid\n"
+    assert result.stderr == "1 row: 1 valid, 0 invalid\n"
     assert out.read_text().splitlines() == [
         "eui64,install_code,label,groups,link_key",
         "000D6F000A000002,112233445566778899AABBCCDDEEFF00D5E6,hall thermostat,street-7,"

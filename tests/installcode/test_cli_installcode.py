@@ -118,7 +118,7 @@ def test_csv_from_stdin():
         "eui64,install_code,link_key",
         f"001BC5007000052B,{CODE_128},{KEY_128}",
     ]
-    assert result.stderr == "1 rows: 1 valid, 0 invalid\n"
+    assert result.stderr == "1 row: 1 valid, 0 invalid\n"
 
 
 def test_csv_without_header_is_refused_in_one_line():

@@ -19,6 +19,7 @@ from typing import TextIO, TypeVar
 
 import click
 
+from zse._words import counted
 from zse.cli._errors import fail, say_error
 from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
 from zse.cli._types import PlainIntRange
@@ -221,7 +222,7 @@ def _run_csv(csv_file: str, output: str, jobs: int | None) -> None:
     for message in report.errors:
         click.echo(message, err=True)
     click.echo(
-        f"{report.good + len(report.errors)} rows: {report.good} valid, "
+        f"{counted(report.good + len(report.errors), 'row')}: {report.good} valid, "
         f"{len(report.errors)} invalid",
         err=True,
     )
