@@ -27,7 +27,8 @@ def taken() -> Iterator[int]:
         yield int(held.getsockname()[1])
 
 
-@pytest.mark.parametrize(
+#: Each way ``zse headend serve`` serves meters (``{tmp}``: the test's directory).
+EACH_WAY = pytest.mark.parametrize(
     "meters",
     [
         ["--sim", "1"],
@@ -36,6 +37,9 @@ def taken() -> Iterator[int]:
     ],
     ids=["sim", "gateways", "esi"],
 )
+
+
+@EACH_WAY
 def test_a_port_in_use_is_one_line_naming_it(tmp_path: Path, taken: int, meters: list[str]) -> None:
     init_directory(tmp_path / "pki", port=0)
     (tmp_path / "esi.toml").write_text("[esi]\npermit_seconds = 60\n")

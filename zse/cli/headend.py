@@ -26,6 +26,7 @@ import click
 
 from zse._files import FileTooLarge, read_text_bounded
 from zse._words import counted
+from zse.cli._files import OutputError
 from zse.cli._types import FiniteFloat, PlainInt, PlainIntRange
 
 if TYPE_CHECKING:
@@ -257,6 +258,8 @@ def serve(  # noqa: PLR0917 - click passes options positionally
             runner.run(_serve(config, meters=meters, port=port, seed=seed))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
+    except OutputError:  # standard output: said as every command says it (exit status 2)
+        raise
     except Exception as exc:  # one line, not a traceback (that is at -vv)
         _fail(_said(exc), 1, exc)
 
@@ -345,6 +348,8 @@ def _over_gateways(  # noqa: PLR0917 - the command's options
         pass
     except (StoreError, _BrokerUnreachable) as exc:
         _fail(str(exc), 1)
+    except OutputError:  # standard output: said as every command says it (exit status 2)
+        raise
     except Exception as exc:  # one line, not a traceback (that is at -vv)
         _fail(_said(exc), 1, exc)
     return 0
@@ -511,6 +516,8 @@ def worker(  # noqa: PLR0917 - click passes options positionally
         pass
     except StoreError as exc:
         _fail(str(exc), 1)
+    except OutputError:  # standard output: said as every command says it (exit status 2)
+        raise
     except Exception as exc:  # one line, not a traceback (that is at -vv)
         _fail(f"{type(exc).__name__}: {exc}", 1, exc)
 
