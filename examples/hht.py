@@ -5,9 +5,12 @@ window for five minutes, trusting the terminal's address. The terminal has never
 network: it only listens on the meter's channel (``SimDevice.listen``) and speaks from PAN
 0xFFFF. It first asks for the current price (SE Get Current Price, answered by Publish Price
 over inter-PAN), then runs one service request of six commands: set the meter's time, then read
-five registers. After the third answer the radio link breaks (the simulator partitions the air);
-the terminal retries, gives up, and when the link is back a *new* terminal session asks the
-meter where it stands and continues exactly there. The meter executes each command once.
+five registers. The meter executes the third command (read register 2), and the radio link
+breaks before its answer is heard (the simulator partitions the air); the terminal retries, gives
+up, and when the link is back a *new* terminal session asks the meter where it stands and goes
+on exactly there, at the fourth command. The meter executes each command once. The output counts
+commands from 1, as a reader does ("command 4 of 6"); the terminal's ``position`` and
+``resumed_at`` count from 0 (``resumed_at`` is 3).
 
 Run it: ``.venv/bin/python examples/hht.py [capture.pcap]`` (the capture opens in Wireshark).
 """
@@ -81,6 +84,16 @@ def tariff(now: int) -> PriceSchedule:
     return prices
 
 
+def named(commands: list[Command], index: int | None) -> str:
+    """Command ``index`` (counted from 0, as the terminal's ``position`` and ``resumed_at``
+    are) as a reader counts it: index 3 is ``command 4 of 6 (read register 3)``."""
+    if index is None:  # a terminal that never resumed
+        return "no command"
+    command = commands[index]
+    what = "set the time" if command.code == SET_TIME else f"read register {command.body[0]}"
+    return f"command {index + 1} of {len(commands)} ({what})"
+
+
 async def read_price(client: InterPanSeClient, meter: EUI64, say: Any) -> PriceEvent:
     """SE Get Current Price over inter-PAN, answered by the meter's Publish Price."""
     price = await client.get_current_price(dst=meter, dst_pan_id=METER_PAN)
@@ -113,7 +126,8 @@ async def demo(capture: str | None = None, *, say: Any = print) -> dict[str, Any
         result = app.read_register(body)
         if body[0] == 2:  # the link breaks just after the meter executed this one
             air.partition([meter_node.radio], [hht_node])
-            say(f"t={air.now:.2f}s  link lost: the meter's answer to register 2 is not heard")
+            lost = f"link lost: the meter executed {named(commands, 2)}; its answer is not heard"
+            say(f"t={air.now:.2f}s  {lost}")
         return result
 
     carrier = HhtMeter(MemoryLog(), {SET_TIME: app.set_time, READ_REGISTER: read_register})
@@ -137,7 +151,10 @@ async def demo(capture: str | None = None, *, say: Any = print) -> dict[str, Any
     try:
         await run_terminal(hht, terminal, meter=meter_ieee, meter_pan_id=METER_PAN)
     except LinkLost as exc:
-        say(f"t={hht.now():.2f}s  terminal gave up after 3 tries: {exc}")
+        say(
+            f"t={hht.now():.2f}s  terminal gave up after 3 tries: "
+            f"no answer to {named(commands, exc.position)}"
+        )
     for txid, result in sorted(terminal.results.items()):
         say(f"    transaction 0x{txid:08X}: {result.status.name} {result.result.hex()}")
     stopped_at = terminal.position
@@ -147,7 +164,10 @@ async def demo(capture: str | None = None, *, say: Any = print) -> dict[str, Any
     say(f"t={hht.now():.2f}s  link back; a new terminal session asks where to resume")
     fresh = HhtTerminal(0x0B0B, commands, timeout=2.0)
     results = await run_terminal(hht, fresh, meter=meter_ieee, meter_pan_id=METER_PAN, resume=True)
-    say(f"t={hht.now():.2f}s  resumed at command {fresh.resumed_at}; finished: {fresh.done}")
+    say(
+        f"t={hht.now():.2f}s  the meter had executed it: "
+        f"resumed at {named(commands, fresh.resumed_at)}; done: {fresh.done}"
+    )
     for txid, result in sorted(results.items()):
         say(f"    transaction 0x{txid:08X}: {result.status.name} {result.result.hex()}")
     say(f"meter clock set to {app.utc} (UTCTime); registers read: {app.reads}")

@@ -79,8 +79,11 @@ def test_hht_example_drops_mid_sequence_and_resumes(tmp_path: Path) -> None:
     capture = tmp_path / "hht.pcap"
     lines: list[str] = []
     out = run(demo(str(capture), say=lines.append))
-    assert out["stopped_at"] == 2  # the answer to command 2 was lost with the link
-    assert out["resumed_at"] == 3  # the meter had executed it: the terminal goes on at 3
+    assert out["stopped_at"] == 2  # the answer to the third command was lost with the link
+    assert out["resumed_at"] == 3  # the meter had executed it: the terminal goes on at the fourth
+    said = "\n".join(lines)  # counted from 1, as docs/interpan.md says it
+    assert "no answer to command 3 of 6 (read register 2)" in said
+    assert "resumed at command 4 of 6 (read register 3)" in said
     assert sorted(out["resumed_results"]) == [0x5EC0_0004, 0x5EC0_0005, 0x5EC0_0006]
     assert out["executions"] == 6
     assert out["reads"] == [1, 2, 3, 4, 5]
