@@ -849,6 +849,12 @@ class Headend:
         await self._save([ended])
 
     async def _record(self, send: SendRecord, outcomes: Iterable[DeviceOutcome]) -> None:
+        """The ESI's answers recorded on the copies as they stand once no other write of
+        them is under way (:meth:`_change`: a de-provisioning's ``skipped``, worked out
+        meanwhile from ``pending``, landed last over a delivery)."""
+        await self._change(functools.partial(self._recorded, send, list(outcomes)))
+
+    def _recorded(self, send: SendRecord, outcomes: list[DeviceOutcome]) -> list[OutcomeRecord]:
         now = asyncio.get_running_loop().time()
         changed = []
         current = self.records.outcomes.get(send.id, {})
@@ -883,7 +889,7 @@ class Headend:
                 detail = given_up_detail(self.give_up, result.detail or after.value)
                 record = replace(record, outcome=Outcome.EXPIRED, detail=detail)
             changed.append(record)
-        await self._save(changed)
+        return changed
 
     def _miss(self, send: SendRecord, device: str) -> Miss:
         """The core's decision (:func:`~zse.headend.core.after_miss`) after a try of
