@@ -250,25 +250,12 @@ def test_ctrl_c_while_capture_output_waits_is_interrupted_130(
     assert output.endswith(b"\n")
 
 
-@pytest.mark.parametrize(
-    "jobs",
-    [
-        "1",
-        pytest.param(
-            "2",
-            marks=pytest.mark.xfail(
-                reason="open defect: a terminal's Ctrl-C reaches the pool's workers, which print "
-                "'Process ForkServerProcess-N: Traceback ... KeyboardInterrupt' (most runs); the "
-                "fix (workers ignoring SIGINT) belongs in zse/cli/installcode.py's _pool_map",
-                strict=False,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_while_csv_output_waits_is_click_s_abort(tmp_path: Path, jobs: str) -> None:
     """``installcode`` documents no status of its own for Ctrl-C: click's "Aborted!" and 1,
     as ``zse demo`` documents; with two workers the Ctrl-C reaches them too (the process
-    group) and none of them says anything."""
+    group) and none of them says anything (each printed "Process ForkServerProcess-N:
+    Traceback ... KeyboardInterrupt" in most runs: the workers now ignore SIGINT)."""
     source = tmp_path / "devices.csv"
     _devices(source, 3 * ROWS)
     status, output, errors = _interrupted(["installcode", "--csv", str(source), "-j", jobs], True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -65,13 +66,21 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _leave_ctrl_c_to_the_parent() -> None:
+    """A worker ignores SIGINT: a terminal's Ctrl-C reaches the whole process group, and the
+    parent alone ends the run (click's "Aborted!"); each worker printed its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _pool_map(
     jobs: int,
 ) -> Callable[[Callable[[Chunk], Checked], Iterable[Chunk]], Iterator[Checked]]:
     """An ordered map over ``jobs`` processes with a bounded backlog."""
 
     def chunk_map(check: Callable[[Chunk], Checked], chunks: Iterable[Chunk]) -> Iterator[Checked]:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=_pool_context(), initializer=_leave_ctrl_c_to_the_parent
+        ) as pool:
             pending: deque[Future[Checked]] = deque()
             for chunk in chunks:
                 pending.append(pool.submit(check, chunk))
