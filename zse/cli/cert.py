@@ -119,7 +119,13 @@ def _issuer(text: str) -> bytes:
 @cert.command()
 @click.option("--ca", "ca_path", required=True, help="The CA JSON file (from `zse cert ca-new`).")
 @click.option("--eui64", required=True, help="The device's EUI-64, as printed on its label.")
-@click.option("--suite", type=click.Choice(["1", "2"]), default="1", show_default=True)
+@click.option(
+    "--suite",
+    type=click.Choice(["1", "2"]),
+    default="1",
+    show_default=True,
+    help="Crypto suite of the certificate: 1 (sect163k1, 48 bytes) or 2 (sect283k1, 74 bytes).",
+)
 @click.option("--out", "-o", help="Write the credentials JSON here (mode 0600).")
 @click.option(
     "--valid-from",

@@ -1265,7 +1265,11 @@ def _operator_time() -> contextlib.AbstractContextManager[None]:
 @click.command()
 @radio_options([*RADIOS, "sim"], required=False)
 @click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), help="A TOML configuration."
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="The ESI's TOML file: [radio], [network], [esi], devices, groups, prices "
+    "(examples/esi.toml; the options given here win).",
 )
 @click.option(
     "--database",

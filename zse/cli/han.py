@@ -551,7 +551,13 @@ def join(verbose: int, log_level: str | None, **given: Any) -> None:
 @_common
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 @click.option("--confirm", is_flag=True, help="Confirm messages that ask for it.")
-@click.option("--for", "duration", type=FiniteFloat(0, min_open=True), help="Seconds.")
+@click.option(
+    "--for",
+    "duration",
+    type=FiniteFloat(0, min_open=True),
+    help="Stop watching after this many seconds, counted from the join (default: until Ctrl-C "
+    "or SIGTERM).",
+)
 @click.option(
     "--broker",
     envvar="ZSE_MQTT_BROKER",

@@ -107,7 +107,13 @@ def headend() -> None:
 
 @headend.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--port", type=PlainIntRange(0, 65535), default=8443, show_default=True)
+@click.option(
+    "--port",
+    type=PlainIntRange(0, 65535),
+    default=8443,
+    show_default=True,
+    help="The [server] port written into headend.toml (0: a free port at each serve).",
+)
 @click.option("--host", "hosts", multiple=True, help="Another name for the server certificate.")
 def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
     """Write a test PKI and headend.toml into DIRECTORY (never overwrites)."""
@@ -143,9 +149,26 @@ def init(directory: Path, port: int, hosts: tuple[str, ...]) -> None:
     type=click.Choice(["ezsp", "znp", "sim"]),
     help="With --esi: the radio (over [radio] type); sim: `zse esi --radio sim`'s HAN.",
 )
-@click.option("--port", type=PlainIntRange(0, 65535), help="Over [server] port.")
-@click.option("--speed", type=FiniteFloat(min=0.1), default=1.0, show_default=True)
-@click.option("--seed", type=PlainInt, default=1, show_default=True)
+@click.option(
+    "--port",
+    type=PlainIntRange(0, 65535),
+    help="Listen on this port instead of headend.toml's [server] port, the signed-request "
+    "listener on the next one (0: a free port for each).",
+)
+@click.option(
+    "--speed",
+    type=FiniteFloat(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="With --sim: virtual seconds per real second.",
+)
+@click.option(
+    "--seed",
+    type=PlainInt,
+    default=1,
+    show_default=True,
+    help="With --sim: same seed, same keys and the same run.",
+)
 @click.option(
     "--meter",
     "meter_ids",
@@ -452,7 +475,13 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
 @_MQTT_CONFIG
 @click.option("--id", "worker_id", help="This worker's name (unique; default host-pid).")
 @_TOPIC_PREFIX
-@click.option("--lease", type=FiniteFloat(min=1), default=120.0, show_default=True)
+@click.option(
+    "--lease",
+    type=FiniteFloat(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds a claimed job stays this worker's (longer than --timeout by more than 1).",
+)
 @click.option(
     "--timeout",
     type=FiniteFloat(min=0.1),
@@ -460,8 +489,20 @@ def _over_esi(cfg: HeadendConfig, path: Path, radio: str | None, port: int | Non
     show_default=True,
     help="Seconds a meter has to answer.",
 )
-@click.option("--batch", type=PlainIntRange(1, 1000), default=16, show_default=True)
-@click.option("--poll", type=FiniteFloat(min=0.01), default=1.0, show_default=True)
+@click.option(
+    "--batch",
+    type=PlainIntRange(1, 1000),
+    default=16,
+    show_default=True,
+    help="Deliveries under way at once.",
+)
+@click.option(
+    "--poll",
+    type=FiniteFloat(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Seconds between looks at an empty queue.",
+)
 @click.option(
     "--linger",
     type=FiniteFloat(0, 10),

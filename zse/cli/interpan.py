@@ -348,7 +348,12 @@ class _IntType(click.ParamType):  # type: ignore[type-arg]
 def _stick_options(function: Callable[..., Any]) -> Callable[..., Any]:
     function = click.option("--app-factory", hidden=True)(function)
     function = verbosity_options(function)
-    function = click.option("--channel", type=PlainIntRange(11, 26), help="Z-Stack only.")(function)
+    function = click.option(
+        "--channel",
+        type=PlainIntRange(11, 26),
+        help="Send and listen on this channel, the network's restored after (Z-Stack only; "
+        "default: the network's channel).",
+    )(function)
     function = click.option("--form", is_flag=True, help="Form a network if the stick has none.")(
         function
     )
@@ -422,7 +427,7 @@ def _destination(function: Callable[..., Any]) -> Callable[..., Any]:
         type=PanIdType(0x0001, 0xFFFF, " (0xFFFF: every PAN; 0x0000 reads as intra-PAN)"),
         default=0xFFFF,
         show_default=True,
-        help="Destination PAN id.",
+        help="The PAN id the frame is sent to: the meter's, or 0xFFFF for every PAN.",
     )(function)
     return click.option("--to", help="One device's EUI-64 (default: broadcast).")(function)
 
@@ -447,7 +452,13 @@ def send() -> None:
 @send.command("get-price")
 @_stick_options
 @_destination
-@click.option("--wait", type=FiniteFloat(0, min_open=True), default=2.0, show_default=True)
+@click.option(
+    "--wait",
+    type=FiniteFloat(0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds to wait for the Publish Price answer.",
+)
 def get_price(to: str | None, pan: int, wait: float, **stick: Any) -> None:
     """Get Current Price (D.4.2.3.1); prints the Publish Price answer."""
     _check_to(to)
@@ -462,9 +473,28 @@ _IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 @_stick_options
 @_destination
 @click.argument("text")
-@click.option("--id", "message_id", type=_IntType(), default=1, show_default=True)
-@click.option("--duration", type=PlainIntRange(0, 0xFFFF), default=0xFFFF)
-@click.option("--importance", type=click.Choice(list(_IMPORTANCE)), default="low")
+@click.option(
+    "--id",
+    "message_id",
+    type=_IntType(),
+    default=1,
+    show_default=True,
+    help="The Message ID (32 bits), which cancel-message names to take it back.",
+)
+@click.option(
+    "--duration",
+    type=PlainIntRange(0, 0xFFFF),
+    default=0xFFFF,
+    show_default=True,
+    help="Minutes the message is shown (65535: until replaced or cancelled).",
+)
+@click.option(
+    "--importance",
+    type=click.Choice(list(_IMPORTANCE)),
+    default="low",
+    show_default=True,
+    help="The message's importance level (Message Control bits 2-3).",
+)
 def message(  # noqa: PLR0917 - click passes options positionally
     text: str,
     to: str | None,

@@ -40,7 +40,10 @@ def sim() -> None:
     help="HAN devices per meter, 1-32.",
 )
 @click.option("--workers", type=PlainInt, help="Worker processes, 1 or more (default: the cores).")
-@click.option("--broker", help="mqtt://HOST[:PORT] or mqtts://HOST[:PORT].")
+@click.option(
+    "--broker",
+    help="The MQTT broker the meters connect to, mqtt://HOST[:PORT] or mqtts://HOST[:PORT].",
+)
 @click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),
