@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from tests.headend.helpers import START, registration
-from tests.headend.test_headend_queue_write_order import Commit, _within, _writes
+from tests.headend.test_headend_queue_write_order import delivered_then_skipped
 from tests.postgres_server import place, postgres
 from zse.headend.service import Headend
 from zse.headend.sim import SimMeters
 from zse.headend.store import HeadendStore
 from zse.installcode import canonical_eui64
-from zse.store import Batch, Store
+from zse.store import Store
 
 __all__ = ["place", "postgres"]  # fixtures: each test taking ``place`` runs on both engines
 
@@ -47,23 +47,7 @@ async def test_a_delivered_copy_is_not_skipped_by_a_deprovisioning_write_in_proc
         await headend.put_group(A, {"name": "g", "meters": [display.meter]})
         await asyncio.sleep(60)  # it joins and runs CBKE
         assert headend.device(A, display.mac)["state"] == "meter ready"
-        commit: Commit = store.commit
-        answer_writing, forsake_writing, answer_begun = (asyncio.Event() for _ in range(3))
-
-        async def ordered(batch: Batch) -> list[int]:
-            if _writes(batch, "delivered") and not answer_writing.is_set():
-                answer_writing.set()
-                await _within(forsake_writing)
-                landing = asyncio.ensure_future(commit(batch))
-                await asyncio.sleep(0)  # begun: queued before the de-provisioning's
-                answer_begun.set()
-                return await landing
-            if _writes(batch, "skipped"):
-                forsake_writing.set()
-                await _within(answer_begun)
-            return await commit(batch)
-
-        monkeypatch.setattr(store, "commit", ordered)
+        answer_writing = delivered_then_skipped(monkeypatch, store)
         sent = await headend.send_message(A, {"group": "g", "text": "hi", "duration_minutes": 60})
         await answer_writing.wait()  # the ESI answered: delivered, its write under way
         await headend.deprovision(A, display.mac)  # both writes landed: the copy as they left it

@@ -103,6 +103,30 @@ async def _answer(headend: Headend) -> None:
 Commit = Callable[[Batch], Awaitable[list[int]]]
 
 
+def delivered_then_skipped(monkeypatch: pytest.MonkeyPatch, store: Any) -> asyncio.Event:
+    """``store``'s first write of a ``delivered`` copy waits for a write of a ``skipped`` one
+    to come, begins first, and the ``skipped`` write lands after it (each commit carried out
+    as ever); the event returned is set once the ``delivered`` write has come."""
+    commit: Commit = store.commit
+    delivered_writing, skipped_writing, delivered_begun = (asyncio.Event() for _ in range(3))
+
+    async def ordered(batch: Batch) -> list[int]:
+        if _writes(batch, "delivered") and not delivered_writing.is_set():
+            delivered_writing.set()
+            await _within(skipped_writing)
+            landing = asyncio.ensure_future(commit(batch))
+            await asyncio.sleep(0)  # begun: queued before the de-provisioning's
+            delivered_begun.set()
+            return await landing
+        if _writes(batch, "skipped"):
+            skipped_writing.set()
+            await _within(delivered_begun)
+        return await commit(batch)
+
+    monkeypatch.setattr(store, "commit", ordered)
+    return delivered_writing
+
+
 async def test_a_cancelled_copy_is_not_delivered_again_by_the_loops_write(
     place: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,24 +197,7 @@ async def test_a_delivered_copy_is_not_skipped_by_a_deprovisioning_write(
         read, go = _hold_the_loops_read(monkeypatch, headend, send_id)
         await _answer(headend)
         await real(read.wait(), 20.0)
-        store = headend.records.store
-        commit: Commit = store.commit
-        loop_writing, forsake_writing, loop_begun = (asyncio.Event() for _ in range(3))
-
-        async def ordered(batch: Batch) -> list[int]:
-            if _writes(batch, "delivered") and not loop_writing.is_set():
-                loop_writing.set()
-                await _within(forsake_writing)
-                landing = asyncio.ensure_future(commit(batch))
-                await asyncio.sleep(0)  # begun: queued before the de-provisioning's
-                loop_begun.set()
-                return await landing
-            if _writes(batch, "skipped"):
-                forsake_writing.set()
-                await _within(loop_begun)
-            return await commit(batch)
-
-        monkeypatch.setattr(store, "commit", ordered)
+        loop_writing = delivered_then_skipped(monkeypatch, headend.records.store)
         go.set()  # the loop works out the delivery and begins its write
         await _within(loop_writing)
         assert loop_writing.is_set()

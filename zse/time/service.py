@@ -376,15 +376,8 @@ class TimeServer:
         (the endpoint answers SUCCESS after this returns, FAILURE if it raises)."""
         async with self._lock:
             written = self._after(attribute, int(value))
-            if self.store is not None:
-                try:
-                    await self.store.commit(
-                        Batch().put(self.namespace, _WRITTEN_KEY, written.record())
-                    )
-                except BaseException:
-                    if attribute == TimeAttribute.VALID_UNTIL_TIME:
-                        self._publish_valid_until()  # the endpoint holds the value refused
-                    raise
+            if self.store is not None:  # a failed commit: FAILURE, the endpoint keeps its value
+                await self.store.commit(Batch().put(self.namespace, _WRITTEN_KEY, written.record()))
             self._apply(attribute, written)
 
     def _after(self, attribute: TimeAttribute, value: int) -> _Written:
