@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import os
 import string
-import sys
 import time
 from typing import Any, NoReturn
 
@@ -31,6 +30,7 @@ from zse.cbke.ca import TestCA
 from zse.cbke.certificate import NO_EXPIRY, ImplicitCertificate, Suite2Certificate
 from zse.cbke.credentials import hex_field
 from zse.cbke.suites import SUITES
+from zse.cli._errors import fail
 from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
 from zse.cli._types import PlainInt
 from zse.errors import DecodeError, InvalidJson
@@ -40,8 +40,7 @@ __all__ = ["cert"]
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
+    fail(message, 2)
 
 
 def _write(text: str, out: str | None) -> None:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import click
 
+from zse.cli._errors import fail
 from zse.cli._files import OutputError, named_output
 from zse.cli._logging import redact_handlers
 
@@ -800,8 +801,7 @@ def _write_keys(air: Any, path: str | os.PathLike[str]) -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
+    fail(message, 2)
 
 
 def _reader_gone() -> NoReturn:

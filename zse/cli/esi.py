@@ -47,6 +47,7 @@ import click
 
 from zse._files import read_text_bounded
 from zse._words import counted
+from zse.cli._errors import fail
 from zse.cli._options import (
     bellows_environment,
     configure_logging,
@@ -1241,8 +1242,7 @@ def _echo_err(line: str) -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
+    fail(message, 2)
 
 
 def _factory(spec: str | None) -> Any:

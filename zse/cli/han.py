@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from zse.cli._errors import fail
 from zse.cli._options import (
     DEFAULT_START_TIMEOUT,
     bellows_environment,
@@ -96,8 +97,7 @@ INTERRUPTED = 130
 
 
 def _fail(message: str, status: int = 2) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(status)
+    fail(message, status)
 
 
 async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to check

@@ -26,6 +26,7 @@ import click
 
 from zse._files import FileTooLarge, read_text_bounded
 from zse._words import counted
+from zse.cli._errors import fail
 from zse.cli._files import OutputError
 from zse.cli._types import FiniteFloat, PlainInt, PlainIntRange
 
@@ -40,8 +41,7 @@ def _fail(message: str, code: int, fault: BaseException | None = None) -> NoRetu
     to the debug log (``-vv``)."""
     if fault is not None:
         logging.getLogger("zse.cli").debug("the command failed", exc_info=fault)
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+    fail(message, code)
 
 
 def _check_database(database: str | None) -> None:

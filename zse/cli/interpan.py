@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 
 import click
 
+from zse.cli._errors import fail
 from zse.cli._options import (
     bellows_environment,
     configure_logging,
@@ -329,8 +330,7 @@ def _echo_err(line: str) -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
+    fail(message, 2)
 
 
 class _IntType(click.ParamType):  # type: ignore[type-arg]
