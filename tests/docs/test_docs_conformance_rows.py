@@ -1,9 +1,11 @@
 """docs/conformance.md's rows keep to the page's own rules.
 
 Its first paragraph defines the statuses (the bold words); every row's status starts with one
-of them, a row done or partial names at least one test, and no clause and claim is listed
-twice (two rows saying the same thing drift apart: one is updated, the other contradicts it).
-The tests a row names are checked by ``test_docs_references.py``.
+of them, a row done or partial names at least one test that exists (a test of the file it is
+attributed to, or a test file or directory: read as ``test_docs_references.py`` reads a "test"
+cell), and no clause and claim is listed twice (two rows saying the same thing drift apart:
+one is updated, the other contradicts it). Every test a row names is checked by
+``test_docs_references.py``.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs.test_docs_references import names_a_test, table_references
+
 #: Its outcome cannot depend on the Python version: the main interpreter only (ADR 0025).
 pytestmark = pytest.mark.main_interpreter
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
-#: what a test cell may hold when it names no test: a dash, nothing
-_NO_TEST = re.compile(r"^(?:—|-|)$")
-#: a test cell naming a test: a path, a test file or a test name
-_A_TEST = re.compile(r"\btests/|\btest_\w+|::\w+|^`?[A-Z]`?\b")
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,14 @@ def problems(text: str) -> list[str]:
     words = vocabulary(text)
     status = re.compile(rf"^(?:{'|'.join(words)})(?=$|[ (:,])")
     found = []
+    tested = {ref.where for ref in table_references(PAGE, text) if names_a_test(ref)}
     seen: dict[tuple[str, str], list[int]] = defaultdict(list)
     for row in rows(text):
         where = f"conformance.md:{row.line}"
         if not status.match(row.status):
             found.append(f"{where}: status {row.status!r} is none of {', '.join(words)}")
-        elif (kind := row.status.split(":")[0].split()[0].rstrip(",")) in ("done", "partial") and (
-            _NO_TEST.match(row.test) or not _A_TEST.search(row.test)
+        elif (kind := re.split(r"[ (:,]", row.status)[0]) in ("done", "partial") and (
+            where not in tested
         ):
             found.append(f"{where}: {kind} but names no test")
         seen[(row.clause, row.what)].append(row.line)
@@ -87,11 +88,14 @@ def problems(text: str) -> list[str]:
 
 def test_every_row_keeps_to_the_page_s_rules():
     text = PAGE.read_text()
+    # the statuses the page's conventions define, and no other bold word of that paragraph
+    assert vocabulary(text) == ("done", "partial", "planned", "open")
     assert len(rows(text)) > 500
     assert problems(text) == []
 
 
 def test_the_rules_catch_each_kind_of_mistake():
+    here = "tests/docs/test_docs_conformance_rows.py"
     text = (
         "# Conformance\n\nStatus is **done**, **partial** or **open**.\n\n"
         "| clause | what | status | test |\n|---|---|---|---|\n"
@@ -100,10 +104,21 @@ def test_the_rules_catch_each_kind_of_mistake():
         "| SE X | c | partial: no d | — |\n"
         "| SE X | a | open | — |\n"
         "| SE X | e | done | E |\n"
+        "| SE X | f | done | test_every_row_keeps_to_the_page_s_rules |\n"
+        f"| SE X | g | done | `{here}::test_no_such_test` |\n"
+        "| SE X | h | done | `tests/vectors/` |\n"
+        f"| SE X | i | done, on a fake | `{here}::test_no_such_test`, `::rows` |\n"
+        f"| SE X | j | partial: no k | `tests/docs/test_no_such_file.py`, `{here}` |\n"
+        "| SE X | l | done: m | `test_docs_references.py::test_cited_test_exists[x]` |\n"
     )
     assert problems(text) == [
         "conformance.md:8: status 'limit documented' is none of done, partial, open",
         "conformance.md:9: partial but names no test",
+        "conformance.md:11: done but names no test",
+        "conformance.md:12: done but names no test",
+        "conformance.md:13: done but names no test",
+        "conformance.md:14: done but names no test",
+        "conformance.md:15: done but names no test",
         "conformance.md:7: SE X listed again at [10]",
     ]
 
