@@ -88,12 +88,6 @@ async def test_a_valid_until_time_racing_a_time_is_served_as_stored(han: Han) ->
     assert served == written
 
 
-async def test_an_earlier_valid_until_time_racing_a_time_is_served_as_stored(han: Han) -> None:
-    """Checked against the LastSetTime before frame 1's (as one frame's records are)."""
-    served, written = await _two_frames(han, lambda time: time - 10)
-    assert served == written
-
-
 async def test_a_time_and_a_valid_until_time_in_one_frame_are_served_as_stored(
     han: Han,
 ) -> None:

@@ -186,7 +186,12 @@ class TimeServer:
     0-0xFFFFFFFE with the zone in force, answers INVALID_VALUE
     (:meth:`~zse.time.core.TimeCore.range_refusal`); a value that leaves its type later (the
     clock running on) is served as the invalid value 0xFFFFFFFF, with a warning, so no read
-    fails.
+    fails. A record is checked when its frame arrives and again when it is committed, in
+    the order the writes commit: a ValidUntilTime no longer later than the LastSetTime a Time
+    written meanwhile set (by another frame, or an earlier record of its own) answers
+    INVALID_VALUE, a Time, TimeStatus or zone committed after the server was made a Master
+    READ_ONLY, and nothing of it is stored or served. In a Write Attributes Undivided frame
+    such a late refusal leaves the frame's earlier records written.
 
     ``store``: what Write Attributes set (Time, LastSetTime, ValidUntilTime, Synchronized, the
     zone) survives a restart, kept under ``namespace`` (default ``time.server/<endpoint
@@ -323,17 +328,11 @@ class TimeServer:
                 )
         self._started = True
         self._publish_valid_until()
-        self.endpoint.set_writable(
-            TIME,
-            TimeAttribute.VALID_UNTIL_TIME,
-            check=self._check_valid_until,
-            on_write=functools.partial(self._store_written, TimeAttribute.VALID_UNTIL_TIME),
-        )
-        for attribute in _WRITABLE:
+        for attribute in (TimeAttribute.VALID_UNTIL_TIME, *_WRITABLE):
             self.endpoint.set_writable(
                 TIME,
                 attribute,
-                check=functools.partial(self._refusal, attribute),
+                check=functools.partial(self._write_refusal, attribute),
                 on_write=functools.partial(self._store_written, attribute),
             )
 
@@ -353,32 +352,54 @@ class TimeServer:
 
     async def write_stored(self, attribute: TimeAttribute, value: int) -> foundation.Status:
         """:meth:`write`, the value committed to the store (if any) before SUCCESS is
-        returned; a commit that fails raises its :class:`~zse.errors.StoreError`, nothing
-        written."""
+        returned (and checked again once the writes before it are, :meth:`_store_written`);
+        a commit that fails raises its :class:`~zse.errors.StoreError`, nothing written."""
         refused = self._write_refusal(attribute, value)
-        if refused is None:
-            await self._store_written(attribute, value)
-        return refused or foundation.Status.SUCCESS
+        return refused or await self._store_written(attribute, value) or foundation.Status.SUCCESS
 
     def _write_refusal(self, attribute: TimeAttribute, value: Any) -> foundation.Status | None:
-        if attribute == TimeAttribute.VALID_UNTIL_TIME:
-            return self._check_valid_until(value)
-        return self._refusal(attribute, value)
-
-    def _refusal(self, attribute: TimeAttribute, value: Any) -> foundation.Status | None:
-        status = write_refusal(attribute, int(value), self.status.bitmap())
-        if status is None:
-            status = self.core.range_refusal(attribute, int(value), self.now())
+        """Why ``value`` may not be written to ``attribute`` (the rules above), None when it
+        may: the check of a record when its frame arrives."""
+        refused = self._commit_refusal(attribute, value)
+        if refused is not None:
+            return refused
+        status = self.core.range_refusal(attribute, int(value), self.now())
         return None if status is None else foundation.Status(status)
 
-    async def _store_written(self, attribute: TimeAttribute, value: Any) -> None:
-        """Write Attributes' ``on_write``: commit the record this write makes, then apply it
-        (the endpoint answers SUCCESS after this returns, FAILURE if it raises)."""
+    def _commit_refusal(self, attribute: TimeAttribute, value: Any) -> foundation.Status | None:
+        """What a write committed since ``value`` was checked may have changed, checked
+        again under the lock: ValidUntilTime against LastSetTime (a Time of another frame,
+        ZCL 3.12.2.2.10), Time, TimeStatus and the zone against a status made a Master
+        meanwhile (ZCL 3.12.2.2.1-2). Not the ranges of Time, StandardTime and LocalTime:
+        each record is held to them alone, as in one Undivided frame (a value that leaves
+        them later is served invalid)."""
+        if attribute == TimeAttribute.VALID_UNTIL_TIME:
+            return self._check_valid_until(value)
+        status = write_refusal(attribute, int(value), self.status.bitmap())
+        return None if status is None else foundation.Status(status)
+
+    async def _store_written(
+        self, attribute: TimeAttribute, value: Any
+    ) -> foundation.Status | None:
+        """Write Attributes' ``on_write``: under the lock that orders the writes, check again
+        what a write committed since the value was checked may have changed, then commit the
+        record this write makes and apply it. The status refusing it (nothing committed or
+        applied) or None (the endpoint answers SUCCESS; FAILURE if this raises)."""
         async with self._lock:
+            refused = self._commit_refusal(attribute, value)
+            if refused is not None:
+                LOGGER.info(
+                    "Time: attribute 0x%04X refused (0x%02X): a write committed since it was "
+                    "checked changed what it is checked against",
+                    attribute,
+                    refused,
+                )
+                return refused
             written = self._after(attribute, int(value))
             if self.store is not None:  # a failed commit: FAILURE, the endpoint keeps its value
                 await self.store.commit(Batch().put(self.namespace, _WRITTEN_KEY, written.record()))
             self._apply(attribute, written)
+        return None
 
     def _after(self, attribute: TimeAttribute, value: int) -> _Written:
         """The record once ``value`` is written to ``attribute`` (the checks passed)."""

@@ -74,8 +74,10 @@ AttributeCheck = Callable[[Any], "foundation.Status | None"]
 """Validates a value written to an attribute: None (or SUCCESS) accepts it, another status
 (INVALID_VALUE, NOT_AUTHORIZED...) refuses it."""
 
-AttributeWritten = Callable[[Any], "Awaitable[None] | None"]
-"""Told of a value written to an attribute, once it is stored."""
+AttributeWritten = Callable[[Any], "Awaitable[foundation.Status | None] | foundation.Status | None"]
+"""Told of a value written to an attribute, before it is kept: None (or SUCCESS) takes it,
+another status refuses it at commit time (a check against state that another frame's write
+may change meanwhile, judged under the owner's own serialization)."""
 
 
 def simple_descriptor(
@@ -356,9 +358,13 @@ class ZclEndpointBase:
         :meth:`set_attribute` (its type stays the stored one), or one served from a source
         (:meth:`set_attribute_source`: nothing is stored, ``on_write`` changes what the
         source gives). ``check(value)`` may refuse a
-        value with a status (INVALID_VALUE for one out of range); ``on_write(value)``, which
-        may be a coroutine function, is told of each value stored. Attributes not made
-        writable answer READ_ONLY."""
+        value with a status (INVALID_VALUE for one out of range) when its frame arrives;
+        ``on_write(value)``, which may be a coroutine function, is told of each value taken
+        before it is kept, and may still refuse it by returning a status other than SUCCESS
+        (answered for that record, as a check's; ZCL 2.5.3.3): a check that holds only when
+        made under the owner's serialization of its writes, as the Time server's ValidUntilTime
+        against a LastSetTime another frame sets meanwhile. The value is served only once
+        ``on_write`` has taken it. Attributes not made writable answer READ_ONLY."""
         self._writable.setdefault(cluster_id, {})[attr_id] = (check, on_write)
 
     def attribute_value(
@@ -794,7 +800,7 @@ class ZclEndpointBase:
         answered with Write Attributes Response (ZCL 2.5.5): SUCCESS alone when every record
         was written, else a status record per refused attribute. A check, source or
         ``on_write`` that raises is FAILURE for its attribute (for Undivided, an ``on_write``
-        failing after others were stored leaves them stored)."""
+        failing or refusing after others were stored leaves them stored)."""
         try:
             records = _write_records(msg.payload)
         except ValueError as exc:
@@ -868,28 +874,29 @@ class ZclEndpointBase:
             return foundation.Status.FAILURE
 
     async def _store_written(self, cluster_id: int, attr_id: int, value: Any) -> foundation.Status:
-        """Keep a written value (an attribute served from a source keeps none: its
-        ``on_write`` changes what the source gives) and tell ``on_write``; FAILURE (logged)
-        when ``on_write`` raises, as the value may not have reached its owner, and the value
-        it held before is kept (unless another write replaced it meanwhile)."""
-        held = self.attributes[cluster_id]
-        before = None if attr_id in self._sources.get(cluster_id, {}) else held[attr_id]
-        written = None
-        if before is not None:
-            written = held[attr_id] = foundation.TypeValue(type=before.type, value=value)
+        """Tell ``on_write`` of a written value, then keep it (an attribute served from a
+        source keeps none: its ``on_write`` changes what the source gives). The status
+        ``on_write`` refuses it with, or FAILURE (logged) when it raises, as the value may not
+        have reached its owner; either way the attribute keeps what it held."""
         _, on_write = self._writable[cluster_id][attr_id]
         if on_write is not None:
             try:
-                result = on_write(value)
-                if inspect.isawaitable(result):
-                    await result
+                verdict = on_write(value)
+                if inspect.isawaitable(verdict):
+                    verdict = await verdict
+                status = (
+                    foundation.Status.SUCCESS if verdict is None else foundation.Status(verdict)
+                )
             except Exception:
                 LOGGER.exception(
                     "%r: on_write of attribute 0x%04X/0x%04X failed", self, cluster_id, attr_id
                 )
-                if before is not None and held.get(attr_id) is written:
-                    held[attr_id] = before
                 return foundation.Status.FAILURE
+            if status != foundation.Status.SUCCESS:
+                return status
+        if attr_id not in self._sources.get(cluster_id, {}):
+            held = self.attributes[cluster_id]
+            held[attr_id] = foundation.TypeValue(type=held[attr_id].type, value=value)
         return foundation.Status.SUCCESS
 
 
