@@ -608,9 +608,10 @@ class EnergyServiceInterface:
             install_key=link_key_installer(app),
             admit=self._admits_key_establishment,
             executor=executor,
-            # suite-2 certificate validity (SE C.4.2.2) at the time this ESI serves, when known
+            # suite-2 certificate validity (SE C.4.2.2) at the time this ESI serves, when known:
+            # its Time (ZCL 3.12.2.2.1), the HAN's time, which a written Time moves off clock()
             utc_now=lambda: (
-                self.clock() + ZIGBEE_EPOCH
+                self.time.now() + ZIGBEE_EPOCH
                 if self.time.status.master or self.time.status.synchronized
                 else None
             ),
