@@ -17,6 +17,7 @@ from tests.mqtt.helpers import Subscriber, real_wait, running, settings
 from zse.cli._sim import SimulatedHan
 from zse.cli.demo import meter_attributes
 from zse.cli.mqtt import simulated_esi
+from zse.metering.core import Readings
 from zse.mqtt.bridge import MqttBridge
 from zse.mqtt.core import node_id
 from zse.mqtt.han import HanBridge
@@ -72,10 +73,13 @@ async def test_a_gas_meter_is_announced_as_gas_in_cubic_metres(
     in m³/h (which Home Assistant refuses): now ``gas`` in m³, and ``volume_flow_rate``."""
     gas = {**meter_attributes(), MeteringAttribute.UNIT_OF_MEASURE: 0x01}
     gas[MeteringAttribute.METERING_DEVICE_TYPE] = 0x01
-    async with bridged(broker, tmp_path, gas) as (_esi, bridge, sub):
+    async with bridged(broker, tmp_path, gas) as (esi, bridge, sub):
         node = node_id(bridge.meter)
+        assert esi.meter is not None
+        await esi.meter.feed(Readings(summation_delivered=10, instantaneous_demand=5))
+        await asyncio.sleep(bridge.settings.reading_interval)  # virtual: its power announced
         energy = (await sub.until(lambda: _config(sub, node, "energy")))[-1]
-        power = (await sub.until(lambda: _config(sub, node, "power")))[-1]
+        power = (await sub.until(lambda: [c for c in _config(sub, node, "power") if c]))[-1]
     assert (energy["device_class"], energy["unit_of_measurement"]) == ("gas", "m³")
     assert energy["state_class"] == "total_increasing"
     assert (power["device_class"], power["unit_of_measurement"]) == ("volume_flow_rate", "m³/h")
@@ -223,7 +227,7 @@ async def test_the_han_bridge_announces_the_unit_of_the_display_s_readings(
         try:
             await real_wait(bridge.connected.wait())
             node = node_id(display)
-            await asyncio.sleep(120)  # virtual: the display's next readings
+            await asyncio.sleep(330)  # virtual: the display's next readings, demand's within 300 s
             await sub.until(lambda: _config(sub, node, "energy") and _config(sub, node, "power"))
             energy, power = _config(sub, node, "energy")[-1], _config(sub, node, "power")[-1]
         finally:

@@ -21,6 +21,7 @@ from zse.mqtt.core import (
     CommandError,
     Topics,
     correlation_id_of,
+    device_discovery,
     discovery,
     han_discovery,
     meter_sensors,
@@ -35,7 +36,7 @@ from zse.price import PriceEvent
 from zse.price.core import BlockPeriod, ConversionFactor
 from zse.provisioning import LifecycleState
 from zse.roles.esi import PriceSent, SendResult
-from zse.se.ids import IN_HOME_DISPLAY
+from zse.se.ids import IN_HOME_DISPLAY, PROGRAMMABLE_THERMOSTAT
 from zse.se.types import UnitOfMeasure
 
 METER = "00:0d:6f:00:00:00:00:e5"
@@ -254,3 +255,35 @@ def test_a_reserved_unit_of_measure_is_a_config_error(tmp_path: Path, unit: int)
         load_config(path)
     path.write_text("[meter]\nunit_of_measure = 0x81\n")  # m³, BCD
     assert load_config(path).meter is not None
+
+
+def test_both_bridges_describe_a_device_of_a_known_kind_alike() -> None:
+    """The ESI's bridge described a thermostat as ``HAN device`` through the meter, the HAN
+    devices' bridge as ``PCT`` on its own: one Home Assistant device (one ``identifiers``)
+    whose model went by the config read last. Given the kind and the meter, both give it the
+    one description; without the kind, the registry label names it."""
+    pct = "00:0d:6f:00:0a:00:00:02"
+    esi = device_discovery(Topics(), METER, pct, device_type=PROGRAMMABLE_THERMOSTAT)
+    han = han_discovery(Topics("zse/han"), [(pct, PROGRAMMABLE_THERMOSTAT)], meter=METER)
+    described = {json.dumps(p.payload["device"], sort_keys=True) for p in [*esi, *han]}
+    assert [json.loads(d) for d in described] == [
+        {
+            "identifiers": ["zse_000d6f000a000002"],
+            "connections": [["zigbee", pct]],
+            "name": "Thermostat 0002",
+            "manufacturer": "zse",
+            "model": "PCT",
+            "via_device": "zse_000d6f00000000e5",
+        }
+    ]
+    labelled = device_discovery(Topics(), METER, pct, label="kitchen")[0].payload["device"]
+    assert (labelled["name"], labelled["model"]) == ("kitchen 0002", "HAN device")
+
+
+def test_a_meter_without_demand_has_its_power_sensor_removed() -> None:
+    """A meter without InstantaneousDemand: its power sensor's config is an empty retained
+    payload (removed), its energy sensor announced."""
+    found = {p.topic.split("/")[-2]: p for p in discovery(Topics(), METER, demand=False)}
+    assert found["power"].payload == ""
+    assert found["power"].retain
+    assert found["energy"].payload["value_template"] == "{{ value_json.summation_delivered }}"

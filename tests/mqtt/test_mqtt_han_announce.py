@@ -49,7 +49,8 @@ async def test_a_display_s_sensors_are_announced_in_their_units_only(
                         await sub.until(lambda: configs("message"))
                         assert not any(configs(what) for what in UNITS)
                         await sim.esi.publish_price(PRICE, group="sim")
-                    await asyncio.sleep(120)  # virtual: the display's next readings
+                    # virtual: the display's next readings (its demand's within 300 s)
+                    await asyncio.sleep(330)
                     await sub.until(announced)
                     await real_wait(bridge.drained.wait())
                 finally:

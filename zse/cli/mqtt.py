@@ -68,9 +68,12 @@ class _Continued:
     offset: int
     held: Any = None  # () -> the meter's summation delivered, once the ESI exists
     begun: bool = False
+    demand: bool = True  # False: the meter has no InstantaneousDemand
 
     def readings(self, now: int) -> Any:
         readings = self.household.readings(now)
+        if not self.demand:
+            readings = dataclasses.replace(readings, instantaneous_demand=None)
         summation = readings.summation_delivered
         if summation is None:
             return readings
@@ -96,10 +99,12 @@ class SimulatedEsi:
 
 @contextlib.asynccontextmanager
 async def simulated_esi(
-    directory: Path, *, seed: int = 1, out: Any = None
+    directory: Path, *, seed: int = 1, out: Any = None, demand: bool = True
 ) -> AsyncIterator[SimulatedEsi]:
     """An ESI with a meter on the simulator, its registry in ``directory``, and the simulated
-    HAN of ``zse esi --radio sim`` provisioned (each device joins and runs CBKE on its own)."""
+    HAN of ``zse esi --radio sim`` provisioned (each device joins and runs CBKE on its own).
+    ``demand=False``: a meter without InstantaneousDemand (SE D.3.2.2.1.1; its Metering
+    server answers a read of it UNSUPPORTED_ATTRIBUTE), its summation as ever."""
     from zse.cli._sim import SIM_HAN, SimulatedHan  # noqa: PLC0415
     from zse.cli.demo import RATED_WATTS, meter_attributes, simulated_household  # noqa: PLC0415
     from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
@@ -123,7 +128,8 @@ async def simulated_esi(
         registry = await HanRegistry.open(directory / "han.db")
         cleanup.push_async_callback(registry.close)
         household = simulated_household(han.clock)
-        source = _Continued(household, await registry.store.get(_HOUSEHOLD, "summation", 0))
+        kept = await registry.store.get(_HOUSEHOLD, "summation", 0)
+        source = _Continued(household, kept, demand=demand)
         esi = EnergyServiceInterface(
             app,
             credentials=han.credentials,
@@ -271,8 +277,10 @@ def sim_bridges(sim: SimulatedEsi, settings: Any, role: str) -> list[Any]:
 
     store = sim.registry.store
     bridges: list[Any] = []
+    # both bridges describe each device alike in Home Assistant: by its kind, through the meter
+    kinds = {device.role.name: device.role.device_type for device in sim.han.devices}
     if role in ("esi", "both"):
-        bridges.append(MqttBridge(sim.esi, settings, store=store, displays=sim.displays))
+        bridges.append(MqttBridge(sim.esi, settings, store=store, kinds=kinds))
     if role in ("han", "both"):
         if role == "both":
             settings = dataclasses.replace(
@@ -283,7 +291,10 @@ def sim_bridges(sim: SimulatedEsi, settings: Any, role: str) -> list[Any]:
         meter = sim.esi.meter
         unit = meter_formatting(meter.core.read).unit_of_measure if meter is not None else None
         roles = [device.role for device in sim.han.devices]
-        bridges.append(HanBridge(roles, settings, store=store, unit_of_measure=unit))
+        # through the meter when its bridge announces it (else Home Assistant would make an
+        # empty device of it)
+        via = str(sim.esi.app.state.node_info.ieee) if role == "both" else None
+        bridges.append(HanBridge(roles, settings, store=store, unit_of_measure=unit, meter=via))
     return bridges
 
 

@@ -36,7 +36,7 @@ import logging
 import socket
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -82,7 +82,7 @@ from zse.mqtt.core import (
 from zse.provisioning import LifecycleState
 from zse.records import RecordError
 from zse.roles.esi import EnergyServiceInterface, TargetError
-from zse.se.ids import MeteringAttribute
+from zse.se.ids import IN_HOME_DISPLAY, MeteringAttribute
 from zse.store import Batch, Store
 from zse.store_engine import undecoded
 
@@ -1004,7 +1004,10 @@ class MqttBridge(BridgeShell):
     """``esi`` on the broker of ``settings``; ``store`` keeps the outbox and the executed
     commands; ``displays``: the EUI-64s to announce as displays in Home Assistant (besides
     the devices of the ESI's registry, each announced from its provisioning to its
-    de-provisioning, :meth:`_devices`)."""
+    de-provisioning, :meth:`_devices`); ``kinds``: the SE device id of the devices whose
+    kind is known (a display's is), which names and models each in Home Assistant as the
+    HAN devices' bridge does (:func:`~zse.mqtt.core.han_device`); another is named by its
+    registry label."""
 
     def __init__(
         self,
@@ -1013,12 +1016,17 @@ class MqttBridge(BridgeShell):
         *,
         store: Store,
         displays: Iterable[str] = (),
+        kinds: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(settings, store=store, clock=esi.clock)
         self.esi = esi
         self.displays = list(displays)
+        self.kinds = {_eui(device): kind for device, kind in (kinds or {}).items()}
+        self.kinds.update(dict.fromkeys(map(_eui, self.displays), IN_HOME_DISPLAY))
         self.meter = str(esi.app.state.node_info.ieee)
         self._last_reading: dict[str, Any] | None = None
+        #: Whether the meter's power sensor is announced (its InstantaneousDemand held).
+        self._demand_announced = False
 
     def _follow(self) -> list[Callable[[], None]]:
         return [self.esi.on_event(self._on_event)]
@@ -1034,16 +1042,7 @@ class MqttBridge(BridgeShell):
         Never raises (a reserved unit is announced without one): a failure here would cost
         the connection its command subscription."""
         meter = self.esi.meter
-        if meter is None:
-            found = removal(discovery(self.topics, self.meter))
-        else:
-            read = meter.core.read
-            found = discovery(
-                self.topics,
-                self.meter,
-                unit_of_measure=int(read(MeteringAttribute.UNIT_OF_MEASURE) or 0),
-                device_type=int(read(MeteringAttribute.METERING_DEVICE_TYPE) or 0),
-            )
+        found = removal(discovery(self.topics, self.meter)) if meter is None else self._meter()
         announced, gone = self._devices()
         now = self.esi.clock()
         for device, state in announced.items():
@@ -1053,6 +1052,23 @@ class MqttBridge(BridgeShell):
         for device in gone:
             found += removal(self._device_discovery(device))
         return found
+
+    def _meter(self) -> list[Publication]:
+        """The meter's sensors; its power sensor only while it holds an InstantaneousDemand
+        (the attribute its Metering server serves), else removed: a meter without one (a
+        gateway told only its summation, a meter that has none) answers a read of it
+        UNSUPPORTED_ATTRIBUTE and its readings never carry one."""
+        meter = self.esi.meter
+        assert meter is not None
+        read = meter.core.read
+        self._demand_announced = read(MeteringAttribute.INSTANTANEOUS_DEMAND) is not None
+        return discovery(
+            self.topics,
+            self.meter,
+            unit_of_measure=int(read(MeteringAttribute.UNIT_OF_MEASURE) or 0),
+            device_type=int(read(MeteringAttribute.METERING_DEVICE_TYPE) or 0),
+            demand=self._demand_announced,
+        )
 
     def _devices(self) -> tuple[dict[str, LifecycleState | None], list[str]]:
         """The HAN devices to announce (``displays`` and the registry's provisioned ones:
@@ -1069,18 +1085,16 @@ class MqttBridge(BridgeShell):
         return announced, [d for d in gone if d not in announced]
 
     def _device_discovery(self, device: str) -> list[Publication]:
-        """A HAN device's discovery: a display's as a display, another's named by its
-        registry label."""
+        """A HAN device's discovery: one of a known kind (a display...) named and modelled
+        by it, another named by its registry label."""
         device = _eui(device)
-        if device in map(_eui, self.displays):
-            return device_discovery(
-                self.topics, self.meter, device, name="In-home display", model="IHD"
-            )
+        kind = self.kinds.get(device)
         label = ""
         registry = self.esi.registry
-        with contextlib.suppress(Exception):
-            label = registry.get(device).label if registry is not None else ""
-        return device_discovery(self.topics, self.meter, device, name=label[:40])
+        if kind is None:
+            with contextlib.suppress(Exception):
+                label = registry.get(device).label if registry is not None else ""
+        return device_discovery(self.topics, self.meter, device, device_type=kind, label=label)
 
     def _registry_state(self, device: str, state: LifecycleState, now: int) -> Publication:
         return registry_publication(self.topics, device, state, now, retain=self.settings.retain)
@@ -1138,6 +1152,9 @@ class MqttBridge(BridgeShell):
             formatting = meter_formatting(read)
             summation = read(attribute.CURRENT_SUMM_DELIVERED)
             demand = read(attribute.INSTANTANEOUS_DEMAND)
+            if demand is not None and not self._demand_announced:  # a demand at last
+                for publication in self._meter():
+                    self.publish(publication)
             values = {"summation": summation, "demand": demand}
             if summation is not None and values != self._last_reading:
                 self._last_reading = values

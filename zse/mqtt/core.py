@@ -81,6 +81,7 @@ __all__ = [
     "discovery",
     "error_payload",
     "event_publication",
+    "han_device",
     "han_discovery",
     "han_event_publication",
     "meter_discovery",
@@ -642,7 +643,7 @@ def error_payload(command: str, correlation_id: Any, error: CommandError) -> dic
 # -- Home Assistant discovery -------------------------------------------------------------------
 
 
-def _ha_device(device: Any, name: str, model: str, via: str | None) -> dict[str, Any]:
+def _ha_device(device: Any, name: str, model: str, via: Any = None) -> dict[str, Any]:
     node = node_id(device)
     found: dict[str, Any] = {
         "identifiers": [f"zse_{node}"],
@@ -652,8 +653,34 @@ def _ha_device(device: Any, name: str, model: str, via: str | None) -> dict[str,
         "model": model,
     }
     if via is not None:
-        found["via_device"] = f"zse_{via}"
+        found["via_device"] = f"zse_{node_id(via)}"
     return found
+
+
+#: Home Assistant's name and model of each kind of HAN device (SE device id), and of one
+#: whose kind is not known.
+_HA_MODELS: Final = {
+    IN_HOME_DISPLAY: ("In-home display", "IHD"),
+    PROGRAMMABLE_THERMOSTAT: ("Thermostat", "PCT"),
+    LOAD_CONTROL_DEVICE: ("Load control device", "LCD"),
+}
+_HA_UNKNOWN: Final = ("HAN device", "HAN device")
+
+
+def han_device(
+    device: Any, device_type: int | None = None, *, label: str = "", meter: Any = None
+) -> dict[str, Any]:
+    """The Home Assistant ``device`` of a HAN device: one description, whichever bridge
+    gives it (Home Assistant merges the ``device`` of every config with the same
+    ``identifiers`` into one device, each key taken from the config read last: two bridges
+    describing one device differently made its model and parent go by arrival order). A
+    device of a known kind (``device_type``, an SE device id) is named and modelled by it
+    (``Thermostat 0002``, ``PCT``), another by its registry ``label`` (``HAN device``
+    without one), model ``HAN device``; ``via_device`` is the ``meter`` whose HAN it joined,
+    when given."""
+    known = _HA_MODELS.get(device_type) if device_type is not None else None
+    title, model = known or (label[:40] or _HA_UNKNOWN[0], _HA_UNKNOWN[1])
+    return _ha_device(device, f"{title} {node_id(device)[-4:]}", model, meter)
 
 
 _U = UnitOfMeasure
@@ -744,21 +771,29 @@ def removal(publications: Iterable[Publication]) -> list[Publication]:
 
 
 def meter_discovery(
-    topics: Topics, meter: Any, *, unit_of_measure: int | None = 0, device_type: int = 0
+    topics: Topics,
+    meter: Any,
+    *,
+    unit_of_measure: int | None = 0,
+    device_type: int = 0,
+    demand: bool = True,
 ) -> list[Publication]:
     """Home Assistant MQTT discovery (retained) of the meter's sensors: what it delivered
     (``summation_delivered``) and its demand, classed by :func:`meter_sensors` (for the
     energy dashboard: an electricity meter is ``energy``, ``total_increasing``, kWh; a gas
-    meter ``gas`` in m³, ft³ or CCF)."""
+    meter ``gas`` in m³, ft³ or CCF). ``demand`` False: the meter has no InstantaneousDemand
+    (SE D.3.2.2.1.1; none held, a read of it is answered UNSUPPORTED_ATTRIBUTE), so its
+    readings never carry one: the power sensor's config is removed (:func:`removal`) instead
+    of announced, as it would stay ``unknown`` for ever."""
     node = node_id(meter)
     metering = topics.device(meter, "metering")
-    meter_device = _ha_device(meter, "Smart Energy meter", "ESI (zse)", None)
-    summation, demand = meter_sensors(unit_of_measure, device_type)
+    meter_device = _ha_device(meter, "Smart Energy meter", "ESI (zse)")
+    summation, rate = meter_sensors(unit_of_measure, device_type)
     configs = (
         ("energy", "Energy delivered", "summation_delivered", summation),
-        ("power", "Power", "demand", demand),
+        ("power", "Power", "demand", rate),
     )
-    return _configs(
+    found = _configs(
         topics,
         (
             (
@@ -776,17 +811,23 @@ def meter_discovery(
             for object_id, name, key, fields in configs
         ),
     )
+    return found if demand else [found[0], *removal(found[1:])]
 
 
 def device_discovery(
-    topics: Topics, meter: Any, device: Any, *, name: str = "", model: str = "HAN device"
+    topics: Topics,
+    meter: Any,
+    device: Any,
+    *,
+    device_type: int | None = None,
+    label: str = "",
 ) -> list[Publication]:
     """Home Assistant MQTT discovery (retained) of a HAN device the ESI serves: its
     lifecycle state (``<base>/<device>/registry``, retained, :func:`registry_publication`)
-    and the last message it confirmed; its ``via_device`` is the meter."""
-    node = node_id(meter)
+    and the last message it confirmed; the device is :func:`han_device` (its kind, else its
+    registry ``label``), joined through the meter."""
     other = node_id(device)
-    ha = _ha_device(device, f"{name or model} {other[-4:]}", model, node)
+    ha = han_device(device, device_type, label=label, meter=meter)
     return _configs(
         topics,
         [
@@ -834,19 +875,25 @@ def discovery(
     *,
     unit_of_measure: int | None = 0,
     device_type: int = 0,
+    demand: bool = True,
 ) -> list[Publication]:
     """Home Assistant MQTT discovery (retained, under the discovery prefix) for the meter
-    (:func:`meter_discovery`; none when ``unit_of_measure`` is None: an ESI without a Metering
-    server) and each display (:func:`device_discovery`). Availability follows the bridge."""
+    (:func:`meter_discovery`, its power sensor removed without ``demand``; none when
+    ``unit_of_measure`` is None: an ESI without a Metering server) and each display
+    (:func:`device_discovery`). Availability follows the bridge."""
     found = (
         []
         if unit_of_measure is None
         else meter_discovery(
-            topics, meter, unit_of_measure=unit_of_measure, device_type=device_type
+            topics,
+            meter,
+            unit_of_measure=unit_of_measure,
+            device_type=device_type,
+            demand=demand,
         )
     )
     for display in displays:
-        found += device_discovery(topics, meter, display, name="In-home display", model="IHD")
+        found += device_discovery(topics, meter, display, device_type=IN_HOME_DISPLAY)
     return found
 
 
@@ -1632,14 +1679,6 @@ def _sensor(
     )
 
 
-#: Home Assistant's name and model of each kind of HAN device.
-_HA_MODELS: Final = {
-    IN_HOME_DISPLAY: ("In-home display", "IHD"),
-    PROGRAMMABLE_THERMOSTAT: ("Thermostat", "PCT"),
-    LOAD_CONTROL_DEVICE: ("Load control device", "LCD"),
-}
-
-
 #: ISO 4217 (list one, current currency and funds codes), by numeric code: the alphabetic code
 #: and the minor unit (None: not applicable, a precious metal or a special code). A price's
 #: Currency (the Publish Price field, SE D.4.2.4.1.1.6, and the Price server's Currency
@@ -1711,21 +1750,21 @@ def han_discovery(
     unit_of_measure: int | None = 0,
     price_units: Mapping[str, str] | None = None,
     withheld: Collection[str] = (),
+    meter: Any = None,
 ) -> list[Publication]:
     """Home Assistant MQTT discovery (retained) for HAN devices, ``(EUI-64, SE device id)``
     each: a display's view of the meter (summation and demand classed by
     :func:`meter_sensors` for the meter's ``unit_of_measure``, unclassed for None), its
     price (in ``price_units[device]`` when it has one, :func:`price_unit`) and its message;
     a thermostat's set points (°C); a load control device's duty cycle (%). Each sensor's
-    device is the HAN device (the same ``identifiers`` as the ESI bridge gives it, so Home
-    Assistant keeps one device). The sensors named in ``withheld`` (``energy``, ``power``,
+    device is the HAN device, :func:`han_device` (the description the ESI's bridge gives it
+    when it knows its kind, so Home Assistant keeps one device, described once), through
+    ``meter`` when given. The sensors named in ``withheld`` (``energy``, ``power``,
     ``price``...) are left out: not known yet, announced once they are."""
     configs: list[tuple[str, str, dict[str, Any]]] = []
     summation, demand = meter_sensors(unit_of_measure)
     for device, device_type in devices:
-        node = node_id(device)
-        title, model = _HA_MODELS.get(device_type, ("HAN device", "SE device"))
-        ha = _ha_device(device, f"{title} {node[-4:]}", model, None)
+        ha = han_device(device, device_type, meter=meter)
         temperature = {
             "unit_of_measurement": "°C",
             "device_class": "temperature",

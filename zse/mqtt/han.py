@@ -97,8 +97,12 @@ class HanBridge(BridgeShell):
         *,
         store: Store,
         unit_of_measure: int | None = None,
+        meter: str | None = None,
     ) -> None:
         self.roles = {role.name: role for role in roles}
+        #: The meter whose HAN the devices joined, when known: each device's ``via_device``
+        #: (as the ESI's bridge gives it, so that the two describe the device alike).
+        self.meter = meter
         if not self.roles:
             raise ValueError("a HAN bridge needs at least one device")
         first = next(iter(self.roles.values()))
@@ -109,11 +113,13 @@ class HanBridge(BridgeShell):
         #: Each display's price unit (``GBP/kWh``...) once a price said it.
         self.price_units: dict[str, str] = {}
         #: What each device has not said yet (``meter``: the unit of its readings, unless
-        #: one was given; ``price``: a price's currency and unit), its sensors not announced
+        #: one was given; ``price``: a price's currency and unit; ``demand``: a demand, which
+        #: a meter without InstantaneousDemand never gives), its sensors not announced
         #: until it does: announced without a unit, they would replace the retained config
         #: announced in it before (the last run's) until it is known again, and Home
-        #: Assistant takes a unit only from a discovery message.
-        unknown = {"price"} | ({"meter"} if unit_of_measure is None else set())
+        #: Assistant takes a unit only from a discovery message; announced without a
+        #: demand to come, the power sensor would stay ``unknown`` for ever.
+        unknown = {"price", "demand"} | ({"meter"} if unit_of_measure is None else set())
         self._unknown: dict[str, set[str]] = {
             name: set(unknown) if role.device_type == IN_HOME_DISPLAY else set()
             for name, role in self.roles.items()
@@ -137,8 +143,10 @@ class HanBridge(BridgeShell):
         """Device ``name``'s discovery, in the units it shows, its sensors whose unit is
         not known yet left out."""
         unknown = self._unknown[name]
-        withheld = (("energy", "power") if "meter" in unknown else ()) + (
-            ("price",) if "price" in unknown else ()
+        withheld = (
+            (("energy", "power") if "meter" in unknown else ())
+            + (("power",) if "demand" in unknown else ())
+            + (("price",) if "price" in unknown else ())
         )
         return han_discovery(
             self.topics,
@@ -146,6 +154,7 @@ class HanBridge(BridgeShell):
             unit_of_measure=self.units[name],
             price_units=self.price_units,
             withheld=withheld,
+            meter=self.meter,
         )
 
     def _learn(self, name: str, event: Any) -> None:
@@ -159,6 +168,8 @@ class HanBridge(BridgeShell):
             if unit is not None:
                 self.units[name] = unit
             unknown.discard("meter")
+            if event.attribute == DEMAND:
+                unknown.discard("demand")
         elif kind == "PriceReceived":
             found = price_unit(event.price.currency, event.price.unit_of_measure)
             if found is not None:
