@@ -20,7 +20,8 @@ this table", ``ember-configuration-defaults.h``). Only ``importKey`` with the TC
 (``addOrUpdateKeyTableEntry``, ``importLinkKey``; emptied by ``clearKeyTable``) is
 :attr:`HanNcp.app_keys`, which the node never uses with the Trust Center. Configuration as the
 firmware's defaults after a reset (stack profile 0, no key table, 8 multicast entries) until
-``setConfigurationValue``; a stack-profile-0 node finds no ZigBee PRO network to join.
+``setConfigurationValue``; a stack-profile-0 node finds no ZigBee PRO network to join. A
+command the firmware was built without (:attr:`HanNcp.lacks`) is answered ``invalidCommand``.
 
 Only the serial port and the radio's firmware are fake: the host side is bellows' real EZSP
 and ASH code, the far side zse's simulated meter.
@@ -77,6 +78,11 @@ SL_STACK_STATUS = {
 }
 CANNOT_JOIN_AS_ROUTER = 0x98
 VALUE_EXTENDED_SECURITY_BITMASK = int(bt.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK)
+#: ``invalidCommand`` and its reason for a frame id the firmware lacks: an EzspStatus, an
+#: sl_status_t from EZSP 14 (bellows' command tables)
+INVALID_COMMAND = 0x58
+INVALID_FRAME_ID = int(bt.EzspStatus.ERROR_INVALID_FRAME_ID)
+INVALID_FRAME_ID_V14 = int(bt.sl_Status.COMMAND_IS_INVALID)
 #: ``ember-configuration-defaults.h``: what the NCP has until the host sets otherwise.
 FIRMWARE_CONFIG = {
     bt.EzspConfigId.CONFIG_STACK_PROFILE: 0,
@@ -163,6 +169,8 @@ class HanNcp(StickNcp):
         #: the stack status a refused join or rejoin ends in: JOIN_FAILED, or another join
         #: failure EmberZNet reports (NO_BEACONS, NO_NETWORK_KEY_RECEIVED, ...)
         self.join_failure = JOIN_FAILED
+        #: commands the firmware was built without: answered ``invalidCommand``
+        self.lacks: set[str] = set()
 
     # -- commands answered at once -----------------------------------------------------------
 
@@ -524,6 +532,14 @@ class HanNcp(StickNcp):
         """``getValue`` / ``setValue`` of the 16-bit extended security bitmask; the rest as
         the coordinator stick's."""
         seq, frame_id, params = self._parse(frame)
+        name = self.commands.get(frame_id, ("",))[0]
+        if name in self.lacks:  # EmberZNet's answer to a frame id its build does not handle
+            self._seq = seq
+            self.frames_seen.append(frame_id)
+            self.cbke_log.append(f"invalid {name}")
+            reason = INVALID_FRAME_ID_V14 if self.version >= 14 else INVALID_FRAME_ID
+            self._respond(seq, INVALID_COMMAND, self._status(reason))
+            return
         if frame_id in (GET_VALUE, SET_VALUE) and params[:1] == bytes(
             [VALUE_EXTENDED_SECURITY_BITMASK]
         ):

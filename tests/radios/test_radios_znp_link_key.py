@@ -74,15 +74,21 @@ class KeyZStack(FakeZStack):
         self._send(SRSP | ZDO, SET_LINK_KEY, bytes([status]))
 
 
-@pytest.fixture
-async def zstack(serial_link: Callable[..., None]) -> AsyncIterator[tuple[ZNP, KeyZStack]]:
-    radio = KeyZStack()
+async def connect_znp(serial_link: Callable[..., None], radio: FakeZStack) -> ZNP:
+    """zigpy-znp's real ZNP, connected over the fake serial link to ``radio``."""
     serial_link(zigpy_znp.uart, "create_serial_connection", radio)
     config = znp_conf.CONFIG_SCHEMA(
         {"device": {"path": "/dev/fake-zstack"}, "znp_config": {"skip_bootloader": False}}
     )
     api = ZNP(config)
     await api.connect()
+    return api
+
+
+@pytest.fixture
+async def zstack(serial_link: Callable[..., None]) -> AsyncIterator[tuple[ZNP, KeyZStack]]:
+    radio = KeyZStack()
+    api = await connect_znp(serial_link, radio)
     yield api, radio
     api.close()
 

@@ -21,10 +21,20 @@ case and byte order, with or without separators, a ``bytes`` repr, base64) and a
 colon-separated octets, which is how zigpy prints a key. A handler sees only the records its
 loggers let through, so above DEBUG the redaction costs nothing for the debug lines that are
 not printed.
+
+The radio libraries also log a frame's raw bytes above DEBUG: zigpy-znp a frame it cannot
+parse whole ("Received an exception while passing frame to API", ERROR, its parser's exception
+quoting the frame again) or does not know ("Received an unknown frame", ERROR); bellows a frame
+it does not know or cannot parse ("Unknown application frame", "Failed to parse frame",
+WARNING). A key such a frame carries (a Z-Stack's answer to the host's read of the network key,
+say) is not a zigpy key object there, only bytes. So in the records of :data:`FRAME_LOGGERS`
+every ``bytes`` repr (``b'\\x5E\\xC1...'``, ``b'5ec1...'``) is printed as ``<N bytes
+hidden>``; the rest of the line (which frame, which command, the error) is kept.
 """
 
 from __future__ import annotations
 
+import ast
 import base64
 import contextlib
 import dataclasses
@@ -37,6 +47,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 __all__ = [
+    "FRAME_LOGGERS",
     "HIDDEN",
     "REVEAL_VARIABLE",
     "SECRET_LOGGERS",
@@ -61,6 +72,10 @@ SECRET_LOGGERS: dict[str, str] = {
     "bellows": "EZSP and ASH frames: link keys as they are installed",
     "zigpy_znp": "Z-Stack frames: link keys as they are installed",
 }
+
+
+#: The loggers (and their children) whose records print frames' raw bytes above DEBUG.
+FRAME_LOGGERS = ("bellows", "zigpy_znp")
 
 
 def quiet_secret_loggers(*, reveal: bool | None = None) -> bool:
@@ -138,6 +153,23 @@ def _spellings(key: bytes) -> tuple[re.Pattern[str], ...]:
     return tuple(patterns)
 
 
+#: A Python ``bytes`` repr, as ``%s`` / ``%r`` print one (zigpy-znp's ``Bytes`` prints every
+#: octet ``\xNN``; bellows logs ``binascii.hexlify``'s bytes), not inside a word or string.
+_BYTES_REPR = re.compile(r"""(?<![\w'"])b(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""")
+
+
+def _hide_bytes(match: re.Match[str]) -> str:
+    try:
+        size = len(ast.literal_eval(match.group()))
+    except (ValueError, SyntaxError, TypeError):
+        return "<bytes hidden>"
+    return f"<{size} bytes hidden>"
+
+
+def _from_frame_logger(name: str) -> bool:
+    return any(name == logger or name.startswith(f"{logger}.") for logger in FRAME_LOGGERS)
+
+
 def _redact(text: str, keys: set[bytes]) -> str:
     for key in keys:
         for pattern in _spellings(key):
@@ -149,7 +181,8 @@ class KeyRedactor(logging.Formatter):
     """A handler's formatter that hides keys in the text it prints (see the module notes):
     the record formatted by ``inner`` (the handler's own formatter; by default one of
     ``fmt``, ``datefmt`` and ``style``), message, traceback and stack alike, then the keys
-    replaced by :data:`HIDDEN`. The record itself is left as it was: another handler of the
+    replaced by :data:`HIDDEN` (and, in a radio library's record, every ``bytes`` repr by
+    ``<N bytes hidden>``). The record itself is left as it was: another handler of the
     same logger (an embedding program's) gets it unchanged, as without zse."""
 
     def __init__(
@@ -169,7 +202,10 @@ class KeyRedactor(logging.Formatter):
         exc = record.exc_info[1] if record.exc_info else None
         _keys_in(exc, keys)
         keys = {k for k in keys if len(k) >= 8 and any(k)}  # an unset key hides nothing
-        return _redact(self.inner.format(record), keys)
+        text = self.inner.format(record)
+        if _from_frame_logger(record.name):  # a frame's bytes may hold a key, unnamed
+            text = _BYTES_REPR.sub(_hide_bytes, text)
+        return _redact(text, keys)
 
 
 def redact_handlers(handlers: Iterable[logging.Handler], *, reveal: bool | None = None) -> bool:

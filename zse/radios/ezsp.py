@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -83,14 +84,17 @@ if TYPE_CHECKING:
     from zse.config import RadioSettings
 
 __all__ = [
+    "EZSP_VERSIONS",
     "FIRST_SECURITY_MANAGER_VERSION",
     "SE_POLICIES",
     "EndpointConflict",
     "EzspError",
     "EzspHanRadio",
     "EzspTransport",
+    "MissingCommand",
     "TrustCenterKeyUnsupported",
     "UnsupportedFirmware",
+    "check_version",
     "coordinator_class",
     "install_for_application",
     "install_link_key",
@@ -100,6 +104,7 @@ __all__ = [
     "remove_link_key",
     "se_application",
     "start_transport",
+    "version_checked",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -262,21 +267,105 @@ async def install_for_application(app: Any, partner: EUI64, key: bytes) -> None:
     await install_link_key(app._ezsp, partner, key)
 
 
+# -- the firmware zse supports ----------------------------------------------------------------
+
+#: The EZSP versions zse drives, as a coordinator and as a HAN device: 4-19 where bellows has
+#: a command table. bellows speaks to a version it has no table for (15, or one newer than
+#: it knows) with another version's table, so zse's own frames (key table, CBKE, inter-PAN)
+#: would be encoded for a protocol the firmware does not speak. The floor is bellows' own:
+#: every command zse sends is in each of these tables (the CBKE commands of both suites,
+#: ``dsaSign``, the MAC passthrough flags, ``sendRawMessage``), and those that changed are
+#: chosen by version (``addOrUpdateKeyTableEntry`` before 13, the security manager's from 12
+#: and 13, ``sendRawMessageExtended`` from 14).
+EZSP_VERSIONS = tuple(v for v in range(4, 20) if v in EZSP._BY_VERSION)
+
+
+def _versions(versions: tuple[int, ...]) -> str:
+    """``4-14, 16-19``: the versions as ranges."""
+    runs: list[list[int]] = []
+    for version in versions:
+        if runs and runs[-1][-1] == version - 1:
+            runs[-1].append(version)
+        else:
+            runs.append([version])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+class UnsupportedFirmware(JoinFailed):
+    """The stick's firmware cannot do what zse needs of it: it speaks an EZSP version zse does
+    not support (``status`` is that version; a HAN device does not join, a coordinator does not
+    start), or it lacks a command (:class:`MissingCommand`)."""
+
+
+class MissingCommand(UnsupportedFirmware):
+    """The stick's firmware does not have the EZSP ``command`` zse sent: the NCP answered it
+    ``invalidCommand`` (bellows' ``InvalidCommandError``), as EmberZNet does for a frame id
+    its build does not handle."""
+
+    def __init__(self, message: str, *, command: str) -> None:
+        super().__init__(message)
+        self.command = command
+
+
+def check_version(ezsp: EZSP, *, role: str, where: str = "") -> None:
+    """:class:`UnsupportedFirmware` unless the connected NCP speaks one of
+    :data:`EZSP_VERSIONS`; ``role`` says for what ("a HAN device", "a coordinator")."""
+    version = int(ezsp.ezsp_version)
+    if version not in EZSP_VERSIONS:
+        raise UnsupportedFirmware(
+            f"{where}the stick's firmware speaks EZSP {version}, which zse does not support "
+            f"for {role} (supported: EZSP {_versions(EZSP_VERSIONS)})",
+            status=version,
+        )
+
+
+async def _command(ezsp: Any, command: str, need: str, *, stick: str, **request: Any) -> Any:
+    """bellows' ``command`` with ``request``: its answer, or :class:`MissingCommand` saying
+    that the firmware of ``stick`` lacks it, which ``need`` needs."""
+    try:
+        return await getattr(ezsp, command)(**request)
+    except InvalidCommandError as exc:
+        raise MissingCommand(
+            f"{stick}: its firmware does not have the EZSP command {command}, which {need} "
+            "needs (the stick answered invalidCommand)",
+            command=command,
+        ) from exc
+
+
 class EndpointConflict(ZseError):
     """An endpoint added after start-up differs from the one the NCP registered."""
+
+
+@functools.cache
+def version_checked(base: type[Any]) -> type[Any]:
+    """bellows' ``ControllerApplication`` class ``base`` that does not start on firmware
+    speaking an EZSP version zse does not support (:data:`EZSP_VERSIONS`): its ``connect()``
+    raises :class:`UnsupportedFirmware` (and disconnects) once the NCP has said its version,
+    before any endpoint is registered. bellows would start it with another version's command
+    table, which zse's own frames (link keys, inter-PAN) are then encoded with."""
+
+    class EzspCoordinator(base):  # type: ignore[misc]
+        async def register_endpoints(self) -> None:
+            # bellows' connect() calls this once the NCP's version is known and its
+            # configuration written, before anything of zse's reaches the NCP
+            check_version(self._ezsp, role="a coordinator")
+            await super().register_endpoints()
+
+    return EzspCoordinator
 
 
 def se_application(base: type[Any], descriptors: list[Any]) -> type[Any]:
     """bellows' ``ControllerApplication`` class ``base`` for a Smart Energy ESI.
 
-    It registers ``descriptors`` (zigpy ``SimpleDescriptor``) before the NCP's network starts
-    (a later ``add_endpoint`` of the same descriptor, as :class:`zse.zcl.se_endpoint.
-    SeEndpoint` does, is then taken as done; a different one for the same endpoint raises
+    It starts only on firmware zse supports (:func:`version_checked`), registers
+    ``descriptors`` (zigpy ``SimpleDescriptor``) before the NCP's network starts (a later
+    ``add_endpoint`` of the same descriptor, as :class:`zse.zcl.se_endpoint.SeEndpoint` does,
+    is then taken as done; a different one for the same endpoint raises
     :class:`EndpointConflict`), and its ``permit()`` never installs the well-known link key:
     joining opens with a device's install-code key only (``permit_with_link_key``).
     """
 
-    class SeEzspApplication(base):  # type: ignore[misc]
+    class SeEzspApplication(version_checked(base)):  # type: ignore[misc]
         async def register_endpoints(self) -> None:
             await super().register_endpoints()
             for descriptor in descriptors:
@@ -320,12 +409,13 @@ SE_POLICIES = {
 
 
 def coordinator_class(descriptors: Sequence[Any] = ()) -> type[Any]:
-    """bellows' ``ControllerApplication``; with the ESI's endpoint ``descriptors``, as
+    """bellows' ``ControllerApplication``, starting only on firmware zse supports
+    (:func:`version_checked`); with the ESI's endpoint ``descriptors``, as
     :func:`se_application` (an NCP takes endpoints only before its network is up)."""
     from bellows.zigbee.application import ControllerApplication  # noqa: PLC0415
 
     if not descriptors:
-        return ControllerApplication
+        return version_checked(ControllerApplication)
     return se_application(ControllerApplication, list(descriptors))
 
 
@@ -348,6 +438,8 @@ async def start_transport(app: Any, *, endpoint: int, register: bool) -> EzspTra
 # -- inter-PAN (SE Annex B) ------------------------------------------------------------------
 
 SE_INTERPAN = int(t.EmberMacPassthroughType.MAC_PASSTHROUGH_SE_INTERPAN)
+#: What the transport's commands are for, and the stick as named when its firmware lacks one.
+_INTERPAN, _TRANSPORT_STICK = "inter-PAN (SE Annex B)", "EZSP stick"
 #: ``EMBER_MAC_TRANSMIT_PRIORITY_NORMAL`` / ``SL_802154_TRANSMIT_PRIORITY_NORMAL``.
 TRANSMIT_PRIORITY_NORMAL = 1
 FIRST_EXTENDED_VERSION = 14
@@ -383,11 +475,18 @@ class EzspTransport(ReceiveQueue):
         if self._callback_id is None:
             self._callback_id = self._ezsp.add_callback(self._on_callback)
         flags = 0
-        status, *rest = await self._ezsp.getValue(valueId=t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS)
+        value_id = t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS
+        status, *rest = await _command(
+            self._ezsp, "getValue", _INTERPAN, stick=_TRANSPORT_STICK, valueId=value_id
+        )
         if int(status) == 0 and rest and rest[0]:
             flags = rest[0][0]
-        (status,) = await self._ezsp.setValue(
-            valueId=t.EzspValueId.VALUE_MAC_PASSTHROUGH_FLAGS,
+        (status,) = await _command(
+            self._ezsp,
+            "setValue",
+            _INTERPAN,
+            stick=_TRANSPORT_STICK,
+            valueId=value_id,
             value=bytes([flags | SE_INTERPAN]),
         )
         if int(status) != 0:
@@ -397,13 +496,15 @@ class EzspTransport(ReceiveQueue):
         """Send the whole MAC frame (the NCP appends the FCS)."""
         data = frame.to_bytes()
         if self.ezsp_version >= FIRST_EXTENDED_VERSION:
-            (status,) = await self._ezsp.sendRawMessageExtended(
-                message=data, priority=TRANSMIT_PRIORITY_NORMAL, useCca=True
-            )
             what = "sendRawMessageExtended"
+            request: dict[str, Any] = {
+                "message": data,
+                "priority": TRANSMIT_PRIORITY_NORMAL,
+                "useCca": True,
+            }
         else:
-            (status,) = await self._ezsp.sendRawMessage(messageContents=data)
-            what = "sendRawMessage"
+            what, request = "sendRawMessage", {"messageContents": data}
+        (status,) = await _command(self._ezsp, what, _INTERPAN, stick=_TRANSPORT_STICK, **request)
         if int(status) != 0:
             raise EzspError(what, status)
 
@@ -474,10 +575,11 @@ ECDSA_SIGNATURE, SIGNATURE_SIZE = 0x01, 42
 INCOMING_MULTICAST, INCOMING_BROADCAST = (0x02, 0x03), (0x04, 0x05)
 #: How long a join, a rejoin and a scan may take before the stick is given up (seconds).
 JOIN_TIMEOUT, SCAN_TIMEOUT, SEND_TIMEOUT, CBKE_TIMEOUT = 30.0, 60.0, 10.0, 30.0
-#: The EZSP versions this HAN-device path is written for: 4-19 where bellows has a command
-#: table (it has none for 15, and would use another version's); from 14 the message
-#: callbacks' fields have new names and statuses are sl_status_t.
-HAN_VERSIONS = tuple(v for v in range(4, 20) if v in EZSP._BY_VERSION)
+#: The EZSP versions this HAN-device path is written for (:data:`EZSP_VERSIONS`); from 14 the
+#: message callbacks' fields have new names and statuses are sl_status_t.
+HAN_VERSIONS = EZSP_VERSIONS
+#: What the CBKE commands of each suite are for, as said when the firmware lacks one.
+_CBKE_NEEDS = {1: "CBKE with suite 1 (sect163k1)", 2: "CBKE with suite 2 (sect283k1)"}
 #: EZSP 14+ field names -> the names of EZSP 4-13 used here.
 _RENAMED = {
     "message_type": "type",
@@ -538,21 +640,6 @@ def _request_has(api: Any, command: str, field: str) -> bool:
     return field in request
 
 
-def _versions(versions: tuple[int, ...]) -> str:
-    """``4-14, 16-19``: the versions as ranges."""
-    runs: list[list[int]] = []
-    for version in versions:
-        if runs and runs[-1][-1] == version - 1:
-            runs[-1].append(version)
-        else:
-            runs.append([version])
-    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
-
-
-class UnsupportedFirmware(JoinFailed):
-    """The stick's firmware speaks an EZSP version the HAN-device path does not support."""
-
-
 class EzspHanRadio:
     """A HAN device (router or end device) on an EmberZNet NCP: :class:`zse.radios.han.
     HanRadio` over bellows' :class:`~bellows.ezsp.EZSP` (its EZSP and ASH code, not zigpy's
@@ -609,13 +696,7 @@ class EzspHanRadio:
         radio._callback_id = ezsp.add_callback(radio._on_callback)  # type: ignore[no-untyped-call]
         try:
             await ezsp.connect(use_thread=False)
-            version = int(ezsp.ezsp_version)
-            if version not in HAN_VERSIONS:
-                raise UnsupportedFirmware(
-                    f"{device}: the stick's firmware speaks EZSP {version}, which zse does not "
-                    f"support for a HAN device (supported: EZSP {_versions(HAN_VERSIONS)})",
-                    status=version,
-                )
+            check_version(ezsp, role="a HAN device", where=f"{device}: ")
             (eui64,) = await ezsp.getEui64()
             radio._eui64 = EUI64(eui64)
             await radio.configure()
@@ -981,6 +1062,7 @@ class EzspHanRadio:
         status, key = await self._cbke_call(
             name,
             f"{name}Handler" if suite == 1 else "generateCbkeKeysHandler283k1",
+            _CBKE_NEEDS[suite],
             queued=self._in_progress(),
         )
         if status != SUCCESS:
@@ -1003,6 +1085,7 @@ class EzspHanRadio:
         status, initiator_smac, responder_smac = await self._cbke_call(
             name,
             handler,
+            _CBKE_NEEDS[suite],
             queued=self._in_progress(),
             amInitiator=initiator,
             partnerCertificate=certificate,
@@ -1018,7 +1101,9 @@ class EzspHanRadio:
             if suite == 1
             else "clearTemporaryDataMaybeStoreLinkKey283k1"
         )
-        (status,) = await getattr(self._ezsp, name)(storeLinkKey=store)
+        (status,) = await _command(
+            self._ezsp, name, _CBKE_NEEDS[suite], stick=self.name, storeLinkKey=store
+        )
         if int(status) != SUCCESS:
             raise EzspError(name, status)
 
@@ -1037,6 +1122,7 @@ class EzspHanRadio:
         status, signed = await self._cbke_call(
             "dsaSign",
             "dsaSignHandler",
+            "signing with the stick's own suite-1 key",
             queued=self._in_progress(),
             messageContents=message[:-1] + b"\x00",
         )
@@ -1058,7 +1144,7 @@ class EzspHanRadio:
         return IN_PROGRESS_V14 if new else OPERATION_IN_PROGRESS
 
     async def _cbke_call(
-        self, name: str, handler: str, *, queued: int = SUCCESS, **request: Any
+        self, name: str, handler: str, need: str, *, queued: int = SUCCESS, **request: Any
     ) -> tuple[Any, ...]:
         answer: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
 
@@ -1068,7 +1154,7 @@ class EzspHanRadio:
 
         callback = self._ezsp.add_callback(on_callback)
         try:
-            (status,) = await getattr(self._ezsp, name)(**request)
+            (status,) = await _command(self._ezsp, name, need, stick=self.name, **request)
             if int(status) == self._no_library():
                 raise EzspError(f"{name} (the stick's firmware has no CBKE library for it)", status)
             if int(status) not in (SUCCESS, queued):
