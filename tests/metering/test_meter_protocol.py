@@ -102,6 +102,7 @@ def test_configure_reporting_success_is_one_status_and_reports_come_at_exact_tim
 
 def test_configure_reporting_refused_records_get_their_status() -> None:
     p = meter()
+    p.core.update(Readings(instantaneous_demand=5), T0)
     msg = configure(
         record(0, UINT48, 10, 60, 5),
         record(0x0001, UINT48, 1, 2, 1),  # received: a delivered-only meter has none
@@ -114,6 +115,7 @@ def test_configure_reporting_refused_records_get_their_status() -> None:
 
 def test_read_reporting_configuration() -> None:
     p = meter()
+    p.core.update(Readings(instantaneous_demand=5), T0)
     p.handle(configure(record(0x0400, INT24, 2, 90, 7)), T0)
     ask = bytes.fromhex("000004000000000200010004")
     (send,) = p.handle(frame(G.Read_Reporting_Configuration, ask, cluster=False), T0).sends

@@ -213,6 +213,35 @@ def test_refused_reporting_falls_back_to_polling_and_stops_when_reports_arrive()
     assert core.next_deadline() == NOW + 70 + 600  # the next report is expected
 
 
+def test_a_meter_without_demand_reports_its_summation_no_polling() -> None:
+    """A meter without InstantaneousDemand refuses the demand's record UNSUPPORTED_ATTRIBUTE
+    (ZCL 2.5.7.3) and takes the summation's: the display follows its reports instead of
+    polling both (any refused record meant polling); the summation refused still does."""
+    core = MeteringClientProtocol(METER)
+    core.start(NOW)
+    feed(core, read_response({**FORMAT, SUMMATION: 5}, unsupported=(DEMAND,)))
+    unsupported = bytes((foundation.Status.UNSUPPORTED_ATTRIBUTE, 0)) + DEMAND.to_bytes(2, "little")
+    assert feed(core, configured(unsupported)) == ()
+    assert (core.reporting, core.polling) == (True, False)
+    # asked again every maximum interval (the demand may come: a gateway told it later)
+    assert core.next_deadline() == NOW + 300
+    (again,) = core.handle_timeout(NOW + 300).sends
+    schema = foundation.GENERAL_COMMANDS[G.Configure_Reporting].schema
+    records, _ = schema.deserialize(again.payload)
+    assert [r.attrid for r in records.config_records] == [DEMAND]
+    assert core.next_deadline() == NOW + 600
+    step = core.receive(msg := configured(b"\x00"), decode_global(msg), NOW + 301)
+    assert [s.command_id for s in step.sends] == [G.Read_Attributes]  # taken: read it now
+    assert core.next_deadline() == NOW + 301 + 600  # a report expected within 2 x 300 s
+    other = MeteringClientProtocol(METER)
+    other.start(NOW)
+    refused = unsupported[:2] + SUMMATION.to_bytes(2, "little") + unsupported
+    (polling,) = feed(other, configured(refused))
+    assert polling == Polling(
+        active=True, reason="Configure Reporting refused: UNSUPPORTED_ATTRIBUTE"
+    )
+
+
 def test_a_default_response_refusing_configure_reporting_means_polling() -> None:
     core = MeteringClientProtocol(METER)
     core.start(NOW)

@@ -87,11 +87,13 @@ async def test_an_esi_that_meters_and_mirrors_reports_as_the_meter(tmp_path):
     try:
         assert METERING in han.esi.endpoint.in_clusters
         assert METERING in han.esi.endpoint.out_clusters
+        assert han.esi.meter is not None
+        # held before the display asks for reports (one not held yet is refused, ZCL 2.5.7.3)
+        await han.esi.meter.feed(Readings(summation_delivered=1000, instantaneous_demand=500))
         await han.esi.provision(EUIS["ihd"])
         ihd = han.add("ihd", metering=True)
         await ihd.start()
         await asyncio.sleep(5)
-        assert han.esi.meter is not None
         await han.esi.meter.feed(Readings(summation_delivered=2500, instantaneous_demand=750))
         await asyncio.sleep(15)  # the minimum reporting interval the display asks for
         assert ihd.metering.protocol.reporting is True

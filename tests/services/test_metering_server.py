@@ -236,6 +236,78 @@ async def test_profile_and_reporting_survive_a_restart(tmp_path) -> None:
     await again.stop()
 
 
+def statuses(reply) -> list[tuple[int, int]]:
+    """(status, attribute id) of each record of a Configure Reporting Response or a Read
+    Reporting Configuration Response (a lone SUCCESS: none)."""
+    if reply.payload == b"\x00":
+        return []
+    schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand(reply.command_id)].schema
+    answer, rest = schema.deserialize(reply.payload)
+    assert rest == b""
+    if reply.command_id == G.Configure_Reporting_rsp:
+        return [(int(r.status), int(r.attrid)) for r in answer.status_records]
+    return [(int(r.status), int(r.config.attrid)) for r in answer.attribute_configs]
+
+
+async def test_an_attribute_the_meter_does_not_hold_is_not_configured_for_reporting() -> None:
+    """A meter without InstantaneousDemand (fed its summation only; a Multiplier not
+    configured) answered a read of it UNSUPPORTED_ATTRIBUTE but took Configure Reporting of
+    it (SUCCESS: a record that never reported). Configure Reporting and Read Reporting
+    Configuration answer it UNSUPPORTED_ATTRIBUTE too now (ZCL 2.5.7.3, 2.5.9.3); fed a
+    demand, the meter holds it and takes its reporting."""
+    server, endpoint, _clock = await han(46)
+    await server.start()
+    await server.feed(Readings(summation_delivered=10))
+    unsupported = int(foundation.Status.UNSUPPORTED_ATTRIBUTE)
+    reply = await ask(endpoint, G.Read_Attributes, bytes.fromhex("00040103"), cluster=False)
+    assert read_values(reply) == {
+        0x0400: (unsupported, None),
+        0x0301: (unsupported, None),
+    }
+    readings = record(0x0000, UINT48, 10, 120, 5) + record(0x0400, INT24, 5, 600, 500)
+    configure = readings + record(0x0301, 0x22, 5, 600, 1)  # Multiplier, uint24
+    reply = await ask(endpoint, G.Configure_Reporting, configure, cluster=False)
+    assert statuses(reply) == [(unsupported, 0x0400), (unsupported, 0x0301)]
+    assert [c.attribute for _, c in server.core.reporting.configurations()] == [0x0000]
+    ask_demand = bytes.fromhex("000004")
+    reply = await ask(endpoint, G.Read_Reporting_Configuration, ask_demand, cluster=False)
+    assert statuses(reply) == [(unsupported, 0x0400)]
+    await server.feed(Readings(instantaneous_demand=1500))
+    reply = await ask(endpoint, G.Configure_Reporting, readings, cluster=False)
+    assert statuses(reply) == []  # SUCCESS: summation and demand
+    reply = await ask(endpoint, G.Read_Reporting_Configuration, ask_demand, cluster=False)
+    assert statuses(reply) == [(int(foundation.Status.SUCCESS), 0x0400)]
+    await server.stop()
+
+
+async def test_a_stored_record_waits_for_its_attribute_after_a_restart(tmp_path) -> None:
+    """A record of the demand configured while the meter held one, and a restart before the
+    readings were stored (a crash: the profile is stored when an interval closes): the
+    demand has no value when the records load, but the record is kept (not quarantined as
+    unsupported) and reports once the demand comes."""
+    store = await Store.open(tmp_path / "esi.db")
+    OPEN.append(store)
+    server, endpoint, clock = await han(47, store=store)
+    await server.start()
+    await server.feed(Readings(summation_delivered=10, instantaneous_demand=1500))
+    configure = record(0x0400, INT24, 5, 600, 500)
+    reply = await ask(endpoint, G.Configure_Reporting, configure, cluster=False)
+    assert reply.payload == b"\x00"
+    await server.stop()
+    await store.commit(Batch().delete(server.namespace, "profile"))  # as if never stored
+    seen = []
+    store.on_quarantine(seen.append)
+    again = MeteringServer(server.endpoint, clock=clock, store=store)
+    await again.start()
+    assert seen == []
+    assert not again.core.supports(0x0400)
+    got = reports_to(endpoint, clock)
+    await again.feed(Readings(summation_delivered=11, instantaneous_demand=1600))
+    await asyncio.sleep(10)
+    assert [values for _, values in got] == [{0x0400: 1600}]
+    await again.stop()
+
+
 async def test_foreign_and_damaged_records_are_quarantined_not_a_crash(tmp_path) -> None:
     store = await Store.open(tmp_path / "esi.db")
     OPEN.append(store)

@@ -303,10 +303,10 @@ class MeterCore(Generic[D]):
         return self.reporting.value(attribute)
 
     def supports(self, attribute: int) -> bool:
-        """True for an attribute the meter has (held now or once fed)."""
-        if attribute == A.CURRENT_SUMM_RECEIVED:
-            return not self.delivered_only
-        return attribute in _ATTRIBUTES
+        """True for an attribute the meter holds now: one with a value, what its Metering
+        server serves (an InstantaneousDemand never fed, a Multiplier not configured is
+        answered UNSUPPORTED_ATTRIBUTE, to Read Attributes and Configure Reporting alike)."""
+        return self.reporting.held(attribute)
 
     @property
     def interval_end(self) -> int:
@@ -438,9 +438,13 @@ class MeterCore(Generic[D]):
             self._start[channel] = summation if ended == 1 else None
         self._interval_end += ended * self._period
 
-    def configure_reporting(self, destination: D, config: ReportingConfig, now: int) -> int:
-        """Configure Reporting (ZCL 2.5.7) for one attribute: the record's status."""
-        return int(self.reporting.configure(destination, config, now))
+    def configure_reporting(
+        self, destination: D, config: ReportingConfig, now: int, *, kept: bool = False
+    ) -> int:
+        """Configure Reporting (ZCL 2.5.7) for one attribute: the record's status (an
+        attribute not held: UNSUPPORTED_ATTRIBUTE, unless the record is ``kept`` from before,
+        :meth:`ReportingEngine.configure <zse.zcl.reporting.ReportingEngine.configure>`)."""
+        return int(self.reporting.configure(destination, config, now, kept=kept))
 
     def next_deadline(self) -> int | None:
         """When :meth:`handle_timeout` next has a report to send."""

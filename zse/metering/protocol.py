@@ -452,10 +452,15 @@ def read_attributes_payload(attributes: Iterable[int]) -> bytes:
     return b"".join(int(attr).to_bytes(2, "little") for attr in attributes)
 
 
-def configure_reporting_payload(config: MeteringClientConfig) -> bytes:
-    """Configure Reporting (ZCL 2.5.7.1) for summation and demand, reported by the meter."""
+def configure_reporting_payload(
+    config: MeteringClientConfig, attributes: Iterable[int] = (SUMMATION, DEMAND)
+) -> bytes:
+    """Configure Reporting (ZCL 2.5.7.1) for summation and demand (or those of
+    ``attributes``), reported by the meter."""
+    changes: dict[int, int] = {SUMMATION: config.summation_change, DEMAND: config.demand_change}
     out = b""
-    for attr, change in ((SUMMATION, config.summation_change), (DEMAND, config.demand_change)):
+    for attr in attributes:
+        change = changes[attr]
         record = foundation.AttributeReportingConfig()
         record.direction = foundation.ReportingDirection.SendReports
         record.attrid = t.uint16_t(attr)
@@ -519,6 +524,9 @@ class MeteringClientProtocol:
         self._read_at: int | None = None
         #: While the meter reports: when its next report is overdue.
         self._expect_by: int | None = None
+        #: When to ask again for the demand's reports, which the meter refused as an
+        #: attribute it does not hold (it may come: a gateway told its meter's demand later).
+        self._demand_at: int | None = None
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -538,9 +546,11 @@ class MeteringClientProtocol:
         wanted = (*FORMATTING_ATTRIBUTES, *_VALUES) if self.formatting is None else _VALUES
         return self._send(_G.Read_Attributes, read_attributes_payload(wanted))
 
-    def configure_request(self) -> Send:
-        """Configure Reporting for summation and demand (ZCL 2.5.7)."""
-        return self._send(_G.Configure_Reporting, configure_reporting_payload(self.config))
+    def configure_request(self, attributes: Iterable[int] = _VALUES) -> Send:
+        """Configure Reporting for summation and demand (ZCL 2.5.7), or ``attributes``."""
+        return self._send(
+            _G.Configure_Reporting, configure_reporting_payload(self.config, attributes)
+        )
 
     def get_profile_request(self, channel: int, end_time: int, number_of_periods: int) -> Send:
         """Get Profile (D.3.3.3.1.1): ``number_of_periods`` intervals of ``channel`` ending at
@@ -606,9 +616,17 @@ class MeteringClientProtocol:
 
     def _answered(self, command_id: int, command: Any, now: int) -> Step:
         """A Configure Reporting Response, or a Default Response refusing Configure Reporting:
-        reports, or polling."""
+        reports, or polling. The demand refused UNSUPPORTED_ATTRIBUTE alone is no refusal: a
+        meter without InstantaneousDemand (optional, SE D.3.2.2.1.1) reports the summation;
+        its reports are asked for again every maximum interval, until taken or one comes."""
+        without_demand = False
         if command_id == _G.Configure_Reporting_rsp:
-            statuses = [record.status for record in command.status_records]
+            records = list(command.status_records)
+            no_demand = (foundation.Status.UNSUPPORTED_ATTRIBUTE, DEMAND)
+            statuses = [r.status for r in records if (r.status, r.attrid) != no_demand]
+            without_demand = len(statuses) < len(records)
+            if records and not statuses:  # the summation's SUCCESS is not listed
+                statuses = [foundation.Status.SUCCESS]
         elif command.command_id == _G.Configure_Reporting:
             statuses = [command.status]
         else:
@@ -616,12 +634,17 @@ class MeteringClientProtocol:
         refused = next((s for s in statuses if s != foundation.Status.SUCCESS), None)
         if statuses and refused is None:
             self._heard(now)
-            return Step()
+            taken = self._demand_at is not None and not without_demand
+            self._demand_at = now + self._again() if without_demand else None
+            # the demand taken at last: read it (reported only once it changes, or at the
+            # maximum interval: configuring makes the value then the last one reported)
+            return Step(sends=(self.read_request(),) if taken else ())
         return self._refused(f"Configure Reporting refused: {_status(refused)}", now)
 
     def _refused(self, reason: str, now: int) -> Step:
         """The meter will not report: poll it."""
         self.reporting, self._answer_by, self._expect_by = False, None, None
+        self._demand_at = None  # each poll reads the demand
         if self.polling:
             return Step()
         self.polling = True
@@ -639,6 +662,8 @@ class MeteringClientProtocol:
         events: list[Any] = []
         if reported:
             self._heard(now)
+            if any(attr == DEMAND for attr, _ in values):
+                self._demand_at = None
             if self.polling:
                 self.polling = False
                 self._read_at = None if self.formatting is not None else self._read_at
@@ -714,9 +739,13 @@ class MeteringClientProtocol:
 
     def next_deadline(self) -> int | None:
         """The end of the wait for the Configure Reporting Response, the time the meter's next
-        report is overdue, or the next read."""
-        dues = [d for d in (self._answer_by, self._read_at, self._expect_by) if d is not None]
-        return min(dues, default=None)
+        report is overdue, the next read, or the next ask for the demand's reports."""
+        times = (self._answer_by, self._read_at, self._expect_by, self._demand_at)
+        return min((d for d in times if d is not None), default=None)
+
+    def _again(self) -> int:
+        """How long until the demand's reports are asked for again: the maximum interval."""
+        return self.config.max_interval or self.config.poll_interval
 
     def handle_timeout(self, now: int) -> Step:
         """No answer to Configure Reporting, or a report overdue: poll. A read due: send it."""
@@ -724,6 +753,9 @@ class MeteringClientProtocol:
             return self._refused("no answer to Configure Reporting", now)
         if self._expect_by is not None and now >= self._expect_by:
             return self._refused("no report within twice the maximum interval", now)
+        if self._demand_at is not None and now >= self._demand_at:
+            self._demand_at = now + self._again()  # until a response takes it
+            return Step(sends=(self.configure_request((DEMAND,)),))
         if self._read_at is not None and now >= self._read_at:
             wanted = self.polling or self.formatting is None
             self._read_at = now + self.config.poll_interval if wanted else None

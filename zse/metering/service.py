@@ -244,7 +244,7 @@ class MeteringServer:
                 max_interval=value["max"],
                 reportable_change=value["change"],
             )
-            if self.core.configure_reporting(destination, config, now):
+            if self.core.configure_reporting(destination, config, now, kept=True):
                 raise Mismatch(f"attribute 0x{value['attribute']:04X} is not reportable here")
 
         load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
@@ -274,12 +274,12 @@ class MeteringServer:
                     continue
                 moved += 1
                 stop = replace(config, max_interval=NO_REPORTING)
-                self.core.configure_reporting(destination, stop, now)
+                self.core.configure_reporting(destination, stop, now, kept=True)
                 batch.delete(self.namespace, _report_key(destination, config.attribute))
                 if new_nwk is None:
                     continue
                 there = Destination.device(new_nwk, destination.endpoint)
-                self.core.configure_reporting(there, config, now)
+                self.core.configure_reporting(there, config, now, kept=True)
                 batch.put(
                     self.namespace, _report_key(there, config.attribute), _record(there, config)
                 )

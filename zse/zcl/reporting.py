@@ -9,6 +9,10 @@ has passed; with no such change the value is reported when the maximum interval 
 A maximum of 0 means no periodic report (change-based reporting only); 0xFFFF means the
 attribute is not reported to that destination and the record is removed (ZCL 2.5.7.1.6).
 Configuring sets the baseline: the value then current counts as reported at that time.
+An attribute is held once it has a value (:meth:`ReportingEngine.update`): the server serves
+only those, so one without a value yet is refused as one it does not have,
+UNSUPPORTED_ATTRIBUTE (ZCL 2.5.7.3, 2.5.9.3), as Read Attributes answers it; a record kept
+from before (:meth:`ReportingEngine.configure` with ``kept``) waits for the value.
 Attributes due together for a destination leave as one report. Time is whole seconds, an
 argument; nothing here does I/O.
 """
@@ -107,9 +111,15 @@ class ReportingEngine(Generic[D]):
         self._seq = itertools.count()
         self._version = itertools.count(1)
 
-    def configure(self, destination: D, config: ReportingConfig, now: int) -> Status:
-        """Apply one Configure Reporting record; the status of its response record (2.5.8)."""
-        if config.attribute not in self._analog:
+    def configure(
+        self, destination: D, config: ReportingConfig, now: int, *, kept: bool = False
+    ) -> Status:
+        """Apply one Configure Reporting record; the status of its response record (2.5.8):
+        UNSUPPORTED_ATTRIBUTE for an attribute not held (none of the cluster's, or without a
+        value yet: :meth:`held`; ZCL 2.5.7.3). ``kept``: a record taken before (loaded from a
+        store at a restart, moved to a device's new address), applied though its value has
+        not come yet (it is due once it comes)."""
+        if config.attribute not in self._analog or not (kept or self.held(config.attribute)):
             return Status.UNSUPPORTED_ATTRIBUTE
         if config.attribute not in self._reportable:
             return Status.UNREPORTABLE_ATTRIBUTE
@@ -148,8 +158,9 @@ class ReportingEngine(Generic[D]):
         self, destination: D, attribute: int
     ) -> tuple[Status, ReportingConfig | None]:
         """Read Reporting Configuration (ZCL 2.5.9): the status of the response record
-        (2.5.10) and the record, when there is one."""
-        if attribute not in self._analog:
+        (2.5.10) and the record, when there is one; UNSUPPORTED_ATTRIBUTE for an attribute
+        not held (:meth:`held`), a kept record's included (ZCL 2.5.9.3)."""
+        if not self.held(attribute):
             return Status.UNSUPPORTED_ATTRIBUTE, None
         if attribute not in self._reportable:
             return Status.UNREPORTABLE_ATTRIBUTE, None
@@ -175,6 +186,11 @@ class ReportingEngine(Generic[D]):
                 for entry in cohort.entries.values():
                     self._queue_change(entry)
             cohort.changed = changed
+
+    def held(self, attribute: int) -> bool:
+        """Whether the server holds the attribute: one of the cluster's with a value (what
+        Read Attributes answers; before its first value it answers UNSUPPORTED_ATTRIBUTE)."""
+        return attribute in self._analog and attribute in self._values
 
     def value(self, attribute: int) -> int | None:
         """The attribute's current value, None when never set."""
