@@ -1037,12 +1037,15 @@ class MqttBridge(BridgeShell):
         return []
 
     def _discovery(self) -> list[Publication]:
-        """The meter's sensors (removed if the ESI has no Metering server), each HAN device
-        announced with its lifecycle state (retained), each one de-provisioned removed.
-        Never raises (a reserved unit is announced without one): a failure here would cost
-        the connection its command subscription."""
-        meter = self.esi.meter
-        found = removal(discovery(self.topics, self.meter)) if meter is None else self._meter()
+        """The meter's sensors (removed if the ESI has no Metering server, or with
+        ``reading_interval`` 0: no readings are published, so they would never get a value),
+        each HAN device announced with its lifecycle state (retained), each one
+        de-provisioned removed. Never raises (a reserved unit is announced without one): a
+        failure here would cost the connection its command subscription."""
+        if self.esi.meter is None or not self.settings.reading_interval:
+            found = removal(discovery(self.topics, self.meter))
+        else:
+            found = self._meter()
         announced, gone = self._devices()
         now = self.esi.clock()
         for device, state in announced.items():

@@ -166,7 +166,8 @@ class MqttSettings:
     outbox_limit: int = 10_000
     #: How many executed correlation ids are remembered (the oldest are forgotten).
     executed_limit: int = 1_000
-    #: Seconds between meter readings published (ZigBee time; 0: none).
+    #: Seconds between meter readings published (ZigBee time; 0: none, and so no meter
+    #: sensors in Home Assistant, which would never get a value).
     reading_interval: int = 30
     #: The longest wait between reconnection attempts (seconds; it doubles from 1).
     max_backoff: float = 60.0
@@ -781,13 +782,15 @@ def meter_discovery(
     """Home Assistant MQTT discovery (retained) of the meter's sensors: what it delivered
     (``summation_delivered``) and its demand, classed by :func:`meter_sensors` (for the
     energy dashboard: an electricity meter is ``energy``, ``total_increasing``, kWh; a gas
-    meter ``gas`` in m³, ft³ or CCF). ``demand`` False: the meter has no InstantaneousDemand
-    (SE D.3.2.2.1.1; none held, a read of it is answered UNSUPPORTED_ATTRIBUTE), so its
-    readings never carry one: the power sensor's config is removed (:func:`removal`) instead
-    of announced, as it would stay ``unknown`` for ever."""
+    meter ``gas`` in m³, ft³ or CCF). The meter is named by its EUI-64's last four digits
+    (``Smart Energy meter 00e5``), so that the meters of several gateways on one broker are
+    told apart (the ``unique_id`` s were apart already). ``demand`` False: the meter has no
+    InstantaneousDemand (SE D.3.2.2.1.1; none held, a read of it is answered
+    UNSUPPORTED_ATTRIBUTE), so its readings never carry one: the power sensor's config is
+    removed (:func:`removal`) instead of announced, as it would stay ``unknown`` for ever."""
     node = node_id(meter)
     metering = topics.device(meter, "metering")
-    meter_device = _ha_device(meter, "Smart Energy meter", "ESI (zse)")
+    meter_device = _ha_device(meter, f"Smart Energy meter {node[-4:]}", "ESI (zse)")
     summation, rate = meter_sensors(unit_of_measure, device_type)
     configs = (
         ("energy", "Energy delivered", "summation_delivered", summation),
