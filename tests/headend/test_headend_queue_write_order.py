@@ -49,10 +49,15 @@ def _copy(headend: Headend, send_id: int) -> dict[str, Any]:
     return dict(copy)
 
 
-def _writes(batch: Batch, outcome: str) -> bool:
-    """Whether ``batch`` writes a copy with ``outcome``."""
+def _writes(batch: Batch, outcome: str, send: int | None = None, detail: str = "") -> bool:
+    """Whether ``batch`` writes a copy with ``outcome`` (of ``send``: any send when None;
+    with a detail beginning with ``detail``)."""
     return any(
-        op == "put" and namespace == "headend.outcomes" and json.loads(value)["outcome"] == outcome
+        op == "put"
+        and namespace == "headend.outcomes"
+        and json.loads(value)["outcome"] == outcome
+        and send in (None, json.loads(value)["send"])
+        and json.loads(value)["detail"].startswith(detail)
         for op, namespace, _, value in batch._ops
     )
 
@@ -105,26 +110,41 @@ Commit = Callable[[Batch], Awaitable[list[int]]]
 
 def delivered_then_skipped(monkeypatch: pytest.MonkeyPatch, store: Any) -> asyncio.Event:
     """``store``'s first write of a ``delivered`` copy waits for a write of a ``skipped`` one
-    to come, begins first, and the ``skipped`` write lands after it (each commit carried out
-    as ever); the event returned is set once the ``delivered`` write has come."""
+    to come, begins first, and the ``skipped`` write lands after it (:func:`written_in_order`);
+    the event returned is set once the ``delivered`` write has come."""
+    return written_in_order(
+        monkeypatch, store, lambda b: _writes(b, "delivered"), lambda b: _writes(b, "skipped")
+    )
+
+
+def written_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+    store: Any,
+    first: Callable[[Batch], bool],
+    then: Callable[[Batch], bool],
+) -> asyncio.Event:
+    """``store``'s first write that ``first`` picks waits (at most :data:`PATIENCE` real
+    seconds) for a write that ``then`` picks to come, begins first, and that write lands
+    after it (each commit carried out as ever): a write under way while another is worked
+    out. The event returned is set once the first write has come."""
     commit: Commit = store.commit
-    delivered_writing, skipped_writing, delivered_begun = (asyncio.Event() for _ in range(3))
+    first_writing, then_writing, first_begun = (asyncio.Event() for _ in range(3))
 
     async def ordered(batch: Batch) -> list[int]:
-        if _writes(batch, "delivered") and not delivered_writing.is_set():
-            delivered_writing.set()
-            await _within(skipped_writing)
+        if first(batch) and not first_writing.is_set():
+            first_writing.set()
+            await _within(then_writing)
             landing = asyncio.ensure_future(commit(batch))
-            await asyncio.sleep(0)  # begun: queued before the de-provisioning's
-            delivered_begun.set()
+            await asyncio.sleep(0)  # begun: queued before the other
+            first_begun.set()
             return await landing
-        if _writes(batch, "skipped"):
-            skipped_writing.set()
-            await _within(delivered_begun)
+        if then(batch):
+            then_writing.set()
+            await _within(first_begun)
         return await commit(batch)
 
     monkeypatch.setattr(store, "commit", ordered)
-    return delivered_writing
+    return first_writing
 
 
 async def test_a_cancelled_copy_is_not_delivered_again_by_the_loops_write(

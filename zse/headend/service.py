@@ -177,7 +177,8 @@ class Headend:
         self._watchers: dict[int, set[asyncio.Queue[OutcomeRecord]]] = {}
         self._detach: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
-        #: (send, device) copies being sent, or their Cancel being sent, now (in process).
+        #: (send, device) copies being sent, or their Cancel being sent, now, until the
+        #: answer is recorded (in process).
         self._busy: set[tuple[int, str]] = set()
         #: Set when a copy of :attr:`_busy` is no longer (a report on it waits till then).
         self._freed: dict[tuple[int, str], asyncio.Event] = {}
@@ -190,7 +191,8 @@ class Headend:
         #: cancel's, once its copies are written): the reads are taken in in the order they
         #: were made, an older one never after a newer.
         self._told_order = asyncio.Lock()
-        #: Held by a writer of copies already recorded from working out its change (from the
+        #: Held by each writer of copies already recorded (an answer, a report, a cancel, a
+        #: de-provisioning, in process as over a queue) from working out its change (from the
         #: copies in memory) until it has landed (:meth:`_change`): the store updates memory
         #: only once a write is on disk, so a change worked out while another write of the
         #: copy was under way undid it, the later to land winning.
@@ -537,6 +539,14 @@ class Headend:
             for r in records
         ]
 
+    def _pending_unsent(self, send_id: int, device: str) -> list[OutcomeRecord]:
+        """``device``'s copy of the send ended unsent (:meth:`_unsent`) if it is pending
+        still: once its de-provisioning's write of it has landed, it is not written twice."""
+        record = self.records.outcomes.get(send_id, {}).get(device)
+        if record is None or record.outcome is not Outcome.PENDING:
+            return []
+        return self._unsent([record])
+
     def _theirs(self, send: SendRecord, key: str) -> bool:
         """Whether the device ``key`` is still registered to the retailer of ``send``."""
         owner = self.records.devices.get(key)
@@ -799,7 +809,7 @@ class Headend:
         if record.outcome not in _SENT_HERE or _in_use(record):
             return  # over; or refused, the ESI's send of that id another source's: not resent
         if record.outcome is Outcome.PENDING and self._gone(send, record):
-            await self._save(self._unsent([record]))
+            await self._change(functools.partial(self._pending_unsent, send_id, device))
             return
         if not self._theirs(send, device):
             return
@@ -832,21 +842,30 @@ class Headend:
         """``device``'s copy of ``send`` refused by its ESI, which holds the id from another
         source with other content: ``skipped``, final (:func:`_in_use`), whatever a report
         on the id (the other source's event) moved it to while it was being sent. A device
-        de-provisioned meanwhile (:class:`DeviceRemoved`) ends unsent, as :meth:`_unsent`."""
-        record = self.records.outcomes[send.id][device]
+        de-provisioned meanwhile (:class:`DeviceRemoved`) ends unsent, as :meth:`_unsent`.
+        Worked out once no other write of the copy is under way (:meth:`_change`: a
+        de-provisioning's ``skipped``, worked out meanwhile from ``pending``, landed last
+        over the refusal)."""
         if isinstance(exc, DeviceRemoved):
-            await self._save(self._unsent([record]))
+            await self._change(functools.partial(self._pending_unsent, send.id, device))
             return
         self.retries.drop(send.id, device)
         self._failures.pop((send.id, device), None)
-        ended = replace(
-            record,
-            outcome=Outcome.SKIPPED,
-            detail=refused("issuer_event_id", exc),
-            next_try=0.0,
-            updated=self.clock(),
-        )
-        await self._save([ended])
+
+        def ended() -> list[OutcomeRecord]:
+            record = self.records.outcomes[send.id][device]
+            detail = refused("issuer_event_id", exc)
+            return [
+                replace(
+                    record,
+                    outcome=Outcome.SKIPPED,
+                    detail=detail,
+                    next_try=0.0,
+                    updated=self.clock(),
+                )
+            ]
+
+        await self._change(ended)
 
     async def _record(self, send: SendRecord, outcomes: Iterable[DeviceOutcome]) -> None:
         """The ESI's answers recorded on the copies as they stand once no other write of
@@ -1044,59 +1063,56 @@ class Headend:
         copy being sent now is left to its delivery, which sends the Cancel after it."""
         key = (send.id, device)
         record = self.records.outcomes.get(send.id, {}).get(device)
-        if record is None or key in self._busy:
+        if record is None or key in self._busy or not self._to_cancel(send, record):
             return
-        if record.outcome is not Outcome.CANCELLED and self._ended(send, record):
-            return  # over on its own (completed...): nothing to cancel
-        if record.outcome is Outcome.CANCELLED and not record.next_try:
-            return  # told already, or nothing to tell
         self.retries.drop(send.id, device)
         untold = self._untold(send, record)
         if untold is not None:
-            await self._cancelled(record, untold)
+            await self._cancelled(send, device, untold)
             return
         # skipped: never sent to the device, but recorded for it at the ESI, which withdraws it
         unsent = record.outcome is Outcome.SKIPPED
         esi = self.meters[record.meter].esi
         self._busy.add(key)
-        try:
+        try:  # a report on the copy meanwhile is recorded once the Cancel's answer is
             try:
                 if send.kind is SendKind.MESSAGE:
                     result = await esi.cancel_message(send.id, device=device)
                 else:
                     result = await esi.cancel_load_control(send.id, device=device)
             except (MessageError, UnknownEvent):  # the ESI never held it: nothing to cancel
-                await self._cancelled(record, CANCEL_UNSENT)
+                await self._cancelled(send, device, CANCEL_UNSENT)
                 return
             except ZseError as exc:  # the ESI stopped, say: tried again on the back-off
                 told = DeviceOutcome(device=device, outcome=EsiOutcome.OFFLINE, detail=str(exc))
             else:
                 (told,) = result.outcomes
+            if told.outcome is EsiOutcome.DELIVERED or (
+                unsent and told.outcome is EsiOutcome.SKIPPED
+            ):
+                self._failures.pop(key, None)
+                done = CANCEL_TOLD if told.outcome is EsiOutcome.DELIVERED else CANCEL_UNSENT
+                await self._cancelled(send, device, done)
+                return
+            await self._cancel_missed(send, device, told.detail or told.outcome.value)
         finally:
             self._free(key)
-        record = self.records.outcomes[send.id][device]
-        if told.outcome is EsiOutcome.DELIVERED or (unsent and told.outcome is EsiOutcome.SKIPPED):
-            self._failures.pop(key, None)
-            done = CANCEL_TOLD if told.outcome is EsiOutcome.DELIVERED else CANCEL_UNSENT
-            await self._cancelled(record, done)
-            return
-        await self._cancel_missed(send, record, told.detail or told.outcome.value)
 
-    async def _cancel_missed(self, send: SendRecord, record: OutcomeRecord, why: str) -> None:
-        """``record``'s device did not take its Cancel (``why``): sent again on the back-off,
-        or, the send's window over or the cancel's give-up time passed (:meth:`_miss`), not
-        sent again, so that the send can finish."""
-        miss = self._miss(send, record.device)
+    async def _cancel_missed(self, send: SendRecord, device: str, why: str) -> None:
+        """``device`` did not take its Cancel (``why``): sent again on the back-off, or, the
+        send's window over or the cancel's give-up time passed (:meth:`_miss`), not sent
+        again, so that the send can finish."""
+        miss = self._miss(send, device)
         if miss.verdict is Verdict.AGAIN:
             at = asyncio.get_running_loop().time() + miss.delay
-            self.retries.schedule(send.id, record.device, at)
-            await self._cancelled(record, CANCEL_AGAIN.format(why=why), next_try=at)
+            self.retries.schedule(send.id, device, at)
+            await self._cancelled(send, device, CANCEL_AGAIN.format(why=why), next_try=at)
             return
-        self._failures.pop((send.id, record.device), None)
+        self._failures.pop((send.id, device), None)
         if miss.verdict is Verdict.OVER:  # the last try's answer, as over gateways
-            await self._cancelled(record, CANCEL_OVER.format(why=why))
+            await self._cancelled(send, device, CANCEL_OVER.format(why=why))
         else:
-            await self._cancelled(record, given_up_detail(self.give_up, why, cancel=True))
+            await self._cancelled(send, device, given_up_detail(self.give_up, why, cancel=True))
 
     def _untold(self, send: SendRecord, record: OutcomeRecord) -> str | None:
         """Why ``record``'s device is sent no Cancel (the final detail), or None to send it:
@@ -1114,10 +1130,19 @@ class Headend:
         return None
 
     async def _cancelled(
-        self, record: OutcomeRecord, detail: str, *, next_try: float = 0.0
+        self, send: SendRecord, device: str, detail: str, *, next_try: float = 0.0
     ) -> None:
-        await self._save(
-            [
+        """``device``'s copy of ``send`` cancelled, ``detail`` saying how its Cancel went,
+        worked out once no other write of the copy is under way (:meth:`_change`): one that
+        has ended on its own meanwhile (a report landed, its de-provisioning's ``skipped``)
+        is left as :meth:`_cancel_device` leaves it (a write worked out from the copy before
+        landed last: an outcome went back, or the cancel's detail was lost)."""
+
+        def change() -> list[OutcomeRecord]:
+            record = self.records.outcomes.get(send.id, {}).get(device)
+            if record is None or not self._to_cancel(send, record):
+                return []
+            return [
                 replace(
                     record,
                     outcome=Outcome.CANCELLED,
@@ -1126,7 +1151,16 @@ class Headend:
                     updated=self.clock(),
                 )
             ]
-        )
+
+        await self._change(change)
+
+    def _to_cancel(self, send: SendRecord, record: OutcomeRecord) -> bool:
+        """Whether ``record``'s copy of a cancelled ``send`` has its cancel still to carry
+        out: not over on its own (completed...), nor told already (or with nothing to tell:
+        cancelled with no Cancel to send again)."""
+        if record.outcome is Outcome.CANCELLED:
+            return bool(record.next_try)
+        return not self._ended(send, record)
 
     def _ended(self, send: SendRecord, record: OutcomeRecord) -> bool:
         """Whether a device's copy of a send is over, so that a cancel leaves it as it is: a
@@ -1232,11 +1266,12 @@ class Headend:
         key = canonical_eui64(device)
         while (send_id, key) in self._busy:  # its send's answer first: recorded on top of it
             await self._freed.setdefault((send_id, key), asyncio.Event()).wait()
-        change = functools.partial(self._report_change, send_id, key, outcome, superseded)
-        if self.queue is None:  # the ESI's answers alone write it too, after (``_busy``)
-            await self._save(change())
-            return
-        await self._change(change)  # and the API's loop, from the queue
+        # on the copy as it stands once no other write of it is under way (:meth:`_change`),
+        # in process too: a resend's answer, worked out while the report's write was under
+        # way, landed last (a confirmed copy read ``delivered`` again)
+        await self._change(
+            functools.partial(self._report_change, send_id, key, outcome, superseded)
+        )
 
     def _report_change(
         self, send_id: int, key: str, outcome: Outcome, superseded: bool
