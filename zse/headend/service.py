@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import io
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -226,12 +227,10 @@ class Headend:
                 await self.records.forget_device(eui64)
         now = asyncio.get_running_loop().time()
         for send in list(self.records.sends.values()):
-            outcomes = self.records.outcomes.get(send.id, {}).values()
             if send.cancelled:
                 await self._resume_cancel(await self._timed(send), now)
                 continue
-            gone = [r for r in outcomes if r.outcome is Outcome.PENDING and self._gone(send, r)]
-            await self._save(self._unsent(gone))
+            await self._change(functools.partial(self._gone_unsent, send))
             if self.queue is not None:  # enqueuing again adds nothing already there
                 await self._enqueue(send)
                 continue
@@ -445,7 +444,9 @@ class Headend:
                 422, "device_type: one of " + ", ".join(DEVICE_TYPES), field="device_type"
             )
         try:
-            rows = list(read_devices(text.splitlines()))
+            # lines end at \n, \r\n or \r only, as zse installcode --csv reads them (ends
+            # kept): str.splitlines also ends one inside a label, at U+2028, NEL, a form feed
+            rows = list(read_devices(io.StringIO(text, newline="")))
         except DeviceCsvError as exc:
             raise HeadendError(422, f"csv: {exc}", field="csv") from None
         for row in rows:  # the lock row by row: another retailer's request waits for one row,
@@ -538,6 +539,16 @@ class Headend:
             )
             for r in records
         ]
+
+    def _gone_unsent(self, send: SendRecord) -> list[OutcomeRecord]:
+        """``send``'s copies left pending to a device gone (:meth:`_gone`) ended unsent
+        (:meth:`_unsent`), as they stand: at start, over a work queue, a report the meter's
+        ESI tells meanwhile moves a pending copy on (:meth:`_report_change`), and the unsent
+        write, worked out while the report's was under way, landed last over it."""
+        outcomes = self.records.outcomes.get(send.id, {}).values()
+        return self._unsent(
+            r for r in outcomes if r.outcome is Outcome.PENDING and self._gone(send, r)
+        )
 
     def _pending_unsent(self, send_id: int, device: str) -> list[OutcomeRecord]:
         """``device``'s copy of the send ended unsent (:meth:`_unsent`) if it is pending
