@@ -302,3 +302,27 @@ async def test_a_connection_without_a_whole_request_is_closed(service: Service) 
     assert await reader.read() == b""  # closed by the server, in virtual time
     assert IDLE_TIMEOUT <= loop.time() - opened <= IDLE_TIMEOUT + 1
     writer.close()
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x0c", "\x85", "\x1e"])
+async def test_a_csv_label_with_a_line_separator_is_refused_on_its_own_line(
+    service: Service, separator: str
+) -> None:
+    """The import split the text with ``str.splitlines``, which also ends a line at U+2028,
+    a form feed, NEL and the ASCII separators: a quoted label holding one lost it (registered
+    as "kitchen", where ``zse installcode --csv`` refuses it), and the rows after it were
+    reported a line too far."""
+    first, second = [d for d in service.sims.devices if d.meter == "meter-1"][:2]
+    text = (
+        "eui64,install_code,label\n"
+        f'{first.mac},{first.install_code},"kit{separator}chen"\n'
+        f"{second.mac},{second.install_code},x\n"
+        "00:0d:6f:00:0a:ff:ff:ff,not-a-code,y\n"
+    )
+    path = "/api/v1/devices/import?meter=meter-1&device_type=in-home%20display"
+    csv = {"Content-Type": "text/csv"}
+    reply = await service.call(A, "POST", path, raw=text.encode(), headers=csv)
+    assert reply.status == 200, reply.body
+    assert [error["line"] for error in reply.body["errors"]] == [2, 4]
+    assert "label has" in reply.body["errors"][0]["error"]
+    assert len(reply.body["registered"]) == 1
