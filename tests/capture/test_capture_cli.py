@@ -204,6 +204,14 @@ def test_bad_options_and_key_files_give_one_line_and_status_2(tmp_path: Path, co
     message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
     assert message == f"error: {keys} line 1: byte order must be Normal or Reverse, not 'Sideways'"
     assert air.NETWORK_KEY.hex() not in message
+    # a label's U+2028 or form feed ends no line (Wireshark's reading): the bad line is 3
+    keys.write_text(
+        f'"{air.NETWORK_KEY.hex()}","Normal","kit\u2028chen"\r\n'
+        f'"{air.NETWORK_KEY.hex()}","Normal","hall\x0cway"\r"{secret}","Normal","short"\n',
+        newline="",
+    )
+    message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
+    assert message == (f"error: {keys} line 3: a key is 32 hex digits, got 30 characters")
     keys.write_bytes(b"\xff\xfe")
     message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
     assert message == f"error: cannot read key file {keys}: not UTF-8 text"

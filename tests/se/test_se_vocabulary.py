@@ -16,6 +16,7 @@ from zse.drlc.wire import Drlc
 from zse.messaging.wire import Messaging
 from zse.price.wire import Price
 from zse.se import ids, types
+from zse.se.types import event_status_text
 
 ROOT = Path(zse.__file__).parent
 
@@ -118,3 +119,12 @@ def test_device_ids_are_the_specs(name: str, device_id: int) -> None:
     device type names. zse 0.1.0 had the thermostat at 0x0501 (the Metering Device) and the
     display at 0x0507."""
     assert getattr(ids, name) == device_id
+
+
+def test_an_event_status_reads_in_words_and_an_undefined_one_by_its_value():
+    """Report Event Status (D.2.3.3.1.1.2) as the ESI shell and the demo print it: a value
+    the table leaves undefined, which a device may send, is shown, not a failure."""
+    assert event_status_text(0x04) == "opted out"
+    assert event_status_text(0x0A) == "completed no participation"
+    assert event_status_text(0x0B) == "status 0x0B"
+    assert event_status_text(0xFF) == "status 0xFF"

@@ -18,6 +18,7 @@ interrupted.
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
@@ -61,7 +62,10 @@ def load_keys(
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise KeyFileError(f"cannot read key file {path}: {reason}") from None
-        for key in read_key_file(text.splitlines(), name=path):
+        # lines end at \n, \r\n or \r only, as Wireshark reads them (not str.splitlines'
+        # U+2028 or form feed, which a label may hold: the error would name a wrong line)
+        lines = (line.rstrip("\n") for line in io.StringIO(text, newline=None))
+        for key in read_key_file(lines, name=path):
             ring.add(key)
     for number, text in enumerate(network_keys, 1):
         ring.add(Key(parse_key(text, f"--network-key #{number}"), f"network key #{number}"))

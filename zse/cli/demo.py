@@ -110,6 +110,12 @@ def _currency(code: int) -> str:
 _ISO_4217 = {826: "GBP", 840: "USD", 978: "EUR"}
 
 
+def _label(label: bytes) -> str:
+    """A Publish Price's rate label (an octet string, SE D.4.2.4.1.1.4) as text; bytes that
+    are not UTF-8 shown as replacement characters, not a failure of the story."""
+    return label.decode(errors="replace")
+
+
 def _per_kwh(price: Any) -> str:
     """A Publish Price's price per unit, as the frame says it: the price field with the
     decimal point ``price_trailing_digit`` places from the right, in the frame's currency."""
@@ -127,7 +133,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     from zse.cbke import SUITE1  # noqa: PLC0415 - the CLI imports lazily
     from zse.cbke.ca import TestCA  # noqa: PLC0415
     from zse.cbke.service import eui64_bytes  # noqa: PLC0415
-    from zse.drlc import LoadControlEvent, Status  # noqa: PLC0415
+    from zse.drlc import LoadControlEvent  # noqa: PLC0415
     from zse.installcode import InstallCode  # noqa: PLC0415
     from zse.interpan.se import InterPanSeClient  # noqa: PLC0415
     from zse.interpan.service import InterPanService  # noqa: PLC0415
@@ -158,6 +164,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         Resynced,
         ThermostatChanged,
     )
+    from zse.se.types import event_status_text  # noqa: PLC0415
     from zse.sim import Air  # noqa: PLC0415
     from zse.sim._clock import InlineExecutor  # noqa: PLC0415
 
@@ -253,12 +260,12 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
                     "its install-code link key is replaced",
                 )
             elif isinstance(event, ReportReceived):
-                status = Status(event.report.event_status)
+                status = event.report.event_status
                 happened["reports"].append((names[event.device], status))
                 log(
                     "ESI",
                     f"report from {names[event.device]:<10} "
-                    f"event 0x{event.report.issuer_event_id:08X}: {status.name.lower()}"
+                    f"event 0x{event.report.issuer_event_id:08X}: {event_status_text(status)}"
                     + (" (signature verified)" if event.signed else ""),
                 )
             elif isinstance(event, MessageConfirmed):
@@ -284,7 +291,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
                 elif isinstance(event, Resynced):
                     log(who, "resynced: asked the ESI for the price, messages and events")
                 elif isinstance(event, PriceReceived) and event.new:
-                    log(who, f"price {event.price.rate_label.decode()}: {_per_kwh(event.price)}")
+                    log(who, f"price {_label(event.price.rate_label)}: {_per_kwh(event.price)}")
                 elif isinstance(event, MessageDisplayed):
                     log(who, f'screen shows message {event.message.message_id}: "{event.text}"')
                 elif isinstance(event, ThermostatChanged):
@@ -509,7 +516,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         log("visitor", f"{visitor.ieee} never joined any network; Get Current Price over inter-PAN")
         price = await client.get_current_price()
         assert price is not None
-        log("visitor", f"heard Publish Price: {price.rate_label.decode()} {_per_kwh(price)}")
+        log("visitor", f"heard Publish Price: {_label(price.rate_label)} {_per_kwh(price)}")
         happened["interpan_price"] = price.issuer_event_id
 
         # -- de-provisioning -----------------------------------------------------------------

@@ -380,7 +380,7 @@ def describe_result(result: Any, name: Callable[[str], str] = str) -> str:
     return text + ("; " + "; ".join(details) if details else "")
 
 
-def describe_event(  # noqa: PLR0911, PLR0912 - one line per kind of event
+def describe_event(  # noqa: PLR0911 - one line per kind of event
     event: Any, name: Callable[[str], str] = str
 ) -> str | None:
     """One line for an ESI event (None: not worth a line)."""
@@ -408,12 +408,9 @@ def describe_event(  # noqa: PLR0911, PLR0912 - one line per kind of event
     if kind == "MessageConfirmed":
         return f"{name(event.device)} confirmed message {event.message.message_id}"
     if kind == "ReportReceived":
-        from zse.drlc import Status  # noqa: PLC0415
+        from zse.se.types import event_status_text  # noqa: PLC0415
 
-        try:
-            status = Status(event.report.event_status).name.lower().replace("_", " ")
-        except ValueError:
-            status = f"status 0x{event.report.event_status:02X}"
+        status = event_status_text(event.report.event_status)
         signed = " (signature verified)" if event.signed else ""
         return (
             f"{name(event.device)} load control event {event.report.issuer_event_id}: "

@@ -175,6 +175,15 @@ class EventStatus(IntEnum):
     REJECTED = 0xFE
 
 
+def event_status_text(code: int) -> str:
+    """An Event Status (D.2.3.3.1.1.2) in words, ``opted out``; a value the table leaves
+    undefined, as a device may send, is ``status 0xNN``."""
+    try:
+        return EventStatus(code).name.lower().replace("_", " ")
+    except ValueError:
+        return f"status 0x{code:02X}"
+
+
 class SignatureType(t.enum8):
     """Signature type of Report Event Status (D.2.3.3.1.1.10)."""
 
