@@ -35,7 +35,7 @@ import io
 import operator
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -691,7 +691,7 @@ class DeviceReader:
         if count == 0:
             raise DeviceCsvError("a header row but no devices", self.header_line)
 
-    def written(self) -> Iterator[tuple[str, int, list[DeviceCsvError]]]:
+    def written(self) -> Generator[tuple[str, int, list[DeviceCsvError]], None, None]:
         """The valid rows as ``zse installcode`` writes them (:func:`write_devices` with the
         columns of :meth:`Columns.output`), a chunk at a time: their text (the header before
         the first), how many they are, and the errors of the other rows (as :meth:`__iter__`

@@ -28,6 +28,7 @@ __all__ = [
     "OutputError",
     "atomic_binary_output",
     "atomic_output",
+    "named_descriptor",
     "named_output",
     "named_stdout",
     "refuse_input_as_output",
@@ -131,6 +132,14 @@ def named_stdout() -> Iterator[None]:
         # said "Exception ignored ... BrokenPipeError" for a reader gone)
         raw.close()
         sys.stdout = given
+
+
+def named_descriptor(fd: int, said: str, *, pipe: bool = False) -> io.RawIOBase:
+    """The open descriptor ``fd`` for writing, unbuffered and left open when this is closed:
+    each write is one system call, which returns how much of it was written; a failed one
+    is :class:`OutputError` "cannot write ``said``: why" (``pipe``: a reader gone stays
+    :class:`BrokenPipeError`)."""
+    return _Named(fd, said, closefd=False, pipe=pipe)
 
 
 def named_output(path: str, said: str | None = None) -> BinaryIO:

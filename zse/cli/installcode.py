@@ -1,32 +1,48 @@
 """``zse installcode``: check install codes and derive their link keys, one by one or by file.
 
 Exit status: 0 when every code (or row) is valid, 2 when any is not or when the file cannot be
-used (not a devices CSV, not UTF-8, --output is the input); the reason is printed on one line per
-bad code or row, without a traceback.
+used (not a devices CSV, not UTF-8, --output is the input) or the output cannot be written; the
+reason is printed on one line per bad code or row, without a traceback. 130 / 143 when ``--csv``
+is interrupted (SIGINT / SIGTERM): the output is never half a row and ``-o FILE`` never half a
+file (:class:`_Signals`, :class:`_WholeRows`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import multiprocessing
 import os
+import select
 import signal
+import stat
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TextIO, TypeVar
+from types import FrameType
+from typing import BinaryIO, TextIO, TypeAlias, TypeVar
 
 import click
 
 from zse._words import counted
 from zse.cli._errors import fail, say_error
-from zse.cli._files import OutputError, atomic_output, refuse_input_as_output
+from zse.cli._files import (
+    OutputError,
+    atomic_binary_output,
+    named_descriptor,
+    refuse_input_as_output,
+)
 from zse.cli._types import PlainIntRange
 from zse.device_csv import DeviceCsvError, DeviceReader, decode_lines
 from zse.errors import DecodeError
 from zse.installcode import DeviceLabel, LabelForm, format_eui64, parse_label
+
+if sys.platform != "win32":
+    import fcntl
 
 __all__ = ["CsvReport", "installcode", "validate_csv"]
 
@@ -78,9 +94,10 @@ def _pool_map(
     """An ordered map over ``jobs`` processes with a bounded backlog."""
 
     def chunk_map(check: Callable[[Chunk], Checked], chunks: Iterable[Chunk]) -> Iterator[Checked]:
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=jobs, mp_context=_pool_context(), initializer=_leave_ctrl_c_to_the_parent
-        ) as pool:
+        )
+        try:
             pending: deque[Future[Checked]] = deque()
             for chunk in chunks:
                 pending.append(pool.submit(check, chunk))
@@ -88,6 +105,8 @@ def _pool_map(
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        finally:  # stopped early (interrupted): the chunks not yet started are not checked
+            pool.shutdown(cancel_futures=True)
 
     return chunk_map
 
@@ -103,14 +122,154 @@ def validate_csv(lines: Iterable[str], out: TextIO, jobs: int = 1) -> CsvReport:
     that many processes. A file that is not a devices CSV at all (no header, no device row, a
     CSV syntax error) raises :class:`~zse.device_csv.DeviceCsvError`.
     """
+    return _validate(lines, out.write, jobs)
+
+
+def _validate(lines: Iterable[str], write: Callable[[str], object], jobs: int) -> CsvReport:
+    """:func:`validate_csv`, each chunk of rows given to ``write``; stopped by an exception,
+    the reading ends there (the workers too) before it goes on."""
     reader = DeviceReader(lines, chunk_map=_pool_map(jobs) if jobs > 1 else None)
     errors: list[str] = []
     good = 0
-    for text, taken, refused in reader.written():
-        out.write(text)
-        good += taken
-        errors.extend(map(str, refused))
+    with contextlib.closing(reader.written()) as written:
+        for text, taken, refused in written:
+            write(text)
+            good += taken
+            errors.extend(map(str, refused))
     return CsvReport(good=good, errors=errors)
+
+
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM (``signum``) ended ``installcode --csv`` (:class:`_Signals`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: A signal's handler, as :func:`signal.signal` gives it back.
+_Handler: TypeAlias = Callable[[int, FrameType | None], object] | int | None
+
+
+class _Signals:
+    """SIGINT and SIGTERM while ``--csv`` runs are :class:`_Interrupted` where the program is
+    (reading, checking rows, waiting for a worker), except while a chunk of rows is written
+    (:meth:`held`): then once it is written in full, so that the output stops at a row
+    boundary. The first signal ends the run; one after it waits (the workers are being
+    stopped, the temporary file removed). A signal the program was started with ignored
+    (``nohup``, a background job's SIGINT) stays ignored; away from the main thread (where
+    there are no handlers) nothing changes."""
+
+    def __init__(self) -> None:
+        self._saved: dict[int, _Handler] = {}
+        self._holding = False
+        self._pending = 0
+        self._ended = False
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._saved[signum] = signal.signal(signum, self._received)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+
+    def _received(self, signum: int, _frame: FrameType | None) -> None:
+        if self._holding or self._ended:
+            self._pending = self._pending or signum
+            return
+        self._ended = True
+        raise _Interrupted(signum)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """A signal within the block is :class:`_Interrupted` at its end (none when the block
+        raises: its exception is the one said)."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self._pending and not self._ended:
+            self._ended = True
+            raise _Interrupted(self._pending)
+
+    def hold(self) -> None:
+        """From here on a signal waits, and is then let go: the output is complete, and what is
+        left (the rename of ``-o FILE`` over the old one) is not to be stopped halfway."""
+        self._holding = True
+
+
+class _WholeRows:
+    """Chunks of whole rows written to ``out``, each in full or not at all: a signal while
+    one is written waits for its end (:meth:`_Signals.held`), and one whose write fails
+    midway on a regular file (a full disk) is cut off it again, so the file ends with a whole
+    row (a pipe's reader that went away, or a device that took nothing, is left as it is)."""
+
+    def __init__(
+        self, out: BinaryIO | io.RawIOBase, encoding: str, errors: str, signals: _Signals
+    ) -> None:
+        self._out = out
+        self._fd = out.fileno()
+        self._encoding = encoding
+        self._errors = errors
+        self._signals = signals
+        self.regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+        self._appending = self.regular and _appending(self._fd)
+
+    def write(self, text: str) -> None:
+        data = memoryview(text.encode(self._encoding, self._errors))
+        with self._signals.held():
+            start = self._end() if self.regular else None
+            try:
+                while data:
+                    written = self._out.write(data)
+                    if written is None:  # a non-blocking descriptor, full
+                        select.select([], [self._fd], [])
+                        continue
+                    data = data[written:]
+                self._out.flush()
+            except BaseException:
+                if start is not None:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(self._fd, start)
+                raise
+
+    def _end(self) -> int:
+        """Where the next write lands: the end of a file open for appending (``>>``)."""
+        if self._appending:
+            return os.fstat(self._fd).st_size
+        return os.lseek(self._fd, 0, os.SEEK_CUR)
+
+
+def _appending(fd: int) -> bool:
+    if sys.platform == "win32":
+        return False
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)
+
+
+def _stdout_rows(signals: _Signals) -> Callable[[str], None]:
+    """Where ``--csv`` writes to standard output: :class:`_WholeRows` on its descriptor, in its
+    encoding (``sys.stdout``'s buffer empty before); a stream without one (a test's) as it is."""
+    stream = sys.stdout
+    stream.flush()
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        fd = -1
+    if fd < 0 or os.name != "posix":  # elsewhere the stream's newline translation applies
+
+        def write(text: str) -> None:
+            with signals.held():
+                stream.write(text)
+                stream.flush()
+
+        return write
+    raw = named_descriptor(fd, "standard output", pipe=True)
+    return _WholeRows(raw, stream.encoding, stream.errors or "strict", signals).write
 
 
 def _with_progress(chunks: Iterable[bytes], total: int) -> Iterator[bytes]:
@@ -198,36 +357,8 @@ def installcode(
 
 
 def _run_csv(csv_file: str, output: str, jobs: int | None) -> None:
-    try:
-        source = click.open_file(csv_file, "rb")
-    except OSError as exc:
-        fail(f"cannot read {csv_file}: {exc.strerror}", 2)
-    with source:
-        inputs: list[str | int] = [] if csv_file == "-" else [csv_file]
-        total = 0
-        try:
-            inputs.append(source.fileno())
-            total = os.fstat(source.fileno()).st_size
-        except (OSError, ValueError):  # an in-memory stream under test has no descriptor
-            pass
-        if output != "-":
-            try:  # before anything is opened for writing
-                refuse_input_as_output(output, inputs, "--output")
-            except OutputError as exc:
-                fail(str(exc), 2)
-        if jobs is None:
-            jobs = (os.cpu_count() or 1) if total > 1 << 20 else 1
-        chunks = _with_progress(iter(lambda: source.read(_READ_SIZE), b""), total)
-        try:
-            if output == "-":
-                report = validate_csv(decode_lines(chunks), sys.stdout, jobs)
-            else:
-                with atomic_output(output, "--output") as out:
-                    report = validate_csv(decode_lines(chunks), out, jobs)
-        except DeviceCsvError as exc:
-            fail(f"{'standard input' if csv_file == '-' else csv_file}: {exc}", 2)
-        except OutputError as exc:
-            fail(str(exc), 2)
+    with _Signals() as signals:
+        report = _csv_report(csv_file, output, jobs, signals)
     for message in report.errors:
         click.echo(message, err=True)
     click.echo(
@@ -237,3 +368,47 @@ def _run_csv(csv_file: str, output: str, jobs: int | None) -> None:
     )
     if report.errors:
         sys.exit(2)
+
+
+def _csv_report(csv_file: str, output: str, jobs: int | None, signals: _Signals) -> CsvReport:
+    """Validate ``csv_file`` into ``output``; a failure or a signal is said and exited on."""
+    rows: _WholeRows | None = None  # --output's, once open
+    try:
+        try:
+            source = click.open_file(csv_file, "rb")  # a FIFO's waits for a writer
+        except OSError as exc:
+            fail(f"cannot read {csv_file}: {exc.strerror}", 2)
+        with source:
+            inputs: list[str | int] = [] if csv_file == "-" else [csv_file]
+            total = 0
+            try:
+                inputs.append(source.fileno())
+                total = os.fstat(source.fileno()).st_size
+            except (OSError, ValueError):  # an in-memory stream under test has no descriptor
+                pass
+            if output != "-":  # before anything is opened for writing
+                refuse_input_as_output(output, inputs, "--output")
+            if jobs is None:
+                jobs = (os.cpu_count() or 1) if total > 1 << 20 else 1
+            chunks = _with_progress(iter(lambda: source.read(_READ_SIZE), b""), total)
+            if output == "-":
+                return _validate(decode_lines(chunks), _stdout_rows(signals), jobs)
+            # a temporary file renamed over the target once complete (fsynced first); a
+            # special file (/dev/stdout, a FIFO) is written in place
+            with atomic_binary_output(output, "--output") as handle:
+                rows = _WholeRows(handle, "utf-8", "strict", signals)
+                report = _validate(decode_lines(chunks), rows.write, jobs)
+                signals.hold()
+            return report
+    except DeviceCsvError as exc:
+        fail(f"{'standard input' if csv_file == '-' else csv_file}: {exc}", 2)
+    except OutputError as exc:
+        fail(str(exc), 2)
+    except _Interrupted as exc:
+        if output == "-":
+            cut = "standard output ends early, at a row boundary"
+        elif rows is None or rows.regular:
+            cut = f"--output {output} left as it was"
+        else:
+            cut = f"--output {output} ends early, at a row boundary"
+        fail(f"interrupted: {cut}", 128 + exc.signum)

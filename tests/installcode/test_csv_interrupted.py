@@ -1,0 +1,172 @@
+"""``zse installcode --csv`` stopped midway leaves no half row and no half file: a utility
+imports the output, and a last row cut short (a key missing digits, a row missing its last
+column) would still read as a device.
+
+Ctrl-C (SIGINT) or SIGTERM: ``-o FILE`` keeps the file as it was and no temporary file (with
+the link keys written so far) stays beside it; standard output and a special file written in
+place (``-o /dev/stdout``) end with a whole row; the status is 128 + the signal, with one
+``error:`` line. A full disk under standard output redirected to a file: the rows of the write
+that failed are cut off again. Each is a real ``zse`` process; a signal is sent once it is at
+work (its output has filled a pipe, or it has read input from one), never after a pause.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.zse_cli import ROOT, TIMEOUT, run_zse
+from zse.installcode import InstallCode
+
+ROWS = 30_000  # 8 chunks of 4096 rows: more than the pipes and the workers' backlog hold
+PREVIOUS = "eui64,install_code,link_key\nthe previous file\n"
+STDOUT_CUT = "error: interrupted: standard output ends early, at a row boundary\n"
+
+
+@pytest.fixture(scope="module")
+def devices(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("devices") / "devices.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("eui64,install_code,label\n")
+        for i in range(ROWS):
+            out.write(f"001BC5{i:010X},{InstallCode.from_data(i.to_bytes(16, 'big'))},row {i}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def complete(devices: Path) -> bytes:
+    """The output of a run to its end."""
+    done = run_zse("installcode", "--csv", str(devices), "-j", "1")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.encode()
+
+
+def _whole_rows(output: bytes, complete: bytes) -> None:
+    assert complete.startswith(output)
+    assert output.endswith(b"\n"), output[-80:]  # no label here holds a line break
+
+
+def _interruptible() -> None:
+    """In the child: SIGINT as a terminal's Ctrl-C (a background job starts with it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+#: Starts ``zse ARGS`` (standard output and error piped; more Popen options by name).
+Start = Callable[..., "subprocess.Popen[bytes]"]
+
+
+@pytest.fixture
+def start() -> Iterator[Start]:
+    """``zse ARGS`` in a session of its own; what is left of the session (workers too) is
+    killed at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def run(*args: str, **options: Any) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "zse", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_interruptible,  # noqa: PLW1509 - before exec, no threads in the child yet
+            **options,
+        )
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        process.wait(TIMEOUT)
+
+
+def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
+    """SIGINT as a terminal sends it, to the process group; SIGTERM as ``kill`` does."""
+    if signum == signal.SIGINT:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+
+
+@pytest.mark.parametrize(
+    ("target", "jobs"),
+    [("-", "1"), ("-", "2"), ("/dev/stdout", "1")],
+    ids=["stdout", "stdout-j2", "special-file"],
+)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_output_ends_with_a_whole_row(
+    start: Start,
+    devices: Path,
+    complete: bytes,
+    target: str,
+    jobs: str,
+    signum: int,
+) -> None:
+    """Signalled while its output waits in a full pipe, midway through a chunk of rows (it
+    ended midway through a row: ``...,00EBF32A6E85A35BD8``, click's "Aborted!" and 1 for
+    SIGINT, killed by SIGTERM; with -j 2 the workers lived on, holding the pipe open)."""
+    process = start("installcode", "--csv", str(devices), "-o", target, "-j", jobs)
+    assert process.stdout is not None
+    first = process.stdout.read(1 << 16)  # it writes; the pipe's 64 KiB fill up behind
+    assert len(first) == 1 << 16
+    _signal(process, signum)
+    rest, errors = process.communicate(timeout=TIMEOUT)
+    said = (
+        STDOUT_CUT if target == "-" else STDOUT_CUT.replace("standard output", "--output " + target)
+    )
+    _whole_rows(first + rest, complete)
+    assert (process.returncode, errors.decode()) == (128 + signum, said)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_output_file_is_left_as_it_was(
+    start: Start, devices: Path, tmp_path: Path, jobs: str, signum: int
+) -> None:
+    """Signalled once it has read half the input from a pipe (its temporary file made, and
+    with -j 1 rows written to it): the file as it was, nothing else beside it (SIGTERM left
+    the temporary file, link keys and all; SIGINT was click's "Aborted!" and 1)."""
+    out = tmp_path / "keys.csv"
+    out.write_text(PREVIOUS)
+    process = start("installcode", "--csv", "-", "-o", str(out), "-j", jobs, stdin=subprocess.PIPE)
+    assert process.stdin is not None
+    data = devices.read_bytes()
+    process.stdin.write(data[: len(data) // 2])  # returns once it has read all but a pipeful
+    process.stdin.flush()
+    _signal(process, signum)
+    _, errors = process.communicate(timeout=TIMEOUT)
+    said = f"error: interrupted: --output {out} left as it was\n"
+    assert out.read_text() == PREVIOUS
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["keys.csv"]
+    assert (process.returncode, errors.decode()) == (128 + signum, said)
+
+
+@pytest.mark.parametrize("appended", [False, True], ids=["new", "appended"])
+def test_a_full_disk_under_standard_output_leaves_whole_rows(
+    devices: Path, complete: bytes, tmp_path: Path, appended: bool
+) -> None:
+    """Standard output redirected to a file (``>``, or ``>>`` after what the file held) that
+    can take 600,000 bytes, within the second chunk of rows: the rows of the first whole, the
+    second's cut off again (the file ended with 600,000 bytes, midway through a row); the file's
+    earlier text kept."""
+    out = tmp_path / "keys.csv"
+    out.write_text(PREVIOUS if appended else "")
+    with out.open("ab" if appended else "wb") as handle:
+        done = run_zse("installcode", "--csv", str(devices), stdout=handle, limit=600_000)
+    written = out.read_bytes()
+    assert written.startswith(PREVIOUS.encode() if appended else b"")
+    output = written.removeprefix(PREVIOUS.encode()) if appended else written
+    assert 1 << 16 < len(output) < 600_000
+    _whole_rows(output, complete)
+    assert done.returncode == 2
+    assert done.stderr == "error: cannot write standard output: File too large\n"
