@@ -29,7 +29,7 @@ from zse.roles.esi import ReportReceived
 # ("Device class"); the discovery topic is <discovery_prefix>/<component>/[<node_id>/]
 # <object_id>/config, ids of [a-zA-Z0-9_-] (https://www.home-assistant.io/integrations/mqtt/,
 # "MQTT Discovery").
-HA_SENSOR_KEYS = {
+_HA_ENTITY_KEYS = {
     "availability",
     "availability_mode",
     "availability_template",
@@ -40,27 +40,31 @@ HA_SENSOR_KEYS = {
     "enabled_by_default",
     "encoding",
     "entity_category",
-    "entity_picture",
-    "expire_after",
-    "force_update",
     "icon",
     "json_attributes_template",
     "json_attributes_topic",
-    "last_reset_value_template",
     "name",
     "object_id",
-    "options",
     "payload_available",
     "payload_not_available",
     "platform",
     "qos",
-    "state_class",
     "state_topic",
-    "suggested_display_precision",
     "unique_id",
-    "unit_of_measurement",
     "value_template",
 }
+HA_SENSOR_KEYS = _HA_ENTITY_KEYS | {
+    "entity_picture",
+    "expire_after",
+    "force_update",
+    "last_reset_value_template",
+    "options",
+    "state_class",
+    "suggested_display_precision",
+    "unit_of_measurement",
+}
+# The MQTT event's (https://www.home-assistant.io/integrations/event.mqtt/).
+HA_EVENT_KEYS = _HA_ENTITY_KEYS | {"event_types"}
 HA_DEVICE_KEYS = {
     "configuration_url",
     "connections",
@@ -90,8 +94,8 @@ async def test_discovery_is_home_assistant_s_schema_and_readings_arrive(
         await sub.until(lambda: sub.on(state) == ["online"])
         configs = await sub.until(
             lambda: (
-                (found := [(t, v) for t, v, _ in sub.received if DISCOVERY_TOPIC.match(t)])
-                and len(found) == 2 + 3 * 2  # the meter's two, each device's two
+                (found := [(t, v) for t, v, _ in sub.received if DISCOVERY_TOPIC.match(t) and v])
+                and len(found) == 2 + 3  # the meter's two, each device's lifecycle
                 and found
             )
         )
@@ -121,13 +125,19 @@ async def test_discovery_is_home_assistant_s_schema_and_readings_arrive(
         (display,) = sim.displays
         lifecycle = by_object[node_id(display), "lifecycle"]
         assert lifecycle["device"]["via_device"] == energy["device"]["identifiers"][0]
+        # the display's "Message confirmed": an MQTT event
+        confirmed = f"homeassistant/event/{node_id(display)}/confirmed/config"
+        (event,) = await sub.until(lambda: sub.on(confirmed))
+        assert set(event) <= HA_EVENT_KEYS, set(event) - HA_EVENT_KEYS
+        assert event["device"] == lifecycle["device"]
+        assert event["availability_topic"] == state
         # retained: a subscriber that comes later gets the discovery and the state at once
         late = Subscriber(broker, "late-subscriber")
         await late.connect()
         try:
             kept = await late.until(
                 lambda: (
-                    len([t for t, _, _ in late.received if DISCOVERY_TOPIC.match(t)]) == 8
+                    len([t for t, _, _ in late.received if DISCOVERY_TOPIC.match(t)]) == 5
                     and late.received
                 )
             )

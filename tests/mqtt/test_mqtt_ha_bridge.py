@@ -157,7 +157,7 @@ async def test_a_device_is_announced_while_provisioned_and_removed_after(
             kept = await late.until(
                 lambda: (
                     late.on(f"zse/{pct}/registry")
-                    and _config(late, pct, "confirmed")
+                    and _config(late, pct, "lifecycle")
                     and late.on(f"zse/{ihd}/registry")
                 )
             )

@@ -265,7 +265,7 @@ def test_both_bridges_describe_a_device_of_a_known_kind_alike() -> None:
     pct = "00:0d:6f:00:0a:00:00:02"
     esi = device_discovery(Topics(), METER, pct, device_type=PROGRAMMABLE_THERMOSTAT)
     han = han_discovery(Topics("zse/han"), [(pct, PROGRAMMABLE_THERMOSTAT)], meter=METER)
-    described = {json.dumps(p.payload["device"], sort_keys=True) for p in [*esi, *han]}
+    described = {json.dumps(p.payload["device"], sort_keys=True) for p in [*esi, *han] if p.payload}
     assert [json.loads(d) for d in described] == [
         {
             "identifiers": ["zse_000d6f000a000002"],
@@ -276,7 +276,11 @@ def test_both_bridges_describe_a_device_of_a_known_kind_alike() -> None:
             "via_device": "zse_000d6f00000000e5",
         }
     ]
-    labelled = device_discovery(Topics(), METER, pct, label="kitchen")[0].payload["device"]
+    (labelled,) = [
+        p.payload["device"]
+        for p in device_discovery(Topics(), METER, pct, label="kitchen")
+        if p.payload
+    ]
     assert (labelled["name"], labelled["model"]) == ("kitchen 0002", "HAN device")
 
 

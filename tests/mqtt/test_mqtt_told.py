@@ -54,7 +54,8 @@ async def _reports_published(store: Store) -> list[dict[str, Any]]:
     return [
         entry.value["payload"]
         for entry in await store.journal(OUTBOX)
-        if entry.value["payload"].get("event") == "ReportReceived"
+        if isinstance(entry.value["payload"], dict)  # not a removed config ("")
+        and entry.value["payload"].get("event") == "ReportReceived"
     ]
 
 

@@ -43,6 +43,7 @@ import aiomqtt
 
 from zse.drlc.core import EventIdInUse
 from zse.errors import StoreError, ZseError
+from zse.installcode import InvalidEui64, parse_eui64
 from zse.metering.formatting import Formatting
 from zse.mqtt.core import (
     BATCH,
@@ -65,6 +66,7 @@ from zse.mqtt.core import (
     correlation_id_of,
     device_discovery,
     device_event,
+    device_removal,
     discovery,
     error_payload,
     event_publication,
@@ -82,7 +84,7 @@ from zse.mqtt.core import (
 from zse.provisioning import LifecycleState
 from zse.records import RecordError
 from zse.roles.esi import EnergyServiceInterface, TargetError
-from zse.se.ids import IN_HOME_DISPLAY, MeteringAttribute
+from zse.se.ids import IN_HOME_DISPLAY, SE_PROFILE_ID, MeteringAttribute
 from zse.store import Batch, Store
 from zse.store_engine import undecoded
 
@@ -989,6 +991,19 @@ def _eui(device: Any) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, 16, 2))
 
 
+class _Interviews:
+    """zigpy's listener protocol, kept off the bridge's surface: a device interviewed."""
+
+    def __init__(self, bridge: MqttBridge) -> None:
+        self._bridge = bridge
+
+    def device_initialized(self, device: Any) -> None:
+        try:
+            self._bridge._interviewed(str(device.ieee))
+        except Exception:  # never break zigpy's listeners; the log says what
+            LOGGER.exception("MQTT bridge: the discovery of %s not published", device.ieee)
+
+
 #: The registry states in which a HAN device is announced to Home Assistant: from its
 #: provisioning to its de-provisioning (SE 5.4.8).
 _ANNOUNCED: frozenset[LifecycleState] = frozenset(
@@ -1007,7 +1022,9 @@ class MqttBridge(BridgeShell):
     de-provisioning, :meth:`_devices`); ``kinds``: the SE device id of the devices whose
     kind is known (a display's is), which names and models each in Home Assistant as the
     HAN devices' bridge does (:func:`~zse.mqtt.core.han_device`); another is named by its
-    registry label."""
+    registry label. A display (told so, or whose Simple Descriptor said so when zigpy
+    interviewed it: :meth:`_kind`) has a "Message confirmed" event entity, other devices
+    none (they confirm no messages)."""
 
     def __init__(
         self,
@@ -1027,9 +1044,43 @@ class MqttBridge(BridgeShell):
         self._last_reading: dict[str, Any] | None = None
         #: Whether the meter's power sensor is announced (its InstantaneousDemand held).
         self._demand_announced = False
+        #: The devices announced with a "Message confirmed" entity (displays).
+        self._confirming: set[str] = set()
 
     def _follow(self) -> list[Callable[[], None]]:
-        return [self.esi.on_event(self._on_event)]
+        interviews = _Interviews(self)
+        self.esi.app.add_listener(interviews)
+        return [
+            self.esi.on_event(self._on_event),
+            lambda: self.esi.app.remove_listener(interviews),
+        ]
+
+    def _kind(self, device: str) -> int | None:
+        """A device's SE device id: told (``kinds``, ``displays``), else the device type of
+        its SE endpoint as its Simple Descriptor gave it (ZDP 2.3.2.5, read by zigpy when
+        the device joined), else None (not interviewed, or unknown to zigpy)."""
+        told = self.kinds.get(device)
+        if told is not None:
+            return told
+        try:
+            found = self.esi.app.get_device(ieee=parse_eui64(device))
+        except (KeyError, InvalidEui64):
+            return None
+        for ep_id, endpoint in sorted(getattr(found, "endpoints", {}).items()):
+            kind = getattr(endpoint, "device_type", None)
+            if ep_id and getattr(endpoint, "profile_id", None) == SE_PROFILE_ID and kind:
+                return int(kind)
+        return None
+
+    def _interviewed(self, device: str) -> None:
+        """zigpy has interviewed ``device``: its kind may be known now, so an announced
+        display without its "Message confirmed" entity is announced again with it."""
+        device = _eui(device)
+        announced, _ = self._devices()
+        known = device in self._confirming or device not in announced
+        if not known and self._kind(device) == IN_HOME_DISPLAY:
+            for publication in self._device_discovery(device):
+                self.publish(publication)
 
     def _background(self) -> list[Coroutine[Any, Any, None]]:
         if self.settings.reading_interval and self.esi.meter is not None:
@@ -1053,7 +1104,7 @@ class MqttBridge(BridgeShell):
             if state is not None:
                 found.append(self._registry_state(device, state, now))
         for device in gone:
-            found += removal(self._device_discovery(device))
+            found += self._device_removal(device)
         return found
 
     def _meter(self) -> list[Publication]:
@@ -1088,8 +1139,9 @@ class MqttBridge(BridgeShell):
         return announced, [d for d in gone if d not in announced]
 
     def _device_discovery(self, device: str) -> list[Publication]:
-        """A HAN device's discovery: one of a known kind (a display...) named and modelled
-        by it, another named by its registry label."""
+        """A HAN device's discovery: one of a kind it was told (a display...) named and
+        modelled by it, another named by its registry label; a display's "Message
+        confirmed" (:meth:`_kind`)."""
         device = _eui(device)
         kind = self.kinds.get(device)
         label = ""
@@ -1097,7 +1149,19 @@ class MqttBridge(BridgeShell):
         if kind is None:
             with contextlib.suppress(Exception):
                 label = registry.get(device).label if registry is not None else ""
-        return device_discovery(self.topics, self.meter, device, device_type=kind, label=label)
+        messages = self._kind(device) == IN_HOME_DISPLAY
+        if messages:
+            self._confirming.add(device)
+        else:
+            self._confirming.discard(device)
+        return device_discovery(
+            self.topics, self.meter, device, device_type=kind, label=label, messages=messages
+        )
+
+    def _device_removal(self, device: str) -> list[Publication]:
+        """Every discovery config of a HAN device removed (its de-provisioning)."""
+        self._confirming.discard(_eui(device))
+        return device_removal(self.topics, device)
 
     def _registry_state(self, device: str, state: LifecycleState, now: int) -> Publication:
         return registry_publication(self.topics, device, state, now, retain=self.settings.retain)
@@ -1114,7 +1178,7 @@ class MqttBridge(BridgeShell):
         if event.to_state in _ANNOUNCED and event.from_state not in _ANNOUNCED:
             found += self._device_discovery(event.device)
         elif event.to_state not in _ANNOUNCED and event.from_state in _ANNOUNCED:
-            found += removal(self._device_discovery(event.device))
+            found += self._device_removal(event.device)
         return found
 
     def _parse(self, name: str, payload: bytes) -> Command:

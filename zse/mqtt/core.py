@@ -48,6 +48,7 @@ from zse.se.types import UNIT_OF_MEASURE_BCD, UnitOfMeasure
 __all__ = [
     "BATCH",
     "COMMANDS",
+    "CONFIRMED_TEMPLATE",
     "DEFAULT_BASE_TOPIC",
     "HAN_COMMANDS",
     "ISO_4217",
@@ -78,6 +79,7 @@ __all__ = [
     "currency_text",
     "device_discovery",
     "device_event",
+    "device_removal",
     "discovery",
     "error_payload",
     "event_publication",
@@ -817,6 +819,16 @@ def meter_discovery(
     return found if demand else [found[0], *removal(found[1:])]
 
 
+#: The "Message confirmed" event's payload, from a ``MessageConfirmed`` on the device's
+#: ``message`` topic: Home Assistant's MQTT event takes a JSON object naming its
+#: ``event_type``, the other keys its attributes.
+CONFIRMED_TEMPLATE: Final = (
+    '{{ {"event_type": "confirmed", "message_id": value_json.message.message_id,'
+    ' "answer": value_json.confirmation.answer,'
+    ' "response": value_json.confirmation.response} | tojson }}'
+)
+
+
 def device_discovery(
     topics: Topics,
     meter: Any,
@@ -824,40 +836,54 @@ def device_discovery(
     *,
     device_type: int | None = None,
     label: str = "",
+    messages: bool | None = None,
 ) -> list[Publication]:
     """Home Assistant MQTT discovery (retained) of a HAN device the ESI serves: its
     lifecycle state (``<base>/<device>/registry``, retained, :func:`registry_publication`)
-    and the last message it confirmed; the device is :func:`han_device` (its kind, else its
-    registry ``label``), joined through the meter."""
+    and, for a device that displays messages and confirms them (``messages``; by default a
+    display, ``device_type`` IN_HOME_DISPLAY, whose user confirms, SE D.5.2.4.2), the
+    messages it confirms: an MQTT *event* entity, ``confirmed`` with the message id, answer
+    and response as attributes, from the ``MessageConfirmed`` events of ``<base>/<device>/
+    message`` (not retained: an event; Home Assistant keeps an event entity's last event
+    across its restarts). The sensor of that name earlier versions announced for every
+    device is removed first (an empty retained config). The device is :func:`han_device` (its
+    kind, else its registry ``label``), joined through the meter."""
     other = node_id(device)
     ha = han_device(device, device_type, label=label, meter=meter)
-    return _configs(
-        topics,
-        [
-            (
-                "sensor",
-                f"{other}/lifecycle",
-                {
-                    "name": "Lifecycle state",
-                    "unique_id": f"zse_{other}_lifecycle",
-                    "state_topic": topics.device(device, "registry"),
-                    "value_template": "{{ value_json.state }}",
-                    "device": ha,
-                },
-            ),
-            (
-                "sensor",
-                f"{other}/confirmed",
-                {
-                    "name": "Message confirmed",
-                    "unique_id": f"zse_{other}_confirmed",
-                    "state_topic": topics.device(device, "message"),
-                    "value_template": "{{ value_json.message.message_id }}",
-                    "device": ha,
-                },
-            ),
-        ],
+    confirms = device_type == IN_HOME_DISPLAY if messages is None else messages
+    lifecycle = (
+        "sensor",
+        f"{other}/lifecycle",
+        {
+            "name": "Lifecycle state",
+            "unique_id": f"zse_{other}_lifecycle",
+            "state_topic": topics.device(device, "registry"),
+            "value_template": "{{ value_json.state }}",
+            "device": ha,
+        },
     )
+    confirmed = (
+        "event",
+        f"{other}/confirmed",
+        {
+            "name": "Message confirmed",
+            "unique_id": f"zse_{other}_confirmed",
+            "state_topic": topics.device(device, "message"),
+            "event_types": ["confirmed"],
+            "value_template": CONFIRMED_TEMPLATE,
+            "device": ha,
+        },
+    )
+    earlier = removal(_configs(topics, [("sensor", f"{other}/confirmed", {})]))
+    return earlier + _configs(topics, [lifecycle, confirmed] if confirms else [lifecycle])
+
+
+def device_removal(topics: Topics, device: Any) -> list[Publication]:
+    """Every discovery config a HAN device may have had (:func:`device_discovery`: its
+    lifecycle sensor, its "Message confirmed" event, an earlier version's sensor of that
+    name), removed with an empty retained payload (:func:`removal`), whatever its kind:
+    announced as a display, it is removed as one even once its kind is no longer known."""
+    return removal(device_discovery(topics, None, device, messages=True))
 
 
 def registry_publication(
