@@ -432,12 +432,14 @@ def test_meter_and_mirrors_without_them_on_zse_esi_sim(tmp_path: Path) -> None:
 
 def test_the_simulated_display_follows_the_meter_on_zse_esi_sim(tmp_path: Path) -> None:
     """With a ``[meter]``, ``zse esi --radio sim``'s display subscribes to the meter once
-    keyed, and shows what ``meter set`` feeds it (reported within the minimum interval)."""
+    keyed, and shows what ``meter set`` feeds it (reported within the minimum interval). A
+    meter fed no demand yet refuses its reporting (ZCL 2.5.7.3, UNSUPPORTED_ATTRIBUTE); the
+    display asks again within the maximum interval (300 s) and then follows it too."""
     status, lines, stderr = shell(
         tmp_path,
         "[meter]\n",
         f"provision {IHD} '{IHD_CODE}' --label kitchen\nwait ready {IHD} --timeout 120\n"
-        "sleep 20\nmeter set --summation 12345 --demand 1500\nsleep 20\nmeter\n",
+        "sleep 20\nmeter set --summation 12345 --demand 1500\nsleep 320\nmeter\n",
     )
     assert status == 0, "\n".join(lines) + stderr
     summation = "current_summ_delivered every 10..300 s, change 1"
