@@ -28,12 +28,13 @@ from typing import Any
 import pytest
 
 from tests.fleet.helpers import real
-from tests.headend.helpers import queued_headend, registration
+from tests.headend.helpers import QueuedHeadend, queued_headend, registration
 from tests.headend.test_headend_queue_write_order import _writes, written_in_order
 from tests.postgres_server import place, postgres
 from zse.headend.core import parse_message
 from zse.headend.queue import NOT_SENT_DEPROVISIONED
 from zse.headend.service import Headend
+from zse.headend.sim import SimDevice
 from zse.headend.store import HeadendStore
 
 __all__ = ["place", "postgres"]  # fixtures: each test taking ``place`` runs on both engines
@@ -46,16 +47,24 @@ def _copy(headend: Headend, send_id: int) -> tuple[str, str]:
     return view["outcome"], view["detail"]
 
 
+async def ready_display(served: QueuedHeadend) -> SimDevice:
+    """The meter's in-home display registered to :data:`A`, in its group ``g``, METER
+    READY."""
+    headend = served.headend
+    display = next(d for d in served.sims.devices if d.device_type == "in-home display")
+    await headend.register(A, registration(display))
+    await headend.put_group(A, {"name": "g", "meters": [display.meter]})
+    await asyncio.sleep(60)  # it joins and runs CBKE
+    assert headend.device(A, display.mac)["state"] == "meter ready"
+    return display
+
+
 async def test_a_confirmation_told_at_start_is_not_undone_by_its_unsent_write(
     place: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with queued_headend(tmp_path, place) as running:
         headend = running.headend
-        display = next(d for d in running.sims.devices if d.device_type == "in-home display")
-        await headend.register(A, registration(display))
-        await headend.put_group(A, {"name": "g", "meters": [display.meter]})
-        await asyncio.sleep(60)  # it joins and runs CBKE
-        assert headend.device(A, display.mac)["state"] == "meter ready"
+        display = await ready_display(running)
         body = {"group": "g", "text": "two", "confirmation_required": True}
         before = (await headend.send_message(A, {"group": "g", "text": "one"}))["id"]
         send_id = (await headend.send_message(A, body))["id"]

@@ -49,6 +49,7 @@ __all__ = [
     "GIVEN_UP",
     "GIVE_UP",
     "MAX_LABEL",
+    "NOT_REACHED",
     "RANK",
     "REFUSED_IN_USE",
     "GroupRequest",
@@ -67,6 +68,7 @@ __all__ = [
     "check_device",
     "give_up_at",
     "given_up_detail",
+    "moved_detail",
     "outcome_of_report",
     "parse_group",
     "parse_load_control",
@@ -517,6 +519,30 @@ def advance(current: Outcome, reported: Outcome) -> Outcome | None:
     if RANK[reported] == RANK[current] and current is not Outcome.SKIPPED:
         return None
     return reported
+
+
+#: The outcomes of a copy that has not reached its device (yet): its detail says why (the
+#: ESI's or gateway's answer, "no MAC acknowledgement from 0x1A2B"; "de-provisioned before it
+#: was sent"; "given up: ..."), true only while the copy is in one of them.
+NOT_REACHED = frozenset({Outcome.PENDING, Outcome.SKIPPED, Outcome.OFFLINE, Outcome.EXPIRED})
+
+
+def moved_detail(before: Outcome, detail: str, said: Outcome, words: str = "") -> str:
+    """A copy's detail once ``said`` comes on it (:func:`advance` decides its outcome), the
+    copy at ``before`` saying ``detail``, so that outcome and detail agree; ``words``: what
+    came says of itself (an ESI's or gateway's answer, a work queue's row), "" for a device's
+    report or confirmation, which says nothing but its outcome.
+
+    ``said`` behind the copy (an answer to a try that the device's confirmation or report
+    overtook, "no MAC acknowledgement" its acknowledgement lost): the copy's own detail, the
+    answer only counts a try. Otherwise ``words`` if any (the last try's answer); else the
+    copy's own detail if it had reached the device, and none if it had not (:data:`NOT_REACHED`):
+    why it was not reached no longer holds once the device reports on it."""
+    if RANK[said] < RANK[before]:
+        return detail
+    if words:
+        return words
+    return "" if before in NOT_REACHED else detail
 
 
 #: Retry schedule for offline devices: seconds after each failed attempt (the last repeats).

@@ -57,6 +57,7 @@ from zse.headend.core import (
     advance,
     after_miss,
     given_up_detail,
+    moved_detail,
 )
 from zse.se.types import EventStatus
 from zse.store_engine import APPLICATION_ID, checksum, hold_virtual_clock, is_postgres
@@ -1290,7 +1291,11 @@ def _completed(
     after = advance(before, answer.outcome) or before
     if answer.answered and answer.outcome is not Outcome.SKIPPED:
         attempts += 1
-    job, detail = answer.job, answer.detail
+    job = answer.job
+    # an answer behind the job (its device's report came meanwhile) only counts a try
+    detail = moved_detail(
+        before, str(row[9]) if len(row) > 9 else "", answer.outcome, answer.detail
+    )
     state, not_before = "sent", now
     if RANK[after] < RANK[Outcome.DELIVERED] and retry:
         # not reached: the core's rule, as in process (Headend._record)

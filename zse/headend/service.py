@@ -56,6 +56,7 @@ from zse.headend.core import (
     give_up_at,
     given_up_detail,
     iso_zigbee,
+    moved_detail,
     outcome_of_report,
     parse_group,
     parse_load_control,
@@ -731,12 +732,16 @@ class Headend:
                 detail = before.detail
             elif detail == REPORTED_CANCELLED:
                 # cancelled on the device (Report Event Status 0x06): the copy keeps its
-                # own detail, as in process (:meth:`_report_change`)
-                detail = "" if before.outcome is Outcome.EXPIRED else before.detail
+                # own detail, as in process (:meth:`_report_change`), none if it had not
+                # reached the device ("no MAC acknowledgement", "given up")
+                detail = moved_detail(before.outcome, before.detail, Outcome.CANCELLED)
             elif after is Outcome.CANCELLED and not detail and not send.cancelled:
                 # a load control event the retailer did not cancel, reported superseded
                 # (0x07; or by a zse that kept no status: as it always read)
                 detail = self._superseded(send, row.device)
+            else:  # the row's, but one behind the copy (its device's confirmation, heard
+                # here meanwhile) only counts a try, and a report clears why it was not reached
+                detail = moved_detail(before.outcome, before.detail, row.outcome, row.detail)
             changed.append(
                 replace(
                     before,
@@ -903,7 +908,9 @@ class Headend:
             record = replace(
                 before,
                 outcome=after,
-                detail=result.detail,
+                # an answer behind the copy (its device's confirmation came meanwhile) only
+                # counts a try: "no MAC acknowledgement" is not the confirmed copy's detail
+                detail=moved_detail(before.outcome, before.detail, reported, result.detail),
                 attempts=attempts,
                 updated=self.clock(),
                 next_try=0.0,
@@ -1307,9 +1314,12 @@ class Headend:
         if after is None:
             return []
         self.retries.drop(send_id, key)
-        detail = self._superseded(send, key) if superseded else record.detail
-        if record.outcome is Outcome.EXPIRED and not superseded:
-            detail = ""  # reached after all: "given up" no longer says what happened
+        # reached after all: why it was not ("no MAC acknowledgement", "given up") is cleared
+        detail = (
+            self._superseded(send, key)
+            if superseded
+            else moved_detail(record.outcome, record.detail, outcome)
+        )
         return [replace(record, outcome=after, detail=detail, next_try=0.0, updated=self.clock())]
 
     def _superseded(self, send: SendRecord, device: str) -> str:
