@@ -29,7 +29,7 @@ from zse.cli.mqtt import sim_bridges, simulated_esi
 from zse.se.ids import MeteringAttribute
 from zse.sim import run
 
-DISCOVERY = re.compile(r"homeassistant/sensor/[0-9a-f]{16}/[a-z_]+/config")
+DISCOVERY = re.compile(r"homeassistant/(sensor|event)/[0-9a-f]{16}/[a-z_]+/config")
 ZSE_HAN = (sys.executable, "-m", "zse", "han")
 #: Real seconds a command may take before the test calls it hung.
 HANG = 60
@@ -115,10 +115,12 @@ def test_zse_han_names_a_bad_credentials_file_once(tmp_path: Path) -> None:
 
 def discovered(subscriber: Subscriber) -> list[Any]:
     """The discovery configs received, once both bridges' are all there (else none): the
-    meter's 2 and each device's 2 from the ESI's bridge; the display's 4 (its price comes
-    with a price), the thermostat's 3 and the load control device's 2 from the devices'."""
-    found = [value for topic, value, _ in subscriber.received if DISCOVERY.match(topic)]
-    return found if len(found) >= 2 + 3 * 2 + 4 + 3 + 2 else []
+    meter's 2, each device's lifecycle and the display's "Message confirmed" event from the
+    ESI's bridge; the display's 3 (its price comes with a price), the thermostat's 3 and the
+    load control device's 2 from the devices'. An empty payload removes a config (the sensor "Message confirmed" was, now an
+    event entity of the display's), and describes no device."""
+    found = [value for topic, value, _ in subscriber.received if DISCOVERY.match(topic) and value]
+    return found if len(found) >= 2 + 3 + 1 + 3 + 3 + 2 else []
 
 
 def test_zse_mqtt_sim_names_each_device_once_in_home_assistant(tmp_path: Path) -> None:

@@ -170,3 +170,29 @@ def test_a_full_disk_under_standard_output_leaves_whole_rows(
     _whole_rows(output, complete)
     assert done.returncode == 2
     assert done.stderr == "error: cannot write standard output: File too large\n"
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_a_worker_is_born_with_ctrl_c_blocked() -> None:
+    """A worker Ctrl-C reached while it was starting, before its initializer ignored SIGINT,
+    printed a traceback ("Process ForkServerProcess-2 ... KeyboardInterrupt" in
+    ``_close_stdin``). Workers, and the forkserver they are forked from, now start with
+    SIGINT blocked, and the parent's mask is as it was; in a fresh interpreter, as the
+    command starts its first pool."""
+    script = (
+        "import functools, signal\n"
+        "from zse.cli.installcode import _pool_map\n"
+        "masks = _pool_map(2)(functools.partial(signal.pthread_sigmask, signal.SIG_BLOCK),"
+        " [[]] * 8)\n"
+        "print(sorted({signal.SIGINT in mask for mask in masks}),"
+        " signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=ROOT,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "[True] False\n", "")

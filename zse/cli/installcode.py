@@ -88,6 +88,22 @@ def _leave_ctrl_c_to_the_parent() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def _ctrl_c_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread for the block, then delivered: a process started in it
+    (a worker, or the forkserver its workers are forked from) starts with SIGINT blocked,
+    inherited through fork and exec, so it cannot be interrupted before
+    :func:`_leave_ctrl_c_to_the_parent` runs (a Ctrl-C then printed a worker's traceback)."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on POSIX
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _pool_map(
     jobs: int,
 ) -> Callable[[Callable[[Chunk], Checked], Iterable[Chunk]], Iterator[Checked]]:
@@ -100,7 +116,8 @@ def _pool_map(
         try:
             pending: deque[Future[Checked]] = deque()
             for chunk in chunks:
-                pending.append(pool.submit(check, chunk))
+                with _ctrl_c_blocked():  # a submit may start a worker (and the forkserver)
+                    pending.append(pool.submit(check, chunk))
                 if len(pending) >= 4 * jobs:
                     yield pending.popleft().result()
             while pending:
