@@ -129,13 +129,16 @@ def test_an_interrupted_output_ends_with_a_whole_row(
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"]
+)
 def test_an_interrupted_output_file_is_left_as_it_was(
     start: Start, devices: Path, tmp_path: Path, jobs: str, signum: int
 ) -> None:
     """Signalled once it has read half the input from a pipe (its temporary file made, and
-    with -j 1 rows written to it): the file as it was, nothing else beside it (SIGTERM left
-    the temporary file, link keys and all; SIGINT was click's "Aborted!" and 1)."""
+    with -j 1 rows written to it): the file as it was, nothing else beside it (SIGTERM and a
+    closed terminal's SIGHUP left the temporary file, link keys and all; SIGINT was click's
+    "Aborted!" and 1)."""
     out = tmp_path / "keys.csv"
     out.write_text(PREVIOUS)
     process = start("installcode", "--csv", "-", "-o", str(out), "-j", jobs, stdin=subprocess.PIPE)

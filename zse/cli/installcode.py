@@ -2,9 +2,9 @@
 
 Exit status: 0 when every code (or row) is valid, 2 when any is not or when the file cannot be
 used (not a devices CSV, not UTF-8, --output is the input) or the output cannot be written; the
-reason is printed on one line per bad code or row, without a traceback. 130 / 143 when ``--csv``
-is interrupted (SIGINT / SIGTERM): the output is never half a row and ``-o FILE`` never half a
-file (:class:`_Signals`, :class:`_WholeRows`).
+reason is printed on one line per bad code or row, without a traceback. 130 / 143 / 129 when
+``--csv`` is interrupted (SIGINT / SIGTERM / SIGHUP, a closed terminal): the output is never
+half a row and ``-o FILE`` never half a file (:class:`_Signals`, :class:`_WholeRows`).
 """
 
 from __future__ import annotations
@@ -157,20 +157,27 @@ def _validate(lines: Iterable[str], write: Callable[[str], object], jobs: int) -
 
 
 class _Interrupted(BaseException):
-    """SIGINT or SIGTERM (``signum``) ended ``installcode --csv`` (:class:`_Signals`)."""
+    """SIGINT, SIGTERM or SIGHUP (``signum``) ended ``installcode --csv`` (:class:`_Signals`)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
+#: The signals that end ``--csv`` cleanly: Ctrl-C, ``kill``, and a terminal closed under it
+#: (SIGHUP, where there is one), which left the temporary file of ``-o FILE``, link keys and all.
+_ENDING = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
 #: A signal's handler, as :func:`signal.signal` gives it back.
 _Handler: TypeAlias = Callable[[int, FrameType | None], object] | int | None
 
 
 class _Signals:
-    """SIGINT and SIGTERM while ``--csv`` runs are :class:`_Interrupted` where the program is
-    (reading, checking rows, waiting for a worker), except while a chunk of rows is written
+    """SIGINT, SIGTERM and SIGHUP (:data:`_ENDING`) while ``--csv`` runs are
+    :class:`_Interrupted` where the program is (reading, checking rows, waiting for a
+    worker), except while a chunk of rows is written
     (:meth:`held`): then once it is written in full, so that the output stops at a row
     boundary. The first signal ends the run; one after it waits (the workers are being
     stopped, the temporary file removed). A signal the program was started with ignored
@@ -185,7 +192,7 @@ class _Signals:
 
     def __enter__(self) -> _Signals:
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in _ENDING:
                 if signal.getsignal(signum) is not signal.SIG_IGN:
                     self._saved[signum] = signal.signal(signum, self._received)
         return self
