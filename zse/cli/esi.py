@@ -1192,9 +1192,12 @@ def load_credentials(paths: Iterable[Path]) -> list[Any]:
 
 
 async def _stdin_lines(interactive: bool) -> AsyncIterator[str]:
-    """Lines from stdin, read by a daemon thread (so a pending read never blocks exit)."""
+    """Lines from stdin, read by a daemon thread (so a pending read never blocks exit). On a
+    terminal the thread prompts only once the line before has been run and answered (it
+    prompted at once: the prompt came before the answer)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str | None] = asyncio.Queue()
+    wanted = threading.Semaphore(0)  # released each time the next line is asked for
 
     def post(line: str | None) -> bool:
         try:
@@ -1206,6 +1209,8 @@ async def _stdin_lines(interactive: bool) -> AsyncIterator[str]:
     def reader() -> None:
         while True:
             try:
+                if interactive:
+                    wanted.acquire()
                 line = input(PROMPT) if interactive else sys.stdin.readline()
             except (EOFError, KeyboardInterrupt, OSError, ValueError):
                 line = ""
@@ -1218,6 +1223,7 @@ async def _stdin_lines(interactive: bool) -> AsyncIterator[str]:
     thread = threading.Thread(target=reader, name="zse-esi-stdin", daemon=True)
     thread.start()
     while True:
+        wanted.release()
         with _operator_time():
             line = await queue.get()
         if line is None:
