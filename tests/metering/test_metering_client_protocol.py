@@ -392,3 +392,25 @@ def test_each_client_takes_only_its_own_meters_frames() -> None:
         True,
         False,
     ]
+
+
+def test_the_demand_refused_is_asked_for_again_once_reports_come_back() -> None:
+    """The demand refused (a meter holding none yet), then the reports stopped for a while:
+    the display polled (each poll reads the demand), and once the summation's reports came
+    back it stopped polling, so the demand was neither read nor asked for again, its
+    subscription never taken (the display showed the demand it last polled, for ever)."""
+    core = MeteringClientProtocol(METER, MeteringClientConfig(max_interval=300, poll_interval=60))
+    core.start(NOW)
+    feed(core, read_response({**FORMAT, SUMMATION: 5}, unsupported=(DEMAND,)))
+    unsupported = bytes((foundation.Status.UNSUPPORTED_ATTRIBUTE, 0)) + DEMAND.to_bytes(2, "little")
+    feed(core, configured(unsupported))
+    core.handle_timeout(NOW + 300)  # asked again: no answer, the meter is silent
+    (polling,) = core.handle_timeout(NOW + 600).events  # no report within 2 x 300 s
+    assert polling.active
+    events = feed(core, report({SUMMATION: 6}), NOW + 630)  # the summation reports again
+    assert events[0] == Polling(active=False, reason="the meter reports")
+    assert core.next_deadline() == NOW + 630 + 300  # the demand asked for again, as before
+    (again,) = core.handle_timeout(NOW + 930).sends
+    schema = foundation.GENERAL_COMMANDS[G.Configure_Reporting].schema
+    records, _ = schema.deserialize(again.payload)
+    assert [r.attrid for r in records.config_records] == [DEMAND]

@@ -527,6 +527,9 @@ class MeteringClientProtocol:
         #: When to ask again for the demand's reports, which the meter refused as an
         #: attribute it does not hold (it may come: a gateway told its meter's demand later).
         self._demand_at: int | None = None
+        #: The meter took the summation's reports but refused the demand's: asked for again
+        #: (:attr:`_demand_at`) while it reports, read by each poll while it does not.
+        self._without_demand = False
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -636,6 +639,7 @@ class MeteringClientProtocol:
             self._heard(now)
             taken = self._demand_at is not None and not without_demand
             self._demand_at = now + self._again() if without_demand else None
+            self._without_demand = without_demand
             # the demand taken at last: read it (reported only once it changes, or at the
             # maximum interval: configuring makes the value then the last one reported)
             return Step(sends=(self.read_request(),) if taken else ())
@@ -663,10 +667,12 @@ class MeteringClientProtocol:
         if reported:
             self._heard(now)
             if any(attr == DEMAND for attr, _ in values):
-                self._demand_at = None
+                self._demand_at, self._without_demand = None, False
             if self.polling:
                 self.polling = False
                 self._read_at = None if self.formatting is not None else self._read_at
+                if self._without_demand:  # no poll reads it now: ask for its reports again
+                    self._demand_at = now + self._again()
                 events.append(Polling(active=False, reason="the meter reports"))
         carried = {attr for attr, _ in values if attr in _VALUES}
         events.extend(self._new_formatting(values, unsupported, carried))
