@@ -199,3 +199,26 @@ def test_a_worker_is_born_with_ctrl_c_blocked() -> None:
         cwd=ROOT,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "[True] False\n", "")
+
+
+def test_a_second_signal_ends_a_write_that_is_not_read(
+    start: Start, devices: Path, complete: bytes
+) -> None:
+    """Its output a pipe that is not read (a stalled reader): the first signal waits for the
+    chunk being written, which never ends; a second one ends it there (it waited for ever:
+    SIGTERM, ``timeout``'s too, no longer ended it, only SIGKILL did). Two signals, SIGINT
+    then SIGTERM, as a signal sent twice may arrive as one."""
+    process = start("installcode", "--csv", str(devices), "-j", "1")
+    assert process.stdout is not None
+    first = process.stdout.read(1 << 16)  # the first chunk's write fills the pipe again
+    assert len(first) == 1 << 16
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGTERM)
+    process.wait(TIMEOUT)  # nothing more read before it ends
+    assert process.stderr is not None
+    rest, errors = process.stdout.read(), process.stderr.read()
+    assert complete.startswith(first + rest)
+    said = (
+        "error: interrupted: standard output ends early, midway through a row (signalled again)\n"
+    )
+    assert (process.returncode, errors.decode()) == (128 + signal.SIGINT, said)

@@ -4,7 +4,8 @@ Exit status: 0 when every code (or row) is valid, 2 when any is not or when the 
 used (not a devices CSV, not UTF-8, --output is the input) or the output cannot be written; the
 reason is printed on one line per bad code or row, without a traceback. 130 / 143 / 129 when
 ``--csv`` is interrupted (SIGINT / SIGTERM / SIGHUP, a closed terminal): the output is never
-half a row and ``-o FILE`` never half a file (:class:`_Signals`, :class:`_WholeRows`).
+half a row and ``-o FILE`` never half a file (:class:`_Signals`, :class:`_WholeRows`), unless
+a second signal ends a write its reader does not take (a pipe or a FIFO: it would never end).
 """
 
 from __future__ import annotations
@@ -159,9 +160,11 @@ def _validate(lines: Iterable[str], write: Callable[[str], object], jobs: int) -
 class _Interrupted(BaseException):
     """SIGINT, SIGTERM or SIGHUP (``signum``) ended ``installcode --csv`` (:class:`_Signals`)."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, *, midway: bool = False) -> None:
         super().__init__(signum)
         self.signum = signum
+        #: Ended by a second signal within a chunk's write, which may have stopped midway.
+        self.midway = midway
 
 
 #: The signals that end ``--csv`` cleanly: Ctrl-C, ``kill``, and a terminal closed under it
@@ -179,14 +182,17 @@ class _Signals:
     :class:`_Interrupted` where the program is (reading, checking rows, waiting for a
     worker), except while a chunk of rows is written
     (:meth:`held`): then once it is written in full, so that the output stops at a row
-    boundary. The first signal ends the run; one after it waits (the workers are being
-    stopped, the temporary file removed). A signal the program was started with ignored
-    (``nohup``, a background job's SIGINT) stays ignored; away from the main thread (where
-    there are no handlers) nothing changes."""
+    boundary; a second signal then ends it where it is (a write the reader does not take, a
+    stalled pipe, never ends; a regular file is cut back to the rows before it). The first
+    signal ends the run; one after it waits (the workers are being stopped, the temporary file
+    removed). A signal the program was started with ignored (``nohup``, a background job's
+    SIGINT) stays ignored; away from the main thread (where there are no handlers) nothing
+    changes."""
 
     def __init__(self) -> None:
         self._saved: dict[int, _Handler] = {}
         self._holding = False
+        self._writing = False  # within held(): a chunk being written
         self._pending = 0
         self._ended = False
 
@@ -202,6 +208,9 @@ class _Signals:
             signal.signal(signum, handler)
 
     def _received(self, signum: int, _frame: FrameType | None) -> None:
+        if self._writing and self._pending and not self._ended:  # the write never ends
+            self._ended = True
+            raise _Interrupted(self._pending, midway=True)
         if self._holding or self._ended:
             self._pending = self._pending or signum
             return
@@ -212,11 +221,11 @@ class _Signals:
     def held(self) -> Iterator[None]:
         """A signal within the block is :class:`_Interrupted` at its end (none when the block
         raises: its exception is the one said)."""
-        self._holding = True
+        self._holding = self._writing = True
         try:
             yield
         finally:
-            self._holding = False
+            self._holding = self._writing = False
         if self._pending and not self._ended:
             self._ended = True
             raise _Interrupted(self._pending)
@@ -256,10 +265,12 @@ class _WholeRows:
                         continue
                     data = data[written:]
                 self._out.flush()
-            except BaseException:
+            except BaseException as exc:
                 if start is not None:
                     with contextlib.suppress(OSError):
                         os.ftruncate(self._fd, start)
+                        if isinstance(exc, _Interrupted):
+                            exc.midway = False  # cut back to the rows before it
                 raise
 
     def _end(self) -> int:
@@ -429,10 +440,11 @@ def _csv_report(csv_file: str, output: str, jobs: int | None, signals: _Signals)
     except OutputError as exc:
         fail(str(exc), 2)
     except _Interrupted as exc:
+        where = "midway through a row (signalled again)" if exc.midway else "at a row boundary"
         if output == "-":
-            cut = "standard output ends early, at a row boundary"
+            cut = f"standard output ends early, {where}"
         elif rows is None or rows.regular:
             cut = f"--output {output} left as it was"
         else:
-            cut = f"--output {output} ends early, at a row boundary"
+            cut = f"--output {output} ends early, {where}"
         fail(f"interrupted: {cut}", 128 + exc.signum)
