@@ -18,6 +18,7 @@ from zse.metering.protocol import (
     DEMAND,
     FORMATTING_ATTRIBUTES,
     SUMMATION,
+    AttributeUnsupported,
     MeteringClientConfig,
     MeteringClientProtocol,
     MeterReading,
@@ -221,7 +222,8 @@ def test_a_meter_without_demand_reports_its_summation_no_polling() -> None:
     core.start(NOW)
     feed(core, read_response({**FORMAT, SUMMATION: 5}, unsupported=(DEMAND,)))
     unsupported = bytes((foundation.Status.UNSUPPORTED_ATTRIBUTE, 0)) + DEMAND.to_bytes(2, "little")
-    assert feed(core, configured(unsupported)) == ()
+    refusal = AttributeUnsupported(attribute=DEMAND, at=NOW)  # said, as a read of it was
+    assert feed(core, configured(unsupported)) == (refusal,)
     assert (core.reporting, core.polling) == (True, False)
     # asked again every maximum interval (the demand may come: a gateway told it later)
     assert core.next_deadline() == NOW + 300
@@ -236,10 +238,29 @@ def test_a_meter_without_demand_reports_its_summation_no_polling() -> None:
     other = MeteringClientProtocol(METER)
     other.start(NOW)
     refused = unsupported[:2] + SUMMATION.to_bytes(2, "little") + unsupported
-    (polling,) = feed(other, configured(refused))
+    *refusals, polling = feed(other, configured(refused))
+    assert refusals == [AttributeUnsupported(attribute=a, at=NOW) for a in (SUMMATION, DEMAND)]
     assert polling == Polling(
         active=True, reason="Configure Reporting refused: UNSUPPORTED_ATTRIBUTE"
     )
+
+
+def test_each_refusal_of_the_demand_is_said_until_a_demand_comes() -> None:
+    """A meter without InstantaneousDemand answers a read of it UNSUPPORTED_ATTRIBUTE: the
+    client said nothing of it, so a display bridged to Home Assistant kept the power sensor
+    an earlier run announced. Each such answer is an :class:`AttributeUnsupported` now (the
+    read at start, each poll), and a demand that comes later a reading as ever."""
+    core = MeteringClientProtocol(METER)
+    core.start(NOW)
+    events = feed(core, read_response({**FORMAT, SUMMATION: 5}, unsupported=(DEMAND,)))
+    assert events[0] == AttributeUnsupported(attribute=DEMAND, at=NOW)
+    assert [type(e) for e in events[1:]] == [MeterReading]  # the summation
+    again = feed(core, read_response({SUMMATION: 6}, unsupported=(DEMAND,)), NOW + 60)
+    assert again[0] == AttributeUnsupported(attribute=DEMAND, at=NOW + 60)
+    (demand,) = feed(core, report({DEMAND: 1500}), NOW + 90)
+    assert (demand.attribute, str(demand.reading)) == (DEMAND, "1.500 kW")
+    held = feed(core, read_response({SUMMATION: 7, DEMAND: 1400}), NOW + 120)
+    assert [type(e) for e in held] == [MeterReading, MeterReading]
 
 
 def test_a_default_response_refusing_configure_reporting_means_polling() -> None:

@@ -23,6 +23,7 @@ from zse.mqtt.core import (
     correlation_id_of,
     device_discovery,
     discovery,
+    han_device,
     han_discovery,
     meter_sensors,
     parse_command,
@@ -282,6 +283,45 @@ def test_both_bridges_describe_a_device_of_a_known_kind_alike() -> None:
         if p.payload
     ]
     assert (labelled["name"], labelled["model"]) == ("kitchen 0002", "HAN device")
+
+
+def test_every_se_device_kind_has_one_name_and_model() -> None:
+    """Every SE device id of a HAN device (SE 5.7 table 5.13) names and models it, whatever
+    the registry label, so that the ESI's bridge, which learns a kind from zigpy, and the
+    device's own bridge describe it alike: a smart appliance was ``kitchen 0004``, model
+    ``HAN device``, to the one and ``Smart appliance`` to the other. An id of another
+    profile is named by the label."""
+    kinds = {
+        0x0500: ("Energy service interface", "ESI"),
+        0x0501: ("Metering device", "Metering device"),
+        0x0502: ("In-home display", "IHD"),
+        0x0503: ("Thermostat", "PCT"),
+        0x0504: ("Load control device", "LCD"),
+        0x0505: ("Smart appliance", "Smart appliance"),
+        0x0506: ("Prepayment terminal", "Prepayment terminal"),
+        0x0507: ("Device management", "Device management"),
+    }
+    device = "00:0d:6f:00:0a:00:00:04"
+    for kind, (title, model) in kinds.items():
+        described = han_device(device, kind, label="kitchen")
+        assert (described["name"], described["model"]) == (f"{title} 0004", model)
+    other = han_device(device, 0x0008, label="kitchen")  # a range extender: not SE's own
+    assert (other["name"], other["model"]) == ("kitchen 0004", "HAN device")
+
+
+def test_a_display_s_power_sensor_removed_is_an_empty_retained_config() -> None:
+    """The power sensor named ``removed`` (a meter that refuses InstantaneousDemand) is an
+    empty retained config, withheld or not, the others announced as ever."""
+    for withheld in ((), ("power",), ("energy", "power")):
+        found = {
+            p.topic.split("/")[-2]: p
+            for p in han_discovery(
+                Topics(), [(IHD, IN_HOME_DISPLAY)], withheld=withheld, removed=("power",)
+            )
+        }
+        assert (found["power"].payload, found["power"].retain) == ("", True)
+        assert ("energy" in found) is ("energy" not in withheld)
+        assert found["message"].payload["unique_id"] == "zse_000d6f000a000001_message"
 
 
 def test_a_meter_without_demand_has_its_power_sensor_removed() -> None:

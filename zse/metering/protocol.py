@@ -15,7 +15,9 @@ Read Attributes Responses (ZCL 2.5.2), and turns each raw value into a
 :class:`~zse.metering.formatting.Reading` exactly as the formatting says. A meter that refuses
 reporting (a failure status in the Configure Reporting Response, a Default Response, or no
 answer), or whose reports stop (none for twice the maximum interval), is polled with Read
-Attributes instead, until its reports arrive.
+Attributes instead, until its reports arrive. Each time the meter answers summation or demand
+``UNSUPPORTED_ATTRIBUTE`` (a meter without InstantaneousDemand, SE D.3.2.2.1.1), the client
+says so (:class:`AttributeUnsupported`), so that what shows the demand can stop offering it.
 
 The core satisfies :class:`zse.zcl.frame.FrameCore`; ``now`` is ZigBee UTCTime. Nothing here
 reads a clock or does I/O; :mod:`zse.metering.service` is the asyncio shell.
@@ -48,6 +50,7 @@ __all__ = [
     "FAST_POLL_MAX_MINUTES",
     "FAST_POLL_UPDATE_PERIOD",
     "FORMATTING_ATTRIBUTES",
+    "AttributeUnsupported",
     "FastPollGranted",
     "MeterReading",
     "MeterServerProtocol",
@@ -440,6 +443,19 @@ class MeterReading:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AttributeUnsupported:
+    """The meter answered a Read Attributes or Configure Reporting of ``attribute``
+    (summation or demand) ``UNSUPPORTED_ATTRIBUTE`` (ZCL 2.5.2.1, 2.5.8.1) at ``at``: it does
+    not hold it now (InstantaneousDemand is optional, SE D.3.2.2.1.1). Said at each such
+    answer (the read at start, each poll, each ask for the demand's reports again, every
+    maximum interval), so a listener that came later hears it too; a
+    :class:`MeterReading` of it says it is held after all (a gateway told its demand)."""
+
+    attribute: int
+    at: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Polling:
     """The client polls the meter (``active``) or stopped polling; ``reason`` says why."""
 
@@ -597,7 +613,9 @@ class MeteringClientProtocol:
 
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
         """Take a Report Attributes, Read Attributes Response, Configure Reporting Response or
-        Default Response (``command``, decoded by :func:`decode_global`)."""
+        Default Response (``command``, decoded by :func:`decode_global`); a summation or
+        demand a response answers UNSUPPORTED_ATTRIBUTE is said first
+        (:class:`AttributeUnsupported`)."""
         if not self.screen(msg):
             return Step()
         if msg.command_id == _G.Report_Attributes:
@@ -614,8 +632,13 @@ class MeteringClientProtocol:
                 for r in command.status_records
                 if r.status != foundation.Status.SUCCESS
             }
-            return self._values(values, now, reported=False, unsupported=unsupported)
-        return self._answered(msg.command_id, command, now)
+            step = self._values(values, now, reported=False, unsupported=unsupported)
+        else:
+            step = self._answered(msg.command_id, command, now)
+        if msg.command_id not in (_G.Read_Attributes_rsp, _G.Configure_Reporting_rsp):
+            return step
+        refused = _unsupported(command.status_records, now)  # said first
+        return dataclasses.replace(step, events=(*refused, *step.events))
 
     def _answered(self, command_id: int, command: Any, now: int) -> Step:
         """A Configure Reporting Response, or a Default Response refusing Configure Reporting:
@@ -767,6 +790,16 @@ class MeteringClientProtocol:
             self._read_at = now + self.config.poll_interval if wanted else None
             return Step(sends=(self.read_request(),))
         return Step()
+
+
+def _unsupported(records: Iterable[Any], now: int) -> tuple[AttributeUnsupported, ...]:
+    """The summation or demand that status ``records`` (of a Read Attributes or Configure
+    Reporting Response) answer ``UNSUPPORTED_ATTRIBUTE``."""
+    return tuple(
+        AttributeUnsupported(attribute=int(r.attrid), at=now)
+        for r in records
+        if r.status == foundation.Status.UNSUPPORTED_ATTRIBUTE and r.attrid in _VALUES
+    )
 
 
 def _status(status: Any) -> str:

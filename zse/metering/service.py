@@ -42,6 +42,7 @@ from zse.metering.formatting import Reading
 from zse.metering.protocol import (
     DEFAULT_UPDATE_PERIOD,
     FAST_POLL_UPDATE_PERIOD,
+    AttributeUnsupported,
     FastPollGranted,
     MeteringClientConfig,
     MeteringClientProtocol,
@@ -69,6 +70,7 @@ from zse.zcl.timer import Timer
 
 __all__ = [
     "METERING",
+    "AttributeUnsupported",
     "FastPollGranted",
     "MeterNotFound",
     "MeterReading",
@@ -418,7 +420,9 @@ class MeteringClient:
     ``meter_ep``: summation and demand as the meter's formatting shows them.
 
     :meth:`current` gives the latest :class:`~zse.metering.formatting.Reading` of each;
-    ``on_event`` / ``events()`` hear every :class:`MeterReading` and :class:`Polling` change.
+    ``on_event`` / ``events()`` hear every :class:`MeterReading` and :class:`Polling` change,
+    and each :class:`AttributeUnsupported`: the meter answered summation or demand
+    ``UNSUPPORTED_ATTRIBUTE`` (a meter without InstantaneousDemand).
     """
 
     def __init__(
@@ -435,7 +439,7 @@ class MeteringClient:
         self.clock = clock
         self.request_timeout = request_timeout
         self.protocol = MeteringClientProtocol(Destination.device(meter_nwk, meter_ep), config)
-        self._stream: EventStream[MeterReading | Polling] = EventStream()
+        self._stream: EventStream[MeterReading | Polling | AttributeUnsupported] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._timer = Timer("metering client", logger=LOGGER, level=logging.WARNING)

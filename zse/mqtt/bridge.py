@@ -1020,11 +1020,13 @@ class MqttBridge(BridgeShell):
     commands; ``displays``: the EUI-64s to announce as displays in Home Assistant (besides
     the devices of the ESI's registry, each announced from its provisioning to its
     de-provisioning, :meth:`_devices`); ``kinds``: the SE device id of the devices whose
-    kind is known (a display's is), which names and models each in Home Assistant as the
-    HAN devices' bridge does (:func:`~zse.mqtt.core.han_device`); another is named by its
-    registry label. A display (told so, or whose Simple Descriptor said so when zigpy
-    interviewed it: :meth:`_kind`) has a "Message confirmed" event entity, other devices
-    none (they confirm no messages)."""
+    kind is known (a display's is). A device's kind (told, or the device id its Simple
+    Descriptor gave when zigpy interviewed it: :meth:`_kind`) names and models it in Home
+    Assistant as the HAN devices' bridge does (:func:`~zse.mqtt.core.han_device`), so that
+    the two describe it alike even from two processes; a device whose kind is not known yet
+    is named by its registry label, and announced again by its kind once zigpy interviewed
+    it. A display has a "Message confirmed" event entity, other devices none (they confirm
+    no messages)."""
 
     def __init__(
         self,
@@ -1044,8 +1046,8 @@ class MqttBridge(BridgeShell):
         self._last_reading: dict[str, Any] | None = None
         #: Whether the meter's power sensor is announced (its InstantaneousDemand held).
         self._demand_announced = False
-        #: The devices announced with a "Message confirmed" entity (displays).
-        self._confirming: set[str] = set()
+        #: The kind (:meth:`_kind`) each announced device was announced with.
+        self._announced: dict[str, int | None] = {}
 
     def _follow(self) -> list[Callable[[], None]]:
         interviews = _Interviews(self)
@@ -1073,12 +1075,12 @@ class MqttBridge(BridgeShell):
         return None
 
     def _interviewed(self, device: str) -> None:
-        """zigpy has interviewed ``device``: its kind may be known now, so an announced
-        display without its "Message confirmed" entity is announced again with it."""
+        """zigpy has interviewed ``device``: its kind may be known now, or another, so an
+        announced device is announced again when its kind is not the one it was announced
+        with (its name and model; a display's "Message confirmed")."""
         device = _eui(device)
         announced, _ = self._devices()
-        known = device in self._confirming or device not in announced
-        if not known and self._kind(device) == IN_HOME_DISPLAY:
+        if device in announced and self._kind(device) != self._announced.get(device):
             for publication in self._device_discovery(device):
                 self.publish(publication)
 
@@ -1139,28 +1141,21 @@ class MqttBridge(BridgeShell):
         return announced, [d for d in gone if d not in announced]
 
     def _device_discovery(self, device: str) -> list[Publication]:
-        """A HAN device's discovery: one of a kind it was told (a display...) named and
-        modelled by it, another named by its registry label; a display's "Message
-        confirmed" (:meth:`_kind`)."""
+        """A HAN device's discovery: one of a known kind (:meth:`_kind`: a display...) named
+        and modelled by it, another named by its registry label; a display's "Message
+        confirmed"."""
         device = _eui(device)
-        kind = self.kinds.get(device)
+        kind = self._kind(device)
         label = ""
         registry = self.esi.registry
-        if kind is None:
-            with contextlib.suppress(Exception):
-                label = registry.get(device).label if registry is not None else ""
-        messages = self._kind(device) == IN_HOME_DISPLAY
-        if messages:
-            self._confirming.add(device)
-        else:
-            self._confirming.discard(device)
-        return device_discovery(
-            self.topics, self.meter, device, device_type=kind, label=label, messages=messages
-        )
+        with contextlib.suppress(Exception):
+            label = registry.get(device).label if registry is not None else ""
+        self._announced[device] = kind
+        return device_discovery(self.topics, self.meter, device, device_type=kind, label=label)
 
     def _device_removal(self, device: str) -> list[Publication]:
         """Every discovery config of a HAN device removed (its de-provisioning)."""
-        self._confirming.discard(_eui(device))
+        self._announced.pop(_eui(device), None)
         return device_removal(self.topics, device)
 
     def _registry_state(self, device: str, state: LifecycleState, now: int) -> Publication:

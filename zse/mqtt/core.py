@@ -42,7 +42,16 @@ from zse.metering.formatting import Formatting, unit_text
 from zse.price import PriceEvent
 from zse.price.core import BlockPeriod
 from zse.provisioning.lifecycle import MAX_HAN_NAME, han_name_problem
-from zse.se.ids import IN_HOME_DISPLAY, LOAD_CONTROL_DEVICE, PROGRAMMABLE_THERMOSTAT
+from zse.se.ids import (
+    DEVICE_MANAGEMENT,
+    ESI_DEVICE_ID,
+    IN_HOME_DISPLAY,
+    LOAD_CONTROL_DEVICE,
+    METERING_DEVICE,
+    PREPAYMENT_TERMINAL,
+    PROGRAMMABLE_THERMOSTAT,
+    SMART_APPLIANCE,
+)
 from zse.se.types import UNIT_OF_MEASURE_BCD, UnitOfMeasure
 
 __all__ = [
@@ -660,12 +669,17 @@ def _ha_device(device: Any, name: str, model: str, via: Any = None) -> dict[str,
     return found
 
 
-#: Home Assistant's name and model of each kind of HAN device (SE device id), and of one
-#: whose kind is not known.
+#: Home Assistant's name and model of each kind of HAN device (SE device id, SE 5.7 table
+#: 5.13), and of one whose kind is not known.
 _HA_MODELS: Final = {
+    ESI_DEVICE_ID: ("Energy service interface", "ESI"),
+    METERING_DEVICE: ("Metering device", "Metering device"),
     IN_HOME_DISPLAY: ("In-home display", "IHD"),
     PROGRAMMABLE_THERMOSTAT: ("Thermostat", "PCT"),
     LOAD_CONTROL_DEVICE: ("Load control device", "LCD"),
+    SMART_APPLIANCE: ("Smart appliance", "Smart appliance"),
+    PREPAYMENT_TERMINAL: ("Prepayment terminal", "Prepayment terminal"),
+    DEVICE_MANAGEMENT: ("Device management", "Device management"),
 }
 _HA_UNKNOWN: Final = ("HAN device", "HAN device")
 
@@ -675,12 +689,20 @@ def han_device(
 ) -> dict[str, Any]:
     """The Home Assistant ``device`` of a HAN device: one description, whichever bridge
     gives it (Home Assistant merges the ``device`` of every config with the same
-    ``identifiers`` into one device, each key taken from the config read last: two bridges
-    describing one device differently made its model and parent go by arrival order). A
-    device of a known kind (``device_type``, an SE device id) is named and modelled by it
-    (``Thermostat 0002``, ``PCT``), another by its registry ``label`` (``HAN device``
-    without one), model ``HAN device``; ``via_device`` is the ``meter`` whose HAN it joined,
-    when given."""
+    ``identifiers`` into one device, each key taken from the config read last, a key a
+    config leaves out kept as it was: two bridges describing one device differently made
+    its model and parent go by arrival order). A device of a known kind (``device_type``, an
+    SE device id) is named and modelled by it (``Thermostat 0002``, ``PCT``), another by its
+    registry ``label`` (``HAN device`` without one), model ``HAN device``; ``via_device`` is
+    the ``meter`` whose HAN it joined, when given, else left out.
+
+    What each bridge owns, so that the merged device is the same in any arrival order:
+    ``identifiers``, ``connections`` and ``manufacturer``, both, alike; ``name`` and
+    ``model``, the kind's: the HAN devices' bridge knows its device's, the ESI's bridge the
+    kind it was told or zigpy learned (the Simple Descriptor's device id), announcing the
+    device again when the interview tells it later (until then, its label's); ``via_device``,
+    the ESI's bridge, which announces the meter; the HAN devices' bridge gives it only when
+    it is told that meter (``zse mqtt --sim --role both``; ``zse han watch`` is not)."""
     known = _HA_MODELS.get(device_type) if device_type is not None else None
     title, model = known or (label[:40] or _HA_UNKNOWN[0], _HA_UNKNOWN[1])
     return _ha_device(device, f"{title} {node_id(device)[-4:]}", model, meter)
@@ -1779,6 +1801,7 @@ def han_discovery(
     unit_of_measure: int | None = 0,
     price_units: Mapping[str, str] | None = None,
     withheld: Collection[str] = (),
+    removed: Collection[str] = (),
     meter: Any = None,
 ) -> list[Publication]:
     """Home Assistant MQTT discovery (retained) for HAN devices, ``(EUI-64, SE device id)``
@@ -1789,8 +1812,11 @@ def han_discovery(
     device is the HAN device, :func:`han_device` (the description the ESI's bridge gives it
     when it knows its kind, so Home Assistant keeps one device, described once), through
     ``meter`` when given. The sensors named in ``withheld`` (``energy``, ``power``,
-    ``price``...) are left out: not known yet, announced once they are."""
+    ``price``...) are left out: not known yet, announced once they are; those named in
+    ``removed`` are removed (:func:`removal`: known not to come, the ``power`` of a meter
+    that refuses InstantaneousDemand; a config retained from an earlier run goes too)."""
     configs: list[tuple[str, str, dict[str, Any]]] = []
+    gone: list[tuple[str, str, dict[str, Any]]] = []
     summation, demand = meter_sensors(unit_of_measure)
     for device, device_type in devices:
         ha = han_device(device, device_type, meter=meter)
@@ -1822,12 +1848,13 @@ def han_discovery(
                 )
             )
         sensors.append(("load_control Load control event: state.load_control_event", {}))
-        configs += [
-            _sensor(topics, device, ha, what, **more)
-            for what, more in sensors
-            if what.split(" ", 1)[0] not in withheld
-        ]
-    return _configs(topics, configs)
+        for what, more in sensors:
+            object_id = what.split(" ", 1)[0]
+            if object_id in removed:
+                gone.append(_sensor(topics, device, ha, what, **more))
+            elif object_id not in withheld:
+                configs.append(_sensor(topics, device, ha, what, **more))
+    return _configs(topics, configs) + removal(_configs(topics, gone))
 
 
 @dataclass(frozen=True, kw_only=True)

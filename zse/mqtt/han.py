@@ -124,6 +124,11 @@ class HanBridge(BridgeShell):
             name: set(unknown) if role.device_type == IN_HOME_DISPLAY else set()
             for name, role in self.roles.items()
         }
+        #: The displays whose meter refuses InstantaneousDemand (it answered a read of it
+        #: UNSUPPORTED_ATTRIBUTE, :class:`~zse.metering.protocol.AttributeUnsupported`):
+        #: their power sensor is removed, a config retained from an earlier run too, until a
+        #: demand comes.
+        self._no_demand: set[str] = set()
         self.views = {name: DeviceView(role.device_type) for name, role in self.roles.items()}
         self._shown: dict[str, dict[int, Any]] = {name: {} for name in self.roles}
         self._dirty: dict[tuple[str, str], None] = {}  # (device, kind) to publish, in order
@@ -154,14 +159,20 @@ class HanBridge(BridgeShell):
             unit_of_measure=self.units[name],
             price_units=self.price_units,
             withheld=withheld,
+            removed=("power",) if self._refused(name) else (),
             meter=self.meter,
         )
 
+    def _refused(self, name: str) -> bool:
+        """Whether device ``name`` is a display whose meter refuses InstantaneousDemand."""
+        return name in self._no_demand and self.roles[name].device_type == IN_HOME_DISPLAY
+
     def _learn(self, name: str, event: Any) -> None:
         """A reading's unit or a price's currency that changes what device ``name`` was
-        announced in, or announces a sensor first: announced (again)."""
+        announced in, or announces a sensor first, or a meter refusing the demand, which
+        removes the power sensor: announced (again)."""
         unknown = self._unknown[name]
-        before = (self.units[name], self.price_units.get(name), set(unknown))
+        before = (self.units[name], self.price_units.get(name), set(unknown), self._refused(name))
         kind = type(event).__name__
         if kind == "MeterReading":
             unit = unit_of_text(event.reading.unit, demand=event.attribute == DEMAND)
@@ -170,6 +181,9 @@ class HanBridge(BridgeShell):
             unknown.discard("meter")
             if event.attribute == DEMAND:
                 unknown.discard("demand")
+                self._no_demand.discard(name)
+        elif kind == "AttributeUnsupported" and event.attribute == DEMAND:
+            self._no_demand.add(name)
         elif kind == "PriceReceived":
             found = price_unit(event.price.currency, event.price.unit_of_measure)
             if found is not None:
@@ -177,7 +191,8 @@ class HanBridge(BridgeShell):
             else:
                 self.price_units.pop(name, None)
             unknown.discard("price")
-        if (self.units[name], self.price_units.get(name), unknown) != before:
+        after = (self.units[name], self.price_units.get(name), unknown, self._refused(name))
+        if after != before:
             for publication in self._announce(name):
                 self.publish(publication)
 

@@ -61,7 +61,13 @@ from zse.metering.display import (
     priced_units,
     tariff_of,
 )
-from zse.metering.protocol import SUMMATION, MeteringClientConfig, MeterReading, Polling
+from zse.metering.protocol import (
+    SUMMATION,
+    AttributeUnsupported,
+    MeteringClientConfig,
+    MeterReading,
+    Polling,
+)
 from zse.metering.service import METERING, MeteringClient, find_meter
 from zse.price.core import BlockPeriod, PriceAttributes
 from zse.price.service import PRICE, PriceClient, PriceReceived, PriceValueReceived
@@ -575,7 +581,7 @@ class InHomeDisplay(HanDevice):
             if r.status == foundation.Status.SUCCESS and isinstance(r.value.value, int)
         }
 
-    def _on_metering(self, event: MeterReading | Polling) -> None:
+    def _on_metering(self, event: MeterReading | Polling | AttributeUnsupported) -> None:
         self._stream.emit(event)
         if isinstance(event, MeterReading) and event.attribute == SUMMATION:
             period = self.price.block_periods.current(self.clock())

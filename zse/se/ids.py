@@ -13,6 +13,7 @@ from typing import Final
 
 __all__ = [
     "BASIC",
+    "DEVICE_MANAGEMENT",
     "DRLC",
     "ESI_DEVICE_ID",
     "IN_HOME_DISPLAY",
@@ -22,9 +23,11 @@ __all__ = [
     "MESSAGING",
     "METERING",
     "METERING_DEVICE",
+    "PREPAYMENT_TERMINAL",
     "PRICE",
     "PROGRAMMABLE_THERMOSTAT",
     "SE_PROFILE_ID",
+    "SMART_APPLIANCE",
     "TIME",
     "TUNNELING",
     "ZSE_MANUFACTURER_CODE",
@@ -71,6 +74,12 @@ PROGRAMMABLE_THERMOSTAT: Final = 0x0503
 LOAD_CONTROL_DEVICE: Final = 0x0504
 #: In-Premise Display (the spec's name for an in-home display).
 IN_HOME_DISPLAY: Final = 0x0502
+#: Smart Appliance.
+SMART_APPLIANCE: Final = 0x0505
+#: Prepayment Terminal.
+PREPAYMENT_TERMINAL: Final = 0x0506
+#: Device Management (SE 1.1's name; SE 1.2's table calls 0x0507 Physical Device).
+DEVICE_MANAGEMENT: Final = 0x0507
 
 # --- Cluster ids (ZCL 3.2 / 3.12; SE Annex C.3, D.2-D.5) ------------------------------------------
 
