@@ -117,8 +117,8 @@ def discovered(subscriber: Subscriber) -> list[Any]:
     """The discovery configs received, once both bridges' are all there (else none): the
     meter's 2, each device's lifecycle and the display's "Message confirmed" event from the
     ESI's bridge; the display's 3 (its price comes with a price), the thermostat's 3 and the
-    load control device's 2 from the devices'. An empty payload removes a config (the sensor "Message confirmed" was, now an
-    event entity of the display's), and describes no device."""
+    load control device's 2 from the devices'. An empty payload removes a config (the sensor
+    "Message confirmed" was, now an event entity of the display's), and describes no device."""
     found = [value for topic, value, _ in subscriber.received if DISCOVERY.match(topic) and value]
     return found if len(found) >= 2 + 3 + 1 + 3 + 3 + 2 else []
 

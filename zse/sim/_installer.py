@@ -44,7 +44,7 @@ from zse.interpan.window import (
     CommandWhitelist,
     InterPanWindow,
 )
-from zse.se.ids import TUNNELING
+from zse.se.ids import DEVICE_MANAGEMENT, TUNNELING
 from zse.sim._app import SimControllerApplication
 from zse.sim._han import Air
 from zse.store import Store
@@ -197,7 +197,7 @@ async def build_gb_site(
         **options,
     )
     ke.start()
-    terminal_ep = terminal.add_endpoint(1, device_type=0x0507, out_clusters=[TUNNELING])
+    terminal_ep = terminal.add_endpoint(1, device_type=DEVICE_MANAGEMENT, out_clusters=[TUNNELING])
     terminal.listen(channel)  # a terminal that never joined listens on the hub's channel
     terminal_ip = InterPanService(
         SimTransport(terminal),
