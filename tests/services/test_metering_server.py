@@ -280,14 +280,13 @@ async def test_an_attribute_the_meter_does_not_hold_is_not_configured_for_report
     await server.stop()
 
 
-async def test_a_stored_record_waits_for_its_attribute_after_a_restart(tmp_path) -> None:
-    """A record of the demand configured while the meter held one, and a restart before the
-    readings were stored (a crash: the profile is stored when an interval closes): the
-    demand has no value when the records load, but the record is kept (not quarantined as
-    unsupported) and reports once the demand comes."""
+async def demand_record_kept(tmp_path, seed: int):
+    """A meter (``han(seed)``, with a store) that took a device's record of the demand while
+    it held one, stopped before its readings were stored (a crash: the profile is stored when
+    an interval closes): (the stopped server, the device's endpoint, clock, store)."""
     store = await Store.open(tmp_path / "esi.db")
     OPEN.append(store)
-    server, endpoint, clock = await han(47, store=store)
+    server, endpoint, clock = await han(seed, store=store)
     await server.start()
     await server.feed(Readings(summation_delivered=10, instantaneous_demand=1500))
     configure = record(0x0400, INT24, 5, 600, 500)
@@ -295,6 +294,15 @@ async def test_a_stored_record_waits_for_its_attribute_after_a_restart(tmp_path)
     assert reply.payload == b"\x00"
     await server.stop()
     await store.commit(Batch().delete(server.namespace, "profile"))  # as if never stored
+    return server, endpoint, clock, store
+
+
+async def test_a_stored_record_waits_for_its_attribute_after_a_restart(tmp_path) -> None:
+    """A record of the demand configured while the meter held one, and a restart before the
+    readings were stored (a crash: the profile is stored when an interval closes): the
+    demand has no value when the records load, but the record is kept (not quarantined as
+    unsupported) and reports once the demand comes."""
+    server, endpoint, clock, store = await demand_record_kept(tmp_path, 47)
     seen = []
     store.on_quarantine(seen.append)
     again = MeteringServer(server.endpoint, clock=clock, store=store)
@@ -306,6 +314,30 @@ async def test_a_stored_record_waits_for_its_attribute_after_a_restart(tmp_path)
     await asyncio.sleep(10)
     assert [values for _, values in got] == [{0x0400: 1600}]
     await again.stop()
+
+
+async def test_a_stored_record_waiting_for_its_attribute_can_be_stopped(tmp_path) -> None:
+    """A record kept from before a restart whose attribute has no value yet (the demand's,
+    the readings not stored): its device's Configure Reporting with maximum 0xFFFF removes it
+    (ZCL 2.5.7.1.6), SUCCESS. It was refused UNSUPPORTED_ATTRIBUTE and kept, in the store
+    too, so the device was sent the reports it had stopped once the demand came."""
+    server, endpoint, clock, store = await demand_record_kept(tmp_path, 48)
+    again = MeteringServer(server.endpoint, clock=clock, store=store)
+    await again.start()
+    assert not again.core.supports(0x0400)
+    stop = record(0x0400, INT24, 0, 0xFFFF, 0)
+    reply = await ask(endpoint, G.Configure_Reporting, stop, cluster=False)
+    assert statuses(reply) == []  # SUCCESS
+    got = reports_to(endpoint, clock)
+    await again.feed(Readings(summation_delivered=11, instantaneous_demand=1600))
+    await asyncio.sleep(700)
+    assert got == []
+    assert again.core.reporting.configurations() == ()
+    await again.stop()
+    third = MeteringServer(server.endpoint, clock=clock, store=store)
+    await third.start()
+    assert third.core.reporting.configurations() == ()  # removed from the store too
+    await third.stop()
 
 
 async def test_foreign_and_damaged_records_are_quarantined_not_a_crash(tmp_path) -> None:

@@ -169,6 +169,10 @@ class ReportingEngine(Generic[D]):
             return Status.NOT_FOUND, None
         return Status.SUCCESS, entry.config
 
+    def configured(self, destination: D, attribute: int) -> bool:
+        """Whether ``destination`` has a record of ``attribute`` (held or not: a kept one)."""
+        return (destination, attribute) in self._entries
+
     def configurations(self) -> tuple[tuple[D, ReportingConfig], ...]:
         """Every reporting record held, as (destination, record), in the order configured."""
         entries = sorted(self._entries.values(), key=lambda entry: entry.seq)
