@@ -171,6 +171,9 @@ class HanNcp(StickNcp):
         self.join_failure = JOIN_FAILED
         #: commands the firmware was built without: answered ``invalidCommand``
         self.lacks: set[str] = set()
+        #: commands answered ``invalidCommand`` for another reason (an EzspStatus before
+        #: EZSP 14, an sl_status_t from it: a frame read as truncated, a call out of place)
+        self.refuses: dict[str, int] = {}
 
     # -- commands answered at once -----------------------------------------------------------
 
@@ -533,12 +536,12 @@ class HanNcp(StickNcp):
         the coordinator stick's."""
         seq, frame_id, params = self._parse(frame)
         name = self.commands.get(frame_id, ("",))[0]
-        if name in self.lacks:  # EmberZNet's answer to a frame id its build does not handle
+        if name in self.lacks or name in self.refuses:  # EmberZNet's invalidCommand
             self._seq = seq
             self.frames_seen.append(frame_id)
             self.cbke_log.append(f"invalid {name}")
             reason = INVALID_FRAME_ID_V14 if self.version >= 14 else INVALID_FRAME_ID
-            self._respond(seq, INVALID_COMMAND, self._status(reason))
+            self._respond(seq, INVALID_COMMAND, self._status(self.refuses.get(name, reason)))
             return
         if frame_id in (GET_VALUE, SET_VALUE) and params[:1] == bytes(
             [VALUE_EXTENDED_SECURITY_BITMASK]

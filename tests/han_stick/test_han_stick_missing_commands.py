@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import bellows.types as bt
 import pytest
 from bellows.exception import InvalidCommandError
 
@@ -26,7 +27,7 @@ from tests.roles.test_roles_load_control_applied import lce
 from zse.cbke import SUITE1, SUITE2
 from zse.cbke.service import eui64_bytes
 from zse.cli.han import run_han
-from zse.radios.ezsp import MissingCommand, UnsupportedFirmware
+from zse.radios.ezsp import CommandRefused, MissingCommand, UnsupportedFirmware
 
 
 async def held_stick(
@@ -117,6 +118,37 @@ async def test_a_signing_command_the_firmware_lacks_is_logged_as_zse_s_error(
             "Report Event Status not sent (EZSP stick /dev/fake-ncp: its firmware does not have "
             "the EZSP command dsaSign, which signing with the stick's own suite-1 key needs (the "
             "stick answered invalidCommand)); will retry"
+        )
+    finally:
+        await close_stick(sh)
+
+
+@pytest.mark.parametrize(
+    ("version", "reason", "name"),
+    [
+        (8, int(bt.EzspStatus.ERROR_INVALID_CALL), "ERROR_INVALID_CALL"),
+        (18, int(bt.sl_Status.INVALID_STATE), "INVALID_STATE"),
+    ],
+)
+async def test_an_invalid_command_for_another_reason_is_not_a_missing_command(
+    tmp_path: Path, serial_link: Callable[..., None], version: int, reason: int, name: str
+) -> None:
+    """``invalidCommand`` also answers a frame the NCP read as truncated or too long, or a
+    call out of place: the command exists, so zse does not say the firmware lacks it; it
+    says the stick refused it, and why (:class:`CommandRefused`, not
+    :class:`UnsupportedFirmware`)."""
+    sh = await held_stick(tmp_path, serial_link, 1, version)
+    sh.ncp.refuses = {"generateCbkeKeys": reason}
+    ihd = await open_ihd(sh)
+    try:
+        with pytest.raises((CommandRefused, InvalidCommandError)) as info:
+            await ihd.start()
+        assert isinstance(info.value, CommandRefused)
+        assert not isinstance(info.value, UnsupportedFirmware)
+        assert (info.value.command, info.value.reason) == ("generateCbkeKeys", name)
+        assert str(info.value) == (
+            "EZSP stick /dev/fake-ncp: the stick refused the EZSP command generateCbkeKeys, "
+            f"which CBKE with suite 1 (sect163k1) needs (invalidCommand: {name})"
         )
     finally:
         await close_stick(sh)

@@ -87,6 +87,7 @@ __all__ = [
     "EZSP_VERSIONS",
     "FIRST_SECURITY_MANAGER_VERSION",
     "SE_POLICIES",
+    "CommandRefused",
     "EndpointConflict",
     "EzspError",
     "EzspHanRadio",
@@ -319,12 +320,40 @@ def check_version(ezsp: EZSP, *, role: str, where: str = "") -> None:
         )
 
 
+class CommandRefused(JoinFailed):
+    """The NCP answered the EZSP ``command`` zse sent ``invalidCommand`` for a reason other
+    than a frame id its firmware lacks (a frame it read as truncated or too long, a call in
+    the wrong state: ``reason``, as bellows names it): not a missing feature, so not
+    :class:`UnsupportedFirmware`."""
+
+    def __init__(self, message: str, *, command: str, reason: str) -> None:
+        super().__init__(message)
+        self.command = command
+        self.reason = reason
+
+
+#: The reasons of an ``invalidCommand`` for a frame id the firmware does not handle: an
+#: EzspStatus before EZSP 14, an sl_status_t from it (bellows' names).
+_NO_SUCH_COMMAND = frozenset({"ERROR_INVALID_FRAME_ID", "COMMAND_IS_INVALID"})
+
+
 async def _command(ezsp: Any, command: str, need: str, *, stick: str, **request: Any) -> Any:
-    """bellows' ``command`` with ``request``: its answer, or :class:`MissingCommand` saying
-    that the firmware of ``stick`` lacks it, which ``need`` needs."""
+    """bellows' ``command`` with ``request``: its answer; :class:`MissingCommand` saying that
+    the firmware of ``stick`` lacks it, which ``need`` needs, when the stick answered
+    ``invalidCommand`` for that reason (or one bellows does not name); else
+    :class:`CommandRefused` with the reason."""
     try:
         return await getattr(ezsp, command)(**request)
     except InvalidCommandError as exc:
+        # bellows says "<command> command is an invalidCommand, ... number: <REASON>"
+        reason = str(exc).rpartition(": ")[2].strip()
+        if reason.isidentifier() and reason.isupper() and reason not in _NO_SUCH_COMMAND:
+            raise CommandRefused(
+                f"{stick}: the stick refused the EZSP command {command}, which {need} needs "
+                f"(invalidCommand: {reason})",
+                command=command,
+                reason=reason,
+            ) from exc
         raise MissingCommand(
             f"{stick}: its firmware does not have the EZSP command {command}, which {need} "
             "needs (the stick answered invalidCommand)",
