@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import logging
 import time as _time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -190,8 +190,10 @@ class TimeServer:
     the order the writes commit: a ValidUntilTime no longer later than the LastSetTime a Time
     written meanwhile set (by another frame, or an earlier record of its own) answers
     INVALID_VALUE, a Time, TimeStatus or zone committed after the server was made a Master
-    READ_ONLY, and nothing of it is stored or served. In a Write Attributes Undivided frame
-    such a late refusal leaves the frame's earlier records written.
+    READ_ONLY, and nothing of it is stored or served. A Write Attributes Undivided frame is
+    checked again whole, each record against what the records before it would write, and
+    committed as one: one record refused, or the commit failing, and none is written (ZCL
+    2.5.4.3).
 
     ``store``: what Write Attributes set (Time, LastSetTime, ValidUntilTime, Synchronized, the
     zone) survives a restart, kept under ``namespace`` (default ``time.server/<endpoint
@@ -335,6 +337,7 @@ class TimeServer:
                 check=functools.partial(self._write_refusal, attribute),
                 on_write=functools.partial(self._store_written, attribute),
             )
+        self.endpoint.set_undivided_commit(TIME, self._commit_undivided)
 
     def write(self, attribute: TimeAttribute, value: int) -> foundation.Status:
         """Write ``value`` to ``attribute`` as Write Attributes does (ZCL 2.5.3, the rules
@@ -366,17 +369,81 @@ class TimeServer:
         status = self.core.range_refusal(attribute, int(value), self.now())
         return None if status is None else foundation.Status(status)
 
-    def _commit_refusal(self, attribute: TimeAttribute, value: Any) -> foundation.Status | None:
+    def _commit_refusal(
+        self,
+        attribute: TimeAttribute,
+        value: Any,
+        *,
+        last_set: int | None = None,
+        status: int | None = None,
+    ) -> foundation.Status | None:
         """What a write committed since ``value`` was checked may have changed, checked
         again under the lock: ValidUntilTime against LastSetTime (a Time of another frame,
         ZCL 3.12.2.2.10), Time, TimeStatus and the zone against a status made a Master
-        meanwhile (ZCL 3.12.2.2.1-2). Not the ranges of Time, StandardTime and LocalTime:
-        each record is held to them alone, as in one Undivided frame (a value that leaves
-        them later is served invalid)."""
+        meanwhile (ZCL 3.12.2.2.1-2); ``last_set`` and ``status`` in place of the server's
+        (an Undivided frame's earlier records). Not the ranges of Time, StandardTime and
+        LocalTime: each record is held to them alone, as in one Undivided frame (a value
+        that leaves them later is served invalid)."""
         if attribute == TimeAttribute.VALID_UNTIL_TIME:
-            return self._check_valid_until(value)
-        status = write_refusal(attribute, int(value), self.status.bitmap())
-        return None if status is None else foundation.Status(status)
+            return self._check_valid_until(value, last_set)
+        bits = self.status.bitmap() if status is None else status
+        refused = write_refusal(attribute, int(value), bits)
+        return None if refused is None else foundation.Status(refused)
+
+    async def _commit_undivided(
+        self, records: Sequence[tuple[int, Any]]
+    ) -> list[foundation.Status | None]:
+        """Write Attributes Undivided's commit, all of the frame or none (ZCL 2.5.4.3): under
+        the lock, each record checked again (:meth:`_commit_refusal`) against what the
+        records before it would write, in the frame's order (a ValidUntilTime after a Time
+        is held to its LastSetTime); one refused and nothing is committed or applied, else
+        the frame is committed as one record, then applied in order. A commit that fails
+        raises (FAILURE for each record), nothing applied."""
+        frame = [(TimeAttribute(attr_id), int(value)) for attr_id, value in records]
+        async with self._lock:
+            last_set, bits = self.core.last_set_time, self.status.bitmap()
+            statuses = []
+            for attribute, value in frame:
+                refused = self._commit_refusal(attribute, value, last_set=last_set, status=bits)
+                statuses.append(refused)
+                if refused is None and attribute == TimeAttribute.TIME:
+                    last_set = value
+                elif refused is None and attribute == TimeAttribute.TIME_STATUS:
+                    bits = written_status(bits, value)
+            if any(refused is not None for refused in statuses):
+                LOGGER.info(
+                    "Time: Write Attributes Undivided refused, nothing written: %s",
+                    ", ".join(
+                        f"0x{attribute:04X} 0x{refused:02X}"
+                        for (attribute, _), refused in zip(frame, statuses, strict=True)
+                        if refused is not None
+                    ),
+                )
+                return statuses
+            steps = self._frame_after(frame)
+            if self.store is not None:  # a failed commit: FAILURE, nothing applied
+                record = steps[-1][1].record()
+                await self.store.commit(Batch().put(self.namespace, _WRITTEN_KEY, record))
+            for attribute, written in steps:
+                self._apply(attribute, written)
+        return statuses
+
+    def _frame_after(
+        self, frame: list[tuple[TimeAttribute, int]]
+    ) -> list[tuple[TimeAttribute, _Written]]:
+        """The record after each write of ``frame`` in turn (all taken), as :meth:`_after`
+        makes it once the writes before it are applied: a Time moves the server's Time, a
+        zone written is the zone in force."""
+        record, now, zone = self._record, self.now(), None
+        steps = []
+        for attribute, value in frame:
+            record = self._after(attribute, value, record=record, now=now, zone=zone)
+            steps.append((attribute, record))
+            if attribute == TimeAttribute.TIME:
+                now = value
+            elif attribute not in (TimeAttribute.VALID_UNTIL_TIME, TimeAttribute.TIME_STATUS):
+                zone = record.zone  # a zone attribute: that zone is fixed (_fix_zone)
+        return steps
 
     async def _store_written(
         self, attribute: TimeAttribute, value: Any
@@ -401,9 +468,19 @@ class TimeServer:
             self._apply(attribute, written)
         return None
 
-    def _after(self, attribute: TimeAttribute, value: int) -> _Written:
-        """The record once ``value`` is written to ``attribute`` (the checks passed)."""
-        record = self._record
+    def _after(
+        self,
+        attribute: TimeAttribute,
+        value: int,
+        *,
+        record: _Written | None = None,
+        now: int | None = None,
+        zone: ZoneYear | None = None,
+    ) -> _Written:
+        """The record once ``value`` is written to ``attribute`` (the checks passed); after
+        ``record``, at this server's Time ``now``, with ``zone`` in force when given (an
+        Undivided frame's earlier records; default: the server's)."""
+        record = self._record if record is None else record
         if attribute == TimeAttribute.TIME:  # set_time: ValidUntilTime invalid again
             return dataclasses.replace(
                 record, time=(value, self.clock()), valid_until_time=INVALID_TIME
@@ -412,8 +489,9 @@ class TimeServer:
             return dataclasses.replace(record, valid_until_time=value)
         if attribute == TimeAttribute.TIME_STATUS:
             return dataclasses.replace(record, synchronized=bool(value & STATUS_SYNCHRONIZED))
-        zone = written_zone(self.core.values(self.now()), attribute, value)
-        return dataclasses.replace(record, zone=zone)
+        if zone is None:
+            zone = self.core.values(self.now() if now is None else now)
+        return dataclasses.replace(record, zone=written_zone(zone, attribute, value))
 
     def _apply(self, attribute: TimeAttribute, written: _Written) -> None:
         """Serve what :meth:`_after` made of a write to ``attribute``."""
@@ -489,9 +567,12 @@ class TimeServer:
             ATTRIBUTE_TYPES[TimeAttribute.VALID_UNTIL_TIME],
         )
 
-    def _check_valid_until(self, value: Any) -> foundation.Status | None:
-        """ZCL 3.12.2.2.10: "a time, later than LastSetTime" (or the invalid value)."""
-        last_set = self.core.last_set_time
+    def _check_valid_until(
+        self, value: Any, last_set: int | None = None
+    ) -> foundation.Status | None:
+        """ZCL 3.12.2.2.10: "a time, later than LastSetTime" (or the invalid value);
+        ``last_set`` in place of the server's."""
+        last_set = self.core.last_set_time if last_set is None else last_set
         if int(value) == INVALID_TIME or last_set == INVALID_TIME or int(value) > last_set:
             return None
         return foundation.Status.INVALID_VALUE

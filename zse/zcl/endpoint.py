@@ -7,7 +7,9 @@ with the request's TSN, Default Responses (ZCL 2.5.12: unicast only), Discover A
 nothing (2.5.7-2.5.10: UNREPORTABLE_ATTRIBUTE), and matching replies to the endpoint's own
 requests. A subclass supplies :meth:`ZclEndpointBase._transmit`, and feeds
 received frames to :meth:`ZclEndpointBase._accept`. Attributes made writable with
-:meth:`ZclEndpointBase.set_writable` take Write Attributes (ZCL 2.5.3-2.5.5).
+:meth:`ZclEndpointBase.set_writable` take Write Attributes (ZCL 2.5.3-2.5.5); a cluster's
+owner may commit each Write Attributes Undivided frame whole, all or none
+(:meth:`ZclEndpointBase.set_undivided_commit`, ZCL 2.5.4.3).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import collections
 import inspect
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import zigpy.types as t
@@ -50,6 +52,7 @@ from zse.zcl.frame import (
 __all__ = [
     "AttributeCheck",
     "AttributeWritten",
+    "UndividedCommit",
     "ZclEndpointBase",
     "ZclHandler",
     "ZclMessage",
@@ -78,6 +81,14 @@ AttributeWritten = Callable[[Any], "Awaitable[foundation.Status | None] | founda
 """Told of a value written to an attribute, before it is kept: None (or SUCCESS) takes it,
 another status refuses it at commit time (a check against state that another frame's write
 may change meanwhile, judged under the owner's own serialization)."""
+
+UndividedCommit = Callable[
+    [Sequence[tuple[int, Any]]],
+    "Awaitable[Sequence[foundation.Status | None]] | Sequence[foundation.Status | None]",
+]
+"""Commits a Write Attributes Undivided frame's records, (attribute id, value) in the
+frame's order, all or none (ZCL 2.5.4.3): a status per record, None (or SUCCESS) for one
+that is written. A record refused commits none of the frame; raising commits none either."""
 
 
 def simple_descriptor(
@@ -133,6 +144,8 @@ class ZclPort(Sender, Protocol):
         check: AttributeCheck | None = None,
         on_write: AttributeWritten | None = None,
     ) -> None: ...
+
+    def set_undivided_commit(self, cluster_id: int, commit: UndividedCommit) -> None: ...
 
     def add_handler(
         self, cluster_id: int, handler: ZclHandler, *, general: bool = False
@@ -259,6 +272,7 @@ class ZclEndpointBase:
         self._writable: dict[
             int, dict[int, tuple[AttributeCheck | None, AttributeWritten | None]]
         ] = {}
+        self._undivided: dict[int, UndividedCommit] = {}
         self._handlers: dict[int, list[ZclHandler]] = {}
         self._general: dict[int, list[ZclHandler]] = {}
         self._queues: list[asyncio.Queue[ZclMessage]] = []
@@ -366,6 +380,19 @@ class ZclEndpointBase:
         against a LastSetTime another frame sets meanwhile. The value is served only once
         ``on_write`` has taken it. Attributes not made writable answer READ_ONLY."""
         self._writable.setdefault(cluster_id, {})[attr_id] = (check, on_write)
+
+    def set_undivided_commit(self, cluster_id: int, commit: UndividedCommit) -> None:
+        """Let ``commit(records)`` (which may be a coroutine function) commit each Write
+        Attributes Undivided frame of a cluster whose records all passed the checks of
+        :meth:`set_writable`, in place of each record's ``on_write``: ZCL 2.5.4.3 writes all
+        of the frame or none, and a record judged at commit time may hinge on an earlier
+        one (the Time server's ValidUntilTime on a Time before it). It answers a status per
+        record; the response lists those not SUCCESS (ZCL 2.5.5), FAILURE for each record
+        when it raises (logged). The endpoint keeps none of the values: the owner serves
+        what it committed (:meth:`set_attribute`, a source). Without it, and for Write
+        Attributes, each record goes to its ``on_write`` in turn, so one refused or failing
+        there leaves the frame's earlier records written."""
+        self._undivided[cluster_id] = commit
 
     def attribute_value(
         self, cluster_id: int, attr_id: int, *, client: bool = False
@@ -799,8 +826,10 @@ class ZclEndpointBase:
         """Write Attributes, its Undivided and No Response forms (ZCL 2.5.3, 2.5.4, 2.5.6)
         answered with Write Attributes Response (ZCL 2.5.5): SUCCESS alone when every record
         was written, else a status record per refused attribute. A check, source or
-        ``on_write`` that raises is FAILURE for its attribute (for Undivided, an ``on_write``
-        failing or refusing after others were stored leaves them stored)."""
+        ``on_write`` that raises is FAILURE for its attribute. Undivided writes none when a
+        record is refused, and commits them with the cluster's :meth:`set_undivided_commit`,
+        all or none; without one, an ``on_write`` failing or refusing after others were
+        stored leaves them stored."""
         try:
             records = _write_records(msg.payload)
         except ValueError as exc:
@@ -813,7 +842,11 @@ class ZclEndpointBase:
             else foundation.Status.UNSUPPORTED_ATTRIBUTE
             for a, ty, v in records
         ]
-        if not undivided or all(s == foundation.Status.SUCCESS for s in statuses):
+        commit = self._undivided.get(msg.cluster_id) if undivided else None
+        if commit is not None:
+            if all(s == foundation.Status.SUCCESS for s in statuses):
+                statuses = await self._commit_undivided(msg.cluster_id, commit, records)
+        elif not undivided or all(s == foundation.Status.SUCCESS for s in statuses):
             for index, (attr, _, value) in enumerate(records):
                 if statuses[index] == foundation.Status.SUCCESS:
                     statuses[index] = await self._store_written(msg.cluster_id, attr, value)
@@ -872,6 +905,30 @@ class ZclEndpointBase:
                 "%r: the write check of attribute 0x%04X/0x%04X failed", self, cluster_id, attr_id
             )
             return foundation.Status.FAILURE
+
+    async def _commit_undivided(
+        self, cluster_id: int, commit: UndividedCommit, records: list[tuple[int, int, Any]]
+    ) -> list[foundation.Status]:
+        """The statuses ``commit`` answers for an Undivided frame's records, FAILURE for
+        each (logged) when it raises or answers another number of them."""
+        try:
+            verdicts = commit([(attr, value) for attr, _, value in records])
+            if inspect.isawaitable(verdicts):
+                verdicts = await verdicts
+            statuses = [
+                foundation.Status.SUCCESS if verdict is None else foundation.Status(verdict)
+                for verdict in verdicts
+            ]
+            if len(statuses) != len(records):
+                raise ValueError(f"{len(statuses)} statuses for {len(records)} records")
+        except Exception:
+            LOGGER.exception(
+                "%r: the Write Attributes Undivided commit of cluster 0x%04X failed",
+                self,
+                cluster_id,
+            )
+            return [foundation.Status.FAILURE] * len(records)
+        return statuses
 
     async def _store_written(self, cluster_id: int, attr_id: int, value: Any) -> foundation.Status:
         """Tell ``on_write`` of a written value, then keep it (an attribute served from a
