@@ -121,7 +121,7 @@ def load(minutes: int, seed: int) -> list[tuple[int, Readings]]:
 def meter_with_displays(displays: int, *, scan: bool = False) -> MeterCore[Destination]:
     """A meter with ``displays`` displays configured over the first minute."""
     meter: MeterCore[Destination] = MeterCore(formatting=FORMATTING, now=START)
-    # read at start: a meter holds its demand before a display may configure its reporting
+    # read at start: the demand known before the displays configure its reporting
     meter.update(Readings(instantaneous_demand=1500), START)
     if scan:
         engine: ScanEngine[Destination] = ScanEngine(dict(meter.reporting._analog))

@@ -12,7 +12,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from zigpy.zcl import foundation
 
@@ -61,9 +61,10 @@ async def _retained(broker: Broker) -> dict[tuple[str, str], Any]:
 
 @contextlib.asynccontextmanager
 async def both(
-    broker: Broker, directory: Path, *, demand: bool = True, before: Any = None
+    broker: Broker, directory: Path, *, demand: bool | Literal["later"] = True, before: Any = None
 ) -> AsyncIterator[tuple[SimulatedEsi, list[Any], Subscriber]]:
-    """``zse mqtt --sim --role both`` over a meter with or without InstantaneousDemand, its
+    """``zse mqtt --sim --role both`` over a meter with or without InstantaneousDemand (or
+    with one fed later: :func:`~zse.cli.mqtt.simulated_esi`), its
     devices keyed, the bridges connected; ``before(sim, subscriber)`` runs before they start."""
     async with simulated_esi(directory, demand=demand) as sim:
         await asyncio.sleep(30)  # virtual: the devices join and run CBKE
@@ -181,7 +182,7 @@ async def test_a_meter_without_instantaneous_demand_has_no_power_sensor(
 async def test_a_demand_that_comes_later_is_announced_then(broker: Broker, tmp_path: Path) -> None:
     """A meter that is fed its demand after the bridges started (``zse esi``'s ``meter set
     --demand``, a gateway told its meter's demand): the power sensors come with it."""
-    async with both(broker, tmp_path, demand=False) as (sim, bridges, sub):
+    async with both(broker, tmp_path, demand="later") as (sim, bridges, sub):
         node = node_id(sim.esi.app.state.node_info.ieee)
         ihd = node_id(sim.devices["InHomeDisplay"])
         meter = sim.esi.meter

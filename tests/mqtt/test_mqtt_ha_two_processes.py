@@ -162,7 +162,7 @@ async def test_a_display_s_stale_power_sensor_goes_when_its_meter_refuses_the_de
     bridge only withheld what it had not heard. The metering client says each refusal now,
     and the bridge removes the config (an empty retained payload); the demand fed to the
     meter later, the sensor is announced again with the reading that brings it."""
-    async with simulated_esi(tmp_path, demand=False) as sim:
+    async with simulated_esi(tmp_path, demand="later") as sim:
         display = sim.devices["InHomeDisplay"]
         node = node_id(display)
         topic = f"homeassistant/sensor/{node}/power/config"

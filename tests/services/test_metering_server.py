@@ -249,13 +249,12 @@ def statuses(reply) -> list[tuple[int, int]]:
     return [(int(r.status), int(r.config.attrid)) for r in answer.attribute_configs]
 
 
-async def test_an_attribute_the_meter_does_not_hold_is_not_configured_for_reporting() -> None:
-    """A meter without InstantaneousDemand (fed its summation only; a Multiplier not
-    configured) answered a read of it UNSUPPORTED_ATTRIBUTE but took Configure Reporting of
-    it (SUCCESS: a record that never reported). Configure Reporting and Read Reporting
-    Configuration answer it UNSUPPORTED_ATTRIBUTE too now (ZCL 2.5.7.3, 2.5.9.3); fed a
-    demand, the meter holds it and takes its reporting."""
-    server, endpoint, _clock = await han(46)
+async def test_a_meter_without_demand_refuses_its_reporting() -> None:
+    """A meter built without InstantaneousDemand (optional, SE D.3.2.2.1.1), and a
+    Multiplier not configured: Read Attributes, Configure Reporting and Read Reporting
+    Configuration answer them UNSUPPORTED_ATTRIBUTE (ZCL 2.5.2.1, 2.5.7.3, 2.5.9.3); a
+    reading with a demand is refused."""
+    server, endpoint, _clock = await han(46, demand=False)
     await server.start()
     await server.feed(Readings(summation_delivered=10))
     unsupported = int(foundation.Status.UNSUPPORTED_ATTRIBUTE)
@@ -272,11 +271,37 @@ async def test_an_attribute_the_meter_does_not_hold_is_not_configured_for_report
     ask_demand = bytes.fromhex("000004")
     reply = await ask(endpoint, G.Read_Reporting_Configuration, ask_demand, cluster=False)
     assert statuses(reply) == [(unsupported, 0x0400)]
-    await server.feed(Readings(instantaneous_demand=1500))
-    reply = await ask(endpoint, G.Configure_Reporting, readings, cluster=False)
+    with pytest.raises(ValueError, match="without InstantaneousDemand"):
+        await server.feed(Readings(instantaneous_demand=1500))
+    await server.stop()
+
+
+async def test_a_display_configuring_once_gets_the_demand_from_its_first_reading() -> None:
+    """A meter with InstantaneousDemand not known yet (``zse esi`` before the operator's
+    first ``meter set --demand``) and a display that configures reporting once when it joins
+    (third-party displays do, and never again): 0df1343 refused the demand
+    UNSUPPORTED_ATTRIBUTE, so that display never got a demand. It is configured (SUCCESS) and
+    read back now (ZCL 2.5.7, 2.5.9), and reported once the first reading of it comes; a
+    read of it is UNSUPPORTED_ATTRIBUTE until then."""
+    server, endpoint, clock = await han(49)
+    await server.start()
+    await server.feed(Readings(summation_delivered=10))
+    unsupported = int(foundation.Status.UNSUPPORTED_ATTRIBUTE)
+    reply = await ask(endpoint, G.Read_Attributes, bytes.fromhex("0004"), cluster=False)
+    assert read_values(reply) == {0x0400: (unsupported, None)}
+    configure = record(0x0000, UINT48, 10, 600, 5) + record(0x0400, INT24, 5, 600, 500)
+    reply = await ask(endpoint, G.Configure_Reporting, configure, cluster=False)
     assert statuses(reply) == []  # SUCCESS: summation and demand
-    reply = await ask(endpoint, G.Read_Reporting_Configuration, ask_demand, cluster=False)
+    reply = await ask(
+        endpoint, G.Read_Reporting_Configuration, bytes.fromhex("000004"), cluster=False
+    )
     assert statuses(reply) == [(int(foundation.Status.SUCCESS), 0x0400)]
+    got = reports_to(endpoint, clock)
+    await asyncio.sleep(60)
+    assert got == []  # nothing to report yet
+    await server.feed(Readings(instantaneous_demand=1500))
+    await asyncio.sleep(5)  # the minimum interval
+    assert [values for _, values in got] == [{0x0400: 1500}]
     await server.stop()
 
 
@@ -308,7 +333,7 @@ async def test_a_stored_record_waits_for_its_attribute_after_a_restart(tmp_path)
     again = MeteringServer(server.endpoint, clock=clock, store=store)
     await again.start()
     assert seen == []
-    assert not again.core.supports(0x0400)
+    assert again.core.read(0x0400) is None
     got = reports_to(endpoint, clock)
     await again.feed(Readings(summation_delivered=11, instantaneous_demand=1600))
     await asyncio.sleep(10)
@@ -324,7 +349,7 @@ async def test_a_stored_record_waiting_for_its_attribute_can_be_stopped(tmp_path
     server, endpoint, clock, store = await demand_record_kept(tmp_path, 48)
     again = MeteringServer(server.endpoint, clock=clock, store=store)
     await again.start()
-    assert not again.core.supports(0x0400)
+    assert again.core.read(0x0400) is None
     stop = record(0x0400, INT24, 0, 0xFFFF, 0)
     reply = await ask(endpoint, G.Configure_Reporting, stop, cluster=False)
     assert statuses(reply) == []  # SUCCESS
@@ -338,6 +363,22 @@ async def test_a_stored_record_waiting_for_its_attribute_can_be_stopped(tmp_path
     await third.start()
     assert third.core.reporting.configurations() == ()  # removed from the store too
     await third.stop()
+
+
+async def test_a_stored_demand_record_of_a_meter_now_without_demand_is_set_aside(
+    tmp_path,
+) -> None:
+    """A demand record stored while the meter had InstantaneousDemand, the meter started
+    again without it: the record is quarantined (the demand is not supported), the meter
+    serves on."""
+    server, _endpoint, clock, store = await demand_record_kept(tmp_path, 50)
+    seen = []
+    store.on_quarantine(seen.append)
+    again = MeteringServer(server.endpoint, clock=clock, store=store, demand=False)
+    await again.start()
+    assert [q.reason for q in seen] == ["attribute 0x0400 is not reportable here"]
+    assert again.core.reporting.configurations() == ()
+    await again.stop()
 
 
 async def test_foreign_and_damaged_records_are_quarantined_not_a_crash(tmp_path) -> None:

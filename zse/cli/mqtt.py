@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import click
 
@@ -68,7 +68,7 @@ class _Continued:
     offset: int
     held: Any = None  # () -> the meter's summation delivered, once the ESI exists
     begun: bool = False
-    demand: bool = True  # False: the meter has no InstantaneousDemand
+    demand: bool = True  # False: no demand in the readings (fed later, or none at all)
 
     def readings(self, now: int) -> Any:
         readings = self.household.readings(now)
@@ -99,12 +99,18 @@ class SimulatedEsi:
 
 @contextlib.asynccontextmanager
 async def simulated_esi(
-    directory: Path, *, seed: int = 1, out: Any = None, demand: bool = True
+    directory: Path,
+    *,
+    seed: int = 1,
+    out: Any = None,
+    demand: bool | Literal["later"] = True,
 ) -> AsyncIterator[SimulatedEsi]:
     """An ESI with a meter on the simulator, its registry in ``directory``, and the simulated
     HAN of ``zse esi --radio sim`` provisioned (each device joins and runs CBKE on its own).
     ``demand=False``: a meter without InstantaneousDemand (SE D.3.2.2.1.1; its Metering
-    server answers a read of it UNSUPPORTED_ATTRIBUTE), its summation as ever."""
+    server answers a read of it and Configure Reporting of it UNSUPPORTED_ATTRIBUTE), its
+    summation as ever; ``"later"``: a meter with one not known until it is fed (``meter
+    set --demand``: a read of it is UNSUPPORTED_ATTRIBUTE until then, its reporting taken)."""
     from zse.cli._sim import SIM_HAN, SimulatedHan  # noqa: PLC0415
     from zse.cli.demo import RATED_WATTS, meter_attributes, simulated_household  # noqa: PLC0415
     from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
@@ -129,13 +135,13 @@ async def simulated_esi(
         cleanup.push_async_callback(registry.close)
         household = simulated_household(han.clock)
         kept = await registry.store.get(_HOUSEHOLD, "summation", 0)
-        source = _Continued(household, kept, demand=demand)
+        source = _Continued(household, kept, demand=demand is True)
         esi = EnergyServiceInterface(
             app,
             credentials=han.credentials,
             registry=registry,
             clock=han.clock,
-            meter={"formatting": formatting, "source": source},
+            meter={"formatting": formatting, "source": source, "demand": demand is not False},
         )
         meter = esi.meter
         if meter is not None:

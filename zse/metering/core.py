@@ -90,7 +90,10 @@ def summation_advance(before: int, after: int) -> int:
     return forward if forward < _HALF_REGISTER else after - before
 
 
-#: Attribute -> analog (a reportable change applies) for what the core holds.
+#: Attribute -> analog (a reportable change applies) for what the core may hold: a meter
+#: supports those it is given a value for at construction, and InstantaneousDemand unless
+#: built without it (``demand=False``; optional, SE D.3.2.2.1.1), its value not known until
+#: the first reading that carries it.
 _ATTRIBUTES: Mapping[int, bool] = {
     A.CURRENT_SUMM_DELIVERED: True,
     A.CURRENT_SUMM_RECEIVED: True,
@@ -243,7 +246,9 @@ class MeterCore(Generic[D]):
     code; ``max_periods`` is MaxNumberOfPeriodsDelivered (D.3.2.2.6, 1 to
     :data:`MAX_PERIODS_DELIVERED`), ``profile_capacity`` the intervals kept per
     channel. ``initial``: the meter's readings at ``now``, the registers the first profile
-    interval counts from (:meth:`begin`); None: registers at 0.
+    interval counts from (:meth:`begin`); None: registers at 0. ``demand``: whether the meter
+    has InstantaneousDemand (optional, SE D.3.2.2.1.1); without it a reading of a demand is a
+    ``ValueError``, and it is refused UNSUPPORTED_ATTRIBUTE (ZCL 2.5.7.3) however it is asked.
     """
 
     def __init__(
@@ -252,6 +257,7 @@ class MeterCore(Generic[D]):
         formatting: Mapping[int, int],
         now: int,
         delivered_only: bool = True,
+        demand: bool = True,
         profile_period: int = 2,
         max_periods: int = MAX_PERIODS_DELIVERED,
         profile_capacity: int = 96,
@@ -271,18 +277,23 @@ class MeterCore(Generic[D]):
             if not low <= value <= high:
                 raise ValueError(f"attribute 0x{attribute:04X} = {value} is outside {low}-{high}")
         self.delivered_only = delivered_only
+        self.demand = demand
         self.profile_period = profile_period
         self.max_periods = max_periods
-        self.reporting: ReportingEngine[D] = ReportingEngine(_ATTRIBUTES)
-        for attribute, value in {
+        values = {
             A.CURRENT_SUMM_DELIVERED: 0,
             A.STATUS: 0,
             A.MAX_NUMBER_OF_PERIODS_DELIVERED: max_periods,
             **formatting,
-        }.items():
-            self.reporting.update(attribute, value)
+        }
         if not delivered_only:
-            self.reporting.update(A.CURRENT_SUMM_RECEIVED, 0)
+            values[A.CURRENT_SUMM_RECEIVED] = 0
+        supported = {*values, *((A.INSTANTANEOUS_DEMAND,) if demand else ())}
+        self.reporting: ReportingEngine[D] = ReportingEngine(
+            {attribute: _ATTRIBUTES[attribute] for attribute in supported}
+        )
+        for attribute, value in values.items():
+            self.reporting.update(attribute, value)
         seconds = PROFILE_INTERVAL_SECONDS[profile_period]
         self._period = seconds
         self._interval_end = (now // seconds + 1) * seconds
@@ -303,10 +314,10 @@ class MeterCore(Generic[D]):
         return self.reporting.value(attribute)
 
     def supports(self, attribute: int) -> bool:
-        """True for an attribute the meter holds now: one with a value, what its Metering
-        server serves (an InstantaneousDemand never fed, a Multiplier not configured is
-        answered UNSUPPORTED_ATTRIBUTE, to Read Attributes and Configure Reporting alike)."""
-        return self.reporting.held(attribute)
+        """True for an attribute the meter has, with a value yet or not (its InstantaneousDemand
+        before the first reading of it); not a Multiplier not configured, nor the demand of a
+        meter built without it."""
+        return self.reporting.supports(attribute)
 
     @property
     def interval_end(self) -> int:
@@ -345,6 +356,8 @@ class MeterCore(Generic[D]):
                 raise Mismatch(f".values: not a reading of attribute 0x{attribute:04X}")
         if self.delivered_only and A.CURRENT_SUMM_RECEIVED in values:
             raise Mismatch(".values: a delivered-only meter has no summation received")
+        if not self.demand:  # stored while it had one: not a reading it has now
+            values.pop(A.INSTANTANEOUS_DEMAND, None)
         self._interval_end = record["interval_end"]
         for channel, ring in self._rings.items():
             stored = record["channels"][str(int(channel))]
@@ -407,6 +420,8 @@ class MeterCore(Generic[D]):
         demand = readings.instantaneous_demand
         if demand is not None and not -(1 << 23) <= demand < 1 << 23:
             raise ValueError(f"instantaneous demand {demand} out of range")
+        if demand is not None and not self.demand:
+            raise ValueError("a meter without InstantaneousDemand has no demand")
         if now >= self._interval_end:
             self._close_intervals(now)
         for attribute, value in (
@@ -438,13 +453,11 @@ class MeterCore(Generic[D]):
             self._start[channel] = summation if ended == 1 else None
         self._interval_end += ended * self._period
 
-    def configure_reporting(
-        self, destination: D, config: ReportingConfig, now: int, *, kept: bool = False
-    ) -> int:
+    def configure_reporting(self, destination: D, config: ReportingConfig, now: int) -> int:
         """Configure Reporting (ZCL 2.5.7) for one attribute: the record's status (an
-        attribute not held: UNSUPPORTED_ATTRIBUTE, unless the record is ``kept`` from before,
-        :meth:`ReportingEngine.configure <zse.zcl.reporting.ReportingEngine.configure>`)."""
-        return int(self.reporting.configure(destination, config, now, kept=kept))
+        attribute not supported: UNSUPPORTED_ATTRIBUTE; one without a value yet reports once
+        it comes)."""
+        return int(self.reporting.configure(destination, config, now))
 
     def next_deadline(self) -> int | None:
         """When :meth:`handle_timeout` next has a report to send."""

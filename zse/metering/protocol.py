@@ -43,7 +43,7 @@ from zse.se.ids import MeteringAttribute as A
 from zse.zcl.codec import decode_command, encode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
-from zse.zcl.reporting import NO_REPORTING, ReportingConfig, report_payload
+from zse.zcl.reporting import ReportingConfig, report_payload
 
 __all__ = [
     "DEFAULT_UPDATE_PERIOD",
@@ -281,18 +281,13 @@ class MeterServerProtocol:
 
     def configure(self, destination: Destination, record: Any, now: int) -> foundation.Status:
         """One Configure Reporting record (ZCL 2.5.7.1) for ``destination``: its status
-        (2.5.8.1): UNSUPPORTED_ATTRIBUTE for an attribute the meter does not hold (or a
+        (2.5.8.1): UNSUPPORTED_ATTRIBUTE for an attribute the meter does not have (or a
         "receive reports" record: the meter keeps no timeouts), INVALID_DATA_TYPE when the
-        record's type is not the attribute's (2.5.7.3), else the reporting engine's. The
-        device's own record kept from before a restart, waiting for its attribute's value,
-        may be stopped (maximum 0xFFFF): it would report once the value comes."""
+        record's type is not the attribute's (2.5.7.3), else the reporting engine's. One it
+        has without a value yet (the demand before its first reading) is configured: a device
+        that asks once when it joins gets its reports from the first value."""
         attribute = int(record.attrid)
-        stop = (
-            record.direction == _SEND_REPORTS
-            and int(record.max_interval) == NO_REPORTING
-            and self.core.reporting.configured(destination, attribute)
-        )
-        if record.direction != _SEND_REPORTS or not (stop or self.core.supports(attribute)):
+        if record.direction != _SEND_REPORTS or not self.core.supports(attribute):
             return foundation.Status.UNSUPPORTED_ATTRIBUTE
         if int(record.datatype) != attribute_type_id(attribute):
             return foundation.Status.INVALID_DATA_TYPE
@@ -303,7 +298,7 @@ class MeterServerProtocol:
             max_interval=int(record.max_interval),
             reportable_change=None if change is None else int(change),
         )
-        return foundation.Status(self.core.configure_reporting(destination, config, now, kept=stop))
+        return foundation.Status(self.core.configure_reporting(destination, config, now))
 
     def _configure(self, msg: ZclMessage, records: list[Any], now: int) -> Step:
         """Configure Reporting (ZCL 2.5.7) -> Configure Reporting Response (2.5.8): one status

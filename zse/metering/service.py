@@ -141,7 +141,7 @@ class MeteringServer:
     FastPollUpdatePeriod (D.3.2.2.1), seconds. ``source``: polled for readings (None: only
     :meth:`feed`). The first reading taken (polled or fed) is the register the load profile
     counts from (:meth:`MeterCore.begin <zse.metering.core.MeterCore.begin>`), unless a stored
-    profile was loaded. ``delivered_only``, ``profile_period``, ``max_periods``,
+    profile was loaded. ``delivered_only``, ``demand``, ``profile_period``, ``max_periods``,
     ``profile_capacity``: as :class:`~zse.metering.core.MeterCore` takes them. ``store``:
     persistence under ``namespace`` (default ``metering.server/<endpoint id>``).
     Events (:class:`ReportingConfigured`, :class:`FastPollGranted`) go to ``on_event``.
@@ -159,6 +159,7 @@ class MeteringServer:
         store: Store | None = None,
         namespace: str | None = None,
         delivered_only: bool = True,
+        demand: bool = True,
         profile_period: int = 2,
         max_periods: int = MAX_PERIODS_DELIVERED,
         profile_capacity: int = 96,
@@ -176,6 +177,7 @@ class MeteringServer:
             },
             now=clock(),
             delivered_only=delivered_only,
+            demand=demand,
             profile_period=profile_period,
             max_periods=max_periods,
             profile_capacity=profile_capacity,
@@ -246,7 +248,7 @@ class MeteringServer:
                 max_interval=value["max"],
                 reportable_change=value["change"],
             )
-            if self.core.configure_reporting(destination, config, now, kept=True):
+            if self.core.configure_reporting(destination, config, now):
                 raise Mismatch(f"attribute 0x{value['attribute']:04X} is not reportable here")
 
         load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
@@ -276,12 +278,12 @@ class MeteringServer:
                     continue
                 moved += 1
                 stop = replace(config, max_interval=NO_REPORTING)
-                self.core.configure_reporting(destination, stop, now, kept=True)
+                self.core.configure_reporting(destination, stop, now)
                 batch.delete(self.namespace, _report_key(destination, config.attribute))
                 if new_nwk is None:
                     continue
                 there = Destination.device(new_nwk, destination.endpoint)
-                self.core.configure_reporting(there, config, now, kept=True)
+                self.core.configure_reporting(there, config, now)
                 batch.put(
                     self.namespace, _report_key(there, config.attribute), _record(there, config)
                 )

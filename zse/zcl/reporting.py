@@ -9,10 +9,10 @@ has passed; with no such change the value is reported when the maximum interval 
 A maximum of 0 means no periodic report (change-based reporting only); 0xFFFF means the
 attribute is not reported to that destination and the record is removed (ZCL 2.5.7.1.6).
 Configuring sets the baseline: the value then current counts as reported at that time.
-An attribute is held once it has a value (:meth:`ReportingEngine.update`): the server serves
-only those, so one without a value yet is refused as one it does not have,
-UNSUPPORTED_ATTRIBUTE (ZCL 2.5.7.3, 2.5.9.3), as Read Attributes answers it; a record kept
-from before (:meth:`ReportingEngine.configure` with ``kept``) waits for the value.
+The attributes the engine is built with are those the server supports: any other is refused
+UNSUPPORTED_ATTRIBUTE (ZCL 2.5.7.3, 2.5.9.3). A supported attribute without a value yet (a
+meter's demand before its first reading) is configured all the same: its records wait for
+the value, which is due at their minimum interval once it comes.
 Attributes due together for a destination leave as one report. Time is whole seconds, an
 argument; nothing here does I/O.
 """
@@ -111,15 +111,11 @@ class ReportingEngine(Generic[D]):
         self._seq = itertools.count()
         self._version = itertools.count(1)
 
-    def configure(
-        self, destination: D, config: ReportingConfig, now: int, *, kept: bool = False
-    ) -> Status:
+    def configure(self, destination: D, config: ReportingConfig, now: int) -> Status:
         """Apply one Configure Reporting record; the status of its response record (2.5.8):
-        UNSUPPORTED_ATTRIBUTE for an attribute not held (none of the cluster's, or without a
-        value yet: :meth:`held`; ZCL 2.5.7.3). ``kept``: a record taken before (loaded from a
-        store at a restart, moved to a device's new address), applied though its value has
-        not come yet (it is due once it comes)."""
-        if config.attribute not in self._analog or not (kept or self.held(config.attribute)):
+        UNSUPPORTED_ATTRIBUTE for an attribute not supported (:meth:`supports`; ZCL
+        2.5.7.3). One without a value yet is configured: due once its value comes."""
+        if not self.supports(config.attribute):
             return Status.UNSUPPORTED_ATTRIBUTE
         if config.attribute not in self._reportable:
             return Status.UNREPORTABLE_ATTRIBUTE
@@ -159,8 +155,8 @@ class ReportingEngine(Generic[D]):
     ) -> tuple[Status, ReportingConfig | None]:
         """Read Reporting Configuration (ZCL 2.5.9): the status of the response record
         (2.5.10) and the record, when there is one; UNSUPPORTED_ATTRIBUTE for an attribute
-        not held (:meth:`held`), a kept record's included (ZCL 2.5.9.3)."""
-        if not self.held(attribute):
+        not supported (:meth:`supports`; ZCL 2.5.9.3), with a value or not."""
+        if not self.supports(attribute):
             return Status.UNSUPPORTED_ATTRIBUTE, None
         if attribute not in self._reportable:
             return Status.UNREPORTABLE_ATTRIBUTE, None
@@ -168,10 +164,6 @@ class ReportingEngine(Generic[D]):
         if entry is None:
             return Status.NOT_FOUND, None
         return Status.SUCCESS, entry.config
-
-    def configured(self, destination: D, attribute: int) -> bool:
-        """Whether ``destination`` has a record of ``attribute`` (held or not: a kept one)."""
-        return (destination, attribute) in self._entries
 
     def configurations(self) -> tuple[tuple[D, ReportingConfig], ...]:
         """Every reporting record held, as (destination, record), in the order configured."""
@@ -191,10 +183,10 @@ class ReportingEngine(Generic[D]):
                     self._queue_change(entry)
             cohort.changed = changed
 
-    def held(self, attribute: int) -> bool:
-        """Whether the server holds the attribute: one of the cluster's with a value (what
-        Read Attributes answers; before its first value it answers UNSUPPORTED_ATTRIBUTE)."""
-        return attribute in self._analog and attribute in self._values
+    def supports(self, attribute: int) -> bool:
+        """Whether the server supports the attribute (it was built with it), with a value
+        yet or not."""
+        return attribute in self._analog
 
     def value(self, attribute: int) -> int | None:
         """The attribute's current value, None when never set."""
