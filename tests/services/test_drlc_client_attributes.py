@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 
 import pytest
 from zigpy.zcl import foundation
@@ -13,6 +14,7 @@ from zigpy.zcl import foundation
 from tests.services.test_drlc_services import han, lce
 from zse.drlc import Status
 from zse.drlc.service import DRLC, DrlcClient, DrlcServer, ReportReceived
+from zse.sim import SimDevice
 from zse.store import Store
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
@@ -43,14 +45,15 @@ async def setup(seed: int, store: Store | None = None, **kwargs: int):
     options = {"start_randomization_minutes": 30, "duration_randomization_minutes": 0}
     options.update(kwargs)
 
-    async def boot() -> DrlcClient:
+    async def boot(reopened: Store | None = None) -> DrlcClient:
+        """A client started on ``store`` (or ``reopened``: a restart's store)."""
         client = DrlcClient(
             lcd.endpoints[1],
             server_ep=SE_ENDPOINT_ID,
             device_class=LCD_CLASS,
             clock=clock,
             rng=random.Random(seed),
-            store=store,
+            store=store if reopened is None else reopened,
             **options,
         )
         await client.start(get_scheduled_events=False)
@@ -165,9 +168,11 @@ async def test_write_attributes_no_response_writes_silently():
     assert await read(1, 2) == {1: 12, 2: 0}
 
 
-async def test_written_enrollment_group_changes_which_events_the_device_acts_on():
-    _, server, lcd, clock, boot, write, _ = await setup(73)
-    client = await boot()
+def publisher(
+    server: DrlcServer, lcd: SimDevice, clock: Callable[[], int]
+) -> Callable[[int, int], Awaitable[list[int]]]:
+    """``publish(event_id, group)``: the ESI publishes an event of that enrollment group to
+    the device (20 minutes apart by id); the statuses the device reported back."""
     received: list[ReportReceived] = []
     server.on_event(received.append)
 
@@ -180,6 +185,13 @@ async def test_written_enrollment_group_changes_which_events_the_device_acts_on(
         await asyncio.sleep(5)
         return [r.report.event_status for r in received]
 
+    return publish
+
+
+async def test_written_enrollment_group_changes_which_events_the_device_acts_on():
+    _, server, lcd, clock, boot, write, _ = await setup(73)
+    client = await boot()
+    publish = publisher(server, lcd, clock)
     # enrolled in group 0 (the default): a member of every group (SE D.2.3.2.1)
     assert await publish(1, 5) == [Status.RECEIVED]
     reply = await write(record(0, UINT8, 5))

@@ -37,6 +37,9 @@ class RecordingEndpoint:
     def set_writable(self, *args: Any, **kwargs: Any) -> None:
         pass
 
+    def set_undivided_commit(self, *args: Any) -> None:
+        pass
+
     def add_handler(self, cluster_id: int, handler: Any) -> Any:
         self.handlers.append(handler)
         return lambda: self.handlers.remove(handler)

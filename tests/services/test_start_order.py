@@ -86,6 +86,9 @@ class Port:
     def set_writable(self, *args, **kwargs) -> None:
         return None
 
+    def set_undivided_commit(self, *args) -> None:
+        return None
+
     async def send(self, dst, dst_ep, cluster_id, command_id, payload=b"", **kwargs) -> int:
         self.sent.append((cluster_id, command_id, bytes(payload)))
         return 0

@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,7 +139,9 @@ class DrlcClient:
     (an EmberZNet NCP's ``dsaSign``). With a ``store`` the table
     and the client attributes the ESI wrote survive restarts; ``namespace`` defaults to
     ``drlc.client/<endpoint id>``. The ESI may write the four client attributes (D.2.3.2);
-    a write changes the targeting and randomization of the events received afterwards.
+    a write changes the targeting and randomization of the events received afterwards, once
+    it is committed to the store (a commit that fails is FAILURE, nothing changed); a Write
+    Attributes Undivided frame is committed as one record, all of it or none (ZCL 2.5.4.3).
     ``report_delay`` (seconds, at most :data:`REPORT_DELAY_MAX`; 0 = off) holds each Report
     Event Status back by a delay drawn from ``rng`` in ``[0, report_delay]``, order kept.
     """
@@ -274,16 +276,40 @@ class DrlcClient:
                 check=_RANGE_CHECKS[attr],
                 on_write=functools.partial(self._written, name),
             )
+        self.endpoint.set_undivided_commit(DRLC, self._written_undivided)
 
     async def _written(self, name: str, value: int) -> None:
-        """The ESI wrote a client attribute: events received from now on use it; it is
-        persisted with the table's namespace."""
+        """Write Attributes' ``on_write``: the ESI wrote a client attribute; it is committed
+        with the table's namespace, then events received from now on use it (a commit that
+        fails raises: FAILURE, the core, the endpoint and the store keep the value before)."""
         async with self._lock:
-            setattr(self.core, name, int(value))
-            if self.store is not None:
-                written = {n: getattr(self.core, n) for n, _, _ in _CLIENT_ATTRIBUTES.values()}
-                await self.store.commit(Batch().put(self.namespace, "attributes", written))
+            await self._commit_attributes({name: int(value)})
         LOGGER.info("DRLC client attribute %s written: %d", name, value)
+
+    async def _written_undivided(self, records: Sequence[tuple[int, Any]]) -> list[None]:
+        """Write Attributes Undivided's commit (ZCL 2.5.4.3): the frame's records, in its
+        order, committed as one record, then applied and served, all of them; a commit that
+        fails raises (FAILURE for each record), nothing applied or served."""
+        changes = {
+            _CLIENT_ATTRIBUTES[DrlcAttribute(attr)][0]: int(value) for attr, value in records
+        }
+        async with self._lock:
+            await self._commit_attributes(changes)
+            for attr, (name, type_id, _) in _CLIENT_ATTRIBUTES.items():
+                if name in changes:
+                    self.endpoint.set_attribute(DRLC, attr, changes[name], type_id)
+        LOGGER.info("DRLC client attributes written (undivided): %s", changes)
+        return [None] * len(records)
+
+    async def _commit_attributes(self, changes: dict[str, int]) -> None:
+        """Commit the client attributes with ``changes`` (one record holds the four), then
+        apply them to the core; held under the lock. Nothing is applied when it raises."""
+        if self.store is not None:
+            written = {n: getattr(self.core, n) for n, _, _ in _CLIENT_ATTRIBUTES.values()}
+            written.update(changes)
+            await self.store.commit(Batch().put(self.namespace, "attributes", written))
+        for name, value in changes.items():
+            setattr(self.core, name, value)
 
     async def get_scheduled_events(self, *, start_time: int = 0, number_of_events: int = 0) -> None:
         """Ask the ESI for its events (D.2.3.3.2); call it after a rejoin too. The events
