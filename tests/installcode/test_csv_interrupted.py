@@ -91,8 +91,10 @@ def start() -> Iterator[Start]:
 
 
 def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
-    """SIGINT as a terminal sends it, to the process group; SIGTERM as ``kill`` does."""
-    if signum == signal.SIGINT:
+    """SIGINT as a terminal sends it, to the process group, and SIGHUP as a closed terminal
+    does (the shell passes it on to its jobs, the kernel to the foreground process group);
+    SIGTERM as ``kill`` does."""
+    if signum in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
         os.killpg(process.pid, signum)
     else:
         process.send_signal(signum)
@@ -138,7 +140,8 @@ def test_an_interrupted_output_file_is_left_as_it_was(
     """Signalled once it has read half the input from a pipe (its temporary file made, and
     with -j 1 rows written to it): the file as it was, nothing else beside it (SIGTERM and a
     closed terminal's SIGHUP left the temporary file, link keys and all; SIGINT was click's
-    "Aborted!" and 1)."""
+    "Aborted!" and 1; with -j 2, SIGHUP to the process group killed multiprocessing's resource
+    tracker: a warning and a KeyError traceback for each of the pool's semaphores)."""
     out = tmp_path / "keys.csv"
     out.write_text(PREVIOUS)
     process = start("installcode", "--csv", "-", "-o", str(out), "-j", jobs, stdin=subprocess.PIPE)

@@ -83,22 +83,35 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+#: The signals a terminal sends its whole foreground process group, workers included:
+#: Ctrl-C's SIGINT, and SIGHUP when it is closed (where there is one).
+_FROM_THE_TERMINAL = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGHUP") if hasattr(signal, name)
+)
+
+
 def _leave_ctrl_c_to_the_parent() -> None:
-    """A worker ignores SIGINT: a terminal's Ctrl-C reaches the whole process group, and the
-    parent alone ends the run (click's "Aborted!"); each worker printed its own traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """A worker ignores SIGINT and SIGHUP (:data:`_FROM_THE_TERMINAL`): a terminal's Ctrl-C,
+    and its SIGHUP when it is closed, reach the whole process group, and the parent alone
+    ends the run (click's "Aborted!"); each worker printed its own traceback."""
+    for signum in _FROM_THE_TERMINAL:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
 def _ctrl_c_blocked() -> Iterator[None]:
-    """SIGINT blocked in this thread for the block, then delivered: a process started in it
-    (a worker, or the forkserver its workers are forked from) starts with SIGINT blocked,
-    inherited through fork and exec, so it cannot be interrupted before
-    :func:`_leave_ctrl_c_to_the_parent` runs (a Ctrl-C then printed a worker's traceback)."""
+    """SIGINT and SIGHUP (:data:`_FROM_THE_TERMINAL`) blocked in this thread for the block,
+    then delivered: a process started in it (a worker, the forkserver its workers are forked
+    from, multiprocessing's resource tracker) starts with them blocked, inherited through fork
+    and exec, so it cannot be interrupted before :func:`_leave_ctrl_c_to_the_parent` runs (a
+    Ctrl-C then printed a worker's traceback), and the resource tracker, which ignores SIGINT
+    and SIGTERM only, outlives a closed terminal's SIGHUP (it was killed by it: the parent
+    warned "resource_tracker: process died unexpectedly", its successor printed a KeyError
+    traceback for each of the pool's semaphores)."""
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on POSIX
         yield
         return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set(_FROM_THE_TERMINAL))
     try:
         yield
     finally:
@@ -111,9 +124,12 @@ def _pool_map(
     """An ordered map over ``jobs`` processes with a bounded backlog."""
 
     def chunk_map(check: Callable[[Chunk], Checked], chunks: Iterable[Chunk]) -> Iterator[Checked]:
-        pool = ProcessPoolExecutor(
-            max_workers=jobs, mp_context=_pool_context(), initializer=_leave_ctrl_c_to_the_parent
-        )
+        with _ctrl_c_blocked():  # its locks start the resource tracker
+            pool = ProcessPoolExecutor(
+                max_workers=jobs,
+                mp_context=_pool_context(),
+                initializer=_leave_ctrl_c_to_the_parent,
+            )
         try:
             pending: deque[Future[Checked]] = deque()
             for chunk in chunks:
