@@ -332,22 +332,44 @@ class CommandRefused(JoinFailed):
         self.reason = reason
 
 
-#: The reasons of an ``invalidCommand`` for a frame id the firmware does not handle: an
-#: EzspStatus before EZSP 14, an sl_status_t from it (bellows' names).
-_NO_SUCH_COMMAND = frozenset({"ERROR_INVALID_FRAME_ID", "COMMAND_IS_INVALID"})
+#: The reasons of an ``invalidCommand`` for a command the NCP has but would not run (a frame
+#: it read as cut short or too long, a value or call out of place): EzspStatus names before
+#: EZSP 14, sl_status_t names from it (bellows'). Any other reason, ERROR_INVALID_FRAME_ID and
+#: COMMAND_IS_INVALID first, or one bellows reads otherwise (a firmware's 0x31 in EZSP 14's
+#: wider field is TRANSMIT to bellows), is taken as a command the firmware lacks.
+_REFUSED = frozenset(
+    {
+        "ERROR_VERSION_NOT_SET",
+        "ERROR_WRONG_DIRECTION",
+        "ERROR_TRUNCATED",
+        "ERROR_OVERFLOW",
+        "ERROR_OUT_OF_MEMORY",
+        "ERROR_INVALID_VALUE",
+        "ERROR_INVALID_ID",
+        "ERROR_INVALID_CALL",
+        "ERROR_COMMAND_TOO_LONG",
+        "INVALID_STATE",
+        "INVALID_PARAMETER",
+        "INVALID_RANGE",
+        "ALLOCATION_FAILED",
+        "WOULD_OVERFLOW",
+        "MESSAGE_TOO_LONG",
+        "NOT_READY",
+    }
+)
 
 
 async def _command(ezsp: Any, command: str, need: str, *, stick: str, **request: Any) -> Any:
     """bellows' ``command`` with ``request``: its answer; :class:`MissingCommand` saying that
     the firmware of ``stick`` lacks it, which ``need`` needs, when the stick answered
-    ``invalidCommand`` for that reason (or one bellows does not name); else
-    :class:`CommandRefused` with the reason."""
+    ``invalidCommand`` for that reason; :class:`CommandRefused` with the reason when it is
+    one of :data:`_REFUSED`."""
     try:
         return await getattr(ezsp, command)(**request)
     except InvalidCommandError as exc:
         # bellows says "<command> command is an invalidCommand, ... number: <REASON>"
         reason = str(exc).rpartition(": ")[2].strip()
-        if reason.isidentifier() and reason.isupper() and reason not in _NO_SUCH_COMMAND:
+        if reason in _REFUSED:
             raise CommandRefused(
                 f"{stick}: the stick refused the EZSP command {command}, which {need} needs "
                 f"(invalidCommand: {reason})",
