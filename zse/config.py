@@ -36,6 +36,7 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     summation_formatting = 0x33      # digits left (bits 3-6) / right (bits 0-2); also demand_,
                                      # historical_consumption_formatting, metering_device_type,
                                      # default_update_period (30 s), fast_poll_update_period (5 s)
+    demand = false                   # optional: a meter without InstantaneousDemand (default true)
 
     [[devices]]
     eui64 = "00:0d:6f:00:0a:00:00:01"
@@ -201,11 +202,23 @@ class EsiConfig:
     time_zone: str | None = None
     #: ``[meter]``: the Metering server's attributes by id (None: the ESI hosts no meter).
     meter: Mapping[int, int] | None = None
+    #: ``[meter] demand``: whether the meter has InstantaneousDemand (optional, SE
+    #: D.3.2.2.1.1); False: Read Attributes and Configure Reporting of it are refused
+    #: UNSUPPORTED_ATTRIBUTE, and a reading of it (``meter set --demand``) too.
+    meter_demand: bool = True
     #: ``[esi] mirrors``: how many meter mirror endpoints the ESI serves (SE D.3.4).
     mirrors: int = 0
     #: ``[esi] keep_alive_minutes`` / ``keep_alive_jitter``: the Trust Center Keep-Alive
     #: server's Base (minutes) and Jitter (seconds), SE 1.2 5.4.2.2.3.4.
     keep_alive: tuple[int, int] = (10, 300)
+
+    def __post_init__(self) -> None:
+        demand = int(MeteringAttribute.INSTANTANEOUS_DEMAND)
+        if not self.meter_demand and self.meter is not None and demand in self.meter:
+            raise ConfigError(
+                f"{self.source}: [meter] demand: false, yet an InstantaneousDemand value"
+                f" (attribute 0x{demand:04X}) is given"
+            )
 
     def override(self, **changes: Any) -> EsiConfig:
         """A copy with command-line values applied (``None`` or ``()`` means "not given")."""
@@ -252,6 +265,7 @@ _TABLES = {
         "metering_device_type",
         "default_update_period",
         "fast_poll_update_period",
+        "demand",
     },
     "devices": {"eui64", "install_code", "label", "groups"},
     "prices": {
@@ -536,7 +550,9 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         except TimeZoneError as exc:
             esi.fail(str(exc), "time_zone")
     devices = _devices(source, document.get("devices", []))
-    meter = None if "meter" not in document else _meter(source, document["meter"])
+    meter, meter_demand = (
+        (None, True) if "meter" not in document else _meter(source, document["meter"])
+    )
     groups = _groups(source, document.get("groups", {}))
     prices = _prices(source, document.get("prices", []), provider_id, currency)
     return EsiConfig(
@@ -555,6 +571,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         currency=currency,
         time_zone=time_zone,
         meter=meter,
+        meter_demand=meter_demand,
         mirrors=esi.number("mirrors", 0, MAX_MIRRORS, 0),
         keep_alive=(
             esi.number("keep_alive_minutes", 1, 255, 10),
@@ -583,9 +600,17 @@ _METER = {
 }
 
 
-def _meter(source: str, table: Any) -> dict[int, int]:
-    """``[meter]``: the meter's Formatting attributes and update periods, defaults filled in."""
+def _meter(source: str, table: Any) -> tuple[dict[int, int], bool]:
+    """``[meter]``: the meter's Formatting attributes and update periods, defaults filled in,
+    and whether it has InstantaneousDemand (``demand``, a boolean; default true)."""
     reader = _Reader(source, "[meter]", table, _TABLES["meter"])
+    demand = reader.table.get("demand", True)
+    if not isinstance(demand, bool):
+        reader.fail(
+            f"expected true or false (false: a meter without InstantaneousDemand),"
+            f" got {type(demand).__name__}",
+            "demand",
+        )
     found = {
         int(attribute): reader.number(key, low, high, default)
         for key, (attribute, low, high, default) in _METER.items()
@@ -598,7 +623,7 @@ def _meter(source: str, table: Any) -> dict[int, int]:
             " 13 kVAr)",
             "unit_of_measure",
         )
-    return found
+    return found, demand
 
 
 def _devices(source: str, items: Any) -> tuple[DeviceEntry, ...]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from zse.config import _TABLES, ConfigError, parse_config, parse_price
@@ -157,6 +157,24 @@ def test_any_price_value_is_a_price_or_a_config_error(value: Any) -> None:
         return
     assert 0 <= price.price <= 0xFFFFFFFF
     assert 0 <= price.price_trailing_digit <= 15
+
+
+@settings(max_examples=300, deadline=None)
+@given(SCALARS | st.lists(SCALARS, max_size=3))
+def test_any_meter_demand_is_a_boolean_or_one_config_error_naming_it(value: Any) -> None:
+    """``[meter] demand`` takes true or false; anything else is one line naming the key and
+    what it takes."""
+    text = f"[meter]\ndemand = {toml_value(value)}\n"
+    if isinstance(value, bool):
+        assert parse_config(text).meter_demand is value
+        return
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    message = str(caught.value)
+    # toml_value writes an astral character as JSON's surrogate pair, TOML's refusal
+    assume(not message.startswith("config: not TOML: Escaped character"))
+    assert message.startswith("config: [meter] demand: expected true or false (false: ")
+    assert "\n" not in message
 
 
 # -- the command line -------------------------------------------------------------------------

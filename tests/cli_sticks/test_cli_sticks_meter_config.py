@@ -5,6 +5,7 @@ hosts none; a wrong key or value is one line naming the file, table and key."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from tests.cli_sticks.sticks_helpers import Operator, serving, sim_factory
 from zse.cli._radio import RadioOptions, esi_descriptor
-from zse.config import ConfigError, parse_config
+from zse.config import ConfigError, EsiConfig, parse_config
 from zse.se.ids import METERING
 from zse.se.ids import MeteringAttribute as A
 from zse.sim import Air
@@ -43,6 +44,41 @@ def test_the_meter_table() -> None:
         A.DIVISOR: 100,
         A.FAST_POLL_UPDATE_PERIOD: 2,
     }
+
+
+def test_the_demand_key() -> None:
+    """``demand = false``: a meter without InstantaneousDemand (SE D.3.2.2.1.1), its
+    attribute values as ever; the default, and ``demand = true``, one with it."""
+    assert parse_config("").meter_demand
+    assert parse_config("[meter]\n").meter_demand
+    assert parse_config("[meter]\ndemand = true\n").meter_demand
+    config = parse_config("[meter]\ndemand = false\ndivisor = 100\n")
+    assert not config.meter_demand
+    assert config.meter == {**DEFAULTS, A.DIVISOR: 100}
+
+
+@pytest.mark.parametrize("value", ["0", '"false"', "1500", "[]", "{}"])
+def test_a_demand_that_is_not_a_boolean_is_one_line(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"[meter]\ndemand = {value}\n")
+    taken = "expected true or false (false: a meter without InstantaneousDemand), got "
+    assert str(caught.value).startswith(f"config: [meter] demand: {taken}")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_demand_value_for_a_meter_without_demand_is_a_config_error() -> None:
+    """The attribute values given with ``meter_demand=False`` (a configuration built in
+    code: the file has no key for a demand value) hold no InstantaneousDemand."""
+    with pytest.raises(ConfigError) as caught:
+        EsiConfig(meter={**DEFAULTS, A.INSTANTANEOUS_DEMAND: 1500}, meter_demand=False)
+    assert str(caught.value) == (
+        "command line: [meter] demand: false, yet an InstantaneousDemand value"
+        " (attribute 0x0400) is given"
+    )
+    assert EsiConfig(meter={A.INSTANTANEOUS_DEMAND: 1500}).meter_demand
+    config = parse_config("[meter]\ndemand = false\n")
+    with pytest.raises(ConfigError, match="demand: false, yet"):
+        dataclasses.replace(config, meter={**DEFAULTS, A.INSTANTANEOUS_DEMAND: 0})
 
 
 @pytest.mark.parametrize(

@@ -460,6 +460,39 @@ def test_the_simulated_display_follows_the_meter_on_zse_esi_sim(tmp_path: Path) 
     ]
 
 
+def test_a_meter_without_demand_on_zse_esi_sim(tmp_path: Path) -> None:
+    """``[meter] demand = false``: a meter without InstantaneousDemand (SE D.3.2.2.1.1). The
+    display's read of the demand and its Configure Reporting of it are answered
+    UNSUPPORTED_ATTRIBUTE (ZCL 2.5.2.1, 2.5.7.3; a meter with it takes the reporting before
+    its first reading): the display follows the summation alone, subscribed to nothing else.
+    ``meter`` shows no demand, and ``meter set --demand`` is refused in one line."""
+    status, lines, stderr = shell(
+        tmp_path,
+        "[meter]\ndemand = false\n",
+        f"provision {IHD} '{IHD_CODE}' --label kitchen\nwait ready {IHD} --timeout 120\n"
+        "sleep 20\nmeter set --summation 12345\nsleep 320\nmeter\n"
+        "meter set --summation 12400 --demand 1500\nmeter\n",
+    )
+    assert status == 1, "\n".join(lines) + stderr
+    assert "Traceback" not in stderr
+    summation = "current_summ_delivered every 10..300 s, change 1"
+    at = f"{IHD} (kitchen) endpoint 1"
+    assert any(line.endswith(f"{at} subscribed to {summation}") for line in lines)
+    assert not any("subscribed to instantaneous_demand" in line for line in lines)
+    refused = "sim: in-home display shows no demand: the meter answers it UNSUPPORTED_ATTRIBUTE"
+    assert lines.count(refused) == 1  # said once, not at each ask again
+    assert "sim: in-home display shows summation 000012.345 kWh" in lines
+    assert not any(line.startswith("sim: in-home display shows demand") for line in lines)
+    assert lines[-6:] == [
+        "meter: summation delivered 000012.345 kWh, status 0x00",
+        f"reporting to {at}: {summation}",
+        "fast poll: off",
+        "error: the meter has no InstantaneousDemand ([meter] demand = false): --demand refused",
+        "stopping: a scripted command failed",
+        "ESI stopped",
+    ]
+
+
 def test_the_shell_refuses_what_it_cannot_do_in_one_line(tmp_path: Path) -> None:
     """An audit's finds: a megabyte line took shlex 15 s and was echoed whole; a negative
     ZigBee group id read "0x-001"; a negative duration "is over 1440"; sleep took NaN and

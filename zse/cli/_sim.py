@@ -106,6 +106,9 @@ class SimulatedHan:
         )
         self.devices: list[_Device] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: (device kind, attribute) its meter answered UNSUPPORTED_ATTRIBUTE, said once until
+        #: a reading of it comes
+        self._unsupported: set[tuple[str, int]] = set()
         self._base: float | None = None
         #: the wall clock (Unix seconds), which :meth:`clock` never falls behind
         self.wall = wall
@@ -249,7 +252,14 @@ class SimulatedHan:
             from zse.metering.protocol import SUMMATION  # noqa: PLC0415
 
             what = "summation" if event.attribute == SUMMATION else "demand"
+            self._unsupported.discard((kind, event.attribute))
             self.out(f"sim: {kind} shows {what} {event.reading}")
+        elif name == "AttributeUnsupported" and (kind, event.attribute) not in self._unsupported:
+            from zse.metering.protocol import SUMMATION  # noqa: PLC0415
+
+            what = "summation" if event.attribute == SUMMATION else "demand"
+            self._unsupported.add((kind, event.attribute))
+            self.out(f"sim: {kind} shows no {what}: the meter answers it UNSUPPORTED_ATTRIBUTE")
         elif name == "ThermostatChanged":
             self.out(f"sim: {kind} cooling set point {event.cooling_set_point / 100:.1f} C")
 

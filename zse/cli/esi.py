@@ -799,7 +799,7 @@ def meter(ctx: click.Context) -> Action | None:
             session.say(_NO_METER)
             return
         core = server.core
-        session.say(f"meter: {describe_readings(core.read)}")
+        session.say(f"meter: {describe_readings(core.read, demand=core.demand)}")
         configured = core.reporting.configurations()
         if not configured:
             session.say("reporting: nobody subscribed")
@@ -831,6 +831,10 @@ def meter_set(summation: int | None, demand: int | None, status_bits: int | None
         server = session.esi.meter
         if server is None:
             raise CommandError(_NO_METER)
+        if demand is not None and not server.core.demand:
+            raise CommandError(
+                "the meter has no InstantaneousDemand ([meter] demand = false): --demand refused"
+            )
         await server.feed(
             Readings(
                 summation_delivered=summation,
@@ -838,7 +842,7 @@ def meter_set(summation: int | None, demand: int | None, status_bits: int | None
                 status=status_bits,
             )
         )
-        session.say(f"meter: {describe_readings(server.core.read)}")
+        session.say(f"meter: {describe_readings(server.core.read, demand=server.core.demand)}")
 
     return run
 
@@ -1111,7 +1115,11 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
             clock=clock,
             permit_seconds=config.permit_seconds,
             time_zone=config.time_zone,
-            meter=False if config.meter is None else {"formatting": config.meter},
+            meter=(
+                False
+                if config.meter is None
+                else {"formatting": config.meter, "demand": config.meter_demand}
+            ),
             mirrors=config.mirrors,
             keep_alive=config.keep_alive,
         )
