@@ -230,6 +230,29 @@ class _Client(aiomqtt.Client):
             raise asyncio.CancelledError
         return result
 
+    def _on_socket_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        """paho has a packet to send on ``sock``: watch it for writing, as aiomqtt does, on
+        the loop's next turn (paho may ask from the thread that connects), unless the
+        connection closed meanwhile (paho read the broker's close after a publication in
+        the same turn, say). aiomqtt registered the descriptor all the same: a closed one,
+        an ``OSError: [Errno 9] Bad file descriptor`` traceback from ``asyncio`` (62 as a
+        5,000-meter utility stopped), or one reused by another connection, whose writer it
+        replaced."""
+        fd = sock.fileno()
+
+        def write() -> None:  # aiomqtt's: a failure ends the connection
+            try:
+                client.loop_write()
+            except Exception as exc:
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+
+        def register() -> None:
+            if client.socket() is sock and sock.fileno() == fd:  # still this connection's
+                self._loop.add_writer(fd, write)
+
+        self._loop.call_soon_threadsafe(register)
+
     def ack_manually(self) -> None:
         """Acknowledge received QoS 1 messages only by :meth:`ack` (before connecting)."""
         self._client.manual_ack_set(True)
