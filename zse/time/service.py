@@ -186,8 +186,10 @@ class TimeServer:
     0-0xFFFFFFFE with the zone in force, answers INVALID_VALUE
     (:meth:`~zse.time.core.TimeCore.range_refusal`); a value that leaves its type later (the
     clock running on) is served as the invalid value 0xFFFFFFFF, with a warning, so no read
-    fails. A record is checked when its frame arrives and again when it is committed, in
-    the order the writes commit: a ValidUntilTime no longer later than the LastSetTime a Time
+    fails. A record is checked when its frame arrives, against what the records before it
+    in its frame would write (ZCL 2.5.3.3: a ValidUntilTime after an earlier Time of its
+    frame is held to that Time), and again when it is committed, in the order the writes
+    commit: a ValidUntilTime no longer later than the LastSetTime a Time
     written meanwhile set (by another frame, or an earlier record of its own) answers
     INVALID_VALUE, a Time, TimeStatus or zone committed after the server was made a Master
     READ_ONLY, and nothing of it is stored or served. A Write Attributes Undivided frame is
@@ -334,9 +336,9 @@ class TimeServer:
             self.endpoint.set_writable(
                 TIME,
                 attribute,
-                check=functools.partial(self._write_refusal, attribute),
                 on_write=functools.partial(self._store_written, attribute),
             )
+        self.endpoint.set_frame_check(TIME, self._check_frame)
         self.endpoint.set_undivided_commit(TIME, self._commit_undivided)
 
     def write(self, attribute: TimeAttribute, value: int) -> foundation.Status:
@@ -362,12 +364,37 @@ class TimeServer:
 
     def _write_refusal(self, attribute: TimeAttribute, value: Any) -> foundation.Status | None:
         """Why ``value`` may not be written to ``attribute`` (the rules above), None when it
-        may: the check of a record when its frame arrives."""
-        refused = self._commit_refusal(attribute, value)
-        if refused is not None:
-            return refused
-        status = self.core.range_refusal(attribute, int(value), self.now())
-        return None if status is None else foundation.Status(status)
+        may: the check of a write before it is committed."""
+        return self._check_frame([(attribute, value)])[0]
+
+    def _check_frame(self, records: Sequence[tuple[int, Any]]) -> list[foundation.Status | None]:
+        """Write Attributes' frame check when a frame arrives: each record's refusal (the
+        rules above), in the frame's order, as if the records before it were written (ZCL
+        2.5.3.3: a ValidUntilTime after a Time of its frame is held to that Time)."""
+        return self._frame_refusals(
+            [(TimeAttribute(attr_id), int(value)) for attr_id, value in records], ranges=True
+        )
+
+    def _frame_refusals(
+        self, frame: Sequence[tuple[TimeAttribute, int]], *, ranges: bool = False
+    ) -> list[foundation.Status | None]:
+        """Each record's refusal (:meth:`_commit_refusal`, with ``ranges`` also
+        :meth:`~zse.time.core.TimeCore.range_refusal`) against what the records of ``frame``
+        before it that are not refused would write: the LastSetTime a Time sets, the status
+        a TimeStatus makes."""
+        last_set, bits = self.core.last_set_time, self.status.bitmap()
+        statuses: list[foundation.Status | None] = []
+        for attribute, value in frame:
+            refused = self._commit_refusal(attribute, value, last_set=last_set, status=bits)
+            if refused is None and ranges:
+                status = self.core.range_refusal(attribute, value, self.now())
+                refused = None if status is None else foundation.Status(status)
+            statuses.append(refused)
+            if refused is None and attribute == TimeAttribute.TIME:
+                last_set = value
+            elif refused is None and attribute == TimeAttribute.TIME_STATUS:
+                bits = written_status(bits, value)
+        return statuses
 
     def _commit_refusal(
         self,
@@ -401,15 +428,7 @@ class TimeServer:
         raises (FAILURE for each record), nothing applied."""
         frame = [(TimeAttribute(attr_id), int(value)) for attr_id, value in records]
         async with self._lock:
-            last_set, bits = self.core.last_set_time, self.status.bitmap()
-            statuses = []
-            for attribute, value in frame:
-                refused = self._commit_refusal(attribute, value, last_set=last_set, status=bits)
-                statuses.append(refused)
-                if refused is None and attribute == TimeAttribute.TIME:
-                    last_set = value
-                elif refused is None and attribute == TimeAttribute.TIME_STATUS:
-                    bits = written_status(bits, value)
+            statuses = self._frame_refusals(frame)
             if any(refused is not None for refused in statuses):
                 LOGGER.info(
                     "Time: Write Attributes Undivided refused, nothing written: %s",

@@ -8,8 +8,9 @@ nothing (2.5.7-2.5.10: UNREPORTABLE_ATTRIBUTE), and matching replies to the endp
 requests. A subclass supplies :meth:`ZclEndpointBase._transmit`, and feeds
 received frames to :meth:`ZclEndpointBase._accept`. Attributes made writable with
 :meth:`ZclEndpointBase.set_writable` take Write Attributes (ZCL 2.5.3-2.5.5); a cluster's
-owner may commit each Write Attributes Undivided frame whole, all or none
-(:meth:`ZclEndpointBase.set_undivided_commit`, ZCL 2.5.4.3).
+owner may check a frame's records in turn, each against what the records before it write
+(:meth:`ZclEndpointBase.set_frame_check`, ZCL 2.5.3.3), and commit each Write Attributes
+Undivided frame whole, all or none (:meth:`ZclEndpointBase.set_undivided_commit`, ZCL 2.5.4.3).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from zse.zcl.frame import (
 __all__ = [
     "AttributeCheck",
     "AttributeWritten",
+    "FrameCheck",
     "UndividedCommit",
     "ZclEndpointBase",
     "ZclHandler",
@@ -81,6 +83,11 @@ AttributeWritten = Callable[[Any], "Awaitable[foundation.Status | None] | founda
 """Told of a value written to an attribute, before it is kept: None (or SUCCESS) takes it,
 another status refuses it at commit time (a check against state that another frame's write
 may change meanwhile, judged under the owner's own serialization)."""
+
+FrameCheck = Callable[[Sequence[tuple[int, Any]]], "Sequence[foundation.Status | None]"]
+"""Checks a Write Attributes frame's records, (attribute id, value) in the frame's order, when
+it arrives: a status per record, None (or SUCCESS) accepting it, each judged as if the records
+before it that were accepted had been written (ZCL 2.5.3.3)."""
 
 UndividedCommit = Callable[
     [Sequence[tuple[int, Any]]],
@@ -144,6 +151,8 @@ class ZclPort(Sender, Protocol):
         check: AttributeCheck | None = None,
         on_write: AttributeWritten | None = None,
     ) -> None: ...
+
+    def set_frame_check(self, cluster_id: int, check: FrameCheck) -> None: ...
 
     def set_undivided_commit(self, cluster_id: int, commit: UndividedCommit) -> None: ...
 
@@ -272,6 +281,7 @@ class ZclEndpointBase:
         self._writable: dict[
             int, dict[int, tuple[AttributeCheck | None, AttributeWritten | None]]
         ] = {}
+        self._frame_checks: dict[int, FrameCheck] = {}
         self._undivided: dict[int, UndividedCommit] = {}
         self._handlers: dict[int, list[ZclHandler]] = {}
         self._general: dict[int, list[ZclHandler]] = {}
@@ -380,6 +390,17 @@ class ZclEndpointBase:
         against a LastSetTime another frame sets meanwhile. The value is served only once
         ``on_write`` has taken it. Attributes not made writable answer READ_ONLY."""
         self._writable.setdefault(cluster_id, {})[attr_id] = (check, on_write)
+
+    def set_frame_check(self, cluster_id: int, check: FrameCheck) -> None:
+        """Check the records of each Write Attributes frame (all three forms) of a cluster
+        with ``check(records)`` when the frame arrives, in place of each attribute's
+        ``check`` (:meth:`set_writable`): it is given the records that passed the endpoint's
+        own checks (supported, of the attribute's data type, writable), in the frame's
+        order, and judges each as if the records before it that it accepted were written
+        (ZCL 2.5.3.3), as the Time server's ValidUntilTime against the LastSetTime a Time
+        before it in the frame sets. A status per record; FAILURE for each (logged) when it
+        raises or answers another number of them."""
+        self._frame_checks[cluster_id] = check
 
     def set_undivided_commit(self, cluster_id: int, commit: UndividedCommit) -> None:
         """Let ``commit(records)`` (which may be a coroutine function) commit each Write
@@ -836,12 +857,17 @@ class ZclEndpointBase:
             await self._malformed(msg, f"Write Attributes: {exc}")
             return
         undivided = msg.command_id == foundation.GeneralCommand.Write_Attributes_Undivided
+        frame_check = self._frame_checks.get(msg.cluster_id)
         statuses = [
-            self._check_write(msg.cluster_id, a, ty, v, client=msg.from_server)
+            self._check_write(
+                msg.cluster_id, a, ty, v, client=msg.from_server, own=frame_check is None
+            )
             if msg.manufacturer is None  # zse keeps no manufacturer-specific attribute
             else foundation.Status.UNSUPPORTED_ATTRIBUTE
             for a, ty, v in records
         ]
+        if frame_check is not None:
+            self._check_frame(msg.cluster_id, frame_check, records, statuses)
         commit = self._undivided.get(msg.cluster_id) if undivided else None
         if commit is not None:
             if all(s == foundation.Status.SUCCESS for s in statuses):
@@ -871,11 +897,19 @@ class ZclEndpointBase:
         )
 
     def _check_write(
-        self, cluster_id: int, attr_id: int, type_id: int, value: Any, *, client: bool = False
+        self,
+        cluster_id: int,
+        attr_id: int,
+        type_id: int,
+        value: Any,
+        *,
+        client: bool = False,
+        own: bool = True,
     ) -> foundation.Status:
         """A write record's status, in the order of ZCL 2.5.3.3: unsupported attribute,
-        wrong data type, read only, then the attribute's own check. Client attributes set
-        with ``client=True`` are read-only. A check that raises: FAILURE (logged)."""
+        wrong data type, read only, then the attribute's own check (with ``own``; else the
+        cluster's frame check judges it). Client attributes set with ``client=True`` are
+        read-only. A check that raises: FAILURE (logged)."""
         stored = self._attribute(cluster_id, attr_id, client=client)
         if stored is None:
             return foundation.Status.UNSUPPORTED_ATTRIBUTE
@@ -889,7 +923,29 @@ class ZclEndpointBase:
         if writable is None:
             return foundation.Status.READ_ONLY
         check, _ = writable
-        return self._judge(check, cluster_id, attr_id, value)
+        return self._judge(check if own else None, cluster_id, attr_id, value)
+
+    def _check_frame(
+        self,
+        cluster_id: int,
+        check: FrameCheck,
+        records: list[tuple[int, int, Any]],
+        statuses: list[foundation.Status],
+    ) -> None:
+        """Set the statuses ``check`` gives the records the endpoint's own checks passed
+        (:meth:`set_frame_check`); FAILURE for each (logged) when it raises."""
+        success = foundation.Status.SUCCESS
+        passed = [index for index, status in enumerate(statuses) if status == success]
+        try:
+            verdicts = check([(records[index][0], records[index][2]) for index in passed])
+            judged = [success if v is None else foundation.Status(v) for v in verdicts]
+            if len(judged) != len(passed):
+                raise ValueError(f"{len(judged)} statuses for {len(passed)} records")
+        except Exception:
+            LOGGER.exception("%r: the write check of cluster 0x%04X failed", self, cluster_id)
+            judged = [foundation.Status.FAILURE] * len(passed)
+        for index, status in zip(passed, judged, strict=True):
+            statuses[index] = status
 
     def _judge(
         self, check: AttributeCheck | None, cluster_id: int, attr_id: int, value: Any
