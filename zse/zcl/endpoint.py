@@ -98,6 +98,15 @@ frame's order, all or none (ZCL 2.5.4.3): a status per record, None (or SUCCESS)
 that is written. A record refused commits none of the frame; raising commits none either."""
 
 
+def _statuses(verdicts: Sequence[foundation.Status | None], count: int) -> list[foundation.Status]:
+    """An owner's verdicts on ``count`` write records as statuses (None is SUCCESS), for
+    :data:`FrameCheck` and :data:`UndividedCommit`; :class:`ValueError` for another count."""
+    statuses = [foundation.Status.SUCCESS if v is None else foundation.Status(v) for v in verdicts]
+    if len(statuses) != count:
+        raise ValueError(f"{len(statuses)} statuses for {count} records")
+    return statuses
+
+
 def simple_descriptor(
     endpoint_id: int,
     taken: Iterable[int],
@@ -937,10 +946,9 @@ class ZclEndpointBase:
         success = foundation.Status.SUCCESS
         passed = [index for index, status in enumerate(statuses) if status == success]
         try:
-            verdicts = check([(records[index][0], records[index][2]) for index in passed])
-            judged = [success if v is None else foundation.Status(v) for v in verdicts]
-            if len(judged) != len(passed):
-                raise ValueError(f"{len(judged)} statuses for {len(passed)} records")
+            judged = _statuses(
+                check([(records[index][0], records[index][2]) for index in passed]), len(passed)
+            )
         except Exception:
             LOGGER.exception("%r: the write check of cluster 0x%04X failed", self, cluster_id)
             judged = [foundation.Status.FAILURE] * len(passed)
@@ -971,12 +979,7 @@ class ZclEndpointBase:
             verdicts = commit([(attr, value) for attr, _, value in records])
             if inspect.isawaitable(verdicts):
                 verdicts = await verdicts
-            statuses = [
-                foundation.Status.SUCCESS if verdict is None else foundation.Status(verdict)
-                for verdict in verdicts
-            ]
-            if len(statuses) != len(records):
-                raise ValueError(f"{len(statuses)} statuses for {len(records)} records")
+            statuses = _statuses(verdicts, len(records))
         except Exception:
             LOGGER.exception(
                 "%r: the Write Attributes Undivided commit of cluster 0x%04X failed",
