@@ -129,6 +129,22 @@ async def test_a_valid_until_time_written_before_any_set_time_is_kept():
     assert (reading.values[A.VALID_UNTIL_TIME], reading.values[A.TIME_ZONE]) == (5, 3600)
 
 
+async def test_a_valid_until_time_of_0_is_held_as_0_as_after_a_restart():
+    """ZCL 3.12.2.2.10: ValidUntilTime 0 is a UTCTime (2000-01-01 00:00), not the invalid
+    0xFFFFFFFF: the server's own record of it is what it serves and what a restart takes
+    back from the store (the core held 0xFFFFFFFF while the endpoint served 0)."""
+    se, ihd, clock = await esi_and_display(55)
+    server = TimeServer(se, clock=clock)
+    server.start()
+    utc_time = ATTRIBUTE_TYPES[A.VALID_UNTIL_TIME]
+    assert await write(ihd, A.VALID_UNTIL_TIME, utc_time, struct.pack("<I", 0)) == b"\x00"
+    reading = await read_time(ihd.endpoints[1], 0x0000, SE_ENDPOINT_ID, encrypt=True)
+    assert reading.values[A.VALID_UNTIL_TIME] == 0
+    assert reading.untrusted is not None  # a Time past 2000-01-01 is past it
+    assert server.core.valid_until_time == 0
+    assert server.core.attributes(clock())[A.VALID_UNTIL_TIME] == 0
+
+
 async def test_a_time_server_that_is_not_a_master_is_set_over_the_air():
     """ZCL 3.12.2.2.1-2: Time and TimeStatus are read/write on a server that is not a Master.
     The endpoint answered READ_ONLY to every attribute served from a source, whatever the

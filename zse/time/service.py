@@ -522,7 +522,8 @@ class TimeServer:
             self.core.set_time(value)
             LOGGER.info("Time: Time written: %d", value)
         elif attribute == TimeAttribute.VALID_UNTIL_TIME:
-            self.core.valid_until_time = written.valid_until_time or INVALID_TIME
+            vut = written.valid_until_time  # 0 is a time (2000-01-01), not "not written"
+            self.core.valid_until_time = INVALID_TIME if vut is None else vut
             if self._started:  # an earlier write may have replaced what the endpoint holds
                 self._publish_valid_until()
             LOGGER.info("Time: ValidUntilTime written: %d", self.core.valid_until_time)
