@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from tests.han_stick.stick_builder import STICK, meter_and_stick
 from tests.roles.han_builder import CA, START, close
+from tests.roles.test_roles_find_esi import answer_match_desc, match_rsp
 from tests.roles.test_roles_ihd_energy import FLAT, serve_meter
 from zse.cbke import SUITE1
 from zse.cbke.machine import Terminated
@@ -21,7 +22,12 @@ from zse.cbke.service import KeyEstablishmentFailed, eui64_bytes
 from zse.cli import main
 from zse.cli.han import HanOptions, cbke_failure, run_han
 from zse.messaging import Message
+from zse.roles.keepalive import KEEP_ALIVE
+from zse.se.ids import METERING
 from zse.se.types import TerminateStatus
+
+#: A Match_Desc_rsp whose MatchList is cut short: one endpoint said, none there.
+GARBLED = match_rsp(0x00, b"\x09")[:-1]
 
 
 def options(tmp_path: Path, sh: object, **changes: object) -> HanOptions:
@@ -264,3 +270,63 @@ def test_the_certificate_hint_only_when_the_certificates_are_refused(
     line = cbke_failure("in the host", KeyEstablishmentFailed(terminated))
     assert line.startswith("CBKE in the host failed: key establishment failed: ")
     assert ("check that the certificate is from the meter's CA" in line) is hinted
+
+
+async def test_a_garbled_match_desc_rsp_is_one_line_blaming_the_meter_not_the_stick(
+    tmp_path: Path, serial_link: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The meter's Match_Desc_rsp for its Key Establishment server does not decode: one
+    line about the meter (EsiNotFound); it said "the stick failed: check the USB link"."""
+    sh = await meter_and_stick(tmp_path, serial_link)
+    answer_match_desc(monkeypatch, sh.han, GARBLED)
+    errors: list[str] = []
+    try:
+        status = await run_han(options(tmp_path, sh), watch=False, out=print, err=errors.append)
+        assert (status, len(errors)) == (1, 1)
+        assert "the coordinator's Match_Desc_rsp does not decode" in errors[0]
+        assert errors[0].endswith("is the network a Smart Energy meter's?")
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
+
+
+async def test_a_garbled_match_desc_rsp_for_keep_alive_leaves_it_off_and_watch_goes_on(
+    tmp_path: Path, serial_link: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    serve_meter(sh.han, 1_000_000, 1500)
+    answer_match_desc(monkeypatch, sh.han, GARBLED, cluster=KEEP_ALIVE)
+    lines: list[str] = []
+    stop = asyncio.Event()
+    watching = asyncio.ensure_future(
+        run_han(options(tmp_path, sh), watch=True, out=lines.append, stop=stop)
+    )
+    try:
+        await asyncio.sleep(20)
+        stop.set()
+        assert await watching == 0
+        keep_alive = next(line for line in lines if line.startswith("keep_alive"))
+        assert keep_alive.split()[1:] == ["offered=False"]
+        assert any(line.startswith("reading") for line in lines)
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
+
+
+async def test_a_garbled_match_desc_rsp_for_the_meter_ends_watch_in_one_line(
+    tmp_path: Path, serial_link: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link)
+    serve_meter(sh.han, 1_000_000, 1500)
+    answer_match_desc(monkeypatch, sh.han, GARBLED, cluster=METERING)
+    errors: list[str] = []
+    try:
+        status = await run_han(options(tmp_path, sh), watch=True, out=print, err=errors.append)
+        assert (status, len(errors)) == (1, 1)
+        assert "0x0000's Match_Desc_rsp does not decode" in errors[0]
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)

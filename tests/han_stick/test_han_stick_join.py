@@ -16,13 +16,20 @@ from tests.han_stick.stick_builder import STICK, close_stick, meter_and_stick, o
 from tests.oracles import require, zigbee_key_options
 from tests.price.test_price_block import period
 from tests.roles.han_builder import START
+from tests.roles.test_roles_find_esi import (
+    ESI_ENDPOINT,
+    SE_CLUSTERS,
+    answer_match_desc,
+    match_desc_on_the_air,
+    match_rsp,
+)
 from tests.roles.test_roles_ihd_energy import CONFIG, FLAT, serve_meter
 from tests.roles.test_roles_load_control_applied import lce
 from zse.drlc.service import ReportReceived
 from zse.messaging import Message
 from zse.messaging.service import MessageConfirmed
 from zse.provisioning.lifecycle import LifecycleState
-from zse.roles.han import Joined, KeyEstablished, Resynced
+from zse.roles.han import EsiNotFound, Joined, KeyEstablished, Resynced
 from zse.se.ids import TimeAttribute
 
 RECEIVED, STARTED, OPTED_OUT = 0x01, 0x02, 0x04
@@ -72,9 +79,7 @@ async def test_the_stick_joins_keys_in_the_host_reads_prices_confirms_and_report
         await asyncio.sleep(5)
         # joined by install code, the ESI found by Match_Desc, CBKE suite 1 in the host
         joined = [e for e in events if isinstance(e, Joined)]
-        assert joined == [
-            Joined(device=str(STICK), nwk=sh.ncp.node.nwk, esi_endpoint=joined[0].esi_endpoint)
-        ]
+        assert joined == [Joined(device=str(STICK), nwk=sh.ncp.node.nwk, esi_endpoint=9)]
         assert [e.suite for e in events if isinstance(e, KeyEstablished)] == [1]
         # the ESI's own record of the stick: admitted by install code, joined, keyed
         assert han.registry.get(str(STICK)).state == LifecycleState.METER_READY
@@ -180,5 +185,102 @@ async def test_group_messages_reach_the_stick_through_its_multicast_table(
         shown = ihd.showing()
         assert shown is not None
         assert shown.message_id == 6
+    finally:
+        await close_stick(sh)
+
+
+@pytest.mark.oracle
+async def test_the_stick_finds_the_meter_on_endpoint_11_by_match_desc_and_uses_it_there(
+    tmp_path: Path, serial_link: Callable[..., None]
+) -> None:
+    """SE 5.4.7.1 over the stick: the meter serves on endpoint 11, not the usual 9. The
+    display asks for its Key Establishment server (Match_Desc_req, as tshark reads it), keys
+    there and uses the meter's Price, Messaging, DRLC, Time and Metering servers there."""
+    capture = tmp_path / "air.pcap"
+    sh = await meter_and_stick(tmp_path, serial_link, capture=capture, endpoint_id=ESI_ENDPOINT)
+    han = sh.han
+    serve_meter(han, 1_000_000, 1500)
+    await han.esi.price.publish(FLAT)
+    ihd = await open_ihd(sh, metering=True, metering_config=CONFIG)
+    events: list[object] = []
+    ihd.on_event(events.append)
+    esi_events: list[object] = []
+    han.esi.on_event(esi_events.append)
+    try:
+        await ihd.start()
+        await asyncio.sleep(5)
+        assert [e.esi_endpoint for e in events if isinstance(e, Joined)] == [ESI_ENDPOINT]
+        assert [e.suite for e in events if isinstance(e, KeyEstablished)] == [1]
+        resynced = [e.price_issuer_event_id for e in events if isinstance(e, Resynced)]
+        assert resynced == [FLAT.issuer_event_id]
+        screen = ihd.showing_energy()
+        assert (screen.consumption, screen.demand) == ("1000.000 kWh", "1.500 kW")
+        await han.esi.send_message(
+            Message(message_id=78, text="Peak at 6 pm", confirmation_required=True),
+            device=str(STICK),
+        )
+        await asyncio.sleep(2)
+        assert await ihd.confirm(78)
+        await asyncio.sleep(1)
+        confirmed = [e for e in esi_events if isinstance(e, MessageConfirmed)]
+        assert [e.message.message_id for e in confirmed] == [78]
+        await han.esi.send_load_control(lce(502, 0x0FFF), device=str(STICK))
+        await asyncio.sleep(5)
+        reports = {
+            (r.report.issuer_event_id, r.signed)
+            for r in esi_events
+            if isinstance(r, ReportReceived)
+        }
+        assert reports == {(502, True)}
+        reading = await ihd.read_time()
+        now = START + int(asyncio.get_running_loop().time())
+        assert abs(reading.values[TimeAttribute.TIME] - now) <= 1
+    finally:
+        await close_stick(sh)
+    keys = zigbee_key_options(entry.line() for entry in han.air.keys)
+    stick = f"0x{sh.ncp.node.nwk:04x}"
+    request, response = match_desc_on_the_air(capture, keys, stick)
+    assert (request["zbee_nwk.dst"], request["zbee_zdp.nwk_addr"]) == (["0x0000"], ["0x0000"])
+    assert (response["zbee_zdp.status"], response["zbee_zdp.endpoint"]) == (["0"], ["11"])
+    rows = tshark(
+        capture,
+        *keys,
+        "-Y",
+        f"zbee_nwk.src == {stick} and zbee_nwk.dst == 0x0000 and zbee_aps.profile == 0x0109"
+        " and zbee_aps.type == 0",
+        "-T",
+        "fields",
+        "-e",
+        "zbee_aps.dst",
+        "-e",
+        "zbee_aps.cluster",
+    ).splitlines()
+    assert {row.split("\t")[0] for row in rows} == {str(ESI_ENDPOINT)}
+    assert {row.split("\t")[1] for row in rows} == {*SE_CLUSTERS, "0x0702"}  # and Metering
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (match_rsp(0x80, b""), r"status INV_REQUESTTYPE \(0x80\)$"),
+        (bytes([0x00, 0x00, 0x00, 0x03, 0x0B]), r"Match_Desc_rsp does not decode"),
+    ],
+    ids=["error-status", "list-cut-short"],
+)
+async def test_a_bad_match_desc_rsp_to_the_stick_is_esi_not_found(
+    tmp_path: Path,
+    serial_link: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    answer: bytes,
+    error: str,
+) -> None:
+    """The meter's answer, not the stick, is at fault: EsiNotFound (``zse han`` prints it
+    in one line), not an OSError blaming the USB link."""
+    sh = await meter_and_stick(tmp_path, serial_link)
+    ihd = await open_ihd(sh)
+    try:
+        answer_match_desc(monkeypatch, sh.han, answer)
+        with pytest.raises(EsiNotFound, match=error):
+            await ihd.start()
     finally:
         await close_stick(sh)

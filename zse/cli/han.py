@@ -252,7 +252,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         keep_alive = KeepAliveClient(ihd.endpoint, device)
         try:
             offered = await keep_alive.start()
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, DecodeError) as exc:  # DecodeError: the meter's answer
             LOGGER.warning("keep-alive not started: %s", exc)
             offered = False
         _print(

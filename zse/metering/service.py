@@ -396,8 +396,12 @@ class MeterNotFound(ZseError):
 
 async def find_meter(device: ZdoRequester, nwk: int = 0x0000) -> tuple[int, int]:
     """The (NWK address, endpoint) of the Metering server on the device at ``nwk``, found with
-    ZDO Match_Desc_req on the SE profile (SE 5.4.7.1); :class:`MeterNotFound` if none."""
-    address, endpoints = await match_servers(device, METERING, nwk)
+    ZDO Match_Desc_req on the SE profile (SE 5.4.7.1); :class:`MeterNotFound` if none or if
+    the answer does not decode."""
+    try:
+        address, endpoints = await match_servers(device, METERING, nwk)
+    except DecodeError as exc:
+        raise MeterNotFound(f"0x{nwk:04X}'s Match_Desc_rsp does not decode ({exc})") from exc
     if not endpoints:
         raise MeterNotFound(f"no Metering server on 0x{nwk:04X}")
     return address, endpoints[0]

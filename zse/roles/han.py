@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
 
+import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
 from zse.cbke.credentials import Credentials, HeldCredentials
@@ -48,7 +49,7 @@ from zse.drlc import (
     StopLoadControl,
 )
 from zse.drlc.service import DRLC, DrlcClient
-from zse.errors import ZseError
+from zse.errors import DecodeError, ZseError
 from zse.messaging import BoardEvent, Message
 from zse.messaging.service import MESSAGING, MessagingClient
 from zse.metering.display import (
@@ -82,7 +83,7 @@ from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass, UnitOfMeasure
 from zse.store import Store
 from zse.time.service import TIME, TimeReading, read_time, system_clock
 from zse.zcl._tasks import keep_task
-from zse.zcl.endpoint import match_servers
+from zse.zcl.endpoint import APPLICATION_ENDPOINTS, match_descriptors, match_servers
 from zse.zcl.events import EventStream
 
 __all__ = [
@@ -370,10 +371,33 @@ class HanDevice:
         self._stream.emit(KeyEstablished(device=self.name, suite=established.suite.id))
 
     async def _find_esi(self) -> int:
-        """ZDO Match_Desc_req to the coordinator for a Key Establishment server (SE 5.4.7.1)."""
-        endpoints = await servers_on(self.device, KEY_ESTABLISHMENT)
+        """The ESI's endpoint: ZDO Match_Desc_req to the coordinator for a Key Establishment
+        server on the SE profile (SE 5.4.7.1). Several endpoints listed: the first, in the
+        coordinator's order (the CBKE key is the device's, not an endpoint's; the Price,
+        Messaging and DRLC clients use the same endpoint). No endpoint, an error status or a
+        response that does not decode: :class:`EsiNotFound` saying which."""
+        try:
+            matched = await match_descriptors(self.device, KEY_ESTABLISHMENT)
+        except DecodeError as exc:
+            raise EsiNotFound(
+                f"{self.name}: the coordinator's Match_Desc_rsp does not decode ({exc})"
+            ) from exc
+        if matched.status != zdo_t.Status.SUCCESS:
+            raise EsiNotFound(
+                f"{self.name}: the coordinator answered Match_Desc_req with status "
+                f"{_zdo_status(matched.status)}"
+            )
+        endpoints = [ep for ep in matched.endpoints if ep in APPLICATION_ENDPOINTS]
         if not endpoints:
-            raise EsiNotFound(f"{self.name}: no Key Establishment server on the coordinator")
+            odd = f" (it listed {matched.endpoints})" if matched.endpoints else ""
+            raise EsiNotFound(f"{self.name}: no Key Establishment server on the coordinator{odd}")
+        if len(endpoints) > 1:
+            LOGGER.info(
+                "%s: Key Establishment server on endpoints %s: the first, %d, is the ESI's",
+                self.name,
+                endpoints,
+                endpoints[0],
+            )
         return endpoints[0]
 
     async def _safely(self, request: Any) -> Any:
@@ -442,6 +466,12 @@ async def servers_on(device: Any, cluster: int, nwk: int = 0x0000) -> list[int]:
     """The endpoints of ``nwk`` serving ``cluster`` on the SE profile (Match_Desc_req)."""
     _address, endpoints = await match_servers(device, cluster, nwk)
     return endpoints
+
+
+def _zdo_status(status: int) -> str:
+    """A ZDO status (ZB 2.4.5) by name, or in hex when it is none of them."""
+    name = zdo_t.Status(status).name  # zigpy names an unknown value undefined_0x..
+    return f"0x{status:02X}" if name.startswith("undefined") else f"{name} (0x{status:02X})"
 
 
 def _note(device: str, text: str) -> Note:

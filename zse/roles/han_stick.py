@@ -45,7 +45,7 @@ from zse.cbke.machine import (
 )
 from zse.cbke.messages import TerminateStatus
 from zse.cbke.suites import SUITES
-from zse.errors import ZseError
+from zse.errors import DecodeError, ZseError
 from zse.radios.han import FoundNetwork, HanRadio, Incoming, JoinFailed, NetworkState
 from zse.se.ids import SE_PROFILE_ID, TimeAttribute
 from zse.store import Batch, Store
@@ -595,7 +595,7 @@ class StickDevice:
             _, types = zdo_t.CLUSTERS[zdo_t.ZDOCmd(incoming.cluster_id)]
             args, _ = t.deserialize(incoming.payload[1:], types)
         except (ValueError, KeyError) as exc:
-            self.malformed += 1
-            future.set_exception(OSError(f"bad ZDO response: {exc}"))
+            self.malformed += 1  # the meter's answer, not the stick, is at fault
+            future.set_exception(DecodeError(f"bad ZDO response: {exc}"))
             return
         future.set_result(list(args))

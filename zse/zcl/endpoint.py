@@ -51,9 +51,11 @@ from zse.zcl.frame import (
 )
 
 __all__ = [
+    "APPLICATION_ENDPOINTS",
     "AttributeCheck",
     "AttributeWritten",
     "FrameCheck",
+    "Matched",
     "UndividedCommit",
     "ZclEndpointBase",
     "ZclHandler",
@@ -63,11 +65,16 @@ __all__ = [
     "carry_out",
     "decode_zcl_header",
     "encode_zcl_header",
+    "match_descriptors",
     "match_servers",
     "request",
 ]
 
 LOGGER = logging.getLogger(__name__)
+
+#: ZigBee's application endpoints, 1-240 (0 is the ZDO's, 241-254 are reserved, 255 addresses
+#: every endpoint).
+APPLICATION_ENDPOINTS = range(1, 241)
 
 
 ZclHandler = Callable[
@@ -119,7 +126,7 @@ def simple_descriptor(
 ) -> zdo_t.SimpleDescriptor:
     """The Simple Descriptor (ZDP 2.3.2.5) of a new application endpoint (1-240) hosting server
     (in) and client (out) clusters; ``taken``: the endpoints the device has already."""
-    if not 1 <= endpoint_id <= 240 or endpoint_id in taken:
+    if endpoint_id not in APPLICATION_ENDPOINTS or endpoint_id in taken:
         raise ValueError(f"endpoint {endpoint_id} is out of range 1-240 or already exists")
     return zdo_t.SimpleDescriptor(
         endpoint=endpoint_id,
@@ -198,11 +205,20 @@ class ZdoRequester(Protocol):
     async def zdo_request(self, dst_nwk: int, command: zdo_t.ZDOCmd, *args: Any) -> Any: ...
 
 
-async def match_servers(
-    device: ZdoRequester, cluster_id: int, nwk: int = 0x0000
-) -> tuple[int, list[int]]:
-    """The responder's NWK address and its endpoints serving ``cluster_id`` on the SE profile
-    (ZDO Match_Desc_req, ZB 2.4.3.1.7, SE 5.4.7.1); no endpoints for an error status."""
+class Matched(NamedTuple):
+    """A Match_Desc_rsp (ZB 2.4.4.2.7): its status, NWKAddrOfInterest and MatchList, in the
+    order the responder listed the endpoints."""
+
+    status: int
+    address: int
+    endpoints: list[int]
+
+
+async def match_descriptors(device: ZdoRequester, cluster_id: int, nwk: int = 0x0000) -> Matched:
+    """Ask ``nwk`` which of its endpoints serve ``cluster_id`` on the SE profile (ZDO
+    Match_Desc_req, ZB 2.4.3.1.7, SE 5.4.7.1) and return its Match_Desc_rsp as it came, error
+    status included. A response that does not decode raises the radio's
+    :class:`~zse.errors.DecodeError`; no response, ``TimeoutError``."""
     status, address, endpoints = await device.zdo_request(
         nwk,
         zdo_t.ZDOCmd.Match_Desc_req,
@@ -211,9 +227,18 @@ async def match_servers(
         t.LVList[t.uint16_t, t.uint8_t]([t.uint16_t(cluster_id)]),
         t.LVList[t.uint16_t, t.uint8_t]([]),
     )
-    if status != zdo_t.Status.SUCCESS:
-        return int(address), []
-    return int(address), [int(ep) for ep in endpoints]
+    return Matched(int(status), int(address), [int(ep) for ep in endpoints])
+
+
+async def match_servers(
+    device: ZdoRequester, cluster_id: int, nwk: int = 0x0000
+) -> tuple[int, list[int]]:
+    """The responder's NWK address and its endpoints serving ``cluster_id`` on the SE profile
+    (:func:`match_descriptors`); no endpoints for an error status."""
+    matched = await match_descriptors(device, cluster_id, nwk)
+    if matched.status != zdo_t.Status.SUCCESS:
+        return matched.address, []
+    return matched.address, matched.endpoints
 
 
 async def request(endpoint: ZclPort, send: Send, *, timeout: float = 8.0) -> ZclMessage:
