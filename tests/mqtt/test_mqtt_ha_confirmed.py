@@ -19,6 +19,7 @@ from zse.cli.mqtt import simulated_esi
 from zse.messaging import Message
 from zse.mqtt.bridge import MqttBridge
 from zse.mqtt.core import CONFIRMED_TEMPLATE, node_id
+from zse.se.ids import IN_HOME_DISPLAY, PROGRAMMABLE_THERMOSTAT
 
 KINDS = ("InHomeDisplay", "ProgrammableThermostat", "LoadControlDevice")
 
@@ -31,10 +32,13 @@ def _sensor(sub: Subscriber, node: str) -> list[Any]:
     return sub.on(f"homeassistant/sensor/{node}/confirmed/config")
 
 
-async def _retained(broker: Broker, topics: list[str]) -> dict[str, Any]:
+async def _retained(
+    broker: Broker, topics: list[str], name: str = "home-assistant"
+) -> dict[str, Any]:
     """The retained message of each of ``topics`` (absent: none), as a client that
-    subscribes now, Home Assistant starting, receives them."""
-    late = Subscriber(broker, "home-assistant")
+    subscribes now, Home Assistant starting, receives them (``name``: a client id not used
+    before, whose session has nothing queued)."""
+    late = Subscriber(broker, name)
     await late.connect()
     try:
         await _caught_up(late, "retained")
@@ -50,7 +54,8 @@ async def test_only_a_display_has_a_message_confirmed_entity(
     control device's ``unknown`` for ever (they confirm no message). Only the display has
     the entity now, known as one by its Simple Descriptor (device type 0x0502) once zigpy
     interviewed it, though the bridge was told no kind and started before the devices
-    joined; the sensor of an earlier version is removed for every device."""
+    joined; the sensor of an earlier version is removed for every device, and the event of
+    a device known to be of another kind."""
     async with simulated_esi(tmp_path) as sim:
         nodes = {kind: node_id(sim.devices[kind]) for kind in KINDS}
         sub = Subscriber(broker)
@@ -86,7 +91,9 @@ async def test_only_a_display_has_a_message_confirmed_entity(
     assert config["unique_id"] == f"zse_{display}_confirmed"
     assert config["event_types"] == ["confirmed"]
     for kind in ("ProgrammableThermostat", "LoadControlDevice"):
-        assert _event(sub, nodes[kind]) == []
+        # none announced; removed once the interview told a kind that confirms none (an
+        # entity retained from when the device was a display would go)
+        assert _event(sub, nodes[kind]) == [""]
     for node in nodes.values():
         assert _sensor(sub, node)[-1] == ""  # removed
 
@@ -122,3 +129,62 @@ async def test_a_confirmation_is_an_event_the_entity_reads(broker: Broker, tmp_p
             value = value[key]
         values.append(value)
     assert values == [7, None, None]
+
+
+async def test_a_display_of_another_kind_now_loses_its_entity_one_not_interviewed_keeps_it(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """A first run told the display's kind (as ``--sim`` does) announced its "Message
+    confirmed". The next run is told nothing (``zse mqtt --config``): until zigpy interviews
+    the device its kind is unknown, and the retained entity is kept (it is most likely still
+    a display: a restart must not delete the entity and its settings in Home Assistant). The
+    interview then reads another kind from its Simple Descriptor (a thermostat, as after a
+    firmware change): the entity's config is removed (an empty retained payload), and only
+    that one; its lifecycle sensor stays. Before, the stale entity stayed for ever."""
+    async with simulated_esi(tmp_path) as sim:  # the devices provisioned, not joined yet
+        display = sim.devices["InHomeDisplay"]
+        node = node_id(display)
+        event = f"homeassistant/event/{node}/confirmed/config"
+        lifecycle = f"homeassistant/sensor/{node}/lifecycle/config"
+        sub = Subscriber(broker)
+        await sub.connect()
+        first = MqttBridge(
+            sim.esi, settings(broker), store=sim.registry.store, kinds={display: IN_HOME_DISPLAY}
+        )
+        await first.start()
+        try:
+            await real_wait(first.connected.wait())
+            await real_wait(first.drained.wait())
+        finally:
+            await first.stop()
+        announced = await _retained(broker, [event, lifecycle], "ha-1")
+        # the device now says it is a thermostat (its SE endpoint's device id, ZDP 2.3.2.5)
+        (role,) = [d.role for d in sim.han.devices if str(d.role.device.ieee) == display]
+        role.endpoint.descriptor.device_type = PROGRAMMABLE_THERMOSTAT
+        second = MqttBridge(sim.esi, settings(broker), store=sim.registry.store)
+        await second.start()
+        try:
+            await real_wait(second.connected.wait())
+            await real_wait(second.drained.wait())
+            await _caught_up(sub, "unknown")
+            before = len(_event(sub, node))
+            unknown = await _retained(broker, [event, lifecycle], "ha-2")
+            await asyncio.sleep(30)  # virtual: the devices join, zigpy interviews them
+            await real_wait(second.drained.wait())
+            await _caught_up(sub, "interviewed")
+            after = _event(sub, node)[before:]
+            interviewed = await _retained(broker, [event, lifecycle], "ha-3")
+            removals = [t for t, v, _ in sub.received if v == "" and t.startswith("homeassistant/")]
+        finally:
+            await second.stop()
+            await sub.close()
+    assert set(announced) == {event, lifecycle}
+    assert announced[event]["unique_id"] == f"zse_{node}_confirmed"
+    assert set(unknown) == {event, lifecycle}
+    assert unknown[event] == announced[event]  # not known yet: kept as it was
+    assert after == [""]  # removed once the interview told another kind
+    assert set(interviewed) == {lifecycle}  # only that one
+    assert interviewed[lifecycle]["device"]["model"] == "PCT"
+    # no other config was removed: only "Message confirmed" events (of the devices known to
+    # confirm none) and the sensor of that name of earlier versions
+    assert {t.split("/")[-2] for t in removals} == {"confirmed"}

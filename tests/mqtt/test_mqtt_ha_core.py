@@ -331,3 +331,23 @@ def test_a_meter_without_demand_has_its_power_sensor_removed() -> None:
     assert found["power"].payload == ""
     assert found["power"].retain
     assert found["energy"].payload["value_template"] == "{{ value_json.summation_delivered }}"
+
+
+def test_a_device_of_a_known_other_kind_has_its_message_confirmed_removed_unknown_kept() -> None:
+    """The "Message confirmed" event config: announced for a display, removed (an empty
+    retained payload) for a device known to be of another kind, left alone (nothing
+    published on its topic) for a device whose kind is not known."""
+    device = "00:0d:6f:00:0a:00:00:02"
+    topic = "homeassistant/event/000d6f000a000002/confirmed/config"
+
+    def on_topic(device_type: int | None) -> list[tuple[object, bool]]:
+        found = device_discovery(Topics(), METER, device, device_type=device_type)
+        return [
+            (p.payload if p.payload == "" else "config", p.retain)
+            for p in found
+            if p.topic == topic
+        ]
+
+    assert on_topic(IN_HOME_DISPLAY) == [("config", True)]
+    assert on_topic(PROGRAMMABLE_THERMOSTAT) == [("", True)]
+    assert on_topic(None) == []

@@ -1049,7 +1049,8 @@ class MqttBridge(BridgeShell):
     the two describe it alike even from two processes; a device whose kind is not known yet
     is named by its registry label, and announced again by its kind once zigpy interviewed
     it. A display has a "Message confirmed" event entity, other devices none (they confirm
-    no messages)."""
+    no messages): a device known to be of another kind has it removed, one whose kind is
+    not known keeps what is retained (:func:`~zse.mqtt.core.device_discovery`)."""
 
     def __init__(
         self,

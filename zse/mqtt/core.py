@@ -867,12 +867,17 @@ def device_discovery(
     messages it confirms: an MQTT *event* entity, ``confirmed`` with the message id, answer
     and response as attributes, from the ``MessageConfirmed`` events of ``<base>/<device>/
     message`` (not retained: an event; Home Assistant keeps an event entity's last event
-    across its restarts). The sensor of that name earlier versions announced for every
-    device is removed first (an empty retained config). The device is :func:`han_device` (its
-    kind, else its registry ``label``), joined through the meter."""
+    across its restarts). A device known not to confirm messages (``device_type`` another
+    kind, or ``messages`` False) has that event's config removed (an empty retained config:
+    one retained from when it was a display, in this process or an earlier one, would stay a
+    stale entity); a device whose kind is not known (``device_type`` None) keeps whatever
+    is retained, as it may still be a display not interviewed again yet. The sensor of that
+    name earlier versions announced for every device is removed first. The device is
+    :func:`han_device` (its kind, else its registry ``label``), joined through the meter."""
     other = node_id(device)
     ha = han_device(device, device_type, label=label, meter=meter)
     confirms = device_type == IN_HOME_DISPLAY if messages is None else messages
+    known = device_type is not None or messages is not None
     lifecycle = (
         "sensor",
         f"{other}/lifecycle",
@@ -896,8 +901,11 @@ def device_discovery(
             "device": ha,
         },
     )
-    earlier = removal(_configs(topics, [("sensor", f"{other}/confirmed", {})]))
-    return earlier + _configs(topics, [lifecycle, confirmed] if confirms else [lifecycle])
+    gone: list[tuple[str, str, dict[str, Any]]] = [("sensor", f"{other}/confirmed", {})]
+    if known and not confirms:
+        gone.append(confirmed)
+    announced = [lifecycle, confirmed] if confirms else [lifecycle]
+    return removal(_configs(topics, gone)) + _configs(topics, announced)
 
 
 def device_removal(topics: Topics, device: Any) -> list[Publication]:
