@@ -30,14 +30,15 @@ async def test_each_unicast_frame_is_acknowledged_on_the_air(tmp_path: Path) -> 
     acks, frames = air.stats.acknowledgements, air.stats.frames
     await esi_send(esi, dev, MESSAGING, 0x00, DISPLAY_MESSAGE, 1)
     await asyncio.sleep(1)
-    # the command and the frame the device answers with, each with its MAC acknowledgement
-    assert air.stats.acknowledgements == acks + 2
-    assert air.stats.frames == frames + 4
+    # the command, the frame the device answers with and the ESI's APS acknowledgement of
+    # that answer (the device asks for one, ZB 2.2.8.4.1), each with its MAC acknowledgement
+    assert air.stats.acknowledgements == acks + 3
+    assert air.stats.frames == frames + 6
     air.close()
     packets = _frames(path)
     assert len(packets) == air.stats.frames
-    data, ack = packets[-4:-2]
-    assert [_kind(p) for p in packets[-4:]] == ["data", "ack", "data", "ack"]
+    data, ack = packets[-6:-4]
+    assert [_kind(p) for p in packets[-6:]] == ["data", "ack"] * 3
     assert data["wpan.ack_request"] == ["1"]
     assert ack["wpan.seq_no"] == data["wpan.seq_no"]
     assert ack["frame.len"] == ["5"]  # frame control, sequence number, FCS
@@ -71,7 +72,8 @@ async def test_retries_are_on_the_air_and_only_the_one_that_arrives_is_acknowled
     kinds = [_kind(p) for p in packets]
     assert kinds[:lost] == ["data"] * lost
     assert len({p["wpan.seq_no"][0] for p in packets[:lost]}) == 1  # the same frame again
-    assert kinds[lost:] == ["data", "ack", "data", "ack"]  # and the device's answer
+    # and the device's answer, and the ESI's APS acknowledgement of it
+    assert kinds[lost:] == ["data", "ack"] * 3
 
 
 async def test_with_air_time_the_ack_follows_the_turnaround_and_the_next_frame_waits(
@@ -86,8 +88,8 @@ async def test_with_air_time_the_ack_follows_the_turnaround_and_the_next_frame_w
     await asyncio.sleep(1)
     air.close()
     packets = _frames(path)[start:]
-    # the command, its Ack, the device's answer, its Ack
-    assert [_kind(p) for p in packets] == ["data", "ack", "data", "ack"]
+    # the command, its Ack, the device's answer, its Ack, the APS ack of the answer, its Ack
+    assert [_kind(p) for p in packets] == ["data", "ack"] * 3
     times = [float(p["frame.time_epoch"][0]) for p in packets]
     first_end = times[0] + (PHY_OVERHEAD_OCTETS + int(packets[0]["frame.len"][0])) * OCTET_TIME
     assert times[1] == pytest.approx(first_end + TURNAROUND, abs=2e-6)

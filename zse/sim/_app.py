@@ -515,7 +515,12 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
         radio.link_keys.pop(dev.ieee, None)
 
     async def send_packet(self, packet: t.ZigbeePacket) -> None:
-        """Send a zigpy packet; a unicast that is not acknowledged raises ``DeliveryError``."""
+        """Send a zigpy packet; a unicast that is not acknowledged raises ``DeliveryError``.
+
+        A unicast whose ``tx_options`` has ``TransmitOptions.ACK`` (zigpy sets it for a
+        request expecting no reply, or ``ask_for_ack=True``) asks for an APS acknowledgement
+        and is resent without one (ZB 2.2.8.4.1), as bellows has EmberZNet do
+        (EMBER_APS_OPTION_RETRY); without it, the MAC acknowledgement ends the send."""
         radio = self.radio
         assert packet.dst is not None
         assert packet.src_ep is not None
@@ -548,6 +553,7 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
                 payload=packet.data.serialize(),
                 encrypt=bool(packet.tx_options & t.TransmitOptions.APS_Encryption),
                 radius=int(packet.radius),
+                ack=bool(packet.tx_options & t.TransmitOptions.ACK),
             )
 
     async def _subscribe_to_multicast_group(self, group_id: t.Group, endpoint_id: int) -> None:

@@ -1,7 +1,8 @@
 """802.15.4 MAC, ZigBee NWK and APS headers as the simulator puts them on the air.
 
 Only what the simulated HAN needs: MAC data, beacon and command frames (IEEE 802.15.4-2006
-7.2.1-7.3), the ZigBee NWK header (ZB 3.3.1) and the APS header (ZB 2.2.5.1). NWK and APS
+7.2.1-7.3), the ZigBee NWK header (ZB 3.3.1) and the APS header (ZB 2.2.5.1) of data, command
+and acknowledgement frames (ZB 2.2.5.2). NWK and APS
 security (the auxiliary header, CCM* and the MIC) is applied by :mod:`zse.security` on top
 of these headers; here a header only says whether its frame is secured (docs/simulator.md).
 """
@@ -40,6 +41,7 @@ NWK_DATA = 0
 NWK_PROTOCOL_VERSION = 2
 APS_DATA = 0
 APS_COMMAND = 1
+APS_ACK = 2
 APS_DELIVERY_UNICAST = 0
 APS_DELIVERY_BROADCAST = 2
 APS_DELIVERY_GROUP = 3
@@ -116,6 +118,35 @@ class ApsHeader:
     src_ep: int | None = None
     ack_request: bool = False
     security: bool = False
+    #: an acknowledgement of an APS command (ack format bit, ZB 2.2.5.1.1.3): no endpoints,
+    #: cluster or profile, the counter only
+    command_ack: bool = False
+
+
+#: APS frame control bits (ZB 2.2.5.1.1): ack format (4), security (5), ack request (6)
+_APS_ACK_FORMAT = 0x10
+_APS_SECURITY = 0x20
+_APS_ACK_REQUEST = 0x40
+
+
+def aps_ack(data: ApsHeader) -> ApsHeader:
+    """The header of the APS acknowledgement of the unicast data frame ``data`` (ZB 2.2.5.2.2,
+    Figure 2.11; sent as ZB 2.2.8.4.2 says): unicast, ``data``'s APS counter, cluster and
+    profile, its source endpoint as the destination endpoint and its destination endpoint as
+    the source. Secured (``security``) when ``data`` was, with the same link key (ZB 4.4.1.1);
+    the caller secures it. The endpoint swap as zigbee-on-host and Wireshark's dissector
+    read it (the spec's field text was out of reach)."""
+    return ApsHeader(
+        APS_ACK,
+        APS_DELIVERY_UNICAST,
+        data.counter,
+        data.src_ep,
+        None,
+        data.cluster,
+        data.profile,
+        data.dst_ep,
+        security=data.security,
+    )
 
 
 def _addr_mode(addr: MacAddress) -> int:
@@ -242,9 +273,10 @@ def encode_aps(hdr: ApsHeader, payload: bytes) -> bytes:
     """Encode an APS header (ZB 2.2.5.1; no extended header) and ``payload``;
     :func:`zse.security.secure_aps` secures it."""
     fc = hdr.frame_type | (hdr.delivery << 2) | (hdr.security << 5) | (hdr.ack_request << 6)
+    fc |= hdr.command_ack << 4
     out = bytearray((fc,))
-    if hdr.frame_type == APS_DATA:
-        if hdr.delivery == APS_DELIVERY_GROUP:
+    if hdr.frame_type == APS_DATA or (hdr.frame_type == APS_ACK and not hdr.command_ack):
+        if hdr.delivery == APS_DELIVERY_GROUP and hdr.frame_type == APS_DATA:
             assert hdr.group is not None
             out += struct.pack("<H", hdr.group)
         else:
@@ -259,8 +291,8 @@ def encode_aps(hdr: ApsHeader, payload: bytes) -> bytes:
 
 
 def decode_aps(data: bytes) -> tuple[ApsHeader, bytes]:
-    """Decode an APS data or command header; the payload of a secured frame (``security``
-    set) starts with its auxiliary header."""
+    """Decode an APS data, command or acknowledgement header; the payload of a secured frame
+    (``security`` set) starts with its auxiliary header."""
     if not data:
         raise InvalidFrame("APS header missing")
     fc = data[0]
@@ -284,13 +316,33 @@ def decode_aps(data: bytes) -> tuple[ApsHeader, bytes]:
                 cluster,
                 profile,
                 src_ep,
-                bool(fc & 0x40),
-                bool(fc & 0x20),
+                bool(fc & _APS_ACK_REQUEST),
+                bool(fc & _APS_SECURITY),
             )
             return hdr, data[pos + 6 :]
-        if frame_type == APS_COMMAND:
-            hdr = ApsHeader(frame_type, delivery, data[1], security=bool(fc & 0x20))
+        if frame_type == APS_COMMAND or (frame_type == APS_ACK and fc & _APS_ACK_FORMAT):
+            hdr = ApsHeader(
+                frame_type,
+                delivery,
+                data[1],
+                security=bool(fc & _APS_SECURITY),
+                command_ack=frame_type == APS_ACK,
+            )
             return hdr, data[2:]
+        if frame_type == APS_ACK:  # ZB 2.2.5.2.2: a data frame's acknowledgement
+            dst_ep, cluster, profile, src_ep, counter = struct.unpack_from("<BHHBB", data, 1)
+            hdr = ApsHeader(
+                frame_type,
+                delivery,
+                counter,
+                dst_ep,
+                None,
+                cluster,
+                profile,
+                src_ep,
+                security=bool(fc & _APS_SECURITY),
+            )
+            return hdr, data[8:]
     except (struct.error, IndexError) as exc:
         raise InvalidFrame(f"APS header truncated ({len(data)} bytes)") from exc
     raise InvalidFrame(f"APS frame type {frame_type} not supported by the simulator")

@@ -84,9 +84,11 @@ class Air(Medium):
         channel: int | None = None,
         logical_type: zdo_t.LogicalType = zdo_t.LogicalType.Router,
         manufacturer_code: int = 0x0000,
+        aps_ack: bool = True,
     ) -> SimDevice:
         """Create a simulated HAN device; its preconfigured link key is ``link_key`` or the
-        key derived from ``install_code`` (``InstallCode.link_key``)."""
+        key derived from ``install_code`` (``InstallCode.link_key``). ``aps_ack``: whether
+        its ZCL unicasts ask for an APS acknowledgement (:class:`~zse.sim.SimDevice`)."""
         if link_key is None and install_code is not None:
             link_key = install_code.link_key
         eui = _parse_ieee(ieee) if ieee is not None else t.EUI64(self.rng.randbytes(8))
@@ -97,6 +99,7 @@ class Air(Medium):
             channels=(channel,) if channel is not None else ALL_CHANNELS,
             logical_type=logical_type,
             manufacturer_code=manufacturer_code,
+            aps_ack=aps_ack,
         )
 
 

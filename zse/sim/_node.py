@@ -89,10 +89,49 @@ DUPLICATE_WINDOW = 32
 #: and one frame's air time (under 6 ms at 2.4 GHz), and a sender cannot put 256 frames on the
 #: air (wrapping its sequence number) in this time
 MAC_DUPLICATE_LIFETIME = 0.02
+#: apsAckWaitDuration (ZB 2.2.7.2, Table 2.24), virtual seconds: the spec's
+#: 0.05 x (2 x nwkcMaxDepth) + the security delay, 0.05 x (2 x 15) + 0.1 = 1.6 s; EmberZNet's
+#: default emberApsAckTimeoutMs is the same figure (EMBER_APSC_MAX_ACK_WAIT_HOPS_MULTIPLIER_MS
+#: 50 x EMBER_MAX_HOPS 30 + EMBER_APSC_MAX_ACK_WAIT_TERMINAL_SECURITY_MS 100)
+APS_ACK_WAIT = 1.6
+#: apscMaxFrameRetries (ZB 2.2.7.1, Table 2.23): resends of a frame no APS ack answered
+APS_MAX_FRAME_RETRIES = 3
 
 
 class JoinRefused(Exception):
     """A simulated device could not join: no beacon, association refused or no network key."""
+
+
+class _AwaitedAck:
+    """A unicast awaiting its APS acknowledgement (ZB 2.2.8.4.1): what the ack must echo
+    (``aps``: counter, cluster, profile, endpoints), the partner whose link key secured the
+    frame (None: not APS-secured; the ack must be secured alike), and the current attempt's
+    wait."""
+
+    __slots__ = ("acked", "aps", "partner", "wait")
+
+    def __init__(self, aps: f.ApsHeader, partner: t.EUI64 | None) -> None:
+        self.aps = aps
+        self.partner = partner
+        self.acked = False
+        self.wait: asyncio.Future[bool] | None = None
+
+    def answered_by(self, ack: f.ApsHeader, key_id: KeyId | None, source: t.EUI64 | None) -> bool:
+        """Whether ``ack`` (opened with ``key_id`` from ``source``) acknowledges the frame."""
+        aps = self.aps
+        partner = self.partner
+        if partner is None:
+            secured_alike = key_id is None
+        else:
+            secured_alike = key_id == KeyId.DATA and source == partner
+        return (
+            not ack.command_ack
+            and ack.dst_ep == aps.src_ep
+            and ack.src_ep == aps.dst_ep
+            and ack.cluster == aps.cluster
+            and ack.profile == aps.profile
+            and secured_alike
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,7 +192,11 @@ class NodeStats:
     ``nwk_source_mismatch`` counts NWK commands (Leave, Rejoin Request) whose claimed sender
     is not the device the node knows at the NWK source address (an insider's forgery);
     ``aps_key_misuse`` counts APS data frames secured with the key-transport or key-load key,
-    which secure Transport Key commands only (ZB 4.5.3, 4.4.1.1).
+    which secure Transport Key commands only (ZB 4.5.3, 4.4.1.1); ``aps_acks_unmatched``
+    counts APS acknowledgements (ZB 2.2.9) that acknowledge no frame the node awaits an
+    acknowledgement for: another sender's, another counter's, cluster's or endpoints', one
+    secured otherwise than the frame (a forgery, or an unsecured ack of an APS-secured frame),
+    or one that came after its send was over.
     """
 
     nwk_bad_mic: int = 0
@@ -171,6 +214,7 @@ class NodeStats:
     address_conflicts: int = 0
     nwk_source_mismatch: int = 0
     aps_key_misuse: int = 0
+    aps_acks_unmatched: int = 0
     malformed: int = 0
 
     @property
@@ -266,6 +310,8 @@ class Node:
         # MAC duplicate detection: (source PAN, source address) -> (the sequence number and
         # bytes of its last frame that asked for an acknowledgement, virtual time received)
         self._mac_last: dict[tuple[int | None, t.EUI64 | int], tuple[int, bytes, float]] = {}
+        # unicasts awaiting their APS acknowledgement: (destination NWK address, APS counter)
+        self._awaited_acks: dict[tuple[int, int], _AwaitedAck] = {}
         self._raw_callbacks: list[Callable[[RawFrame], None]] = []
         self._raw_queues: list[asyncio.Queue[RawFrame]] = []
         self._zdo_waiters: dict[tuple[int, int], asyncio.Future[list[Any]]] = {}
@@ -432,9 +478,17 @@ class Node:
         payload: bytes,
         encrypt: bool = False,
         radius: int = 30,
+        ack: bool = False,
     ) -> None:
         """APSDE-DATA.request (ZB 2.2.4.1.1): send an APS data frame; raise
-        :class:`DeliveryError` when a unicast is not acknowledged."""
+        :class:`DeliveryError` when a unicast is not acknowledged.
+
+        A unicast sent with ``ack`` asks for an APS acknowledgement (ZB 2.2.8.4.1,
+        acknowledged transmission) and is sent again, up to :data:`APS_MAX_FRAME_RETRIES`
+        times, when none comes within :data:`APS_ACK_WAIT`; it fails with no APS
+        acknowledgement after the last. Without ``ack`` (and for broadcasts and group
+        frames, which never ask) the MAC acknowledgement of the frame's one hop ends the
+        send."""
         if not self.joined:
             raise DeliveryError(f"{self!r} is not on a network")
         assert self.nwk is not None
@@ -452,6 +506,7 @@ class Node:
         if isinstance(dst_addr, t.EUI64):
             raise DeliveryError("an EUI64 destination needs IEEE addressing")
         if dst_mode == t.AddrMode.NWK:
+            ack = ack and dst_addr not in BROADCAST_ADDRESSES and dst_addr != self.nwk
             aps = f.ApsHeader(
                 f.APS_DATA,
                 f.APS_DELIVERY_UNICAST,
@@ -461,6 +516,7 @@ class Node:
                 cluster_id,
                 profile_id,
                 src_ep,
+                ack_request=ack,
             )
             dst_ieee = dst_ieee or self.address_map.get(dst_addr)
             if encrypt:
@@ -471,6 +527,7 @@ class Node:
         elif encrypt:
             raise DeliveryError("APS encryption needs a unicast destination (ZB 4.4.1.1)")
         elif dst_mode == t.AddrMode.Group:
+            ack = False  # broadcasts and group frames are never acknowledged (ZB 2.2.8.4.1)
             aps = f.ApsHeader(
                 f.APS_DATA,
                 f.APS_DELIVERY_GROUP,
@@ -483,6 +540,7 @@ class Node:
             )
             nwk_dst = 0xFFFD
         else:
+            ack = False
             aps = f.ApsHeader(
                 f.APS_DATA,
                 f.APS_DELIVERY_BROADCAST,
@@ -502,19 +560,78 @@ class Node:
             ind = self._indication(nwk, aps, payload, partner is not None, self.ieee)
             asyncio.get_running_loop().call_soon(self._deliver, ind)
             return
+        if ack:
+            await self._send_acknowledged(nwk, aps, payload, partner)
+            return
         aps_frame = (
             f.encode_aps(aps, payload)
             if partner is None
             else self._secure_aps(aps, payload, partner, KeyId.DATA)
         )
         if not await self._send_nwk(nwk, aps_frame):
-            if self.nwk_frame_counter >= COUNTER_EXHAUSTED:
-                raise DeliveryError(f"{self!r}: outgoing NWK frame counter exhausted")
+            self._counter_exhausted()
             raise DeliveryError(
                 f"no MAC acknowledgement from 0x{nwk_dst:04X}"
                 f" after {1 + self.air.mac_retries} attempts",
                 status=t.MACStatus.MAC_NO_ACK,
             )
+
+    def _counter_exhausted(self) -> None:
+        if self.nwk_frame_counter >= COUNTER_EXHAUSTED:
+            raise DeliveryError(f"{self!r}: outgoing NWK frame counter exhausted")
+
+    async def _send_acknowledged(
+        self, nwk: f.NwkHeader, aps: f.ApsHeader, payload: bytes, partner: t.EUI64 | None
+    ) -> None:
+        """Acknowledged transmission (ZB 2.2.8.4.1): the frame, then up to
+        :data:`APS_MAX_FRAME_RETRIES` resends, each :data:`APS_ACK_WAIT` after the one before
+        while no APS acknowledgement came; the first ack ends the send. Every attempt waits
+        its whole time, even one the MAC did not see acknowledged: its frame may have
+        arrived (a lost MAC acknowledgement), and then its APS ack comes all the same.
+
+        A resend is the same APS frame (the same APS counter, which the receiver's duplicate
+        rejection knows) in a new NWK frame (its own sequence number and frame counter). An
+        APS-secured frame is secured again with the link key's next frame counter: the
+        receiver's replay check (ZB 4.4.1.2) comes before duplicate rejection and would drop a
+        frame counter it has seen before unacknowledged."""
+        loop = asyncio.get_running_loop()
+        key = (nwk.dst, aps.counter)
+        if key in self._awaited_acks:  # 256 sends to one node in flight: the counter wrapped
+            raise DeliveryError(
+                f"APS counter {aps.counter} is still awaiting its acknowledgement from "
+                f"0x{nwk.dst:04X}"
+            )
+        awaited = self._awaited_acks[key] = _AwaitedAck(aps, partner)
+        attempts = 1 + APS_MAX_FRAME_RETRIES
+        try:
+            for attempt in range(attempts):
+                if attempt:
+                    if not self.joined:
+                        raise DeliveryError(f"{self!r} left the network before an APS ack came")
+                    assert self.nwk is not None
+                    nwk = f.NwkHeader(nwk.dst, self.nwk, nwk.radius, next(self._nwk_seq) & 0xFF)
+                frame = (
+                    f.encode_aps(aps, payload)
+                    if partner is None
+                    else self._secure_aps(aps, payload, partner, KeyId.DATA)
+                )
+                wait = awaited.wait = loop.create_future()
+                if not await self._send_nwk(nwk, frame):
+                    self._counter_exhausted()
+                if awaited.acked:
+                    return
+                timer = loop.call_later(APS_ACK_WAIT, _expire, wait)
+                try:
+                    if await wait:
+                        return
+                finally:
+                    timer.cancel()
+        finally:
+            del self._awaited_acks[key]
+        raise DeliveryError(
+            f"no APS acknowledgement from 0x{nwk.dst:04X} after {attempts} attempts",
+            status=t.APSStatus.APS_NO_ACK,
+        )
 
     def _secure_aps(
         self, aps: f.ApsHeader, payload: bytes, partner: t.EUI64, key_id: KeyId
@@ -546,12 +663,21 @@ class Node:
         is False (ZB 4.3.1.1); unicasts ask for a MAC acknowledgement. True once sent, and
         for a unicast once acknowledged; False without sending once the outgoing frame
         counter is exhausted (ZB 4.3.1.1 step 1: it never wraps; only a new key resets it)."""
+        sent = self._put_nwk(nwk, payload, secure=secure)
+        return sent is not None and await sent
+
+    def _put_nwk(
+        self, nwk: f.NwkHeader, payload: bytes, *, secure: bool = True
+    ) -> asyncio.Future[bool] | None:
+        """:meth:`_send_nwk` without waiting: the frame is on the air at once, the future
+        tells how its MAC confirmation went; None (nothing sent) once the outgoing frame
+        counter is exhausted."""
         if secure:
             assert self.network_key is not None
             counter = self.nwk_frame_counter
             if counter >= COUNTER_EXHAUSTED:
                 LOGGER.warning("%r: outgoing NWK frame counter exhausted; frame not sent", self)
-                return False
+                return None
             self.nwk_frame_counter += 1
             frame = secure_nwk(
                 f.encode_nwk(nwk, b""),
@@ -565,7 +691,7 @@ class Node:
             frame = f.encode_nwk(nwk, payload)
         unicast = nwk.dst not in BROADCAST_ADDRESSES
         data = self._mac_data(nwk.dst if unicast else 0xFFFF, frame, ack=unicast)
-        return await self.air.transmit(self.air.frame(self, data))
+        return self.air.transmit(self.air.frame(self, data))
 
     def _nwk_of(self, ieee: t.EUI64) -> int | None:
         return self._nwk_by_ieee.get(ieee)
@@ -638,7 +764,7 @@ class Node:
 
     # -- reception -----------------------------------------------------------------------------
 
-    def _receive(self, tx: Transmission) -> None:  # noqa: PLR0911, PLR0912
+    def _receive(self, tx: Transmission) -> None:  # noqa: PLR0911, PLR0912, PLR0915
         """Called by the air for every frame this node's MAC accepts."""
         if tx.mac.ack_request and tx.mac.src is not None and self._mac_duplicate(tx):
             return
@@ -702,11 +828,14 @@ class Node:
         if not nwk.security:
             self.stats.nwk_unsecured += 1  # APS data is NWK-secured, even to a joining device
             return
+        if aps.frame_type == f.APS_ACK:
+            self._ack_received(nwk, aps, key_id, source)
+            return
         if key_id not in (None, KeyId.DATA):
             # the key-transport and key-load keys secure Transport Key commands only (ZB 4.5.3)
             self.stats.aps_key_misuse += 1
             return
-        if self._seen_before(source if source is not None else nwk.src, aps.counter):
+        if self._duplicate_acknowledged(nwk, aps, key_id, source):
             return
         encrypted = key_id == KeyId.DATA
         # the same indication for every node hearing the frame at the same time (immutable)
@@ -760,6 +889,60 @@ class Node:
                 sorted(map(str, claims)),
             )
         return bound
+
+    def _duplicate_acknowledged(
+        self, nwk: f.NwkHeader, aps: f.ApsHeader, key_id: KeyId | None, source: t.EUI64 | None
+    ) -> bool:
+        """APS duplicate rejection (:meth:`_seen_before`), then the APS acknowledgement of a
+        unicast that asks for one, a duplicate too: its first ack may be the one that was
+        lost (ZB 2.2.8.4.2). True for a duplicate, which goes no further."""
+        duplicate = self._seen_before(source if source is not None else nwk.src, aps.counter)
+        if aps.ack_request and aps.delivery == f.APS_DELIVERY_UNICAST and nwk.dst == self.nwk:
+            self._acknowledge(nwk, aps, source if key_id is not None else None)
+        return duplicate
+
+    def _acknowledge(self, nwk: f.NwkHeader, aps: f.ApsHeader, partner: t.EUI64 | None) -> None:
+        """Answer a unicast data frame asking for it with an APS acknowledgement (ZB 2.2.8.4.2,
+        frame ZB 2.2.5.2.2): to the frame's NWK source, NWK-secured, and APS-secured with the
+        link key shared with ``partner`` when the frame was (ZB 4.4.1.1). Put on the air at
+        once, before the application sees the frame (and answers it)."""
+        assert self.nwk is not None
+        ack = f.aps_ack(aps)
+        if partner is None:
+            frame = f.encode_aps(ack, b"")
+        elif partner not in self.link_keys:
+            return
+        else:
+            try:
+                frame = self._secure_aps(ack, b"", partner, KeyId.DATA)
+            except DeliveryError as exc:
+                LOGGER.warning("%r: APS ack to 0x%04X not sent: %s", self, nwk.src, exc)
+                return
+        self._put_nwk(f.NwkHeader(nwk.src, self.nwk, 30, next(self._nwk_seq) & 0xFF), frame)
+
+    def _ack_received(
+        self, nwk: f.NwkHeader, ack: f.ApsHeader, key_id: KeyId | None, source: t.EUI64 | None
+    ) -> None:
+        """An APS acknowledgement (ZB 2.2.8.4.1) ends the wait of the unicast it answers: one
+        from that unicast's destination (its NWK source; for an APS-secured frame, also the
+        partner whose link key opened the ack), with its APS counter, cluster, profile and
+        endpoints, secured as the frame was. Any other is dropped and counted
+        (``aps_acks_unmatched``). Without APS security, only the network key vouches for an
+        ack, as for the data frame it answers."""
+        awaited = self._awaited_acks.get((nwk.src, ack.counter)) if nwk.dst == self.nwk else None
+        if awaited is None or awaited.acked or not awaited.answered_by(ack, key_id, source):
+            self.stats.aps_acks_unmatched += 1
+            LOGGER.debug(
+                "%r: APS ack of counter %d from 0x%04X answers no frame awaiting one; dropped",
+                self,
+                ack.counter,
+                nwk.src,
+            )
+            return
+        awaited.acked = True
+        wait = awaited.wait
+        if wait is not None and not wait.done():
+            wait.set_result(True)
 
     def _mac_duplicate(self, tx: Transmission) -> bool:
         """MAC duplicate detection (802.15.4-2006 7.2.1.2, 7.5.6.2): True (and counted) for
@@ -1285,6 +1468,7 @@ class Endpoint(ZclEndpointBase):
             profile_id=self.profile_id,
             payload=data,
             encrypt=bool(encrypt),
+            ack=self.device.aps_ack,
         )
 
     def _receive(self, ind: ApsIndication) -> None:
@@ -1319,6 +1503,12 @@ class SimDevice(Node):
 
     Its preconfigured Trust Center link key is ``link_key`` (usually
     ``InstallCode(...).link_key``); without one the device refuses networks that need it.
+
+    ``aps_ack`` (default True): its endpoints' ZCL unicasts ask for an APS acknowledgement
+    and are resent without one (ZB 2.2.8.4.1), as EmberZNet's application framework sends
+    them (EMBER_AF_DEFAULT_APS_OPTIONS has EMBER_APS_OPTION_RETRY); False: the MAC
+    acknowledgement ends a send. Its ZDO requests and answers never ask, as zigpy's and
+    Z-Stack's (ZDP_TxOptions) do not. It can be changed at any time.
     """
 
     def __init__(
@@ -1330,8 +1520,11 @@ class SimDevice(Node):
         channels: tuple[int, ...] = ALL_CHANNELS,
         logical_type: zdo_t.LogicalType = zdo_t.LogicalType.Router,
         manufacturer_code: int = 0x0000,
+        aps_ack: bool = True,
     ) -> None:
         super().__init__(air, ieee, logical_type=logical_type, manufacturer_code=manufacturer_code)
+        #: whether the endpoints' ZCL unicasts ask for an APS acknowledgement (ZB 2.2.8.4.1)
+        self.aps_ack = aps_ack
         self.preconfigured_key = bytes(link_key) if link_key is not None else None
         if self.preconfigured_key is not None:
             air._learn_key(self.preconfigured_key, f"install-code link key {ieee}")
@@ -1756,6 +1949,12 @@ class SimDevice(Node):
         """Shortcut for ``device.endpoints[endpoint or first].request(...)``."""
         ep = self.endpoints[endpoint if endpoint is not None else min(self.endpoints)]
         return await ep.request(*args, **kwargs)
+
+
+def _expire(wait: asyncio.Future[bool]) -> None:
+    """An attempt's apsAckWaitDuration is over without its ack."""
+    if not wait.done():
+        wait.set_result(False)
 
 
 def _decode_nwk(air: Medium, data: bytes) -> tuple[f.NwkHeader, bytes]:
