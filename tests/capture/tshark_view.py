@@ -105,7 +105,9 @@ def compare(capture: Path, keys: KeyRing, tshark_keys: dict[str, bytes]) -> list
         assert zse_row(frame) == their_row, frame.record.number
     decrypted = tshark_decrypted(capture, options)
     for frame in ours:
-        payloads = [s.payload for s in frame.security if s.payload is not None]
+        # an empty payload (an APS-secured APS ack's) has no "Decrypted ZigBee Payload" in
+        # tshark: Wireshark's dissector stops before the MIC check when nothing is encrypted
+        payloads = [s.payload for s in frame.security if s.payload]
         assert payloads == decrypted[frame.record.number], frame.record.number
     return ours
 

@@ -21,6 +21,7 @@ from zse.headend.service import Headend
 from zse.headend.sim import SimDevice, SimMeters
 from zse.headend.store import HeadendStore
 from zse.installcode import canonical_eui64
+from zse.sim import SimDevice as HanDevice
 from zse.store import Store
 
 RETAILER = "retailer-a"
@@ -145,7 +146,11 @@ async def test_a_report_on_a_copy_not_sent_yet_does_not_stand_for_the_send(tmp_p
             criticality_level=1,
         )
         await headend.meters[second.meter].esi.send_load_control(theirs, device=second.mac)
-        sims.air_of(first).set_faults(delay=10.0)
+        slow = sims.air_of(first)
+        slow.set_faults(delay=10.0)
+        for node in slow.nodes:  # on a 10 s path no APS ack comes within 1.6 s: none asked
+            if isinstance(node, HanDevice):
+                node.aps_ack = False
         sent = await headend.send_load_control(RETAILER, EVENT)
         assert sent["id"] == 1
         await asyncio.sleep(60)

@@ -150,6 +150,10 @@ async def test_lost_confirm_key_response_times_out_then_a_retry_agrees():
             air.set_link_faults(app.radio, device, both_ways=False, loss=1.0)
 
     remove_fault = server.endpoint.add_handler(KEY_EST, lose_replies_after_ephemeral_data)
+    # the device's Confirm Key request must end sent for its response alone to be lost: an APS
+    # ack from the ESI would be lost with the response (the device giving up after 6.4 s), the
+    # MAC acknowledgement of its own working link is not
+    device.aps_ack = False
     loop = asyncio.get_running_loop()
     credentials = CA.issue(eui64_bytes(device.ieee), SUITE1)
     started = loop.time()

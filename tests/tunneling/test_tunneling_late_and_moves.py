@@ -40,6 +40,7 @@ async def test_a_tunnel_granted_after_open_timed_out_is_closed():
     closed = []
     server.on_event(lambda e: closed.append(e) if isinstance(e, TunnelClosed) else None)
     air.set_link_faults(app.state.node_info.ieee, dev.ieee, delay=10, both_ways=False)
+    dev.aps_ack = False  # the ESI's APS acks would come 10 s late too: the answer is late
     with pytest.raises(TimeoutError):
         await client.open(ECHO, manufacturer_code=MFR)
     assert len(server.core.tunnels) == 1  # granted; the response is still on its way
@@ -59,6 +60,7 @@ async def test_open_again_keeps_the_tunnel_a_late_answer_names():
     server.serve(ECHO, lambda data: data.data.upper(), manufacturer_code=MFR)
     await server.start()
     air.set_link_faults(app.state.node_info.ieee, dev.ieee, delay=10, both_ways=False)
+    dev.aps_ack = False  # the ESI's APS acks would come 10 s late too: the answer is late
     with pytest.raises(TimeoutError):
         await client.open(ECHO, manufacturer_code=MFR)
     tunnel = await client.open(ECHO, manufacturer_code=MFR, timeout=30)
