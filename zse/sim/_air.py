@@ -9,6 +9,11 @@ when air time is modelled. A lost attempt is retried; so is a received one whose
 is lost (the ``ack_loss`` fault): the receiver's MAC then gets the same frame again and drops it
 (duplicate detection, see ``zse.sim._node``), and when every acknowledgement is lost the send
 fails although the frame arrived.
+
+A sleepy end device (receiver off when idle, :mod:`zse.sim._indirect`) hears a frame only in
+the windows its MAC opens (a poll, its own send): the air neither delivers nor acknowledges a
+frame it sends while the device sleeps (:attr:`AirStats.asleep`). The acknowledgement of a
+Data Request carries the frame-pending bit its receiver (the parent) sets (7.2.1.1.3).
 """
 
 # mypy: disable-error-code="no-untyped-call"
@@ -33,7 +38,15 @@ import zigpy.types as t
 
 from zse.pcap import PcapWriter
 from zse.security.keytable import KeyTableEntry, format_key_table
-from zse.sim._frames import BROADCAST_PAN, BROADCAST_SHORT, MAC_DATA, MacHeader, decode_mac
+from zse.sim._frames import (
+    BROADCAST_PAN,
+    BROADCAST_SHORT,
+    MAC_CMD_DATA_REQUEST,
+    MAC_COMMAND,
+    MAC_DATA,
+    MacHeader,
+    decode_mac,
+)
 
 __all__ = ["AirStats", "Faults", "Medium", "Station", "Transmission"]
 
@@ -100,6 +113,8 @@ class AirStats:
     blocked: int = 0  # not delivered because of a partition or a silent node
     #: frames refused before the air: the PSDU would exceed aMaxPHYPacketSize (127 octets)
     too_long: int = 0
+    #: frames a sleepy end device did not hear: sent while its receiver was off (per attempt)
+    asleep: int = 0
     bytes: int = 0
     #: NWK frames parsed and NWK frames decrypted (MIC checked): once per frame on the air and
     #: network key, however many nodes hear it (the nodes share the result)
@@ -132,6 +147,14 @@ class Station(Protocol):
         """Whether the node's stack has any use for a frame its MAC accepts (False only for
         frames it would drop unread: a beacon to a node not scanning, say)."""
 
+    def _mac_receives(self, tx: Transmission) -> bool:
+        """Whether the receiver of a node that sleeps between polls is on for ``tx`` now (its
+        MAC takes the frame and may turn the receiver off after it)."""
+
+    def _frame_pending(self, tx: Transmission) -> bool:
+        """Whether the node's acknowledgement of a Data Request sets the frame-pending bit
+        (it holds a frame for the poll's sender, 802.15.4-2006 7.2.1.1.3)."""
+
 
 @dataclass(slots=True)
 class Transmission:
@@ -143,6 +166,9 @@ class Transmission:
     mac: MacHeader
     payload: bytes
     raw: bool = False  # injected with send_interpan (or send_raw): not parsed by the stack
+    #: the acknowledgement the sender received had its frame-pending bit set (a poll answered
+    #: "a frame follows", 802.15.4-2006 7.5.6.3)
+    ack_pending: bool = False
     #: what the receivers' stacks decoded from the frame, shared by all of them (see
     #: :meth:`shared`): a broadcast is parsed and decrypted once, not once per node. Not in
     #: the repr: it holds decrypted payloads (and its keys name keys by a token, never the
@@ -218,6 +244,8 @@ class Medium:
         self._busy_until: dict[int, float] = defaultdict(float)
         self._short_index: dict[tuple[int, int | None, int], Station] = {}
         self._short_key: dict[Station, tuple[int, int | None, int]] = {}
+        # sleepy end devices (receiver off when idle) -> their parent's short address
+        self._sleepers: dict[Station, int] = {}
         self._owns_capture = not isinstance(capture, PcapWriter)
         try:
             self._t0 = asyncio.get_running_loop().time()
@@ -293,6 +321,32 @@ class Medium:
             pan = self._pan_key[node] = (channel, node.pan_id)
             self._pan_seq[node] = seq
             bisect.insort(self._by_pan[pan], (seq, node))
+
+    def _doze(self, node: Station, parent: int | None) -> None:
+        """``node`` sleeps between polls from now on, a child of ``parent`` (its short address),
+        or (``None``) keeps its receiver on again."""
+        if parent is None:
+            self._sleepers.pop(node, None)
+        else:
+            self._sleepers[node] = parent
+
+    def next_hop(self, sender: Station, dst: int) -> int:
+        """Where ``sender``'s MAC sends a NWK unicast to ``dst``: ``dst`` itself (one radio
+        range), but for a sleepy end device, which hears only its parent, its parent. Route
+        discovery finds that route on a real network: a parent answers Route Requests for its
+        end device children (ZB 3.6.3.5); the simulator has no route discovery."""
+        if not self._sleepers or sender.channel is None:
+            return dst
+        node = self._short_index.get((sender.channel, sender.pan_id, dst))
+        parent = None if node is None else self._sleepers.get(node)
+        return dst if parent is None or parent == sender.nwk else parent
+
+    def _asleep(self, node: Station, tx: Transmission) -> bool:
+        """Whether ``node`` sleeps between polls and its receiver is off for ``tx`` (counted)."""
+        if node in self._sleepers and not node._mac_receives(tx):
+            self.stats.asleep += 1
+            return True
+        return False
 
     def node(self, ieee: t.EUI64 | str) -> Station:
         """The node with this EUI-64."""
@@ -411,22 +465,32 @@ class Medium:
         if self.capture is not None:
             self.capture.write(data, self.epoch + max(0.0, when - self._t0))
 
-    def _acknowledge(self, tx: Transmission, received: float, faults: Faults) -> bool:
+    def _acknowledge(
+        self, tx: Transmission, received: float, faults: Faults, pending: bool = False
+    ) -> bool:
         """The receiver's MAC acknowledgement of ``tx`` (802.15.4-2006 7.2.2.3: frame type 2,
-        the frame's sequence number), sent ``received`` plus aTurnaroundTime; False when the
-        sender misses it (``faults.ack_loss``, counted) and so retries the frame."""
+        the frame-pending bit when ``pending``, the frame's sequence number), sent ``received``
+        plus aTurnaroundTime; False when the sender misses it (``faults.ack_loss``, counted)
+        and so retries the frame."""
         turnaround = TURNAROUND if self.airtime else 0.0
         start, _ = self._occupy(tx.channel, len(_ACK_HEADER) + 1 + 2, received + turnaround)
         self.stats.acknowledgements += 1
-        self._write(_ACK_HEADER + bytes((tx.mac.seq & 0xFF,)), start)
+        header = _ACK_PENDING_HEADER if pending else _ACK_HEADER
+        self._write(header + bytes((tx.mac.seq & 0xFF,)), start)
         if faults.ack_loss and self.rng.random() < faults.ack_loss:
             self.stats.acks_lost += 1
             return False
+        if pending:
+            tx.ack_pending = True
         return True
 
-    def transmit(self, tx: Transmission) -> asyncio.Future[bool]:  # noqa: PLR0912
+    def transmit(  # noqa: PLR0912, PLR0915
+        self, tx: Transmission, *, retries: int | None = None
+    ) -> asyncio.Future[bool]:
         """Put a frame on the air; the future tells whether an addressed unicast was
-        acknowledged (always True for broadcasts once sent). A frame whose PSDU (FCS
+        acknowledged (always True for broadcasts once sent). A unicast is retried
+        ``retries`` times (default :attr:`mac_retries`; a parent's indirect frame is sent
+        once, 7.5.6.4.3). A frame whose PSDU (FCS
         included) exceeds aMaxPHYPacketSize is refused, as a radio's MAC refuses it
         (MCPS-DATA.confirm FRAME_TOO_LONG, 802.15.4-2006 7.1.1.1.3): zigpy's
         ``DeliveryError`` with ``MACStatus.MAC_FRAME_TOO_LONG``, counted in
@@ -447,7 +511,10 @@ class Medium:
         receivers = self._receivers(tx)
         mac = tx.mac
         unicast = mac.ack_request and not _is_broadcast(mac)
-        attempts = 1 + self.mac_retries if unicast else 1
+        attempts = 1 + (self.mac_retries if retries is None else retries) if unicast else 1
+        # a Data Request's acknowledgement tells the poller whether a frame follows
+        polled = mac.frame_type == MAC_COMMAND and tx.payload[:1] == _DATA_REQUEST
+        sleepers = self._sleepers
         now = loop.time()
         schedule: dict[float, list[Station]] = defaultdict(list)
         acked_at: float | None = None
@@ -468,6 +535,8 @@ class Medium:
                 if faults.loss and self.rng.random() < faults.loss:
                     self.stats.lost += 1
                     continue
+                if sleepers and self._asleep(node, tx):
+                    continue
                 # delay and reorder are latency above the MAC: the receiver's MAC takes the
                 # frame and acknowledges it at once (802.15.4-2006 7.5.6.4.2, within
                 # macAckWaitDuration); only the hand-over to its NWK layer waits
@@ -476,7 +545,8 @@ class Medium:
                     when += self.rng.random() * faults.reorder
                 schedule[when].append(node)
                 if unicast:
-                    acked = self._acknowledge(tx, end, faults) or acked
+                    pending = polled and node._frame_pending(tx)
+                    acked = self._acknowledge(tx, end, faults, pending) or acked
                 if faults.duplicate and self.rng.random() < faults.duplicate:
                     self.stats.duplicated += 1
                     loop.call_at(when + DUPLICATE_GAP, self._duplicate, tx, node)
@@ -499,7 +569,8 @@ class Medium:
         # on the air again: booked on the channel, so the capture's timestamps never go back
         start, _ = self._occupy(tx.channel, len(tx.data) + FCS_OCTETS, self.now)
         self._record(tx.data, start)
-        self._deliver(tx, [node])
+        if not (self._sleepers and self._asleep(node, tx)):
+            self._deliver(tx, [node])
 
     def _deliver(self, tx: Transmission, nodes: list[Station]) -> None:
         silent = self._silent
@@ -577,8 +648,11 @@ class Medium:
         return Transmission(data, sender, sender.channel, mac, payload, **kwargs)
 
 
-#: A MAC acknowledgement's frame control (802.15.4-2006 7.2.2.3): frame type 2, nothing else.
+#: A MAC acknowledgement's frame control (802.15.4-2006 7.2.2.3): frame type 2, nothing else;
+#: and with the frame-pending bit (7.2.1.1.3), a parent's answer to a poll it holds a frame for.
 _ACK_HEADER = bytes((0x02, 0x00))
+_ACK_PENDING_HEADER = bytes((0x12, 0x00))
+_DATA_REQUEST = bytes((MAC_CMD_DATA_REQUEST,))
 
 
 def _unlist(entries: list[tuple[int, Station]], seq: int) -> None:

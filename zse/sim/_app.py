@@ -26,7 +26,8 @@ import zigpy.zdo.types as zdo_t
 from zse.security import KeyId
 from zse.sim import _frames as f
 from zse.sim._air import Medium, Transmission
-from zse.sim._node import ApsIndication, Node, RawFrame
+from zse.sim._node import ApsIndication, RawFrame
+from zse.sim._parent import ParentNode
 from zse.sim._rejoin import RejoinClaims
 
 __all__ = ["CoordinatorNode", "SimControllerApplication"]
@@ -36,6 +37,8 @@ LOGGER = logging.getLogger(__name__)
 # The ZigBee Alliance's well-known default TC link key "ZigBeeAlliance09" (ZB 4.6.3.2.2.1).
 DEFAULT_TC_LINK_KEY = b"ZigBeeAlliance09"
 TRANSPORT_KEY_DELAY = 0.005
+#: the MAC capability bit "receiver on when idle" (802.15.4-2006 7.3.1.2)
+_RX_ON = int(zdo_t.MACCapabilityFlags.RxOnWhenIdle)
 
 
 @dataclasses.dataclass
@@ -44,8 +47,9 @@ class _PendingKey:
     expires: float = 0.0
 
 
-class CoordinatorNode(Node):
-    """The coordinator / Trust Center node under :class:`SimControllerApplication`."""
+class CoordinatorNode(ParentNode):
+    """The coordinator / Trust Center node under :class:`SimControllerApplication`, the
+    parent of every device (sleepy ones poll it, :mod:`zse.sim._parent`)."""
 
     is_coordinator = True
 
@@ -58,6 +62,9 @@ class CoordinatorNode(Node):
         self.children: dict[t.EUI64, int] = {}
         #: rejoins from a new short address awaiting the device's proof (:meth:`_rejoin`)
         self.rejoin_claims = RejoinClaims()
+        # the address and MAC capability of each device's latest rejoin from a new address:
+        # a sleepy claimant's frames there are held (one entry per device with a link key)
+        self._claim_caps: dict[t.EUI64, tuple[int, int]] = {}
         self.nwk_update_id = 0
 
     def _now(self) -> float:
@@ -78,7 +85,11 @@ class CoordinatorNode(Node):
         if command == f.MAC_CMD_BEACON_REQUEST:
             self._spawn(self._send_beacon())
         elif command == f.MAC_CMD_ASSOCIATION_REQUEST and isinstance(tx.mac.src, t.EUI64):
-            self._spawn(self._associate(tx.mac.src))
+            self._spawn(
+                self._associate(tx.mac.src, tx.payload[1] if len(tx.payload) > 1 else _RX_ON)
+            )
+        else:
+            super()._mac_command(tx)
 
     async def _send_beacon(self) -> None:
         assert self.extended_pan_id is not None
@@ -96,9 +107,11 @@ class CoordinatorNode(Node):
             return bytes(self.app.state.network_info.tc_link_key.key) or DEFAULT_TC_LINK_KEY
         return None
 
-    async def _associate(self, ieee: t.EUI64) -> None:
+    async def _associate(self, ieee: t.EUI64, capability: int = _RX_ON) -> None:
         """Association (802.15.4-2006 7.5.3.1) decided by the Trust Center policy: a device is
-        admitted only while joining is permitted and with a link key registered for it."""
+        admitted only while joining is permitted and with a link key registered for it. Its
+        capability (7.3.1.2) says whether it sleeps: its frames are then held for its polls
+        (the Association Response goes at once: a joining device's receiver is on)."""
         key = self._key_for(ieee) if self.permitting else None
         if key is None:
             status, nwk = f.ASSOC_PAN_ACCESS_DENIED, 0xFFFF
@@ -119,6 +132,7 @@ class CoordinatorNode(Node):
             return
         self.children[ieee] = nwk
         self._learn_address(nwk, ieee)
+        self._adopt(ieee, capability)
         await asyncio.sleep(TRANSPORT_KEY_DELAY)
         await self._transport_key(ieee, nwk, key)
 
@@ -167,7 +181,16 @@ class CoordinatorNode(Node):
         except zigpy.exceptions.DeliveryError:
             LOGGER.warning("no Transport Key to %s: its link key's APS counter is exhausted", ieee)
             return False
-        return await self._send_nwk(nwk_hdr, secured, secure=not joining)
+        return await self._send_quietly(nwk_hdr, secured, secure=not joining)
+
+    async def _send_quietly(self, hdr: f.NwkHeader, payload: bytes, *, secure: bool = True) -> bool:
+        """:meth:`_send_nwk` of a frame of the Trust Center's own (a key, a Rejoin Response,
+        a Leave): False, logged, when a sleepy device's frame was not delivered."""
+        try:
+            return await self._send_nwk(hdr, payload, secure=secure)
+        except zigpy.exceptions.DeliveryError as failed:
+            LOGGER.info("%r: NWK frame to 0x%04X not delivered: %s", self, hdr.dst, failed)
+            return False
 
     async def rotate_network_key(self, key: bytes, *, switch_delay: float = 1.0) -> int:
         """Network key rotation (ZB 4.6.3.5): a Transport Key of ``key`` to every device the
@@ -204,6 +227,19 @@ class CoordinatorNode(Node):
         nwk = self.children.get(ieee)
         return nwk if nwk is not None else super()._joined_at(ieee)
 
+    def _sleepy_child(self, nwk: int) -> bool:
+        """Frames for ``nwk`` are held for a sleepy device there, or, at an address the Trust
+        Center knows no device at, for a sleepy device whose rejoin claims it (its Rejoin
+        Response and key must wait for its poll)."""
+        if super()._sleepy_child(nwk):
+            return True
+        if not self._claim_caps or nwk in self.address_map:
+            return False
+        return any(
+            address == nwk and not capability & _RX_ON
+            for address, capability in self._claim_caps.values()
+        )
+
     def _rejoin_unsecured(self, nwk: f.NwkHeader, payload: bytes) -> bool:
         """An unsecured Rejoin Request with the device's address (a Trust Center rejoin,
         ZB 4.6.3.6): the Trust Center decides on it."""
@@ -213,7 +249,9 @@ class CoordinatorNode(Node):
             and nwk.src_ieee is not None
         )
 
-    async def _rejoin(self, ieee: t.EUI64, nwk: int, *, secured: bool) -> None:
+    async def _rejoin(
+        self, ieee: t.EUI64, nwk: int, *, secured: bool, capability: int = _RX_ON
+    ) -> None:
         """Answer a Rejoin Request (ZB 3.6.1.4.2), the address kept. Secured with the current
         network key: a secured Rejoin Response. Unsecured (Trust Center rejoin, ZB 4.6.3.6):
         admitted only for a device the Trust Center shares a link key with; an unsecured
@@ -234,11 +272,16 @@ class CoordinatorNode(Node):
         with the MAC association status PAN access denied (802.15.4-2006 7.3.2.3); nothing
         moved, no claim settled, no record added, nothing told to zigpy. Only a secured rejoin
         from the very address the Trust Center records for it is answered, and changes
-        nothing."""
+        nothing. The request's MAC capability (ZB 3.4.6.3.1) says whether the device sleeps:
+        its Rejoin Response and key are then held for its poll (:mod:`zse.sim._parent`)."""
         assert self.nwk is not None
         known = ieee in self.link_keys
         in_place = self.children.get(ieee) == nwk
         admitted = known or (secured and in_place)
+        if admitted and in_place:
+            self._adopt(ieee, capability)
+        elif admitted:
+            self._claim_caps[f.eui64(ieee)] = (nwk, capability)
         status = f.ASSOC_SUCCESS if admitted else f.ASSOC_PAN_ACCESS_DENIED
         hdr = f.NwkHeader(
             nwk,
@@ -250,7 +293,7 @@ class CoordinatorNode(Node):
             src_ieee=self.ieee,
         )
         response = bytes((f.NWK_CMD_REJOIN_RESPONSE,)) + nwk.to_bytes(2, "little")
-        if not await self._send_nwk(hdr, response + bytes((status,)), secure=secured):
+        if not await self._send_quietly(hdr, response + bytes((status,)), secure=secured):
             return
         if not admitted:
             LOGGER.info("refusing the rejoin of %s from 0x%04X: no link key", ieee, nwk)
@@ -270,6 +313,9 @@ class CoordinatorNode(Node):
         zigpy then follows the device's address)."""
         moved = self.children.get(ieee) != nwk
         self.rejoin_claims.settle(nwk, ieee)
+        claimed = self._claim_caps.pop(ieee, None)
+        if claimed is not None and claimed[0] == nwk:
+            self._adopt(ieee, claimed[1])
         self.children[ieee] = nwk
         self._learn_address(nwk, ieee)
         if moved:
@@ -301,13 +347,18 @@ class CoordinatorNode(Node):
         it and tell zigpy; a Rejoin Request (ZB 3.4.6): answer it. Their sender is bound to
         the address first (:meth:`Node._sender_bound`)."""
         if payload[:1] == bytes((f.NWK_CMD_REJOIN_REQUEST,)) and nwk.src_ieee is not None:
-            self._spawn(self._rejoin(nwk.src_ieee, nwk.src, secured=nwk.security))
+            capability = payload[1] if len(payload) > 1 else _RX_ON
+            self._spawn(
+                self._rejoin(nwk.src_ieee, nwk.src, secured=nwk.security, capability=capability)
+            )
             return
         if payload[:1] != b"\x04" or nwk.src_ieee is None:
             return
         if self._joined_as(nwk.src) != nwk.src_ieee:
             return  # not a device the Trust Center admitted there: nothing to forget
         self.children.pop(nwk.src_ieee, None)
+        self._claim_caps.pop(nwk.src_ieee, None)
+        self._orphan(nwk.src_ieee, nwk.src)
         self.link_keys.pop(nwk.src_ieee, None)
         self.rejoin_claims.forget(nwk.src_ieee)
         self.app.handle_leave(t.NWK(nwk.src), nwk.src_ieee)
@@ -324,7 +375,8 @@ class CoordinatorNode(Node):
             discover_route=0,
             src_ieee=self.ieee,
         )
-        await self._send_nwk(hdr, bytes((0x04, 0x40)))
+        await self._send_quietly(hdr, bytes((0x04, 0x40)))
+        self._orphan(ieee, nwk)
 
     def _deliver_app(self, ind: ApsIndication) -> None:
         if ind.dst_mode == t.AddrMode.Group and not self.groups.get(ind.dst_addr):
@@ -460,6 +512,7 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
         node._forget_keys()
         node.children.clear()
         node.rejoin_claims.clear()
+        node._orphan_all()
         node._tune(None)
 
     async def start_network(self) -> None:

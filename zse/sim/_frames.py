@@ -27,6 +27,7 @@ MAC_COMMAND = 3
 # MAC commands (7.3)
 MAC_CMD_ASSOCIATION_REQUEST = 0x01
 MAC_CMD_ASSOCIATION_RESPONSE = 0x02
+MAC_CMD_DATA_REQUEST = 0x04  # the poll of a device whose receiver is off when idle (7.3.4)
 MAC_CMD_BEACON_REQUEST = 0x07
 
 ASSOC_SUCCESS = 0x00
@@ -87,6 +88,9 @@ class MacHeader:
     src_pan: int | None
     src: MacAddress
     ack_request: bool = False
+    #: the sender holds more frames for the recipient (7.2.1.1.3): set by a parent in the
+    #: indirect frames it sends a sleepy child (and, by the air, in its MAC acknowledgements)
+    frame_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +165,7 @@ def encode_mac(hdr: MacHeader, payload: bytes) -> bytes:
     """Encode a MAC header (frame version 0, no security) followed by ``payload``."""
     dst_mode, src_mode = _addr_mode(hdr.dst), _addr_mode(hdr.src)
     compress = dst_mode != 0 and src_mode != 0 and hdr.dst_pan == hdr.src_pan
-    fc = hdr.frame_type | (hdr.ack_request << 5) | (compress << 6)
+    fc = hdr.frame_type | (hdr.frame_pending << 4) | (hdr.ack_request << 5) | (compress << 6)
     fc |= (dst_mode << 10) | (src_mode << 14)
     out = bytearray(struct.pack("<HB", fc, hdr.seq & 0xFF))
     if dst_mode:
@@ -211,7 +215,7 @@ def decode_mac(data: bytes) -> tuple[MacHeader, bytes]:
             src, pos = _decode_addr(data, pos, src_mode)
     except struct.error as exc:
         raise InvalidFrame(f"MAC header truncated at offset {pos} of {len(data)}") from exc
-    hdr = MacHeader(frame_type, seq, dst_pan, dst, src_pan, src, bool(fc & 0x20))
+    hdr = MacHeader(frame_type, seq, dst_pan, dst, src_pan, src, bool(fc & 0x20), bool(fc & 0x10))
     return hdr, data[pos:]
 
 

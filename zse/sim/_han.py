@@ -17,6 +17,7 @@ import zigpy.zdo.types as zdo_t
 
 from zse.sim._air import Medium
 from zse.sim._app import SimControllerApplication, default_config
+from zse.sim._indirect import DEFAULT_POLL_INTERVAL
 from zse.sim._node import ALL_CHANNELS, SimDevice
 
 if TYPE_CHECKING:
@@ -82,13 +83,17 @@ class Air(Medium):
         install_code: InstallCode | None = None,
         link_key: bytes | None = None,
         channel: int | None = None,
-        logical_type: zdo_t.LogicalType = zdo_t.LogicalType.Router,
+        logical_type: zdo_t.LogicalType | None = None,
         manufacturer_code: int = 0x0000,
         aps_ack: bool = True,
+        rx_on_when_idle: bool = True,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> SimDevice:
         """Create a simulated HAN device; its preconfigured link key is ``link_key`` or the
         key derived from ``install_code`` (``InstallCode.link_key``). ``aps_ack``: whether
-        its ZCL unicasts ask for an APS acknowledgement (:class:`~zse.sim.SimDevice`)."""
+        its ZCL unicasts ask for an APS acknowledgement (:class:`~zse.sim.SimDevice`). A
+        router unless ``rx_on_when_idle=False``: then a sleepy end device, polling its parent
+        every ``poll_interval`` seconds (docs/simulator.md, "Sleepy end devices")."""
         if link_key is None and install_code is not None:
             link_key = install_code.link_key
         eui = _parse_ieee(ieee) if ieee is not None else t.EUI64(self.rng.randbytes(8))
@@ -100,6 +105,8 @@ class Air(Medium):
             logical_type=logical_type,
             manufacturer_code=manufacturer_code,
             aps_ack=aps_ack,
+            rx_on_when_idle=rx_on_when_idle,
+            poll_interval=poll_interval,
         )
 
 

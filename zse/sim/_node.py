@@ -44,7 +44,14 @@ from zse.security import (
     unsecure_aps,
 )
 from zse.sim import _frames as f
+from zse.sim._air import ACK_WAIT
 from zse.sim._binding import BindingTable
+from zse.sim._indirect import (
+    DEFAULT_POLL_INTERVAL,
+    FAST_POLL_INTERVAL,
+    MAX_FRAME_TOTAL_WAIT,
+    PollSchedule,
+)
 from zse.zcl.endpoint import ZclEndpointBase, ZclMessage, decode_zcl_header, simple_descriptor
 
 if TYPE_CHECKING:
@@ -216,6 +223,12 @@ class NodeStats:
     aps_key_misuse: int = 0
     aps_acks_unmatched: int = 0
     malformed: int = 0
+    #: frames a parent held for a sleepy child and dropped (802.15.4-2006 7.5.6.3): not polled
+    #: within macTransactionPersistenceTime (TRANSACTION_EXPIRED), refused because the queue
+    #: was full (TRANSACTION_OVERFLOW), dropped because the child left
+    indirect_expired: int = 0
+    indirect_overflow: int = 0
+    indirect_dropped: int = 0
 
     @property
     def nwk_key_mismatch(self) -> int:
@@ -254,6 +267,9 @@ class Node:
     """A node of the simulated network (coordinator or device). Use the subclasses."""
 
     is_coordinator = False
+    #: the MAC capability "receiver on when idle" (802.15.4-2006 7.3.1.2): False for a sleepy
+    #: end device (:class:`SimDevice`), which is battery powered too
+    rx_on_when_idle = True
 
     def __init__(
         self,
@@ -385,11 +401,9 @@ class Node:
 
     def node_descriptor(self) -> zdo_t.NodeDescriptor:
         """The ZDO node descriptor (ZB 2.3.2.3) of this node."""
-        caps = (
-            zdo_t.MACCapabilityFlags.MainsPowered
-            | zdo_t.MACCapabilityFlags.RxOnWhenIdle
-            | zdo_t.MACCapabilityFlags.AllocateAddress
-        )
+        caps = zdo_t.MACCapabilityFlags.AllocateAddress
+        if self.rx_on_when_idle:
+            caps |= zdo_t.MACCapabilityFlags.MainsPowered | zdo_t.MACCapabilityFlags.RxOnWhenIdle
         if self.logical_type != zdo_t.LogicalType.EndDevice:
             caps |= zdo_t.MACCapabilityFlags.FullFunctionDevice
         if self.is_coordinator:
@@ -460,9 +474,15 @@ class Node:
 
     # -- transmission --------------------------------------------------------------------------
 
-    def _mac_data(self, dst: int, payload: bytes, *, ack: bool) -> bytes:
+    def _mac_data(
+        self, dst: int, payload: bytes, *, ack: bool, seq: int | None = None, pending: bool = False
+    ) -> bytes:
+        """A MAC data frame from this node to ``dst`` (802.15.4-2006 7.2.2.2): its next
+        sequence number unless ``seq`` is given (an indirect frame sent again keeps its own,
+        7.5.6.4.3), the frame-pending bit when ``pending``."""
+        seq = next(self._mac_seq) if seq is None else seq
         hdr = f.MacHeader(
-            f.MAC_DATA, next(self._mac_seq), self.pan_id, dst, self.pan_id, self.nwk, ack
+            f.MAC_DATA, seq, self.pan_id, dst, self.pan_id, self.nwk, ack, frame_pending=pending
         )
         return f.encode_mac(hdr, payload)
 
@@ -669,9 +689,18 @@ class Node:
     def _put_nwk(
         self, nwk: f.NwkHeader, payload: bytes, *, secure: bool = True
     ) -> asyncio.Future[bool] | None:
-        """:meth:`_send_nwk` without waiting: the frame is on the air at once, the future
-        tells how its MAC confirmation went; None (nothing sent) once the outgoing frame
-        counter is exhausted."""
+        """:meth:`_send_nwk` without waiting: the frame is on the air (or held for a sleepy
+        child) at once, the future tells how its MAC confirmation went; None (nothing sent)
+        once the outgoing frame counter is exhausted."""
+        frame = self._nwk_frame(nwk, payload, secure=secure)
+        if frame is None:
+            return None
+        return self._mac_send(nwk.dst, frame)
+
+    def _nwk_frame(self, nwk: f.NwkHeader, payload: bytes, *, secure: bool = True) -> bytes | None:
+        """The NWK frame of ``nwk`` and ``payload``, secured with the active network key and
+        the next outgoing frame counter unless ``secure`` is False; None once the counter is
+        exhausted."""
         if secure:
             assert self.network_key is not None
             counter = self.nwk_frame_counter
@@ -689,8 +718,17 @@ class Node:
             )
         else:
             frame = f.encode_nwk(nwk, payload)
-        unicast = nwk.dst not in BROADCAST_ADDRESSES
-        data = self._mac_data(nwk.dst if unicast else 0xFFFF, frame, ack=unicast)
+        return frame
+
+    def _mac_send(self, dst: int, frame: bytes) -> asyncio.Future[bool]:
+        """MCPS-DATA.request of the NWK ``frame`` for ``dst``: a unicast to its next hop (the
+        destination itself, or a sleepy end device's parent: :meth:`Medium.next_hop`) asking
+        for an acknowledgement, a broadcast to 0xFFFF. The future: True once sent (a unicast:
+        once acknowledged). On the air at once, without waiting (an APS ack is sent from the
+        receive path before the application sees the frame it acknowledges)."""
+        unicast = dst not in BROADCAST_ADDRESSES
+        hop = self.air.next_hop(self, dst) if unicast else 0xFFFF
+        data = self._mac_data(hop, frame, ack=unicast)
         return self.air.transmit(self.air.frame(self, data))
 
     def _nwk_of(self, ieee: t.EUI64) -> int | None:
@@ -786,6 +824,7 @@ class Node:
             self.stats.malformed += 1
             return
         if nwk.dst not in BROADCAST_ADDRESSES and nwk.dst != self.nwk:
+            self._relay(tx, nwk)
             return
         if nwk.dst == 0xFFFC and self.logical_type == zdo_t.LogicalType.EndDevice:
             return
@@ -796,6 +835,8 @@ class Node:
             if unsecured is None:
                 return
             payload, aux_source = unsecured.payload, unsecured.source
+            if nwk.dst == 0xFFFF:
+                self._relay_broadcast(nwk, payload)
             # The auxiliary header's source is the sender's claim: it is the nonce, never a
             # reason to learn an address (only joins, rejoins and Device_annce are).
         elif self.network_key is not None:
@@ -918,7 +959,14 @@ class Node:
             except DeliveryError as exc:
                 LOGGER.warning("%r: APS ack to 0x%04X not sent: %s", self, nwk.src, exc)
                 return
-        self._put_nwk(f.NwkHeader(nwk.src, self.nwk, 30, next(self._nwk_seq) & 0xFF), frame)
+        hdr = f.NwkHeader(nwk.src, self.nwk, 30, next(self._nwk_seq) & 0xFF)
+        try:  # a parent holds the ack for a sleepy child; its queue may be full
+            sent = self._put_nwk(hdr, frame)
+        except DeliveryError as exc:
+            LOGGER.debug("%r: APS ack to 0x%04X not sent: %s", self, nwk.src, exc)
+            return
+        if sent is not None:  # nobody awaits an ack's MAC outcome (a held one may expire)
+            sent.add_done_callback(_outcome_retrieved)
 
     def _ack_received(
         self, nwk: f.NwkHeader, ack: f.ApsHeader, key_id: KeyId | None, source: t.EUI64 | None
@@ -1174,6 +1222,24 @@ class Node:
 
     def _mac_command(self, tx: Transmission) -> None:
         """MAC commands: subclasses handle association."""
+
+    def _relay(self, tx: Transmission, nwk: f.NwkHeader) -> None:
+        """A NWK unicast for another node reached this node's MAC: a parent relays it to its
+        sleepy end device child (``zse.sim._parent``); other nodes do not route."""
+
+    def _relay_broadcast(self, nwk: f.NwkHeader, payload: bytes) -> None:
+        """A secured NWK broadcast to 0xFFFF received (``payload`` decrypted): a parent holds
+        a data frame for its sleepy children (``zse.sim._parent``)."""
+
+    def _mac_receives(self, tx: Transmission) -> bool:
+        """Whether the node's receiver is on for ``tx`` (only a sleepy device's is ever off,
+        and the air asks only those)."""
+        return True
+
+    def _frame_pending(self, tx: Transmission) -> bool:
+        """Whether this node's acknowledgement of the Data Request ``tx`` says it holds a
+        frame for its sender (802.15.4-2006 7.2.1.1.3): only a parent does."""
+        return False
 
     def _listening(self) -> None:
         """Tell the medium whether the node now has a use for beacons, MAC commands or raw
@@ -1499,7 +1565,7 @@ class Endpoint(ZclEndpointBase):
 
 
 class SimDevice(Node):
-    """A simulated HAN device (router or end device, rx-on-when-idle) with its own endpoints.
+    """A simulated HAN device (router or end device) with its own endpoints.
 
     Its preconfigured Trust Center link key is ``link_key`` (usually
     ``InstallCode(...).link_key``); without one the device refuses networks that need it.
@@ -1509,6 +1575,10 @@ class SimDevice(Node):
     them (EMBER_AF_DEFAULT_APS_OPTIONS has EMBER_APS_OPTION_RETRY); False: the MAC
     acknowledgement ends a send. Its ZDO requests and answers never ask, as zigpy's and
     Z-Stack's (ZDP_TxOptions) do not. It can be changed at any time.
+
+    With ``rx_on_when_idle=False`` it is a sleepy end device (the default ``logical_type``
+    then): its receiver is off but when it polls its parent, every ``poll_interval`` seconds
+    (802.15.4-2006 7.5.6.3, :mod:`zse.sim._indirect`).
     """
 
     def __init__(
@@ -1518,10 +1588,24 @@ class SimDevice(Node):
         *,
         link_key: bytes | None = None,
         channels: tuple[int, ...] = ALL_CHANNELS,
-        logical_type: zdo_t.LogicalType = zdo_t.LogicalType.Router,
+        logical_type: zdo_t.LogicalType | None = None,
         manufacturer_code: int = 0x0000,
         aps_ack: bool = True,
+        rx_on_when_idle: bool = True,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
+        logical_type = _sleepy_type(logical_type, rx_on_when_idle, poll_interval)
+        self.rx_on_when_idle = rx_on_when_idle
+        #: seconds between two polls of a sleepy device when it expects nothing
+        self.poll_interval = float(poll_interval)
+        #: Data Requests sent, and the virtual time of the last one (None: never polled)
+        self.polls = 0
+        self.last_poll: float | None = None
+        self._parent = 0x0000
+        self._schedule: PollSchedule | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._poll_due: asyncio.Event | None = None
+        self._rx_until = 0.0  # a sleepy device's receiver is on until then
         super().__init__(air, ieee, logical_type=logical_type, manufacturer_code=manufacturer_code)
         #: whether the endpoints' ZCL unicasts ask for an APS acknowledgement (ZB 2.2.8.4.1)
         self.aps_ack = aps_ack
@@ -1535,6 +1619,109 @@ class SimDevice(Node):
         self._rejoin_status: asyncio.Future[int] | None = None
         self._rejoin_key: asyncio.Future[tuple[bytes, int]] | None = None
         self._left_callbacks: list[Callable[[], None]] = []
+
+    # -- sleeping between polls (802.15.4-2006 7.5.6.3; ZB 3.6.2) ------------------------------
+
+    @property
+    def sleepy(self) -> bool:
+        """Whether the device now sleeps between polls (a sleepy end device on a network)."""
+        return self._schedule is not None
+
+    def _doze(self, parent: int) -> None:
+        """On a network, a child of ``parent``; with the receiver off when idle, poll it from
+        now on, fast at first (the device expects an answer: a Transport Key, say)."""
+        self._parent = parent
+        if self.rx_on_when_idle or self._schedule is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._schedule = PollSchedule(
+            loop.time(), interval=self.poll_interval, fast_interval=FAST_POLL_INTERVAL
+        )
+        self._schedule.sent(loop.time())
+        self._poll_due = asyncio.Event()
+        self._rx_until = 0.0
+        self.air._doze(self, self._parent)
+        self._poller = loop.create_task(self._polling())
+
+    def _wake(self) -> None:
+        """Off the network: no more polls, the receiver on (scanning, associating)."""
+        if self._poller is not None:
+            self._poller.cancel()
+        self._poller = self._schedule = self._poll_due = None
+        self.air._doze(self, None)
+
+    async def _polling(self) -> None:
+        """Poll when :class:`PollSchedule` says, waking early when it moves the poll nearer."""
+        loop = asyncio.get_running_loop()
+        while self._schedule is not None and self._poll_due is not None:
+            wait = self._schedule.next_at - loop.time()
+            if wait > 0:
+                self._poll_due.clear()
+                try:
+                    async with asyncio.timeout(wait):
+                        await self._poll_due.wait()
+                except TimeoutError:
+                    pass
+                continue
+            await self.poll()
+
+    async def poll(self) -> bool:
+        """MLME-POLL (802.15.4-2006 7.1.16, 7.5.6.3): a Data Request command (7.3.4) to the
+        parent. The receiver is on for the acknowledgement and, when its frame-pending bit is
+        set (True is returned), for macMaxFrameTotalWaitTime more, until the frame comes."""
+        if self.nwk is None or self.pan_id is None:
+            return False
+        now = asyncio.get_running_loop().time()
+        if self._schedule is not None:
+            self._schedule.polled(now)
+        self.polls += 1
+        self.last_poll = now
+        self._rx_until = now + ACK_WAIT + MAX_FRAME_TOTAL_WAIT
+        hdr = f.MacHeader(
+            f.MAC_COMMAND,
+            next(self._mac_seq),
+            self.pan_id,
+            self._parent,
+            self.pan_id,
+            self.nwk,
+            True,
+        )
+        tx = self.air.frame(self, f.encode_mac(hdr, bytes((f.MAC_CMD_DATA_REQUEST,))))
+        pending = await self.air.transmit(tx) and tx.ack_pending
+        if not pending:
+            self._rx_until = min(self._rx_until, asyncio.get_running_loop().time())
+        return pending
+
+    def _mac_receives(self, tx: Transmission) -> bool:
+        """The receiver is on only in the windows a poll or a send opened (and while the MAC
+        waits for beacons: a scan); the frame a poll announced closes it, or makes the device
+        poll again at once when its frame-pending bit says more follow (7.5.6.3)."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._rx_until:
+            return bool(self._mac_waiters)  # on while it scans
+        mac = tx.mac
+        if mac.frame_type == f.MAC_DATA and mac.dst == self.nwk and mac.src == self._parent:
+            self._indirect_received(mac.frame_pending, now)
+        return True
+
+    def _mac_send(self, dst: int, frame: bytes) -> asyncio.Future[bool]:
+        """A sleepy device's receiver is on for the acknowledgement of what it sends
+        (macAckWaitDuration), and it polls fast for a while: an answer may come."""
+        if self._schedule is not None and self._poll_due is not None:
+            now = asyncio.get_running_loop().time()
+            self._rx_until = max(self._rx_until, now + ACK_WAIT)
+            self._schedule.sent(now)
+            self._poll_due.set()
+        return super()._mac_send(dst, frame)
+
+    def _indirect_received(self, more: bool, now: float) -> None:
+        """The frame a poll announced came: poll again at once if its frame-pending bit says
+        more follow, else the receiver goes off."""
+        if more and self._schedule is not None and self._poll_due is not None:
+            self._schedule.more(now)
+            self._poll_due.set()
+        else:
+            self._rx_until = min(self._rx_until, now)
 
     def add_endpoint(
         self,
@@ -1581,7 +1768,7 @@ class SimDevice(Node):
 
     # -- joining (ZB 3.6.1.4, 4.6.3) -----------------------------------------------------------
 
-    async def join(
+    async def join(  # noqa: PLR0915
         self,
         *,
         pan_id: int | None = None,
@@ -1645,6 +1832,7 @@ class SimDevice(Node):
         assert isinstance(response.mac.src, t.EUI64)
         tc = response.mac.src
         self._learn_address(parent, tc)
+        self._doze(parent)  # a sleepy device polls for its Transport Key
         try:
             async with asyncio.timeout(key_timeout):
                 network_key, seq = await self._key_future
@@ -1690,6 +1878,7 @@ class SimDevice(Node):
         self.tc_ieee = tc_ieee
         self.set_link_key(tc_ieee, link_key)
         self._learn_address(0x0000, tc_ieee)
+        self._doze(0x0000)
 
     async def rejoin(self, *, secure: bool, key_timeout: float = KEY_WAIT) -> bool:
         """NWK rejoin with the parent (the coordinator), keeping the address (ZB 3.6.1.4.2):
@@ -1913,6 +2102,7 @@ class SimDevice(Node):
             status.set_result(payload[3])
 
     def _reset(self) -> None:
+        self._wake()
         self.nwk = None
         self.pan_id = None
         self._forget_keys()
@@ -1951,10 +2141,30 @@ class SimDevice(Node):
         return await ep.request(*args, **kwargs)
 
 
+def _outcome_retrieved(sent: asyncio.Future[bool]) -> None:
+    """Retrieve the MAC outcome of a frame nobody awaits (no 'exception never retrieved')."""
+    if not sent.cancelled():
+        sent.exception()
+
+
 def _expire(wait: asyncio.Future[bool]) -> None:
     """An attempt's apsAckWaitDuration is over without its ack."""
     if not wait.done():
         wait.set_result(False)
+
+
+def _sleepy_type(
+    logical_type: zdo_t.LogicalType | None, rx_on_when_idle: bool, poll_interval: float
+) -> zdo_t.LogicalType:
+    """The logical type of a device: a router unless its receiver is off when idle, then an
+    end device (only an end device may sleep, ZB 2.3.2.3: the node descriptor)."""
+    if rx_on_when_idle:
+        return zdo_t.LogicalType.Router if logical_type is None else logical_type
+    if logical_type not in (None, zdo_t.LogicalType.EndDevice):
+        raise ValueError(f"a {logical_type.name} keeps its receiver on; only an end device sleeps")
+    if not 0 < poll_interval < float("inf"):
+        raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval}")
+    return zdo_t.LogicalType.EndDevice
 
 
 def _decode_nwk(air: Medium, data: bytes) -> tuple[f.NwkHeader, bytes]:
