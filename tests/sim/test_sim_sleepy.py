@@ -20,6 +20,7 @@ from zigpy.exceptions import DeliveryError
 from zigpy.zcl import foundation
 
 from tests.interpan.tshark_json import dissect
+from tests.oracles import zigbee_key_options
 from tests.sim.test_sim_faults_capture import (
     DISPLAY_MESSAGE,
     EPOCH,
@@ -241,6 +242,10 @@ async def test_a_unicast_from_another_device_goes_through_the_parent(tmp_path: P
     polled = await just_after_a_poll(ihd)
     start = air.stats.frames
     assert ihd.nwk is not None
+    # without an APS acknowledgement asked for (the router is not the display's parent: a
+    # 1.6 s APS ack wait would run out before the display polls, as in EmberZNet without an
+    # extended timeout), the MAC acknowledgement of the parent ends the send
+    router.aps_ack = False
     await router.endpoints[1].send(
         ihd.nwk,
         1,
@@ -435,3 +440,42 @@ async def test_tshark_reads_the_polls_and_frame_pending_bits(
     data = [p for p in packets if _kind(p) == "data"]
     assert {p["wpan.dst16"][0] for p in data} == {ihd_nwk}
     assert ihd.polls >= 3
+
+
+@bounded
+async def test_an_aps_acknowledged_send_to_a_sleepy_child_waits_for_the_poll_not_resent(
+    tmp_path: Path,
+) -> None:
+    """ZB 2.2.8.4.1 with indirect transmission: the parent's APS ack wait starts once its
+    sleepy child took the frame at its poll, so an acknowledged, APS-encrypted unicast is
+    neither resent nor failed while the child sleeps; the child's APS ack (sent straight to
+    the parent, which listens) ends the send."""
+    path = tmp_path / "acked.pcap"
+    air, esi, ihd, _router = await sleepy_han(78, capture=str(path))
+    box = inbox(ihd, MESSAGING)
+    polled = await just_after_a_poll(ihd)
+    start = air.stats.frames
+    assert ihd.nwk is not None
+    await esi.send_packet(
+        t.ZigbeePacket(
+            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=0x0000),
+            src_ep=9,
+            dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=ihd.nwk),
+            dst_ep=1,
+            profile_id=0x0109,
+            cluster_id=MESSAGING,
+            data=t.SerializableBytes(bytes((0x19, 7, 0x00)) + DISPLAY_MESSAGE),
+            tx_options=t.TransmitOptions.APS_Encryption | t.TransmitOptions.ACK,
+        )
+    )
+    (msg,) = box
+    assert msg.tsn == 7
+    assert msg.aps_encrypted
+    assert msg.timestamp == pytest.approx(polled + DEFAULT_POLL_INTERVAL, abs=0.05)
+    air.close()
+    keys = [entry.line() for entry in air.keys]
+    packets = dissect(path, zigbee_key_options(keys))[start:]
+    aps = [p for p in packets if p.get("zbee_aps.type")]
+    kinds = [(p["zbee_nwk.src"][0], p["zbee_aps.type"][0]) for p in aps]
+    # one data frame from the ESI, one APS ack from the display: nothing resent
+    assert kinds == [("0x0000", "0x00"), (f"0x{ihd.nwk:04x}", "0x02")]
