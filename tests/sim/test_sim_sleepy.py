@@ -479,3 +479,19 @@ async def test_an_aps_acknowledged_send_to_a_sleepy_child_waits_for_the_poll_not
     kinds = [(p["zbee_nwk.src"][0], p["zbee_aps.type"][0]) for p in aps]
     # one data frame from the ESI, one APS ack from the display: nothing resent
     assert kinds == [("0x0000", "0x00"), (f"0x{ihd.nwk:04x}", "0x02")]
+
+
+async def test_a_sleepy_device_follows_a_network_key_rotation() -> None:
+    """ZB 4.6.3.5: the Transport Key waits for the display's poll, and the Switch Key is
+    broadcast to all devices (0xFFFF), so the parent holds it for the display too."""
+    _air, esi, ihd, router = await sleepy_han(81)
+    new = bytes(range(16, 32))
+    seq = await esi.rotate_network_key(new)
+    await asyncio.sleep(DEFAULT_POLL_INTERVAL + 0.01)
+    assert (ihd.network_key, ihd.network_key_seq) == (new, seq)
+    assert (router.network_key, router.network_key_seq) == (new, seq)
+    box = inbox(ihd, MESSAGING)
+    await esi_send(esi, ihd, MESSAGING, 0x00, DISPLAY_MESSAGE, 10)
+    assert [m.tsn for m in box] == [10]
+    reply = await ihd.zdo_request(0x0000, zdo_t.ZDOCmd.Node_Desc_req, t.NWK(0x0000))
+    assert reply[0] == zdo_t.Status.SUCCESS

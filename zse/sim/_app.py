@@ -194,9 +194,11 @@ class CoordinatorNode(ParentNode):
 
     async def rotate_network_key(self, key: bytes, *, switch_delay: float = 1.0) -> int:
         """Network key rotation (ZB 4.6.3.5): a Transport Key of ``key`` to every device the
-        Trust Center holds a link key for, then, ``switch_delay`` seconds later, a broadcast
-        Switch Key; every node (this one included) then uses ``key``, and frames secured with
-        the old key are dropped. Returns the new key sequence number."""
+        Trust Center holds a link key for, then, ``switch_delay`` seconds later, a Switch Key
+        broadcast to all devices (0xFFFF, as the ZigBee PRO R22 certification test
+        TP/SEC/BV-24-I expects), so a sleepy child gets it at its next poll; every node (this
+        one included) then uses ``key``, and frames secured with the old key are dropped. A
+        sleepy child's Transport Key waits for its poll. Returns the new key sequence number."""
         assert self.network_key is not None
         assert self.nwk is not None
         key = bytes(key)
@@ -211,7 +213,7 @@ class CoordinatorNode(ParentNode):
         await asyncio.sleep(switch_delay)
         aps = f.ApsHeader(f.APS_COMMAND, f.APS_DELIVERY_BROADCAST, next(self._aps_counter) & 0xFF)
         hdr = f.NwkHeader(
-            0xFFFD, self.nwk, 30, next(self._nwk_seq) & 0xFF, discover_route=0, src_ieee=self.ieee
+            0xFFFF, self.nwk, 30, next(self._nwk_seq) & 0xFF, discover_route=0, src_ieee=self.ieee
         )
         await self._send_nwk(hdr, f.encode_aps(aps, f.switch_key_payload(seq)))
         self.use_network_key(key, seq)
