@@ -495,3 +495,16 @@ async def test_a_sleepy_device_follows_a_network_key_rotation() -> None:
     assert [m.tsn for m in box] == [10]
     reply = await ihd.zdo_request(0x0000, zdo_t.ZDOCmd.Node_Desc_req, t.NWK(0x0000))
     assert reply[0] == zdo_t.Status.SUCCESS
+
+
+@bounded
+async def test_the_esi_removing_a_sleepy_display_waits_for_its_poll() -> None:
+    _air, esi, ihd, _ = await sleepy_han(82)
+    polled = await just_after_a_poll(ihd)
+    await esi.force_remove(esi.get_device(ihd.ieee))  # the Leave request is held
+    assert now() == pytest.approx(polled + DEFAULT_POLL_INTERVAL)
+    await asyncio.sleep(0.1)
+    assert not ihd.joined
+    assert not ihd.sleepy
+    assert esi.radio.sleepy_children == {}
+    assert len(esi.radio.indirect) == 0
