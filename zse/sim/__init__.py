@@ -5,7 +5,8 @@
 - :class:`SimControllerApplication`: a zigpy ``ControllerApplication`` on that air (the
   coordinator and Trust Center, e.g. the ESI);
 - :class:`SimDevice` and :class:`Endpoint`: simulated HAN devices sending and receiving ZCL;
-  every node keeps a :class:`BindingTable` its ZDO server changes and reports;
+  every node keeps a :class:`BindingTable` its ZDO server changes and reports, and
+  :class:`Fragmentation` settings for APS fragmentation;
 - :class:`Household`: the HAN roles' loads adding up in a simulated household load model
   (:mod:`zse.metering.load`), a source of readings for the meter;
 - :class:`VirtualClockLoop` and :func:`run`: asyncio on virtual time, so zigpy's own timers
@@ -31,6 +32,7 @@ from zse.sim._air import AirStats, Faults, Medium
 from zse.sim._app import CoordinatorNode, SimControllerApplication
 from zse.sim._binding import BindingTable
 from zse.sim._clock import PacedLoop, VirtualClockLoop, run
+from zse.sim._fragment import Fragmentation
 from zse.sim._han import Air
 from zse.sim._household import Household
 from zse.sim._node import (
@@ -58,6 +60,7 @@ __all__ = [
     "DeliveryError",
     "Endpoint",
     "Faults",
+    "Fragmentation",
     "Household",
     "JoinRefused",
     "Medium",

@@ -2,7 +2,8 @@
 
 Only what the simulated HAN needs: MAC data, beacon and command frames (IEEE 802.15.4-2006
 7.2.1-7.3), the ZigBee NWK header (ZB 3.3.1) and the APS header (ZB 2.2.5.1) of data, command
-and acknowledgement frames (ZB 2.2.5.2). NWK and APS
+and acknowledgement frames (ZB 2.2.5.2), with the extended header of fragmented
+transmissions (ZB 2.2.5.1.8). NWK and APS
 security (the auxiliary header, CCM* and the MIC) is applied by :mod:`zse.security` on top
 of these headers; here a header only says whether its frame is secured (docs/simulator.md).
 """
@@ -12,7 +13,7 @@ of these headers; here a header only says whether its frame is secured (docs/sim
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import zigpy.types as t
 
@@ -125,12 +126,28 @@ class ApsHeader:
     #: an acknowledgement of an APS command (ack format bit, ZB 2.2.5.1.1.3): no endpoints,
     #: cluster or profile, the counter only
     command_ack: bool = False
+    #: the extended header's fragmentation sub-field (ZB 2.2.5.1.8.1): :data:`NOT_FRAGMENTED`
+    #: (no extended header is sent), :data:`FIRST_BLOCK` or :data:`OTHER_BLOCK`
+    fragmentation: int = 0
+    #: the block number field (ZB 2.2.5.1.8.2): a first block carries the number of blocks,
+    #: another block its own number; an acknowledgement, the first block of its window
+    block: int = 0
+    #: an acknowledgement's ack bitfield (ZB 2.2.5.1.8.3): bit ``i`` set when block
+    #: ``block + i`` was received (bits past the window or the last block set too)
+    ack_bits: int = 0
+
+
+#: the fragmentation sub-field of the extended frame control (ZB 2.2.5.1.8.1): not fragmented,
+#: the first block of a fragmented transmission, another block (0b11 is reserved)
+NOT_FRAGMENTED, FIRST_BLOCK, OTHER_BLOCK = 0, 1, 2
 
 
 #: APS frame control bits (ZB 2.2.5.1.1): ack format (4), security (5), ack request (6)
 _APS_ACK_FORMAT = 0x10
 _APS_SECURITY = 0x20
 _APS_ACK_REQUEST = 0x40
+_APS_EXTENDED = 0x80  # extended header present (ZB 2.2.5.1.1.7)
+_APS_FRAGMENTATION = 0x03  # extended frame control: the fragmentation sub-field
 
 
 def aps_ack(data: ApsHeader) -> ApsHeader:
@@ -151,6 +168,17 @@ def aps_ack(data: ApsHeader) -> ApsHeader:
         data.dst_ep,
         security=data.security,
     )
+
+
+def aps_block_ack(data: ApsHeader, first: int, bits: int) -> ApsHeader:
+    """The acknowledgement of the window starting at block ``first`` of the fragmented
+    transmission ``data`` is a block of (ZB 2.2.8.4.5.2): :func:`aps_ack`'s header with the
+    extended header's block number ``first`` and ack bitfield ``bits`` (ZB 2.2.5.1.8.2-3).
+    Its fragmentation sub-field says first block for the first window, another block after
+    it, as Wireshark reads an ack (block number and bitfield are present only when the
+    sub-field is not 0b00); the spec's text for it was out of reach."""
+    fragmentation = FIRST_BLOCK if first == 0 else OTHER_BLOCK
+    return replace(aps_ack(data), fragmentation=fragmentation, block=first, ack_bits=bits)
 
 
 def _addr_mode(addr: MacAddress) -> int:
@@ -274,10 +302,10 @@ def decode_nwk(data: bytes) -> tuple[NwkHeader, bytes]:
 
 
 def encode_aps(hdr: ApsHeader, payload: bytes) -> bytes:
-    """Encode an APS header (ZB 2.2.5.1; no extended header) and ``payload``;
-    :func:`zse.security.secure_aps` secures it."""
+    """Encode an APS header (ZB 2.2.5.1; the extended header of a fragmented transmission,
+    ZB 2.2.5.1.8) and ``payload``; :func:`zse.security.secure_aps` secures it."""
     fc = hdr.frame_type | (hdr.delivery << 2) | (hdr.security << 5) | (hdr.ack_request << 6)
-    fc |= hdr.command_ack << 4
+    fc |= (hdr.command_ack << 4) | (bool(hdr.fragmentation) << 7)
     out = bytearray((fc,))
     if hdr.frame_type == APS_DATA or (hdr.frame_type == APS_ACK and not hdr.command_ack):
         if hdr.delivery == APS_DELIVERY_GROUP and hdr.frame_type == APS_DATA:
@@ -291,40 +319,29 @@ def encode_aps(hdr: ApsHeader, payload: bytes) -> bytes:
         assert hdr.src_ep is not None
         out += struct.pack("<HHB", hdr.cluster, hdr.profile, hdr.src_ep)
     out.append(hdr.counter & 0xFF)
+    if hdr.fragmentation:
+        assert hdr.fragmentation in (FIRST_BLOCK, OTHER_BLOCK)
+        assert hdr.frame_type == APS_DATA or (hdr.frame_type == APS_ACK and not hdr.command_ack)
+        out += bytes((hdr.fragmentation, hdr.block))
+        if hdr.frame_type == APS_ACK:
+            out.append(hdr.ack_bits)
     return bytes(out) + payload
 
 
 def decode_aps(data: bytes) -> tuple[ApsHeader, bytes]:
-    """Decode an APS data, command or acknowledgement header; the payload of a secured frame
-    (``security`` set) starts with its auxiliary header."""
+    """Decode an APS data, command or acknowledgement header, with the extended header of a
+    fragmented transmission (ZB 2.2.5.1.8); the payload of a secured frame (``security``
+    set) starts with its auxiliary header. An extended header on an APS command, or with
+    the reserved fragmentation value 0b11, is an :class:`InvalidFrame`; one whose
+    fragmentation sub-field is 0b00 is read as not fragmented."""
     if not data:
         raise InvalidFrame("APS header missing")
     fc = data[0]
     frame_type, delivery = fc & 3, (fc >> 2) & 3
-    if fc & 0x80:
-        raise InvalidFrame(f"APS frame control 0x{fc:02x}: extended header")
     try:
-        if frame_type == APS_DATA:
-            if delivery == APS_DELIVERY_GROUP:
-                (group,) = struct.unpack_from("<H", data, 1)
-                dst_ep, pos = None, 3
-            else:
-                group, dst_ep, pos = None, data[1], 2
-            cluster, profile, src_ep, counter = struct.unpack_from("<HHBB", data, pos)
-            hdr = ApsHeader(
-                frame_type,
-                delivery,
-                counter,
-                dst_ep,
-                group,
-                cluster,
-                profile,
-                src_ep,
-                bool(fc & _APS_ACK_REQUEST),
-                bool(fc & _APS_SECURITY),
-            )
-            return hdr, data[pos + 6 :]
         if frame_type == APS_COMMAND or (frame_type == APS_ACK and fc & _APS_ACK_FORMAT):
+            if fc & _APS_EXTENDED:
+                raise InvalidFrame(f"APS frame control 0x{fc:02x}: extended header on a command")
             hdr = ApsHeader(
                 frame_type,
                 delivery,
@@ -333,23 +350,59 @@ def decode_aps(data: bytes) -> tuple[ApsHeader, bytes]:
                 command_ack=frame_type == APS_ACK,
             )
             return hdr, data[2:]
-        if frame_type == APS_ACK:  # ZB 2.2.5.2.2: a data frame's acknowledgement
+        if frame_type == APS_DATA:
+            hdr, pos = _decode_data(data, fc, delivery)
+        elif frame_type == APS_ACK:  # ZB 2.2.5.2.2: a data frame's acknowledgement
             dst_ep, cluster, profile, src_ep, counter = struct.unpack_from("<BHHBB", data, 1)
-            hdr = ApsHeader(
-                frame_type,
-                delivery,
-                counter,
-                dst_ep,
-                None,
-                cluster,
-                profile,
-                src_ep,
-                security=bool(fc & _APS_SECURITY),
-            )
-            return hdr, data[8:]
+            security = bool(fc & _APS_SECURITY)
+            hdr = ApsHeader(APS_ACK, delivery, counter, dst_ep, None, cluster, profile, src_ep)
+            hdr, pos = replace(hdr, security=security), 8
+        else:
+            raise InvalidFrame(f"APS frame type {frame_type} not supported by the simulator")
+        if fc & _APS_EXTENDED:
+            hdr, pos = _decode_extended(data, pos, hdr)
+        return hdr, data[pos:]
     except (struct.error, IndexError) as exc:
         raise InvalidFrame(f"APS header truncated ({len(data)} bytes)") from exc
-    raise InvalidFrame(f"APS frame type {frame_type} not supported by the simulator")
+
+
+def _decode_data(data: bytes, fc: int, delivery: int) -> tuple[ApsHeader, int]:
+    if delivery == APS_DELIVERY_GROUP:
+        (group,) = struct.unpack_from("<H", data, 1)
+        dst_ep, pos = None, 3
+    else:
+        group, dst_ep, pos = None, data[1], 2
+    cluster, profile, src_ep, counter = struct.unpack_from("<HHBB", data, pos)
+    hdr = ApsHeader(
+        APS_DATA,
+        delivery,
+        counter,
+        dst_ep,
+        group,
+        cluster,
+        profile,
+        src_ep,
+        bool(fc & _APS_ACK_REQUEST),
+        bool(fc & _APS_SECURITY),
+    )
+    return hdr, pos + 6
+
+
+def _decode_extended(data: bytes, pos: int, hdr: ApsHeader) -> tuple[ApsHeader, int]:
+    """The extended header at ``pos`` (ZB 2.2.5.1.8): extended frame control, then, when
+    fragmented, the block number and (acknowledgements) the ack bitfield; reserved bits of
+    the extended frame control are ignored."""
+    fragmentation = data[pos] & _APS_FRAGMENTATION
+    if fragmentation == NOT_FRAGMENTED:
+        return hdr, pos + 1
+    if fragmentation not in (FIRST_BLOCK, OTHER_BLOCK):
+        raise InvalidFrame(
+            f"APS extended frame control 0x{data[pos]:02x} at offset {pos}: reserved "
+            "fragmentation value 0b11"
+        )
+    bits = data[pos + 2] if hdr.frame_type == APS_ACK else 0
+    end = pos + 2 + (hdr.frame_type == APS_ACK)
+    return replace(hdr, fragmentation=fragmentation, block=data[pos + 1], ack_bits=bits), end
 
 
 def beacon_payload(

@@ -46,6 +46,15 @@ from zse.security import (
 from zse.sim import _frames as f
 from zse.sim._air import ACK_WAIT
 from zse.sim._binding import BindingTable
+from zse.sim._fragment import (
+    MAX_BLOCKS,
+    Fragmentation,
+    Outgoing,
+    Reassembly,
+    Received,
+    block_header,
+    payload_room,
+)
 from zse.sim._indirect import (
     DEFAULT_POLL_INTERVAL,
     FAST_POLL_INTERVAL,
@@ -112,14 +121,17 @@ class JoinRefused(Exception):
 class _AwaitedAck:
     """A unicast awaiting its APS acknowledgement (ZB 2.2.8.4.1): what the ack must echo
     (``aps``: counter, cluster, profile, endpoints), the partner whose link key secured the
-    frame (None: not APS-secured; the ack must be secured alike), and the current attempt's
-    wait."""
+    frame (None: not APS-secured; the ack must be secured alike), the current attempt's
+    wait, and for a fragmented transmission its window (``outgoing``, ZB 2.2.8.4.5)."""
 
-    __slots__ = ("acked", "aps", "partner", "wait")
+    __slots__ = ("acked", "aps", "outgoing", "partner", "wait")
 
-    def __init__(self, aps: f.ApsHeader, partner: t.EUI64 | None) -> None:
+    def __init__(
+        self, aps: f.ApsHeader, partner: t.EUI64 | None, outgoing: Outgoing | None = None
+    ) -> None:
         self.aps = aps
         self.partner = partner
+        self.outgoing = outgoing
         self.acked = False
         self.wait: asyncio.Future[bool] | None = None
 
@@ -133,12 +145,23 @@ class _AwaitedAck:
             secured_alike = key_id == KeyId.DATA and source == partner
         return (
             not ack.command_ack
+            and bool(ack.fragmentation) == (self.outgoing is not None)
             and ack.dst_ep == aps.src_ep
             and ack.src_ep == aps.dst_ep
             and ack.cluster == aps.cluster
             and ack.profile == aps.profile
             and secured_alike
         )
+
+    def take(self, ack: f.ApsHeader, key_id: KeyId | None, source: t.EUI64 | None) -> bool:
+        """Whether ``ack`` answers the frame, or the window of blocks being sent (ZB
+        2.2.8.4.5.1), taking it if so."""
+        if self.acked or not self.answered_by(ack, key_id, source):
+            return False
+        if self.outgoing is None:
+            self.acked = True
+            return True
+        return self.outgoing.acknowledge(ack.block, ack.ack_bits)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,7 +226,15 @@ class NodeStats:
     counts APS acknowledgements (ZB 2.2.9) that acknowledge no frame the node awaits an
     acknowledgement for: another sender's, another counter's, cluster's or endpoints', one
     secured otherwise than the frame (a forgery, or an unsecured ack of an APS-secured frame),
-    or one that came after its send was over.
+    or one that came after its send was over. Blocks of fragmented transmissions (ZB
+    2.2.8.4.5) that are garbage (a first block of no blocks, a block number past the count
+    or outside the first window of a transfer not begun, a block again with other content,
+    endpoints, cluster, profile or security other than its transfer's, a block not in an
+    acknowledged unicast) count in ``aps_fragments_invalid``; those refused for want of room
+    (the sender's or all senders' unfinished transfers at their bound, a transfer over its
+    maximum size) in ``aps_fragments_refused``; transfers dropped unfinished after their
+    timeout in ``aps_reassembly_timeouts``. A block received again counts in
+    ``aps_duplicates``.
     """
 
     nwk_bad_mic: int = 0
@@ -222,6 +253,9 @@ class NodeStats:
     nwk_source_mismatch: int = 0
     aps_key_misuse: int = 0
     aps_acks_unmatched: int = 0
+    aps_fragments_invalid: int = 0
+    aps_fragments_refused: int = 0
+    aps_reassembly_timeouts: int = 0
     malformed: int = 0
     #: frames a parent held for a sleepy child and dropped (802.15.4-2006 7.5.6.3): not polled
     #: within macTransactionPersistenceTime (TRANSACTION_EXPIRED), refused because the queue
@@ -328,6 +362,10 @@ class Node:
         self._mac_last: dict[tuple[int | None, t.EUI64 | int], tuple[int, bytes, float]] = {}
         # unicasts awaiting their APS acknowledgement: (destination NWK address, APS counter)
         self._awaited_acks: dict[tuple[int, int], _AwaitedAck] = {}
+        #: APS fragmentation settings (ZB 2.2.8.4.5; :class:`zse.sim.Fragmentation`)
+        self.fragmentation = Fragmentation()
+        self._reassembly = Reassembly()
+        self._reassembly_timer: asyncio.TimerHandle | None = None
         self._raw_callbacks: list[Callable[[RawFrame], None]] = []
         self._raw_queues: list[asyncio.Queue[RawFrame]] = []
         self._zdo_waiters: dict[tuple[int, int], asyncio.Future[list[Any]]] = {}
@@ -421,9 +459,10 @@ class Node:
             mac_capability_flags=caps,
             manufacturer_code=self.manufacturer_code,
             maximum_buffer_size=82,
-            maximum_incoming_transfer_size=82,
+            # with APS fragmentation (ZB 2.3.2.3.8, 2.3.2.3.11): the largest ASDU reassembled
+            maximum_incoming_transfer_size=self.fragmentation.max_transfer,
             server_mask=server_mask,
-            maximum_outgoing_transfer_size=82,
+            maximum_outgoing_transfer_size=self.fragmentation.max_transfer,
             descriptor_capability_field=zdo_t.NodeDescriptor.DescriptorCapability.NONE,
         )
 
@@ -506,9 +545,10 @@ class Node:
         A unicast sent with ``ack`` asks for an APS acknowledgement (ZB 2.2.8.4.1,
         acknowledged transmission) and is sent again, up to :data:`APS_MAX_FRAME_RETRIES`
         times, when none comes within :data:`APS_ACK_WAIT`; it fails with no APS
-        acknowledgement after the last. Without ``ack`` (and for broadcasts and group
-        frames, which never ask) the MAC acknowledgement of the frame's one hop ends the
-        send."""
+        acknowledgement after the last. One whose payload does not fit one frame is
+        fragmented (ZB 2.2.8.4.5, :meth:`_send_window`). Without ``ack`` (and for broadcasts
+        and group frames, which never ask) the MAC acknowledgement of the frame's one hop ends
+        the send, and a frame too long for the MAC is refused (``MAC_FRAME_TOO_LONG``)."""
         if not self.joined:
             raise DeliveryError(f"{self!r} is not on a network")
         assert self.nwk is not None
@@ -588,7 +628,7 @@ class Node:
             if partner is None
             else self._secure_aps(aps, payload, partner, KeyId.DATA)
         )
-        if not await self._send_nwk(nwk, aps_frame):
+        if not await self._send_unacknowledged(nwk, aps_frame):
             self._counter_exhausted()
             raise DeliveryError(
                 f"no MAC acknowledgement from 0x{nwk_dst:04X}"
@@ -599,6 +639,20 @@ class Node:
     def _counter_exhausted(self) -> None:
         if self.nwk_frame_counter >= COUNTER_EXHAUSTED:
             raise DeliveryError(f"{self!r}: outgoing NWK frame counter exhausted")
+
+    async def _send_unacknowledged(self, nwk: f.NwkHeader, frame: bytes) -> bool:
+        """:meth:`_send_nwk` of a frame that asks for no APS acknowledgement: one too long
+        for the MAC is refused (``MAC_FRAME_TOO_LONG``) saying that only an acknowledged
+        unicast is fragmented (ZB 2.2.8.4.5)."""
+        try:
+            return await self._send_nwk(nwk, frame)
+        except DeliveryError as exc:
+            if exc.status != t.MACStatus.MAC_FRAME_TOO_LONG:
+                raise
+            raise DeliveryError(
+                f"{exc}: only an acknowledged unicast is fragmented (ZB 2.2.8.4.5)",
+                status=exc.status,
+            ) from exc
 
     async def _send_acknowledged(
         self, nwk: f.NwkHeader, aps: f.ApsHeader, payload: bytes, partner: t.EUI64 | None
@@ -613,45 +667,130 @@ class Node:
         rejection knows) in a new NWK frame (its own sequence number and frame counter). An
         APS-secured frame is secured again with the link key's next frame counter: the
         receiver's replay check (ZB 4.4.1.2) comes before duplicate rejection and would drop a
-        frame counter it has seen before unacknowledged."""
-        loop = asyncio.get_running_loop()
+        frame counter it has seen before unacknowledged. A payload that does not fit one
+        frame goes in blocks (:meth:`_send_window`)."""
+        outgoing = self._split(nwk, aps, payload, secured=partner is not None)
         key = (nwk.dst, aps.counter)
         if key in self._awaited_acks:  # 256 sends to one node in flight: the counter wrapped
             raise DeliveryError(
                 f"APS counter {aps.counter} is still awaiting its acknowledgement from "
                 f"0x{nwk.dst:04X}"
             )
-        awaited = self._awaited_acks[key] = _AwaitedAck(aps, partner)
-        attempts = 1 + APS_MAX_FRAME_RETRIES
+        awaited = self._awaited_acks[key] = _AwaitedAck(aps, partner, outgoing)
         try:
-            for attempt in range(attempts):
-                if attempt:
-                    if not self.joined:
-                        raise DeliveryError(f"{self!r} left the network before an APS ack came")
-                    assert self.nwk is not None
-                    nwk = f.NwkHeader(nwk.dst, self.nwk, nwk.radius, next(self._nwk_seq) & 0xFF)
-                frame = (
-                    f.encode_aps(aps, payload)
-                    if partner is None
-                    else self._secure_aps(aps, payload, partner, KeyId.DATA)
-                )
-                wait = awaited.wait = loop.create_future()
-                if not await self._send_nwk(nwk, frame):
-                    self._counter_exhausted()
-                if awaited.acked:
-                    return
-                timer = loop.call_later(APS_ACK_WAIT, _expire, wait)
-                try:
-                    if await wait:
-                        return
-                finally:
-                    timer.cancel()
+            if outgoing is None:
+                await self._send_attempts(nwk, aps, payload, awaited)
+            else:
+                while not outgoing.done:
+                    await self._send_window(nwk, aps, awaited, outgoing)
+                    outgoing.advance()
         finally:
             del self._awaited_acks[key]
-        raise DeliveryError(
-            f"no APS acknowledgement from 0x{nwk.dst:04X} after {attempts} attempts",
-            status=t.APSStatus.APS_NO_ACK,
-        )
+
+    async def _send_attempts(
+        self, nwk: f.NwkHeader, aps: f.ApsHeader, payload: bytes, awaited: _AwaitedAck
+    ) -> None:
+        """The attempts of an unfragmented acknowledged transmission."""
+        loop = asyncio.get_running_loop()
+        partner = awaited.partner
+        attempts = 1 + APS_MAX_FRAME_RETRIES
+        for attempt in range(attempts):
+            if attempt:
+                nwk = self._renewed(nwk)
+            frame = (
+                f.encode_aps(aps, payload)
+                if partner is None
+                else self._secure_aps(aps, payload, partner, KeyId.DATA)
+            )
+            wait = awaited.wait = loop.create_future()
+            if not await self._send_nwk(nwk, frame):
+                self._counter_exhausted()
+            if awaited.acked:
+                return
+            timer = loop.call_later(APS_ACK_WAIT, _expire, wait)
+            try:
+                if await wait:
+                    return
+            finally:
+                timer.cancel()
+        raise _no_aps_ack(nwk.dst, attempts)
+
+    def _split(
+        self, nwk: f.NwkHeader, aps: f.ApsHeader, payload: bytes, *, secured: bool
+    ) -> Outgoing | None:
+        """The blocks of an acknowledged unicast whose payload does not fit one frame after
+        the MAC, NWK and APS headers and security (ZB 2.2.8.4.5), or None when it fits. A
+        block is as long as one frame holds with the extended header, or
+        ``fragmentation.block_size`` if shorter. A payload over ``fragmentation.max_transfer``
+        or needing more than 255 blocks (the count is one octet, ZB 2.2.5.1.8.2) is refused
+        before anything is sent (``APS_ASDU_TOO_LONG``)."""
+        mac = f.MacHeader(f.MAC_DATA, 0, self.pan_id, nwk.dst, self.pan_id, self.nwk, True)
+        octets = len(f.encode_mac(mac, b""))
+        if len(payload) <= payload_room(octets, nwk, aps, secured=secured):
+            return None
+        config = self.fragmentation
+        size = payload_room(octets, nwk, block_header(aps, 0, 1), secured=secured)
+        size = min(size, config.block_size or size)
+        blocks = -(-len(payload) // size)
+        if len(payload) > config.max_transfer or blocks > MAX_BLOCKS:
+            raise DeliveryError(
+                f"APS payload of {len(payload)} octets is too long even for fragmentation: "
+                f"{blocks} blocks of {size} octets (at most {MAX_BLOCKS}), at most "
+                f"{config.max_transfer} octets",
+                status=t.APSStatus.APS_ASDU_TOO_LONG,
+            )
+        return Outgoing(payload, size, config.window)
+
+    async def _send_window(
+        self, nwk: f.NwkHeader, aps: f.ApsHeader, awaited: _AwaitedAck, outgoing: Outgoing
+    ) -> None:
+        """One window of a fragmented transmission (ZB 2.2.8.4.5.1): its blocks not yet
+        acknowledged, :attr:`Fragmentation.interframe_delay` apart, then the window's ack
+        awaited :data:`APS_ACK_WAIT`; blocks an ack says are missing, or all of them when no
+        ack came, are sent again, up to :data:`APS_MAX_FRAME_RETRIES` times, then the send
+        fails with no APS acknowledgement."""
+        loop = asyncio.get_running_loop()
+        attempts = 1 + APS_MAX_FRAME_RETRIES
+        for _ in range(attempts):
+            wait = awaited.wait = loop.create_future()
+            await self._send_blocks(nwk, aps, awaited.partner, outgoing)
+            if not outgoing.pending():
+                return
+            timer = loop.call_later(APS_ACK_WAIT, _expire, wait)
+            try:
+                await wait
+            finally:
+                timer.cancel()
+            if not outgoing.pending():
+                return
+        raise _no_aps_ack(nwk.dst, attempts)
+
+    async def _send_blocks(
+        self, nwk: f.NwkHeader, aps: f.ApsHeader, partner: t.EUI64 | None, outgoing: Outgoing
+    ) -> None:
+        """The window's blocks not acknowledged yet, each a frame of its own: its own NWK
+        frame, and APS-secured on its own (its own frame counter) when the ASDU is."""
+        delay = self.fragmentation.interframe_delay
+        count = len(outgoing.blocks)
+        for index, number in enumerate(outgoing.pending()):
+            if index and delay:
+                await asyncio.sleep(delay)
+            header, block = block_header(aps, number, count), outgoing.blocks[number]
+            frame = (
+                f.encode_aps(header, block)
+                if partner is None
+                else self._secure_aps(header, block, partner, KeyId.DATA)
+            )
+            if not await self._send_nwk(self._renewed(nwk), frame):
+                self._counter_exhausted()
+
+    def _renewed(self, nwk: f.NwkHeader) -> f.NwkHeader:
+        """A new NWK frame to ``nwk``'s destination (its own sequence number), for a resend
+        or a block; refused once the node left the network."""
+        if not self.joined:
+            raise DeliveryError(f"{self!r} left the network before an APS ack came")
+        assert self.nwk is not None
+        return f.NwkHeader(nwk.dst, self.nwk, nwk.radius, next(self._nwk_seq) & 0xFF)
 
     def _secure_aps(
         self, aps: f.ApsHeader, payload: bytes, partner: t.EUI64, key_id: KeyId
@@ -876,6 +1015,9 @@ class Node:
             # the key-transport and key-load keys secure Transport Key commands only (ZB 4.5.3)
             self.stats.aps_key_misuse += 1
             return
+        if aps.fragmentation:
+            self._block_received(nwk, aps, body, key_id, source)
+            return
         if self._duplicate_acknowledged(nwk, aps, key_id, source):
             return
         encrypted = key_id == KeyId.DATA
@@ -939,16 +1081,81 @@ class Node:
         lost (ZB 2.2.8.4.2). True for a duplicate, which goes no further."""
         duplicate = self._seen_before(source if source is not None else nwk.src, aps.counter)
         if aps.ack_request and aps.delivery == f.APS_DELIVERY_UNICAST and nwk.dst == self.nwk:
-            self._acknowledge(nwk, aps, source if key_id is not None else None)
+            self._acknowledge(nwk, f.aps_ack(aps), source if key_id is not None else None)
         return duplicate
 
-    def _acknowledge(self, nwk: f.NwkHeader, aps: f.ApsHeader, partner: t.EUI64 | None) -> None:
-        """Answer a unicast data frame asking for it with an APS acknowledgement (ZB 2.2.8.4.2,
-        frame ZB 2.2.5.2.2): to the frame's NWK source, NWK-secured, and APS-secured with the
-        link key shared with ``partner`` when the frame was (ZB 4.4.1.1). Put on the air at
-        once, before the application sees the frame (and answers it)."""
+    def _block_received(
+        self,
+        nwk: f.NwkHeader,
+        aps: f.ApsHeader,
+        block: bytes,
+        key_id: KeyId | None,
+        source: t.EUI64 | None,
+    ) -> None:
+        """A block of a fragmented transmission (ZB 2.2.8.4.5.2), which only an acknowledged
+        unicast may be: put together per (sender, APS counter) by the bounded
+        :class:`~zse.sim._fragment.Reassembly`, each window acknowledged (APS-secured as the
+        block was), a block received again acknowledged again, and the whole delivered once,
+        as one indication, after the last ack went out. Garbage and blocks refused for want
+        of room are dropped and counted (:class:`NodeStats`)."""
+        if aps.delivery != f.APS_DELIVERY_UNICAST or nwk.dst != self.nwk or not aps.ack_request:
+            self.stats.aps_fragments_invalid += 1
+            return
+        encrypted = key_id == KeyId.DATA
+        got = self._reassembly.receive(
+            (source if source is not None else nwk.src, aps.counter),
+            aps,
+            block,
+            encrypted=encrypted,
+            now=asyncio.get_running_loop().time(),
+            config=self.fragmentation,
+        )
+        self._count_block(nwk, aps, got)
+        if got.ack is not None:
+            ack = f.aps_block_ack(aps, *got.ack)
+            self._acknowledge(nwk, ack, source if encrypted else None)
+        if got.message is not None:
+            self._deliver(self._indication(nwk, aps, got.message, encrypted, source))
+        self._watch_reassembly()
+
+    def _count_block(self, nwk: f.NwkHeader, aps: f.ApsHeader, got: Received) -> None:
+        if got.duplicate:
+            self.stats.aps_duplicates += 1
+        elif got.dropped is not None:
+            if got.dropped == "refused":
+                self.stats.aps_fragments_refused += 1
+            else:
+                self.stats.aps_fragments_invalid += 1
+            LOGGER.debug(
+                "%r: block %d of APS counter %d from 0x%04X %s; dropped",
+                self,
+                aps.block,
+                aps.counter,
+                nwk.src,
+                got.dropped,
+            )
+
+    def _watch_reassembly(self) -> None:
+        """Have the transfers being put together dropped when due (their timeout)."""
+        if self._reassembly_timer is None:
+            deadline = self._reassembly.next_deadline()
+            if deadline is not None:
+                loop = asyncio.get_running_loop()
+                self._reassembly_timer = loop.call_at(deadline, self._reassembly_due)
+
+    def _reassembly_due(self) -> None:
+        self._reassembly_timer = None
+        now = asyncio.get_running_loop().time()
+        self.stats.aps_reassembly_timeouts += self._reassembly.expire(now)
+        self._watch_reassembly()
+
+    def _acknowledge(self, nwk: f.NwkHeader, ack: f.ApsHeader, partner: t.EUI64 | None) -> None:
+        """Answer a unicast data frame asking for it with the APS acknowledgement ``ack`` (ZB
+        2.2.8.4.2, frame ZB 2.2.5.2.2; a window of blocks, ZB 2.2.8.4.5.2): to the frame's NWK
+        source, NWK-secured, and APS-secured with the link key shared with ``partner`` when
+        the frame was (ZB 4.4.1.1). Put on the air at once, before the application sees the
+        frame (and answers it)."""
         assert self.nwk is not None
-        ack = f.aps_ack(aps)
         if partner is None:
             frame = f.encode_aps(ack, b"")
         elif partner not in self.link_keys:
@@ -976,9 +1183,11 @@ class Node:
         partner whose link key opened the ack), with its APS counter, cluster, profile and
         endpoints, secured as the frame was. Any other is dropped and counted
         (``aps_acks_unmatched``). Without APS security, only the network key vouches for an
-        ack, as for the data frame it answers."""
+        ack, as for the data frame it answers. A fragmented transmission's ack (with the
+        extended header) answers the window it names and no unfragmented frame, nor the
+        reverse (ZB 2.2.8.4.5.1)."""
         awaited = self._awaited_acks.get((nwk.src, ack.counter)) if nwk.dst == self.nwk else None
-        if awaited is None or awaited.acked or not awaited.answered_by(ack, key_id, source):
+        if awaited is None or not awaited.take(ack, key_id, source):
             self.stats.aps_acks_unmatched += 1
             LOGGER.debug(
                 "%r: APS ack of counter %d from 0x%04X answers no frame awaiting one; dropped",
@@ -987,7 +1196,6 @@ class Node:
                 nwk.src,
             )
             return
-        awaited.acked = True
         wait = awaited.wait
         if wait is not None and not wait.done():
             wait.set_result(True)
@@ -2145,6 +2353,13 @@ def _outcome_retrieved(sent: asyncio.Future[bool]) -> None:
     """Retrieve the MAC outcome of a frame nobody awaits (no 'exception never retrieved')."""
     if not sent.cancelled():
         sent.exception()
+
+
+def _no_aps_ack(dst: int, attempts: int) -> DeliveryError:
+    return DeliveryError(
+        f"no APS acknowledgement from 0x{dst:04X} after {attempts} attempts",
+        status=t.APSStatus.APS_NO_ACK,
+    )
 
 
 def _expire(wait: asyncio.Future[bool]) -> None:
