@@ -400,6 +400,12 @@ class Node:
         return f"<{type(self).__name__} {self.ieee} nwk=0x{nwk}>"
 
     @property
+    def reassembly(self) -> Reassembly:
+        """The fragmented transfers being put together (ZB 2.2.8.4.5.2): ``len()`` of them,
+        and the ``octets`` they hold; for inspection."""
+        return self._reassembly
+
+    @property
     def joined(self) -> bool:
         """Whether the node is on a network (has a NWK address and the network key)."""
         return self.nwk is not None and self.network_key is not None
