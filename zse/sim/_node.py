@@ -1147,11 +1147,12 @@ class Node:
             deadline = self._reassembly.next_deadline()
             if deadline is not None:
                 loop = asyncio.get_running_loop()
-                self._reassembly_timer = loop.call_at(deadline, self._reassembly_due)
+                self._reassembly_timer = loop.call_at(deadline, self._reassembly_due, deadline)
 
-    def _reassembly_due(self) -> None:
+    def _reassembly_due(self, deadline: float) -> None:
+        # asyncio may run a timer up to its clock resolution early: what was due then goes
         self._reassembly_timer = None
-        now = asyncio.get_running_loop().time()
+        now = max(asyncio.get_running_loop().time(), deadline)
         self.stats.aps_reassembly_timeouts += self._reassembly.expire(now)
         self._watch_reassembly()
 
