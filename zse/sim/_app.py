@@ -575,7 +575,9 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
         A unicast whose ``tx_options`` has ``TransmitOptions.ACK`` (zigpy sets it for a
         request expecting no reply, or ``ask_for_ack=True``) asks for an APS acknowledgement
         and is resent without one (ZB 2.2.8.4.1), as bellows has EmberZNet do
-        (EMBER_APS_OPTION_RETRY); without it, the MAC acknowledgement ends the send."""
+        (EMBER_APS_OPTION_RETRY), and is fragmented when too long for one frame (ZB
+        2.2.8.4.5); without it, the MAC acknowledgement ends the send, and a frame too long
+        for one frame is refused (``MAC_FRAME_TOO_LONG``)."""
         radio = self.radio
         assert packet.dst is not None
         assert packet.src_ep is not None
