@@ -508,3 +508,33 @@ async def test_the_esi_removing_a_sleepy_display_waits_for_its_poll() -> None:
     assert not ihd.sleepy
     assert esi.radio.sleepy_children == {}
     assert len(esi.radio.indirect) == 0
+
+
+@bounded
+async def test_a_fragmented_send_to_a_sleepy_child_arrives_whole_block_by_block() -> None:
+    """ZB 2.2.8.4.5 with indirect transmission: each block of an APS-encrypted frame too long
+    for one frame waits in the parent's queue for a poll (window 1: the next block once the
+    child acknowledged the one before, which makes it poll fast), and the child gets the
+    frame once, whole."""
+    _air, esi, ihd, _router = await sleepy_han(79)
+    box = inbox(ihd, MESSAGING)
+    await just_after_a_poll(ihd)
+    assert ihd.nwk is not None
+    body = DISPLAY_MESSAGE + bytes(range(200))  # past one APS-encrypted frame
+    polls = ihd.polls
+    await esi.send_packet(
+        t.ZigbeePacket(
+            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=0x0000),
+            src_ep=9,
+            dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=ihd.nwk),
+            dst_ep=1,
+            profile_id=0x0109,
+            cluster_id=MESSAGING,
+            data=t.SerializableBytes(bytes((0x19, 8, 0x00)) + body),
+            tx_options=t.TransmitOptions.APS_Encryption | t.TransmitOptions.ACK,
+        )
+    )
+    (msg,) = box
+    assert (msg.tsn, msg.payload, msg.aps_encrypted) == (8, body, True)
+    assert ihd.polls - polls >= 4  # a poll for each block
+    assert esi.radio.stats.indirect_expired == esi.radio.stats.indirect_overflow == 0
