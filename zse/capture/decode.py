@@ -5,8 +5,10 @@ keys (:class:`~zse.capture.keys.KeyRing`, grown by every decrypted Transport Key
 behind each short address (NWK headers, auxiliary security headers, Device Announce), needed
 for the APS nonce when a frame does not carry its sender's address (ZB 4.5.2.2). The APS frame
 an APS Tunnel command carries (ZB 4.4.9.8) is decoded, decrypted and learned from as a frame of
-its own. A MAC payload that is no ZigBee NWK frame (Wireshark's heuristic: 6LoWPAN, MAC-secured,
-...) is labelled ``not_zigbee``, not malformed. A ZEP version 2 sequence number that does not
+its own. The blocks of a fragmented transfer (ZB 2.2.8.4.5) are held until one completes it
+(:mod:`zse.capture.reassembly`); that frame decodes the whole. A MAC payload that is no
+ZigBee NWK frame (Wireshark's heuristic: 6LoWPAN, MAC-secured, ...) is labelled
+``not_zigbee``, not malformed. A ZEP version 2 sequence number that does not
 follow the last one from the same sniffer (the datagram's IP source address and UDP source
 port, and the device id) keeps that one (``zep_previous``): the sniffer dropped frames, or the
 network lost them, in between.
@@ -47,6 +49,7 @@ from zse.capture.frames import (
 from zse.capture.keys import Key, KeyRing
 from zse.capture.link import Link, mac_frame
 from zse.capture.reader import Record
+from zse.capture.reassembly import Reassembled, Reassembly
 from zse.capture.zep import ZEP_PORT
 from zse.errors import DecodeError, InvalidFrame, InvalidSecurityHeader
 from zse.security import (
@@ -134,6 +137,9 @@ class Decoded:
     #: address, UDP source port and device id), when this one's does not follow it (packets
     #: lost or repeated between them)
     zep_previous: int | None = None
+    #: the transfer this frame's block completed (ZB 2.2.8.4.5): ``command`` is decoded from
+    #: its payload; a block that completes none has no ``command``
+    reassembled: Reassembled | None = None
 
     @property
     def decrypted(self) -> bool:
@@ -177,6 +183,7 @@ class CaptureDecoder:
         self.attempts = 0  #: decryptions tried (MIC checks), for bounding the work a frame
         #: (ZEP datagram's source, device id) -> last sequence number
         self._zep_sequence: dict[tuple[bytes | None, int], int] = {}
+        self.reassembly = Reassembly()  #: the fragmented transfers under way
 
     def decode(self, record: Record) -> Decoded:
         """Decode ``record``; raises :class:`~zse.capture.reader.CaptureError` only for a
@@ -263,18 +270,48 @@ class CaptureDecoder:
             out.unsecured = out.link.frame[: mac.length] + nwk_bytes + aps_bytes + app
         elif aps.security:
             return
+        if aps.fragmentation and aps.frame_type != 2:  # a block of a fragmented transfer
+            whole = self._block(out, aps, mac, nwk, app)
+            if whole is None:
+                return
+            out.reassembled, app = whole, whole.payload
         if aps.frame_type == 1:
-            out.command = {"layer": "aps", **decode_aps_command(app)}
-            if app[0] == APS_TUNNEL:
-                headers = out.link.frame[: mac.length] + nwk_bytes + aps_bytes
-                self._tunnel(out, nwk, mac, headers, app)
-            else:
-                self._learn(out, out.command)
+            headers = out.link.frame[: mac.length] + nwk_bytes + aps_bytes
+            self._command(out, nwk, mac, headers, app)
         elif aps.frame_type in (0, 3) and aps.cluster is not None:
             out.command = decode_application(aps, app)
             out.error = out.command.pop("malformed", None)
             if aps.cluster == _DEVICE_ANNOUNCE and out.command["layer"] == "zdo":
                 self._announce(app)
+
+    def _command(self, out: Decoded, nwk: Nwk, mac: Mac, headers: bytes, app: bytes) -> None:
+        """An APS command (ZB 4.4.9): a Tunnel's frame decoded, a Transport Key's key kept;
+        ``headers`` are the MAC, NWK and APS headers as :attr:`Decoded.unsecured` has them."""
+        out.command = {"layer": "aps", **decode_aps_command(app)}
+        if app[0] == APS_TUNNEL:
+            self._tunnel(out, nwk, mac, headers, app)
+        else:
+            self._learn(out, out.command)
+
+    def _block(
+        self, out: Decoded, aps: Aps, mac: Mac, nwk: Nwk, payload: bytes
+    ) -> Reassembled | None:
+        """Hold the (decrypted) block ``payload`` of a fragmented transfer (ZB 2.2.8.4.5):
+        the whole if it completes its transfer, else None (its payload is not decoded, as
+        Wireshark's data dissector shows it). A block with no payload is not held, as in
+        Wireshark."""
+        if not payload:
+            return None
+        assert aps.block is not None
+        record = out.record
+        return self.reassembly.add(
+            (mac.src_pan, nwk.src, nwk.dst, aps.counter),
+            aps.fragmentation,
+            aps.block,
+            payload,
+            record.number,
+            record.time_ns,
+        )
 
     def _nwk(self, out: Decoded, nwk: Nwk, mac: Mac, frame: bytes) -> Unsecured | None:
         """Decrypt a NWK frame with the first network key that opens it: the key that last

@@ -4,7 +4,8 @@ Unlike the simulator's own frames (:mod:`zse.sim._frames`), these decoders take 
 the air: any addressing mode, PAN ID compression, MAC commands and beacons (IEEE 802.15.4-2006
 7.2, 7.3), NWK headers with IEEE addresses, multicast control and source routes and NWK
 commands (ZB 3.3.1, 3.4), the inter-PAN stub (SE Annex B.4), APS data, command and
-acknowledgement headers with the extended header (ZB 2.2.5.1) and the APS security commands
+acknowledgement headers with the extended header of fragmented transfers (ZB 2.2.5.1.8: block
+number, an ack's block bitfield) and the APS security commands
 (ZB 4.4.9). The security bits are reported; the auxiliary header and decryption are
 :mod:`zse.security`'s. Every decoder raises :class:`~zse.errors.InvalidFrame` naming the
 field and byte offset, and nothing else, whatever the bytes.
@@ -520,6 +521,13 @@ class Aps:
     src_ep: int | None
     counter: int | None
     length: int
+    #: the extended header's fragmentation sub-field (ZB 2.2.5.1.8): 0 none, 1 the first block
+    #: (or an ack's first window), 2 a later one, 3 reserved (read as 2, as Wireshark does)
+    fragmentation: int = 0
+    #: the block number octet: a first block's count of blocks, another's number, an ack's
+    #: first block of the window it acknowledges
+    block: int | None = None
+    block_acks: int | None = None  #: an ack's bitfield of the window's blocks received
 
     def fields(self) -> dict[str, Any]:
         """The header as JSON-ready fields."""
@@ -527,6 +535,8 @@ class Aps:
             "type": APS_FRAME_TYPES[self.frame_type],
             "delivery": APS_DELIVERY[self.delivery],
         }
+        if self.fragmentation:
+            out.update(self.fragment_fields())
         if self.dst_ep is not None:
             out["dst_ep"] = self.dst_ep
         if self.group is not None:
@@ -541,6 +551,34 @@ class Aps:
             out["counter"] = self.counter
         out["security"] = self.security
         return out
+
+    def fragment_fields(self) -> dict[str, Any]:
+        """A block's or a block ack's extended header (ZB 2.2.5.1.8) as JSON-ready fields:
+        ``block`` (0 for the first, which carries ``blocks``, the count), an ack's
+        ``block_acks``."""
+        kind = _FRAGMENTATION.get(self.fragmentation, f"reserved {self.fragmentation}")
+        first = self.fragmentation == 1 and self.frame_type != 2
+        out: dict[str, Any] = {"fragmentation": kind, "block": 0 if first else self.block}
+        if first:
+            out["blocks"] = self.block
+        if self.block_acks is not None:
+            out["block_acks"] = f"0x{self.block_acks:02x}"
+        return out
+
+
+_FRAGMENTATION = {1: "first block", 2: "later block"}
+_APS_EXTENDED = 0x80
+
+
+def _extended(aps: Aps, data: bytes, pos: int) -> None:
+    """Read the extended header at ``pos`` into ``aps`` (ZB 2.2.5.1.8: the extended frame
+    control, then a block number when fragmented, then an ack's bitfield); its length was
+    checked."""
+    fragmentation = data[pos] & 0b11
+    if fragmentation:
+        aps.fragmentation, aps.block = fragmentation, data[pos + 1]
+        if aps.frame_type == 2:
+            aps.block_acks = data[pos + 2]
 
 
 def decode_aps(data: bytes, *, inter_pan: bool = False) -> tuple[Aps, bytes]:
@@ -585,6 +623,8 @@ def decode_aps(data: bytes, *, inter_pan: bool = False) -> tuple[Aps, bytes]:
         frame_type, delivery, bool(fc & 0x20), bool(fc & 0x40), dst_ep, group, cluster,
         profile, src_ep, data[pos], length,
     )  # fmt: skip
+    if fc & _APS_EXTENDED:
+        _extended(aps, data, pos + 1)
     return aps, data[length:]
 
 

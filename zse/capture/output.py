@@ -174,6 +174,8 @@ def frame_fields(frame: Decoded, *, show_keys: bool = False) -> dict[str, Any]: 
             out["tunnel"]["aps"] = frame.tunnelled.fields()
     if frame.not_zigbee is not None:
         out["not_zigbee"] = frame.not_zigbee
+    if frame.reassembled is not None:
+        out["reassembled"] = frame.reassembled.fields()
     if frame.security:
         out["security"] = [s.fields() for s in frame.security]
     command = _command(frame.command or frame.nwk_command, show_keys)
@@ -222,7 +224,19 @@ def _aps_text(aps: Aps, security: str) -> str:
         text += f" cluster 0x{aps.cluster:04x} profile 0x{aps.profile or 0:04x}"
     if aps.counter is not None:
         text += f" #{aps.counter}"
+    if aps.fragmentation:
+        text += _block_text(aps)
     return text + security
+
+
+def _block_text(aps: Aps) -> str:
+    """A block's number (the first's with the count) or a block ack's window and bitfield."""
+    fields = aps.fragment_fields()
+    if "blocks" in fields:
+        return f" block 0 of {fields['blocks']}"
+    if "block_acks" in fields:
+        return f" block {fields['block']} acks {fields['block_acks']}"
+    return f" block {fields['block']}"
 
 
 def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
@@ -256,9 +270,7 @@ def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
         parts.append(
             _aps_text(frame.tunnelled, _security(frame, "aps", last=True) if secured else "")
         )
-    command = _command(frame.command or frame.nwk_command, show_keys)
-    if command is not None:
-        parts.append(_command_text(command))
+    parts += _payload_parts(frame, show_keys)
     if frame.learned:
         parts.append("learned " + ", ".join(frame.learned))
     if frame.error is not None:
@@ -267,6 +279,19 @@ def as_line(frame: Decoded, *, show_keys: bool = False) -> str:
         parts.append("BAD FCS")
     route = f"{frame.source() or '-'} -> {frame.destination() or '-'}"
     return f"{record.number:>6}  {_time(record.time_ns)}  {route:<24}  {' | '.join(parts)}"
+
+
+def _payload_parts(frame: Decoded, show_keys: bool) -> list[str]:
+    """The transfer a block completed, then the command."""
+    parts = []
+    whole = frame.reassembled
+    if whole is not None:
+        frames = ",".join(map(str, whole.frames))
+        parts.append(f"reassembled {len(whole.payload)} octets from frames {frames}")
+    command = _command(frame.command or frame.nwk_command, show_keys)
+    if command is not None:
+        parts.append(_command_text(command))
+    return parts
 
 
 def _mac_text(frame: Decoded, mac: Mac) -> list[str]:
