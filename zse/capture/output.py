@@ -287,7 +287,8 @@ def _payload_parts(frame: Decoded, show_keys: bool) -> list[str]:
     whole = frame.reassembled
     if whole is not None:
         frames = ",".join(map(str, whole.frames))
-        parts.append(f"reassembled {len(whole.payload)} octets from frames {frames}")
+        size = len(whole.payload)
+        parts.append(f"reassembled {size} octets of {whole.blocks} blocks from frames {frames}")
     command = _command(frame.command or frame.nwk_command, show_keys)
     if command is not None:
         parts.append(_command_text(command))

@@ -5,14 +5,15 @@ header carries the number of blocks, each other its block number, all under the 
 APS counter (ZB 2.2.5.1.8). As Wireshark (packet-zbee-aps.c: its reassembly table is keyed on
 the packet's addresses, which the NWK layer sets, and on the NWK source and APS counter; newer
 versions add the source PAN ID), a transfer here is its PAN ID, NWK source and destination and
-APS counter. A block already held is kept as first seen (a resend changes nothing); the block
-that completes a transfer gets the payloads joined in block order, and the transfer is done
-with (a block seen after that starts a new one, as in Wireshark).
+APS counter. A block already held is kept as first seen, its resends noted (Wireshark lists
+them among the transfer's frames); the block that completes a transfer gets the payloads
+joined in block order, and the transfer is done with (a block seen after that starts a new
+one, as in Wireshark).
 
 Wireshark keeps what never completes for the whole capture; here memory is bounded: at most
-:data:`MAX_TRANSFERS` transfers and :data:`MAX_OCTETS` octets are held (the oldest go first),
-and a transfer whose last block is :data:`MAX_AGE_NS` of capture time or :data:`MAX_FRAMES`
-frames behind is forgotten.
+:data:`MAX_TRANSFERS` transfers and :data:`MAX_OCTETS` octets (a resend noted counts as 8) are
+held, the oldest going first, and a transfer whose last block is :data:`MAX_AGE_NS` of capture
+time or :data:`MAX_FRAMES` frames behind is forgotten.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ MAX_OCTETS = 1 << 20
 MAX_AGE_NS = 60 * 1_000_000_000  # apsFragmentationReassemblyTimeout is seconds, not a minute
 MAX_FRAMES = 10_000
 _FIRST = 1
+_NOTED = 8
 
 #: (source PAN ID, NWK source, NWK destination, APS counter)
 TransferKey = tuple[int | None, int | None, int | None, int | None]
@@ -38,18 +40,21 @@ TransferKey = tuple[int | None, int | None, int | None, int | None]
 class Reassembled:
     """A transfer put back together: its blocks' payloads in block order."""
 
-    frames: tuple[int, ...]  #: the frame of each block, in block order
+    blocks: int
+    #: the frames that carried a block, in block order (a block's resends after it)
+    frames: tuple[int, ...]
     payload: bytes = field(repr=False)
 
     def fields(self) -> dict[str, Any]:
-        """JSON-ready fields: length, number of blocks, their frames."""
-        return {"length": len(self.payload), "blocks": len(self.frames), "frames": self.frames}
+        """JSON-ready fields: length, number of blocks, the frames that carried them."""
+        return {"length": len(self.payload), "blocks": self.blocks, "frames": list(self.frames)}
 
 
 @dataclass(slots=True)
 class _Transfer:
     count: int | None = None  #: the number of blocks, once the first block is seen
-    blocks: dict[int, tuple[int, bytes]] = field(default_factory=dict)  #: number -> frame, data
+    blocks: dict[int, bytes] = field(default_factory=dict)  #: number -> payload
+    frames: dict[int, list[int]] = field(default_factory=dict)  #: number -> the frames
     octets: int = 0
     last_ns: int = 0
     last_frame: int = 0
@@ -85,17 +90,23 @@ class Reassembly:
         number = 0 if fragmentation == _FIRST else block
         if fragmentation == _FIRST:
             transfer.count = block
-        if number not in transfer.blocks:
-            transfer.blocks[number] = (frame, payload)
-            transfer.octets += len(payload)
-            self.octets += len(payload)
+        held = transfer.frames.get(number)
+        if held is None:
+            transfer.blocks[number] = payload
+            transfer.frames[number] = [frame]
+            size = len(payload)
+        else:
+            held.append(frame)
+            size = _NOTED
+        transfer.octets += size
+        self.octets += size
         transfer.last_ns, transfer.last_frame = time_ns, frame
         count = transfer.count
         blocks = transfer.blocks
         if count is not None and count > 1 and all(n in blocks for n in range(count)):
             self.octets -= transfer.octets
-            parts = [blocks[n] for n in range(count)]
-            return Reassembled(tuple(f for f, _ in parts), b"".join(data for _, data in parts))
+            frames = tuple(f for n in range(count) for f in transfer.frames[n])
+            return Reassembled(count, frames, b"".join(blocks[n] for n in range(count)))
         transfers[key] = transfer
         while len(transfers) > MAX_TRANSFERS or self.octets > MAX_OCTETS:
             self._drop(next(iter(transfers)))
