@@ -538,3 +538,22 @@ async def test_a_fragmented_send_to_a_sleepy_child_arrives_whole_block_by_block(
     assert (msg.tsn, msg.payload, msg.aps_encrypted) == (8, body, True)
     assert ihd.polls - polls >= 4  # a poll for each block
     assert esi.radio.stats.indirect_expired == esi.radio.stats.indirect_overflow == 0
+
+
+@bounded
+async def test_a_frame_too_long_for_a_sleepy_child_is_refused_at_once() -> None:
+    """802.15.4-2006 7.1.1.1.3 (FRAME_TOO_LONG): an unacknowledged unicast too long for one
+    frame is refused when sent to a sleepy child as to any device, not held until a poll
+    the parent could not answer (its queue then stuck and the send never done)."""
+    air, esi, ihd, router = await sleepy_han(83)
+    box = inbox(ihd, MESSAGING)
+    too_long = DISPLAY_MESSAGE + bytes(range(200))
+    for device in (router, ihd):
+        with pytest.raises(DeliveryError, match="exceeds aMaxPHYPacketSize") as refused:
+            await esi_send(esi, device, MESSAGING, 0x00, too_long, 11)
+        assert refused.value.status == t.MACStatus.MAC_FRAME_TOO_LONG
+    assert air.stats.too_long == 2
+    assert len(esi.radio.indirect) == 0
+    # the display's queue still works
+    await esi_send(esi, ihd, MESSAGING, 0x00, DISPLAY_MESSAGE, 12)
+    assert [m.tsn for m in box] == [12]

@@ -35,6 +35,7 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
 from zse.sim import _frames as f
+from zse.sim._air import FCS_OCTETS, MAX_PHY_PACKET
 from zse.sim._indirect import TRANSACTION_PERSISTENCE_TIME, Held, IndirectQueue, QueueFull
 from zse.sim._node import Node
 
@@ -114,8 +115,16 @@ class ParentNode(Node):
         return super()._mac_send(dst, frame)
 
     def _hold(self, child: int, frame: bytes) -> asyncio.Future[bool]:
-        """Queue ``frame`` for ``child``; the future is its sender's. A full queue refuses
-        it at once (TRANSACTION_OVERFLOW, counted)."""
+        """Queue ``frame`` for ``child``; the future is its sender's. A frame too long for
+        the MAC (FRAME_TOO_LONG, 802.15.4-2006 7.1.1.1.3) and a full queue
+        (TRANSACTION_OVERFLOW) refuse it at once, counted."""
+        psdu = len(self._mac_data(child, frame, ack=True, seq=0)) + FCS_OCTETS
+        if psdu > MAX_PHY_PACKET:
+            self.air.stats.too_long += 1
+            raise zigpy.exceptions.DeliveryError(
+                f"frame of {psdu} octets exceeds aMaxPHYPacketSize ({MAX_PHY_PACKET})",
+                status=t.MACStatus.MAC_FRAME_TOO_LONG,
+            )
         loop = asyncio.get_running_loop()
         held = Held(frame, loop.time() + TRANSACTION_PERSISTENCE_TIME)
         try:
