@@ -556,3 +556,17 @@ def test_settings_out_of_range_are_refused() -> None:
         with pytest.raises(ValueError, match=name):
             Fragmentation(**bad)  # type: ignore[arg-type]
     assert Fragmentation(window=8).window == 8
+
+
+async def test_a_new_transfer_reusing_a_recent_aps_counter_is_delivered() -> None:
+    """ZB 2.2.8.4.5.2 with the 8-bit APS counter wrapped (ZB 2.2.5.1.5): the receiver
+    remembers a delivered transfer to acknowledge its last block again, not every block
+    with its counter; a new transfer whose counter came round within that time is a new
+    frame, delivered, not acknowledged and dropped as the old one's duplicate."""
+    _air, esi, (device, other) = await han(130)
+    box = inbox(device, MESSAGING)
+    await esi_sends(esi, device, zcl(1, 200), ack=True, encrypt=False)
+    for tsn in range(255):  # the ESI's APS counter comes round to the transfer's again
+        await esi_sends(esi, other, zcl(tsn, 10), ack=False, encrypt=False)
+    await esi_sends(esi, device, zcl(2, 150), ack=True, encrypt=False)
+    assert [(m.tsn, len(m.payload)) for m in box] == [(1, 197), (2, 147)]

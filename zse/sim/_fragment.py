@@ -48,9 +48,11 @@ NWK_SECURITY_OCTETS = 1 + 4 + 8 + 1 + MIC_LENGTH
 #: APS security of a data frame or its ack as the simulator sends it (ZB 4.4.1.1): no extended
 #: nonce, the 4-octet MIC
 APS_SECURITY_OCTETS = 1 + 4 + MIC_LENGTH
-#: how long a delivered transfer is remembered, so that a block sent again (its ack was lost)
-#: is acknowledged again and not delivered again: the APS duplicate rejection's lifetime
-#: (TI Z-Stack's 10 s, see :data:`zse.sim._node.DUPLICATE_LIFETIME`), for at most 64 transfers
+#: how long a delivered transfer's last window is remembered, so that a block of it sent again
+#: (its ack was lost) is acknowledged again and not delivered again: the APS duplicate
+#: rejection's lifetime (TI Z-Stack's 10 s, see :data:`zse.sim._node.DUPLICATE_LIFETIME`), for
+#: at most 64 transfers. Any other block with its APS counter begins a new transfer: the
+#: sender's 8-bit counter may come round within that time (ZB 2.2.5.1.5)
 REMEMBERED_FOR, REMEMBERED = 10.0, 64
 
 
@@ -180,7 +182,8 @@ class Reassembly:
 
     def __init__(self) -> None:
         self._transfers: dict[Key, _Transfer] = {}
-        self._delivered: OrderedDict[Key, float] = OrderedDict()  # until when remembered
+        # until when remembered, and the blocks of the last window (which may come again)
+        self._delivered: OrderedDict[Key, tuple[float, list[_Block]]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._transfers)
@@ -236,12 +239,15 @@ class Reassembly:
     def _start(
         self, key: Key, signature: Signature, block: _Block, *, now: float, config: Fragmentation
     ) -> Received:
-        """The first block heard of a transfer: one delivered lately is acknowledged again;
-        else it must be in the first window (a later one belongs to a transfer never begun
-        or dropped), and there must be room."""
+        """The first block heard of a transfer: a block of the last window of one delivered
+        lately is acknowledged again; else it must be in the first window (a later one
+        belongs to a transfer never begun or dropped), and there must be room."""
         self._forget(now)
-        if key in self._delivered:
-            return Received((block.number - block.number % config.window, 0xFF), duplicate=True)
+        delivered = self._delivered.get(key)
+        if delivered is not None:
+            if block in delivered[1]:
+                return Received((block.number - block.number % config.window, 0xFF), duplicate=True)
+            del self._delivered[key]  # the sender's APS counter came round: a new transfer
         if block.number >= config.window:
             return _INVALID
         sender_has = sum(1 for sender, _ in self._transfers if sender == key[0])
@@ -267,7 +273,12 @@ class Reassembly:
             last = min(ack[0] + config.window, transfer.count or MAX_BLOCKS + 1) - 1
             return Received(ack if ack[1] == 0xFF or block.number == last else None)
         del self._transfers[key]
-        self._delivered[key] = now + REMEMBERED_FOR
+        count = len(transfer.blocks)
+        final = [
+            _Block(n, count if n == 0 else None, transfer.blocks[n])
+            for n in range(count - 1 - (count - 1) % config.window, count)
+        ]
+        self._delivered[key] = (now + REMEMBERED_FOR, final)
         if len(self._delivered) > REMEMBERED:
             self._delivered.popitem(last=False)
         held = transfer.blocks
@@ -275,7 +286,7 @@ class Reassembly:
 
     def _forget(self, now: float) -> None:
         """Forget the delivered transfers remembered long enough (oldest first)."""
-        for key, until in list(itertools.islice(self._delivered.items(), REMEMBERED)):
+        for key, (until, _) in list(itertools.islice(self._delivered.items(), REMEMBERED)):
             if until > now:
                 break
             del self._delivered[key]
