@@ -512,7 +512,7 @@ async def test_garbage_blocks_are_dropped_and_counted() -> None:
 
 async def test_a_fragment_flood_is_bounded_and_forgotten() -> None:
     """An insider starts 1000 transfers of 255 blocks at the ESI, from its own address and
-    300 forged ones: the ESI holds at most 2 per sender and 10 in all (the rest refused,
+    800 forged ones: the ESI holds at most 2 per sender and 10 in all (the rest refused,
     counted), a transfer growing past 1500 octets is dropped, and 4.8 s after the last new
     block everything held is gone. A device's own transfer then goes through."""
     air, esi, (dev, insider) = await han(81)
@@ -527,10 +527,18 @@ async def test_a_fragment_flood_is_bounded_and_forgotten() -> None:
         await inject(src, forged_block(n & 0xFF, 1, 255, bytes(70)))
     assert (len(radio.reassembly), radio.reassembly.octets) == (10, 10 * 70)
     assert drops(radio.stats) == {"aps_fragments_refused": 990}
+    # 2 of them from its own address (counters 0 and 1): a later block of its third was
+    # never begun (garbage), one of its second is held; 8 from the first forged addresses
+    await inject(insider.nwk or 0, forged_block(2, 2, 1, bytes(70)))
+    assert drops(radio.stats) == {"aps_fragments_refused": 990, "aps_fragments_invalid": 1}
+    for src, counter in ((insider.nwk or 0, 1), (0x4000 + 207, 207)):
+        await inject(src, forged_block(counter, 2, 1, bytes(70)))
+    assert (len(radio.reassembly), radio.reassembly.octets) == (10, 12 * 70)
     for number in range(1, 22):  # the insider's first transfer grows: 21 x 70 octets held
         await inject(insider.nwk or 0, forged_block(0, 2, number, bytes(70)))
-    assert drops(radio.stats) == {"aps_fragments_refused": 991}  # 22 x 70 > 1500: dropped
-    assert (len(radio.reassembly), radio.reassembly.octets) == (9, 9 * 70)
+    # 22 x 70 > 1500: dropped
+    assert drops(radio.stats) == {"aps_fragments_refused": 991, "aps_fragments_invalid": 1}
+    assert (len(radio.reassembly), radio.reassembly.octets) == (9, 11 * 70)
     await asyncio.sleep(4.7)
     assert len(radio.reassembly) == 9
     await asyncio.sleep(0.2)
