@@ -29,6 +29,7 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     mirrors = 2                         # optional: meter mirrors served (SE D.3.4; default 0)
     keep_alive_minutes = 10             # optional: TC Keep-Alive Base, 1-255 (default 10)
     keep_alive_jitter = 300             # optional: TC Keep-Alive Jitter in seconds, 0-512 (300)
+    aps_ack = true                      # optional: unicasts ask for APS acks, resent (default)
 
     [meter]                          # optional: the ESI hosts the Metering server (SE D.3)
     unit_of_measure = 0              # UnitOfMeasure: 0 kWh (default)
@@ -211,6 +212,10 @@ class EsiConfig:
     #: ``[esi] keep_alive_minutes`` / ``keep_alive_jitter``: the Trust Center Keep-Alive
     #: server's Base (minutes) and Jitter (seconds), SE 1.2 5.4.2.2.3.4.
     keep_alive: tuple[int, int] = (10, 300)
+    #: ``[esi] aps_ack``: the ESI's unicasts ask for an APS acknowledgement and the radio
+    #: resends them without one (ZB 2.2.8.4.1; default true); false: done at the first hop's
+    #: MAC acknowledgement.
+    aps_ack: bool = True
 
     def __post_init__(self) -> None:
         demand = int(MeteringAttribute.INSTANTANEOUS_DEMAND)
@@ -254,6 +259,7 @@ _TABLES = {
         "mirrors",
         "keep_alive_minutes",
         "keep_alive_jitter",
+        "aps_ack",
     },
     "meter": {
         "unit_of_measure",
@@ -577,6 +583,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
             esi.number("keep_alive_minutes", 1, 255, 10),
             esi.number("keep_alive_jitter", 0, 512, 300),
         ),
+        aps_ack=esi.get("aps_ack", bool, True),
     )
 
 

@@ -36,14 +36,14 @@ async def test_a_cancel_its_device_missed_is_sent_again_until_the_send_is_over(
         )
         jobs = {j.key: j for j in await control.claim("w1", now=0.0, lease=60.0)}
         assert UNTIL not in jobs[told].command()  # the headend's own, never sent
-        offline = untold(_answer("offline", "no MAC acknowledgement"))
-        assert offline == "offline: no MAC acknowledgement"
+        offline = untold(_answer("offline", "no APS acknowledgement"))
+        assert offline == "offline: no APS acknowledgement"
         for job in jobs.values():
             assert await control.complete(job, "w1", answered=True, untold=offline, now=1.0)
         states = {k: (s, d) for k, s, d in await control.jobs()}
         assert states[told] == (
             "ready",
-            "cancel not acknowledged by the device (offline: no MAC acknowledgement): sent again",
+            "cancel not acknowledged by the device (offline: no APS acknowledgement): sent again",
         )
         again = {j.key: j for j in await control.claim("w1", now=100.0, lease=60.0)}
         assert again[told].command()["correlation_id"] == f"{told}:1"  # carried out again
@@ -53,7 +53,7 @@ async def test_a_cancel_its_device_missed_is_sent_again_until_the_send_is_over(
         assert states[told] == ("done", "")
         assert states[late] == (
             "done",
-            "not told before the send was over (offline: no MAC acknowledgement)",
+            "not told before the send was over (offline: no APS acknowledgement)",
         )
         # acknowledged, or a device that will never be told (de-provisioned): nothing to add
         assert untold(_answer("delivered")) == ""

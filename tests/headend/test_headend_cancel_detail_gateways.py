@@ -40,7 +40,7 @@ __all__ = ["place", "postgres"]  # fixtures: each test taking ``place`` runs on 
 
 MAC = "000D6F0000000001"
 SPAN = 7200.0
-OFFLINE = "offline: no MAC acknowledgement"
+OFFLINE = "offline: no APS acknowledgement from 0x1A2B after 4 attempts"
 
 
 @asynccontextmanager

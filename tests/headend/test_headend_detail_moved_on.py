@@ -1,7 +1,7 @@
 """A copy's outcome and its detail agree, as the retailer sees them (the API's send view, which
 the portal shows, and the event stream's), however the copy moved on, in process and over a
 work queue, on both engines: once the device confirmed (or reported on) a copy it had not
-acknowledged, the copy no longer says "no MAC acknowledgement ..." (why it was not reached
+acknowledged, the copy no longer says "no APS acknowledgement ..." (why it was not reached
 holds no longer: the detail is cleared, as a given-up copy's "given up" always was), and an
 answer to a try that the device's confirmation overtook only counts the try (the copy keeps
 its own detail).
@@ -41,7 +41,7 @@ __all__ = ["place", "postgres"]  # fixtures: each test taking ``place`` runs on 
 
 DEVICE = "000D6F0000000001"
 #: What a gateway answers for a device that did not acknowledge its unicast.
-UNACKNOWLEDGED = "no MAC acknowledgement from 0x1A2B"
+UNACKNOWLEDGED = "no APS acknowledgement from 0x1A2B after 4 attempts"
 CONFIRMED = {"group": "g", "text": "hi", "confirmation_required": True}
 
 
@@ -73,7 +73,7 @@ async def _watched(headend: Headend, send_id: int) -> AsyncIterator[list[dict[st
 
 async def _unacknowledged(running: InProcess, *bodies: dict[str, Any]) -> list[int]:
     """The messages ``bodies`` sent to the display away (silenced): each copy ``offline``,
-    "no MAC acknowledgement ..."; the display is back. Returns the sends' ids."""
+    "no APS acknowledgement ..."; the display is back. Returns the sends' ids."""
     (display,) = running.devices
     air = running.sims.air_of(display)
     air.silence(parse_eui64(display.mac))
@@ -84,7 +84,7 @@ async def _unacknowledged(running: InProcess, *bodies: dict[str, Any]) -> list[i
 
     await virtually(offline, 25.0)  # before the first retry, 30 s on
     for send_id in ids:
-        assert "no MAC acknowledgement" in running.copy(send_id, display)[1]
+        assert "no APS acknowledgement" in running.copy(send_id, display)[1]
     air.restore(parse_eui64(display.mac))
     return ids
 
@@ -99,7 +99,7 @@ async def test_a_display_that_confirmed_is_not_shown_unacknowledged(
             await display.role.messaging.fetch()  # back, it fetches the message
             assert await display.role.confirm(send_id)
             await asyncio.sleep(1)
-        # was: ("confirmed", "no MAC acknowledgement from 0x...")
+        # was: ("confirmed", "no APS acknowledgement from 0x...")
         assert running.copy(send_id, display) == ("confirmed", "")
         assert (seen[-1]["outcome"], seen[-1]["detail"]) == ("confirmed", "")
         assert running.headend.send(A, send_id)["finished"]
@@ -144,7 +144,7 @@ async def test_an_unacknowledged_answer_after_a_confirmation_keeps_the_confirmat
         confirming.cancel()
         outcome, detail = running.copy(second, display)
         assert outcome == "confirmed"
-        # was: "no MAC acknowledgement from 0x...", the resend's answer, landed after
+        # was: "no APS acknowledgement from 0x...", the resend's answer, landed after
         assert detail == "", detail
         assert running.headend.records.outcomes[second][canonical_eui64(display.mac)].attempts == 2
 
@@ -172,13 +172,13 @@ async def test_a_display_that_confirmed_over_a_queue_is_not_shown_unacknowledged
             return _copy(headend, send_id, display.mac)[0] == "offline"
 
         await virtually(offline, 25.0)  # the worker tried it, the API read it back
-        assert "no MAC acknowledgement" in _copy(headend, send_id, display.mac)[1]
+        assert "no APS acknowledgement" in _copy(headend, send_id, display.mac)[1]
         air.restore(parse_eui64(display.mac))
         async with _watched(headend, send_id) as seen:
             await display.role.messaging.fetch()
             assert await display.role.confirm(send_id)
             await asyncio.sleep(10)  # the API's next look at the queue too
-        # was: ("confirmed", "no MAC acknowledgement from 0x...")
+        # was: ("confirmed", "no APS acknowledgement from 0x...")
         assert _copy(headend, send_id, display.mac) == ("confirmed", "")
         assert (seen[-1]["outcome"], seen[-1]["detail"]) == ("confirmed", "")
 
@@ -188,7 +188,7 @@ async def test_an_unacknowledged_row_behind_a_confirmation_keeps_the_confirmatio
 ) -> None:
     """Over a queue with in-process meters, the worker's part by hand: the delivery claimed
     and sent; the display confirms (the API's listener hears it); the delivery's answer is
-    "no MAC acknowledgement" (the display's acknowledgement lost)."""
+    "no APS acknowledgement" (the display's acknowledgement lost)."""
     async with queued_headend(tmp_path, place) as served:
         headend = served.headend
         display = await ready_display(served)
@@ -213,7 +213,7 @@ async def test_an_unacknowledged_row_behind_a_confirmation_keeps_the_confirmatio
 
 async def test_an_unacknowledged_answer_after_a_gateways_confirmation(place: Any) -> None:
     """Over gateways: the device's confirmation comes while its delivery is under way, then
-    the delivery's answer, "no MAC acknowledgement"."""
+    the delivery's answer, "no APS acknowledgement"."""
     async with gateway_api(place("headend.sqlite")) as (headend, _):
         await headend.put_group(A, {"name": "g", "meters": ["m1"]})
         await headend.register(A, REGISTRATION)

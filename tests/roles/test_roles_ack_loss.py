@@ -1,8 +1,15 @@
-"""At most once at the HAN level when MAC acknowledgements are lost (the air's ``ack_loss``
-fault, IEEE 802.15.4-2006 7.5.6.4.3). A command the device received whose acknowledgements were
-all lost reaches the ESI as OFFLINE; the ESI then sends it again (its own retry paths). The
-device must act once (show the message once, run the event once, take the price once, cancel
-once) and report each status once, and the ESI must record each report once."""
+"""At most once at the HAN level when acknowledgements are lost. A command the device received
+whose acknowledgements were all lost reaches the ESI as OFFLINE; the ESI then sends it again
+(its own retry paths). The device must act once (show the message once, run the event once,
+take the price once, cancel once) and report each status once, and the ESI must record each
+report once.
+
+The ESI's unicasts ask for an APS acknowledgement (ZB 2.2.8.4.1), so lost MAC
+acknowledgements (the air's ``ack_loss``, IEEE 802.15.4-2006 7.5.6.4.3) no longer make a
+delivered command look undelivered: its APS acknowledgement comes all the same
+(:func:`test_lost_mac_acknowledgements_no_longer_fail_a_delivered_command`). What does is the
+device's APS acknowledgements lost, every one of the four attempts': here, everything the
+device sends the ESI is lost while the ESI's frames reach it."""
 
 from __future__ import annotations
 
@@ -26,12 +33,13 @@ from zse.roles.esi import Outcome, ReportReceived
 
 
 def lose_acks(han: Han, name: str) -> None:
-    """Every MAC acknowledgement between the ESI and ``name`` is lost, both ways."""
-    han.air.set_link_faults(han.app.radio, han.devices[name].device, ack_loss=1.0)
+    """Every APS acknowledgement ``name`` sends the ESI is lost: every frame it sends the ESI
+    is (its reports too), while the ESI's frames reach it."""
+    han.air.set_link_faults(han.devices[name].device, han.app.radio, loss=1.0, both_ways=False)
 
 
 def heal(han: Han, name: str) -> None:
-    han.air.set_link_faults(han.app.radio, han.devices[name].device)
+    han.air.set_link_faults(han.devices[name].device, han.app.radio, both_ways=False)
 
 
 def of(han: Han, name: str, kind: type) -> list[Any]:
@@ -66,9 +74,9 @@ async def test_display_message_and_cancel_resent_after_lost_acks_act_once(tmp_pa
     assert again.outcome is Outcome.DELIVERED
     await asyncio.sleep(1)
     assert [e.message.message_id for e in of(han, "ihd", MessageDisplayed)] == [41]
-    # the Display Message's retransmissions, and those of the ESI's APS ack of the
-    # display's answer (the display asks for one; its MAC acknowledgements are lost too)
-    assert ihd.device.stats.mac_duplicates == 2 * han.air.mac_retries
+    # the Display Message's three APS resends reached the display: each acknowledged again
+    # (lost too), none handed up again (ZB 2.2.8.4.2)
+    assert ihd.device.stats.aps_duplicates == 3
 
     lose_acks(han, "ihd")
     cancelled = await esi.cancel_message(41, device=EUIS["ihd"])
@@ -160,7 +168,7 @@ async def test_load_control_cancel_resent_after_lost_acks_is_reported_once(tmp_p
 
 
 async def test_headend_message_retried_after_lost_acks_is_shown_once(tmp_path) -> None:
-    """Through the headend: the display got the message but every acknowledgement was lost,
+    """Through the headend: the display got the message but every APS acknowledgement was lost,
     so the send's outcome is offline; the headend's retry (the ESI's resend_message) is
     delivered, the send records that one outcome for the device, and the message is shown
     once."""
@@ -176,7 +184,8 @@ async def test_headend_message_retried_after_lost_acks_is_shown_once(tmp_path) -
         ihd.role.on_event(lambda e: shown.append(e) if isinstance(e, MessageDisplayed) else None)
         air = service.sims.air_of(ihd)
         radio = next(node for node in air.nodes if node.is_coordinator)
-        air.set_link_faults(radio, parse_eui64(ihd.mac), ack_loss=1.0)
+        display = parse_eui64(ihd.mac)
+        air.set_link_faults(display, radio, loss=1.0, both_ways=False)  # its APS acks lost
         body = {"group": "g", "text": "Critical peak", "duration_minutes": 30}
         sent = await service.call(A, "POST", "/api/v1/sends/message", body)
         assert sent.status == 202, sent.body
@@ -188,7 +197,7 @@ async def test_headend_message_retried_after_lost_acks_is_shown_once(tmp_path) -
 
         await _until(service, lambda: outcome_is("offline"), step=1.0)
         assert [e.message.message_id for e in shown] == [send_id]  # it got there all the same
-        air.set_link_faults(radio, parse_eui64(ihd.mac))
+        air.set_link_faults(display, radio, both_ways=False)
         await _until(service, lambda: outcome_is("delivered"), step=5.0)
         await asyncio.sleep(60)
         view = service.headend.send(A, send_id)

@@ -259,12 +259,16 @@ async def test_se_match_descriptor_is_answered_from_the_se_endpoint(
         assert payload[1] == 0x00  # SUCCESS
         assert list(payload[5 : 5 + payload[4]]) == endpoints
         assert not zigpy_saw  # zigpy's empty answer is not sent
+        # APS-acknowledged, as zigpy's own ZDO answers are (below) and Z-Stack's
+        # Match_Desc_rsp (ZB 2.2.8.4.1)
+        assert ours[0].tx_options == t.TransmitOptions.ACK
     elif profile == 0x0109:  # no match for a broadcast: silence, from zse and from zigpy
         assert not ours
         assert not zigpy_saw
     else:  # zigpy got the request and answered it itself (its HA endpoint 1)
         assert len(zigpy_saw) == 1
         assert [list(p.data.serialize()[5:]) for p in ours] == [[1]]
+        assert [p.tx_options for p in ours] == [t.TransmitOptions.ACK]  # zigpy's ZDO.reply
 
 
 @pytest.mark.parametrize(

@@ -1122,6 +1122,7 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
             ),
             mirrors=config.mirrors,
             keep_alive=config.keep_alive,
+            aps_ack=config.aps_ack,
         )
         await esi.start()
         session = Session(esi, config, out, clock)

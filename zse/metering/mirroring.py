@@ -111,7 +111,9 @@ class MirrorEndpoint(SeEndpoint):
 
 class MirrorServer:
     """The ESI's meter mirrors: a pool of endpoints, requests on ``client`` (the ESI's SE
-    endpoint, with the Metering client), values persisted in ``store`` when given."""
+    endpoint, with the Metering client), values persisted in ``store`` when given.
+    ``aps_ack``: the mirror endpoints' unicasts ask for an APS acknowledgement, as the SE
+    endpoint's (:class:`~zse.zcl.se_endpoint.SeEndpoint`)."""
 
     def __init__(
         self,
@@ -123,6 +125,7 @@ class MirrorServer:
         security: SecurityPolicy | None = None,
         clock: Callable[[], int] = system_clock,
         first_tsn: int | None = None,
+        aps_ack: bool = True,
     ) -> None:
         self.client = client
         self.store = store
@@ -138,6 +141,7 @@ class MirrorServer:
                 in_clusters=_MIRROR_CLUSTERS,
                 security=security,
                 first_tsn=first_tsn,
+                aps_ack=aps_ack,
             )
             for ep in self.pool.endpoints
         }

@@ -557,7 +557,10 @@ class EnergyServiceInterface:
     and :class:`LifecycleChanged`, state unchanged; None: never); ``deprovision_timeout``:
     seconds after DEPROVISION that a device never seen leaving is recorded DEPROVISION_COMPLETE
     (``timed_out``; its keys were erased at DEPROVISION). Both count in the event loop's
-    seconds from the later of the change and the ESI's start.
+    seconds from the later of the change and the ESI's start. ``aps_ack``: the ESI's unicasts
+    ask for an APS acknowledgement and the radio resends them without one (ZB 2.2.8.4.1), as
+    an EmberZNet SE ESI's do (default); False: a unicast is done once its first hop's MAC
+    acknowledged it (:class:`~zse.zcl.se_endpoint.SeEndpoint`).
 
     Call ``await start()`` once the application is running, ``await stop()`` at the end.
     """
@@ -583,6 +586,7 @@ class EnergyServiceInterface:
         keep_alive: tuple[int, int] = (DEFAULT_KEEP_ALIVE_BASE, DEFAULT_KEEP_ALIVE_JITTER),
         provision_timeout: float | None = PROVISION_TIMEOUT,
         deprovision_timeout: float = DEPROVISION_TIMEOUT,
+        aps_ack: bool = True,
     ) -> None:
         self.app = app
         self.registry = registry
@@ -598,6 +602,7 @@ class EnergyServiceInterface:
             out_clusters=_client_clusters(mirrors),
             security=security,
             first_tsn=first_tsn,
+            aps_ack=aps_ack,
         )
         port = cast(ZclPort, self.endpoint)
         ke_options: dict[str, Any] = {} if rng is None else {"rng": rng}
@@ -645,6 +650,7 @@ class EnergyServiceInterface:
                 security=security,
                 clock=clock,
                 first_tsn=first_tsn,
+                aps_ack=aps_ack,
             )
         self.events = self._stream.events
         self._public_keys: dict[t.EUI64, bytes] = {}

@@ -552,7 +552,13 @@ class ZclEndpointBase:
         """Send a ZCL request and wait for the frame answering it (same TSN, from ``dst``'s
         endpoint ``dst_ep`` or, for 0xFF, any of its endpoints, sent the other way:
         :meth:`_Pending.answered_by`); ``answers``: the cluster commands that may answer it
-        (:attr:`Send.answers`)."""
+        (:attr:`Send.answers`).
+
+        The wait for the answer begins before the frame is sent: a send that asks for an APS
+        acknowledgement (ZB 2.2.8.4.1) returns only once it came, and the answer may come
+        first (the acknowledgement lost, the frame resent). An answer that came while the
+        radio still resent the frame is returned even if the send then failed: it proves
+        the request arrived."""
         tsn = kwargs.pop("tsn", None)
         if tsn is None:
             tsn = self.next_tsn()
@@ -571,9 +577,21 @@ class ZclEndpointBase:
             answers,
         )
         try:
-            await self.send(
-                dst, dst_ep, cluster_id, command_id, payload, tsn=tsn, direction=direction, **kwargs
-            )
+            try:
+                await self.send(
+                    dst,
+                    dst_ep,
+                    cluster_id,
+                    command_id,
+                    payload,
+                    tsn=tsn,
+                    direction=direction,
+                    **kwargs,
+                )
+            except Exception as exc:
+                if not future.done():
+                    raise
+                LOGGER.debug("%r: answered although the send failed (%s)", self, exc)
             async with asyncio.timeout(timeout):
                 return await future
         finally:

@@ -47,6 +47,8 @@ SE_PROFILE = SE_PROFILE_ID
 SE_ENDPOINT_ID = 9
 #: ZDO Match_Desc_req (ZB 2.4.3.1.7); the response is 0x8006.
 _MATCH_DESC_REQ = 0x0006
+#: NWK addresses from here on are broadcast (0xFFFC-0xFFFF) or reserved (ZB 3.6.5).
+_BROADCASTS = 0xFFF8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +88,10 @@ class SeEndpoint(ZclEndpointBase):
     """An SE endpoint of a zigpy ``ControllerApplication`` (the ESI side of a HAN).
 
     Create it, then ``await start()`` once the application is running. ``in_clusters`` are
-    the server clusters the ESI hosts, ``out_clusters`` the client ones.
+    the server clusters the ESI hosts, ``out_clusters`` the client ones. ``aps_ack``: its
+    unicasts ask for an APS acknowledgement (ZB 2.2.8.4.1), as an EmberZNet SE ESI's do
+    (EMBER_AF_DEFAULT_APS_OPTIONS has APS_OPTION_RETRY); a send then returns once the
+    destination acknowledged it, and fails once the radio gave up resending it.
     """
 
     def __init__(
@@ -99,11 +104,17 @@ class SeEndpoint(ZclEndpointBase):
         out_clusters: Iterable[int] = (),
         security: SecurityPolicy | None = None,
         first_tsn: int | None = None,
+        aps_ack: bool = True,
     ) -> None:
         descriptor = self.simple_descriptor(endpoint_id, device_type, in_clusters, out_clusters)
         super().__init__(descriptor, secrets.randbelow(256) if first_tsn is None else first_tsn)
         self.app = app
         self.security = security or SecurityPolicy()
+        #: Whether unicasts ask for an APS acknowledgement and are resent without one (ZB
+        #: 2.2.8.4.1): zigpy's ``TransmitOptions.ACK``, which bellows turns into EmberZNet's
+        #: APS_OPTION_RETRY and zigpy-znp into Z-Stack's ACK_REQUEST. Broadcasts and group
+        #: frames never ask. Read at each send, so it can be changed at any time.
+        self.aps_ack = aps_ack
         self.dropped: list[DroppedFrame] = []
         self._drop_listeners: list[Callable[[DroppedFrame], None]] = []
         self._original: Callable[[t.ZigbeePacket], None] | None = None
@@ -158,8 +169,9 @@ class SeEndpoint(ZclEndpointBase):
         encrypt: bool | None,
     ) -> None:
         """Send through zigpy. Unicast frames are APS-encrypted as the security policy says
-        unless ``encrypt`` decides; group and broadcast frames are protected by the network
-        key only, as ZigBee defines."""
+        unless ``encrypt`` decides, and ask for an APS acknowledgement when :attr:`aps_ack`
+        (ZB 2.2.8.4.1); group and broadcast frames are protected by the network key only and
+        never acknowledged, as ZigBee defines."""
         nwk = self.app.state.node_info.nwk
         tx_options = t.TransmitOptions.NONE
         if dst_mode == t.AddrMode.Group:
@@ -170,6 +182,8 @@ class SeEndpoint(ZclEndpointBase):
             address = t.NWK(dst)
             if encrypt if encrypt is not None else self.security.encrypts(cluster_id):
                 tx_options |= t.TransmitOptions.APS_Encryption
+            if self.aps_ack and dst < _BROADCASTS:
+                tx_options |= t.TransmitOptions.ACK
         await self.app.send_packet(
             t.ZigbeePacket(
                 src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=nwk),
@@ -248,6 +262,11 @@ class SeEndpoint(ZclEndpointBase):
         zigpy answers every Match_Desc_req that is not for the HA profile with an empty list,
         which would hide the ESI's Key Establishment server from a HAN device looking for it
         (on radios whose firmware passes ZDO requests up). Returns True when handled here.
+
+        The answer, a unicast to the requester, asks for an APS acknowledgement when
+        :attr:`aps_ack`, as zigpy's own ZDO answers do (``ZDO.reply`` sends expecting no
+        reply, so with ``TransmitOptions.ACK``) and as Z-Stack sends Match_Desc_rsp
+        (``ZDP_EPRsp``: AF_MSG_ACK_REQUEST for Match_Desc_rsp only).
         """
         if packet.profile_id != 0 or packet.cluster_id != _MATCH_DESC_REQ or packet.dst_ep != 0:
             return False
@@ -285,7 +304,7 @@ class SeEndpoint(ZclEndpointBase):
                     profile_id=t.uint16_t(0),
                     cluster_id=t.uint16_t(_MATCH_DESC_REQ | 0x8000),
                     data=t.SerializableBytes(answer),
-                    tx_options=t.TransmitOptions.NONE,
+                    tx_options=t.TransmitOptions.ACK if self.aps_ack else t.TransmitOptions.NONE,
                     radius=t.uint8_t(0),
                 )
             )
