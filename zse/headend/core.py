@@ -522,8 +522,9 @@ def advance(current: Outcome, reported: Outcome) -> Outcome | None:
 
 
 #: The outcomes of a copy that has not reached its device (yet): its detail says why (the
-#: ESI's or gateway's answer, "no MAC acknowledgement from 0x1A2B"; "de-provisioned before it
-#: was sent"; "given up: ..."), true only while the copy is in one of them.
+#: ESI's or gateway's answer, "no APS acknowledgement from 0x1A2B after 4 attempts";
+#: "de-provisioned before it was sent"; "given up: ..."), true only while the copy is in one
+#: of them.
 NOT_REACHED = frozenset({Outcome.PENDING, Outcome.SKIPPED, Outcome.OFFLINE, Outcome.EXPIRED})
 
 
@@ -534,7 +535,7 @@ def moved_detail(before: Outcome, detail: str, said: Outcome, words: str = "") -
     report or confirmation, which says nothing but its outcome.
 
     ``said`` behind the copy (an answer to a try that the device's confirmation or report
-    overtook, "no MAC acknowledgement" its acknowledgement lost): the copy's own detail, the
+    overtook, "no APS acknowledgement" its acknowledgement lost): the copy's own detail, the
     answer only counts a try. Otherwise ``words`` if any (the last try's answer); else the
     copy's own detail if it had reached the device, and none if it had not (:data:`NOT_REACHED`):
     why it was not reached no longer holds once the device reports on it."""

@@ -733,7 +733,7 @@ class Headend:
             elif detail == REPORTED_CANCELLED:
                 # cancelled on the device (Report Event Status 0x06): the copy keeps its
                 # own detail, as in process (:meth:`_report_change`), none if it had not
-                # reached the device ("no MAC acknowledgement", "given up")
+                # reached the device ("no APS acknowledgement", "given up")
                 detail = moved_detail(before.outcome, before.detail, Outcome.CANCELLED)
             elif after is Outcome.CANCELLED and not detail and not send.cancelled:
                 # a load control event the retailer did not cancel, reported superseded
@@ -909,7 +909,7 @@ class Headend:
                 before,
                 outcome=after,
                 # an answer behind the copy (its device's confirmation came meanwhile) only
-                # counts a try: "no MAC acknowledgement" is not the confirmed copy's detail
+                # counts a try: "no APS acknowledgement" is not the confirmed copy's detail
                 detail=moved_detail(before.outcome, before.detail, reported, result.detail),
                 attempts=attempts,
                 updated=self.clock(),
@@ -1314,7 +1314,7 @@ class Headend:
         if after is None:
             return []
         self.retries.drop(send_id, key)
-        # reached after all: why it was not ("no MAC acknowledgement", "given up") is cleared
+        # reached after all: why it was not ("no APS acknowledgement", "given up") is cleared
         detail = (
             self._superseded(send, key)
             if superseded

@@ -322,7 +322,8 @@ EsiEvent = (
 class Outcome(enum.Enum):
     """What became of one device's copy of a send."""
 
-    #: Unicast and acknowledged by the device.
+    #: Unicast and acknowledged by the device: its APS acknowledgement (ZB 2.2.8.4.1; with
+    #: ``aps_ack=False``, the first hop's MAC acknowledgement).
     DELIVERED = "delivered"
     #: Not acknowledged: the device is offline. The ESI keeps what was sent (price schedule,
     #: message store, load control events) and the device gets it when it resyncs (Get Current
