@@ -146,9 +146,11 @@ async def test_an_undeliverable_read_attributes_response_is_logged_not_left_to_a
 
 
 async def test_heavy_loss_every_attempt_ends_in_an_outcome(unretrieved) -> None:
-    """Seven transmissions in ten lost (the report's 40%, which the devices' APS resends
+    """Eight transmissions in ten lost (the report's 40%, which the devices' APS resends
     recover from, no longer fails an attempt; nor does half, now that the ESI's replies are
-    APS-acknowledged and resent too). Every attempt ends Established or
+    APS-acknowledged and resent too; at 70% every attempt succeeded in one CI run in many,
+    as the order of the CBKE work, done off the loop, varies which frames the seeded loss
+    takes). Every attempt ends Established or
     KeyEstablishmentFailed on the device, the ESI reports every session it opened, and no
     DeliveryError is left to asyncio."""
     air, app, _, server, first = await han(44)
@@ -156,7 +158,7 @@ async def test_heavy_loss_every_attempt_ends_in_an_outcome(unretrieved) -> None:
     await asyncio.sleep(30)
     events: list[KeyEstablishmentEvent] = []
     server.on_event(events.append)
-    air.set_faults(loss=0.7)
+    air.set_faults(loss=0.8)
     outcomes: list[BaseException | Established] = []
     for _ in range(4):
         outcomes += await asyncio.gather(
