@@ -31,6 +31,7 @@ from zse.headend.sim import SimDevice, SimMeters
 from zse.headend.store import HeadendStore
 from zse.headend.web import HeadendApp, serve
 from zse.headend.worker import Worker
+from zse.sim import VirtualClockLoop
 from zse.store import Store, hold_virtual_clock
 
 START = 800_000_000
@@ -112,14 +113,11 @@ async def lend_the_clock(
     for want of an APS acknowledgement, 6.4 s): the client's hold is lent back meanwhile,
     and taken again before the answer goes out."""
     loop = asyncio.get_running_loop()
-    if request.headers.get(HELD) is None or not hasattr(loop, "external_work"):
+    if request.headers.get(HELD) is None or not isinstance(loop, VirtualClockLoop):
         return await handler(request)
     await request.read()
-    loop._external_pending -= 1  # type: ignore[attr-defined]  # the client's hold, lent back
-    try:
+    with loop.external_work_lent():  # the client's hold, lent back
         return await handler(request)
-    finally:
-        loop._external_pending += 1  # type: ignore[attr-defined]
 
 
 @dataclass

@@ -84,8 +84,14 @@ async def esi_send(
     tsn: int,
     *,
     encrypt: bool = False,
+    ack: bool = False,
 ) -> None:
+    """A ZCL command from the ESI's endpoint 9 to ``device``'s endpoint 1, APS-encrypted
+    with ``encrypt``, asking for an APS acknowledgement with ``ack``."""
     fc = 0x19  # cluster-specific, server to client, disable default response
+    options = t.TransmitOptions.APS_Encryption if encrypt else t.TransmitOptions.NONE
+    if ack:
+        options |= t.TransmitOptions.ACK
     await esi.send_packet(
         t.ZigbeePacket(
             src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=0x0000),
@@ -95,7 +101,7 @@ async def esi_send(
             profile_id=SE_PROFILE,
             cluster_id=cluster,
             data=t.SerializableBytes(bytes((fc, tsn, command)) + payload),
-            tx_options=(t.TransmitOptions.APS_Encryption if encrypt else t.TransmitOptions.NONE),
+            tx_options=options,
         )
     )
 

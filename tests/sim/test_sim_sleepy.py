@@ -456,18 +456,7 @@ async def test_an_aps_acknowledged_send_to_a_sleepy_child_waits_for_the_poll_not
     polled = await just_after_a_poll(ihd)
     start = air.stats.frames
     assert ihd.nwk is not None
-    await esi.send_packet(
-        t.ZigbeePacket(
-            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=0x0000),
-            src_ep=9,
-            dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=ihd.nwk),
-            dst_ep=1,
-            profile_id=0x0109,
-            cluster_id=MESSAGING,
-            data=t.SerializableBytes(bytes((0x19, 7, 0x00)) + DISPLAY_MESSAGE),
-            tx_options=t.TransmitOptions.APS_Encryption | t.TransmitOptions.ACK,
-        )
-    )
+    await esi_send(esi, ihd, MESSAGING, 0x00, DISPLAY_MESSAGE, 7, encrypt=True, ack=True)
     (msg,) = box
     assert msg.tsn == 7
     assert msg.aps_encrypted
@@ -522,18 +511,7 @@ async def test_a_fragmented_send_to_a_sleepy_child_arrives_whole_block_by_block(
     assert ihd.nwk is not None
     body = DISPLAY_MESSAGE + bytes(range(200))  # past one APS-encrypted frame
     polls = ihd.polls
-    await esi.send_packet(
-        t.ZigbeePacket(
-            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=0x0000),
-            src_ep=9,
-            dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=ihd.nwk),
-            dst_ep=1,
-            profile_id=0x0109,
-            cluster_id=MESSAGING,
-            data=t.SerializableBytes(bytes((0x19, 8, 0x00)) + body),
-            tx_options=t.TransmitOptions.APS_Encryption | t.TransmitOptions.ACK,
-        )
-    )
+    await esi_send(esi, ihd, MESSAGING, 0x00, body, 8, encrypt=True, ack=True)
     (msg,) = box
     assert (msg.tsn, msg.payload, msg.aps_encrypted) == (8, body, True)
     assert ihd.polls - polls >= 4  # a poll for each block

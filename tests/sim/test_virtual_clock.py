@@ -25,6 +25,25 @@ async def test_sleep_and_timeouts_are_virtual() -> None:
     assert loop.time() - start == pytest.approx(3608)
 
 
+async def test_a_lent_hold_lets_the_loops_own_work_run_virtual_time() -> None:
+    """``external_work_lent``: inside an ``external_work`` hold (a client in this loop waiting
+    on a server in this loop), the server's own waits may move virtual time; the hold is
+    back afterwards, and lending with no hold is refused."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualClockLoop)
+    with pytest.raises(RuntimeError, match="no external work"), loop.external_work_lent():
+        pass
+    start = loop.time()
+    with loop.external_work():
+        with loop.external_work_lent():
+            await asyncio.sleep(6.4)  # would wait for real I/O for ever while held
+        assert loop.time() - start == pytest.approx(6.4)
+        timer = asyncio.ensure_future(asyncio.sleep(1.0))
+        await asyncio.to_thread(time.sleep, 0.01)  # held again: the timer waits
+        assert not timer.done()
+    await timer
+
+
 async def test_executor_work_holds_the_clock() -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
