@@ -38,6 +38,7 @@ import zigpy.types as t
 
 from zse.pcap import PcapWriter
 from zse.security.keytable import KeyTableEntry, format_key_table
+from zse.sim._draws import ACK_LOSS, DUPLICATE, LOSS, REORDER, FaultDraws, chance
 from zse.sim._frames import (
     BROADCAST_PAN,
     BROADCAST_SHORT,
@@ -220,7 +221,11 @@ class Medium:
         self.epoch = time.time() if epoch is None else float(epoch)
         self.seed = seed
         self._keys: dict[bytes, str] = {}
+        #: the air's draws other than the faults' (addresses, EUI-64s, keys, sequence
+        #: numbers): taken in the order the program asks for them
         self.rng = random.Random(seed)  # noqa: S311 - simulation, deterministic by design
+        # the faults' draws: a stream per link, whatever the order of independent senders
+        self._draws = FaultDraws(seed)
         self.airtime = airtime
         self.mac_retries = mac_retries
         self.faults: Faults = PERFECT
@@ -466,18 +471,18 @@ class Medium:
             self.capture.write(data, self.epoch + max(0.0, when - self._t0))
 
     def _acknowledge(
-        self, tx: Transmission, received: float, faults: Faults, pending: bool = False
+        self, tx: Transmission, received: float, faults: Faults, draw: int, pending: bool = False
     ) -> bool:
         """The receiver's MAC acknowledgement of ``tx`` (802.15.4-2006 7.2.2.3: frame type 2,
         the frame-pending bit when ``pending``, the frame's sequence number), sent ``received``
-        plus aTurnaroundTime; False when the sender misses it (``faults.ack_loss``, counted)
-        and so retries the frame."""
+        plus aTurnaroundTime; False when the sender misses it (``faults.ack_loss``, drawn from
+        the attempt's ``draw``, counted) and so retries the frame."""
         turnaround = TURNAROUND if self.airtime else 0.0
         start, _ = self._occupy(tx.channel, len(_ACK_HEADER) + 1 + 2, received + turnaround)
         self.stats.acknowledgements += 1
         header = _ACK_PENDING_HEADER if pending else _ACK_HEADER
         self._write(header + bytes((tx.mac.seq & 0xFF,)), start)
-        if faults.ack_loss and self.rng.random() < faults.ack_loss:
+        if faults.ack_loss and chance(draw, ACK_LOSS) < faults.ack_loss:
             self.stats.acks_lost += 1
             return False
         if pending:
@@ -515,6 +520,10 @@ class Medium:
         # a Data Request's acknowledgement tells the poller whether a frame follows
         polled = mac.frame_type == MAC_COMMAND and tx.payload[:1] == _DATA_REQUEST
         sleepers = self._sleepers
+        draws, addressed = self._draws, not _is_broadcast(mac)
+        # a broadcast takes its sender's next draw whoever hears it, so that the frames on
+        # the channel at the time do not shift the sender's later broadcasts
+        drawn = not addressed and (self.faults is not PERFECT or bool(self._link_faults))
         now = loop.time()
         schedule: dict[float, list[Station]] = defaultdict(list)
         acked_at: float | None = None
@@ -523,6 +532,7 @@ class Medium:
             self._record(tx.data, start)
             acked = False
             constrained = bool(self._silent or self._partition is not None)
+            shared = draws.broadcast(sender) if drawn else 0
             for node in receivers:
                 faults = (
                     self._link_faults.get((sender.ieee, node.ieee), self.faults)
@@ -532,7 +542,13 @@ class Medium:
                 if constrained and not self._reachable(sender.ieee, node.ieee):
                     self.stats.blocked += 1
                     continue
-                if faults.loss and self.rng.random() < faults.loss:
+                draw = 0
+                if faults is not PERFECT and (
+                    faults.loss or faults.ack_loss or faults.reorder or faults.duplicate
+                ):
+                    # the faults of this attempt on the link sender -> node (see _draws)
+                    draw = draws.unicast(sender, node) if addressed else draws.to(shared, node)
+                if faults.loss and chance(draw, LOSS) < faults.loss:
                     self.stats.lost += 1
                     continue
                 if sleepers and self._asleep(node, tx):
@@ -542,12 +558,12 @@ class Medium:
                 # macAckWaitDuration); only the hand-over to its NWK layer waits
                 when = end + faults.delay
                 if faults.reorder:
-                    when += self.rng.random() * faults.reorder
+                    when += chance(draw, REORDER) * faults.reorder
                 schedule[when].append(node)
                 if unicast:
                     pending = polled and node._frame_pending(tx)
-                    acked = self._acknowledge(tx, end, faults, pending) or acked
-                if faults.duplicate and self.rng.random() < faults.duplicate:
+                    acked = self._acknowledge(tx, end, faults, draw, pending) or acked
+                if faults.duplicate and chance(draw, DUPLICATE) < faults.duplicate:
                     self.stats.duplicated += 1
                     loop.call_at(when + DUPLICATE_GAP, self._duplicate, tx, node)
             if acked or not unicast:
