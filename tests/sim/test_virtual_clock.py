@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -56,6 +56,61 @@ async def test_executor_work_holds_the_clock() -> None:
     assert loop.time() == start
     await timer
     assert loop.time() == pytest.approx(start + 1.0)
+
+
+class _Recording(ThreadPoolExecutor):
+    """A thread pool that keeps the futures of the work submitted to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.submitted: list[Future[str]] = []
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        work = super().submit(fn, *args, **kwargs)
+        self.submitted.append(work)
+        return work
+
+
+async def test_executor_results_reach_the_loop_in_the_order_the_work_was_submitted() -> None:
+    """The first job ends only after the second has (its thread waits for it): its result
+    still reaches the loop first, once the loop is idle, so which thread finished first
+    (CBKE arithmetic for two devices, say) does not reorder what the loop does next."""
+    loop = asyncio.get_running_loop()
+    second_done = threading.Event()
+    resumed: list[str] = []
+
+    async def job(name: str, fn) -> None:  # type: ignore[no-untyped-def]
+        result = await loop.run_in_executor(executor, fn)
+        resumed.append(result)
+
+    with _Recording() as executor:
+
+        def first() -> str:
+            assert second_done.wait(30)
+            return "first"
+
+        one = asyncio.ensure_future(job("first", first))
+        await asyncio.sleep(0)  # the first job is submitted
+        two = asyncio.ensure_future(job("second", lambda: "second"))
+        await asyncio.sleep(0)
+        executor.submitted[1].add_done_callback(lambda _: second_done.set())
+        start = loop.time()
+        await asyncio.gather(one, two)
+    assert resumed == ["first", "second"]
+    assert loop.time() == start
+
+
+async def test_a_cancelled_executor_wait_does_not_hold_back_later_results() -> None:
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    with _Recording() as executor:
+        stuck = loop.run_in_executor(executor, release.wait, 30)
+        stuck.cancel()  # the thread runs on; nobody awaits its result any more
+        assert await loop.run_in_executor(executor, lambda: 42) == 42
+        assert not executor.submitted[0].done()  # handed over while the older job still ran
+        release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
 
 
 def test_run_helper_starts_at_given_time() -> None:

@@ -11,10 +11,15 @@ from :meth:`~VirtualClockLoop.run_in_executor` are tracked automatically; wrap a
 in :meth:`~VirtualClockLoop.external_work`. While such work is pending the loop waits in real time
 and the virtual clock stands still.
 
-A thread's answer is still taken wherever the loop is in its work when the thread finishes, which
-is the machine's timing, not the program's. So by default (``inline_io``) a :mod:`zse.store`
-on this loop runs its SQLite statements on the loop's own thread: a simulation with stores, such
-as ``zse demo``, writes the same capture for the same seed on any machine under any load.
+The result of :meth:`~VirtualClockLoop.run_in_executor` work is handed to the loop in the
+order the work was submitted, each when the loop has nothing left to do at the current virtual
+instant: where it lands in the loop's work depends on the program, not on which thread finished
+first (CBKE arithmetic for several devices at once). Other threads' answers (aiosqlite's, a
+thread wrapped in ``external_work``) are still taken wherever the loop is in its work when the
+thread finishes, which is the machine's timing, not the program's. So by default
+(``inline_io``) a :mod:`zse.store` on this loop runs its SQLite statements on the loop's own
+thread: a simulation with stores, such as ``zse demo``, writes the same capture for the same
+seed on any machine under any load.
 
 A network peer's real-time duty (an MQTT client's keepalive: the broker drops a client silent
 for 1.5 keepalive periods of *its* clock) cannot wait for virtual time, which stands still while
@@ -29,6 +34,7 @@ a timer on the loop since Python 3.13, and a clock that jumped would expire it a
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import heapq
@@ -69,8 +75,9 @@ class _VirtualSelector(selectors.DefaultSelector):
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         events: list[tuple[selectors.SelectorKey, int]] = super().select(0)
         moved, real = self.loop._real_due()
-        if moved or events or (timeout is not None and timeout <= 0):
-            return events  # work to do now: no wait, the clock stays
+        if moved or events or (timeout is not None and timeout <= 0) or self.loop._hand_over():
+            # work to do now (the oldest executor result, perhaps): no wait, the clock stays
+            return events
         if real is not None and (self.loop._real_time or timeout is None):
             # a real-time callback is due in ``real`` seconds: wait no longer than that
             speed = self.loop._speed if self.loop._real_time else 1.0
@@ -117,6 +124,10 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self._speed = 1.0
         self._real_timers: list[tuple[float, int, asyncio.TimerHandle]] = []
         self._real_order = itertools.count()
+        # run_in_executor work not yet handed over, oldest first (see _hand_over)
+        self._handovers: collections.deque[
+            tuple[concurrent.futures.Future[Any], asyncio.Future[Any]]
+        ] = collections.deque()
 
     def time(self) -> float:
         """The virtual time in seconds."""
@@ -205,15 +216,66 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
     def run_in_executor(  # type: ignore[override]
         self, executor: Executor | None, func: Callable[..., _T], *args: Any
     ) -> asyncio.Future[_T]:
-        """As :meth:`asyncio.loop.run_in_executor`; virtual time waits for the result."""
-        future = super().run_in_executor(executor, func, *args)
+        """As :meth:`asyncio.loop.run_in_executor`; virtual time waits for the result, and
+        results are handed over in the order the work was submitted, each once the loop has
+        nothing else to do at the current virtual instant (work that ends at once, on an
+        :class:`InlineExecutor`, is handed over at once, as asyncio does). A job that waits
+        for a later job's result to reach the loop would wait for ever."""
+        self._check_closed()  # type: ignore[attr-defined]
+        if executor is None:
+            self._check_default_executor()  # type: ignore[attr-defined]
+            executor = self._default_executor  # type: ignore[has-type]
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
+                self._default_executor = executor
+        work = executor.submit(func, *args)
+        future: asyncio.Future[_T]
+        if isinstance(executor, InlineExecutor):  # done already: a thread pool's may be too,
+            future = asyncio.wrap_future(work, loop=self)  # by chance, so no test of done()
+        else:
+            future = self.create_future()
+            self._handovers.append((work, future))
+            work.add_done_callback(self._work_done)
         self._external_pending += 1
 
-        def _done(_: asyncio.Future[_T]) -> None:
+        def _done(done: asyncio.Future[_T]) -> None:
             self._external_pending -= 1
+            if done.cancelled():
+                work.cancel()  # not started yet: never runs
 
         future.add_done_callback(_done)
         return future
+
+    def _work_done(self, _: concurrent.futures.Future[Any]) -> None:
+        """A thread finished executor work: wake the loop if it waits (any thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            self._write_to_self()  # type: ignore[attr-defined]
+
+    def _hand_over(self) -> bool:
+        """At an idle moment: hand the oldest executor result to its awaiting future if its
+        work is done (whether one was), forgetting work nobody awaits any more."""
+        handovers = self._handovers
+        while handovers and handovers[0][1].done():  # cancelled by the awaiting side
+            handovers.popleft()
+        if not handovers or not handovers[0][0].done():
+            return False
+        work, future = handovers.popleft()
+        self.call_soon(_settle, work, future)
+        return True
+
+
+def _settle(work: concurrent.futures.Future[_T], future: asyncio.Future[_T]) -> None:
+    """Give ``future`` the outcome of the executor's ``work`` (unless it was cancelled)."""
+    if future.done():
+        return
+    if work.cancelled():
+        future.cancel()
+        return
+    exc = work.exception()
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(work.result())
 
 
 class _PacedSelector(selectors.DefaultSelector):
