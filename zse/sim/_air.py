@@ -225,7 +225,8 @@ class Medium:
         #: numbers): taken in the order the program asks for them
         self.rng = random.Random(seed)  # noqa: S311 - simulation, deterministic by design
         # the faults' draws: a stream per link, whatever the order of independent senders
-        self._draws = FaultDraws(seed)
+        # (made at the first draw: a perfect air, most of a utility's, never needs them)
+        self._draws: FaultDraws | None = None
         self.airtime = airtime
         self.mac_retries = mac_retries
         self.faults: Faults = PERFECT
@@ -443,6 +444,12 @@ class Medium:
             and not self._silent
         )
 
+    def _fault_draws(self) -> FaultDraws:
+        """The streams the faults are drawn from (:mod:`zse.sim._draws`)."""
+        if self._draws is None:
+            self._draws = FaultDraws(self.seed)
+        return self._draws
+
     def _reachable(self, a: t.EUI64, b: t.EUI64) -> bool:
         if a in self._silent or b in self._silent:
             return False
@@ -520,7 +527,7 @@ class Medium:
         # a Data Request's acknowledgement tells the poller whether a frame follows
         polled = mac.frame_type == MAC_COMMAND and tx.payload[:1] == _DATA_REQUEST
         sleepers = self._sleepers
-        draws, addressed = self._draws, not _is_broadcast(mac)
+        addressed = not _is_broadcast(mac)
         # a broadcast takes its sender's next draw whoever hears it, so that the frames on
         # the channel at the time do not shift the sender's later broadcasts
         drawn = not addressed and (self.faults is not PERFECT or bool(self._link_faults))
@@ -532,7 +539,7 @@ class Medium:
             self._record(tx.data, start)
             acked = False
             constrained = bool(self._silent or self._partition is not None)
-            shared = draws.broadcast(sender) if drawn else 0
+            shared = self._fault_draws().broadcast(sender) if drawn else 0
             for node in receivers:
                 faults = (
                     self._link_faults.get((sender.ieee, node.ieee), self.faults)
@@ -547,6 +554,7 @@ class Medium:
                     faults.loss or faults.ack_loss or faults.reorder or faults.duplicate
                 ):
                     # the faults of this attempt on the link sender -> node (see _draws)
+                    draws = self._fault_draws()
                     draw = draws.unicast(sender, node) if addressed else draws.to(shared, node)
                 if faults.loss and chance(draw, LOSS) < faults.loss:
                     self.stats.lost += 1
