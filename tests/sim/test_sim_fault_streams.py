@@ -12,6 +12,7 @@ import zigpy.types as t
 
 from zse.sim import Air, RawFrame, SimDevice
 from zse.sim import _frames as f
+from zse.sim._draws import ACK_LOSS, LOSS, REORDER, FaultDraws, chance
 
 CHANNEL = 15
 FRAMES = 40
@@ -88,3 +89,39 @@ async def test_a_broadcast_meets_each_receivers_faults_whatever_the_order() -> N
         assert 0 < len({payload for payload, _ in received}) < FRAMES
         assert all(acked)  # a broadcast is never acknowledged, always "sent"
     assert a_first == b_first
+
+
+class _Node:
+    def __init__(self, ieee: str) -> None:
+        self.ieee = t.EUI64.convert(ieee)
+
+
+A, B = _Node("00:0d:6f:00:0c:00:0f:01"), _Node("00:0d:6f:00:0c:00:0f:02")
+
+
+def test_a_seed_gives_the_same_draws_in_every_process() -> None:
+    """The streams are seeded from BLAKE2b of (seed, EUI-64s), not from Python's ``hash``
+    (salted per process): these values are the same in any process and on any machine."""
+    draws = FaultDraws(5)
+    assert [round(chance(draws.unicast(A, B), LOSS), 6) for _ in range(3)] == [
+        0.749744,
+        0.340588,
+        0.551251,
+    ]
+    assert [round(chance(draws.to(draws.broadcast(A), B), REORDER), 6) for _ in range(2)] == [
+        0.597,
+        0.849433,
+    ]
+
+
+def test_the_draws_are_uniform_and_each_kind_and_direction_independent() -> None:
+    draws = FaultDraws(7)
+    n = 20_000
+    there = [draws.unicast(A, B) for _ in range(n)]
+    back = [draws.unicast(B, A) for _ in range(n)]
+    loss = [chance(v, LOSS) for v in there]
+    assert abs(sum(loss) / n - 0.5) < 0.01
+    assert abs(sum(x < 0.1 for x in loss) / n - 0.1) < 0.01
+    for other in ([chance(v, ACK_LOSS) for v in there], [chance(v, LOSS) for v in back]):
+        both = sum(x < 0.5 and y < 0.5 for x, y in zip(loss, other, strict=True))
+        assert abs(both / n - 0.25) < 0.015
