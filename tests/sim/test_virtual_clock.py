@@ -113,6 +113,38 @@ async def test_a_cancelled_executor_wait_does_not_hold_back_later_results() -> N
         await stuck
 
 
+async def test_an_executor_result_is_handed_over_while_sockets_stay_busy() -> None:
+    """A socket with data at every look (a busy MQTT link of ``zse sim utility``) does not
+    hold an executor result back: it is handed over once nothing else is ready at the current
+    instant, socket events or not (the ping-pong gives up after a bound, so the old rule, which
+    waited for a look with no socket event at all, fails instead of hanging)."""
+    import socket  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    bounces = 0
+    result: list[int] = []
+
+    def bounce() -> None:
+        nonlocal bounces
+        a.recv(1)
+        bounces += 1
+        if bounces < 20_000 and not result:
+            b.send(b"x")  # readable again at the next look
+
+    loop.add_reader(a.fileno(), bounce)
+    try:
+        b.send(b"x")
+        result.append(await loop.run_in_executor(None, lambda: 42))
+        assert bounces < 20_000, "the result waited for the sockets to go quiet"
+    finally:
+        loop.remove_reader(a.fileno())
+        a.close()
+        b.close()
+
+
 def test_run_helper_starts_at_given_time() -> None:
     async def main() -> float:
         await asyncio.sleep(5)

@@ -75,8 +75,10 @@ class _VirtualSelector(selectors.DefaultSelector):
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         events: list[tuple[selectors.SelectorKey, int]] = super().select(0)
         moved, real = self.loop._real_due()
-        if moved or events or (timeout is not None and timeout <= 0) or self.loop._hand_over():
-            # work to do now (the oldest executor result, perhaps): no wait, the clock stays
+        # work to do at this instant: no wait, the clock stays; with nothing else ready now,
+        # the oldest executor result is handed over, socket events or not (a socket busy at
+        # every look, a utility's MQTT links, must not hold it back)
+        if moved or (timeout is not None and timeout <= 0) or self.loop._hand_over() or events:
             return events
         if real is not None and (self.loop._real_time or timeout is None):
             # a real-time callback is due in ``real`` seconds: wait no longer than that
