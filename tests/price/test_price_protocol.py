@@ -303,7 +303,7 @@ def test_client_tells_a_repeat_from_a_new_price() -> None:
     "msg",
     [
         frame(PUBLISH, from_server=False),  # a client's frame
-        frame(0x04, from_server=True),  # a server command zse does not take (Tariff Information)
+        frame(0x07, from_server=True),  # a server command zse does not take (CO2 Value)
         GET_CURRENT_PRICE,
     ],
 )

@@ -12,12 +12,23 @@ D.4.2.4.2), :class:`ConversionFactor` and :class:`CalorificValue` (D.4.2.4.3-4),
 start time in a :class:`Published` timeline; :class:`PriceAttributes`, the server's block
 tariff attributes (D.4.2.2); and :class:`Tariff`, the cost of a consumption under a flat,
 TOU-tier or block tariff (D.4.2.2.2-5), with :func:`format_amount` for display.
+
+The SE 1.2 tariffs (D.4.2.4.5-7, 9, 15): :class:`TariffInformation` (Publish Tariff
+Information), :class:`PriceMatrix`, :class:`BlockThresholds` and :class:`TierLabels`, each
+tied to a tariff by its issuer tariff id, and :class:`Tariffs`, what one side holds: the
+tariff information in a :class:`Published` timeline per tariff type (the block period rule),
+and the matrix, thresholds and labels of each tariff held. A matrix, thresholds or labels
+too long for one frame go in several commands (:meth:`PriceMatrix.parts`; the budget is one
+unfragmented APS-encrypted unicast, :func:`zse.se.frames.max_zcl_payload`, as Get Profile's);
+:class:`Tariffs` puts a receiver's parts back together (:meth:`Tariffs.add_part`): a matrix
+with a part missing is not in force.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -25,6 +36,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from zse.errors import InvalidFrame
+from zse.se.frames import max_zcl_payload
 from zse.se.ids import (
     PriceAttribute,
     block_price_attribute,
@@ -35,17 +47,30 @@ from zse.se.types import BlockPeriodControl, PriceControl
 
 __all__ = [
     "DURATION_UNTIL_CHANGED",
+    "MAX_TARIFF_LABEL",
     "MAX_TIER",
+    "MAX_TIER_LABEL",
+    "STANDING_CHARGE_NOT_USED",
     "START_NOW",
+    "TIER_BLOCK_MODE_NOT_USED",
     "TRAILERS_NOT_USED",
     "BlockPeriod",
+    "BlockThresholds",
     "CalorificValue",
     "ConversionFactor",
+    "PartOutcome",
     "PriceAttributes",
     "PriceEvent",
+    "PriceMatrix",
     "PriceSchedule",
     "Published",
     "Tariff",
+    "TariffCancellation",
+    "TariffInformation",
+    "TariffPart",
+    "TariffValue",
+    "Tariffs",
+    "TierLabels",
     "format_amount",
     "joined_tier",
     "split_tier",
@@ -675,6 +700,18 @@ class Published(Generic[T]):
         ]
         return chosen if count == 0 else chosen[:count]
 
+    def held(self, now: int, *, absolute: bool = False) -> list[T]:
+        """What is kept at ``now`` (in force and to come), by start time, what is over
+        forgotten first; with ``absolute`` a start "now" resolved to when it was kept."""
+        self._expire(now)
+        return [item.with_start(start) if absolute else item for start, item in self._items]
+
+    def drop(self, unwanted: Callable[[T], bool]) -> int:
+        """Forget every value ``unwanted`` picks (a cancelled tariff); how many went."""
+        before = len(self._items)
+        self._items = [(start, item) for start, item in self._items if not unwanted(item)]
+        return before - len(self._items)
+
     def _expire(self, now: int) -> None:
         in_force = self.current(now)
         self._items = [
@@ -867,3 +904,664 @@ def format_amount(amount: Fraction | Decimal | int, decimals: int = 2) -> str:
     value = Fraction(amount)
     exact = Decimal(value.numerator) / Decimal(value.denominator)
     return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+
+
+# --- SE 1.2 tariffs (D.4.2.4.5-7, 9, 15) ---------------------------------------------------
+
+#: The ZCL payload one frame carries: an APS-encrypted unicast, as Get Profile Response's
+#: budget (zse sends no APS fragments: real sticks do not reassemble them).
+_ONE_FRAME = max_zcl_payload(group=False, aps_encrypted=True)
+#: Publish Price Matrix / Block Thresholds before the sub-payload: provider id, issuer event
+#: id, start time, issuer tariff id (4 octets each), command index, total, sub-payload control.
+_MULTIPART_FIXED = 4 * 4 + 3
+#: Publish Tier Labels before its labels: provider id, issuer event id, issuer tariff id,
+#: command index, total, number of labels.
+_LABELS_FIXED = 3 * 4 + 3
+_MATRIX_ENTRY = 5
+_THRESHOLD = 6
+#: Block thresholds per tier (D.4.2.2.2), blocks (D.4.2.2.5), tiers with blocks (0-15).
+_MAX_THRESHOLDS = 15
+_MAX_BLOCKS = 16
+_MAX_BLOCK_TIER = 15
+#: TariffLabel (D.4.2.2, SE 1.2 Tariff Information set): up to 24 octets; a tier label 12.
+MAX_TARIFF_LABEL = 24
+MAX_TIER_LABEL = 12
+#: Tier Block Mode and Standing Charge "not used" (D.4.2.4.5.1).
+TIER_BLOCK_MODE_NOT_USED = 0xFF
+STANDING_CHARGE_NOT_USED = 0xFFFFFFFF
+
+
+def _check_widths(value: object, widths: Mapping[str, int]) -> None:
+    for name, bits in widths.items():
+        got = getattr(value, name)
+        if not 0 <= got < 1 << bits:
+            raise ValueError(f"{name} must fit in {bits} bits, got {got}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TariffInformation:
+    """One Publish Tariff Information (D.4.2.4.5): a tariff, named by its issuer tariff id,
+    in force from its start time (0 = now) until a later one of its tariff type starts.
+    ``tariff_type_charging_scheme``: the tariff type in bits 0-3 (0 delivered, 1 received)
+    and the charging scheme in bits 4-7 (0 TOU, 1 block, 2 and 3 block/TOU with common or
+    individual thresholds); ``price_trailing_digit`` has the digits in bits 4-7 (as
+    Wireshark reads it); ``standing_charge`` 0xFFFFFFFF and ``tier_block_mode`` 0xFF are
+    "not used"."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]] = {
+        "provider_id": 32,
+        "issuer_event_id": 32,
+        "issuer_tariff_id": 32,
+        "start_time": 32,
+        "tariff_type_charging_scheme": 8,
+        "number_of_price_tiers_in_use": 8,
+        "number_of_block_thresholds_in_use": 8,
+        "unit_of_measure": 8,
+        "currency": 16,
+        "price_trailing_digit": 8,
+        "standing_charge": 32,
+        "tier_block_mode": 8,
+        "block_threshold_multiplier": 24,
+        "block_threshold_divisor": 24,
+    }
+
+    provider_id: int
+    issuer_event_id: int
+    issuer_tariff_id: int
+    start_time: int
+    tariff_type_charging_scheme: int = 0
+    tariff_label: bytes = b""
+    number_of_price_tiers_in_use: int = 1
+    number_of_block_thresholds_in_use: int = 0
+    unit_of_measure: int = 0
+    currency: int
+    price_trailing_digit: int = 0
+    standing_charge: int = STANDING_CHARGE_NOT_USED
+    tier_block_mode: int = TIER_BLOCK_MODE_NOT_USED
+    block_threshold_multiplier: int = 1
+    block_threshold_divisor: int = 1
+
+    def __post_init__(self) -> None:
+        _check_widths(self, self._WIDTHS)
+        if len(self.tariff_label) > MAX_TARIFF_LABEL:
+            raise ValueError(
+                f"tariff label is {len(self.tariff_label)} octets; at most {MAX_TARIFF_LABEL}"
+            )
+
+    @property
+    def tariff_type(self) -> int:
+        """Bits 0-3: 0 delivered, 1 received (D.4.2.4.5.1.5)."""
+        return self.tariff_type_charging_scheme & 0x0F
+
+    @property
+    def charging_scheme(self) -> int:
+        """Bits 4-7: 0 TOU, 1 block, 2-3 block/TOU (D.4.2.4.5.1.5)."""
+        return self.tariff_type_charging_scheme >> 4
+
+    @property
+    def digits(self) -> int:
+        """Digits right of the decimal point of the tariff's prices (bits 4-7)."""
+        return self.price_trailing_digit >> 4
+
+    def with_start(self, start: int) -> TariffInformation:
+        """The same tariff starting at ``start``."""
+        return dataclasses.replace(self, start_time=start)
+
+    def to_fields(self) -> dict[str, Any]:
+        """The Publish Tariff Information fields."""
+        fields = {name: getattr(self, name) for name in self._WIDTHS}
+        fields["tariff_label"] = self.tariff_label
+        return fields
+
+    @classmethod
+    def from_fields(cls, command: Any) -> TariffInformation:
+        """From a decoded Publish Tariff Information; InvalidFrame for a label too long."""
+        values = {name: int(getattr(command, name)) for name in cls._WIDTHS}
+        try:
+            return cls(tariff_label=bytes(command.tariff_label), **values)
+        except ValueError as exc:
+            raise InvalidFrame(f"Publish Tariff Information: {exc}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TariffCancellation:
+    """One Cancel Tariff (D.4.2.4.15): every part of the tariff is to be discarded."""
+
+    provider_id: int
+    issuer_tariff_id: int
+    tariff_type: int = 0
+
+    def __post_init__(self) -> None:
+        _check_widths(self, {"provider_id": 32, "issuer_tariff_id": 32, "tariff_type": 8})
+
+    def to_fields(self) -> dict[str, Any]:
+        """The Cancel Tariff fields."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_fields(cls, command: Any) -> TariffCancellation:
+        """From a decoded Cancel Tariff."""
+        return cls(
+            provider_id=int(command.provider_id),
+            issuer_tariff_id=int(command.issuer_tariff_id),
+            tariff_type=int(command.tariff_type),
+        )
+
+
+def _chunks(items: Sequence[tuple[Any, int]], room: int) -> list[list[Any]]:
+    """``items`` (each with its size in octets) in order, as few runs as fit ``room`` each;
+    at least one run, empty for no items (a command says "nothing")."""
+    runs: list[list[Any]] = [[]]
+    used = 0
+    for item, size in items:
+        if runs[-1] and used + size > room:
+            runs.append([])
+            used = 0
+        runs[-1].append(item)
+        used += size
+    return runs
+
+
+@dataclass(frozen=True, kw_only=True)
+class TariffPart:
+    """One command of a matrix, thresholds or labels sent in several (D.4.2.4.6-7, 9):
+    Command Index ``command_index`` of ``total_number_of_commands``, its repeating items as
+    the wire has them, and the header every part of one issue shares."""
+
+    kind: type[PriceMatrix | BlockThresholds | TierLabels]
+    provider_id: int
+    issuer_event_id: int
+    issuer_tariff_id: int
+    start_time: int = 0
+    command_index: int = 0
+    total_number_of_commands: int = 1
+    sub_payload_control: int = 0
+    items: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.command_index < self.total_number_of_commands:
+            raise ValueError(
+                f"command index {self.command_index} of {self.total_number_of_commands} commands"
+            )
+
+    def same_issue(self, other: TariffPart) -> bool:
+        """Whether ``other`` is a part of the same issue: same header but the index."""
+        return (
+            self.kind,
+            self.provider_id,
+            self.issuer_event_id,
+            self.issuer_tariff_id,
+            self.start_time,
+            self.total_number_of_commands,
+            self.sub_payload_control,
+        ) == (
+            other.kind,
+            other.provider_id,
+            other.issuer_event_id,
+            other.issuer_tariff_id,
+            other.start_time,
+            other.total_number_of_commands,
+            other.sub_payload_control,
+        )
+
+    def to_fields(self) -> dict[str, Any]:
+        """The fields of its Publish command."""
+        fields: dict[str, Any] = {
+            "provider_id": self.provider_id,
+            "issuer_event_id": self.issuer_event_id,
+            "issuer_tariff_id": self.issuer_tariff_id,
+            "command_index": self.command_index,
+            "total_number_of_commands": self.total_number_of_commands,
+        }
+        if self.kind is TierLabels:
+            fields["number_of_labels"] = len(self.items)
+            fields["tier_labels"] = list(self.items)
+            return fields
+        fields["start_time"] = self.start_time
+        fields["sub_payload_control"] = self.sub_payload_control
+        fields["entries" if self.kind is PriceMatrix else "threshold_sets"] = self.items
+        return fields
+
+    @classmethod
+    def from_fields(
+        cls, kind: type[PriceMatrix | BlockThresholds | TierLabels], command: Any
+    ) -> TariffPart:
+        """From a decoded Publish Price Matrix, Block Thresholds or Tier Labels;
+        InvalidFrame for a Command Index not below the Total Number of Commands."""
+        items: tuple[Any, ...]
+        extra: dict[str, int] = {}
+        if kind is TierLabels:
+            items = tuple(
+                (int(label.tier_id), bytes(label.tier_label)) for label in command.tier_labels
+            )
+        else:
+            items = tuple(command.entries if kind is PriceMatrix else command.threshold_sets)
+            extra = {
+                "start_time": int(command.start_time),
+                "sub_payload_control": int(command.sub_payload_control),
+            }
+        try:
+            return cls(
+                kind=kind,
+                provider_id=int(command.provider_id),
+                issuer_event_id=int(command.issuer_event_id),
+                issuer_tariff_id=int(command.issuer_tariff_id),
+                command_index=int(command.command_index),
+                total_number_of_commands=int(command.total_number_of_commands),
+                items=items,
+                **extra,
+            )
+        except ValueError as exc:
+            raise InvalidFrame(f"{kind.__name__} part: {exc}") from None
+
+
+class _TariffValue:
+    """What a matrix, thresholds and labels share: their parts."""
+
+    provider_id: int
+    issuer_event_id: int
+    issuer_tariff_id: int
+    #: Octets before the repeating items in each command.
+    _FIXED: ClassVar[int] = _MULTIPART_FIXED
+
+    @property
+    def start(self) -> int:
+        return getattr(self, "start_time", 0)
+
+    def _items(self) -> list[tuple[Any, int]]:
+        raise NotImplementedError
+
+    def _control(self) -> int:
+        return 0
+
+    def parts(self, start: int | None = None) -> list[TariffPart]:
+        """The commands that carry it, each within one frame (``start``: the start time
+        they carry, by default its own)."""
+        runs = _chunks(self._items(), _ONE_FRAME - self._FIXED)
+        return [
+            TariffPart(
+                kind=type(self),  # type: ignore[arg-type]
+                provider_id=self.provider_id,
+                issuer_event_id=self.issuer_event_id,
+                issuer_tariff_id=self.issuer_tariff_id,
+                start_time=self.start if start is None else start,
+                command_index=index,
+                total_number_of_commands=len(runs),
+                sub_payload_control=self._control(),
+                items=tuple(run),
+            )
+            for index, run in enumerate(runs)
+        ]
+
+
+#: Price Matrix sub-payload control bit 0: the ids are TOU tiers (D.4.2.4.6.2).
+_TOU_BASED = 0x01
+#: Block Thresholds sub-payload control bit 0: the thresholds apply to every tier.
+_ALL_TIERS = 0x01
+
+
+@dataclass(frozen=True, kw_only=True)
+class PriceMatrix(_TariffValue):
+    """Publish Price Matrix (D.4.2.4.6): the prices of a tariff by (tier, block). TOU-based
+    (``tou``, sub-payload control bit 0): tiers 1-48, block 1 only, the Tier/Block ID the
+    tier. Block-based: tiers 0 (no tier) to 15 and blocks 1-16, the Tier/Block ID the tier in
+    bits 4-7 and the block less one in bits 0-3 (as Silicon Labs' price server numbers them,
+    NoTierBlock1Price to Tier15Block16Price of D.4.2.2.5)."""
+
+    provider_id: int
+    issuer_event_id: int
+    issuer_tariff_id: int
+    start_time: int = 0
+    prices: Mapping[tuple[int, int], int]
+    tou: bool = False
+
+    def __post_init__(self) -> None:
+        _check_widths(
+            self,
+            {"provider_id": 32, "issuer_event_id": 32, "issuer_tariff_id": 32, "start_time": 32},
+        )
+        for (tier, block), price in self.prices.items():
+            if self.tou and not (1 <= tier <= MAX_TIER and block == 1):
+                raise ValueError(
+                    f"a TOU price matrix has tiers 1-{MAX_TIER}, block 1: not {tier}, {block}"
+                )
+            if not self.tou and not (0 <= tier <= _MAX_BLOCK_TIER and 1 <= block <= _MAX_BLOCKS):
+                raise ValueError(
+                    f"a block price matrix has tiers 0-15, blocks 1-16: not {tier}, {block}"
+                )
+            if not 0 <= price <= 0xFFFFFFFF:
+                raise ValueError(f"price {price} of tier {tier} block {block} does not fit 32 bits")
+
+    def _control(self) -> int:
+        return _TOU_BASED if self.tou else 0
+
+    def _items(self) -> list[tuple[Any, int]]:
+        return [
+            ((tier if self.tou else (tier << 4) | (block - 1), price), _MATRIX_ENTRY)
+            for (tier, block), price in sorted(self.prices.items())
+        ]
+
+    @classmethod
+    def assemble(cls, parts: Sequence[TariffPart]) -> PriceMatrix:
+        """The matrix its parts (in Command Index order) carry; ValueError for an id or price
+        no matrix has, or a price given twice."""
+        first = parts[0]
+        tou = bool(first.sub_payload_control & _TOU_BASED)
+        prices: dict[tuple[int, int], int] = {}
+        for part in parts:
+            for tier_block, price in part.items:
+                key = (tier_block, 1) if tou else (tier_block >> 4, (tier_block & 0x0F) + 1)
+                if key in prices:
+                    raise ValueError(f"tier {key[0]} block {key[1]} is priced twice")
+                prices[key] = int(price)
+        return cls(
+            provider_id=first.provider_id,
+            issuer_event_id=first.issuer_event_id,
+            issuer_tariff_id=first.issuer_tariff_id,
+            start_time=first.start_time,
+            prices=prices,
+            tou=tou,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockThresholds(_TariffValue):
+    """Publish Block Thresholds (D.4.2.4.7): each tier's block thresholds (up to 15, in the
+    Threshold Multiplier / Divisor units of the tariff), tier 0 (no tier) to 15. With
+    ``all_tiers`` (sub-payload control bit 0) one set, under tier 0, applies to every tier."""
+
+    provider_id: int
+    issuer_event_id: int
+    issuer_tariff_id: int
+    start_time: int = 0
+    thresholds: Mapping[int, tuple[int, ...]]
+    all_tiers: bool = True
+
+    def __post_init__(self) -> None:
+        _check_widths(
+            self,
+            {"provider_id": 32, "issuer_event_id": 32, "issuer_tariff_id": 32, "start_time": 32},
+        )
+        if self.all_tiers and set(self.thresholds) - {0}:
+            raise ValueError("thresholds for every tier are given under tier 0 only")
+        for tier, values in self.thresholds.items():
+            if not 0 <= tier <= _MAX_BLOCK_TIER:
+                raise ValueError(f"tier {tier} has no block thresholds (0-{_MAX_BLOCK_TIER})")
+            if len(values) > _MAX_THRESHOLDS:
+                raise ValueError(f"tier {tier} has {len(values)} thresholds; at most 15")
+            if any(not 0 <= value < 1 << 48 for value in values):
+                raise ValueError(f"a threshold of tier {tier} does not fit 48 bits")
+
+    def _control(self) -> int:
+        return _ALL_TIERS if self.all_tiers else 0
+
+    def _items(self) -> list[tuple[Any, int]]:
+        most = (_ONE_FRAME - self._FIXED - 1) // _THRESHOLD  # a tier's set split if longer
+        items: list[tuple[Any, int]] = []
+        for tier, values in sorted(self.thresholds.items()):
+            for at in range(0, max(len(values), 1), most):
+                run = tuple(values[at : at + most])
+                items.append(((tier, run), 1 + _THRESHOLD * len(run)))
+        return items
+
+    @classmethod
+    def assemble(cls, parts: Sequence[TariffPart]) -> BlockThresholds:
+        """The thresholds the parts carry, a tier's sets joined in order; ValueError for
+        more than 15 in a tier, or a tier but 0 when they apply to every tier."""
+        first = parts[0]
+        joined: dict[int, tuple[int, ...]] = {}
+        for part in parts:
+            for tier, values in part.items:
+                joined[tier] = joined.get(tier, ()) + tuple(values)
+        return cls(
+            provider_id=first.provider_id,
+            issuer_event_id=first.issuer_event_id,
+            issuer_tariff_id=first.issuer_tariff_id,
+            start_time=first.start_time,
+            thresholds=joined,
+            all_tiers=bool(first.sub_payload_control & _ALL_TIERS),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TierLabels(_TariffValue):
+    """Publish Tier Labels (D.4.2.4.9): the tariff's tier labels, tier 1-48, up to 12
+    octets each (a display shows them as the TierNPriceLabel attributes)."""
+
+    _FIXED: ClassVar[int] = _LABELS_FIXED
+
+    provider_id: int
+    issuer_event_id: int
+    issuer_tariff_id: int
+    labels: Mapping[int, bytes]
+
+    def __post_init__(self) -> None:
+        _check_widths(self, {"provider_id": 32, "issuer_event_id": 32, "issuer_tariff_id": 32})
+        for tier, label in self.labels.items():
+            if not 0 <= tier <= 0xFF:
+                raise ValueError(f"tier id {tier} does not fit 8 bits")
+            if len(label) > MAX_TIER_LABEL:
+                raise ValueError(f"tier {tier}'s label is {len(label)} octets; at most 12")
+
+    def _items(self) -> list[tuple[Any, int]]:
+        return [((tier, label), 2 + len(label)) for tier, label in sorted(self.labels.items())]
+
+    @classmethod
+    def assemble(cls, parts: Sequence[TariffPart]) -> TierLabels:
+        """The labels the parts carry; ValueError for a tier labelled twice."""
+        first = parts[0]
+        labels: dict[int, bytes] = {}
+        for part in parts:
+            for tier, label in part.items:
+                if tier in labels:
+                    raise ValueError(f"tier {tier} is labelled twice")
+                labels[tier] = bytes(label)
+        return cls(
+            provider_id=first.provider_id,
+            issuer_event_id=first.issuer_event_id,
+            issuer_tariff_id=first.issuer_tariff_id,
+            labels=labels,
+        )
+
+
+#: What a tariff carries besides its information.
+TariffValue = PriceMatrix | BlockThresholds | TierLabels
+
+
+class PartOutcome(enum.Enum):
+    """What :meth:`Tariffs.add_part` did with a part."""
+
+    #: Kept; parts are missing still (not in force).
+    KEPT = "kept"
+    #: The last part: the whole value is in force.
+    COMPLETE = "complete"
+    #: Held already (the same issue, the same part).
+    REPEAT = "repeat"
+    #: No tariff of that provider and issuer tariff id is held.
+    UNKNOWN_TARIFF = "unknown tariff"
+    #: Older than the issue held or being put together (a smaller issuer event id).
+    OLDER = "older"
+    #: Disagrees with the parts of its issue (header, a part given twice otherwise, or the
+    #: whole does not make a value): refused, and the issue's parts dropped.
+    INCONSISTENT = "inconsistent"
+
+
+class Tariffs:
+    """The tariffs one side holds (SE 1.2 D.4.2.4.5-7, 9, 15): the tariff information in a
+    :class:`Published` timeline per tariff type (in force by start time, the same rule and
+    bound as block periods: at most ``limit`` per type), and each held tariff's price
+    matrix, block thresholds and tier labels, by provider and issuer tariff id. What belongs
+    to a tariff no longer held is forgotten with it. A receiver puts parts together with
+    :meth:`add_part`: a value is in force only once every part of its issue arrived."""
+
+    def __init__(self, limit: int = 16) -> None:
+        self.limit = limit
+        self._information: dict[int, Published[TariffInformation]] = {}
+        self._values: dict[tuple[type[Any], int, int], TariffValue] = {}
+        self._pending: dict[tuple[type[Any], int, int], dict[int, TariffPart]] = {}
+
+    def _timeline(self, tariff_type: int) -> Published[TariffInformation]:
+        timeline = self._information.get(tariff_type & 0x0F)
+        if timeline is None:
+            timeline = self._information[tariff_type & 0x0F] = Published(self.limit)
+        return timeline
+
+    def add(self, information: TariffInformation, now: int) -> bool:
+        """Keep a tariff's information; False for a repeat (:meth:`Published.add`)."""
+        new = self._timeline(information.tariff_type).add(information, now)
+        self._prune(now)
+        return new
+
+    def current(
+        self, now: int, tariff_type: int = 0, *, absolute: bool = False
+    ) -> TariffInformation | None:
+        """The tariff of ``tariff_type`` (bits 0-3) in force at ``now``."""
+        timeline = self._information.get(tariff_type & 0x0F)
+        return None if timeline is None else timeline.current(now, absolute=absolute)
+
+    def since(
+        self, earliest: int, min_issuer_event_id: int, count: int, tariff_type: int, now: int
+    ) -> list[TariffInformation]:
+        """What Get Tariff Information resends (D.4.2.3.7): :meth:`Published.since` of the
+        tariffs of ``tariff_type`` (bits 0-3)."""
+        timeline = self._information.get(tariff_type & 0x0F)
+        if timeline is None:
+            return []
+        return timeline.since(earliest, min_issuer_event_id, count, now)
+
+    def held(self, now: int, *, absolute: bool = False) -> list[TariffInformation]:
+        """Every tariff kept at ``now`` (in force and to come), by tariff type then start;
+        with ``absolute`` each start "now" resolved (:meth:`Published.held`)."""
+        return [
+            info
+            for _, timeline in sorted(self._information.items())
+            for info in timeline.held(now, absolute=absolute)
+        ]
+
+    def tariff(
+        self,
+        issuer_tariff_id: int,
+        now: int,
+        provider_id: int | None = None,
+        *,
+        absolute: bool = False,
+    ) -> TariffInformation | None:
+        """The held tariff with this issuer tariff id (and provider, if given); the newest
+        issue if several; with ``absolute`` its start "now" resolved."""
+        found = [
+            info
+            for info in self.held(now, absolute=absolute)
+            if info.issuer_tariff_id == issuer_tariff_id
+            and (provider_id is None or info.provider_id == provider_id)
+        ]
+        return max(found, key=lambda info: info.issuer_event_id, default=None)
+
+    def value(
+        self, kind: type[Any], issuer_tariff_id: int, now: int, provider_id: int | None = None
+    ) -> Any:
+        """The complete price matrix, block thresholds or tier labels (``kind``) of a
+        tariff held at ``now``, or None (not known, parts missing, or its tariff over)."""
+        self._prune(now)
+        for (known_kind, provider, tariff_id), value in self._values.items():
+            if (
+                known_kind is kind
+                and tariff_id == issuer_tariff_id
+                and (provider_id is None or provider == provider_id)
+            ):
+                return value
+        return None
+
+    def put(self, value: TariffValue, now: int) -> None:
+        """Keep a matrix, thresholds or labels of a held tariff whole (a server's own);
+        ValueError when no such tariff is held."""
+        if self.tariff(value.issuer_tariff_id, now, value.provider_id) is None:
+            raise ValueError(
+                f"no tariff {value.issuer_tariff_id} of provider {value.provider_id} is held: "
+                "publish its tariff information first (D.4.2.4.6.1.4: the ids must match)"
+            )
+        key = (type(value), value.provider_id, value.issuer_tariff_id)
+        self._values[key] = value
+        self._pending.pop(key, None)
+
+    def add_part(self, part: TariffPart, now: int) -> tuple[PartOutcome, TariffValue | None]:
+        """Put a received part with the others of its issue; the whole value with
+        COMPLETE. A newer issue (larger issuer event id) starts afresh; the value held stays
+        in force until the newer one is whole."""
+        key = (part.kind, part.provider_id, part.issuer_tariff_id)
+        refused = self._refusal(key, part, now)
+        if refused is not None:
+            return refused, None
+        pending = {**self._pending.get(key, {}), part.command_index: part}
+        if len(pending) < part.total_number_of_commands:
+            self._pending[key] = pending
+            return PartOutcome.KEPT, None
+        self._pending.pop(key, None)
+        try:
+            value = part.kind.assemble([pending[index] for index in sorted(pending)])
+        except ValueError:
+            return PartOutcome.INCONSISTENT, None
+        self._values[key] = value
+        return PartOutcome.COMPLETE, value
+
+    def _refusal(
+        self, key: tuple[type[Any], int, int], part: TariffPart, now: int
+    ) -> PartOutcome | None:
+        """Why ``part`` is not kept, or None; drops the parts of an older issue (a newer one
+        starts) and of its own issue when it disagrees with them."""
+        if self.tariff(part.issuer_tariff_id, now, part.provider_id) is None:
+            return PartOutcome.UNKNOWN_TARIFF
+        done = self._values.get(key)
+        if done is not None and done.issuer_event_id >= part.issuer_event_id:
+            older = done.issuer_event_id > part.issuer_event_id
+            return PartOutcome.OLDER if older else PartOutcome.REPEAT
+        pending = self._pending.get(key, {})
+        sample = next(iter(pending.values()), None)
+        if sample is None or sample.issuer_event_id < part.issuer_event_id:
+            self._pending.pop(key, None)  # a newer issue: the older one's parts go
+            return None
+        if sample.issuer_event_id > part.issuer_event_id:
+            return PartOutcome.OLDER
+        return self._against_issue(key, pending, sample, part)
+
+    def _against_issue(
+        self,
+        key: tuple[type[Any], int, int],
+        pending: dict[int, TariffPart],
+        sample: TariffPart,
+        part: TariffPart,
+    ) -> PartOutcome | None:
+        """A part of the issue being put together: a repeat, or one that disagrees with it
+        (its parts dropped), or None."""
+        known = pending.get(part.command_index)
+        if known == part:
+            return PartOutcome.REPEAT
+        if known is not None or not sample.same_issue(part):
+            del self._pending[key]
+            return PartOutcome.INCONSISTENT
+        return None
+
+    def cancel(self, cancellation: TariffCancellation, now: int) -> bool:
+        """Forget the tariff (information, matrix, thresholds, labels and parts) that
+        ``cancellation`` names (D.4.2.4.15); False if none was held."""
+        timeline = self._information.get(cancellation.tariff_type & 0x0F)
+        dropped = 0
+        if timeline is not None:
+            dropped = timeline.drop(
+                lambda info: (
+                    info.provider_id == cancellation.provider_id
+                    and info.issuer_tariff_id == cancellation.issuer_tariff_id
+                )
+            )
+        self._prune(now)
+        return dropped > 0
+
+    def _prune(self, now: int) -> None:
+        """Forget what belongs to no tariff held."""
+        held = {(info.provider_id, info.issuer_tariff_id) for info in self.held(now)}
+        for table in (self._values, self._pending):
+            for key in [key for key in table if key[1:] not in held]:
+                del table[key]
+
+    def pending(self) -> int:
+        """How many parts wait for the rest of their issue."""
+        return sum(len(parts) for parts in self._pending.values())

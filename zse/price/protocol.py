@@ -18,6 +18,14 @@ and the values in force make the attributes Read Attributes is answered from
 (a :class:`PriceValueReceived` event) and acknowledges a block period whose control asks
 for it.
 
+SE 1.2 tariffs (D.4.2.4.5-7, 9, 15): the server publishes a tariff's information, price
+matrix, block thresholds and tier labels (:meth:`PriceServerProtocol.publish_tariff`; a
+matrix, thresholds or labels too long for one frame go in several commands), cancels a tariff
+(Cancel Tariff) and answers Get Tariff Information, Get Price Matrix, Get Block Thresholds,
+Get Tier Labels and Get Tariff Cancellation (D.4.2.3.7-8, 10, 16), or NOT_FOUND. The client
+keeps them in its :class:`~zse.price.Tariffs`, puts the parts of a matrix back together
+(:class:`TariffReceived` once whole), and forgets a cancelled tariff (:class:`TariffCancelled`).
+
 Both satisfy :class:`zse.zcl.frame.FrameCore`: ``receive(msg, command, now)`` takes a frame
 whose payload the shell decoded with :mod:`zse.price.wire` and returns a
 :class:`~zse.zcl.frame.Step` (frames to send, events, Default Response status).
@@ -36,16 +44,26 @@ from typing import Any, Final
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from zse.errors import InvalidFrame
 from zse.price.core import (
     BlockPeriod,
+    BlockThresholds,
     CalorificValue,
     ConversionFactor,
+    PartOutcome,
     PriceAttributes,
     PriceEvent,
+    PriceMatrix,
     PriceSchedule,
     Published,
+    TariffCancellation,
+    TariffInformation,
+    TariffPart,
+    Tariffs,
+    TariffValue,
+    TierLabels,
 )
-from zse.price.wire import Price
+from zse.price.wire import Price, TierLabel
 from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
 from zse.se.types import GetCurrentPriceOptions, PriceAcknowledgementControl
 from zse.zcl.codec import encode_command
@@ -61,9 +79,13 @@ __all__ = [
     "PriceServerProtocol",
     "PriceValue",
     "PriceValueReceived",
+    "TariffCancelled",
+    "TariffReceived",
     "attribute_type_id",
     "publish_payload",
     "publish_price_payload",
+    "tariff_information_payload",
+    "tariff_part_payload",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -75,6 +97,37 @@ _PRICE_ACKNOWLEDGEMENT: Final = PriceServerCommand.PRICE_ACKNOWLEDGEMENT
 _GET_BLOCK_PERIODS: Final = PriceServerCommand.GET_BLOCK_PERIODS
 _GET_CONVERSION_FACTOR: Final = PriceServerCommand.GET_CONVERSION_FACTOR
 _GET_CALORIFIC_VALUE: Final = PriceServerCommand.GET_CALORIFIC_VALUE
+_GET_TARIFF_INFORMATION: Final = PriceServerCommand.GET_TARIFF_INFORMATION
+_GET_PRICE_MATRIX: Final = PriceServerCommand.GET_PRICE_MATRIX
+_GET_BLOCK_THRESHOLDS: Final = PriceServerCommand.GET_BLOCK_THRESHOLDS
+_GET_TIER_LABELS: Final = PriceServerCommand.GET_TIER_LABELS
+_GET_TARIFF_CANCELLATION: Final = PriceServerCommand.GET_TARIFF_CANCELLATION
+_PUBLISH_TARIFF_INFORMATION: Final = PriceClientCommand.PUBLISH_TARIFF_INFORMATION
+_CANCEL_TARIFF: Final = PriceClientCommand.CANCEL_TARIFF
+#: Each part's Publish command (D.4.2.4.6-7, 9), and back.
+_PART_COMMANDS: Final[dict[type[Any], int]] = {
+    PriceMatrix: PriceClientCommand.PUBLISH_PRICE_MATRIX,
+    BlockThresholds: PriceClientCommand.PUBLISH_BLOCK_THRESHOLDS,
+    TierLabels: PriceClientCommand.PUBLISH_TIER_LABELS,
+}
+_PART_KINDS: Final[dict[int, type[Any]]] = {
+    command: kind for kind, command in _PART_COMMANDS.items()
+}
+#: Get Price Matrix / Block Thresholds / Tier Labels -> what they ask for (D.4.2.3.8, 10).
+_GET_PARTS: Final[dict[int, type[Any]]] = {
+    _GET_PRICE_MATRIX: PriceMatrix,
+    _GET_BLOCK_THRESHOLDS: BlockThresholds,
+    _GET_TIER_LABELS: TierLabels,
+}
+#: The Default Response to a part the client did not keep, as to a price not taken.
+_PART_STATUS: Final = {
+    PartOutcome.REPEAT: foundation.Status.DUPLICATE_EXISTS,
+    PartOutcome.UNKNOWN_TARIFF: foundation.Status.NOT_FOUND,
+    PartOutcome.OLDER: foundation.Status.FAILURE,
+    PartOutcome.INCONSISTENT: foundation.Status.INVALID_FIELD,
+}
+#: The tariff commands a client takes from a server.
+_TARIFF_PUBLISHED: Final = frozenset({_PUBLISH_TARIFF_INFORMATION, _CANCEL_TARIFF, *_PART_KINDS})
 #: Min Issuer Event ID "not used": any (D.4.2.3.5.1.2).
 _ANY_EVENT: Final = 0xFFFFFFFF
 
@@ -149,6 +202,71 @@ class PriceReceived:
     new: bool
 
 
+@dataclass(frozen=True, kw_only=True)
+class TariffReceived:
+    """A client received a tariff's information, or the last part of its price matrix,
+    block thresholds or tier labels (the whole value, in force); ``new`` is False for a
+    repeat of the tariff information."""
+
+    source_nwk: int
+    value: TariffInformation | TariffValue
+    new: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class TariffCancelled:
+    """A client received Cancel Tariff (D.4.2.4.15); ``held``: it held that tariff, now
+    forgotten with its matrix, thresholds and labels."""
+
+    source_nwk: int
+    cancellation: TariffCancellation
+    held: bool
+
+
+def tariff_information_payload(information: TariffInformation) -> bytes:
+    """Publish Tariff Information's payload (D.4.2.4.5)."""
+    schema = Price.ClientCommandDefs.publish_tariff_information.schema
+    return encode_command(schema(**information.to_fields()))
+
+
+def tariff_part_payload(part: TariffPart) -> bytes:
+    """The payload of a Publish Price Matrix, Block Thresholds or Tier Labels part."""
+    fields = part.to_fields()
+    if part.kind is TierLabels:
+        fields["tier_labels"] = [
+            TierLabel(tier_id=tier, tier_label=label) for tier, label in fields["tier_labels"]
+        ]
+    definition = Price.client_commands[_PART_COMMANDS[part.kind]]
+    return encode_command(definition.schema(**fields))
+
+
+def _tariff_sends(
+    information: TariffInformation | None, parts: list[TariffPart], **where: Any
+) -> tuple[Send, ...]:
+    sends = []
+    if information is not None:
+        payload = tariff_information_payload(information)
+        sends.append(
+            Send(cluster_id=PRICE, command_id=_PUBLISH_TARIFF_INFORMATION, payload=payload, **where)
+        )
+    sends.extend(
+        Send(
+            cluster_id=PRICE,
+            command_id=_PART_COMMANDS[part.kind],
+            payload=tariff_part_payload(part),
+            **where,
+        )
+        for part in parts
+    )
+    return tuple(sends)
+
+
+def _cancel_send(cancellation: TariffCancellation, **where: Any) -> Send:
+    schema = Price.ClientCommandDefs.cancel_tariff.schema
+    payload = encode_command(schema(**cancellation.to_fields()))
+    return Send(cluster_id=PRICE, command_id=_CANCEL_TARIFF, payload=payload, **where)
+
+
 def publish_price_payload(event: PriceEvent, now: int) -> bytes:
     """Publish Price's payload for ``event``, its Current Time ``now`` (D.4.2.4.1.1.4)."""
     schema = Price.ClientCommandDefs.publish_price.schema
@@ -203,6 +321,54 @@ class PriceServerProtocol(_NothingTimed):
         self.calorific_values: Published[CalorificValue] = Published()
         #: The block tariff attributes the application sets (D.4.2.2).
         self.attributes = PriceAttributes()
+        #: The SE 1.2 tariffs published (D.4.2.4.5-7, 9).
+        self.tariffs = Tariffs()
+        #: The last Cancel Tariff sent, what Get Tariff Cancellation resends (D.4.2.3.16).
+        self.last_cancellation: TariffCancellation | None = None
+
+    def publish_tariff(
+        self,
+        information: TariffInformation,
+        now: int,
+        to: Destination | None = None,
+        values: tuple[TariffValue, ...] = (),
+    ) -> Step:
+        """Record a tariff and its price matrix, block thresholds and tier labels and, with
+        ``to``, publish them there: Publish Tariff Information, then each value in as many
+        commands as one frame each takes. ValueError for a value of another tariff (its
+        issuer tariff id and provider must be the tariff's, D.4.2.4.6.1.4) or two of a kind."""
+        kinds = [type(value) for value in values]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("a tariff has one price matrix, one set of thresholds, one of labels")
+        for value in values:
+            if (value.provider_id, value.issuer_tariff_id) != (
+                information.provider_id,
+                information.issuer_tariff_id,
+            ):
+                raise ValueError(
+                    f"{type(value).__name__} of tariff {value.issuer_tariff_id} (provider "
+                    f"{value.provider_id}) does not belong to tariff "
+                    f"{information.issuer_tariff_id} (provider {information.provider_id})"
+                )
+        parts = [part for value in values for part in value.parts()]  # first: all can go
+        tariff_information_payload(information)
+        self.tariffs.add(information, now)
+        for value in values:
+            self.tariffs.put(value, now)
+        if to is None:
+            return Step()
+        return Step(sends=_tariff_sends(information, parts, to=to))
+
+    def cancel_tariff(
+        self, cancellation: TariffCancellation, now: int, to: Destination | None = None
+    ) -> Step:
+        """Forget a tariff and all its parts and, with ``to``, send Cancel Tariff there
+        (D.4.2.4.15); Get Tariff Cancellation is answered with it from now on."""
+        self.tariffs.cancel(cancellation, now)
+        self.last_cancellation = cancellation
+        if to is None:
+            return Step()
+        return Step(sends=(_cancel_send(cancellation, to=to),))
 
     def publish_value(self, value: PriceValue, now: int, to: Destination | None = None) -> Step:
         """Record a block period, conversion factor or calorific value and, with ``to``,
@@ -266,6 +432,8 @@ class PriceServerProtocol(_NothingTimed):
         if screened is not None:
             return screened
         answer = self._answer_values(msg, command, now)
+        if answer is None:
+            answer = self._answer_tariffs(msg, command, now)
         if answer is not None:
             return answer
         requested: tuple[CurrentPriceRequested, ...] = ()
@@ -309,6 +477,35 @@ class PriceServerProtocol(_NothingTimed):
             return Step(status=foundation.Status.NOT_FOUND)
         return Step(sends=tuple(_publish_value(value, reply_to=msg) for value in values))
 
+    def _answer_tariffs(self, msg: ZclMessage, command: Any, now: int) -> Step | None:
+        """Answer Get Tariff Information (the tariffs of its type from its earliest start,
+        D.4.2.3.7), Get Price Matrix / Block Thresholds / Tier Labels (every part of the
+        tariff's, D.4.2.3.8, 10) or Get Tariff Cancellation (the last Cancel Tariff,
+        D.4.2.3.16), or NOT_FOUND; None for another command."""
+        found: tuple[Send, ...] = ()
+        if msg.command_id == _GET_TARIFF_INFORMATION:
+            tariffs = self.tariffs.since(
+                int(command.earliest_start_time),
+                int(command.min_issuer_event_id),
+                int(command.number_of_commands),
+                int(command.tariff_type),
+                now,
+            )
+            found = tuple(s for info in tariffs for s in _tariff_sends(info, [], reply_to=msg))
+        elif msg.command_id in _GET_PARTS:
+            tariff_id = int(command.issuer_tariff_id)
+            tariff = self.tariffs.tariff(tariff_id, now, absolute=True)
+            value = self.tariffs.value(_GET_PARTS[msg.command_id], tariff_id, now)
+            if tariff is not None and value is not None:
+                start = tariff.start_time if value.start == 0 else value.start
+                found = _tariff_sends(None, value.parts(start), reply_to=msg)
+        elif msg.command_id == _GET_TARIFF_CANCELLATION:
+            if self.last_cancellation is not None:
+                found = (_cancel_send(self.last_cancellation, reply_to=msg),)
+        else:
+            return None
+        return Step(sends=found) if found else Step(status=foundation.Status.NOT_FOUND)
+
     def _values_asked(self, msg: ZclMessage, command: Any, now: int) -> list[Any] | None:
         """The values a Get Block Periods / Conversion Factor / Calorific Value asks for
         (D.4.2.3.4-6), or None for another command. A tariff type, when given, selects
@@ -350,6 +547,86 @@ class PriceClientProtocol(_NothingTimed):
         self.block_periods: Published[BlockPeriod] = Published()
         self.conversion_factors: Published[ConversionFactor] = Published()
         self.calorific_values: Published[CalorificValue] = Published()
+        #: The SE 1.2 tariffs received (D.4.2.4.5-7, 9).
+        self.tariffs = Tariffs()
+
+    def _receive_tariff(self, msg: ZclMessage, command: Any, now: int) -> Step:
+        """:meth:`_take_tariff`, MALFORMED_COMMAND for values no tariff has."""
+        try:
+            return self._take_tariff(msg, command, now)
+        except InvalidFrame as exc:
+            LOGGER.warning("bad tariff command from 0x%04X: %s", msg.src_nwk, exc)
+            return Step(status=foundation.Status.MALFORMED_COMMAND)
+
+    def _take_tariff(self, msg: ZclMessage, command: Any, now: int) -> Step:
+        """Keep a tariff's information; put a part of its matrix, thresholds or labels with
+        the others (an event once whole; a Default Response status for a part not kept:
+        NOT_FOUND for no such tariff held, INVALID_FIELD for one that disagrees with its
+        issue, FAILURE for an older issue, DUPLICATE_EXISTS for a repeat); forget a
+        cancelled tariff (NOT_FOUND when none was held)."""
+        if msg.command_id == _PUBLISH_TARIFF_INFORMATION:
+            information = TariffInformation.from_fields(command)
+            new = self.tariffs.add(information, now)
+            return Step(
+                events=(TariffReceived(source_nwk=msg.src_nwk, value=information, new=new),)
+            )
+        if msg.command_id == _CANCEL_TARIFF:
+            cancellation = TariffCancellation.from_fields(command)
+            held = self.tariffs.cancel(cancellation, now)
+            event = TariffCancelled(source_nwk=msg.src_nwk, cancellation=cancellation, held=held)
+            return Step(events=(event,), status=None if held else foundation.Status.NOT_FOUND)
+        part = TariffPart.from_fields(_PART_KINDS[msg.command_id], command)
+        outcome, value = self.tariffs.add_part(part, now)
+        if outcome is PartOutcome.COMPLETE and value is not None:
+            return Step(events=(TariffReceived(source_nwk=msg.src_nwk, value=value, new=True),))
+        if outcome is PartOutcome.KEPT:
+            return Step()
+        LOGGER.info(
+            "%s part %d/%d of tariff %d from 0x%04X not kept: %s",
+            part.kind.__name__,
+            part.command_index + 1,
+            part.total_number_of_commands,
+            part.issuer_tariff_id,
+            msg.src_nwk,
+            outcome.value,
+        )
+        return Step(status=_PART_STATUS[outcome])
+
+    def get_tariff_information(
+        self,
+        server: Destination,
+        earliest_start_time: int = 0,
+        number_of_commands: int = 0,
+        tariff_type: int = 0,
+    ) -> Send:
+        """The Get Tariff Information request (D.4.2.3.7): tariffs of ``tariff_type`` from
+        the one in force at ``earliest_start_time`` (0 = now), any issuer event id."""
+        schema = Price.ServerCommandDefs.get_tariff_information.schema
+        payload = encode_command(
+            schema(
+                earliest_start_time=earliest_start_time,
+                min_issuer_event_id=_ANY_EVENT,
+                number_of_commands=number_of_commands,
+                tariff_type=tariff_type,
+            )
+        )
+        return Send(
+            cluster_id=PRICE, command_id=_GET_TARIFF_INFORMATION, payload=payload, to=server
+        )
+
+    def get_tariff_value(
+        self, server: Destination, kind: type[TariffValue], issuer_tariff_id: int
+    ) -> Send:
+        """The Get Price Matrix, Get Block Thresholds or Get Tier Labels request (``kind``,
+        D.4.2.3.8, 10) for a tariff."""
+        command_id = next(c for c, k in _GET_PARTS.items() if k is kind)
+        schema = Price.server_commands[command_id].schema
+        payload = encode_command(schema(issuer_tariff_id=issuer_tariff_id))
+        return Send(cluster_id=PRICE, command_id=command_id, payload=payload, to=server)
+
+    def get_tariff_cancellation(self, server: Destination) -> Send:
+        """The Get Tariff Cancellation request (D.4.2.3.16)."""
+        return Send(cluster_id=PRICE, command_id=_GET_TARIFF_CANCELLATION, to=server)
 
     def _receive_value(self, msg: ZclMessage, value: PriceValue, now: int) -> Step:
         """Keep a received block period, conversion factor or calorific value; acknowledge
@@ -416,7 +693,11 @@ class PriceClientProtocol(_NothingTimed):
     def screen(self, msg: ZclMessage) -> Step | None:
         """UNSUP_CLUSTER_COMMAND for all but a server's Publish Price, Block Period,
         Conversion Factor or Calorific Value, before decoding."""
-        if msg.from_server and (msg.command_id == _PUBLISH_PRICE or msg.command_id in _RECEIVED):
+        if msg.from_server and (
+            msg.command_id == _PUBLISH_PRICE
+            or msg.command_id in _RECEIVED
+            or msg.command_id in _TARIFF_PUBLISHED
+        ):
             return None
         return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
 
@@ -432,6 +713,12 @@ class PriceClientProtocol(_NothingTimed):
             return screened
         if msg.command_id in _RECEIVED:
             return self._receive_value(msg, _RECEIVED[msg.command_id].from_fields(command), now)
+        if msg.command_id in _TARIFF_PUBLISHED:
+            return self._receive_tariff(msg, command, now)
+        return self._receive_price(msg, command, now)
+
+    def _receive_price(self, msg: ZclMessage, command: Any, now: int) -> Step:
+        """A Publish Price, as :meth:`receive` says."""
         try:
             event = PriceEvent.from_fields(command)
         except ValueError as exc:

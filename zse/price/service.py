@@ -20,7 +20,14 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
-from zse.price.core import PriceEvent, PriceSchedule
+from zse.price.core import (
+    PriceEvent,
+    PriceSchedule,
+    TariffCancellation,
+    TariffInformation,
+    Tariffs,
+    TariffValue,
+)
 from zse.price.protocol import (
     CurrentPriceRequested,
     PriceAcknowledged,
@@ -29,6 +36,8 @@ from zse.price.protocol import (
     PriceServerProtocol,
     PriceValue,
     PriceValueReceived,
+    TariffCancelled,
+    TariffReceived,
 )
 from zse.price.wire import Price
 from zse.se.ids import PRICE
@@ -48,6 +57,8 @@ __all__ = [
     "PriceServer",
     "PriceValue",
     "PriceValueReceived",
+    "TariffCancelled",
+    "TariffReceived",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -132,6 +143,35 @@ class PriceServer:
             self.serve_attributes()
         await carry_out(self.endpoint, step, self._stream.emit)
 
+    async def publish_tariff(
+        self,
+        information: TariffInformation,
+        *values: TariffValue,
+        dst: int | None = None,
+        dst_ep: int = 0xFF,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
+    ) -> None:
+        """Record an SE 1.2 tariff with its price matrix, block thresholds and tier labels
+        and, if ``dst`` is given, send them to a device, group or broadcast (Publish Tariff
+        Information, then Publish Price Matrix / Block Thresholds / Tier Labels, each in as
+        many commands as one frame takes)."""
+        to = None if dst is None else Destination.of(dst, dst_ep, dst_mode)
+        step = self.protocol.publish_tariff(information, self.clock(), to, values)
+        await carry_out(self.endpoint, step, self._stream.emit)
+
+    async def cancel_tariff(
+        self,
+        cancellation: TariffCancellation,
+        *,
+        dst: int | None = None,
+        dst_ep: int = 0xFF,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
+    ) -> None:
+        """Forget a tariff and, if ``dst`` is given, send Cancel Tariff there."""
+        to = None if dst is None else Destination.of(dst, dst_ep, dst_mode)
+        step = self.protocol.cancel_tariff(cancellation, self.clock(), to)
+        await carry_out(self.endpoint, step, self._stream.emit)
+
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         step = _step(self.protocol, msg, self.clock)
         return await carry_out(self.endpoint, step, self._emit)
@@ -177,6 +217,11 @@ class PriceClient:
         self.block_periods = self.protocol.block_periods
         self.conversion_factors = self.protocol.conversion_factors
         self.calorific_values = self.protocol.calorific_values
+        #: SE 1.2 tariffs received: ``on_tariff`` hears each tariff's information, each
+        #: matrix, thresholds or labels once whole, and each Cancel Tariff.
+        self.tariffs: Tariffs = self.protocol.tariffs
+        self._tariffs: EventStream[TariffReceived | TariffCancelled] = EventStream()
+        self.on_tariff = self._tariffs.on_event
 
     def start(self) -> None:
         """Take Publish Price commands arriving on the endpoint."""
@@ -202,6 +247,28 @@ class PriceClient:
         server = Destination.device(self.server_nwk, self.server_ep)
         await self._ask(self.protocol.get_calorific_value(server, earliest_start_time, count))
 
+    async def ask_tariff_information(
+        self, earliest_start_time: int = 0, count: int = 0, tariff_type: int = 0
+    ) -> None:
+        """Send Get Tariff Information (D.4.2.3.7); the answers are kept as they arrive
+        (``on_tariff`` hears each; ``tariffs`` holds them)."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(
+            self.protocol.get_tariff_information(server, earliest_start_time, count, tariff_type)
+        )
+
+    async def ask_tariff_value(self, kind: type[TariffValue], issuer_tariff_id: int) -> None:
+        """Send Get Price Matrix, Get Block Thresholds or Get Tier Labels (``kind``:
+        :class:`~zse.price.PriceMatrix`... D.4.2.3.8, 10) for a tariff held; the parts are
+        put together as they arrive."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(self.protocol.get_tariff_value(server, kind, issuer_tariff_id))
+
+    async def ask_tariff_cancellation(self) -> None:
+        """Send Get Tariff Cancellation (D.4.2.3.16); a Cancel Tariff answer is acted on."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(self.protocol.get_tariff_cancellation(server))
+
     async def _ask(self, request: Send) -> None:
         await carry_out(self.endpoint, Step(sends=(request,)), self._stream.emit)
 
@@ -223,6 +290,8 @@ class PriceClient:
         for event in step.events:
             if isinstance(event, PriceValueReceived):
                 self._values.emit(event)
+            elif isinstance(event, TariffReceived | TariffCancelled):
+                self._tariffs.emit(event)
             else:
                 self._stream.emit(event)
         sends = dataclasses.replace(step, events=())

@@ -12,16 +12,33 @@ Conversion Factor (D.4.2.4.3) and Publish Calorific Value (D.4.2.4.4), the Get c
 that ask for them (D.4.2.3.4-6), and the server attribute sets a display prices a block
 tariff with (D.4.2.2): tier labels, block thresholds, block period, commodity and block
 prices, with the SE 1.2 attribute ids (:class:`zse.se.ids.PriceAttribute`).
+
+The SE 1.2 tariff commands (D.4.2.4.5-7, 9, 15 and the Get commands D.4.2.3.7-8, 10, 16):
+Publish Tariff Information, Publish Price Matrix, Publish Block Thresholds, Publish Tier
+Labels and Cancel Tariff. The matrix, thresholds and labels may take several commands
+(Command Index / Total Number of Commands); their repeating parts are
+:class:`PriceMatrixEntries` (Tier/Block ID and Price, 5 octets each, to the end of the
+payload), :class:`BlockThresholdSets` (a Tier/NumberOfBlockThresholds octet then that many
+48-bit thresholds, to the end) and :class:`TierLabels` (Number of Labels sets of Tier ID and
+an octet string). The SE 1.2 text was out of reach: the layouts are those Wireshark 4.0's
+Price dissector reads (the oracle of the tests), zsmartsystems' ``0700_Price.xml`` and Silicon
+Labs' price server (``price-server.c``, which builds the matrix and threshold sub-payloads).
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final, Self, cast
 
 import zigpy.types as t
 from zigpy.zcl import Cluster
 from zigpy.zcl.clusters.smartenergy import MeteringUnitofMeasure
-from zigpy.zcl.foundation import BaseAttributeDefs, BaseCommandDefs, ZCLAttributeDef
+from zigpy.zcl.foundation import (
+    BaseAttributeDefs,
+    BaseCommandDefs,
+    CommandSchema,
+    ZCLAttributeDef,
+    ZCLCommandDef,
+)
 
 from zse.se.ids import (
     PRICE,
@@ -45,11 +62,140 @@ from zse.se.types import (
 )
 from zse.zcl._defs import attribute, cluster_id, command
 
-__all__ = ["PRICE_ATTRIBUTES", "Price", "RateLabel"]
+__all__ = [
+    "PRICE_ATTRIBUTES",
+    "BlockThresholdSets",
+    "Price",
+    "PriceMatrixEntries",
+    "PublishTierLabels",
+    "RateLabel",
+    "TierLabel",
+    "TierLabels",
+]
 
 
 class RateLabel(t.LVBytes):
     """Rate label, an octet string of up to 12 bytes (D.4.2.4.1.1.2)."""
+
+
+#: Octets of one Price Matrix entry: Tier/Block ID (uint8) and Price (uint32).
+_MATRIX_ENTRY = 5
+#: Octets of one block threshold (uint48).
+_THRESHOLD = 6
+
+
+class PriceMatrixEntries(tuple[tuple[int, int], ...]):
+    """The Price Matrix sub-payload (D.4.2.4.6.2.1): (Tier/Block ID, Price) pairs, 5 octets
+    each, to the end of the payload. Sub-payload control bit 0 says how the id reads: 1, a
+    TOU tier (1-48); 0, the tier in bits 4-7 (0 no tier) and the block less one in bits 0-3."""
+
+    def __new__(cls, entries: Any = ()) -> Self:
+        pairs = tuple((int(tier_block), int(price)) for tier_block, price in entries)
+        for tier_block, price in pairs:
+            if not 0 <= tier_block <= 0xFF or not 0 <= price <= 0xFFFFFFFF:
+                raise ValueError(f"price matrix entry ({tier_block}, {price}) does not fit")
+        return super().__new__(cls, pairs)
+
+    def serialize(self) -> bytes:
+        """Each entry: the id, then the price little-endian."""
+        return b"".join(bytes((i,)) + p.to_bytes(4, "little") for i, p in self)
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> tuple[Self, bytes]:
+        """Every entry to the end; ValueError if the octets left are not whole entries."""
+        if len(data) % _MATRIX_ENTRY:
+            raise ValueError(
+                f"{len(data)} octets is not a whole number of {_MATRIX_ENTRY}-octet "
+                "Tier/Block ID and Price entries"
+            )
+        entries = [
+            (data[at], int.from_bytes(data[at + 1 : at + _MATRIX_ENTRY], "little"))
+            for at in range(0, len(data), _MATRIX_ENTRY)
+        ]
+        return cls(entries), b""
+
+
+class BlockThresholdSets(tuple[tuple[int, tuple[int, ...]], ...]):
+    """The Block Thresholds sub-payload (D.4.2.4.7.2.1): sets of a Tier/NumberOfBlockThresholds
+    octet (the tier in bits 4-7, 0 when sub-payload control bit 0 says the thresholds apply to
+    every tier; the count, 0-15, in bits 0-3) and that many uint48 thresholds, to the end."""
+
+    def __new__(cls, sets: Any = ()) -> Self:
+        parsed = tuple((int(tier), tuple(int(v) for v in values)) for tier, values in sets)
+        for tier, values in parsed:
+            if not 0 <= tier <= 0x0F or len(values) > 0x0F:
+                raise ValueError(f"tier {tier} with {len(values)} thresholds does not fit")
+            if any(not 0 <= v < 1 << 48 for v in values):
+                raise ValueError(f"a threshold of tier {tier} does not fit 48 bits")
+        return super().__new__(cls, parsed)
+
+    def serialize(self) -> bytes:
+        """Each set: its tier and count octet, then the thresholds little-endian."""
+        return b"".join(
+            bytes(((tier << 4) | len(values),))
+            + b"".join(v.to_bytes(_THRESHOLD, "little") for v in values)
+            for tier, values in self
+        )
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> tuple[Self, bytes]:
+        """Every set to the end; ValueError for a set cut short."""
+        sets: list[tuple[int, tuple[int, ...]]] = []
+        at = 0
+        while at < len(data):
+            tier, count = data[at] >> 4, data[at] & 0x0F
+            end = at + 1 + count * _THRESHOLD
+            if end > len(data):
+                raise ValueError(
+                    f"the set at offset {at} announces {count} thresholds "
+                    f"({count * _THRESHOLD} octets); {len(data) - at - 1} remain"
+                )
+            values = tuple(
+                int.from_bytes(data[i : i + _THRESHOLD], "little")
+                for i in range(at + 1, end, _THRESHOLD)
+            )
+            sets.append((tier, values))
+            at = end
+        return cls(sets), b""
+
+
+class TierLabel(t.Struct):
+    """One Tier ID and its label (D.4.2.4.9.2: an octet string of up to 12 octets)."""
+
+    tier_id: t.uint8_t
+    tier_label: t.LVBytes
+
+
+class TierLabels(t.List[TierLabel]):
+    """The labels of Publish Tier Labels: as many as its Number of Labels."""
+
+
+def _labels(command: Any) -> int:
+    return int(command.number_of_labels)
+
+
+class PublishTierLabels(CommandSchema):
+    """Publish Tier Labels (D.4.2.4.9): Number of Labels sets of Tier ID and Tier Label."""
+
+    provider_id: t.uint32_t
+    issuer_event_id: t.uint32_t
+    issuer_tariff_id: t.uint32_t
+    command_index: t.uint8_t
+    total_number_of_commands: t.uint8_t
+    number_of_labels: t.uint8_t
+    tier_labels: TierLabels = t.StructField(length=_labels)  # type: ignore[assignment]
+
+
+#: The header every part of Publish Price Matrix / Block Thresholds carries (D.4.2.4.6-7).
+_MULTIPART_HEADER: Final = {
+    "provider_id": t.uint32_t,
+    "issuer_event_id": t.uint32_t,
+    "start_time": t.UTCTime,
+    "issuer_tariff_id": t.uint32_t,
+    "command_index": t.uint8_t,
+    "total_number_of_commands": t.uint8_t,
+    "sub_payload_control": t.bitmap8,
+}
 
 
 def _attributes() -> dict[str, ZCLAttributeDef]:
@@ -149,6 +295,20 @@ class Price(Cluster):
         get_calorific_value: Final = command(
             PriceServerCommand.GET_CALORIFIC_VALUE, _GET_COMMODITY_VALUES
         )
+        get_tariff_information: Final = command(
+            PriceServerCommand.GET_TARIFF_INFORMATION,
+            {**_GET_COMMODITY_VALUES, "tariff_type": TariffType},
+        )
+        get_price_matrix: Final = command(
+            PriceServerCommand.GET_PRICE_MATRIX, {"issuer_tariff_id": t.uint32_t}
+        )
+        get_block_thresholds: Final = command(
+            PriceServerCommand.GET_BLOCK_THRESHOLDS, {"issuer_tariff_id": t.uint32_t}
+        )
+        get_tier_labels: Final = command(
+            PriceServerCommand.GET_TIER_LABELS, {"issuer_tariff_id": t.uint32_t}
+        )
+        get_tariff_cancellation: Final = command(PriceServerCommand.GET_TARIFF_CANCELLATION, {})
 
     class ClientCommandDefs(BaseCommandDefs):
         """Commands the ESI sends (D.4.2.4)."""
@@ -213,4 +373,39 @@ class Price(Cluster):
                 "calorific_value_unit": CalorificValueUnit,
                 "calorific_value_trailing_digit": t.uint8_t,
             },
+        )
+        publish_tariff_information: Final = command(
+            PriceClientCommand.PUBLISH_TARIFF_INFORMATION,
+            {
+                "provider_id": t.uint32_t,
+                "issuer_event_id": t.uint32_t,
+                "issuer_tariff_id": t.uint32_t,
+                "start_time": t.UTCTime,
+                "tariff_type_charging_scheme": t.bitmap8,
+                "tariff_label": t.LVBytes,
+                "number_of_price_tiers_in_use": t.uint8_t,
+                "number_of_block_thresholds_in_use": t.uint8_t,
+                "unit_of_measure": t.enum8,
+                "currency": t.uint16_t,
+                "price_trailing_digit": t.bitmap8,
+                "standing_charge": t.uint32_t,
+                "tier_block_mode": t.uint8_t,
+                "block_threshold_multiplier": t.uint24_t,
+                "block_threshold_divisor": t.uint24_t,
+            },
+        )
+        publish_price_matrix: Final = command(
+            PriceClientCommand.PUBLISH_PRICE_MATRIX,
+            {**_MULTIPART_HEADER, "entries": PriceMatrixEntries},
+        )
+        publish_block_thresholds: Final = command(
+            PriceClientCommand.PUBLISH_BLOCK_THRESHOLDS,
+            {**_MULTIPART_HEADER, "threshold_sets": BlockThresholdSets},
+        )
+        publish_tier_labels: Final = ZCLCommandDef(
+            id=cast(t.uint8_t, PriceClientCommand.PUBLISH_TIER_LABELS), schema=PublishTierLabels
+        )
+        cancel_tariff: Final = command(
+            PriceClientCommand.CANCEL_TARIFF,
+            {"provider_id": t.uint32_t, "issuer_tariff_id": t.uint32_t, "tariff_type": TariffType},
         )

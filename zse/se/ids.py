@@ -114,6 +114,12 @@ class PriceServerCommand(IntEnum):
     GET_BLOCK_PERIODS = 0x03
     GET_CONVERSION_FACTOR = 0x04
     GET_CALORIFIC_VALUE = 0x05
+    # SE 1.2 tariffs (D.4.2.3.7-8, 10, 16); ids as Wireshark's Price dissector numbers them
+    GET_TARIFF_INFORMATION = 0x06
+    GET_PRICE_MATRIX = 0x07
+    GET_BLOCK_THRESHOLDS = 0x08
+    GET_TIER_LABELS = 0x0A
+    GET_TARIFF_CANCELLATION = 0x10
 
 
 class PriceClientCommand(IntEnum):
@@ -123,6 +129,12 @@ class PriceClientCommand(IntEnum):
     PUBLISH_BLOCK_PERIOD = 0x01
     PUBLISH_CONVERSION_FACTOR = 0x02
     PUBLISH_CALORIFIC_VALUE = 0x03
+    # SE 1.2 tariffs (D.4.2.4.5-7, 9, 15); ids as Wireshark's Price dissector numbers them
+    PUBLISH_TARIFF_INFORMATION = 0x04
+    PUBLISH_PRICE_MATRIX = 0x05
+    PUBLISH_BLOCK_THRESHOLDS = 0x06
+    PUBLISH_TIER_LABELS = 0x08
+    CANCEL_TARIFF = 0x0E
 
 
 class DrlcServerCommand(IntEnum):
