@@ -428,7 +428,15 @@ def describe_event(  # noqa: PLR0911 - one line per kind of event
 
 #: The ESI's events for its own sends (zse.roles.esi.PriceSent...): not printed again.
 _SENT_EVENTS = frozenset(
-    {"PriceSent", "MessageSent", "MessageCancelSent", "LoadControlSent", "LoadControlCancelSent"}
+    {
+        "PriceSent",
+        "TariffSent",
+        "TariffCancelSent",
+        "MessageSent",
+        "MessageCancelSent",
+        "LoadControlSent",
+        "LoadControlCancelSent",
+    }
 )
 
 

@@ -67,7 +67,14 @@ from zse.metering.mirroring import (
 )
 from zse.metering.service import METERING, MeteringServer
 from zse.price import PriceEvent
-from zse.price.core import BlockPeriod, CalorificValue, ConversionFactor
+from zse.price.core import (
+    BlockPeriod,
+    CalorificValue,
+    ConversionFactor,
+    TariffCancellation,
+    TariffInformation,
+    TariffValue,
+)
 from zse.price.service import PRICE, PriceAcknowledged, PriceServer, PriceValue
 from zse.provisioning import (
     DEPROVISION_TIMEOUT,
@@ -134,6 +141,8 @@ __all__ = [
     "SendResult",
     "SettleTimeout",
     "TargetError",
+    "TariffCancelSent",
+    "TariffSent",
 ]
 
 #: zigpy's limit for one joining window (802.15.4 / ZigBee permit duration, 0xFE seconds).
@@ -258,6 +267,25 @@ class PriceSent:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TariffSent:
+    """An SE 1.2 tariff (Publish Tariff Information, D.4.2.4.5) and its price matrix, block
+    thresholds and tier labels (D.4.2.4.6-7, 9) were published by
+    :meth:`EnergyServiceInterface.publish_tariff`; ``result``: where they went."""
+
+    tariff: TariffInformation
+    values: tuple[TariffValue, ...]
+    result: SendResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class TariffCancelSent:
+    """Cancel Tariff (D.4.2.4.15) was sent by :meth:`EnergyServiceInterface.cancel_tariff`."""
+
+    cancellation: TariffCancellation
+    result: SendResult
+
+
+@dataclass(frozen=True, kw_only=True)
 class MessageSent:
     """A Display Message (SE D.5.2.3.1) was sent by :meth:`EnergyServiceInterface.send_message`."""
 
@@ -309,6 +337,8 @@ EsiEvent = (
     | MirrorRemoved
     | MirrorUpdated
     | PriceSent
+    | TariffSent
+    | TariffCancelSent
     | MessageSent
     | MessageCancelSent
     | LoadControlSent
@@ -1150,6 +1180,60 @@ class EnergyServiceInterface:
         what = "price" if isinstance(price, PriceEvent) else _VALUE_NAMES[type(price)]
         result = await self._deliver(f"{what} {price.issuer_event_id}", target, PRICE, send)
         self._stream.emit(PriceSent(price=price, result=result))
+        return result
+
+    async def publish_tariff(
+        self,
+        tariff: TariffInformation,
+        *values: TariffValue,
+        device: t.EUI64 | str | None = None,
+        group: str | None = None,
+        zigbee_group: int | None = None,
+        broadcast: bool = False,
+    ) -> SendResult:
+        """Publish an SE 1.2 tariff: Publish Tariff Information (D.4.2.4.5), then its price
+        matrix, block thresholds and tier labels (``values``: :class:`~zse.price.PriceMatrix`,
+        :class:`~zse.price.BlockThresholds`, :class:`~zse.price.TierLabels`), each in as many
+        commands as one frame takes (D.4.2.4.6-7, 9). It is recorded first, so a device that
+        misses it gets it when it asks (Get Tariff Information, Get Price Matrix...)."""
+        target = self._resolve(
+            device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
+        )
+        await self.price.publish_tariff(tariff, *values)
+
+        async def send(to: Destination) -> None:
+            await self.price.publish_tariff(
+                tariff, *values, dst=to.address, dst_ep=to.endpoint, dst_mode=to.mode
+            )
+
+        result = await self._deliver(f"tariff {tariff.issuer_tariff_id}", target, PRICE, send)
+        self._stream.emit(TariffSent(tariff=tariff, values=values, result=result))
+        return result
+
+    async def cancel_tariff(
+        self,
+        cancellation: TariffCancellation,
+        *,
+        device: t.EUI64 | str | None = None,
+        group: str | None = None,
+        zigbee_group: int | None = None,
+        broadcast: bool = False,
+    ) -> SendResult:
+        """Cancel an SE 1.2 tariff (Cancel Tariff, D.4.2.4.15): forgotten here, and every
+        device it goes to discards the tariff and its matrix, thresholds and labels."""
+        target = self._resolve(
+            device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
+        )
+        await self.price.cancel_tariff(cancellation)
+
+        async def send(to: Destination) -> None:
+            await self.price.cancel_tariff(
+                cancellation, dst=to.address, dst_ep=to.endpoint, dst_mode=to.mode
+            )
+
+        what = f"tariff {cancellation.issuer_tariff_id} cancellation"
+        result = await self._deliver(what, target, PRICE, send)
+        self._stream.emit(TariffCancelSent(cancellation=cancellation, result=result))
         return result
 
     # -- messaging ---------------------------------------------------------------------------

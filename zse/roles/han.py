@@ -17,6 +17,8 @@ install-code link key) through what an SE device does:
 Events (frozen keyword-only dataclasses) come through ``on_event`` and ``events()``: the role's
 own (:class:`Joined`, :class:`KeyEstablished`, :class:`Resynced`, :class:`Left`), the clients'
 (:class:`~zse.price.service.PriceReceived`, :class:`~zse.price.service.PriceValueReceived`,
+the SE 1.2 tariffs' :class:`~zse.price.service.TariffReceived` and
+:class:`~zse.price.service.TariffCancelled`,
 :mod:`zse.messaging` board events, :class:`~zse.drlc.ApplyLoadControl` /
 :class:`~zse.drlc.StopLoadControl`, each Report Event Status sent,
 :class:`~zse.drlc.service.ReportSent`), the display's :class:`ConfirmationSent` and each role's
@@ -264,6 +266,7 @@ class HanDevice:
         self._started = False
         self.price.on_event(self._on_price)
         self.price.on_value(self._stream.emit)
+        self.price.on_tariff(self._stream.emit)  # SE 1.2 tariffs: TariffReceived, TariffCancelled
         self.messaging.on_event(self._on_board)
         self.drlc.on_event(self._on_load_control)
         self.drlc.on_report(self._stream.emit)
