@@ -53,6 +53,18 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     rate_label = "Peak"
     group = "street-7"               # or device = "...", zigbee_group = 0x0E01; default broadcast
 
+    [[tariffs]]                      # SE 1.2 tariff: Publish Tariff Information and its parts
+    issuer_tariff_id = 1
+    label = "Economy 7"              # TariffLabel, up to 24 octets
+    prices = ["0.1520", "0.2980"]    # TOU: tier 1, tier 2...; or block_prices (below)
+    tier_labels = ["Night", "Day"]   # optional: tier 1, tier 2...
+    # block_prices = [["0.10", "0.15", "0.20"]]  # one row: a block tariff; more: tiers 1, 2...
+    # block_thresholds = [2000, 5000]            # one fewer than the blocks, every tier's
+    # threshold_divisor = 1000       # optional: and threshold_multiplier (default 1)
+    standing_charge = "0.2500"       # optional; also tariff_type (0 delivered, 1 received),
+                                     # start_time, issuer_event_id, provider_id, currency,
+                                     # unit_of_measure and a target as for [[prices]]
+
 Relative paths are relative to the configuration file. Unknown keys are refused (a typo must
 not silently drop a setting).
 """
@@ -73,10 +85,19 @@ from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.price import (
     DURATION_UNTIL_CHANGED,
+    MAX_TARIFF_LABEL,
     MAX_TIER,
+    MAX_TIER_LABEL,
+    STANDING_CHARGE_NOT_USED,
     START_NOW,
+    TIER_BLOCK_MODE_NOT_USED,
     TRAILERS_NOT_USED,
+    BlockThresholds,
     PriceEvent,
+    PriceMatrix,
+    TariffInformation,
+    TariffValue,
+    TierLabels,
     split_tier,
 )
 from zse.provisioning.lifecycle import han_name_problem
@@ -94,6 +115,7 @@ __all__ = [
     "PriceEntry",
     "RadioSettings",
     "Target",
+    "TariffEntry",
     "load_config",
     "parse_config",
     "parse_price",
@@ -184,6 +206,18 @@ class PriceEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TariffEntry:
+    """An SE 1.2 tariff to publish at start (its information, matrix, thresholds and tier
+    labels), and where to."""
+
+    tariff: TariffInformation
+    values: tuple[TariffValue, ...] = ()
+    target: Target = BROADCAST
+    #: No issuer_event_id was given: the ESI numbers each part when it publishes.
+    auto_id: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class EsiConfig:
     """Everything ``zse esi`` needs besides the radio itself."""
 
@@ -197,6 +231,7 @@ class EsiConfig:
     devices_csv: tuple[Path, ...] = ()
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     prices: tuple[PriceEntry, ...] = ()
+    tariffs: tuple[TariffEntry, ...] = ()
     interpan: bool = False
     provider_id: int = DEFAULT_PROVIDER_ID
     currency: int = DEFAULT_CURRENCY
@@ -286,6 +321,27 @@ _TABLES = {
         "register_tier",
         "start_time",
         "duration_in_minutes",
+        "device",
+        "group",
+        "zigbee_group",
+        "broadcast",
+    },
+    "tariffs": {
+        "issuer_tariff_id",
+        "issuer_event_id",
+        "provider_id",
+        "currency",
+        "unit_of_measure",
+        "tariff_type",
+        "start_time",
+        "label",
+        "prices",
+        "block_prices",
+        "block_thresholds",
+        "threshold_multiplier",
+        "threshold_divisor",
+        "standing_charge",
+        "tier_labels",
         "device",
         "group",
         "zigbee_group",
@@ -561,6 +617,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
     )
     groups = _groups(source, document.get("groups", {}))
     prices = _prices(source, document.get("prices", []), provider_id, currency)
+    tariffs = _tariffs(source, document.get("tariffs", []), provider_id, currency)
     return EsiConfig(
         source=source,
         radio=radio_settings,
@@ -572,6 +629,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         devices_csv=tuple(_path(base, p) for p in esi.strings("devices_csv")),
         groups=groups,
         prices=prices,
+        tariffs=tariffs,
         interpan=esi.get("interpan", bool, False),
         provider_id=provider_id,
         currency=currency,
@@ -708,6 +766,194 @@ def _prices(source: str, items: Any, provider_id: int, currency: int) -> tuple[P
             PriceEntry(price=price, target=_target(reader), auto_id="issuer_event_id" not in item)
         )
     return tuple(found)
+
+
+def _tariffs(source: str, items: Any, provider_id: int, currency: int) -> tuple[TariffEntry, ...]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: tariffs must be an array of tables ([[tariffs]])")
+    found: list[TariffEntry] = []
+    for number, item in enumerate(items, start=1):
+        reader = _Reader(source, f"[[tariffs]] #{number}", item, _TABLES["tariffs"])
+        try:
+            tariff, values = _tariff(reader, provider_id, currency)
+        except ConfigError:
+            raise
+        except ValueError as exc:  # a value the tariff's fields cannot carry
+            reader.fail(str(exc))
+            raise
+        found.append(
+            TariffEntry(
+                tariff=tariff,
+                values=values,
+                target=_target(reader),
+                auto_id="issuer_event_id" not in item,
+            )
+        )
+    return tuple(found)
+
+
+def _tariff(
+    reader: _Reader, provider_id: int, currency: int
+) -> tuple[TariffInformation, tuple[TariffValue, ...]]:
+    """One ``[[tariffs]]`` table: a TOU tariff (``prices``, a price per tier from tier 1) or a
+    block tariff (``block_prices``: one row, no tier; more rows, tiers 1, 2... with
+    ``block_thresholds`` common to them), its tier labels and standing charge. Every price is
+    scaled to the most decimals given: that is the Price Trailing Digit."""
+    if "issuer_tariff_id" not in reader.table:
+        reader.fail("needs issuer_tariff_id (the tariff's number, 0-4294967295)")
+    if ("prices" in reader.table) == ("block_prices" in reader.table):
+        reader.fail("give prices (a TOU tariff) or block_prices (a block tariff), one of them")
+    tariff_id = reader.integer("issuer_tariff_id", 0, 0xFFFFFFFF) or 0
+    event_id = reader.integer("issuer_event_id", 0, 0xFFFFFFFF, 0) or 0
+    provider = reader.number("provider_id", 0, 0xFFFFFFFF, provider_id)
+    texts = _price_texts(reader)
+    standing = reader.get("standing_charge", (str, int, float))
+    key = "prices" if "prices" in reader.table else "block_prices"
+    scaled = [_located(reader, key, _price_digits, text) for text in texts]
+    if standing is not None:
+        scaled.append(_located(reader, "standing_charge", _price_digits, standing))
+    digits = max(d for d, _ in scaled)
+    values = [
+        _located(reader, key, _rescaled, text, d, v, digits)
+        for text, (d, v) in zip(texts, scaled, strict=False)
+    ]
+    standing_charge = (
+        STANDING_CHARGE_NOT_USED
+        if standing is None
+        else _located(reader, "standing_charge", _rescaled, standing, *scaled[-1], digits)
+    )
+    thresholds = _thresholds(reader)
+    if "prices" in reader.table:
+        if thresholds:
+            reader.fail("block_thresholds go with block_prices, not with TOU prices")
+        tiers, scheme, mode = len(values), 0, TIER_BLOCK_MODE_NOT_USED
+        prices = {(tier, 1): price for tier, price in enumerate(values, start=1)}
+        matrix = PriceMatrix(
+            provider_id=provider,
+            issuer_event_id=event_id + 1,
+            issuer_tariff_id=tariff_id,
+            prices=prices,
+            tou=True,
+        )
+    else:
+        rows = reader.table["block_prices"]
+        width = len(thresholds) + 1
+        if any(len(row) != width for row in rows):
+            reader.fail(
+                f"each block_prices row needs {width} prices: one per block", "block_prices"
+            )
+        tiers = len(rows)
+        first = 0 if tiers == 1 else 1  # one row: no tier (a block tariff)
+        scheme, mode = (1, TIER_BLOCK_MODE_NOT_USED) if tiers == 1 else (2, 1)
+        prices = {
+            (first + row, block + 1): values[row * width + block]
+            for row in range(tiers)
+            for block in range(width)
+        }
+        matrix = PriceMatrix(
+            provider_id=provider,
+            issuer_event_id=event_id + 1,
+            issuer_tariff_id=tariff_id,
+            prices=prices,
+        )
+    parts: list[TariffValue] = [matrix]
+    if thresholds:
+        parts.append(
+            BlockThresholds(
+                provider_id=provider,
+                issuer_event_id=event_id + 2,
+                issuer_tariff_id=tariff_id,
+                thresholds={0: thresholds},
+            )
+        )
+    labels = _tier_labels(reader)
+    if labels:
+        parts.append(
+            TierLabels(
+                provider_id=provider,
+                issuer_event_id=event_id + 3,
+                issuer_tariff_id=tariff_id,
+                labels=labels,
+            )
+        )
+    label = reader.get("label", str, "").encode("utf-8")
+    if len(label) > MAX_TARIFF_LABEL:
+        reader.fail(f"is {len(label)} octets in UTF-8; at most {MAX_TARIFF_LABEL}", "label")
+    tariff = TariffInformation(
+        issuer_event_id=event_id,
+        start_time=reader.integer("start_time", 0, 0xFFFFFFFF, START_NOW) or 0,
+        tariff_type_charging_scheme=(scheme << 4)
+        | (reader.integer("tariff_type", 0, 0x0F, 0) or 0),
+        tariff_label=label,
+        number_of_price_tiers_in_use=tiers,
+        number_of_block_thresholds_in_use=len(thresholds),
+        unit_of_measure=reader.integer("unit_of_measure", 0, 0xFF, 0) or 0,
+        currency=reader.number("currency", 0, 0xFFFF, currency),
+        price_trailing_digit=digits << 4,
+        standing_charge=standing_charge,
+        tier_block_mode=mode,
+        block_threshold_multiplier=reader.integer("threshold_multiplier", 1, 0xFFFFFF, 1) or 1,
+        block_threshold_divisor=reader.integer("threshold_divisor", 1, 0xFFFFFF, 1) or 1,
+        provider_id=provider,
+        issuer_tariff_id=tariff_id,
+    )
+    return tariff, tuple(parts)
+
+
+def _price_texts(reader: _Reader) -> list[Any]:
+    """The prices of ``prices`` (a list) or ``block_prices`` (a list of rows), in order."""
+    if "prices" in reader.table:
+        prices = reader.get("prices", list)
+        if not 1 <= len(prices) <= MAX_TIER:
+            reader.fail(f"give 1 to {MAX_TIER} prices, one per tier", "prices")
+        return list(prices)
+    rows = reader.get("block_prices", list)
+    if not 1 <= len(rows) <= 15 or not all(isinstance(row, list) for row in rows):
+        reader.fail("give 1 to 15 rows of prices, one per tier", "block_prices")
+    return [price for row in rows for price in row]
+
+
+def _thresholds(reader: _Reader) -> tuple[int, ...]:
+    thresholds = reader.get("block_thresholds", list, [])
+    if len(thresholds) > 15 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 48 for v in thresholds
+    ):
+        reader.fail("give up to 15 whole numbers, each below 2**48", "block_thresholds")
+    if list(thresholds) != sorted(thresholds):
+        reader.fail("must not decrease", "block_thresholds")
+    if "block_prices" in reader.table and not thresholds:
+        reader.fail("a block tariff needs block_thresholds", "block_prices")
+    return tuple(thresholds)
+
+
+def _tier_labels(reader: _Reader) -> dict[int, bytes]:
+    labels = reader.get("tier_labels", list, [])
+    if len(labels) > MAX_TIER or not all(isinstance(label, str) for label in labels):
+        reader.fail(f"give up to {MAX_TIER} strings, one per tier", "tier_labels")
+    encoded = {tier: label.encode("utf-8") for tier, label in enumerate(labels, start=1)}
+    for tier, label in encoded.items():
+        if len(label) > MAX_TIER_LABEL:
+            reader.fail(
+                f"tier {tier} is {len(label)} octets; at most {MAX_TIER_LABEL}", "tier_labels"
+            )
+    return encoded
+
+
+def _located(reader: _Reader, key: str, parse: Any, *args: Any) -> Any:
+    """``parse(*args)``, a ConfigError from it placed at ``key`` of the table."""
+    try:
+        return parse(*args)
+    except ConfigError as exc:
+        reader.fail(str(exc), key)
+        raise
+
+
+def _rescaled(text: Any, digits: int, value: int, to: int) -> int:
+    """``value`` (with ``digits`` decimals) with ``to`` decimals; ConfigError past Uint32."""
+    scaled = int(value * 10 ** (to - digits))
+    if scaled > _PRICE_MAX:
+        raise ConfigError(f"price {_shown(text)} with {to} decimals is too large (Uint32)")
+    return scaled
 
 
 def load_config(path: str | os.PathLike[str]) -> EsiConfig:

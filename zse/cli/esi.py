@@ -279,7 +279,8 @@ class Session:
     # -- the configuration file's part --------------------------------------------------------
 
     async def apply_config(self) -> bool:
-        """Provision the configured devices, import the CSVs, set groups, publish prices.
+        """Provision the configured devices, import the CSVs, set groups, publish prices and
+        tariffs.
         Returns False if something in it could not be done (each problem is printed)."""
         from zse.provisioning import LifecycleState  # noqa: PLC0415
 
@@ -315,6 +316,15 @@ class Session:
             if priced.auto_id:
                 price = dataclasses.replace(price, issuer_event_id=self.next_id())
             ok = await self.execute_action(self.publish_price(price, priced.target)) and ok
+        for configured in self.config.tariffs:
+            tariff, values = configured.tariff, configured.values
+            if configured.auto_id:
+                tariff = dataclasses.replace(tariff, issuer_event_id=self.next_id())
+                values = tuple(
+                    dataclasses.replace(value, issuer_event_id=self.next_id()) for value in values
+                )
+            action = self.publish_tariff(tariff, values, configured.target)
+            ok = await self.execute_action(action) and ok
         return ok
 
     async def execute_action(self, action: Awaitable[None]) -> bool:
@@ -354,6 +364,10 @@ class Session:
 
     async def publish_price(self, price: Any, target: Target) -> None:
         result = await self.esi.publish_price(price, **target.kwargs())
+        self.say(describe_result(result, self.name))
+
+    async def publish_tariff(self, tariff: Any, values: tuple[Any, ...], target: Target) -> None:
+        result = await self.esi.publish_tariff(tariff, *values, **target.kwargs())
         self.say(describe_result(result, self.name))
 
 
