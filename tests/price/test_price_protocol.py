@@ -196,7 +196,7 @@ def test_server_takes_a_price_acknowledgement_as_an_event_and_success() -> None:
     ("msg", "expected"),
     [
         (frame(PUBLISH, from_server=True), Step()),  # another server's frame: no answer at all
-        (frame(0x09), Step(status=UNSUPPORTED)),  # a command the wire does not declare
+        (frame(0x11), Step(status=UNSUPPORTED)),  # a command the wire does not declare
     ],
 )
 def test_server_leaves_alone_what_is_not_a_request_to_it(msg: ZclMessage, expected: Step) -> None:
@@ -303,7 +303,7 @@ def test_client_tells_a_repeat_from_a_new_price() -> None:
     "msg",
     [
         frame(PUBLISH, from_server=False),  # a client's frame
-        frame(0x07, from_server=True),  # a server command zse does not take (CO2 Value)
+        frame(0x0F, from_server=True),  # a server command SE 1.2 does not define
         GET_CURRENT_PRICE,
     ],
 )
@@ -366,7 +366,7 @@ def test_the_shell_answers_a_payload_that_does_not_decode_as_malformed(
 
 def test_the_shell_answers_a_command_price_does_not_define_as_unsupported() -> None:
     """ZCL 2.5.12: no such command is UNSUP_CLUSTER_COMMAND, not a malformed one."""
-    step = _step(PriceServerProtocol(), frame(0x09), lambda: NOW)
+    step = _step(PriceServerProtocol(), frame(0x11), lambda: NOW)
     assert step == Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
 
 

@@ -123,8 +123,14 @@ def published_tariff(*values: Any, info: TariffInformation | None = None) -> tup
 
 
 def test_the_tariff_command_ids_are_wiresharks() -> None:
-    assert [c.value for c in PriceClientCommand][4:] == [0x04, 0x05, 0x06, 0x08, 0x0E]
-    assert [c.value for c in PriceServerCommand][6:] == [0x06, 0x07, 0x08, 0x0A, 0x10]
+    client = PriceClientCommand
+    server = PriceServerCommand
+    assert [client.PUBLISH_TARIFF_INFORMATION, client.PUBLISH_PRICE_MATRIX] == [0x04, 0x05]
+    assert [client.PUBLISH_BLOCK_THRESHOLDS, client.PUBLISH_TIER_LABELS] == [0x06, 0x08]
+    assert client.CANCEL_TARIFF == 0x0E
+    assert [server.GET_TARIFF_INFORMATION, server.GET_PRICE_MATRIX] == [0x06, 0x07]
+    assert [server.GET_BLOCK_THRESHOLDS, server.GET_TIER_LABELS] == [0x08, 0x0A]
+    assert server.GET_TARIFF_CANCELLATION == 0x10
 
 
 @pytest.mark.oracle

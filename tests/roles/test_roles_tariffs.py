@@ -1,4 +1,5 @@
-"""SE 1.2 tariffs from the ESI to an in-home display on the simulator (D.4.2.4.5-7, 9, 15):
+"""SE 1.2 tariffs, a CPP event and a bill from the ESI to an in-home display on the simulator
+(D.4.2.4.5-7, 9, 15; D.4.2.4.11-12):
 the ESI publishes a block/TOU tariff with its price matrix, block thresholds and tier labels
 (the matrix in several frames), the display puts them together and tells the application;
 a display that missed them asks (Get Tariff Information, Get Price Matrix...); Cancel Tariff
@@ -8,12 +9,19 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.price.test_price_se12_values import bill, conversion, cpp
 from tests.price.test_price_tariffs import information, labels, thresholds
 from tests.roles.han_builder import EUIS, close
 from tests.roles.test_roles_esi_registry import joined_han
 from zse.price import BlockThresholds, PriceMatrix, TariffCancellation, TierLabels
-from zse.price.service import TariffCancelled, TariffReceived
+from zse.price.service import (
+    CppEventResponded,
+    PriceValueReceived,
+    TariffCancelled,
+    TariffReceived,
+)
 from zse.roles.esi import TariffCancelSent, TariffSent
+from zse.se.types import CppAuth
 
 #: A GB-style block/TOU matrix: 15 tiers x 4 blocks, 60 prices, 300 octets: 6 frames.
 MATRIX = PriceMatrix(
@@ -95,4 +103,26 @@ async def test_a_display_that_missed_the_tariff_asks_for_it(tmp_path) -> None:
     await ihd.price.ask_tariff_cancellation()  # none sent yet: NOT_FOUND, nothing happens
     await asyncio.sleep(1)
     assert not [e for e in han.device_events["ihd"] if isinstance(e, TariffCancelled)]
+    await close(han)
+
+
+async def test_a_cpp_event_is_answered_and_a_bill_reaches_the_display(tmp_path) -> None:
+    """SE 1.2 D.4.2.4.11-12, D.4.2.3.14: the ESI publishes a CPP event asking authorization
+    and a consolidated bill; the display's application accepts the CPP event and the ESI
+    hears it; the display asks for the currency conversion in force and keeps it."""
+    han = await joined_han(tmp_path, names=("ihd",))
+    esi, ihd = han.esi, han.devices["ihd"]
+    assert (await esi.publish_price(cpp(), device=EUIS["ihd"])).delivered == [EUIS["ihd"]]
+    assert (await esi.publish_price(bill(), device=EUIS["ihd"])).delivered == [EUIS["ihd"]]
+    await esi.price.publish(conversion())  # recorded only
+    await asyncio.sleep(1)
+    values = [e.value for e in han.device_events["ihd"] if isinstance(e, PriceValueReceived)]
+    assert cpp() in values
+    assert bill() in values
+    await ihd.price.respond_cpp_event(cpp().issuer_event_id, accepted=True)
+    await ihd.price.ask_currency_conversion()
+    await asyncio.sleep(1)
+    (answer,) = [e for e in han.events if isinstance(e, CppEventResponded)]
+    assert (answer.issuer_event_id, answer.cpp_auth) == (4, CppAuth.Accepted)
+    assert ihd.price.currency_conversions.current(han.clock()).new_currency == 978
     await close(han)

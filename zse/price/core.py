@@ -13,6 +13,12 @@ start time in a :class:`Published` timeline; :class:`PriceAttributes`, the serve
 tariff attributes (D.4.2.2); and :class:`Tariff`, the cost of a consumption under a flat,
 TOU-tier or block tariff (D.4.2.2.2-5), with :func:`format_amount` for display.
 
+The other SE 1.2 publications (D.4.2.4.8, 10-14): :class:`Co2Value`, :class:`BillingPeriod`,
+:class:`ConsolidatedBill` and :class:`CppEvent`, each kept in a :class:`Published` timeline
+per tariff type (:class:`ByTariffType`), :class:`CurrencyConversion` in one timeline, as the
+block periods are, and :class:`CreditPayment`, kept by payment date in
+:class:`CreditPayments`.
+
 The SE 1.2 tariffs (D.4.2.4.5-7, 9, 15): :class:`TariffInformation` (Publish Tariff
 Information), :class:`PriceMatrix`, :class:`BlockThresholds` and :class:`TierLabels`, each
 tied to a tariff by its issuer tariff id, and :class:`Tariffs`, what one side holds: the
@@ -47,6 +53,7 @@ from zse.se.types import BlockPeriodControl, PriceControl
 
 __all__ = [
     "DURATION_UNTIL_CHANGED",
+    "MAX_CREDIT_PAYMENT_REF",
     "MAX_TARIFF_LABEL",
     "MAX_TIER",
     "MAX_TIER_LABEL",
@@ -54,10 +61,18 @@ __all__ = [
     "START_NOW",
     "TIER_BLOCK_MODE_NOT_USED",
     "TRAILERS_NOT_USED",
+    "BillingPeriod",
     "BlockPeriod",
     "BlockThresholds",
+    "ByTariffType",
     "CalorificValue",
+    "Co2Value",
+    "ConsolidatedBill",
     "ConversionFactor",
+    "CppEvent",
+    "CreditPayment",
+    "CreditPayments",
+    "CurrencyConversion",
     "PartOutcome",
     "PriceAttributes",
     "PriceEvent",
@@ -720,6 +735,63 @@ class Published(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class _Typed(_Timed, Protocol):
+    @property
+    def tariff_type(self) -> int: ...
+
+
+V = TypeVar("V", bound=_Typed)
+
+
+class ByTariffType(Generic[V]):
+    """One :class:`Published` timeline per tariff type (Tariff Type bits 0-3: 0 delivered,
+    1 received, SE 1.2 D.4.2.4.2.1.7): a delivered and a received value are in force side
+    by side, each with the timeline's rules and bound (``limit`` per type)."""
+
+    def __init__(self, limit: int = 16) -> None:
+        self.limit = limit
+        self._timelines: dict[int, Published[V]] = {}
+
+    def add(self, item: V, now: int) -> bool:
+        """Keep ``item`` in its type's timeline (:meth:`Published.add`)."""
+        kind = item.tariff_type & 0x0F
+        timeline = self._timelines.get(kind)
+        if timeline is None:
+            timeline = self._timelines[kind] = Published(self.limit)
+        return timeline.add(item, now)
+
+    def current(self, now: int, tariff_type: int = 0, *, absolute: bool = False) -> V | None:
+        """The value of ``tariff_type`` in force at ``now`` (:meth:`Published.current`)."""
+        timeline = self._timelines.get(tariff_type & 0x0F)
+        return None if timeline is None else timeline.current(now, absolute=absolute)
+
+    def since(
+        self, earliest: int, min_issuer_event_id: int, count: int, tariff_type: int, now: int
+    ) -> list[V]:
+        """What a Get command with a tariff type resends: :meth:`Published.since` of the
+        values of ``tariff_type`` (bits 0-3)."""
+        timeline = self._timelines.get(tariff_type & 0x0F)
+        if timeline is None:
+            return []
+        return timeline.since(earliest, min_issuer_event_id, count, now)
+
+    def held(self, now: int, *, absolute: bool = False) -> list[V]:
+        """Every value kept at ``now``, by tariff type then start (:meth:`Published.held`)."""
+        return [
+            item
+            for _, timeline in sorted(self._timelines.items())
+            for item in timeline.held(now, absolute=absolute)
+        ]
+
+    def drop(self, tariff_type: int, unwanted: Callable[[V], bool]) -> int:
+        """Forget the values of ``tariff_type`` that ``unwanted`` picks; how many went."""
+        timeline = self._timelines.get(tariff_type & 0x0F)
+        return 0 if timeline is None else timeline.drop(unwanted)
+
+    def __len__(self) -> int:
+        return sum(len(timeline) for timeline in self._timelines.values())
 
 
 #: Min Issuer Event ID meaning "any" (D.4.2.3.5.1.2).
@@ -1396,19 +1468,13 @@ class Tariffs:
 
     def __init__(self, limit: int = 16) -> None:
         self.limit = limit
-        self._information: dict[int, Published[TariffInformation]] = {}
+        self._information: ByTariffType[TariffInformation] = ByTariffType(limit)
         self._values: dict[tuple[type[Any], int, int], TariffValue] = {}
         self._pending: dict[tuple[type[Any], int, int], dict[int, TariffPart]] = {}
 
-    def _timeline(self, tariff_type: int) -> Published[TariffInformation]:
-        timeline = self._information.get(tariff_type & 0x0F)
-        if timeline is None:
-            timeline = self._information[tariff_type & 0x0F] = Published(self.limit)
-        return timeline
-
     def add(self, information: TariffInformation, now: int) -> bool:
         """Keep a tariff's information; False for a repeat (:meth:`Published.add`)."""
-        new = self._timeline(information.tariff_type).add(information, now)
+        new = self._information.add(information, now)
         self._prune(now)
         return new
 
@@ -1416,27 +1482,19 @@ class Tariffs:
         self, now: int, tariff_type: int = 0, *, absolute: bool = False
     ) -> TariffInformation | None:
         """The tariff of ``tariff_type`` (bits 0-3) in force at ``now``."""
-        timeline = self._information.get(tariff_type & 0x0F)
-        return None if timeline is None else timeline.current(now, absolute=absolute)
+        return self._information.current(now, tariff_type, absolute=absolute)
 
     def since(
         self, earliest: int, min_issuer_event_id: int, count: int, tariff_type: int, now: int
     ) -> list[TariffInformation]:
         """What Get Tariff Information resends (D.4.2.3.7): :meth:`Published.since` of the
         tariffs of ``tariff_type`` (bits 0-3)."""
-        timeline = self._information.get(tariff_type & 0x0F)
-        if timeline is None:
-            return []
-        return timeline.since(earliest, min_issuer_event_id, count, now)
+        return self._information.since(earliest, min_issuer_event_id, count, tariff_type, now)
 
     def held(self, now: int, *, absolute: bool = False) -> list[TariffInformation]:
         """Every tariff kept at ``now`` (in force and to come), by tariff type then start;
         with ``absolute`` each start "now" resolved (:meth:`Published.held`)."""
-        return [
-            info
-            for _, timeline in sorted(self._information.items())
-            for info in timeline.held(now, absolute=absolute)
-        ]
+        return self._information.held(now, absolute=absolute)
 
     def tariff(
         self,
@@ -1543,15 +1601,13 @@ class Tariffs:
     def cancel(self, cancellation: TariffCancellation, now: int) -> bool:
         """Forget the tariff (information, matrix, thresholds, labels and parts) that
         ``cancellation`` names (D.4.2.4.15); False if none was held."""
-        timeline = self._information.get(cancellation.tariff_type & 0x0F)
-        dropped = 0
-        if timeline is not None:
-            dropped = timeline.drop(
-                lambda info: (
-                    info.provider_id == cancellation.provider_id
-                    and info.issuer_tariff_id == cancellation.issuer_tariff_id
-                )
-            )
+        dropped = self._information.drop(
+            cancellation.tariff_type,
+            lambda info: (
+                info.provider_id == cancellation.provider_id
+                and info.issuer_tariff_id == cancellation.issuer_tariff_id
+            ),
+        )
         self._prune(now)
         return dropped > 0
 
@@ -1565,3 +1621,249 @@ class Tariffs:
     def pending(self) -> int:
         """How many parts wait for the rest of their issue."""
         return sum(len(parts) for parts in self._pending.values())
+
+
+# --- SE 1.2: CO2, billing, CPP, credit payment, currency (D.4.2.4.8, 10-14) ---------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Co2Value(_PublishValues):
+    """One Publish CO2 Value (D.4.2.4.8): the CO2 emitted per unit of the commodity from
+    ``start_time`` (0 = now); ``co2_value_unit`` 1 kg per kWh...; the trailing digit in
+    bits 4-7 of its octet; ``tariff_type`` bits 0-3 (0 delivered, 1 received)."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]] = {
+        "provider_id": 32,
+        "issuer_event_id": 32,
+        "start_time": 32,
+        "tariff_type": 8,
+        "co2_value": 32,
+        "co2_value_unit": 8,
+        "co2_value_trailing_digit": 8,
+    }
+
+    provider_id: int
+    issuer_event_id: int
+    start_time: int
+    tariff_type: int = 0
+    co2_value: int
+    co2_value_unit: int = 1
+    co2_value_trailing_digit: int = 0
+
+    @property
+    def value(self) -> Fraction:
+        """The CO2 value as a number."""
+        return _scaled(self.co2_value, self.co2_value_trailing_digit >> 4)
+
+
+_BILLING_WIDTHS: Mapping[str, int] = {
+    "provider_id": 32,
+    "issuer_event_id": 32,
+    "billing_period_start_time": 32,
+    "billing_period_duration": 24,
+    "billing_period_duration_type": 8,
+    "tariff_type": 8,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BillingPeriod(_PublishValues):
+    """One Publish Billing Period (D.4.2.4.10): a billing period from its start (0 = now),
+    its duration in the timebase of ``billing_period_duration_type`` (bits 0-3: 0 minutes,
+    1 days, 2 weeks, 3 months; as the block period's)."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]] = _BILLING_WIDTHS
+    _START: ClassVar[str] = "billing_period_start_time"
+
+    provider_id: int
+    issuer_event_id: int
+    billing_period_start_time: int
+    billing_period_duration: int
+    billing_period_duration_type: int = 0
+    tariff_type: int = 0
+
+    @property
+    def start_time(self) -> int:
+        """The start time, as the timeline orders by."""
+        return self.billing_period_start_time
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsolidatedBill(_PublishValues):
+    """One Publish Consolidated Bill (D.4.2.4.11): the bill of a billing period, in
+    ``currency`` with the trailing digit in bits 4-7 of ``bill_trailing_digit``."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]] = {
+        **_BILLING_WIDTHS,
+        "consolidated_bill": 32,
+        "currency": 16,
+        "bill_trailing_digit": 8,
+    }
+    _START: ClassVar[str] = "billing_period_start_time"
+
+    provider_id: int
+    issuer_event_id: int
+    billing_period_start_time: int
+    billing_period_duration: int
+    billing_period_duration_type: int = 0
+    tariff_type: int = 0
+    consolidated_bill: int
+    currency: int
+    bill_trailing_digit: int = 0
+
+    @property
+    def start_time(self) -> int:
+        """The start of the billing period billed, as the timeline orders by."""
+        return self.billing_period_start_time
+
+    @property
+    def amount(self) -> Fraction:
+        """The bill as a number in the currency."""
+        return _scaled(self.consolidated_bill, self.bill_trailing_digit >> 4)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CppEvent(_PublishValues):
+    """One Publish CPP Event (D.4.2.4.12): critical peak pricing from ``start_time`` (0 = now)
+    for ``duration_in_minutes`` at ``cpp_price_tier`` (1 CPP1, 2 CPP2); ``cpp_auth``
+    (:class:`zse.se.types.CppAuth`) Pending asks the client to answer Accepted or Rejected
+    (CPP Event Response), Forced is not to be refused."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]] = {
+        "provider_id": 32,
+        "issuer_event_id": 32,
+        "start_time": 32,
+        "duration_in_minutes": 16,
+        "tariff_type": 8,
+        "cpp_price_tier": 8,
+        "cpp_auth": 8,
+    }
+
+    provider_id: int
+    issuer_event_id: int
+    start_time: int
+    duration_in_minutes: int
+    tariff_type: int = 0
+    cpp_price_tier: int = 1
+    cpp_auth: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurrencyConversion(_PublishValues):
+    """One Publish Currency Conversion (D.4.2.4.14): from ``start_time`` (0 = now) prices are
+    in ``new_currency``; ``conversion_factor`` (trailing digit in bits 4-7) converts the old
+    currency's amounts; ``currency_change_control_flags`` says what the client is to do."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]] = {
+        "provider_id": 32,
+        "issuer_event_id": 32,
+        "start_time": 32,
+        "old_currency": 16,
+        "new_currency": 16,
+        "conversion_factor": 32,
+        "conversion_factor_trailing_digit": 8,
+        "currency_change_control_flags": 32,
+    }
+
+    provider_id: int
+    issuer_event_id: int
+    start_time: int
+    old_currency: int
+    new_currency: int
+    conversion_factor: int
+    conversion_factor_trailing_digit: int = 0
+    currency_change_control_flags: int = 0
+
+    @property
+    def value(self) -> Fraction:
+        """The conversion factor as a number."""
+        return _scaled(self.conversion_factor, self.conversion_factor_trailing_digit >> 4)
+
+
+#: Credit Payment Ref: an octet string of up to 20 octets (D.4.2.4.13.1.8).
+MAX_CREDIT_PAYMENT_REF = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditPayment:
+    """One Publish Credit Payment (D.4.2.4.13): a payment due (and any overdue amount, its
+    status) and the payment made, on ``credit_payment_date``, with its reference (up to 20
+    octets)."""
+
+    _WIDTHS: ClassVar[Mapping[str, int]] = {
+        "provider_id": 32,
+        "issuer_event_id": 32,
+        "credit_payment_due_date": 32,
+        "credit_payment_overdue_amount": 32,
+        "credit_payment_status": 8,
+        "credit_payment": 32,
+        "credit_payment_date": 32,
+    }
+
+    provider_id: int
+    issuer_event_id: int
+    credit_payment_due_date: int
+    credit_payment_overdue_amount: int = 0
+    credit_payment_status: int = 0
+    credit_payment: int = 0
+    credit_payment_date: int = 0
+    credit_payment_ref: bytes = b""
+
+    def __post_init__(self) -> None:
+        _check_widths(self, self._WIDTHS)
+        if len(self.credit_payment_ref) > MAX_CREDIT_PAYMENT_REF:
+            raise ValueError(
+                f"credit payment ref is {len(self.credit_payment_ref)} octets; at most 20"
+            )
+
+    def to_fields(self) -> dict[str, Any]:
+        """The Publish Credit Payment fields."""
+        return {
+            **{name: getattr(self, name) for name in self._WIDTHS},
+            "credit_payment_ref": self.credit_payment_ref,
+        }
+
+    @classmethod
+    def from_fields(cls, command: Any) -> CreditPayment:
+        """From a decoded Publish Credit Payment; InvalidFrame for a ref too long."""
+        values = {name: int(getattr(command, name)) for name in cls._WIDTHS}
+        try:
+            return cls(credit_payment_ref=bytes(command.credit_payment_ref), **values)
+        except ValueError as exc:
+            raise InvalidFrame(f"Publish Credit Payment: {exc}") from None
+
+
+class CreditPayments:
+    """The credit payments one side holds, by issuer event id (a known id is replaced; the
+    very same payment again is a repeat); at most ``limit``, the latest payment dates kept."""
+
+    def __init__(self, limit: int = 16) -> None:
+        self.limit = limit
+        self._items: dict[int, CreditPayment] = {}
+
+    def add(self, payment: CreditPayment, now: int) -> bool:
+        """Keep ``payment``; False for a repeat. ``now`` is unused (the payments' dates are
+        their own); it is there as :meth:`Published.add` has it."""
+        del now
+        if self._items.get(payment.issuer_event_id) == payment:
+            return False
+        self._items[payment.issuer_event_id] = payment
+        while len(self._items) > self.limit:
+            oldest = min(
+                self._items.values(), key=lambda p: (p.credit_payment_date, p.issuer_event_id)
+            )
+            del self._items[oldest.issuer_event_id]
+        return True
+
+    def upto(self, latest_end_time: int, count: int) -> list[CreditPayment]:
+        """What Get Credit Payment resends (D.4.2.3.15): payments dated no later than
+        ``latest_end_time``, the most recent first; ``count`` 0 = all."""
+        chosen = sorted(
+            (p for p in self._items.values() if p.credit_payment_date <= latest_end_time),
+            key=lambda p: (p.credit_payment_date, p.issuer_event_id),
+            reverse=True,
+        )
+        return chosen if count == 0 else chosen[:count]
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -46,10 +46,18 @@ from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
 from zse.price.core import (
+    BillingPeriod,
     BlockPeriod,
     BlockThresholds,
+    ByTariffType,
     CalorificValue,
+    Co2Value,
+    ConsolidatedBill,
     ConversionFactor,
+    CppEvent,
+    CreditPayment,
+    CreditPayments,
+    CurrencyConversion,
     PartOutcome,
     PriceAttributes,
     PriceEvent,
@@ -72,6 +80,7 @@ from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
     "CLIENT_PRICES",
+    "CppEventResponded",
     "CurrentPriceRequested",
     "PriceAcknowledged",
     "PriceClientProtocol",
@@ -131,8 +140,20 @@ _TARIFF_PUBLISHED: Final = frozenset({_PUBLISH_TARIFF_INFORMATION, _CANCEL_TARIF
 #: Min Issuer Event ID "not used": any (D.4.2.3.5.1.2).
 _ANY_EVENT: Final = 0xFFFFFFFF
 
-#: A block pricing value a server publishes (D.4.2.4.2-4).
-PriceValue = BlockPeriod | ConversionFactor | CalorificValue
+#: A value a server publishes besides prices and tariffs: block pricing (D.4.2.4.2-4), and
+#: SE 1.2's CO2 value, billing period, consolidated bill, CPP event, credit payment and
+#: currency conversion (D.4.2.4.8, 10-14).
+PriceValue = (
+    BlockPeriod
+    | ConversionFactor
+    | CalorificValue
+    | Co2Value
+    | BillingPeriod
+    | ConsolidatedBill
+    | CppEvent
+    | CreditPayment
+    | CurrencyConversion
+)
 #: Each value's Publish command and its definition in the wire.
 _PUBLISH: Final[dict[type[Any], tuple[int, Any]]] = {
     BlockPeriod: (
@@ -147,7 +168,35 @@ _PUBLISH: Final[dict[type[Any], tuple[int, Any]]] = {
         PriceClientCommand.PUBLISH_CALORIFIC_VALUE,
         Price.ClientCommandDefs.publish_calorific_value,
     ),
+    Co2Value: (PriceClientCommand.PUBLISH_CO2_VALUE, Price.ClientCommandDefs.publish_co2_value),
+    BillingPeriod: (
+        PriceClientCommand.PUBLISH_BILLING_PERIOD,
+        Price.ClientCommandDefs.publish_billing_period,
+    ),
+    ConsolidatedBill: (
+        PriceClientCommand.PUBLISH_CONSOLIDATED_BILL,
+        Price.ClientCommandDefs.publish_consolidated_bill,
+    ),
+    CppEvent: (PriceClientCommand.PUBLISH_CPP_EVENT, Price.ClientCommandDefs.publish_cpp_event),
+    CreditPayment: (
+        PriceClientCommand.PUBLISH_CREDIT_PAYMENT,
+        Price.ClientCommandDefs.publish_credit_payment,
+    ),
+    CurrencyConversion: (
+        PriceClientCommand.PUBLISH_CURRENCY_CONVERSION,
+        Price.ClientCommandDefs.publish_currency_conversion,
+    ),
 }
+#: A Get command -> the kind of value it asks for, for those asked by earliest start time,
+#: minimum issuer event id, number of commands and tariff type (D.4.2.3.9, 11, 12).
+_GET_TYPED: Final[dict[int, type[Any]]] = {
+    PriceServerCommand.GET_CO2_VALUE: Co2Value,
+    PriceServerCommand.GET_BILLING_PERIOD: BillingPeriod,
+    PriceServerCommand.GET_CONSOLIDATED_BILL: ConsolidatedBill,
+}
+_GET_CREDIT_PAYMENT: Final = PriceServerCommand.GET_CREDIT_PAYMENT
+_GET_CURRENCY_CONVERSION: Final = PriceServerCommand.GET_CURRENCY_CONVERSION
+_CPP_EVENT_RESPONSE: Final = PriceServerCommand.CPP_EVENT_RESPONSE
 #: A Publish command the client takes -> the value it carries.
 _RECEIVED: Final[dict[int, type[Any]]] = {command: kind for kind, (command, _) in _PUBLISH.items()}
 #: The prices a device's client keeps at most (:attr:`PriceSchedule.limit`), as the
@@ -181,6 +230,17 @@ class CurrentPriceRequested:
     source_nwk: int
     source_ieee: t.EUI64 | None
     rx_on_when_idle: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CppEventResponded:
+    """A client answered a CPP event (CPP Event Response, D.4.2.3.14): ``cpp_auth``
+    Accepted (1) or Rejected (2), :class:`zse.se.types.CppAuth`."""
+
+    source_nwk: int
+    source_ieee: t.EUI64 | None
+    issuer_event_id: int
+    cpp_auth: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -311,14 +371,45 @@ class _NothingTimed:
         return Step()
 
 
-class PriceServerProtocol(_NothingTimed):
+class _ValueStores:
+    """The values each side keeps besides prices and tariffs, one store per kind: the block
+    pricing values and currency conversions in :class:`~zse.price.Published` timelines (in
+    force by start time, at most 16 each), SE 1.2's CO2 values, billing periods, consolidated
+    bills and CPP events in one such timeline per tariff type (:class:`~zse.price.ByTariffType`),
+    credit payments by date (:class:`~zse.price.CreditPayments`)."""
+
+    def _make_stores(self) -> None:
+        self.block_periods: Published[BlockPeriod] = Published()
+        self.conversion_factors: Published[ConversionFactor] = Published()
+        self.calorific_values: Published[CalorificValue] = Published()
+        self.co2_values: ByTariffType[Co2Value] = ByTariffType()
+        self.billing_periods: ByTariffType[BillingPeriod] = ByTariffType()
+        self.consolidated_bills: ByTariffType[ConsolidatedBill] = ByTariffType()
+        self.cpp_events: ByTariffType[CppEvent] = ByTariffType()
+        self.credit_payments = CreditPayments()
+        self.currency_conversions: Published[CurrencyConversion] = Published()
+
+    def store_of(self, kind: type[Any]) -> Any:
+        """The store of a kind of value (:data:`PriceValue`)."""
+        return {
+            BlockPeriod: self.block_periods,
+            ConversionFactor: self.conversion_factors,
+            CalorificValue: self.calorific_values,
+            Co2Value: self.co2_values,
+            BillingPeriod: self.billing_periods,
+            ConsolidatedBill: self.consolidated_bills,
+            CppEvent: self.cpp_events,
+            CreditPayment: self.credit_payments,
+            CurrencyConversion: self.currency_conversions,
+        }[kind]
+
+
+class PriceServerProtocol(_NothingTimed, _ValueStores):
     """The ESI's Price server (SE D.4.2) at the ZCL frame; ``schedule`` is what it knows."""
 
     def __init__(self, schedule: PriceSchedule | None = None) -> None:
         self.schedule = PriceSchedule() if schedule is None else schedule
-        self.block_periods: Published[BlockPeriod] = Published()
-        self.conversion_factors: Published[ConversionFactor] = Published()
-        self.calorific_values: Published[CalorificValue] = Published()
+        self._make_stores()
         #: The block tariff attributes the application sets (D.4.2.2).
         self.attributes = PriceAttributes()
         #: The SE 1.2 tariffs published (D.4.2.4.5-7, 9).
@@ -389,12 +480,8 @@ class PriceServerProtocol(_NothingTimed):
         )
         return {attr: (attribute_type_id(attr), value) for attr, value in values.items()}
 
-    def _published(self, value: PriceValue) -> Published[Any]:
-        if isinstance(value, BlockPeriod):
-            return self.block_periods
-        if isinstance(value, ConversionFactor):
-            return self.conversion_factors
-        return self.calorific_values
+    def _published(self, value: PriceValue) -> Any:
+        return self.store_of(type(value))
 
     def publish(self, event: PriceEvent, now: int, to: Destination | None = None) -> Step:
         """Record ``event`` and, with ``to``, send it there (a device, group or broadcast);
@@ -423,17 +510,19 @@ class PriceServerProtocol(_NothingTimed):
 
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
         """Answer Get Current Price or Get Scheduled Prices (with Publish Price, or
-        NOT_FOUND) and Get Block Periods, Get Conversion Factor or Get Calorific Value (with
-        their Publish commands, or NOT_FOUND); take Price Acknowledgement (an event,
-        SUCCESS). A price published with start "now" is answered with the absolute start it
-        was given (D.4.2.4.1.1.9); Get Current Price is also a :class:`CurrentPriceRequested`
-        event."""
+        NOT_FOUND) and Get Block Periods, Get Conversion Factor or Get Calorific Value and the
+        other SE 1.2 Get commands (with their Publish commands, or NOT_FOUND); take Price
+        Acknowledgement and CPP Event Response (an event, SUCCESS). A price published with
+        start "now" is answered with the absolute start it was given (D.4.2.4.1.1.9); Get
+        Current Price is also a :class:`CurrentPriceRequested` event."""
         screened = self.screen(msg)
         if screened is not None:
             return screened
         answer = self._answer_values(msg, command, now)
         if answer is None:
             answer = self._answer_tariffs(msg, command, now)
+        if answer is None:
+            answer = self._take_response(msg, command)
         if answer is not None:
             return answer
         requested: tuple[CurrentPriceRequested, ...] = ()
@@ -450,8 +539,20 @@ class PriceServerProtocol(_NothingTimed):
         elif msg.command_id == _GET_SCHEDULED_PRICES:
             start, count = int(command.start_time), int(command.number_of_events)
             events = self.schedule.scheduled(start, count, now)
-        elif msg.command_id == _PRICE_ACKNOWLEDGEMENT:
-            acknowledged = PriceAcknowledged(
+        else:
+            return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
+        if not events:
+            return Step(events=requested, status=foundation.Status.NOT_FOUND)
+        sends = tuple(_publish(event, now, reply_to=msg) for event in events)
+        return Step(sends=sends, events=requested)
+
+    @staticmethod
+    def _take_response(msg: ZclMessage, command: Any) -> Step | None:
+        """A Price Acknowledgement (D.4.2.3.3) or CPP Event Response (D.4.2.3.14) as its
+        event, SUCCESS; None for another command."""
+        event: PriceAcknowledged | CppEventResponded
+        if msg.command_id == _PRICE_ACKNOWLEDGEMENT:
+            event = PriceAcknowledged(
                 source_nwk=msg.src_nwk,
                 source_ieee=msg.src_ieee,
                 provider_id=int(command.provider_id),
@@ -459,13 +560,16 @@ class PriceServerProtocol(_NothingTimed):
                 ack_time=int(command.price_ack_time),
                 control=int(command.control),
             )
-            return Step(events=(acknowledged,), status=foundation.Status.SUCCESS)
+        elif msg.command_id == _CPP_EVENT_RESPONSE:
+            event = CppEventResponded(
+                source_nwk=msg.src_nwk,
+                source_ieee=msg.src_ieee,
+                issuer_event_id=int(command.issuer_event_id),
+                cpp_auth=int(command.cpp_auth),
+            )
         else:
-            return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND)
-        if not events:
-            return Step(events=requested, status=foundation.Status.NOT_FOUND)
-        sends = tuple(_publish(event, now, reply_to=msg) for event in events)
-        return Step(sends=sends, events=requested)
+            return None
+        return Step(events=(event,), status=foundation.Status.SUCCESS)
 
     def _answer_values(self, msg: ZclMessage, command: Any, now: int) -> Step | None:
         """The Publish commands answering a Get Block Periods / Conversion Factor /
@@ -508,8 +612,11 @@ class PriceServerProtocol(_NothingTimed):
 
     def _values_asked(self, msg: ZclMessage, command: Any, now: int) -> list[Any] | None:
         """The values a Get Block Periods / Conversion Factor / Calorific Value asks for
-        (D.4.2.3.4-6), or None for another command. A tariff type, when given, selects
-        block periods of that type (bits 0-3)."""
+        (D.4.2.3.4-6), or Get CO2 Value / Billing Period / Consolidated Bill (those of its
+        tariff type from its earliest start, D.4.2.3.9, 11-12), Get Credit Payment (dated up
+        to its latest end time, the most recent first, D.4.2.3.15) or Get Currency
+        Conversion (the one in force); None for another command. A tariff type, when given,
+        selects block periods of that type (bits 0-3)."""
         if msg.command_id == _GET_BLOCK_PERIODS:
             start, count = int(command.start_time), int(command.number_of_events)
             periods = self.block_periods.since(start, _ANY_EVENT, 0, now)
@@ -517,6 +624,22 @@ class PriceServerProtocol(_NothingTimed):
                 wanted = int(command.tariff_type) & 0x0F
                 periods = [p for p in periods if p.tariff_type & 0x0F == wanted]
             return periods if count == 0 else periods[:count]
+        if msg.command_id in _GET_TYPED:
+            typed: ByTariffType[Any] = self.store_of(_GET_TYPED[msg.command_id])
+            return typed.since(
+                int(command.earliest_start_time),
+                int(command.min_issuer_event_id),
+                int(command.number_of_commands),
+                int(command.tariff_type),
+                now,
+            )
+        if msg.command_id == _GET_CREDIT_PAYMENT:
+            return self.credit_payments.upto(
+                int(command.latest_end_time), int(command.number_of_records)
+            )
+        if msg.command_id == _GET_CURRENCY_CONVERSION:
+            conversion = self.currency_conversions.current(now, absolute=True)
+            return [] if conversion is None else [conversion]
         if msg.command_id in (_GET_CONVERSION_FACTOR, _GET_CALORIFIC_VALUE):
             published: Published[Any] = (
                 self.conversion_factors
@@ -532,7 +655,7 @@ class PriceServerProtocol(_NothingTimed):
         return None
 
 
-class PriceClientProtocol(_NothingTimed):
+class PriceClientProtocol(_NothingTimed, _ValueStores):
     """A device's Price client (SE D.4.3) at the ZCL frame; ``schedule`` is what it knows.
 
     ``rx_on_when_idle``: whether its receiver is on when idle, sent as "Requestor Rx On When
@@ -544,9 +667,7 @@ class PriceClientProtocol(_NothingTimed):
     ) -> None:
         self.schedule = PriceSchedule(limit=CLIENT_PRICES) if schedule is None else schedule
         self.rx_on_when_idle = rx_on_when_idle
-        self.block_periods: Published[BlockPeriod] = Published()
-        self.conversion_factors: Published[ConversionFactor] = Published()
-        self.calorific_values: Published[CalorificValue] = Published()
+        self._make_stores()
         #: The SE 1.2 tariffs received (D.4.2.4.5-7, 9).
         self.tariffs = Tariffs()
 
@@ -624,20 +745,61 @@ class PriceClientProtocol(_NothingTimed):
         payload = encode_command(schema(issuer_tariff_id=issuer_tariff_id))
         return Send(cluster_id=PRICE, command_id=command_id, payload=payload, to=server)
 
+    def get_typed_values(
+        self,
+        server: Destination,
+        kind: type[Co2Value | BillingPeriod | ConsolidatedBill],
+        earliest_start_time: int = 0,
+        number_of_commands: int = 0,
+        tariff_type: int = 0,
+    ) -> Send:
+        """Get CO2 Value, Get Billing Period or Get Consolidated Bill (``kind``, D.4.2.3.9,
+        11-12): those of ``tariff_type`` from the one in force at ``earliest_start_time``
+        (0 = now), any issuer event id."""
+        command_id = next(c for c, k in _GET_TYPED.items() if k is kind)
+        schema = Price.server_commands[command_id].schema
+        payload = encode_command(
+            schema(
+                earliest_start_time=earliest_start_time,
+                min_issuer_event_id=_ANY_EVENT,
+                number_of_commands=number_of_commands,
+                tariff_type=tariff_type,
+            )
+        )
+        return Send(cluster_id=PRICE, command_id=command_id, payload=payload, to=server)
+
+    def get_credit_payment(
+        self, server: Destination, latest_end_time: int = 0xFFFFFFFF, number_of_records: int = 0
+    ) -> Send:
+        """Get Credit Payment (D.4.2.3.15): payments dated up to ``latest_end_time``, the
+        most recent ``number_of_records`` (0 = all)."""
+        schema = Price.ServerCommandDefs.get_credit_payment.schema
+        payload = encode_command(
+            schema(latest_end_time=latest_end_time, number_of_records=number_of_records)
+        )
+        return Send(cluster_id=PRICE, command_id=_GET_CREDIT_PAYMENT, payload=payload, to=server)
+
+    def get_currency_conversion(self, server: Destination) -> Send:
+        """Get Currency Conversion: the conversion in force."""
+        return Send(cluster_id=PRICE, command_id=_GET_CURRENCY_CONVERSION, to=server)
+
+    def cpp_event_response(self, server: Destination, issuer_event_id: int, cpp_auth: int) -> Send:
+        """CPP Event Response (D.4.2.3.14): the application's answer to a CPP event asking
+        for authorization, ``cpp_auth`` Accepted (1) or Rejected (2)."""
+        schema = Price.ServerCommandDefs.cpp_event_response.schema
+        payload = encode_command(schema(issuer_event_id=issuer_event_id, cpp_auth=cpp_auth))
+        return Send(cluster_id=PRICE, command_id=_CPP_EVENT_RESPONSE, payload=payload, to=server)
+
     def get_tariff_cancellation(self, server: Destination) -> Send:
         """The Get Tariff Cancellation request (D.4.2.3.16)."""
         return Send(cluster_id=PRICE, command_id=_GET_TARIFF_CANCELLATION, to=server)
 
     def _receive_value(self, msg: ZclMessage, value: PriceValue, now: int) -> Step:
-        """Keep a received block period, conversion factor or calorific value; acknowledge
-        a block period whose control bit 0 asks for it (D.4.2.4.2.1.5)."""
-        kept: Published[Any] = (
-            self.block_periods
-            if isinstance(value, BlockPeriod)
-            else self.conversion_factors
-            if isinstance(value, ConversionFactor)
-            else self.calorific_values
-        )
+        """Keep a received value (:data:`PriceValue`) in its store; acknowledge a block
+        period whose control bit 0 asks for it (D.4.2.4.2.1.5). A CPP event asking for
+        authorization (CPP Auth Pending) is the application's to answer
+        (:meth:`cpp_event_response`)."""
+        kept = self.store_of(type(value))
         received = PriceValueReceived(source_nwk=msg.src_nwk, value=value, new=kept.add(value, now))
         if not isinstance(value, BlockPeriod):
             return Step(events=(received,))
@@ -712,7 +874,12 @@ class PriceClientProtocol(_NothingTimed):
         if screened is not None:
             return screened
         if msg.command_id in _RECEIVED:
-            return self._receive_value(msg, _RECEIVED[msg.command_id].from_fields(command), now)
+            try:
+                value = _RECEIVED[msg.command_id].from_fields(command)
+            except InvalidFrame as exc:
+                LOGGER.warning("bad Price command from 0x%04X: %s", msg.src_nwk, exc)
+                return Step(status=foundation.Status.MALFORMED_COMMAND)
+            return self._receive_value(msg, value, now)
         if msg.command_id in _TARIFF_PUBLISHED:
             return self._receive_tariff(msg, command, now)
         return self._receive_price(msg, command, now)

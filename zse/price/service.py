@@ -21,6 +21,9 @@ from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
 from zse.price.core import (
+    BillingPeriod,
+    Co2Value,
+    ConsolidatedBill,
     PriceEvent,
     PriceSchedule,
     TariffCancellation,
@@ -29,6 +32,7 @@ from zse.price.core import (
     TariffValue,
 )
 from zse.price.protocol import (
+    CppEventResponded,
     CurrentPriceRequested,
     PriceAcknowledged,
     PriceClientProtocol,
@@ -41,6 +45,7 @@ from zse.price.protocol import (
 )
 from zse.price.wire import Price
 from zse.se.ids import PRICE
+from zse.se.types import CppAuth
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
@@ -50,6 +55,7 @@ from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
     "PRICE",
+    "CppEventResponded",
     "CurrentPriceRequested",
     "PriceAcknowledged",
     "PriceClient",
@@ -84,7 +90,8 @@ def _step(
 class PriceServer:
     """The ESI's Price server (SE D.4.2): publishes prices and answers requests for them.
 
-    ``on_event`` / ``events`` hear Price Acknowledgements; ``on_request`` hears each Get
+    ``on_event`` / ``events`` hear Price Acknowledgements and CPP Event Responses;
+    ``on_request`` hears each Get
     Current Price (:class:`CurrentPriceRequested`: who asked and whether its receiver is on
     when idle, D.4.2.3.1.1), for a publishing policy of the application's.
     """
@@ -95,7 +102,7 @@ class PriceServer:
         self.protocol = PriceServerProtocol()
         self.schedule: PriceSchedule = self.protocol.schedule
         self._served: dict[int, object] = {}
-        self._stream: EventStream[PriceAcknowledged] = EventStream()
+        self._stream: EventStream[PriceAcknowledged | CppEventResponded] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._requests: EventStream[CurrentPriceRequested] = EventStream()
@@ -176,7 +183,7 @@ class PriceServer:
         step = _step(self.protocol, msg, self.clock)
         return await carry_out(self.endpoint, step, self._emit)
 
-    def _emit(self, event: PriceAcknowledged | CurrentPriceRequested) -> None:
+    def _emit(self, event: PriceAcknowledged | CppEventResponded | CurrentPriceRequested) -> None:
         """A Get Current Price to ``on_request``, the rest to ``on_event``."""
         if isinstance(event, CurrentPriceRequested):
             self._requests.emit(event)
@@ -211,12 +218,21 @@ class PriceClient:
         self._stream: EventStream[PriceReceived] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
-        #: Block periods, conversion factors and calorific values received (SE 1.1/1.2).
+        #: Block periods, conversion factors, calorific values (SE 1.1/1.2) and SE 1.2's CO2
+        #: values, billing periods, consolidated bills, CPP events, credit payments and
+        #: currency conversions received.
         self._values: EventStream[PriceValueReceived] = EventStream()
         self.on_value = self._values.on_event
         self.block_periods = self.protocol.block_periods
         self.conversion_factors = self.protocol.conversion_factors
         self.calorific_values = self.protocol.calorific_values
+        #: SE 1.2's other values (``on_value`` hears each).
+        self.co2_values = self.protocol.co2_values
+        self.billing_periods = self.protocol.billing_periods
+        self.consolidated_bills = self.protocol.consolidated_bills
+        self.cpp_events = self.protocol.cpp_events
+        self.credit_payments = self.protocol.credit_payments
+        self.currency_conversions = self.protocol.currency_conversions
         #: SE 1.2 tariffs received: ``on_tariff`` hears each tariff's information, each
         #: matrix, thresholds or labels once whole, and each Cancel Tariff.
         self.tariffs: Tariffs = self.protocol.tariffs
@@ -263,6 +279,41 @@ class PriceClient:
         put together as they arrive."""
         server = Destination.device(self.server_nwk, self.server_ep)
         await self._ask(self.protocol.get_tariff_value(server, kind, issuer_tariff_id))
+
+    async def ask_values(
+        self,
+        kind: type[Co2Value | BillingPeriod | ConsolidatedBill],
+        earliest_start_time: int = 0,
+        count: int = 0,
+        tariff_type: int = 0,
+    ) -> None:
+        """Send Get CO2 Value, Get Billing Period or Get Consolidated Bill (``kind``,
+        D.4.2.3.9, 11-12); the answers are kept as they arrive (``on_value`` hears each)."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(
+            self.protocol.get_typed_values(server, kind, earliest_start_time, count, tariff_type)
+        )
+
+    async def ask_credit_payment(
+        self, latest_end_time: int = 0xFFFFFFFF, number_of_records: int = 0
+    ) -> None:
+        """Send Get Credit Payment (D.4.2.3.15); the answers are kept as they arrive."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(
+            self.protocol.get_credit_payment(server, latest_end_time, number_of_records)
+        )
+
+    async def ask_currency_conversion(self) -> None:
+        """Send Get Currency Conversion; the answer is kept as it arrives."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        await self._ask(self.protocol.get_currency_conversion(server))
+
+    async def respond_cpp_event(self, issuer_event_id: int, accepted: bool) -> None:
+        """Answer a CPP event asking for authorization (CPP Auth Pending): CPP Event Response
+        Accepted or Rejected (D.4.2.3.14)."""
+        server = Destination.device(self.server_nwk, self.server_ep)
+        auth = CppAuth.Accepted if accepted else CppAuth.Rejected
+        await self._ask(self.protocol.cpp_event_response(server, issuer_event_id, auth))
 
     async def ask_tariff_cancellation(self) -> None:
         """Send Get Tariff Cancellation (D.4.2.3.16); a Cancel Tariff answer is acted on."""

@@ -13,6 +13,11 @@ that ask for them (D.4.2.3.4-6), and the server attribute sets a display prices 
 tariff with (D.4.2.2): tier labels, block thresholds, block period, commodity and block
 prices, with the SE 1.2 attribute ids (:class:`zse.se.ids.PriceAttribute`).
 
+The other SE 1.2 commands, one publication each with its Get command: Publish CO2 Value,
+Billing Period, Consolidated Bill, CPP Event (and the client's CPP Event Response), Credit
+Payment and Currency Conversion (D.4.2.4.8, 10-14; D.4.2.3.9, 11-15), as Wireshark 4.0 reads
+them.
+
 The SE 1.2 tariff commands (D.4.2.4.5-7, 9, 15 and the Get commands D.4.2.3.7-8, 10, 16):
 Publish Tariff Information, Publish Price Matrix, Publish Block Thresholds, Publish Tier
 Labels and Cancel Tariff. The matrix, thresholds and labels may take several commands
@@ -54,6 +59,7 @@ from zse.se.types import (
     BlockPeriodControl,
     BlockPeriodDurationType,
     CalorificValueUnit,
+    CppAuth,
     GetCurrentPriceOptions,
     PriceAcknowledgementControl,
     PriceControl,
@@ -186,6 +192,16 @@ class PublishTierLabels(CommandSchema):
     tier_labels: TierLabels = t.StructField(length=_labels)  # type: ignore[assignment]
 
 
+#: Publish Billing Period (D.4.2.4.10), and the start of Publish Consolidated Bill (.11).
+_BILLING_PERIOD: Final = {
+    "provider_id": t.uint32_t,
+    "issuer_event_id": t.uint32_t,
+    "billing_period_start_time": t.UTCTime,
+    "billing_period_duration": t.uint24_t,
+    "billing_period_duration_type": t.bitmap8,
+    "tariff_type": TariffType,
+}
+
 #: The header every part of Publish Price Matrix / Block Thresholds carries (D.4.2.4.6-7).
 _MULTIPART_HEADER: Final = {
     "provider_id": t.uint32_t,
@@ -309,6 +325,26 @@ class Price(Cluster):
             PriceServerCommand.GET_TIER_LABELS, {"issuer_tariff_id": t.uint32_t}
         )
         get_tariff_cancellation: Final = command(PriceServerCommand.GET_TARIFF_CANCELLATION, {})
+        get_co2_value: Final = command(
+            PriceServerCommand.GET_CO2_VALUE, {**_GET_COMMODITY_VALUES, "tariff_type": TariffType}
+        )
+        get_billing_period: Final = command(
+            PriceServerCommand.GET_BILLING_PERIOD,
+            {**_GET_COMMODITY_VALUES, "tariff_type": TariffType},
+        )
+        get_consolidated_bill: Final = command(
+            PriceServerCommand.GET_CONSOLIDATED_BILL,
+            {**_GET_COMMODITY_VALUES, "tariff_type": TariffType},
+        )
+        cpp_event_response: Final = command(
+            PriceServerCommand.CPP_EVENT_RESPONSE,
+            {"issuer_event_id": t.uint32_t, "cpp_auth": CppAuth},
+        )
+        get_credit_payment: Final = command(
+            PriceServerCommand.GET_CREDIT_PAYMENT,
+            {"latest_end_time": t.UTCTime, "number_of_records": t.uint8_t},
+        )
+        get_currency_conversion: Final = command(PriceServerCommand.GET_CURRENCY_CONVERSION, {})
 
     class ClientCommandDefs(BaseCommandDefs):
         """Commands the ESI sends (D.4.2.4)."""
@@ -408,4 +444,66 @@ class Price(Cluster):
         cancel_tariff: Final = command(
             PriceClientCommand.CANCEL_TARIFF,
             {"provider_id": t.uint32_t, "issuer_tariff_id": t.uint32_t, "tariff_type": TariffType},
+        )
+        publish_co2_value: Final = command(
+            PriceClientCommand.PUBLISH_CO2_VALUE,
+            {
+                "provider_id": t.uint32_t,
+                "issuer_event_id": t.uint32_t,
+                "start_time": t.UTCTime,
+                "tariff_type": TariffType,
+                "co2_value": t.uint32_t,
+                "co2_value_unit": t.enum8,
+                "co2_value_trailing_digit": t.bitmap8,
+            },
+        )
+        publish_billing_period: Final = command(
+            PriceClientCommand.PUBLISH_BILLING_PERIOD, _BILLING_PERIOD
+        )
+        publish_consolidated_bill: Final = command(
+            PriceClientCommand.PUBLISH_CONSOLIDATED_BILL,
+            {
+                **_BILLING_PERIOD,
+                "consolidated_bill": t.uint32_t,
+                "currency": t.uint16_t,
+                "bill_trailing_digit": t.bitmap8,
+            },
+        )
+        publish_cpp_event: Final = command(
+            PriceClientCommand.PUBLISH_CPP_EVENT,
+            {
+                "provider_id": t.uint32_t,
+                "issuer_event_id": t.uint32_t,
+                "start_time": t.UTCTime,
+                "duration_in_minutes": t.uint16_t,
+                "tariff_type": TariffType,
+                "cpp_price_tier": t.enum8,
+                "cpp_auth": CppAuth,
+            },
+        )
+        publish_credit_payment: Final = command(
+            PriceClientCommand.PUBLISH_CREDIT_PAYMENT,
+            {
+                "provider_id": t.uint32_t,
+                "issuer_event_id": t.uint32_t,
+                "credit_payment_due_date": t.UTCTime,
+                "credit_payment_overdue_amount": t.uint32_t,
+                "credit_payment_status": t.enum8,
+                "credit_payment": t.uint32_t,
+                "credit_payment_date": t.UTCTime,
+                "credit_payment_ref": t.LVBytes,
+            },
+        )
+        publish_currency_conversion: Final = command(
+            PriceClientCommand.PUBLISH_CURRENCY_CONVERSION,
+            {
+                "provider_id": t.uint32_t,
+                "issuer_event_id": t.uint32_t,
+                "start_time": t.UTCTime,
+                "old_currency": t.uint16_t,
+                "new_currency": t.uint16_t,
+                "conversion_factor": t.uint32_t,
+                "conversion_factor_trailing_digit": t.bitmap8,
+                "currency_change_control_flags": t.bitmap32,
+            },
         )

@@ -68,14 +68,26 @@ from zse.metering.mirroring import (
 from zse.metering.service import METERING, MeteringServer
 from zse.price import PriceEvent
 from zse.price.core import (
+    BillingPeriod,
     BlockPeriod,
     CalorificValue,
+    Co2Value,
+    ConsolidatedBill,
     ConversionFactor,
+    CppEvent,
+    CreditPayment,
+    CurrencyConversion,
     TariffCancellation,
     TariffInformation,
     TariffValue,
 )
-from zse.price.service import PRICE, PriceAcknowledged, PriceServer, PriceValue
+from zse.price.service import (
+    PRICE,
+    CppEventResponded,
+    PriceAcknowledged,
+    PriceServer,
+    PriceValue,
+)
 from zse.provisioning import (
     DEPROVISION_TIMEOUT,
     PROVISION_TIMEOUT,
@@ -333,6 +345,7 @@ EsiEvent = (
     | MessageConfirmed
     | ReportReceived
     | PriceAcknowledged
+    | CppEventResponded
     | MirrorAdded
     | MirrorRemoved
     | MirrorUpdated
@@ -554,6 +567,12 @@ _VALUE_NAMES: dict[type[Any], str] = {
     BlockPeriod: "block period",
     ConversionFactor: "conversion factor",
     CalorificValue: "calorific value",
+    Co2Value: "CO2 value",
+    BillingPeriod: "billing period",
+    ConsolidatedBill: "consolidated bill",
+    CppEvent: "CPP event",
+    CreditPayment: "credit payment",
+    CurrencyConversion: "currency conversion",
 }
 
 
@@ -1167,8 +1186,9 @@ class EnergyServiceInterface:
     ) -> SendResult:
         """Publish a price (Publish Price, SE D.4.2.4.1) or a block period, conversion factor
         or calorific value (Publish Block Period / Conversion Factor / Calorific Value, SE
-        D.4.2.4.2-4). It is recorded first, so a device that misses it gets it when it asks
-        (Get Current Price, Get Block Periods...)."""
+        D.4.2.4.2-4), or an SE 1.2 CO2 value, billing period, consolidated bill, CPP event,
+        credit payment or currency conversion (D.4.2.4.8, 10-14). It is recorded first, so a
+        device that misses it gets it when it asks (Get Current Price, Get Block Periods...)."""
         target = self._resolve(
             device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
         )

@@ -114,11 +114,17 @@ class PriceServerCommand(IntEnum):
     GET_BLOCK_PERIODS = 0x03
     GET_CONVERSION_FACTOR = 0x04
     GET_CALORIFIC_VALUE = 0x05
-    # SE 1.2 tariffs (D.4.2.3.7-8, 10, 16); ids as Wireshark's Price dissector numbers them
+    # SE 1.2 (D.4.2.3.7-16); ids as Wireshark's Price dissector numbers them
     GET_TARIFF_INFORMATION = 0x06
     GET_PRICE_MATRIX = 0x07
     GET_BLOCK_THRESHOLDS = 0x08
+    GET_CO2_VALUE = 0x09
     GET_TIER_LABELS = 0x0A
+    GET_BILLING_PERIOD = 0x0B
+    GET_CONSOLIDATED_BILL = 0x0C
+    CPP_EVENT_RESPONSE = 0x0D
+    GET_CREDIT_PAYMENT = 0x0E
+    GET_CURRENCY_CONVERSION = 0x0F
     GET_TARIFF_CANCELLATION = 0x10
 
 
@@ -129,11 +135,17 @@ class PriceClientCommand(IntEnum):
     PUBLISH_BLOCK_PERIOD = 0x01
     PUBLISH_CONVERSION_FACTOR = 0x02
     PUBLISH_CALORIFIC_VALUE = 0x03
-    # SE 1.2 tariffs (D.4.2.4.5-7, 9, 15); ids as Wireshark's Price dissector numbers them
+    # SE 1.2 (D.4.2.4.5-15); ids as Wireshark's Price dissector numbers them
     PUBLISH_TARIFF_INFORMATION = 0x04
     PUBLISH_PRICE_MATRIX = 0x05
     PUBLISH_BLOCK_THRESHOLDS = 0x06
+    PUBLISH_CO2_VALUE = 0x07
     PUBLISH_TIER_LABELS = 0x08
+    PUBLISH_BILLING_PERIOD = 0x09
+    PUBLISH_CONSOLIDATED_BILL = 0x0A
+    PUBLISH_CPP_EVENT = 0x0B
+    PUBLISH_CREDIT_PAYMENT = 0x0C
+    PUBLISH_CURRENCY_CONVERSION = 0x0D
     CANCEL_TARIFF = 0x0E
 
 

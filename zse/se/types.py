@@ -31,6 +31,7 @@ __all__ = [
     "CalorificValueUnit",
     "CancelControl",
     "CharacterString",
+    "CppAuth",
     "CriticalityLevel",
     "DeviceClass",
     "EventControl",
@@ -349,6 +350,16 @@ class TariffResolutionPeriod(t.enum8):
     Not_Defined = 0x00
     Block_Period = 0x01
     One_Day = 0x02
+
+
+class CppAuth(t.enum8):
+    """CPP Auth of Publish CPP Event and CPP Event Response (D.4.2.4.12.1.7, D.4.2.3.14.1.2,
+    SE 1.2): the server's Pending or Forced; the client's Accepted or Rejected."""
+
+    Pending = 0x00
+    Accepted = 0x01
+    Rejected = 0x02
+    Forced = 0x03
 
 
 class CalorificValueUnit(t.enum8):
