@@ -301,6 +301,7 @@ def test_server_attributes_are_the_application_values_and_those_in_force() -> No
         PriceAttribute.START_OF_BLOCK_PERIOD: (utc, NOW),
         PriceAttribute.BLOCK_PERIOD_DURATION: (uint24, 60 * 24),
         PriceAttribute.BLOCK_PERIOD_DURATION_TYPE: (map8, 0),
+        PriceAttribute.TARIFF_RESOLUTION_PERIOD: (enum8, 0),  # SE 1.2: the block period's
         PriceAttribute.CONVERSION_FACTOR: (uint32, 1_022_640),
         PriceAttribute.CONVERSION_FACTOR_TRAILING_DIGIT: (map8, 0x60),
         PriceAttribute.CALORIFIC_VALUE: (uint32, 392),

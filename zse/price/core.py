@@ -73,6 +73,7 @@ __all__ = [
     "CreditPayment",
     "CreditPayments",
     "CurrencyConversion",
+    "InForce",
     "PartOutcome",
     "PriceAttributes",
     "PriceEvent",
@@ -819,8 +820,13 @@ class PriceAttributes:
         block_period: BlockPeriod | None = None,
         conversion_factor: ConversionFactor | None = None,
         calorific_value: CalorificValue | None = None,
+        *,
+        in_force: InForce | None = None,
     ) -> dict[int, Any]:
-        """Every attribute with a value, by id (its type is the wire's, :mod:`zse.price.wire`)."""
+        """Every attribute with a value, by id (its type is the wire's, :mod:`zse.price.wire`);
+        with ``in_force``, the SE 1.2 Tariff Information and Billing Information attributes
+        of the delivered tariff, CO2 value, billing period and consolidated bill in force
+        (:meth:`InForce.values`)."""
         out: dict[int, Any] = {tier_label_attribute(t): v for t, v in self.tier_labels.items()}
         for block, threshold in enumerate(self.block_thresholds, start=1):
             out[block_threshold_attribute(block)] = threshold
@@ -852,6 +858,62 @@ class PriceAttributes:
                 calorific_value.calorific_value_trailing_digit
             )
         out.update((attr, value) for attr, value in optional.items() if value is not None)
+        if in_force is not None:
+            out.update(in_force.values(block_period))
+        return out
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The SE 1.2 values in force a server's attributes follow (tariff type delivered): the
+    tariff (Publish Tariff Information), CO2 value, billing period and consolidated bill,
+    each with its start "now" resolved."""
+
+    tariff: TariffInformation | None = None
+    co2: Co2Value | None = None
+    billing_period: BillingPeriod | None = None
+    bill: ConsolidatedBill | None = None
+
+    def values(self, block_period: BlockPeriod | None = None) -> dict[int, Any]:
+        """The Tariff Information set (SE 1.2 D.4.2.2.7: TariffLabel, NumberOfPriceTiersInUse,
+        NumberOfBlockThresholdsInUse, TierBlockMode, UnitOfMeasure, Currency,
+        PriceTrailingDigit from the tariff, TariffResolutionPeriod from ``block_period``, CO2,
+        CO2Unit, CO2TrailingDigit from the CO2 value) and the Billing Information set
+        (D.4.2.2.8: CurrentBillingPeriodStart / Duration from the billing period,
+        LastBillingPeriodStart / Duration / ConsolidatedBill from the consolidated bill), by
+        id; what has no value in force is left out."""
+        out: dict[int, Any] = {}
+        tariff = self.tariff
+        if tariff is not None:
+            out.update(
+                {
+                    PriceAttribute.TARIFF_LABEL: tariff.tariff_label,
+                    PriceAttribute.NUMBER_OF_PRICE_TIERS_IN_USE: (
+                        tariff.number_of_price_tiers_in_use
+                    ),
+                    PriceAttribute.NUMBER_OF_BLOCK_THRESHOLDS_IN_USE: (
+                        tariff.number_of_block_thresholds_in_use
+                    ),
+                    PriceAttribute.TIER_BLOCK_MODE: tariff.tier_block_mode,
+                    PriceAttribute.UNIT_OF_MEASURE: tariff.unit_of_measure,
+                    PriceAttribute.CURRENCY: tariff.currency,
+                    PriceAttribute.PRICE_TRAILING_DIGIT: tariff.price_trailing_digit,
+                }
+            )
+        if block_period is not None:
+            out[PriceAttribute.TARIFF_RESOLUTION_PERIOD] = block_period.tariff_resolution_period
+        if self.co2 is not None:
+            out[PriceAttribute.CO2] = self.co2.co2_value
+            out[PriceAttribute.CO2_UNIT] = self.co2.co2_value_unit
+            out[PriceAttribute.CO2_TRAILING_DIGIT] = self.co2.co2_value_trailing_digit
+        if self.billing_period is not None:
+            period = self.billing_period
+            out[PriceAttribute.CURRENT_BILLING_PERIOD_START] = period.billing_period_start_time
+            out[PriceAttribute.CURRENT_BILLING_PERIOD_DURATION] = period.billing_period_duration
+        if self.bill is not None:
+            out[PriceAttribute.LAST_BILLING_PERIOD_START] = self.bill.billing_period_start_time
+            out[PriceAttribute.LAST_BILLING_PERIOD_DURATION] = self.bill.billing_period_duration
+            out[PriceAttribute.LAST_BILLING_PERIOD_CONSOLIDATED_BILL] = self.bill.consolidated_bill
         return out
 
 

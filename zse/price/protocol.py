@@ -58,6 +58,7 @@ from zse.price.core import (
     CreditPayment,
     CreditPayments,
     CurrencyConversion,
+    InForce,
     PartOutcome,
     PriceAttributes,
     PriceEvent,
@@ -472,11 +473,20 @@ class PriceServerProtocol(_NothingTimed, _ValueStores):
     def attribute_values(self, now: int) -> dict[int, tuple[int, Any]]:
         """The Price server attributes with a value at ``now`` (D.4.2.2), id -> (ZCL data
         type id, value): the application's :attr:`attributes` and the block period,
-        conversion factor and calorific value in force."""
+        conversion factor and calorific value in force, and SE 1.2's Tariff Information and
+        Billing Information sets from the delivered tariff, CO2 value, billing period and
+        consolidated bill in force (:class:`~zse.price.InForce`)."""
+        in_force = InForce(  # the delivered tariff's, as the attributes without prefix are
+            tariff=self.tariffs.current(now, absolute=True),
+            co2=self.co2_values.current(now),
+            billing_period=self.billing_periods.current(now, absolute=True),
+            bill=self.consolidated_bills.current(now, absolute=True),
+        )
         values = self.attributes.values(  # StartOfBlockPeriod: the absolute start
             self.block_periods.current(now, absolute=True),
             self.conversion_factors.current(now, absolute=True),
             self.calorific_values.current(now, absolute=True),
+            in_force=in_force,
         )
         return {attr: (attribute_type_id(attr), value) for attr, value in values.items()}
 

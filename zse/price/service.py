@@ -116,7 +116,9 @@ class PriceServer:
     def serve_attributes(self) -> None:
         """Answer Read Attributes for every Price attribute with a value now: the
         application's ``protocol.attributes`` (call again after changing them) and the block
-        period, conversion factor and calorific value in force, read when asked."""
+        period, conversion factor and calorific value in force and SE 1.2's tariff, CO2
+        value, billing period and consolidated bill in force, read when asked (one that
+        starts later is served once this is called after it started)."""
         for attr, (type_id, value) in self.protocol.attribute_values(self.clock()).items():
             if attr not in self._served:
                 self._served[attr] = value
@@ -164,6 +166,7 @@ class PriceServer:
         many commands as one frame takes)."""
         to = None if dst is None else Destination.of(dst, dst_ep, dst_mode)
         step = self.protocol.publish_tariff(information, self.clock(), to, values)
+        self.serve_attributes()
         await carry_out(self.endpoint, step, self._stream.emit)
 
     async def cancel_tariff(
@@ -177,6 +180,7 @@ class PriceServer:
         """Forget a tariff and, if ``dst`` is given, send Cancel Tariff there."""
         to = None if dst is None else Destination.of(dst, dst_ep, dst_mode)
         step = self.protocol.cancel_tariff(cancellation, self.clock(), to)
+        self.serve_attributes()
         await carry_out(self.endpoint, step, self._stream.emit)
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:

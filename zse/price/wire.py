@@ -246,6 +246,40 @@ def _attributes() -> dict[str, ZCLAttributeDef]:
         calorific_value_trailing_digit=attribute(
             PriceAttribute.CALORIFIC_VALUE_TRAILING_DIGIT, t.bitmap8, "r"
         ),
+        # SE 1.2 Tariff Information and Billing Information (delivered); types as DSR ZBOSS's
+        # documentation of the sets gives them (the spec text was out of reach)
+        tariff_label=attribute(PriceAttribute.TARIFF_LABEL, t.LVBytes, "r"),
+        number_of_price_tiers_in_use=attribute(
+            PriceAttribute.NUMBER_OF_PRICE_TIERS_IN_USE, t.uint8_t, "r"
+        ),
+        number_of_block_thresholds_in_use=attribute(
+            PriceAttribute.NUMBER_OF_BLOCK_THRESHOLDS_IN_USE, t.uint8_t, "r"
+        ),
+        tier_block_mode=attribute(PriceAttribute.TIER_BLOCK_MODE, t.enum8, "r"),
+        unit_of_measure=attribute(PriceAttribute.UNIT_OF_MEASURE, t.enum8, "r"),
+        currency=attribute(PriceAttribute.CURRENCY, t.uint16_t, "r"),
+        price_trailing_digit=attribute(PriceAttribute.PRICE_TRAILING_DIGIT, t.bitmap8, "r"),
+        tariff_resolution_period=attribute(
+            PriceAttribute.TARIFF_RESOLUTION_PERIOD, TariffResolutionPeriod, "r"
+        ),
+        co2=attribute(PriceAttribute.CO2, t.uint32_t, "r"),
+        co2_unit=attribute(PriceAttribute.CO2_UNIT, t.enum8, "r"),
+        co2_trailing_digit=attribute(PriceAttribute.CO2_TRAILING_DIGIT, t.bitmap8, "r"),
+        current_billing_period_start=attribute(
+            PriceAttribute.CURRENT_BILLING_PERIOD_START, t.UTCTime, "r"
+        ),
+        current_billing_period_duration=attribute(
+            PriceAttribute.CURRENT_BILLING_PERIOD_DURATION, t.uint24_t, "r"
+        ),
+        last_billing_period_start=attribute(
+            PriceAttribute.LAST_BILLING_PERIOD_START, t.UTCTime, "r"
+        ),
+        last_billing_period_duration=attribute(
+            PriceAttribute.LAST_BILLING_PERIOD_DURATION, t.uint24_t, "r"
+        ),
+        last_billing_period_consolidated_bill=attribute(
+            PriceAttribute.LAST_BILLING_PERIOD_CONSOLIDATED_BILL, t.uint32_t, "r"
+        ),
     )
     for tier in range(16):
         prefix = "no_tier" if tier == 0 else f"tier{tier}"

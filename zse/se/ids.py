@@ -410,7 +410,8 @@ class MeteringAttribute(IntEnum):
 
 class PriceAttribute(IntEnum):
     """Price server attributes (SE 1.2 D.4.2.2): the first of each numbered run, and the Block
-    Period (D.4.2.2.3) and Commodity (D.4.2.2.4) sets. The numbered runs are
+    Period (D.4.2.2.3), Commodity (D.4.2.2.4), Tariff Information and Billing Information
+    sets (delivered). The numbered runs are
     :func:`tier_label_attribute`, :func:`block_threshold_attribute` and
     :func:`block_price_attribute`; ids as Wireshark's Price dissector names them."""
 
@@ -430,6 +431,24 @@ class PriceAttribute(IntEnum):
     CALORIFIC_VALUE_UNIT = 0x0305
     CALORIFIC_VALUE_TRAILING_DIGIT = 0x0306
     NO_TIER_BLOCK1_PRICE = 0x0400
+    # Tariff Information set (SE 1.2 D.4.2.2.7, delivered)
+    TARIFF_LABEL = 0x0610
+    NUMBER_OF_PRICE_TIERS_IN_USE = 0x0611
+    NUMBER_OF_BLOCK_THRESHOLDS_IN_USE = 0x0612
+    TIER_BLOCK_MODE = 0x0613
+    UNIT_OF_MEASURE = 0x0615
+    CURRENCY = 0x0616
+    PRICE_TRAILING_DIGIT = 0x0617
+    TARIFF_RESOLUTION_PERIOD = 0x0619
+    CO2 = 0x0620
+    CO2_UNIT = 0x0621
+    CO2_TRAILING_DIGIT = 0x0622
+    # Billing Information set (SE 1.2 D.4.2.2.8, delivered)
+    CURRENT_BILLING_PERIOD_START = 0x0700
+    CURRENT_BILLING_PERIOD_DURATION = 0x0701
+    LAST_BILLING_PERIOD_START = 0x0702
+    LAST_BILLING_PERIOD_DURATION = 0x0703
+    LAST_BILLING_PERIOD_CONSOLIDATED_BILL = 0x0704
 
 
 #: Tier labels: tiers 1-48 (D.4.2.2.1, SE 1.2).
