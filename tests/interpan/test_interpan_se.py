@@ -299,7 +299,7 @@ def test_decode_se_errors_say_what_and_where() -> None:
         (b"\x01\x05\x00\x01", 0x0701, "cluster 0x0701 is not Price or Messaging"),
         (b"\x00\x05\x00", 0x0700, "global ZCL command"),
         (b"\x05\x34\x12\x05\x00\x01", 0x0700, r"manufacturer-specific command \(code 0x1234"),
-        (b"\x01\x05\x07", 0x0700, "no command 0x07 sent by the client"),
+        (b"\x01\x05\x11", 0x0700, "no command 0x11 sent by the client"),
         (b"\x01\x05\x00", 0x0700, "command_options at byte offset 0 of 0"),
         (
             b"\x09\x05\x00" + bytes(8),
