@@ -75,6 +75,9 @@ def test_the_example_configuration_parses() -> None:
     assert (price.price.price, price.price.price_trailing_digit) == (2451, 4)
     assert (price.price.currency, price.price.price_tier) == (826, 2)
     assert price.auto_id
+    (tariff,) = config.tariffs  # an SE 1.2 TOU tariff in pounds, 4 decimals
+    assert (tariff.tariff.tariff_label, tariff.tariff.currency) == (b"Economy 7", 826)
+    assert [type(v).__name__ for v in tariff.values] == ["PriceMatrix", "TierLabels"]
     assert config.interpan
 
 
