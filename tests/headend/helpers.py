@@ -172,7 +172,11 @@ class Service:
         await self.store.close()
 
 
-async def start_service(tmp_path: Path, *, meters: int = 2, rate: float | None = None) -> Service:
+async def start_service(
+    tmp_path: Path, *, meters: int = 2, rate: float | None = None, store_at: Any = None
+) -> Service:
+    """The headend served over ``meters`` simulated meters, its store ``store_at`` (a
+    :func:`tests.postgres_server.place`'s; default: ``headend.sqlite`` in ``tmp_path``)."""
     directory = tmp_path / "pki"
     init_directory(directory, port=0)
     config = load_config(directory / "headend.toml")
@@ -183,7 +187,7 @@ async def start_service(tmp_path: Path, *, meters: int = 2, rate: float | None =
 
     sims = SimMeters(meters, tmp_path / "meters", seed=3, clock=clock)
     started = await sims.start()
-    store = await Store.open(tmp_path / "headend.sqlite")
+    store = await Store.open(tmp_path / "headend.sqlite" if store_at is None else store_at)
     headend = Headend(started, await HeadendStore.open(store), clock=clock)
     await headend.start()
     limiter = RateLimiter(rate or config.rate, config.burst if rate is None else 3)

@@ -25,7 +25,7 @@ import functools
 import io
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -117,6 +117,11 @@ _LCE_DONE = frozenset(
 #: Not EXPIRED: the headend stopped trying, but the ESI still holds the send for the device.
 _CANCEL_ENDS = frozenset({Outcome.CANCELLED})
 _LCE_ENDS = _LCE_DONE - {Outcome.EXPIRED}
+#: Unicasts of one fan-out to a send's devices (a cancel's Cancels) under way at once on one
+#: meter's ESI: half zigpy's concurrent request slots by default (``max_concurrent_requests``,
+#: 8), the rest left to the ESI's other traffic (its answers to the devices, CBKE, retries).
+#: A device that is off holds its slot for the radio's whole APS retry time (ZB 2.2.8.4.1).
+UNICASTS_PER_METER = 4
 #: Why a send has nothing left to cancel, by kind (the 409's message).
 _ENDED_WHY = {
     SendKind.MESSAGE: "each device's copy is cancelled or its device is being de-provisioned",
@@ -1027,14 +1032,19 @@ class Headend:
         cancel cut short is carried out again (at start, or when asked again): each step
         may run twice (the queue's cancel is conditional, the control jobs' keys the same).
         In process, each device's Cancel is sent and followed as a send is
-        (:meth:`_cancel_device`), on a back-off of its own from the schedule's start."""
+        (:meth:`_cancel_device`), on a back-off of its own from the schedule's start, the
+        devices' Cancels at once (:func:`_fan_out`): a device that is off costs one APS
+        retry time, not one each."""
         self.retries.drop(send.id)
         if self.queue is None:
-            for record in sorted(going, key=lambda r: (r.meter, r.device)):
+
+            async def tell(device: str) -> None:
                 # a Cancel is a new thing to deliver: its back-off starts again (30 s, 60 s
                 # ...), not where the send's misses left it, as a gateway's cancel job's does
-                self._failures.pop((send.id, record.device), None)
-                await self._cancel_device(send, record.device)
+                self._failures.pop((send.id, device), None)
+                await self._cancel_device(send, device)
+
+            await _fan_out(going, tell)
             return
         # a copy never sent is withdrawn, atomically with the workers' claims: no Cancel
         devices = [r.device for r in going]
@@ -1400,3 +1410,31 @@ def _message_request(send: SendRecord) -> MessageRequest:
 
 def _lce_request(send: SendRecord) -> LoadControlRequest:
     return LoadControlRequest(group=send.group, fields=dict(send.request))
+
+
+async def _fan_out(records: Iterable[OutcomeRecord], act: Callable[[str], Awaitable[None]]) -> None:
+    """``act(device)`` for each of ``records``' devices: the meters at once, each meter's
+    devices in order, :data:`UNICASTS_PER_METER` of them under way at a time. The first
+    failure ends the others (cancelled, as the fan-out is if its caller is), and is raised as
+    it was: the work cut short is carried out again (:meth:`Headend._resume_cancel`)."""
+    by_meter: dict[str, list[str]] = {}
+    for record in sorted(records, key=lambda r: (r.meter, r.device)):
+        by_meter.setdefault(record.meter, []).append(record.device)
+
+    async def lane(devices: Iterator[str]) -> None:
+        for device in devices:  # shared by the meter's lanes: each device taken once
+            await act(device)
+
+    loop = asyncio.get_running_loop()
+    lanes = []
+    for devices in by_meter.values():
+        shared = iter(devices)
+        lanes += [
+            loop.create_task(lane(shared)) for _ in range(min(UNICASTS_PER_METER, len(devices)))
+        ]
+    try:
+        await asyncio.gather(*lanes)
+    finally:
+        for task in lanes:
+            task.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
