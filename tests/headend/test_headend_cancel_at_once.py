@@ -112,6 +112,32 @@ async def test_a_cancel_to_devices_that_are_off_answers_after_one_retry_time(
         assert record.next_try > loop.time()
 
 
+async def test_a_cancel_sent_again_reaches_a_device_back_without_waiting_for_the_others(
+    service: Service,
+) -> None:
+    """The back-off's next try of the Cancels the devices off missed goes out together too:
+    the last device in the list, back meanwhile, is told as the try begins, not after the
+    others' three retry times."""
+    devices = list(service.sims.devices)
+    send_id = await _delivered(service, devices)
+    off = [d for d in devices if d.device_type != "load control device"]
+    _off(service, off)
+    reply = await service.call(A, "POST", f"/api/v1/sends/{send_id}/cancel")
+    assert reply.status == 202, reply.body
+    back = max(off, key=lambda d: (d.meter, canonical_eui64(d.mac)))  # the last one tried
+    mac = canonical_eui64(back.mac)
+    due = service.headend.records.outcomes[send_id][mac].next_try
+    service.sims.air_of(back).restore(parse_eui64(back.mac))
+    loop = asyncio.get_running_loop()
+    while _details(service, send_id)[mac] != ("cancelled", CANCEL_TOLD):
+        assert loop.time() < due + 4 * NO_APS_ACK, "never told"
+        await asyncio.sleep(0.1)
+    assert loop.time() - due < SLACK, f"told {loop.time() - due:.1f} s after its try was due"
+    for device in off:
+        if device is not back:
+            assert _not_told(_details(service, send_id)[canonical_eui64(device.mac)][1])
+
+
 async def test_a_meter_s_cancels_go_a_bounded_few_at_a_time(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:

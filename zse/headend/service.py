@@ -986,7 +986,10 @@ class Headend:
         """Try the due devices again, one unicast each. A message is sent as the ESI holds it
         now (its remaining duration); one over by then is not sent, and the device's outcome
         becomes ``cancelled`` (final: not tried again) with the ESI's reason as its detail.
-        A cancelled send's Cancel not acknowledged yet is sent again."""
+        A cancelled send's Cancel not acknowledged yet is sent again, the due Cancels together
+        as a cancel's (:func:`_fan_out`): the devices still off cost one retry time, not one
+        each, before the first device back is told."""
+        cancels: list[OutcomeRecord] = []
         for send_id, device in due:
             send = self.records.sends.get(send_id)
             record = self.records.outcomes.get(send_id, {}).get(device)
@@ -994,9 +997,16 @@ class Headend:
                 continue
             if send.cancelled:
                 if record.outcome is Outcome.CANCELLED and record.next_try:
-                    await self._cancel_device(send, device)
+                    cancels.append(record)
                 continue
             await self._deliver(send_id, device)
+        await _fan_out(cancels, self._cancel_again)
+
+    async def _cancel_again(self, record: OutcomeRecord) -> None:
+        """Send ``record``'s Cancel again, its send as it stands now."""
+        send = self.records.sends.get(record.send)
+        if send is not None:
+            await self._cancel_device(send, record.device)
 
     async def cancel(self, retailer: str, send_id: int) -> dict[str, Any]:
         """Cancel a send where it is still under way (Cancel Message D.5.2.3.2 / Cancel Load
@@ -1038,11 +1048,11 @@ class Headend:
         self.retries.drop(send.id)
         if self.queue is None:
 
-            async def tell(device: str) -> None:
+            async def tell(record: OutcomeRecord) -> None:
                 # a Cancel is a new thing to deliver: its back-off starts again (30 s, 60 s
                 # ...), not where the send's misses left it, as a gateway's cancel job's does
-                self._failures.pop((send.id, device), None)
-                await self._cancel_device(send, device)
+                self._failures.pop((send.id, record.device), None)
+                await self._cancel_device(send, record.device)
 
             await _fan_out(going, tell)
             return
@@ -1412,25 +1422,28 @@ def _lce_request(send: SendRecord) -> LoadControlRequest:
     return LoadControlRequest(group=send.group, fields=dict(send.request))
 
 
-async def _fan_out(records: Iterable[OutcomeRecord], act: Callable[[str], Awaitable[None]]) -> None:
-    """``act(device)`` for each of ``records``' devices: the meters at once, each meter's
-    devices in order, :data:`UNICASTS_PER_METER` of them under way at a time. The first
-    failure ends the others (cancelled, as the fan-out is if its caller is), and is raised as
-    it was: the work cut short is carried out again (:meth:`Headend._resume_cancel`)."""
-    by_meter: dict[str, list[str]] = {}
-    for record in sorted(records, key=lambda r: (r.meter, r.device)):
-        by_meter.setdefault(record.meter, []).append(record.device)
+async def _fan_out(
+    records: Iterable[OutcomeRecord], act: Callable[[OutcomeRecord], Awaitable[None]]
+) -> None:
+    """``act(record)`` for each of ``records``: the meters at once, each meter's in order,
+    :data:`UNICASTS_PER_METER` of them under way at a time. The first failure ends the others
+    (cancelled, as the fan-out is if its caller is), and is raised as it was: the work cut
+    short is carried out again (:meth:`Headend._resume_cancel`, the back-off)."""
+    by_meter: dict[str, list[OutcomeRecord]] = {}
+    for record in sorted(records, key=lambda r: (r.meter, r.device, r.send)):
+        by_meter.setdefault(record.meter, []).append(record)
 
-    async def lane(devices: Iterator[str]) -> None:
-        for device in devices:  # shared by the meter's lanes: each device taken once
-            await act(device)
+    async def lane(queued: Iterator[OutcomeRecord]) -> None:
+        for record in queued:  # shared by the meter's lanes: each record taken once
+            await act(record)
 
     loop = asyncio.get_running_loop()
     lanes = []
-    for devices in by_meter.values():
-        shared = iter(devices)
+    for meter_records in by_meter.values():
+        shared = iter(meter_records)
         lanes += [
-            loop.create_task(lane(shared)) for _ in range(min(UNICASTS_PER_METER, len(devices)))
+            loop.create_task(lane(shared))
+            for _ in range(min(UNICASTS_PER_METER, len(meter_records)))
         ]
     try:
         await asyncio.gather(*lanes)
