@@ -118,9 +118,10 @@ _LCE_DONE = frozenset(
 _CANCEL_ENDS = frozenset({Outcome.CANCELLED})
 _LCE_ENDS = _LCE_DONE - {Outcome.EXPIRED}
 #: Unicasts of one fan-out to a send's devices (a cancel's Cancels) under way at once on one
-#: meter's ESI: half zigpy's concurrent request slots by default (``max_concurrent_requests``,
-#: 8), the rest left to the ESI's other traffic (its answers to the devices, CBKE, retries).
-#: A device that is off holds its slot for the radio's whole APS retry time (ZB 2.2.8.4.1).
+#: meter's ESI: half zigpy's default concurrent request slots (``max_concurrent_requests``, 8;
+#: bellows sets 8 or 32 by the chip, zigpy-znp 16 or 4, and zigpy queues what does not fit),
+#: the rest left to the ESI's other traffic (its answers to the devices, CBKE, retries). A
+#: device that is off holds its slot for the radio's whole APS retry time (ZB 2.2.8.4.1).
 UNICASTS_PER_METER = 4
 #: Why a send has nothing left to cancel, by kind (the 409's message).
 _ENDED_WHY = {
