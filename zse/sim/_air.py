@@ -1,6 +1,8 @@
 """The simulated 802.15.4 air: channels, delivery, faults, air time and capture.
 
-Every node on a channel hears every other (one radio range, no multi-hop routing). The MAC
+Every node on a channel hears every other unless the air's topology says otherwise
+(:meth:`Medium.out_of_range`): then a frame reaches only the nodes in range of its sender, and
+routers relay what others cannot reach (ZB 3.6.3, :mod:`zse.sim._route`). The MAC
 address filter of IEEE 802.15.4-2006 7.5.6.2 decides which nodes accept a frame. Unicast
 frames that request an acknowledgement are retried up to ``mac_retries`` times (macMaxFrameRetries,
 7.4.2), each attempt on the air; the receiver of an attempt that arrives answers with a MAC
@@ -111,7 +113,9 @@ class AirStats:
     #: missed (the ``ack_loss`` fault)
     acks_lost: int = 0
     duplicated: int = 0
-    blocked: int = 0  # not delivered because of a partition or a silent node
+    #: not delivered because of a partition, a silent node or a receiver out of the sender's
+    #: range (:meth:`Medium.out_of_range`)
+    blocked: int = 0
     #: frames refused before the air: the PSDU would exceed aMaxPHYPacketSize (127 octets)
     too_long: int = 0
     #: frames a sleepy end device did not hear: sent while its receiver was off (per attempt)
@@ -234,6 +238,9 @@ class Medium:
         self._link_faults: dict[tuple[t.EUI64, t.EUI64], Faults] = {}
         self._partition: dict[t.EUI64, int] | None = None
         self._silent: set[t.EUI64] = set()
+        # the topology: each node -> the nodes out of its radio range (kept both ways); empty
+        # when everyone hears everyone
+        self._apart: dict[t.EUI64, set[t.EUI64]] = {}
         self._nodes: dict[t.EUI64, Station] = {}
         # Indexes, so that who hears a frame is a lookup, not a scan of every node: nodes by
         # channel (in tuning order: the order of delivery), by (channel, PAN) and, per
@@ -336,16 +343,30 @@ class Medium:
         else:
             self._sleepers[node] = parent
 
-    def next_hop(self, sender: Station, dst: int) -> int:
-        """Where ``sender``'s MAC sends a NWK unicast to ``dst``: ``dst`` itself (one radio
-        range), but for a sleepy end device, which hears only its parent, its parent. Route
+    def next_hop(self, sender: Station, dst: int) -> int | None:
+        """Where ``sender``'s MAC sends a NWK unicast to ``dst`` when it is a neighbour: ``dst``
+        itself, but for a sleepy end device, which hears only its parent, its parent (route
         discovery finds that route on a real network: a parent answers Route Requests for its
-        end device children (ZB 3.6.3.5); the simulator has no route discovery."""
-        if not self._sleepers or sender.channel is None:
+        end device children, ZB 3.6.3.5). None when the air has a topology
+        (:meth:`out_of_range`) and that node is out of ``sender``'s range or unknown: the
+        sender needs a route (:mod:`zse.sim._route`). The neighbour table a real node fills
+        from the frames and Link Status commands it hears (ZB 3.6.1.5, 3.6.3.4) is the air's
+        topology here."""
+        if not self._apart:
+            if not self._sleepers or sender.channel is None:
+                return dst
+            node = self._short_index.get((sender.channel, sender.pan_id, dst))
+            parent = None if node is None else self._sleepers.get(node)
+            return dst if parent is None or parent == sender.nwk else parent
+        if sender.channel is None:
             return dst
         node = self._short_index.get((sender.channel, sender.pan_id, dst))
         parent = None if node is None else self._sleepers.get(node)
-        return dst if parent is None or parent == sender.nwk else parent
+        if parent is not None and parent != sender.nwk:
+            dst, node = parent, self._short_index.get((sender.channel, sender.pan_id, parent))
+        if node is None or not self.hears(sender, node):
+            return None
+        return dst
 
     def _asleep(self, node: Station, tx: Transmission) -> bool:
         """Whether ``node`` sleeps between polls and its receiver is off for ``tx`` (counted)."""
@@ -435,13 +456,52 @@ class Medium:
         """Whether the node is silent."""
         return _eui(node) in self._silent
 
+    # -- topology ----------------------------------------------------------------------------
+
+    def out_of_range(self, node: Station | t.EUI64, *others: Station | t.EUI64) -> None:
+        """``node`` and each of ``others`` no longer hear each other (both ways): a frame one
+        sends does not reach the other, and routers relay between them (ZB 3.6.3). By default
+        every node hears every other."""
+        first = _eui(node)
+        for other in map(_eui, others):
+            if other == first:
+                raise ValueError(f"a node is always in its own range: {first}")
+            self._apart.setdefault(first, set()).add(other)
+            self._apart.setdefault(other, set()).add(first)
+
+    def in_range(self, node: Station | t.EUI64, *others: Station | t.EUI64) -> None:
+        """``node`` and each of ``others`` hear each other again (the default)."""
+        first = _eui(node)
+        for other in map(_eui, others):
+            for a, b in ((first, other), (other, first)):
+                apart = self._apart.get(a)
+                if apart is not None:
+                    apart.discard(b)
+                    if not apart:
+                        del self._apart[a]
+
+    def hears(self, a: Station | t.EUI64, b: Station | t.EUI64) -> bool:
+        """Whether ``a`` and ``b`` are in each other's range (the topology only: a silent node
+        or a partition is not asked)."""
+        if not self._apart:
+            return True
+        return _eui(b) not in self._apart.get(_eui(a), ())
+
+    @property
+    def multihop(self) -> bool:
+        """Whether some nodes are out of each other's range: routers then rebroadcast NWK
+        broadcasts and find routes (ZB 3.6.3, 3.6.5); with everyone in range they need not
+        (every node heard every broadcast first hand, every destination is a neighbour)."""
+        return bool(self._apart)
+
     def _perfect(self) -> bool:
-        """No fault, link fault, partition or silent node anywhere on the air."""
+        """No fault, link fault, partition, silent node or node out of range on the air."""
         return (
             self.faults == PERFECT
             and not self._link_faults
             and self._partition is None
             and not self._silent
+            and not self._apart
         )
 
     def _fault_draws(self) -> FaultDraws:
@@ -452,6 +512,8 @@ class Medium:
 
     def _reachable(self, a: t.EUI64, b: t.EUI64) -> bool:
         if a in self._silent or b in self._silent:
+            return False
+        if self._apart and b in self._apart.get(a, ()):
             return False
         if self._partition is None:
             return True
@@ -538,7 +600,7 @@ class Medium:
             start, end = self._occupy(tx.channel, len(tx.data) + 2, now)
             self._record(tx.data, start)
             acked = False
-            constrained = bool(self._silent or self._partition is not None)
+            constrained = bool(self._silent or self._partition is not None or self._apart)
             shared = self._fault_draws().broadcast(sender) if drawn else 0
             for node in receivers:
                 faults = (

@@ -434,3 +434,93 @@ NWK_CMD_REJOIN_REQUEST, NWK_CMD_REJOIN_RESPONSE = 0x06, 0x07
 def switch_key_payload(key_seq: int) -> bytes:
     """APS Switch Key command: make the network key ``key_seq`` the active one (ZB 4.4.9.5)."""
     return bytes((APS_CMD_SWITCH_KEY, key_seq & 0xFF))
+
+
+#: The NWK routing commands (ZB 3.4.1-3.4.3): Route Request, Route Reply, Network Status.
+NWK_CMD_ROUTE_REQUEST, NWK_CMD_ROUTE_REPLY, NWK_CMD_NETWORK_STATUS = 0x01, 0x02, 0x03
+#: Network Status codes (ZB 3.4.3.3.1, Table 3.42; the values as Wireshark's ZigBee NWK
+#: dissector names them): no route available, and a link to the next hop that failed
+#: (a non-tree link: the simulator's routes are mesh routes, not tree routes)
+NWK_STATUS_NO_ROUTE_AVAILABLE = 0x00
+NWK_STATUS_NON_TREE_LINK_FAILURE = 0x02
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    """A Route Request's payload (ZB 3.4.1.3): command options, route request identifier,
+    destination address and the path cost so far (no destination IEEE address)."""
+
+    request_id: int
+    dst: int
+    cost: int
+    options: int = 0
+
+    def encode(self) -> bytes:
+        return struct.pack(
+            "<BBBHB",
+            NWK_CMD_ROUTE_REQUEST,
+            self.options & 0xFF,
+            self.request_id & 0xFF,
+            self.dst,
+            min(self.cost, 0xFF),
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes) -> RouteRequest:
+        """The command from its payload (command identifier first); a short one is an
+        :class:`InvalidFrame`."""
+        if len(payload) < 6 or payload[0] != NWK_CMD_ROUTE_REQUEST:
+            raise InvalidFrame(f"Route Request needs 6 octets, got {len(payload)}")
+        _, options, request_id, dst, cost = struct.unpack_from("<BBBHB", payload)
+        return cls(request_id, dst, cost, options)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteReply:
+    """A Route Reply's payload (ZB 3.4.2.3): command options, the route request identifier
+    it answers, originator and responder addresses and the path cost (no IEEE addresses)."""
+
+    request_id: int
+    originator: int
+    responder: int
+    cost: int
+    options: int = 0
+
+    def encode(self) -> bytes:
+        return struct.pack(
+            "<BBBHHB",
+            NWK_CMD_ROUTE_REPLY,
+            self.options & 0xFF,
+            self.request_id & 0xFF,
+            self.originator,
+            self.responder,
+            min(self.cost, 0xFF),
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes) -> RouteReply:
+        """The command from its payload; a short one is an :class:`InvalidFrame`."""
+        if len(payload) < 8 or payload[0] != NWK_CMD_ROUTE_REPLY:
+            raise InvalidFrame(f"Route Reply needs 8 octets, got {len(payload)}")
+        _, options, request_id, originator, responder, cost = struct.unpack_from("<BBBHHB", payload)
+        return cls(request_id, originator, responder, cost, options)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkStatus:
+    """A Network Status command's payload (ZB 3.4.3.3): the status code and the destination
+    address of the frame it is about."""
+
+    status: int
+    dst: int
+
+    def encode(self) -> bytes:
+        return struct.pack("<BBH", NWK_CMD_NETWORK_STATUS, self.status & 0xFF, self.dst)
+
+    @classmethod
+    def decode(cls, payload: bytes) -> NetworkStatus:
+        """The command from its payload; a short one is an :class:`InvalidFrame`."""
+        if len(payload) < 4 or payload[0] != NWK_CMD_NETWORK_STATUS:
+            raise InvalidFrame(f"Network Status needs 4 octets, got {len(payload)}")
+        _, status, dst = struct.unpack_from("<BBH", payload)
+        return cls(status, dst)

@@ -14,6 +14,7 @@ stale frame counter or an unknown key is dropped and counted in :class:`NodeStat
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import logging
@@ -44,6 +45,7 @@ from zse.security import (
     unsecure_aps,
 )
 from zse.sim import _frames as f
+from zse.sim import _route
 from zse.sim._air import ACK_WAIT
 from zse.sim._binding import BindingTable
 from zse.sim._fragment import (
@@ -263,6 +265,23 @@ class NodeStats:
     indirect_expired: int = 0
     indirect_overflow: int = 0
     indirect_dropped: int = 0
+    #: multi-hop routing (ZB 3.6.3, 3.6.5; :mod:`zse.sim._route`): NWK unicasts relayed for
+    #: other nodes, broadcasts rebroadcast, broadcast copies dropped as heard before (the
+    #: broadcast transaction table) or because that table was full, Route Requests this node
+    #: sent, discoveries that found no route, Route Requests dropped because the route
+    #: discovery table was full, routes dropped to make room in the routing table, frames
+    #: refused because too many awaited a route, Network Status commands sent and received
+    relayed: int = 0
+    rebroadcast: int = 0
+    broadcast_repeats: int = 0
+    broadcast_table_full: int = 0
+    route_discoveries: int = 0
+    route_discovery_failures: int = 0
+    route_requests_dropped: int = 0
+    routes_evicted: int = 0
+    route_pending_overflow: int = 0
+    network_status_sent: int = 0
+    network_status_received: int = 0
 
     @property
     def nwk_key_mismatch(self) -> int:
@@ -370,6 +389,8 @@ class Node:
         self._raw_queues: list[asyncio.Queue[RawFrame]] = []
         self._zdo_waiters: dict[tuple[int, int], asyncio.Future[list[Any]]] = {}
         self._mac_waiters: list[tuple[Callable[[Transmission], bool], asyncio.Future[Any]]] = []
+        #: the routing tables, made when the node first routes (:mod:`zse.sim._route`)
+        self._routing: _route.RoutingTables | None = None
         air._attach(self)
         self._listening()
 
@@ -836,7 +857,16 @@ class Node:
     ) -> asyncio.Future[bool] | None:
         """:meth:`_send_nwk` without waiting: the frame is on the air (or held for a sleepy
         child) at once, the future tells how its MAC confirmation went; None (nothing sent)
-        once the outgoing frame counter is exhausted."""
+        once the outgoing frame counter is exhausted. A unicast to a node out of range goes
+        by a route (:func:`zse.sim._route.send`: the frame is secured when it leaves, after a
+        route discovery)."""
+        if (
+            self.air.multihop
+            and nwk.dst not in BROADCAST_ADDRESSES
+            and self.air.next_hop(self, nwk.dst) is None
+        ):
+            build = functools.partial(self._nwk_frame, nwk, payload, secure=secure)
+            return _route.send(self, nwk.dst, build)
         frame = self._nwk_frame(nwk, payload, secure=secure)
         if frame is None:
             return None
@@ -865,14 +895,20 @@ class Node:
             frame = f.encode_nwk(nwk, payload)
         return frame
 
-    def _mac_send(self, dst: int, frame: bytes) -> asyncio.Future[bool]:
-        """MCPS-DATA.request of the NWK ``frame`` for ``dst``: a unicast to its next hop (the
-        destination itself, or a sleepy end device's parent: :meth:`Medium.next_hop`) asking
-        for an acknowledgement, a broadcast to 0xFFFF. The future: True once sent (a unicast:
-        once acknowledged). On the air at once, without waiting (an APS ack is sent from the
-        receive path before the application sees the frame it acknowledges)."""
+    def _mac_send(self, dst: int, frame: bytes, *, hop: int | None = None) -> asyncio.Future[bool]:
+        """MCPS-DATA.request of the NWK ``frame`` for ``dst``: a unicast to its next hop
+        (``hop``, a route's; else the destination itself, or a sleepy end device's parent:
+        :meth:`Medium.next_hop`) asking for an acknowledgement, a broadcast to 0xFFFF. The
+        future: True once sent (a unicast: once acknowledged). On the air at once, without
+        waiting (an APS ack is sent from the receive path before the application sees the
+        frame it acknowledges)."""
         unicast = dst not in BROADCAST_ADDRESSES
-        hop = self.air.next_hop(self, dst) if unicast else 0xFFFF
+        if not unicast:
+            hop = 0xFFFF
+        elif hop is None:
+            hop = self.air.next_hop(self, dst)
+            if hop is None:
+                hop = dst
         data = self._mac_data(hop, frame, ack=unicast)
         return self.air.transmit(self.air.frame(self, data))
 
@@ -980,7 +1016,13 @@ class Node:
             if unsecured is None:
                 return
             payload, aux_source = unsecured.payload, unsecured.source
-            if nwk.dst == 0xFFFF:
+            if _route.is_routing_command(nwk, payload):
+                _route.command(self, tx, nwk, payload)
+                return
+            if nwk.dst in BROADCAST_ADDRESSES and self.air.multihop:
+                if _route.broadcast(self, nwk, payload):
+                    return
+            elif nwk.dst == 0xFFFF:
                 self._relay_broadcast(nwk, payload)
             # The auxiliary header's source is the sender's claim: it is the nonce, never a
             # reason to learn an address (only joins, rejoins and Device_annce are).
@@ -1439,8 +1481,18 @@ class Node:
         """MAC commands: subclasses handle association."""
 
     def _relay(self, tx: Transmission, nwk: f.NwkHeader) -> None:
-        """A NWK unicast for another node reached this node's MAC: a parent relays it to its
-        sleepy end device child (``zse.sim._parent``); other nodes do not route."""
+        """A NWK unicast for another node reached this node's MAC: a router relays it
+        (:func:`zse.sim._route.relay`; a parent holds it for its sleepy child)."""
+        _route.relay(self, tx, nwk)
+
+    def _answers_for(self, nwk: int) -> bool:
+        """Whether this router answers a Route Request for ``nwk``, not itself: a parent does
+        for its sleepy end device children (ZB 3.6.3.5.2)."""
+        return False
+
+    def _parent_address(self) -> int | None:
+        """The parent an end device sends its unicasts to (ZB 3.6.2), if it has one."""
+        return None
 
     def _relay_broadcast(self, nwk: f.NwkHeader, payload: bytes) -> None:
         """A secured NWK broadcast to 0xFFFF received (``payload`` decrypted): a parent holds
@@ -1919,7 +1971,10 @@ class SimDevice(Node):
             self._indirect_received(mac.frame_pending, now)
         return True
 
-    def _mac_send(self, dst: int, frame: bytes) -> asyncio.Future[bool]:
+    def _parent_address(self) -> int | None:
+        return self._parent if self.nwk is not None else None
+
+    def _mac_send(self, dst: int, frame: bytes, *, hop: int | None = None) -> asyncio.Future[bool]:
         """A sleepy device's receiver is on for the acknowledgement of what it sends
         (macAckWaitDuration), and it polls fast for a while: an answer may come."""
         if self._schedule is not None and self._poll_due is not None:
@@ -1927,7 +1982,7 @@ class SimDevice(Node):
             self._rx_until = max(self._rx_until, now + ACK_WAIT)
             self._schedule.sent(now)
             self._poll_due.set()
-        return super()._mac_send(dst, frame)
+        return super()._mac_send(dst, frame, hop=hop)
 
     def _indirect_received(self, more: bool, now: float) -> None:
         """The frame a poll announced came: poll again at once if its frame-pending bit says

@@ -1,6 +1,6 @@
 """A parent of sleepy end devices: indirect transmission (IEEE 802.15.4-2006 7.5.6.3).
 
-The coordinator is every device's parent on the simulator's one radio range. A child that
+The coordinator is every device's parent (devices join through it only). A child that
 associated (or rejoined) with its MAC capability "receiver on when idle" clear (7.3.1.2) is
 sleepy: every frame for it waits in the parent's :class:`~zse.sim._indirect.IndirectQueue`
 until the child polls. The sender of a held unicast learns how it went when it went: the
@@ -10,15 +10,16 @@ macTransactionPersistenceTime (7.68 s), at once with ``MAC_TRANSACTION_OVERFLOW`
 queue is full, and when the child leaves.
 
 Frames for a sleepy child from another node reach the parent (their MAC destination is the
-parent, :meth:`zse.sim.Medium.next_hop`); the parent relays NWK data frames, as a router
-relays (ZB 3.6.3.3): NWK header kept but the radius, one less, the frame checked with the
-network key (MIC, the sender's frame counter) and secured again with the parent's own frame
-counter (NWK security is hop by hop, ZB 4.3.1). A NWK broadcast to 0xFFFF (all devices) is held
+parent, :meth:`zse.sim.Medium.next_hop`); the parent relays them as any router relays
+(ZB 3.6.3.3, :func:`zse.sim._route.relay`: checked with the network key, secured again with
+the parent's own frame counter, the radius one less), and its :meth:`ParentNode._mac_send`
+holds them for the child. A parent answers Route Requests for its sleepy children
+(ZB 3.6.3.5). A NWK broadcast to 0xFFFF (all devices) is held
 for every sleepy child too, as ZigBee parents do (ZB 3.6.5; the spec text was out of reach
 here: XBee's and zigbee-herdsman's documentation of the broadcast addresses say so: 0xFFFF
 reaches sleepy end devices through their parents, 0xFFFD only devices whose receiver is on
 when idle), so a child gets it at its next poll; a broadcast to 0xFFFD or 0xFFFC never
-reaches a sleepy child. The simulator does no other routing.
+reaches a sleepy child.
 """
 
 # mypy: disable-error-code="no-untyped-call"
@@ -104,15 +105,18 @@ class ParentNode(Node):
 
     # -- holding ------------------------------------------------------------------------------
 
-    def _mac_send(self, dst: int, frame: bytes) -> asyncio.Future[bool]:
+    def _mac_send(self, dst: int, frame: bytes, *, hop: int | None = None) -> asyncio.Future[bool]:
         """A frame for a sleepy child is held until it polls (True once it acknowledged it;
         zigpy's ``DeliveryError`` when it expires, the queue is full or the child leaves); a
         broadcast to 0xFFFF is sent and held for every sleepy child."""
-        if self.rx_off and self._sleepy_child(dst):
+        if hop is None and self.rx_off and self._sleepy_child(dst):
             return self._hold(dst, frame)
         if dst == 0xFFFF:
             self._hold_broadcast(frame, None)
-        return super()._mac_send(dst, frame)
+        return super()._mac_send(dst, frame, hop=hop)
+
+    def _answers_for(self, nwk: int) -> bool:
+        return self._sleepy_child(nwk)
 
     def _hold(self, child: int, frame: bytes) -> asyncio.Future[bool]:
         """Queue ``frame`` for ``child``; the future is its sender's. A frame too long for
@@ -213,42 +217,16 @@ class ParentNode(Node):
         elif asyncio.get_running_loop().time() >= held.expires:
             self._expire(child, held)
 
-    # -- relaying (ZB 3.6.3.3) ----------------------------------------------------------------
-
-    def _relay(self, tx: Transmission, nwk: f.NwkHeader) -> None:
-        """A NWK data frame for a sleepy child, sent to this parent: checked with the network
-        key, then held for the child secured again, its radius one less (a frame whose radius
-        is spent is not relayed)."""
-        if (
-            not self.rx_off
-            or tx.mac.dst != self.nwk
-            or nwk.frame_type != f.NWK_DATA
-            or nwk.radius < 1
-            or not self._sleepy_child(nwk.dst)
-        ):
-            return
-        if not nwk.security:
-            self.stats.nwk_unsecured += 1  # every NWK frame is secured (ZB 4.3.1.2)
-            return
-        unsecured = self._unsecure_nwk(tx)
-        if unsecured is not None:
-            self._relay_held(nwk, unsecured.payload, nwk.dst)
+    # -- broadcasts (ZB 3.6.5) ----------------------------------------------------------------
 
     def _relay_broadcast(self, nwk: f.NwkHeader, payload: bytes) -> None:
         """Another node's broadcast to 0xFFFF, decrypted: held for every sleepy child but its
         sender, secured again, its radius one less."""
         if self.rx_off and nwk.frame_type == f.NWK_DATA and nwk.radius >= 1:
-            self._relay_held(nwk, payload, None)
-
-    def _relay_held(self, nwk: f.NwkHeader, payload: bytes, child: int | None) -> None:
-        relayed = dataclasses.replace(nwk, radius=nwk.radius - 1, security=False)
-        frame = self._nwk_frame(relayed, payload)
-        if frame is None:
-            return
-        if child is None:
-            self._hold_broadcast(frame, nwk.src)
-        else:
-            self._hold_quietly(child, frame)
+            relayed = dataclasses.replace(nwk, radius=nwk.radius - 1, security=False)
+            frame = self._nwk_frame(relayed, payload)
+            if frame is not None:
+                self._hold_broadcast(frame, nwk.src)
 
 
 def _fail(held: Held, message: str, status: t.MACStatus | None) -> None:

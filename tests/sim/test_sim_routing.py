@@ -1,0 +1,265 @@
+"""Multi-hop routing on the simulated air (ZB 3.6.3, 3.6.5): a topology (who hears whom), route
+discovery (Route Request, Route Reply), relaying re-secured hop by hop, Network Status back to
+the source when a router goes, broadcasts relayed and delivered once, and bounded tables under
+a flood. All on the virtual clock; tshark reads the 3-hop capture."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import zigpy.types as t
+from zigpy.exceptions import DeliveryError
+
+from tests.interpan.tshark_json import dissect
+from tests.oracles import zigbee_key_options
+from tests.sim.test_sim_faults_capture import (
+    DISPLAY_MESSAGE,
+    MESSAGING,
+    PRICE,
+    esi_send,
+    han,
+    inbox,
+)
+from zse.sim import SE_PROFILE, Air, SimControllerApplication, SimDevice, _route
+from zse.sim import _frames as f
+
+
+async def chain(
+    seed: int, n: int = 3, *, capture: Path | None = None
+) -> tuple[Air, SimControllerApplication, list[SimDevice]]:
+    """The ESI and ``n`` routers joined, then moved into a line: each hears only the node
+    before it and the node after it (ESI - r1 - r2 - ...)."""
+    air, esi, devices = await han(seed, capture=capture, n=n)
+    line = [esi.radio, *devices]
+    for i, node in enumerate(line):
+        far = line[i + 2 :]
+        if far:
+            air.out_of_range(node, *far)
+    return air, esi, devices
+
+
+def relayed(*nodes: SimDevice) -> list[int]:
+    return [node.stats.relayed for node in nodes]
+
+
+async def test_the_topology_says_who_hears_whom() -> None:
+    """Default: everyone hears everyone. Out of range, a frame does not reach the other node
+    (counted in ``blocked``), either way; with no router between, route discovery finds no
+    route: a clear DeliveryError (NWK ROUTE_DISCOVERY_FAILED) after nwkcRouteDiscoveryTime.
+    In range again, the frame goes directly."""
+    air, esi, (display,) = await han(90, n=1)
+    box = inbox(display, MESSAGING)
+    assert air.hears(esi.radio, display)
+    assert not air.multihop
+    air.out_of_range(esi.radio, display)
+    assert not air.hears(display, esi.radio)
+    assert air.multihop
+    blocked = air.stats.blocked
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(DeliveryError, match="no route to 0x") as failed:
+        await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 1)
+    assert failed.value.status == t.NWKStatus.NWK_ROUTE_DISCOVERY_FAILED
+    assert loop.time() - began == pytest.approx(_route.ROUTE_DISCOVERY_TIME)
+    assert air.stats.blocked > blocked  # the Route Request did not reach the display
+    assert esi.radio.stats.route_discovery_failures == 1
+    air.in_range(esi.radio, display)
+    assert not air.multihop
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 2)
+    await asyncio.sleep(0.1)
+    assert [m.tsn for m in box] == [2]
+    with pytest.raises(ValueError, match="own range"):
+        air.out_of_range(display, display)
+
+
+async def test_an_acknowledged_unicast_over_three_hops_is_delivered_once() -> None:
+    """ESI - r1 - r2 - display: the ESI discovers the route (one Route Request, answered along
+    the reverse path), each router relays the frame, the display sees it once and its APS
+    acknowledgement comes back over the route the Route Request left behind (no discovery
+    of its own); its answer to the ESI too. A second send uses the route found."""
+    _air, esi, (r1, r2, display) = await chain(91)
+    box = inbox(display, MESSAGING)
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 1, ack=True)
+    await asyncio.sleep(0.1)
+    assert [m.tsn for m in box] == [1]
+    assert display.stats.aps_duplicates == 0
+    assert esi.radio.stats.route_discoveries == 1
+    assert display.stats.route_discoveries == 0
+    assert relayed(r1, r2) == [2, 2]  # the frame one way, the APS ack the other
+    # the display answers the ESI (an APS-acknowledged unicast: it would raise without the ack)
+    await display.endpoints[1].send(0x0000, 9, PRICE, 0x00)
+    assert relayed(r1, r2) == [4, 4]
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 2, ack=True)
+    await asyncio.sleep(0.1)
+    assert [m.tsn for m in box] == [1, 2]
+    assert esi.radio.stats.route_discoveries == 1
+    assert esi.radio._routing is not None
+    assert esi.radio._routing.routes[display.nwk or 0] == _route.Route(r1.nwk or 0, 3)
+
+
+async def test_a_silenced_router_is_routed_around() -> None:
+    """ESI and display out of range, two routers between: the route takes one; silenced, the
+    ESI's next send to it is not acknowledged, the route goes, the APS retry discovers the
+    route through the other router and the display gets the message, once."""
+    air, esi, (a, b, display) = await han(92, n=3)
+    air.out_of_range(esi.radio, display)
+    box = inbox(display, MESSAGING)
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 1, ack=True)
+    used, other = (a, b) if a.stats.relayed else (b, a)
+    assert (used.stats.relayed, other.stats.relayed) == (2, 0)
+    air.silence(used)
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 2, ack=True)
+    await asyncio.sleep(0.1)
+    assert [m.tsn for m in box] == [1, 2]
+    assert other.stats.relayed == 2
+    assert esi.radio.stats.route_discoveries == 2
+
+
+async def test_a_relaying_router_reports_a_broken_link_and_the_source_rediscovers() -> None:
+    """ESI - r1 - {r2, r3} - display: the route goes through r2 or r3; that one silenced,
+    r1's relay is not acknowledged, r1 sends the ESI a Network Status (non-tree link failure
+    for the display), the ESI drops its route and its APS retry finds the other way."""
+    air, esi, (r1, r2, r3, display) = await han(93, n=4)
+    air.out_of_range(esi.radio, r2, r3, display)
+    air.out_of_range(r1, display)
+    box = inbox(display, MESSAGING)
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 1, ack=True)
+    used, other = (r2, r3) if r2.stats.relayed else (r3, r2)
+    air.silence(used)
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 2, ack=True)
+    await asyncio.sleep(0.1)
+    assert [m.tsn for m in box] == [1, 2]
+    assert r1.stats.network_status_sent == 1
+    assert esi.radio.stats.network_status_received == 1
+    assert esi.radio.stats.route_discoveries == 2
+    assert other.stats.relayed == 2
+
+
+async def test_every_router_gone_is_a_clear_failure() -> None:
+    """The only router silenced: the send fails saying no route was found."""
+    air, esi, (r1, display) = await chain(94, n=2)
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 1, ack=True)
+    air.silence(r1)
+    with pytest.raises(DeliveryError, match="no route to 0x") as failed:
+        await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 2, ack=True)
+    assert failed.value.status == t.NWKStatus.NWK_ROUTE_DISCOVERY_FAILED
+
+
+async def test_a_broadcast_reaches_every_node_once() -> None:
+    """A broadcast from the ESI along ESI - r1 - r2 - r3: each router rebroadcasts it once
+    (four frames on the air in all), every node delivers it once (the broadcast transaction
+    table drops the copies, before APS duplicate rejection sees them)."""
+    air, esi, devices = await chain(95)
+    boxes = [inbox(device, MESSAGING) for device in devices]
+    before = air.stats.transmitted
+    await esi.send_packet(
+        t.ZigbeePacket(
+            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=0x0000),
+            src_ep=9,
+            dst=t.AddrModeAddress(addr_mode=t.AddrMode.Broadcast, address=0xFFFF),
+            dst_ep=1,
+            profile_id=SE_PROFILE,
+            cluster_id=MESSAGING,
+            data=t.SerializableBytes(bytes((0x19, 7, 0x00)) + DISPLAY_MESSAGE),
+            radius=30,
+        )
+    )
+    await asyncio.sleep(1)
+    assert [[m.tsn for m in box] for box in boxes] == [[7], [7], [7]]
+    assert air.stats.transmitted - before == 4
+    assert [d.stats.rebroadcast for d in devices] == [1, 1, 1]
+    assert sum(d.stats.broadcast_repeats for d in devices) + esi.radio.stats.broadcast_repeats
+    assert all(d.stats.aps_duplicates == 0 for d in devices)
+
+
+async def test_a_route_request_flood_keeps_the_tables_bounded() -> None:
+    """A hostile insider (it holds the network key) floods a router with Route Requests
+    from forged originators and with frames for unknown destinations: the route discovery
+    table, the routing table and the frames awaiting a route stay bounded, what they refuse
+    is counted, and the held frames fail after nwkcRouteDiscoveryTime, each reported."""
+    air, esi, (router, hostile) = await han(96, n=2)
+    air.out_of_range(esi.radio, hostile)  # a topology: routing on
+    assert hostile.nwk is not None
+    assert router.nwk is not None
+    for i in range(200):
+        hdr = f.NwkHeader(0xFFFC, 0x4000 + i, 30, i, frame_type=f.NWK_COMMAND, discover_route=0)
+        frame = hostile._nwk_frame(hdr, f.RouteRequest(i, 0x7000 + i, 0).encode())
+        assert frame is not None
+        hostile._mac_send(0xFFFC, frame)
+        await asyncio.sleep(0.001)  # one after the other, as on the air
+    await asyncio.sleep(0.1)
+    routing = router._routing
+    assert routing is not None
+    assert len(routing.discoveries) == _route.DISCOVERY_TABLE_SIZE
+    assert router.stats.route_requests_dropped == 200 - _route.DISCOVERY_TABLE_SIZE
+    assert len(routing.routes) <= _route.ROUTE_TABLE_SIZE
+    # over time: the discovery entries expire, new requests get in, the oldest routes go
+    for burst in range(3):
+        await asyncio.sleep(_route.ROUTE_DISCOVERY_TIME + 1)
+        for i in range(20):
+            hdr = f.NwkHeader(
+                0xFFFC, 0x5000 + 20 * burst + i, 30, i, frame_type=f.NWK_COMMAND, discover_route=0
+            )
+            frame = hostile._nwk_frame(hdr, f.RouteRequest(i, 0x7000, 0).encode())
+            assert frame is not None
+            hostile._mac_send(0xFFFC, frame)
+            await asyncio.sleep(0.001)  # one after the other, as on the air
+        await asyncio.sleep(0.1)
+    assert len(routing.routes) == _route.ROUTE_TABLE_SIZE
+    assert router.stats.routes_evicted > 0
+    # frames for destinations nobody has, through the router: held up to the bound
+    sends = []
+    for i in range(30):
+        hdr = f.NwkHeader(0x6000 + i, hostile.nwk, 30, i)
+        frame = hostile._nwk_frame(hdr, b"\x00" * 8)
+        assert frame is not None
+        sends.append(hostile._mac_send(0x6000 + i, frame, hop=router.nwk))
+        await asyncio.sleep(0.001)
+    assert all(await asyncio.gather(*sends))  # the router's MAC took each
+    assert routing.held == _route.PENDING_FRAMES
+    assert router.stats.route_pending_overflow == 30 - _route.PENDING_FRAMES
+    await asyncio.sleep(_route.ROUTE_DISCOVERY_TIME + 1)
+    assert routing.held == 0
+    assert not routing.pending
+    assert not routing.searching
+    assert router.stats.route_discovery_failures == _route.PENDING_FRAMES
+    assert hostile.stats.network_status_received == _route.PENDING_FRAMES  # no route, told
+
+
+@pytest.mark.oracle
+async def test_tshark_reads_route_discovery_and_each_relayed_hop(tmp_path: Path) -> None:
+    """The 3-hop capture: tshark reads the Route Request (with its path cost growing hop by
+    hop), the Route Reply coming back, and decrypts the Display Message on each of its three
+    hops (each secured by the hop's sender, its NWK source the ESI's throughout, its radius
+    one less per hop); no malformed packet."""
+    path = tmp_path / "route.pcap"
+    air, esi, (r1, r2, display) = await chain(97, capture=path)
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 1, ack=True)
+    await asyncio.sleep(0.1)
+    air.close()
+    keys = zigbee_key_options(entry.line() for entry in air.keys)
+    packets = dissect(path, keys)
+    requests = [p for p in packets if p.get("zbee_nwk.cmd.id") == ["0x01"]]
+    assert {
+        (p["wpan.src16"][0], p["zbee_nwk.cmd.route.cost"][0])
+        for p in requests
+        if p["zbee_nwk.cmd.route.dest"] == [f"0x{display.nwk:04x}"]
+    } >= {("0x0000", "0"), (f"0x{r1.nwk:04x}", "1"), (f"0x{r2.nwk:04x}", "2")}
+    replies = [
+        (p["wpan.src16"][0], p["wpan.dst16"][0])
+        for p in packets
+        if p.get("zbee_nwk.cmd.id") == ["0x02"]
+    ]
+    hops = [(display.nwk, r2.nwk), (r2.nwk, r1.nwk), (r1.nwk, 0x0000)]
+    assert replies == [(f"0x{a:04x}", f"0x{b:04x}") for a, b in hops]
+    shown = [
+        (p["wpan.src16"][0], p["wpan.dst16"][0], p["zbee_nwk.src"][0], p["zbee_nwk.radius"][0])
+        for p in packets
+        if p.get("zbee_zcl_se.msg.message") == ["Peak price now"]
+    ]
+    path_hops = [(0x0000, r1.nwk), (r1.nwk, r2.nwk), (r2.nwk, display.nwk)]
+    assert shown == [
+        (f"0x{a:04x}", f"0x{b:04x}", "0x0000", str(30 - i)) for i, (a, b) in enumerate(path_hops)
+    ]
