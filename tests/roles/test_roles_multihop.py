@@ -54,8 +54,8 @@ async def test_the_esi_reaches_a_display_three_hops_away_and_a_load_controller_t
     # the load controller's reports came back over two hops, each recorded once
     assert reports(han, "lcd", 62) == {Status.RECEIVED: 1, Status.STARTED: 1}
     thermostat, lcd = (han.devices[name].device for name in ("thermostat", "lcd"))
-    assert thermostat.stats.relayed > 0
-    assert lcd.stats.relayed > 0  # the display's frames
+    assert thermostat.route_stats.relayed > 0
+    assert lcd.route_stats.relayed > 0  # the display's frames
     assert han.devices["ihd"].device.stats.aps_duplicates == 0
     await close(han)
 

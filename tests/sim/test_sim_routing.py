@@ -41,7 +41,7 @@ async def chain(
 
 
 def relayed(*nodes: SimDevice) -> list[int]:
-    return [node.stats.relayed for node in nodes]
+    return [node.route_stats.relayed for node in nodes]
 
 
 async def test_the_topology_says_who_hears_whom() -> None:
@@ -64,7 +64,7 @@ async def test_the_topology_says_who_hears_whom() -> None:
     assert failed.value.status == t.NWKStatus.NWK_ROUTE_DISCOVERY_FAILED
     assert loop.time() - began == pytest.approx(_route.ROUTE_DISCOVERY_TIME)
     assert air.stats.blocked > blocked  # the Route Request did not reach the display
-    assert esi.radio.stats.route_discovery_failures == 1
+    assert esi.radio.route_stats.route_discovery_failures == 1
     air.in_range(esi.radio, display)
     assert not air.multihop
     await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 2)
@@ -85,8 +85,8 @@ async def test_an_acknowledged_unicast_over_three_hops_is_delivered_once() -> No
     await asyncio.sleep(0.1)
     assert [m.tsn for m in box] == [1]
     assert display.stats.aps_duplicates == 0
-    assert esi.radio.stats.route_discoveries == 1
-    assert display.stats.route_discoveries == 0
+    assert esi.radio.route_stats.route_discoveries == 1
+    assert display.route_stats.route_discoveries == 0
     assert relayed(r1, r2) == [2, 2]  # the frame one way, the APS ack the other
     # the display answers the ESI (an APS-acknowledged unicast: it would raise without the ack)
     await display.endpoints[1].send(0x0000, 9, PRICE, 0x00)
@@ -94,7 +94,7 @@ async def test_an_acknowledged_unicast_over_three_hops_is_delivered_once() -> No
     await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 2, ack=True)
     await asyncio.sleep(0.1)
     assert [m.tsn for m in box] == [1, 2]
-    assert esi.radio.stats.route_discoveries == 1
+    assert esi.radio.route_stats.route_discoveries == 1
     assert esi.radio._routing is not None
     assert esi.radio._routing.routes[display.nwk or 0] == _route.Route(r1.nwk or 0, 3)
 
@@ -107,14 +107,14 @@ async def test_a_silenced_router_is_routed_around() -> None:
     air.out_of_range(esi.radio, display)
     box = inbox(display, MESSAGING)
     await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 1, ack=True)
-    used, other = (a, b) if a.stats.relayed else (b, a)
-    assert (used.stats.relayed, other.stats.relayed) == (2, 0)
+    used, other = (a, b) if a.route_stats.relayed else (b, a)
+    assert (used.route_stats.relayed, other.route_stats.relayed) == (2, 0)
     air.silence(used)
     await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 2, ack=True)
     await asyncio.sleep(0.1)
     assert [m.tsn for m in box] == [1, 2]
-    assert other.stats.relayed == 2
-    assert esi.radio.stats.route_discoveries == 2
+    assert other.route_stats.relayed == 2
+    assert esi.radio.route_stats.route_discoveries == 2
 
 
 async def test_a_relaying_router_reports_a_broken_link_and_the_source_rediscovers() -> None:
@@ -126,15 +126,15 @@ async def test_a_relaying_router_reports_a_broken_link_and_the_source_rediscover
     air.out_of_range(r1, display)
     box = inbox(display, MESSAGING)
     await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 1, ack=True)
-    used, other = (r2, r3) if r2.stats.relayed else (r3, r2)
+    used, other = (r2, r3) if r2.route_stats.relayed else (r3, r2)
     air.silence(used)
     await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 2, ack=True)
     await asyncio.sleep(0.1)
     assert [m.tsn for m in box] == [1, 2]
-    assert r1.stats.network_status_sent == 1
-    assert esi.radio.stats.network_status_received == 1
-    assert esi.radio.stats.route_discoveries == 2
-    assert other.stats.relayed == 2
+    assert r1.route_stats.network_status_sent == 1
+    assert esi.radio.route_stats.network_status_received == 1
+    assert esi.radio.route_stats.route_discoveries == 2
+    assert other.route_stats.relayed == 2
 
 
 async def test_every_router_gone_is_a_clear_failure() -> None:
@@ -169,8 +169,9 @@ async def test_a_broadcast_reaches_every_node_once() -> None:
     await asyncio.sleep(1)
     assert [[m.tsn for m in box] for box in boxes] == [[7], [7], [7]]
     assert air.stats.transmitted - before == 4
-    assert [d.stats.rebroadcast for d in devices] == [1, 1, 1]
-    assert sum(d.stats.broadcast_repeats for d in devices) + esi.radio.stats.broadcast_repeats
+    assert [d.route_stats.rebroadcast for d in devices] == [1, 1, 1]
+    nodes = [esi.radio, *devices]
+    assert sum(node.route_stats.broadcast_repeats for node in nodes) == 3  # one per router heard
     assert all(d.stats.aps_duplicates == 0 for d in devices)
 
 
@@ -193,7 +194,7 @@ async def test_a_route_request_flood_keeps_the_tables_bounded() -> None:
     routing = router._routing
     assert routing is not None
     assert len(routing.discoveries) == _route.DISCOVERY_TABLE_SIZE
-    assert router.stats.route_requests_dropped == 200 - _route.DISCOVERY_TABLE_SIZE
+    assert router.route_stats.route_requests_dropped == 200 - _route.DISCOVERY_TABLE_SIZE
     assert len(routing.routes) <= _route.ROUTE_TABLE_SIZE
     # over time: the discovery entries expire, new requests get in, the oldest routes go
     for burst in range(3):
@@ -208,7 +209,7 @@ async def test_a_route_request_flood_keeps_the_tables_bounded() -> None:
             await asyncio.sleep(0.001)  # one after the other, as on the air
         await asyncio.sleep(0.1)
     assert len(routing.routes) == _route.ROUTE_TABLE_SIZE
-    assert router.stats.routes_evicted > 0
+    assert router.route_stats.routes_evicted > 0
     # frames for destinations nobody has, through the router: held up to the bound
     sends = []
     for i in range(30):
@@ -219,13 +220,13 @@ async def test_a_route_request_flood_keeps_the_tables_bounded() -> None:
         await asyncio.sleep(0.001)
     assert all(await asyncio.gather(*sends))  # the router's MAC took each
     assert routing.held == _route.PENDING_FRAMES
-    assert router.stats.route_pending_overflow == 30 - _route.PENDING_FRAMES
+    assert router.route_stats.route_pending_overflow == 30 - _route.PENDING_FRAMES
     await asyncio.sleep(_route.ROUTE_DISCOVERY_TIME + 1)
     assert routing.held == 0
     assert not routing.pending
     assert not routing.searching
-    assert router.stats.route_discovery_failures == _route.PENDING_FRAMES
-    assert hostile.stats.network_status_received == _route.PENDING_FRAMES  # no route, told
+    assert router.route_stats.route_discovery_failures == _route.PENDING_FRAMES
+    assert hostile.route_stats.network_status_received == _route.PENDING_FRAMES  # no route, told
 
 
 @pytest.mark.oracle

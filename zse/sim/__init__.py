@@ -48,6 +48,7 @@ from zse.sim._node import (
     SimDevice,
     ZclMessage,
 )
+from zse.sim._route import RouteStats
 
 __all__ = [
     "SE_PROFILE",
@@ -68,6 +69,7 @@ __all__ = [
     "NodeStats",
     "PacedLoop",
     "RawFrame",
+    "RouteStats",
     "SimControllerApplication",
     "SimDevice",
     "VirtualClockLoop",

@@ -265,23 +265,6 @@ class NodeStats:
     indirect_expired: int = 0
     indirect_overflow: int = 0
     indirect_dropped: int = 0
-    #: multi-hop routing (ZB 3.6.3, 3.6.5; :mod:`zse.sim._route`): NWK unicasts relayed for
-    #: other nodes, broadcasts rebroadcast, broadcast copies dropped as heard before (the
-    #: broadcast transaction table) or because that table was full, Route Requests this node
-    #: sent, discoveries that found no route, Route Requests dropped because the route
-    #: discovery table was full, routes dropped to make room in the routing table, frames
-    #: refused because too many awaited a route, Network Status commands sent and received
-    relayed: int = 0
-    rebroadcast: int = 0
-    broadcast_repeats: int = 0
-    broadcast_table_full: int = 0
-    route_discoveries: int = 0
-    route_discovery_failures: int = 0
-    route_requests_dropped: int = 0
-    routes_evicted: int = 0
-    route_pending_overflow: int = 0
-    network_status_sent: int = 0
-    network_status_received: int = 0
 
     @property
     def nwk_key_mismatch(self) -> int:
@@ -323,6 +306,9 @@ class Node:
     #: the MAC capability "receiver on when idle" (802.15.4-2006 7.3.1.2): False for a sleepy
     #: end device (:class:`SimDevice`), which is battery powered too
     rx_on_when_idle = True
+    #: the routing tables, made when the node first routes (:mod:`zse.sim._route`): a class
+    #: default, so a node that never routes carries no attribute for them
+    _routing: _route.RoutingTables | None = None
 
     def __init__(
         self,
@@ -389,8 +375,6 @@ class Node:
         self._raw_queues: list[asyncio.Queue[RawFrame]] = []
         self._zdo_waiters: dict[tuple[int, int], asyncio.Future[list[Any]]] = {}
         self._mac_waiters: list[tuple[Callable[[Transmission], bool], asyncio.Future[Any]]] = []
-        #: the routing tables, made when the node first routes (:mod:`zse.sim._route`)
-        self._routing: _route.RoutingTables | None = None
         air._attach(self)
         self._listening()
 
@@ -419,6 +403,12 @@ class Node:
     def __repr__(self) -> str:
         nwk = "----" if self.nwk is None else f"{self.nwk:04X}"
         return f"<{type(self).__name__} {self.ieee} nwk=0x{nwk}>"
+
+    @property
+    def route_stats(self) -> _route.RouteStats:
+        """The node's routing counters (:class:`zse.sim.RouteStats`: relays, rebroadcasts,
+        route discoveries, what the bounded routing tables refused)."""
+        return _route.tables(self).stats
 
     @property
     def reassembly(self) -> Reassembly:
@@ -1016,7 +1006,7 @@ class Node:
             if unsecured is None:
                 return
             payload, aux_source = unsecured.payload, unsecured.source
-            if _route.is_routing_command(nwk, payload):
+            if nwk.frame_type != f.NWK_DATA and _route.is_routing_command(nwk, payload):
                 _route.command(self, tx, nwk, payload)
                 return
             if nwk.dst in BROADCAST_ADDRESSES and self.air.multihop:

@@ -83,6 +83,7 @@ __all__ = [
     "ROUTE_TABLE_SIZE",
     "Node",
     "Route",
+    "RouteStats",
     "RoutingTables",
 ]
 
@@ -119,7 +120,7 @@ class Node(Protocol):
     air: Medium
     logical_type: zdo_t.LogicalType
     rx_on_when_idle: bool
-    stats: Any  # zse.sim.NodeStats
+    stats: Any  # zse.sim.NodeStats: nwk_unsecured, malformed
     _routing: RoutingTables | None
 
     @property
@@ -152,6 +153,28 @@ class Node(Protocol):
 
     def _relay_broadcast(self, nwk: f.NwkHeader, payload: bytes) -> None:
         """A parent holds a broadcast for its sleepy children."""
+
+
+@dataclasses.dataclass
+class RouteStats:
+    """A node's routing counters (``node.route_stats``): NWK unicasts relayed for other
+    nodes, broadcasts rebroadcast, broadcast copies dropped as heard before (the broadcast
+    transaction table) or because that table was full, Route Requests this node sent,
+    discoveries that found no route, Route Requests dropped because the route discovery table
+    was full, routes dropped to make room in the routing table, frames refused because too
+    many awaited a route, Network Status commands sent and received."""
+
+    relayed: int = 0
+    rebroadcast: int = 0
+    broadcast_repeats: int = 0
+    broadcast_table_full: int = 0
+    route_discoveries: int = 0
+    route_discovery_failures: int = 0
+    route_requests_dropped: int = 0
+    routes_evicted: int = 0
+    route_pending_overflow: int = 0
+    network_status_sent: int = 0
+    network_status_received: int = 0
 
 
 @dataclasses.dataclass(slots=True)
@@ -193,6 +216,7 @@ class RoutingTables:
         #: the broadcast transaction table: (source, sequence number) -> expiry
         self.broadcasts: dict[tuple[int, int], float] = {}
         self._request_ids = itertools.count(first_request_id)
+        self.stats = RouteStats()
 
     def next_request_id(self) -> int:
         return next(self._request_ids) & 0xFF
@@ -246,7 +270,7 @@ def send(node: Node, dst: int, build: Build) -> asyncio.Future[bool]:
             )
         return _send_via(node, dst, Route(parent, LINK_COST), build)
     if routing.held >= PENDING_FRAMES:
-        node.stats.route_pending_overflow += 1
+        tables(node).stats.route_pending_overflow += 1
         raise zigpy.exceptions.DeliveryError(
             f"{node!r}: {routing.held} frames already await a route; frame for 0x{dst:04X}"
             " refused (NWK FRAME_NOT_BUFFERED)",
@@ -295,7 +319,7 @@ def _discover(node: Node, routing: RoutingTables, dst: int) -> None:
     routing.discoveries[node.nwk, request_id] = _Discovery(
         node.nwk, 0, _now() + ROUTE_DISCOVERY_TIME
     )
-    node.stats.route_discoveries += 1
+    tables(node).stats.route_discoveries += 1
     hdr = f.NwkHeader(
         0xFFFC,
         node.nwk,
@@ -314,7 +338,7 @@ def _not_found(node: Node, dst: int) -> None:
     routing.searching.pop(dst, None)
     waiting = routing.pending.pop(dst, [])
     routing.held -= len(waiting)
-    node.stats.route_discovery_failures += 1
+    tables(node).stats.route_discovery_failures += 1
     for held in waiting:
         if not held.future.done():
             held.future.set_exception(
@@ -380,7 +404,7 @@ def _learn(node: Node, routing: RoutingTables, dst: int, hop: int, cost: int) ->
         return
     if routing.routes.pop(dst, None) is None and len(routing.routes) >= ROUTE_TABLE_SIZE:
         del routing.routes[next(iter(routing.routes))]
-        node.stats.routes_evicted += 1
+        tables(node).stats.routes_evicted += 1
     routing.routes[dst] = Route(hop, cost)
 
 
@@ -399,7 +423,7 @@ def relay(node: Node, tx: Transmission, nwk: f.NwkHeader) -> None:
     if unsecured is None:
         return
     relayed = dataclasses.replace(nwk, radius=nwk.radius - 1, security=False)
-    node.stats.relayed += 1
+    tables(node).stats.relayed += 1
     try:
         sent = node._put_nwk(relayed, unsecured.payload)
     except zigpy.exceptions.DeliveryError as refused:
@@ -429,7 +453,7 @@ def _relay_done(node: Node, nwk: f.NwkHeader, payload: bytes, sent: asyncio.Futu
         return
     if nwk.frame_type == f.NWK_COMMAND and payload[:1] == bytes((f.NWK_CMD_NETWORK_STATUS,)):
         return
-    node.stats.network_status_sent += 1
+    tables(node).stats.network_status_sent += 1
     hdr = f.NwkHeader(
         nwk.src,
         node.nwk,
@@ -447,21 +471,21 @@ def broadcast(node: Node, nwk: f.NwkHeader, payload: bytes) -> bool:
     broadcast transaction table and a router rebroadcasts it, its radius one less (a parent
     also holds it for its sleepy children when it goes to 0xFFFF)."""
     if nwk.src == node.nwk:
-        node.stats.broadcast_repeats += 1
+        tables(node).stats.broadcast_repeats += 1
         return True
     routing = tables(node)
     now = _now()
     routing.expire(now)
     key = (nwk.src, nwk.seq)
     if key in routing.broadcasts:
-        node.stats.broadcast_repeats += 1
+        tables(node).stats.broadcast_repeats += 1
         return True
     if len(routing.broadcasts) >= BROADCAST_TABLE_SIZE:
-        node.stats.broadcast_table_full += 1
+        tables(node).stats.broadcast_table_full += 1
         return True
     routing.broadcasts[key] = now + BROADCAST_DELIVERY_TIME
     if is_router(node) and nwk.radius > 1:
-        node.stats.rebroadcast += 1
+        tables(node).stats.rebroadcast += 1
         _put(node, dataclasses.replace(nwk, radius=nwk.radius - 1, security=False), payload)
     elif nwk.dst == 0xFFFF:
         node._relay_broadcast(nwk, payload)
@@ -489,7 +513,7 @@ def command(node: Node, tx: Transmission, nwk: f.NwkHeader, payload: bytes) -> N
                 _route_reply(node, tx.mac.src, f.RouteReply.decode(payload))
         elif nwk.dst == node.nwk:
             status = f.NetworkStatus.decode(payload)
-            node.stats.network_status_received += 1
+            tables(node).stats.network_status_received += 1
             routing = tables(node)
             if routing.routes.pop(status.dst, None) is not None:
                 LOGGER.debug(
@@ -517,7 +541,7 @@ def _route_request(node: Node, sender: int, nwk: f.NwkHeader, request: f.RouteRe
             _learn(node, routing, nwk.src, sender, cost)
         return
     if len(routing.discoveries) >= DISCOVERY_TABLE_SIZE:
-        node.stats.route_requests_dropped += 1
+        tables(node).stats.route_requests_dropped += 1
         return
     routing.discoveries[key] = _Discovery(sender, cost, now + ROUTE_DISCOVERY_TIME)
     _learn(node, routing, nwk.src, sender, cost)
