@@ -11,7 +11,7 @@ import re
 
 from tests.roles.han_builder import EUIS, Han, close
 from tests.roles.test_roles_ack_loss import of, reports
-from tests.roles.test_roles_esi_registry import joined_han
+from tests.roles.test_roles_esi_registry import joined_han, transitions
 from zse.drlc import LoadControlEvent, Status
 from zse.drlc.core import ApplyLoadControl
 from zse.messaging import Message, MessageDisplayed
@@ -78,4 +78,26 @@ async def test_the_router_silenced_the_esi_says_no_route(tmp_path) -> None:
     assert again.delivered == [EUIS["ihd"]]
     await asyncio.sleep(5)
     assert [e.message.message_id for e in of(han, "ihd", MessageDisplayed)] == [63, 65]
+    await close(han)
+
+
+async def test_a_display_out_of_the_esis_range_joins_through_a_router_and_runs_cbke(
+    tmp_path,
+) -> None:
+    """The display never hears the ESI: it joins through the thermostat (Update Device,
+    Tunnel), then its install-code key, CBKE and the ESI's messages work over that hop."""
+    han = await joined_han(tmp_path, names=("thermostat",))
+    ihd = han.add("ihd")
+    han.air.out_of_range(han.app.radio, ihd.device)
+    await han.esi.provision(EUIS["ihd"])
+    await han.app.permit(60)  # the routers open too (Mgmt_Permit_Joining_req)
+    await ihd.start()
+    await asyncio.sleep(30)
+    await han.esi.settle()
+    assert transitions(han, "ihd")[-1] == ("key_established", "meter ready")
+    assert ihd.device._parent == han.devices["thermostat"].device.nwk
+    shown = await han.esi.send_message(Message(message_id=66, text="hello"), device=EUIS["ihd"])
+    assert shown.delivered == [EUIS["ihd"]]
+    await asyncio.sleep(5)
+    assert [e.message.message_id for e in of(han, "ihd", MessageDisplayed)] == [66]
     await close(han)

@@ -22,8 +22,11 @@ from tests.sim.test_sim_faults_capture import (
     han,
     inbox,
 )
-from zse.sim import SE_PROFILE, Air, SimControllerApplication, SimDevice, _route
+from zse.installcode import InstallCode
+from zse.sim import SE_PROFILE, Air, JoinRefused, SimControllerApplication, SimDevice, _route
 from zse.sim import _frames as f
+
+ALL = [PRICE, MESSAGING]
 
 
 async def chain(
@@ -264,3 +267,83 @@ async def test_tshark_reads_route_discovery_and_each_relayed_hop(tmp_path: Path)
     assert shown == [
         (f"0x{a:04x}", f"0x{b:04x}", "0x0000", str(30 - i)) for i, (a, b) in enumerate(path_hops)
     ]
+
+
+async def far_device(
+    air: Air, esi: SimControllerApplication, eui: str, *, rx_on_when_idle: bool = True
+) -> tuple[SimDevice, InstallCode]:
+    """A display out of the ESI's range, its install code registered and joining open on
+    every router (zigpy's Mgmt_Permit_Joining_req broadcast)."""
+    code = InstallCode.generate(rng=air.rng)
+    device = air.device(eui, install_code=code, channel=20, rx_on_when_idle=rx_on_when_idle)
+    device.add_endpoint(1, device_type=0x0502, in_clusters=[0x0800], out_clusters=ALL)
+    air.out_of_range(esi.radio, device)
+    return device, code
+
+
+async def test_a_device_out_of_the_coordinators_range_joins_through_a_router() -> None:
+    """The display hears only the router: it associates with it, the router tells the Trust
+    Center (APS Update Device), the Trust Center sends the Transport Key in an APS Tunnel to
+    the router, which passes it on. The display is then on the network: zigpy interviews it
+    over the router, and an APS-encrypted, acknowledged Display Message (its install-code link
+    key, end to end) reaches it, once."""
+    air, esi, (router,) = await han(98, n=1)
+    display, code = await far_device(air, esi, "00:0d:6f:00:0c:00:00:09")
+    await esi.permit_with_link_key(display.ieee, t.KeyData(code.link_key), 60)
+    await esi.permit(60)
+    await display.join()
+    assert display.joined
+    assert display.tc_ieee == esi.state.node_info.ieee
+    assert display._parent == router.nwk
+    assert esi.radio.children[display.ieee] == display.nwk
+    await asyncio.sleep(30)  # Device_annce relayed; zigpy interviews it through the router
+    assert esi.get_device(ieee=display.ieee).is_initialized
+    box = inbox(display, MESSAGING)
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 3, encrypt=True, ack=True)
+    await asyncio.sleep(0.1)
+    assert [(m.tsn, m.aps_encrypted) for m in box] == [(3, True)]
+    assert router.route_stats.relayed > 0
+
+
+async def test_joining_through_a_router_still_needs_the_trust_centers_consent() -> None:
+    """No link key registered: the Trust Center ignores the Update Device, no key comes, the
+    join fails. A sleepy device cannot join through a router (it keeps no indirect queue)."""
+    air, esi, _ = await han(99, n=1)
+    display, _ = await far_device(air, esi, "00:0d:6f:00:0c:00:00:0a")
+    await esi.permit(60)
+    with pytest.raises(JoinRefused, match="no Transport Key"):
+        await display.join()
+    assert display.ieee not in esi.radio.children
+    sleepy, code = await far_device(air, esi, "00:0d:6f:00:0c:00:00:0b", rx_on_when_idle=False)
+    await esi.permit_with_link_key(sleepy.ieee, t.KeyData(code.link_key), 60)
+    with pytest.raises(JoinRefused, match="PAN at capacity"):
+        await sleepy.join()
+
+
+@pytest.mark.oracle
+async def test_tshark_reads_update_device_and_tunnel(tmp_path: Path) -> None:
+    """tshark reads the router's Update Device (APS-decrypted with its link key: the display's
+    EUI-64, address and "unsecured join") and the Trust Center's Tunnel to the router (the
+    display's EUI-64), then the Transport Key the router passes on; nothing malformed."""
+    path = tmp_path / "tunnel.pcap"
+    air, esi, (router,) = await han(100, n=1, capture=path)
+    display, code = await far_device(air, esi, "00:0d:6f:00:0c:00:00:0c")
+    await esi.permit_with_link_key(display.ieee, t.KeyData(code.link_key), 60)
+    await esi.permit(60)
+    await display.join()
+    air.close()
+    packets = dissect(path, zigbee_key_options(entry.line() for entry in air.keys))
+    update = next(p for p in packets if p.get("zbee_aps.cmd.id") == ["0x06"])
+    assert update["zbee_aps.cmd.device"] == [str(display.ieee)]
+    assert update["zbee_aps.cmd.addr"] == [f"0x{display.nwk:04x}"]
+    assert update["zbee_aps.cmd.update_status"] == ["0x01"]
+    assert update["wpan.src16"] == [f"0x{router.nwk:04x}"]
+    tunnel = next(p for p in packets if p.get("zbee_aps.cmd.id", [""])[0] == "0x0e")
+    assert tunnel["zbee_aps.cmd.dst"][0] == str(display.ieee)  # then the key's own field
+    assert tunnel["wpan.dst16"] == [f"0x{router.nwk:04x}"]
+    key = next(
+        p
+        for p in packets
+        if p.get("zbee_aps.cmd.id") == ["0x05"] and p.get("wpan.dst16") == [f"0x{display.nwk:04x}"]
+    )
+    assert key["wpan.src16"] == [f"0x{router.nwk:04x}"]

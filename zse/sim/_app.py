@@ -23,6 +23,7 @@ import zigpy.state
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
+from zse.errors import DecodeError
 from zse.security import KeyId
 from zse.sim import _frames as f
 from zse.sim._air import Medium, Transmission
@@ -135,6 +136,57 @@ class CoordinatorNode(ParentNode):
         self._adopt(ieee, capability)
         await asyncio.sleep(TRANSPORT_KEY_DELAY)
         await self._transport_key(ieee, nwk, key)
+
+    def _aps_command(
+        self, nwk: f.NwkHeader, key_id: KeyId | None, source: t.EUI64 | None, payload: bytes
+    ) -> None:
+        """APS Update Device (ZB 4.4.3) of an unsecured join, from a router the Trust Center
+        admitted at that address, APS-secured with its link key: the device joined through
+        it (:meth:`_admit_through`)."""
+        if (
+            payload[:1] != bytes((f.APS_CMD_UPDATE_DEVICE,))
+            or key_id != KeyId.DATA
+            or not nwk.security
+            or source is None
+            or self.children.get(source) != nwk.src
+        ):
+            return
+        try:
+            ieee, child, status = f.decode_update_device(payload)
+        except DecodeError:
+            self.stats.malformed += 1
+            return
+        if status == f.UPDATE_DEVICE_UNSECURED_JOIN and child < 0xFFF8:
+            self._spawn(self._admit_through(ieee, child, nwk.src))
+
+    async def _admit_through(self, ieee: t.EUI64, nwk: int, parent: int) -> None:
+        """A device joined router ``parent`` at ``nwk`` (ZB 4.6.3.2.2): admitted as a device
+        associating with the coordinator is (joining permitted, its link key registered), its
+        Transport Key (APS-secured with the key-transport key of that link key, ZB 4.6.3.4.1)
+        sent in an APS Tunnel command (ZB 4.4.3) to the router, which passes it on. Refused,
+        nothing is sent (the spec's Remove Device to the router is not modelled): the device
+        gives up waiting for its key."""
+        assert self.network_key is not None
+        assert self.nwk is not None
+        key = self._key_for(ieee) if self.permitting else None
+        if key is None or self._joined_as(nwk) not in (None, ieee):
+            LOGGER.info("refusing %s joining through 0x%04X", ieee, parent)
+            return
+        self.children[f.eui64(ieee)] = nwk
+        self._learn_address(nwk, ieee)
+        self._adopt(ieee, _RX_ON)
+        self.set_link_key(ieee, key)
+        await asyncio.sleep(TRANSPORT_KEY_DELAY)
+        aps = f.ApsHeader(f.APS_COMMAND, f.APS_DELIVERY_UNICAST, next(self._aps_counter) & 0xFF)
+        cmd = f.transport_key_payload(self.network_key, self.network_key_seq, ieee, self.ieee)
+        try:
+            secured = self._secure_aps(aps, cmd, ieee, KeyId.KEY_TRANSPORT)
+        except zigpy.exceptions.DeliveryError:
+            LOGGER.warning("no Transport Key to %s: its link key's APS counter is exhausted", ieee)
+            return
+        tunnel = f.ApsHeader(f.APS_COMMAND, f.APS_DELIVERY_UNICAST, next(self._aps_counter) & 0xFF)
+        hdr = f.NwkHeader(parent, self.nwk, 30, next(self._nwk_seq) & 0xFF)
+        await self._send_quietly(hdr, f.encode_aps(tunnel, f.tunnel_payload(ieee, secured)))
 
     def _allocate(self, ieee: t.EUI64) -> int:
         """Stochastic address assignment (ZB 3.6.1.7): random, unique, below 0xFFF8."""

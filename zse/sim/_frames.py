@@ -48,7 +48,12 @@ APS_DELIVERY_UNICAST = 0
 APS_DELIVERY_BROADCAST = 2
 APS_DELIVERY_GROUP = 3
 APS_CMD_TRANSPORT_KEY = 0x05
+APS_CMD_UPDATE_DEVICE = 0x06  # a router tells the Trust Center of a device joining it (ZB 4.4.3)
 APS_CMD_SWITCH_KEY = 0x09
+APS_CMD_TUNNEL = 0x0E  # the Trust Center's frame for a joining device, through its parent
+#: Update Device status (ZB 4.4.3.3; as Wireshark's dissector names it): standard security,
+#: unsecured join
+UPDATE_DEVICE_UNSECURED_JOIN = 0x01
 KEY_TYPE_STANDARD_NETWORK = 0x01  # Transport Key key type (ZB Table 4.12)
 
 MacAddress = int | t.EUI64 | None
@@ -406,12 +411,17 @@ def _decode_extended(data: bytes, pos: int, hdr: ApsHeader) -> tuple[ApsHeader, 
 
 
 def beacon_payload(
-    extended_pan_id: t.ExtendedPanId, *, permit: bool, update_id: int = 0
+    extended_pan_id: t.ExtendedPanId, *, permit: bool, update_id: int = 0, depth: int = 0
 ) -> tuple[bytes, bytes]:
-    """Superframe/GTS/pending fields and the ZigBee beacon payload (ZB 3.6.7, Table 3.56)."""
-    superframe = 0x4FFF | (0x8000 if permit else 0)  # BO=SO=15, final CAP 15, PAN coordinator
+    """Superframe/GTS/pending fields and the ZigBee beacon payload (ZB 3.6.7, Table 3.56);
+    ``depth`` 0 is the PAN coordinator's (the superframe's PAN coordinator bit set), a router
+    sends its own depth."""
+    superframe = 0x0FFF | (0x4000 if depth == 0 else 0)  # BO=SO=15, final CAP 15
+    superframe |= 0x8000 if permit else 0
     mac_fields = struct.pack("<HBB", superframe, 0, 0)
-    zb = bytes((0x00, 0x22, 0x84)) + bytes(extended_pan_id.serialize()) + b"\xff\xff\xff"
+    # router and end device capacity, and the device depth (bits 3-6)
+    capacity = 0x84 | (min(depth, 15) << 3)
+    zb = bytes((0x00, 0x22, capacity)) + bytes(extended_pan_id.serialize()) + b"\xff\xff\xff"
     return mac_fields, zb + bytes((update_id & 0xFF,))
 
 
@@ -429,6 +439,31 @@ def transport_key_payload(network_key: bytes, key_seq: int, dst: t.EUI64, src: t
 #: NWK command frame type and the Rejoin Request / Response command ids (ZB 3.4.6, 3.4.7).
 NWK_COMMAND = 1
 NWK_CMD_REJOIN_REQUEST, NWK_CMD_REJOIN_RESPONSE = 0x06, 0x07
+
+
+def update_device_payload(ieee: t.EUI64, nwk: int, status: int) -> bytes:
+    """APS Update Device command (ZB 4.4.3.3): the device's EUI-64 and short address, and
+    what happened (:data:`UPDATE_DEVICE_UNSECURED_JOIN`)."""
+    return (
+        bytes((APS_CMD_UPDATE_DEVICE,))
+        + bytes(ieee.serialize())
+        + struct.pack("<HB", nwk, status & 0xFF)
+    )
+
+
+def decode_update_device(payload: bytes) -> tuple[Eui64, int, int]:
+    """(EUI-64, short address, status) of an Update Device command; a short one is an
+    :class:`InvalidFrame`."""
+    if len(payload) < 12 or payload[0] != APS_CMD_UPDATE_DEVICE:
+        raise InvalidFrame(f"Update Device needs 12 octets, got {len(payload)}")
+    nwk, status = struct.unpack_from("<HB", payload, 9)
+    return Eui64(payload[1:9]), nwk, status
+
+
+def tunnel_payload(dst: t.EUI64, frame: bytes) -> bytes:
+    """APS Tunnel command (ZB 4.4.3, 4.6.3.7): the joining device's EUI-64, then the APS
+    frame (header, auxiliary header, payload, MIC) its parent passes on to it."""
+    return bytes((APS_CMD_TUNNEL,)) + bytes(dst.serialize()) + frame
 
 
 def switch_key_payload(key_seq: int) -> bytes:

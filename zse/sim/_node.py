@@ -114,6 +114,8 @@ MAC_DUPLICATE_LIFETIME = 0.02
 APS_ACK_WAIT = 1.6
 #: apscMaxFrameRetries (ZB 2.2.7.1, Table 2.23): resends of a frame no APS ack answered
 APS_MAX_FRAME_RETRIES = 3
+#: devices that associated with a router and await their Transport Key through it
+JOINING_CHILDREN = 8
 
 
 class JoinRefused(Exception):
@@ -1360,7 +1362,8 @@ class Node:
         except DecodeError:
             self.stats.malformed += 1
             return None
-        if partner not in claimants or nwk.src_ieee not in (None, partner):
+        unclaimed = partner not in claimants and not self._takes_key_from(opened.aux.key_id)
+        if unclaimed or nwk.src_ieee not in (None, partner):
             self.stats.aps_source_mismatch += 1
             LOGGER.debug(
                 "%r: APS frame from 0x%04X secured by %s, not the device at that address; dropped",
@@ -1369,9 +1372,15 @@ class Node:
                 partner,
             )
             return None
-        if mapped is None:
+        if mapped is None and partner in claimants:
             self._rejoin_proven(nwk.src, partner)
         return opened.aux.key_id, opened.payload, partner
+
+    def _takes_key_from(self, key_id: KeyId | None) -> bool:
+        """Whether a frame secured with ``key_id`` is taken from whichever device its link
+        key names, not the one at its NWK source: only a device joining through a router
+        takes its Transport Key so (:class:`SimDevice`)."""
+        return False
 
     def _open_aps(
         self, frame: bytes, senders: tuple[t.EUI64 | None, ...]
@@ -1504,8 +1513,13 @@ class Node:
         self.air._listen(
             self,
             bool(self._mac_waiters or self._raw_callbacks or self._raw_queues)
-            or type(self)._mac_command is not Node._mac_command,
+            or self._wants_mac_commands(),
         )
+
+    def _wants_mac_commands(self) -> bool:
+        """Whether :meth:`_mac_command` does anything now (a coordinator, a router open to
+        joins)."""
+        return type(self)._mac_command is not Node._mac_command
 
     def _hears(self, tx: Transmission) -> bool:
         """Whether :meth:`_receive` would do anything with a raw frame or a MAC frame other
@@ -1516,9 +1530,7 @@ class Node:
             return bool(self._raw_callbacks or self._raw_queues)
         if self._mac_waiters:
             return True
-        return tx.mac.frame_type == f.MAC_COMMAND and (
-            type(self)._mac_command is not Node._mac_command
-        )
+        return tx.mac.frame_type == f.MAC_COMMAND and self._wants_mac_commands()
 
     def _aps_command(
         self, nwk: f.NwkHeader, key_id: KeyId | None, source: t.EUI64 | None, payload: bytes
@@ -1863,6 +1875,13 @@ class SimDevice(Node):
         self._poller: asyncio.Task[None] | None = None
         self._poll_due: asyncio.Event | None = None
         self._rx_until = 0.0  # a sleepy device's receiver is on until then
+        # a router open to joins until then (Mgmt_Permit_Joining_req), and the devices that
+        # associated with it awaiting their Transport Key (bounded)
+        self._permit_until = 0.0
+        self._permit_timer: asyncio.TimerHandle | None = None
+        self._join_children: dict[t.EUI64, int] = {}
+        #: the Trust Center that sent the Transport Key at a join (its source EUI-64)
+        self._key_source: t.EUI64 | None = None
         super().__init__(air, ieee, logical_type=logical_type, manufacturer_code=manufacturer_code)
         #: whether the endpoints' ZCL unicasts ask for an APS acknowledgement (ZB 2.2.8.4.1)
         self.aps_ack = aps_ack
@@ -2060,6 +2079,8 @@ class SimDevice(Node):
             )
         assert isinstance(beacon.mac.src, int)
         parent_pan, parent = beacon.mac.src_pan, beacon.mac.src
+        fields = _parse_beacon(beacon.payload)
+        self.extended_pan_id = None if fields is None else fields[1]
         self.pan_id = parent_pan
         self._key_future = loop.create_future()
         request = f.encode_mac(
@@ -2102,6 +2123,9 @@ class SimDevice(Node):
                 f"{self.ieee}: no Transport Key it could decrypt with its preconfigured link key"
             ) from None
         self.use_network_key(network_key, seq)
+        # through a router, the Transport Key names the Trust Center (its APS source)
+        tc = self._key_source or tc
+        self._learn_address(0x0000, tc)
         self.tc_ieee = tc
         assert self.preconfigured_key is not None
         self.set_link_key(tc, self.preconfigured_key)
@@ -2258,6 +2282,18 @@ class SimDevice(Node):
             return self.preconfigured_key  # joining: the Trust Center's key is the install code's
         return key
 
+    def _takes_key_from(self, key_id: KeyId | None) -> bool:
+        """Joining through a router: the Transport Key comes from the router (its NWK source)
+        but is secured by the Trust Center, whom the device does not know yet; the key that
+        opens it, the device's own preconfigured one, names the sender (ZB 4.6.3.2)."""
+        future = self._key_future
+        return (
+            key_id == KeyId.KEY_TRANSPORT
+            and self.network_key is None
+            and future is not None
+            and not future.done()
+        )
+
     def _aps_command(
         self, nwk: f.NwkHeader, key_id: KeyId | None, source: t.EUI64 | None, payload: bytes
     ) -> None:
@@ -2266,6 +2302,9 @@ class SimDevice(Node):
         brings the network key; once joined, the next one (kept until Switch Key). Switch Key
         (ZB 4.4.9.5) from the Trust Center makes that one active (ZB 4.6.3.5)."""
         if not payload:
+            return
+        if payload[0] == f.APS_CMD_TUNNEL:
+            self._tunnelled(nwk, key_id, source, payload)
             return
         joined = self.network_key is not None
         rejoin_key = self._rejoin_key
@@ -2289,6 +2328,7 @@ class SimDevice(Node):
             key, seq = payload[2:18], payload[18]
             future = self._key_future
             if not joined and future is not None and not future.done():
+                self._key_source = source
                 future.set_result((key, seq))
             elif joined and source == self.tc_ieee and seq != self.network_key_seq:
                 self.alternate_network_key = (seq, key)
@@ -2302,6 +2342,110 @@ class SimDevice(Node):
             and self.alternate_network_key[0] == payload[1]
         ):
             self.use_network_key(self.alternate_network_key[1], payload[1])
+
+    # -- a router that devices join through (ZB 3.6.1.4.1, 4.6.3.2.2) -------------------------
+
+    def _permit_request(self, seconds: int) -> None:
+        """Mgmt_Permit_Joining_req (ZB 2.4.3.3.7): a router lets devices associate with it
+        for ``seconds``; it is a listener for Beacon and Association Requests meanwhile."""
+        if not _route.is_router(self):
+            return
+        loop = asyncio.get_running_loop()
+        self._permit_until = loop.time() + max(0, seconds)
+        if self._permit_timer is not None:
+            self._permit_timer.cancel()
+        self._permit_timer = loop.call_at(self._permit_until, self._listening)
+        self._listening()
+
+    def _permitting(self) -> bool:
+        return (
+            self._permit_until > 0.0
+            and self.joined
+            and asyncio.get_running_loop().time() < self._permit_until
+            and _route.is_router(self)
+        )
+
+    def _wants_mac_commands(self) -> bool:
+        return self._permit_until > 0.0 and self._permitting()
+
+    def _mac_command(self, tx: Transmission) -> None:
+        """While open to joins: a Beacon Request is answered with a beacon (association
+        permitted), an Association Request from an always-listening device admitted."""
+        if not tx.payload or not self._permitting():
+            return
+        command = tx.payload[0]
+        if command == f.MAC_CMD_BEACON_REQUEST:
+            self._spawn(self._send_beacon())
+        elif command == f.MAC_CMD_ASSOCIATION_REQUEST and isinstance(tx.mac.src, t.EUI64):
+            capability = tx.payload[1] if len(tx.payload) > 1 else 0
+            self._spawn(self._associate_child(tx.mac.src, capability))
+
+    async def _send_beacon(self) -> None:
+        if self.extended_pan_id is None:
+            return
+        fields, zigbee = f.beacon_payload(self.extended_pan_id, permit=True, depth=1)
+        hdr = f.MacHeader(f.MAC_BEACON, next(self._mac_seq), None, None, self.pan_id, self.nwk)
+        await self.air.transmit(self.air.frame(self, f.encode_mac(hdr, fields + zigbee)))
+
+    async def _associate_child(self, ieee: t.EUI64, capability: int) -> None:
+        """Association (802.15.4-2006 7.5.3.1) with this router: an address drawn at random
+        (stochastic addressing, ZB 3.6.1.7), then the Trust Center told with an APS Update
+        Device (ZB 4.4.3; status "standard security, unsecured join"), APS-secured with this
+        router's link key; the Trust Center decides. A sleepy device is refused (PAN at
+        capacity): the simulator's routers keep no indirect queue."""
+        assert self.nwk is not None
+        assert self.tc_ieee is not None
+        sleepy = not capability & int(zdo_t.MACCapabilityFlags.RxOnWhenIdle)
+        nwk = 0xFFFF if sleepy else self.air.rng.randrange(0x0001, 0xFFF8)
+        status = f.ASSOC_PAN_AT_CAPACITY if sleepy else f.ASSOC_SUCCESS
+        hdr = f.MacHeader(
+            f.MAC_COMMAND, next(self._mac_seq), self.pan_id, ieee, self.pan_id, self.ieee, True
+        )
+        payload = bytes((f.MAC_CMD_ASSOCIATION_RESPONSE,)) + struct.pack("<HB", nwk, status)
+        if not await self.air.transmit(self.air.frame(self, f.encode_mac(hdr, payload))):
+            return
+        if sleepy:
+            return
+        ieee = f.eui64(ieee)
+        self._join_children.pop(ieee, None)
+        if len(self._join_children) >= JOINING_CHILDREN:
+            del self._join_children[next(iter(self._join_children))]
+        self._join_children[ieee] = nwk
+        aps = f.ApsHeader(f.APS_COMMAND, f.APS_DELIVERY_UNICAST, next(self._aps_counter) & 0xFF)
+        update = f.update_device_payload(ieee, nwk, f.UPDATE_DEVICE_UNSECURED_JOIN)
+        try:
+            secured = self._secure_aps(aps, update, self.tc_ieee, KeyId.DATA)
+            sent = await self._send_nwk(
+                f.NwkHeader(0x0000, self.nwk, 30, next(self._nwk_seq) & 0xFF), secured
+            )
+        except DeliveryError as failed:
+            sent = False
+            LOGGER.info("%r: Update Device for %s not delivered: %s", self, ieee, failed)
+        if not sent:
+            self._join_children.pop(ieee, None)
+
+    def _tunnelled(
+        self, nwk: f.NwkHeader, key_id: KeyId | None, source: t.EUI64 | None, payload: bytes
+    ) -> None:
+        """An APS Tunnel command (ZB 4.4.3) from the Trust Center: the APS frame in it (a
+        Transport Key) goes to the device that joined through this router, in a NWK frame
+        without NWK security (the device holds no network key yet)."""
+        if (
+            len(payload) <= 9
+            or not nwk.security
+            or key_id is not None
+            or source is None
+            or source != self.tc_ieee
+            or self.nwk is None
+        ):
+            return
+        child = self._join_children.pop(f.eui64(payload[1:9]), None)
+        if child is None:
+            return
+        hdr = f.NwkHeader(child, self.nwk, 1, next(self._nwk_seq) & 0xFF, discover_route=0)
+        sent = self._put_nwk(hdr, payload[9:], secure=False)
+        if sent is not None:
+            sent.add_done_callback(_outcome_retrieved)
 
     def on_left(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback()`` whenever the device leaves the network (asked to or on its own);
@@ -2370,6 +2514,10 @@ class SimDevice(Node):
         self._forget_addresses()
         self._key_future = None
         self._tune(None)
+        self._key_source = None
+        self._join_children.clear()
+        self._permit_until = 0.0
+        self._listening()
         for callback in list(self._left_callbacks):
             callback()
 
