@@ -1,6 +1,6 @@
 """A parent of sleepy end devices: indirect transmission (IEEE 802.15.4-2006 7.5.6.3).
 
-The coordinator is every device's parent (devices join through it only). A child that
+The coordinator is every sleepy device's parent (routers take always-listening children only). A child that
 associated (or rejoined) with its MAC capability "receiver on when idle" clear (7.3.1.2) is
 sleepy: every frame for it waits in the parent's :class:`~zse.sim._indirect.IndirectQueue`
 until the child polls. The sender of a held unicast learns how it went when it went: the
