@@ -1,13 +1,13 @@
 """A parent of sleepy end devices: indirect transmission (IEEE 802.15.4-2006 7.5.6.3).
 
-The coordinator is every sleepy device's parent (routers take always-listening children only). A child that
-associated (or rejoined) with its MAC capability "receiver on when idle" clear (7.3.1.2) is
-sleepy: every frame for it waits in the parent's :class:`~zse.sim._indirect.IndirectQueue`
-until the child polls. The sender of a held unicast learns how it went when it went: the
-send completes when the child acknowledged the frame, and fails with zigpy's
-``DeliveryError`` (``MAC_TRANSACTION_EXPIRED``) when the child did not poll within
-macTransactionPersistenceTime (7.68 s), at once with ``MAC_TRANSACTION_OVERFLOW`` when the
-queue is full, and when the child leaves.
+The coordinator is every sleepy device's parent (routers take always-listening children
+only). A child that associated (or rejoined) with its MAC capability "receiver on when idle"
+clear (7.3.1.2) is sleepy: every frame for it waits in the parent's
+:class:`~zse.sim._indirect.IndirectQueue` until the child polls. The sender of a held
+unicast learns how it went when it went: the send completes when the child acknowledged the
+frame, and fails with zigpy's ``DeliveryError`` (``MAC_TRANSACTION_EXPIRED``) when the child
+did not poll within macTransactionPersistenceTime (7.68 s), at once with
+``MAC_TRANSACTION_OVERFLOW`` when the queue is full, and when the child leaves.
 
 Frames for a sleepy child from another node reach the parent (their MAC destination is the
 parent, :meth:`zse.sim.Medium.next_hop`); the parent relays them as any router relays
