@@ -2393,8 +2393,8 @@ class SimDevice(Node):
         Device (ZB 4.4.3; status "standard security, unsecured join"), APS-secured with this
         router's link key; the Trust Center decides. A sleepy device is refused (PAN at
         capacity): the simulator's routers keep no indirect queue."""
-        assert self.nwk is not None
-        assert self.tc_ieee is not None
+        if self.nwk is None or self.tc_ieee is None:
+            return
         sleepy = not capability & int(zdo_t.MACCapabilityFlags.RxOnWhenIdle)
         nwk = 0xFFFF if sleepy else self.air.rng.randrange(0x0001, 0xFFF8)
         status = f.ASSOC_PAN_AT_CAPACITY if sleepy else f.ASSOC_SUCCESS
