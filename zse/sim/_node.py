@@ -1850,6 +1850,14 @@ class SimDevice(Node):
     (802.15.4-2006 7.5.6.3, :mod:`zse.sim._indirect`).
     """
 
+    # A router open to joins until then (Mgmt_Permit_Joining_req), and the devices that
+    # associated with it awaiting their Transport Key (bounded): class defaults, so a device
+    # that never lets others join carries no attribute for them.
+    _permit_until = 0.0
+    _permit_timer: asyncio.TimerHandle | None = None
+    _join_children: dict[t.EUI64, int] | None = None
+    _beacon_epid: bytes | None = None
+
     def __init__(
         self,
         air: Medium,
@@ -1875,13 +1883,6 @@ class SimDevice(Node):
         self._poller: asyncio.Task[None] | None = None
         self._poll_due: asyncio.Event | None = None
         self._rx_until = 0.0  # a sleepy device's receiver is on until then
-        # a router open to joins until then (Mgmt_Permit_Joining_req), and the devices that
-        # associated with it awaiting their Transport Key (bounded)
-        self._permit_until = 0.0
-        self._permit_timer: asyncio.TimerHandle | None = None
-        self._join_children: dict[t.EUI64, int] = {}
-        #: the Trust Center that sent the Transport Key at a join (its source EUI-64)
-        self._key_source: t.EUI64 | None = None
         super().__init__(air, ieee, logical_type=logical_type, manufacturer_code=manufacturer_code)
         #: whether the endpoints' ZCL unicasts ask for an APS acknowledgement (ZB 2.2.8.4.1)
         self.aps_ack = aps_ack
@@ -1890,7 +1891,8 @@ class SimDevice(Node):
             air._learn_key(self.preconfigured_key, f"install-code link key {ieee}")
         self.channels = channels
         self.endpoints: dict[int, Endpoint] = {}
-        self._key_future: asyncio.Future[tuple[bytes, int]] | None = None
+        # the Transport Key's network key, its sequence number and sender, at a join
+        self._key_future: asyncio.Future[tuple[bytes, int, t.EUI64 | None]] | None = None
         #: a rejoin under way: the Rejoin Response's status, and (Trust Center rejoin) the key
         self._rejoin_status: asyncio.Future[int] | None = None
         self._rejoin_key: asyncio.Future[tuple[bytes, int]] | None = None
@@ -2079,8 +2081,9 @@ class SimDevice(Node):
             )
         assert isinstance(beacon.mac.src, int)
         parent_pan, parent = beacon.mac.src_pan, beacon.mac.src
-        fields = _parse_beacon(beacon.payload)
-        self.extended_pan_id = None if fields is None else fields[1]
+        # the extended PAN id, for this device's own beacons should it let others join: its 8
+        # octets (a zigpy ExtendedPanId is a list of 8 ints, ten times the memory)
+        self._beacon_epid = bytes(beacon.payload[7:15])
         self.pan_id = parent_pan
         self._key_future = loop.create_future()
         request = f.encode_mac(
@@ -2116,7 +2119,7 @@ class SimDevice(Node):
         self._doze(parent)  # a sleepy device polls for its Transport Key
         try:
             async with asyncio.timeout(key_timeout):
-                network_key, seq = await self._key_future
+                network_key, seq, source = await self._key_future
         except TimeoutError:
             self._reset()
             raise JoinRefused(
@@ -2124,7 +2127,7 @@ class SimDevice(Node):
             ) from None
         self.use_network_key(network_key, seq)
         # through a router, the Transport Key names the Trust Center (its APS source)
-        tc = self._key_source or tc
+        tc = source or tc
         self._learn_address(0x0000, tc)
         self.tc_ieee = tc
         assert self.preconfigured_key is not None
@@ -2328,8 +2331,7 @@ class SimDevice(Node):
             key, seq = payload[2:18], payload[18]
             future = self._key_future
             if not joined and future is not None and not future.done():
-                self._key_source = source
-                future.set_result((key, seq))
+                future.set_result((key, seq, source))
             elif joined and source == self.tc_ieee and seq != self.network_key_seq:
                 self.alternate_network_key = (seq, key)
         elif (
@@ -2381,9 +2383,12 @@ class SimDevice(Node):
             self._spawn(self._associate_child(tx.mac.src, capability))
 
     async def _send_beacon(self) -> None:
-        if self.extended_pan_id is None:
+        epid = self.extended_pan_id
+        if epid is None and self._beacon_epid is not None:
+            epid, _ = t.ExtendedPanId.deserialize(self._beacon_epid)
+        if epid is None:
             return
-        fields, zigbee = f.beacon_payload(self.extended_pan_id, permit=True, depth=1)
+        fields, zigbee = f.beacon_payload(epid, permit=True, depth=1)
         hdr = f.MacHeader(f.MAC_BEACON, next(self._mac_seq), None, None, self.pan_id, self.nwk)
         await self.air.transmit(self.air.frame(self, f.encode_mac(hdr, fields + zigbee)))
 
@@ -2407,10 +2412,11 @@ class SimDevice(Node):
         if sleepy:
             return
         ieee = f.eui64(ieee)
-        self._join_children.pop(ieee, None)
-        if len(self._join_children) >= JOINING_CHILDREN:
-            del self._join_children[next(iter(self._join_children))]
-        self._join_children[ieee] = nwk
+        children = self._join_children = self._join_children or {}
+        children.pop(ieee, None)
+        if len(children) >= JOINING_CHILDREN:
+            del children[next(iter(children))]
+        children[ieee] = nwk
         aps = f.ApsHeader(f.APS_COMMAND, f.APS_DELIVERY_UNICAST, next(self._aps_counter) & 0xFF)
         update = f.update_device_payload(ieee, nwk, f.UPDATE_DEVICE_UNSECURED_JOIN)
         try:
@@ -2422,7 +2428,7 @@ class SimDevice(Node):
             sent = False
             LOGGER.info("%r: Update Device for %s not delivered: %s", self, ieee, failed)
         if not sent:
-            self._join_children.pop(ieee, None)
+            children.pop(ieee, None)
 
     def _tunnelled(
         self, nwk: f.NwkHeader, key_id: KeyId | None, source: t.EUI64 | None, payload: bytes
@@ -2439,7 +2445,8 @@ class SimDevice(Node):
             or self.nwk is None
         ):
             return
-        child = self._join_children.pop(f.eui64(payload[1:9]), None)
+        children = self._join_children or {}
+        child = children.pop(f.eui64(payload[1:9]), None)
         if child is None:
             return
         hdr = f.NwkHeader(child, self.nwk, 1, next(self._nwk_seq) & 0xFF, discover_route=0)
@@ -2514,10 +2521,10 @@ class SimDevice(Node):
         self._forget_addresses()
         self._key_future = None
         self._tune(None)
-        self._key_source = None
-        self._join_children.clear()
-        self._permit_until = 0.0
-        self._listening()
+        if self._permit_until:
+            self._permit_until = 0.0
+            self._join_children = None
+            self._listening()
         for callback in list(self._left_callbacks):
             callback()
 
