@@ -35,7 +35,8 @@ class Air(Medium):
     frame as it is transmitted, time-stamped on the virtual clock from ``epoch`` (the Unix
     time of the air's creation; default now). ``airtime=True`` serialises each
     channel at 250 kbit/s so that throughput figures mean something. The medium's own
-    methods (faults, partitions, capture) are those of :class:`~zse.sim.Medium`.
+    methods (faults, partitions, range and routing, capture) are those of
+    :class:`~zse.sim.Medium`.
     """
 
     async def coordinator(

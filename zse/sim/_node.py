@@ -1082,8 +1082,9 @@ class Node:
         holder of the network key can write a NWK header, so the EUI-64s it claims (the NWK
         extended source, the auxiliary header's source, whose frame counter was checked) must
         agree with each other and with the device this node's records give the NWK source
-        (joins, rejoins, Device_annce), and the MAC source must be the NWK source (one hop: the
-        simulator does not route). A short address the node does not know may not claim an
+        (joins, rejoins, Device_annce), and the MAC source must be the NWK source (a Leave or
+        Rejoin is taken from a neighbour only: relayed, its security header would name the
+        relaying router, not its sender). A short address the node does not know may not claim an
         EUI-64 it knows at another address, but for a Rejoin Request: the device moved (an
         address conflict, ZB 3.6.1.9) and rejoins from its new address (ZB 3.6.1.4.2), secured
         (the auxiliary header names it, its own frame counter checked) or in clear (a Trust
