@@ -118,6 +118,7 @@ class Node(Protocol):
     import the nodes, which call it)."""
 
     air: Medium
+    ieee: t.EUI64
     logical_type: zdo_t.LogicalType
     rx_on_when_idle: bool
     stats: Any  # zse.sim.NodeStats: nwk_unsecured, malformed
@@ -232,10 +233,12 @@ class RoutingTables:
 
 
 def tables(node: Node) -> RoutingTables:
-    """``node``'s routing tables, made at first use (a node that never routes has none)."""
+    """``node``'s routing tables, made at first use (a node that never routes has none). The
+    first route request id comes from the node's EUI-64, not the air's random stream, whose
+    draws the tables' making would otherwise shift."""
     found = node._routing
     if found is None:
-        found = node._routing = RoutingTables(node.air.rng.randrange(256))
+        found = node._routing = RoutingTables(bytes(node.ieee)[0])
     return found
 
 
