@@ -114,6 +114,12 @@ def get(name: str, **fields: Any) -> ZclMessage:
     return frame(definition.id, encode_command(definition.schema(**fields)))
 
 
+def as_sent(value: Any, start: int = NOW) -> Any:
+    """A matrix or thresholds published for "now" as its parts carry it: with the start of
+    its tariff, as a Get command is answered (labels carry no start)."""
+    return value if isinstance(value, TierLabels) else dataclasses.replace(value, start_time=start)
+
+
 def published_tariff(*values: Any, info: TariffInformation | None = None) -> tuple[Send, ...]:
     server = PriceServerProtocol()
     return server.publish_tariff(info or information(), NOW, DISPLAY, values).sends
@@ -290,8 +296,8 @@ def test_a_full_matrix_goes_in_commands_of_one_frame_each_and_comes_back_whole()
     random.Random(4).shuffle(shuffled)
     steps = deliver(client, tuple(shuffled))
     assert [s for s in steps[:-1] if s != Step()] == []  # parts kept, nothing in force yet
-    assert steps[-1].events == (TariffReceived(source_nwk=0x1234, value=full, new=True),)
-    assert client.tariffs.value(PriceMatrix, 7, NOW) == full
+    assert steps[-1].events == (TariffReceived(source_nwk=0x1234, value=as_sent(full), new=True),)
+    assert client.tariffs.value(PriceMatrix, 7, NOW) == as_sent(full)
 
 
 def test_fifteen_thresholds_in_every_tier_and_48_labels_fit_one_frame_each() -> None:
@@ -313,7 +319,7 @@ def test_fifteen_thresholds_in_every_tier_and_48_labels_fit_one_frame_each() -> 
     assert all(len(send.payload) <= ONE_FRAME for send in sends)
     client = PriceClientProtocol()
     events = [e for step in deliver(client, sends) for e in step.events]
-    assert [e.value for e in events] == [information(), many, named]
+    assert [e.value for e in events] == [information(), as_sent(many), named]
 
 
 # --- the client: parts put together, refused, cancelled ------------------------------------
@@ -325,12 +331,12 @@ def test_a_missing_part_keeps_the_matrix_out_of_force() -> None:
     client = PriceClientProtocol()
     steps = deliver(client, sends[:1] + sends[2:])  # part 0 lost
     assert not any(
-        isinstance(e, TariffReceived) and e.value == full for s in steps for e in s.events
+        isinstance(e, TariffReceived) and e.value == as_sent(full) for s in steps for e in s.events
     )
     assert client.tariffs.value(PriceMatrix, 7, NOW) is None
     assert client.tariffs.pending() == len(sends) - 2
     (last,) = deliver(client, sends[1:2])
-    assert last.events == (TariffReceived(source_nwk=0x1234, value=full, new=True),)
+    assert last.events == (TariffReceived(source_nwk=0x1234, value=as_sent(full), new=True),)
     assert client.tariffs.pending() == 0
 
 
@@ -358,7 +364,7 @@ def test_a_part_that_disagrees_with_its_issue_is_refused_and_the_issue_dropped()
     assert _step(client, msg, lambda: NOW) == Step(status=foundation.Status.INVALID_FIELD)
     assert client.tariffs.pending() == 0
     steps = deliver(client, sends[1:])
-    assert steps[-1].events[0].value == full
+    assert steps[-1].events[0].value == as_sent(full)
 
 
 def test_a_newer_issue_replaces_the_matrix_an_older_is_refused() -> None:
@@ -366,12 +372,12 @@ def test_a_newer_issue_replaces_the_matrix_an_older_is_refused() -> None:
     deliver(client, published_tariff(matrix(event_id=101)))
     newer = matrix(event_id=200, blocks=2)
     (step,) = deliver(client, published_tariff(newer)[1:])
-    assert step.events[0].value == newer
+    assert step.events[0].value == as_sent(newer)
     (older,) = deliver(client, published_tariff(matrix(event_id=150))[1:])
     assert older == Step(status=foundation.Status.FAILURE)
     (again,) = deliver(client, published_tariff(newer)[1:])
     assert again == Step(status=foundation.Status.DUPLICATE_EXISTS)
-    assert client.tariffs.value(PriceMatrix, 7, NOW) == newer
+    assert client.tariffs.value(PriceMatrix, 7, NOW) == as_sent(newer)
 
 
 def test_cancel_tariff_removes_the_tariff_and_its_parts_on_both_sides() -> None:
@@ -433,7 +439,9 @@ def test_a_client_keeps_a_bounded_number_of_tariffs_and_forgets_their_parts() ->
     # once tariff 3 is in force, tariffs 0-2 are over: their matrices go with them
     assert client.tariffs.current(NOW + 60 * 4).issuer_tariff_id == 3
     assert client.tariffs.value(PriceMatrix, 0, NOW + 60 * 4) is None
-    assert client.tariffs.value(PriceMatrix, 3, NOW + 60 * 4) == matrix(tariff_id=3)
+    assert client.tariffs.value(PriceMatrix, 3, NOW + 60 * 4) == as_sent(
+        matrix(tariff_id=3), NOW + 60 * 4
+    )
 
 
 # --- the server answers ----------------------------------------------------------------------
@@ -599,3 +607,21 @@ def test_garbage_parts_in_any_order_never_crash_the_client(parts: list[tuple[int
         step = _step(client, frame(command_id, header + payload, from_server=True), lambda: NOW)
         assert isinstance(step, Step)
     assert client.tariffs.pending() <= len(parts)
+
+
+def test_a_display_that_missed_one_part_gets_the_matrix_whole_by_asking_once() -> None:
+    """The parts published live and those answering Get Price Matrix are one issue, the same
+    header: a display that missed one frame of a matrix published for now asks once and has
+    it whole (the answer's parts are not refused as disagreeing with those it holds)."""
+    server = PriceServerProtocol()
+    full = matrix(tiers=15, blocks=16)
+    sends = server.publish_tariff(information(), NOW, DISPLAY, (full,)).sends
+    client = PriceClientProtocol()
+    deliver(client, sends[:1] + sends[2:])  # the matrix's first part lost
+    assert client.tariffs.value(PriceMatrix, 7, NOW) is None
+    answer = _step(server, get("get_price_matrix", issuer_tariff_id=7), lambda: NOW + 10)
+    steps = deliver(client, answer.sends, NOW + 10)
+    assert foundation.Status.INVALID_FIELD not in [s.status for s in steps]
+    held = client.tariffs.value(PriceMatrix, 7, NOW + 10)
+    assert held is not None
+    assert held.prices == full.prices

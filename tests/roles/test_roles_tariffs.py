@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.price.test_price_se12_values import bill, conversion, cpp
-from tests.price.test_price_tariffs import information, labels, thresholds
+from tests.price.test_price_tariffs import as_sent, information, labels, thresholds
 from tests.roles.han_builder import EUIS, close
 from tests.roles.test_roles_esi_registry import joined_han
 from zse.price import BlockThresholds, PriceMatrix, TariffCancellation, TierLabels
@@ -46,18 +46,20 @@ async def test_the_esi_publishes_a_tariff_the_display_puts_together(tmp_path) ->
     han = await joined_han(tmp_path, names=("ihd",))
     esi, ihd = han.esi, han.devices["ihd"]
     assert len(MATRIX.parts()) > 1  # really sent in several frames
+    published_at = han.clock()
     result = await esi.publish_tariff(
         information(), MATRIX, thresholds(), labels(), device=EUIS["ihd"]
     )
     assert result.delivered == [EUIS["ihd"]]
     await asyncio.sleep(2)
     now = han.clock()
-    assert received(han, PriceMatrix) == [MATRIX]
-    assert received(han, BlockThresholds) == [thresholds()]
+    # published for "now": the parts carry the tariff's start, as a Get is answered
+    assert received(han, PriceMatrix) == [as_sent(MATRIX, published_at)]
+    assert received(han, BlockThresholds) == [as_sent(thresholds(), published_at)]
     assert received(han, TierLabels) == [labels()]
     held = ihd.price.tariffs
     assert held.current(now).issuer_tariff_id == 7
-    assert held.value(PriceMatrix, 7, now) == MATRIX
+    assert held.value(PriceMatrix, 7, now) == as_sent(MATRIX, published_at)
     assert held.value(TierLabels, 7, now).labels == {1: b"Night", 2: b"Day"}
     (sent,) = [e for e in han.events if isinstance(e, TariffSent)]
     assert sent.values == (MATRIX, thresholds(), labels())

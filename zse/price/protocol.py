@@ -322,6 +322,14 @@ def _tariff_sends(
     return tuple(sends)
 
 
+def _sent_start(tariff: TariffInformation | None, value: TariffValue) -> int:
+    """The start time the parts of ``value`` carry, published or answered: its own, or for
+    one published for "now" its tariff's start as held (``absolute``)."""
+    if value.start != 0 or tariff is None:
+        return value.start
+    return tariff.start_time
+
+
 def _cancel_send(cancellation: TariffCancellation, **where: Any) -> Send:
     schema = Price.ClientCommandDefs.cancel_tariff.schema
     payload = encode_command(schema(**cancellation.to_fields()))
@@ -449,6 +457,10 @@ class PriceServerProtocol(_NothingTimed, _ValueStores):
             self.tariffs.put(value, now)
         if to is None:
             return Step()
+        # the parts as a Get command is answered with them (one issue, one header): a
+        # display that missed one and asks puts the answer with those it holds
+        held = self.tariffs.tariff(information.issuer_tariff_id, now, absolute=True)
+        parts = [part for value in values for part in value.parts(_sent_start(held, value))]
         return Step(sends=_tariff_sends(information, parts, to=to))
 
     def cancel_tariff(
@@ -611,8 +623,7 @@ class PriceServerProtocol(_NothingTimed, _ValueStores):
             tariff = self.tariffs.tariff(tariff_id, now, absolute=True)
             value = self.tariffs.value(_GET_PARTS[msg.command_id], tariff_id, now)
             if tariff is not None and value is not None:
-                start = tariff.start_time if value.start == 0 else value.start
-                found = _tariff_sends(None, value.parts(start), reply_to=msg)
+                found = _tariff_sends(None, value.parts(_sent_start(tariff, value)), reply_to=msg)
         elif msg.command_id == _GET_TARIFF_CANCELLATION:
             if self.last_cancellation is not None:
                 found = (_cancel_send(self.last_cancellation, reply_to=msg),)
