@@ -625,3 +625,34 @@ def test_a_display_that_missed_one_part_gets_the_matrix_whole_by_asking_once() -
     held = client.tariffs.value(PriceMatrix, 7, NOW + 10)
     assert held is not None
     assert held.prices == full.prices
+
+
+def test_parts_that_never_make_a_whole_are_bounded_and_the_rest_refused() -> None:
+    """A server (or anyone sending as one) starting issues it never finishes, 255 parts
+    announced each, for every tariff the client holds: the parts waiting are bounded
+    (:attr:`Tariffs.pending_limit`), one past the bound is refused INSUFFICIENT_SPACE and
+    counted; a whole value still fits once the stray parts' tariff is cancelled."""
+    client = PriceClientProtocol()
+    for n in range(client.tariffs.limit):
+        later = information(tariff_id=n, event_id=n, start_time=NOW + 60 * n)
+        deliver(client, published_tariff(info=later))
+    statuses = []
+    for n in range(client.tariffs.limit):
+        for index in range(0, 254, 2):
+            header = (5).to_bytes(4, "little") + (900).to_bytes(4, "little")
+            header += NOW.to_bytes(4, "little") + n.to_bytes(4, "little") + bytes((index, 255, 0))
+            entries = b"".join(
+                bytes((0x10 | b,)) + (index + b).to_bytes(4, "little") for b in range(9)
+            )
+            msg = frame(PriceClientCommand.PUBLISH_PRICE_MATRIX, header + entries, from_server=True)
+            statuses.append(_step(client, msg, lambda: NOW).status)
+    assert client.tariffs.pending() <= 256  # Tariffs.pending_limit's default
+    assert client.tariffs.pending() == client.tariffs.pending_limit
+    assert foundation.Status.INSUFFICIENT_SPACE in statuses
+    assert client.tariffs.refused_full == statuses.count(foundation.Status.INSUFFICIENT_SPACE)
+    newest = client.tariffs.limit - 1
+    for n in range(newest):
+        client.tariffs.cancel(TariffCancellation(provider_id=5, issuer_tariff_id=n), NOW)
+    held = information(tariff_id=newest, event_id=newest, start_time=NOW + 60 * newest)
+    sends = published_tariff(matrix(tariff_id=newest, event_id=1000), info=held)
+    assert deliver(client, sends[1:])[-1].events[0].value.prices == matrix().prices

@@ -1518,6 +1518,9 @@ class PartOutcome(enum.Enum):
     #: Disagrees with the parts of its issue (header, a part given twice otherwise, or the
     #: whole does not make a value): refused, and the issue's parts dropped.
     INCONSISTENT = "inconsistent"
+    #: Not the last of its issue, and :attr:`Tariffs.pending_limit` parts wait already:
+    #: refused (counted in :attr:`Tariffs.refused_full`).
+    FULL = "full"
 
 
 class Tariffs:
@@ -1526,10 +1529,17 @@ class Tariffs:
     bound as block periods: at most ``limit`` per type), and each held tariff's price
     matrix, block thresholds and tier labels, by provider and issuer tariff id. What belongs
     to a tariff no longer held is forgotten with it. A receiver puts parts together with
-    :meth:`add_part`: a value is in force only once every part of its issue arrived."""
+    :meth:`add_part`: a value is in force only once every part of its issue arrived. At most
+    ``pending_limit`` parts wait for the rest of their issue (all tariffs together: a whole
+    16 x 16 matrix is 26 parts); a part past that which would not complete its issue is
+    refused, so that issues a sender never finishes (255 parts announced each, for every
+    tariff held) cost bounded memory."""
 
-    def __init__(self, limit: int = 16) -> None:
+    def __init__(self, limit: int = 16, pending_limit: int = 256) -> None:
         self.limit = limit
+        self.pending_limit = pending_limit
+        #: parts refused because ``pending_limit`` parts waited already
+        self.refused_full = 0
         self._information: ByTariffType[TariffInformation] = ByTariffType(limit)
         self._values: dict[tuple[type[Any], int, int], TariffValue] = {}
         self._pending: dict[tuple[type[Any], int, int], dict[int, TariffPart]] = {}
@@ -1613,6 +1623,9 @@ class Tariffs:
             return refused, None
         pending = {**self._pending.get(key, {}), part.command_index: part}
         if len(pending) < part.total_number_of_commands:
+            if self.pending() >= self.pending_limit:
+                self.refused_full += 1
+                return PartOutcome.FULL, None
             self._pending[key] = pending
             return PartOutcome.KEPT, None
         self._pending.pop(key, None)
