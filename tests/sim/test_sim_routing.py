@@ -6,6 +6,7 @@ a flood. All on the virtual clock; tshark reads the 3-hop capture."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,43 @@ async def test_a_route_request_flood_keeps_the_tables_bounded() -> None:
     assert not routing.searching
     assert router.route_stats.route_discovery_failures == _route.PENDING_FRAMES
     assert hostile.route_stats.network_status_received == _route.PENDING_FRAMES  # no route, told
+
+
+async def test_a_forged_route_reply_loop_ends_at_once() -> None:
+    """A hostile insider makes two routers' route discovery entries point at each other (a
+    Route Request, then a cheaper copy that claims the other router as its MAC source), then
+    sends one Route Reply for it: each router passes a reply on only when it is cheaper than
+    the last it passed for that request (ZB 3.6.3.5.3), so the reply goes round once. It went
+    round until the entries expired: 4,000 frames in 10 s with air time, and with none (every
+    frame at the same instant) the virtual clock never moved again."""
+    air, esi, (a, b, hostile) = await han(96, n=3, airtime=True)
+    air.out_of_range(hostile, b, esi.radio)  # the hostile node hears A only; A hears B
+    assert a.nwk is not None
+    assert b.nwk is not None
+    assert hostile.nwk is not None
+    originator, request = 0x1234, 7
+    hdr = f.NwkHeader(0xFFFC, originator, 30, 1, frame_type=f.NWK_COMMAND, discover_route=0)
+    frame = hostile._nwk_frame(hdr, f.RouteRequest(request, 0x7777, 100).encode())
+    assert frame is not None
+    await hostile._mac_send(0xFFFC, frame)  # A notes the hostile node, B notes A
+    await asyncio.sleep(0.5)
+    hdr = dataclasses.replace(hdr, seq=2)
+    frame = hostile._nwk_frame(hdr, f.RouteRequest(request, 0x7777, 0).encode())
+    assert frame is not None
+    forged = f.MacHeader(f.MAC_DATA, 99, hostile.pan_id, 0xFFFF, hostile.pan_id, b.nwk, False)
+    await air.transmit(air.frame(hostile, f.encode_mac(forged, frame)))  # "from B"
+    await asyncio.sleep(0.5)
+    assert a._routing is not None
+    assert b._routing is not None
+    assert a._routing.discoveries[originator, request].sender == b.nwk
+    assert b._routing.discoveries[originator, request].sender == a.nwk
+    before = air.stats.transmitted
+    hdr = f.NwkHeader(a.nwk, hostile.nwk, 30, 3, frame_type=f.NWK_COMMAND, discover_route=0)
+    frame = hostile._nwk_frame(hdr, f.RouteReply(request, originator, 0x7777, 0).encode())
+    assert frame is not None
+    await hostile._mac_send(a.nwk, frame)
+    await asyncio.sleep(_route.ROUTE_DISCOVERY_TIME)
+    assert air.stats.transmitted - before <= 4  # the reply, A to B, B to A: dropped there
 
 
 @pytest.mark.oracle

@@ -189,11 +189,14 @@ class Route:
 
 @dataclasses.dataclass(slots=True)
 class _Discovery:
-    """A route discovery table entry: the neighbour the cheapest Route Request came from."""
+    """A route discovery table entry: the neighbour the cheapest Route Request came from,
+    and the cost of the cheapest Route Reply passed on for it (its residual cost; None
+    before the first)."""
 
     sender: int
     cost: int
     expires: float
+    residual: int | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -558,7 +561,10 @@ def _route_request(node: Node, sender: int, nwk: f.NwkHeader, request: f.RouteRe
 
 def _route_reply(node: Node, sender: int, reply: f.RouteReply) -> None:
     """ZB 3.6.3.5.3: learn the route to the responder through the neighbour the reply came
-    from; the originator sends what it held, another router passes the reply on towards it."""
+    from; the originator sends what it held, another router passes the reply on towards it,
+    only a reply cheaper than the last it passed on for that request: route discovery
+    entries an insider made point at each other (a forged MAC source) do not pass one reply
+    round for as long as they live."""
     if not is_router(node) or node.nwk is None:
         return
     routing = tables(node)
@@ -573,6 +579,9 @@ def _route_reply(node: Node, sender: int, reply: f.RouteReply) -> None:
     entry = routing.discoveries.get((reply.originator, reply.request_id))
     if entry is None:
         return  # no request of that id passed here (or it expired)
+    if entry.residual is not None and cost >= entry.residual:
+        return  # no better than the reply passed on already
+    entry.residual = cost
     _learn(node, routing, reply.responder, route.next_hop, route.cost)
     _send_reply(node, entry.sender, dataclasses.replace(reply, cost=cost))
 
