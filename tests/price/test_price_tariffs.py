@@ -20,6 +20,7 @@ from tests.price.test_price_protocol import frame
 from zse.errors import DecodeError
 from zse.price import (
     BlockThresholds,
+    PartOutcome,
     PriceMatrix,
     TariffCancellation,
     TariffInformation,
@@ -656,3 +657,18 @@ def test_parts_that_never_make_a_whole_are_bounded_and_the_rest_refused() -> Non
     held = information(tariff_id=newest, event_id=newest, start_time=NOW + 60 * newest)
     sends = published_tariff(matrix(tariff_id=newest, event_id=1000), info=held)
     assert deliver(client, sends[1:])[-1].events[0].value.prices == matrix().prices
+
+
+def test_parts_of_a_tariff_over_do_not_count_against_the_bound() -> None:
+    """The parts waiting for a tariff that is over since (a later one started) are forgotten
+    before a part is refused for the bound: they no longer take the room."""
+    tariffs = Tariffs(pending_limit=2)
+    tariffs.add(information(tariff_id=1, event_id=1, start_time=NOW), NOW)
+    tariffs.add(information(tariff_id=2, event_id=2, start_time=NOW + 60), NOW)
+    first, second, *_ = matrix(tariff_id=1, tiers=15, blocks=16).parts()
+    assert tariffs.add_part(first, NOW)[0] is PartOutcome.KEPT
+    assert tariffs.add_part(second, NOW)[0] is PartOutcome.KEPT
+    later = matrix(tariff_id=2, tiers=15, blocks=16).parts()[0]
+    assert tariffs.add_part(later, NOW)[0] is PartOutcome.FULL
+    assert tariffs.add_part(later, NOW + 60)[0] is PartOutcome.KEPT  # tariff 1 is over
+    assert tariffs.pending() == 1

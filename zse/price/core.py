@@ -1624,6 +1624,8 @@ class Tariffs:
         pending = {**self._pending.get(key, {}), part.command_index: part}
         if len(pending) < part.total_number_of_commands:
             if self.pending() >= self.pending_limit:
+                self._prune(now)  # the parts of a tariff over since take no room
+            if self.pending() >= self.pending_limit:
                 self.refused_full += 1
                 return PartOutcome.FULL, None
             self._pending[key] = pending
