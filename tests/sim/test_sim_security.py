@@ -650,6 +650,26 @@ async def test_an_insider_cannot_forge_its_neighbours_leave():
     assert a.ieee not in radio.link_keys
 
 
+async def test_an_insider_cannot_have_the_coordinator_relay_a_leave_from_itself():
+    """A joined device sends the coordinator a NWK Leave (request bit set) for its neighbour
+    B whose NWK source is the coordinator's own address: relayed, secured again by the
+    coordinator, it reached B from the coordinator's MAC address with the coordinator's
+    auxiliary header, bound as a Leave from its parent, and B left. A router relays no frame
+    whose NWK source is its own address (counted): B stays, as on the air before routing."""
+    _, esi, (a, b) = await han(41)
+    radio = esi.radio
+    assert b.nwk is not None
+    hdr = f.NwkHeader(b.nwk, 0x0000, 5, 0x42, frame_type=f.NWK_COMMAND, discover_route=0)
+    frame = a._nwk_frame(hdr, bytes((0x04, 0x40)))  # Leave, request: "from the coordinator"
+    assert frame is not None
+    assert await a._mac_send(b.nwk, frame, hop=0x0000)  # the coordinator's MAC took it
+    await asyncio.sleep(1)
+    assert b.joined
+    assert radio.children[b.ieee] == b.nwk
+    assert radio.route_stats.relayed == 0
+    assert drops(radio.stats) == {"nwk_source_mismatch": 1}
+
+
 async def test_no_one_rejoins_as_another_device():
     """The Trust Center believed the EUI-64 a Rejoin Request claims: from its own address a
     joined device (secured) or anyone at all (a Trust Center rejoin in clear) moved B's entry

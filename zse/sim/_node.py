@@ -224,7 +224,8 @@ class NodeStats:
     counts Device_annce frames (and, at the coordinator, NWK_addr_rsp / IEEE_addr_rsp)
     contradicting what the node's own join records say;
     ``nwk_source_mismatch`` counts NWK commands (Leave, Rejoin Request) whose claimed sender
-    is not the device the node knows at the NWK source address (an insider's forgery);
+    is not the device the node knows at the NWK source address (an insider's forgery), and
+    frames a router was to relay whose NWK source is its own address;
     ``aps_key_misuse`` counts APS data frames secured with the key-transport or key-load key,
     which secure Transport Key commands only (ZB 4.5.3, 4.4.1.1); ``aps_acks_unmatched``
     counts APS acknowledgements (ZB 2.2.9) that acknowledge no frame the node awaits an

@@ -27,8 +27,10 @@ none comes within nwkcRouteDiscoveryTime, they fail (zigpy's ``DeliveryError`` w
 
 A router relays a NWK unicast for another node (ZB 3.6.3.3): the frame checked with the
 network key (MIC, its last hop's frame counter), the NWK header kept but the radius, one less
-(a frame whose radius is spent is not relayed), secured again with the router's own frame
-counter and EUI-64 (NWK security is hop by hop, ZB 4.3.1), then sent to the next hop (a
+(a frame whose radius is spent, or whose NWK source is the router's own address, is not
+relayed: secured again, an insider's forgery would be the router's own frame), secured again
+with the router's own frame counter and EUI-64 (NWK security is hop by hop, ZB 4.3.1), then
+sent to the next hop (a
 neighbour, a sleepy child: held for its poll, or a route). When the next hop does not
 acknowledge it (or no route is found), the router tells the frame's source with a Network
 Status (0x03, ZB 3.4.3): non-tree link failure (0x02) or no route available (0x00), the codes
@@ -427,6 +429,11 @@ def relay(node: Node, tx: Transmission, nwk: f.NwkHeader) -> None:
         return
     unsecured = node._unsecure_nwk(tx)
     if unsecured is None:
+        return
+    if nwk.src == node.nwk:
+        # its own address: a loop, or an insider's forgery, which secured again here would
+        # reach a neighbour as this router's own frame (a Leave "from" the parent)
+        node.stats.nwk_source_mismatch += 1
         return
     relayed = dataclasses.replace(nwk, radius=nwk.radius - 1, security=False)
     tables(node).stats.relayed += 1
