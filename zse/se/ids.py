@@ -14,8 +14,10 @@ from typing import Final
 __all__ = [
     "BASIC",
     "DEVICE_MANAGEMENT",
+    "DEVICE_MANAGEMENT_CLUSTER",
     "DRLC",
     "ESI_DEVICE_ID",
+    "EVENTS",
     "IN_HOME_DISPLAY",
     "KEY_ESTABLISHMENT",
     "KE_SUITE_ATTRIBUTE",
@@ -31,9 +33,14 @@ __all__ = [
     "TIME",
     "TUNNELING",
     "ZSE_MANUFACTURER_CODE",
+    "DeviceManagementAttribute",
+    "DeviceManagementClientCommand",
+    "DeviceManagementServerCommand",
     "DrlcAttribute",
     "DrlcClientCommand",
     "DrlcServerCommand",
+    "EventsClientCommand",
+    "EventsServerCommand",
     "KeyEstablishmentClientCommand",
     "KeyEstablishmentServerCommand",
     "MessagingClientCommand",
@@ -480,3 +487,79 @@ def block_price_attribute(tier: int, block: int) -> int:
     if not 0 <= tier <= _MAX_PRICED_TIER or not 1 <= block <= _MAX_BLOCK:
         raise ValueError(f"tier {tier} block {block} has no price attribute (0-15, 1-16)")
     return PriceAttribute.NO_TIER_BLOCK1_PRICE + _MAX_BLOCK * tier + block - 1
+
+
+# --- Device Management (SE 1.2 D.10) and Events (SE 1.2 D.11) ----------------------------------
+# Ids as Wireshark 4.0's packet-zbee-zcl-se.c names them (zbee_zcl_se.device_management.*,
+# zbee_zcl_se.events.*): the SE 1.2/1.4 text itself was out of reach.
+
+#: Device Management cluster (SE 1.2 D.10); DEVICE_MANAGEMENT above is SE 1.1's device id.
+DEVICE_MANAGEMENT_CLUSTER: Final = 0x0708
+#: Events cluster (SE 1.2 D.11).
+EVENTS: Final = 0x0709
+
+
+class DeviceManagementServerCommand(IntEnum):
+    """Device Management commands the server (the ESI) receives (SE 1.2 D.10.2.3)."""
+
+    GET_CHANGE_OF_TENANCY = 0x00
+    GET_CHANGE_OF_SUPPLIER = 0x01
+    REQUEST_NEW_PASSWORD = 0x02
+    GET_SITE_ID = 0x03
+    REPORT_EVENT_CONFIGURATION = 0x04
+    GET_CIN = 0x05
+
+
+class DeviceManagementClientCommand(IntEnum):
+    """Device Management commands the server (the ESI) sends (SE 1.2 D.10.2.4)."""
+
+    PUBLISH_CHANGE_OF_TENANCY = 0x00
+    PUBLISH_CHANGE_OF_SUPPLIER = 0x01
+    REQUEST_NEW_PASSWORD_RESPONSE = 0x02
+    UPDATE_SITE_ID = 0x03
+    SET_EVENT_CONFIGURATION = 0x04
+    GET_EVENT_CONFIGURATION = 0x05
+    UPDATE_CIN = 0x06
+
+
+class DeviceManagementAttribute(IntEnum):
+    """Device Management server attributes (SE 1.2 D.10.2.2): the Supplier Control set
+    (0x01xx), the Tenancy Control set (0x02xx), Backhaul (0x03xx) and HAN Control (0x04xx).
+    Wireshark names no Site ID or CIN attribute: those are carried by Update SiteID / CIN."""
+
+    PROVIDER_ID = 0x0100
+    PROVIDER_NAME = 0x0101
+    PROVIDER_CONTACT_DETAILS = 0x0102
+    PROPOSED_PROVIDER_ID = 0x0110
+    PROPOSED_PROVIDER_NAME = 0x0111
+    PROPOSED_PROVIDER_CHANGE_DATE_TIME = 0x0112
+    PROPOSED_PROVIDER_CHANGE_CONTROL = 0x0113
+    PROPOSED_PROVIDER_CONTACT_DETAILS = 0x0114
+    RECEIVED_PROVIDER_ID = 0x0120
+    RECEIVED_PROVIDER_NAME = 0x0121
+    RECEIVED_PROVIDER_CONTACT_DETAILS = 0x0122
+    RECEIVED_PROPOSED_PROVIDER_ID = 0x0130
+    RECEIVED_PROPOSED_PROVIDER_NAME = 0x0131
+    RECEIVED_PROPOSED_PROVIDER_CHANGE_DATE_TIME = 0x0132
+    RECEIVED_PROPOSED_PROVIDER_CHANGE_CONTROL = 0x0133
+    RECEIVED_PROPOSED_PROVIDER_CONTACT_DETAILS = 0x0134
+    CHANGE_OF_TENANCY_UPDATE_DATE_TIME = 0x0200
+    PROPOSED_TENANCY_CHANGE_CONTROL = 0x0201
+    WAN_STATUS = 0x0300
+    LOW_MEDIUM_THRESHOLD = 0x0400
+    MEDIUM_HIGH_THRESHOLD = 0x0401
+
+
+class EventsServerCommand(IntEnum):
+    """Events commands the server receives (SE 1.2 D.11.2.3)."""
+
+    GET_EVENT_LOG = 0x00
+    CLEAR_EVENT_LOG_REQUEST = 0x01
+
+
+class EventsClientCommand(IntEnum):
+    """Events commands the server sends (SE 1.2 D.11.2.4)."""
+
+    PUBLISH_EVENT = 0x00
+    PUBLISH_EVENT_LOG = 0x01
+    CLEAR_EVENT_LOG_RESPONSE = 0x02
