@@ -544,6 +544,18 @@ class MessagingClient:
         """The message shown now."""
         return self.board.current()
 
+    async def clear_before(self, when: int) -> list[BoardEvent]:
+        """Drop the messages received before ``when`` (a change of tenancy at that time, SE
+        1.2 D.10.2.4.1), as a Cancel All Messages implemented then (D.5.2.3.4): stored, then
+        told. A repeat drops nothing more."""
+        async with self._lock:
+            events = self.protocol.board.cancel_all(when, self.clock())
+            await self._save()
+        self._rearm()
+        for event in events:
+            self._stream.emit(event)
+        return events
+
     def held(self) -> list[Message]:
         """Every message held (shown or scheduled)."""
         return self.board.held()

@@ -247,6 +247,22 @@ class PriceClient:
         """Take Publish Price commands arriving on the endpoint."""
         self.endpoint.add_handler(PRICE, self._on_message)
 
+    def clear(self) -> None:
+        """Forget every price, block pricing value and tariff held (a change of tenancy, SE 1.2
+        D.10.2.4.1: the previous tenant's tariff plan is not the new one's)."""
+        self.protocol = PriceClientProtocol(rx_on_when_idle=self.protocol.rx_on_when_idle)
+        self.schedule = self.protocol.schedule
+        self.block_periods = self.protocol.block_periods
+        self.conversion_factors = self.protocol.conversion_factors
+        self.calorific_values = self.protocol.calorific_values
+        self.co2_values = self.protocol.co2_values
+        self.billing_periods = self.protocol.billing_periods
+        self.consolidated_bills = self.protocol.consolidated_bills
+        self.cpp_events = self.protocol.cpp_events
+        self.credit_payments = self.protocol.credit_payments
+        self.currency_conversions = self.protocol.currency_conversions
+        self.tariffs = self.protocol.tariffs
+
     def current(self) -> PriceEvent | None:
         """The price in force now."""
         return self.schedule.current(self.clock())

@@ -49,6 +49,10 @@ from zse.cbke.service import (
     KeyEstablishmentEvent,
     KeyEstablishmentServer,
 )
+from zse.devmgmt.core import ChangeOfSupplier, ChangeOfTenancy, CustomerId, Password, SiteId
+from zse.devmgmt.protocol import EventConfigurationReported, PasswordRequested
+from zse.devmgmt.service import DEVICE_MANAGEMENT_CLUSTER, DeviceManagementServer
+from zse.devmgmt.wire import TenancyChangeControl
 from zse.drlc import LoadControlEvent
 from zse.drlc.service import DRLC, DrlcServer, ReportReceived
 from zse.errors import InvalidEui64, InvalidInstallCode, ZseError
@@ -334,6 +338,14 @@ class LoadControlCancelSent:
     result: SendResult
 
 
+@dataclass(frozen=True, kw_only=True)
+class DeviceManagementSent:
+    """A change of tenancy / supplier, site id or CIN published (SE 1.2 D.10.2.4) and sent."""
+
+    item: ChangeOfTenancy | ChangeOfSupplier | SiteId | CustomerId
+    result: SendResult
+
+
 #: Everything :class:`EnergyServiceInterface` reports.
 EsiEvent = (
     DeviceJoined
@@ -356,6 +368,9 @@ EsiEvent = (
     | MessageCancelSent
     | LoadControlSent
     | LoadControlCancelSent
+    | DeviceManagementSent
+    | PasswordRequested
+    | EventConfigurationReported
 )
 
 
@@ -548,7 +563,15 @@ class _Listener:
 
 
 #: The clusters the ESI serves and the one it is a client of, on its SE endpoint.
-_SERVER_CLUSTERS = (TIME, KEEP_ALIVE, PRICE, DRLC, MESSAGING, KEY_ESTABLISHMENT)
+_SERVER_CLUSTERS = (
+    TIME,
+    KEEP_ALIVE,
+    PRICE,
+    DRLC,
+    MESSAGING,
+    KEY_ESTABLISHMENT,
+    DEVICE_MANAGEMENT_CLUSTER,
+)
 _CLIENT_CLUSTERS = (KEY_ESTABLISHMENT,)
 
 
@@ -679,6 +702,8 @@ class EnergyServiceInterface:
         )
         self.messaging = MessagingServer(port, clock=clock, store=self.store)
         self.drlc = DrlcServer(port, clock=clock, public_key=self.public_key, store=self.store)
+        #: Device Management (SE 1.2 D.10): tenancy, supplier, site id, CIN, passwords.
+        self.device_management = DeviceManagementServer(port, clock=clock, store=self.store)
         #: The Metering server (SE D.3), when ``meter`` asked for one.
         self.meter: MeteringServer | None = None
         if meter:
@@ -765,6 +790,8 @@ class EnergyServiceInterface:
         self.messaging.on_event(self._stream.emit)
         await self.drlc.start(tell=False)
         self.drlc.on_event(self._stream.emit)
+        await self.device_management.start()
+        self.device_management.on_event(self._stream.emit)
         if self.registry is not None:  # a drop cut short by a crash after the registry's write
             for record in self.registry.devices():
                 if record.state in _REMOVED_STATES:
@@ -841,6 +868,7 @@ class EnergyServiceInterface:
         await asyncio.gather(*self._tasks, *self._permits, return_exceptions=True)
         self.key_establishment.stop()
         self.messaging.stop()
+        self.device_management.stop()
         if self.mirrors is not None:
             self.mirrors.stop()
         if self.meter is not None:
@@ -1255,6 +1283,85 @@ class EnergyServiceInterface:
         result = await self._deliver(what, target, PRICE, send)
         self._stream.emit(TariffCancelSent(cancellation=cancellation, result=result))
         return result
+
+    # -- device management (SE 1.2 D.10) -----------------------------------------------------
+
+    async def publish_change_of_tenancy(self, change: ChangeOfTenancy, **target: Any) -> SendResult:
+        """Publish a change of tenancy at its implementation time (D.10.2.4.1): stored first
+        (a restart keeps it), told to each device that joins or asks (Get Change of Tenancy),
+        and sent to ``device`` / ``group`` / ``zigbee_group`` / ``broadcast`` when given."""
+        return await self._publish_device_management(change, "change of tenancy", target)
+
+    async def publish_change_of_supplier(
+        self, change: ChangeOfSupplier, **target: Any
+    ) -> SendResult:
+        """Publish a change of supplier (D.10.2.4.2), as :meth:`publish_change_of_tenancy`."""
+        return await self._publish_device_management(change, "change of supplier", target)
+
+    async def update_site_id(self, site: SiteId, **target: Any) -> SendResult:
+        """Publish the site id (Update SiteID, D.10.2.4.4), as :meth:`publish_change_of_tenancy`."""
+        return await self._publish_device_management(site, "site id", target)
+
+    async def update_cin(self, customer: CustomerId, **target: Any) -> SendResult:
+        """Publish the customer id number (Update CIN, D.10.2.4.7), likewise."""
+        return await self._publish_device_management(customer, "CIN", target)
+
+    async def set_password(self, password: Password) -> None:
+        """Hold a password for Request New Password (D.10.2.3.3): a secret, stored as the
+        store keeps keys and never logged."""
+        self._running()
+        await self.device_management.set_password(password)
+
+    async def _publish_device_management(
+        self,
+        item: ChangeOfTenancy | ChangeOfSupplier | SiteId | CustomerId,
+        what: str,
+        target: dict[str, Any],
+    ) -> SendResult:
+        server = self.device_management
+        if not any(target.get(k) for k in ("device", "group", "zigbee_group", "broadcast")):
+            self._running()
+            await server.publish(item)
+            await self._tenancy_messages(item)
+            result = SendResult(what=what, target="devices as they join or ask")
+        else:
+            resolved = self._resolve(
+                device=target.get("device"),
+                group=target.get("group"),
+                zigbee_group=target.get("zigbee_group"),
+                broadcast=bool(target.get("broadcast")),
+            )
+            await server.publish(item)
+            await self._tenancy_messages(item)
+            result = await self._deliver(
+                what,
+                resolved,
+                DEVICE_MANAGEMENT_CLUSTER,
+                lambda to: server.send(item, to),
+            )
+        self._stream.emit(DeviceManagementSent(item=item, result=result))
+        return result
+
+    async def _tenancy_messages(self, item: object) -> None:
+        """A change of tenancy that clears the display's consumer data also ends the ESI's
+        messages at its implementation time (a Cancel All Messages recorded, D.5.2.3.4): a
+        display asking later is not given the previous tenant's messages again."""
+        if isinstance(item, ChangeOfTenancy) and (
+            item.control & TenancyChangeControl.Clear_IHD_Data_Consumer
+        ):
+            await self.messaging.cancel_all(item.implementation_time)
+
+    async def _tell_device_management(self, name: str) -> None:
+        """A device keyed: send it the tenancy, supplier, site id and CIN held (it also asks
+        at its resync; a device whose client is not up yet misses this and asks)."""
+        if not self.device_management.protocol.held():
+            return
+
+        async def tell(to: Destination) -> None:
+            await self.device_management.tell(to)
+
+        outcome = await self._unicast(name, DEVICE_MANAGEMENT_CLUSTER, tell)
+        LOGGER.debug("%s: Device Management held told: %s", name, outcome.outcome.value)
 
     # -- messaging ---------------------------------------------------------------------------
 
@@ -1681,6 +1788,7 @@ class EnergyServiceInterface:
                 Batch().put(_KEYS_NAMESPACE, name, result.partner_public_key.hex())
             )
         await self._follow(name, LifecycleEvent.KEY_ESTABLISHED)
+        await self._tell_device_management(name)
 
     async def _follow(
         self, name: str, event: LifecycleEvent, detail: str = "seen on the network"

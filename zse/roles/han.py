@@ -41,6 +41,14 @@ from zigpy.zcl import foundation
 
 from zse.cbke.credentials import Credentials, HeldCredentials
 from zse.cbke.service import KEY_ESTABLISHMENT, KEY_ESTABLISHMENT_ATTEMPTS, establish_key
+from zse.devmgmt.core import (
+    DISPLAY_CLEARS,
+    ChangeOfTenancy,
+    SupplierTakesEffect,
+    TenancyTakesEffect,
+)
+from zse.devmgmt.service import DEVICE_MANAGEMENT_CLUSTER, DeviceManagementClient
+from zse.devmgmt.wire import TenancyChangeControl
 from zse.drlc import (
     LOAD_FIELDS,
     MANDATORY_LEVELS,
@@ -102,6 +110,7 @@ __all__ = [
     "Note",
     "ProgrammableThermostat",
     "Resynced",
+    "TenancyChangeApplied",
     "ThermostatChanged",
 ]
 
@@ -172,6 +181,20 @@ class LoadChanged:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TenancyChangeApplied:
+    """A change of tenancy took effect on this device (SE 1.2 D.10.2.4.1): ``cleared`` names
+    what it dropped of the previous tenant's as the control bits asked (``"messages"``: the
+    messages received before the implementation time; ``"prices"``: prices, block pricing
+    values and tariffs; ``"consumption history"``: a display's energy ledger); ``for_the_meter``
+    names the control bits that are the meter's to act on (snapshots, registers, contactor...)."""
+
+    device: str
+    change: ChangeOfTenancy
+    cleared: tuple[str, ...]
+    for_the_meter: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfirmationSent:
     """The display's user confirmed a message (Message Confirmation, SE D.5.2.4.2);
     ``acknowledged``: the ESI answered (else the confirmation is retried)."""
@@ -235,13 +258,25 @@ class HanDevice:
             profile_id=SE_PROFILE,
             device_type=self.device_type,
             in_clusters=[KEY_ESTABLISHMENT, *self.server_clusters],
-            out_clusters=[KEY_ESTABLISHMENT, TIME, PRICE, DRLC, MESSAGING, *self.more_clients()],
+            out_clusters=[
+                KEY_ESTABLISHMENT,
+                TIME,
+                PRICE,
+                DRLC,
+                MESSAGING,
+                DEVICE_MANAGEMENT_CLUSTER,
+                *self.more_clients(),
+            ],
         )
         for group in zigbee_groups:
             self.endpoint.add_group(group)
         self.esi_endpoint: int | None = None
         self.price = PriceClient(self.endpoint, server_ep=0, clock=clock)
         self.messaging = MessagingClient(self.endpoint, server_ep=0, clock=clock, store=store)
+        #: Device Management (SE 1.2 D.10): tenancy, supplier, site id, CIN.
+        self.device_management = DeviceManagementClient(
+            self.endpoint, server_ep=0, clock=clock, store=store
+        )
         items = _items(credentials)
         suite1 = _suite1(items)
         # a radio holding its own suite-1 key signs the reports itself (han_stick, mode b)
@@ -270,8 +305,12 @@ class HanDevice:
         self.messaging.on_event(self._on_board)
         self.drlc.on_event(self._on_load_control)
         self.drlc.on_report(self._stream.emit)
+        self.device_management.on_event(self._on_device_management)
         device.on_left(self._on_left)
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Changes of tenancy being acted on (resync waits for them).
+        self._changing: set[asyncio.Task[Any]] = set()
+        self._changing_cleared_prices = False
 
     # -- the life of a device ----------------------------------------------------------------
 
@@ -283,6 +322,7 @@ class HanDevice:
             self.price.start()
             await self.messaging.start(fetch=False)
             await self.drlc.start(get_scheduled_events=False)
+            await self.device_management.start()
             await self.start_more()
         await self.resync()
 
@@ -306,6 +346,7 @@ class HanDevice:
         """Stop the clients (the store, if any, keeps their state)."""
         await self.messaging.stop()
         await self.drlc.stop()
+        await self.device_management.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -316,6 +357,12 @@ class HanDevice:
         price = await self._safely(self.price.get_current_price())
         await self._safely(self.messaging.fetch())
         await self._safely(self.drlc.get_scheduled_events())
+        # a change of tenancy that took effect while the device was away is acted on now
+        await self._safely(self.device_management.fetch())
+        await asyncio.gather(*self._changing)
+        if self._changing_cleared_prices:
+            self._changing_cleared_prices = False
+            price = self.price.current()
         current = self.messaging.current()
         event = Resynced(
             device=self.name,
@@ -352,7 +399,7 @@ class HanDevice:
         await device.join()
         esi_ep = await self._find_esi()
         self.esi_endpoint = esi_ep
-        for client in (self.price, self.messaging, self.drlc):
+        for client in (self.price, self.messaging, self.drlc, self.device_management):
             client.server_nwk = 0x0000
             client.server_ep = esi_ep
         self._stream.emit(Joined(device=self.name, nwk=int(device.nwk), esi_endpoint=esi_ep))
@@ -418,6 +465,56 @@ class HanDevice:
 
     def _on_board(self, event: BoardEvent) -> None:
         self._stream.emit(event)
+
+    def _on_device_management(self, event: Any) -> None:
+        """Tell the application; a change of tenancy taking effect is acted on first."""
+        self._stream.emit(event)
+        if isinstance(event, TenancyTakesEffect):
+            task = asyncio.get_running_loop().create_task(self.change_of_tenancy(event.change))
+            keep_task(self._tasks, task, LOGGER, f"{self.name}: change of tenancy failed")
+            self._changing.add(task)
+            task.add_done_callback(self._changing.discard)
+        elif isinstance(event, SupplierTakesEffect):
+            LOGGER.info("%s: supplier %d from now on", self.name, event.change.proposed_provider_id)
+
+    async def change_of_tenancy(self, change: ChangeOfTenancy) -> TenancyChangeApplied:
+        """Do what a change of tenancy's control bits ask of a HAN device (SE 1.2
+        D.10.2.4.1.1.5): Clear IHD Data (Consumer) drops the messages received before the
+        implementation time and the consumption history; Clear IHD Data (Supplier), Clear
+        Tariff Plan and Clear Standing Charge drop the prices, block pricing values and
+        tariffs held, then ask the ESI for the price in force now (Get Current Price). The
+        other bits are the meter's. Told as :class:`TenancyChangeApplied`."""
+        control = TenancyChangeControl(change.control)  # type: ignore[no-untyped-call]
+        cleared: list[str] = []
+        if control & TenancyChangeControl.Clear_IHD_Data_Consumer:
+            await self.messaging.clear_before(change.implementation_time or self.clock())
+            cleared.append("messages")
+        if control & (
+            TenancyChangeControl.Clear_IHD_Data_Supplier
+            | TenancyChangeControl.Clear_Tariff_Plan
+            | TenancyChangeControl.Clear_Standing_Charge
+        ):
+            self.price.clear()
+            cleared.append("prices")
+            self._changing_cleared_prices = True
+            if self.esi_endpoint is not None:  # the price in force now: the new tenant's
+                await self._safely(self.price.get_current_price())
+        cleared.extend(self.clear_history(control))
+        for_the_meter = tuple(
+            bit.name or ""
+            for bit in TenancyChangeControl
+            if control & bit and not bit & DISPLAY_CLEARS
+        )
+        applied = TenancyChangeApplied(
+            device=self.name, change=change, cleared=tuple(cleared), for_the_meter=for_the_meter
+        )
+        self._stream.emit(applied)
+        return applied
+
+    def clear_history(self, control: int) -> list[str]:
+        """Drop the consumption history a role keeps (none by default), as ``control``
+        asks; returns what it cleared."""
+        return []
 
     def _on_load_control(self, action: ApplyLoadControl | StopLoadControl) -> None:
         self._stream.emit(action)
@@ -613,6 +710,17 @@ class InHomeDisplay(HanDevice):
             for r in records.status_records
             if r.status == foundation.Status.SUCCESS and isinstance(r.value.value, int)
         }
+
+    def clear_history(self, control: int) -> list[str]:
+        """The display's energy ledger (the consumption it priced), for Clear IHD Data
+        (Consumer) or Clear Historical Load Profile Information."""
+        if control & (
+            TenancyChangeControl.Clear_IHD_Data_Consumer
+            | TenancyChangeControl.Clear_Historical_Load_Profile_Information
+        ):
+            self.ledger = EnergyLedger()
+            return ["consumption history"]
+        return []
 
     def _on_metering(self, event: MeterReading | Polling | AttributeUnsupported) -> None:
         self._stream.emit(event)
