@@ -49,13 +49,23 @@ from zse.cbke.service import (
     KeyEstablishmentEvent,
     KeyEstablishmentServer,
 )
-from zse.devmgmt.core import ChangeOfSupplier, ChangeOfTenancy, CustomerId, Password, SiteId
+from zse.devmgmt.core import (
+    ChangeOfSupplier,
+    ChangeOfTenancy,
+    CustomerId,
+    EventConfigurations,
+    Password,
+    SiteId,
+)
 from zse.devmgmt.protocol import EventConfigurationReported, PasswordRequested
 from zse.devmgmt.service import DEVICE_MANAGEMENT_CLUSTER, DeviceManagementServer
 from zse.devmgmt.wire import TenancyChangeControl
 from zse.drlc import LoadControlEvent
 from zse.drlc.service import DRLC, DrlcServer, ReportReceived
 from zse.errors import InvalidEui64, InvalidInstallCode, ZseError
+from zse.events.core import DEFAULT_CONFIGURATION, EventId, Recorded
+from zse.events.protocol import EventLogClearRequested
+from zse.events.service import EVENTS, EventsServer
 from zse.installcode import InstallCode, parse_eui64
 from zse.messaging import Message
 from zse.messaging.service import MESSAGING, MessageConfirmed, MessagingServer
@@ -346,6 +356,14 @@ class DeviceManagementSent:
     result: SendResult
 
 
+#: The event logged when each Device Management publication is made (Wireshark's names).
+_ACTIONED: dict[type, EventId] = {
+    ChangeOfTenancy: EventId.PUBLISH_COT_ACTIONED,
+    ChangeOfSupplier: EventId.PUBLISH_COS_ACTIONED,
+    SiteId: EventId.UPDATE_SITE_ID_ACTIONED,
+    CustomerId: EventId.UPDATE_CIN_ACTIONED,
+}
+
 #: Everything :class:`EnergyServiceInterface` reports.
 EsiEvent = (
     DeviceJoined
@@ -371,6 +389,7 @@ EsiEvent = (
     | DeviceManagementSent
     | PasswordRequested
     | EventConfigurationReported
+    | EventLogClearRequested
 )
 
 
@@ -571,6 +590,7 @@ _SERVER_CLUSTERS = (
     MESSAGING,
     KEY_ESTABLISHMENT,
     DEVICE_MANAGEMENT_CLUSTER,
+    EVENTS,
 )
 _CLIENT_CLUSTERS = (KEY_ESTABLISHMENT,)
 
@@ -704,6 +724,12 @@ class EnergyServiceInterface:
         self.drlc = DrlcServer(port, clock=clock, public_key=self.public_key, store=self.store)
         #: Device Management (SE 1.2 D.10): tenancy, supplier, site id, CIN, passwords.
         self.device_management = DeviceManagementServer(port, clock=clock, store=self.store)
+        #: Events (SE 1.2 D.11): the ESI's event logs; what goes where is
+        #: :attr:`event_configuration` (Device Management's event configuration, D.10.2.4.5).
+        self.event_configuration = EventConfigurations(DEFAULT_CONFIGURATION)
+        self.event_logs = EventsServer(
+            port, clock=clock, store=self.store, configurations=self.event_configuration
+        )
         #: The Metering server (SE D.3), when ``meter`` asked for one.
         self.meter: MeteringServer | None = None
         if meter:
@@ -792,6 +818,9 @@ class EnergyServiceInterface:
         self.drlc.on_event(self._stream.emit)
         await self.device_management.start()
         self.device_management.on_event(self._stream.emit)
+        await self.event_logs.start()
+        self.event_logs.on_event(self._stream.emit)
+        self.messaging.on_event(self._log_confirmation)
         if self.registry is not None:  # a drop cut short by a crash after the registry's write
             for record in self.registry.devices():
                 if record.state in _REMOVED_STATES:
@@ -869,6 +898,7 @@ class EnergyServiceInterface:
         self.key_establishment.stop()
         self.messaging.stop()
         self.device_management.stop()
+        self.event_logs.stop()
         if self.mirrors is not None:
             self.mirrors.stop()
         if self.meter is not None:
@@ -1308,9 +1338,41 @@ class EnergyServiceInterface:
 
     async def set_password(self, password: Password) -> None:
         """Hold a password for Request New Password (D.10.2.3.3): a secret, stored as the
-        store keeps keys and never logged."""
+        store keeps keys and never logged (the event log notes its type only)."""
         self._running()
         await self.device_management.set_password(password)
+        await self.log_event(EventId.CHANGE_PASSWORD_ACTIONED, bytes((password.password_type,)))
+
+    # -- events (SE 1.2 D.11) ----------------------------------------------------------------
+
+    async def log_event(self, event_id: int, data: bytes = b"") -> Recorded:
+        """Log an event in the ESI's event logs as :attr:`event_configuration` says (the
+        hook for events zse does not log itself: a device joining, a load control event
+        starting, a top-up...); one configured "push to HAN" also goes as Publish Event to
+        each registered device on the network (a broadcast without a registry)."""
+        targets: list[Destination] = []
+        configuration = self.event_configuration.get(event_id)
+        if configuration is not None and configuration & 0x10:
+            targets = self._event_targets()
+        return await self.event_logs.record(event_id, data, push_to=targets)
+
+    def _event_targets(self) -> list[Destination]:
+        if self.registry is None:
+            return [Destination.broadcast()]
+        targets = []
+        for record in self.registry.devices():
+            if record.state is not LifecycleState.METER_READY:
+                continue
+            address = self._address(record.eui64, EVENTS)
+            if address is not None:
+                targets.append(Destination.device(*address))
+        return targets
+
+    def _log_confirmation(self, event: object) -> None:
+        """A Message Confirmation (D.5.2.4.2) logged with its message id."""
+        if isinstance(event, MessageConfirmed):
+            data = int(event.message.message_id).to_bytes(4, "little")
+            self._spawn(self.log_event(EventId.MESSAGE_CONFIRMATION_SENT, data))
 
     async def _publish_device_management(
         self,
@@ -1340,6 +1402,7 @@ class EnergyServiceInterface:
                 lambda to: server.send(item, to),
             )
         self._stream.emit(DeviceManagementSent(item=item, result=result))
+        await self.log_event(_ACTIONED[type(item)], item.issuer_event_id.to_bytes(4, "little"))
         return result
 
     async def _tenancy_messages(self, item: object) -> None:

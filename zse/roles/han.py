@@ -60,6 +60,7 @@ from zse.drlc import (
 )
 from zse.drlc.service import DRLC, DrlcClient
 from zse.errors import DecodeError, ZseError
+from zse.events.service import EVENTS, EventsClient
 from zse.messaging import BoardEvent, Message
 from zse.messaging.service import MESSAGING, MessagingClient
 from zse.metering.display import (
@@ -265,6 +266,7 @@ class HanDevice:
                 DRLC,
                 MESSAGING,
                 DEVICE_MANAGEMENT_CLUSTER,
+                EVENTS,
                 *self.more_clients(),
             ],
         )
@@ -277,6 +279,8 @@ class HanDevice:
         self.device_management = DeviceManagementClient(
             self.endpoint, server_ep=0, clock=clock, store=store
         )
+        #: Events (SE 1.2 D.11): reads and clears the ESI's event logs, hears Publish Event.
+        self.event_log = EventsClient(self.endpoint, server_ep=0, clock=clock)
         items = _items(credentials)
         suite1 = _suite1(items)
         # a radio holding its own suite-1 key signs the reports itself (han_stick, mode b)
@@ -306,6 +310,7 @@ class HanDevice:
         self.drlc.on_event(self._on_load_control)
         self.drlc.on_report(self._stream.emit)
         self.device_management.on_event(self._on_device_management)
+        self.event_log.on_event(self._stream.emit)
         device.on_left(self._on_left)
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Changes of tenancy being acted on (resync waits for them).
@@ -323,6 +328,7 @@ class HanDevice:
             await self.messaging.start(fetch=False)
             await self.drlc.start(get_scheduled_events=False)
             await self.device_management.start()
+            self.event_log.start()
             await self.start_more()
         await self.resync()
 
@@ -347,6 +353,7 @@ class HanDevice:
         await self.messaging.stop()
         await self.drlc.stop()
         await self.device_management.stop()
+        self.event_log.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -399,7 +406,8 @@ class HanDevice:
         await device.join()
         esi_ep = await self._find_esi()
         self.esi_endpoint = esi_ep
-        for client in (self.price, self.messaging, self.drlc, self.device_management):
+        clients = (self.price, self.messaging, self.drlc, self.device_management, self.event_log)
+        for client in clients:
             client.server_nwk = 0x0000
             client.server_ep = esi_ep
         self._stream.emit(Joined(device=self.name, nwk=int(device.nwk), esi_endpoint=esi_ep))
@@ -480,15 +488,17 @@ class HanDevice:
     async def change_of_tenancy(self, change: ChangeOfTenancy) -> TenancyChangeApplied:
         """Do what a change of tenancy's control bits ask of a HAN device (SE 1.2
         D.10.2.4.1.1.5): Clear IHD Data (Consumer) drops the messages received before the
-        implementation time and the consumption history; Clear IHD Data (Supplier), Clear
-        Tariff Plan and Clear Standing Charge drop the prices, block pricing values and
-        tariffs held, then ask the ESI for the price in force now (Get Current Price). The
-        other bits are the meter's. Told as :class:`TenancyChangeApplied`."""
+        implementation time, the event log last read and the consumption history; Clear IHD
+        Data (Supplier), Clear Tariff Plan and Clear Standing Charge drop the prices, block
+        pricing values and tariffs held, then ask the ESI for the price in force now (Get
+        Current Price). The other bits are the meter's. Told as :class:`TenancyChangeApplied`."""
         control = TenancyChangeControl(change.control)  # type: ignore[no-untyped-call]
         cleared: list[str] = []
         if control & TenancyChangeControl.Clear_IHD_Data_Consumer:
             await self.messaging.clear_before(change.implementation_time or self.clock())
             cleared.append("messages")
+            if self.event_log.forget():
+                cleared.append("event log read")
         if control & (
             TenancyChangeControl.Clear_IHD_Data_Supplier
             | TenancyChangeControl.Clear_Tariff_Plan

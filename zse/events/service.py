@@ -1,0 +1,264 @@
+"""Events over ZCL (SE 1.2 D.11): the ESI's event logs (server) and a HAN device reading them
+(client). Thin asyncio shells of :mod:`zse.events.protocol`; a frame that does not decode is
+refused MALFORMED_COMMAND, a command Events does not define UNSUP_CLUSTER_COMMAND (ZCL 2.5.12).
+
+The server keeps its logs in a :class:`zse.store.Store` (one record per log, committed before
+the event is pushed or told; a damaged record is quarantined and not served), and logs a
+cleared log itself (Event Log Cleared, 0x0604).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from zigpy.zcl import foundation
+
+from zse.devmgmt.core import EventConfigurations
+from zse.errors import InvalidFrame
+from zse.events.core import Event, EventId, EventLog, Recorded
+from zse.events.protocol import (
+    EventLogClearRequested,
+    EventLogRead,
+    EventsClientProtocol,
+    EventsServerProtocol,
+)
+from zse.events.wire import ALL_EVENT_IDS, NO_END_TIME, Events, LogId
+from zse.se.ids import EVENTS
+from zse.store import Batch, Store
+from zse.time.service import system_clock
+from zse.zcl.codec import decode_command, refusal
+from zse.zcl.delivery import Destination
+from zse.zcl.endpoint import ZclPort, carry_out, request
+from zse.zcl.events import EventStream
+from zse.zcl.frame import Step, ZclMessage
+
+__all__ = ["EVENTS", "EventsClient", "EventsServer"]
+
+LOGGER = logging.getLogger(__name__)
+
+
+def _step(protocol: EventsServerProtocol | EventsClientProtocol, msg: ZclMessage, now: int) -> Step:
+    screened = protocol.screen(msg)
+    if screened is not None:
+        return screened
+    try:
+        command, _ = decode_command(
+            Events, msg.command_id, msg.payload, from_server=msg.from_server
+        )
+    except InvalidFrame as exc:
+        LOGGER.warning("bad Events command from 0x%04X: %s", msg.src_nwk, exc)
+        return Step(status=refusal(exc))
+    return protocol.receive(msg, command, now)
+
+
+class EventsServer:
+    """The ESI's Events server (SE 1.2 D.11.2): its logs, read and cleared by HAN devices.
+
+    ``configurations``: Device Management's event configuration (which log each event goes
+    to, which are pushed). ``on_event`` hears :class:`~zse.events.protocol.
+    EventLogClearRequested`."""
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        clock: Callable[[], int] = system_clock,
+        store: Store | None = None,
+        namespace: str | None = None,
+        configurations: EventConfigurations | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.clock = clock
+        self.store = store
+        self.namespace = namespace or f"events.server/{endpoint.endpoint_id}"
+        self.protocol = EventsServerProtocol(EventLog(configurations))
+        self._stream: EventStream[Any] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._remove: Callable[[], None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def log(self) -> EventLog:
+        return self.protocol.log
+
+    async def start(self) -> None:
+        """Load the logs kept before a restart, then serve the cluster."""
+        if self.store is not None:
+            records = await self.store.load(self.namespace)
+            bad: list[Any] = []
+            self.log.load(records, namespace=self.namespace, on_bad=bad.append)
+            await self.store.quarantine(*bad)
+        self._remove = self.endpoint.add_handler(EVENTS, self._on_message)
+
+    def stop(self) -> None:
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    async def record(
+        self, event_id: int, data: bytes = b"", *, push_to: Iterable[Destination] = ()
+    ) -> Recorded:
+        """Log an event as configured (committed first) and, when its configuration pushes it
+        to the HAN, send Publish Event to each of ``push_to``. A push that cannot be
+        delivered is logged, not raised: the event is in the log for the device to read."""
+        async with self._lock:
+            recorded, _ = self.protocol.record(event_id, self.clock(), data)
+            await self._save()
+        if recorded.push:
+            event = recorded.event or Event(
+                log_id=LogId.GENERAL, event_id=event_id, time=self.clock(), data=bytes(data)
+            )
+            for to in push_to:
+                step = Step(sends=(self.protocol.publish_event(event, to),))
+                try:
+                    await carry_out(self.endpoint, step, self._stream.emit)
+                except Exception as exc:  # an offline device reads the log later
+                    LOGGER.info("Publish Event 0x%04X not delivered: %s", event_id, exc)
+        return recorded
+
+    async def _save(self) -> None:
+        changes = self.log.changes()
+        if self.store is None or not changes:
+            return
+        batch = Batch()
+        for key, value in changes.items():
+            batch.put(self.namespace, key, value)
+        await self.store.commit(batch)
+
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        async with self._lock:
+            step = _step(self.protocol, msg, self.clock())
+            cleared = [e for e in step.events if isinstance(e, EventLogClearRequested)]
+            if cleared and cleared[0].cleared:  # logged after the clear, as a meter does
+                data = bytes((cleared[0].log_id,))
+                self.protocol.record(EventId.EVENT_LOG_CLEARED, self.clock(), data)
+            await self._save()
+        return await carry_out(self.endpoint, step, self._stream.emit)
+
+
+class EventsClient:
+    """A HAN device's Events client (SE 1.2 D.11.3): reads and clears the ESI's logs and is
+    told of Publish Event (``on_event``: :class:`~zse.events.protocol.EventPublished`,
+    :class:`~zse.events.protocol.EventLogRead`, :class:`~zse.events.protocol.
+    EventLogCleared`). :attr:`last_read` keeps the last log read (a change of tenancy drops
+    it: :meth:`forget`)."""
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        server_nwk: int = 0x0000,
+        server_ep: int,
+        clock: Callable[[], int] = system_clock,
+        request_timeout: float = 8.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.server_nwk = server_nwk
+        self.server_ep = server_ep
+        self.clock = clock
+        self.request_timeout = request_timeout
+        self.protocol = EventsClientProtocol()
+        self.last_read: EventLogRead | None = None
+        self._stream: EventStream[Any] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._remove: Callable[[], None] | None = None
+        #: Reads completed, by (server, TSN), for the request waiting on them (bounded).
+        self._done: OrderedDict[tuple[int, int], EventLogRead] = OrderedDict()
+        self._waiting: dict[tuple[int, int], asyncio.Future[EventLogRead]] = {}
+
+    def start(self) -> None:
+        self._remove = self.endpoint.add_handler(EVENTS, self._on_message)
+
+    def stop(self) -> None:
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    def forget(self) -> bool:
+        """Drop the last log read; True when there was one."""
+        had, self.last_read = self.last_read is not None, None
+        return had
+
+    def _server(self) -> Destination:
+        return Destination.device(self.server_nwk, self.server_ep)
+
+    async def get_event_log(
+        self,
+        *,
+        log_id: int = LogId.ALL,
+        event_id: int = ALL_EVENT_IDS,
+        start_time: int = 0,
+        end_time: int = NO_END_TIME,
+        number_of_events: int = 0,
+        event_offset: int = 0,
+        full: bool = True,
+    ) -> EventLogRead | None:
+        """Get Event Log (D.11.2.3.1) with its filters; the events read (newest first), or
+        None when nothing matched (NOT_FOUND) or the ESI did not answer."""
+        send = self.protocol.get_event_log(
+            self._server(),
+            log_id=log_id,
+            event_id=event_id,
+            start_time=start_time,
+            end_time=end_time,
+            number_of_events=number_of_events,
+            event_offset=event_offset,
+            full=full,
+        )
+        try:
+            reply = await request(self.endpoint, send, timeout=self.request_timeout)
+        except (TimeoutError, OSError) as exc:
+            LOGGER.info("Get Event Log failed: %s", exc)
+            return None
+        if not reply.is_cluster_command:
+            return None
+        key = (reply.src_nwk, reply.tsn)
+        waiting: asyncio.Future[EventLogRead] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = waiting
+        try:
+            await self._on_message(reply)
+            if key in self._done:
+                return self._done.pop(key)
+            return await asyncio.wait_for(waiting, self.request_timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self._waiting.pop(key, None)
+            self._done.pop(key, None)
+
+    async def clear_event_log(self, log_id: int = LogId.ALL) -> int | None:
+        """Clear Event Log Request (D.11.2.3.2): the Cleared Event Logs bits, None unanswered."""
+        try:
+            reply = await request(
+                self.endpoint,
+                self.protocol.clear_event_log(self._server(), log_id),
+                timeout=self.request_timeout,
+            )
+        except (TimeoutError, OSError) as exc:
+            LOGGER.info("Clear Event Log failed: %s", exc)
+            return None
+        if not reply.is_cluster_command:
+            return None
+        step = _step(self.protocol, reply, self.clock())
+        await carry_out(self.endpoint, Step(events=step.events), self._stream.emit)
+        return next((int(e.cleared) for e in step.events if hasattr(e, "cleared")), None)
+
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        step = _step(self.protocol, msg, self.clock())
+        for event in step.events:
+            if isinstance(event, EventLogRead):
+                self.last_read = event
+                key = (msg.src_nwk, msg.tsn)
+                waiting = self._waiting.get(key)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(event)
+                self._done[key] = event
+                while len(self._done) > 4:
+                    self._done.popitem(last=False)
+        return await carry_out(self.endpoint, step, self._stream.emit)
