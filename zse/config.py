@@ -65,6 +65,16 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
                                      # start_time, issuer_event_id, provider_id, currency,
                                      # unit_of_measure and a target as for [[prices]]
 
+    [device_management]              # SE 1.2 D.10: told to devices as they join or ask
+    site_id = "1200023305967"        # Update SiteID (GB: the MPAN)
+    cin = "CIN-0042"                 # Update CIN (customer id number)
+    tenancy_time = 830000000         # Publish Change of Tenancy at this ZigBee time (0: now)
+    tenancy_control = ["Clear_IHD_Data_Consumer", "Clear_Tariff_Plan"]  # or an integer
+    supplier_provider_id = 9         # Publish Change of Supplier: the new supplier's id,
+    supplier_name = "Bright Power"   # its name and contact details,
+    supplier_contact = "0800 000 000"
+    supplier_time = 830000000        # and when (0: now); also issuer_event_id, provider_id
+
 Relative paths are relative to the configuration file. Unknown keys are refused (a typo must
 not silently drop a setting).
 """
@@ -81,6 +91,14 @@ from pathlib import Path
 from typing import Any
 
 from zse._files import read_text_bounded
+from zse.devmgmt.core import (
+    ChangeOfSupplier,
+    ChangeOfTenancy,
+    CustomerId,
+    DeviceManagementError,
+    SiteId,
+)
+from zse.devmgmt.wire import TenancyChangeControl
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.price import (
@@ -218,6 +236,15 @@ class TariffEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeviceManagementEntry:
+    """``[device_management]``: what the ESI publishes at start (SE 1.2 D.10)."""
+
+    items: tuple[ChangeOfTenancy | ChangeOfSupplier | SiteId | CustomerId, ...] = ()
+    #: No issuer_event_id was given: the ESI numbers each when it publishes.
+    auto_id: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class EsiConfig:
     """Everything ``zse esi`` needs besides the radio itself."""
 
@@ -232,6 +259,8 @@ class EsiConfig:
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     prices: tuple[PriceEntry, ...] = ()
     tariffs: tuple[TariffEntry, ...] = ()
+    #: ``[device_management]``: tenancy, supplier, site id, CIN to publish at start.
+    device_management: DeviceManagementEntry = field(default_factory=DeviceManagementEntry)
     interpan: bool = False
     provider_id: int = DEFAULT_PROVIDER_ID
     currency: int = DEFAULT_CURRENCY
@@ -309,6 +338,18 @@ _TABLES = {
         "demand",
     },
     "devices": {"eui64", "install_code", "label", "groups"},
+    "device_management": {
+        "site_id",
+        "cin",
+        "tenancy_time",
+        "tenancy_control",
+        "supplier_provider_id",
+        "supplier_name",
+        "supplier_contact",
+        "supplier_time",
+        "issuer_event_id",
+        "provider_id",
+    },
     "prices": {
         "price",
         "rate_label",
@@ -618,6 +659,9 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
     groups = _groups(source, document.get("groups", {}))
     prices = _prices(source, document.get("prices", []), provider_id, currency)
     tariffs = _tariffs(source, document.get("tariffs", []), provider_id, currency)
+    device_management = _device_management(
+        source, document.get("device_management", {}), provider_id
+    )
     return EsiConfig(
         source=source,
         radio=radio_settings,
@@ -630,6 +674,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         groups=groups,
         prices=prices,
         tariffs=tariffs,
+        device_management=device_management,
         interpan=esi.get("interpan", bool, False),
         provider_id=provider_id,
         currency=currency,
@@ -731,6 +776,64 @@ def _groups(source: str, table: Any) -> dict[str, tuple[str, ...]]:
         members = reader.get(name, list)
         groups[name] = tuple(reader.eui64(name, member) for member in members)
     return groups
+
+
+def _device_management(source: str, table: Any, provider_id: int) -> DeviceManagementEntry:
+    """``[device_management]`` (SE 1.2 D.10): the publications it asks for, checked."""
+    reader = _Reader(source, "[device_management]", table, _TABLES["device_management"])
+    issue = reader.integer("issuer_event_id", 0, 0xFFFFFFFF, 0) or 0
+    provider = reader.number("provider_id", 0, 0xFFFFFFFF, provider_id)
+    items: list[ChangeOfTenancy | ChangeOfSupplier | SiteId | CustomerId] = []
+    try:
+        if "tenancy_time" in table or "tenancy_control" in table:
+            items.append(
+                ChangeOfTenancy(
+                    provider_id=provider,
+                    issuer_event_id=issue,
+                    implementation_time=reader.number("tenancy_time", 0, 0xFFFFFFFF, 0),
+                    control=_tenancy_control(reader),
+                )
+            )
+        if "supplier_provider_id" in table:
+            items.append(
+                ChangeOfSupplier(
+                    current_provider_id=provider,
+                    issuer_event_id=issue,
+                    proposed_provider_id=reader.number("supplier_provider_id", 0, 0xFFFFFFFF, 0),
+                    implementation_time=reader.number("supplier_time", 0, 0xFFFFFFFF, 0),
+                    provider_name=reader.get("supplier_name", str, ""),
+                    contact_details=reader.get("supplier_contact", str, ""),
+                )
+            )
+        elif any(k in table for k in ("supplier_name", "supplier_contact", "supplier_time")):
+            reader.fail("a change of supplier needs supplier_provider_id")
+        if "site_id" in table:
+            site = reader.get("site_id", str)
+            items.append(SiteId(issuer_event_id=issue, provider_id=provider, site_id=site))
+        if "cin" in table:
+            cin = reader.get("cin", str)
+            items.append(CustomerId(issuer_event_id=issue, provider_id=provider, cin=cin))
+    except DeviceManagementError as exc:
+        reader.fail(str(exc))
+    return DeviceManagementEntry(items=tuple(items), auto_id="issuer_event_id" not in table)
+
+
+def _tenancy_control(reader: _Reader) -> int:
+    """``tenancy_control``: an integer, or the names of TenancyChangeControl's bits."""
+    value = reader.get("tenancy_control", (int, list), 0)
+    if isinstance(value, int):
+        if not 0 <= value <= 0xFFFFFFFF:
+            reader.fail(f"{value} is outside 0..0xFFFFFFFF", "tenancy_control")
+        return value
+    bits = 0
+    for name in value:
+        member = TenancyChangeControl.__members__.get(name) if isinstance(name, str) else None
+        if member is None:
+            known = ", ".join(TenancyChangeControl.__members__)
+            reader.fail(f"{_shown(name)} is not a control bit (known: {known})", "tenancy_control")
+        else:
+            bits |= int(member)
+    return bits
 
 
 def _prices(source: str, items: Any, provider_id: int, currency: int) -> tuple[PriceEntry, ...]:

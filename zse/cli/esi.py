@@ -325,6 +325,18 @@ class Session:
                 )
             action = self.publish_tariff(tariff, values, configured.target)
             ok = await self.execute_action(action) and ok
+        return await self.apply_device_management() and ok
+
+    async def apply_device_management(self) -> bool:
+        """Publish what ``[device_management]`` asks for (numbered now unless it gave an
+        issuer_event_id); False if something could not be done."""
+        ok = True
+        managed = self.config.device_management
+        for configured in managed.items:
+            item = configured
+            if managed.auto_id:
+                item = dataclasses.replace(configured, issuer_event_id=self.next_id())
+            ok = await self.execute_action(self.publish_device_management(item)) and ok
         return ok
 
     async def execute_action(self, action: Awaitable[None]) -> bool:
@@ -364,6 +376,19 @@ class Session:
 
     async def publish_price(self, price: Any, target: Target) -> None:
         result = await self.esi.publish_price(price, **target.kwargs())
+        self.say(describe_result(result, self.name))
+
+    async def publish_device_management(self, item: Any) -> None:
+        """Publish a change of tenancy / supplier, site id or CIN (SE 1.2 D.10) for the
+        devices as they join or ask."""
+        from zse.devmgmt.core import ChangeOfSupplier, ChangeOfTenancy, SiteId  # noqa: PLC0415
+
+        publish = {
+            ChangeOfTenancy: self.esi.publish_change_of_tenancy,
+            ChangeOfSupplier: self.esi.publish_change_of_supplier,
+            SiteId: self.esi.update_site_id,
+        }.get(type(item), self.esi.update_cin)
+        result = await publish(item)
         self.say(describe_result(result, self.name))
 
     async def publish_tariff(self, tariff: Any, values: tuple[Any, ...], target: Target) -> None:
