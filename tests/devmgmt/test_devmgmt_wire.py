@@ -4,8 +4,10 @@ tshark field by field, garbage decodes only to InvalidFrame, passwords never sho
 from __future__ import annotations
 
 import pytest
+import zigpy.types as t
 from hypothesis import given
 from hypothesis import strategies as st
+from zigpy.zcl import foundation
 
 from tests.clusters.se_frames import air_frame, dissect, zcl_frame
 from zse.devmgmt.wire import (
@@ -204,6 +206,18 @@ STRINGS = {
 }
 
 
+ATTRIBUTES = list(DeviceManagement.AttributeDefs)
+
+
+def sample(definition: foundation.ZCLAttributeDef, index: int):
+    """A distinctive value of the attribute's type."""
+    if definition.type is t.LVBytes:
+        return t.LVBytes(f"name {index}".encode())
+    if definition.type is t.enum8:
+        return t.enum8(index)
+    return definition.type(0x2F000000 + index)
+
+
 @pytest.fixture(scope="module")
 def dissected(tmp_path_factory):
     frames = []
@@ -212,7 +226,33 @@ def dissected(tmp_path_factory):
         payload = encode_command(definition.schema(**kwargs))
         zcl = zcl_frame(definition.id, payload, from_server=from_server, tsn=seq)
         frames.append(air_frame(DeviceManagement.cluster_id, zcl, seq))
+    for index, definition in enumerate(ATTRIBUTES):
+        record = foundation.Attribute(
+            definition.id,
+            foundation.TypeValue(type=definition.zcl_type, value=sample(definition, index)),
+        )
+        report = bytes((0x18, index & 0xFF, foundation.GeneralCommand.Report_Attributes))
+        frames.append(air_frame(DeviceManagement.cluster_id, report + record.serialize(), 99))
     return dissect(frames, tmp_path_factory.mktemp("tshark"))
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(
+    "index",
+    range(len(ATTRIBUTES)),
+    ids=lambda i: f"0x{ATTRIBUTES[i].id:04X}-{ATTRIBUTES[i].name}",
+)
+def test_tshark_reads_the_same_attribute_report(dissected, index):
+    """Report Attributes (ZCL 2.5.11) of each attribute a display reads: Wireshark names it a
+    Device Management attribute with zse's id, data type and value bytes."""
+    definition = ATTRIBUTES[index]
+    packet = dissected[len(CASES) + index]
+    assert not packet.malformed, [f for f in packet.fields if f[0].startswith("_ws")]
+    assert [int(v, 0) for v in packet.show(P + "attr_id")] == [definition.id]
+    assert packet.show("zbee_zcl.attr.data.type") == [f"0x{definition.zcl_type:02x}"]
+    names = [name for name, _, _ in packet.fields]
+    value_field = packet.fields[names.index("zbee_zcl.attr.data.type") + 1]
+    assert sample(definition, index).serialize().hex().endswith(value_field[2])
 
 
 def test_every_command_is_covered():

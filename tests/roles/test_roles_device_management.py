@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from zigpy.zcl import foundation
+
 from tests.roles.han_builder import CA, EUIS, START, close
 from tests.roles.test_roles_esi_registry import joined_han
 from zse.cbke import SUITE1
@@ -30,6 +32,7 @@ from zse.devmgmt.protocol import (
     SupplierChanged,
     TenancyChanged,
 )
+from zse.devmgmt.service import DEVICE_MANAGEMENT_CLUSTER
 from zse.devmgmt.wire import TenancyChangeControl
 from zse.messaging import Message
 from zse.price import PriceEvent
@@ -37,6 +40,7 @@ from zse.price.service import PriceReceived
 from zse.provisioning.registry import HanRegistry
 from zse.roles.esi import DeviceManagementSent, EnergyServiceInterface
 from zse.roles.han import TenancyChangeApplied
+from zse.se.ids import DeviceManagementAttribute
 from zse.sim import Air
 
 CLEAR = TenancyChangeControl.Clear_IHD_Data_Consumer | TenancyChangeControl.Clear_Tariff_Plan
@@ -193,3 +197,58 @@ async def test_a_restart_of_the_esi_keeps_what_it_published(tmp_path) -> None:
         await esi.stop()
         await registry.close()
         air.close()
+
+
+async def read_device_management(han, *attributes: int) -> dict[int, object]:
+    """Read Attributes of Device Management on the ESI, from the display's endpoint."""
+    ihd = han.devices["ihd"]
+    reply = await ihd.endpoint.request(
+        0x0000,
+        ihd.esi_endpoint,
+        DEVICE_MANAGEMENT_CLUSTER,
+        foundation.GeneralCommand.Read_Attributes,
+        b"".join(a.to_bytes(2, "little") for a in attributes),
+        cluster_specific=False,
+        direction=foundation.Direction.Client_to_Server,
+        encrypt=True,
+    )
+    schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
+    records, _ = schema.deserialize(reply.payload)
+    return {
+        r.attrid: r.value.value if r.status == foundation.Status.SUCCESS else r.status
+        for r in records.status_records
+    }
+
+
+async def test_the_display_reads_the_provider_and_tenancy_attributes(tmp_path) -> None:
+    han = await joined_han(tmp_path, names=("ihd",))
+    esi = han.esi
+    a = DeviceManagementAttribute
+    assert (await read_device_management(han, a.PROVIDER_ID))[a.PROVIDER_ID] == (
+        foundation.Status.UNSUPPORTED_ATTRIBUTE
+    )
+    at = han.clock() + 60
+    await esi.publish_change_of_tenancy(
+        ChangeOfTenancy(provider_id=5, issuer_event_id=1, implementation_time=at, control=0x220)
+    )
+    await esi.publish_change_of_supplier(
+        ChangeOfSupplier(
+            current_provider_id=5,
+            issuer_event_id=2,
+            proposed_provider_id=9,
+            implementation_time=at,
+            provider_name="Bright Power",
+        )
+    )
+    before = await read_device_management(
+        han, a.PROVIDER_ID, a.PROPOSED_PROVIDER_NAME, a.PROPOSED_TENANCY_CHANGE_CONTROL
+    )
+    assert before == {
+        a.PROVIDER_ID: 5,
+        a.PROPOSED_PROVIDER_NAME: b"Bright Power",
+        a.PROPOSED_TENANCY_CHANGE_CONTROL: 0x220,
+    }
+    await asyncio.sleep(61)
+    after = await read_device_management(han, a.PROVIDER_ID, a.PROVIDER_NAME)
+    assert after == {a.PROVIDER_ID: 9, a.PROVIDER_NAME: b"Bright Power"}
+    await close(han)

@@ -48,7 +48,7 @@ from zse.devmgmt.wire import (
     parse_configuration_payload,
 )
 from zse.errors import InvalidFrame
-from zse.se.ids import DEVICE_MANAGEMENT_CLUSTER
+from zse.se.ids import DEVICE_MANAGEMENT_CLUSTER, DeviceManagementAttribute
 from zse.se.ids import DeviceManagementClientCommand as ToClient
 from zse.se.ids import DeviceManagementServerCommand as ToServer
 from zse.se.types import CharacterString
@@ -68,6 +68,8 @@ __all__ = [
     "SiteIdUpdated",
     "SupplierChanged",
     "TenancyChanged",
+    "attribute_type_id",
+    "attribute_values",
     "payload_of",
 ]
 
@@ -123,6 +125,51 @@ def payload_of(item: Item) -> tuple[int, bytes]:
             customer_id_number=CharacterString(item.cin),
         )
     )
+
+
+_A = DeviceManagementAttribute
+
+
+def attribute_type_id(attr_id: int) -> int:
+    """The ZCL data type id of a Device Management server attribute, from its wire
+    definition."""
+    python_type = DeviceManagement.attributes[attr_id].type
+    return int(foundation.DataType.from_python_type(python_type).type_id)
+
+
+def _octets(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def attribute_values(published: Published, now: int) -> dict[int, Any]:
+    """The server attributes (D.10.2.2) that follow from what is published, by id: the
+    Supplier Control set from the change of supplier (Provider ID / Name / Contact Details
+    are the proposed provider's once its implementation time came; before, the current
+    provider's id and an empty name and contact details, which nothing publishes), the Tenancy
+    Control set from the change of tenancy."""
+    values: dict[int, Any] = {}
+    tenancy, supplier = published.tenancy, published.supplier
+    if tenancy is not None:
+        values[_A.PROVIDER_ID] = tenancy.provider_id
+        values[_A.CHANGE_OF_TENANCY_UPDATE_DATE_TIME] = tenancy.implementation_time
+        values[_A.PROPOSED_TENANCY_CHANGE_CONTROL] = tenancy.control
+    if supplier is not None:
+        values[_A.PROPOSED_PROVIDER_ID] = supplier.proposed_provider_id
+        values[_A.PROPOSED_PROVIDER_NAME] = supplier.provider_name.encode(
+            "utf-8", "surrogateescape"
+        )
+        values[_A.PROPOSED_PROVIDER_CHANGE_DATE_TIME] = supplier.implementation_time
+        values[_A.PROPOSED_PROVIDER_CHANGE_CONTROL] = supplier.control
+        values[_A.PROPOSED_PROVIDER_CONTACT_DETAILS] = _octets(supplier.contact_details)
+        if supplier.implementation_time <= now:
+            values[_A.PROVIDER_ID] = supplier.proposed_provider_id
+            values[_A.PROVIDER_NAME] = values[_A.PROPOSED_PROVIDER_NAME]
+            values[_A.PROVIDER_CONTACT_DETAILS] = values[_A.PROPOSED_PROVIDER_CONTACT_DETAILS]
+        else:  # the current provider's name and contact details are not published
+            values[_A.PROVIDER_ID] = supplier.current_provider_id
+            values[_A.PROVIDER_NAME] = b""
+            values[_A.PROVIDER_CONTACT_DETAILS] = b""
+    return values
 
 
 def _password_payload(password: Password) -> bytes:

@@ -12,6 +12,7 @@ takes effect (:class:`~zse.devmgmt.core.TenancyTakesEffect`). ``clock()`` gives 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,8 @@ from zse.devmgmt.protocol import (
     ALL_EVENTS,
     DeviceManagementClientProtocol,
     DeviceManagementServerProtocol,
+    attribute_type_id,
+    attribute_values,
 )
 from zse.devmgmt.wire import ConfigurationControl, DeviceManagement
 from zse.errors import InvalidFrame
@@ -107,6 +110,7 @@ class DeviceManagementServer:
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._remove: Callable[[], None] | None = None
+        self._served: dict[int, Any] = {}
 
     @property
     def published(self) -> Published:
@@ -123,6 +127,26 @@ class DeviceManagementServer:
                 ),
             )
         self._remove = self.endpoint.add_handler(DEVICE_MANAGEMENT_CLUSTER, self._on_message)
+        self.serve_attributes()
+
+    def serve_attributes(self) -> None:
+        """Answer Read Attributes for the attributes that follow from what is published
+        (D.10.2.2: provider, proposed provider, change of tenancy), read when asked."""
+        for attr in attribute_values(self.published, self.clock()):
+            if attr not in self._served:
+                self._served[attr] = None
+                self.endpoint.set_attribute_source(
+                    DEVICE_MANAGEMENT_CLUSTER,
+                    attr,
+                    attribute_type_id(attr),
+                    functools.partial(self._attribute, attr),
+                )
+
+    def _attribute(self, attr: int) -> Any:
+        value = attribute_values(self.published, self.clock()).get(attr)
+        if value is not None:
+            self._served[attr] = value
+        return self._served[attr]
 
     def stop(self) -> None:
         """Stop serving the cluster (the store keeps what was published)."""
@@ -136,6 +160,7 @@ class DeviceManagementServer:
         :class:`~zse.devmgmt.core.StaleIssue`, nothing changed."""
         step = self.protocol.publish(item)
         await self._save()
+        self.serve_attributes()
         if to is not None:
             await self.send(item, to)
         await carry_out(self.endpoint, step, self._stream.emit)
