@@ -97,8 +97,8 @@ from zse.devmgmt.core import (
     CustomerId,
     DeviceManagementError,
     SiteId,
+    TenancyChangeControl,
 )
-from zse.devmgmt.wire import TenancyChangeControl
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.price import (

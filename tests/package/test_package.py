@@ -105,6 +105,11 @@ LAYERS: tuple[Layer, ...] = (
             "zse.headend.core",
             # Tunneling (#20.1): the package
             "zse.tunneling",
+            # SE 1.2 Device Management and Events: state, rules, their value types
+            "zse.devmgmt",
+            "zse.devmgmt.core",
+            "zse.events",
+            "zse.events.core",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
@@ -123,6 +128,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering.wire",
             "zse.price.wire",
             "zse.tunneling.wire",  # #20.1
+            "zse.devmgmt.wire",
+            "zse.events.wire",
         ),
         ("asyncio", "zigpy"),
     ),
@@ -137,6 +144,8 @@ LAYERS: tuple[Layer, ...] = (
             # meter mirroring (#14.3)
             "zse.metering.mirror",
             "zse.tunneling.protocol",  # #20.1
+            "zse.devmgmt.protocol",
+            "zse.events.protocol",
         ),
         ("zigpy",),
     ),
@@ -152,6 +161,8 @@ LAYERS: tuple[Layer, ...] = (
             "zse.time.*",
             "zse.cbke.service",
             "zse.tunneling.service",  # #20.1
+            "zse.devmgmt.service",
+            "zse.events.service",
         ),
         ("asyncio", "zigpy"),
     ),

@@ -17,23 +17,21 @@ The event configuration (:class:`EventConfigurations`): per event id, the log it
 whether it is pushed (D.10.2.4.5); Set Event Configuration changes it by list, event group,
 log type or configuration match. Bounded: :data:`MAX_EVENT_CONFIGURATIONS` event ids.
 
+The value types of the cluster's fields (:class:`TenancyChangeControl`,
+:class:`EventConfiguration`...) are declared here, in the sans-IO layer, and used by the wire.
 The SE 1.2/1.4 text was out of reach; see :mod:`zse.devmgmt.wire` for the sources used.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from zse.devmgmt.wire import (
-    ConfigurationControl,
-    EventConfiguration,
-    EventLogging,
-    PasswordType,
-    TenancyChangeControl,
-)
+import zigpy.types as t
+
 from zse.errors import ZseError
 from zse.records import STR, U8, U16, U32, Fields, RecordError, check, load_each
 
@@ -43,15 +41,20 @@ __all__ = [
     "START_NOW",
     "ChangeOfSupplier",
     "ChangeOfTenancy",
+    "ConfigurationControl",
     "CustomerId",
     "DeviceManagementError",
+    "EventConfiguration",
     "EventConfigurations",
+    "EventLogging",
     "Kept",
     "Password",
+    "PasswordType",
     "Published",
     "SiteId",
     "StaleIssue",
     "SupplierTakesEffect",
+    "TenancyChangeControl",
     "TenancyTakesEffect",
     "logged_in",
     "pushed_to_han",
@@ -63,6 +66,72 @@ START_NOW: Final = 0
 MAX_EVENT_CONFIGURATIONS: Final = 512
 #: ZCL octet / character strings: 254 octets at most (ZCL 2.6.2.12).
 _MAX_STRING = 0xFE
+
+
+class TenancyChangeControl(t.bitmap32):
+    """Proposed Tenancy Change Control (D.10.2.4.1.1.5), bits as Wireshark names them; bits
+    11-12 are the meter contactor state (0 off, 1 off/armed, 2 on, 3 unchanged)."""
+
+    Pre_Snapshots = 1 << 0
+    Post_Snapshots = 1 << 1
+    Reset_Credit_Register = 1 << 2
+    Reset_Debit_Register = 1 << 3
+    Reset_Billing_Period = 1 << 4
+    Clear_Tariff_Plan = 1 << 5
+    Clear_Standing_Charge = 1 << 6
+    Block_Historical_Load_Profile_Information = 1 << 7
+    Clear_Historical_Load_Profile_Information = 1 << 8
+    Clear_IHD_Data_Consumer = 1 << 9
+    Clear_IHD_Data_Supplier = 1 << 10
+    Meter_Contactor_State_Low = 1 << 11
+    Meter_Contactor_State_High = 1 << 12
+    Clear_Transaction_Log = 1 << 13
+    Clear_Prepayment_Data = 1 << 14
+
+
+class PasswordType(enum.IntEnum):
+    """Password type of Request New Password (D.10.2.3.3.1.1): passwords 1-4 (0 reserved)."""
+
+    PASSWORD_1 = 1
+    PASSWORD_2 = 2
+    PASSWORD_3 = 3
+    PASSWORD_4 = 4
+
+
+class EventLogging(enum.IntEnum):
+    """Bits 0-2 of an event configuration: the log an event goes to (D.10.2.4.5.1.3); the
+    values are the Events cluster's log ids (D.11)."""
+
+    DO_NOT_LOG = 0
+    TAMPER = 1
+    FAULT = 2
+    GENERAL = 3
+    SECURITY = 4
+    NETWORK = 5
+
+
+class EventConfiguration(t.bitmap8):
+    """Event Configuration (D.10.2.4.5.1.3): bits 0-2 the log (:class:`EventLogging`), then
+    push to the WAN, push to the HAN, raise a ZigBee alarm, raise a physical alarm."""
+
+    Log_Bit0 = 1 << 0
+    Log_Bit1 = 1 << 1
+    Log_Bit2 = 1 << 2
+    Push_Event_To_WAN = 1 << 3
+    Push_Event_To_HAN = 1 << 4
+    Raise_Alarm_ZigBee = 1 << 5
+    Raise_Alarm_Physical = 1 << 6
+
+
+class ConfigurationControl(enum.IntEnum):
+    """Configuration Control of Set Event Configuration (D.10.2.4.5.1.4): which events the
+    configuration applies to, and what the payload after it holds."""
+
+    APPLY_BY_LIST = 0  # Number of Events (uint8), that many Event IDs (uint16)
+    APPLY_BY_EVENT_GROUP = 1  # Event Group ID (uint16): event ids with that high octet
+    APPLY_BY_LOG_TYPE = 2  # Log ID (uint8): the events configured to log there
+    APPLY_BY_CONFIGURATION_MATCH = 3  # a configuration value (map8): events configured so
+
 
 #: The control bits a display acts on at a change of tenancy (what zse's HAN device clears),
 #: by name: the rest (snapshots, registers, billing period, contactor, prepayment, transaction

@@ -16,13 +16,19 @@ little-endian; the tshark tests check the raw octets of those two.
 
 from __future__ import annotations
 
-import enum
 from typing import Any, Final, Self
 
 import zigpy.types as t
 from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseAttributeDefs, BaseCommandDefs, ZCLAttributeDef
 
+from zse.devmgmt.core import (
+    ConfigurationControl,
+    EventConfiguration,
+    EventLogging,
+    PasswordType,
+    TenancyChangeControl,
+)
 from zse.errors import InvalidFrame
 from zse.se.ids import (
     DEVICE_MANAGEMENT_CLUSTER,
@@ -50,71 +56,6 @@ __all__ = [
 
 #: Octets of one Report Event Configuration record: Event ID (uint16), configuration (map8).
 EVENT_CONFIGURATION_RECORD: Final = 3
-
-
-class TenancyChangeControl(t.bitmap32):
-    """Proposed Tenancy Change Control (D.10.2.4.1.1.5), bits as Wireshark names them; bits
-    11-12 are the meter contactor state (0 off, 1 off/armed, 2 on, 3 unchanged)."""
-
-    Pre_Snapshots = 1 << 0
-    Post_Snapshots = 1 << 1
-    Reset_Credit_Register = 1 << 2
-    Reset_Debit_Register = 1 << 3
-    Reset_Billing_Period = 1 << 4
-    Clear_Tariff_Plan = 1 << 5
-    Clear_Standing_Charge = 1 << 6
-    Block_Historical_Load_Profile_Information = 1 << 7
-    Clear_Historical_Load_Profile_Information = 1 << 8
-    Clear_IHD_Data_Consumer = 1 << 9
-    Clear_IHD_Data_Supplier = 1 << 10
-    Meter_Contactor_State_Low = 1 << 11
-    Meter_Contactor_State_High = 1 << 12
-    Clear_Transaction_Log = 1 << 13
-    Clear_Prepayment_Data = 1 << 14
-
-
-class PasswordType(enum.IntEnum):
-    """Password type of Request New Password (D.10.2.3.3.1.1): passwords 1-4 (0 reserved)."""
-
-    PASSWORD_1 = 1
-    PASSWORD_2 = 2
-    PASSWORD_3 = 3
-    PASSWORD_4 = 4
-
-
-class EventLogging(enum.IntEnum):
-    """Bits 0-2 of an event configuration: the log an event goes to (D.10.2.4.5.1.3); the
-    values are the Events cluster's log ids (D.11)."""
-
-    DO_NOT_LOG = 0
-    TAMPER = 1
-    FAULT = 2
-    GENERAL = 3
-    SECURITY = 4
-    NETWORK = 5
-
-
-class EventConfiguration(t.bitmap8):
-    """Event Configuration (D.10.2.4.5.1.3): bits 0-2 the log (:class:`EventLogging`), then
-    push to the WAN, push to the HAN, raise a ZigBee alarm, raise a physical alarm."""
-
-    Log_Bit0 = 1 << 0
-    Log_Bit1 = 1 << 1
-    Log_Bit2 = 1 << 2
-    Push_Event_To_WAN = 1 << 3
-    Push_Event_To_HAN = 1 << 4
-    Raise_Alarm_ZigBee = 1 << 5
-    Raise_Alarm_Physical = 1 << 6
-
-
-class ConfigurationControl(enum.IntEnum):
-    """Configuration Control of Set Event Configuration (D.10.2.4.5.1.4): which events the
-    configuration applies to, and what the payload after it holds."""
-
-    APPLY_BY_LIST = 0  # Number of Events (uint8), that many Event IDs (uint16)
-    APPLY_BY_EVENT_GROUP = 1  # Event Group ID (uint16): event ids with that high octet
-    APPLY_BY_LOG_TYPE = 2  # Log ID (uint8): the events configured to log there
-    APPLY_BY_CONFIGURATION_MATCH = 3  # a configuration value (map8): events configured so
 
 
 class PasswordOctets(t.LVBytes):

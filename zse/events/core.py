@@ -6,6 +6,9 @@ Management's event configuration (D.10.2.4.5, :class:`~zse.devmgmt.core.EventCon
 :meth:`EventLog.record` looks the event id up there. An event id with no configuration, or
 configured "do not log", is not logged.
 
+The log ids, the cleared-logs bits and Get Event Log's sentinels are declared here, in the
+sans-IO layer, and used by the wire (:mod:`zse.events.wire`).
+
 Bounds: each log keeps its newest :data:`LOG_SIZES` events (the oldest goes first), an event's
 data at most :data:`MAX_EVENT_DATA` octets: at most 224 events whatever the HAN sends (the HAN
 adds none; it only reads and clears).
@@ -13,27 +16,67 @@ adds none; it only reads and clears).
 
 from __future__ import annotations
 
+import enum
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final
 
+import zigpy.types as t
+
 from zse.devmgmt.core import EventConfigurations, logged_in, pushed_to_han
 from zse.errors import ZseError
-from zse.events.wire import ALL_EVENT_IDS, NO_END_TIME, LogId
 from zse.records import STR, U8, U16, U32, Fields, ListOf, RecordError, TupleOf, check, load_each
 
 __all__ = [
+    "ALL_EVENT_IDS",
     "DEFAULT_CONFIGURATION",
+    "FULL_INFORMATION",
     "LOG_SIZES",
     "MAX_EVENT_DATA",
+    "NO_END_TIME",
+    "ClearedLogs",
     "Event",
     "EventId",
     "EventLog",
     "EventLogError",
+    "LogId",
     "Recorded",
 ]
+
+#: Get Event Log's Event ID that matches every event.
+ALL_EVENT_IDS: Final = 0x0000
+#: The event control bit (bits 4-7 of Get Event Log's first octet) asking for each event's
+#: data; without it the events come with empty data.
+FULL_INFORMATION: Final = 0x10
+#: An End Time with no end.
+NO_END_TIME: Final = 0xFFFFFFFF
+
+
+class LogId(enum.IntEnum):
+    """Log ids (D.11.2.3.1): 0 all logs (Get / Clear), then each log; the same values as
+    Device Management's event configuration logging (Wireshark's names)."""
+
+    ALL = 0
+    TAMPER = 1
+    FAULT = 2
+    GENERAL = 3
+    SECURITY = 4
+    NETWORK = 5
+
+
+class ClearedLogs(t.bitmap8):
+    """Clear Event Log Response's Cleared Event Logs: bit N set, log id N cleared (bit 0: all
+    logs)."""
+
+    All_Logs = 1 << 0
+    Tamper_Log = 1 << 1
+    Fault_Log = 1 << 2
+    General_Event_Log = 1 << 3
+    Security_Event_Log = 1 << 4
+    Network_Event_Log = 1 << 5
+
 
 #: Events each log keeps (newest first; the oldest is dropped for a new one).
 LOG_SIZES: Final[Mapping[LogId, int]] = {

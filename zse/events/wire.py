@@ -13,13 +13,13 @@ every command with tshark.
 
 from __future__ import annotations
 
-import enum
 from typing import Final
 
 import zigpy.types as t
 from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseCommandDefs
 
+from zse.events.core import ALL_EVENT_IDS, FULL_INFORMATION, NO_END_TIME, ClearedLogs, LogId
 from zse.se.ids import EVENTS, EventsClientCommand, EventsServerCommand
 from zse.zcl._defs import cluster_id, command
 
@@ -33,38 +33,6 @@ __all__ = [
     "LoggedEvent",
     "LoggedEvents",
 ]
-
-#: Get Event Log's Event ID that matches every event.
-ALL_EVENT_IDS: Final = 0x0000
-#: The event control bit (bits 4-7 of Get Event Log's first octet) asking for each event's
-#: data; without it the events come with empty data.
-FULL_INFORMATION: Final = 0x10
-#: An End Time with no end.
-NO_END_TIME: Final = 0xFFFFFFFF
-
-
-class LogId(enum.IntEnum):
-    """Log ids (D.11.2.3.1): 0 all logs (Get / Clear), then each log; the same values as
-    Device Management's event configuration logging (Wireshark's names)."""
-
-    ALL = 0
-    TAMPER = 1
-    FAULT = 2
-    GENERAL = 3
-    SECURITY = 4
-    NETWORK = 5
-
-
-class ClearedLogs(t.bitmap8):
-    """Clear Event Log Response's Cleared Event Logs: bit N set, log id N cleared (bit 0: all
-    logs)."""
-
-    All_Logs = 1 << 0
-    Tamper_Log = 1 << 1
-    Fault_Log = 1 << 2
-    General_Event_Log = 1 << 3
-    Security_Event_Log = 1 << 4
-    Network_Event_Log = 1 << 5
 
 
 class LoggedEvent(t.Struct):
