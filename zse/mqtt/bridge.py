@@ -50,6 +50,7 @@ from zse.mqtt.core import (
     MAX_EVENTS,
     CancelLoadControl,
     CancelMessage,
+    CancelTariff,
     Command,
     CommandError,
     Deprovision,
@@ -61,6 +62,7 @@ from zse.mqtt.core import (
     Provision,
     Publication,
     PublishPrice,
+    PublishTariff,
     Topics,
     batched,
     correlation_id_of,
@@ -1288,6 +1290,10 @@ class MqttBridge(BridgeShell):
                 result = await esi.cancel_message(command.message_id, **target)
             elif isinstance(command, PublishPrice):
                 result = await esi.publish_price(command.price, **target)
+            elif isinstance(command, PublishTariff):
+                result = await esi.publish_tariff(command.tariff, *command.values, **target)
+            elif isinstance(command, CancelTariff):
+                result = await esi.cancel_tariff(command.cancellation, **target)
             elif isinstance(command, LoadControl):
                 result = await esi.send_load_control(command.event, **target)
             else:

@@ -40,7 +40,23 @@ from zse.installcode import InstallCode, InvalidEui64, InvalidInstallCode, canon
 from zse.messaging import Message
 from zse.metering.formatting import Formatting, unit_text
 from zse.price import PriceEvent
-from zse.price.core import BlockPeriod
+from zse.price.core import (
+    MAX_TARIFF_LABEL,
+    BillingPeriod,
+    BlockPeriod,
+    BlockThresholds,
+    CalorificValue,
+    Co2Value,
+    ConsolidatedBill,
+    ConversionFactor,
+    CppEvent,
+    CreditPayment,
+    CurrencyConversion,
+    PriceMatrix,
+    TariffCancellation,
+    TariffInformation,
+    TierLabels,
+)
 from zse.provisioning.lifecycle import MAX_HAN_NAME, han_name_problem
 from zse.se.ids import (
     DEVICE_MANAGEMENT,
@@ -65,6 +81,7 @@ __all__ = [
     "BatchEntry",
     "CancelLoadControl",
     "CancelMessage",
+    "CancelTariff",
     "Command",
     "CommandError",
     "ConfirmMessage",
@@ -82,6 +99,7 @@ __all__ = [
     "Provision",
     "Publication",
     "PublishPrice",
+    "PublishTariff",
     "Target",
     "Topics",
     "batched",
@@ -505,6 +523,7 @@ EVENT_KINDS: Final = {
     "MessageConfirmed": "message",
     "ReportReceived": "drlc",
     "PriceAcknowledged": "price",
+    "CppEventResponded": "price",
     "MirrorAdded": "mirror",
     "MirrorRemoved": "mirror",
     "MirrorUpdated": "mirror",
@@ -550,6 +569,8 @@ def _status(value: int) -> str:
 #: The ESI's send events (zse.roles.esi.PriceSent...) and the meter topic each goes to.
 SENT_KINDS: Final = {
     "PriceSent": "price",
+    "TariffSent": "price",
+    "TariffCancelSent": "price",
     "MessageSent": "message",
     "MessageCancelSent": "message",
     "LoadControlSent": "drlc",
@@ -575,6 +596,10 @@ def sent_publication(
     answer = result_payload(getattr(event, "result"))  # noqa: B009 - any send event
     if name == "PriceSent":
         payload = price_payload(getattr(event, "price"))  # noqa: B009
+    elif name == "TariffSent":
+        payload = tariff_payload(getattr(event, "tariff"), getattr(event, "values"))  # noqa: B009
+    elif name == "TariffCancelSent":
+        payload = {"event": "TariffCancellation", **_jsonable(getattr(event, "cancellation"))}  # noqa: B009
     else:
         values = {
             f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "result"
@@ -584,9 +609,28 @@ def sent_publication(
         payload["event"] = name
     payload.update(time=now, target=answer["target"], outcomes=answer["outcomes"])
     topic = topics.device(meter, kind)
-    if name == "PriceSent" and payload["event"] != "PriceEvent":  # the last of each kind kept
-        topic += "/" + re.sub(r"(?<!^)(?=[A-Z])", "_", payload["event"]).lower()
+    if kind == "price" and payload["event"] != "PriceEvent":  # the last of each kind kept
+        topic += "/" + PRICE_SUBTOPICS[payload["event"]]
     return Publication(topic, payload, retain and kind == "price")
+
+
+#: The meter's topic under ``<base>/<meter>/price/`` of each kind of Price publication but a
+#: price (which is ``price`` itself), by the ``event`` its payload names (ADR 0030): the last
+#: of each kind retained there. A cluster added later follows the same rule: its values on
+#: ``<base>/<meter>/<cluster>`` and its own kinds under it.
+PRICE_SUBTOPICS: Final = {
+    "BlockPeriod": "block_period",
+    "ConversionFactor": "conversion_factor",
+    "CalorificValue": "calorific_value",
+    "Co2Value": "co2_value",
+    "BillingPeriod": "billing_period",
+    "ConsolidatedBill": "consolidated_bill",
+    "CppEvent": "cpp_event",
+    "CreditPayment": "credit_payment",
+    "CurrencyConversion": "currency_conversion",
+    "TariffInformation": "tariff",
+    "TariffCancellation": "tariff_cancelled",
+}
 
 
 def reading_publication(
@@ -625,6 +669,61 @@ def price_payload(price: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {"event": type(price).__name__, **_jsonable(price)}
     if isinstance(price, PriceEvent):
         payload["price_per_unit"] = price.price / 10**price.price_trailing_digit
+    return payload
+
+
+def _text_of(value: bytes) -> str:
+    return value.decode("utf-8", errors="replace")
+
+
+def tariff_value_payload(value: Any, digits: int | None = None) -> dict[str, Any]:
+    """A price matrix, block thresholds or tier labels (SE D.4.2.4.6-7, 9) as JSON keyed for
+    reading: a matrix's ``prices`` a list of ``{"tier", "block", "price"}`` (and
+    ``price_per_unit`` when the tariff's trailing ``digits`` are known), thresholds and
+    labels objects keyed by the tier's number (``"0"``: every tier)."""
+    common = {"issuer_event_id": value.issuer_event_id}
+    if isinstance(value, PriceMatrix):
+        prices: list[dict[str, Any]] = []
+        for (tier, block), price in sorted(value.prices.items()):
+            entry: dict[str, Any] = {"tier": tier, "block": block, "price": price}
+            if digits is not None:
+                entry["price_per_unit"] = price / 10**digits
+            prices.append(entry)
+        return {**common, "start_time": value.start_time, "tou": value.tou, "prices": prices}
+    if isinstance(value, BlockThresholds):
+        thresholds = {str(tier): list(v) for tier, v in sorted(value.thresholds.items())}
+        return {
+            **common,
+            "start_time": value.start_time,
+            "all_tiers": value.all_tiers,
+            "thresholds": thresholds,
+        }
+    labels = {str(tier): _text_of(label) for tier, label in sorted(value.labels.items())}
+    return {**common, "labels": labels}
+
+
+#: The key of each tariff value in a tariff's payload (:func:`tariff_payload`).
+TARIFF_VALUE_KEYS: Final = {
+    PriceMatrix: "price_matrix",
+    BlockThresholds: "block_thresholds",
+    TierLabels: "tier_labels",
+}
+
+
+def tariff_payload(tariff: TariffInformation, values: Iterable[Any] = ()) -> dict[str, Any]:
+    """An SE 1.2 tariff (Publish Tariff Information, D.4.2.4.5) whole, with its price
+    matrix, block thresholds and tier labels (:func:`tariff_value_payload`, None for one
+    not sent): its fields at the top level (``tariff_label`` as text), ``tariff_type`` and
+    ``charging_scheme`` (the two halves of their octet), ``event`` ``TariffInformation``.
+    Its largest (a 16 x 16 block matrix, 16 tiers of 15 thresholds, 48 labels) is under
+    32 KiB of JSON (ADR 0030)."""
+    payload: dict[str, Any] = {"event": "TariffInformation", **_jsonable(tariff)}
+    payload["tariff_label"] = _text_of(tariff.tariff_label)
+    payload["tariff_type"] = tariff.tariff_type
+    payload["charging_scheme"] = tariff.charging_scheme
+    payload.update(dict.fromkeys(TARIFF_VALUE_KEYS.values()))
+    for value in values:
+        payload[TARIFF_VALUE_KEYS[type(value)]] = tariff_value_payload(value, tariff.digits)
     return payload
 
 
@@ -1001,11 +1100,43 @@ class CancelMessage(_Send):
     message_id: int
 
 
+#: What ``publish_price`` takes besides a price, by its key (SE D.4.2.4.2-4, 8, 10-14).
+PRICE_VALUES: Final[Mapping[str, type[Any]]] = {
+    "block_period": BlockPeriod,
+    "conversion_factor": ConversionFactor,
+    "calorific_value": CalorificValue,
+    "co2_value": Co2Value,
+    "billing_period": BillingPeriod,
+    "consolidated_bill": ConsolidatedBill,
+    "cpp_event": CppEvent,
+    "credit_payment": CreditPayment,
+    "currency_conversion": CurrencyConversion,
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class PublishPrice(_Send):
-    """Publish a price or a block period (SE D.4.2.4.1-2): ``publish_price``."""
+    """Publish a price, a block period, conversion factor or calorific value, or an SE 1.2
+    CO2 value, billing period, consolidated bill, CPP event, credit payment or currency
+    conversion (SE D.4.2.4.1-4, 8, 10-14): ``publish_price``."""
 
-    price: PriceEvent | BlockPeriod
+    price: Any  # PriceEvent or one of PRICE_VALUES
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishTariff(_Send):
+    """Publish an SE 1.2 tariff with its price matrix, block thresholds and tier labels
+    (SE D.4.2.4.5-7, 9): ``publish_tariff``."""
+
+    tariff: TariffInformation
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelTariff(_Send):
+    """Cancel an SE 1.2 tariff (Cancel Tariff, SE D.4.2.4.15): ``cancel_tariff``."""
+
+    cancellation: TariffCancellation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1044,6 +1175,8 @@ Command = (
     DisplayMessage
     | CancelMessage
     | PublishPrice
+    | PublishTariff
+    | CancelTariff
     | LoadControl
     | CancelLoadControl
     | Provision
@@ -1203,15 +1336,154 @@ def _cancel_message(cid: str, data: dict[str, Any]) -> Command:
 
 
 def _price(cid: str, data: dict[str, Any]) -> Command:
-    _allow(data, "price", "block_period")
-    if ("price" in data) == ("block_period" in data):
-        raise CommandError("price", "give exactly one of price, block_period")
-    price = (
-        _build(PriceEvent, data["price"], "price")
-        if "price" in data
-        else _build(BlockPeriod, data["block_period"], "block_period")
-    )
+    _allow(data, "price", *PRICE_VALUES)
+    given = [key for key in ("price", *PRICE_VALUES) if key in data]
+    if len(given) != 1:
+        raise CommandError("price", f"give exactly one of price, {', '.join(PRICE_VALUES)}")
+    key = given[0]
+    price = _build(PRICE_VALUES.get(key, PriceEvent), data[key], key)
     return PublishPrice(correlation_id=cid, target=_target(data), price=price)
+
+
+#: The most entries of a ``publish_tariff`` command's price matrix: 16 tiers (0-15) of 16
+#: blocks, or 48 TOU tiers (SE D.4.2.4.6).
+_MAX_MATRIX = 256
+
+
+def _tiers(value: Any, path: str, high: int) -> dict[int, Any]:
+    """An object keyed by tier numbers (``"0"``...``str(high)``) as a dict by int."""
+    found: dict[int, Any] = {}
+    for key, item in _object(value, path).items():
+        if not (key.isascii() and key.isdigit() and len(key) <= 3 and int(key) <= high):
+            raise CommandError(f"{path}.{_shown_key(key)}", f"expected a tier number 0-{high}")
+        found[int(key)] = item
+    return found
+
+
+def _value_header(data: dict[str, Any], path: str, tariff: TariffInformation) -> dict[str, int]:
+    """A tariff value's header: the tariff's provider and tariff id, its own issuer event
+    id and start time (the tariff's unless given)."""
+    return {
+        "provider_id": tariff.provider_id,
+        "issuer_tariff_id": tariff.issuer_tariff_id,
+        "issuer_event_id": _int(
+            data.get("issuer_event_id", tariff.issuer_event_id),
+            f"{path}.issuer_event_id",
+            0,
+            (1 << 32) - 1,
+        ),
+    }
+
+
+def _checked(build: Any, path: str) -> Any:
+    try:
+        return build()
+    except ValueError as exc:
+        raise CommandError(path, str(exc)) from None
+
+
+def _matrix(value: Any, tariff: TariffInformation) -> PriceMatrix:
+    path = "price_matrix"
+    data = _object(value, path)
+    for key in data:
+        if key not in ("issuer_event_id", "start_time", "tou", "prices"):
+            raise CommandError(f"{path}.{_shown_key(key)}", "unknown field")
+    tou = data.get("tou", False)
+    if not isinstance(tou, bool):
+        raise CommandError(f"{path}.tou", "expected true or false")
+    entries = data.get("prices")
+    if not isinstance(entries, list) or not 0 < len(entries) <= _MAX_MATRIX:
+        raise CommandError(f"{path}.prices", f"expected a list of 1-{_MAX_MATRIX} prices")
+    prices: dict[tuple[int, int], int] = {}
+    for index, item in enumerate(entries):
+        where = f"{path}.prices[{index}]"
+        entry = _object(item, where)
+        for key in entry:
+            if key not in ("tier", "block", "price"):
+                raise CommandError(f"{where}.{_shown_key(key)}", "unknown field")
+        tier = _int(entry.get("tier"), f"{where}.tier", 0, 48)
+        block = _int(entry.get("block", 1), f"{where}.block", 1, 16)
+        if (tier, block) in prices:
+            raise CommandError(where, f"tier {tier} block {block} is priced twice")
+        prices[tier, block] = _int(entry.get("price"), f"{where}.price", 0, 0xFFFFFFFF)
+    start = _int(data.get("start_time", tariff.start_time), f"{path}.start_time", 0, (1 << 32) - 1)
+    header = _value_header(data, path, tariff)
+    return _checked(  # type: ignore[no-any-return]
+        lambda: PriceMatrix(**header, start_time=start, prices=prices, tou=tou), f"{path}.prices"
+    )
+
+
+def _thresholds(value: Any, tariff: TariffInformation) -> BlockThresholds:
+    path = "block_thresholds"
+    data = _object(value, path)
+    for key in data:
+        if key not in ("issuer_event_id", "start_time", "all_tiers", "thresholds"):
+            raise CommandError(f"{path}.{_shown_key(key)}", "unknown field")
+    all_tiers = data.get("all_tiers", True)
+    if not isinstance(all_tiers, bool):
+        raise CommandError(f"{path}.all_tiers", "expected true or false")
+    thresholds: dict[int, tuple[int, ...]] = {}
+    for tier, values in _tiers(data.get("thresholds"), f"{path}.thresholds", 15).items():
+        where = f"{path}.thresholds.{tier}"
+        if not isinstance(values, list) or len(values) > 15:
+            raise CommandError(where, "expected a list of up to 15 thresholds")
+        thresholds[tier] = tuple(
+            _int(v, f"{where}[{i}]", 0, (1 << 48) - 1) for i, v in enumerate(values)
+        )
+    start = _int(data.get("start_time", tariff.start_time), f"{path}.start_time", 0, (1 << 32) - 1)
+    header = _value_header(data, path, tariff)
+    return _checked(  # type: ignore[no-any-return]
+        lambda: BlockThresholds(
+            **header, start_time=start, thresholds=thresholds, all_tiers=all_tiers
+        ),
+        f"{path}.thresholds",
+    )
+
+
+def _labels(value: Any, tariff: TariffInformation) -> TierLabels:
+    path = "tier_labels"
+    data = _object(value, path)
+    for key in data:
+        if key not in ("issuer_event_id", "labels"):
+            raise CommandError(f"{path}.{_shown_key(key)}", "unknown field")
+    labels = {
+        tier: _text(label, f"{path}.labels.{tier}", 12).encode()
+        for tier, label in _tiers(data.get("labels"), f"{path}.labels", 48).items()
+    }
+    if 0 in labels:
+        raise CommandError(f"{path}.labels.0", "tiers are labelled from 1")
+    header = _value_header(data, path, tariff)
+    return _checked(  # type: ignore[no-any-return]
+        lambda: TierLabels(**header, labels=labels), f"{path}.labels"
+    )
+
+
+def _tariff(cid: str, data: dict[str, Any]) -> Command:
+    _allow(data, "tariff", *TARIFF_VALUE_KEYS.values())
+    label = _object(data.get("tariff"), "tariff").get("tariff_label", "")
+    _text(label, "tariff.tariff_label", MAX_TARIFF_LABEL)  # named, not the class's words
+    tariff: TariffInformation = _build(TariffInformation, data.get("tariff"), "tariff")
+    values: list[Any] = []
+    for key, build in (
+        ("price_matrix", _matrix),
+        ("block_thresholds", _thresholds),
+        ("tier_labels", _labels),
+    ):
+        if data.get(key) is not None:
+            values.append(build(data[key], tariff))
+    return PublishTariff(
+        correlation_id=cid, target=_target(data), tariff=tariff, values=tuple(values)
+    )
+
+
+def _cancel_tariff(cid: str, data: dict[str, Any]) -> Command:
+    _allow(data, "provider_id", "issuer_tariff_id", "tariff_type")
+    cancellation = TariffCancellation(
+        provider_id=_int(data.get("provider_id"), "provider_id", 0, (1 << 32) - 1),
+        issuer_tariff_id=_int(data.get("issuer_tariff_id"), "issuer_tariff_id", 0, (1 << 32) - 1),
+        tariff_type=_int(data.get("tariff_type", 0), "tariff_type", 0, 0xFF),
+    )
+    return CancelTariff(correlation_id=cid, target=_target(data), cancellation=cancellation)
 
 
 #: The field of a LoadControlEvent each of its problems() names.
@@ -1291,6 +1563,8 @@ COMMANDS: Final = {
     "display_message": _display,
     "cancel_message": _cancel_message,
     "publish_price": _price,
+    "publish_tariff": _tariff,
+    "cancel_tariff": _cancel_tariff,
     "load_control": _load_control,
     "cancel_load_control": _cancel_load_control,
     "provision": _provision,
@@ -1324,7 +1598,7 @@ def response_topic_of(payload: bytes) -> str | None:
 
 def _loose(payload: bytes) -> dict[str, Any]:
     """A refused command's payload as an object, or empty (nothing usable in it)."""
-    if len(payload) > MAX_COMMAND_BYTES:
+    if len(payload) > MAX_BATCH_BYTES:  # the longest command read (publish_tariff's)
         return {}
     try:
         data = jsontext.loads(payload)
@@ -1376,11 +1650,16 @@ def _identified(payload: bytes, limit: int) -> tuple[dict[str, Any], str]:
     return data, cid
 
 
+#: The commands whose payload may be longer than :data:`MAX_COMMAND_BYTES`: a tariff with
+#: a full matrix, 16 tiers of thresholds and 48 labels is about 17 KB of JSON (ADR 0030).
+_LONG_COMMANDS: Final = {"publish_tariff": MAX_BATCH_BYTES}
+
+
 def _parse(commands: Mapping[str, Any], name: str, payload: bytes) -> Any:
     build = commands.get(name)
     if build is None:
         raise CommandError("command", f"unknown command {name[:40]!r}")
-    data, cid = _identified(payload, MAX_COMMAND_BYTES)
+    data, cid = _identified(payload, _LONG_COMMANDS.get(name, MAX_COMMAND_BYTES))
     if "response_topic" not in data:
         return build(cid, data)
     topic = _response_topic(data.pop("response_topic"))
