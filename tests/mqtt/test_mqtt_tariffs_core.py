@@ -297,7 +297,7 @@ def test_cancel_tariff_and_the_se12_values_of_publish_price() -> None:
 
 def test_a_device_s_cpp_event_response_is_its_event_on_its_price_topic() -> None:
     answered = CppEventResponded(
-        source_nwk=0x1234, source_ieee=IHD, issuer_event_id=4, cpp_auth=CppAuth.Accepted
+        source_nwk=0x1234, source_ieee=IHD, issuer_event_id=4, cpp_auth=int(CppAuth.Accepted)
     )
     publication = event_publication(Topics(), answered, 9)
     assert publication is not None

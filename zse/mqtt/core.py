@@ -68,12 +68,15 @@ from zse.se.ids import (
     PROGRAMMABLE_THERMOSTAT,
     SMART_APPLIANCE,
 )
-from zse.se.types import UNIT_OF_MEASURE_BCD, UnitOfMeasure
+from zse.se.types import UNIT_OF_MEASURE_BCD, CppAuth, UnitOfMeasure
+from zse.time.core import from_zigbee
 
 __all__ = [
     "BATCH",
+    "CO2_UNITS",
     "COMMANDS",
     "CONFIRMED_TEMPLATE",
+    "CPP_AUTH",
     "DEFAULT_BASE_TOPIC",
     "HAN_COMMANDS",
     "ISO_4217",
@@ -100,6 +103,7 @@ __all__ = [
     "Publication",
     "PublishPrice",
     "PublishTariff",
+    "RespondCppEvent",
     "Target",
     "Topics",
     "batched",
@@ -541,6 +545,9 @@ def event_publication(topics: Topics, event: Any, now: int) -> Publication | Non
     payload = {**_fields(event, kind), "event": name, "time": now, "device": str(device)}
     if name == "ReportReceived":
         payload["status"] = _status(getattr(event, "report").event_status)  # noqa: B009
+    elif name == "CppEventResponded":  # CPP Auth by name (SE D.4.2.3.14.1.2)
+        auth = int(getattr(event, "cpp_auth"))  # noqa: B009
+        payload["cpp_auth"] = CPP_AUTH.get(auth, str(auth))
     return Publication(topics.device(device, kind), payload)
 
 
@@ -710,6 +717,16 @@ TARIFF_VALUE_KEYS: Final = {
 }
 
 
+def tariff_information_payload(tariff: TariffInformation) -> dict[str, Any]:
+    """Publish Tariff Information's fields (D.4.2.4.5), ``tariff_label`` as text, with
+    ``tariff_type`` and ``charging_scheme``, the two halves of their octet."""
+    payload: dict[str, Any] = _jsonable(tariff)
+    payload["tariff_label"] = _text_of(tariff.tariff_label)
+    payload["tariff_type"] = tariff.tariff_type
+    payload["charging_scheme"] = tariff.charging_scheme
+    return payload
+
+
 def tariff_payload(tariff: TariffInformation, values: Iterable[Any] = ()) -> dict[str, Any]:
     """An SE 1.2 tariff (Publish Tariff Information, D.4.2.4.5) whole, with its price
     matrix, block thresholds and tier labels (:func:`tariff_value_payload`, None for one
@@ -717,10 +734,7 @@ def tariff_payload(tariff: TariffInformation, values: Iterable[Any] = ()) -> dic
     ``charging_scheme`` (the two halves of their octet), ``event`` ``TariffInformation``.
     Its largest (a 16 x 16 block matrix, 16 tiers of 15 thresholds, 48 labels) is under
     32 KiB of JSON (ADR 0030)."""
-    payload: dict[str, Any] = {"event": "TariffInformation", **_jsonable(tariff)}
-    payload["tariff_label"] = _text_of(tariff.tariff_label)
-    payload["tariff_type"] = tariff.tariff_type
-    payload["charging_scheme"] = tariff.charging_scheme
+    payload: dict[str, Any] = {"event": "TariffInformation", **tariff_information_payload(tariff)}
     payload.update(dict.fromkeys(TARIFF_VALUE_KEYS.values()))
     for value in values:
         payload[TARIFF_VALUE_KEYS[type(value)]] = tariff_value_payload(value, tariff.digits)
@@ -1860,6 +1874,8 @@ HAN_EVENT_KINDS: Final = {
     "Note": "note",
     "PriceReceived": "price",
     "PriceValueReceived": "price",
+    "TariffReceived": "price",
+    "TariffCancelled": "price",
     "MessageScheduled": "message",
     "MessageDisplayed": "message",
     "MessageReplaced": "message",
@@ -1893,6 +1909,14 @@ def han_event_publication(topics: Topics, device: str, event: Any, now: int) -> 
         payload["status"] = _status(getattr(event, "report").event_status)  # noqa: B009
     elif name == "PriceReceived":
         payload["price_per_unit"] = _per_unit(getattr(event, "price"))  # noqa: B009
+    elif name == "TariffReceived":
+        value = getattr(event, "value")  # noqa: B009
+        if isinstance(value, TariffInformation):
+            payload["value"] = tariff_information_payload(value)
+            payload["value_kind"] = "tariff"
+        else:
+            payload["value"] = tariff_value_payload(value)
+            payload["value_kind"] = TARIFF_VALUE_KEYS[type(value)]
     return Publication(topics.device(device, kind), payload)
 
 
@@ -1932,6 +1956,23 @@ _VIEW_KEYS: Final = {
         "message_id",
         "message",
         "load_control_event",
+        # SE 1.2 (ADR 0030)
+        "tariff_label",
+        "tier_label",
+        "tier_labels",
+        "block_thresholds",
+        "carbon_intensity",
+        "carbon_intensity_unit",
+        "billing_period_start",
+        "billing_period_duration",
+        "billing_period_duration_unit",
+        "consolidated_bill",
+        "bill_currency",
+        "cpp_event",
+        "cpp_auth",
+        "cpp_price_tier",
+        "cpp_start",
+        "cpp_duration_in_minutes",
     ),
     PROGRAMMABLE_THERMOSTAT: (
         "cooling_set_point",
@@ -1942,27 +1983,143 @@ _VIEW_KEYS: Final = {
 }
 
 
+#: A billing period's duration type, bits 0-3 (SE D.4.2.4.10, as the block period's).
+_DURATION_UNITS: Final = {0: "minutes", 1: "days", 2: "weeks", 3: "months"}
+#: Home Assistant's unit of each CO2 Value Unit (SE D.4.2.4.8): 1, kg per kWh, as zse's
+#: Price cluster reads it (the spec text was out of reach); HA has no class for it.
+CO2_UNITS: Final = {1: "kg/kWh"}
+#: CPP Auth by name (SE D.4.2.4.12.1.7): pending, accepted, rejected, forced.
+CPP_AUTH: Final = {int(auth): str(auth.name).lower() for auth in CppAuth}
+
+
+def _iso(time: int) -> str:
+    """ZigBee UTCTime as ISO 8601 with its offset, as Home Assistant's ``timestamp``
+    sensors take it."""
+    return from_zigbee(time).isoformat()
+
+
 class DeviceView:
     """A HAN device's state as its events leave it: the price and message on a display's
     screen (``price_tier`` the tier in force, 16-48 joined from Price Tier 0xF and the
     Extended Price Tier, SE D.4.2.4.1.1.23), a thermostat's set points (°C), a load control
-    device's output, the load control event in force. :meth:`update` folds one event in;
-    :attr:`payload` is what goes out (retained) on ``<base>/<device>/state``."""
+    device's output, the load control event in force; on a display also SE 1.2's tariff
+    (its label, the price tier's label from the tier labels or ``Tier N``, the labels and
+    block thresholds, D.4.2.4.5, 7, 9), CO2 value, billing period, last consolidated bill
+    and CPP event with its answer (D.4.2.4.8, 10-12; ADR 0030). :meth:`update` folds one
+    event in; :attr:`payload` is what goes out (retained) on ``<base>/<device>/state``;
+    :attr:`tariff` the tariff last received, whole (:func:`tariff_payload`), ``{}`` for
+    none or once cancelled (``<base>/<device>/price/tariff``)."""
 
     def __init__(self, device_type: int) -> None:
         keys = _VIEW_KEYS.get(device_type, ("load_control_event",))
         self.state: dict[str, Any] = dict.fromkeys(keys)
+        self._tariff: TariffInformation | None = None
+        self._values: dict[type[Any], Any] = {}
 
     @property
     def payload(self) -> dict[str, Any]:
         return dict(self.state)
 
-    def update(self, event: Any) -> bool:
-        """Fold ``event`` in; True when the state changed."""
+    @property
+    def tariff(self) -> dict[str, Any]:
+        if self._tariff is None:
+            return {}
+        return tariff_payload(self._tariff, self._values.values())
+
+    def _tariff_event(self, event: Any) -> None:
+        """A tariff's information (a new tariff: its values forgotten unless it is the same
+        tariff), one of its values (kept if it is the tariff's), or its cancellation."""
+        if type(event).__name__ == "TariffCancelled":
+            gone = event.cancellation
+            held = self._tariff
+            if held is not None and (held.provider_id, held.issuer_tariff_id) == (
+                gone.provider_id,
+                gone.issuer_tariff_id,
+            ):
+                self._tariff, self._values = None, {}
+            return
+        value = event.value
+        if isinstance(value, TariffInformation):
+            held = self._tariff
+            same = held is not None and (held.provider_id, held.issuer_tariff_id) == (
+                value.provider_id,
+                value.issuer_tariff_id,
+            )
+            self._tariff, self._values = value, self._values if same else {}
+        elif self._tariff is not None and (value.provider_id, value.issuer_tariff_id) == (
+            self._tariff.provider_id,
+            self._tariff.issuer_tariff_id,
+        ):
+            self._values[type(value)] = value
+
+    def _tariff_state(self) -> dict[str, Any]:
+        """The tariff's keys of a display's state: label, labels, thresholds, tier label."""
+        tariff = self.tariff
+        labels = (tariff.get("tier_labels") or {}).get("labels")
+        thresholds = (tariff.get("block_thresholds") or {}).get("thresholds")
+        tier = self.state.get("price_tier")
+        tier_label = None
+        if tier:  # tier 0: no tier (D.4.2.4.1.1.8)
+            tier_label = (labels or {}).get(str(tier)) or f"Tier {tier}"
+        return {
+            "tariff_label": tariff.get("tariff_label"),
+            "tier_labels": labels,
+            "block_thresholds": thresholds,
+            "tier_label": tier_label,
+        }
+
+    def responded(self, issuer_event_id: int, accepted: bool) -> bool:
+        """The user answered the CPP event ``issuer_event_id`` (CPP Event Response, SE
+        D.4.2.3.14); True when the state changed."""
+        before = dict(self.state)
+        if "cpp_event" in self.state and self.state["cpp_event"] == issuer_event_id:
+            self.state["cpp_auth"] = "accepted" if accepted else "rejected"
+        return self.state != before
+
+    def _value(self, value: Any, now: int | None) -> dict[str, Any]:
+        """A display's keys of an SE 1.2 value received (PriceValueReceived)."""
+        if isinstance(value, Co2Value):
+            return {
+                "carbon_intensity": float(value.value),
+                "carbon_intensity_unit": CO2_UNITS.get(value.co2_value_unit),
+            }
+        if isinstance(value, ConsolidatedBill):  # the bill of a period over: its own keys
+            return {
+                "consolidated_bill": float(value.amount),
+                "bill_currency": currency_text(value.currency),
+            }
+        if isinstance(value, BillingPeriod):
+            start = value.billing_period_start_time or now
+            return {
+                "billing_period_start": None if start is None else _iso(start),
+                "billing_period_duration": value.billing_period_duration,
+                "billing_period_duration_unit": _DURATION_UNITS.get(
+                    value.billing_period_duration_type & 0x0F
+                ),
+            }
+        if isinstance(value, CppEvent):
+            start = value.start_time or now
+            return {
+                "cpp_event": value.issuer_event_id,
+                "cpp_auth": CPP_AUTH.get(value.cpp_auth, str(value.cpp_auth)),
+                "cpp_price_tier": value.cpp_price_tier,
+                "cpp_start": None if start is None else _iso(start),
+                "cpp_duration_in_minutes": value.duration_in_minutes,
+            }
+        return {}
+
+    def update(self, event: Any, now: int | None = None) -> bool:
+        """Fold ``event`` in (``now``: when it came, ZigBee UTCTime, for a value that
+        starts "now"); True when the state changed."""
         before = dict(self.state)
         name = type(event).__name__
         found: dict[str, Any] = {}
-        if name == "PriceReceived":
+        if name in ("TariffReceived", "TariffCancelled"):
+            self._tariff_event(event)
+            found = self._tariff_state()
+        elif name == "PriceValueReceived":
+            found = self._value(event.value, now)
+        elif name == "PriceReceived":
             price = event.price
             found = {
                 "price_per_unit": _per_unit(price),
@@ -1992,6 +2149,8 @@ class DeviceView:
         ):
             found = {"load_control_event": None}
         self.state.update({k: v for k, v in found.items() if k in self.state})
+        if name == "PriceReceived" and "tier_label" in self.state:
+            self.state["tier_label"] = self._tariff_state()["tier_label"]
         return self.state != before
 
 
@@ -2081,6 +2240,14 @@ def price_unit(currency: int, unit_of_measure: int) -> str | None:
     return f"{currency_text(currency)}/{unit}" if unit else None
 
 
+#: The attributes of a display's tariff sensor: its tier labels and block thresholds (the
+#: price matrix left out: Home Assistant does not record attributes over 16 KiB).
+TARIFF_ATTRIBUTES: Final = (
+    '{{ {"tier_labels": value_json.tier_labels,'
+    ' "block_thresholds": value_json.block_thresholds} | tojson }}'
+)
+
+
 def han_discovery(
     topics: Topics,
     devices: Iterable[tuple[str, int]],
@@ -2090,6 +2257,7 @@ def han_discovery(
     withheld: Collection[str] = (),
     removed: Collection[str] = (),
     meter: Any = None,
+    value_units: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[Publication]:
     """Home Assistant MQTT discovery (retained) for HAN devices, ``(EUI-64, SE device id)``
     each: a display's view of the meter (summation and demand classed by
@@ -2101,7 +2269,14 @@ def han_discovery(
     ``meter`` when given. The sensors named in ``withheld`` (``energy``, ``power``,
     ``price``...) are left out: not known yet, announced once they are; those named in
     ``removed`` are removed (:func:`removal`: known not to come, the ``power`` of a meter
-    that refuses InstantaneousDemand; a config retained from an earlier run goes too)."""
+    that refuses InstantaneousDemand; a config retained from an earlier run goes too).
+
+    A display's SE 1.2 sensors (ADR 0030): its tariff (the label, the tier labels and block
+    thresholds as attributes), the price tier's label, CO2 per unit (``carbon_intensity``
+    in
+    ``value_units[device]["co2"]``), the billing period's start (a timestamp), the last
+    bill (monetary, in ``value_units[device]["bill"]``, its currency) and the CPP event's
+    state (pending, forced, accepted, rejected)."""
     configs: list[tuple[str, str, dict[str, Any]]] = []
     gone: list[tuple[str, str, dict[str, Any]]] = []
     summation, demand = meter_sensors(unit_of_measure)
@@ -2115,12 +2290,27 @@ def han_discovery(
         sensors: list[tuple[str, dict[str, Any]]] = []
         if device_type == IN_HOME_DISPLAY:
             unit = (price_units or {}).get(device)
+            units = (value_units or {}).get(device, {})
+            co2 = {"unit_of_measurement": units["co2"]} if "co2" in units else {}
+            bill = {"unit_of_measurement": units["bill"]} if "bill" in units else {}
+            tariff = {
+                "json_attributes_topic": topics.device(device, "state"),
+                "json_attributes_template": TARIFF_ATTRIBUTES,
+            }
             sensors += [
                 ("energy Energy delivered: metering.summation_delivered", summation),
                 ("power Power: metering.demand", demand),
                 ("price Price per unit: state.price_per_unit",
                  {"unit_of_measurement": unit} if unit else {}),
                 ("message Message: state.message", {}),
+                ("tariff Tariff: state.tariff_label", tariff),
+                ("tier Price tier: state.tier_label", {}),
+                ("co2 CO2: state.carbon_intensity", {**co2, "state_class": "measurement"}),
+                ("billing Billing period start: state.billing_period_start",
+                 {"device_class": "timestamp"}),
+                ("bill Last bill: state.consolidated_bill",
+                 {"device_class": "monetary", **bill} if bill else {}),
+                ("cpp CPP event: state.cpp_auth", {}),
             ]  # fmt: skip
         elif device_type == PROGRAMMABLE_THERMOSTAT:
             sensors += [
@@ -2176,7 +2366,16 @@ class OptIn(_DeviceCommand):
     issuer_event_id: int
 
 
-HanCommand = ConfirmMessage | OptOut | OptIn
+@dataclass(frozen=True, kw_only=True)
+class RespondCppEvent(_DeviceCommand):
+    """The user accepts (``accept`` true) or rejects a CPP event that asks for it (CPP
+    Event Response, SE D.4.2.3.14): ``respond_cpp_event``."""
+
+    issuer_event_id: int
+    accept: bool
+
+
+HanCommand = ConfirmMessage | OptOut | OptIn | RespondCppEvent
 
 
 def _only(data: dict[str, Any], *names: str) -> None:
@@ -2212,11 +2411,25 @@ def _opt(cls: Any) -> Any:
     return build
 
 
+def _respond_cpp(cid: str, data: dict[str, Any]) -> HanCommand:
+    _only(data, "issuer_event_id", "accept")
+    accept = data.get("accept")
+    if not isinstance(accept, bool):
+        raise CommandError("accept", "expected true (accepted) or false (rejected)")
+    return RespondCppEvent(
+        correlation_id=cid,
+        device=_mac(data.get("device"), "device"),
+        issuer_event_id=_int(data.get("issuer_event_id"), "issuer_event_id", 0, (1 << 32) - 1),
+        accept=accept,
+    )
+
+
 #: The commands a HAN device takes, by the last part of their request topic.
 HAN_COMMANDS: Final = {
     "confirm_message": _confirm,
     "opt_out": _opt(OptOut),
     "opt_in": _opt(OptIn),
+    "respond_cpp_event": _respond_cpp,
 }
 
 

@@ -25,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from zse.metering.protocol import DEMAND, SUMMATION
 from zse.mqtt.bridge import BridgeShell
 from zse.mqtt.core import (
+    CO2_UNITS,
     HAN_COMMANDS,
     CommandError,
     ConfirmMessage,
@@ -38,6 +39,8 @@ from zse.mqtt.core import (
     MqttSettings,
     OptOut,
     Publication,
+    RespondCppEvent,
+    currency_text,
     han_discovery,
     han_event_publication,
     node_id,
@@ -46,10 +49,11 @@ from zse.mqtt.core import (
     shown_publication,
     unit_of_text,
 )
+from zse.price.core import BillingPeriod, Co2Value, ConsolidatedBill, CppEvent
 from zse.se.ids import IN_HOME_DISPLAY
 from zse.store import Store
 
-__all__ = ["Display", "HanBridge", "HanRole"]
+__all__ = ["CppResponder", "Display", "HanBridge", "HanRole"]
 
 
 @runtime_checkable
@@ -74,12 +78,31 @@ class HanRole(Protocol):
 
 
 @runtime_checkable
+class CppResponder(HanRole, Protocol):
+    """A HAN device whose user answers a CPP event (CPP Event Response, SE D.4.2.3.14):
+    :class:`zse.roles.han.HanDevice` is one."""
+
+    async def respond_cpp_event(self, issuer_event_id: int, accepted: bool) -> None: ...
+
+
+@runtime_checkable
 class Display(HanRole, Protocol):
     """A HAN device whose user confirms messages (SE D.5.2.4.2): a display."""
 
     async def confirm(
         self, message_id: int, *, answer: bool | None = None, response: str | None = None
     ) -> bool: ...
+
+
+#: A display's SE 1.2 sensors withheld until a value says them (ADR 0030), by the kind of
+#: value (``PriceValueReceived``) that announces each; ``tariff`` by ``TariffReceived``.
+_SE12_SENSORS: Final = {
+    "TariffInformation": "tariff",
+    Co2Value.__name__: "co2",
+    BillingPeriod.__name__: "billing",
+    ConsolidatedBill.__name__: "bill",
+    CppEvent.__name__: "cpp",
+}
 
 
 class HanBridge(BridgeShell):
@@ -119,7 +142,9 @@ class HanBridge(BridgeShell):
         #: announced in it before (the last run's) until it is known again, and Home
         #: Assistant takes a unit only from a discovery message; announced without a
         #: demand to come, the power sensor would stay ``unknown`` for ever.
-        unknown = {"price", "demand"} | ({"meter"} if unit_of_measure is None else set())
+        unknown = {"price", "demand", *_SE12_SENSORS.values()} | (
+            {"meter"} if unit_of_measure is None else set()
+        )
         self._unknown: dict[str, set[str]] = {
             name: set(unknown) if role.device_type == IN_HOME_DISPLAY else set()
             for name, role in self.roles.items()
@@ -129,6 +154,8 @@ class HanBridge(BridgeShell):
         #: their power sensor is removed, a config retained from an earlier run too, until a
         #: demand comes.
         self._no_demand: set[str] = set()
+        #: Each display's units of its SE 1.2 sensors (``co2``, ``bill``) once a value said.
+        self.value_units: dict[str, dict[str, str]] = {name: {} for name in self.roles}
         self.views = {name: DeviceView(role.device_type) for name, role in self.roles.items()}
         self._shown: dict[str, dict[int, Any]] = {name: {} for name in self.roles}
         self._dirty: dict[tuple[str, str], None] = {}  # (device, kind) to publish, in order
@@ -152,6 +179,8 @@ class HanBridge(BridgeShell):
             (("energy", "power") if "meter" in unknown else ())
             + (("power",) if "demand" in unknown else ())
             + (("price",) if "price" in unknown else ())
+            + (("tier",) if {"price", "tariff"} <= unknown else ())
+            + tuple(sorted(unknown & set(_SE12_SENSORS.values())))
         )
         return han_discovery(
             self.topics,
@@ -161,6 +190,7 @@ class HanBridge(BridgeShell):
             withheld=withheld,
             removed=("power",) if self._refused(name) else (),
             meter=self.meter,
+            value_units=self.value_units,
         )
 
     def _refused(self, name: str) -> bool:
@@ -172,7 +202,14 @@ class HanBridge(BridgeShell):
         announced in, or announces a sensor first, or a meter refusing the demand, which
         removes the power sensor: announced (again)."""
         unknown = self._unknown[name]
-        before = (self.units[name], self.price_units.get(name), set(unknown), self._refused(name))
+        units = self.value_units[name]
+        before = (
+            self.units[name],
+            self.price_units.get(name),
+            set(unknown),
+            self._refused(name),
+            dict(units),
+        )
         kind = type(event).__name__
         if kind == "MeterReading":
             unit = unit_of_text(event.reading.unit, demand=event.attribute == DEMAND)
@@ -191,10 +228,38 @@ class HanBridge(BridgeShell):
             else:
                 self.price_units.pop(name, None)
             unknown.discard("price")
-        after = (self.units[name], self.price_units.get(name), unknown, self._refused(name))
+        elif kind in ("TariffReceived", "PriceValueReceived"):
+            self._learn_value(name, event)
+        after = (
+            self.units[name],
+            self.price_units.get(name),
+            unknown,
+            self._refused(name),
+            units,
+        )
         if after != before:
             for publication in self._announce(name):
                 self.publish(publication)
+
+    def _learn_value(self, name: str, event: Any) -> None:
+        """An SE 1.2 value that announces a display's sensor first, or says its unit."""
+        value = getattr(event, "value", None)
+        if type(event).__name__ == "TariffReceived":
+            self._unknown[name].discard("tariff")
+            return
+        units = self.value_units[name]
+        if isinstance(value, Co2Value) and value.co2_value_unit in CO2_UNITS:
+            units["co2"] = CO2_UNITS[value.co2_value_unit]
+        elif isinstance(value, ConsolidatedBill):
+            units["bill"] = currency_text(value.currency)
+        sensor = _SE12_SENSORS.get(type(value).__name__)
+        if sensor is not None:
+            self._unknown[name].discard(sensor)
+
+    def _tariff(self, name: str) -> Publication:
+        """The tariff device ``name`` was last given, whole, or ``{}`` (ADR 0030)."""
+        topic = self.topics.device(name, "price/tariff")
+        return Publication(topic, self.views[name].tariff, self.settings.retain)
 
     def _state(self, name: str) -> Publication:
         state = self.views[name].payload
@@ -210,11 +275,16 @@ class HanBridge(BridgeShell):
                 self._shown[name][event.attribute] = event
                 self._later(name, "metering")
             return
-        publication = han_event_publication(self.topics, name, event, self.roles[name].clock())
+        now = self.roles[name].clock()
+        publication = han_event_publication(self.topics, name, event, now)
         if publication is not None:
             self.publish(publication)
-        if self.views[name].update(event):
+        view = self.views[name]
+        held = view.tariff
+        if view.update(event, now):
             self._later(name, "state")
+        if view.tariff != held:
+            self.publish(self._tariff(name))
 
     async def stop(self) -> None:
         """As :meth:`BridgeShell.stop`, what was about to be published queued first."""
@@ -265,6 +335,17 @@ class HanBridge(BridgeShell):
                 "device": role.name,
                 "message_id": command.message_id,
                 "acknowledged": acknowledged,
+            }
+        if isinstance(command, RespondCppEvent):
+            if not isinstance(role, CppResponder):
+                raise CommandError("device", f"{node_id(role.name)} does not answer CPP events")
+            await role.respond_cpp_event(command.issuer_event_id, command.accept)
+            if self.views[role.name].responded(command.issuer_event_id, command.accept):
+                self.publish(self._state(role.name))
+            return {
+                "device": role.name,
+                "issuer_event_id": command.issuer_event_id,
+                "accepted": command.accept,
             }
         if isinstance(command, OptOut):
             await role.opt_out(command.issuer_event_id)

@@ -387,6 +387,11 @@ class HanDevice:
         """The user opts back in (0x05)."""
         await self.drlc.opt_in(issuer_event_id)
 
+    async def respond_cpp_event(self, issuer_event_id: int, accepted: bool) -> None:
+        """The user accepts or rejects a CPP event asking for it (CPP Event Response, SE
+        D.4.2.3.14): :meth:`zse.price.service.PriceClient.respond_cpp_event`."""
+        await self.price.respond_cpp_event(issuer_event_id, accepted)
+
     async def read_time(self) -> TimeReading:
         """Read the ESI's Time attributes in one Read Attributes (ZCL 3.12.2.2) and compute
         local time from TimeZone and DST the way the ESI does (:func:`zse.time.service.
