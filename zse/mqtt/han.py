@@ -10,14 +10,18 @@ ESI's bridge (docs/mqtt.md):
 - ``<base>/<device>/metering``: the meter's readings as the device shows them (a display
   following the meter), retained when ``retain`` is;
 - ``<base>/<device>/price``, ``message``, ``drlc``, ``load``, ``network``, ``security``: each
-  event of the device (:func:`zse.mqtt.core.han_event_publication`): prices with tiers and
-  block periods, messages displayed / cancelled / expired / confirmed, load control events
-  applied and stopped and every Report Event Status the device sent;
+  event of the device (:func:`zse.mqtt.core.han_event_publication`): prices with tiers,
+  block periods and SE 1.2's values and tariffs, messages displayed / cancelled / expired /
+  confirmed, load control events applied and stopped and every Report Event Status the
+  device sent;
 - ``<base>/<device>/state``: the device's state (:class:`zse.mqtt.core.DeviceView`),
-  retained, which Home Assistant's sensors read (:func:`zse.mqtt.core.han_discovery`).
+  retained, which Home Assistant's sensors read (:func:`zse.mqtt.core.han_discovery`);
+- ``<base>/<device>/price/tariff``: the SE 1.2 tariff it was last given, whole, retained
+  (ADR 0030).
 
 Commands (``<base>/bridge/request/<command>``, answered on ``<base>/bridge/response/...``):
-``confirm_message`` (a display), ``opt_out`` and ``opt_in`` (a load control event).
+``confirm_message`` (a display), ``opt_out`` and ``opt_in`` (a load control event),
+``respond_cpp_event`` (CPP Event Response, SE D.4.2.3.14).
 """
 
 from __future__ import annotations
