@@ -248,6 +248,8 @@ def test_publish_tariff_builds_the_tariff_and_its_values() -> None:
          "block_thresholds.thresholds", "under tier 0 only"),
         ({"tariff": TARIFF, "tier_labels": {"labels": {"1": "x" * 13}}},
          "tier_labels.labels.1", "longer than 12 octets"),
+        ({"tariff": TARIFF, "tier_labels": {"labels": {"1": "Nuit\u00e9"}}},
+         "tier_labels.labels.1", "expected ASCII text"),
         ({"tariff": TARIFF, "tier_labels": {"labels": {"0": "none"}}},
          "tier_labels.labels.0", "labelled from 1"),
         ({"tariff": TARIFF, "tier_labels": {"labels": {"49": "x"}}},
@@ -293,6 +295,17 @@ def test_cancel_tariff_and_the_se12_values_of_publish_price() -> None:
     with pytest.raises(CommandError) as refused:
         parse_command("publish_price", _command(cpp_event={**fields, "cpp_auth": 256}))
     assert refused.value.field == "cpp_event.cpp_auth"
+    paid = {"provider_id": 5, "issuer_event_id": 5, "credit_payment_due_date": 1}
+    with pytest.raises(CommandError) as refused:
+        parse_command(
+            "publish_price", _command(credit_payment={**paid, "credit_payment_ref": "x" * 21})
+        )
+    assert refused.value.field == "credit_payment.credit_payment_ref"
+    price = parse_command(
+        "publish_price", _command(credit_payment={**paid, "credit_payment_ref": "DD-1"})
+    )
+    assert isinstance(price, PublishPrice)
+    assert price.price.credit_payment_ref == b"DD-1"
 
 
 def test_a_device_s_cpp_event_response_is_its_event_on_its_price_topic() -> None:

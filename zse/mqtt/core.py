@@ -41,6 +41,7 @@ from zse.messaging import Message
 from zse.metering.formatting import Formatting, unit_text
 from zse.price import PriceEvent
 from zse.price.core import (
+    MAX_CREDIT_PAYMENT_REF,
     MAX_TARIFF_LABEL,
     BillingPeriod,
     BlockPeriod,
@@ -55,8 +56,10 @@ from zse.price.core import (
     PriceMatrix,
     TariffCancellation,
     TariffInformation,
+    TariffValue,
     TierLabels,
 )
+from zse.price.protocol import PriceValue
 from zse.provisioning.lifecycle import MAX_HAN_NAME, han_name_problem
 from zse.se.ids import (
     DEVICE_MANAGEMENT,
@@ -1134,7 +1137,7 @@ class PublishPrice(_Send):
     CO2 value, billing period, consolidated bill, CPP event, credit payment or currency
     conversion (SE D.4.2.4.1-4, 8, 10-14): ``publish_price``."""
 
-    price: Any  # PriceEvent or one of PRICE_VALUES
+    price: PriceEvent | PriceValue
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1143,7 +1146,7 @@ class PublishTariff(_Send):
     (SE D.4.2.4.5-7, 9): ``publish_tariff``."""
 
     tariff: TariffInformation
-    values: tuple[Any, ...] = ()
+    values: tuple[TariffValue, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1355,6 +1358,9 @@ def _price(cid: str, data: dict[str, Any]) -> Command:
     if len(given) != 1:
         raise CommandError("price", f"give exactly one of price, {', '.join(PRICE_VALUES)}")
     key = given[0]
+    if key == "credit_payment" and isinstance(data[key], dict):  # named, not the class's words
+        ref = data[key].get("credit_payment_ref", "")
+        _text(ref, f"{key}.credit_payment_ref", MAX_CREDIT_PAYMENT_REF)
     price = _build(PRICE_VALUES.get(key, PriceEvent), data[key], key)
     return PublishPrice(correlation_id=cid, target=_target(data), price=price)
 
@@ -1461,9 +1467,11 @@ def _labels(value: Any, tariff: TariffInformation) -> TierLabels:
         if key not in ("issuer_event_id", "labels"):
             raise CommandError(f"{path}.{_shown_key(key)}", "unknown field")
     labels = {
-        tier: _text(label, f"{path}.labels.{tier}", 12).encode()
+        tier: _field_value(
+            "bytes", _text(label, f"{path}.labels.{tier}", 12), f"{path}.labels.{tier}"
+        )
         for tier, label in _tiers(data.get("labels"), f"{path}.labels", 48).items()
-    }
+    }  # ASCII, as a rate label and a tariff label
     if 0 in labels:
         raise CommandError(f"{path}.labels.0", "tiers are labelled from 1")
     header = _value_header(data, path, tariff)
@@ -1477,7 +1485,7 @@ def _tariff(cid: str, data: dict[str, Any]) -> Command:
     label = _object(data.get("tariff"), "tariff").get("tariff_label", "")
     _text(label, "tariff.tariff_label", MAX_TARIFF_LABEL)  # named, not the class's words
     tariff: TariffInformation = _build(TariffInformation, data.get("tariff"), "tariff")
-    values: list[Any] = []
+    values: list[TariffValue] = []
     for key, build in (
         ("price_matrix", _matrix),
         ("block_thresholds", _thresholds),
