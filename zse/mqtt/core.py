@@ -1673,7 +1673,7 @@ def _identified(payload: bytes, limit: int) -> tuple[dict[str, Any], str]:
 
 
 #: The commands whose payload may be longer than :data:`MAX_COMMAND_BYTES`: a tariff with
-#: a full matrix, 16 tiers of thresholds and 48 labels is about 17 KB of JSON (ADR 0030).
+#: a full matrix, 16 tiers of thresholds and 48 labels is about 21 KB of JSON (ADR 0030).
 _LONG_COMMANDS: Final = {"publish_tariff": MAX_BATCH_BYTES}
 
 
