@@ -7,15 +7,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.price.test_price_se12_values import VALUES, co2, cpp
 from tests.price.test_price_tariffs import information, labels, thresholds
+from zse.cli.mqtt import simulated_esi
+from zse.mqtt.bridge import MqttBridge
 from zse.mqtt.core import (
+    EVENT_KINDS,
+    HAN_EVENT_KINDS,
     MAX_BATCH_BYTES,
     MAX_COMMAND_BYTES,
+    SENT_KINDS,
     CancelTariff,
     CommandError,
     PublishPrice,
@@ -23,11 +31,18 @@ from zse.mqtt.core import (
     Topics,
     event_publication,
     parse_command,
+    parse_settings,
     sent_publication,
 )
 from zse.price import BlockThresholds, PriceMatrix, TariffCancellation, TierLabels
-from zse.price.service import CppEventResponded
-from zse.roles.esi import PriceSent, SendResult, TariffCancelSent, TariffSent
+from zse.price.service import (
+    CppEventResponded,
+    PriceReceived,
+    PriceValueReceived,
+    TariffCancelled,
+    TariffReceived,
+)
+from zse.roles.esi import EsiEvent, PriceSent, SendResult, TariffCancelSent, TariffSent
 from zse.se.types import CppAuth
 
 METER = "00:0d:6f:00:00:00:00:e5"
@@ -320,3 +335,32 @@ def test_a_device_s_cpp_event_response_is_its_event_on_its_price_topic() -> None
         "CppEventResponded",
         "accepted",  # CPP Auth by name (SE D.4.2.3.14.1.2)
     )
+
+
+def test_every_event_of_the_esi_has_a_topic() -> None:
+    """Each kind of event the ESI emits (:data:`zse.roles.esi.EsiEvent`) is a device's event
+    or a send the bridge publishes: TariffSent, TariffCancelSent and CppEventResponded had
+    no topic and were dropped without a word. A kind added later fails here until it has
+    one; each Price event a HAN device passes on too."""
+    kinds = {*EVENT_KINDS, *SENT_KINDS}
+    assert {cls.__name__ for cls in typing.get_args(EsiEvent)} <= kinds
+    han = {PriceReceived, PriceValueReceived, TariffReceived, TariffCancelled}
+    assert {cls.__name__ for cls in han} <= set(HAN_EVENT_KINDS)
+
+
+async def test_an_esi_event_without_a_topic_is_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Unheard:
+        device: str = IHD
+
+    async with simulated_esi(tmp_path) as sim:
+        bridge = MqttBridge(
+            sim.esi, parse_settings({"url": "mqtt://localhost:1"}), store=sim.registry.store
+        )
+        with caplog.at_level(logging.WARNING, logger="zse.mqtt.bridge"):
+            assert bridge._on_event(Unheard()) is None
+            assert bridge._on_event(Unheard()) is None
+    said = [r.getMessage() for r in caplog.records if "has no topic" in r.getMessage()]
+    assert said == ["MQTT bridge: the ESI's event Unheard has no topic; not published"]

@@ -47,7 +47,9 @@ from zse.installcode import InvalidEui64, parse_eui64
 from zse.metering.formatting import Formatting
 from zse.mqtt.core import (
     BATCH,
+    EVENT_KINDS,
     MAX_EVENTS,
+    SENT_KINDS,
     CancelLoadControl,
     CancelMessage,
     CancelTariff,
@@ -1074,6 +1076,9 @@ class MqttBridge(BridgeShell):
         self._demand_announced = False
         #: The kind (:meth:`_kind`) each announced device was announced with.
         self._announced: dict[str, int | None] = {}
+        #: The ESI's events of a kind no topic is for, each logged once (ADR 0030: a new
+        #: kind of event was dropped without a word).
+        self._unmapped: set[str] = set()
 
     def _follow(self) -> list[Callable[[], None]]:
         interviews = _Interviews(self)
@@ -1225,10 +1230,22 @@ class MqttBridge(BridgeShell):
             LOGGER.exception("MQTT bridge: event %s not published", type(event).__name__)
             return None
         if publication is None:
+            self._unpublished(event)
             return None
         for item in (publication, *more):
             self.publish(item)
         return self._journaled_future()
+
+    def _unpublished(self, event: Any) -> None:
+        """Log, once per kind, an ESI event of a kind no topic is for (neither a device's
+        event, :data:`~zse.mqtt.core.EVENT_KINDS`, nor a send, :data:`~zse.mqtt.core.
+        SENT_KINDS`): a kind added to the ESI and not to the bridge is said, not dropped
+        silently. A send with ``send_events`` off is not one."""
+        name = type(event).__name__
+        if name in EVENT_KINDS or name in SENT_KINDS or name in self._unmapped:
+            return
+        self._unmapped.add(name)
+        LOGGER.warning("MQTT bridge: the ESI's event %s has no topic; not published", name)
 
     async def _readings(self) -> None:
         """Publish the meter's readings every ``reading_interval`` seconds when they changed."""
