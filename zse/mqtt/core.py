@@ -59,7 +59,6 @@ from zse.price.core import (
     TariffValue,
     TierLabels,
 )
-from zse.price.protocol import PriceValue
 from zse.provisioning.lifecycle import MAX_HAN_NAME, han_name_problem
 from zse.se.ids import (
     DEVICE_MANAGEMENT,
@@ -1117,6 +1116,19 @@ class CancelMessage(_Send):
     message_id: int
 
 
+#: A value ``publish_price`` sends besides a price (as :data:`zse.price.protocol.PriceValue`,
+#: named here from :mod:`zse.price.core`: a recipe imports no protocol core).
+PriceValue = (
+    BlockPeriod
+    | ConversionFactor
+    | CalorificValue
+    | Co2Value
+    | BillingPeriod
+    | ConsolidatedBill
+    | CppEvent
+    | CreditPayment
+    | CurrencyConversion
+)
 #: What ``publish_price`` takes besides a price, by its key (SE D.4.2.4.2-4, 8, 10-14).
 PRICE_VALUES: Final[Mapping[str, type[Any]]] = {
     "block_period": BlockPeriod,
