@@ -13,6 +13,7 @@ from typing import Final
 
 __all__ = [
     "BASIC",
+    "CALENDAR",
     "DEVICE_MANAGEMENT",
     "DEVICE_MANAGEMENT_CLUSTER",
     "DRLC",
@@ -36,6 +37,9 @@ __all__ = [
     "DeviceManagementAttribute",
     "DeviceManagementClientCommand",
     "DeviceManagementServerCommand",
+    "CalendarAttribute",
+    "CalendarClientCommand",
+    "CalendarServerCommand",
     "DrlcAttribute",
     "DrlcClientCommand",
     "DrlcServerCommand",
@@ -55,6 +59,7 @@ __all__ = [
     "TunnelingAttribute",
     "TunnelingClientCommand",
     "TunnelingServerCommand",
+    "aux_switch_label_attribute",
     "block_price_attribute",
     "block_threshold_attribute",
     "tier_label_attribute",
@@ -563,3 +568,49 @@ class EventsClientCommand(IntEnum):
     PUBLISH_EVENT = 0x00
     PUBLISH_EVENT_LOG = 0x01
     CLEAR_EVENT_LOG_RESPONSE = 0x02
+# --- Calendar (SE 1.2 D.9) ---------------------------------------------------------------------
+# Ids as Wireshark 4.0's Calendar dissector (packet-zbee-zcl-se.c, zbee_zcl_se.calendar) has
+# them; the SE 1.2 text (07-5356-19) was out of reach.
+
+#: Calendar (SE 1.2 D.9).
+CALENDAR: Final = 0x0707
+
+
+class CalendarServerCommand(IntEnum):
+    """Calendar commands the server receives (SE 1.2 D.9.2.3)."""
+
+    GET_CALENDAR = 0x00
+    GET_DAY_PROFILES = 0x01
+    GET_WEEK_PROFILES = 0x02
+    GET_SEASONS = 0x03
+    GET_SPECIAL_DAYS = 0x04
+    GET_CALENDAR_CANCELLATION = 0x05
+
+
+class CalendarClientCommand(IntEnum):
+    """Calendar commands the server sends (SE 1.2 D.9.2.4)."""
+
+    PUBLISH_CALENDAR = 0x00
+    PUBLISH_DAY_PROFILE = 0x01
+    PUBLISH_WEEK_PROFILE = 0x02
+    PUBLISH_SEASONS = 0x03
+    PUBLISH_SPECIAL_DAYS = 0x04
+    CANCEL_CALENDAR = 0x05
+
+
+class CalendarAttribute(IntEnum):
+    """Calendar server attributes (SE 1.2 D.9.2.2): the Auxiliary Switch Label set, AuxSwitch1Label
+    to AuxSwitch8Label (:func:`aux_switch_label_attribute`)."""
+
+    AUX_SWITCH1_LABEL = 0x0000
+
+
+#: Auxiliary switches 1-8 (D.9.2.2).
+_AUX_SWITCHES = 8
+
+
+def aux_switch_label_attribute(switch: int) -> int:
+    """AuxSwitchNLabel's id, switch 1-8 (D.9.2.2)."""
+    if not 1 <= switch <= _AUX_SWITCHES:
+        raise ValueError(f"switch {switch} has no label attribute (1-{_AUX_SWITCHES})")
+    return CalendarAttribute.AUX_SWITCH1_LABEL + switch - 1
