@@ -433,6 +433,12 @@ class CalendarSchedule:
             if day_id not in self._by_day:
                 raise ValueError(f"a special day names day profile {day_id}, not given")
 
+    @property
+    def special_issue(self) -> int:
+        """The issuer event id of its special days (the calendar's unless published apart)."""
+        event = self.special_days_event_id
+        return self.issuer_event_id if event is None else event
+
     def with_start(self, start: int) -> CalendarSchedule:
         """The same calendar starting at ``start`` (a start "now" resolved)."""
         return dataclasses.replace(self, start_time=start)
@@ -621,13 +627,12 @@ class CalendarSchedule:
         if zone is not None:
             offsets |= {zone.time_zone, zone.local_time(zone.dst_start) - zone.dst_start}
         date = from_zigbee(self._reference(utc, zone)).date()
+        shifts = () if zone is None else (zone.dst_start, zone.dst_end + 1)
         for step in range(horizon_days + 1):
             day = date + _dt.timedelta(days=step)
-            candidates = sorted(
-                {at * 60 - offset for at, _ in self._changes(day) for offset in offsets}
-                | ({zone.dst_start, zone.dst_end + 1} if zone is not None and step == 0 else set())
-            )
-            for candidate in candidates:
+            candidates = {at * 60 - offset for at, _ in self._changes(day) for offset in offsets}
+            candidates |= {shift for shift in shifts if from_zigbee(shift).date() == day}
+            for candidate in sorted(candidates):
                 if candidate <= utc:
                     continue
                 now_value = self.value_at_reference(self._reference(candidate, zone))
@@ -841,15 +846,13 @@ class Calendars:
             held = self.calendar(*ids, now)
             if held is None:
                 return CalendarOutcome.UNKNOWN_CALENDAR, None
-            if part.kind is not PartKind.SPECIAL_DAYS or (
-                held.special_days_event_id is not None
-                and part.issuer_event_id < held.special_days_event_id
-            ):
+            if part.kind is not PartKind.SPECIAL_DAYS:
                 if part.issuer_event_id < held.issuer_event_id:
                     return CalendarOutcome.OLDER, None
-                if part.kind is not PartKind.SPECIAL_DAYS and _has(held, part):
-                    return CalendarOutcome.REPEAT, None
-                return CalendarOutcome.INCONSISTENT, None
+                repeat = _has(held, part)
+                return CalendarOutcome.REPEAT if repeat else CalendarOutcome.INCONSISTENT, None
+            if part.issuer_event_id < held.special_issue:
+                return CalendarOutcome.OLDER, None
             if self._pending() + len(part.items) + 1 > self.pending_limit:
                 self.refused_full += 1
                 return CalendarOutcome.FULL, None
@@ -943,11 +946,12 @@ class Calendars:
             if special is None:
                 return CalendarOutcome.KEPT, None
             del self._building[ids]
+            held = building.update_of
             updated = dataclasses.replace(
-                building.update_of,
+                held,
                 special_days=building.special_days,
-                special_days_event_id=special.issuer_event_id,
-                special_days_start=special.start_time,
+                special_days_event_id=_apart(special.issuer_event_id, held.issuer_event_id),
+                special_days_start=_apart(special.start_time, held.start_time),
             )
             if updated == building.update_of:
                 return CalendarOutcome.REPEAT, None
@@ -974,8 +978,14 @@ class Calendars:
                 weeks=tuple(building.weeks[k] for k in sorted(building.weeks)),
                 days=tuple(building.days[k] for k in sorted(building.days)),
                 special_days=building.special_days,
-                special_days_event_id=None if special is None else special.issuer_event_id,
-                special_days_start=None if special is None else special.start_time,
+                special_days_event_id=(
+                    None
+                    if special is None
+                    else _apart(special.issuer_event_id, header.issuer_event_id)
+                ),
+                special_days_start=(
+                    None if special is None else _apart(special.start_time, header.start_time)
+                ),
             )
         except ValueError:
             return CalendarOutcome.INCONSISTENT, None
@@ -1012,6 +1022,11 @@ class Calendars:
 
     def __len__(self) -> int:
         return sum(len(timeline) for timeline in self._timelines.values())
+
+
+def _apart(value: int, calendars: int) -> int | None:
+    """A special days' issuer event id or start: None when the calendar's own."""
+    return None if value == calendars else value
 
 
 def _init_fields(calendar: CalendarSchedule) -> dict[str, Any]:
