@@ -31,11 +31,13 @@ from typing import Any, Final
 
 from zse.errors import InvalidFrame
 from zse.price.core import Published
+from zse.records import STR, U8, U16, U32, Fields, ListOf, Opt, TupleOf, check
 from zse.se.frames import max_zcl_payload
 from zse.time.core import ZoneYear, from_zigbee
 
 __all__ = [
     "ANY_CALENDAR_TYPE",
+    "ANY_PROVIDER",
     "MAX_CALENDAR_NAME",
     "CalendarCancellation",
     "CalendarHeader",
@@ -50,11 +52,15 @@ __all__ = [
     "TimeReference",
     "WeekProfile",
     "ZclDate",
+    "calendar_from_record",
+    "calendar_record",
 ]
 
 #: Calendar Type "any" in Get Calendar / Get Special Days (zse's reading: 0xFF, as the other
 #: SE "all types" values).
 ANY_CALENDAR_TYPE: Final = 0xFF
+#: Provider ID "any" in Get Calendar / Get Special Days (zse's reading).
+ANY_PROVIDER: Final = 0xFFFFFFFF
 #: Calendar Name: up to 12 octets (D.9.2.4.1.1).
 MAX_CALENDAR_NAME: Final = 12
 #: Min Issuer Event ID "any" (as Price's, D.4.2.3.5.1.2).
@@ -544,12 +550,13 @@ class CalendarSchedule:
 
     def parts(self) -> list[CalendarPart]:
         """Every command after Publish Calendar that carries it: day profiles, week profiles,
-        seasons, then special days."""
+        special days, then seasons (a receiver has the calendar whole, special days
+        included, with the last)."""
         return [
             *self.day_parts(),
             *self.week_parts(),
-            *self.season_parts(),
             *self.special_day_parts(),
+            *self.season_parts(),
         ]
 
     # --- reading it ---
@@ -755,14 +762,15 @@ class Calendars:
     ) -> list[CalendarSchedule]:
         """What Get Calendar resends (D.9.2.3.1): the calendars in force at ``earliest`` (0:
         now) and after, by start, of ``calendar_type`` (0xFF: any) and ``provider_id``, with
-        an issuer event id of at least ``min_issuer_event_id`` (0xFFFFFFFF: any); ``count``
+        an issuer event id of at least ``min_issuer_event_id`` (0xFFFFFFFF: any; provider
+        0xFFFFFFFF: any, zse's reading); ``count``
         0 = all. Each with its absolute start (Price's :meth:`Published.since`)."""
         found = [
             calendar
             for kind, timeline in sorted(self._timelines.items())
             if calendar_type in (ANY_CALENDAR_TYPE, kind)
             for calendar in timeline.since(earliest, min_issuer_event_id, 0, now)
-            if calendar.provider_id == provider_id
+            if provider_id in (ANY_PROVIDER, calendar.provider_id)
         ]
         found.sort(key=lambda c: (c.start_time, c.issuer_event_id))
         return found if count == 0 else found[:count]
@@ -1052,3 +1060,66 @@ def _has(held: CalendarSchedule, part: CalendarPart) -> bool:
     """Whether a whole calendar already has what ``part`` carries (a late repeat)."""
     probe = _Building(held.header(), dict(held._by_day), dict(held._by_week), held.seasons)
     return part.issuer_event_id == held.issuer_event_id and _done(probe, part)
+
+
+# --- persistence -----------------------------------------------------------------------------
+
+_DATED_RECORD = TupleOf(U8, U8, U8, U8, U8)
+#: The shape of a stored calendar (checked before anything is built from it).
+CALENDAR_RECORD: Final = Fields(
+    {
+        "provider_id": U32,
+        "issuer_event_id": U32,
+        "issuer_calendar_id": U32,
+        "start_time": U32,
+        "calendar_type": U8,
+        "calendar_time_reference": U8,
+        "calendar_name": STR,
+        "seasons": ListOf(_DATED_RECORD),
+        "weeks": ListOf(TupleOf(U8, U8, U8, U8, U8, U8, U8, U8)),
+        "days": ListOf(TupleOf(U8, ListOf(TupleOf(U16, U8)))),
+        "special_days": ListOf(_DATED_RECORD),
+        "special_days_event_id": Opt(U32),
+        "special_days_start": Opt(U32),
+    }
+)
+
+
+def calendar_record(calendar: CalendarSchedule) -> dict[str, Any]:
+    """A calendar as a JSON-ready record (:func:`calendar_from_record` reads it back)."""
+    return {
+        "provider_id": calendar.provider_id,
+        "issuer_event_id": calendar.issuer_event_id,
+        "issuer_calendar_id": calendar.issuer_calendar_id,
+        "start_time": calendar.start_time,
+        "calendar_type": calendar.calendar_type,
+        "calendar_time_reference": calendar.calendar_time_reference,
+        "calendar_name": calendar.calendar_name.hex(),
+        "seasons": [[*date.octets(), week] for date, week in calendar.seasons],
+        "weeks": [[week.week_id, *week.days] for week in calendar.weeks],
+        "days": [[day.day_id, [list(entry) for entry in day.entries]] for day in calendar.days],
+        "special_days": [[*date.octets(), day] for date, day in calendar.special_days],
+        "special_days_event_id": calendar.special_days_event_id,
+        "special_days_start": calendar.special_days_start,
+    }
+
+
+def calendar_from_record(value: Any) -> CalendarSchedule:
+    """A calendar from its stored record: :class:`zse.records.Mismatch` for a record of
+    another shape, ValueError for values no calendar has (both quarantined by the loader)."""
+    check(value, CALENDAR_RECORD)
+    return CalendarSchedule(
+        provider_id=value["provider_id"],
+        issuer_event_id=value["issuer_event_id"],
+        issuer_calendar_id=value["issuer_calendar_id"],
+        start_time=value["start_time"],
+        calendar_type=value["calendar_type"],
+        calendar_time_reference=value["calendar_time_reference"],
+        calendar_name=bytes.fromhex(value["calendar_name"]),
+        seasons=tuple((ZclDate(*row[:4]), row[4]) for row in value["seasons"]),
+        weeks=tuple(WeekProfile(row[0], tuple(row[1:])) for row in value["weeks"]),
+        days=tuple(DayProfile(day, tuple(map(tuple, entries))) for day, entries in value["days"]),
+        special_days=tuple((ZclDate(*row[:4]), row[4]) for row in value["special_days"]),
+        special_days_event_id=value["special_days_event_id"],
+        special_days_start=value["special_days_start"],
+    )

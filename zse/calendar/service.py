@@ -1,0 +1,263 @@
+"""Calendar over ZCL (SE 1.2 D.9): the ESI publishes and answers, a device puts together and reads.
+
+The asyncio shells of :mod:`zse.calendar.protocol`: they decode a Calendar frame with
+:mod:`zse.calendar.wire`, hand it to the protocol core with the time and carry out the
+:class:`~zse.zcl.frame.Step` it returns. With a ``store`` the server keeps its calendars and
+its last Cancel Calendar across a restart (a record that does not load is quarantined, never
+served). The client's timer tells :class:`~zse.calendar.protocol.CalendarChanged` when the
+value in force changes. ``clock()`` gives ZigBee time (seconds since 2000-01-01 UTC).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from zse.calendar.core import (
+    CalendarCancellation,
+    CalendarReading,
+    Calendars,
+    CalendarSchedule,
+    calendar_from_record,
+    calendar_record,
+)
+from zse.calendar.protocol import (
+    CalendarCancelled,
+    CalendarChanged,
+    CalendarClientProtocol,
+    CalendarReceived,
+    CalendarServerProtocol,
+)
+from zse.calendar.wire import Calendar
+from zse.errors import InvalidFrame
+from zse.records import U8, U32, Fields, RecordError, check, load_each
+from zse.se.ids import CALENDAR
+from zse.store import Batch, Store
+from zse.time.core import ZoneYear
+from zse.time.service import system_clock
+from zse.zcl.codec import decode_command, refusal
+from zse.zcl.delivery import Destination
+from zse.zcl.endpoint import ZclPort, carry_out
+from zse.zcl.events import EventStream
+from zse.zcl.frame import Send, Step, ZclMessage
+from zse.zcl.timer import Timer
+
+__all__ = [
+    "CALENDAR",
+    "CalendarCancelled",
+    "CalendarChanged",
+    "CalendarClient",
+    "CalendarReceived",
+    "CalendarServer",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+_CANCELLATION_KEY = "cancellation"
+_CANCELLATION = Fields({"provider_id": U32, "issuer_calendar_id": U32, "calendar_type": U8})
+
+
+def _step(
+    protocol: CalendarServerProtocol | CalendarClientProtocol,
+    msg: ZclMessage,
+    now: Callable[[], int],
+) -> Step:
+    """Screened, else decoded and received (a payload that does not decode:
+    MALFORMED_COMMAND; a command Calendar does not define: UNSUP_CLUSTER_COMMAND)."""
+    screened = protocol.screen(msg)
+    if screened is not None:
+        return screened
+    try:
+        command, _ = decode_command(
+            Calendar, msg.command_id, msg.payload, from_server=msg.from_server
+        )
+    except InvalidFrame as exc:
+        LOGGER.warning("bad Calendar command from 0x%04X: %s", msg.src_nwk, exc)
+        return Step(status=refusal(exc))
+    return protocol.receive(msg, command, now())
+
+
+def _key(calendar: CalendarSchedule) -> str:
+    return f"{calendar.calendar_type}/{calendar.provider_id}/{calendar.issuer_calendar_id}"
+
+
+class CalendarServer:
+    """The ESI's Calendar server (SE 1.2 D.9.2): publishes calendars, answers requests.
+
+    With a ``store`` each calendar published and the last Cancel Calendar are committed
+    before they are sent, and :meth:`start` loads them back (a damaged record is
+    quarantined and skipped). It holds at most 16 calendars per calendar type (the
+    timeline's bound; the latest starts go first)."""
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        clock: Callable[[], int] = system_clock,
+        store: Store | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.clock = clock
+        self.store = store
+        self.namespace = namespace or f"calendar.server/{endpoint.endpoint_id}"
+        self.protocol = CalendarServerProtocol()
+        self.calendars: Calendars = self.protocol.calendars
+
+    async def start(self) -> None:
+        """Load the stored calendars, then serve the cluster."""
+        if self.store is not None:
+            await self.store.load_with(self.namespace, self._load)
+        self.endpoint.add_handler(CALENDAR, self._on_message)
+
+    def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
+        now = self.clock()
+
+        def load(key: str, value: Any) -> None:
+            if key == _CANCELLATION_KEY:
+                check(value, _CANCELLATION)
+                self.protocol.last_cancellation = CalendarCancellation(**value)
+                return
+            calendar = calendar_from_record(value)
+            if _key(calendar) != key:
+                raise ValueError("stored under another calendar's key")
+            self.calendars.put(calendar, now)
+
+        load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
+
+    async def publish(
+        self,
+        calendar: CalendarSchedule,
+        *,
+        dst: int | None = None,
+        dst_ep: int = 0xFF,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
+    ) -> None:
+        """Record a calendar (stored first, with its start "now" resolved) and, if ``dst``
+        is given, send it there: Publish Calendar, then its parts."""
+        now = self.clock()
+        resolved = calendar.with_start(now) if calendar.start_time == 0 else calendar
+        step = self.protocol.publish(resolved, now, _to(dst, dst_ep, dst_mode))
+        if self.store is not None:
+            await self.store.commit(
+                Batch().put(self.namespace, _key(resolved), calendar_record(resolved))
+            )
+        await carry_out(self.endpoint, step, lambda _: None)
+
+    async def cancel(
+        self,
+        cancellation: CalendarCancellation,
+        *,
+        dst: int | None = None,
+        dst_ep: int = 0xFF,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
+    ) -> None:
+        """Forget a calendar (in the store too) and, if ``dst`` is given, send Cancel Calendar
+        there."""
+        step = self.protocol.cancel(cancellation, self.clock(), _to(dst, dst_ep, dst_mode))
+        if self.store is not None:
+            key = (
+                f"{cancellation.calendar_type}/{cancellation.provider_id}/"
+                f"{cancellation.issuer_calendar_id}"
+            )
+            record = {
+                "provider_id": cancellation.provider_id,
+                "issuer_calendar_id": cancellation.issuer_calendar_id,
+                "calendar_type": cancellation.calendar_type,
+            }
+            await self.store.commit(
+                Batch().delete(self.namespace, key).put(self.namespace, _CANCELLATION_KEY, record)
+            )
+        await carry_out(self.endpoint, step, lambda _: None)
+
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        return await carry_out(self.endpoint, _step(self.protocol, msg, self.clock), lambda _: None)
+
+
+def _to(dst: int | None, dst_ep: int, dst_mode: t.AddrMode) -> Destination | None:
+    return None if dst is None else Destination.of(dst, dst_ep, dst_mode)
+
+
+class CalendarClient:
+    """A HAN device's Calendar client (SE 1.2 D.9.3): puts calendars together and reads them.
+
+    ``on_event`` hears :class:`CalendarReceived`, :class:`CalendarCancelled` and
+    :class:`CalendarChanged` (the value in force changed: at a calendar's entry or when a
+    calendar arrives). :meth:`sync` asks the server for its calendars and the parts missing;
+    :meth:`at` answers what is in force."""
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        server_nwk: int = 0x0000,
+        server_ep: int,
+        clock: Callable[[], int] = system_clock,
+    ) -> None:
+        self.endpoint = endpoint
+        self.server = Destination.device(server_nwk, server_ep)
+        self.clock = clock
+        self.protocol = CalendarClientProtocol()
+        self.calendars: Calendars = self.protocol.calendars
+        self._stream: EventStream[CalendarReceived | CalendarCancelled | CalendarChanged] = (
+            EventStream()
+        )
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._timer = Timer("Calendar client timer", logger=LOGGER)
+        self._timer.add(self.protocol, self._timed, clock=self.clock)
+
+    @property
+    def zone(self) -> ZoneYear | None:
+        """TimeZone and DST for calendars on standard or local time (from the Time cluster)."""
+        return self.protocol.zone
+
+    @zone.setter
+    def zone(self, zone: ZoneYear | None) -> None:
+        self.protocol.zone = zone
+        self._timed(self.protocol.handle_timeout(self.clock()))
+
+    def start(self) -> None:
+        """Take Calendar commands arriving on the endpoint; arm the timer."""
+        self.endpoint.add_handler(CALENDAR, self._on_message)
+        self._timer.start()
+
+    async def stop(self) -> None:
+        """Stop the timer."""
+        await self._timer.stop()
+
+    def at(self, utc: int | None = None, calendar_type: int = 0) -> CalendarReading | None:
+        """What the calendar of ``calendar_type`` says at ``utc`` (default now), or None."""
+        return self.protocol.at(self.clock() if utc is None else utc, calendar_type)
+
+    async def sync(self) -> None:
+        """Send Get Calendar (every calendar from the one in force now); the answers are put
+        together as they arrive. Call :meth:`ask_missing` once they are in."""
+        await self._ask(self.protocol.get_calendar(self.server))
+
+    async def ask_missing(self) -> None:
+        """Ask for every part missing (Get Day Profiles, Get Week Profiles, Get Seasons) and
+        the special days of each calendar heard of since the last call."""
+        for send in self.protocol.ask_missing(self.server, self.clock()):
+            await self._ask(send)
+
+    async def ask_cancellation(self) -> None:
+        """Send Get Calendar Cancellation; a Cancel Calendar answer is acted on."""
+        await self._ask(self.protocol.get_calendar_cancellation(self.server))
+
+    async def _ask(self, request: Send) -> None:
+        await carry_out(self.endpoint, Step(sends=(request,)), self._stream.emit)
+
+    def _timed(self, step: Step) -> None:
+        for event in step.events:
+            self._stream.emit(event)
+        self._timer.update()
+
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        step = _step(self.protocol, msg, self.clock)
+        self._timer.update()
+        return await carry_out(self.endpoint, step, self._stream.emit)
