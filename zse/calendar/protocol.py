@@ -53,6 +53,8 @@ from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
     "ANY_PROVIDER",
+    "ASKS",
+    "SETTLE_SECONDS",
     "CalendarCancelled",
     "CalendarChanged",
     "CalendarClientProtocol",
@@ -78,6 +80,11 @@ _PART_KINDS: Final[dict[int, PartKind]] = {
     command: kind for kind, command in _PART_COMMANDS.items()
 }
 _PUBLISHED: Final = frozenset(CalendarClientCommand)
+
+#: Seconds after the last part kept before a client asks for what is still missing.
+SETTLE_SECONDS: Final = 5
+#: Rounds of asking for missing parts after a calendar is heard of.
+ASKS: Final = 3
 
 #: What each refusal is answered with: Price's statuses for the same cases.
 _STATUS: Final = {
@@ -277,12 +284,24 @@ class CalendarClientProtocol:
     reading the time), for calendars on standard or local time. With a timer it tells
     :class:`CalendarChanged` at each change of what a calendar type says."""
 
-    def __init__(self, calendars: Calendars | None = None) -> None:
+    def __init__(
+        self,
+        calendars: Calendars | None = None,
+        *,
+        server: Destination | None = None,
+        settle: int = SETTLE_SECONDS,
+    ) -> None:
         #: The calendars received (at most 16 per type; what waits for its parts bounded).
         self.calendars = Calendars() if calendars is None else calendars
         self.zone: ZoneYear | None = None
+        #: Where parts missing are asked for, ``settle`` seconds after the last part kept
+        #: (None: never asked by the timer; :meth:`ask_missing` still builds the requests).
+        self.server = server
+        self.settle = settle
         self._told: dict[int, int | None] = {}
         self._deadline: int | None = None
+        self._ask_at: int | None = None
+        self._asks_left = 0
         #: Calendars headed since the last :meth:`ask_missing` (their special days asked).
         self._headed: list[CalendarHeader] = []
 
@@ -293,14 +312,26 @@ class CalendarClientProtocol:
         return self.calendars.at(now, self.zone, calendar_type)
 
     def next_deadline(self) -> int | None:
-        """When the value a calendar says next changes (after a receive or timeout)."""
-        return self._deadline
+        """When the value a calendar says next changes, or parts missing are to be asked
+        for (after a receive or timeout)."""
+        due = [d for d in (self._deadline, self._ask_at) if d is not None]
+        return min(due, default=None)
 
     def handle_timeout(self, now: int) -> Step:
-        """A :class:`CalendarChanged` for each calendar type whose value changed."""
-        return Step(events=self._changes(now))
+        """A :class:`CalendarChanged` for each calendar type whose value changed; once the
+        parts have settled, the Get commands for what is still missing (at most
+        :data:`ASKS` rounds after a new calendar is heard of)."""
+        sends: tuple[Send, ...] = ()
+        if self._ask_at is not None and now >= self._ask_at:
+            self._ask_at = None
+            if self.server is not None and self._asks_left > 0:
+                self._asks_left -= 1
+                sends = self.ask_missing(self.server, now)
+        return Step(sends=sends, events=self.changes(now))
 
-    def _changes(self, now: int) -> tuple[CalendarChanged, ...]:
+    def changes(self, now: int) -> tuple[CalendarChanged, ...]:
+        """A :class:`CalendarChanged` for each calendar type whose value at ``now`` is not the
+        one last told (call after setting :attr:`zone`); re-reads the next change."""
         changed = []
         deadlines = []
         for calendar_type in sorted({c.calendar_type for c in self.calendars.held(now)}):
@@ -335,7 +366,7 @@ class CalendarClientProtocol:
         except InvalidFrame as exc:
             LOGGER.warning("bad Calendar command from 0x%04X: %s", msg.src_nwk, exc)
             return Step(status=foundation.Status.MALFORMED_COMMAND)
-        changes = self._changes(now)
+        changes = self.changes(now)
         return Step(sends=step.sends, events=step.events + changes, status=step.status)
 
     def _take(self, msg: ZclMessage, command: Any, now: int) -> Step:
@@ -349,9 +380,12 @@ class CalendarClientProtocol:
             outcome, calendar = self.calendars.add_header(header, now)
             if outcome is CalendarOutcome.KEPT:
                 self._headed.append(header)
+                self._asks_left = ASKS
         else:
             part = CalendarPart.from_fields(_PART_KINDS[msg.command_id], command)
             outcome, calendar = self.calendars.add_part(part, now)
+        if outcome is CalendarOutcome.KEPT and self.server is not None:
+            self._ask_at = now + self.settle
         if outcome is CalendarOutcome.COMPLETE and calendar is not None:
             return Step(events=(CalendarReceived(msg.src_nwk, calendar),))
         if outcome is CalendarOutcome.KEPT:
@@ -471,5 +505,8 @@ class CalendarClientProtocol:
             else:
                 sends.append(self.get_week_profiles(server, header, start, count))
         headed, self._headed = self._headed, []
-        sends += [self.get_special_days(server, header) for header in headed]
+        # special days are optional: asked for a calendar still lacking parts (one that came
+        # whole has them, or has none), not after every publication a display heard whole
+        waiting = {header for header, _, _ in self.calendars.missing(now)}
+        sends += [self.get_special_days(server, h) for h in headed if h in waiting]
         return tuple(sends)

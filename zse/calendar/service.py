@@ -199,9 +199,8 @@ class CalendarClient:
         clock: Callable[[], int] = system_clock,
     ) -> None:
         self.endpoint = endpoint
-        self.server = Destination.device(server_nwk, server_ep)
         self.clock = clock
-        self.protocol = CalendarClientProtocol()
+        self.protocol = CalendarClientProtocol(server=Destination.device(server_nwk, server_ep))
         self.calendars: Calendars = self.protocol.calendars
         self._stream: EventStream[CalendarReceived | CalendarCancelled | CalendarChanged] = (
             EventStream()
@@ -212,14 +211,27 @@ class CalendarClient:
         self._timer.add(self.protocol, self._timed, clock=self.clock)
 
     @property
+    def server(self) -> Destination:
+        """The Calendar server asked (the ESI's endpoint)."""
+        assert self.protocol.server is not None
+        return self.protocol.server
+
+    @server.setter
+    def server(self, server: Destination) -> None:
+        self.protocol.server = server
+
+    @property
     def zone(self) -> ZoneYear | None:
         """TimeZone and DST for calendars on standard or local time (from the Time cluster)."""
         return self.protocol.zone
 
     @zone.setter
     def zone(self, zone: ZoneYear | None) -> None:
+        """Set the zone; what is in force is told again if it now reads otherwise."""
         self.protocol.zone = zone
-        self._timed(self.protocol.handle_timeout(self.clock()))
+        for event in self.protocol.changes(self.clock()):
+            self._stream.emit(event)
+        self._timer.update()
 
     def start(self) -> None:
         """Take Calendar commands arriving on the endpoint; arm the timer."""
@@ -236,7 +248,8 @@ class CalendarClient:
 
     async def sync(self) -> None:
         """Send Get Calendar (every calendar from the one in force now); the answers are put
-        together as they arrive. Call :meth:`ask_missing` once they are in."""
+        together as they arrive, and what they lack is asked for once the frames settle
+        (:data:`~zse.calendar.protocol.SETTLE_SECONDS`)."""
         await self._ask(self.protocol.get_calendar(self.server))
 
     async def ask_missing(self) -> None:
@@ -252,10 +265,9 @@ class CalendarClient:
     async def _ask(self, request: Send) -> None:
         await carry_out(self.endpoint, Step(sends=(request,)), self._stream.emit)
 
-    def _timed(self, step: Step) -> None:
-        for event in step.events:
-            self._stream.emit(event)
-        self._timer.update()
+    async def _timed(self, step: Step) -> None:
+        """A timeout's step: its events told, its Get commands (parts missing) sent."""
+        await carry_out(self.endpoint, step, self._stream.emit)
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         step = _step(self.protocol, msg, self.clock)

@@ -42,6 +42,8 @@ from zigpy.application import ControllerApplication
 from zigpy.device import Device as ZigbeeDevice
 from zigpy.exceptions import DeliveryError
 
+from zse.calendar import CalendarCancellation, CalendarSchedule
+from zse.calendar.service import CALENDAR, CalendarServer
 from zse.cbke.credentials import Credentials
 from zse.cbke.machine import Established, Terminated
 from zse.cbke.service import (
@@ -144,6 +146,8 @@ from zse.zcl.timer import Timer
 
 __all__ = [
     "MAX_PERMIT_SECONDS",
+    "CalendarCancelSent",
+    "CalendarSent",
     "DeviceJoined",
     "DeviceLeft",
     "DeviceOutcome",
@@ -312,6 +316,23 @@ class TariffCancelSent:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CalendarSent:
+    """A calendar (Publish Calendar and its parts, SE 1.2 D.9.2.4.1-5) was published by
+    :meth:`EnergyServiceInterface.publish_calendar`; ``result``: where it went."""
+
+    calendar: CalendarSchedule
+    result: SendResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalendarCancelSent:
+    """Cancel Calendar (D.9.2.4.6) was sent by :meth:`EnergyServiceInterface.cancel_calendar`."""
+
+    cancellation: CalendarCancellation
+    result: SendResult
+
+
+@dataclass(frozen=True, kw_only=True)
 class MessageSent:
     """A Display Message (SE D.5.2.3.1) was sent by :meth:`EnergyServiceInterface.send_message`."""
 
@@ -382,6 +403,8 @@ EsiEvent = (
     | PriceSent
     | TariffSent
     | TariffCancelSent
+    | CalendarSent
+    | CalendarCancelSent
     | MessageSent
     | MessageCancelSent
     | LoadControlSent
@@ -592,6 +615,7 @@ _SERVER_CLUSTERS = (
     DEVICE_MANAGEMENT_CLUSTER,
     EVENTS,
 )
+_SERVER_CLUSTERS = (TIME, KEEP_ALIVE, PRICE, DRLC, MESSAGING, CALENDAR, KEY_ESTABLISHMENT)
 _CLIENT_CLUSTERS = (KEY_ESTABLISHMENT,)
 
 
@@ -716,6 +740,8 @@ class EnergyServiceInterface:
             **ke_options,
         )
         self.price = PriceServer(port, clock=clock)
+        #: The Calendar server (SE 1.2 D.9): TOU calendars, kept in ``store`` across restarts.
+        self.calendar = CalendarServer(port, clock=clock, store=self.store)
         self.time = TimeServer(port, clock=clock, zone=time_zone, store=self.store)
         self.keep_alive = KeepAliveServer(
             port, base_minutes=keep_alive[0], jitter_seconds=keep_alive[1]
@@ -807,6 +833,7 @@ class EnergyServiceInterface:
         self.key_establishment.on_event(self._key_establishment_event)
         self.price.start()
         self.price.on_event(self._stream.emit)
+        await self.calendar.start()
         await self.time.load()  # ValidUntilTime written before a restart (ZCL 3.12.2.2.10)
         self.time.start()
         self.keep_alive.start()
@@ -1425,6 +1452,63 @@ class EnergyServiceInterface:
 
         outcome = await self._unicast(name, DEVICE_MANAGEMENT_CLUSTER, tell)
         LOGGER.debug("%s: Device Management held told: %s", name, outcome.outcome.value)
+    # -- calendar ----------------------------------------------------------------------------
+
+    async def publish_calendar(
+        self,
+        calendar: CalendarSchedule,
+        *,
+        device: t.EUI64 | str | None = None,
+        group: str | None = None,
+        zigbee_group: int | None = None,
+        broadcast: bool = False,
+    ) -> SendResult:
+        """Publish a time-of-use calendar (SE 1.2 D.9): Publish Calendar, then its day
+        profiles, week profiles, special days and seasons, each command within one frame.
+        It is recorded (and stored) first, so a device that misses it gets it when it asks
+        (Get Calendar, Get Day Profiles...)."""
+        target = self._resolve(
+            device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
+        )
+        await self.calendar.publish(calendar)
+        held = self.calendar.calendars.calendar(
+            calendar.provider_id, calendar.issuer_calendar_id, self.clock()
+        )
+        sent = calendar if held is None else held
+
+        async def send(to: Destination) -> None:
+            await self.calendar.publish(sent, dst=to.address, dst_ep=to.endpoint, dst_mode=to.mode)
+
+        what = f"calendar {calendar.issuer_calendar_id}"
+        result = await self._deliver(what, target, CALENDAR, send)
+        self._stream.emit(CalendarSent(calendar=sent, result=result))
+        return result
+
+    async def cancel_calendar(
+        self,
+        cancellation: CalendarCancellation,
+        *,
+        device: t.EUI64 | str | None = None,
+        group: str | None = None,
+        zigbee_group: int | None = None,
+        broadcast: bool = False,
+    ) -> SendResult:
+        """Cancel a calendar (Cancel Calendar, D.9.2.4.6): forgotten here (and in the store),
+        and every device it goes to discards it."""
+        target = self._resolve(
+            device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
+        )
+        await self.calendar.cancel(cancellation)
+
+        async def send(to: Destination) -> None:
+            await self.calendar.cancel(
+                cancellation, dst=to.address, dst_ep=to.endpoint, dst_mode=to.mode
+            )
+
+        what = f"calendar {cancellation.issuer_calendar_id} cancellation"
+        result = await self._deliver(what, target, CALENDAR, send)
+        self._stream.emit(CalendarCancelSent(cancellation=cancellation, result=result))
+        return result
 
     # -- messaging ---------------------------------------------------------------------------
 

@@ -39,6 +39,8 @@ from typing import Any, ClassVar
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
+from zse.calendar.core import CalendarReading
+from zse.calendar.service import CALENDAR, CalendarClient
 from zse.cbke.credentials import Credentials, HeldCredentials
 from zse.cbke.service import KEY_ESTABLISHMENT, KEY_ESTABLISHMENT_ATTEMPTS, establish_key
 from zse.devmgmt.core import (
@@ -92,8 +94,10 @@ from zse.se.ids import (
 from zse.se.ids import SE_PROFILE_ID as SE_PROFILE
 from zse.se.types import ALL_DEVICE_CLASSES, DeviceClass, UnitOfMeasure
 from zse.store import Store
+from zse.time.core import zone_from_attributes
 from zse.time.service import TIME, TimeReading, read_time, system_clock
 from zse.zcl._tasks import keep_task
+from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import APPLICATION_ENDPOINTS, match_descriptors, match_servers
 from zse.zcl.events import EventStream
 
@@ -267,6 +271,7 @@ class HanDevice:
                 MESSAGING,
                 DEVICE_MANAGEMENT_CLUSTER,
                 EVENTS,
+                CALENDAR,
                 *self.more_clients(),
             ],
         )
@@ -281,6 +286,8 @@ class HanDevice:
         )
         #: Events (SE 1.2 D.11): reads and clears the ESI's event logs, hears Publish Event.
         self.event_log = EventsClient(self.endpoint, server_ep=0, clock=clock)
+        #: The Calendar client (SE 1.2 D.9): the ESI's TOU calendars, put together.
+        self.calendar = CalendarClient(self.endpoint, server_ep=0, clock=clock)
         items = _items(credentials)
         suite1 = _suite1(items)
         # a radio holding its own suite-1 key signs the reports itself (han_stick, mode b)
@@ -306,6 +313,8 @@ class HanDevice:
         self.price.on_event(self._on_price)
         self.price.on_value(self._stream.emit)
         self.price.on_tariff(self._stream.emit)  # SE 1.2 tariffs: TariffReceived, TariffCancelled
+        # calendars: CalendarReceived, CalendarCancelled, CalendarChanged (a new tier...)
+        self.calendar.on_event(self._stream.emit)
         self.messaging.on_event(self._on_board)
         self.drlc.on_event(self._on_load_control)
         self.drlc.on_report(self._stream.emit)
@@ -325,6 +334,7 @@ class HanDevice:
         if not self._started:
             self._started = True
             self.price.start()
+            self.calendar.start()
             await self.messaging.start(fetch=False)
             await self.drlc.start(get_scheduled_events=False)
             await self.device_management.start()
@@ -354,6 +364,7 @@ class HanDevice:
         await self.drlc.stop()
         await self.device_management.stop()
         self.event_log.stop()
+        await self.calendar.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -362,6 +373,7 @@ class HanDevice:
         """Ask the ESI for the current price, cancellations and the last message, and the
         scheduled load control events: what a device does when it starts or rejoins."""
         price = await self._safely(self.price.get_current_price())
+        await self._safely(self.calendar.sync())  # the parts missing are asked as they settle
         await self._safely(self.messaging.fetch())
         await self._safely(self.drlc.get_scheduled_events())
         # a change of tenancy that took effect while the device was away is acted on now
@@ -391,6 +403,16 @@ class HanDevice:
         """The user accepts or rejects a CPP event asking for it (CPP Event Response, SE
         D.4.2.3.14): :meth:`zse.price.service.PriceClient.respond_cpp_event`."""
         await self.price.respond_cpp_event(issuer_event_id, accepted)
+    def calendar_at(self, utc: int | None = None, calendar_type: int = 0) -> CalendarReading | None:
+        """What the ESI's calendar of ``calendar_type`` (0: delivered TOU) says at ``utc``
+        (default now): the tier (or Friendly Credit, aux switches) in force and when it next
+        changes; None without a calendar. Local time: :meth:`use_time` sets the zone."""
+        return self.calendar.at(utc, calendar_type)
+
+    def use_time(self, reading: TimeReading) -> None:
+        """Read calendars on standard or local time with the TimeZone and DST of a Time
+        reading (:meth:`read_time`)."""
+        self.calendar.zone = zone_from_attributes(reading.values)
 
     async def read_time(self) -> TimeReading:
         """Read the ESI's Time attributes in one Read Attributes (ZCL 3.12.2.2) and compute
@@ -415,6 +437,7 @@ class HanDevice:
         for client in clients:
             client.server_nwk = 0x0000
             client.server_ep = esi_ep
+        self.calendar.server = Destination.device(0x0000, esi_ep)
         self._stream.emit(Joined(device=self.name, nwk=int(device.nwk), esi_endpoint=esi_ep))
         options: dict[str, Any] = {} if self.cbke_rng is None else {"rng": self.cbke_rng}
         established = await establish_key(

@@ -44,6 +44,7 @@ __all__ = [
     "standard_time",
     "to_zigbee",
     "utc_year",
+    "zone_from_attributes",
 ]
 
 #: The invalid UTCTime, DstStart and DstEnd (ZCL 3.12.2.2.4, 3.12.2.2.5).
@@ -341,13 +342,19 @@ def local_time_from_attributes(values: Mapping[TimeAttribute, int]) -> int:
         time = values[TimeAttribute.TIME]
     except KeyError:
         raise TimeZoneError(f"Time attribute {TimeAttribute.TIME:#06x} was not read") from None
-    zone = ZoneYear(  # checks the offsets
+    return zone_from_attributes(values).local_time(time)
+
+
+def zone_from_attributes(values: Mapping[TimeAttribute, int]) -> ZoneYear:
+    """TimeZone and DST as a client read them (:func:`local_time_from_attributes`' rule:
+    a missing TimeZone is 0, missing DST ones no DST); TimeZoneError for an offset out of
+    +-86400 s."""
+    return ZoneYear(  # checks the offsets
         time_zone=values.get(TimeAttribute.TIME_ZONE, 0),
         dst_start=values.get(TimeAttribute.DST_START, INVALID_TIME),
         dst_end=values.get(TimeAttribute.DST_END, INVALID_TIME),
         dst_shift=values.get(TimeAttribute.DST_SHIFT, 0),
     )
-    return zone.local_time(time)
 
 
 #: TimeStatus bits (ZCL 3.12.2.2.2).
