@@ -74,6 +74,19 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     supplier_name = "Bright Power"   # its name and contact details,
     supplier_contact = "0800 000 000"
     supplier_time = 830000000        # and when (0: now); also issuer_event_id, provider_id
+    [[calendars]]                    # SE 1.2 TOU calendar (Calendar cluster, D.9)
+    issuer_calendar_id = 1
+    name = "GB TOU"                  # up to 12 octets
+    type = "delivered"               # or received, delivered_and_received, friendly_credit,
+                                     # auxiliary_load_switch (values: tiers, 0/1, switch bits)
+    time_reference = "local"         # or utc, standard (default local: the Time server's zone)
+    days.night = { "00:00" = 1 }                             # day profiles: start -> value
+    days.weekday = { "00:00" = 1, "07:00" = 2, "16:00" = 3, "19:00" = 2, "23:00" = 1 }
+    weeks.winter = ["weekday", "weekday", "weekday", "weekday", "weekday", "night", "night"]
+    seasons = [{ start = "10-01", week = "winter" }]         # MM-DD every year, or YYYY-MM-DD
+    special_days = [{ date = "12-25", day = "night" }]       # optional
+                                     # optional too: start_time, issuer_event_id, provider_id
+                                     # and a target as for [[prices]]
 
 Relative paths are relative to the configuration file. Unknown keys are refused (a typo must
 not silently drop a setting).
@@ -87,6 +100,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date as _dt_date
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +112,14 @@ from zse.devmgmt.core import (
     DeviceManagementError,
     SiteId,
     TenancyChangeControl,
+from zse.calendar import (
+    MAX_CALENDAR_NAME,
+    CalendarSchedule,
+    CalendarType,
+    DayProfile,
+    TimeReference,
+    WeekProfile,
+    ZclDate,
 )
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
@@ -126,6 +148,7 @@ from zse.time.core import IanaZone, TimeZoneError
 __all__ = [
     "FLOW_CONTROLS",
     "RADIOS",
+    "CalendarEntry",
     "ConfigError",
     "DeviceEntry",
     "EsiConfig",
@@ -241,6 +264,12 @@ class DeviceManagementEntry:
 
     items: tuple[ChangeOfTenancy | ChangeOfSupplier | SiteId | CustomerId, ...] = ()
     #: No issuer_event_id was given: the ESI numbers each when it publishes.
+class CalendarEntry:
+    """An SE 1.2 calendar to publish at start (Calendar cluster, D.9), and where to."""
+
+    calendar: CalendarSchedule
+    target: Target = BROADCAST
+    #: No issuer_event_id was given: the ESI numbers it when it publishes.
     auto_id: bool = False
 
 
@@ -261,6 +290,7 @@ class EsiConfig:
     tariffs: tuple[TariffEntry, ...] = ()
     #: ``[device_management]``: tenancy, supplier, site id, CIN to publish at start.
     device_management: DeviceManagementEntry = field(default_factory=DeviceManagementEntry)
+    calendars: tuple[CalendarEntry, ...] = ()
     interpan: bool = False
     provider_id: int = DEFAULT_PROVIDER_ID
     currency: int = DEFAULT_CURRENCY
@@ -362,6 +392,23 @@ _TABLES = {
         "register_tier",
         "start_time",
         "duration_in_minutes",
+        "device",
+        "group",
+        "zigbee_group",
+        "broadcast",
+    },
+    "calendars": {
+        "issuer_calendar_id",
+        "issuer_event_id",
+        "provider_id",
+        "name",
+        "type",
+        "time_reference",
+        "start_time",
+        "days",
+        "weeks",
+        "seasons",
+        "special_days",
         "device",
         "group",
         "zigbee_group",
@@ -662,6 +709,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
     device_management = _device_management(
         source, document.get("device_management", {}), provider_id
     )
+    calendars = _calendars(source, document.get("calendars", []), provider_id)
     return EsiConfig(
         source=source,
         radio=radio_settings,
@@ -675,6 +723,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         prices=prices,
         tariffs=tariffs,
         device_management=device_management,
+        calendars=calendars,
         interpan=esi.get("interpan", bool, False),
         provider_id=provider_id,
         currency=currency,
@@ -893,6 +942,155 @@ def _tariffs(source: str, items: Any, provider_id: int, currency: int) -> tuple[
             )
         )
     return tuple(found)
+
+
+_CALENDAR_TYPES = {kind.name.lower(): kind for kind in CalendarType}
+_TIME_REFERENCES = {reference.name.lower(): reference for reference in TimeReference}
+_WEEKDAYS = 7
+
+
+def _calendars(source: str, items: Any, provider_id: int) -> tuple[CalendarEntry, ...]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: calendars must be an array of tables ([[calendars]])")
+    found: list[CalendarEntry] = []
+    for number, item in enumerate(items, start=1):
+        reader = _Reader(source, f"[[calendars]] #{number}", item, _TABLES["calendars"])
+        found.append(
+            CalendarEntry(
+                calendar=_calendar(reader, provider_id),
+                target=_target(reader),
+                auto_id="issuer_event_id" not in item,
+            )
+        )
+    return tuple(found)
+
+
+def _calendar(reader: _Reader, provider_id: int) -> CalendarSchedule:
+    """One ``[[calendars]]`` table: named day profiles ("HH:MM" = value), named week profiles
+    (seven day names, Monday first), seasons and special days by date; the names become the
+    ids 1, 2... in the order given."""
+    for key in ("issuer_calendar_id", "days", "weeks", "seasons"):
+        if key not in reader.table:
+            reader.fail(f"needs {key}")
+    name = reader.get("name", str, "").encode()
+    if len(name) > MAX_CALENDAR_NAME:
+        reader.fail(f"is longer than {MAX_CALENDAR_NAME} octets", "name")
+    kind = _choice(reader, "type", _CALENDAR_TYPES, "delivered")
+    reference = _choice(reader, "time_reference", _TIME_REFERENCES, "local")
+    days = _named(reader, "days", dict)
+    day_ids = {day: number for number, day in enumerate(days, start=1)}
+    profiles = tuple(_day(reader, day_ids[day], day, entries) for day, entries in days.items())
+    weeks = _named(reader, "weeks", list)
+    week_ids = {week: number for number, week in enumerate(weeks, start=1)}
+    week_profiles = []
+    for week, names in weeks.items():
+        if len(names) != _WEEKDAYS:
+            reader.fail(f"needs 7 day names (Monday to Sunday), got {len(names)}", f"weeks.{week}")
+        ids = tuple(_ref(reader, f"weeks.{week}", day_ids, day, "day") for day in names)
+        week_profiles.append(WeekProfile(week_ids[week], ids))  # type: ignore[arg-type]
+    seasons = tuple(
+        (
+            _date(reader, "seasons", entry, "start"),
+            _ref(reader, "seasons", week_ids, entry.get("week"), "week"),
+        )
+        for entry in _entries(reader, "seasons", {"start", "week"})
+    )
+    special = tuple(
+        (
+            _date(reader, "special_days", entry, "date"),
+            _ref(reader, "special_days", day_ids, entry.get("day"), "day"),
+        )
+        for entry in _entries(reader, "special_days", {"date", "day"})
+    )
+    try:
+        return CalendarSchedule(
+            provider_id=reader.number("provider_id", 0, 0xFFFFFFFF, provider_id),
+            issuer_event_id=reader.number("issuer_event_id", 0, 0xFFFFFFFF, 0),
+            issuer_calendar_id=reader.number("issuer_calendar_id", 0, 0xFFFFFFFF, 0),
+            start_time=reader.number("start_time", 0, 0xFFFFFFFE, START_NOW),
+            calendar_type=kind,
+            calendar_time_reference=reference,
+            calendar_name=name,
+            seasons=seasons,
+            weeks=tuple(week_profiles),
+            days=profiles,
+            special_days=special,
+        )
+    except ValueError as exc:
+        reader.fail(str(exc))
+        raise  # fail() raised
+
+
+def _choice(reader: _Reader, key: str, choices: Mapping[str, int], default: str) -> int:
+    text = reader.get(key, str, default)
+    if text not in choices:
+        reader.fail(f"{_shown(text)} is not one of {', '.join(choices)}", key)
+    return choices[text]
+
+
+def _named(reader: _Reader, key: str, kind: type) -> dict[str, Any]:
+    table = reader.get(key, dict)
+    if not table or len(table) > 0xFF:
+        reader.fail("needs 1-255 named entries", key)
+    for name, value in table.items():
+        if not isinstance(value, kind):
+            reader.fail(f"expected {'a table' if kind is dict else 'a list'}", f"{key}.{name}")
+    return dict(table)
+
+
+def _day(reader: _Reader, day_id: int, name: str, entries: dict[str, Any]) -> DayProfile:
+    where = f"days.{name}"
+    parsed = []
+    for start, value in entries.items():
+        hours, _, minutes = start.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+            reader.fail(f"{_shown(start)} is not a time HH:MM", where)
+        if int(hours) > 23 or int(minutes) > 59:
+            reader.fail(f"{_shown(start)} is not a time of day (00:00-23:59)", where)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFF:
+            reader.fail(f"the value at {start} must be an integer 0-255", where)
+        parsed.append((int(hours) * 60 + int(minutes), value))
+    if not parsed:
+        reader.fail("needs at least one start time", where)
+    try:
+        return DayProfile(day_id, tuple(sorted(parsed)))
+    except ValueError as exc:
+        reader.fail(str(exc), where)
+        raise  # fail() raised
+
+
+def _ref(reader: _Reader, where: str, ids: Mapping[str, int], name: Any, what: str) -> int:
+    if not isinstance(name, str) or name not in ids:
+        reader.fail(f"{_shown(name)} is not one of the {what}s given ({', '.join(ids)})", where)
+    return ids[name]
+
+
+def _entries(reader: _Reader, key: str, keys: set[str]) -> list[dict[str, Any]]:
+    items = reader.get(key, list, [])
+    for item in items:
+        if not isinstance(item, dict) or set(item) != keys:
+            reader.fail(f"each entry is a table of {' and '.join(sorted(keys))}", key)
+    return list(items)
+
+
+def _date(reader: _Reader, key: str, entry: dict[str, Any], field_name: str) -> ZclDate:
+    """ "MM-DD" (every year) or "YYYY-MM-DD"."""
+    text = entry[field_name]
+    parts = text.split("-") if isinstance(text, str) else []
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+        reader.fail(f"{_shown(text)} is not a date MM-DD or YYYY-MM-DD", key)
+    numbers = [int(p) for p in parts]
+    year = numbers[0] if len(numbers) == 3 else 2000  # a leap year: 02-29 is a date
+    try:
+        parsed = _dt_date(year, numbers[-2], numbers[-1])
+    except ValueError:
+        reader.fail(f"{_shown(text)} is not a date", key)
+        raise
+    if len(numbers) == 2:
+        return ZclDate(month=parsed.month, day=parsed.day)
+    if not 1900 <= year <= 2154:
+        reader.fail(f"{_shown(text)}: a year 1900-2154", key)
+    return ZclDate.of(parsed)
 
 
 def _tariff(

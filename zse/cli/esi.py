@@ -279,8 +279,8 @@ class Session:
     # -- the configuration file's part --------------------------------------------------------
 
     async def apply_config(self) -> bool:
-        """Provision the configured devices, import the CSVs, set groups, publish prices and
-        tariffs.
+        """Provision the configured devices, import the CSVs, set groups, publish prices,
+        tariffs and calendars.
         Returns False if something in it could not be done (each problem is printed)."""
         from zse.provisioning import LifecycleState  # noqa: PLC0415
 
@@ -337,6 +337,16 @@ class Session:
             if managed.auto_id:
                 item = dataclasses.replace(configured, issuer_event_id=self.next_id())
             ok = await self.execute_action(self.publish_device_management(item)) and ok
+        return await self.publish_calendars() and ok
+
+    async def publish_calendars(self) -> bool:
+        """Publish the configured calendars; False if one could not be."""
+        ok = True
+        for entry in self.config.calendars:
+            calendar = entry.calendar
+            if entry.auto_id:
+                calendar = dataclasses.replace(calendar, issuer_event_id=self.next_id())
+            ok = await self.execute_action(self.publish_calendar(calendar, entry.target)) and ok
         return ok
 
     async def execute_action(self, action: Awaitable[None]) -> bool:
@@ -393,6 +403,10 @@ class Session:
 
     async def publish_tariff(self, tariff: Any, values: tuple[Any, ...], target: Target) -> None:
         result = await self.esi.publish_tariff(tariff, *values, **target.kwargs())
+        self.say(describe_result(result, self.name))
+
+    async def publish_calendar(self, calendar: Any, target: Target) -> None:
+        result = await self.esi.publish_calendar(calendar, **target.kwargs())
         self.say(describe_result(result, self.name))
 
 
