@@ -32,6 +32,9 @@ ESI_ENDPOINT = 11
 #: The ihd's SE client clusters, each of which it uses on the ESI's endpoint (Device
 #: Management 0x0708: its resync asks for the change of tenancy, supplier, site id, CIN).
 SE_CLUSTERS = {"0x0800", "0x0700", "0x0701", "0x0703", "0x000a", "0x0708"}
+#: The ihd's SE client clusters, each of which it uses on the ESI's endpoint (Calendar,
+#: 0x0707: Get Calendar at resync).
+SE_CLUSTERS = {"0x0800", "0x0700", "0x0701", "0x0703", "0x0707", "0x000a"}
 
 
 def answer_match_desc(
