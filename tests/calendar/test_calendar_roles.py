@@ -94,16 +94,18 @@ async def test_the_esi_keeps_its_calendars_across_a_restart(tmp_path) -> None:
     namespace = esi.calendar.namespace
     await close(han)  # the ESI stops; its database file stays
     store = await Store.open(tmp_path / "han.db")
-    damaged = {"provider_id": 5, "issuer_event_id": "three hundred"}
-    await store.commit(Batch().put(namespace, "0/5/99", damaged))
-    again = CalendarServer(esi.endpoint, clock=han.clock, store=store, namespace=namespace)
-    await again.start()
-    now = han.clock()
-    held = again.calendars.held(now)
-    assert [(c.calendar_type, c.issuer_calendar_id) for c in held] == [(0, 40), (3, 41)]
-    assert held[0].days == calendar.days
-    assert held[0].start_time > 0  # its start "now" kept as the instant it was published
-    quarantined = await store.quarantined(namespace)
-    assert [q.key for q in quarantined] == ["0/5/99"]
-    assert len(again.calendars) == 2  # the damaged one is not served
-    await store.close()
+    try:
+        damaged = {"provider_id": 5, "issuer_event_id": "three hundred"}
+        await store.commit(Batch().put(namespace, "0/5/99", damaged))
+        again = CalendarServer(esi.endpoint, clock=han.clock, store=store, namespace=namespace)
+        await again.start()
+        now = han.clock()
+        held = again.calendars.held(now)
+        assert [(c.calendar_type, c.issuer_calendar_id) for c in held] == [(0, 40), (3, 41)]
+        assert held[0].days == calendar.days
+        assert held[0].start_time > 0  # its start "now" kept as the instant it was published
+        quarantined = await store.quarantined(namespace)
+        assert [q.key for q in quarantined] == ["0/5/99"]
+        assert len(again.calendars) == 2  # the damaged one is not served
+    finally:
+        await store.close()
