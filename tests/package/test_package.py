@@ -23,7 +23,7 @@ pytestmark = pytest.mark.main_interpreter
 ROOT = Path(zse.__file__).parent
 ARCHITECTURE = ROOT.parent / "docs" / "architecture.md"
 RADIOS = ("bellows", "zigpy_znp")
-FEATURES = ("price", "drlc", "messaging")
+FEATURES = ("price", "drlc", "messaging", "calendar")
 #: zse.cbke's sans-IO modules (zse.cbke.service is its asyncio shell)
 CBKE_CORE = ("ca", "certificate", "credentials", "ecdsa", "hazmat", "keys", "machine", "messages")
 
@@ -110,6 +110,9 @@ LAYERS: tuple[Layer, ...] = (
             "zse.devmgmt.core",
             "zse.events",
             "zse.events.core",
+            # Calendar (SE 1.2 D.9): the package and its core
+            "zse.calendar",
+            "zse.calendar.core",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
@@ -130,6 +133,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.tunneling.wire",  # #20.1
             "zse.devmgmt.wire",
             "zse.events.wire",
+            "zse.calendar.wire",
         ),
         ("asyncio", "zigpy"),
     ),
@@ -146,6 +150,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.tunneling.protocol",  # #20.1
             "zse.devmgmt.protocol",
             "zse.events.protocol",
+            "zse.calendar.protocol",
         ),
         ("zigpy",),
     ),
@@ -163,6 +168,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.tunneling.service",  # #20.1
             "zse.devmgmt.service",
             "zse.events.service",
+            "zse.calendar.service",
         ),
         ("asyncio", "zigpy"),
     ),
