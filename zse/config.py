@@ -105,13 +105,6 @@ from pathlib import Path
 from typing import Any
 
 from zse._files import read_text_bounded
-from zse.devmgmt.core import (
-    ChangeOfSupplier,
-    ChangeOfTenancy,
-    CustomerId,
-    DeviceManagementError,
-    SiteId,
-    TenancyChangeControl,
 from zse.calendar import (
     MAX_CALENDAR_NAME,
     CalendarSchedule,
@@ -120,6 +113,14 @@ from zse.calendar import (
     TimeReference,
     WeekProfile,
     ZclDate,
+)
+from zse.devmgmt.core import (
+    ChangeOfSupplier,
+    ChangeOfTenancy,
+    CustomerId,
+    DeviceManagementError,
+    SiteId,
+    TenancyChangeControl,
 )
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
@@ -264,6 +265,10 @@ class DeviceManagementEntry:
 
     items: tuple[ChangeOfTenancy | ChangeOfSupplier | SiteId | CustomerId, ...] = ()
     #: No issuer_event_id was given: the ESI numbers each when it publishes.
+    auto_id: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class CalendarEntry:
     """An SE 1.2 calendar to publish at start (Calendar cluster, D.9), and where to."""
 

@@ -29,12 +29,10 @@ from zse.roles.han import EsiNotFound, Joined, KeyEstablished, Resynced
 from zse.se.ids import KEY_ESTABLISHMENT, METERING, TimeAttribute
 
 ESI_ENDPOINT = 11
-#: The ihd's SE client clusters, each of which it uses on the ESI's endpoint (Device
-#: Management 0x0708: its resync asks for the change of tenancy, supplier, site id, CIN).
-SE_CLUSTERS = {"0x0800", "0x0700", "0x0701", "0x0703", "0x000a", "0x0708"}
-#: The ihd's SE client clusters, each of which it uses on the ESI's endpoint (Calendar,
-#: 0x0707: Get Calendar at resync).
-SE_CLUSTERS = {"0x0800", "0x0700", "0x0701", "0x0703", "0x0707", "0x000a"}
+#: The ihd's SE client clusters, each of which it uses on the ESI's endpoint (Calendar
+#: 0x0707: Get Calendar at resync; Device Management 0x0708: its resync asks for the change of
+#: tenancy, supplier, site id, CIN).
+SE_CLUSTERS = {"0x0800", "0x0700", "0x0701", "0x0703", "0x0707", "0x000a", "0x0708"}
 
 
 def answer_match_desc(

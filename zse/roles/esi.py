@@ -611,11 +611,11 @@ _SERVER_CLUSTERS = (
     PRICE,
     DRLC,
     MESSAGING,
+    CALENDAR,
     KEY_ESTABLISHMENT,
     DEVICE_MANAGEMENT_CLUSTER,
     EVENTS,
 )
-_SERVER_CLUSTERS = (TIME, KEEP_ALIVE, PRICE, DRLC, MESSAGING, CALENDAR, KEY_ESTABLISHMENT)
 _CLIENT_CLUSTERS = (KEY_ESTABLISHMENT,)
 
 
@@ -1452,6 +1452,7 @@ class EnergyServiceInterface:
 
         outcome = await self._unicast(name, DEVICE_MANAGEMENT_CLUSTER, tell)
         LOGGER.debug("%s: Device Management held told: %s", name, outcome.outcome.value)
+
     # -- calendar ----------------------------------------------------------------------------
 
     async def publish_calendar(

@@ -403,6 +403,7 @@ class HanDevice:
         """The user accepts or rejects a CPP event asking for it (CPP Event Response, SE
         D.4.2.3.14): :meth:`zse.price.service.PriceClient.respond_cpp_event`."""
         await self.price.respond_cpp_event(issuer_event_id, accepted)
+
     def calendar_at(self, utc: int | None = None, calendar_type: int = 0) -> CalendarReading | None:
         """What the ESI's calendar of ``calendar_type`` (0: delivered TOU) says at ``utc``
         (default now): the tier (or Friendly Credit, aux switches) in force and when it next

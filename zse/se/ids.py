@@ -34,12 +34,12 @@ __all__ = [
     "TIME",
     "TUNNELING",
     "ZSE_MANUFACTURER_CODE",
-    "DeviceManagementAttribute",
-    "DeviceManagementClientCommand",
-    "DeviceManagementServerCommand",
     "CalendarAttribute",
     "CalendarClientCommand",
     "CalendarServerCommand",
+    "DeviceManagementAttribute",
+    "DeviceManagementClientCommand",
+    "DeviceManagementServerCommand",
     "DrlcAttribute",
     "DrlcClientCommand",
     "DrlcServerCommand",
@@ -568,6 +568,8 @@ class EventsClientCommand(IntEnum):
     PUBLISH_EVENT = 0x00
     PUBLISH_EVENT_LOG = 0x01
     CLEAR_EVENT_LOG_RESPONSE = 0x02
+
+
 # --- Calendar (SE 1.2 D.9) ---------------------------------------------------------------------
 # Ids as Wireshark 4.0's Calendar dissector (packet-zbee-zcl-se.c, zbee_zcl_se.calendar) has
 # them; the SE 1.2 text (07-5356-19) was out of reach.
