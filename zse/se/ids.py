@@ -26,6 +26,7 @@ __all__ = [
     "MESSAGING",
     "METERING",
     "METERING_DEVICE",
+    "PREPAYMENT",
     "PREPAYMENT_TERMINAL",
     "PRICE",
     "PROGRAMMABLE_THERMOSTAT",
@@ -52,6 +53,9 @@ __all__ = [
     "MeteringAttribute",
     "MeteringClientCommand",
     "MeteringServerCommand",
+    "PrepaymentAttribute",
+    "PrepaymentClientCommand",
+    "PrepaymentServerCommand",
     "PriceAttribute",
     "PriceClientCommand",
     "PriceServerCommand",
@@ -62,7 +66,9 @@ __all__ = [
     "aux_switch_label_attribute",
     "block_price_attribute",
     "block_threshold_attribute",
+    "debt_attribute",
     "tier_label_attribute",
+    "top_up_attribute",
 ]
 
 #: The Smart Energy application profile id (SE 5.1).
@@ -616,3 +622,94 @@ def aux_switch_label_attribute(switch: int) -> int:
     if not 1 <= switch <= _AUX_SWITCHES:
         raise ValueError(f"switch {switch} has no label attribute (1-{_AUX_SWITCHES})")
     return CalendarAttribute.AUX_SWITCH1_LABEL + switch - 1
+# --- Prepayment (SE 1.2 D.7), 0x0705 -----------------------------------------------------------
+# The SE 1.2 text was out of reach: ids as Wireshark 4.0's Prepayment dissector names them
+# (``tshark -G values``, zbee_zcl_se.pp.*), the oracle of the tests.
+
+#: The Prepayment cluster (SE 1.2 D.7).
+PREPAYMENT: Final = 0x0705
+
+
+class PrepaymentServerCommand(IntEnum):
+    """Commands a Prepayment server receives (D.7.2.3)."""
+
+    SELECT_AVAILABLE_EMERGENCY_CREDIT = 0x00
+    CHANGE_DEBT = 0x02
+    EMERGENCY_CREDIT_SETUP = 0x03
+    CONSUMER_TOP_UP = 0x04
+    CREDIT_ADJUSTMENT = 0x05
+    CHANGE_PAYMENT_MODE = 0x06
+    GET_PREPAY_SNAPSHOT = 0x07
+    GET_TOP_UP_LOG = 0x08
+    SET_LOW_CREDIT_WARNING_LEVEL = 0x09
+    GET_DEBT_REPAYMENT_LOG = 0x0A
+    SET_MAXIMUM_CREDIT_LIMIT = 0x0B
+    SET_OVERALL_DEBT_CAP = 0x0C
+
+
+class PrepaymentClientCommand(IntEnum):
+    """Commands a Prepayment server sends (D.7.2.4)."""
+
+    PUBLISH_PREPAY_SNAPSHOT = 0x01
+    CHANGE_PAYMENT_MODE_RESPONSE = 0x02
+    CONSUMER_TOP_UP_RESPONSE = 0x03
+    PUBLISH_TOP_UP_LOG = 0x05
+    PUBLISH_DEBT_LOG = 0x06
+
+
+class PrepaymentAttribute(IntEnum):
+    """Prepayment server attributes a display reads (D.7.2.2): the Prepayment Information
+    set (0x00xx), the Top-up set (0x01xx, five records, #1 the newest) and the Debt set
+    (0x02xx, three debts)."""
+
+    PAYMENT_CONTROL_CONFIGURATION = 0x0000
+    CREDIT_REMAINING = 0x0001
+    EMERGENCY_CREDIT_REMAINING = 0x0002
+    CREDIT_STATUS = 0x0003
+    CREDIT_REMAINING_TIMESTAMP = 0x0004
+    ACCUMULATED_DEBT = 0x0005
+    OVERALL_DEBT_CAP = 0x0006
+    EMERGENCY_CREDIT_LIMIT = 0x0010
+    EMERGENCY_CREDIT_THRESHOLD = 0x0011
+    TOTAL_CREDIT_ADDED = 0x0020
+    MAX_CREDIT_LIMIT = 0x0021
+    MAX_CREDIT_PER_TOP_UP = 0x0022
+    FRIENDLY_CREDIT_WARNING = 0x0030
+    LOW_CREDIT_WARNING_LEVEL = 0x0031
+    IHD_LOW_CREDIT_WARNING_LEVEL = 0x0032
+    INTERRUPT_SUSPEND_TIME = 0x0033
+    REMAINING_FRIENDLY_CREDIT_TIME = 0x0034
+    NEXT_FRIENDLY_CREDIT_PERIOD = 0x0035
+    CUT_OFF_VALUE = 0x0040
+    TOKEN_CARRIER_ID = 0x0080
+    TOP_UP_DATE_TIME_1 = 0x0100
+    TOP_UP_AMOUNT_1 = 0x0101
+    TOP_UP_ORIGINATING_DEVICE_1 = 0x0102
+    TOP_UP_CODE_1 = 0x0103
+    DEBT_LABEL_1 = 0x0210
+    DEBT_AMOUNT_1 = 0x0211
+    DEBT_RECOVERY_METHOD_1 = 0x0212
+    DEBT_RECOVERY_START_TIME_1 = 0x0213
+    DEBT_RECOVERY_COLLECTION_TIME_1 = 0x0214
+    DEBT_RECOVERY_FREQUENCY_1 = 0x0216
+    DEBT_RECOVERY_AMOUNT_1 = 0x0217
+    DEBT_RECOVERY_TOP_UP_PERCENTAGE_1 = 0x0219
+
+
+#: Top-up records 1-5 (D.7.2.2.2), 0x10 ids apart; debts 1-3 (D.7.2.2.3), 0x10 apart.
+_TOP_UP_RECORDS = 5
+_DEBTS = 3
+
+
+def top_up_attribute(first: int, record: int) -> int:
+    """The id of a Top-up set attribute (``first``: its record-1 id) of record 1-5."""
+    if not 1 <= record <= _TOP_UP_RECORDS:
+        raise ValueError(f"top-up record {record} does not exist (1-{_TOP_UP_RECORDS})")
+    return first + 0x10 * (record - 1)
+
+
+def debt_attribute(first: int, debt: int) -> int:
+    """The id of a Debt set attribute (``first``: its debt-1 id) of debt 1-3."""
+    if not 1 <= debt <= _DEBTS:
+        raise ValueError(f"debt {debt} does not exist (1-{_DEBTS})")
+    return first + 0x10 * (debt - 1)

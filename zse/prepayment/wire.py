@@ -1,0 +1,555 @@
+"""Prepayment cluster, 0x0705 (SE 1.2 D.7): every command both ways, and the attributes a
+display reads.
+
+The SE 1.2/1.4 text (07-5356-19/-21) was out of reach. Command ids, field order, sizes and
+signedness are those Wireshark 4.0's Prepayment dissector reads (``zbee_zcl_se.pp.*``, the
+oracle of ``tests/prepayment``); the value tables tshark 4.0 does not carry (top-up result,
+originating device, debt and snapshot enumerations, Credit Status bits) are from
+zsmartsystems' ``0705_Prepayment.xml`` and DSR ZBOSS's Prepayment header (which cites SE
+tables D-131, D-135, D-136). Facts only; nothing copied.
+
+Repeating payloads: Publish Top Up Log carries :class:`TopUpLogEntries` (Top Up Code, an
+octet string; Top Up Amount, int32; Top Up Time, UTCTime) and Publish Debt Log
+:class:`DebtLogEntries` (Collection Time, Amount Collected int32, Debt Type, Outstanding
+Debt uint32: 13 octets), each to the end of the payload. Publish Prepay Snapshot's Snapshot
+Payload is the rest of the frame (:class:`SnapshotPayload`); type 0 (Debt/Credit Status) is
+six 32-bit values (:class:`DebtCreditStatus`), as Silicon Labs' prepayment snapshot storage
+lays it out.
+
+A top-up code is money: :class:`TopUpCode` shows only its last 4 characters in reprs, so a
+decoded command logged or put in an error never carries a code whole.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, Final, Self
+
+import zigpy.types as t
+from zigpy.zcl import Cluster
+from zigpy.zcl.foundation import BaseAttributeDefs, BaseCommandDefs, ZCLAttributeDef
+
+from zse.se.ids import (
+    PREPAYMENT,
+    PrepaymentAttribute,
+    PrepaymentClientCommand,
+    PrepaymentServerCommand,
+    debt_attribute,
+    top_up_attribute,
+)
+from zse.zcl._defs import attribute, cluster_id, command
+
+__all__ = [
+    "PREPAYMENT_ATTRIBUTES",
+    "CreditAdjustmentType",
+    "CreditStatus",
+    "DebtAmountType",
+    "DebtCreditStatus",
+    "DebtLogEntries",
+    "DebtRecoveryFrequency",
+    "DebtRecoveryMethod",
+    "DebtType",
+    "OriginatingDevice",
+    "PaymentControlConfiguration",
+    "Prepayment",
+    "SnapshotCause",
+    "SnapshotPayload",
+    "SnapshotPayloadType",
+    "TopUpCode",
+    "TopUpLogEntries",
+    "TopUpResult",
+    "mask_code",
+]
+
+#: How many characters of a top-up code a log, repr or error may show.
+SHOWN: Final = 4
+
+
+def mask_code(code: bytes | str) -> str:
+    """A top-up code as logs show it: all but its last 4 characters as ``*``."""
+    text = code.decode("ascii", "replace") if isinstance(code, bytes | bytearray) else code
+    hidden = max(len(text) - SHOWN, 0)
+    return "*" * hidden + text[hidden:]
+
+
+class TopUpCode(t.LVBytes):
+    """A top-up code (UTRN) as typed at a display: an octet string (D.7.2.3.4.1.2). Its repr
+    and str show only the last 4 characters."""
+
+    def __repr__(self) -> str:
+        return f"TopUpCode({mask_code(bytes(self))!r})"
+
+    __str__ = __repr__
+
+
+class OriginatingDevice(t.enum8):
+    """Originating Device / Source of Top Up (D.7.2.3.1.1.2)."""
+
+    Energy_Service_Interface = 0x00
+    Meter = 0x01
+    In_Home_Display = 0x02
+
+
+class TopUpResult(t.enum8):
+    """Consumer Top Up Response Result Type (D.7.2.4.3.1.1)."""
+
+    Accepted = 0x00
+    Rejected_Invalid_Top_Up = 0x01
+    Rejected_Duplicate_Top_Up = 0x02
+    Rejected_Error = 0x03
+    Rejected_Max_Credit_Reached = 0x04
+    Rejected_Keypad_Lock = 0x05
+    Rejected_Top_Up_Value_Too_Large = 0x06
+    Accepted_Supply_Enabled = 0x10
+    Accepted_Supply_Disabled = 0x11
+    Accepted_Supply_Armed = 0x12
+
+
+class CreditStatus(t.bitmap8):
+    """The Credit Status attribute (D.7.2.2.1.4, table D-131)."""
+
+    Credit_OK = 1 << 0
+    Low_Credit = 1 << 1
+    Emergency_Credit_Enabled = 1 << 2
+    Emergency_Credit_Available = 1 << 3
+    Emergency_Credit_Selected = 1 << 4
+    Emergency_Credit_In_Use = 1 << 5
+    Credit_Exhausted = 1 << 6
+
+
+class PaymentControlConfiguration(t.bitmap16):
+    """Payment Control Configuration (D.7.2.2.1.1), as tshark 4.0 names its bits."""
+
+    Disconnection_Enabled = 1 << 0
+    Prepayment_Enabled = 1 << 1
+    Credit_Management_Enabled = 1 << 2
+    Credit_Display_Enabled = 1 << 4
+    Account_Base = 1 << 6
+    Contactor_Fitted = 1 << 7
+    Standing_Charge_Configuration = 1 << 8
+    Emergency_Standing_Charge_Configuration = 1 << 9
+    Debt_Configuration = 1 << 10
+    Emergency_Debt_Configuration = 1 << 11
+
+
+class SnapshotCause(t.bitmap32):
+    """Prepay Snapshot Payload Cause (D.7.2.4.1.1.6), as tshark 4.0 names its bits."""
+
+    General = 1 << 0
+    End_Of_Billing_Period = 1 << 1
+    Change_Of_Tariff_Information = 1 << 3
+    Change_Of_Price_Matrix = 1 << 4
+    Manually_Triggered_From_Client = 1 << 10
+    Change_Of_Tenancy = 1 << 12
+    Change_Of_Supplier = 1 << 13
+    Change_Of_Meter_Mode = 1 << 14
+    Top_Up_Addition = 1 << 18
+    Debt_Credit_Addition = 1 << 19
+
+
+class SnapshotPayloadType(t.enum8):
+    """Snapshot Payload Type (D.7.2.4.1.1.7)."""
+
+    Debt_Credit_Status = 0x00
+    Not_Used = 0xFF
+
+
+class CreditAdjustmentType(t.enum8):
+    """Credit Adjustment Type (D.7.2.3.5.1.3)."""
+
+    Incremental = 0x00
+    Absolute = 0x01
+
+
+class DebtAmountType(t.enum8):
+    """Debt Amount Type of Change Debt (D.7.2.3.2.1.5): the debt (1-3) and whether the
+    amount replaces it (absolute) or adds to it (incremental)."""
+
+    Type_1_Absolute = 0x00
+    Type_1_Incremental = 0x01
+    Type_2_Absolute = 0x02
+    Type_2_Incremental = 0x03
+    Type_3_Absolute = 0x04
+    Type_3_Incremental = 0x05
+
+
+class DebtRecoveryMethod(t.enum8):
+    """Debt Recovery Method (table D-135)."""
+
+    Time_Based = 0x00
+    Percentage_Based = 0x01
+    Catch_Up_Based = 0x02
+
+
+class DebtRecoveryFrequency(t.enum8):
+    """Debt Recovery Frequency (table D-136)."""
+
+    Per_Hour = 0x00
+    Per_Day = 0x01
+    Per_Week = 0x02
+    Per_Month = 0x03
+    Per_Quarter = 0x04
+
+
+class DebtType(t.enum8):
+    """Debt Type of Get Debt Repayment Log and Publish Debt Log (D.7.2.3.10.1.3)."""
+
+    Debt_1 = 0x00
+    Debt_2 = 0x01
+    Debt_3 = 0x02
+    All_Debts = 0xFF
+
+
+_I32 = struct.Struct("<i")
+_U32 = struct.Struct("<I")
+_DEBT_ENTRY = struct.Struct("<IiBI")
+
+
+class TopUpLogEntries(tuple[tuple[bytes, int, int], ...]):
+    """Publish Top Up Log's records (D.7.2.4.4.1.3): (Top Up Code, Top Up Amount, Top Up
+    Time), to the end of the payload. The repr masks the codes."""
+
+    def __new__(cls, entries: Any = ()) -> Self:
+        parsed = tuple((bytes(code), int(amount), int(when)) for code, amount, when in entries)
+        for code, amount, when in parsed:
+            if len(code) > 0xFE or not -(1 << 31) <= amount < 1 << 31 or not 0 <= when < 1 << 32:
+                raise ValueError(
+                    f"top-up record ({mask_code(code)}, {amount}, {when}) does not fit"
+                )
+        return super().__new__(cls, parsed)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"({mask_code(c)!r}, {a}, {w})" for c, a, w in self)
+        return f"TopUpLogEntries([{shown}])"
+
+    def serialize(self) -> bytes:
+        """Each record: the code (length octet first), the amount, the time."""
+        return b"".join(
+            bytes((len(code),)) + code + _I32.pack(amount) + _U32.pack(when)
+            for code, amount, when in self
+        )
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> tuple[Self, bytes]:
+        """Every record to the end; ValueError for one cut short."""
+        entries: list[tuple[bytes, int, int]] = []
+        at = 0
+        while at < len(data):
+            length = data[at]
+            end = at + 1 + length + 8
+            if length == 0xFF or end > len(data):
+                raise ValueError(f"the top-up record at offset {at} is cut short")
+            code = data[at + 1 : at + 1 + length]
+            (amount,) = _I32.unpack_from(data, at + 1 + length)
+            (when,) = _U32.unpack_from(data, at + 5 + length)
+            entries.append((code, amount, when))
+            at = end
+        return cls(entries), b""
+
+
+class DebtLogEntries(tuple[tuple[int, int, int, int], ...]):
+    """Publish Debt Log's records (D.7.2.4.5.1.3): (Collection Time, Amount Collected, Debt
+    Type, Outstanding Debt), 13 octets each, to the end of the payload."""
+
+    def __new__(cls, entries: Any = ()) -> Self:
+        parsed = tuple(tuple(int(v) for v in entry) for entry in entries)
+        for entry in parsed:
+            try:
+                _DEBT_ENTRY.pack(*entry)
+            except struct.error:
+                raise ValueError(f"debt log record {entry} does not fit") from None
+        return super().__new__(cls, parsed)  # type: ignore[arg-type]
+
+    def serialize(self) -> bytes:
+        """Each record in wire order."""
+        return b"".join(_DEBT_ENTRY.pack(*entry) for entry in self)
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> tuple[Self, bytes]:
+        """Every record to the end; ValueError if the octets are not whole records."""
+        if len(data) % _DEBT_ENTRY.size:
+            raise ValueError(
+                f"{len(data)} octets is not a whole number of {_DEBT_ENTRY.size}-octet "
+                "debt log records"
+            )
+        return cls(tuple(_DEBT_ENTRY.iter_unpack(data))), b""
+
+
+class SnapshotPayload(bytes):
+    """Publish Prepay Snapshot's Snapshot Payload: the rest of the frame, read by its Snapshot
+    Payload Type (:class:`DebtCreditStatus` for type 0)."""
+
+    def serialize(self) -> bytes:
+        """The octets as they are."""
+        return bytes(self)
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> tuple[Self, bytes]:
+        """Everything left."""
+        return cls(data), b""
+
+
+_STATUS = struct.Struct("<iIIIii")
+
+
+@dataclass(frozen=True)
+class DebtCreditStatus:
+    """The Debt/Credit Status snapshot payload (type 0, D.7.2.4.1.1.8): 24 octets."""
+
+    accumulated_debt: int = 0
+    type1_debt_remaining: int = 0
+    type2_debt_remaining: int = 0
+    type3_debt_remaining: int = 0
+    emergency_credit_remaining: int = 0
+    credit_remaining: int = 0
+
+    def encode(self) -> SnapshotPayload:
+        """The payload's octets."""
+        return SnapshotPayload(
+            _STATUS.pack(
+                self.accumulated_debt,
+                self.type1_debt_remaining,
+                self.type2_debt_remaining,
+                self.type3_debt_remaining,
+                self.emergency_credit_remaining,
+                self.credit_remaining,
+            )
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes) -> DebtCreditStatus:
+        """Read a type-0 payload; ValueError when it is not 24 octets or more."""
+        if len(payload) < _STATUS.size:
+            raise ValueError(f"a Debt/Credit Status payload is 24 octets, got {len(payload)}")
+        return cls(*_STATUS.unpack_from(payload))
+
+
+def _attributes() -> dict[str, ZCLAttributeDef]:
+    """The Prepayment server attributes zse serves (D.7.2.2), by zigpy-style name."""
+    a = PrepaymentAttribute
+    defs: dict[str, ZCLAttributeDef] = {
+        "payment_control_configuration": attribute(
+            a.PAYMENT_CONTROL_CONFIGURATION, PaymentControlConfiguration, "r"
+        ),
+        "credit_remaining": attribute(a.CREDIT_REMAINING, t.int32s, "r"),
+        "emergency_credit_remaining": attribute(a.EMERGENCY_CREDIT_REMAINING, t.int32s, "r"),
+        "credit_status": attribute(a.CREDIT_STATUS, CreditStatus, "r"),
+        "credit_remaining_timestamp": attribute(a.CREDIT_REMAINING_TIMESTAMP, t.UTCTime, "r"),
+        "accumulated_debt": attribute(a.ACCUMULATED_DEBT, t.int32s, "r"),
+        "overall_debt_cap": attribute(a.OVERALL_DEBT_CAP, t.int32s, "r"),
+        "emergency_credit_limit": attribute(a.EMERGENCY_CREDIT_LIMIT, t.uint32_t, "r"),
+        "emergency_credit_threshold": attribute(a.EMERGENCY_CREDIT_THRESHOLD, t.uint32_t, "r"),
+        "total_credit_added": attribute(a.TOTAL_CREDIT_ADDED, t.uint48_t, "r"),
+        "max_credit_limit": attribute(a.MAX_CREDIT_LIMIT, t.uint32_t, "r"),
+        "max_credit_per_top_up": attribute(a.MAX_CREDIT_PER_TOP_UP, t.uint32_t, "r"),
+        "friendly_credit_warning": attribute(a.FRIENDLY_CREDIT_WARNING, t.uint8_t, "r"),
+        "low_credit_warning_level": attribute(a.LOW_CREDIT_WARNING_LEVEL, t.uint32_t, "r"),
+        "ihd_low_credit_warning_level": attribute(a.IHD_LOW_CREDIT_WARNING_LEVEL, t.uint32_t, "rw"),
+        "interrupt_suspend_time": attribute(a.INTERRUPT_SUSPEND_TIME, t.uint8_t, "r"),
+        "cut_off_value": attribute(a.CUT_OFF_VALUE, t.int32s, "r"),
+    }
+    for record in range(1, 6):
+        defs[f"top_up_date_time_{record}"] = attribute(
+            top_up_attribute(a.TOP_UP_DATE_TIME_1, record), t.UTCTime, "r"
+        )
+        defs[f"top_up_amount_{record}"] = attribute(
+            top_up_attribute(a.TOP_UP_AMOUNT_1, record), t.int32s, "r"
+        )
+        defs[f"top_up_originating_device_{record}"] = attribute(
+            top_up_attribute(a.TOP_UP_ORIGINATING_DEVICE_1, record), OriginatingDevice, "r"
+        )
+        defs[f"top_up_code_{record}"] = attribute(
+            top_up_attribute(a.TOP_UP_CODE_1, record), t.LVBytes, "r"
+        )
+    for debt in range(1, 4):
+        defs[f"debt_label_{debt}"] = attribute(debt_attribute(a.DEBT_LABEL_1, debt), t.LVBytes, "r")
+        defs[f"debt_amount_{debt}"] = attribute(
+            debt_attribute(a.DEBT_AMOUNT_1, debt), t.uint32_t, "r"
+        )
+        defs[f"debt_recovery_method_{debt}"] = attribute(
+            debt_attribute(a.DEBT_RECOVERY_METHOD_1, debt), DebtRecoveryMethod, "r"
+        )
+        defs[f"debt_recovery_start_time_{debt}"] = attribute(
+            debt_attribute(a.DEBT_RECOVERY_START_TIME_1, debt), t.UTCTime, "r"
+        )
+        defs[f"debt_recovery_collection_time_{debt}"] = attribute(
+            debt_attribute(a.DEBT_RECOVERY_COLLECTION_TIME_1, debt), t.uint16_t, "r"
+        )
+        defs[f"debt_recovery_frequency_{debt}"] = attribute(
+            debt_attribute(a.DEBT_RECOVERY_FREQUENCY_1, debt), DebtRecoveryFrequency, "r"
+        )
+        defs[f"debt_recovery_amount_{debt}"] = attribute(
+            debt_attribute(a.DEBT_RECOVERY_AMOUNT_1, debt), t.uint32_t, "r"
+        )
+        defs[f"debt_recovery_top_up_percentage_{debt}"] = attribute(
+            debt_attribute(a.DEBT_RECOVERY_TOP_UP_PERCENTAGE_1, debt), t.uint16_t, "r"
+        )
+    return defs
+
+
+#: Every Prepayment server attribute definition zse knows, by name (D.7.2.2).
+PREPAYMENT_ATTRIBUTES: Final = _attributes()
+
+S = PrepaymentServerCommand
+C = PrepaymentClientCommand
+
+
+class Prepayment(Cluster):
+    """Prepayment (SE 1.2 D.7); attach explicitly, it is not in zigpy's registry."""
+
+    cluster_id = cluster_id(PREPAYMENT)
+    name = "Prepayment"
+    ep_attribute = "smartenergy_prepayment"
+    _skip_registry = True
+
+    #: The server attributes (D.7.2.2), built from :data:`PREPAYMENT_ATTRIBUTES`.
+    AttributeDefs = type("AttributeDefs", (BaseAttributeDefs,), dict(PREPAYMENT_ATTRIBUTES))  # type: ignore[assignment]
+
+    class ServerCommandDefs(BaseCommandDefs):
+        """Commands the meter receives (D.7.2.3)."""
+
+        select_available_emergency_credit: Final = command(
+            S.SELECT_AVAILABLE_EMERGENCY_CREDIT,
+            {"command_issue_date_time": t.UTCTime, "originating_device": OriginatingDevice},
+        )
+        change_debt: Final = command(
+            S.CHANGE_DEBT,
+            {
+                "issuer_event_id": t.uint32_t,
+                "debt_label": t.LVBytes,
+                "debt_amount": t.int32s,
+                "debt_recovery_method": DebtRecoveryMethod,
+                "debt_amount_type": DebtAmountType,
+                "debt_recovery_start_time": t.UTCTime,
+                "debt_recovery_collection_time": t.uint16_t,
+                "debt_recovery_frequency": DebtRecoveryFrequency,
+                "debt_recovery_amount": t.int32s,
+                "debt_recovery_balance_percentage": t.uint16_t,
+            },
+        )
+        emergency_credit_setup: Final = command(
+            S.EMERGENCY_CREDIT_SETUP,
+            {
+                "issuer_event_id": t.uint32_t,
+                "start_time": t.UTCTime,
+                "emergency_credit_limit": t.uint32_t,
+                "emergency_credit_threshold": t.uint32_t,
+            },
+        )
+        consumer_top_up: Final = command(
+            S.CONSUMER_TOP_UP,
+            {"originating_device": OriginatingDevice, "top_up_code": TopUpCode},
+        )
+        credit_adjustment: Final = command(
+            S.CREDIT_ADJUSTMENT,
+            {
+                "issuer_event_id": t.uint32_t,
+                "start_time": t.UTCTime,
+                "credit_adjustment_type": CreditAdjustmentType,
+                "credit_adjustment_value": t.int32s,
+            },
+        )
+        change_payment_mode: Final = command(
+            S.CHANGE_PAYMENT_MODE,
+            {
+                "provider_id": t.uint32_t,
+                "issuer_event_id": t.uint32_t,
+                "implementation_date_time": t.UTCTime,
+                "proposed_payment_control_configuration": PaymentControlConfiguration,
+                "cut_off_value": t.int32s,
+            },
+        )
+        get_prepay_snapshot: Final = command(
+            S.GET_PREPAY_SNAPSHOT,
+            {
+                "earliest_start_time": t.UTCTime,
+                "latest_end_time": t.UTCTime,
+                "snapshot_offset": t.uint8_t,
+                "snapshot_cause": SnapshotCause,
+            },
+        )
+        get_top_up_log: Final = command(
+            S.GET_TOP_UP_LOG, {"latest_end_time": t.UTCTime, "number_of_records": t.uint8_t}
+        )
+        set_low_credit_warning_level: Final = command(
+            S.SET_LOW_CREDIT_WARNING_LEVEL, {"low_credit_warning_level": t.uint32_t}
+        )
+        get_debt_repayment_log: Final = command(
+            S.GET_DEBT_REPAYMENT_LOG,
+            {
+                "latest_end_time": t.UTCTime,
+                "number_of_records": t.uint8_t,
+                "debt_type": DebtType,
+            },
+        )
+        set_maximum_credit_limit: Final = command(
+            S.SET_MAXIMUM_CREDIT_LIMIT,
+            {
+                "provider_id": t.uint32_t,
+                "issuer_event_id": t.uint32_t,
+                "implementation_date_time": t.UTCTime,
+                "maximum_credit_level": t.uint32_t,
+                "maximum_credit_per_top_up": t.uint32_t,
+            },
+        )
+        set_overall_debt_cap: Final = command(
+            S.SET_OVERALL_DEBT_CAP,
+            {
+                "provider_id": t.uint32_t,
+                "issuer_event_id": t.uint32_t,
+                "implementation_date_time": t.UTCTime,
+                "overall_debt_cap": t.int32s,
+            },
+        )
+
+    class ClientCommandDefs(BaseCommandDefs):
+        """Commands the meter sends (D.7.2.4)."""
+
+        publish_prepay_snapshot: Final = command(
+            C.PUBLISH_PREPAY_SNAPSHOT,
+            {
+                "snapshot_id": t.uint32_t,
+                "snapshot_time": t.UTCTime,
+                "total_snapshots_found": t.uint8_t,
+                "command_index": t.uint8_t,
+                "total_number_of_commands": t.uint8_t,
+                "snapshot_cause": SnapshotCause,
+                "snapshot_payload_type": SnapshotPayloadType,
+                "snapshot_payload": SnapshotPayload,
+            },
+        )
+        change_payment_mode_response: Final = command(
+            C.CHANGE_PAYMENT_MODE_RESPONSE,
+            {
+                "friendly_credit": t.bitmap8,
+                "friendly_credit_calendar_id": t.uint32_t,
+                "emergency_credit_limit": t.uint32_t,
+                "emergency_credit_threshold": t.uint32_t,
+            },
+        )
+        consumer_top_up_response: Final = command(
+            C.CONSUMER_TOP_UP_RESPONSE,
+            {
+                "result_type": TopUpResult,
+                "top_up_value": t.int32s,
+                "source_of_top_up": OriginatingDevice,
+                "credit_remaining": t.int32s,
+            },
+        )
+        publish_top_up_log: Final = command(
+            C.PUBLISH_TOP_UP_LOG,
+            {
+                "command_index": t.uint8_t,
+                "total_number_of_commands": t.uint8_t,
+                "entries": TopUpLogEntries,
+            },
+        )
+        publish_debt_log: Final = command(
+            C.PUBLISH_DEBT_LOG,
+            {
+                "command_index": t.uint8_t,
+                "total_number_of_commands": t.uint8_t,
+                "entries": DebtLogEntries,
+            },
+        )
