@@ -1,0 +1,849 @@
+"""A prepay account on the meter's side (SE 1.2 D.7), sans-IO: credit, emergency credit,
+top-ups, debts, logs and snapshots, fed ``now`` and consumption; nothing here reads a clock,
+stores or sends.
+
+Amounts are whole account units (``currency_digits`` digits after the point: 2, pence or
+cents), as the Prepayment attributes carry them (int32 / uint32 on the wire).
+
+- **Consumption** (:meth:`PrepayAccount.consume`): energy (kWh, exact) at a price (account
+  units per kWh, exact) is charged to credit, then to emergency credit when it was selected;
+  the fractions of a unit carry over, so the charge does not drift however often it is fed.
+  What is used once both are gone drives credit below zero (energy taken while the supply is
+  interrupted: the relay is not modelled, only the state).
+- **Emergency credit** (D.7.2.2.1.8-9): offered once credit is at or under its threshold
+  (``emergency_credit_threshold``) and selected by Select Available Emergency Credit; it
+  gives ``emergency_credit_limit`` to use. A top-up first pays back what was used of it.
+- **Credit Status** (D.7.2.2.1.4, table D-131) from the state: Credit OK, Low Credit (at or
+  under the low credit warning level), Emergency Credit Enabled / Available / Selected /
+  In Use, Credit Exhausted. The supply is interrupted (:class:`SupplyInterrupted`) when credit
+  and emergency credit are exhausted, restored (:class:`SupplyRestored`) when a top-up or an
+  emergency credit selection brings credit back.
+- **Consumer Top Up** (D.7.2.3.4): a code (UTRN) goes to the validator the application gives
+  (code -> amount, or a :class:`~zse.prepayment.wire.TopUpResult` refusal); the default
+  (:class:`RegisteredCodes`) accepts codes the operator registered, with their amounts. A code
+  is applied at most once: the account keeps a digest of every code applied (SHA-256, never
+  the code) and answers a repeat Rejected - Duplicate Top Up. The caller persists
+  :meth:`PrepayAccount.snapshot` before it answers (the service does, in one commit).
+  Codes show in logs and errors masked (all but the last 4 characters).
+- **Top-up log** (D.7.2.2.2, Get Top Up Log): the newest :data:`MAX_TOP_UP_LOG` top-ups,
+  newest first. **Snapshots** (Get Prepay Snapshot): a Debt/Credit Status snapshot is taken at
+  each top-up and credit or debt change, the newest :data:`MAX_SNAPSHOTS` kept.
+- **Debts** 1-3 (D.7.2.2.3, Change Debt): recovered by time (a fixed amount each hour, day or
+  week; month and quarter as 30 and 91 days) when the account is fed a later ``now``, or by
+  percentage (whole percent of each top-up); each collection goes to the debt log
+  (:data:`MAX_DEBT_LOG` newest). Catch-up recovery is not done (refused INVALID_FIELD by the
+  protocol), nor friendly credit or the historical cost consumption set.
+
+The SE 1.2 text was out of reach: the behaviour follows the attribute and command
+definitions as Wireshark 4.0, zsmartsystems' ``0705_Prepayment.xml`` and DSR ZBOSS's
+Prepayment header describe them (see :mod:`zse.prepayment.wire`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any, Final
+
+from zse.errors import ZseError
+from zse.prepayment.wire import (
+    CreditStatus,
+    DebtCreditStatus,
+    DebtRecoveryFrequency,
+    DebtRecoveryMethod,
+    PaymentControlConfiguration,
+    SnapshotCause,
+    TopUpResult,
+    mask_code,
+)
+from zse.records import BOOL, INT, STR, Fields, ListOf, MapOf, Mismatch, TupleOf, check
+
+__all__ = [
+    "MAX_CODE_LENGTH",
+    "MAX_DEBT_LOG",
+    "MAX_SNAPSHOTS",
+    "MAX_TOP_UP_LOG",
+    "CreditExhausted",
+    "Debt",
+    "DebtCollected",
+    "EmergencyCreditAvailable",
+    "EmergencyCreditSelected",
+    "LowCredit",
+    "PrepayAccount",
+    "PrepayConfig",
+    "PrepayError",
+    "PrepayEvent",
+    "RegisteredCodes",
+    "Snapshot",
+    "SupplyInterrupted",
+    "SupplyRestored",
+    "TopUp",
+    "TopUpAccepted",
+    "TopUpOutcome",
+    "TopUpRefused",
+    "Validator",
+    "code_digest",
+]
+
+#: Top-ups kept for Get Top Up Log and the Top-up attribute set, newest first.
+MAX_TOP_UP_LOG: Final = 30
+#: Snapshots kept for Get Prepay Snapshot, newest first.
+MAX_SNAPSHOTS: Final = 16
+#: Debt collections kept for Get Debt Repayment Log, newest first.
+MAX_DEBT_LOG: Final = 30
+#: The longest top-up code taken (GB UTRNs are 20 digits); a longer one is invalid.
+MAX_CODE_LENGTH: Final = 40
+#: Codes an operator may have registered and not yet used (RegisteredCodes).
+MAX_REGISTERED: Final = 10_000
+_INT32 = (-(1 << 31), (1 << 31) - 1)
+_UINT32 = (0, (1 << 32) - 1)
+_ACCEPTED = frozenset(
+    {
+        TopUpResult.Accepted,
+        TopUpResult.Accepted_Supply_Enabled,
+        TopUpResult.Accepted_Supply_Disabled,
+        TopUpResult.Accepted_Supply_Armed,
+    }
+)
+#: Seconds of each time-based recovery period (table D-136; a month 30 days, a quarter 91).
+RECOVERY_PERIOD: Final[dict[int, int]] = {
+    DebtRecoveryFrequency.Per_Hour: 3600,
+    DebtRecoveryFrequency.Per_Day: 86400,
+    DebtRecoveryFrequency.Per_Week: 7 * 86400,
+    DebtRecoveryFrequency.Per_Month: 30 * 86400,
+    DebtRecoveryFrequency.Per_Quarter: 91 * 86400,
+}
+
+
+class PrepayError(ZseError, ValueError):
+    """A prepay setting or operation that cannot be done (the message never holds a code)."""
+
+
+def code_digest(code: bytes) -> str:
+    """What the account keeps of a code: its SHA-256 digest, hex (the code is not kept)."""
+    return hashlib.sha256(b"zse.prepayment.top-up-code\x00" + bytes(code)).hexdigest()
+
+
+#: A top-up validator: the code as typed -> the amount to add (account units, > 0), or a
+#: refusal (:class:`TopUpResult`, a Rejected one).
+Validator = Callable[[bytes], "int | TopUpResult"]
+
+
+class RegisteredCodes:
+    """The default validator: accepts codes the operator registered, each with its amount.
+
+    Only digests are held (:func:`code_digest`), so a snapshot or a repr never shows a code.
+    A code is taken out once applied (:meth:`used`); an unknown code is Rejected - Invalid.
+    """
+
+    def __init__(self, codes: Mapping[bytes | str, int] | None = None) -> None:
+        self._amounts: dict[str, int] = {}
+        for code, amount in (codes or {}).items():
+            self.register(code, amount)
+
+    def __repr__(self) -> str:
+        return f"RegisteredCodes({len(self._amounts)} codes)"
+
+    def __len__(self) -> int:
+        return len(self._amounts)
+
+    def register(self, code: bytes | str, amount: int) -> None:
+        """Accept ``code`` once, for ``amount`` account units (> 0)."""
+        raw = code.encode("ascii") if isinstance(code, str) else bytes(code)
+        if not raw or len(raw) > MAX_CODE_LENGTH:
+            raise PrepayError(f"a top-up code is 1-{MAX_CODE_LENGTH} characters")
+        if not 0 < amount <= _INT32[1]:
+            raise PrepayError(f"top-up {mask_code(raw)}: amount {amount} is not 1-{_INT32[1]}")
+        digest = code_digest(raw)
+        if digest not in self._amounts and len(self._amounts) >= MAX_REGISTERED:
+            raise PrepayError(f"{MAX_REGISTERED} codes are registered and unused already")
+        self._amounts[digest] = amount
+
+    def __call__(self, code: bytes) -> int | TopUpResult:
+        return self._amounts.get(code_digest(code), TopUpResult.Rejected_Invalid_Top_Up)
+
+    def used(self, code: bytes) -> None:
+        """Forget an applied code (the account refuses it as a duplicate from now on)."""
+        self._amounts.pop(code_digest(code), None)
+
+    def digests(self) -> dict[str, int]:
+        """Digest -> amount, for a store."""
+        return dict(self._amounts)
+
+    def restore(self, digests: Mapping[str, int]) -> None:
+        """Take stored digests (and amounts) back."""
+        self._amounts.update(digests)
+
+
+@dataclass(frozen=True)
+class PrepayConfig:
+    """The account's settings (the ESI's ``[prepayment]`` table): amounts in account units.
+
+    ``initial_credit``: credit at the first start (a stored account wins after that).
+    ``low_credit_warning_level`` (D.7.2.2.1.14), ``emergency_credit_limit`` and
+    ``emergency_credit_threshold`` (D.7.2.2.1.8-9; a limit of 0: no emergency credit),
+    ``max_credit_limit`` and ``max_credit_per_top_up`` (D.7.2.2.1.11-12; 0: no limit),
+    ``overall_debt_cap`` (D.7.2.2.1.7; 0: no cap), ``cut_off_value`` (D.7.2.2.1.19, served
+    only), ``currency_digits``: the digits after the point of an account unit.
+    """
+
+    initial_credit: int = 0
+    low_credit_warning_level: int = 0
+    emergency_credit_limit: int = 0
+    emergency_credit_threshold: int = 0
+    max_credit_limit: int = 0
+    max_credit_per_top_up: int = 0
+    overall_debt_cap: int = 0
+    cut_off_value: int = 0
+    currency_digits: int = 2
+    payment_control: int = (
+        PaymentControlConfiguration.Prepayment_Enabled
+        | PaymentControlConfiguration.Credit_Display_Enabled
+    )
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in {
+            "initial_credit": _INT32,
+            "low_credit_warning_level": _UINT32,
+            "emergency_credit_limit": (0, _INT32[1]),
+            "emergency_credit_threshold": _UINT32,
+            "max_credit_limit": _UINT32,
+            "max_credit_per_top_up": _UINT32,
+            "overall_debt_cap": (0, _INT32[1]),
+            "cut_off_value": _INT32,
+            "currency_digits": (0, 6),
+            "payment_control": (0, 0xFFFF),
+        }.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise PrepayError(f"prepayment {name} {value!r} is not {low}-{high}")
+
+
+# -- what the account keeps ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopUp:
+    """One applied top-up (D.7.2.2.2): when, how much, from where, and the code as received
+    (the code is spent; a repr shows it masked)."""
+
+    time: int
+    amount: int
+    origin: int
+    code: bytes = field(repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"TopUp(time={self.time}, amount={self.amount}, origin={self.origin}, "
+            f"code={mask_code(self.code)!r})"
+        )
+
+
+@dataclass(frozen=True)
+class Debt:
+    """One of debts 1-3 (D.7.2.2.3, Change Debt D.7.2.3.2): what is owed and how it is
+    recovered. ``next_collection``: when the next time-based collection is due."""
+
+    label: bytes = b""
+    amount: int = 0
+    method: int = DebtRecoveryMethod.Time_Based
+    start_time: int = 0
+    collection_time: int = 0
+    frequency: int = DebtRecoveryFrequency.Per_Day
+    recovery_amount: int = 0
+    percentage: int = 0
+    next_collection: int = 0
+
+
+@dataclass(frozen=True)
+class DebtCollected:
+    """A collection towards a debt (the debt log, D.7.2.4.5; an event too)."""
+
+    time: int
+    amount: int
+    debt_type: int
+    outstanding: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A prepay snapshot (Publish Prepay Snapshot, type Debt/Credit Status)."""
+
+    snapshot_id: int
+    time: int
+    cause: int
+    status: DebtCreditStatus
+
+
+# -- events --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LowCredit:
+    """Credit fell to or under the low credit warning level."""
+
+    credit_remaining: int
+    level: int
+
+
+@dataclass(frozen=True)
+class EmergencyCreditAvailable:
+    """Credit fell to or under the emergency credit threshold: emergency credit may be
+    selected."""
+
+    credit_remaining: int
+
+
+@dataclass(frozen=True)
+class EmergencyCreditSelected:
+    """Emergency credit was selected (Select Available Emergency Credit, from ``origin``)."""
+
+    emergency_credit: int
+    origin: int
+
+
+@dataclass(frozen=True)
+class CreditExhausted:
+    """Credit and emergency credit are gone."""
+
+    credit_remaining: int
+
+
+@dataclass(frozen=True)
+class SupplyInterrupted:
+    """The supply is interrupted for want of credit (a state; zse does not drive a relay)."""
+
+    time: int
+
+
+@dataclass(frozen=True)
+class SupplyRestored:
+    """The supply is back: credit returned (a top-up, emergency credit)."""
+
+    time: int
+
+
+@dataclass(frozen=True)
+class TopUpAccepted:
+    """A top-up was applied. ``code`` is masked."""
+
+    amount: int
+    credit_remaining: int
+    origin: int
+    code: str
+    result: TopUpResult
+
+
+@dataclass(frozen=True)
+class TopUpRefused:
+    """A top-up was refused (``result``: why). ``code`` is masked."""
+
+    result: TopUpResult
+    origin: int
+    code: str
+
+
+PrepayEvent = (
+    LowCredit
+    | EmergencyCreditAvailable
+    | EmergencyCreditSelected
+    | CreditExhausted
+    | SupplyInterrupted
+    | SupplyRestored
+    | TopUpAccepted
+    | TopUpRefused
+    | DebtCollected
+)
+
+
+@dataclass(frozen=True)
+class TopUpOutcome:
+    """What Consumer Top Up decided: the response's fields, and the events."""
+
+    result: TopUpResult
+    value: int
+    origin: int
+    credit_remaining: int
+    events: tuple[PrepayEvent, ...]
+
+    @property
+    def accepted(self) -> bool:
+        """True when credit was added."""
+        return self.result in _ACCEPTED
+
+
+# -- the account ---------------------------------------------------------------------------------
+
+_SHAPE = Fields(
+    {
+        "credit": INT,
+        "emergency_remaining": INT,
+        "selected": BOOL,
+        "interrupted": BOOL,
+        "low": BOOL,
+        "offered": BOOL,
+        "carry": TupleOf(INT, INT),
+        "credit_time": INT,
+        "total_added": INT,
+        "used": ListOf(STR),
+        "registered": MapOf(INT),
+        "top_ups": ListOf(TupleOf(INT, INT, INT, STR)),
+        "debts": ListOf(TupleOf(STR, INT, INT, INT, INT, INT, INT, INT, INT)),
+        "debt_log": ListOf(TupleOf(INT, INT, INT, INT)),
+        "snapshots": ListOf(TupleOf(INT, INT, INT, ListOf(INT))),
+        "next_snapshot": INT,
+        "low_level": INT,
+    }
+)
+
+
+class PrepayAccount:
+    """The meter's prepay account. ``validator``: the application's check of a top-up code
+    (default: :attr:`registered`, codes the operator registered)."""
+
+    def __init__(self, config: PrepayConfig, *, validator: Validator | None = None) -> None:
+        self.config = config
+        self.registered = RegisteredCodes()
+        self.validator: Validator = validator if validator is not None else self.registered
+        self.credit = config.initial_credit
+        self.emergency_credit_limit = config.emergency_credit_limit
+        self.emergency_credit_threshold = config.emergency_credit_threshold
+        self.low_credit_warning_level = config.low_credit_warning_level
+        self.emergency_remaining = 0
+        self.selected = False
+        self.interrupted = False
+        self._low = False
+        self._offered = False
+        self._carry = Fraction(0)
+        self.credit_time = 0
+        self.total_added = 0
+        self._used: set[str] = set()
+        #: Applied top-ups, newest first.
+        self.top_ups: list[TopUp] = []
+        self.debts: list[Debt] = [Debt(), Debt(), Debt()]
+        #: Debt collections, newest first.
+        self.debt_log: list[DebtCollected] = []
+        #: Snapshots, newest first.
+        self.snapshots: list[Snapshot] = []
+        self._next_snapshot = 1
+        self._update_flags(0, [])  # the state a start begins in, told by nothing
+
+    def __repr__(self) -> str:
+        return (
+            f"PrepayAccount(credit={self.credit}, emergency={self.emergency_remaining}, "
+            f"status={self.credit_status!r})"
+        )
+
+    # -- the state ---------------------------------------------------------------------------
+
+    @property
+    def accumulated_debt(self) -> int:
+        """Accumulated Debt (D.7.2.2.1.6): what is owed on debts 1-3."""
+        return sum(debt.amount for debt in self.debts)
+
+    @property
+    def exhausted(self) -> bool:
+        """Credit and (selected) emergency credit are gone."""
+        return self.credit <= 0 and not (self.selected and self.emergency_remaining > 0)
+
+    @property
+    def emergency_available(self) -> bool:
+        """Emergency credit may be selected now."""
+        return (
+            self.emergency_credit_limit > 0
+            and not self.selected
+            and self.credit <= self.emergency_credit_threshold
+        )
+
+    @property
+    def credit_status(self) -> CreditStatus:
+        """The Credit Status attribute (table D-131)."""
+        bits = 0
+        if self.exhausted:
+            bits |= CreditStatus.Credit_Exhausted
+        elif self.credit <= self.low_credit_warning_level:
+            bits |= CreditStatus.Low_Credit
+        else:
+            bits |= CreditStatus.Credit_OK
+        if self.emergency_credit_limit > 0:
+            bits |= CreditStatus.Emergency_Credit_Enabled
+        if self.emergency_available:
+            bits |= CreditStatus.Emergency_Credit_Available
+        if self.selected:
+            bits |= CreditStatus.Emergency_Credit_Selected
+            if self.credit <= 0 and self.emergency_remaining > 0:
+                bits |= CreditStatus.Emergency_Credit_In_Use
+        return CreditStatus(bits)  # type: ignore[no-untyped-call]
+
+    def status(self) -> DebtCreditStatus:
+        """The Debt/Credit Status a snapshot carries."""
+        return DebtCreditStatus(
+            accumulated_debt=_clamp(self.accumulated_debt, _INT32),
+            type1_debt_remaining=_clamp(self.debts[0].amount, _UINT32),
+            type2_debt_remaining=_clamp(self.debts[1].amount, _UINT32),
+            type3_debt_remaining=_clamp(self.debts[2].amount, _UINT32),
+            emergency_credit_remaining=_clamp(self.emergency_remaining, _INT32),
+            credit_remaining=_clamp(self.credit, _INT32),
+        )
+
+    def _update_flags(self, now: int, events: list[PrepayEvent]) -> None:
+        """Tell the edges of low credit, emergency credit offered, exhaustion and the supply."""
+        low = self.credit <= self.low_credit_warning_level
+        if low and not self._low:
+            events.append(LowCredit(self.credit, self.low_credit_warning_level))
+        self._low = low
+        offered = self.emergency_available
+        if offered and not self._offered:
+            events.append(EmergencyCreditAvailable(self.credit))
+        self._offered = offered
+        if self.exhausted and not self.interrupted:
+            self.interrupted = True
+            events += [CreditExhausted(self.credit), SupplyInterrupted(now)]
+        elif not self.exhausted and self.interrupted:
+            self.interrupted = False
+            events.append(SupplyRestored(now))
+
+    # -- consumption and debt recovery -------------------------------------------------------
+
+    def consume(self, energy: Fraction, price: Fraction, now: int) -> list[PrepayEvent]:
+        """Charge ``energy`` (kWh) at ``price`` (account units per kWh), then collect the
+        time-based debt recovery due by ``now``. Negative amounts are refused."""
+        if energy < 0 or price < 0:
+            raise PrepayError(f"consumption {energy} kWh at {price} cannot be negative")
+        events: list[PrepayEvent] = []
+        self._carry += energy * price
+        whole = int(self._carry)  # floor: the carry stays in [0, 1)
+        self._carry -= whole
+        self._charge(whole)
+        self.credit_time = max(self.credit_time, now)
+        self._recover_by_time(now, events)
+        self._update_flags(now, events)
+        return events
+
+    def tick(self, now: int) -> list[PrepayEvent]:
+        """Collect the time-based debt recovery due by ``now``."""
+        events: list[PrepayEvent] = []
+        self._recover_by_time(now, events)
+        self._update_flags(now, events)
+        return events
+
+    def _charge(self, amount: int) -> None:
+        """Take ``amount`` from credit, then from selected emergency credit, then credit
+        goes below zero."""
+        from_credit = min(amount, max(self.credit, 0))
+        self.credit -= from_credit
+        rest = amount - from_credit
+        if self.selected and rest:
+            from_emergency = min(rest, max(self.emergency_remaining, 0))
+            self.emergency_remaining -= from_emergency
+            rest -= from_emergency
+        self.credit -= rest
+
+    def _recover_by_time(self, now: int, events: list[PrepayEvent]) -> None:
+        for index, debt in enumerate(self.debts):
+            if debt.method != DebtRecoveryMethod.Time_Based or debt.amount <= 0:
+                continue
+            period = RECOVERY_PERIOD.get(debt.frequency)
+            if period is None or debt.recovery_amount <= 0:
+                continue
+            due, owed = debt.next_collection, debt.amount
+            while owed > 0 and due <= now:
+                taken = min(debt.recovery_amount, owed)
+                owed -= taken
+                self._charge(taken)
+                self._log_debt(DebtCollected(due, taken, index, owed), events)
+                due += period
+            self.debts[index] = replace(debt, amount=owed, next_collection=due)
+
+    def _log_debt(self, collected: DebtCollected, events: list[PrepayEvent]) -> None:
+        self.debt_log.insert(0, collected)
+        del self.debt_log[MAX_DEBT_LOG:]
+        events.append(collected)
+
+    # -- emergency credit --------------------------------------------------------------------
+
+    def select_emergency_credit(self, now: int, origin: int) -> tuple[bool, list[PrepayEvent]]:
+        """Select Available Emergency Credit (D.7.2.3.1): True and the events when it was
+        available; False (nothing changed) when it was not."""
+        if not self.emergency_available:
+            return False, []
+        self.selected = True
+        self.emergency_remaining = self.emergency_credit_limit
+        events: list[PrepayEvent] = [EmergencyCreditSelected(self.emergency_remaining, origin)]
+        self._update_flags(now, events)
+        self._snapshot(now, SnapshotCause.Debt_Credit_Addition)
+        return True, events
+
+    # -- top-ups -----------------------------------------------------------------------------
+
+    def top_up(self, code: bytes, origin: int, now: int) -> TopUpOutcome:
+        """Consumer Top Up (D.7.2.3.4): check ``code`` (at most once), add its amount."""
+        code = bytes(code)
+        masked = mask_code(code)
+
+        def refuse(result: TopUpResult) -> TopUpOutcome:
+            event = TopUpRefused(result, origin, masked)
+            return TopUpOutcome(result, 0, origin, self.credit, (event,))
+
+        verdict = self._verdict(code)
+        if isinstance(verdict, TopUpResult):
+            return refuse(verdict)
+        amount = verdict
+        was_interrupted = self.interrupted
+        events: list[PrepayEvent] = []
+        self._used.add(code_digest(code))
+        if isinstance(self.validator, RegisteredCodes):
+            self.validator.used(code)
+        self.total_added += amount
+        self.top_ups.insert(0, TopUp(now, amount, origin, code))
+        del self.top_ups[MAX_TOP_UP_LOG:]
+        self._apply_credit(amount, now, events)
+        if not was_interrupted:
+            result = TopUpResult.Accepted
+        elif self.interrupted:
+            result = TopUpResult.Accepted_Supply_Disabled
+        else:
+            result = TopUpResult.Accepted_Supply_Enabled
+        events.insert(0, TopUpAccepted(amount, self.credit, origin, masked, result))
+        self._snapshot(now, SnapshotCause.Top_Up_Addition)
+        return TopUpOutcome(result, amount, origin, self.credit, tuple(events))
+
+    def _verdict(self, code: bytes) -> int | TopUpResult:
+        """The amount ``code`` adds, or why it is refused."""
+        if not code or len(code) > MAX_CODE_LENGTH:
+            return TopUpResult.Rejected_Invalid_Top_Up
+        if code_digest(code) in self._used:
+            return TopUpResult.Rejected_Duplicate_Top_Up
+        try:
+            verdict = self.validator(code)
+        except Exception:  # the application's validator failed: the top-up is refused
+            return TopUpResult.Rejected_Error
+        return self._checked(verdict)
+
+    def _checked(self, verdict: object) -> int | TopUpResult:
+        """The validator's answer within the account's limits (D.7.2.2.1.11-12)."""
+        if isinstance(verdict, TopUpResult):
+            return TopUpResult.Rejected_Error if verdict in _ACCEPTED else verdict
+        if (
+            isinstance(verdict, bool)
+            or not isinstance(verdict, int)
+            or not 0 < verdict <= _INT32[1]
+        ):
+            return TopUpResult.Rejected_Error
+        limit, ceiling = self.config.max_credit_per_top_up, self.config.max_credit_limit
+        if limit and verdict > limit:
+            return TopUpResult.Rejected_Top_Up_Value_Too_Large
+        if ceiling and self.credit + verdict > ceiling:
+            return TopUpResult.Rejected_Max_Credit_Reached
+        return verdict
+
+    def _apply_credit(self, amount: int, now: int, events: list[PrepayEvent]) -> None:
+        """Add ``amount``: percentage debt recovery first, then pay back emergency credit
+        used, then credit."""
+        rest = amount
+        for index, debt in enumerate(self.debts):
+            if debt.method != DebtRecoveryMethod.Percentage_Based or debt.amount <= 0:
+                continue
+            taken = min(amount * debt.percentage // 100, debt.amount, rest)
+            if taken <= 0:
+                continue
+            rest -= taken
+            self.debts[index] = replace(debt, amount=debt.amount - taken)
+            self._log_debt(DebtCollected(now, taken, index, debt.amount - taken), events)
+        if self.credit < 0:  # energy taken while exhausted is paid first
+            paid = min(rest, -self.credit)
+            self.credit += paid
+            rest -= paid
+        if self.selected:
+            owed = self.emergency_credit_limit - self.emergency_remaining
+            paid = min(rest, owed)
+            rest -= paid
+            if paid == owed:  # paid back: emergency credit is off until offered again
+                self.selected = False
+                self.emergency_remaining = 0
+            else:
+                self.emergency_remaining += paid
+        self.credit += rest
+        self.credit_time = max(self.credit_time, now)
+        self._update_flags(now, events)
+
+    # -- the operator's commands -------------------------------------------------------------
+
+    def adjust_credit(self, value: int, *, absolute: bool, now: int) -> list[PrepayEvent]:
+        """Credit Adjustment (D.7.2.3.5): add ``value`` (or set credit to it)."""
+        self.credit = value if absolute else self.credit + value
+        self.credit_time = max(self.credit_time, now)
+        events: list[PrepayEvent] = []
+        self._update_flags(now, events)
+        self._snapshot(now, SnapshotCause.Debt_Credit_Addition)
+        return events
+
+    def setup_emergency_credit(self, limit: int, threshold: int, now: int) -> list[PrepayEvent]:
+        """Emergency Credit Setup (D.7.2.3.3)."""
+        if not 0 <= limit <= _INT32[1] or not 0 <= threshold <= _UINT32[1]:
+            raise PrepayError(f"emergency credit limit {limit} / threshold {threshold}")
+        self.emergency_credit_limit, self.emergency_credit_threshold = limit, threshold
+        events: list[PrepayEvent] = []
+        self._update_flags(now, events)
+        return events
+
+    def set_low_credit_warning_level(self, level: int, now: int) -> list[PrepayEvent]:
+        """Set Low Credit Warning Level (D.7.2.3.9)."""
+        if not 0 <= level <= _UINT32[1]:
+            raise PrepayError(f"low credit warning level {level} is not a uint32")
+        self.low_credit_warning_level = level
+        events: list[PrepayEvent] = []
+        self._update_flags(now, events)
+        return events
+
+    def change_debt(self, index: int, debt: Debt, *, incremental: bool, now: int) -> None:
+        """Change Debt (D.7.2.3.2): debt ``index`` (0-2) becomes ``debt`` (its amount added
+        to what is owed when ``incremental``). A total over the overall debt cap, a
+        percentage over 100 or catch-up recovery raise :class:`PrepayError`."""
+        if not 0 <= index < len(self.debts):
+            raise PrepayError(f"debt {index + 1} does not exist (1-3)")
+        if debt.method not in (DebtRecoveryMethod.Time_Based, DebtRecoveryMethod.Percentage_Based):
+            raise PrepayError(f"debt recovery method {debt.method} is not supported")
+        if debt.method == DebtRecoveryMethod.Time_Based and (debt.frequency not in RECOVERY_PERIOD):
+            raise PrepayError(f"debt recovery frequency {debt.frequency} is not known")
+        if not 0 <= debt.percentage <= 100:
+            raise PrepayError(f"debt recovery percentage {debt.percentage} is over 100")
+        amount = debt.amount + (self.debts[index].amount if incremental else 0)
+        if amount < 0:
+            raise PrepayError(f"debt {index + 1} would be negative ({amount})")
+        others = self.accumulated_debt - self.debts[index].amount
+        cap = self.config.overall_debt_cap
+        if cap and others + amount > cap:
+            raise PrepayError(f"debts of {others + amount} would pass the cap of {cap}")
+        start = max(debt.start_time, now)
+        self.debts[index] = replace(debt, amount=amount, next_collection=start)
+        self._snapshot(now, SnapshotCause.Debt_Credit_Addition)
+
+    # -- logs and snapshots ------------------------------------------------------------------
+
+    def _snapshot(self, now: int, cause: int) -> None:
+        self.snapshots.insert(0, Snapshot(self._next_snapshot, now, cause, self.status()))
+        del self.snapshots[MAX_SNAPSHOTS:]
+        self._next_snapshot = self._next_snapshot % 0xFFFFFFFF + 1
+
+    def find_snapshots(self, earliest: int, latest: int, cause: int) -> list[Snapshot]:
+        """Snapshots taken in [earliest, latest] with a cause in ``cause`` (0xFFFFFFFF: any),
+        newest first (Get Prepay Snapshot, D.7.2.3.7)."""
+        return [
+            s
+            for s in self.snapshots
+            if earliest <= s.time <= latest and (cause == 0xFFFFFFFF or s.cause & cause)
+        ]
+
+    def top_up_log(self, latest: int, count: int) -> list[TopUp]:
+        """Top-ups at or before ``latest``, newest first, at most ``count`` (0: all)."""
+        found = [top_up for top_up in self.top_ups if top_up.time <= latest]
+        return found[:count] if count else found
+
+    def debt_repayments(self, latest: int, count: int, debt_type: int) -> list[DebtCollected]:
+        """Collections at or before ``latest`` of debt ``debt_type`` (0-2, 0xFF: all), newest
+        first, at most ``count`` (0: all) (Get Debt Repayment Log, D.7.2.3.10)."""
+        found = [c for c in self.debt_log if c.time <= latest and debt_type in (0xFF, c.debt_type)]
+        return found[:count] if count else found
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole account as JSON-able data (:meth:`restore` reads it back). Codes appear
+        only as digests, except those of the top-up log (spent codes, as received)."""
+        return {
+            "credit": self.credit,
+            "emergency_remaining": self.emergency_remaining,
+            "selected": self.selected,
+            "interrupted": self.interrupted,
+            "low": self._low,
+            "offered": self._offered,
+            "carry": [self._carry.numerator, self._carry.denominator],
+            "credit_time": self.credit_time,
+            "total_added": self.total_added,
+            "used": sorted(self._used),
+            "registered": self.registered.digests(),
+            "top_ups": [[u.time, u.amount, u.origin, u.code.hex()] for u in self.top_ups],
+            "debts": [
+                [
+                    d.label.hex(),
+                    d.amount,
+                    d.method,
+                    d.start_time,
+                    d.collection_time,
+                    d.frequency,
+                    d.recovery_amount,
+                    d.percentage,
+                    d.next_collection,
+                ]
+                for d in self.debts
+            ],
+            "debt_log": [[c.time, c.amount, c.debt_type, c.outstanding] for c in self.debt_log],
+            "snapshots": [
+                [
+                    s.snapshot_id,
+                    s.time,
+                    s.cause,
+                    [
+                        s.status.accumulated_debt,
+                        s.status.type1_debt_remaining,
+                        s.status.type2_debt_remaining,
+                        s.status.type3_debt_remaining,
+                        s.status.emergency_credit_remaining,
+                        s.status.credit_remaining,
+                    ],
+                ]
+                for s in self.snapshots
+            ],
+            "next_snapshot": self._next_snapshot,
+            "low_level": self.low_credit_warning_level,
+        }
+
+    def restore(self, record: Any) -> None:
+        """Take a stored :meth:`snapshot` back; :class:`~zse.records.Mismatch` (nothing
+        changed) for one of the wrong shape."""
+        check(record, _SHAPE)
+        numerator, denominator = record["carry"]
+        if denominator <= 0 or not 0 <= numerator < denominator:
+            raise Mismatch("carry is not a fraction in [0, 1)")
+        if len(record["debts"]) != len(self.debts):
+            raise Mismatch("debts is not three debts")
+        try:
+            top_ups = [TopUp(a, b, c, bytes.fromhex(d)) for a, b, c, d in record["top_ups"]]
+            debts = [Debt(bytes.fromhex(label), *rest) for label, *rest in record["debts"]]
+            snapshots = [
+                Snapshot(i, w, c, DebtCreditStatus(*values))
+                for i, w, c, values in record["snapshots"]
+            ]
+        except (ValueError, TypeError) as exc:
+            raise Mismatch(
+                f"a top-up, debt or snapshot does not read: {type(exc).__name__}"
+            ) from None
+        self.credit = record["credit"]
+        self.emergency_remaining = record["emergency_remaining"]
+        self.selected = record["selected"]
+        self.interrupted = record["interrupted"]
+        self._low = record["low"]
+        self._offered = record["offered"]
+        self._carry = Fraction(numerator, denominator)
+        self.credit_time = record["credit_time"]
+        self.total_added = record["total_added"]
+        self._used = set(record["used"])
+        self.registered.restore(record["registered"])
+        self.top_ups = top_ups[:MAX_TOP_UP_LOG]
+        self.debts = debts
+        self.debt_log = [DebtCollected(*entry) for entry in record["debt_log"]][:MAX_DEBT_LOG]
+        self.snapshots = snapshots[:MAX_SNAPSHOTS]
+        self._next_snapshot = record["next_snapshot"]
+        self.low_credit_warning_level = record["low_level"]
+
+    @staticmethod
+    def registered_codes(codes: Iterable[tuple[bytes | str, int]]) -> RegisteredCodes:
+        """A :class:`RegisteredCodes` of (code, amount) pairs."""
+        return RegisteredCodes(dict(codes))
+
+
+def _clamp(value: int, bounds: tuple[int, int]) -> int:
+    return min(max(value, bounds[0]), bounds[1])
