@@ -103,7 +103,8 @@ def test_low_credit_emergency_credit_exhaustion_and_a_top_up_that_restores() -> 
     # the 50 used while interrupted, then the 500 of emergency credit, are paid back first
     assert outcome.result == TopUpResult.Accepted_Supply_Enabled
     assert (outcome.value, outcome.credit_remaining) == (2000, 1450)
-    assert not acct.selected and not acct.interrupted
+    assert not acct.selected
+    assert not acct.interrupted
     assert SupplyRestored(NOW + 400) in outcome.events
     assert acct.credit_status == CS.Credit_OK | CS.Emergency_Credit_Enabled
 
@@ -114,7 +115,8 @@ def test_a_code_applies_at_most_once_and_refusals_say_why() -> None:
     acct.registered.register("99999999999999999999", 6000)
     acct.registered.register("88888888888888888888", 4000)
     first = acct.top_up(CODE, IHD, NOW)
-    assert first.result == TopUpResult.Accepted and first.accepted
+    assert first.result == TopUpResult.Accepted
+    assert first.accepted
     assert first.events[0] == TopUpAccepted(2000, 3000, IHD, "*" * 16 + "7890", first.result)
     again = acct.top_up(CODE, IHD, NOW + 1)
     assert again.result == TopUpResult.Rejected_Duplicate_Top_Up
@@ -155,11 +157,11 @@ def test_the_application_validator_decides() -> None:
 def test_the_top_up_log_is_bounded_newest_first() -> None:
     acct = PrepayAccount(PrepayConfig(), validator=lambda code: 10)
     for i in range(MAX_TOP_UP_LOG + 5):
-        assert acct.top_up(b"%020d" % i, IHD, NOW + i).accepted
+        assert acct.top_up(f"{i:020d}".encode(), IHD, NOW + i).accepted
     assert len(acct.top_ups) == MAX_TOP_UP_LOG
     assert acct.top_ups[0].time == NOW + MAX_TOP_UP_LOG + 4
     assert [u.time for u in acct.top_up_log(NOW + 10, 3)] == [NOW + 10, NOW + 9, NOW + 8]
-    assert "%020d" % 7 not in repr(acct.top_ups)
+    assert f"{7:020d}" not in repr(acct.top_ups)
 
 
 def test_debt_recovered_by_time_and_by_percentage_within_the_cap() -> None:
@@ -173,7 +175,8 @@ def test_debt_recovered_by_time_and_by_percentage_within_the_cap() -> None:
         DebtCollected(NOW + 86400, 100, 0, 50),
         DebtCollected(NOW + 2 * 86400, 50, 0, 0),
     ]
-    assert acct.credit == 4750 and acct.accumulated_debt == 0
+    assert acct.credit == 4750
+    assert acct.accumulated_debt == 0
     share = Debt(amount=1000, method=DebtRecoveryMethod.Percentage_Based, percentage=25)
     acct.change_debt(1, share, incremental=False, now=NOW)
     acct.registered.register(CODE, 2000)
@@ -217,9 +220,16 @@ def test_a_stored_account_comes_back_whole_through_json() -> None:
     assert again.top_up(b"55555555555555555555", IHD, NOW + 9).value == 700
 
 
-@given(st.recursive(st.none() | st.integers() | st.text(max_size=5) | st.booleans(),
-                    lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=30))  # fmt: skip
+JSON = st.recursive(
+    st.none() | st.integers() | st.text(max_size=5) | st.booleans(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@given(JSON)
 def test_garbage_stored_accounts_are_mismatches_and_change_nothing(record: object) -> None:
     acct = account()
     before = acct.snapshot()
