@@ -113,6 +113,9 @@ LAYERS: tuple[Layer, ...] = (
             # Calendar (SE 1.2 D.9): the package and its core
             "zse.calendar",
             "zse.calendar.core",
+            # Prepayment (SE 1.2 D.7): the package and the prepay account
+            "zse.prepayment",
+            "zse.prepayment.core",
         ),
         ("zigpy.types", "zigpy.zcl.foundation", "ecdsa"),
     ),
@@ -134,6 +137,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.devmgmt.wire",
             "zse.events.wire",
             "zse.calendar.wire",
+            "zse.prepayment.wire",
         ),
         ("asyncio", "zigpy"),
     ),
@@ -151,6 +155,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.devmgmt.protocol",
             "zse.events.protocol",
             "zse.calendar.protocol",
+            "zse.prepayment.protocol",
         ),
         ("zigpy",),
     ),
@@ -169,6 +174,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.devmgmt.service",
             "zse.events.service",
             "zse.calendar.service",
+            "zse.prepayment.service",
         ),
         ("asyncio", "zigpy"),
     ),

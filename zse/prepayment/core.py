@@ -48,7 +48,8 @@ from fractions import Fraction
 from typing import Any, Final
 
 from zse.errors import ZseError
-from zse.prepayment.wire import (
+from zse.records import BOOL, INT, STR, Fields, ListOf, MapOf, Mismatch, TupleOf, check
+from zse.se.prepay import (
     CreditStatus,
     DebtCreditStatus,
     DebtRecoveryFrequency,
@@ -58,7 +59,6 @@ from zse.prepayment.wire import (
     TopUpResult,
     mask_code,
 )
-from zse.records import BOOL, INT, STR, Fields, ListOf, MapOf, Mismatch, TupleOf, check
 
 __all__ = [
     "MAX_CODE_LENGTH",

@@ -1,0 +1,204 @@
+"""Prepayment over the simulated air (SE 1.2 D.7): a display tops up (accepted, then the same
+code: duplicate, after a restart and after a kill at the commit too), selects emergency
+credit, reads the log and a snapshot; the utility's commands are refused from the HAN; bad
+frames get their ZCL status; no code shows in the logs. Real components, virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from fractions import Fraction
+
+import pytest
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from tests.services.test_messaging_restart import CrashingStore, Killed
+from zse.installcode import InstallCode
+from zse.prepayment.core import (
+    CreditExhausted,
+    EmergencyCreditSelected,
+    LowCredit,
+    PrepayConfig,
+    SupplyInterrupted,
+    TopUpAccepted,
+    TopUpRefused,
+)
+from zse.prepayment.protocol import SnapshotReceived, TopUpLogReceived
+from zse.prepayment.service import PREPAYMENT, PrepaymentClient, PrepaymentServer, TopUpFailed
+from zse.prepayment.wire import CreditStatus, TopUpResult
+from zse.se.ids import PrepaymentServerCommand
+from zse.sim import Air
+from zse.store import Store
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
+
+START = 800_000_000
+CODE = "12345678901234567890"
+OTHER = "98765432109876543210"
+CONFIG = PrepayConfig(
+    initial_credit=1000,
+    low_credit_warning_level=300,
+    emergency_credit_limit=500,
+    emergency_credit_threshold=100,
+)
+PRICE = Fraction(245, 10)  # 24.5 p per kWh
+
+
+async def han(seed: int):
+    """A zigpy ESI's SE endpoint and a display joined to it with a Prepayment client."""
+    air = Air(seed=seed)
+    app = await air.coordinator(channel=15)
+    loop = asyncio.get_running_loop()
+
+    def clock() -> int:
+        return START + int(loop.time())
+
+    se = SeEndpoint(app, in_clusters=[PREPAYMENT])
+    await se.start()
+    code = InstallCode.generate(rng=air.rng)
+    dev = air.device("00:0d:6f:00:0e:00:00:01", install_code=code, channel=15)
+    ep = dev.add_endpoint(1, device_type=0x0502, out_clusters=[PREPAYMENT])
+    await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
+    await dev.join()
+    await asyncio.sleep(30)
+    client = PrepaymentClient(ep, server_ep=SE_ENDPOINT_ID, clock=clock)
+    client.start()
+    seen: list[object] = []
+    client.on_event(seen.append)
+    return se, client, clock, seen
+
+
+async def serve(se, clock, store=None) -> tuple[PrepaymentServer, list[object]]:
+    server = PrepaymentServer(se, config=CONFIG, codes={CODE: 2000, OTHER: 700}, clock=clock,
+                              store=store)  # fmt: skip
+    told: list[object] = []
+    server.on_event(told.append)
+    await server.start()
+    return server, told
+
+
+async def test_a_display_tops_up_once_even_across_a_restart(tmp_path, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    se, client, clock, seen = await han(70)
+    store = await Store.open(tmp_path / "esi.db")
+    server, told = await serve(se, clock, store)
+    answer = await client.top_up(CODE)
+    assert answer.result == TopUpResult.Accepted
+    assert (answer.value, answer.credit_remaining) == (2000, 3000)
+    assert TopUpAccepted(2000, 3000, 2, "*" * 16 + "7890", TopUpResult.Accepted) in seen
+    assert any(isinstance(e, TopUpAccepted) for e in told)
+    assert client.status.credit_remaining == 3000
+    again = await client.top_up(CODE)
+    assert again.result == TopUpResult.Rejected_Duplicate_Top_Up
+    assert TopUpRefused(again.result, 2, "*" * 16 + "7890") in seen
+    invalid = await client.top_up("11111111111111111111")
+    assert invalid.result == TopUpResult.Rejected_Invalid_Top_Up
+    # the ESI restarts: the credit and the codes used are where they were
+    await server.stop()
+    await store.close()
+    store = await Store.open(tmp_path / "esi.db")
+    server, told = await serve(se, clock, store)
+    assert server.account.credit == 3000
+    assert (await client.top_up(CODE)).result == TopUpResult.Rejected_Duplicate_Top_Up
+    assert (await client.top_up(OTHER)).credit_remaining == 3700
+    assert (await client.read_status()).credit_remaining == 3700
+    await store.close()
+    logged = caplog.text + "".join(repr(r.args) for r in caplog.records)
+    assert CODE not in logged
+    assert OTHER not in logged
+    assert CODE[:16] not in logged
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+async def test_killed_at_the_top_up_commit_the_code_applies_once(tmp_path, after) -> None:
+    """The ESI is killed (SIGKILL-like: nothing after the commit runs) at the top-up's commit,
+    before or after it; restarted on the same file, the display tries the code again: it is
+    applied exactly once in all."""
+    se, client, clock, _ = await han(71)
+    path = tmp_path / f"killed-{after}.db"
+    store = await CrashingStore.open(path)
+    server, _ = await serve(se, clock, store)
+    store.crash_at, store.after = 1, after
+    with pytest.raises((TimeoutError, Killed)):  # no answer: the process died
+        await client.top_up(CODE)
+    assert store.dead
+    await server.stop()
+    await Store.close(store)
+    store = await CrashingStore.open(path)
+    server, _ = await serve(se, clock, store)
+    retry = await client.top_up(CODE)
+    if after:  # applied before the kill: the retry is a duplicate, the credit is there
+        assert retry.result == TopUpResult.Rejected_Duplicate_Top_Up
+    else:  # never stored: applied now
+        assert retry.result == TopUpResult.Accepted
+    assert retry.credit_remaining == 3000
+    assert server.account.total_added == 2000
+    await Store.close(store)
+
+
+async def test_credit_runs_down_and_emergency_credit_is_selected_from_the_display() -> None:
+    se, client, clock, seen = await han(72)
+    server, told = await serve(se, clock)
+    assert await client.select_emergency_credit() is False  # 1000 left: not offered yet
+    await server.consume(Fraction(800) / PRICE, PRICE)  # 200 left: low
+    await server.consume(Fraction(150) / PRICE, PRICE)  # 50 left: under the threshold
+    status = await client.read_status()
+    assert status.credit_remaining == 50
+    assert status.credit_status & CreditStatus.Emergency_Credit_Available
+    assert any(isinstance(e, LowCredit) for e in seen)
+    await server.consume(Fraction(60) / PRICE, PRICE)  # gone: the supply is interrupted
+    assert [type(e) for e in told[-2:]] == [CreditExhausted, SupplyInterrupted]
+    await client.read_status()
+    assert any(isinstance(e, CreditExhausted) for e in seen)
+    assert await client.select_emergency_credit() is True
+    assert client.status.emergency_credit_remaining == 500
+    assert any(isinstance(e, EmergencyCreditSelected) for e in seen)
+    assert not server.account.interrupted
+    answer = await client.top_up(CODE)  # pays back the 10 taken while exhausted
+    assert answer.result == TopUpResult.Accepted  # the supply was back already
+    assert answer.credit_remaining == 2000 - 10
+    assert not server.account.selected  # none of it was used: emergency credit is off
+    snapshot = await client.get_prepay_snapshot()
+    assert isinstance(snapshot, SnapshotReceived)
+    assert snapshot.status.credit_remaining == 1990
+    await client.ask_top_up_log()
+    await asyncio.sleep(2)
+    logs = [e for e in seen if isinstance(e, TopUpLogReceived)]
+    assert [list(log.entries) for log in logs] == [[(CODE.encode(), 2000, answer_time(server))]]
+
+
+def answer_time(server: PrepaymentServer) -> int:
+    return server.account.top_ups[0].time
+
+
+async def test_a_credit_meter_answers_a_top_up_unsupported() -> None:
+    _, client, _, _ = await han(73)
+    with pytest.raises(TopUpFailed) as caught:
+        await client.top_up(CODE)  # no Prepayment server on the ESI's endpoint
+    assert CODE not in str(caught.value)
+
+
+async def test_the_utilitys_commands_are_refused_from_the_han_and_garbage_gets_a_status() -> None:
+    se, client, clock, _ = await han(74)
+    server, _ = await serve(se, clock)
+    endpoint = client.endpoint
+
+    async def send(command_id: int, payload: bytes) -> int:
+        reply = await endpoint.request(
+            0x0000, SE_ENDPOINT_ID, PREPAYMENT, command_id, payload, encrypt=True
+        )
+        assert not reply.is_cluster_command
+        return reply.payload[1]
+
+    adjust = (1).to_bytes(4, "little") + START.to_bytes(4, "little") + b"\x00"
+    adjust += (10**6).to_bytes(4, "little")
+    status = await send(PrepaymentServerCommand.CREDIT_ADJUSTMENT, adjust)
+    assert status == foundation.Status.NOT_AUTHORIZED
+    assert server.account.credit == 1000
+    status = await send(PrepaymentServerCommand.CONSUMER_TOP_UP, b"\x02\x14123")
+    assert status == foundation.Status.MALFORMED_COMMAND
+    assert await send(0x0D, b"") == foundation.Status.UNSUP_CLUSTER_COMMAND
+    top_up_log = START.to_bytes(4, "little") + b"\x00"
+    assert await send(PrepaymentServerCommand.GET_TOP_UP_LOG, top_up_log) == (
+        foundation.Status.NOT_FOUND
+    )

@@ -1,0 +1,483 @@
+"""Prepayment over ZCL (SE 1.2 D.7): the asyncio shells of :mod:`zse.prepayment.protocol`.
+
+:class:`PrepaymentServer` is the meter's side (served by the ESI): it decodes a Prepayment
+frame, hands it to :class:`~zse.prepayment.protocol.PrepaymentServerProtocol` with the time,
+stores the account when the frame changed it and only then sends the answer, and serves the
+attributes. With a store, the account (credit, emergency credit, the digests of every code
+applied and of the codes registered, the logs) survives a restart (kill -9 included): it is
+one record, written in one commit with the change; a record that does not load is
+quarantined and the account starts from its configuration. A commit that fails undoes the
+change in memory and the top-up is answered Rejected - Error.
+
+:class:`PrepaymentClient` is a display's side: :meth:`~PrepaymentClient.top_up`,
+:meth:`~PrepaymentClient.select_emergency_credit`, the Get commands, and Read Attributes of the
+Prepayment Information set (:meth:`~PrepaymentClient.read_status`); what the meter sends comes
+as events.
+
+``clock()`` gives ZigBee time. Nothing is timed here: the account is fed by the meter's
+readings (:meth:`PrepaymentServer.consume`, the ESI does it at each reading).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Final
+
+from zigpy.zcl import foundation
+
+from zse.errors import InvalidFrame, StoreError, ZseError
+from zse.prepayment.core import (
+    CreditExhausted,
+    Debt,
+    EmergencyCreditSelected,
+    LowCredit,
+    PrepayAccount,
+    PrepayConfig,
+    PrepayEvent,
+    TopUpAccepted,
+    TopUpRefused,
+    Validator,
+)
+from zse.prepayment.protocol import (
+    DebtLogReceived,
+    PaymentModeAnswered,
+    PrepaymentClientProtocol,
+    PrepaymentServerProtocol,
+    SnapshotReceived,
+    TopUpAnswered,
+    TopUpLogReceived,
+)
+from zse.prepayment.wire import CreditStatus, Prepayment, TopUpResult, mask_code
+from zse.records import RecordError, load_each
+from zse.se.ids import PREPAYMENT, PrepaymentAttribute, PrepaymentServerCommand
+from zse.store import Batch, Store
+from zse.time.service import system_clock
+from zse.zcl.codec import decode_command, refusal
+from zse.zcl.delivery import Destination
+from zse.zcl.endpoint import ZclPort, carry_out, request
+from zse.zcl.events import EventStream
+from zse.zcl.frame import Step, ZclMessage
+
+__all__ = [
+    "PREPAYMENT",
+    "PrepayStatus",
+    "PrepaymentClient",
+    "PrepaymentServer",
+    "TopUpFailed",
+]
+
+LOGGER = logging.getLogger(__name__)
+_ACCOUNT_KEY: Final = "account"
+_READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
+A = PrepaymentAttribute
+
+
+def _step(
+    protocol: PrepaymentServerProtocol | PrepaymentClientProtocol,
+    msg: ZclMessage,
+    now: int,
+) -> Step:
+    """Screened, else decoded (MALFORMED_COMMAND / UNSUP_CLUSTER_COMMAND when it does not,
+    ZCL 2.5.12) and received."""
+    screened = protocol.screen(msg)
+    if screened is not None:
+        return screened
+    try:
+        command, _ = decode_command(
+            Prepayment, msg.command_id, msg.payload, from_server=msg.from_server
+        )
+    except InvalidFrame as exc:  # the message names fields and offsets, never their values
+        LOGGER.warning(
+            "bad Prepayment command 0x%02X from 0x%04X: %s",
+            msg.command_id,
+            msg.src_nwk,
+            type(exc).__name__,
+        )
+        return Step(status=refusal(exc))
+    return protocol.receive(msg, command, now)
+
+
+class PrepaymentServer:
+    """The meter's Prepayment server (SE 1.2 D.7.2) on an endpoint.
+
+    ``config``: the account's settings; ``codes``: top-up codes the operator registers with
+    their amounts (the default validator's); ``validator``: the application's own check of a
+    code instead; ``authorize(msg)``: who may send the utility's commands (nobody by default);
+    ``store``: persistence under ``namespace`` (default ``prepayment.server/<endpoint id>``).
+    The account's events (:mod:`zse.prepayment.core`: low credit, emergency credit, supply,
+    top-ups, debt collections) go to ``on_event``.
+    """
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        config: PrepayConfig | None = None,
+        codes: Mapping[str | bytes, int] | None = None,
+        validator: Validator | None = None,
+        authorize: Callable[[ZclMessage], bool] | None = None,
+        clock: Callable[[], int] = system_clock,
+        store: Store | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.clock = clock
+        self.store = store
+        self.namespace = namespace or f"prepayment.server/{endpoint.endpoint_id}"
+        self.account = PrepayAccount(config or PrepayConfig(), validator=validator)
+        for code, amount in (codes or {}).items():
+            self.account.registered.register(code, amount)
+        options = {} if authorize is None else {"authorize": authorize}
+        self.protocol = PrepaymentServerProtocol(self.account, **options)
+        self._stream: EventStream[PrepayEvent] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        self._lock = asyncio.Lock()
+        self._served: set[int] = set()
+        self._remove: Callable[[], None] | None = None
+
+    async def start(self) -> None:
+        """Load the stored account, serve the cluster and its attributes."""
+        if self.store is not None:
+            await self.store.load_with(self.namespace, self._load)
+        self.serve_attributes()
+        self._remove = self.endpoint.add_handler(PREPAYMENT, self._on_message)
+
+    async def stop(self) -> None:
+        """Stop serving (the stored account stays)."""
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
+        def load(key: str, value: Any) -> None:
+            if key == _ACCOUNT_KEY:
+                self.account.restore(value)
+            else:
+                raise RecordError(self.namespace, key, "not a prepayment record")
+
+        load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
+
+    def serve_attributes(self) -> None:
+        """Answer Read Attributes for every Prepayment attribute with a value now (D.7.2.2)."""
+        for attr, (type_id, _) in self.protocol.attribute_values(self.clock()).items():
+            if attr not in self._served:
+                self._served.add(attr)
+                self.endpoint.set_attribute_source(
+                    PREPAYMENT, attr, type_id, functools.partial(self._attribute, attr)
+                )
+
+    def _attribute(self, attr: int) -> Any:
+        values = self.protocol.attribute_values(self.clock())
+        return values[attr][1] if attr in values else None
+
+    # -- what the application does ---------------------------------------------------------------
+
+    async def consume(self, energy: Fraction, price: Fraction) -> list[PrepayEvent]:
+        """Charge ``energy`` (kWh) at ``price`` (account units per kWh) now, and collect the
+        debt recovery due; stored, then the events told."""
+        return await self._change(lambda now: self.account.consume(energy, price, now))
+
+    async def tick(self) -> list[PrepayEvent]:
+        """Collect the time-based debt recovery due now."""
+        return await self._change(self.account.tick)
+
+    async def register_code(self, code: str | bytes, amount: int) -> None:
+        """Register a top-up code the default validator accepts once, for ``amount``
+        (only its digest is kept and stored)."""
+
+        def register(now: int) -> list[PrepayEvent]:
+            self.account.registered.register(code, amount)
+            return []
+
+        await self._change(register)
+
+    async def adjust_credit(self, value: int, *, absolute: bool = False) -> list[PrepayEvent]:
+        """Credit Adjustment by the operator (D.7.2.3.5)."""
+        return await self._change(
+            lambda now: self.account.adjust_credit(value, absolute=absolute, now=now)
+        )
+
+    async def change_debt(self, index: int, debt: Debt, *, incremental: bool = False) -> None:
+        """Change Debt by the operator (D.7.2.3.2): debt ``index`` 0-2."""
+
+        def change(now: int) -> list[PrepayEvent]:
+            self.account.change_debt(index, debt, incremental=incremental, now=now)
+            return []
+
+        await self._change(change)
+
+    async def setup_emergency_credit(self, limit: int, threshold: int) -> list[PrepayEvent]:
+        """Emergency Credit Setup by the operator (D.7.2.3.3)."""
+        return await self._change(
+            lambda now: self.account.setup_emergency_credit(limit, threshold, now)
+        )
+
+    async def _change(self, change: Callable[[int], list[PrepayEvent]]) -> list[PrepayEvent]:
+        """Apply ``change`` to the account, store it (undone if the store fails: the error
+        is raised), serve new attributes and tell the events."""
+        async with self._lock:
+            before = self.account.snapshot()
+            events = change(self.clock())
+            try:
+                await self._store()
+            except StoreError:
+                self.account.restore(before)
+                raise
+        self.serve_attributes()
+        for event in events:
+            self._stream.emit(event)
+        return events
+
+    async def _store(self) -> None:
+        if self.store is not None:
+            await self.store.commit(
+                Batch().put(self.namespace, _ACCOUNT_KEY, self.account.snapshot())
+            )
+
+    # -- frames ------------------------------------------------------------------------------
+
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        async with self._lock:
+            before = self.account.snapshot()
+            self.protocol.changed = False
+            step = _step(self.protocol, msg, self.clock())
+            if self.protocol.changed:
+                try:
+                    await self._store()
+                except StoreError as exc:
+                    LOGGER.error("the prepay account could not be stored: %s", exc)
+                    self.account.restore(before)
+                    step = self._failed(msg)
+                self.protocol.changed = False
+        self.serve_attributes()
+        return await carry_out(self.endpoint, step, self._stream.emit)
+
+    def _failed(self, msg: ZclMessage) -> Step:
+        """The answer to a command whose change could not be stored: a top-up is answered
+        Rejected - Error, anything else FAILURE."""
+        if msg.command_id == PrepaymentServerCommand.CONSUMER_TOP_UP:
+            return self.protocol.top_up_response(msg, TopUpResult.Rejected_Error)
+        return Step(status=foundation.Status.FAILURE)
+
+
+# -- the display's side --------------------------------------------------------------------------
+
+
+class TopUpFailed(ZseError):
+    """Consumer Top Up got no Consumer Top Up Response (a Default Response, e.g.
+    UNSUP_CLUSTER_COMMAND from a credit meter). The code is never in the message."""
+
+
+@dataclass(frozen=True)
+class PrepayStatus:
+    """The Prepayment Information a display read (D.7.2.2.1); None: not answered."""
+
+    credit_remaining: int | None
+    emergency_credit_remaining: int | None
+    credit_status: int | None
+    low_credit_warning_level: int | None
+
+
+ClientEvent = (
+    SnapshotReceived
+    | TopUpLogReceived
+    | DebtLogReceived
+    | TopUpAnswered
+    | PaymentModeAnswered
+    | TopUpAccepted
+    | TopUpRefused
+    | LowCredit
+    | CreditExhausted
+    | EmergencyCreditSelected
+)
+
+
+class PrepaymentClient:
+    """A display's Prepayment client (SE 1.2 D.7.3). What the meter sends and what the
+    display learns comes through ``on_event``: the meter's commands
+    (:class:`~zse.prepayment.protocol.SnapshotReceived`...), each top-up's
+    :class:`~zse.prepayment.core.TopUpAccepted` / :class:`~zse.prepayment.core.TopUpRefused`
+    (the code masked), and, from the Credit Status read (:meth:`read_status`, after a top-up
+    or a selection, or when the application asks), :class:`~zse.prepayment.core.LowCredit`,
+    :class:`~zse.prepayment.core.CreditExhausted` and
+    :class:`~zse.prepayment.core.EmergencyCreditSelected` as they become true."""
+
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        server_nwk: int = 0x0000,
+        server_ep: int,
+        clock: Callable[[], int] = system_clock,
+    ) -> None:
+        self.endpoint = endpoint
+        self.server_nwk = server_nwk
+        self.server_ep = server_ep
+        self.clock = clock
+        self.protocol = PrepaymentClientProtocol()
+        self._stream: EventStream[ClientEvent] = EventStream()
+        self.on_event = self._stream.on_event
+        self.events = self._stream.events
+        #: The last status read.
+        self.status: PrepayStatus | None = None
+        self._remove: Callable[[], None] | None = None
+
+    @property
+    def server(self) -> Destination:
+        """The meter's Prepayment server."""
+        return Destination.device(self.server_nwk, self.server_ep)
+
+    def start(self) -> None:
+        """Take what the meter sends."""
+        self._remove = self.endpoint.add_handler(PREPAYMENT, self._on_message)
+
+    def stop(self) -> None:
+        """Stop taking what the meter sends."""
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    async def top_up(self, code: str | bytes) -> TopUpAnswered:
+        """Send Consumer Top Up with ``code`` as typed (D.7.2.3.4) and return the meter's
+        Consumer Top Up Response; :class:`TopUpFailed` for a Default Response instead,
+        ``TimeoutError`` for none. The application hears :class:`TopUpAccepted` or
+        :class:`TopUpRefused` (the code masked), and the status is read again."""
+        raw = code.encode("ascii") if isinstance(code, str) else bytes(code)
+        masked = mask_code(raw)
+        reply = await request(self.endpoint, self.protocol.top_up(self.server, raw))
+        if not reply.is_cluster_command:
+            status = reply.payload[1] if len(reply.payload) > 1 else None
+            raise TopUpFailed(f"top-up {masked}: the meter answered status {status}")
+        step = _step(self.protocol, reply, self.clock())
+        answers = [e for e in step.events if isinstance(e, TopUpAnswered)]
+        if not answers:
+            raise TopUpFailed(f"top-up {masked}: the meter's response does not decode")
+        answer = answers[0]
+        self._stream.emit(answer)
+        if answer.result in (
+            TopUpResult.Accepted,
+            TopUpResult.Accepted_Supply_Enabled,
+            TopUpResult.Accepted_Supply_Disabled,
+            TopUpResult.Accepted_Supply_Armed,
+        ):
+            self._stream.emit(
+                TopUpAccepted(
+                    answer.value, answer.credit_remaining, answer.source, masked, answer.result
+                )
+            )
+        else:
+            self._stream.emit(TopUpRefused(answer.result, answer.source, masked))
+        await self._reread()
+        return answer
+
+    async def select_emergency_credit(self) -> bool:
+        """Send Select Available Emergency Credit (D.7.2.3.1); True when the meter took it
+        (Default Response SUCCESS), False when it refused (none was available)."""
+        send = self.protocol.select_emergency_credit(self.server, self.clock())
+        reply = await request(self.endpoint, send)
+        ok = (
+            not reply.is_cluster_command
+            and len(reply.payload) > 1
+            and reply.payload[1] == foundation.Status.SUCCESS
+        )
+        await self._reread()
+        return ok
+
+    async def get_prepay_snapshot(self, offset: int = 0) -> SnapshotReceived | None:
+        """Ask for the ``offset``-th newest snapshot (Get Prepay Snapshot); None when the
+        meter has none (NOT_FOUND)."""
+        reply = await request(
+            self.endpoint, self.protocol.get_prepay_snapshot(self.server, offset=offset)
+        )
+        if not reply.is_cluster_command:
+            return None
+        step = _step(self.protocol, reply, self.clock())
+        for event in step.events:
+            self._stream.emit(event)
+        found = [e for e in step.events if isinstance(e, SnapshotReceived)]
+        return found[0] if found else None
+
+    async def ask_top_up_log(self, count: int = 0) -> None:
+        """Send Get Top Up Log (D.7.2.3.8); each Publish Top Up Log comes as an event."""
+        await carry_out(
+            self.endpoint,
+            Step(sends=(self.protocol.get_top_up_log(self.server, count=count),)),
+            self._stream.emit,
+        )
+
+    async def ask_debt_log(self, count: int = 0, debt_type: int = 0xFF) -> None:
+        """Send Get Debt Repayment Log (D.7.2.3.10); each Publish Debt Log comes as an
+        event."""
+        send = self.protocol.get_debt_repayment_log(self.server, count=count, debt_type=debt_type)
+        await carry_out(self.endpoint, Step(sends=(send,)), self._stream.emit)
+
+    async def read_status(self) -> PrepayStatus:
+        """Read Credit Remaining, Emergency Credit Remaining, Credit Status and Low Credit
+        Warning Level (D.7.2.2.1), and tell what became true since the last read."""
+        ids = [
+            A.CREDIT_REMAINING,
+            A.EMERGENCY_CREDIT_REMAINING,
+            A.CREDIT_STATUS,
+            A.LOW_CREDIT_WARNING_LEVEL,
+        ]
+        reply = await self.endpoint.request(
+            self.server_nwk,
+            self.server_ep,
+            PREPAYMENT,
+            foundation.GeneralCommand.Read_Attributes,
+            b"".join(int(attr).to_bytes(2, "little") for attr in ids),
+            cluster_specific=False,
+            encrypt=True,
+        )
+        values: dict[int, int] = {}
+        if not reply.is_cluster_command and reply.command_id == _READ_ATTRIBUTES_RSP:
+            schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
+            records: Any
+            try:
+                records, _ = schema.deserialize(reply.payload)
+            except (ValueError, KeyError) as exc:
+                LOGGER.warning("bad Prepayment attributes: %s", type(exc).__name__)
+            else:
+                values = {
+                    int(r.attrid): int(r.value.value)
+                    for r in records.status_records
+                    if r.status == foundation.Status.SUCCESS and isinstance(r.value.value, int)
+                }
+        status = PrepayStatus(
+            values.get(A.CREDIT_REMAINING),
+            values.get(A.EMERGENCY_CREDIT_REMAINING),
+            values.get(A.CREDIT_STATUS),
+            values.get(A.LOW_CREDIT_WARNING_LEVEL),
+        )
+        self._tell_changes(self.status, status)
+        self.status = status
+        return status
+
+    def _tell_changes(self, before: PrepayStatus | None, now: PrepayStatus) -> None:
+        if now.credit_status is None:
+            return
+        was = 0 if before is None or before.credit_status is None else before.credit_status
+        rose = now.credit_status & ~was
+        credit = now.credit_remaining or 0
+        if rose & CreditStatus.Low_Credit:
+            self._stream.emit(LowCredit(credit, now.low_credit_warning_level or 0))
+        if rose & CreditStatus.Credit_Exhausted:
+            self._stream.emit(CreditExhausted(credit))
+        if rose & CreditStatus.Emergency_Credit_Selected:
+            self._stream.emit(EmergencyCreditSelected(now.emergency_credit_remaining or 0, 2))
+
+    async def _reread(self) -> None:
+        try:
+            await self.read_status()
+        except (TimeoutError, OSError) as exc:
+            LOGGER.info("the Prepayment status could not be read: %s", exc)
+
+    async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
+        step = _step(self.protocol, msg, self.clock())
+        return await carry_out(self.endpoint, step, self._stream.emit)
