@@ -39,6 +39,14 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
                                      # default_update_period (30 s), fast_poll_update_period (5 s)
     demand = false                   # optional: a meter without InstantaneousDemand (default true)
 
+    [prepayment]                     # optional: a prepay meter (SE 1.2 D.7); none: a credit meter
+    initial_credit = 1000            # account units (currency_digits after the point: pence)
+    emergency_credit_limit = 500     # and emergency_credit_threshold, low_credit_warning_level,
+    emergency_credit_threshold = 100 # max_credit_limit, max_credit_per_top_up, overall_debt_cap,
+                                     # cut_off_value, currency_digits (default 2)
+    [prepayment.codes]               # top-up codes (UTRNs) accepted once, with their amounts
+    "12345678901234567890" = 2000
+
     [[devices]]
     eui64 = "00:0d:6f:00:0a:00:00:01"
     install_code = "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5"
@@ -124,6 +132,7 @@ from zse.devmgmt.core import (
 )
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
+from zse.prepayment.core import PrepayConfig, PrepayError, RegisteredCodes
 from zse.price import (
     DURATION_UNTIL_CHANGED,
     MAX_TARIFF_LABEL,
@@ -143,6 +152,7 @@ from zse.price import (
 )
 from zse.provisioning.lifecycle import han_name_problem
 from zse.se.ids import MeteringAttribute
+from zse.se.prepay import mask_code
 from zse.se.types import UNIT_OF_MEASURE_BCD, UnitOfMeasure
 from zse.time.core import IanaZone, TimeZoneError
 
@@ -315,6 +325,10 @@ class EsiConfig:
     #: resends them without one (ZB 2.2.8.4.1; default true); false: done at the first hop's
     #: MAC acknowledgement.
     aps_ack: bool = True
+    #: ``[prepayment]``: the prepay account's settings (None: a credit meter, no Prepayment
+    #: server), and ``[prepayment.codes]``, the top-up codes accepted once with their amounts.
+    prepayment: PrepayConfig | None = None
+    prepayment_codes: Mapping[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         demand = int(MeteringAttribute.INSTANTANEOUS_DEMAND)
@@ -371,6 +385,18 @@ _TABLES = {
         "default_update_period",
         "fast_poll_update_period",
         "demand",
+    },
+    "prepayment": {
+        "initial_credit",
+        "low_credit_warning_level",
+        "emergency_credit_limit",
+        "emergency_credit_threshold",
+        "max_credit_limit",
+        "max_credit_per_top_up",
+        "overall_debt_cap",
+        "cut_off_value",
+        "currency_digits",
+        "codes",
     },
     "devices": {"eui64", "install_code", "label", "groups"},
     "device_management": {
@@ -708,6 +734,9 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
     meter, meter_demand = (
         (None, True) if "meter" not in document else _meter(source, document["meter"])
     )
+    prepayment, prepayment_codes = (
+        (None, {}) if "prepayment" not in document else _prepayment(source, document["prepayment"])
+    )
     groups = _groups(source, document.get("groups", {}))
     prices = _prices(source, document.get("prices", []), provider_id, currency)
     tariffs = _tariffs(source, document.get("tariffs", []), provider_id, currency)
@@ -741,7 +770,39 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
             esi.number("keep_alive_jitter", 0, 512, 300),
         ),
         aps_ack=esi.get("aps_ack", bool, True),
+        prepayment=prepayment,
+        prepayment_codes=prepayment_codes,
     )
+
+
+def _prepayment(source: str, table: Any) -> tuple[PrepayConfig, dict[str, int]]:
+    """``[prepayment]``: the prepay account's settings, and ``[prepayment.codes]`` (code ->
+    amount, account units). A code is never shown whole in an error."""
+    reader = _Reader(source, "[prepayment]", table, _TABLES["prepayment"])
+    settings = {
+        key: value
+        for key in _TABLES["prepayment"] - {"codes"}
+        if (value := reader.get(key, int)) is not None
+    }
+    try:
+        config = PrepayConfig(**settings)
+    except PrepayError as exc:
+        raise ConfigError(f"{source}: [prepayment]: {exc}") from None
+    codes = reader.get("codes", dict, {})
+    checked = RegisteredCodes()
+    for code, amount in codes.items():
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise ConfigError(
+                f"{source}: [prepayment.codes] {mask_code(code)}: the amount is an integer"
+                " (account units)"
+            )
+        try:
+            checked.register(code, amount)
+        except (PrepayError, UnicodeEncodeError) as exc:
+            raise ConfigError(
+                f"{source}: [prepayment.codes]: {mask_code(code)}: {type(exc).__name__}"
+            ) from None
+    return config, dict(codes)
 
 
 #: ``[meter]`` key -> (attribute, smallest value, largest value, default) (SE D.3.2.2.1,

@@ -74,6 +74,8 @@ class RadioOptions:
     meter: bool = False
     #: Meter mirror endpoints to register after the SE endpoint (``[esi] mirrors``).
     mirrors: int = 0
+    #: The SE endpoint serves Prepayment too (``[prepayment]``): its descriptor says so.
+    prepayment: bool = False
 
 
 #: ``async factory(options) -> running ControllerApplication``.
@@ -87,11 +89,13 @@ def esi_descriptor(*, meter: bool = False) -> Any:
     return EnergyServiceInterface.descriptor(meter=meter)
 
 
-def esi_descriptors(*, meter: bool = False, mirrors: int = 0) -> list[Any]:
+def esi_descriptors(
+    *, meter: bool = False, mirrors: int = 0, prepayment: bool = False
+) -> list[Any]:
     """Every simple descriptor the ESI registers: its SE endpoint's and its mirrors'."""
     from zse.roles.esi import EnergyServiceInterface  # noqa: PLC0415
 
-    return EnergyServiceInterface.descriptors(meter=meter, mirrors=mirrors)
+    return EnergyServiceInterface.descriptors(meter=meter, mirrors=mirrors, prepayment=prepayment)
 
 
 def application_class(radio: str, descriptors: Sequence[Any] = ()) -> type[ControllerApplication]:
@@ -143,7 +147,9 @@ async def open_application(options: RadioOptions) -> ControllerApplication:
     if radio.radio is None or radio.device is None:
         raise ConfigError("give the radio and its serial port: --radio ezsp|znp --device PATH")
     descriptors = (
-        esi_descriptors(meter=options.meter, mirrors=options.mirrors) if options.se_endpoint else []
+        esi_descriptors(meter=options.meter, mirrors=options.mirrors, prepayment=options.prepayment)
+        if options.se_endpoint
+        else []
     )
     cls = application_class(radio.radio, descriptors)
     config = zigpy_config(options)

@@ -1146,6 +1146,7 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
         library_config=library_config or {},
         meter=config.meter is not None,
         mirrors=config.mirrors,
+        prepayment=config.prepayment is not None,
     )
     radio = config.radio.radio or "radio"
     where = "the simulated air" if radio == "sim" else config.radio.device or "the factory"
@@ -1184,6 +1185,11 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
             mirrors=config.mirrors,
             keep_alive=config.keep_alive,
             aps_ack=config.aps_ack,
+            prepayment=(
+                False
+                if config.prepayment is None
+                else {"config": config.prepayment, "codes": config.prepayment_codes}
+            ),
         )
         await esi.start()
         session = Session(esi, config, out, clock)

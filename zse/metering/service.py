@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -191,6 +191,8 @@ class MeteringServer:
         self._begun = False
         self._served: set[int] = set()
         self._removers: list[Callable[[], None]] = []
+        #: Told the time of each reading taken (polled or fed), once the core has it.
+        self._readings_listeners: list[Callable[[int], Awaitable[None]]] = []
         self._poller = _Poller(self)
         self._timer = Timer("Metering server timer", logger=LOGGER)
         self._timer.add(self._poller, self._polled, clock=clock, lock=self._lock)
@@ -314,6 +316,13 @@ class MeteringServer:
     async def _polled(self, polled: tuple[int, Readings]) -> None:
         await self._apply(polled[1], polled[0])
 
+    def on_readings(self, listener: Callable[[int], Awaitable[None]]) -> Callable[[], None]:
+        """Have ``await listener(now)`` run after each reading the meter takes (polled or
+        fed), the core's values updated (a prepay account charges what was used: the ESI's
+        Prepayment server). The returned callable detaches it."""
+        self._readings_listeners.append(listener)
+        return lambda: self._readings_listeners.remove(listener)
+
     async def _apply(self, readings: Readings, now: int) -> None:
         before = self.core.interval_end
         if self._begun:
@@ -323,6 +332,8 @@ class MeteringServer:
             self._begun = (readings.summation_delivered, readings.summation_received) != (None,) * 2
         await self._keep_profile(before)
         self._serve_attributes()
+        for listener in list(self._readings_listeners):
+            await listener(now)
 
     async def _keep_profile(self, before: int) -> None:
         """Store the profile when intervals closed since the open one ended at ``before``

@@ -48,7 +48,9 @@ from fractions import Fraction
 from typing import Any, Final
 
 from zse.errors import ZseError
-from zse.records import BOOL, INT, STR, Fields, ListOf, MapOf, Mismatch, TupleOf, check
+from zse.metering.core import summation_advance
+from zse.metering.formatting import bcd_to_int, scaled
+from zse.records import BOOL, INT, STR, Fields, ListOf, MapOf, Mismatch, Opt, TupleOf, check
 from zse.se.prepay import (
     CreditStatus,
     DebtCreditStatus,
@@ -59,6 +61,7 @@ from zse.se.prepay import (
     TopUpResult,
     mask_code,
 )
+from zse.se.types import UNIT_OF_MEASURE_BCD
 
 __all__ = [
     "MAX_CODE_LENGTH",
@@ -85,6 +88,7 @@ __all__ = [
     "TopUpRefused",
     "Validator",
     "code_digest",
+    "unit_price",
 ]
 
 #: Top-ups kept for Get Top Up Log and the Top-up attribute set, newest first.
@@ -395,8 +399,15 @@ _SHAPE = Fields(
         "snapshots": ListOf(TupleOf(INT, INT, INT, ListOf(INT))),
         "next_snapshot": INT,
         "low_level": INT,
+        "summation": Opt(INT),
     }
 )
+
+
+def unit_price(price: int, trailing_digit: int, currency_digits: int) -> Fraction:
+    """A Publish Price price (D.4.2.4.1.1.11: currency per unit of measure, ``trailing_digit``
+    digits after the point) in account units (``currency_digits`` after the point)."""
+    return Fraction(price * 10**currency_digits, 10**trailing_digit)
 
 
 class PrepayAccount:
@@ -428,6 +439,8 @@ class PrepayAccount:
         #: Snapshots, newest first.
         self.snapshots: list[Snapshot] = []
         self._next_snapshot = 1
+        #: The meter's summation last charged (raw), for :meth:`consume_reading`.
+        self.summation: int | None = None
         self._update_flags(0, [])  # the state a start begins in, told by nothing
 
     def __repr__(self) -> str:
@@ -521,6 +534,37 @@ class PrepayAccount:
         self._recover_by_time(now, events)
         self._update_flags(now, events)
         return events
+
+    def consume_reading(
+        self,
+        summation: int,
+        now: int,
+        *,
+        price: Fraction | None,
+        multiplier: int = 1,
+        divisor: int = 1,
+        unit_of_measure: int = 0,
+    ) -> list[PrepayEvent]:
+        """The meter's CurrentSummationDelivered (raw, SE D.3.2.2.1.1) read at ``now``:
+        charge what was used since the reading last charged, scaled by the meter's
+        Formatting (D.3.2.2.4) to kWh, at ``price`` (account units per kWh). The first
+        reading, one that went down (a replaced meter) or one with no price in force only
+        sets the point the next charge counts from; time-based debt recovery still runs."""
+        if unit_of_measure & UNIT_OF_MEASURE_BCD:  # a BCD register counts in decimal digits
+            summation, unit_of_measure = (
+                bcd_to_int(summation),
+                unit_of_measure & ~UNIT_OF_MEASURE_BCD,
+            )
+        before, self.summation = self.summation, summation
+        if before is None or price is None:
+            return self.tick(now)
+        used = summation_advance(before, summation)
+        if used <= 0:
+            return self.tick(now)
+        energy = scaled(
+            used, unit_of_measure=unit_of_measure, multiplier=multiplier, divisor=divisor
+        )
+        return self.consume(energy, price, now)
 
     def tick(self, now: int) -> list[PrepayEvent]:
         """Collect the time-based debt recovery due by ``now``."""
@@ -799,6 +843,7 @@ class PrepayAccount:
             ],
             "next_snapshot": self._next_snapshot,
             "low_level": self.low_credit_warning_level,
+            "summation": self.summation,
         }
 
     def restore(self, record: Any) -> None:
@@ -838,6 +883,7 @@ class PrepayAccount:
         self.snapshots = snapshots[:MAX_SNAPSHOTS]
         self._next_snapshot = record["next_snapshot"]
         self.low_credit_warning_level = record["low_level"]
+        self.summation = record["summation"]
 
     @staticmethod
     def registered_codes(codes: Iterable[tuple[bytes | str, int]]) -> RegisteredCodes:

@@ -183,6 +183,29 @@ class PrepaymentServer:
         debt recovery due; stored, then the events told."""
         return await self._change(lambda now: self.account.consume(energy, price, now))
 
+    async def consume_reading(
+        self,
+        summation: int,
+        *,
+        price: Fraction | None,
+        multiplier: int = 1,
+        divisor: int = 1,
+        unit_of_measure: int = 0,
+    ) -> list[PrepayEvent]:
+        """The meter's summation (raw) now: what was used since the last one is charged at
+        ``price`` (:meth:`PrepayAccount.consume_reading
+        <zse.prepayment.core.PrepayAccount.consume_reading>`); stored, then told."""
+        return await self._change(
+            lambda now: self.account.consume_reading(
+                summation,
+                now,
+                price=price,
+                multiplier=multiplier,
+                divisor=divisor,
+                unit_of_measure=unit_of_measure,
+            )
+        )
+
     async def tick(self) -> list[PrepayEvent]:
         """Collect the time-based debt recovery due now."""
         return await self._change(self.account.tick)

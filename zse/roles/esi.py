@@ -82,6 +82,8 @@ from zse.metering.mirroring import (
     mirror_endpoints,
 )
 from zse.metering.service import METERING, MeteringServer
+from zse.prepayment.core import PrepayEvent, unit_price
+from zse.prepayment.service import PREPAYMENT, PrepaymentServer
 from zse.price import PriceEvent
 from zse.price.core import (
     BillingPeriod,
@@ -133,7 +135,7 @@ from zse.records import Mismatch, RecordError, load_each
 from zse.roles.keepalive import DEFAULT_BASE as DEFAULT_KEEP_ALIVE_BASE
 from zse.roles.keepalive import DEFAULT_JITTER as DEFAULT_KEEP_ALIVE_JITTER
 from zse.roles.keepalive import KeepAliveServer
-from zse.se.ids import KEEP_ALIVE, SE_PROFILE_ID
+from zse.se.ids import KEEP_ALIVE, SE_PROFILE_ID, MeteringAttribute
 from zse.store import Batch, Store
 from zse.time.core import ZoneRule
 from zse.time.service import TIME, ZIGBEE_EPOCH, TimeServer, system_clock
@@ -413,6 +415,7 @@ EsiEvent = (
     | PasswordRequested
     | EventConfigurationReported
     | EventLogClearRequested
+    | PrepayEvent
 )
 
 
@@ -619,13 +622,14 @@ _SERVER_CLUSTERS = (
 _CLIENT_CLUSTERS = (KEY_ESTABLISHMENT,)
 
 
-def _server_clusters(meter: bool, mirrors: int = 0) -> tuple[int, ...]:
+def _server_clusters(meter: bool, mirrors: int = 0, prepayment: bool = False) -> tuple[int, ...]:
     """The SE endpoint's server clusters: Metering when the ESI hosts the meter, Basic when it
-    serves mirrors (SE D.3.4)."""
+    serves mirrors (SE D.3.4), Prepayment when it runs a prepay account (SE 1.2 D.7)."""
     return (
         *_SERVER_CLUSTERS,
         *((METERING,) if meter else ()),
         *(ESI_SERVER_CLUSTERS if mirrors else ()),
+        *((PREPAYMENT,) if prepayment else ()),
     )
 
 
@@ -704,6 +708,7 @@ class EnergyServiceInterface:
         provision_timeout: float | None = PROVISION_TIMEOUT,
         deprovision_timeout: float = DEPROVISION_TIMEOUT,
         aps_ack: bool = True,
+        prepayment: bool | Mapping[str, Any] = False,
     ) -> None:
         self.app = app
         self.registry = registry
@@ -715,7 +720,7 @@ class EnergyServiceInterface:
         self.endpoint = SeEndpoint(
             app,
             endpoint_id=endpoint_id,
-            in_clusters=_server_clusters(bool(meter), mirrors),
+            in_clusters=_server_clusters(bool(meter), mirrors, bool(prepayment)),
             out_clusters=_client_clusters(mirrors),
             security=security,
             first_tsn=first_tsn,
@@ -761,6 +766,13 @@ class EnergyServiceInterface:
         if meter:
             options = {} if meter is True else dict(meter)
             self.meter = MeteringServer(port, clock=clock, store=self.store, **options)
+        #: The Prepayment server (SE 1.2 D.7), when ``prepayment`` asked for one.
+        self.prepayment: PrepaymentServer | None = None
+        if prepayment:
+            options = {} if prepayment is True else dict(prepayment)
+            self.prepayment = PrepaymentServer(port, clock=clock, store=self.store, **options)
+            if self.meter is not None:  # the account is charged at each of the meter's readings
+                self.meter.on_readings(self._charge_prepayment)
         self._stream: EventStream[EsiEvent] = EventStream()
         #: Listeners attached (:meth:`on_event`), and whether the reports and confirmations
         #: recorded but not yet told wait for one (set by :meth:`start`).
@@ -801,7 +813,11 @@ class EnergyServiceInterface:
 
     @staticmethod
     def descriptor(
-        endpoint_id: int = SE_ENDPOINT_ID, *, meter: bool = False, mirrors: int = 0
+        endpoint_id: int = SE_ENDPOINT_ID,
+        *,
+        meter: bool = False,
+        mirrors: int = 0,
+        prepayment: bool = False,
     ) -> zdo_t.SimpleDescriptor:
         """The simple descriptor of the ESI's SE endpoint: what a radio that accepts endpoints
         only before its network is up must be given at start-up (EmberZNet:
@@ -809,18 +825,24 @@ class EnergyServiceInterface:
         return SeEndpoint.simple_descriptor(
             endpoint_id,
             ESI_DEVICE_ID,
-            _server_clusters(meter, mirrors),
+            _server_clusters(meter, mirrors, prepayment),
             _client_clusters(mirrors),
         )
 
     @staticmethod
     def descriptors(
-        endpoint_id: int = SE_ENDPOINT_ID, *, meter: bool = False, mirrors: int = 0
+        endpoint_id: int = SE_ENDPOINT_ID,
+        *,
+        meter: bool = False,
+        mirrors: int = 0,
+        prepayment: bool = False,
     ) -> list[zdo_t.SimpleDescriptor]:
         """Every simple descriptor the ESI registers: its SE endpoint's and, with ``mirrors``,
         the mirror endpoints' (#14.3) — what :func:`zse.radios.ezsp.se_application` must be
         given for such an ESI."""
-        own = EnergyServiceInterface.descriptor(endpoint_id, meter=meter, mirrors=mirrors)
+        own = EnergyServiceInterface.descriptor(
+            endpoint_id, meter=meter, mirrors=mirrors, prepayment=prepayment
+        )
         return [own, *mirror_descriptors(mirror_endpoints(mirrors, endpoint_id))]
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -855,6 +877,9 @@ class EnergyServiceInterface:
         self._untold = True
         if self.meter is not None:
             await self.meter.start()
+        if self.prepayment is not None:
+            await self.prepayment.start()
+            self.prepayment.on_event(self._stream.emit)
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         if self.mirrors is not None:
@@ -930,6 +955,8 @@ class EnergyServiceInterface:
             self.mirrors.stop()
         if self.meter is not None:
             await self.meter.stop()
+        if self.prepayment is not None:
+            await self.prepayment.stop()
         self.endpoint.stop()
 
     async def settle(self, timeout: float | None = SETTLE_TIMEOUT) -> None:
@@ -1929,6 +1956,34 @@ class EnergyServiceInterface:
                     by_peer=result.by_peer,
                 )
             )
+
+    async def _charge_prepayment(self, now: int) -> None:
+        """A reading of the meter: charge the prepay account what was used since the last,
+        at the price in force (Publish Price, SE D.4.2.4.1; none in force: not charged, the
+        next reading counts from this one). A store that fails is logged: the account is
+        unchanged and the next reading charges the whole difference."""
+        assert self.meter is not None
+        assert self.prepayment is not None
+        core = self.meter.core
+        summation = core.read(MeteringAttribute.CURRENT_SUMM_DELIVERED)
+        if summation is None:
+            return
+        price = self.price.schedule.current(now)
+        digits = self.prepayment.account.config.currency_digits
+        try:
+            await self.prepayment.consume_reading(
+                summation,
+                price=(
+                    None
+                    if price is None
+                    else unit_price(price.price, price.price_trailing_digit, digits)
+                ),
+                multiplier=core.read(MeteringAttribute.MULTIPLIER) or 1,
+                divisor=core.read(MeteringAttribute.DIVISOR) or 1,
+                unit_of_measure=core.read(MeteringAttribute.UNIT_OF_MEASURE) or 0,
+            )
+        except ZseError as exc:
+            LOGGER.warning("the prepay account was not charged: %s", exc)
 
     async def _key_established(self, name: str, result: Established) -> None:
         if self.store is not None and result.partner_public_key:

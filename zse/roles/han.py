@@ -83,6 +83,8 @@ from zse.metering.protocol import (
     Polling,
 )
 from zse.metering.service import METERING, MeteringClient, find_meter
+from zse.prepayment.protocol import TopUpAnswered
+from zse.prepayment.service import PREPAYMENT, PrepaymentClient, PrepayStatus
 from zse.price.core import BlockPeriod, PriceAttributes
 from zse.price.service import PRICE, PriceClient, PriceReceived, PriceValueReceived
 from zse.se.ids import (
@@ -648,7 +650,14 @@ class InHomeDisplay(HanDevice):
     (a Metering server on the ESI, or the endpoint ``meter`` = (NWK address, endpoint), e.g. a
     mirror), follows summation and demand with a :class:`~zse.metering.service.MeteringClient`,
     reads the Price server's block tariff attributes, and prices the consumption it sees
-    (:meth:`showing_energy`)."""
+    (:meth:`showing_energy`).
+
+    With ``prepayment=True`` (off by default) it is a prepay meter's display (SE 1.2 D.7): a
+    :class:`~zse.prepayment.service.PrepaymentClient` of the ESI's Prepayment server reads the
+    credit (:meth:`read_prepay_status`), tops up (:meth:`top_up`) and selects emergency credit
+    (:meth:`select_emergency_credit`); its events (top-up accepted or refused, low credit,
+    credit exhausted, emergency credit selected, the snapshots and logs the meter sends) come
+    through ``on_event``."""
 
     device_type = IN_HOME_DISPLAY
     default_device_class = ALL_DEVICE_CLASSES
@@ -661,10 +670,17 @@ class InHomeDisplay(HanDevice):
         metering: bool = False,
         meter: tuple[int, int] | None = None,
         metering_config: MeteringClientConfig | None = None,
+        prepayment: bool = False,
         **options: Any,
     ) -> None:
         self._metering = metering
+        self._prepayment = prepayment
         super().__init__(device, **options)
+        #: The Prepayment client (``prepayment=True``), of the ESI's endpoint once found.
+        self.prepayment: PrepaymentClient | None = None
+        if prepayment:
+            self.prepayment = PrepaymentClient(self.endpoint, server_ep=0, clock=self.clock)
+            self.prepayment.on_event(self._stream.emit)
         self._meter = meter
         self._metering_config = metering_config
         self.metering: MeteringClient | None = None
@@ -673,10 +689,18 @@ class InHomeDisplay(HanDevice):
         self.blocks: PriceAttributes | None = None
 
     def more_clients(self) -> list[int]:
-        return [METERING] if self._metering else []
+        return [
+            *((METERING,) if self._metering else ()),
+            *((PREPAYMENT,) if self._prepayment else ()),
+        ]
 
     async def start_more(self) -> None:
-        """Find the meter and follow it (``metering=True`` only)."""
+        """Find the meter and follow it (``metering=True``); start the Prepayment client and
+        read the credit (``prepayment=True``)."""
+        if self.prepayment is not None:
+            self.prepayment.server_ep = 0 if self.esi_endpoint is None else self.esi_endpoint
+            self.prepayment.start()
+            await self._safely(self.prepayment.read_status())
         if not self._metering:
             return
         nwk, ep = self._meter if self._meter is not None else await find_meter(self.device)
@@ -696,7 +720,29 @@ class InHomeDisplay(HanDevice):
     async def stop(self) -> None:
         if self.metering is not None:
             await self.metering.stop()
+        if self.prepayment is not None:
+            self.prepayment.stop()
         await super().stop()
+
+    def _prepay(self) -> PrepaymentClient:
+        if self.prepayment is None:
+            raise ZseError(f"{self.name}: not a prepay display (prepayment=True)")
+        return self.prepayment
+
+    async def top_up(self, code: str | bytes) -> TopUpAnswered:
+        """Type a top-up code (UTRN) at the display: Consumer Top Up (SE 1.2 D.7.2.3.4);
+        the meter's answer (:class:`~zse.prepayment.protocol.TopUpAnswered`: accepted, or
+        why not, and the credit). The code shows masked in events and logs."""
+        return await self._prepay().top_up(code)
+
+    async def select_emergency_credit(self) -> bool:
+        """Select Available Emergency Credit (SE 1.2 D.7.2.3.1): True when the meter took
+        it, False when none was available."""
+        return await self._prepay().select_emergency_credit()
+
+    async def read_prepay_status(self) -> PrepayStatus:
+        """Read the credit, emergency credit and Credit Status (SE 1.2 D.7.2.2.1)."""
+        return await self._prepay().read_status()
 
     async def read_block_tariff(self) -> PriceAttributes:
         """Read the block thresholds and block prices from the ESI's Price server (Read

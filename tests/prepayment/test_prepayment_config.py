@@ -1,0 +1,48 @@
+"""``zse esi``'s TOML: ``[prepayment]`` and ``[prepayment.codes]`` make a prepay meter; without
+them the ESI is a credit meter. Bad settings are refused with the code masked."""
+
+from __future__ import annotations
+
+import pytest
+
+from zse.config import ConfigError, parse_config
+from zse.prepayment.core import PrepayConfig
+
+CODE = "12345678901234567890"
+
+
+def test_a_prepayment_table_configures_the_account_and_its_codes() -> None:
+    config = parse_config(
+        f"""
+        [prepayment]
+        initial_credit = 1000
+        emergency_credit_limit = 500
+        emergency_credit_threshold = 100
+        [prepayment.codes]
+        "{CODE}" = 2000
+        """
+    )
+    assert config.prepayment == PrepayConfig(
+        initial_credit=1000, emergency_credit_limit=500, emergency_credit_threshold=100
+    )
+    assert config.prepayment_codes == {CODE: 2000}
+    assert CODE not in repr(config)
+    assert parse_config("").prepayment is None  # a credit meter by default
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "[prepayment]\nemergency_credit_limit = -1",
+        "[prepayment]\ninitial_credit = true",
+        "[prepayment]\ncredit = 5",
+        f'[prepayment.codes]\n"{CODE}" = "20.00"',
+        f'[prepayment.codes]\n"{CODE}" = 0',
+        f'[prepayment.codes]\n"{CODE}1234567890123456789012" = 5',
+    ],
+)
+def test_bad_prepayment_settings_are_refused_without_the_code(table: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(table)
+    assert "[prepayment" in str(caught.value)
+    assert CODE[:16] not in str(caught.value)

@@ -1,0 +1,98 @@
+"""A prepay meter and its display on the simulator (SE 1.2 D.7): the ESI hosts the meter and a
+Prepayment server; the meter's readings, priced by the Price cluster in force, run the credit
+down; the display (joined, CBKE) is told of low credit and exhaustion, selects emergency
+credit and tops up: accepted, then the same code is a duplicate, after the ESI restarts too.
+Real components, virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.roles.han_builder import CA, EUIS, START, build, close
+from tests.roles.test_roles_esi_registry import price
+from zse.cbke import SUITE1
+from zse.cbke.service import eui64_bytes
+from zse.metering.core import Readings
+from zse.prepayment.core import (
+    CreditExhausted,
+    EmergencyCreditSelected,
+    LowCredit,
+    PrepayConfig,
+    SupplyInterrupted,
+    TopUpAccepted,
+    TopUpRefused,
+)
+from zse.prepayment.wire import CreditStatus, TopUpResult
+from zse.roles.esi import EnergyServiceInterface
+from zse.se.ids import PREPAYMENT, MeteringAttribute
+
+CODE = "12345678901234567890"
+PREPAY = {
+    "config": {"initial_credit": 1000, "low_credit_warning_level": 300,
+               "emergency_credit_limit": 500, "emergency_credit_threshold": 100},
+    "codes": {CODE: 2000},
+}  # fmt: skip
+METER = {"formatting": {MeteringAttribute.DIVISOR: 1000}}  # raw Wh
+
+
+def esi_options() -> dict:
+    return {
+        "meter": METER,
+        "prepayment": {**PREPAY, "config": PrepayConfig(**PREPAY["config"])},
+    }
+
+
+async def test_a_prepay_display_follows_the_credit_and_tops_up_once(tmp_path) -> None:
+    han = await build(tmp_path, **esi_options())
+    esi = han.esi
+    assert PREPAYMENT in EnergyServiceInterface.descriptor(prepayment=True).input_clusters
+    assert PREPAYMENT not in EnergyServiceInterface.descriptor().input_clusters
+    await esi.provision(EUIS["ihd"])
+    ihd = han.add("ihd", prepayment=True)
+    await ihd.start()
+    await asyncio.sleep(30)
+    await esi.settle()
+    seen = han.device_events["ihd"]
+    assert (await ihd.read_prepay_status()).credit_remaining == 1000
+    # 0.250 a kWh (250, 3 trailing digits) is 25 pence a kWh
+    await esi.publish_price(price(1), device=EUIS["ihd"])
+    assert esi.meter is not None
+    await esi.meter.feed(Readings(summation_delivered=0))  # where the charge counts from
+    await esi.meter.feed(Readings(summation_delivered=28_000))  # 28 kWh: 700 p, 300 left
+    await esi.meter.feed(Readings(summation_delivered=36_000))  # 8 kWh more: 100 left
+    status = await ihd.read_prepay_status()
+    assert status.credit_remaining == 100
+    assert status.credit_status & CreditStatus.Emergency_Credit_Available
+    assert any(isinstance(e, LowCredit) for e in seen)
+    await esi.meter.feed(Readings(summation_delivered=40_000))  # 4 kWh more: gone
+    assert any(isinstance(e, SupplyInterrupted) for e in han.events)
+    await ihd.read_prepay_status()
+    assert any(isinstance(e, CreditExhausted) for e in seen)
+    assert await ihd.select_emergency_credit()
+    assert any(isinstance(e, EmergencyCreditSelected) for e in seen)
+    await esi.meter.feed(Readings(summation_delivered=44_000))  # 100 p of emergency credit
+    assert (await ihd.read_prepay_status()).emergency_credit_remaining == 400
+    answer = await ihd.top_up(CODE)
+    assert answer.result == TopUpResult.Accepted
+    assert answer.credit_remaining == 2000 - 100  # the emergency credit used is paid back
+    assert any(isinstance(e, TopUpAccepted) for e in seen)
+    assert (await ihd.top_up(CODE)).result == TopUpResult.Rejected_Duplicate_Top_Up
+    assert any(isinstance(e, TopUpRefused) for e in seen)
+    assert any(isinstance(e, TopUpAccepted) for e in han.events)  # the ESI's application
+    # the ESI restarts on the same store: the code is still spent, the credit still there
+    await esi.stop()
+    loop = asyncio.get_running_loop()
+    again = EnergyServiceInterface(
+        han.app,
+        credentials=[CA.issue(eui64_bytes(han.app.state.node_info.ieee), SUITE1)],
+        registry=han.registry,
+        clock=lambda: START + int(loop.time()),
+        **esi_options(),
+    )
+    han.esi = again
+    await again.start()
+    assert again.prepayment is not None
+    assert again.prepayment.account.credit == 1900
+    assert (await ihd.top_up(CODE)).result == TopUpResult.Rejected_Duplicate_Top_Up
+    assert (await ihd.read_prepay_status()).credit_remaining == 1900
+    await close(han)
