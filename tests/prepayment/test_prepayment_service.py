@@ -29,7 +29,7 @@ from zse.prepayment.service import PREPAYMENT, PrepaymentClient, PrepaymentServe
 from zse.prepayment.wire import CreditStatus, TopUpResult
 from zse.se.ids import PrepaymentServerCommand
 from zse.sim import Air
-from zse.store import Store
+from zse.store import Batch, Store
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 START = 800_000_000
@@ -202,3 +202,27 @@ async def test_the_utilitys_commands_are_refused_from_the_han_and_garbage_gets_a
     assert await send(PrepaymentServerCommand.GET_TOP_UP_LOG, top_up_log) == (
         foundation.Status.NOT_FOUND
     )
+
+
+async def test_a_damaged_stored_account_is_quarantined_not_served(tmp_path) -> None:
+    """A damaged account record is quarantined (the account starts from its configuration);
+    the codes applied, each a record of its own, stay refused."""
+    se, client, clock, _ = await han(75)
+    store = await Store.open(tmp_path / "esi.db")
+    server, _ = await serve(se, clock, store)
+    assert (await client.top_up(CODE)).result == TopUpResult.Accepted
+    record = server.account.snapshot()
+    await server.stop()
+    record["credit"] = "a lot"
+    await store.commit(Batch().put(server.namespace, "account", record)
+                       .put(server.namespace, "other", {}))  # fmt: skip
+    quarantined: list[object] = []
+    store.on_quarantine(quarantined.append)
+    server, _ = await serve(se, clock, store)
+    assert len(quarantined) == 2
+    assert server.account.credit == CONFIG.initial_credit  # from the configuration
+    assert (await client.read_status()).credit_remaining == CONFIG.initial_credit
+    assert all(CODE not in repr(q) for q in quarantined)
+    # the code applied is a record of its own: still refused
+    assert (await client.top_up(CODE)).result == TopUpResult.Rejected_Duplicate_Top_Up
+    await store.close()

@@ -50,7 +50,7 @@ from typing import Any, Final
 from zse.errors import ZseError
 from zse.metering.core import summation_advance
 from zse.metering.formatting import bcd_to_int, scaled
-from zse.records import BOOL, INT, STR, Fields, ListOf, MapOf, Mismatch, Opt, TupleOf, check
+from zse.records import BOOL, INT, STR, Fields, ListOf, Mismatch, Opt, TupleOf, check
 from zse.se.prepay import (
     CreditStatus,
     DebtCreditStatus,
@@ -178,7 +178,14 @@ class RegisteredCodes:
 
     def restore(self, digests: Mapping[str, int]) -> None:
         """Take stored digests (and amounts) back."""
+        for digest, amount in digests.items():
+            if not _is_digest(digest) or type(amount) is not int or not 0 < amount <= _INT32[1]:
+                raise Mismatch("not a code digest and an amount")
         self._amounts.update(digests)
+
+    def replace(self, digests: Mapping[str, int]) -> None:
+        """Hold exactly ``digests`` (a change undone)."""
+        self._amounts = dict(digests)
 
 
 @dataclass(frozen=True)
@@ -391,8 +398,6 @@ _SHAPE = Fields(
         "carry": TupleOf(INT, INT),
         "credit_time": INT,
         "total_added": INT,
-        "used": ListOf(STR),
-        "registered": MapOf(INT),
         "top_ups": ListOf(TupleOf(INT, INT, INT, STR)),
         "debts": ListOf(TupleOf(STR, INT, INT, INT, INT, INT, INT, INT, INT)),
         "debt_log": ListOf(TupleOf(INT, INT, INT, INT)),
@@ -794,9 +799,25 @@ class PrepayAccount:
 
     # -- persistence -------------------------------------------------------------------------
 
+    def used_digests(self) -> frozenset[str]:
+        """The digests of every code applied (:func:`code_digest`)."""
+        return frozenset(self._used)
+
+    def mark_used(self, digest: str) -> None:
+        """A code applied before (its digest, from a store): refused as a duplicate."""
+        if not _is_digest(digest):
+            raise Mismatch("not a code digest")
+        self._used.add(digest)
+
+    def forget_used(self, digests: Iterable[str]) -> None:
+        """Undo :meth:`mark_used` (a change that could not be stored)."""
+        self._used.difference_update(digests)
+
     def snapshot(self) -> dict[str, Any]:
-        """The whole account as JSON-able data (:meth:`restore` reads it back). Codes appear
-        only as digests, except those of the top-up log (spent codes, as received)."""
+        """The account as JSON-able data (:meth:`restore` reads it back), without the codes
+        applied and registered (:meth:`used_digests`, :attr:`registered`: a store keeps
+        each as a record of its own, so that one damaged record loses no other). Codes appear
+        only in the top-up log (spent codes, as received)."""
         return {
             "credit": self.credit,
             "emergency_remaining": self.emergency_remaining,
@@ -807,8 +828,6 @@ class PrepayAccount:
             "carry": [self._carry.numerator, self._carry.denominator],
             "credit_time": self.credit_time,
             "total_added": self.total_added,
-            "used": sorted(self._used),
-            "registered": self.registered.digests(),
             "top_ups": [[u.time, u.amount, u.origin, u.code.hex()] for u in self.top_ups],
             "debts": [
                 [
@@ -875,8 +894,6 @@ class PrepayAccount:
         self._carry = Fraction(numerator, denominator)
         self.credit_time = record["credit_time"]
         self.total_added = record["total_added"]
-        self._used = set(record["used"])
-        self.registered.restore(record["registered"])
         self.top_ups = top_ups[:MAX_TOP_UP_LOG]
         self.debts = debts
         self.debt_log = [DebtCollected(*entry) for entry in record["debt_log"]][:MAX_DEBT_LOG]
@@ -889,6 +906,10 @@ class PrepayAccount:
     def registered_codes(codes: Iterable[tuple[bytes | str, int]]) -> RegisteredCodes:
         """A :class:`RegisteredCodes` of (code, amount) pairs."""
         return RegisteredCodes(dict(codes))
+
+
+def _is_digest(text: object) -> bool:
+    return isinstance(text, str) and len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def _clamp(value: int, bounds: tuple[int, int]) -> int:

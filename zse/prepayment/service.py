@@ -3,11 +3,12 @@
 :class:`PrepaymentServer` is the meter's side (served by the ESI): it decodes a Prepayment
 frame, hands it to :class:`~zse.prepayment.protocol.PrepaymentServerProtocol` with the time,
 stores the account when the frame changed it and only then sends the answer, and serves the
-attributes. With a store, the account (credit, emergency credit, the digests of every code
-applied and of the codes registered, the logs) survives a restart (kill -9 included): it is
-one record, written in one commit with the change; a record that does not load is
-quarantined and the account starts from its configuration. A commit that fails undoes the
-change in memory and the top-up is answered Rejected - Error.
+attributes. With a store, the account (credit, emergency credit, debts, the logs) survives a
+restart (kill -9 included): it is the record ``account``, and each code applied
+(``used/<digest>``) and registered (``registered/<digest>``) is a record of its own, all
+written in the one commit of the change. A record that does not load is quarantined: a
+damaged account starts from its configuration, yet every code applied stays refused. A
+commit that fails undoes the change in memory and the top-up is answered Rejected - Error.
 
 :class:`PrepaymentClient` is a display's side: :meth:`~PrepaymentClient.top_up`,
 :meth:`~PrepaymentClient.select_emergency_credit`, the Get commands, and Read Attributes of the
@@ -53,7 +54,7 @@ from zse.prepayment.protocol import (
     TopUpLogReceived,
 )
 from zse.prepayment.wire import CreditStatus, Prepayment, TopUpResult, mask_code
-from zse.records import RecordError, load_each
+from zse.records import Mismatch, RecordError, load_each
 from zse.se.ids import PREPAYMENT, PrepaymentAttribute, PrepaymentServerCommand
 from zse.store import Batch, Store
 from zse.time.service import system_clock
@@ -73,6 +74,8 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 _ACCOUNT_KEY: Final = "account"
+_USED: Final = "used"
+_REGISTERED: Final = "registered"
 _READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
 A = PrepaymentAttribute
 
@@ -140,6 +143,9 @@ class PrepaymentServer:
         self._lock = asyncio.Lock()
         self._served: set[int] = set()
         self._remove: Callable[[], None] | None = None
+        #: What the store holds of the codes (so that a commit writes only what changed).
+        self._stored_used: set[str] = set()
+        self._stored_registered: dict[str, int] = {}
 
     async def start(self) -> None:
         """Load the stored account, serve the cluster and its attributes."""
@@ -155,11 +161,21 @@ class PrepaymentServer:
             self._remove = None
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
+        """The account, each code applied (``used/<digest>``) and each code registered
+        (``registered/<digest>``), checked; a bad record is quarantined, the others load."""
+
         def load(key: str, value: Any) -> None:
+            kind, _, digest = key.partition("/")
             if key == _ACCOUNT_KEY:
                 self.account.restore(value)
+            elif kind == _USED and value == 1 and type(value) is int:
+                self.account.mark_used(digest)
+                self._stored_used.add(digest)
+            elif kind == _REGISTERED:
+                self.account.registered.restore({digest: value})
+                self._stored_registered[digest] = value
             else:
-                raise RecordError(self.namespace, key, "not a prepayment record")
+                raise Mismatch("not a prepayment record")
 
         load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
 
@@ -245,29 +261,54 @@ class PrepaymentServer:
         """Apply ``change`` to the account, store it (undone if the store fails: the error
         is raised), serve new attributes and tell the events."""
         async with self._lock:
-            before = self.account.snapshot()
+            before = self._state()
             events = change(self.clock())
             try:
                 await self._store()
             except StoreError:
-                self.account.restore(before)
+                self._undo(before)
                 raise
         self.serve_attributes()
         for event in events:
             self._stream.emit(event)
         return events
 
+    def _state(self) -> tuple[dict[str, Any], frozenset[str], dict[str, int]]:
+        account = self.account
+        return account.snapshot(), account.used_digests(), account.registered.digests()
+
+    def _undo(self, state: tuple[dict[str, Any], frozenset[str], dict[str, int]]) -> None:
+        """Put the account back as it was before a change that could not be stored."""
+        snapshot, used, registered = state
+        self.account.restore(snapshot)
+        self.account.forget_used(self.account.used_digests() - used)
+        self.account.registered.replace(registered)
+
     async def _store(self) -> None:
-        if self.store is not None:
-            await self.store.commit(
-                Batch().put(self.namespace, _ACCOUNT_KEY, self.account.snapshot())
-            )
+        """One commit: the account, the codes applied since the last (a record each) and
+        the registered codes that changed (a record each)."""
+        if self.store is None:
+            return
+        ns = self.namespace
+        used = self.account.used_digests()
+        registered = self.account.registered.digests()
+        batch = Batch().put(ns, _ACCOUNT_KEY, self.account.snapshot())
+        for digest in sorted(used - self._stored_used):
+            batch.put(ns, f"{_USED}/{digest}", 1)
+        for digest in sorted(self._stored_registered.keys() - registered.keys()):
+            batch.delete(ns, f"{_REGISTERED}/{digest}")
+        for digest, amount in sorted(registered.items()):
+            if self._stored_registered.get(digest) != amount:
+                batch.put(ns, f"{_REGISTERED}/{digest}", amount)
+        await self.store.commit(batch)
+        self._stored_used = set(used)
+        self._stored_registered = registered
 
     # -- frames ------------------------------------------------------------------------------
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         async with self._lock:
-            before = self.account.snapshot()
+            before = self._state()
             self.protocol.changed = False
             step = _step(self.protocol, msg, self.clock())
             if self.protocol.changed:
@@ -275,7 +316,7 @@ class PrepaymentServer:
                     await self._store()
                 except StoreError as exc:
                     LOGGER.error("the prepay account could not be stored: %s", exc)
-                    self.account.restore(before)
+                    self._undo(before)
                     step = self._failed(msg)
                 self.protocol.changed = False
         self.serve_attributes()

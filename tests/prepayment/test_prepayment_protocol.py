@@ -1,0 +1,111 @@
+"""The Prepayment cores at the ZCL frame (SE 1.2 D.7), sans-IO: every frame, garbage included,
+gets a Step (a status, frames, events), never an exception; logs and answers fit a frame; the
+utility's commands need an authorized sender."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import given
+from hypothesis import strategies as st
+from zigpy.zcl import foundation
+
+from tests.price.test_price_protocol import frame
+from zse.prepayment.core import PrepayAccount, PrepayConfig
+from zse.prepayment.protocol import (
+    PrepaymentClientProtocol,
+    PrepaymentServerProtocol,
+    TopUpAnswered,
+)
+from zse.prepayment.service import _step
+from zse.prepayment.wire import Prepayment, TopUpResult
+from zse.se.frames import max_zcl_payload
+from zse.se.ids import PREPAYMENT, PrepaymentClientCommand, PrepaymentServerCommand
+from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.frame import Step
+
+NOW = 800_000_000
+S, C = PrepaymentServerCommand, PrepaymentClientCommand
+
+
+def prepay(cluster_frame):
+    return dataclasses.replace(cluster_frame, cluster_id=PREPAYMENT)
+
+
+def server() -> PrepaymentServerProtocol:
+    account = PrepayAccount(
+        PrepayConfig(initial_credit=50, emergency_credit_limit=500, emergency_credit_threshold=100),
+        validator=lambda code: (
+            int(code[-3:]) if code[-3:].isdigit() else TopUpResult.Rejected_Invalid_Top_Up
+        ),
+    )
+    return PrepaymentServerProtocol(account)
+
+
+def command(name: str, **fields) -> bytes:
+    definition = getattr(Prepayment.ServerCommandDefs, name)
+    return encode_command(definition.schema(**fields))
+
+
+@given(st.integers(0, 0x10), st.booleans(), st.binary(max_size=80))
+def test_garbage_frames_give_the_server_and_client_a_step(
+    command_id: int, from_server: bool, data: bytes
+) -> None:
+    for core in (server(), PrepaymentClientProtocol()):
+        step = _step(core, prepay(frame(command_id, data, from_server=from_server)), NOW)
+        assert isinstance(step, Step)
+
+
+def test_a_long_top_up_log_goes_in_several_frames_each_fitting_one() -> None:
+    core = server()
+    for i in range(30):
+        core.account.top_up(f"{i:017d}100".encode(), 2, NOW + i)
+    msg = prepay(frame(S.GET_TOP_UP_LOG, command("get_top_up_log", latest_end_time=NOW + 99,
+                                                 number_of_records=0)))  # fmt: skip
+    step = _step(core, msg, NOW + 100)
+    assert len(step.sends) > 1
+    codes = []
+    for index, send in enumerate(step.sends):
+        assert len(send.payload) <= max_zcl_payload(group=False)
+        assert send.payload[:2] == bytes((index, len(step.sends)))
+        decoded, _ = decode_command(Prepayment, C.PUBLISH_TOP_UP_LOG, send.payload,
+                                    from_server=True)  # fmt: skip
+        codes += [code for code, _, _ in decoded.entries]
+    assert codes == [f"{i:017d}100".encode() for i in reversed(range(30))]  # newest first
+
+
+def test_the_utilitys_commands_need_an_authorized_sender() -> None:
+    payload = command("credit_adjustment", issuer_event_id=1, start_time=NOW,
+                      credit_adjustment_type=0, credit_adjustment_value=5000)  # fmt: skip
+    core = server()
+    step = _step(core, prepay(frame(S.CREDIT_ADJUSTMENT, payload)), NOW)
+    assert step.status == foundation.Status.NOT_AUTHORIZED
+    assert core.account.credit == 50
+    assert not core.changed
+    core.authorize = lambda msg: msg.src_nwk == 0x1234
+    step = _step(core, prepay(frame(S.CREDIT_ADJUSTMENT, payload)), NOW)
+    assert step.status == foundation.Status.SUCCESS
+    assert core.account.credit == 5050
+    assert core.changed
+    catch_up = command("change_debt", issuer_event_id=1, debt_label=b"", debt_amount=10,
+                       debt_recovery_method=2, debt_amount_type=0, debt_recovery_start_time=0,
+                       debt_recovery_collection_time=0, debt_recovery_frequency=0,
+                       debt_recovery_amount=1, debt_recovery_balance_percentage=0)  # fmt: skip
+    step = _step(core, prepay(frame(S.CHANGE_DEBT, catch_up)), NOW)
+    assert step.status == foundation.Status.INVALID_FIELD
+
+
+def test_select_and_top_up_answers() -> None:
+    core = server()
+    select = command("select_available_emergency_credit", command_issue_date_time=NOW,
+                     originating_device=2)  # fmt: skip
+    step = _step(core, prepay(frame(S.SELECT_AVAILABLE_EMERGENCY_CREDIT, select)), NOW)
+    assert step.status == foundation.Status.SUCCESS
+    again = _step(core, prepay(frame(S.SELECT_AVAILABLE_EMERGENCY_CREDIT, select)), NOW)
+    assert again.status == foundation.Status.ACTION_DENIED
+    top_up = command("consumer_top_up", originating_device=2, top_up_code=b"0000000000000000120")
+    (send,) = _step(core, prepay(frame(S.CONSUMER_TOP_UP, top_up)), NOW).sends
+    assert send.command_id == C.CONSUMER_TOP_UP_RESPONSE
+    answer = _step(PrepaymentClientProtocol(), prepay(dataclasses.replace(
+        frame(send.command_id, send.payload, from_server=True))), NOW).events  # fmt: skip
+    assert answer == (TopUpAnswered(TopUpResult.Accepted, 120, 2, 170),)
