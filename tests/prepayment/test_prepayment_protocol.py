@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from tests.price.test_price_protocol import frame
-from zse.prepayment.core import PrepayAccount, PrepayConfig
+from zse.prepayment.core import Debt, PrepayAccount, PrepayConfig
 from zse.prepayment.protocol import (
     PrepaymentClientProtocol,
     PrepaymentServerProtocol,
@@ -109,3 +109,27 @@ def test_select_and_top_up_answers() -> None:
     answer = _step(PrepaymentClientProtocol(), prepay(dataclasses.replace(
         frame(send.command_id, send.payload, from_server=True))), NOW).events  # fmt: skip
     assert answer == (TopUpAnswered(TopUpResult.Accepted, 120, 2, 170),)
+
+
+def test_the_debt_repayment_log_is_published_newest_first_by_debt_type() -> None:
+    core = server()
+    core.account.change_debt(0, Debt(amount=300, frequency=0, recovery_amount=100),
+                             incremental=False, now=NOW)  # fmt: skip
+    core.account.change_debt(1, Debt(amount=50, frequency=1, recovery_amount=50),
+                             incremental=False, now=NOW)  # fmt: skip
+    core.account.tick(NOW + 7200)
+    ask = command("get_debt_repayment_log", latest_end_time=NOW + 7200, number_of_records=0,
+                  debt_type=0xFF)  # fmt: skip
+    (send,) = _step(core, prepay(frame(S.GET_DEBT_REPAYMENT_LOG, ask)), NOW + 7200).sends
+    decoded, _ = decode_command(Prepayment, C.PUBLISH_DEBT_LOG, send.payload, from_server=True)
+    assert list(decoded.entries) == [
+        (NOW + 7200, 100, 0, 0),
+        (NOW + 3600, 100, 0, 100),
+        (NOW, 50, 1, 0),
+        (NOW, 100, 0, 200),
+    ]
+    only_2 = command("get_debt_repayment_log", latest_end_time=NOW + 7200, number_of_records=1,
+                     debt_type=1)  # fmt: skip
+    (send,) = _step(core, prepay(frame(S.GET_DEBT_REPAYMENT_LOG, only_2)), NOW + 7200).sends
+    decoded, _ = decode_command(Prepayment, C.PUBLISH_DEBT_LOG, send.payload, from_server=True)
+    assert list(decoded.entries) == [(NOW, 50, 1, 0)]

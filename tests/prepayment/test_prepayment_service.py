@@ -27,6 +27,7 @@ from zse.prepayment.core import (
 from zse.prepayment.protocol import SnapshotReceived, TopUpLogReceived
 from zse.prepayment.service import PREPAYMENT, PrepaymentClient, PrepaymentServer, TopUpFailed
 from zse.prepayment.wire import CreditStatus, TopUpResult
+from zse.se.ids import PrepaymentAttribute as A
 from zse.se.ids import PrepaymentServerCommand
 from zse.sim import Air
 from zse.store import Batch, Store
@@ -93,6 +94,17 @@ async def test_a_display_tops_up_once_even_across_a_restart(tmp_path, caplog) ->
     assert TopUpRefused(again.result, 2, "*" * 16 + "7890") in seen
     invalid = await client.top_up("11111111111111111111")
     assert invalid.result == TopUpResult.Rejected_Invalid_Top_Up
+    # the Top-up set (D.7.2.2.2): record #1 is the newest top-up
+    top_up_set = [A.TOP_UP_DATE_TIME_1, A.TOP_UP_AMOUNT_1, A.TOP_UP_ORIGINATING_DEVICE_1,
+                  A.TOP_UP_CODE_1]  # fmt: skip
+    reply = await client.endpoint.request(
+        0x0000, SE_ENDPOINT_ID, PREPAYMENT, foundation.GeneralCommand.Read_Attributes,
+        b"".join(int(a).to_bytes(2, "little") for a in top_up_set), cluster_specific=False,
+        encrypt=True,
+    )  # fmt: skip
+    schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
+    records, _ = schema.deserialize(reply.payload)
+    assert [r.value.value for r in records.status_records][1:] == [2000, 2, CODE.encode()]
     # the ESI restarts: the credit and the codes used are where they were
     await server.stop()
     await store.close()

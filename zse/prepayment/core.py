@@ -607,7 +607,9 @@ class PrepayAccount:
             self.debts[index] = replace(debt, amount=owed, next_collection=due)
 
     def _log_debt(self, collected: DebtCollected, events: list[PrepayEvent]) -> None:
+        """Log a collection, newest first by time (the last logged first among equals)."""
         self.debt_log.insert(0, collected)
+        self.debt_log.sort(key=lambda c: c.time, reverse=True)
         del self.debt_log[MAX_DEBT_LOG:]
         events.append(collected)
 
