@@ -727,6 +727,8 @@ class InHomeDisplay(HanDevice):
     def _prepay(self) -> PrepaymentClient:
         if self.prepayment is None:
             raise ZseError(f"{self.name}: not a prepay display (prepayment=True)")
+        if self.esi_endpoint is not None:  # the ESI's endpoint as last found (a rejoin)
+            self.prepayment.server_ep = self.esi_endpoint
         return self.prepayment
 
     async def top_up(self, code: str | bytes) -> TopUpAnswered:
