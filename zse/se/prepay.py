@@ -14,9 +14,7 @@ characters, so a code never shows whole in a log, a repr or an error.
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
-from typing import Final, Self
+from typing import Final, NamedTuple, Self
 
 import zigpy.types as t
 
@@ -192,12 +190,15 @@ class SnapshotPayload(bytes):
         return cls(data), b""
 
 
-_STATUS = struct.Struct("<iIIIii")
+#: Each Debt/Credit Status value's signedness, in payload order (4 octets each).
+_SIGNED = (True, False, False, False, True, True)
+_STATUS_SIZE = 4 * len(_SIGNED)
 
 
-@dataclass(frozen=True)
-class DebtCreditStatus:
-    """The Debt/Credit Status snapshot payload (type 0, D.7.2.4.1.1.8): 24 octets."""
+class DebtCreditStatus(NamedTuple):
+    """The Debt/Credit Status snapshot payload (type 0, D.7.2.4.1.1.8): 24 octets, Accumulated
+    Debt (int32), Type 1-3 Debt Remaining (uint32), Emergency Credit Remaining and Credit
+    Remaining (int32)."""
 
     accumulated_debt: int = 0
     type1_debt_remaining: int = 0
@@ -207,21 +208,25 @@ class DebtCreditStatus:
     credit_remaining: int = 0
 
     def encode(self) -> SnapshotPayload:
-        """The payload's octets."""
-        return SnapshotPayload(
-            _STATUS.pack(
-                self.accumulated_debt,
-                self.type1_debt_remaining,
-                self.type2_debt_remaining,
-                self.type3_debt_remaining,
-                self.emergency_credit_remaining,
-                self.credit_remaining,
+        """The payload's octets; ValueError for a value that does not fit."""
+        try:
+            return SnapshotPayload(
+                b"".join(
+                    value.to_bytes(4, "little", signed=signed)
+                    for value, signed in zip(self, _SIGNED, strict=True)
+                )
             )
-        )
+        except OverflowError as exc:
+            raise ValueError(f"a Debt/Credit Status value does not fit: {exc}") from None
 
     @classmethod
     def decode(cls, payload: bytes) -> DebtCreditStatus:
         """Read a type-0 payload; ValueError when it is not 24 octets or more."""
-        if len(payload) < _STATUS.size:
+        if len(payload) < _STATUS_SIZE:
             raise ValueError(f"a Debt/Credit Status payload is 24 octets, got {len(payload)}")
-        return cls(*_STATUS.unpack_from(payload))
+        return cls(
+            *(
+                int.from_bytes(payload[4 * i : 4 * i + 4], "little", signed=signed)
+                for i, signed in enumerate(_SIGNED)
+            )
+        )
