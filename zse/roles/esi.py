@@ -763,16 +763,9 @@ class EnergyServiceInterface:
         )
         #: The Metering server (SE D.3), when ``meter`` asked for one.
         self.meter: MeteringServer | None = None
-        if meter:
-            options = {} if meter is True else dict(meter)
-            self.meter = MeteringServer(port, clock=clock, store=self.store, **options)
         #: The Prepayment server (SE 1.2 D.7), when ``prepayment`` asked for one.
         self.prepayment: PrepaymentServer | None = None
-        if prepayment:
-            options = {} if prepayment is True else dict(prepayment)
-            self.prepayment = PrepaymentServer(port, clock=clock, store=self.store, **options)
-            if self.meter is not None:  # the account is charged at each of the meter's readings
-                self.meter.on_readings(self._charge_prepayment)
+        self._serve_meter(port, clock, meter, prepayment)
         self._stream: EventStream[EsiEvent] = EventStream()
         #: Listeners attached (:meth:`on_event`), and whether the reports and confirmations
         #: recorded but not yet told wait for one (set by :meth:`start`).
@@ -810,6 +803,24 @@ class EnergyServiceInterface:
         )
         self._timer = Timer("provisioning deadlines", logger=LOGGER)
         self._timer.add(self._watch, self._due)
+
+    def _serve_meter(
+        self,
+        port: ZclPort,
+        clock: Callable[[], int],
+        meter: bool | Mapping[str, Any],
+        prepayment: bool | Mapping[str, Any],
+    ) -> None:
+        """Set up the Metering server (SE D.3) and the Prepayment server (SE 1.2 D.7) when
+        asked for; a prepay account is charged at each of the meter's readings."""
+        if meter:
+            options = {} if meter is True else dict(meter)
+            self.meter = MeteringServer(port, clock=clock, store=self.store, **options)
+        if prepayment:
+            options = {} if prepayment is True else dict(prepayment)
+            self.prepayment = PrepaymentServer(port, clock=clock, store=self.store, **options)
+            if self.meter is not None:
+                self.meter.on_readings(self._charge_prepayment)
 
     @staticmethod
     def descriptor(

@@ -622,6 +622,8 @@ def aux_switch_label_attribute(switch: int) -> int:
     if not 1 <= switch <= _AUX_SWITCHES:
         raise ValueError(f"switch {switch} has no label attribute (1-{_AUX_SWITCHES})")
     return CalendarAttribute.AUX_SWITCH1_LABEL + switch - 1
+
+
 # --- Prepayment (SE 1.2 D.7), 0x0705 -----------------------------------------------------------
 # The SE 1.2 text was out of reach: ids as Wireshark 4.0's Prepayment dissector names them
 # (``tshark -G values``, zbee_zcl_se.pp.*), the oracle of the tests.
