@@ -214,7 +214,9 @@ async def test_a_route_request_flood_keeps_the_tables_bounded() -> None:
         await asyncio.sleep(0.1)
     assert len(routing.routes) == _route.ROUTE_TABLE_SIZE
     assert router.route_stats.routes_evicted > 0
-    # frames for destinations nobody has, through the router: held up to the bound
+    # frames for destinations nobody has, through the router: held up to the bound (once the
+    # hostile's discovery entries are gone: the router's own discoveries take entries too)
+    await asyncio.sleep(_route.ROUTE_DISCOVERY_TIME + 1)
     sends = []
     for i in range(30):
         hdr = f.NwkHeader(0x6000 + i, hostile.nwk, 30, i)
@@ -385,3 +387,63 @@ async def test_tshark_reads_update_device_and_tunnel(tmp_path: Path) -> None:
         if p.get("zbee_aps.cmd.id") == ["0x05"] and p.get("wpan.dst16") == [f"0x{display.nwk:04x}"]
     )
     assert key["wpan.src16"] == [f"0x{router.nwk:04x}"]
+
+
+async def test_frames_sent_back_to_back_over_two_hops_arrive_in_order() -> None:
+    """ESI - r1 - display: 200 frames sent at one virtual instant reach the display in the
+    order sent, none dropped as a stale NWK or APS frame counter: a radio sends in order
+    and a router relays in order (the air keeps the order of frames due at one instant)."""
+    _air, esi, (r1, display) = await chain(101, n=2)
+    box = inbox(display, MESSAGING)
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 0)  # the route found
+    await asyncio.sleep(0.1)
+    await asyncio.gather(
+        *(esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, tsn) for tsn in range(1, 201))
+    )
+    await asyncio.sleep(0.1)
+    assert display.stats.nwk_stale_counter == 0
+    assert display.stats.aps_stale_counter == 0
+    assert [m.tsn & 0xFF for m in box] == [tsn & 0xFF for tsn in range(201)]
+    assert r1.route_stats.relayed == 201
+
+
+async def test_a_routers_own_route_discoveries_count_against_the_discovery_table() -> None:
+    """The route discovery table holds 8 entries, the router's own discoveries among them: a
+    hostile insider's Route Requests fill it, then the router's own send to a node it has no
+    route to cannot start a discovery: it fails at once (NWK ROUTE_ERROR), counted, and the
+    table stays at its bound. Once the entries expire, the router discovers again."""
+    air, esi, (router, hostile) = await han(102, n=2)
+    air.out_of_range(esi.radio, hostile)  # a topology: routing on
+    for i in range(_route.DISCOVERY_TABLE_SIZE):
+        hdr = f.NwkHeader(0xFFFC, 0x4000 + i, 30, i, frame_type=f.NWK_COMMAND, discover_route=0)
+        frame = hostile._nwk_frame(hdr, f.RouteRequest(i, 0x7000 + i, 0).encode())
+        assert frame is not None
+        hostile._mac_send(0xFFFC, frame)
+    await asyncio.sleep(0.1)
+    routing = router._routing
+    assert routing is not None
+    assert len(routing.discoveries) == _route.DISCOVERY_TABLE_SIZE
+    dropped = router.route_stats.route_requests_dropped
+
+    async def send_from_router() -> None:
+        await router.send_aps(
+            dst_mode=t.AddrMode.NWK,
+            dst_addr=0x7777,
+            dst_ep=1,
+            src_ep=1,
+            cluster_id=MESSAGING,
+            profile_id=SE_PROFILE,
+            payload=bytes((0x19, 1, 0x00)) + DISPLAY_MESSAGE,
+        )
+
+    with pytest.raises(DeliveryError, match="route discovery table") as refused:
+        await send_from_router()
+    assert refused.value.status == t.NWKStatus.NWK_ROUTE_ERROR
+    assert len(routing.discoveries) == _route.DISCOVERY_TABLE_SIZE
+    assert router.route_stats.route_requests_dropped == dropped + 1
+    assert router.route_stats.route_discoveries == 0
+    assert not routing.pending
+    await asyncio.sleep(_route.ROUTE_DISCOVERY_TIME + 1)
+    with pytest.raises(DeliveryError, match="no route to 0x7777"):
+        await send_from_router()  # a discovery of its own, which finds nobody
+    assert router.route_stats.route_discoveries == 1

@@ -8,7 +8,9 @@ devices whose logical type is router, receiver on when idle) keep, each, bounded
   :data:`ROUTE_TABLE_SIZE` entries, the least recently used dropped for a new one (counted);
 - a route discovery table (ZB 3.6.3.2): (originator, route request id) -> the neighbour the
   cheapest Route Request came from and its cost, :data:`DISCOVERY_TABLE_SIZE` entries living
-  nwkcRouteDiscoveryTime (10 s); a Route Request past that bound is dropped (counted);
+  nwkcRouteDiscoveryTime (10 s), the router's own discoveries among them; a Route Request
+  past that bound is dropped, and a discovery of its own is not started: the frame fails at
+  once (``NWK_ROUTE_ERROR``), both counted in ``route_requests_dropped``;
 - the frames awaiting a route, :data:`PENDING_FRAMES` at most (a frame past that is refused:
   ``NWK_FRAME_NOT_BUFFERED``);
 - a broadcast transaction table (ZB 3.6.5): (NWK source, NWK sequence number) of each
@@ -163,9 +165,10 @@ class RouteStats:
     """A node's routing counters (``node.route_stats``): NWK unicasts relayed for other
     nodes, broadcasts rebroadcast, broadcast copies dropped as heard before (the broadcast
     transaction table) or because that table was full, Route Requests this node sent,
-    discoveries that found no route, Route Requests dropped because the route discovery table
-    was full, routes dropped to make room in the routing table, frames refused because too
-    many awaited a route, Network Status commands sent and received."""
+    discoveries that found no route, Route Requests dropped (or discoveries of its own not
+    started) because the route discovery table was full, routes dropped to make room in the
+    routing table, frames refused because too many awaited a route, Network Status commands
+    sent and received."""
 
     relayed: int = 0
     rebroadcast: int = 0
@@ -284,6 +287,16 @@ def send(node: Node, dst: int, build: Build) -> asyncio.Future[bool]:
             " refused (NWK FRAME_NOT_BUFFERED)",
             status=t.NWKStatus.NWK_FRAME_NOT_BUFFERED,
         )
+    if dst not in routing.searching:
+        routing.expire(_now())
+        if len(routing.discoveries) >= DISCOVERY_TABLE_SIZE:
+            # its own discovery takes an entry too (the request's own, ZB 3.6.3.5.1)
+            tables(node).stats.route_requests_dropped += 1
+            raise zigpy.exceptions.DeliveryError(
+                f"{node!r}: the route discovery table is full ({DISCOVERY_TABLE_SIZE} entries);"
+                f" no route discovery for 0x{dst:04X} (NWK ROUTE_ERROR)",
+                status=t.NWKStatus.NWK_ROUTE_ERROR,
+            )
     future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
     routing.pending.setdefault(dst, []).append(_Pending(build, future))
     routing.held += 1
