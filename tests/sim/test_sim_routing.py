@@ -24,6 +24,7 @@ from tests.sim.test_sim_faults_capture import (
     inbox,
 )
 from zse.installcode import InstallCode
+from zse.security import KeyId
 from zse.sim import SE_PROFILE, Air, JoinRefused, SimControllerApplication, SimDevice, _route
 from zse.sim import _frames as f
 
@@ -447,3 +448,46 @@ async def test_a_routers_own_route_discoveries_count_against_the_discovery_table
     with pytest.raises(DeliveryError, match="no route to 0x7777"):
         await send_from_router()  # a discovery of its own, which finds nobody
     assert router.route_stats.route_discoveries == 1
+
+
+async def test_a_hostile_routers_update_device_cannot_move_a_joined_device() -> None:
+    """Joining open and no install code required: a hostile router (it holds the network
+    key and its own link key) tells the Trust Center, in an APS Update Device of status
+    "standard device unsecured join" (an association), that a device already on the network
+    joined it at another address. That is a new join, not a rejoin (a rejoin through a
+    router says "secured rejoin" or "unsecured rejoin", ZB Table 4.40): the Trust Center
+    refuses it, counted; the device keeps its address and its install-code link key, and the
+    ESI still reaches it APS-encrypted. A device not yet on the network still joins so."""
+    _air, esi, (display, hostile) = await han(103, n=2)
+    await asyncio.sleep(60)  # the install codes registered for their joins expire
+    esi.require_install_code = False
+    await esi.permit(60)
+    tc = esi.radio
+    assert hostile.tc_ieee is not None
+    address, key = tc.children[display.ieee], tc.link_keys[display.ieee]
+    conflicts = tc.stats.address_conflicts
+
+    async def update_device(ieee: t.EUI64, nwk: int) -> None:
+        assert hostile.tc_ieee is not None
+        assert hostile.nwk is not None
+        aps = f.ApsHeader(f.APS_COMMAND, f.APS_DELIVERY_UNICAST, next(hostile._aps_counter) & 0xFF)
+        update = f.update_device_payload(ieee, nwk, f.UPDATE_DEVICE_UNSECURED_JOIN)
+        secured = hostile._secure_aps(aps, update, hostile.tc_ieee, KeyId.DATA)
+        hdr = f.NwkHeader(0x0000, hostile.nwk, 30, next(hostile._nwk_seq) & 0xFF)
+        assert await hostile._send_nwk(hdr, secured)
+        await asyncio.sleep(1)
+
+    await update_device(display.ieee, 0x1234)
+    assert tc.children[display.ieee] == address
+    assert 0x1234 not in tc.address_map
+    await update_device(display.ieee, address)  # the same address: its link key would go
+    assert tc.children[display.ieee] == address
+    assert tc.link_keys[display.ieee] == key
+    assert tc.stats.address_conflicts == conflicts + 2
+    box = inbox(display, MESSAGING)
+    await esi_send(esi, display, MESSAGING, 0x00, DISPLAY_MESSAGE, 4, encrypt=True, ack=True)
+    await asyncio.sleep(0.1)
+    assert [(m.tsn, m.aps_encrypted) for m in box] == [(4, True)]
+    newcomer = t.EUI64.convert("00:0d:6f:00:0c:00:00:42")
+    await update_device(newcomer, 0x2345)
+    assert tc.children[newcomer] == 0x2345

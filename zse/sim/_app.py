@@ -165,14 +165,28 @@ class CoordinatorNode(ParentNode):
         Transport Key (APS-secured with the key-transport key of that link key, ZB 4.6.3.4.1)
         sent in an APS Tunnel command (ZB 4.4.3) to the router, which passes it on. Refused,
         nothing is sent (the spec's Remove Device to the router is not modelled): the device
-        gives up waiting for its key."""
+        gives up waiting for its key.
+
+        The status says how the device came (ZB Table 4.40; ZBOSS's and Wireshark's names):
+        "standard device unsecured join" is a MAC association, a new join; a rejoin through
+        a router says "secured rejoin" or "unsecured rejoin". So an unsecured join of a
+        device already on the network is refused, counted in ``address_conflicts``, whatever
+        the address: any router could otherwise move a device (with
+        ``require_install_code=False``) or swap its link key for the well-known one. A device
+        that was removed or left joins again as any other; rejoins through a router are not
+        modelled (a device here rejoins with the coordinator)."""
         assert self.network_key is not None
         assert self.nwk is not None
+        ieee = f.eui64(ieee)
+        if ieee in self.children:
+            self.stats.address_conflicts += 1
+            LOGGER.info("refusing %s joining through 0x%04X: already on the network", ieee, parent)
+            return
         key = self._key_for(ieee) if self.permitting else None
         if key is None or self._joined_as(nwk) not in (None, ieee):
             LOGGER.info("refusing %s joining through 0x%04X", ieee, parent)
             return
-        self.children[f.eui64(ieee)] = nwk
+        self.children[ieee] = nwk
         self._learn_address(nwk, ieee)
         self._adopt(ieee, _RX_ON)
         self.set_link_key(ieee, key)

@@ -222,7 +222,8 @@ class NodeStats:
     APS-secured frames whose link key is not that of the device the NWK source address
     belongs to (an insider's frame passed off as another device's); ``address_conflicts``
     counts Device_annce frames (and, at the coordinator, NWK_addr_rsp / IEEE_addr_rsp)
-    contradicting what the node's own join records say;
+    contradicting what the node's own join records say, and at the Trust Center an APS
+    Update Device telling an unsecured join of a device already on the network;
     ``nwk_source_mismatch`` counts NWK commands (Leave, Rejoin Request) whose claimed sender
     is not the device the node knows at the NWK source address (an insider's forgery), and
     frames a router was to relay whose NWK source is its own address;
