@@ -10,6 +10,8 @@ cancel cut short is still carried out at the next start, each device told once."
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,13 @@ from tests.headend.helpers import Service, start_service
 from tests.headend.test_headend_cancel import A, _register
 from tests.headend.test_headend_restart import _restart
 from tests.postgres_server import place, postgres
+from zse.errors import StoreError
 from zse.headend import service as headend_service
 from zse.headend.core import CANCEL_TOLD
 from zse.headend.sim import SimDevice
 from zse.installcode import canonical_eui64, parse_eui64
 from zse.roles.esi import MessageCancelSent
+from zse.store import Batch
 
 __all__ = ["place", "postgres"]  # fixtures: the restart test runs on both engines
 
@@ -209,3 +213,94 @@ async def test_a_cancel_cut_short_midway_is_carried_out_at_start_each_device_tol
         assert cancels == {canonical_eui64(d.mac): 1 for d in devices}
     finally:
         await service.close()
+
+
+def _failing_once(
+    service: Service, monkeypatch: pytest.MonkeyPatch, fails: Callable[[Batch], bool]
+) -> list[Batch]:
+    """The store's next commit of a batch ``fails(batch)`` picks raises :class:`StoreError`
+    (a disk full, say); every other commit goes through. The list: the batch refused."""
+    store = service.store
+    commit = store.commit
+    refused: list[Batch] = []
+
+    async def failing(batch: Batch) -> list[int]:
+        if not refused and fails(batch):
+            refused.append(batch)
+            raise StoreError("the disk is full (on purpose)")
+        return await commit(batch)
+
+    monkeypatch.setattr(store, "commit", failing)
+    return refused
+
+
+def _writes(batch: Batch, send_id: int, outcome: str, mac: str | None = None) -> bool:
+    """Whether ``batch`` writes a copy of ``send_id`` (``mac``'s) as ``outcome``."""
+    return any(
+        op == "put"
+        and namespace == "headend.outcomes"
+        and key.startswith(f"{send_id}/")
+        and (mac is None or key.endswith(mac))
+        and json.loads(value)["outcome"] == outcome
+        for op, namespace, key, value in batch._ops
+    )
+
+
+async def test_a_write_failing_midway_leaves_the_cancels_under_way_recorded(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first device's cancelled copy cannot be written (the store fails once): the
+    cancel fails with the store's error, but the other devices' Cancels under way (told
+    already, their write waiting for the failed one) are let finish and recorded, not cut
+    short; the cancel asked again then tells only the device whose write failed. Was: the
+    failure cancelled the other lanes mid-Cancel, and each device told but not recorded was
+    told again (here five of six)."""
+    devices = list(service.sims.devices)
+    send_id = await _delivered(service, devices)
+    cancels = _cancels(service)
+    refused = _failing_once(service, monkeypatch, lambda b: _writes(b, send_id, "cancelled"))
+    with pytest.raises(StoreError, match="on purpose"):
+        await service.headend.cancel(A, send_id)
+    assert refused
+    details = _details(service, send_id)
+    unwritten = [mac for mac, (outcome, _) in details.items() if outcome != "cancelled"]
+    assert len(unwritten) == 1, details
+    assert all(d == CANCEL_TOLD for o, d in details.values() if o == "cancelled")
+    await service.headend.cancel(A, send_id)  # carried out again
+    assert {d for _, d in _details(service, send_id).values()} == {CANCEL_TOLD}
+    assert cancels == {mac: 2 if mac in unwritten else 1 for mac in details}
+
+
+async def test_a_retry_round_sends_its_cancels_though_a_delivery_in_it_fails(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One back-off round has a copy to send again (a display on meter-1 was off) and a
+    Cancel to send again (one on meter-2 was off when its send was cancelled, back now): the
+    copy's answer cannot be written (the store fails once), and the round fails with the
+    store's error, but the Cancel is sent and recorded all the same. Was: the failure
+    dropped the Cancels collected in that round."""
+    one = next(d for d in service.sims.devices if d.meter == "meter-1")
+    two = next(d for d in service.sims.devices if d.meter == "meter-2")
+    mac_one, mac_two = canonical_eui64(one.mac), canonical_eui64(two.mac)
+    await _register(service, [one, two])
+    for name, meter in (("g1", "meter-1"), ("g2", "meter-2")):
+        body = {"name": name, "meters": [meter]}
+        reply = await service.call(A, "POST", "/api/v1/groups", body)
+        assert reply.status == 201, reply.body
+    _off(service, [one])
+    first = (await service.headend.send_message(A, {"group": "g1", "text": "one"}))["id"]
+    second = (await service.headend.send_message(A, {"group": "g2", "text": "two"}))["id"]
+    await asyncio.sleep(NO_APS_ACK + SLACK)
+    assert _details(service, first)[mac_one][0] == "offline"
+    assert _details(service, second)[mac_two][0] == "delivered"
+    _off(service, [two])
+    await service.headend.cancel(A, second)
+    assert _not_told(_details(service, second)[mac_two][1])
+    service.sims.air_of(two).restore(parse_eui64(two.mac))
+    cancels = _cancels(service)
+    refused = _failing_once(service, monkeypatch, lambda b: _writes(b, first, "offline"))
+    with pytest.raises(StoreError, match="on purpose"):
+        await service.headend._retry([(first, mac_one), (second, mac_two)])
+    assert refused
+    assert _details(service, second)[mac_two] == ("cancelled", CANCEL_TOLD)
+    assert cancels == {mac_two: 1}

@@ -989,8 +989,10 @@ class Headend:
         becomes ``cancelled`` (final: not tried again) with the ESI's reason as its detail.
         A cancelled send's Cancel not acknowledged yet is sent again, the due Cancels together
         as a cancel's (:func:`_fan_out`): the devices still off cost one retry time, not one
-        each, before the first device back is told."""
+        each, before the first device back is told. A delivery that fails (a store write)
+        keeps none of the round's Cancels from going out; its error is raised after them."""
         cancels: list[OutcomeRecord] = []
+        deliveries: list[tuple[int, str]] = []
         for send_id, device in due:
             send = self.records.sends.get(send_id)
             record = self.records.outcomes.get(send_id, {}).get(device)
@@ -1000,8 +1002,16 @@ class Headend:
                 if record.outcome is Outcome.CANCELLED and record.next_try:
                     cancels.append(record)
                 continue
-            await self._deliver(send_id, device)
+            deliveries.append((send_id, device))
+        failure: Exception | None = None
+        try:
+            for send_id, device in deliveries:
+                await self._deliver(send_id, device)
+        except Exception as exc:  # raised once the Cancels are out (a cancel of the round: at once)
+            failure = exc
         await _fan_out(cancels, self._cancel_again)
+        if failure is not None:
+            raise failure
 
     async def _cancel_again(self, record: OutcomeRecord) -> None:
         """Send ``record``'s Cancel again, its send as it stands now."""
@@ -1427,16 +1437,26 @@ async def _fan_out(
     records: Iterable[OutcomeRecord], act: Callable[[OutcomeRecord], Awaitable[None]]
 ) -> None:
     """``act(record)`` for each of ``records``: the meters at once, each meter's in order,
-    :data:`UNICASTS_PER_METER` of them under way at a time. The first failure ends the others
-    (cancelled, as the fan-out is if its caller is), and is raised as it was: the work cut
-    short is carried out again (:meth:`Headend._resume_cancel`, the back-off)."""
+    :data:`UNICASTS_PER_METER` of them under way at a time. After the first failure no lane
+    takes another record, but each finishes the one under way (a device told is recorded
+    told: cut short, it was told again when the work resumed), then the first failure is
+    raised as it was; the records not taken are carried out again
+    (:meth:`Headend._resume_cancel`, the back-off). The fan-out cancelled (its caller is),
+    the lanes are cancelled at once."""
     by_meter: dict[str, list[OutcomeRecord]] = {}
     for record in sorted(records, key=lambda r: (r.meter, r.device, r.send)):
         by_meter.setdefault(record.meter, []).append(record)
+    failures: list[BaseException] = []
 
     async def lane(queued: Iterator[OutcomeRecord]) -> None:
         for record in queued:  # shared by the meter's lanes: each record taken once
-            await act(record)
+            if failures:
+                return
+            try:
+                await act(record)
+            except BaseException as exc:  # the first is raised once every lane is done
+                failures.append(exc)
+                raise
 
     loop = asyncio.get_running_loop()
     lanes = []
@@ -1447,8 +1467,10 @@ async def _fan_out(
             for _ in range(min(UNICASTS_PER_METER, len(meter_records)))
         ]
     try:
-        await asyncio.gather(*lanes)
+        await asyncio.gather(*lanes, return_exceptions=True)
     finally:
         for task in lanes:
             task.cancel()
         await asyncio.gather(*lanes, return_exceptions=True)
+    if failures:
+        raise failures[0]
