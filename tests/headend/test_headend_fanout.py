@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.headend.helpers import Service
 from tests.headend.test_headend_cancel import A, _register
+from tests.headend.test_headend_cancel_at_once import NO_APS_ACK, SLACK, _off
 from tests.headend.test_headend_story import _until
+from zse.headend import service as headend_service
 from zse.headend.core import CANCEL_TOLD, CANCEL_UNSENT
 from zse.installcode import canonical_eui64, parse_eui64
 
@@ -51,28 +55,43 @@ def _held(esi: Any, name: str) -> asyncio.Event:
     return gate
 
 
-async def test_a_cancel_while_the_send_goes_out_reaches_every_meter(service: Service) -> None:
+async def test_a_cancel_while_the_send_goes_out_reaches_every_meter(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A cancel while the send had not reached meter-2 yet answered a plain-text 500 ("no
     message with id 1"), and meter-2's display then showed the message of a send reading
-    cancelled and finished. Now: 202, and meter-2's copy is withdrawn, never shown."""
+    cancelled and finished. Now: 202, and meter-2's copy not sent yet is withdrawn, never
+    shown. The meters' copies go out together, a bounded few at a time on each meter: here
+    one (``UNICASTS_PER_METER``), so meter-2's second device waits behind its first, held,
+    as meter-1's slow one is, when the cancel comes."""
+    monkeypatch.setattr(headend_service, "UNICASTS_PER_METER", 1)
     one = next(d for d in service.sims.devices if d.meter == "meter-1")
-    two = next(d for d in service.sims.devices if d.meter == "meter-2")
-    await _register(service, [one, two])
+    ahead, two = sorted(
+        (d for d in service.sims.devices if d.meter == "meter-2"),
+        key=lambda d: canonical_eui64(d.mac),
+    )[:2]
+    await _register(service, [one, ahead, two])
     await _group(service, ["meter-1", "meter-2"])
     service.sims.air_of(one).silence(parse_eui64(one.mac))  # meter-1's unicast is slow
     gate = _held(service.headend.meters["meter-1"].esi, "send_message")
+    gate_2 = _held(service.headend.meters["meter-2"].esi, "send_message")
     sent = await service.call(A, "POST", "/api/v1/sends/message", {"group": "g", "text": "oops"})
     assert sent.status == 202, sent.body
     send_id = sent.body["id"]
+    await asyncio.sleep(1)  # both meters' first copies under way, held
     cancelled = await service.call(A, "POST", f"/api/v1/sends/{send_id}/cancel")
     assert cancelled.status == 202, cancelled.body
     assert cancelled.body["cancelled"]
     assert not cancelled.body["finished"]  # meter-1's copy is still being sent
     gate.set()
+    gate_2.set()
     await asyncio.sleep(60)
     outcomes = _outcomes(service, send_id)
     assert outcomes[canonical_eui64(two.mac)] == ("cancelled", CANCEL_UNSENT)
     assert two.role.messaging.current() is None  # withdrawn: never delivered
+    # meter-2's first device was being sent it: the cancel followed it, and it took it
+    assert outcomes[canonical_eui64(ahead.mac)] == ("cancelled", CANCEL_TOLD)
+    assert ahead.role.messaging.current() is None
     # meter-1's device was being sent it: the cancel follows it, until it is acknowledged
     assert outcomes[canonical_eui64(one.mac)][0] == "cancelled"
     service.sims.air_of(one).restore(parse_eui64(one.mac))
@@ -202,3 +221,36 @@ async def test_a_superseded_event_says_by_which_send(service: Service) -> None:
         "cancelled",
         f"superseded by send {newer['id']}",
     )
+
+
+async def test_a_send_to_devices_that_are_off_ends_after_one_retry_time(
+    service: Service,
+) -> None:
+    """Six devices on two meters, four of them off: the send went one device at a time, so
+    its copies ended after four retry times (25.6 s), and the back-off's tries of the four
+    again took four; now the copies go out together, as a cancel's Cancels: each round ends
+    after about one."""
+    devices = list(service.sims.devices)
+    await _register(service, devices)
+    await _group(service, ["meter-1", "meter-2"])
+    off = [d for d in devices if d.device_type != "load control device"]
+    _off(service, off)
+    loop = asyncio.get_running_loop()
+    sent = await service.call(A, "POST", "/api/v1/sends/message", {"group": "g", "text": "Hi"})
+    assert sent.status == 202, sent.body
+    send_id = sent.body["id"]
+    began = loop.time()
+    while any(o == "pending" for o, _ in _outcomes(service, send_id).values()):
+        assert loop.time() - began < 10 * NO_APS_ACK, "never sent"
+        await asyncio.sleep(0.1)
+    took = loop.time() - began
+    assert took < NO_APS_ACK + SLACK, f"the send took {took:.1f} virtual seconds"
+    outcomes = _outcomes(service, send_id)
+    for device in devices:
+        expected = "offline" if device in off else "delivered"
+        assert outcomes[canonical_eui64(device.mac)][0] == expected
+    records = service.headend.records.outcomes[send_id]
+    due = min(records[canonical_eui64(d.mac)].next_try for d in off)
+    await asyncio.sleep(due - loop.time() + NO_APS_ACK + SLACK)
+    for device in off:  # each tried again, in the round's one retry time
+        assert records[canonical_eui64(device.mac)].attempts == 2, device.mac

@@ -38,6 +38,7 @@ from tests.headend.helpers import START, registration
 from tests.headend.test_headend_queue_write_order import _writes, written_in_order
 from tests.postgres_server import place, postgres
 from zse.drlc import LoadControlEvent
+from zse.headend import service as headend_service
 from zse.headend.core import CANCEL_TOLD, CANCEL_UNSENT, REFUSED_IN_USE
 from zse.headend.queue import NOT_SENT_DEPROVISIONED
 from zse.headend.service import Headend
@@ -125,9 +126,20 @@ def _held(esi: Any, name: str) -> tuple[asyncio.Event, asyncio.Event]:
     return gate, called
 
 
-async def _second_pending(running: InProcess) -> tuple[asyncio.Event, int]:
+def one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The meter's copies go out one at a time (:data:`~zse.headend.service.
+    UNICASTS_PER_METER` 1; the headend sends a few together): a copy then waits for the
+    one before it, held, in the order the group's sends reach the devices."""
+    monkeypatch.setattr(headend_service, "UNICASTS_PER_METER", 1)
+
+
+async def _second_pending(
+    running: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> tuple[asyncio.Event, int]:
     """A message sent to both devices, the first's unicast held until the event returned is
-    set: the second's copy is pending meanwhile. Returns the event and the send's id."""
+    set: the second's copy is pending meanwhile (:func:`one_at_a_time`). Returns the event
+    and the send's id."""
+    one_at_a_time(monkeypatch)
     first = running.devices[0]
     gate, sending = _held(running.headend.meters[first.meter].esi, "send_message")
     sent = await running.headend.send_message(A, {"group": "g", "text": "hi"})
@@ -187,7 +199,7 @@ async def test_a_copy_cancelled_before_it_was_sent_is_not_skipped_after(
 ) -> None:
     async with in_process(place, tmp_path, *TWO) as running:
         first, second = running.devices
-        gate, send_id = await _second_pending(running)
+        gate, send_id = await _second_pending(running, monkeypatch)
         earlier, later = partial(_writes, outcome="cancelled"), partial(_writes, outcome="skipped")
         cancel_writing = written_in_order(monkeypatch, running.store, earlier, later)
         cancelling = asyncio.ensure_future(running.headend.cancel(A, send_id))
@@ -220,6 +232,7 @@ async def test_a_confirmation_is_not_undone_by_a_resends_answer(
             partial(_writes, outcome="delivered", send=second["id"]),
         )
         confirm_writing = written_in_order(monkeypatch, running.store, earlier, later)
+        one_at_a_time(monkeypatch)  # the second message's resend waits for the first's
         await running.restart()  # both tried again at once, the first message first
         await resending.wait()
         await ihd.role.messaging.fetch()  # the display, back, fetches the last message
@@ -264,7 +277,7 @@ async def test_a_copy_not_sent_to_a_device_leaving_is_recorded_once(
 ) -> None:
     async with in_process(place, tmp_path, *TWO) as running:
         second = running.devices[1]
-        gate, send_id = await _second_pending(running)
+        gate, send_id = await _second_pending(running, monkeypatch)
         earlier, later = partial(_writes, outcome="skipped"), partial(_writes, outcome="skipped")
         unsent_writing = written_in_order(monkeypatch, running.store, earlier, later)
         ordered = running.store.commit

@@ -808,16 +808,18 @@ class Headend:
         return _message_request(send).message(send.id)
 
     async def _run(self, send: SendRecord) -> None:
-        """Send to each device of the send's outcome list, meter by meter, one unicast each
-        (the list is the group's members when the send was accepted: a device that joins the
-        group later is not sent it, one whose meter leaves the group still is), and record
-        each device's outcome. A device reached after the send was cancelled is not sent it."""
-        listed = sorted(
-            self.records.outcomes.get(send.id, {}).values(), key=lambda r: (r.meter, r.device)
-        )
-        for record in listed:
+        """Send to each device of the send's outcome list, one unicast each, the devices
+        together as a cancel's Cancels (:func:`_fan_out`: every meter at once, a few devices
+        at a time on each), and record each device's outcome (the list is the group's members
+        when the send was accepted: a device that joins the group later is not sent it, one
+        whose meter leaves the group still is). Devices that are off cost one APS retry time,
+        not one each. A device reached after the send was cancelled is not sent it."""
+
+        async def deliver(record: OutcomeRecord) -> None:
             if self.records.outcomes[send.id][record.device].outcome is Outcome.PENDING:
                 await self._deliver(send.id, record.device)
+
+        await _fan_out(list(self.records.outcomes.get(send.id, {}).values()), deliver)
 
     async def _deliver(self, send_id: int, device: str) -> None:
         """Send (or send again) ``device``'s copy of a send and record its outcome, unless the
@@ -984,15 +986,16 @@ class Headend:
                 queue.put_nowait(record)
 
     async def _retry(self, due: list[tuple[int, str]]) -> None:
-        """Try the due devices again, one unicast each. A message is sent as the ESI holds it
-        now (its remaining duration); one over by then is not sent, and the device's outcome
-        becomes ``cancelled`` (final: not tried again) with the ESI's reason as its detail.
-        A cancelled send's Cancel not acknowledged yet is sent again, the due Cancels together
-        as a cancel's (:func:`_fan_out`): the devices still off cost one retry time, not one
-        each, before the first device back is told. A delivery that fails (a store write)
-        keeps none of the round's Cancels from going out; its error is raised after them."""
+        """Try the due devices again, one unicast each, together (:func:`_fan_out`): the
+        devices still off cost one retry time, not one each, before the first device back
+        is reached. A message is sent as the ESI holds it now (its remaining duration); one
+        over by then is not sent, and the device's outcome becomes ``cancelled`` (final: not
+        tried again) with the ESI's reason as its detail. A cancelled send's Cancel not
+        acknowledged yet is sent again, the due Cancels together too, once the copies were
+        tried. A delivery that fails (a store write) keeps none of the round's Cancels from
+        going out; its error is raised after them."""
         cancels: list[OutcomeRecord] = []
-        deliveries: list[tuple[int, str]] = []
+        deliveries: list[OutcomeRecord] = []
         for send_id, device in due:
             send = self.records.sends.get(send_id)
             record = self.records.outcomes.get(send_id, {}).get(device)
@@ -1002,11 +1005,14 @@ class Headend:
                 if record.outcome is Outcome.CANCELLED and record.next_try:
                     cancels.append(record)
                 continue
-            deliveries.append((send_id, device))
+            deliveries.append(record)
+
+        async def deliver(record: OutcomeRecord) -> None:
+            await self._deliver(record.send, record.device)
+
         failure: Exception | None = None
         try:
-            for send_id, device in deliveries:
-                await self._deliver(send_id, device)
+            await _fan_out(deliveries, deliver)
         except Exception as exc:  # raised once the Cancels are out (a cancel of the round: at once)
             failure = exc
         await _fan_out(cancels, self._cancel_again)
