@@ -84,10 +84,30 @@ def _cancels_sent(served: QueuedHeadend, send_id: int) -> list[str]:
 
 
 async def _handed_over(served: QueuedHeadend, ihd: SimDevice) -> None:
-    """``ihd``, de-provisioned by A, registered by B and switched on again: B's, METER READY."""
+    """``ihd``, de-provisioned by A, registered by B and switched on again once its meter
+    admits it: B's, METER READY. The admission (the registry's PROVISION, then the Trust
+    Center given the device's link key and joining opened) runs in a task the registration
+    spawns, at the virtual instant the device was switched on: which went first depended
+    on the other work ready then (the worker's and the API's looks at the queue, which
+    PostgreSQL's notifications start, in real time: the virtual clock does not wait for
+    them). With the notifications 0.3 s late, the device's scan went first every time and
+    found no network permitting joins (JoinRefused). A real device scans again; here the
+    device is switched on once its meter has opened joining for it."""
     headend = served.headend
     await _within(lambda: _state(headend, A, ihd.mac) == "de-provision complete", 120)
     await headend.register(B, registration(ihd))
+    (meter,) = (m for m in served.sims.meters if m.id == ihd.meter)
+    radio = meter.esi.app.radio
+
+    def admitted() -> bool:
+        record = meter.registry.get(ihd.mac)
+        return (
+            record.state is LifecycleState.PENDING_PROVISIONING
+            and parse_eui64(ihd.mac) in radio.pending_keys
+            and radio.permitting
+        )
+
+    await _within(admitted, 120)
     await ihd.role.start()  # it joins (now B's) and runs CBKE
     await _within(lambda: _state(headend, B, ihd.mac) == "meter ready", 120)
 
