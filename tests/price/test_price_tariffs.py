@@ -36,7 +36,7 @@ from zse.price.protocol import (
     tariff_part_payload,
 )
 from zse.price.service import _step
-from zse.price.wire import Price
+from zse.price.wire import Price, TierLabel
 from zse.se.frames import max_zcl_payload
 from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
 from zse.zcl.codec import decode_command, encode_command
@@ -423,6 +423,35 @@ def test_a_tariff_label_too_long_is_malformed() -> None:
     assert client.tariffs.held(NOW) == []
 
 
+@pytest.mark.parametrize("tier", [0, 49, 255])
+def test_a_tier_label_for_no_tier_is_refused_invalid_field(tier: int) -> None:
+    """Publish Tier Labels (D.4.2.4.9) labels tiers 1-48, the TierNPriceLabel attributes
+    (D.4.2.2): a label for tier 0 or above 48 is refused INVALID_FIELD, nothing held. (It
+    was kept: the labels took any 8-bit tier id.)"""
+    client = PriceClientProtocol()
+    deliver(client, published_tariff())
+    fields = {
+        "provider_id": 5,
+        "issuer_event_id": 103,
+        "issuer_tariff_id": 7,
+        "command_index": 0,
+        "total_number_of_commands": 1,
+        "number_of_labels": 2,
+        "tier_labels": [
+            TierLabel(tier_id=1, tier_label=b"Night"),
+            TierLabel(tier_id=tier, tier_label=b"x"),
+        ],
+    }
+    msg = frame(
+        PriceClientCommand.PUBLISH_TIER_LABELS,
+        encode_command(Price.ClientCommandDefs.publish_tier_labels.schema(**fields)),
+        from_server=True,
+    )
+    assert _step(client, msg, lambda: NOW) == Step(status=foundation.Status.INVALID_FIELD)
+    assert client.tariffs.value(TierLabels, 7, NOW) is None
+    assert client.tariffs.pending() == 0
+
+
 def test_a_client_keeps_a_bounded_number_of_tariffs_and_forgets_their_parts() -> None:
     client = PriceClientProtocol()
     for n in range(40):
@@ -548,6 +577,18 @@ def test_the_store_refuses_a_value_with_no_tariff() -> None:
                 provider_id=1, issuer_event_id=1, issuer_tariff_id=1, labels={1: b"x" * 13}
             ),
             "at most 12",
+        ),
+        (
+            lambda: TierLabels(
+                provider_id=1, issuer_event_id=1, issuer_tariff_id=1, labels={0: b"x"}
+            ),
+            r"tier id 0 is not a tier \(1 to 48\)",
+        ),
+        (
+            lambda: TierLabels(
+                provider_id=1, issuer_event_id=1, issuer_tariff_id=1, labels={49: b"x"}
+            ),
+            r"tier id 49 is not a tier \(1 to 48\)",
         ),
     ],
 )

@@ -1460,7 +1460,11 @@ class BlockThresholds(_TariffValue):
 @dataclass(frozen=True, kw_only=True)
 class TierLabels(_TariffValue):
     """Publish Tier Labels (D.4.2.4.9): the tariff's tier labels, tier 1-48, up to 12
-    octets each (a display shows them as the TierNPriceLabel attributes)."""
+    octets each (a display shows them as the TierNPriceLabel attributes, D.4.2.2, which
+    exist for tiers 1-48 only). The Tier ID field is 8 bits on the wire (Wireshark's
+    dissector reads it as a plain uint8); a tier outside 1-48 is refused: ValueError here,
+    INVALID_FIELD from a client (the spec text was out of reach: the attribute range is
+    what labels a tier)."""
 
     _FIXED: ClassVar[int] = _LABELS_FIXED
 
@@ -1472,13 +1476,19 @@ class TierLabels(_TariffValue):
     def __post_init__(self) -> None:
         _check_widths(self, {"provider_id": 32, "issuer_event_id": 32, "issuer_tariff_id": 32})
         for tier, label in self.labels.items():
-            if not 0 <= tier <= 0xFF:
-                raise ValueError(f"tier id {tier} does not fit 8 bits")
+            problem = _no_tier(tier)
+            if problem is not None:
+                raise ValueError(problem)
             if len(label) > MAX_TIER_LABEL:
                 raise ValueError(f"tier {tier}'s label is {len(label)} octets; at most 12")
 
     def _items(self) -> list[tuple[Any, int]]:
         return [((tier, label), 2 + len(label)) for tier, label in sorted(self.labels.items())]
+
+    @classmethod
+    def invalid(cls, items: Sequence[Any]) -> str | None:
+        """Why a part's labels are for no tier (one outside 1-48), or None."""
+        return next(filter(None, (_no_tier(tier) for tier, _ in items)), None)
 
     @classmethod
     def assemble(cls, parts: Sequence[TariffPart]) -> TierLabels:
@@ -1496,6 +1506,13 @@ class TierLabels(_TariffValue):
             issuer_tariff_id=first.issuer_tariff_id,
             labels=labels,
         )
+
+
+def _no_tier(tier: int) -> str | None:
+    """Why ``tier`` is no tier a label is for (tiers 1-48), or None."""
+    if not 1 <= tier <= MAX_TIER:
+        return f"tier id {tier} is not a tier (1 to {MAX_TIER})"
+    return None
 
 
 #: What a tariff carries besides its information.
@@ -1518,6 +1535,9 @@ class PartOutcome(enum.Enum):
     #: Disagrees with the parts of its issue (header, a part given twice otherwise, or the
     #: whole does not make a value): refused, and the issue's parts dropped.
     INCONSISTENT = "inconsistent"
+    #: A field no value of its kind has (a tier label for no tier: tier 0, or above 48):
+    #: refused, the issue's other parts kept.
+    INVALID = "invalid"
     #: Not the last of its issue, and :attr:`Tariffs.pending_limit` parts wait already:
     #: refused (counted in :attr:`Tariffs.refused_full`).
     FULL = "full"
@@ -1618,6 +1638,8 @@ class Tariffs:
         COMPLETE. A newer issue (larger issuer event id) starts afresh; the value held stays
         in force until the newer one is whole."""
         key = (part.kind, part.provider_id, part.issuer_tariff_id)
+        if part.kind is TierLabels and TierLabels.invalid(part.items) is not None:
+            return PartOutcome.INVALID, None
         refused = self._refusal(key, part, now)
         if refused is not None:
             return refused, None

@@ -135,6 +135,7 @@ _PART_STATUS: Final = {
     PartOutcome.UNKNOWN_TARIFF: foundation.Status.NOT_FOUND,
     PartOutcome.OLDER: foundation.Status.FAILURE,
     PartOutcome.INCONSISTENT: foundation.Status.INVALID_FIELD,
+    PartOutcome.INVALID: foundation.Status.INVALID_FIELD,
     PartOutcome.FULL: foundation.Status.INSUFFICIENT_SPACE,
 }
 #: The tariff commands a client takes from a server.
@@ -705,8 +706,8 @@ class PriceClientProtocol(_NothingTimed, _ValueStores):
         """Keep a tariff's information; put a part of its matrix, thresholds or labels with
         the others (an event once whole; a Default Response status for a part not kept:
         NOT_FOUND for no such tariff held, INVALID_FIELD for one that disagrees with its
-        issue, FAILURE for an older issue, DUPLICATE_EXISTS for a repeat,
-        INSUFFICIENT_SPACE when too many parts wait already); forget a
+        issue or labels no tier (0, above 48), FAILURE for an older issue, DUPLICATE_EXISTS
+        for a repeat, INSUFFICIENT_SPACE when too many parts wait already); forget a
         cancelled tariff (NOT_FOUND when none was held)."""
         if msg.command_id == _PUBLISH_TARIFF_INFORMATION:
             information = TariffInformation.from_fields(command)
