@@ -464,3 +464,29 @@ def test_a_full_timeline_keeps_the_value_in_force() -> None:
         1,
         *range(100, 115),
     ]
+
+
+def test_delivered_and_received_block_periods_are_in_force_side_by_side() -> None:
+    """Block periods are kept per tariff type (D.4.2.4.2.1.7), as the tariffs are: a
+    received block period starting an hour into a delivered one does not end it. Get Block
+    Periods with a tariff type (D.4.2.3.4) answers that type's, the attributes show the
+    delivered one, and a client holds both. Was: one timeline, the received period took
+    over at its start and the delivered one was forgotten (a Get of delivered periods
+    answered NOT_FOUND)."""
+    server, client = PriceServerProtocol(), PriceClientProtocol()
+    to = Destination.device(0x1234, 1)
+    delivered = period(1)
+    received = period(2, start=NOW + 3600, tariff_type=TariffType.Received)
+    for value in (delivered, received):
+        for send in server.publish_value(value, NOW, to).sends:
+            msg = frame(send.command_id, send.payload, from_server=True)
+            client.receive(msg, decoded(msg), NOW)
+    later = NOW + 7200
+    get_delivered = get("get_block_periods", start_time=0, number_of_events=0, tariff_type=0)
+    for msg, value in ((get_delivered, delivered), (GET_RECEIVED_BLOCK_PERIODS, received)):
+        step = server.receive(msg, decoded(msg), later)
+        assert step == Step(sends=(reply(msg, PUBLISH_BLOCK_PERIOD, publish_payload(value)),))
+    assert server.block_periods.current(later) == delivered
+    assert server.attribute_values(later)[PriceAttribute.START_OF_BLOCK_PERIOD][1] == NOW
+    assert client.block_periods.current(later) == delivered
+    assert client.block_periods.current(later, TariffType.Received) == received

@@ -383,14 +383,16 @@ class _NothingTimed:
 
 
 class _ValueStores:
-    """The values each side keeps besides prices and tariffs, one store per kind: the block
-    pricing values and currency conversions in :class:`~zse.price.Published` timelines (in
-    force by start time, at most 16 each), SE 1.2's CO2 values, billing periods, consolidated
-    bills and CPP events in one such timeline per tariff type (:class:`~zse.price.ByTariffType`),
-    credit payments by date (:class:`~zse.price.CreditPayments`)."""
+    """The values each side keeps besides prices and tariffs, one store per kind: conversion
+    factors, calorific values and currency conversions in :class:`~zse.price.Published`
+    timelines (in force by start time, at most 16 each); block periods (their Tariff Type,
+    D.4.2.4.2.1.7, which Get Block Periods selects by, D.4.2.3.4) and SE 1.2's CO2 values,
+    billing periods, consolidated bills and CPP events in one such timeline per tariff type
+    (:class:`~zse.price.ByTariffType`), as the tariffs; credit payments by date
+    (:class:`~zse.price.CreditPayments`)."""
 
     def _make_stores(self) -> None:
-        self.block_periods: Published[BlockPeriod] = Published()
+        self.block_periods: ByTariffType[BlockPeriod] = ByTariffType()
         self.conversion_factors: Published[ConversionFactor] = Published()
         self.calorific_values: Published[CalorificValue] = Published()
         self.co2_values: ByTariffType[Co2Value] = ByTariffType()
@@ -639,13 +641,22 @@ class PriceServerProtocol(_NothingTimed, _ValueStores):
         tariff type from its earliest start, D.4.2.3.9, 11-12), Get Credit Payment (dated up
         to its latest end time, the most recent first, D.4.2.3.15) or Get Currency
         Conversion (the one in force); None for another command. A tariff type, when given,
-        selects block periods of that type (bits 0-3)."""
+        selects block periods of that type (bits 0-3); without one (SE 1.1's form) those of
+        every type, by start time."""
         if msg.command_id == _GET_BLOCK_PERIODS:
             start, count = int(command.start_time), int(command.number_of_events)
-            periods = self.block_periods.since(start, _ANY_EVENT, 0, now)
             if command.tariff_type is not None:
-                wanted = int(command.tariff_type) & 0x0F
-                periods = [p for p in periods if p.tariff_type & 0x0F == wanted]
+                kinds = [int(command.tariff_type) & 0x0F]
+            else:
+                kinds = sorted({p.tariff_type & 0x0F for p in self.block_periods.held(now)})
+            periods = sorted(
+                (
+                    p
+                    for kind in kinds
+                    for p in self.block_periods.since(start, _ANY_EVENT, 0, kind, now)
+                ),
+                key=lambda p: (p.block_period_start_time, p.tariff_type & 0x0F),
+            )
             return periods if count == 0 else periods[:count]
         if msg.command_id in _GET_TYPED:
             typed: ByTariffType[Any] = self.store_of(_GET_TYPED[msg.command_id])
