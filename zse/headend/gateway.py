@@ -70,7 +70,7 @@ from zse.mqtt.bridge import Reconnect, ack, broker_time, mqtt_client
 from zse.mqtt.core import (
     BATCH,
     COMMANDS,
-    EVENTS,
+    EVENT_BATCH,
     MAX_BATCH,
     MAX_BATCH_BYTES,
     MAX_EVENTS,
@@ -96,7 +96,7 @@ DEFAULT_GROUP = "zse-headend"
 #: The kinds of device events the workers share.
 _EVENTS = ("drlc", "message", "lifecycle")
 #: The end of a gateway's topic of batched events, and an event's topic in a batch.
-_BATCHED = f"/bridge/{EVENTS}"
+_BATCHED = f"/bridge/{EVENT_BATCH}"
 _DEVICE_EVENT = re.compile(rf"[0-9A-Fa-f]{{16}}/(?:{'|'.join(_EVENTS)})")
 #: The kinds of listeners an event held for one waits for.
 _REPORT, _LIFECYCLE = "report", "lifecycle"
@@ -239,7 +239,7 @@ class GatewayLink(MeterLink):
         kind of device event, and the gateways' batches of them (ADR 0027)."""
         return [
             *(f"$share/{self.group}/{self.prefix}/+/+/{kind}" for kind in _EVENTS),
-            f"$share/{self.group}/{self.prefix}/+/bridge/{EVENTS}",
+            f"$share/{self.group}/{self.prefix}/+/bridge/{EVENT_BATCH}",
         ]
 
     @property

@@ -49,6 +49,7 @@ from zse.mqtt.core import (
     BATCH,
     EVENT_KINDS,
     MAX_EVENTS,
+    METER_EVENT_KINDS,
     SENT_KINDS,
     CancelLoadControl,
     CancelMessage,
@@ -74,6 +75,7 @@ from zse.mqtt.core import (
     discovery,
     error_payload,
     event_publication,
+    meter_event_publication,
     node_id,
     parse_batch,
     parse_command,
@@ -1221,6 +1223,8 @@ class MqttBridge(BridgeShell):
         try:
             now = self.esi.clock()
             publication = event_publication(self.topics, event, now)
+            if publication is None:
+                publication = meter_event_publication(self.topics, self.meter, event, now)
             if publication is None and self.settings.send_events:
                 publication = sent_publication(
                     self.topics, self.meter, event, now, retain=self.settings.retain
@@ -1242,7 +1246,9 @@ class MqttBridge(BridgeShell):
         SENT_KINDS`): a kind added to the ESI and not to the bridge is said, not dropped
         silently. A send with ``send_events`` off is not one."""
         name = type(event).__name__
-        if name in EVENT_KINDS or name in SENT_KINDS or name in self._unmapped:
+        if name in EVENT_KINDS or name in SENT_KINDS or name in METER_EVENT_KINDS:
+            return
+        if name in self._unmapped:
             return
         self._unmapped.add(name)
         LOGGER.warning("MQTT bridge: the ESI's event %s has no topic; not published", name)

@@ -82,6 +82,7 @@ __all__ = [
     "DEFAULT_BASE_TOPIC",
     "HAN_COMMANDS",
     "ISO_4217",
+    "METER_EVENT_KINDS",
     "Batch",
     "BatchEntry",
     "CancelLoadControl",
@@ -120,6 +121,7 @@ __all__ = [
     "han_discovery",
     "han_event_publication",
     "meter_discovery",
+    "meter_event_publication",
     "meter_sensors",
     "node_id",
     "parse_batch",
@@ -154,7 +156,7 @@ BATCH: Final = "batch"
 MAX_BATCH: Final = 32
 MAX_BATCH_BYTES: Final = 65_536
 #: The bridge's topic's last part of a batch of events (:func:`batched`, ``event_batches``).
-EVENTS: Final = "events"
+EVENT_BATCH: Final = "events"
 #: The most events one batch of events carries (its payload at most :data:`MAX_BATCH_BYTES`).
 MAX_EVENTS: Final = 64
 #: The longest topic name (bytes of UTF-8) and the largest remaining length of a packet: a
@@ -352,7 +354,7 @@ class Topics:
     @property
     def events(self) -> str:
         """Batches of the devices' events (``event_batches``, :func:`batched`)."""
-        return f"{self.base}/bridge/{EVENTS}"
+        return f"{self.base}/bridge/{EVENT_BATCH}"
 
     def check_response_topic(self, topic: str | None) -> None:
         """Refuse (:class:`CommandError` on ``response_topic``) a command's response topic
@@ -493,7 +495,14 @@ def _event_kinds() -> frozenset[str]:
     """The device topics' kinds that carry events (:func:`device_event`): the ESI's events,
     its sends and a HAN device's events (``network``, ``drlc``...), not ``metering``,
     ``registry`` or ``state``."""
-    return frozenset({*EVENT_KINDS.values(), *SENT_KINDS.values(), *HAN_EVENT_KINDS.values()})
+    return frozenset(
+        {
+            *EVENT_KINDS.values(),
+            *SENT_KINDS.values(),
+            *METER_EVENT_KINDS.values(),
+            *HAN_EVENT_KINDS.values(),
+        }
+    )
 
 
 # -- payloads ---------------------------------------------------------------------------------
@@ -503,8 +512,9 @@ def _jsonable(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of valu
     """Plain JSON from the ESI's event values (dataclasses, enums, EUI-64s, bytes)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value if isinstance(value.value, str) else value.name.lower()
+    if isinstance(value, enum.Enum):  # a flag of no bits (or of bits unnamed) by its value
+        name = value.name
+        return value.value if isinstance(value.value, str) or name is None else name.lower()
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, float | Fraction):
@@ -533,7 +543,38 @@ EVENT_KINDS: Final = {
     "MirrorAdded": "mirror",
     "MirrorRemoved": "mirror",
     "MirrorUpdated": "mirror",
+    # SE 1.2 Device Management and Events (D.10, D.11): a device's requests, never a password
+    "PasswordRequested": "device_management",
+    "EventConfigurationReported": "device_management",
+    "EventLogClearRequested": "events",
 }
+
+#: The ESI's events that belong to no device (its prepay account, SE 1.2 D.7) and the meter's
+#: topic each goes to, not retained (ADR 0030's rule for a later cluster: its events on
+#: ``<base>/<meter>/<cluster>``). A top-up's code is masked in the event itself.
+METER_EVENT_KINDS: Final = {
+    "LowCredit": "prepayment",
+    "EmergencyCreditAvailable": "prepayment",
+    "EmergencyCreditSelected": "prepayment",
+    "CreditExhausted": "prepayment",
+    "SupplyInterrupted": "prepayment",
+    "SupplyRestored": "prepayment",
+    "TopUpAccepted": "prepayment",
+    "TopUpRefused": "prepayment",
+    "DebtCollected": "prepayment",
+}
+
+
+def meter_event_publication(topics: Topics, meter: Any, event: Any, now: int) -> Publication | None:
+    """An ESI event of no device (:data:`METER_EVENT_KINDS`) on the meter's topic: its fields,
+    ``event`` (the class) and ``time`` (``now`` unless the event has its own); None for
+    another event."""
+    name = type(event).__name__
+    kind = METER_EVENT_KINDS.get(name)
+    if kind is None or not dataclasses.is_dataclass(event) or isinstance(event, type):
+        return None
+    payload = {"event": name, "time": now, **_jsonable(event)}
+    return Publication(topics.device(meter, kind), payload)
 
 
 def event_publication(topics: Topics, event: Any, now: int) -> Publication | None:
@@ -584,6 +625,9 @@ SENT_KINDS: Final = {
     "MessageCancelSent": "message",
     "LoadControlSent": "drlc",
     "LoadControlCancelSent": "drlc",
+    "CalendarSent": "calendar",
+    "CalendarCancelSent": "calendar",
+    "DeviceManagementSent": "device_management",
 }
 
 
