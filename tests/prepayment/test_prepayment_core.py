@@ -154,6 +154,40 @@ def test_the_application_validator_decides() -> None:
     assert acct.top_up(b"10000000", IHD, NOW).result == TopUpResult.Rejected_Error  # 0
 
 
+def test_the_same_code_typed_with_spaces_dashes_or_leading_zeros_applies_once() -> None:
+    """A display may send a UTRN as printed ("1234 5678 ...", "1234-5678-...") or without its
+    leading zeros; a vending system's validator reads the digits. Each is the same code: the
+    account applies it once."""
+
+    def utrn(code: bytes) -> int | TopUpResult:  # the digits, as a vending system reads them
+        digits = bytes(c for c in code if chr(c).isdigit())
+        return 1500 if int(digits) == 12345678901234567890 else TopUpResult.Rejected_Invalid_Top_Up
+
+    acct = PrepayAccount(PrepayConfig(), validator=utrn)
+    assert acct.top_up(b"1234 5678 9012 3456 7890", IHD, NOW).accepted
+    for again in (CODE, b"1234-5678-9012-3456-7890", b"12345678 90123456\t7890"):
+        outcome = acct.top_up(again, IHD, NOW + 1)
+        assert outcome.result == TopUpResult.Rejected_Duplicate_Top_Up, again
+    assert acct.credit == 1500
+
+    def number(code: bytes) -> int | TopUpResult:
+        return 700 if int(code) == 42424242 else TopUpResult.Rejected_Invalid_Top_Up
+
+    acct = PrepayAccount(PrepayConfig(), validator=number)
+    assert acct.top_up(b"0042424242", IHD, NOW).accepted
+    assert acct.top_up(b"42424242", IHD, NOW).result == TopUpResult.Rejected_Duplicate_Top_Up
+    assert acct.top_up(b"00042424242", IHD, NOW).result == TopUpResult.Rejected_Duplicate_Top_Up
+    assert acct.credit == 700
+    # a registered code is the same code however it is typed, and is spent once
+    acct = account()
+    acct.registered.register("1234-5678-9012-3456-7890", 2000)
+    assert acct.top_up(CODE, IHD, NOW).accepted
+    spaced = acct.top_up(b"1234 5678 9012 3456 7890", IHD, NOW)
+    assert spaced.result == TopUpResult.Rejected_Duplicate_Top_Up
+    assert acct.top_up(b"- -", IHD, NOW).result == TopUpResult.Rejected_Invalid_Top_Up
+    assert acct.credit == 3000
+
+
 def test_the_top_up_log_is_bounded_newest_first() -> None:
     acct = PrepayAccount(PrepayConfig(), validator=lambda code: 10)
     for i in range(MAX_TOP_UP_LOG + 5):

@@ -22,7 +22,9 @@ cents), as the Prepayment attributes carry them (int32 / uint32 on the wire).
   (code -> amount, or a :class:`~zse.prepayment.wire.TopUpResult` refusal); the default
   (:class:`RegisteredCodes`) accepts codes the operator registered, with their amounts. A code
   is applied at most once: the account keeps a digest of every code applied (SHA-256, never
-  the code) and answers a repeat Rejected - Duplicate Top Up. The caller persists
+  the code) and answers a repeat Rejected - Duplicate Top Up. The digest is of the code
+  without spaces and dashes (and, all digits, without leading zeros), so the same code typed
+  another way is the same code (:func:`canonical_code`). The caller persists
   :meth:`PrepayAccount.snapshot` before it answers (the service does, in one commit).
   Codes show in logs and errors masked (all but the last 4 characters).
 - **Top-up log** (D.7.2.2.2, Get Top Up Log): the newest :data:`MAX_TOP_UP_LOG` top-ups,
@@ -87,6 +89,7 @@ __all__ = [
     "TopUpOutcome",
     "TopUpRefused",
     "Validator",
+    "canonical_code",
     "code_digest",
     "unit_price",
 ]
@@ -125,9 +128,24 @@ class PrepayError(ZseError, ValueError):
     """A prepay setting or operation that cannot be done (the message never holds a code)."""
 
 
+#: What a display may put between a code's digits (a UTRN is printed in groups).
+_SEPARATORS: Final = b" \t-"
+
+
+def canonical_code(code: bytes) -> bytes:
+    """The code that ``code`` spells: without spaces, tabs and dashes, and for a code of
+    digits only, without leading zeros (``b"0"`` for zeros only). Two ways of typing one code
+    are one code: applied once, found once among the registered codes."""
+    bare = bytes(code).translate(None, _SEPARATORS)
+    if bare.isdigit():
+        return bare.lstrip(b"0") or b"0"
+    return bare
+
+
 def code_digest(code: bytes) -> str:
-    """What the account keeps of a code: its SHA-256 digest, hex (the code is not kept)."""
-    return hashlib.sha256(b"zse.prepayment.top-up-code\x00" + bytes(code)).hexdigest()
+    """What the account keeps of a code: the SHA-256 digest of its :func:`canonical_code`,
+    hex (the code is not kept)."""
+    return hashlib.sha256(b"zse.prepayment.top-up-code\x00" + canonical_code(code)).hexdigest()
 
 
 #: A top-up validator: the code as typed -> the amount to add (account units, > 0), or a
@@ -156,7 +174,7 @@ class RegisteredCodes:
     def register(self, code: bytes | str, amount: int) -> None:
         """Accept ``code`` once, for ``amount`` account units (> 0)."""
         raw = code.encode("ascii") if isinstance(code, str) else bytes(code)
-        if not raw or len(raw) > MAX_CODE_LENGTH:
+        if not raw.translate(None, _SEPARATORS) or len(raw) > MAX_CODE_LENGTH:
             raise PrepayError(f"a top-up code is 1-{MAX_CODE_LENGTH} characters")
         if not 0 < amount <= _INT32[1]:
             raise PrepayError(f"top-up {mask_code(raw)}: amount {amount} is not 1-{_INT32[1]}")
@@ -663,7 +681,7 @@ class PrepayAccount:
 
     def _verdict(self, code: bytes) -> int | TopUpResult:
         """The amount ``code`` adds, or why it is refused."""
-        if not code or len(code) > MAX_CODE_LENGTH:
+        if not code.translate(None, _SEPARATORS) or len(code) > MAX_CODE_LENGTH:
             return TopUpResult.Rejected_Invalid_Top_Up
         if code_digest(code) in self._used:
             return TopUpResult.Rejected_Duplicate_Top_Up
