@@ -5,6 +5,7 @@ utility's commands need an authorized sender."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -93,6 +94,48 @@ def test_the_utilitys_commands_need_an_authorized_sender() -> None:
                        debt_recovery_amount=1, debt_recovery_balance_percentage=0)  # fmt: skip
     step = _step(core, prepay(frame(S.CHANGE_DEBT, catch_up)), NOW)
     assert step.status == foundation.Status.INVALID_FIELD
+
+
+def test_the_utilitys_settings_outlive_a_restart() -> None:
+    """Emergency Credit Setup, Set Maximum Credit Limit, Set Overall Debt Cap and Change
+    Payment Mode change the account's settings: the stored account carries them, so a
+    restart (or a store failure's undo) does not bring the configuration's values back."""
+    core = server()
+    core.authorize = lambda msg: True
+    frames = [
+        (S.EMERGENCY_CREDIT_SETUP, command("emergency_credit_setup", issuer_event_id=1,
+         start_time=NOW, emergency_credit_limit=0, emergency_credit_threshold=0)),
+        (S.SET_MAXIMUM_CREDIT_LIMIT, command("set_maximum_credit_limit", provider_id=1,
+         issuer_event_id=2, implementation_date_time=NOW, maximum_credit_level=2000,
+         maximum_credit_per_top_up=500)),
+        (S.SET_OVERALL_DEBT_CAP, command("set_overall_debt_cap", provider_id=1,
+         issuer_event_id=3, implementation_date_time=NOW, overall_debt_cap=300)),
+        (S.CHANGE_PAYMENT_MODE, command("change_payment_mode", provider_id=1,
+         issuer_event_id=4, implementation_date_time=NOW,
+         proposed_payment_control_configuration=0x0003, cut_off_value=-100)),
+    ]  # fmt: skip
+    before = server().account.snapshot()
+    for command_id, payload in frames:
+        step = _step(core, prepay(frame(command_id, payload)), NOW)
+        assert step.status in (None, foundation.Status.SUCCESS), command_id
+    stored = json.loads(json.dumps(core.account.snapshot()))
+    for restarted in (server().account, core.account):
+        if restarted is core.account:  # a store failure's undo puts the old settings back
+            restarted.restore(before)
+            restarted.restore(stored)
+        else:
+            restarted.restore(stored)
+        assert (restarted.emergency_credit_limit, restarted.emergency_credit_threshold) == (0, 0)
+        assert not restarted.emergency_available
+        config = restarted.config
+        assert (config.max_credit_limit, config.max_credit_per_top_up) == (2000, 500)
+        assert (config.overall_debt_cap, config.payment_control, config.cut_off_value) == (
+            300, 0x0003, -100)  # fmt: skip
+    undone = server().account
+    undone.restore(stored)
+    undone.restore(before)
+    assert undone.emergency_credit_limit == 500
+    assert undone.config == server().account.config
 
 
 def test_select_and_top_up_answers() -> None:

@@ -52,7 +52,7 @@ from typing import Any, Final
 from zse.errors import ZseError
 from zse.metering.core import summation_advance
 from zse.metering.formatting import bcd_to_int, scaled
-from zse.records import BOOL, INT, STR, Fields, ListOf, Mismatch, Opt, TupleOf, check
+from zse.records import BOOL, INT, STR, Fields, ListOf, MapOf, Mismatch, Opt, TupleOf, check
 from zse.se.prepay import (
     CreditStatus,
     DebtCreditStatus,
@@ -70,6 +70,7 @@ __all__ = [
     "MAX_DEBT_LOG",
     "MAX_SNAPSHOTS",
     "MAX_TOP_UP_LOG",
+    "SETTINGS",
     "CreditExhausted",
     "Debt",
     "DebtCollected",
@@ -112,6 +113,20 @@ _ACCEPTED = frozenset(
         TopUpResult.Accepted_Supply_Enabled,
         TopUpResult.Accepted_Supply_Disabled,
         TopUpResult.Accepted_Supply_Armed,
+    }
+)
+#: The settings the utility's commands change (Emergency Credit Setup, Set Maximum Credit
+#: Limit, Set Overall Debt Cap, Change Payment Mode): kept with the account, over its
+#: configuration, so that they outlive a restart.
+SETTINGS: Final = frozenset(
+    {
+        "emergency_credit_limit",
+        "emergency_credit_threshold",
+        "max_credit_limit",
+        "max_credit_per_top_up",
+        "overall_debt_cap",
+        "payment_control",
+        "cut_off_value",
     }
 )
 #: Seconds of each time-based recovery period (table D-136; a month 30 days, a quarter 91).
@@ -423,7 +438,8 @@ _SHAPE = Fields(
         "next_snapshot": INT,
         "low_level": INT,
         "summation": Opt(INT),
-    }
+    },
+    {"settings": MapOf(INT)},
 )
 
 
@@ -439,6 +455,10 @@ class PrepayAccount:
 
     def __init__(self, config: PrepayConfig, *, validator: Validator | None = None) -> None:
         self.config = config
+        #: The configuration the account started from; :attr:`config` is it with the
+        #: utility's settings (:meth:`change_settings`) over it.
+        self.base_config = config
+        self._settings: dict[str, int] = {}
         self.registered = RegisteredCodes()
         self.validator: Validator = validator if validator is not None else self.registered
         self.credit = config.initial_credit
@@ -753,10 +773,22 @@ class PrepayAccount:
         """Emergency Credit Setup (D.7.2.3.3)."""
         if not 0 <= limit <= _INT32[1] or not 0 <= threshold <= _UINT32[1]:
             raise PrepayError(f"emergency credit limit {limit} / threshold {threshold}")
-        self.emergency_credit_limit, self.emergency_credit_threshold = limit, threshold
+        self.change_settings(emergency_credit_limit=limit, emergency_credit_threshold=threshold)
         events: list[PrepayEvent] = []
         self._update_flags(now, events)
         return events
+
+    def change_settings(self, **values: int) -> None:
+        """Take settings a utility command gives (names in :data:`SETTINGS`) over the
+        configuration; kept in :meth:`snapshot`. :class:`PrepayError` (nothing changed) for
+        a value out of range."""
+        unknown = set(values) - SETTINGS
+        if unknown:
+            raise PrepayError(f"not a prepayment setting: {', '.join(sorted(unknown))}")
+        self.config = replace(self.config, **values)
+        self._settings.update(values)
+        self.emergency_credit_limit = self.config.emergency_credit_limit
+        self.emergency_credit_threshold = self.config.emergency_credit_threshold
 
     def set_low_credit_warning_level(self, level: int, now: int) -> list[PrepayEvent]:
         """Set Low Credit Warning Level (D.7.2.3.9)."""
@@ -883,6 +915,7 @@ class PrepayAccount:
             "next_snapshot": self._next_snapshot,
             "low_level": self.low_credit_warning_level,
             "summation": self.summation,
+            "settings": dict(self._settings),
         }
 
     def restore(self, record: Any) -> None:
@@ -894,6 +927,13 @@ class PrepayAccount:
             raise Mismatch("carry is not a fraction in [0, 1)")
         if len(record["debts"]) != len(self.debts):
             raise Mismatch("debts is not three debts")
+        settings = dict(record.get("settings", {}))
+        if not set(settings) <= SETTINGS:
+            raise Mismatch("settings holds a name that is not a prepayment setting")
+        try:
+            config = replace(self.base_config, **settings)
+        except PrepayError:
+            raise Mismatch("a setting is out of range") from None
         try:
             top_ups = [TopUp(a, b, c, bytes.fromhex(d)) for a, b, c, d in record["top_ups"]]
             debts = [Debt(bytes.fromhex(label), *rest) for label, *rest in record["debts"]]
@@ -921,6 +961,9 @@ class PrepayAccount:
         self._next_snapshot = record["next_snapshot"]
         self.low_credit_warning_level = record["low_level"]
         self.summation = record["summation"]
+        self.config, self._settings = config, settings
+        self.emergency_credit_limit = config.emergency_credit_limit
+        self.emergency_credit_threshold = config.emergency_credit_threshold
 
     @staticmethod
     def registered_codes(codes: Iterable[tuple[bytes | str, int]]) -> RegisteredCodes:

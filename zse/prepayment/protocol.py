@@ -312,16 +312,13 @@ class PrepaymentServerProtocol:
             elif cid == S.CHANGE_PAYMENT_MODE:
                 return self._payment_mode(msg, command)
             elif cid == S.SET_MAXIMUM_CREDIT_LIMIT:
-                account.config = replace(
-                    account.config,
+                account.change_settings(
                     max_credit_limit=int(command.maximum_credit_level),
                     max_credit_per_top_up=int(command.maximum_credit_per_top_up),
                 )
                 events = []
             else:  # Set Overall Debt Cap
-                account.config = replace(
-                    account.config, overall_debt_cap=int(command.overall_debt_cap)
-                )
+                account.change_settings(overall_debt_cap=int(command.overall_debt_cap))
                 events = []
         except PrepayError as exc:
             LOGGER.warning(
@@ -336,8 +333,7 @@ class PrepaymentServerProtocol:
         Response (no friendly credit; the emergency credit in force)."""
         account = self.account
         try:
-            account.config = replace(
-                account.config,
+            account.change_settings(
                 payment_control=int(command.proposed_payment_control_configuration),
                 cut_off_value=int(command.cut_off_value),
             )
