@@ -256,6 +256,24 @@ def test_what_waits_for_its_calendar_is_bounded() -> None:
     assert client.refused_full == outcomes.count(CalendarOutcome.FULL)
 
 
+def test_calendars_that_never_finish_do_not_lock_the_next_one_out() -> None:
+    """A peer announcing calendar after calendar it never finishes fills the bound; the
+    calendars not whole yet that came first are given up for a new one, so the ESI's next
+    calendar is still put together (it was refused FULL for as long as the device ran)."""
+    client = Calendars(pending_limit=60)
+    stray = dataclasses.replace(tou_calendar().header(), number_of_day_profiles=255)
+    for n in range(200):
+        client.add_header(dataclasses.replace(stray, issuer_calendar_id=1000 + n), NOW)
+    assert client.pending() <= 60
+    calendar = tou_calendar()
+    outcomes = [client.add_header(calendar.header(), NOW)[0]]
+    outcomes += [client.add_part(part, NOW)[0] for part in calendar.parts()]
+    assert outcomes[-1] is CalendarOutcome.COMPLETE, outcomes
+    assert CalendarOutcome.FULL not in outcomes
+    assert client.pending() <= 60
+    assert client.given_up > 0
+
+
 @given(
     st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), st.binary(max_size=60)), max_size=30)
 )

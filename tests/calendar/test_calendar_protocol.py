@@ -14,6 +14,7 @@ from zigpy.zcl import foundation
 from tests.calendar.tou import LONDON_2026, tou_calendar, utc
 from tests.price.test_price_protocol import frame
 from zse.calendar import CalendarCancellation, CalendarSchedule
+from zse.calendar.core import Calendars
 from zse.calendar.protocol import (
     CalendarCancelled,
     CalendarChanged,
@@ -233,6 +234,23 @@ def test_what_a_side_does_not_take_is_refused() -> None:
         from_server=True,
     )
     assert _step(client, long_name, lambda: NOW).status == Status.MALFORMED_COMMAND
+
+
+def test_a_flood_of_calendars_never_finished_leaves_room_for_the_esi_s_next_one() -> None:
+    """Publish Calendar after Publish Calendar, each announcing parts that never come: what
+    the display holds stays bounded (the calendars waiting, and those it would ask special
+    days for), and the ESI's calendar sent afterwards is put together and in force."""
+    client = CalendarClientProtocol(Calendars(pending_limit=60))
+    client.zone = LONDON_2026
+    server = CalendarServerProtocol()
+    for n in range(500):
+        stray = dataclasses.replace(tou_calendar(), issuer_calendar_id=1000 + n)
+        deliver(client, server.publish(stray, NOW, DISPLAY).sends[:1])
+    assert client.calendars.pending() <= 60
+    assert len(client._headed) <= 60
+    steps = deliver(client, published()[1].sends)
+    assert [e for e in steps[-1].events if isinstance(e, CalendarReceived)]
+    assert client.at(NOW) is not None
 
 
 @given(

@@ -705,14 +705,19 @@ class Calendars:
     :class:`~zse.price.core.Published` timeline per calendar type (at most ``limit`` each),
     and on a client the calendars being put together from their parts. At most
     ``pending_limit`` items (schedule entries, weeks, seasons, parts waiting) are held for
-    calendars not whole yet; a part past that is refused (FULL), so a sender announcing
-    255 day profiles of 255 entries for calendar after calendar costs bounded memory."""
+    calendars not whole yet, so a sender announcing 255 day profiles of 255 entries for
+    calendar after calendar costs bounded memory. To make room, the calendars not whole yet
+    heard of first are given up (counted in :attr:`given_up`), so that calendars a peer never
+    finishes cannot keep the next one out; a part that does not fit even then (its own
+    calendar past the bound) is refused (FULL)."""
 
     def __init__(self, limit: int = 16, pending_limit: int = 4096) -> None:
         self.limit = limit
         self.pending_limit = pending_limit
         #: parts refused because ``pending_limit`` items waited already
         self.refused_full = 0
+        #: calendars not whole yet given up to make room for a newer one
+        self.given_up = 0
         self._timelines: dict[int, Published[CalendarSchedule]] = {}
         self._building: dict[tuple[int, int], _Building] = {}
 
@@ -837,9 +842,10 @@ class Calendars:
                 return CalendarOutcome.REPEAT, None
             if building.header.issuer_event_id > header.issuer_event_id:
                 return CalendarOutcome.OLDER, None
-        if building is None and self._pending() + 1 > self.pending_limit:
+        if building is None and not self._make_room(1, ids):
             self.refused_full += 1
             return CalendarOutcome.FULL, None
+        self._building.pop(ids, None)  # a newer issue is heard of now: it goes last
         self._building[ids] = _Building(header)
         return self._maybe_whole(ids, now)
 
@@ -861,7 +867,7 @@ class Calendars:
                 return CalendarOutcome.REPEAT if repeat else CalendarOutcome.INCONSISTENT, None
             if part.issuer_event_id < held.special_issue:
                 return CalendarOutcome.OLDER, None
-            if self._pending() + len(part.items) + 1 > self.pending_limit:
+            if not self._make_room(len(part.items) + 1, ids):
                 self.refused_full += 1
                 return CalendarOutcome.FULL, None
             building = self._building[ids] = _Building(
@@ -879,7 +885,7 @@ class Calendars:
         key = (part.kind, part.key)
         pending = {**building.sets.get(key, {}), part.command_index: part}
         if len(pending) < part.total_number_of_commands:
-            if self._pending() + len(part.items) + 1 > self.pending_limit:
+            if not self._make_room(len(part.items) + 1, ids):
                 self.refused_full += 1
                 return CalendarOutcome.FULL, None
             building.sets[key] = pending
@@ -888,7 +894,7 @@ class Calendars:
         if not self._take(building, [pending[index] for index in sorted(pending)]):
             del self._building[ids]
             return CalendarOutcome.INCONSISTENT, None
-        if self._pending() > self.pending_limit:
+        if not self._make_room(0, ids):
             del self._building[ids]
             self.refused_full += 1
             return CalendarOutcome.FULL, None
@@ -1002,6 +1008,17 @@ class Calendars:
 
     def _pending(self) -> int:
         return sum(building.size() for building in self._building.values())
+
+    def _make_room(self, more: int, keep: tuple[int, int]) -> bool:
+        """Give up the calendars not whole yet heard of first (not ``keep``'s) until ``more``
+        items fit the bound; False when they do not fit even then."""
+        while self._pending() + more > self.pending_limit:
+            oldest = next((ids for ids in self._building if ids != keep), None)
+            if oldest is None:
+                return False
+            del self._building[oldest]
+            self.given_up += 1
+        return True
 
     def pending(self) -> int:
         """How many items wait in calendars not whole yet (the bound's count)."""

@@ -380,6 +380,10 @@ class CalendarClientProtocol:
             outcome, calendar = self.calendars.add_header(header, now)
             if outcome is CalendarOutcome.KEPT:
                 self._headed.append(header)
+                # no more calendars wait than the bound has items: the first were given up
+                excess = len(self._headed) - self.calendars.pending_limit
+                if excess > 0:
+                    del self._headed[:excess]
                 self._asks_left = ASKS
         else:
             part = CalendarPart.from_fields(_PART_KINDS[msg.command_id], command)
