@@ -797,7 +797,13 @@ def _prepayment(source: str, table: Any) -> tuple[PrepayConfig, dict[str, int]]:
                 " (account units)"
             )
         try:
+            before = len(checked)
             checked.register(code, amount)
+            if len(checked) == before:  # the same code as one listed already (spaces, dashes)
+                raise ConfigError(
+                    f"{source}: [prepayment.codes]: {mask_code(code)}: the same code as one "
+                    "listed already (spelled another way)"
+                )
         except (PrepayError, UnicodeEncodeError) as exc:
             raise ConfigError(
                 f"{source}: [prepayment.codes]: {mask_code(code)}: {type(exc).__name__}"

@@ -39,6 +39,8 @@ def test_a_prepayment_table_configures_the_account_and_its_codes() -> None:
         f'[prepayment.codes]\n"{CODE}" = "20.00"',
         f'[prepayment.codes]\n"{CODE}" = 0',
         f'[prepayment.codes]\n"{CODE}1234567890123456789012" = 5',
+        # one code listed twice, spelled two ways (it would be applied once, for which amount?)
+        f'[prepayment.codes]\n"{CODE}" = 2000\n"1234 5678 9012 3456 7890" = 5000',
     ],
 )
 def test_bad_prepayment_settings_are_refused_without_the_code(table: str) -> None:
