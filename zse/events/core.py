@@ -255,6 +255,11 @@ class EventLog:
         self._changed.clear()
         return out
 
+    def unsaved(self, changes: Mapping[str, Any]) -> None:
+        """``changes`` (from :meth:`changes`) could not be written: the next call gives those
+        logs again."""
+        self._changed.update(int(key[4:]) for key in changes if key.startswith("log/"))
+
     def load(
         self,
         records: Mapping[str, Any],

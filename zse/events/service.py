@@ -128,7 +128,11 @@ class EventsServer:
         batch = Batch()
         for key, value in changes.items():
             batch.put(self.namespace, key, value)
-        await self.store.commit(batch)
+        try:
+            await self.store.commit(batch)
+        except Exception:  # served already: written with the next commit
+            self.log.unsaved(changes)
+            raise
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         async with self._lock:
