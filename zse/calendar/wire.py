@@ -18,7 +18,7 @@ ZCL Date, ZCL 2.6.2.19, then a week or day id), to the end of the payload.
 
 from __future__ import annotations
 
-from typing import Any, Final, Self
+from typing import Any, ClassVar, Final, Self
 
 import zigpy.types as t
 from zigpy.zcl import Cluster
@@ -64,6 +64,9 @@ class ScheduleEntries(tuple[tuple[int, int], ...]):
     3 octets each, to the end of the payload. The start is in minutes after midnight
     (0-1439); the value a price tier, Friendly Credit enable (0/1) or the auxiliary load
     switch state as the calendar type says."""
+
+    #: each entry's fields, by position (``zse capture`` names them)
+    ENTRY_FIELDS: ClassVar[tuple[str, ...]] = ("start_time", "value")
 
     def __new__(cls, entries: Any = ()) -> Self:
         pairs = tuple((int(start), int(value)) for start, value in entries)
@@ -115,6 +118,8 @@ class SeasonEntries(_DatedEntries):
     """The Season Entries of Publish Seasons (D.9.2.4.4): Season Start Date and Week ID Ref."""
 
     _WHAT = "season"
+    #: each entry's fields, by position (``zse capture`` names them)
+    ENTRY_FIELDS: ClassVar[tuple[str, ...]] = ("season_start_date", "week_id_ref")
 
 
 class SpecialDayEntries(_DatedEntries):
@@ -122,6 +127,8 @@ class SpecialDayEntries(_DatedEntries):
     ID Ref."""
 
     _WHAT = "special day"
+    #: each entry's fields, by position (``zse capture`` names them)
+    ENTRY_FIELDS: ClassVar[tuple[str, ...]] = ("special_day_date", "day_id_ref")
 
 
 def _attributes() -> dict[str, ZCLAttributeDef]:

@@ -4,7 +4,8 @@ ZDO (profile 0x0000, endpoint 0; ZB 2.4): the transaction sequence number and th
 zigpy's ZDO table. ZCL (ZCL 2.4): the header (:func:`zse.zcl.frame.decode_zcl_header`), then a
 global command (zigpy's foundation schemas) or a cluster command: the SE clusters from zse's
 wire definitions (Price :mod:`zse.price.wire`, DRLC :mod:`zse.drlc.wire`, Metering
-:mod:`zse.metering.wire`, Messaging :mod:`zse.messaging.wire`, decoded by
+:mod:`zse.metering.wire`, Messaging :mod:`zse.messaging.wire`, Tunneling, and SE 1.2's
+Prepayment, Calendar, Device Management and Events, decoded by
 :func:`zse.zcl.codec.decode_command`), Key Establishment from :mod:`zse.cbke.messages`, and
 every other cluster (Time, Basic, ...) from zigpy's registry. Decoding failures are
 :class:`~zse.errors.InvalidFrame`; values come back JSON-ready (:func:`plain`).
@@ -22,12 +23,16 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import Cluster, foundation
 
+from zse.calendar.wire import Calendar
 from zse.capture.frames import Aps, eui64_text
 from zse.cbke import messages as ke
+from zse.devmgmt.wire import DeviceManagement
 from zse.drlc.wire import Drlc
 from zse.errors import InvalidFrame
+from zse.events.wire import Events
 from zse.messaging.wire import Messaging
 from zse.metering.wire import Metering
+from zse.prepayment.wire import Prepayment
 from zse.price.wire import Price
 from zse.tunneling.wire import Tunneling
 from zse.zcl.codec import decode_command
@@ -45,7 +50,18 @@ __all__ = [
 ZDO_PROFILE = 0x0000
 #: The clusters zse defines itself, ahead of zigpy's registry.
 SE_CLUSTERS: dict[int, type[Cluster]] = {
-    cluster.cluster_id: cluster for cluster in (Price, Drlc, Metering, Messaging, Tunneling)
+    cluster.cluster_id: cluster
+    for cluster in (
+        Price,
+        Drlc,
+        Metering,
+        Messaging,
+        Tunneling,
+        Prepayment,
+        Calendar,
+        DeviceManagement,
+        Events,
+    )
 }
 
 
@@ -86,6 +102,18 @@ def _octets(value: bytes) -> str:
     return bytes(value).hex()
 
 
+def _entry_item(item: Any) -> Any:
+    """A record's field: its octets as an octet string's (text when printable)."""
+    return _octets(t.LVBytes(item)) if type(item) is bytes else plain(item)
+
+
+def _records(names: tuple[str, ...], value: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return [
+        {name: _entry_item(item) for name, item in zip(names, entry, strict=True)}
+        for entry in value
+    ]
+
+
 def _handler(kind: type) -> Callable[[Any], Any]:  # noqa: PLR0911 - one kind of value each
     """How values of ``kind`` become JSON-ready (:func:`plain` keeps one per type)."""
     if kind in (bool, float, str, type(None)):
@@ -102,6 +130,9 @@ def _handler(kind: type) -> Callable[[Any], Any]:  # noqa: PLR0911 - one kind of
         return _octets
     if issubclass(kind, foundation.CommandSchema):
         return lambda value: {f.name: plain(getattr(value, f.name)) for f in value.fields}
+    entry_fields: tuple[str, ...] | None = getattr(kind, "ENTRY_FIELDS", None)
+    if entry_fields is not None and issubclass(kind, tuple):  # a list field's records, named
+        return functools.partial(_records, entry_fields)
     if issubclass(kind, list | tuple):
         return lambda value: [plain(item) for item in value]
     if issubclass(kind, foundation.TypeValue):

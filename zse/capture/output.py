@@ -7,8 +7,10 @@ the last one from the same sniffer (``ZEP #1010 after #1007``), so that a health
 lines stay as short as any other capture's.
 
 Key material (the key a Transport Key carries; in a Green Power command, the GPD key and
-whatever may hold one) is replaced by ``(hidden)`` unless the caller asks for it
-(``show_keys``); keys are otherwise only ever named by their labels.
+whatever may hold one) and a Device Management password (SE 1.2 D.10.2.4.3.1.5) are replaced
+by ``(hidden)``, and a Prepayment top-up code (D.7.2.3.4.1.2, money to whoever types it
+first) shows only its last 4 characters, as zse's logs show it, unless the caller asks for
+them (``show_keys``); keys are otherwise only ever named by their labels.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from __future__ import annotations
 import datetime
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from zse.capture.decode import Decoded
 from zse.capture.frames import Aps, GreenPower, Mac
 from zse.capture.zep import Zep
+from zse.se.ids import DEVICE_MANAGEMENT_CLUSTER, PREPAYMENT
+from zse.se.prepay import mask_code
 
 __all__ = ["HIDDEN", "as_json", "as_line", "frame_fields", "iso_time"]
 
@@ -128,11 +133,48 @@ def _hide_keys(value: Any, payloads: bool) -> Any:
     }
 
 
+_PREPAYMENT = f"0x{PREPAYMENT:04x}"
+_DEVICE_MANAGEMENT = f"0x{DEVICE_MANAGEMENT_CLUSTER:04x}"
+
+
+def _hide_secrets(value: Any, secret: str, shown: Callable[[Any], Any]) -> Any:
+    """``value`` with every field named ``secret`` (and the value of an attribute record whose
+    attribute is so named, ``top_up_code_1``...) replaced by ``shown(field)``."""
+    if isinstance(value, list):
+        return [_hide_secrets(item, secret, shown) for item in value]
+    if not isinstance(value, dict):
+        return value
+    named = str(value.get("attribute", "")).startswith(secret)
+    return {
+        name: shown(item)
+        if item is not None and (name == secret or (named and name == "value"))
+        else _hide_secrets(item, secret, shown)
+        for name, item in value.items()
+    }
+
+
+def _masked(code: Any) -> Any:
+    return mask_code(code) if isinstance(code, str) else HIDDEN
+
+
+def _hidden(_value: Any) -> str:
+    return HIDDEN
+
+
 def _command(command: dict[str, Any] | None, show_keys: bool) -> dict[str, Any] | None:
     if command is None:
         return None
-    if not show_keys and command.get("cluster_id") == GREEN_POWER:
-        command = _green_power(command)
+    if not show_keys:
+        cluster = command.get("cluster_id")
+        if cluster == GREEN_POWER:
+            command = _green_power(command)
+        elif cluster == _PREPAYMENT and "fields" in command:
+            command = {
+                **command,
+                "fields": _hide_secrets(command["fields"], "top_up_code", _masked),
+            }
+        elif cluster == _DEVICE_MANAGEMENT and "fields" in command:
+            command = {**command, "fields": _hide_secrets(command["fields"], "password", _hidden)}
     if "key" not in command:
         return command
     key = command["key"]

@@ -7,7 +7,8 @@ frame (time, source -> destination, the layers, the command with its fields), or
 object per line (with a ZEP packet's device id, sequence number and time);
 ``--write`` also writes the frames with NWK/APS security removed. A summary
 goes to standard error, with the records skipped as holding no 802.15.4 frame (ARP, other
-UDP ports... in a ZEP capture). Key material is printed only with ``--show-keys``.
+UDP ports... in a ZEP capture). Key material, whole top-up codes and passwords are printed only with
+``--show-keys``.
 
 Exit status: 0 done, 1 a capture that cannot be read (not pcap/pcapng, a truncated or
 malformed record, a link type that is not 802.15.4; one ``error:`` line naming the
@@ -118,7 +119,10 @@ def load_keys(
 @click.option(
     "--show-keys",
     is_flag=True,
-    help="Print key material: Transport Key contents and the keys learned.",
+    help=(
+        "Print key material (Transport Key contents and the keys learned), top-up codes"
+        " whole and passwords."
+    ),
 )
 def capture(**options: Any) -> None:
     """Decode (and decrypt, given keys) an 802.15.4 capture: pcap or pcapng, link types

@@ -25,7 +25,7 @@ carries a code whole.
 from __future__ import annotations
 
 import struct
-from typing import Any, Final, Self
+from typing import Any, ClassVar, Final, Self
 
 import zigpy.types as t
 from zigpy.zcl import Cluster
@@ -89,6 +89,9 @@ class TopUpLogEntries(tuple[tuple[bytes, int, int], ...]):
     """Publish Top Up Log's records (D.7.2.4.4.1.3): (Top Up Code, Top Up Amount, Top Up
     Time), to the end of the payload. The repr masks the codes."""
 
+    #: each record's fields, by position (``zse capture`` names them)
+    ENTRY_FIELDS: ClassVar[tuple[str, ...]] = ("top_up_code", "top_up_amount", "top_up_time")
+
     def __new__(cls, entries: Any = ()) -> Self:
         parsed = tuple((bytes(code), int(amount), int(when)) for code, amount, when in entries)
         for code, amount, when in parsed:
@@ -130,6 +133,14 @@ class TopUpLogEntries(tuple[tuple[bytes, int, int], ...]):
 class DebtLogEntries(tuple[tuple[int, int, int, int], ...]):
     """Publish Debt Log's records (D.7.2.4.5.1.3): (Collection Time, Amount Collected, Debt
     Type, Outstanding Debt), 13 octets each, to the end of the payload."""
+
+    #: each record's fields, by position (``zse capture`` names them)
+    ENTRY_FIELDS: ClassVar[tuple[str, ...]] = (
+        "collection_time",
+        "amount_collected",
+        "debt_type",
+        "outstanding_debt",
+    )
 
     def __new__(cls, entries: Any = ()) -> Self:
         parsed = tuple(tuple(int(v) for v in entry) for entry in entries)
