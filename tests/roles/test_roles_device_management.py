@@ -12,8 +12,10 @@ import logging
 
 from zigpy.zcl import foundation
 
+from tests.calendar.tou import tou_calendar
 from tests.roles.han_builder import CA, EUIS, START, close
 from tests.roles.test_roles_esi_registry import joined_han
+from zse.calendar.protocol import CalendarReceived
 from zse.cbke import SUITE1
 from zse.cbke.service import eui64_bytes
 from zse.devmgmt.core import (
@@ -95,7 +97,7 @@ async def test_a_change_of_tenancy_takes_effect_at_its_time(tmp_path) -> None:
     await asyncio.sleep(600)
     assert [e.change for e in of(han, TenancyTakesEffect)] == [change]
     (applied,) = of(han, TenancyChangeApplied)
-    assert applied.cleared == ("messages", "prices", "consumption history")
+    assert applied.cleared == ("messages", "prices", "calendars", "consumption history")
     assert applied.for_the_meter == ()
     assert ihd.messaging.current() is None
     # the prices held were dropped, and the price in force asked for again
@@ -105,6 +107,29 @@ async def test_a_change_of_tenancy_takes_effect_at_its_time(tmp_path) -> None:
     await ihd.resync()
     await asyncio.sleep(2)
     assert len(of(han, TenancyChangeApplied)) == 1
+    await close(han)
+
+
+async def test_clearing_the_tariff_plan_drops_the_previous_tenant_s_calendars(tmp_path) -> None:
+    """A calendar the display holds from the previous tenant (here one the ESI no longer
+    has) is dropped with the tariff plan; the calendar the ESI holds now is asked again."""
+    han = await joined_han(tmp_path, names=("ihd",))
+    esi, ihd = han.esi, han.devices["ihd"]
+    await esi.publish_calendar(tou_calendar(), device=EUIS["ihd"])
+    await asyncio.sleep(10)
+    assert len(of(han, CalendarReceived)) == 1
+    old = tou_calendar(provider_id=4, issuer_calendar_id=7, issuer_event_id=9, calendar_type=1)
+    ihd.calendar.calendars.put(old, han.clock())
+    assert ihd.calendar_at(calendar_type=1) is not None
+    change = ChangeOfTenancy(provider_id=5, issuer_event_id=79, control=int(CLEAR))
+    await esi.publish_change_of_tenancy(change, device=EUIS["ihd"])
+    await asyncio.sleep(10)
+    (applied,) = of(han, TenancyChangeApplied)
+    assert "calendars" in applied.cleared
+    assert ihd.calendar_at(calendar_type=1) is None  # the previous tenant's: gone
+    # the ESI's calendar asked again and put together anew
+    assert [e.calendar.issuer_calendar_id for e in of(han, CalendarReceived)] == [40, 40]
+    assert ihd.calendar_at() is not None
     await close(han)
 
 
@@ -137,7 +162,7 @@ async def test_a_display_away_at_the_change_is_told_when_it_comes_back(tmp_path)
     assert [e.change for e in of(han, TenancyChanged)] == [change]
     (applied,) = of(han, TenancyChangeApplied)
     assert applied.change == change
-    assert applied.cleared == ("messages", "prices", "consumption history")
+    assert applied.cleared == ("messages", "prices", "calendars", "consumption history")
     # the old tenant's message is gone, and the ESI no longer gives it (Get Last Message)
     assert ihd.messaging.current() is None
     assert [e.site.site_id for e in of(han, SiteIdUpdated)] == ["1200023305967"]

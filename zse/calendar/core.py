@@ -780,6 +780,15 @@ class Calendars:
         found.sort(key=lambda c: (c.start_time, c.issuer_event_id))
         return found if count == 0 else found[:count]
 
+    def clear(self) -> int:
+        """Forget every calendar and every part waiting (a display at a change of tenancy that
+        clears the tariff plan); returns how many calendars, whole or not, were dropped."""
+        dropped = sum(len(t.held(0, absolute=True)) for t in self._timelines.values())
+        dropped += len(self._building)
+        self._timelines.clear()
+        self._building.clear()
+        return dropped
+
     def cancel(self, cancellation: CalendarCancellation, now: int) -> bool:
         """Forget the calendar (and its parts) ``cancellation`` names (D.9.2.4.6); False if
         none was held."""

@@ -348,6 +348,17 @@ class CalendarClientProtocol:
         self._deadline = min(deadlines, default=None)
         return tuple(changed)
 
+    def clear(self) -> int:
+        """Forget every calendar held or being put together, and what was told of them (a
+        change of tenancy clearing the tariff plan, SE 1.2 D.10.2.4.1.1.5); the next calendar
+        received is told afresh. Returns how many were dropped."""
+        dropped = self.calendars.clear()
+        self._told.clear()
+        self._headed.clear()
+        self._deadline = self._ask_at = None
+        self._asks_left = 0
+        return dropped
+
     # --- frames ---
 
     def screen(self, msg: ZclMessage) -> Step | None:

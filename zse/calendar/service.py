@@ -246,6 +246,12 @@ class CalendarClient:
         """What the calendar of ``calendar_type`` says at ``utc`` (default now), or None."""
         return self.protocol.at(self.clock() if utc is None else utc, calendar_type)
 
+    def clear(self) -> int:
+        """Forget every calendar (:meth:`CalendarClientProtocol.clear`); returns how many."""
+        dropped = self.protocol.clear()
+        self._timer.update()
+        return dropped
+
     async def sync(self) -> None:
         """Send Get Calendar (every calendar from the one in force now); the answers are put
         together as they arrive, and what they lack is asked for once the frames settle

@@ -522,7 +522,10 @@ class HanDevice:
         implementation time, the event log last read and the consumption history; Clear IHD
         Data (Supplier), Clear Tariff Plan and Clear Standing Charge drop the prices, block
         pricing values and tariffs held, then ask the ESI for the price in force now (Get
-        Current Price). The other bits are the meter's. Told as :class:`TenancyChangeApplied`."""
+        Current Price); Clear IHD Data (Supplier) and Clear Tariff Plan also drop the
+        calendars (the tariff's time-of-use switching, SE 1.2 D.9), then ask the ESI for
+        those it holds now (Get Calendar). The other bits are the meter's. Told as
+        :class:`TenancyChangeApplied`."""
         control = TenancyChangeControl(change.control)  # type: ignore[no-untyped-call]
         cleared: list[str] = []
         if control & TenancyChangeControl.Clear_IHD_Data_Consumer:
@@ -540,6 +543,13 @@ class HanDevice:
             self._changing_cleared_prices = True
             if self.esi_endpoint is not None:  # the price in force now: the new tenant's
                 await self._safely(self.price.get_current_price())
+        if control & (
+            TenancyChangeControl.Clear_IHD_Data_Supplier | TenancyChangeControl.Clear_Tariff_Plan
+        ):
+            self.calendar.clear()
+            cleared.append("calendars")
+            if self.esi_endpoint is not None:  # the calendars the ESI holds now
+                await self._safely(self.calendar.sync())
         cleared.extend(self.clear_history(control))
         for_the_meter = tuple(
             bit.name or ""
