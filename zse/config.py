@@ -130,7 +130,7 @@ from zse.devmgmt.core import (
     SiteId,
     TenancyChangeControl,
 )
-from zse.errors import DecodeError, ZseError
+from zse.errors import DecodeError, ZseError, quoted
 from zse.installcode import InstallCode, parse_eui64
 from zse.prepayment.core import PrepayConfig, PrepayError, RegisteredCodes
 from zse.price import (
@@ -598,12 +598,7 @@ _TRAILING_MAX = 15
 _PRICE_TEXT_MAX = 40
 
 
-def _shown(value: object) -> str:
-    """A value for an error message, cut short (a config value may be any length)."""
-    if isinstance(value, int) and value.bit_length() > 64:
-        return f"a {value.bit_length()}-bit integer"
-    shown = repr(value)
-    return shown if len(shown) <= _PRICE_TEXT_MAX else shown[: _PRICE_TEXT_MAX - 4] + "...'"
+_shown = quoted  # a value for an error message, cut short (a config value may be any length)
 
 
 def _price_digits(text: str | int | float) -> tuple[int, int]:

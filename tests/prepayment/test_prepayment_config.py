@@ -48,3 +48,16 @@ def test_bad_prepayment_settings_are_refused_without_the_code(table: str) -> Non
         parse_config(table)
     assert "[prepayment" in str(caught.value)
     assert CODE[:16] not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "key", ["initial_credit", "low_credit_warning_level", "emergency_credit_limit", "cut_off_value"]
+)
+def test_an_integer_of_thousands_of_digits_is_one_config_error(key: str) -> None:
+    """A value Python cannot print (``repr`` of an integer past 4,300 digits raises
+    ValueError) was a crash of ``zse esi``; it is a config error naming its width."""
+    text = f"[prepayment]\n{key} = 0x{'9' * 4000}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert "a 16000-bit integer" in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Final
 
-from zse.errors import ZseError
+from zse.errors import ZseError, quoted
 from zse.metering.core import summation_advance
 from zse.metering.formatting import bcd_to_int, scaled
 from zse.records import BOOL, INT, STR, Fields, ListOf, MapOf, Mismatch, Opt, TupleOf, check
@@ -262,7 +262,7 @@ class PrepayConfig:
         }.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise PrepayError(f"prepayment {name} {value!r} is not {low}-{high}")
+                raise PrepayError(f"prepayment {name} {quoted(value)} is not {low}-{high}")
 
 
 # -- what the account keeps ----------------------------------------------------------------------
