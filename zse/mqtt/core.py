@@ -70,6 +70,7 @@ from zse.se.ids import (
     PROGRAMMABLE_THERMOSTAT,
     SMART_APPLIANCE,
 )
+from zse.se.prepay import CreditStatus
 from zse.se.types import UNIT_OF_MEASURE_BCD, CppAuth, UnitOfMeasure
 from zse.time.core import from_zigbee
 
@@ -81,6 +82,8 @@ __all__ = [
     "CPP_AUTH",
     "DEFAULT_BASE_TOPIC",
     "HAN_COMMANDS",
+    "HAN_EVENT_KINDS",
+    "HAN_UNPUBLISHED",
     "ISO_4217",
     "METER_EVENT_KINDS",
     "Batch",
@@ -1951,7 +1954,48 @@ HAN_EVENT_KINDS: Final = {
     "ReportSent": "drlc",
     "ThermostatChanged": "load",
     "LoadChanged": "load",
+    # SE 1.2 (ADR 0034): what a display learns of the Calendar, Prepayment and Device
+    # Management clusters, read only
+    "CalendarReceived": "calendar",
+    "CalendarCancelled": "calendar",
+    "CalendarChanged": "calendar",
+    "PrepayStatus": "prepayment",
+    "TopUpAnswered": "prepayment",
+    "TopUpAccepted": "prepayment",
+    "TopUpRefused": "prepayment",
+    "LowCredit": "prepayment",
+    "CreditExhausted": "prepayment",
+    "EmergencyCreditSelected": "prepayment",
+    "PaymentModeAnswered": "prepayment",
+    "DebtLogReceived": "prepayment",
+    "TenancyChanged": "device_management",
+    "TenancyTakesEffect": "device_management",
+    "TenancyChangeApplied": "device_management",
+    "SupplierChanged": "device_management",
+    "SupplierTakesEffect": "device_management",
+    "SiteIdUpdated": "device_management",
+    "CinUpdated": "device_management",
+    "EventConfigurationChanged": "device_management",
 }
+
+#: The HAN device events the bridge does not publish as events, and why: the readings
+#: (``MeterReading`` on ``metering``; ``Polling``, ``AttributeUnsupported`` change what is
+#: announced), a Device Management password (a secret, SE 1.2 D.10.2.4.3), the top-up log
+#: (the codes) and the prepay snapshots (octets of payload types zse does not decode), and
+#: the Events cluster's reads (SE 1.2 D.11: not on MQTT yet, ADR 0034).
+HAN_UNPUBLISHED: Final = frozenset(
+    {
+        "MeterReading",
+        "Polling",
+        "AttributeUnsupported",
+        "PasswordReceived",
+        "TopUpLogReceived",
+        "SnapshotReceived",
+        "EventPublished",
+        "EventLogRead",
+        "EventLogCleared",
+    }
+)
 
 
 def _per_unit(price: Any) -> float:
@@ -1962,8 +2006,10 @@ def han_event_publication(topics: Topics, device: str, event: Any, now: int) -> 
     """What a HAN device sees or does (:data:`zse.roles.han.HanEvent`) on its own topic
     ``<base>/<device>/<kind>`` (:data:`HAN_EVENT_KINDS`): ``event`` names the class, ``time``
     is ``now``, ``device`` the device; a Report Event Status sent has its ``status`` by name,
-    a price its ``price_per_unit``. None for an event the bridge does not publish (the
-    readings go out as :func:`shown_publication`)."""
+    a price its ``price_per_unit``; an Update CIN has no CIN (personal data), a calendar
+    received its header only, a prepay status its ``credit_status`` by bit names. None for
+    an event the bridge does not publish (:data:`HAN_UNPUBLISHED`: the readings go out as
+    :func:`shown_publication`)."""
     name = type(event).__name__
     kind = HAN_EVENT_KINDS.get(name)
     if kind is None or not dataclasses.is_dataclass(event):
@@ -1973,6 +2019,13 @@ def han_event_publication(topics: Topics, device: str, event: Any, now: int) -> 
         payload["status"] = _status(getattr(event, "report").event_status)  # noqa: B009
     elif name == "PriceReceived":
         payload["price_per_unit"] = _per_unit(getattr(event, "price"))  # noqa: B009
+    elif name == "CinUpdated":  # personal data: that it changed, never the number (ADR 0034)
+        payload["customer"].pop("cin", None)
+    elif name == "CalendarReceived":  # the calendar's header, not its profiles
+        calendar = getattr(event, "calendar")  # noqa: B009
+        payload["calendar"] = _jsonable(calendar.header())
+    elif name == "PrepayStatus":
+        payload["credit_status"] = credit_status_names(payload["credit_status"])
     elif name == "TariffReceived":
         value = getattr(event, "value")  # noqa: B009
         if isinstance(value, TariffInformation):
@@ -2037,6 +2090,18 @@ _VIEW_KEYS: Final = {
         "cpp_price_tier",
         "cpp_start",
         "cpp_duration_in_minutes",
+        # SE 1.2 Prepayment, Calendar, Device Management (ADR 0034)
+        "credit_remaining",
+        "emergency_credit_remaining",
+        "credit_status",
+        "low_credit_warning_level",
+        "calendar_tier",
+        "calendar_tier_label",
+        "calendar_next_tier",
+        "calendar_tier_changes_at",
+        "supplier",
+        "supplier_id",
+        "site_id",
     ),
     PROGRAMMABLE_THERMOSTAT: (
         "cooling_set_point",
@@ -2054,6 +2119,22 @@ _DURATION_UNITS: Final = {0: "minutes", 1: "days", 2: "weeks", 3: "months"}
 CO2_UNITS: Final = {1: "kg/kWh"}
 #: CPP Auth by name (SE D.4.2.4.12.1.7): pending, accepted, rejected, forced.
 CPP_AUTH: Final = {int(auth): str(auth.name).lower() for auth in CppAuth}
+
+
+def credit_status_names(value: int | None) -> list[str] | None:
+    """Credit Status (SE 1.2 D.7.2.2.1.4, table D-131) as the names of its bits set, lower
+    case (``credit_ok``, ``low_credit``...); None when not read."""
+    if value is None:
+        return None
+    return [str(bit.name).lower() for bit in CreditStatus if value & bit]
+
+
+def credit_digits(currency: int | None) -> int:
+    """The digits after the point of a prepay amount: the ISO 4217 minor unit of the price's
+    currency (:data:`ISO_4217`), else 2 (pence or cents: zse's account default, as a display
+    does not read the meter's own, which SE 1.2 D.7 gives no attribute for)."""
+    known = None if currency is None else ISO_4217.get(currency)
+    return 2 if known is None or known[1] is None else known[1]
 
 
 def _iso(time: int) -> str:
@@ -2079,6 +2160,9 @@ class DeviceView:
         self.state: dict[str, Any] = dict.fromkeys(keys)
         self._tariff: TariffInformation | None = None
         self._values: dict[type[Any], Any] = {}
+        #: The prepay status last read (raw account units) and the calendar's reading.
+        self._prepay: Any = None
+        self._reading: Any = None
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -2130,6 +2214,75 @@ class DeviceView:
             "tier_labels": labels,
             "block_thresholds": thresholds,
             "tier_label": tier_label,
+        }
+
+    def _prepay_state(self) -> dict[str, Any]:
+        """A prepay display's keys (SE 1.2 D.7.2.2.1): the credit and emergency credit in
+        the price's currency (:func:`credit_digits`), Credit Status by bit names."""
+        status = self._prepay
+        if status is None:
+            return {}
+        scale = 10 ** credit_digits(self.state.get("currency"))
+
+        def amount(raw: int | None) -> float | None:
+            return None if raw is None else raw / scale
+
+        return {
+            "credit_remaining": amount(status.credit_remaining),
+            "emergency_credit_remaining": amount(status.emergency_credit_remaining),
+            "credit_status": credit_status_names(status.credit_status),
+            "low_credit_warning_level": amount(status.low_credit_warning_level),
+        }
+
+    def calendar(self, reading: Any) -> bool:
+        """What the delivered TOU calendar says now (a :class:`zse.calendar.core.
+        CalendarReading` of calendar type 0, SE 1.2 D.9; None: no calendar); True when the
+        state changed."""
+        before = dict(self.state)
+        self._reading = reading
+        self.state.update({k: v for k, v in self._calendar_state().items() if k in self.state})
+        return self.state != before
+
+    def _calendar_state(self) -> dict[str, Any]:
+        """The calendar's keys: the tier in force, its label (the tariff's tier labels, else
+        ``Tier N``; null for no tier), the next tier and when it comes (ISO 8601)."""
+        reading = self._reading
+        tier = None if reading is None else reading.value
+        changes_at = None if reading is None else reading.changes_at
+        label = None
+        if tier:  # tier 0: no tier (SE D.4.2.4.1.1.8)
+            labels = (self.tariff.get("tier_labels") or {}).get("labels") or {}
+            label = labels.get(str(tier)) or f"Tier {tier}"
+        return {
+            "calendar_tier": tier,
+            "calendar_tier_label": label,
+            "calendar_next_tier": None if reading is None else reading.next_value,
+            "calendar_tier_changes_at": None if changes_at is None else _iso(changes_at),
+        }
+
+    def _cluster_event(self, name: str, event: Any, now: int | None) -> dict[str, Any]:
+        """An SE 1.2 Prepayment, Calendar or Device Management event (ADR 0034): the prepay
+        status and the calendar's reading kept (their keys follow), Device Management's
+        keys."""
+        if name == "PrepayStatus":
+            self._prepay = event
+        elif name == "CalendarChanged" and event.reading.calendar_type == 0:
+            self._reading = event.reading
+        elif name in ("SupplierChanged", "SupplierTakesEffect", "SiteIdUpdated"):
+            return self._device_management(name, event, now)
+        return {}
+
+    def _device_management(self, name: str, event: Any, now: int | None) -> dict[str, Any]:
+        """A display's keys of Device Management (SE 1.2 D.10): the supplier once a change
+        of supplier took effect, the site id; never the CIN (personal data, ADR 0034)."""
+        if name == "SiteIdUpdated":
+            return {"site_id": event.site.site_id}
+        change = event.change
+        if name == "SupplierChanged" and change.implementation_time > (now or 0):
+            return {}  # told ahead: shown once it takes effect (SupplierTakesEffect)
+        return {
+            "supplier": change.provider_name or None,
+            "supplier_id": change.proposed_provider_id,
         }
 
     def responded(self, issuer_event_id: int, accepted: bool) -> bool:
@@ -2212,10 +2365,21 @@ class DeviceView:
             and self.state.get("load_control_event") == event.issuer_event_id
         ):
             found = {"load_control_event": None}
+        else:
+            found = self._cluster_event(name, event, now)
         self.state.update({k: v for k, v in found.items() if k in self.state})
-        if name == "PriceReceived" and "tier_label" in self.state:
-            self.state["tier_label"] = self._tariff_state()["tier_label"]
+        self.state.update({k: v for k, v in self._derived(name).items() if k in self.state})
         return self.state != before
+
+    def _derived(self, name: str) -> dict[str, Any]:
+        """The keys that follow others: the price tier's label, a display's credit (in the
+        price's currency) and calendar tier label (from the tariff's tier labels)."""
+        derived: dict[str, Any] = {}
+        if name == "PriceReceived":
+            derived["tier_label"] = self._tariff_state()["tier_label"]
+        if "calendar_tier" in self.state:
+            derived |= {**self._prepay_state(), **self._calendar_state()}
+        return derived
 
 
 def _sensor(
@@ -2340,7 +2504,10 @@ def han_discovery(
     in
     ``value_units[device]["co2"]``), the billing period's start (a timestamp), the last
     bill (monetary, in ``value_units[device]["bill"]``, its currency) and the CPP event's
-    state (pending, forced, accepted, rejected)."""
+    state (pending, forced, accepted, rejected). Its SE 1.2 Prepayment and Calendar sensors
+    (ADR 0034): credit and emergency credit (monetary, in ``value_units[device]["credit"]``,
+    the price's currency), the calendar's tier in force (its label) and when the tier next
+    changes (a timestamp)."""
     configs: list[tuple[str, str, dict[str, Any]]] = []
     gone: list[tuple[str, str, dict[str, Any]]] = []
     summation, demand = meter_sensors(unit_of_measure)
@@ -2357,6 +2524,11 @@ def han_discovery(
             units = (value_units or {}).get(device, {})
             co2 = {"unit_of_measurement": units["co2"]} if "co2" in units else {}
             bill = {"unit_of_measurement": units["bill"]} if "bill" in units else {}
+            credit = (
+                {"device_class": "monetary", "unit_of_measurement": units["credit"]}
+                if "credit" in units
+                else {}
+            )
             tariff = {
                 "json_attributes_topic": topics.device(device, "state"),
                 "json_attributes_template": TARIFF_ATTRIBUTES,
@@ -2375,6 +2547,12 @@ def han_discovery(
                 ("bill Last bill: state.consolidated_bill",
                  {"device_class": "monetary", **bill} if bill else {}),
                 ("cpp CPP event: state.cpp_auth", {}),
+                # SE 1.2 Prepayment and Calendar (ADR 0034)
+                ("credit Credit: state.credit_remaining", credit),
+                ("emergency_credit Emergency credit: state.emergency_credit_remaining", credit),
+                ("calendar_tier Calendar tier: state.calendar_tier_label", {}),
+                ("tier_change Next tier change: state.calendar_tier_changes_at",
+                 {"device_class": "timestamp"}),
             ]  # fmt: skip
         elif device_type == PROGRAMMABLE_THERMOSTAT:
             sensors += [

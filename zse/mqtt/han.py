@@ -17,7 +17,11 @@ ESI's bridge (docs/mqtt.md):
 - ``<base>/<device>/state``: the device's state (:class:`zse.mqtt.core.DeviceView`),
   retained, which Home Assistant's sensors read (:func:`zse.mqtt.core.han_discovery`);
 - ``<base>/<device>/price/tariff``: the SE 1.2 tariff it was last given, whole, retained
-  (ADR 0030).
+  (ADR 0030);
+- ``<base>/<device>/calendar``, ``prepayment``, ``device_management``: what a display learns
+  of SE 1.2's Calendar, Prepayment and Device Management (ADR 0034), read only; the state
+  has the tier the calendar says now (moved at the calendar's change time, when the
+  device's Calendar client tells it), the credit, the supplier and the site id.
 
 Commands (``<base>/bridge/request/<command>``, answered on ``<base>/bridge/response/...``):
 ``confirm_message`` (a display), ``opt_out`` and ``opt_in`` (a load control event),
@@ -57,7 +61,7 @@ from zse.price.core import BillingPeriod, Co2Value, ConsolidatedBill, CppEvent
 from zse.se.ids import IN_HOME_DISPLAY
 from zse.store import Store
 
-__all__ = ["CppResponder", "Display", "HanBridge", "HanRole"]
+__all__ = ["Calendared", "CppResponder", "Display", "HanBridge", "HanRole"]
 
 
 @runtime_checkable
@@ -90,6 +94,14 @@ class CppResponder(HanRole, Protocol):
 
 
 @runtime_checkable
+class Calendared(HanRole, Protocol):
+    """A HAN device that reads the ESI's calendars (SE 1.2 D.9): what the delivered TOU
+    calendar says at an instant (:meth:`zse.roles.han.HanDevice.calendar_at`)."""
+
+    def calendar_at(self, utc: int | None = None, calendar_type: int = 0) -> Any: ...
+
+
+@runtime_checkable
 class Display(HanRole, Protocol):
     """A HAN device whose user confirms messages (SE D.5.2.4.2): a display."""
 
@@ -107,6 +119,15 @@ _SE12_SENSORS: Final = {
     ConsolidatedBill.__name__: "bill",
     CppEvent.__name__: "cpp",
 }
+#: A display's SE 1.2 Prepayment and Calendar sensors (ADR 0034), withheld until the display
+#: read a prepay status (``credit``) or heard of a calendar (``calendar``): a meter without
+#: these clusters costs no discovery message.
+_CLUSTER_SENSORS: Final = {
+    "credit": ("credit", "emergency_credit"),
+    "calendar": ("calendar_tier", "tier_change"),
+}
+#: The calendar events after which the bridge asks the device what is in force now.
+_CALENDAR_EVENTS: Final = ("CalendarReceived", "CalendarCancelled", "CalendarChanged")
 
 
 class HanBridge(BridgeShell):
@@ -146,7 +167,7 @@ class HanBridge(BridgeShell):
         #: announced in it before (the last run's) until it is known again, and Home
         #: Assistant takes a unit only from a discovery message; announced without a
         #: demand to come, the power sensor would stay ``unknown`` for ever.
-        unknown = {"price", "demand", *_SE12_SENSORS.values()} | (
+        unknown = {"price", "demand", *_SE12_SENSORS.values(), *_CLUSTER_SENSORS} | (
             {"meter"} if unit_of_measure is None else set()
         )
         self._unknown: dict[str, set[str]] = {
@@ -185,6 +206,9 @@ class HanBridge(BridgeShell):
             + (("price",) if "price" in unknown else ())
             + (("tier",) if {"price", "tariff"} <= unknown else ())
             + tuple(sorted(unknown & set(_SE12_SENSORS.values())))
+            + tuple(
+                s for key in sorted(unknown & set(_CLUSTER_SENSORS)) for s in _CLUSTER_SENSORS[key]
+            )
         )
         return han_discovery(
             self.topics,
@@ -232,8 +256,12 @@ class HanBridge(BridgeShell):
             else:
                 self.price_units.pop(name, None)
             unknown.discard("price")
+            if "credit" not in unknown:  # the credit is in the price's currency
+                units["credit"] = currency_text(event.price.currency)
         elif kind in ("TariffReceived", "PriceValueReceived"):
             self._learn_value(name, event)
+        else:
+            self._learn_cluster(name, kind)
         after = (
             self.units[name],
             self.price_units.get(name),
@@ -244,6 +272,18 @@ class HanBridge(BridgeShell):
         if after != before:
             for publication in self._announce(name):
                 self.publish(publication)
+
+    def _learn_cluster(self, name: str, kind: str) -> None:
+        """A prepay status or a calendar that announces a display's sensors first (ADR
+        0034); the credit in the currency of the price held, when one came."""
+        unknown = self._unknown[name]
+        if kind == "PrepayStatus" and "credit" in unknown:
+            unknown.discard("credit")
+            currency = self.views[name].state.get("currency")
+            if currency is not None:
+                self.value_units[name]["credit"] = currency_text(currency)
+        elif kind in ("CalendarReceived", "CalendarChanged"):
+            unknown.discard("calendar")
 
     def _learn_value(self, name: str, event: Any) -> None:
         """An SE 1.2 value that announces a display's sensor first, or says its unit."""
@@ -285,7 +325,11 @@ class HanBridge(BridgeShell):
             self.publish(publication)
         view = self.views[name]
         held = view.tariff
-        if view.update(event, now):
+        changed = view.update(event, now)
+        role = self.roles[name]
+        if type(event).__name__ in _CALENDAR_EVENTS and isinstance(role, Calendared):
+            changed = view.calendar(role.calendar_at()) or changed  # what is in force now
+        if changed:
             self._later(name, "state")
         if view.tariff != held:
             self.publish(self._tariff(name))

@@ -349,7 +349,8 @@ class PrepayStatus:
 
 
 ClientEvent = (
-    SnapshotReceived
+    PrepayStatus
+    | SnapshotReceived
     | TopUpLogReceived
     | DebtLogReceived
     | TopUpAnswered
@@ -367,8 +368,9 @@ class PrepaymentClient:
     display learns comes through ``on_event``: the meter's commands
     (:class:`~zse.prepayment.protocol.SnapshotReceived`...), each top-up's
     :class:`~zse.prepayment.core.TopUpAccepted` / :class:`~zse.prepayment.core.TopUpRefused`
-    (the code masked), and, from the Credit Status read (:meth:`read_status`, after a top-up
-    or a selection, or when the application asks), :class:`~zse.prepayment.core.LowCredit`,
+    (the code masked), the :class:`PrepayStatus` read when it is not the last one read, and,
+    from the Credit Status read (:meth:`read_status`, after a top-up or a selection, or when
+    the application asks), :class:`~zse.prepayment.core.LowCredit`,
     :class:`~zse.prepayment.core.CreditExhausted` and
     :class:`~zse.prepayment.core.EmergencyCreditSelected` as they become true."""
 
@@ -483,7 +485,8 @@ class PrepaymentClient:
 
     async def read_status(self) -> PrepayStatus:
         """Read Credit Remaining, Emergency Credit Remaining, Credit Status and Low Credit
-        Warning Level (D.7.2.2.1), and tell what became true since the last read."""
+        Warning Level (D.7.2.2.1), and tell what became true since the last read, and the
+        status itself when it is not the one last read."""
         ids = [
             A.CREDIT_REMAINING,
             A.EMERGENCY_CREDIT_REMAINING,
@@ -519,8 +522,11 @@ class PrepaymentClient:
             values.get(A.CREDIT_STATUS),
             values.get(A.LOW_CREDIT_WARNING_LEVEL),
         )
-        self._tell_changes(self.status, status)
+        before = self.status
+        self._tell_changes(before, status)
         self.status = status
+        if status != before:  # the status itself, as a display shows it (read only when new)
+            self._stream.emit(status)
         return status
 
     def _tell_changes(self, before: PrepayStatus | None, now: PrepayStatus) -> None:

@@ -667,7 +667,10 @@ class InHomeDisplay(HanDevice):
     credit (:meth:`read_prepay_status`), tops up (:meth:`top_up`) and selects emergency credit
     (:meth:`select_emergency_credit`); its events (top-up accepted or refused, low credit,
     credit exhausted, emergency credit selected, the snapshots and logs the meter sends) come
-    through ``on_event``."""
+    through ``on_event``. It reads the credit at each resync and, following the meter
+    (``metering=True``), with a summation reading at most every :data:`PREPAY_READ_SECONDS`:
+    the :class:`~zse.prepayment.service.PrepayStatus` read comes as an event when it
+    changed."""
 
     device_type = IN_HOME_DISPLAY
     default_device_class = ALL_DEVICE_CLASSES
@@ -688,6 +691,9 @@ class InHomeDisplay(HanDevice):
         super().__init__(device, **options)
         #: The Prepayment client (``prepayment=True``), of the ESI's endpoint once found.
         self.prepayment: PrepaymentClient | None = None
+        #: When the credit was last read (ZigBee UTCTime), and the read under way.
+        self._prepay_read_at: int | None = None
+        self._prepay_reading: asyncio.Task[Any] | None = None
         if prepayment:
             self.prepayment = PrepaymentClient(self.endpoint, server_ep=0, clock=self.clock)
             self.prepayment.on_event(self._stream.emit)
@@ -707,10 +713,9 @@ class InHomeDisplay(HanDevice):
     async def start_more(self) -> None:
         """Find the meter and follow it (``metering=True``); start the Prepayment client and
         read the credit (``prepayment=True``)."""
-        if self.prepayment is not None:
+        if self.prepayment is not None:  # the credit is read at the resync that follows
             self.prepayment.server_ep = 0 if self.esi_endpoint is None else self.esi_endpoint
             self.prepayment.start()
-            await self._safely(self.prepayment.read_status())
         if not self._metering:
             return
         nwk, ep = self._meter if self._meter is not None else await find_meter(self.device)
@@ -726,6 +731,37 @@ class InHomeDisplay(HanDevice):
         self.price.on_event(self._on_new_tier)
         self.metering.start()
         await self._safely(self.read_block_tariff())
+
+    async def resync(self) -> Resynced:
+        """As :meth:`HanDevice.resync`; a prepay display reads the credit too (SE 1.2
+        D.7.2.2.1), at each start and rejoin."""
+        event = await super().resync()
+        if self.prepayment is not None:
+            await self._safely(self._read_prepay())
+        return event
+
+    async def _read_prepay(self) -> PrepayStatus:
+        self._prepay_read_at = self.clock()
+        return await self._prepay().read_status()
+
+    def _follow_credit(self) -> None:
+        """With a summation reading: read the credit again, at most every
+        :data:`PREPAY_READ_SECONDS` and one read at a time (a display without Prepayment,
+        ``prepayment=False``, reads nothing)."""
+        if self.prepayment is None or self._prepay_reading is not None:
+            return
+        last = self._prepay_read_at
+        if last is not None and self.clock() - last < PREPAY_READ_SECONDS:
+            return
+        task = asyncio.get_running_loop().create_task(self._safely(self._read_prepay()))
+        self._prepay_reading = task
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._tasks.discard(finished)
+            self._prepay_reading = None
+
+        task.add_done_callback(done)
 
     async def stop(self) -> None:
         if self.metering is not None:
@@ -822,6 +858,7 @@ class InHomeDisplay(HanDevice):
     def _on_metering(self, event: MeterReading | Polling | AttributeUnsupported) -> None:
         self._stream.emit(event)
         if isinstance(event, MeterReading) and event.attribute == SUMMATION:
+            self._follow_credit()
             period = self.price.block_periods.current(self.clock())
             price = self.price.current()
             tier = None if price is None else TierPrice.of(price)  # its tier in force, 0-48
@@ -907,6 +944,8 @@ class InHomeDisplay(HanDevice):
         return acknowledged
 
 
+#: A prepay display reads the credit again with a summation reading at most this often (s).
+PREPAY_READ_SECONDS = 60
 #: Price attributes read per Read Attributes (keeps each frame small).
 _READ_CHUNK = 8
 #: Tiers with Block Price attributes (D.4.2.2.5: no tier and tiers 1-15).
