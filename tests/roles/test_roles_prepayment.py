@@ -13,6 +13,7 @@ from tests.roles.test_roles_esi_registry import price
 from zse.cbke import SUITE1
 from zse.cbke.service import eui64_bytes
 from zse.metering.core import Readings
+from zse.metering.protocol import SUMMATION, MeterReading
 from zse.prepayment.core import (
     CreditExhausted,
     EmergencyCreditSelected,
@@ -22,8 +23,10 @@ from zse.prepayment.core import (
     TopUpAccepted,
     TopUpRefused,
 )
+from zse.prepayment.service import PrepayStatus
 from zse.prepayment.wire import CreditStatus, TopUpResult
 from zse.roles.esi import EnergyServiceInterface
+from zse.roles.han import PREPAY_READ_SECONDS
 from zse.se.ids import PREPAYMENT, MeteringAttribute
 
 CODE = "12345678901234567890"
@@ -95,4 +98,34 @@ async def test_a_prepay_display_follows_the_credit_and_tops_up_once(tmp_path) ->
     assert again.prepayment.account.credit == 1900
     assert (await ihd.top_up(CODE)).result == TopUpResult.Rejected_Duplicate_Top_Up
     assert (await ihd.read_prepay_status()).credit_remaining == 1900
+    await close(han)
+
+
+async def test_a_prepay_display_following_the_meter_reads_the_credit_at_most_every_minute(
+    tmp_path,
+) -> None:
+    han = await build(tmp_path, **esi_options())
+    esi = han.esi
+    await esi.provision(EUIS["ihd"])
+    ihd = han.add("ihd", prepayment=True, metering=True)
+    await ihd.start()
+    await asyncio.sleep(30)
+    await esi.settle()
+    await esi.publish_price(price(1), device=EUIS["ihd"])
+    assert esi.meter is not None
+    seen = han.device_events["ihd"]
+    statuses = [e for e in seen if isinstance(e, PrepayStatus)]
+    assert [s.credit_remaining for s in statuses] == [1000]  # read at the resync
+    start = len(seen)
+    for step in range(1, 31):  # 10 s apart: each reading uses 0.4 kWh, 10 p
+        await esi.meter.feed(Readings(summation_delivered=step * 400))
+        await asyncio.sleep(10)
+    after = seen[start:]
+    readings = [e for e in after if isinstance(e, MeterReading) and e.attribute == SUMMATION]
+    credits = [e.credit_remaining for e in after if isinstance(e, PrepayStatus)]
+    assert len(readings) >= 20  # the display follows the meter
+    # the credit falls without the application reading it, at most one read a minute
+    assert 3 <= len(credits) <= 300 // PREPAY_READ_SECONDS + 1, credits
+    assert credits == sorted(credits, reverse=True)
+    assert credits[-1] < 1000
     await close(han)
