@@ -2150,10 +2150,13 @@ class DeviceView:
     device's output, the load control event in force; on a display also SE 1.2's tariff
     (its label, the price tier's label from the tier labels or ``Tier N``, the labels and
     block thresholds, D.4.2.4.5, 7, 9), CO2 value, billing period, last consolidated bill
-    and CPP event with its answer (D.4.2.4.8, 10-12; ADR 0030). :meth:`update` folds one
-    event in; :attr:`payload` is what goes out (retained) on ``<base>/<device>/state``;
-    :attr:`tariff` the tariff last received, whole (:func:`tariff_payload`), ``{}`` for
-    none or once cancelled (``<base>/<device>/price/tariff``)."""
+    and CPP event with its answer (D.4.2.4.8, 10-12; ADR 0030), and what it reads of SE 1.2
+    Prepayment (credit, D.7.2.2.1), Calendar (the delivered calendar's tier in force and
+    next change, D.9; :meth:`calendar`) and Device Management (supplier, site id; never the
+    CIN, D.10) (ADR 0034). :meth:`update` folds one event in; :attr:`payload` is what goes
+    out (retained) on ``<base>/<device>/state``; :attr:`tariff` the tariff last received,
+    whole (:func:`tariff_payload`), ``{}`` for none or once cancelled
+    (``<base>/<device>/price/tariff``)."""
 
     def __init__(self, device_type: int) -> None:
         keys = _VIEW_KEYS.get(device_type, ("load_control_event",))
