@@ -711,9 +711,9 @@ class InHomeDisplay(HanDevice):
         ]
 
     async def start_more(self) -> None:
-        """Find the meter and follow it (``metering=True``); start the Prepayment client and
-        read the credit (``prepayment=True``)."""
-        if self.prepayment is not None:  # the credit is read at the resync that follows
+        """Find the meter and follow it (``metering=True``); start the Prepayment client
+        (``prepayment=True``: the credit is read at the resync that follows)."""
+        if self.prepayment is not None:
             self.prepayment.server_ep = 0 if self.esi_endpoint is None else self.esi_endpoint
             self.prepayment.start()
         if not self._metering:
@@ -755,10 +755,9 @@ class InHomeDisplay(HanDevice):
             return
         task = asyncio.get_running_loop().create_task(self._safely(self._read_prepay()))
         self._prepay_reading = task
-        self._tasks.add(task)
+        keep_task(self._tasks, task, LOGGER, f"{self.name}: reading the credit failed")
 
-        def done(finished: asyncio.Task[Any]) -> None:
-            self._tasks.discard(finished)
+        def done(_finished: asyncio.Task[Any]) -> None:
             self._prepay_reading = None
 
         task.add_done_callback(done)
