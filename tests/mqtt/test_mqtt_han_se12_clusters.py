@@ -22,10 +22,11 @@ from tests.price.test_price_tariffs import information, labels
 from tests.roles.han_builder import EUIS, build, close
 from tests.roles.test_roles_esi_registry import price
 from tests.roles.test_roles_prepayment import CODE, METER, esi_options
-from zse.calendar.core import CalendarReading
+from zse.calendar.core import CalendarCancellation, CalendarReading
 from zse.calendar.protocol import CalendarCancelled, CalendarChanged, CalendarReceived
 from zse.devmgmt.core import (
     ChangeOfSupplier,
+    ChangeOfTenancy,
     CustomerId,
     SiteId,
     SupplierTakesEffect,
@@ -39,6 +40,7 @@ from zse.devmgmt.protocol import (
     SupplierChanged,
     TenancyChanged,
 )
+from zse.devmgmt.wire import TenancyChangeControl
 from zse.drlc import ApplyLoadControl, StopLoadControl
 from zse.drlc.service import ReportSent
 from zse.events.protocol import EventLogCleared, EventLogRead, EventPublished
@@ -255,6 +257,17 @@ async def test_a_prepay_display_s_credit_and_calendar_tier_on_mqtt(
         got = await sub.until(lambda: _state(sub, state, lambda s: s["calendar_tier"] == 2))
         assert got["calendar_tier_changes_at"] == "2025-05-08T23:00:00+00:00"
         assert got["calendar_next_tier"] == 1
+        # a change of tenancy clearing the tariff plan, the ESI holding no calendar now (it
+        # forgot it without telling the display): the display's tier is gone from the state
+        await esi.calendar.cancel(
+            CalendarCancellation(provider_id=5, issuer_calendar_id=40, calendar_type=0)
+        )
+        control = int(TenancyChangeControl.Clear_Tariff_Plan)
+        change = ChangeOfTenancy(provider_id=5, issuer_event_id=80, control=control)
+        await esi.publish_change_of_tenancy(change, device=EUIS["ihd"])
+        await asyncio.sleep(10)  # virtual
+        got = await sub.until(lambda: _state(sub, state, lambda s: s["calendar_tier"] is None))
+        assert got["calendar_tier_changes_at"] is None
         # Home Assistant's sensors: the credit in the price's currency
         configs = {
             what: await sub.until(lambda w=what: sub.on(f"homeassistant/sensor/{node}/{w}/config"))

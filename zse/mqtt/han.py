@@ -126,8 +126,14 @@ _CLUSTER_SENSORS: Final = {
     "credit": ("credit", "emergency_credit"),
     "calendar": ("calendar_tier", "tier_change"),
 }
-#: The calendar events after which the bridge asks the device what is in force now.
-_CALENDAR_EVENTS: Final = ("CalendarReceived", "CalendarCancelled", "CalendarChanged")
+#: The calendar events after which the bridge asks the device what is in force now (a change
+#: of tenancy may have dropped the calendars: ``TenancyChangeApplied``).
+_CALENDAR_EVENTS: Final = (
+    "CalendarReceived",
+    "CalendarCancelled",
+    "CalendarChanged",
+    "TenancyChangeApplied",
+)
 
 
 class HanBridge(BridgeShell):
