@@ -16,6 +16,12 @@ A sleepy end device (receiver off when idle, :mod:`zse.sim._indirect`) hears a f
 the windows its MAC opens (a poll, its own send): the air neither delivers nor acknowledges a
 frame it sends while the device sleeps (:attr:`AirStats.asleep`). The acknowledgement of a
 Data Request carries the frame-pending bit its receiver (the parent) sets (7.2.1.1.3).
+
+A radio sends its frames one after the other, so frames from one sender arrive in the order
+sent, also when sent at one virtual instant (the air without air time): asyncio runs timers due
+at one time in no set order, so each delivery's timer hands over the oldest frame its sender
+has due at that instant, not its own (:meth:`Medium._deliver_next`). The timers themselves,
+and so the order of deliveries against MAC confirmations and other timers, are as before.
 """
 
 # mypy: disable-error-code="no-untyped-call"
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import itertools
 import math
 import os
@@ -255,6 +262,12 @@ class Medium:
         self._ears: set[Station] = set()
         self._ears_on: dict[int, list[tuple[int, Station]]] = defaultdict(list)
         self._busy_until: dict[int, float] = defaultdict(float)
+        # each sender's deliveries due at one instant, oldest first, with their loop (see
+        # _deliver_next)
+        self._due: dict[
+            tuple[Station, float],
+            tuple[asyncio.AbstractEventLoop, collections.deque[tuple[Transmission, list[Station]]]],
+        ] = {}
         self._short_index: dict[tuple[int, int | None, int], Station] = {}
         self._short_key: dict[Station, tuple[int, int | None, int]] = {}
         # sleepy end devices (receiver off when idle) -> their parent's short address
@@ -641,7 +654,12 @@ class Medium:
                 break
             now = end + (ACK_WAIT if self.airtime else 0.0)
         for when, nodes in sorted(schedule.items()):
-            loop.call_at(when, self._deliver, tx, nodes)
+            key = (sender, when)
+            due = self._due.get(key)
+            if due is None or due[0] is not loop:  # none, or left by a loop closed since
+                due = self._due[key] = (loop, collections.deque())
+            due[1].append((tx, nodes))
+            loop.call_at(when, self._deliver_next, key)
         if unicast:
             if acked_at is None:
                 loop.call_at(now, _resolve, done, False)
@@ -657,6 +675,18 @@ class Medium:
         self._record(tx.data, start)
         if not (self._sleepers and self._asleep(node, tx)):
             self._deliver(tx, [node])
+
+    def _deliver_next(self, key: tuple[Station, float]) -> None:
+        """A delivery's timer: deliver the oldest frame its sender has due at this instant.
+        asyncio's timer heap runs timers due at one time in no set order, which let a later
+        frame overtake an earlier one (its receiver then dropped the earlier one as a stale
+        NWK or APS frame counter, ZB 4.3.1.2, 4.4.1.2); a radio sends its frames one after the
+        other (802.15.4-2006 7.5.6.1). Each timer still runs where it did among the others."""
+        queue = self._due[key][1]
+        tx, nodes = queue.popleft()
+        if not queue:
+            del self._due[key]
+        self._deliver(tx, nodes)
 
     def _deliver(self, tx: Transmission, nodes: list[Station]) -> None:
         silent = self._silent
