@@ -13,12 +13,14 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import zigpy.application
 import zigpy.config as conf
 import zigpy.device
 import zigpy.exceptions
+import zigpy.profiles.zha
+import zigpy.profiles.zll
 import zigpy.state
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
@@ -789,11 +791,38 @@ class SimControllerApplication(zigpy.application.ControllerApplication):
 
 
 class _SimCoordinatorDevice(zigpy.device.ZigbeeDevice):
-    """The coordinator as a zigpy device: discovered over loopback ZDO like any radio's."""
+    """The coordinator as a zigpy device, described from the radio's own tables: its node
+    descriptor and the simple descriptors registered with it, what its ZDO answers
+    Node_Desc_req, Active_EP_req and Simple_Desc_req with (ZB 2.4.3.1.3, 2.4.3.1.6,
+    2.4.3.1.5). zigpy then asks it nothing.
+
+    Asked over loopback ZDO instead, each request had a timeout on the loop's clock, and the
+    answer came a loop turn later. On a :class:`~zse.sim.PacedLoop` the clock runs on while
+    the loop works, so on a busy machine (``zse mqtt --sim --speed 600``) the requests timed
+    out, the interview failed without a word, and zigpy's start-up failed on the missing
+    endpoint 1 with a bare ``KeyError: 1``."""
 
     async def _initialize(self) -> None:
         self.manufacturer = "zse"
         self.model = "Simulated coordinator"
+        radio = cast(SimControllerApplication, self._application).radio
+        if self.node_desc is None:
+            self.node_desc = radio.node_descriptor()
+        for endpoint_id, descriptor in sorted(radio.descriptors.items()):
+            if endpoint_id == 0 or endpoint_id in self.endpoints:
+                continue
+            endpoint = self.add_endpoint(endpoint_id)
+            endpoint.profile_id = int(descriptor.profile)
+            device_type: Any = int(descriptor.device_type)
+            for profile in (zigpy.profiles.zha, zigpy.profiles.zll):  # as zigpy types it
+                if endpoint.profile_id == profile.PROFILE_ID:
+                    device_type = profile.DeviceType(device_type)
+            endpoint.device_type = device_type
+            for cluster_id in descriptor.input_clusters:
+                endpoint.add_input_cluster(cluster_id)
+            for cluster_id in descriptor.output_clusters:
+                endpoint.add_output_cluster(cluster_id)
+        # each endpoint's profile is known: zigpy's interview sends no request
         await super()._initialize()
 
 
