@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from tests.zse_cli import run_zse as zse
 from zse.capture.output import _value
 from zse.cli import main
+from zse.cli._errors import unexpected
 
 ROOT = Path(__file__).resolve().parents[2]
 CSV = ROOT / "examples" / "devices.csv"
@@ -295,7 +296,8 @@ def test_an_unexpected_fault_keeps_its_traceback_for_the_debug_log(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, target: str, args: list[str]
 ) -> None:
     """`zse mqtt --sim` once said only `error: KeyError: 1` (a loaded CI machine) and nothing
-    could say where: the one line stays, and at -vv the debug log has the traceback."""
+    could say where: the one line stays, naming where the error was raised, and at -vv the
+    debug log has the traceback."""
 
     async def fault(*_args: object, **_kwargs: object) -> None:
         raise KeyError(1)
@@ -305,12 +307,35 @@ def test_an_unexpected_fault_keeps_its_traceback_for_the_debug_log(
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
-    assert lines[-1] == "error: KeyError: 1"
+    line = fault.__code__.co_firstlineno + 1
+    said = f"error: KeyError: 1 (raised in {__name__}:{line} in fault; -vv logs the traceback)"
+    assert lines[-1] == said
     assert "the command failed" in result.stderr
     assert "Traceback" in result.stderr
     assert ", in fault\n    raise KeyError(1)" in result.stderr
     quiet = CliRunner().invoke(main, [arg for arg in args if arg != "-vv"])
-    assert quiet.stderr.strip() == "error: KeyError: 1"
+    assert quiet.stderr.strip() == said
+
+
+def test_an_unexpected_error_is_one_line_naming_where_it_was_raised() -> None:
+    """The line names the innermost frame (module, line, function), not the caller's; a
+    message of several lines is still one line; an error never raised names no place."""
+
+    def deep() -> None:
+        raise ValueError("first\nsecond")
+
+    def shallow() -> None:
+        deep()
+
+    try:
+        shallow()
+    except ValueError as exc:
+        said = unexpected(exc)
+    line = deep.__code__.co_firstlineno + 1
+    assert said == (
+        f"ValueError: first second (raised in {__name__}:{line} in deep; -vv logs the traceback)"
+    )
+    assert unexpected(KeyError(1)) == "KeyError: 1"
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from types import TracebackType
 from typing import NoReturn
 
 import click
 
-__all__ = ["fail", "say_error"]
+__all__ = ["fail", "say_error", "unexpected"]
 
 
 def say_error(message: str) -> None:
@@ -19,3 +20,23 @@ def fail(message: str, status: int) -> NoReturn:
     """Say ``message`` (:func:`say_error`) and exit with ``status``."""
     say_error(message)
     sys.exit(status)
+
+
+def unexpected(exc: BaseException) -> str:
+    """An error zse did not foresee (not a :class:`~zse.errors.ZseError`), said in one line:
+    its class, its message and where it was raised, so that a report of that line alone (a
+    CI log without ``-vv``) says where to look; ``-vv`` logs the whole traceback. "Where" is
+    the innermost frame's module, line and function: names only, never a value."""
+    said = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever the message
+    where = _origin(exc.__traceback__)
+    return f"{said} (raised in {where}; -vv logs the traceback)" if where else said
+
+
+def _origin(tb: TracebackType | None) -> str | None:
+    """``module:line in function`` of a traceback's innermost frame (None: no traceback)."""
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame
+    return f"{frame.f_globals.get('__name__', '?')}:{tb.tb_lineno} in {frame.f_code.co_name}"

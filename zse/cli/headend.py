@@ -26,7 +26,7 @@ import click
 
 from zse._files import FileTooLarge, read_text_bounded
 from zse._words import counted
-from zse.cli._errors import fail
+from zse.cli._errors import fail, unexpected
 from zse.cli._files import OutputError
 from zse.cli._types import FiniteFloat, PlainInt, PlainIntRange
 
@@ -289,10 +289,11 @@ def serve(  # noqa: PLR0917 - click passes options positionally
 
 def _said(exc: Exception) -> str:
     """``exc`` in words: zse's own errors say what and where (a port in use), another's
-    class name tells what it is."""
+    class name tells what it is, and where it was raised (:func:`~zse.cli._errors.
+    unexpected`)."""
     from zse.errors import ZseError  # noqa: PLC0415
 
-    return str(exc) if isinstance(exc, ZseError) else f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, ZseError) else unexpected(exc)
 
 
 async def _serve(cfg: HeadendConfig, *, meters: int, port: int | None, seed: int) -> None:
@@ -560,7 +561,7 @@ def worker(  # noqa: PLR0917 - click passes options positionally
     except OutputError:  # standard output: said as every command says it (exit status 2)
         raise
     except Exception as exc:  # one line, not a traceback (that is at -vv)
-        _fail(f"{type(exc).__name__}: {exc}", 1, exc)
+        _fail(unexpected(exc), 1, exc)
 
 
 def _broker_settings(broker: str | None, mqtt_config: Path | None, name: str) -> Any:

@@ -33,6 +33,7 @@ from typing import Any, Literal, NoReturn
 import click
 
 from zse._files import read_text_bounded, warn_if_shared
+from zse.cli._errors import unexpected
 from zse.cli._types import FiniteFloat, PlainInt
 from zse.config import ConfigError, read_toml
 from zse.errors import ZseError
@@ -509,7 +510,8 @@ def mqtt(  # noqa: PLR0917 - click passes options positionally
             pass
         except Exception as exc:  # one line, not a traceback (that is at -vv)
             logging.getLogger("zse.cli").debug("the command failed", exc_info=exc)
-            # zse's own errors say what went wrong; another's class name tells what it is
-            said = str(exc) if isinstance(exc, ZseError) else f"{type(exc).__name__}: {exc}"
+            # zse's own errors say what went wrong; another's class name tells what it is,
+            # and where it was raised (a CI log of one line once said only "KeyError: 1")
+            said = str(exc) if isinstance(exc, ZseError) else unexpected(exc)
             click.echo(f"error: {said}", err=True)
             sys.exit(1)
