@@ -1899,6 +1899,8 @@ class SimDevice(Node):
         #: a rejoin under way: the Rejoin Response's status, and (Trust Center rejoin) the key
         self._rejoin_status: asyncio.Future[int] | None = None
         self._rejoin_key: asyncio.Future[tuple[bytes, int]] | None = None
+        #: held by the rejoin under way: one Rejoin Request in flight at a time
+        self._rejoining = asyncio.Lock()
         self._left_callbacks: list[Callable[[], None]] = []
 
     # -- sleeping between polls (802.15.4-2006 7.5.6.3; ZB 3.6.2) ------------------------------
@@ -2175,12 +2177,21 @@ class SimDevice(Node):
         a Rejoin Request NWK-secured with the network key the device holds (``secure``), or,
         for a Trust Center rejoin, unsecured (ZB 4.6.3.6); then the Rejoin Response, and for a
         Trust Center rejoin the Transport Key of the current network key, APS-secured with
-        the Trust Center link key. True when back on the network with the current key."""
+        the Trust Center link key. True when back on the network with the current key.
+
+        One rejoin at a time, as a stack keeps one Rejoin Request in flight: a second call
+        waits for the first to end, then sends its own. The answer is taken for the request
+        in flight: two at once were told each other's answers (a secured request under an
+        old key, never answered, was told True on the Trust Center rejoin's), or lost them."""
+        async with self._rejoining:
+            return await self._rejoin_once(secure=secure, key_timeout=key_timeout)
+
+    async def _rejoin_once(self, *, secure: bool, key_timeout: float) -> bool:
         if self.nwk is None or self.network_key is None or self.tc_ieee is None:
             return False
         loop = asyncio.get_running_loop()
-        self._rejoin_status = loop.create_future()
-        self._rejoin_key = None if secure else loop.create_future()
+        status = self._rejoin_status = loop.create_future()
+        rejoin_key = self._rejoin_key = None if secure else loop.create_future()
         hdr = f.NwkHeader(
             0x0000,
             self.nwk,
@@ -2195,10 +2206,10 @@ class SimDevice(Node):
             if not await self._send_nwk(hdr, request, secure=secure):
                 return False
             async with asyncio.timeout(key_timeout):
-                if await self._rejoin_status != f.ASSOC_SUCCESS:
+                if await status != f.ASSOC_SUCCESS:
                     return False
-                if self._rejoin_key is not None:
-                    key, seq = await self._rejoin_key
+                if rejoin_key is not None:
+                    key, seq = await rejoin_key
                     self.use_network_key(key, seq)
         except TimeoutError:
             return False
