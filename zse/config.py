@@ -44,6 +44,8 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     emergency_credit_limit = 500     # and emergency_credit_threshold, low_credit_warning_level,
     emergency_credit_threshold = 100 # max_credit_limit, max_credit_per_top_up, overall_debt_cap,
                                      # cut_off_value, currency_digits (default 2)
+    friendly_credit = false          # true: no interruption while the friendly_credit
+                                     # calendar ([[calendars]]) says friendly credit is on
     [prepayment.codes]               # top-up codes (UTRNs) accepted once, with their amounts
     "12345678901234567890" = 2000
 
@@ -396,6 +398,7 @@ _TABLES = {
         "overall_debt_cap",
         "cut_off_value",
         "currency_digits",
+        "friendly_credit",
         "codes",
     },
     "devices": {"eui64", "install_code", "label", "groups"},
@@ -774,11 +777,14 @@ def _prepayment(source: str, table: Any) -> tuple[PrepayConfig, dict[str, int]]:
     """``[prepayment]``: the prepay account's settings, and ``[prepayment.codes]`` (code ->
     amount, account units). A code is never shown whole in an error."""
     reader = _Reader(source, "[prepayment]", table, _TABLES["prepayment"])
-    settings = {
+    settings: dict[str, Any] = {
         key: value
-        for key in _TABLES["prepayment"] - {"codes"}
+        for key in _TABLES["prepayment"] - {"codes", "friendly_credit"}
         if (value := reader.get(key, int)) is not None
     }
+    friendly = reader.get("friendly_credit", bool)
+    if friendly is not None:
+        settings["friendly_credit"] = friendly
     try:
         config = PrepayConfig(**settings)
     except PrepayError as exc:

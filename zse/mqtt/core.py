@@ -562,6 +562,8 @@ METER_EVENT_KINDS: Final = {
     "CreditExhausted": "prepayment",
     "SupplyInterrupted": "prepayment",
     "SupplyRestored": "prepayment",
+    "FriendlyCreditStarted": "prepayment",
+    "FriendlyCreditEnded": "prepayment",
     "TopUpAccepted": "prepayment",
     "TopUpRefused": "prepayment",
     "DebtCollected": "prepayment",

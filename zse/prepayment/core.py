@@ -66,22 +66,31 @@ from zse.se.prepay import (
 from zse.se.types import UNIT_OF_MEASURE_BCD
 
 __all__ = [
+    "CANCEL",
     "MAX_CODE_LENGTH",
     "MAX_DEBT_LOG",
+    "MAX_PENDING",
     "MAX_SNAPSHOTS",
     "MAX_TOP_UP_LOG",
+    "NOW",
+    "SCHEDULED_KINDS",
     "SETTINGS",
     "CreditExhausted",
     "Debt",
     "DebtCollected",
     "EmergencyCreditAvailable",
     "EmergencyCreditSelected",
+    "FriendlyCalendar",
+    "FriendlyCredit",
+    "FriendlyCreditEnded",
+    "FriendlyCreditStarted",
     "LowCredit",
     "PrepayAccount",
     "PrepayConfig",
     "PrepayError",
     "PrepayEvent",
     "RegisteredCodes",
+    "Scheduled",
     "Snapshot",
     "SupplyInterrupted",
     "SupplyRestored",
@@ -137,6 +146,27 @@ RECOVERY_PERIOD: Final[dict[int, int]] = {
     DebtRecoveryFrequency.Per_Month: 30 * 86400,
     DebtRecoveryFrequency.Per_Quarter: 91 * 86400,
 }
+
+
+#: Implementation Date/Time or Start Time 0: the command applies when received.
+NOW: Final = 0
+#: Implementation Date/Time 0xFFFFFFFF: the pending command of the same kind, provider and
+#: issuer event id is cancelled (Silicon Labs' prepayment modes table reads Change Payment
+#: Mode so; zse reads every scheduled command so).
+CANCEL: Final = 0xFFFFFFFF
+#: The utility's commands that wait for their time (Implementation Date/Time: Change Payment
+#: Mode D.7.2.3.6, Set Maximum Credit Limit D.7.2.3.11, Set Overall Debt Cap D.7.2.3.12;
+#: Start Time: Emergency Credit Setup D.7.2.3.3, Credit Adjustment D.7.2.3.5), by kind, with
+#: the values each carries, in order.
+SCHEDULED_KINDS: Final[dict[str, tuple[str, ...]]] = {
+    "payment_mode": ("payment_control", "cut_off_value"),
+    "max_credit": ("max_credit_limit", "max_credit_per_top_up"),
+    "debt_cap": ("overall_debt_cap",),
+    "emergency_credit": ("emergency_credit_limit", "emergency_credit_threshold"),
+    "credit_adjustment": ("absolute", "value"),
+}
+#: Pending commands kept per kind; past it, the oldest issue (lowest issuer event id) goes.
+MAX_PENDING: Final = 8
 
 
 class PrepayError(ZseError, ValueError):
@@ -231,6 +261,8 @@ class PrepayConfig:
     ``max_credit_limit`` and ``max_credit_per_top_up`` (D.7.2.2.1.11-12; 0: no limit),
     ``overall_debt_cap`` (D.7.2.2.1.7; 0: no cap), ``cut_off_value`` (D.7.2.2.1.19, served
     only), ``currency_digits``: the digits after the point of an account unit.
+    ``friendly_credit``: the supply is not interrupted while the Friendly Credit calendar
+    says friendly credit is on (off by default; :class:`FriendlyCredit`).
     """
 
     initial_credit: int = 0
@@ -246,8 +278,13 @@ class PrepayConfig:
         PaymentControlConfiguration.Prepayment_Enabled
         | PaymentControlConfiguration.Credit_Display_Enabled
     )
+    friendly_credit: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.friendly_credit, bool):
+            raise PrepayError(
+                f"prepayment friendly_credit {self.friendly_credit!r} is not true/false"
+            )
         for name, (low, high) in {
             "initial_credit": _INT32,
             "low_credit_warning_level": _UINT32,
@@ -321,6 +358,36 @@ class Snapshot:
     status: DebtCreditStatus
 
 
+@dataclass(frozen=True)
+class Scheduled:
+    """A utility command that takes effect at ``when`` (its Implementation Date/Time or
+    Start Time, UTC; :data:`NOW`: when received; :data:`CANCEL`: cancel the pending one of
+    the same kind, provider and issuer event id). ``values``: as :data:`SCHEDULED_KINDS`
+    names them for ``kind``."""
+
+    kind: str
+    values: tuple[int, ...]
+    when: int = NOW
+    issuer_event_id: int = 0
+    provider_id: int = 0
+
+
+@dataclass(frozen=True)
+class FriendlyCredit:
+    """What the Friendly Credit calendar (SE 1.2 D.9, calendar type 0x03) in force says at an
+    instant: its Issuer Calendar ID, whether friendly credit is on, and when that next
+    changes (UTC; None: not within the calendar's look ahead)."""
+
+    calendar_id: int
+    enabled: bool
+    changes_at: int | None = None
+
+
+#: The account's view of the Friendly Credit calendar: ``now`` -> what it says (None: no
+#: such calendar in force). The shell builds it from the ESI's Calendar store.
+FriendlyCalendar = Callable[[int], FriendlyCredit | None]
+
+
 # -- events --------------------------------------------------------------------------------------
 
 
@@ -370,6 +437,24 @@ class SupplyRestored:
 
 
 @dataclass(frozen=True)
+class FriendlyCreditStarted:
+    """Credit ran out in a friendly credit period: the supply stays on (the debt accrues as
+    credit below zero) until ``until`` (UTC; None: no end known), when it is interrupted if
+    credit is still gone."""
+
+    time: int
+    until: int | None
+
+
+@dataclass(frozen=True)
+class FriendlyCreditEnded:
+    """Friendly credit is no longer in use: the period ended (``SupplyInterrupted`` follows
+    when credit is still gone) or credit came back."""
+
+    time: int
+
+
+@dataclass(frozen=True)
 class TopUpAccepted:
     """A top-up was applied. ``code`` is masked."""
 
@@ -396,6 +481,8 @@ PrepayEvent = (
     | CreditExhausted
     | SupplyInterrupted
     | SupplyRestored
+    | FriendlyCreditStarted
+    | FriendlyCreditEnded
     | TopUpAccepted
     | TopUpRefused
     | DebtCollected
@@ -439,7 +526,11 @@ _SHAPE = Fields(
         "low_level": INT,
         "summation": Opt(INT),
     },
-    {"settings": MapOf(INT)},
+    {
+        "settings": MapOf(INT),
+        "pending": ListOf(TupleOf(STR, INT, INT, INT, ListOf(INT))),
+        "friendly": TupleOf(BOOL, Opt(INT)),
+    },
 )
 
 
@@ -451,10 +542,24 @@ def unit_price(price: int, trailing_digit: int, currency_digits: int) -> Fractio
 
 class PrepayAccount:
     """The meter's prepay account. ``validator``: the application's check of a top-up code
-    (default: :attr:`registered`, codes the operator registered)."""
+    (default: :attr:`registered`, codes the operator registered); ``friendly_calendar``:
+    what the Friendly Credit calendar says (used when ``config.friendly_credit``)."""
 
-    def __init__(self, config: PrepayConfig, *, validator: Validator | None = None) -> None:
+    def __init__(
+        self,
+        config: PrepayConfig,
+        *,
+        validator: Validator | None = None,
+        friendly_calendar: FriendlyCalendar | None = None,
+    ) -> None:
         self.config = config
+        self.friendly_calendar = friendly_calendar
+        #: The utility's commands waiting for their time, by time then issuer event id.
+        self.pending: list[Scheduled] = []
+        #: Credit ran out in a friendly credit period: the supply is on until
+        #: :attr:`friendly_until`.
+        self.friendly_in_use = False
+        self.friendly_until: int | None = None
         #: The configuration the account started from; :attr:`config` is it with the
         #: utility's settings (:meth:`change_settings`) over it.
         self.base_config = config
@@ -555,11 +660,46 @@ class PrepayAccount:
             events.append(EmergencyCreditAvailable(self.credit))
         self._offered = offered
         if self.exhausted and not self.interrupted:
+            friendly = self.friendly_credit(now)
+            if friendly is not None:  # a friendly credit period: the supply stays on
+                if not self.friendly_in_use:
+                    self.friendly_in_use = True
+                    events += [
+                        CreditExhausted(self.credit),
+                        FriendlyCreditStarted(now, friendly.changes_at),
+                    ]
+                self.friendly_until = friendly.changes_at
+                return
+            if self.friendly_in_use:  # the period is over, credit is still gone
+                events.append(FriendlyCreditEnded(now))
+            else:
+                events.append(CreditExhausted(self.credit))
+            self.friendly_in_use, self.friendly_until = False, None
             self.interrupted = True
-            events += [CreditExhausted(self.credit), SupplyInterrupted(now)]
-        elif not self.exhausted and self.interrupted:
-            self.interrupted = False
-            events.append(SupplyRestored(now))
+            events.append(SupplyInterrupted(now))
+        elif not self.exhausted:
+            if self.friendly_in_use:
+                self.friendly_in_use, self.friendly_until = False, None
+                events.append(FriendlyCreditEnded(now))
+            if self.interrupted:
+                self.interrupted = False
+                events.append(SupplyRestored(now))
+
+    def friendly_credit(self, now: int) -> FriendlyCredit | None:
+        """The Friendly Credit calendar's reading when friendly credit is on at ``now`` and
+        the account takes it (``config.friendly_credit``), else None."""
+        if not self.config.friendly_credit or self.friendly_calendar is None:
+            return None
+        reading = self.friendly_calendar(now)
+        return reading if reading is not None and reading.enabled else None
+
+    def next_deadline(self) -> int | None:
+        """When the account next has something to do by itself: a pending utility command's
+        time, or the end of the friendly credit period in use."""
+        times = [change.when for change in self.pending]
+        if self.friendly_in_use and self.friendly_until is not None:
+            times.append(self.friendly_until)
+        return min(times, default=None)
 
     # -- consumption and debt recovery -------------------------------------------------------
 
@@ -568,7 +708,7 @@ class PrepayAccount:
         time-based debt recovery due by ``now``. Negative amounts are refused."""
         if energy < 0 or price < 0:
             raise PrepayError(f"consumption {energy} kWh at {price} cannot be negative")
-        events: list[PrepayEvent] = []
+        events = self.apply_due(now)
         self._carry += energy * price
         whole = int(self._carry)  # floor: the carry stays in [0, 1)
         self._carry -= whole
@@ -610,8 +750,9 @@ class PrepayAccount:
         return self.consume(energy, price, now)
 
     def tick(self, now: int) -> list[PrepayEvent]:
-        """Collect the time-based debt recovery due by ``now``."""
-        events: list[PrepayEvent] = []
+        """Apply the utility's commands due by ``now``, collect the time-based debt
+        recovery due, and end a friendly credit period that is over."""
+        events = self.apply_due(now)
         self._recover_by_time(now, events)
         self._update_flags(now, events)
         return events
@@ -785,7 +926,8 @@ class PrepayAccount:
         unknown = set(values) - SETTINGS
         if unknown:
             raise PrepayError(f"not a prepayment setting: {', '.join(sorted(unknown))}")
-        self.config = replace(self.config, **values)
+        fields: dict[str, Any] = dict(values)  # ints only: the settings are int fields
+        self.config = replace(self.config, **fields)
         self._settings.update(values)
         self.emergency_credit_limit = self.config.emergency_credit_limit
         self.emergency_credit_threshold = self.config.emergency_credit_threshold
@@ -821,6 +963,84 @@ class PrepayAccount:
         start = max(debt.start_time, now)
         self.debts[index] = replace(debt, amount=amount, next_collection=start)
         self._snapshot(now, SnapshotCause.Debt_Credit_Addition)
+
+    # -- the utility's commands at their time --------------------------------------------------
+
+    def schedule(self, change: Scheduled, now: int) -> list[PrepayEvent]:
+        """A utility command with its Implementation Date/Time or Start Time: applied now
+        when that is :data:`NOW` or not after ``now``, else kept until :meth:`apply_due` is
+        fed a ``now`` at or after it. :class:`PrepayError` (nothing changed) for values out
+        of range, checked when received.
+
+        What is kept is bounded: :data:`CANCEL` drops the pending command of the same kind,
+        provider and issuer event id; a command replaces the pending one of the same kind,
+        provider and issuer event id (a correction or a repeat); a setting (every kind but a
+        credit adjustment, which adds up) drops the pending ones of its kind with a lower
+        issuer event id due at or after it, which would undo the newer issue; past
+        :data:`MAX_PENDING` of a kind, the oldest issue goes (the utility's newest wins)."""
+        self._check_scheduled(change)
+        if change.when == CANCEL:
+            self.pending = [p for p in self.pending if not _same_issue(p, change)]
+            return []
+        self.pending = [
+            p
+            for p in self.pending
+            if not _same_issue(p, change)
+            and not (
+                change.kind != "credit_adjustment"
+                and p.kind == change.kind
+                and p.issuer_event_id < change.issuer_event_id
+                and p.when >= change.when
+            )
+        ]
+        if change.when == NOW or change.when <= now:
+            events: list[PrepayEvent] = []
+            self._apply_scheduled(change, now, events)
+            return events
+        self.pending.append(change)
+        same = [p for p in self.pending if p.kind == change.kind]
+        if len(same) > MAX_PENDING:
+            self.pending.remove(min(same, key=lambda p: (p.issuer_event_id, p.when)))
+        self.pending.sort(key=lambda p: (p.when, p.issuer_event_id))
+        return []
+
+    def apply_due(self, now: int) -> list[PrepayEvent]:
+        """Apply the pending commands due by ``now`` (each once: it leaves :attr:`pending`),
+        by time then issuer event id."""
+        due = [p for p in self.pending if p.when <= now]
+        if not due:
+            return []
+        self.pending = [p for p in self.pending if p.when > now]
+        events: list[PrepayEvent] = []
+        for change in due:
+            self._apply_scheduled(change, now, events)
+        return events
+
+    def _check_scheduled(self, change: Scheduled) -> None:
+        names = SCHEDULED_KINDS.get(change.kind)
+        if names is None or len(change.values) != len(names):
+            raise PrepayError(f"not a scheduled prepayment command: {change.kind}")
+        if not (0 <= change.when <= _UINT32[1] and 0 <= change.issuer_event_id <= _UINT32[1]):
+            raise PrepayError("a time or issuer event id is not a uint32")
+        if not 0 <= change.provider_id <= _UINT32[1]:
+            raise PrepayError("a provider id is not a uint32")
+        if change.kind == "credit_adjustment":
+            absolute, value = change.values
+            if absolute not in (0, 1) or not _INT32[0] <= value <= _INT32[1]:
+                raise PrepayError(f"credit adjustment {value} (type {absolute})")
+        else:
+            fields: dict[str, Any] = dict(zip(names, change.values, strict=True))
+            replace(self.config, **fields)  # PrepayError when out of range
+
+    def _apply_scheduled(self, change: Scheduled, now: int, events: list[PrepayEvent]) -> None:
+        values = dict(zip(SCHEDULED_KINDS[change.kind], change.values, strict=True))
+        if change.kind == "credit_adjustment":
+            events += self.adjust_credit(
+                values["value"], absolute=bool(values["absolute"]), now=now
+            )
+        else:
+            self.change_settings(**values)
+            self._update_flags(now, events)
 
     # -- logs and snapshots ------------------------------------------------------------------
 
@@ -916,6 +1136,11 @@ class PrepayAccount:
             "low_level": self.low_credit_warning_level,
             "summation": self.summation,
             "settings": dict(self._settings),
+            "pending": [
+                [p.kind, p.provider_id, p.issuer_event_id, p.when, list(p.values)]
+                for p in self.pending
+            ],
+            "friendly": [self.friendly_in_use, self.friendly_until],
         }
 
     def restore(self, record: Any) -> None:
@@ -934,6 +1159,18 @@ class PrepayAccount:
             config = replace(self.base_config, **settings)
         except PrepayError:
             raise Mismatch("a setting is out of range") from None
+        pending = [
+            Scheduled(kind, tuple(values), when, issuer, provider)
+            for kind, provider, issuer, when, values in record.get("pending", [])
+        ]
+        for change in pending:
+            try:
+                self._check_scheduled(change)
+            except PrepayError:
+                raise Mismatch("a pending command does not read") from None
+            if change.when in (NOW, CANCEL):
+                raise Mismatch("a pending command has no time")
+        friendly_in_use, friendly_until = record.get("friendly", (False, None))
         try:
             top_ups = [TopUp(a, b, c, bytes.fromhex(d)) for a, b, c, d in record["top_ups"]]
             debts = [Debt(bytes.fromhex(label), *rest) for label, *rest in record["debts"]]
@@ -964,11 +1201,17 @@ class PrepayAccount:
         self.config, self._settings = config, settings
         self.emergency_credit_limit = config.emergency_credit_limit
         self.emergency_credit_threshold = config.emergency_credit_threshold
+        self.pending = sorted(pending, key=lambda p: (p.when, p.issuer_event_id))
+        self.friendly_in_use, self.friendly_until = friendly_in_use, friendly_until
 
     @staticmethod
     def registered_codes(codes: Iterable[tuple[bytes | str, int]]) -> RegisteredCodes:
         """A :class:`RegisteredCodes` of (code, amount) pairs."""
         return RegisteredCodes(dict(codes))
+
+
+def _same_issue(a: Scheduled, b: Scheduled) -> bool:
+    return (a.kind, a.provider_id, a.issuer_event_id) == (b.kind, b.provider_id, b.issuer_event_id)
 
 
 def _is_digest(text: object) -> bool:

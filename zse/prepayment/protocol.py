@@ -46,12 +46,14 @@ from zse.prepayment.core import (
     DebtCollected,
     PrepayAccount,
     PrepayError,
+    Scheduled,
     Snapshot,
     TopUp,
 )
 from zse.prepayment.wire import (
     DebtCreditStatus,
     DebtLogEntries,
+    FriendlyCreditBitmap,
     OriginatingDevice,
     Prepayment,
     SnapshotPayloadType,
@@ -152,12 +154,17 @@ class PrepaymentServerProtocol:
         return Step() if msg.from_server else None
 
     def next_deadline(self) -> int | None:
-        """Nothing timed: debt recovery runs when the account is fed."""
-        return None
+        """When a pending utility command is due or the friendly credit period in use ends
+        (:meth:`PrepayAccount.next_deadline`); debt recovery runs when the account is fed."""
+        return self.account.next_deadline()
 
     def handle_timeout(self, now: int) -> Step:
-        """Nothing timed."""
-        return Step()
+        """Apply what is due at ``now`` (:meth:`PrepayAccount.tick`); :attr:`changed` says
+        whether the shell must store the account."""
+        before = self.account.next_deadline()
+        events = self.account.tick(now)
+        self.changed |= bool(events) or before != self.account.next_deadline()
+        return Step(events=tuple(events))
 
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
         """Act on a client's command (see the module's docstring)."""
@@ -293,33 +300,14 @@ class PrepaymentServerProtocol:
                     raise PrepayError(f"debt amount type {kind} is not 0-5")
                 account.change_debt(kind // 2, debt, incremental=bool(kind % 2), now=now)
                 events: list[Any] = []
-            elif cid == S.EMERGENCY_CREDIT_SETUP:
-                events = account.setup_emergency_credit(
-                    int(command.emergency_credit_limit),
-                    int(command.emergency_credit_threshold),
-                    now,
-                )
-            elif cid == S.CREDIT_ADJUSTMENT:
-                events = account.adjust_credit(
-                    int(command.credit_adjustment_value),
-                    absolute=int(command.credit_adjustment_type) == 1,
-                    now=now,
-                )
             elif cid == S.SET_LOW_CREDIT_WARNING_LEVEL:
                 events = account.set_low_credit_warning_level(
                     int(command.low_credit_warning_level), now
                 )
             elif cid == S.CHANGE_PAYMENT_MODE:
-                return self._payment_mode(msg, command)
-            elif cid == S.SET_MAXIMUM_CREDIT_LIMIT:
-                account.change_settings(
-                    max_credit_limit=int(command.maximum_credit_level),
-                    max_credit_per_top_up=int(command.maximum_credit_per_top_up),
-                )
-                events = []
-            else:  # Set Overall Debt Cap
-                account.change_settings(overall_debt_cap=int(command.overall_debt_cap))
-                events = []
+                return self._payment_mode(msg, command, now)
+            else:
+                events = account.schedule(scheduled(cid, command), now)
         except PrepayError as exc:
             LOGGER.warning(
                 "Prepayment command 0x%02X from 0x%04X refused: %s", cid, msg.src_nwk, exc
@@ -328,23 +316,31 @@ class PrepaymentServerProtocol:
         self.changed = True
         return Step(events=tuple(events), status=_Status.SUCCESS)
 
-    def _payment_mode(self, msg: ZclMessage, command: Any) -> Step:
-        """Change Payment Mode: the configuration taken, answered with Change Payment Mode
-        Response (no friendly credit; the emergency credit in force)."""
+    def _payment_mode(self, msg: ZclMessage, command: Any, now: int) -> Step:
+        """Change Payment Mode: the configuration taken at its Implementation Date/Time,
+        answered at once with Change Payment Mode Response: whether friendly credit is
+        enabled and the Friendly Credit calendar's id (0: none), the emergency credit in
+        force."""
         account = self.account
         try:
-            account.change_settings(
-                payment_control=int(command.proposed_payment_control_configuration),
-                cut_off_value=int(command.cut_off_value),
-            )
+            events = account.schedule(scheduled(S.CHANGE_PAYMENT_MODE, command), now)
         except PrepayError:
             return Step(status=_Status.INVALID_FIELD)
         self.changed = True
+        friendly = (
+            None
+            if not account.config.friendly_credit or account.friendly_calendar is None
+            else account.friendly_calendar(now)
+        )
         schema = Prepayment.ClientCommandDefs.change_payment_mode_response.schema
         payload = encode_command(
             schema(
-                friendly_credit=0,
-                friendly_credit_calendar_id=0,
+                friendly_credit=(
+                    FriendlyCreditBitmap.Friendly_Credit_Enabled
+                    if account.config.friendly_credit
+                    else 0
+                ),
+                friendly_credit_calendar_id=0 if friendly is None else friendly.calendar_id,
                 emergency_credit_limit=account.emergency_credit_limit,
                 emergency_credit_threshold=account.emergency_credit_threshold,
             )
@@ -355,7 +351,7 @@ class PrepaymentServerProtocol:
             payload=payload,
             reply_to=msg,
         )
-        return Step(sends=(send,))
+        return Step(sends=(send,), events=tuple(events))
 
     def attribute_values(self, now: int) -> dict[int, tuple[int, Any]]:
         """Attribute id -> (ZCL type id, value) for Read Attributes (D.7.2.2): the
@@ -395,6 +391,41 @@ class PrepaymentServerProtocol:
             values[debt_attribute(A.DEBT_RECOVERY_AMOUNT_1, number)] = debt.recovery_amount
             values[debt_attribute(A.DEBT_RECOVERY_TOP_UP_PERCENTAGE_1, number)] = debt.percentage
         return {attr: (attribute_type_id(attr), value) for attr, value in values.items()}
+
+
+def scheduled(command_id: int, command: Any) -> Scheduled:
+    """The :class:`~zse.prepayment.core.Scheduled` change a utility command makes: Change
+    Payment Mode, Set Maximum Credit Limit and Set Overall Debt Cap at their Implementation
+    Date/Time, Emergency Credit Setup and Credit Adjustment at their Start Time."""
+    values: tuple[int, ...]
+    if command_id == S.EMERGENCY_CREDIT_SETUP:
+        kind = "emergency_credit"
+        values = (int(command.emergency_credit_limit), int(command.emergency_credit_threshold))
+    elif command_id == S.CREDIT_ADJUSTMENT:
+        kind = "credit_adjustment"
+        values = (int(command.credit_adjustment_type), int(command.credit_adjustment_value))
+    elif command_id == S.CHANGE_PAYMENT_MODE:
+        kind = "payment_mode"
+        values = (
+            int(command.proposed_payment_control_configuration),
+            int(command.cut_off_value),
+        )
+    elif command_id == S.SET_MAXIMUM_CREDIT_LIMIT:
+        kind = "max_credit"
+        values = (int(command.maximum_credit_level), int(command.maximum_credit_per_top_up))
+    else:  # Set Overall Debt Cap
+        kind = "debt_cap"
+        values = (int(command.overall_debt_cap),)
+    when = getattr(command, "implementation_date_time", None)
+    if when is None:
+        when = command.start_time
+    return Scheduled(
+        kind,
+        values,
+        when=int(when),
+        issuer_event_id=int(command.issuer_event_id),
+        provider_id=int(getattr(command, "provider_id", 0)),
+    )
 
 
 def _origin(msg: ZclMessage) -> int:

@@ -15,8 +15,13 @@ commit that fails undoes the change in memory and the top-up is answered Rejecte
 Prepayment Information set (:meth:`~PrepaymentClient.read_status`); what the meter sends comes
 as events.
 
-``clock()`` gives ZigBee time. Nothing is timed here: the account is fed by the meter's
-readings (:meth:`PrepaymentServer.consume`, the ESI does it at each reading).
+``clock()`` gives ZigBee time. The account is fed by the meter's readings
+(:meth:`PrepaymentServer.consume`, the ESI does it at each reading), and by one timer
+(:class:`~zse.zcl.timer.Timer`) at the account's next deadline: a utility command's
+Implementation Date/Time or Start Time, the end of a friendly credit period in use. What the
+deadline applies is stored in one commit with the account (undone if the commit fails, and
+then applied by the next reading or input); a deadline passed while the ESI was down is
+applied once at :meth:`PrepaymentServer.start`.
 """
 
 from __future__ import annotations
@@ -31,11 +36,14 @@ from typing import Any, Final
 
 from zigpy.zcl import foundation
 
+from zse.calendar.core import Calendars, CalendarType
 from zse.errors import InvalidFrame, StoreError, ZseError
 from zse.prepayment.core import (
     CreditExhausted,
     Debt,
     EmergencyCreditSelected,
+    FriendlyCalendar,
+    FriendlyCredit,
     LowCredit,
     PrepayAccount,
     PrepayConfig,
@@ -57,12 +65,14 @@ from zse.prepayment.wire import CreditStatus, Prepayment, TopUpResult, mask_code
 from zse.records import Mismatch, RecordError, load_each
 from zse.se.ids import PREPAYMENT, PrepaymentAttribute, PrepaymentServerCommand
 from zse.store import Batch, Store
+from zse.time.core import ZoneYear
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out, request
 from zse.zcl.events import EventStream
 from zse.zcl.frame import Step, ZclMessage
+from zse.zcl.timer import Timer
 
 __all__ = [
     "PREPAYMENT",
@@ -70,6 +80,7 @@ __all__ = [
     "PrepaymentClient",
     "PrepaymentServer",
     "TopUpFailed",
+    "friendly_credit_calendar",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -111,7 +122,9 @@ class PrepaymentServer:
     ``config``: the account's settings; ``codes``: top-up codes the operator registers with
     their amounts (the default validator's); ``validator``: the application's own check of a
     code instead; ``authorize(msg)``: who may send the utility's commands (nobody by default);
-    ``store``: persistence under ``namespace`` (default ``prepayment.server/<endpoint id>``).
+    ``store``: persistence under ``namespace`` (default ``prepayment.server/<endpoint id>``);
+    ``friendly_calendar``: what the Friendly Credit calendar says (the ESI's, from its
+    Calendar store: :func:`friendly_credit_calendar`), used when ``config.friendly_credit``.
     The account's events (:mod:`zse.prepayment.core`: low credit, emergency credit, supply,
     top-ups, debt collections) go to ``on_event``.
     """
@@ -127,12 +140,15 @@ class PrepaymentServer:
         clock: Callable[[], int] = system_clock,
         store: Store | None = None,
         namespace: str | None = None,
+        friendly_calendar: FriendlyCalendar | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.clock = clock
         self.store = store
         self.namespace = namespace or f"prepayment.server/{endpoint.endpoint_id}"
-        self.account = PrepayAccount(config or PrepayConfig(), validator=validator)
+        self.account = PrepayAccount(
+            config or PrepayConfig(), validator=validator, friendly_calendar=friendly_calendar
+        )
         for code, amount in (codes or {}).items():
             self.account.registered.register(code, amount)
         options = {} if authorize is None else {"authorize": authorize}
@@ -146,19 +162,34 @@ class PrepaymentServer:
         #: What the store holds of the codes (so that a commit writes only what changed).
         self._stored_used: set[str] = set()
         self._stored_registered: dict[str, int] = {}
+        self._timer = Timer("Prepayment server timer", logger=LOGGER)
+        self._timer.add(_Deadlines(self.account), self._due, clock=self.clock)
 
     async def start(self) -> None:
-        """Load the stored account, serve the cluster and its attributes."""
+        """Load the stored account, apply what fell due while stopped (once), serve the
+        cluster and its attributes, and run the timer."""
         if self.store is not None:
             await self.store.load_with(self.namespace, self._load)
+        deadline = self.account.next_deadline()
+        if deadline is not None and deadline <= self.clock():
+            try:
+                await self.tick()
+            except StoreError as exc:  # left pending: the timer tries again
+                LOGGER.error("the prepay account could not be stored: %s", exc)
         self.serve_attributes()
         self._remove = self.endpoint.add_handler(PREPAYMENT, self._on_message)
+        self._timer.start()
 
     async def stop(self) -> None:
-        """Stop serving (the stored account stays)."""
+        """Stop serving and the timer (the stored account stays)."""
         if self._remove is not None:
             self._remove()
             self._remove = None
+        await self._timer.stop()
+
+    async def _due(self, _now: int) -> None:
+        """The account's deadline: :meth:`tick` (stored, undone if the store fails)."""
+        await self.tick()
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
         """The account, each code applied (``used/<digest>``) and each code registered
@@ -223,7 +254,9 @@ class PrepaymentServer:
         )
 
     async def tick(self) -> list[PrepayEvent]:
-        """Collect the time-based debt recovery due now."""
+        """Apply the utility's commands due now, collect the time-based debt recovery due,
+        end a friendly credit period that is over (:meth:`PrepayAccount.tick
+        <zse.prepayment.core.PrepayAccount.tick>`)."""
         return await self._change(self.account.tick)
 
     async def register_code(self, code: str | bytes, amount: int) -> None:
@@ -268,6 +301,8 @@ class PrepaymentServer:
             except StoreError:
                 self._undo(before)
                 raise
+            finally:
+                self._timer.update()
         self.serve_attributes()
         for event in events:
             self._stream.emit(event)
@@ -319,6 +354,7 @@ class PrepaymentServer:
                     self._undo(before)
                     step = self._failed(msg)
                 self.protocol.changed = False
+            self._timer.update()
         self.serve_attributes()
         return await carry_out(self.endpoint, step, self._stream.emit)
 
@@ -328,6 +364,41 @@ class PrepaymentServer:
         if msg.command_id == PrepaymentServerCommand.CONSUMER_TOP_UP:
             return self.protocol.top_up_response(msg, TopUpResult.Rejected_Error)
         return Step(status=foundation.Status.FAILURE)
+
+
+class _Deadlines:
+    """The account's deadlines for the shell's :class:`~zse.zcl.timer.Timer`; what is due is
+    applied by :meth:`PrepaymentServer.tick`, which stores it (and undoes it if the store
+    fails)."""
+
+    def __init__(self, account: PrepayAccount) -> None:
+        self.account = account
+
+    def next_deadline(self) -> int | None:
+        return self.account.next_deadline()
+
+    def handle_timeout(self, now: int) -> int:
+        return now
+
+
+def friendly_credit_calendar(
+    calendars: Calendars, zone: Callable[[int], ZoneYear | None] | None = None
+) -> FriendlyCalendar:
+    """What ``calendars`` (the ESI's Calendar store) say of friendly credit at an instant:
+    the Friendly Credit calendar in force (SE 1.2 D.9, calendar type 0x03), its value and
+    when it next changes (:meth:`Calendars.at <zse.calendar.core.Calendars.at>`), read in
+    ``zone(now)`` (TimeZone and DST) for a calendar on standard or local time."""
+
+    def reading(now: int) -> FriendlyCredit | None:
+        calendar = calendars.current(now, CalendarType.FRIENDLY_CREDIT, absolute=True)
+        if calendar is None:
+            return None
+        said = calendars.at(now, None if zone is None else zone(now), CalendarType.FRIENDLY_CREDIT)
+        if said is None or said.value is None:
+            return None
+        return FriendlyCredit(calendar.issuer_calendar_id, bool(said.value), said.changes_at)
+
+    return reading
 
 
 # -- the display's side --------------------------------------------------------------------------

@@ -27,6 +27,7 @@ __all__ = [
     "DebtRecoveryFrequency",
     "DebtRecoveryMethod",
     "DebtType",
+    "FriendlyCreditBitmap",
     "OriginatingDevice",
     "PaymentControlConfiguration",
     "SnapshotCause",
@@ -91,6 +92,15 @@ class CreditStatus(t.bitmap8):
     Emergency_Credit_Selected = 1 << 4
     Emergency_Credit_In_Use = 1 << 5
     Credit_Exhausted = 1 << 6
+
+
+class FriendlyCreditBitmap(t.bitmap8):
+    """Change Payment Mode Response's Friendly Credit (D.7.2.4.2.1.1): bit 0, friendly
+    credit enabled (zsmartsystems' ``FriendlyCreditBitmap``, Exegin's Prepayment header).
+    Credit Status (table D-131) and Payment Control Configuration have no friendly credit
+    bit in those sources nor in tshark 4.0."""
+
+    Friendly_Credit_Enabled = 1 << 0
 
 
 class PaymentControlConfiguration(t.bitmap16):
