@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from tests.price.test_price_protocol import frame
-from zse.prepayment.core import Debt, PrepayAccount, PrepayConfig
+from zse.prepayment.core import Debt, FriendlyCredit, PrepayAccount, PrepayConfig
 from zse.prepayment.protocol import (
     PrepaymentClientProtocol,
     PrepaymentServerProtocol,
@@ -21,7 +21,12 @@ from zse.prepayment.protocol import (
 from zse.prepayment.service import _step
 from zse.prepayment.wire import Prepayment, TopUpResult
 from zse.se.frames import max_zcl_payload
-from zse.se.ids import PREPAYMENT, PrepaymentClientCommand, PrepaymentServerCommand
+from zse.se.ids import (
+    PREPAYMENT,
+    PrepaymentAttribute,
+    PrepaymentClientCommand,
+    PrepaymentServerCommand,
+)
 from zse.zcl.codec import decode_command, encode_command
 from zse.zcl.frame import Step
 
@@ -176,3 +181,33 @@ def test_the_debt_repayment_log_is_published_newest_first_by_debt_type() -> None
     (send,) = _step(core, prepay(frame(S.GET_DEBT_REPAYMENT_LOG, only_2)), NOW + 7200).sends
     decoded, _ = decode_command(Prepayment, C.PUBLISH_DEBT_LOG, send.payload, from_server=True)
     assert list(decoded.entries) == [(NOW, 50, 1, 0)]
+
+
+def test_a_change_of_payment_mode_is_answered_at_once_and_taken_at_its_time() -> None:
+    """Change Payment Mode for midnight: Change Payment Mode Response now (friendly credit
+    enabled, the Friendly Credit calendar's id), the Payment Control Configuration served
+    unchanged until the core's deadline."""
+    core = server()
+    core.authorize = lambda msg: True
+    core.account.config = dataclasses.replace(core.account.config, friendly_credit=True)
+    core.account.friendly_calendar = lambda now: FriendlyCredit(77, False, now + 60)
+    midnight = NOW + 4 * 3600
+    payload = command("change_payment_mode", provider_id=1, issuer_event_id=4,
+                      implementation_date_time=midnight, cut_off_value=-100,
+                      proposed_payment_control_configuration=0x0003)  # fmt: skip
+    step = _step(core, prepay(frame(S.CHANGE_PAYMENT_MODE, payload)), NOW)
+    (send,) = step.sends
+    answer, _ = decode_command(Prepayment, C.CHANGE_PAYMENT_MODE_RESPONSE, send.payload,
+                               from_server=True)  # fmt: skip
+    assert (answer.friendly_credit, answer.friendly_credit_calendar_id) == (1, 77)
+    assert core.changed  # the pending change is stored with the account
+    pcc = PrepaymentAttribute.PAYMENT_CONTROL_CONFIGURATION
+    assert core.attribute_values(NOW)[pcc][1] == 0x0012
+    assert core.next_deadline() == midnight
+    core.changed = False
+    core.handle_timeout(midnight - 1)
+    assert not core.changed
+    core.handle_timeout(midnight)
+    assert core.changed
+    assert core.attribute_values(midnight)[pcc][1] == 0x0003
+    assert core.next_deadline() is None

@@ -6,6 +6,8 @@ frames get their ZCL status; no code shows in the logs. Real components, virtual
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import logging
 from fractions import Fraction
 
@@ -14,10 +16,21 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from tests.services.test_messaging_restart import CrashingStore, Killed
+from zse.calendar.core import (
+    Calendars,
+    CalendarSchedule,
+    CalendarType,
+    DayProfile,
+    TimeReference,
+    WeekProfile,
+    ZclDate,
+)
 from zse.installcode import InstallCode
 from zse.prepayment.core import (
     CreditExhausted,
     EmergencyCreditSelected,
+    FriendlyCreditEnded,
+    FriendlyCreditStarted,
     LowCredit,
     PrepayConfig,
     SupplyInterrupted,
@@ -25,12 +38,20 @@ from zse.prepayment.core import (
     TopUpRefused,
 )
 from zse.prepayment.protocol import SnapshotReceived, TopUpLogReceived
-from zse.prepayment.service import PREPAYMENT, PrepaymentClient, PrepaymentServer, TopUpFailed
-from zse.prepayment.wire import CreditStatus, TopUpResult
+from zse.prepayment.service import (
+    PREPAYMENT,
+    PrepaymentClient,
+    PrepaymentServer,
+    TopUpFailed,
+    friendly_credit_calendar,
+)
+from zse.prepayment.wire import CreditStatus, Prepayment, TopUpResult
 from zse.se.ids import PrepaymentAttribute as A
 from zse.se.ids import PrepaymentServerCommand
 from zse.sim import Air
 from zse.store import Batch, Store
+from zse.time.core import to_zigbee
+from zse.zcl.codec import encode_command
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 START = 800_000_000
@@ -238,3 +259,127 @@ async def test_a_damaged_stored_account_is_quarantined_not_served(tmp_path) -> N
     # the code applied is a record of its own: still refused
     assert (await client.top_up(CODE)).result == TopUpResult.Rejected_Duplicate_Top_Up
     await store.close()
+
+
+HOUR = 3600
+
+
+async def utility(se, clock, store=None, **options) -> tuple[PrepaymentServer, list[object]]:
+    """A Prepayment server that takes the utility's commands from the display's address (a
+    stand-in for the utility's authorized sender)."""
+    server = PrepaymentServer(se, config=CONFIG, codes={CODE: 2000}, clock=clock, store=store,
+                              authorize=lambda msg: True, **options)  # fmt: skip
+    told: list[object] = []
+    server.on_event(told.append)
+    await server.start()
+    return server, told
+
+
+async def send_utility(client: PrepaymentClient, name: str, **fields) -> int:
+    definition = getattr(Prepayment.ServerCommandDefs, name)
+    reply = await client.endpoint.request(
+        0x0000, SE_ENDPOINT_ID, PREPAYMENT, definition.id,
+        encode_command(definition.schema(**fields)), encrypt=True,
+    )  # fmt: skip
+    return reply.payload[1]
+
+
+async def reopened(path, server: PrepaymentServer, store: Store) -> Store:
+    await server.stop()
+    await store.close()
+    return await Store.open(path)
+
+
+async def test_a_command_for_later_applies_on_time_without_a_reading_and_across_restarts(
+    tmp_path,
+) -> None:
+    """Set Maximum Credit Limit for an hour ahead: not before, then at its time by the
+    timer alone (no reading); a Credit Adjustment pending over a restart applies at its time
+    after it, and one whose time passed while the ESI was down applies once at start."""
+    se, client, clock, _ = await han(76)
+    path = tmp_path / "esi.db"
+    store = await Store.open(path)
+    server, _ = await utility(se, clock, store)
+    at = clock() + HOUR
+    status = await send_utility(client, "set_maximum_credit_limit", provider_id=1,
+                                issuer_event_id=1, implementation_date_time=at,
+                                maximum_credit_level=5000,
+                                maximum_credit_per_top_up=3000)  # fmt: skip
+    assert status == foundation.Status.SUCCESS  # accepted when received, as before
+    await asyncio.sleep(HOUR - 60)
+    assert server.account.config.max_credit_limit == 0
+    await asyncio.sleep(120)
+    assert server.account.config.max_credit_limit == 5000  # the timer, no reading
+    assert server.account.pending == []
+    # pending over a restart: kept in the store, applied at its time after it
+    at = clock() + HOUR
+    await send_utility(client, "credit_adjustment", issuer_event_id=2, start_time=at,
+                       credit_adjustment_type=0, credit_adjustment_value=250)  # fmt: skip
+    store = await reopened(path, server, store)
+    server, _ = await utility(se, clock, store)
+    assert server.account.config.max_credit_limit == 5000
+    assert [p.issuer_event_id for p in server.account.pending] == [2]
+    assert server.account.credit == 1000
+    await asyncio.sleep(HOUR + 60)
+    assert server.account.credit == 1250
+    # its time passes while the ESI is down: applied once, at start
+    at = clock() + HOUR
+    await send_utility(client, "credit_adjustment", issuer_event_id=3, start_time=at,
+                       credit_adjustment_type=0, credit_adjustment_value=100)  # fmt: skip
+    await server.stop()
+    await store.close()
+    await asyncio.sleep(2 * HOUR)
+    store = await Store.open(path)
+    server, _ = await utility(se, clock, store)
+    assert server.account.credit == 1350
+    assert server.account.pending == []
+    store = await reopened(path, server, store)
+    server, _ = await utility(se, clock, store)
+    assert server.account.credit == 1350  # not twice
+    await store.close()
+
+
+#: Friendly credit 22:00-07:00 every day (UTC), the ESI's Friendly Credit calendar.
+NIGHTS = CalendarSchedule(
+    provider_id=1, issuer_event_id=10, issuer_calendar_id=77,
+    calendar_type=CalendarType.FRIENDLY_CREDIT, calendar_time_reference=TimeReference.UTC,
+    days=(DayProfile(1, ((0, 1), (7 * 60, 0), (22 * 60, 1))),),
+    weeks=(WeekProfile(1, (1,) * 7),), seasons=((ZclDate(month=1, day=1), 1),),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("top_up", [False, True], ids=["runs-out", "topped-up"])
+async def test_credit_out_at_23_00_in_a_friendly_night_is_interrupted_at_07_00(top_up) -> None:
+    """Credit runs out at 23:00 in the friendly night: the supply stays on until 07:00, then
+    it is interrupted (the timer, no reading); topped up at 03:00, it never is."""
+    se, client, _, _ = await han(77)
+    loop = asyncio.get_running_loop()
+    eleven = to_zigbee(dt.datetime(2026, 1, 14, 23, tzinfo=dt.UTC))
+    offset = eleven - int(loop.time())
+
+    def night_clock() -> int:
+        return offset + int(loop.time())
+
+    calendars = Calendars()
+    calendars.put(NIGHTS, eleven - 86400)
+    config = dataclasses.replace(CONFIG, emergency_credit_limit=0, friendly_credit=True)
+    server = PrepaymentServer(se, config=config, codes={CODE: 2000}, clock=night_clock,
+                              friendly_calendar=friendly_credit_calendar(calendars))  # fmt: skip
+    told: list[object] = []
+    server.on_event(told.append)
+    await server.start()
+    await server.consume(Fraction(1100) / PRICE, PRICE)  # 23:00: 100 p below zero
+    assert FriendlyCreditStarted(eleven, eleven + 8 * HOUR) in told
+    assert any(isinstance(e, CreditExhausted) for e in told)
+    assert not server.account.interrupted
+    await asyncio.sleep(4 * HOUR)  # 03:00
+    if top_up:
+        assert (await client.top_up(CODE)).result == TopUpResult.Accepted
+        assert any(isinstance(e, FriendlyCreditEnded) for e in told)
+    await asyncio.sleep(4 * HOUR - 60)  # 06:59
+    assert not server.account.interrupted
+    assert not any(isinstance(e, SupplyInterrupted) for e in told)
+    await asyncio.sleep(120)  # 07:01
+    assert server.account.interrupted is not top_up
+    assert any(isinstance(e, SupplyInterrupted) for e in told) is not top_up
+    await server.stop()

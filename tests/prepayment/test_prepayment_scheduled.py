@@ -1,0 +1,186 @@
+"""The prepay account's timed behaviour (SE 1.2 D.7), sans-IO, fed ``now`` only: the
+utility's commands wait for their Implementation Date/Time or Start Time (bounded, kept in the
+stored account, applied once), and friendly credit keeps the supply on through the Friendly
+Credit calendar's periods."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from fractions import Fraction
+
+import pytest
+
+from zse.calendar.core import (
+    Calendars,
+    CalendarSchedule,
+    CalendarType,
+    DayProfile,
+    TimeReference,
+    WeekProfile,
+    ZclDate,
+)
+from zse.prepayment.core import (
+    CANCEL,
+    MAX_PENDING,
+    CreditExhausted,
+    FriendlyCreditEnded,
+    FriendlyCreditStarted,
+    PrepayAccount,
+    PrepayConfig,
+    PrepayError,
+    Scheduled,
+    SupplyInterrupted,
+    SupplyRestored,
+)
+from zse.prepayment.service import friendly_credit_calendar
+from zse.records import Mismatch
+from zse.time.core import to_zigbee
+
+#: Wednesday 14 January 2026, 20:00 UTC.
+EVENING = to_zigbee(dt.datetime(2026, 1, 14, 20, tzinfo=dt.UTC))
+HOUR = 3600
+PRICE = Fraction(20)  # 20 p per kWh
+#: Friendly credit 22:00-07:00 every day (UTC).
+NIGHTS = CalendarSchedule(
+    provider_id=1,
+    issuer_event_id=10,
+    issuer_calendar_id=77,
+    calendar_type=CalendarType.FRIENDLY_CREDIT,
+    calendar_time_reference=TimeReference.UTC,
+    days=(DayProfile(1, ((0, 1), (7 * 60, 0), (22 * 60, 1))),),
+    weeks=(WeekProfile(1, (1,) * 7),),
+    seasons=((ZclDate(month=1, day=1), 1),),
+)
+
+
+def account(*, friendly: bool = False, credit: int = 1000) -> PrepayAccount:
+    calendars = Calendars()
+    calendars.put(NIGHTS, EVENING - 86400)
+    return PrepayAccount(
+        PrepayConfig(initial_credit=credit, friendly_credit=friendly),
+        friendly_calendar=friendly_credit_calendar(calendars),
+    )
+
+
+def payment_mode(issuer: int, when: int, control: int = 0x0003) -> Scheduled:
+    return Scheduled("payment_mode", (control, -100), when, issuer, provider_id=1)
+
+
+def test_a_utility_command_waits_for_its_time_and_applies_once() -> None:
+    acct = account()
+    midnight = EVENING + 4 * HOUR
+    assert acct.schedule(payment_mode(5, midnight), EVENING) == []
+    acct.schedule(Scheduled("max_credit", (5000, 2000), midnight, 6, 1), EVENING)
+    acct.schedule(Scheduled("credit_adjustment", (0, 250), midnight + HOUR, 7), EVENING)
+    assert (acct.config.payment_control, acct.config.max_credit_limit, acct.credit) == (
+        0x0012, 0, 1000)  # fmt: skip
+    assert acct.next_deadline() == midnight
+    acct.tick(midnight - 1)
+    assert acct.config.payment_control == 0x0012  # not early
+    acct.consume(Fraction(1, 10), PRICE, midnight)  # a reading at the time applies it
+    assert (acct.config.payment_control, acct.config.cut_off_value) == (0x0003, -100)
+    assert (acct.config.max_credit_limit, acct.config.max_credit_per_top_up) == (5000, 2000)
+    assert acct.credit == 998
+    assert acct.next_deadline() == midnight + HOUR
+    acct.tick(midnight + 2 * HOUR)
+    assert acct.credit == 998 + 250
+    acct.tick(midnight + 3 * HOUR)  # applied once
+    assert acct.credit == 1248
+    assert acct.next_deadline() is None
+    # 0 and a time already passed: at once; CANCEL: the pending one of that issue is dropped
+    acct.schedule(Scheduled("debt_cap", (300,), 0, 8, 1), midnight + 3 * HOUR)
+    assert acct.config.overall_debt_cap == 300
+    acct.schedule(Scheduled("debt_cap", (400,), midnight, 9, 1), midnight + 3 * HOUR)
+    assert acct.config.overall_debt_cap == 400
+    acct.schedule(Scheduled("debt_cap", (500,), midnight + 9 * HOUR, 10, 1), midnight)
+    acct.schedule(Scheduled("debt_cap", (0,), CANCEL, 10, 1), midnight)
+    assert acct.pending == []
+    with pytest.raises(PrepayError):  # checked when received, nothing kept
+        acct.schedule(Scheduled("debt_cap", (-1,), midnight + HOUR, 11, 1), midnight)
+    assert acct.pending == []
+
+
+def test_pending_commands_are_bounded_and_the_newest_issue_wins() -> None:
+    acct = account()
+    later = EVENING + HOUR
+    for issuer in range(1, MAX_PENDING + 4):  # one a minute
+        acct.schedule(payment_mode(issuer, later + 60 * issuer), EVENING)
+    assert len(acct.pending) == MAX_PENDING
+    assert [p.issuer_event_id for p in acct.pending] == list(range(4, MAX_PENDING + 4))
+    # the same issue again replaces it (a correction), nothing is added
+    acct.schedule(payment_mode(6, later + 60 * 6, control=0x0007), EVENING)
+    assert len(acct.pending) == MAX_PENDING
+    assert [p.values[0] for p in acct.pending if p.issuer_event_id == 6] == [0x0007]
+    # a newer issue at once drops the older ones due after it: they would undo it
+    acct.schedule(payment_mode(50, 0, control=0x0001), EVENING)
+    assert acct.pending == []
+    assert acct.config.payment_control == 0x0001
+    # credit adjustments add up: a newer one does not drop an older one
+    acct.schedule(Scheduled("credit_adjustment", (0, 10), later, 1), EVENING)
+    acct.schedule(Scheduled("credit_adjustment", (0, 20), EVENING - 5, 2), EVENING)
+    assert len(acct.pending) == 1
+    acct.tick(later)
+    assert acct.credit == 1000 + 20 + 10
+
+
+def test_pending_commands_are_stored_with_the_account() -> None:
+    acct = account()
+    acct.schedule(payment_mode(5, EVENING + HOUR), EVENING)
+    stored = json.loads(json.dumps(acct.snapshot()))
+    again = account()
+    again.restore(stored)
+    assert again.pending == acct.pending
+    assert again.next_deadline() == EVENING + HOUR
+    again.tick(EVENING + HOUR)
+    assert again.config.payment_control == 0x0003
+    for bad in (["payment_mode", 1, 5, EVENING, [1]], ["nothing", 1, 5, EVENING, [1, 2]],
+                ["payment_mode", 1, 5, 0, [3, 0]], ["debt_cap", 1, 5, EVENING, [-7]]):  # fmt: skip
+        record = dict(stored, pending=[bad])
+        fresh = account()
+        before = fresh.snapshot()
+        with pytest.raises(Mismatch):
+            fresh.restore(record)
+        assert fresh.snapshot() == before
+
+
+def test_friendly_credit_keeps_the_supply_on_through_the_night() -> None:
+    """Credit runs out at 23:00 in the friendly night (22:00-07:00): no interruption until
+    07:00; then the supply is interrupted, credit still gone."""
+    acct = account(friendly=True, credit=100)
+    eleven = EVENING + 3 * HOUR
+    events = acct.consume(Fraction(6), PRICE, eleven)  # 120 p: 20 p below zero
+    assert [type(e) for e in events][-2:] == [CreditExhausted, FriendlyCreditStarted]
+    seven = EVENING + 11 * HOUR
+    assert events[-1] == FriendlyCreditStarted(eleven, seven)
+    assert not acct.interrupted
+    assert acct.friendly_in_use
+    assert acct.next_deadline() == seven
+    acct.consume(Fraction(5), PRICE, seven - HOUR)  # the debt accrues
+    assert (acct.credit, acct.interrupted) == (-120, False)
+    stored = json.loads(json.dumps(acct.snapshot()))
+    events = acct.tick(seven)
+    assert events == [FriendlyCreditEnded(seven), SupplyInterrupted(seven)]
+    assert acct.interrupted
+    assert acct.next_deadline() is None
+    again = account(friendly=True)  # a restart in the night: the period's end is kept
+    again.restore(stored)
+    assert (again.friendly_in_use, again.next_deadline()) == (True, seven)
+    # without friendly credit the same night interrupts at once
+    plain = account(credit=100)
+    events = plain.consume(Fraction(6), PRICE, eleven)
+    assert [type(e) for e in events][-2:] == [CreditExhausted, SupplyInterrupted]
+
+
+def test_topped_up_in_the_friendly_night_the_supply_is_never_interrupted() -> None:
+    acct = account(friendly=True, credit=100)
+    eleven = EVENING + 3 * HOUR
+    acct.consume(Fraction(6), PRICE, eleven)
+    acct.registered.register("12345678901234567890", 2000)
+    outcome = acct.top_up(b"12345678901234567890", 2, eleven + 2 * HOUR)
+    assert FriendlyCreditEnded(eleven + 2 * HOUR) in outcome.events
+    assert not any(isinstance(e, SupplyRestored) for e in outcome.events)
+    assert acct.credit == 2000 - 20
+    assert acct.next_deadline() is None
+    assert acct.tick(EVENING + 11 * HOUR) == []
+    assert not acct.interrupted
