@@ -10,6 +10,14 @@ import asyncio
 
 from tests.roles.han_builder import CA, EUIS, START, build, close
 from tests.roles.test_roles_esi_registry import price
+from zse.calendar.core import (
+    CalendarSchedule,
+    CalendarType,
+    DayProfile,
+    TimeReference,
+    WeekProfile,
+    ZclDate,
+)
 from zse.cbke import SUITE1
 from zse.cbke.service import eui64_bytes
 from zse.metering.core import Readings
@@ -17,6 +25,8 @@ from zse.metering.protocol import SUMMATION, MeterReading
 from zse.prepayment.core import (
     CreditExhausted,
     EmergencyCreditSelected,
+    FriendlyCreditEnded,
+    FriendlyCreditStarted,
     LowCredit,
     PrepayConfig,
     SupplyInterrupted,
@@ -128,4 +138,37 @@ async def test_a_prepay_display_following_the_meter_reads_the_credit_at_most_eve
     assert 3 <= len(credits) <= 300 // PREPAY_READ_SECONDS + 1, credits
     assert credits == sorted(credits, reverse=True)
     assert credits[-1] < 1000
+    await close(han)
+
+
+async def test_the_esis_friendly_credit_calendar_keeps_the_supply_on_until_it_ends(
+    tmp_path,
+) -> None:
+    """The ESI's Calendar store holds a Friendly Credit calendar (on 06:00-14:00 UTC): credit
+    runs out at 06:13 in it, the supply stays on, and at 14:00 it is interrupted (the ESI's
+    events tell both)."""
+    config = PrepayConfig(initial_credit=100, friendly_credit=True)
+    han = await build(tmp_path, meter=METER, prepayment={"config": config})
+    esi = han.esi
+    days = CalendarSchedule(
+        provider_id=1, issuer_event_id=10, issuer_calendar_id=77,
+        calendar_type=CalendarType.FRIENDLY_CREDIT, calendar_time_reference=TimeReference.UTC,
+        days=(DayProfile(1, ((0, 0), (6 * 60, 1), (14 * 60, 0))),),
+        weeks=(WeekProfile(1, (1,) * 7),), seasons=((ZclDate(month=1, day=1), 1),),
+    )  # fmt: skip
+    await esi.calendar.publish(days)  # recorded in the Calendar store, sent to no one
+    await esi.publish_price(price(1), broadcast=True)  # 25 p a kWh
+    assert esi.meter is not None
+    assert esi.prepayment is not None
+    await esi.meter.feed(Readings(summation_delivered=0))
+    await esi.meter.feed(Readings(summation_delivered=8_000))  # 200 p: 100 p below zero
+    started = [e for e in han.events if isinstance(e, FriendlyCreditStarted)]
+    two_pm = START - START % 86400 + 14 * 3600
+    assert [e.until for e in started] == [two_pm]
+    assert not esi.prepayment.account.interrupted
+    await asyncio.sleep(two_pm - esi.clock() - 60)
+    assert not any(isinstance(e, SupplyInterrupted) for e in han.events)
+    await asyncio.sleep(120)
+    assert any(isinstance(e, FriendlyCreditEnded) for e in han.events)
+    assert any(isinstance(e, SupplyInterrupted) for e in han.events)
     await close(han)
