@@ -36,6 +36,8 @@ def test_a_prepayment_table_configures_the_account_and_its_codes() -> None:
         "[prepayment]\nemergency_credit_limit = -1",
         "[prepayment]\ninitial_credit = true",
         "[prepayment]\ncredit = 5",
+        "[prepayment]\nfriendly_credit = 1",
+        '[prepayment]\nfriendly_credit = "yes"',
         f'[prepayment.codes]\n"{CODE}" = "20.00"',
         f'[prepayment.codes]\n"{CODE}" = 0',
         f'[prepayment.codes]\n"{CODE}1234567890123456789012" = 5',
@@ -61,3 +63,10 @@ def test_an_integer_of_thousands_of_digits_is_one_config_error(key: str) -> None
         parse_config(text)
     assert "a 16000-bit integer" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_friendly_credit_is_off_unless_asked() -> None:
+    assert parse_config("[prepayment]").prepayment == PrepayConfig()
+    assert not PrepayConfig().friendly_credit
+    config = parse_config("[prepayment]\nfriendly_credit = true").prepayment
+    assert config == PrepayConfig(friendly_credit=True)
