@@ -3,8 +3,11 @@ them the ESI is a credit meter. Bad settings are refused with the code masked.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from zse.calendar.core import CalendarType
 from zse.config import ConfigError, parse_config
 from zse.prepayment.core import PrepayConfig
 
@@ -70,3 +73,17 @@ def test_friendly_credit_is_off_unless_asked() -> None:
     assert not PrepayConfig().friendly_credit
     config = parse_config("[prepayment]\nfriendly_credit = true").prepayment
     assert config == PrepayConfig(friendly_credit=True)
+
+
+def test_the_documented_friendly_credit_calendar_reads_as_one() -> None:
+    """docs/prepayment.md's ``[prepayment]`` and ``[[calendars]]`` example: friendly credit
+    on, and a Friendly Credit calendar on from 22:00 to 07:00."""
+    text = (Path(__file__).parents[2] / "docs" / "prepayment.md").read_text()
+    example = text.split("### Friendly credit periods", 1)[1].split("```toml", 1)[1]
+    config = parse_config(example.split("```", 1)[0])
+    assert config.prepayment is not None
+    assert config.prepayment.friendly_credit
+    (entry,) = config.calendars
+    calendar = entry.calendar
+    assert calendar.calendar_type == CalendarType.FRIENDLY_CREDIT
+    assert calendar.days[0].entries == ((0, 1), (7 * 60, 0), (22 * 60, 1))

@@ -34,11 +34,28 @@ cents), as the Prepayment attributes carry them (int32 / uint32 on the wire).
   week; month and quarter as 30 and 91 days) when the account is fed a later ``now``, or by
   percentage (whole percent of each top-up); each collection goes to the debt log
   (:data:`MAX_DEBT_LOG` newest). Catch-up recovery is not done (refused INVALID_FIELD by the
-  protocol), nor friendly credit or the historical cost consumption set.
+  protocol), nor the alarms or the historical cost consumption set.
+- **The utility's commands at their time** (:meth:`PrepayAccount.schedule`): Change Payment
+  Mode, Set Maximum Credit Limit and Set Overall Debt Cap at their Implementation Date/Time,
+  Emergency Credit Setup and Credit Adjustment at their Start Time: kept pending (bounded,
+  :data:`MAX_PENDING` per kind, in :meth:`PrepayAccount.snapshot`) until the account is fed a
+  ``now`` at or after it, then applied once. 0 is now; 0xFFFFFFFF cancels the pending one.
+  :meth:`PrepayAccount.next_deadline` says when to feed it. Change Debt's amount applies when
+  received; its recovery starts at its Debt Recovery Start Time.
+- **Friendly credit** (D.7.2.2.1, Change Payment Mode Response D.7.2.4.2): with
+  ``config.friendly_credit``, credit that runs out while the Friendly Credit calendar
+  (SE 1.2 D.9, type 0x03) says friendly credit is on does not interrupt the supply
+  (:class:`FriendlyCreditStarted`): the debt accrues as credit below zero; at the period's
+  end (a deadline) the supply is interrupted if credit is still gone
+  (:class:`FriendlyCreditEnded`, :class:`SupplyInterrupted`). Credit Status has no friendly
+  credit bit in the sources used: it shows Credit Exhausted meanwhile. A supply interrupted
+  before a friendly period is not restored by it.
 
 The SE 1.2 text was out of reach: the behaviour follows the attribute and command
 definitions as Wireshark 4.0, zsmartsystems' ``0705_Prepayment.xml`` and DSR ZBOSS's
-Prepayment header describe them (see :mod:`zse.prepayment.wire`).
+Prepayment header describe them (see :mod:`zse.prepayment.wire`); the 0 / 0xFFFFFFFF
+conventions of the Implementation Date/Time are those of Silicon Labs' prepayment modes
+table, the friendly credit bitmap Exegin's and zsmartsystems' (facts only, nothing copied).
 """
 
 from __future__ import annotations

@@ -15,9 +15,11 @@
 - the utility's commands (Change Debt, Emergency Credit Setup, Credit Adjustment, Change
   Payment Mode, Set Low Credit Warning Level, Set Maximum Credit Limit, Set Overall Debt Cap)
   change the account, so a HAN device may not send them: NOT_AUTHORIZED unless
-  ``authorize(msg)`` says the sender may (docs/adr/0031). Their Implementation Date/Time and
-  Start Time are not scheduled: an accepted command applies when received. Catch-up debt
-  recovery is refused INVALID_FIELD.
+  ``authorize(msg)`` says the sender may (docs/adr/0031). An accepted command is answered
+  when received and takes effect at its Implementation Date/Time or Start Time
+  (:func:`scheduled`, :meth:`~zse.prepayment.core.PrepayAccount.schedule`; the core's
+  :meth:`~PrepaymentServerProtocol.next_deadline`). Catch-up debt recovery is refused
+  INVALID_FIELD.
 
 The core records that the account changed (:attr:`PrepaymentServerProtocol.changed`): its
 shell stores the account before it sends the answer (a top-up applied is never answered
