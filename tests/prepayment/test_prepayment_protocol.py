@@ -207,7 +207,18 @@ def test_a_change_of_payment_mode_is_answered_at_once_and_taken_at_its_time() ->
     core.changed = False
     core.handle_timeout(midnight - 1)
     assert not core.changed
+    twin = server()  # the same, told by a frame before its timer
+    twin.authorize = core.authorize
+    _step(twin, prepay(frame(S.CHANGE_PAYMENT_MODE, payload)), NOW)
     core.handle_timeout(midnight)
     assert core.changed
     assert core.attribute_values(midnight)[pcc][1] == 0x0003
     assert core.next_deadline() is None
+    # a frame received at the time, before the timer, has the change applied first
+    twin.changed = False
+    log = command("get_top_up_log", latest_end_time=midnight, number_of_records=0)
+    assert _step(twin, prepay(frame(S.GET_TOP_UP_LOG, log)), midnight).status == (
+        foundation.Status.NOT_FOUND
+    )
+    assert twin.changed
+    assert twin.attribute_values(midnight)[pcc][1] == 0x0003

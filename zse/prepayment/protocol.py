@@ -163,16 +163,25 @@ class PrepaymentServerProtocol:
     def handle_timeout(self, now: int) -> Step:
         """Apply what is due at ``now`` (:meth:`PrepayAccount.tick`); :attr:`changed` says
         whether the shell must store the account."""
-        before = self.account.next_deadline()
-        events = self.account.tick(now)
-        self.changed |= bool(events) or before != self.account.next_deadline()
+        account = self.account
+        before = (len(account.pending), account.friendly_until)
+        events = account.tick(now)
+        self.changed |= bool(events) or before != (len(account.pending), account.friendly_until)
         return Step(events=tuple(events))
 
     def receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
-        """Act on a client's command (see the module's docstring)."""
+        """Act on a client's command (see the module's docstring), after the utility's
+        commands due by ``now`` (so that one due this second is not applied after it)."""
         screened = self.screen(msg)
         if screened is not None:
             return screened
+        waiting = len(self.account.pending)
+        due = self.account.apply_due(now)
+        self.changed |= len(self.account.pending) != waiting
+        step = self._receive(msg, command, now)
+        return replace(step, events=(*due, *step.events)) if due else step
+
+    def _receive(self, msg: ZclMessage, command: Any, now: int) -> Step:
         cid = msg.command_id
         if cid in OPERATOR_COMMANDS:
             if not self.authorize(msg):
