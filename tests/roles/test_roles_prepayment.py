@@ -172,3 +172,48 @@ async def test_the_esis_friendly_credit_calendar_keeps_the_supply_on_until_it_en
     assert any(isinstance(e, FriendlyCreditEnded) for e in han.events)
     assert any(isinstance(e, SupplyInterrupted) for e in han.events)
     await close(han)
+
+
+async def test_a_friendly_period_that_ended_while_the_esi_was_down_interrupts_at_start(
+    tmp_path,
+) -> None:
+    """Credit runs out in the friendly period (06:00-14:00 UTC); the ESI stops and comes
+    back at 15:00 on the same store: the supply is interrupted at start, and told."""
+    config = PrepayConfig(initial_credit=100, friendly_credit=True)
+    options = {"meter": METER, "prepayment": {"config": config}}
+    han = await build(tmp_path, **options)
+    esi = han.esi
+    days = CalendarSchedule(
+        provider_id=1, issuer_event_id=10, issuer_calendar_id=77,
+        calendar_type=CalendarType.FRIENDLY_CREDIT, calendar_time_reference=TimeReference.UTC,
+        days=(DayProfile(1, ((0, 0), (6 * 60, 1), (14 * 60, 0))),),
+        weeks=(WeekProfile(1, (1,) * 7),), seasons=((ZclDate(month=1, day=1), 1),),
+    )  # fmt: skip
+    await esi.calendar.publish(days)  # stored with the ESI's calendars
+    await esi.publish_price(price(1), broadcast=True)
+    assert esi.meter is not None
+    await esi.meter.feed(Readings(summation_delivered=0))
+    await esi.meter.feed(Readings(summation_delivered=8_000))
+    assert any(isinstance(e, FriendlyCreditStarted) for e in han.events)
+    await esi.stop()
+    three_pm = START - START % 86400 + 15 * 3600
+    await asyncio.sleep(three_pm - esi.clock())
+    loop = asyncio.get_running_loop()
+    again = EnergyServiceInterface(
+        han.app,
+        credentials=[CA.issue(eui64_bytes(han.app.state.node_info.ieee), SUITE1)],
+        registry=han.registry,
+        clock=lambda: START + int(loop.time()),
+        **options,
+    )
+    told: list[object] = []
+    again.on_event(told.append)
+    han.esi = again
+    await again.start()
+    assert again.prepayment is not None
+    assert again.prepayment.account.interrupted
+    assert [type(e) for e in told if isinstance(e, FriendlyCreditEnded | SupplyInterrupted)] == [
+        FriendlyCreditEnded,
+        SupplyInterrupted,
+    ]
+    await close(han)

@@ -900,9 +900,9 @@ class EnergyServiceInterface:
         self._untold = True
         if self.meter is not None:
             await self.meter.start()
-        if self.prepayment is not None:
-            await self.prepayment.start()
+        if self.prepayment is not None:  # told first: start applies what fell due meanwhile
             self.prepayment.on_event(self._stream.emit)
+            await self.prepayment.start()
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         if self.mirrors is not None:
