@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.roles.han_builder import CA, EUIS, START, build, close
 from tests.roles.test_roles_esi_registry import price
 from zse.calendar.core import (
@@ -141,18 +143,23 @@ async def test_a_prepay_display_following_the_meter_reads_the_credit_at_most_eve
     await close(han)
 
 
+@pytest.mark.parametrize(
+    ("reference", "zone", "end_utc"),
+    [(TimeReference.UTC, None, 14), (TimeReference.LOCAL, "Europe/London", 13)],
+    ids=["utc", "local-bst"],
+)
 async def test_the_esis_friendly_credit_calendar_keeps_the_supply_on_until_it_ends(
-    tmp_path,
+    tmp_path, reference, zone, end_utc
 ) -> None:
-    """The ESI's Calendar store holds a Friendly Credit calendar (on 06:00-14:00 UTC): credit
-    runs out at 06:13 in it, the supply stays on, and at 14:00 it is interrupted (the ESI's
-    events tell both)."""
+    """The ESI's Calendar store holds a Friendly Credit calendar (on 06:00-14:00, UTC or
+    local time: London in May is UTC+1): credit runs out at 06:13 UTC in it, the supply stays
+    on, and at the end (14:00 or 13:00 UTC) it is interrupted (the ESI's events tell both)."""
     config = PrepayConfig(initial_credit=100, friendly_credit=True)
-    han = await build(tmp_path, meter=METER, prepayment={"config": config})
+    han = await build(tmp_path, meter=METER, prepayment={"config": config}, time_zone=zone)
     esi = han.esi
     days = CalendarSchedule(
         provider_id=1, issuer_event_id=10, issuer_calendar_id=77,
-        calendar_type=CalendarType.FRIENDLY_CREDIT, calendar_time_reference=TimeReference.UTC,
+        calendar_type=CalendarType.FRIENDLY_CREDIT, calendar_time_reference=reference,
         days=(DayProfile(1, ((0, 0), (6 * 60, 1), (14 * 60, 0))),),
         weeks=(WeekProfile(1, (1,) * 7),), seasons=((ZclDate(month=1, day=1), 1),),
     )  # fmt: skip
@@ -163,10 +170,10 @@ async def test_the_esis_friendly_credit_calendar_keeps_the_supply_on_until_it_en
     await esi.meter.feed(Readings(summation_delivered=0))
     await esi.meter.feed(Readings(summation_delivered=8_000))  # 200 p: 100 p below zero
     started = [e for e in han.events if isinstance(e, FriendlyCreditStarted)]
-    two_pm = START - START % 86400 + 14 * 3600
-    assert [e.until for e in started] == [two_pm]
+    end = START - START % 86400 + end_utc * 3600
+    assert [e.until for e in started] == [end]
     assert not esi.prepayment.account.interrupted
-    await asyncio.sleep(two_pm - esi.clock() - 60)
+    await asyncio.sleep(end - esi.clock() - 60)
     assert not any(isinstance(e, SupplyInterrupted) for e in han.events)
     await asyncio.sleep(120)
     assert any(isinstance(e, FriendlyCreditEnded) for e in han.events)

@@ -137,7 +137,7 @@ from zse.roles.keepalive import DEFAULT_JITTER as DEFAULT_KEEP_ALIVE_JITTER
 from zse.roles.keepalive import KeepAliveServer
 from zse.se.ids import KEEP_ALIVE, SE_PROFILE_ID, MeteringAttribute
 from zse.store import Batch, Store
-from zse.time.core import TimeZoneError, ZoneRule, ZoneYear
+from zse.time.core import ZoneRule
 from zse.time.service import TIME, ZIGBEE_EPOCH, TimeServer, system_clock
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import Destination, device_name
@@ -820,19 +820,11 @@ class EnergyServiceInterface:
             options = {} if prepayment is True else dict(prepayment)
             options.setdefault(
                 "friendly_calendar",
-                friendly_credit_calendar(self.calendar.calendars, self._zone_at),
+                friendly_credit_calendar(self.calendar.calendars, self.time.zone_at),
             )
             self.prepayment = PrepaymentServer(port, clock=clock, store=self.store, **options)
             if self.meter is not None:
                 self.meter.on_readings(self._charge_prepayment)
-
-    def _zone_at(self, now: int) -> ZoneYear | None:
-        """The Time server's TimeZone and DST at ``now``, for calendars on standard or local
-        time (None when its zone rule cannot give them: read as UTC)."""
-        try:
-            return self.time.core.rule.values_at(now)
-        except TimeZoneError:
-            return None
 
     @staticmethod
     def descriptor(

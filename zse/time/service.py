@@ -251,6 +251,14 @@ class TimeServer:
     def time_zone(self, seconds: int) -> None:
         self._fix_zone(ZoneYear(time_zone=seconds))
 
+    def zone_at(self, time: int) -> ZoneYear | None:
+        """TimeZone and DST at ``time`` (ZCL 3.12.2.2.3-6) by the zone served, to read a
+        calendar on standard or local time (SE 1.2 D.9); None when the rule cannot say."""
+        try:
+            return self.core.rule.values_at(time)
+        except TimeZoneError:
+            return None
+
     def now(self) -> int:
         """This server's Time: ``clock()``, moved by a written Time (:attr:`offset`)."""
         return self.clock() + self.offset
