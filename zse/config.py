@@ -115,6 +115,7 @@ from pathlib import Path
 from typing import Any
 
 from zse._files import read_text_bounded
+from zse._words import quoted
 from zse.calendar import (
     MAX_CALENDAR_NAME,
     CalendarSchedule,
@@ -132,7 +133,7 @@ from zse.devmgmt.core import (
     SiteId,
     TenancyChangeControl,
 )
-from zse.errors import DecodeError, ZseError, quoted
+from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
 from zse.prepayment.core import PrepayConfig, PrepayError, RegisteredCodes
 from zse.price import (

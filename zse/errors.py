@@ -30,21 +30,7 @@ __all__ = [
     "StoreError",
     "UnknownKey",
     "ZseError",
-    "quoted",
 ]
-
-#: The most characters of a value an error message quotes.
-QUOTED_MAX = 40
-
-
-def quoted(value: object) -> str:
-    """``value`` as an error message quotes it: its repr cut short, an integer wider than 64
-    bits by its width (a configuration or frame may carry any length, and ``repr`` of an
-    integer past 4,300 digits raises ValueError)."""
-    if isinstance(value, int) and value.bit_length() > 64:
-        return f"a {value.bit_length()}-bit integer"
-    shown = repr(value)
-    return shown if len(shown) <= QUOTED_MAX else shown[: QUOTED_MAX - 4] + "...'"
 
 
 class ZseError(Exception):

@@ -66,7 +66,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Final
 
-from zse.errors import ZseError, quoted
+from zse._words import quoted
+from zse.errors import ZseError
 from zse.metering.core import summation_advance
 from zse.metering.formatting import bcd_to_int, scaled
 from zse.records import BOOL, INT, STR, Fields, ListOf, MapOf, Mismatch, Opt, TupleOf, check
