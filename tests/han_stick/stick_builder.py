@@ -8,6 +8,7 @@ a node on the same air.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import zigpy.serial
 import zigpy.types as zt
+import zigpy.zdo.types as zdo_t
 
 from tests.han_stick.fake_han_ncp import HanNcp
 from tests.roles.han_builder import CA, Han, build, close
@@ -89,3 +91,32 @@ async def close_stick(sh: StickHan) -> None:
     for task in list(sh.ncp.tasks):
         task.cancel()
     await close(sh.han)
+
+
+def match_descs(sh: StickHan) -> Counter[int]:
+    """The clusters the stick asked for in its ZDO Match_Desc_req (ZB 2.4.3.1.7: sequence
+    number, NWKAddrOfInterest, ProfileID, NumInClusters, InClusterList), counted; from
+    EZSP 13's sendUnicast fields (EZSP 14 renamed them)."""
+    asked: Counter[int] = Counter()
+    for name, request in sh.ncp.requests:
+        if (
+            name != "sendUnicast"
+            or int(request["apsFrame"].clusterId) != zdo_t.ZDOCmd.Match_Desc_req
+        ):
+            continue
+        payload = bytes(request["messageContents"])
+        asked.update(
+            int.from_bytes(payload[6 + 2 * i : 8 + 2 * i], "little") for i in range(payload[5])
+        )
+    return asked
+
+
+def zcl_sent(sh: StickHan, cluster: int) -> int:
+    """How many frames the stick sent on ``cluster`` (an application endpoint's)."""
+    return sum(
+        1
+        for name, request in sh.ncp.requests
+        if name == "sendUnicast"
+        and int(request["apsFrame"].profileId) != 0
+        and int(request["apsFrame"].clusterId) == cluster
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.han_stick.stick_builder import STICK, meter_and_stick
+from tests.han_stick.stick_builder import STICK, match_descs, meter_and_stick, zcl_sent
 from tests.roles.han_builder import CA, START, close
 from tests.roles.test_roles_find_esi import answer_match_desc, match_rsp
 from tests.roles.test_roles_ihd_energy import FLAT, serve_meter
@@ -23,7 +23,7 @@ from zse.cli import main
 from zse.cli.han import HanOptions, cbke_failure, run_han
 from zse.messaging import Message
 from zse.roles.keepalive import KEEP_ALIVE
-from zse.se.ids import METERING
+from zse.se.ids import KEY_ESTABLISHMENT, METERING, PREPAYMENT
 from zse.se.types import TerminateStatus
 
 #: A Match_Desc_rsp whose MatchList is cut short: one endpoint said, none there.
@@ -104,6 +104,10 @@ async def test_watch_prints_readings_price_and_a_confirmed_message(
         message = next(line for line in lines if line.startswith("message"))
         assert "text=Peak 5-7 pm" in message
         assert "confirmed=True" in message
+        # a credit meter: one Match_Desc_req more (for Prepayment), no credit read or shown
+        assert match_descs(sh) == {KEY_ESTABLISHMENT: 1, METERING: 1, PREPAYMENT: 1, KEEP_ALIVE: 1}
+        assert zcl_sent(sh, PREPAYMENT) == 0
+        assert not any(line.startswith(("credit", "low_credit", "tier")) for line in lines)
         (tmp_path / "watch.txt").write_text("\n".join(lines) + "\n")
     finally:
         for task in list(sh.ncp.tasks):

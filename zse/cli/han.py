@@ -6,7 +6,11 @@ joins the meter's network with the stick (scan, the install-code link key), find
 host with the credentials file), prints what it did and exits. ``zse han watch`` does the same
 if needed, then prints readings (summation, demand), prices, messages and load control events
 as they arrive, one line each (``--json``: one JSON object a line), until Ctrl-C / SIGTERM or
-``--for SECONDS``; ``--confirm`` confirms messages that ask for it.
+``--for SECONDS``; ``--confirm`` confirms messages that ask for it. On a prepay meter (its ESI
+endpoint serves Prepayment, SE 1.2 D.7: one Match_Desc_req at start tells; ``--prepayment`` /
+``--no-prepayment`` override) it also prints the credit when it changes, and low credit,
+credit exhausted and emergency credit selected; with a TOU calendar (SE 1.2 D.9), the tier it
+says is in force when that changes. It never prints a top-up code (it sends none).
 
 The stick's network state stays in the stick (its tokens); what was joined is kept in
 ``--state`` (a zse store, default ``zse-han.db``), so a later run rejoins the same meter only.
@@ -84,6 +88,8 @@ class HanOptions:
     duration: float | None = None
     #: The display on an MQTT broker while watching (zse.mqtt.core.MqttSettings), or None.
     mqtt: Any = None
+    #: Read the meter's credit: None as the meter says (Match_Desc_req), True, False.
+    prepayment: bool | None = None
 
 
 #: Why ``--radio znp`` is not offered (its help and its usage error say it).
@@ -117,7 +123,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
     from zse.metering.service import MeterNotFound  # noqa: PLC0415
     from zse.radios.ezsp import EzspError, EzspHanRadio  # noqa: PLC0415
     from zse.radios.han import JoinFailed, RadioGone  # noqa: PLC0415
-    from zse.roles.han import EsiNotFound, InHomeDisplay  # noqa: PLC0415
+    from zse.roles.han import IF_SERVED, EsiNotFound, InHomeDisplay  # noqa: PLC0415
     from zse.roles.han_stick import (  # noqa: PLC0415
         MeterClock,
         NetworkChoice,
@@ -192,11 +198,15 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
             store=store,
         )
         meter_clock = MeterClock(clock or system_clock)
+        # a prepay meter's credit while watching: when its ESI serves Prepayment (one
+        # Match_Desc_req once joined), unless told
+        prepayment = options.prepayment if options.prepayment is not None else IF_SERVED
         ihd = InHomeDisplay(
             device,
             credentials=credentials,
             clock=meter_clock,
             metering=watch,
+            prepayment=prepayment if watch else False,
             store=store,  # messages and load control events survive a restart
         )
         events: asyncio.Queue[Any] = asyncio.Queue()
@@ -337,7 +347,7 @@ async def _show(ihd: Any, event: Any, options: HanOptions, out: Out, shown: dict
     from zse.metering.protocol import MeterReading  # noqa: PLC0415
     from zse.price.protocol import PriceReceived  # noqa: PLC0415
 
-    record: dict[str, Any] | None = None
+    record: dict[str, Any] | None = _prepay_record(ihd, event) or _tier_record(event)
     if isinstance(event, MeterReading):
         screen = ihd.showing_energy()
         record = {
@@ -388,12 +398,77 @@ async def _show(ihd: Any, event: Any, options: HanOptions, out: Out, shown: dict
     _print(out, options.as_json, record)
 
 
+def _prepay_record(ihd: Any, event: Any) -> dict[str, Any] | None:
+    """A prepay meter's credit read (SE 1.2 D.7.2.2.1), or what became true of it (low
+    credit, credit exhausted, emergency credit selected), as a watch line: amounts in the
+    price's currency (:func:`zse.mqtt.core.credit_amount`, as on MQTT), None for another
+    event. A top-up's events are not shown: watch sends none, and a code is never printed."""
+    from zse.mqtt.core import credit_amount, credit_status_names, currency_text  # noqa: PLC0415
+    from zse.prepayment.core import (  # noqa: PLC0415
+        CreditExhausted,
+        EmergencyCreditSelected,
+        LowCredit,
+    )
+    from zse.prepayment.service import PrepayStatus  # noqa: PLC0415
+
+    price = ihd.price.current()
+    code = None if price is None else int(price.currency)
+
+    def amount(raw: int | None) -> float | None:
+        return credit_amount(raw, code)
+
+    if isinstance(event, PrepayStatus):
+        return {
+            "type": "credit",
+            "credit": amount(event.credit_remaining),
+            "emergency_credit": amount(event.emergency_credit_remaining),
+            "currency": None if code is None else currency_text(code),
+            "status": credit_status_names(event.credit_status),
+        }
+    if isinstance(event, LowCredit):
+        return {
+            "type": "low_credit",
+            "credit": amount(event.credit_remaining),
+            "level": amount(event.level),
+        }
+    if isinstance(event, CreditExhausted):
+        return {"type": "credit_exhausted", "credit": amount(event.credit_remaining)}
+    if isinstance(event, EmergencyCreditSelected):
+        return {
+            "type": "emergency_credit_selected",
+            "emergency_credit": amount(event.emergency_credit),
+        }
+    return None
+
+
+def _tier_record(event: Any) -> dict[str, Any] | None:
+    """The tier the delivered TOU calendar (calendar type 0, SE 1.2 D.9) says is in force,
+    the next tier and when it comes (ISO 8601 UTC), when it changed; None for another event."""
+    from zse.calendar.protocol import CalendarChanged  # noqa: PLC0415
+    from zse.time.core import from_zigbee  # noqa: PLC0415
+
+    if not isinstance(event, CalendarChanged) or event.reading.calendar_type != 0:
+        return None
+    reading = event.reading
+    changes_at = reading.changes_at
+    return {
+        "type": "tier",
+        "tier": reading.value,
+        "next_tier": reading.next_value,
+        "changes_at": None if changes_at is None else from_zigbee(changes_at).isoformat(),
+    }
+
+
 def _print(out: Out, as_json: bool, record: dict[str, Any]) -> None:
     if as_json:
         out(json.dumps(record, sort_keys=True))
         return
     kind = record["type"]
-    rest = "  ".join(f"{k}={v}" for k, v in record.items() if k != "type" and v is not None)
+    rest = "  ".join(
+        f"{k}={','.join(v) if isinstance(v, list) else v}"
+        for k, v in record.items()
+        if k != "type" and v is not None
+    )
     out(f"{kind:<13} {rest}")
 
 
@@ -459,6 +534,7 @@ def _options(**given: Any) -> HanOptions:
         confirm=given.pop("confirm", False),
         duration=given.pop("duration", None),
         mqtt=_mqtt_settings(given.pop("broker", None), given.pop("mqtt_config", None)),
+        prepayment=given.pop("prepayment", None),
     )
 
 
@@ -569,8 +645,15 @@ def join(verbose: int, log_level: str | None, **given: Any) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A TOML file whose [mqtt] table configures the broker (as zse mqtt --config).",
 )
+@click.option(
+    "--prepayment/--no-prepayment",
+    default=None,
+    help="Read a prepay meter's credit, or not (default: when the meter says it serves "
+    "Prepayment, asked once at start).",
+)
 def watch(verbose: int, log_level: str | None, **given: Any) -> None:
-    """Join if needed, then print readings, prices, messages and load control events."""
+    """Join if needed, then print readings, prices, messages and load control events (and a
+    prepay meter's credit, a TOU calendar's tier)."""
     try:
         options = _options(**given)
     except ConfigError as exc:

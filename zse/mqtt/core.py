@@ -113,6 +113,9 @@ __all__ = [
     "Target",
     "Topics",
     "batched",
+    "credit_amount",
+    "credit_digits",
+    "credit_status_names",
     "currency_text",
     "device_discovery",
     "device_event",
@@ -2139,6 +2142,13 @@ def credit_digits(currency: int | None) -> int:
     return 2 if known is None or known[1] is None else known[1]
 
 
+def credit_amount(raw: int | None, currency: int | None) -> float | None:
+    """A prepay amount (Credit Remaining, Emergency Credit Remaining..., SE 1.2 D.7.2.2.1)
+    in the price's ``currency``: ``raw`` over 10 to the :func:`credit_digits`; None for
+    None."""
+    return None if raw is None else raw / 10 ** credit_digits(currency)
+
+
 def _iso(time: int) -> str:
     """ZigBee UTCTime as ISO 8601 with its offset, as Home Assistant's ``timestamp``
     sensors take it."""
@@ -2227,16 +2237,14 @@ class DeviceView:
         status = self._prepay
         if status is None:
             return {}
-        scale = 10 ** credit_digits(self.state.get("currency"))
-
-        def amount(raw: int | None) -> float | None:
-            return None if raw is None else raw / scale
-
+        currency = self.state.get("currency")
         return {
-            "credit_remaining": amount(status.credit_remaining),
-            "emergency_credit_remaining": amount(status.emergency_credit_remaining),
+            "credit_remaining": credit_amount(status.credit_remaining, currency),
+            "emergency_credit_remaining": credit_amount(
+                status.emergency_credit_remaining, currency
+            ),
             "credit_status": credit_status_names(status.credit_status),
-            "low_credit_warning_level": amount(status.low_credit_warning_level),
+            "low_credit_warning_level": credit_amount(status.low_credit_warning_level, currency),
         }
 
     def calendar(self, reading: Any) -> bool:

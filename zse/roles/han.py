@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, Literal
 
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
@@ -104,6 +104,7 @@ from zse.zcl.endpoint import APPLICATION_ENDPOINTS, match_descriptors, match_ser
 from zse.zcl.events import EventStream
 
 __all__ = [
+    "IF_SERVED",
     "ConfirmationSent",
     "EsiNotFound",
     "HanDevice",
@@ -670,7 +671,13 @@ class InHomeDisplay(HanDevice):
     through ``on_event``. It reads the credit at each resync and, following the meter
     (``metering=True``), with a summation reading at most every :data:`PREPAY_READ_SECONDS`:
     the :class:`~zse.prepayment.service.PrepayStatus` read comes as an event when it
-    changed."""
+    changed.
+
+    With ``prepayment="if served"`` the display lists the Prepayment client and asks the
+    ESI once, when it starts, whether it serves Prepayment (one ZDO Match_Desc_req on the SE
+    profile, SE 5.4.7.1, as for the meter): if its endpoint does, it is a prepay display as
+    with ``prepayment=True``; if not, or if the ESI's answer does not come or does not
+    decode (logged as a warning), it reads no credit."""
 
     device_type = IN_HOME_DISPLAY
     default_device_class = ALL_DEVICE_CLASSES
@@ -683,20 +690,21 @@ class InHomeDisplay(HanDevice):
         metering: bool = False,
         meter: tuple[int, int] | None = None,
         metering_config: MeteringClientConfig | None = None,
-        prepayment: bool = False,
+        prepayment: bool | Literal["if served"] = False,
         **options: Any,
     ) -> None:
+        if prepayment not in (True, False, IF_SERVED):
+            raise ValueError(f"prepayment: True, False or {IF_SERVED!r}, not {prepayment!r}")
         self._metering = metering
         self._prepayment = prepayment
         super().__init__(device, **options)
-        #: The Prepayment client (``prepayment=True``), of the ESI's endpoint once found.
+        #: The Prepayment client (a prepay display), of the ESI's endpoint once found.
         self.prepayment: PrepaymentClient | None = None
         #: When the credit was last read (ZigBee UTCTime), and the read under way.
         self._prepay_read_at: int | None = None
         self._prepay_reading: asyncio.Task[Any] | None = None
-        if prepayment:
-            self.prepayment = PrepaymentClient(self.endpoint, server_ep=0, clock=self.clock)
-            self.prepayment.on_event(self._stream.emit)
+        if prepayment is True:
+            self._add_prepayment()
         self._meter = meter
         self._metering_config = metering_config
         self.metering: MeteringClient | None = None
@@ -710,9 +718,40 @@ class InHomeDisplay(HanDevice):
             *((PREPAYMENT,) if self._prepayment else ()),
         ]
 
+    def _add_prepayment(self) -> None:
+        self.prepayment = PrepaymentClient(self.endpoint, server_ep=0, clock=self.clock)
+        self.prepayment.on_event(self._stream.emit)
+
+    async def _esi_serves_prepayment(self) -> bool:
+        """Whether the ESI's endpoint serves Prepayment: one Match_Desc_req on the SE
+        profile to the coordinator (SE 5.4.7.1). No answer, an error status or an answer
+        that does not decode: False, with a warning."""
+        try:
+            _address, endpoints = await match_servers(self.device, PREPAYMENT, 0x0000)
+        except (TimeoutError, OSError, DecodeError) as exc:
+            LOGGER.warning(
+                "%s: the meter did not say whether it serves Prepayment (Match_Desc_req: %s):"
+                " no credit is read",
+                self.name,
+                exc or type(exc).__name__,
+            )
+            return False
+        if endpoints and self.esi_endpoint not in endpoints:
+            LOGGER.warning(
+                "%s: Prepayment is served on endpoint(s) %s, not on the ESI's (%s): no credit"
+                " is read",
+                self.name,
+                endpoints,
+                self.esi_endpoint,
+            )
+        return self.esi_endpoint in endpoints
+
     async def start_more(self) -> None:
-        """Find the meter and follow it (``metering=True``); start the Prepayment client
-        (``prepayment=True``: the credit is read at the resync that follows)."""
+        """Find out whether the ESI serves Prepayment (``prepayment="if served"``); find
+        the meter and follow it (``metering=True``); start the Prepayment client (a prepay
+        display: the credit is read at the resync that follows)."""
+        if self._prepayment == IF_SERVED and await self._esi_serves_prepayment():
+            self._add_prepayment()
         if self.prepayment is not None:
             self.prepayment.server_ep = 0 if self.esi_endpoint is None else self.esi_endpoint
             self.prepayment.start()
@@ -945,6 +984,8 @@ class InHomeDisplay(HanDevice):
 
 #: A prepay display reads the credit again with a summation reading at most this often (s).
 PREPAY_READ_SECONDS = 60
+#: ``InHomeDisplay(prepayment=IF_SERVED)``: a prepay display if the ESI serves Prepayment.
+IF_SERVED: Final[Literal["if served"]] = "if served"
 #: Price attributes read per Read Attributes (keeps each frame small).
 _READ_CHUNK = 8
 #: Tiers with Block Price attributes (D.4.2.2.5: no tier and tiers 1-15).

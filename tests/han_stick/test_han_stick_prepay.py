@@ -1,0 +1,151 @@
+"""``zse han watch`` on a prepay meter (SE 1.2 D.7): the stick asks the meter once whether it
+serves Prepayment (ZDO Match_Desc_req, SE 5.4.7.1), then prints the credit, low credit and
+the TOU calendar's tier (SE 1.2 D.9), and puts the credit on a real Mosquitto; a Match_Desc
+that is not answered is a warning and watching goes on. Bellows' real EZSP/ASH code over the
+fake NCP, the simulated meter, virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zigpy.zdo.types as zdo_t
+
+from tests.calendar.tou import tou_calendar
+from tests.han_stick.stick_builder import STICK, match_descs, meter_and_stick, zcl_sent
+from tests.han_stick.test_han_stick_cli import options
+from tests.mqtt.broker import Broker, running_broker
+from tests.mqtt.helpers import Subscriber, settings
+from tests.roles.han_builder import START, Han, close
+from tests.roles.test_roles_esi_registry import price
+from tests.roles.test_roles_prepayment import esi_options
+from zse.cli.han import run_han
+from zse.metering.core import Readings
+from zse.mqtt.core import node_id
+from zse.se.ids import PREPAYMENT
+
+broker = pytest.fixture(running_broker, name="broker")
+
+
+def unanswered_match_desc(monkeypatch: pytest.MonkeyPatch, han: Han, cluster: int) -> None:
+    """The coordinator never answers a Match_Desc_req for ``cluster``; others as before."""
+    node = han.app.radio
+    serve = node._zdo_serve
+
+    def silent(ind: Any) -> bool:
+        asked = ind.payload[6:8] if ind.payload[5:6] == b"\x01" else b""
+        if ind.cluster_id == zdo_t.ZDOCmd.Match_Desc_req and asked == cluster.to_bytes(2, "little"):
+            return True
+        return bool(serve(ind))
+
+    monkeypatch.setattr(node, "_zdo_serve", silent)
+
+
+def records(lines: list[str], kind: str) -> list[dict[str, Any]]:
+    return [r for r in map(json.loads, lines) if r["type"] == kind]
+
+
+async def test_watch_prints_a_prepay_meter_s_credit_and_tier_and_puts_the_credit_on_mqtt(
+    tmp_path: Path, serial_link: Callable[..., None], broker: Broker
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link, **esi_options())  # 1000 pence of credit
+    esi = sh.han.esi
+    await esi.price.publish(price(1))  # EUR, 0.250 a kWh: Get Current Price answers it
+    subscriber = Subscriber(broker)
+    await subscriber.connect()
+    lines: list[str] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    watching = asyncio.ensure_future(
+        run_han(
+            options(tmp_path, sh, as_json=True, mqtt=settings(broker, client_id="zse-han-t")),
+            watch=True,
+            out=lines.append,
+            stop=stop,
+            clock=lambda: START + int(loop.time()),
+        )
+    )
+    state = f"zse/{node_id(STICK)}/state"
+    try:
+        await asyncio.sleep(20)  # virtual: joined, keyed, resynced (the credit read)
+        assert records(lines, "credit") == [
+            {
+                "type": "credit",
+                "credit": 10.0,
+                "emergency_credit": 0.0,
+                "currency": "EUR",
+                "status": ["credit_ok", "emergency_credit_enabled"],
+            }
+        ]
+        got = await subscriber.until(
+            lambda: (s := subscriber.on(state)) and s[-1]["credit_remaining"] and s[-1]
+        )
+        assert (got["credit_remaining"], got["currency"]) == (10.0, 978)
+        # a TOU calendar: night (tier 1) until 07:00 UTC, then day (tier 2)
+        await esi.publish_calendar(tou_calendar(calendar_time_reference=0), device=str(STICK))
+        # 28 kWh at 0.250: 700 pence, 300 left, the low credit warning level
+        assert esi.meter is not None
+        await esi.meter.feed(Readings(summation_delivered=0))
+        await asyncio.sleep(61)  # virtual: the display reads the credit again with a reading
+        await esi.meter.feed(Readings(summation_delivered=28_000))
+        await asyncio.sleep(40)  # virtual: the meter reports, the display reads the credit
+        assert records(lines, "tier") == [
+            {"type": "tier", "tier": 1, "next_tier": 2, "changes_at": "2025-05-08T07:00:00+00:00"}
+        ]
+        assert records(lines, "low_credit") == [{"type": "low_credit", "credit": 3.0, "level": 3.0}]
+        assert records(lines, "credit")[-1]["credit"] == 3.0
+        got = await subscriber.until(
+            lambda: (s := subscriber.on(state)) and s[-1]["credit_remaining"] == 3.0 and s[-1]
+        )
+        assert got["calendar_tier"] == 1
+        assert match_descs(sh)[PREPAYMENT] == 1  # asked once
+        stop.set()
+        assert await watching == 0
+    finally:
+        stop.set()
+        await asyncio.wait({watching}, timeout=120)  # virtual seconds
+        watching.cancel()
+        await subscriber.close()
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
+
+
+async def test_an_unanswered_match_desc_for_prepayment_is_a_warning_and_watch_goes_on(
+    tmp_path: Path,
+    serial_link: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sh = await meter_and_stick(tmp_path, serial_link, **esi_options())
+    await sh.han.esi.price.publish(price(1))
+    assert sh.han.esi.meter is not None
+    await sh.han.esi.meter.feed(Readings(summation_delivered=1000))
+    unanswered_match_desc(monkeypatch, sh.han, PREPAYMENT)
+    lines: list[str] = []
+    errors: list[str] = []
+    caplog.set_level(logging.WARNING, logger="zse.roles.han")
+    try:
+        status = await run_han(
+            options(tmp_path, sh, as_json=True, duration=30),
+            watch=True,
+            out=lines.append,
+            err=errors.append,
+        )
+        assert (status, errors) == (0, [])
+        warned = [r.getMessage() for r in caplog.records if r.name == "zse.roles.han"]
+        assert len(warned) == 1, warned
+        assert "did not say whether it serves Prepayment" in warned[0]
+        kinds = [json.loads(line)["type"] for line in lines]
+        assert {"reading", "price"} <= set(kinds)
+        assert "credit" not in kinds
+        assert zcl_sent(sh, PREPAYMENT) == 0
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
