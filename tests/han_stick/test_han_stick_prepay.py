@@ -24,10 +24,14 @@ from tests.mqtt.helpers import Subscriber, settings
 from tests.roles.han_builder import START, Han, close
 from tests.roles.test_roles_esi_registry import price
 from tests.roles.test_roles_prepayment import esi_options
-from zse.cli.han import run_han
+from zse.cli.han import HanOptions, _show, run_han
 from zse.metering.core import Readings
 from zse.mqtt.core import node_id
+from zse.prepayment.service import PrepayStatus
+from zse.roles.han import InHomeDisplay
 from zse.se.ids import PREPAYMENT
+from zse.se.prepay import CreditStatus
+from zse.sim import Air
 
 broker = pytest.fixture(running_broker, name="broker")
 
@@ -149,3 +153,20 @@ async def test_an_unanswered_match_desc_for_prepayment_is_a_warning_and_watch_go
         for task in list(sh.ncp.tasks):
             task.cancel()
         await close(sh.han)
+
+
+async def test_the_credit_line_in_text_names_the_status_bits_and_nothing_read_is_no_line() -> None:
+    """The text line of a credit read without a price known: two digits after the point (as
+    on MQTT), the Credit Status bits by name, comma-separated; a read that got nothing (a
+    meter without Prepayment, ``--prepayment``) prints no line."""
+    ihd = InHomeDisplay(Air().device(str(STICK)), credentials=[], prepayment=True)
+    lines: list[str] = []
+    shown: dict[str, Any] = {}
+    text = HanOptions(device="/dev/null")
+    status = int(CreditStatus.Low_Credit | CreditStatus.Emergency_Credit_Available)
+    await _show(ihd, PrepayStatus(250, 500, status, 300), text, lines.append, shown)
+    await _show(ihd, PrepayStatus(None, None, None, None), text, lines.append, shown)
+    assert lines == [
+        "credit        credit=2.5  emergency_credit=5.0"
+        "  status=low_credit,emergency_credit_available"
+    ]

@@ -418,6 +418,8 @@ def _prepay_record(ihd: Any, event: Any) -> dict[str, Any] | None:
         return credit_amount(raw, code)
 
     if isinstance(event, PrepayStatus):
+        if event == PrepayStatus(None, None, None, None):
+            return None  # nothing read (a meter without Prepayment, --prepayment)
         return {
             "type": "credit",
             "credit": amount(event.credit_remaining),
