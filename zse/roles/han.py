@@ -724,8 +724,8 @@ class InHomeDisplay(HanDevice):
 
     async def _esi_serves_prepayment(self) -> bool:
         """Whether the ESI's endpoint serves Prepayment: one Match_Desc_req on the SE
-        profile to the coordinator (SE 5.4.7.1). No answer, an error status or an answer
-        that does not decode: False, with a warning."""
+        profile to the coordinator (SE 5.4.7.1). An error status: no (as no server listed);
+        no answer or one that does not decode: no, with a warning."""
         try:
             _address, endpoints = await match_servers(self.device, PREPAYMENT, 0x0000)
         except (TimeoutError, OSError, DecodeError) as exc:
