@@ -794,6 +794,9 @@ class EnergyServiceInterface:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listener = _Listener(self)
         self._listener_id: int | None = None
+        #: what removes each listener start() gave the services (stop() calls them, so a
+        #: restarted ESI tells each event once)
+        self._unfollow: list[Callable[[], None]] = []
         self._interpan: list[Any] = []
         self._serving: set[asyncio.Task[None]] = set()
         self._stopped = False
@@ -867,9 +870,9 @@ class EnergyServiceInterface:
         self._stopped = False
         await self.endpoint.start()
         self.key_establishment.start()
-        self.key_establishment.on_event(self._key_establishment_event)
+        self._unfollow.append(self.key_establishment.on_event(self._key_establishment_event))
         self.price.start()
-        self.price.on_event(self._stream.emit)
+        self._unfollow.append(self.price.on_event(self._stream.emit))
         await self.calendar.start()
         await self.time.load()  # ValidUntilTime written before a restart (ZCL 3.12.2.2.10)
         self.time.start()
@@ -877,14 +880,14 @@ class EnergyServiceInterface:
         # Confirmations and reports recorded but never told (a restart) and those received
         # until a listener is attached are held: told to the first listener (on_event).
         await self.messaging.start(tell=False)
-        self.messaging.on_event(self._stream.emit)
+        self._unfollow.append(self.messaging.on_event(self._stream.emit))
         await self.drlc.start(tell=False)
-        self.drlc.on_event(self._stream.emit)
+        self._unfollow.append(self.drlc.on_event(self._stream.emit))
         await self.device_management.start()
-        self.device_management.on_event(self._stream.emit)
+        self._unfollow.append(self.device_management.on_event(self._stream.emit))
         await self.event_logs.start()
-        self.event_logs.on_event(self._stream.emit)
-        self.messaging.on_event(self._log_confirmation)
+        self._unfollow.append(self.event_logs.on_event(self._stream.emit))
+        self._unfollow.append(self.messaging.on_event(self._log_confirmation))
         if self.registry is not None:  # a drop cut short by a crash after the registry's write
             for record in self.registry.devices():
                 if record.state in _REMOVED_STATES:
@@ -893,13 +896,13 @@ class EnergyServiceInterface:
         if self.meter is not None:
             await self.meter.start()
         if self.prepayment is not None:  # told first: start applies what fell due meanwhile
-            self.prepayment.on_event(self._stream.emit)
+            self._unfollow.append(self.prepayment.on_event(self._stream.emit))
             await self.prepayment.start()
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         if self.mirrors is not None:
             await self.mirrors.start()
-            self.mirrors.on_event(self._stream.emit)
+            self._unfollow.append(self.mirrors.on_event(self._stream.emit))
         self._addresses.update(
             (t.EUI64(ieee), int(device.nwk)) for ieee, device in self.app.devices.items()
         )
@@ -951,6 +954,9 @@ class EnergyServiceInterface:
         :meth:`provision` and :meth:`deprovision` then raise :class:`EsiStopped`."""
         self._stopped = True
         await self._timer.stop()
+        for unfollow in self._unfollow:
+            unfollow()
+        self._unfollow.clear()
         if self._listener_id is not None:
             self.app.remove_listener(self._listener)
             self._listener_id = None
