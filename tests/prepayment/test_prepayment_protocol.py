@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from tests.price.test_price_protocol import frame
-from zse.prepayment.core import Debt, FriendlyCredit, PrepayAccount, PrepayConfig
+from zse.prepayment.core import MAX_PENDING, Debt, FriendlyCredit, PrepayAccount, PrepayConfig
 from zse.prepayment.protocol import (
     PrepaymentClientProtocol,
     PrepaymentServerProtocol,
@@ -222,3 +222,25 @@ def test_a_change_of_payment_mode_is_answered_at_once_and_taken_at_its_time() ->
     )
     assert twin.changed
     assert twin.attribute_values(midnight)[pcc][1] == 0x0003
+
+
+def test_a_credit_adjustment_past_the_bound_is_refused_not_an_older_one_dropped() -> None:
+    """Credit adjustments add up: a ninth one waiting is answered INSUFFICIENT_SPACE (ZCL
+    2.5.3) and none of the eight accepted is dropped (each was answered SUCCESS: money)."""
+    core = server()
+    core.authorize = lambda msg: True
+    start = core.account.credit
+    later = NOW + 3600
+    for issuer in range(1, MAX_PENDING + 2):
+        payload = command("credit_adjustment", issuer_event_id=issuer, start_time=later,
+                          credit_adjustment_type=0, credit_adjustment_value=100)  # fmt: skip
+        step = _step(core, prepay(frame(S.CREDIT_ADJUSTMENT, payload)), NOW)
+        expected = (
+            foundation.Status.SUCCESS
+            if issuer <= MAX_PENDING
+            else foundation.Status.INSUFFICIENT_SPACE
+        )
+        assert step.status == expected, issuer
+    assert [p.issuer_event_id for p in core.account.pending] == list(range(1, MAX_PENDING + 1))
+    core.handle_timeout(later)
+    assert core.account.credit == start + 100 * MAX_PENDING

@@ -103,6 +103,7 @@ __all__ = [
     "FriendlyCreditEnded",
     "FriendlyCreditStarted",
     "LowCredit",
+    "PendingFull",
     "PrepayAccount",
     "PrepayConfig",
     "PrepayError",
@@ -189,6 +190,11 @@ MAX_PENDING: Final = 8
 
 class PrepayError(ZseError, ValueError):
     """A prepay setting or operation that cannot be done (the message never holds a code)."""
+
+
+class PendingFull(PrepayError):
+    """A utility command that would wait past :data:`MAX_PENDING` of its kind and cannot
+    take another's place (a credit adjustment: they add up)."""
 
 
 #: What a display may put between a code's digits (a UTRN is printed in groups).
@@ -995,12 +1001,14 @@ class PrepayAccount:
         provider and issuer event id (a correction or a repeat); a setting (every kind but a
         credit adjustment, which adds up) drops the pending ones of its kind with a lower
         issuer event id due at or after it, which would undo the newer issue; past
-        :data:`MAX_PENDING` of a kind, the oldest issue goes (the utility's newest wins)."""
+        :data:`MAX_PENDING` of a kind, the oldest issue goes (the utility's newest wins),
+        except for credit adjustments: they add up, so dropping one loses money, and one
+        past the bound is refused (:class:`PendingFull`, nothing changed)."""
         self._check_scheduled(change)
         if change.when == CANCEL:
             self.pending = [p for p in self.pending if not _same_issue(p, change)]
             return []
-        self.pending = [
+        kept = [
             p
             for p in self.pending
             if not _same_issue(p, change)
@@ -1011,7 +1019,15 @@ class PrepayAccount:
                 and p.when >= change.when
             )
         ]
-        if change.when == NOW or change.when <= now:
+        waits = change.when != NOW and change.when > now
+        if (
+            waits
+            and change.kind == "credit_adjustment"
+            and sum(p.kind == change.kind for p in kept) >= MAX_PENDING
+        ):
+            raise PendingFull(f"{MAX_PENDING} credit adjustments wait already")
+        self.pending = kept
+        if not waits:
             events: list[PrepayEvent] = []
             self._apply_scheduled(change, now, events)
             return events

@@ -46,6 +46,7 @@ from zigpy.zcl import foundation
 from zse.prepayment.core import (
     Debt,
     DebtCollected,
+    PendingFull,
     PrepayAccount,
     PrepayError,
     Scheduled,
@@ -323,7 +324,8 @@ class PrepaymentServerProtocol:
             LOGGER.warning(
                 "Prepayment command 0x%02X from 0x%04X refused: %s", cid, msg.src_nwk, exc
             )
-            return Step(status=_Status.INVALID_FIELD)
+            full = isinstance(exc, PendingFull)
+            return Step(status=_Status.INSUFFICIENT_SPACE if full else _Status.INVALID_FIELD)
         self.changed = True
         return Step(events=tuple(events), status=_Status.SUCCESS)
 
