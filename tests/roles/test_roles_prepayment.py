@@ -143,6 +143,34 @@ async def test_a_prepay_display_following_the_meter_reads_the_credit_at_most_eve
     await close(han)
 
 
+async def test_a_prepay_displays_credit_reads_go_on_after_its_clock_jumps_back(tmp_path) -> None:
+    """The display's clock is set back an hour after a credit read (a time correction): it
+    still reads the credit with the readings, at most once a minute (it stopped reading for
+    the hour: the last read seemed to be in the future)."""
+    han = await build(tmp_path, **esi_options())
+    esi = han.esi
+    shift = [0]
+    loop = asyncio.get_running_loop()
+    han.clock = lambda: START + int(loop.time()) + shift[0]  # type: ignore[method-assign]
+    await esi.provision(EUIS["ihd"])
+    ihd = han.add("ihd", prepayment=True, metering=True)
+    await ihd.start()
+    await asyncio.sleep(30)
+    await esi.settle()
+    await esi.publish_price(price(1), device=EUIS["ihd"])
+    assert esi.meter is not None
+    seen = han.device_events["ihd"]
+    assert [e.credit_remaining for e in seen if isinstance(e, PrepayStatus)] == [1000]
+    shift[0] = -3600  # the display's clock goes back an hour
+    start = len(seen)
+    for step in range(1, 31):  # 10 s apart, 10 p each
+        await esi.meter.feed(Readings(summation_delivered=step * 400))
+        await asyncio.sleep(10)
+    credits = [e.credit_remaining for e in seen[start:] if isinstance(e, PrepayStatus)]
+    assert 3 <= len(credits) <= 300 // PREPAY_READ_SECONDS + 1, credits
+    await close(han)
+
+
 @pytest.mark.parametrize(
     ("reference", "zone", "end_utc"),
     [(TimeReference.UTC, None, 14), (TimeReference.LOCAL, "Europe/London", 13)],

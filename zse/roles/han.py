@@ -786,11 +786,12 @@ class InHomeDisplay(HanDevice):
     def _follow_credit(self) -> None:
         """With a summation reading: read the credit again, at most every
         :data:`PREPAY_READ_SECONDS` and one read at a time (a display without Prepayment,
-        ``prepayment=False``, reads nothing)."""
+        ``prepayment=False``, reads nothing). A last read that seems to come later than now
+        (the clock was set back) does not hold the next one back."""
         if self.prepayment is None or self._prepay_reading is not None:
             return
         last = self._prepay_read_at
-        if last is not None and self.clock() - last < PREPAY_READ_SECONDS:
+        if last is not None and 0 <= self.clock() - last < PREPAY_READ_SECONDS:
             return
         task = asyncio.get_running_loop().create_task(self._safely(self._read_prepay()))
         self._prepay_reading = task
