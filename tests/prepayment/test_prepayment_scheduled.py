@@ -184,3 +184,29 @@ def test_topped_up_in_the_friendly_night_the_supply_is_never_interrupted() -> No
     assert acct.next_deadline() is None
     assert acct.tick(EVENING + 11 * HOUR) == []
     assert not acct.interrupted
+
+
+def test_a_credit_adjustment_repeated_after_it_applied_is_not_applied_again() -> None:
+    """The utility sends a Credit Adjustment again (it missed the answer): once its Start Time
+    passed, or for now, the repeat (same provider and issuer event id) adds nothing, across
+    a restart too."""
+    acct = account()
+    midnight = EVENING + 4 * HOUR
+    adjustment = Scheduled("credit_adjustment", (0, 250), midnight, 7, 1)
+    acct.schedule(adjustment, EVENING)
+    acct.tick(midnight)
+    assert acct.credit == 1250
+    assert acct.schedule(adjustment, midnight + 60) == []
+    assert acct.credit == 1250
+    at_once = Scheduled("credit_adjustment", (0, 100), 0, 8, 1)
+    acct.schedule(at_once, midnight)
+    acct.schedule(at_once, midnight + 5)
+    assert acct.credit == 1350
+    again = account()
+    again.restore(json.loads(json.dumps(acct.snapshot())))
+    again.schedule(adjustment, midnight + HOUR)
+    again.schedule(at_once, midnight + HOUR)
+    assert again.credit == 1350
+    # another issue of the same value is another adjustment
+    again.schedule(Scheduled("credit_adjustment", (0, 100), 0, 9, 1), midnight + HOUR)
+    assert again.credit == 1450

@@ -85,6 +85,7 @@ from zse.se.types import UNIT_OF_MEASURE_BCD
 
 __all__ = [
     "CANCEL",
+    "MAX_ADJUSTED",
     "MAX_CODE_LENGTH",
     "MAX_DEBT_LOG",
     "MAX_PENDING",
@@ -186,6 +187,9 @@ SCHEDULED_KINDS: Final[dict[str, tuple[str, ...]]] = {
 }
 #: Pending commands kept per kind; past it, the oldest issue (lowest issuer event id) goes.
 MAX_PENDING: Final = 8
+#: Credit adjustments applied whose issue (provider id, issuer event id) is kept, the newest,
+#: so that the utility sending one again (it missed the answer) does not add it twice.
+MAX_ADJUSTED: Final = 32
 
 
 class PrepayError(ZseError, ValueError):
@@ -554,6 +558,7 @@ _SHAPE = Fields(
         "settings": MapOf(INT),
         "pending": ListOf(TupleOf(STR, INT, INT, INT, ListOf(INT))),
         "friendly": TupleOf(BOOL, Opt(INT)),
+        "adjusted": ListOf(TupleOf(INT, INT)),
     },
 )
 
@@ -580,6 +585,9 @@ class PrepayAccount:
         self.friendly_calendar = friendly_calendar
         #: The utility's commands waiting for their time, by time then issuer event id.
         self.pending: list[Scheduled] = []
+        #: The issues (provider id, issuer event id) of the credit adjustments applied, the
+        #: :data:`MAX_ADJUSTED` newest: one of them again is a repeat.
+        self.adjusted: list[tuple[int, int]] = []
         #: Credit ran out in a friendly credit period: the supply is on until
         #: :attr:`friendly_until`.
         self.friendly_in_use = False
@@ -1003,10 +1011,14 @@ class PrepayAccount:
         issuer event id due at or after it, which would undo the newer issue; past
         :data:`MAX_PENDING` of a kind, the oldest issue goes (the utility's newest wins),
         except for credit adjustments: they add up, so dropping one loses money, and one
-        past the bound is refused (:class:`PendingFull`, nothing changed)."""
+        past the bound is refused (:class:`PendingFull`, nothing changed). A credit
+        adjustment already applied (:attr:`adjusted`: the same provider and issuer event id)
+        is a repeat: nothing is done."""
         self._check_scheduled(change)
         if change.when == CANCEL:
             self.pending = [p for p in self.pending if not _same_issue(p, change)]
+            return []
+        if change.kind == "credit_adjustment" and _issue(change) in self.adjusted:
             return []
         kept = [
             p
@@ -1072,6 +1084,7 @@ class PrepayAccount:
             events += self.adjust_credit(
                 values["value"], absolute=bool(values["absolute"]), now=now
             )
+            self.adjusted = [*self.adjusted, _issue(change)][-MAX_ADJUSTED:]
         else:
             self.change_settings(**values)
             self._update_flags(now, events)
@@ -1175,9 +1188,10 @@ class PrepayAccount:
                 for p in self.pending
             ],
             "friendly": [self.friendly_in_use, self.friendly_until],
+            "adjusted": [list(issue) for issue in self.adjusted],
         }
 
-    def restore(self, record: Any) -> None:
+    def restore(self, record: Any) -> None:  # noqa: PLR0915 - a statement per field read
         """Take a stored :meth:`snapshot` back; :class:`~zse.records.Mismatch` (nothing
         changed) for one of the wrong shape."""
         check(record, _SHAPE)
@@ -1205,6 +1219,9 @@ class PrepayAccount:
             if change.when in (NOW, CANCEL):
                 raise Mismatch("a pending command has no time")
         friendly_in_use, friendly_until = record.get("friendly", (False, None))
+        adjusted = [(provider, issuer) for provider, issuer in record.get("adjusted", [])]
+        if not all(0 <= n <= _UINT32[1] for issue in adjusted for n in issue):
+            raise Mismatch("an adjustment applied is not a provider and issuer event id")
         try:
             top_ups = [TopUp(a, b, c, bytes.fromhex(d)) for a, b, c, d in record["top_ups"]]
             debts = [Debt(bytes.fromhex(label), *rest) for label, *rest in record["debts"]]
@@ -1237,11 +1254,16 @@ class PrepayAccount:
         self.emergency_credit_threshold = config.emergency_credit_threshold
         self.pending = sorted(pending, key=lambda p: (p.when, p.issuer_event_id))
         self.friendly_in_use, self.friendly_until = friendly_in_use, friendly_until
+        self.adjusted = adjusted[-MAX_ADJUSTED:]
 
     @staticmethod
     def registered_codes(codes: Iterable[tuple[bytes | str, int]]) -> RegisteredCodes:
         """A :class:`RegisteredCodes` of (code, amount) pairs."""
         return RegisteredCodes(dict(codes))
+
+
+def _issue(change: Scheduled) -> tuple[int, int]:
+    return change.provider_id, change.issuer_event_id
 
 
 def _same_issue(a: Scheduled, b: Scheduled) -> bool:
