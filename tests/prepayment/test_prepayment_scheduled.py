@@ -210,3 +210,22 @@ def test_a_credit_adjustment_repeated_after_it_applied_is_not_applied_again() ->
     # another issue of the same value is another adjustment
     again.schedule(Scheduled("credit_adjustment", (0, 100), 0, 9, 1), midnight + HOUR)
     assert again.credit == 1450
+
+
+def test_an_older_setting_arriving_late_does_not_undo_a_newer_one_waiting() -> None:
+    """Issue 7 (for 21:00) waits; a late copy of issue 5 (for 22:00) arrives: applied at
+    22:00 it would undo issue 7, so it is not kept (the newest issue wins, as when issue 7
+    arrives after issue 5)."""
+    acct = account()
+    acct.schedule(payment_mode(7, EVENING + HOUR, control=0x0001), EVENING)
+    assert acct.schedule(payment_mode(5, EVENING + 2 * HOUR, control=0x0003), EVENING) == []
+    assert [p.issuer_event_id for p in acct.pending] == [7]
+    acct.tick(EVENING + 2 * HOUR)
+    assert acct.config.payment_control == 0x0001
+    # an older issue due before the newer one still applies first, then the newer one
+    acct.schedule(payment_mode(9, EVENING + 4 * HOUR, control=0x0007), EVENING + 2 * HOUR)
+    acct.schedule(payment_mode(8, EVENING + 3 * HOUR, control=0x0003), EVENING + 2 * HOUR)
+    acct.tick(EVENING + 3 * HOUR)
+    assert acct.config.payment_control == 0x0003
+    acct.tick(EVENING + 4 * HOUR)
+    assert acct.config.payment_control == 0x0007

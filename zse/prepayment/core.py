@@ -1008,7 +1008,8 @@ class PrepayAccount:
         provider and issuer event id; a command replaces the pending one of the same kind,
         provider and issuer event id (a correction or a repeat); a setting (every kind but a
         credit adjustment, which adds up) drops the pending ones of its kind with a lower
-        issuer event id due at or after it, which would undo the newer issue; past
+        issuer event id due at or after it, which would undo the newer issue, and is not
+        kept itself when a newer issue of its kind waits to apply before it; past
         :data:`MAX_PENDING` of a kind, the oldest issue goes (the utility's newest wins),
         except for credit adjustments: they add up, so dropping one loses money, and one
         past the bound is refused (:class:`PendingFull`, nothing changed). A credit
@@ -1020,6 +1021,13 @@ class PrepayAccount:
             return []
         if change.kind == "credit_adjustment" and _issue(change) in self.adjusted:
             return []
+        if change.kind != "credit_adjustment" and any(
+            p.kind == change.kind
+            and p.issuer_event_id > change.issuer_event_id
+            and p.when <= change.when
+            for p in self.pending
+        ):
+            return []  # an older issue, late: applied after the newer one, it would undo it
         kept = [
             p
             for p in self.pending
