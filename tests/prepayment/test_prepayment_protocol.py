@@ -244,3 +244,26 @@ def test_a_credit_adjustment_past_the_bound_is_refused_not_an_older_one_dropped(
     assert [p.issuer_event_id for p in core.account.pending] == list(range(1, MAX_PENDING + 1))
     core.handle_timeout(later)
     assert core.account.credit == start + 100 * MAX_PENDING
+
+
+def test_a_setting_past_the_bound_is_refused_not_the_next_one_dropped() -> None:
+    """Nine Set Maximum Credit Limit for the next nine days (a schedule: each newer issue
+    due later): the ninth is answered INSUFFICIENT_SPACE and the first, accepted, still
+    applies on its day."""
+    core = server()
+    core.authorize = lambda msg: True
+    day = 86400
+    for issuer in range(1, MAX_PENDING + 2):
+        payload = command("set_maximum_credit_limit", provider_id=1, issuer_event_id=issuer,
+                          implementation_date_time=NOW + issuer * day,
+                          maximum_credit_level=1000 * issuer,
+                          maximum_credit_per_top_up=0)  # fmt: skip
+        step = _step(core, prepay(frame(S.SET_MAXIMUM_CREDIT_LIMIT, payload)), NOW)
+        expected = (
+            foundation.Status.SUCCESS
+            if issuer <= MAX_PENDING
+            else foundation.Status.INSUFFICIENT_SPACE
+        )
+        assert step.status == expected, issuer
+    core.handle_timeout(NOW + day)
+    assert core.account.config.max_credit_limit == 1000

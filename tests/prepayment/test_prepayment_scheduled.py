@@ -26,6 +26,7 @@ from zse.prepayment.core import (
     CreditExhausted,
     FriendlyCreditEnded,
     FriendlyCreditStarted,
+    PendingFull,
     PrepayAccount,
     PrepayConfig,
     PrepayError,
@@ -104,10 +105,13 @@ def test_a_utility_command_waits_for_its_time_and_applies_once() -> None:
 def test_pending_commands_are_bounded_and_the_newest_issue_wins() -> None:
     acct = account()
     later = EVENING + HOUR
-    for issuer in range(1, MAX_PENDING + 4):  # one a minute
+    for issuer in range(1, MAX_PENDING + 1):  # one a minute
         acct.schedule(payment_mode(issuer, later + 60 * issuer), EVENING)
+    for issuer in range(MAX_PENDING + 1, MAX_PENDING + 4):  # full: refused, none dropped
+        with pytest.raises(PendingFull):
+            acct.schedule(payment_mode(issuer, later + 60 * issuer), EVENING)
     assert len(acct.pending) == MAX_PENDING
-    assert [p.issuer_event_id for p in acct.pending] == list(range(4, MAX_PENDING + 4))
+    assert [p.issuer_event_id for p in acct.pending] == list(range(1, MAX_PENDING + 1))
     # the same issue again replaces it (a correction), nothing is added
     acct.schedule(payment_mode(6, later + 60 * 6, control=0x0007), EVENING)
     assert len(acct.pending) == MAX_PENDING

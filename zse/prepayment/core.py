@@ -185,7 +185,7 @@ SCHEDULED_KINDS: Final[dict[str, tuple[str, ...]]] = {
     "emergency_credit": ("emergency_credit_limit", "emergency_credit_threshold"),
     "credit_adjustment": ("absolute", "value"),
 }
-#: Pending commands kept per kind; past it, the oldest issue (lowest issuer event id) goes.
+#: Pending commands kept per kind; past it, a command that would wait is refused.
 MAX_PENDING: Final = 8
 #: Credit adjustments applied whose issue (provider id, issuer event id) is kept, the newest,
 #: so that the utility sending one again (it missed the answer) does not add it twice.
@@ -197,8 +197,8 @@ class PrepayError(ZseError, ValueError):
 
 
 class PendingFull(PrepayError):
-    """A utility command that would wait past :data:`MAX_PENDING` of its kind and cannot
-    take another's place (a credit adjustment: they add up)."""
+    """A utility command that would wait past :data:`MAX_PENDING` of its kind (answered
+    INSUFFICIENT_SPACE): it takes no accepted command's place."""
 
 
 #: What a display may put between a code's digits (a UTRN is printed in groups).
@@ -1009,10 +1009,10 @@ class PrepayAccount:
         provider and issuer event id (a correction or a repeat); a setting (every kind but a
         credit adjustment, which adds up) drops the pending ones of its kind with a lower
         issuer event id due at or after it, which would undo the newer issue, and is not
-        kept itself when a newer issue of its kind waits to apply before it; past
-        :data:`MAX_PENDING` of a kind, the oldest issue goes (the utility's newest wins),
-        except for credit adjustments: they add up, so dropping one loses money, and one
-        past the bound is refused (:class:`PendingFull`, nothing changed). A credit
+        kept itself when a newer issue of its kind waits to apply before it; one that would
+        wait past :data:`MAX_PENDING` of its kind is refused (:class:`PendingFull`, nothing
+        changed): each one waiting was accepted and is a step of the utility's schedule
+        (a credit adjustment adds money), so none is dropped for it. A credit
         adjustment already applied (:attr:`adjusted`: the same provider and issuer event id)
         is a repeat: nothing is done."""
         self._check_scheduled(change)
@@ -1040,21 +1040,14 @@ class PrepayAccount:
             )
         ]
         waits = change.when != NOW and change.when > now
-        if (
-            waits
-            and change.kind == "credit_adjustment"
-            and sum(p.kind == change.kind for p in kept) >= MAX_PENDING
-        ):
-            raise PendingFull(f"{MAX_PENDING} credit adjustments wait already")
+        if waits and sum(p.kind == change.kind for p in kept) >= MAX_PENDING:
+            raise PendingFull(f"{MAX_PENDING} commands of kind {change.kind} wait already")
         self.pending = kept
         if not waits:
             events: list[PrepayEvent] = []
             self._apply_scheduled(change, now, events)
             return events
         self.pending.append(change)
-        same = [p for p in self.pending if p.kind == change.kind]
-        if len(same) > MAX_PENDING:
-            self.pending.remove(min(same, key=lambda p: (p.issuer_event_id, p.when)))
         self.pending.sort(key=lambda p: (p.when, p.issuer_event_id))
         return []
 

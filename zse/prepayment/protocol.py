@@ -337,6 +337,8 @@ class PrepaymentServerProtocol:
         account = self.account
         try:
             events = account.schedule(scheduled(S.CHANGE_PAYMENT_MODE, command), now)
+        except PendingFull:
+            return Step(status=_Status.INSUFFICIENT_SPACE)
         except PrepayError:
             return Step(status=_Status.INVALID_FIELD)
         self.changed = True
