@@ -797,10 +797,10 @@ class _SimCoordinatorDevice(zigpy.device.ZigbeeDevice):
     2.4.3.1.5). zigpy then asks it nothing.
 
     Asked over loopback ZDO instead, each request had a timeout on the loop's clock, and the
-    answer came a loop turn later. On a :class:`~zse.sim.PacedLoop` the clock runs on while
-    the loop works, so on a busy machine (``zse mqtt --sim --speed 600``) the requests timed
-    out, the interview failed without a word, and zigpy's start-up failed on the missing
-    endpoint 1 with a bare ``KeyError: 1``."""
+    answer came a loop turn later. A :class:`~zse.sim.PacedLoop`'s clock ran on at full
+    speed while the loop worked, so on a busy machine (``zse mqtt --sim --speed 600``) the
+    requests timed out, the interview failed without a word, and zigpy's start-up failed on
+    the missing endpoint 1 with a bare ``KeyError: 1``."""
 
     async def _initialize(self) -> None:
         self.manufacturer = "zse"

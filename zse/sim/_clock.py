@@ -280,43 +280,181 @@ def _settle(work: concurrent.futures.Future[_T], future: asyncio.Future[_T]) -> 
         future.set_result(work.result())
 
 
+#: How much faster than its speed an idle :class:`PacedLoop` runs while it makes up the time
+#: it lost working: half as fast again at most.
+_CATCH_UP = 1.5
+#: Real seconds a selector's wait may end late by rounding (epoll and poll count milliseconds).
+_GRAIN = 0.001
+
+
 class _PacedSelector(selectors.DefaultSelector):
+    """The platform selector, whose waits are the :class:`PacedLoop`'s idle time."""
+
     loop: PacedLoop
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is not None:
-            timeout = max(0.0, timeout / self.loop.speed)
-        return list(super().select(timeout))
+        loop = self.loop
+        began, wait = loop._idle_wait(timeout)
+        if loop._sleep is None:
+            events = list(super().select(wait))
+        else:  # a test's clock: poll, then let its time pass
+            events = list(super().select(0 if wait is not None else None))
+            if not events and wait:
+                loop._sleep(wait)
+        loop._idled(timeout, began, wait)
+        return events
 
 
 class PacedLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock runs ``speed`` times the real one, busy or idle (``zse mqtt
-    --sim --speed``, ``zse headend --sim``): unlike :class:`VirtualClockLoop` it never jumps,
-    so real peers (a broker, a browser) see a steady pace; :meth:`real_time` sets it back to
-    the real pace while waiting for the broker."""
+    """An event loop whose clock runs ``speed`` times the real one while it waits (``zse mqtt
+    --sim --speed``, ``zse headend --sim``): unlike :class:`VirtualClockLoop` it never jumps
+    far, so real peers (a broker, a browser) see a steady pace; :meth:`real_time` sets it back
+    to the real pace while waiting for the broker.
 
-    def __init__(self, speed: float = 1.0) -> None:
+    The timeouts inside the simulation (zigpy's 5 s and 28 s replies, its ``const.py``;
+    zse's retries, APS acknowledgements, Key Establishment's, SE C.3.1) are on this clock, so
+    it never moves past a due timer:
+
+    - while the loop works (its callbacks, the process waiting for the CPU, and work it awaits
+      from :meth:`run_in_executor` or inside :meth:`external_work`), the clock keeps the real
+      pace at most (``min(speed, 1)``): a request times out only after that many real seconds
+      of work, and an answer already queued is handled first;
+    - an idle wait runs at ``speed``, and ends at the timer it waits for, however late the
+      process wakes. A wait shorter than the selector can wait (1 ms) is not waited: the
+      clock moves to the timer, at most a millisecond's pace ahead, which later waits give
+      back.
+
+    The virtual time lost working is made up while idle, at 1.5 times ``speed`` at most, so
+    the pace over a long run is ``speed`` while the loop works less than a third of the time
+    (not inside :meth:`real_time`). The clock is never behind the real one (``speed``
+    >= 1).
+
+    ``monotonic`` and ``sleep`` are for tests: the real clock in seconds, and how an idle
+    wait of that many real seconds passes on it (default: the selector waits, woken by I/O).
+    """
+
+    def __init__(
+        self,
+        speed: float = 1.0,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
+    ) -> None:
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be a positive number, got {speed}")
         selector = _PacedSelector()
         super().__init__(selector)
         selector.loop = self
+        #: Virtual seconds per real second while idle (1 inside :meth:`real_time`).
         self.speed = float(speed)
-        self._base = 0.0
-        self._ref = time.monotonic()
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._at = 0.0  # the virtual time at the real time _ref
+        self._ref = monotonic()
+        self._behind = 0.0  # virtual seconds the pace is behind ``speed``: made up while idle
+        self._early = 0.0  # real seconds the clock is ahead of its pace: given back
+        self._catch_up = True  # False inside real_time()
+        self._pending = 0  # executor and external work awaited
 
     def time(self) -> float:
-        return self._base + (time.monotonic() - self._ref) * self.speed
+        """The virtual time in seconds."""
+        return self._at + (self._monotonic() - self._ref) * min(self.speed, 1.0)
 
-    def _pace(self, speed: float) -> None:
-        self._base, self._ref, self.speed = self.time(), time.monotonic(), speed
+    def _count(
+        self, real: float, idle: float = 0.0, paced: float = 0.0, moved: float | None = None
+    ) -> None:
+        """Move the clock to the real time ``real``: ``idle`` of the real seconds since it
+        last moved were waited, moving the pace by ``paced`` and the clock by ``moved``
+        (default: as much); the rest were worked, at ``min(speed, 1)``. What ``speed`` would
+        have moved the pace more is owed."""
+        worked = max(0.0, real - self._ref - idle) * min(self.speed, 1.0)
+        moved = paced if moved is None else moved
+        self._behind = max(0.0, self._behind + (real - self._ref) * self.speed - worked - paced)
+        self._at += worked + moved
+        self._ref = real
+
+    def _paces(self) -> tuple[float, float, float]:
+        """An idle wait's pace while it makes up lost time, for how many real seconds, and
+        its pace after."""
+        if self._pending:  # the loop's work is under way on another thread
+            pace = min(self.speed, 1.0)
+            return pace, 0.0, pace
+        if not (self._catch_up and self._behind > 0):
+            return self.speed, 0.0, self.speed
+        fast = self.speed * _CATCH_UP
+        return fast, self._behind / (fast - self.speed), self.speed
+
+    def _idle_wait(self, timeout: float | None) -> tuple[float, float | None]:
+        """The real time an idle wait begins, and its real length for a ``timeout`` in
+        virtual seconds (None: until I/O): until the pace is within a millisecond of the
+        timer."""
+        began = self._monotonic()
+        self._count(began)
+        if timeout is None:
+            return began, None
+        fast, quick, slow = self._paces()
+        need = max(0.0, timeout) + (self._early - _GRAIN) * fast
+        if need <= 0:
+            return began, 0.0
+        if need <= fast * quick:
+            return began, need / fast
+        return began, quick + (need - fast * quick) / slow
+
+    def _idled(self, timeout: float | None, began: float, wait: float | None) -> None:
+        """An idle wait that began at ``began`` ended: the pace moves at the idle paces for
+        the time waited (a millisecond late at most: later, the process worked), the clock
+        with it and up to a millisecond's pace ahead, never past the timer waited for (a
+        socket ready at every look, one with data to send, must not hold it back)."""
+        real = self._monotonic()
+        fast, quick, slow = self._paces()
+        if wait is None:
+            idle = max(0.0, real - began)
+        else:
+            idle = max(0.0, min(real - began, wait + _GRAIN))
+        paced = fast * min(idle, quick) + slow * max(0.0, idle - quick)
+        if timeout is None:
+            self._count(real, idle, paced)
+            return
+        timeout, lead = max(0.0, timeout), self._early * fast
+        paced = min(paced, timeout + lead)  # the pace never passes the timer either
+        moved = max(0.0, min(timeout, paced - lead + fast * _GRAIN))
+        self._early = max(0.0, lead + moved - paced) / fast
+        self._count(real, idle, paced, moved)
 
     @contextlib.contextmanager
     def real_time(self) -> Iterator[None]:
-        before = self.speed
-        self._pace(1.0)
+        """The clock follows the real one (speed 1, no time made up): a wait for the broker."""
+        self._count(self._monotonic())
+        before = self.speed, self._catch_up
+        self.speed, self._catch_up = 1.0, False
         try:
             yield
         finally:
-            self._pace(before)
+            self._count(self._monotonic())
+            self.speed, self._catch_up = before
+
+    @contextlib.contextmanager
+    def external_work(self) -> Iterator[None]:
+        """The loop works while it awaits work done outside it (a store's thread): its clock
+        keeps the real pace at most meanwhile (:func:`zse.store_engine.hold_virtual_clock`)."""
+        self._pending += 1
+        try:
+            yield
+        finally:
+            self._pending -= 1
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Executor | None, func: Callable[..., _T], *args: Any
+    ) -> asyncio.Future[_T]:
+        """As :meth:`asyncio.loop.run_in_executor`; the loop works (its clock at the real pace
+        at most) until the result is handed over (CBKE's arithmetic)."""
+        future = super().run_in_executor(executor, func, *args)
+        self._pending += 1
+        future.add_done_callback(self._executor_done)
+        return future
+
+    def _executor_done(self, _: asyncio.Future[Any]) -> None:
+        self._pending -= 1
 
 
 def run(main: Coroutine[Any, Any, _T], *, start: float = 0.0, debug: bool = False) -> _T:
