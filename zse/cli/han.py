@@ -118,6 +118,8 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
 ) -> int:
     """Join (and with ``watch``, follow) the meter; returns the exit status. ``watching`` is
     set once joined and keyed, when ``stop`` ends the watch (before, the caller cancels)."""
+    from zigpy.exceptions import DeliveryError  # noqa: PLC0415
+
     from zse.cbke.service import KeyEstablishmentFailed  # noqa: PLC0415
     from zse.errors import StoreError  # noqa: PLC0415
     from zse.metering.service import MeterNotFound  # noqa: PLC0415
@@ -227,7 +229,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
             return error(cbke_failure(mode, exc))
         except (EsiNotFound, MeterNotFound) as exc:
             return error(f"{exc}: is the network a Smart Energy meter's?")
-        except TimeoutError:
+        except (TimeoutError, DeliveryError):  # no answer, or no acknowledgement
             return error(
                 "the meter did not answer in time: is it powered, in range, and is this the "
                 "network the stick joined before (delete --state to scan again)?"

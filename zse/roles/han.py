@@ -37,6 +37,7 @@ from fractions import Fraction
 from typing import Any, ClassVar, Final, Literal
 
 import zigpy.zdo.types as zdo_t
+from zigpy.exceptions import DeliveryError
 from zigpy.zcl import foundation
 
 from zse.calendar.core import CalendarReading
@@ -493,7 +494,7 @@ class HanDevice:
     async def _safely(self, request: Any) -> Any:
         try:
             return await request
-        except (TimeoutError, OSError) as exc:  # offline ESI: keep what we have
+        except (TimeoutError, OSError, DeliveryError) as exc:  # offline ESI: keep what we have
             self._stream.emit(_note(self.name, f"resync request failed: {exc}"))
             return None
 
@@ -725,10 +726,10 @@ class InHomeDisplay(HanDevice):
     async def _esi_serves_prepayment(self) -> bool:
         """Whether the ESI's endpoint serves Prepayment: one Match_Desc_req on the SE
         profile to the coordinator (SE 5.4.7.1). An error status: no (as no server listed);
-        no answer or one that does not decode: no, with a warning."""
+        no answer, no acknowledgement or an answer that does not decode: no, with a warning."""
         try:
             _address, endpoints = await match_servers(self.device, PREPAYMENT, 0x0000)
-        except (TimeoutError, OSError, DecodeError) as exc:
+        except (TimeoutError, OSError, DecodeError, DeliveryError) as exc:
             LOGGER.warning(
                 "%s: the meter did not say whether it serves Prepayment (Match_Desc_req: %s):"
                 " no credit is read",
