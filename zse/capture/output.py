@@ -109,48 +109,53 @@ def _green_power(command: dict[str, Any]) -> dict[str, Any]:
     raw = () if name in _KEYLESS_GREEN_POWER else ("payload", "trailing")
     out = {k: HIDDEN if k in raw else v for k, v in command.items()}
     if "fields" in out:
-        out["fields"] = _hide_keys(out["fields"], payloads)
+        out["fields"] = _hide_fields(out["fields"], _gp_key(payloads), _hidden)
     return out
 
 
-def _hide_keys(value: Any, payloads: bool) -> Any:
-    if isinstance(value, list):
-        return [_hide_keys(item, payloads) for item in value]
-    if not isinstance(value, dict):
-        return value
-    keyed = str(value.get("attribute", "")).endswith("key")  # an attribute record's value
-    return {
-        name: HIDDEN
-        if item is not None
-        and (
+def _gp_key(payloads: bool) -> Callable[[str, str], bool]:
+    """Green Power's key material: a field named ``key`` or ``..._key``, the value of an
+    attribute so named, and (``payloads``) a GPD command payload."""
+
+    def secret(name: str, attribute: str) -> bool:
+        return (
             name == "key"
             or name.endswith("_key")
             or (payloads and name.endswith("payload"))
-            or (keyed and name == "value")
+            or (attribute.endswith("key") and name == "value")
         )
-        else _hide_keys(item, payloads)
-        for name, item in value.items()
-    }
+
+    return secret
 
 
 _PREPAYMENT = f"0x{PREPAYMENT:04x}"
 _DEVICE_MANAGEMENT = f"0x{DEVICE_MANAGEMENT_CLUSTER:04x}"
 
 
-def _hide_secrets(value: Any, secret: str, shown: Callable[[Any], Any]) -> Any:
-    """``value`` with every field named ``secret`` (and the value of an attribute record whose
-    attribute is so named, ``top_up_code_1``...) replaced by ``shown(field)``."""
+def _hide_fields(
+    value: Any, secret: Callable[[str, str], bool], shown: Callable[[Any], Any]
+) -> Any:
+    """``value`` (a command's fields: dicts, lists, scalars) with each field that
+    ``secret(name, attribute)`` names (``attribute``: the attribute of the record the field
+    is in, if any) replaced by ``shown(field)``."""
     if isinstance(value, list):
-        return [_hide_secrets(item, secret, shown) for item in value]
+        return [_hide_fields(item, secret, shown) for item in value]
     if not isinstance(value, dict):
         return value
-    named = str(value.get("attribute", "")).startswith(secret)
+    attribute = str(value.get("attribute", ""))
     return {
         name: shown(item)
-        if item is not None and (name == secret or (named and name == "value"))
-        else _hide_secrets(item, secret, shown)
+        if item is not None and secret(name, attribute)
+        else _hide_fields(item, secret, shown)
         for name, item in value.items()
     }
+
+
+def _named(field: str) -> Callable[[str, str], bool]:
+    """A field named ``field``, or the value of an attribute so named (``top_up_code_1``)."""
+    return lambda name, attribute: (
+        name == field or (name == "value" and attribute.startswith(field))
+    )
 
 
 def _masked(code: Any) -> Any:
@@ -171,10 +176,13 @@ def _command(command: dict[str, Any] | None, show_keys: bool) -> dict[str, Any] 
         elif cluster == _PREPAYMENT and "fields" in command:
             command = {
                 **command,
-                "fields": _hide_secrets(command["fields"], "top_up_code", _masked),
+                "fields": _hide_fields(command["fields"], _named("top_up_code"), _masked),
             }
         elif cluster == _DEVICE_MANAGEMENT and "fields" in command:
-            command = {**command, "fields": _hide_secrets(command["fields"], "password", _hidden)}
+            command = {
+                **command,
+                "fields": _hide_fields(command["fields"], _named("password"), _hidden),
+            }
     if "key" not in command:
         return command
     key = command["key"]
