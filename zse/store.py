@@ -593,8 +593,11 @@ class Store:
             if op == "mark" and int(key) in self._appended
         }
         written: list[tuple[int, tuple[str, str, str, str]]] = []
+        # Marks alone need not wait for the disk: one a power cut loses leaves its entry
+        # unreported, told again (at least once, as every journal reader takes it).
+        durable = any(op != "mark" for batch in batches for op, _, _, _ in batch._ops)
         results = await self._locked_transaction(
-            lambda: self._engine.finish(self._plan_all(batches, known, written)),
+            lambda: self._engine.finish(self._plan_all(batches, known, written), durable=durable),
             what="commit",
             commits=True,
         )
@@ -734,7 +737,11 @@ class Store:
         return entries
 
     async def mark_reported(self, *seqs: int) -> None:
-        """Flag journal entries as reported (idempotent)."""
+        """Flag journal entries as reported (idempotent). A commit of marks alone (this, or
+        a :class:`Batch` of :meth:`Batch.mark_reported` only) does not wait for the disk
+        (:attr:`~zse.store_engine.Dialect.lazy`): a killed process keeps it, a power cut may
+        lose it, and the entry is then reported again; any other write in the same
+        transaction makes it wait, as every commit does."""
         batch = Batch()
         for seq in seqs:
             batch.mark_reported(seq)

@@ -412,6 +412,9 @@ class Engine(ABC):
     dialect: Dialect
     #: The driver's exceptions a store reports as :class:`StoreError`.
     errors: tuple[type[BaseException], ...]
+    #: Run first in a transaction whose COMMIT need not wait for the disk (:meth:`finish`
+    #: with ``durable`` False); empty: it waits all the same.
+    lazy: str = ""
 
     @abstractmethod
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -439,12 +442,16 @@ class Engine(ABC):
         """Mark the database as a zse store of :data:`SCHEMA_VERSION` (in the transaction that
         creates or migrates it)."""
 
-    async def finish(self, plan: Plan[_T]) -> _T:
+    async def finish(self, plan: Plan[_T], *, durable: bool = True) -> _T:
         """Run ``plan``'s statements in the transaction :meth:`begin` began, then COMMIT;
         its result. A statement that fails raises, the transaction left for the caller to roll
-        back. This one takes a trip to the driver per statement; an engine may run the whole
-        where its connection lives (SQLite: one trip to aiosqlite's thread)."""
+        back. ``durable`` False: the COMMIT may return before the disk has it (:attr:`lazy`;
+        a power cut may lose it, a killed process does not). This one takes a trip to the
+        driver per statement; an engine may run the whole where its connection lives
+        (SQLite: one trip to aiosqlite's thread)."""
         statements = Statements(plan)
+        if not durable and self.lazy:
+            await self.execute(self.lazy)
         for sql, params in statements:
             statements.rows = await self.fetch(sql, params)
         await self.execute("COMMIT")

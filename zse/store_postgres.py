@@ -193,6 +193,8 @@ class PostgresEngine(Engine):
 
     dialect = POSTGRES
     errors = _ERRORS
+    # asynchronous commit, for this transaction only (PostgreSQL's "Asynchronous Commit")
+    lazy = "SET LOCAL synchronous_commit TO OFF"
 
     def __init__(self, url: PostgresUrl, connection: asyncpg.Connection) -> None:
         self.url = url

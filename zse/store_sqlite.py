@@ -463,8 +463,34 @@ class _Inline:
         self._connection.close()
 
 
-def _finish(connection: sqlite3.Connection, plan: Plan[_T], *, begin: bool) -> _T:
-    """:meth:`SqliteEngine.finish` where the connection lives."""
+# WAL with synchronous=NORMAL: a COMMIT is written to the log but not synced; the next synced
+# COMMIT (or checkpoint) syncs it with the log, and a killed process never loses it (the OS
+# has the pages). SQLite documents both levels under PRAGMA synchronous.
+_LAZY = "PRAGMA synchronous=NORMAL"
+_DURABLE = "PRAGMA synchronous=FULL"
+
+
+def _finish(
+    connection: sqlite3.Connection, plan: Plan[_T], *, begin: bool, durable: bool = True
+) -> _T:
+    """:meth:`SqliteEngine.finish` where the connection lives. Not ``durable``: the sync
+    level is lowered before the transaction and restored after it (SQLite refuses to change
+    it inside one), on failure once this has rolled it back (the caller's ROLLBACK then
+    finds none, which it ignores)."""
+    if durable:
+        return _run(connection, plan, begin=begin)
+    connection.execute(_LAZY)
+    try:
+        return _run(connection, plan, begin=begin)
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    finally:
+        connection.execute(_DURABLE)
+
+
+def _run(connection: sqlite3.Connection, plan: Plan[_T], *, begin: bool) -> _T:
     if begin:
         connection.execute("BEGIN IMMEDIATE")
     statements = Statements(plan)
@@ -562,24 +588,25 @@ class SqliteEngine(Engine):
         self._begin_owed = False
         await self._db.execute("BEGIN IMMEDIATE")
 
-    async def finish(self, plan: Plan[_T]) -> _T:
+    async def finish(self, plan: Plan[_T], *, durable: bool = True) -> _T:
         """The transaction's BEGIN, the plan's statements and the COMMIT in one trip to
         aiosqlite's thread (which runs one function at a time, in order), instead of one trip
         each: the loop waits for the thread once. Inline (:func:`runs_inline`) they run at
         once, as every statement does. Once there, they run to their end even if the caller
         is cancelled meanwhile. Without aiosqlite's ``_execute`` and ``_conn`` (its private way
-        to run a function there, and the connection it runs on), a trip each."""
+        to run a function there, and the connection it runs on), a trip each, always synced.
+        ``durable`` False: ``synchronous=NORMAL`` for this transaction (:func:`_finish`)."""
         db = self._db
         begin, self._begin_owed = self._begin_owed, False
         try:
             if isinstance(db, _Inline):
-                return _finish(db._connection, plan, begin=begin)
+                return _finish(db._connection, plan, begin=begin, durable=durable)
             run = getattr(db, "_execute", None)
             connection = getattr(db, "_conn", None)
             if run is None or connection is None:  # pragma: no cover - another aiosqlite
-                self._begin_owed = begin
+                self._begin_owed = begin  # (the sync level cannot change once begun: full)
                 return await super().finish(plan)
-            result: _T = await run(lambda: _finish(connection, plan, begin=begin))
+            result: _T = await run(lambda: _finish(connection, plan, begin=begin, durable=durable))
         except UnicodeDecodeError as exc:
             raise self._undecodable(exc) from exc
         return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -57,6 +58,29 @@ def run_python(script: str, *args: str) -> str:
         check=True,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     ).stdout
+
+
+def kill_at(script: str, *args: str, count: int) -> int:
+    """Run ``script`` (zse importable) with ``args``, which prints a number per step it saw
+    acknowledged; SIGKILL it once it printed ``count`` or more; the last number printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    assert proc.stdout is not None
+    acknowledged = -1
+    try:
+        while acknowledged < count:
+            line = proc.stdout.readline()
+            assert line, "the writer died"
+            acknowledged = int(line)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    return acknowledged
 
 
 def watch_fsync(monkeypatch: pytest.MonkeyPatch, probe: Callable[[], _T]) -> list[tuple[bool, _T]]:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 from tests.postgres_server import wait_released
+from tests.store.helpers import kill_at
 from zse.store import Store
 
 WRITER = """
@@ -32,21 +28,7 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 async def test_sigkill_mid_commit_loses_no_acknowledged_batch_and_splits_none(place):
     path = place("killed.db")
     for round_ in range(3):  # kill, reopen, continue writing into the same file, kill again
-        proc = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), str(round_)],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": os.getcwd()},
-        )
-        assert proc.stdout is not None
-        acknowledged = -1
-        while acknowledged < 40:
-            line = proc.stdout.readline()
-            assert line, "writer died"
-            acknowledged = int(line)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
+        acknowledged = kill_at(WRITER, str(path), str(round_), count=40)
         await wait_released(path)
         async with await Store.open(path) as store:
             records = await store.load("ns")
