@@ -44,9 +44,13 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 from zse.errors import InvalidFrame
 from zse.se.frames import max_zcl_payload
 from zse.se.ids import (
+    CREDIT_PAYMENTS_NAMED,
     PriceAttribute,
     block_price_attribute,
     block_threshold_attribute,
+    credit_payment_attributes,
+    received_block_threshold_attribute,
+    received_tier_label_attribute,
     tier_label_attribute,
 )
 from zse.se.types import BlockPeriodControl, PriceControl
@@ -54,6 +58,7 @@ from zse.se.types import BlockPeriodControl, PriceControl
 __all__ = [
     "DURATION_UNTIL_CHANGED",
     "MAX_CREDIT_PAYMENT_REF",
+    "MAX_OVERDUE_AMOUNT",
     "MAX_TARIFF_LABEL",
     "MAX_TIER",
     "MAX_TIER_LABEL",
@@ -826,8 +831,14 @@ class PriceAttributes:
         """Every attribute with a value, by id (its type is the wire's, :mod:`zse.price.wire`);
         with ``in_force``, the SE 1.2 Tariff Information and Billing Information attributes
         of the delivered tariff, CO2 value, billing period and consolidated bill in force
-        (:meth:`InForce.values`)."""
-        out: dict[int, Any] = {tier_label_attribute(t): v for t, v in self.tier_labels.items()}
+        (:meth:`InForce.values`), and the tier labels that tariff published (Publish Tier
+        Labels, D.4.2.4.9): a tier it labels shows its label, not :attr:`tier_labels`'s (the
+        label a display got with the command is the one it reads), a tier it does not label
+        keeps the application's."""
+        labels = dict(self.tier_labels)
+        if in_force is not None and in_force.labels is not None:
+            labels.update(in_force.labels.labels)
+        out: dict[int, Any] = {tier_label_attribute(t): v for t, v in labels.items()}
         for block, threshold in enumerate(self.block_thresholds, start=1):
             out[block_threshold_attribute(block)] = threshold
         if self.block_thresholds:
@@ -873,6 +884,10 @@ class InForce:
     co2: Co2Value | None = None
     billing_period: BillingPeriod | None = None
     bill: ConsolidatedBill | None = None
+    #: The tariff's tier labels and block thresholds (Publish Tier Labels / Block
+    #: Thresholds of the same issuer tariff id), once whole.
+    labels: TierLabels | None = None
+    thresholds: BlockThresholds | None = None
 
     def values(self, block_period: BlockPeriod | None = None) -> dict[int, Any]:
         """The Tariff Information set (SE 1.2 D.4.2.2.7: TariffLabel, NumberOfPriceTiersInUse,
@@ -914,6 +929,75 @@ class InForce:
             out[PriceAttribute.LAST_BILLING_PERIOD_START] = self.bill.billing_period_start_time
             out[PriceAttribute.LAST_BILLING_PERIOD_DURATION] = self.bill.billing_period_duration
             out[PriceAttribute.LAST_BILLING_PERIOD_CONSOLIDATED_BILL] = self.bill.consolidated_bill
+        return out
+
+    def received_values(self, block_period: BlockPeriod | None = None) -> dict[int, Any]:
+        """The SE 1.2 received sets (0x8xxx, the tariff of what the premises exports), these
+        values being the received tariff's (tariff type 1), by id: ReceivedTierNPriceLabel
+        from its tier labels; ReceivedBlockNThreshold (1-15) from its thresholds that apply
+        to every tier (tier 0); ReceivedThresholdMultiplier / Divisor,
+        ReceivedTariffLabel, ReceivedNumberOfPriceTiersInUse,
+        ReceivedNumberOfBlockThresholdsInUse and ReceivedTierBlockMode from the tariff;
+        ReceivedStartOfBlockPeriod, ReceivedBlockPeriodDuration and
+        ReceivedTariffResolutionPeriod from ``block_period``; ReceivedCO2 (+ unit, trailing
+        digit); ReceivedCurrentBillingPeriodStart / Duration; ReceivedLastBillingPeriod
+        Start / Duration / ConsolidatedBill. Ids as Wireshark names them (the SE 1.2 text
+        was out of reach); what has no value in force is left out."""
+        out: dict[int, Any] = {}
+        if self.labels is not None:
+            out.update(
+                (received_tier_label_attribute(tier), label)
+                for tier, label in self.labels.labels.items()
+            )
+        if self.thresholds is not None:
+            every_tier = self.thresholds.thresholds.get(0, ())
+            out.update(
+                (received_block_threshold_attribute(block), threshold)
+                for block, threshold in enumerate(every_tier, start=1)
+            )
+        tariff = self.tariff
+        if tariff is not None:
+            out.update(
+                {
+                    PriceAttribute.RECEIVED_THRESHOLD_MULTIPLIER: (
+                        tariff.block_threshold_multiplier
+                    ),
+                    PriceAttribute.RECEIVED_THRESHOLD_DIVISOR: tariff.block_threshold_divisor,
+                    PriceAttribute.RECEIVED_TARIFF_LABEL: tariff.tariff_label,
+                    PriceAttribute.RECEIVED_NUMBER_OF_PRICE_TIERS_IN_USE: (
+                        tariff.number_of_price_tiers_in_use
+                    ),
+                    PriceAttribute.RECEIVED_NUMBER_OF_BLOCK_THRESHOLDS_IN_USE: (
+                        tariff.number_of_block_thresholds_in_use
+                    ),
+                    PriceAttribute.RECEIVED_TIER_BLOCK_MODE: tariff.tier_block_mode,
+                }
+            )
+        if block_period is not None:
+            out[PriceAttribute.RECEIVED_START_OF_BLOCK_PERIOD] = block_period.start_time
+            out[PriceAttribute.RECEIVED_BLOCK_PERIOD_DURATION] = block_period.block_period_duration
+            out[PriceAttribute.RECEIVED_TARIFF_RESOLUTION_PERIOD] = (
+                block_period.tariff_resolution_period
+            )
+        if self.co2 is not None:
+            out[PriceAttribute.RECEIVED_CO2] = self.co2.co2_value
+            out[PriceAttribute.RECEIVED_CO2_UNIT] = self.co2.co2_value_unit
+            out[PriceAttribute.RECEIVED_CO2_TRAILING_DIGIT] = self.co2.co2_value_trailing_digit
+        if self.billing_period is not None:
+            period = self.billing_period
+            out[PriceAttribute.RECEIVED_CURRENT_BILLING_PERIOD_START] = (
+                period.billing_period_start_time
+            )
+            out[PriceAttribute.RECEIVED_CURRENT_BILLING_PERIOD_DURATION] = (
+                period.billing_period_duration
+            )
+        if self.bill is not None:
+            bill = self.bill
+            out[PriceAttribute.RECEIVED_LAST_BILLING_PERIOD_START] = bill.billing_period_start_time
+            out[PriceAttribute.RECEIVED_LAST_BILLING_PERIOD_DURATION] = bill.billing_period_duration
+            out[PriceAttribute.RECEIVED_LAST_BILLING_PERIOD_CONSOLIDATED_BILL] = (
+                bill.consolidated_bill
+            )
         return out
 
 
@@ -1881,6 +1965,11 @@ class CurrencyConversion(_PublishValues):
 
 #: Credit Payment Ref: an octet string of up to 20 octets (D.4.2.4.13.1.8).
 MAX_CREDIT_PAYMENT_REF = 20
+#: The CreditPaymentOverDueAmount attribute is a signed 32-bit integer (zsmartsystems'
+#: ``0700_Price.xml``): the largest overdue amount a server's payment may carry.
+MAX_OVERDUE_AMOUNT = 0x7FFFFFFF
+#: Latest End Time meaning "any payment date".
+_ANY_TIME = 0xFFFFFFFF
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1963,6 +2052,29 @@ class CreditPayments:
             reverse=True,
         )
         return chosen if count == 0 else chosen[:count]
+
+    def values(self) -> dict[int, Any]:
+        """The SE 1.2 Credit Payment set, by id: CreditPaymentDueDate, CreditPaymentStatus
+        and CreditPaymentOverDueAmount from the latest payment published (the largest
+        issuer event id: the utility's latest word), and CreditPayment#N, Date#N and Ref#N
+        (N 1-5) from the payments made, the most recent first (as Get Credit Payment sends
+        them, D.4.2.3.15); a publication with no payment date (0) announces a payment due,
+        not one made, and takes no #N. Nothing held: nothing served."""
+        if not self._items:
+            return {}
+        latest = max(self._items.values(), key=lambda p: p.issuer_event_id)
+        out: dict[int, Any] = {
+            PriceAttribute.CREDIT_PAYMENT_DUE_DATE: latest.credit_payment_due_date,
+            PriceAttribute.CREDIT_PAYMENT_STATUS: latest.credit_payment_status,
+            PriceAttribute.CREDIT_PAYMENT_OVERDUE_AMOUNT: latest.credit_payment_overdue_amount,
+        }
+        made = [p for p in self.upto(_ANY_TIME, 0) if p.credit_payment_date != 0]
+        for number, made_payment in enumerate(made[:CREDIT_PAYMENTS_NAMED], start=1):
+            amount, date, ref = credit_payment_attributes(number)
+            out[amount] = made_payment.credit_payment
+            out[date] = made_payment.credit_payment_date
+            out[ref] = made_payment.credit_payment_ref
+        return out
 
     def __len__(self) -> int:
         return len(self._items)

@@ -46,6 +46,7 @@ from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
 from zse.price.core import (
+    MAX_OVERDUE_AMOUNT,
     BillingPeriod,
     BlockPeriod,
     BlockThresholds,
@@ -370,6 +371,11 @@ def _publish(event: PriceEvent, now: int, **where: Any) -> Send:
     )
 
 
+#: Tariff Type bits 0-3 (SE 1.2 D.4.2.4.2.1.7): the delivered and the received tariff.
+_DELIVERED_TARIFF = 0
+_RECEIVED_TARIFF = 1
+
+
 class _NothingTimed:
     """Price keeps no timer: prices start and end by the clock the schedule is asked at."""
 
@@ -480,7 +486,19 @@ class PriceServerProtocol(_NothingTimed, _ValueStores):
 
     def publish_value(self, value: PriceValue, now: int, to: Destination | None = None) -> Step:
         """Record a block period, conversion factor or calorific value and, with ``to``,
-        publish it there (Publish Block Period / Conversion Factor / Calorific Value)."""
+        publish it there (Publish Block Period / Conversion Factor / Calorific Value).
+        ValueError for a credit payment whose overdue amount the CreditPaymentOverDueAmount
+        attribute (a signed 32-bit integer) cannot hold: a display reading it would see
+        another amount."""
+        if (
+            isinstance(value, CreditPayment)
+            and value.credit_payment_overdue_amount > MAX_OVERDUE_AMOUNT
+        ):
+            raise ValueError(
+                f"credit payment overdue amount {value.credit_payment_overdue_amount} is above "
+                f"{MAX_OVERDUE_AMOUNT}: the CreditPaymentOverDueAmount attribute is a signed "
+                "32-bit integer"
+            )
         self._published(value).add(value, now)
         if to is None:
             return Step()
@@ -491,20 +509,44 @@ class PriceServerProtocol(_NothingTimed, _ValueStores):
         type id, value): the application's :attr:`attributes` and the block period,
         conversion factor and calorific value in force, and SE 1.2's Tariff Information and
         Billing Information sets from the delivered tariff, CO2 value, billing period and
-        consolidated bill in force (:class:`~zse.price.InForce`)."""
-        in_force = InForce(  # the delivered tariff's, as the attributes without prefix are
-            tariff=self.tariffs.current(now, absolute=True),
-            co2=self.co2_values.current(now),
-            billing_period=self.billing_periods.current(now, absolute=True),
-            bill=self.consolidated_bills.current(now, absolute=True),
-        )
+        consolidated bill in force (:class:`~zse.price.InForce`), with the tier labels the
+        delivered tariff in force published; the received sets (0x8xxx) from the received
+        tariff (tariff type 1) and its values in force (:meth:`InForce.received_values`);
+        the Credit Payment set from the payments published
+        (:meth:`~zse.price.CreditPayments.values`)."""
         values = self.attributes.values(  # StartOfBlockPeriod: the absolute start
             self.block_periods.current(now, absolute=True),
             self.conversion_factors.current(now, absolute=True),
             self.calorific_values.current(now, absolute=True),
-            in_force=in_force,
+            # the delivered tariff's, as the attributes without prefix are
+            in_force=self._in_force(now, _DELIVERED_TARIFF),
         )
+        values.update(
+            self._in_force(now, _RECEIVED_TARIFF).received_values(
+                self.block_periods.current(now, _RECEIVED_TARIFF, absolute=True)
+            )
+        )
+        values.update(self.credit_payments.values())
         return {attr: (attribute_type_id(attr), value) for attr, value in values.items()}
+
+    def _in_force(self, now: int, tariff_type: int) -> InForce:
+        """The tariff of ``tariff_type`` in force at ``now``, its tier labels and block
+        thresholds (once whole) and the CO2 value, billing period and consolidated bill of
+        that type in force, each with its start "now" resolved."""
+        tariff = self.tariffs.current(now, tariff_type, absolute=True)
+        labels = thresholds = None
+        if tariff is not None:
+            held = (tariff.issuer_tariff_id, now, tariff.provider_id)
+            labels = self.tariffs.value(TierLabels, *held)
+            thresholds = self.tariffs.value(BlockThresholds, *held)
+        return InForce(
+            tariff=tariff,
+            co2=self.co2_values.current(now, tariff_type),
+            billing_period=self.billing_periods.current(now, tariff_type, absolute=True),
+            bill=self.consolidated_bills.current(now, tariff_type, absolute=True),
+            labels=labels,
+            thresholds=thresholds,
+        )
 
     def _published(self, value: PriceValue) -> Any:
         return self.store_of(type(value))

@@ -52,6 +52,9 @@ from zse.se.ids import (
     PriceServerCommand,
     block_price_attribute,
     block_threshold_attribute,
+    credit_payment_attributes,
+    received_block_threshold_attribute,
+    received_tier_label_attribute,
     tier_label_attribute,
 )
 from zse.se.types import (
@@ -281,6 +284,7 @@ def _attributes() -> dict[str, ZCLAttributeDef]:
             PriceAttribute.LAST_BILLING_PERIOD_CONSOLIDATED_BILL, t.uint32_t, "r"
         ),
     )
+    defs.update(_credit_and_received_attributes())
     for tier in range(16):
         prefix = "no_tier" if tier == 0 else f"tier{tier}"
         defs.update(
@@ -290,6 +294,92 @@ def _attributes() -> dict[str, ZCLAttributeDef]:
             )
             for block in range(1, 17)
         )
+    return defs
+
+
+def _credit_and_received_attributes() -> dict[str, ZCLAttributeDef]:
+    """The SE 1.2 Credit Payment set and the received sets (0x8xxx), by zigpy-style name;
+    types as zsmartsystems' ``0700_Price.xml`` gives them (CreditPaymentOverDueAmount a
+    signed 32-bit integer), a received attribute of the same type as its delivered
+    counterpart where that file differs from it (ReceivedTierBlockMode an enum8)."""
+    defs = {
+        "credit_payment_due_date": attribute(
+            PriceAttribute.CREDIT_PAYMENT_DUE_DATE, t.UTCTime, "r"
+        ),
+        "credit_payment_status": attribute(PriceAttribute.CREDIT_PAYMENT_STATUS, t.enum8, "r"),
+        "credit_payment_overdue_amount": attribute(
+            PriceAttribute.CREDIT_PAYMENT_OVERDUE_AMOUNT, t.int32s, "r"
+        ),
+    }
+    for number in range(1, 6):
+        payment, date, ref = credit_payment_attributes(number)
+        defs[f"credit_payment{number}"] = attribute(payment, t.uint32_t, "r")
+        defs[f"credit_payment_date{number}"] = attribute(date, t.UTCTime, "r")
+        defs[f"credit_payment_ref{number}"] = attribute(ref, t.LVBytes, "r")
+    defs.update(
+        (
+            f"received_tier{tier}_price_label",
+            attribute(received_tier_label_attribute(tier), t.LVBytes, "r"),
+        )
+        for tier in range(1, 49)
+    )
+    defs.update(
+        (
+            f"received_block{block}_threshold",
+            attribute(received_block_threshold_attribute(block), t.uint48_t, "r"),
+        )
+        for block in range(1, 16)
+    )
+    received: dict[str, tuple[int, type]] = {
+        "received_start_of_block_period": (
+            PriceAttribute.RECEIVED_START_OF_BLOCK_PERIOD,
+            t.UTCTime,
+        ),
+        "received_block_period_duration": (
+            PriceAttribute.RECEIVED_BLOCK_PERIOD_DURATION,
+            t.uint24_t,
+        ),
+        "received_threshold_multiplier": (PriceAttribute.RECEIVED_THRESHOLD_MULTIPLIER, t.uint24_t),
+        "received_threshold_divisor": (PriceAttribute.RECEIVED_THRESHOLD_DIVISOR, t.uint24_t),
+        "received_tariff_label": (PriceAttribute.RECEIVED_TARIFF_LABEL, t.LVBytes),
+        "received_number_of_price_tiers_in_use": (
+            PriceAttribute.RECEIVED_NUMBER_OF_PRICE_TIERS_IN_USE,
+            t.uint8_t,
+        ),
+        "received_number_of_block_thresholds_in_use": (
+            PriceAttribute.RECEIVED_NUMBER_OF_BLOCK_THRESHOLDS_IN_USE,
+            t.uint8_t,
+        ),
+        "received_tier_block_mode": (PriceAttribute.RECEIVED_TIER_BLOCK_MODE, t.enum8),
+        "received_tariff_resolution_period": (
+            PriceAttribute.RECEIVED_TARIFF_RESOLUTION_PERIOD,
+            TariffResolutionPeriod,
+        ),
+        "received_co2": (PriceAttribute.RECEIVED_CO2, t.uint32_t),
+        "received_co2_unit": (PriceAttribute.RECEIVED_CO2_UNIT, t.enum8),
+        "received_co2_trailing_digit": (PriceAttribute.RECEIVED_CO2_TRAILING_DIGIT, t.bitmap8),
+        "received_current_billing_period_start": (
+            PriceAttribute.RECEIVED_CURRENT_BILLING_PERIOD_START,
+            t.UTCTime,
+        ),
+        "received_current_billing_period_duration": (
+            PriceAttribute.RECEIVED_CURRENT_BILLING_PERIOD_DURATION,
+            t.uint24_t,
+        ),
+        "received_last_billing_period_start": (
+            PriceAttribute.RECEIVED_LAST_BILLING_PERIOD_START,
+            t.UTCTime,
+        ),
+        "received_last_billing_period_duration": (
+            PriceAttribute.RECEIVED_LAST_BILLING_PERIOD_DURATION,
+            t.uint24_t,
+        ),
+        "received_last_billing_period_consolidated_bill": (
+            PriceAttribute.RECEIVED_LAST_BILLING_PERIOD_CONSOLIDATED_BILL,
+            t.uint32_t,
+        ),
+    }
+    defs.update((name, attribute(attr, type_, "r")) for name, (attr, type_) in received.items())
     return defs
 
 

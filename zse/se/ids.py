@@ -14,6 +14,7 @@ from typing import Final
 __all__ = [
     "BASIC",
     "CALENDAR",
+    "CREDIT_PAYMENTS_NAMED",
     "DEVICE_MANAGEMENT",
     "DEVICE_MANAGEMENT_CLUSTER",
     "DRLC",
@@ -66,7 +67,10 @@ __all__ = [
     "aux_switch_label_attribute",
     "block_price_attribute",
     "block_threshold_attribute",
+    "credit_payment_attributes",
     "debt_attribute",
+    "received_block_threshold_attribute",
+    "received_tier_label_attribute",
     "tier_label_attribute",
     "top_up_attribute",
 ]
@@ -429,9 +433,11 @@ class MeteringAttribute(IntEnum):
 class PriceAttribute(IntEnum):
     """Price server attributes (SE 1.2 D.4.2.2): the first of each numbered run, and the Block
     Period (D.4.2.2.3), Commodity (D.4.2.2.4), Tariff Information and Billing Information
-    sets (delivered). The numbered runs are
-    :func:`tier_label_attribute`, :func:`block_threshold_attribute` and
-    :func:`block_price_attribute`; ids as Wireshark's Price dissector names them."""
+    sets (delivered), the Credit Payment set and the received sets. The numbered runs are
+    :func:`tier_label_attribute`, :func:`block_threshold_attribute`,
+    :func:`block_price_attribute` and their received and credit payment kin; ids as
+    Wireshark's Price dissector names them (0x8703, which it does not name, as
+    zsmartsystems' ``0700_Price.xml`` does)."""
 
     TIER1_PRICE_LABEL = 0x0000
     BLOCK1_THRESHOLD = 0x0100
@@ -467,6 +473,32 @@ class PriceAttribute(IntEnum):
     LAST_BILLING_PERIOD_START = 0x0702
     LAST_BILLING_PERIOD_DURATION = 0x0703
     LAST_BILLING_PERIOD_CONSOLIDATED_BILL = 0x0704
+    # Credit Payment set (SE 1.2): the payments are :func:`credit_payment_attributes`
+    CREDIT_PAYMENT_DUE_DATE = 0x0800
+    CREDIT_PAYMENT_STATUS = 0x0801
+    CREDIT_PAYMENT_OVERDUE_AMOUNT = 0x0802
+    # The received sets (SE 1.2, 0x8xxx: what the premises exports, a generation meter's
+    # tariff): the numbered runs are :func:`received_tier_label_attribute` and
+    # :func:`received_block_threshold_attribute`
+    RECEIVED_TIER1_PRICE_LABEL = 0x8000
+    RECEIVED_BLOCK1_THRESHOLD = 0x8100
+    RECEIVED_START_OF_BLOCK_PERIOD = 0x8200
+    RECEIVED_BLOCK_PERIOD_DURATION = 0x8201
+    RECEIVED_THRESHOLD_MULTIPLIER = 0x8202
+    RECEIVED_THRESHOLD_DIVISOR = 0x8203
+    RECEIVED_TARIFF_LABEL = 0x8610
+    RECEIVED_NUMBER_OF_PRICE_TIERS_IN_USE = 0x8611
+    RECEIVED_NUMBER_OF_BLOCK_THRESHOLDS_IN_USE = 0x8612
+    RECEIVED_TIER_BLOCK_MODE = 0x8613
+    RECEIVED_TARIFF_RESOLUTION_PERIOD = 0x8615
+    RECEIVED_CO2 = 0x8625
+    RECEIVED_CO2_UNIT = 0x8626
+    RECEIVED_CO2_TRAILING_DIGIT = 0x8627
+    RECEIVED_CURRENT_BILLING_PERIOD_START = 0x8700
+    RECEIVED_CURRENT_BILLING_PERIOD_DURATION = 0x8701
+    RECEIVED_LAST_BILLING_PERIOD_START = 0x8702
+    RECEIVED_LAST_BILLING_PERIOD_DURATION = 0x8703
+    RECEIVED_LAST_BILLING_PERIOD_CONSOLIDATED_BILL = 0x8704
 
 
 #: Tier labels: tiers 1-48 (D.4.2.2.1, SE 1.2).
@@ -490,6 +522,38 @@ def block_threshold_attribute(block: int) -> int:
     if not 1 <= block <= _MAX_THRESHOLD:
         raise ValueError(f"block {block} has no threshold attribute (1-{_MAX_THRESHOLD})")
     return PriceAttribute.BLOCK1_THRESHOLD + block - 1
+
+
+def received_tier_label_attribute(tier: int) -> int:
+    """ReceivedTierNPriceLabel's id, tier 1-48 (SE 1.2 received tier label set)."""
+    return (
+        tier_label_attribute(tier)
+        - PriceAttribute.TIER1_PRICE_LABEL
+        + (PriceAttribute.RECEIVED_TIER1_PRICE_LABEL)
+    )
+
+
+def received_block_threshold_attribute(block: int) -> int:
+    """ReceivedBlockNThreshold's id, block 1-15 (SE 1.2 received block threshold set; 15 as
+    Wireshark names them and as the delivered set has)."""
+    return (
+        block_threshold_attribute(block)
+        - PriceAttribute.BLOCK1_THRESHOLD
+        + (PriceAttribute.RECEIVED_BLOCK1_THRESHOLD)
+    )
+
+
+#: Credit payments the Credit Payment set names: #1-#5.
+CREDIT_PAYMENTS_NAMED = 5
+
+
+def credit_payment_attributes(number: int) -> tuple[int, int, int]:
+    """CreditPayment#N, CreditPaymentDate#N and CreditPaymentRef#N's ids, N 1-5 (SE 1.2
+    Credit Payment set: 0x0N10, 0x0N11, 0x0N12 above 0x0800)."""
+    if not 1 <= number <= CREDIT_PAYMENTS_NAMED:
+        raise ValueError(f"credit payment #{number} has no attributes (1-{CREDIT_PAYMENTS_NAMED})")
+    first = PriceAttribute.CREDIT_PAYMENT_DUE_DATE + 0x10 * number
+    return first, first + 1, first + 2
 
 
 def block_price_attribute(tier: int, block: int) -> int:
