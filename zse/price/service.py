@@ -116,8 +116,9 @@ class PriceServer:
     def serve_attributes(self) -> None:
         """Answer Read Attributes for every Price attribute with a value now: the
         application's ``protocol.attributes`` (call again after changing them) and the block
-        period, conversion factor and calorific value in force and SE 1.2's tariff, CO2
-        value, billing period and consolidated bill in force, read when asked (one that
+        period, conversion factor and calorific value in force and SE 1.2's tariff (its tier
+        labels, TierNPriceLabel), CO2 value, billing period and consolidated bill in force,
+        the received tariff's (0x8xxx) and the credit payments', read when asked (one that
         starts later is served once this is called after it started)."""
         for attr, (type_id, value) in self.protocol.attribute_values(self.clock()).items():
             if attr not in self._served:
