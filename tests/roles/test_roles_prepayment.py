@@ -245,6 +245,7 @@ async def test_a_friendly_period_that_ended_while_the_esi_was_down_interrupts_at
     again.on_event(told.append)
     han.esi = again
     await again.start()
+    await again.settle()  # the events stored at the start are told by a task, journalled
     assert again.prepayment is not None
     assert again.prepayment.account.interrupted
     assert [type(e) for e in told if isinstance(e, FriendlyCreditEnded | SupplyInterrupted)] == [

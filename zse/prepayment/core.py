@@ -70,7 +70,21 @@ from zse._words import quoted
 from zse.errors import ZseError
 from zse.metering.core import summation_advance
 from zse.metering.formatting import bcd_to_int, scaled
-from zse.records import BOOL, INT, STR, Fields, ListOf, MapOf, Mismatch, Opt, TupleOf, check
+from zse.records import (
+    BOOL,
+    INT,
+    STR,
+    U8,
+    Fields,
+    ListOf,
+    MapOf,
+    Mismatch,
+    Opt,
+    Shape,
+    TupleOf,
+    Type,
+    check,
+)
 from zse.se.prepay import (
     CreditStatus,
     DebtCreditStatus,
@@ -121,6 +135,8 @@ __all__ = [
     "Validator",
     "canonical_code",
     "code_digest",
+    "event_from_record",
+    "event_record",
     "unit_price",
 ]
 
@@ -515,6 +531,54 @@ PrepayEvent = (
     | TopUpRefused
     | DebtCollected
 )
+
+#: Each event's fields as a record holds them (:func:`event_record`): the account's events
+#: are journalled with the account's store write and told from the journal after a restart.
+_EVENT_FIELDS: Final[Mapping[type, Mapping[str, Shape]]] = {
+    LowCredit: {"credit_remaining": INT, "level": INT},
+    EmergencyCreditAvailable: {"credit_remaining": INT},
+    EmergencyCreditSelected: {"emergency_credit": INT, "origin": INT},
+    CreditExhausted: {"credit_remaining": INT},
+    SupplyInterrupted: {"time": INT},
+    SupplyRestored: {"time": INT},
+    FriendlyCreditStarted: {"time": INT, "until": Opt(INT)},
+    FriendlyCreditEnded: {"time": INT},
+    TopUpAccepted: {
+        "amount": INT,
+        "credit_remaining": INT,
+        "origin": INT,
+        "code": STR,
+        "result": U8,
+    },
+    TopUpRefused: {"result": U8, "origin": INT, "code": STR},
+    DebtCollected: {"time": INT, "amount": INT, "debt_type": INT, "outstanding": INT},
+}
+_EVENT_SHAPES: Final = {kind.__name__: (kind, Fields(f)) for kind, f in _EVENT_FIELDS.items()}
+_EVENT_RECORD: Final = Fields({"event": STR, "fields": Type(dict)})
+
+
+def event_record(event: PrepayEvent) -> dict[str, Any]:
+    """``event`` as a JSON record: ``{"event": its class name, "fields": {...}}`` (a
+    top-up's code is the masked one the event carries)."""
+    fields = {name: getattr(event, name) for name in _EVENT_FIELDS[type(event)]}
+    if "result" in fields:
+        fields["result"] = int(fields["result"])
+    return {"event": type(event).__name__, "fields": fields}
+
+
+def event_from_record(value: Any) -> PrepayEvent:
+    """The event of a record :func:`event_record` made, checked (:class:`Mismatch`, or
+    ``ValueError`` for a top-up result SE does not define)."""
+    check(value, _EVENT_RECORD)
+    kind, shape = _EVENT_SHAPES.get(value["event"], (None, None))
+    if kind is None or shape is None:
+        raise Mismatch("not a prepayment event")
+    check(value["fields"], shape)
+    fields = dict(value["fields"])
+    if "result" in fields:
+        fields["result"] = TopUpResult(fields["result"])  # type: ignore[no-untyped-call]
+    event: PrepayEvent = kind(**fields)
+    return event
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ restart (kill -9 included): it is the record ``account``, and each code applied
 written in the one commit of the change. A record that does not load is quarantined: a
 damaged account starts from its configuration, yet every code applied stays refused. A
 commit that fails undoes the change in memory and the top-up is answered Rejected - Error.
+Each event the change caused is journalled in that same commit (kind ``"told"``) and marked
+once the listeners have it in hand (:class:`~zse.zcl.events.Untold`): one not marked (the
+process killed in between, a listener failed) is told after the next start, so a supply
+interrupted is never stored without being told.
 
 :class:`PrepaymentClient` is a display's side: :meth:`~PrepaymentClient.top_up`,
 :meth:`~PrepaymentClient.select_emergency_credit`, the Get commands, and Read Attributes of the
@@ -30,7 +34,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Final
 
@@ -51,6 +55,8 @@ from zse.prepayment.core import (
     TopUpAccepted,
     TopUpRefused,
     Validator,
+    event_from_record,
+    event_record,
 )
 from zse.prepayment.protocol import (
     DebtLogReceived,
@@ -70,7 +76,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out, request
-from zse.zcl.events import EventStream
+from zse.zcl.events import EventStream, Untold
 from zse.zcl.frame import Step, ZclMessage
 from zse.zcl.timer import Timer
 
@@ -87,6 +93,8 @@ LOGGER = logging.getLogger(__name__)
 _ACCOUNT_KEY: Final = "account"
 _USED: Final = "used"
 _REGISTERED: Final = "registered"
+#: The journal kind of an event stored with the account and not yet told.
+_TOLD: Final = "told"
 _READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
 A = PrepaymentAttribute
 
@@ -164,12 +172,22 @@ class PrepaymentServer:
         self._stored_registered: dict[str, int] = {}
         self._timer = Timer("Prepayment server timer", logger=LOGGER)
         self._timer.add(_Deadlines(self.account), self._due, clock=self.clock)
+        self._untold: Untold[PrepayEvent] = Untold(self._stream, self._mark_told)
 
-    async def start(self) -> None:
+    async def start(self, *, tell: bool = True) -> None:
         """Load the stored account, apply what fell due while stopped (once), serve the
-        cluster and its attributes, and run the timer."""
+        cluster and its attributes, run the timer, and tell the events stored but not told
+        before a restart (then those of the start), in the order they came.
+
+        ``tell=False`` holds them, and the events from now on, until :meth:`tell_untold`:
+        for an application whose listeners are attached after the start (the ESI tells once
+        its first listener is attached)."""
+        untold: list[tuple[int, PrepayEvent]] = []
         if self.store is not None:
             await self.store.load_with(self.namespace, self._load)
+            await self.store.prune(self.namespace)  # the events told before
+            untold = await self.store.unreported_with(self.namespace, event_from_record)
+        self._untold.hold(untold)
         deadline = self.account.next_deadline()
         if deadline is not None and deadline <= self.clock():
             try:
@@ -179,6 +197,18 @@ class PrepaymentServer:
         self.serve_attributes()
         self._remove = self.endpoint.add_handler(PREPAYMENT, self._on_message)
         self._timer.start()
+        if tell:
+            await self.tell_untold()
+
+    async def tell_untold(self) -> None:
+        """Tell the application the events stored but not yet told, oldest first, each
+        marked told once its listeners have it in hand (:mod:`zse.zcl.events`); from then on
+        each event is told as it comes."""
+        await self._untold.tell_untold()
+
+    async def _mark_told(self, *seqs: int) -> None:
+        if self.store is not None:
+            await self.store.mark_reported(*seqs)
 
     async def stop(self) -> None:
         """Stop serving and the timer (the stored account stays)."""
@@ -291,21 +321,20 @@ class PrepaymentServer:
         )
 
     async def _change(self, change: Callable[[int], list[PrepayEvent]]) -> list[PrepayEvent]:
-        """Apply ``change`` to the account, store it (undone if the store fails: the error
-        is raised), serve new attributes and tell the events."""
+        """Apply ``change`` to the account, store it with its events (undone if the store
+        fails: the error is raised), serve new attributes and tell the events."""
         async with self._lock:
             before = self._state()
             events = change(self.clock())
             try:
-                await self._store()
+                seqs = await self._store(events)
             except StoreError:
                 self._undo(before)
                 raise
             finally:
                 self._timer.update()
         self.serve_attributes()
-        for event in events:
-            self._stream.emit(event)
+        await self._untold.tell(_journalled(seqs, events))
         return events
 
     def _state(self) -> tuple[dict[str, Any], frozenset[str], dict[str, int]]:
@@ -319,11 +348,12 @@ class PrepaymentServer:
         self.account.forget_used(self.account.used_digests() - used)
         self.account.registered.replace(registered)
 
-    async def _store(self) -> None:
-        """One commit: the account, the codes applied since the last (a record each) and
-        the registered codes that changed (a record each)."""
+    async def _store(self, events: tuple[PrepayEvent, ...] | list[PrepayEvent] = ()) -> list[int]:
+        """One commit: the account, the codes applied since the last (a record each), the
+        registered codes that changed (a record each) and a ``"told"`` journal entry per
+        event; the entries' sequence numbers (none without a store)."""
         if self.store is None:
-            return
+            return []
         ns = self.namespace
         used = self.account.used_digests()
         registered = self.account.registered.digests()
@@ -335,9 +365,12 @@ class PrepaymentServer:
         for digest, amount in sorted(registered.items()):
             if self._stored_registered.get(digest) != amount:
                 batch.put(ns, f"{_REGISTERED}/{digest}", amount)
-        await self.store.commit(batch)
+        for event in events:
+            batch.append(ns, _TOLD, event_record(event))
+        seqs = await self.store.commit(batch)
         self._stored_used = set(used)
         self._stored_registered = registered
+        return seqs
 
     # -- frames ------------------------------------------------------------------------------
 
@@ -346,9 +379,10 @@ class PrepaymentServer:
             before = self._state()
             self.protocol.changed = False
             step = _step(self.protocol, msg, self.clock())
-            if self.protocol.changed:
+            seqs: list[int] = []
+            if self.protocol.changed or step.events:  # a refused top-up is told once too
                 try:
-                    await self._store()
+                    seqs = await self._store(step.events)
                 except StoreError as exc:
                     LOGGER.error("the prepay account could not be stored: %s", exc)
                     self._undo(before)
@@ -356,7 +390,11 @@ class PrepaymentServer:
                 self.protocol.changed = False
             self._timer.update()
         self.serve_attributes()
-        return await carry_out(self.endpoint, step, self._stream.emit)
+        told = _journalled(seqs, step.events)
+        try:
+            return await carry_out(self.endpoint, replace(step, events=()), self._stream.emit)
+        finally:  # stored: told even when the answer could not be sent
+            await self._untold.tell(told)
 
     def _failed(self, msg: ZclMessage) -> Step:
         """The answer to a command whose change could not be stored: a top-up is answered
@@ -364,6 +402,15 @@ class PrepaymentServer:
         if msg.command_id == PrepaymentServerCommand.CONSUMER_TOP_UP:
             return self.protocol.top_up_response(msg, TopUpResult.Rejected_Error)
         return Step(status=foundation.Status.FAILURE)
+
+
+def _journalled(
+    seqs: list[int], events: tuple[PrepayEvent, ...] | list[PrepayEvent]
+) -> list[tuple[int | None, PrepayEvent]]:
+    """Each event with its journal seq (None: stored nowhere, nothing to mark)."""
+    if not seqs:
+        return [(None, event) for event in events]
+    return [*zip(seqs, events, strict=True)]
 
 
 class _Deadlines:

@@ -895,9 +895,9 @@ class EnergyServiceInterface:
         self._untold = True
         if self.meter is not None:
             await self.meter.start()
-        if self.prepayment is not None:  # told first: start applies what fell due meanwhile
+        if self.prepayment is not None:  # held like the reports: start applies what fell due
             self._unfollow.append(self.prepayment.on_event(self._stream.emit))
-            await self.prepayment.start()
+            await self.prepayment.start(tell=False)
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         if self.mirrors is not None:
@@ -917,8 +917,9 @@ class EnergyServiceInterface:
     def on_event(self, listener: Callable[[EsiEvent], Awaitable[Any] | None]) -> Callable[[], None]:
         """Call ``listener`` with every event; returns a function that removes it.
 
-        The Message Confirmations and Report Event Status recorded but never told (the ESI
-        stopped or killed before it told them) and those received since :meth:`start` are
+        The Message Confirmations, Report Event Status and prepay account events (supply
+        interrupted, top-ups...) recorded but never told (the ESI stopped or killed before it
+        told them) and those that came since :meth:`start` are
         held until a listener is attached, then told (in a task, in the order they came).
         Each is marked told in the store once the listeners have it in hand: a listener that
         keeps events (a journal, a database) returns an awaitable of that work, and an event
@@ -940,7 +941,8 @@ class EnergyServiceInterface:
         return detach
 
     def _tell_untold(self) -> None:
-        """Once started and listened to: tell what the Messaging and DRLC servers hold."""
+        """Once started and listened to: tell what the Messaging, DRLC and Prepayment
+        servers hold."""
         if self._untold and self._listening and not self._stopped:
             self._untold = False
             self._spawn(self._told())
@@ -948,6 +950,8 @@ class EnergyServiceInterface:
     async def _told(self) -> None:
         await self.messaging.tell_untold()
         await self.drlc.tell_untold()
+        if self.prepayment is not None:
+            await self.prepayment.tell_untold()
 
     async def stop(self) -> None:
         """Stop serving and following events (the registry and the store stay open). Sends,

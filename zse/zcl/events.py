@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-__all__ = ["EventStream", "collecting", "in_hand", "tell_in_order"]
+__all__ = ["EventStream", "Untold", "collecting", "in_hand", "tell_in_order"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -118,3 +118,36 @@ async def tell_in_order(
     for seq, done in pending:
         if seq is not None and await in_hand([done]):
             await mark(seq)
+
+
+class Untold(Generic[E]):
+    """A service's events journalled with the store write of the change that caused them
+    (journal seq; None without a store), told once: live, each marked once in every
+    listener's hand (:func:`tell_in_order`), or held from :meth:`hold` (at start, the entries
+    not yet marked) until :meth:`tell_untold`, then told in the order they came."""
+
+    def __init__(self, stream: EventStream[E], mark: Callable[[int], Awaitable[None]]) -> None:
+        self.stream = stream
+        self._mark = mark
+        self._held: list[tuple[int | None, E | None]] = []
+        self._telling = True
+
+    def hold(self, untold: Iterable[tuple[int | None, E | None]]) -> None:
+        """Hold ``untold`` (read before the service takes any command) and every event
+        :meth:`tell` is given until :meth:`tell_untold`."""
+        self._held = list(untold)
+        self._telling = False
+
+    async def tell_untold(self) -> None:
+        """Tell what is held, oldest first; from then on each event is told as it comes."""
+        while self._held:
+            held, self._held = self._held, []
+            await tell_in_order(self.stream, held, self._mark)
+        self._telling = True
+
+    async def tell(self, told: Sequence[tuple[int | None, E]]) -> None:
+        """Tell ``told`` (journal seq, event) now, or hold it until :meth:`tell_untold`."""
+        if not self._telling:
+            self._held += told
+        elif told:
+            await tell_in_order(self.stream, list(told), self._mark)

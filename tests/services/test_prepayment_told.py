@@ -1,0 +1,200 @@
+"""The Prepayment server tells each event of the account once: a "told" journal entry is
+committed with the account's record and marked once the listeners have it in hand, so a
+process killed in between (the supply interrupted, a top-up accepted: stored, not yet told)
+tells it after its restart, and never twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from fractions import Fraction
+from typing import Any
+
+import pytest
+
+from tests.services.test_start_order import Port, frame
+from zse.prepayment.core import (
+    CreditExhausted,
+    LowCredit,
+    PrepayConfig,
+    SupplyInterrupted,
+    SupplyRestored,
+    TopUpAccepted,
+    TopUpRefused,
+    event_from_record,
+    event_record,
+)
+from zse.prepayment.service import PrepaymentServer
+from zse.prepayment.wire import Prepayment, TopUpResult
+from zse.records import Mismatch
+from zse.se.ids import PREPAYMENT, PrepaymentServerCommand
+from zse.store import Batch, Store
+from zse.zcl.codec import encode_command
+
+START = 800_000_000
+IHD = "00:0d:6f:00:0e:00:00:01"
+CODE = "12345678901234567890"
+CONFIG = PrepayConfig(initial_credit=100)
+NAMESPACE = "prepayment.server/9"
+
+CHILD = """
+import asyncio, os, signal, sys
+from tests.services.test_prepayment_told import run_until_killed
+
+asyncio.run(run_until_killed(sys.argv[1], sys.argv[2]))
+"""
+
+
+class PrepayPort(Port):
+    """The services' test port, with the attribute sources the Prepayment server sets."""
+
+    def set_attribute_source(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def top_up_frame(code: str = CODE):
+    schema = Prepayment.ServerCommandDefs.consumer_top_up.schema
+    payload = encode_command(schema(originating_device=2, top_up_code=code.encode("ascii")))
+    return frame(PREPAYMENT, PrepaymentServerCommand.CONSUMER_TOP_UP, payload,
+                 from_server=False, ieee=IHD)  # fmt: skip
+
+
+def server(port: Port, store: Store) -> PrepaymentServer:
+    return PrepaymentServer(
+        port, config=CONFIG, codes={CODE: 2000}, clock=lambda: START, store=store
+    )
+
+
+async def run_until_killed(path: str, what: str) -> None:
+    """Run the account at ``path`` until the event ``what`` names is told: then kill -9."""
+    kind = {"interrupted": SupplyInterrupted, "top-up": TopUpAccepted}[what]
+    port = PrepayPort(9)
+    store = await Store.open(path)
+    prepay = server(port, store)
+
+    def told(event: object) -> None:
+        if isinstance(event, kind):  # the account is committed: killed before anyone has it
+            print("told", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    prepay.on_event(told)
+    await prepay.start()
+    if what == "interrupted":
+        await prepay.consume(Fraction(10), Fraction(20))  # 200 charged: 100 below zero
+    else:
+        await port.handlers[PREPAYMENT](top_up_frame())
+
+
+def killed(path: Any, what: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), what],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    assert out.stdout == "told\n"
+
+
+async def restarted(path: Any) -> tuple[PrepaymentServer, list[object]]:
+    """The account started again on the store at ``path``: what it told (all marked told)."""
+    told: list[object] = []
+    async with await Store.open(path) as store:
+        prepay = server(PrepayPort(9), store)
+        prepay.on_event(told.append)
+        await prepay.start()
+        assert await store.unreported(prepay.namespace) == []
+        await prepay.stop()
+    return prepay, told
+
+
+def test_a_supply_interrupted_stored_then_killed_is_told_after_the_restart(tmp_path) -> None:
+    path = tmp_path / "esi.db"
+    killed(path, "interrupted")
+    prepay, told = asyncio.run(restarted(path))
+    assert prepay.account.interrupted  # stored before the kill
+    assert told == [LowCredit(-100, 0), CreditExhausted(-100), SupplyInterrupted(START)]
+    _, again = asyncio.run(restarted(path))
+    assert again == []  # told before: not told again
+
+
+def test_a_top_up_stored_then_killed_is_told_after_the_restart(tmp_path) -> None:
+    path = tmp_path / "esi.db"
+    killed(path, "top-up")
+    prepay, told = asyncio.run(restarted(path))
+    assert prepay.account.credit == 2100
+    assert [type(e) for e in told] == [TopUpAccepted]
+    assert told[0].amount == 2000
+    assert "3456" not in told[0].code  # masked, as told live
+    _, again = asyncio.run(restarted(path))
+    assert again == []
+
+
+async def test_held_until_told_and_a_listener_that_fails_hears_it_again(tmp_path) -> None:
+    """``start(tell=False)`` holds the events until ``tell_untold()``; an event whose
+    listener's work failed is not marked told: the next start tells it again, once."""
+    path = tmp_path / "esi.db"
+    failed: list[object] = []
+
+    def failing(event: object) -> asyncio.Future[None]:
+        failed.append(event)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_exception(OSError("the journal is full"))
+        return future
+
+    async with await Store.open(path) as store:
+        port = PrepayPort(9)
+        prepay = server(port, store)
+        told: list[object] = []
+        prepay.on_event(told.append)
+        await prepay.start(tell=False)
+        await prepay.consume(Fraction(10), Fraction(20))
+        await port.handlers[PREPAYMENT](top_up_frame("00000000000000000000"))  # refused
+        assert told == []
+        await prepay.tell_untold()
+        assert [type(e) for e in told] == [
+            LowCredit,
+            CreditExhausted,
+            SupplyInterrupted,
+            TopUpRefused,
+        ]
+        assert await store.unreported(prepay.namespace) == []
+        prepay.on_event(failing)
+        await port.handlers[PREPAYMENT](top_up_frame())
+        assert [type(e) for e in failed] == [TopUpAccepted, SupplyRestored]
+        await prepay.stop()
+    prepay, again = await restarted(path)
+    assert [type(e) for e in again] == [TopUpAccepted, SupplyRestored]
+    _, after = await restarted(path)
+    assert after == []
+
+
+def test_each_event_goes_to_the_journal_and_back() -> None:
+    events = [
+        TopUpAccepted(2000, 2100, 2, "1234************7890", TopUpResult.Accepted),
+        TopUpRefused(TopUpResult.Rejected_Duplicate_Top_Up, 2, "1234************7890"),
+        SupplyInterrupted(START),
+    ]
+    assert [event_from_record(event_record(e)) for e in events] == events
+    for bad in (
+        {"event": "Spent", "fields": {}},  # no such event
+        {"event": "SupplyInterrupted", "fields": {"time": True}},
+        {"event": "TopUpRefused", "fields": {"result": 0x100, "origin": 2, "code": "x"}},
+    ):
+        with pytest.raises((Mismatch, ValueError)):
+            event_from_record(bad)
+
+
+async def test_a_damaged_journal_entry_is_quarantined_not_told(tmp_path) -> None:
+    path = tmp_path / "esi.db"
+    async with await Store.open(path) as store:
+        await store.commit(Batch().append(NAMESPACE, "told", {"event": "Spent", "fields": {}}))
+    _, told = await restarted(path)
+    assert told == []
+    async with await Store.open(path) as store:
+        assert [q.namespace for q in await store.quarantined()] == [NAMESPACE]
