@@ -246,6 +246,16 @@ class EventLog:
     def __len__(self) -> int:
         return sum(len(log) for log in self.logs.values())
 
+    def copy(self) -> dict[int, tuple[Event, ...]]:
+        """What each log holds now, for :meth:`put_back`."""
+        return {log: tuple(events) for log, events in self.logs.items()}
+
+    def put_back(self, copy: Mapping[int, tuple[Event, ...]]) -> None:
+        """Make each log what :meth:`copy` held: a clear whose store write failed is
+        undone (the logs it touched stay marked changed, harmlessly written again)."""
+        for log, events in copy.items():
+            self.logs[log] = deque(events, maxlen=LOG_SIZES[LogId(log)])
+
     def changes(self) -> dict[str, Any]:
         """The logs changed since the last call, as records (key ``log/N``)."""
         out = {

@@ -4,7 +4,11 @@ refused MALFORMED_COMMAND, a command Events does not define UNSUP_CLUSTER_COMMAN
 
 The server keeps its logs in a :class:`zse.store.Store` (one record per log, committed before
 the event is pushed or told; a damaged record is quarantined and not served), and logs a
-cleared log itself (Event Log Cleared, 0x0604).
+cleared log itself (Event Log Cleared, 0x0604). A Clear Event Log Request whose store write
+fails clears nothing: the logs are put back and the device is answered FAILURE. Each clear
+asked (:class:`~zse.events.protocol.EventLogClearRequested`) is journalled with the cleared
+logs and told once (:class:`~zse.zcl.events.Untold`): after a restart if the process was
+killed before its listeners had it.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import replace
+from typing import Any, Final
 
 from zigpy.zcl import foundation
 
 from zse.devmgmt.core import EventConfigurations
-from zse.errors import InvalidFrame
+from zse.errors import InvalidFrame, StoreError
 from zse.events.core import Event, EventId, EventLog, Recorded
 from zse.events.protocol import (
     EventLogClearRequested,
@@ -27,18 +32,39 @@ from zse.events.protocol import (
     EventsServerProtocol,
 )
 from zse.events.wire import ALL_EVENT_IDS, NO_END_TIME, Events, LogId
+from zse.installcode import parse_eui64
+from zse.records import STR, U8, U16, Fields, Opt, check
 from zse.se.ids import EVENTS
 from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out, request
-from zse.zcl.events import EventStream
+from zse.zcl.events import EventStream, Untold
 from zse.zcl.frame import Step, ZclMessage
 
 __all__ = ["EVENTS", "EventsClient", "EventsServer"]
 
 LOGGER = logging.getLogger(__name__)
+
+#: The journal kind of a Clear Event Log Request stored with the logs and not yet told.
+_TOLD: Final = "told"
+_TOLD_SHAPE: Final = Fields({"nwk": U16, "ieee": Opt(STR), "log_id": U8, "cleared": U8})
+
+
+def _told_record(asked: EventLogClearRequested) -> dict[str, Any]:
+    """The ``"told"`` journal entry of a clear asked: committed with the cleared logs."""
+    ieee = None if asked.source_ieee is None else str(asked.source_ieee)
+    return {"nwk": asked.source_nwk, "ieee": ieee, "log_id": asked.log_id, "cleared": asked.cleared}
+
+
+def _clear_requested(value: Any) -> EventLogClearRequested:
+    """A journalled ``"told"`` entry (:func:`_told_record`), checked: the event to tell."""
+    check(value, _TOLD_SHAPE)
+    ieee = None if value["ieee"] is None else parse_eui64(value["ieee"])
+    return EventLogClearRequested(
+        source_nwk=value["nwk"], source_ieee=ieee, log_id=value["log_id"], cleared=value["cleared"]
+    )
 
 
 def _step(protocol: EventsServerProtocol | EventsClientProtocol, msg: ZclMessage, now: int) -> Step:
@@ -81,19 +107,39 @@ class EventsServer:
         self.events = self._stream.events
         self._remove: Callable[[], None] | None = None
         self._lock = asyncio.Lock()
+        self._untold: Untold[Any] = Untold(self._stream, self._mark_told)
 
     @property
     def log(self) -> EventLog:
         return self.protocol.log
 
-    async def start(self) -> None:
-        """Load the logs kept before a restart, then serve the cluster."""
+    async def start(self, *, tell: bool = True) -> None:
+        """Load the logs kept before a restart, serve the cluster, and tell the clears asked
+        and stored but not told before it.
+
+        ``tell=False`` holds them, and those asked from now on, until :meth:`tell_untold`
+        (the ESI tells once its first listener is attached)."""
+        untold: list[tuple[int, EventLogClearRequested]] = []
         if self.store is not None:
             records = await self.store.load(self.namespace)
             bad: list[Any] = []
             self.log.load(records, namespace=self.namespace, on_bad=bad.append)
             await self.store.quarantine(*bad)
+            await self.store.prune(self.namespace)  # the clears told before
+            untold = await self.store.unreported_with(self.namespace, _clear_requested)
+        self._untold.hold(untold)
         self._remove = self.endpoint.add_handler(EVENTS, self._on_message)
+        if tell:
+            await self.tell_untold()
+
+    async def tell_untold(self) -> None:
+        """Tell the clears asked and not yet told, oldest first, each marked told once its
+        listeners have it in hand (:mod:`zse.zcl.events`); from then on each as it comes."""
+        await self._untold.tell_untold()
+
+    async def _mark_told(self, *seqs: int) -> None:
+        if self.store is not None:
+            await self.store.mark_reported(*seqs)
 
     def stop(self) -> None:
         if self._remove is not None:
@@ -121,28 +167,45 @@ class EventsServer:
                     LOGGER.info("Publish Event 0x%04X not delivered: %s", event_id, exc)
         return recorded
 
-    async def _save(self) -> None:
+    async def _save(self, told: Iterable[EventLogClearRequested] = ()) -> list[int]:
+        """Commit the logs changed and a ``"told"`` journal entry per clear in ``told``, in
+        one transaction; the entries' sequence numbers (none without a store)."""
         changes = self.log.changes()
-        if self.store is None or not changes:
-            return
+        if self.store is None:
+            return []
         batch = Batch()
         for key, value in changes.items():
             batch.put(self.namespace, key, value)
+        for asked in told:
+            batch.append(self.namespace, _TOLD, _told_record(asked))
+        if not len(batch):
+            return []
         try:
-            await self.store.commit(batch)
+            return await self.store.commit(batch)
         except Exception:  # served already: written with the next commit
             self.log.unsaved(changes)
             raise
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         async with self._lock:
+            before = self.log.copy()
             step = _step(self.protocol, msg, self.clock())
             cleared = [e for e in step.events if isinstance(e, EventLogClearRequested)]
             if cleared and cleared[0].cleared:  # logged after the clear, as a meter does
                 data = bytes((cleared[0].log_id,))
                 self.protocol.record(EventId.EVENT_LOG_CLEARED, self.clock(), data)
-            await self._save()
-        return await carry_out(self.endpoint, step, self._stream.emit)
+            try:
+                seqs = await self._save(cleared)
+            except StoreError as exc:  # nothing cleared: what the store holds is served
+                LOGGER.error("Clear Event Log not stored, so not done: %s", exc)
+                self.log.put_back(before)
+                step, cleared, seqs = Step(status=foundation.Status.FAILURE), [], []
+        told = [*zip(seqs, cleared, strict=True)] if seqs else [(None, e) for e in cleared]
+        rest = tuple(e for e in step.events if not isinstance(e, EventLogClearRequested))
+        try:
+            return await carry_out(self.endpoint, replace(step, events=rest), self._stream.emit)
+        finally:  # stored: told even when the answer could not be sent
+            await self._untold.tell(told)
 
 
 class EventsClient:

@@ -885,7 +885,7 @@ class EnergyServiceInterface:
         self._unfollow.append(self.drlc.on_event(self._stream.emit))
         await self.device_management.start()
         self._unfollow.append(self.device_management.on_event(self._stream.emit))
-        await self.event_logs.start()
+        await self.event_logs.start(tell=False)
         self._unfollow.append(self.event_logs.on_event(self._stream.emit))
         self._unfollow.append(self.messaging.on_event(self._log_confirmation))
         if self.registry is not None:  # a drop cut short by a crash after the registry's write
@@ -917,9 +917,9 @@ class EnergyServiceInterface:
     def on_event(self, listener: Callable[[EsiEvent], Awaitable[Any] | None]) -> Callable[[], None]:
         """Call ``listener`` with every event; returns a function that removes it.
 
-        The Message Confirmations, Report Event Status and prepay account events (supply
-        interrupted, top-ups...) recorded but never told (the ESI stopped or killed before it
-        told them) and those that came since :meth:`start` are
+        The Message Confirmations, Report Event Status, Clear Event Log requests and prepay
+        account events (supply interrupted, top-ups...) recorded but never told (the ESI
+        stopped or killed before it told them) and those that came since :meth:`start` are
         held until a listener is attached, then told (in a task, in the order they came).
         Each is marked told in the store once the listeners have it in hand: a listener that
         keeps events (a journal, a database) returns an awaitable of that work, and an event
@@ -941,8 +941,8 @@ class EnergyServiceInterface:
         return detach
 
     def _tell_untold(self) -> None:
-        """Once started and listened to: tell what the Messaging, DRLC and Prepayment
-        servers hold."""
+        """Once started and listened to: tell what the Messaging, DRLC, Events and
+        Prepayment servers hold."""
         if self._untold and self._listening and not self._stopped:
             self._untold = False
             self._spawn(self._told())
@@ -950,6 +950,7 @@ class EnergyServiceInterface:
     async def _told(self) -> None:
         await self.messaging.tell_untold()
         await self.drlc.tell_untold()
+        await self.event_logs.tell_untold()
         if self.prepayment is not None:
             await self.prepayment.tell_untold()
 
