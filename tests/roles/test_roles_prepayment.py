@@ -13,6 +13,7 @@ import pytest
 from tests.roles.han_builder import CA, EUIS, START, build, close
 from tests.roles.test_roles_esi_registry import price
 from zse.calendar.core import (
+    CalendarCancellation,
     CalendarSchedule,
     CalendarType,
     DayProfile,
@@ -252,4 +253,83 @@ async def test_a_friendly_period_that_ended_while_the_esi_was_down_interrupts_at
         FriendlyCreditEnded,
         SupplyInterrupted,
     ]
+    await close(han)
+
+
+def friendly(calendar_id: int, event_id: int, until_hour: int) -> CalendarSchedule:
+    """A Friendly Credit calendar (UTC): on from 06:00 to ``until_hour``:00 every day (never
+    on for an hour up to 6)."""
+    periods = ((0, 0), (6 * 60, 1), (until_hour * 60, 0)) if until_hour > 6 else ((0, 0),)
+    return CalendarSchedule(
+        provider_id=1, issuer_event_id=event_id, issuer_calendar_id=calendar_id,
+        calendar_type=CalendarType.FRIENDLY_CREDIT, calendar_time_reference=TimeReference.UTC,
+        days=(DayProfile(1, periods),),
+        weeks=(WeekProfile(1, (1,) * 7),), seasons=((ZclDate(month=1, day=1), 1),),
+    )  # fmt: skip
+
+
+async def in_a_friendly_period(tmp_path):
+    """Credit runs out at 06:13 UTC in the ESI's friendly period (06:00-14:00): supply on."""
+    config = PrepayConfig(initial_credit=100, friendly_credit=True)
+    han = await build(tmp_path, meter=METER, prepayment={"config": config})
+    esi = han.esi
+    await esi.calendar.publish(friendly(77, 10, 14))
+    await esi.publish_price(price(1), broadcast=True)  # 25 p a kWh
+    assert esi.meter is not None
+    await esi.meter.feed(Readings(summation_delivered=0))
+    await esi.meter.feed(Readings(summation_delivered=8_000))  # 200 p: 100 p below zero
+    await esi.settle()
+    assert [type(e) for e in han.events if isinstance(e, FriendlyCreditStarted)] == [
+        FriendlyCreditStarted
+    ]
+    assert esi.prepayment is not None
+    assert not esi.prepayment.account.interrupted
+    return han
+
+
+async def test_a_friendly_calendar_cancelled_mid_period_interrupts_at_once(tmp_path) -> None:
+    """The utility cancels the Friendly Credit calendar at 06:13: credit is still gone, so
+    the supply is interrupted then, not at the next reading nor at 14:00."""
+    han = await in_a_friendly_period(tmp_path)
+    esi = han.esi
+    await esi.calendar.cancel(
+        CalendarCancellation(
+            provider_id=1, issuer_calendar_id=77, calendar_type=CalendarType.FRIENDLY_CREDIT
+        )
+    )
+    assert esi.prepayment is not None
+    assert esi.prepayment.account.interrupted
+    await esi.settle()
+    ended = [e for e in han.events if isinstance(e, FriendlyCreditEnded | SupplyInterrupted)]
+    assert [type(e) for e in ended] == [FriendlyCreditEnded, SupplyInterrupted]
+    assert ended[1].time == esi.clock()
+    await close(han)
+
+
+async def test_a_friendly_period_shortened_ends_at_the_new_end(tmp_path) -> None:
+    """A new Friendly Credit calendar (06:00-07:00) replaces the one in force at 06:13: the
+    supply is interrupted at 07:00, not at the old end (14:00); one that leaves no friendly
+    period now (06:00-06:00) interrupts at once."""
+    han = await in_a_friendly_period(tmp_path)
+    esi = han.esi
+    assert esi.prepayment is not None
+    await esi.calendar.publish(friendly(78, 11, 7))
+    seven = START - START % 86400 + 7 * 3600
+    assert esi.prepayment.account.friendly_until == seven
+    await asyncio.sleep(seven - esi.clock() - 60)
+    assert not esi.prepayment.account.interrupted
+    await asyncio.sleep(120)
+    assert esi.prepayment.account.interrupted
+    await esi.settle()
+    interrupted = [e for e in han.events if isinstance(e, SupplyInterrupted)]
+    assert [e.time for e in interrupted] == [seven]
+    await close(han)
+
+
+async def test_a_friendly_calendar_that_ends_the_period_now_interrupts_at_once(tmp_path) -> None:
+    han = await in_a_friendly_period(tmp_path)
+    esi = han.esi
+    assert esi.prepayment is not None
+    await esi.calendar.publish(friendly(78, 11, 6))  # friendly credit off all day
+    assert esi.prepayment.account.interrupted
     await close(han)

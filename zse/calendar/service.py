@@ -4,14 +4,17 @@ The asyncio shells of :mod:`zse.calendar.protocol`: they decode a Calendar frame
 :mod:`zse.calendar.wire`, hand it to the protocol core with the time and carry out the
 :class:`~zse.zcl.frame.Step` it returns. With a ``store`` the server keeps its calendars and
 its last Cancel Calendar across a restart (a record that does not load is quarantined, never
-served). The client's timer tells :class:`~zse.calendar.protocol.CalendarChanged` when the
-value in force changes. ``clock()`` gives ZigBee time (seconds since 2000-01-01 UTC).
+served); each change it stores is told to its listeners (:class:`CalendarStored`: the ESI's
+Prepayment server follows the Friendly Credit calendar). The client's timer tells
+:class:`~zse.calendar.protocol.CalendarChanged` when the value in force changes.
+``clock()`` gives ZigBee time (seconds since 2000-01-01 UTC).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import zigpy.types as t
@@ -42,7 +45,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream
+from zse.zcl.events import EventStream, in_hand
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
 
@@ -53,6 +56,7 @@ __all__ = [
     "CalendarClient",
     "CalendarReceived",
     "CalendarServer",
+    "CalendarStored",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -81,6 +85,17 @@ def _step(
     return protocol.receive(msg, command, now())
 
 
+@dataclass(frozen=True)
+class CalendarStored:
+    """The ESI's calendars changed (SE 1.2 D.9.2): a calendar of ``calendar_type`` recorded
+    (published) or forgotten (``cancelled``), committed to the store first."""
+
+    calendar_type: int
+    provider_id: int
+    issuer_calendar_id: int
+    cancelled: bool = False
+
+
 def _key(calendar: CalendarSchedule) -> str:
     return f"{calendar.calendar_type}/{calendar.provider_id}/{calendar.issuer_calendar_id}"
 
@@ -107,6 +122,18 @@ class CalendarServer:
         self.namespace = namespace or f"calendar.server/{endpoint.endpoint_id}"
         self.protocol = CalendarServerProtocol()
         self.calendars: Calendars = self.protocol.calendars
+        self._stream: EventStream[CalendarStored] = EventStream()
+
+    def on_event(
+        self, listener: Callable[[CalendarStored], Awaitable[Any] | None]
+    ) -> Callable[[], None]:
+        """Call ``listener`` with each change of the calendars (:class:`CalendarStored`), once
+        stored and before anything is sent; :meth:`publish` and :meth:`cancel` return once
+        what the listener returned is done. Returns a function that removes it."""
+        return self._stream.on_event(listener)
+
+    async def _stored(self, change: CalendarStored) -> None:
+        await in_hand([self._stream.emit(change)])
 
     async def start(self) -> None:
         """Load the stored calendars, then serve the cluster."""
@@ -146,6 +173,11 @@ class CalendarServer:
             await self.store.commit(
                 Batch().put(self.namespace, _key(resolved), calendar_record(resolved))
             )
+        await self._stored(
+            CalendarStored(
+                resolved.calendar_type, resolved.provider_id, resolved.issuer_calendar_id
+            )
+        )
         await carry_out(self.endpoint, step, lambda _: None)
 
     async def cancel(
@@ -172,6 +204,14 @@ class CalendarServer:
             await self.store.commit(
                 Batch().delete(self.namespace, key).put(self.namespace, _CANCELLATION_KEY, record)
             )
+        await self._stored(
+            CalendarStored(
+                cancellation.calendar_type,
+                cancellation.provider_id,
+                cancellation.issuer_calendar_id,
+                cancelled=True,
+            )
+        )
         await carry_out(self.endpoint, step, lambda _: None)
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:

@@ -41,6 +41,7 @@ from typing import Any, Final
 from zigpy.zcl import foundation
 
 from zse.calendar.core import Calendars, CalendarType
+from zse.calendar.service import CalendarStored
 from zse.errors import InvalidFrame, StoreError, ZseError
 from zse.prepayment.core import (
     CreditExhausted,
@@ -288,6 +289,23 @@ class PrepaymentServer:
         end a friendly credit period that is over (:meth:`PrepayAccount.tick
         <zse.prepayment.core.PrepayAccount.tick>`)."""
         return await self._change(self.account.tick)
+
+    async def calendar_changed(self, change: CalendarStored) -> list[PrepayEvent]:
+        """The ESI's calendars changed (:meth:`CalendarServer.on_event
+        <zse.calendar.service.CalendarServer.on_event>`): for a Friendly Credit calendar
+        published or cancelled, read it again now (:meth:`tick`), so that a friendly period
+        cancelled or shortened ends as the calendar now says: credit exhausted outside it
+        interrupts the supply at once, and the period's end is the new one. A store that
+        fails is logged (the account is undone; the next reading reads the calendar again)."""
+        if change.calendar_type != CalendarType.FRIENDLY_CREDIT:
+            return []
+        if not self.account.config.friendly_credit:
+            return []
+        try:
+            return await self.tick()
+        except StoreError as exc:
+            LOGGER.error("the prepay account could not be stored: %s", exc)
+            return []
 
     async def register_code(self, code: str | bytes, amount: int) -> None:
         """Register a top-up code the default validator accepts once, for ``amount``

@@ -898,6 +898,8 @@ class EnergyServiceInterface:
         if self.prepayment is not None:  # held like the reports: start applies what fell due
             self._unfollow.append(self.prepayment.on_event(self._stream.emit))
             await self.prepayment.start(tell=False)
+            # a Friendly Credit calendar cancelled or changed is read again at once
+            self._unfollow.append(self.calendar.on_event(self.prepayment.calendar_changed))
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         if self.mirrors is not None:
