@@ -3,8 +3,11 @@ text; a real-seconds bound on the run, never a pause; optionally with a file siz
 
 from __future__ import annotations
 
+import os
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -42,3 +45,39 @@ def run_zse(
         check=False,
         env=env,
     )
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, theirs, ...), from Linux's ``/proc``: a child
+    is listed under the thread that started it, so every thread's list is read."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for child in map(int, children):
+            found += [child, *descendants(child)]
+    return found
+
+
+def still_running(pids: list[int], seconds: float) -> list[int]:
+    """Those of ``pids`` still running after ``seconds`` real seconds (a bound, not a pause:
+    it waits on each process's pidfd, Linux 5.3+, and returns once all have ended)."""
+    waits: dict[int, int] = {}
+    for pid in pids:
+        try:
+            waits[os.pidfd_open(pid)] = pid
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + seconds
+    try:
+        while waits and (left := deadline - time.monotonic()) > 0:
+            ended, _, _ = select.select(list(waits), [], [], left)
+            for fd in ended:
+                os.close(fd)
+                del waits[fd]
+        return sorted(waits.values())
+    finally:
+        for fd in waits:
+            os.close(fd)

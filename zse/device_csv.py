@@ -51,6 +51,7 @@ __all__ = [
     "DeviceCsvError",
     "DeviceRow",
     "decode_lines",
+    "is_short_chunk",
     "read_devices",
     "write_devices",
 ]
@@ -651,6 +652,8 @@ ChunkMap = Callable[[Callable[[list[_Record]], Any], Iterable[list[_Record]]], I
 
 
 def _chunks(rows: Iterator[_Record]) -> Iterator[list[_Record]]:
+    """``rows`` in chunks of ``_CHUNK_ROWS``, the last one shorter if need be (only the last:
+    :func:`is_short_chunk`)."""
     chunk: list[_Record] = []
     for row in rows:
         chunk.append(row)
@@ -659,6 +662,12 @@ def _chunks(rows: Iterator[_Record]) -> Iterator[list[_Record]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def is_short_chunk(chunk: Sequence[object]) -> bool:
+    """Whether a chunk a :class:`DeviceReader` hands its chunk map is short: then it is the
+    last one (a full one may be the last too; that is known once the next is asked for)."""
+    return len(chunk) < _CHUNK_ROWS
 
 
 class DeviceReader:

@@ -16,78 +16,22 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.installcode.csv_runs import Start
 from tests.zse_cli import ROOT, TIMEOUT, run_zse
-from zse.installcode import InstallCode
 
-ROWS = 30_000  # 8 chunks of 4096 rows: more than the pipes and the workers' backlog hold
 PREVIOUS = "eui64,install_code,link_key\nthe previous file\n"
-STDOUT_CUT = "error: interrupted: standard output ends early, at a row boundary\n"
-
-
-@pytest.fixture(scope="module")
-def devices(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("devices") / "devices.csv"
-    with path.open("w", encoding="utf-8") as out:
-        out.write("eui64,install_code,label\n")
-        for i in range(ROWS):
-            out.write(f"001BC5{i:010X},{InstallCode.from_data(i.to_bytes(16, 'big'))},row {i}\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def complete(devices: Path) -> bytes:
-    """The output of a run to its end."""
-    done = run_zse("installcode", "--csv", str(devices), "-j", "1")
-    assert done.returncode == 0, done.stderr
-    return done.stdout.encode()
+STDOUT_CUT = (
+    "error: interrupted: standard output ends early, after {} valid rows, at a row boundary\n"
+)
 
 
 def _whole_rows(output: bytes, complete: bytes) -> None:
     assert complete.startswith(output)
     assert output.endswith(b"\n"), output[-80:]  # no label here holds a line break
-
-
-def _interruptible() -> None:
-    """In the child: SIGINT as a terminal's Ctrl-C (a background job starts with it ignored)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-#: Starts ``zse ARGS`` (standard output and error piped; more Popen options by name).
-Start = Callable[..., "subprocess.Popen[bytes]"]
-
-
-@pytest.fixture
-def start() -> Iterator[Start]:
-    """``zse ARGS`` in a session of its own; what is left of the session (workers too) is
-    killed at the end."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def run(*args: str, **options: Any) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "zse", *args],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_interruptible,  # noqa: PLW1509 - before exec, no threads in the child yet
-            **options,
-        )
-        started.append(process)
-        return process
-
-    yield run
-    for process in started:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            continue
-        process.wait(TIMEOUT)
 
 
 def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
@@ -116,17 +60,18 @@ def test_an_interrupted_output_ends_with_a_whole_row(
 ) -> None:
     """Signalled while its output waits in a full pipe, midway through a chunk of rows (it
     ended midway through a row: ``...,00EBF32A6E85A35BD8``, click's "Aborted!" and 1 for
-    SIGINT, killed by SIGTERM; with -j 2 the workers lived on, holding the pipe open)."""
+    SIGINT, killed by SIGTERM; with -j 2 the workers lived on, holding the pipe open). The
+    error line gives the count of valid rows out, the output's own."""
     process = start("installcode", "--csv", str(devices), "-o", target, "-j", jobs)
     assert process.stdout is not None
     first = process.stdout.read(1 << 16)  # it writes; the pipe's 64 KiB fill up behind
     assert len(first) == 1 << 16
     _signal(process, signum)
     rest, errors = process.communicate(timeout=TIMEOUT)
-    said = (
-        STDOUT_CUT if target == "-" else STDOUT_CUT.replace("standard output", "--output " + target)
-    )
     _whole_rows(first + rest, complete)
+    rows = (first + rest).count(b"\n") - 1  # the header aside: the count said is exact
+    said = STDOUT_CUT.format(rows)
+    said = said if target == "-" else said.replace("standard output", "--output " + target)
     assert (process.returncode, errors.decode()) == (128 + signum, said)
 
 

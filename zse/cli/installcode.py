@@ -3,9 +3,14 @@
 Exit status: 0 when every code (or row) is valid, 2 when any is not or when the file cannot be
 used (not a devices CSV, not UTF-8, --output is the input) or the output cannot be written; the
 reason is printed on one line per bad code or row, without a traceback. 130 / 143 / 129 when
-``--csv`` is interrupted (SIGINT / SIGTERM / SIGHUP, a closed terminal): the output is never
-half a row and ``-o FILE`` never half a file (:class:`_Signals`, :class:`_WholeRows`), unless
-a second signal ends a write its reader does not take (a pipe or a FIFO: it would never end).
+``--csv`` is interrupted (SIGINT / SIGTERM / SIGHUP, a closed terminal) before its last row is
+written, the error line saying how many valid rows the output has: the output is never half a
+row and ``-o FILE`` never half a file (:class:`_Signals`, :class:`_WholeRows`), unless a second
+signal ends a write its reader does not take (a pipe or a FIFO: it would never end). A signal
+once the last row is written cuts nothing: the run ends as a complete one, and says so. 1 when
+a ``-j N`` worker process fails (killed, by the OOM killer for one). ``-o FILE`` is left as it
+was when no row is valid. The workers end on their own once the command is gone, however it
+ended (:func:`_watch_the_parent`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from types import FrameType
 from typing import BinaryIO, TextIO, TypeAlias, TypeVar
 
@@ -38,7 +45,7 @@ from zse.cli._files import (
     refuse_input_as_output,
 )
 from zse.cli._types import PlainIntRange
-from zse.device_csv import DeviceCsvError, DeviceReader, decode_lines
+from zse.device_csv import DeviceCsvError, DeviceReader, decode_lines, is_short_chunk
 from zse.errors import DecodeError
 from zse.installcode import DeviceLabel, LabelForm, format_eui64, parse_label
 
@@ -98,6 +105,28 @@ def _leave_ctrl_c_to_the_parent() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
+def _worker_start(parent: Connection) -> None:
+    """A worker's initializer: Ctrl-C left to the parent, and the worker's end tied to it."""
+    _leave_ctrl_c_to_the_parent()
+    threading.Thread(
+        target=_watch_the_parent, args=(parent,), name="zse-parent", daemon=True
+    ).start()
+
+
+def _watch_the_parent(parent: Connection) -> None:
+    """End the worker once ``parent``, the read end of a pipe whose one write end the parent
+    holds, reads end of file: the parent closed it, or ended, however (SIGKILL, the OOM
+    killer, a crash: the kernel closes its descriptors). The workers outlived a parent killed
+    so, blocked for ever on the task queue, whose ends they hold too. A pipe, not Linux's
+    ``PR_SET_PDEATHSIG``: it works wherever there are pipes, and through the forkserver (the
+    workers' parent is the forkserver, not the command, and a death signal follows the thread
+    that forked, not the process)."""
+    with contextlib.suppress(EOFError, OSError):
+        while True:
+            parent.recv_bytes()  # nothing is ever sent: this waits for the end
+    os._exit(1)
+
+
 @contextlib.contextmanager
 def _ctrl_c_blocked() -> Iterator[None]:
     """SIGINT and SIGHUP (:data:`_FROM_THE_TERMINAL`) blocked in this thread for the block,
@@ -118,29 +147,66 @@ def _ctrl_c_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
+class _WorkerFailed(Exception):
+    """A worker process failed: killed (the OOM killer), or its check raised (said in one
+    line, without the traceback)."""
+
+
+def _worker_result(future: Future[Checked]) -> Checked:
+    """``future``'s result; a worker's failure as :class:`_WorkerFailed`."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise _WorkerFailed("a worker process ended abruptly (killed, out of memory?)") from None
+    except DeviceCsvError:  # the file's own problem, said as in one process
+        raise
+    except Exception as exc:  # whatever it raised, said in one line
+        said = " ".join(str(exc).split())
+        name = type(exc).__name__
+        raise _WorkerFailed(
+            f"a worker process failed: {name}: {said}"
+            if said
+            else f"a worker process failed: {name}"
+        ) from None
+
+
 def _pool_map(
     jobs: int,
 ) -> Callable[[Callable[[Chunk], Checked], Iterable[Chunk]], Iterator[Checked]]:
-    """An ordered map over ``jobs`` processes with a bounded backlog."""
+    """An ordered map over ``jobs`` processes with a bounded backlog; a worker's failure is
+    :class:`_WorkerFailed`, and the workers end once this process is gone
+    (:func:`_watch_the_parent`)."""
 
     def chunk_map(check: Callable[[Chunk], Checked], chunks: Iterable[Chunk]) -> Iterator[Checked]:
-        with _ctrl_c_blocked():  # its locks start the resource tracker
-            pool = ProcessPoolExecutor(
-                max_workers=jobs,
-                mp_context=_pool_context(),
-                initializer=_leave_ctrl_c_to_the_parent,
-            )
+        context = _pool_context()
+        alive, alive_here = context.Pipe(duplex=False)  # the workers' end, this process's
         try:
-            pending: deque[Future[Checked]] = deque()
-            for chunk in chunks:
-                with _ctrl_c_blocked():  # a submit may start a worker (and the forkserver)
-                    pending.append(pool.submit(check, chunk))
-                if len(pending) >= 4 * jobs:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:  # stopped early (interrupted): the chunks not yet started are not checked
-            pool.shutdown(cancel_futures=True)
+            with _ctrl_c_blocked():  # its locks start the resource tracker
+                pool = ProcessPoolExecutor(
+                    max_workers=jobs,
+                    mp_context=context,
+                    initializer=_worker_start,
+                    initargs=(alive,),
+                )
+            try:
+                pending: deque[Future[Checked]] = deque()
+                for chunk in chunks:
+                    with _ctrl_c_blocked():  # a submit may start a worker (and the forkserver)
+                        try:
+                            pending.append(pool.submit(check, chunk))
+                        except BrokenProcessPool:  # a worker died: the pool is unusable
+                            raise _WorkerFailed(
+                                "a worker process ended abruptly (killed, out of memory?)"
+                            ) from None
+                    if len(pending) >= 4 * jobs:
+                        yield _worker_result(pending.popleft())
+                while pending:
+                    yield _worker_result(pending.popleft())
+            finally:  # stopped early (interrupted): the chunks not yet started are not checked
+                pool.shutdown(cancel_futures=True)
+        finally:  # any worker left (none once the pool is shut down) ends now
+            alive_here.close()
+            alive.close()
 
     return chunk_map
 
@@ -159,17 +225,68 @@ def validate_csv(lines: Iterable[str], out: TextIO, jobs: int = 1) -> CsvReport:
     return _validate(lines, out.write, jobs)
 
 
-def _validate(lines: Iterable[str], write: Callable[[str], object], jobs: int) -> CsvReport:
-    """:func:`validate_csv`, each chunk of rows given to ``write``; stopped by an exception,
-    the reading ends there (the workers too) before it goes on."""
-    reader = DeviceReader(lines, chunk_map=_pool_map(jobs) if jobs > 1 else None)
+@dataclass
+class _Progress:
+    """How far :func:`_validate` is: the valid rows written in full, and whether they are all
+    there will be (:attr:`complete`)."""
+
+    rows: int = 0
+    #: chunks of rows handed to be checked, and written
+    handed: int = 0
+    written: int = 0
+    #: no chunk comes after those handed
+    last_handed: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Every chunk is written: the output has every valid row."""
+        return self.last_handed and self.written == self.handed
+
+    def tracked(
+        self, chunk_map: Callable[..., Iterable[Checked]]
+    ) -> Callable[..., Iterable[Checked]]:
+        """``chunk_map`` counting the chunks it is handed, and knowing the last: a short one
+        (:func:`~zse.device_csv.is_short_chunk`), or the end of them."""
+
+        def tracked_map(
+            check: Callable[[Chunk], Checked], chunks: Iterable[Chunk]
+        ) -> Iterable[Checked]:
+            def handed() -> Iterator[Chunk]:
+                for chunk in chunks:
+                    self.handed += 1
+                    self.last_handed = is_short_chunk(chunk)  # type: ignore[arg-type]
+                    yield chunk
+                self.last_handed = True
+
+            return chunk_map(check, handed())
+
+        return tracked_map
+
+
+def _validate(
+    lines: Iterable[str],
+    write: Callable[[str], object],
+    jobs: int,
+    progress: _Progress | None = None,
+    settle: Callable[[bool], None] | None = None,
+) -> CsvReport:
+    """:func:`validate_csv`, each chunk of rows given to ``write``, then ``progress`` told and
+    ``settle`` called with whether the output is complete; stopped by an exception, the
+    reading ends there (the workers too) before it goes on."""
+    progress = progress or _Progress()
+    chunk_map = progress.tracked(_pool_map(jobs) if jobs > 1 else map)
+    reader = DeviceReader(lines, chunk_map=chunk_map)
     errors: list[str] = []
     good = 0
     with contextlib.closing(reader.written()) as written:
         for text, taken, refused in written:
             write(text)
+            progress.rows += taken
+            progress.written += 1
             good += taken
             errors.extend(map(str, refused))
+            if settle is not None:
+                settle(progress.complete)
     return CsvReport(good=good, errors=errors)
 
 
@@ -197,13 +314,13 @@ class _Signals:
     """SIGINT, SIGTERM and SIGHUP (:data:`_ENDING`) while ``--csv`` runs are
     :class:`_Interrupted` where the program is (reading, checking rows, waiting for a
     worker), except while a chunk of rows is written
-    (:meth:`held`): then once it is written in full, so that the output stops at a row
-    boundary; a second signal then ends it where it is (a write the reader does not take, a
-    stalled pipe, never ends; a regular file is cut back to the rows before it). The first
-    signal ends the run; one after it waits (the workers are being stopped, the temporary file
-    removed). A signal the program was started with ignored (``nohup``, a background job's
-    SIGINT) stays ignored; away from the main thread (where there are no handlers) nothing
-    changes."""
+    (:meth:`held`): then once it is written in full (:meth:`settle`), so that the output
+    stops at a row boundary, and not at all if it was the last (:attr:`late`); a second signal
+    then ends it where it is (a write the reader does not take, a stalled pipe, never ends; a
+    regular file is cut back to the rows before it). The first signal ends the run; one after
+    it waits (the workers are being stopped, the temporary file removed). A signal the program
+    was started with ignored (``nohup``, a background job's SIGINT) stays ignored; away from
+    the main thread (where there are no handlers) nothing changes."""
 
     def __init__(self) -> None:
         self._saved: dict[int, _Handler] = {}
@@ -235,21 +352,36 @@ class _Signals:
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        """A signal within the block is :class:`_Interrupted` at its end (none when the block
+        """A signal within the block waits for :meth:`settle` (none is said when the block
         raises: its exception is the one said)."""
         self._holding = self._writing = True
         try:
             yield
         finally:
-            self._holding = self._writing = False
+            self._writing = False
+            self._holding = bool(self._pending)  # until settled
+
+    def settle(self, complete: bool) -> None:
+        """A chunk is written in full: a signal that came meanwhile is :class:`_Interrupted`
+        now, unless the output is ``complete`` (then it ends nothing: :meth:`hold`)."""
+        if complete:
+            self.hold()
+            return
+        self._holding = False
         if self._pending and not self._ended:
             self._ended = True
             raise _Interrupted(self._pending)
 
     def hold(self) -> None:
-        """From here on a signal waits, and is then let go: the output is complete, and what is
-        left (the rename of ``-o FILE`` over the old one) is not to be stopped halfway."""
+        """From here on a signal waits, and is then let go (:attr:`late`): the output is
+        complete, and what is left (the workers' end, the rename of ``-o FILE`` over the old
+        one) is not to be stopped halfway."""
         self._holding = True
+
+    @property
+    def late(self) -> int:
+        """The signal that came once the output was complete, and ended nothing (0: none)."""
+        return 0 if self._ended else self._pending
 
 
 class _WholeRows:
@@ -409,7 +541,8 @@ def installcode(
 
 def _run_csv(csv_file: str, output: str, jobs: int | None) -> None:
     with _Signals() as signals:
-        report = _csv_report(csv_file, output, jobs, signals)
+        report, kept = _csv_report(csv_file, output, jobs, signals)
+        late = signals.late
     for message in report.errors:
         click.echo(message, err=True)
     click.echo(
@@ -417,13 +550,30 @@ def _run_csv(csv_file: str, output: str, jobs: int | None) -> None:
         f"{len(report.errors)} invalid",
         err=True,
     )
+    if kept:
+        click.echo(f"--output {output} left as it was: no valid row to write", err=True)
+    if late:
+        name = signal.Signals(late).name
+        click.echo(f"{name} came once every row was written: the output is complete", err=True)
     if report.errors:
         sys.exit(2)
 
 
-def _csv_report(csv_file: str, output: str, jobs: int | None, signals: _Signals) -> CsvReport:
-    """Validate ``csv_file`` into ``output``; a failure or a signal is said and exited on."""
+class _NothingValid(Exception):
+    """No row is valid: ``-o FILE`` is left as it was (the temporary file removed)."""
+
+    def __init__(self, report: CsvReport) -> None:
+        super().__init__()
+        self.report = report
+
+
+def _csv_report(
+    csv_file: str, output: str, jobs: int | None, signals: _Signals
+) -> tuple[CsvReport, bool]:
+    """Validate ``csv_file`` into ``output``, and say whether ``-o FILE`` was kept as it was
+    (no valid row); a failure or a signal is said and exited on."""
     rows: _WholeRows | None = None  # --output's, once open
+    progress = _Progress()
     try:
         try:
             source = click.open_file(csv_file, "rb")  # a FIFO's waits for a writer
@@ -442,25 +592,39 @@ def _csv_report(csv_file: str, output: str, jobs: int | None, signals: _Signals)
             if jobs is None:
                 jobs = (os.cpu_count() or 1) if total > 1 << 20 else 1
             chunks = _with_progress(iter(lambda: source.read(_READ_SIZE), b""), total)
+            lines = decode_lines(chunks)
             if output == "-":
-                return _validate(decode_lines(chunks), _stdout_rows(signals), jobs)
+                write = _stdout_rows(signals)
+                return _validate(lines, write, jobs, progress, signals.settle), False
             # a temporary file renamed over the target once complete (fsynced first); a
             # special file (/dev/stdout, a FIFO) is written in place
-            with atomic_binary_output(output, "--output") as handle:
-                rows = _WholeRows(handle, "utf-8", "strict", signals)
-                report = _validate(decode_lines(chunks), rows.write, jobs)
-                signals.hold()
-            return report
+            try:
+                with atomic_binary_output(output, "--output") as handle:
+                    rows = _WholeRows(handle, "utf-8", "strict", signals)
+                    report = _validate(lines, rows.write, jobs, progress, signals.settle)
+                    signals.hold()
+                    if not report.good and rows.regular:  # the previous file is worth more
+                        raise _NothingValid(report)
+            except _NothingValid as nothing:
+                return nothing.report, True
+            return report, False
     except DeviceCsvError as exc:
         fail(f"{'standard input' if csv_file == '-' else csv_file}: {exc}", 2)
     except OutputError as exc:
         fail(str(exc), 2)
+    except _WorkerFailed as exc:
+        fail(f"{exc}: {_cut(output, rows, progress, midway=False)}", 1)
     except _Interrupted as exc:
-        where = "midway through a row (signalled again)" if exc.midway else "at a row boundary"
-        if output == "-":
-            cut = f"standard output ends early, {where}"
-        elif rows is None or rows.regular:
-            cut = f"--output {output} left as it was"
-        else:
-            cut = f"--output {output} ends early, {where}"
-        fail(f"interrupted: {cut}", 128 + exc.signum)
+        fail(f"interrupted: {_cut(output, rows, progress, midway=exc.midway)}", 128 + exc.signum)
+
+
+def _cut(output: str, rows: _WholeRows | None, progress: _Progress, *, midway: bool) -> str:
+    """Where a run stopped early leaves its output: ``-o FILE`` as it was, else how many
+    valid rows it has (whole rows), or that it ends midway through one."""
+    if output != "-" and (rows is None or rows.regular):
+        return f"--output {output} left as it was"
+    if midway:  # some rows of the chunk are out, and part of one
+        where = "midway through a row (signalled again)"
+    else:
+        where = f"after {counted(progress.rows, 'valid row')}, at a row boundary"
+    return f"{'standard output' if output == '-' else f'--output {output}'} ends early, {where}"

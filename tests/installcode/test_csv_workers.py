@@ -1,0 +1,139 @@
+"""``zse installcode --csv -j N`` and its worker processes, with real processes throughout: the
+workers end with the command, however it ends (SIGKILL too); a worker killed (as the kernel's
+OOM killer does) is one ``error:`` line and status 1, never a traceback; a signal that comes
+once every row is written cuts nothing, and the run says so; a run with no valid row leaves
+``-o FILE`` as it was. Waits are bounded, never pauses (a process is waited on by its pidfd)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.installcode.csv_runs import CHUNK_ROWS, ROWS, Start, device_rows
+from tests.zse_cli import TIMEOUT, descendants, run_zse, still_running
+
+#: Real seconds a worker has to end once its parent is gone (a bound, not a pause).
+ENDS_WITHIN = 20
+PREVIOUS = "eui64,install_code,link_key\nthe previous file\n"
+
+
+def _working(process: subprocess.Popen[bytes]) -> bytes:
+    """The first 64 KiB of the run's output: read once its workers have checked a chunk (the
+    backlog of chunks submitted, the rest waiting behind a full pipe)."""
+    assert process.stdout is not None
+    first = process.stdout.read(1 << 16)
+    assert len(first) == 1 << 16
+    return first
+
+
+def _workers(process: subprocess.Popen[bytes]) -> list[int]:
+    """The worker processes of a run: the children of its forkserver."""
+    (server,) = (  # its workers, forked from it, have the same command line
+        pid
+        for pid in _children(process.pid)
+        if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )
+    return _children(server)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_killed_command_leaves_no_worker_running(start: Start, devices: Path) -> None:
+    """SIGKILL to the command alone (an OOM kill, ``kill -9``, a supervisor's timeout): its
+    workers lived on, blocked for ever on the task queue they hold both ends of (the forkserver
+    and the resource tracker end on their own); each now ends once its parent is gone."""
+    process = start("installcode", "--csv", str(devices), "-j", "2")
+    _working(process)
+    below = descendants(process.pid)
+    assert len(_workers(process)) == 2
+    process.kill()
+    process.wait(TIMEOUT)
+    assert still_running(below, ENDS_WITHIN) == []
+
+
+@pytest.fixture(scope="module")
+def many_chunks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 chunks: more than the 8 two workers are given at first, so the run needs the pool
+    again after its first write."""
+    return device_rows(tmp_path_factory.mktemp("many") / "devices.csv", 11 * CHUNK_ROWS + 100)
+
+
+def _valid_rows(output: bytes) -> int:
+    """The rows of a whole output (its header aside), each checked for its 4 cells."""
+    assert output.endswith(b"\n"), output[-80:]
+    lines = output.decode().splitlines()
+    assert lines[0] == "eui64,install_code,label,link_key"
+    assert all(len(line.split(",")) == 4 for line in lines[1:])
+    return len(lines) - 1
+
+
+def test_a_killed_worker_is_one_error_line_and_status_1(start: Start, many_chunks: Path) -> None:
+    """A worker killed midway (as by the OOM killer) printed the pool's BrokenProcessPool
+    traceback; it is now one line saying what happened and where the output ends."""
+    process = start("installcode", "--csv", str(many_chunks), "-j", "2")
+    first = _working(process)
+    worker = _workers(process)[0]
+    os.kill(worker, signal.SIGKILL)
+    rest, errors = process.communicate(timeout=TIMEOUT)
+    rows = _valid_rows(first + rest)
+    assert rows < 11 * CHUNK_ROWS + 100
+    said = (
+        "error: a worker process ended abruptly (killed, out of memory?): standard output "
+        f"ends early, after {rows} valid rows, at a row boundary\n"
+    )
+    assert (process.returncode, errors.decode()) == (1, said)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_last_write_cuts_nothing(
+    start: Start, devices: Path, complete: bytes, jobs: str, signum: int
+) -> None:
+    """Signalled while the last chunk of rows is written (its first byte read, the rest held
+    up in a full pipe): the output is whole, and the run said "interrupted: standard output
+    ends early" with 128 + the signal; now it ends as a complete run, and says it was
+    signalled after the last row."""
+    process = start("installcode", "--csv", str(devices), "-j", jobs)
+    assert process.stdout is not None
+    lines = complete.splitlines(keepends=True)
+    last = len(b"".join(lines[: 1 + (ROWS // CHUNK_ROWS) * CHUNK_ROWS]))  # where it starts
+    pipe = fcntl.fcntl(process.stdout, fcntl.F_GETPIPE_SZ)
+    assert len(complete) - last > pipe + 1  # the last write cannot end before it is read
+    first = b""  # read unbuffered: communicate() reads the descriptor, not a buffer
+    while len(first) <= last:  # up to a byte of the last chunk: it is being written
+        first += os.read(process.stdout.fileno(), last + 1 - len(first))
+    process.send_signal(signum)
+    rest, errors = process.communicate(timeout=TIMEOUT)
+    name = signal.Signals(signum).name
+    said = (
+        f"{ROWS} rows: {ROWS} valid, 0 invalid\n"
+        f"{name} came once every row was written: the output is complete\n"
+    )
+    assert first + rest == complete
+    assert (process.returncode, errors.decode()) == (0, said)
+
+
+def test_no_valid_row_leaves_the_output_file_as_it_was(tmp_path: Path) -> None:
+    """Every row invalid (a wrong file, a misprinted batch): ``-o keys.csv`` was replaced by an
+    empty file, the previous run's link keys lost for nothing; it is kept now, and said so."""
+    source = tmp_path / "devices.csv"
+    source.write_text("eui64,install_code\n001BC50000000001,83FED3407A932B71\n")
+    out = tmp_path / "keys.csv"
+    out.write_text(PREVIOUS)
+    done = run_zse("installcode", "--csv", str(source), "-o", str(out))
+    assert out.read_text() == PREVIOUS
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["devices.csv", "keys.csv"]
+    assert done.returncode == 2
+    assert re.fullmatch(
+        r"line 2: .*\n1 row: 0 valid, 1 invalid\n"
+        rf"--output {re.escape(str(out))} left as it was: no valid row to write\n",
+        done.stderr,
+    ), done.stderr
