@@ -20,7 +20,9 @@ however busy the worker: :func:`zse.mqtt.bridge.mqtt_client`). The parent
 (:func:`run_utility`) publishes ``<base>/utility/state`` (retained): ``starting``, then
 ``{"state": "ready", ...}`` once every device of every meter is METER_READY, ``stopped`` on a
 clean stop (``offline`` is its Last Will). SIGTERM or Ctrl-C
-stops every worker (their bridges publish ``offline`` first).
+stops every worker (their bridges publish ``offline`` first). A worker ends on its own once the
+parent is gone, however it ended (SIGKILL too: :func:`_watch_the_parent`); a worker that
+dies ends the utility with one line saying how (:func:`_ended`), the others stopped.
 
 Device EUI-64s, install codes, keys and certificates come from ``seed`` and the meter's index:
 two runs with the same plan build the same meters (test keys, never for real devices).
@@ -40,6 +42,7 @@ import random
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -397,6 +400,8 @@ def _worker_main() -> int:
     directory = Path(spec["directory"])
     _worker_logging(spec.get("logging"))
 
+    stdin = sys.stdin.fileno()  # the spec read; the parent keeps its end open for our life
+
     def ready(meters: int, devices: int) -> None:
         # what bringing the meters up built (millions of objects at thousands of meters) is
         # kept for the worker's life: out of the collector's way, or each full collection
@@ -412,18 +417,10 @@ def _worker_main() -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, task.cancel)
         assert isinstance(loop, VirtualClockLoop)
-        parent = os.getppid()
-
-        async def orphaned() -> None:  # the parent killed (SIGKILL): end too, not linger
-            while os.getppid() == parent:
-                await asyncio.sleep(1.0)
-            task.cancel()
-
-        watch = loop.create_task(orphaned())
-        try:
-            await serve_meters(plan, settings, indices, directory, on_ready=ready)
-        finally:
-            watch.cancel()
+        threading.Thread(
+            target=_watch_the_parent, args=(stdin, loop, task), name="zse-parent", daemon=True
+        ).start()
+        await serve_meters(plan, settings, indices, directory, on_ready=ready)
 
     try:
         # the worker's meters share one store: on aiosqlite's thread, the commits its meters
@@ -436,6 +433,24 @@ def _worker_main() -> int:
         print(f"error {exc}", flush=True)
         return 1
     return 0
+
+
+def _watch_the_parent(fd: int, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+    """A worker's thread: once ``fd``, its standard input, a pipe whose one write end the
+    parent holds, reads end of file (the parent closed it, or ended, however: SIGKILL, the OOM
+    killer; the kernel closes its descriptors), stop the worker as SIGTERM does (``task``
+    cancelled: its bridges say ``offline``), and end it outright if it has not ended
+    :data:`STOP_WITHIN` real seconds later. It polled its parent's pid once a virtual second:
+    100 real seconds at ``--speed 0.01``, and for ever when the parent died before the first
+    look. A pipe, not Linux's ``PR_SET_PDEATHSIG``: it works wherever there are pipes, and
+    does not end with the thread that started the worker."""
+    with contextlib.suppress(OSError):
+        while os.read(fd, 4096):  # nothing more is sent: this waits for the end
+            pass
+    with contextlib.suppress(RuntimeError):  # the loop closed: the worker is ending anyway
+        loop.call_soon_threadsafe(task.cancel)
+    threading.Event().wait(STOP_WITHIN)  # a bound on the stop, on the real clock
+    os._exit(1)
 
 
 # -- the parent -----------------------------------------------------------------------------
@@ -522,8 +537,7 @@ async def _spawn(
         stdin = workers[-1].stdin
         assert stdin is not None
         stdin.write(json.dumps(spec).encode() + b"\n")
-        await stdin.drain()
-        stdin.close()
+        await stdin.drain()  # left open: the worker ends once it is closed (_watch_the_parent)
 
 
 async def _until_ready(
@@ -540,8 +554,10 @@ async def _until_ready(
         if word == "ready":
             meters, devices = (int(x) for x in rest.split())
             return meters, devices
-        reason = rest or f"exited with status {await worker.wait()}"
-        raise UtilityError(f"worker {worker.pid}: {reason}")
+        if rest:
+            raise UtilityError(f"worker {worker.pid}: {rest}")
+        await worker.wait()
+        raise UtilityError(_ended(worker))
 
     counts = await asyncio.gather(*(one(worker) for worker in workers))
     meters = sum(m for m, _ in counts)
@@ -562,7 +578,8 @@ async def _until_ready(
 
 
 async def _watch(workers: list[asyncio.subprocess.Process]) -> None:
-    """Until cancelled; a worker that ends on its own is an error."""
+    """Until cancelled; a worker that ends on its own is an error, said with its own reason
+    (its ``error TEXT`` line) or how it ended (:func:`_ended`)."""
     waits = {asyncio.ensure_future(worker.wait()): worker for worker in workers}
     try:
         done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -570,15 +587,36 @@ async def _watch(workers: list[asyncio.subprocess.Process]) -> None:
         for wait in waits:
             wait.cancel()
     worker = waits[next(iter(done))]
-    raise UtilityError(f"worker {worker.pid} ended (status {worker.returncode})")
+    assert worker.stdout is not None
+    said = (await worker.stdout.read()).decode(errors="replace").splitlines()
+    reasons = [line.partition(" ")[2] for line in said if line.startswith("error ")]
+    if reasons:
+        raise UtilityError(f"worker {worker.pid}: {reasons[-1]}")
+    raise UtilityError(_ended(worker))
+
+
+def _ended(worker: asyncio.subprocess.Process) -> str:
+    """How a worker that has ended did: killed by which signal (the OOM killer's SIGKILL), or
+    its exit status."""
+    status = worker.returncode
+    if status is not None and status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return f"worker {worker.pid} was killed by {name}"
+    return f"worker {worker.pid} ended with exit status {status}"
 
 
 async def _stop(workers: list[asyncio.subprocess.Process]) -> None:
-    """SIGTERM to every worker still running, then SIGKILL to those not gone in time."""
+    """SIGTERM to every worker still running (and its standard input closed), then SIGKILL
+    to those not gone in time."""
     for worker in workers:
         if worker.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 worker.send_signal(signal.SIGTERM)
+        if worker.stdin is not None:
+            worker.stdin.close()
     for worker in workers:
         try:
             async with asyncio.timeout(STOP_WITHIN):
