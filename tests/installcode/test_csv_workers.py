@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import resource
 import signal
 import subprocess
 from pathlib import Path
@@ -90,6 +91,31 @@ def test_a_killed_worker_is_one_error_line_and_status_1(start: Start, many_chunk
         f"ends early, after {rows} valid rows, at a row boundary\n"
     )
     assert (process.returncode, errors.decode()) == (1, said)
+
+
+def test_a_worker_out_of_memory_is_one_error_line_and_status_1(
+    start: Start, many_chunks: Path
+) -> None:
+    """Workers out of memory (their address space capped at its size, by prlimit, as a
+    cgroup's limit does): MemoryError in a worker's check is said in one line, and one
+    raised as the worker takes its next chunk kills it (BrokenProcessPool: said in one line
+    too); the dying worker printed its traceback ("Process ForkServerProcess-2: ...
+    MemoryError") beside the error line."""
+    process = start("installcode", "--csv", str(many_chunks), "-j", "2")
+    first = _working(process)
+    for worker in _workers(process):
+        status = Path(f"/proc/{worker}/status").read_text()
+        size = int(re.search(r"VmSize:\s+(\d+) kB", status)[1]) * 1024  # type: ignore[index]
+        resource.prlimit(worker, resource.RLIMIT_AS, (size, size))
+    rest, errors = process.communicate(timeout=TIMEOUT)
+    rows = _valid_rows(first + rest)
+    said = re.fullmatch(
+        r"error: a worker process (ended abruptly \(killed, out of memory\?\)|failed: "
+        r"MemoryError): standard output ends early, after (\d+) valid rows, at a row boundary\n",
+        errors.decode(),
+    )
+    assert said, errors.decode()
+    assert (process.returncode, int(said[2])) == (1, rows)
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])

@@ -106,8 +106,12 @@ def _leave_ctrl_c_to_the_parent() -> None:
 
 
 def _worker_start(parent: Connection) -> None:
-    """A worker's initializer: Ctrl-C left to the parent, and the worker's end tied to it."""
+    """A worker's initializer: Ctrl-C left to the parent, the worker's end tied to it, and
+    its standard error silent: the parent says a worker's failure in one line
+    (:class:`_WorkerFailed`); a worker dying of a MemoryError printed its own traceback
+    ("Process ForkServerProcess-2: ...") beside it."""
     _leave_ctrl_c_to_the_parent()
+    sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - the worker's for life
     threading.Thread(
         target=_watch_the_parent, args=(parent,), name="zse-parent", daemon=True
     ).start()
