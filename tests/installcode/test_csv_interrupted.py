@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.installcode.csv_runs import Start
-from tests.zse_cli import ROOT, TIMEOUT, run_zse
+from tests.zse_cli import ROOT, TIMEOUT, descendants, run_zse, still_running
 
 PREVIOUS = "eui64,install_code,link_key\nthe previous file\n"
 STDOUT_CUT = (
@@ -94,8 +94,10 @@ def test_an_interrupted_output_file_is_left_as_it_was(
     data = devices.read_bytes()
     process.stdin.write(data[: len(data) // 2])  # returns once it has read all but a pipeful
     process.stdin.flush()
+    below = descendants(process.pid)  # with -j 2: the workers, the forkserver, its tracker
     _signal(process, signum)
     _, errors = process.communicate(timeout=TIMEOUT)
+    assert still_running(below, TIMEOUT) == []  # none lives on
     said = f"error: interrupted: --output {out} left as it was\n"
     assert out.read_text() == PREVIOUS
     assert sorted(path.name for path in tmp_path.iterdir()) == ["keys.csv"]

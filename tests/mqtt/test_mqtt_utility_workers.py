@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -78,3 +79,25 @@ def test_a_killed_worker_is_one_error_line_and_the_others_stop(
     _, err = utility.communicate(timeout=TIMEOUT)
     assert (utility.returncode, err) == (1, f"error: worker {killed} was killed by SIGKILL\n")
     assert still_running([other], 0) == []
+
+
+@pytest.mark.parametrize("read", [True, False], ids=["read", "closed"])
+def test_a_worker_whose_parent_died_before_its_spec_says_so_in_one_line(read: bool) -> None:
+    """A worker whose standard input ends before its spec (the utility killed as it spawned
+    it) printed a JSONDecodeError traceback on the standard error it shares; it now says
+    ``error`` on its standard output, as for any failure, and ends with 1; with no one to read
+    it (the pipe closed), it says nothing (no BrokenPipeError traceback)."""
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "zse.sim.utility"],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None
+    if not read:
+        worker.stdout.close()
+    out, err = worker.communicate(timeout=TIMEOUT)
+    said = "error no spec on standard input (the utility is gone?)\n" if read else ""
+    assert (worker.returncode, out or "", err) == (1, said, "")

@@ -386,6 +386,18 @@ def _worker_logging(config: dict[str, Any] | None) -> None:
         handler.setFormatter(_WorkerLines(handler.formatter))
 
 
+def _tell(line: str) -> None:
+    """A line to the parent, on standard output; none when it is gone (a closed pipe: the
+    rest of the worker's output goes to the null device, as Python's docs advise, rather than
+    a BrokenPipeError traceback at each write and at the exit's flush)."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+
+
 def _worker_main() -> int:
     """``python -m zse.sim.utility``: one worker, its spec one JSON line on stdin (plan,
     settings, indices, directory, logging: not on the command line, which others may read).
@@ -393,7 +405,11 @@ def _worker_main() -> int:
     standard error it shares with the parent."""
     from zse.sim import VirtualClockLoop  # noqa: PLC0415
 
-    spec = json.loads(sys.stdin.readline())
+    line = sys.stdin.readline()
+    if not line.strip():  # the parent gone before it gave the spec: nothing to run
+        _tell("error no spec on standard input (the utility is gone?)")
+        return 1
+    spec = json.loads(line)
     plan = UtilityPlan(**spec["plan"])
     settings = MqttSettings(**spec["settings"])
     indices = list(spec["indices"])
@@ -408,7 +424,7 @@ def _worker_main() -> int:
         # walks it all and their cost per device grows with the meters (docs/performance.md)
         gc.collect()
         gc.freeze()
-        print(f"ready {meters} {devices}", flush=True)
+        _tell(f"ready {meters} {devices}")
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -430,7 +446,7 @@ def _worker_main() -> int:
     except asyncio.CancelledError:
         return 0
     except Exception as exc:  # one line for the parent, which says it
-        print(f"error {exc}", flush=True)
+        _tell(f"error {exc}")
         return 1
     return 0
 
