@@ -491,7 +491,10 @@ def _with_progress(chunks: Iterable[bytes], total: int) -> Iterator[bytes]:
     type=click.Path(dir_okay=False, allow_dash=True),
     default="-",
     show_default=True,
-    help="Where --csv writes good rows with their link keys (mode 0600, written atomically).",
+    help=(
+        "Where --csv writes good rows with their link keys (mode 0600, written atomically; "
+        "a file is left as it was when no row is valid)."
+    ),
 )
 def installcode(
     codes: tuple[str, ...],
