@@ -156,12 +156,16 @@ class _WorkerFailed(Exception):
     line, without the traceback)."""
 
 
+#: A worker gone (BrokenProcessPool): the pool cannot say how, only that it did.
+_WORKER_GONE = "a worker process ended abruptly (killed, out of memory?)"
+
+
 def _worker_result(future: Future[Checked]) -> Checked:
     """``future``'s result; a worker's failure as :class:`_WorkerFailed`."""
     try:
         return future.result()
     except BrokenProcessPool:
-        raise _WorkerFailed("a worker process ended abruptly (killed, out of memory?)") from None
+        raise _WorkerFailed(_WORKER_GONE) from None
     except DeviceCsvError:  # the file's own problem, said as in one process
         raise
     except Exception as exc:  # whatever it raised, said in one line
@@ -199,9 +203,7 @@ def _pool_map(
                         try:
                             pending.append(pool.submit(check, chunk))
                         except BrokenProcessPool:  # a worker died: the pool is unusable
-                            raise _WorkerFailed(
-                                "a worker process ended abruptly (killed, out of memory?)"
-                            ) from None
+                            raise _WorkerFailed(_WORKER_GONE) from None
                     if len(pending) >= 4 * jobs:
                         yield _worker_result(pending.popleft())
                 while pending:
