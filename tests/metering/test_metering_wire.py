@@ -196,6 +196,71 @@ CASES = [
         },
         {P + "request_fast_poll_mode_response.fast_poll_mode_end_time": "8403002f"},
     ),
+    # SE 1.2 mirror notifications; Wireshark 4.0 dissects all but Configure Notification
+    # Scheme / Flag (their command id only)
+    (
+        CLIENT.configure_mirror,
+        {
+            "issuer_event_id": 0x01020304,
+            "reporting_interval": 1800,
+            "mirror_notification_reporting": True,
+            "notification_scheme": 2,
+        },
+        {
+            P + "cmd.srv_tx.id": 0x08,
+            P + "configure_mirror.issuer_event_id": 0x01020304,
+            P + "configure_mirror.reporting_interval": 1800,
+            P + "configure_mirror.notification_scheme": 2,
+        },
+        {P + "configure_mirror.mirror_notification_reporting": "01"},
+    ),
+    (
+        CLIENT.configure_notification_scheme,
+        {"issuer_event_id": 7, "notification_scheme": 3, "notification_flag_order": 0x43210},
+        {P + "cmd.srv_tx.id": 0x09},
+        {},
+    ),
+    (
+        CLIENT.configure_notification_flag,
+        {
+            "issuer_event_id": 8,
+            "notification_scheme": 3,
+            "notification_flag_attribute_id": 0x0001,
+            "cluster_id": 0x0700,
+            "manufacturer_code": 0,
+            "number_of_commands": 2,
+            "command_ids": [0x00, 0x01],
+        },
+        {P + "cmd.srv_tx.id": 0x0A},
+        {},
+    ),
+    (
+        CLIENT.get_notified_message,
+        {
+            "notification_scheme": 1,
+            "notification_flag_attribute_id": 0x0000,
+            "notification_flags": 0x00010004,
+        },
+        {
+            P + "cmd.srv_tx.id": 0x0B,
+            P + "get_notified_msg.notification_scheme": 1,
+            P + "get_notified_msg.notification_flag_attribute_id": 0,
+            # Wireshark 4.0.17 shows the flags as the Functional Notification Flags bitmap
+            P + "attr.func_noti_flag": 0x00010004,
+            P + "attr.func_noti_flag.time_sync": 1,
+            P + "attr.func_noti_flag.display_message": 1,
+        },
+        {},
+    ),
+    (
+        SERVER.mirror_report_attribute_response,
+        {"notification_scheme": 2, "notification_flags": [0x14, 0x1, 0, 0, 0x80]},
+        {
+            P + "cmd.srv_rx.id": 0x09,
+            P + "mirror_report_attribute_response.notification_scheme": 2,
+        },
+        {},
+    ),
 ]
 ATTRIBUTES = list(Metering.AttributeDefs)
 
@@ -243,6 +308,12 @@ def test_tshark_reads_the_same_command_fields(dissected, index):
         assert [int(v, 0) for v in packet.show(name)][:1] == [expected], name
     for name, expected in raw.items():
         assert packet.raw(name)[:1] == [expected], name
+    if definition is SERVER.mirror_report_attribute_response:
+        # scheme B: Functional Notification Flags, then Notification Flags 2-5, each named
+        bitmaps = ("func_noti_flag", "noti_flag_2", "noti_flag_3", "noti_flag_4", "noti_flag_5")
+        flags = [int(v, 0) for name in bitmaps for v in packet.show(P + "attr." + name)]
+        assert flags == kwargs["notification_flags"]
+        assert packet.show(P + "attr.noti_flag_5.reset_battery_counter") == ["1"]
     if definition is CLIENT.get_profile_response:
         intervals = [int(v) for v in packet.show(P + "get_profile_response.intervals")]
         assert intervals == kwargs["intervals"]

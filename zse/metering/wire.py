@@ -34,7 +34,14 @@ from zse.se.ids import MeteringAttribute as A
 from zse.se.types import GetProfileStatus, IntervalChannel
 from zse.zcl._defs import attribute, cluster_id, command
 
-__all__ = ["GetProfileResponse", "Intervals", "Metering"]
+__all__ = [
+    "CommandIds",
+    "ConfigureNotificationFlag",
+    "GetProfileResponse",
+    "Intervals",
+    "Metering",
+    "NotificationFlags",
+]
 
 
 def _zigpy(attr: A) -> ZCLAttributeDef:
@@ -70,6 +77,34 @@ class GetProfileResponse(CommandSchema):
     profile_interval_period: ProfileIntervalPeriod
     number_of_periods_delivered: t.uint8_t
     intervals: Intervals = t.StructField(length=_periods)  # type: ignore[assignment]
+
+
+class NotificationFlags(t.List[t.uint32_t]):
+    """Mirror Report Attribute Response flags (SE 1.2): one uint32 per NotificationFlags
+    attribute the scheme carries, to the end of the payload (Wireshark's
+    ``packet-zbee-zcl-se.c``; Silicon Labs' meter-mirror plugin sends one for scheme A, five
+    for scheme B)."""
+
+
+class CommandIds(t.List[t.uint8_t]):
+    """Configure Notification Flag command ids, as many as its number of commands."""
+
+
+def _commands(flag: Any) -> int:
+    return int(flag.number_of_commands)
+
+
+class ConfigureNotificationFlag(CommandSchema):
+    """Configure Notification Flag (SE 1.2; fields as the brief's sources list them: Wireshark
+    4.0 does not dissect it)."""
+
+    issuer_event_id: t.uint32_t
+    notification_scheme: t.uint8_t
+    notification_flag_attribute_id: t.uint16_t
+    cluster_id: t.uint16_t
+    manufacturer_code: t.uint16_t
+    number_of_commands: t.uint8_t
+    command_ids: CommandIds = t.StructField(length=_commands)  # type: ignore[assignment]
 
 
 class Metering(Cluster):
@@ -288,6 +323,11 @@ class Metering(Cluster):
             MeteringServerCommand.REQUEST_FAST_POLL_MODE,
             {"fast_poll_update_period": t.uint8_t, "duration": t.uint8_t},
         )
+        # SE 1.2 mirror notifications: the mirror's answer to a report (zse.metering.notification)
+        mirror_report_attribute_response: Final = command(
+            MeteringServerCommand.MIRROR_REPORT_ATTRIBUTE_RESPONSE,
+            {"notification_scheme": t.uint8_t, "notification_flags": NotificationFlags},
+        )
 
     class ClientCommandDefs(BaseCommandDefs):
         """Commands the meter sends (D.3.2.3.1)."""
@@ -301,4 +341,35 @@ class Metering(Cluster):
         request_fast_poll_mode_response: Final = command(
             MeteringClientCommand.REQUEST_FAST_POLL_MODE_RESPONSE,
             {"applied_update_period": t.uint8_t, "fast_poll_mode_end_time": t.UTCTime},
+        )
+        # SE 1.2 mirror notifications, a BOMD to its mirror (zse.metering.notification); field
+        # order and sizes as Wireshark's packet-zbee-zcl-se.c dissects them
+        configure_mirror: Final = command(
+            MeteringClientCommand.CONFIGURE_MIRROR,
+            {
+                "issuer_event_id": t.uint32_t,
+                "reporting_interval": t.uint24_t,
+                "mirror_notification_reporting": t.Bool,
+                "notification_scheme": t.uint8_t,
+            },
+        )
+        configure_notification_scheme: Final = command(
+            MeteringClientCommand.CONFIGURE_NOTIFICATION_SCHEME,
+            {
+                "issuer_event_id": t.uint32_t,
+                "notification_scheme": t.uint8_t,
+                "notification_flag_order": t.bitmap32,
+            },
+        )
+        configure_notification_flag: Final = ZCLCommandDef(
+            id=cast(t.uint8_t, MeteringClientCommand.CONFIGURE_NOTIFICATION_FLAG),
+            schema=ConfigureNotificationFlag,
+        )
+        get_notified_message: Final = command(
+            MeteringClientCommand.GET_NOTIFIED_MESSAGE,
+            {
+                "notification_scheme": t.uint8_t,
+                "notification_flag_attribute_id": t.uint16_t,
+                "notification_flags": t.bitmap32,
+            },
         )

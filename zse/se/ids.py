@@ -210,6 +210,8 @@ class MeteringServerCommand(IntEnum):
     REQUEST_MIRROR_RESPONSE = 0x01
     MIRROR_REMOVED = 0x02
     REQUEST_FAST_POLL_MODE = 0x03
+    # SE 1.2 mirror notifications (ids as Wireshark's packet-zbee-zcl-se.c)
+    MIRROR_REPORT_ATTRIBUTE_RESPONSE = 0x09
 
 
 class MeteringClientCommand(IntEnum):
@@ -219,6 +221,11 @@ class MeteringClientCommand(IntEnum):
     REQUEST_MIRROR = 0x01
     REMOVE_MIRROR = 0x02
     REQUEST_FAST_POLL_MODE_RESPONSE = 0x03
+    # SE 1.2 mirror notifications (ids as Wireshark's packet-zbee-zcl-se.c)
+    CONFIGURE_MIRROR = 0x08
+    CONFIGURE_NOTIFICATION_SCHEME = 0x09
+    CONFIGURE_NOTIFICATION_FLAG = 0x0A
+    GET_NOTIFIED_MESSAGE = 0x0B
 
 
 class TunnelingServerCommand(IntEnum):
