@@ -237,45 +237,6 @@ def test_other_metering_commands_are_unsupported():
     assert core.handle_timeout(NOW).sends == ()
 
 
-# SE 1.2 mirror notification commands (ids as Wireshark's packet-zbee-zcl-se.c), none of them
-# handled: ConfigureMirror (issuer event id, reporting interval, notification reporting,
-# scheme), ConfigureNotificationScheme (issuer event id, scheme, flag order) and
-# ConfigureNotificationFlags (issuer event id, scheme, flag attribute, cluster, manufacturer,
-# commands) from the meter; Mirror Report Attribute Response (scheme, flags) from a client.
-SE_1_2_MIRROR_COMMANDS = [
-    pytest.param(True, 0x08, bytes.fromhex("01000000100e000101"), id="configure-mirror"),
-    pytest.param(
-        True, 0x09, bytes.fromhex("020000000100000000"), id="configure-notification-scheme"
-    ),
-    pytest.param(
-        True,
-        0x0A,
-        bytes.fromhex("03000000010000020700000100"),
-        id="configure-notification-flags",
-    ),
-    pytest.param(False, 0x09, bytes.fromhex("0100000000"), id="mirror-report-attribute-response"),
-]
-
-
-@pytest.mark.parametrize(("from_server", "command_id", "payload"), SE_1_2_MIRROR_COMMANDS)
-def test_se_1_2_mirror_notification_commands_are_unsupported(from_server, command_id, payload):
-    core = MirrorProtocol(MirrorPool([10, 11]))
-    core.receive(command(REQUEST_MIRROR), None, NOW)
-    assert core.report(report(SUMMATION), NOW).status == S.SUCCESS
-    before = (core.pool.owner(10), core.pool.owner(11), dict(core.pool.values(10)))
-    msg = dataclasses.replace(
-        command(command_id, WATER),
-        frame_control=0x01 | (0x08 if from_server else 0x00),
-        payload=payload,
-    )
-    assert msg.from_server is from_server
-    step = core.receive(msg, None, NOW)
-    assert step.status == S.UNSUP_CLUSTER_COMMAND
-    assert (step.sends, step.events) == ((), ())
-    assert (core.pool.owner(10), core.pool.owner(11), dict(core.pool.values(10))) == before
-    assert core.next_deadline() is None
-
-
 @given(st.binary(max_size=64), st.sampled_from([GAS, WATER, None]), st.integers(0, 255))
 def test_garbage_reports_give_statuses_only(payload, device, endpoint):
     core = MirrorProtocol(MirrorPool([10]))

@@ -16,8 +16,10 @@ mirroring commands on the ESI's Metering client, and Report Attributes on a mirr
 taken only from the mirror's owner, as a report (server to client) without a manufacturer
 code, on Metering, each record an attribute of :class:`zse.metering.wire.Metering` in its
 data type; a report with any bad record is refused whole with a Default Response status.
-Only SE 1.1 mirroring: ConfigureMirror and the SE 1.2 notification flags are not handled.
-Nothing here does I/O; :mod:`zse.metering.mirroring` is the asyncio shell.
+SE 1.2 notifications (:mod:`zse.metering.notification`): :meth:`MirrorProtocol.configure` takes
+the meter's Configure Mirror / Notification Scheme / Notification Flag and Get Notified Message
+on its mirror endpoint, and a report is answered with Mirror Report Attribute Response when
+the meter asked for it. Nothing here does I/O; :mod:`zse.metering.mirroring` is the asyncio shell.
 
 Data types: each attribute is held and served in its declared SE type (the wire's
 ``zcl_type``, :func:`zse.metering.protocol.attribute_type_id`): the Formatting bitmaps and
@@ -42,11 +44,21 @@ from zigpy.zcl import foundation
 
 from zse.errors import InvalidFrame
 from zse.installcode import parse_eui64
+from zse.metering.notification import (
+    FLAG_ATTRIBUTES,
+    FlagCommands,
+    MirrorConfigured,
+    MirrorNotifications,
+    NotificationFlagsRaised,
+    NotifiedMessageRequested,
+)
+from zse.metering.notification import MAX_FLAG_COMMANDS as _MAX_FLAG_COMMANDS
+from zse.metering.notification import MAX_SCHEMES as _MAX_SCHEMES
 from zse.metering.protocol import attribute_type_id
 from zse.metering.wire import Metering
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
-from zse.zcl.codec import decode_command
+from zse.zcl.codec import decode_command, encode_command
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.reporting import report_payload
 
@@ -200,6 +212,7 @@ class MirrorPool:
                 raise ValueError(f"mirror endpoint {endpoint} is not an application endpoint")
         self._owners: dict[int, t.EUI64] = {}
         self._values: dict[int, dict[int, tuple[int, int]]] = {ep: {} for ep in self.endpoints}
+        self._notes: dict[int, MirrorNotifications] = {}
 
     def owner(self, endpoint: int) -> t.EUI64 | None:
         """The device ``endpoint`` mirrors, None when free (or not a mirror endpoint)."""
@@ -228,6 +241,7 @@ class MirrorPool:
             if endpoint not in self._owners:
                 self._owners[endpoint] = device
                 self._values[endpoint] = {A.METERING_DEVICE_TYPE: (_MAP8, UNDEFINED_MIRROR_METER)}
+                self._notes[endpoint] = MirrorNotifications()
                 return endpoint, True
         return None, False
 
@@ -237,7 +251,15 @@ class MirrorPool:
         if endpoint is not None:
             del self._owners[endpoint]
             self._values[endpoint] = {}
+            self._notes.pop(endpoint, None)
         return endpoint
+
+    def notifications(self, endpoint: int) -> MirrorNotifications:
+        """The SE 1.2 notification settings and flags of an owned mirror (``KeyError`` for a
+        free one)."""
+        if endpoint not in self._owners:
+            raise KeyError(f"endpoint {endpoint} mirrors no device")
+        return self._notes.setdefault(endpoint, MirrorNotifications())
 
     def values(self, endpoint: int) -> Mapping[int, tuple[int, int]]:
         """What the mirror at ``endpoint`` holds: attribute id -> (data type id, value)."""
@@ -264,7 +286,11 @@ class MirrorPool:
         if owner is None:
             return None
         values = {f"{a:04x}": [ty, v] for a, (ty, v) in sorted(self._values[endpoint].items())}
-        return {"device": str(owner), "values": values}
+        record: dict[str, Any] = {"device": str(owner), "values": values}
+        notes = self._notes.get(endpoint)
+        if notes is not None and notes != MirrorNotifications():
+            record["notify"] = notes.record()
+        return record
 
     def restore(self, endpoint: int, record: Mapping[str, Any]) -> None:
         """Take back one mirror endpoint from :meth:`record`'s output; ``ValueError`` (and
@@ -284,12 +310,16 @@ class MirrorPool:
                 if declared is None or type(value) is not int:
                     raise ValueError(f"mirror value {key} is not a Metering attribute")
                 values[attr_id] = (declared, mirrored_value(attr_id, value))
+            # a record written before SE 1.2 notifications has none
+            notify = record.get("notify")
+            notes = MirrorNotifications() if notify is None else MirrorNotifications.restore(notify)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"not a mirror record ({type(exc).__name__})") from None
         if self.endpoint_of(device) not in (None, endpoint):
             raise ValueError(f"{device} is mirrored twice")
         self._owners[endpoint] = device
         self._values[endpoint] = values
+        self._notes[endpoint] = notes
 
 
 def _report_records(payload: bytes) -> list[tuple[int, int, int]]:
@@ -413,4 +443,137 @@ class MirrorProtocol:
         self.pool.store(msg.dst_ep, records)
         pairs = tuple((attr_id, mirrored_value(attr_id, value)) for attr_id, _, value in records)
         updated = MirrorUpdated(device=owner, endpoint=msg.dst_ep, attributes=pairs)
+        answer = _mirror_response(msg, self.pool.notifications(msg.dst_ep))
+        if answer is not None:  # SE 1.2: this answers the report, no Default Response
+            return Step(sends=(answer,), events=(updated,))
         return Step(events=(updated,), status=_STATUS.SUCCESS)
+
+    def configure(self, msg: ZclMessage, now: int) -> Step:
+        """Take the meter's SE 1.2 notification commands sent to its mirror endpoint
+        ``msg.dst_ep``: Configure Mirror, Configure Notification Scheme, Configure
+        Notification Flag (kept, :class:`~zse.metering.notification.MirrorConfigured`) and
+        Get Notified Message (the bits it names cleared,
+        :class:`~zse.metering.notification.NotifiedMessageRequested`); each answered by a
+        Default Response. Refused: a group or broadcast frame (ignored, as Request Mirror),
+        another command or one to the meter (UNSUP_CLUSTER_COMMAND), not from the mirror's
+        owner (NOT_AUTHORIZED), a payload that does not decode (MALFORMED_COMMAND), a flag
+        attribute other than 0x0000-0x0007 (INVALID_VALUE), a ninth scheme or seventeenth
+        flag configuration (INSUFFICIENT_SPACE)."""
+        owner = self.pool.owner(msg.dst_ep)
+        if msg.group is not None or msg.broadcast or owner is None or owner != msg.src_ieee:
+            # a group or broadcast frame is ignored (as Request Mirror); not the owner's refused
+            unicast = msg.group is None and not msg.broadcast
+            return Step(status=_STATUS.NOT_AUTHORIZED) if unicast else Step()
+        if not msg.from_server or msg.command_id not in _CONFIGURING:
+            return Step(status=_STATUS.UNSUP_CLUSTER_COMMAND)
+        try:
+            command, _ = decode_command(Metering, msg.command_id, msg.payload, from_server=True)
+        except InvalidFrame:
+            return Step(status=_STATUS.MALFORMED_COMMAND)
+        notes = self.pool.notifications(msg.dst_ep)
+        if msg.command_id == MeteringClientCommand.GET_NOTIFIED_MESSAGE:
+            return _notified(owner, msg.dst_ep, notes, command)
+        status = _configure(notes, msg.command_id, command)
+        if status != _STATUS.SUCCESS:
+            return Step(status=status)
+        event = MirrorConfigured(
+            device=owner,
+            endpoint=msg.dst_ep,
+            command_id=msg.command_id,
+            reporting=notes.reporting,
+            scheme=notes.scheme,
+            reporting_interval=notes.reporting_interval,
+        )
+        return Step(events=(event,), status=status)
+
+    def notify(
+        self, device: t.EUI64, attribute: int, flags: int, *, clear: bool = False
+    ) -> NotificationFlagsRaised:
+        """The application raises (``clear``: clears) ``flags`` in notification flag
+        ``attribute`` of ``device``'s mirror; the meter learns them from the next Mirror
+        Report Attribute Response (or by reading the mirror's client attribute). ``KeyError``
+        when the device has no mirror, ``ValueError`` for a bad attribute or flags."""
+        endpoint = self.pool.endpoint_of(device)
+        if endpoint is None:
+            raise KeyError(f"{device} has no mirror")
+        notes = self.pool.notifications(endpoint)
+        held = notes.clear_flags(attribute, flags) if clear else notes.raise_flags(attribute, flags)
+        return NotificationFlagsRaised(
+            device=device, endpoint=endpoint, attribute=attribute, flags=held
+        )
+
+
+#: The meter's notification commands a mirror endpoint takes (SE 1.2).
+_CONFIGURING: Final = frozenset(
+    {
+        MeteringClientCommand.CONFIGURE_MIRROR,
+        MeteringClientCommand.CONFIGURE_NOTIFICATION_SCHEME,
+        MeteringClientCommand.CONFIGURE_NOTIFICATION_FLAG,
+        MeteringClientCommand.GET_NOTIFIED_MESSAGE,
+    }
+)
+
+
+def _mirror_response(msg: ZclMessage, notes: MirrorNotifications) -> Send | None:
+    """Mirror Report Attribute Response to the report ``msg`` when the meter asked for one."""
+    flags = notes.response_flags()
+    if flags is None:
+        return None
+    definition = Metering.ServerCommandDefs.mirror_report_attribute_response
+    payload = encode_command(
+        definition.schema(notification_scheme=notes.scheme, notification_flags=list(flags))
+    )
+    return Send(
+        cluster_id=METERING,
+        command_id=MeteringServerCommand.MIRROR_REPORT_ATTRIBUTE_RESPONSE,
+        payload=payload,
+        reply_to=msg,
+    )
+
+
+def _configure(notes: MirrorNotifications, command_id: int, command: Any) -> _STATUS:
+    """Apply Configure Mirror / Notification Scheme / Notification Flag to ``notes``."""
+    if command_id == MeteringClientCommand.CONFIGURE_MIRROR:
+        notes.issuer_event_id = int(command.issuer_event_id)
+        notes.reporting_interval = int(command.reporting_interval)
+        notes.reporting = bool(command.mirror_notification_reporting)
+        notes.scheme = int(command.notification_scheme)
+        return _STATUS.SUCCESS
+    if command_id == MeteringClientCommand.CONFIGURE_NOTIFICATION_SCHEME:
+        scheme = int(command.notification_scheme)
+        if scheme not in notes.orders and len(notes.orders) >= _MAX_SCHEMES:
+            return _STATUS.INSUFFICIENT_SPACE
+        notes.orders[scheme] = int(command.notification_flag_order)
+        return _STATUS.SUCCESS
+    key = (int(command.notification_scheme), int(command.notification_flag_attribute_id))
+    if key[1] not in FLAG_ATTRIBUTES:
+        return _STATUS.INVALID_VALUE
+    if key not in notes.commands and len(notes.commands) >= _MAX_FLAG_COMMANDS:
+        return _STATUS.INSUFFICIENT_SPACE
+    notes.commands[key] = FlagCommands(
+        int(command.cluster_id),
+        int(command.manufacturer_code),
+        tuple(int(c) for c in command.command_ids),
+    )
+    return _STATUS.SUCCESS
+
+
+def _notified(owner: t.EUI64, endpoint: int, notes: MirrorNotifications, command: Any) -> Step:
+    """Get Notified Message: the bits it names are cleared, the application told which of
+    them were set and what Configure Notification Flag said they stand for."""
+    attribute = int(command.notification_flag_attribute_id)
+    if attribute not in FLAG_ATTRIBUTES:
+        return Step(status=_STATUS.INVALID_VALUE)
+    asked = int(command.notification_flags)
+    held = notes.flags.get(attribute, 0)
+    notes.clear_flags(attribute, asked)
+    scheme = int(command.notification_scheme)
+    event = NotifiedMessageRequested(
+        device=owner,
+        endpoint=endpoint,
+        scheme=scheme,
+        attribute=attribute,
+        flags=asked & held,
+        commands=notes.commands.get((scheme, attribute)),
+    )
+    return Step(events=(event,), status=_STATUS.SUCCESS)
