@@ -63,6 +63,7 @@ from zse.config import (
     load_config,
     parse_price,
 )
+from zse.metering.notification import flag_names
 from zse.price import MAX_TIER
 from zse.se.ids import MeteringAttribute
 
@@ -503,6 +504,18 @@ _MIRROR_EVENTS: dict[str, Callable[[Any, str], str]] = {
     "MirrorRemoved": lambda e, who: f"{who} mirror on endpoint {e.endpoint} removed",
     "MirrorUpdated": lambda e, who: (
         f"{who} pushed {len(e.attributes)} values to its mirror on endpoint {e.endpoint}"
+    ),
+    # SE 1.2 mirror notifications
+    "MirrorConfigured": lambda e, who: (
+        f"{who} configured its mirror: notification scheme {e.scheme},"
+        f" {'notifications on' if e.reporting else 'notifications off'}"
+    ),
+    "NotificationFlagsRaised": lambda e, who: (
+        f"{who} mirror flags 0x{e.attribute:04X} now"
+        f" {', '.join(flag_names(e.attribute, e.flags)) or 'none'}"
+    ),
+    "NotifiedMessageRequested": lambda e, who: (
+        f"{who} asked for {', '.join(flag_names(e.attribute, e.flags)) or 'nothing pending'}"
     ),
 }
 

@@ -459,13 +459,13 @@ class MirrorProtocol:
         owner (NOT_AUTHORIZED), a payload that does not decode (MALFORMED_COMMAND), a flag
         attribute other than 0x0000-0x0007 (INVALID_VALUE), a ninth scheme or seventeenth
         flag configuration (INSUFFICIENT_SPACE)."""
-        owner = self.pool.owner(msg.dst_ep)
-        if msg.group is not None or msg.broadcast or owner is None or owner != msg.src_ieee:
-            # a group or broadcast frame is ignored (as Request Mirror); not the owner's refused
-            unicast = msg.group is None and not msg.broadcast
-            return Step(status=_STATUS.NOT_AUTHORIZED) if unicast else Step()
+        if msg.group is not None or msg.broadcast:
+            return Step()  # ignored, as a Request Mirror to many (nothing vouches for it)
         if not msg.from_server or msg.command_id not in _CONFIGURING:
             return Step(status=_STATUS.UNSUP_CLUSTER_COMMAND)
+        owner = self.pool.owner(msg.dst_ep)
+        if owner is None or owner != msg.src_ieee:
+            return Step(status=_STATUS.NOT_AUTHORIZED)
         try:
             command, _ = decode_command(Metering, msg.command_id, msg.payload, from_server=True)
         except InvalidFrame:
@@ -474,8 +474,6 @@ class MirrorProtocol:
         if msg.command_id == MeteringClientCommand.GET_NOTIFIED_MESSAGE:
             return _notified(owner, msg.dst_ep, notes, command)
         status = _configure(notes, msg.command_id, command)
-        if status != _STATUS.SUCCESS:
-            return Step(status=status)
         event = MirrorConfigured(
             device=owner,
             endpoint=msg.dst_ep,
@@ -484,7 +482,7 @@ class MirrorProtocol:
             scheme=notes.scheme,
             reporting_interval=notes.reporting_interval,
         )
-        return Step(events=(event,), status=status)
+        return Step(events=(event,) if status == _STATUS.SUCCESS else (), status=status)
 
     def notify(
         self, device: t.EUI64, attribute: int, flags: int, *, clear: bool = False

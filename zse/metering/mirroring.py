@@ -9,6 +9,13 @@ Read Attributes as the meter would. Allocations and values are written to the
 endpoint; a damaged one is quarantined at start and that mirror starts free) before the
 answer goes out, so a restart, even after kill -9, keeps every mirror the meters were told of.
 
+SE 1.2 notifications (:mod:`zse.metering.notification`): each mirror endpoint also hosts the
+Metering client, which takes the meter's Configure Mirror / Notification Scheme / Flag and Get
+Notified Message and serves the notification flags as its client attributes (map32, read with
+a server-to-client Read Attributes). :meth:`MirrorServer.raise_flags` /
+:meth:`MirrorServer.clear_flags` are the application's side; flags and settings persist with
+the mirror's record, written before the answer goes out like the rest.
+
 The ESI's Basic cluster carries PhysicalEnvironment (ZCL 3.2.2.2.13) bit 0 set while a mirror
 is free ("mirror capacity", as Silicon Labs' meter-mirror plugin shows it). Radios that take
 endpoints only before the network is up (EmberZNet) must be given the mirrors' descriptors
@@ -35,6 +42,14 @@ from zse.metering.mirror import (
     MirrorRemoved,
     MirrorUpdated,
 )
+from zse.metering.notification import (
+    FLAG_ATTRIBUTES,
+    FUNCTIONAL_FLAGS,
+    MAP32,
+    MirrorConfigured,
+    NotificationFlagsRaised,
+    NotifiedMessageRequested,
+)
 from zse.records import RecordError, load_each
 from zse.se.ids import BASIC, METERING, METERING_DEVICE, SE_PROFILE_ID
 from zse.store import Batch, Store
@@ -49,10 +64,13 @@ __all__ = [
     "ESI_SERVER_CLUSTERS",
     "MIRROR_NAMESPACE",
     "MirrorAdded",
+    "MirrorConfigured",
     "MirrorEndpoint",
     "MirrorRemoved",
     "MirrorServer",
     "MirrorUpdated",
+    "NotificationFlagsRaised",
+    "NotifiedMessageRequested",
     "mirror_descriptors",
     "mirror_endpoints",
 ]
@@ -75,7 +93,16 @@ _BATTERY: Final = 0x03
 #: PowerSource of the ESI itself.
 _MAINS: Final = 0x01
 
-MirrorEvent = MirrorAdded | MirrorRemoved | MirrorUpdated
+MirrorEvent = (
+    MirrorAdded
+    | MirrorRemoved
+    | MirrorUpdated
+    | MirrorConfigured
+    | NotificationFlagsRaised
+    | NotifiedMessageRequested
+)
+#: The mirror endpoint's client side: the SE 1.2 notification commands and flags.
+_MIRROR_CLIENT_CLUSTERS: Final = (METERING,)
 
 
 def mirror_endpoints(count: int, after: int) -> tuple[int, ...]:
@@ -88,7 +115,8 @@ def mirror_endpoints(count: int, after: int) -> tuple[int, ...]:
 def mirror_descriptors(endpoints: Iterable[int]) -> list[zdo_t.SimpleDescriptor]:
     """The simple descriptors of the mirror endpoints, as they are registered."""
     return [
-        SeEndpoint.simple_descriptor(ep, METERING_DEVICE, _MIRROR_CLUSTERS, ()) for ep in endpoints
+        SeEndpoint.simple_descriptor(ep, METERING_DEVICE, _MIRROR_CLUSTERS, _MIRROR_CLIENT_CLUSTERS)
+        for ep in endpoints
     ]
 
 
@@ -139,6 +167,7 @@ class MirrorServer:
                 endpoint_id=ep,
                 device_type=METERING_DEVICE,
                 in_clusters=_MIRROR_CLUSTERS,
+                out_clusters=_MIRROR_CLIENT_CLUSTERS,
                 security=security,
                 first_tsn=first_tsn,
                 aps_ack=aps_ack,
@@ -169,6 +198,7 @@ class MirrorServer:
             endpoint.set_attribute(BASIC, int(_BASIC.power_source.id), _BATTERY, 0x30)
             self._serve(ep)
             self._removers.append(endpoint.add_handler(METERING, self._on_report, general=True))
+            self._removers.append(endpoint.add_handler(METERING, self._on_configure))
         self._removers.append(self.client.add_handler(METERING, self._on_command))
 
     def stop(self) -> None:
@@ -193,6 +223,14 @@ class MirrorServer:
         endpoint.attributes[METERING] = {}
         for attr_id, (type_id, value) in self.pool.values(ep).items():
             endpoint.set_attribute(METERING, attr_id, value, type_id)
+        # the notification flags, client attributes of an owned mirror (all 0 at first)
+        endpoint.client_attributes[METERING] = {}
+        if self.pool.owner(ep) is not None:
+            flags = self.pool.notifications(ep).flags
+            for attr_id in FLAG_ATTRIBUTES[:5]:
+                endpoint.set_attribute(METERING, attr_id, flags.get(attr_id, 0), MAP32, client=True)
+            for attr_id, value in flags.items():
+                endpoint.set_attribute(METERING, attr_id, value, MAP32, client=True)
 
     async def _keep(self, events: Iterable[Any]) -> None:
         """Write what the events changed, then serve it (before any answer is sent)."""
@@ -215,6 +253,35 @@ class MirrorServer:
         if not msg.from_server and METERING in getattr(self.client, "in_clusters", ()):
             return None  # a command to the ESI's own meter (its Metering server): not ours
         return await self._carry_out(self.client, self.protocol.receive(msg, None, self.clock()))
+
+    async def raise_flags(
+        self, device: t.EUI64 | str, flags: int, attribute: int = FUNCTIONAL_FLAGS
+    ) -> NotificationFlagsRaised:
+        """Raise ``flags`` (e.g. :class:`~zse.metering.notification.FunctionalFlag`) in the
+        notification flag ``attribute`` of ``device``'s mirror, persisted before this returns;
+        the meter learns them from its next Mirror Report Attribute Response. ``KeyError``:
+        the device has no mirror; ``ValueError``: a bad attribute or flags."""
+        return await self._flags(device, attribute, flags, clear=False)
+
+    async def clear_flags(
+        self, device: t.EUI64 | str, flags: int, attribute: int = FUNCTIONAL_FLAGS
+    ) -> NotificationFlagsRaised:
+        """Clear ``flags`` the application no longer wants the meter to act on (those the
+        meter fetched with Get Notified Message are cleared already)."""
+        return await self._flags(device, attribute, flags, clear=True)
+
+    async def _flags(
+        self, device: t.EUI64 | str, attribute: int, flags: int, *, clear: bool
+    ) -> NotificationFlagsRaised:
+        eui = t.EUI64.convert(device) if isinstance(device, str) else device
+        event = self.protocol.notify(eui, attribute, flags, clear=clear)
+        await self._keep((event,))
+        self._stream.emit(event)
+        return event
+
+    async def _on_configure(self, msg: ZclMessage) -> foundation.Status | None:
+        endpoint = cast(ZclPort, self.endpoints[msg.dst_ep])
+        return await self._carry_out(endpoint, self.protocol.configure(msg, self.clock()))
 
     async def _on_report(self, msg: ZclMessage) -> foundation.Status | None:
         endpoint = cast(ZclPort, self.endpoints[msg.dst_ep])

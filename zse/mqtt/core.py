@@ -549,6 +549,9 @@ EVENT_KINDS: Final = {
     "MirrorAdded": "mirror",
     "MirrorRemoved": "mirror",
     "MirrorUpdated": "mirror",
+    "MirrorConfigured": "mirror",  # SE 1.2 mirror notifications
+    "NotificationFlagsRaised": "mirror",
+    "NotifiedMessageRequested": "mirror",
     # SE 1.2 Device Management and Events (D.10, D.11): a device's requests, never a password
     "PasswordRequested": "device_management",
     "EventConfigurationReported": "device_management",

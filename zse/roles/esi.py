@@ -75,9 +75,12 @@ from zse.metering.mirroring import (
     ESI_CLIENT_CLUSTERS,
     ESI_SERVER_CLUSTERS,
     MirrorAdded,
+    MirrorConfigured,
     MirrorRemoved,
     MirrorServer,
     MirrorUpdated,
+    NotificationFlagsRaised,
+    NotifiedMessageRequested,
     mirror_descriptors,
     mirror_endpoints,
 )
@@ -402,6 +405,9 @@ EsiEvent = (
     | MirrorAdded
     | MirrorRemoved
     | MirrorUpdated
+    | MirrorConfigured
+    | NotificationFlagsRaised
+    | NotifiedMessageRequested
     | PriceSent
     | TariffSent
     | TariffCancelSent

@@ -1117,9 +1117,10 @@ class _Pending(NamedTuple):
         if msg.from_server == self.from_server or self.dst_ep not in (ALL_ENDPOINTS, msg.src_ep):
             return False
         if msg.is_cluster_command:
-            return self.cluster_specific and (
-                self.answers is None or msg.command_id in self.answers
-            )
+            # a global request is answered by a cluster command only where it names it (SE
+            # 1.2: Mirror Report Attribute Response answers a mirrored meter's report)
+            named = self.answers is not None and msg.command_id in self.answers
+            return named or (self.cluster_specific and self.answers is None)
         if msg.command_id == foundation.GeneralCommand.Default_Response:
             # Its first octet names the command it answers (ZCL 2.5.12.1): one naming
             # another command answers an older frame of this endpoint with the same TSN.
