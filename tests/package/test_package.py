@@ -78,6 +78,7 @@ LAYERS: tuple[Layer, ...] = (
             # the simulated household load (issue #14.2, m-load)
             "zse.metering.load",
             "zse.metering.display",  # #14.5 display cost
+            "zse.metering.notification",  # SE 1.2 mirror notifications: settings, flags
             "zse.zcl.reporting",
             "zse.provisioning",
             "zse.provisioning.lifecycle",
