@@ -29,20 +29,29 @@ from zse.metering.core import Readings
 from zse.mqtt.core import node_id
 from zse.prepayment.service import PrepayStatus
 from zse.roles.han import InHomeDisplay
-from zse.se.ids import PREPAYMENT
+from zse.se.ids import METERING, PREPAYMENT
 from zse.se.prepay import CreditStatus
 from zse.sim import Air
 
 broker = pytest.fixture(running_broker, name="broker")
 
 
-def unanswered_match_desc(monkeypatch: pytest.MonkeyPatch, han: Han, cluster: int) -> None:
-    """The coordinator never answers a Match_Desc_req for ``cluster``; others as before."""
+def unanswered_match_desc(
+    monkeypatch: pytest.MonkeyPatch,
+    han: Han,
+    cluster: int,
+    asked_at: dict[int, float] | None = None,
+) -> None:
+    """The coordinator never answers a Match_Desc_req for ``cluster``; others as before.
+    ``asked_at``: when (the loop's time) each cluster was first asked for."""
     node = han.app.radio
     serve = node._zdo_serve
+    loop = asyncio.get_running_loop()
 
     def silent(ind: Any) -> bool:
         asked = ind.payload[6:8] if ind.payload[5:6] == b"\x01" else b""
+        if ind.cluster_id == zdo_t.ZDOCmd.Match_Desc_req and asked_at is not None and asked:
+            asked_at.setdefault(int.from_bytes(asked, "little"), loop.time())
         if ind.cluster_id == zdo_t.ZDOCmd.Match_Desc_req and asked == cluster.to_bytes(2, "little"):
             return True
         return bool(serve(ind))
@@ -149,6 +158,33 @@ async def test_an_unanswered_match_desc_for_prepayment_is_a_warning_and_watch_go
         assert {"reading", "price"} <= set(kinds)
         assert "credit" not in kinds
         assert zcl_sent(sh, PREPAYMENT) == 0
+    finally:
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
+
+
+async def test_an_unanswered_prepayment_question_does_not_hold_the_meter_search_back(
+    tmp_path: Path, serial_link: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Match_Desc_req for Prepayment and the one for the meter's Metering server go out
+    together (SE 5.4.7.1): a meter that never answers the first (the stick's ZDO request
+    times out after some seconds) costs the meter search no wait."""
+    sh = await meter_and_stick(tmp_path, serial_link, **esi_options())
+    await sh.han.esi.price.publish(price(1))
+    assert sh.han.esi.meter is not None
+    await sh.han.esi.meter.feed(Readings(summation_delivered=1000))
+    asked_at: dict[int, float] = {}
+    unanswered_match_desc(monkeypatch, sh.han, PREPAYMENT, asked_at)
+    lines: list[str] = []
+    try:
+        status = await run_han(
+            options(tmp_path, sh, as_json=True, duration=30), watch=True, out=lines.append
+        )
+        assert status == 0
+        assert {PREPAYMENT, METERING} <= set(asked_at), asked_at
+        assert asked_at[METERING] - asked_at[PREPAYMENT] < 1, asked_at
+        assert "reading" in [json.loads(line)["type"] for line in lines]
     finally:
         for task in list(sh.ncp.tasks):
             task.cancel()

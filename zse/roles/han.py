@@ -704,6 +704,8 @@ class InHomeDisplay(HanDevice):
         #: When the credit was last read (ZigBee UTCTime), and the read under way.
         self._prepay_read_at: int | None = None
         self._prepay_reading: asyncio.Task[Any] | None = None
+        #: The question whether the ESI serves Prepayment, while it is asked.
+        self._serving: asyncio.Task[bool] | None = None
         if prepayment is True:
             self._add_prepayment()
         self._meter = meter
@@ -734,7 +736,7 @@ class InHomeDisplay(HanDevice):
                 "%s: the meter did not say whether it serves Prepayment (Match_Desc_req: %s):"
                 " no credit is read",
                 self.name,
-                exc or type(exc).__name__,
+                str(exc) or type(exc).__name__,
             )
             return False
         if endpoints and self.esi_endpoint not in endpoints:
@@ -748,17 +750,23 @@ class InHomeDisplay(HanDevice):
         return self.esi_endpoint in endpoints
 
     async def start_more(self) -> None:
-        """Find out whether the ESI serves Prepayment (``prepayment="if served"``); find
-        the meter and follow it (``metering=True``); start the Prepayment client (a prepay
-        display: the credit is read at the resync that follows)."""
-        if self._prepayment == IF_SERVED and await self._esi_serves_prepayment():
-            self._add_prepayment()
-        if self.prepayment is not None:
-            self.prepayment.server_ep = 0 if self.esi_endpoint is None else self.esi_endpoint
-            self.prepayment.start()
+        """Ask whether the ESI serves Prepayment (``prepayment="if served"``), and meanwhile
+        find the meter and follow it (``metering=True``): a meter that does not answer the
+        first question holds neither the meter search nor the resync back. A prepay
+        display's Prepayment client starts once known (its credit is read at the resync
+        that follows, :meth:`resync`)."""
+        if self._prepayment == IF_SERVED and self.prepayment is None and self._serving is None:
+            self._serving = asyncio.get_running_loop().create_task(self._esi_serves_prepayment())
+        self._start_prepayment()
         if not self._metering:
             return
-        nwk, ep = self._meter if self._meter is not None else await find_meter(self.device)
+        try:
+            nwk, ep = self._meter if self._meter is not None else await find_meter(self.device)
+        except BaseException:
+            if self._serving is not None:  # no start: nobody waits for the answer
+                self._serving.cancel()
+                self._serving = None
+            raise
         self.metering = MeteringClient(
             self.endpoint,
             meter_nwk=nwk,
@@ -772,10 +780,20 @@ class InHomeDisplay(HanDevice):
         self.metering.start()
         await self._safely(self.read_block_tariff())
 
+    def _start_prepayment(self) -> None:
+        if self.prepayment is not None:
+            self.prepayment.server_ep = 0 if self.esi_endpoint is None else self.esi_endpoint
+            self.prepayment.start()
+
     async def resync(self) -> Resynced:
         """As :meth:`HanDevice.resync`; a prepay display reads the credit too (SE 1.2
-        D.7.2.2.1), at each start and rejoin."""
+        D.7.2.2.1), at each start and rejoin (``prepayment="if served"``: once the ESI
+        said whether it serves Prepayment, asked while the rest went on)."""
         event = await super().resync()
+        serving, self._serving = self._serving, None
+        if serving is not None and await serving:
+            self._add_prepayment()
+            self._start_prepayment()
         if self.prepayment is not None:
             await self._safely(self._read_prepay())
         return event
@@ -804,6 +822,9 @@ class InHomeDisplay(HanDevice):
         task.add_done_callback(done)
 
     async def stop(self) -> None:
+        if self._serving is not None:
+            self._serving.cancel()
+            self._serving = None
         if self.metering is not None:
             await self.metering.stop()
         if self.prepayment is not None:
