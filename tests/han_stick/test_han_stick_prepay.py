@@ -21,9 +21,12 @@ from tests.han_stick.stick_builder import STICK, match_descs, meter_and_stick, z
 from tests.han_stick.test_han_stick_cli import options
 from tests.mqtt.broker import Broker, running_broker
 from tests.mqtt.helpers import Subscriber, settings
+from tests.price.test_price_tariffs import information, labels
 from tests.roles.han_builder import START, Han, close
 from tests.roles.test_roles_esi_registry import price
 from tests.roles.test_roles_prepayment import esi_options
+from zse.calendar.core import CalendarReading
+from zse.calendar.protocol import CalendarChanged
 from zse.cli.han import HanOptions, _show, run_han
 from zse.metering.core import Readings
 from zse.mqtt.core import node_id
@@ -99,6 +102,8 @@ async def test_watch_prints_a_prepay_meter_s_credit_and_tier_and_puts_the_credit
             lambda: (s := subscriber.on(state)) and s[-1]["credit_remaining"] and s[-1]
         )
         assert (got["credit_remaining"], got["currency"]) == (10.0, 978)
+        # the tariff names the tiers (Publish Tier Labels): 1 Night, 2 Day
+        await esi.publish_tariff(information(), labels(), device=str(STICK))
         # a TOU calendar: night (tier 1) until 07:00 UTC, then day (tier 2)
         await esi.publish_calendar(tou_calendar(calendar_time_reference=0), device=str(STICK))
         # 28 kWh at 0.250: 700 pence, 300 left, the low credit warning level
@@ -108,14 +113,20 @@ async def test_watch_prints_a_prepay_meter_s_credit_and_tier_and_puts_the_credit
         await esi.meter.feed(Readings(summation_delivered=28_000))
         await asyncio.sleep(40)  # virtual: the meter reports, the display reads the credit
         assert records(lines, "tier") == [
-            {"type": "tier", "tier": 1, "next_tier": 2, "changes_at": "2025-05-08T07:00:00+00:00"}
+            {
+                "type": "tier",
+                "tier": 1,
+                "label": "Night",
+                "next_tier": 2,
+                "changes_at": "2025-05-08T07:00:00+00:00",
+            }
         ]
         assert records(lines, "low_credit") == [{"type": "low_credit", "credit": 3.0, "level": 3.0}]
         assert records(lines, "credit")[-1]["credit"] == 3.0
         got = await subscriber.until(
             lambda: (s := subscriber.on(state)) and s[-1]["credit_remaining"] == 3.0 and s[-1]
         )
-        assert got["calendar_tier"] == 1
+        assert (got["calendar_tier"], got["calendar_tier_label"]) == (1, "Night")
         assert match_descs(sh)[PREPAYMENT] == 1  # asked once
         stop.set()
         assert await watching == 0
@@ -205,4 +216,30 @@ async def test_the_credit_line_in_text_names_the_status_bits_and_nothing_read_is
     assert lines == [
         "credit        credit=2.5  emergency_credit=5.0"
         "  status=low_credit,emergency_credit_available"
+    ]
+
+
+async def test_the_tier_line_names_the_tier_by_the_tariff_s_tier_label() -> None:
+    """The ``tier`` line carries the tier's label: the delivered tariff's Publish Tier Labels
+    (SE 1.2 D.4.2.4.9) when the display holds them, else ``Tier N`` (as
+    ``calendar_tier_label`` on MQTT); no label for no tier."""
+    ihd = InHomeDisplay(Air().device(str(STICK)), credentials=[], clock=lambda: START)
+    text = HanOptions(device="/dev/null")
+    lines: list[str] = []
+
+    async def show(tier: int) -> None:
+        reading = CalendarReading(calendar_type=0, value=tier, changes_at=None, next_value=None)
+        await _show(ihd, CalendarChanged(at=START, reading=reading), text, lines.append, {})
+
+    await show(1)
+    ihd.price.tariffs.add(information(), START)
+    ihd.price.tariffs.put(labels(), START)
+    await show(1)
+    await show(2)
+    await show(0)
+    assert lines == [
+        "tier          tier=1  label=Tier 1",
+        "tier          tier=1  label=Night",
+        "tier          tier=2  label=Day",
+        "tier          tier=0",
     ]

@@ -10,7 +10,8 @@ as they arrive, one line each (``--json``: one JSON object a line), until Ctrl-C
 endpoint serves Prepayment, SE 1.2 D.7: one Match_Desc_req at start tells; ``--prepayment`` /
 ``--no-prepayment`` override) it also prints the credit when it changes, and low credit,
 credit exhausted and emergency credit selected; with a TOU calendar (SE 1.2 D.9), the tier it
-says is in force when that changes. It never prints a top-up code (it sends none).
+says is in force (and its label) when that changes. It never prints a top-up code (it
+sends none).
 
 The stick's network state stays in the stick (its tokens); what was joined is kept in
 ``--state`` (a zse store, default ``zse-han.db``), so a later run rejoins the same meter only.
@@ -349,7 +350,7 @@ async def _show(ihd: Any, event: Any, options: HanOptions, out: Out, shown: dict
     from zse.metering.protocol import MeterReading  # noqa: PLC0415
     from zse.price.protocol import PriceReceived  # noqa: PLC0415
 
-    record: dict[str, Any] | None = _prepay_record(ihd, event) or _tier_record(event)
+    record: dict[str, Any] | None = _prepay_record(ihd, event) or _tier_record(ihd, event)
     if isinstance(event, MeterReading):
         screen = ihd.showing_energy()
         record = {
@@ -445,9 +446,11 @@ def _prepay_record(ihd: Any, event: Any) -> dict[str, Any] | None:
     return None
 
 
-def _tier_record(event: Any) -> dict[str, Any] | None:
+def _tier_record(ihd: Any, event: Any) -> dict[str, Any] | None:
     """The tier the delivered TOU calendar (calendar type 0, SE 1.2 D.9) says is in force,
-    the next tier and when it comes (ISO 8601 UTC), when it changed; None for another event."""
+    its label (the tariff's Publish Tier Labels, SE 1.2 D.4.2.4.9, else ``Tier N``: as
+    ``calendar_tier_label`` on MQTT), the next tier and when it comes (ISO 8601 UTC), when
+    it changed; None for another event."""
     from zse.calendar.protocol import CalendarChanged  # noqa: PLC0415
     from zse.time.core import from_zigbee  # noqa: PLC0415
 
@@ -458,6 +461,7 @@ def _tier_record(event: Any) -> dict[str, Any] | None:
     return {
         "type": "tier",
         "tier": reading.value,
+        "label": ihd.tier_label(reading.value, event.at),
         "next_tier": reading.next_value,
         "changes_at": None if changes_at is None else from_zigbee(changes_at).isoformat(),
     }

@@ -86,7 +86,7 @@ from zse.metering.protocol import (
 from zse.metering.service import METERING, MeteringClient, find_meter
 from zse.prepayment.protocol import TopUpAnswered
 from zse.prepayment.service import PREPAYMENT, PrepaymentClient, PrepayStatus
-from zse.price.core import BlockPeriod, PriceAttributes
+from zse.price.core import BlockPeriod, PriceAttributes, TierLabels
 from zse.price.service import PRICE, PriceClient, PriceReceived, PriceValueReceived
 from zse.se.ids import (
     IN_HOME_DISPLAY,
@@ -413,6 +413,24 @@ class HanDevice:
         (default now): the tier (or Friendly Credit, aux switches) in force and when it next
         changes; None without a calendar. Local time: :meth:`use_time` sets the zone."""
         return self.calendar.at(utc, calendar_type)
+
+    def tier_label(self, tier: int | None, utc: int | None = None) -> str | None:
+        """The label of price tier ``tier`` (1-48) in the delivered tariff in force at
+        ``utc`` (default now): its Publish Tier Labels (SE 1.2 D.4.2.4.9), else ``Tier N``,
+        as on MQTT (:class:`zse.mqtt.core.DeviceView`); None for no tier (0 or None,
+        D.4.2.4.1.1.8)."""
+        if not tier:
+            return None
+        now = self.clock() if utc is None else utc
+        tariffs = self.price.tariffs
+        held = tariffs.current(now, 0)  # tariff type 0: delivered (D.4.2.4.5.1.5)
+        labels = (
+            None
+            if held is None
+            else tariffs.value(TierLabels, held.issuer_tariff_id, now, held.provider_id)
+        )
+        label = None if labels is None else labels.labels.get(tier)
+        return f"Tier {tier}" if not label else bytes(label).decode("utf-8", "replace")
 
     def use_time(self, reading: TimeReading) -> None:
         """Read calendars on standard or local time with the TimeZone and DST of a Time
