@@ -24,7 +24,7 @@ from tests.mqtt.helpers import Subscriber, settings
 from tests.price.test_price_tariffs import information, labels
 from tests.roles.han_builder import START, Han, close
 from tests.roles.test_roles_esi_registry import price
-from tests.roles.test_roles_prepayment import esi_options
+from tests.roles.test_roles_prepayment import METER, esi_options
 from zse.calendar.core import CalendarReading
 from zse.calendar.protocol import CalendarChanged
 from zse.cli.han import HanOptions, _show, run_han
@@ -202,10 +202,10 @@ async def test_an_unanswered_prepayment_question_does_not_hold_the_meter_search_
         await close(sh.han)
 
 
-async def test_the_credit_line_in_text_names_the_status_bits_and_nothing_read_is_no_line() -> None:
+async def test_the_credit_line_in_text_names_the_status_bits_and_nothing_read_says_so() -> None:
     """The text line of a credit read without a price known: two digits after the point (as
     on MQTT), the Credit Status bits by name, comma-separated; a read that got nothing (a
-    meter without Prepayment, ``--prepayment``) prints no line."""
+    meter without Prepayment, ``--prepayment``) says the meter does not serve Prepayment."""
     ihd = InHomeDisplay(Air().device(str(STICK)), credentials=[], prepayment=True)
     lines: list[str] = []
     shown: dict[str, Any] = {}
@@ -215,7 +215,8 @@ async def test_the_credit_line_in_text_names_the_status_bits_and_nothing_read_is
     await _show(ihd, PrepayStatus(None, None, None, None), text, lines.append, shown)
     assert lines == [
         "credit        credit=2.5  emergency_credit=5.0"
-        "  status=low_credit,emergency_credit_available"
+        "  status=low_credit,emergency_credit_available",
+        "prepayment    served=False",
     ]
 
 
@@ -243,3 +244,39 @@ async def test_the_tier_line_names_the_tier_by_the_tariff_s_tier_label() -> None
         "tier          tier=2  label=Day",
         "tier          tier=0",
     ]
+
+
+async def test_a_forced_prepayment_on_a_credit_meter_says_so_and_announces_no_credit(
+    tmp_path: Path, serial_link: Callable[..., None], broker: Broker
+) -> None:
+    """``zse han watch --prepayment --broker`` on a meter without Prepayment: one
+    ``prepayment served=False`` line, no credit line, and no credit sensor announced to
+    Home Assistant (it would stay empty)."""
+    sh = await meter_and_stick(tmp_path, serial_link, meter=METER)  # no Prepayment server
+    await sh.han.esi.price.publish(price(1))
+    assert sh.han.esi.meter is not None
+    await sh.han.esi.meter.feed(Readings(summation_delivered=1000))
+    subscriber = Subscriber(broker)
+    await subscriber.connect()
+    lines: list[str] = []
+    mqtt = settings(broker, client_id="zse-han-forced")
+    try:
+        status = await run_han(
+            options(tmp_path, sh, as_json=True, prepayment=True, mqtt=mqtt, duration=90),
+            watch=True,
+            out=lines.append,
+        )
+        assert status == 0
+        assert records(lines, "prepayment") == [{"type": "prepayment", "served": False}]
+        assert records(lines, "credit") == []
+        node = node_id(STICK)
+        await subscriber.until(lambda: subscriber.on(f"zse/{node}/state"))
+        topics = {t for t, _, _ in subscriber.received}
+        assert f"homeassistant/sensor/{node}/energy/config" in topics
+        assert not {t for t in topics if t.startswith(f"homeassistant/sensor/{node}/credit")}
+        assert not {t for t in topics if "emergency_credit" in t}
+    finally:
+        await subscriber.close()
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)

@@ -333,3 +333,39 @@ async def test_a_meter_without_these_clusters_costs_the_bridge_nothing(
         await bridge.stop()
         await sub.close()
         await close(han)
+
+
+async def test_a_forced_prepay_display_on_a_credit_meter_announces_no_credit_sensors(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """``prepayment=True`` (``zse han watch --prepayment``) on a meter without Prepayment:
+    the credit read gets nothing (a status all None), so the credit sensors stay withheld,
+    as when the display does not ask (ADR 0034); none is announced empty."""
+    han = await build(tmp_path, meter=METER)  # no Prepayment server
+    await han.esi.provision(EUIS["ihd"])
+    ihd = han.add("ihd", metering=True, prepayment=True)
+    node = node_id(ihd.name)
+    sub = Subscriber(broker)
+    await sub.connect()
+    bridge = HanBridge([ihd], settings(broker), store=han.registry.store)
+    await bridge.start()
+    try:
+        await real_wait(bridge.connected.wait())
+        await ihd.start()
+        await han.esi.publish_price(price(1), device=EUIS["ihd"])
+        await asyncio.sleep(90)  # virtual: readings, the credit read again
+        await real_wait(bridge.drained.wait())
+        got = await sub.until(lambda: _state(sub, f"zse/{node}/state", lambda s: s["currency"]))
+        assert got["credit_remaining"] is None
+        statuses = [e for e in han.device_events["ihd"] if isinstance(e, PrepayStatus)]
+        assert statuses == [PrepayStatus(None, None, None, None)]  # read, nothing served
+        topics = {t for t, _, _ in sub.received}
+        credit = {
+            f"homeassistant/sensor/{node}/{what}/config" for what in SENSORS if "credit" in what
+        }
+        assert credit, SENSORS
+        assert not credit & topics
+    finally:
+        await bridge.stop()
+        await sub.close()
+        await close(han)

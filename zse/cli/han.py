@@ -405,7 +405,9 @@ def _prepay_record(ihd: Any, event: Any) -> dict[str, Any] | None:
     """A prepay meter's credit read (SE 1.2 D.7.2.2.1), or what became true of it (low
     credit, credit exhausted, emergency credit selected), as a watch line: amounts in the
     price's currency (:func:`zse.mqtt.core.credit_amount`, as on MQTT), None for another
-    event. A top-up's events are not shown: watch sends none, and a code is never printed."""
+    event. A read that got nothing (``--prepayment`` on a meter without Prepayment) says
+    so: ``prepayment served=False``, once (the display tells a status when it changed). A
+    top-up's events are not shown: watch sends none, and a code is never printed."""
     from zse.mqtt.core import credit_amount, credit_status_names, currency_text  # noqa: PLC0415
     from zse.prepayment.core import (  # noqa: PLC0415
         CreditExhausted,
@@ -421,8 +423,8 @@ def _prepay_record(ihd: Any, event: Any) -> dict[str, Any] | None:
         return credit_amount(raw, code)
 
     if isinstance(event, PrepayStatus):
-        if event == PrepayStatus(None, None, None, None):
-            return None  # nothing read (a meter without Prepayment, --prepayment)
+        if event == PrepayStatus(None, None, None, None):  # --prepayment, a credit meter
+            return {"type": "prepayment", "served": False}
         return {
             "type": "credit",
             "credit": amount(event.credit_remaining),

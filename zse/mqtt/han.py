@@ -126,6 +126,13 @@ _CLUSTER_SENSORS: Final = {
     "credit": ("credit", "emergency_credit"),
     "calendar": ("calendar_tier", "tier_change"),
 }
+#: A prepay status's values (SE 1.2 D.7.2.2.1): one read announces the credit sensors.
+_PREPAY_READ: Final = (
+    "credit_remaining",
+    "emergency_credit_remaining",
+    "credit_status",
+    "low_credit_warning_level",
+)
 #: The calendar events after which the bridge asks the device what is in force now (a change
 #: of tenancy may have dropped the calendars: ``TenancyChangeApplied``).
 _CALENDAR_EVENTS: Final = (
@@ -267,7 +274,7 @@ class HanBridge(BridgeShell):
         elif kind in ("TariffReceived", "PriceValueReceived"):
             self._learn_value(name, event)
         else:
-            self._learn_cluster(name, kind)
+            self._learn_cluster(name, event)
         after = (
             self.units[name],
             self.price_units.get(name),
@@ -279,11 +286,17 @@ class HanBridge(BridgeShell):
             for publication in self._announce(name):
                 self.publish(publication)
 
-    def _learn_cluster(self, name: str, kind: str) -> None:
-        """A prepay status or a calendar that announces a display's sensors first (ADR
-        0034); the credit in the currency of the price held, when one came."""
+    def _learn_cluster(self, name: str, event: Any) -> None:
+        """A prepay status with a credit read or a calendar that announces a display's
+        sensors first (ADR 0034); the credit in the currency of the price held, when one
+        came. A status that read nothing (a meter without Prepayment, the display told it
+        is a prepay one) announces nothing: its sensors would stay empty."""
         unknown = self._unknown[name]
-        if kind == "PrepayStatus" and "credit" in unknown:
+        kind = type(event).__name__
+        read = kind == "PrepayStatus" and any(
+            getattr(event, key, None) is not None for key in _PREPAY_READ
+        )
+        if read and "credit" in unknown:
             unknown.discard("credit")
             currency = self.views[name].state.get("currency")
             if currency is not None:
