@@ -10,16 +10,18 @@ import asyncio
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.mqtt.broker import Broker
-from tests.mqtt.helpers import Subscriber
+from tests.mqtt.helpers import Subscriber, real_wait, settings
 from tests.mqtt.test_mqtt_bridge import HA_DEVICE_KEYS, HA_SENSOR_KEYS, TEMPLATE
 from tests.mqtt.test_mqtt_han import HAN, PRICE, both
 from tests.mqtt.test_mqtt_tariffs_core import MATRIX
 from tests.price.test_price_se12_values import bill, billing, co2, cpp
 from tests.price.test_price_tariffs import information, labels, thresholds
+from tests.roles.han_builder import EUIS, build, close
 from zse.mqtt.core import (
     CommandError,
     DeviceView,
@@ -30,6 +32,7 @@ from zse.mqtt.core import (
     node_id,
     parse_han_command,
 )
+from zse.mqtt.han import HanBridge
 from zse.price import TariffCancellation
 from zse.price.service import PriceReceived, PriceValueReceived, TariffCancelled, TariffReceived
 from zse.se.ids import IN_HOME_DISPLAY
@@ -277,3 +280,60 @@ async def test_a_display_s_tariff_and_cpp_event_on_mqtt(broker: Broker, tmp_path
             await late.close()
         assert kept == [({}, True)]
         assert (last_state[-1]["tariff_label"], last_state[-1]["tier_label"]) == (None, "Tier 2")
+
+
+async def _retained(broker: Broker, name: str, node: str) -> tuple[Any, Any]:
+    """What a client subscribing now gets of the display's ``state`` and ``price/tariff``:
+    the retained messages."""
+    reader = Subscriber(broker, name)
+    await reader.connect()
+    try:
+        state, tariff = f"zse/{node}/state", f"zse/{node}/price/tariff"
+        await reader.until(lambda: reader.on(state) and reader.on(tariff))
+        return reader.on(state)[-1], reader.on(tariff)[-1]
+    finally:
+        await reader.close()
+
+
+async def test_a_restarted_bridge_s_tariff_and_state_agree(broker: Broker, tmp_path: Path) -> None:
+    """The retained ``price/tariff`` outlives the bridge; ``state`` starts anew with it. At
+    start the bridge shows the tariff the display holds on both (a restart of the bridge
+    alone), and clears the retained tariff (``{}``) when the display holds none (a restart
+    of ``zse han watch``, whose display starts empty): the two agree, not only after the
+    next tariff."""
+    han = await build(tmp_path)
+    await han.esi.provision(EUIS["ihd"])
+    ihd = han.add("ihd")
+    node = node_id(ihd.name)
+    store = han.registry.store
+    bridge = HanBridge([ihd], settings(broker), store=store)
+    await bridge.start()
+    try:
+        await real_wait(bridge.connected.wait())
+        await ihd.start()
+        await han.esi.publish_tariff(information(), labels(), device=EUIS["ihd"])
+        await asyncio.sleep(5)  # virtual
+        await real_wait(bridge.drained.wait())
+        state, tariff = await _retained(broker, "reader-1", node)
+        assert (state["tariff_label"], tariff["tariff_label"]) == ("Economy 7", "Economy 7")
+        await bridge.stop()
+
+        bridge = HanBridge([ihd], settings(broker), store=store)  # the display holds it
+        await bridge.start()
+        await real_wait(bridge.connected.wait())
+        await real_wait(bridge.drained.wait())
+        state, tariff = await _retained(broker, "reader-2", node)
+        assert (state["tariff_label"], tariff["tariff_label"]) == ("Economy 7", "Economy 7")
+        assert state["tier_labels"] == tariff["tier_labels"]["labels"] == {"1": "Night", "2": "Day"}
+        await bridge.stop()
+
+        ihd.price.clear()  # a display that starts with no tariff
+        bridge = HanBridge([ihd], settings(broker), store=store)
+        await bridge.start()
+        await real_wait(bridge.connected.wait())
+        await real_wait(bridge.drained.wait())
+        state, tariff = await _retained(broker, "reader-3", node)
+        assert (state["tariff_label"], tariff) == (None, {})
+    finally:
+        await bridge.stop()
+        await close(han)

@@ -2218,6 +2218,22 @@ class DeviceView:
         ):
             self._values[type(value)] = value
 
+    def hold_tariff(self, information: TariffInformation, values: Iterable[Any] = ()) -> bool:
+        """The tariff the device holds (its information and whole values), as if it had
+        just been received: a bridge that starts shows what the device already holds
+        (:meth:`zse.roles.han.HanDevice.tariff_held`). True when the state changed."""
+        before = dict(self.state)
+        self._tariff = information
+        self._values = {
+            type(value): value
+            for value in values
+            if (value.provider_id, value.issuer_tariff_id)
+            == (information.provider_id, information.issuer_tariff_id)
+        }
+        found = {**self._tariff_state(), **self._derived("PriceReceived")}
+        self.state.update({k: v for k, v in found.items() if k in self.state})
+        return self.state != before
+
     def _tariff_state(self) -> dict[str, Any]:
         """The tariff's keys of a display's state: label, labels, thresholds, tier label."""
         tariff = self.tariff

@@ -17,7 +17,8 @@ ESI's bridge (docs/mqtt.md):
 - ``<base>/<device>/state``: the device's state (:class:`zse.mqtt.core.DeviceView`),
   retained, which Home Assistant's sensors read (:func:`zse.mqtt.core.han_discovery`);
 - ``<base>/<device>/price/tariff``: the SE 1.2 tariff it was last given, whole, retained
-  (ADR 0030);
+  (ADR 0030); published with the state at each connection (at start the tariff the device
+  holds, ``{}`` for none), so that an earlier run's never disagrees with the state;
 - ``<base>/<device>/calendar``, ``prepayment``, ``device_management``: what a display learns
   of SE 1.2's Calendar, Prepayment and Device Management (ADR 0034), read only; the state
   has the tier the calendar says now (moved at the calendar's change time, when the
@@ -61,7 +62,7 @@ from zse.price.core import BillingPeriod, Co2Value, ConsolidatedBill, CppEvent
 from zse.se.ids import IN_HOME_DISPLAY
 from zse.store import Store
 
-__all__ = ["Calendared", "CppResponder", "Display", "HanBridge", "HanRole"]
+__all__ = ["Calendared", "CppResponder", "Display", "HanBridge", "HanRole", "TariffHolder"]
 
 
 @runtime_checkable
@@ -99,6 +100,14 @@ class Calendared(HanRole, Protocol):
     calendar says at an instant (:meth:`zse.roles.han.HanDevice.calendar_at`)."""
 
     def calendar_at(self, utc: int | None = None, calendar_type: int = 0) -> Any: ...
+
+
+@runtime_checkable
+class TariffHolder(HanRole, Protocol):
+    """A HAN device that holds SE 1.2 tariffs (SE 1.2 D.4.2.4.5-9): the delivered tariff in
+    force with its values (:meth:`zse.roles.han.HanDevice.tariff_held`), or None."""
+
+    def tariff_held(self, utc: int | None = None) -> Any: ...
 
 
 @runtime_checkable
@@ -204,10 +213,28 @@ class HanBridge(BridgeShell):
             for name, role in self.roles.items()
         ]
 
+    async def start(self) -> None:
+        """As :meth:`BridgeShell.start`; each display's view starts from the tariff the
+        device holds already (none: its retained ``price/tariff`` is cleared at connection,
+        :meth:`_discovery`)."""
+        for name, role in self.roles.items():
+            held = role.tariff_held() if isinstance(role, TariffHolder) else None
+            if held is not None and not self.views[name].tariff:
+                self.views[name].hold_tariff(*held)
+                self._unknown[name].discard("tariff")
+        await super().start()
+
     def _discovery(self) -> list[Publication]:
         found = [p for name in self.roles for p in self._announce(name)]
-        # each device's state as it is now, so that the sensors have a value at once
-        return found + [self._state(name) for name in self.roles]
+        # each device's state as it is now, so that the sensors have a value at once, and a
+        # display's tariff with it (``{}`` for none): the retained one of an earlier run
+        # would disagree with the state
+        tariffs = [
+            self._tariff(name)
+            for name, role in self.roles.items()
+            if role.device_type == IN_HOME_DISPLAY
+        ]
+        return found + [self._state(name) for name in self.roles] + tariffs
 
     def _announce(self, name: str) -> list[Publication]:
         """Device ``name``'s discovery, in the units it shows, its sensors whose unit is

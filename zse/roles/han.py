@@ -86,7 +86,14 @@ from zse.metering.protocol import (
 from zse.metering.service import METERING, MeteringClient, find_meter
 from zse.prepayment.protocol import TopUpAnswered
 from zse.prepayment.service import PREPAYMENT, PrepaymentClient, PrepayStatus
-from zse.price.core import BlockPeriod, PriceAttributes, TierLabels
+from zse.price.core import (
+    BlockPeriod,
+    BlockThresholds,
+    PriceAttributes,
+    PriceMatrix,
+    TariffInformation,
+    TierLabels,
+)
 from zse.price.service import PRICE, PriceClient, PriceReceived, PriceValueReceived
 from zse.se.ids import (
     IN_HOME_DISPLAY,
@@ -421,16 +428,27 @@ class HanDevice:
         D.4.2.4.1.1.8)."""
         if not tier:
             return None
-        now = self.clock() if utc is None else utc
-        tariffs = self.price.tariffs
-        held = tariffs.current(now, 0)  # tariff type 0: delivered (D.4.2.4.5.1.5)
-        labels = (
-            None
-            if held is None
-            else tariffs.value(TierLabels, held.issuer_tariff_id, now, held.provider_id)
-        )
+        held = self.tariff_held(utc)
+        labels = next((v for v in held[1] if isinstance(v, TierLabels)), None) if held else None
         label = None if labels is None else labels.labels.get(tier)
         return f"Tier {tier}" if not label else bytes(label).decode("utf-8", "replace")
+
+    def tariff_held(
+        self, utc: int | None = None
+    ) -> tuple[TariffInformation, tuple[Any, ...]] | None:
+        """The delivered tariff (tariff type 0, SE 1.2 D.4.2.4.5.1.5) in force at ``utc``
+        (default now) with its price matrix, block thresholds and tier labels held whole
+        (D.4.2.4.6-7, 9), or None."""
+        now = self.clock() if utc is None else utc
+        tariffs = self.price.tariffs
+        held = tariffs.current(now, 0)
+        if held is None:
+            return None
+        values = (
+            tariffs.value(kind, held.issuer_tariff_id, now, held.provider_id)
+            for kind in (PriceMatrix, BlockThresholds, TierLabels)
+        )
+        return held, tuple(value for value in values if value is not None)
 
     def use_time(self, reading: TimeReading) -> None:
         """Read calendars on standard or local time with the TimeZone and DST of a Time
