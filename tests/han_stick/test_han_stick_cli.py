@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +21,7 @@ from zse.cbke import SUITE1
 from zse.cbke.machine import Terminated
 from zse.cbke.service import KeyEstablishmentFailed, eui64_bytes
 from zse.cli import main
-from zse.cli.han import HanOptions, cbke_failure, run_han
+from zse.cli.han import HanOptions, _options, cbke_failure, run_han, watch
 from zse.messaging import Message
 from zse.roles.keepalive import KEEP_ALIVE
 from zse.se.ids import KEY_ESTABLISHMENT, METERING, PREPAYMENT
@@ -151,6 +152,22 @@ async def test_an_unplugged_stick_ends_watch_with_status_1_and_the_reason(
             "--meter: EUI-64 has a non-hex character",
         ),
         (["watch", "--radio", "ezsp", "-d", "/dev/x", "--credentials", "/nope.json"], "/nope"),
+        (
+            ["watch", "-d", "/dev/x", "--broker", "mqtt://x", "--base-topic", "a/#"],
+            "error: mqtt.base_topic: not a usable topic prefix",
+        ),
+        (
+            ["watch", "-d", "/dev/x", "--broker", "mqtt://x", "--client-id", ""],
+            "error: mqtt.client_id: empty",
+        ),
+        (
+            ["watch", "-d", "/dev/x", "--base-topic", "zse/han"],
+            "error: --base-topic goes with --broker or --mqtt-config",
+        ),
+        (
+            ["watch", "-d", "/dev/x", "--client-id", "ihd"],
+            "error: --client-id goes with --broker or --mqtt-config",
+        ),
     ],
 )
 def test_bad_options_are_one_line_and_status_2(arguments: list[str], says: str) -> None:
@@ -158,6 +175,26 @@ def test_bad_options_are_one_line_and_status_2(arguments: list[str], says: str) 
     assert result.exit_code == 2, result.output
     assert result.output.count("\n") == 1
     assert says in result.output
+
+
+def test_watch_takes_the_base_topic_and_client_id_over_the_mqtt_table(tmp_path: Path) -> None:
+    """``--base-topic`` and ``--client-id`` over the ``[mqtt]`` table of ``--mqtt-config``,
+    as ``zse mqtt`` takes them; without them the table's, and client id ``zse-han``."""
+    config = tmp_path / "mqtt.toml"
+    config.write_text('[mqtt]\nurl = "mqtt://127.0.0.1:1883"\nbase_topic = "table"\n')
+    common = ["-d", "/dev/x", "--state", str(tmp_path / "s.db"), "--mqtt-config", str(config)]
+
+    def settings(*more: str) -> Any:
+        context = watch.make_context("watch", [*common, *more])
+        given = dict(context.params)
+        given.pop("verbose")
+        given.pop("log_level")
+        return _options(**given).mqtt
+
+    told = settings("--base-topic", "home/ihd", "--client-id", "ihd-kitchen")
+    assert (told.base_topic, told.client_id) == ("home/ihd", "ihd-kitchen")
+    default = settings()
+    assert (default.base_topic, default.client_id) == ("table", "zse-han")
 
 
 def test_a_missing_stick_is_status_1_naming_the_port(tmp_path: Path) -> None:

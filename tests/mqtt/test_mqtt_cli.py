@@ -218,6 +218,7 @@ def test_the_esi_shell_s_sends_reach_the_broker(broker: Broker, tmp_path: Path) 
         (["--sim"], "error: give --broker mqtt://HOST:PORT or a config with mqtt.url"),
         (["--broker", "mqtt://x"], "error: give --sim, or --config FILE"),
         (["--broker", "mqtt://x", "--base-topic", "a/#", "--sim"], "error: mqtt.base_topic"),
+        (["--broker", "mqtt://x", "--client-id", "", "--sim"], "error: mqtt.client_id: empty"),
         (["--broker", "mqtt://x", "--role", "han"], "error: --role han/both needs --sim"),
         (["--broker", "mqtt://x", "--sim", "--shell"], "error: --shell goes with --config"),
     ],

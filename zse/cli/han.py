@@ -543,21 +543,43 @@ def _options(**given: Any) -> HanOptions:
         as_json=given.pop("as_json", False),
         confirm=given.pop("confirm", False),
         duration=given.pop("duration", None),
-        mqtt=_mqtt_settings(given.pop("broker", None), given.pop("mqtt_config", None)),
+        mqtt=_mqtt_settings(
+            given.pop("broker", None),
+            given.pop("mqtt_config", None),
+            client_id=given.pop("client_id", None),
+            base_topic=given.pop("base_topic", None),
+        ),
         prepayment=given.pop("prepayment", None),
     )
 
 
-def _mqtt_settings(broker: str | None, config: Path | None) -> Any:
-    """``--broker`` / ``--mqtt-config``: the ``[mqtt]`` settings, as ``zse mqtt`` reads them
-    (client id ``zse-han`` unless the table names one), or None."""
+def _mqtt_settings(
+    broker: str | None,
+    config: Path | None,
+    *,
+    client_id: str | None = None,
+    base_topic: str | None = None,
+) -> Any:
+    """``--broker`` / ``--mqtt-config``: the ``[mqtt]`` settings, as ``zse mqtt`` reads them,
+    ``--client-id`` and ``--base-topic`` over the table's (client id ``zse-han`` unless one
+    names it), checked as ``zse mqtt`` checks them; or None."""
     if broker is None and config is None:
+        for option, value in (("--client-id", client_id), ("--base-topic", base_topic)):
+            if value is not None:
+                raise ConfigError(f"{option} goes with --broker or --mqtt-config")
         return None
     if importlib.util.find_spec("aiomqtt") is None:
         raise ConfigError('--broker needs the mqtt extra: pip install "zigpy-se[mqtt]"')
     from zse.cli.mqtt import mqtt_settings  # noqa: PLC0415
 
-    return mqtt_settings(broker, config, default_client_id="zse-han")
+    return mqtt_settings(
+        broker,
+        config,
+        default_client_id="zse-han",
+        config_option="--mqtt-config",
+        client_id=client_id,
+        base_topic=base_topic,
+    )
 
 
 def _common(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -654,6 +676,16 @@ def join(verbose: int, log_level: str | None, **given: Any) -> None:
     "--mqtt-config",
     type=click.Path(dir_okay=False, path_type=Path),
     help="A TOML file whose [mqtt] table configures the broker (as zse mqtt --config).",
+)
+@click.option(
+    "--client-id",
+    help="With --broker: the MQTT client id (over mqtt.client_id; default zse-han). Each "
+    "process on one broker needs its own.",
+)
+@click.option(
+    "--base-topic",
+    help="With --broker: the base topic (over mqtt.base_topic; default zse). Another one "
+    "than zse mqtt's on the same broker, e.g. zse/han (docs/mqtt.md).",
 )
 @click.option(
     "--prepayment/--no-prepayment",

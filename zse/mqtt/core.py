@@ -275,6 +275,24 @@ def _topic_part(value: str, field: str) -> str:
     return value
 
 
+#: The longest MQTT UTF-8 string, in octets (MQTT 3.1.1 section 1.5.3: a 16-bit length).
+_MQTT_STRING: Final = 65_535
+
+
+def _client_id(value: str) -> None:
+    """A client id the bridge can connect with: not empty (MQTT 3.1.1 section 3.1.3.1: a
+    zero-length one needs a clean session, and the bridge keeps a persistent one), valid
+    UTF-8 without U+0000, at most 65535 octets (section 1.5.3)."""
+    if not value:
+        raise MqttConfigError("mqtt.client_id: empty (the bridge keeps a persistent session)")
+    try:
+        octets = len(value.encode("utf-8"))  # a lone surrogate (a bad byte in argv) is none
+    except UnicodeEncodeError:
+        octets = _MQTT_STRING + 1
+    if "\0" in value or octets > _MQTT_STRING:
+        raise MqttConfigError(f"mqtt.client_id: not a usable MQTT client id: {value[:40]!r}")
+
+
 def parse_settings(table: Mapping[str, Any]) -> MqttSettings:  # noqa: PLR0912 - one check per key
     """The ``[mqtt]`` table as :class:`MqttSettings` (:class:`MqttConfigError` names the key)."""
     if not isinstance(table, Mapping):
@@ -292,6 +310,8 @@ def parse_settings(table: Mapping[str, Any]) -> MqttSettings:  # noqa: PLR0912 -
     for key in ("base_topic", "discovery_prefix"):
         if key in found:
             _topic_part(found[key], f"mqtt.{key}")
+    if "client_id" in found:
+        _client_id(found["client_id"])
     if found.get("qos", 1) not in (0, 1, 2):
         raise MqttConfigError("mqtt.qos: expected 0, 1 or 2")
     for key in ("outbox_limit", "executed_limit"):
