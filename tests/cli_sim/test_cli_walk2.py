@@ -155,9 +155,9 @@ def test_zse_mqtt_sim_names_each_device_once_in_home_assistant(tmp_path: Path) -
     devices = {key: seen for key, seen in names.items() if not key.endswith("e5")}  # the meter
     assert {key: len(seen) for key, seen in devices.items()} == dict.fromkeys(devices, 1)
     assert set().union(*devices.values()) == {
-        "In-home display 0001",
-        "Thermostat 0002",
-        "Load control device 0003",
+        "In-home display 0a000001",
+        "Thermostat 0a000002",
+        "Load control device 0a000003",
     }
 
 

@@ -271,7 +271,7 @@ def test_both_bridges_describe_a_device_of_a_known_kind_alike() -> None:
         {
             "identifiers": ["zse_000d6f000a000002"],
             "connections": [["zigbee", pct]],
-            "name": "Thermostat 0002",
+            "name": "Thermostat 0a000002",
             "manufacturer": "zse",
             "model": "PCT",
             "via_device": "zse_000d6f00000000e5",
@@ -282,7 +282,7 @@ def test_both_bridges_describe_a_device_of_a_known_kind_alike() -> None:
         for p in device_discovery(Topics(), METER, pct, label="kitchen")
         if p.payload
     ]
-    assert (labelled["name"], labelled["model"]) == ("kitchen 0002", "HAN device")
+    assert (labelled["name"], labelled["model"]) == ("kitchen 0a000002", "HAN device")
 
 
 def test_every_se_device_kind_has_one_name_and_model() -> None:
@@ -304,9 +304,9 @@ def test_every_se_device_kind_has_one_name_and_model() -> None:
     device = "00:0d:6f:00:0a:00:00:04"
     for kind, (title, model) in kinds.items():
         described = han_device(device, kind, label="kitchen")
-        assert (described["name"], described["model"]) == (f"{title} 0004", model)
+        assert (described["name"], described["model"]) == (f"{title} 0a000004", model)
     other = han_device(device, 0x0008, label="kitchen")  # a range extender: not SE's own
-    assert (other["name"], other["model"]) == ("kitchen 0004", "HAN device")
+    assert (other["name"], other["model"]) == ("kitchen 0a000004", "HAN device")
 
 
 def test_a_display_s_power_sensor_removed_is_an_empty_retained_config() -> None:

@@ -122,7 +122,7 @@ async def test_with_role_both_each_device_is_described_once(broker: Broker, tmp_
         node = node_id(sim.devices[kind])
         (seen,) = described[f"zse_{node}"]
         device = json.loads(seen)
-        assert (device["name"], device["model"]) == (f"{title} {node[-4:]}", model)
+        assert (device["name"], device["model"]) == (f"{title} {node[-8:]}", model)
         assert device["via_device"] == f"zse_{meter}"
 
 

@@ -21,9 +21,10 @@ from zse.cbke.ca import TestCA
 from zse.cli.demo import meter_attributes
 from zse.metering.core import Readings
 from zse.mqtt.bridge import MqttBridge
-from zse.mqtt.core import node_id
+from zse.mqtt.core import han_device, node_id
 from zse.provisioning.registry import HanRegistry
 from zse.roles.esi import EnergyServiceInterface
+from zse.se.ids import IN_HOME_DISPLAY
 from zse.sim import Air
 
 START = 850_000_000  # ZigBee time
@@ -70,7 +71,8 @@ async def test_two_gateways_on_one_broker_name_their_meters_apart(
 ) -> None:
     """Every gateway named its meter ``Smart Energy meter``: two on one broker gave Home
     Assistant two devices of one name (and entity names alike). Each is named by its
-    EUI-64's last four digits now; the ``unique_id`` s, already apart, are as they were."""
+    EUI-64's last digits now (eight: four could collide); the ``unique_id`` s, already
+    apart, are as they were."""
     euis = ("00:0d:6f:00:00:00:01:e5", "00:0d:6f:00:00:00:02:e5")
     async with (
         gateway(broker, tmp_path / "one", euis[0]),
@@ -85,9 +87,34 @@ async def test_two_gateways_on_one_broker_name_their_meters_apart(
             assert config["unique_id"] == f"zse_{node}_{sensor}"
             names.setdefault(eui, set()).add(config["device"]["name"])
     assert names == {
-        euis[0]: {"Smart Energy meter 01e5"},
-        euis[1]: {"Smart Energy meter 02e5"},
+        euis[0]: {"Smart Energy meter 000001e5"},
+        euis[1]: {"Smart Energy meter 000002e5"},
     }
+
+
+async def test_devices_whose_eui64s_end_alike_are_named_apart(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """Named by their EUI-64's last four digits, two meters (or HAN devices) ending alike
+    got one name in Home Assistant. The last eight digits (the low 32 bits of the vendor's
+    40-bit serial) tell them apart; identifiers and ``unique_id`` s are as they were."""
+    euis = ("00:0d:6f:00:00:01:12:34", "00:0d:6f:00:00:02:12:34")
+    async with (
+        gateway(broker, tmp_path / "one", euis[0]),
+        gateway(broker, tmp_path / "two", euis[1]),
+    ):
+        retained = await _retained(broker)
+    names = {eui: retained[node_id(eui), "energy"]["device"]["name"] for eui in euis}
+    assert names == {
+        euis[0]: "Smart Energy meter 00011234",
+        euis[1]: "Smart Energy meter 00021234",
+    }
+    for eui in euis:
+        config = retained[node_id(eui), "energy"]
+        assert config["unique_id"] == f"zse_{node_id(eui)}_energy"
+        assert config["device"]["identifiers"] == [f"zse_{node_id(eui)}"]
+    displays = [han_device(eui, IN_HOME_DISPLAY)["name"] for eui in euis]
+    assert displays == ["In-home display 00011234", "In-home display 00021234"]
 
 
 async def test_a_gateway_without_readings_announces_no_meter_sensors(

@@ -130,7 +130,7 @@ async def test_two_processes_describe_each_device_alike_in_either_order(
         expected = {
             "identifiers": [f"zse_{node}"],
             "connections": [["zigbee", devices[kind]]],
-            "name": f"{title} {node[-4:]}",
+            "name": f"{title} {node[-8:]}",
             "manufacturer": "zse",
             "model": model,
             "via_device": f"zse_{meter}",

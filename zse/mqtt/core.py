@@ -845,6 +845,20 @@ def error_payload(command: str, correlation_id: Any, error: CommandError) -> dic
 # -- Home Assistant discovery -------------------------------------------------------------------
 
 
+#: The hex digits of an EUI-64 that end a Home Assistant device's name: its low 32 bits,
+#: the end of the vendor's 40-bit serial (the top 24 bits are its OUI, alike for devices of
+#: one vendor). Four (16 bits) named two devices ending alike the same; eight keep the name
+#: short and the same from whichever bridge gives it, which a name depending on the other
+#: devices known could not (each bridge knows only its own).
+HA_NAME_DIGITS: Final = 8
+
+
+def ha_name(title: str, device: Any) -> str:
+    """A Home Assistant device name: ``title`` and the last :data:`HA_NAME_DIGITS` hex
+    digits of the device's EUI-64 (``Thermostat 00000002``)."""
+    return f"{title} {node_id(device)[-HA_NAME_DIGITS:]}"
+
+
 def _ha_device(device: Any, name: str, model: str, via: Any = None) -> dict[str, Any]:
     node = node_id(device)
     found: dict[str, Any] = {
@@ -882,8 +896,9 @@ def han_device(
     ``identifiers`` into one device, each key taken from the config read last, a key a
     config leaves out kept as it was: two bridges describing one device differently made
     its model and parent go by arrival order). A device of a known kind (``device_type``, an
-    SE device id) is named and modelled by it (``Thermostat 0002``, ``PCT``), another by its
-    registry ``label`` (``HAN device`` without one), model ``HAN device``; ``via_device`` is
+    SE device id) is named and modelled by it (``Thermostat 0a000002``, ``PCT``;
+    :func:`ha_name`), another by its registry ``label`` (``HAN device`` without one), model
+    ``HAN device``; ``via_device`` is
     the ``meter`` whose HAN it joined, when given, else left out.
 
     What each bridge owns, so that the merged device is the same in any arrival order:
@@ -895,7 +910,7 @@ def han_device(
     it is told that meter (``zse mqtt --sim --role both``; ``zse han watch`` is not)."""
     known = _HA_MODELS.get(device_type) if device_type is not None else None
     title, model = known or (label[:40] or _HA_UNKNOWN[0], _HA_UNKNOWN[1])
-    return _ha_device(device, f"{title} {node_id(device)[-4:]}", model, meter)
+    return _ha_device(device, ha_name(title, device), model, meter)
 
 
 _U = UnitOfMeasure
@@ -996,15 +1011,16 @@ def meter_discovery(
     """Home Assistant MQTT discovery (retained) of the meter's sensors: what it delivered
     (``summation_delivered``) and its demand, classed by :func:`meter_sensors` (for the
     energy dashboard: an electricity meter is ``energy``, ``total_increasing``, kWh; a gas
-    meter ``gas`` in m³, ft³ or CCF). The meter is named by its EUI-64's last four digits
-    (``Smart Energy meter 00e5``), so that the meters of several gateways on one broker are
-    told apart (the ``unique_id`` s were apart already). ``demand`` False: the meter has no
-    InstantaneousDemand (SE D.3.2.2.1.1; none held, a read of it is answered
-    UNSUPPORTED_ATTRIBUTE), so its readings never carry one: the power sensor's config is
-    removed (:func:`removal`) instead of announced, as it would stay ``unknown`` for ever."""
+    meter ``gas`` in m³, ft³ or CCF). The meter is named by its EUI-64's last eight digits
+    (``Smart Energy meter 000000e5``, :func:`ha_name`), so that the meters of several
+    gateways on one broker are told apart (the ``unique_id`` s were apart already).
+    ``demand`` False: the meter has no InstantaneousDemand (SE D.3.2.2.1.1; none held, a
+    read of it is answered UNSUPPORTED_ATTRIBUTE), so its readings never carry one: the
+    power sensor's config is removed (:func:`removal`) instead of announced, as it would
+    stay ``unknown`` for ever."""
     node = node_id(meter)
     metering = topics.device(meter, "metering")
-    meter_device = _ha_device(meter, f"Smart Energy meter {node[-4:]}", "ESI (zse)")
+    meter_device = _ha_device(meter, ha_name("Smart Energy meter", meter), "ESI (zse)")
     summation, rate = meter_sensors(unit_of_measure, device_type)
     configs = (
         ("energy", "Energy delivered", "summation_delivered", summation),
