@@ -32,6 +32,8 @@ NOT_IN_ZIGPY = {
     for a in ids.MeteringAttribute
     if a.name.startswith(("PREVIOUS_DAY", "CURRENT_WEEK", "PREVIOUS_WEEK", "CURRENT_MONTH"))
     or a.name.startswith("PREVIOUS_MONTH")
+} | {  # the SE 1.2 supply control attributes but Supply Status (zse.metering.supply)
+    a.name.lower() for a in ids.MeteringAttribute if 0x0605 <= a <= 0x0B15
 }
 
 
@@ -260,6 +262,105 @@ CASES = [
             P + "mirror_report_attribute_response.notification_scheme": 2,
         },
         {},
+    ),
+    # SE 1.2 supply control (zse.metering.supply): every field as Wireshark 4.0 dissects it
+    (
+        SERVER.reset_load_limit_counter,
+        {"provider_id": 7, "issuer_event_id": 9},
+        {
+            P + "cmd.srv_rx.id": 0x0A,
+            P + "reset_load_limit_counter.provider_id": 7,
+            P + "reset_load_limit_counter.issuer_event_id": 9,
+        },
+        {},
+    ),
+    (
+        SERVER.change_supply,
+        {
+            "provider_id": 7,
+            "issuer_event_id": 9,
+            "request_date_time": 0x2F000000,
+            "implementation_date_time": 0x2F000E10,
+            "proposed_supply_status": 1,
+            "supply_control_bits": 1,
+        },
+        {
+            P + "cmd.srv_rx.id": 0x0B,
+            P + "change_supply.provider_id": 7,
+            P + "change_supply.issuer_event_id": 9,
+            P + "change_supply.proposed_supply_status": 1,
+            P + "change_supply.supply_control_bits": 1,
+        },
+        {
+            P + "change_supply.request_date_time": "0000002f",
+            P + "change_supply.implementation_date_time": "100e002f",
+        },
+    ),
+    (
+        SERVER.local_change_supply,
+        {"proposed_supply_status": 2},
+        {P + "cmd.srv_rx.id": 0x0C, P + "local_change_supply.proposed_supply_status": 2},
+        {},
+    ),
+    (
+        SERVER.set_supply_status,
+        {
+            "issuer_event_id": 9,
+            "supply_tamper_state": 0,
+            "supply_depletion_state": 1,
+            "supply_uncontrolled_flow_state": 3,
+            "load_limit_supply_state": 2,
+        },
+        {
+            P + "cmd.srv_rx.id": 0x0D,
+            P + "set_supply_status.issuer_event_id": 9,
+            P + "set_supply_status.supply_tamper_state": 0,
+            P + "set_supply_status.supply_depletion_state": 1,
+            P + "set_supply_status.supply_uncontrolled_flow_state": 3,
+            P + "set_supply_status.load_limit_supply_state": 2,
+        },
+        {},
+    ),
+    (
+        SERVER.set_uncontrolled_flow_threshold,
+        {
+            "provider_id": 7,
+            "issuer_event_id": 9,
+            "uncontrolled_flow_threshold": 250,
+            "unit_of_measure": 1,
+            "multiplier": 3,
+            "divisor": 10,
+            "stabilisation_period": 20,
+            "measurement_period": 30,
+        },
+        {
+            P + "cmd.srv_rx.id": 0x0E,
+            P + "set_uncontrolled_flow_threshold.provider_id": 7,
+            P + "set_uncontrolled_flow_threshold.issuer_event_id": 9,
+            P + "set_uncontrolled_flow_threshold.uncontrolled_flow_threshold": 250,
+            P + "set_uncontrolled_flow_threshold.unit_of_measure": 1,
+            P + "set_uncontrolled_flow_threshold.multiplier": 3,
+            P + "set_uncontrolled_flow_threshold.divisor": 10,
+            P + "set_uncontrolled_flow_threshold.stabilisation_period": 20,
+            P + "set_uncontrolled_flow_threshold.measurement_period": 30,
+        },
+        {},
+    ),
+    (
+        CLIENT.supply_status_response,
+        {
+            "provider_id": 7,
+            "issuer_event_id": 9,
+            "implementation_date_time": 0x2F000E10,
+            "supply_status": 2,
+        },
+        {
+            P + "cmd.srv_tx.id": 0x0C,
+            P + "supply_status_response.provider_id": 7,
+            P + "supply_status_response.issuer_event_id": 9,
+            P + "supply_status_response.supply_status_after_implementation": 2,
+        },
+        {P + "supply_status_response.implementation_date_time": "100e002f"},
     ),
 ]
 ATTRIBUTES = list(Metering.AttributeDefs)

@@ -37,6 +37,7 @@ from zigpy.zcl import foundation
 from zse.errors import DecodeError, InvalidFrame
 from zse.metering.core import MeterCore, ProfileAnswer
 from zse.metering.formatting import Formatting, Reading
+from zse.metering.supply import SupplyServerProtocol
 from zse.metering.wire import GetProfileResponse, Metering
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
@@ -138,8 +139,12 @@ class MeterServerProtocol:
     are the core's values when it holds them, else 30 s and 5 s.
     """
 
-    def __init__(self, core: MeterCore[Destination]) -> None:
+    def __init__(
+        self, core: MeterCore[Destination], supply: SupplyServerProtocol | None = None
+    ) -> None:
         self.core = core
+        #: Supply control (SE 1.2), when the meter has it: its commands are answered too.
+        self.supply = supply
         #: The fast poll in force: (applied update period, end time), or None.
         self.fast_poll: tuple[int, int] | None = None
         #: (cluster command?, command id) -> what answers it.
@@ -148,6 +153,7 @@ class MeterServerProtocol:
             (True, MeteringServerCommand.REQUEST_FAST_POLL_MODE): self._fast_poll,
             (False, _G.Configure_Reporting): self._configure,
             (False, _G.Read_Reporting_Configuration): self._read_configuration,
+            **({} if supply is None else supply.answers()),
         }
 
     # -- update periods (D.3.2.2.1, D.3.3.3.1.4) ----------------------------------------------

@@ -54,6 +54,19 @@ from zse.metering.protocol import (
     decode_global,
     profile_answer,
 )
+from zse.metering.supply import (
+    NOW,
+    OFF,
+    ON,
+    SupplyChange,
+    SupplyControl,
+    SupplyEvent,
+    SupplyRefused,
+    SupplyServerProtocol,
+    local_change_supply_request,
+    supply_status_read,
+    supply_status_read_request,
+)
 from zse.records import Fields, Int, Mismatch, RecordError, check, load_each
 from zse.se.ids import METERING
 from zse.se.ids import MeteringAttribute as A
@@ -89,6 +102,7 @@ LOGGER = logging.getLogger(__name__)
 # -- the meter (Metering server, SE D.3.2) ------------------------------------------------------
 
 _PROFILE_KEY = "profile"
+_SUPPLY_KEY = "supply"
 _REPORT_SHAPE = Fields(
     {
         "nwk": Int(0, 0xFFF7),
@@ -145,6 +159,9 @@ class MeteringServer:
     ``profile_capacity``: as :class:`~zse.metering.core.MeterCore` takes them. ``store``:
     persistence under ``namespace`` (default ``metering.server/<endpoint id>``).
     Events (:class:`ReportingConfigured`, :class:`FastPollGranted`) go to ``on_event``.
+    ``supply``: the meter has supply control (SE 1.2, :mod:`zse.metering.supply`): its
+    state, stored, the commands answered (the utility's from senders ``authorize(msg)``
+    accepts only), its events (:class:`~zse.metering.supply.SupplyChanged`...) to ``on_event``.
     """
 
     def __init__(
@@ -163,6 +180,8 @@ class MeteringServer:
         profile_period: int = 2,
         max_periods: int = MAX_PERIODS_DELIVERED,
         profile_capacity: int = 96,
+        supply: bool = False,
+        authorize: Callable[[ZclMessage], bool] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.clock = clock
@@ -182,8 +201,15 @@ class MeteringServer:
             max_periods=max_periods,
             profile_capacity=profile_capacity,
         )
-        self.protocol = MeterServerProtocol(self.core)
-        self._stream: EventStream[ReportingConfigured | FastPollGranted] = EventStream()
+        #: Supply control (SE 1.2), when ``supply``.
+        self.supply: SupplyControl | None = SupplyControl() if supply else None
+        supply_protocol = (
+            None if self.supply is None else SupplyServerProtocol(self.supply, authorize)
+        )
+        self.protocol = MeterServerProtocol(self.core, supply_protocol)
+        self._stream: EventStream[ReportingConfigured | FastPollGranted | SupplyEvent] = (
+            EventStream()
+        )
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._lock = asyncio.Lock()
@@ -197,6 +223,8 @@ class MeteringServer:
         self._timer = Timer("Metering server timer", logger=LOGGER)
         self._timer.add(self._poller, self._polled, clock=clock, lock=self._lock)
         self._timer.add(self.protocol, self._report, clock=clock, lock=self._lock)
+        if supply_protocol is not None:
+            self._timer.add(supply_protocol, self._supply_due, clock=clock, lock=self._lock)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -240,6 +268,10 @@ class MeteringServer:
                 self.core.restore(value)
                 self._begun = True
                 return
+            if key == _SUPPLY_KEY:
+                if self.supply is not None:
+                    self.supply.restore(value)
+                return  # kept for a meter given supply control again
             check(value, _REPORT_SHAPE)
             destination = Destination.device(value["nwk"], value["endpoint"])
             if key != _report_key(destination, value["attribute"]):
@@ -347,7 +379,8 @@ class MeteringServer:
         await self.store.commit(Batch().put(self.namespace, _PROFILE_KEY, self.core.snapshot()))
 
     def _serve_attributes(self) -> None:
-        """Answer Read Attributes for every attribute the core holds a value for."""
+        """Answer Read Attributes for every attribute the core (or supply control) holds a
+        value for."""
         for attribute in sorted(A):
             if attribute not in self._served and self.core.read(attribute) is not None:
                 self._served.add(attribute)
@@ -356,6 +389,15 @@ class MeteringServer:
                     attribute,
                     attribute_type_id(attribute),
                     functools.partial(self.core.read, attribute),
+                )
+        if self.supply is not None:
+            for held in sorted(self.supply.attributes().keys() - self._served):
+                self._served.add(held)
+                self.endpoint.set_attribute_source(
+                    METERING,
+                    held,
+                    attribute_type_id(held),
+                    functools.partial(_held, self.supply, held),
                 )
 
     # -- frames ---------------------------------------------------------------------------------
@@ -367,6 +409,7 @@ class MeteringServer:
             step = self.protocol.handle(msg, now)
             await self._keep_profile(before)
             await self._record(step, now)
+        self._serve_attributes()
         self._timer.update()
         return await carry_out(self.endpoint, step, self._stream.emit)
 
@@ -385,8 +428,12 @@ class MeteringServer:
                     batch.delete(self.namespace, key)
                 else:
                     batch.put(self.namespace, key, _record(event.destination, config))
+        if self.supply is not None and self.supply.changed:
+            batch.put(self.namespace, _SUPPLY_KEY, self.supply.snapshot())
         if self.store is not None and len(batch):
             await self.store.commit(batch)
+        if self.supply is not None:
+            self.supply.changed = False
 
     async def _report(self, step: Step) -> None:
         """Send the Report Attributes due, each on its own: one device that cannot be reached
@@ -396,6 +443,77 @@ class MeteringServer:
                 await carry_out(self.endpoint, Step(sends=(send,)), self._stream.emit)
             except Exception as exc:  # the radio could not deliver: the next report goes
                 LOGGER.info("Report Attributes to %s not sent: %s", send.to, exc)
+
+    # -- supply control (SE 1.2, zse.metering.supply) -------------------------------------------
+
+    async def _supply_due(self, step: Step) -> None:
+        """Changes of supply applied at their time: stored, then told and acknowledged."""
+        await self._record(step, self.clock())
+        self._serve_attributes()
+        await self._report(step)
+        for event in step.events:
+            self._stream.emit(event)
+
+    def _supply_control(self) -> SupplyControl:
+        if self.supply is None:
+            raise SupplyRefused(foundation.Status.UNSUP_CLUSTER_COMMAND, "no supply control")
+        return self.supply
+
+    async def _supply_step(self, events: list[SupplyEvent]) -> None:
+        """Store what supply control changed, then tell its events."""
+        await self._record(Step(), self.clock())
+        self._serve_attributes()
+        for event in events:
+            self._stream.emit(event)
+
+    async def change_supply(
+        self,
+        status: int,
+        *,
+        at: int = NOW,
+        provider_id: int = 0,
+        issuer_event_id: int = 0,
+    ) -> None:
+        """The ESI's Change Supply: the supply to ``status`` (Off 0, Off/Armed 1, On 2) at
+        ``at`` (UTC; 0 now, 0xFFFFFFFF cancels the waiting change of the same provider and
+        issuer event id); stored before this returns. :class:`SupplyRefused` as
+        :meth:`SupplyControl.change_supply`."""
+        supply = self._supply_control()
+        change = SupplyChange(
+            status=status,
+            when=at,
+            provider_id=provider_id,
+            issuer_event_id=issuer_event_id,
+            request_time=self.clock(),
+        )
+        async with self._lock:
+            events, _ = supply.change_supply(change, self.clock())
+            await self._supply_step(events)
+        self._timer.update()
+
+    async def set_credit_interrupted(self, interrupted: bool) -> None:
+        """The prepay account interrupted (True) or gave back (False) the supply: Supply
+        Status follows (Off wins, :mod:`zse.metering.supply`). The ESI calls it."""
+        supply = self._supply_control()
+        async with self._lock:
+            events = supply.set_credit_interrupted(interrupted, self.clock())
+            await self._supply_step(events)
+
+    async def count_load_limit(self) -> int:
+        """The application's load limiting acted once more: LoadLimitCounter + 1."""
+        supply = self._supply_control()
+        async with self._lock:
+            counter = supply.count_load_limit()
+            await self._supply_step([])
+        return counter
+
+
+def _held(supply: SupplyControl, attribute: int) -> int:
+    """A supply attribute served: its value, or its "none" value once no longer held (the
+    proposed change's status after it applied: Off, as ProposedChangeSupplyImplementationTime
+    then says no change waits)."""
+    value = supply.read(attribute)
+    return OFF if value is None else value
 
 
 # -- the client (SE D.3.3) --------------------------------------------------------------------
@@ -517,6 +635,28 @@ class MeteringClient:
             return profile_answer(reply)
         except InvalidFrame as exc:
             raise ProfileRefused(f"the meter's answer to Get Profile: {exc}") from None
+
+    async def local_change_supply(self, status: int = ON) -> foundation.Status:
+        """Ask the meter to restore its armed supply (Local Change Supply, SE 1.2; the
+        consumer's button): the status of its Default Response, SUCCESS when restored (or
+        already on), NOT_AUTHORIZED when the supply is off (not armed) or interrupted for
+        credit; ``TimeoutError`` when it does not answer."""
+        send = local_change_supply_request(self.meter, status)
+        reply = await request(self.endpoint, send, timeout=self.request_timeout)
+        if reply.command_id != foundation.GeneralCommand.Default_Response or len(reply.payload) < 2:
+            return foundation.Status.FAILURE
+        try:
+            return foundation.Status(reply.payload[1])
+        except ValueError:
+            return foundation.Status.FAILURE
+
+    async def read_supply_status(self) -> int:
+        """The meter's Supply Status (0x0014: Off 0, Off/Armed 1, On 2), read now;
+        :class:`~zse.metering.supply.SupplyRefused` when the meter does not hold it,
+        ``TimeoutError`` when it does not answer."""
+        send = supply_status_read_request(self.meter)
+        reply = await request(self.endpoint, send, timeout=self.request_timeout)
+        return supply_status_read(reply)
 
     def _fire(self, step: Step) -> None:
         """Carry out ``step`` in the background (its requests wait for their answers)."""

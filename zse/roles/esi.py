@@ -85,7 +85,7 @@ from zse.metering.mirroring import (
     mirror_endpoints,
 )
 from zse.metering.service import METERING, MeteringServer
-from zse.prepayment.core import PrepayEvent, unit_price
+from zse.prepayment.core import PrepayEvent, SupplyInterrupted, SupplyRestored, unit_price
 from zse.prepayment.service import PREPAYMENT, PrepaymentServer, friendly_credit_calendar
 from zse.price import PriceEvent
 from zse.price.core import (
@@ -834,6 +834,9 @@ class EnergyServiceInterface:
             self.prepayment = PrepaymentServer(port, clock=clock, store=self.store, **options)
             if self.meter is not None:
                 self.meter.on_readings(self._charge_prepayment)
+            if self.meter is not None and self.meter.supply is not None:
+                # one supply state: the account's interruption is told to supply control
+                self.prepayment.on_event(self._credit_supply)
 
     @staticmethod
     def descriptor(
@@ -906,6 +909,8 @@ class EnergyServiceInterface:
             await self.prepayment.start(tell=False)
             # a Friendly Credit calendar cancelled or changed is read again at once
             self._unfollow.append(self.calendar.on_event(self.prepayment.calendar_changed))
+            if self.meter is not None and self.meter.supply is not None:  # as the account is
+                await self.meter.set_credit_interrupted(self.prepayment.account.interrupted)
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         if self.mirrors is not None:
@@ -1990,6 +1995,13 @@ class EnergyServiceInterface:
                     by_peer=result.by_peer,
                 )
             )
+
+    def _credit_supply(self, event: object) -> Awaitable[None] | None:
+        """The prepay account interrupted or gave back the supply (SE 1.2 D.7): the meter's
+        supply control takes it (Off wins, :mod:`zse.metering.supply`)."""
+        if self.meter is None or not isinstance(event, SupplyInterrupted | SupplyRestored):
+            return None
+        return self.meter.set_credit_interrupted(isinstance(event, SupplyInterrupted))
 
     async def _charge_prepayment(self, now: int) -> None:
         """A reading of the meter: charge the prepay account what was used since the last,

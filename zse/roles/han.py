@@ -889,6 +889,22 @@ class InHomeDisplay(HanDevice):
         """Read the credit, emergency credit and Credit Status (SE 1.2 D.7.2.2.1)."""
         return await self._prepay().read_status()
 
+    def _metering_client(self) -> MeteringClient:
+        if self.metering is None:
+            raise ZseError(f"{self.name}: does not follow the meter (metering=True)")
+        return self.metering
+
+    async def local_change_supply(self) -> foundation.Status:
+        """The consumer restores the meter's armed supply (Local Change Supply, SE 1.2):
+        SUCCESS when the supply is on, NOT_AUTHORIZED when it is off and not armed, or
+        interrupted for credit (:meth:`MeteringClient.local_change_supply
+        <zse.metering.service.MeteringClient.local_change_supply>`)."""
+        return await self._metering_client().local_change_supply()
+
+    async def read_supply_status(self) -> int:
+        """The meter's Supply Status (SE 1.2, 0x0014: Off 0, Off/Armed 1, On 2)."""
+        return await self._metering_client().read_supply_status()
+
     async def read_block_tariff(self) -> PriceAttributes:
         """Read the block thresholds and block prices from the ESI's Price server (Read
         Attributes, D.4.2.2.3-5): no thresholds served means no block tariff."""

@@ -212,6 +212,12 @@ class MeteringServerCommand(IntEnum):
     REQUEST_FAST_POLL_MODE = 0x03
     # SE 1.2 mirror notifications (ids as Wireshark's packet-zbee-zcl-se.c)
     MIRROR_REPORT_ATTRIBUTE_RESPONSE = 0x09
+    # supply control (SE 1.2 D.3.3.3.1; ids as Wireshark's zbee_zcl_met_srv_rx_cmd_names)
+    RESET_LOAD_LIMIT_COUNTER = 0x0A
+    CHANGE_SUPPLY = 0x0B
+    LOCAL_CHANGE_SUPPLY = 0x0C
+    SET_SUPPLY_STATUS = 0x0D
+    SET_UNCONTROLLED_FLOW_THRESHOLD = 0x0E
 
 
 class MeteringClientCommand(IntEnum):
@@ -226,6 +232,8 @@ class MeteringClientCommand(IntEnum):
     CONFIGURE_NOTIFICATION_SCHEME = 0x09
     CONFIGURE_NOTIFICATION_FLAG = 0x0A
     GET_NOTIFIED_MESSAGE = 0x0B
+    # supply control (SE 1.2 D.3.2.3.1; Wireshark's zbee_zcl_met_srv_tx_cmd_names)
+    SUPPLY_STATUS_RESPONSE = 0x0C
 
 
 class TunnelingServerCommand(IntEnum):
@@ -328,6 +336,7 @@ class MeteringAttribute(IntEnum):
     CURRENT_MAX_DEMAND_RECEIVED_TIME = 0x0009
     DEFAULT_UPDATE_PERIOD = 0x000A
     FAST_POLL_UPDATE_PERIOD = 0x000B
+    SUPPLY_STATUS = 0x0014  # SE 1.2, supply control (zse.metering.supply)
     # TOU Information set (D.3.2.2.2): tier N delivered 0x0100 + 2(N-1), received + 1
     CURRENT_TIER1_SUMM_DELIVERED = 0x0100
     CURRENT_TIER1_SUMM_RECEIVED = 0x0101
@@ -435,6 +444,21 @@ class MeteringAttribute(IntEnum):
     PREVIOUS_MONTH13_CONSUMPTION_RECEIVED = 0x045B
     # Load Profile Configuration set (D.3.2.2.6)
     MAX_NUMBER_OF_PERIODS_DELIVERED = 0x0500
+    # SE 1.2 supply control (zse.metering.supply): Supply Limit set (D.3.2.2.7) and Supply
+    # Control set (0x0B00); ids as Wireshark's and Exegin's Metering attribute lists
+    LOAD_LIMIT_SUPPLY_STATE = 0x0605
+    LOAD_LIMIT_COUNTER = 0x0606
+    SUPPLY_TAMPER_STATE = 0x0607
+    SUPPLY_DEPLETION_STATE = 0x0608
+    SUPPLY_UNCONTROLLED_FLOW_STATE = 0x0609
+    PROPOSED_CHANGE_SUPPLY_IMPLEMENTATION_TIME = 0x0B00
+    PROPOSED_CHANGE_SUPPLY_STATUS = 0x0B01
+    UNCONTROLLED_FLOW_THRESHOLD = 0x0B10
+    UNCONTROLLED_FLOW_THRESHOLD_UNIT_OF_MEASURE = 0x0B11
+    UNCONTROLLED_FLOW_MULTIPLIER = 0x0B12
+    UNCONTROLLED_FLOW_DIVISOR = 0x0B13
+    FLOW_STABILISATION_PERIOD = 0x0B14
+    FLOW_MEASUREMENT_PERIOD = 0x0B15
 
 
 class PriceAttribute(IntEnum):
