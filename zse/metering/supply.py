@@ -602,16 +602,16 @@ class SupplyServerProtocol:
         if applied and change.acknowledge:
             send = supply_status_response(change, self.control.status, now, reply_to=msg)
             return Step(sends=(send,), events=tuple(events))
-        return Step(events=tuple(events))
+        return Step(events=tuple(events), status=_Status.SUCCESS)
 
     def _local_change(self, msg: ZclMessage, command: Any, now: int) -> Step:
         events = self.control.local_change_supply(int(command.proposed_supply_status), now)
-        return Step(events=tuple(events))
+        return Step(events=tuple(events), status=_Status.SUCCESS)
 
     def _set_states(self, msg: ZclMessage, command: Any, now: int) -> Step:
         states = {name: int(getattr(command, name)) for name in _STATE_ATTRIBUTES}
         events = self.control.set_supply_states(states, int(command.issuer_event_id))
-        return Step(events=tuple(events))
+        return Step(events=tuple(events), status=_Status.SUCCESS)
 
     def _set_threshold(self, msg: ZclMessage, command: Any, now: int) -> Step:
         threshold = FlowThreshold(
@@ -625,13 +625,13 @@ class SupplyServerProtocol:
             issuer_event_id=int(command.issuer_event_id),
         )
         events = self.control.set_threshold(threshold)
-        return Step(events=tuple(events))
+        return Step(events=tuple(events), status=_Status.SUCCESS)
 
     def _reset_counter(self, msg: ZclMessage, command: Any, now: int) -> Step:
         events = self.control.reset_load_limit_counter(
             int(command.provider_id), int(command.issuer_event_id)
         )
-        return Step(events=tuple(events))
+        return Step(events=tuple(events), status=_Status.SUCCESS)
 
     # -- changes at their time --------------------------------------------------------------------
 

@@ -1,0 +1,174 @@
+"""SE 1.2 supply control on the simulated air: the ESI hosts a prepay meter with supply control
+(zse.metering.supply) and a display follows it. One supply state: credit running out turns
+the supply off and the display cannot restore it (Local Change Supply NOT_AUTHORIZED); a
+top-up gives it back; the utility arms the supply and the consumer restores it from the
+display; a Change Supply for later waits across a restart (stored before it is answered) and
+applies once at its time; the utility's commands from the display are refused, and with an
+authorised sender answered with a Supply Status Response; hostile frames get ZCL statuses.
+Real components, virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from zigpy.zcl import foundation
+
+from tests.roles.han_builder import CA, EUIS, START, build, close
+from tests.roles.test_roles_esi_registry import price
+from tests.roles.test_roles_prepayment import CODE, METER, PREPAY
+from zse.cbke import SUITE1
+from zse.cbke.service import eui64_bytes
+from zse.metering.core import Readings
+from zse.metering.supply import ARMED, OFF, ON, SupplyChanged
+from zse.metering.wire import Metering
+from zse.prepayment.core import PrepayConfig, SupplyInterrupted
+from zse.prepayment.wire import TopUpResult
+from zse.roles.esi import EnergyServiceInterface
+from zse.se.ids import METERING
+from zse.zcl.codec import decode_command, encode_command
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
+
+S = foundation.Status
+HOUR = 3600
+
+
+def esi_options(**supply: object) -> dict:
+    return {
+        "meter": {**METER, "supply": True, **supply},
+        "prepayment": {**PREPAY, "config": PrepayConfig(**PREPAY["config"])},
+    }
+
+
+def change_supply(status: int, when: int, issuer: int, ack: int = 1) -> bytes:
+    schema = Metering.ServerCommandDefs.change_supply.schema
+    return encode_command(
+        schema(provider_id=7, issuer_event_id=issuer, request_date_time=START,
+               implementation_date_time=when, proposed_supply_status=status,
+               supply_control_bits=ack)
+    )  # fmt: skip
+
+
+async def joined(tmp_path, **supply: object):
+    han = await build(tmp_path, **esi_options(**supply))
+    await han.esi.provision(EUIS["ihd"])
+    ihd = han.add("ihd", metering=True, prepayment=True)
+    await ihd.start()
+    await asyncio.sleep(30)
+    await han.esi.settle()
+    assert han.esi.meter is not None
+    assert han.esi.meter.supply is not None
+    told: list[object] = []
+    han.esi.meter.on_event(told.append)
+    return han, ihd, told
+
+
+async def send(ihd, command_id: int, payload: bytes):
+    return await ihd.metering.endpoint.request(
+        0x0000, SE_ENDPOINT_ID, METERING, command_id, payload, encrypt=True
+    )
+
+
+async def test_credit_and_the_consumer_share_one_supply_state(tmp_path) -> None:
+    han, ihd, told = await joined(tmp_path)
+    esi, meter = han.esi, han.esi.meter
+    try:
+        assert await ihd.read_supply_status() == ON
+        await esi.publish_price(price(1), device=EUIS["ihd"])
+        await meter.feed(Readings(summation_delivered=0))
+        await meter.feed(Readings(summation_delivered=40_000))  # 40 kWh at 25 p: credit gone
+        assert any(isinstance(e, SupplyInterrupted) for e in han.events)
+        await asyncio.sleep(1)
+        assert SupplyChanged(status=OFF, before=ON, cause="credit", time=told[-1].time) in told
+        assert await ihd.read_supply_status() == OFF
+        # the consumer cannot restore a supply interrupted for credit
+        assert await ihd.local_change_supply() == S.NOT_AUTHORIZED
+        assert meter.supply.status == OFF
+        # a top-up gives it back
+        assert (await ihd.top_up(CODE)).result == TopUpResult.Accepted_Supply_Enabled
+        await asyncio.sleep(1)
+        assert await ihd.read_supply_status() == ON
+        # the utility arms the supply; the consumer restores it from the display
+        await meter.change_supply(ARMED)
+        assert await ihd.read_supply_status() == ARMED
+        assert await ihd.local_change_supply() == S.SUCCESS
+        assert await ihd.read_supply_status() == ON
+        assert [e.cause for e in told if isinstance(e, SupplyChanged)] == [
+            "credit", "credit", "change supply", "local change supply"
+        ]  # fmt: skip
+        # off (not armed): the consumer may not turn it on
+        await meter.change_supply(OFF)
+        assert await ihd.local_change_supply() == S.NOT_AUTHORIZED
+        assert await ihd.read_supply_status() == OFF
+    finally:
+        await close(han)
+
+
+async def test_a_change_for_later_waits_across_a_restart_and_applies_once(tmp_path) -> None:
+    han, ihd, _ = await joined(tmp_path, authorize=lambda msg: True)
+    meter = han.esi.meter
+    try:
+        at = han.clock() + HOUR
+        reply = await send(ihd, 0x0B, change_supply(ARMED, at, issuer=5))
+        assert not reply.is_cluster_command
+        assert reply.payload[1] == S.SUCCESS
+        # stored before it was answered
+        stored = await meter.store.load(meter.namespace)
+        assert [p[1] for p in stored["supply"]["pending"]] == [5]
+        # the ESI restarts (its store on the same file); the change still waits
+        await han.esi.stop()
+        loop = asyncio.get_running_loop()
+        again = EnergyServiceInterface(
+            han.app,
+            credentials=[CA.issue(eui64_bytes(han.app.state.node_info.ieee), SUITE1)],
+            registry=han.registry,
+            clock=lambda: START + int(loop.time()),
+            **esi_options(authorize=lambda msg: True),
+        )
+        han.esi = again
+        await again.start()
+        assert again.meter is not None
+        assert again.meter.supply is not None
+        told: list[object] = []
+        again.meter.on_event(told.append)
+        assert again.meter.supply.status == ON
+        assert [p.issuer_event_id for p in again.meter.supply.pending] == [5]
+        await asyncio.sleep(at - han.clock() - 1)
+        assert again.meter.supply.status == ON
+        await asyncio.sleep(2)
+        assert again.meter.supply.status == ARMED
+        assert [e for e in told if isinstance(e, SupplyChanged)] == [
+            SupplyChanged(status=ARMED, before=ON, cause="change supply", time=at)
+        ]
+        assert await ihd.read_supply_status() == ARMED
+        assert again.meter.supply.pending == []
+        await asyncio.sleep(2 * HOUR)
+        assert len([e for e in told if isinstance(e, SupplyChanged)]) == 1  # once
+        # now, acknowledged: the Supply Status Response answers
+        reply = await send(ihd, 0x0B, change_supply(ON, 0, issuer=6))
+        assert reply.is_cluster_command
+        assert reply.command_id == 0x0C
+        answer, _ = decode_command(Metering, 0x0C, reply.payload, from_server=True)
+        assert (answer.issuer_event_id, answer.supply_status) == (6, ON)
+    finally:
+        await close(han)
+
+
+async def test_the_display_may_not_send_the_utilitys_commands_and_garbage_gets_a_status(
+    tmp_path,
+) -> None:
+    han, ihd, told = await joined(tmp_path)
+    meter = han.esi.meter
+    try:
+        reply = await send(ihd, 0x0B, change_supply(OFF, 0, issuer=1))
+        assert not reply.is_cluster_command
+        assert reply.payload[1] == S.NOT_AUTHORIZED
+        reply = await send(ihd, 0x0A, bytes(8))  # Reset Load Limit Counter
+        assert reply.payload[1] == S.NOT_AUTHORIZED
+        reply = await send(ihd, 0x0C, b"")  # Local Change Supply without its field
+        assert reply.payload[1] == S.MALFORMED_COMMAND
+        reply = await send(ihd, 0x0C, b"\x09")
+        assert reply.payload[1] == S.INVALID_VALUE
+        assert meter.supply.status == ON
+        assert not [e for e in told if isinstance(e, SupplyChanged)]
+    finally:
+        await close(han)
