@@ -38,6 +38,7 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
                                      # historical_consumption_formatting, metering_device_type,
                                      # default_update_period (30 s), fast_poll_update_period (5 s)
     demand = false                   # optional: a meter without InstantaneousDemand (default true)
+    supply = true                    # optional: SE 1.2 supply control (Change Supply...; false)
 
     [prepayment]                     # optional: a prepay meter (SE 1.2 D.7); none: a credit meter
     initial_credit = 1000            # account units (currency_digits after the point: pence)
@@ -319,6 +320,9 @@ class EsiConfig:
     #: D.3.2.2.1.1); False: Read Attributes and Configure Reporting of it are refused
     #: UNSUPPORTED_ATTRIBUTE, and a reading of it (``meter set --demand``) too.
     meter_demand: bool = True
+    #: ``[meter] supply``: the meter has SE 1.2 supply control (zse.metering.supply): Supply
+    #: Status served, Local Change Supply from displays, the utility's commands from the ESI.
+    meter_supply: bool = False
     #: ``[esi] mirrors``: how many meter mirror endpoints the ESI serves (SE D.3.4).
     mirrors: int = 0
     #: ``[esi] keep_alive_minutes`` / ``keep_alive_jitter``: the Trust Center Keep-Alive
@@ -388,6 +392,7 @@ _TABLES = {
         "default_update_period",
         "fast_poll_update_period",
         "demand",
+        "supply",
     },
     "prepayment": {
         "initial_credit",
@@ -730,8 +735,8 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         except TimeZoneError as exc:
             esi.fail(str(exc), "time_zone")
     devices = _devices(source, document.get("devices", []))
-    meter, meter_demand = (
-        (None, True) if "meter" not in document else _meter(source, document["meter"])
+    meter, meter_demand, meter_supply = (
+        (None, True, False) if "meter" not in document else _meter(source, document["meter"])
     )
     prepayment, prepayment_codes = (
         (None, {}) if "prepayment" not in document else _prepayment(source, document["prepayment"])
@@ -763,6 +768,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         time_zone=time_zone,
         meter=meter,
         meter_demand=meter_demand,
+        meter_supply=meter_supply,
         mirrors=esi.number("mirrors", 0, MAX_MIRRORS, 0),
         keep_alive=(
             esi.number("keep_alive_minutes", 1, 255, 10),
@@ -833,9 +839,10 @@ _METER = {
 }
 
 
-def _meter(source: str, table: Any) -> tuple[dict[int, int], bool]:
+def _meter(source: str, table: Any) -> tuple[dict[int, int], bool, bool]:
     """``[meter]``: the meter's Formatting attributes and update periods, defaults filled in,
-    and whether it has InstantaneousDemand (``demand``, a boolean; default true)."""
+    whether it has InstantaneousDemand (``demand``, a boolean; default true) and SE 1.2 supply
+    control (``supply``, a boolean; default false)."""
     reader = _Reader(source, "[meter]", table, _TABLES["meter"])
     demand = reader.table.get("demand", True)
     if not isinstance(demand, bool):
@@ -844,6 +851,9 @@ def _meter(source: str, table: Any) -> tuple[dict[int, int], bool]:
             f" got {type(demand).__name__}",
             "demand",
         )
+    supply = reader.table.get("supply", False)
+    if not isinstance(supply, bool):
+        reader.fail(f"expected true or false, got {type(supply).__name__}", "supply")
     found = {
         int(attribute): reader.number(key, low, high, default)
         for key, (attribute, low, high, default) in _METER.items()
@@ -856,7 +866,7 @@ def _meter(source: str, table: Any) -> tuple[dict[int, int], bool]:
             " 13 kVAr)",
             "unit_of_measure",
         )
-    return found, demand
+    return found, demand, supply
 
 
 def _devices(source: str, items: Any) -> tuple[DeviceEntry, ...]:

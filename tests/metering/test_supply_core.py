@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from tests.metering.test_meter_protocol import FORMATTING, T0, frame
+from zse.config import ConfigError, parse_config
 from zse.metering.core import MeterCore
 from zse.metering.protocol import MeterServerProtocol
 from zse.metering.supply import (
@@ -289,3 +290,12 @@ def test_garbage_supply_frames_never_raise(payload: bytes, command_id: int) -> N
     step = p.handle(frame(command_id, payload), T0)
     assert step.status in (S.SUCCESS, S.MALFORMED_COMMAND, S.INVALID_VALUE, S.NOT_AUTHORIZED)
     assert control(p).status in (OFF, ARMED, ON)
+
+
+def test_the_meter_table_turns_supply_control_on() -> None:
+    """``[meter] supply = true``: the ESI's meter has supply control; off by default; a value
+    that is not a boolean is a one-line config error."""
+    assert not parse_config("[meter]\n").meter_supply
+    assert parse_config("[meter]\nsupply = true\n").meter_supply
+    with pytest.raises(ConfigError, match=r"\[meter\] supply: expected true or false"):
+        parse_config("[meter]\nsupply = 1\n")

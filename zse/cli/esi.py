@@ -1193,7 +1193,11 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
             meter=(
                 False
                 if config.meter is None
-                else {"formatting": config.meter, "demand": config.meter_demand}
+                else {
+                    "formatting": config.meter,
+                    "demand": config.meter_demand,
+                    "supply": config.meter_supply,
+                }
             ),
             mirrors=config.mirrors,
             keep_alive=config.keep_alive,
