@@ -3,7 +3,10 @@
 The attribute sets a display reads (Reading Information, TOU tier summations, Meter Status,
 Formatting, Historical Consumption, Load Profile Configuration) and the commands both ways:
 Get Profile / Get Profile Response, Request Fast Poll Mode / Response, and mirroring
-(Request Mirror / Response, Remove Mirror / Mirror Removed). zigpy's definitions
+(Request Mirror / Response, Remove Mirror / Mirror Removed), and SE 1.2 supply control
+(:mod:`zse.metering.supply`: Change Supply, Local Change Supply, Set Supply Status, Set
+Uncontrolled Flow Threshold, Reset Load Limit Counter, Supply Status Response, and the supply
+attributes). zigpy's definitions
 (``zigpy.zcl.clusters.smartenergy.Metering``) are used where they are right, each checked
 against the SE id in :mod:`zse.se.ids` when this module is imported; where zse differs
 (docs/metering.md): Get Profile carries its interval channel as an enum, Get Profile Response
