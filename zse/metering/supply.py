@@ -38,7 +38,7 @@ LoadLimitCounter (0x0606) to 0; the application counts with
 :meth:`SupplyControl.count_load_limit` (zse does no load limiting of its own).
 
 The SE 1.2 text (07-5356-19) was out of reach: the fields follow Wireshark master's
-``packet-zbee-zcl-se.c`` command names (4.0 dissects Local Change Supply only), zigpy's and
+``packet-zbee-zcl-se.c`` (4.0 dissects all six commands), zigpy's and
 zsmartsystems' definitions and Silicon Labs' metering server (the 0 / 0xFFFFFFFF times, the
 acknowledge bit, Local Change Supply taking Off/Armed and On only); the attribute ids are
 Wireshark's and Exegin's. Facts only, nothing copied.
