@@ -11,22 +11,29 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+import zigpy.types as t
 from zigpy.zcl import foundation
 
 from tests.roles.han_builder import CA, EUIS, START, build, close
 from tests.roles.test_roles_esi_registry import price
 from tests.roles.test_roles_prepayment import CODE, METER, PREPAY
+from tests.services.test_messaging_restart import CrashingStore, Killed
 from zse.cbke import SUITE1
 from zse.cbke.service import eui64_bytes
+from zse.installcode import InstallCode
 from zse.metering.core import Readings
+from zse.metering.service import MeteringServer
 from zse.metering.supply import ARMED, OFF, ON, SupplyChanged
 from zse.metering.wire import Metering
 from zse.prepayment.core import PrepayConfig, SupplyInterrupted
 from zse.prepayment.wire import TopUpResult
 from zse.roles.esi import EnergyServiceInterface
 from zse.se.ids import METERING
+from zse.sim import Air
+from zse.store import Store
 from zse.zcl.codec import decode_command, encode_command
-from zse.zcl.se_endpoint import SE_ENDPOINT_ID
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 S = foundation.Status
 HOUR = 3600
@@ -78,7 +85,8 @@ async def test_credit_and_the_consumer_share_one_supply_state(tmp_path) -> None:
         await meter.feed(Readings(summation_delivered=40_000))  # 40 kWh at 25 p: credit gone
         assert any(isinstance(e, SupplyInterrupted) for e in han.events)
         await asyncio.sleep(1)
-        assert SupplyChanged(status=OFF, before=ON, cause="credit", time=told[-1].time) in told
+        changes = [(e.status, e.before, e.cause) for e in told if isinstance(e, SupplyChanged)]
+        assert changes == [(OFF, ON, "credit")]
         assert await ihd.read_supply_status() == OFF
         # the consumer cannot restore a supply interrupted for credit
         assert await ihd.local_change_supply() == S.NOT_AUTHORIZED
@@ -172,3 +180,56 @@ async def test_the_display_may_not_send_the_utilitys_commands_and_garbage_gets_a
         assert not [e for e in told if isinstance(e, SupplyChanged)]
     finally:
         await close(han)
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+async def test_killed_at_the_supply_commit_a_change_is_kept_only_once_stored(
+    tmp_path, after
+) -> None:
+    """The meter is killed (nothing after the commit runs) at the commit of a Change Supply
+    for later, before or after it: no SUCCESS went out either way; restarted on the same
+    file, the change waits (and applies at its time) only if it was stored."""
+    air = Air(seed=80 + after)
+    app = await air.coordinator(channel=15)
+    loop = asyncio.get_running_loop()
+
+    def clock() -> int:
+        return START + int(loop.time())
+
+    se = SeEndpoint(app, in_clusters=[METERING])
+    await se.start()
+    code = InstallCode.generate(rng=air.rng)
+    dev = air.device("00:0d:6f:00:0e:00:00:01", install_code=code, channel=15)
+    ep = dev.add_endpoint(1, device_type=0x0502, out_clusters=[METERING])
+    await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
+    await dev.join()
+    await asyncio.sleep(30)
+    path = tmp_path / f"killed-{after}.db"
+    store = await CrashingStore.open(path)
+    options = {"clock": clock, "supply": True, "authorize": lambda msg: True}
+    meter = MeteringServer(se, store=store, **options)
+    await meter.start()
+    store.crash_at, store.after = len(store.commits) + 1, after
+    at = clock() + HOUR
+    try:
+        reply = await ep.request(
+            0x0000, SE_ENDPOINT_ID, METERING, 0x0B, change_supply(OFF, at, issuer=3, ack=0),
+            encrypt=True,
+        )  # fmt: skip
+    except (TimeoutError, Killed):
+        pass  # no answer: the process died
+    else:
+        assert reply.payload[1] != S.SUCCESS  # never a SUCCESS for a change not kept
+    assert store.dead
+    await meter.stop()
+    await Store.close(store)
+    store = await Store.open(path)
+    meter = MeteringServer(se, store=store, **options)
+    await meter.start()
+    assert meter.supply is not None
+    assert [p.issuer_event_id for p in meter.supply.pending] == ([3] if after else [])
+    await asyncio.sleep(at - clock() + 1)
+    assert meter.supply.status == (OFF if after else ON)
+    await meter.stop()
+    await store.close()
+    air.close()
