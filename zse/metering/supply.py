@@ -21,8 +21,8 @@ Implementation Date/Time: 0 is now, 0xFFFFFFFF cancels the waiting one of the sa
 issuer event id (Silicon Labs' metering server reads both so), a time not after ``now`` is
 now. A change that waits is kept (bounded, :data:`MAX_PENDING`; a ninth is refused
 INSUFFICIENT_SPACE, none dropped), in :meth:`SupplyControl.snapshot`, and applied once at its
-time, with the same issue rules as the Prepayment account's scheduled utility commands
-(:meth:`zse.prepayment.core.PrepayAccount.schedule`): the same issue again replaces the one
+time, by the rule of the utility's scheduled commands (:mod:`zse.se.schedule`, that of
+:meth:`zse.prepayment.core.PrepayAccount.schedule`): the same issue again replaces the one
 waiting; a newer issue drops older ones due at or after it; an older issue arriving while a
 newer one waits to apply before it is not kept. Supply Control Bits bit 0 (Acknowledge
 Required) asks for a Supply Status Response when the change is implemented (Silicon Labs;
@@ -58,6 +58,7 @@ from zse.metering.wire import Metering
 from zse.records import Fields, Int, ListOf, MapOf, Mismatch, Opt, TupleOf, check
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
+from zse.se.schedule import CANCEL, NOW, ScheduleFull, schedule, take_due
 from zse.zcl.codec import encode_command
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
@@ -93,9 +94,6 @@ ARMED: Final = 1
 ON: Final = 2
 #: Set Supply Status: leave this state as it is.
 UNCHANGED: Final = 3
-#: Change Supply's Implementation Date/Time: now, or cancel the waiting change.
-NOW: Final = 0
-CANCEL: Final = 0xFFFFFFFF
 #: ProposedChangeSupplyImplementationTime when no change waits.
 NO_CHANGE: Final = 0xFFFFFFFF
 #: Supply Control Bits, bit 0: a Supply Status Response is wanted when the change is made.
@@ -137,10 +135,6 @@ class SupplyChange:
     request_time: int = 0
     acknowledge: bool = False
     reply_to: tuple[int, int] | None = None
-
-    @property
-    def issue(self) -> tuple[int, int]:
-        return self.provider_id, self.issuer_event_id
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,37 +279,20 @@ class SupplyControl:
         else kept until :meth:`apply_due`. Returns the events and whether it was applied
         now. :class:`SupplyRefused` (nothing changed) for a status not 0-2 (INVALID_VALUE) or
         one more waiting past :data:`MAX_PENDING` (INSUFFICIENT_SPACE)."""
-        if change.when == CANCEL:
-            kept = [p for p in self.pending if p.issue != change.issue]
-            self.changed |= len(kept) != len(self.pending)
-            self.pending = kept
-            return [], False
-        _check_status(change.status)
-        if any(
-            p.issuer_event_id > change.issuer_event_id and p.when <= change.when
-            for p in self.pending
-        ):
-            return [], False  # an older issue, late: applied after the newer one, it would undo it
-        kept = [
-            p
-            for p in self.pending
-            if p.issue != change.issue
-            and not (p.issuer_event_id < change.issuer_event_id and p.when >= change.when)
-        ]
-        waits = change.when != NOW and change.when > now
-        if waits and len(kept) >= MAX_PENDING:
+        if change.when != CANCEL:
+            _check_status(change.status)
+        try:
+            pending, now_applied = schedule(self.pending, change, now, bound=MAX_PENDING)
+        except ScheduleFull:
             raise SupplyRefused(
                 _Status.INSUFFICIENT_SPACE, f"{MAX_PENDING} supply changes wait already"
-            )
-        self.changed |= kept != self.pending
-        self.pending = kept
+            ) from None
+        self.changed |= pending != self.pending
+        self.pending = pending
         events: list[SupplyEvent] = []
-        if not waits:
+        if now_applied:
             self._set(change.status, "change supply", now, events)
-            return events, True
-        self.pending = sorted([*kept, change], key=lambda p: (p.when, p.issuer_event_id))
-        self.changed = True
-        return events, False
+        return events, now_applied
 
     def next_deadline(self) -> int | None:
         """When the next waiting Change Supply is due."""
@@ -324,10 +301,9 @@ class SupplyControl:
     def apply_due(self, now: int) -> tuple[list[SupplyEvent], list[SupplyChange]]:
         """Apply the Change Supply commands due by ``now``, each once, by time then issuer
         event id: the events, and the changes applied (those to acknowledge among them)."""
-        due = [p for p in self.pending if p.when <= now]
+        due, self.pending = take_due(self.pending, now)
         if not due:
             return [], []
-        self.pending = [p for p in self.pending if p.when > now]
         self.changed = True
         events: list[SupplyEvent] = []
         for change in due:
