@@ -87,6 +87,9 @@ async def test_credit_and_the_consumer_share_one_supply_state(tmp_path) -> None:
         await asyncio.sleep(1)
         changes = [(e.status, e.before, e.cause) for e in told if isinstance(e, SupplyChanged)]
         assert changes == [(OFF, ON, "credit")]
+        assert [e for e in han.events if isinstance(e, SupplyChanged)] == [
+            e for e in told if isinstance(e, SupplyChanged)
+        ]  # the ESI's application hears it too
         assert await ihd.read_supply_status() == OFF
         # the consumer cannot restore a supply interrupted for credit
         assert await ihd.local_change_supply() == S.NOT_AUTHORIZED

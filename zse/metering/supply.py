@@ -69,18 +69,26 @@ __all__ = [
     "CANCEL",
     "MAX_PENDING",
     "NOW",
+    "NO_CHANGE",
     "OFF",
     "ON",
+    "SUPPLY_EVENTS",
     "UNCHANGED",
+    "UTILITY_COMMANDS",
     "FlowThreshold",
     "LoadLimitCounterReset",
     "SupplyChange",
     "SupplyChanged",
     "SupplyControl",
+    "SupplyEvent",
     "SupplyRefused",
     "SupplyServerProtocol",
     "SupplyStatesSet",
     "UncontrolledFlowThresholdSet",
+    "local_change_supply_request",
+    "supply_status_read",
+    "supply_status_read_request",
+    "supply_status_response",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -192,6 +200,13 @@ class LoadLimitCounterReset:
 
 
 SupplyEvent = SupplyChanged | SupplyStatesSet | UncontrolledFlowThresholdSet | LoadLimitCounterReset
+#: The supply control's event classes (an ``isinstance`` check).
+SUPPLY_EVENTS: Final = (
+    SupplyChanged,
+    SupplyStatesSet,
+    UncontrolledFlowThresholdSet,
+    LoadLimitCounterReset,
+)
 
 _U32 = Int(0, _UINT32)
 _STATE = Int(OFF, ON)

@@ -85,6 +85,7 @@ from zse.metering.mirroring import (
     mirror_endpoints,
 )
 from zse.metering.service import METERING, MeteringServer
+from zse.metering.supply import SUPPLY_EVENTS, SupplyEvent
 from zse.prepayment.core import PrepayEvent, SupplyInterrupted, SupplyRestored, unit_price
 from zse.prepayment.service import PREPAYMENT, PrepaymentServer, friendly_credit_calendar
 from zse.price import PriceEvent
@@ -422,6 +423,7 @@ EsiEvent = (
     | EventConfigurationReported
     | EventLogClearRequested
     | PrepayEvent
+    | SupplyEvent
 )
 
 
@@ -904,6 +906,8 @@ class EnergyServiceInterface:
         self._untold = True
         if self.meter is not None:
             await self.meter.start()
+            if self.meter.supply is not None:  # the meter's supply control: its events told
+                self._unfollow.append(self.meter.on_event(self._supply_event))
         if self.prepayment is not None:  # held like the reports: start applies what fell due
             self._unfollow.append(self.prepayment.on_event(self._stream.emit))
             await self.prepayment.start(tell=False)
@@ -1995,6 +1999,11 @@ class EnergyServiceInterface:
                     by_peer=result.by_peer,
                 )
             )
+
+    def _supply_event(self, event: object) -> None:
+        """The meter's supply control events (SupplyChanged...) to the application."""
+        if isinstance(event, SUPPLY_EVENTS):
+            self._stream.emit(event)
 
     def _credit_supply(self, event: object) -> Awaitable[None] | None:
         """The prepay account interrupted or gave back the supply (SE 1.2 D.7): the meter's
