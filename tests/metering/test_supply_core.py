@@ -7,6 +7,7 @@ statuses. No event loop."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from hypothesis import given
@@ -23,6 +24,7 @@ from zse.metering.supply import (
     MAX_PENDING,
     OFF,
     ON,
+    FlowThreshold,
     LoadLimitCounterReset,
     SupplyChange,
     SupplyChanged,
@@ -32,6 +34,7 @@ from zse.metering.supply import (
     UncontrolledFlowThresholdSet,
 )
 from zse.metering.wire import Metering
+from zse.mqtt.core import Topics, meter_event_publication
 from zse.records import Mismatch
 from zse.se.ids import MeteringAttribute as A
 from zse.se.ids import MeteringClientCommand
@@ -299,3 +302,30 @@ def test_the_meter_table_turns_supply_control_on() -> None:
     assert parse_config("[meter]\nsupply = true\n").meter_supply
     with pytest.raises(ConfigError, match=r"\[meter\] supply: expected true or false"):
         parse_config("[meter]\nsupply = 1\n")
+
+
+def test_supply_events_go_to_the_meters_metering_topic_on_mqtt() -> None:
+    """The ESI's supply events on ``<base>/<meter>/metering`` (ADR 0030's rule for a later
+    cluster), as plain JSON, not retained."""
+    topics, meter_eui = Topics("zse"), "00:0d:6f:00:00:00:00:01"
+    supply = SupplyControl(status=ARMED)
+    events = [
+        *supply.local_change_supply(ON, T0),
+        *supply.set_supply_states({"supply_tamper_state": OFF, "load_limit_supply_state": 3}, 4),
+        *supply.set_threshold(FlowThreshold(threshold=250, unit_of_measure=1, multiplier=1,
+                                            divisor=10, stabilisation_period=20,
+                                            measurement_period=30)),
+        *supply.reset_load_limit_counter(7, 5),
+    ]  # fmt: skip
+    published = [meter_event_publication(topics, meter_eui, e, T0) for e in events]
+    assert all(p is not None and not p.retain for p in published)
+    assert {p.topic for p in published if p} == {topics.device(meter_eui, "metering")}
+    changed, states, threshold, reset = (json.loads(p.encode()) for p in published if p)
+    assert (changed["event"], changed["status"], changed["cause"]) == (
+        "SupplyChanged",
+        ON,
+        "local change supply",
+    )
+    assert states["states"] == {"supply_tamper_state": OFF}
+    assert threshold["threshold"]["divisor"] == 10
+    assert (reset["event"], reset["before"]) == ("LoadLimitCounterReset", 0)

@@ -63,6 +63,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.installcode.*",
             "zse.cbke.*",
             "zse.records",
+            "zse.schedule",  # the utility's commands with a time (SE 1.2)
             "zse.device_csv",
             "zse.config",
             "zse.price",
@@ -150,6 +151,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.messaging.protocol",
             "zse.price.protocol",
             "zse.metering.protocol",  # #14.4 client
+            "zse.metering.supply",  # SE 1.2 supply control: its core and frames
             # meter mirroring (#14.3)
             "zse.metering.mirror",
             "zse.tunneling.protocol",  # #20.1

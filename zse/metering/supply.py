@@ -21,7 +21,7 @@ Implementation Date/Time: 0 is now, 0xFFFFFFFF cancels the waiting one of the sa
 issuer event id (Silicon Labs' metering server reads both so), a time not after ``now`` is
 now. A change that waits is kept (bounded, :data:`MAX_PENDING`; a ninth is refused
 INSUFFICIENT_SPACE, none dropped), in :meth:`SupplyControl.snapshot`, and applied once at its
-time, by the rule of the utility's scheduled commands (:mod:`zse.se.schedule`, that of
+time, by the rule of the utility's scheduled commands (:mod:`zse.schedule`, that of
 :meth:`zse.prepayment.core.PrepayAccount.schedule`): the same issue again replaces the one
 waiting; a newer issue drops older ones due at or after it; an older issue arriving while a
 newer one waits to apply before it is not kept. Supply Control Bits bit 0 (Acknowledge
@@ -56,9 +56,9 @@ from zigpy.zcl import foundation
 from zse.errors import ZseError
 from zse.metering.wire import Metering
 from zse.records import Fields, Int, ListOf, MapOf, Mismatch, Opt, TupleOf, check
+from zse.schedule import CANCEL, NOW, ScheduleFull, schedule, take_due
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
-from zse.se.schedule import CANCEL, NOW, ScheduleFull, schedule, take_due
 from zse.zcl.codec import encode_command
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
@@ -176,10 +176,10 @@ class SupplyChanged:
 
 @dataclass(frozen=True, kw_only=True)
 class SupplyStatesSet:
-    """Set Supply Status took the states (attribute id -> Supply Status) it did not leave
-    unchanged."""
+    """Set Supply Status took the states it did not leave unchanged: field name
+    (``supply_tamper_state``...) -> Supply Status."""
 
-    states: dict[int, int]
+    states: dict[str, int]
     issuer_event_id: int
 
 
@@ -351,14 +351,14 @@ class SupplyControl:
     def set_supply_states(self, states: dict[str, int], issuer_event_id: int) -> list[SupplyEvent]:
         """Set Supply Status: each state 0-2 is kept, 3 leaves it; INVALID_VALUE (nothing
         changed) for another value."""
-        taken: dict[int, int] = {}
+        taken: dict[str, int] = {}
         for name, value in states.items():
             if value == UNCHANGED:
                 continue
             if value not in _NAMES:
                 raise SupplyRefused(_Status.INVALID_VALUE, f"{name} {value} is not 0-3")
-            taken[_STATE_ATTRIBUTES[name]] = value
-        self.states.update(taken)
+            taken[name] = value
+        self.states.update({_STATE_ATTRIBUTES[name]: value for name, value in taken.items()})
         self.changed = True
         return [SupplyStatesSet(states=taken, issuer_event_id=issuer_event_id)]
 

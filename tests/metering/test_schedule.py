@@ -1,4 +1,4 @@
-"""zse.se.schedule: the one rule for the utility's commands that wait for their time (SE 1.2
+"""zse.schedule: the one rule for the utility's commands that wait for their time (SE 1.2
 Change Supply, Prepayment's settings): kinds kept apart, a command that adds up (not a
 setting) never drops another, the bound per kind, due ones taken once in order."""
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from zse.se.schedule import CANCEL, NOW, ScheduleFull, schedule, take_due
+from zse.schedule import CANCEL, NOW, ScheduleFull, schedule, take_due
 
 
 @dataclass(frozen=True)
