@@ -304,9 +304,9 @@ def test_the_meter_table_turns_supply_control_on() -> None:
         parse_config("[meter]\nsupply = 1\n")
 
 
-def test_supply_events_go_to_the_meters_metering_topic_on_mqtt() -> None:
-    """The ESI's supply events on ``<base>/<meter>/metering`` (ADR 0030's rule for a later
-    cluster), as plain JSON, not retained."""
+def test_supply_events_go_to_the_meters_supply_topic_on_mqtt() -> None:
+    """The ESI's supply events on ``<base>/<meter>/supply`` (ADR 0030's rule for a later
+    cluster; not ``metering``, the readings' topic), as plain JSON, not retained."""
     topics, meter_eui = Topics("zse"), "00:0d:6f:00:00:00:00:01"
     supply = SupplyControl(status=ARMED)
     events = [
@@ -319,7 +319,7 @@ def test_supply_events_go_to_the_meters_metering_topic_on_mqtt() -> None:
     ]  # fmt: skip
     published = [meter_event_publication(topics, meter_eui, e, T0) for e in events]
     assert all(p is not None and not p.retain for p in published)
-    assert {p.topic for p in published if p} == {topics.device(meter_eui, "metering")}
+    assert {p.topic for p in published if p} == {topics.device(meter_eui, "supply")}
     changed, states, threshold, reset = (json.loads(p.encode()) for p in published if p)
     assert (changed["event"], changed["status"], changed["cause"]) == (
         "SupplyChanged",

@@ -593,11 +593,11 @@ METER_EVENT_KINDS: Final = {
     "TopUpAccepted": "prepayment",
     "TopUpRefused": "prepayment",
     "DebtCollected": "prepayment",
-    # SE 1.2 supply control (zse.metering.supply): the meter's Metering cluster
-    "SupplyChanged": "metering",
-    "SupplyStatesSet": "metering",
-    "UncontrolledFlowThresholdSet": "metering",
-    "LoadLimitCounterReset": "metering",
+    # SE 1.2 supply control (zse.metering.supply); not ``metering``: the readings' topic
+    "SupplyChanged": "supply",
+    "SupplyStatesSet": "supply",
+    "UncontrolledFlowThresholdSet": "supply",
+    "LoadLimitCounterReset": "supply",
 }
 
 
