@@ -13,6 +13,7 @@ from zigpy.zcl.clusters.smartenergy import Metering as ZigpyMetering
 
 from tests.clusters.se_frames import air_frame, dissect, zcl_frame
 from zse.errors import DecodeError, InvalidFrame
+from zse.metering.snapshot_types import ScheduleEntry, SnapshotSchedules, schedule_field
 from zse.metering.wire import Metering
 from zse.se import ids
 from zse.se.types import GetProfileStatus, IntervalChannel
@@ -362,6 +363,157 @@ CASES = [
         },
         {P + "supply_status_response.implementation_date_time": "100e002f"},
     ),
+    # SE 1.2 snapshots and sampling (tests/metering/test_metering_snapshots.py has the rest)
+    (
+        SERVER.schedule_snapshot,
+        {
+            "issuer_event_id": 0x01020304,
+            "command_index": 0,
+            "total_number_of_commands": 1,
+            "schedules": SnapshotSchedules(
+                [ScheduleEntry(7, 0x2F000000, schedule_field(3, 1), 4, 0x00010001)]
+            ),
+        },
+        {
+            P + "cmd.srv_rx.id": 0x04,
+            P + "schedule_snapshot.issuer_event_id": 0x01020304,
+            P + "schedule_snapshot.total_number_of_commands": 1,
+            P + "schedule_snapshot.snapshot_schedule_payload.snapshot_schedule_id": 7,
+            P + "snapshot_schedule.frequency": 3,
+            P + "snapshot_schedule.frequency_type": 1,
+            P + "snapshot_schedule.frequency_wild_card": 2,
+            P + "schedule_snapshot.snapshot_schedule_payload.snapshot_payload_type": 4,
+            P + "schedule_snapshot.snapshot_schedule_payload.snapshot_cause": 0x00010001,
+        },
+        {P + "schedule_snapshot.snapshot_schedule_payload.snapshot_start_time": "0000002f"},
+    ),
+    (
+        SERVER.take_snapshot,
+        {"snapshot_cause": 0x400},
+        {P + "cmd.srv_rx.id": 0x05, P + "take_snapshot.snapshot_cause": 0x400},
+        {},
+    ),
+    (
+        SERVER.get_snapshot,
+        {
+            "earliest_start_time": 0x2F000000,
+            "latest_end_time": 0x2F001000,
+            "snapshot_offset": 2,
+            "snapshot_cause": 0xFFFFFFFF,
+        },
+        {
+            P + "cmd.srv_rx.id": 0x06,
+            P + "get_snapshot.snapshot_offset": 2,
+            P + "get_snapshot.snapshot_cause": 0xFFFFFFFF,
+        },
+        {P + "get_snapshot.start_time": "0000002f", P + "get_snapshot.end_time": "0010002f"},
+    ),
+    (
+        SERVER.start_sampling,
+        {
+            "issuer_event_id": 9,
+            "start_sampling_time": 0x2F000000,
+            "sample_type": 4,
+            "sample_request_interval": 60,
+            "max_number_of_samples": 300,
+        },
+        {
+            P + "cmd.srv_rx.id": 0x07,
+            P + "start_sampling.issuer_event_id": 9,
+            P + "start_sampling.sample_type": 4,
+            P + "start_sampling.sample_request_interval": 60,
+            P + "start_sampling.max_number_of_samples": 300,
+        },
+        {P + "start_sampling.start_sampling_time": "0000002f"},
+    ),
+    (
+        SERVER.get_sampled_data,
+        {
+            "sample_id": 0x0102,
+            "earliest_sample_time": 0x2F000000,
+            "sample_type": 0,
+            "number_of_samples": 19,
+        },
+        {
+            P + "cmd.srv_rx.id": 0x08,
+            P + "get_sampled_data.sample_id": 0x0102,
+            P + "get_sampled_data.sample_type": 0,
+            P + "get_sampled_data.number_of_samples": 19,
+        },
+        {P + "get_sampled_data.sample_start_time": "0000002f"},
+    ),
+    (
+        CLIENT.schedule_snapshot_response,
+        {"issuer_event_id": 0x01020304, "answers": [(7, 0), (8, 5)]},
+        {
+            P + "cmd.srv_tx.id": 0x04,
+            P + "schedule_snapshot_response.issuer_event_id": 0x01020304,
+            P + "schedule_snapshot_response.response_snapshot_schedule_id": 7,
+            P + "schedule_snapshot_response.snapshot_schedule_confirmation": 0,
+        },
+        {},
+    ),
+    (
+        CLIENT.take_snapshot_response,
+        {"snapshot_id": 0x01020304, "snapshot_confirmation": 0},
+        {
+            P + "cmd.srv_tx.id": 0x05,
+            P + "take_snapshot_response.snapshot_id": 0x01020304,
+            P + "take_snapshot_response.snapshot_confirmation": 0,
+        },
+        {},
+    ),
+    (
+        CLIENT.publish_snapshot,
+        {
+            "snapshot_id": 0x01020304,
+            "snapshot_time": 0x2F000E10,
+            "total_snapshots_found": 3,
+            "command_index": 1,
+            "total_number_of_commands": 2,
+            "snapshot_cause": 0x10400,
+            "snapshot_payload_type": 4,
+            "snapshot_sub_payload": bytes.fromhex("0605040302010100ff00000000"),
+        },
+        {
+            P + "cmd.srv_tx.id": 0x06,
+            P + "publish_snapshot.snapshot_id": 0x01020304,
+            P + "publish_snapshot.snapshots_found": 3,
+            P + "publish_snapshot.command_index": 1,
+            P + "publish_snapshot.total_commands": 2,
+            P + "publish_snapshot.snapshot_cause": 0x10400,
+            P + "publish_snapshot.payload_type": 4,
+        },
+        {
+            P + "publish_snapshot.snapshot_time": "100e002f",
+            P + "publish_snapshot.sub_payload": "0605040302010100ff00000000",
+        },
+    ),
+    (
+        CLIENT.get_sampled_data_response,
+        {
+            "sample_id": 0x0102,
+            "sample_start_time": 0x2F000E10,
+            "sample_type": 4,
+            "sample_request_interval": 60,
+            "number_of_samples": 3,
+            "samples": [1, 0xFFFFFF, 0x123456],
+        },
+        {
+            P + "cmd.srv_tx.id": 0x07,
+            P + "get_sampled_data_rsp.sample_id": 0x0102,
+            P + "get_sampled_data_rsp.sample_type": 4,
+            P + "get_sampled_data_rsp.sample_request_interval": 60,
+            P + "get_sampled_data_rsp.number_of_samples": 3,
+        },
+        {P + "get_sampled_data_rsp.sample_start_time": "100e002f"},
+    ),
+    (
+        CLIENT.start_sampling_response,
+        {"sample_id": 0xFFFF},
+        {P + "cmd.srv_tx.id": 0x0D, P + "start_sampling_response.sample_id": 0xFFFF},
+        {},
+    ),
 ]
 ATTRIBUTES = list(Metering.AttributeDefs)
 
@@ -418,6 +570,12 @@ def test_tshark_reads_the_same_command_fields(dissected, index):
     if definition is CLIENT.get_profile_response:
         intervals = [int(v) for v in packet.show(P + "get_profile_response.intervals")]
         assert intervals == kwargs["intervals"]
+    if definition is CLIENT.get_sampled_data_response:
+        samples = [int(v) for v in packet.show(P + "get_sampled_data_rsp.samples")]
+        assert samples == kwargs["samples"]
+    if definition is CLIENT.schedule_snapshot_response:
+        confirmations = packet.show(P + "schedule_snapshot_response.snapshot_schedule_confirmation")
+        assert [int(v, 0) for v in confirmations] == [0, 5]
 
 
 @pytest.mark.oracle

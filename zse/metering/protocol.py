@@ -37,6 +37,8 @@ from zigpy.zcl import foundation
 from zse.errors import DecodeError, InvalidFrame
 from zse.metering.core import MeterCore, ProfileAnswer
 from zse.metering.formatting import Formatting, Reading
+from zse.metering.snapshots import COMMANDS as SNAPSHOT_COMMANDS
+from zse.metering.snapshots import SnapshotCore
 from zse.metering.supply import SupplyServerProtocol
 from zse.metering.wire import GetProfileResponse, Metering
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
@@ -147,6 +149,8 @@ class MeterServerProtocol:
         self.supply = supply
         #: The fast poll in force: (applied update period, end time), or None.
         self.fast_poll: tuple[int, int] | None = None
+        #: Snapshots and sampling (SE 1.2, :mod:`zse.metering.snapshots`); None: refused.
+        self.snapshots: SnapshotCore | None = None
         #: (cluster command?, command id) -> what answers it.
         self._answers: dict[tuple[bool, int], Callable[[ZclMessage, Any, int], Step]] = {
             (True, MeteringServerCommand.GET_PROFILE): self._get_profile,
@@ -230,6 +234,9 @@ class MeterServerProtocol:
         if msg.from_server:
             return Step()
         answer = self._answers.get((msg.is_cluster_command, msg.command_id))
+        snapshots = self.snapshots
+        if snapshots is not None and msg.is_cluster_command and msg.command_id in SNAPSHOT_COMMANDS:
+            answer = snapshots.receive
         if answer is not None:
             step = answer(msg, command, now)
             if msg.group is not None or msg.broadcast:  # acted on; answered to a unicast only

@@ -31,6 +31,7 @@ from typing import Any
 from zigpy.zcl import foundation
 
 from zse.errors import DecodeError, InvalidFrame, StoreError, ZseError
+from zse.metering import snapshot_client
 from zse.metering.core import (
     MAX_PERIODS_DELIVERED,
     MeterCore,
@@ -53,6 +54,15 @@ from zse.metering.protocol import (
     attribute_type_id,
     decode_global,
     profile_answer,
+)
+from zse.metering.snapshot_types import SampleType
+from zse.metering.snapshots import (
+    ANY_CAUSE,
+    MAX_SNAPSHOTS,
+    PublishedSnapshot,
+    SampledData,
+    Snapshot,
+    SnapshotCore,
 )
 from zse.metering.supply import (
     NOW,
@@ -103,6 +113,7 @@ LOGGER = logging.getLogger(__name__)
 
 _PROFILE_KEY = "profile"
 _SUPPLY_KEY = "supply"
+_SNAPSHOTS_KEY = "snapshots"
 _REPORT_SHAPE = Fields(
     {
         "nwk": Int(0, 0xFFF7),
@@ -182,6 +193,7 @@ class MeteringServer:
         profile_capacity: int = 96,
         supply: bool = False,
         authorize: Callable[[ZclMessage], bool] | None = None,
+        snapshot_capacity: int = MAX_SNAPSHOTS,
     ) -> None:
         self.endpoint = endpoint
         self.clock = clock
@@ -207,6 +219,9 @@ class MeteringServer:
             None if self.supply is None else SupplyServerProtocol(self.supply, authorize)
         )
         self.protocol = MeterServerProtocol(self.core, supply_protocol)
+        #: Snapshots and sampling (SE 1.2), stored as the record ``snapshots``.
+        self.snapshots = SnapshotCore(self.core, capacity=snapshot_capacity)
+        self.protocol.snapshots = self.snapshots
         self._stream: EventStream[ReportingConfigured | FastPollGranted | SupplyEvent] = (
             EventStream()
         )
@@ -225,6 +240,7 @@ class MeteringServer:
         self._timer.add(self.protocol, self._report, clock=clock, lock=self._lock)
         if supply_protocol is not None:
             self._timer.add(supply_protocol, self._supply_due, clock=clock, lock=self._lock)
+        self._timer.add(self.snapshots, self._snapshots_due, clock=clock, lock=self._lock)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -272,6 +288,9 @@ class MeteringServer:
                 if self.supply is not None:
                     self.supply.restore(value)
                 return  # kept for a meter given supply control again
+            if key == _SNAPSHOTS_KEY:
+                self.snapshots.restore(value)
+                return
             check(value, _REPORT_SHAPE)
             destination = Destination.device(value["nwk"], value["endpoint"])
             if key != _report_key(destination, value["attribute"]):
@@ -408,6 +427,7 @@ class MeteringServer:
             before = self.core.interval_end
             step = self.protocol.handle(msg, now)
             await self._keep_profile(before)
+            await self._keep_snapshots()
             await self._record(step, now)
         self._serve_attributes()
         self._timer.update()
@@ -434,6 +454,30 @@ class MeteringServer:
             await self.store.commit(batch)
         if self.supply is not None:
             self.supply.changed = False
+
+    # -- snapshots and sampling (SE 1.2) --------------------------------------------------------
+
+    async def take_snapshot(self, cause: int) -> Snapshot:
+        """Take a snapshot now for ``cause`` (a :class:`~zse.metering.snapshot_types.
+        MeterSnapshotCause`: a change of tariff or of tenancy the ESI saw), stored before
+        this returns."""
+        async with self._lock:
+            taken = self.snapshots.take(self.clock(), cause)
+            await self._keep_snapshots()
+        return taken
+
+    async def _snapshots_due(self, changed: bool) -> None:
+        if changed:
+            await self._keep_snapshots()
+
+    async def _keep_snapshots(self) -> None:
+        """Store the snapshots, schedules and samples when they changed, before anything
+        depending on them is sent."""
+        if self.snapshots.changed and self.store is not None:
+            await self.store.commit(
+                Batch().put(self.namespace, _SNAPSHOTS_KEY, self.snapshots.record())
+            )
+        self.snapshots.changed = False
 
     async def _report(self, step: Step) -> None:
         """Send the Report Attributes due, each on its own: one device that cannot be reached
@@ -657,6 +701,74 @@ class MeteringClient:
         send = supply_status_read_request(self.meter)
         reply = await request(self.endpoint, send, timeout=self.request_timeout)
         return supply_status_read(reply)
+
+    # -- snapshots and sampling (SE 1.2, zse.metering.snapshot_client) --------------------------
+
+    async def take_snapshot(self, cause: int = 1) -> int:
+        """Take Snapshot (cause General by default); the snapshot's id."""
+        return await snapshot_client.take_snapshot(
+            self.endpoint, self.meter, cause, timeout=self.request_timeout
+        )
+
+    async def get_snapshot(
+        self,
+        *,
+        earliest: int = 0,
+        latest: int = 0xFFFFFFFF,
+        offset: int = 0,
+        cause: int = ANY_CAUSE,
+    ) -> PublishedSnapshot | None:
+        """Get Snapshot: the ``offset``-th newest snapshot in [earliest, latest] of ``cause``,
+        its Publish Snapshot commands joined; None when none matches."""
+        return await snapshot_client.get_snapshot(
+            self.endpoint,
+            self.meter,
+            earliest=earliest,
+            latest=latest,
+            offset=offset,
+            cause=cause,
+            timeout=self.request_timeout,
+        )
+
+    async def start_sampling(
+        self,
+        issuer_event_id: int,
+        *,
+        sample_type: int = SampleType.Instantaneous_Demand,
+        interval: int = 60,
+        count: int = 10,
+        start: int = 0,
+    ) -> int:
+        """Start Sampling; the Sample ID (0xFFFF: refused)."""
+        return await snapshot_client.start_sampling(
+            self.endpoint,
+            self.meter,
+            issuer_event_id,
+            sample_type=sample_type,
+            interval=interval,
+            count=count,
+            start=start,
+            timeout=self.request_timeout,
+        )
+
+    async def get_sampled_data(
+        self,
+        sample_id: int,
+        *,
+        sample_type: int = SampleType.Instantaneous_Demand,
+        earliest: int = 0,
+        count: int = 19,
+    ) -> SampledData | None:
+        """Get Sampled Data; None when the meter has none (NOT_FOUND)."""
+        return await snapshot_client.get_sampled_data(
+            self.endpoint,
+            self.meter,
+            sample_id,
+            sample_type=sample_type,
+            earliest=earliest,
+            count=count,
+            timeout=self.request_timeout,
+        )
 
     def _fire(self, step: Step) -> None:
         """Carry out ``step`` in the background (its requests wait for their answers)."""

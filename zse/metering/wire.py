@@ -32,6 +32,16 @@ from zigpy.zcl.foundation import (
     ZCLCommandDef,
 )
 
+from zse.metering.snapshot_types import (
+    MeterSnapshotCause,
+    Samples,
+    SampleType,
+    ScheduleAnswers,
+    SnapshotConfirmation,
+    SnapshotPayloadType,
+    SnapshotSchedules,
+    SnapshotSubPayload,
+)
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import GetProfileStatus, IntervalChannel
@@ -403,6 +413,47 @@ class Metering(Cluster):
                 "measurement_period": t.uint16_t,
             },
         )
+        # SE 1.2 snapshots and sampling (zse.metering.snapshot_types says from where)
+        schedule_snapshot: Final = command(
+            MeteringServerCommand.SCHEDULE_SNAPSHOT,
+            {
+                "issuer_event_id": t.uint32_t,
+                "command_index": t.uint8_t,
+                "total_number_of_commands": t.uint8_t,
+                "schedules": SnapshotSchedules,
+            },
+        )
+        take_snapshot: Final = command(
+            MeteringServerCommand.TAKE_SNAPSHOT, {"snapshot_cause": MeterSnapshotCause}
+        )
+        get_snapshot: Final = command(
+            MeteringServerCommand.GET_SNAPSHOT,
+            {
+                "earliest_start_time": t.UTCTime,
+                "latest_end_time": t.UTCTime,
+                "snapshot_offset": t.uint8_t,
+                "snapshot_cause": MeterSnapshotCause,
+            },
+        )
+        start_sampling: Final = command(
+            MeteringServerCommand.START_SAMPLING,
+            {
+                "issuer_event_id": t.uint32_t,
+                "start_sampling_time": t.UTCTime,
+                "sample_type": SampleType,
+                "sample_request_interval": t.uint16_t,
+                "max_number_of_samples": t.uint16_t,
+            },
+        )
+        get_sampled_data: Final = command(
+            MeteringServerCommand.GET_SAMPLED_DATA,
+            {
+                "sample_id": t.uint16_t,
+                "earliest_sample_time": t.UTCTime,
+                "sample_type": SampleType,
+                "number_of_samples": t.uint16_t,
+            },
+        )
 
     class ClientCommandDefs(BaseCommandDefs):
         """Commands the meter sends (D.3.2.3.1)."""
@@ -457,4 +508,40 @@ class Metering(Cluster):
                 "implementation_date_time": t.UTCTime,
                 "supply_status": SupplyStatus,
             },
+        )
+        # SE 1.2 snapshots and sampling (zse.metering.snapshot_types says from where)
+        schedule_snapshot_response: Final = command(
+            MeteringClientCommand.SCHEDULE_SNAPSHOT_RESPONSE,
+            {"issuer_event_id": t.uint32_t, "answers": ScheduleAnswers},
+        )
+        take_snapshot_response: Final = command(
+            MeteringClientCommand.TAKE_SNAPSHOT_RESPONSE,
+            {"snapshot_id": t.uint32_t, "snapshot_confirmation": SnapshotConfirmation},
+        )
+        publish_snapshot: Final = command(
+            MeteringClientCommand.PUBLISH_SNAPSHOT,
+            {
+                "snapshot_id": t.uint32_t,
+                "snapshot_time": t.UTCTime,
+                "total_snapshots_found": t.uint8_t,
+                "command_index": t.uint8_t,
+                "total_number_of_commands": t.uint8_t,
+                "snapshot_cause": MeterSnapshotCause,
+                "snapshot_payload_type": SnapshotPayloadType,
+                "snapshot_sub_payload": SnapshotSubPayload,
+            },
+        )
+        get_sampled_data_response: Final = command(
+            MeteringClientCommand.GET_SAMPLED_DATA_RESPONSE,
+            {
+                "sample_id": t.uint16_t,
+                "sample_start_time": t.UTCTime,
+                "sample_type": SampleType,
+                "sample_request_interval": t.uint16_t,
+                "number_of_samples": t.uint16_t,
+                "samples": Samples,
+            },
+        )
+        start_sampling_response: Final = command(
+            MeteringClientCommand.START_SAMPLING_RESPONSE, {"sample_id": t.uint16_t}
         )

@@ -210,6 +210,12 @@ class MeteringServerCommand(IntEnum):
     REQUEST_MIRROR_RESPONSE = 0x01
     MIRROR_REMOVED = 0x02
     REQUEST_FAST_POLL_MODE = 0x03
+    # SE 1.2 snapshots and sampling; ids as Wireshark's Metering dissector numbers them
+    SCHEDULE_SNAPSHOT = 0x04
+    TAKE_SNAPSHOT = 0x05
+    GET_SNAPSHOT = 0x06
+    START_SAMPLING = 0x07
+    GET_SAMPLED_DATA = 0x08
     # SE 1.2 mirror notifications (ids as Wireshark's packet-zbee-zcl-se.c)
     MIRROR_REPORT_ATTRIBUTE_RESPONSE = 0x09
     # supply control (SE 1.2 D.3.3.3.1; ids as Wireshark's zbee_zcl_met_srv_rx_cmd_names)
@@ -227,6 +233,12 @@ class MeteringClientCommand(IntEnum):
     REQUEST_MIRROR = 0x01
     REMOVE_MIRROR = 0x02
     REQUEST_FAST_POLL_MODE_RESPONSE = 0x03
+    # SE 1.2 snapshots and sampling; ids as Wireshark's Metering dissector numbers them
+    SCHEDULE_SNAPSHOT_RESPONSE = 0x04
+    TAKE_SNAPSHOT_RESPONSE = 0x05
+    PUBLISH_SNAPSHOT = 0x06
+    GET_SAMPLED_DATA_RESPONSE = 0x07
+    START_SAMPLING_RESPONSE = 0x0D
     # SE 1.2 mirror notifications (ids as Wireshark's packet-zbee-zcl-se.c)
     CONFIGURE_MIRROR = 0x08
     CONFIGURE_NOTIFICATION_SCHEME = 0x09
