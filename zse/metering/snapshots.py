@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -192,7 +192,9 @@ def _occurrence(entry: ScheduleEntry, start: int, k: int) -> int:
 
 
 class SnapshotCore:
-    """The meter's snapshots, snapshot schedules and sampling sessions (sans-IO)."""
+    """The meter's snapshots, snapshot schedules and sampling sessions (sans-IO), of the
+    values ``meter`` holds at ``now``; at most ``capacity`` snapshots, ``max_schedules``
+    schedules and ``max_sessions`` sampling sessions."""
 
     def __init__(
         self,
@@ -201,10 +203,14 @@ class SnapshotCore:
         capacity: int = MAX_SNAPSHOTS,
         max_schedules: int = MAX_SCHEDULES,
         max_sessions: int = MAX_SESSIONS,
+        tiers: Callable[[bool], Sequence[int]] | None = None,
     ) -> None:
         if capacity < 1 or max_schedules < 0 or max_sessions < 0:
             raise ValueError("snapshot capacity of at least 1, schedules and sessions >= 0")
         self.meter = meter
+        #: The tier summations (delivered ones when given True) of a meter that keeps them
+        #: outside ``meter`` (a TOU register bank); None: the CurrentTierN values it holds.
+        self.tiers = tiers
         self.capacity = capacity
         self.max_schedules = max_schedules
         self.max_sessions = max_sessions
@@ -235,12 +241,15 @@ class SnapshotCore:
         delivered = payload_type == SnapshotPayloadType.TOU_Information_Set_Delivered_No_Billing
         attr = A.CURRENT_SUMM_DELIVERED if delivered else A.CURRENT_SUMM_RECEIVED
         first = A.CURRENT_TIER1_SUMM_DELIVERED if delivered else A.CURRENT_TIER1_SUMM_RECEIVED
-        tiers = []
+        tiers: list[int] = []
         for index in range(_TIERS):
             value = self.meter.read(first + 2 * index)
             if value is None:
                 break
-            tiers.append(value & _UINT48)
+            tiers.append(value)
+        if self.tiers is not None:
+            tiers = list(self.tiers(delivered))[:_TIERS]
+        tiers = [value & _UINT48 for value in tiers]
         summation = self.meter.read(attr) or 0
         snapshot = Snapshot(
             self._next_snapshot, now, cause & 0xFFFFFFFF, payload_type, summation, tuple(tiers)
