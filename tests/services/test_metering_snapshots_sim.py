@@ -1,0 +1,188 @@
+"""SE 1.2 Metering snapshots and sampling end to end on the simulated air (virtual clock): a
+HAN device's MeteringClient asks the ESI's MeteringServer; what the meter keeps survives a
+restart and a SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+from tests.services.test_drlc_persistence import OPEN, close_stores
+from tests.services.test_metering_server import START, Load, han
+from zse.metering.service import MeteringClient, MeteringServer
+from zse.metering.snapshot_types import (
+    FREQUENCY_DAY,
+    MeterSnapshotCause,
+    SampleType,
+    ScheduleEntry,
+    TouSnapshot,
+    schedule_field,
+)
+from zse.metering.snapshot_client import schedule_snapshot
+from zse.store import Store
+from zse.zcl.se_endpoint import SE_ENDPOINT_ID
+
+__all__ = ["close_stores"]  # the autouse fixture that closes what OPEN holds
+
+DAY = 86400
+MANUAL = MeterSnapshotCause.Manually_Triggered_From_Client
+SCHEDULED = MeterSnapshotCause.Scheduled_Snapshot
+
+
+def display(endpoint, clock) -> MeteringClient:
+    return MeteringClient(endpoint, meter_ep=SE_ENDPOINT_ID, clock=clock)
+
+
+async def test_take_schedule_and_get_snapshots_over_the_air() -> None:
+    server, endpoint, clock = await han(60, source=Load(3600))
+    await server.start()
+    client = display(endpoint, clock)
+    assert await client.get_snapshot() is None  # NOT_FOUND: none taken yet
+    await asyncio.sleep(600)
+    snapshot_id = await client.take_snapshot(MeterSnapshotCause.General)
+    got = await client.get_snapshot()
+    assert got is not None
+    assert (got.snapshot_id, got.cause) == (snapshot_id, MeterSnapshotCause.General | MANUAL)
+    assert got.tou == TouSnapshot(summation=server.core.read(0x0000) or 0)
+    assert got.tou.summation >= 600  # 1 Wh a second, read every 30 s
+    # a daily schedule: two days later, two more snapshots, caused by the schedule
+    entry = ScheduleEntry(1, clock() + 60, schedule_field(1, FREQUENCY_DAY), 4, 1)
+    assert await schedule_snapshot(endpoint, client.meter, 1, [entry]) == {1: 0}
+    await asyncio.sleep(2 * DAY)
+    newest = await client.get_snapshot(cause=SCHEDULED)
+    assert newest is not None
+    assert (newest.total_found, newest.cause) == (2, 1 | SCHEDULED)
+    assert newest.tou is not None and newest.tou.summation > got.tou.summation + DAY
+    assert await client.get_snapshot(cause=SCHEDULED, offset=2) is None
+    await server.stop()
+
+
+async def test_a_snapshot_split_over_two_commands_is_joined_by_the_display() -> None:
+    server, endpoint, clock = await han(61, source=Load())
+    tiers = [0x0102_0304_0500 + i for i in range(15)]
+    server.snapshots.tiers = lambda delivered: tiers
+    await server.start()
+    client = display(endpoint, clock)
+    await client.take_snapshot()
+    got = await client.get_snapshot()
+    assert got is not None and got.tou is not None
+    assert got.tou.tiers == tuple(tiers)
+    assert len(got.payload) == 6 + 1 + 15 * 6  # more than one frame holds
+    await server.stop()
+
+
+async def test_sampling_the_demand_over_the_air() -> None:
+    load = Load(2000)
+    server, endpoint, clock = await han(62, source=load, default_update_period=10)
+    await server.start()
+    client = display(endpoint, clock)
+    await asyncio.sleep(20)
+    sample_id = await client.start_sampling(clock(), interval=60, count=5)
+    assert sample_id == 1
+    start = clock()
+    await asyncio.sleep(100)
+    load.watts = 3000  # from the next reading (every 10 s)
+    await asyncio.sleep(500)
+    got = await client.get_sampled_data(sample_id)
+    assert got is not None
+    assert (got.start_time, got.interval, got.sample_type) == (
+        start,
+        60,
+        SampleType.Instantaneous_Demand,
+    )
+    assert got.values() == (2000, 2000, 3000, 3000, 3000)
+    assert await client.get_sampled_data(sample_id + 1) is None
+    # a second session with an old Issuer Event ID is refused
+    assert await client.start_sampling(1, interval=60, count=5) == 0xFFFF
+    await server.stop()
+
+
+async def test_snapshots_schedules_and_samples_survive_a_restart(tmp_path) -> None:
+    path = tmp_path / "esi.db"
+    store = await Store.open(path)
+    OPEN.append(store)
+    server, endpoint, clock = await han(63, source=Load(), store=store)
+    await server.start()
+    client = display(endpoint, clock)
+    await client.take_snapshot()
+    entry = ScheduleEntry(1, clock() + DAY, schedule_field(1, FREQUENCY_DAY), 4, 1)
+    assert await schedule_snapshot(endpoint, client.meter, 1, [entry]) == {1: 0}
+    sample_id = await client.start_sampling(clock(), interval=60, count=10)
+    await asyncio.sleep(150)
+    # stored before the answers went: nothing more to write at stop
+    assert "snapshots" in await store.load(server.namespace)
+    await server.stop()
+    await store.close()
+    OPEN.remove(store)
+    store = await Store.open(path)
+    OPEN.append(store)
+    again = MeteringServer(server.endpoint, clock=clock, source=Load(), store=store)
+    await again.start()
+    taken = await client.get_snapshot()
+    assert taken is not None and taken.snapshot_id == 1
+    await asyncio.sleep(DAY)
+    scheduled = await client.get_snapshot(cause=SCHEDULED)
+    assert scheduled is not None and scheduled.snapshot_id == 2  # the schedule ran on
+    got = await client.get_sampled_data(sample_id)
+    assert got is not None and len(got.samples) == 10  # sampling went on after the restart
+    await again.stop()
+
+
+WRITER = """
+import asyncio, sys
+from zse.metering.core import Readings
+from zse.metering.service import MeteringServer
+from zse.se.ids import METERING
+from zse.sim import Air, run
+from zse.store import Store
+from zse.zcl.se_endpoint import SeEndpoint
+
+async def main(path, start):
+    store = await Store.open(path)
+    app = await Air(seed=1).coordinator(channel=15)
+    se = SeEndpoint(app, in_clusters=[METERING])
+    await se.start()
+    loop = asyncio.get_running_loop()
+    clock = lambda: start + int(loop.time())
+    meter = MeteringServer(se, clock=clock, store=store, snapshot_capacity=64)
+    await meter.start()
+    while True:
+        await asyncio.sleep(60)
+        taken = await meter.take_snapshot(1)
+        print(taken.snapshot_id, flush=True)
+
+run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+async def test_sigkill_loses_no_snapshot_it_stored(tmp_path) -> None:
+    """A meter killed (SIGKILL) while it takes snapshots: every snapshot it reported taken is
+    there after a restart, ids go on from the last one, and nothing is quarantined."""
+    path = tmp_path / "meter.db"
+    reported: list[int] = []
+    for _ in range(3):  # kill, restart on the same file, kill again
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(START)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.getcwd()},
+        )
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().split() for _ in range(10)]
+        assert all(lines), "the writer died"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        reported += [int(line[0]) for line in lines]
+    assert reported == list(range(1, 31))  # ids went on after each restart
+    store = await Store.open(path)
+    OPEN.append(store)
+    seen: list[object] = []
+    store.on_quarantine(seen.append)
+    record = (await store.load(f"metering.server/{SE_ENDPOINT_ID}"))["snapshots"]
+    kept = {snapshot[0] for snapshot in record["snapshots"]}
+    assert set(reported) <= kept
+    assert seen == []
