@@ -13,6 +13,7 @@ import sys
 from tests.services.test_drlc_persistence import OPEN, close_stores
 from tests.services.test_metering_server import START, Load, han
 from zse.metering.service import MeteringClient, MeteringServer
+from zse.metering.snapshot_client import schedule_snapshot
 from zse.metering.snapshot_types import (
     FREQUENCY_DAY,
     MeterSnapshotCause,
@@ -21,7 +22,6 @@ from zse.metering.snapshot_types import (
     TouSnapshot,
     schedule_field,
 )
-from zse.metering.snapshot_client import schedule_snapshot
 from zse.store import Store
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
@@ -55,7 +55,8 @@ async def test_take_schedule_and_get_snapshots_over_the_air() -> None:
     newest = await client.get_snapshot(cause=SCHEDULED)
     assert newest is not None
     assert (newest.total_found, newest.cause) == (2, 1 | SCHEDULED)
-    assert newest.tou is not None and newest.tou.summation > got.tou.summation + DAY
+    assert newest.tou is not None
+    assert newest.tou.summation > got.tou.summation + DAY
     assert await client.get_snapshot(cause=SCHEDULED, offset=2) is None
     await server.stop()
 
@@ -68,7 +69,8 @@ async def test_a_snapshot_split_over_two_commands_is_joined_by_the_display() -> 
     client = display(endpoint, clock)
     await client.take_snapshot()
     got = await client.get_snapshot()
-    assert got is not None and got.tou is not None
+    assert got is not None
+    assert got.tou is not None
     assert got.tou.tiers == tuple(tiers)
     assert len(got.payload) == 6 + 1 + 15 * 6  # more than one frame holds
     await server.stop()
@@ -122,12 +124,15 @@ async def test_snapshots_schedules_and_samples_survive_a_restart(tmp_path) -> No
     again = MeteringServer(server.endpoint, clock=clock, source=Load(), store=store)
     await again.start()
     taken = await client.get_snapshot()
-    assert taken is not None and taken.snapshot_id == 1
+    assert taken is not None
+    assert taken.snapshot_id == 1
     await asyncio.sleep(DAY)
     scheduled = await client.get_snapshot(cause=SCHEDULED)
-    assert scheduled is not None and scheduled.snapshot_id == 2  # the schedule ran on
+    assert scheduled is not None
+    assert scheduled.snapshot_id == 2
     got = await client.get_sampled_data(sample_id)
-    assert got is not None and len(got.samples) == 10  # sampling went on after the restart
+    assert got is not None
+    assert len(got.samples) == 10
     await again.stop()
 
 
