@@ -85,6 +85,7 @@ from zse.metering.mirroring import (
     mirror_endpoints,
 )
 from zse.metering.service import METERING, MeteringServer
+from zse.metering.snapshot_types import MeterSnapshotCause
 from zse.metering.supply import SUPPLY_EVENTS, SupplyEvent
 from zse.prepayment.core import PrepayEvent, SupplyInterrupted, SupplyRestored, unit_price
 from zse.prepayment.service import PREPAYMENT, PrepaymentServer, friendly_credit_calendar
@@ -1375,6 +1376,7 @@ class EnergyServiceInterface:
             device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
         )
         await self.price.publish_tariff(tariff, *values)
+        await self._meter_snapshot(MeterSnapshotCause.Change_Of_Tariff_Information)
 
         async def send(to: Destination) -> None:
             await self.price.publish_tariff(
@@ -1417,13 +1419,21 @@ class EnergyServiceInterface:
         """Publish a change of tenancy at its implementation time (D.10.2.4.1): stored first
         (a restart keeps it), told to each device that joins or asks (Get Change of Tenancy),
         and sent to ``device`` / ``group`` / ``zigbee_group`` / ``broadcast`` when given."""
+        await self._meter_snapshot(MeterSnapshotCause.Change_Of_Tenancy)
         return await self._publish_device_management(change, "change of tenancy", target)
 
     async def publish_change_of_supplier(
         self, change: ChangeOfSupplier, **target: Any
     ) -> SendResult:
         """Publish a change of supplier (D.10.2.4.2), as :meth:`publish_change_of_tenancy`."""
+        await self._meter_snapshot(MeterSnapshotCause.Change_Of_Supplier)
         return await self._publish_device_management(change, "change of supplier", target)
+
+    async def _meter_snapshot(self, cause: int) -> None:
+        """The meter's snapshot (SE 1.2 Metering) of a change of tariff, tenancy or supplier,
+        taken when the ESI publishes it (not at its implementation time), if it hosts one."""
+        if self.meter is not None:
+            await self.meter.take_snapshot(cause)
 
     async def update_site_id(self, site: SiteId, **target: Any) -> SendResult:
         """Publish the site id (Update SiteID, D.10.2.4.4), as :meth:`publish_change_of_tenancy`."""
