@@ -6,7 +6,9 @@ tshark 4.0: its field and value tables), zsmartsystems' ``0702_Metering.xml`` (c
 Snapshot Confirmation), Silicon Labs' public meter-snapshot plugin documentation (Snapshot
 Schedule Confirmation 0x03 "Snapshot Schedule Not Currently Available", which Wireshark 4.0
 names as 0x02 again) and the Sample Type values of DSR ZBOSS's public Metering header (as
-Espressif's zigbee SDK headers carry them). Facts only; nothing copied.
+Espressif's zigbee SDK headers carry them). Facts only; nothing copied. Clauses: ZBOSS's
+header cites SE D.3.3.3.1.7 for Get Snapshot; the others are taken to follow the commands'
+order (client D.3.3.3.1.5-9, server D.3.2.3.1.5-8), not checked against the text.
 
 The TOU Information Set snapshot sub-payloads (:class:`TouSnapshot`) are laid out as ZBOSS's
 public Metering header parses them: CurrentSummation (uint48), then for the billing types
