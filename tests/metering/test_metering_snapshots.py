@@ -144,6 +144,10 @@ def test_schedule_snapshot_takes_snapshots_on_its_schedule() -> None:
     assert core.next_deadline() == T0 + 100 + 4 * DAY
     assert [s.time for s in core.snapshots] == [T0 + 100 + 3 * DAY + 5, T0 + 100]
     assert all(s.cause == 1 | MeterSnapshotCause.Scheduled_Snapshot for s in core.snapshots)
+    # a thousand days off: one snapshot, the next one a day later
+    assert core.handle_timeout(T0 + 100 + 1000 * DAY + 7)
+    assert core.next_deadline() == T0 + 100 + 1001 * DAY
+    assert core.schedules[1].count == 1001
 
 
 def test_a_month_end_schedule_lands_on_the_last_day() -> None:

@@ -288,12 +288,20 @@ class SnapshotCore:
         self.changed = True
         return confirm.Accepted
 
-    def _skip_past(self, schedule: SnapshotSchedule, now: int) -> None:
-        """Move ``schedule`` to its first time at or after ``now`` (bounded: a schedule
-        restored after a long stop jumps by days, not one period at a time)."""
+    @staticmethod
+    def _skip_past(schedule: SnapshotSchedule, now: int) -> None:
+        """Move ``schedule`` to its first time at or after ``now``: in one step for days and
+        weeks, month by month otherwise (at most 12 a year of UTCTime)."""
+        entry = schedule.entry
+        if schedule.next_time < now and entry.frequency_type != FREQUENCY_MONTH:
+            period = entry.frequency * (
+                7 * _DAY if entry.frequency_type == FREQUENCY_WEEK else _DAY
+            )
+            schedule.count = max(schedule.count, -(-(now - schedule.start) // period))
+            schedule.next_time = _occurrence(entry, schedule.start, schedule.count)
         while schedule.next_time < now:
-            schedule.count += max(1, (now - schedule.next_time) // (400 * _DAY))
-            schedule.next_time = _occurrence(schedule.entry, schedule.start, schedule.count)
+            schedule.count += 1
+            schedule.next_time = _occurrence(entry, schedule.start, schedule.count)
 
     # -- sampling ----------------------------------------------------------------------------
 
@@ -564,8 +572,9 @@ class SnapshotCore:
         """Take a stored :meth:`record` back; :class:`~zse.records.Mismatch` (nothing
         changed) when it does not fit."""
         check(record, RECORD_SHAPE)
-        if len(record["schedules"]) > self.max_schedules or len(record["sessions"]) > max(
-            self.max_sessions, 0
+        if (
+            len(record["schedules"]) > self.max_schedules
+            or len(record["sessions"]) > self.max_sessions
         ):
             raise Mismatch("more schedules or sessions than this meter keeps")
         snapshots = [
