@@ -134,6 +134,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.drlc.wire",
             "zse.messaging.wire",
             "zse.metering.wire",
+            "zse.metering.snapshot_types",  # SE 1.2 snapshots, sampling
             "zse.price.wire",
             "zse.tunneling.wire",  # #20.1
             "zse.devmgmt.wire",
@@ -154,6 +155,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering.supply",  # SE 1.2 supply control: its core and frames
             # meter mirroring (#14.3)
             "zse.metering.mirror",
+            "zse.metering.snapshots",  # SE 1.2 snapshots, sampling
             "zse.tunneling.protocol",  # #20.1
             "zse.devmgmt.protocol",
             "zse.events.protocol",
@@ -171,6 +173,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering.service",  # #14.4 client
             # meter mirroring (#14.3)
             "zse.metering.mirroring",
+            "zse.metering.snapshot_client",  # SE 1.2 snapshots, sampling
             "zse.time.*",
             "zse.cbke.service",
             "zse.tunneling.service",  # #20.1
