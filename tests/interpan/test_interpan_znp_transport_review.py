@@ -25,7 +25,7 @@ async def test_a_send_z_stack_never_confirms_fails_with_what_was_missing(
     AF.DataConfirm comes: it escaped as is, an empty line in a log."""
     radio = HeldConfirms()  # answers the request, never confirms it
     api = await _connected(serial_link, radio)
-    transport: ZnpTransport = transport_for(api)
+    transport: ZnpTransport = transport_for(api, confirm_timeout=2)
     await transport.start(register=True)
     with pytest.raises(TimeoutError) as info:  # an OSError: the service resends at a deadline
         await transport.send(frame(DeliveryMode.UNICAST))
