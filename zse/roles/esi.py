@@ -2015,12 +2015,16 @@ class EnergyServiceInterface:
         if isinstance(event, SUPPLY_EVENTS):
             self._stream.emit(event)
 
-    def _credit_supply(self, event: object) -> Awaitable[None] | None:
+    def _credit_supply(self, event: object) -> None:
         """The prepay account interrupted or gave back the supply (SE 1.2 D.7): the meter's
-        supply control takes it (Off wins, :mod:`zse.metering.supply`)."""
+        supply control takes it (Off wins, :mod:`zse.metering.supply`), in a task of its own:
+        the account tells its events while the meter's reading that charged it holds the
+        meter's lock, and waits until its listeners have them in hand, so waiting here for the
+        meter's lock never ended. Tasks take the lock in order; a change lost with the process
+        is made again at start, from the stored account."""
         if self.meter is None or not isinstance(event, SupplyInterrupted | SupplyRestored):
-            return None
-        return self.meter.set_credit_interrupted(isinstance(event, SupplyInterrupted))
+            return
+        self._spawn(self.meter.set_credit_interrupted(isinstance(event, SupplyInterrupted)))
 
     async def _charge_prepayment(self, now: int) -> None:
         """A reading of the meter: charge the prepay account what was used since the last,
