@@ -163,6 +163,29 @@ def test_a_month_end_schedule_lands_on_the_last_day() -> None:
     assert core.next_deadline() == jan1 + (31 + 29 + 30) * DAY  # March 31st
 
 
+def test_a_month_schedule_past_utctime_never_stops_the_timer() -> None:
+    """A Schedule Snapshot of 2**20 - 1 months (the field's largest) is not an exception at
+    the frame nor at its first snapshot: its next time is never, and the sampling beside it
+    goes on (the core's one deadline was stuck on it)."""
+    p = with_snapshots()
+    core = p.snapshots
+    assert core is not None
+    p.core.update(Readings(instantaneous_demand=5), T0)
+    far = schedule_field(0xFFFFF, FREQUENCY_MONTH)
+    entries = [ScheduleEntry(1, 1, far, 4, 1), ScheduleEntry(2, T0 + 100, far, 4, 1)]
+    (answer,) = answers(ask(p, schedule_snapshot_request(METER, 5, entries), T0))
+    assert list(answer.answers) == [(1, 0), (2, 0)]
+    assert core.start_sampling(1, start=0, sample_type=4, interval=60, count=5, now=T0) == 1
+    assert core.handle_timeout(T0 + 100)
+    assert [s.time for s in core.snapshots] == [T0 + 100]
+    assert core.next_deadline() == T0 + 120
+    core.handle_timeout(T0 + 120)
+    assert len(core.sessions[1].samples) == 3
+    again = SnapshotCore(meter().core)
+    again.restore(core.record())
+    assert again.next_deadline() == T0 + 180
+
+
 def test_schedule_snapshot_refusals() -> None:
     p = with_snapshots(max_schedules=2)
     core = p.snapshots

@@ -122,6 +122,8 @@ _SAMPLED_HEADER = 11  # id 2, time 4, type 1, interval 2, number 2
 _DAY = 86400
 _EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # ZigBee UTCTime (ZCL 2.6.2)
 _UINT48 = (1 << 48) - 1
+#: A schedule time never reached (the largest :data:`RECORD_SHAPE` keeps).
+_NEVER = 1 << 40
 _NO_BILLING = {
     SnapshotPayloadType.TOU_Information_Set_Delivered_No_Billing: A.CURRENT_SUMM_DELIVERED,
     SnapshotPayloadType.TOU_Information_Set_Received_No_Billing: A.CURRENT_SUMM_RECEIVED,
@@ -177,15 +179,18 @@ def _to_time(value: dt.datetime) -> int:
 
 
 def _occurrence(entry: ScheduleEntry, start: int, k: int) -> int:
-    """The ``k``-th time of a schedule from ``start`` (ZigBee time)."""
+    """The ``k``-th time of a schedule from ``start`` (ZigBee time); :data:`_NEVER` past
+    what the record holds (a frequency of up to 2**20 - 1 months ends after year 9999)."""
     n = entry.frequency
     if entry.frequency_type == FREQUENCY_DAY:
-        return start + k * n * _DAY
+        return min(start + k * n * _DAY, _NEVER)
     if entry.frequency_type == FREQUENCY_WEEK:
-        return start + k * n * 7 * _DAY
+        return min(start + k * n * 7 * _DAY, _NEVER)
     base = _EPOCH + dt.timedelta(seconds=start)
     months = base.month - 1 + k * n
     year, month = base.year + months // 12, months % 12 + 1
+    if year > _EPOCH.year + 136:  # after UTCTime's end (2136): never due
+        return _NEVER
     last = calendar.monthrange(year, month)[1]
     day = {WILD_START_OF: 1, WILD_END_OF: last}.get(entry.wild_card, min(base.day, last))
     return _to_time(base.replace(year=year, month=month, day=day))
@@ -615,7 +620,7 @@ RECORD_SHAPE = Fields(
                 _U32,
                 _U32,
                 _U32,
-                Int(0, 1 << 40),
+                Int(0, _NEVER),
                 Int(0, 1 << 32),
             )
         ),
