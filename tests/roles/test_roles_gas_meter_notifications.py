@@ -11,11 +11,13 @@ import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from tests.events.test_events_store_failure import FailingStore
 from tests.oracles import require, zigbee_key_options
 from tests.roles.han_builder import CA, build, close
 from tests.roles.test_roles_gas_meter_mirror import GAS_EUI, NAMESPACE, meter
 from zse.cbke import SUITE1
 from zse.cbke.service import eui64_bytes
+from zse.errors import StoreError
 from zse.metering.core import Readings
 from zse.metering.notification import (
     FUNCTIONAL_FLAGS,
@@ -29,6 +31,7 @@ from zse.pcap import PcapWriter
 from zse.roles.esi import EnergyServiceInterface
 from zse.roles.gas_meter import STAY_AWAKE_SECONDS, NotificationsReceived
 from zse.se.ids import METERING, MeteringClientCommand
+from zse.store import Store
 
 S = foundation.Status
 GAS = t.EUI64.convert(GAS_EUI)
@@ -191,3 +194,54 @@ async def test_the_notification_frames_on_the_air_as_tshark_reads_them(tmp_path)
         ["", "0x09", "", "0x01", "1", ""],  # Mirror Report Attribute Response: stay awake
         ["0x0b", "", "", "", "1", "0"],  # Get Notified Message for it
     ]
+
+
+async def test_a_get_notified_message_whose_write_fails_clears_nothing(tmp_path):
+    """The mirror's store write fails (a full disk) at the meter's Get Notified Message: it is
+    answered FAILURE, the flags stay raised and the application is told nothing; the meter's
+    next Get Notified Message hands the application what is behind them. The flags were
+    cleared in memory, so the retry found none and the notification was lost."""
+    han = await build(tmp_path, mirrors=1)
+    failing = await FailingStore.open(tmp_path / "failing.db")
+    try:
+        gas = await meter(han, GAS_EUI, notifications=1)
+        mirrors = han.esi.mirrors
+        assert mirrors is not None
+        wanted = int(FunctionalFlag.DISPLAY_MESSAGE)
+        await mirrors.raise_flags(GAS_EUI, wanted)
+        mirrors.store = failing  # the mirrors' next write fails
+        failing.fail_next = True
+        assert await gas.get_notified_message(1, FUNCTIONAL_FLAGS, wanted) == S.FAILURE
+        assert mirrors.pool.notifications(10).flags == {FUNCTIONAL_FLAGS: wanted}
+        assert [e for e in han.events if isinstance(e, NotifiedMessageRequested)] == []
+        assert await gas.get_notified_message(1, FUNCTIONAL_FLAGS, wanted) == S.SUCCESS
+        asked = [e for e in han.events if isinstance(e, NotifiedMessageRequested)]
+        assert [(e.attribute, e.flags) for e in asked] == [(FUNCTIONAL_FLAGS, wanted)]
+        assert mirrors.pool.notifications(10).flags == {}
+    finally:
+        await Store.close(failing)
+        await close(han)
+
+
+async def test_flags_whose_write_fails_are_not_raised(tmp_path):
+    """raise_flags / clear_flags whose store write fails raise StoreError and change nothing:
+    the mirror serves what the store holds (the flags were changed in memory)."""
+    han = await build(tmp_path, mirrors=1)
+    failing = await FailingStore.open(tmp_path / "failing.db")
+    try:
+        await meter(han, GAS_EUI, notifications=1)
+        mirrors = han.esi.mirrors
+        assert mirrors is not None
+        await mirrors.raise_flags(GAS_EUI, FunctionalFlag.TIME_SYNC)
+        mirrors.store = failing
+        failing.fail_next = True
+        with pytest.raises(StoreError):
+            await mirrors.raise_flags(GAS_EUI, FunctionalFlag.DISPLAY_MESSAGE)
+        assert mirrors.pool.notifications(10).flags == {FUNCTIONAL_FLAGS: FunctionalFlag.TIME_SYNC}
+        failing.fail_next = True
+        with pytest.raises(StoreError):
+            await mirrors.clear_flags(GAS_EUI, FunctionalFlag.TIME_SYNC)
+        assert mirrors.pool.notifications(10).flags == {FUNCTIONAL_FLAGS: FunctionalFlag.TIME_SYNC}
+    finally:
+        await Store.close(failing)
+        await close(han)

@@ -261,6 +261,12 @@ class MirrorPool:
             raise KeyError(f"endpoint {endpoint} mirrors no device")
         return self._notes.setdefault(endpoint, MirrorNotifications())
 
+    def put_notifications(self, endpoint: int, notes: MirrorNotifications) -> None:
+        """Put back an owned mirror's notifications as they were (a store write that failed:
+        nothing changed); nothing for a free one."""
+        if endpoint in self._owners:
+            self._notes[endpoint] = notes
+
     def values(self, endpoint: int) -> Mapping[int, tuple[int, int]]:
         """What the mirror at ``endpoint`` holds: attribute id -> (data type id, value)."""
         return self._values.get(endpoint, {})

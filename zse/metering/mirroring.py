@@ -24,6 +24,7 @@ at start-up with the ESI's own (:meth:`zse.roles.esi.EnergyServiceInterface.desc
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
@@ -35,6 +36,7 @@ from zigpy.application import ControllerApplication
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Basic
 
+from zse.errors import StoreError
 from zse.metering.mirror import (
     MirrorAdded,
     MirrorPool,
@@ -47,6 +49,7 @@ from zse.metering.notification import (
     FUNCTIONAL_FLAGS,
     MAP32,
     MirrorConfigured,
+    MirrorNotifications,
     NotificationFlagsRaised,
     NotifiedMessageRequested,
 )
@@ -274,14 +277,36 @@ class MirrorServer:
         self, device: t.EUI64 | str, attribute: int, flags: int, *, clear: bool
     ) -> NotificationFlagsRaised:
         eui = t.EUI64.convert(device) if isinstance(device, str) else device
+        endpoint = self.pool.endpoint_of(eui)
+        before = None if endpoint is None else self._notes_now(endpoint)
         event = self.protocol.notify(eui, attribute, flags, clear=clear)
-        await self._keep((event,))
+        try:
+            await self._keep((event,))
+        except StoreError:  # nothing raised or cleared: what the store holds is served
+            if endpoint is not None and before is not None:
+                self.pool.put_notifications(endpoint, before)
+            raise
         self._stream.emit(event)
         return event
 
+    def _notes_now(self, endpoint: int) -> MirrorNotifications | None:
+        """A copy of an owned mirror's notifications (None for a free one)."""
+        if self.pool.owner(endpoint) is None:
+            return None
+        return copy.deepcopy(self.pool.notifications(endpoint))
+
     async def _on_configure(self, msg: ZclMessage) -> foundation.Status | None:
+        """The meter's notification commands: a store write that fails changes nothing (the
+        handler raises: answered FAILURE; a Get Notified Message's flags stay raised, so the
+        meter's next one still hands the application what is behind them)."""
         endpoint = cast(ZclPort, self.endpoints[msg.dst_ep])
-        return await self._carry_out(endpoint, self.protocol.configure(msg, self.clock()))
+        before = self._notes_now(msg.dst_ep)
+        try:
+            return await self._carry_out(endpoint, self.protocol.configure(msg, self.clock()))
+        except StoreError:
+            if before is not None:
+                self.pool.put_notifications(msg.dst_ep, before)
+            raise
 
     async def _on_report(self, msg: ZclMessage) -> foundation.Status | None:
         endpoint = cast(ZclPort, self.endpoints[msg.dst_ep])
