@@ -24,6 +24,7 @@ at start-up with the ESI's own (:meth:`zse.roles.esi.EnergyServiceInterface.desc
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import logging
@@ -58,7 +59,7 @@ from zse.se.ids import BASIC, METERING, METERING_DEVICE, SE_PROFILE_ID
 from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream
+from zse.zcl.events import EventStream, Untold
 from zse.zcl.frame import Step, ZclMessage
 from zse.zcl.se_endpoint import SecurityPolicy, SeEndpoint
 
@@ -181,11 +182,22 @@ class MirrorServer:
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._removers: list[Callable[[], None]] = []
+        #: Get Notified Message requests: journalled with the flags they clear, told once.
+        self._untold: Untold[MirrorEvent] = Untold(self._stream, self._mark_told)
+        self._telling: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        """Load the mirrors kept in the store, register the endpoints and serve them."""
+    async def start(self, *, tell: bool = True) -> None:
+        """Load the mirrors kept in the store, register the endpoints and serve them. The
+        meters' Get Notified Message requests stored but not told before a restart are told
+        (:meth:`tell_untold`; ``tell=False`` holds them and those to come until then)."""
+        untold: list[tuple[int, NotifiedMessageRequested]] = []
         if self.store is not None:
             await self.store.load_with(self.namespace, self._restore)
+            await self.store.prune(self.namespace)  # the requests told before
+            untold = await self.store.unreported_with(
+                self.namespace, NotifiedMessageRequested.from_record
+            )
+        self._untold.hold(untold)
         # the ESI's Basic server exists for mirroring: its mandatory attributes (ZCL 3.2.2.2)
         self.client.set_attribute(BASIC, int(_BASIC.zcl_version.id), _ZCL_VERSION, 0x20)
         self.client.set_attribute(BASIC, int(_BASIC.power_source.id), _MAINS, 0x30)
@@ -203,11 +215,25 @@ class MirrorServer:
             self._removers.append(endpoint.add_handler(METERING, self._on_report, general=True))
             self._removers.append(endpoint.add_handler(METERING, self._on_configure))
         self._removers.append(self.client.add_handler(METERING, self._on_command))
+        if tell:
+            await self.tell_untold()
+
+    async def tell_untold(self) -> None:
+        """Tell the Get Notified Message requests stored but not told, oldest first, each
+        marked told once the listeners have it in hand (:mod:`zse.zcl.events`); from then on
+        each is told as it comes."""
+        await self._untold.tell_untold()
+
+    async def _mark_told(self, *seqs: int) -> None:
+        if self.store is not None:
+            await self.store.mark_reported(*seqs)
 
     def stop(self) -> None:
         """Stop serving; the endpoints give the radio's packet handling back, newest first."""
         for remove in self._removers:
             remove()
+        for task in list(self._telling):  # not marked: told again after the next start
+            task.cancel()
         self._removers.clear()
         for endpoint in reversed(list(self.endpoints.values())):
             endpoint.stop()
@@ -235,11 +261,17 @@ class MirrorServer:
             for attr_id, value in flags.items():
                 endpoint.set_attribute(METERING, attr_id, value, MAP32, client=True)
 
-    async def _keep(self, events: Iterable[Any]) -> None:
-        """Write what the events changed, then serve it (before any answer is sent)."""
+    async def _keep(self, events: Iterable[Any]) -> list[tuple[int | None, MirrorEvent]]:
+        """Write what the events changed, then serve it (before any answer is sent); each
+        :class:`NotifiedMessageRequested` is journalled in the same commit: returned with its
+        journal seq (None without a store), to be told once."""
+        events = list(events)
         changed = {e.endpoint for e in events if isinstance(e, MirrorEvent)}
+        told: list[tuple[int | None, MirrorEvent]] = []
         if not changed:
-            return
+            return told
+        requests = [e for e in events if isinstance(e, NotifiedMessageRequested)]
+        seqs: list[int | None] = [None] * len(requests)
         if self.store is not None:
             batch = Batch()
             for ep in sorted(changed):
@@ -248,9 +280,12 @@ class MirrorServer:
                     batch.delete(self.namespace, str(ep))
                 else:
                     batch.put(self.namespace, str(ep), record)
-            await self.store.commit(batch)
+            for request in requests:
+                batch.append(self.namespace, "notified", request.record())
+            seqs = list(await self.store.commit(batch))
         for ep in changed:
             self._serve(ep)
+        return list(zip(seqs, requests, strict=True))
 
     async def _on_command(self, msg: ZclMessage) -> foundation.Status | None:
         if not msg.from_server and METERING in getattr(self.client, "in_clusters", ()):
@@ -313,8 +348,15 @@ class MirrorServer:
         return await self._carry_out(endpoint, self.protocol.report(msg, self.clock()))
 
     async def _carry_out(self, port: ZclPort, step: Step) -> foundation.Status | None:
-        """Persist and serve what ``step`` changed and tell the application, then answer."""
-        await self._keep(step.events)
+        """Persist and serve what ``step`` changed and tell the application, then answer (a
+        journalled request is told and marked in a task: the answer does not wait for the
+        listeners)."""
+        told = await self._keep(step.events)
         for event in step.events:
-            self._stream.emit(event)
+            if not isinstance(event, NotifiedMessageRequested):
+                self._stream.emit(event)
+        if told:
+            task = asyncio.get_running_loop().create_task(self._untold.tell(told))
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
         return await carry_out(port, dataclasses.replace(step, events=()), self._stream.emit)

@@ -269,6 +269,44 @@ class NotifiedMessageRequested:
     flags: int
     commands: FlagCommands | None
 
+    def record(self) -> dict[str, Any]:
+        """The request as journalled with the flags it cleared (told once, after a kill too)."""
+        commands = self.commands
+        return {
+            "device": str(self.device),
+            "endpoint": self.endpoint,
+            "scheme": self.scheme,
+            "attribute": self.attribute,
+            "flags": self.flags,
+            "commands": None
+            if commands is None
+            else [commands.cluster_id, commands.manufacturer_code, list(commands.command_ids)],
+        }
+
+    @classmethod
+    def from_record(cls, record: Any) -> NotifiedMessageRequested:
+        """Back from :meth:`record`; ``ValueError`` when it is not one."""
+        try:
+            device = t.EUI64.convert(record["device"])
+            commands = record["commands"]
+            if commands is not None:
+                cluster, manufacturer, ids = commands
+                commands = FlagCommands(
+                    _int(cluster, 0xFFFF),
+                    _int(manufacturer, 0xFFFF),
+                    tuple(_int(i, 0xFF) for i in ids),
+                )
+            return cls(
+                device=device,
+                endpoint=_int(record["endpoint"], 0xFF),
+                scheme=_int(record["scheme"], 0xFF),
+                attribute=_flag_attribute(record["attribute"]),
+                flags=_int(record["flags"], _UINT32),
+                commands=commands,
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"not a notified message request ({type(exc).__name__})") from None
+
 
 @dataclass
 class MirrorNotifications:

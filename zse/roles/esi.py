@@ -918,8 +918,8 @@ class EnergyServiceInterface:
                 await self.meter.set_credit_interrupted(self.prepayment.account.interrupted)
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
-        if self.mirrors is not None:
-            await self.mirrors.start()
+        if self.mirrors is not None:  # the meters' Get Notified Message held like the reports
+            await self.mirrors.start(tell=False)
             self._unfollow.append(self.mirrors.on_event(self._stream.emit))
         self._addresses.update(
             (t.EUI64(ieee), int(device.nwk)) for ieee, device in self.app.devices.items()
@@ -935,15 +935,16 @@ class EnergyServiceInterface:
     def on_event(self, listener: Callable[[EsiEvent], Awaitable[Any] | None]) -> Callable[[], None]:
         """Call ``listener`` with every event; returns a function that removes it.
 
-        The Message Confirmations, Report Event Status, Clear Event Log requests and prepay
-        account events (supply interrupted, top-ups...) recorded but never told (the ESI
-        stopped or killed before it told them) and those that came since :meth:`start` are
-        held until a listener is attached, then told (in a task, in the order they came).
-        Each is marked told in the store once the listeners have it in hand: a listener that
-        keeps events (a journal, a database) returns an awaitable of that work, and an event
-        whose work failed, or that a kill interrupted, is told again after the next start
-        (:mod:`zse.zcl.events`). Attach every listener before the loop runs again after the
-        first, or before :meth:`start`. ``events()`` iterators do not count as listeners."""
+        The Message Confirmations, Report Event Status, Clear Event Log requests, prepay
+        account events (supply interrupted, top-ups...) and the meters' Get Notified Message
+        requests recorded but never told (the ESI stopped or killed before it told them) and
+        those that came since :meth:`start` are held until a listener is attached, then told
+        (in a task, in the order they came). Each is marked told in the store once the
+        listeners have it in hand: a listener that keeps events (a journal, a database)
+        returns an awaitable of that work, and an event whose work failed, or that a kill
+        interrupted, is told again after the next start (:mod:`zse.zcl.events`). Attach every
+        listener before the loop runs again after the first, or before :meth:`start`.
+        ``events()`` iterators do not count as listeners."""
         remove = self._stream.on_event(listener)
         self._listening += 1
         self._tell_untold()
@@ -960,7 +961,7 @@ class EnergyServiceInterface:
 
     def _tell_untold(self) -> None:
         """Once started and listened to: tell what the Messaging, DRLC, Events and
-        Prepayment servers hold."""
+        Prepayment servers and the mirrors hold."""
         if self._untold and self._listening and not self._stopped:
             self._untold = False
             self._spawn(self._told())
@@ -971,6 +972,8 @@ class EnergyServiceInterface:
         await self.event_logs.tell_untold()
         if self.prepayment is not None:
             await self.prepayment.tell_untold()
+        if self.mirrors is not None:
+            await self.mirrors.tell_untold()
 
     async def stop(self) -> None:
         """Stop serving and following events (the registry and the store stay open). Sends,
