@@ -15,6 +15,7 @@ import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from tests.events.test_events_store_failure import FailingStore
 from tests.roles.han_builder import CA, EUIS, START, build, close
 from tests.roles.test_roles_esi_registry import price
 from tests.roles.test_roles_prepayment import CODE, METER, PREPAY
@@ -236,3 +237,51 @@ async def test_killed_at_the_supply_commit_a_change_is_kept_only_once_stored(
     await meter.stop()
     await store.close()
     air.close()
+
+
+async def test_a_change_supply_whose_write_fails_changes_nothing(tmp_path) -> None:
+    """The store write of a Change Supply fails (a full disk): the sender is answered
+    FAILURE and the supply is as it was, served and held (it was Off in memory, written with
+    the next commit, while the utility was told the change failed)."""
+    air = Air(seed=82)
+    app = await air.coordinator(channel=15)
+    loop = asyncio.get_running_loop()
+
+    def clock() -> int:
+        return START + int(loop.time())
+
+    se = SeEndpoint(app, in_clusters=[METERING])
+    await se.start()
+    code = InstallCode.generate(rng=air.rng)
+    dev = air.device("00:0d:6f:00:0e:00:00:01", install_code=code, channel=15)
+    ep = dev.add_endpoint(1, device_type=0x0502, out_clusters=[METERING])
+    await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
+    await dev.join()
+    await asyncio.sleep(30)
+    store = await FailingStore.open(tmp_path / "meter.db")
+    meter = MeteringServer(se, store=store, clock=clock, supply=True, authorize=lambda _m: True)
+    try:
+        await meter.start()
+        assert meter.supply is not None
+        store.fail_next = True
+        reply = await ep.request(
+            0x0000, SE_ENDPOINT_ID, METERING, 0x0B, change_supply(OFF, 0, issuer=3, ack=0),
+            encrypt=True,
+        )  # fmt: skip
+        assert reply.payload[1] == S.FAILURE
+        assert meter.supply.status == ON
+        assert not meter.supply.changed
+        # the next write does not carry it either: the store still says On
+        await meter.change_supply(ARMED)
+        await meter.change_supply(ON)
+        assert (await store.load(meter.namespace))["supply"]["utility"] == ON
+        reply = await ep.request(
+            0x0000, SE_ENDPOINT_ID, METERING, 0x0B, change_supply(OFF, 0, issuer=4, ack=0),
+            encrypt=True,
+        )  # fmt: skip
+        assert reply.payload[1] == S.SUCCESS
+        assert meter.supply.status == OFF
+    finally:
+        await meter.stop()
+        await Store.close(store)
+        air.close()

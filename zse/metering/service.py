@@ -425,10 +425,18 @@ class MeteringServer:
         async with self._lock:
             now = self.clock()
             before = self.core.interval_end
+            supply = self.supply
+            held = None if supply is None else (supply.snapshot(), supply.changed)
             step = self.protocol.handle(msg, now)
-            await self._keep_profile(before)
-            await self._keep_snapshots()
-            await self._record(step, now)
+            try:
+                await self._keep_profile(before)
+                await self._keep_snapshots()
+                await self._record(step, now)
+            except StoreError:  # answered FAILURE: the supply is as it was, and as stored
+                if supply is not None and held is not None:
+                    supply.restore(held[0])
+                    supply.changed = held[1]
+                raise
         self._serve_attributes()
         self._timer.update()
         return await carry_out(self.endpoint, step, self._stream.emit)
