@@ -18,8 +18,8 @@ time. :func:`schedule` is the rule for what waits; :func:`take_due` what applies
   (:class:`ScheduleFull`), none dropped: each one waiting was answered and is a step of the
   utility's schedule.
 
-Used by :mod:`zse.metering.supply`; the Prepayment account
-(:meth:`zse.prepayment.core.PrepayAccount.schedule`) keeps the same rule in its own code.
+Used by :mod:`zse.metering.supply` and the Prepayment account
+(:meth:`zse.prepayment.core.PrepayAccount.schedule`, one kind per command).
 """
 
 from __future__ import annotations

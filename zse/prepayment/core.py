@@ -85,6 +85,8 @@ from zse.records import (
     Type,
     check,
 )
+from zse.schedule import CANCEL, NOW, ScheduleFull, take_due
+from zse.schedule import schedule as _schedule
 from zse.se.prepay import (
     CreditStatus,
     DebtCreditStatus,
@@ -184,12 +186,6 @@ RECOVERY_PERIOD: Final[dict[int, int]] = {
 }
 
 
-#: Implementation Date/Time or Start Time 0: the command applies when received.
-NOW: Final = 0
-#: Implementation Date/Time 0xFFFFFFFF: the pending command of the same kind, provider and
-#: issuer event id is cancelled (Silicon Labs' prepayment modes table reads Change Payment
-#: Mode so; zse reads every scheduled command so).
-CANCEL: Final = 0xFFFFFFFF
 #: The utility's commands that wait for their time (Implementation Date/Time: Change Payment
 #: Mode D.7.2.3.6, Set Maximum Credit Limit D.7.2.3.11, Set Overall Debt Cap D.7.2.3.12;
 #: Start Time: Emergency Credit Setup D.7.2.3.3, Credit Adjustment D.7.2.3.5), by kind, with
@@ -1080,48 +1076,31 @@ class PrepayAccount:
         adjustment already applied (:attr:`adjusted`: the same provider and issuer event id)
         is a repeat: nothing is done."""
         self._check_scheduled(change)
-        if change.when == CANCEL:
-            self.pending = [p for p in self.pending if not _same_issue(p, change)]
+        adjustment = change.kind == "credit_adjustment"
+        if adjustment and change.when != CANCEL and _issue(change) in self.adjusted:
             return []
-        if change.kind == "credit_adjustment" and _issue(change) in self.adjusted:
-            return []
-        if change.kind != "credit_adjustment" and any(
-            p.kind == change.kind
-            and p.issuer_event_id > change.issuer_event_id
-            and p.when <= change.when
-            for p in self.pending
-        ):
-            return []  # an older issue, late: applied after the newer one, it would undo it
-        kept = [
-            p
-            for p in self.pending
-            if not _same_issue(p, change)
-            and not (
-                change.kind != "credit_adjustment"
-                and p.kind == change.kind
-                and p.issuer_event_id < change.issuer_event_id
-                and p.when >= change.when
+        try:
+            self.pending, now_applied = _schedule(
+                self.pending,
+                change,
+                now,
+                bound=MAX_PENDING,
+                kind=_kind,
+                setting=not adjustment,
             )
-        ]
-        waits = change.when != NOW and change.when > now
-        if waits and sum(p.kind == change.kind for p in kept) >= MAX_PENDING:
-            raise PendingFull(f"{MAX_PENDING} commands of kind {change.kind} wait already")
-        self.pending = kept
-        if not waits:
-            events: list[PrepayEvent] = []
+        except ScheduleFull:
+            raise PendingFull(
+                f"{MAX_PENDING} commands of kind {change.kind} wait already"
+            ) from None
+        events: list[PrepayEvent] = []
+        if now_applied:
             self._apply_scheduled(change, now, events)
-            return events
-        self.pending.append(change)
-        self.pending.sort(key=lambda p: (p.when, p.issuer_event_id))
-        return []
+        return events
 
     def apply_due(self, now: int) -> list[PrepayEvent]:
         """Apply the pending commands due by ``now`` (each once: it leaves :attr:`pending`),
         by time then issuer event id."""
-        due = [p for p in self.pending if p.when <= now]
-        if not due:
-            return []
-        self.pending = [p for p in self.pending if p.when > now]
+        due, self.pending = take_due(self.pending, now)
         events: list[PrepayEvent] = []
         for change in due:
             self._apply_scheduled(change, now, events)
@@ -1331,8 +1310,8 @@ def _issue(change: Scheduled) -> tuple[int, int]:
     return change.provider_id, change.issuer_event_id
 
 
-def _same_issue(a: Scheduled, b: Scheduled) -> bool:
-    return (a.kind, a.provider_id, a.issuer_event_id) == (b.kind, b.provider_id, b.issuer_event_id)
+def _kind(change: Scheduled) -> str:
+    return change.kind
 
 
 def _is_digest(text: object) -> bool:
