@@ -68,11 +68,14 @@ from zse.metering.supply import (
     NOW,
     OFF,
     ON,
+    SUPPLY_EVENTS,
     SupplyChange,
     SupplyControl,
     SupplyEvent,
     SupplyRefused,
     SupplyServerProtocol,
+    event_from_record,
+    event_record,
     local_change_supply_request,
     supply_status_read,
     supply_status_read_request,
@@ -86,7 +89,7 @@ from zse.time.service import system_clock
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, ZdoRequester, carry_out, match_servers, request
-from zse.zcl.events import EventStream
+from zse.zcl.events import EventStream, Untold
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.reporting import NO_REPORTING, ReportingConfig
 from zse.zcl.timer import Timer
@@ -114,6 +117,9 @@ LOGGER = logging.getLogger(__name__)
 _PROFILE_KEY = "profile"
 _SUPPLY_KEY = "supply"
 _SNAPSHOTS_KEY = "snapshots"
+#: The journal kind of a supply event stored with the supply and not yet told.
+_TOLD = "told"
+_MeterEvent = ReportingConfigured | FastPollGranted | SupplyEvent
 _REPORT_SHAPE = Fields(
     {
         "nwk": Int(0, 0xFFF7),
@@ -173,6 +179,9 @@ class MeteringServer:
     ``supply``: the meter has supply control (SE 1.2, :mod:`zse.metering.supply`): its
     state, stored, the commands answered (the utility's from senders ``authorize(msg)``
     accepts only), its events (:class:`~zse.metering.supply.SupplyChanged`...) to ``on_event``.
+    With a store, each supply event is journalled in the commit of the change that caused it
+    and marked once the listeners have it in hand (:class:`~zse.zcl.events.Untold`): one not
+    marked (the process killed in between, a listener failed) is told after the next start.
     """
 
     def __init__(
@@ -222,9 +231,7 @@ class MeteringServer:
         #: Snapshots and sampling (SE 1.2), stored as the record ``snapshots``.
         self.snapshots = SnapshotCore(self.core, capacity=snapshot_capacity)
         self.protocol.snapshots = self.snapshots
-        self._stream: EventStream[ReportingConfigured | FastPollGranted | SupplyEvent] = (
-            EventStream()
-        )
+        self._stream: EventStream[_MeterEvent] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._lock = asyncio.Lock()
@@ -241,14 +248,23 @@ class MeteringServer:
         if supply_protocol is not None:
             self._timer.add(supply_protocol, self._supply_due, clock=clock, lock=self._lock)
         self._timer.add(self.snapshots, self._snapshots_due, clock=clock, lock=self._lock)
+        self._untold: Untold[_MeterEvent] = Untold(self._stream, self._mark_told)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, *, tell: bool = True) -> None:
         """Load the stored profile and reporting records, serve the cluster and its attributes,
-        and start polling the source (at once) and reporting."""
+        and start polling the source (at once) and reporting; tell the supply events stored
+        but not told before a restart, then those from now on, in the order they came.
+
+        ``tell=False`` holds them until :meth:`tell_untold` (the ESI tells once its first
+        listener is attached)."""
+        untold: list[tuple[int, SupplyEvent]] = []
         if self.store is not None:
             await self.store.load_with(self.namespace, self._load)
+            await self.store.prune(self.namespace)  # the supply events told before
+            untold = await self.store.unreported_with(self.namespace, event_from_record)
+        self._untold.hold(untold)
         self._serve_attributes()
         self._removers = [
             self.endpoint.add_handler(METERING, self._on_message),
@@ -257,6 +273,18 @@ class MeteringServer:
         if self.source is not None:
             self._poller.due = self.clock()
         self._timer.start()
+        if tell:
+            await self.tell_untold()
+
+    async def tell_untold(self) -> None:
+        """Tell the supply events stored but not yet told, oldest first, each marked told once
+        its listeners have it in hand (:mod:`zse.zcl.events`); from then on each is told as it
+        comes."""
+        await self._untold.tell_untold()
+
+    async def _mark_told(self, *seqs: int) -> None:
+        if self.store is not None:
+            await self.store.mark_reported(*seqs)
 
     async def stop(self) -> None:
         """Stop serving, polling and reporting; the readings held are stored with the profile
@@ -431,7 +459,7 @@ class MeteringServer:
             try:
                 await self._keep_profile(before)
                 await self._keep_snapshots()
-                await self._record(step, now)
+                told = await self._record(step, now)
             except StoreError:  # answered FAILURE: the supply is as it was, and as stored
                 if supply is not None and held is not None:
                     supply.restore(held[0])
@@ -439,12 +467,18 @@ class MeteringServer:
                 raise
         self._serve_attributes()
         self._timer.update()
-        return await carry_out(self.endpoint, step, self._stream.emit)
+        others = tuple(e for e in step.events if not isinstance(e, SUPPLY_EVENTS))
+        try:
+            return await carry_out(self.endpoint, replace(step, events=others), self._stream.emit)
+        finally:  # stored: told even when the answer could not be sent
+            await self._untold.tell(told)
 
-    async def _record(self, step: Step, now: int) -> None:
-        """Store the reporting records a step changed (before its response is sent), and
-        poll sooner when fast poll was granted."""
+    async def _record(self, step: Step, now: int) -> list[tuple[int | None, SupplyEvent]]:
+        """Store the reporting records and the supply a step changed, with a ``"told"``
+        journal entry per supply event (before its response is sent), and poll sooner when
+        fast poll was granted; the supply events with their journal seqs (None: no store)."""
         batch = Batch()
+        supply_events = [e for e in step.events if isinstance(e, SUPPLY_EVENTS)]
         for event in step.events:
             if isinstance(event, FastPollGranted) and event.new and self.source is not None:
                 due = self._poller.due
@@ -458,10 +492,14 @@ class MeteringServer:
                     batch.put(self.namespace, key, _record(event.destination, config))
         if self.supply is not None and self.supply.changed:
             batch.put(self.namespace, _SUPPLY_KEY, self.supply.snapshot())
+        for event in supply_events:
+            batch.append(self.namespace, _TOLD, event_record(event))
+        seqs: list[int | None] = [None] * len(supply_events)
         if self.store is not None and len(batch):
-            await self.store.commit(batch)
+            seqs = [*await self.store.commit(batch)]
         if self.supply is not None:
             self.supply.changed = False
+        return [*zip(seqs, supply_events, strict=True)]
 
     # -- snapshots and sampling (SE 1.2) --------------------------------------------------------
 
@@ -499,24 +537,26 @@ class MeteringServer:
     # -- supply control (SE 1.2, zse.metering.supply) -------------------------------------------
 
     async def _supply_due(self, step: Step) -> None:
-        """Changes of supply applied at their time: stored, then told and acknowledged."""
-        await self._record(step, self.clock())
+        """Changes of supply applied at their time: stored with their events, then
+        acknowledged and told."""
+        told = await self._record(step, self.clock())
         self._serve_attributes()
-        await self._report(step)
-        for event in step.events:
-            self._stream.emit(event)
+        try:
+            await self._report(step)
+        finally:
+            await self._untold.tell(told)
 
     def _supply_control(self) -> SupplyControl:
         if self.supply is None:
             raise SupplyRefused(foundation.Status.UNSUP_CLUSTER_COMMAND, "no supply control")
         return self.supply
 
-    async def _supply_step(self, events: list[SupplyEvent]) -> None:
-        """Store what supply control changed, then tell its events."""
-        await self._record(Step(), self.clock())
+    async def _supply_step(self, events: list[SupplyEvent]) -> list[tuple[int | None, SupplyEvent]]:
+        """Store what supply control changed with its events: the events to tell (by
+        ``self._untold.tell``, outside the lock)."""
+        told = await self._record(Step(events=tuple(events)), self.clock())
         self._serve_attributes()
-        for event in events:
-            self._stream.emit(event)
+        return told
 
     async def change_supply(
         self,
@@ -540,8 +580,9 @@ class MeteringServer:
         )
         async with self._lock:
             events, _ = supply.change_supply(change, self.clock())
-            await self._supply_step(events)
+            told = await self._supply_step(events)
         self._timer.update()
+        await self._untold.tell(told)
 
     async def set_credit_interrupted(self, interrupted: bool) -> None:
         """The prepay account interrupted (True) or gave back (False) the supply: Supply
@@ -549,7 +590,8 @@ class MeteringServer:
         supply = self._supply_control()
         async with self._lock:
             events = supply.set_credit_interrupted(interrupted, self.clock())
-            await self._supply_step(events)
+            told = await self._supply_step(events)
+        await self._untold.tell(told)
 
     async def count_load_limit(self) -> int:
         """The application's load limiting acted once more: LoadLimitCounter + 1."""

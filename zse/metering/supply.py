@@ -55,7 +55,7 @@ from zigpy.zcl import foundation
 
 from zse.errors import ZseError
 from zse.metering.wire import Metering
-from zse.records import Fields, Int, ListOf, MapOf, Mismatch, Opt, TupleOf, check
+from zse.records import STR, Fields, Int, ListOf, MapOf, Mismatch, Opt, TupleOf, Type, check
 from zse.schedule import CANCEL, NOW, ScheduleFull, schedule, take_due
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
@@ -85,6 +85,8 @@ __all__ = [
     "SupplyServerProtocol",
     "SupplyStatesSet",
     "UncontrolledFlowThresholdSet",
+    "event_from_record",
+    "event_record",
     "local_change_supply_request",
     "supply_status_read",
     "supply_status_read_request",
@@ -210,6 +212,16 @@ SUPPLY_EVENTS: Final = (
 
 _U32 = Int(0, _UINT32)
 _STATE = Int(OFF, ON)
+_THRESHOLD = TupleOf(
+    Int(0, 0xFFFF),
+    Int(0, 0xFF),
+    Int(0, 0xFFFF),
+    Int(0, 0xFFFF),
+    Int(0, 0xFF),
+    Int(0, 0xFFFF),
+    _U32,
+    _U32,
+)
 _SHAPE = Fields(
     {
         "utility": _STATE,
@@ -220,20 +232,62 @@ _SHAPE = Fields(
         ),
         "states": MapOf(_STATE, key=int),
         "load_limit_counter": Int(0, 0xFF),
-        "threshold": Opt(
-            TupleOf(
-                Int(0, 0xFFFF),
-                Int(0, 0xFF),
-                Int(0, 0xFFFF),
-                Int(0, 0xFFFF),
-                Int(0, 0xFF),
-                Int(0, 0xFFFF),
-                _U32,
-                _U32,
-            )
-        ),
+        "threshold": Opt(_THRESHOLD),
     }
 )
+
+
+def _state_name(name: str) -> str:
+    if name not in _STATE_ATTRIBUTES:
+        raise ValueError(name)
+    return name
+
+
+_CAUSES: Final = frozenset({"change supply", "local change supply", "credit"})
+_EVENT_RECORD = Fields({"event": STR, "fields": Type(dict)})
+#: Each event's fields as its journal record holds them (:func:`event_record`).
+_EVENT_SHAPES: Final = {
+    "SupplyChanged": Fields({"status": _STATE, "before": _STATE, "cause": STR, "time": _U32}),
+    "SupplyStatesSet": Fields({"states": MapOf(_STATE, key=_state_name), "issuer_event_id": _U32}),
+    "UncontrolledFlowThresholdSet": Fields({"threshold": _THRESHOLD}),
+    "LoadLimitCounterReset": Fields(
+        {"before": Int(0, 0xFF), "provider_id": _U32, "issuer_event_id": _U32}
+    ),
+}
+
+
+def event_record(event: SupplyEvent) -> dict[str, Any]:
+    """``event`` as a JSON record, ``{"event": its class name, "fields": {...}}``: the
+    meter journals it with the supply's store write and tells it from the journal after a
+    restart."""
+    fields: dict[str, Any]
+    if isinstance(event, UncontrolledFlowThresholdSet):
+        fields = {"threshold": _threshold_values(event.threshold)}
+    elif isinstance(event, SupplyStatesSet):
+        fields = {"states": dict(event.states), "issuer_event_id": event.issuer_event_id}
+    else:
+        fields = dict(vars(event))
+    return {"event": type(event).__name__, "fields": fields}
+
+
+def event_from_record(value: Any) -> SupplyEvent:
+    """The event of a record :func:`event_record` made, checked (:class:`Mismatch`)."""
+    check(value, _EVENT_RECORD)
+    shape = _EVENT_SHAPES.get(value["event"])
+    if shape is None:
+        raise Mismatch("not a supply control event")
+    fields = value["fields"]
+    check(fields, shape)
+    match value["event"]:
+        case "SupplyChanged":
+            if fields["cause"] not in _CAUSES:
+                raise Mismatch("a supply change of an unknown cause")
+            return SupplyChanged(**fields)
+        case "SupplyStatesSet":
+            return SupplyStatesSet(**fields)
+        case "UncontrolledFlowThresholdSet":
+            return UncontrolledFlowThresholdSet(threshold=_threshold(fields["threshold"]))
+    return LoadLimitCounterReset(**fields)
 
 
 def _check_status(status: int) -> None:
@@ -437,18 +491,7 @@ class SupplyControl:
             ],
             "states": {str(k): v for k, v in self.states.items()},
             "load_limit_counter": self.load_limit_counter,
-            "threshold": None
-            if th is None
-            else [
-                th.threshold,
-                th.unit_of_measure,
-                th.multiplier,
-                th.divisor,
-                th.stabilisation_period,
-                th.measurement_period,
-                th.provider_id,
-                th.issuer_event_id,
-            ],
+            "threshold": None if th is None else _threshold_values(th),
         }
 
     def restore(self, record: Any) -> None:
@@ -481,6 +524,19 @@ class SupplyControl:
         self.load_limit_counter = record["load_limit_counter"]
         self.threshold = None if threshold is None else _threshold(threshold)
         self.changed = False
+
+
+def _threshold_values(th: FlowThreshold) -> list[int]:
+    return [
+        th.threshold,
+        th.unit_of_measure,
+        th.multiplier,
+        th.divisor,
+        th.stabilisation_period,
+        th.measurement_period,
+        th.provider_id,
+        th.issuer_event_id,
+    ]
 
 
 def _threshold(values: list[int]) -> FlowThreshold:

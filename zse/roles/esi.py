@@ -906,7 +906,7 @@ class EnergyServiceInterface:
                     await self._forget(parse_eui64(record.eui64))
         self._untold = True
         if self.meter is not None:
-            await self.meter.start()
+            await self.meter.start(tell=False)
             if self.meter.supply is not None:  # the meter's supply control: its events told
                 self._unfollow.append(self.meter.on_event(self._supply_event))
         if self.prepayment is not None:  # held like the reports: start applies what fell due
@@ -936,15 +936,16 @@ class EnergyServiceInterface:
         """Call ``listener`` with every event; returns a function that removes it.
 
         The Message Confirmations, Report Event Status, Clear Event Log requests, prepay
-        account events (supply interrupted, top-ups...) and the meters' Get Notified Message
-        requests recorded but never told (the ESI stopped or killed before it told them) and
-        those that came since :meth:`start` are held until a listener is attached, then told
-        (in a task, in the order they came). Each is marked told in the store once the
-        listeners have it in hand: a listener that keeps events (a journal, a database)
-        returns an awaitable of that work, and an event whose work failed, or that a kill
-        interrupted, is told again after the next start (:mod:`zse.zcl.events`). Attach every
-        listener before the loop runs again after the first, or before :meth:`start`.
-        ``events()`` iterators do not count as listeners."""
+        account events (supply interrupted, top-ups...), the meter's supply events
+        (``SupplyChanged``...) and the meters' Get Notified Message requests recorded but never
+        told (the ESI stopped or killed before it told them) and those that came since
+        :meth:`start` are held until a listener is attached, then told (in a task, in the
+        order they came). Each is marked told in the store once the listeners have it in hand:
+        a listener that keeps events (a journal, a database) returns an awaitable of that
+        work, and an event whose work failed, or that a kill interrupted, is told again after
+        the next start (:mod:`zse.zcl.events`). Attach every listener before the loop runs
+        again after the first, or before :meth:`start`. ``events()`` iterators do not count as
+        listeners."""
         remove = self._stream.on_event(listener)
         self._listening += 1
         self._tell_untold()
@@ -961,7 +962,7 @@ class EnergyServiceInterface:
 
     def _tell_untold(self) -> None:
         """Once started and listened to: tell what the Messaging, DRLC, Events and
-        Prepayment servers and the mirrors hold."""
+        Prepayment servers, the meter and the mirrors hold."""
         if self._untold and self._listening and not self._stopped:
             self._untold = False
             self._spawn(self._told())
@@ -974,6 +975,8 @@ class EnergyServiceInterface:
             await self.prepayment.tell_untold()
         if self.mirrors is not None:
             await self.mirrors.tell_untold()
+        if self.meter is not None:
+            await self.meter.tell_untold()
 
     async def stop(self) -> None:
         """Stop serving and following events (the registry and the store stay open). Sends,
@@ -2013,10 +2016,12 @@ class EnergyServiceInterface:
                 )
             )
 
-    def _supply_event(self, event: object) -> None:
-        """The meter's supply control events (SupplyChanged...) to the application."""
+    def _supply_event(self, event: object) -> asyncio.Future[Any] | None:
+        """The meter's supply control events (SupplyChanged...) to the application: what its
+        listeners still do with one, for the meter to mark it told (:mod:`zse.zcl.events`)."""
         if isinstance(event, SUPPLY_EVENTS):
-            self._stream.emit(event)
+            return self._stream.emit(event)
+        return None
 
     def _credit_supply(self, event: object) -> None:
         """The prepay account interrupted or gave back the supply (SE 1.2 D.7): the meter's

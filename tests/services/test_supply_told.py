@@ -1,0 +1,173 @@
+"""The meter tells each supply control event once: a "told" journal entry is committed with
+the supply's record and marked once the listeners have it in hand, so a process killed in
+between (the supply turned off by the utility: stored, not yet told) tells it after its
+restart, and never twice (as the Prepayment server does, test_prepayment_told.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.services.test_start_order import Port
+from zse.metering.service import MeteringServer
+from zse.metering.supply import (
+    ARMED,
+    OFF,
+    ON,
+    FlowThreshold,
+    LoadLimitCounterReset,
+    SupplyChanged,
+    SupplyStatesSet,
+    UncontrolledFlowThresholdSet,
+    event_from_record,
+    event_record,
+)
+from zse.records import Mismatch
+from zse.store import Batch, Store
+
+START = 800_000_000
+NAMESPACE = "metering.server/9"
+
+CHILD = """
+import asyncio, sys
+from tests.services.test_supply_told import run_until_killed
+
+asyncio.run(run_until_killed(sys.argv[1]))
+"""
+
+
+class MeterPort(Port):
+    """The services' test port, with the attribute sources the Metering server sets."""
+
+    def set_attribute_source(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def meter(store: Store) -> MeteringServer:
+    return MeteringServer(MeterPort(9), clock=lambda: START, store=store, supply=True)
+
+
+async def run_until_killed(path: str) -> None:
+    """The utility turns the supply off; kill -9 once it is stored, before anyone has it."""
+    store = await Store.open(path)
+    server = meter(store)
+
+    def told(event: object) -> None:
+        if isinstance(event, SupplyChanged):
+            print("told", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    server.on_event(told)
+    await server.start()
+    await server.change_supply(OFF, provider_id=7, issuer_event_id=1)
+
+
+async def restarted(path: Any) -> tuple[MeteringServer, list[object]]:
+    """The meter started again on the store at ``path``: what it told (all marked told)."""
+    told: list[object] = []
+    async with await Store.open(path) as store:
+        server = meter(store)
+        server.on_event(told.append)
+        await server.start()
+        assert await store.unreported(server.namespace) == []
+        await server.stop()
+    return server, told
+
+
+def test_a_supply_turned_off_stored_then_killed_is_told_after_the_restart(tmp_path) -> None:
+    path = tmp_path / "esi.db"
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    assert out.stdout == "told\n"
+    server, told = asyncio.run(restarted(path))
+    assert server.supply is not None
+    assert server.supply.status == OFF  # stored before the kill
+    assert told == [SupplyChanged(status=OFF, before=ON, cause="change supply", time=START)]
+    _, again = asyncio.run(restarted(path))
+    assert again == []  # told before: not told again
+
+
+async def test_held_until_told_and_a_listener_that_fails_hears_it_again(tmp_path) -> None:
+    path = tmp_path / "esi.db"
+
+    def failing(event: object) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_exception(OSError("the journal is full"))
+        return future
+
+    async with await Store.open(path) as store:
+        server = meter(store)
+        told: list[object] = []
+        server.on_event(told.append)
+        await server.start(tell=False)
+        await server.change_supply(ARMED)
+        await server.set_credit_interrupted(True)
+        assert told == []
+        await server.tell_untold()
+        assert [(e.before, e.status) for e in told if isinstance(e, SupplyChanged)] == [
+            (ON, ARMED),
+            (ARMED, OFF),
+        ]
+        assert await store.unreported(server.namespace) == []
+        server.on_event(failing)
+        await server.set_credit_interrupted(False)
+        await server.stop()
+    _, again = await restarted(path)
+    assert again == [SupplyChanged(status=ARMED, before=OFF, cause="credit", time=START)]
+    _, after = await restarted(path)
+    assert after == []
+
+
+def test_each_supply_event_goes_to_the_journal_and_back() -> None:
+    events = [
+        SupplyChanged(status=OFF, before=ON, cause="credit", time=START),
+        SupplyStatesSet(states={"supply_tamper_state": OFF}, issuer_event_id=3),
+        UncontrolledFlowThresholdSet(
+            threshold=FlowThreshold(
+                threshold=10,
+                unit_of_measure=0,
+                multiplier=1,
+                divisor=1,
+                stabilisation_period=5,
+                measurement_period=60,
+                provider_id=7,
+                issuer_event_id=4,
+            )
+        ),
+        LoadLimitCounterReset(before=3, provider_id=7, issuer_event_id=5),
+    ]
+    assert [event_from_record(event_record(e)) for e in events] == events
+    for bad in (
+        {"event": "Spent", "fields": {}},
+        {
+            "event": "SupplyChanged",
+            "fields": {"status": 3, "before": 2, "cause": "credit", "time": 0},
+        },
+        {"event": "SupplyChanged", "fields": {"status": 0, "before": 2, "cause": "x", "time": 0}},
+        {"event": "SupplyStatesSet", "fields": {"states": {"nope": 0}, "issuer_event_id": 1}},
+    ):
+        with pytest.raises(Mismatch):
+            event_from_record(bad)
+
+
+async def test_a_damaged_supply_journal_entry_is_quarantined_not_told(tmp_path) -> None:
+    path = tmp_path / "esi.db"
+    async with await Store.open(path) as store:
+        await store.commit(Batch().append(NAMESPACE, "told", {"event": "Spent", "fields": {}}))
+    _, told = await restarted(path)
+    assert told == []
+    async with await Store.open(path) as store:
+        assert [q.namespace for q in await store.quarantined()] == [NAMESPACE]
