@@ -12,12 +12,22 @@ Client (:class:`DeviceManagementClientProtocol`): keeps what the server publishe
 :class:`SupplierChanged`, :class:`SiteIdUpdated`, :class:`CinUpdated`,
 :class:`PasswordReceived`), and when a change takes effect
 (:class:`~zse.devmgmt.core.TenancyTakesEffect`, :class:`~zse.devmgmt.core.SupplierTakesEffect`);
-applies Set Event Configuration to its :class:`~zse.devmgmt.core.EventConfigurations` and
-answers Get Event Configuration with Report Event Configuration.
+applies Set Event Configuration to its :class:`~zse.devmgmt.core.EventConfigurations` at
+its Start Date/Time and answers Get Event Configuration with Report Event Configuration.
+
+Set Event Configuration's Start Date/Time follows the rule of the utility's timed commands
+(:mod:`zse.schedule`): 0 or a time not after ``now`` applies it when received; a later one
+waits (:attr:`DeviceManagementClientProtocol.waiting`, at most
+:data:`MAX_WAITING_CONFIGURATIONS`, one more refused INSUFFICIENT_SPACE) and is applied once
+at its time; 0xFFFFFFFF cancels the waiting one of the same issuer event id; the same issue
+again replaces it. Each applies in turn (they may touch different event ids: none drops
+another). The SE text of D.10.2.4.5 was out of reach: the 0 / 0xFFFFFFFF reading is that of
+the other SE 1.2 commands with a start time (Silicon Labs' servers).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -48,6 +58,8 @@ from zse.devmgmt.wire import (
     parse_configuration_payload,
 )
 from zse.errors import InvalidFrame
+from zse.records import STR, U8, U32, ListOf, Mismatch, TupleOf, check
+from zse.schedule import ScheduleFull, schedule, take_due
 from zse.se.ids import DEVICE_MANAGEMENT_CLUSTER, DeviceManagementAttribute
 from zse.se.ids import DeviceManagementClientCommand as ToClient
 from zse.se.ids import DeviceManagementServerCommand as ToServer
@@ -58,6 +70,7 @@ from zse.zcl.frame import Send, Step, ZclMessage
 
 __all__ = [
     "ALL_EVENTS",
+    "MAX_WAITING_CONFIGURATIONS",
     "CinUpdated",
     "DeviceManagementClientProtocol",
     "DeviceManagementServerProtocol",
@@ -68,9 +81,12 @@ __all__ = [
     "SiteIdUpdated",
     "SupplierChanged",
     "TenancyChanged",
+    "WaitingConfiguration",
     "attribute_type_id",
     "attribute_values",
     "payload_of",
+    "waiting_from_records",
+    "waiting_records",
 ]
 
 #: Get Event Configuration's event id asking for every configured event (zse's reading: the
@@ -245,6 +261,61 @@ class PasswordReceived:
     password: Password
 
 
+LOGGER = logging.getLogger(__name__)
+#: Set Event Configuration commands kept waiting for their Start Date/Time.
+MAX_WAITING_CONFIGURATIONS: Final = 8
+_WAITING_SHAPE = ListOf(TupleOf(U32, U32, U8, U8, STR))
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaitingConfiguration:
+    """A Set Event Configuration (D.10.2.4.5) waiting for ``when`` (its Start Date/Time,
+    UTC): the command's fields, the payload as received (checked when received)."""
+
+    issuer_event_id: int
+    when: int
+    configuration: int
+    control: int
+    payload: bytes
+    #: The command names no provider: one issuer (:mod:`zse.schedule` keys by both).
+    provider_id: int = 0
+
+    def apply(self, configurations: EventConfigurations) -> EventConfigurationChanged:
+        """Apply it: the event; :class:`DeviceManagementError` past the bound."""
+        control, value = parse_configuration_payload(self.control, self.payload)
+        changed = configurations.apply(control, value, self.configuration)
+        return EventConfigurationChanged(
+            issuer_event_id=self.issuer_event_id,
+            event_ids=tuple(changed),
+            configuration=self.configuration,
+        )
+
+
+def waiting_records(waiting: list[WaitingConfiguration]) -> list[list[Any]]:
+    """The waiting commands as a stored record."""
+    return [
+        [w.issuer_event_id, w.when, w.configuration, w.control, w.payload.hex()] for w in waiting
+    ]
+
+
+def waiting_from_records(value: Any) -> list[WaitingConfiguration]:
+    """The waiting commands of :func:`waiting_records`, checked (:class:`Mismatch`)."""
+    check(value, _WAITING_SHAPE)
+    waiting = []
+    for issuer, when, configuration, control, payload in value:
+        try:
+            octets = bytes.fromhex(payload)
+            parse_configuration_payload(control, octets)
+        except (ValueError, InvalidFrame):
+            raise Mismatch("a waiting event configuration does not read") from None
+        waiting.append(WaitingConfiguration(
+            issuer_event_id=issuer, when=when, configuration=configuration,
+            control=control, payload=octets,
+        ))  # fmt: skip
+    waiting.sort(key=lambda w: (w.when, w.issuer_event_id))
+    return waiting[:MAX_WAITING_CONFIGURATIONS]
+
+
 @dataclass(frozen=True, kw_only=True)
 class EventConfigurationChanged:
     """Set Event Configuration (D.10.2.4.5) changed these event ids to ``configuration``."""
@@ -412,12 +483,32 @@ class DeviceManagementClientProtocol:
     def __init__(self, configurations: EventConfigurations | None = None) -> None:
         self.kept = Kept()
         self.configurations = EventConfigurations() if configurations is None else configurations
+        #: Set Event Configuration commands waiting for their time, by time then issue.
+        self.waiting: list[WaitingConfiguration] = []
+        #: :attr:`waiting` changed since the shell last stored it.
+        self.waiting_changed = False
 
     def next_deadline(self) -> int | None:
-        return self.kept.next_deadline()
+        times = [self.kept.next_deadline(), self.waiting[0].when if self.waiting else None]
+        return min((t for t in times if t is not None), default=None)
 
     def handle_timeout(self, now: int) -> Step:
-        return Step(events=tuple(self.kept.handle_timeout(now)))
+        """The changes of tenancy / supplier taking effect, then the event configurations
+        due, each applied once."""
+        events: list[Any] = list(self.kept.handle_timeout(now))
+        due, self.waiting = take_due(self.waiting, now)
+        if due:
+            self.waiting_changed = True
+        for waiting in due:
+            try:
+                events.append(waiting.apply(self.configurations))
+            except DeviceManagementError as exc:  # the table filled up meanwhile
+                LOGGER.warning(
+                    "Set Event Configuration %d not applied at its time: %s",
+                    waiting.issuer_event_id,
+                    exc,
+                )
+        return Step(events=tuple(events))
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -478,7 +569,7 @@ class DeviceManagementClientProtocol:
             )
             return Step(events=(PasswordReceived(password=password),))
         if cid == ToClient.SET_EVENT_CONFIGURATION:
-            return self._set_configuration(command)
+            return self._set_configuration(command, now)
         if cid == ToClient.GET_EVENT_CONFIGURATION:
             return self._report_configuration(msg, int(command.event_id))
         item = _item(cid, command)
@@ -497,23 +588,36 @@ class DeviceManagementClientProtocol:
         due: list[TenancyTakesEffect | SupplierTakesEffect] = self.kept.handle_timeout(now)
         return Step(events=(event, *due))
 
-    def _set_configuration(self, command: Any) -> Step:
+    def _set_configuration(self, command: Any, now: int) -> Step:
+        """Set Event Configuration: applied now, or kept for its Start Date/Time (see the
+        module)."""
+        change = WaitingConfiguration(
+            issuer_event_id=int(command.issuer_event_id),
+            when=int(command.start_date_time),
+            configuration=int(command.event_configuration),
+            control=int(command.configuration_control),
+            payload=bytes(command.event_configuration_payload),
+        )
         try:
-            control, value = parse_configuration_payload(
-                int(command.configuration_control), bytes(command.event_configuration_payload)
-            )
+            parse_configuration_payload(change.control, change.payload)
         except InvalidFrame:
             return Step(status=foundation.Status.MALFORMED_COMMAND)
-        configuration = int(command.event_configuration)
         try:
-            changed = self.configurations.apply(control, value, configuration)
+            waiting, now_applied = schedule(
+                self.waiting, change, now, bound=MAX_WAITING_CONFIGURATIONS, setting=False
+            )
+        except ScheduleFull:
+            return Step(status=foundation.Status.INSUFFICIENT_SPACE)
+        if not now_applied:
+            self.waiting_changed |= waiting != self.waiting
+            self.waiting = waiting
+            return Step(status=foundation.Status.SUCCESS)
+        try:
+            event = change.apply(self.configurations)
         except DeviceManagementError:
             return Step(status=foundation.Status.INSUFFICIENT_SPACE)
-        event = EventConfigurationChanged(
-            issuer_event_id=int(command.issuer_event_id),
-            event_ids=tuple(changed),
-            configuration=configuration,
-        )
+        self.waiting_changed |= waiting != self.waiting
+        self.waiting = waiting
         return Step(events=(event,), status=foundation.Status.SUCCESS)
 
     def _report_configuration(self, msg: ZclMessage, event_id: int) -> Step:

@@ -24,8 +24,11 @@ from zse.devmgmt.protocol import (
     ALL_EVENTS,
     DeviceManagementClientProtocol,
     DeviceManagementServerProtocol,
+    WaitingConfiguration,
     attribute_type_id,
     attribute_values,
+    waiting_from_records,
+    waiting_records,
 )
 from zse.devmgmt.wire import ConfigurationControl, DeviceManagement
 from zse.errors import InvalidFrame
@@ -46,24 +49,34 @@ LOGGER = logging.getLogger(__name__)
 
 
 _APPLIED_SHAPE = MapOf(U32)
+#: The client's record of the Set Event Configuration commands waiting for their time.
+_WAITING = "event_configuration/waiting"
+
+
+_Loaded = tuple[dict[str, int], list[WaitingConfiguration]]
 
 
 def _applied(
     namespace: str,
-) -> Callable[[dict[str, Any], Callable[[RecordError], None]], dict[str, int]]:
-    """The loader of the client's record of the changes in effect (key -> issuer event id)."""
+) -> Callable[[dict[str, Any], Callable[[RecordError], None]], _Loaded]:
+    """The loader of the client's records: the changes in effect (key -> issuer event id)
+    and the Set Event Configuration commands waiting for their time."""
 
-    def load(records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> dict[str, int]:
+    def load(records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> _Loaded:
         applied: dict[str, int] = {}
+        waiting: list[WaitingConfiguration] = []
 
         def one(key: str, value: Any) -> None:
+            if key == _WAITING:
+                waiting[:] = waiting_from_records(value)
+                return
             if key != "applied":
                 raise ValueError("not a Device Management client record")
             check(value, _APPLIED_SHAPE)
             applied.update({k: int(v) for k, v in value.items() if k in ("tenancy", "supplier")})
 
         load_each(records.items(), one, namespace=namespace, on_bad=on_bad)
-        return applied
+        return applied, waiting
 
     return load
 
@@ -267,12 +280,13 @@ class DeviceManagementClient:
         self._remove: Callable[[], None] | None = None
 
     async def start(self) -> None:
-        """Load which changes are in effect already (with a store), take the server's
-        commands and run the timer."""
+        """Load which changes are in effect already and the event configurations waiting for
+        their time (with a store), take the server's commands and run the timer (what fell
+        due while stopped is applied at once)."""
         if self.store is not None:
-            self.kept.applied.update(
-                await self.store.load_with(self.namespace, _applied(self.namespace))
-            )
+            applied, waiting = await self.store.load_with(self.namespace, _applied(self.namespace))
+            self.kept.applied.update(applied)
+            self.protocol.waiting = waiting
         self._remove = self.endpoint.add_handler(DEVICE_MANAGEMENT_CLUSTER, self._on_message)
         self._timer.start()
 
@@ -333,11 +347,23 @@ class DeviceManagementClient:
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         async with self._lock:
             step = _step(self.protocol, msg, self.clock())
+            await self._store_waiting(Batch())  # before the answer: kept once answered
         self._timer.update()
         return await carry_out(self.endpoint, step, self._stream.emit)
 
+    async def _store_waiting(self, batch: Batch) -> None:
+        """Commit ``batch`` with the waiting event configurations when they changed."""
+        if self.protocol.waiting_changed:
+            batch.put(self.namespace, _WAITING, waiting_records(self.protocol.waiting))
+        if self.store is not None and len(batch):
+            await self.store.commit(batch)
+        self.protocol.waiting_changed = False
+
     async def _due(self, step: Step) -> None:
-        """Changes taking effect: which ones is committed first, so each is acted on once."""
-        if step.events and self.store is not None:
-            await self.store.commit(Batch().put(self.namespace, "applied", dict(self.kept.applied)))
+        """Changes taking effect and event configurations applied at their time: which ones
+        is committed first, so each is acted on once."""
+        batch = Batch()
+        if step.events:
+            batch.put(self.namespace, "applied", dict(self.kept.applied))
+        await self._store_waiting(batch)
         await carry_out(self.endpoint, step, self._stream.emit)
