@@ -141,7 +141,7 @@ async def test_a_change_for_later_waits_across_a_restart_and_applies_once(tmp_pa
         assert again.meter is not None
         assert again.meter.supply is not None
         told: list[object] = []
-        again.meter.on_event(told.append)
+        again.on_event(told.append)  # the ESI's listener: the meter holds events until one
         assert again.meter.supply.status == ON
         assert [p.issuer_event_id for p in again.meter.supply.pending] == [5]
         await asyncio.sleep(at - han.clock() - 1)
