@@ -171,3 +171,27 @@ async def test_a_damaged_supply_journal_entry_is_quarantined_not_told(tmp_path) 
     assert told == []
     async with await Store.open(path) as store:
         assert [q.namespace for q in await store.quarantined()] == [NAMESPACE]
+
+
+async def test_a_listener_may_use_the_meter_when_a_change_applies_at_its_time(tmp_path) -> None:
+    """The timer applies a change under the meter's lock: its events are told outside it, so
+    a listener whose work uses the meter (its lock) does not hang the meter."""
+    now = [START]
+    async with await Store.open(tmp_path / "esi.db") as store:
+        server = MeteringServer(MeterPort(9), clock=lambda: now[0], store=store, supply=True)
+        counted = asyncio.Event()
+
+        async def count() -> None:
+            await server.count_load_limit()
+            counted.set()
+
+        server.on_event(lambda event: count() if isinstance(event, SupplyChanged) else None)
+        await server.start()
+        await server.change_supply(ARMED, at=START + 60, issuer_event_id=1)
+        now[0] = START + 60
+        server._timer.update()  # due now by the meter's clock
+        await asyncio.wait_for(counted.wait(), 10)
+        assert server.supply is not None
+        assert (server.supply.status, server.supply.load_limit_counter) == (ARMED, 1)
+        await server.stop()
+        assert await store.unreported(server.namespace) == []

@@ -249,6 +249,8 @@ class MeteringServer:
             self._timer.add(supply_protocol, self._supply_due, clock=clock, lock=self._lock)
         self._timer.add(self.snapshots, self._snapshots_due, clock=clock, lock=self._lock)
         self._untold: Untold[_MeterEvent] = Untold(self._stream, self._mark_told)
+        #: Supply events applied by the timer being told (outside the meter's lock).
+        self._telling: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -295,6 +297,7 @@ class MeteringServer:
             remove()
         self._removers = []
         await self._timer.stop()
+        await asyncio.gather(*self._telling, return_exceptions=True)
         if self.store is not None and self._begun:
             try:
                 async with self._lock:
@@ -543,8 +546,9 @@ class MeteringServer:
         self._serve_attributes()
         try:
             await self._report(step)
-        finally:
-            await self._untold.tell(told)
+        finally:  # the timer holds the lock: a listener's work may need it
+            task = asyncio.get_running_loop().create_task(self._untold.tell(told))
+            keep_task(self._telling, task, LOGGER, "supply events not told")
 
     def _supply_control(self) -> SupplyControl:
         if self.supply is None:
