@@ -111,6 +111,11 @@ def _worker_start(parent: Connection) -> None:
     (:class:`_WorkerFailed`); a worker dying of a MemoryError printed its own traceback
     ("Process ForkServerProcess-2: ...") beside it."""
     _leave_ctrl_c_to_the_parent()
+    # The descriptor too, not only Python's object: an interpreter out of memory writes what it
+    # still can of a traceback straight to descriptor 2 (one "Traceback" line was seen).
+    silent = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(silent, 2)
+    os.close(silent)
     sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - the worker's for life
     threading.Thread(
         target=_watch_the_parent, args=(parent,), name="zse-parent", daemon=True
