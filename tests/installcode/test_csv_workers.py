@@ -7,11 +7,15 @@ once every row is written cuts nothing, and the run says so; a run with no valid
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import re
 import resource
+import select
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -93,17 +97,66 @@ def test_a_killed_worker_is_one_error_line_and_status_1(start: Start, many_chunk
     assert (process.returncode, errors.decode()) == (1, said)
 
 
+def _until(seconds: float, condition: Callable[[], bool]) -> bool:
+    """Whether ``condition`` holds within ``seconds`` real seconds (a bound, checked every 20
+    ms: a process's state in ``/proc`` can only be polled)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        select.select([], [], [], 0.02)
+    return True
+
+
+def _sending(pid: int) -> bool:
+    """Whether ``pid`` is blocked writing to a full Unix socket (Linux's ``wchan``)."""
+    return Path(f"/proc/{pid}/wchan").read_text() == "sock_alloc_send_pskb"
+
+
+def _at_work(pid: int) -> bool:
+    """Whether the worker ``pid`` is past its start: its standard error is silenced. Before
+    that it is still Python's multiprocessing starting it, which prints its own traceback
+    when it fails (out of memory importing zse, for one)."""
+    return os.readlink(f"/proc/{pid}/fd/2") == os.devnull
+
+
+def test_a_worker_killed_midway_through_its_answer_is_one_error_line(
+    start: Start, many_chunks: Path
+) -> None:
+    """The command's output not read, every worker ends up blocked sending its answer (a
+    chunk's rows are more than a socket holds); one killed there leaves half an answer behind.
+    With ``concurrent.futures`` the workers shared one result pipe, where half a message was
+    waited on for ever (the hang a worker out of memory midway through its answer caused, once
+    in some runs of the test above); each worker's connection is now its own, whose end says
+    the worker is gone."""
+    process = start("installcode", "--csv", str(many_chunks), "-j", "2")
+    first = _working(process)  # then not read: the command blocks writing the next rows
+    workers = _workers(process)
+    assert all(_until(TIMEOUT, functools.partial(_sending, worker)) for worker in workers)
+    os.kill(workers[-1], signal.SIGKILL)
+    rest, errors = process.communicate(timeout=TIMEOUT)
+    rows = _valid_rows(first + rest)
+    said = (
+        "error: a worker process ended abruptly (killed, out of memory?): standard output "
+        f"ends early, after {rows} valid rows, at a row boundary\n"
+    )
+    assert (process.returncode, errors.decode()) == (1, said)
+
+
 def test_a_worker_out_of_memory_is_one_error_line_and_status_1(
     start: Start, many_chunks: Path
 ) -> None:
     """Workers out of memory (their address space capped at its size, by prlimit, as a
     cgroup's limit does): MemoryError in a worker's check is said in one line, and one
-    raised as the worker takes its next chunk kills it (BrokenProcessPool: said in one line
-    too); the dying worker printed its traceback ("Process ForkServerProcess-2: ...
-    MemoryError") beside the error line."""
+    raised as the worker takes its next chunk, or midway through its answer, ends it (said in
+    one line too; the command hung in some runs: see the test above); the dying worker printed
+    its traceback ("Process ForkServerProcess-2: ... MemoryError") beside the error line.
+    The workers are capped once at work: one still starting is multiprocessing's, which says
+    its own failures."""
     process = start("installcode", "--csv", str(many_chunks), "-j", "2")
     first = _working(process)
     for worker in _workers(process):
+        assert _until(TIMEOUT, functools.partial(_at_work, worker))
         status = Path(f"/proc/{worker}/status").read_text()
         size = int(re.search(r"VmSize:\s+(\d+) kB", status)[1]) * 1024  # type: ignore[index]
         resource.prlimit(worker, resource.RLIMIT_AS, (size, size))

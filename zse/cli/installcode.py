@@ -10,7 +10,7 @@ signal ends a write its reader does not take (a pipe or a FIFO: it would never e
 once the last row is written cuts nothing: the run ends as a complete one, and says so. 1 when
 a ``-j N`` worker process fails (killed, by the OOM killer for one). ``-o FILE`` is left as it
 was when no row is valid. The workers end on their own once the command is gone, however it
-ended (:func:`_watch_the_parent`).
+ended (:func:`_work`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import io
 import json
 import multiprocessing
 import os
+import queue
 import select
 import signal
 import stat
@@ -27,9 +28,8 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import BinaryIO, TextIO, TypeAlias, TypeVar
@@ -105,11 +105,19 @@ def _leave_ctrl_c_to_the_parent() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
-def _worker_start(parent: Connection) -> None:
-    """A worker's initializer: Ctrl-C left to the parent, the worker's end tied to it, and
-    its standard error silent: the parent says a worker's failure in one line
-    (:class:`_WorkerFailed`); a worker dying of a MemoryError printed its own traceback
-    ("Process ForkServerProcess-2: ...") beside it."""
+def _work(connection: Connection, check: Callable[[Chunk], Checked]) -> None:
+    """A worker process: checks each chunk ``connection`` brings and sends back what
+    :func:`_checked` says of it, until the parent closes its end or is gone (end of file; a
+    send to a parent gone fails: SIGKILL and the OOM killer included, the kernel closes its
+    descriptors). The chunks are taken as they come by a thread of their own
+    (:func:`_take`), so that the parent's sends never wait for this worker's answers (both
+    sides blocked on a full socket). Ctrl-C is left to the parent, and standard error is
+    silent: the parent says a worker's failure in one line (:class:`_WorkerFailed`). Anything
+    that fails outside the check (out of memory taking a chunk, or midway through sending an
+    answer) ends the process at once: its connection is its own, so the parent reads the end
+    of it, never half a message followed by another (a worker of ``concurrent.futures`` out of
+    memory midway through its answer left the pool's one shared result pipe half a message for
+    ever, and the command hung)."""
     _leave_ctrl_c_to_the_parent()
     # The descriptor too, not only Python's object: an interpreter out of memory writes what it
     # still can of a traceback straight to descriptor 2 (one "Traceback" line was seen).
@@ -117,23 +125,43 @@ def _worker_start(parent: Connection) -> None:
     os.dup2(silent, 2)
     os.close(silent)
     sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - the worker's for life
-    threading.Thread(
-        target=_watch_the_parent, args=(parent,), name="zse-parent", daemon=True
-    ).start()
+    code = 0
+    try:
+        chunks: queue.SimpleQueue[Chunk | None] = queue.SimpleQueue()
+        threading.Thread(
+            target=_take, args=(connection, chunks), name="zse-chunks", daemon=True
+        ).start()
+        while (chunk := chunks.get()) is not None:
+            connection.send(_checked(check, chunk))
+    except BaseException:  # whatever it is, the parent reads the end and says it
+        code = 1
+    os._exit(code)  # nothing of the interpreter's exit to run: nothing to flush, no lock to free
 
 
-def _watch_the_parent(parent: Connection) -> None:
-    """End the worker once ``parent``, the read end of a pipe whose one write end the parent
-    holds, reads end of file: the parent closed it, or ended, however (SIGKILL, the OOM
-    killer, a crash: the kernel closes its descriptors). The workers outlived a parent killed
-    so, blocked for ever on the task queue, whose ends they hold too. A pipe, not Linux's
-    ``PR_SET_PDEATHSIG``: it works wherever there are pipes, and through the forkserver (the
-    workers' parent is the forkserver, not the command, and a death signal follows the thread
-    that forked, not the process)."""
-    with contextlib.suppress(EOFError, OSError):
+def _take(connection: Connection, chunks: queue.SimpleQueue[Chunk | None]) -> None:
+    """A worker's thread taking the chunks from ``connection`` into ``chunks``, then ``None``
+    at its end; a failure (out of memory) ends the worker (:func:`_work`)."""
+    try:
         while True:
-            parent.recv_bytes()  # nothing is ever sent: this waits for the end
-    os._exit(1)
+            chunks.put(connection.recv())
+    except EOFError:  # no more chunks: the parent is done, or gone
+        chunks.put(None)
+    except BaseException:  # the parent reads the end and says it
+        os._exit(1)
+
+
+def _checked(check: Callable[[Chunk], Checked], chunk: Chunk) -> tuple[str, object]:
+    """What a worker says of ``chunk``: ``("checked", rows)``; ``("refused", error)`` for the
+    file's own problem (:class:`~zse.device_csv.DeviceCsvError`, said as in one process); or
+    ``("failed", "Name: message")`` for whatever else the check raised (MemoryError for one)."""
+    try:
+        return "checked", check(chunk)
+    except DeviceCsvError as exc:
+        return "refused", exc
+    except Exception as exc:  # said in one line, without the traceback
+        said = " ".join(str(exc).split())
+        name = type(exc).__name__
+        return "failed", f"{name}: {said}" if said else name
 
 
 @contextlib.contextmanager
@@ -161,63 +189,106 @@ class _WorkerFailed(Exception):
     line, without the traceback)."""
 
 
-#: A worker gone (BrokenProcessPool): the pool cannot say how, only that it did.
+#: Chunks a worker holds at a time: the one it checks, and the next, so that it never waits
+#: for this process (writing the rows, reading the file) between two.
+_HELD = 2
+
+#: A worker gone: its connection ended (killed, or failed outside its check).
 _WORKER_GONE = "a worker process ended abruptly (killed, out of memory?)"
 
 
-def _worker_result(future: Future[Checked]) -> Checked:
-    """``future``'s result; a worker's failure as :class:`_WorkerFailed`."""
+@dataclass(frozen=True, slots=True)
+class _Worker:
+    """A worker process (:func:`_work`) and this process's end of its connection."""
+
+    process: multiprocessing.process.BaseProcess
+    connection: Connection
+
+    def send(self, chunk: object) -> None:
+        """Hands the worker a chunk to check; a worker gone is :class:`_WorkerFailed`."""
+        try:
+            self.connection.send(chunk)
+        except OSError:  # BrokenPipeError, ConnectionResetError: nobody reads the other end
+            raise _WorkerFailed(_WORKER_GONE) from None
+
+    def receive(self) -> object:
+        """The worker's answer for the chunk it was handed; its failure is
+        :class:`_WorkerFailed`, the file's own problem its
+        :class:`~zse.device_csv.DeviceCsvError`."""
+        try:
+            kind, said = self.connection.recv()
+        except (EOFError, OSError):  # ended, midway through an answer or before it
+            raise _WorkerFailed(_WORKER_GONE) from None
+        if kind == "refused":
+            raise said
+        if kind == "failed":
+            raise _WorkerFailed(f"a worker process failed: {said}")
+        return said
+
+
+def _start_worker(
+    context: multiprocessing.context.BaseContext, check: Callable[[Chunk], Checked], name: str
+) -> _Worker:
+    """A worker process started with its own connection (a pipe each: no lock, no queue or
+    pipe shared with another worker), this process keeping only its own end."""
+    here, there = context.Pipe()
+    process = context.Process(target=_work, args=(there, check), name=name, daemon=True)  # type: ignore[attr-defined]
     try:
-        return future.result()
-    except BrokenProcessPool:
-        raise _WorkerFailed(_WORKER_GONE) from None
-    except DeviceCsvError:  # the file's own problem, said as in one process
+        # The resource tracker first, in a block of its own: the forkserver's start starts it,
+        # and it unblocks SIGINT and SIGTERM once it runs (not the mask it found), so the
+        # forkserver, and every worker after it, started with Ctrl-C let in.
+        with _ctrl_c_blocked():
+            resource_tracker.ensure_running()
+        with _ctrl_c_blocked():  # the first start starts the forkserver
+            process.start()
+    except BaseException:
+        here.close()
         raise
-    except Exception as exc:  # whatever it raised, said in one line
-        said = " ".join(str(exc).split())
-        name = type(exc).__name__
-        raise _WorkerFailed(
-            f"a worker process failed: {name}: {said}"
-            if said
-            else f"a worker process failed: {name}"
-        ) from None
+    finally:
+        there.close()  # the worker's alone: its end is this process's end of file
+    return _Worker(process, here)
 
 
 def _pool_map(
     jobs: int,
 ) -> Callable[[Callable[[Chunk], Checked], Iterable[Chunk]], Iterator[Checked]]:
-    """An ordered map over ``jobs`` processes with a bounded backlog; a worker's failure is
-    :class:`_WorkerFailed`, and the workers end once this process is gone
-    (:func:`_watch_the_parent`)."""
+    """An ordered map over up to ``jobs`` worker processes (:func:`_work`): chunks are handed
+    round the workers in turn, :data:`_HELD` at a time each, and their answers taken in the
+    same order. A worker's failure is :class:`_WorkerFailed`; the workers end with the map
+    (their connections closed; killed when it stopped early), or on their own once this
+    process is gone, however it ended."""
 
     def chunk_map(check: Callable[[Chunk], Checked], chunks: Iterable[Chunk]) -> Iterator[Checked]:
         context = _pool_context()
-        alive, alive_here = context.Pipe(duplex=False)  # the workers' end, this process's
+        workers: list[_Worker] = []
+        finished = False
         try:
-            with _ctrl_c_blocked():  # its locks start the resource tracker
-                pool = ProcessPoolExecutor(
-                    max_workers=jobs,
-                    mp_context=context,
-                    initializer=_worker_start,
-                    initargs=(alive,),
-                )
-            try:
-                pending: deque[Future[Checked]] = deque()
-                for chunk in chunks:
-                    with _ctrl_c_blocked():  # a submit may start a worker (and the forkserver)
-                        try:
-                            pending.append(pool.submit(check, chunk))
-                        except BrokenProcessPool:  # a worker died: the pool is unusable
-                            raise _WorkerFailed(_WORKER_GONE) from None
-                    if len(pending) >= 4 * jobs:
-                        yield _worker_result(pending.popleft())
-                while pending:
-                    yield _worker_result(pending.popleft())
-            finally:  # stopped early (interrupted): the chunks not yet started are not checked
-                pool.shutdown(cancel_futures=True)
-        finally:  # any worker left (none once the pool is shut down) ends now
-            alive_here.close()
-            alive.close()
+            todo = iter(chunks)
+            turns: deque[_Worker] = deque()  # a worker for each chunk handed, in their order
+            for handed, chunk in enumerate(todo):
+                if handed < jobs:
+                    workers.append(_start_worker(context, check, f"zse-installcode-{handed + 1}"))
+                worker = workers[handed % jobs]
+                worker.send(chunk)
+                turns.append(worker)
+                if handed + 1 == jobs * _HELD:
+                    break
+            while turns:
+                worker = turns.popleft()
+                checked = worker.receive()
+                for chunk in todo:  # the next chunk, if any, before this one is written
+                    worker.send(chunk)
+                    turns.append(worker)
+                    break
+                yield checked  # type: ignore[misc]
+            finished = True
+        finally:
+            for worker in workers:
+                worker.connection.close()  # end of file: an idle worker ends
+                if not finished:  # stopped early: a chunk being checked is not wanted
+                    worker.process.kill()
+            for worker in workers:
+                worker.process.join()
 
     return chunk_map
 
