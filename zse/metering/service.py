@@ -58,6 +58,7 @@ from zse.metering.protocol import (
 from zse.metering.snapshot_types import SampleType
 from zse.metering.snapshots import (
     ANY_CAUSE,
+    CHANGING,
     MAX_SNAPSHOTS,
     PublishedSnapshot,
     SampledData,
@@ -458,15 +459,18 @@ class MeteringServer:
             before = self.core.interval_end
             supply = self.supply
             held = None if supply is None else (supply.snapshot(), supply.changed)
+            kept = self._snapshots_before(msg)
             step = self.protocol.handle(msg, now)
             try:
                 await self._keep_profile(before)
                 await self._keep_snapshots()
                 told = await self._record(step, now)
-            except StoreError:  # answered FAILURE: the supply is as it was, and as stored
+            except StoreError:  # answered FAILURE: supply and snapshots as they were, and stored
                 if supply is not None and held is not None:
                     supply.restore(held[0])
                     supply.changed = held[1]
+                if kept is not None:
+                    self._put_back_snapshots(kept)
                 raise
         self._serve_attributes()
         self._timer.update()
@@ -509,11 +513,31 @@ class MeteringServer:
     async def take_snapshot(self, cause: int) -> Snapshot:
         """Take a snapshot now for ``cause`` (a :class:`~zse.metering.snapshot_types.
         MeterSnapshotCause`: a change of tariff or of tenancy the ESI saw), stored before
-        this returns."""
+        this returns; :class:`~zse.errors.StoreError` when it cannot be (none taken)."""
         async with self._lock:
+            kept = (self.snapshots.record(), self.snapshots.changed)
             taken = self.snapshots.take(self.clock(), cause)
-            await self._keep_snapshots()
+            try:
+                await self._keep_snapshots()
+            except StoreError:
+                self._put_back_snapshots(kept)
+                raise
         return taken
+
+    def _snapshots_before(self, msg: ZclMessage) -> tuple[dict[str, Any], bool] | None:
+        """What the snapshots and sampling sessions are before ``msg``, when it is a command
+        that changes them (:data:`~zse.metering.snapshots.CHANGING`): put back if it cannot
+        be stored (it is answered FAILURE)."""
+        if msg.is_cluster_command and not msg.from_server and msg.command_id in CHANGING:
+            return self.snapshots.record(), self.snapshots.changed
+        return None
+
+    def _put_back_snapshots(self, kept: tuple[dict[str, Any], bool]) -> None:
+        """Snapshots and sessions as they were (:meth:`_snapshots_before`): a snapshot taken,
+        a schedule or a session started by a command answered FAILURE is not kept, nor
+        written with the next commit."""
+        self.snapshots.restore(kept[0])
+        self.snapshots.changed = kept[1]
 
     async def _snapshots_due(self, changed: bool) -> None:
         if changed:

@@ -108,6 +108,8 @@ C = MeteringClientCommand
 COMMANDS: Final = frozenset(
     (S.SCHEDULE_SNAPSHOT, S.TAKE_SNAPSHOT, S.GET_SNAPSHOT, S.START_SAMPLING, S.GET_SAMPLED_DATA)
 )
+#: Those that change what is kept (and are answered only once it is stored).
+CHANGING: Final = frozenset((S.SCHEDULE_SNAPSHOT, S.TAKE_SNAPSHOT, S.START_SAMPLING))
 MAX_SNAPSHOTS: Final = 16
 MAX_SCHEDULES: Final = 4
 MAX_SESSIONS: Final = 4
