@@ -10,8 +10,14 @@ import signal
 import subprocess
 import sys
 
+import pytest
+from zigpy.zcl.foundation import Status
+
+from tests.events.test_events_store_failure import FailingStore
 from tests.services.test_drlc_persistence import OPEN, close_stores
-from tests.services.test_metering_server import START, Load, han
+from tests.services.test_metering_server import START, Load, ask, han
+from zse.errors import StoreError
+from zse.metering.core import Readings
 from zse.metering.service import MeteringClient, MeteringServer
 from zse.metering.snapshot_client import schedule_snapshot
 from zse.metering.snapshot_types import (
@@ -22,7 +28,14 @@ from zse.metering.snapshot_types import (
     TouSnapshot,
     schedule_field,
 )
+from zse.metering.snapshots import (
+    schedule_snapshot_request,
+    start_sampling_request,
+    take_snapshot_request,
+)
 from zse.store import Store
+from zse.zcl.delivery import Destination
+from zse.zcl.frame import Send
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
 __all__ = ["close_stores"]  # the autouse fixture that closes what OPEN holds
@@ -194,3 +207,40 @@ async def test_sigkill_loses_no_snapshot_it_stored(tmp_path) -> None:
     assert set(reported) <= kept
     assert set(range(1, max(reported) + 1)) <= kept  # no id skipped: each was stored
     assert seen == []
+
+
+async def test_snapshot_commands_whose_write_fails_keep_nothing(tmp_path) -> None:
+    """The store write of a Take Snapshot, a Schedule Snapshot or a Start Sampling fails (a
+    full disk): the display is answered FAILURE and nothing is kept (the snapshot, schedule or
+    session stayed in memory, served to Get Snapshot and written with the next commit, while
+    the display was told the command failed); nor is the ESI's own snapshot whose write fails.
+    The hostile review of the SE 1.2 Metering work found it."""
+    store = await FailingStore.open(tmp_path / "meter.db")
+    OPEN.append(store)
+    server, endpoint, clock = await han(83, store=store)
+    meter = Destination.device(0x0000, SE_ENDPOINT_ID)
+
+    async def failed(send: Send) -> None:
+        store.fail_next = True
+        reply = await ask(endpoint, send.command_id, send.payload)
+        assert (reply.payload[0], reply.payload[1]) == (send.command_id, Status.FAILURE)
+
+    await server.start()
+    await server.feed(Readings(summation_delivered=10))
+    kept = await server.take_snapshot(MeterSnapshotCause.General)  # stored: the one to keep
+    stored = server.snapshots.record()
+    await failed(take_snapshot_request(meter))
+    entry = ScheduleEntry(1, clock() + 60, schedule_field(1, FREQUENCY_DAY), 4, 1)
+    await failed(schedule_snapshot_request(meter, 5, [entry]))
+    await failed(start_sampling_request(meter, 6, sample_type=SampleType.Consumption_Delivered))
+    store.fail_next = True
+    with pytest.raises(StoreError):
+        await server.take_snapshot(MeterSnapshotCause.Change_Of_Tenancy)
+    assert server.snapshots.record() == stored
+    assert not server.snapshots.changed
+    # the next write does not carry them either: the store holds the snapshots taken
+    await server.take_snapshot(MeterSnapshotCause.General)
+    record = (await store.load(server.namespace))["snapshots"]
+    assert [s[0] for s in record["snapshots"]] == [kept.snapshot_id + 1, kept.snapshot_id]
+    assert (record["schedules"], record["sessions"]) == ([], [])
+    await server.stop()
