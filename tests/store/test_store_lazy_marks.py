@@ -76,10 +76,26 @@ async def test_a_failed_lazy_commit_leaves_the_full_sync(place):
         await raw_sql(path, "ALTER TABLE gone RENAME TO journal")
         if place.engine == "sqlite":
             assert await _synchronous(store) == 2
-        else:  # SET LOCAL ended with the transaction
+        else:  # rolled back, with any SET in it (PostgreSQL's rule, whatever zse does)
             assert await store._rows("SHOW synchronous_commit") == [("on",)]
         await store.commit(Batch().append("ns", "told", {"d": 2}))
         assert len(await store.unreported("ns")) == 2
+
+
+async def test_the_full_sync_is_back_after_a_lazy_commit_on_both_engines(place):
+    """After a mark's lazy transaction commits, the next transaction waits for the disk
+    again: SQLite's level back to FULL, PostgreSQL's ``synchronous_commit`` as it was (a
+    session-wide ``SET`` in place of ``SET LOCAL`` left it off for every later commit)."""
+    path = place("s.db")
+    async with await Store.open(path) as store:
+        [seq] = await store.commit(Batch().append("ns", "told", {"d": 1}))
+        if place.engine != "sqlite":  # the tests' server runs with it off
+            await store._rows("SET synchronous_commit TO on")
+        await store.mark_reported(seq)
+        if place.engine == "sqlite":
+            assert await _synchronous(store) == 2
+        else:
+            assert await store._rows("SHOW synchronous_commit") == [("on",)]
 
 
 async def test_marks_on_both_engines_are_kept_and_read_back(place):
