@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import gc
 import itertools
 import json
 import os
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -59,6 +62,63 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept
+
+
+#: Real seconds a test may take before it is taken as hung (the slowest take about a minute on
+#: the 2-vCPU CI machine); ``ZSE_TEST_HUNG_AFTER`` sets it (the guard's own test).
+HUNG_AFTER = float(os.environ.get("ZSE_TEST_HUNG_AFTER", "300"))
+#: The directory of the run's hung-test reports, made by the process the run started in and
+#: inherited by its xdist workers: one file each, with the test it is running.
+HUNG_DIR = "ZSE_TEST_HUNG_DIR"
+_hung: dict[str, Any] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if HUNG_DIR not in os.environ:  # the run's first process: its workers find it set
+        os.environ[HUNG_DIR] = tempfile.mkdtemp(prefix="zse-hung-")
+        _hung["made"] = os.environ[HUNG_DIR]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The stacks of the tests that hung (:func:`hung_test_ends`), after the failures."""
+    made = _hung.get("made")
+    if made is None:
+        return
+    for report in sorted(Path(made).glob("*.txt")):
+        text = report.read_text(errors="replace")
+        if text:
+            terminalreporter.section("hung test", sep="=")
+            terminalreporter.write(text)
+    shutil.rmtree(made, ignore_errors=True)
+
+
+def _hung_file() -> Any:
+    """This process's hung-test report, opened once (faulthandler writes it from C)."""
+    if "file" not in _hung:
+        path = Path(os.environ[HUNG_DIR]) / f"{os.getpid()}.txt"
+        _hung["file"] = path.open("w", encoding="utf-8")  # the process's, for its life
+    return _hung["file"]
+
+
+@pytest.fixture(autouse=True)
+def hung_test_ends(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test still running after :data:`HUNG_AFTER` real seconds ends its process, every
+    thread's stack written first, under the test's name, for the run's summary: a test on the
+    virtual clock awaiting what never comes ran virtual time on for ever (it never failed on
+    its own), and CI stopped at its own limit, saying nothing of where. Under xdist the test
+    is reported failed ("worker crashed while running") and a new worker runs the rest."""
+    report = _hung_file()
+    report.seek(0)
+    report.truncate()
+    report.write(f"{request.node.nodeid}: still running after {HUNG_AFTER:g} s\n")
+    report.flush()
+    faulthandler.dump_traceback_later(HUNG_AFTER, exit=True, file=report)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        report.seek(0)
+        report.truncate()
 
 
 def load_vectors(name: str) -> Any:
