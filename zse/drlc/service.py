@@ -57,7 +57,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import refusal
 from zse.zcl.delivery import Destination, device_name, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream, collecting, in_hand, tell_in_order
+from zse.zcl.events import EventStream, Untold, collecting, in_hand
 from zse.zcl.frame import Step as ProtocolStep
 from zse.zcl.frame import ZclMessage
 from zse.zcl.timer import Timer
@@ -521,8 +521,7 @@ class DrlcServer:
         self._verifying: dict[bytes, VerifyingKey] = {}
         #: New reports not yet told (journal seq, None without a store), oldest first; held
         #: until :meth:`tell_untold` when :meth:`start` was asked not to tell.
-        self._held: list[tuple[int | None, ReportReceived]] = []
-        self._telling = True
+        self._untold: Untold[ReportReceived] = Untold(self._stream, self._mark_told)
 
     @property
     def unknown_reports(self) -> int:
@@ -536,6 +535,7 @@ class DrlcServer:
         ``tell=False`` holds them, and the new reports received from now on, until
         :meth:`tell_untold`: for an application whose listeners are attached after the start
         (the ESI tells once its first listener is attached)."""
+        untold: list[tuple[int | None, ReportReceived]] = []
         if self.store is not None:
             legacy = await self.store.load_with(self.namespace, self._load)
             if legacy:
@@ -547,11 +547,10 @@ class DrlcServer:
                 await self.store.commit(batch)
             self.core.changes()  # what was just loaded is stored already
             await self.store.prune(self.namespace)  # the reports told before
-            untold = await self.store.unreported_with(self.namespace, _received)
             # Read before the cluster is served: a report taken from now on is journalled
             # after this read, and told once, by the live path or in order after these.
-            self._held = [(seq, received) for seq, received in untold]
-        self._telling = False
+            untold = [*await self.store.unreported_with(self.namespace, _received)]
+        self._untold.hold(untold)
         self.endpoint.add_handler(DRLC, self._on_message)
         if tell:
             await self.tell_untold()
@@ -561,10 +560,7 @@ class DrlcServer:
         told, oldest first, each marked told in the store once its listeners have it in hand;
         from then on each new report is told as it comes. A report told and then not marked
         (the process killed in between) is told again after the next start."""
-        while self._held:
-            held, self._held = self._held, []
-            await tell_in_order(self._stream, [*held], self._mark_told)
-        self._telling = True
+        await self._untold.tell_untold()
 
     async def _mark_told(self, *seqs: int) -> None:
         if self.store is not None:
@@ -841,8 +837,7 @@ class DrlcServer:
         told: list[tuple[int | None, ReportReceived]] = (
             [*zip(seqs, fresh, strict=True)] if seqs else [(None, event) for event in fresh]
         )
-        if told and not self._telling:  # held, with any before it, for tell_untold()
-            self._held += told
+        if told and self._untold.held_back(told):  # with any before it, for tell_untold()
             held = tuple(event for event in step.events if not _fresh(event))
             return await self._carry_out(dataclasses.replace(step, events=held))
         pending: list[asyncio.Future[Any]] = []

@@ -50,7 +50,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination, delivery, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream, collecting, in_hand, tell_in_order
+from zse.zcl.events import EventStream, Untold, collecting, in_hand
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
 
@@ -129,8 +129,7 @@ class MessagingServer:
         #: Confirmations not yet told (journal seq, None without a store; None for an
         #: entry whose message is gone: only marked), oldest first; held until
         #: :meth:`tell_untold` when :meth:`start` was asked not to tell.
-        self._held: list[tuple[int | None, MessageConfirmed | None]] = []
-        self._telling = True
+        self._untold: Untold[MessageConfirmed] = Untold(self._stream, self._mark_told)
 
     @property
     def messages(self) -> MessageStore:
@@ -147,6 +146,7 @@ class MessagingServer:
         ``tell=False`` holds them, and the confirmations received from now on, until
         :meth:`tell_untold`: for an application whose listeners are attached after the start
         (the ESI tells once its first listener is attached)."""
+        untold: list[tuple[int | None, MessageConfirmed | None]] = []
         if self.store is not None:
             self.messages = await self.store.load_with(
                 self.namespace,
@@ -156,12 +156,12 @@ class MessagingServer:
             )
             # Read before the cluster is served: a confirmation taken from now on is
             # journalled after this read, and told once, live or in order after these.
-            self._held = [
+            untold = [
                 (seq, event)
                 for seq, told in await self.store.unreported_with(self.namespace, _told)
                 for event in self.protocol.told(told).events or (None,)
             ]
-        self._telling = False
+        self._untold.hold(untold)
         self._remove = self.endpoint.add_handler(MESSAGING, self._on_message)
         if tell:
             await self.tell_untold()
@@ -171,10 +171,7 @@ class MessagingServer:
         told once its listeners have it in hand (:mod:`zse.zcl.events`); from then on each is
         told as it comes. One told and then not marked (a listener failed, the process killed
         in between) is told again after the next start."""
-        while self._held:
-            held, self._held = self._held, []
-            await tell_in_order(self._stream, held, self._mark_told)
-        self._telling = True
+        await self._untold.tell_untold()
 
     async def _mark_told(self, *seqs: int) -> None:
         if self.store is not None:
@@ -365,9 +362,8 @@ class MessagingServer:
         """Carry out ``step`` (its events are confirmations journalled as ``seqs``), then
         mark them told once the listeners have them in hand; before :meth:`tell_untold` they
         are held for it instead."""
-        if not self._telling:
-            told = zip(seqs, step.events, strict=True) if seqs else ((None, e) for e in step.events)
-            self._held += told
+        told = zip(seqs, step.events, strict=True) if seqs else ((None, e) for e in step.events)
+        if self._untold.held_back(told):
             return await carry_out(
                 self.endpoint, dataclasses.replace(step, events=()), self._stream.emit
             )
