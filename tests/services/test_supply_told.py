@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.services.test_start_order import Port
+from zse.metering.core import Readings
 from zse.metering.service import MeteringServer
 from zse.metering.supply import (
     ARMED,
@@ -195,3 +196,52 @@ async def test_a_listener_may_use_the_meter_when_a_change_applies_at_its_time(tm
         assert (server.supply.status, server.supply.load_limit_counter) == (ARMED, 1)
         await server.stop()
         assert await store.unreported(server.namespace) == []
+
+
+class Register:
+    """A reading source: the register as last set (a real meter's, also fed)."""
+
+    def __init__(self) -> None:
+        self.value = 10
+
+    def readings(self, now: int) -> Readings:
+        return Readings(summation_delivered=self.value)
+
+
+async def test_a_readings_listener_may_use_the_meter(tmp_path) -> None:
+    """The readings listeners (a prepay account charging each reading, whose credit running
+    out turns the supply off) are told with the meter's lock let go, fed or polled, one
+    reading at a time in order: one that used the meter waited for ever for the lock its own
+    reading held (the ESI worked around it with a task of its own)."""
+    now = [START]
+    async with await Store.open(tmp_path / "esi.db") as store:
+        register = Register()
+        server = MeteringServer(
+            MeterPort(9), clock=lambda: now[0], store=store, supply=True, source=register,
+            default_update_period=30,
+        )  # fmt: skip
+        told: list[tuple[str, int, int]] = []
+
+        async def charge(at: int) -> None:
+            register.value += 5
+            told.append(("charging", at, register.value))
+            await server.set_credit_interrupted(at >= START + 30)  # the meter's lock
+            told.append(("charged", at, register.value))
+
+        server.on_readings(charge)
+        await server.start()
+        await asyncio.sleep(1)  # polled at once
+        await asyncio.wait_for(server.feed(Readings(summation_delivered=register.value)), 10)
+        now[0] = START + 30
+        server._timer.update()
+        await asyncio.sleep(1)  # polled again
+        await asyncio.wait_for(server.feed(Readings(summation_delivered=register.value)), 10)
+        await server.stop()
+        assert server.supply is not None
+        assert server.supply.status == OFF
+        assert told == [
+            ("charging", START, 15), ("charged", START, 15),  # polled at start
+            ("charging", START, 20), ("charged", START, 20),  # fed
+            ("charging", START + 30, 25), ("charged", START + 30, 25),  # polled
+            ("charging", START + 30, 30), ("charged", START + 30, 30),  # fed
+        ]  # fmt: skip

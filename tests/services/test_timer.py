@@ -376,3 +376,41 @@ async def test_stop_returns_normally_when_only_the_timeout_was_cancelled():
     await asyncio.sleep(2)
     await timer.stop()  # raises nothing: the CancelledError was the timeout's
     assert asyncio.current_task().cancelling() == 0
+
+
+async def test_afterwards_run_with_the_lock_let_go_and_stop_lets_them_finish():
+    """An ``on_timeout`` that gives back work for afterwards: it runs once the source's lock is
+    let go (so it may take the lock: a listener of what the timeout did, which uses the shell),
+    before the next source; a stop that comes meanwhile lets it finish and stops the rest of
+    that timeout (what it tells was stored: cancelling it would leave it untold)."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    lock = asyncio.Lock()
+    log: list[tuple[str, float]] = []
+
+    async def telling(due: list[float]) -> None:
+        async with lock:  # taken again: the timer let it go
+            log.append(("told", loop.time()))
+        await asyncio.sleep(5)  # a stop comes meanwhile
+        log.append(("told all", loop.time()))
+
+    def on_timeout(due: list[float]):
+        assert lock.locked()
+        log.append(("timeout", loop.time()))
+        return lambda: telling(due)
+
+    def second(due: list[float]) -> None:
+        log.append(("second", loop.time()))
+
+    timer = Timer("test")
+    timer.add(Alarms(t0 + 1), on_timeout, lock=lock)
+    timer.add(Alarms(t0 + 1), second, lock=lock)
+    timer.start()
+    await asyncio.sleep(2)
+    await timer.stop()
+    assert log == [("timeout", t0 + 1), ("told", t0 + 1), ("told all", t0 + 6)]
+    assert timer.deadline is None
+    timer.start()  # the second source, not reached, is due again
+    await asyncio.sleep(1)
+    assert log[-1] == ("second", t0 + 6)
+    await timer.stop()

@@ -93,7 +93,7 @@ from zse.zcl.endpoint import ZclPort, ZdoRequester, carry_out, match_servers, re
 from zse.zcl.events import EventStream, Untold
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.reporting import NO_REPORTING, ReportingConfig
-from zse.zcl.timer import Timer
+from zse.zcl.timer import Afterwards, Timer
 
 __all__ = [
     "METERING",
@@ -242,6 +242,7 @@ class MeteringServer:
         self._removers: list[Callable[[], None]] = []
         #: Told the time of each reading taken (polled or fed), once the core has it.
         self._readings_listeners: list[Callable[[int], Awaitable[None]]] = []
+        self._reading_order = asyncio.Lock()
         self._poller = _Poller(self)
         self._timer = Timer("Metering server timer", logger=LOGGER)
         self._timer.add(self._poller, self._polled, clock=clock, lock=self._lock)
@@ -250,8 +251,6 @@ class MeteringServer:
             self._timer.add(supply_protocol, self._supply_due, clock=clock, lock=self._lock)
         self._timer.add(self.snapshots, self._snapshots_due, clock=clock, lock=self._lock)
         self._untold: Untold[_MeterEvent] = Untold(self._stream, self._mark_told)
-        #: Supply events applied by the timer being told (outside the meter's lock).
-        self._telling: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -298,7 +297,6 @@ class MeteringServer:
             remove()
         self._removers = []
         await self._timer.stop()
-        await asyncio.gather(*self._telling, return_exceptions=True)
         if self.store is not None and self._begun:
             try:
                 async with self._lock:
@@ -388,16 +386,29 @@ class MeteringServer:
 
     async def feed(self, readings: Readings) -> None:
         """Take a real meter's readings now (``SummationDecreased`` / ``ValueError``: refused,
-        nothing changed); the profile interval they close is stored before any report."""
+        nothing changed); the profile interval they close is stored before any report. The
+        readings listeners (:meth:`on_readings`) have it before this returns."""
         async with self._lock:
-            await self._apply(readings, self.clock())
+            now = self.clock()
+            await self._apply(readings, now)
         self._timer.update()
+        await self._tell_reading(now)
 
     #: :meth:`feed` by the core's name.
     update = feed
 
-    async def _polled(self, polled: tuple[int, Readings]) -> None:
+    async def _polled(self, polled: tuple[int, Readings]) -> Afterwards:
         await self._apply(polled[1], polled[0])
+        return functools.partial(self._tell_reading, polled[0])
+
+    async def _tell_reading(self, now: int) -> None:
+        """Tell the readings listeners of the reading taken at ``now``, the meter's lock let go
+        (a listener's work may need it: the prepay account a reading charges may turn the
+        supply off, :meth:`set_credit_interrupted`), one reading at a time in the order they
+        were taken (their own lock, taken as the meter's is let go)."""
+        async with self._reading_order:
+            for listener in list(self._readings_listeners):
+                await listener(now)
 
     def on_readings(self, listener: Callable[[int], Awaitable[None]]) -> Callable[[], None]:
         """Have ``await listener(now)`` run after each reading the meter takes (polled or
@@ -415,8 +426,6 @@ class MeteringServer:
             self._begun = (readings.summation_delivered, readings.summation_received) != (None,) * 2
         await self._keep_profile(before)
         self._serve_attributes()
-        for listener in list(self._readings_listeners):
-            await listener(now)
 
     async def _keep_profile(self, before: int) -> None:
         """Store the profile when intervals closed since the open one ended at ``before``
@@ -563,16 +572,14 @@ class MeteringServer:
 
     # -- supply control (SE 1.2, zse.metering.supply) -------------------------------------------
 
-    async def _supply_due(self, step: Step) -> None:
+    async def _supply_due(self, step: Step) -> Afterwards:
         """Changes of supply applied at their time: stored with their events, then
-        acknowledged and told."""
+        acknowledged, and told once the timer lets the meter's lock go (a listener's work may
+        need it)."""
         told = await self._record(step, self.clock())
         self._serve_attributes()
-        try:
-            await self._report(step)
-        finally:  # the timer holds the lock: a listener's work may need it
-            task = asyncio.get_running_loop().create_task(self._untold.tell(told))
-            keep_task(self._telling, task, LOGGER, "supply events not told")
+        await self._report(step)  # a send that fails is logged there
+        return functools.partial(self._untold.tell, told)
 
     def _supply_control(self) -> SupplyControl:
         if self.supply is None:

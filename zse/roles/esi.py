@@ -2023,16 +2023,17 @@ class EnergyServiceInterface:
             return self._stream.emit(event)
         return None
 
-    def _credit_supply(self, event: object) -> None:
+    def _credit_supply(self, event: object) -> Awaitable[None] | None:
         """The prepay account interrupted or gave back the supply (SE 1.2 D.7): the meter's
-        supply control takes it (Off wins, :mod:`zse.metering.supply`), in a task of its own:
-        the account tells its events while the meter's reading that charged it holds the
-        meter's lock, and waits until its listeners have them in hand, so waiting here for the
-        meter's lock never ended. Tasks take the lock in order; a change lost with the process
-        is made again at start, from the stored account."""
+        supply control takes it (Off wins, :mod:`zse.metering.supply`), the account's event in
+        hand once it has (:mod:`zse.zcl.events`: one the process lost before is told again
+        after the restart, and the supply is also made to follow the stored account at start).
+        The meter tells the reading that charged the account with its lock let go
+        (:meth:`~zse.metering.service.MeteringServer.on_readings`), so the change can wait for
+        the lock here."""
         if self.meter is None or not isinstance(event, SupplyInterrupted | SupplyRestored):
-            return
-        self._spawn(self.meter.set_credit_interrupted(isinstance(event, SupplyInterrupted)))
+            return None
+        return self.meter.set_credit_interrupted(isinstance(event, SupplyInterrupted))
 
     async def _charge_prepayment(self, now: int) -> None:
         """A reading of the meter: charge the prepay account what was used since the last,

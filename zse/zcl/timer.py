@@ -31,6 +31,11 @@ __all__ = ["Timed", "Timer", "wait_cancelled"]
 LOGGER = logging.getLogger(__name__)
 
 _R = TypeVar("_R")
+#: What an ``on_timeout`` may give back: work to do once the source's lock is let go (telling
+#: listeners whose own work may need that lock), in the timer's task, before the next source.
+Afterwards = Callable[[], Awaitable[None]]
+#: An ``on_timeout``: a function or a coroutine function, of the core's outcome.
+OnTimeout = Callable[[_R], Awaitable[Afterwards | None] | Afterwards | None]
 _R_co = TypeVar("_R_co", covariant=True)
 
 
@@ -47,7 +52,7 @@ class Timed(Protocol[_R_co]):
 @dataclass(eq=False)
 class _Source(Generic[_R]):
     core: Timed[_R]
-    on_timeout: Callable[[_R], Awaitable[None] | None]
+    on_timeout: OnTimeout[_R]
     clock: Callable[[], float] | None  # None: the core counts in loop seconds
     lock: asyncio.Lock | None
     failed: float | None = None  # a deadline whose handling raised: left until the next input
@@ -60,10 +65,11 @@ class Timer:
 
     At a deadline the timer takes the source's ``lock`` (if given), checks the core is due by
     its own clock, calls ``handle_timeout(now)`` and passes the result to ``on_timeout`` (a
-    function or a coroutine function); one timeout runs at a time, and the timer re-arms when it
-    ends. An exception there is logged as one line ``"<what>: <error>"`` at ``level`` and the
-    timer keeps running; a deadline whose ``handle_timeout`` raised is not retried until the next
-    :meth:`update` (no busy loop).
+    function or a coroutine function), which may give back :data:`Afterwards`: run once the
+    lock is let go; one timeout runs at a time, and the timer re-arms when it ends. An exception
+    there is logged as one line ``"<what>: <error>"`` at ``level`` and the timer keeps running;
+    a deadline whose ``handle_timeout`` raised is not retried until the next :meth:`update` (no
+    busy loop).
     """
 
     def __init__(
@@ -77,11 +83,12 @@ class Timer:
         self._handle: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
         self._firing: asyncio.Task[None] | None = None
+        self._after = False  # the running timeout is in a source's Afterwards
 
     def add(
         self,
         core: Timed[_R],
-        on_timeout: Callable[[_R], Awaitable[None] | None],
+        on_timeout: OnTimeout[_R],
         *,
         clock: Callable[[], float] | None = None,
         lock: asyncio.Lock | None = None,
@@ -115,10 +122,16 @@ class Timer:
             firing.cancel()
 
     async def stop(self) -> None:
-        """:meth:`close`, then wait for a cancelled timeout to end."""
+        """:meth:`close`, then wait for a cancelled timeout to end; one running its
+        :data:`Afterwards` (telling what was stored) is let finish that, not cancelled."""
         firing = self._firing
-        self.close()
         current = asyncio.current_task()
+        if firing is not None and firing is not current and self._after:
+            self._running = False  # the timeout ends after this source
+            self._disarm()
+            await firing
+            return
+        self.close()
         if firing is None or firing is current:
             return
         await wait_cancelled(firing)
@@ -161,12 +174,20 @@ class Timer:
     async def _timeout(self, fired_at: float) -> None:
         try:
             for source in list(self._sources):
+                if not self._running:  # stopped while a source's Afterwards ran
+                    break
                 try:
                     if source.lock is None:
-                        await self._handle_source(source, fired_at)
+                        after = await self._handle_source(source, fired_at)
                     else:
                         async with source.lock:
-                            await self._handle_source(source, fired_at)
+                            after = await self._handle_source(source, fired_at)
+                    if after is not None:  # the lock let go
+                        self._after = True
+                        try:
+                            await after()
+                        finally:
+                            self._after = False
                 except Exception as exc:  # the core itself failed: logged, never left to asyncio
                     self.logger.log(self.level, "%s: %s", self.what, exc)
         finally:
@@ -176,26 +197,28 @@ class Timer:
             except Exception as exc:  # a core's next_deadline() or a clock failed
                 self.logger.log(self.level, "%s: not re-armed: %s", self.what, exc)
 
-    async def _handle_source(self, source: _Source[Any], fired_at: float) -> None:
+    async def _handle_source(self, source: _Source[Any], fired_at: float) -> Afterwards | None:
         if source.converted is not None and source.converted[1] <= fired_at:
             source.converted = None  # its timer fired: converted again afterwards
         deadline = source.core.next_deadline()
         if deadline is None or deadline == source.failed:
-            return
+            return None
         # asyncio runs a timer up to its clock resolution early: a loop-time core is due at the
         # time it was armed for.
         loop_now = max(asyncio.get_running_loop().time(), fired_at)
         now = loop_now if source.clock is None else source.clock()
         if now < deadline:
-            return  # not due by the core's own clock (e.g. it lags the loop's): re-armed
+            return None  # not due by the core's own clock (e.g. it lags the loop's): re-armed
         try:
             outcome = source.on_timeout(source.core.handle_timeout(now))
             if inspect.isawaitable(outcome):
-                await outcome
+                outcome = await outcome
         except Exception as exc:
             self.logger.log(self.level, "%s: %s", self.what, exc)
             if source.core.next_deadline() == deadline:
                 source.failed = deadline
+            return None
+        return outcome
 
 
 async def wait_cancelled(task: asyncio.Future[Any]) -> None:
