@@ -14,7 +14,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
-from tests.metering.test_meter_protocol import FORMATTING, T0, frame
+from tests.metering.test_meter_protocol import (
+    ENUM8,
+    FORMATTING,
+    T0,
+    UINT8,
+    configure,
+    frame,
+    record,
+)
+from tests.metering.test_meter_protocol import meter as meter_without_supply
 from zse.config import ConfigError, parse_config
 from zse.metering.core import MeterCore
 from zse.metering.protocol import MeterServerProtocol
@@ -186,6 +195,91 @@ def test_a_supply_interrupted_for_credit_stays_off_whatever_else_asks() -> None:
     supply.change_supply(change(OFF, issuer=2), T0 + 2)
     assert supply.set_credit_interrupted(True, T0 + 3) == []  # off already
     assert supply.set_credit_interrupted(False, T0 + 4) == []  # the utility's off stays
+
+
+def test_a_cancel_or_an_older_issue_not_kept_gets_a_default_response_even_asked_to_acknowledge():
+    """A Change Supply that implements nothing answers SUCCESS in a Default Response and
+    sends no Supply Status Response, then or later, though its acknowledge bit is set: a
+    cancel (Silicon Labs' metering server answers it so), an older issue arriving while a
+    newer one waits to apply before it (zse's choice, docs/metering.md)."""
+    p = meter()
+    assert p.supply is not None
+    assert p.handle(change_supply(OFF, T0 + HOUR, issuer=5), T0).status == S.SUCCESS
+    step = p.handle(change_supply(OFF, CANCEL, issuer=5), T0 + 1)
+    assert (step.sends, step.status) == ((), S.SUCCESS)
+    assert control(p).pending == []
+    p.handle(change_supply(ARMED, T0 + HOUR, issuer=7), T0 + 2)
+    step = p.handle(change_supply(ON, T0 + 2 * HOUR, issuer=6), T0 + 3)
+    assert (step.sends, step.status) == ((), S.SUCCESS)
+    assert [c.issuer_event_id for c in control(p).pending] == [7]
+    acknowledged = [
+        decode_command(Metering, send.command_id, send.payload, from_server=True)[0]
+        for now in (T0 + HOUR, T0 + 2 * HOUR)
+        for send in p.supply.handle_timeout(now).sends
+    ]
+    assert [(a.issuer_event_id, a.supply_status) for a in acknowledged] == [(7, ARMED)]
+
+
+def supply_report(status: int) -> bytes:
+    """A Report Attributes payload (ZCL 2.5.11.1) of Supply Status alone: id, enum8, value."""
+    return int(A.SUPPLY_STATUS).to_bytes(2, "little") + bytes((ENUM8, status))
+
+
+def reported(p: MeterServerProtocol, now: int) -> list[bytes]:
+    """The payloads of the Report Attributes due at ``now``."""
+    return [send.payload for send in p.handle_timeout(now).sends]
+
+
+def test_supply_status_is_reported_on_each_change_its_minimum_interval_respected() -> None:
+    """Supply Status (0x0014, an enum8) is reportable once the meter has supply control: a
+    discrete attribute (no reportable change, ZCL 2.5.7.1), so each change, from any cause,
+    is reported once the minimum interval since the last report has passed; a change undone
+    before then (a command answered FAILURE: its state put back) is not. A meter without
+    supply control refuses it UNSUPPORTED_ATTRIBUTE."""
+    refused = bytes((S.UNSUPPORTED_ATTRIBUTE, 0)) + int(A.SUPPLY_STATUS).to_bytes(2, "little")
+    (send,) = (
+        meter_without_supply().handle(configure(record(A.SUPPLY_STATUS, ENUM8, 0, 0)), T0).sends
+    )
+    assert send.payload == refused
+    p = meter()
+    (send,) = p.handle(configure(record(A.SUPPLY_STATUS, UINT8, 0, 0)), T0).sends
+    assert send.payload[0] == S.INVALID_DATA_TYPE
+    (send,) = p.handle(configure(record(A.SUPPLY_STATUS, ENUM8, 10, 0)), T0).sends
+    assert send.payload == b"\x00"
+    assert p.next_deadline() is None  # maximum 0: on a change only
+    supply = control(p)
+    # a Change Supply now, from the utility
+    p.handle(change_supply(OFF, 0, issuer=1, ack=0), T0 + 20)
+    assert p.next_deadline() == T0 + 10  # the minimum interval has passed: due at once
+    assert reported(p, T0 + 20) == [supply_report(OFF)]
+    # credit interrupting an Off supply, the utility's On held back by it: no change
+    supply.set_credit_interrupted(True, T0 + 21)
+    supply.change_supply(change(ARMED, issuer=2), T0 + 22)
+    assert p.next_deadline() is None
+    # credit back: Off/Armed, reported 10 s after the last report, not before
+    supply.set_credit_interrupted(False, T0 + 23)
+    assert p.next_deadline() == T0 + 30
+    assert reported(p, T0 + 29) == []
+    assert reported(p, T0 + 30) == [supply_report(ARMED)]
+    # the consumer restores it, the utility arms it again within the minimum interval: the
+    # value reported last, nothing to report
+    p.handle(command("local_change_supply", proposed_supply_status=ON), T0 + 31)
+    assert p.next_deadline() == T0 + 40
+    supply.change_supply(change(ARMED, issuer=3), T0 + 32)
+    assert p.next_deadline() is None
+    # a change at its time, applied by the timer
+    p.handle(change_supply(OFF, T0 + HOUR, issuer=4, ack=0), T0 + 33)
+    assert p.next_deadline() is None
+    assert p.supply is not None
+    p.supply.handle_timeout(T0 + HOUR)
+    assert reported(p, T0 + HOUR) == [supply_report(OFF)]
+    # a change put back (its store write failed) is not reported
+    held = supply.snapshot()
+    p.handle(change_supply(ON, 0, issuer=5, ack=0), T0 + HOUR + 20)
+    assert p.next_deadline() == T0 + HOUR + 10
+    supply.restore(held)
+    assert p.next_deadline() is None
+    assert p.core.read(A.SUPPLY_STATUS) == supply.status == OFF
 
 
 def test_the_utilitys_supply_commands_need_an_authorised_sender() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,35 @@ async def build(
 #: HANs built and not closed yet: tests/roles/conftest.py closes what a failed test left, so
 #: the registry's database thread cannot keep pytest from exiting.
 OPEN: list[Han] = []
+
+
+async def restarted(
+    han: Han,
+    *,
+    down_until: int | None = None,
+    listener: Callable[[Any], object] | None = None,
+    **esi_options: Any,
+) -> EnergyServiceInterface:
+    """The ESI stopped and a new one started with ``esi_options`` on the same radio, registry
+    and store, as after a restart of its process: what it holds is read back. ``down_until``:
+    the ZigBee time it stays down until; ``listener``: attached before it starts (it hears
+    what the start tells)."""
+    await han.esi.stop()
+    if down_until is not None:
+        await asyncio.sleep(down_until - han.clock())
+    loop = asyncio.get_running_loop()
+    again = EnergyServiceInterface(
+        han.app,
+        credentials=[CA.issue(eui64_bytes(han.app.state.node_info.ieee), SUITE1)],
+        registry=han.registry,
+        clock=lambda: START + int(loop.time()),
+        **esi_options,
+    )
+    if listener is not None:
+        again.on_event(listener)
+    han.esi = again
+    await again.start()
+    return again
 
 
 async def close(han: Han) -> None:

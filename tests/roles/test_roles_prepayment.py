@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from tests.roles.han_builder import CA, EUIS, START, build, close
+from tests.roles.han_builder import EUIS, START, build, close, restarted
 from tests.roles.test_roles_esi_registry import price
 from zse.calendar.core import (
     CalendarCancellation,
@@ -21,8 +21,6 @@ from zse.calendar.core import (
     WeekProfile,
     ZclDate,
 )
-from zse.cbke import SUITE1
-from zse.cbke.service import eui64_bytes
 from zse.metering.core import Readings
 from zse.metering.protocol import SUMMATION, MeterReading
 from zse.prepayment.core import (
@@ -96,17 +94,7 @@ async def test_a_prepay_display_follows_the_credit_and_tops_up_once(tmp_path) ->
     assert any(isinstance(e, TopUpRefused) for e in seen)
     assert any(isinstance(e, TopUpAccepted) for e in han.events)  # the ESI's application
     # the ESI restarts on the same store: the code is still spent, the credit still there
-    await esi.stop()
-    loop = asyncio.get_running_loop()
-    again = EnergyServiceInterface(
-        han.app,
-        credentials=[CA.issue(eui64_bytes(han.app.state.node_info.ieee), SUITE1)],
-        registry=han.registry,
-        clock=lambda: START + int(loop.time()),
-        **esi_options(),
-    )
-    han.esi = again
-    await again.start()
+    again = await restarted(han, **esi_options())
     assert again.prepayment is not None
     assert again.prepayment.account.credit == 1900
     assert (await ihd.top_up(CODE)).result == TopUpResult.Rejected_Duplicate_Top_Up
@@ -231,21 +219,9 @@ async def test_a_friendly_period_that_ended_while_the_esi_was_down_interrupts_at
     await esi.meter.feed(Readings(summation_delivered=0))
     await esi.meter.feed(Readings(summation_delivered=8_000))
     assert any(isinstance(e, FriendlyCreditStarted) for e in han.events)
-    await esi.stop()
     three_pm = START - START % 86400 + 15 * 3600
-    await asyncio.sleep(three_pm - esi.clock())
-    loop = asyncio.get_running_loop()
-    again = EnergyServiceInterface(
-        han.app,
-        credentials=[CA.issue(eui64_bytes(han.app.state.node_info.ieee), SUITE1)],
-        registry=han.registry,
-        clock=lambda: START + int(loop.time()),
-        **options,
-    )
     told: list[object] = []
-    again.on_event(told.append)
-    han.esi = again
-    await again.start()
+    again = await restarted(han, down_until=three_pm, listener=told.append, **options)
     await again.settle()  # the events stored at the start are told by a task, journalled
     assert again.prepayment is not None
     assert again.prepayment.account.interrupted

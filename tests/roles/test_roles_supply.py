@@ -16,12 +16,12 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from tests.events.test_events_store_failure import FailingStore
-from tests.roles.han_builder import CA, EUIS, START, build, close
+from tests.metering.test_meter_protocol import ENUM8, record
+from tests.roles.han_builder import EUIS, START, build, close, restarted
 from tests.roles.test_roles_esi_registry import price
 from tests.roles.test_roles_prepayment import CODE, METER, PREPAY
 from tests.services.test_messaging_restart import CrashingStore, Killed
-from zse.cbke import SUITE1
-from zse.cbke.service import eui64_bytes
+from tests.services.test_metering_server import reports_to
 from zse.installcode import InstallCode
 from zse.metering.core import Readings
 from zse.metering.service import MeteringServer
@@ -31,12 +31,14 @@ from zse.prepayment.core import PrepayConfig, SupplyInterrupted
 from zse.prepayment.wire import TopUpResult
 from zse.roles.esi import EnergyServiceInterface
 from zse.se.ids import METERING
+from zse.se.ids import MeteringAttribute as A
 from zse.sim import Air
 from zse.store import Store
 from zse.zcl.codec import decode_command, encode_command
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
 S = foundation.Status
+G = foundation.GeneralCommand
 HOUR = 3600
 
 
@@ -70,10 +72,18 @@ async def joined(tmp_path, **supply: object):
     return han, ihd, told
 
 
-async def send(ihd, command_id: int, payload: bytes):
+async def send(ihd, command_id: int, payload: bytes, **options: object):
     return await ihd.metering.endpoint.request(
-        0x0000, SE_ENDPOINT_ID, METERING, command_id, payload, encrypt=True
+        0x0000, SE_ENDPOINT_ID, METERING, command_id, payload, encrypt=True, **options
     )
+
+
+async def restarted_esi(han, **supply: object) -> EnergyServiceInterface:
+    """The ESI with supply control restarted on the same store (:func:`restarted`)."""
+    again = await restarted(han, **esi_options(**supply))
+    assert again.meter is not None
+    assert again.meter.supply is not None
+    return again
 
 
 async def test_credit_and_the_consumer_share_one_supply_state(tmp_path) -> None:
@@ -127,17 +137,7 @@ async def test_a_change_for_later_waits_across_a_restart_and_applies_once(tmp_pa
         stored = await meter.store.load(meter.namespace)
         assert [p[1] for p in stored["supply"]["pending"]] == [5]
         # the ESI restarts (its store on the same file); the change still waits
-        await han.esi.stop()
-        loop = asyncio.get_running_loop()
-        again = EnergyServiceInterface(
-            han.app,
-            credentials=[CA.issue(eui64_bytes(han.app.state.node_info.ieee), SUITE1)],
-            registry=han.registry,
-            clock=lambda: START + int(loop.time()),
-            **esi_options(authorize=lambda msg: True),
-        )
-        han.esi = again
-        await again.start()
+        again = await restarted_esi(han, authorize=lambda msg: True)
         assert again.meter is not None
         assert again.meter.supply is not None
         told: list[object] = []
@@ -161,6 +161,59 @@ async def test_a_change_for_later_waits_across_a_restart_and_applies_once(tmp_pa
         assert reply.command_id == 0x0C
         answer, _ = decode_command(Metering, 0x0C, reply.payload, from_server=True)
         assert (answer.issuer_event_id, answer.supply_status) == (6, ON)
+    finally:
+        await close(han)
+
+
+async def test_a_display_that_asked_hears_the_supply_status_change_after_a_restart_too(
+    tmp_path,
+) -> None:
+    """The display configures reporting of Supply Status (0x0014, enum8: on a change, 5 s
+    apart at least) and hears each change without reading: Off when credit runs out, On when
+    a top-up gives it back (5 s after the Off, not sooner), Off/Armed from the utility. The
+    record is stored: after the ESI restarts (nothing changed, nothing reported) it hears
+    the consumer restore the supply and the credit run out anew, having asked nothing more."""
+    han, ihd, _ = await joined(tmp_path)
+    esi = han.esi
+    try:
+        got = reports_to(ihd.metering.endpoint, han.clock)
+
+        def heard() -> list[tuple[int, int]]:
+            return [
+                (at, values[A.SUPPLY_STATUS]) for at, values in got if A.SUPPLY_STATUS in values
+            ]
+
+        configure = record(A.SUPPLY_STATUS, ENUM8, 5, 0)
+        reply = await send(ihd, G.Configure_Reporting, configure, cluster_specific=False)
+        assert (reply.command_id, reply.payload) == (G.Configure_Reporting_rsp, b"\x00")
+        await esi.publish_price(price(1), device=EUIS["ihd"])
+        assert esi.meter is not None
+        await esi.meter.feed(Readings(summation_delivered=0))
+        await asyncio.sleep(10)
+        assert heard() == []  # no change, no report (maximum interval 0)
+        await esi.meter.feed(Readings(summation_delivered=40_000))  # 40 kWh at 25 p: credit gone
+        await asyncio.sleep(1)
+        assert [status for _, status in heard()] == [OFF]
+        assert (await ihd.top_up(CODE)).result == TopUpResult.Accepted_Supply_Enabled
+        await asyncio.sleep(6)
+        (off_at, _), (on_at, on) = heard()
+        assert (on, on_at - off_at) == (ON, 5)  # the minimum interval after the last report
+        await esi.meter.change_supply(ARMED)
+        await asyncio.sleep(6)
+        assert [status for _, status in heard()] == [OFF, ON, ARMED]
+        again = await restarted_esi(han)
+        assert again.meter is not None
+        again.on_event(han.events.append)  # the ESI holds its account's events until one listens
+        await asyncio.sleep(60)
+        assert len(heard()) == 3  # Off/Armed stored, and reported before: nothing to report
+        assert await ihd.local_change_supply() == S.SUCCESS
+        await asyncio.sleep(1)
+        await again.publish_price(price(2), device=EUIS["ihd"])  # prices are not stored
+        await again.meter.feed(Readings(summation_delivered=40_000 + 80_000))  # the top-up gone
+        await asyncio.sleep(6)
+        assert again.meter.supply is not None
+        assert again.meter.supply.status == OFF
+        assert [status for _, status in heard()] == [OFF, ON, ARMED, ON, OFF]
     finally:
         await close(han)
 

@@ -319,6 +319,18 @@ class MeterCore(Generic[D]):
         meter built without it."""
         return self.reporting.supports(attribute)
 
+    def set_supply_status(self, status: int) -> None:
+        """The meter's Supply Status (SE 1.2, 0x0014) is now ``status``, as its supply control
+        (:mod:`zse.metering.supply`) holds it. From the first call the meter has the
+        attribute: read, and reportable as a discrete one (an enum8, zigpy's declaration
+        that :mod:`zse.metering.wire` takes: any change is reported, ZCL 2.5.7.1); a meter
+        without supply control never calls it and refuses the attribute. ``ValueError`` for
+        a value that is not an enum8."""
+        if not 0 <= status <= 0xFF:
+            raise ValueError(f"supply status {status} is not an enum8")
+        self.reporting.add_attribute(A.SUPPLY_STATUS, analog=False)
+        self.reporting.update(A.SUPPLY_STATUS, status)
+
     @property
     def interval_end(self) -> int:
         """When the profile interval now open ends (it changes when intervals close)."""

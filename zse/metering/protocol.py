@@ -145,8 +145,11 @@ class MeterServerProtocol:
         self, core: MeterCore[Destination], supply: SupplyServerProtocol | None = None
     ) -> None:
         self.core = core
-        #: Supply control (SE 1.2), when the meter has it: its commands are answered too.
+        #: Supply control (SE 1.2), when the meter has it: its commands are answered too, and
+        #: the core holds its Supply Status (0x0014), reported as any other attribute.
         self.supply = supply
+        if supply is not None:
+            supply.control.watch(core.set_supply_status)
         #: The fast poll in force: (applied update period, end time), or None.
         self.fast_poll: tuple[int, int] | None = None
         #: Snapshots and sampling (SE 1.2, :mod:`zse.metering.snapshots`); None: refused.

@@ -183,6 +183,9 @@ class MeteringServer:
     With a store, each supply event is journalled in the commit of the change that caused it
     and marked once the listeners have it in hand (:class:`~zse.zcl.events.Untold`): one not
     marked (the process killed in between, a listener failed) is told after the next start.
+    Supply Status (0x0014) is then reportable like the other attributes, on each change
+    whatever its cause; its records are stored with the others, and after a restart the
+    Supply Status stored counts as reported.
     """
 
     def __init__(
@@ -334,7 +337,11 @@ class MeteringServer:
             if self.core.configure_reporting(destination, config, now):
                 raise Mismatch(f"attribute 0x{value['attribute']:04X} is not reportable here")
 
-        load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
+        # supply control before the reporting records: their baseline (the value counted as
+        # reported, ZCL 2.5.7) is the Supply Status stored, as the summation's is the reading
+        # stored with the profile, so a restart reports no change that was not one
+        ordered = sorted(records.items(), key=lambda item: (item[0] != _SUPPLY_KEY, item[0]))
+        load_each(ordered, load, namespace=self.namespace, on_bad=on_bad)
 
     # -- destinations ---------------------------------------------------------------------------
 
@@ -626,6 +633,7 @@ class MeteringServer:
         async with self._lock:
             events = supply.set_credit_interrupted(interrupted, self.clock())
             told = await self._supply_step(events)
+        self._timer.update()  # Supply Status reported to the devices that asked
         await self._untold.tell(told)
 
     async def count_load_limit(self) -> int:

@@ -28,7 +28,16 @@ newer one waits to apply before it is not kept. Supply Control Bits bit 0 (Ackno
 Required) asks for a Supply Status Response when the change is implemented (Silicon Labs;
 Table D-66 as other sources cite it); ProposedChangeSupplyImplementationTime (0x0B00) and
 ProposedChangeSupplyStatus (0x0B01) show the next change waiting, 0xFFFFFFFF when none
-(Silicon Labs, quoting the SE text).
+(Silicon Labs, quoting the SE text). A Change Supply that will never be implemented gets a
+Default Response (SUCCESS) and no Supply Status Response, acknowledge bit or not: a cancel, as
+Silicon Labs' metering server answers one (the acknowledgement it armed for the cancelled
+change finds none waiting and sends nothing); an older issue not kept, zse's own choice, as
+no source in reach says (Silicon Labs checks no issuer event id on Change Supply):
+docs/metering.md gives the reasons.
+
+Supply Status is reportable (ZCL 2.5.7-2.5.11) through the meter's reporting:
+:meth:`SupplyControl.watch` tells the meter's core each value it may take, whatever changed
+it (:meth:`zse.metering.core.MeterCore.set_supply_status`).
 
 Set Supply Status sets the supply states the meter is to take after a tamper, a depletion,
 an uncontrolled flow and in load limiting (0x0607, 0x0608, 0x0609, 0x0605; 3 leaves one
@@ -314,6 +323,7 @@ class SupplyControl:
         self.load_limit_counter = 0
         self.threshold: FlowThreshold | None = None
         self.changed = False
+        self._watcher: Callable[[int], None] | None = None
 
     def __repr__(self) -> str:
         return f"SupplyControl(status={_NAMES[self.status]}, pending={len(self.pending)})"
@@ -324,10 +334,24 @@ class SupplyControl:
         utility's state."""
         return OFF if self.credit_interrupted else self.utility
 
+    def watch(self, listener: Callable[[int], None]) -> None:
+        """Have ``listener(status)`` called with Supply Status now and whenever it may have
+        changed, from any cause (a Change Supply now or at its time, Local Change Supply, the
+        credit, :meth:`restore`): the meter's reporting holds the value it reports
+        (:meth:`zse.metering.core.MeterCore.set_supply_status`). One listener; a new one
+        replaces it."""
+        self._watcher = listener
+        listener(self.status)
+
+    def _tell(self) -> None:
+        if self._watcher is not None:
+            self._watcher(self.status)
+
     def _set(self, utility: int, cause: str, now: int, events: list[SupplyEvent]) -> None:
         before = self.status
         self.utility = utility
         self.changed = True
+        self._tell()
         if self.status != before:
             events.append(SupplyChanged(status=self.status, before=before, cause=cause, time=now))
 
@@ -337,6 +361,7 @@ class SupplyControl:
         """The prepay account interrupted (True) or gave back (False) the supply."""
         before = self.status
         self.credit_interrupted = interrupted
+        self._tell()
         if self.status == before:
             return []
         return [SupplyChanged(status=self.status, before=before, cause="credit", time=now)]
@@ -524,6 +549,7 @@ class SupplyControl:
         self.load_limit_counter = record["load_limit_counter"]
         self.threshold = None if threshold is None else _threshold(threshold)
         self.changed = False
+        self._tell()
 
 
 def _threshold_values(th: FlowThreshold) -> list[int]:

@@ -184,9 +184,18 @@ class ReportingEngine(Generic[D]):
             cohort.changed = changed
 
     def supports(self, attribute: int) -> bool:
-        """Whether the server supports the attribute (it was built with it), with a value
-        yet or not."""
+        """Whether the server supports the attribute (it was built with it or
+        :meth:`add_attribute` added it), with a value yet or not."""
         return attribute in self._analog
+
+    def add_attribute(self, attribute: int, *, analog: bool) -> None:
+        """Support one more attribute from now on, reportable (a feature the server gained
+        after the engine was built: a meter's supply control); its value comes with
+        :meth:`update`. An attribute supported already is left as it is."""
+        if attribute in self._analog:
+            return
+        self._analog[attribute] = analog
+        self._reportable = self._reportable | {attribute}
 
     def value(self, attribute: int) -> int | None:
         """The attribute's current value, None when never set."""
