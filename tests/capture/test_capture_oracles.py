@@ -190,6 +190,16 @@ def test_demo_capture_agrees_with_tshark_and_tells_the_demo_story(tmp_path: Path
         "Mgmt_Leave_req",
         "request_tunnel",
         "transfer_data",
+        # SE 1.2 Metering: snapshots, sampling and supply control
+        "start_sampling",
+        "start_sampling_response",
+        "take_snapshot",
+        "take_snapshot_response",
+        "get_snapshot",
+        "publish_snapshot",
+        "get_sampled_data",
+        "get_sampled_data_response",
+        "local_change_supply",
     ):
         assert name in commands, name
     # a display message the demo shows is the one on the air

@@ -70,6 +70,19 @@ def test_the_story_is_told(demo_run):
         "Publish Block Period (a day; blocks from 1 and 3 kWh at 0.2000, 0.2450, 0.3000 GBP/kWh)"
         " to registry group 'elm-street': ihd delivered, thermostat delivered, heater delivered",
         "Get Profile: 2 intervals of 15 min, newest first: 0.512 kWh, 1.026 kWh",
+        # SE 1.2 Metering: snapshot, sampling through the load control event, supply control
+        "[  4:39] ihd         Start Sampling: the demand every 5 min through the event, "
+        "8 samples from 5:09: session 1",
+        "[ 40:39] ihd         Take Snapshot: the meter took snapshot 1",
+        "[ 40:39] ihd         Get Snapshot: snapshot 1 of 40:39 (general, manually triggered "
+        "from client): 1.961 kWh delivered",
+        "[ 40:39] headend     the utility arms the supply (Change Supply to Off/Armed)",
+        "[ 40:39] ESI         supply On -> Off/Armed (change supply)",
+        "[ 40:39] ihd         reads Supply Status: Off/Armed; asks the user to press OK to "
+        "restore it",
+        "[ 41:09] ihd         the user presses OK: Local Change Supply",
+        "[ 41:09] ESI         supply Off/Armed -> On (local change supply)",
+        "[ 41:09] ihd         Local Change Supply: SUCCESS",
         # #20: the installer terminal, GB style
         "terminal    00:0d:6f:00:0f:00:00:42 never joined; key establishment over inter-PAN",
         "ESI         device log: 00:0d:6f:00:0f:00:00:42 admitted with its install code",
@@ -99,6 +112,28 @@ def test_the_display_shows_demand_drop_during_load_control_and_the_cost(demo_run
     kwh = float(used)
     assert kwh > 1
     assert cost == f"{0.2 + (kwh - 1) * 0.245 + 1e-9:.2f}"
+
+
+def test_the_display_s_samples_show_the_demand_through_the_load_control_event(demo_run):
+    """SE 1.2 Start Sampling / Get Sampled Data: the display asked for the demand every 5 min
+    from 4.5 min before the event (5:09) to half a minute after it (40:09): 5350 W before and
+    after, 2050 W while it ran (the meter's 30 s readings, so each sample is the reading
+    before it). The session is asked for in the load control chapter and read back in the
+    snapshots chapter, after the load profile and before the supply is armed."""
+    _, out = demo_run
+    lines = out.splitlines()
+    (sampled,) = [line for line in lines if "Get Sampled Data:" in line]
+    assert sampled == (
+        "[ 40:39] ihd         Get Sampled Data: session 1, 8 samples every 5 min from 5:09: "
+        + ", ".join(["5.350 kW"] + ["2.050 kW"] * 6 + ["5.350 kW"])
+    )
+    chapters = [line for line in lines if line.startswith("== ")]
+    at = chapters.index("== Snapshots and sampling (Take Snapshot, Get Snapshot, Get Sampled Data)")
+    assert chapters[at - 1] == "== The load profile (Get Profile)"
+    assert chapters[at + 1] == (
+        "== Supply control: the utility arms the supply, the consumer restores it"
+    )
+    assert chapters[at + 2].startswith("== Inter-PAN")
 
 
 def test_the_story_is_told_in_causal_order_with_one_mac_spelling(demo_run):
@@ -229,6 +264,49 @@ def test_tshark_finds_every_chapter_in_the_capture_and_nothing_malformed(demo_ru
     assert response["zbee_zcl_se.met.get_profile_response.status"] == ["0x00"]
     assert response["zbee_zcl_se.met.get_profile_response.intervals"] == ["512", "1026"]
     assert len(having("zbee_zcl_se.price.cmd.srv_tx.id", "0x01")) == 3  # Publish Block Period
+    # SE 1.2 Metering (the snapshots and supply chapters): Start Sampling and its response,
+    # Take Snapshot and its response, Get Snapshot answered by one Publish Snapshot whose TOU
+    # sub-payload is the summation the story printed, Get Sampled Data and its samples, the
+    # Supply Status read (Off/Armed) and Local Change Supply (On) answered SUCCESS.
+    (sampling,) = having("zbee_zcl_se.met.cmd.srv_rx.id", "0x07")
+    assert sampling["zbee_zcl_se.met.start_sampling.sample_request_interval"] == ["300"]
+    assert sampling["zbee_zcl_se.met.start_sampling.max_number_of_samples"] == ["8"]
+    (started,) = having("zbee_zcl_se.met.cmd.srv_tx.id", "0x0d")
+    assert started["zbee_zcl_se.met.start_sampling_response.sample_id"] == ["1"]
+    (snapshot,) = having("zbee_zcl_se.met.cmd.srv_rx.id", "0x05")
+    assert snapshot["zbee_zcl_se.met.take_snapshot.snapshot_cause"] == ["0x00000001"]
+    (taken,) = having("zbee_zcl_se.met.cmd.srv_tx.id", "0x05")
+    assert taken["zbee_zcl_se.met.take_snapshot_response.snapshot_id"] == ["1"]
+    assert taken["zbee_zcl_se.met.take_snapshot_response.snapshot_confirmation"] == ["0x00"]
+    assert len(having("zbee_zcl_se.met.cmd.srv_rx.id", "0x06")) == 1  # Get Snapshot
+    (published,) = having("zbee_zcl_se.met.cmd.srv_tx.id", "0x06")
+    assert published["zbee_zcl_se.met.publish_snapshot.snapshot_cause"] == ["0x00000401"]
+    assert published["zbee_zcl_se.met.publish_snapshot.payload_type"] == ["4"]  # TOU no billing
+    sub = bytes.fromhex(
+        published["zbee_zcl_se.met.publish_snapshot.sub_payload"][0].replace(":", "")
+    )
+    assert int.from_bytes(sub[:6], "little") == 1961  # Wh: "1.961 kWh delivered"
+    assert len(having("zbee_zcl_se.met.cmd.srv_rx.id", "0x08")) == 1  # Get Sampled Data
+    (samples,) = having("zbee_zcl_se.met.cmd.srv_tx.id", "0x07")
+    assert samples["zbee_zcl_se.met.get_sampled_data_rsp.samples"] == (
+        ["5350"] + ["2050"] * 6 + ["5350"]
+    )
+    (restore,) = having("zbee_zcl_se.met.cmd.srv_rx.id", "0x0c")
+    assert restore["zbee_zcl_se.met.local_change_supply.proposed_supply_status"] == ["2"]
+    answered = [
+        p
+        for p in having("zbee_zcl.cmd.id.rsp", "0x0c")
+        if p.get("zbee_aps.cluster") == ["0x0702"] and p["zbee_zcl.dir"] == ["1"]
+    ]
+    assert [p["zbee_zcl.attr.status"] for p in answered] == [["0x00"]]
+    supply_read = [
+        p
+        for p in packets
+        if p.get("zbee_aps.cluster") == ["0x0702"]
+        and p.get("zbee_zcl.cmd.id") == ["0x01"]
+        and p.get("zbee_zcl_se.met.attr_id") == ["0x0014"]
+    ]
+    assert [p["zbee_zcl.attr.uint8"] for p in supply_read] == [["1"]]  # Off/Armed
     time_read = [
         p
         for p in packets
@@ -278,6 +356,10 @@ def test_same_seed_same_capture_other_seed_other_capture(demo_run, tmp_path):
     assert happened["view"] == {name: [1, 2, 3] for name in ("ihd", "thermostat", "heater")}
     assert happened["confirmations"] == ["ihd"]
     assert happened["interpan_price"] == 1001
+    assert happened["snapshot"] == (1, 0x401, 1961)  # General + Manually Triggered; Wh
+    assert happened["samples"] == (5350, *[2050] * 6, 5350)
+    assert happened["supply"] == [(2, 1, "change supply"), (1, 2, "local change supply")]
+    assert happened["local_change_supply"] == "SUCCESS"
     assert happened["installer"] == {
         "statuses": ["EXECUTED", "DUPLICATE", "EXECUTED"],  # command 2's answer was lost
         "broken_at": [2],

@@ -9,7 +9,10 @@ load: the thermostat and the water heater add up) followed by the display by att
 reporting, the gas meter mirrored on the ESI, the time with daylight saving, a price and a block
 tariff with the display's cost, a message displayed and confirmed, a load control event sent by
 registry group with every status report (the meter's demand drops while it runs), the load
-profile, an inter-PAN price request from a display that never joined, a de-provisioning, and
+profile, SE 1.2 metering (the display takes a snapshot and reads it back, and reads the
+samples of the demand it asked the meter to take through the load control event; the utility
+arms the supply and the consumer restores it from the display), an inter-PAN price request
+from a display that never joined, a de-provisioning, and
 an installer's terminal the way GB smart metering does it (key establishment over inter-PAN, a
 secured handover of its install code, the join, a signed service request over a tunnel whose
 link breaks halfway and resumes, a replay refused).
@@ -55,6 +58,12 @@ ZONE = "Europe/London"  # the ESI's time zone: British Summer Time is in force i
 #: The household: what is always on, and the rated power of the loads the devices control (W).
 BASE_WATTS = 350
 RATED_WATTS = {"thermostat": 2000, "heater": 3000}
+#: The display's sampling of the demand through the load control event (SE 1.2 Start
+#: Sampling): every 5 min, 8 samples, the first 4.5 min before the event starts, the last
+#: half a minute after it ends (away from the meter's 30 s readings, at :00 and :30).
+SAMPLE_SECONDS = 5 * 60
+SAMPLES = 8
+SAMPLE_FROM = -270
 
 
 class _Teller:
@@ -143,6 +152,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     from zse.metering.display import interval_text  # noqa: PLC0415
     from zse.metering.mirror import MirrorAdded  # noqa: PLC0415
     from zse.metering.service import MeteringClient  # noqa: PLC0415
+    from zse.metering.supply import SupplyChanged  # noqa: PLC0415
     from zse.price import PriceAttributes, PriceEvent  # noqa: PLC0415
     from zse.price.core import BlockPeriod  # noqa: PLC0415
     from zse.price.service import PriceReceived  # noqa: PLC0415
@@ -176,7 +186,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         return START + int(loop.time())
 
     def stamp() -> str:
-        return f"{int(loop.time()) // 60:3d}:{int(loop.time()) % 60:02d}"
+        return _minutes(int(loop.time()))
 
     def log(who: str, text: str) -> None:
         say(f"[{stamp()}] {who:<11} {text}")
@@ -210,8 +220,14 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             rng=_seeded(rng.getrandbits(64)),
             first_tsn=rng.randrange(256),
             time_zone=ZONE,
-            # 15-minute load profile intervals (ProfileIntervalPeriod 3, SE D.3.2.2.6)
-            meter={"formatting": meter_formatting, "source": household, "profile_period": 3},
+            # 15-minute load profile intervals (ProfileIntervalPeriod 3, SE D.3.2.2.6); supply
+            # control (SE 1.2): the utility may arm the supply, the consumer restore it
+            meter={
+                "formatting": meter_formatting,
+                "source": household,
+                "profile_period": 3,
+                "supply": True,
+            },
             mirrors=1,
         )
         await esi.start()
@@ -226,7 +242,12 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             f"meter {app.state.node_info.ieee} formed PAN 0x{info.pan_id:04X} on channel "
             f"{info.channel}; test CA issuer {ca.issuer.decode()}",
         )
-        happened: dict[str, Any] = {"lifecycle": [], "reports": [], "confirmations": []}
+        happened: dict[str, Any] = {
+            "lifecycle": [],
+            "reports": [],
+            "confirmations": [],
+            "supply": [],
+        }
 
         # The registry writes each change to its database (a thread) before telling it, so
         # when a change is told among the frames of the same instant depends on the thread:
@@ -271,6 +292,13 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             elif isinstance(event, MessageConfirmed):
                 happened["confirmations"].append(names[event.device])
                 log("ESI", f"message {event.message.message_id} confirmed by {names[event.device]}")
+            elif isinstance(event, SupplyChanged):
+                happened["supply"].append((event.before, event.status, event.cause))
+                log(
+                    "ESI",
+                    f"supply {_supply_name(event.before)} -> {_supply_name(event.status)} "
+                    f"({event.cause})",
+                )
             elif isinstance(event, MirrorAdded) and event.new:
                 log(
                     "ESI",
@@ -481,6 +509,16 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             f"Load Control Event 0x{event.issuer_event_id:08X} (start in 5 min, 30 min) to "
             f"{sent.target}: {_outcomes(sent, names)}",
         )
+        # the display samples the demand through the event (SE 1.2 Start Sampling), from
+        # before it starts to after it ends; read back in the snapshots chapter
+        sampling = await ihd.metering.start_sampling(
+            1, interval=SAMPLE_SECONDS, count=SAMPLES, start=begin + SAMPLE_FROM
+        )
+        log(
+            "ihd",
+            f"Start Sampling: the demand every {SAMPLE_SECONDS // 60} min through the event, "
+            f"{SAMPLES} samples from {_at(begin + SAMPLE_FROM)}: session {sampling}",
+        )
         await asyncio.sleep(20 * 60)
         show_energy(" (load control event running)")
         await asyncio.sleep(16 * 60)
@@ -503,6 +541,16 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             f"Get Profile: {len(profile.intervals)} intervals of {minutes} min, newest first: "
             + ", ".join(interval_text(formatting, value) for value in profile.intervals),
         )
+
+        # -- SE 1.2 metering: snapshots, sampling, supply control ----------------------------
+        chapter("Snapshots and sampling (Take Snapshot, Get Snapshot, Get Sampled Data)")
+        happened["snapshot"], happened["samples"] = await _snapshots(
+            ihd.metering, sampling, formatting, log
+        )
+
+        chapter("Supply control: the utility arms the supply, the consumer restores it")
+        assert esi.meter is not None
+        happened["local_change_supply"] = await _supply(esi.meter, ihd, log)
 
         # -- inter-PAN ----------------------------------------------------------------------------
         chapter("Inter-PAN: a display that never joined asks for the price")
@@ -552,6 +600,56 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     if capture is None:
         say("Run `zse demo --pcap han.pcap` to write them to a pcap file for Wireshark.")
     return happened
+
+
+async def _snapshots(
+    display: Any, sampling: int, formatting: Any, log: Callable[[str, str], None]
+) -> tuple[tuple[int, int, int], tuple[int, ...]]:
+    """SE 1.2 Metering, the display's side: a snapshot taken now and read back, and the
+    samples of the demand the meter took through the load control event (session
+    ``sampling``). Returns the snapshot (id, cause, summation) and the samples."""
+    taken = await display.take_snapshot()
+    log("ihd", f"Take Snapshot: the meter took snapshot {taken}")
+    snapshot = await display.get_snapshot()
+    assert snapshot is not None
+    assert snapshot.tou is not None
+    log(
+        "ihd",
+        f"Get Snapshot: snapshot {snapshot.snapshot_id} of "
+        f"{_at(snapshot.time)} ({_causes(snapshot.cause)}): "
+        f"{formatting.summation(snapshot.tou.summation)} delivered",
+    )
+    data = await display.get_sampled_data(sampling)  # the demand's (Start Sampling's type)
+    assert data is not None
+    log(
+        "ihd",
+        f"Get Sampled Data: session {data.sample_id}, {len(data.samples)} samples every "
+        f"{data.interval // 60} min from {_at(data.start_time)}: "
+        + ", ".join(str(formatting.demand(value)) for value in data.values()),
+    )
+    return (snapshot.snapshot_id, snapshot.cause, snapshot.tou.summation), data.values()
+
+
+async def _supply(meter: Any, display: Any, log: Callable[[str, str], None]) -> str:
+    """SE 1.2 supply control: the utility arms the supply (Change Supply to Off/Armed, from
+    the ESI's API); the display reads Supply Status and, when the user presses its button,
+    restores it (Local Change Supply). Returns the meter's answer to the button. zse drives
+    no relay (the application switches on ``SupplyChanged``): the simulated household is not
+    switched off meanwhile, so nothing here reads the demand while the supply is armed."""
+    from zse.metering.supply import ARMED  # noqa: PLC0415
+
+    log("headend", "the utility arms the supply (Change Supply to Off/Armed)")
+    await meter.change_supply(ARMED)
+    status = await display.read_supply_status()
+    log(
+        "ihd",
+        f"reads Supply Status: {_supply_name(status)}; asks the user to press OK to restore it",
+    )
+    await asyncio.sleep(30)
+    log("ihd", "the user presses OK: Local Change Supply")
+    answer = await display.local_change_supply()
+    log("ihd", f"Local Change Supply: {answer.name}")
+    return str(answer.name)
 
 
 async def _installer(
@@ -666,6 +764,34 @@ def _local_time(reading: Any) -> str:
     return f"{local} local ({zone}, daylight saving {'in force' if dst else 'not in force'})"
 
 
+def _minutes(seconds: int) -> str:
+    """Seconds since the story's start as the log's time column shows them: m:ss."""
+    return f"{seconds // 60:3d}:{seconds % 60:02d}"
+
+
+def _at(time: int) -> str:
+    """A ZigBee time of the story as m:ss since its start (:data:`START`)."""
+    return _minutes(time - START).strip()
+
+
+def _supply_name(status: int) -> str:
+    """A Supply Status (Metering 0x0014, SE 1.2) as the story shows it."""
+    from zse.metering.supply import ARMED, OFF, ON  # noqa: PLC0415
+
+    return {OFF: "Off", ARMED: "Off/Armed", ON: "On"}.get(status, f"status {status}")
+
+
+def _causes(cause: int) -> str:
+    """A Snapshot Cause bitmap (SE 1.2 Metering) as its bits' names."""
+    from zse.metering.snapshot_types import MeterSnapshotCause  # noqa: PLC0415
+
+    return ", ".join(
+        str(bit.name).lower().replace("_", " ")
+        for bit in MeterSnapshotCause
+        if bit.value & cause and bit.name
+    )
+
+
 def simulated_household(clock: Callable[[], int]) -> Household:
     """The demo's household (a :class:`zse.sim.Household` on ``clock``, ZigBee time): its
     base load, in the meter's formatting (:func:`meter_attributes`); attach the roles' loads
@@ -756,7 +882,8 @@ def _outcomes(result: Any, names: dict[str, str]) -> str:
 )
 def demo(seed: int, pcap: str | None, keys: str | None) -> None:
     """A simulated Smart Energy HAN: provisioning, CBKE, metering, price and cost, messages,
-    load control, inter-PAN and de-provisioning, told as a story."""
+    load control, snapshots, sampling and supply control, inter-PAN, de-provisioning and an
+    installer's terminal, told as a story."""
     from zse.sim import run  # noqa: PLC0415
 
     root = logging.getLogger()
