@@ -305,3 +305,52 @@ def test_a_wrong_share_ends_the_run_in_one_line():
     )  # fmt: skip
     assert result.returncode == 4, result.stdout + result.stderr
     assert "--interpreter-share '3/2': expected K/N with 1 <= K <= N" in result.stderr
+
+
+def _shares(
+    *args: str, round_: str | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ZSE_EXTRA_ROUND"}
+    if round_ is not None:
+        env["ZSE_EXTRA_ROUND"] = round_
+    return subprocess.run(
+        ["/bin/sh", ROOT / ".ci" / "extra-shares", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_the_other_interpreters_take_one_round_of_shares_a_run(tmp_path):
+    """`.ci/extra-shares` (ADR 0036): with 2 interpreters and 3 rounds the suite is cut in 6
+    shares, a run takes the two of its round; the commit picks the round (the same for the
+    same commit), ZSE_EXTRA_ROUND overrides it; 1 round is ADR 0026's split."""
+    rounds = [_shares("2", "3", round_=str(r)) for r in range(3)]
+    assert [r.stdout.split() for r in rounds] == [["1/6", "2/6"], ["3/6", "4/6"], ["5/6", "6/6"]]
+    assert rounds[2].stderr == "round 3 of 3 (ZSE_EXTRA_ROUND)\n"
+    assert _shares("2", "1").stdout.split() == ["1/2", "2/2"]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short=7", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    by_commit = _shares("2", "3")
+    r = int(commit, 16) % 3
+    assert by_commit.stdout.split() == [f"{2 * r + 1}/6", f"{2 * r + 2}/6"]
+    assert by_commit.stderr == f"round {r + 1} of 3 (commit {commit})\n"
+    elsewhere = _shares("2", "3", cwd=tmp_path)  # not a checkout: round 1
+    assert (elsewhere.stdout.split(), elsewhere.stderr) == (
+        ["1/6", "2/6"],
+        "round 1 of 3 (no commit)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "round_", "said"),
+    [
+        (("2", "3"), "3", "error: ZSE_EXTRA_ROUND=3: expected 0 to 2\n"),
+        (("2", "3"), "-1", "error: ZSE_EXTRA_ROUND=-1: expected 0 to 2\n"),
+        (("2", "0"), None, "error: COUNT and ROUNDS are at least 1\n"),
+        (("2", "x"), None, "error: COUNT and ROUNDS are whole numbers\n"),
+    ],
+)
+def test_a_wrong_round_is_one_line_and_status_2(args, round_, said):
+    done = _shares(*args, round_=round_)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", said)
