@@ -68,6 +68,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.config",
             "zse.price",
             "zse.price.core",
+            "zse.price.records",  # the Price server's store records
             "zse.messaging",
             "zse.messaging.core",
             "zse.drlc",
@@ -262,6 +263,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
         ),
         ("zigpy",),
     ),
+    "zse.price.records": ("zigpy",),
     "zse.time.core": ("zigpy",),
     "zse.metering.core": ("zigpy",),
     "zse.metering.load": ("zigpy",),

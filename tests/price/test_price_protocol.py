@@ -376,6 +376,8 @@ def test_the_shell_answers_a_command_price_does_not_define_as_unsupported() -> N
 class _Port:
     """Just enough of a ZclPort for the Price shells: replies are kept."""
 
+    endpoint_id = 9
+
     def __init__(self) -> None:
         self.replies: list[tuple[int, bytes]] = []
 

@@ -60,6 +60,21 @@ def run_python(script: str, *args: str) -> str:
     ).stdout
 
 
+def killed_itself(script: str, *args: str) -> str:
+    """Run ``script`` (zse importable) with ``args``, which kills itself with SIGKILL (after
+    what is to survive returned); its standard output. Fails if it ended otherwise."""
+    out = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    return out.stdout
+
+
 def kill_at(script: str, *args: str, count: int) -> int:
     """Run ``script`` (zse importable) with ``args``, which prints a number per step it saw
     acknowledged; SIGKILL it once it printed ``count`` or more; the last number printed."""

@@ -43,6 +43,7 @@ from zse.price import PriceEvent
 from zse.price.core import (
     MAX_CREDIT_PAYMENT_REF,
     MAX_TARIFF_LABEL,
+    PRICE_VALUE_KINDS,
     BillingPeriod,
     BlockPeriod,
     BlockThresholds,
@@ -1226,17 +1227,7 @@ PriceValue = (
     | CurrencyConversion
 )
 #: What ``publish_price`` takes besides a price, by its key (SE D.4.2.4.2-4, 8, 10-14).
-PRICE_VALUES: Final[Mapping[str, type[Any]]] = {
-    "block_period": BlockPeriod,
-    "conversion_factor": ConversionFactor,
-    "calorific_value": CalorificValue,
-    "co2_value": Co2Value,
-    "billing_period": BillingPeriod,
-    "consolidated_bill": ConsolidatedBill,
-    "cpp_event": CppEvent,
-    "credit_payment": CreditPayment,
-    "currency_conversion": CurrencyConversion,
-}
+PRICE_VALUES: Final[Mapping[str, type[Any]]] = PRICE_VALUE_KINDS
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -62,6 +62,7 @@ __all__ = [
     "MAX_TARIFF_LABEL",
     "MAX_TIER",
     "MAX_TIER_LABEL",
+    "PRICE_VALUE_KINDS",
     "STANDING_CHARGE_NOT_USED",
     "START_NOW",
     "TIER_BLOCK_MODE_NOT_USED",
@@ -509,6 +510,20 @@ class PriceSchedule:
             ((e.event.provider_id, e.event.issuer_event_id), e.start, e.end) for e in self._entries
         ]
 
+    def entries(self, now: int) -> list[tuple[PriceEvent, int, int | None]]:
+        """What is kept at ``now``, what is over forgotten first: each price as given, when
+        it was received (or published) and where a newer price cut it short (None: not
+        cut), in the order kept; what :meth:`restore` takes back (a server's store)."""
+        self._expire(now)
+        return [(e.event, e.received_at, e.cut) for e in self._entries]
+
+    def restore(self, event: PriceEvent, received_at: int, cut: int | None = None) -> None:
+        """Keep a price as :meth:`entries` gave it (read back from a store): kept as it was,
+        the rules of :meth:`add` applied when it was first kept; a price of the same ids
+        is replaced."""
+        self.forget(event.provider_id, event.issuer_event_id)
+        self._entries.append(_Entry(event, received_at, cut))
+
     def _expire(self, now: int) -> None:
         """Forget prices that ended, and prices superseded for good by a newer one."""
         self._entries = [e for e in self._entries if e.end is None or e.end > now]
@@ -727,6 +742,19 @@ class Published(Generic[T]):
         self._expire(now)
         return [item.with_start(start) if absolute else item for start, item in self._items]
 
+    def entries(self, now: int) -> list[tuple[int, T]]:
+        """What is kept at ``now`` (as :meth:`held`), each value as given with the absolute
+        start it was kept with; what :meth:`restore` takes back (a server's store)."""
+        self._expire(now)
+        return list(self._items)
+
+    def restore(self, start: int, item: T) -> None:
+        """Keep ``item`` from ``start`` as :meth:`entries` gave it (read back from a store),
+        a value of the same issuer event id replaced; the bound is :meth:`add`'s to keep."""
+        self._items = [(s, i) for s, i in self._items if i.issuer_event_id != item.issuer_event_id]
+        self._items.append((start, item))
+        self._items.sort(key=lambda entry: (entry[0], entry[1].issuer_event_id))
+
     def drop(self, unwanted: Callable[[T], bool]) -> int:
         """Forget every value ``unwanted`` picks (a cancelled tariff); how many went."""
         before = len(self._items)
@@ -762,11 +790,14 @@ class ByTariffType(Generic[V]):
 
     def add(self, item: V, now: int) -> bool:
         """Keep ``item`` in its type's timeline (:meth:`Published.add`)."""
+        return self._timeline(item).add(item, now)
+
+    def _timeline(self, item: V) -> Published[V]:
         kind = item.tariff_type & 0x0F
         timeline = self._timelines.get(kind)
         if timeline is None:
             timeline = self._timelines[kind] = Published(self.limit)
-        return timeline.add(item, now)
+        return timeline
 
     def current(self, now: int, tariff_type: int = 0, *, absolute: bool = False) -> V | None:
         """The value of ``tariff_type`` in force at ``now`` (:meth:`Published.current`)."""
@@ -790,6 +821,18 @@ class ByTariffType(Generic[V]):
             for _, timeline in sorted(self._timelines.items())
             for item in timeline.held(now, absolute=absolute)
         ]
+
+    def entries(self, now: int) -> list[tuple[int, V]]:
+        """:meth:`Published.entries` of every tariff type, by type."""
+        return [
+            entry
+            for _, timeline in sorted(self._timelines.items())
+            for entry in timeline.entries(now)
+        ]
+
+    def restore(self, start: int, item: V) -> None:
+        """:meth:`Published.restore` into ``item``'s tariff type's timeline."""
+        self._timeline(item).restore(start, item)
 
     def drop(self, tariff_type: int, unwanted: Callable[[V], bool]) -> int:
         """Forget the values of ``tariff_type`` that ``unwanted`` picks; how many went."""
@@ -1705,6 +1748,18 @@ class Tariffs:
                 return value
         return None
 
+    def entries(self, now: int) -> tuple[list[tuple[int, TariffInformation]], list[TariffValue]]:
+        """What is held at ``now``: each tariff's information with the absolute start it was
+        kept with (:meth:`Published.entries`) and every whole matrix, thresholds and labels
+        of a tariff held; what :meth:`restore` and :meth:`put` take back (a server's
+        store). Parts waiting for the rest of their issue are not in it."""
+        self._prune(now)
+        return self._information.entries(now), list(self._values.values())
+
+    def restore(self, start: int, information: TariffInformation) -> None:
+        """Keep a tariff's information as :meth:`entries` gave it (read back from a store)."""
+        self._information.restore(start, information)
+
     def put(self, value: TariffValue, now: int) -> None:
         """Keep a matrix, thresholds or labels of a held tariff whole (a server's own);
         ValueError when no such tariff is held."""
@@ -2043,6 +2098,10 @@ class CreditPayments:
             del self._items[oldest.issuer_event_id]
         return True
 
+    def held(self) -> list[CreditPayment]:
+        """Every payment kept, by issuer event id (what a server's store keeps)."""
+        return [self._items[key] for key in sorted(self._items)]
+
     def upto(self, latest_end_time: int, count: int) -> list[CreditPayment]:
         """What Get Credit Payment resends (D.4.2.3.15): payments dated no later than
         ``latest_end_time``, the most recent first; ``count`` 0 = all."""
@@ -2078,3 +2137,20 @@ class CreditPayments:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+#: Each value a server publishes besides prices and tariffs, by the name it goes by (the MQTT
+#: bridge's ``publish_price`` keys, the Price server's store records; SE D.4.2.4.2-4, 8, 10-14).
+PRICE_VALUE_KINDS: Mapping[str, type[Any]] = MappingProxyType(
+    {
+        "block_period": BlockPeriod,
+        "conversion_factor": ConversionFactor,
+        "calorific_value": CalorificValue,
+        "co2_value": Co2Value,
+        "billing_period": BillingPeriod,
+        "consolidated_bill": ConsolidatedBill,
+        "cpp_event": CppEvent,
+        "credit_payment": CreditPayment,
+        "currency_conversion": CurrencyConversion,
+    }
+)

@@ -38,6 +38,7 @@ UTCTime (seconds since 2000-01-01 UTC). Nothing here reads a clock or does I/O;
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -47,6 +48,7 @@ from zigpy.zcl import foundation
 from zse.errors import InvalidFrame
 from zse.price.core import (
     MAX_OVERDUE_AMOUNT,
+    PRICE_VALUE_KINDS,
     BillingPeriod,
     BlockPeriod,
     BlockThresholds,
@@ -73,7 +75,9 @@ from zse.price.core import (
     TariffValue,
     TierLabels,
 )
+from zse.price.records import PriceStores, records, restore
 from zse.price.wire import Price, TierLabel
+from zse.records import RecordError
 from zse.se.ids import PRICE, PriceClientCommand, PriceServerCommand
 from zse.se.types import GetCurrentPriceOptions, PriceAcknowledgementControl
 from zse.zcl.codec import encode_command
@@ -435,6 +439,39 @@ class PriceServerProtocol(_NothingTimed, _ValueStores):
         self.tariffs = Tariffs()
         #: The last Cancel Tariff sent, what Get Tariff Cancellation resends (D.4.2.3.16).
         self.last_cancellation: TariffCancellation | None = None
+
+    def _stores(self) -> PriceStores:
+        return PriceStores(
+            schedule=self.schedule,
+            timelines={
+                name: self.store_of(kind)
+                for name, kind in PRICE_VALUE_KINDS.items()
+                if kind is not CreditPayment
+            },
+            credit_payments=self.credit_payments,
+            tariffs=self.tariffs,
+            last_cancellation=self.last_cancellation,
+        )
+
+    def records(self, now: int) -> dict[str, Any]:
+        """What is published and held at ``now`` as store records, by key
+        (:func:`zse.price.records.records`): what a server's store keeps, what is over
+        left out. The application's :attr:`attributes` are not in it."""
+        return records(self._stores(), now)
+
+    def restore(
+        self,
+        stored: dict[str, Any],
+        now: int,
+        *,
+        namespace: str,
+        on_bad: Callable[[RecordError], None],
+    ) -> None:
+        """Put back what :meth:`records` gave (read from a store); a record that does not
+        load goes to ``on_bad`` (:func:`zse.price.records.restore`)."""
+        self.last_cancellation = restore(
+            self._stores(), stored, now, namespace=namespace, on_bad=on_bad
+        )
 
     def publish_tariff(
         self,

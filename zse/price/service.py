@@ -11,10 +11,13 @@ the shells arm no timer.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import dataclasses
 import functools
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import zigpy.types as t
 from zigpy.zcl import foundation
@@ -44,8 +47,10 @@ from zse.price.protocol import (
     TariffReceived,
 )
 from zse.price.wire import Price
+from zse.records import RecordError
 from zse.se.ids import PRICE
 from zse.se.types import CppAuth
+from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
@@ -94,11 +99,32 @@ class PriceServer:
     ``on_request`` hears each Get
     Current Price (:class:`CurrentPriceRequested`: who asked and whether its receiver is on
     when idle, D.4.2.3.1.1), for a publishing policy of the application's.
+
+    With a ``store`` (namespace ``"price.server/<endpoint id>"``) what is published and
+    held (prices, block pricing and SE 1.2 values, tariffs with their matrix, thresholds and
+    labels, the last Cancel Tariff) is committed before it is sent or answered, and
+    :meth:`load` takes it back after a restart: one record each (:mod:`zse.price.records`),
+    what is over or cancelled deleted in the same commit, a damaged record quarantined (a
+    warning) and skipped. A commit that fails raises and changes nothing held. The
+    application's :attr:`PriceServerProtocol.attributes` are not stored (set them at start).
     """
 
-    def __init__(self, endpoint: ZclPort, *, clock: Callable[[], int] = system_clock) -> None:
+    def __init__(
+        self,
+        endpoint: ZclPort,
+        *,
+        clock: Callable[[], int] = system_clock,
+        store: Store | None = None,
+        namespace: str | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.clock = clock
+        self.store = store
+        self.namespace = namespace or f"price.server/{endpoint.endpoint_id}"
+        #: What the store holds (the records last committed or loaded).
+        self._stored: dict[str, Any] = {}
+        #: Held by a change while it is committed, and by a request while it is answered.
+        self._lock = asyncio.Lock()
         self.protocol = PriceServerProtocol()
         self.schedule: PriceSchedule = self.protocol.schedule
         self._served: dict[int, object] = {}
@@ -107,6 +133,60 @@ class PriceServer:
         self.events = self._stream.events
         self._requests: EventStream[CurrentPriceRequested] = EventStream()
         self.on_request = self._requests.on_event
+
+    async def load(self) -> None:
+        """Take back what was published before a restart from the store (nothing without
+        one); await it before :meth:`start`. A record that does not load is quarantined by
+        the store (a warning naming it, never its content) and skipped; what ended while the
+        process was down is deleted from the store."""
+        if self.store is None:
+            return
+        async with self._lock:
+            now = self.clock()
+            loaded = await self.store.load_with(self.namespace, functools.partial(self._load, now))
+            self._stored = loaded
+            await self._write(self.protocol.records(now))
+
+    def _load(
+        self, now: int, stored: dict[str, Any], on_bad: Callable[[RecordError], None]
+    ) -> dict[str, Any]:
+        """Restore the records; those that loaded (what the store still holds after the
+        bad ones are set aside)."""
+        bad: list[RecordError] = []
+
+        def set_aside(error: RecordError) -> None:
+            bad.append(error)
+            on_bad(error)
+
+        self.protocol.restore(stored, now, namespace=self.namespace, on_bad=set_aside)
+        return {key: value for key, value in stored.items() if key not in {e.key for e in bad}}
+
+    async def _write(self, records: dict[str, Any]) -> None:
+        """Commit what changed from the records stored to ``records``, in one transaction."""
+        assert self.store is not None
+        batch, changed = Batch(), False
+        for key in self._stored.keys() - records.keys():
+            batch.delete(self.namespace, key)
+            changed = True
+        for key, value in records.items():
+            if self._stored.get(key) != value:
+                batch.put(self.namespace, key, value)
+                changed = True
+        if changed:
+            await self.store.commit(batch)
+        self._stored = records
+
+    async def _change(self, change: Callable[[PriceServerProtocol, int], Step]) -> Step:
+        """``change`` made to the protocol at now, committed first with a store: tried on a
+        copy, whose records are committed, then made (a commit that fails changes nothing;
+        a request waits until it is made)."""
+        async with self._lock:
+            now = self.clock()
+            if self.store is not None:
+                trial = copy.deepcopy(self.protocol)
+                change(trial, now)
+                await self._write(trial.records(now))
+            return change(self.protocol, now)
 
     def start(self) -> None:
         """Serve the Price cluster on the endpoint, and its attributes (D.4.2.2)."""
@@ -147,9 +227,9 @@ class PriceServer:
         Conversion Factor, Calorific Value). The attributes it sets are served."""
         to = None if dst is None else Destination.of(dst, dst_ep, dst_mode)
         if isinstance(event, PriceEvent):
-            step = self.protocol.publish(event, self.clock(), to)
+            step = await self._change(lambda core, now: core.publish(event, now, to))
         else:
-            step = self.protocol.publish_value(event, self.clock(), to)
+            step = await self._change(lambda core, now: core.publish_value(event, now, to))
             self.serve_attributes()
         await carry_out(self.endpoint, step, self._stream.emit)
 
@@ -166,7 +246,9 @@ class PriceServer:
         Information, then Publish Price Matrix / Block Thresholds / Tier Labels, each in as
         many commands as one frame takes)."""
         to = None if dst is None else Destination.of(dst, dst_ep, dst_mode)
-        step = self.protocol.publish_tariff(information, self.clock(), to, values)
+        step = await self._change(
+            lambda core, now: core.publish_tariff(information, now, to, values)
+        )
         self.serve_attributes()
         await carry_out(self.endpoint, step, self._stream.emit)
 
@@ -180,12 +262,13 @@ class PriceServer:
     ) -> None:
         """Forget a tariff and, if ``dst`` is given, send Cancel Tariff there."""
         to = None if dst is None else Destination.of(dst, dst_ep, dst_mode)
-        step = self.protocol.cancel_tariff(cancellation, self.clock(), to)
+        step = await self._change(lambda core, now: core.cancel_tariff(cancellation, now, to))
         self.serve_attributes()
         await carry_out(self.endpoint, step, self._stream.emit)
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
-        step = _step(self.protocol, msg, self.clock)
+        async with self._lock:  # what is answered is what is stored
+            step = _step(self.protocol, msg, self.clock)
         return await carry_out(self.endpoint, step, self._emit)
 
     def _emit(self, event: PriceAcknowledged | CppEventResponded | CurrentPriceRequested) -> None:

@@ -753,7 +753,8 @@ class EnergyServiceInterface:
             ),
             **ke_options,
         )
-        self.price = PriceServer(port, clock=clock)
+        #: The Price server (SE D.4.2): what it publishes kept in ``store`` across restarts.
+        self.price = PriceServer(port, clock=clock, store=self.store)
         #: The Calendar server (SE 1.2 D.9): TOU calendars, kept in ``store`` across restarts.
         self.calendar = CalendarServer(port, clock=clock, store=self.store)
         self.time = TimeServer(port, clock=clock, zone=time_zone, store=self.store)
@@ -883,6 +884,7 @@ class EnergyServiceInterface:
         await self.endpoint.start()
         self.key_establishment.start()
         self._unfollow.append(self.key_establishment.on_event(self._key_establishment_event))
+        await self.price.load()  # what was published before a restart
         self.price.start()
         self._unfollow.append(self.price.on_event(self._stream.emit))
         await self.calendar.start()
