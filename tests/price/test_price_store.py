@@ -14,6 +14,8 @@ import signal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from tests.price.test_price_block import calorific, factor, period
@@ -22,9 +24,11 @@ from tests.price.test_price_se12_values import bill, billing, co2, conversion, c
 from tests.price.test_price_tariffs import get, information, labels, matrix, thresholds
 from tests.services.test_supply_told import MeterPort
 from tests.store.helpers import killed_itself
+from tests.store.test_loader_shapes import JSON, PROPERTY
 from zse.errors import StoreError
 from zse.price import PriceMatrix, TariffCancellation, TierLabels
 from zse.price.service import PriceServer, _step
+from zse.records import RecordError
 from zse.store import Batch, Store
 
 START = 800_000_000
@@ -195,3 +199,39 @@ async def test_a_commit_that_fails_changes_nothing_held(tmp_path) -> None:
     assert answer(server, "get_current_price", command_options=0).status == (
         foundation.Status.NOT_FOUND
     )
+
+
+def valid_records() -> dict[str, Any]:
+    """The records of a server that published everything (:func:`publish_everything`)."""
+
+    async def published() -> dict[str, Any]:
+        server = PriceServer(MeterPort(9), clock=lambda: START)
+        await publish_everything(server)
+        return server.protocol.records(START)
+
+    return asyncio.run(published())
+
+
+VALID = valid_records()
+
+
+@PROPERTY
+@given(
+    st.dictionaries(st.sampled_from(sorted(VALID)) | st.text(max_size=12), JSON, max_size=4),
+    st.dictionaries(st.sampled_from(sorted(VALID)), st.sampled_from(["value", "price", "start"])),
+)
+def test_any_record_loads_or_is_reported_never_a_crash(changed, emptied) -> None:
+    """Arbitrary JSON under any key, or a record with a field taken away: each loads or is
+    handed to on_bad (a RecordError naming it), the others load; nothing else is raised."""
+    records = {**VALID, **changed}
+    for key, name in emptied.items():
+        if isinstance(records[key], dict) and name in records[key]:
+            records[key] = {k: v for k, v in records[key].items() if k != name}
+    bad: list[RecordError] = []
+    protocol = PriceServer(MeterPort(9), clock=lambda: START).protocol
+    protocol.restore(records, START, namespace=NAMESPACE, on_bad=bad.append)
+    assert all(e.namespace == NAMESPACE and e.key in records for e in bad)
+    untouched = set(VALID) - set(changed) - set(emptied)
+    kept = protocol.records(START)
+    tariff_values = ("matrix/", "thresholds/", "labels/")  # go with their tariff's record
+    assert {k for k in untouched if not k.startswith(tariff_values)} <= set(kept)
