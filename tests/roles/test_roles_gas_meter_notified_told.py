@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import zigpy.types as t
@@ -18,6 +16,7 @@ import zigpy.types as t
 from tests.roles.han_builder import build
 from tests.roles.test_roles_gas_meter_mirror import GAS_EUI, NAMESPACE, meter
 from tests.services.test_prepayment_told import PrepayPort
+from tests.store.helpers import killed_itself
 from zse.metering.mirroring import MirrorServer
 from zse.metering.notification import FUNCTIONAL_FLAGS, FunctionalFlag, NotifiedMessageRequested
 from zse.sim import Air
@@ -66,15 +65,7 @@ async def restarted(path: Path) -> list[object]:
 
 
 def test_a_request_stored_then_killed_is_told_after_the_restart(tmp_path) -> None:
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr
-    assert child.stdout.strip() == "told"
+    assert killed_itself(CHILD, str(tmp_path)).strip() == "told"
     told = asyncio.run(restarted(tmp_path / "han.db"))
     gas = t.EUI64.convert(GAS_EUI)
     assert [(type(e), e.device, e.attribute, e.flags) for e in told] == [  # type: ignore[attr-defined]

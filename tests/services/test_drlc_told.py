@@ -5,13 +5,10 @@ process killed in between tells it after its restart (the device does not repeat
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 
 from tests.services.test_server_records import event
 from tests.services.test_start_order import Port, frame
+from tests.store.helpers import killed_itself
 from zse.drlc.core import StatusReport
 from zse.drlc.protocol import report_payload, unsigned
 from zse.drlc.service import DrlcServer, ReportReceived
@@ -73,16 +70,7 @@ async def restarted(path) -> tuple[Port, list[ReportReceived]]:
 
 def test_a_report_committed_then_killed_is_told_after_the_restart(tmp_path) -> None:
     path = tmp_path / "esi.db"
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-        check=False,
-        timeout=60,
-    )
-    assert out.returncode == -signal.SIGKILL, out.stderr
-    assert out.stdout == "told\n"
+    assert killed_itself(CHILD, str(path)) == "told\n"
     _, told = asyncio.run(restarted(path))
     # told once, as new, at the start; the device's repeat is not new
     assert [(r.device, r.report.event_status, r.new) for r in told] == [

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 from typing import Any
 
 from zigpy.zcl import foundation
 
 from tests.events.test_events_store_failure import FailingStore
 from tests.services.test_start_order import Port, frame
+from tests.store.helpers import killed_itself
 from zse.devmgmt.core import EventConfigurations
 from zse.errors import StoreError
 from zse.events.core import DEFAULT_CONFIGURATION, EventId, LogId
@@ -79,16 +78,7 @@ async def restarted(path: Any) -> tuple[EventsServer, list[object]]:
 
 def test_a_clear_stored_then_killed_is_told_after_the_restart(tmp_path) -> None:
     path = tmp_path / "esi.db"
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-        check=False,
-        timeout=60,
-    )
-    assert out.returncode == -signal.SIGKILL, out.stderr
-    assert out.stdout == "told\n"
+    assert killed_itself(CHILD, str(path)) == "told\n"
     events, told = asyncio.run(restarted(path))
     assert [e.event_id for e in events.log.matching()] == [EventId.EVENT_LOG_CLEARED]
     assert [(type(e), e.log_id, e.cleared, str(e.source_ieee)) for e in told] == [

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 from fractions import Fraction
 from typing import Any
 
 import pytest
 
 from tests.services.test_start_order import Port, frame
+from tests.store.helpers import killed_itself
 from zse.prepayment.core import (
     CreditExhausted,
     LowCredit,
@@ -89,16 +88,7 @@ async def run_until_killed(path: str, what: str) -> None:
 
 
 def killed(path: Any, what: str) -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), what],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-        check=False,
-        timeout=60,
-    )
-    assert out.returncode == -signal.SIGKILL, out.stderr
-    assert out.stdout == "told\n"
+    assert killed_itself(CHILD, str(path), what) == "told\n"
 
 
 async def restarted(path: Any) -> tuple[PrepaymentServer, list[object]]:

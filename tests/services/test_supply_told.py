@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from tests.services.test_start_order import Port
+from tests.store.helpers import killed_itself
 from zse.metering.core import Readings
 from zse.metering.service import MeteringServer
 from zse.metering.supply import (
@@ -83,16 +82,7 @@ async def restarted(path: Any) -> tuple[MeteringServer, list[object]]:
 
 def test_a_supply_turned_off_stored_then_killed_is_told_after_the_restart(tmp_path) -> None:
     path = tmp_path / "esi.db"
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-        check=False,
-        timeout=60,
-    )
-    assert out.returncode == -signal.SIGKILL, out.stderr
-    assert out.stdout == "told\n"
+    assert killed_itself(CHILD, str(path)) == "told\n"
     server, told = asyncio.run(restarted(path))
     assert server.supply is not None
     assert server.supply.status == OFF  # stored before the kill
