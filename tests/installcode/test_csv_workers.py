@@ -171,33 +171,83 @@ def test_a_worker_out_of_memory_is_one_error_line_and_status_1(
     assert (process.returncode, int(said[2])) == (1, rows)
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_during_the_last_write_cuts_nothing(
-    start: Start, devices: Path, complete: bytes, jobs: str, signum: int
-) -> None:
-    """Signalled while the last chunk of rows is written (its first byte read, the rest held
-    up in a full pipe): the output is whole, and the run said "interrupted: standard output
-    ends early" with 128 + the signal; now it ends as a complete run, and says it was
-    signalled after the last row."""
-    process = start("installcode", "--csv", str(devices), "-j", jobs)
+#: A file whose last chunk is full (8 chunks of 4096 rows): known to be the last only once the
+#: next is asked for, and found to be none.
+FULL_CHUNKS = 8 * CHUNK_ROWS
+
+
+@pytest.fixture(scope="module")
+def full_chunks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return device_rows(tmp_path_factory.mktemp("full") / "devices.csv", FULL_CHUNKS)
+
+
+@pytest.fixture(scope="module", params=[ROWS, FULL_CHUNKS], ids=["short-last", "full-last"])
+def last_chunk(
+    request: pytest.FixtureRequest, devices: Path, complete: bytes, full_chunks: Path
+) -> tuple[int, Path, bytes]:
+    """A file of :data:`ROWS` rows (its last chunk short) or of :data:`FULL_CHUNKS`: its row
+    count, path and complete output."""
+    if request.param == ROWS:
+        return ROWS, devices, complete
+    done = run_zse("installcode", "--csv", str(full_chunks), "-j", "1")
+    assert done.returncode == 0, done.stderr
+    return FULL_CHUNKS, full_chunks, done.stdout.encode()
+
+
+def _up_to_the_last_chunk(process: subprocess.Popen[bytes], rows: int, complete: bytes) -> bytes:
+    """The output read up to the first byte of its last chunk of rows, which is then being
+    written (the rest held up in a full pipe)."""
     assert process.stdout is not None
     lines = complete.splitlines(keepends=True)
-    last = len(b"".join(lines[: 1 + (ROWS // CHUNK_ROWS) * CHUNK_ROWS]))  # where it starts
+    last = len(b"".join(lines[: 1 + (rows - 1) // CHUNK_ROWS * CHUNK_ROWS]))  # where it starts
     pipe = fcntl.fcntl(process.stdout, fcntl.F_GETPIPE_SZ)
     assert len(complete) - last > pipe + 1  # the last write cannot end before it is read
     first = b""  # read unbuffered: communicate() reads the descriptor, not a buffer
-    while len(first) <= last:  # up to a byte of the last chunk: it is being written
+    while len(first) <= last:
         first += os.read(process.stdout.fileno(), last + 1 - len(first))
+    return first
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_last_write_cuts_nothing(
+    start: Start, last_chunk: tuple[int, Path, bytes], jobs: str, signum: int
+) -> None:
+    """Signalled while the last chunk of rows is written: the output is whole, and the run
+    said "interrupted: standard output ends early" with 128 + the signal; now it ends as a
+    complete run, and says it was signalled after the last row. A last chunk that is full
+    was not known as the last while it was written with -j 1 (the next was asked for only
+    afterwards): the hostile review of the pool found it."""
+    rows, devices, complete = last_chunk
+    process = start("installcode", "--csv", str(devices), "-j", jobs)
+    first = _up_to_the_last_chunk(process, rows, complete)
     process.send_signal(signum)
     rest, errors = process.communicate(timeout=TIMEOUT)
     name = signal.Signals(signum).name
     said = (
-        f"{ROWS} rows: {ROWS} valid, 0 invalid\n"
+        f"{rows} rows: {rows} valid, 0 invalid\n"
         f"{name} came once every row was written: the output is complete\n"
     )
     assert first + rest == complete
     assert (process.returncode, errors.decode()) == (0, said)
+
+
+def test_workers_stopped_after_their_last_answer_do_not_hang_the_run(
+    start: Start, devices: Path, complete: bytes
+) -> None:
+    """Every answer in (the last chunk being written), the workers are stopped (SIGSTOP, a
+    debugger, a frozen cgroup): the run waited for them to end on their own for ever, and
+    SIGINT and SIGTERM, which once every row is written end nothing, did not end it either;
+    workers with nothing left to do are now killed, stopped or not."""
+    process = start("installcode", "--csv", str(devices), "-j", "2")
+    first = _up_to_the_last_chunk(process, ROWS, complete)
+    workers = _workers(process)
+    assert len(workers) == 2
+    for worker in workers:
+        os.kill(worker, signal.SIGSTOP)
+    rest, errors = process.communicate(timeout=TIMEOUT)
+    assert first + rest == complete
+    assert (process.returncode, errors.decode()) == (0, f"{ROWS} rows: {ROWS} valid, 0 invalid\n")
 
 
 def test_no_valid_row_leaves_the_output_file_as_it_was(tmp_path: Path) -> None:

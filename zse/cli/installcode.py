@@ -29,7 +29,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from multiprocessing import resource_tracker
+from multiprocessing import forkserver, resource_tracker
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import BinaryIO, TextIO, TypeAlias, TypeVar
@@ -165,19 +165,19 @@ def _checked(check: Callable[[Chunk], Checked], chunk: Chunk) -> tuple[str, obje
 
 
 @contextlib.contextmanager
-def _ctrl_c_blocked() -> Iterator[None]:
-    """SIGINT and SIGHUP (:data:`_FROM_THE_TERMINAL`) blocked in this thread for the block,
-    then delivered: a process started in it (a worker, the forkserver its workers are forked
-    from, multiprocessing's resource tracker) starts with them blocked, inherited through fork
-    and exec, so it cannot be interrupted before :func:`_leave_ctrl_c_to_the_parent` runs (a
-    Ctrl-C then printed a worker's traceback), and the resource tracker, which ignores SIGINT
+def _ctrl_c_blocked(*more: int) -> Iterator[None]:
+    """SIGINT and SIGHUP (:data:`_FROM_THE_TERMINAL`), and ``more``, blocked in this thread for the
+    block, then delivered: a process started in it (a worker, the forkserver its workers are
+    forked from, multiprocessing's resource tracker) starts with them blocked, inherited through
+    fork and exec, so it cannot be interrupted before :func:`_leave_ctrl_c_to_the_parent` runs
+    (a Ctrl-C then printed a worker's traceback), and the resource tracker, which ignores SIGINT
     and SIGTERM only, outlives a closed terminal's SIGHUP (it was killed by it: the parent
     warned "resource_tracker: process died unexpectedly", its successor printed a KeyError
     traceback for each of the pool's semaphores)."""
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on POSIX
         yield
         return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, set(_FROM_THE_TERMINAL))
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {*_FROM_THE_TERMINAL, *more})
     try:
         yield
     finally:
@@ -233,13 +233,21 @@ def _start_worker(
     pipe shared with another worker), this process keeping only its own end."""
     here, there = context.Pipe()
     process = context.Process(target=_work, args=(there, check), name=name, daemon=True)  # type: ignore[attr-defined]
+    forked = context.get_start_method() == "forkserver"
     try:
         # The resource tracker first, in a block of its own: the forkserver's start starts it,
         # and it unblocks SIGINT and SIGTERM once it runs (not the mask it found), so the
         # forkserver, and every worker after it, started with Ctrl-C let in.
         with _ctrl_c_blocked():
             resource_tracker.ensure_running()
-        with _ctrl_c_blocked():  # the first start starts the forkserver
+        if forked:  # then the forkserver, in a block of its own too (see below)
+            with _ctrl_c_blocked():
+                forkserver.ensure_running()
+        # SIGTERM too, when the worker is forked by the forkserver (it has the forkserver's
+        # mask, not this one): one that came between the fork and the worker's data, which
+        # the worker then never had, had it print multiprocessing's traceback ("EOFError:
+        # Ran out of input") beside the one error line.
+        with _ctrl_c_blocked(*((signal.SIGTERM,) if forked else ())):
             process.start()
     except BaseException:
         here.close()
@@ -255,13 +263,12 @@ def _pool_map(
     """An ordered map over up to ``jobs`` worker processes (:func:`_work`): chunks are handed
     round the workers in turn, :data:`_HELD` at a time each, and their answers taken in the
     same order. A worker's failure is :class:`_WorkerFailed`; the workers end with the map
-    (their connections closed; killed when it stopped early), or on their own once this
-    process is gone, however it ended."""
+    (their connections closed, and killed), or on their own once this process is gone,
+    however it ended."""
 
     def chunk_map(check: Callable[[Chunk], Checked], chunks: Iterable[Chunk]) -> Iterator[Checked]:
         context = _pool_context()
         workers: list[_Worker] = []
-        finished = False
         try:
             todo = iter(chunks)
             turns: deque[_Worker] = deque()  # a worker for each chunk handed, in their order
@@ -281,12 +288,12 @@ def _pool_map(
                     turns.append(worker)
                     break
                 yield checked  # type: ignore[misc]
-            finished = True
         finally:
             for worker in workers:
                 worker.connection.close()  # end of file: an idle worker ends
-                if not finished:  # stopped early: a chunk being checked is not wanted
-                    worker.process.kill()
+                # and killed: a chunk it still checks is not wanted, and one with nothing
+                # left to do may not end on its own (stopped by SIGSTOP: waited for ever)
+                worker.process.kill()
             for worker in workers:
                 worker.process.join()
 
@@ -327,18 +334,25 @@ class _Progress:
     def tracked(
         self, chunk_map: Callable[..., Iterable[Checked]]
     ) -> Callable[..., Iterable[Checked]]:
-        """``chunk_map`` counting the chunks it is handed, and knowing the last: a short one
-        (:func:`~zse.device_csv.is_short_chunk`), or the end of them."""
+        """``chunk_map`` counting the chunks it is handed, and knowing the last as it is
+        handed: a short one (:func:`~zse.device_csv.is_short_chunk`), or a full one that
+        nothing follows (the next chunk is read before a full one is handed: ``map``, with
+        ``-j 1``, asks for the next only once this one is written, and a full last chunk
+        was not known as the last while it was written)."""
 
         def tracked_map(
             check: Callable[[Chunk], Checked], chunks: Iterable[Chunk]
         ) -> Iterable[Checked]:
             def handed() -> Iterator[Chunk]:
-                for chunk in chunks:
+                todo = iter(chunks)
+                following = next(todo, None)
+                while following is not None:
+                    chunk = following
+                    short = is_short_chunk(chunk)  # type: ignore[arg-type]
+                    following = None if short else next(todo, None)
                     self.handed += 1
-                    self.last_handed = is_short_chunk(chunk)  # type: ignore[arg-type]
+                    self.last_handed = following is None
                     yield chunk
-                self.last_handed = True
 
             return chunk_map(check, handed())
 
