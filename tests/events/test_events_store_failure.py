@@ -15,12 +15,17 @@ from zse.store import Batch, Store
 
 
 class FailingStore(Store):
-    """A store whose next commit fails (a full disk) when ``fail_next`` is set."""
+    """A store whose next commit fails (a full disk) when ``fail_next`` is set; after
+    ``let_through`` more commits when that is set too (a store failing now and then: a
+    database connection lost between two commits)."""
 
     fail_next = False
+    let_through = 0
 
     async def commit(self, batch: Batch) -> list[int]:
-        if self.fail_next:
+        if self.fail_next and self.let_through:
+            self.let_through -= 1
+        elif self.fail_next:
             self.fail_next = False
             raise StoreError("disk full")
         return await super().commit(batch)

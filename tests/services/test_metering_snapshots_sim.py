@@ -5,10 +5,12 @@ restart and a SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from zigpy.zcl.foundation import Status
@@ -25,6 +27,7 @@ from zse.metering.snapshot_types import (
     MeterSnapshotCause,
     SampleType,
     ScheduleEntry,
+    SnapshotConfirmation,
     TouSnapshot,
     schedule_field,
 )
@@ -33,7 +36,11 @@ from zse.metering.snapshots import (
     start_sampling_request,
     take_snapshot_request,
 )
+from zse.metering.supply import OFF
+from zse.metering.wire import Metering
+from zse.se.ids import MeteringClientCommand
 from zse.store import Store
+from zse.zcl.codec import decode_command
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
@@ -209,6 +216,19 @@ async def test_sigkill_loses_no_snapshot_it_stored(tmp_path) -> None:
     assert seen == []
 
 
+METER = Destination.device(0x0000, SE_ENDPOINT_ID)
+
+
+async def _answered_failure(
+    endpoint: Any, store: FailingStore, send: Send, *, let_through: int = 0
+) -> None:
+    """Ask the meter ``send`` with the store's next commit but ``let_through`` failing: the
+    answer is FAILURE."""
+    store.fail_next, store.let_through = True, let_through
+    reply = await ask(endpoint, send.command_id, send.payload)
+    assert (reply.payload[0], reply.payload[1]) == (send.command_id, Status.FAILURE)
+
+
 async def test_snapshot_commands_whose_write_fails_keep_nothing(tmp_path) -> None:
     """The store write of a Take Snapshot, a Schedule Snapshot or a Start Sampling fails (a
     full disk): the display is answered FAILURE and nothing is kept (the snapshot, schedule or
@@ -218,21 +238,15 @@ async def test_snapshot_commands_whose_write_fails_keep_nothing(tmp_path) -> Non
     store = await FailingStore.open(tmp_path / "meter.db")
     OPEN.append(store)
     server, endpoint, clock = await han(83, store=store)
-    meter = Destination.device(0x0000, SE_ENDPOINT_ID)
-
-    async def failed(send: Send) -> None:
-        store.fail_next = True
-        reply = await ask(endpoint, send.command_id, send.payload)
-        assert (reply.payload[0], reply.payload[1]) == (send.command_id, Status.FAILURE)
-
+    failed = functools.partial(_answered_failure, endpoint, store)
     await server.start()
     await server.feed(Readings(summation_delivered=10))
     kept = await server.take_snapshot(MeterSnapshotCause.General)  # stored: the one to keep
     stored = server.snapshots.record()
-    await failed(take_snapshot_request(meter))
+    await failed(take_snapshot_request(METER))
     entry = ScheduleEntry(1, clock() + 60, schedule_field(1, FREQUENCY_DAY), 4, 1)
-    await failed(schedule_snapshot_request(meter, 5, [entry]))
-    await failed(start_sampling_request(meter, 6, sample_type=SampleType.Consumption_Delivered))
+    await failed(schedule_snapshot_request(METER, 5, [entry]))
+    await failed(start_sampling_request(METER, 6, sample_type=SampleType.Consumption_Delivered))
     store.fail_next = True
     with pytest.raises(StoreError):
         await server.take_snapshot(MeterSnapshotCause.Change_Of_Tenancy)
@@ -243,4 +257,39 @@ async def test_snapshot_commands_whose_write_fails_keep_nothing(tmp_path) -> Non
     record = (await store.load(server.namespace))["snapshots"]
     assert [s[0] for s in record["snapshots"]] == [kept.snapshot_id + 1, kept.snapshot_id]
     assert (record["schedules"], record["sessions"]) == ([], [])
+    await server.stop()
+
+
+async def test_a_command_and_what_it_changed_are_stored_in_one_commit(tmp_path) -> None:
+    """A Take Snapshot on a meter with supply control whose supply change is not yet stored
+    (its write failed) stores the snapshot and the supply together: with its snapshot
+    committed on its own, then the supply in a commit that failed (a store failing now and
+    then), the display was answered FAILURE and the snapshot put back in memory, but the
+    store kept it, and a restart brought it back. The hostile review of the snapshot
+    put-back found it. Its next commit failing, the command keeps nothing, in memory or in
+    the store."""
+    store = await FailingStore.open(tmp_path / "meter.db")
+    OPEN.append(store)
+    server, endpoint, _ = await han(84, store=store, supply=True)
+    await server.start()
+    await server.feed(Readings(summation_delivered=10))
+    await server.take_snapshot(MeterSnapshotCause.General)
+    stored = server.snapshots.record()
+    store.fail_next = True
+    with pytest.raises(StoreError):  # the supply's change stays to be stored
+        await server.change_supply(OFF)
+    await _answered_failure(endpoint, store, take_snapshot_request(METER))
+    assert server.snapshots.record() == stored
+    assert (await store.load(server.namespace))["snapshots"] == stored
+    store.fail_next, store.let_through = True, 1  # the commit after the command's fails
+    send = take_snapshot_request(METER)
+    reply = await ask(endpoint, send.command_id, send.payload)
+    response = (True, MeteringClientCommand.TAKE_SNAPSHOT_RESPONSE)
+    assert (reply.is_cluster_command, reply.command_id) == response, reply.payload.hex()
+    answer, _ = decode_command(Metering, reply.command_id, reply.payload, from_server=True)
+    assert answer.snapshot_confirmation == SnapshotConfirmation.Accepted
+    record = await store.load(server.namespace)
+    assert record["snapshots"] == server.snapshots.record()
+    assert record["snapshots"]["snapshots"][0][0] == answer.snapshot_id
+    assert record["supply"] == server.supply.snapshot()  # type: ignore[union-attr]
     await server.stop()

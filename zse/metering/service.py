@@ -477,10 +477,9 @@ class MeteringServer:
             held = None if supply is None else (supply.snapshot(), supply.changed)
             kept = self._snapshots_before(msg)
             step = self.protocol.handle(msg, now)
-            try:
-                await self._keep_profile(before)
-                await self._keep_snapshots()
-                told = await self._record(step, now)
+            try:  # all the command changed in one commit: none of it stored if it fails
+                told = await self._record(step, now, self._kept(before))
+                self.snapshots.changed = False
             except StoreError:  # answered FAILURE: supply and snapshots as they were, and stored
                 if supply is not None and held is not None:
                     supply.restore(held[0])
@@ -496,11 +495,27 @@ class MeteringServer:
         finally:  # stored: told even when the answer could not be sent
             await self._untold.tell(told)
 
-    async def _record(self, step: Step, now: int) -> list[tuple[int | None, SupplyEvent]]:
-        """Store the reporting records and the supply a step changed, with a ``"told"``
-        journal entry per supply event (before its response is sent), and poll sooner when
-        fast poll was granted; the supply events with their journal seqs (None: no store)."""
+    def _kept(self, before: int) -> Batch:
+        """What a command changed besides :meth:`_record`'s, to store in the same commit:
+        the profile when intervals closed since the open one ended at ``before``, the
+        snapshots, schedules and samples when they changed. In commits of their own, the
+        snapshot of a command whose next commit failed was answered FAILURE, put back in
+        memory, and kept in the store (a restart brought it back)."""
         batch = Batch()
+        if self.store is not None and self.core.interval_end != before:
+            batch.put(self.namespace, _PROFILE_KEY, self.core.snapshot())
+        if self.snapshots.changed:
+            batch.put(self.namespace, _SNAPSHOTS_KEY, self.snapshots.record())
+        return batch
+
+    async def _record(
+        self, step: Step, now: int, batch: Batch | None = None
+    ) -> list[tuple[int | None, SupplyEvent]]:
+        """Store the reporting records and the supply a step changed (with ``batch``, in one
+        commit), with a ``"told"`` journal entry per supply event (before its response is
+        sent), and poll sooner when fast poll was granted; the supply events with their
+        journal seqs (None: no store)."""
+        batch = Batch() if batch is None else batch
         supply_events = [e for e in step.events if isinstance(e, SUPPLY_EVENTS)]
         for event in step.events:
             if isinstance(event, FastPollGranted) and event.new and self.source is not None:
