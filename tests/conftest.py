@@ -67,20 +67,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 #: Real seconds a test may take before it is taken as hung (the slowest take about a minute on
 #: the 2-vCPU CI machine); ``ZSE_TEST_HUNG_AFTER`` sets it (the guard's own test).
 HUNG_AFTER = float(os.environ.get("ZSE_TEST_HUNG_AFTER", "300"))
-#: The directory of the run's hung-test reports, made by the process the run started in and
-#: inherited by its xdist workers: one file each, with the test it is running.
-HUNG_DIR = "ZSE_TEST_HUNG_DIR"
+#: The xdist workers' input naming the directory of the run's hung-test reports, made by the
+#: controller (:func:`pytest_configure_node`): one file per worker, with the test it runs. An
+#: input, not the environment: a pytest that a test runs would write into it too.
+HUNG_DIR = "zse_hung_dir"
 _hung: dict[str, Any] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if HUNG_DIR not in os.environ:  # the run's first process: its workers find it set
-        os.environ[HUNG_DIR] = tempfile.mkdtemp(prefix="zse-hung-")
-        _hung["made"] = os.environ[HUNG_DIR]
+    if not hasattr(config, "workerinput"):  # tests may run here: where a hang is said
+        # a copy of standard error as it is now, before pytest captures it around each test
+        _hung["stderr"] = open(os.dup(2), "w", encoding="utf-8")  # noqa: SIM115 - the run's
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook, absent with -p no:xdist
+def pytest_configure_node(node: Any) -> None:
+    """The xdist controller: its workers' hung-test reports in a directory of the run's."""
+    if "made" not in _hung:
+        _hung["made"] = tempfile.mkdtemp(prefix="zse-hung-")
+    node.workerinput[HUNG_DIR] = _hung["made"]
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The stacks of the tests that hung (:func:`hung_test_ends`), after the failures."""
+    """The stacks of the tests that hung in the workers (:func:`hung_test_ends`), after the
+    failures."""
     made = _hung.get("made")
     if made is None:
         return
@@ -89,13 +99,26 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         if text:
             terminalreporter.section("hung test", sep="=")
             terminalreporter.write(text)
-    shutil.rmtree(made, ignore_errors=True)
 
 
-def _hung_file() -> Any:
-    """This process's hung-test report, opened once (faulthandler writes it from C)."""
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The reports' directory removed however the run ended (``--markers`` has no summary)."""
+    made = _hung.pop("made", None)
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
+    stderr = _hung.pop("stderr", None)
+    if stderr is not None:
+        stderr.close()
+
+
+def _hung_file(config: pytest.Config) -> Any:
+    """Where this process says a hung test (faulthandler writes it from C): its report in the
+    controller's directory for an xdist worker, opened once; else standard error."""
+    made = getattr(config, "workerinput", {}).get(HUNG_DIR)
+    if made is None:
+        return _hung["stderr"]
     if "file" not in _hung:
-        path = Path(os.environ[HUNG_DIR]) / f"{os.getpid()}.txt"
+        path = Path(made) / f"{os.getpid()}.txt"
         _hung["file"] = path.open("w", encoding="utf-8")  # the process's, for its life
     return _hung["file"]
 
@@ -103,22 +126,27 @@ def _hung_file() -> Any:
 @pytest.fixture(autouse=True)
 def hung_test_ends(request: pytest.FixtureRequest) -> Iterator[None]:
     """A test still running after :data:`HUNG_AFTER` real seconds ends its process, every
-    thread's stack written first, under the test's name, for the run's summary: a test on the
-    virtual clock awaiting what never comes ran virtual time on for ever (it never failed on
-    its own), and CI stopped at its own limit, saying nothing of where. Under xdist the test
-    is reported failed ("worker crashed while running") and a new worker runs the rest."""
-    report = _hung_file()
-    report.seek(0)
-    report.truncate()
-    report.write(f"{request.node.nodeid}: still running after {HUNG_AFTER:g} s\n")
-    report.flush()
+    thread's stack written first: a test on the virtual clock awaiting what never comes ran
+    virtual time on for ever (it never failed on its own), and CI stopped at its own limit,
+    saying nothing of where. Under xdist the stacks go, under the test's name, to the run's
+    summary; the test is reported failed ("worker crashed while running") and a new worker
+    runs the rest. In one process (``-p no:xdist``, ``-n 0``) they go to standard error (the
+    test is their innermost frame) as the run ends, with status 1."""
+    report = _hung_file(request.config)
+    named = report is not _hung.get("stderr")
+    if named:
+        report.seek(0)
+        report.truncate()
+        report.write(f"{request.node.nodeid}: still running after {HUNG_AFTER:g} s\n")
+        report.flush()
     faulthandler.dump_traceback_later(HUNG_AFTER, exit=True, file=report)
     try:
         yield
     finally:
         faulthandler.cancel_dump_traceback_later()
-        report.seek(0)
-        report.truncate()
+        if named:
+            report.seek(0)
+            report.truncate()
 
 
 def load_vectors(name: str) -> Any:
