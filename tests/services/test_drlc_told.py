@@ -5,6 +5,7 @@ process killed in between tells it after its restart (the device does not repeat
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests.services.test_server_records import event
 from tests.services.test_start_order import Port, frame
@@ -12,8 +13,10 @@ from tests.store.helpers import killed_itself
 from zse.drlc.core import StatusReport
 from zse.drlc.protocol import report_payload, unsigned
 from zse.drlc.service import DrlcServer, ReportReceived
+from zse.messaging.service import MessagingServer
 from zse.se.ids import DRLC
 from zse.store import Store
+from zse.zcl.frame import ZclMessage
 
 START = 800_000_000
 LCD = "00:0d:6f:00:0d:00:00:51"
@@ -56,6 +59,28 @@ async def publish_and_report(store: Store, listener, *, tell: bool = True) -> Dr
     return server
 
 
+async def held_then_live(
+    path: Any, server_class: Any, cluster: int, held: ZclMessage, live: ZclMessage
+) -> list[Any]:
+    """What a server of ``server_class`` started on the store at ``path`` with ``tell=False``
+    tells: the frame ``held`` taken before its ``tell_untold()`` (told nothing), then
+    ``live`` after it; every event it journalled is then marked told."""
+    told: list[Any] = []
+    async with await Store.open(path) as store:
+        port = Port(9)
+        server = server_class(port, clock=lambda: START, store=store)
+        server.on_event(told.append)
+        await server.start(tell=False)
+        await port.handlers[cluster](held)
+        assert told == []
+        await server.tell_untold()
+        await port.handlers[cluster](live)
+        assert await store.unreported(server.namespace) == []
+        if isinstance(server, MessagingServer):  # its timer (the DRLC server has no stop)
+            server.stop()
+    return told
+
+
 async def restarted(path) -> tuple[Port, list[ReportReceived]]:
     told: list[ReportReceived] = []
     port = Port(9)
@@ -89,16 +114,5 @@ async def test_held_until_told(tmp_path) -> None:
     async with await Store.open(path) as store:
         await publish_and_report(store, told.append, tell=False)  # stopped before telling
     assert told == []
-    told: list[ReportReceived] = []
-    async with await Store.open(path) as store:
-        port = Port(9)
-        server = DrlcServer(port, clock=lambda: START, store=store)
-        server.on_event(told.append)
-        await server.start(tell=False)
-        await port.handlers[DRLC](report_frame(0x02))
-        assert told == []
-        await server.tell_untold()
-        await port.handlers[DRLC](report_frame(0x03))
-        statuses = [r.report.event_status for r in told if r.new]
-        assert await store.unreported(server.namespace) == []
-    assert statuses == [0x01, 0x02, 0x03]
+    told = await held_then_live(path, DrlcServer, DRLC, report_frame(0x02), report_frame(0x03))
+    assert [r.report.event_status for r in told if r.new] == [0x01, 0x02, 0x03]

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from tests.services.test_drlc_told import LCD, START, report_frame
+from tests.services.test_drlc_told import LCD, START, held_then_live, report_frame
 from tests.services.test_server_records import event
 from tests.services.test_start_order import Port, frame
 from zse.drlc.service import DrlcServer, ReportReceived
@@ -138,3 +138,31 @@ async def test_a_confirmation_whose_listener_failed_is_told_again_after_the_rest
         server.stop()
     told: list[MessageConfirmed] = await _restarted(path, MessagingServer)
     assert [c.device for c in told] == [IHD]
+
+
+def _confirmation(ieee: str) -> Any:
+    """``ieee``'s Message Confirmation of message 0x77."""
+    payload = confirmation_payload(Confirmation(message_id=0x77, confirmation_time=START))
+    return frame(MESSAGING, 0x01, payload, from_server=False, ieee=ieee)
+
+
+async def test_held_confirmations_are_told_before_live_ones_each_once(tmp_path) -> None:
+    """Messaging on ``zse.zcl.events.Untold``: a confirmation stored and never told (the ESI
+    killed before it told anyone), then one taken after a start that holds them, are told by
+    ``tell_untold`` in that order, then one taken afterwards as it comes; each once, and
+    none again after a restart. (Making the server tell instead of hold left the suite
+    passing: the DRLC server alone was tested.)"""
+    path = tmp_path / "esi.db"
+    devices = ["00:0d:6f:00:00:00:00:6" + str(n) for n in range(1, 4)]
+    message = Message(message_id=0x77, text="Meter read tomorrow", confirmation_required=True)
+    async with await Store.open(path) as store:
+        port = Port(9)
+        server = MessagingServer(port, clock=lambda: START, store=store)
+        await server.start(tell=False)
+        await server.record(message)
+        await port.handlers[MESSAGING](_confirmation(devices[0]))  # stored, held: never told
+        server.stop()
+    held, live = _confirmation(devices[1]), _confirmation(devices[2])
+    told = await held_then_live(path, MessagingServer, MESSAGING, held, live)
+    assert [c.device for c in told] == devices
+    assert await _restarted(path, MessagingServer) == []
