@@ -22,6 +22,7 @@ from tests.roles.test_roles_esi_registry import price
 from tests.roles.test_roles_prepayment import CODE, METER, PREPAY
 from tests.services.test_messaging_restart import CrashingStore, Killed
 from tests.services.test_metering_server import reports_to
+from zse.errors import StoreError
 from zse.installcode import InstallCode
 from zse.metering.core import Readings
 from zse.metering.service import MeteringServer
@@ -334,6 +335,18 @@ async def test_a_change_supply_whose_write_fails_changes_nothing(tmp_path) -> No
         )  # fmt: skip
         assert reply.payload[1] == S.SUCCESS
         assert meter.supply.status == OFF
+        # the application's own change and count, their writes failing: not made either
+        told: list[object] = []
+        meter.on_event(told.append)
+        for call in (meter.change_supply(ON), meter.count_load_limit()):
+            store.fail_next = True
+            with pytest.raises(StoreError):
+                await call
+        assert (meter.supply.status, meter.supply.load_limit_counter) == (OFF, 0)
+        assert (told, meter.supply.changed) == ([], False)
+        await meter.count_load_limit()  # the next write carries neither
+        stored = (await store.load(meter.namespace))["supply"]
+        assert (stored["utility"], stored["load_limit_counter"]) == (OFF, 1)
     finally:
         await meter.stop()
         await Store.close(store)

@@ -615,6 +615,23 @@ class MeteringServer:
         self._serve_attributes()
         return told
 
+    async def _supply_change(
+        self, change: Callable[[SupplyControl], list[SupplyEvent]]
+    ) -> list[tuple[int | None, SupplyEvent]]:
+        """Make the application's ``change`` to supply control and store it with its events
+        (:meth:`_supply_step`; the caller holds the lock). A store that fails puts the supply
+        back as it was and raises :class:`~zse.errors.StoreError`: the change was kept in
+        memory, served and written with the next commit, its events never told."""
+        supply = self._supply_control()
+        held = (supply.snapshot(), supply.changed)
+        events = change(supply)
+        try:
+            return await self._supply_step(events)
+        except StoreError:
+            supply.restore(held[0])
+            supply.changed = held[1]
+            raise
+
     async def change_supply(
         self,
         status: int,
@@ -625,9 +642,9 @@ class MeteringServer:
     ) -> None:
         """The ESI's Change Supply: the supply to ``status`` (Off 0, Off/Armed 1, On 2) at
         ``at`` (UTC; 0 now, 0xFFFFFFFF cancels the waiting change of the same provider and
-        issuer event id); stored before this returns. :class:`SupplyRefused` as
-        :meth:`SupplyControl.change_supply`."""
-        supply = self._supply_control()
+        issuer event id); stored before this returns (:class:`~zse.errors.StoreError`: not
+        made). :class:`SupplyRefused` as :meth:`SupplyControl.change_supply`."""
+        self._supply_control()
         change = SupplyChange(
             status=status,
             when=at,
@@ -636,8 +653,9 @@ class MeteringServer:
             request_time=self.clock(),
         )
         async with self._lock:
-            events, _ = supply.change_supply(change, self.clock())
-            told = await self._supply_step(events)
+            told = await self._supply_change(
+                lambda supply: supply.change_supply(change, self.clock())[0]
+            )
         self._timer.update()
         await self._untold.tell(told)
 
@@ -652,12 +670,17 @@ class MeteringServer:
         await self._untold.tell(told)
 
     async def count_load_limit(self) -> int:
-        """The application's load limiting acted once more: LoadLimitCounter + 1."""
-        supply = self._supply_control()
+        """The application's load limiting acted once more: LoadLimitCounter + 1 (stored
+        before this returns; :class:`~zse.errors.StoreError`: not counted)."""
+        counted: list[int] = []
+
+        def count(supply: SupplyControl) -> list[SupplyEvent]:
+            counted.append(supply.count_load_limit())
+            return []
+
         async with self._lock:
-            counter = supply.count_load_limit()
-            await self._supply_step([])
-        return counter
+            await self._supply_change(count)
+        return counted[0]
 
 
 def _held(supply: SupplyControl, attribute: int) -> int:
