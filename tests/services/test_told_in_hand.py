@@ -19,6 +19,7 @@ from zse.messaging.protocol import confirmation_payload
 from zse.messaging.service import MESSAGING, Confirmation, MessageConfirmed, MessagingServer
 from zse.se.ids import DRLC
 from zse.store import Store
+from zse.zcl.events import EventStream, Untold
 
 IHD = "00:0d:6f:00:00:00:00:61"
 
@@ -166,3 +167,23 @@ async def test_held_confirmations_are_told_before_live_ones_each_once(tmp_path) 
     told = await held_then_live(path, MessagingServer, MESSAGING, held, live)
     assert [c.device for c in told] == devices
     assert await _restarted(path, MessagingServer) == []
+
+
+async def test_events_held_without_a_store_are_kept_across_a_restart() -> None:
+    """A service without a store, started not telling, stopped and started again before any
+    listener came: what it held was replaced by the (empty) store's read, so lost; kept now,
+    while what a store keeps is read back from it, not held twice."""
+    stream: EventStream[str] = EventStream()
+    marked: list[int] = []
+
+    async def mark(*seqs: int) -> None:
+        marked.extend(seqs)
+
+    untold: Untold[str] = Untold(stream, mark)
+    untold.hold([])
+    await untold.tell([(None, "no store"), (4, "stored")])
+    untold.hold([(4, "stored")])  # the restart: the store still has its entry untold
+    told: list[str] = []
+    stream.on_event(told.append)
+    await untold.tell_untold()
+    assert (told, marked) == (["no store", "stored"], [4])

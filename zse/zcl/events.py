@@ -134,8 +134,10 @@ class Untold(Generic[E]):
 
     def hold(self, untold: Iterable[tuple[int | None, E | None]]) -> None:
         """Hold ``untold`` (read before the service takes any command) and every event
-        :meth:`tell` is given until :meth:`tell_untold`."""
-        self._held = list(untold)
+        :meth:`tell` is given until :meth:`tell_untold`. Events still held from before that
+        no store keeps (seq None: a service without a store, stopped and started again) stay
+        held, first; those with a seq are in ``untold`` again, read back from the store."""
+        self._held = [held for held in self._held if held[0] is None] + list(untold)
         self._telling = False
 
     async def tell_untold(self) -> None:
