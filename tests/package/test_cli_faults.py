@@ -336,6 +336,9 @@ def test_an_unexpected_error_is_one_line_naming_where_it_was_raised() -> None:
         f"ValueError: first second (raised in {__name__}:{line} in deep; -vv logs the traceback)"
     )
     assert unexpected(KeyError(1)) == "KeyError: 1"
+    # an error with no message is its name alone ("error: MemoryError:" for a parent out of
+    # memory, its colon left hanging)
+    assert (unexpected(MemoryError()), unexpected(ValueError(" "))) == ("MemoryError", "ValueError")
 
 
 @pytest.mark.parametrize(

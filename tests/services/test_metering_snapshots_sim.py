@@ -295,3 +295,24 @@ async def test_a_command_and_what_it_changed_are_stored_in_one_commit(tmp_path) 
     assert record["snapshots"]["snapshots"][0][0] == answer.snapshot_id
     assert record["supply"] == server.supply.snapshot()  # type: ignore[union-attr]
     await server.stop()
+
+
+async def test_a_scheduled_snapshot_whose_write_failed_is_stored_at_stop(tmp_path) -> None:
+    """A snapshot the schedule took, its write failing (a full disk for a moment), was kept in
+    memory for the next write, and lost if a clean stop came first: the stop stores it (with
+    the profile it already stored)."""
+    store = await FailingStore.open(tmp_path / "esi.db")
+    OPEN.append(store)
+    server, endpoint, clock = await han(64, source=Load(), store=store)
+    await server.start()
+    client = display(endpoint, clock)
+    entry = ScheduleEntry(1, clock() + 60, schedule_field(1, FREQUENCY_DAY), 4, 1)
+    assert await schedule_snapshot(endpoint, client.meter, 1, [entry]) == {1: 0}
+    store.fail_next = True
+    await asyncio.sleep(61)  # taken at its time, its write failing (logged)
+    assert [s.cause for s in server.snapshots.snapshots] == [1 | SCHEDULED]
+    assert (await store.load(server.namespace))["snapshots"]["snapshots"] == []
+    await server.stop()
+    stored = (await store.load(server.namespace))["snapshots"]
+    assert stored == server.snapshots.record()
+    assert [s[2] for s in stored["snapshots"]] == [1 | SCHEDULED]

@@ -148,7 +148,8 @@ def _fault(exc: BaseException) -> None:
     logging.getLogger("zse.cli").debug("the command failed", exc_info=exc)
     message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
-    said = message if isinstance(exc, ZseError) else f"{type(exc).__name__}: {message}"
+    name = type(exc).__name__
+    said = message if isinstance(exc, ZseError) else f"{name}: {message}" if message else name
     line = " ".join(f"{said}{where}".split())  # zse's errors say what and where already
     _fail_quietly(line[:500], 1)
 

@@ -27,7 +27,8 @@ def unexpected(exc: BaseException) -> str:
     its class, its message and where it was raised, so that a report of that line alone (a
     CI log without ``-vv``) says where to look; ``-vv`` logs the whole traceback. "Where" is
     the innermost frame's module, line and function: names only, never a value."""
-    said = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever the message
+    name = type(exc).__name__  # and its message, if it has one ("error: MemoryError:" had not)
+    said = " ".join(f"{name}: {exc}".split()) if str(exc).strip() else name  # one line
     where = _origin(exc.__traceback__)
     return f"{said} (raised in {where}; -vv logs the traceback)" if where else said
 

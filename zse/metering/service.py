@@ -294,18 +294,34 @@ class MeteringServer:
     async def stop(self) -> None:
         """Stop serving, polling and reporting; the readings held are stored with the profile
         (otherwise they are stored when an interval closes: a restart would show the register
-        as it was then, up to a profile interval old, until the source is read again). A store
-        that fails here is logged: what was stored before stays."""
+        as it was then, up to a profile interval old, until the source is read again), and the
+        snapshots, samples and supply state a failed write left to store (a scheduled snapshot
+        was lost at a clean stop). A store that fails here is logged: what was stored before
+        stays."""
         for remove in self._removers:
             remove()
         self._removers = []
         await self._timer.stop()
-        if self.store is not None and self._begun:
-            try:
-                async with self._lock:
-                    await self._store_profile()
-            except StoreError as exc:
-                LOGGER.warning("the meter's readings not stored at stop: %s", exc)
+        if self.store is None:
+            return
+        batch = Batch()
+        if self._begun:
+            batch.put(self.namespace, _PROFILE_KEY, self.core.snapshot())
+        if self.snapshots.changed:
+            batch.put(self.namespace, _SNAPSHOTS_KEY, self.snapshots.record())
+        if self.supply is not None and self.supply.changed:
+            batch.put(self.namespace, _SUPPLY_KEY, self.supply.snapshot())
+        if not len(batch):
+            return
+        try:
+            async with self._lock:
+                await self.store.commit(batch)
+        except StoreError as exc:
+            LOGGER.warning("the meter's readings not stored at stop: %s", exc)
+            return
+        self.snapshots.changed = False
+        if self.supply is not None:
+            self.supply.changed = False
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
         """The profile snapshot and the reporting records, checked; a bad one is handed to
