@@ -302,26 +302,12 @@ class MeteringServer:
             remove()
         self._removers = []
         await self._timer.stop()
-        if self.store is None:
-            return
-        batch = Batch()
-        if self._begun:
-            batch.put(self.namespace, _PROFILE_KEY, self.core.snapshot())
-        if self.snapshots.changed:
-            batch.put(self.namespace, _SNAPSHOTS_KEY, self.snapshots.record())
-        if self.supply is not None and self.supply.changed:
-            batch.put(self.namespace, _SUPPLY_KEY, self.supply.snapshot())
-        if not len(batch):
-            return
         try:
             async with self._lock:
-                await self.store.commit(batch)
+                await self._record(Step(), self.clock(), self._kept(None))  # the supply too
+                self.snapshots.changed = False
         except StoreError as exc:
             LOGGER.warning("the meter's readings not stored at stop: %s", exc)
-            return
-        self.snapshots.changed = False
-        if self.supply is not None:
-            self.supply.changed = False
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
         """The profile snapshot and the reporting records, checked; a bad one is handed to
@@ -511,14 +497,16 @@ class MeteringServer:
         finally:  # stored: told even when the answer could not be sent
             await self._untold.tell(told)
 
-    def _kept(self, before: int) -> Batch:
+    def _kept(self, before: int | None) -> Batch:
         """What a command changed besides :meth:`_record`'s, to store in the same commit:
-        the profile when intervals closed since the open one ended at ``before``, the
-        snapshots, schedules and samples when they changed. In commits of their own, the
+        the profile when intervals closed since the open one ended at ``before`` (None: at
+        stop, with the readings held, once a reading was taken), the snapshots, schedules
+        and samples when they changed. In commits of their own, the
         snapshot of a command whose next commit failed was answered FAILURE, put back in
         memory, and kept in the store (a restart brought it back)."""
         batch = Batch()
-        if self.store is not None and self.core.interval_end != before:
+        closed = self._begun if before is None else self.core.interval_end != before
+        if self.store is not None and closed:
             batch.put(self.namespace, _PROFILE_KEY, self.core.snapshot())
         if self.snapshots.changed:
             batch.put(self.namespace, _SNAPSHOTS_KEY, self.snapshots.record())
