@@ -197,6 +197,31 @@ def test_a_supply_interrupted_for_credit_stays_off_whatever_else_asks() -> None:
     assert supply.set_credit_interrupted(False, T0 + 4) == []  # the utility's off stays
 
 
+def test_the_credits_interruption_is_stored_with_the_supply() -> None:
+    """The interruption changes the stored state (the meter writes it); the same state told
+    again (the ESI does at start) changes and tells nothing; a record from before it was
+    stored reads as not interrupted; a record whose interruption is not a boolean does not
+    read."""
+    supply = SupplyControl()
+    assert supply.set_credit_interrupted(True, T0)
+    assert supply.changed
+    supply.changed = False
+    again = SupplyControl()
+    again.restore(supply.snapshot())
+    assert again.status == OFF
+    assert again.set_credit_interrupted(True, T0 + 1) == []
+    assert not again.changed
+    old = {k: v for k, v in supply.snapshot().items() if k != "credit_interrupted"}
+    older = SupplyControl()
+    older.restore(old)
+    assert older.status == ON
+    supply.change_supply(change(OFF), T0)
+    assert supply.set_credit_interrupted(False, T0 + 2) == []  # the utility's Off stays
+    assert supply.changed  # but the interruption's end is stored
+    with pytest.raises(Mismatch):
+        SupplyControl().restore({**supply.snapshot(), "credit_interrupted": 1})
+
+
 def test_a_cancel_or_an_older_issue_not_kept_gets_a_default_response_even_asked_to_acknowledge():
     """A Change Supply that implements nothing answers SUCCESS in a Default Response and
     sends no Supply Status Response, then or later, though its acknowledge bit is set: a

@@ -220,6 +220,41 @@ async def test_a_display_that_asked_hears_the_supply_status_change_after_a_resta
         await close(han)
 
 
+async def test_a_credit_cut_off_is_told_once_not_again_at_each_restart(tmp_path) -> None:
+    """Credit runs out: the supply goes Off and SupplyChanged (cause "credit") is told once.
+    The ESI restarts on the same store (twice): the supply is still Off, stored with the
+    supply, and nothing is told again (before, the meter did not store the credit's
+    interruption and the account's state told at start turned it Off once more). Restarted
+    without a prepay account, nothing interrupts the supply for credit: On, told once."""
+    han, ihd, _ = await joined(tmp_path)
+    esi = han.esi
+    try:
+        await esi.publish_price(price(1), device=EUIS["ihd"])
+        assert esi.meter is not None
+        await esi.meter.feed(Readings(summation_delivered=0))
+        await esi.meter.feed(Readings(summation_delivered=40_000))  # 40 kWh at 25 p: credit gone
+        await asyncio.sleep(1)
+        cut = [(e.status, e.before, e.cause) for e in han.events if isinstance(e, SupplyChanged)]
+        assert cut == [(OFF, ON, "credit")]
+        for _ in range(2):
+            heard: list[object] = []
+            again = await restarted(han, listener=heard.append, **esi_options())
+            await asyncio.sleep(1)
+            assert again.meter is not None
+            assert again.meter.supply is not None
+            assert again.meter.supply.status == OFF
+            assert [e for e in heard if isinstance(e, SupplyChanged)] == []
+            assert await ihd.read_supply_status() == OFF
+        heard = []
+        again = await restarted(han, listener=heard.append, meter={**METER, "supply": True})
+        await asyncio.sleep(1)
+        changes = [(e.status, e.before, e.cause) for e in heard if isinstance(e, SupplyChanged)]
+        assert changes == [(ON, OFF, "credit")]
+        assert await ihd.read_supply_status() == ON
+    finally:
+        await close(han)
+
+
 async def test_the_display_may_not_send_the_utilitys_commands_and_garbage_gets_a_status(
     tmp_path,
 ) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.events.test_events_store_failure import FailingStore
 from tests.services.test_start_order import Port
 from tests.store.helpers import killed_itself
+from zse.errors import StoreError
 from zse.metering.core import Readings
 from zse.metering.service import MeteringServer
 from zse.metering.supply import (
@@ -120,6 +122,29 @@ async def test_held_until_told_and_a_listener_that_fails_hears_it_again(tmp_path
     assert again == [SupplyChanged(status=ARMED, before=OFF, cause="credit", time=START)]
     _, after = await restarted(path)
     assert after == []
+
+
+async def test_a_credit_interruption_whose_write_fails_is_not_made(tmp_path) -> None:
+    """The account's interruption cannot be stored (a full disk): StoreError (the ESI leaves
+    the account's event untold: it is told again after a restart), the supply as it was and
+    nothing told; the next time it is stored and told once, and a restart tells nothing."""
+    path = tmp_path / "esi.db"
+    async with await FailingStore.open(path) as store:
+        server = meter(store)
+        told: list[object] = []
+        server.on_event(told.append)
+        await server.start()
+        store.fail_next = True
+        with pytest.raises(StoreError):
+            await server.set_credit_interrupted(True)
+        assert server.supply is not None
+        assert (server.supply.status, server.supply.changed, told) == (ON, False, [])
+        await server.set_credit_interrupted(True)
+        assert told == [SupplyChanged(status=OFF, before=ON, cause="credit", time=START)]
+        await server.stop()
+    again, after = await restarted(path)
+    assert again.supply is not None
+    assert (again.supply.status, after) == (OFF, [])
 
 
 def test_each_supply_event_goes_to_the_journal_and_back() -> None:

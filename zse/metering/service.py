@@ -665,11 +665,13 @@ class MeteringServer:
 
     async def set_credit_interrupted(self, interrupted: bool) -> None:
         """The prepay account interrupted (True) or gave back (False) the supply: Supply
-        Status follows (Off wins, :mod:`zse.metering.supply`). The ESI calls it."""
-        supply = self._supply_control()
+        Status follows (Off wins, :mod:`zse.metering.supply`), stored before this returns
+        (:class:`~zse.errors.StoreError`: not made, the account's event not taken). The ESI
+        calls it."""
         async with self._lock:
-            events = supply.set_credit_interrupted(interrupted, self.clock())
-            told = await self._supply_step(events)
+            told = await self._supply_change(
+                lambda supply: supply.set_credit_interrupted(interrupted, self.clock())
+            )
         self._timer.update()  # Supply Status reported to the devices that asked
         await self._untold.tell(told)
 

@@ -13,8 +13,11 @@ What wins: Off. While credit interrupts the supply, Supply Status is Off whateve
 state; Local Change Supply cannot restore it (NOT_AUTHORIZED), and a Change Supply to On is
 kept as the utility's state but takes effect only when credit comes back (a top-up, emergency
 credit). When credit comes back the supply returns to the utility's state (On unless the
-utility turned it off or armed it meanwhile). The credit state is not stored here: the account
-stores its own, and the ESI tells it again at start.
+utility turned it off or armed it meanwhile). The credit's interruption is stored with the
+supply (:meth:`SupplyControl.snapshot`), so the account's state told again at start (the ESI
+does, the account being the owner) changes nothing and tells nothing when it is the same: a
+cut-off is told once, not once more at each restart. A record from before it was stored (no
+``credit_interrupted``) reads as not interrupted.
 
 Change Supply (D.3.3.3.1.12 in SE 1.4's numbering, as other sources cite it) applies at its
 Implementation Date/Time: 0 is now, 0xFFFFFFFF cancels the waiting one of the same provider and
@@ -64,7 +67,19 @@ from zigpy.zcl import foundation
 
 from zse.errors import ZseError
 from zse.metering.wire import Metering
-from zse.records import STR, Fields, Int, ListOf, MapOf, Mismatch, Opt, TupleOf, Type, check
+from zse.records import (
+    BOOL,
+    STR,
+    Fields,
+    Int,
+    ListOf,
+    MapOf,
+    Mismatch,
+    Opt,
+    TupleOf,
+    Type,
+    check,
+)
 from zse.schedule import CANCEL, NOW, ScheduleFull, schedule, take_due
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
@@ -242,7 +257,8 @@ _SHAPE = Fields(
         "states": MapOf(_STATE, key=int),
         "load_limit_counter": Int(0, 0xFF),
         "threshold": Opt(_THRESHOLD),
-    }
+    },
+    {"credit_interrupted": BOOL},  # stored since 2026-12-07: older records have none
 )
 
 
@@ -358,9 +374,13 @@ class SupplyControl:
     # -- the credit (the prepay account) --------------------------------------------------------
 
     def set_credit_interrupted(self, interrupted: bool, now: int) -> list[SupplyEvent]:
-        """The prepay account interrupted (True) or gave back (False) the supply."""
+        """The prepay account interrupted (True) or gave back (False) the supply; the same
+        state again changes nothing."""
         before = self.status
+        if interrupted == self.credit_interrupted:
+            return []
         self.credit_interrupted = interrupted
+        self.changed = True
         self._tell()
         if self.status == before:
             return []
@@ -497,10 +517,11 @@ class SupplyControl:
     # -- persistence ------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """What a restart keeps (not the credit's interruption: the account keeps that)."""
+        """What a restart keeps."""
         th = self.threshold
         return {
             "utility": self.utility,
+            "credit_interrupted": self.credit_interrupted,
             "pending": [
                 [
                     p.provider_id,
@@ -544,6 +565,7 @@ class SupplyControl:
             )
         threshold = record["threshold"]
         self.utility = record["utility"]
+        self.credit_interrupted = record.get("credit_interrupted", False)
         self.pending = sorted(pending, key=lambda p: (p.when, p.issuer_event_id))[:MAX_PENDING]
         self.states = states
         self.load_limit_counter = record["load_limit_counter"]

@@ -916,8 +916,11 @@ class EnergyServiceInterface:
             await self.prepayment.start(tell=False)
             # a Friendly Credit calendar cancelled or changed is read again at once
             self._unfollow.append(self.calendar.on_event(self.prepayment.calendar_changed))
-            if self.meter is not None and self.meter.supply is not None:  # as the account is
-                await self.meter.set_credit_interrupted(self.prepayment.account.interrupted)
+        if self.meter is not None and self.meter.supply is not None:  # as the account is
+            # (stored with the supply: told only if it differs); no account, no interruption
+            await self.meter.set_credit_interrupted(
+                self.prepayment is not None and self.prepayment.account.interrupted
+            )
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         if self.mirrors is not None:  # the meters' Get Notified Message held like the reports
