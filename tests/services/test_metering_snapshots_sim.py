@@ -36,7 +36,6 @@ from zse.metering.snapshots import (
     start_sampling_request,
     take_snapshot_request,
 )
-from zse.metering.supply import OFF
 from zse.metering.wire import Metering
 from zse.se.ids import MeteringClientCommand
 from zse.store import Store
@@ -262,24 +261,23 @@ async def test_snapshot_commands_whose_write_fails_keep_nothing(tmp_path) -> Non
 
 async def test_a_command_and_what_it_changed_are_stored_in_one_commit(tmp_path) -> None:
     """A Take Snapshot on a meter with supply control whose supply change is not yet stored
-    (one made at its time, whose write failed) stores the
-    snapshot and the supply together: with its snapshot committed on its own, then the supply
-    in a commit that failed (a store failing now and then), the display was answered FAILURE
-    and the snapshot put back in memory, but the store kept it, and a restart brought it
-    back. The hostile review of the snapshot put-back found it. Its next commit failing, the
+    (made on the core itself: a change made at its time whose write fails is no longer kept
+    unstored) stores the snapshot and the supply together: with its snapshot committed on its
+    own, then the supply in a commit that failed (a store failing now and then), the display
+    was answered FAILURE and the snapshot put back in memory, but the store kept it, and a
+    restart brought it back. The hostile review of the snapshot put-back found it. Its next commit failing, the
     command keeps nothing, in memory or in the store."""
     store = await FailingStore.open(tmp_path / "meter.db")
     OPEN.append(store)
-    server, endpoint, clock = await han(84, store=store, supply=True)
+    server, endpoint, _ = await han(84, store=store, supply=True)
     await server.start()
     await server.feed(Readings(summation_delivered=10))
-    await server.change_supply(OFF, at=clock() + 60)
     await server.take_snapshot(MeterSnapshotCause.General)
     stored = server.snapshots.record()
-    store.fail_next = True
-    await asyncio.sleep(61)  # the change made at its time, its write failing: to be stored
     assert server.supply is not None
-    assert (server.supply.status, server.supply.changed) == (OFF, True)
+    server.supply.count_load_limit()  # on the core: changed in memory, to be stored
+    assert server.supply.changed
+    store.fail_next = True
     await _answered_failure(endpoint, store, take_snapshot_request(METER))
     assert server.snapshots.record() == stored
     assert (await store.load(server.namespace))["snapshots"] == stored

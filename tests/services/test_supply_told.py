@@ -17,7 +17,7 @@ from tests.services.test_start_order import Port
 from tests.store.helpers import killed_itself
 from zse.errors import StoreError
 from zse.metering.core import Readings
-from zse.metering.service import MeteringServer
+from zse.metering.service import SUPPLY_RETRY, MeteringServer
 from zse.metering.supply import (
     ARMED,
     OFF,
@@ -145,6 +145,39 @@ async def test_a_credit_interruption_whose_write_fails_is_not_made(tmp_path) -> 
     again, after = await restarted(path)
     assert again.supply is not None
     assert (again.supply.status, after) == (OFF, [])
+
+
+async def test_a_change_at_its_time_whose_write_fails_is_tried_again_and_told_once(
+    tmp_path,
+) -> None:
+    """The utility's Change Supply to Off for later is stored; at its time the store write
+    fails (a full disk): the supply stays On, the change still waiting, nothing told (before,
+    the supply went Off in memory and its SupplyChanged was never journalled nor told). It is
+    tried again SUPPLY_RETRY seconds later: Off, told once, and not again after a restart."""
+    loop = asyncio.get_running_loop()
+    path = tmp_path / "esi.db"
+    async with await FailingStore.open(path) as store:
+        server = MeteringServer(
+            MeterPort(9), clock=lambda: START + int(loop.time()), store=store, supply=True
+        )
+        told: list[object] = []
+        server.on_event(told.append)
+        await server.start()
+        begun = START + int(loop.time())
+        await server.change_supply(OFF, at=begun + 60, provider_id=7, issuer_event_id=1)
+        store.fail_next = True
+        await asyncio.sleep(61)
+        assert server.supply is not None
+        assert (server.supply.status, len(server.supply.pending), told) == (ON, 1, [])
+        await asyncio.sleep(SUPPLY_RETRY)
+        assert server.supply.status == OFF
+        assert told == [
+            SupplyChanged(status=OFF, before=ON, cause="change supply", time=begun + 90)
+        ]
+        await server.stop()
+    again, after = await restarted(path)
+    assert again.supply is not None
+    assert (again.supply.status, again.supply.pending, after) == (OFF, [], [])
 
 
 def test_each_supply_event_goes_to_the_journal_and_back() -> None:

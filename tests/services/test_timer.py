@@ -252,6 +252,38 @@ async def test_a_core_that_raises_is_not_asked_again_until_the_next_input(caplog
     await timer.stop()
 
 
+async def test_a_source_with_retry_is_tried_again_that_much_later(caplog):
+    """A deadline whose callback failed (a store write), the core put back as it was, is tried
+    again ``retry`` seconds later, then every ``retry`` seconds while it fails, and no sooner;
+    another source's deadline meanwhile is not held back; on ZigBee time too."""
+    loop = asyncio.get_running_loop()
+    t0 = utc_clock()
+    tries: list[float] = []
+    other_at = loop.time() + 40
+    other = Alarms(other_at)
+    fired: list[tuple[float, list[float]]] = []
+
+    class PutBack(Alarms):
+        def handle_timeout(self, now: float) -> list[float]:
+            tries.append(loop.time())
+            if len(tries) < 3:
+                raise OSError("disk full")  # nothing applied: still due
+            return super().handle_timeout(now)
+
+    core = PutBack(t0 + 5)
+    timer = Timer("test timer")
+    timer.add(core, recorder(fired), clock=utc_clock, retry=30)
+    timer.add(other, recorder(fired))
+    timer.start()
+    with caplog.at_level(logging.ERROR, logger="zse.zcl.timer"):
+        await asyncio.sleep(100)
+    assert [round(t) for t in tries] == [5, 35, 65]
+    assert [(round(at), due) for at, due in fired] == [(40, [other_at]), (65, [t0 + 5])]
+    assert caplog.text.count("test timer: disk full") == 2
+    assert timer.deadline is None
+    await timer.stop()
+
+
 async def test_the_timeout_takes_the_shells_lock_and_one_runs_at_a_time():
     loop = asyncio.get_running_loop()
     t0 = loop.time()

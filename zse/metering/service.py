@@ -26,7 +26,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 from zigpy.zcl import foundation
 
@@ -97,6 +97,7 @@ from zse.zcl.timer import Afterwards, Timer
 
 __all__ = [
     "METERING",
+    "SUPPLY_RETRY",
     "AttributeUnsupported",
     "FastPollGranted",
     "MeterNotFound",
@@ -147,6 +148,26 @@ def _record(destination: Destination, config: ReportingConfig) -> dict[str, int]
         "max": config.max_interval,
         "change": config.reportable_change or 0,
     }
+
+
+#: Seconds after which a supply change due whose store write failed is tried again (zse's
+#: choice: a disconnection or reconnection is late by at most this while the store recovers).
+SUPPLY_RETRY: Final = 30
+
+
+@dataclass(eq=False)
+class _SupplyDue:
+    """The supply's changes at their time as the timer drives them, each with the supply as
+    it was before it (:meth:`MeteringServer._supply_due` puts it back when the write fails)."""
+
+    protocol: SupplyServerProtocol
+
+    def next_deadline(self) -> int | None:
+        return self.protocol.next_deadline()
+
+    def handle_timeout(self, now: int) -> tuple[tuple[dict[str, Any], bool], Step]:
+        held = self.protocol.control.hold()
+        return held, self.protocol.handle_timeout(now)
 
 
 @dataclass(eq=False)
@@ -251,7 +272,13 @@ class MeteringServer:
         self._timer.add(self._poller, self._polled, clock=clock, lock=self._lock)
         self._timer.add(self.protocol, self._report, clock=clock, lock=self._lock)
         if supply_protocol is not None:
-            self._timer.add(supply_protocol, self._supply_due, clock=clock, lock=self._lock)
+            self._timer.add(
+                _SupplyDue(supply_protocol),
+                self._supply_due,
+                clock=clock,
+                lock=self._lock,
+                retry=SUPPLY_RETRY,
+            )
         self._timer.add(self.snapshots, self._snapshots_due, clock=clock, lock=self._lock)
         self._untold: Untold[_MeterEvent] = Untold(self._stream, self._mark_told)
 
@@ -476,7 +503,7 @@ class MeteringServer:
             now = self.clock()
             before = self.core.interval_end
             supply = self.supply
-            held = None if supply is None else (supply.snapshot(), supply.changed)
+            held = None if supply is None else supply.hold()
             kept = self._snapshots_before(msg)
             step = self.protocol.handle(msg, now)
             try:  # all the command changed in one commit: none of it stored if it fails
@@ -484,8 +511,7 @@ class MeteringServer:
                 self.snapshots.changed = False
             except StoreError:  # answered FAILURE: supply and snapshots as they were, and stored
                 if supply is not None and held is not None:
-                    supply.restore(held[0])
-                    supply.changed = held[1]
+                    supply.put_back(held)
                 if kept is not None:
                     self._put_back_snapshots(kept)
                 raise
@@ -598,11 +624,20 @@ class MeteringServer:
 
     # -- supply control (SE 1.2, zse.metering.supply) -------------------------------------------
 
-    async def _supply_due(self, step: Step) -> Afterwards:
+    async def _supply_due(self, due: tuple[tuple[dict[str, Any], bool], Step]) -> Afterwards:
         """Changes of supply applied at their time: stored with their events, then
         acknowledged, and told once the timer lets the meter's lock go (a listener's work may
-        need it)."""
-        told = await self._record(step, self.clock())
+        need it). A write that fails puts the supply back as it was, the changes still
+        waiting, and raises: the timer logs it and tries again :data:`SUPPLY_RETRY` seconds
+        later (or at the next input), so each change is applied, stored, acknowledged and
+        told once it can be stored, never kept unstored and untold."""
+        held, step = due
+        try:
+            told = await self._record(step, self.clock())
+        except StoreError:
+            assert self.supply is not None
+            self.supply.put_back(held)
+            raise
         self._serve_attributes()
         await self._report(step)  # a send that fails is logged there
         return functools.partial(self._untold.tell, told)
@@ -627,13 +662,12 @@ class MeteringServer:
         back as it was and raises :class:`~zse.errors.StoreError`: the change was kept in
         memory, served and written with the next commit, its events never told."""
         supply = self._supply_control()
-        held = (supply.snapshot(), supply.changed)
+        held = supply.hold()
         events = change(supply)
         try:
             return await self._supply_step(events)
         except StoreError:
-            supply.restore(held[0])
-            supply.changed = held[1]
+            supply.put_back(held)
             raise
 
     async def change_supply(

@@ -540,6 +540,17 @@ class SupplyControl:
             "threshold": None if th is None else _threshold_values(th),
         }
 
+    def hold(self) -> tuple[dict[str, Any], bool]:
+        """The state as it is (and whether it is to be stored), to :meth:`put_back` when what
+        changes it next cannot be stored."""
+        return self.snapshot(), self.changed
+
+    def put_back(self, held: tuple[dict[str, Any], bool]) -> None:
+        """The state :meth:`hold` gave, as it was (a change not stored is not kept, nor
+        written with the next commit)."""
+        self.restore(held[0])
+        self.changed = held[1]
+
     def restore(self, record: Any) -> None:
         """Take a :meth:`snapshot` back; :class:`~zse.records.Mismatch` (nothing changed) for
         one that does not read."""

@@ -55,7 +55,9 @@ class _Source(Generic[_R]):
     on_timeout: OnTimeout[_R]
     clock: Callable[[], float] | None  # None: the core counts in loop seconds
     lock: asyncio.Lock | None
+    retry: float | None = None  # seconds after which a failed deadline is tried again
     failed: float | None = None  # a deadline whose handling raised: left until the next input
+    retry_at: float | None = None  # the loop time the failed deadline is tried again
     converted: tuple[float, float] | None = None  # (deadline, loop time) as last converted
 
 
@@ -68,8 +70,8 @@ class Timer:
     function or a coroutine function), which may give back :data:`Afterwards`: run once the
     lock is let go; one timeout runs at a time, and the timer re-arms when it ends. An exception
     there is logged as one line ``"<what>: <error>"`` at ``level`` and the timer keeps running;
-    a deadline whose ``handle_timeout`` raised is not retried until the next :meth:`update` (no
-    busy loop).
+    a deadline whose ``handle_timeout`` (or ``on_timeout``) raised is not retried until the
+    next :meth:`update` (no busy loop), or ``retry`` seconds later for a source added with one.
     """
 
     def __init__(
@@ -92,9 +94,12 @@ class Timer:
         *,
         clock: Callable[[], float] | None = None,
         lock: asyncio.Lock | None = None,
+        retry: float | None = None,
     ) -> None:
-        """Drive ``core``, whose time is ``clock()`` (None: the event loop's ``time()``)."""
-        self._sources.append(_Source(core, on_timeout, clock, lock))
+        """Drive ``core``, whose time is ``clock()`` (None: the event loop's ``time()``);
+        ``retry``: a deadline whose handling failed, the core still due then, is tried again
+        that many seconds later (loop time) as well as at the next :meth:`update`."""
+        self._sources.append(_Source(core, on_timeout, clock, lock, retry))
 
     @property
     def deadline(self) -> float | None:
@@ -110,7 +115,7 @@ class Timer:
         """Re-read the deadlines and re-arm: call after every input fed to a core. A no-op
         before :meth:`start`; while a timeout runs, the timer re-arms when it ends."""
         for source in self._sources:
-            source.failed = source.converted = None
+            source.failed = source.converted = source.retry_at = None
         self._arm()
 
     def close(self) -> None:
@@ -139,8 +144,10 @@ class Timer:
     def _loop_time(self, source: _Source[Any]) -> float | None:
         """The source's next deadline in loop time: the one conversion between time bases."""
         deadline = source.core.next_deadline()
-        if deadline is None or deadline == source.failed:
+        if deadline is None:
             return None
+        if deadline == source.failed:
+            return source.retry_at
         if source.clock is None:
             return deadline
         if source.converted is None or source.converted[0] != deadline:
@@ -201,8 +208,12 @@ class Timer:
         if source.converted is not None and source.converted[1] <= fired_at:
             source.converted = None  # its timer fired: converted again afterwards
         deadline = source.core.next_deadline()
-        if deadline is None or deadline == source.failed:
+        if deadline is None:
             return None
+        if deadline == source.failed:
+            if source.retry_at is None or fired_at < source.retry_at:
+                return None
+            source.failed = source.retry_at = None  # its time to try again
         # asyncio runs a timer up to its clock resolution early: a loop-time core is due at the
         # time it was armed for.
         loop_now = max(asyncio.get_running_loop().time(), fired_at)
@@ -217,6 +228,8 @@ class Timer:
             self.logger.log(self.level, "%s: %s", self.what, exc)
             if source.core.next_deadline() == deadline:
                 source.failed = deadline
+                if source.retry is not None:
+                    source.retry_at = loop_now + source.retry
             return None
         return outcome
 
