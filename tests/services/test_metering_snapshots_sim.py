@@ -265,8 +265,8 @@ async def test_a_command_and_what_it_changed_are_stored_in_one_commit(tmp_path) 
     unstored) stores the snapshot and the supply together: with its snapshot committed on its
     own, then the supply in a commit that failed (a store failing now and then), the display
     was answered FAILURE and the snapshot put back in memory, but the store kept it, and a
-    restart brought it back. The hostile review of the snapshot put-back found it. Its next commit failing, the
-    command keeps nothing, in memory or in the store."""
+    restart brought it back. The hostile review of the snapshot put-back found it. Its next
+    commit failing, the command keeps nothing, in memory or in the store."""
     store = await FailingStore.open(tmp_path / "meter.db")
     OPEN.append(store)
     server, endpoint, _ = await han(84, store=store, supply=True)
