@@ -250,12 +250,17 @@ def test_workers_stopped_after_their_last_answer_do_not_hang_the_run(
     assert (process.returncode, errors.decode()) == (0, f"{ROWS} rows: {ROWS} valid, 0 invalid\n")
 
 
+def _one_device(tmp_path: Path, code: str) -> tuple[Path, Path]:
+    """A devices CSV of one device with install code ``code``, and where its keys go."""
+    source = tmp_path / "devices.csv"
+    source.write_text(f"eui64,install_code\n001BC50000000001,{code}\n")
+    return source, tmp_path / "keys.csv"
+
+
 def test_no_valid_row_leaves_the_output_file_as_it_was(tmp_path: Path) -> None:
     """Every row invalid (a wrong file, a misprinted batch): ``-o keys.csv`` was replaced by an
     empty file, the previous run's link keys lost for nothing; it is kept now, and said so."""
-    source = tmp_path / "devices.csv"
-    source.write_text("eui64,install_code\n001BC50000000001,83FED3407A932B71\n")
-    out = tmp_path / "keys.csv"
+    source, out = _one_device(tmp_path, "83FED3407A932B71")  # its CRC wrong
     out.write_text(PREVIOUS)
     done = run_zse("installcode", "--csv", str(source), "-o", str(out))
     assert out.read_text() == PREVIOUS
@@ -266,3 +271,19 @@ def test_no_valid_row_leaves_the_output_file_as_it_was(tmp_path: Path) -> None:
         rf"--output {re.escape(str(out))} left as it was: no valid row to write\n",
         done.stderr,
     ), done.stderr
+
+
+def test_workers_that_cannot_start_are_one_error_line(tmp_path: Path) -> None:
+    """No file may be written (a file size limit of 0, as on a full disk), so the forkserver
+    finds no usable temporary directory for its socket: the run was "error:
+    FileNotFoundError: No usable temporary directory ...", the exception's name as for a fault
+    of zse's own. It is said as a worker that cannot start, the output left as it was."""
+    source, out = _one_device(tmp_path, "83FED3407A932B70")
+    done = run_zse("installcode", "--csv", str(source), "-j", "2", "-o", str(out), limit=0)
+    assert done.returncode == 1
+    assert re.fullmatch(
+        r"error: cannot start a worker process: No usable temporary directory found in .*: "
+        rf"--output {re.escape(str(out))} left as it was\n",
+        done.stderr,
+    ), done.stderr
+    assert not out.exists()

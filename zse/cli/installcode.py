@@ -226,12 +226,21 @@ class _Worker:
         return said
 
 
+def _cannot_start(exc: OSError) -> str:
+    return f"cannot start a worker process: {exc.strerror or exc}"
+
+
 def _start_worker(
     context: multiprocessing.context.BaseContext, check: Callable[[Chunk], Checked], name: str
 ) -> _Worker:
     """A worker process started with its own connection (a pipe each: no lock, no queue or
-    pipe shared with another worker), this process keeping only its own end."""
-    here, there = context.Pipe()
+    pipe shared with another worker), this process keeping only its own end. One that
+    cannot be started (no usable temporary directory for the forkserver's socket, no
+    descriptor or process left) is :class:`_WorkerFailed`, said as such."""
+    try:
+        here, there = context.Pipe()
+    except OSError as exc:
+        raise _WorkerFailed(_cannot_start(exc)) from None
     process = context.Process(target=_work, args=(there, check), name=name, daemon=True)  # type: ignore[attr-defined]
     forked = context.get_start_method() == "forkserver"
     try:
@@ -249,6 +258,9 @@ def _start_worker(
         # Ran out of input") beside the one error line.
         with _ctrl_c_blocked(*((signal.SIGTERM,) if forked else ())):
             process.start()
+    except OSError as exc:
+        here.close()
+        raise _WorkerFailed(_cannot_start(exc)) from None
     except BaseException:
         here.close()
         raise
