@@ -27,11 +27,13 @@ from zse.metering.snapshot_types import (
     schedule_field,
 )
 from zse.metering.snapshots import (
+    MAX_PLANNED,
     MAX_SAMPLES,
     MAX_SESSIONS,
     MAX_SNAPSHOTS,
     NO_SAMPLE_ID,
     SnapshotCore,
+    SnapshotsFull,
     get_sampled_data_request,
     get_snapshot_request,
     published_snapshot,
@@ -328,6 +330,54 @@ def test_the_record_round_trips_and_a_bad_one_is_refused() -> None:
     record["sessions"][0][9] = [[T0, 1]] * 4  # more samples than its maximum
     with pytest.raises(Mismatch):
         SnapshotCore(meter().core).restore(record)
+
+
+def test_a_planned_snapshot_is_taken_at_its_time_once_bounded_and_stored() -> None:
+    """A snapshot planned for a change's time is taken then (the register as it is then),
+    once; planned again under its key it moves; dropped, it is not taken; one for now or the
+    past is taken at once; past MAX_PLANNED keys SnapshotsFull changes nothing; the plan is
+    in the record (an older record without it loads; a damaged one does not)."""
+    p = with_snapshots()
+    core = p.snapshots
+    assert core is not None
+    p.core.update(Readings(summation_delivered=5), T0)
+    assert core.plan("tariff/5/7", T0 + 100, 0x40, T0) is None
+    assert core.plan("tariff/5/7", T0 + 50, 0x40, T0) is None  # moved
+    assert core.plan("tenancy", T0 + 80, 0x100, T0) is None
+    assert core.unplan("tenancy")
+    assert not core.unplan("tenancy")
+    now = core.plan("supplier", T0, 0x200, T0)
+    assert now is not None
+    assert now.time == T0
+    assert core.next_deadline() == T0 + 50
+    record = core.record()
+    p.core.update(Readings(summation_delivered=9), T0 + 40)
+    assert core.handle_timeout(T0 + 49) is False
+    assert core.handle_timeout(T0 + 50) is True
+    assert [(s.time, s.cause, s.summation) for s in core.snapshots] == [
+        (T0 + 50, 0x40, 9),
+        (T0, 0x200, 5),
+    ]
+    assert core.next_deadline() is None
+    assert core.handle_timeout(T0 + 100) is False  # once: the move left nothing behind
+    again = SnapshotCore(meter().core)
+    again.restore(record)
+    assert (again.planned, again.record()) == ({"tariff/5/7": (T0 + 50, 0x40)}, record)
+    older = {k: v for k, v in record.items() if k != "planned"}
+    SnapshotCore(meter().core).restore(older)
+    for key in range(MAX_PLANNED - 1):
+        core.plan(f"k{key}", T0 + 200, 1, T0 + 100)
+    core.plan("last", T0 + 200, 1, T0 + 100)
+    with pytest.raises(SnapshotsFull):
+        core.plan("one more", T0 + 200, 1, T0 + 100)
+    assert "one more" not in core.planned
+    core.plan("last", T0 + 300, 1, T0 + 100)  # a key planned already moves
+    for damaged in ([["k", T0]], [[1, T0, 1]], [["k", -1, 1]]):
+        with pytest.raises(Mismatch):
+            SnapshotCore(meter().core).restore({**record, "planned": damaged})
+    too_many = [[f"k{i}", T0, 1] for i in range(MAX_PLANNED + 1)]
+    with pytest.raises(Mismatch):
+        SnapshotCore(meter().core).restore({**record, "planned": too_many})
 
 
 @settings(max_examples=200, deadline=None)

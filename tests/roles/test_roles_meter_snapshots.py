@@ -1,16 +1,20 @@
-"""The ESI's meter takes a snapshot (SE 1.2 Metering) when the ESI publishes a tariff, a change
-of tenancy or a change of supplier, and a display reads it over the air with Get Snapshot.
-Real components, virtual time."""
+"""The ESI's meter takes a snapshot (SE 1.2 Metering) of a tariff, a change of tenancy or a
+change of supplier the ESI publishes, at the change's implementation time (now for one that
+takes effect now), and a display reads it over the air with Get Snapshot. Real components,
+virtual time."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.price.test_price_tariffs import information
-from tests.roles.han_builder import EUIS, close
+from tests.roles.han_builder import EUIS, close, restarted
 from tests.roles.test_roles_esi_meter import joined
 from zse.devmgmt.core import ChangeOfSupplier, ChangeOfTenancy
 from zse.metering.core import Readings
 from zse.metering.service import MeteringClient
 from zse.metering.snapshot_types import MeterSnapshotCause, TouSnapshot
+from zse.price import TariffCancellation
 from zse.se.ids import MeteringAttribute as A
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
@@ -40,5 +44,45 @@ async def test_tariff_tenancy_and_supplier_changes_are_snapshot(tmp_path) -> Non
         got = await client.get_snapshot(cause=CAUSE.Change_Of_Tenancy)
         assert got is not None
         assert (got.cause, got.tou) == (CAUSE.Change_Of_Tenancy, TouSnapshot(summation=4242))
+    finally:
+        await close(han)
+
+
+async def test_a_change_for_later_is_snapshot_when_it_takes_effect_across_a_restart(
+    tmp_path,
+) -> None:
+    """A tariff starting in an hour and a change of tenancy in two: each snapshot is taken at
+    its start, with the register as it is then (before, at publication: the consumption
+    before the change counted after it); the ESI restarts in between (the plan is stored);
+    a cancelled tariff's start is never snapshot; the same tariff published again moves its
+    snapshot."""
+    meter = {"formatting": {A.DIVISOR: 1000}}
+    han = await joined(tmp_path, meter=meter)
+    try:
+        esi = han.esi
+        assert esi.meter is not None
+        now = han.clock()
+        await esi.meter.feed(Readings(summation_delivered=1000))
+        await esi.publish_tariff(information(start_time=now + 3600), device=EUIS["ihd"])
+        await esi.publish_tariff(information(start_time=now + 1800), device=EUIS["ihd"])
+        await esi.publish_tariff(information(tariff_id=8, start_time=now + 600), device=EUIS["ihd"])
+        await esi.cancel_tariff(
+            TariffCancellation(provider_id=5, issuer_tariff_id=8), device=EUIS["ihd"]
+        )
+        tenancy = ChangeOfTenancy(provider_id=5, issuer_event_id=9, implementation_time=now + 7200)
+        await esi.publish_change_of_tenancy(tenancy)
+        assert esi.meter.snapshots.snapshots == []
+        await asyncio.sleep(1200)
+        await esi.meter.feed(Readings(summation_delivered=2000))
+        again = await restarted(han, meter=meter)
+        assert again.meter is not None
+        await asyncio.sleep(600)  # the tariff starts
+        await again.meter.feed(Readings(summation_delivered=3000))
+        await asyncio.sleep(5400)  # the tenancy changes
+        taken = [(s.cause, s.time - now, s.summation) for s in again.meter.snapshots.snapshots]
+        assert taken == [
+            (CAUSE.Change_Of_Tenancy, 7200, 3000),
+            (CAUSE.Change_Of_Tariff_Information, 1800, 2000),
+        ]
     finally:
         await close(han)

@@ -26,7 +26,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from zigpy.zcl import foundation
 
@@ -112,6 +112,7 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 # -- the meter (Metering server, SE D.3.2) ------------------------------------------------------
@@ -573,17 +574,41 @@ class MeteringServer:
 
     async def take_snapshot(self, cause: int) -> Snapshot:
         """Take a snapshot now for ``cause`` (a :class:`~zse.metering.snapshot_types.
-        MeterSnapshotCause`: a change of tariff or of tenancy the ESI saw), stored before
-        this returns; :class:`~zse.errors.StoreError` when it cannot be (none taken)."""
+        MeterSnapshotCause`), stored before this returns; :class:`~zse.errors.StoreError`
+        when it cannot be (none taken)."""
+        return await self._snapshots_change(lambda now: self.snapshots.take(now, cause))
+
+    async def plan_snapshot(self, key: str, at: int, cause: int) -> Snapshot | None:
+        """A snapshot for ``cause`` at ``at``, the implementation time of the change ``key``
+        names (a tariff, a tenancy, a supplier the ESI published): taken now (and returned)
+        when ``at`` is not in the future, else taken by the meter's timer at ``at``
+        (:meth:`SnapshotCore.plan <zse.metering.snapshots.SnapshotCore.plan>`); stored before
+        this returns (:class:`~zse.errors.StoreError`: nothing changed)."""
+        snapshot = await self._snapshots_change(
+            lambda now: self.snapshots.plan(key, at, cause, now)
+        )
+        self._timer.update()
+        return snapshot
+
+    async def unplan_snapshot(self, key: str) -> bool:
+        """Drop the snapshot planned for the change ``key`` (cancelled), stored before this
+        returns; whether one was planned."""
+        dropped = await self._snapshots_change(lambda _now: self.snapshots.unplan(key))
+        self._timer.update()
+        return dropped
+
+    async def _snapshots_change(self, change: Callable[[int], _T]) -> _T:
+        """Make ``change(now)`` to the snapshots and store it, under the meter's lock; put
+        back as it was when the write fails (:class:`~zse.errors.StoreError` raised)."""
         async with self._lock:
             kept = (self.snapshots.record(), self.snapshots.changed)
-            taken = self.snapshots.take(self.clock(), cause)
+            done = change(self.clock())
             try:
                 await self._keep_snapshots()
             except StoreError:
                 self._put_back_snapshots(kept)
                 raise
-        return taken
+        return done
 
     def _snapshots_before(self, msg: ZclMessage) -> tuple[dict[str, Any], bool] | None:
         """What the snapshots and sampling sessions are before ``msg``, when it is a command

@@ -29,6 +29,14 @@ commands of this group:
 - **Get Sampled Data** (0x08): the session's samples at or after the earliest time, at most
   the number asked and what one frame holds, in Get Sampled Data Response; none: NOT_FOUND.
 
+The meter's own snapshots of a change the ESI publishes for later (a tariff, a tenancy, a
+supplier: Meter Snapshot Causes 0x40, 0x100, 0x200) are planned for the change's
+implementation time (:meth:`SnapshotCore.plan`), so that the registers are read when the
+change takes effect, not when it was announced (zse's reading of what such a snapshot is for:
+the consumption before and after the change; the spec text was out of reach); at most
+:data:`MAX_PLANNED`, one per change (the same change published again moves it, a cancelled
+tariff's is dropped).
+
 Snapshots are a ring of :data:`MAX_SNAPSHOTS` (newest kept). Each carries the TOU
 Information Set "No Billing" sub-payload (zse holds no bill): the summation and the tier
 summations the meter holds. Everything is one record (:meth:`SnapshotCore.record`); the shell
@@ -49,7 +57,7 @@ from typing import Any, Final
 
 from zigpy.zcl import foundation
 
-from zse.errors import InvalidFrame
+from zse.errors import InvalidFrame, ZseError
 from zse.metering.core import MeterCore, summation_advance
 from zse.metering.snapshot_types import (
     FREQUENCY_DAY,
@@ -70,7 +78,7 @@ from zse.metering.snapshot_types import (
     TouSnapshot,
 )
 from zse.metering.wire import Metering
-from zse.records import Fields, Int, ListOf, Mismatch, Opt, TupleOf, check
+from zse.records import STR, Fields, Int, ListOf, Mismatch, Opt, TupleOf, check
 from zse.se.frames import max_zcl_payload
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
@@ -81,6 +89,7 @@ from zse.zcl.frame import Send, Step, ZclMessage
 __all__ = [
     "ANY_CAUSE",
     "COMMANDS",
+    "MAX_PLANNED",
     "MAX_SAMPLES",
     "MAX_SCHEDULES",
     "MAX_SESSIONS",
@@ -93,6 +102,7 @@ __all__ = [
     "Snapshot",
     "SnapshotCore",
     "SnapshotSchedule",
+    "SnapshotsFull",
     "get_sampled_data_request",
     "get_snapshot_request",
     "published_snapshot",
@@ -112,6 +122,8 @@ COMMANDS: Final = frozenset(
 CHANGING: Final = frozenset((S.SCHEDULE_SNAPSHOT, S.TAKE_SNAPSHOT, S.START_SAMPLING))
 MAX_SNAPSHOTS: Final = 16
 MAX_SCHEDULES: Final = 4
+#: Snapshots planned for changes published for later (:meth:`SnapshotCore.plan`).
+MAX_PLANNED: Final = 16
 MAX_SESSIONS: Final = 4
 #: The most samples a session keeps (a day of one-minute samples).
 MAX_SAMPLES: Final = 1440
@@ -131,6 +143,10 @@ _NO_BILLING = {
     SnapshotPayloadType.TOU_Information_Set_Received_No_Billing: A.CURRENT_SUMM_RECEIVED,
 }
 _TIERS = 15  # CurrentTier1..15Summation (D.3.2.2.2)
+
+
+class SnapshotsFull(ZseError, ValueError):
+    """:data:`MAX_PLANNED` snapshots are planned already: no other is (nothing changed)."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +241,8 @@ class SnapshotCore:
         self.snapshots: list[Snapshot] = []
         self.schedules: dict[int, SnapshotSchedule] = {}
         self.sessions: dict[int, SamplingSession] = {}
+        #: Snapshots planned for a change's implementation time: key -> (time, cause).
+        self.planned: dict[str, tuple[int, int]] = {}
         self._next_snapshot = 1
         self._next_sample = 1
         self._last_issuer = 0
@@ -266,6 +284,27 @@ class SnapshotCore:
         self._next_snapshot = self._next_snapshot % 0xFFFFFFFF + 1
         self.changed = True
         return snapshot
+
+    def plan(self, key: str, at: int, cause: int, now: int) -> Snapshot | None:
+        """A snapshot for ``cause`` at ``at``, the implementation time of the change ``key``
+        names (e.g. ``"tariff/<provider>/<issuer tariff id>"``): taken now (and returned) when
+        ``at`` is not after ``now``, else planned, replacing what ``key`` planned before.
+        :class:`SnapshotsFull` (nothing changed) past :data:`MAX_PLANNED`."""
+        if at <= now:
+            self.planned.pop(key, None)
+            return self.take(now, cause)
+        if key not in self.planned and len(self.planned) >= MAX_PLANNED:
+            raise SnapshotsFull(f"{MAX_PLANNED} snapshots are planned already")
+        self.planned[key] = (at, cause & 0xFFFFFFFF)
+        self.changed = True
+        return None
+
+    def unplan(self, key: str) -> bool:
+        """Drop the snapshot ``key`` planned (its change cancelled); whether there was one."""
+        if self.planned.pop(key, None) is None:
+            return False
+        self.changed = True
+        return True
 
     def find(self, earliest: int, latest: int, cause: int) -> list[Snapshot]:
         """Snapshots taken in [earliest, latest] with a cause in ``cause`` (0 or 0xFFFFFFFF:
@@ -408,8 +447,9 @@ class SnapshotCore:
     # -- time --------------------------------------------------------------------------------
 
     def next_deadline(self) -> int | None:
-        """The next scheduled snapshot or sample."""
+        """The next scheduled or planned snapshot, or sample."""
         times = [s.next_time for s in self.schedules.values()]
+        times += [at for at, _ in self.planned.values()]
         times += [s.next_time for s in self.sessions.values() if s.next_time is not None]
         return min(times, default=None)
 
@@ -424,6 +464,10 @@ class SnapshotCore:
                 schedule.count += 1
                 schedule.next_time = _occurrence(schedule.entry, schedule.start, schedule.count)
                 self._skip_past(schedule, now + 1)
+        for key, (at, planned) in sorted(self.planned.items(), key=lambda kv: kv[1]):
+            if at <= now:
+                del self.planned[key]
+                self.take(now, planned)
         self._sample_due(now)
         changed = self.changed
         self.changed = before or changed
@@ -573,6 +617,7 @@ class SnapshotCore:
             ],
             "last_issuer": self._last_issuer,
             "next_sample": self._next_sample,
+            "planned": [[key, at, cause] for key, (at, cause) in self.planned.items()],
         }
 
     def restore(self, record: Any) -> None:
@@ -601,6 +646,10 @@ class SnapshotCore:
         self.snapshots = snapshots[: self.capacity]
         self.schedules = schedules
         self.sessions = sessions
+        planned = {key: (at, cause) for key, at, cause in record.get("planned", [])}
+        if len(planned) > MAX_PLANNED:
+            raise Mismatch("more planned snapshots than a meter keeps")
+        self.planned = planned
         self._next_snapshot = record["next_snapshot"]
         self._last_issuer = record["last_issuer"]
         self._next_sample = record["next_sample"]
@@ -642,7 +691,8 @@ RECORD_SHAPE = Fields(
         ),
         "last_issuer": _U32,
         "next_sample": Int(1, 0xFFFE),
-    }
+    },
+    {"planned": ListOf(TupleOf(STR, _U32, _U32))},  # since 2026-12-07
 )
 
 

@@ -505,6 +505,12 @@ class _Target:
         return "broadcast"
 
 
+def _tariff_key(provider_id: int, issuer_tariff_id: int) -> str:
+    """The meter's planned snapshot of one tariff's start (:meth:`MeteringServer.plan_snapshot
+    <zse.metering.service.MeteringServer.plan_snapshot>`)."""
+    return f"tariff/{provider_id}/{issuer_tariff_id}"
+
+
 def _ieee(eui64: object) -> t.EUI64:
     """A device's EUI-64 given as zigpy's :class:`zigpy.types.EUI64` or as printed text (any
     spelling); anything else (an int, bytes) is refused with
@@ -1387,7 +1393,11 @@ class EnergyServiceInterface:
             device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
         )
         await self.price.publish_tariff(tariff, *values)
-        await self._meter_snapshot(MeterSnapshotCause.Change_Of_Tariff_Information)
+        await self._meter_snapshot(
+            MeterSnapshotCause.Change_Of_Tariff_Information,
+            _tariff_key(tariff.provider_id, tariff.issuer_tariff_id),
+            tariff.start_time,
+        )
 
         async def send(to: Destination) -> None:
             await self.price.publish_tariff(
@@ -1413,6 +1423,10 @@ class EnergyServiceInterface:
             device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
         )
         await self.price.cancel_tariff(cancellation)
+        if self.meter is not None:  # its snapshot is not taken when it would have started
+            await self.meter.unplan_snapshot(
+                _tariff_key(cancellation.provider_id, cancellation.issuer_tariff_id)
+            )
 
         async def send(to: Destination) -> None:
             await self.price.cancel_tariff(
@@ -1430,21 +1444,26 @@ class EnergyServiceInterface:
         """Publish a change of tenancy at its implementation time (D.10.2.4.1): stored first
         (a restart keeps it), told to each device that joins or asks (Get Change of Tenancy),
         and sent to ``device`` / ``group`` / ``zigbee_group`` / ``broadcast`` when given."""
-        await self._meter_snapshot(MeterSnapshotCause.Change_Of_Tenancy)
+        await self._meter_snapshot(
+            MeterSnapshotCause.Change_Of_Tenancy, "tenancy", change.implementation_time
+        )
         return await self._publish_device_management(change, "change of tenancy", target)
 
     async def publish_change_of_supplier(
         self, change: ChangeOfSupplier, **target: Any
     ) -> SendResult:
         """Publish a change of supplier (D.10.2.4.2), as :meth:`publish_change_of_tenancy`."""
-        await self._meter_snapshot(MeterSnapshotCause.Change_Of_Supplier)
+        await self._meter_snapshot(
+            MeterSnapshotCause.Change_Of_Supplier, "supplier", change.implementation_time
+        )
         return await self._publish_device_management(change, "change of supplier", target)
 
-    async def _meter_snapshot(self, cause: int) -> None:
-        """The meter's snapshot (SE 1.2 Metering) of a change of tariff, tenancy or supplier,
-        taken when the ESI publishes it (not at its implementation time), if it hosts one."""
+    async def _meter_snapshot(self, cause: int, key: str, at: int) -> None:
+        """The meter's snapshot (SE 1.2 Metering) of a change of tariff, tenancy or supplier
+        (``key``), if the ESI hosts a meter: taken at the change's implementation time ``at``
+        (now when it is 0 or past; the same change published again moves it)."""
         if self.meter is not None:
-            await self.meter.take_snapshot(cause)
+            await self.meter.plan_snapshot(key, at, cause)
 
     async def update_site_id(self, site: SiteId, **target: Any) -> SendResult:
         """Publish the site id (Update SiteID, D.10.2.4.4), as :meth:`publish_change_of_tenancy`."""
