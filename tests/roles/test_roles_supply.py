@@ -35,7 +35,7 @@ from zse.roles.esi import EnergyServiceInterface
 from zse.se.ids import METERING
 from zse.se.ids import MeteringAttribute as A
 from zse.sim import Air
-from zse.store import Store
+from zse.store import Batch, Store
 from zse.zcl.codec import decode_command, encode_command
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID, SeEndpoint
 
@@ -60,8 +60,9 @@ def change_supply(status: int, when: int, issuer: int, ack: int = 1) -> bytes:
     )  # fmt: skip
 
 
-async def joined(tmp_path, **supply: object):
-    han = await build(tmp_path, **esi_options(**supply))
+async def joined(tmp_path, store: Store | None = None, **supply: object):
+    options = esi_options(**supply) if store is None else {**esi_options(**supply), "store": store}
+    han = await build(tmp_path, **options)
     await han.esi.provision(EUIS["ihd"])
     ihd = han.add("ihd", metering=True, prepayment=True)
     await ihd.start()
@@ -253,6 +254,48 @@ async def test_a_credit_cut_off_is_told_once_not_again_at_each_restart(tmp_path)
         assert await ihd.read_supply_status() == ON
     finally:
         await close(han)
+
+
+class SupplyWritesFail(Store):
+    """A store whose commits of the meter's supply record fail while ``failing`` is set (a
+    full disk at that moment), the others going through."""
+
+    failing = False
+
+    async def commit(self, batch: Batch) -> list[int]:
+        if self.failing and any(op[0] == "put" and op[2] == "supply" for op in batch._ops):
+            raise StoreError("disk full")
+        return await super().commit(batch)
+
+
+async def test_a_cut_off_the_meter_could_not_store_is_made_at_the_next_reading(tmp_path) -> None:
+    """Credit runs out, the account stores it, but the meter's write of the supply fails:
+    the supply stays On (nothing unstored kept). Before, it stayed On until the ESI
+    restarted (the account's event is told again only then); now the next reading makes the
+    supply follow the account: Off, told once."""
+    store = await SupplyWritesFail.open(tmp_path / "esi.db")
+    han, ihd, _ = await joined(tmp_path, store=store)
+    esi = han.esi
+    try:
+        await esi.publish_price(price(1), device=EUIS["ihd"])
+        assert esi.meter is not None
+        assert esi.meter.supply is not None
+        await esi.meter.feed(Readings(summation_delivered=0))
+        store.failing = True
+        await esi.meter.feed(Readings(summation_delivered=40_000))  # 40 kWh at 25 p: credit gone
+        await asyncio.sleep(1)
+        assert any(isinstance(e, SupplyInterrupted) for e in han.events)
+        assert esi.meter.supply.status == ON
+        store.failing = False
+        await esi.meter.feed(Readings(summation_delivered=40_000))
+        await asyncio.sleep(1)
+        assert esi.meter.supply.status == OFF
+        cut = [(e.status, e.before, e.cause) for e in han.events if isinstance(e, SupplyChanged)]
+        assert cut == [(OFF, ON, "credit")]
+        assert await ihd.read_supply_status() == OFF
+    finally:
+        await close(han)
+        await store.close()
 
 
 async def test_the_display_may_not_send_the_utilitys_commands_and_garbage_gets_a_status(

@@ -2063,7 +2063,8 @@ class EnergyServiceInterface:
         """A reading of the meter: charge the prepay account what was used since the last,
         at the price in force (Publish Price, SE D.4.2.4.1; none in force: not charged, the
         next reading counts from this one). A store that fails is logged: the account is
-        unchanged and the next reading charges the whole difference."""
+        unchanged and the next reading charges the whole difference. The meter's supply then
+        follows the account (nothing to do, nothing stored, when it does already)."""
         assert self.meter is not None
         assert self.prepayment is not None
         core = self.meter.core
@@ -2086,6 +2087,11 @@ class EnergyServiceInterface:
             )
         except ZseError as exc:
             LOGGER.warning("the prepay account was not charged: %s", exc)
+        if self.meter.supply is not None:  # as the account is: one the meter could not
+            try:  # store when the account changed (a full disk then) is made now
+                await self.meter.set_credit_interrupted(self.prepayment.account.interrupted)
+            except ZseError as exc:
+                LOGGER.warning("the supply does not follow the prepay account yet: %s", exc)
 
     async def _key_established(self, name: str, result: Established) -> None:
         if self.store is not None and result.partner_public_key:
