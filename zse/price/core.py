@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -517,6 +518,24 @@ class PriceSchedule:
         self._expire(now)
         return [(e.event, e.received_at, e.cut) for e in self._entries]
 
+    def next_end(self) -> int | None:
+        """The earliest time at which a price kept ends or is superseded for good, what
+        :meth:`entries` then leaves out (None: none will): its end (its start plus its
+        duration, D.4.2.4.1.1.9-10, or where a newer price cut it short), or for a price
+        "until changed" the time a newer one "until changed" has started too (D.4.4.2).
+        Possibly past: the prices are forgotten when next asked about."""
+        ends = [e.end for e in self._entries if e.end is not None]
+        open_ended = sorted(
+            (e for e in self._entries if e.end is None), key=lambda e: -e.event.issuer_event_id
+        )
+        newer: int | None = None  # the earliest start of an open-ended price of a larger id
+        for _, same_id in itertools.groupby(open_ended, key=lambda e: e.event.issuer_event_id):
+            starts = [e.start for e in same_id]
+            if newer is not None:
+                ends.extend(max(start, newer) for start in starts)
+            newer = min(starts if newer is None else [newer, *starts])
+        return min(ends, default=None)
+
     def restore(self, event: PriceEvent, received_at: int, cut: int | None = None) -> None:
         """Keep a price as :meth:`entries` gave it (read back from a store): kept as it was,
         the rules of :meth:`add` applied when it was first kept; a price of the same ids
@@ -748,6 +767,12 @@ class Published(Generic[T]):
         self._expire(now)
         return list(self._items)
 
+    def next_end(self) -> int | None:
+        """The earliest time at which a value kept is superseded, what :meth:`entries` then
+        leaves out (None: none will): the start of the value after the first, at which the
+        first is no longer in force. Possibly past: forgotten when next asked about."""
+        return self._items[1][0] if len(self._items) > 1 else None
+
     def restore(self, start: int, item: T) -> None:
         """Keep ``item`` from ``start`` as :meth:`entries` gave it (read back from a store),
         a value of the same issuer event id replaced; the bound is :meth:`add`'s to keep."""
@@ -829,6 +854,11 @@ class ByTariffType(Generic[V]):
             for _, timeline in sorted(self._timelines.items())
             for entry in timeline.entries(now)
         ]
+
+    def next_end(self) -> int | None:
+        """The earliest :meth:`Published.next_end` of every tariff type."""
+        ends = [timeline.next_end() for timeline in self._timelines.values()]
+        return min((end for end in ends if end is not None), default=None)
 
     def restore(self, start: int, item: V) -> None:
         """:meth:`Published.restore` into ``item``'s tariff type's timeline."""
@@ -1755,6 +1785,11 @@ class Tariffs:
         store). Parts waiting for the rest of their issue are not in it."""
         self._prune(now)
         return self._information.entries(now), list(self._values.values())
+
+    def next_end(self) -> int | None:
+        """When a tariff held is next superseded (:meth:`ByTariffType.next_end`); its
+        matrix, thresholds and labels go with it."""
+        return self._information.next_end()
 
     def restore(self, start: int, information: TariffInformation) -> None:
         """Keep a tariff's information as :meth:`entries` gave it (read back from a store)."""

@@ -30,7 +30,8 @@ Both satisfy :class:`zse.zcl.frame.FrameCore`: ``receive(msg, command, now)`` ta
 whose payload the shell decoded with :mod:`zse.price.wire` and returns a
 :class:`~zse.zcl.frame.Step` (frames to send, events, Default Response status).
 :meth:`~PriceServerProtocol.screen` says which frames are refused before their payload is
-decoded. Price has nothing timed, so ``next_deadline()`` is always None. ``now`` is ZigBee
+decoded. The server's ``next_deadline()`` is when something it holds next ends (what its
+shell then deletes from its store); the client's is always None. ``now`` is ZigBee
 UTCTime (seconds since 2000-01-01 UTC). Nothing here reads a clock or does I/O;
 :mod:`zse.price.service` is the asyncio shell.
 """
@@ -381,7 +382,7 @@ _RECEIVED_TARIFF = 1
 
 
 class _NothingTimed:
-    """Price keeps no timer: prices start and end by the clock the schedule is asked at."""
+    """A client keeps no timer: prices start and end by the clock the schedule is asked at."""
 
     def next_deadline(self) -> int | None:
         """Always None."""
@@ -427,7 +428,7 @@ class _ValueStores:
         }[kind]
 
 
-class PriceServerProtocol(_NothingTimed, _ValueStores):
+class PriceServerProtocol(_ValueStores):
     """The ESI's Price server (SE D.4.2) at the ZCL frame; ``schedule`` is what it knows."""
 
     def __init__(self, schedule: PriceSchedule | None = None) -> None:
@@ -452,6 +453,26 @@ class PriceServerProtocol(_NothingTimed, _ValueStores):
             tariffs=self.tariffs,
             last_cancellation=self.last_cancellation,
         )
+
+    def next_deadline(self) -> int | None:
+        """When something held next ends or is superseded, and leaves :meth:`records` (None:
+        nothing will): a price at its start plus its duration (D.4.2.4.1.1.9-10) or where a
+        newer one cut it short, a value of a timeline (block period, conversion factor... a
+        tariff with its matrix, thresholds and labels) when the next one of its kind and
+        tariff type starts (D.4.2.4.2-5: in force until the next). Credit payments and the
+        last Cancel Tariff do not end. Possibly past (nothing asked since)."""
+        ends = [
+            self.schedule.next_end(),
+            self.tariffs.next_end(),
+            *(store.next_end() for store in self._stores().timelines.values()),
+        ]
+        return min((end for end in ends if end is not None), default=None)
+
+    def handle_timeout(self, now: int) -> Step:
+        """Forget what ended or was superseded by ``now``: the shell then commits
+        :meth:`records` (its store deletes the ended records); nothing is sent."""
+        self.records(now)
+        return Step()
 
     def records(self, now: int) -> dict[str, Any]:
         """What is published and held at ``now`` as store records, by key

@@ -5,8 +5,9 @@ The asyncio shells of :mod:`zse.price.protocol`: they decode a Price frame with
 :class:`~zse.zcl.frame.Step` it returns (:func:`zse.zcl.endpoint.carry_out`). The decisions
 (what to answer, the Default Response status, whom to send to) are the core's; what applies
 now and what is scheduled are :class:`zse.price.PriceSchedule`'s. ``clock()`` gives ZigBee
-time (seconds since 2000-01-01 UTC); see :mod:`zse.time.service`. Price has nothing timed, so
-the shells arm no timer.
+time (seconds since 2000-01-01 UTC); see :mod:`zse.time.service`. With a store, the server's
+:class:`~zse.zcl.timer.Timer` deletes the records of what ended at its end (the core's
+``next_deadline()``); the client arms no timer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import zigpy.types as t
 from zigpy.zcl import foundation
@@ -57,8 +58,10 @@ from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out, request
 from zse.zcl.events import EventStream
 from zse.zcl.frame import Send, Step, ZclMessage
+from zse.zcl.timer import Timer
 
 __all__ = [
+    "EXPIRY_RETRY",
     "PRICE",
     "CppEventResponded",
     "CurrentPriceRequested",
@@ -73,6 +76,9 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+
+#: Seconds after a failed commit of what ended before it is tried again (zse's own choice).
+EXPIRY_RETRY: Final = 60
 
 
 def _step(
@@ -92,6 +98,23 @@ def _step(
     return protocol.receive(msg, command, now())
 
 
+@dataclasses.dataclass(eq=False)
+class _StoredEnds:
+    """What the store holds, as a timed core: due when the first of it ends, the core's
+    ``next_deadline()`` as it was at the last commit (a Get or a read that forgets what is
+    over in memory does not move it), or at a retry after a commit that failed."""
+
+    protocol: PriceServerProtocol
+    due: int | None = None
+
+    def next_deadline(self) -> int | None:
+        return self.due
+
+    def handle_timeout(self, now: int) -> int:
+        self.protocol.handle_timeout(now)
+        return now
+
+
 class PriceServer:
     """The ESI's Price server (SE D.4.2): publishes prices and answers requests for them.
 
@@ -105,8 +128,12 @@ class PriceServer:
     labels, the last Cancel Tariff) is committed before it is sent or answered, and
     :meth:`load` takes it back after a restart: one record each (:mod:`zse.price.records`),
     what is over or cancelled deleted in the same commit, a damaged record quarantined (a
-    warning) and skipped. A commit that fails raises and changes nothing held. The
-    application's :attr:`PriceServerProtocol.attributes` are not stored (set them at start).
+    warning) and skipped. A commit that fails raises and changes nothing held. Between
+    publications, what ends (a price at its start plus duration, a value or tariff when the
+    next of its kind starts) is deleted at its end, in one commit, by the server's timer; a
+    commit there that fails is logged (a warning) and tried again :data:`EXPIRY_RETRY`
+    seconds later. The application's :attr:`PriceServerProtocol.attributes` are not stored
+    (set them at start). :meth:`stop` ends the timer.
     """
 
     def __init__(
@@ -133,6 +160,11 @@ class PriceServer:
         self.events = self._stream.events
         self._requests: EventStream[CurrentPriceRequested] = EventStream()
         self.on_request = self._requests.on_event
+        self._ends = _StoredEnds(self.protocol)
+        self._timer = Timer(
+            "Price server: what ended not deleted", logger=LOGGER, level=logging.WARNING
+        )
+        self._timer.add(self._ends, self._expired, clock=clock, lock=self._lock)
 
     async def load(self) -> None:
         """Take back what was published before a restart from the store (nothing without
@@ -146,6 +178,7 @@ class PriceServer:
             loaded = await self.store.load_with(self.namespace, functools.partial(self._load, now))
             self._stored = loaded
             await self._write(self.protocol.records(now))
+            self._committed()
 
     def _load(
         self, now: int, stored: dict[str, Any], on_bad: Callable[[RecordError], None]
@@ -182,16 +215,42 @@ class PriceServer:
         a request waits until it is made)."""
         async with self._lock:
             now = self.clock()
-            if self.store is not None:
-                trial = copy.deepcopy(self.protocol)
-                change(trial, now)
-                await self._write(trial.records(now))
-            return change(self.protocol, now)
+            if self.store is None:
+                return change(self.protocol, now)
+            trial = copy.deepcopy(self.protocol)
+            change(trial, now)
+            await self._write(trial.records(now))
+            step = change(self.protocol, now)
+            self._committed()
+            return step
+
+    def _committed(self) -> None:
+        """The store holds the records of now: the timer is due when the first ends."""
+        self._ends.due = self.protocol.next_deadline()
+        self._timer.update()
+
+    async def _expired(self, now: int) -> None:
+        """Delete the records of what ended by ``now`` in one commit; one that fails is
+        tried again :data:`EXPIRY_RETRY` seconds later (the timer logs its error)."""
+        try:
+            await self._write(self.protocol.records(now))
+        except Exception:
+            self._ends.due = now + EXPIRY_RETRY
+            raise
+        self._ends.due = self.protocol.next_deadline()
 
     def start(self) -> None:
-        """Serve the Price cluster on the endpoint, and its attributes (D.4.2.2)."""
+        """Serve the Price cluster on the endpoint, and its attributes (D.4.2.2); with a
+        store, delete what ends at its end."""
         self.endpoint.add_handler(PRICE, self._on_message)
         self.serve_attributes()
+        if self.store is not None:
+            self._timer.start()
+
+    async def stop(self) -> None:
+        """Stop deleting what ends (a deletion under way ends first); what ended meanwhile
+        is deleted by the next commit or :meth:`load`."""
+        await self._timer.stop()
 
     def serve_attributes(self) -> None:
         """Answer Read Attributes for every Price attribute with a value now: the

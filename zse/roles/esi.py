@@ -1009,6 +1009,7 @@ class EnergyServiceInterface:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._permits, return_exceptions=True)
         self.key_establishment.stop()
+        await self.price.stop()
         self.messaging.stop()
         self.device_management.stop()
         self.event_logs.stop()
