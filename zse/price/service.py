@@ -102,7 +102,7 @@ def _step(
 class _StoredEnds:
     """What the store holds, as a timed core: due when the first of it ends, the core's
     ``next_deadline()`` as it was at the last commit (a Get or a read that forgets what is
-    over in memory does not move it), or at a retry after a commit that failed."""
+    over in memory does not move it)."""
 
     protocol: PriceServerProtocol
     due: int | None = None
@@ -164,7 +164,7 @@ class PriceServer:
         self._timer = Timer(
             "Price server: what ended not deleted", logger=LOGGER, level=logging.WARNING
         )
-        self._timer.add(self._ends, self._expired, clock=clock, lock=self._lock)
+        self._timer.add(self._ends, self._expired, clock=clock, lock=self._lock, retry=EXPIRY_RETRY)
 
     async def load(self) -> None:
         """Take back what was published before a restart from the store (nothing without
@@ -230,13 +230,10 @@ class PriceServer:
         self._timer.update()
 
     async def _expired(self, now: int) -> None:
-        """Delete the records of what ended by ``now`` in one commit; one that fails is
-        tried again :data:`EXPIRY_RETRY` seconds later (the timer logs its error)."""
-        try:
-            await self._write(self.protocol.records(now))
-        except Exception:
-            self._ends.due = now + EXPIRY_RETRY
-            raise
+        """Delete the records of what ended by ``now`` in one commit. One that fails raises,
+        the deadline unchanged: the timer logs it and tries again :data:`EXPIRY_RETRY`
+        seconds later (``Timer.add(retry=)``), or at the next commit's update."""
+        await self._write(self.protocol.records(now))
         self._ends.due = self.protocol.next_deadline()
 
     def start(self) -> None:
