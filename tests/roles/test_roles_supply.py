@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-import zigpy.types as t
 from zigpy.zcl import foundation
 
 from tests.events.test_events_store_failure import FailingStore
+from tests.joined import joined_device
 from tests.metering.test_meter_protocol import ENUM8, record
 from tests.roles.han_builder import EUIS, START, build, close, restarted
 from tests.roles.test_roles_esi_registry import price
@@ -24,7 +26,6 @@ from tests.roles.test_roles_prepayment import CODE, METER, PREPAY
 from tests.services.test_messaging_restart import CrashingStore, Killed
 from tests.services.test_metering_server import reports_to
 from zse.errors import StoreError
-from zse.installcode import InstallCode
 from zse.metering.core import Readings
 from zse.metering.service import MeteringServer
 from zse.metering.supply import ARMED, OFF, ON, SupplyChanged
@@ -87,6 +88,24 @@ async def restarted_esi(han, **supply: object) -> EnergyServiceInterface:
     assert again.meter is not None
     assert again.meter.supply is not None
     return again
+
+
+async def meter_on_air(seed: int) -> tuple[Air, SeEndpoint, Any, Callable[[], int]]:
+    """A zigpy ESI's SE endpoint serving Metering (no meter yet: the test starts its own) and
+    a device joined to it, on the simulated air, 30 s after the join: the air, the SE
+    endpoint, the device's endpoint 1 (a Metering client, the utility's sender) and ZigBee
+    time running with the loop from START."""
+    air = Air(seed=seed)
+    app = await air.coordinator(channel=15)
+    loop = asyncio.get_running_loop()
+
+    def clock() -> int:
+        return START + int(loop.time())
+
+    se = SeEndpoint(app, in_clusters=[METERING])
+    await se.start()
+    dev = await joined_device(air, app, EUIS["ihd"], device_type=0x0502, out_clusters=[METERING])
+    return air, se, dev.endpoints[1], clock
 
 
 async def test_credit_and_the_consumer_share_one_supply_state(tmp_path) -> None:
@@ -326,21 +345,7 @@ async def test_killed_at_the_supply_commit_a_change_is_kept_only_once_stored(
     """The meter is killed (nothing after the commit runs) at the commit of a Change Supply
     for later, before or after it: no SUCCESS went out either way; restarted on the same
     file, the change waits (and applies at its time) only if it was stored."""
-    air = Air(seed=80 + after)
-    app = await air.coordinator(channel=15)
-    loop = asyncio.get_running_loop()
-
-    def clock() -> int:
-        return START + int(loop.time())
-
-    se = SeEndpoint(app, in_clusters=[METERING])
-    await se.start()
-    code = InstallCode.generate(rng=air.rng)
-    dev = air.device("00:0d:6f:00:0e:00:00:01", install_code=code, channel=15)
-    ep = dev.add_endpoint(1, device_type=0x0502, out_clusters=[METERING])
-    await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
-    await dev.join()
-    await asyncio.sleep(30)
+    air, se, ep, clock = await meter_on_air(seed=80 + after)
     path = tmp_path / f"killed-{after}.db"
     store = await CrashingStore.open(path)
     options = {"clock": clock, "supply": True, "authorize": lambda msg: True}
@@ -377,21 +382,7 @@ async def test_a_change_supply_whose_write_fails_changes_nothing(tmp_path) -> No
     """The store write of a Change Supply fails (a full disk): the sender is answered
     FAILURE and the supply is as it was, served and held (it was Off in memory, written with
     the next commit, while the utility was told the change failed)."""
-    air = Air(seed=82)
-    app = await air.coordinator(channel=15)
-    loop = asyncio.get_running_loop()
-
-    def clock() -> int:
-        return START + int(loop.time())
-
-    se = SeEndpoint(app, in_clusters=[METERING])
-    await se.start()
-    code = InstallCode.generate(rng=air.rng)
-    dev = air.device("00:0d:6f:00:0e:00:00:01", install_code=code, channel=15)
-    ep = dev.add_endpoint(1, device_type=0x0502, out_clusters=[METERING])
-    await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
-    await dev.join()
-    await asyncio.sleep(30)
+    air, se, ep, clock = await meter_on_air(seed=82)
     store = await FailingStore.open(tmp_path / "meter.db")
     meter = MeteringServer(se, store=store, clock=clock, supply=True, authorize=lambda _m: True)
     try:
