@@ -11,11 +11,16 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.events.test_events_store_failure import FailingStore
 from tests.price.test_price_block import factor
 from tests.price.test_price_schedule import price
 from tests.price.test_price_store import NAMESPACE, START, started
 from tests.price.test_price_tariffs import information, matrix
+from tests.store.test_loader_shapes import PROPERTY
+from zse.price import DURATION_UNTIL_CHANGED
 from zse.price.protocol import PriceServerProtocol
 from zse.price.service import EXPIRY_RETRY
 from zse.store import Batch, Store
@@ -81,6 +86,47 @@ def test_prices_until_changed_restored_side_by_side_end_when_the_newer_starts() 
     protocol.handle_timeout(START + 100)
     assert sorted(protocol.records(START + 100)) == ["price/1/3"]
     assert protocol.next_deadline() is None
+
+
+PUBLISHED = st.lists(
+    st.tuples(
+        st.sampled_from(["price", "factor", "tariff"]),
+        st.integers(1, 6),  # issuer event id (a tariff's too)
+        st.sampled_from([0, 1, 300, 301, 900]),  # start: 0 is now, else seconds after START
+        st.sampled_from([1, 5, 15, DURATION_UNTIL_CHANGED]),  # a price's minutes
+        st.integers(0, 900),  # when it is published, seconds after START
+    ),
+    max_size=8,
+)
+
+
+@PROPERTY
+@given(PUBLISHED)
+def test_the_deadline_is_exactly_when_the_records_next_change(published) -> None:
+    """Whatever is published when: nothing leaves :meth:`records` before the deadline, and
+    something does at it (so the timer neither misses an end nor fires for nothing)."""
+    protocol = PriceServerProtocol()
+    for kind, event_id, start, minutes, at in sorted(published, key=lambda p: p[-1]):
+        begins = 0 if start == 0 else START + start
+        try:
+            if kind == "price":
+                protocol.publish(price(event_id, start=begins, minutes=minutes), START + at)
+            elif kind == "factor":
+                protocol.publish_value(factor(event_id, start=begins), START + at)
+            else:
+                tariff = information(tariff_id=event_id, event_id=event_id, start_time=begins)
+                protocol.publish_tariff(tariff, START + at)
+        except ValueError:
+            pass  # an older price overlapping a newer one: refused, nothing held changes
+    now = START + 900
+    held = protocol.records(now).keys()
+    while (deadline := protocol.next_deadline()) is not None:
+        assert deadline > now  # once what is over is forgotten: never past (no busy timer)
+        assert protocol.records(deadline - 1).keys() == held
+        now, before = deadline, held
+        held = protocol.records(now).keys()
+        assert held < before
+    assert protocol.records(now + 10**6).keys() == held  # nothing ends after the last
 
 
 async def test_what_ends_is_deleted_at_its_end_in_one_commit_across_a_restart(tmp_path) -> None:
